@@ -1,0 +1,29 @@
+# Two commands on a fresh machine with Python 3.11 and pip: `make demo`, `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+
+.PHONY: demo test venv test-env bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+venv: $(PY)
+	$(PIP) install --quiet -e ".[job]"
+
+test-env: $(PY)
+	$(PIP) install --quiet -e ".[test]"
+
+demo: venv
+	RAY_USAGE_STATS_ENABLED=0 $(PY) -m distgrad demo
+
+test: test-env
+	RAY_USAGE_STATS_ENABLED=0 $(PY) -m pytest -q tests
+
+bench: test-env
+	RAY_USAGE_STATS_ENABLED=0 $(PY) -m distgrad bench
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,52 @@
+"""distgrad: torch.autograd's API over numpy, with the graph spread over Ray workers.
+
+`import distgrad as torch` runs torch.autograd code; `device="worker:K"` places a tensor
+(and the ops on it, and their graph nodes) on worker K. See `distgrad.distributed`.
+"""
+from __future__ import annotations
+
+from . import dtypes as _dtypes
+from .dtypes import dtype, float32, float64, int64, get_default_dtype
+from .tensor import Tensor, device
+from .ops.table import Size
+from .ops import functions as _functions
+from .ops.functions import *  # noqa: F401,F403  (add, mul, matmul, sum, ... as torch has them)
+from .creation import (arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like,
+                       linspace, manual_seed, ones, ones_like, rand, rand_like, randint, randn,
+                       randn_like, randperm, seed, tensor, zeros, zeros_like)
+from .autograd.grad_mode import (enable_grad, inference_mode, is_grad_enabled,
+                                 is_inference_mode_enabled, no_grad, set_grad_enabled)
+from . import autograd
+
+bool = _dtypes.bool_  # noqa: A001  (torch.bool)
+float = float32  # noqa: A001
+double = float64
+long = int64
+int = int64  # noqa: A001
+
+__version__ = "0.1.0"
+
+
+def is_tensor(obj) -> bool:
+    return isinstance(obj, Tensor)
+
+
+def numel(input) -> int:
+    return input.numel()
+
+
+def result_type(a, b):
+    return _dtypes.result_type((a, b))
+
+
+def promote_types(a, b):
+    return _dtypes.promote(a, b)
+
+
+def __getattr__(name):
+    # Submodules that pull in more code load on first use: distgrad.nn, .optim, .distributed.
+    import importlib
+
+    if name in ("nn", "optim", "distributed", "viz"):
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'distgrad' has no attribute '{name}'")

@@ -1,0 +1,248 @@
+"""Graph nodes: `Node` (one per recorded op, torch's `grad_fn`) and `AccumulateGrad`.
+
+A node holds its op's name, attrs, the edges to its inputs' nodes (`next_functions`) and
+the tensors its VJP reads (saved tensors). Saved tensors are distgrad tensors: for a
+tensor on a worker the node holds a handle and the data stays on that worker.
+"""
+from __future__ import annotations
+
+import itertools
+import weakref
+
+from ..ops.rules import type_name
+
+_sequence = itertools.count()
+
+
+class SavedTensor:
+    """A tensor kept for backward, with the version it had when saved.
+
+    An output is kept without its grad_fn (that would be a cycle through the node) and
+    given the node back when unpacked, as torch's SavedVariable does.
+    """
+
+    __slots__ = ("tensor", "version", "is_output", "output_nr")
+
+    def __init__(self, tensor, is_output: bool = False, output_nr: int = 0):
+        self.is_output = is_output
+        self.output_nr = output_nr
+        self.version = tensor._version.value
+        self.tensor = tensor._alias(keep_graph=False) if is_output else tensor
+
+    def unpack(self, node):
+        t = self.tensor
+        if t._version.value != self.version:
+            producer = node if self.is_output else t.grad_fn
+            what = (f"output {self.output_nr if self.is_output else t._output_nr} of {producer.name()}"
+                    if producer is not None else "a leaf Variable")
+            raise RuntimeError(
+                "one of the variables needed for gradient computation has been modified by an "
+                f"inplace operation: [{type_name(t.dtype)} [{', '.join(map(str, t.shape))}]], "
+                f"which is {what}, is at version {t._version.value}; expected version "
+                f"{self.version} instead. Hint: the backtrace further above can point to the "
+                "operation that failed to compute its gradient. The variable in question was "
+                "changed in there or anywhere later. Good luck!")
+        if self.is_output:
+            out = t._alias(keep_graph=False)
+            out._requires_grad = True
+            out.grad_fn = node
+            out._output_nr = self.output_nr
+            return out
+        return t
+
+
+class VJPContext:
+    """What a VJP sees: saved inputs by position (`ctx[0]`), `ctx.out`, attrs, input
+    shapes/dtypes, and which inputs need a gradient."""
+
+    __slots__ = ("_inputs", "outs", "attrs", "shapes", "dtypes", "needs", "devices")
+
+    def __getitem__(self, i):
+        return self._inputs[i]
+
+    @property
+    def out(self):
+        return self.outs[0]
+
+
+class Node:
+    """A recorded op: torch's grad_fn. `name()` gives torch's node name."""
+
+    __slots__ = ("op", "_name", "attrs", "next_functions", "_saved", "_saved_outs", "_consts",
+                 "_metas", "needs", "_seq", "device", "_freed", "_tensor_pre_hooks",
+                 "_retain_grad", "_hooks", "_pre_hooks", "n_outputs", "_out_metas", "_slots",
+                 "__weakref__")
+
+    def __init__(self, op, name, attrs, inputs, outputs, needs, device):
+        self.op = op
+        self._name = name
+        self.attrs = attrs
+        self.needs = needs
+        self.device = device
+        self._seq = next(_sequence)
+        self._freed = False
+        self._tensor_pre_hooks = None  # {output_nr: [fn]} from Tensor.register_hook
+        self._retain_grad = None  # {output_nr: weakref(tensor)} from Tensor.retain_grad
+        self._hooks = None
+        self._pre_hooks = None
+        self.n_outputs = len(outputs)
+        self._out_metas = tuple((o.shape, o.dtype, o.device_str) for o in outputs)
+        # One edge per differentiable input position (numbers included, as torch lists a
+        # wrapped scalar with (None, 0)); `_slots` maps each edge back to its input position.
+        edges, slots = [], []
+        for i, (t, diff) in enumerate(zip(inputs, self._diff_mask(len(inputs)))):
+            if not diff:
+                continue
+            slots.append(i)
+            is_tensor = hasattr(t, "_version")
+            edges.append(t._gradient_edge() if is_tensor and t._requires_grad else (None, 0))
+        self.next_functions = tuple(edges)
+        self._slots = tuple(slots)
+        self._metas = tuple((t.shape, t.dtype, t.device_str) if hasattr(t, "_version") else None
+                            for t in inputs)
+        # Inputs the VJP reads: tensors as SavedTensor, Python numbers as they are.
+        self._saved = {}
+        self._consts = {}
+        for i in op.save:
+            if i >= len(inputs):
+                break
+            x = inputs[i]
+            if hasattr(x, "_version"):
+                self._saved[i] = SavedTensor(x)
+            else:
+                self._consts[i] = x
+        self._saved_outs = ([SavedTensor(o, True, k) for k, o in enumerate(outputs)]
+                            if op.save_out else None)
+
+    def _diff_mask(self, n):
+        d = self.op.differentiable
+        return [d is None or i in d for i in range(n)]
+
+    # torch's public surface -------------------------------------------------------------
+    def name(self) -> str:
+        return self._name
+
+    def __repr__(self) -> str:
+        return f"<{self._name} object at {hex(id(self))}>"
+
+    def register_hook(self, fn):
+        """fn(grad_inputs, grad_outputs) after the node ran."""
+        if self._hooks is None:
+            self._hooks = []
+        self._hooks.append(fn)
+        return _ListHandle(self._hooks, fn)
+
+    def register_prehook(self, fn):
+        """fn(grad_outputs) before the node runs; may return new grad_outputs."""
+        if self._pre_hooks is None:
+            self._pre_hooks = []
+        self._pre_hooks.append(fn)
+        return _ListHandle(self._pre_hooks, fn)
+
+    @property
+    def metadata(self) -> dict:
+        return {}
+
+    # the engine's surface ---------------------------------------------------------------
+    def has_saved(self) -> bool:
+        return bool(self._saved) or bool(self._saved_outs)
+
+    def context(self):
+        if self._freed:
+            raise RuntimeError(
+                "Trying to backward through the graph a second time (or directly access saved "
+                "tensors after they have already been freed). Saved intermediate values of the "
+                "graph are freed when you call .backward() or autograd.grad(). Specify "
+                "retain_graph=True if you need to backward through the graph a second time or "
+                "if you need to access saved tensors after calling backward.")
+        ctx = VJPContext()
+        inputs = [None] * len(self._metas)
+        for i, s in self._saved.items():
+            inputs[i] = s.unpack(self)
+        for i, v in self._consts.items():
+            inputs[i] = v
+        ctx._inputs = inputs
+        ctx.outs = [s.unpack(self) for s in self._saved_outs] if self._saved_outs else None
+        ctx.attrs = self.attrs
+        ctx.shapes = [m[0] if m else () for m in self._metas]
+        ctx.dtypes = [m[1] if m else None for m in self._metas]
+        ctx.devices = [m[2] if m else None for m in self._metas]
+        needs = [False] * len(self._metas)
+        for slot, (child, _) in zip(self._slots, self.next_functions):
+            needs[slot] = child is not None
+        ctx.needs = needs
+        return ctx
+
+    def apply(self, grads):
+        """Input gradients, one per next_functions entry, from output gradients."""
+        ctx = self.context()
+        result = self.op.vjp(ctx, *grads)
+        if not isinstance(result, (tuple, list)):
+            result = (result,)
+        return [result[slot] if slot < len(result) else None for slot in self._slots]
+
+    def release(self) -> None:
+        """Drop saved tensors (end of a backward without retain_graph)."""
+        if self.has_saved():
+            self._saved = {}
+            self._saved_outs = None
+            self._freed = True
+
+
+class AccumulateGrad:
+    """The node behind a leaf that requires grad: adds incoming gradient into `.grad`."""
+
+    __slots__ = ("variable", "next_functions", "_seq", "_hooks", "_pre_hooks", "n_outputs",
+                 "__weakref__")
+
+    _name = "AccumulateGrad"
+
+    def __init__(self, variable):
+        self.variable = variable
+        self.next_functions = ()
+        self._seq = float("inf")  # torch runs AccumulateGrad as soon as it is ready
+        self._hooks = None
+        self._pre_hooks = None
+        self.n_outputs = 1
+
+    def name(self) -> str:
+        return "torch::autograd::AccumulateGrad"
+
+    def __repr__(self) -> str:
+        return f"<AccumulateGrad object at {hex(id(self))}>"
+
+    @property
+    def device(self):
+        return self.variable.device
+
+    register_hook = Node.register_hook
+    register_prehook = Node.register_prehook
+
+    @property
+    def metadata(self) -> dict:
+        return {}
+
+    def has_saved(self) -> bool:
+        return False
+
+    def release(self) -> None:
+        pass
+
+
+class _ListHandle:
+    """Returned by register_hook: `.remove()` takes the hook out again."""
+
+    def __init__(self, hooks, fn):
+        self._hooks = weakref.ref(hooks) if not isinstance(hooks, dict) else hooks
+        self._fn = fn
+
+    def remove(self) -> None:
+        hooks = self._hooks() if callable(self._hooks) else self._hooks
+        if hooks is not None and self._fn in hooks:
+            hooks.remove(self._fn)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()

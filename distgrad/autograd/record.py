@@ -1,0 +1,116 @@
+"""Recording: run one op where its data lives and, in grad mode, record its graph node.
+
+`call("mul", x, y)` is the single entry point every op goes through: it checks devices,
+asks the op's shape rule for the result's shape and dtype (so errors come before any
+compute and a remote result gets a handle at once), hands the values to the device's
+executor, and wraps the results as tensors with a `Node` as their grad_fn.
+"""
+from __future__ import annotations
+
+from ..ops.table import lookup
+from . import grad_mode
+from .graph import Node
+
+Tensor = None  # set by distgrad.tensor (the class is defined there)
+
+CPU = "cpu"
+_executors = {}  # device string -> executor for devices other than the driver's cpu
+
+
+def register_executor(resolver) -> None:
+    """The distributed runtime installs a function device -> executor here."""
+    _executors["resolver"] = resolver
+
+
+def executor_for(device: str):
+    resolver = _executors.get("resolver")
+    if resolver is None:
+        raise RuntimeError(f"device '{device}' names no worker: distgrad.distributed.init() has "
+                           "not been called")
+    return resolver(device)
+
+
+def common_device(name: str, inputs, device=None) -> str:
+    """The device the op runs on; torch's error when tensors live on two devices."""
+    found = None
+    for t in inputs:
+        if t is None or not hasattr(t, "_version"):
+            continue
+        d = t.device_str
+        if found is None:
+            found = d
+        elif d != found:
+            # A zero-dim driver tensor can take part like a Python number, as in torch.
+            if d == CPU and not t.shape:
+                continue
+            if found == CPU and _only_scalar_cpu(inputs, found):
+                found = d
+                continue
+            raise RuntimeError(
+                "Expected all tensors to be on the same device, but found at least two devices, "
+                f"{found} and {d}! (when checking argument for op {name})")
+    return found if found is not None else (device or CPU)
+
+
+def _only_scalar_cpu(inputs, cpu) -> bool:
+    return all(not t.shape for t in inputs if hasattr(t, "_version") and t.device_str == cpu)
+
+
+def call(name: str, *inputs, _device=None, **attrs):
+    """Run op `name` on `inputs` (tensors, Python numbers or None) with `attrs`."""
+    op = lookup(name)
+    device = common_device(name, inputs, _device)
+    metas = op.shape(*inputs, **attrs)
+    multi = isinstance(metas, (tuple, list))
+    metas = tuple(metas) if multi else (metas,)
+
+    requires_grad = False
+    if op.vjp is not None and grad_mode.is_grad_enabled():
+        diff = op.differentiable
+        for i, t in enumerate(inputs):
+            if (diff is None or i in diff) and getattr(t, "_requires_grad", False):
+                requires_grad = True
+                break
+
+    if device == CPU:
+        values = _run_local(op, inputs, attrs, metas, multi)
+    else:
+        values = executor_for(device).run(op, inputs, attrs, metas, device)
+
+    outs = []
+    for k, (v, m) in enumerate(zip(values, metas)):
+        t = Tensor._make(v, m.shape, m.dtype, device)
+        if op.view:
+            t._version = inputs[0]._version
+            t._base = inputs[0] if inputs[0]._base is None else inputs[0]._base
+        outs.append(t)
+
+    if requires_grad:
+        needs = tuple(getattr(t, "_requires_grad", False) for t in inputs)
+        node = Node(op, op.node_name(inputs, attrs), attrs, inputs, outs, needs, device)
+        for k, t in enumerate(outs):
+            if k in op.nondiff_outputs or not t.dtype.is_floating_point:
+                continue
+            t._requires_grad = True
+            t.grad_fn = node
+            t._output_nr = k
+    return tuple(outs) if multi else outs[0]
+
+
+def _run_local(op, inputs, attrs, metas, multi):
+    args = [t._value if hasattr(t, "_version") else t for t in inputs]
+    out = op.forward(*args, **attrs)
+    if not multi:
+        out = (out,)
+    return [_as_dtype(v, m) for v, m in zip(out, metas)]
+
+
+def _as_dtype(value, meta):
+    import numpy as np
+
+    arr = np.asarray(value)
+    if arr.dtype != meta.dtype.np:
+        arr = arr.astype(meta.dtype.np)
+    if arr.shape != tuple(meta.shape):
+        raise AssertionError(f"op produced shape {arr.shape}, its rule said {tuple(meta.shape)}")
+    return arr

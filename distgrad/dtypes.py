@@ -1,0 +1,100 @@
+"""The four dtypes of distgrad and torch's type-promotion rules for them."""
+from __future__ import annotations
+
+import numpy as np
+
+
+class dtype:
+    """A tensor element type; prints as torch prints it (`torch.float32`)."""
+
+    __slots__ = ("name", "np", "category", "is_floating_point", "itemsize")
+
+    def __init__(self, name: str, np_dtype, category: int):
+        self.name = name
+        self.np = np.dtype(np_dtype)
+        self.category = category  # 0 bool < 1 integer < 2 floating, as torch orders them
+        self.is_floating_point = category == 2
+        self.itemsize = self.np.itemsize
+
+    def __repr__(self) -> str:
+        return f"torch.{self.name}"
+
+    def __reduce__(self):
+        return (from_name, (self.name,))
+
+
+bool_ = dtype("bool", np.bool_, 0)
+int64 = dtype("int64", np.int64, 1)
+float32 = dtype("float32", np.float32, 2)
+float64 = dtype("float64", np.float64, 2)
+
+_BY_NAME = {d.name: d for d in (bool_, int64, float32, float64)}
+_BY_NP = {d.np: d for d in (bool_, int64, float32, float64)}
+# numpy types outside the four map to the nearest one of the same category.
+_NP_FALLBACK = {"b": bool_, "i": int64, "u": int64, "f": float32}
+
+
+def from_name(name: str) -> dtype:
+    return _BY_NAME[name]
+
+
+def from_numpy(np_dtype) -> dtype:
+    nd = np.dtype(np_dtype)
+    found = _BY_NP.get(nd)
+    if found is not None:
+        return found
+    if nd.kind == "f" and nd.itemsize > 4:
+        return float64
+    if nd.kind in _NP_FALLBACK:
+        return _NP_FALLBACK[nd.kind]
+    raise TypeError(f"can't convert np.ndarray of type numpy.{nd.name}. The only supported types are: "
+                    "float64, float32, int64, and bool.")
+
+
+def get_default_dtype() -> dtype:
+    return float32
+
+
+def promote(a: dtype, b: dtype) -> dtype:
+    if a is b:
+        return a
+    if a.category != b.category:
+        return a if a.category > b.category else b
+    return a if a.itemsize >= b.itemsize else b
+
+
+def scalar_dtype(value) -> dtype:
+    """The dtype torch gives a Python number that takes part in an op (a 'wrapped number')."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool_
+    if isinstance(value, (int, np.integer)):
+        return int64
+    return float32
+
+
+def result_type(operands) -> dtype:
+    """torch.result_type over tensors and Python numbers.
+
+    Dimensioned tensors decide first; zero-dim tensors and then Python numbers only
+    change the result when they belong to a higher category (bool < int < float).
+    """
+    dim = zero = wrapped = None
+    for op in operands:
+        if op is None:
+            continue
+        meta_dtype = getattr(op, "dtype", None)
+        if isinstance(meta_dtype, dtype):
+            if len(op.shape) == 0:
+                zero = meta_dtype if zero is None else promote(zero, meta_dtype)
+            else:
+                dim = meta_dtype if dim is None else promote(dim, meta_dtype)
+        else:
+            d = scalar_dtype(op)
+            wrapped = d if wrapped is None else promote(wrapped, d)
+    out = dim
+    for tier in (zero, wrapped):
+        if tier is None:
+            continue
+        if out is None or tier.category > out.category:
+            out = tier  # a higher-category zero-dim tensor or number wins with its own dtype
+    return out

@@ -1,0 +1,273 @@
+"""`tensor[key]` and `tensor[key] = value`.
+
+Basic indexing becomes select/slice/unsqueeze views (torch's SelectBackward0,
+SliceBackward0, ...); integer and boolean arrays become one `index` op whose transpose
+is `index_backward` (a scatter-add). Keys travel as plain lists: ["s", start, stop, step]
+for a slice, ["t", k] for the k-th index tensor input.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import dtypes
+from ..autograd.record import call
+from .rules import unbroadcast
+from .table import Meta, defop
+
+
+# Index ops save every index tensor; `save` positions past the last input are skipped.
+_REST_FROM_1 = tuple(range(1, 64))
+_REST_FROM_2 = tuple(range(2, 64))
+
+
+def _is_tensor(x) -> bool:
+    return hasattr(x, "_version")
+
+
+def _as_index_tensor(item, like):
+    from ..creation import tensor
+
+    if _is_tensor(item):
+        return item if item.device_str == like.device_str else item.to(like.device_str)
+    arr = np.asarray(item)
+    if arr.dtype.kind not in "biu":
+        raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
+    return tensor(arr, device=like.device_str)
+
+
+def _expand_key(x, key):
+    if not isinstance(key, tuple):
+        key = (key,)
+    # A boolean mask consumes as many dims as it has; None, ... and bools consume none.
+    consumed = 0
+    for k in key:
+        if k is None or k is Ellipsis or isinstance(k, bool):
+            continue
+        if (_is_tensor(k) or isinstance(k, np.ndarray)) and getattr(k, "dtype", None) in (
+                dtypes.bool_, np.bool_):
+            consumed += k.ndim
+        else:
+            consumed += 1
+    if consumed > x.ndim:
+        raise IndexError(f"too many indices for tensor of dimension {x.ndim}")
+    out = []
+    seen_ellipsis = False
+    for k in key:
+        if k is Ellipsis:
+            if seen_ellipsis:
+                raise IndexError("an index can only have a single ellipsis ('...')")
+            seen_ellipsis = True
+            out.extend([slice(None)] * (x.ndim - consumed))
+        else:
+            out.append(k)
+    return out, seen_ellipsis
+
+
+def getitem(x, key):
+    items, had_ellipsis = _expand_key(x, key)
+    out = x
+    dim = 0
+    advanced = []  # (dim in `out`, index) for array indices, applied after the views
+    for k in items:
+        if k is None:
+            out = call("unsqueeze", out, dim=dim)
+            dim += 1
+        elif isinstance(k, bool):
+            out = call("unsqueeze", out, dim=dim)
+            if not k:
+                out = call("slice", out, dim=dim, start=0, stop=0, step=1)
+            dim += 1
+        elif isinstance(k, (int, np.integer)) or (_is_tensor(k) and k.ndim == 0 and
+                                                 k.dtype is dtypes.int64):
+            k = int(k)
+            size = out.shape[dim]
+            if not -size <= k < size:
+                raise IndexError(f"index {k} is out of bounds for dimension {dim} with size {size}")
+            out = call("select", out, dim=dim, index=k)
+        elif isinstance(k, slice):
+            start, stop, step = k.start, k.stop, k.step if k.step is not None else 1
+            if step <= 0:
+                raise ValueError("step must be greater than zero")
+            if (start, stop, step) != (None, None, 1):
+                start, stop, _ = slice(start, stop, step).indices(out.shape[dim])
+                stop = max(stop, start)
+                out = call("slice", out, dim=dim, start=start, stop=stop, step=step)
+            dim += 1
+        else:
+            advanced.append((dim, k))
+            is_bool = getattr(k, "dtype", None) in (dtypes.bool_, np.bool_)
+            dim += k.ndim if is_bool else 1
+    if advanced:
+        return _advanced(out, advanced)
+    if out is x:
+        return call("alias", x)
+    return out
+
+
+def _advanced(x, advanced):
+    key, tensors = [], []
+    by_dim = dict(advanced)
+    dim = 0
+    while dim < x.ndim:
+        if dim in by_dim:
+            t = _as_index_tensor(by_dim[dim], x)
+            key.append(["t", len(tensors)])
+            tensors.append(t)
+            dim += t.ndim if t.dtype is dtypes.bool_ else 1
+        else:
+            key.append(["s", None, None, None])
+            dim += 1
+    while key and key[-1][0] == "s":
+        key.pop()
+    if any(t.dtype is dtypes.bool_ for t in tensors):
+        # A mask's result size depends on its values: read them now (the one data-dependent shape).
+        tensors = [_mask_to_indices(t) if t.dtype is dtypes.bool_ else t for t in tensors]
+        key = _flatten_mask_key(key, tensors)
+        tensors = [t for group in tensors for t in (group if isinstance(group, list) else [group])]
+    return call("index", x, *tensors, key=key)
+
+
+def _mask_to_indices(mask):
+    from ..creation import tensor
+
+    nz = np.nonzero(mask._numpy_value())
+    return [tensor(ix.astype(np.int64), device=mask.device_str) for ix in nz]
+
+
+def _flatten_mask_key(key, tensors):
+    out, k = [], 0
+    for item in key:
+        if item[0] == "t":
+            group = tensors[item[1]]
+            n = len(group) if isinstance(group, list) else 1
+            out.extend(["t", k + i] for i in range(n))
+            k += n
+        else:
+            out.append(item)
+    return out
+
+
+def numpy_key(key, arrays):
+    return tuple(arrays[item[1]] if item[0] == "t" else slice(*item[1:]) for item in key)
+
+
+def _index_rule(x, *idx, key):
+    for t in idx:
+        if t.dtype is not dtypes.int64:
+            raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
+    dummy = np.broadcast_to(np.empty((), x.dtype.np), x.shape)
+    fake = [np.broadcast_to(np.zeros((), np.int64), t.shape) for t in idx]
+    try:
+        shape = dummy[numpy_key(key, fake)].shape if x.numel() else _empty_shape(x, idx, key)
+    except IndexError as e:
+        raise IndexError(str(e)) from None
+    return Meta(shape, x.dtype)
+
+
+def _empty_shape(x, idx, key):
+    dummy = np.empty(x.shape, x.dtype.np)
+    fake = [np.zeros(t.shape, np.int64) for t in idx]
+    return dummy[numpy_key(key, fake)].shape
+
+
+def _index_forward(x, *idx, key):
+    try:
+        return x[numpy_key(key, idx)]
+    except IndexError as e:
+        raise IndexError(str(e).replace("axis", "dimension")) from None
+
+
+defop("index", _index_forward, _index_rule,
+      lambda c, g: (call("index_backward", g, *c._inputs[1:], shape=list(c.shapes[0]),
+                         key=c.attrs["key"]),) + (None,) * (len(c.shapes) - 1),
+      node="IndexBackward0", save=_REST_FROM_1, differentiable=(0,))
+
+
+def _index_backward(g, *idx, shape, key):
+    out = np.zeros(shape, g.dtype)
+    np.add.at(out, numpy_key(key, idx), g)
+    return out
+
+
+defop("index_backward", _index_backward,
+      lambda g, *idx, shape, key: Meta(shape, g.dtype),
+      lambda c, g: (call("index", g, *c._inputs[1:], key=c.attrs["key"]),)
+      + (None,) * (len(c.shapes) - 1),
+      node="IndexPutBackward0", save=_REST_FROM_1, differentiable=(0,))
+
+defop("alias", lambda x: x, lambda x: Meta(x.shape, x.dtype), lambda c, g: g,
+      node="AliasBackward0", view=True)
+
+
+# ---- assignment -------------------------------------------------------------------------------
+
+def _put_forward(x, v, *idx, key):
+    out = np.array(x, copy=True)
+    out[numpy_key(key, idx)] = v
+    return out
+
+
+def _put_rule(x, v, *idx, key):
+    target = _index_rule(x, *idx, key=key)
+    from .rules import broadcast_shapes, shape_of
+
+    if broadcast_shapes(target.shape, shape_of(v)) != target.shape:
+        raise RuntimeError(f"shape mismatch: value tensor of shape [{', '.join(map(str, shape_of(v)))}]"
+                           f" cannot be broadcast to indexing result of shape "
+                           f"[{', '.join(map(str, target.shape))}]")
+    return Meta(x.shape, x.dtype)
+
+
+def _put_vjp(c, g):
+    idx = c._inputs[2:]
+    gx = call("index_put", g, 0.0, *idx, key=c.attrs["key"]) if c.needs[0] else None
+    gv = None
+    if c.needs[1]:
+        gv = unbroadcast(call("index", g, *idx, key=c.attrs["key"]), c.shapes[1])
+    return (gx, gv) + (None,) * len(idx)
+
+
+defop("index_put", _put_forward, _put_rule, _put_vjp, node="IndexPutBackward0",
+      save=_REST_FROM_2, differentiable=(0, 1))
+
+
+def setitem(x, key, value):
+    items, _ = _expand_key(x, key)
+    k, tensors = [], []
+    dim = 0
+    for item in items:
+        if item is None:
+            continue
+        if isinstance(item, (int, np.integer)):
+            size = x.shape[dim]
+            if not -size <= item < size:
+                raise IndexError(f"index {item} is out of bounds for dimension {dim} with size {size}")
+            k.append(["s", int(item) % size, int(item) % size + 1, 1])
+            dim += 1
+        elif isinstance(item, slice):
+            k.append(["s", item.start, item.stop, item.step])
+            dim += 1
+        else:
+            t = _as_index_tensor(item, x)
+            if t.dtype is dtypes.bool_:
+                for ix in _mask_to_indices(t):
+                    k.append(["t", len(tensors)])
+                    tensors.append(ix)
+                dim += t.ndim
+            else:
+                k.append(["t", len(tensors)])
+                tensors.append(t)
+                dim += 1
+    if _is_tensor(value):
+        if value.device_str != x.device_str and value.ndim:
+            value = value.to(x.device_str)
+        if value.dtype is not x.dtype:
+            value = value.to(x.dtype)
+    squeeze_ints = [i for i, item in enumerate(items) if isinstance(item, (int, np.integer))]
+    if _is_tensor(value) and squeeze_ints:
+        # An int index drops a dim in torch; the slice standing in for it keeps it as size 1.
+        target = _index_rule(x, *tensors, key=k).shape
+        value = value.expand(tuple(d for i, d in enumerate(target) if i not in squeeze_ints)
+                             if len(target) - len(squeeze_ints) >= value.ndim else value.shape)
+        value = value.reshape(target) if value.numel() == int(np.prod(target)) else value
+    x._inplace(call("index_put", x, value, *tensors, key=k))

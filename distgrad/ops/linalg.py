@@ -1,0 +1,107 @@
+"""Matrix products: mm, mv, dot, addmm and batched matmul, with torch's error words."""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import dtypes
+from .rules import broadcast_shapes, unbroadcast
+from .table import Meta, defop
+
+
+def _dims(shape) -> str:
+    return "x".join(str(d) for d in shape)
+
+
+def _same_dtype(a, b, op="m1", other="m2"):
+    if a.dtype is not b.dtype:
+        raise RuntimeError(f"expected {op} and {other} to have the same dtype, but got: "
+                           f"{_c_name(a.dtype)} != {_c_name(b.dtype)}")
+
+
+def _c_name(d) -> str:
+    return {"int64": "long int", "bool": "bool", "float32": "float", "float64": "double"}[d.name]
+
+
+def _mm_rule(a, b):
+    if a.ndim != 2:
+        raise RuntimeError("self must be a matrix")
+    if b.ndim != 2:
+        raise RuntimeError("mat2 must be a matrix")
+    if a.shape[1] != b.shape[0]:
+        raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({_dims(a.shape)} and "
+                           f"{_dims(b.shape)})")
+    _same_dtype(a, b)
+    return Meta((a.shape[0], b.shape[1]), a.dtype)
+
+
+defop("mm", np.matmul, _mm_rule,
+      lambda c, g: (g.mm(c[1].t()) if c.needs[0] else None,
+                    c[0].t().mm(g) if c.needs[1] else None),
+      node="MmBackward0", save=(0, 1))
+
+
+def _addmm_rule(bias, a, b):
+    meta = _mm_rule(a, b)
+    broadcast_shapes(bias.shape, meta.shape)
+    return meta
+
+
+defop("addmm", lambda bias, a, b: np.matmul(a, b) + bias, _addmm_rule,
+      lambda c, g: (unbroadcast(g, c.shapes[0]) if c.needs[0] else None,
+                    g.mm(c[2].t()) if c.needs[1] else None,
+                    c[1].t().mm(g) if c.needs[2] else None),
+      node="AddmmBackward0", save=(1, 2))
+
+
+def _mv_rule(a, v):
+    if a.ndim != 2 or v.ndim != 1:
+        raise RuntimeError(f"vector + matrix @ vector expected, got 1, {a.ndim}, {v.ndim}")
+    if a.shape[1] != v.shape[0]:
+        raise RuntimeError(f"size mismatch, got input ({a.shape[0]}), mat ({_dims(a.shape)}), "
+                           f"vec ({v.shape[0]})")
+    _same_dtype(a, v, "self", "vec")
+    return Meta((a.shape[0],), a.dtype)
+
+
+defop("mv", np.matmul, _mv_rule,
+      lambda c, g: (g.unsqueeze(1) * c[1].unsqueeze(0) if c.needs[0] else None,
+                    c[0].t().mv(g) if c.needs[1] else None),
+      node="MvBackward0", save=(0, 1))
+
+
+def _dot_rule(a, b):
+    if a.ndim != 1 or b.ndim != 1:
+        raise RuntimeError(f"1D tensors expected, but got {a.ndim}D and {b.ndim}D tensors")
+    if a.shape[0] != b.shape[0]:
+        raise RuntimeError(f"inconsistent tensor size, expected tensor [{a.shape[0]}] and src "
+                           f"[{b.shape[0]}] to have the same number of elements, but got "
+                           f"{a.shape[0]} and {b.shape[0]} elements respectively")
+    if a.dtype is not b.dtype:
+        raise RuntimeError(f"dot : expected both vectors to have same dtype, but found "
+                           f"{_short(a.dtype)} and {_short(b.dtype)}")
+    return Meta((), a.dtype)
+
+
+def _short(d):
+    return {"int64": "Long", "bool": "Bool", "float32": "Float", "float64": "Double"}[d.name]
+
+
+defop("dot", lambda a, b: np.dot(a, b), _dot_rule,
+      lambda c, g: (g * c[1] if c.needs[0] else None, g * c[0] if c.needs[1] else None),
+      node="DotBackward0", save=(0, 1))
+
+
+def _bmm_rule(a, b):
+    # Both at least 2-D here (matmul folds 1-D operands before it gets here).
+    if a.shape[-1] != b.shape[-2]:
+        raise RuntimeError(f"Expected size for first two dimensions of batch2 tensor to be: "
+                           f"[{a.shape[0]}, {a.shape[-1]}] but got: [{b.shape[0]}, {b.shape[-2]}].")
+    batch = broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    _same_dtype(a, b)
+    return Meta(tuple(batch) + (a.shape[-2], b.shape[-1]), dtypes.result_type((a, b)))
+
+
+defop("bmm", np.matmul, _bmm_rule,
+      lambda c, g: (unbroadcast(g.matmul(c[1].transpose(-1, -2)), c.shapes[0]) if c.needs[0] else None,
+                    unbroadcast(c[0].transpose(-1, -2).matmul(g), c.shapes[1]) if c.needs[1] else None),
+      node="BmmBackward0", save=(0, 1))

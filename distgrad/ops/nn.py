@@ -1,0 +1,205 @@
+"""Losses with torch's node names: mse, binary cross entropy (with logits), nll."""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import dtypes
+from ..autograd.record import call
+from .rules import broadcast_shapes
+from .table import Meta, defop
+
+_REDUCTIONS = ("none", "mean", "sum")
+
+
+def _reduce(loss, reduction):
+    if reduction == "mean":
+        return np.mean(loss)
+    if reduction == "sum":
+        return np.sum(loss)
+    return loss
+
+
+def _loss_rule(name):
+    def rule(x, y, *weights, reduction="mean", **_):
+        if reduction not in _REDUCTIONS:
+            raise ValueError(f"{reduction} is not a valid value for reduction")
+        if tuple(x.shape) != tuple(y.shape):
+            raise ValueError(f"Target size (torch.Size([{', '.join(map(str, y.shape))}])) must be "
+                             f"the same as input size (torch.Size([{', '.join(map(str, x.shape))}]))"
+                             if name != "mse" else
+                             f"Using a target size (torch.Size([{', '.join(map(str, y.shape))}])) "
+                             f"that is different to the input size (torch.Size("
+                             f"[{', '.join(map(str, x.shape))}])).")
+        for w in weights:
+            if w is not None:
+                broadcast_shapes(w.shape, x.shape)
+        return Meta(x.shape if reduction == "none" else (), x.dtype)
+
+    return rule
+
+
+def _scale_back(c, g):
+    """The loss gradient's outer factor: g broadcast over elements, / N for a mean."""
+    reduction = c.attrs.get("reduction", "mean")
+    if reduction == "mean":
+        n = 1
+        for d in c.shapes[0]:
+            n *= d
+        return g / n
+    return g
+
+
+defop("mse_loss", lambda x, y, reduction="mean": _reduce((x - y) ** 2, reduction),
+      _loss_rule("mse"),
+      lambda c, g: _pair(c, _scale_back(c, g) * 2 * (c[0] - c[1])),
+      node="MseLossBackward0", save=(0, 1))
+
+
+def _pair(c, gx):
+    """(grad input, grad target) for a loss whose target gradient is minus the input's."""
+    return (gx if c.needs[0] else None, -gx if c.needs[1] else None)
+
+
+def _bce_forward(x, y, weight=None, reduction="mean"):
+    # torch clamps the logs at -100 so a prediction of exactly 0 or 1 stays finite.
+    with np.errstate(divide="ignore"):
+        loss = -(y * np.maximum(np.log(x), -100) + (1 - y) * np.maximum(np.log1p(-x), -100))
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)
+
+
+def _bce_vjp(c, g):
+    x, y, w = c[0], c[1], c[2]
+    gs = _scale_back(c, g)
+    if w is not None:
+        gs = gs * w
+    gx = gy = None
+    if c.needs[0]:
+        gx = gs * (x - y) / ((1 - x) * x).clamp(min=1e-12)
+    if c.needs[1]:
+        gy = gs * ((1 - x).log() - x.log())
+    return gx, gy, None
+
+
+def _bce_rule(x, y, weight=None, reduction="mean"):
+    return _loss_rule("bce")(x, y, weight, reduction=reduction)
+
+
+defop("binary_cross_entropy", _bce_forward, _bce_rule, _bce_vjp,
+      node="BinaryCrossEntropyBackward0", save=(0, 1, 2), differentiable=(0, 1))
+
+
+def _softplus(z):
+    return np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
+
+
+def _bce_logits_forward(x, y, weight=None, pos_weight=None, reduction="mean"):
+    if pos_weight is None:
+        loss = (1 - y) * x + _softplus(-x)
+    else:
+        log_weight = 1 + (pos_weight - 1) * y
+        loss = (1 - y) * x + log_weight * _softplus(-x)
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)
+
+
+def _bce_logits_vjp(c, g):
+    x, y, w, pw = c[0], c[1], c[2], c[3]
+    gs = _scale_back(c, g)
+    if w is not None:
+        gs = gs * w
+    s = x.sigmoid()
+    gx = gy = None
+    if c.needs[0]:
+        gx = gs * (s - y) if pw is None else gs * (s * (pw * y + 1 - y) - pw * y)
+    if c.needs[1]:
+        # d/dy = pw*softplus(-x) - softplus(x); softplus(-x) - softplus(x) = -x when pw is 1.
+        gy = -gs * x if pw is None else gs * (pw * (-s.log()) - (-(1 - s).log()))
+    return gx, gy, None, None
+
+
+def _bce_logits_rule(x, y, weight=None, pos_weight=None, reduction="mean"):
+    return _loss_rule("bce")(x, y, weight, pos_weight, reduction=reduction)
+
+
+defop("binary_cross_entropy_with_logits", _bce_logits_forward, _bce_logits_rule, _bce_logits_vjp,
+      node="BinaryCrossEntropyWithLogitsBackward0", save=(0, 1, 2, 3), differentiable=(0, 1))
+
+
+# ---- nll_loss: log-probabilities (N, C) or (C,), class indices (N,) or () ---------------------
+
+def _nll_rule(logp, target, weight=None, reduction="mean", ignore_index=-100):
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+    if logp.ndim not in (1, 2):
+        raise ValueError(f"Expected 1 or 2 dimensions (got {logp.ndim})")
+    if target.dtype is not dtypes.int64:
+        raise RuntimeError(f"expected scalar type Long but found {_long(target.dtype)}")
+    batch = logp.shape[0] if logp.ndim == 2 else None
+    if (batch if batch is not None else 1) != (target.shape[0] if target.ndim else 1) or \
+            target.ndim != logp.ndim - 1:
+        raise ValueError(f"Expected input batch_size ({batch if batch is not None else 1}) to match "
+                         f"target batch_size ({target.shape[0] if target.ndim else 1}).")
+    if weight is not None and tuple(weight.shape) != (logp.shape[-1],):
+        raise RuntimeError(f"weight tensor should be defined either for all {logp.shape[-1]} classes "
+                           "or no classes but got weight tensor of shape: "
+                           f"[{', '.join(map(str, weight.shape))}]")
+    shape = target.shape if reduction == "none" else ()
+    return Meta(shape, logp.dtype)
+
+
+def _long(d):
+    return {"int64": "Long", "bool": "Bool", "float32": "Float", "float64": "Double"}[d.name]
+
+
+def _nll_weights(logp, target, weight, ignore_index):
+    classes = logp.shape[-1]
+    t = np.atleast_1d(target)
+    if np.any(((t < 0) | (t >= classes)) & (t != ignore_index)):
+        bad = int(t[((t < 0) | (t >= classes)) & (t != ignore_index)][0])
+        raise IndexError(f"Target {bad} is out of bounds.")
+    w = np.ones(classes, logp.dtype) if weight is None else weight
+    return np.where(t == ignore_index, 0, w[np.clip(t, 0, classes - 1)]).astype(logp.dtype)
+
+
+def _nll_forward(logp, target, weight=None, reduction="mean", ignore_index=-100):
+    w = _nll_weights(logp, target, weight, ignore_index)
+    lp = np.atleast_2d(logp)
+    t = np.clip(np.atleast_1d(target), 0, logp.shape[-1] - 1)
+    picked = -lp[np.arange(lp.shape[0]), t] * w
+    if reduction == "none":
+        return picked.reshape(np.shape(target))
+    if reduction == "sum":
+        return picked.sum()
+    return picked.sum() / w.sum()
+
+
+def _nll_vjp(c, g):
+    logp_shape = c.shapes[0]
+    target, weight = c[1], c[2]
+    classes = logp_shape[-1]
+    onehot = call("one_hot", target.masked_fill(target == c.attrs.get("ignore_index", -100), 0),
+                  num_classes=classes, dtype=c.dtypes[0].name)
+    w = call("nll_weights", target, weight, classes=classes, dtype=c.dtypes[0].name,
+             ignore_index=c.attrs.get("ignore_index", -100))
+    reduction = c.attrs.get("reduction", "mean")
+    scale = g.unsqueeze(-1) if reduction == "none" else g
+    if reduction == "mean":
+        scale = scale / w.sum()
+    return -(scale * (w.unsqueeze(-1) * onehot)), None, None
+
+
+defop("nll_loss", _nll_forward, _nll_rule, _nll_vjp, node="NllLossBackward0", save=(1, 2),
+      differentiable=(0,))
+
+
+def _nll_weights_op(target, weight, classes, dtype, ignore_index=-100):
+    fake = np.zeros((1, classes), dtypes.from_name(dtype).np)
+    return _nll_weights(fake, target, weight, ignore_index).reshape(np.shape(target))
+
+
+defop("nll_weights", _nll_weights_op,
+      lambda target, weight, classes, dtype, ignore_index=-100: Meta(target.shape,
+                                                                    dtypes.from_name(dtype)))

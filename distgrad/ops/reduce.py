@@ -1,0 +1,336 @@
+"""Reductions and normalisations over dims: sum, mean, max/min, var/std, softmax, norm."""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import dtypes
+from ..autograd.record import call
+from .rules import dims_of, float_dtype, numel, reduced_shape, wrap_dim
+from .table import Meta, defop
+
+
+def expand_back(g, shape, dims, keepdim):
+    """Broadcast a reduced gradient back over the reduced dims (sum's VJP)."""
+    if not keepdim:
+        for d in dims:
+            g = g.unsqueeze(d)
+    return g.expand(tuple(shape))
+
+
+def _axis(dims):
+    return tuple(dims) if dims is not None else None
+
+
+def _reduced(x, dim, keepdim):
+    dims = dims_of(dim, x.ndim)
+    return dims, reduced_shape(x.shape, dims, keepdim)
+
+
+def _count(shape, dims) -> int:
+    return numel([shape[d] for d in dims])
+
+
+# ---- sum, mean --------------------------------------------------------------------------
+
+def _sum_rule(x, dim=None, keepdim=False, dtype=None):
+    _, shape = _reduced(x, dim, keepdim)
+    if dtype is not None:
+        return Meta(shape, dtypes.from_name(dtype))
+    return Meta(shape, x.dtype if x.dtype.is_floating_point else dtypes.int64)
+
+
+def _sum_forward(x, dim=None, keepdim=False, dtype=None):
+    return np.sum(x, axis=_axis(dims_of(dim, x.ndim)), keepdims=keepdim)
+
+
+defop("sum", _sum_forward, _sum_rule,
+      lambda c, g: expand_back(g, c.shapes[0], dims_of(c.attrs.get("dim"), len(c.shapes[0])),
+                               c.attrs.get("keepdim", False)),
+      node=lambda inputs, attrs: "SumBackward0" if attrs.get("dim") is None else "SumBackward1")
+
+
+def _mean_rule(x, dim=None, keepdim=False, dtype=None):
+    d = dtypes.from_name(dtype) if dtype is not None else x.dtype
+    if not d.is_floating_point:
+        raise RuntimeError("mean(): could not infer output dtype. Input dtype must be either a "
+                           f"floating point or complex dtype. Got: {_short(d)}")
+    _, shape = _reduced(x, dim, keepdim)
+    return Meta(shape, d)
+
+
+def _short(d):
+    return {"int64": "Long", "bool": "Bool", "float32": "Float", "float64": "Double"}[d.name]
+
+
+def _mean_vjp(c, g):
+    shape = c.shapes[0]
+    dims = dims_of(c.attrs.get("dim"), len(shape))
+    return expand_back(g, shape, dims, c.attrs.get("keepdim", False)) / max(_count(shape, dims), 1)
+
+
+defop("mean", lambda x, dim=None, keepdim=False, dtype=None:
+      np.mean(x, axis=_axis(dims_of(dim, x.ndim)), keepdims=keepdim), _mean_rule, _mean_vjp,
+      node=lambda inputs, attrs: "MeanBackward0" if attrs.get("dim") is None else "MeanBackward1")
+
+
+# ---- max, min, amax, amin -----------------------------------------------------------------
+
+def _full_extremum_rule(name):
+    def rule(x):
+        if x.numel() == 0:
+            raise RuntimeError(f"{name}(): Expected reduction dim to be specified for input.numel() "
+                               "== 0. Specify the reduction dim with the 'dim' argument.")
+        return Meta((), x.dtype)
+
+    return rule
+
+
+def _evenly_distribute(c, g):
+    # Ties share the gradient equally, as torch does for a full max/min.
+    mask = c[0] == c.out
+    return g * mask / mask.sum()
+
+
+defop("max", lambda x: np.max(x), _full_extremum_rule("max"), _evenly_distribute,
+      node="MaxBackward1", save=(0,), save_out=True)
+defop("min", lambda x: np.min(x), _full_extremum_rule("min"), _evenly_distribute,
+      node="MinBackward1", save=(0,), save_out=True)
+
+
+def _dim_extremum_rule(x, dim, keepdim=False):
+    d = wrap_dim(dim, x.ndim)
+    if x.ndim and x.shape[d] == 0:
+        raise IndexError("max(): Expected reduction dim 1 to have non-zero size.")
+    shape = reduced_shape(x.shape, (d,) if x.ndim else (), keepdim)
+    return Meta(shape, x.dtype), Meta(shape, dtypes.int64)
+
+
+def _dim_extremum_forward(pick):
+    def forward(x, dim, keepdim=False):
+        if x.ndim == 0:
+            return x.copy(), np.zeros((), np.int64)
+        idx = pick(x, axis=dim, keepdims=True)
+        vals = np.take_along_axis(x, idx, axis=dim)
+        if not keepdim:
+            idx = np.squeeze(idx, axis=dim)
+            vals = np.squeeze(vals, axis=dim)
+        return vals, idx
+
+    return forward
+
+
+def _dim_extremum_vjp(c, g, _indices_grad=None):
+    shape = c.shapes[0]
+    if not shape:
+        return g
+    dim = wrap_dim(c.attrs["dim"], len(shape))
+    idx = c.outs[1]
+    if not c.attrs.get("keepdim", False):
+        g, idx = g.unsqueeze(dim), idx.unsqueeze(dim)
+    return call("scatter_dim", g, idx, dim=dim, size=list(shape))
+
+
+defop("max_dim", _dim_extremum_forward(np.argmax), _dim_extremum_rule, _dim_extremum_vjp,
+      node="MaxBackward0", save_out=True, n_out=2, nondiff_outputs=(1,))
+defop("min_dim", _dim_extremum_forward(np.argmin), _dim_extremum_rule, _dim_extremum_vjp,
+      node="MinBackward0", save_out=True, n_out=2, nondiff_outputs=(1,))
+
+
+def _argext_rule(x, dim=None, keepdim=False):
+    if dim is None:
+        return Meta((1,) * x.ndim if keepdim else (), dtypes.int64)
+    d = wrap_dim(dim, x.ndim)
+    return Meta(reduced_shape(x.shape, (d,) if x.ndim else (), keepdim), dtypes.int64)
+
+
+def _argext_forward(pick):
+    def forward(x, dim=None, keepdim=False):
+        if dim is None:
+            out = np.asarray(pick(x.reshape(-1)))
+            return out.reshape((1,) * x.ndim) if keepdim else out
+        return pick(x, axis=dim, keepdims=keepdim) if x.ndim else np.zeros((), np.int64)
+
+    return forward
+
+
+defop("argmax", _argext_forward(np.argmax), _argext_rule)
+defop("argmin", _argext_forward(np.argmin), _argext_rule)
+
+
+def _amax_rule(x, dim=(), keepdim=False):
+    _, shape = _reduced(x, dim if dim != () else None, keepdim)
+    return Meta(shape, x.dtype)
+
+
+def _amax_vjp(c, g):
+    shape = c.shapes[0]
+    dim = c.attrs.get("dim", ())
+    dims = dims_of(dim if dim != () else None, len(shape))
+    keep = c.attrs.get("keepdim", False)
+    out = expand_back(c.out, shape, dims, keep)
+    mask = c[0] == out
+    count = expand_back(mask.sum(dim=dims, keepdim=True), shape, dims, True)
+    return expand_back(g, shape, dims, keep) * mask / count
+
+
+def _amax_forward(fn):
+    return lambda x, dim=(), keepdim=False: fn(x, axis=_axis(dims_of(dim if dim != () else None,
+                                                                    x.ndim)), keepdims=keepdim)
+
+
+defop("amax", _amax_forward(np.max), _amax_rule, _amax_vjp, node="AmaxBackward0", save=(0,),
+      save_out=True)
+defop("amin", _amax_forward(np.min), _amax_rule, _amax_vjp, node="AminBackward0", save=(0,),
+      save_out=True)
+
+
+# ---- var, std -----------------------------------------------------------------------------
+
+def _var_rule(x, dim=None, correction=1, keepdim=False):
+    if not x.dtype.is_floating_point:
+        raise RuntimeError(f"std and var only support floating point and complex dtypes")
+    _, shape = _reduced(x, dim, keepdim)
+    return Meta(shape, x.dtype)
+
+
+def _var_forward(x, dim=None, correction=1, keepdim=False):
+    dims = dims_of(dim, x.ndim)
+    n = _count(x.shape, dims)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.var(x, axis=_axis(dims), keepdims=keepdim, ddof=0) * (n / max(n - correction, 0)) \
+            if n - correction > 0 else np.full(reduced_shape(x.shape, dims, keepdim), np.nan, x.dtype)
+
+
+def _var_vjp(c, g):
+    shape = c.shapes[0]
+    dims = dims_of(c.attrs.get("dim"), len(shape))
+    n = _count(shape, dims) - c.attrs.get("correction", 1)
+    x = c[0]
+    centred = x - x.mean(dim=dims, keepdim=True)
+    return expand_back(g, shape, dims, c.attrs.get("keepdim", False)) * centred * (2.0 / n)
+
+
+def _std_vjp(c, g):
+    shape = c.shapes[0]
+    dims = dims_of(c.attrs.get("dim"), len(shape))
+    keep = c.attrs.get("keepdim", False)
+    n = _count(shape, dims) - c.attrs.get("correction", 1)
+    x = c[0]
+    centred = x - x.mean(dim=dims, keepdim=True)
+    return expand_back(g / c.out, shape, dims, keep) * centred * (1.0 / n)
+
+
+defop("var", _var_forward, _var_rule, _var_vjp, node="VarBackward0", save=(0,))
+defop("std", lambda x, **a: np.sqrt(_var_forward(x, **a)), _var_rule, _std_vjp,
+      node="StdBackward0", save=(0,), save_out=True)
+
+
+# ---- softmax family -----------------------------------------------------------------------
+
+def _softmax_rule(x, dim, dtype=None):
+    wrap_dim(dim, x.ndim)
+    d = dtypes.from_name(dtype) if dtype is not None else x.dtype
+    if not d.is_floating_point:
+        raise RuntimeError(f"\"softmax_lastdim_kernel_impl\" not implemented for '{_short(d)}'")
+    return Meta(x.shape, d)
+
+
+def _softmax(x, dim, dtype=None):
+    if dtype is not None:
+        x = x.astype(dtypes.from_name(dtype).np)
+    m = np.max(x, axis=dim, keepdims=True) if x.size else x
+    e = np.exp(x - m)
+    return e / np.sum(e, axis=dim, keepdims=True)
+
+
+def _log_softmax(x, dim, dtype=None):
+    if dtype is not None:
+        x = x.astype(dtypes.from_name(dtype).np)
+    m = np.max(x, axis=dim, keepdims=True) if x.size else x
+    shifted = x - m
+    return shifted - np.log(np.sum(np.exp(shifted), axis=dim, keepdims=True))
+
+
+defop("softmax", _softmax, _softmax_rule,
+      lambda c, g: c.out * (g - (g * c.out).sum(dim=c.attrs["dim"], keepdim=True)),
+      node="SoftmaxBackward0", save_out=True)
+defop("log_softmax", _log_softmax, _softmax_rule,
+      lambda c, g: g - c.out.exp() * g.sum(dim=c.attrs["dim"], keepdim=True),
+      node="LogSoftmaxBackward0", save_out=True)
+
+
+def _logsumexp_rule(x, dim, keepdim=False):
+    _, shape = _reduced(x, dim, keepdim)
+    return Meta(shape, float_dtype(x.dtype))
+
+
+def _logsumexp(x, dim, keepdim=False):
+    dims = _axis(dims_of(dim, x.ndim))
+    if x.size == 0:
+        return np.log(np.sum(np.exp(x), axis=dims, keepdims=keepdim))
+    m = np.max(x, axis=dims, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0)
+    out = np.log(np.sum(np.exp(x - m), axis=dims, keepdims=True)) + m
+    return out if keepdim else np.squeeze(out, axis=dims)
+
+
+def _logsumexp_vjp(c, g):
+    shape = c.shapes[0]
+    dims = dims_of(c.attrs["dim"], len(shape))
+    keep = c.attrs.get("keepdim", False)
+    return expand_back(g, shape, dims, keep) * (c[0] - expand_back(c.out, shape, dims, keep)).exp()
+
+
+defop("logsumexp", _logsumexp, _logsumexp_rule, _logsumexp_vjp, node="LogsumexpBackward0",
+      save=(0,), save_out=True)
+
+
+# ---- norm ---------------------------------------------------------------------------------
+
+def _norm_rule(x, p=2.0, dim=None, keepdim=False):
+    if not x.dtype.is_floating_point:
+        raise RuntimeError(f"linalg.vector_norm: Expected a floating point or complex tensor as "
+                           f"input. Got {_short(x.dtype)}")
+    _, shape = _reduced(x, dim, keepdim)
+    return Meta(shape, x.dtype)
+
+
+def _norm_forward(x, p=2.0, dim=None, keepdim=False):
+    dims = _axis(dims_of(dim, x.ndim))
+    a = np.abs(x)
+    if p == float("inf"):
+        return np.max(a, axis=dims, keepdims=keepdim)
+    if p == 0:
+        return np.sum(a != 0, axis=dims, keepdims=keepdim).astype(x.dtype)
+    if p == 1:
+        return np.sum(a, axis=dims, keepdims=keepdim)
+    if p == 2:
+        return np.sqrt(np.sum(a * a, axis=dims, keepdims=keepdim))
+    return np.sum(a ** p, axis=dims, keepdims=keepdim) ** (1.0 / p)
+
+
+def _norm_vjp(c, g):
+    shape = c.shapes[0]
+    p = c.attrs.get("p", 2.0)
+    dims = dims_of(c.attrs.get("dim"), len(shape))
+    keep = c.attrs.get("keepdim", False)
+    x = c[0]
+    ge = expand_back(g, shape, dims, keep)
+    out = expand_back(c.out, shape, dims, keep)
+    if p == 0:
+        return ge * 0
+    if p == 1:
+        return ge * x.sign()
+    if p == 2:
+        # torch masks a zero norm to a zero gradient instead of 0/0.
+        return (ge * x / out).masked_fill(out == 0, 0.0)
+    if p == float("inf"):
+        mask = x.abs() == out
+        return ge * x.sign() * mask / expand_back(mask.sum(dim=dims, keepdim=True), shape, dims,
+                                                    True)
+    scale = x * x.abs() ** (p - 2) / out ** (p - 1)
+    return (ge * scale).masked_fill(out == 0, 0.0)
+
+
+defop("norm", _norm_forward, _norm_rule, _norm_vjp, node="LinalgVectorNormBackward0",
+      save=(0,), save_out=True)

@@ -1,0 +1,118 @@
+"""Shape/dtype rules shared by many ops, with torch's error words, and VJP helpers."""
+from __future__ import annotations
+
+from .. import dtypes
+from .table import Meta, Size
+
+
+def shape_of(x) -> tuple:
+    return x.shape if hasattr(x, "shape") else ()
+
+
+def numel(shape) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def broadcast_shapes(a: tuple, b: tuple) -> Size:
+    if a == b:
+        return Size(a)
+    nd = max(len(a), len(b))
+    pa = (1,) * (nd - len(a)) + tuple(a)
+    pb = (1,) * (nd - len(b)) + tuple(b)
+    out = []
+    for i, (da, db) in enumerate(zip(pa, pb)):
+        if da == db or db == 1:
+            out.append(da)
+        elif da == 1:
+            out.append(db)
+        else:
+            raise RuntimeError(
+                f"The size of tensor a ({da}) must match the size of tensor b ({db}) "
+                f"at non-singleton dimension {i}")
+    return Size(out)
+
+
+def wrap_dim(dim: int, ndim: int, op: str = "") -> int:
+    """A dim in [-ndim, ndim) made non-negative; torch's IndexError otherwise."""
+    lim = max(ndim, 1)
+    if not -lim <= dim < lim:
+        raise IndexError(f"Dimension out of range (expected to be in range of [{-lim}, {lim - 1}], "
+                         f"but got {dim})")
+    return dim % lim
+
+
+def dims_of(dim, ndim: int) -> tuple:
+    """A reduction's dims as a sorted tuple; None means all."""
+    if dim is None:
+        return tuple(range(ndim))
+    if isinstance(dim, int):
+        dim = (dim,)
+    wrapped = tuple(sorted({wrap_dim(d, ndim) for d in dim}))
+    if len(wrapped) != len(dim):
+        raise RuntimeError("dim appears multiple times in the list of dims")
+    return wrapped if ndim else ()
+
+
+def reduced_shape(shape: tuple, dims: tuple, keepdim: bool) -> Size:
+    if keepdim:
+        return Size(1 if i in dims else d for i, d in enumerate(shape))
+    return Size(d for i, d in enumerate(shape) if i not in dims)
+
+
+def float_dtype(d: dtypes.dtype) -> dtypes.dtype:
+    return d if d.is_floating_point else dtypes.get_default_dtype()
+
+
+# ---- rules --------------------------------------------------------------------------
+
+def same(x, **_):
+    return Meta(x.shape, x.dtype)
+
+
+def same_float(x, **_):
+    """exp, log, sin, ...: integer inputs give the default float dtype."""
+    return Meta(x.shape, float_dtype(x.dtype))
+
+
+def binary(a, b, **_):
+    return Meta(broadcast_shapes(shape_of(a), shape_of(b)), dtypes.result_type((a, b)))
+
+
+def binary_float(a, b, **_):
+    return Meta(broadcast_shapes(shape_of(a), shape_of(b)), float_dtype(dtypes.result_type((a, b))))
+
+
+def compare(a, b, **_):
+    return Meta(broadcast_shapes(shape_of(a), shape_of(b)), dtypes.bool_)
+
+
+def require_float(name: str, d: dtypes.dtype) -> None:
+    if not d.is_floating_point:
+        raise RuntimeError(f"\"{name}\" not implemented for '{_long_name(d)}'")
+
+
+def _long_name(d: dtypes.dtype) -> str:
+    return {"int64": "Long", "bool": "Bool", "float32": "Float", "float64": "Double"}[d.name]
+
+
+def type_name(d: dtypes.dtype) -> str:
+    """torch's legacy type name used in some messages: `torch.FloatTensor`."""
+    return f"torch.{_long_name(d)}Tensor"
+
+
+# ---- VJP helpers ---------------------------------------------------------------------
+
+def unbroadcast(g, shape: tuple):
+    """Sum g down to `shape`, undoing numpy/torch broadcasting (differentiable)."""
+    if g is None or tuple(g.shape) == tuple(shape):
+        return g
+    lead = len(g.shape) - len(shape)
+    dims = list(range(lead))
+    dims += [lead + i for i, d in enumerate(shape) if d == 1 and g.shape[lead + i] != 1]
+    out = g.sum(dim=tuple(dims), keepdim=True) if dims else g
+    if lead:
+        out = out.reshape(tuple(shape))
+    return out

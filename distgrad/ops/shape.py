@@ -1,0 +1,358 @@
+"""Shape ops (views, joins, splits, selection) and tensor creation, with their transposes."""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import dtypes
+from ..autograd.record import call
+from .rules import numel, wrap_dim
+from .table import Meta, Size, defop
+
+
+# ---- reshape and views ----------------------------------------------------------------------
+
+def infer_shape(shape, total: int) -> Size:
+    """Resolve one -1 in a requested shape; torch's error when the sizes disagree."""
+    shape = [int(d) for d in shape]
+    if shape.count(-1) > 1:
+        raise RuntimeError("only one dimension can be inferred")
+    known = numel([d for d in shape if d != -1])
+    if -1 in shape:
+        if known == 0 or total % known:
+            raise RuntimeError(f"shape '[{', '.join(map(str, shape))}]' is invalid for input of size "
+                               f"{total}")
+        shape[shape.index(-1)] = total // known
+    elif known != total:
+        raise RuntimeError(f"shape '[{', '.join(map(str, shape))}]' is invalid for input of size "
+                           f"{total}")
+    return Size(shape)
+
+
+defop("reshape", lambda x, shape: np.reshape(x, shape),
+      lambda x, shape: Meta(infer_shape(shape, x.numel()), x.dtype),
+      lambda c, g: g.reshape(c.shapes[0]), node="ViewBackward0", view=True)
+
+
+def _t_rule(x):
+    if x.ndim > 2:
+        raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {x.ndim}D")
+    return Meta(tuple(reversed(x.shape)), x.dtype)
+
+
+defop("t", lambda x: x.T, _t_rule, lambda c, g: g.t(), node="TBackward0", view=True)
+
+
+def _transpose_rule(x, dim0, dim1):
+    d0, d1 = wrap_dim(dim0, x.ndim), wrap_dim(dim1, x.ndim)
+    shape = list(x.shape)
+    if shape:
+        shape[d0], shape[d1] = shape[d1], shape[d0]
+    return Meta(shape, x.dtype)
+
+
+defop("transpose", lambda x, dim0, dim1: np.swapaxes(x, dim0, dim1) if x.ndim else x,
+      _transpose_rule, lambda c, g: g.transpose(c.attrs["dim0"], c.attrs["dim1"]),
+      node="TransposeBackward0", view=True)
+
+
+def _permute_rule(x, dims):
+    if len(dims) != x.ndim:
+        raise RuntimeError(f"permute(sparse_coo): number of dimensions in the tensor input does not "
+                           f"match the length of the desired ordering of dimensions i.e. input.dim() "
+                           f"= {x.ndim} is not equal to len(dims) = {len(dims)}")
+    wrapped = [wrap_dim(d, x.ndim) for d in dims]
+    if len(set(wrapped)) != len(wrapped):
+        raise RuntimeError("permute(): duplicate dims are not allowed.")
+    return Meta([x.shape[d] for d in wrapped], x.dtype)
+
+
+def _permute_vjp(c, g):
+    n = len(c.shapes[0])
+    dims = [wrap_dim(d, n) for d in c.attrs["dims"]]
+    return g.permute(*[dims.index(i) for i in range(n)])
+
+
+defop("permute", lambda x, dims: np.transpose(x, dims), _permute_rule, _permute_vjp,
+      node="PermuteBackward0", view=True)
+
+
+def _squeeze_dims(x, dim):
+    if dim is None:
+        return [i for i, d in enumerate(x.shape) if d == 1]
+    dims = [dim] if isinstance(dim, int) else list(dim)
+    return [d for d in (wrap_dim(d, x.ndim) for d in dims) if x.ndim and x.shape[d] == 1]
+
+
+def _squeeze_name(inputs, attrs):
+    dim = attrs.get("dim")
+    return "SqueezeBackward0" if dim is None else (
+        "SqueezeBackward1" if isinstance(dim, int) else "SqueezeBackward2")
+
+
+defop("squeeze", lambda x, dim=None: np.squeeze(x, axis=tuple(_squeeze_dims(x, dim))),
+      lambda x, dim=None: Meta([d for i, d in enumerate(x.shape) if i not in _squeeze_dims(x, dim)],
+                               x.dtype),
+      lambda c, g: g.reshape(c.shapes[0]), node=_squeeze_name, view=True)
+
+
+def _unsqueeze_rule(x, dim):
+    d = wrap_dim(dim, x.ndim + 1)
+    shape = list(x.shape)
+    shape.insert(d, 1)
+    return Meta(shape, x.dtype)
+
+
+defop("unsqueeze", lambda x, dim: np.expand_dims(x, wrap_dim(dim, x.ndim + 1)), _unsqueeze_rule,
+      lambda c, g: g.squeeze(c.attrs["dim"]), node="UnsqueezeBackward0", view=True)
+
+
+def expanded_shape(x_shape, size) -> Size:
+    size = [int(s) for s in size]
+    if len(size) < len(x_shape):
+        raise RuntimeError(f"expand(torch.FloatTensor{{[{', '.join(map(str, x_shape))}]}}, "
+                           f"size=[{', '.join(map(str, size))}]): the number of sizes provided "
+                           f"({len(size)}) must be greater or equal to the number of dimensions in "
+                           f"the tensor ({len(x_shape)})")
+    lead = len(size) - len(x_shape)
+    out = []
+    for i, s in enumerate(size):
+        if i < lead:
+            if s < 0:
+                raise RuntimeError(f"The expanded size of the tensor ({s}) isn't allowed in a leading, "
+                                   "non-existing dimension 0")
+            out.append(s)
+            continue
+        have = x_shape[i - lead]
+        if s == -1:
+            out.append(have)
+        elif have == 1 or have == s:
+            out.append(s)
+        else:
+            raise RuntimeError(f"The expanded size of the tensor ({s}) must match the existing size "
+                               f"({have}) at non-singleton dimension {i}.  Target sizes: "
+                               f"[{', '.join(map(str, size))}].  Tensor sizes: "
+                               f"[{', '.join(map(str, x_shape))}]")
+    return Size(out)
+
+
+def _sum_to(g, shape):
+    from .rules import unbroadcast
+
+    return unbroadcast(g, shape)
+
+
+defop("expand", lambda x, shape: np.broadcast_to(x, expanded_shape(x.shape, shape)),
+      lambda x, shape: Meta(expanded_shape(x.shape, shape), x.dtype),
+      lambda c, g: _sum_to(g, c.shapes[0]), node="ExpandBackward0", view=True)
+
+
+# ---- joins and splits ----------------------------------------------------------------------
+
+def _cat_rule(*xs, dim=0):
+    xs = [x for x in xs if not (x.ndim == 1 and x.shape[0] == 0)] or list(xs[:1])
+    if not xs:
+        raise RuntimeError("torch.cat(): expected a non-empty list of Tensors")
+    ref = xs[0]
+    d = wrap_dim(dim, ref.ndim)
+    for i, x in enumerate(xs):
+        if x.ndim != ref.ndim:
+            raise RuntimeError(f"Tensors must have same number of dimensions: got {ref.ndim} and "
+                               f"{x.ndim}")
+        for k in range(ref.ndim):
+            if k != d and x.shape[k] != ref.shape[k]:
+                raise RuntimeError(f"Sizes of tensors must match except in dimension {d}. Expected "
+                                   f"size {ref.shape[k]} but got size {x.shape[k]} for tensor "
+                                   f"number {i} in the list.")
+    shape = list(ref.shape)
+    shape[d] = sum(x.shape[d] for x in xs)
+    return Meta(shape, dtypes.result_type(xs))
+
+
+def _cat_forward(*xs, dim=0):
+    xs = [x for x in xs if not (x.ndim == 1 and x.shape[0] == 0)] or list(xs[:1])
+    return np.concatenate(xs, axis=dim)
+
+
+def _cat_vjp(c, g):
+    dim = c.attrs.get("dim", 0)
+    out, start = [], 0
+    nd = len(g.shape)
+    d = wrap_dim(dim, nd)
+    for shape, need in zip(c.shapes, c.needs):
+        if len(shape) == 1 and shape[0] == 0 and nd != 1:
+            out.append(None)
+            continue
+        n = shape[d]
+        out.append(g.narrow(d, start, n) if need else None)
+        start += n
+    return tuple(out)
+
+
+defop("cat", _cat_forward, _cat_rule, _cat_vjp, node="CatBackward0")
+
+
+def _stack_rule(*xs, dim=0):
+    if not xs:
+        raise RuntimeError("stack expects a non-empty TensorList")
+    for i, x in enumerate(xs):
+        if tuple(x.shape) != tuple(xs[0].shape):
+            raise RuntimeError(f"stack expects each tensor to be equal size, but got "
+                               f"[{', '.join(map(str, xs[0].shape))}] at entry 0 and "
+                               f"[{', '.join(map(str, x.shape))}] at entry {i}")
+    d = wrap_dim(dim, xs[0].ndim + 1)
+    shape = list(xs[0].shape)
+    shape.insert(d, len(xs))
+    return Meta(shape, dtypes.result_type(xs))
+
+
+defop("stack", lambda *xs, dim=0: np.stack(xs, axis=dim), _stack_rule,
+      lambda c, g: tuple(g.select(c.attrs.get("dim", 0), i) if need else None
+                         for i, need in enumerate(c.needs)),
+      node="StackBackward0")
+
+
+def split_sizes(length: int, split_size_or_sections) -> list:
+    if isinstance(split_size_or_sections, int):
+        step = split_size_or_sections
+        if step <= 0:
+            raise RuntimeError(f"split_size can only be 0 if dimension size is 0, but got dimension "
+                               f"size of {length}" if step == 0 else
+                               f"split expects split_size be non-negative, but got split_size={step}")
+        return [min(step, length - i) for i in range(0, length, step)] or [0]
+    sizes = list(split_size_or_sections)
+    if sum(sizes) != length:
+        raise RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to {length} (input "
+                           f"tensor's size at dimension 0), but got split_sizes="
+                           f"[{', '.join(map(str, sizes))}]")
+    return sizes
+
+
+def _split_rule(x, split_size_or_sections, dim=0):
+    d = wrap_dim(dim, x.ndim)
+    metas = []
+    for n in split_sizes(x.shape[d], split_size_or_sections):
+        shape = list(x.shape)
+        shape[d] = n
+        metas.append(Meta(shape, x.dtype))
+    return tuple(metas)
+
+
+def _split_forward(x, split_size_or_sections, dim=0):
+    sizes = split_sizes(x.shape[dim], split_size_or_sections)
+    return tuple(np.split(x, np.cumsum(sizes)[:-1], axis=dim))
+
+
+def _split_vjp(c, *grads):
+    dim = wrap_dim(c.attrs.get("dim", 0), len(c.shapes[0]))
+    sizes = split_sizes(c.shapes[0][dim], c.attrs["split_size_or_sections"])
+    ref = next(g for g in grads if g is not None)
+    parts = []
+    for g, n in zip(grads, sizes):
+        if g is None:
+            shape = list(c.shapes[0])
+            shape[dim] = n
+            g = call("full", shape=shape, value=0.0, dtype=ref.dtype.name, _device=ref.device_str)
+        parts.append(g)
+    return call("cat", *parts, dim=dim)
+
+
+defop("split", _split_forward, _split_rule, _split_vjp, view=True,
+      node=lambda inputs, attrs: ("SplitBackward0" if isinstance(attrs["split_size_or_sections"], int)
+                                  else "SplitWithSizesBackward0"))
+
+
+# ---- selection (basic indexing) and its transposes -------------------------------------------
+
+def _select_rule(x, dim, index):
+    if x.ndim == 0:
+        raise IndexError("select() cannot be applied to a 0-dim tensor.")
+    d = wrap_dim(dim, x.ndim)
+    if not -x.shape[d] <= index < x.shape[d]:
+        raise IndexError(f"index {index} is out of bounds for dimension {d} with size {x.shape[d]}")
+    return Meta([s for i, s in enumerate(x.shape) if i != d], x.dtype)
+
+
+defop("select", lambda x, dim, index: x[(slice(None),) * (dim % x.ndim) + (index,)],
+      _select_rule,
+      lambda c, g: call("select_backward", g, shape=list(c.shapes[0]), dim=c.attrs["dim"],
+                        index=c.attrs["index"]),
+      node="SelectBackward0", view=True)
+
+
+def _select_backward(g, shape, dim, index):
+    out = np.zeros(shape, g.dtype)
+    out[(slice(None),) * (dim % len(shape)) + (index,)] = g
+    return out
+
+
+defop("select_backward", _select_backward, lambda g, shape, dim, index: Meta(shape, g.dtype),
+      lambda c, g: g.select(c.attrs["dim"], c.attrs["index"]), node="SelectBackwardBackward0")
+
+
+def _slice_rule(x, dim, start, stop, step=1):
+    d = wrap_dim(dim, x.ndim)
+    if step <= 0:
+        raise ValueError("step must be greater than zero")
+    shape = list(x.shape)
+    shape[d] = len(range(*slice(start, stop, step).indices(x.shape[d])))
+    return Meta(shape, x.dtype)
+
+
+def _slice_key(ndim, dim, start, stop, step):
+    return (slice(None),) * (dim % ndim) + (slice(start, stop, step),)
+
+
+defop("slice", lambda x, dim, start, stop, step=1: x[_slice_key(x.ndim, dim, start, stop, step)],
+      _slice_rule,
+      lambda c, g: call("slice_backward", g, shape=list(c.shapes[0]), **c.attrs),
+      node="SliceBackward0", view=True)
+
+
+def _slice_backward(g, shape, dim, start, stop, step=1):
+    out = np.zeros(shape, g.dtype)
+    out[_slice_key(len(shape), dim, start, stop, step)] = g
+    return out
+
+
+defop("slice_backward", _slice_backward,
+      lambda g, shape, dim, start, stop, step=1: Meta(shape, g.dtype),
+      lambda c, g: call("slice", g, dim=c.attrs["dim"], start=c.attrs["start"],
+                        stop=c.attrs["stop"], step=c.attrs.get("step", 1)),
+      node="SliceBackwardBackward0")
+
+
+# take_along_dim and scatter_dim are each other's transpose (max(dim)'s VJP uses scatter).
+defop("take_along_dim", lambda x, idx, dim: np.take_along_axis(x, idx, axis=dim),
+      lambda x, idx, dim: Meta(idx.shape, x.dtype),
+      lambda c, g: (call("scatter_dim", g, c[1], dim=c.attrs["dim"], size=list(c.shapes[0])), None),
+      node="TakeAlongDimBackward0", save=(1,), differentiable=(0,))
+
+
+def _scatter_dim(g, idx, dim, size):
+    out = np.zeros(size, g.dtype)
+    np.put_along_axis(out, idx, g, axis=dim)
+    return out
+
+
+defop("scatter_dim", _scatter_dim, lambda g, idx, dim, size: Meta(size, g.dtype),
+      lambda c, g: (call("take_along_dim", g, c[1], dim=c.attrs["dim"]), None),
+      node="ScatterBackward0", save=(1,), differentiable=(0,))
+
+
+# ---- creation (no tensor inputs; the device comes from the call) -----------------------------
+
+defop("full", lambda shape, value, dtype: np.full(shape, value, dtypes.from_name(dtype).np),
+      lambda shape, value, dtype: Meta(shape, dtypes.from_name(dtype)))
+defop("eye", lambda n, m, dtype: np.eye(n, m, dtype=dtypes.from_name(dtype).np),
+      lambda n, m, dtype: Meta((n, m), dtypes.from_name(dtype)))
+defop("arange", lambda start, end, step, dtype: np.arange(start, end, step,
+                                                          dtype=dtypes.from_name(dtype).np),
+      lambda start, end, step, dtype: Meta((len(range(0, int(np.ceil((end - start) / step)))),),
+                                           dtypes.from_name(dtype)))
+defop("linspace", lambda start, end, steps, dtype: np.linspace(start, end, steps,
+                                                               dtype=dtypes.from_name(dtype).np),
+      lambda start, end, steps, dtype: Meta((steps,), dtypes.from_name(dtype)))
+defop("one_hot", lambda idx, num_classes, dtype: (np.arange(num_classes) == idx[..., None]).astype(
+      dtypes.from_name(dtype).np),
+      lambda idx, num_classes, dtype: Meta(tuple(idx.shape) + (num_classes,),
+                                           dtypes.from_name(dtype)))

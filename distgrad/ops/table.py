@@ -1,0 +1,93 @@
+"""The op table: every op's forward (numpy), VJP (distgrad ops) and shape rule, by name.
+
+A message can name an op (`"mm"`) and any process can look it up here, so no closure
+ever crosses a process boundary. `defop` is the one way to add an entry.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional, Sequence, Union
+
+from .. import dtypes
+
+
+class Size(tuple):
+    """A tensor's shape; prints as `torch.Size([2, 3])`."""
+
+    def __repr__(self) -> str:
+        return f"torch.Size([{', '.join(str(d) for d in self)}])"
+
+    def numel(self) -> int:
+        n = 1
+        for d in self:
+            n *= d
+        return n
+
+
+class Meta:
+    """What a shape rule returns: an output's shape and dtype."""
+
+    __slots__ = ("shape", "dtype")
+
+    def __init__(self, shape, dtype: dtypes.dtype):
+        self.shape = shape if type(shape) is Size else Size(shape)
+        self.dtype = dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def __repr__(self) -> str:
+        return f"Meta({list(self.shape)}, {self.dtype!r})"
+
+
+NodeName = Union[str, Callable[[Sequence[Any], dict], str]]
+
+
+@dataclass
+class OpDef:
+    """One row of the table.
+
+    forward(*values, **attrs) -> ndarray | tuple   values: ndarrays or Python numbers
+    shape(*operands, **attrs) -> Meta | tuple      operands have .shape/.dtype, or are numbers
+    vjp(ctx, *grads) -> grad per input (None = zero)
+    save: which inputs the VJP reads (indices), and `save_out` whether it reads the result.
+    """
+
+    name: str
+    forward: Callable
+    shape: Callable
+    vjp: Optional[Callable] = None
+    node: NodeName = ""
+    save: tuple = ()
+    save_out: bool = False
+    n_out: int = 1
+    differentiable: tuple = None  # input positions that can receive a gradient (default: all)
+    view: bool = False  # the result aliases input 0 (shares its version counter)
+    nondiff_outputs: tuple = ()  # output positions that never require grad (indices of max)
+    extra: dict = field(default_factory=dict)
+
+    def node_name(self, inputs, attrs) -> str:
+        return self.node(inputs, attrs) if callable(self.node) else self.node
+
+
+OPS: dict[str, OpDef] = {}
+
+
+def defop(name: str, forward: Callable, shape: Callable, vjp: Optional[Callable] = None, *,
+          node: NodeName = "", save: tuple = (), save_out: bool = False, n_out: int = 1,
+          differentiable: Optional[tuple] = None, view: bool = False,
+          nondiff_outputs: tuple = ()) -> OpDef:
+    if name in OPS:
+        raise ValueError(f"op {name!r} is defined twice")
+    op = OpDef(name, forward, shape, vjp, node, tuple(save), save_out, n_out,
+               differentiable, view, tuple(nondiff_outputs))
+    OPS[name] = op
+    return op
+
+
+def lookup(name: str) -> OpDef:
+    try:
+        return OPS[name]
+    except KeyError:
+        raise KeyError(f"unknown op {name!r}") from None

@@ -1,0 +1,656 @@
+"""`Tensor`: a value (a numpy array in the driver, or a handle to an array on a worker)
+plus its autograd metadata. Every math method goes through `record.call`.
+"""
+from __future__ import annotations
+
+import numbers
+import warnings
+import weakref
+
+import numpy as np
+
+from . import dtypes
+from ._format import format_tensor
+from .autograd import grad_mode, record
+from .autograd.graph import AccumulateGrad, _ListHandle
+from .ops.table import Size
+
+call = record.call
+
+
+class _Version:
+    """The in-place version counter; views share their base's."""
+
+    __slots__ = ("value",)
+
+    def __init__(self):
+        self.value = 0
+
+
+class device:
+    """Where a tensor lives: `device(type='cpu')` or `device(type='worker', index=1)`."""
+
+    __slots__ = ("type", "index")
+
+    def __init__(self, spec, index=None):
+        if isinstance(spec, device):
+            spec, index = spec.type, spec.index
+        spec = str(spec)
+        if ":" in spec:
+            spec, idx = spec.split(":", 1)
+            index = int(idx)
+        self.type = spec
+        self.index = index
+
+    def __str__(self) -> str:
+        return self.type if self.index is None else f"{self.type}:{self.index}"
+
+    def __repr__(self) -> str:
+        if self.index is None:
+            return f"device(type='{self.type}')"
+        return f"device(type='{self.type}', index={self.index})"
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, str):
+            other = device(other)
+        return isinstance(other, device) and str(self) == str(other)
+
+    def __hash__(self) -> int:
+        return hash(str(self))
+
+
+def device_str(d) -> str:
+    """Normalise a device argument to its string form ('cpu', 'worker:1')."""
+    if d is None:
+        return "cpu"
+    s = str(d)
+    return "cpu" if s in ("cpu", "cpu:0") else s
+
+
+def _is_tensor(x) -> bool:
+    return isinstance(x, Tensor)
+
+
+class Tensor:
+    """A multi-dimensional array that can record the ops applied to it.
+
+    >>> x = distgrad.ones(2, requires_grad=True)
+    >>> (x * 3).sum().backward(); x.grad
+    tensor([3., 3.])
+    """
+
+    __slots__ = ("_value", "shape", "dtype", "device_str", "_requires_grad", "grad_fn", "_grad",
+                 "_output_nr", "_version", "_base", "_acc", "_hooks", "_retains_grad",
+                 "_post_acc_hooks", "_sharding", "__weakref__", "__dict__")
+
+    __array_priority__ = 1000  # numpy defers to Tensor's reflected operators
+
+    # ---- construction ------------------------------------------------------------------
+    @classmethod
+    def _make(cls, value, shape, dtype, device_s="cpu"):
+        t = object.__new__(cls)
+        t._value = value
+        t.shape = shape if type(shape) is Size else Size(shape)
+        t.dtype = dtype
+        t.device_str = device_s
+        t._requires_grad = False
+        t.grad_fn = None
+        t._grad = None
+        t._output_nr = 0
+        t._version = _Version()
+        t._base = None
+        t._acc = None
+        t._hooks = None
+        t._retains_grad = False
+        t._post_acc_hooks = None
+        t._sharding = None
+        return t
+
+    def __new__(cls, *args, **kwargs):
+        from .creation import _legacy_constructor
+
+        return _legacy_constructor(cls, *args, **kwargs)
+
+    def _alias(self, keep_graph: bool = True):
+        """A second handle on the same data and version counter (no copy)."""
+        t = Tensor._make(self._value, self.shape, self.dtype, self.device_str)
+        t._version = self._version
+        t._sharding = self._sharding
+        if keep_graph:
+            t._requires_grad = self._requires_grad
+            t.grad_fn = self.grad_fn
+        return t
+
+    # ---- basic attributes --------------------------------------------------------------
+    @property
+    def device(self) -> device:
+        return device(self.device_str)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def dim(self) -> int:
+        return len(self.shape)
+
+    def size(self, dim=None):
+        if dim is None:
+            return self.shape
+        from .ops.rules import wrap_dim
+
+        return self.shape[wrap_dim(dim, self.ndim)]
+
+    def numel(self) -> int:
+        return self.shape.numel()
+
+    nelement = numel
+
+    def element_size(self) -> int:
+        return self.dtype.itemsize
+
+    def is_floating_point(self) -> bool:
+        return self.dtype.is_floating_point
+
+    def __len__(self) -> int:
+        if not self.shape:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.grad_fn is None
+
+    @property
+    def requires_grad(self) -> bool:
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, flag) -> None:
+        self.requires_grad_(flag)
+
+    def requires_grad_(self, requires_grad: bool = True):
+        if self.grad_fn is not None:
+            if not requires_grad:
+                raise RuntimeError(
+                    "you can only change requires_grad flags of leaf variables. If you want to use "
+                    "a computed variable in a subgraph that doesn't require differentiation use "
+                    "var_no_grad = var.detach().")
+            return self
+        if requires_grad and not self.dtype.is_floating_point:
+            raise RuntimeError("Only Tensors of floating point and complex dtype can require gradients")
+        self._requires_grad = bool(requires_grad)
+        return self
+
+    @property
+    def grad(self):
+        if self.grad_fn is not None and not self._retains_grad:
+            warnings.warn(
+                "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its "
+                ".grad attribute won't be populated during autograd.backward(). If you indeed want "
+                "the .grad field to be populated for a non-leaf Tensor, use .retain_grad() on the "
+                "non-leaf Tensor. If you access the non-leaf Tensor by mistake, make sure you access "
+                "the leaf Tensor instead. See github.com/pytorch/pytorch/pull/30531 for more "
+                "informations.", UserWarning, stacklevel=2)
+        return self._grad
+
+    @grad.setter
+    def grad(self, value) -> None:
+        if value is not None:
+            if not isinstance(value, Tensor):
+                raise TypeError(f"assigned grad expected to be a Tensor or None but got grad of "
+                                f"type {type(value).__name__}")
+            if tuple(value.shape) != tuple(self.shape):
+                raise RuntimeError("assigned grad has data of a different size")
+            if value.dtype is not self.dtype:
+                raise RuntimeError("assigned grad has data of a different type")
+            if value.device_str != self.device_str:
+                raise RuntimeError("assigned grad has data located on a different device")
+        self._grad = value
+
+    @grad.deleter
+    def grad(self) -> None:
+        self._grad = None
+
+    @property
+    def retains_grad(self) -> bool:
+        return self._retains_grad
+
+    @property
+    def data(self):
+        return self.detach()
+
+    @data.setter
+    def data(self, other) -> None:
+        self._value = other._value
+        self.shape = other.shape
+        self.dtype = other.dtype
+        self.device_str = other.device_str
+        self._sharding = other._sharding
+
+    @property
+    def T(self):
+        return self.permute(*reversed(range(self.ndim)))
+
+    @property
+    def mT(self):
+        return self.transpose(-2, -1)
+
+    @property
+    def output_nr(self) -> int:
+        return self._output_nr
+
+    @property
+    def _version_value(self) -> int:
+        return self._version.value
+
+    # ---- autograd plumbing -------------------------------------------------------------
+    def _gradient_edge(self):
+        """The (node, input_nr) a gradient for this tensor flows into."""
+        if self.grad_fn is not None:
+            return (self.grad_fn, self._output_nr)
+        acc = self._acc() if self._acc is not None else None
+        if acc is None:
+            acc = AccumulateGrad(self)
+            self._acc = weakref.ref(acc)
+        return (acc, 0)
+
+    def register_hook(self, hook):
+        """hook(grad) -> Tensor or None, called when this tensor's gradient is computed."""
+        if not self._requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        if self.grad_fn is None:
+            if self._hooks is None:
+                self._hooks = []
+            self._hooks.append(hook)
+            return _ListHandle(self._hooks, hook)
+        node = self.grad_fn
+        if node._tensor_pre_hooks is None:
+            node._tensor_pre_hooks = {}
+        hooks = node._tensor_pre_hooks.setdefault(self._output_nr, [])
+        hooks.append(hook)
+        return _ListHandle(hooks, hook)
+
+    def register_post_accumulate_grad_hook(self, hook):
+        if self.grad_fn is not None:
+            raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf tensors")
+        if self._post_acc_hooks is None:
+            self._post_acc_hooks = []
+        self._post_acc_hooks.append(hook)
+        return _ListHandle(self._post_acc_hooks, hook)
+
+    def retain_grad(self) -> None:
+        if not self._requires_grad:
+            raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
+        if self.grad_fn is None or self._retains_grad:
+            return
+        node = self.grad_fn
+        if node._retain_grad is None:
+            node._retain_grad = {}
+        node._retain_grad[self._output_nr] = weakref.ref(self)
+        self._retains_grad = True
+
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+        from .autograd import backward
+
+        backward(self, gradient, retain_graph, create_graph, inputs=inputs)
+
+    def detach(self):
+        t = self._alias(keep_graph=False)
+        return t
+
+    def detach_(self):
+        if self._base is not None and self.grad_fn is not None:
+            raise RuntimeError("Can't detach views in-place. Use detach() instead.")
+        self.grad_fn = None
+        self._requires_grad = False
+        return self
+
+    # ---- values ------------------------------------------------------------------------
+    def _numpy_value(self) -> np.ndarray:
+        """The data as a numpy array in the driver (fetched if it lives elsewhere)."""
+        if self._sharding is not None:
+            return self._sharding.gather_value(self)
+        if self.device_str == "cpu":
+            return self._value
+        return record.executor_for(self.device_str).fetch(self._value)
+
+    def numpy(self, force: bool = False) -> np.ndarray:
+        if self._requires_grad and not force:
+            raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use "
+                               "tensor.detach().numpy() instead.")
+        if self.device_str != "cpu" and not force:
+            raise TypeError(f"can't convert {self.device_str} device type tensor to numpy. Use "
+                            "Tensor.cpu() to copy the tensor to host memory first.")
+        return self._numpy_value()
+
+    def __array__(self, dtype=None, copy=None):
+        arr = self._numpy_value()
+        return arr if dtype is None else arr.astype(dtype)
+
+    def item(self):
+        if self.numel() != 1:
+            raise RuntimeError(f"a Tensor with {self.numel()} elements cannot be converted to Scalar")
+        return self._numpy_value().reshape(()).item()
+
+    def tolist(self):
+        return self._numpy_value().tolist()
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __index__(self) -> int:
+        if self.dtype.category == 2 or self.numel() != 1:
+            raise TypeError("only integer tensors of a single element can be converted to an index")
+        return int(self.item())
+
+    def __bool__(self) -> bool:
+        if self.numel() != 1:
+            raise RuntimeError(f"Boolean value of Tensor with more than one value is ambiguous")
+        return bool(self.item())
+
+    def __repr__(self, *, tensor_contents=None) -> str:
+        suffixes = []
+        if self.device_str != "cpu":
+            suffixes.append(f"device='{self.device_str}'")
+        if self.grad_fn is not None:
+            suffixes.append(f"grad_fn=<{self.grad_fn.name()}>")
+        elif self._requires_grad:
+            suffixes.append("requires_grad=True")
+        return format_tensor(self._numpy_value(), self.dtype.name, suffixes)
+
+    __str__ = __repr__
+
+    def __format__(self, spec: str) -> str:
+        if self.ndim == 0 and spec:
+            return self.item().__format__(spec)
+        return object.__format__(self, spec) if spec else repr(self)
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __iter__(self):
+        if not self.shape:
+            raise TypeError("iteration over a 0-d tensor")
+        return iter(self.unbind(0))
+
+    def __reduce_ex__(self, protocol):
+        from .creation import tensor as _tensor
+
+        return (_tensor, (self._numpy_value(),), None)
+
+    def __deepcopy__(self, memo):
+        out = self.detach().clone()
+        out._requires_grad = self._requires_grad
+        if self._grad is not None:
+            out._grad = self._grad.detach().clone()
+        memo[id(self)] = out
+        return out
+
+    # ---- placement ---------------------------------------------------------------------
+    def to(self, *args, **kwargs):
+        """`to(device)`, `to(dtype)`, `to(other)`: a differentiable copy (or self)."""
+        target_device, target_dtype = None, kwargs.pop("dtype", None)
+        if "device" in kwargs:
+            target_device = kwargs.pop("device")
+        for a in args:
+            if isinstance(a, dtypes.dtype):
+                target_dtype = a
+            elif isinstance(a, Tensor):
+                target_device, target_dtype = a.device_str, a.dtype
+            elif a is not None:
+                target_device = a
+        out = self
+        if target_dtype is not None and target_dtype is not self.dtype:
+            out = call("to_dtype", out, dtype=target_dtype.name)
+        if target_device is not None and device_str(target_device) != self.device_str:
+            from .distributed.placement import move
+
+            out = move(out, device_str(target_device))
+        return out
+
+    def cpu(self):
+        return self.to("cpu")
+
+    def type_as(self, other):
+        return self.to(other.dtype)
+
+    def float(self):
+        return self.to(dtypes.float32)
+
+    def double(self):
+        return self.to(dtypes.float64)
+
+    def long(self):
+        return self.to(dtypes.int64)
+
+    def int(self):
+        return self.to(dtypes.int64)
+
+    def bool(self):
+        return self.to(dtypes.bool_)
+
+    # ---- in place ----------------------------------------------------------------------
+    def _check_inplace(self) -> None:
+        if self._requires_grad and self.grad_fn is None and grad_mode.is_grad_enabled():
+            raise RuntimeError("a leaf Variable that requires grad is being used in an in-place "
+                               "operation.")
+
+    def _inplace(self, result):
+        """Write `result` (computed out of place) into self, and take over its history."""
+        self._check_inplace()
+        if result.dtype is not self.dtype:
+            if not _can_cast(result.dtype, self.dtype):
+                raise RuntimeError(f"result type {_long(result.dtype)} can't be cast to the desired "
+                                   f"output type {_long(self.dtype)}")
+            with grad_mode.enable_grad() if result._requires_grad else grad_mode.no_grad():
+                result = result.to(self.dtype)
+        if tuple(result.shape) != tuple(self.shape):
+            raise RuntimeError(f"output with shape {list(self.shape)} doesn't match the broadcast "
+                               f"shape {list(result.shape)}")
+        if self._sharding is not None or result._sharding is not None:
+            from .distributed.sharding import assign_inplace
+
+            assign_inplace(self, result)
+        elif self.device_str == "cpu":
+            if self._value.flags.writeable:
+                np.copyto(self._value, result._value)
+            else:
+                self._value = np.array(result._value)
+        else:
+            record.executor_for(self.device_str).assign(self._value, result._value)
+        self._version.value += 1
+        if result._requires_grad:
+            self._requires_grad = True
+            self.grad_fn = result.grad_fn
+            self._output_nr = result._output_nr
+            self._retains_grad = False
+        return self
+
+    def add_(self, other, alpha=1):
+        return self._inplace(call("add", self, other, alpha=alpha))
+
+    def sub_(self, other, alpha=1):
+        return self._inplace(call("sub", self, other, alpha=alpha))
+
+    def mul_(self, other):
+        return self._inplace(call("mul", self, other))
+
+    def div_(self, other):
+        return self._inplace(call("div", self, other))
+
+    def clamp_(self, min=None, max=None):
+        return self._inplace(self.clamp(min, max))
+
+    def pow_(self, exponent):
+        return self._inplace(call("pow", self, exponent))
+
+    def neg_(self):
+        return self._inplace(call("neg", self))
+
+    def exp_(self):
+        return self._inplace(call("exp", self))
+
+    def sqrt_(self):
+        return self._inplace(call("sqrt", self))
+
+    def relu_(self):
+        return self._inplace(call("relu", self))
+
+    def sigmoid_(self):
+        return self._inplace(call("sigmoid", self))
+
+    def tanh_(self):
+        return self._inplace(call("tanh", self))
+
+    def abs_(self):
+        return self._inplace(call("abs", self))
+
+    def zero_(self):
+        return self.fill_(0)
+
+    def fill_(self, value):
+        if isinstance(value, Tensor):
+            value = value.expand(self.shape)
+            return self._inplace(value * 1 if value._requires_grad else value)
+        return self._inplace(call("full", shape=list(self.shape), value=value,
+                                  dtype=self.dtype.name, _device=self.device_str))
+
+    def copy_(self, src, non_blocking=False):
+        if not isinstance(src, Tensor):
+            from .creation import tensor as _tensor
+
+            src = _tensor(src)
+        if src.device_str != self.device_str:
+            src = src.to(self.device_str)
+        if src.dtype is not self.dtype:
+            src = src.to(self.dtype)
+        src = src.expand(self.shape)
+        return self._inplace(call("clone", src) if src._requires_grad else src)
+
+    def __setitem__(self, key, value):
+        from .ops.indexing import setitem
+
+        setitem(self, key, value)
+
+    # ---- operators ---------------------------------------------------------------------
+    def __add__(self, other):
+        return call("add", self, other)
+
+    def __radd__(self, other):
+        return call("add", other, self)
+
+    def __iadd__(self, other):
+        return self.add_(other)
+
+    def __sub__(self, other):
+        return call("sub", self, other)
+
+    def __rsub__(self, other):
+        return call("sub", other, self)
+
+    def __isub__(self, other):
+        return self.sub_(other)
+
+    def __mul__(self, other):
+        return call("mul", self, other)
+
+    def __rmul__(self, other):
+        return call("mul", other, self)
+
+    def __imul__(self, other):
+        return self.mul_(other)
+
+    def __truediv__(self, other):
+        return call("div", self, other)
+
+    def __rtruediv__(self, other):
+        return call("div", other, self)
+
+    def __itruediv__(self, other):
+        return self.div_(other)
+
+    def __floordiv__(self, other):
+        return call("floor_divide", self, other)
+
+    def __rfloordiv__(self, other):
+        return call("floor_divide", other, self)
+
+    def __mod__(self, other):
+        return call("remainder", self, other)
+
+    def __pow__(self, other):
+        return call("pow", self, other)
+
+    def __rpow__(self, other):
+        return call("pow", other, self)
+
+    def __ipow__(self, other):
+        return self.pow_(other)
+
+    def __matmul__(self, other):
+        from .ops.functions import matmul
+
+        return matmul(self, other)
+
+    def __rmatmul__(self, other):
+        from .ops.functions import matmul
+
+        return matmul(other, self)
+
+    def __neg__(self):
+        return call("neg", self)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return call("abs", self)
+
+    def __eq__(self, other):
+        return call("eq", self, other)
+
+    def __ne__(self, other):
+        return call("ne", self, other)
+
+    def __lt__(self, other):
+        return call("lt", self, other)
+
+    def __le__(self, other):
+        return call("le", self, other)
+
+    def __gt__(self, other):
+        return call("gt", self, other)
+
+    def __ge__(self, other):
+        return call("ge", self, other)
+
+    def __invert__(self):
+        return call("logical_not", self) if self.dtype is dtypes.bool_ else call("bitwise_not", self)
+
+    def __and__(self, other):
+        return call("logical_and", self, other)
+
+    def __or__(self, other):
+        return call("logical_or", self, other)
+
+    def __xor__(self, other):
+        return call("logical_xor", self, other)
+
+    def __getitem__(self, key):
+        from .ops.indexing import getitem
+
+        return getitem(self, key)
+
+
+def _long(d) -> str:
+    return {"int64": "Long", "bool": "Bool", "float32": "Float", "float64": "Double"}[d.name]
+
+
+def _can_cast(src, dst) -> bool:
+    return src.category <= dst.category
+
+
+record.Tensor = Tensor
