@@ -127,7 +127,12 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
 
 
 def _run(roots, retain_graph, create_graph, targets, accumulate):
-    return engine.execute(roots, retain_graph, create_graph, targets, accumulate)
+    from .record import flush_remote
+
+    try:
+        return engine.execute(roots, retain_graph, create_graph, targets, accumulate)
+    finally:
+        flush_remote()  # workers compute the queued VJPs while the driver goes on
 
 
 def __getattr__(name):
@@ -137,8 +142,11 @@ def __getattr__(name):
 
         return Function
     if name in ("gradcheck", "gradgradcheck"):
-        from . import gradcheck as _gc
+        import importlib
 
+        _gc = importlib.import_module(".gradcheck", __name__)
+        # The function shadows its module, as in torch (the import bound the module here).
+        globals().update(gradcheck=_gc.gradcheck, gradgradcheck=_gc.gradgradcheck)
         return getattr(_gc, name)
     if name == "functional":
         from . import functional

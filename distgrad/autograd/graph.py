@@ -71,7 +71,7 @@ class Node:
     __slots__ = ("op", "_name", "attrs", "next_functions", "_saved", "_saved_outs", "_consts",
                  "_metas", "needs", "_seq", "device", "_freed", "_tensor_pre_hooks",
                  "_retain_grad", "_hooks", "_pre_hooks", "n_outputs", "_out_metas", "_slots",
-                 "__weakref__")
+                 "_remote", "__weakref__")
 
     def __init__(self, op, name, attrs, inputs, outputs, needs, device):
         self.op = op
@@ -81,6 +81,7 @@ class Node:
         self.device = device
         self._seq = next(_sequence)
         self._freed = False
+        self._remote = None  # the worker's record of this node's saved state
         self._tensor_pre_hooks = None  # {output_nr: [fn]} from Tensor.register_hook
         self._retain_grad = None  # {output_nr: weakref(tensor)} from Tensor.retain_grad
         self._hooks = None
@@ -187,6 +188,7 @@ class Node:
             self._saved = {}
             self._saved_outs = None
             self._freed = True
+            self._remote = None
 
 
 class AccumulateGrad:

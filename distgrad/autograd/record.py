@@ -7,27 +7,31 @@ executor, and wraps the results as tensors with a `Node` as their grad_fn.
 """
 from __future__ import annotations
 
-from ..ops.table import lookup
+import itertools
+
+from ..ops.table import lookup, run_forward
 from . import grad_mode
 from .graph import Node
 
 Tensor = None  # set by distgrad.tensor (the class is defined there)
 
 CPU = "cpu"
-_executors = {}  # device string -> executor for devices other than the driver's cpu
+_runtime = None  # the distributed runtime: .queue(device) and .flush_all()
+_node_ids = itertools.count(1)
 
 
-def register_executor(resolver) -> None:
-    """The distributed runtime installs a function device -> executor here."""
-    _executors["resolver"] = resolver
+def register_runtime(runtime) -> None:
+    """The distributed runtime installs itself here (None on shutdown)."""
+    global _runtime
+    _runtime = runtime
 
 
 def executor_for(device: str):
-    resolver = _executors.get("resolver")
-    if resolver is None:
-        raise RuntimeError(f"device '{device}' names no worker: distgrad.distributed.init() has "
-                           "not been called")
-    return resolver(device)
+    """The queue of the worker that `device` names."""
+    if _runtime is None:
+        raise RuntimeError(f"device '{device}' names no worker: distgrad.distributed is not "
+                           "initialized (call distgrad.distributed.init() first)")
+    return _runtime.queue(device)
 
 
 def common_device(name: str, inputs, device=None) -> str:
@@ -59,7 +63,7 @@ def _only_scalar_cpu(inputs, cpu) -> bool:
 def call(name: str, *inputs, _device=None, **attrs):
     """Run op `name` on `inputs` (tensors, Python numbers or None) with `attrs`."""
     op = lookup(name)
-    device = common_device(name, inputs, _device)
+    device = attrs["device"] if op.moves else common_device(name, inputs, _device)
     metas = op.shape(*inputs, **attrs)
     multi = isinstance(metas, (tuple, list))
     metas = tuple(metas) if multi else (metas,)
@@ -72,8 +76,12 @@ def call(name: str, *inputs, _device=None, **attrs):
                 requires_grad = True
                 break
 
-    if device == CPU:
-        values = _run_local(op, inputs, attrs, metas, multi)
+    if op.moves:
+        from ..distributed.placement import transfer
+
+        values = [transfer(inputs[0], device)]
+    elif device == CPU:
+        values = _run_local(op, inputs, attrs, metas)
     else:
         values = executor_for(device).run(op, inputs, attrs, metas, device)
 
@@ -94,23 +102,26 @@ def call(name: str, *inputs, _device=None, **attrs):
             t._requires_grad = True
             t.grad_fn = node
             t._output_nr = k
+        if device != CPU and not op.moves:
+            _note_remote_node(node, device)
     return tuple(outs) if multi else outs[0]
 
 
-def _run_local(op, inputs, attrs, metas, multi):
+def _note_remote_node(node, device) -> None:
+    """Tell the worker which of its tensors this node saved (its `stats()` counts them)."""
+    ids = [s.tensor._value.id for s in node._saved.values() if s.tensor.device_str == device]
+    if node._saved_outs:
+        ids += [s.tensor._value.id for s in node._saved_outs]
+    if ids:
+        node._remote = executor_for(device).note_node(next(_node_ids), ids)
+
+
+def flush_remote() -> None:
+    """Send every worker its queued run (end of backward, optimizer step)."""
+    if _runtime is not None:
+        _runtime.flush_all()
+
+
+def _run_local(op, inputs, attrs, metas):
     args = [t._value if hasattr(t, "_version") else t for t in inputs]
-    out = op.forward(*args, **attrs)
-    if not multi:
-        out = (out,)
-    return [_as_dtype(v, m) for v, m in zip(out, metas)]
-
-
-def _as_dtype(value, meta):
-    import numpy as np
-
-    arr = np.asarray(value)
-    if arr.dtype != meta.dtype.np:
-        arr = arr.astype(meta.dtype.np)
-    if arr.shape != tuple(meta.shape):
-        raise AssertionError(f"op produced shape {arr.shape}, its rule said {tuple(meta.shape)}")
-    return arr
+    return run_forward(op, args, attrs, [m.dtype for m in metas])

@@ -5,7 +5,7 @@ ever crosses a process boundary. `defop` is the one way to add an entry.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Optional, Sequence, Union
 
 from .. import dtypes
@@ -65,7 +65,7 @@ class OpDef:
     differentiable: tuple = None  # input positions that can receive a gradient (default: all)
     view: bool = False  # the result aliases input 0 (shares its version counter)
     nondiff_outputs: tuple = ()  # output positions that never require grad (indices of max)
-    extra: dict = field(default_factory=dict)
+    moves: bool = False  # the result lives on attrs["device"] (a copy between devices)
 
     def node_name(self, inputs, attrs) -> str:
         return self.node(inputs, attrs) if callable(self.node) else self.node
@@ -77,11 +77,11 @@ OPS: dict[str, OpDef] = {}
 def defop(name: str, forward: Callable, shape: Callable, vjp: Optional[Callable] = None, *,
           node: NodeName = "", save: tuple = (), save_out: bool = False, n_out: int = 1,
           differentiable: Optional[tuple] = None, view: bool = False,
-          nondiff_outputs: tuple = ()) -> OpDef:
+          nondiff_outputs: tuple = (), moves: bool = False) -> OpDef:
     if name in OPS:
         raise ValueError(f"op {name!r} is defined twice")
     op = OpDef(name, forward, shape, vjp, node, tuple(save), save_out, n_out,
-               differentiable, view, tuple(nondiff_outputs))
+               differentiable, view, tuple(nondiff_outputs), moves)
     OPS[name] = op
     return op
 
@@ -91,3 +91,22 @@ def lookup(name: str) -> OpDef:
         return OPS[name]
     except KeyError:
         raise KeyError(f"unknown op {name!r}") from None
+
+
+def run_forward(op: OpDef, values, attrs: dict, out_dtypes) -> list:
+    """Run an op's numpy forward and give each result its declared dtype.
+
+    The driver (for cpu tensors) and every worker run forwards through here.
+    """
+    import numpy as np
+
+    out = op.forward(*values, **attrs)
+    if not isinstance(out, (tuple, list)):
+        out = (out,)
+    results = []
+    for v, d in zip(out, out_dtypes):
+        arr = np.asarray(v)
+        if arr.dtype != d.np:
+            arr = arr.astype(d.np)
+        results.append(arr)
+    return results

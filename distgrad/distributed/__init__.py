@@ -1,0 +1,13 @@
+"""distgrad.distributed: workers, placement and (sharded) tensors across processes.
+
+    import distgrad as torch
+    import distgrad.distributed as dist
+    dist.init(num_workers=2)                    # local Ray runtime; backend="local" needs no Ray
+    w = torch.randn(5, 3, requires_grad=True, device="worker:1")
+"""
+from .runtime import (WorkerDiedError, counters, current, init, is_initialized, num_workers,
+                      shutdown, stats, workers)
+from .wire import WireFormatError
+
+__all__ = ["init", "shutdown", "is_initialized", "num_workers", "workers", "stats", "counters",
+           "WorkerDiedError", "WireFormatError"]

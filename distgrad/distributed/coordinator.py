@@ -1,0 +1,231 @@
+"""The driver's side of the workers: one queue of instructions per worker.
+
+Ops on a worker's tensors are not sent one by one: `record.call` asks the shape rule for
+the result, gets a handle at once, and the op is queued here. A queue goes to its worker
+as one message (a "run") when a value is read, when another worker's run needs a tensor
+from it, or when backward or an optimizer step ends. A tensor that crosses workers goes
+as a Ray object reference from one worker's run to the other's, never through the
+driver. Runs are ordered so that a run is sent only after every run it imports from.
+"""
+from __future__ import annotations
+
+import itertools
+import threading
+from collections import deque
+
+
+_ids = itertools.count(1)
+
+
+class RemoteRef:
+    """A driver-side handle on one array held by a worker; freeing it frees the array."""
+
+    __slots__ = ("queue", "id", "__weakref__")
+
+    def __init__(self, queue: "WorkerQueue", tid: int):
+        self.queue = queue
+        self.id = tid
+
+    def __del__(self):
+        q = self.queue
+        if q is not None and not q.closed:
+            q.frees.append(self.id)  # deque.append is atomic: safe from any thread's GC
+
+
+class NodeHandle:
+    """A graph node's saved state on a worker; freed with the node (or its release)."""
+
+    __slots__ = ("queue", "id")
+
+    def __init__(self, queue, nid):
+        self.queue = queue
+        self.id = nid
+
+    def __del__(self):
+        q = self.queue
+        if q is not None and not q.closed:
+            q.node_frees.append(self.id)
+
+
+class _Export:
+    """A tensor one run returns: its Ray reference (or array) once that run is sent."""
+
+    __slots__ = ("queue", "ref")
+
+    def __init__(self, queue):
+        self.queue = queue
+        self.ref = None
+
+
+class WorkerQueue:
+    """Instructions waiting for one worker, and the accounting of what was sent."""
+
+    def __init__(self, index: int, endpoint, counters):
+        self.index = index
+        self.device = f"worker:{index}"
+        self.endpoint = endpoint
+        self.counters = counters
+        self.lock = threading.RLock()
+        self.instrs: list = []
+        self.args: list = []  # array arguments: ndarray, or _Export of another run
+        self.exports: list = []  # _Export per "export" instruction, in order
+        self.frees: deque = deque()
+        self.node_frees: deque = deque()
+        self.pending: list = []  # replies of sent runs not yet checked
+        self.closed = False
+
+    # ---- queueing ------------------------------------------------------------------------
+    def run(self, op, inputs, attrs, metas, device):
+        """Queue an op; returns handles for its results at once."""
+        encoded = []
+        for t in inputs:
+            if t is None:
+                encoded.append([2])
+            elif hasattr(t, "_version"):
+                if t.device_str == self.device:
+                    encoded.append([0, t._value.id])
+                else:  # a zero-dim driver tensor taking part as a number
+                    encoded.append([1, t._numpy_value().item()])
+            else:
+                encoded.append([1, t])
+        out_ids = [next(_ids) for _ in metas]
+        with self.lock:
+            self.instrs.append(["op", op.name, encoded, attrs, out_ids, [m.dtype.name for m in metas]])
+            self._maybe_flush()
+        return [RemoteRef(self, i) for i in out_ids]
+
+    def put(self, array) -> RemoteRef:
+        """Queue an array from the driver (sent with the run, as a Ray object or inline)."""
+        tid = next(_ids)
+        with self.lock:
+            self.instrs.append(["import", tid, len(self.args)])
+            self.args.append(array)
+            self.counters.add_sent(self.index, array.nbytes, 0)
+        return RemoteRef(self, tid)
+
+    def export(self, ref: RemoteRef) -> _Export:
+        exp = _Export(self)
+        with self.lock:
+            self.instrs.append(["export", ref.id])
+            self.exports.append(exp)
+        return exp
+
+    def import_from(self, exp: _Export) -> RemoteRef:
+        """Queue the arrival of another worker's exported tensor."""
+        tid = next(_ids)
+        with self.lock:
+            if exp.ref is None and exp.queue.depends_on(self):
+                # The source run waits on this queue's run: send ours first, so no cycle.
+                self.flush()
+            self.instrs.append(["import", tid, len(self.args)])
+            self.args.append(exp)
+        return RemoteRef(self, tid)
+
+    def assign(self, dst: RemoteRef, src: RemoteRef) -> None:
+        with self.lock:
+            self.instrs.append(["assign", dst.id, src.id])
+
+    def note_node(self, nid: int, saved_ids: list) -> NodeHandle:
+        with self.lock:
+            self.instrs.append(["node", nid, saved_ids])
+        return NodeHandle(self, nid)
+
+    def depends_on(self, other: "WorkerQueue", seen=None) -> bool:
+        """Does this queue's unsent run need a tensor from `other`'s unsent run?"""
+        seen = seen or set()
+        if self in seen:
+            return False
+        seen.add(self)
+        for a in self.args:
+            if isinstance(a, _Export) and a.ref is None:
+                if a.queue is other or a.queue.depends_on(other, seen):
+                    return True
+        return False
+
+    # ---- sending -------------------------------------------------------------------------
+    def _maybe_flush(self) -> None:
+        # Bound the queue so a loop that never reads a value still makes progress.
+        if len(self.instrs) >= 4096:
+            self.flush()
+
+    def flush(self) -> None:
+        """Send the queued run (after the runs it imports from)."""
+        with self.lock:
+            for a in self.args:
+                if isinstance(a, _Export) and a.ref is None:
+                    a.queue.flush()
+            frees = _drain(self.frees)
+            node_frees = _drain(self.node_frees)
+            if not self.instrs and not frees and not node_frees:
+                return
+            instrs = self.instrs
+            if frees:
+                instrs.append(["free", frees])
+            if node_frees:
+                instrs.append(["free_node", node_frees])
+            args = [a.ref if isinstance(a, _Export) else a for a in self.args]
+            exports = self.exports
+            self.instrs, self.args, self.exports = [], [], []
+            payload_size, refs = self.endpoint.submit(instrs, args, len(exports))
+            self.counters.add_sent(self.index, payload_size, 1)
+            self.pending.append(refs[0])
+            for exp, ref in zip(exports, refs[1:]):
+                exp.ref = ref
+        self.check(block=False)
+
+    def fetch(self, ref: RemoteRef):
+        """The value of a tensor, as a numpy array in the driver (waits for it)."""
+        exp = self.export(ref)
+        self.flush()
+        self.check(block=True)
+        arr = self.endpoint.get(exp.ref, self.index)
+        self.counters.add_received(self.index, arr.nbytes)
+        return arr
+
+    def check(self, block: bool) -> None:
+        """Raise the first error of a sent run (a worker's exception, or its death)."""
+        with self.lock:
+            pending, self.pending = self.pending, []
+        if pending:
+            unfinished = self.endpoint.check(pending, self.index, block)
+            with self.lock:
+                self.pending = unfinished + self.pending
+
+    def request(self, kind: str) -> dict:
+        self.flush()
+        self.check(block=True)
+        return self.endpoint.request(kind, self.index)
+
+
+def _drain(dq: deque) -> list:
+    out = []
+    while True:
+        try:
+            out.append(dq.popleft())
+        except IndexError:
+            return out
+
+
+class Counters:
+    """Messages and bytes the driver sent to / received from each worker."""
+
+    def __init__(self, n: int):
+        self.lock = threading.Lock()
+        self.messages = [0] * n
+        self.sent = [0] * n
+        self.received = [0] * n
+
+    def add_sent(self, i: int, nbytes: int, messages: int) -> None:
+        with self.lock:
+            self.sent[i] += nbytes
+            self.messages[i] += messages
+
+    def add_received(self, i: int, nbytes: int) -> None:
+        with self.lock:
+            self.received[i] += nbytes
+
+    def snapshot(self) -> dict:
+        with self.lock:
+            return {"messages": list(self.messages), "bytes_sent": list(self.sent),
+                    "bytes_received": list(self.received)}
+

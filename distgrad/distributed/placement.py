@@ -1,0 +1,35 @@
+"""Moving tensors between the driver and workers: `put` for new data, and `to_device`,
+the differentiable copy whose VJP is the copy back (to^T = to)."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..autograd import record
+from ..ops.table import Meta, defop
+from ..tensor import Tensor
+
+defop("to_device", lambda x, device: x, lambda x, device: Meta(x.shape, x.dtype),
+      lambda c, g: g.to(c.devices[0]), node="ToCopyBackward0", moves=True)
+
+
+def put(array: np.ndarray, device: str) -> Tensor:
+    """A new tensor on `device` holding `array` (copied now, sent with the worker's next run)."""
+    from ..dtypes import from_numpy
+
+    ref = record.executor_for(device).put(array)
+    return Tensor._make(ref, array.shape, from_numpy(array.dtype), device)
+
+
+def move(t: Tensor, device: str) -> Tensor:
+    return record.call("to_device", t, device=device)
+
+
+def transfer(t: Tensor, device: str):
+    """The value of `t` on `device`: a driver array, or a handle on the target worker."""
+    src = t.device_str
+    if device == "cpu":
+        return np.array(t._numpy_value())  # a writeable copy in the driver
+    dst = record.executor_for(device)
+    if src == "cpu":
+        return dst.put(t._value)
+    return dst.import_from(record.executor_for(src).export(t._value))

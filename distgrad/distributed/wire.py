@@ -1,0 +1,176 @@
+"""The driver↔worker message format: msgpack maps with a version and a type, checked on
+receipt. Arrays travel beside the message as Ray objects, or inside it as msgpack ext
+(dtype, shape, bytes) where Ray is absent. Nothing here is pickled.
+
+A `run` message carries a worker's queued instructions, executed in order:
+  ["op", name, inputs, attrs, out_ids, out_dtypes]   inputs: [0, id] tensor, [1, x] number, [2] None
+  ["import", id, arg]      store array argument `arg` (a Ray object or inline ext) as tensor `id`
+  ["export", id]           return tensor `id` (to the driver, or to another worker by reference)
+  ["assign", dst, src]     in-place: tensor dst takes src's values
+  ["node", node_id, ids]   a graph node on this worker saved these tensors
+  ["free", ids] / ["free_node", node_ids]
+"""
+from __future__ import annotations
+
+import msgpack
+import numpy as np
+
+VERSION = 1
+_ARRAY_EXT = 1
+_DTYPES = {"float32", "float64", "int64", "bool"}
+
+
+class WireFormatError(ValueError):
+    """A message that does not follow the wire format; names the offending field."""
+
+
+# ---- arrays as msgpack ext -------------------------------------------------------------------
+
+def _default(obj):
+    if isinstance(obj, np.ndarray):
+        arr = np.ascontiguousarray(obj)
+        return msgpack.ExtType(_ARRAY_EXT, msgpack.packb(
+            [arr.dtype.name, list(arr.shape), arr.tobytes()], use_bin_type=True))
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, tuple):
+        return list(obj)
+    raise TypeError(f"cannot encode {type(obj).__name__} on the wire")
+
+
+def _ext_hook(code, data):
+    if code != _ARRAY_EXT:
+        raise WireFormatError(f"unknown msgpack ext type {code}")
+    try:
+        dtype, shape, raw = msgpack.unpackb(data, raw=False)
+    except Exception as e:
+        raise WireFormatError(f"array ext: undecodable ({e})") from None
+    if dtype not in _DTYPES or not isinstance(shape, list) or not isinstance(raw, bytes):
+        raise WireFormatError("array ext: expected [dtype, shape, bytes] with a known dtype")
+    if not all(isinstance(d, int) and d >= 0 for d in shape):
+        raise WireFormatError("array ext: shape must be non-negative ints")
+    n = int(np.prod(shape)) if shape else 1
+    if n * np.dtype(dtype).itemsize != len(raw):
+        raise WireFormatError(f"array ext: {len(raw)} bytes do not hold {dtype}{shape}")
+    return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
+
+
+def pack(msg: dict) -> bytes:
+    return msgpack.packb(msg, default=_default, use_bin_type=True)
+
+
+def unpack(payload) -> dict:
+    if not isinstance(payload, (bytes, bytearray, memoryview)):
+        raise WireFormatError(f"message: expected bytes, got {type(payload).__name__}")
+    try:
+        msg = msgpack.unpackb(bytes(payload), raw=False, ext_hook=_ext_hook, strict_map_key=True)
+    except WireFormatError:
+        raise
+    except Exception as e:
+        raise WireFormatError(f"message: not valid msgpack ({type(e).__name__}: {e})") from None
+    if not isinstance(msg, dict):
+        raise WireFormatError(f"message: expected a map, got {type(msg).__name__}")
+    if msg.get("v") != VERSION:
+        raise WireFormatError(f"field 'v': expected version {VERSION}, got {msg.get('v')!r}")
+    if not isinstance(msg.get("type"), str):
+        raise WireFormatError("field 'type': expected a string")
+    return msg
+
+
+# ---- requests --------------------------------------------------------------------------------
+
+def run_message(instrs: list, inline_arrays: list | None = None) -> bytes:
+    msg = {"v": VERSION, "type": "run", "instrs": instrs}
+    if inline_arrays:
+        msg["arrays"] = inline_arrays
+    return pack(msg)
+
+
+def simple_message(kind: str) -> bytes:
+    return pack({"v": VERSION, "type": kind})
+
+
+_REQUEST_TYPES = ("run", "stats", "ping")
+
+
+def decode_request(payload) -> dict:
+    """Decode and validate a request; WireFormatError names the bad field."""
+    msg = unpack(payload)
+    kind = msg["type"]
+    if kind not in _REQUEST_TYPES:
+        raise WireFormatError(f"field 'type': unknown message type {kind!r}")
+    extra = set(msg) - {"v", "type", "instrs", "arrays"}
+    if extra:
+        raise WireFormatError(f"field {sorted(extra)[0]!r}: not part of a {kind} message")
+    if kind == "run":
+        instrs = msg.get("instrs")
+        if not isinstance(instrs, list):
+            raise WireFormatError("field 'instrs': expected a list")
+        for i, ins in enumerate(instrs):
+            _check_instr(i, ins)
+        arrays = msg.get("arrays", [])
+        if not isinstance(arrays, list) or not all(isinstance(a, np.ndarray) for a in arrays):
+            raise WireFormatError("field 'arrays': expected a list of array ext values")
+    return msg
+
+
+def _is_id(x) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) and x >= 0
+
+
+def _ids(x) -> bool:
+    return isinstance(x, list) and all(_is_id(i) for i in x)
+
+
+def _check_instr(i: int, ins) -> None:
+    where = f"field 'instrs[{i}]'"
+    if not isinstance(ins, list) or not ins or not isinstance(ins[0], str):
+        raise WireFormatError(f"{where}: expected [code, ...]")
+    code = ins[0]
+    shape = _INSTR_SHAPES.get(code)
+    if shape is None:
+        raise WireFormatError(f"{where}[0]: unknown instruction {code!r}")
+    if len(ins) != len(shape) + 1:
+        raise WireFormatError(f"{where}: {code} takes {len(shape)} fields, got {len(ins) - 1}")
+    for k, (check, what) in enumerate(shape, start=1):
+        if not check(ins[k]):
+            raise WireFormatError(f"{where}[{k}]: expected {what}, got {type(ins[k]).__name__}")
+
+
+def _inputs_ok(x) -> bool:
+    if not isinstance(x, list):
+        return False
+    for item in x:
+        if not isinstance(item, list) or not item or item[0] not in (0, 1, 2):
+            return False
+        if item[0] == 0 and (len(item) != 2 or not _is_id(item[1])):
+            return False
+        if item[0] == 1 and (len(item) != 2 or not isinstance(item[1], (int, float, bool))):
+            return False
+    return True
+
+
+_INSTR_SHAPES = {
+    "op": [(lambda x: isinstance(x, str), "an op name"), (_inputs_ok, "a list of inputs"),
+           (lambda x: isinstance(x, dict), "a map of attrs"), (_ids, "a list of ids"),
+           (lambda x: isinstance(x, list) and all(d in _DTYPES for d in x), "a list of dtypes")],
+    "import": [(_is_id, "an id"), (_is_id, "an argument index")],
+    "export": [(_is_id, "an id")],
+    "assign": [(_is_id, "an id"), (_is_id, "an id")],
+    "node": [(_is_id, "a node id"), (_ids, "a list of ids")],
+    "free": [(_ids, "a list of ids")],
+    "free_node": [(_ids, "a list of node ids")],
+}
+
+
+# ---- replies ---------------------------------------------------------------------------------
+
+def reply(body: dict) -> bytes:
+    return pack({"v": VERSION, "type": "reply", **body})
+
+
+def decode_reply(payload) -> dict:
+    msg = unpack(payload)
+    if msg["type"] != "reply":
+        raise WireFormatError(f"field 'type': expected a reply, got {msg['type']!r}")
+    return msg
