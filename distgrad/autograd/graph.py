@@ -33,15 +33,14 @@ class SavedTensor:
         t = self.tensor
         if t._version.value != self.version:
             producer = node if self.is_output else t.grad_fn
-            what = (f"output {self.output_nr if self.is_output else t._output_nr} of {producer.name()}"
-                    if producer is not None else "a leaf Variable")
+            what = (f", which is output {self.output_nr if self.is_output else t._output_nr} of "
+                    f"{_short_name(producer.name())}," if producer is not None else "")
             raise RuntimeError(
                 "one of the variables needed for gradient computation has been modified by an "
-                f"inplace operation: [{type_name(t.dtype)} [{', '.join(map(str, t.shape))}]], "
-                f"which is {what}, is at version {t._version.value}; expected version "
-                f"{self.version} instead. Hint: the backtrace further above can point to the "
-                "operation that failed to compute its gradient. The variable in question was "
-                "changed in there or anywhere later. Good luck!")
+                f"inplace operation: [{type_name(t.dtype)} [{', '.join(map(str, t.shape))}]]{what} "
+                f"is at version {t._version.value}; expected version {self.version} instead. Hint: "
+                "enable anomaly detection to find the operation that failed to compute its "
+                "gradient, with torch.autograd.set_detect_anomaly(True, check_nan=False).")
         if self.is_output:
             out = t._alias(keep_graph=False)
             out._requires_grad = True
@@ -49,6 +48,14 @@ class SavedTensor:
             out._output_nr = self.output_nr
             return out
         return t
+
+
+def _short_name(name: str) -> str:
+    """How torch names a node in the in-place error: MulBackward0 -> Mul, SumBackward1 -> Sum1."""
+    base, sep, nr = name.rpartition("Backward")
+    if not sep or not nr.isdigit():
+        return name
+    return base if nr == "0" else base + nr
 
 
 class VJPContext:
@@ -146,7 +153,15 @@ class Node:
 
     # the engine's surface ---------------------------------------------------------------
     def has_saved(self) -> bool:
-        return bool(self._saved) or bool(self._saved_outs)
+        # A Python number the VJP reads is a saved (wrapped-number) tensor in torch.
+        return bool(self._saved) or bool(self._consts) or bool(self._saved_outs)
+
+    def save_original(self, tensor) -> None:
+        """`tensor` is about to be modified in place by the op this node records: keep
+        its current value for the VJP, as torch keeps `original_self`."""
+        for i, s in self._saved.items():
+            if s.tensor is tensor:
+                self._saved[i] = SavedTensor(tensor._snapshot())
 
     def context(self):
         if self._freed:
@@ -186,6 +201,7 @@ class Node:
         """Drop saved tensors (end of a backward without retain_graph)."""
         if self.has_saved():
             self._saved = {}
+            self._consts = {}
             self._saved_outs = None
             self._freed = True
             self._remote = None
@@ -232,16 +248,19 @@ class AccumulateGrad:
 
 
 class _ListHandle:
-    """Returned by register_hook: `.remove()` takes the hook out again."""
+    """Returned by register_hook: `.remove()` takes the hook out again (also as a `with`)."""
 
-    def __init__(self, hooks, fn):
-        self._hooks = weakref.ref(hooks) if not isinstance(hooks, dict) else hooks
+    __slots__ = ("_hooks", "_fn")
+
+    def __init__(self, hooks: list, fn):
+        self._hooks = hooks
         self._fn = fn
 
     def remove(self) -> None:
-        hooks = self._hooks() if callable(self._hooks) else self._hooks
-        if hooks is not None and self._fn in hooks:
-            hooks.remove(self._fn)
+        for i, h in enumerate(self._hooks):
+            if h is self._fn:
+                del self._hooks[i]
+                return
 
     def __enter__(self):
         return self

@@ -123,18 +123,19 @@ def _ids(x) -> bool:
 
 
 def _check_instr(i: int, ins) -> None:
-    where = f"field 'instrs[{i}]'"
+    where = f"instrs[{i}]"
     if not isinstance(ins, list) or not ins or not isinstance(ins[0], str):
-        raise WireFormatError(f"{where}: expected [code, ...]")
+        raise WireFormatError(f"field '{where}': expected [code, ...]")
     code = ins[0]
     shape = _INSTR_SHAPES.get(code)
     if shape is None:
-        raise WireFormatError(f"{where}[0]: unknown instruction {code!r}")
+        raise WireFormatError(f"field '{where}[0]': unknown instruction {code!r}")
     if len(ins) != len(shape) + 1:
-        raise WireFormatError(f"{where}: {code} takes {len(shape)} fields, got {len(ins) - 1}")
+        raise WireFormatError(f"field '{where}': {code} takes {len(shape)} fields, got {len(ins) - 1}")
     for k, (check, what) in enumerate(shape, start=1):
         if not check(ins[k]):
-            raise WireFormatError(f"{where}[{k}]: expected {what}, got {type(ins[k]).__name__}")
+            raise WireFormatError(f"field '{where}[{k}]': expected {what}, got "
+                                  f"{type(ins[k]).__name__}")
 
 
 def _inputs_ok(x) -> bool:

@@ -1,0 +1,54 @@
+"""One Ray runtime for the whole session (ray.init takes seconds); every distributed test
+runs on both backends: `backend` is "local" (the same workers in-process) or "ray"."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+
+import distgrad.distributed as dist  # noqa: E402
+
+RAY_CPUS = 2
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(num_cpus=RAY_CPUS, include_dashboard=False, logging_level="WARNING")
+    yield ray
+    if dist.is_initialized():
+        dist.shutdown()
+    ray.shutdown()
+
+
+def use_runtime(backend: str, n: int = 2):
+    """Make the current runtime `backend` with `n` workers (reusing it when it matches)."""
+    if dist.is_initialized():
+        rt = dist.current()
+        if rt.backend == backend and len(rt.queues) == n:
+            return rt
+        dist.shutdown()
+    return dist.init(n, backend=backend)
+
+
+@pytest.fixture(scope="session", params=["local", "ray"])
+def backend_name(request):
+    # Session scope makes pytest run every local case, then every Ray case.
+    if request.param == "ray":
+        request.getfixturevalue("ray_session")
+    return request.param
+
+
+@pytest.fixture
+def backend(backend_name):
+    use_runtime(backend_name)
+    return backend_name
+
+
+@pytest.fixture
+def runtime(backend):
+    return dist.current()
