@@ -26,6 +26,20 @@ class _Version:
     def __init__(self):
         self.value = 0
 
+    # `t._version` reads as the int torch gives.
+    def __int__(self) -> int:
+        return self.value
+
+    __index__ = __int__
+
+    def __eq__(self, other) -> bool:
+        return self.value == (other.value if isinstance(other, _Version) else other)
+
+    __hash__ = None
+
+    def __repr__(self) -> str:
+        return str(self.value)
+
 
 class device:
     """Where a tensor lives: `device(type='cpu')` or `device(type='worker', index=1)`."""
@@ -119,6 +133,17 @@ class Tensor:
         if keep_graph:
             t._requires_grad = self._requires_grad
             t.grad_fn = self.grad_fn
+            t._output_nr = self._output_nr
+        return t
+
+    def _snapshot(self):
+        """A copy of the current value, with the same history and its own version counter
+        (torch's `original_self`, for an op about to overwrite self)."""
+        with grad_mode.no_grad():
+            t = call("clone", self)
+        t._requires_grad = self._requires_grad
+        t.grad_fn = self.grad_fn
+        t._output_nr = self._output_nr
         return t
 
     # ---- basic attributes --------------------------------------------------------------
@@ -166,6 +191,9 @@ class Tensor:
 
     @requires_grad.setter
     def requires_grad(self, flag) -> None:
+        if flag and self.grad_fn is None and not self.dtype.is_floating_point:
+            raise RuntimeError("only Tensors of floating point and complex dtype can require "
+                               "gradients")
         self.requires_grad_(flag)
 
     def requires_grad_(self, requires_grad: bool = True):
@@ -177,8 +205,11 @@ class Tensor:
                     "var_no_grad = var.detach().")
             return self
         if requires_grad and not self.dtype.is_floating_point:
-            raise RuntimeError("Only Tensors of floating point and complex dtype can require gradients")
+            raise RuntimeError("only Tensors of floating point dtype can require gradients")
         self._requires_grad = bool(requires_grad)
+        if self._sharding is not None:
+            for part in self._sharding.shards:
+                part.requires_grad_(requires_grad)
         return self
 
     @property
@@ -191,18 +222,34 @@ class Tensor:
                 "non-leaf Tensor. If you access the non-leaf Tensor by mistake, make sure you access "
                 "the leaf Tensor instead. See github.com/pytorch/pytorch/pull/30531 for more "
                 "informations.", UserWarning, stacklevel=2)
+        if self._sharding is not None:
+            from .distributed.sharding import sharded_grad
+
+            return sharded_grad(self)
         return self._grad
 
     @grad.setter
     def grad(self, value) -> None:
+        if self._sharding is not None:
+            from .distributed.sharding import set_sharded_grad
+
+            return set_sharded_grad(self, value)
         if value is not None:
             if not isinstance(value, Tensor):
                 raise TypeError(f"assigned grad expected to be a Tensor or None but got grad of "
                                 f"type {type(value).__name__}")
             if tuple(value.shape) != tuple(self.shape):
-                raise RuntimeError("assigned grad has data of a different size")
+                raise RuntimeError(f"attempting to assign a gradient of size '{list(value.shape)}' to "
+                                   f"a tensor of size '{list(self.shape)}'. Please ensure that the "
+                                   "gradient and the tensor are the same size")
             if value.dtype is not self.dtype:
-                raise RuntimeError("assigned grad has data of a different type")
+                raise RuntimeError(
+                    f"attempting to assign a gradient with dtype '{_c_name(value.dtype)}' to a "
+                    f"tensor with grad_dtype '{_long(self.dtype)}'. The gradient must match the "
+                    "tensor's grad_dtype (defaults to the tensor's dtype). You can set the tensor's "
+                    "grad_dtype attribute with a specific dtype, or None to allow any dtype. Set "
+                    "grad_dtype with caution. Diverging the dtypes of a tensor and its gradient may "
+                    "break downstream systems that assume they match.")
             if value.device_str != self.device_str:
                 raise RuntimeError("assigned grad has data located on a different device")
         self._grad = value
@@ -211,13 +258,51 @@ class Tensor:
     def grad(self) -> None:
         self._grad = None
 
+    def _leaf_grad(self):
+        """`.grad` without the non-leaf warning (a sharded tensor's grad is its shards')."""
+        if self._sharding is not None:
+            from .distributed.sharding import sharded_grad
+
+            return sharded_grad(self)
+        return self._grad
+
+    def _set_leaf_grad(self, value) -> None:
+        if self._sharding is not None:
+            from .distributed.sharding import set_sharded_grad
+
+            set_sharded_grad(self, value)
+        else:
+            self._grad = value
+
     @property
     def retains_grad(self) -> bool:
         return self._retains_grad
 
+    # ---- sharded tensors (distgrad.distributed.shard) -------------------------------------
+    @property
+    def placements(self) -> list:
+        """[Shard(dim)] or [Replicate()] for a sharded tensor; [] for a plain one."""
+        return [self._sharding.placement] if self._sharding is not None else []
+
+    @property
+    def shards(self) -> list:
+        """The per-worker tensors of a sharded tensor ([self] for a plain one)."""
+        return list(self._sharding.shards) if self._sharding is not None else [self]
+
+    def full_tensor(self, device: str = "cpu"):
+        """The whole tensor gathered on one device (differentiable)."""
+        if self._sharding is None:
+            return self.to(device)
+        from .distributed.sharding import full_tensor
+
+        return full_tensor(self, device)
+
     @property
     def data(self):
-        return self.detach()
+        """The same values, untracked: unlike detach(), with its own version counter."""
+        t = self._alias(keep_graph=False)
+        t._version = _Version()
+        return t
 
     @data.setter
     def data(self, other) -> None:
@@ -300,7 +385,12 @@ class Tensor:
 
     def detach_(self):
         if self._base is not None and self.grad_fn is not None:
-            raise RuntimeError("Can't detach views in-place. Use detach() instead.")
+            raise RuntimeError(
+                "Can't detach views in-place. Use detach() instead. If you are using "
+                "DistributedDataParallel (DDP) for training, and gradient_as_bucket_view is set as "
+                "True, gradients are views of DDP buckets, and hence detach_() cannot be called on "
+                "these gradients. To fix this error, please refer to the Optimizer.zero_grad() "
+                "function in torch/optim/optimizer.py as the solution.")
         self.grad_fn = None
         self._requires_grad = False
         return self
@@ -336,9 +426,18 @@ class Tensor:
         return self._numpy_value().tolist()
 
     def __float__(self) -> float:
+        if self.numel() != 1:
+            raise ValueError("only one element tensors can be converted to Python scalars")
+        if self._requires_grad and not _warned_float:
+            _warned_float.append(True)  # torch warns once per process
+            warnings.warn("Converting a tensor with requires_grad=True to a scalar may lead to "
+                          "unexpected behavior.\nConsider using tensor.detach() first.",
+                          UserWarning, stacklevel=2)
         return float(self.item())
 
     def __int__(self) -> int:
+        if self.numel() != 1:
+            raise ValueError("only one element tensors can be converted to Python scalars")
         return int(self.item())
 
     def __index__(self) -> int:
@@ -353,7 +452,9 @@ class Tensor:
 
     def __repr__(self, *, tensor_contents=None) -> str:
         suffixes = []
-        if self.device_str != "cpu":
+        if self._sharding is not None:
+            suffixes.append(f"placements={self.placements}")
+        elif self.device_str != "cpu":
             suffixes.append(f"device='{self.device_str}'")
         if self.grad_fn is not None:
             suffixes.append(f"grad_fn=<{self.grad_fn.name()}>")
@@ -364,7 +465,7 @@ class Tensor:
     __str__ = __repr__
 
     def __format__(self, spec: str) -> str:
-        if self.ndim == 0 and spec:
+        if self.ndim == 0:  # torch formats a 0-dim tensor as its number, spec or not
             return self.item().__format__(spec)
         return object.__format__(self, spec) if spec else repr(self)
 
@@ -441,6 +542,8 @@ class Tensor:
     def _inplace(self, result):
         """Write `result` (computed out of place) into self, and take over its history."""
         self._check_inplace()
+        if result.grad_fn is not None:
+            result.grad_fn.save_original(self)  # before self's value is overwritten
         if result.dtype is not self.dtype:
             if not _can_cast(result.dtype, self.dtype):
                 raise RuntimeError(f"result type {_long(result.dtype)} can't be cast to the desired "
@@ -463,10 +566,14 @@ class Tensor:
             record.executor_for(self.device_str).assign(self._value, result._value)
         self._version.value += 1
         if result._requires_grad:
+            old, old_nr = self.grad_fn, self._output_nr
             self._requires_grad = True
             self.grad_fn = result.grad_fn
             self._output_nr = result._output_nr
-            self._retains_grad = False
+            if self._retains_grad:  # retain_grad moves to the new grad_fn, as in torch
+                old._retain_grad.pop(old_nr, None)
+                self._retains_grad = False
+                self.retain_grad()
         return self
 
     def add_(self, other, alpha=1):
@@ -533,6 +640,10 @@ class Tensor:
     def __setitem__(self, key, value):
         from .ops.indexing import setitem
 
+        if self._requires_grad and self.grad_fn is None and grad_mode.is_grad_enabled():
+            # torch writes through a view unless the key selects all of self
+            what = "a view of a leaf Variable" if _key_makes_view(key, self.shape) else "a leaf Variable"
+            raise RuntimeError(f"{what} that requires grad is being used in an in-place operation.")
         setitem(self, key, value)
 
     # ---- operators ---------------------------------------------------------------------
@@ -567,7 +678,9 @@ class Tensor:
         return call("div", self, other)
 
     def __rtruediv__(self, other):
-        return call("div", other, self)
+        from .ops.functions import _rdiv  # torch: reciprocal(self) * other (MulBackward0)
+
+        return _rdiv(self, other)
 
     def __itruediv__(self, other):
         return self.div_(other)
@@ -643,6 +756,33 @@ class Tensor:
         from .ops.indexing import getitem
 
         return getitem(self, key)
+
+
+_warned_float = []
+
+
+def _key_makes_view(key, shape) -> bool:
+    """Whether indexing with `key` takes a view (an int, None, or a slice that is not the
+    whole dim) before any advanced indexing, as torch's __setitem__ does."""
+    items = key if isinstance(key, tuple) else (key,)
+    if any(i is Ellipsis for i in items):
+        k = next(n for n, i in enumerate(items) if i is Ellipsis)
+        used = sum(1 for i in items if i is not None and i is not Ellipsis)
+        dims = list(range(k)) + [len(shape) - used + k + j for j in range(len(items) - k - 1)]
+        items = items[:k] + items[k + 1:]
+    else:
+        dims = range(len(items))
+    for item, d in zip(items, dims):
+        if item is None or isinstance(item, numbers.Integral) and not isinstance(item, bool):
+            return True
+        if isinstance(item, slice) and 0 <= d < len(shape):
+            if item.indices(shape[d]) != (0, shape[d], 1):
+                return True
+    return False
+
+
+def _c_name(d) -> str:
+    return {"int64": "long int", "bool": "bool", "float32": "float", "float64": "double"}[d.name]
 
 
 def _long(d) -> str:

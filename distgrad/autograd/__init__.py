@@ -1,6 +1,8 @@
 """distgrad.autograd: `backward`, `grad`, `Function`, `gradcheck`, `functional` — torch's API."""
 from __future__ import annotations
 
+import warnings
+
 from . import engine, grad_mode
 from .grad_mode import enable_grad, inference_mode, no_grad, set_grad_enabled
 
@@ -8,129 +10,189 @@ from .grad_mode import enable_grad, inference_mode, no_grad, set_grad_enabled
 def _as_tuple(x):
     if x is None:
         return ()
-    if isinstance(x, (tuple, list)):
-        return tuple(x)
-    return (x,)
+    if hasattr(x, "_version"):
+        return (x,)
+    if type(x) is dict:
+        return tuple(x.values())
+    return tuple(x)
 
 
 def _make_root_grads(outputs, grads):
+    """torch's _make_grads: check given gradients, make ones for scalar outputs."""
     from ..tensor import Tensor
-    from ..ops.rules import broadcast_shapes
 
     out = []
     for i, (t, g) in enumerate(zip(outputs, grads)):
-        if g is None:
+        if isinstance(g, Tensor):
+            if tuple(g.shape) != tuple(t.shape):
+                raise RuntimeError(f"Mismatch in shape: grad_output[{i}] has a shape of "
+                                   f"{g.shape!r} and output[{i}] has a shape of {t.shape!r}.")
+            if g.dtype is not t.dtype:
+                g = g.to(t.dtype)
+            if g.device_str != t.device_str:
+                g = g.to(t.device_str)
+        elif g is None:
             if t._requires_grad:
                 if t.numel() != 1:
                     raise RuntimeError("grad can be implicitly created only for scalar outputs")
                 if not t.dtype.is_floating_point:
                     raise RuntimeError("grad can be implicitly created only for real scalar outputs "
                                        f"but got {t.dtype!r}")
-                from ..autograd.record import call
+                from .record import call
 
                 g = call("full", shape=list(t.shape), value=1.0, dtype=t.dtype.name,
                          _device=t.device_str)
         else:
-            if not isinstance(g, Tensor):
-                from ..creation import tensor
-
-                g = tensor(g, dtype=t.dtype)
-            if tuple(g.shape) != tuple(t.shape):
-                try:
-                    ok = broadcast_shapes(g.shape, t.shape) == tuple(t.shape) and g.numel() == 1
-                except RuntimeError:
-                    ok = False
-                if not ok:
-                    raise RuntimeError(f"Mismatch in shape: grad_output[{i}] has a shape of "
-                                       f"{g.shape!r} and output[{i}] has a shape of {t.shape!r}.")
-                g = g.expand(t.shape)
-            if g.device_str != t.device_str:
-                g = g.to(t.device_str)
+            raise TypeError(f"gradients can be either Tensors or None, but got {type(g).__name__}")
         out.append(g)
     return out
 
 
 def _roots(outputs, grads):
+    """The engine's roots: (gradient edge, grad) per output, with torch's checks."""
+    if len(outputs) != len(grads):
+        raise RuntimeError(f"got {len(outputs)} tensors and {len(grads)} gradients")
     roots = []
     for i, (t, g) in enumerate(zip(outputs, grads)):
         if not t._requires_grad:
             raise RuntimeError(f"element {i} of tensors does not require grad and does not have a "
                                "grad_fn")
+        if g is None:
+            raise RuntimeError(f"element {i} of gradients tuple is None, but the corresponding "
+                               "Tensor requires grad")
         roots.append((t._gradient_edge(), g))
     return roots
 
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, grad_variables=None,
-             inputs=None):
-    """Accumulate d(tensors)/d(leaves) into the leaves' `.grad` (torch.autograd.backward)."""
+             inputs=None) -> None:
+    """Accumulate d(tensors)/d(leaves) into the leaves' `.grad` (torch.autograd.backward).
+
+    >>> x = distgrad.ones(2, requires_grad=True)
+    >>> distgrad.autograd.backward((x * 3).sum()); x.grad
+    tensor([3., 3.])
+    """
+    if grad_variables is not None:
+        warnings.warn("`grad_variables` is deprecated. Use `grad_tensors` instead.", FutureWarning,
+                      stacklevel=2)
+        if grad_tensors is not None:
+            raise RuntimeError("`grad_tensors` and `grad_variables` (deprecated) arguments both "
+                               "passed to `backward()`. Please only use `grad_tensors`.")
+        grad_tensors = grad_variables
     outputs = _as_tuple(tensors)
-    grads = _as_tuple(grad_tensors if grad_tensors is not None else grad_variables)
-    if not grads:
-        grads = (None,) * len(outputs)
-    if len(grads) != len(outputs):
-        raise RuntimeError(f"got {len(outputs)} tensors and {len(grads)} gradients")
-    if retain_graph is None:
-        retain_graph = create_graph
-    targets = None
+    edges = None
     if inputs is not None:
         inputs = _as_tuple(inputs)
         if not inputs:
-            raise RuntimeError("'inputs' argument to backward() cannot be empty.")
-        targets = {}
+            raise RuntimeError("`inputs` argument to `backward()` cannot be empty.")
+    grads = ((None,) * len(outputs) if grad_tensors is None
+             else (grad_tensors,) if hasattr(grad_tensors, "_version") else tuple(grad_tensors))
+    outputs, grads = _expand_sharded_outputs(outputs, grads)
+    if inputs is not None:
+        inputs, _ = _expand_sharded_inputs(inputs)
+    grads = _make_root_grads(outputs, grads)
+    if retain_graph is None:
+        retain_graph = create_graph
+    roots = _roots(outputs, grads)
+    if create_graph:
+        _warn_create_graph_once()
+    if inputs is not None:
+        edges = []
         for t in inputs:
+            t.retain_grad()  # a non-leaf input gets its .grad as torch gives it: retain_grad
             if not t._requires_grad:
                 raise RuntimeError("One of the differentiated Tensors does not require grad")
-            targets[t._gradient_edge()] = t
-    grads = _make_root_grads(outputs, grads)
-    roots = _roots(outputs, grads)
-    _run(roots, retain_graph, create_graph, targets, accumulate=True)
+            edges.append(t._gradient_edge())
+    _run(roots, retain_graph, create_graph, edges, capture=False)
+
+
+_warned_create_graph = []
+
+
+def _warn_create_graph_once() -> None:
+    if not _warned_create_graph:  # torch warns once per process
+        _warned_create_graph.append(True)
+        warnings.warn(
+            "Using backward() with create_graph=True will create a reference cycle between the "
+            "parameter and its gradient which can cause a memory leak. We recommend using "
+            "autograd.grad when creating the graph to avoid this. If you have to use this "
+            "function, make sure to reset the .grad fields of your parameters to None after use "
+            "to break the cycle and avoid the leak.", UserWarning, stacklevel=3)
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
          only_inputs=True, allow_unused=None, is_grads_batched=False, materialize_grads=False):
-    """d(outputs)/d(inputs), returned rather than accumulated (torch.autograd.grad)."""
+    """d(outputs)/d(inputs), returned rather than accumulated (torch.autograd.grad).
+
+    >>> x = distgrad.tensor([1., 2.], requires_grad=True)
+    >>> distgrad.autograd.grad((x * x).sum(), x)
+    (tensor([2., 4.]),)
+    """
+    keys = list(inputs.keys()) if type(inputs) is dict else None
     outputs = _as_tuple(outputs)
-    single_input = not isinstance(inputs, (tuple, list))
     inputs = _as_tuple(inputs)
+    if not inputs:
+        raise RuntimeError("`inputs` argument to `grad()` cannot be empty.")
+    if is_grads_batched:
+        raise NotImplementedError("distgrad.autograd.grad: is_grads_batched=True is not supported")
     if allow_unused is None:
         allow_unused = materialize_grads
     if not allow_unused and materialize_grads:
         raise ValueError("Expected allow_unused to be True or not passed when materialize_grads=True, "
                          "but got: allow_unused=False.")
-    grads = _as_tuple(grad_outputs) or (None,) * len(outputs)
-    if len(grads) != len(outputs):
-        raise RuntimeError(f"grad_outputs has {len(grads)} entries but outputs has {len(outputs)}")
+    grads = ((None,) * len(outputs) if grad_outputs is None
+             else (grad_outputs,) if hasattr(grad_outputs, "_version") else tuple(grad_outputs))
+    outputs, grads = _expand_sharded_outputs(outputs, grads)
+    inputs, rebuild_sharded = _expand_sharded_inputs(inputs)
+    grads = _make_root_grads(outputs, grads)
     if retain_graph is None:
         retain_graph = create_graph
-    targets = {}
-    for k, t in enumerate(inputs):
+    roots = _roots(outputs, grads)
+    edges = []
+    for t in inputs:
         if not t._requires_grad:
             raise RuntimeError("One of the differentiated Tensors does not require grad")
-        targets.setdefault(t._gradient_edge(), k)
-    grads = _make_root_grads(outputs, grads)
-    roots = _roots(outputs, grads)
-    captured = _run(roots, retain_graph, create_graph, targets, accumulate=False)
-    result = []
-    for k, t in enumerate(inputs):
-        g = captured.get(targets[t._gradient_edge()])
-        if g is None:
-            if not allow_unused:
-                raise RuntimeError("One of the differentiated Tensors appears to not have been used "
-                                   "in the graph. Set allow_unused=True if this is the desired "
-                                   "behavior.")
-            if materialize_grads:
-                from ..creation import zeros_like
+        edges.append(t._gradient_edge())
+    result = _run(roots, retain_graph, create_graph, edges, capture=True)
+    for k, g in enumerate(result):
+        if g is None and not allow_unused:
+            raise RuntimeError(f"The differentiated Tensor at index {k} appears to not have been "
+                               "used in the graph. Set allow_unused=True if this is the desired "
+                               "behavior.")
+    if materialize_grads:
+        from ..creation import zeros_like
 
-                g = zeros_like(t)
-        result.append(g)
+        result = [g if g is not None else zeros_like(t, requires_grad=create_graph)
+                  for g, t in zip(result, inputs)]
+    if rebuild_sharded is not None:
+        result = rebuild_sharded(result)
+    if keys is not None:
+        return dict(zip(keys, result))
     return tuple(result)
 
 
-def _run(roots, retain_graph, create_graph, targets, accumulate):
+def _expand_sharded_outputs(outputs, grads):
+    """Sharded tensors in a backward stand for their shards (distgrad.distributed.sharding)."""
+    if not any(getattr(t, "_sharding", None) is not None for t in outputs):
+        return outputs, grads
+    from ..distributed.sharding import expand_outputs
+
+    return expand_outputs(outputs, grads)
+
+
+def _expand_sharded_inputs(inputs):
+    if not any(getattr(t, "_sharding", None) is not None for t in inputs):
+        return inputs, None
+    from ..distributed.sharding import expand_inputs
+
+    return expand_inputs(inputs)
+
+
+def _run(roots, retain_graph, create_graph, edges, capture):
     from .record import flush_remote
 
     try:
-        return engine.execute(roots, retain_graph, create_graph, targets, accumulate)
+        return engine.execute(roots, retain_graph, create_graph, edges, capture)
     finally:
         flush_remote()  # workers compute the queued VJPs while the driver goes on
 
@@ -149,9 +211,9 @@ def __getattr__(name):
         globals().update(gradcheck=_gc.gradcheck, gradgradcheck=_gc.gradgradcheck)
         return getattr(_gc, name)
     if name == "functional":
-        from . import functional
+        import importlib  # `from . import functional` would re-enter this __getattr__
 
-        return functional
+        return importlib.import_module(".functional", __name__)
     raise AttributeError(name)
 
 

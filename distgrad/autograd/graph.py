@@ -53,9 +53,35 @@ class SavedTensor:
 def _short_name(name: str) -> str:
     """How torch names a node in the in-place error: MulBackward0 -> Mul, SumBackward1 -> Sum1."""
     base, sep, nr = name.rpartition("Backward")
-    if not sep or not nr.isdigit():
+    if not sep or (nr and not nr.isdigit()):
         return name
-    return base if nr == "0" else base + nr
+    return base if nr in ("", "0") else base + nr  # "" : a custom Function's ExpBackward
+
+
+class _Saved:
+    """A node's saved values as its VJP reads them. A tensor is unpacked (and its version
+    checked) on first read, so a VJP that does not read a value never checks it: torch
+    saves only what the needed gradients read (mm keeps `self` only for `mat2`'s grad)."""
+
+    __slots__ = ("_items", "_node")
+
+    def __init__(self, items: list, node):
+        self._items = items
+        self._node = node
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self._items)))]
+        v = self._items[i]
+        if isinstance(v, SavedTensor):
+            v = self._items[i] = v.unpack(self._node)
+        return v
+
+    def __iter__(self):
+        return (self[k] for k in range(len(self._items)))
 
 
 class VJPContext:
@@ -174,11 +200,11 @@ class Node:
         ctx = VJPContext()
         inputs = [None] * len(self._metas)
         for i, s in self._saved.items():
-            inputs[i] = s.unpack(self)
+            inputs[i] = s
         for i, v in self._consts.items():
             inputs[i] = v
-        ctx._inputs = inputs
-        ctx.outs = [s.unpack(self) for s in self._saved_outs] if self._saved_outs else None
+        ctx._inputs = _Saved(inputs, self)
+        ctx.outs = _Saved(list(self._saved_outs), self) if self._saved_outs else None
         ctx.attrs = self.attrs
         ctx.shapes = [m[0] if m else () for m in self._metas]
         ctx.dtypes = [m[1] if m else None for m in self._metas]

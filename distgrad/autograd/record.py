@@ -62,6 +62,11 @@ def _only_scalar_cpu(inputs, cpu) -> bool:
 
 def call(name: str, *inputs, _device=None, **attrs):
     """Run op `name` on `inputs` (tensors, Python numbers or None) with `attrs`."""
+    for t in inputs:
+        if getattr(t, "_sharding", None) is not None:
+            from ..distributed.sharding import dispatch
+
+            return dispatch(name, inputs, attrs)
     op = lookup(name)
     device = attrs["device"] if op.moves else common_device(name, inputs, _device)
     metas = op.shape(*inputs, **attrs)

@@ -97,9 +97,10 @@ class WorkerQueue:
     def put(self, array) -> RemoteRef:
         """Queue an array from the driver (sent with the run, as a Ray object or inline)."""
         tid = next(_ids)
+        staged = self.endpoint.stage(array)  # copied now: later in-place writes don't leak in
         with self.lock:
             self.instrs.append(["import", tid, len(self.args)])
-            self.args.append(array)
+            self.args.append(staged)
             self.counters.add_sent(self.index, array.nbytes, 0)
         return RemoteRef(self, tid)
 
@@ -214,6 +215,8 @@ class Counters:
         self.messages = [0] * n
         self.sent = [0] * n
         self.received = [0] * n
+        self.moved = 0  # bytes sent worker to worker (by reference, never via the driver)
+        self.transfers = 0
 
     def add_sent(self, i: int, nbytes: int, messages: int) -> None:
         with self.lock:
@@ -224,8 +227,14 @@ class Counters:
         with self.lock:
             self.received[i] += nbytes
 
+    def add_moved(self, nbytes: int) -> None:
+        with self.lock:
+            self.moved += nbytes
+            self.transfers += 1
+
     def snapshot(self) -> dict:
         with self.lock:
             return {"messages": list(self.messages), "bytes_sent": list(self.sent),
-                    "bytes_received": list(self.received)}
+                    "bytes_received": list(self.received), "bytes_moved": self.moved,
+                    "transfers": self.transfers}
 

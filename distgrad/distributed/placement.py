@@ -32,4 +32,5 @@ def transfer(t: Tensor, device: str):
     dst = record.executor_for(device)
     if src == "cpu":
         return dst.put(t._value)
+    dst.counters.add_moved(t.numel() * t.dtype.itemsize)
     return dst.import_from(record.executor_for(src).export(t._value))

@@ -32,6 +32,9 @@ class LocalEndpoint:
         wire.decode_reply(out[0])
         return len(payload), list(out)
 
+    def stage(self, array):
+        return _as_array(array).copy()
+
     def get(self, ref, index):
         return ref
 
@@ -71,6 +74,11 @@ class RayEndpoint:
         else:
             refs = [method.remote(payload, *args)]
         return len(payload), list(refs)
+
+    def stage(self, array):
+        import ray
+
+        return ray.put(array)
 
     def get(self, ref, index):
         return _ray_get(ref, index)
@@ -177,6 +185,9 @@ class _Bound:
 
     def submit(self, instrs, args, n_exports):
         return self.endpoint.submit(self.index, instrs, args, n_exports)
+
+    def stage(self, array):
+        return self.endpoint.stage(array)
 
     def get(self, ref, index):
         return self.endpoint.get(ref, index)

@@ -28,7 +28,7 @@ class WireFormatError(ValueError):
 
 def _default(obj):
     if isinstance(obj, np.ndarray):
-        arr = np.ascontiguousarray(obj)
+        arr = obj if obj.flags.c_contiguous else obj.copy()  # (ascontiguousarray makes 0-d 1-d)
         return msgpack.ExtType(_ARRAY_EXT, msgpack.packb(
             [arr.dtype.name, list(arr.shape), arr.tobytes()], use_bin_type=True))
     if isinstance(obj, np.generic):

@@ -52,3 +52,9 @@ def backend(backend_name):
 @pytest.fixture
 def runtime(backend):
     return dist.current()
+
+
+@pytest.fixture
+def switch_runtime():
+    """For tests that need a runtime of their own shape: switch_runtime("local", 4)."""
+    return use_runtime

@@ -1,0 +1,369 @@
+"""Custom differentiable operations: torch's `autograd.Function`.
+
+    class Exp(Function):
+        @staticmethod
+        def forward(ctx, x):
+            y = x.exp()
+            ctx.save_for_backward(y)
+            return y
+
+        @staticmethod
+        def backward(ctx, grad):
+            y, = ctx.saved_tensors
+            return grad * y
+
+    y = Exp.apply(x)          # y.grad_fn is an ExpBackward
+
+As in torch, each Function subclass gets a node class `<Name>Backward` (made by the
+metaclass), and one instance of it is both the `ctx` the user's forward and backward see
+and the graph node the engine runs. The user's code always runs in the driver; the
+tensor ops it calls run where their tensors live.
+"""
+from __future__ import annotations
+
+import functools
+import inspect
+import warnings
+from typing import Any
+
+from . import grad_mode
+from .graph import Node, SavedTensor, _sequence
+
+__all__ = ["Function", "FunctionCtx", "BackwardCFunction", "once_differentiable",
+           "InplaceFunction"]
+
+_FREED = ("Trying to backward through the graph a second time (or directly access saved tensors "
+          "after they have already been freed). Saved intermediate values of the graph are freed "
+          "when you call .backward() or autograd.grad(). Specify retain_graph=True if you need to "
+          "backward through the graph a second time or if you need to access saved tensors after "
+          "calling backward.")
+
+
+def _is_tensor(x) -> bool:
+    return hasattr(x, "_version")
+
+
+class FunctionCtx:
+    """What `forward` (or `setup_context`) can tell `backward` through `ctx`."""
+
+    def save_for_backward(self, *tensors) -> None:
+        """Keep tensors (inputs, outputs, or None) for `backward`, read back through
+        `ctx.saved_tensors`, checked against in-place changes made in between."""
+        for i, t in enumerate(tensors):
+            if t is not None and not _is_tensor(t):
+                raise TypeError(f"save_for_backward can only save variables, but argument {i} is "
+                                f"of type {type(t).__name__}")
+        self.to_save = tensors
+
+    def save_for_forward(self, *tensors) -> None:
+        # distgrad has no forward-mode AD; kept so code written for torch runs.
+        self.saved_for_forward = tensors
+
+    def mark_dirty(self, *args) -> None:
+        """Declare inputs that forward modified in place (they must also be returned)."""
+        self.dirty_tensors = args
+
+    def mark_shared_storage(self, *pairs) -> None:
+        warnings.warn("mark_shared_storage is deprecated. Tensors with shared storages are "
+                      "automatically tracked. Note that calls to `set_()` are not tracked",
+                      DeprecationWarning, stacklevel=2)
+
+    def mark_non_differentiable(self, *args) -> None:
+        """Outputs that never require grad; backward still gets a (zero) grad for each."""
+        self.non_differentiable = args
+
+    def set_materialize_grads(self, value: bool) -> None:
+        """False: backward gets None, not zeros, for outputs that received no gradient."""
+        self.materialize_grads = bool(value)
+
+
+class BackwardCFunction(FunctionCtx):
+    """The node (and ctx) of one `Function.apply`; the engine runs it like any `Node`."""
+
+    _forward_cls: Any = None
+
+    def __init__(self):
+        self.next_functions = ()
+        self.n_outputs = 0
+        self._seq = next(_sequence)
+        self._slots = ()  # forward-arg position of each next_functions entry
+        self._metas = ()  # (shape, dtype, device) per forward arg, None for non-tensors
+        self._out_metas = ()  # the same per forward output, None for non-tensors
+        self._pre_hooks = None
+        self._hooks = None
+        self._tensor_pre_hooks = None
+        self._retain_grad = None
+        self._saved = None
+        self._freed = False
+        self._metadata = None
+        self.to_save = ()
+        self.dirty_tensors = ()
+        self.non_differentiable = ()
+        self.materialize_grads = True
+        self.needs_input_grad = ()
+
+    # torch's public surface -------------------------------------------------------------
+    def name(self) -> str:
+        return type(self).__name__
+
+    register_hook = Node.register_hook
+    register_prehook = Node.register_prehook
+
+    @property
+    def metadata(self) -> dict:
+        if self._metadata is None:
+            self._metadata = {}
+        return self._metadata
+
+    @property
+    def saved_tensors(self) -> tuple:
+        if self._freed:
+            raise RuntimeError(_FREED)
+        if self._saved is None:  # still inside forward
+            return tuple(self.to_save)
+        return tuple(None if s is None else s.unpack(self) for s in self._saved)
+
+    def _get_user_fn(self):
+        cls = self._forward_cls
+        if cls.backward is not Function.backward and cls.vjp is not Function.vjp:
+            raise RuntimeError("Implementing both 'backward' and 'vjp' for a custom Function is not "
+                               "allowed. You should only implement one of them.")
+        return cls.vjp if cls.vjp is not Function.vjp else cls.backward
+
+    def apply(self, *args):
+        """The engine calls `apply([grad per output])` and gets a gradient per
+        next_functions entry; `grad_fn.apply(*grads)` calls the user's backward, as in torch."""
+        if len(args) == 1 and type(args[0]) is list:
+            return self._apply_engine(args[0])
+        return self._get_user_fn()(self, *args)
+
+    # the engine's surface ---------------------------------------------------------------
+    def has_saved(self) -> bool:
+        return bool(self._saved)
+
+    def release(self) -> None:
+        # As torch: after a backward without retain_graph, ctx.saved_tensors raises even
+        # when nothing was saved.
+        self._saved = ()
+        self._freed = True
+
+    def _apply_engine(self, grads):
+        grads = list(grads)
+        if self.materialize_grads:
+            from ..creation import zeros
+
+            for i, meta in enumerate(self._out_metas):
+                if grads[i] is None and meta is not None:
+                    shape, dtype, device = meta
+                    grads[i] = zeros(shape, dtype=dtype, device=device)
+        fn = self._get_user_fn()
+        if getattr(self._forward_cls, "boxed_grads_call", False):
+            result = fn(self, grads)
+        else:
+            result = fn(self, *grads)
+        if not isinstance(result, tuple):
+            result = (result,)
+        n_in = len(self._metas)
+        if len(result) > n_in and all(r is None for r in result[n_in:]):
+            result = result[:n_in]  # extra trailing Nones are allowed, as in torch
+        if len(result) != n_in:
+            raise RuntimeError(f"function {self.name()} returned an incorrect number of gradients "
+                               f"(expected {n_in}, got {len(result)})")
+        for i, g in enumerate(result):
+            if g is None:
+                continue
+            if not _is_tensor(g):
+                raise RuntimeError(f"expected Variable or None (got {type(g).__name__})")
+            if self._metas[i] is None:
+                raise RuntimeError(f"function {self.name()} returned a gradient different than None "
+                                   f"at position {i + 1}, but the corresponding forward input was "
+                                   "not a Variable")
+        return [result[slot] for slot in self._slots]
+
+
+class FunctionMeta(type):
+    """Gives every Function subclass its node class, `<Name>Backward`, as torch does."""
+
+    def __init__(cls, name, bases, attrs):
+        cls._backward_cls = type(name + "Backward", (BackwardCFunction,),
+                                 {"_forward_cls": cls, "__module__": __name__,
+                                  "__qualname__": name + "Backward"})
+        super().__init__(name, bases, attrs)
+
+
+class Function(FunctionCtx, metaclass=FunctionMeta):
+    """Base class of a custom differentiable operation; see the module docstring.
+
+    Write `forward(ctx, *args)` (or `forward(*args)` plus `setup_context(ctx, inputs,
+    output)`) and `backward(ctx, *grad_outputs)` as static methods, returning one
+    gradient (or None) per forward argument; call it with `MyFunction.apply(*args)`.
+    """
+
+    def __init__(self, *args, **kwargs):
+        warnings.warn(f"{self.__class__} should not be instantiated. Methods on autograd functions "
+                      "are all static, so you should invoke them on the class itself. "
+                      "Instantiating an autograd function will raise an error in a future version "
+                      "of PyTorch.", DeprecationWarning, stacklevel=2)
+
+    def __call__(self, *args, **kwargs):
+        raise RuntimeError("Legacy autograd function with non-static forward method is deprecated. "
+                           "Please use new-style autograd function with static forward method. "
+                           "(Example: https://pytorch.org/docs/stable/autograd.html#torch.autograd"
+                           ".Function)")
+
+    @staticmethod
+    def forward(*args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError("You must implement the forward function for custom "
+                                  "autograd.Function.")
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple, output: Any) -> Any:
+        raise NotImplementedError("setup_context is not implemented.")
+
+    @staticmethod
+    def backward(ctx: Any, *grad_outputs: Any) -> Any:
+        raise NotImplementedError("You must implement either the backward or vjp method for your "
+                                  "custom autograd.Function to use it with backward mode AD.")
+
+    vjp = backward
+
+    @staticmethod
+    def jvp(ctx: Any, *grad_inputs: Any) -> Any:
+        raise NotImplementedError("You must implement the jvp function for custom autograd.Function "
+                                  "to use it with forward mode AD.")
+
+    @classmethod
+    def apply(cls, *args, **kwargs):
+        """Run forward without recording, and record one `<Name>Backward` node for it."""
+        setup = cls.setup_context is not Function.setup_context
+        if setup:
+            bound = inspect.signature(cls.forward).bind(*args, **kwargs)
+            bound.apply_defaults()
+            args, kwargs = bound.args, bound.kwargs
+        ctx = cls._backward_cls()
+        requires = tuple(_is_tensor(a) and a._requires_grad for a in args)
+        ctx.needs_input_grad = requires
+        executable = grad_mode.is_grad_enabled() and any(requires)
+        with grad_mode.no_grad():
+            if setup:
+                output = cls.forward(*args, **kwargs)
+                cls.setup_context(ctx, args, output)
+            else:
+                output = cls.forward(ctx, *args, **kwargs)
+        return _wrap_outputs(ctx, args, output, executable)
+
+
+def _wrap_outputs(ctx, args, output, executable):
+    """Attach the node to forward's outputs, as torch's `_wrap_outputs` does."""
+    is_tuple = isinstance(output, tuple)
+    outputs = output if is_tuple else (output,)
+    inputs = {id(a) for a in args if _is_tensor(a)}
+    dirty = {id(t) for t in ctx.dirty_tensors}
+    nondiff = {id(t) for t in ctx.non_differentiable}
+    for t in ctx.dirty_tensors:
+        t._version.value += 1  # torch counts mark_dirty as one more in-place change
+    node = ctx if executable else None
+    if node is not None:
+        edges, slots = [], []
+        for i, a in enumerate(args):
+            if _is_tensor(a):
+                slots.append(i)
+                edges.append(a._gradient_edge() if a._requires_grad else (None, 0))
+        node.next_functions = tuple(edges)
+        node._slots = tuple(slots)
+        node._metas = tuple((a.shape, a.dtype, a.device_str) if _is_tensor(a) else None
+                            for a in args)
+        node.n_outputs = len(outputs)
+        node._out_metas = tuple((o.shape, o.dtype, o.device_str) if _is_tensor(o) else None
+                                for o in outputs)
+
+    wrapped = []
+    for nr, out in enumerate(outputs):
+        if not _is_tensor(out):
+            wrapped.append(out)
+            continue
+        is_input, is_dirty = id(out) in inputs, id(out) in dirty
+        differentiable = (node is not None and id(out) not in nondiff
+                          and out.dtype.is_floating_point)
+        if is_dirty and out._requires_grad and out.grad_fn is None:
+            raise RuntimeError("a leaf Variable that requires grad has been used in an in-place "
+                               "operation.")
+        if not differentiable:
+            if is_input and not is_dirty:
+                out = _alias(out)
+            elif out._requires_grad:
+                out.detach_()
+        else:
+            if is_dirty and not is_input:
+                warnings.warn("Only input Tensors should be given to ctx.mark_dirty(). If a Tensor "
+                              "is not an input, there is no need to pass it to mark_dirty().",
+                              stacklevel=3)
+            if is_input and not is_dirty:
+                out = _alias(out)
+            out._requires_grad = True
+            out.grad_fn = node
+            out._output_nr = nr
+            out._retains_grad = False
+        wrapped.append(out)
+
+    if node is not None:
+        # Saved after wrapping, so a saved output is recognised by its grad_fn and kept
+        # without it (no reference cycle), as torch's SavedVariable does.
+        node._saved = [None if t is None else
+                       SavedTensor(t, True, t._output_nr) if t.grad_fn is node else SavedTensor(t)
+                       for t in ctx.to_save]
+    # Drop the references to outputs held on ctx, which would be cycles through the node.
+    ctx.to_save = ctx.dirty_tensors = ctx.non_differentiable = ()
+    return tuple(wrapped) if is_tuple else wrapped[0]
+
+
+def _alias(t):
+    """An input returned from forward comes back as a new tensor viewing the same data."""
+    out = t._alias(keep_graph=False)
+    out._base = t if t._base is None else t._base
+    return out
+
+
+class _OnceDifferentiableError(Function):
+    @staticmethod
+    def forward(ctx, *tensors):
+        return tensors
+
+    @staticmethod
+    def backward(ctx, *grads):
+        raise RuntimeError("trying to differentiate twice a function that was marked with "
+                           "@once_differentiable")
+
+
+def once_differentiable(fn):
+    """Decorate a backward that is not itself differentiable: it runs without recording,
+    and differentiating its result raises (torch.autograd.function.once_differentiable)."""
+
+    @functools.wraps(fn)
+    def wrapper(ctx, *args):
+        with grad_mode.no_grad():
+            outputs = fn(ctx, *args)
+        if not grad_mode.is_grad_enabled():
+            return outputs
+        if not any(_is_tensor(a) and a._requires_grad for a in args):
+            return outputs
+        many = isinstance(outputs, tuple)
+        outs = outputs if many else (outputs,)
+        fake = []
+        for o in outs:
+            if o is not None:
+                o = o.detach()
+                o._requires_grad = True
+            fake.append(o)
+        res = _OnceDifferentiableError.apply(*fake)
+        return res if many else res[0]
+
+    return wrapper
+
+
+class InplaceFunction(Function):
+    """Kept for torch compatibility: a Function that remembers an `inplace` flag."""
+
+    def __init__(self, inplace=False):
+        super().__init__()
+        self.inplace = inplace

@@ -1,0 +1,56 @@
+"""`Parameter`: a leaf tensor that a `Module` registers as one of its parameters."""
+from __future__ import annotations
+
+from ..tensor import Tensor
+
+
+class Parameter(Tensor):
+    """A Tensor that requires grad and that `Module.__setattr__` registers.
+
+    It shares `data`'s value (no copy), as torch's does; ops on it return plain tensors.
+
+    >>> p = distgrad.nn.Parameter(distgrad.ones(2))
+    >>> p
+    Parameter containing:
+    tensor([1., 1.], requires_grad=True)
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, data: Tensor | None = None, requires_grad: bool = True):
+        if data is None:
+            from ..creation import empty
+
+            data = empty(0)
+        if not isinstance(data, Tensor):
+            raise TypeError(f"Parameter(): argument 'data' must be Tensor, not "
+                            f"{type(data).__name__}")
+        if requires_grad and not data.dtype.is_floating_point:
+            raise RuntimeError("Only Tensors of floating point and complex dtype can require "
+                               "gradients")
+        p = cls._make(data._value, data.shape, data.dtype, data.device_str)
+        p._version = data._version  # shares storage with `data`, as a detached alias does
+        p._sharding = data._sharding
+        p.requires_grad_(requires_grad)
+        return p
+
+    def __repr__(self) -> str:
+        return "Parameter containing:\n" + Tensor.__repr__(self)
+
+    __str__ = __repr__
+
+    def __deepcopy__(self, memo):
+        if id(self) in memo:
+            return memo[id(self)]
+        out = Parameter(self.detach().clone(), self.requires_grad)
+        if self._grad is not None:
+            out._grad = self._grad.detach().clone()
+        memo[id(self)] = out
+        return out
+
+    def __reduce_ex__(self, protocol):
+        return (_rebuild_parameter, (self.detach(), self.requires_grad))
+
+
+def _rebuild_parameter(data: Tensor, requires_grad: bool) -> Parameter:
+    return Parameter(data, requires_grad)

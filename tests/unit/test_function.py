@@ -1,0 +1,728 @@
+"""Custom `autograd.Function`s against real torch: each scenario defines the same Function
+with `torch.autograd.Function` and runs under both `torch` and `distgrad` (see torch_twin),
+comparing values, gradients, grad_fn names, graph structure, what the user's code saw, and
+errors."""
+
+import pytest
+
+from torch_twin import Recorder, attempt, graph, same
+
+X3 = [0.5, -1.25, 2.0]
+Y3 = [1.5, 0.25, -0.75]
+INPLACE_PREFIX = len("one of the variables needed for gradient computation has been modified by "
+                     "an inplace operation")
+
+
+def version_of(t) -> int:
+    """The in-place version counter (an int in torch, a shared counter object here)."""
+    v = t._version
+    return int(getattr(v, "value", v))
+
+
+def leaf(torch, values=X3, dtype=None):
+    return torch.tensor(values, dtype=dtype or torch.float64, requires_grad=True)
+
+
+def exp_function(torch):
+    class Exp(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, i):
+            result = i.exp()
+            ctx.save_for_backward(result)
+            return result
+
+        @staticmethod
+        def backward(ctx, grad_output):
+            (result,) = ctx.saved_tensors
+            return grad_output * result
+
+    return Exp
+
+
+def cube_function(torch):
+    """x**3 with a differentiable backward that reads the saved input."""
+
+    class Cube(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x * x * x
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return 3 * g * x * x
+
+    return Cube
+
+
+# ---- the basic contract ----------------------------------------------------------------
+
+def test_exp_with_saved_result():
+    def f(torch):
+        Exp = exp_function(torch)
+        x = leaf(torch)
+        y = Exp.apply(x)
+        name = type(y.grad_fn).__name__
+        y.sum().backward()
+        return y, x.grad, name, graph(y), y.grad_fn.name(), y.is_leaf
+
+    same(f)
+
+
+def test_forward_runs_without_grad_and_backward_sees_engine_mode():
+    def f(torch):
+        rec = Recorder()
+
+        class Probe(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                rec("forward", torch.is_grad_enabled())
+                return x * 2
+
+            @staticmethod
+            def backward(ctx, g):
+                rec("backward", torch.is_grad_enabled())
+                return g * 2
+
+        x = leaf(torch)
+        Probe.apply(x).sum().backward()
+        (g,) = torch.autograd.grad(Probe.apply(x).sum(), x, create_graph=True)
+        return rec, x.grad, g
+
+    same(f)
+
+
+def test_multiple_inputs_and_outputs():
+    def f(torch):
+        rec = Recorder()
+
+        class MulAdd(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, x, y):
+                ctx.save_for_backward(x, y)
+                return x * y, x + y
+
+            @staticmethod
+            def backward(ctx, g_prod, g_sum):
+                rec("grads", g_prod, g_sum)
+                x, y = ctx.saved_tensors
+                return g_prod * y + g_sum, g_prod * x + g_sum
+
+        x, y = leaf(torch), leaf(torch, Y3)
+        p, s = MulAdd.apply(x, y)
+        out = (p * 3 + s * s).sum()
+        out.backward()
+        return p, s, p.output_nr, s.output_nr, x.grad, y.grad, graph(p), rec
+
+    same(f)
+
+
+def test_only_one_of_two_outputs_used_gets_zeros_for_the_other():
+    def f(torch):
+        rec = Recorder()
+
+        class Two(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                return x.clone(), x * 2
+
+            @staticmethod
+            def backward(ctx, g1, g2):
+                rec(g1, g2)
+                return g1 + 2 * g2
+
+        x = leaf(torch)
+        a, b = Two.apply(x)
+        a.sum().backward()
+        return rec, x.grad
+
+    same(f)
+
+
+def test_set_materialize_grads_false_passes_none():
+    def f(torch):
+        rec = Recorder()
+
+        class Two(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                ctx.set_materialize_grads(False)
+                return x.clone(), x.clone()
+
+            @staticmethod
+            def backward(ctx, g1, g2):
+                rec(g1, g2)
+                return g1 if g1 is not None else g2
+
+        x = leaf(torch)
+        a, b = Two.apply(x)
+        a.sum().backward()
+        return rec, x.grad
+
+    same(f)
+
+
+def test_non_tensor_args_and_ctx_attributes():
+    def f(torch):
+        class Scale(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, x, k, mode):
+                ctx.k = k
+                ctx.mode = mode
+                return x * k if mode == "mul" else x + k
+
+            @staticmethod
+            def backward(ctx, g):
+                return (g * ctx.k if ctx.mode == "mul" else g), None, None
+
+        x = leaf(torch)
+        y = Scale.apply(x, 3.0, "mul")
+        y.sum().backward()
+        z = Scale.apply(x, 1.0, "add")
+        return y, z, x.grad, graph(y), y.grad_fn.k, y.grad_fn.needs_input_grad
+
+    same(f)
+
+
+def test_keyword_arguments_to_apply():
+    def f(torch):
+        class Scale(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, x, k=2.0):
+                ctx.k = k
+                return x * k
+
+            @staticmethod
+            def backward(ctx, g):
+                return g * ctx.k, None
+
+        x = leaf(torch)
+        y = Scale.apply(x, k=5.0)
+        y.sum().backward()
+        return y, x.grad, Scale.apply(x)
+
+    same(f)
+
+
+def test_needs_input_grad():
+    def f(torch):
+        rec = Recorder()
+
+        class Mul(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, a, b, c):
+                rec("forward", ctx.needs_input_grad)
+                ctx.save_for_backward(a, b)
+                return a * b * c
+
+            @staticmethod
+            def backward(ctx, g):
+                rec("backward", ctx.needs_input_grad)
+                a, b = ctx.saved_tensors
+                ga = g * b * 2 if ctx.needs_input_grad[0] else None
+                gb = g * a * 2 if ctx.needs_input_grad[1] else None
+                return ga, gb, None
+
+        x = leaf(torch)
+        const = torch.tensor(Y3, dtype=torch.float64)
+        y = Mul.apply(x, const, 2)
+        y.sum().backward()
+        z = Mul.apply(const, x, 2)
+        with torch.no_grad():
+            w = Mul.apply(x, const, 2)
+        return rec, x.grad, graph(y), graph(z), w.requires_grad, w.grad_fn is None
+
+    same(f)
+
+
+def test_returning_none_for_an_input_that_requires_grad():
+    def f(torch):
+        class FirstOnly(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, x, y):
+                return x + y
+
+            @staticmethod
+            def backward(ctx, g):
+                return g, None
+
+        x, y = leaf(torch), leaf(torch, Y3)
+        FirstOnly.apply(x, y).sum().backward()
+        return x.grad, y.grad
+
+    same(f)
+
+
+def test_extra_trailing_none_grads_are_allowed():
+    def f(torch):
+        class Double(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                return x * 2
+
+            @staticmethod
+            def backward(ctx, g):
+                return g * 2, None, None
+
+        x = leaf(torch)
+        Double.apply(x).sum().backward()
+        return x.grad
+
+    same(f)
+
+
+def test_apply_without_inputs_requiring_grad():
+    def f(torch):
+        Exp = exp_function(torch)
+        x = torch.tensor(X3, dtype=torch.float64)
+        y = Exp.apply(x)
+        with torch.no_grad():
+            z = Exp.apply(leaf(torch))
+        return y, y.grad_fn is None, z, z.grad_fn is None
+
+    same(f)
+
+
+def test_returning_an_input_gives_a_new_tensor():
+    def f(torch):
+        class Identity(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                return x
+
+            @staticmethod
+            def backward(ctx, g):
+                return g * 3
+
+        x = leaf(torch)
+        y = Identity.apply(x)
+        is_same = y is x
+        y.sum().backward()
+        return y, is_same, x.grad, graph(y), x.is_leaf, x.grad_fn is None
+
+    same(f)
+
+
+def test_setup_context_style():
+    def f(torch):
+        rec = Recorder()
+
+        class Scale(torch.autograd.Function):
+            @staticmethod
+            def forward(x, k=2.0):
+                rec("forward", torch.is_grad_enabled())
+                return x * k
+
+            @staticmethod
+            def setup_context(ctx, inputs, output):
+                x, k = inputs
+                rec("setup", k, output.requires_grad)
+                ctx.save_for_backward(x, output)
+                ctx.k = k
+
+            @staticmethod
+            def backward(ctx, g):
+                x, out = ctx.saved_tensors
+                rec("backward", out.grad_fn is not None)
+                return g * ctx.k, None
+
+        x = leaf(torch)
+        y = Scale.apply(x)
+        y.sum().backward()
+        z = Scale.apply(x, k=5.0)
+        return y, z, x.grad, rec, type(y.grad_fn).__name__
+
+    same(f)
+
+
+def test_backward_hooks_on_the_node():
+    def f(torch):
+        rec = Recorder()
+        Exp = exp_function(torch)
+        x = leaf(torch)
+        y = Exp.apply(x)
+        y.grad_fn.register_hook(lambda gi, go: rec("hook", gi, go))
+        y.grad_fn.register_prehook(lambda go: rec("pre", go))
+        y.register_hook(lambda g: rec("tensor", g))
+        (y * 2).sum().backward()
+        return rec, x.grad
+
+    same(f)
+
+
+def test_custom_function_inside_a_larger_graph():
+    def f(torch):
+        class MyReLU(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                ctx.save_for_backward(x)
+                return x.clamp(min=0)
+
+            @staticmethod
+            def backward(ctx, g):
+                (x,) = ctx.saved_tensors
+                mask = (x > 0).to(g.dtype)
+                return g * mask
+
+        w = torch.tensor([[0.5, -1.0, 0.25], [1.5, 0.75, -0.5]], dtype=torch.float64,
+                         requires_grad=True)
+        x = torch.tensor([[1.0, 2.0], [-0.5, 0.3], [2.0, -1.0]], dtype=torch.float64)
+        h = MyReLU.apply(x @ w)
+        loss = (h.tanh() * h).mean()
+        loss.backward()
+        return loss, w.grad, graph(loss)
+
+    same(f)
+
+
+# ---- outputs that are not differentiable -----------------------------------------------
+
+def test_mark_non_differentiable():
+    def f(torch):
+        rec = Recorder()
+
+        class MaxIdx(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                idx = x.argmax()
+                v = x.max()
+                doubled = x * 2
+                ctx.mark_non_differentiable(doubled)
+                ctx.save_for_backward(x, idx)
+                return v, idx, doubled
+
+            @staticmethod
+            def backward(ctx, g_v, g_idx, g_doubled):
+                rec(g_v, g_idx, g_doubled)
+                x, idx = ctx.saved_tensors
+                grad = torch.zeros_like(x)
+                grad[idx] = g_v
+                return grad
+
+        x = leaf(torch)
+        v, idx, doubled = MaxIdx.apply(x)
+        v.backward()
+        return (v, idx, doubled, doubled.grad_fn is None, idx.requires_grad, x.grad, rec)
+
+    same(f)
+
+
+def test_non_tensor_outputs_pass_through_and_get_none():
+    def f(torch):
+        rec = Recorder()
+
+        class WithCount(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                return x * 2, 3, "tag"
+
+            @staticmethod
+            def backward(ctx, g, g_count, g_tag):
+                rec(g, g_count, g_tag)
+                return g * 2
+
+        x = leaf(torch)
+        y, n, tag = WithCount.apply(x)
+        y.sum().backward()
+        return y, n, tag, rec, x.grad
+
+    same(f)
+
+
+def test_single_output_in_a_tuple_stays_a_tuple():
+    def f(torch):
+        class One(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                return (x * 2,)
+
+            @staticmethod
+            def backward(ctx, g):
+                return g * 2
+
+        out = One.apply(leaf(torch))
+        return type(out).__name__, len(out), out[0]
+
+    same(f)
+
+
+# ---- in-place forwards -------------------------------------------------------------------
+
+def test_mark_dirty_on_a_non_leaf():
+    def f(torch):
+        class MulTwoInplace(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                x.mul_(2)
+                ctx.mark_dirty(x)
+                return x
+
+            @staticmethod
+            def backward(ctx, g):
+                return g * 2
+
+        x = leaf(torch)
+        a = x * 1
+        b = MulTwoInplace.apply(a)
+        is_same = b is a
+        version = version_of(a)
+        b.sum().backward()
+        return b, is_same, version, a.grad_fn.name(), x.grad
+
+    same(f)
+
+
+def test_mark_dirty_on_a_leaf_that_requires_grad_raises():
+    def f(torch):
+        class Inplace(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                x.add_(1)
+                ctx.mark_dirty(x)
+                return x
+
+            @staticmethod
+            def backward(ctx, g):
+                return g
+
+        return attempt(Inplace.apply, leaf(torch))
+
+    same(f)
+
+
+def test_mark_dirty_without_grad_bumps_the_version():
+    def f(torch):
+        class Inplace(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                x.add_(1)
+                ctx.mark_dirty(x)
+                return x
+
+            @staticmethod
+            def backward(ctx, g):
+                return g
+
+        b = torch.ones(3)
+        out = Inplace.apply(b)
+        return out, out is b, version_of(b)
+
+    same(f)
+
+
+# ---- double backward ---------------------------------------------------------------------
+
+def test_double_backward_through_saved_output():
+    def f(torch):
+        Exp = exp_function(torch)
+        x = leaf(torch)
+        y = Exp.apply(x)
+        (g,) = torch.autograd.grad(y.sum(), x, create_graph=True)
+        (h,) = torch.autograd.grad(g.sum(), x)
+        return g, h, g.requires_grad
+
+    same(f)
+
+
+def test_double_backward_through_saved_input():
+    def f(torch):
+        Cube = cube_function(torch)
+        x = leaf(torch)
+        y = Cube.apply(x).sum()
+        (g,) = torch.autograd.grad(y, x, create_graph=True)
+        g.sum().backward()
+        return g, x.grad, graph(g)
+
+    same(f)
+
+
+def test_once_differentiable_blocks_double_backward():
+    def f(torch):
+        from importlib import import_module
+
+        once = import_module(f"{torch.__name__}.autograd.function").once_differentiable
+
+        class Square(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                ctx.save_for_backward(x)
+                return x * x
+
+            @staticmethod
+            @once
+            def backward(ctx, g):
+                (x,) = ctx.saved_tensors
+                return 2 * g * x
+
+        x = leaf(torch)
+        y = Square.apply(x).sum()
+        (g,) = torch.autograd.grad(y, x, create_graph=True)
+        first = Square.apply(x).sum()
+        first.backward()
+        return g.requires_grad, attempt(lambda: g.sum().backward()), x.grad
+
+    same(f)
+
+
+# ---- errors ------------------------------------------------------------------------------
+
+def test_second_backward_raises_and_saved_tensors_are_freed():
+    def f(torch):
+        Exp = exp_function(torch)
+        x = leaf(torch)
+        y = Exp.apply(x)
+        y.sum().backward()
+        second = attempt(lambda: y.sum().backward())
+        saved = attempt(lambda: y.grad_fn.saved_tensors)
+        return second, saved, x.grad
+
+    same(f)
+
+
+def test_retain_graph_keeps_saved_tensors():
+    def f(torch):
+        Exp = exp_function(torch)
+        x = leaf(torch)
+        y = Exp.apply(x)
+        y.sum().backward(retain_graph=True)
+        y.sum().backward()
+        return x.grad
+
+    same(f)
+
+
+def test_saved_output_modified_in_place():
+    def f(torch):
+        Exp = exp_function(torch)
+        x = leaf(torch)
+        y = Exp.apply(x)
+        y.add_(1)
+        return attempt(lambda: y.sum().backward())
+
+    same(f)
+
+
+def test_saved_input_modified_in_place():
+    def f(torch):
+        Cube = cube_function(torch)
+        x = leaf(torch)
+        a = x * 1
+        y = Cube.apply(a)
+        a.add_(1)
+        return attempt(lambda: y.sum().backward())
+
+    same(f)
+
+
+def test_wrong_number_of_gradients():
+    def f(torch):
+        class Mul(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, x, y):
+                return x * y
+
+            @staticmethod
+            def backward(ctx, g):
+                return g
+
+        return attempt(lambda: Mul.apply(leaf(torch), leaf(torch)).sum().backward())
+
+    same(f)
+
+
+def test_gradient_for_a_non_tensor_input():
+    def f(torch):
+        class Scale(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, x, k):
+                return x * k
+
+            @staticmethod
+            def backward(ctx, g):
+                return g, g
+
+        return attempt(lambda: Scale.apply(leaf(torch), 2.0).sum().backward())
+
+    same(f)
+
+
+def test_backward_returning_a_non_tensor():
+    def f(torch):
+        class Bad(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                return x * 2
+
+            @staticmethod
+            def backward(ctx, g):
+                return 3
+
+        return attempt(lambda: Bad.apply(leaf(torch)).sum().backward())
+
+    same(f)
+
+
+def test_gradient_of_the_wrong_shape():
+    def f(torch):
+        class Bad(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                return x.sum()
+
+            @staticmethod
+            def backward(ctx, g):
+                return torch.ones(2, dtype=torch.float64)
+
+        return attempt(lambda: Bad.apply(leaf(torch)).backward())
+
+    same(f)
+
+
+def test_save_for_backward_rejects_non_tensors():
+    def f(torch):
+        class Bad(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                ctx.save_for_backward(x, 3)
+                return x * 2
+
+            @staticmethod
+            def backward(ctx, g):
+                return g
+
+        return attempt(Bad.apply, leaf(torch))
+
+    same(f)
+
+
+def test_instantiating_and_calling_a_function():
+    def f(torch):
+        Exp = exp_function(torch)
+        return attempt(lambda: Exp()(leaf(torch)))
+
+    same(f)
+
+
+def test_missing_backward():
+    def f(torch):
+        class NoBackward(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                return x * 2
+
+        return attempt(lambda: NoBackward.apply(leaf(torch)).sum().backward())
+
+    same(f)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_dtype_is_kept(dtype):
+    def f(torch):
+        Exp = exp_function(torch)
+        x = leaf(torch, dtype=getattr(torch, dtype))
+        y = Exp.apply(x)
+        y.sum().backward()
+        return y, x.grad
+
+    same(f)

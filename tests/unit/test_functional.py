@@ -1,0 +1,242 @@
+"""autograd.functional (vjp, jvp, jacobian, hessian, vhp, hvp) against
+torch.autograd.functional: each scenario runs under both `torch` and `distgrad` (see
+torch_twin) and compares the returned structures, values, requires_grad and errors."""
+
+import numpy as np
+import pytest
+
+from torch_twin import attempt, same
+
+RNG = np.random.default_rng(0)
+A23 = RNG.standard_normal((2, 3)).tolist()
+B3 = RNG.standard_normal(3).tolist()
+C4 = RNG.standard_normal(4).tolist()
+
+
+def t(torch, values, requires_grad=False):
+    return torch.tensor(values, dtype=torch.float64, requires_grad=requires_grad)
+
+
+def F(torch):
+    return torch.autograd.functional
+
+
+# Functions written once, for either module.
+def exp_rows(x):
+    return x.exp().sum(dim=1)
+
+
+def two_in_two_out(x, y):
+    return x * y.sin(), (x ** 2).sum() + y.tanh().sum()
+
+
+def scalar_two_in(x, y):
+    return (x.tanh() * y).sum() + (x ** 3).sum() * y.sum()
+
+
+def cubic(x):
+    return (x ** 3).sum()
+
+
+def linear(x):
+    return 2 * x + 1
+
+
+# ---- vjp ---------------------------------------------------------------------------------
+
+def test_vjp_single_input_and_output():
+    same(lambda torch: F(torch).vjp(exp_rows, t(torch, A23), t(torch, [1.0, -2.0])))
+
+
+def test_vjp_tuples():
+    def f(torch):
+        v = (t(torch, np.ones((2, 3)).tolist()), t(torch, 0.5))
+        return F(torch).vjp(two_in_two_out, (t(torch, A23), t(torch, B3)), v)
+
+    same(f)
+
+
+def test_vjp_scalar_output_without_v():
+    same(lambda torch: F(torch).vjp(cubic, t(torch, B3)))
+
+
+def test_vjp_create_graph():
+    def f(torch):
+        x = t(torch, B3, requires_grad=True)
+        out, g = F(torch).vjp(cubic, x, create_graph=True)
+        (gg,) = torch.autograd.grad(g.sum(), x)
+        return out.requires_grad, g.requires_grad, g, gg
+
+    same(f)
+
+
+def test_vjp_input_not_used_gives_zeros_or_raises_when_strict():
+    def f(torch):
+        fn = lambda x, y: x * 2
+        inputs = (t(torch, B3), t(torch, B3))
+        v = t(torch, [1.0, 1.0, 1.0])
+        return F(torch).vjp(fn, inputs, v), attempt(F(torch).vjp, fn, inputs, v, strict=True)
+
+    same(f)
+
+
+def test_vjp_errors():
+    def f(torch):
+        x = t(torch, A23)
+        return (attempt(F(torch).vjp, exp_rows, x),
+                attempt(F(torch).vjp, exp_rows, x, t(torch, [1.0, 2.0, 3.0])),
+                attempt(F(torch).vjp, exp_rows, [1.0, 2.0]),
+                attempt(F(torch).vjp, lambda x: t(torch, 1.0), x, strict=True))
+
+    same(f)
+
+
+# ---- jvp ---------------------------------------------------------------------------------
+
+def test_jvp_single():
+    same(lambda torch: F(torch).jvp(exp_rows, t(torch, A23), t(torch, np.ones((2, 3)).tolist())))
+
+
+def test_jvp_tuples():
+    def f(torch):
+        v = (t(torch, np.full((2, 3), 0.5).tolist()), t(torch, [1.0, -1.0, 2.0]))
+        return F(torch).jvp(two_in_two_out, (t(torch, A23), t(torch, B3)), v)
+
+    same(f)
+
+
+def test_jvp_linear_function_and_create_graph():
+    def f(torch):
+        x = t(torch, B3, requires_grad=True)
+        out, j = F(torch).jvp(lambda x: x.sin() * x, x, t(torch, [1.0, 0.0, 2.0]),
+                              create_graph=True)
+        (g,) = torch.autograd.grad(j.sum(), x)
+        return F(torch).jvp(linear, t(torch, B3), t(torch, C4[:3])), j.requires_grad, j, g
+
+    same(f)
+
+
+def test_jvp_errors():
+    def f(torch):
+        x = t(torch, A23)
+        return (attempt(F(torch).jvp, exp_rows, x),
+                attempt(F(torch).jvp, exp_rows, x, t(torch, [1.0, 2.0])),
+                attempt(F(torch).jvp, two_in_two_out, (x, t(torch, B3)), (x,)))
+
+    same(f)
+
+
+# ---- jacobian ----------------------------------------------------------------------------
+
+def test_jacobian_single():
+    same(lambda torch: F(torch).jacobian(exp_rows, t(torch, A23)))
+
+
+def test_jacobian_tuple_inputs_and_outputs():
+    same(lambda torch: F(torch).jacobian(two_in_two_out, (t(torch, A23), t(torch, B3))))
+
+
+def test_jacobian_tuple_inputs_single_output():
+    same(lambda torch: F(torch).jacobian(scalar_two_in, (t(torch, A23), t(torch, B3))))
+
+
+def test_jacobian_single_input_tuple_output():
+    same(lambda torch: F(torch).jacobian(lambda x: (x.exp(), x.sum()), t(torch, B3)))
+
+
+def test_jacobian_matmul():
+    def f(torch):
+        W = t(torch, [[2.0, -1.0], [0.0, 1.0]])
+        b = t(torch, [1.0, 0.5])
+        x = t(torch, RNG.standard_normal((4, 2)).tolist())
+        return F(torch).jacobian(lambda x: x @ W.T + b, x)
+
+    same(f)
+
+
+def test_jacobian_create_graph():
+    def f(torch):
+        x = t(torch, B3, requires_grad=True)
+        j = F(torch).jacobian(lambda x: x.exp() * x, x, create_graph=True)
+        (g,) = torch.autograd.grad(j.sum(), x)
+        return j, j.requires_grad, g
+
+    same(f)
+
+
+def test_jacobian_unused_input_and_strict():
+    def f(torch):
+        fn = lambda x, y: x.exp()
+        inputs = (t(torch, B3), t(torch, C4))
+        return (F(torch).jacobian(fn, inputs), attempt(F(torch).jacobian, fn, inputs, strict=True),
+                attempt(F(torch).jacobian, lambda x: t(torch, B3), t(torch, B3), strict=True))
+
+    same(f)
+
+
+def test_jacobian_vectorize_gives_the_same_values():
+    same(lambda torch: F(torch).jacobian(two_in_two_out, (t(torch, A23), t(torch, B3)),
+                                         vectorize=True))
+
+
+# ---- hessian, vhp, hvp -------------------------------------------------------------------
+
+def test_hessian_single():
+    same(lambda torch: F(torch).hessian(cubic, t(torch, A23)))
+
+
+def test_hessian_tuple_inputs():
+    same(lambda torch: F(torch).hessian(scalar_two_in, (t(torch, A23), t(torch, B3))))
+
+
+def test_hessian_create_graph():
+    def f(torch):
+        x = t(torch, B3, requires_grad=True)
+        h = F(torch).hessian(cubic, x, create_graph=True)
+        (g,) = torch.autograd.grad(h.sum(), x)
+        return h, h.requires_grad, g
+
+    same(f)
+
+
+def test_hessian_errors():
+    def f(torch):
+        x = t(torch, B3)
+        return (attempt(F(torch).hessian, lambda x: x * 2, x),
+                attempt(F(torch).hessian, lambda x: (x.sum(), x.sum()), x),
+                attempt(F(torch).hessian, lambda x: x.sum() * 2, x, strict=True),
+                F(torch).hessian(lambda x: x.sum() * 2, x))
+
+    same(f)
+
+
+@pytest.mark.parametrize("name", ["vhp", "hvp"])
+def test_vhp_hvp(name):
+    def f(torch):
+        fn = getattr(F(torch), name)
+        v = (t(torch, np.full((2, 3), 0.5).tolist()), t(torch, [1.0, -1.0, 2.0]))
+        single = fn(cubic, t(torch, B3), t(torch, C4[:3]))
+        return fn(scalar_two_in, (t(torch, A23), t(torch, B3)), v), single
+
+    same(f)
+
+
+def test_functional_with_a_custom_function():
+    def f(torch):
+        class Cube(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                ctx.save_for_backward(x)
+                return x ** 3
+
+            @staticmethod
+            def backward(ctx, g):
+                (x,) = ctx.saved_tensors
+                return 3 * g * x ** 2
+
+        x = t(torch, B3)
+        return (F(torch).jacobian(Cube.apply, x),
+                F(torch).hessian(lambda x: Cube.apply(x).sum(), x),
+                F(torch).jvp(Cube.apply, x, t(torch, [1.0, 2.0, 3.0])))
+
+    same(f)

@@ -1,0 +1,212 @@
+"""distgrad.optim against torch.optim: the same MLP from the same weights, trained 20
+steps, gives the same loss curve and weights; state, zero_grad and errors as torch's."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import distgrad
+import distgrad.nn as dnn
+import distgrad.nn.functional as DF
+
+STEPS = 20
+
+
+def _models(seed=0):
+    """The MLP in both libraries, torch's weights copied from distgrad's initialisation."""
+    distgrad.manual_seed(seed)
+    ours = dnn.Sequential(dnn.Linear(4, 16), dnn.ReLU(), dnn.Linear(16, 3))
+    theirs = torch.nn.Sequential(torch.nn.Linear(4, 16), torch.nn.ReLU(),
+                                 torch.nn.Linear(16, 3))
+    with torch.no_grad():
+        for p, q in zip(ours.parameters(), theirs.parameters()):
+            q.copy_(torch.tensor(p.detach().numpy()))
+    return ours, theirs
+
+
+def _data(seed=5):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((32, 4)).astype(np.float32)
+    y_reg = rng.standard_normal((32, 3)).astype(np.float32)
+    y_cls = rng.integers(0, 3, 32).astype(np.int64)
+    return x, y_reg, y_cls
+
+
+def _train(lib, model, opt_cls, opt_kw, loss_name, steps=STEPS):
+    """Loss per step, and the final weights, for one library."""
+    F = DF if lib is distgrad else torch.nn.functional
+    x, y_reg, y_cls = _data()
+    xt = lib.tensor(x)
+    yt = lib.tensor(y_cls if loss_name == "cross_entropy" else y_reg)
+    opt = opt_cls(model.parameters(), **opt_kw)
+    losses = []
+    for _ in range(steps):
+        opt.zero_grad()
+        loss = getattr(F, loss_name)(model(xt), yt)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return np.array(losses), [p.detach().numpy().copy() for p in model.parameters()], opt
+
+
+CONFIGS = [
+    ("SGD", dict(lr=0.1)),
+    ("SGD", dict(lr=0.05, momentum=0.9, weight_decay=1e-2)),
+    ("SGD", dict(lr=0.05, momentum=0.9, dampening=0.1, weight_decay=1e-3)),
+    ("SGD", dict(lr=0.05, momentum=0.8, nesterov=True, weight_decay=1e-3)),
+    ("SGD", dict(lr=0.05, momentum=0.9, maximize=False)),
+    ("Adam", dict(lr=1e-2)),
+    ("Adam", dict(lr=1e-2, betas=(0.8, 0.99), eps=1e-6, weight_decay=1e-2)),
+    ("Adam", dict(lr=1e-2, betas=(0.3, 0.9), amsgrad=True)),
+    ("Adam", dict(lr=1e-2, weight_decay=1e-2, decoupled_weight_decay=True)),
+]
+
+
+@pytest.mark.parametrize("loss_name", ["mse_loss", "cross_entropy"])
+@pytest.mark.parametrize("name,kw", CONFIGS, ids=[f"{n}-{i}" for i, (n, _) in enumerate(CONFIGS)])
+def test_loss_curve_matches_torch(name, kw, loss_name):
+    ours, theirs = _models()
+    ours_losses, ours_w, _ = _train(distgrad, ours, getattr(distgrad.optim, name), kw, loss_name)
+    torch_losses, torch_w, _ = _train(torch, theirs, getattr(torch.optim, name), kw, loss_name)
+    assert ours_losses[-1] < ours_losses[0]  # it trains
+    np.testing.assert_allclose(ours_losses, torch_losses, rtol=1e-5, atol=1e-6)
+    for a, b in zip(ours_w, torch_w):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_state_matches_torch():
+    ours, theirs = _models()
+    kw = dict(lr=1e-2, amsgrad=True)
+    *_, o = _train(distgrad, ours, distgrad.optim.Adam, kw, "mse_loss", steps=3)
+    *_, t = _train(torch, theirs, torch.optim.Adam, kw, "mse_loss", steps=3)
+    so, st = o.state_dict(), t.state_dict()
+    assert so["param_groups"] == st["param_groups"]
+    assert sorted(so["state"]) == sorted(st["state"])
+    for k in st["state"]:
+        assert list(so["state"][k]) == list(st["state"][k])
+        for name, v in st["state"][k].items():
+            mine = so["state"][k][name]
+            assert isinstance(mine, distgrad.Tensor) and mine.dtype is distgrad.float32
+            np.testing.assert_allclose(mine.numpy(), v.numpy(), rtol=1e-4, atol=1e-6)
+    assert repr(o) == repr(t)
+
+
+def test_sgd_state_and_repr():
+    ours, theirs = _models()
+    kw = dict(lr=0.1, momentum=0.9)
+    *_, o = _train(distgrad, ours, distgrad.optim.SGD, kw, "mse_loss", steps=2)
+    *_, t = _train(torch, theirs, torch.optim.SGD, kw, "mse_loss", steps=2)
+    assert repr(o) == repr(t)
+    assert o.state_dict()["param_groups"] == t.state_dict()["param_groups"]
+    assert list(o.state_dict()["state"][0]) == ["momentum_buffer"]
+
+
+def test_first_momentum_buffer_is_grad():
+    p = dnn.Parameter(distgrad.tensor([1.0, -2.0]))
+    opt = distgrad.optim.SGD([p], lr=0.5, momentum=0.9, dampening=0.5)
+    (p * distgrad.tensor([3.0, 4.0])).sum().backward()
+    opt.step()
+    assert opt.state[p]["momentum_buffer"].tolist() == [3.0, 4.0]
+    assert p.tolist() == [1.0 - 1.5, -2.0 - 2.0]
+    assert p.is_leaf and p.requires_grad and p.grad_fn is None
+
+
+def test_load_state_dict_resumes():
+    ours, _ = _models()
+    x, y, _ = _data()
+    opt = distgrad.optim.Adam(ours.parameters(), lr=1e-2)
+    for _ in range(3):
+        opt.zero_grad()
+        DF.mse_loss(ours(distgrad.tensor(x)), distgrad.tensor(y)).backward()
+        opt.step()
+    clone, _ = _models()
+    clone.load_state_dict(ours.state_dict())
+    opt2 = distgrad.optim.Adam(clone.parameters(), lr=5.0)
+    opt2.load_state_dict(opt.state_dict())
+    assert opt2.param_groups[0]["lr"] == 1e-2
+    assert opt2.state[next(clone.parameters())]["step"].item() == 3
+    for model, o in ((ours, opt), (clone, opt2)):
+        o.zero_grad()
+        DF.mse_loss(model(distgrad.tensor(x)), distgrad.tensor(y)).backward()
+        o.step()
+    for a, b in zip(ours.parameters(), clone.parameters()):
+        np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
+
+
+def test_zero_grad():
+    p = dnn.Parameter(distgrad.ones(3))
+    opt = distgrad.optim.SGD([p], lr=0.1)
+    (p * 2).sum().backward()
+    opt.zero_grad(set_to_none=False)
+    assert p.grad is not None and p.grad.tolist() == [0.0, 0.0, 0.0]
+    opt.zero_grad()
+    assert p.grad is None
+    opt.step()  # a param without grad is skipped
+    assert p.tolist() == [1.0, 1.0, 1.0]
+
+
+def test_param_groups():
+    a, b = dnn.Parameter(distgrad.ones(2)), dnn.Parameter(distgrad.ones(2))
+    opt = distgrad.optim.SGD([{"params": [a]}, {"params": b, "lr": 1.0}], lr=0.1, momentum=0.5)
+    assert [g["lr"] for g in opt.param_groups] == [0.1, 1.0]
+    assert opt.param_groups[1]["momentum"] == 0.5
+    (a + b).sum().backward()
+    opt.step()
+    assert a.tolist() == pytest.approx([0.9, 0.9]) and b.tolist() == [0.0, 0.0]
+    named = distgrad.optim.SGD(dnn.Linear(2, 1).named_parameters(), lr=0.1)
+    assert named.param_groups[0]["param_names"] == ["weight", "bias"]
+
+
+def test_closure():
+    p = dnn.Parameter(distgrad.tensor([2.0]))
+    opt = distgrad.optim.SGD([p], lr=0.25)
+
+    def closure():
+        opt.zero_grad()
+        loss = (p * p).sum()
+        loss.backward()
+        return loss
+
+    with distgrad.no_grad():
+        loss = opt.step(closure)
+    assert loss.item() == 4.0 and p.tolist() == [1.0]
+
+
+@pytest.mark.parametrize("build", [
+    lambda lib, p: lib.optim.SGD([], lr=0.1),
+    lambda lib, p: lib.optim.SGD(p, lr=0.1),
+    lambda lib, p: lib.optim.SGD([p * 2], lr=0.1),
+    lambda lib, p: lib.optim.SGD([p], lr=-0.1),
+    lambda lib, p: lib.optim.SGD([p], lr=0.1, momentum=-1),
+    lambda lib, p: lib.optim.SGD([p], lr=0.1, nesterov=True),
+    lambda lib, p: lib.optim.SGD([{"params": {p}}], lr=0.1),
+    lambda lib, p: lib.optim.SGD([p, p * 1], lr=0.1),
+    lambda lib, p: lib.optim.SGD([{"params": [p]}, {"params": [p]}], lr=0.1),
+    lambda lib, p: lib.optim.Adam([p], lr=-1.0),
+    lambda lib, p: lib.optim.Adam([p], eps=-1.0),
+    lambda lib, p: lib.optim.Adam([p], betas=(1.0, 0.9)),
+    lambda lib, p: lib.optim.Adam([p], betas=(0.9, -0.1)),
+    lambda lib, p: lib.optim.Adam([p], weight_decay=-1.0),
+])
+def test_errors_match_torch(build):
+    seen = []
+    for lib in (torch, distgrad):
+        p = lib.ones(2, requires_grad=True)
+        with pytest.raises(Exception) as info:
+            build(lib, p)
+        seen.append((type(info.value).__name__, str(info.value)))
+    assert seen[1] == seen[0]
+
+
+def test_step_keeps_params_leaf_and_state_on_param_device():
+    m = dnn.Linear(3, 2)
+    opt = distgrad.optim.Adam(m.parameters())
+    m(distgrad.randn(4, 3)).sum().backward()
+    versions = [p._version.value for p in m.parameters()]
+    opt.step()
+    for p, v in zip(m.parameters(), versions):
+        assert p.is_leaf and p.requires_grad and p._version.value > v
+        st = opt.state[p]
+        assert st["exp_avg"].device == p.device and st["exp_avg"].shape == p.shape
+        assert not st["exp_avg"].requires_grad
