@@ -172,7 +172,9 @@ class WorkerQueue:
             self.pending.append(refs[0])
             for exp, ref in zip(exports, refs[1:]):
                 exp.ref = ref
-        self.check(block=False)
+            many = len(self.pending) > 16
+        if many:  # replies are checked when a value is read; bound how many wait unchecked
+            self.check(block=False)
 
     def fetch(self, ref: RemoteRef):
         """The value of a tensor, as a numpy array in the driver (waits for it)."""

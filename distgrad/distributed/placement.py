@@ -33,4 +33,7 @@ def transfer(t: Tensor, device: str):
     if src == "cpu":
         return dst.put(t._value)
     dst.counters.add_moved(t.numel() * t.dtype.itemsize)
-    return dst.import_from(record.executor_for(src).export(t._value))
+    source = record.executor_for(src)
+    ref = dst.import_from(source.export(t._value))
+    source.flush()  # the source worker starts on its run now, while the driver goes on
+    return ref

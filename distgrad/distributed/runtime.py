@@ -65,15 +65,19 @@ class RayEndpoint:
 
     def __init__(self, actors):
         self.actors = actors
+        self._methods = {}  # (worker, number of returns) -> actor method (options are costly)
 
     def submit(self, index, instrs, args, n_exports):
         payload = wire.run_message(instrs)
-        method = self.actors[index].handle
-        if n_exports:
-            refs = method.options(num_returns=1 + n_exports).remote(payload, *args)
-        else:
-            refs = [method.remote(payload, *args)]
-        return len(payload), list(refs)
+        key = (index, n_exports)
+        method = self._methods.get(key)
+        if method is None:
+            method = self.actors[index].handle
+            if n_exports:
+                method = method.options(num_returns=1 + n_exports)
+            self._methods[key] = method
+        refs = method.remote(payload, *args)
+        return len(payload), list(refs) if n_exports else [refs]
 
     def stage(self, array):
         import ray

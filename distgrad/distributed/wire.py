@@ -122,7 +122,38 @@ def _ids(x) -> bool:
     return isinstance(x, list) and all(_is_id(i) for i in x)
 
 
+def _op_ok(ins) -> bool:
+    """The common case, an op instruction, checked in one pass (the slow path names the field)."""
+    if len(ins) != 6:
+        return False
+    _, name, inputs, attrs, out_ids, out_dtypes = ins
+    if type(name) is not str or type(attrs) is not dict or type(inputs) is not list \
+            or type(out_ids) is not list or type(out_dtypes) is not list:
+        return False
+    for item in inputs:
+        if type(item) is not list or not item:
+            return False
+        kind = item[0]
+        if kind == 0:
+            if len(item) != 2 or type(item[1]) is not int or item[1] < 0:
+                return False
+        elif kind == 1:
+            if len(item) != 2 or type(item[1]) not in (int, float, bool):
+                return False
+        elif kind != 2 or len(item) != 1:
+            return False
+    for tid in out_ids:
+        if type(tid) is not int or tid < 0:
+            return False
+    for d in out_dtypes:
+        if d not in _DTYPES:
+            return False
+    return True
+
+
 def _check_instr(i: int, ins) -> None:
+    if type(ins) is list and ins and ins[0] == "op" and _op_ok(ins):
+        return
     where = f"instrs[{i}]"
     if not isinstance(ins, list) or not ins or not isinstance(ins[0], str):
         raise WireFormatError(f"field '{where}': expected [code, ...]")
@@ -147,6 +178,8 @@ def _inputs_ok(x) -> bool:
         if item[0] == 0 and (len(item) != 2 or not _is_id(item[1])):
             return False
         if item[0] == 1 and (len(item) != 2 or not isinstance(item[1], (int, float, bool))):
+            return False
+        if item[0] == 2 and len(item) != 1:
             return False
     return True
 
