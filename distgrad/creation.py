@@ -5,6 +5,7 @@ requires_grad= where torch does. Random values come from one driver-side generat
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import numpy as np
 
@@ -29,6 +30,9 @@ def seed() -> int:
 
 def _finish(t: Tensor, requires_grad: bool) -> Tensor:
     if requires_grad:
+        if not t.dtype.is_floating_point:
+            raise RuntimeError("Only Tensors of floating point and complex dtype can require "
+                               "gradients")
         t.requires_grad_(True)
     return t
 
@@ -54,26 +58,72 @@ def _infer_array(data, dtype):
     elif isinstance(data, np.ndarray):
         arr = data
     elif isinstance(data, (list, tuple)):
-        arr = np.array(_unwrap_nested(data))
-        if arr.dtype == object:
-            raise ValueError("expected sequence of equal length lists")
+        data = _unwrap_nested(data)
+        _check_nested(data)
+        arr = np.array(data)
         if arr.dtype.kind == "f" and dtype is None:
             arr = arr.astype(dtypes.get_default_dtype().np)
-    elif isinstance(data, (bool, np.bool_)):
+    elif isinstance(data, np.generic):  # a numpy scalar keeps its dtype (np.float64 too)
+        arr = np.array(data)
+    elif isinstance(data, bool):
         arr = np.array(data, dtype=np.bool_)
     elif isinstance(data, numbers.Integral):
         arr = np.array(data, dtype=np.int64)
     elif isinstance(data, numbers.Real):
         arr = np.array(data, dtype=dtypes.get_default_dtype().np)
-    elif isinstance(data, np.generic):
-        arr = np.array(data)
     else:
-        raise TypeError(f"Could not infer dtype of {type(data).__name__}")
+        _check_scalar(data)
     if dtype is not None:
         arr = arr.astype(dtype.np)
     elif arr.dtype.kind in "iu" and arr.dtype != np.int64 and not isinstance(data, np.ndarray):
         arr = arr.astype(np.int64)
     return arr
+
+
+def _check_scalar(x) -> None:
+    """torch's errors for what cannot be an element of a tensor."""
+    if isinstance(x, str):
+        raise TypeError(f"new(): invalid data type '{type(x).__name__}'")
+    if not isinstance(x, (numbers.Number, np.generic)):
+        raise RuntimeError(f"Could not infer dtype of {type(x).__name__}")
+
+
+def _check_nested(data) -> None:
+    """torch's checks of nested sequences: the sizes come from the first elements, and
+    every sequence must match them."""
+    def is_seq(x):
+        return isinstance(x, (list, tuple)) or isinstance(x, np.ndarray) and x.ndim > 0
+
+    sizes = []
+    x = data
+    while is_seq(x):
+        sizes.append(len(x))
+        if not len(x):
+            break
+        x = x[0]
+
+    def walk(seq, dim):
+        if dim == len(sizes):
+            if is_seq(seq):
+                raise TypeError(f"'{type(seq).__name__}' object cannot be interpreted as an "
+                                "integer")
+            if not isinstance(seq, np.ndarray):
+                _check_scalar(seq)
+            return
+        if not is_seq(seq):
+            raise TypeError("not a sequence")
+        if len(seq) != sizes[dim]:
+            raise ValueError(f"expected sequence of length {sizes[dim]} at dim {dim} "
+                             f"(got {len(seq)})")
+        if isinstance(seq, np.ndarray):
+            if seq.shape != tuple(sizes[dim:]):
+                raise ValueError(f"expected sequence of length {sizes[-1]} at dim "
+                                 f"{len(sizes) - 1} (got {seq.shape[-1]})")
+            return
+        for item in seq:
+            walk(item, dim + 1)
+
+    walk(data, 0)
 
 
 def _unwrap_nested(data):
@@ -86,6 +136,11 @@ def _unwrap_nested(data):
 
 def tensor(data, *, dtype=None, device=None, requires_grad=False, pin_memory=False) -> Tensor:
     """A new leaf tensor holding a copy of `data` (torch.tensor)."""
+    if isinstance(data, Tensor):
+        warnings.warn("To copy construct from a tensor, it is recommended to use "
+                      "sourceTensor.detach().clone() or sourceTensor.detach().clone()"
+                      ".requires_grad_(True), rather than torch.tensor(sourceTensor).",
+                      UserWarning, stacklevel=2)
     arr = np.array(_infer_array(data, dtype), copy=True)
     return _from_array(arr, device, requires_grad)
 
@@ -106,10 +161,32 @@ def from_numpy(ndarray: np.ndarray) -> Tensor:
     return _from_array(ndarray, None, False)
 
 
-def _size(size):
+def _size(size, name=None):
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
         size = size[0]
-    return [int(s) for s in size]
+    size = [int(s) for s in size]
+    if any(s < 0 for s in size):
+        if name == "zeros":
+            raise RuntimeError("zeros: Dimension size must be non-negative.")
+        neg = next(s for s in size if s < 0)
+        raise RuntimeError(f"Trying to create tensor with negative dimension {neg}: {size}")
+    return size
+
+
+def _random_dtype(dtype, kernel):
+    dtype = dtype or dtypes.get_default_dtype()
+    if not dtype.is_floating_point:
+        raise NotImplementedError(f"\"{kernel}\" not implemented for '{_long_name(dtype)}'")
+    return dtype
+
+
+def _long_name(d) -> str:
+    return {"int64": "Long", "bool": "Bool", "float32": "Float", "float64": "Double"}[d.name]
+
+
+def _number(x):
+    """A 0-dim tensor argument (arange(t), full(size, t)) as the Python number it holds."""
+    return x.item() if isinstance(x, Tensor) else x
 
 
 def _dtype_or_default(dtype, value=None):
@@ -130,7 +207,7 @@ def _filled(shape, value, dtype, device, requires_grad):
 
 
 def zeros(*size, dtype=None, device=None, requires_grad=False, out=None) -> Tensor:
-    return _filled(_size(size), 0, dtype, device, requires_grad)
+    return _filled(_size(size, "zeros"), 0, dtype, device, requires_grad)
 
 
 def ones(*size, dtype=None, device=None, requires_grad=False, out=None) -> Tensor:
@@ -154,10 +231,13 @@ def eye(n, m=None, *, dtype=None, device=None, requires_grad=False) -> Tensor:
 
 
 def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    start, end, step = _number(start), _number(end), _number(step)
     if end is None:
         start, end = 0, start
     if step == 0:
         raise RuntimeError("step must be nonzero")
+    if (end - start) * step < 0:
+        raise RuntimeError("upper bound and lower bound inconsistent with step sign")
     if dtype is None:
         is_int = all(isinstance(v, numbers.Integral) for v in (start, end, step))
         dtype = dtypes.int64 if is_int else dtypes.get_default_dtype()
@@ -173,21 +253,29 @@ def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False)
 
 
 def rand(*size, dtype=None, device=None, requires_grad=False, generator=None) -> Tensor:
-    dtype = dtype or dtypes.get_default_dtype()
+    dtype = _random_dtype(dtype, "check_uniform_bounds")
     arr = _rng.random(_size(size), dtype=np.float64).astype(dtype.np)
     return _from_array(arr, device, requires_grad)
 
 
 def randn(*size, dtype=None, device=None, requires_grad=False, generator=None) -> Tensor:
-    dtype = dtype or dtypes.get_default_dtype()
+    dtype = _random_dtype(dtype, "normal_kernel_cpu")
     arr = _rng.standard_normal(_size(size)).astype(dtype.np)
     return _from_array(arr, device, requires_grad)
 
 
 def randint(low, high=None, size=None, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    if size is None and isinstance(high, (tuple, list)):  # randint(high, size)
+        low, high, size = 0, low, high
     if high is None:
         low, high = 0, low
-    arr = _rng.integers(low, high, size=tuple(size)).astype((dtype or dtypes.int64).np)
+    if size is None:
+        raise TypeError("randint() received an invalid combination of arguments - expected "
+                        "(int high, tuple of ints size) or (int low, int high, tuple of ints size)")
+    if low >= high:
+        raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} >= "
+                           f"to={high}")
+    arr = _rng.integers(low, high, size=tuple(_size((size,)))).astype((dtype or dtypes.int64).np)
     return _from_array(arr, device, requires_grad)
 
 
@@ -232,6 +320,8 @@ def _legacy_constructor(cls, *args, **kwargs):
     """`distgrad.Tensor([1, 2])` or `distgrad.Tensor(2, 3)`: float32, as torch.Tensor(...)."""
     if args and all(isinstance(a, numbers.Integral) for a in args):
         return zeros(*args)
+    if len(args) == 1 and type(args[0]).__name__ == "Size":  # torch.Tensor(torch.Size([2]))
+        return zeros(*args[0])
     if len(args) == 1:
         return tensor(args[0], dtype=dtypes.float32)
     return zeros(0)

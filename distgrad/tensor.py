@@ -350,10 +350,10 @@ class Tensor:
             return _ListHandle(self._hooks, hook)
         node = self.grad_fn
         if node._tensor_pre_hooks is None:
-            node._tensor_pre_hooks = {}
-        hooks = node._tensor_pre_hooks.setdefault(self._output_nr, [])
-        hooks.append(hook)
-        return _ListHandle(hooks, hook)
+            node._tensor_pre_hooks = []
+        entry = (self._output_nr, hook)  # one list per node: torch calls them in this order
+        node._tensor_pre_hooks.append(entry)
+        return _ListHandle(node._tensor_pre_hooks, entry)
 
     def register_post_accumulate_grad_hook(self, hook):
         if self.grad_fn is not None:
@@ -542,6 +542,18 @@ class Tensor:
     def _inplace(self, result):
         """Write `result` (computed out of place) into self, and take over its history."""
         self._check_inplace()
+        base = self._base
+        if base is not None and grad_mode.is_grad_enabled() and (
+                result._requires_grad or base._requires_grad):
+            if base.grad_fn is None and base._requires_grad:
+                raise RuntimeError("a view of a leaf Variable that requires grad is being used in "
+                                   "an in-place operation.")
+            # torch gives the base a CopySlices node here; without it the base's gradient
+            # would silently be wrong, so refuse.
+            raise RuntimeError(
+                "distgrad does not support in-place operations on a view of a tensor that "
+                "requires grad (or with an operand that does): write into the base instead "
+                "(base[index] = value), or use an out-of-place op.")
         if result.grad_fn is not None:
             result.grad_fn.save_original(self)  # before self's value is overwritten
         if result.dtype is not self.dtype:

@@ -1,11 +1,16 @@
 """The one backward loop.
 
-It counts the exact dependencies of the subgraph that leads from the roots to what was
-asked for (torch's SMART mode: nodes that do not lead to a requested input never run),
-then runs ready nodes in topological order, newest first. A node's VJP is written in
-distgrad ops, so when its saved tensors live on a worker the VJP's ops are queued for
-that worker; the coordinator sends each worker its run of ops in one message. The loop
-itself never looks at gradient values.
+`execute` first works out which nodes to run (torch's exec_info): with no inputs given,
+every node reachable from the roots; with inputs, only the nodes that lead to one of them
+(SMART mode), so nodes that do not lead to a requested input never run. It counts each
+node's dependencies (edges into it from the reachable graph), then runs ready nodes in
+topological order, newest first, with AccumulateGrad nodes as soon as they are ready, as
+torch's ready queue does. A node's VJP is written in distgrad ops, so when its saved
+tensors live on a worker the VJP's ops are queued for that worker; the coordinator sends
+each worker its run of ops in one message. The loop itself never looks at gradient values.
+
+Per node, in torch's order: tensor hooks (`Tensor.register_hook`), retain_grad, node
+pre-hooks, the VJP (or the accumulation into a leaf's `.grad`), node post-hooks.
 """
 from __future__ import annotations
 
@@ -17,7 +22,8 @@ from .graph import AccumulateGrad
 
 
 def _discover(root_nodes):
-    """For each node reachable from the roots, how many edges point at it."""
+    """Every node reachable from the roots, parents before children, and how many edges
+    point at each (its dependency count)."""
     deps = {}
     seen = set(root_nodes)
     stack = list(root_nodes)
@@ -30,50 +36,153 @@ def _discover(root_nodes):
             if child not in seen:
                 seen.add(child)
                 stack.append(child)
-    return deps
-
-
-def _needed(root_nodes, deps, targets):
-    """Nodes from which some target can be reached (these, and only these, run)."""
     remaining = dict(deps)
-    topo = []
+    order = []
     frontier = [n for n in root_nodes if remaining.get(n, 0) == 0]
     while frontier:
         node = frontier.pop()
-        topo.append(node)
+        order.append(node)
         for child, _ in node.next_functions:
             if child is None:
                 continue
             remaining[child] -= 1
             if remaining[child] == 0:
                 frontier.append(child)
-    needed = set()
-    for node in reversed(topo):  # children before parents
-        if node in targets or any(c in needed for c, _ in node.next_functions if c is not None):
-            needed.add(node)
-    return needed
+    return deps, order
+
+
+def _exec_info(order, input_nodes, run_inputs: bool):
+    """(runs, wanted): the nodes whose function runs, and those the loop visits at all.
+
+    A node runs when one of its children is wanted; a wanted node is one that runs or an
+    input. Inputs themselves run only for backward(inputs=) (torch runs a non-leaf
+    input's grad_fn there, and only captures its gradient in autograd.grad).
+    """
+    runs, wanted = set(), set()
+    for node in reversed(order):  # children before parents
+        if any(c in wanted for c, _ in node.next_functions if c is not None) or (
+                run_inputs and node in input_nodes):
+            runs.add(node)
+            wanted.add(node)
+        elif node in input_nodes:
+            wanted.add(node)
+    return runs, wanted
+
+
+def execute(roots, keep_graph: bool, create_graph: bool, inputs=None, capture: bool = False):
+    """Run backward from `roots`, a list of ((node, input_nr), grad).
+
+    inputs: the gradient edges (node, input_nr) asked for, or None for all leaves.
+    capture=False (backward): leaf gradients accumulate into `.grad`; with inputs only
+      those inputs' (non-leaf inputs have been given retain_grad by the caller).
+    capture=True (autograd.grad): returns one gradient (or None) per input; nothing
+      accumulates.
+    """
+    root_nodes = list(dict.fromkeys(node for (node, _), _g in roots))
+    deps, order = _discover(root_nodes)
+    runs = wanted = None
+    captures = {}
+    if inputs is not None:
+        for k, (node, nr) in enumerate(inputs):
+            captures.setdefault(node, []).append((nr, k))
+        runs, wanted = _exec_info(order, captures, run_inputs=not capture)
+        if not capture:
+            captures = {}
+    captured = [None] * (len(inputs) if inputs is not None else 0)
+
+    buffers = {}
+    for (node, nr), g in roots:
+        _add(buffers, node, nr, g)
+
+    counter = itertools.count()
+    ready = []
+
+    def push(node):
+        heapq.heappush(ready, (-node._seq, next(counter), node))
+
+    for node in root_nodes:
+        if deps.get(node, 0) == 0 and (wanted is None or node in wanted):
+            push(node)
+
+    with grad_mode.set_grad_enabled(create_graph):
+        while ready:
+            _, _, node = heapq.heappop(ready)
+            grads = buffers.pop(node, None) or [None] * node.n_outputs
+            if node in captures:
+                if node in runs:  # torch captures what arrived, before the tensor hooks
+                    seen = grads
+                else:
+                    seen = _tensor_pre_hooks(node, list(grads), create_graph)
+                for nr, k in captures[node]:
+                    captured[k] = seen[nr]
+            if runs is not None and node not in runs:
+                continue
+            input_grads = _call(node, grads, create_graph)
+            if not keep_graph:
+                node.release()
+            for i, (child, nr) in enumerate(node.next_functions):
+                if child is None:
+                    continue
+                deps[child] -= 1
+                if wanted is not None and child not in wanted:
+                    continue
+                g = input_grads[i] if i < len(input_grads) else None
+                if g is not None:
+                    _add(buffers, child, nr, _validate(node, i, g))
+                if deps[child] == 0:
+                    push(child)
+    return captured
+
+
+def _add(buffers, node, nr, g):
+    """Sum gradients arriving for output `nr` of `node` (torch's InputBuffer)."""
+    buf = buffers.setdefault(node, [None] * node.n_outputs)
+    if g is not None:
+        buf[nr] = g if buf[nr] is None else buf[nr] + g
 
 
 def _validate(node, i, g):
     """Make a VJP's gradient match the input it is for (shape, dtype), as torch does."""
     meta = node._metas[node._slots[i]] if hasattr(node, "_slots") else None
-    if meta is None or g is None:
+    if meta is None:
         return g
     shape, dtype, _ = meta
     if tuple(g.shape) != tuple(shape):
         from ..ops.rules import unbroadcast
 
+        got = tuple(g.shape)
         try:
             g = unbroadcast(g, shape)
         except Exception:
             g = None
         if g is None or tuple(g.shape) != tuple(shape):
             raise RuntimeError(f"Function {node.name()} returned an invalid gradient at index {i} - "
-                               f"got [{', '.join(map(str, g.shape if g is not None else ()))}] but "
-                               f"expected shape compatible with [{', '.join(map(str, shape))}]")
+                               f"got [{', '.join(map(str, got))}] but expected shape compatible "
+                               f"with [{', '.join(map(str, shape))}]")
     if g.dtype is not dtype:
         g = g.to(dtype)
     return g
+
+
+def _tensor_pre_hooks(node, grads, create_graph):
+    """Tensor hooks, then retain_grad, for each output of `node`. As in torch, a hook of an
+    output that got no gradient is called with None (and may return one)."""
+    if isinstance(node, AccumulateGrad):
+        hooks = node.variable._hooks
+        if hooks:
+            grads[0] = _run_tensor_hooks(hooks, grads[0])
+        return grads
+    if node._tensor_pre_hooks:
+        for nr, hook in list(node._tensor_pre_hooks):
+            new = hook(grads[nr])
+            if new is not None:
+                grads[nr] = new
+    if node._retain_grad:
+        for nr, ref in list(node._retain_grad.items()):
+            t = ref()
+            if t is not None and grads[nr] is not None:
+                _retain(t, grads[nr])
+    return grads
 
 
 def _run_tensor_hooks(hooks, g):
@@ -84,131 +193,49 @@ def _run_tensor_hooks(hooks, g):
     return g
 
 
-def execute(roots, keep_graph: bool, create_graph: bool, targets=None, accumulate: bool = True):
-    """Run backward from `roots`, a list of ((node, input_nr), grad).
-
-    targets: {(node, input_nr): key} to capture (autograd.grad, or backward(inputs=)).
-    With accumulate, leaf gradients go to `.grad` (restricted to targets when given);
-    without, the captured gradients are returned as {key: grad}.
-    """
-    captured = {}
-    root_nodes = []
-    for (node, _), _g in roots:
-        if node not in root_nodes:
-            root_nodes.append(node)
-    deps = _discover(root_nodes)
-    needed = _needed(root_nodes, deps, {edge[0] for edge in targets}) if targets is not None else None
-
-    buffers = {}
-    for (node, nr), g in roots:
-        buf = buffers.setdefault(node, [None] * node.n_outputs)
-        buf[nr] = g if buf[nr] is None else buf[nr] + g
-
-    counter = itertools.count()
-    ready = []
-    for node in root_nodes:
-        if deps.get(node, 0) == 0:
-            heapq.heappush(ready, (-node._seq, next(counter), node))
-
-    with grad_mode.set_grad_enabled(create_graph):
-        while ready:
-            _, _, node = heapq.heappop(ready)
-            grads = buffers.pop(node, None) or [None] * node.n_outputs
-            if isinstance(node, AccumulateGrad):
-                _accumulate(node, grads[0], targets, captured, accumulate, create_graph)
-                continue
-            grads = _pre_hooks(node, grads, targets, captured, accumulate, create_graph)
-            runs = needed is None or node in needed
-            if runs:
-                input_grads = _apply(node, grads)
-                if not keep_graph:
-                    node.release()
-            for i, (child, nr) in enumerate(node.next_functions):
-                if child is None or (needed is not None and child not in needed):
-                    continue
-                if runs:
-                    g = input_grads[i] if i < len(input_grads) else None
-                    if g is not None:
-                        g = _validate(node, i, g)
-                        buf = buffers.setdefault(child, [None] * child.n_outputs)
-                        buf[nr] = g if buf[nr] is None else buf[nr] + g
-                deps[child] -= 1
-                if deps[child] == 0:
-                    heapq.heappush(ready, (-child._seq, next(counter), child))
-    return captured
-
-
-def _apply(node, grads):
+def _call(node, grads, create_graph):
+    """Run one node: hooks around its VJP (or its accumulation, for a leaf)."""
+    grads = _tensor_pre_hooks(node, list(grads), create_graph)
     if node._pre_hooks:
-        for hook in node._pre_hooks:
+        for hook in list(node._pre_hooks):
             new = hook(tuple(grads))
             if new is not None:
                 grads = list(new)
-    if all(g is None for g in grads):
+    if isinstance(node, AccumulateGrad):
+        _accumulate(node.variable, grads[0], create_graph)
+        out = []
+    elif all(g is None for g in grads):
         out = [None] * len(node.next_functions)
     else:
         out = list(node.apply(grads))
     if node._hooks:
-        for hook in node._hooks:
+        for hook in list(node._hooks):
             new = hook(tuple(out), tuple(grads))
             if new is not None:
                 out = list(new)
     return out
 
 
-def _pre_hooks(node, grads, targets, captured, accumulate, create_graph):
-    """Tensor hooks, retain_grad and capture for each output of a non-leaf node."""
-    for nr in range(node.n_outputs):
-        g = grads[nr]
-        if g is None:
-            continue
-        if node._tensor_pre_hooks and nr in node._tensor_pre_hooks:
-            g = _run_tensor_hooks(node._tensor_pre_hooks[nr], g)
-        if node._retain_grad and nr in node._retain_grad:
-            t = node._retain_grad[nr]()
-            if t is not None and t.grad_fn is node:
-                _store_grad(t, g, create_graph)
-        if targets and (node, nr) in targets:
-            key = targets[(node, nr)]
-            if accumulate:
-                _store_grad(key, g, create_graph)
-            else:
-                captured[key] = g
-        grads[nr] = g
-    return grads
-
-
-def _accumulate(acc, g, targets, captured, accumulate, create_graph):
-    var = acc.variable
-    if g is None:
+def _accumulate(var, g, create_graph):
+    """torch's AccumulateGrad: the first gradient is stored (a copy), later ones added, in
+    place unless a graph of the gradient is being built; then post-accumulate hooks."""
+    if g is None or not var._requires_grad:
         return
-    if var._hooks:
-        g = _run_tensor_hooks(var._hooks, g)
-    if targets is not None:
-        key = targets.get((acc, 0))
-        if key is None:
-            return
-        if not accumulate:
-            captured[key] = g
-            return
-    _store_grad(var, g, create_graph)
+    if var._grad is None:
+        var._grad = g.clone() if create_graph else g.detach().clone()
+    elif not create_graph:
+        with grad_mode.no_grad():
+            var._grad.add_(g)
+    else:
+        var._grad = var._grad + g
     if var._post_acc_hooks:
         for hook in list(var._post_acc_hooks):
             hook(var)
 
 
-def _store_grad(t, g, create_graph):
-    """torch's AccumulateGrad: first gradient is stored (detached unless create_graph),
-    later ones are added, in place unless building a graph."""
+def _retain(t, g):
+    """torch's retain_grad hook on a non-leaf: store a copy, add out of place after."""
     if t._grad is None:
-        if create_graph:
-            t._grad = g
-        else:
-            with grad_mode.no_grad():
-                t._grad = g.detach().clone()
-    elif create_graph or t._grad._requires_grad:
-        with grad_mode.enable_grad() if create_graph else grad_mode.no_grad():
-            t._grad = t._grad + g
+        t._grad = g.clone()
     else:
-        with grad_mode.no_grad():
-            t._grad.add_(g)
+        t._grad = t._grad + g

@@ -1,12 +1,16 @@
 """Grad mode: a per-thread flag saying whether ops record graph nodes.
 
 Each context manager saves the flag on entry and restores it on exit, and doubles as a
-decorator, as torch's do.
+decorator (of functions and of generator functions, whose every resumption then runs in
+the mode), as torch's do. A new thread starts with grad mode on.
 """
 from __future__ import annotations
 
 import functools
+import inspect
+import sys
 import threading
+import warnings
 
 _state = threading.local()
 
@@ -23,12 +27,55 @@ def is_inference_mode_enabled() -> bool:
     return getattr(_state, "inference", False)
 
 
+def _wrap_generator(ctx_factory, func):
+    """Run each step of the generator `func` returns inside a fresh context manager."""
+
+    @functools.wraps(func)
+    def generator_context(*args, **kwargs):
+        gen = func(*args, **kwargs)
+        try:
+            with ctx_factory():
+                response = gen.send(None)
+            while True:
+                try:
+                    request = yield response
+                except GeneratorExit:
+                    with ctx_factory():
+                        gen.close()
+                    raise
+                except BaseException:
+                    with ctx_factory():
+                        response = gen.throw(*sys.exc_info())
+                else:
+                    with ctx_factory():
+                        response = gen.send(request)
+        except StopIteration as e:
+            return e.value
+
+    return generator_context
+
+
 class _DecoratorContextManager:
-    def __call__(self, fn):
-        @functools.wraps(fn)
+    """A context manager that is also a decorator: `@no_grad()` runs the function in it."""
+
+    def __call__(self, orig_func):
+        func = orig_func
+        if inspect.isclass(orig_func):
+            warnings.warn("Decorating classes is deprecated and will be disabled in future "
+                          "versions. You should only decorate functions or methods. To preserve "
+                          "the current behavior of class decoration, you can directly decorate "
+                          "the `__init__` method and nothing else.", FutureWarning, stacklevel=2)
+
+            def func(*args, **kwargs):
+                return orig_func(*args, **kwargs)
+
+        if inspect.isgeneratorfunction(func):
+            return _wrap_generator(self.clone, func)
+
+        @functools.wraps(func)
         def wrapper(*args, **kwargs):
             with self.clone():
-                return fn(*args, **kwargs)
+                return func(*args, **kwargs)
 
         return wrapper
 
@@ -36,63 +83,88 @@ class _DecoratorContextManager:
         return self.__class__()
 
 
-class no_grad(_DecoratorContextManager):
+class _NoParamDecoratorContextManager(_DecoratorContextManager):
+    """Also usable as a bare decorator: `@no_grad` as well as `@no_grad()`."""
+
+    def __new__(cls, orig_func=None):
+        if orig_func is None:
+            return super().__new__(cls)
+        return cls()(orig_func)
+
+
+class no_grad(_NoParamDecoratorContextManager):
     """Ops inside record no graph: `with distgrad.no_grad(): y = x * 2`."""
 
-    def __enter__(self):
+    def __init__(self) -> None:
+        self.prev = False
+
+    def __enter__(self) -> None:
         self.prev = is_grad_enabled()
         _set_enabled(False)
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc) -> None:
         _set_enabled(self.prev)
-        return False
 
 
-class enable_grad(_DecoratorContextManager):
-    def __enter__(self):
+class enable_grad(_NoParamDecoratorContextManager):
+    """Turns grad mode back on inside `no_grad` (as a block or a decorator)."""
+
+    def __enter__(self) -> None:
         self.prev = is_grad_enabled()
         _set_enabled(True)
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc) -> None:
         _set_enabled(self.prev)
-        return False
 
 
 class set_grad_enabled(_DecoratorContextManager):
-    """Sets grad mode at once (as a function) or for a block (as a context manager)."""
+    """Sets grad mode at once (as a function) or for a block (as a context manager or a
+    decorator)."""
 
-    def __init__(self, mode: bool):
+    def __init__(self, mode: bool) -> None:
         self.prev = is_grad_enabled()
-        self.mode = bool(mode)
+        self.mode = mode
+        _set_enabled(mode)
+
+    def __call__(self, orig_func):
+        _set_enabled(self.prev)  # as a decorator it changes nothing until the call
+        return super().__call__(orig_func)
+
+    def __enter__(self) -> None:
         _set_enabled(self.mode)
 
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
+    def __exit__(self, *exc) -> None:
         _set_enabled(self.prev)
-        return False
+
+    def __str__(self) -> str:
+        return f"torch.autograd.grad_mode.set_grad_enabled(mode={self.mode})"
+
+    __repr__ = __str__
 
     def clone(self):
         return self.__class__(self.mode)
 
 
 class inference_mode(_DecoratorContextManager):
-    """Like no_grad; tensors made inside are inference tensors in torch, here plain ones."""
+    """Like no_grad (mode=False turns grad mode back on); tensors made inside are
+    inference tensors in torch, plain ones here."""
 
-    def __init__(self, mode: bool = True):
-        self.mode = bool(mode)
+    def __new__(cls, mode=True):
+        if isinstance(mode, bool):
+            return super().__new__(cls)
+        return cls()(mode)  # used as a bare decorator
 
-    def __enter__(self):
-        self.prev = (is_grad_enabled(), is_inference_mode_enabled())
-        if self.mode:
-            _set_enabled(False)
-            _state.inference = True
+    def __init__(self, mode: bool = True) -> None:
+        self.mode = mode
 
-    def __exit__(self, *exc):
-        _set_enabled(self.prev[0])
-        _state.inference = self.prev[1]
-        return False
+    def __enter__(self) -> None:
+        self._prev = (is_grad_enabled(), is_inference_mode_enabled())
+        _set_enabled(not self.mode)
+        _state.inference = bool(self.mode)
+
+    def __exit__(self, *exc) -> None:
+        _set_enabled(self._prev[0])
+        _state.inference = self._prev[1]
 
     def clone(self):
         return self.__class__(self.mode)

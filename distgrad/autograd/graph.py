@@ -7,7 +7,6 @@ tensor on a worker the node holds a handle and the data stays on that worker.
 from __future__ import annotations
 
 import itertools
-import weakref
 
 from ..ops.rules import type_name
 
@@ -115,7 +114,7 @@ class Node:
         self._seq = next(_sequence)
         self._freed = False
         self._remote = None  # the worker's record of this node's saved state
-        self._tensor_pre_hooks = None  # {output_nr: [fn]} from Tensor.register_hook
+        self._tensor_pre_hooks = None  # [(output_nr, fn)] from Tensor.register_hook
         self._retain_grad = None  # {output_nr: weakref(tensor)} from Tensor.retain_grad
         self._hooks = None
         self._pre_hooks = None

@@ -1,0 +1,215 @@
+"""Every error of SPEC section 1, and a few more users meet: the same exception type and
+message as torch 2.13 (checked against torch in the test, not copied into it)."""
+
+import warnings
+
+import pytest
+
+import distgrad
+from torch_twin import attempt, same
+
+
+def leaf(torch, values):
+    return torch.tensor(values, requires_grad=True)
+
+
+def test_second_backward_through_freed_graph():
+    def f(torch):
+        x = leaf(torch, [1.0, 2.0])
+        y = (x * x).sum()
+        y.backward()
+        return attempt(y.backward), attempt(torch.autograd.grad, y, x)
+
+    same(f)
+
+
+def test_implicit_gradient_of_non_scalar():
+    def f(torch):
+        x = leaf(torch, [1.0, 2.0])
+        return attempt((x * 2).backward), attempt(torch.autograd.grad, x * 2, x)
+
+    same(f)
+
+
+def test_backward_of_tensor_not_requiring_grad():
+    def f(torch):
+        c = torch.tensor([1.0, 2.0])
+        x = leaf(torch, [1.0])
+        with torch.no_grad():
+            n = (x * 2).sum()
+        return (attempt(c.sum().backward), attempt(n.backward),
+                attempt(torch.autograd.backward, [x.sum(), c.sum()]),
+                attempt(torch.autograd.grad, c.sum(), x))
+
+    same(f)
+
+
+@pytest.mark.parametrize("shapes", [((2, 3), (4, 5)), ((3, 2), (3, 2)), ((1, 7), (6, 1))])
+def test_matmul_shape_mismatch(shapes):
+    def f(torch):
+        a, b = torch.ones(*shapes[0]), torch.ones(*shapes[1])
+        return attempt(torch.matmul, a, b), attempt(lambda: a @ b), attempt(torch.mm, a, b)
+
+    same(f)
+
+
+def test_requires_grad_on_integer_tensor():
+    def f(torch):
+        i = torch.tensor([1, 2])
+        return (attempt(i.requires_grad_), attempt(setattr, i, "requires_grad", True),
+                attempt(torch.tensor, [1, 2], requires_grad=True),
+                attempt(torch.ones, 2, dtype=torch.int64, requires_grad=True),
+                attempt(torch.arange, 3, requires_grad=True),
+                attempt(torch.tensor, [True], requires_grad=True),
+                attempt(torch.full, (2,), 1, requires_grad=True),
+                i.requires_grad_(False).requires_grad)
+
+    same(f)
+
+
+def test_changing_requires_grad_of_non_leaf():
+    def f(torch):
+        x = leaf(torch, [1.0, 2.0])
+        y = x * 2
+        return attempt(y.requires_grad_, False), attempt(setattr, y, "requires_grad", False)
+
+    same(f)
+
+
+def test_inplace_on_leaf_that_requires_grad():
+    def f(torch):
+        x = leaf(torch, [1.0, 2.0])
+        out = [attempt(x.add_, 1), attempt(x.mul_, 2), attempt(x.zero_), attempt(x.fill_, 3.0),
+               attempt(x.copy_, torch.ones(2)), attempt(x.clamp_, 0, 1), attempt(x.sub_, 1),
+               attempt(x.div_, 2)]
+
+        def setitem():
+            x[0] = 5.0
+        out.append(attempt(setitem))
+        with torch.no_grad():
+            x.add_(1)
+        out.append(x)
+        return out
+
+    same(f)
+
+
+def test_saved_tensor_modified_in_place():
+    def f(torch):
+        x = leaf(torch, [1.0, 2.0])
+        e = x.exp()
+        e.add_(1)
+        a = x * 1
+        s = a.sigmoid()
+        a.mul_(3)
+        w = torch.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+        m = torch.ones(1, 2) @ w
+        with torch.no_grad():
+            w.mul_(2)
+        return attempt(e.sum().backward), attempt(s.sum().backward), attempt(m.sum().backward)
+
+    same(f)
+
+
+def test_grad_of_non_leaf_warns_and_is_none():
+    def f(torch):
+        x = leaf(torch, [1.0, 2.0])
+        y = x * 2
+        y.sum().backward()
+        return y.grad
+
+    expected, got = same(f)
+    assert got is None and expected is None
+
+
+def test_grad_of_non_leaf_warning_text_and_category():
+    x = distgrad.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 2
+    with pytest.warns(UserWarning, match="The .grad attribute of a Tensor that is not a leaf "
+                                         "Tensor is being accessed"):
+        assert y.grad is None
+    y.retain_grad()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert y.grad is None  # retained: no warning
+        assert x.grad is None  # leaf: no warning
+
+
+def test_autograd_grad_errors():
+    def f(torch):
+        x = leaf(torch, [1.0, 2.0])
+        c = torch.tensor([1.0])
+        u = leaf(torch, [3.0])
+        y = (x * x).sum()
+        return (attempt(torch.autograd.grad, y, c, retain_graph=True),
+                attempt(torch.autograd.grad, y, u, retain_graph=True),
+                attempt(torch.autograd.grad, y, [], retain_graph=True),
+                attempt(torch.autograd.grad, y, x, torch.ones(3), retain_graph=True),
+                attempt(torch.autograd.grad, y, x, 1.0, retain_graph=True),
+                attempt(torch.autograd.grad, y, x, [1.0], retain_graph=True),
+                attempt(torch.autograd.grad, [y, y], x, [None], retain_graph=True),
+                attempt(torch.autograd.grad, y, x, allow_unused=False, materialize_grads=True))
+
+    same(f)
+
+
+def test_backward_argument_errors():
+    def f(torch):
+        x = leaf(torch, [1.0, 2.0])
+        y = (x * x).sum()
+        return (attempt(y.backward, inputs=[], retain_graph=True),
+                attempt(y.backward, inputs=[torch.tensor([1.0])], retain_graph=True),
+                attempt(y.backward, torch.ones(2), retain_graph=True),
+                attempt(y.backward, [torch.tensor(1.0)], retain_graph=True),
+                attempt(torch.autograd.backward, [y, y], [None], retain_graph=True),
+                attempt(torch.autograd.backward, y, torch.tensor(1.0), grad_variables=1.0))
+
+    same(f)
+
+
+def test_hook_and_retain_grad_errors():
+    def f(torch):
+        c = torch.tensor([1.0])
+        x = leaf(torch, [1.0])
+        return (attempt(c.register_hook, print), attempt(c.retain_grad),
+                attempt((x * 2).register_post_accumulate_grad_hook, print))
+
+    same(f)
+
+
+def test_value_access_errors():
+    def f(torch):
+        x = leaf(torch, [1.0, 2.0])
+        return (attempt(x.numpy), attempt(x.item), attempt(bool, x), attempt(len, torch.tensor(1.0)),
+                attempt(iter, torch.tensor(1.0)), attempt(float, torch.ones(2)),
+                attempt(torch.ones(2).view, 3))
+
+    same(f)
+
+
+def test_shape_errors():
+    def f(torch):
+        a, b = torch.ones(2, 3), torch.ones(4)
+        return (attempt(lambda: a + b), attempt(a.sum, 2), attempt(a.reshape, 4),
+                attempt(lambda: a[2]), attempt(torch.cat, [a, b]))
+
+    same(f)
+
+
+def test_assigned_grad_errors():
+    def f(torch):
+        x = leaf(torch, [1.0, 2.0])
+        return (attempt(setattr, x, "grad", torch.ones(3)),
+                attempt(setattr, x, "grad", torch.ones(2, dtype=torch.float64)),
+                attempt(setattr, x, "grad", [1.0, 2.0]))
+
+    same(f)
+
+
+def test_detach_inplace_of_view_error():
+    def f(torch):
+        x = leaf(torch, [[1.0, 2.0], [3.0, 4.0]])
+        v = (x * 1)[0]
+        return attempt(v.detach_)
+
+    same(f)

@@ -1,0 +1,204 @@
+"""Grad mode against torch: context managers, decorators (with and without parentheses,
+on functions and generators), nesting, exceptions, and thread-locality."""
+
+import threading
+
+import pytest
+
+import distgrad
+from torch_twin import Recorder, attempt, same
+
+
+def test_no_grad_context_manager():
+    def f(torch):
+        x = torch.tensor([1.0, 2.0], requires_grad=True)
+        with torch.no_grad() as ctx:
+            y = x * 2
+            inside = torch.is_grad_enabled()
+        z = x * 2
+        return ctx, inside, torch.is_grad_enabled(), y.requires_grad, y.grad_fn, z.requires_grad
+
+    same(f)
+
+
+def test_nesting():
+    def f(torch):
+        rec = Recorder()
+        x = torch.tensor([1.0], requires_grad=True)
+        with torch.no_grad():
+            rec(torch.is_grad_enabled())
+            with torch.enable_grad():
+                rec(torch.is_grad_enabled(), (x * 2).requires_grad)
+                with torch.set_grad_enabled(False):
+                    rec(torch.is_grad_enabled())
+                    with torch.inference_mode():
+                        rec(torch.is_grad_enabled(), torch.is_inference_mode_enabled())
+                        with torch.inference_mode(False):
+                            rec(torch.is_grad_enabled(), torch.is_inference_mode_enabled())
+                        rec(torch.is_grad_enabled(), torch.is_inference_mode_enabled())
+                    rec(torch.is_grad_enabled(), torch.is_inference_mode_enabled())
+                rec(torch.is_grad_enabled())
+            rec(torch.is_grad_enabled())
+        rec(torch.is_grad_enabled())
+        return rec
+
+    same(f)
+
+
+def test_mode_restored_after_exception():
+    def f(torch):
+        def boom():
+            with torch.no_grad():
+                raise ValueError("x")
+        err = attempt(boom)
+        return err, torch.is_grad_enabled()
+
+    same(f)
+
+
+def test_decorators_with_and_without_parentheses():
+    def f(torch):
+        rec = Recorder()
+
+        @torch.no_grad()
+        def a():
+            rec("a", torch.is_grad_enabled())
+            return 1
+
+        @torch.no_grad
+        def b():
+            rec("b", torch.is_grad_enabled())
+
+        @torch.enable_grad
+        def c():
+            rec("c", torch.is_grad_enabled())
+
+        @torch.inference_mode
+        def d():
+            rec("d", torch.is_grad_enabled(), torch.is_inference_mode_enabled())
+
+        @torch.inference_mode(False)
+        def e():
+            rec("e", torch.is_grad_enabled(), torch.is_inference_mode_enabled())
+
+        @torch.set_grad_enabled(False)
+        def g():
+            rec("g", torch.is_grad_enabled())
+
+        rec("after decorating", torch.is_grad_enabled())
+        out = a()
+        b(), g(), d()
+        with torch.no_grad():
+            c(), e()
+        rec("end", torch.is_grad_enabled(), a.__name__, g.__name__)
+        return out, rec
+
+    same(f)
+
+
+def test_decorated_generator_runs_each_step_in_the_mode():
+    def f(torch):
+        @torch.no_grad()
+        def gen():
+            for _ in range(2):
+                got = yield torch.is_grad_enabled()
+                yield got, torch.is_grad_enabled()
+
+        g = gen()
+        out = [next(g), torch.is_grad_enabled(), g.send("hi"), next(g)]
+        return out
+
+    same(f)
+
+
+def test_set_grad_enabled_as_function():
+    def f(torch):
+        x = torch.tensor([1.0], requires_grad=True)
+        torch.set_grad_enabled(False)
+        off = (torch.is_grad_enabled(), (x * 2).requires_grad)
+        torch.set_grad_enabled(True)
+        on = (torch.is_grad_enabled(), (x * 2).requires_grad)
+        with torch.no_grad():
+            torch.set_grad_enabled(True)
+            inner = torch.is_grad_enabled()
+        return off, on, inner, torch.is_grad_enabled()
+
+    same(f)
+
+
+def test_set_grad_enabled_repr_and_autograd_namespace():
+    def f(torch):
+        s = torch.set_grad_enabled(True)
+        return (str(s), torch.autograd.no_grad is torch.no_grad,
+                torch.autograd.enable_grad is torch.enable_grad,
+                torch.autograd.set_grad_enabled is torch.set_grad_enabled)
+
+    same(f)
+
+
+def test_backward_inside_no_grad_still_computes_grads():
+    def f(torch):
+        x = torch.tensor([1.0, 2.0], requires_grad=True)
+        y = (x * x).sum()
+        with torch.no_grad():
+            y.backward()
+        return x.grad, torch.is_grad_enabled()
+
+    same(f)
+
+
+def test_inplace_on_leaf_allowed_under_no_grad_and_inference_mode():
+    def f(torch):
+        w = torch.tensor([1.0, 2.0], requires_grad=True)
+        with torch.no_grad():
+            w.mul_(2)
+        with torch.inference_mode():
+            y = w * 2
+        return w, y.requires_grad, y.grad_fn
+
+    same(f)
+
+
+@pytest.mark.parametrize("mod_name", ["torch", "distgrad"])
+def test_thread_starts_with_grad_enabled_and_is_independent(mod_name):
+    import torch
+
+    mod = torch if mod_name == "torch" else distgrad
+    seen = {}
+    barrier = threading.Barrier(2)
+
+    def worker():
+        seen["start"] = mod.is_grad_enabled()
+        with mod.no_grad():
+            barrier.wait()  # the main thread checks its own mode now
+            barrier.wait()
+            seen["inside"] = mod.is_grad_enabled()
+
+    with mod.no_grad():
+        t = threading.Thread(target=worker)
+        t.start()
+        barrier.wait()
+        main_inside = mod.is_grad_enabled()
+    main_after = mod.is_grad_enabled()
+    barrier.wait()
+    t.join()
+    assert seen == {"start": True, "inside": False}
+    assert main_inside is False and main_after is True
+
+
+def test_thread_results_match_torch():
+    def f(torch):
+        out = {}
+
+        def worker():
+            x = torch.tensor([1.0], requires_grad=True)
+            out["rg"] = (x * 2).requires_grad
+            out["mode"] = torch.is_grad_enabled()
+
+        with torch.no_grad():
+            t = threading.Thread(target=worker)
+            t.start()
+            t.join()
+        return out
+
+    same(f)

@@ -1,0 +1,335 @@
+"""Tensor basics against torch: repr, values out, shape queries, dtype inference and
+promotion, creation functions, the legacy constructor, len/iter, setitem, comparisons."""
+
+import numpy as np
+import pytest
+
+import distgrad
+from torch_twin import attempt, same
+
+
+# ---- repr ------------------------------------------------------------------------------------
+
+def test_repr_with_autograd_suffixes():
+    def f(torch):
+        x = torch.tensor([[0.0019, 0.0292]], requires_grad=True)
+        y = x + 1
+        z = (x * 2).sum()
+        i = torch.tensor([1, 2, 3])
+        d = torch.tensor([1.5, 2.0], dtype=torch.float64, requires_grad=True)
+        return [repr(t) for t in (x, y, z, i, d, d * 2, x.detach(), torch.tensor(3.0),
+                                  torch.tensor(True), torch.zeros(2, 0))] + [str(y), f"{y}"]
+
+    same(f)
+
+
+def test_repr_of_leaf_grad_and_scalars_in_fstrings():
+    def f(torch):
+        x = torch.tensor(2.0, requires_grad=True)
+        (x * x).backward()
+        return repr(x.grad), f"{x.item():.3f}", f"{x.grad}", f"{torch.tensor(1.25):.2f}"
+
+    same(f)
+
+
+# ---- values out ------------------------------------------------------------------------------
+
+def test_item_tolist_numpy():
+    def f(torch):
+        a = torch.tensor([[1.5, 2.0], [3.0, 4.0]])
+        i = torch.tensor([1, 2])
+        b = torch.tensor([True, False])
+        x = torch.tensor([1.0], requires_grad=True)
+        return (a.tolist(), i.tolist(), b.tolist(), torch.tensor(3).item(), a[0, 0].item(),
+                b[0].item(), torch.tensor(2.5).tolist(), x.detach().numpy().tolist(),
+                str(a.numpy().dtype), str(i.numpy().dtype), attempt(x.numpy),
+                x.numpy(force=True).tolist(), attempt(a.item), float(x), int(torch.tensor(7.9)))
+
+    same(f, warnings_too=False)  # float(x) of a requires_grad x warns once per process
+
+
+def test_numpy_shares_memory_and_from_numpy():
+    def f(torch):
+        arr = np.array([1.0, 2.0, 3.0])
+        t = torch.from_numpy(arr)
+        arr[0] = 10.0
+        back = t.numpy()
+        back[1] = 20.0
+        return t, str(t.dtype), arr.tolist(), torch.as_tensor(arr).dtype
+
+    same(f)
+
+
+# ---- shape queries ---------------------------------------------------------------------------
+
+def test_shape_size_dim_numel():
+    def f(torch):
+        a = torch.zeros(2, 3, 4)
+        s = torch.tensor(1.0)
+        return (a.shape, a.size(), a.size(1), a.size(-1), a.dim(), a.ndim, a.numel(), s.shape,
+                s.dim(), s.numel(), repr(a.shape), a.shape == (2, 3, 4), list(a.shape),
+                attempt(a.size, 3), torch.numel(a), a.shape[1:], len(a.shape))
+
+    same(f)
+
+
+# ---- dtypes ----------------------------------------------------------------------------------
+
+def test_dtype_inference_of_tensor():
+    def f(torch):
+        vals = [1, 1.0, True, [1, 2], [1.0, 2], [True, False], [[1], [2]], [1, 2.5, True],
+                np.float64(1.5), np.array([1.0], np.float32),  # (int32 is not a distgrad dtype)
+                np.array([1.0]), [], 3]
+        return [torch.tensor(v).dtype for v in vals]
+
+    same(f)
+
+
+def test_dtype_keyword_and_default_dtype():
+    def f(torch):
+        return (torch.tensor([1, 2], dtype=torch.float32), torch.tensor([1.7], dtype=torch.int64),
+                torch.tensor([0, 2], dtype=torch.bool), torch.get_default_dtype(),
+                torch.tensor([1.0], dtype=torch.float64).dtype, torch.float is torch.float32,
+                torch.double is torch.float64, torch.long is torch.int64)
+
+    same(f)
+
+
+PROMOTIONS = {
+    "int_tensor_plus_float_scalar": lambda t: t.tensor([1, 2]) + 1.5,
+    "int_tensor_times_int_scalar": lambda t: t.tensor([1, 2]) * 3,
+    "int_tensor_div_int": lambda t: t.tensor([1, 2]) / 2,
+    "bool_plus_int_scalar": lambda t: t.tensor([True, False]) + 1,
+    "bool_plus_bool": lambda t: t.tensor([True]) + t.tensor([True]),
+    "bool_times_float_scalar": lambda t: t.tensor([True, False]) * 2.5,
+    "float32_plus_float64_0dim": lambda t: t.tensor([1.0, 2.0]) + t.tensor(1.0, dtype=t.float64),
+    "float64_0dim_plus_int": lambda t: t.tensor(1.0, dtype=t.float64) + t.tensor([1, 2]),
+    "int_plus_float_0dim": lambda t: t.tensor([1, 2]) + t.tensor(1.5),
+    "float32_plus_float64": lambda t: t.tensor([1.0]) + t.tensor([1.0], dtype=t.float64),
+    "0dim_int_plus_0dim_float": lambda t: t.tensor(1) + t.tensor(2.0),
+    "scalar_float_plus_0dim_int": lambda t: 2.5 + t.tensor(1),
+    "int_pow_float": lambda t: t.tensor([2, 3]) ** 0.5,
+    "int_exp": lambda t: t.tensor([0, 1]).exp(),
+    "int_sum": lambda t: t.tensor([1, 2]).sum(),
+    "bool_sum": lambda t: t.tensor([True, True]).sum(),
+    "int_mean": lambda t: attempt(t.tensor([1, 2]).mean),
+    "float64_mean": lambda t: t.tensor([1.0, 2.0], dtype=t.float64).mean(),
+    "compare_mixed": lambda t: t.tensor([1, 2]) < t.tensor([1.5, 1.5]),
+    "where_mixed": lambda t: t.where(t.tensor([True, False]), t.tensor([1, 2]), 0.5),
+    "int_floordiv": lambda t: t.tensor([7, -7]) // 2,
+    "neg_bool": lambda t: attempt(lambda: -t.tensor([True])),
+}
+OPS_BUGS = {"neg_bool": "ops: -bool_tensor raises numpy's TypeError, torch a RuntimeError"}
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(reason=OPS_BUGS[n]))
+                                  if n in OPS_BUGS else n for n in sorted(PROMOTIONS)])
+def test_dtype_promotion(name):
+    same(lambda torch: PROMOTIONS[name](torch))
+
+
+def test_result_type_and_promote_types():
+    def f(torch):
+        return (torch.result_type(torch.tensor([1]), 1.0),
+                torch.promote_types(torch.int64, torch.float32),
+                torch.promote_types(torch.bool, torch.int64))
+
+    same(f)
+
+
+# ---- creation --------------------------------------------------------------------------------
+
+CREATIONS = {
+    "ones": lambda t: t.ones(2, 3),
+    "ones_tuple": lambda t: t.ones((2, 3), dtype=t.float64),
+    "zeros_rg": lambda t: t.zeros(3, requires_grad=True),
+    "zeros_int": lambda t: t.zeros([2], dtype=t.int64),
+    "full_int": lambda t: t.full((2,), 7),
+    "full_float": lambda t: t.full((2, 2), 1.5, requires_grad=True),
+    "full_bool": lambda t: t.full((1,), True),
+    "eye": lambda t: t.eye(3),
+    "eye_rect": lambda t: t.eye(2, 4, requires_grad=True),
+    "arange_int": lambda t: t.arange(5),
+    "arange_float": lambda t: t.arange(0, 1, 0.25),
+    "arange_start_end": lambda t: t.arange(2, 7, 2),
+    "arange_dtype": lambda t: t.arange(3, dtype=t.float32),
+    "linspace": lambda t: t.linspace(0, 1, 5),
+    "linspace_rg": lambda t: t.linspace(-1, 1, 3, requires_grad=True),
+    "ones_like": lambda t: t.ones_like(t.tensor([[1, 2]])),
+    "zeros_like_dtype": lambda t: t.zeros_like(t.tensor([1, 2]), dtype=t.float32),
+    "full_like": lambda t: t.full_like(t.tensor([1.0, 2.0]), 3),
+    "ones_like_rg": lambda t: t.ones_like(t.tensor([1.0]), requires_grad=True),
+    "as_tensor": lambda t: t.as_tensor([1, 2], dtype=t.float64),
+    "tensor_rg": lambda t: t.tensor([1.0, 2.0], requires_grad=True),
+    "tensor_0dim": lambda t: t.tensor(5),
+    "empty_shape": lambda t: t.zeros(0, 3),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CREATIONS))
+def test_creation(name):
+    same(lambda torch: CREATIONS[name](torch))
+
+
+def test_random_creation_shapes_and_dtypes():
+    def f(torch):
+        torch.manual_seed(0)
+        out = [torch.rand(2, 3), torch.randn(4), torch.randn(2, 2, dtype=torch.float64),
+               torch.randint(0, 5, (3, 2)), torch.randint(3, (2,)),
+               torch.randn_like(torch.ones(2, 2)), torch.randn(3, requires_grad=True)]
+        return [(t.shape, t.dtype, t.requires_grad, t.is_leaf) for t in out]
+
+    same(f)
+
+
+def test_random_values_in_range_and_seeded():
+    distgrad.manual_seed(3)
+    a = distgrad.rand(1000)
+    distgrad.manual_seed(3)
+    b = distgrad.rand(1000)
+    assert a.tolist() == b.tolist()
+    assert 0 <= a.min().item() and a.max().item() < 1
+    r = distgrad.randint(2, 5, (1000,))
+    assert set(r.tolist()) == {2, 3, 4}
+    n = distgrad.randn(10000)
+    assert abs(n.mean().item()) < 0.05 and abs(n.std().item() - 1) < 0.05
+
+
+def test_legacy_constructor():
+    def f(torch):
+        return (torch.Tensor([1, 2]), torch.Tensor(2, 3).shape, torch.Tensor(2, 3).dtype,
+                torch.Tensor([[1.5, 2], [3, 4]]), torch.Tensor().shape,
+                isinstance(torch.ones(1), torch.Tensor))
+
+    same(f)
+
+
+# ---- len, iteration, indexing ----------------------------------------------------------------
+
+def test_len_and_iteration():
+    def f(torch):
+        a = torch.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], requires_grad=True)
+        rows = list(a)
+        total = sum(r.sum() for r in rows)
+        total.backward()
+        return (len(a), rows, [r.grad_fn.name() for r in rows], a.grad,
+                [x.item() for x in torch.tensor([7, 8])], attempt(len, torch.tensor(1)))
+
+    same(f)
+
+
+def test_setitem():
+    def f(torch):
+        x = torch.zeros(3, 4)
+        x[0] = 1
+        x[1, 2] = 5.5
+        x[:, 3] = torch.tensor([7.0, 8.0, 9.0])
+        x[x > 6] = -1
+        x[..., 0] = 2
+        i = torch.zeros(3, dtype=torch.int64)
+        i[1] = 4.7
+        return x, i, int(x._version)
+
+    same(f)
+
+
+def test_setitem_on_non_leaf_is_differentiable():
+    def f(torch):
+        w = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
+        v = torch.tensor([10.0], requires_grad=True)
+        y = w * 2
+        y[1] = v[0] * 3
+        y.sum().backward()
+        return y.detach(), w.grad, v.grad, y.requires_grad
+
+    same(f)
+
+
+def test_comparisons():
+    def f(torch):
+        a = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
+        b = torch.tensor([3.0, 2.0, 1.0])
+        return (a == b, a != b, a < b, a <= b, a > b, a >= b, a > 2, 2 < a, a == 2.0,
+                (a > 1) & (b > 1), (a > 1) | (b > 2), ~(a > 1), torch.eq(a, b),
+                (a < b).requires_grad, torch.tensor([1, 2]) == torch.tensor([1.0, 2.5]))
+
+    same(f)
+
+
+def test_bool_of_single_element_and_ambiguity():
+    def f(torch):
+        return (bool(torch.tensor([1.0])), bool(torch.tensor(0)),
+                attempt(bool, torch.tensor([1.0, 2.0])),
+                "yes" if torch.tensor(3.0) > 2 else "no")
+
+    same(f)
+
+
+def test_clone_detach_and_to():
+    def f(torch):
+        x = torch.tensor([1.0, 2.0], requires_grad=True)
+        c = x.clone()
+        d = x.detach()
+        return (c, d, x.to(torch.float64), x.double().dtype, x.long(), x.float() is x,
+                x.to("cpu") is x, x.cpu() is x, x.device, str(x.device), x.is_leaf, c.is_leaf)
+
+    same(f)
+
+
+def test_hash_and_identity():
+    x = distgrad.ones(2)
+    assert {x: 1}[x] == 1
+    assert x in [x]
+
+
+CREATION_EDGES = {
+    "copy_construct_warns": lambda t: t.tensor(t.tensor([1.0, 2.0], requires_grad=True)),
+    "list_of_0dim": lambda t: t.tensor([t.tensor(1.0), t.tensor(2.0)]),
+    "list_of_0dim_int": lambda t: t.tensor([t.tensor(1), t.tensor(2)]),
+    "as_tensor_same": lambda t: (lambda a: t.as_tensor(a) is a)(t.ones(2)),
+    "zeros_bool": lambda t: t.zeros(2, 3, dtype=t.bool),
+    "full_int_dtype": lambda t: t.full((2,), 1.5, dtype=t.int64),
+    "arange_f64": lambda t: t.arange(5, dtype=t.float64),
+    "eye_int": lambda t: t.eye(3, dtype=t.int64),
+    "ones_empty_tuple": lambda t: t.ones(()),
+    "zeros_list_empty": lambda t: t.zeros([]),
+    "tensor_empty": lambda t: t.tensor([]),
+    "linspace_kw": lambda t: t.linspace(0, 10, steps=5),
+    "arange_01": lambda t: t.arange(0, 1, 0.1),
+    "arange_half": lambda t: t.arange(1, 2.5, 0.5),
+    "arange_neg": lambda t: t.arange(5, 0, -1.5),
+    "arange_tensor_arg": lambda t: t.arange(t.tensor(3)),
+    "arange_bad_sign": lambda t: attempt(t.arange, 0, 5, -1),
+    "arange_zero_step": lambda t: attempt(t.arange, 0, 1, 0),
+    "full_tensor_value": lambda t: t.full((2,), t.tensor(2.5)),
+    "ones_size_obj": lambda t: t.ones(t.ones(2, 3).shape),
+    "zeros_negative": lambda t: attempt(t.zeros, -1),
+    "ones_negative": lambda t: attempt(t.ones, 2, -1),
+    "randn_negative": lambda t: attempt(t.randn, -2),
+    "nested_mismatch": lambda t: attempt(t.tensor, [[1, 2], [3, 4, 5]]),
+    "nested_scalar_vs_list": lambda t: attempt(t.tensor, [1, [2]]),
+    "nested_list_vs_scalar": lambda t: attempt(t.tensor, [[1], 2]),
+    "tensor_str": lambda t: attempt(t.tensor, "abc"),
+    "tensor_none": lambda t: attempt(t.tensor, None),
+    "tensor_list_with_none": lambda t: attempt(t.tensor, [1, None]),
+    "randn_int_dtype": lambda t: attempt(t.randn, 2, dtype=t.int64),
+    "rand_like_int": lambda t: attempt(t.rand_like, t.tensor([1, 2])),
+    "randint_bad_bounds": lambda t: attempt(t.randint, 5, 2, (2,)),
+    "randint_float_dtype": lambda t: t.randint(0, 1, (2,), dtype=t.float32),
+    "linspace_one": lambda t: t.linspace(3, 5, 1),
+    "tensor_bool_int_mix": lambda t: t.tensor([True, 2]),
+    "tensor_np_bool": lambda t: t.tensor(np.bool_(True)),
+    "tensor_np_int64": lambda t: t.tensor(np.int64(5)),
+    "tensor_np_f32_scalar": lambda t: t.tensor(np.float32(1.5)),
+    "full_like_float_on_int": lambda t: t.full_like(t.tensor([1, 2]), 2.7),
+    "zeros_like_rg_int": lambda t: attempt(t.zeros_like, t.tensor([1, 2]), requires_grad=True),
+    "arange_neg_step_int": lambda t: t.arange(10, 0, -3),
+    "tensor_from_tuple": lambda t: t.tensor((1.0, 2)),
+    "empty_shape": lambda t: t.empty(2, 3).shape,
+    "legacy_from_size": lambda t: t.Tensor(t.Size([2, 3])).shape,
+}
+
+
+@pytest.mark.parametrize("name", sorted(CREATION_EDGES))
+def test_creation_edge_cases(name):
+    same(lambda torch: CREATION_EDGES[name](torch))
