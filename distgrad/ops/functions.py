@@ -13,18 +13,6 @@ from ..autograd.record import call
 from ..tensor import Tensor
 from . import indexing, linalg, math, nn, reduce, shape  # noqa: F401  (fill the op table)
 from .rules import wrap_dim
-from .table import Meta, defop
-
-defop("reciprocal", np.reciprocal, lambda x: Meta(x.shape, x.dtype if x.dtype.is_floating_point
-                                                  else dtypes.float32),
-      lambda c, g: -g * c.out * c.out, node="ReciprocalBackward0", save_out=True)
-defop("unsafe_view", lambda x, shape: np.reshape(x, shape),
-      lambda x, shape: Meta(shape, x.dtype), lambda c, g: g.reshape(c.shapes[0]),
-      node="UnsafeViewBackward0")
-defop("squeeze_matmul", lambda x, dim: np.squeeze(x, axis=dim),
-      lambda x, dim: Meta([d for i, d in enumerate(x.shape) if i != dim], x.dtype),
-      lambda c, g: g.unsqueeze(c.attrs["dim"]), node="SqueezeBackward4", view=True)
-
 
 def _shape_args(args):
     if len(args) == 1 and isinstance(args[0], (tuple, list)):
@@ -53,12 +41,14 @@ multiply = mul
 
 
 def div(input, other, *, rounding_mode=None):
-    if rounding_mode == "floor":
-        return call("floor_divide", input, other)
-    if not isinstance(input, Tensor):
-        # torch computes number / tensor as reciprocal(tensor) * number.
-        return call("mul", call("reciprocal", other), input)
+    if rounding_mode is not None:
+        return call("div", input, other, rounding_mode=rounding_mode)
     return call("div", input, other)
+
+
+def _rdiv(input, other):
+    """`number / tensor`: torch computes it as reciprocal(tensor) * number."""
+    return call("mul", call("reciprocal", input), other)
 
 
 divide = true_divide = div
@@ -100,7 +90,7 @@ absolute = abs
 
 
 def rsqrt(input):
-    return call("reciprocal", call("sqrt", input))
+    return call("rsqrt", input)
 
 
 def square(input):
@@ -108,33 +98,36 @@ def square(input):
 
 
 def log1p(input):
-    return call("log", call("add", input, 1))
+    return call("log1p", input)
 
 
 def clamp(input, min=None, max=None):
     if isinstance(min, Tensor) or isinstance(max, Tensor):
-        out = input
-        if min is not None:
-            out = maximum(out, min if isinstance(min, Tensor) else _like(input, min))
-        if max is not None:
-            out = minimum(out, max if isinstance(max, Tensor) else _like(input, max))
-        return out
+        return call("clamp_tensor", input, _bound(input, min), _bound(input, max))
     return call("clamp", input, min=min, max=max)
 
 
 clip = clamp
 
 
+def _bound(input, value):
+    if value is None or isinstance(value, Tensor):
+        return value
+    from ..creation import tensor
+
+    return tensor(value, dtype=input.dtype, device=input.device_str)
+
+
 def clamp_min(input, min):
-    return clamp(input, min=min)
+    if isinstance(min, Tensor):
+        return call("clamp_min_tensor", input, min)
+    return call("clamp_min", input, min=min)
 
 
 def clamp_max(input, max):
-    return clamp(input, max=max)
-
-
-def _like(t, value):
-    return call("full", shape=list(t.shape), value=value, dtype=t.dtype.name, _device=t.device_str)
+    if isinstance(max, Tensor):
+        return call("clamp_max_tensor", input, max)
+    return call("clamp_max", input, max=max)
 
 
 def maximum(input, other):
@@ -153,7 +146,7 @@ def where(condition, input=None, other=None):
 
 def masked_fill(input, mask, value):
     if isinstance(value, Tensor):
-        return where(mask, value.to(input.dtype), input)
+        return call("masked_fill", input, mask, value)
     return call("masked_fill", input, mask, value=value)
 
 
@@ -232,12 +225,14 @@ def dot(input, other):
     return call("dot", input, other)
 
 
-def addmm(input, mat1, mat2):
-    return call("addmm", input, mat1, mat2)
+def addmm(input, mat1, mat2, *, beta=1, alpha=1):
+    scale = {k: v for k, v in (("beta", beta), ("alpha", alpha)) if v != 1}
+    return call("addmm", input, mat1, mat2, **scale)
 
 
 def matmul(input, other):
-    """torch.matmul's dispatch: dot, mv, mm, or folded/batched products (same node names)."""
+    """torch.matmul's dispatch: dot, mv, mm, a batch folded into one mm, or bmm — with the
+    views torch puts around them, so results carry the same grad_fn names."""
     a, b = input, other
     if a.ndim == 0 or b.ndim == 0:
         raise RuntimeError(f"both arguments to matmul need to be at least 1D, but they are "
@@ -251,28 +246,61 @@ def matmul(input, other):
     if a.ndim == 2 and b.ndim == 2:
         return call("mm", a, b)
     if a.ndim >= 3 and b.ndim <= 2:
-        # Fold the batch into rows: one mm, as torch does.
-        k = a.shape[-1]
-        folded = call("reshape", a, shape=[-1, k])
-        if b.ndim == 1:
-            out = call("mv", folded, b)
-            return call("unsafe_view", out, shape=list(a.shape[:-1]))
+        return _matmul_folded(a, b)
+    if b.ndim >= 3 and a.ndim <= 2 and a.requires_grad:
+        # torch folds (a @ b) as (bᵀ @ aᵀ)ᵀ when a needs a gradient.
+        if a.ndim == 1:
+            return _matmul_folded(call("transpose", b, dim0=-1, dim1=-2), a)
+        out = _matmul_folded(call("transpose", b, dim0=-1, dim1=-2), call("t", a))
+        return call("clone", call("transpose", out, dim0=-1, dim1=-2))
+    return _matmul_batched(a, b)
+
+
+def _matmul_folded(a, b):
+    """a (..., n, k) @ b (k, m) or (k,): the batch folded into the rows of one mm / mv."""
+    k = a.shape[-1]
+    folded = call("reshape", a, shape=[-1, k])
+    if b.ndim == 1:
         if k != b.shape[0]:
-            raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied "
-                               f"({folded.shape[0]}x{k} and {b.shape[0]}x{b.shape[1]})")
-        out = call("mm", folded, b)
-        return call("unsafe_view", out, shape=list(a.shape[:-1]) + [b.shape[1]])
+            raise RuntimeError(f"size mismatch, got input ({folded.shape[0]}), mat "
+                               f"({folded.shape[0]}x{k}), vec ({b.shape[0]})")
+        return call("unsafe_view", call("mv", folded, b), shape=list(a.shape[:-1]))
+    if k != b.shape[0]:
+        raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied "
+                           f"({folded.shape[0]}x{k} and {b.shape[0]}x{b.shape[1]})")
+    return call("unsafe_view", call("mm", folded, b), shape=list(a.shape[:-1]) + [b.shape[1]])
+
+
+def _matmul_batched(a, b):
+    """The general case: a batched product over broadcast batch dims, viewed to the result."""
     a2 = call("unsqueeze", a, dim=0) if a.ndim == 1 else a
     b2 = call("unsqueeze", b, dim=-1) if b.ndim == 1 else b
+    batch = _batch_numel(a2, b2)  # batch dims that do not broadcast fail first, as in torch
+    if a2.shape[-1] != b2.shape[-2]:
+        raise RuntimeError(f"Expected size for first two dimensions of batch2 tensor to be: "
+                           f"[{batch}, {a2.shape[-1]}] but got: [{batch}, {b2.shape[-2]}].")
     out = call("bmm", a2, b2)
-    if a.ndim == 1:
-        out = call("squeeze", out, dim=-2)
+    shape = list(out.shape)
     if b.ndim == 1:
-        out = call("squeeze", out, dim=-1)
-    return out
+        shape.pop(-1)
+    if a.ndim == 1:
+        shape.pop(-2 if b.ndim != 1 else -1)
+    return call("unsafe_view", out, shape=shape)
+
+
+def _batch_numel(a, b) -> int:
+    from .rules import broadcast_shapes
+
+    n = 1
+    for d in broadcast_shapes(a.shape[:-2], b.shape[:-2]):
+        n *= d
+    return n
 
 
 def outer(input, vec2):
+    for name, v in (("self", input), ("vec2", vec2)):
+        if v.ndim != 1:
+            raise RuntimeError(f"outer: Expected 1-D argument {name}, but got {v.ndim}-D")
     return call("mul", call("reshape", input, shape=[input.shape[0], 1]), vec2)
 
 
@@ -361,7 +389,7 @@ def broadcast_to(input, size):
 def cat(tensors, dim=0):
     tensors = list(tensors)
     if not tensors:
-        raise RuntimeError("torch.cat(): expected a non-empty list of Tensors")
+        raise ValueError("torch.cat(): expected a non-empty list of Tensors")
     return call("cat", *tensors, dim=dim)
 
 
@@ -390,8 +418,7 @@ def chunk(input, chunks, dim=0):
 
 
 def unbind(input, dim=0):
-    d = wrap_dim(dim, input.ndim)
-    return tuple(call("select", input, dim=d, index=i) for i in range(input.shape[d]))
+    return call("unbind", input, dim=dim)
 
 
 def narrow(input, dim, start, length):
@@ -405,14 +432,18 @@ def narrow(input, dim, start, length):
 
 
 def select(input, dim, index):
+    if input.ndim == 0:
+        return call("select", input, dim=dim, index=index)  # the rule raises torch's error
     d = wrap_dim(dim, input.ndim)
-    return call("select", input, dim=d, index=index % input.shape[d] if input.shape[d] else index)
+    size = input.shape[d]
+    if not -size <= index < size:
+        raise IndexError(f"select(): index {index} out of range for tensor of size "
+                         f"[{', '.join(map(str, input.shape))}] at dimension {d}")
+    return call("select", input, dim=d, index=index % size)
 
 
 def index_select(input, dim, index):
-    d = wrap_dim(dim, input.ndim)
-    key = [(slice(None))] * d + [index]
-    return input[tuple(key)]
+    return call("index_select", input, index, dim=dim)
 
 
 def gather(input, dim, index):
@@ -435,24 +466,34 @@ def _dim_arg(dim):
     return list(dim)
 
 
-def sum(input, dim=None, keepdim=False, *, dtype=None):
+class _Unset:
+    """The default of an argument whose absence differs from None (torch's overloads)."""
+
+    def __repr__(self) -> str:
+        return "<unset>"
+
+
+_UNSET = _Unset()
+
+
+def _reduce_attrs(dim, keepdim, dtype) -> dict:
+    # sum(x) is SumBackward0; any dim argument, even None or (), picks the dim overload
+    # (SumBackward1), which reduces every dim when the list is empty.
     attrs = {}
-    if dim is not None:
-        attrs["dim"] = _dim_arg(dim)
+    if dim is not _UNSET or keepdim:
+        attrs["dim"] = _dim_arg(None if dim is _UNSET else dim)
         attrs["keepdim"] = keepdim
     if dtype is not None:
         attrs["dtype"] = dtype.name
-    return call("sum", input, **attrs)
+    return attrs
 
 
-def mean(input, dim=None, keepdim=False, *, dtype=None):
-    attrs = {}
-    if dim is not None:
-        attrs["dim"] = _dim_arg(dim)
-        attrs["keepdim"] = keepdim
-    if dtype is not None:
-        attrs["dtype"] = dtype.name
-    return call("mean", input, **attrs)
+def sum(input, dim=_UNSET, keepdim=False, *, dtype=None):
+    return call("sum", input, **_reduce_attrs(dim, keepdim, dtype))
+
+
+def mean(input, dim=_UNSET, keepdim=False, *, dtype=None):
+    return call("mean", input, **_reduce_attrs(dim, keepdim, dtype))
 
 
 class _MinMax(tuple):

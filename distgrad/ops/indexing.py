@@ -11,7 +11,7 @@ import numpy as np
 
 from .. import dtypes
 from ..autograd.record import call
-from .rules import unbroadcast
+from .rules import unbroadcast, wrap_dim
 from .table import Meta, defop
 
 
@@ -49,6 +49,9 @@ def _expand_key(x, key):
         else:
             consumed += 1
     if consumed > x.ndim:
+        if x.ndim == 0:
+            raise IndexError("invalid index of a 0-dim tensor. Use `tensor.item()` in Python or "
+                             "`tensor.item<T>()` in C++ to convert a 0-dim tensor to a number")
         raise IndexError(f"too many indices for tensor of dimension {x.ndim}")
     out = []
     seen_ellipsis = False
@@ -111,6 +114,8 @@ def _advanced(x, advanced):
     while dim < x.ndim:
         if dim in by_dim:
             t = _as_index_tensor(by_dim[dim], x)
+            if t.dtype is dtypes.bool_:
+                _check_mask(t, x, dim)
             key.append(["t", len(tensors)])
             tensors.append(t)
             dim += t.ndim if t.dtype is dtypes.bool_ else 1
@@ -125,6 +130,14 @@ def _advanced(x, advanced):
         key = _flatten_mask_key(key, tensors)
         tensors = [t for group in tensors for t in (group if isinstance(group, list) else [group])]
     return call("index", x, *tensors, key=key)
+
+
+def _check_mask(mask, x, dim):
+    for i, n in enumerate(mask.shape):
+        if dim + i >= x.ndim or x.shape[dim + i] != n:
+            raise IndexError(f"The shape of the mask [{', '.join(map(str, mask.shape))}] at index {i} "
+                             f"does not match the shape of the indexed tensor "
+                             f"[{', '.join(map(str, x.shape))}] at index {dim + i}")
 
 
 def _mask_to_indices(mask):
@@ -195,6 +208,40 @@ defop("index_backward", _index_backward,
       + (None,) * (len(c.shapes) - 1),
       node="IndexPutBackward0", save=_REST_FROM_1, differentiable=(0,))
 
+def _index_select_rule(x, idx, dim):
+    d = wrap_dim(dim, x.ndim)
+    if idx.ndim > 1:
+        raise IndexError("index_select(): Index is supposed to be a vector")
+    if idx.dtype is not dtypes.int64:
+        raise RuntimeError("index_select(): Expected dtype int32 or int64 for index")
+    shape = list(x.shape)
+    if shape:
+        shape[d] = idx.numel()
+    return Meta(shape, x.dtype)
+
+
+def _index_select(x, idx, dim):
+    idx = np.atleast_1d(idx)
+    if x.ndim == 0:
+        return x.copy()
+    size = x.shape[dim]
+    if ((idx < -size) | (idx >= size)).any():
+        raise IndexError("index out of range in self")
+    return np.take(x, idx, axis=dim)
+
+
+def _index_select_vjp(c, g):
+    shape = c.shapes[0]
+    if not shape:
+        return g, None
+    d = wrap_dim(c.attrs["dim"], len(shape))
+    key = [["s", None, None, None]] * d + [["t", 0]]
+    return call("index_backward", g, c[1].reshape(-1), shape=list(shape), key=key), None
+
+
+defop("index_select", _index_select, _index_select_rule, _index_select_vjp,
+      node="IndexSelectBackward0", save=(1,), differentiable=(0,))
+
 defop("alias", lambda x: x, lambda x: Meta(x.shape, x.dtype), lambda c, g: g,
       node="AliasBackward0", view=True)
 
@@ -211,7 +258,11 @@ def _put_rule(x, v, *idx, key):
     target = _index_rule(x, *idx, key=key)
     from .rules import broadcast_shapes, shape_of
 
-    if broadcast_shapes(target.shape, shape_of(v)) != target.shape:
+    if not any(item[0] == "t" for item in key):
+        from .shape import expanded_shape
+
+        expanded_shape(shape_of(v), target.shape, getattr(v, "dtype", x.dtype))  # torch's words
+    elif broadcast_shapes(target.shape, shape_of(v)) != target.shape:
         raise RuntimeError(f"shape mismatch: value tensor of shape [{', '.join(map(str, shape_of(v)))}]"
                            f" cannot be broadcast to indexing result of shape "
                            f"[{', '.join(map(str, target.shape))}]")
@@ -227,7 +278,14 @@ def _put_vjp(c, g):
     return (gx, gv) + (None,) * len(idx)
 
 
-defop("index_put", _put_forward, _put_rule, _put_vjp, node="IndexPutBackward0",
+def _put_name(inputs, attrs) -> str:
+    # Assigning through basic indexing (ints and slices only) is torch's CopySlices.
+    if any(item[0] == "t" for item in attrs["key"]):
+        return "IndexPutBackward0"
+    return "torch::autograd::CopySlices"
+
+
+defop("index_put", _put_forward, _put_rule, _put_vjp, node=_put_name,
       save=_REST_FROM_2, differentiable=(0, 1))
 
 

@@ -40,17 +40,32 @@ defop("mm", np.matmul, _mm_rule,
       node="MmBackward0", save=(0, 1))
 
 
-def _addmm_rule(bias, a, b):
+def _addmm_forward(bias, a, b, beta=1, alpha=1):
+    prod = np.matmul(a, b)
+    if alpha != 1:
+        prod = prod * alpha
+    if beta == 0:  # torch ignores the bias then, nan and inf included
+        return prod + np.zeros_like(bias)
+    return prod + (bias * beta if beta != 1 else bias)
+
+
+def _addmm_vjp(c, g):
+    beta, alpha = c.attrs.get("beta", 1), c.attrs.get("alpha", 1)
+    ga = g * alpha if alpha != 1 else g
+    return (unbroadcast(g * beta if beta != 1 else g, c.shapes[0]) if c.needs[0] else None,
+            ga.mm(c[2].t()) if c.needs[1] else None,
+            c[1].t().mm(ga) if c.needs[2] else None)
+
+
+def _addmm_rule(bias, a, b, beta=1, alpha=1):
+    from .shape import expanded_shape
+
     meta = _mm_rule(a, b)
-    broadcast_shapes(bias.shape, meta.shape)
+    expanded_shape(bias.shape, meta.shape, bias.dtype)  # torch expands the bias: its words
     return meta
 
 
-defop("addmm", lambda bias, a, b: np.matmul(a, b) + bias, _addmm_rule,
-      lambda c, g: (unbroadcast(g, c.shapes[0]) if c.needs[0] else None,
-                    g.mm(c[2].t()) if c.needs[1] else None,
-                    c[1].t().mm(g) if c.needs[2] else None),
-      node="AddmmBackward0", save=(1, 2))
+defop("addmm", _addmm_forward, _addmm_rule, _addmm_vjp, node="AddmmBackward0", save=(1, 2))
 
 
 def _mv_rule(a, v):
@@ -105,3 +120,13 @@ defop("bmm", np.matmul, _bmm_rule,
       lambda c, g: (unbroadcast(g.matmul(c[1].transpose(-1, -2)), c.shapes[0]) if c.needs[0] else None,
                     unbroadcast(c[0].transpose(-1, -2).matmul(g), c.shapes[1]) if c.needs[1] else None),
       node="BmmBackward0", save=(0, 1))
+
+
+# ---- the views torch's matmul wraps around mm/mv/bmm --------------------------------------
+
+defop("unsafe_view", lambda x, shape: np.reshape(x, shape),
+      lambda x, shape: Meta(shape, x.dtype), lambda c, g: g.reshape(c.shapes[0]),
+      node="UnsafeViewBackward0")
+defop("squeeze_matmul", lambda x, dim: np.squeeze(x, axis=dim),
+      lambda x, dim: Meta([d for i, d in enumerate(x.shape) if i != dim], x.dtype),
+      lambda c, g: g.unsqueeze(c.attrs["dim"]), node="SqueezeBackward4", view=True)

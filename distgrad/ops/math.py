@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .rules import binary, binary_float, compare, same, same_float, shape_of, unbroadcast
+from .rules import (binary, binary_float, broadcast_shapes, compare, not_implemented, same,
+                    same_float, shape_of, unbroadcast)
 from .table import Meta, defop
 from .. import dtypes
 from ..autograd.record import call
@@ -11,6 +12,16 @@ from ..autograd.record import call
 
 def _is_num(x) -> bool:
     return not hasattr(x, "shape")
+
+
+def quiet(fn):
+    """A forward that may divide by zero or overflow: inf/nan as torch, without numpy's warning."""
+    def run(*args, **kwargs):
+        with np.errstate(all="ignore"):
+            return fn(*args, **kwargs)
+
+    run.__name__ = getattr(fn, "__name__", "forward")
+    return run
 
 
 # ---- arithmetic -----------------------------------------------------------------------
@@ -43,10 +54,46 @@ defop("mul", np.multiply, binary,
                     unbroadcast(g * c[0], c.shapes[1]) if c.needs[1] else None),
       node="MulBackward0", save=(0, 1))
 
-defop("div", np.true_divide, binary_float,
-      lambda c, g: (unbroadcast(g / c[1], c.shapes[0]) if c.needs[0] else None,
-                    unbroadcast(-g * c[0] / (c[1] * c[1]), c.shapes[1]) if c.needs[1] else None),
-      node="DivBackward0", save=(0, 1))
+def _div_forward(a, b, rounding_mode=None):
+    if rounding_mode is None and _is_num(b) and b != 0:
+        return np.true_divide(a, b)  # the common `g / n`: nothing to silence
+    with np.errstate(all="ignore"):
+        return _divide(a, b, rounding_mode)
+
+
+def _divide(a, b, rounding_mode):
+    if rounding_mode is None:
+        return np.true_divide(a, b)
+    if rounding_mode == "floor":
+        return np.floor_divide(a, b)
+    q = np.true_divide(a, b)
+    return np.trunc(q) if np.result_type(a, b).kind == "f" else _trunc_int_div(a, b)
+
+
+def _trunc_int_div(a, b):
+    q = np.floor_divide(np.abs(a), np.abs(b))
+    return np.where(np.sign(a) * np.sign(b) < 0, -q, q)
+
+
+def _div_rule(a, b, rounding_mode=None):
+    if rounding_mode is None:
+        return binary_float(a, b)
+    if rounding_mode not in ("floor", "trunc"):
+        raise RuntimeError("div expected rounding_mode to be one of None, 'trunc', or 'floor' but "
+                           f"found '{rounding_mode}'")
+    return binary(a, b)
+
+
+def _div_vjp(c, g):
+    if c.attrs.get("rounding_mode") is not None:
+        # A rounded quotient is piecewise constant: torch's DivBackward2 gives zeros.
+        return (g * 0 if c.needs[0] else None, unbroadcast(g * 0, c.shapes[1]) if c.needs[1] else None)
+    return (unbroadcast(g / c[1], c.shapes[0]) if c.needs[0] else None,
+            unbroadcast(-g * c[0] / (c[1] * c[1]), c.shapes[1]) if c.needs[1] else None)
+
+
+defop("div", _div_forward, _div_rule, _div_vjp, save=(0, 1),
+      node=lambda inputs, attrs: "DivBackward2" if attrs.get("rounding_mode") else "DivBackward0")
 
 defop("neg", np.negative, same, lambda c, g: -g, node="NegBackward0")
 
@@ -59,39 +106,58 @@ def _pow_forward(a, b):
 
 
 def _pow_vjp(c, g):
+    """torch's pow_backward_self / pow_backward_exponent, formula for formula."""
     base, exp = c[0], c[1]
     gb = ge = None
     if c.needs[0]:
         if _is_num(exp):
             gb = g * 0.0 if exp == 0 else g * (exp * base ** (exp - 1))
         else:
-            gb = unbroadcast(g * (exp * base ** (exp - 1)), c.shapes[0])
+            gb = unbroadcast(call("where", exp == 0.0, 0.0, g * (exp * base ** (exp - 1))),
+                             c.shapes[0])
     if c.needs[1]:
         out = c.out
         if _is_num(base):
-            ge = g * (out * float(np.log(base))) if base != 0 else g * 0.0
+            with np.errstate(divide="ignore", invalid="ignore"):
+                log_base = float(np.log(np.float64(base)))
+            ge = g * (call("where", exp >= 0, 0.0, out * log_base) if base == 0 else out * log_base)
         else:
-            # torch masks the base==0, exponent>=0 corner where log(0) would poison the grad.
-            lg = base.log()
-            ge_full = g * out * lg
-            mask = (base == 0) & (exp >= 0)
-            ge = unbroadcast(ge_full.masked_fill(mask, 0.0), c.shapes[1])
+            # torch masks the base == 0, exponent >= 0 corner, where log(0) would poison the grad.
+            ge = unbroadcast(g * call("where", (base == 0) & (exp >= 0), 0.0, out * base.log()),
+                             c.shapes[1])
     return gb, ge
 
 
-defop("pow", _pow_forward, binary, _pow_vjp, save=(0, 1), save_out=True,
+defop("pow", quiet(_pow_forward), binary, _pow_vjp, save=(0, 1), save_out=True,
       node=lambda inputs, attrs: ("PowBackward2" if _is_num(inputs[0])
                                   else "PowBackward0" if _is_num(inputs[1]) else "PowBackward1"))
 
-defop("floor_divide", lambda a, b: np.floor_divide(a, b), binary, None)
-defop("remainder", lambda a, b: np.remainder(a, b), binary, None)
+defop("floor_divide", quiet(np.floor_divide), binary, None)
+
+
+def _remainder_vjp(c, g):
+    # a - floor(a / b) * b: the quotient is piecewise constant.
+    gb = None
+    if c.needs[1]:
+        gb = unbroadcast(-g * call("div", c[0], c[1], rounding_mode="floor"), c.shapes[1])
+    return (unbroadcast(g, c.shapes[0]) if c.needs[0] else None), gb
+
+
+defop("remainder", quiet(np.remainder), binary, _remainder_vjp, save=(0, 1),
+      node=lambda inputs, attrs: "RemainderBackward0" if _is_num(inputs[1]) else "RemainderBackward1")
 
 # ---- unary ---------------------------------------------------------------------------
 
-defop("exp", np.exp, same_float, lambda c, g: g * c.out, node="ExpBackward0", save_out=True)
-defop("log", np.log, same_float, lambda c, g: g / c[0], node="LogBackward0", save=(0,))
-defop("sqrt", np.sqrt, same_float, lambda c, g: g / (2 * c.out), node="SqrtBackward0",
+defop("exp", quiet(np.exp), same_float, lambda c, g: g * c.out, node="ExpBackward0", save_out=True)
+defop("log", quiet(np.log), same_float, lambda c, g: g / c[0], node="LogBackward0", save=(0,))
+defop("sqrt", quiet(np.sqrt), same_float, lambda c, g: g / (2 * c.out), node="SqrtBackward0",
       save_out=True)
+defop("log1p", quiet(np.log1p), same_float, lambda c, g: g / (c[0] + 1), node="Log1PBackward0", save=(0,))
+defop("rsqrt", quiet(lambda x: 1 / np.sqrt(x)), same_float, lambda c, g: g * (c.out ** 3 * -0.5),
+      node="RsqrtBackward0", save_out=True)
+defop("reciprocal", quiet(lambda x: np.reciprocal(x.astype(np.float64) if x.dtype.kind in "biu"
+                                                  else x)),
+      same_float, lambda c, g: -g * c.out * c.out, node="ReciprocalBackward0", save_out=True)
 defop("sin", np.sin, same_float, lambda c, g: g * c[0].cos(), node="SinBackward0", save=(0,))
 defop("cos", np.cos, same_float, lambda c, g: g * -c[0].sin(), node="CosBackward0", save=(0,))
 defop("tanh", np.tanh, same_float, lambda c, g: g * (1 - c.out * c.out), node="TanhBackward0",
@@ -100,6 +166,8 @@ defop("tanh", np.tanh, same_float, lambda c, g: g * (1 - c.out * c.out), node="T
 
 def _sigmoid(x):
     # exp of -|x| never overflows; both branches agree with 1/(1+exp(-x)).
+    if x.dtype.kind in "biu":
+        x = x.astype(np.float32)
     e = np.exp(-np.abs(x))
     return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
 
@@ -110,7 +178,7 @@ defop("sigmoid", _sigmoid, same_float, lambda c, g: g * (c.out * (1 - c.out)),
 
 def _abs_rule(x):
     if x.dtype is dtypes.bool_:
-        raise RuntimeError("\"abs_cpu\" not implemented for 'Bool'")
+        raise not_implemented("abs_cpu", x.dtype)
     return same(x)
 
 
@@ -120,7 +188,7 @@ defop("sign", np.sign, same, lambda c, g: g * 0, node="SignBackward0")
 
 def _relu_rule(x):
     if x.dtype is dtypes.bool_:
-        raise RuntimeError("\"clamp_min_cpu\" not implemented for 'Bool'")
+        raise not_implemented("clamp_min_cpu", x.dtype)
     return same(x)
 
 
@@ -152,6 +220,72 @@ def _clamp_vjp(c, g):
 
 
 defop("clamp", _clamp_forward, _clamp_rule, _clamp_vjp, node="ClampBackward1", save=(0,))
+# torch.clamp_min / clamp_max: the same rule under their own node names.
+defop("clamp_min", lambda x, min: _clamp_forward(x, min=min), lambda x, min: _clamp_rule(x, min=min),
+      _clamp_vjp, node="ClampMinBackward0", save=(0,))
+defop("clamp_max", lambda x, max: _clamp_forward(x, max=max), lambda x, max: _clamp_rule(x, max=max),
+      _clamp_vjp, node="ClampMaxBackward0", save=(0,))
+
+
+# clamp with tensor bounds (either may be None): torch's ClampBackward0.
+def _clamp_tensor_forward(x, lo, hi):
+    out = x if lo is None else np.maximum(x, lo)
+    return out if hi is None else np.minimum(out, hi)
+
+
+def _clamp_tensor_rule(x, lo, hi):
+    if lo is None and hi is None:
+        raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
+    shape = shape_of(x)
+    for b in (lo, hi):
+        if b is not None:
+            shape = broadcast_shapes(shape, shape_of(b))
+    return Meta(shape, dtypes.result_type([v for v in (x, lo, hi) if v is not None]))
+
+
+def _clamp_tensor_vjp(c, g):
+    x, lo, hi = c[0], c[1], c[2]
+    gx = glo = ghi = None
+    if c.needs[0]:
+        if lo is not None and hi is not None:
+            keep = (x >= lo) & (x <= hi)
+        else:
+            keep = x >= lo if lo is not None else x <= hi
+        gx = unbroadcast(call("where", keep, g, 0.0), c.shapes[0])
+    if c.needs[1]:
+        below = (x < lo) & (lo < hi) if hi is not None else x < lo
+        glo = unbroadcast(call("where", below, g, 0.0), c.shapes[1])
+    if c.needs[2]:
+        above = (x > hi) | (hi < lo) if lo is not None else x > hi
+        ghi = unbroadcast(call("where", above, g, 0.0), c.shapes[2])
+    return gx, glo, ghi
+
+
+defop("clamp_tensor", _clamp_tensor_forward, _clamp_tensor_rule, _clamp_tensor_vjp,
+      node="ClampBackward0", save=(0, 1, 2))
+# torch.clamp_min / clamp_max with a tensor bound: the same rule, one bound, their node names.
+defop("clamp_min_tensor", lambda x, lo: _clamp_tensor_forward(x, lo, None),
+      lambda x, lo: _clamp_tensor_rule(x, lo, None),
+      lambda c, g: _clamp_tensor_vjp(_OneBound(c, 1), g)[:2],
+      node="ClampMinBackward1", save=(0, 1))
+defop("clamp_max_tensor", lambda x, hi: _clamp_tensor_forward(x, None, hi),
+      lambda x, hi: _clamp_tensor_rule(x, None, hi),
+      lambda c, g: _clamp_tensor_vjp(_OneBound(c, 2), g)[::2],
+      node="ClampMaxBackward1", save=(0, 1))
+
+
+class _OneBound:
+    """A clamp_min/clamp_max context seen as clamp_tensor's (x, min, max)."""
+
+    def __init__(self, c, slot):
+        self._c, self._slot = c, slot
+        self.shapes = [c.shapes[0], (), ()]
+        self.shapes[slot] = c.shapes[1]
+        self.needs = [c.needs[0], False, False]
+        self.needs[slot] = c.needs[1]
+
+    def __getitem__(self, i):
+        return self._c[0] if i == 0 else self._c[1] if i == self._slot else None
 
 
 def _extremum_vjp(wins):
@@ -206,19 +340,28 @@ defop("where", lambda cond, a, b: np.where(cond, a, b), _where_rule, _where_vjp,
       node="WhereBackward0", save=(0,), differentiable=(1, 2))
 
 
+# The fill value is an attr (a number), or a third input (a 0-dim tensor: MaskedFillBackward1).
 def _masked_fill_rule(x, mask, value=0.0):
-    from .rules import broadcast_shapes
+    if mask.dtype is not dtypes.bool_:
+        raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype "
+                           f"{mask.dtype.name if mask.dtype.name != 'int64' else 'long int'}")
+    if hasattr(value, "shape") and len(value.shape):
+        raise RuntimeError("masked_fill_ only supports a 0-dimensional value tensor, but got tensor "
+                           f"with {len(value.shape)} dimension(s).")
+    return Meta(broadcast_shapes(mask.shape, x.shape), x.dtype)  # out of place, both broadcast
 
-    if broadcast_shapes(x.shape, mask.shape) != x.shape:
-        raise RuntimeError(f"The size of tensor a ({x.shape[-1]}) must match the size of tensor b "
-                           f"({mask.shape[-1]}) at non-singleton dimension {x.ndim - 1}")
-    return same(x)
+
+def _masked_fill_vjp(c, g):
+    mask = c[1]
+    gv = None
+    if len(c.shapes) > 2 and c.needs[2]:
+        gv = call("where", mask, g, 0.0).sum()
+    return (unbroadcast(g.masked_fill(mask, 0.0), c.shapes[0]) if c.needs[0] else None), None, gv
 
 
 defop("masked_fill", lambda x, mask, value=0.0: np.where(mask, np.asarray(value, x.dtype), x),
-      _masked_fill_rule,
-      lambda c, g: (g.masked_fill(c[1], 0.0), None),
-      node="MaskedFillBackward0", save=(1,), differentiable=(0,))
+      _masked_fill_rule, _masked_fill_vjp, save=(1,), differentiable=(0, 2),
+      node=lambda inputs, attrs: "MaskedFillBackward1" if len(inputs) > 2 else "MaskedFillBackward0")
 
 # ---- comparisons and logic (no gradient) ------------------------------------------------
 
@@ -228,7 +371,13 @@ for _name, _fn in (("eq", np.equal), ("ne", np.not_equal), ("lt", np.less), ("le
     defop(_name, _fn, compare)
 
 defop("logical_not", np.logical_not, lambda x: Meta(x.shape, dtypes.bool_))
-defop("bitwise_not", np.invert, same)
+def _bitwise_not_rule(x):
+    if x.dtype.is_floating_point:
+        raise TypeError("~ (operator.invert) is only implemented on integer and Boolean-type tensors")
+    return same(x)
+
+
+defop("bitwise_not", np.invert, _bitwise_not_rule)
 defop("isnan", np.isnan, lambda x: Meta(x.shape, dtypes.bool_))
 defop("floor", np.floor, same, lambda c, g: g * 0, node="FloorBackward0")
 defop("round", np.round, same, lambda c, g: g * 0, node="RoundBackward0")

@@ -136,7 +136,7 @@ def _nll_rule(logp, target, weight=None, reduction="mean", ignore_index=-100):
     if logp.ndim not in (1, 2):
         raise ValueError(f"Expected 1 or 2 dimensions (got {logp.ndim})")
     if target.dtype is not dtypes.int64:
-        raise RuntimeError(f"expected scalar type Long but found {_long(target.dtype)}")
+        raise RuntimeError(f"expected target dtype to be Long or Byte, but got {_long(target.dtype)}")
     batch = logp.shape[0] if logp.ndim == 2 else None
     if (batch if batch is not None else 1) != (target.shape[0] if target.ndim else 1) or \
             target.ndim != logp.ndim - 1:

@@ -1,11 +1,14 @@
 """Reductions and normalisations over dims: sum, mean, max/min, var/std, softmax, norm."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from .. import dtypes
 from ..autograd.record import call
-from .rules import dims_of, float_dtype, numel, reduced_shape, wrap_dim
+from .rules import dims_of, float_dtype, not_implemented, numel, reduced_shape, wrap_dim
+from .math import quiet
 from .table import Meta, defop
 
 
@@ -46,7 +49,7 @@ def _sum_forward(x, dim=None, keepdim=False, dtype=None):
 defop("sum", _sum_forward, _sum_rule,
       lambda c, g: expand_back(g, c.shapes[0], dims_of(c.attrs.get("dim"), len(c.shapes[0])),
                                c.attrs.get("keepdim", False)),
-      node=lambda inputs, attrs: "SumBackward0" if attrs.get("dim") is None else "SumBackward1")
+      node=lambda inputs, attrs: "SumBackward1" if "dim" in attrs else "SumBackward0")
 
 
 def _mean_rule(x, dim=None, keepdim=False, dtype=None):
@@ -70,7 +73,7 @@ def _mean_vjp(c, g):
 
 defop("mean", lambda x, dim=None, keepdim=False, dtype=None:
       np.mean(x, axis=_axis(dims_of(dim, x.ndim)), keepdims=keepdim), _mean_rule, _mean_vjp,
-      node=lambda inputs, attrs: "MeanBackward0" if attrs.get("dim") is None else "MeanBackward1")
+      node=lambda inputs, attrs: "MeanBackward1" if "dim" in attrs else "MeanBackward0")
 
 
 # ---- max, min, amax, amin -----------------------------------------------------------------
@@ -188,40 +191,43 @@ defop("amin", _amax_forward(np.min), _amax_rule, _amax_vjp, node="AminBackward0"
 
 def _var_rule(x, dim=None, correction=1, keepdim=False):
     if not x.dtype.is_floating_point:
-        raise RuntimeError(f"std and var only support floating point and complex dtypes")
-    _, shape = _reduced(x, dim, keepdim)
+        raise RuntimeError("std and var only support floating point and complex dtypes")
+    dims, shape = _reduced(x, dim, keepdim)
+    if x.numel() and _count(x.shape, dims) - correction <= 0:
+        warnings.warn("var(): degrees of freedom is <= 0. Correction should be strictly less than "
+                      "the reduction factor (input numel divided by output numel).", UserWarning,
+                      stacklevel=4)
     return Meta(shape, x.dtype)
 
 
 def _var_forward(x, dim=None, correction=1, keepdim=False):
     dims = dims_of(dim, x.ndim)
     n = _count(x.shape, dims)
+    axis = _axis(dims)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.var(x, axis=_axis(dims), keepdims=keepdim, ddof=0) * (n / max(n - correction, 0)) \
-            if n - correction > 0 else np.full(reduced_shape(x.shape, dims, keepdim), np.nan, x.dtype)
+        # Σ(x - mean)² / max(N - correction, 0), as torch: inf (or nan for a zero sum) past N.
+        sq = np.sum((x - np.mean(x, axis=axis, keepdims=True)) ** 2, axis=axis, keepdims=keepdim)
+        return sq / np.asarray(max(n - correction, 0), x.dtype)
 
 
-def _var_vjp(c, g):
+def _var_backward(c, g):
+    """torch's var_backward: (2 / (N - correction)) * g * (x - mean), g spread over the dims."""
     shape = c.shapes[0]
     dims = dims_of(c.attrs.get("dim"), len(shape))
     n = _count(shape, dims) - c.attrs.get("correction", 1)
     x = c[0]
     centred = x - x.mean(dim=dims, keepdim=True)
-    return expand_back(g, shape, dims, c.attrs.get("keepdim", False)) * centred * (2.0 / n)
+    scale = 2.0 / n if n else float("inf")
+    return expand_back(g, shape, dims, c.attrs.get("keepdim", False)) * centred * scale
 
 
 def _std_vjp(c, g):
-    shape = c.shapes[0]
-    dims = dims_of(c.attrs.get("dim"), len(shape))
-    keep = c.attrs.get("keepdim", False)
-    n = _count(shape, dims) - c.attrs.get("correction", 1)
-    x = c[0]
-    centred = x - x.mean(dim=dims, keepdim=True)
-    return expand_back(g / c.out, shape, dims, keep) * centred * (1.0 / n)
+    # torch: var_backward of g / (2 std), with a zero std giving a zero gradient.
+    return _var_backward(c, (g / (c.out * 2)).masked_fill(c.out == 0, 0.0))
 
 
-defop("var", _var_forward, _var_rule, _var_vjp, node="VarBackward0", save=(0,))
-defop("std", lambda x, **a: np.sqrt(_var_forward(x, **a)), _var_rule, _std_vjp,
+defop("var", quiet(_var_forward), _var_rule, _var_backward, node="VarBackward0", save=(0,))
+defop("std", quiet(lambda x, **a: np.sqrt(_var_forward(x, **a))), _var_rule, _std_vjp,
       node="StdBackward0", save=(0,), save_out=True)
 
 
@@ -231,7 +237,7 @@ def _softmax_rule(x, dim, dtype=None):
     wrap_dim(dim, x.ndim)
     d = dtypes.from_name(dtype) if dtype is not None else x.dtype
     if not d.is_floating_point:
-        raise RuntimeError(f"\"softmax_lastdim_kernel_impl\" not implemented for '{_short(d)}'")
+        raise not_implemented("softmax_lastdim_kernel_impl", d)
     return Meta(x.shape, d)
 
 
@@ -251,10 +257,10 @@ def _log_softmax(x, dim, dtype=None):
     return shifted - np.log(np.sum(np.exp(shifted), axis=dim, keepdims=True))
 
 
-defop("softmax", _softmax, _softmax_rule,
+defop("softmax", quiet(_softmax), _softmax_rule,
       lambda c, g: c.out * (g - (g * c.out).sum(dim=c.attrs["dim"], keepdim=True)),
       node="SoftmaxBackward0", save_out=True)
-defop("log_softmax", _log_softmax, _softmax_rule,
+defop("log_softmax", quiet(_log_softmax), _softmax_rule,
       lambda c, g: g - c.out.exp() * g.sum(dim=c.attrs["dim"], keepdim=True),
       node="LogSoftmaxBackward0", save_out=True)
 
@@ -281,7 +287,7 @@ def _logsumexp_vjp(c, g):
     return expand_back(g, shape, dims, keep) * (c[0] - expand_back(c.out, shape, dims, keep)).exp()
 
 
-defop("logsumexp", _logsumexp, _logsumexp_rule, _logsumexp_vjp, node="LogsumexpBackward0",
+defop("logsumexp", quiet(_logsumexp), _logsumexp_rule, _logsumexp_vjp, node="LogsumexpBackward0",
       save=(0,), save_out=True)
 
 
@@ -300,6 +306,8 @@ def _norm_forward(x, p=2.0, dim=None, keepdim=False):
     a = np.abs(x)
     if p == float("inf"):
         return np.max(a, axis=dims, keepdims=keepdim)
+    if p == -float("inf"):
+        return np.min(a, axis=dims, keepdims=keepdim)
     if p == 0:
         return np.sum(a != 0, axis=dims, keepdims=keepdim).astype(x.dtype)
     if p == 1:
@@ -310,27 +318,30 @@ def _norm_forward(x, p=2.0, dim=None, keepdim=False):
 
 
 def _norm_vjp(c, g):
+    """torch's norm_backward, formula for formula (so double backward matches it too)."""
     shape = c.shapes[0]
     p = c.attrs.get("p", 2.0)
     dims = dims_of(c.attrs.get("dim"), len(shape))
     keep = c.attrs.get("keepdim", False)
     x = c[0]
+    if p == 0:
+        return None
     ge = expand_back(g, shape, dims, keep)
     out = expand_back(c.out, shape, dims, keep)
-    if p == 0:
-        return ge * 0
     if p == 1:
-        return ge * x.sign()
+        return x.sign() * ge
     if p == 2:
-        # torch masks a zero norm to a zero gradient instead of 0/0.
-        return (ge * x / out).masked_fill(out == 0, 0.0)
-    if p == float("inf"):
+        return ge * (x / out).masked_fill(out == 0, 0.0)
+    if p in (float("inf"), -float("inf")):
         mask = x.abs() == out
-        return ge * x.sign() * mask / expand_back(mask.sum(dim=dims, keepdim=True), shape, dims,
-                                                    True)
-    scale = x * x.abs() ** (p - 2) / out ** (p - 1)
-    return (ge * scale).masked_fill(out == 0, 0.0)
+        count = expand_back(mask.sum(dim=dims, keepdim=True), shape, dims, True)
+        return x.sign() * ((ge / count) * mask)
+    if p < 1:
+        scaled = x.sign() * (x.abs() ** (p - 1)).masked_fill(x == 0, 0.0)
+        return scaled * ge * out ** (1 - p)
+    scaled = x.sign() * x.abs() ** (p - 1) if p < 2 else x * x.abs() ** (p - 2)
+    return scaled * (ge / out ** (p - 1)).masked_fill(out == 0, 0.0)
 
 
-defop("norm", _norm_forward, _norm_rule, _norm_vjp, node="LinalgVectorNormBackward0",
+defop("norm", quiet(_norm_forward), _norm_rule, _norm_vjp, node="LinalgVectorNormBackward0",
       save=(0,), save_out=True)

@@ -22,12 +22,13 @@ def broadcast_shapes(a: tuple, b: tuple) -> Size:
     nd = max(len(a), len(b))
     pa = (1,) * (nd - len(a)) + tuple(a)
     pb = (1,) * (nd - len(b)) + tuple(b)
-    out = []
-    for i, (da, db) in enumerate(zip(pa, pb)):
+    out = [0] * nd
+    for i in reversed(range(nd)):  # torch reports the last mismatching dim
+        da, db = pa[i], pb[i]
         if da == db or db == 1:
-            out.append(da)
+            out[i] = da
         elif da == 1:
-            out.append(db)
+            out[i] = db
         else:
             raise RuntimeError(
                 f"The size of tensor a ({da}) must match the size of tensor b ({db}) "
@@ -45,15 +46,18 @@ def wrap_dim(dim: int, ndim: int, op: str = "") -> int:
 
 
 def dims_of(dim, ndim: int) -> tuple:
-    """A reduction's dims as a sorted tuple; None means all."""
-    if dim is None:
-        return tuple(range(ndim))
+    """A reduction's dims as a sorted tuple; None or () means all."""
     if isinstance(dim, int):
         dim = (dim,)
-    wrapped = tuple(sorted({wrap_dim(d, ndim) for d in dim}))
-    if len(wrapped) != len(dim):
-        raise RuntimeError("dim appears multiple times in the list of dims")
-    return wrapped if ndim else ()
+    if dim is None or len(dim) == 0:  # torch: an empty dim list reduces every dim
+        return tuple(range(ndim))
+    seen = []
+    for d in dim:
+        w = wrap_dim(d, ndim)
+        if w in seen:
+            raise RuntimeError(f"dim {w} appears multiple times in the list of dims")
+        seen.append(w)
+    return tuple(sorted(seen)) if ndim else ()
 
 
 def reduced_shape(shape: tuple, dims: tuple, keepdim: bool) -> Size:
@@ -91,7 +95,12 @@ def compare(a, b, **_):
 
 def require_float(name: str, d: dtypes.dtype) -> None:
     if not d.is_floating_point:
-        raise RuntimeError(f"\"{name}\" not implemented for '{_long_name(d)}'")
+        raise not_implemented(name, d)
+
+
+def not_implemented(kernel: str, d: dtypes.dtype) -> NotImplementedError:
+    """torch's error for a kernel without this dtype: `"abs_cpu" not implemented for 'Bool'`."""
+    return NotImplementedError(f"\"{kernel}\" not implemented for '{_long_name(d)}'")
 
 
 def _long_name(d: dtypes.dtype) -> str:

@@ -5,7 +5,7 @@ import numpy as np
 
 from .. import dtypes
 from ..autograd.record import call
-from .rules import numel, wrap_dim
+from .rules import numel, type_name, wrap_dim
 from .table import Meta, Size, defop
 
 
@@ -18,7 +18,11 @@ def infer_shape(shape, total: int) -> Size:
         raise RuntimeError("only one dimension can be inferred")
     known = numel([d for d in shape if d != -1])
     if -1 in shape:
-        if known == 0 or total % known:
+        if known == 0:
+            raise RuntimeError(f"cannot reshape tensor of 0 elements into shape "
+                               f"[{', '.join(map(str, shape))}] because the unspecified dimension "
+                               "size -1 can be any value and is ambiguous")
+        if total % known:
             raise RuntimeError(f"shape '[{', '.join(map(str, shape))}]' is invalid for input of size "
                                f"{total}")
         shape[shape.index(-1)] = total // known
@@ -106,10 +110,10 @@ defop("unsqueeze", lambda x, dim: np.expand_dims(x, wrap_dim(dim, x.ndim + 1)), 
       lambda c, g: g.squeeze(c.attrs["dim"]), node="UnsqueezeBackward0", view=True)
 
 
-def expanded_shape(x_shape, size) -> Size:
+def expanded_shape(x_shape, size, dtype=None) -> Size:
     size = [int(s) for s in size]
     if len(size) < len(x_shape):
-        raise RuntimeError(f"expand(torch.FloatTensor{{[{', '.join(map(str, x_shape))}]}}, "
+        raise RuntimeError(f"expand({type_name(dtype or dtypes.float32)}{{[{', '.join(map(str, x_shape))}]}}, "
                            f"size=[{', '.join(map(str, size))}]): the number of sizes provided "
                            f"({len(size)}) must be greater or equal to the number of dimensions in "
                            f"the tensor ({len(x_shape)})")
@@ -142,16 +146,19 @@ def _sum_to(g, shape):
 
 
 defop("expand", lambda x, shape: np.broadcast_to(x, expanded_shape(x.shape, shape)),
-      lambda x, shape: Meta(expanded_shape(x.shape, shape), x.dtype),
+      lambda x, shape: Meta(expanded_shape(x.shape, shape, x.dtype), x.dtype),
       lambda c, g: _sum_to(g, c.shapes[0]), node="ExpandBackward0", view=True)
 
 
 # ---- joins and splits ----------------------------------------------------------------------
 
 def _cat_rule(*xs, dim=0):
-    xs = [x for x in xs if not (x.ndim == 1 and x.shape[0] == 0)] or list(xs[:1])
     if not xs:
         raise RuntimeError("torch.cat(): expected a non-empty list of Tensors")
+    for i, x in enumerate(xs):
+        if x.ndim == 0:
+            raise RuntimeError(f"zero-dimensional tensor (at position {i}) cannot be concatenated")
+    xs = [x for x in xs if not (x.ndim == 1 and x.shape[0] == 0)] or list(xs[:1])
     ref = xs[0]
     d = wrap_dim(dim, ref.ndim)
     for i, x in enumerate(xs):
@@ -261,6 +268,29 @@ defop("split", _split_forward, _split_rule, _split_vjp, view=True,
                                   else "SplitWithSizesBackward0"))
 
 
+def _unbind_rule(x, dim=0):
+    if x.ndim == 0:
+        raise IndexError("Dimension specified as 0 but tensor has no dimensions")
+    d = wrap_dim(dim, x.ndim)
+    shape = [s for i, s in enumerate(x.shape) if i != d]
+    return tuple(Meta(shape, x.dtype) for _ in range(x.shape[d]))
+
+
+def _unbind_vjp(c, *grads):
+    shape = c.shapes[0]
+    d = wrap_dim(c.attrs.get("dim", 0), len(shape))
+    ref = next(g for g in grads if g is not None)
+    part = [s for i, s in enumerate(shape) if i != d]
+    grads = [g if g is not None else
+             call("full", shape=part, value=0.0, dtype=ref.dtype.name, _device=ref.device_str)
+             for g in grads]
+    return call("stack", *grads, dim=d)
+
+
+defop("unbind", lambda x, dim=0: tuple(np.moveaxis(x, dim, 0)), _unbind_rule, _unbind_vjp,
+      node="UnbindBackward0", view=True)
+
+
 # ---- selection (basic indexing) and its transposes -------------------------------------------
 
 def _select_rule(x, dim, index):
@@ -268,7 +298,8 @@ def _select_rule(x, dim, index):
         raise IndexError("select() cannot be applied to a 0-dim tensor.")
     d = wrap_dim(dim, x.ndim)
     if not -x.shape[d] <= index < x.shape[d]:
-        raise IndexError(f"index {index} is out of bounds for dimension {d} with size {x.shape[d]}")
+        raise IndexError(f"select(): index {index} out of range for tensor of size "
+                         f"[{', '.join(map(str, x.shape))}] at dimension {d}")
     return Meta([s for i, s in enumerate(x.shape) if i != d], x.dtype)
 
 
@@ -321,37 +352,99 @@ defop("slice_backward", _slice_backward,
       node="SliceBackwardBackward0")
 
 
-# take_along_dim and scatter_dim are each other's transpose (max(dim)'s VJP uses scatter).
-defop("take_along_dim", lambda x, idx, dim: np.take_along_axis(x, idx, axis=dim),
-      lambda x, idx, dim: Meta(idx.shape, x.dtype),
+# take_along_dim (torch.gather) and scatter_dim (a scatter-add) are each other's transpose;
+# max(dim)'s VJP scatters too. out[i][j] = x[i][idx[i][j]] for dim 1, as torch.gather.
+def _gather_key(idx, dim):
+    grid = list(np.indices(idx.shape, sparse=True))
+    grid[dim] = idx
+    return tuple(grid)
+
+
+def _take_along_dim(x, idx, dim):
+    if x.ndim == 0:
+        return x[()] if idx.ndim == 0 else x.reshape(1)[idx]
+    size = x.shape[dim]
+    bad = (idx < 0) | (idx >= size)
+    if bad.any():
+        raise RuntimeError(f"index {int(idx[bad][0])} is out of bounds for dimension {dim} with "
+                           f"size {size}")
+    return x[_gather_key(idx, dim)]
+
+
+def _take_along_dim_rule(x, idx, dim):
+    if idx.dtype is not dtypes.int64:
+        raise RuntimeError("gather(): Expected dtype int64 for index")
+    if max(idx.ndim, 1) != max(x.ndim, 1):
+        raise RuntimeError("Index tensor must have the same number of dimensions as input tensor")
+    d = wrap_dim(dim, x.ndim)
+    for i in range(idx.ndim):
+        if i != d and idx.shape[i] > x.shape[i]:
+            raise RuntimeError(f"Size does not match at dimension {i} expected index "
+                               f"[{', '.join(map(str, idx.shape))}] to be no larger than self "
+                               f"[{', '.join(map(str, x.shape))}] apart from dimension {d}")
+    return Meta(idx.shape, x.dtype)
+
+
+defop("take_along_dim", _take_along_dim, _take_along_dim_rule,
       lambda c, g: (call("scatter_dim", g, c[1], dim=c.attrs["dim"], size=list(c.shapes[0])), None),
-      node="TakeAlongDimBackward0", save=(1,), differentiable=(0,))
+      node="GatherBackward0", save=(1,), differentiable=(0,))
 
 
 def _scatter_dim(g, idx, dim, size):
     out = np.zeros(size, g.dtype)
-    np.put_along_axis(out, idx, g, axis=dim)
+    if len(size) == 0:
+        out[()] = np.sum(g)
+        return out
+    np.add.at(out, _gather_key(idx, dim), g)
     return out
 
 
 defop("scatter_dim", _scatter_dim, lambda g, idx, dim, size: Meta(size, g.dtype),
       lambda c, g: (call("take_along_dim", g, c[1], dim=c.attrs["dim"]), None),
-      node="ScatterBackward0", save=(1,), differentiable=(0,))
+      node="ScatterAddBackward0", save=(1,), differentiable=(0,))
 
 
 # ---- creation (no tensor inputs; the device comes from the call) -----------------------------
 
+def _check_size(shape) -> list:
+    shape = [int(d) for d in shape]
+    for d in shape:
+        if d < 0:
+            raise RuntimeError(f"Trying to create tensor with negative dimension {d}: "
+                               f"[{', '.join(map(str, shape))}]")
+    return shape
+
+
+def _eye_rule(n, m, dtype):
+    for name, v in (("n", n), ("m", m)):
+        if v < 0:
+            raise RuntimeError(f"{name} must be greater or equal to 0, got {v}")
+    return Meta((n, m), dtypes.from_name(dtype))
+
+
+def _arange_rule(start, end, step, dtype):
+    if step == 0:
+        raise RuntimeError("step must be nonzero")
+    if (step > 0 and end < start) or (step < 0 and end > start):
+        raise RuntimeError("upper bound and lower bound inconsistent with step sign")
+    return Meta((int(np.ceil((end - start) / step)),), dtypes.from_name(dtype))
+
+
+def _linspace_rule(start, end, steps, dtype):
+    if steps < 0:
+        raise RuntimeError("number of steps must be non-negative")
+    return Meta((steps,), dtypes.from_name(dtype))
+
+
 defop("full", lambda shape, value, dtype: np.full(shape, value, dtypes.from_name(dtype).np),
-      lambda shape, value, dtype: Meta(shape, dtypes.from_name(dtype)))
-defop("eye", lambda n, m, dtype: np.eye(n, m, dtype=dtypes.from_name(dtype).np),
-      lambda n, m, dtype: Meta((n, m), dtypes.from_name(dtype)))
+      lambda shape, value, dtype: Meta(_check_size(shape), dtypes.from_name(dtype)))
+defop("eye", lambda n, m, dtype: np.eye(n, m, dtype=dtypes.from_name(dtype).np), _eye_rule)
 defop("arange", lambda start, end, step, dtype: np.arange(start, end, step,
                                                           dtype=dtypes.from_name(dtype).np),
-      lambda start, end, step, dtype: Meta((len(range(0, int(np.ceil((end - start) / step)))),),
-                                           dtypes.from_name(dtype)))
+      _arange_rule)
 defop("linspace", lambda start, end, steps, dtype: np.linspace(start, end, steps,
                                                                dtype=dtypes.from_name(dtype).np),
-      lambda start, end, steps, dtype: Meta((steps,), dtypes.from_name(dtype)))
+      _linspace_rule)
 defop("one_hot", lambda idx, num_classes, dtype: (np.arange(num_classes) == idx[..., None]).astype(
       dtypes.from_name(dtype).np),
       lambda idx, num_classes, dtype: Meta(tuple(idx.shape) + (num_classes,),

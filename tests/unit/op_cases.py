@@ -1,0 +1,922 @@
+"""The op cases behind tests/unit/test_ops.py: one function, written once, run by distgrad
+and by torch on the same random inputs.
+
+A case is `case(id, fn, *args, covers=(...))`. `fn(T, *tensors)` is called with `T` the
+library (`distgrad` or `torch`), so one lambda states both sides. `args` describe the
+inputs (`F(3, 4)` a float tensor that requires grad, `I(3, hi=4)` an int64 tensor, a
+Python number as itself). `covers` names the table ops the case must dispatch (the
+test records every `call` and checks); the union of `covers` over all cases must be the
+whole op table.
+"""
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+import distgrad.distributed.placement  # noqa: F401  (registers the to_device op)
+
+INF = float("inf")
+
+
+# ---- inputs ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Arg:
+    kind: str  # "f" float, "i" int64, "b" bool
+    shape: tuple
+    lo: float = -2.0
+    hi: float = 2.0
+    grad: bool = True
+    ties: bool = False  # values from a coarse grid, so equal values occur
+    away: float = 0.0  # keep |value| >= away (away from a kink or a pole at 0)
+
+    def make(self, rng: np.random.Generator) -> np.ndarray:
+        if self.kind == "i":
+            return rng.integers(int(self.lo), int(self.hi), size=self.shape).astype(np.int64)
+        if self.kind == "b":
+            return rng.random(self.shape) < 0.5
+        if self.ties:
+            return rng.integers(-2, 3, size=self.shape).astype(np.float64) / 2
+        v = rng.uniform(self.lo, self.hi, size=self.shape)
+        if self.away:
+            v = np.where(np.abs(v) < self.away, np.sign(v + 1e-12) * self.away + v, v)
+        return v
+
+
+def F(*shape, lo=-2.0, hi=2.0, ties=False, away=0.0) -> Arg:
+    """A float tensor that requires grad."""
+    return Arg("f", shape, lo, hi, True, ties, away)
+
+
+def P(*shape) -> Arg:
+    """A positive float tensor that requires grad (log, sqrt, a divisor)."""
+    return Arg("f", shape, 0.5, 2.0, True)
+
+
+def K(*shape, lo=-2.0, hi=2.0, ties=False) -> Arg:
+    """A float tensor that does not require grad."""
+    return Arg("f", shape, lo, hi, False, ties)
+
+
+def I(*shape, lo=0, hi=3) -> Arg:  # noqa: E743
+    return Arg("i", shape, lo, hi, False)
+
+
+def B(*shape) -> Arg:
+    return Arg("b", shape, 0, 1, False)
+
+
+# ---- cases ---------------------------------------------------------------------------------
+
+@dataclass
+class Case:
+    id: str
+    fn: Callable
+    args: tuple
+    covers: tuple
+    tfn: Optional[Callable] = None  # torch's side when it must be written differently
+    fd: bool = True  # finite-difference check of the first-order gradients (float64)
+    grad2: bool = True  # compare second-order gradients with torch
+    rtol: float = 1e-5
+    atol: float = 1e-5
+    f64: bool = True  # also run in float64 (the FD check needs it)
+    extra: dict = field(default_factory=dict)
+
+    def seed(self) -> int:
+        return zlib.crc32(self.id.encode())
+
+    def torch_fn(self):
+        return self.tfn or self.fn
+
+    @property
+    def has_grad_inputs(self) -> bool:
+        return any(isinstance(a, Arg) and a.kind == "f" and a.grad for a in self.args)
+
+
+CASES: list[Case] = []
+
+
+def case(id: str, fn, *args, covers, **kw) -> Case:
+    if any(c.id == id for c in CASES):
+        raise ValueError(f"duplicate case id {id!r}")
+    covers = (covers,) if isinstance(covers, str) else tuple(covers)
+    c = Case(id, fn, args, covers, **kw)
+    CASES.append(c)
+    return c
+
+
+def is_torch(T) -> bool:
+    return T.__name__ == "torch"
+
+
+def nnf(T):
+    """torch.nn.functional, or distgrad's (with a stand-in for one_hot, a table op)."""
+    import importlib
+
+    functional = importlib.import_module(T.__name__ + ".nn.functional")
+    if is_torch(T) or hasattr(functional, "one_hot"):
+        return functional
+
+    class _WithOneHot:
+        def __getattr__(self, name):
+            return getattr(functional, name)
+
+        @staticmethod
+        def one_hot(t, num_classes=-1):
+            return call_d("one_hot", t, num_classes=num_classes, dtype="int64")
+
+    return _WithOneHot()
+
+
+def call_d(name, *a, **k):
+    from distgrad.autograd.record import call
+
+    return call(name, *a, **k)
+
+
+# =============================================================================================
+# elementwise arithmetic
+# =============================================================================================
+
+case("add", lambda T, x, y: T.add(x, y), F(3, 4), F(3, 4), covers="add")
+case("add_bcast_3d", lambda T, x, y: x + y, F(2, 1, 4), F(3, 1), covers="add")
+case("add_bcast_row", lambda T, x, y: x + y, F(3, 4), F(4), covers="add")
+case("add_scalar_right", lambda T, x: x + 2.5, F(3, 2), covers="add")
+case("add_scalar_left", lambda T, x: 2 + x, F(3, 2), covers="add")
+case("add_alpha", lambda T, x, y: T.add(x, y, alpha=2), F(3, 4), F(4), covers="add")
+case("add_int", lambda T, x, y: x + y, I(3, 2), I(2), covers="add")
+case("add_int_float", lambda T, i, y: i + y, I(3, 4), F(4), covers="add")
+case("add_int_pyfloat", lambda T, i: i + 1.5, I(3), covers="add")
+case("add_zero_dim", lambda T, x, y: x + y, F(3), F(), covers="add")
+case("add_zero_dim_f64", lambda T, x, y: x + y.double(), F(3), F(), covers=("add", "to_dtype"))
+case("add_bool", lambda T, a, b: a + b, B(4), B(4), covers="add")
+case("iadd_method", lambda T, x, y: x.add(y), F(2, 3), F(3), covers="add")
+
+case("sub", lambda T, x, y: x - y, F(3, 4), F(3, 1), covers="sub")
+case("sub_fn", lambda T, x, y: T.sub(x, y), F(2, 3), F(3), covers="sub")
+case("sub_alpha", lambda T, x, y: T.sub(x, y, alpha=3), F(3, 4), F(4), covers="sub")
+case("sub_scalar_right", lambda T, x: x - 2, F(3), covers="sub")
+case("rsub_scalar_left", lambda T, x: 3 - x, F(3, 2), covers="sub")
+case("sub_int", lambda T, i, j: i - j, I(3), I(3), covers="sub")
+case("subtract_alias", lambda T, x, y: T.subtract(x, y), F(3), F(3), covers="sub")
+
+case("mul", lambda T, x, y: x * y, F(3, 4), F(3, 4), covers="mul")
+case("mul_bcast", lambda T, x, y: T.mul(x, y), F(2, 1, 3), F(4, 1), covers="mul")
+case("mul_scalar_right", lambda T, x: x * 3, F(4), covers="mul")
+case("mul_scalar_left", lambda T, x: 0.5 * x, F(2, 2), covers="mul")
+case("mul_int_float", lambda T, i, y: i * y, I(3, 2, lo=-3, hi=3), F(2), covers="mul")
+case("mul_same", lambda T, x: x * x, F(3), covers="mul")
+case("mul_zero_dim", lambda T, x, y: x * y, F(), F(2, 3), covers="mul")
+case("multiply_alias", lambda T, x, y: T.multiply(x, y), F(3), F(3), covers="mul")
+
+case("div", lambda T, x, y: x / y, F(3, 4), F(3, 4, away=0.5), covers="div")
+case("div_bcast", lambda T, x, y: T.div(x, y), F(2, 3), P(3), covers="div")
+case("div_scalar_right", lambda T, x: x / 2, F(3), covers="div")
+case("div_scalar_left", lambda T, x: 2 / x, F(3, 2, away=0.5), covers=("reciprocal", "mul"))
+case("div_fn_scalar_left", lambda T, x: T.div(2.0, x), P(3), covers="div")
+case("div_int", lambda T, i, j: i / j, I(4, lo=-5, hi=5), I(4, lo=1, hi=4), covers="div")
+case("div_floor", lambda T, x, y: T.div(x, y, rounding_mode="floor"), F(3, 4), P(4), covers="div",
+     fd=False)
+case("div_trunc", lambda T, x, y: T.div(x, y, rounding_mode="trunc"), F(3, 4), P(4), covers="div",
+     fd=False)
+case("div_floor_int", lambda T, i: T.div(i, 2, rounding_mode="floor"), I(5, lo=-5, hi=5),
+     covers="div")
+case("true_divide", lambda T, x, y: T.true_divide(x, y), F(3), P(3), covers="div")
+case("reciprocal", lambda T, x: T.reciprocal(x), F(2, 3, away=0.5), covers="reciprocal")
+case("reciprocal_int", lambda T, i: i.reciprocal(), I(3, lo=1, hi=4), covers="reciprocal")
+
+case("neg", lambda T, x: -x, F(3, 2), covers="neg")
+case("neg_fn", lambda T, x: T.neg(x), F(4), covers="neg")
+case("neg_int", lambda T, i: T.negative(i), I(4), covers="neg")
+
+case("pow_scalar", lambda T, x: x ** 2, F(3, 4), covers="pow")
+case("pow_scalar_float", lambda T, x: x ** 2.5, P(3, 2), covers="pow")
+case("pow_scalar_neg", lambda T, x: T.pow(x, -1), P(4), covers="pow")
+case("pow_zero", lambda T, x: x ** 0, F(3), covers="pow")
+case("pow_tensor", lambda T, x, y: x ** y, P(3, 4), F(4), covers="pow")
+case("pow_scalar_base", lambda T, x: 2.0 ** x, F(3, 2), covers="pow")
+case("pow_scalar_base_int", lambda T, x: 3 ** x, F(3), covers="pow")
+case("pow_int", lambda T, i: i ** 2, I(4, lo=-3, hi=3), covers="pow")
+case("square", lambda T, x: T.square(x), F(3, 2), covers="pow")
+
+case("floor_divide_int", lambda T, i, j: i // j, I(6, lo=-6, hi=6), I(6, lo=1, hi=4),
+     covers="floor_divide")
+case("floor_divide_float", lambda T, x: x // 0.7, K(3, 4), covers="floor_divide")
+case("remainder_int", lambda T, i: i % 3, I(6, lo=-6, hi=6), covers="remainder")
+case("remainder", lambda T, x, y: x % y, F(3, 4), P(4), covers=("remainder", "div"))
+case("remainder_scalar", lambda T, x: x % 1.5, F(3, 4), covers="remainder")
+
+# =============================================================================================
+# unary
+# =============================================================================================
+
+for _name, _arg in (("exp", F(3, 4)), ("log", P(3, 4)), ("sqrt", P(3, 4)), ("sin", F(3, 4)),
+                    ("cos", F(3, 4)), ("tanh", F(3, 4)), ("sigmoid", F(3, 4)),
+                    ("abs", F(3, 4, away=0.1)), ("sign", F(3, 4, away=0.1)),
+                    ("relu", F(3, 4, away=0.1)), ("floor", F(3, 4)), ("round", F(3, 4)),
+                    ("rsqrt", P(3, 4)), ("log1p", P(3, 4))):
+    case(_name, (lambda n: lambda T, x: getattr(T, n)(x))(_name), _arg, covers=_name)
+    case(_name + "_method", (lambda n: lambda T, x: getattr(x, n)())(_name), _arg, covers=_name)
+
+for _name in ("exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid", "rsqrt", "log1p"):
+    case(_name + "_int", (lambda n: lambda T, i: getattr(T, n)(i))(_name), I(2, 3, lo=1, hi=5),
+         covers=_name)
+for _name in ("abs", "sign", "relu", "floor", "round"):
+    case(_name + "_int", (lambda n: lambda T, i: getattr(T, n)(i))(_name), I(2, 3, lo=-3, hi=3),
+         covers=_name)
+
+case("exp_0d", lambda T, x: x.exp(), F(), covers="exp")
+case("abs_op", lambda T, x: abs(x), F(5, away=0.1), covers="abs")
+case("absolute", lambda T, x: T.absolute(x), F(5, away=0.1), covers="abs")
+
+case("clamp_both", lambda T, x: T.clamp(x, -0.5, 0.5), F(3, 4), covers="clamp")
+case("clamp_min", lambda T, x: x.clamp(min=0.1), F(3, 4), covers="clamp")
+case("clamp_max", lambda T, x: x.clamp(max=-0.2), F(3, 4), covers="clamp")
+case("clamp_min_fn", lambda T, x: T.clamp_min(x, 0.3), F(3, 4), covers="clamp_min")
+case("clamp_max_fn", lambda T, x: x.clamp_max(0.3), F(3, 4), covers="clamp_max")
+case("clamp_min_tensor_fn", lambda T, x, lo: x.clamp_min(lo), F(3, 4), F(4),
+     covers="clamp_min_tensor")
+case("clamp_max_tensor_fn", lambda T, x, hi: T.clamp_max(x, hi), F(3, 4), F(3, 1),
+     covers="clamp_max_tensor")
+case("clip", lambda T, x: T.clip(x, -1, 1), F(3, 4), covers="clamp")
+case("clamp_int", lambda T, i: i.clamp(0, 2), I(5, lo=-3, hi=5), covers="clamp")
+case("clamp_int_float_bound", lambda T, i: i.clamp(min=0.5), I(5, lo=-3, hi=5), covers="clamp")
+case("clamp_tensor", lambda T, x, lo, hi: T.clamp(x, lo, hi), F(3, 4), F(4, lo=-1, hi=-0.1),
+     F(3, 1, lo=0.1, hi=1), covers="clamp_tensor")
+case("clamp_tensor_min", lambda T, x, lo: x.clamp(min=lo), F(3, 4), F(4), covers="clamp_tensor")
+case("clamp_tensor_max", lambda T, x, hi: x.clamp(max=hi), F(3, 4), F(3, 4),
+     covers="clamp_tensor")
+
+case("maximum", lambda T, x, y: T.maximum(x, y), F(3, 4), F(3, 4), covers="maximum")
+case("maximum_bcast", lambda T, x, y: x.maximum(y), F(3, 4), F(4), covers="maximum")
+case("maximum_ties", lambda T, x, y: T.maximum(x, y), F(3, 4, ties=True), F(4, ties=True),
+     covers="maximum", fd=False)
+case("minimum", lambda T, x, y: T.minimum(x, y), F(2, 3), F(2, 1), covers="minimum")
+case("minimum_ties", lambda T, x, y: T.minimum(x, y), F(3, 4, ties=True), F(3, 4, ties=True),
+     covers="minimum", fd=False)
+case("maximum_int", lambda T, i, j: T.maximum(i, j), I(4), I(4), covers="maximum")
+case("max_binary", lambda T, x, y: T.max(x, y), F(3), F(3), covers="maximum")
+case("min_binary", lambda T, x, y: x.min(y), F(3), F(3), covers="minimum")
+
+case("where", lambda T, c, x, y: T.where(c, x, y), B(3, 4), F(3, 4), F(3, 4), covers="where")
+case("where_bcast", lambda T, c, x, y: T.where(c, x, y), B(3, 1), F(4), F(2, 1, 1),
+     covers="where")
+case("where_scalar_other", lambda T, x: T.where(x > 0, x, 0.0), F(3, 4, away=0.1),
+     covers=("where", "gt"))
+case("where_scalar_input", lambda T, c, y: T.where(c, 1.5, y), B(4), F(4), covers="where")
+case("where_method", lambda T, x, y: x.where(x < y, y), F(3, 4), F(4), covers=("where", "lt"),
+     fd=False)
+case("where_int_float", lambda T, c, i, y: T.where(c, i, y), B(3), I(3), F(3), covers="where")
+
+case("masked_fill", lambda T, x, m: x.masked_fill(m, 0.5), F(3, 4), B(3, 4),
+     covers="masked_fill")
+case("masked_fill_bcast", lambda T, x, m: T.masked_fill(x, m, -1.0), F(3, 4), B(4),
+     covers="masked_fill")
+case("masked_fill_tensor", lambda T, x, m, v: x.masked_fill(m, v), F(3, 4), B(3, 4), F(),
+     covers="masked_fill")
+case("masked_fill_int", lambda T, i, m: i.masked_fill(m, 7), I(5), B(5), covers="masked_fill")
+
+# =============================================================================================
+# comparisons and logic (forward only)
+# =============================================================================================
+
+for _name, _op in (("eq", "__eq__"), ("ne", "__ne__"), ("lt", "__lt__"), ("le", "__le__"),
+                   ("gt", "__gt__"), ("ge", "__ge__")):
+    case(_name, (lambda n: lambda T, x, y: getattr(T, n)(x, y))(_name), F(3, 4, ties=True),
+         F(4, ties=True), covers=_name)
+    case(_name + "_op_scalar", (lambda o: lambda T, x: getattr(x, o)(0.5))(_op),
+         F(3, 4, ties=True), covers=_name)
+    case(_name + "_int", (lambda o: lambda T, i, j: getattr(i, o)(j))(_op), I(5), I(5),
+         covers=_name)
+case("eq_int_float", lambda T, i, x: i == x, I(6, lo=-1, hi=2), K(6, ties=True), covers="eq")
+
+case("logical_and", lambda T, a, b: T.logical_and(a, b), B(3, 4), B(4), covers="logical_and")
+case("logical_or", lambda T, a, b: a.logical_or(b), B(3, 4), B(3, 4), covers="logical_or")
+case("logical_and_op", lambda T, a, b: a & b, B(5), B(5), covers="logical_and")
+case("logical_or_op", lambda T, a, b: a | b, B(5), B(5), covers="logical_or")
+case("logical_xor_op", lambda T, a, b: a ^ b, B(2, 3), B(3), covers="logical_xor")
+case("logical_not", lambda T, a: T.logical_not(a), B(5), covers="logical_not")
+case("logical_not_op", lambda T, a: ~a, B(5), covers="logical_not")
+case("logical_not_float", lambda T, x: T.logical_not(x), K(5, ties=True), covers="logical_not")
+case("bitwise_not", lambda T, i: ~i, I(5, lo=-3, hi=3), covers="bitwise_not")
+case("isnan", lambda T, x: T.isnan(x.log()), K(5), covers=("isnan", "log"))
+case("isnan_method", lambda T, x: x.isnan(), F(5), covers="isnan")
+
+# =============================================================================================
+# dtype conversion, copies
+# =============================================================================================
+
+case("to_double", lambda T, x: x.double(), F(3, 2), covers="to_dtype", f64=False)
+case("to_float_from_double", lambda T, x: x.double().float(), F(3), covers="to_dtype", fd=False)
+case("to_dtype", lambda T, x: x.to(T.float64) * 2, F(2, 2), covers=("to_dtype", "mul"))
+case("to_long", lambda T, x: x.long(), F(4), covers="to_dtype")
+case("int_to_float", lambda T, i: i.float(), I(4), covers="to_dtype")
+case("bool_to_float", lambda T, b: b.to(T.float32), B(4), covers="to_dtype")
+case("to_bool", lambda T, x: x.bool(), K(4, ties=True), covers="to_dtype")
+case("type_as", lambda T, i, x: i.type_as(x) * x, I(3), F(3), covers=("to_dtype", "mul"))
+case("clone", lambda T, x: x.clone(), F(3, 2), covers="clone")
+case("clone_fn", lambda T, x: T.clone(x), F(3), covers="clone")
+
+# =============================================================================================
+# reductions
+# =============================================================================================
+
+case("sum", lambda T, x: x.sum(), F(3, 4), covers="sum")
+case("sum_fn", lambda T, x: T.sum(x), F(2, 3, 2), covers="sum")
+case("sum_dim", lambda T, x: x.sum(1), F(3, 4), covers="sum")
+case("sum_dim_neg_keepdim", lambda T, x: x.sum(-1, keepdim=True), F(2, 3, 4), covers="sum")
+case("sum_dims", lambda T, x: x.sum((0, 2)), F(2, 3, 4), covers="sum")
+case("sum_dims_neg_keepdim", lambda T, x: T.sum(x, dim=[-1, 0], keepdim=True), F(2, 3, 4),
+     covers="sum")
+case("sum_0d", lambda T, x: x.sum(), F(), covers="sum")
+case("sum_0d_dim", lambda T, x: x.sum(0), F(), covers="sum")
+case("sum_int", lambda T, i: i.sum(), I(3, 4), covers="sum")
+case("sum_int_dim", lambda T, i: i.sum(0), I(3, 4), covers="sum")
+case("sum_bool", lambda T, b: b.sum(), B(3, 4), covers="sum")
+case("sum_dtype", lambda T, x: x.sum(dtype=T.float64), F(3, 4), covers="sum", f64=False)
+case("sum_int_dtype", lambda T, i: T.sum(i, 1, dtype=T.float32), I(3, 4), covers="sum")
+
+case("mean", lambda T, x: x.mean(), F(3, 4), covers="mean")
+case("mean_dim", lambda T, x: T.mean(x, 0), F(3, 4), covers="mean")
+case("mean_dim_neg_keepdim", lambda T, x: x.mean(-2, keepdim=True), F(2, 3, 4), covers="mean")
+case("mean_dims", lambda T, x: x.mean((0, -1)), F(2, 3, 4), covers="mean")
+case("mean_0d", lambda T, x: x.mean(), F(), covers="mean")
+case("mean_int_dtype", lambda T, i: i.mean(dtype=T.float32), I(3, 4), covers="mean")
+
+case("max", lambda T, x: x.max(), F(3, 4), covers="max")
+case("max_ties", lambda T, x: x.max(), F(3, 4, ties=True), covers="max", fd=False)
+case("min", lambda T, x: T.min(x), F(3, 4), covers="min")
+case("min_ties", lambda T, x: x.min(), F(3, 4, ties=True), covers="min", fd=False)
+case("max_int", lambda T, i: i.max(), I(3, 4, hi=9), covers="max")
+case("max_0d", lambda T, x: x.max(), F(), covers="max")
+
+case("max_dim", lambda T, x: x.max(1), F(3, 4), covers=("max_dim", "scatter_dim"))
+case("max_dim_keepdim", lambda T, x: T.max(x, -1, keepdim=True), F(2, 3, 4),
+     covers=("max_dim", "scatter_dim"))
+case("max_dim_values", lambda T, x: x.max(dim=0).values, F(3, 4),
+     covers=("max_dim", "scatter_dim"))
+case("max_dim_indices", lambda T, x: x.max(0)[1], F(3, 4), covers="max_dim")
+case("min_dim", lambda T, x: x.min(0), F(3, 4), covers=("min_dim", "scatter_dim"))
+case("min_dim_keepdim", lambda T, x: x.min(-2, True), F(2, 3, 4),
+     covers=("min_dim", "scatter_dim"))
+case("max_dim_int", lambda T, i: i.max(1), I(3, 4, hi=9), covers="max_dim")
+case("max_dim_0d", lambda T, x: x.max(0), F(), covers="max_dim")
+
+case("argmax", lambda T, x: x.argmax(), F(3, 4), covers="argmax")
+case("argmax_dim", lambda T, x: T.argmax(x, 1), F(3, 4), covers="argmax")
+case("argmax_dim_keepdim", lambda T, x: x.argmax(-1, keepdim=True), F(2, 3, 4), covers="argmax")
+case("argmin", lambda T, x: x.argmin(), F(3, 4), covers="argmin")
+case("argmin_dim", lambda T, x: T.argmin(x, dim=0, keepdim=True), F(3, 4), covers="argmin")
+case("argmax_int", lambda T, i: i.argmax(0), I(3, 4, hi=9), covers="argmax")
+
+case("amax", lambda T, x: x.amax(), F(3, 4), covers="amax")
+case("amax_dim", lambda T, x: T.amax(x, 1), F(3, 4), covers="amax")
+case("amax_dims_keepdim", lambda T, x: x.amax((0, -1), keepdim=True), F(2, 3, 4), covers="amax")
+case("amax_ties", lambda T, x: x.amax(1), F(3, 4, ties=True), covers="amax", fd=False)
+case("amin", lambda T, x: T.amin(x), F(3, 4), covers="amin")
+case("amin_dim_neg", lambda T, x: x.amin(-1), F(2, 3, 4), covers="amin")
+case("amin_ties", lambda T, x: x.amin(0, True), F(3, 4, ties=True), covers="amin", fd=False)
+
+case("var", lambda T, x: x.var(), F(3, 4), covers="var")
+case("var_dim", lambda T, x: T.var(x, 1), F(3, 4), covers="var")
+case("var_dim_keepdim_unbiased", lambda T, x: x.var(-1, unbiased=False, keepdim=True),
+     F(2, 3, 4), covers="var")
+case("var_correction", lambda T, x: x.var((0, 2), correction=0), F(2, 3, 4), covers="var")
+case("var_bool_unbiased", lambda T, x: x.var(False), F(5), covers="var")
+case("std", lambda T, x: x.std(), F(3, 4), covers="std")
+case("std_dim", lambda T, x: T.std(x, 0), F(3, 4), covers="std")
+case("std_dim_keepdim", lambda T, x: x.std(-1, keepdim=True, correction=0), F(2, 3, 4),
+     covers="std")
+case("std_dims", lambda T, x: x.std((0, 1)), F(2, 3, 4), covers="std")
+
+case("softmax", lambda T, x: T.softmax(x, -1), F(3, 4), covers="softmax")
+case("softmax_dim0", lambda T, x: x.softmax(0), F(3, 4), covers="softmax")
+case("softmax_3d", lambda T, x: x.softmax(1), F(2, 3, 4), covers="softmax")
+case("softmax_dtype", lambda T, x: x.softmax(-1, dtype=T.float64), F(2, 3), covers="softmax",
+     f64=False)
+case("log_softmax", lambda T, x: T.log_softmax(x, 1), F(3, 4), covers="log_softmax")
+case("log_softmax_neg", lambda T, x: x.log_softmax(-2), F(2, 3, 4), covers="log_softmax")
+case("log_softmax_1d", lambda T, x: x.log_softmax(0), F(5), covers="log_softmax")
+
+case("logsumexp", lambda T, x: T.logsumexp(x, 1), F(3, 4), covers="logsumexp")
+case("logsumexp_keepdim", lambda T, x: x.logsumexp(-1, keepdim=True), F(2, 3, 4),
+     covers="logsumexp")
+case("logsumexp_dims", lambda T, x: x.logsumexp((0, 2)), F(2, 3, 4), covers="logsumexp")
+case("logsumexp_int", lambda T, i: i.logsumexp(0), I(3, 4), covers="logsumexp")
+
+case("norm", lambda T, x: x.norm(), F(3, 4), covers="norm")
+case("norm_fn", lambda T, x: T.norm(x), F(5), covers="norm")
+case("norm_p1", lambda T, x: x.norm(p=1), F(3, 4, away=0.1), covers="norm")
+case("norm_p3_dim", lambda T, x: x.norm(3, dim=1), F(3, 4, away=0.1), covers="norm")
+case("norm_inf", lambda T, x: x.norm(INF), F(3, 4), covers="norm")
+case("norm_dim_keepdim", lambda T, x: x.norm(dim=-1, keepdim=True), F(2, 3, 4), covers="norm")
+case("norm_dims", lambda T, x: T.norm(x, 2, (0, 2)), F(2, 3, 4), covers="norm")
+case("norm_p0", lambda T, x: x.norm(0), F(3, 4), covers="norm", fd=False)
+
+# =============================================================================================
+# matrix products
+# =============================================================================================
+
+case("mm", lambda T, a, b: T.mm(a, b), F(3, 4), F(4, 5), covers="mm")
+case("mm_method", lambda T, a, b: a.mm(b), F(1, 4), F(4, 2), covers="mm")
+case("mv", lambda T, a, v: T.mv(a, v), F(3, 4), F(4), covers="mv")
+case("dot", lambda T, a, b: T.dot(a, b), F(4), F(4), covers="dot")
+case("dot_int", lambda T, a, b: a.dot(b), I(4), I(4), covers="dot")
+case("addmm", lambda T, c, a, b: T.addmm(c, a, b), F(5), F(3, 4), F(4, 5), covers="addmm")
+case("addmm_full", lambda T, c, a, b: T.addmm(c, a, b), F(3, 5), F(3, 4), F(4, 5),
+     covers="addmm")
+case("bmm", lambda T, a, b: T.bmm(a, b), F(2, 3, 4), F(2, 4, 5), covers="bmm")
+case("matmul_1d_1d", lambda T, a, b: T.matmul(a, b), F(4), F(4), covers="dot")
+case("matmul_2d_1d", lambda T, a, b: a @ b, F(3, 4), F(4), covers="mv")
+case("matmul_1d_2d", lambda T, a, b: a @ b, F(4), F(4, 3),
+     covers=("unsqueeze", "mm", "squeeze_matmul"))
+case("matmul_2d_2d", lambda T, a, b: a.matmul(b), F(3, 4), F(4, 2), covers="mm")
+case("matmul_3d_2d", lambda T, a, b: a @ b, F(2, 3, 4), F(4, 2),
+     covers=("reshape", "mm", "unsafe_view"))
+case("matmul_3d_1d", lambda T, a, b: a @ b, F(2, 3, 4), F(4), covers=("reshape", "mv",
+                                                                      "unsafe_view"))
+case("matmul_3d_3d", lambda T, a, b: a @ b, F(2, 3, 4), F(2, 4, 5), covers=("bmm", "unsafe_view"))
+case("matmul_1d_3d", lambda T, a, b: T.matmul(a, b), F(4), F(2, 4, 3),
+     covers=("transpose", "reshape", "mv", "unsafe_view"))
+case("matmul_1d_3d_const", lambda T, a, b: T.matmul(a, b), K(4), F(2, 4, 3),
+     covers=("bmm", "unsafe_view"))
+case("matmul_2d_3d", lambda T, a, b: a @ b, F(3, 4), F(2, 4, 5),
+     covers=("transpose", "t", "reshape", "mm", "unsafe_view", "clone"))
+case("matmul_2d_3d_const", lambda T, a, b: a @ b, K(3, 4), F(2, 4, 5),
+     covers=("bmm", "unsafe_view"))
+case("matmul_bcast_4d", lambda T, a, b: a @ b, F(2, 1, 3, 4), F(5, 4, 2),
+     covers=("bmm", "unsafe_view"))
+case("matmul_3d_1d_right", lambda T, a, b: b @ a, F(2, 3, 4), F(3),
+     covers=("transpose", "mv", "unsafe_view"))
+case("matmul_3d_1d_right_const", lambda T, a, b: b @ a, F(2, 3, 4), K(3),
+     covers=("bmm", "unsafe_view"))
+case("outer", lambda T, a, b: T.outer(a, b), F(3), F(4), covers=("reshape", "mul"))
+case("outer_method", lambda T, a, b: a.outer(b), F(2), F(2), covers="mul")
+
+# =============================================================================================
+# shape and views
+# =============================================================================================
+
+case("reshape", lambda T, x: x.reshape(4, 3), F(3, 4), covers="reshape")
+case("reshape_infer", lambda T, x: T.reshape(x, (2, -1)), F(3, 4), covers="reshape")
+case("reshape_0d", lambda T, x: x.reshape(1, 1), F(), covers="reshape")
+case("reshape_to_0d", lambda T, x: x.reshape(()), F(1), covers="reshape")
+case("view", lambda T, x: x.view(2, 2, 3), F(3, 4), covers="reshape")
+case("view_infer", lambda T, x: x.view(-1), F(3, 4), covers="reshape")
+case("view_as", lambda T, x, y: x.view_as(y), F(3, 4), K(12), covers="reshape")
+case("reshape_as", lambda T, x, y: x.reshape_as(y), F(3, 4), K(6, 2), covers="reshape")
+case("flatten", lambda T, x: x.flatten(), F(2, 3, 4), covers="reshape")
+case("flatten_range", lambda T, x: T.flatten(x, 1), F(2, 3, 4), covers="reshape")
+case("flatten_neg", lambda T, x: x.flatten(0, -2), F(2, 3, 4), covers="reshape")
+case("flatten_0d", lambda T, x: x.flatten(), F(), covers="reshape")
+case("t", lambda T, x: x.t(), F(3, 4), covers="t")
+case("t_fn_1d", lambda T, x: T.t(x), F(3), covers="t")
+case("transpose", lambda T, x: x.transpose(0, 1), F(3, 4), covers="transpose")
+case("transpose_neg", lambda T, x: T.transpose(x, -1, 0), F(2, 3, 4), covers="transpose")
+case("swapaxes", lambda T, x: x.swapaxes(1, 2), F(2, 3, 4), covers="transpose")
+case("mT", lambda T, x: x.mT, F(2, 3, 4), covers="transpose")
+case("T", lambda T, x: x.T, F(3, 4), covers="permute")
+case("permute", lambda T, x: x.permute(2, 0, 1), F(2, 3, 4), covers="permute")
+case("permute_neg_tuple", lambda T, x: T.permute(x, (-1, 1, 0)), F(2, 3, 4), covers="permute")
+case("squeeze", lambda T, x: x.squeeze(), F(1, 3, 1, 2), covers="squeeze")
+case("squeeze_dim", lambda T, x: T.squeeze(x, 0), F(1, 3, 1, 2), covers="squeeze")
+case("squeeze_dim_neg_noop", lambda T, x: x.squeeze(-1), F(1, 3, 1, 2), covers="squeeze")
+case("squeeze_dims", lambda T, x: x.squeeze((0, 2)), F(1, 3, 1, 2), covers="squeeze")
+case("unsqueeze", lambda T, x: x.unsqueeze(0), F(3, 4), covers="unsqueeze")
+case("unsqueeze_neg", lambda T, x: T.unsqueeze(x, -1), F(3, 4), covers="unsqueeze")
+case("unsqueeze_mid", lambda T, x: x.unsqueeze(-2), F(3, 4), covers="unsqueeze")
+case("expand", lambda T, x: x.expand(3, 4), F(3, 1), covers="expand")
+case("expand_lead", lambda T, x: x.expand(2, -1, 4), F(3, 1), covers="expand")
+case("expand_0d", lambda T, x: x.expand(3), F(), covers="expand")
+case("expand_as", lambda T, x, y: x.expand_as(y), F(4), K(3, 4), covers="expand")
+case("broadcast_to", lambda T, x: T.broadcast_to(x, (2, 3, 4)), F(3, 1), covers="expand")
+case("contiguous_view", lambda T, x: x.t().contiguous().view(-1), F(3, 4),
+     covers=("t", "reshape"), tfn=lambda T, x: x.t().contiguous().view(-1))
+
+case("cat", lambda T, a, b: T.cat([a, b]), F(2, 3), F(4, 3), covers="cat")
+case("cat_dim1", lambda T, a, b, c: T.cat((a, b, c), 1), F(2, 3), F(2, 1), F(2, 2), covers="cat")
+case("cat_neg", lambda T, a, b: T.cat([a, b], dim=-1), F(2, 3, 2), F(2, 3, 1), covers="cat")
+case("cat_empty", lambda T, a, b: T.cat([a, b]), F(2, 3), K(0), covers="cat")
+case("cat_mixed_dtype", lambda T, a, b: T.cat([a, b]), I(2, 3), F(1, 3), covers="cat")
+case("cat_int", lambda T, a, b: T.concat([a, b]), I(2), I(3), covers="cat")
+case("cat_one_grad", lambda T, a, b: T.cat([a, b]), K(2, 3), F(1, 3), covers="cat")
+case("stack", lambda T, a, b: T.stack([a, b]), F(2, 3), F(2, 3), covers=("stack", "select"))
+case("stack_dim1", lambda T, a, b, c: T.stack((a, b, c), 1), F(2, 3), F(2, 3), F(2, 3),
+     covers="stack")
+case("stack_neg", lambda T, a, b: T.stack([a, b], dim=-1), F(2, 3), F(2, 3), covers="stack")
+case("stack_0d", lambda T, a, b: T.stack([a, b]), F(), F(), covers="stack")
+case("stack_int", lambda T, a, b: T.stack([a, b]), I(3), I(3), covers="stack")
+case("split", lambda T, x: x.split(2), F(5, 3), covers=("split", "cat", "full"))
+case("split_sizes", lambda T, x: T.split(x, [1, 2], 1), F(2, 3), covers=("split", "cat"))
+case("split_one_used", lambda T, x: x.split(2, -1)[1], F(3, 5), covers=("split", "cat", "full"))
+case("chunk", lambda T, x: x.chunk(2), F(5, 3), covers="split")
+case("chunk_dim", lambda T, x: T.chunk(x, 3, -1), F(2, 6), covers="split")
+case("unbind", lambda T, x: x.unbind(), F(3, 2), covers="unbind")
+case("unbind_dim", lambda T, x: T.unbind(x, 1)[0], F(3, 2), covers="unbind")
+case("iter", lambda T, x: list(x)[1], F(3, 2), covers="unbind")
+case("narrow", lambda T, x: x.narrow(1, 1, 2), F(3, 4), covers=("slice", "slice_backward"))
+case("narrow_neg", lambda T, x: T.narrow(x, -1, -3, 2), F(3, 4), covers="slice")
+case("select", lambda T, x: x.select(1, 2), F(3, 4), covers=("select", "select_backward"))
+case("select_neg", lambda T, x: T.select(x, -1, -1), F(2, 3, 4),
+     covers=("select", "select_backward"))
+case("index_select", lambda T, x, i: x.index_select(1, i), F(3, 4), I(5, hi=4),
+     covers="index_select")
+case("index_select_fn", lambda T, x, i: T.index_select(x, 0, i), F(3, 4), I(2, hi=3),
+     covers="index_select")
+case("gather", lambda T, x, i: x.gather(1, i), F(3, 4), I(3, 5, hi=4),
+     covers=("take_along_dim", "scatter_dim"))
+case("gather_fn_dim0", lambda T, x, i: T.gather(x, 0, i), F(3, 4), I(2, 4, hi=3),
+     covers=("take_along_dim", "scatter_dim"))
+
+# =============================================================================================
+# indexing
+# =============================================================================================
+
+case("getitem_int", lambda T, x: x[1], F(3, 4), covers=("select", "select_backward"))
+case("getitem_neg_int", lambda T, x: x[-1, 2], F(3, 4), covers="select")
+case("getitem_slice", lambda T, x: x[:, 1:3], F(3, 4), covers=("slice", "slice_backward"))
+case("getitem_step", lambda T, x: x[::2], F(5, 2), covers=("slice", "slice_backward"))
+case("getitem_neg_slice", lambda T, x: x[-2:, :-1], F(3, 4), covers="slice")
+case("getitem_ellipsis", lambda T, x: x[..., 1], F(2, 3, 4), covers="select")
+case("getitem_ellipsis_only", lambda T, x: x[...], F(2, 3), covers="alias")
+case("getitem_none", lambda T, x: x[None, 1], F(3, 4), covers=("unsqueeze", "select"))
+case("getitem_none_mid", lambda T, x: x[:, None], F(3, 4), covers="unsqueeze")
+case("getitem_int_tensor", lambda T, x, i: x[i], F(3, 4), I(5, hi=3),
+     covers=("index", "index_backward"))
+case("getitem_int_tensor_2d", lambda T, x, i: x[i], F(3, 4), I(2, 2, hi=3), covers="index")
+case("getitem_int_tensor_dim1", lambda T, x, i: x[:, i], F(3, 4), I(3, hi=4), covers="index")
+case("getitem_two_tensors", lambda T, x, i, j: x[i, :, j], F(3, 2, 4), I(5, hi=3), I(5, hi=4),
+     covers="index")
+case("getitem_tensors_bcast", lambda T, x, i, j: x[i, j], F(3, 4), I(2, 1, hi=3), I(3, hi=4),
+     covers="index")
+case("getitem_list", lambda T, x: x[[0, 2, 2]], F(3, 4), covers="index")
+case("getitem_slice_and_list", lambda T, x: x[1:, [0, 3]], F(3, 4), covers=("slice", "index"))
+case("getitem_int_and_tensor", lambda T, x, i: x[1, i], F(3, 4), I(3, hi=4),
+     covers=("select", "index"))
+case("getitem_bool", lambda T, x, m: x[m], F(3, 4), B(3, 4), covers=("index", "index_backward"))
+case("getitem_bool_rows", lambda T, x, m: x[m], F(3, 4), B(3), covers="index")
+case("getitem_bool_dim1", lambda T, x, m: x[:, m], F(3, 4), B(4), covers="index")
+case("getitem_bool_from_data", lambda T, x: x[x > 0], F(3, 4), covers=("gt", "index"))
+case("getitem_int_input", lambda T, i, j: i[j], I(4, hi=9), I(3, hi=4), covers="index")
+case("getitem_0d_index", lambda T, x, i: x[i], F(3, 4), I(hi=3), covers="select")
+
+
+def _setitem(key):
+    def fn(T, x, v, *idx):
+        y = x.clone()
+        y[key(*idx)] = v
+        return y
+
+    return fn
+
+
+case("setitem_int", _setitem(lambda: 1), F(3, 4), F(4), covers=("clone", "index_put"))
+case("setitem_slice", _setitem(lambda: (slice(None), slice(1, 3))), F(3, 4), F(3, 2),
+     covers="index_put")
+case("setitem_slice_bcast", _setitem(lambda: slice(0, 2)), F(3, 4), F(4), covers="index_put")
+case("setitem_list", _setitem(lambda: [3, 1]), F(4, 3), F(2, 3), covers="index_put")
+case("setitem_tensor", _setitem(lambda i: (slice(None), i)), F(3, 4), F(3, 1), I(1, hi=4),
+     covers="index_put")
+case("setitem_mask", _setitem(lambda m: m), F(3, 4), F(), B(3, 4), covers="index_put")
+case("setitem_scalar", lambda T, x: _setitem(lambda: (0, 1))(T, x, 5.0), F(3, 4),
+     covers="index_put")
+
+# =============================================================================================
+# losses
+# =============================================================================================
+
+for _red in ("mean", "sum", "none"):
+    case(f"mse_loss_{_red}", (lambda r: lambda T, x, y: nnf(T).mse_loss(x, y, reduction=r))(_red),
+         F(3, 4), F(3, 4), covers="mse_loss")
+    case(f"bce_{_red}", (lambda r: lambda T, x, y: nnf(T).binary_cross_entropy(x, y, reduction=r))(
+        _red), Arg("f", (3, 4), 0.1, 0.9), Arg("f", (3, 4), 0.0, 1.0), covers="binary_cross_entropy")
+    case(f"bce_logits_{_red}", (lambda r: lambda T, x, y: nnf(T).binary_cross_entropy_with_logits(
+        x, y, reduction=r))(_red), F(3, 4), Arg("f", (3, 4), 0.0, 1.0),
+        covers="binary_cross_entropy_with_logits")
+    case(f"nll_loss_{_red}", (lambda r: lambda T, x, t: nnf(T).nll_loss(x, t, reduction=r))(_red),
+         F(4, 3), I(4, hi=3), covers=("nll_loss", "one_hot", "nll_weights", "masked_fill", "eq"))
+case("bce_weight", lambda T, x, y, w: nnf(T).binary_cross_entropy(x, y, weight=w),
+     Arg("f", (3, 4), 0.1, 0.9), K(3, 4, lo=0, hi=1), K(4, lo=0.5, hi=2),
+     covers="binary_cross_entropy")
+case("bce_logits_weights", lambda T, x, y, w, pw: nnf(T).binary_cross_entropy_with_logits(
+    x, y, weight=w, pos_weight=pw), F(3, 4), Arg("f", (3, 4), 0.0, 1.0), K(3, 1, lo=0.5, hi=2),
+    K(4, lo=0.5, hi=2), covers="binary_cross_entropy_with_logits")
+case("nll_loss_weight", lambda T, x, t, w: nnf(T).nll_loss(x, t, weight=w), F(5, 3), I(5, hi=3),
+     K(3, lo=0.5, hi=2), covers=("nll_loss", "nll_weights"))
+case("nll_loss_ignore", lambda T, x, t: nnf(T).nll_loss(x, t, ignore_index=1), F(6, 3),
+     I(6, hi=3), covers="nll_loss")
+case("nll_loss_1d", lambda T, x, t: nnf(T).nll_loss(x, t), F(3), I(hi=3), covers="nll_loss")
+case("one_hot", lambda T, t: nnf(T).one_hot(t, 4), I(2, 3, hi=4), covers="one_hot")
+
+# =============================================================================================
+# corners: kinks and poles hit exactly, ties, empty and 0-dim tensors, dtype promotion
+# =============================================================================================
+
+case("relu_at_zero", lambda T, x: (x * 0).relu(), F(4), covers=("mul", "relu"))
+case("abs_at_zero", lambda T, x: (x * 0).abs(), F(4), covers=("mul", "abs"))
+case("clamp_at_bound", lambda T, x: (x * 0).clamp(0, 1), F(4), covers="clamp")
+case("norm_of_zero", lambda T, x: (x * 0).norm(), F(4), covers="norm")
+case("norm_of_zero_dim", lambda T, x: (x * 0).norm(dim=1), F(2, 3), covers="norm")
+case("norm_inf_ties", lambda T, x: x.norm(INF, dim=0), F(3, 4, ties=True), covers="norm",
+     fd=False)
+case("pow_zero_base", lambda T, x, y: (x * 0) ** y, F(4), Arg("f", (4,), 1.0, 2.0),
+     covers="pow")
+case("pow_scalar_base_zero_exp", lambda T, x: 0.0 ** (x * 0), F(3), covers="pow", fd=False)
+case("max_dim_ties", lambda T, x: x.max(1), F(3, 4, ties=True), covers="max_dim", fd=False)
+case("min_dim_ties", lambda T, x: x.min(0), F(3, 4, ties=True), covers="min_dim", fd=False)
+case("argmax_ties", lambda T, x: x.argmax(1), F(3, 4, ties=True), covers="argmax")
+case("argmin_ties_flat", lambda T, x: x.argmin(), F(3, 4, ties=True), covers="argmin")
+case("sum_empty", lambda T, x: x.sum(), F(0, 3), covers="sum")
+case("sum_empty_dim", lambda T, x: x.sum(0), F(0, 3), covers="sum")
+case("mean_empty_dim", lambda T, x: x.mean(1), F(0, 3), covers="mean")
+case("softmax_0d", lambda T, x: x.softmax(0), F(), covers="softmax")
+case("log_softmax_0d", lambda T, x: x.log_softmax(-1), F(), covers="log_softmax")
+case("logsumexp_0d", lambda T, x: x.logsumexp(0), F(), covers="logsumexp")
+# torch special-cases the second derivative when N - correction <= 0 over all dims (not mirrored).
+case("var_one_element", lambda T, x: x.var(), F(1), covers="var", fd=False, grad2=False)
+case("var_dim_no_dof", lambda T, x: x.var(0), F(1, 2), covers="var", fd=False)
+case("var_dim_negative_dof", lambda T, x: x.var(0, correction=2), F(1, 2), covers="var",
+     fd=False)
+case("std_one_element", lambda T, x: x.std(0), F(1, 2), covers="std", fd=False)
+case("std_of_constant", lambda T, x: (x * 0).std(), F(4), covers="std", fd=False)
+case("std_of_constant_dim", lambda T, x: (x * 0 + 1).std(1, keepdim=True), F(2, 3),
+     covers="std", fd=False)
+case("var_0d_no_correction", lambda T, x: x.var(correction=0), F(), covers="var")
+case("std_dim_0d_input", lambda T, x: x.std(0, correction=0), F(3), covers="std")
+case("amax_int", lambda T, i: i.amax(0), I(3, 4, hi=9), covers="amax")
+case("sum_bool_dim", lambda T, b: b.sum(1), B(3, 4), covers="sum")
+case("mean_dtype_f64", lambda T, x: x.mean(1, dtype=T.float64), F(3, 4), covers="mean",
+     f64=False)
+case("add_f32_f64", lambda T, x, y: x + y.double(), F(3), F(3), covers=("add", "to_dtype"))
+case("add_int_f64_0d", lambda T, i, y: i + y.double(), I(3), F(), covers=("add", "to_dtype"))
+case("add_bool_int", lambda T, b, i: b + i, B(3), I(3), covers="add")
+case("mul_bool_pyfloat", lambda T, b: b * 1.5, B(3), covers="mul")
+case("div_int_pyint", lambda T, i: i / 2, I(3), covers="div")
+case("where_int_pyfloat", lambda T, c, i: T.where(c, i, 0.5), B(3), I(3), covers="where")
+case("getitem_neg_tensor", lambda T, x, i: x[i], F(3, 4), I(5, lo=-3, hi=3), covers="index")
+case("getitem_step_neg_start", lambda T, x: x[1:-1:2], F(6, 2), covers="slice")
+case("getitem_none_ellipsis_none", lambda T, x: x[None, ..., None], F(2, 3),
+     covers="unsqueeze")
+case("getitem_tensor_then_slice", lambda T, x, i: x[i, 1:], F(3, 4), I(2, hi=3),
+     covers=("slice", "index"))
+case("getitem_adjacent_tensors", lambda T, x, i, j: x[:, i, j], F(2, 3, 4), I(5, hi=3),
+     I(5, hi=4), covers="index")
+case("getitem_empty_slice", lambda T, x: x[2:1], F(3, 4), covers="slice")
+case("setitem_mask_bcast", _setitem(lambda m: m), F(3, 4), F(4), B(3), covers="index_put")
+
+case("sum_dim_none_keepdim", lambda T, x: x.sum(dim=None, keepdim=True), F(3, 4), covers="sum")
+case("sum_dim_empty_tuple", lambda T, x: x.sum(dim=()), F(3, 4), covers="sum")
+case("mean_dim_none_keepdim", lambda T, x: T.mean(x, None, True), F(3, 4), covers="mean")
+case("std_dim_none_keepdim", lambda T, x: x.std(dim=None, keepdim=True), F(3, 4), covers="std")
+case("var_dims_list", lambda T, x: x.var(dim=[0, 1]), F(3, 4), covers="var")
+case("norm_keepdim_all", lambda T, x: x.norm(dim=None, keepdim=True), F(3, 4), covers="norm")
+case("norm_p_fro_dims", lambda T, x: x.norm(p="fro", dim=(0, 1)), F(3, 4), covers="norm")
+case("logsumexp_neg_dims", lambda T, x: x.logsumexp((-1, -2)), F(2, 3, 4), covers="logsumexp")
+case("softmax_int_dtype", lambda T, i: i.softmax(0, dtype=T.float32), I(4), covers="softmax")
+case("pow_float_int_tensor", lambda T, x, i: x ** i, F(3, 4), I(4, hi=4), covers="pow")
+case("pow_int_pyfloat", lambda T, i: i ** 0.5, I(4, hi=5), covers="pow")
+case("pow_pyint_int_tensor", lambda T, i: 2 ** i, I(4, hi=5), covers="pow")
+case("cat_f32_f64", lambda T, a, b: T.cat([a, b.double()]), F(2, 3), F(1, 3),
+     covers=("cat", "to_dtype"))
+case("stack_f32_f64", lambda T, a, b: T.stack([a, b.double()], 1), F(2, 3), F(2, 3),
+     covers=("stack", "to_dtype"))
+case("where_f32_f64", lambda T, c, a, b: T.where(c, a, b.double()), B(3), F(3), F(3),
+     covers=("where", "to_dtype"))
+case("maximum_f32_f64", lambda T, a, b: T.maximum(a, b.double()), F(3), F(3),
+     covers=("maximum", "to_dtype"))
+case("mm_f64", lambda T, a, b: T.mm(a.double(), b.double()), F(2, 3), F(3, 2),
+     covers=("mm", "to_dtype"))
+case("getitem_numpy_index", lambda T, x: x[np.array([2, 0])], F(3, 4), covers="index")
+case("getitem_bool_list", lambda T, x: x[[True, False, True]], F(3, 4), covers="index")
+case("transpose_1d", lambda T, x: x.transpose(0, -1), F(3), covers="transpose")
+case("squeeze_0d", lambda T, x: x.squeeze(), F(), covers="squeeze")
+case("unsqueeze_0d", lambda T, x: x.unsqueeze(0), F(), covers="unsqueeze")
+case("permute_0d", lambda T, x: T.permute(x, ()), F(), covers="permute")
+case("sum_dim_none", lambda T, x: x.sum(None), F(3, 4), covers="sum")
+case("mean_dim_empty_keepdim", lambda T, x: x.mean((), keepdim=True), F(3, 4), covers="mean")
+# (torch's own gradient of var(dim=()) is inf: a torch bug, so forward only)
+case("var_dim_empty", lambda T, x: x.var(()), K(3, 4), covers="var")
+case("norm_dim_empty", lambda T, x: x.norm(dim=()), F(3, 4), covers="norm")
+case("expand_same", lambda T, x: x.expand(3, 4), F(3, 4), covers="expand")
+case("split_sizes_empty_part", lambda T, x: x.split([0, 3], 0), F(3, 2), covers="split")
+case("chunk_uneven", lambda T, x: x.chunk(3), F(4, 2), covers="split")
+case("max_dim_neg_values_indices", lambda T, x: T.max(x, dim=-2), F(3, 4), covers="max_dim")
+case("addmm_beta_alpha", lambda T, c, a, b: T.addmm(c, a, b, beta=0.5, alpha=-2), F(3, 2),
+     F(3, 4), F(4, 2), covers="addmm")
+case("addmm_beta_zero", lambda T, c, a, b: T.addmm(c, a, b, beta=0), F(2), F(3, 4), F(4, 2),
+     covers="addmm")
+case("norm_neg_inf", lambda T, x: x.norm(-INF), F(3, 4), covers="norm")
+case("norm_p_half", lambda T, x: x.norm(0.5, dim=0), F(3, 4, away=0.1), covers="norm")
+case("norm_p_1_5", lambda T, x: x.norm(1.5), F(3, 4, away=0.1), covers="norm")
+case("div_trunc_int", lambda T, i, j: T.div(i, j, rounding_mode="trunc"), I(6, lo=-6, hi=6),
+     I(6, lo=1, hi=4), covers="div")
+case("reshape_empty", lambda T, x: x.reshape(-1, 3), F(0, 3), covers="reshape")
+case("addmm_scalar_bias", lambda T, c, a, b: T.addmm(c, a, b), F(), F(3, 4), F(4, 2),
+     covers="addmm")
+
+
+def _inplace(method, *extra, **kw):
+    def fn(T, x, *args):
+        y = x.clone()
+        getattr(y, method)(*args, *extra, **kw)
+        return y
+
+    return fn
+
+
+case("inplace_add_", _inplace("add_"), F(3, 4), F(4), covers=("clone", "add"))
+case("inplace_sub_alpha", _inplace("sub_", alpha=2), F(3, 4), F(3, 4), covers="sub")
+case("inplace_mul_", _inplace("mul_"), F(3, 4), F(3, 1), covers="mul")
+case("inplace_div_", _inplace("div_"), F(3, 4), P(4), covers="div")
+case("inplace_clamp_", _inplace("clamp_", -0.5, 0.5), F(3, 4), covers="clamp")
+case("inplace_mul_scalar", _inplace("mul_", 2.0), F(3, 4), covers="mul")
+
+# =============================================================================================
+# moving between devices (needs local workers; torch's side is a dtype round trip, which gives
+# the same ToCopyBackward0 node, values and gradients)
+# =============================================================================================
+
+def _other_float(T, x):
+    return T.float64 if x.dtype == T.float32 else T.float32
+
+
+case("to_device", lambda T, x: (x.to("worker:0") * 2).to("cpu"), F(3, 2),
+     tfn=lambda T, x: (x.to(_other_float(T, x)) * 2).to(x.dtype),
+     covers=("to_device", "mul"), extra={"workers": 1})
+case("to_device_method_cpu", lambda T, x, y: x.to("worker:0").cpu() + y, F(4), F(4),
+     tfn=lambda T, x, y: x.to(_other_float(T, x)).to(x.dtype) + y,
+     covers=("to_device", "add"), extra={"workers": 1})
+
+# =============================================================================================
+# creation (forward only)
+# =============================================================================================
+
+case("full", lambda T: T.full((2, 3), 1.5), covers="full")
+case("full_int", lambda T: T.full((2,), 7), covers="full")
+case("zeros", lambda T: T.zeros(2, 3), covers="full")
+case("ones_int", lambda T: T.ones(3, dtype=T.int64), covers="full")
+case("ones_like", lambda T, x: T.ones_like(x) * x, F(2, 3), covers=("full", "mul"))
+case("zeros_like_int", lambda T, i: T.zeros_like(i), I(3), covers="full")
+case("full_like", lambda T, x: T.full_like(x, 2.0), K(3), covers="full")
+case("eye", lambda T: T.eye(3), covers="eye")
+case("eye_rect", lambda T: T.eye(2, 4, dtype=T.float64), covers="eye")
+case("arange", lambda T: T.arange(5), covers="arange")
+case("arange_float", lambda T: T.arange(0, 2, 0.25), covers="arange")
+case("arange_neg_step", lambda T: T.arange(5, 1, -1.5), covers="arange")
+case("linspace", lambda T: T.linspace(0, 1, 5), covers="linspace")
+case("linspace_f64", lambda T: T.linspace(-1, 2, 7, dtype=T.float64), covers="linspace")
+
+# =============================================================================================
+# errors: the same call must raise torch's exception type with torch's leading words
+# =============================================================================================
+
+ERRORS: list[Case] = []
+
+
+def error(id: str, fn, *args, prefix: int = 70) -> Case:
+    """A call that must fail; the first `prefix` characters of torch's message must match."""
+    if any(c.id == id for c in ERRORS):
+        raise ValueError(f"duplicate error id {id!r}")
+    c = Case(id, fn, args, (), extra={"prefix": prefix})
+    ERRORS.append(c)
+    return c
+
+
+# binary ops: shapes that do not broadcast, dtypes torch refuses
+error("add_shape", lambda T, x, y: x + y, K(3), K(4))
+error("add_shape_2d", lambda T, x, y: T.add(x, y), K(2, 3), K(3, 2))
+error("sub_shape", lambda T, x, y: x - y, K(2, 3), K(2))
+error("mul_shape", lambda T, x, y: x * y, K(4, 3), K(4, 1, 2))
+error("div_shape", lambda T, x, y: x / y, K(3), K(2))
+error("pow_shape", lambda T, x, y: x ** y, K(3), K(2))
+error("maximum_shape", lambda T, x, y: T.maximum(x, y), K(3), K(2))
+error("maximum_scalar", lambda T, x: T.maximum(x, 1.0), K(3))
+error("where_shape", lambda T, c, x, y: T.where(c, x, y), B(3), K(3), K(2))
+error("where_cond_dtype", lambda T, c, x, y: T.where(c, x, y), K(3), K(3), K(3))
+error("eq_shape", lambda T, x, y: x == y, K(3), K(2))
+error("sub_bool", lambda T, a, b: a - b, B(3), B(3))
+error("abs_bool", lambda T, a: T.abs(a), B(3))
+error("pow_int_negative", lambda T, i: i ** -1, I(3, lo=1, hi=3))
+error("clamp_no_bounds", lambda T, x: T.clamp(x), K(3))
+error("masked_fill_shape", lambda T, x, m: x.masked_fill(m, 0.0), K(3, 4), B(3))
+error("masked_fill_value_dim", lambda T, x, m, v: x.masked_fill(m, v), K(3), B(3), K(3))
+
+# matrix products
+error("mm_shape", lambda T, a, b: T.mm(a, b), K(2, 3), K(4, 5))
+error("mm_1d", lambda T, a, b: T.mm(a, b), K(3), K(3, 2))
+error("mm_1d_right", lambda T, a, b: a.mm(b), K(2, 3), K(3))
+error("mm_dtype", lambda T, a, b: T.mm(a, b.double()), K(2, 3), K(3, 2))
+error("matmul_shape", lambda T, a, b: a @ b, K(2, 3), K(4, 5))
+error("matmul_3d_2d_shape", lambda T, a, b: a @ b, K(2, 2, 3), K(4, 5))
+error("matmul_3d_3d_shape", lambda T, a, b: T.matmul(a, b), K(2, 2, 3), K(2, 4, 5))
+error("matmul_0d", lambda T, a, b: T.matmul(a, b), K(), K(3))
+error("matmul_1d_shape", lambda T, a, b: a @ b, K(3), K(4))
+error("matmul_2d_1d_shape", lambda T, a, b: a @ b, K(2, 3), K(4))
+error("matmul_1d_2d_shape", lambda T, a, b: a @ b, K(3), K(4, 2))
+error("matmul_batch_shape", lambda T, a, b: a @ b, K(2, 3, 4), K(3, 4, 2))
+error("dot_shape", lambda T, a, b: T.dot(a, b), K(3), K(4))
+error("dot_2d", lambda T, a, b: T.dot(a, b), K(2, 3), K(3))
+error("dot_dtype", lambda T, a, b: T.dot(a, b.double()), K(3), K(3))
+error("mv_shape", lambda T, a, v: T.mv(a, v), K(2, 3), K(4))
+error("mv_2d", lambda T, a, v: T.mv(a, v), K(2, 3), K(3, 1))
+error("bmm_shape", lambda T, a, b: T.bmm(a, b), K(2, 3, 4), K(2, 5, 6))
+error("bmm_2d", lambda T, a, b: T.bmm(a, b), K(3, 4), K(4, 5))
+error("addmm_shape", lambda T, c, a, b: T.addmm(c, a, b), K(3), K(2, 3), K(3, 4))
+error("outer_2d", lambda T, a, b: T.outer(a, b), K(2, 2), K(3))
+
+# joins and splits
+error("cat_shape", lambda T, a, b: T.cat([a, b]), K(2, 3), K(2, 4))
+error("cat_ndim", lambda T, a, b: T.cat([a, b]), K(2, 3), K(3))
+error("cat_empty_list", lambda T: T.cat([]))
+error("cat_dim", lambda T, a, b: T.cat([a, b], dim=2), K(2, 3), K(2, 3))
+error("stack_shape", lambda T, a, b: T.stack([a, b]), K(2, 3), K(3, 2))
+error("stack_empty_list", lambda T: T.stack([]))
+error("stack_dim", lambda T, a, b: T.stack([a, b], dim=3), K(2, 3), K(2, 3))
+error("split_sizes", lambda T, x: x.split([1, 1], 0), K(3, 2))
+error("chunk_zero", lambda T, x: x.chunk(0), K(3))
+error("narrow_range", lambda T, x: x.narrow(0, 2, 3), K(4))
+
+# reshape and views
+error("reshape_invalid", lambda T, x: x.reshape(5), K(2, 3))
+error("reshape_infer_invalid", lambda T, x: x.reshape(4, -1), K(2, 3))
+error("reshape_two_infer", lambda T, x: x.reshape(-1, -1), K(2, 3))
+error("view_invalid", lambda T, x: x.view(7), K(2, 3))
+error("expand_shape", lambda T, x: x.expand(3, 4), K(2, 4))
+error("expand_fewer", lambda T, x: x.expand(4), K(2, 4))
+error("t_3d", lambda T, x: x.t(), K(2, 3, 4))
+error("permute_len", lambda T, x: x.permute(1, 0), K(2, 3, 4))
+error("permute_dup", lambda T, x: x.permute(0, 0, 1), K(2, 3, 4))
+error("flatten_order", lambda T, x: x.flatten(2, 1), K(2, 3, 4))
+
+# dims out of range
+error("sum_dim", lambda T, x: x.sum(2), K(2, 3))
+error("sum_dim_neg", lambda T, x: x.sum(-3), K(2, 3))
+error("sum_dim_repeated", lambda T, x: x.sum((0, 0)), K(2, 3))
+error("mean_dim", lambda T, x: x.mean(5), K(2, 3))
+error("max_dim", lambda T, x: x.max(2), K(2, 3))
+error("amax_dim", lambda T, x: x.amax(2), K(2, 3))
+error("argmax_dim", lambda T, x: x.argmax(2), K(2, 3))
+error("var_dim", lambda T, x: x.var(3), K(2, 3))
+error("softmax_dim", lambda T, x: x.softmax(2), K(2, 3))
+error("log_softmax_dim", lambda T, x: x.log_softmax(-3), K(2, 3))
+error("logsumexp_dim", lambda T, x: x.logsumexp(2), K(2, 3))
+error("norm_dim", lambda T, x: x.norm(dim=2), K(2, 3))
+error("transpose_dim", lambda T, x: x.transpose(0, 2), K(2, 3))
+error("unsqueeze_dim", lambda T, x: x.unsqueeze(3), K(2, 3))
+error("squeeze_dim", lambda T, x: x.squeeze(2), K(2, 3))
+error("select_dim", lambda T, x: x.select(2, 0), K(2, 3))
+error("select_index", lambda T, x: x.select(1, 3), K(2, 3))
+error("cat_dim_neg", lambda T, a: T.cat([a, a], -3), K(2, 3))
+
+# dtypes a reduction refuses
+error("mean_int", lambda T, i: i.mean(), I(3))
+error("var_int", lambda T, i: i.var(), I(3))
+error("std_int", lambda T, i: i.std(), I(3))
+error("norm_int", lambda T, i: i.norm(), I(3))
+error("softmax_int", lambda T, i: i.softmax(0), I(3))
+error("max_empty", lambda T, x: x.max(), K(0))
+
+# indexing
+error("getitem_out_of_range", lambda T, x: x[3], K(3, 2))
+error("getitem_neg_out_of_range", lambda T, x: x[:, -3], K(3, 2))
+error("getitem_too_many", lambda T, x: x[0, 0, 0], K(3, 2))
+error("getitem_float_index", lambda T, x, i: x[i], K(3, 2), K(2))
+error("getitem_tensor_out_of_range", lambda T, x: x[[0, 5]], K(3, 2))
+error("getitem_mask_shape", lambda T, x, m: x[m], K(3, 2), B(4))
+error("gather_dims", lambda T, x, i: x.gather(1, i), K(3, 4), I(3, hi=4))
+error("setitem_shape", lambda T, x, v: x.__setitem__(slice(0, 2), v), K(3, 4), K(3))
+
+# losses
+error("mse_loss_shape", lambda T, x, y: nnf(T).mse_loss(x, y), K(3), K(4))
+error("bce_shape", lambda T, x, y: nnf(T).binary_cross_entropy(x, y), K(3, lo=0.1, hi=0.9),
+      K(4, lo=0, hi=1))
+error("nll_loss_target_dtype", lambda T, x, t: nnf(T).nll_loss(x, t), K(3, 4), K(3))
+error("nll_loss_batch", lambda T, x, t: nnf(T).nll_loss(x, t), K(3, 4), I(2, hi=4))
+error("nll_loss_target_range", lambda T, x, t: nnf(T).nll_loss(x, t + 4), K(3, 4), I(3, hi=4))
+
+# creation
+error("arange_zero_step", lambda T: T.arange(0, 5, 0))
+error("arange_wrong_sign", lambda T: T.arange(0, 5, -1))
+error("linspace_negative_steps", lambda T: T.linspace(0, 1, -1))
+error("full_negative_size", lambda T: T.full((2, -1), 1.0))
+error("ones_negative_size", lambda T: T.ones(2, -1))
+error("eye_negative_m", lambda T: T.eye(2, -1))
+error("eye_negative", lambda T: T.eye(-1))
+
+# more shape and dtype rules
+error("unbind_0d", lambda T, x: x.unbind(), K())
+error("index_select_2d_index", lambda T, x, i: x.index_select(0, i), K(3, 4), I(2, 2))
+error("index_select_float_index", lambda T, x, i: x.index_select(0, i), K(3, 4), K(2))
+error("masked_fill_int_mask", lambda T, x, i: x.masked_fill(i, 1.0), K(3), I(3))
+error("bitwise_not_float", lambda T, x: ~x, K(3))
+error("gather_out_of_range", lambda T, x, i: x.gather(1, i + 4), K(3, 4), I(3, 2, hi=4))
+error("expand_negative_lead", lambda T, x: x.expand(-1, 3), K(3))
+error("squeeze_0d_dim", lambda T, x: x.squeeze(1), K())
+error("split_zero", lambda T, x: x.split(0), K(3))
+error("cat_0d", lambda T, x: T.cat([x, x]), K())
+error("where_scalar_scalar_shape", lambda T, c, x: T.where(c, x, x[:2]), B(3), K(3))
+error("reshape_empty_ambiguous", lambda T, x: x.reshape(0, -1), K(0))
+error("getitem_0d", lambda T, x: x[0], K())
