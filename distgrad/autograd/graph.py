@@ -123,11 +123,12 @@ class Node:
         # One edge per differentiable input position (numbers included, as torch lists a
         # wrapped scalar with (None, 0)); `_slots` maps each edge back to its input position.
         edges, slots = [], []
+        number_edges = op.number_edges(inputs) if callable(op.number_edges) else op.number_edges
         for i, (t, diff) in enumerate(zip(inputs, self._diff_mask(len(inputs)))):
-            if not diff:
+            is_tensor = hasattr(t, "_version")
+            if not diff or (not is_tensor and not number_edges):
                 continue
             slots.append(i)
-            is_tensor = hasattr(t, "_version")
             edges.append(t._gradient_edge() if is_tensor and t._requires_grad else (None, 0))
         self.next_functions = tuple(edges)
         self._slots = tuple(slots)

@@ -83,7 +83,7 @@ class WorkerQueue:
                 encoded.append([2])
             elif hasattr(t, "_version"):
                 if t.device_str == self.device:
-                    encoded.append([0, t._value.id])
+                    encoded.append([0, self._own(t._value).id])
                 else:  # a zero-dim driver tensor taking part as a number
                     encoded.append([1, t._numpy_value().item()])
             else:
@@ -104,7 +104,15 @@ class WorkerQueue:
             self.counters.add_sent(self.index, array.nbytes, 0)
         return RemoteRef(self, tid)
 
+    def _own(self, ref: RemoteRef) -> RemoteRef:
+        if ref.queue is not self:  # a tensor of a runtime that was shut down
+            raise RuntimeError(f"this tensor lived on {self.device} of a distgrad.distributed "
+                               "runtime that was shut down, and its value went with it; create it "
+                               "again (or copy it to the driver with .cpu() before shutdown())")
+        return ref
+
     def export(self, ref: RemoteRef) -> _Export:
+        self._own(ref)
         exp = _Export(self)
         with self.lock:
             self.instrs.append(["export", ref.id])
@@ -123,6 +131,7 @@ class WorkerQueue:
         return RemoteRef(self, tid)
 
     def assign(self, dst: RemoteRef, src: RemoteRef) -> None:
+        self._own(dst), self._own(src)
         with self.lock:
             self.instrs.append(["assign", dst.id, src.id])
 

@@ -2,20 +2,50 @@
 
 This is the only module that imports `ray`. Both backends speak the same wire messages
 to the same `Worker` class; only the transport differs.
+
+Faults. A worker is a Ray actor with no restarts and no task retries, owned by the driver
+(not detached), so it exits when the driver process does. When a worker process dies,
+the next call that waits on it (reading a value, `stats()`, a run that needed one of its
+tensors) raises `WorkerDiedError` naming it, as soon as Ray reports the death (tens of
+milliseconds on one machine). From then on:
+  - every call that touches the dead worker raises `WorkerDiedError` at once;
+  - a surviving worker whose run could not start because it imported a tensor from the
+    dead one is sent that run's frees again, so survivors keep no state of the
+    interrupted graph once the driver drops it (a failed run that did start frees them
+    itself, see worker.py);
+  - `stats()` still answers: a dead worker's entry is
+    `{"pid", "node", "tensors": 0, "nodes": 0, "bytes": 0, "dead": True, "error": str}`
+    (its process is gone, so it holds nothing); live entries have exactly the five keys;
+  - `shutdown()` and `init()` again start new workers in the same process.
 """
 from __future__ import annotations
 
 import os
+import socket
 import threading
+import time
 
 from ..autograd import record
 from . import wire
 from .coordinator import Counters, WorkerQueue
 from .worker import Worker
+from .wire import WireFormatError
 
 
 class WorkerDiedError(RuntimeError):
-    """A worker process died; raised in the driver at the next call that touches it."""
+    """A worker process died; raised in the driver at the next call that waits on it.
+
+    `.worker` is its device string ("worker:1"), `.index` its number.
+    """
+
+    def __init__(self, message: str, index: int | None = None):
+        super().__init__(message)
+        self.index = index
+        self.worker = f"worker:{index}" if index is not None else None
+
+
+_RESTART_HINT = ("its tensors and graph nodes are lost; call distgrad.distributed.shutdown() "
+                 "and init() to start new workers")
 
 
 # ---- endpoints ----------------------------------------------------------------------------------
@@ -25,10 +55,12 @@ class LocalEndpoint:
 
     def __init__(self, n: int):
         self.workers = [Worker(i, node="local") for i in range(n)]
+        self.lock = threading.RLock()  # one message at a time, whichever thread sends it
 
     def submit(self, index, instrs, args, n_exports):
         payload = wire.run_message(instrs, inline_arrays=[_as_array(a) for a in args])
-        out = self.workers[index].handle(payload)
+        with self.lock:
+            out = self.workers[index].handle(payload)
         wire.decode_reply(out[0])
         return len(payload), list(out)
 
@@ -42,13 +74,15 @@ class LocalEndpoint:
         return []
 
     def request(self, kind, index):
-        return wire.decode_reply(self.workers[index].handle(wire.simple_message(kind))[0])
+        with self.lock:
+            return wire.decode_reply(self.workers[index].handle(wire.simple_message(kind))[0])
 
     def raw(self, index, payload, *arrays):
-        return self.workers[index].handle(payload, *arrays)
+        with self.lock:
+            return self.workers[index].handle(payload, *arrays)
 
-    def pid(self, index):
-        return os.getpid()
+    def dead_entry(self, index):
+        return None
 
     def close(self):
         self.workers = []
@@ -61,23 +95,35 @@ def _as_array(a):
 
 
 class RayEndpoint:
-    """Workers as Ray actors; arrays go as Ray objects (zero-copy for numpy)."""
+    """Workers as Ray actors; arrays go as Ray objects (zero-copy for numpy).
 
-    def __init__(self, actors):
+    Replies are checked lazily by the queues; this class turns Ray's errors into
+    distgrad's (see the module doc) and remembers which workers died.
+    """
+
+    def __init__(self, actors, pings):
         self.actors = actors
-        self._methods = {}  # (worker, number of returns) -> actor method (options are costly)
+        self.ids = {a._actor_id.hex(): i for i, a in enumerate(actors)}
+        self.info = [(p.get("pid"), p.get("node", "?")) for p in pings]
+        self.dead: dict[int, str] = {}  # worker -> what its WorkerDiedError says (a raised
+        # exception is not kept: its traceback would keep the interrupted graph alive)
+        self.lock = threading.Lock()
+        self.releases: dict = {}  # reply ref -> (index, free ids, node ids) of that run
+        self.unchecked: dict[int, list] = {}  # replies left unchecked by an error
 
     def submit(self, index, instrs, args, n_exports):
         payload = wire.run_message(instrs)
-        key = (index, n_exports)
-        method = self._methods.get(key)
-        if method is None:
-            method = self.actors[index].handle
-            if n_exports:
-                method = method.options(num_returns=1 + n_exports)
-            self._methods[key] = method
-        refs = method.remote(payload, *args)
-        return len(payload), list(refs) if n_exports else [refs]
+        method = self.actors[index].handle
+        if n_exports:
+            refs = method.options(num_returns=1 + n_exports).remote(payload, *args)
+        else:
+            refs = [method.remote(payload, *args)]
+        frees = [i for ins in instrs if ins[0] == "free" for i in ins[1]]
+        node_frees = [i for ins in instrs if ins[0] == "free_node" for i in ins[1]]
+        if frees or node_frees:
+            with self.lock:
+                self.releases[refs[0]] = (frees, node_frees)
+        return len(payload), list(refs)
 
     def stage(self, array):
         import ray
@@ -85,26 +131,58 @@ class RayEndpoint:
         return ray.put(array)
 
     def get(self, ref, index):
-        return _ray_get(ref, index)
+        return self._get(ref, index)
 
     def check(self, pending, index, block):
+        """Check the replies of sent runs: all of them (block) or those ready. Every reply
+        that is ready is checked, even after an error, and the first error is raised."""
         import ray
 
-        if block:
-            for r in pending:
-                wire.decode_reply(_first(_ray_get(r, index)))
+        with self.lock:
+            pending = self.unchecked.pop(index, []) + list(pending)
+        if not pending:
             return []
-        ready, rest = ray.wait(pending, num_returns=len(pending), timeout=0)
-        for r in ready:
-            wire.decode_reply(_first(_ray_get(r, index)))
+        if block:
+            ready, rest = pending, []
+        else:
+            ready, rest = ray.wait(pending, num_returns=len(pending), timeout=0)
+            ready_set = set(ready)
+            ready = [r for r in pending if r in ready_set]  # in the order they were sent
+        first = None
+        for k, r in enumerate(ready):
+            try:
+                wire.decode_reply(_first(self._get(r, index)))
+            except Exception as e:
+                if first is None:
+                    first = e
+                    if not block:  # report now; the replies after it are checked next time
+                        with self.lock:
+                            self.unchecked.setdefault(index, []).extend(ready[k + 1:] + rest)
+                        rest = []
+                        break
+            finally:
+                with self.lock:
+                    self.releases.pop(r, None)
+        if first is not None:
+            raise first
         return rest
 
     def request(self, kind, index):
+        if index in self.dead:
+            raise WorkerDiedError(self.dead[index], index)
         ref = self.actors[index].handle.remote(wire.simple_message(kind))
-        return wire.decode_reply(_first(_ray_get(ref, index)))
+        return wire.decode_reply(_first(self._get(ref, index)))
 
     def raw(self, index, payload, *arrays):
-        return _ray_get(self.actors[index].handle.remote(payload, *arrays), index)
+        return self._get(self.actors[index].handle.remote(payload, *arrays), index)
+
+    def dead_entry(self, index):
+        err = self.dead.get(index)
+        if err is None:
+            return None
+        pid, node = self.info[index]
+        return {"pid": pid, "node": node, "tensors": 0, "nodes": 0, "bytes": 0, "dead": True,
+                "error": err}
 
     def close(self):
         import ray
@@ -116,22 +194,76 @@ class RayEndpoint:
                 pass
         self.actors = []
 
+    # ---- errors ---------------------------------------------------------------------------
+    def _get(self, ref, index):
+        """ray.get, with Ray's errors made distgrad's."""
+        import ray
+        from ray.exceptions import (ActorDiedError, ActorUnavailableError, ObjectLostError,
+                                    RayTaskError)
+
+        try:
+            return ray.get(ref)
+        except (ActorDiedError, ActorUnavailableError) as e:
+            dead = self.ids.get(getattr(e, "actor_id", None))
+            if dead is None:
+                dead = self._find_dead(default=index)
+            err = self._died(dead, index)
+        except ObjectLostError as e:  # a tensor held by a dead worker's node
+            err = self._died(self._find_dead(default=index), index, f" ({type(e).__name__})")
+        except RayTaskError as e:
+            cause = e.cause if getattr(e, "cause", None) is not None else e.as_instanceof_cause()
+            if isinstance(cause, WireFormatError) and self.dead:
+                # After a death, a survivor's run may name a tensor that was lost with it.
+                k = next(iter(self.dead))
+                err = WorkerDiedError(f"{self.dead[k]} (worker:{index}'s run failed after it: "
+                                      f"{cause})", k)
+            else:
+                err = cause
+        if isinstance(err, WorkerDiedError) and err.index != index:
+            self._resend_releases(ref, index)
+        raise err from None
+
+    def _died(self, dead: int, index: int, detail: str = "") -> WorkerDiedError:
+        with self.lock:
+            if dead not in self.dead:
+                pid, node = self.info[dead]
+                self.dead[dead] = (f"worker:{dead} died (pid {pid}, node {node}){detail}: "
+                                   f"{_RESTART_HINT}")
+            first = self.dead[dead]
+        if dead == index:
+            return WorkerDiedError(first, dead)
+        return WorkerDiedError(f"{first} (worker:{index}'s run needed a tensor from it)", dead)
+
+    def _find_dead(self, default: int) -> int:
+        """Which worker is dead, by pinging them all (for errors that do not say)."""
+        import ray
+        from ray.exceptions import RayActorError
+
+        refs = [a.handle.remote(wire.simple_message("ping")) for a in self.actors]
+        ray.wait(refs, num_returns=len(refs), timeout=5.0)
+        for i, r in enumerate(refs):
+            try:
+                ray.get(r, timeout=0)
+            except RayActorError:
+                return i
+            except Exception:
+                pass
+        return default
+
+    def _resend_releases(self, ref, index) -> None:
+        """A run that never started (a tensor it imported was lost): send its frees again."""
+        with self.lock:
+            rel = self.releases.pop(ref, None)
+        if rel is None or index in self.dead:
+            return
+        frees, node_frees = rel
+        instrs = ([["free", frees]] if frees else []) + ([["free_node", node_frees]]
+                                                         if node_frees else [])
+        self.actors[index].handle.remote(wire.run_message(instrs))
+
 
 def _first(x):
     return x[0] if isinstance(x, (tuple, list)) else x
-
-
-def _ray_get(ref, index, timeout=None):
-    import ray
-    from ray.exceptions import ActorDiedError, ActorUnavailableError, RayTaskError
-
-    try:
-        return ray.get(ref, timeout=timeout)
-    except (ActorDiedError, ActorUnavailableError) as e:
-        raise WorkerDiedError(f"worker:{index} died: {type(e).__name__}") from None
-    except RayTaskError as e:
-        cause = e.cause if getattr(e, "cause", None) is not None else e.as_instanceof_cause()
-        raise cause from None
 
 
 class _RayActorWorker(Worker):
@@ -161,6 +293,11 @@ class Runtime:
         self.endpoint = endpoint
         self.counters = Counters(n)
         self.queues = [WorkerQueue(i, _Bound(endpoint, i), self.counters) for i in range(n)]
+        # One lock for every queue: a driver thread's flush of one queue flushes the queues
+        # it imports from, so per-queue locks taken in two orders could deadlock.
+        self.lock = threading.RLock()
+        for q in self.queues:
+            q.lock = self.lock
         self.owns_ray = owns_ray
 
     def queue(self, device: str) -> WorkerQueue:
@@ -171,9 +308,10 @@ class Runtime:
                 k = -1
             if 0 <= k < len(self.queues):
                 return self.queues[k]
-        raise RuntimeError(f"Invalid device string: '{device}' names no worker; distgrad.distributed "
-                           f"has {len(self.queues)} workers: "
-                           f"{', '.join(q.device for q in self.queues)}")
+        names = ", ".join(q.device for q in self.queues)
+        raise RuntimeError(f"Invalid device string: '{device}' names no worker; this "
+                           f"distgrad.distributed runtime has {len(self.queues)} workers: {names}. "
+                           f"Use one of them, or init(num_workers=...) with more")
 
     def flush_all(self) -> None:
         for q in self.queues:
@@ -225,6 +363,10 @@ def init(num_workers: int = 2, address=None, backend: str = "ray", timeout_s: fl
     backend="ray", address=None: a local multi-process Ray runtime (the embedded default);
     address="auto" or "ray://host:port": join a running cluster, workers spread over its
     nodes; backend="local": the same workers and messages in this process, without Ray.
+
+    timeout_s bounds the wait: an address that cannot be reached raises ConnectionError,
+    and workers that do not all start in time (the cluster lacks the CPUs asked for with
+    worker_num_cpus) raise TimeoutError; neither leaves anything running.
     """
     global _runtime
     with _lock:
@@ -244,10 +386,33 @@ def init(num_workers: int = 2, address=None, backend: str = "ray", timeout_s: fl
         return rt
 
 
+def _check_reachable(address, timeout_s: float) -> None:
+    """Fail fast, within timeout_s, when the address's host:port does not answer."""
+    if not address or address == "auto" or address.startswith(("local", "http://", "https://")):
+        return
+    client = address.startswith("ray://")
+    hostport = address[len("ray://"):] if client else address
+    host, sep, port = hostport.rpartition(":")
+    if not sep:
+        host, port = hostport, "10001" if client else "6379"
+    try:
+        port_n = int(port)
+    except ValueError:
+        raise ValueError(f"distgrad.distributed.init: address {address!r} is not host:port") from None
+    deadline = max(0.1, min(float(timeout_s), 10.0))
+    try:
+        socket.create_connection((host.strip("[]"), port_n), timeout=deadline).close()
+    except OSError as e:
+        raise ConnectionError(f"distgrad.distributed.init: could not reach the Ray cluster at "
+                              f"{address!r} within timeout_s={timeout_s} ({e}); check the address "
+                              f"and that the cluster is up") from None
+
+
 def _init_ray(n, address, timeout_s, worker_num_cpus, blas_threads, ray_kwargs):
     import ray
 
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    _check_reachable(address, timeout_s)
     owns = False
     if not ray.is_initialized():
         kwargs = dict(include_dashboard=False, logging_level="WARNING", log_to_driver=True)
@@ -255,32 +420,45 @@ def _init_ray(n, address, timeout_s, worker_num_cpus, blas_threads, ray_kwargs):
         try:
             ray.init(address=address, **kwargs)
         except (ConnectionError, TimeoutError) as e:
-            raise TimeoutError(f"distgrad.distributed.init: could not reach the Ray cluster at "
-                               f"{address!r}: {e}") from None
+            raise ConnectionError(f"distgrad.distributed.init: could not reach the Ray cluster at "
+                                  f"{address!r}: {e}") from None
         owns = True
     if worker_num_cpus is None:
         # On a local runtime the workers share the machine's cores with the driver; on a
         # cluster each worker takes a CPU, which also spreads them over the nodes.
         worker_num_cpus = 0 if address is None else 1
+    # Not detached: the actors belong to this driver and Ray ends them when it exits.
     actor_cls = ray.remote(_RayActorWorker).options(
         num_cpus=worker_num_cpus, max_restarts=0, max_task_retries=0,
         scheduling_strategy="SPREAD")
+    start = time.monotonic()
     actors = [actor_cls.remote(i, blas_threads) for i in range(n)]
     pings = [a.handle.remote(wire.simple_message("ping")) for a in actors]
     ready, _ = ray.wait(pings, num_returns=n, timeout=timeout_s)
-    if len(ready) < n:
+    replies = None
+    if len(ready) == n:
+        try:
+            replies = [wire.decode_reply(_first(r)) for r in ray.get(pings)]
+        except Exception:
+            replies = None
+    if replies is None:
         for a in actors:
             ray.kill(a)
+        total = ray.cluster_resources().get("CPU", 0)
+        free = ray.available_resources().get("CPU", 0)
         if owns:
             ray.shutdown()
-        raise TimeoutError(f"distgrad.distributed.init: only {len(ready)} of {n} workers started "
-                           f"within timeout_s={timeout_s}; the cluster may lack resources "
-                           f"(each worker asks for num_cpus={worker_num_cpus})")
-    ray.get(ready)
-    return Runtime("ray", RayEndpoint(actors), n, owns)
+        raise TimeoutError(
+            f"distgrad.distributed.init: only {len(ready)} of {n} workers started within "
+            f"timeout_s={timeout_s} ({time.monotonic() - start:.1f} s): each asks for "
+            f"num_cpus={worker_num_cpus} and the cluster has {total:g} CPUs, {free:g} free. "
+            f"Ask for fewer workers or a smaller worker_num_cpus, or add nodes")
+    return Runtime("ray", RayEndpoint(actors, replies), n, owns)
 
 
 def shutdown() -> None:
+    """Stop the workers (and the Ray runtime init() started, if it did). Tensors on
+    workers become unusable; init() may be called again."""
     global _runtime
     with _lock:
         rt = _runtime
@@ -306,19 +484,37 @@ def workers() -> list:
 
 
 def stats() -> dict:
-    """Per worker: pid, Ray node, live tensors, live graph nodes, and their bytes."""
+    """Per worker: pid, Ray node, live tensors, live graph nodes, and their bytes.
+
+    A worker that died has `"dead": True` (and an `"error"`), with zero counts.
+    """
     import gc
 
     gc.collect()
     rt = current()
     out = {}
     for q in rt.queues:
-        body = q.request("stats")
-        out[q.device] = {k: body[k] for k in ("pid", "node", "tensors", "nodes", "bytes")}
+        out[q.device] = _worker_stats(rt, q)
     return out
+
+
+def _worker_stats(rt, q) -> dict:
+    err = None
+    for _ in range(3):
+        entry = rt.endpoint.dead_entry(q.index)
+        if entry is not None:
+            return entry
+        try:
+            body = q.request("stats")
+        except WorkerDiedError as e:
+            # This worker died (see dead_entry), or a run of it needed a dead worker's tensor:
+            # that run's failure is now reported and its frees sent again; ask once more.
+            err = e
+            continue
+        return {k: body[k] for k in ("pid", "node", "tensors", "nodes", "bytes")}
+    raise err
 
 
 def counters() -> dict:
     """Messages and bytes the driver exchanged with each worker since init."""
     return current().counters.snapshot()
-

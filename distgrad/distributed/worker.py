@@ -3,6 +3,24 @@
 The Ray backend wraps it in an actor (runtime.py); the local backend calls it in the
 driver process. Either way it is reached only through `handle(payload, *arrays)` with a
 wire message, and it keeps serving after a bad one.
+
+What counts as a malformed message (raised as `WireFormatError`, naming the field):
+  - anything `wire.decode_request` rejects (not msgpack, wrong version or fields, ...);
+  - a run that does not fit this worker: an unknown op, a tensor id used before it is
+    defined, an array argument that is missing or not an array of distgrad's dtypes, or
+    an op whose shape rule rejects its inputs and attrs (the driver runs the same rule
+    before it sends, so a message from the driver always passes), or whose result would
+    exceed `MAX_ELEMENTS`;
+  - an op that passed those checks but then fails with an error that is not one of an
+    op's own errors (TypeError, ValueError, KeyError, MemoryError, ...: attrs the rule
+    ignored but the forward cannot use).
+Every run is checked in full before any of it executes. An op's own errors on the values
+it is given (torch's `IndexError: index 5 is out of bounds...` for bad index values,
+`RuntimeError: Integers to negative integer powers...`) are not the message's fault: they
+keep their type and message and reach the user as torch raises them.
+
+Whatever happens to a run once it decodes, its `free` / `free_node` instructions are
+applied, so a failed run never leaks what it was told to release.
 """
 from __future__ import annotations
 
@@ -12,12 +30,47 @@ import socket
 import numpy as np
 
 from .. import dtypes
-from ..ops.table import OPS, run_forward
+from ..ops.table import OPS, Size, run_forward
 from . import wire
 from .wire import WireFormatError
 
+# An op's own errors, raised on the values it was given: these pass through unchanged.
+OP_ERRORS = (IndexError, RuntimeError, NotImplementedError, ZeroDivisionError)
+
+_NP_DTYPES = {np.dtype(d) for d in ("float32", "float64", "int64", "bool")}
+
+
+class _Operand:
+    """What a shape rule sees of a tensor on this worker: its shape and dtype."""
+
+    __slots__ = ("shape", "dtype")
+
+    def __init__(self, shape, dtype):
+        self.shape = shape if type(shape) is Size else Size(shape)
+        self.dtype = dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def dim(self) -> int:
+        return len(self.shape)
+
+    def numel(self) -> int:
+        return self.shape.numel()
+
+    def size(self, d=None):
+        return self.shape if d is None else self.shape[d]
+
+
+def _operand(arr: np.ndarray) -> _Operand:
+    return _Operand(arr.shape, dtypes.from_numpy(arr.dtype))
+
 
 class Worker:
+    # The largest tensor one op may make (elements); a message asking for more is malformed.
+    MAX_ELEMENTS = 2 ** 28
+
     def __init__(self, index: int, node: str | None = None):
         self.index = index
         self.node = node or socket.gethostname()
@@ -30,12 +83,17 @@ class Worker:
         msg = wire.decode_request(payload)
         kind = msg["type"]
         if kind == "ping":
-            return (wire.reply({"pid": os.getpid()}),)
+            return (wire.reply({"pid": os.getpid(), "node": self.node}),)
         if kind == "stats":
             return (wire.reply(self.stats()),)
-        args = list(arrays) + list(msg.get("arrays", []))
-        self._check_refs(msg["instrs"], len(args))
-        exported = self._run(msg["instrs"], args)
+        instrs = msg["instrs"]
+        try:
+            args = list(arrays) + list(msg.get("arrays", []))
+            self._check(instrs, args)
+            exported = self._run(instrs, args)
+        except BaseException:
+            self._release(instrs)  # a failed run still frees what it was told to free
+            raise
         return (wire.reply({"exports": len(exported)}),) + tuple(exported)
 
     def stats(self) -> dict:
@@ -48,45 +106,109 @@ class Worker:
         return {"pid": os.getpid(), "node": self.node, "tensors": len(self.tensors),
                 "nodes": len(self.nodes), "bytes": int(total)}
 
-    # ---- execution -------------------------------------------------------------------------
-    def _check_refs(self, instrs, n_args) -> None:
-        """Every op must be known and every id defined before use: checked before running."""
-        known = set(self.tensors)
+    # ---- validation ------------------------------------------------------------------------
+    def _check(self, instrs, args) -> None:
+        """The whole run must fit this worker before any of it runs (see the module doc)."""
+        known: dict = {}  # ids defined (an _Operand) or freed (None) so far in this run
+
+        def operand(tid, where):
+            found = known.get(tid, False)
+            if found is False:
+                arr = self.tensors.get(tid)
+                found = _operand(arr) if arr is not None else None
+            if found is None:
+                raise WireFormatError(f"field '{where}': unknown tensor id {tid}")
+            return found
+
         for i, ins in enumerate(instrs):
             code = ins[0]
             if code == "op":
-                if ins[1] not in OPS:
-                    raise WireFormatError(f"field 'instrs[{i}][1]': unknown op {ins[1]!r}")
-                for item in ins[2]:
-                    if item[0] == 0 and item[1] not in known:
-                        raise WireFormatError(f"field 'instrs[{i}][2]': unknown tensor id {item[1]}")
-                if len(ins[4]) != len(ins[5]):
-                    raise WireFormatError(f"field 'instrs[{i}][5]': one dtype per output id")
-                known.update(ins[4])
+                self._check_op(i, ins, operand, known)
             elif code == "import":
-                if ins[2] >= n_args:
-                    raise WireFormatError(f"field 'instrs[{i}][2]': no array argument {ins[2]}")
-                known.add(ins[1])
-            elif code in ("export", "assign"):
-                for k in range(1, len(ins)):
-                    if ins[k] not in known:
-                        raise WireFormatError(f"field 'instrs[{i}][{k}]': unknown tensor id {ins[k]}")
+                k = ins[2]
+                if k >= len(args):
+                    raise WireFormatError(f"field 'instrs[{i}][2]': no array argument {k}")
+                a = args[k]
+                if not isinstance(a, np.ndarray) or a.dtype not in _NP_DTYPES:
+                    raise WireFormatError(f"field 'instrs[{i}][2]': argument {k} is not an array "
+                                          f"of float32, float64, int64 or bool "
+                                          f"({type(a).__name__} {getattr(a, 'dtype', '')})")
+                known[ins[1]] = _operand(a)
+            elif code == "export":
+                operand(ins[1], f"instrs[{i}][1]")
+            elif code == "assign":
+                dst = operand(ins[1], f"instrs[{i}][1]")
+                src = operand(ins[2], f"instrs[{i}][2]")
+                try:
+                    ok = np.broadcast_shapes(src.shape, dst.shape) == tuple(dst.shape)
+                except ValueError:
+                    ok = False
+                if not ok or src.dtype is not dst.dtype:
+                    raise WireFormatError(f"field 'instrs[{i}]': cannot assign a {src.dtype.name} "
+                                          f"tensor of shape {list(src.shape)} to a {dst.dtype.name} "
+                                          f"one of shape {list(dst.shape)}")
+                known[ins[1]] = _Operand(dst.shape, dst.dtype)
+            elif code == "free":
+                for tid in ins[1]:
+                    known[tid] = None
 
+    def _check_op(self, i, ins, operand, known) -> None:
+        _, name, inputs, attrs, out_ids, out_dtypes = ins
+        op = OPS.get(name)
+        if op is None or op.moves:
+            raise WireFormatError(f"field 'instrs[{i}][1]': unknown op {name!r}")
+        if len(out_ids) != len(out_dtypes):
+            raise WireFormatError(f"field 'instrs[{i}][5]': one dtype per output id")
+        if not all(isinstance(k, str) for k in attrs):
+            raise WireFormatError(f"field 'instrs[{i}][3]': attr names must be strings")
+        operands = []
+        for k, item in enumerate(inputs):
+            if item[0] == 0:
+                operands.append(operand(item[1], f"instrs[{i}][2][{k}]"))
+            else:
+                operands.append(item[1] if item[0] == 1 else None)
+        try:
+            metas = op.shape(*operands, **attrs)
+        except Exception as e:
+            raise WireFormatError(f"field 'instrs[{i}]': op {name!r} does not accept these inputs "
+                                  f"and attrs ({type(e).__name__}: {e})") from None
+        metas = tuple(metas) if isinstance(metas, (tuple, list)) else (metas,)
+        if len(metas) != len(out_ids):
+            raise WireFormatError(f"field 'instrs[{i}][4]': op {name!r} makes {len(metas)} "
+                                  f"outputs, the message names {len(out_ids)}")
+        for tid, m, d in zip(out_ids, metas, out_dtypes):
+            shape = getattr(m, "shape", None)
+            if not isinstance(shape, tuple) or not all(isinstance(s, (int, np.integer)) and s >= 0
+                                                       for s in shape):
+                raise WireFormatError(f"field 'instrs[{i}]': op {name!r} has no shape for these "
+                                      "inputs and attrs")
+            if Size(shape).numel() > self.MAX_ELEMENTS:
+                raise WireFormatError(f"field 'instrs[{i}]': op {name!r} would make a tensor of "
+                                      f"shape {list(shape)}, more than {self.MAX_ELEMENTS} elements")
+            known[tid] = _Operand(shape, dtypes.from_name(d))
+
+    # ---- execution -------------------------------------------------------------------------
     def _run(self, instrs, args) -> list:
         tensors = self.tensors
         exported = []
-        for ins in instrs:
+        for i, ins in enumerate(instrs):
             code = ins[0]
             if code == "op":
                 _, name, inputs, attrs, out_ids, out_dtypes = ins
                 values = [tensors[x[1]] if x[0] == 0 else (x[1] if x[0] == 1 else None)
                           for x in inputs]
-                outs = run_forward(OPS[name], values, attrs,
-                                   [dtypes.from_name(d) for d in out_dtypes])
+                try:
+                    outs = run_forward(OPS[name], values, attrs,
+                                       [dtypes.from_name(d) for d in out_dtypes])
+                except OP_ERRORS:
+                    raise
+                except Exception as e:  # the attrs passed the rule but the forward can't use them
+                    raise WireFormatError(f"field 'instrs[{i}]': op {name!r} cannot run with these "
+                                          f"attrs ({type(e).__name__}: {e})") from None
                 for tid, value in zip(out_ids, outs):
                     tensors[tid] = value
             elif code == "import":
-                tensors[ins[1]] = np.asarray(args[ins[2]])
+                tensors[ins[1]] = args[ins[2]]
             elif code == "export":
                 exported.append(tensors[ins[1]])
             elif code == "assign":
@@ -104,3 +226,12 @@ class Worker:
                 for nid in ins[1]:
                     self.nodes.pop(nid, None)
         return exported
+
+    def _release(self, instrs) -> None:
+        for ins in instrs:
+            if ins[0] == "free":
+                for tid in ins[1]:
+                    self.tensors.pop(tid, None)
+            elif ins[0] == "free_node":
+                for nid in ins[1]:
+                    self.nodes.pop(nid, None)

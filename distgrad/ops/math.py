@@ -38,7 +38,8 @@ defop("sub", lambda a, b, alpha=1: np.subtract(a, b * alpha if alpha != 1 else b
       lambda c, g: (unbroadcast(g, c.shapes[0]) if c.needs[0] else None,
                     unbroadcast(-g * c.attrs.get("alpha", 1) if c.attrs.get("alpha", 1) != 1 else -g,
                                 c.shapes[1]) if c.needs[1] else None),
-      node=lambda inputs, attrs: "RsubBackward1" if _is_num(inputs[0]) else "SubBackward0")
+      node=lambda inputs, attrs: "RsubBackward1" if _is_num(inputs[0]) else "SubBackward0",
+      number_edges=lambda inputs: not _is_num(inputs[0]))
 
 
 def _sub_rule(a, b):
@@ -95,7 +96,15 @@ def _div_vjp(c, g):
 defop("div", _div_forward, _div_rule, _div_vjp, save=(0, 1),
       node=lambda inputs, attrs: "DivBackward2" if attrs.get("rounding_mode") else "DivBackward0")
 
-defop("neg", np.negative, same, lambda c, g: -g, node="NegBackward0")
+def _neg_rule(x):
+    if x.dtype is dtypes.bool_:
+        raise RuntimeError("Negation, the `-` operator, on a bool tensor is not supported. If you "
+                           "are trying to invert a mask, use the `~` or `logical_not()` operator "
+                           "instead.")
+    return same(x)
+
+
+defop("neg", np.negative, _neg_rule, lambda c, g: -g, node="NegBackward0")
 
 
 def _pow_forward(a, b):
@@ -130,7 +139,8 @@ def _pow_vjp(c, g):
 
 defop("pow", quiet(_pow_forward), binary, _pow_vjp, save=(0, 1), save_out=True,
       node=lambda inputs, attrs: ("PowBackward2" if _is_num(inputs[0])
-                                  else "PowBackward0" if _is_num(inputs[1]) else "PowBackward1"))
+                                  else "PowBackward0" if _is_num(inputs[1]) else "PowBackward1"),
+      number_edges=False)
 
 defop("floor_divide", quiet(np.floor_divide), binary, None)
 

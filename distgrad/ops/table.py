@@ -66,6 +66,9 @@ class OpDef:
     view: bool = False  # the result aliases input 0 (shares its version counter)
     nondiff_outputs: tuple = ()  # output positions that never require grad (indices of max)
     moves: bool = False  # the result lives on attrs["device"] (a copy between devices)
+    # Does a Python number in a differentiable position get a (None, 0) edge? torch lists one
+    # where it wraps the number as a tensor (add, mul, ...), not for Scalar overloads (pow).
+    number_edges: object = True
 
     def node_name(self, inputs, attrs) -> str:
         return self.node(inputs, attrs) if callable(self.node) else self.node
@@ -77,11 +80,11 @@ OPS: dict[str, OpDef] = {}
 def defop(name: str, forward: Callable, shape: Callable, vjp: Optional[Callable] = None, *,
           node: NodeName = "", save: tuple = (), save_out: bool = False, n_out: int = 1,
           differentiable: Optional[tuple] = None, view: bool = False,
-          nondiff_outputs: tuple = (), moves: bool = False) -> OpDef:
+          nondiff_outputs: tuple = (), moves: bool = False, number_edges=True) -> OpDef:
     if name in OPS:
         raise ValueError(f"op {name!r} is defined twice")
     op = OpDef(name, forward, shape, vjp, node, tuple(save), save_out, n_out,
-               differentiable, view, tuple(nondiff_outputs), moves)
+               differentiable, view, tuple(nondiff_outputs), moves, number_edges)
     OPS[name] = op
     return op
 

@@ -693,10 +693,7 @@ GRAPHS = {
 }
 
 
-OPS_BUGS = {
-    # reported to the ops owner: `b ** 2` is pow.Tensor_Scalar in torch, one edge, not two
-    "pow_neg": "pow with a Python-number exponent lists a (None, 0) edge; torch has one edge",
-}
+OPS_BUGS = {}  # ops known to differ from torch (none now)
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(reason=OPS_BUGS[n]))

@@ -119,7 +119,7 @@ PROMOTIONS = {
     "int_floordiv": lambda t: t.tensor([7, -7]) // 2,
     "neg_bool": lambda t: attempt(lambda: -t.tensor([True])),
 }
-OPS_BUGS = {"neg_bool": "ops: -bool_tensor raises numpy's TypeError, torch a RuntimeError"}
+OPS_BUGS = {}  # ops known to differ from torch (none now)
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(reason=OPS_BUGS[n]))
