@@ -457,7 +457,7 @@ class Tensor:
         elif self.device_str != "cpu":
             suffixes.append(f"device='{self.device_str}'")
         if self.grad_fn is not None:
-            suffixes.append(f"grad_fn=<{self.grad_fn.name()}>")
+            suffixes.append(f"grad_fn=<{self.grad_fn.name().rpartition('::')[2]}>")
         elif self._requires_grad:
             suffixes.append("requires_grad=True")
         return format_tensor(self._numpy_value(), self.dtype.name, suffixes)
@@ -548,12 +548,7 @@ class Tensor:
             if base.grad_fn is None and base._requires_grad:
                 raise RuntimeError("a view of a leaf Variable that requires grad is being used in "
                                    "an in-place operation.")
-            # torch gives the base a CopySlices node here; without it the base's gradient
-            # would silently be wrong, so refuse.
-            raise RuntimeError(
-                "distgrad does not support in-place operations on a view of a tensor that "
-                "requires grad (or with an operand that does): write into the base instead "
-                "(base[index] = value), or use an out-of-place op.")
+            return self._inplace_through_view(result)
         if result.grad_fn is not None:
             result.grad_fn.save_original(self)  # before self's value is overwritten
         if result.dtype is not self.dtype:
@@ -586,6 +581,26 @@ class Tensor:
                 old._retain_grad.pop(old_nr, None)
                 self._retains_grad = False
                 self.retain_grad()
+        return self
+
+    def _inplace_through_view(self, result):
+        """An in-place op on a view of a tensor in a graph: the base takes the new values
+        through the view (torch's CopySlices), and the view is taken again from the base."""
+        from .ops.views import scatter_through_view
+
+        if result.grad_fn is not None:
+            result.grad_fn.save_original(self)  # before the base's values are overwritten
+        new_base = scatter_through_view(self, result)
+        base = self._base
+        base._inplace(call("copy_slices", new_base))
+        view = base
+        for parent, op_name, attrs in _view_chain(self):
+            view = call(op_name, view, **attrs)
+        self._value = view._value
+        self._requires_grad = view._requires_grad
+        self.grad_fn = view.grad_fn
+        self._output_nr = view._output_nr
+        self._view_of = view._view_of
         return self
 
     def add_(self, other, alpha=1):
@@ -795,6 +810,15 @@ def _key_makes_view(key, shape) -> bool:
 
 def _c_name(d) -> str:
     return {"int64": "long int", "bool": "bool", "float32": "float", "float64": "double"}[d.name]
+
+
+def _view_chain(t) -> list:
+    """(parent, op, attrs) for each view step from the base down to `t`."""
+    chain = []
+    while getattr(t, "_view_of", None) is not None:
+        chain.append(t._view_of)
+        t = t._view_of[0]
+    return chain[::-1]
 
 
 def _long(d) -> str:

@@ -157,7 +157,8 @@ class Node:
         return self._name
 
     def __repr__(self) -> str:
-        return f"<{self._name} object at {hex(id(self))}>"
+        # torch's C++ nodes print without their namespace: <CopySlices object at 0x...>
+        return f"<{self._name.rpartition('::')[2]} object at {hex(id(self))}>"
 
     def register_hook(self, fn):
         """fn(grad_inputs, grad_outputs) after the node ran."""

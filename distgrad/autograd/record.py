@@ -96,6 +96,7 @@ def call(name: str, *inputs, _device=None, **attrs):
         if op.view:
             t._version = inputs[0]._version
             t._base = inputs[0] if inputs[0]._base is None else inputs[0]._base
+            t._view_of = (inputs[0], name, attrs)  # how to write through it (CopySlices)
         outs.append(t)
 
     if requires_grad:

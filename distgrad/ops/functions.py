@@ -11,7 +11,7 @@ import numpy as np
 from .. import dtypes
 from ..autograd.record import call
 from ..tensor import Tensor
-from . import indexing, linalg, math, nn, reduce, shape  # noqa: F401  (fill the op table)
+from . import indexing, linalg, math, nn, reduce, shape, views  # noqa: F401  (fill the op table)
 from .rules import wrap_dim
 
 def _shape_args(args):

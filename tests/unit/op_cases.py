@@ -584,6 +584,26 @@ case("setitem_mask", _setitem(lambda m: m), F(3, 4), F(), B(3, 4), covers="index
 case("setitem_scalar", lambda T, x: _setitem(lambda: (0, 1))(T, x, 5.0), F(3, 4),
      covers="index_put")
 
+
+def _inplace_on_view(view, op):
+    def fn(T, x, v):
+        y = x * 1
+        getattr(view(y), op)(v)
+        return y
+
+    return fn
+
+
+# An in-place op on a view of a tensor in a graph: the base gets torch's CopySlices.
+case("inplace_select_view", _inplace_on_view(lambda y: y[1], "mul_"), F(3, 4), F(4),
+     covers=("copy_slices", "select", "select_backward"))
+case("inplace_slice_view", _inplace_on_view(lambda y: y[:, 1:3], "add_"), F(3, 4), F(3, 2),
+     covers=("copy_slices", "slice", "slice_backward"))
+case("inplace_t_view", _inplace_on_view(lambda y: y.t(), "sub_"), F(3, 4), F(4, 3),
+     covers=("copy_slices", "t"))
+case("inplace_chained_views", _inplace_on_view(lambda y: y.reshape(12)[2:8], "mul_"), F(3, 4),
+     F(6), covers=("copy_slices", "reshape", "slice"))
+
 # =============================================================================================
 # losses
 # =============================================================================================
