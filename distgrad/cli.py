@@ -1,0 +1,276 @@
+"""`python -m distgrad` (or `distgrad`): demo, train, bench, info.
+
+    python -m distgrad demo                      # the autograd tutorial on 2 local Ray workers
+    python -m distgrad demo --backend local --graph graph.svg
+    python -m distgrad train --workers 2 --epochs 10
+    python -m distgrad train --address auto      # inside `ray job submit`, or on a cluster node
+    python -m distgrad info --address auto
+    python -m distgrad bench --help
+
+Bad arguments exit with status 2 and a one-line reason; a run that fails (a cluster that
+cannot be reached, a check that does not hold) exits with status 1.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+
+MLP_LAYERS = 4  # the Linear layers of `train`'s MLP
+
+
+class CLIError(Exception):
+    """A failure the user can act on: printed as `distgrad <cmd>: error: <message>`."""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
+    return value
+
+
+def _output_file(*suffixes):
+    def check(text: str) -> str:
+        ext = os.path.splitext(text)[1].lower()
+        if ext not in suffixes:
+            raise argparse.ArgumentTypeError(
+                f"{text!r}: expected a file name ending in {', '.join(suffixes)}")
+        parent = os.path.dirname(os.path.abspath(text))
+        if not os.path.isdir(parent):
+            raise argparse.ArgumentTypeError(f"{text!r}: directory {parent} does not exist")
+        return text
+    return check
+
+
+def _add_runtime_args(p: argparse.ArgumentParser, workers: int, min_workers: int = 1) -> None:
+    g = p.add_argument_group("where it runs")
+    g.add_argument("--workers", type=_positive_int, default=workers, metavar="N",
+                   help=f"number of distgrad workers (default {workers}"
+                        + (f", at least {min_workers}" if min_workers > 1 else "") + ")")
+    g.add_argument("--backend", choices=("ray", "local"), default="ray",
+                   help="ray: worker processes under Ray (default); local: the same workers "
+                        "and messages inside this process, without Ray")
+    g.add_argument("--address", default=None, metavar="ADDR",
+                   help="join a running Ray cluster ('auto' on a cluster node or inside `ray job "
+                        "submit`, or 'ray://host:10001'); default: start a local Ray runtime")
+    g.add_argument("--timeout", type=_positive_float, default=120.0, metavar="SECONDS",
+                   help="how long to wait for the cluster and its workers (default 120)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m distgrad",
+        description="distgrad: torch.autograd's API over numpy, with the graph spread over Ray "
+                    "workers.")
+    sub = parser.add_subparsers(dest="command", metavar="{demo,train,bench,info}")
+    sub.required = True
+
+    demo = sub.add_parser(
+        "demo", help="the PyTorch autograd tutorial, its tensors on workers",
+        description="Run the PyTorch autograd tutorial (seed/autograd_tutorial.md) with x on "
+                    "worker:0 and w, b on worker:1, print each step as the tutorial does with "
+                    "the placement of every tensor, then check the results against the same "
+                    "computation in the driver (and in PyTorch, when it is installed).")
+    _add_runtime_args(demo, workers=2, min_workers=2)
+    demo.add_argument("--graph", type=_output_file(".svg", ".png", ".pdf", ".dot", ".gv"),
+                      metavar="FILE", help="write the tutorial's graph (loss) to FILE: .svg, .png, "
+                                           ".pdf (Graphviz if installed, else matplotlib) or .dot")
+    demo.add_argument("--seed", type=int, default=0, help="seed of torch.manual_seed (default 0)")
+
+    train = sub.add_parser(
+        "train", help="train a model-parallel MLP on handwritten digits",
+        description="Train a 4-layer MLP on scikit-learn's handwritten digits (8x8 images, 10 "
+                    "classes; shipped with scikit-learn, no download) with its layers spread "
+                    "over the workers (or split inside each layer with --sharded), report the "
+                    "held-out test accuracy and write the loss curve as a PNG.")
+    _add_runtime_args(train, workers=2)
+    train.add_argument("--epochs", type=_positive_int, default=10, help="passes over the "
+                       "training set (default 10)")
+    train.add_argument("--batch-size", type=_positive_int, default=64, metavar="B",
+                       help="examples per step (default 64)")
+    train.add_argument("--hidden", type=_positive_int, default=128, metavar="H",
+                       help="width of the hidden layers (default 128)")
+    train.add_argument("--lr", type=_positive_float, default=0.1, help="SGD learning rate "
+                       "(momentum 0.9; default 0.1)")
+    train.add_argument("--test-fraction", type=float, default=0.2, metavar="F",
+                       help="held-out fraction for the test set (default 0.2)")
+    train.add_argument("--sharded", action="store_true",
+                       help="use the column/row-parallel layers (every layer split over all "
+                            "workers) instead of whole layers per worker")
+    train.add_argument("--plot", type=_output_file(".png"), default="loss_curve.png",
+                       metavar="FILE.png", help="where to write the loss curve (default "
+                                                "loss_curve.png)")
+    train.add_argument("--graph", type=_output_file(".svg", ".png", ".pdf", ".dot", ".gv"),
+                       metavar="FILE", help="also write the graph of one training step")
+    train.add_argument("--seed", type=int, default=0, help="seed for the split, the weights "
+                                                           "and the batches (default 0)")
+    train.add_argument("--no-progress", action="store_true", help="no progress bar (epoch lines "
+                                                                  "are still printed)")
+
+    bench = sub.add_parser(
+        "bench", add_help=False, help="the benchmark (distgrad.bench); see `bench --help`",
+        description="Dispatches its arguments to distgrad.bench.")
+    bench.add_argument("args", nargs=argparse.REMAINDER)
+
+    info = sub.add_parser(
+        "info", help="the cluster, its nodes, the workers and their stats()",
+        description="Start (or join) the workers and print the cluster's nodes, each worker's "
+                    "process and node, and distgrad.distributed.stats().")
+    _add_runtime_args(info, workers=2)
+    for p in (demo, train, info):
+        p.set_defaults(command_parser=p)
+    return parser
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser()
+    if argv and argv[0] == "bench":
+        return _bench(argv[1:])
+    args = parser.parse_args(argv)
+    cmd_parser = args.command_parser
+    if getattr(args, "address", None) is not None and args.backend == "local":
+        cmd_parser.error("--address joins a Ray cluster; it cannot be used with --backend local")
+    if args.command == "demo" and args.workers < 2:
+        cmd_parser.error(f"--workers {args.workers}: the demo places x on worker:0 and w, b on "
+                         "worker:1, so it needs at least 2 workers")
+    if args.command == "train":
+        if not 0.0 < args.test_fraction < 1.0:
+            cmd_parser.error(f"--test-fraction {args.test_fraction}: must be between 0 and 1")
+        if not args.sharded and args.workers > MLP_LAYERS:
+            cmd_parser.error(f"--workers {args.workers}: the MLP has {MLP_LAYERS} Linear layers, "
+                             f"one or more per worker; give at most {MLP_LAYERS} workers, or "
+                             "--sharded to split every layer over all of them")
+    try:
+        if args.command == "demo":
+            from .demo import run_demo
+
+            return run_demo(args)
+        if args.command == "train":
+            from .train_job import run_train
+
+            return run_train(args)
+        return _info(args)
+    except CLIError as e:
+        print(f"distgrad {args.command}: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"distgrad {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+# ---- the runtime, for every command ------------------------------------------------------------
+
+def start_workers(args):
+    """init() from the common options; a failure to reach the cluster becomes a CLIError."""
+    import distgrad.distributed as dist
+
+    try:
+        return dist.init(num_workers=args.workers, address=args.address, backend=args.backend,
+                         timeout_s=args.timeout)
+    except (TimeoutError, ConnectionError) as e:
+        hint = ""
+        if args.address is not None:
+            hint = (" (is the cluster up, and does this shell use the cluster's RAY_AUTH_MODE "
+                    "and token?)")
+        raise CLIError(f"{e}{hint}") from None
+
+
+def describe_workers(out=print) -> dict:
+    """Print one line per worker (pid, node) and return stats()."""
+    import distgrad.distributed as dist
+
+    stats = dist.stats()
+    nodes = sorted({s["node"] for s in stats.values()})
+    out(f"workers: {len(stats)} on {len(nodes)} node{'s' if len(nodes) != 1 else ''}")
+    for dev, s in stats.items():
+        out(f"  {dev}  pid {s['pid']}  node {s['node']}")
+    return stats
+
+
+# ---- bench --------------------------------------------------------------------------------------
+
+def _bench(argv) -> int:
+    try:
+        bench = importlib.import_module("distgrad.bench")
+    except ModuleNotFoundError as e:
+        if e.name != "distgrad.bench":
+            raise
+        if argv and argv[0] in ("-h", "--help"):
+            print("usage: python -m distgrad bench [ARGS...]\n\nRuns distgrad.bench.main(ARGS); "
+                  "that module is not in this build.")
+            return 0
+        print("distgrad bench: error: the benchmark module distgrad.bench is not in this build",
+              file=sys.stderr)
+        return 1
+    result = bench.main(list(argv))
+    return result if isinstance(result, int) else 0
+
+
+# ---- info ---------------------------------------------------------------------------------------
+
+def _ray_nodes() -> list:
+    # The one place outside distributed/runtime.py that reads Ray itself: the cluster's node
+    # table is Ray's own, not distgrad's.
+    import ray
+
+    return ray.nodes()
+
+
+def _info(args) -> int:
+    import distgrad
+    import distgrad.distributed as dist
+
+    rt = start_workers(args)
+    try:
+        print(f"distgrad {distgrad.__version__}, backend {rt.backend}")
+        if rt.backend == "ray":
+            where = (f"joined the Ray cluster at {args.address}" if args.address
+                     else "a local Ray runtime started for this command")
+            print(f"cluster: {where}")
+            nodes = _ray_nodes()
+            alive = [n for n in nodes if n.get("Alive")]
+            print(f"nodes: {len(alive)} alive" + (f", {len(nodes) - len(alive)} dead"
+                                                  if len(nodes) > len(alive) else ""))
+            for n in alive:
+                res = n.get("Resources", {})
+                store = res.get("object_store_memory", 0) / 2**20
+                head = "  head" if any(k.startswith("node:__internal_head__") for k in res) else ""
+                print(f"  {n['NodeID']}  {n.get('NodeManagerAddress', '?')}  "
+                      f"CPU {res.get('CPU', 0):g}  object store {store:.0f} MiB{head}")
+        else:
+            print(f"cluster: none (backend local: {args.workers} workers inside this process, "
+                  f"pid {os.getpid()})")
+        stats = dist.stats()
+        print(f"workers: {len(stats)}")
+        print(f"  {'device':<10} {'pid':>8}  {'node':<58} {'tensors':>7} {'graph nodes':>11} "
+              f"{'bytes':>9}")
+        for dev, s in stats.items():
+            print(f"  {dev:<10} {s['pid']:>8}  {s['node']:<58} {s['tensors']:>7} {s['nodes']:>11} "
+                  f"{s['bytes']:>9}")
+        c = dist.counters()
+        print(f"messages so far: {sum(c['messages'])} driver→worker, "
+              f"{sum(c['bytes_sent'])} bytes sent, {sum(c['bytes_received'])} bytes received")
+        return 0
+    finally:
+        dist.shutdown()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,239 @@
+"""`python -m distgrad train`: a model-parallel MLP on handwritten digits.
+
+The data set is scikit-learn's digits (1797 8x8 images, 10 classes), which ships inside
+scikit-learn: nothing is downloaded. The MLP has 4 Linear layers (64 → H → H → H → 10,
+ReLU between). Without --sharded its layers are spread over the workers in order
+(`stage.to("worker:K")`) and the activation crosses to the next worker with `h.to(...)`;
+with --sharded every Linear is split over all workers (column-parallel then row-parallel,
+one all-reduce per pair). SGD with momentum updates each parameter where it lives.
+"""
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+
+import distgrad
+import distgrad.distributed as dist
+from distgrad import nn
+
+from .cli import MLP_LAYERS as N_LAYERS
+from .cli import CLIError, describe_workers, start_workers
+
+
+def load_digits_split(test_fraction: float, seed: int):
+    """(X_train, y_train, X_test, y_test): a stratified split, pixels standardised with the
+    training set's mean and spread."""
+    try:
+        from sklearn.datasets import load_digits
+        from sklearn.model_selection import train_test_split
+    except ImportError:
+        raise CLIError("scikit-learn is needed for the training data: pip install "
+                       "'distgrad[job]' (or scikit-learn)") from None
+    X, y = load_digits(return_X_y=True)
+    X = (X / 16.0).astype(np.float32)
+    y = y.astype(np.int64)
+    X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=test_fraction, random_state=seed,
+                                              stratify=y)
+    mean, std = X_tr.mean(axis=0), X_tr.std(axis=0) + 0.1
+    return (X_tr - mean) / std, y_tr, (X_te - mean) / std, y_te
+
+
+def stage_devices(n_layers: int, workers: list) -> list:
+    """Layer i goes to worker i * W // L: consecutive layers, spread evenly, in order."""
+    return [workers[i * len(workers) // n_layers] for i in range(n_layers)]
+
+
+class PipelineMLP(nn.Module):
+    """Linear layers with ReLU between, each on its own device; forward moves the
+    activation to the next layer's device when it changes."""
+
+    def __init__(self, sizes, devices):
+        super().__init__()
+        layers = []
+        for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+            layer = nn.Linear(n_in, n_out)
+            layers.append(layer.to(devices[i]))
+        self.layers = nn.ModuleList(layers)
+        self.devices = list(devices)
+
+    def forward(self, x):
+        h = x
+        for i, (layer, device) in enumerate(zip(self.layers, self.devices)):
+            if h.device_str != device:
+                h = h.to(device)
+            h = layer(h)
+            if i < len(self.layers) - 1:
+                h = h.relu()
+        return h
+
+
+def sharded_mlp(sizes, workers):
+    try:
+        from distgrad.distributed.nn import ColumnParallelLinear, RowParallelLinear
+    except ImportError as e:
+        raise CLIError(f"--sharded needs the column/row-parallel layers "
+                       f"(distgrad.distributed.nn.ColumnParallelLinear, RowParallelLinear), which "
+                       f"this build lacks: {e}") from None
+    mods = []
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        cls = ColumnParallelLinear if i % 2 == 0 else RowParallelLinear
+        mods.append(cls(n_in, n_out, workers=workers))
+        if i < len(sizes) - 2:
+            mods.append(nn.ReLU())
+    return nn.Sequential(*mods)
+
+
+def _to_numpy(t) -> np.ndarray:
+    full = getattr(t, "full_tensor", None)
+    if getattr(t, "_sharding", None) is not None and full is not None:
+        t = full()
+    return t.detach().cpu().numpy()
+
+
+def _first_device(model) -> str:
+    if isinstance(model, PipelineMLP):
+        return model.devices[0]
+    return "cpu"  # sharded layers take a driver tensor as replicated
+
+
+def _last_device(model) -> str:
+    if isinstance(model, PipelineMLP):
+        return model.devices[-1]
+    return "cpu"
+
+
+def accuracy(model, X: np.ndarray, y: np.ndarray) -> float:
+    with distgrad.no_grad():
+        logits = model(distgrad.from_numpy(X).to(_first_device(model)))
+        pred = _to_numpy(logits).argmax(axis=1)
+    return float((pred == y).mean())
+
+
+def save_loss_curve(path: str, losses, epoch_ends, accs, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    steps = np.arange(1, len(losses) + 1)
+    ax.plot(steps, losses, color="#9ecae1", lw=0.8, label="training loss (per step)")
+    k = max(1, len(losses) // 50)
+    if len(losses) >= k:
+        smooth = np.convolve(losses, np.ones(k) / k, mode="valid")
+        ax.plot(steps[k - 1:], smooth, color="#08519c", lw=1.8, label=f"mean of {k} steps")
+    ax.set_xlabel("step")
+    ax.set_ylabel("cross-entropy loss")
+    ax.set_yscale("log")
+    ax2 = ax.twinx()
+    ax2.plot(epoch_ends, [100 * a for a in accs], "o-", color="#d62728", lw=1.2,
+             label="test accuracy (%)")
+    ax2.set_ylabel("test accuracy (%)")
+    ax2.set_ylim(0, 100)
+    lines = ax.get_legend_handles_labels()
+    lines2 = ax2.get_legend_handles_labels()
+    ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], loc="center right", fontsize=8)
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def run_train(args) -> int:
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        raise CLIError("tqdm is needed for the progress bar: pip install 'distgrad[job]'") from None
+    X_tr, y_tr, X_te, y_te = load_digits_split(args.test_fraction, args.seed)
+    start_workers(args)
+    try:
+        return _train(args, tqdm, X_tr, y_tr, X_te, y_te)
+    finally:
+        dist.shutdown()
+
+
+def _train(args, tqdm, X_tr, y_tr, X_te, y_te) -> int:
+    where = (f"the Ray cluster at {args.address}" if args.address else
+             "a local Ray runtime" if args.backend == "ray" else "the local backend (no Ray)")
+    print(f"distgrad train: digits, {len(X_tr)} training / {len(X_te)} held-out test images, "
+          f"{args.workers} workers on {where}")
+    describe_workers()
+    workers = dist.workers()
+    distgrad.manual_seed(args.seed)
+    sizes = [X_tr.shape[1]] + [args.hidden] * (N_LAYERS - 1) + [10]
+    if args.sharded:
+        model = sharded_mlp(sizes, workers)
+        print(f"model: {N_LAYERS} Linear layers {' → '.join(map(str, sizes))}, each split over "
+              f"{', '.join(workers)} (column-parallel, row-parallel, ...)")
+    else:
+        devices = stage_devices(N_LAYERS, workers)
+        model = PipelineMLP(sizes, devices)
+        print(f"model: {N_LAYERS} Linear layers {' → '.join(map(str, sizes))}, placed on "
+              f"{', '.join(f'layer {i + 1}: {d}' for i, d in enumerate(devices))}")
+    opt = distgrad.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9)
+    rng = np.random.default_rng(args.seed)
+    first, last = _first_device(model), _last_device(model)
+    steps_per_epoch = (len(X_tr) + args.batch_size - 1) // args.batch_size
+    losses, epoch_ends, accs = [], [], []
+    seen, train_time = 0, 0.0
+    interactive = sys.stderr.isatty()
+    bar = tqdm(total=args.epochs * steps_per_epoch, unit="step", dynamic_ncols=True,
+               disable=args.no_progress, mininterval=0.2 if interactive else 5.0,
+               file=sys.stderr)
+    for epoch in range(1, args.epochs + 1):
+        t0 = time.perf_counter()
+        epoch_seen = 0
+        bar.set_description(f"epoch {epoch}/{args.epochs}")
+        order = rng.permutation(len(X_tr))
+        for i in range(steps_per_epoch):
+            b = order[i * args.batch_size:(i + 1) * args.batch_size]
+            xb = distgrad.from_numpy(X_tr[b]).to(first)
+            yb = distgrad.from_numpy(y_tr[b]).to(last)
+            loss = nn.functional.cross_entropy(model(xb), yb)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            value = float(_to_numpy(loss))
+            if not np.isfinite(value):
+                bar.close()
+                raise CLIError(f"the loss became {value} at epoch {epoch}, step {i + 1}; try a "
+                               f"smaller --lr (now {args.lr})")
+            losses.append(value)
+            epoch_seen += len(b)
+            elapsed = time.perf_counter() - t0
+            bar.set_postfix(loss=f"{value:.4f}", samples_s=f"{epoch_seen / max(elapsed, 1e-9):.0f}",
+                            refresh=False)
+            bar.update(1)
+        dt = time.perf_counter() - t0
+        train_time += dt
+        seen += epoch_seen
+        acc = accuracy(model, X_te, y_te)
+        epoch_ends.append(len(losses))
+        accs.append(acc)
+        mean_loss = float(np.mean(losses[-steps_per_epoch:]))
+        bar.write(f"epoch {epoch}/{args.epochs}: loss {mean_loss:.4f}, test accuracy "
+                  f"{100 * acc:.2f}%, {epoch_seen / dt:.0f} samples/s, {dt:.2f} s")
+    bar.close()
+    correct = int(round(accs[-1] * len(y_te)))
+    print(f"test accuracy: {100 * accs[-1]:.2f}% ({correct}/{len(y_te)} held-out images) after "
+          f"{args.epochs} epochs; {train_time:.1f} s of training, {seen / train_time:.0f} "
+          f"samples/s")
+    if args.graph:
+        from . import viz
+
+        xb = distgrad.from_numpy(X_tr[:args.batch_size]).to(first)
+        yb = distgrad.from_numpy(y_tr[:args.batch_size]).to(last)
+        loss = nn.functional.cross_entropy(model(xb), yb)
+        names = {name: p for name, p in model.named_parameters()}
+        path = viz.render({"loss": loss}, args.graph, params=names,
+                          title="one training step of distgrad train")
+        del loss
+        print(f"graph of one step: {path}")
+    mode = "sharded" if args.sharded else "model-parallel"
+    save_loss_curve(args.plot, losses, epoch_ends, accs,
+                    f"distgrad train: {N_LAYERS}-layer MLP on digits, {args.workers} workers "
+                    f"({mode}); test accuracy {100 * accs[-1]:.1f}%")
+    print(f"loss curve: {args.plot}")
+    return 0

@@ -1,0 +1,204 @@
+"""`python -m distgrad`: arguments, help, and the commands on the local backend (no Ray)."""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import types
+
+import pytest
+
+import distgrad.distributed as dist
+from distgrad import cli
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(autouse=True)
+def _no_runtime_left():
+    yield
+    dist.shutdown()
+
+
+def run(argv, capsys):
+    """main(argv) in this process: (exit status, stdout, stderr)."""
+    try:
+        code = cli.main(argv)
+    except SystemExit as e:  # argparse: --help (0) and bad arguments (2)
+        code = e.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# ---- help and arguments -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("cmd", ["demo", "train", "info"])
+def test_help_of_each_command(cmd, capsys):
+    code, out, _ = run([cmd, "--help"], capsys)
+    assert code == 0
+    assert out.startswith(f"usage: python -m distgrad {cmd}")
+    for flag in ("--workers", "--backend", "--address"):
+        assert flag in out
+
+
+def test_top_level_help_lists_the_commands(capsys):
+    code, out, _ = run(["--help"], capsys)
+    assert code == 0
+    for cmd in ("demo", "train", "bench", "info"):
+        assert cmd in out
+
+
+@pytest.mark.parametrize("argv, words", [
+    ([], "required"),
+    (["fly"], "invalid choice"),
+    (["train", "--workers", "0"], "--workers: expected a positive integer, got 0"),
+    (["train", "--epochs", "many"], "--epochs: expected a positive integer, got 'many'"),
+    (["train", "--lr", "-1"], "--lr: expected a positive number"),
+    (["train", "--backend", "mpi"], "invalid choice: 'mpi'"),
+    (["train", "--address", "auto", "--backend", "local"], "cannot be used with --backend local"),
+    (["train", "--workers", "5"], "at most 4 workers, or --sharded"),
+    (["train", "--test-fraction", "1.5"], "--test-fraction 1.5: must be between 0 and 1"),
+    (["train", "--plot", "curve.jpg"], "expected a file name ending in .png"),
+    (["train", "--plot", "/no/such/dir/curve.png"], "directory /no/such/dir does not exist"),
+    (["demo", "--workers", "1"], "needs at least 2 workers"),
+    (["demo", "--graph", "graph.txt"], "expected a file name ending in .svg"),
+    (["info", "--timeout", "0"], "--timeout: expected a positive number"),
+])
+def test_bad_arguments_exit_2_with_a_reason(argv, words, capsys):
+    code, out, err = run(argv, capsys)
+    assert code == 2
+    assert words in err
+    assert "usage: python -m distgrad" in err
+
+
+def test_bad_arguments_from_the_shell():
+    proc = subprocess.run([sys.executable, "-m", "distgrad", "train", "--workers", "0"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "python -m distgrad train: error: argument --workers" in proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "distgrad", "demo", "--help"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "--graph" in proc.stdout
+
+
+# ---- bench: dispatched to distgrad.bench --------------------------------------------------------
+
+def test_bench_passes_its_arguments_on(monkeypatch, capsys):
+    seen = []
+    fake = types.ModuleType("distgrad.bench")
+    fake.main = lambda argv: seen.append(argv) or {"ok": True}
+    monkeypatch.setitem(sys.modules, "distgrad.bench", fake)
+    code, _, _ = run(["bench", "--sizes", "S", "--help"], capsys)
+    assert code == 0
+    assert seen == [["--sizes", "S", "--help"]]
+
+
+def test_bench_without_the_module_says_so(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "distgrad.bench", None)
+    code, _, err = run(["bench"], capsys)
+    assert code == 1
+    assert "distgrad bench: error: the benchmark module distgrad.bench is not in this build" in err
+
+
+# ---- the commands, on the local backend ----------------------------------------------------------
+
+def test_demo_prints_the_tutorial_and_matches_the_driver(tmp_path, capsys):
+    graph = tmp_path / "tutorial.dot"
+    code, out, err = run(["demo", "--backend", "local", "--graph", str(graph)], capsys)
+    assert code == 0, err
+    # the tutorial's steps, shown and then printed as torch prints them, with placement
+    assert '>>> x = torch.ones(5, device="worker:0")  # input tensor' in out
+    assert re.search(r"Gradient function for z = <AddBackward0 object at 0x[0-9a-f]+>", out)
+    assert re.search(r"Gradient function for loss = <BinaryCrossEntropyWithLogitsBackward0 "
+                     r"object at 0x[0-9a-f]+>", out)
+    assert "#   x     worker:0" in out
+    assert "#   loss  worker:1   BinaryCrossEntropyWithLogitsBackward0 on worker:1" in out
+    assert "device='worker:1')" in out  # w.grad and b.grad print where they live
+    assert ">>> print(z.requires_grad)\nTrue\n" in out
+    assert ('...     z = torch.matmul(x.to("worker:1"), w)+b\n'
+            '>>> print(z.requires_grad)\nFalse\n') in out
+    assert "First call\ntensor([[4., 2., 2., 2., 2.]," in out
+    assert "Second call\ntensor([[8., 4., 4., 4., 4.]," in out
+    assert "Call after zeroing gradients\ntensor([[4., 2., 2., 2., 2.]," in out
+    # the side-by-side check
+    assert "Side by side" in out and "match: yes" in out
+    for key in ("loss", "w.grad", "b.grad", "inp.grad"):
+        assert re.search(rf"^  {re.escape(key)}\s+\[", out, re.MULTILINE)
+    dot = graph.read_text()
+    assert dot.startswith("digraph distgrad {")
+    assert "BinaryCrossEntropyWithLogitsBackward0" in dot and '"w\\n(5, 3)\\nworker:1"' in dot
+
+
+def test_demo_fails_when_the_workers_disagree_with_the_driver(monkeypatch, capsys):
+    from distgrad import demo
+
+    real = demo._driver_twin
+
+    def off_by_one(w0, b0):
+        out = real(w0, b0)
+        out["b.grad"] = out["b.grad"] + 1.0
+        return out
+
+    monkeypatch.setattr(demo, "_driver_twin", off_by_one)
+    code, out, _ = run(["demo", "--backend", "local"], capsys)
+    assert code == 1
+    assert "match: NO" in out
+
+
+def _train_ok(out: str) -> float:
+    m = re.search(r"^test accuracy: (\d+\.\d+)% \((\d+)/360 held-out images\)", out, re.MULTILINE)
+    assert m, out
+    return float(m.group(1))
+
+
+def test_train_one_epoch_local(tmp_path, capsys):
+    plot, graph = tmp_path / "curve.png", tmp_path / "step.dot"
+    code, out, err = run(["train", "--backend", "local", "--epochs", "1", "--plot", str(plot),
+                          "--graph", str(graph)], capsys)
+    assert code == 0, err
+    assert "workers: 2 on 1 node" in out
+    assert "layer 1: worker:0, layer 2: worker:0, layer 3: worker:1, layer 4: worker:1" in out
+    assert re.search(r"^epoch 1/1: loss \d+\.\d+, test accuracy \d+\.\d+%, \d+ samples/s", out,
+                     re.MULTILINE)
+    assert _train_ok(out) > 30.0  # one epoch: far above chance (10%)
+    assert "samples_s=" in err and "loss=" in err  # the tqdm bar: loss and throughput
+    assert plot.read_bytes()[:8] == PNG_MAGIC
+    dot = graph.read_text()
+    assert "ToCopyBackward0" in dot and "worker:0 → worker:1" in dot  # the layers' hop
+
+
+def test_train_sharded_local(tmp_path, capsys):
+    pytest.importorskip("distgrad.distributed.nn")
+    code, out, err = run(["train", "--backend", "local", "--epochs", "1", "--sharded",
+                          "--plot", str(tmp_path / "c.png"), "--no-progress"], capsys)
+    assert code == 0, err
+    assert "each split over worker:0, worker:1" in out
+    assert _train_ok(out) > 30.0
+
+
+def test_train_sharded_without_the_layers_exits_1(monkeypatch, tmp_path, capsys):
+    monkeypatch.setitem(sys.modules, "distgrad.distributed.nn", None)
+    code, _, err = run(["train", "--backend", "local", "--sharded", "--epochs", "1",
+                        "--plot", str(tmp_path / "c.png")], capsys)
+    assert code == 1
+    assert "distgrad train: error: --sharded needs the column/row-parallel layers" in err
+
+
+def test_info_local(capsys):
+    code, out, err = run(["info", "--backend", "local", "--workers", "3"], capsys)
+    assert code == 0, err
+    assert "backend local" in out
+    assert "workers: 3" in out
+    for k in range(3):
+        assert re.search(rf"^  worker:{k}\s+\d+\s+local\s+0\s+0\s+0$", out, re.MULTILINE)
+
+
+def test_stage_devices_spread_layers_in_order():
+    from distgrad.train_job import stage_devices
+
+    assert stage_devices(4, ["worker:0"]) == ["worker:0"] * 4
+    assert stage_devices(4, ["worker:0", "worker:1"]) == ["worker:0", "worker:0", "worker:1",
+                                                          "worker:1"]
+    assert stage_devices(4, ["worker:0", "worker:1", "worker:2"]) == [
+        "worker:0", "worker:0", "worker:1", "worker:2"]
+    assert stage_devices(4, [f"worker:{k}" for k in range(4)]) == [f"worker:{k}" for k in range(4)]
