@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import weakref
 from collections import deque
 
 
@@ -20,11 +21,12 @@ _ids = itertools.count(1)
 class RemoteRef:
     """A driver-side handle on one array held by a worker; freeing it frees the array."""
 
-    __slots__ = ("queue", "id", "__weakref__")
+    __slots__ = ("queue", "id", "prefetched", "__weakref__")
 
     def __init__(self, queue: "WorkerQueue", tid: int):
         self.queue = queue
         self.id = tid
+        self.prefetched = None  # an _Export of this value sent ahead of a read (a scalar)
 
     def __del__(self):
         q = self.queue
@@ -72,6 +74,7 @@ class WorkerQueue:
         self.frees: deque = deque()
         self.node_frees: deque = deque()
         self.pending: list = []  # replies of sent runs not yet checked
+        self.scalars: list = []  # weakrefs to 0-dim results of the unsent run (see flush)
         self.closed = False
 
     # ---- queueing ------------------------------------------------------------------------
@@ -89,10 +92,13 @@ class WorkerQueue:
             else:
                 encoded.append([1, t])
         out_ids = [next(_ids) for _ in metas]
+        refs = [RemoteRef(self, i) for i in out_ids]
         with self.lock:
             self.instrs.append(["op", op.name, encoded, attrs, out_ids, [m.dtype.name for m in metas]])
+            if len(metas) == 1 and not metas[0].shape:
+                self.scalars.append(weakref.ref(refs[0]))
             self._maybe_flush()
-        return [RemoteRef(self, i) for i in out_ids]
+        return refs
 
     def put(self, array) -> RemoteRef:
         """Queue an array from the driver (sent with the run, as a Ray object or inline)."""
@@ -168,6 +174,7 @@ class WorkerQueue:
             node_frees = _drain(self.node_frees)
             if not self.instrs and not frees and not node_frees:
                 return
+            self._prefetch_scalars()
             instrs = self.instrs
             if frees:
                 instrs.append(["free", frees])
@@ -185,10 +192,21 @@ class WorkerQueue:
         if many:  # replies are checked when a value is read; bound how many wait unchecked
             self.check(block=False)
 
+    def _prefetch_scalars(self) -> None:
+        # A 0-dim result the driver still holds when its run is sent (a loss, typically) is
+        # returned with the run: reading it later (`loss.item()`) then costs no message.
+        scalars, self.scalars = self.scalars, []
+        for wr in scalars[-4:]:
+            ref = wr()
+            if ref is not None and ref.prefetched is None:
+                ref.prefetched = self.export(ref)
+
     def fetch(self, ref: RemoteRef):
         """The value of a tensor, as a numpy array in the driver (waits for it)."""
-        exp = self.export(ref)
-        self.flush()
+        exp = ref.prefetched
+        if exp is None or exp.ref is None:
+            exp = self.export(ref)
+            self.flush()
         self.check(block=True)
         arr = self.endpoint.get(exp.ref, self.index)
         self.counters.add_received(self.index, arr.nbytes)
