@@ -308,23 +308,38 @@ def _elementwise(name, inputs, attrs):
 
 
 def _on_replicas(name, inputs, attrs):
-    """Only replicated and plain operands: compute once, where the first copy lives."""
-    reps = [t for t in inputs if is_sharded(t)]
-    where = reps[0]._sharding.shards[0].device_str
-    parts = [_replica_on(t, where) if hasattr(t, "_version") else t for t in inputs]
-    return replicated(record.call(name, *parts, **attrs), reps[0]._sharding.workers)
+    """Only replicated and plain operands: each worker that holds a copy of the first
+    replicated operand computes its own copy of the result (no data moves for it); the
+    first copy is the value that backward follows."""
+    first = next(t for t in inputs if is_sharded(t))._sharding
+    outs = []
+    for k, w in enumerate(first.workers):
+        if first.shards[k] is None:
+            outs.append(None)  # made from the first copy if an op on that worker needs it
+            continue
+        parts = [_replica_on(t, w) if hasattr(t, "_version") else t for t in inputs]
+        outs.append(record.call(name, *parts, **attrs))
+    return _wrap(Replicate(), outs, first.workers)
 
 
 # ---- reductions ---------------------------------------------------------------------------------
 
 def _all_reduce(parts, combine: str = "add"):
-    """Combine per-worker partial results: summed on the first worker, replicated over all
-    (copies are moved out when an op on another worker needs them)."""
-    root = parts[0].device_str
-    total = parts[0]
-    for p in parts[1:]:
-        total = record.call(combine, total, p.to(root))
-    return replicated(total, [p.device_str for p in parts])
+    """Combine per-worker partial results into a value replicated over their workers.
+
+    Every worker receives the others' partials at once and combines them in the same order
+    (so the copies are bitwise equal); no worker waits on a root to broadcast. The
+    gradient of each copy flows back to every partial through the moves' transposes.
+    """
+    workers = [p.device_str for p in parts]
+    totals = []
+    for w in workers:
+        total = None
+        for p in parts:
+            q = p if p.device_str == w else p.to(w)
+            total = q if total is None else record.call(combine, total, q)
+        totals.append(total)
+    return _wrap(Replicate(), totals, workers)
 
 
 def _reduction(name, inputs, attrs):
