@@ -12,6 +12,6 @@ from .wire import WireFormatError
 __all__ = ["init", "shutdown", "is_initialized", "num_workers", "workers", "stats", "counters",
            "WorkerDiedError", "WireFormatError"]
 
-from .sharding import Replicate, Shard, replicate, shard  # noqa: E402
+from .sharding import Replicate, Shard, redistribute, replicate, shard  # noqa: E402
 
-__all__ += ["shard", "replicate", "Shard", "Replicate"]
+__all__ += ["shard", "replicate", "redistribute", "Shard", "Replicate"]

@@ -196,6 +196,23 @@ def full_tensor(t: Tensor, device: str = "cpu") -> Tensor:
     return record.call("cat", *[p.to(device) for p in s.shards], dim=s.placement.dim)
 
 
+def redistribute(t: Tensor, placement, workers=None) -> Tensor:
+    """The same values under another placement (differentiable): gathered on the first
+    worker, then split or copied again. For an op whose rule needs another layout."""
+    s = t._sharding if is_sharded(t) else None
+    workers = list(workers) if workers is not None else (s.workers if s else None)
+    if s is not None and s.placement == placement and workers == s.workers:
+        return t
+    whole = full_tensor(t, (workers or [t.device_str])[0]) if s is not None else t
+    if isinstance(placement, Replicate):
+        return replicate(whole, workers)
+    if isinstance(placement, Shard):
+        if whole.grad_fn is None and whole._requires_grad:
+            whole = whole * 1  # keep the result connected to `t` (shard() of a leaf makes new leaves)
+        return shard(whole, placement.dim, workers)
+    raise TypeError(f"redistribute: expected Shard(dim) or Replicate(), got {placement!r}")
+
+
 def sharded_grad(t: Tensor):
     grads = [s._grad if s is not None else None for s in t._sharding.shards]
     if all(g is None for g in grads):
@@ -243,8 +260,8 @@ def dispatch(name: str, inputs, attrs):
 def _no_rule(name, inputs):
     places = [placement_of(t) for t in inputs if t is not None and not isinstance(t, (int, float))]
     return RuntimeError(f"no sharding rule covers op '{name}' with operands "
-                        f"{' and '.join(places)}; gather with .full_tensor() or re-shard with "
-                        "distgrad.distributed.shard() first")
+                        f"{' and '.join(places)}; gather with .full_tensor() or change the "
+                        "placement with distgrad.distributed.redistribute() first")
 
 
 def _sharded_operands(inputs):

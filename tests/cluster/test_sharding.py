@@ -200,6 +200,25 @@ def test_uncovered_sharding_names_op_and_placements(backend):
         a.softmax(0)
 
 
+def test_redistribute_then_softmax_over_the_formerly_sharded_dim(backend):
+    a_np = _arr(6, 4)
+    a = dg.tensor(a_np, requires_grad=True)
+    rows = dist.shard(a, 0)
+    with pytest.raises(RuntimeError, match="redistribute"):
+        rows.softmax(0)
+    cols = dist.redistribute(rows, Shard(1))
+    assert cols.placements == [Shard(1)]
+    out = cols.softmax(0)
+    g = _arr(6, 4)
+    (out * dg.tensor(g)).sum().backward()
+    ta = torch.tensor(a_np, requires_grad=True)
+    tout = ta.softmax(0)
+    (tout * torch.tensor(g)).sum().backward()
+    _close(out, tout)
+    assert rows.grad.placements == [Shard(0)]
+    _close(rows.grad, ta.grad)
+
+
 def test_shard_errors(backend):
     with pytest.raises(IndexError, match="Dimension out of range"):
         dist.shard(dg.ones(4, 2), 2)
