@@ -44,9 +44,10 @@ def promote_types(a, b):
 
 
 def __getattr__(name):
-    # Submodules that pull in more code load on first use: distgrad.nn, .optim, .distributed.
+    # Submodules that pull in more code load on first use: distgrad.nn, .optim, .distributed,
+    # .cuda.
     import importlib
 
-    if name in ("nn", "optim", "distributed", "viz"):
+    if name in ("nn", "optim", "distributed", "viz", "cuda"):
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'distgrad' has no attribute '{name}'")

@@ -176,6 +176,77 @@ class Tensor:
     def is_floating_point(self) -> bool:
         return self.dtype.is_floating_point
 
+    def is_contiguous(self, memory_format=None) -> bool:
+        return True  # every distgrad tensor is laid out row-major
+
+    def stride(self, dim=None):
+        """Row-major strides from the shape (torch's contiguous strides)."""
+        strides, step = [], 1
+        for d in reversed(self.shape):
+            strides.append(step)
+            step *= max(d, 1)
+        strides = tuple(reversed(strides))
+        if dim is None:
+            return strides
+        from .ops.rules import wrap_dim
+
+        return strides[wrap_dim(dim, self.ndim)]
+
+    def type(self, dtype=None, non_blocking=False):
+        """`t.type()` is torch's legacy name ('torch.FloatTensor'); `t.type(dtype)` converts."""
+        from .ops.rules import type_name
+
+        if dtype is None:
+            return type_name(self.dtype)
+        if isinstance(dtype, str):
+            by_name = {type_name(d): d for d in (dtypes.float32, dtypes.float64, dtypes.int64,
+                                                 dtypes.bool_)}
+            if dtype not in by_name:
+                raise ValueError(f"invalid type: '{dtype}'")
+            dtype = by_name[dtype]
+        return self.to(dtype)
+
+    def half(self):
+        raise TypeError("float16 is not supported by distgrad (its dtypes are float32, float64, "
+                        "int64 and bool); use float() instead")
+
+    # ---- new tensors like this one (same dtype and device unless given) -------------------
+    def _new_args(self, dtype, device):
+        return (dtype or self.dtype), (device if device is not None else self.device_str)
+
+    def new_zeros(self, *size, dtype=None, device=None, requires_grad=False):
+        from .creation import zeros
+
+        d, dev = self._new_args(dtype, device)
+        return zeros(*size, dtype=d, device=dev, requires_grad=requires_grad)
+
+    def new_ones(self, *size, dtype=None, device=None, requires_grad=False):
+        from .creation import ones
+
+        d, dev = self._new_args(dtype, device)
+        return ones(*size, dtype=d, device=dev, requires_grad=requires_grad)
+
+    def new_empty(self, *size, dtype=None, device=None, requires_grad=False):
+        return self.new_zeros(*size, dtype=dtype, device=device, requires_grad=requires_grad)
+
+    def new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=False):
+        from .creation import full
+
+        d, dev = self._new_args(dtype, device)
+        return full(size, fill_value, dtype=d, device=dev, requires_grad=requires_grad)
+
+    def new_tensor(self, data, *, dtype=None, device=None, requires_grad=False):
+        from .creation import tensor
+
+        d, dev = self._new_args(dtype, device)
+        if isinstance(data, Tensor):
+            warnings.warn("To copy construct from a tensor, it is recommended to use "
+                          "sourceTensor.detach().clone() or sourceTensor.detach().clone()"
+                          ".requires_grad_(True), rather than tensor.new_tensor(sourceTensor).",
+                          UserWarning, stacklevel=2)
+            data = data._numpy_value()
+        return tensor(data, dtype=d, device=dev, requires_grad=requires_grad)
+
     def __len__(self) -> int:
         if not self.shape:
             raise TypeError("len() of a 0-d tensor")
@@ -641,6 +712,54 @@ class Tensor:
 
     def abs_(self):
         return self._inplace(call("abs", self))
+
+    def log_(self):
+        return self._inplace(call("log", self))
+
+    def sin_(self):
+        return self._inplace(call("sin", self))
+
+    def cos_(self):
+        return self._inplace(call("cos", self))
+
+    def masked_fill_(self, mask, value):
+        return self._inplace(self.masked_fill(mask, value))
+
+    # Random fills: values from distgrad's generator (`distgrad.manual_seed`); like torch, the
+    # result has no gradient path to the old values, and a leaf that requires grad refuses
+    # outside no_grad.
+    def _random_fill(self, kind: str, draw):
+        from . import creation
+
+        self._check_inplace()
+        values = np.asarray(draw(creation._rng, tuple(self.shape))).astype(self.dtype.np)
+        vt = creation.tensor(values, device=self.device_str)
+        return self._inplace(call("random_fill", self, vt, kind=kind))
+
+    def normal_(self, mean=0.0, std=1.0, *, generator=None):
+        if std < 0:
+            raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
+        return self._random_fill("normal", lambda rng, shape: rng.standard_normal(shape) * std
+                                 + mean)
+
+    def uniform_(self, from_=0.0, to=1.0, *, generator=None):
+        if from_ > to:
+            raise RuntimeError(f"uniform_ expects to return a [from, to) range, but found from="
+                               f"{from_} > to={to}")
+        return self._random_fill("uniform", lambda rng, shape: rng.uniform(from_, to, shape))
+
+    def random_(self, from_=0, to=None, *, generator=None):
+        """Integers in [from, to); `random_(to)` is [0, to); with no bound, up to the largest
+        integer the dtype holds exactly (2**24 for float32, as torch)."""
+        if to is None and from_ != 0:
+            from_, to = 0, from_
+        if to is None:
+            to = {"float32": 2 ** 24 + 1, "float64": 2 ** 53 + 1, "int64": 2 ** 63 - 1,
+                  "bool": 2}[self.dtype.name]
+        if from_ >= to:
+            raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={from_} "
+                               f">= to={to}")
+        return self._random_fill("random", lambda rng, shape: rng.integers(from_, to, shape))
 
     def zero_(self):
         return self.fill_(0)

@@ -580,8 +580,380 @@ def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
     return call("norm", input, p=float(p), dim=_dim_arg(dim), keepdim=keepdim)
 
 
-def prod(input, dim=None, keepdim=False):
-    raise NotImplementedError("prod is not in distgrad's op table yet")
+def prod(input, dim=None, keepdim=False, *, dtype=None):
+    """torch.prod: ProdBackward0 over everything, ProdBackward1 along `dim` (zeros handled
+    as torch does: the gradient at a zero is the product of the others)."""
+    if dtype is not None:
+        input = input.to(dtype)
+    if dim is None:
+        return call("prod", input)
+    return call("prod_dim", input, dim=dim, keepdim=keepdim)
+
+
+def cumsum(input, dim, *, dtype=None):
+    if dtype is not None:
+        input = input.to(dtype)
+    return call("cumsum", input, dim=dim)
+
+
+def all(input, dim=None, keepdim=False):
+    return call("all", input, dim=_dim_arg(dim), keepdim=keepdim)
+
+
+def any(input, dim=None, keepdim=False):
+    return call("any", input, dim=_dim_arg(dim), keepdim=keepdim)
+
+
+def count_nonzero(input, dim=None):
+    return call("count_nonzero", input, dim=_dim_arg(dim))
+
+
+def var_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """(var, mean) from one node (VarMeanBackward0)."""
+    if isinstance(dim, builtins.bool):
+        dim, unbiased = None, dim
+    return call("var_mean", input, dim=_dim_arg(dim), correction=_correction(unbiased, correction),
+                keepdim=keepdim)
+
+
+def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """(std, mean) from one node (StdMeanBackward0)."""
+    if isinstance(dim, builtins.bool):
+        dim, unbiased = None, dim
+    return call("std_mean", input, dim=_dim_arg(dim), correction=_correction(unbiased, correction),
+                keepdim=keepdim)
+
+
+def sort(input, dim=-1, descending=False, stable=False):
+    """(values, indices); a stable sort, so equal values keep their order."""
+    return _MinMax(call("sort", input, dim=dim, descending=descending))
+
+
+def argsort(input, dim=-1, descending=False, stable=False):
+    return sort(input, dim, descending)[1]
+
+
+def topk(input, k, dim=-1, largest=True, sorted=True):
+    """(values, indices) of the k largest (or smallest); always in sorted order."""
+    return _MinMax(call("topk", input, k=int(k), dim=dim, largest=largest))
+
+
+def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=None):
+    """The sorted distinct values (no gradient: the result's shape depends on the data)."""
+    from ..creation import tensor
+
+    arr = input._numpy_value()
+    d = None if dim is None else wrap_dim(dim, input.ndim)
+    vals, inverse, counts = np.unique(arr, return_inverse=True, return_counts=True, axis=d)
+    out = [tensor(vals.astype(arr.dtype), device=input.device_str)]
+    if return_inverse:
+        shape = tuple(input.shape) if d is None else (input.shape[d],)
+        out.append(tensor(inverse.astype(np.int64).reshape(shape), device=input.device_str))
+    if return_counts:
+        out.append(tensor(counts.astype(np.int64), device=input.device_str))
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+def flip(input, *dims):
+    return call("flip", input, dims=list(_shape_args(dims)))
+
+
+def fliplr(input):
+    if input.ndim < 2:
+        raise RuntimeError("Input must be >= 2-d.")
+    return flip(input, 1)
+
+
+def flipud(input):
+    if input.ndim < 1:
+        raise RuntimeError("Input must be >= 1-d.")
+    return flip(input, 0)
+
+
+def roll(input, shifts, dims=None):
+    shifts = [int(shifts)] if isinstance(shifts, int) else [int(s) for s in shifts]
+    if dims is not None:
+        dims = [int(dims)] if isinstance(dims, int) else [int(d) for d in dims]
+    return call("roll", input, shifts=shifts, dims=dims)
+
+
+def _repeat(input, *sizes):
+    """Tensor.repeat (torch has no torch.repeat)."""
+    return call("repeat", input, repeats=list(_shape_args(sizes)))
+
+
+def tile(input, *dims):
+    dims = _shape_args(dims)
+    return _repeat(input, *((1,) * (input.ndim - len(dims)) + tuple(dims)))
+
+
+def tril(input, diagonal=0):
+    return call("tril", input, diagonal=diagonal)
+
+
+def triu(input, diagonal=0):
+    return call("triu", input, diagonal=diagonal)
+
+
+def diagonal(input, offset=0, dim1=0, dim2=1):
+    return call("diagonal", input, offset=offset, dim1=dim1, dim2=dim2)
+
+
+def diag_embed(input, offset=0, dim1=-2, dim2=-1):
+    return call("diag_embed", input, offset=offset, dim1=dim1, dim2=dim2)
+
+
+def diag(input, diagonal=0):
+    """A vector to a diagonal matrix, or a matrix's diagonal (a copy) as a vector."""
+    if input.ndim == 1:
+        return call("diag_embed", input, offset=diagonal, dim1=0, dim2=1)
+    if input.ndim == 2:
+        return call("diagonal_copy", input, offset=diagonal, dim1=0, dim2=1)
+    raise RuntimeError(f"diag(): Supports 1D or 2D tensors. Got {input.ndim}D")
+
+
+def trace(input):
+    return call("trace", input)
+
+
+def lerp(input, end, weight):
+    if isinstance(weight, Tensor):
+        return call("lerp", input, end, weight)
+    return call("lerp", input, end, weight=weight)
+
+
+def addcmul(input, tensor1, tensor2, *, value=1):
+    scale = {"value": value} if value != 1 else {}
+    return call("addcmul", input, tensor1, tensor2, **scale)
+
+
+def addcdiv(input, tensor1, tensor2, *, value=1):
+    scale = {"value": value} if value != 1 else {}
+    return call("addcdiv", input, tensor1, tensor2, **scale)
+
+
+def cross(input, other, dim=None):
+    if dim is None:
+        import warnings
+
+        warnings.warn("Using torch.cross without specifying the dim arg is deprecated.\nPlease "
+                      "either pass the dim explicitly or simply use torch.linalg.cross.\nThe "
+                      "default value of dim will change to agree with that of linalg.cross in a "
+                      "future release.", UserWarning, stacklevel=2)
+        dim = next((i for i, s in enumerate(input.shape) if s == 3), None)
+        if dim is None:
+            raise RuntimeError("no dimension of size 3 in input")
+    return call("cross", input, other, dim=dim)
+
+
+def broadcast_tensors(*tensors):
+    """Each tensor expanded to the common shape (a tensor already of that shape is returned
+    as it is, as torch does)."""
+    from .rules import broadcast_shapes
+
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    shape = ()
+    for t in tensors:
+        shape = broadcast_shapes(shape, tuple(t.shape))
+    return tuple(t if tuple(t.shape) == tuple(shape) else expand(t, *shape) for t in tensors)
+
+
+def meshgrid(*tensors, indexing=None):
+    """Coordinate grids from 0-d or 1-d tensors: each is a view expanded over the others'
+    sizes; indexing='xy' swaps the first two, as torch.meshgrid does."""
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    if indexing is None:
+        import warnings
+
+        warnings.warn("torch.meshgrid: in an upcoming release, it will be required to pass the "
+                      "indexing argument.", UserWarning, stacklevel=2)
+        indexing = "ij"
+    if indexing not in ("xy", "ij"):
+        raise RuntimeError(f'torch.meshgrid: indexing must be one of "xy" or "ij", but received: '
+                           f'{indexing}')
+    if not tensors:
+        raise RuntimeError("torch.meshgrid: Expected at least one tensor")
+    for t in tensors:
+        if t.ndim > 1:
+            raise RuntimeError(f"torch.meshgrid: Expected 0D or 1D tensor in the tensor list but "
+                               f"got: {t!r}")
+        if t.dtype is not tensors[0].dtype:
+            raise RuntimeError("torch.meshgrid: Expected all tensors in the tensor list to have "
+                               "the same dtype")
+    ts = list(tensors)
+    swap = indexing == "xy" and len(ts) >= 2
+    if swap:
+        ts[0], ts[1] = ts[1], ts[0]
+    shape = [t.numel() for t in ts]
+    grids = []
+    for i, t in enumerate(ts):
+        view_shape = [1] * len(ts)
+        view_shape[i] = -1
+        grids.append(expand(reshape(t, *view_shape), *shape))
+    if swap:
+        grids[0], grids[1] = grids[1], grids[0]
+    return tuple(grids)
+
+
+def tensordot(a, b, dims=2, out=None):
+    """Contract `dims` of a with `dims` of b: a permute, a reshape to one mm, and a view,
+    as torch does (so the result's grad_fn is ViewBackward0)."""
+    if isinstance(dims, int):
+        if dims < 0:
+            raise RuntimeError(f"tensordot expects dims >= 0, but got dims={dims}")
+        if dims > builtins.min(a.ndim, b.ndim):
+            raise RuntimeError(f"tensordot expects dims < ndim_a or ndim_b, but got dims={dims}")
+        dims_a, dims_b = list(range(-dims, 0)), list(range(dims))
+    else:
+        dims_a, dims_b = dims
+        dims_a = [dims_a] if isinstance(dims_a, int) else list(dims_a)
+        dims_b = [dims_b] if isinstance(dims_b, int) else list(dims_b)
+    if len(dims_a) != len(dims_b):
+        raise RuntimeError("both dimension lists should have same length")
+    ca = [wrap_dim(d, a.ndim) for d in dims_a]
+    cb = [wrap_dim(d, b.ndim) for d in dims_b]
+    for da, db, ia, ib in zip(dims_a, dims_b, ca, cb):
+        if a.shape[ia] != b.shape[ib]:
+            raise RuntimeError(f"contracted dimensions need to match, but first has size "
+                               f"{a.shape[ia]} in dim {da} and second has size {b.shape[ib]} in "
+                               f"dim {db}")
+    fa = [i for i in range(a.ndim) if i not in ca]
+    fb = [i for i in range(b.ndim) if i not in cb]
+    k = _numel(a.shape[i] for i in ca)
+    a2 = reshape(permute(a, *(fa + ca)), _numel(a.shape[i] for i in fa), k)
+    b2 = reshape(permute(b, *(cb + fb)), k, _numel(b.shape[i] for i in fb))
+    return reshape(mm(a2, b2), *([a.shape[i] for i in fa] + [b.shape[i] for i in fb]))
+
+
+def _numel(sizes) -> int:
+    n = 1
+    for s in sizes:
+        n *= s
+    return n
+
+
+def inner(input, other):
+    if input.ndim == 0 or other.ndim == 0:
+        return mul(input, other)
+    if input.shape[-1] != other.shape[-1]:
+        raise RuntimeError(f"inner() the last dimension must match on both input tensors but got "
+                           f"shapes {list(input.shape)} and {list(other.shape)}")
+    return tensordot(input, other, ([-1], [-1]))
+
+
+def einsum(equation, *operands):
+    """Einstein summation, built from sum, diagonal, permute, reshape, bmm and mul.
+
+    Operands are contracted left to right; a pair with summed letters becomes one bmm
+    between views, as torch does, so common contractions (`ij,jk->ik`, `bij,bjk->bik`,
+    `bhqd,bhkd->bhqk`, `ij->j`) carry torch's grad_fn names. The graph below the result may
+    differ from torch's (torch may pick another contraction order for 3+ operands).
+    """
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])
+    lhs, arrow, rhs = equation.replace(" ", "").partition("->")
+    terms = lhs.split(",")
+    if len(terms) > len(operands):
+        raise RuntimeError("einsum(): fewer operands were provided than specified in the equation")
+    if len(terms) < len(operands):
+        raise RuntimeError("einsum(): more operands were provided than specified in the equation")
+    # '...' becomes fresh letters (right-aligned, so ellipsis dims broadcast).
+    n_ell = builtins.max([x.ndim - len(t) + 3 for t, x in zip(terms, operands) if "..." in t],
+                         default=0)
+    ell = "".join(chr(0x3B1 + i) for i in range(n_ell))
+    subs = []
+    for i, (t, x) in enumerate(zip(terms, operands)):
+        if "..." in t:
+            t = t.replace("...", ell[n_ell - (x.ndim - len(t) + 3):])
+        if len(t) != x.ndim:
+            raise RuntimeError(f"einsum(): the number of subscripts in the equation ({len(t)}) "
+                               f"does not match the number of dimensions ({x.ndim}) for operand "
+                               f"{i} and no ellipsis was given")
+        subs.append(t)
+    if arrow:
+        out = rhs.replace("...", ell)
+    else:
+        letters = "".join(subs)
+        out = ell + "".join(builtins.sorted(c for c in set(letters)
+                                            if letters.count(c) == 1 and c not in ell))
+    sizes = {}
+    for i, (s, x) in enumerate(zip(subs, operands)):
+        for c, n in zip(s, x.shape):
+            seen = sizes.get(c)
+            if seen is not None and seen != n and 1 not in (seen, n):
+                raise RuntimeError(f"einsum(): subscript {c} has size {n} for operand {i} which "
+                                   f"does not broadcast with previously seen size {seen}")
+            if seen is None or seen == 1:
+                sizes[c] = n
+    for c in out:
+        if c not in sizes:
+            raise RuntimeError(f"einsum(): output subscript {c} does not appear in the equation "
+                               "for any input operand")
+    ops = [_einsum_prepare(x, s, sizes) for x, s in zip(operands, subs)]
+    for i, (x, s) in enumerate(ops):  # letters no other operand nor the output has: sum now
+        others = out + "".join(t for k, (_, t) in enumerate(ops) if k != i)
+        drop = [j for j, c in enumerate(s) if c not in others]
+        if drop:
+            ops[i] = (sum(x, dim=tuple(drop)), "".join(c for c in s if c in others))
+    x, s = ops[0]
+    by_bmm = False
+    for i in range(1, len(ops)):
+        keep = out + "".join(t for _, t in ops[i + 1:])
+        x, s, by_bmm = _einsum_pair(x, s, ops[i][0], ops[i][1], keep, sizes)
+    res = _einsum_permute(x, s, out)
+    if res is operands[0]:
+        res = permute(res, *range(res.ndim))  # torch's result is never the operand itself
+    elif by_bmm and res is not x:
+        res = reshape(res, *res.shape)  # torch's last step after a bmm is a view
+    return res
+
+
+def _einsum_prepare(x, s, sizes):
+    """One operand: repeated letters to their diagonal, size-1 dims expanded to broadcast."""
+    while len(set(s)) != len(s):
+        c = next(c for c in s if s.count(c) > 1)
+        p, q = s.index(c), s.index(c, s.index(c) + 1)
+        rest = [ch for k, ch in enumerate(s) if k not in (p, q)]
+        # the diagonal comes last; move it back to where its letter first stood, as torch does
+        perm = list(range(len(rest)))
+        perm.insert(p, len(rest))
+        x = permute(diagonal(x, 0, p, q), *perm)
+        s = "".join(rest[:p] + [c] + rest[p:])
+    if builtins.any(x.shape[k] != sizes[c] for k, c in enumerate(s)):
+        x = expand(x, *[sizes[c] for c in s])
+    return x, s
+
+
+def _einsum_permute(x, s, order):
+    if s == order:
+        return x
+    return permute(x, *[s.index(c) for c in order])
+
+
+def _einsum_pair(a, sa, b, sb, keep, sizes):
+    batch = [c for c in sa if c in sb and c in keep]
+    summed = [c for c in sa if c in sb and c not in keep]
+    left = [c for c in sa if c not in sb]
+    right = [c for c in sb if c not in sa]
+    bs, ls, rs = ([sizes[c] for c in g] for g in (batch, left, right))
+    res = "".join(batch + left + right)
+    if not summed:
+        a2 = reshape(_einsum_permute(a, sa, "".join(batch + left)), *(bs + ls + [1] * len(rs)))
+        b2 = reshape(_einsum_permute(b, sb, "".join(batch + right)), *(bs + [1] * len(ls) + rs))
+        return mul(a2, b2), res, False
+    k = _numel(sizes[c] for c in summed)
+    a2 = reshape(_einsum_permute(a, sa, "".join(batch + left + summed)), _numel(bs), _numel(ls), k)
+    b2 = reshape(_einsum_permute(b, sb, "".join(batch + summed + right)), _numel(bs), k,
+                 _numel(rs))
+    return reshape(bmm(a2, b2), *(bs + ls + rs)), res, True
+
+
+log2, log10, expm1, erf, tan, sinh, cosh, asin, acos, atan, ceil, trunc, isinf, isfinite = (
+    _unary(n) for n in ("log2", "log10", "expm1", "erf", "tan", "sinh", "cosh", "asin", "acos",
+                        "atan", "ceil", "trunc", "isinf", "isfinite"))
+arcsin, arccos, arctan, fix = asin, acos, atan, trunc
 
 
 # ---- binding as Tensor methods ---------------------------------------------------------------
@@ -604,6 +976,13 @@ _METHODS = dict(
     select=select, index_select=index_select, gather=gather, clone=clone, contiguous=contiguous,
     sum=sum, mean=mean, max=max, min=min, argmax=argmax, argmin=argmin, amax=amax, amin=amin,
     var=var, std=std, softmax=softmax, log_softmax=log_softmax, logsumexp=logsumexp, norm=norm,
+    prod=prod, cumsum=cumsum, all=all, any=any, count_nonzero=count_nonzero, sort=sort,
+    argsort=argsort, topk=topk, unique=unique, flip=flip, fliplr=fliplr, flipud=flipud, roll=roll,
+    repeat=_repeat, tile=tile, tril=tril, triu=triu, diagonal=diagonal, diag_embed=diag_embed,
+    diag=diag, trace=trace, lerp=lerp, addcmul=addcmul, addcdiv=addcdiv, cross=cross,
+    inner=inner, log2=log2, log10=log10, expm1=expm1, erf=erf, tan=tan, sinh=sinh, cosh=cosh,
+    asin=asin, acos=acos, atan=atan, arcsin=asin, arccos=acos, arctan=atan, ceil=ceil,
+    trunc=trunc, fix=trunc, isinf=isinf, isfinite=isfinite,
 )
 
 for _name, _fn in _METHODS.items():

@@ -130,3 +130,20 @@ defop("unsafe_view", lambda x, shape: np.reshape(x, shape),
 defop("squeeze_matmul", lambda x, dim: np.squeeze(x, axis=dim),
       lambda x, dim: Meta([d for i, d in enumerate(x.shape) if i != dim], x.dtype),
       lambda c, g: g.unsqueeze(c.attrs["dim"]), node="SqueezeBackward4", view=True)
+
+
+def _trace_rule(x):
+    if x.ndim != 2:
+        raise RuntimeError(f"trace: expected a matrix, but got tensor with dim {x.ndim}")
+    return Meta((), x.dtype if x.dtype.is_floating_point else dtypes.int64)
+
+
+def _trace_vjp(c, g):
+    from ..autograd.record import call
+
+    shape = c.shapes[0]
+    return call("diagonal_backward", g.expand(min(shape)), shape=list(shape))
+
+
+defop("trace", lambda x: np.trace(x, dtype=np.int64 if x.dtype.kind in "biu" else None),
+      _trace_rule, _trace_vjp, node="TraceBackward0")

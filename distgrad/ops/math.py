@@ -1,6 +1,8 @@
 """Elementwise ops: forward in numpy, VJP in distgrad ops, shape rule — one entry each."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .rules import (binary, binary_float, broadcast_shapes, compare, not_implemented, same,
@@ -400,3 +402,154 @@ defop("to_dtype", lambda x, dtype: x.astype(dtypes.from_name(dtype).np),
       lambda c, g: g.to(c.dtypes[0]), node="ToCopyBackward0")
 
 defop("clone", lambda x: np.array(x, copy=True), same, lambda c, g: g, node="CloneBackward0")
+
+
+# ---- more unary functions (torch's derivatives.yaml, formula for formula) -------------------
+
+_LN2, _LN10 = 0.6931471805599453, 2.3025850929940456
+_erf_scalar = np.vectorize(math.erf, otypes=[np.float64])  # numpy has no erf (no scipy here)
+
+
+def _erf(x):
+    out = _erf_scalar(np.asarray(x, np.float64))
+    return out.astype(x.dtype) if x.dtype.kind == "f" else out
+
+
+defop("log2", quiet(np.log2), same_float, lambda c, g: g / (c[0] * _LN2), node="Log2Backward0",
+      save=(0,))
+defop("log10", quiet(np.log10), same_float, lambda c, g: g / (c[0] * _LN10), node="Log10Backward0",
+      save=(0,))
+defop("expm1", quiet(np.expm1), same_float, lambda c, g: g * (c.out + 1), node="Expm1Backward0",
+      save_out=True)
+defop("erf", _erf, same_float, lambda c, g: g * ((c[0] * c[0]).neg().exp() * 1.1283791670955126),
+      node="ErfBackward0", save=(0,))
+defop("tan", quiet(np.tan), same_float, lambda c, g: g * (c.out * c.out + 1), node="TanBackward0",
+      save_out=True)
+defop("sinh", quiet(np.sinh), same_float, lambda c, g: g * c[0].cosh(), node="SinhBackward0",
+      save=(0,))
+defop("cosh", quiet(np.cosh), same_float, lambda c, g: g * c[0].sinh(), node="CoshBackward0",
+      save=(0,))
+defop("asin", quiet(np.arcsin), same_float, lambda c, g: g * (1 - c[0] * c[0]).rsqrt(),
+      node="AsinBackward0", save=(0,))
+defop("acos", quiet(np.arccos), same_float, lambda c, g: g * -(1 - c[0] * c[0]).rsqrt(),
+      node="AcosBackward0", save=(0,))
+defop("atan", np.arctan, same_float, lambda c, g: g / (c[0] * c[0] + 1), node="AtanBackward0",
+      save=(0,))
+
+
+def _rounding_rule(kernel):
+    def rule(x):
+        if x.dtype is dtypes.bool_:
+            raise not_implemented(kernel, x.dtype)
+        return same(x)
+
+    return rule
+
+
+defop("ceil", np.ceil, _rounding_rule("ceil_vml_cpu"), lambda c, g: g * 0, node="CeilBackward0")
+defop("trunc", np.trunc, _rounding_rule("trunc_vml_cpu"), lambda c, g: g * 0,
+      node="TruncBackward0")
+defop("isinf", np.isinf, lambda x: Meta(x.shape, dtypes.bool_))
+defop("isfinite", np.isfinite, lambda x: Meta(x.shape, dtypes.bool_))
+
+
+# ---- lerp, addcmul, addcdiv, cross --------------------------------------------------------
+
+# The weight is an attr (a number: LerpBackward0) or a third input (LerpBackward1).
+def _lerp_forward(start, end, weight):
+    w = weight
+    diff = end - start
+    return np.where(np.abs(w) < 0.5, start + w * diff, end - diff * (1 - w))
+
+
+def _lerp_rule(start, end, weight):
+    from .linalg import _c_name
+
+    if not start.dtype.is_floating_point:
+        raise not_implemented("lerp_kernel_scalar", start.dtype)
+    for name, t in (("end", end), ("weight", weight)):
+        if hasattr(t, "dtype") and (name == "end" or t.ndim) and t.dtype is not start.dtype:
+            raise RuntimeError(f"expected dtype {_c_name(start.dtype)} for `{name}` but got dtype "
+                               f"{_c_name(t.dtype)}")
+    shape = broadcast_shapes(start.shape, end.shape)
+    return Meta(broadcast_shapes(shape, shape_of(weight)), start.dtype)
+
+
+def _lerp_vjp(c, g):
+    w = c[2] if len(c.shapes) > 2 else c.attrs["weight"]
+    gw = None
+    if len(c.shapes) > 2 and c.needs[2]:
+        gw = unbroadcast(g * (c[1] - c[0]), c.shapes[2])
+    return (unbroadcast(g * (1 - w), c.shapes[0]) if c.needs[0] else None,
+            unbroadcast(g * w, c.shapes[1]) if c.needs[1] else None, gw)
+
+
+defop("lerp", _lerp_forward, _lerp_rule, _lerp_vjp, save=(0, 1, 2),
+      node=lambda inputs, attrs: "LerpBackward1" if len(inputs) > 2 else "LerpBackward0")
+
+
+def _addc_rule(x, t1, t2, value=1):
+    shape = broadcast_shapes(broadcast_shapes(shape_of(x), shape_of(t1)), shape_of(t2))
+    return Meta(shape, dtypes.result_type((x, t1, t2)))
+
+
+def _addcmul_vjp(c, g):
+    v = c.attrs.get("value", 1)
+    gv = g * v if v != 1 else g
+    return (unbroadcast(g, c.shapes[0]) if c.needs[0] else None,
+            unbroadcast(gv * c[2], c.shapes[1]) if c.needs[1] else None,
+            unbroadcast(gv * c[1], c.shapes[2]) if c.needs[2] else None)
+
+
+def _addcdiv_vjp(c, g):
+    v = c.attrs.get("value", 1)
+    gv = g * v if v != 1 else g
+    return (unbroadcast(g, c.shapes[0]) if c.needs[0] else None,
+            unbroadcast(gv / c[2], c.shapes[1]) if c.needs[1] else None,
+            unbroadcast(-gv * c[1] / (c[2] * c[2]), c.shapes[2]) if c.needs[2] else None)
+
+
+defop("addcmul", lambda x, t1, t2, value=1: x + value * (t1 * t2), _addc_rule, _addcmul_vjp,
+      node="AddcmulBackward0", save=(1, 2))
+defop("addcdiv", quiet(lambda x, t1, t2, value=1: x + value * (t1 / t2)), _addc_rule,
+      _addcdiv_vjp, node="AddcdivBackward0", save=(1, 2))
+
+
+def _cross_rule(a, b, dim):
+    from .rules import wrap_dim
+
+    if a.ndim != b.ndim:
+        raise RuntimeError("linalg.cross: inputs must have the same number of dimensions.")
+    shape = broadcast_shapes(a.shape, b.shape)
+    d = wrap_dim(dim, len(shape))
+    sizes = [t.shape[d] for t in (a, b)]
+    if sizes != [3, 3]:
+        raise RuntimeError(f"linalg.cross: inputs dimension {dim} must have length 3. Got "
+                           f"{sizes[0]} and {sizes[1]}")
+    return Meta(shape, dtypes.result_type((a, b)))
+
+
+def _cross_forward(a, b, dim):
+    shape = np.broadcast_shapes(a.shape, b.shape)
+    return np.cross(np.broadcast_to(a, shape), np.broadcast_to(b, shape), axis=dim)
+
+
+defop("cross", _cross_forward, _cross_rule,
+      lambda c, g: (unbroadcast(call("cross", c[1], g, dim=c.attrs["dim"]), c.shapes[0])
+                    if c.needs[0] else None,
+                    unbroadcast(call("cross", g, c[0], dim=c.attrs["dim"]), c.shapes[1])
+                    if c.needs[1] else None),
+      node="LinalgCrossBackward0", save=(0, 1))
+
+
+# ---- filling with random values in place (normal_, uniform_, random_) ------------------------
+
+# The values are drawn by the driver's generator and come in as input 1; the result has no
+# gradient path to the old values (torch's NormalBackward0 gives zeros).
+_RANDOM_NODES = {"normal": "NormalBackward0", "uniform": "UniformBackward0",
+                 "random": "RandomBackward0"}
+
+defop("random_fill", lambda x, values, kind: values,
+      lambda x, values, kind: Meta(x.shape, x.dtype),
+      lambda c, g: (g * 0, None), differentiable=(0,),
+      node=lambda inputs, attrs: _RANDOM_NODES[attrs["kind"]])

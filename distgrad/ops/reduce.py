@@ -345,3 +345,205 @@ def _norm_vjp(c, g):
 
 defop("norm", quiet(_norm_forward), _norm_rule, _norm_vjp, node="LinalgVectorNormBackward0",
       save=(0,), save_out=True)
+
+
+# ---- cumsum, prod ---------------------------------------------------------------------------
+
+def _int_to_long(d: dtypes.dtype) -> dtypes.dtype:
+    return d if d.is_floating_point else dtypes.int64
+
+
+def _cumsum_rule(x, dim):
+    wrap_dim(dim, x.ndim)
+    return Meta(x.shape, _int_to_long(x.dtype))
+
+
+def _cumsum_forward(x, dim):
+    if x.ndim == 0:
+        return x.astype(np.int64) if x.dtype.kind in "biu" else x.copy()
+    return np.cumsum(x, axis=dim, dtype=np.int64 if x.dtype.kind in "biu" else None)
+
+
+def _cumsum_vjp(c, g):
+    """torch's cumsum_backward: the gradient summed from the end (a reversed cumsum)."""
+    if not c.shapes[0]:
+        return g
+    dim = wrap_dim(c.attrs["dim"], len(c.shapes[0]))
+    return call("flip", call("cumsum", call("flip", g, dims=[dim]), dim=dim), dims=[dim])
+
+
+defop("cumsum", _cumsum_forward, _cumsum_rule, _cumsum_vjp, node="CumsumBackward0")
+
+
+def _has_zero(x) -> bool:
+    return bool(call("any", x == 0).item())
+
+
+def _prod_others(x, dim: int):
+    """For each position along `dim`, the product of the other entries there: exact when x
+    holds zeros (torch's prod_safe_zeros_backward), from an (n, n) table per slice."""
+    n = x.shape[dim]
+    xm = x.transpose(dim, -1)
+    rows = xm.unsqueeze(-2).expand(*xm.shape[:-1], n, n)
+    eye = call("eye", n=n, m=n, dtype="bool", _device=x.device_str)
+    return call("where", eye, 1.0, rows).prod(-1).transpose(dim, -1)
+
+
+def _prod_vjp(c, g):
+    """torch's prod_backward: grad * result / input, or the zero-safe products."""
+    shape = c.shapes[0]
+    x = c[0]
+    if not shape:
+        return g
+    if not _has_zero(x):
+        return g * (c.out / x)
+    return g * _prod_others(x.reshape(-1), 0).reshape(shape)
+
+
+def _prod_dim_vjp(c, g):
+    shape = c.shapes[0]
+    if not shape:
+        return g
+    dim = wrap_dim(c.attrs["dim"], len(shape))
+    out = c.out
+    if not c.attrs.get("keepdim", False):
+        g, out = g.unsqueeze(dim), out.unsqueeze(dim)
+    x = c[0]
+    if not _has_zero(x):
+        return g * (out / x)
+    return g * _prod_others(x, dim)
+
+
+def _prod_dim_rule(x, dim, keepdim=False):
+    d = wrap_dim(dim, x.ndim)
+    return Meta(reduced_shape(x.shape, (d,) if x.ndim else (), keepdim), _int_to_long(x.dtype))
+
+
+def _prod_int(x):
+    return np.int64 if x.dtype.kind in "biu" else None
+
+
+defop("prod", lambda x: np.prod(x, dtype=_prod_int(x)),
+      lambda x: Meta((), _int_to_long(x.dtype)), _prod_vjp, node="ProdBackward0", save=(0,),
+      save_out=True)
+defop("prod_dim", lambda x, dim, keepdim=False:
+      np.prod(x, axis=dim if x.ndim else None, keepdims=keepdim and x.ndim > 0,
+              dtype=_prod_int(x)),
+      _prod_dim_rule, _prod_dim_vjp, node="ProdBackward1", save=(0,), save_out=True)
+
+
+# ---- all, any, count_nonzero (no gradient) ---------------------------------------------------
+
+def _bool_reduce_rule(x, dim=None, keepdim=False):
+    _, shape = _reduced(x, dim, keepdim)
+    return Meta(shape, dtypes.bool_)
+
+
+defop("all", lambda x, dim=None, keepdim=False:
+      np.all(x, axis=_axis(dims_of(dim, x.ndim)), keepdims=keepdim), _bool_reduce_rule)
+defop("any", lambda x, dim=None, keepdim=False:
+      np.any(x, axis=_axis(dims_of(dim, x.ndim)), keepdims=keepdim), _bool_reduce_rule)
+defop("count_nonzero", lambda x, dim=None:
+      np.count_nonzero(x, axis=_axis(dims_of(dim, x.ndim))),
+      lambda x, dim=None: Meta(_reduced(x, dim, False)[1], dtypes.int64))
+
+
+# ---- var_mean, std_mean: one node, two outputs ------------------------------------------------
+
+def _var_mean_rule(name):
+    def rule(x, dim=None, correction=1, keepdim=False):
+        if not x.dtype.is_floating_point:
+            raise RuntimeError(f"{name} only support floating point and complex dtypes")
+        meta = _var_rule(x, dim=dim, correction=correction, keepdim=keepdim)
+        return meta, Meta(meta.shape, meta.dtype)
+
+    return rule
+
+
+def _var_mean_forward(std):
+    def forward(x, dim=None, correction=1, keepdim=False):
+        var = _var_forward(x, dim=dim, correction=correction, keepdim=keepdim)
+        mean = np.mean(x, axis=_axis(dims_of(dim, x.ndim)), keepdims=keepdim)
+        return (np.sqrt(var) if std else var), mean
+
+    return quiet(forward)
+
+
+def _var_mean_vjp(std):
+    """torch's var_std_mean_backward: the var (or std) gradient plus the mean's."""
+    def vjp(c, g_var, g_mean=None):
+        out = None
+        if g_var is not None:
+            out = _std_vjp(c, g_var) if std else _var_backward(c, g_var)
+        if g_mean is not None:
+            shape = c.shapes[0]
+            dims = dims_of(c.attrs.get("dim"), len(shape))
+            gm = expand_back(g_mean, shape, dims, c.attrs.get("keepdim", False))
+            gm = gm / max(_count(shape, dims), 1)
+            out = gm if out is None else out + gm
+        return out
+
+    return vjp
+
+
+defop("var_mean", _var_mean_forward(False), _var_mean_rule("var_mean"), _var_mean_vjp(False),
+      node="VarMeanBackward0", save=(0,), save_out=True, n_out=2)
+defop("std_mean", _var_mean_forward(True), _var_mean_rule("std_mean"), _var_mean_vjp(True),
+      node="StdMeanBackward0", save=(0,), save_out=True, n_out=2)
+
+
+# ---- sort, topk: values and int64 indices; the gradient scatters back by index ----------------
+
+def _argsort(x, dim, descending):
+    """A stable argsort; descending keeps equal values in their original order, as torch."""
+    if not descending:
+        return np.argsort(x, axis=dim, kind="stable")
+    n = x.shape[dim]
+    idx = np.flip(np.argsort(np.flip(x, axis=dim), axis=dim, kind="stable"), axis=dim)
+    return (n - 1) - idx
+
+
+def _sort_forward(x, dim=-1, descending=False, stable=False):
+    if x.ndim == 0:
+        return x.copy(), np.zeros((), np.int64)
+    idx = _argsort(x, dim, descending)
+    return np.take_along_axis(x, idx, axis=dim), idx
+
+
+def _sort_rule(x, dim=-1, descending=False, stable=False):
+    wrap_dim(dim, x.ndim)
+    return Meta(x.shape, x.dtype), Meta(x.shape, dtypes.int64)
+
+
+def _scatter_back_vjp(c, g, _indices_grad=None):
+    shape = c.shapes[0]
+    if not shape:
+        return g
+    dim = wrap_dim(c.attrs.get("dim", -1), len(shape))
+    return call("scatter_dim", g, c.outs[1], dim=dim, size=list(shape))
+
+
+defop("sort", _sort_forward, _sort_rule, _scatter_back_vjp, node="SortBackward0",
+      save_out=True, n_out=2, nondiff_outputs=(1,))
+
+
+def _topk_rule(x, k, dim=-1, largest=True, sorted=True):
+    d = wrap_dim(dim, x.ndim)
+    size = x.shape[d] if x.ndim else 1
+    if not 0 <= k <= size:
+        raise RuntimeError("selected index k out of range")
+    shape = list(x.shape)
+    if shape:
+        shape[d] = k
+    return Meta(shape, x.dtype), Meta(shape, dtypes.int64)
+
+
+def _topk_forward(x, k, dim=-1, largest=True, sorted=True):
+    if x.ndim == 0:
+        return x.copy(), np.zeros((), np.int64)
+    idx = np.take(_argsort(x, dim, largest), np.arange(k), axis=dim)
+    return np.take_along_axis(x, idx, axis=dim), idx
+
+
+defop("topk", _topk_forward, _topk_rule, _scatter_back_vjp, node="TopkBackward0",
+      save_out=True, n_out=2, nondiff_outputs=(1,))

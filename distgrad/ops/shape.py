@@ -449,3 +449,160 @@ defop("one_hot", lambda idx, num_classes, dtype: (np.arange(num_classes) == idx[
       dtypes.from_name(dtype).np),
       lambda idx, num_classes, dtype: Meta(tuple(idx.shape) + (num_classes,),
                                            dtypes.from_name(dtype)))
+
+
+# ---- flip, roll, repeat (copies, each the transpose of its own kind) ---------------------------
+
+def _flip_dims(x, dims) -> list:
+    from .rules import dims_of
+
+    return list(dims_of(list(dims), x.ndim)) if len(dims) else []
+
+
+def _flip_rule(x, dims):
+    _flip_dims(x, dims)  # torch's errors for a dim out of range or repeated
+    return Meta(x.shape, x.dtype)
+
+
+defop("flip", lambda x, dims: np.flip(x, axis=tuple(_flip_dims(x, dims))).copy(), _flip_rule,
+      lambda c, g: call("flip", g, dims=c.attrs["dims"]), node="FlipBackward0")
+
+
+def _roll_rule(x, shifts, dims=None):
+    if dims is None:
+        if len(shifts) != 1:
+            raise RuntimeError(f"shifts and dimensions must align. shifts: {len(shifts)}, dims:0")
+    else:
+        if len(shifts) != len(dims):
+            raise RuntimeError(f"shifts and dimensions must align. shifts: {len(shifts)}, "
+                               f"dims:{len(dims)}")
+        for d in dims:
+            wrap_dim(d, x.ndim)
+    return Meta(x.shape, x.dtype)
+
+
+def _roll_forward(x, shifts, dims=None):
+    if dims is None:
+        return np.roll(x, shifts[0])
+    return np.roll(x, tuple(shifts), axis=tuple(dims)) if x.ndim else x.copy()
+
+
+defop("roll", _roll_forward, _roll_rule,
+      lambda c, g: call("roll", g, shifts=[-s for s in c.attrs["shifts"]],
+                        dims=c.attrs.get("dims")),
+      node="RollBackward0")
+
+
+def _repeat_rule(x, repeats):
+    if len(repeats) < x.ndim:
+        raise RuntimeError("Number of dimensions of repeat dims can not be smaller than number of "
+                           "dimensions of tensor")
+    padded = (1,) * (len(repeats) - x.ndim) + tuple(x.shape)
+    return Meta(_check_size([r * s for r, s in zip(repeats, padded)]), x.dtype)
+
+
+def _repeat_forward(x, repeats):
+    padded = (1,) * (len(repeats) - x.ndim) + tuple(x.shape)
+    return np.array(np.tile(x.reshape(padded), repeats), copy=True)
+
+
+def _repeat_vjp(c, g):
+    """Each output block is a copy of the input: view the gradient as (repeat, size) pairs
+    and sum over the repeats."""
+    shape, reps = c.shapes[0], c.attrs["repeats"]
+    if not reps:
+        return g
+    padded = (1,) * (len(reps) - len(shape)) + tuple(shape)
+    pairs = [n for r, s in zip(reps, padded) for n in (r, s)]
+    g = g.reshape(pairs).sum(dim=tuple(range(0, len(pairs), 2)))
+    return g.reshape(tuple(shape))
+
+
+defop("repeat", _repeat_forward, _repeat_rule, _repeat_vjp, node="RepeatBackward0")
+
+
+# ---- triangles and diagonals ------------------------------------------------------------------
+
+def _triangle(name, fn):
+    def rule(x, diagonal=0):
+        if x.ndim < 2:
+            raise RuntimeError(f"{name}: input tensor must have at least 2 dimensions")
+        return Meta(x.shape, x.dtype)
+
+    defop(name, lambda x, diagonal=0: fn(x, diagonal), rule,
+          lambda c, g: call(name, g, diagonal=c.attrs.get("diagonal", 0)),
+          node=f"{name.capitalize()}Backward0")
+
+
+_triangle("tril", np.tril)
+_triangle("triu", np.triu)
+
+
+def _diagonal_rule(x, offset=0, dim1=0, dim2=1):
+    d1, d2 = wrap_dim(dim1, x.ndim), wrap_dim(dim2, x.ndim)
+    if d1 == d2:
+        raise RuntimeError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
+    return Meta(_diagonal_shape(x.shape, offset, d1, d2), x.dtype)
+
+
+def _diagonal_shape(shape, offset, d1, d2) -> list:
+    n1, n2 = shape[d1], shape[d2]
+    n = max(0, min(n1, n2 - offset) if offset >= 0 else min(n1 + offset, n2))
+    return [s for i, s in enumerate(shape) if i not in (d1, d2)] + [n]
+
+
+def _diagonal_view(x, offset=0, dim1=0, dim2=1):
+    """The diagonal as a writable view of x (numpy's own is read-only), so writing to it in
+    place writes x, as in torch."""
+    d1, d2 = dim1 % x.ndim, dim2 % x.ndim
+    ref = np.diagonal(x, offset, d1, d2)
+    if ref.size == 0:
+        return ref.copy()
+    start = [0] * x.ndim
+    start[d2 if offset >= 0 else d1] = abs(offset)
+    first = x[tuple(slice(s, None) for s in start)]
+    return np.lib.stride_tricks.as_strided(first, ref.shape, ref.strides,
+                                           writeable=x.flags.writeable)
+
+
+def _diagonal_vjp(c, g):
+    return call("diagonal_backward", g, shape=list(c.shapes[0]), **c.attrs)
+
+
+defop("diagonal", _diagonal_view, _diagonal_rule, _diagonal_vjp, node="DiagonalBackward0",
+      view=True)
+# torch.diag(matrix) copies: DiagonalBackward0_copy.
+defop("diagonal_copy", lambda x, offset=0, dim1=0, dim2=1: np.diagonal(x, offset, dim1, dim2).copy(),
+      _diagonal_rule, _diagonal_vjp, node="DiagonalBackward0_copy")
+
+
+def _diagonal_backward(g, shape, offset=0, dim1=0, dim2=1):
+    out = np.zeros(shape, g.dtype)
+    _diagonal_view(out, offset, dim1, dim2)[...] = g
+    return out
+
+
+defop("diagonal_backward", _diagonal_backward,
+      lambda g, shape, offset=0, dim1=0, dim2=1: Meta(shape, g.dtype),
+      lambda c, g: call("diagonal", g, offset=c.attrs.get("offset", 0),
+                        dim1=c.attrs.get("dim1", 0), dim2=c.attrs.get("dim2", 1)),
+      node="DiagonalBackwardBackward0")
+
+
+def _diag_embed_shape(v, offset, dim1, dim2):
+    nd = v.ndim + 1
+    d1, d2 = wrap_dim(dim1, nd), wrap_dim(dim2, nd)
+    if d1 == d2:
+        raise RuntimeError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
+    n = (v.shape[-1] if v.ndim else 1) + abs(offset)
+    rest = iter(v.shape[:-1])
+    return [n if i in (d1, d2) else next(rest) for i in range(nd)]
+
+
+defop("diag_embed", lambda v, offset=0, dim1=-2, dim2=-1: _diagonal_backward(
+          v, _diag_embed_shape(v, offset, dim1, dim2), offset, dim1, dim2),
+      lambda v, offset=0, dim1=-2, dim2=-1: Meta(_diag_embed_shape(v, offset, dim1, dim2),
+                                                 v.dtype),
+      lambda c, g: call("diagonal", g, offset=c.attrs.get("offset", 0),
+                        dim1=c.attrs.get("dim1", -2), dim2=c.attrs.get("dim2", -1)),
+      node="DiagEmbedBackward0")

@@ -27,7 +27,7 @@ def _unview(op: str, attrs: dict, parent, new_child):
     if op == "permute":
         dims = [d % parent.ndim for d in attrs["dims"]]
         return call("permute", new_child, dims=[dims.index(i) for i in range(len(dims))])
-    if op in ("select", "slice"):
+    if op in ("select", "slice", "diagonal"):
         old_child = call(op, parent, **attrs)
         delta = call(f"{op}_backward", call("sub", new_child, old_child),
                      shape=list(parent.shape), **attrs)

@@ -940,3 +940,288 @@ error("cat_0d", lambda T, x: T.cat([x, x]), K())
 error("where_scalar_scalar_shape", lambda T, c, x: T.where(c, x, x[:2]), B(3), K(3))
 error("reshape_empty_ambiguous", lambda T, x: x.reshape(0, -1), K(0))
 error("getitem_0d", lambda T, x: x[0], K())
+
+
+# =============================================================================================
+# more torch functions: unary, cumsum/prod, sort/topk, flips, triangles and diagonals, lerp and
+# friends, einsum and other composites, random fills
+# =============================================================================================
+
+for _name, _arg in (("log2", P(3, 4)), ("log10", P(3, 4)), ("expm1", F(3, 4)), ("erf", F(3, 4)),
+                    ("tan", F(3, 4, lo=-1.2, hi=1.2)), ("sinh", F(3, 4)), ("cosh", F(3, 4)),
+                    ("asin", F(3, 4, lo=-0.9, hi=0.9)), ("acos", F(3, 4, lo=-0.9, hi=0.9)),
+                    ("atan", F(3, 4)), ("ceil", F(3, 4)), ("trunc", F(3, 4))):
+    case(_name, (lambda n: lambda T, x: getattr(T, n)(x))(_name), _arg, covers=_name)
+    case(_name + "_method", (lambda n: lambda T, x: getattr(x, n)())(_name), _arg, covers=_name)
+for _name in ("log2", "log10", "expm1", "erf", "tan", "sinh", "cosh", "atan"):
+    case(_name + "_int", (lambda n: lambda T, i: getattr(T, n)(i))(_name), I(2, 3, lo=1, hi=3),
+         covers=_name)
+for _name in ("ceil", "trunc"):
+    case(_name + "_int", (lambda n: lambda T, i: getattr(T, n)(i))(_name), I(2, 3, lo=-3, hi=3),
+         covers=_name)
+case("arcsin_alias", lambda T, x: T.arcsin(x), F(4, lo=-0.9, hi=0.9), covers="asin")
+case("arctan_alias", lambda T, x: x.arctan(), F(4), covers="atan")
+case("fix_alias", lambda T, x: T.fix(x), F(4), covers="trunc")
+case("erf_0d", lambda T, x: x.erf(), F(), covers="erf")
+case("isinf", lambda T, x: T.isinf(x.log()), K(3, 4), covers=("isinf", "log"))
+case("isinf_method_int", lambda T, i: i.isinf(), I(4), covers="isinf")
+case("isfinite", lambda T, x: T.isfinite(1 / x), K(3, 4, ties=True), covers=("isfinite",
+                                                                               "reciprocal", "mul"))
+case("isfinite_method", lambda T, x: x.isfinite(), F(5), covers="isfinite")
+
+case("inplace_log_", _inplace("log_"), P(3, 4), covers=("clone", "log"))
+case("inplace_sin_", _inplace("sin_"), F(3, 4), covers="sin")
+case("inplace_cos_", _inplace("cos_"), F(3, 4), covers="cos")
+case("inplace_masked_fill_", _inplace("masked_fill_", 0.5), F(3, 4), B(4), covers="masked_fill")
+case("inplace_masked_fill_kw", _inplace("masked_fill_", value=0.25), F(3, 4), B(3, 4),
+     covers="masked_fill")
+
+# cumsum, prod
+case("cumsum", lambda T, x: T.cumsum(x, 1), F(3, 4), covers=("cumsum", "flip"))
+case("cumsum_method_neg", lambda T, x: x.cumsum(-3), F(2, 3, 4), covers="cumsum")
+case("cumsum_dim_kw", lambda T, x: x.cumsum(dim=0), F(5), covers="cumsum")
+case("cumsum_0d", lambda T, x: x.cumsum(0), F(), covers="cumsum")
+case("cumsum_int", lambda T, i: i.cumsum(0), I(3, 4, hi=5), covers="cumsum")
+case("cumsum_bool", lambda T, b: T.cumsum(b, 1), B(3, 4), covers="cumsum")
+case("cumsum_dtype", lambda T, x: x.cumsum(1, dtype=T.float64), F(3, 4),
+     covers=("cumsum", "to_dtype"), f64=False)
+
+case("prod", lambda T, x: x.prod(), F(3, 4, lo=0.5, hi=1.5), covers="prod")
+case("prod_fn", lambda T, x: T.prod(x), F(2, 3), covers="prod")
+case("prod_0d", lambda T, x: x.prod(), F(), covers="prod")
+case("prod_one_zero", lambda T, x: x.prod(), F(2, 3, ties=True),
+     covers=("prod", "any", "eq", "eye", "where", "prod_dim"))
+case("prod_zeros", lambda T, x: (x * 0).prod(), F(2, 2), covers=("prod", "mul"))
+case("prod_int", lambda T, i: i.prod(), I(3, lo=1, hi=4), covers="prod")
+case("prod_bool", lambda T, b: b.prod(), B(4), covers="prod")
+case("prod_dim", lambda T, x: x.prod(1), F(3, 4), covers="prod_dim")
+case("prod_dim_keepdim", lambda T, x: T.prod(x, -1, keepdim=True), F(2, 3, 4), covers="prod_dim")
+case("prod_dim_zeros", lambda T, x: x.prod(0), F(4, 3, ties=True),
+     covers=("prod_dim", "eye", "where"))
+case("prod_dim_0d", lambda T, x: x.prod(0), F(), covers="prod_dim")
+case("prod_dim_int", lambda T, i: i.prod(1, True), I(3, 4, lo=1, hi=4), covers="prod_dim")
+case("prod_dtype", lambda T, x: x.prod(1, dtype=T.float64), F(3, 4),
+     covers=("prod_dim", "to_dtype"), f64=False)
+
+# all, any, count_nonzero
+case("all", lambda T, b: T.all(b), B(3, 4), covers="all")
+case("all_dim", lambda T, b: b.all(1), B(3, 4), covers="all")
+case("all_dim_keepdim_float", lambda T, x: T.all(x, 0, keepdim=True), K(3, 4, ties=True),
+     covers="all")
+case("all_ones", lambda T, x: (x > -5).all(), F(3), covers=("all", "gt"))
+case("any", lambda T, b: b.any(), B(3, 4), covers="any")
+case("any_dim", lambda T, i: T.any(i, -1), I(3, 4, hi=2), covers="any")
+case("any_dims", lambda T, b: b.any(dim=(0, 2)), B(2, 3, 4), covers="any")
+case("count_nonzero", lambda T, x: T.count_nonzero(x), K(3, 4, ties=True), covers="count_nonzero")
+case("count_nonzero_dim", lambda T, i: i.count_nonzero(0), I(3, 4), covers="count_nonzero")
+case("count_nonzero_dims", lambda T, b: T.count_nonzero(b, dim=(0, 1)), B(2, 3, 4),
+     covers="count_nonzero")
+
+# var_mean, std_mean
+case("var_mean", lambda T, x: T.var_mean(x), F(3, 4), covers="var_mean")
+case("var_mean_dim", lambda T, x: T.var_mean(x, 1), F(3, 4), covers="var_mean")
+case("var_mean_keepdim_correction", lambda T, x: T.var_mean(x, (0, 2), keepdim=True,
+                                                             correction=0),
+     F(2, 3, 4), covers="var_mean")
+case("var_mean_only_mean", lambda T, x: T.var_mean(x, 0)[1], F(3, 4), covers="var_mean")
+case("var_mean_only_var", lambda T, x: T.var_mean(x, -1, unbiased=False)[0], F(3, 4),
+     covers="var_mean")
+case("std_mean", lambda T, x: T.std_mean(x), F(3, 4), covers="std_mean")
+case("std_mean_dim_keepdim", lambda T, x: T.std_mean(x, -1, keepdim=True), F(2, 3, 4),
+     covers="std_mean")
+case("std_mean_only_std", lambda T, x: T.std_mean(x, 0)[0], F(3, 4), covers="std_mean")
+
+# sort, topk
+case("sort", lambda T, x: T.sort(x), F(3, 4), covers=("sort", "scatter_dim"))
+case("sort_dim0_desc", lambda T, x: x.sort(0, descending=True), F(3, 4),
+     covers=("sort", "scatter_dim"))
+case("sort_values", lambda T, x: x.sort(dim=-2).values, F(2, 3, 4), covers="sort")
+case("sort_0d", lambda T, x: x.sort(), F(), covers="sort")
+case("sort_int_desc", lambda T, i: T.sort(i, descending=True, stable=True), I(3, 5, hi=4),
+     covers="sort")
+case("sort_stable_ties", lambda T, x: T.sort(x, stable=True), K(3, 6, ties=True), covers="sort")
+case("sort_stable_ties_desc", lambda T, x: x.sort(dim=1, descending=True, stable=True),
+     K(3, 6, ties=True),
+     covers="sort")
+case("argsort", lambda T, x: T.argsort(x, 1, descending=True), F(3, 4), covers="sort")
+case("topk", lambda T, x: T.topk(x, 2), F(3, 4), covers=("topk", "scatter_dim"))
+case("topk_dim0_smallest", lambda T, x: x.topk(2, 0, largest=False), F(3, 4),
+     covers=("topk", "scatter_dim"))
+case("topk_values", lambda T, x: x.topk(3, dim=1).values, F(2, 5, 3), covers="topk")
+case("topk_k0", lambda T, x: x.topk(0), F(3, 4), covers="topk")
+case("topk_0d", lambda T, x: x.topk(1), F(), covers="topk")
+case("topk_int", lambda T, i: i.topk(2), I(6, hi=100), covers="topk")
+
+# flip, roll, repeat, tile
+case("flip", lambda T, x: T.flip(x, (0,)), F(3, 4), covers="flip")
+case("flip_method_dims", lambda T, x: x.flip(0, -1), F(2, 3, 4), covers="flip")
+case("flip_empty_dims", lambda T, x: x.flip([]), F(3, 4), covers="flip")
+case("flip_int", lambda T, i: i.flip(1), I(2, 3), covers="flip")
+case("fliplr", lambda T, x: T.fliplr(x), F(3, 4), covers="flip")
+case("flipud", lambda T, x: x.flipud(), F(3, 4), covers="flip")
+case("roll", lambda T, x: T.roll(x, 1, 0), F(3, 4), covers="roll")
+case("roll_flat", lambda T, x: x.roll(5), F(3, 4), covers="roll")
+case("roll_dims", lambda T, x: x.roll((1, -2), (1, 2)), F(2, 3, 4), covers="roll")
+case("roll_bool", lambda T, b: b.roll(-1, dims=0), B(4, 2), covers="roll")
+case("repeat", lambda T, x: x.repeat(2, 3), F(3, 4), covers="repeat")
+case("repeat_lead", lambda T, x: x.repeat(2, 1, 3), F(3, 4), covers="repeat")
+case("repeat_tuple", lambda T, x: x.repeat((1, 2)), F(4), covers="repeat")
+case("repeat_zero", lambda T, x: x.repeat(0, 2), F(3, 4), covers="repeat")
+case("repeat_0d", lambda T, x: x.repeat(3), F(), covers="repeat")
+case("repeat_int", lambda T, i: i.repeat(2, 2), I(2, 3), covers="repeat")
+case("tile", lambda T, x: T.tile(x, (2,)), F(3, 4), covers="repeat")
+case("tile_lead", lambda T, x: x.tile(2, 1, 1), F(3, 4), covers="repeat")
+
+# triangles, diagonals, trace
+case("tril", lambda T, x: T.tril(x), F(4, 4), covers="tril")
+case("tril_offset", lambda T, x: x.tril(-1), F(3, 5), covers="tril")
+case("tril_batched", lambda T, x: x.tril(diagonal=1), F(2, 3, 4), covers="tril")
+case("triu", lambda T, x: x.triu(), F(4, 3), covers="triu")
+case("triu_offset", lambda T, x: T.triu(x, 2), F(2, 4, 4), covers="triu")
+case("triu_bool", lambda T, b: b.triu(), B(3, 3), covers="triu")
+case("diagonal", lambda T, x: T.diagonal(x), F(3, 4), covers=("diagonal", "diagonal_backward"))
+case("diagonal_offset", lambda T, x: x.diagonal(1), F(3, 4),
+     covers=("diagonal", "diagonal_backward"))
+case("diagonal_neg_offset", lambda T, x: x.diagonal(-1), F(4, 3), covers="diagonal")
+case("diagonal_dims", lambda T, x: x.diagonal(0, 0, 2), F(3, 2, 4), covers="diagonal")
+case("diagonal_dims_neg", lambda T, x: T.diagonal(x, offset=1, dim1=-1, dim2=0), F(3, 2, 4),
+     covers="diagonal")
+case("diagonal_empty", lambda T, x: x.diagonal(5), F(3, 4), covers="diagonal")
+case("diagonal_int", lambda T, i: i.diagonal(), I(3, 3), covers="diagonal")
+case("diag_matrix", lambda T, x: T.diag(x), F(3, 4),
+     covers=("diagonal_copy", "diagonal_backward", "diagonal"))
+case("diag_matrix_offset", lambda T, x: x.diag(-1), F(4, 3), covers="diagonal_copy")
+case("diag_vector", lambda T, v: T.diag(v), F(3), covers=("diag_embed", "diagonal"))
+case("diag_vector_offset", lambda T, v: v.diag(2), F(3), covers="diag_embed")
+case("diag_vector_neg_offset", lambda T, v: T.diag(v, -1), F(2), covers="diag_embed")
+case("diag_embed", lambda T, x: T.diag_embed(x), F(2, 3), covers="diag_embed")
+case("diag_embed_dims", lambda T, x: x.diag_embed(1, 0, 2), F(2, 3), covers="diag_embed")
+case("trace", lambda T, x: T.trace(x), F(3, 3), covers=("trace", "expand", "diagonal_backward"))
+case("trace_rect", lambda T, x: x.trace(), F(3, 5), covers="trace")
+case("trace_int", lambda T, i: i.trace(), I(3, 3), covers="trace")
+
+# lerp, addcmul, addcdiv, cross
+case("lerp", lambda T, a, b: T.lerp(a, b, 0.3), F(3, 4), F(3, 4), covers="lerp")
+case("lerp_high_weight", lambda T, a, b: a.lerp(b, 0.8), F(3, 4), F(4), covers="lerp")
+case("lerp_tensor", lambda T, a, b, w: T.lerp(a, b, w), F(3, 4), F(4), F(3, 1, lo=0, hi=1),
+     covers="lerp")
+case("lerp_tensor_0d", lambda T, a, b, w: a.lerp(b, w), F(3), F(3), F(), covers="lerp")
+case("addcmul", lambda T, x, a, b: T.addcmul(x, a, b), F(3, 4), F(3, 4), F(4), covers="addcmul")
+case("addcmul_value", lambda T, x, a, b: x.addcmul(a, b, value=-0.5), F(4), F(3, 1), F(3, 4),
+     covers="addcmul")
+case("addcdiv", lambda T, x, a, b: T.addcdiv(x, a, b), F(3, 4), F(3, 4), P(4), covers="addcdiv")
+case("addcdiv_value", lambda T, x, a, b: x.addcdiv(a, b, value=2), F(3, 4), F(4), P(3, 1),
+     covers="addcdiv")
+case("cross", lambda T, a, b: T.cross(a, b, dim=1), F(4, 3), F(4, 3), covers="cross")
+case("cross_bcast", lambda T, a, b: a.cross(b, dim=-1), F(1, 3), F(2, 3), covers="cross")
+case("cross_dim0", lambda T, a, b: T.cross(a, b, 0), F(3, 2), F(3, 2), covers="cross")
+
+# composites: einsum, tensordot, inner, broadcast_tensors, meshgrid
+case("einsum_mm", lambda T, a, b: T.einsum("ij,jk->ik", a, b), F(3, 4), F(4, 5),
+     covers=("reshape", "bmm"))
+case("einsum_mm_transposed_out", lambda T, a, b: T.einsum("ij,jk->ki", a, b), F(3, 4), F(4, 2),
+     covers=("reshape", "bmm", "permute"))
+case("einsum_bmm", lambda T, a, b: T.einsum("bij,bjk->bik", a, b), F(2, 3, 4), F(2, 4, 5),
+     covers=("reshape", "bmm"))
+case("einsum_attention", lambda T, q, k: T.einsum("bhqd,bhkd->bhqk", q, k), F(2, 2, 3, 4),
+     F(2, 2, 5, 4), covers=("reshape", "bmm", "permute"))
+case("einsum_ellipsis", lambda T, a, b: T.einsum("...ij,...jk->...ik", a, b), F(2, 3, 4),
+     F(2, 4, 2), covers=("reshape", "bmm"))
+case("einsum_rowdot", lambda T, a, b: T.einsum("ij,ij->i", a, b), F(3, 4), F(3, 4),
+     covers=("reshape", "bmm"))
+case("einsum_outer", lambda T, a, b: T.einsum("i,j->ij", a, b), F(3), F(4),
+     covers=("reshape", "mul"))
+case("einsum_hadamard", lambda T, a, b: T.einsum("ij,ij->ij", a, b), F(3, 4), F(3, 4),
+     covers="mul")
+case("einsum_dot_implicit", lambda T, a, b: T.einsum("ij,ij", a, b), F(3, 4), F(3, 4),
+     covers=("reshape", "bmm"))
+case("einsum_mv", lambda T, a, v: T.einsum("ij,j->i", [a, v]), F(3, 4), F(4),
+     covers=("reshape", "bmm"))
+case("einsum_sum", lambda T, x: T.einsum("ij->j", x), F(3, 4), covers="sum")
+case("einsum_transpose", lambda T, x: T.einsum("ij->ji", x), F(3, 4), covers="permute")
+case("einsum_identity", lambda T, x: T.einsum("ij", x), F(3, 4), covers="permute")
+case("einsum_diag", lambda T, x: T.einsum("ii->i", x), F(3, 3), covers=("diagonal", "permute"))
+case("einsum_trace", lambda T, x: T.einsum("ii", x), F(3, 3), covers=("diagonal", "sum"))
+case("einsum_chain3", lambda T, a, b, c: T.einsum("ij,jk,kl->il", a, b, c), F(2, 3), F(3, 4),
+     F(4, 2), covers=("reshape", "bmm"))
+case("einsum_bcast_vec", lambda T, a, b: T.einsum("bij,jk->bik", a, b), F(2, 3, 4), F(4, 2),
+     covers=("reshape", "bmm"))
+case("tensordot", lambda T, a, b: T.tensordot(a, b, dims=([1], [0])), F(3, 4), F(4, 5),
+     covers=("permute", "reshape", "mm"))
+case("tensordot_int_dims", lambda T, a, b: T.tensordot(a, b, 2), F(2, 3, 4), F(3, 4, 2),
+     covers=("permute", "reshape", "mm"))
+case("tensordot_pairs", lambda T, a, b: T.tensordot(a, b, dims=([0, 2], [2, 0])), F(2, 3, 4),
+     F(4, 5, 2), covers=("permute", "reshape", "mm"))
+case("inner", lambda T, a, b: T.inner(a, b), F(4), F(4), covers=("reshape", "mm"))
+case("inner_2d", lambda T, a, b: a.inner(b), F(3, 4), F(2, 4), covers=("reshape", "mm"))
+case("inner_0d", lambda T, a, b: T.inner(a, b), F(), F(3), covers="mul")
+case("broadcast_tensors", lambda T, a, b: T.broadcast_tensors(a, b), F(3, 4), F(4),
+     covers="expand")
+case("broadcast_tensors_3", lambda T, a, b, c: T.broadcast_tensors(a, b, c), F(3, 1), F(1, 4),
+     F(), covers="expand")
+case("meshgrid_ij", lambda T, a, b: T.meshgrid(a, b, indexing="ij"), F(3), F(4),
+     covers=("reshape", "expand"))
+case("meshgrid_xy", lambda T, a, b, c: T.meshgrid([a, b, c], indexing="xy"), F(3), F(4), F(2),
+     covers=("reshape", "expand"))
+case("meshgrid_0d", lambda T, a, b: T.meshgrid(a, b, indexing="ij"), F(), F(2),
+     covers=("reshape", "expand"))
+case("unique", lambda T, i: T.unique(i), I(10, hi=5), covers=())
+case("unique_all", lambda T, i: i.unique(return_inverse=True, return_counts=True), I(3, 4, hi=4),
+     covers=())
+case("unique_float", lambda T, x: T.unique(x, return_counts=True), K(3, 4, ties=True), covers=())
+case("unique_dim", lambda T, i: T.unique(i, dim=0, return_inverse=True), I(5, 2, hi=2), covers=())
+
+# random fills: a zero spread makes the values known, so torch's side can be compared
+case("normal_", lambda T, x: (x * 1).normal_(1.5, 0.0), F(3, 4), covers=("mul", "random_fill"))
+case("uniform_", lambda T, x: (x * 1).uniform_(0.5, 0.5), F(3, 4),
+     covers=("mul", "random_fill"))
+case("random_", lambda T, x: (x * 1).random_(2, 3), F(3, 4), covers=("mul", "random_fill"))
+case("random_to_int", lambda T, i: i.clone().random_(1), I(3), covers=("clone", "random_fill"))
+
+# errors of the functions above
+error("tril_1d", lambda T, x: x.tril(), K(3))
+error("triu_0d", lambda T, x: T.triu(x), K())
+error("diag_3d", lambda T, x: T.diag(x), K(2, 3, 4))
+error("diagonal_same_dims", lambda T, x: x.diagonal(0, 1, 1), K(3, 4))
+error("diagonal_1d", lambda T, x: x.diagonal(), K(3))
+error("trace_3d", lambda T, x: x.trace(), K(2, 3, 4))
+error("trace_1d", lambda T, x: T.trace(x), K(3))
+error("topk_k", lambda T, x: x.topk(5), K(3, 4))
+error("topk_dim", lambda T, x: x.topk(1, 2), K(3, 4))
+error("sort_dim", lambda T, x: x.sort(2), K(3, 4))
+error("cumsum_dim", lambda T, x: x.cumsum(2), K(3, 4))
+error("prod_dim_range", lambda T, x: x.prod(2), K(3, 4))
+error("flip_dim", lambda T, x: x.flip(2), K(3, 4))
+error("flip_repeated", lambda T, x: x.flip(0, 0), K(3, 4))
+error("roll_align", lambda T, x: x.roll((1, 2), 0), K(3, 4))
+error("roll_no_dims", lambda T, x: x.roll((1, 2)), K(3, 4))
+error("roll_dim", lambda T, x: x.roll(1, 2), K(3, 4))
+error("repeat_fewer", lambda T, x: x.repeat(2), K(3, 4))
+error("repeat_negative", lambda T, x: x.repeat(-1, 2), K(3, 4))
+error("lerp_dtype", lambda T, a, b: T.lerp(a, b.double(), 0.5), K(3), K(3))
+error("lerp_weight_dtype", lambda T, a, b, w: T.lerp(a, b, w.double()), K(3), K(3), K(3))
+error("lerp_shape", lambda T, a, b: T.lerp(a, b, 0.5), K(3, 4), K(3))
+error("lerp_int", lambda T, a, b: T.lerp(a, b, 0.5), I(3), I(3))
+error("addcmul_shape", lambda T, x, a, b: T.addcmul(x, a, b), K(3, 4), K(3, 4), K(3))
+error("cross_len", lambda T, a, b: T.cross(a, b, dim=1), K(3, 4), K(3, 4))
+error("cross_ndim", lambda T, a, b: T.cross(a, b, dim=-1), K(3), K(2, 3))
+error("var_mean_int", lambda T, i: T.var_mean(i), I(3))
+error("std_mean_int", lambda T, i: T.std_mean(i), I(3))
+error("ceil_bool", lambda T, b: T.ceil(b), B(3))
+error("trunc_bool", lambda T, b: b.trunc(), B(3))
+error("einsum_size", lambda T, a, b: T.einsum("ij,jk->ik", a, b), K(3, 4), K(3, 4))
+error("einsum_fewer_operands", lambda T, a: T.einsum("ij,jk->ik", a), K(3, 4))
+error("einsum_more_operands", lambda T, a: T.einsum("ij->ij", a, a), K(3, 4))
+error("einsum_subscripts", lambda T, a: T.einsum("ijk->i", a), K(3, 4))
+error("einsum_output_letter", lambda T, a: T.einsum("ij->k", a), K(3, 4))
+error("tensordot_sizes", lambda T, a, b: T.tensordot(a, b, dims=1), K(3, 4), K(3, 4))
+error("tensordot_lists", lambda T, a, b: T.tensordot(a, b, dims=([0], [0, 1])), K(3, 4), K(3, 4))
+error("tensordot_negative", lambda T, a, b: T.tensordot(a, b, dims=-1), K(3, 4), K(3, 4))
+error("inner_shape", lambda T, a, b: T.inner(a, b), K(3, 4), K(3))
+error("broadcast_tensors_shape", lambda T, a, b: T.broadcast_tensors(a, b), K(3, 4), K(3))
+error("meshgrid_2d", lambda T, a, b: T.meshgrid(a, b, indexing="ij"), K(2, 2), K(3), prefix=60)
+error("meshgrid_indexing", lambda T, a: T.meshgrid(a, a, indexing="foo"), K(3))
+error("normal_negative_std", lambda T, x: x.normal_(0, -1), K(3))
+error("uniform_range", lambda T, x: x.uniform_(1, 0), K(3))
+error("random_range", lambda T, x: x.random_(3, 2), K(3))
+error("normal_leaf", lambda T, x: x.normal_(), F(3))

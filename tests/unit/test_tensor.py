@@ -333,3 +333,31 @@ CREATION_EDGES = {
 @pytest.mark.parametrize("name", sorted(CREATION_EDGES))
 def test_creation_edge_cases(name):
     same(lambda torch: CREATION_EDGES[name](torch))
+
+
+@pytest.mark.parametrize("case", ["new_zeros", "new_ones", "new_full", "new_tensor", "stride",
+                                  "type", "type_convert", "half", "cuda", "contiguous"])
+def test_tensor_utilities_as_torch(case):
+    def f(torch):
+        x = torch.ones(2, 3, dtype=torch.float64)
+        if case == "new_zeros":
+            return x.new_zeros(4), x.new_zeros((2, 2))
+        if case == "new_ones":
+            return x.new_ones(3)
+        if case == "new_full":
+            return x.new_full((2,), 7.5)
+        if case == "new_tensor":
+            return x.new_tensor([1, 2]), x.new_tensor([1.5])
+        if case == "stride":
+            return x.stride(), x.stride(1), torch.zeros(4, 5, 6).stride()
+        if case == "type":
+            return x.type(), torch.ones(2).type(), torch.ones(2, dtype=torch.int64).type()
+        if case == "type_convert":
+            return torch.ones(2).type(torch.float64), torch.ones(2).type("torch.LongTensor")
+        if case == "half":
+            return torch.cuda.is_available(), torch.cuda.device_count()
+        if case == "cuda":
+            return torch.cuda.is_available()
+        return x.is_contiguous(), x.contiguous()
+
+    same(f)
