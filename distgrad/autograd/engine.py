@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import threading
 
 from . import grad_mode
 from .graph import AccumulateGrad
@@ -216,18 +217,22 @@ def _call(node, grads, create_graph):
     return out
 
 
+_accumulate_lock = threading.RLock()
+
+
 def _accumulate(var, g, create_graph):
     """torch's AccumulateGrad: the first gradient is stored (a copy), later ones added, in
     place unless a graph of the gradient is being built; then post-accumulate hooks."""
     if g is None or not var._requires_grad:
         return
-    if var._grad is None:
-        var._grad = g.clone() if create_graph else g.detach().clone()
-    elif not create_graph:
-        with grad_mode.no_grad():
-            var._grad.add_(g)
-    else:
-        var._grad = var._grad + g
+    with _accumulate_lock:  # two threads' backward into one leaf: neither sum is lost
+        if var._grad is None:
+            var._grad = g.clone() if create_graph else g.detach().clone()
+        elif not create_graph:
+            with grad_mode.no_grad():
+                var._grad.add_(g)
+        else:
+            var._grad = var._grad + g
     if var._post_acc_hooks:
         for hook in list(var._post_acc_hooks):
             hook(var)

@@ -81,6 +81,16 @@ class LocalEndpoint:
         with self.lock:
             return self.workers[index].handle(payload, *arrays)
 
+    def raw_batch(self, index, messages) -> list:
+        """[(payload, arrays)] handled in order; each one's reply tuple or exception."""
+        out = []
+        for payload, arrays in messages:
+            try:
+                out.append(self.raw(index, payload, *arrays))
+            except Exception as e:
+                out.append(e)
+        return out
+
     def dead_entry(self, index):
         return None
 
@@ -108,10 +118,16 @@ class RayEndpoint:
         self.dead: dict[int, str] = {}  # worker -> what its WorkerDiedError says (a raised
         # exception is not kept: its traceback would keep the interrupted graph alive)
         self.lock = threading.Lock()
-        self.releases: dict = {}  # reply ref -> (index, free ids, node ids) of that run
+        self.runs: dict = {}  # reply ref -> (free ids, node ids) of a sent run that frees
+        self.quieted = False  # whether we set RAY_IGNORE_UNHANDLED_ERRORS (see _died)
         self.unchecked: dict[int, list] = {}  # replies left unchecked by an error
 
     def submit(self, index, instrs, args, n_exports):
+        if index in self.dead and all(ins[0] in ("free", "free_node") for ins in instrs):
+            # Its process is gone, and what it held with it: nothing to send, nothing to fail.
+            import ray
+
+            return 0, [ray.put(wire.reply({"exports": 0}))]
         payload = wire.run_message(instrs)
         method = self.actors[index].handle
         if n_exports:
@@ -122,7 +138,7 @@ class RayEndpoint:
         node_frees = [i for ins in instrs if ins[0] == "free_node" for i in ins[1]]
         if frees or node_frees:
             with self.lock:
-                self.releases[refs[0]] = (frees, node_frees)
+                self.runs[refs[0]] = (frees, node_frees)
         return len(payload), list(refs)
 
     def stage(self, array):
@@ -162,7 +178,7 @@ class RayEndpoint:
                         break
             finally:
                 with self.lock:
-                    self.releases.pop(r, None)
+                    self.runs.pop(r, None)
         if first is not None:
             raise first
         return rest
@@ -175,6 +191,17 @@ class RayEndpoint:
 
     def raw(self, index, payload, *arrays):
         return self._get(self.actors[index].handle.remote(payload, *arrays), index)
+
+    def raw_batch(self, index, messages) -> list:
+        """[(payload, arrays)] sent at once, handled in order; each one's reply or exception."""
+        refs = [self.actors[index].handle.remote(payload, *arrays) for payload, arrays in messages]
+        out = []
+        for r in refs:
+            try:
+                out.append(self._get(r, index))
+            except Exception as e:
+                out.append(e)
+        return out
 
     def dead_entry(self, index):
         err = self.dead.get(index)
@@ -193,6 +220,8 @@ class RayEndpoint:
             except Exception:
                 pass
         self.actors = []
+        if self.quieted:
+            os.environ.pop("RAY_IGNORE_UNHANDLED_ERRORS", None)
 
     # ---- errors ---------------------------------------------------------------------------
     def _get(self, ref, index):
@@ -226,6 +255,11 @@ class RayEndpoint:
     def _died(self, dead: int, index: int, detail: str = "") -> WorkerDiedError:
         with self.lock:
             if dead not in self.dead:
+                # The runs lost with it are reported here, once; Ray would also log every
+                # tensor they were to return as an "unhandled error" when dropped.
+                if "RAY_IGNORE_UNHANDLED_ERRORS" not in os.environ:
+                    os.environ["RAY_IGNORE_UNHANDLED_ERRORS"] = "1"
+                    self.quieted = True
                 pid, node = self.info[dead]
                 self.dead[dead] = (f"worker:{dead} died (pid {pid}, node {node}){detail}: "
                                    f"{_RESTART_HINT}")
@@ -253,10 +287,10 @@ class RayEndpoint:
     def _resend_releases(self, ref, index) -> None:
         """A run that never started (a tensor it imported was lost): send its frees again."""
         with self.lock:
-            rel = self.releases.pop(ref, None)
-        if rel is None or index in self.dead:
+            run = self.runs.get(ref)
+        if run is None or index in self.dead:
             return
-        frees, node_frees = rel
+        frees, node_frees = run
         instrs = ([["free", frees]] if frees else []) + ([["free_node", node_frees]]
                                                          if node_frees else [])
         self.actors[index].handle.remote(wire.run_message(instrs))
@@ -386,8 +420,17 @@ def init(num_workers: int = 2, address=None, backend: str = "ray", timeout_s: fl
         return rt
 
 
+_H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+
+
 def _check_reachable(address, timeout_s: float) -> None:
-    """Fail fast, within timeout_s, when the address's host:port does not answer."""
+    """Fail within timeout_s, with ConnectionError, when no Ray server answers at `address`.
+
+    ray.init() itself waits for a silent address for minutes, so this asks first: a TCP
+    connection, then the HTTP/2 greeting that Ray's GCS and client servers (gRPC) answer
+    with their settings. (Skipped for "auto" and with RAY_USE_TLS, where the greeting
+    would be TLS's.)
+    """
     if not address or address == "auto" or address.startswith(("local", "http://", "https://")):
         return
     client = address.startswith("ray://")
@@ -399,12 +442,25 @@ def _check_reachable(address, timeout_s: float) -> None:
         port_n = int(port)
     except ValueError:
         raise ValueError(f"distgrad.distributed.init: address {address!r} is not host:port") from None
-    deadline = max(0.1, min(float(timeout_s), 10.0))
+    deadline = time.monotonic() + max(0.1, float(timeout_s))
+    tls = os.environ.get("RAY_USE_TLS", "0").lower() in ("1", "true")
     try:
-        socket.create_connection((host.strip("[]"), port_n), timeout=deadline).close()
-    except OSError as e:
+        with socket.create_connection((host.strip("[]"), port_n), timeout=max(0.1, float(timeout_s))) as s:
+            if not tls:
+                s.sendall(_H2_PREFACE)
+                got = b""
+                while len(got) < 9:  # a frame header; a gRPC server sends SETTINGS first
+                    s.settimeout(max(0.01, deadline - time.monotonic()))
+                    chunk = s.recv(9 - len(got))
+                    if not chunk:
+                        raise ConnectionError("the connection was closed without an answer")
+                    got += chunk
+                if got[3] != 0x4:
+                    raise ConnectionError("the server there does not speak gRPC")
+    except (OSError, ConnectionError) as e:
+        why = "no answer" if isinstance(e, (socket.timeout, TimeoutError)) else str(e) or type(e).__name__
         raise ConnectionError(f"distgrad.distributed.init: could not reach the Ray cluster at "
-                              f"{address!r} within timeout_s={timeout_s} ({e}); check the address "
+                              f"{address!r} within timeout_s={timeout_s} ({why}); check the address "
                               f"and that the cluster is up") from None
 
 
@@ -431,7 +487,6 @@ def _init_ray(n, address, timeout_s, worker_num_cpus, blas_threads, ray_kwargs):
     actor_cls = ray.remote(_RayActorWorker).options(
         num_cpus=worker_num_cpus, max_restarts=0, max_task_retries=0,
         scheduling_strategy="SPREAD")
-    start = time.monotonic()
     actors = [actor_cls.remote(i, blas_threads) for i in range(n)]
     pings = [a.handle.remote(wire.simple_message("ping")) for a in actors]
     ready, _ = ray.wait(pings, num_returns=n, timeout=timeout_s)
@@ -450,9 +505,9 @@ def _init_ray(n, address, timeout_s, worker_num_cpus, blas_threads, ray_kwargs):
             ray.shutdown()
         raise TimeoutError(
             f"distgrad.distributed.init: only {len(ready)} of {n} workers started within "
-            f"timeout_s={timeout_s} ({time.monotonic() - start:.1f} s): each asks for "
-            f"num_cpus={worker_num_cpus} and the cluster has {total:g} CPUs, {free:g} free. "
-            f"Ask for fewer workers or a smaller worker_num_cpus, or add nodes")
+            f"timeout_s={timeout_s}: each asks for num_cpus={worker_num_cpus} and the cluster "
+            f"has {total:g} CPUs, {free:g} free. Ask for fewer workers or a smaller "
+            f"worker_num_cpus, or add nodes (or, if the CPUs are there, allow a larger timeout_s)")
     return Runtime("ray", RayEndpoint(actors, replies), n, owns)
 
 

@@ -155,9 +155,13 @@ def shard(tensor: Tensor, dim: int, workers=None) -> Tensor:
     workers = list(workers) if workers is not None else runtime.workers()
     if is_sharded(tensor):
         raise RuntimeError("shard(): the tensor is already sharded; call .full_tensor() first")
-    d = wrap_dim(dim, tensor.ndim)
     if tensor.ndim == 0:
-        raise IndexError("shard(): cannot shard a 0-dim tensor")
+        raise IndexError("shard(): cannot shard a 0-dim tensor; reshape it to 1-D first")
+    try:
+        d = wrap_dim(dim, tensor.ndim)
+    except IndexError as e:
+        raise IndexError(f"{e}: shard() splits one of the tensor's dims, and a tensor of shape "
+                         f"{list(tensor.shape)} has {tensor.ndim}; pass dim in that range") from None
     size = tensor.shape[d]
     if size < len(workers):
         raise RuntimeError(f"shard(): dim {d} has size {size}, fewer rows than the "

@@ -12,6 +12,8 @@ A `run` message carries a worker's queued instructions, executed in order:
 """
 from __future__ import annotations
 
+import math
+
 import msgpack
 import numpy as np
 
@@ -49,7 +51,7 @@ def _ext_hook(code, data):
         raise WireFormatError("array ext: expected [dtype, shape, bytes] with a known dtype")
     if not all(isinstance(d, int) and d >= 0 for d in shape):
         raise WireFormatError("array ext: shape must be non-negative ints")
-    n = int(np.prod(shape)) if shape else 1
+    n = math.prod(shape)  # exact: numpy's product could wrap around
     if n * np.dtype(dtype).itemsize != len(raw):
         raise WireFormatError(f"array ext: {len(raw)} bytes do not hold {dtype}{shape}")
     return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
@@ -70,8 +72,9 @@ def unpack(payload) -> dict:
         raise WireFormatError(f"message: not valid msgpack ({type(e).__name__}: {e})") from None
     if not isinstance(msg, dict):
         raise WireFormatError(f"message: expected a map, got {type(msg).__name__}")
-    if msg.get("v") != VERSION:
-        raise WireFormatError(f"field 'v': expected version {VERSION}, got {msg.get('v')!r}")
+    v = msg.get("v")
+    if type(v) is not int or v != VERSION:
+        raise WireFormatError(f"field 'v': expected version {VERSION}, got {v!r}")
     if not isinstance(msg.get("type"), str):
         raise WireFormatError("field 'type': expected a string")
     return msg
@@ -131,7 +134,7 @@ def _op_ok(ins) -> bool:
             or type(out_ids) is not list or type(out_dtypes) is not list:
         return False
     for item in inputs:
-        if type(item) is not list or not item:
+        if type(item) is not list or not item or type(item[0]) is not int:
             return False
         kind = item[0]
         if kind == 0:
@@ -146,13 +149,13 @@ def _op_ok(ins) -> bool:
         if type(tid) is not int or tid < 0:
             return False
     for d in out_dtypes:
-        if d not in _DTYPES:
+        if type(d) is not str or d not in _DTYPES:
             return False
     return True
 
 
 def _check_instr(i: int, ins) -> None:
-    if type(ins) is list and ins and ins[0] == "op" and _op_ok(ins):
+    if type(ins) is list and ins and type(ins[0]) is str and ins[0] == "op" and _op_ok(ins):
         return
     where = f"instrs[{i}]"
     if not isinstance(ins, list) or not ins or not isinstance(ins[0], str):
@@ -173,7 +176,8 @@ def _inputs_ok(x) -> bool:
     if not isinstance(x, list):
         return False
     for item in x:
-        if not isinstance(item, list) or not item or item[0] not in (0, 1, 2):
+        if not isinstance(item, list) or not item or type(item[0]) is not int \
+                or item[0] not in (0, 1, 2):
             return False
         if item[0] == 0 and (len(item) != 2 or not _is_id(item[1])):
             return False
@@ -187,7 +191,8 @@ def _inputs_ok(x) -> bool:
 _INSTR_SHAPES = {
     "op": [(lambda x: isinstance(x, str), "an op name"), (_inputs_ok, "a list of inputs"),
            (lambda x: isinstance(x, dict), "a map of attrs"), (_ids, "a list of ids"),
-           (lambda x: isinstance(x, list) and all(d in _DTYPES for d in x), "a list of dtypes")],
+           (lambda x: isinstance(x, list) and all(isinstance(d, str) and d in _DTYPES for d in x),
+            "a list of dtypes")],
     "import": [(_is_id, "an id"), (_is_id, "an argument index")],
     "export": [(_is_id, "an id")],
     "assign": [(_is_id, "an id"), (_is_id, "an id")],

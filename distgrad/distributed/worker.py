@@ -67,6 +67,21 @@ def _operand(arr: np.ndarray) -> _Operand:
     return _Operand(arr.shape, dtypes.from_numpy(arr.dtype))
 
 
+_DTYPES = {d: dtypes.from_name(d) for d in ("float32", "float64", "int64", "bool")}
+
+
+def _numel(shape) -> int:
+    """Elements of a shape rule's result, or -1 if it is not a shape."""
+    if not isinstance(shape, tuple):
+        return -1
+    n = 1
+    for s in shape:
+        if not isinstance(s, (int, np.integer)) or s < 0:
+            return -1
+        n *= int(s)
+    return n
+
+
 class Worker:
     # The largest tensor one op may make (elements); a message asking for more is malformed.
     MAX_ELEMENTS = 2 ** 28
@@ -108,22 +123,57 @@ class Worker:
 
     # ---- validation ------------------------------------------------------------------------
     def _check(self, instrs, args) -> None:
-        """The whole run must fit this worker before any of it runs (see the module doc)."""
+        """The whole run must fit this worker before any of it runs (see the module doc).
+        (Error messages are built only on error: this runs for every message.)"""
         known: dict = {}  # ids defined (an _Operand) or freed (None) so far in this run
+        tensors = self.tensors
 
-        def operand(tid, where):
+        def operand(tid, i, k):
             found = known.get(tid, False)
             if found is False:
-                arr = self.tensors.get(tid)
+                arr = tensors.get(tid)
                 found = _operand(arr) if arr is not None else None
             if found is None:
-                raise WireFormatError(f"field '{where}': unknown tensor id {tid}")
+                raise WireFormatError(f"field 'instrs[{i}]{k}': unknown tensor id {tid}")
             return found
 
         for i, ins in enumerate(instrs):
             code = ins[0]
             if code == "op":
-                self._check_op(i, ins, operand, known)
+                _, name, inputs, attrs, out_ids, out_dtypes = ins
+                op = OPS.get(name)
+                if op is None or op.moves:
+                    raise WireFormatError(f"field 'instrs[{i}][1]': unknown op {name!r}")
+                if len(out_ids) != len(out_dtypes):
+                    raise WireFormatError(f"field 'instrs[{i}][5]': one dtype per output id")
+                operands = []
+                for k, item in enumerate(inputs):
+                    kind = item[0]
+                    if kind == 0:
+                        operands.append(operand(item[1], i, f"[2][{k}]"))
+                    else:
+                        operands.append(item[1] if kind == 1 else None)
+                try:
+                    metas = op.shape(*operands, **attrs)
+                except Exception as e:
+                    raise WireFormatError(f"field 'instrs[{i}]': op {name!r} does not accept these "
+                                          f"inputs and attrs ({type(e).__name__}: {e})") from None
+                if not isinstance(metas, (tuple, list)):
+                    metas = (metas,)
+                if len(metas) != len(out_ids):
+                    raise WireFormatError(f"field 'instrs[{i}][4]': op {name!r} makes {len(metas)} "
+                                          f"outputs, the message names {len(out_ids)}")
+                for tid, m, d in zip(out_ids, metas, out_dtypes):
+                    shape = getattr(m, "shape", None)
+                    n = _numel(shape)
+                    if n < 0:
+                        raise WireFormatError(f"field 'instrs[{i}]': op {name!r} has no shape for "
+                                              "these inputs and attrs")
+                    if n > self.MAX_ELEMENTS:
+                        raise WireFormatError(f"field 'instrs[{i}]': op {name!r} would make a tensor "
+                                              f"of shape {list(shape)}, more than "
+                                              f"{self.MAX_ELEMENTS} elements")
+                    known[tid] = _Operand(shape, _DTYPES[d])
             elif code == "import":
                 k = ins[2]
                 if k >= len(args):
@@ -135,10 +185,10 @@ class Worker:
                                           f"({type(a).__name__} {getattr(a, 'dtype', '')})")
                 known[ins[1]] = _operand(a)
             elif code == "export":
-                operand(ins[1], f"instrs[{i}][1]")
+                operand(ins[1], i, "[1]")
             elif code == "assign":
-                dst = operand(ins[1], f"instrs[{i}][1]")
-                src = operand(ins[2], f"instrs[{i}][2]")
+                dst = operand(ins[1], i, "[1]")
+                src = operand(ins[2], i, "[2]")
                 try:
                     ok = np.broadcast_shapes(src.shape, dst.shape) == tuple(dst.shape)
                 except ValueError:
@@ -151,41 +201,6 @@ class Worker:
             elif code == "free":
                 for tid in ins[1]:
                     known[tid] = None
-
-    def _check_op(self, i, ins, operand, known) -> None:
-        _, name, inputs, attrs, out_ids, out_dtypes = ins
-        op = OPS.get(name)
-        if op is None or op.moves:
-            raise WireFormatError(f"field 'instrs[{i}][1]': unknown op {name!r}")
-        if len(out_ids) != len(out_dtypes):
-            raise WireFormatError(f"field 'instrs[{i}][5]': one dtype per output id")
-        if not all(isinstance(k, str) for k in attrs):
-            raise WireFormatError(f"field 'instrs[{i}][3]': attr names must be strings")
-        operands = []
-        for k, item in enumerate(inputs):
-            if item[0] == 0:
-                operands.append(operand(item[1], f"instrs[{i}][2][{k}]"))
-            else:
-                operands.append(item[1] if item[0] == 1 else None)
-        try:
-            metas = op.shape(*operands, **attrs)
-        except Exception as e:
-            raise WireFormatError(f"field 'instrs[{i}]': op {name!r} does not accept these inputs "
-                                  f"and attrs ({type(e).__name__}: {e})") from None
-        metas = tuple(metas) if isinstance(metas, (tuple, list)) else (metas,)
-        if len(metas) != len(out_ids):
-            raise WireFormatError(f"field 'instrs[{i}][4]': op {name!r} makes {len(metas)} "
-                                  f"outputs, the message names {len(out_ids)}")
-        for tid, m, d in zip(out_ids, metas, out_dtypes):
-            shape = getattr(m, "shape", None)
-            if not isinstance(shape, tuple) or not all(isinstance(s, (int, np.integer)) and s >= 0
-                                                       for s in shape):
-                raise WireFormatError(f"field 'instrs[{i}]': op {name!r} has no shape for these "
-                                      "inputs and attrs")
-            if Size(shape).numel() > self.MAX_ELEMENTS:
-                raise WireFormatError(f"field 'instrs[{i}]': op {name!r} would make a tensor of "
-                                      f"shape {list(shape)}, more than {self.MAX_ELEMENTS} elements")
-            known[tid] = _Operand(shape, dtypes.from_name(d))
 
     # ---- execution -------------------------------------------------------------------------
     def _run(self, instrs, args) -> list:

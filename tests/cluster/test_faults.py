@@ -1,0 +1,295 @@
+"""Faults: a worker killed mid-run, the driver killed, a cluster that is not there.
+
+Death is Ray-only by nature: each test takes a fresh two-worker Ray runtime, kills a worker
+by the pid `stats()` gives (SIGKILL), and checks that
+  - the driver gets WorkerDiedError naming that worker within seconds (the figure is
+    printed: run with -s to see it), and never hangs (every blocking call has a deadline);
+  - the surviving worker keeps nothing of the interrupted graph (stats());
+  - shutdown() then init() gives working workers again in the same process.
+"""
+from __future__ import annotations
+
+import gc
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+import distgrad as dg
+import distgrad.distributed as dist
+from distgrad.distributed import WorkerDiedError
+from watchdog import Killer, process_alive, within
+
+pytestmark = pytest.mark.cluster
+
+DETECT_LIMIT_S = 5.0  # "within seconds"
+HANG_LIMIT_S = 60.0  # a call that takes longer than this has hung
+N = 1000  # matmul size that keeps a worker busy for a while
+BUSY_CPU_S = 0.15  # kill a worker once it is this far into a run known to take longer
+
+
+@pytest.fixture
+def ray2(ray_session, switch_runtime):
+    """A fresh two-worker Ray runtime; afterwards a healthy one (these tests kill workers)."""
+    if dist.is_initialized():
+        dist.shutdown()
+    dist.init(2, backend="ray")
+    yield dist.current()
+    dist.shutdown()
+    dist.init(2, backend="ray")
+
+
+def _counts(worker: str):
+    s = dist.stats()[worker]
+    return s["tensors"], s["nodes"]
+
+
+def _expect_death(fn, killer: Killer, worker: str = "worker:1") -> float:
+    """Run fn (which must raise WorkerDiedError for `worker`); seconds from kill to raise."""
+    with pytest.raises(WorkerDiedError) as info:
+        within(HANG_LIMIT_S, fn)
+    raised = time.monotonic()
+    killed = killer.join()
+    err = info.value
+    assert err.worker == worker and worker in str(err), str(err)
+    assert "shutdown()" in str(err) and "init()" in str(err)  # the message names the fix
+    del info
+    return raised - killed
+
+
+def _busy(x, n=30):
+    """A chain of matmuls on x's worker that takes seconds."""
+    y = x
+    for _ in range(n):
+        y = (y @ x) * (1.0 / N)
+    return y
+
+
+def _model(batch=64):
+    w0 = dg.randn(N, N, device="worker:0", requires_grad=True)
+    w1 = dg.randn(N, N, device="worker:1", requires_grad=True)
+    x = dg.randn(batch, N, device="worker:0")
+    for t in (w0, w1, x):
+        t.detach().sum().item()  # placed and flushed
+    return w0, w1, x
+
+
+def _restart_works():
+    dist.shutdown()
+    dist.init(2, backend="ray")
+    s = dist.stats()
+    assert all(not v.get("dead") for v in s.values())
+    a = dg.ones(3, device="worker:0", requires_grad=True)
+    b = (a * 2).to("worker:1").sum()
+    b.backward()
+    assert a.grad.tolist() == [2.0, 2.0, 2.0]
+
+
+def _survivor_clean(baseline, report):
+    gc.collect()
+    s = dist.stats()
+    assert s["worker:1"]["dead"] is True and s["worker:1"]["tensors"] == 0
+    assert set(s["worker:0"]) == {"pid", "node", "tensors", "nodes", "bytes"}
+    assert (s["worker:0"]["tensors"], s["worker:0"]["nodes"]) == baseline, (baseline, s)
+    report["survivor worker:0 after"] = (s["worker:0"]["tensors"], s["worker:0"]["nodes"])
+
+
+def _print(case, seconds, report):
+    print(f"\n[faults] {case}: WorkerDiedError {seconds * 1000:.0f} ms after SIGKILL; {report}")
+
+
+def test_death_while_idle(ray2):
+    w0, w1, x = _model()
+    baseline = _counts("worker:0")
+    pid = dist.stats()["worker:1"]["pid"]
+    killer = Killer(pid)  # now, while both workers wait for work
+
+    def step():
+        h = (x @ w0).tanh().to("worker:1")
+        return (h @ w1).sum().item()
+
+    took = _expect_death(step, killer)
+    assert took < DETECT_LIMIT_S
+    report = {}
+    _survivor_clean(baseline, report)
+    # the dead worker fails fast from now on; the survivor still computes
+    t0 = time.monotonic()
+    with pytest.raises(WorkerDiedError, match="worker:1"):
+        within(HANG_LIMIT_S, lambda: w1.detach().sum().item())
+    assert time.monotonic() - t0 < DETECT_LIMIT_S
+    assert within(HANG_LIMIT_S, lambda: dg.ones(4, device="worker:0").sum().item()) == 4.0
+    # dropping the dead worker's tensors is not an error, and work on survivors goes on
+    del w1
+    gc.collect()
+    for _ in range(20):  # more than the unchecked replies a queue lets pile up
+        loss = (x @ w0).tanh().sum()
+        loss.backward()
+    assert within(HANG_LIMIT_S, lambda: w0.grad.abs().sum().item()) > 0
+    del loss
+    _print("idle", took, report)
+    del w0, x
+    _restart_works()
+
+
+def test_death_during_forward(ray2):
+    w0, w1, x = _model()
+    baseline = _counts("worker:0")
+    pid = dist.stats()["worker:1"]["pid"]
+
+    def forward():
+        h = (x @ w0).tanh().to("worker:1")
+        y = (h @ w1) @ _busy(w1)  # seconds of matmuls on worker 1
+        return y.sum().item()
+
+    killer = Killer(pid, busy_cpu_s=BUSY_CPU_S)
+    took = _expect_death(forward, killer)
+    assert took < DETECT_LIMIT_S
+    report = {}
+    _survivor_clean(baseline, report)
+    _print("forward", took, report)
+    del w0, w1, x
+    _restart_works()
+
+
+def test_death_during_backward(ray2):
+    w0, w1, x = _model(batch=N)
+    baseline = _counts("worker:0")
+    pid = dist.stats()["worker:1"]["pid"]
+    h = (x @ w0).tanh().to("worker:1")
+    for _ in range(6):  # backward through these takes a second or more on worker 1
+        h = (h @ w1 * (1.0 / N)).tanh()
+    loss = h.sum()
+    within(HANG_LIMIT_S, loss.item)
+    assert _counts("worker:0")[1] > baseline[1]  # the graph holds saved state on worker 0
+
+    def backward():
+        loss.backward()
+        return w0.grad.sum().item()  # needs worker 1's gradient
+
+    killer = Killer(pid, busy_cpu_s=BUSY_CPU_S)
+    took = _expect_death(backward, killer)
+    assert took < DETECT_LIMIT_S
+    del loss, h
+    report = {}
+    _survivor_clean(baseline, report)
+    _print("backward", took, report)
+    del w0, w1, x
+    _restart_works()
+
+
+def test_death_during_optimizer_step(ray2):
+    w0, w1, x = _model()
+    opt = dg.optim.SGD([w0, w1], lr=1e-3, momentum=0.9)
+    loss = ((x @ w0).tanh().to("worker:1") @ w1).pow(2).mean()
+    within(HANG_LIMIT_S, loss.backward)
+    del loss
+    within(HANG_LIMIT_S, lambda: w1.grad.sum().item())
+    gc.collect()
+    baseline = _counts("worker:0")
+    pid = dist.stats()["worker:1"]["pid"]
+    with dg.no_grad():
+        busy = _busy(w1.detach())  # queued on worker 1, sent with the step's run
+
+    def step():
+        opt.step()  # worker 0 updates w0; worker 1 runs the matmuls, then its update
+        opt.zero_grad()
+        return w1.detach().sum().item()
+
+    killer = Killer(pid, busy_cpu_s=BUSY_CPU_S)
+    took = _expect_death(step, killer)
+    assert took < DETECT_LIMIT_S
+    del busy
+    report = {}
+    gc.collect()
+    s = dist.stats()
+    assert s["worker:1"]["dead"] is True
+    # worker 0's step finished: it keeps w0, x and w0's momentum buffer, and nothing else
+    assert s["worker:0"]["nodes"] == 0
+    assert s["worker:0"]["tensors"] <= baseline[0] + 1, (baseline, s)
+    report["survivor worker:0 after"] = (s["worker:0"]["tensors"], s["worker:0"]["nodes"])
+    _print("optimizer step", took, report)
+    del w0, w1, x, opt
+    _restart_works()
+
+
+def test_driver_death_ends_its_workers(ray_session):
+    """A second driver joins this session's Ray cluster, starts two workers and is
+    SIGKILLed: its workers exit (their memory goes with them) within seconds."""
+    address = ray_session.get_runtime_context().gcs_address
+    code = (
+        "import json, sys, time\n"
+        "import distgrad as dg, distgrad.distributed as dist\n"
+        "dist.init(2, address=sys.argv[1], timeout_s=60, worker_num_cpus=0)\n"
+        "x = dg.randn(500, 500, device='worker:0', requires_grad=True)\n"
+        "(x @ x.to('worker:0')).sum().backward(retain_graph=True)\n"
+        "print(json.dumps([v['pid'] for v in dist.stats().values()]), flush=True)\n"
+        "time.sleep(600)\n")
+    env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0")
+    driver = subprocess.Popen([sys.executable, "-c", code, address], stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, text=True, env=env)
+    try:
+        line = within(HANG_LIMIT_S, driver.stdout.readline)
+        pids = json.loads(line)
+        assert len(pids) == 2 and all(process_alive(p) for p in pids)
+        Killer(driver.pid)
+        driver.wait(timeout=10)
+        killed = time.monotonic()
+        while any(process_alive(p) for p in pids) and time.monotonic() - killed < 30:
+            time.sleep(0.05)
+        gone = time.monotonic() - killed
+        assert not any(process_alive(p) for p in pids), f"workers {pids} outlived their driver"
+        assert gone < DETECT_LIMIT_S
+        print(f"\n[faults] driver SIGKILLed: its workers exited after {gone * 1000:.0f} ms")
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+            driver.wait()
+
+
+# ---- time-outs ---------------------------------------------------------------------------------
+
+@pytest.fixture
+def silent_port():
+    """A port that accepts TCP connections and never says a word (ray.init alone would wait
+    there for minutes)."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    yield srv.getsockname()[1]
+    srv.close()
+
+
+@pytest.mark.parametrize("kind", ["refused", "refused-client", "silent", "silent-client"])
+def test_init_unreachable_address_fails_fast(ray_session, silent_port, kind):
+    port = 1 if kind.startswith("refused") else silent_port
+    address = ("ray://" if kind.endswith("client") else "") + f"127.0.0.1:{port}"
+    if dist.is_initialized():
+        dist.shutdown()
+    t0 = time.monotonic()
+    with pytest.raises(ConnectionError, match="could not reach the Ray cluster") as info:
+        within(HANG_LIMIT_S, dist.init, 2, address=address, timeout_s=2)
+    took = time.monotonic() - t0
+    assert took < 2 + 1, took
+    assert address in str(info.value) and "timeout_s=2" in str(info.value)
+    assert not dist.is_initialized()
+
+
+def test_init_too_few_resources_times_out(ray_session):
+    if dist.is_initialized():
+        dist.shutdown()
+    t0 = time.monotonic()
+    with pytest.raises(TimeoutError) as info:
+        within(HANG_LIMIT_S, dist.init, 2, backend="ray", worker_num_cpus=4, timeout_s=2)
+    took = time.monotonic() - t0
+    msg = str(info.value)
+    assert "0 of 2 workers started within timeout_s=2" in msg, msg
+    assert "num_cpus=4" in msg and "CPUs" in msg and "fewer workers" in msg
+    assert took < 2 + 5
+    assert not dist.is_initialized()
+    # nothing was left behind: the cluster's CPUs are free and init works again
+    dist.init(2, backend="ray")
+    assert dg.ones(2, device="worker:1").sum().item() == 2.0

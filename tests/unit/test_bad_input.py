@@ -1,0 +1,284 @@
+"""A catalogue of bad input, one table: each call is run under PyTorch 2.13 and under
+distgrad, in the driver and with its tensors on a worker (the local backend: the same
+worker code and messages, no Ray), and must raise the same exception type with a message
+that starts with PyTorch's words (its first line). Errors a worker finds lazily (an index
+value out of range) surface when the value is read, as the scenario does.
+
+Then distgrad's own misuse (devices that name no worker, a shut-down runtime, sharding
+that cannot be done): no PyTorch counterpart, so the message must name the fix.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import distgrad
+import distgrad.distributed as dist
+from torch_twin import Raised, Warned, run
+
+
+class Env:
+    """What a scenario builds its tensors with: torch in the driver, or distgrad with its
+    tensors on `device`."""
+
+    def __init__(self, mod, device):
+        self.t = mod
+        self.F = mod.nn.functional
+        self.kw = {} if mod is torch else {"device": device}
+
+    def tensor(self, data, **kw):
+        return self.t.tensor(data, **kw, **self.kw)
+
+    def ones(self, *shape, **kw):
+        return self.t.ones(*shape, **kw, **self.kw)
+
+    def leaf(self, data):
+        return self.tensor(data, requires_grad=True)
+
+
+def _backward_twice(E):
+    x = E.leaf([1.0, 2.0])
+    y = (x * x).sum()
+    y.backward()
+    y.backward()
+
+
+def _saved_modified(E):
+    x = E.leaf([1.0, 2.0])
+    e = x.exp()
+    e.add_(1)
+    e.sum().backward()
+
+
+def _saved_input_modified(E):
+    x = E.leaf([1.0, 2.0])
+    a = x * 1
+    b = a * a
+    a.mul_(2)
+    b.sum().backward()
+
+
+def _weight_modified_in_no_grad(E):
+    w = E.leaf([[1.0, 2.0], [3.0, 4.0]])
+    m = w @ w  # saves w for both sides of its gradient
+    with E.t.no_grad():
+        w.mul_(2)
+    m.sum().backward()
+
+
+def _grad_unused(E):
+    x, u = E.leaf([1.0, 2.0]), E.leaf([3.0])
+    return E.t.autograd.grad((x * x).sum(), [x, u])
+
+
+def _grad_not_requiring(E):
+    x, c = E.leaf([1.0, 2.0]), E.tensor([1.0, 2.0])
+    return E.t.autograd.grad((x * c).sum(), c)
+
+
+def _inplace_leaf(E):
+    x = E.leaf([1.0, 2.0])
+    x.mul_(2)
+
+
+def _setitem_leaf(E):
+    x = E.leaf([1.0, 2.0])
+    x[0] = 5.0
+
+
+# (family, name) -> scenario(E); each raises (the value it returns is read).
+CASES = {
+    # ---- elementwise and broadcasting -------------------------------------------------------
+    ("elementwise", "add shapes"): lambda E: E.ones(2, 3) + E.ones(4),
+    ("elementwise", "mul shapes"): lambda E: E.ones(2, 3) * E.ones(2),
+    ("elementwise", "maximum shapes"): lambda E: E.t.maximum(E.ones(2, 3), E.ones(3, 2)),
+    ("elementwise", "where shapes"): lambda E: E.t.where(E.ones(3) > 0, E.ones(2), E.ones(3)),
+    ("elementwise", "where condition not bool"): lambda E: E.t.where(E.ones(2), E.ones(2), E.ones(2)),
+    ("elementwise", "in-place broadcast grows"): lambda E: E.ones(3).add_(E.ones(2, 3)),
+    ("elementwise", "bool minus bool"): lambda E: E.tensor([True]) - E.tensor([False]),
+    ("elementwise", "clamp without bounds"): lambda E: E.t.clamp(E.ones(2)),
+    ("elementwise", "int to a negative power"): lambda E: E.tensor([2, 3]) ** -1,
+    ("elementwise", "div rounding mode"): lambda E: E.t.div(E.ones(2), 2, rounding_mode="round"),
+    ("elementwise", "invert a float"): lambda E: ~E.ones(2),
+    # ---- matmul -------------------------------------------------------------------------------
+    ("matmul", "mm shapes"): lambda E: E.t.mm(E.ones(2, 3), E.ones(4, 5)),
+    ("matmul", "@ shapes"): lambda E: E.ones(3, 2) @ E.ones(3, 2),
+    ("matmul", "vector lengths"): lambda E: E.t.matmul(E.ones(3), E.ones(4)),
+    ("matmul", "matrix @ vector"): lambda E: E.ones(2, 3) @ E.ones(4),
+    ("matmul", "batch shapes"): lambda E: E.t.matmul(E.ones(2, 3, 4), E.ones(2, 5, 6)),
+    ("matmul", "0-dim operand"): lambda E: E.t.matmul(E.tensor(1.0), E.ones(2)),
+    ("matmul", "dtypes differ"): lambda E: E.ones(2, 2) @ E.ones(2, 2, dtype=E.t.float64),
+    ("matmul", "mm of a vector"): lambda E: E.t.mm(E.ones(3), E.ones(3, 2)),
+    ("matmul", "dot of matrices"): lambda E: E.t.dot(E.ones(2, 2), E.ones(2, 2)),
+    ("matmul", "outer of a matrix"): lambda E: E.t.outer(E.ones(2, 2), E.ones(2)),
+    ("matmul", "linear shapes"): lambda E: E.F.linear(E.ones(2, 3), E.ones(4, 5)),
+    # ---- shape ----------------------------------------------------------------------------------
+    ("shape", "reshape size"): lambda E: E.ones(2, 3).reshape(4),
+    ("shape", "view size"): lambda E: E.ones(2, 3).view(5),
+    ("shape", "two inferred dims"): lambda E: E.ones(2, 3).reshape(-1, -1),
+    ("shape", "transpose dim"): lambda E: E.ones(2, 3).transpose(0, 2),
+    ("shape", "permute length"): lambda E: E.ones(2, 3).permute(0, 1, 2),
+    ("shape", "permute repeats"): lambda E: E.ones(2, 3).permute(0, 0),
+    ("shape", "expand size"): lambda E: E.ones(2, 3).expand(2, 4),
+    ("shape", "expand fewer dims"): lambda E: E.ones(2, 3).expand(3),
+    ("shape", "cat sizes"): lambda E: E.t.cat([E.ones(2, 3), E.ones(2, 4)]),
+    ("shape", "cat nothing"): lambda E: E.t.cat([]),
+    ("shape", "stack sizes"): lambda E: E.t.stack([E.ones(2, 3), E.ones(3, 2)]),
+    ("shape", "squeeze dim"): lambda E: E.ones(2).squeeze(3),
+    ("shape", "unsqueeze dim"): lambda E: E.ones(2).unsqueeze(3),
+    ("shape", "chunk zero"): lambda E: E.ones(3).chunk(0),
+    ("shape", "flatten order"): lambda E: E.ones(2, 3, 4).flatten(2, 1),
+    ("shape", "narrow past the end"): lambda E: E.ones(3).narrow(0, 2, 2),
+    ("shape", "t of 3-D"): lambda E: E.ones(2, 2, 2).t(),
+    # ---- reductions ----------------------------------------------------------------------------
+    ("reduce", "sum dim"): lambda E: E.ones(2, 3).sum(2),
+    ("reduce", "sum repeated dim"): lambda E: E.ones(2, 3).sum((0, 0)),
+    ("reduce", "mean of ints"): lambda E: E.tensor([1, 2]).mean(),
+    ("reduce", "var of ints"): lambda E: E.tensor([1, 2]).var(),
+    ("reduce", "softmax dim"): lambda E: E.ones(2, 3).softmax(dim=2),
+    ("reduce", "max dim"): lambda E: E.ones(2).max(dim=1),
+    ("reduce", "max of nothing"): lambda E: E.ones(0).max(),
+    ("reduce", "norm of ints"): lambda E: E.tensor([1, 2]).norm(),
+    # ---- indexing ------------------------------------------------------------------------------
+    ("index", "int out of range"): lambda E: E.ones(2, 3)[2],
+    ("index", "too many indices"): lambda E: E.ones(2)[0, 0],
+    ("index", "index value out of range"): lambda E: E.ones(3)[E.tensor([5])],
+    ("index", "mask shape"): lambda E: E.ones(2, 3)[E.tensor([True, False, True])],
+    ("index", "float index"): lambda E: E.ones(3)[E.tensor([0.5])],
+    ("index", "index_select value"): lambda E: E.t.index_select(E.ones(3), 0, E.tensor([7])),
+    # ---- losses --------------------------------------------------------------------------------
+    ("loss", "mse shapes"): lambda E: E.F.mse_loss(E.ones(3), E.ones(2)),
+    ("loss", "mse reduction"): lambda E: E.F.mse_loss(E.ones(2), E.ones(2), reduction="avg"),
+    ("loss", "bce target size"): lambda E: E.F.binary_cross_entropy(E.ones(3) * 0.5, E.ones(2)),
+    ("loss", "bce-with-logits target size"): lambda E: E.F.binary_cross_entropy_with_logits(
+        E.ones(3), E.ones(2)),
+    ("loss", "cross-entropy batch"): lambda E: E.F.cross_entropy(E.ones(3, 4), E.tensor([0, 1])),
+    ("loss", "nll target value"): lambda E: E.F.nll_loss(E.ones(2, 3), E.tensor([0, 5])),
+    ("loss", "nll float target"): lambda E: E.F.nll_loss(E.ones(2, 3), E.ones(2)),
+    # ---- dtypes and requires_grad ----------------------------------------------------------------
+    ("dtype", "requires_grad int tensor"): lambda E: E.tensor([1, 2], requires_grad=True),
+    ("dtype", "requires_grad_ on int"): lambda E: E.tensor([1, 2]).requires_grad_(),
+    ("dtype", "requires_grad bool ones"): lambda E: E.ones(2, dtype=E.t.bool, requires_grad=True),
+    ("dtype", "float into int in place"): lambda E: E.tensor([1, 2]).add_(0.5),
+    ("dtype", "item of many"): lambda E: E.ones(2).item(),
+    # ---- autograd ------------------------------------------------------------------------------
+    ("autograd", "gradient shape"): lambda E: (E.leaf([1.0, 2.0]) * 2).backward(E.ones(3)),
+    ("autograd", "gradient for a scalar"): lambda E: (E.leaf([1.0]) * 2).sum().backward(E.ones(2)),
+    ("autograd", "implicit gradient of a vector"): lambda E: (E.leaf([1.0, 2.0]) * 2).backward(),
+    ("autograd", "nothing requires grad"): lambda E: E.ones(2).sum().backward(),
+    ("autograd", "backward twice"): _backward_twice,
+    ("autograd", "grad of an unused input"): _grad_unused,
+    ("autograd", "grad of a constant"): _grad_not_requiring,
+    ("autograd", "saved output modified"): _saved_modified,
+    ("autograd", "saved input modified"): _saved_input_modified,
+    ("autograd", "weight modified under no_grad"): _weight_modified_in_no_grad,
+    ("autograd", "in-place on a leaf"): _inplace_leaf,
+    ("autograd", "setitem on a leaf"): _setitem_leaf,
+    ("autograd", "requires_grad off a non-leaf"): lambda E: (E.leaf([1.0]) * 2).requires_grad_(False),
+    ("autograd", "retain_grad without grad"): lambda E: E.ones(2).retain_grad(),
+    ("autograd", "hook without grad"): lambda E: E.ones(2).register_hook(print),
+}
+
+DEVICES = ["cpu", "worker:0"]
+
+
+@pytest.fixture(scope="module")
+def local_runtime():
+    """Two in-process workers for the catalogue (whatever runtime a session had is shut)."""
+    if dist.is_initialized():
+        dist.shutdown()
+    dist.init(2, backend="local")
+    yield
+    if dist.is_initialized():
+        dist.shutdown()
+
+
+def _first_line(msg: str) -> str:
+    return msg.split("\n", 1)[0]
+
+
+def test_catalogue_size():
+    assert len(CASES) >= 40
+    assert {f for f, _ in CASES} >= {"elementwise", "matmul", "shape", "reduce", "index", "loss",
+                                      "dtype", "autograd"}
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("case", list(CASES), ids=lambda c: f"{c[0]}: {c[1]}")
+def test_bad_input_as_torch(local_runtime, case, device):
+    scenario = CASES[case]
+    expected, w_exp = run(lambda mod: scenario(Env(mod, "cpu")), torch)
+    got, w_got = run(lambda mod: scenario(Env(mod, device)), distgrad)
+    assert isinstance(expected, Raised), f"torch did not raise: {expected!r}"
+    assert isinstance(got, Raised), f"torch raised {expected!r}; distgrad did not: {got!r}"
+    assert got.type == expected.type, f"torch {expected!r}\n ours {got!r}"
+    words = _first_line(expected.message)
+    assert got.message.startswith(words), f"\ntorch: {expected.message}\n ours: {got.message}"
+    assert [(w.category, w.message[:60]) for w in w_got] == \
+           [(w.category, w.message[:60]) for w in w_exp], f"warnings: torch {w_exp} ours {w_got}"
+
+
+# ---- distgrad's own misuse: the message names the fix ------------------------------------------
+
+def _stale_tensor():
+    x = distgrad.ones(2, device="worker:0")
+    x.sum().item()
+    dist.shutdown()
+    dist.init(2, backend="local")
+    return x.cpu()
+
+
+def _after_shutdown():
+    dist.shutdown()
+    try:
+        return distgrad.ones(2).to("worker:0")
+    finally:
+        dist.init(2, backend="local")
+
+
+def _shard(dim, workers=None, rows=4):
+    return dist.shard(distgrad.ones(rows, 3), dim, workers)
+
+
+MISUSE = {
+    "device names no worker": (lambda: distgrad.ones(2, device="worker:7"), RuntimeError,
+                               r"'worker:7' names no worker.*2 workers: worker:0, worker:1.*"
+                               r"Use one of them"),
+    "device string not a worker": (lambda: distgrad.zeros(2, device="worker:one"), RuntimeError,
+                                   r"names no worker.*Use one of them"),
+    "to() a missing worker": (lambda: distgrad.ones(2).to("worker:2"), RuntimeError,
+                              r"'worker:2' names no worker.*Use one of them"),
+    "to() a worker after shutdown()": (_after_shutdown, RuntimeError,
+                                       r"not initialized.*call distgrad\.distributed\.init\(\)"),
+    "a worker tensor after shutdown()": (_stale_tensor, RuntimeError,
+                                         r"runtime that was shut down.*create it again"),
+    "two workers in one op": (lambda: distgrad.ones(2, device="worker:0")
+                              + distgrad.ones(2, device="worker:1"), RuntimeError,
+                              r"^Expected all tensors to be on the same device, but found at "
+                              r"least two devices, worker:0 and worker:1!"),
+    "shard along a missing dim": (lambda: _shard(2), IndexError,
+                                  r"^Dimension out of range \(expected to be in range of \[-2, 1\], "
+                                  r"but got 2\).*shard\(\).*dim"),
+    "shard over more workers than rows": (lambda: _shard(0, rows=1), RuntimeError,
+                                          r"fewer rows than the 2 workers.*use fewer workers"),
+    "shard onto a missing worker": (lambda: _shard(0, ["worker:0", "worker:5"]), RuntimeError,
+                                    r"'worker:5' names no worker"),
+    "shard twice": (lambda: dist.shard(_shard(0), 0), RuntimeError,
+                    r"already sharded.*\.full_tensor\(\)"),
+    "init twice": (lambda: dist.init(2, backend="local"), RuntimeError,
+                   r"already initialized.*shutdown\(\)"),
+    "init with no workers": (lambda: (dist.shutdown(), dist.init(0, backend="local")), ValueError,
+                             r"num_workers must be a positive int"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MISUSE))
+def test_distgrad_misuse_names_the_fix(local_runtime, case):
+    fn, exc, pattern = MISUSE[case]
+    try:
+        with pytest.raises(exc, match=pattern):
+            fn()
+    finally:
+        if not dist.is_initialized():
+            dist.init(2, backend="local")
