@@ -225,14 +225,6 @@ def _bench(argv) -> int:
 
 # ---- info ---------------------------------------------------------------------------------------
 
-def _ray_nodes() -> list:
-    # The one place outside distributed/runtime.py that reads Ray itself: the cluster's node
-    # table is Ray's own, not distgrad's.
-    import ray
-
-    return ray.nodes()
-
-
 def _info(args) -> int:
     import distgrad
     import distgrad.distributed as dist
@@ -244,7 +236,7 @@ def _info(args) -> int:
             where = (f"joined the Ray cluster at {args.address}" if args.address
                      else "a local Ray runtime started for this command")
             print(f"cluster: {where}")
-            nodes = _ray_nodes()
+            nodes = dist.nodes()
             alive = [n for n in nodes if n.get("Alive")]
             print(f"nodes: {len(alive)} alive" + (f", {len(nodes) - len(alive)} dead"
                                                   if len(nodes) > len(alive) else ""))

@@ -5,11 +5,12 @@
     dist.init(num_workers=2)                    # local Ray runtime; backend="local" needs no Ray
     w = torch.randn(5, 3, requires_grad=True, device="worker:1")
 """
-from .runtime import (WorkerDiedError, counters, current, init, is_initialized, num_workers,
-                      shutdown, stats, workers)
+from .runtime import (WorkerDiedError, counters, current, init, is_initialized, nodes,
+                      num_workers, shutdown, stats, workers)
 from .wire import WireFormatError
 
-__all__ = ["init", "shutdown", "is_initialized", "num_workers", "workers", "stats", "counters",
+__all__ = ["init", "shutdown", "is_initialized", "num_workers", "workers", "nodes", "stats",
+           "counters",
            "WorkerDiedError", "WireFormatError"]
 
 from .sharding import Replicate, Shard, redistribute, replicate, shard  # noqa: E402

@@ -472,6 +472,9 @@ def _init_ray(n, address, timeout_s, worker_num_cpus, blas_threads, ray_kwargs):
     owns = False
     if not ray.is_initialized():
         kwargs = dict(include_dashboard=False, logging_level="WARNING", log_to_driver=True)
+        if address is None:
+            # Ray starts its workers at nice 15; ours do the compute the driver waits for.
+            kwargs["_system_config"] = {"worker_niceness": 0}
         kwargs.update(ray_kwargs)
         try:
             ray.init(address=address, **kwargs)
@@ -528,6 +531,18 @@ def shutdown() -> None:
             import ray
 
             ray.shutdown()
+
+
+def nodes() -> list:
+    """The cluster's nodes as Ray reports them (id, address, resources, alive); one entry
+    named "local" for the in-process backend."""
+    rt = current()
+    if rt.backend == "local":
+        return [{"NodeID": "local", "Alive": True, "NodeManagerAddress": "127.0.0.1",
+                 "Resources": {}}]
+    import ray
+
+    return ray.nodes()
 
 
 def num_workers() -> int:
