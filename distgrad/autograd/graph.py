@@ -82,6 +82,13 @@ class _Saved:
     def __iter__(self):
         return (self[k] for k in range(len(self._items)))
 
+    def made_by(self, i):
+        """The view op that made saved value i (e.g. "t"), without unpacking it."""
+        v = self._items[i]
+        v = v.tensor if isinstance(v, SavedTensor) else v
+        view = getattr(v, "_view_of", None)
+        return view[1] if view is not None else None
+
 
 class VJPContext:
     """What a VJP sees: saved inputs by position (`ctx[0]`), `ctx.out`, attrs, input

@@ -34,9 +34,22 @@ def _mm_rule(a, b):
     return Meta((a.shape[0], b.shape[1]), a.dtype)
 
 
+def _right_grad(c, g, a_pos: int, b_pos: int):
+    """aᵀ·g, the gradient of the right operand b of a·b (saved at positions a_pos, b_pos).
+
+    When b is the transpose of a weight (Linear's `w.t()`), (gᵀ·a)ᵀ is the same matrix
+    but comes out as a transposed view of a row-major product, so the weight's gradient
+    (after TBackward0) is row-major like the weight: no transposing copy when it is
+    stored, and the optimizer's update walks both in the same order.
+    """
+    if c._inputs.made_by(b_pos) == "t":
+        return g.t().mm(c[a_pos]).t()
+    return c[a_pos].t().mm(g)
+
+
 defop("mm", np.matmul, _mm_rule,
       lambda c, g: (g.mm(c[1].t()) if c.needs[0] else None,
-                    c[0].t().mm(g) if c.needs[1] else None),
+                    _right_grad(c, g, 0, 1) if c.needs[1] else None),
       node="MmBackward0", save=(0, 1))
 
 
@@ -54,7 +67,7 @@ def _addmm_vjp(c, g):
     ga = g * alpha if alpha != 1 else g
     return (unbroadcast(g * beta if beta != 1 else g, c.shapes[0]) if c.needs[0] else None,
             ga.mm(c[2].t()) if c.needs[1] else None,
-            c[1].t().mm(ga) if c.needs[2] else None)
+            _right_grad(c, ga, 1, 2) if c.needs[2] else None)
 
 
 def _addmm_rule(bias, a, b, beta=1, alpha=1):

@@ -401,7 +401,7 @@ defop("to_dtype", lambda x, dtype: x.astype(dtypes.from_name(dtype).np),
       lambda x, dtype: Meta(x.shape, dtypes.from_name(dtype)),
       lambda c, g: g.to(c.dtypes[0]), node="ToCopyBackward0")
 
-defop("clone", lambda x: np.array(x, copy=True), same, lambda c, g: g, node="CloneBackward0")
+defop("clone", lambda x: np.array(x, order="C", copy=True), same, lambda c, g: g, node="CloneBackward0")
 
 
 # ---- more unary functions (torch's derivatives.yaml, formula for formula) -------------------
