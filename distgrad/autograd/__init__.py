@@ -194,7 +194,7 @@ def _run(roots, retain_graph, create_graph, edges, capture):
     try:
         return engine.execute(roots, retain_graph, create_graph, edges, capture)
     finally:
-        flush_remote()  # workers compute the queued VJPs while the driver goes on
+        flush_remote(eager_only=True)  # big runs start now, while the driver goes on
 
 
 def __getattr__(name):

@@ -122,10 +122,12 @@ def _note_remote_node(node, device) -> None:
         node._remote = executor_for(device).note_node(next(_node_ids), ids)
 
 
-def flush_remote() -> None:
-    """Send every worker its queued run (end of backward, optimizer step)."""
+def flush_remote(eager_only: bool = False) -> None:
+    """Send every worker its queued run. With eager_only (the end of a backward), only the
+    runs with enough work to be worth a message of their own now; small ones ride along
+    with the worker's next message (a value read, a cross-worker move)."""
     if _runtime is not None:
-        _runtime.flush_all()
+        _runtime.flush_all(eager_only)
 
 
 def _run_local(op, inputs, attrs, metas):

@@ -347,9 +347,10 @@ class Runtime:
                            f"distgrad.distributed runtime has {len(self.queues)} workers: {names}. "
                            f"Use one of them, or init(num_workers=...) with more")
 
-    def flush_all(self) -> None:
+    def flush_all(self, eager_only: bool = False) -> None:
         for q in self.queues:
-            q.flush()
+            if not eager_only or q.worth_sending():
+                q.flush()
 
 
 class _Bound:
