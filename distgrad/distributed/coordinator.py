@@ -135,6 +135,10 @@ class WorkerQueue:
             if exp.ref is None and exp.queue.depends_on(self):
                 # The source run waits on this queue's run: send ours first, so no cycle.
                 self.flush()
+            elif self.worth_sending():
+                # Ray starts a run only when all its inputs exist: send the work queued so
+                # far on its own, so it runs while the other worker produces this tensor.
+                self.flush()
             self.instrs.append(["import", tid, len(self.args)])
             self.args.append(exp)
         return RemoteRef(self, tid)
