@@ -345,6 +345,11 @@ def _on_replicas(name, inputs, attrs):
 
 # ---- reductions ---------------------------------------------------------------------------------
 
+def _each_shard(name, s: Sharding, attrs, dim: int) -> Tensor:
+    """The op applied to every shard on its own worker; the result is sharded on `dim`."""
+    return _wrap(Shard(dim), [record.call(name, p, **attrs) for p in s.shards], s.workers)
+
+
 def _all_reduce(parts, combine: str = "add"):
     """Combine per-worker partial results into a value replicated over their workers.
 
@@ -375,9 +380,7 @@ def _reduction(name, inputs, attrs):
     dims = dims_of(dim, x.ndim)
     keepdim = attrs.get("keepdim", False)
     if d not in dims:  # reduce within each shard; the result stays sharded
-        outs = [record.call(name, p, **attrs) for p in s.shards]
-        new_d = d if keepdim else d - sum(1 for r in dims if r < d)
-        return _wrap(Shard(new_d), outs, s.workers)
+        return _each_shard(name, s, attrs, d if keepdim else d - sum(1 for r in dims if r < d))
     if name == "sum":
         return _all_reduce([record.call("sum", p, **attrs) for p in s.shards])
     if name == "mean":
@@ -460,7 +463,6 @@ def _transpose_like(name, inputs, attrs):
     s = x._sharding
     if isinstance(s.placement, Replicate):
         return _on_replicas(name, inputs, attrs)
-    outs = [record.call(name, p, **attrs) for p in s.shards]
     d = s.placement.dim
     if name == "t":
         new_d = (x.ndim - 1 - d) if x.ndim == 2 else d
@@ -470,7 +472,7 @@ def _transpose_like(name, inputs, attrs):
     else:  # permute
         dims = [wrap_dim(q, x.ndim) for q in attrs["dims"]]
         new_d = dims.index(d)
-    return _wrap(Shard(new_d), outs, s.workers)
+    return _each_shard(name, s, attrs, new_d)
 
 
 def _unsqueeze(name, inputs, attrs):
@@ -478,18 +480,19 @@ def _unsqueeze(name, inputs, attrs):
     s = x._sharding
     if isinstance(s.placement, Replicate):
         return _on_replicas(name, inputs, attrs)
-    outs = [record.call(name, p, **attrs) for p in s.shards]
     d = s.placement.dim
     if name == "unsqueeze":
         at = wrap_dim(attrs["dim"], x.ndim + 1)
-        return _wrap(Shard(d + 1 if at <= d else d), outs, s.workers)
-    # squeeze: the sharded dim must stay
+        return _each_shard(name, s, attrs, d + 1 if at <= d else d)
+    # squeeze: the sharded dim must stay (a shard may have size 1 where the whole does not)
     dims = attrs.get("dim")
     gone = [i for i, n in enumerate(x.shape) if n == 1] if dims is None else [
         wrap_dim(q, x.ndim) for q in ([dims] if isinstance(dims, int) else dims) if x.shape[q] == 1]
     if d in gone:
         return NotImplemented
-    return _wrap(Shard(d - sum(1 for g in gone if g < d)), outs, s.workers)
+    if dims is None:  # squeeze exactly the whole tensor's unit dims in every shard
+        attrs = dict(attrs, dim=gone)
+    return _each_shard(name, s, attrs, d - sum(1 for g in gone if g < d))
 
 
 def _reshape(name, inputs, attrs):
@@ -522,9 +525,7 @@ def _select_like(name, inputs, attrs):
     dim = wrap_dim(attrs["dim"], x.ndim)
     if dim == d:
         return NotImplemented
-    outs = [record.call(name, p, **attrs) for p in s.shards]
-    new_d = d - 1 if (name == "select" and dim < d) else d
-    return _wrap(Shard(new_d), outs, s.workers)
+    return _each_shard(name, s, attrs, d - 1 if (name == "select" and dim < d) else d)
 
 
 def _softmax_like(name, inputs, attrs):
@@ -534,8 +535,7 @@ def _softmax_like(name, inputs, attrs):
         return _on_replicas(name, inputs, attrs)
     if wrap_dim(attrs["dim"], x.ndim) == s.placement.dim:
         return NotImplemented
-    outs = [record.call(name, p, **attrs) for p in s.shards]
-    return _wrap(s.placement, outs, s.workers)
+    return _each_shard(name, s, attrs, s.placement.dim)
 
 
 def _moves(name, inputs, attrs):

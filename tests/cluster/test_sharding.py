@@ -65,6 +65,9 @@ CASES = {
     "reshape_keeps_sharded_dim": (lambda m, a: a.reshape(6, 2, 2).sum(-1), [(6, 4)], [0]),
     "index_unsharded_dim": (lambda m, a: a[:, 1:3] * 3, [(6, 4)], [0]),
     "select_unsharded_dim": (lambda m, a: a[:, 2], [(6, 4)], [0]),
+    # each shard is (1, 1, 4): squeeze() must keep the sharded dim all the same
+    "squeeze_keeps_sharded_dim": (lambda m, a: a.squeeze() * 2, [(2, 1, 4)], [0]),
+    "unsqueeze_before_sharded_dim": (lambda m, a: a.unsqueeze(0).sum(-1), [(6, 4)], [0]),
     "mse_sharded_batch": (lambda m, a, b: m.nn.functional.mse_loss(a, b), [(8, 3), (8, 3)],
                           [0, None]),
     "bce_logits_sharded_batch": (lambda m, a, b: m.nn.functional.binary_cross_entropy_with_logits(
