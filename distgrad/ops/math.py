@@ -205,7 +205,16 @@ def _relu_rule(x):
 
 
 defop("relu", lambda x: np.maximum(x, 0).astype(x.dtype, copy=False), _relu_rule,
-      lambda c, g: g * (c.out > 0), node="ReluBackward0", save_out=True)
+      lambda c, g: call("threshold_backward", g, c.out, threshold=0),
+      node="ReluBackward0", save_out=True)
+
+# relu's VJP as one op (torch's threshold_backward): g where the result is above the threshold.
+defop("threshold_backward",
+      lambda g, out, threshold: np.where(out > threshold, g, np.zeros((), g.dtype)),
+      lambda g, out, threshold: Meta(broadcast_shapes(g.shape, out.shape),
+                                     dtypes.result_type((g, out))),
+      lambda c, g: (call("threshold_backward", g, c[1], threshold=c.attrs["threshold"]), None),
+      node="ThresholdBackwardBackward0", save=(1,), differentiable=(0,))
 
 
 def _clamp_forward(x, min=None, max=None):

@@ -119,9 +119,7 @@ def unbroadcast(g, shape: tuple):
     if g is None or tuple(g.shape) == tuple(shape):
         return g
     lead = len(g.shape) - len(shape)
-    dims = list(range(lead))
-    dims += [lead + i for i, d in enumerate(shape) if d == 1 and g.shape[lead + i] != 1]
-    out = g.sum(dim=tuple(dims), keepdim=True) if dims else g
-    if lead:
-        out = out.reshape(tuple(shape))
-    return out
+    if lead:  # leading dims go away in one sum (a bias's gradient: one op)
+        g = g.sum(dim=tuple(range(lead)))
+    ones = tuple(i for i, d in enumerate(shape) if d == 1 and g.shape[i] != 1)
+    return g.sum(dim=ones, keepdim=True) if ones else g

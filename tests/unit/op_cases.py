@@ -636,6 +636,21 @@ case("one_hot", lambda T, t: nnf(T).one_hot(t, 4), I(2, 3, hi=4), covers="one_ho
 # =============================================================================================
 
 case("relu_at_zero", lambda T, x: (x * 0).relu(), F(4), covers=("mul", "relu"))
+case("relu_double_backward",
+     lambda T, x: T.autograd.grad(x.relu().pow(2).sum(), x, create_graph=True)[0] * x,
+     F(3, 4, away=0.1), covers=("relu", "threshold_backward"), fd=False)
+
+
+def _threshold_backward(T, g, x):
+    if T.__name__ == "torch":
+        return T.ops.aten.threshold_backward(g, x, 0)
+    from distgrad.autograd.record import call
+
+    return call("threshold_backward", g, x, threshold=0)
+
+
+case("threshold_backward", _threshold_backward, F(3, 4), F(3, 4, away=0.1),
+     covers="threshold_backward")
 case("abs_at_zero", lambda T, x: (x * 0).abs(), F(4), covers=("mul", "abs"))
 case("clamp_at_bound", lambda T, x: (x * 0).clamp(0, 1), F(4), covers="clamp")
 case("norm_of_zero", lambda T, x: (x * 0).norm(), F(4), covers="norm")
