@@ -88,9 +88,9 @@ def _numpy(t) -> np.ndarray:
     return t.detach().cpu().numpy()
 
 
-def _driver_twin(w0, b0):
-    """The tutorial's computation in the driver (device="cpu"), from the same w and b."""
-    torch = distgrad
+def _tutorial_values(torch, w0, b0):
+    """The tutorial's computation in one process (`torch` is distgrad in the driver, or
+    PyTorch), from the same w and b: what the side-by-side check compares."""
     x = torch.ones(5)
     y = torch.zeros(3)
     w = torch.tensor(w0, requires_grad=True)
@@ -108,24 +108,17 @@ def _driver_twin(w0, b0):
             "inp.grad": inp.grad.numpy()}
 
 
+def _driver_twin(w0, b0):
+    return _tutorial_values(distgrad, w0, b0)
+
+
 def _pytorch_twin(w0, b0):
     """The same in PyTorch, when it is installed (it is the test oracle, not a dependency)."""
     try:
         torch = importlib.import_module("torch")
     except ImportError:
         return None
-    x = torch.ones(5)
-    y = torch.zeros(3)
-    w = torch.tensor(w0, requires_grad=True)
-    b = torch.tensor(b0, requires_grad=True)
-    z = torch.matmul(x, w) + b
-    loss = torch.nn.functional.binary_cross_entropy_with_logits(z, y)
-    loss.backward()
-    inp = torch.eye(4, 5, requires_grad=True)
-    out = (inp + 1).pow(2).t()
-    out.backward(torch.ones_like(out))
-    return {"loss": loss.detach().numpy(), "w.grad": w.grad.numpy(), "b.grad": b.grad.numpy(),
-            "inp.grad": inp.grad.numpy()}
+    return _tutorial_values(torch, w0, b0)
 
 
 def _short(a: np.ndarray) -> str:

@@ -345,6 +345,20 @@ def _on_replicas(name, inputs, attrs):
 
 # ---- reductions ---------------------------------------------------------------------------------
 
+def _shards_of_first(rule):
+    """A rule about its first operand's shards: a replicated first operand is computed on
+    its copies instead, and the rule gets (x, its Sharding)."""
+    def wrapped(name, inputs, attrs):
+        x = inputs[0]
+        s = x._sharding
+        if isinstance(s.placement, Replicate):
+            return _on_replicas(name, inputs, attrs)
+        return rule(name, inputs, attrs, x, s)
+
+    wrapped.__name__ = rule.__name__
+    return wrapped
+
+
 def _each_shard(name, s: Sharding, attrs, dim: int) -> Tensor:
     """The op applied to every shard on its own worker; the result is sharded on `dim`."""
     return _wrap(Shard(dim), [record.call(name, p, **attrs) for p in s.shards], s.workers)
@@ -368,11 +382,8 @@ def _all_reduce(parts, combine: str = "add"):
     return _wrap(Replicate(), totals, workers)
 
 
-def _reduction(name, inputs, attrs):
-    x = inputs[0]
-    s = x._sharding
-    if isinstance(s.placement, Replicate):
-        return _on_replicas(name, inputs, attrs)
+@_shards_of_first
+def _reduction(name, inputs, attrs, x, s):
     d = s.placement.dim
     dim = attrs.get("dim")
     if name in ("amax", "amin") and dim == ():
@@ -458,11 +469,8 @@ def _local_matmul(name, a, b):
 
 # ---- shape ops ------------------------------------------------------------------------------
 
-def _transpose_like(name, inputs, attrs):
-    x = inputs[0]
-    s = x._sharding
-    if isinstance(s.placement, Replicate):
-        return _on_replicas(name, inputs, attrs)
+@_shards_of_first
+def _transpose_like(name, inputs, attrs, x, s):
     d = s.placement.dim
     if name == "t":
         new_d = (x.ndim - 1 - d) if x.ndim == 2 else d
@@ -475,11 +483,8 @@ def _transpose_like(name, inputs, attrs):
     return _each_shard(name, s, attrs, new_d)
 
 
-def _unsqueeze(name, inputs, attrs):
-    x = inputs[0]
-    s = x._sharding
-    if isinstance(s.placement, Replicate):
-        return _on_replicas(name, inputs, attrs)
+@_shards_of_first
+def _unsqueeze(name, inputs, attrs, x, s):
     d = s.placement.dim
     if name == "unsqueeze":
         at = wrap_dim(attrs["dim"], x.ndim + 1)
@@ -495,11 +500,8 @@ def _unsqueeze(name, inputs, attrs):
     return _each_shard(name, s, attrs, d - sum(1 for g in gone if g < d))
 
 
-def _reshape(name, inputs, attrs):
-    x = inputs[0]
-    s = x._sharding
-    if isinstance(s.placement, Replicate):
-        return _on_replicas(name, inputs, attrs)
+@_shards_of_first
+def _reshape(name, inputs, attrs, x, s):
     d = s.placement.dim
     from ..ops.shape import infer_shape
 
@@ -515,12 +517,9 @@ def _reshape(name, inputs, attrs):
     return _wrap(Shard(d), outs, s.workers)
 
 
-def _select_like(name, inputs, attrs):
+@_shards_of_first
+def _select_like(name, inputs, attrs, x, s):
     """select/slice along a dim other than the sharded one (the sharded dim is kept)."""
-    x = inputs[0]
-    s = x._sharding
-    if isinstance(s.placement, Replicate):
-        return _on_replicas(name, inputs, attrs)
     d = s.placement.dim
     dim = wrap_dim(attrs["dim"], x.ndim)
     if dim == d:
@@ -528,11 +527,8 @@ def _select_like(name, inputs, attrs):
     return _each_shard(name, s, attrs, d - 1 if (name == "select" and dim < d) else d)
 
 
-def _softmax_like(name, inputs, attrs):
-    x = inputs[0]
-    s = x._sharding
-    if isinstance(s.placement, Replicate):
-        return _on_replicas(name, inputs, attrs)
+@_shards_of_first
+def _softmax_like(name, inputs, attrs, x, s):
     if wrap_dim(attrs["dim"], x.ndim) == s.placement.dim:
         return NotImplemented
     return _each_shard(name, s, attrs, s.placement.dim)

@@ -56,6 +56,23 @@ def cube_function(torch):
     return Cube
 
 
+def add_one_in_place(torch):
+    """x += 1 in place, marked dirty."""
+
+    class Inplace(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            x.add_(1)
+            ctx.mark_dirty(x)
+            return x
+
+        @staticmethod
+        def backward(ctx, g):
+            return g
+
+    return Inplace
+
+
 # ---- the basic contract ----------------------------------------------------------------
 
 def test_exp_with_saved_result():
@@ -475,17 +492,7 @@ def test_mark_dirty_on_a_non_leaf():
 
 def test_mark_dirty_on_a_leaf_that_requires_grad_raises():
     def f(torch):
-        class Inplace(torch.autograd.Function):
-            @staticmethod
-            def forward(ctx, x):
-                x.add_(1)
-                ctx.mark_dirty(x)
-                return x
-
-            @staticmethod
-            def backward(ctx, g):
-                return g
-
+        Inplace = add_one_in_place(torch)
         return attempt(Inplace.apply, leaf(torch))
 
     same(f)
@@ -493,17 +500,7 @@ def test_mark_dirty_on_a_leaf_that_requires_grad_raises():
 
 def test_mark_dirty_without_grad_bumps_the_version():
     def f(torch):
-        class Inplace(torch.autograd.Function):
-            @staticmethod
-            def forward(ctx, x):
-                x.add_(1)
-                ctx.mark_dirty(x)
-                return x
-
-            @staticmethod
-            def backward(ctx, g):
-                return g
-
+        Inplace = add_one_in_place(torch)
         b = torch.ones(3)
         out = Inplace.apply(b)
         return out, out is b, version_of(b)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from torch_twin import attempt, same
+from test_function import cube_function
 
 RNG = np.random.default_rng(1)
 A23 = RNG.standard_normal((2, 3)).tolist()
@@ -51,19 +52,7 @@ def square_once(torch):
     return Square
 
 
-def cube(torch):
-    class Cube(torch.autograd.Function):
-        @staticmethod
-        def forward(ctx, x):
-            ctx.save_for_backward(x)
-            return x * x * x
-
-        @staticmethod
-        def backward(ctx, g):
-            (x,) = ctx.saved_tensors
-            return 3 * g * x * x
-
-    return Cube
+cube = cube_function  # x**3 with a differentiable backward (shared with test_function)
 
 
 # ---- correct functions pass --------------------------------------------------------------
