@@ -185,6 +185,20 @@ class Node:
     def metadata(self) -> dict:
         return {}
 
+    # torch exposes what a node saved as `grad_fn._saved_self`, `_saved_result`, ...
+    _SAVED_NAMES = {"self": 0, "input": 0, "other": 1, "exponent": 1, "mat2": 1, "vec": 1,
+                    "target": 1, "weight": 2}
+
+    def __getattr__(self, name):
+        if name.startswith("_saved_"):
+            key = name[len("_saved_"):]
+            if key == "result" and (self._saved_outs or self._freed):
+                return self.context().out
+            pos = self._SAVED_NAMES.get(key)
+            if pos is not None and (pos in self._saved or pos in self._consts or self._freed):
+                return self.context()[pos]
+        raise AttributeError(f"'{self._name.rpartition('::')[2]}' object has no attribute '{name}'")
+
     # the engine's surface ---------------------------------------------------------------
     def has_saved(self) -> bool:
         # A Python number the VJP reads is a saved (wrapped-number) tensor in torch.

@@ -924,3 +924,19 @@ def test_inplace_on_view_rebases_the_base_as_torch(case):
         return a, v.detach(), node_name(a.grad_fn), x.grad, w.grad
 
     same(f)
+
+
+def test_saved_tensors_are_visible_on_grad_fn():
+    """torch's `grad_fn._saved_self` / `_saved_result` / ..., and the error once freed."""
+    def f(torch):
+        x = leaf(torch, X3)
+        y = x.pow(2)
+        z = x.exp()
+        m = leaf(torch, M23) @ torch.ones(3, 2)
+        seen = (y.grad_fn._saved_self, y.grad_fn._saved_exponent, z.grad_fn._saved_result,
+                m.grad_fn._saved_mat2)
+        z.sum().backward()
+        return seen, attempt(lambda: z.grad_fn._saved_result), \
+            attempt(lambda: hasattr(y.grad_fn, "_saved_nothing"))
+
+    same(f)
