@@ -564,16 +564,7 @@ class Tensor:
     # ---- placement ---------------------------------------------------------------------
     def to(self, *args, **kwargs):
         """`to(device)`, `to(dtype)`, `to(other)`: a differentiable copy (or self)."""
-        target_device, target_dtype = None, kwargs.pop("dtype", None)
-        if "device" in kwargs:
-            target_device = kwargs.pop("device")
-        for a in args:
-            if isinstance(a, dtypes.dtype):
-                target_dtype = a
-            elif isinstance(a, Tensor):
-                target_device, target_dtype = a.device_str, a.dtype
-            elif a is not None:
-                target_device = a
+        target_device, target_dtype = to_args(args, kwargs)
         out = self
         if target_dtype is not None and target_dtype is not self.dtype:
             out = call("to_dtype", out, dtype=target_dtype.name)
@@ -938,6 +929,24 @@ def _view_chain(t) -> list:
         chain.append(t._view_of)
         t = t._view_of[0]
     return chain[::-1]
+
+
+def to_args(args, kwargs):
+    """(device, dtype) from the arguments of `to(...)`, as torch reads them (Tensor.to and
+    Module.to); either may be None. Unknown keywords raise torch's TypeError."""
+    device, dtype = kwargs.pop("device", None), kwargs.pop("dtype", None)
+    for name in ("non_blocking", "copy", "memory_format"):
+        kwargs.pop(name, None)
+    if kwargs:
+        raise TypeError(f"to() got an unexpected keyword argument '{next(iter(kwargs))}'")
+    for a in args:
+        if isinstance(a, dtypes.dtype):
+            dtype = a
+        elif isinstance(a, Tensor):
+            device, dtype = a.device_str, a.dtype
+        elif a is not None:
+            device = a
+    return device, dtype
 
 
 def _long(d) -> str:

@@ -327,6 +327,7 @@ class Runtime:
         self.endpoint = endpoint
         self.counters = Counters(n)
         self.queues = [WorkerQueue(i, _Bound(endpoint, i), self.counters) for i in range(n)]
+        self._by_device = {q.device: q for q in self.queues}
         # One lock for every queue: a driver thread's flush of one queue flushes the queues
         # it imports from, so per-queue locks taken in two orders could deadlock.
         self.lock = threading.RLock()
@@ -335,6 +336,9 @@ class Runtime:
         self.owns_ray = owns_ray
 
     def queue(self, device: str) -> WorkerQueue:
+        q = self._by_device.get(device)  # every remote op asks: a dict lookup, no parsing
+        if q is not None:
+            return q
         if device.startswith("worker:"):
             try:
                 k = int(device.split(":", 1)[1])

@@ -11,7 +11,7 @@ from typing import Iterator, Optional
 
 from .. import dtypes
 from ..autograd.grad_mode import no_grad
-from ..tensor import Tensor, device_str
+from ..tensor import Tensor, device_str, to_args
 from . import functional as F
 from . import init
 from .parameter import Parameter
@@ -302,17 +302,7 @@ class Module:
     def to(self, *args, **kwargs):
         """`to(device)`, `to(dtype)`, `to(device, dtype)`, `to(tensor)`: moves parameters and
         buffers (dtype changes apply to floating-point ones only), in place; returns self."""
-        device, dtype = kwargs.pop("device", None), kwargs.pop("dtype", None)
-        kwargs.pop("non_blocking", None)
-        if kwargs:
-            raise TypeError(f"to() got an unexpected keyword argument '{next(iter(kwargs))}'")
-        for a in args:
-            if isinstance(a, dtypes.dtype):
-                dtype = a
-            elif isinstance(a, Tensor):
-                device, dtype = a.device_str, a.dtype
-            elif a is not None:
-                device = a
+        device, dtype = to_args(args, kwargs)
         if dtype is not None and not dtype.is_floating_point:
             raise TypeError(f"nn.Module.to only accepts floating point or complex dtypes, but "
                             f"got desired dtype={dtype}")
