@@ -82,6 +82,13 @@ def _numel(shape) -> int:
     return n
 
 
+def _root(arr: np.ndarray) -> np.ndarray:
+    """The outermost array whose memory `arr` views (itself when it owns it)."""
+    while isinstance(arr.base, np.ndarray):
+        arr = arr.base
+    return arr
+
+
 class Worker:
     # The largest tensor one op may make (elements); a message asking for more is malformed.
     MAX_ELEMENTS = 2 ** 28
@@ -228,10 +235,9 @@ class Worker:
                 exported.append(tensors[ins[1]])
             elif code == "assign":
                 dst, src = tensors[ins[1]], tensors[ins[2]]
-                if dst.flags.writeable and dst.shape == src.shape:
-                    np.copyto(dst, src)
-                else:  # arrays from the object store are read-only: take a copy
-                    tensors[ins[1]] = np.array(np.broadcast_to(src, dst.shape), dtype=dst.dtype)
+                if not dst.flags.writeable:
+                    dst = self._writeable(ins[1])
+                np.copyto(dst, src)
             elif code == "node":
                 self.nodes[ins[1]] = ins[2]
             elif code == "free":
@@ -241,6 +247,25 @@ class Worker:
                 for nid in ins[1]:
                     self.nodes.pop(nid, None)
         return exported
+
+    def _writeable(self, tid: int) -> np.ndarray:
+        """Tensor `tid`, made writeable: arrays from the object store are read-only, so
+        the memory it shares is copied once, and every tensor viewing that memory is
+        moved to the copy (a view must see writes through its base, and the reverse)."""
+        tensors = self.tensors
+        root = _root(tensors[tid])
+        fresh = root.copy(order="K")
+        if fresh.strides != root.strides:  # cannot happen for contiguous roots
+            fresh = np.array(tensors[tid])
+            tensors[tid] = fresh
+            return fresh
+        start = root.__array_interface__["data"][0]
+        for k, arr in tensors.items():
+            if _root(arr) is root:
+                offset = arr.__array_interface__["data"][0] - start
+                tensors[k] = np.ndarray(arr.shape, arr.dtype, buffer=fresh, offset=offset,
+                                        strides=arr.strides)
+        return tensors[tid]
 
     def _release(self, instrs) -> None:
         for ins in instrs:

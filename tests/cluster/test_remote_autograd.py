@@ -183,3 +183,19 @@ def test_optimizer_step_updates_where_parameters_live(backend):
         topt.step()
     assert w.device_str == "worker:1"
     np.testing.assert_allclose(w.detach().cpu().numpy(), tw.detach().numpy(), rtol=1e-5)
+
+
+def test_in_place_write_to_a_sent_tensor_is_seen_through_its_views(backend):
+    """A tensor sent from the driver arrives read-only (Ray's object store): writing to it
+    copies its memory once, and views taken before the write follow it, as in torch."""
+    base_np = np.arange(12.0).reshape(3, 4)
+    for make in (lambda b: b[1:], lambda b: b.t(), lambda b: b.reshape(12)[::2]):
+        base = dg.tensor(base_np, device="worker:1")
+        tb = torch.tensor(base_np)
+        view, tview = make(base), make(tb)
+        base.mul_(2)
+        view.add_(1)  # and back: a write through the view reaches the base
+        tb.mul_(2)
+        tview.add_(1)
+        np.testing.assert_array_equal(base.cpu().numpy(), tb.numpy())
+        np.testing.assert_array_equal(view.cpu().numpy(), tview.numpy())
