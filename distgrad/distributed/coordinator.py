@@ -76,6 +76,7 @@ class WorkerQueue:
         self.pending: list = []  # replies of sent runs not yet checked
         self.scalars: list = []  # weakrefs to 0-dim results of the unsent run (see flush)
         self.work = 0  # elements the unsent run's ops produce: a cheap measure of its compute
+        self.sizes: list = []  # per instruction, the elements it produces (for self.work)
         self.closed = False
 
     # ---- queueing ------------------------------------------------------------------------
@@ -98,8 +99,9 @@ class WorkerQueue:
             self.instrs.append(["op", op.name, encoded, attrs, out_ids, [m.dtype.name for m in metas]])
             if len(metas) == 1 and not metas[0].shape:
                 self.scalars.append(weakref.ref(refs[0]))
-            for m in metas:
-                self.work += m.shape.numel()
+            size = sum(m.shape.numel() for m in metas)
+            self.sizes.append(size)
+            self.work += size
             self._maybe_flush()
         return refs
 
@@ -108,7 +110,7 @@ class WorkerQueue:
         tid = next(_ids)
         staged = self.endpoint.stage(array)  # copied now: later in-place writes don't leak in
         with self.lock:
-            self.instrs.append(["import", tid, len(self.args)])
+            self._append(["import", tid, len(self.args)])
             self.args.append(staged)
             self.counters.add_sent(self.index, array.nbytes, 0)
         return RemoteRef(self, tid)
@@ -124,7 +126,7 @@ class WorkerQueue:
         self._own(ref)
         exp = _Export(self)
         with self.lock:
-            self.instrs.append(["export", ref.id])
+            self._append(["export", ref.id])
             self.exports.append(exp)
         return exp
 
@@ -139,19 +141,23 @@ class WorkerQueue:
                 # Ray starts a run only when all its inputs exist: send the work queued so
                 # far on its own, so it runs while the other worker produces this tensor.
                 self.flush()
-            self.instrs.append(["import", tid, len(self.args)])
+            self._append(["import", tid, len(self.args)])
             self.args.append(exp)
         return RemoteRef(self, tid)
 
     def assign(self, dst: RemoteRef, src: RemoteRef) -> None:
         self._own(dst), self._own(src)
         with self.lock:
-            self.instrs.append(["assign", dst.id, src.id])
+            self._append(["assign", dst.id, src.id])
 
     def note_node(self, nid: int, saved_ids: list) -> NodeHandle:
         with self.lock:
-            self.instrs.append(["node", nid, saved_ids])
+            self._append(["node", nid, saved_ids])
         return NodeHandle(self, nid)
+
+    def _append(self, ins) -> None:  # an instruction that computes nothing
+        self.instrs.append(ins)
+        self.sizes.append(0)
 
     # Runs producing at least this many elements (a 512x512 matrix) are sent at the end of
     # a backward so the worker computes while the driver goes on; smaller ones wait for the
@@ -182,30 +188,83 @@ class WorkerQueue:
     def flush(self) -> None:
         """Send the queued run (after the runs it imports from)."""
         with self.lock:
-            for a in self.args:
-                if isinstance(a, _Export) and a.ref is None:
-                    a.queue.flush()
             frees = _drain(self.frees)
             node_frees = _drain(self.node_frees)
             if not self.instrs and not frees and not node_frees:
                 return
             self._prefetch_scalars()
-            instrs = self.instrs
-            self.work = 0
-            if frees:
-                instrs.append(["free", frees])
-            if node_frees:
-                instrs.append(["free_node", node_frees])
-            args = [a.ref if isinstance(a, _Export) else a for a in self.args]
-            exports = self.exports
-            self.instrs, self.args, self.exports = [], [], []
-            payload_size, refs = self.endpoint.submit(instrs, args, len(exports))
-            self.counters.add_sent(self.index, payload_size, 1)
-            self.pending.append(refs[0])
-            for exp, ref in zip(exports, refs[1:]):
-                exp.ref = ref
-            many = len(self.pending) > 16
-        if many:  # replies are checked when a value is read; bound how many wait unchecked
+            run = (self.instrs, self.args, self.exports)
+            self.instrs, self.args, self.exports, self.sizes, self.work = [], [], [], [], 0
+            self._send(*run, frees, node_frees)
+
+    def flush_exports(self) -> None:
+        """Send now only what the queued exports need; the rest stays queued.
+
+        Another worker waits for an exported tensor, so work it does not depend on (a
+        backward's weight gradients, typically) should not delay it: that work goes with
+        the queue's next message and runs while the other worker computes.
+        """
+        with self.lock:
+            self._prefetch_scalars()
+            take = self._needed_by_exports()
+            if take is None:
+                self.flush()
+                return
+            now, later = _Run(), _Run()
+            for ins, size, t in zip(self.instrs, self.sizes, take):
+                (now if t else later).add(ins, size, self.args)
+            later_ids = set()
+            for ins in later.instrs:
+                later_ids.update(_ids_of(ins))
+            # A free of an id the deferred work still uses waits for that work.
+            frees = _drain(self.frees)
+            self.frees.extend(f for f in frees if f in later_ids)
+            frees = [f for f in frees if f not in later_ids]
+            self.instrs, self.args, self.sizes = later.instrs, later.args, later.sizes
+            self.work = sum(later.sizes)
+            exports, self.exports = self.exports, []
+            self._send(now.instrs, now.args, exports, frees, _drain(self.node_frees))
+
+    def _needed_by_exports(self):
+        """Per queued instruction, whether the queued exports need it; None if all do.
+
+        Everything up to the last in-place write ("assign") keeps its place, so deferring
+        never moves a read of some memory (or of a view of it) across a write to it; after
+        that write an op is needed when a needed instruction reads what it makes.
+        """
+        instrs = self.instrs
+        last_write = max((i for i, ins in enumerate(instrs) if ins[0] == "assign"), default=-1)
+        needed, take = set(), [True] * len(instrs)
+        for i in range(len(instrs) - 1, last_write, -1):
+            ins = instrs[i]
+            code = ins[0]
+            if code == "op":
+                if any(o in needed for o in ins[4]):
+                    needed.update(x[1] for x in ins[2] if x[0] == 0)
+                else:
+                    take[i] = False
+            elif code == "import":
+                take[i] = ins[1] in needed
+            elif code == "export":
+                needed.add(ins[1])
+            # "node" (bookkeeping) goes now
+        return None if all(take) else take
+
+    def _send(self, instrs, args, exports, frees, node_frees) -> None:
+        for a in args:  # the runs this one imports from go first
+            if isinstance(a, _Export) and a.ref is None:
+                a.queue.flush()
+        if frees:
+            instrs.append(["free", frees])
+        if node_frees:
+            instrs.append(["free_node", node_frees])
+        args = [a.ref if isinstance(a, _Export) else a for a in args]
+        payload_size, refs = self.endpoint.submit(instrs, args, len(exports))
+        self.counters.add_sent(self.index, payload_size, 1)
+        self.pending.append(refs[0])
+        for exp, ref in zip(exports, refs[1:]):
+            exp.ref = ref
+        if len(self.pending) > 16:  # replies are checked when a value is read: bound them
             self.check(block=False)
 
     def _prefetch_scalars(self) -> None:
@@ -241,6 +300,32 @@ class WorkerQueue:
         self.flush()
         self.check(block=True)
         return self.endpoint.request(kind, self.index)
+
+
+class _Run:
+    """Instructions split off a queue, with their array arguments renumbered."""
+
+    def __init__(self):
+        self.instrs, self.args, self.sizes = [], [], []
+
+    def add(self, ins, size, args) -> None:
+        if ins[0] == "import":
+            self.args.append(args[ins[2]])
+            ins = ["import", ins[1], len(self.args) - 1]
+        self.instrs.append(ins)
+        self.sizes.append(size)
+
+
+def _ids_of(ins) -> list:
+    """The tensor ids an instruction reads or makes."""
+    code = ins[0]
+    if code == "op":
+        return [x[1] for x in ins[2] if x[0] == 0] + list(ins[4])
+    if code in ("import", "export"):
+        return [ins[1]]
+    if code == "assign":
+        return [ins[1], ins[2]]
+    return []
 
 
 def _drain(dq: deque) -> list:

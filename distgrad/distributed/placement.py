@@ -35,5 +35,6 @@ def transfer(t: Tensor, device: str):
     dst.counters.add_moved(t.numel() * t.dtype.itemsize)
     source = record.executor_for(src)
     ref = dst.import_from(source.export(t._value))
-    source.flush()  # the source worker starts on its run now, while the driver goes on
+    # The source worker starts now on what this tensor needs, while the driver goes on.
+    source.flush_exports()
     return ref
