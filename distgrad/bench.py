@@ -41,6 +41,8 @@ LR = 0.01
 SYSTEMS = ("distgrad", "distgrad_sharded", "torch_rpc", "torch_local", "numpy")
 THREADS_NOTE = ("one BLAS thread per process (threadpoolctl) and torch.set_num_threads(1), "
                 "in the driver, the Ray workers and the torch RPC workers")
+MEMORY_NOTE = ("every process keeps freed memory for reuse (glibc mmap/trim thresholds "
+               "raised, distgrad.distributed.memory), the setting distgrad's workers run with")
 
 
 # ---- the model's numbers, shared by every system --------------------------------------------------
@@ -411,7 +413,7 @@ def print_table(result: dict, out=sys.stdout) -> None:
 def machine_info() -> dict:
     info = {"cpu": _cpu_model(), "cores": os.cpu_count(), "platform": platform.platform(),
             "python": platform.python_version(), "numpy": np.__version__,
-            "threads": THREADS_NOTE}
+            "threads": THREADS_NOTE, "memory": MEMORY_NOTE}
     for mod in ("torch", "ray"):
         try:
             info[mod] = __import__(mod).__version__
@@ -741,6 +743,7 @@ def main(argv=None) -> dict:
             print(f"\ndistgrad bench: 4-layer MLP, layers 1-2 on worker 0, 3-4 on worker 1; "
                   f"ms per training step (forward + backward + SGD + loss.item()).")
             print(f"Threads: {THREADS_NOTE}.")
+            print(f"Memory: {MEMORY_NOTE}.")
             print_table(result)
     result["machine"] = machine_info()
     result["machine"]["loadavg_1min_start_end"] = [load_start, _loadavg()]
@@ -758,9 +761,13 @@ def main(argv=None) -> dict:
 
 
 class _one_thread:
-    """One BLAS thread and one torch intra-op thread in this process, restored after."""
+    """One BLAS thread and one torch intra-op thread in this process, restored after; and
+    freed memory kept for reuse, as in the workers (not restored)."""
 
     def __enter__(self):
+        from .distributed.memory import keep_freed_memory
+
+        keep_freed_memory()  # as in every worker of every system: a floor without page faults
         self.limits = None
         self.torch_threads = None
         if _torch_baselines() is not None:  # load torch's libraries first, then limit them

@@ -34,7 +34,11 @@ _INIT_TIMEOUT_S = 120.0
 
 
 def limit_threads() -> None:
-    """One intra-op thread and one BLAS thread in this process."""
+    """One intra-op thread and one BLAS thread in this process; freed memory kept for reuse,
+    as in distgrad's workers."""
+    from .distributed.memory import keep_freed_memory
+
+    keep_freed_memory()
     torch.set_num_threads(1)
     try:
         from threadpoolctl import threadpool_limits

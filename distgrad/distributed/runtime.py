@@ -28,6 +28,7 @@ import time
 from ..autograd import record
 from . import wire
 from .coordinator import Counters, WorkerQueue
+from .memory import keep_freed_memory
 from .worker import Worker
 from .wire import WireFormatError
 
@@ -307,6 +308,7 @@ class _RayActorWorker(Worker):
         import ray
 
         _limit_blas(blas_threads)
+        keep_freed_memory()
         super().__init__(index, node=ray.get_runtime_context().get_node_id())
 
 
