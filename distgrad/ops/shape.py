@@ -303,7 +303,8 @@ def _select_rule(x, dim, index):
     return Meta([s for i, s in enumerate(x.shape) if i != d], x.dtype)
 
 
-defop("select", lambda x, dim, index: x[(slice(None),) * (dim % x.ndim) + (index,)],
+# The trailing Ellipsis keeps a 0-dim result a view (numpy gives a copied scalar for x[i]).
+defop("select", lambda x, dim, index: x[(slice(None),) * (dim % x.ndim) + (index, Ellipsis)],
       _select_rule,
       lambda c, g: call("select_backward", g, shape=list(c.shapes[0]), dim=c.attrs["dim"],
                         index=c.attrs["index"]),

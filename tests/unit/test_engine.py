@@ -873,6 +873,17 @@ def test_view_shares_version_counter_with_base():
                        "modified by an inplace operation: [torch.FloatTensor [2, 2]]"))
 
 
+def test_a_0_dim_element_is_a_view_of_its_base():
+    def f(torch):
+        x = torch.ones(3)
+        first, last = x[1], x.select(0, -1)
+        x.mul_(5)
+        last.add_(1)  # and back through the view
+        return first.item(), x.tolist(), first._base is x
+
+    same(f)
+
+
 def test_inplace_on_view_of_leaf_requiring_grad():
     def f(torch):
         x = leaf(torch, [[1.0, 2.0], [3.0, 4.0]])
