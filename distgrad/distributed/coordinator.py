@@ -21,12 +21,14 @@ _ids = itertools.count(1)
 class RemoteRef:
     """A driver-side handle on one array held by a worker; freeing it frees the array."""
 
-    __slots__ = ("queue", "id", "prefetched", "__weakref__")
+    __slots__ = ("queue", "id", "exported", "__weakref__")
 
     def __init__(self, queue: "WorkerQueue", tid: int):
         self.queue = queue
         self.id = tid
-        self.prefetched = None  # an _Export of this value sent ahead of a read (a scalar)
+        # An _Export of this value kept for reuse (a scalar sent ahead of its read, an
+        # all-reduce's partial sent to every worker), until the worker next writes in place.
+        self.exported = None
 
     def __del__(self):
         q = self.queue
@@ -77,6 +79,7 @@ class WorkerQueue:
         self.scalars: list = []  # weakrefs to 0-dim results of the unsent run (see flush)
         self.work = 0  # elements the unsent run's ops produce: a cheap measure of its compute
         self.sizes: list = []  # per instruction, the elements it produces (for self.work)
+        self.kept_exports = weakref.WeakSet()  # refs whose .exported is set
         self.closed = False
 
     # ---- queueing ------------------------------------------------------------------------
@@ -122,12 +125,19 @@ class WorkerQueue:
                                "again (or copy it to the driver with .cpu() before shutdown())")
         return ref
 
-    def export(self, ref: RemoteRef) -> _Export:
+    def export(self, ref: RemoteRef, keep: bool = False) -> _Export:
+        """`ref`'s value as another run's input: the kept export if there is one, else a
+        new one (kept on `ref` for later reads and moves if `keep`)."""
         self._own(ref)
+        if ref.exported is not None:
+            return ref.exported
         exp = _Export(self)
         with self.lock:
             self._append(["export", ref.id])
             self.exports.append(exp)
+            if keep:
+                ref.exported = exp
+                self.kept_exports.add(ref)
         return exp
 
     def import_from(self, exp: _Export) -> RemoteRef:
@@ -149,6 +159,10 @@ class WorkerQueue:
         self._own(dst), self._own(src)
         with self.lock:
             self._append(["assign", dst.id, src.id])
+            # A write may change any kept value (through a view too): export them anew.
+            for ref in list(self.kept_exports):
+                ref.exported = None
+            self.kept_exports.clear()
 
     def note_node(self, nid: int, saved_ids: list) -> NodeHandle:
         with self.lock:
@@ -205,6 +219,8 @@ class WorkerQueue:
         the queue's next message and runs while the other worker computes.
         """
         with self.lock:
+            if not self.exports:
+                return  # nothing waits on this queue
             self._prefetch_scalars()
             take = self._needed_by_exports()
             if take is None:
@@ -273,14 +289,13 @@ class WorkerQueue:
         scalars, self.scalars = self.scalars, []
         for wr in scalars[-4:]:
             ref = wr()
-            if ref is not None and ref.prefetched is None:
-                ref.prefetched = self.export(ref)
+            if ref is not None:
+                self.export(ref, keep=True)
 
     def fetch(self, ref: RemoteRef):
         """The value of a tensor, as a numpy array in the driver (waits for it)."""
-        exp = ref.prefetched
-        if exp is None or exp.ref is None:
-            exp = self.export(ref)
+        exp = self.export(ref)
+        if exp.ref is None:
             self.flush()
         self.check(block=True)
         arr = self.endpoint.get(exp.ref, self.index)

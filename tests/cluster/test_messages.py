@@ -183,3 +183,17 @@ def test_backward_sends_the_input_gradient_before_the_weight_gradients(backend):
                                                   @ w1.detach().cpu().numpy() / (8 * 32))
     np.testing.assert_allclose(w1.grad.cpu().numpy(), expected_w1, rtol=1e-5, atol=1e-6)
     assert float(w0.grad.abs().sum()) > 0
+
+
+@pytest.mark.parametrize("through_view", [False, True])
+def test_a_value_sent_ahead_is_read_again_after_an_in_place_write(backend, through_view):
+    """A 0-dim result goes back with its run (so `.item()` costs no message), but a write
+    after that makes the copy stale: the read must see the write, as in torch."""
+    x = dg.ones(3, device="worker:0")
+    s = x.sum() if not through_view else x[1]
+    (x * 2).to("worker:1")  # sends worker:0's run, and `s` with it
+    if through_view:
+        x.mul_(5)
+    else:
+        s.add_(1)
+    assert s.item() == (5.0 if through_view else 4.0)
