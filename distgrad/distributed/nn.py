@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from .. import nn
 from ..nn.parameter import Parameter
-from .sharding import Shard, is_sharded, replicated, shard
+from .sharding import Shard, is_sharded, matmul_add_all_reduce, shard
 
 
 def _init_linear(in_features, out_features, bias):
@@ -71,10 +71,8 @@ class RowParallelLinear(nn.Module):
     def forward(self, x):
         if not is_sharded(x):
             x = shard(x, -1, self.workers)  # a plain input is split to match the weight
-        y = x.matmul(self.weight.t())  # partial products, one all-reduce
-        if self.bias is not None:
-            y = y + replicated(self.bias, self.workers)
-        return y
+        # partial products, the bias added to the first, one all-reduce
+        return matmul_add_all_reduce(x, self.weight.t(), self.bias)
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "

@@ -24,6 +24,13 @@ def move(t: Tensor, device: str) -> Tensor:
     return record.call("to_device", t, device=device)
 
 
+def publish(t: Tensor) -> None:
+    """Queue `t`'s value to be sent by the run that computes it, once for every move of it
+    that follows (an all-reduce's partial goes to each other worker)."""
+    if t.device_str != "cpu":
+        record.executor_for(t.device_str).export(t._value, keep=True)
+
+
 def transfer(t: Tensor, device: str):
     """The value of `t` on `device`: a driver array, or a handle on the target worker."""
     src = t.device_str

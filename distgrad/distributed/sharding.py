@@ -371,7 +371,11 @@ def _all_reduce(parts, combine: str = "add"):
     (so the copies are bitwise equal); no worker waits on a root to broadcast. The
     gradient of each copy flows back to every partial through the moves' transposes.
     """
+    from .placement import publish
+
     workers = [p.device_str for p in parts]
+    for p in parts:  # each worker's run that computes its partial also sends it
+        publish(p)
     totals = []
     for w in workers:
         total = None
@@ -434,8 +438,7 @@ def _matmul(name, inputs, attrs):
             outs.append(_local_matmul(name, ak, sb.shards[k]))
         return _wrap(Shard(_out_ndim_mm(a, b) - 1), outs, sb.workers)
     # Last-dim-sharded input @ row-sharded weight: partial products, then one all-reduce.
-    if isinstance(pa, Shard) and pa.dim == a.ndim - 1 and isinstance(pb, Shard) and pb.dim == 0 \
-            and b.ndim == 2 and sa.workers == sb.workers and sa.sizes == sb.sizes:
+    if _row_parallel(sa, sb, a, b):
         parts = [_local_matmul(name, x, w) for x, w in zip(sa.shards, sb.shards)]
         return _all_reduce(parts)
     # Batch-sharded input @ replicated/plain weight: each worker multiplies its rows.
@@ -446,6 +449,31 @@ def _matmul(name, inputs, attrs):
     if (sa is None or isinstance(pa, Replicate)) and (sb is None or isinstance(pb, Replicate)):
         return _on_replicas(name, inputs, attrs)
     return NotImplemented
+
+
+def _row_parallel(sa, sb, a, b) -> bool:
+    """a sharded on its last dim, b (a matrix) on its first, the same way: a @ b is a sum
+    of per-worker products."""
+    return (sa is not None and sb is not None and isinstance(sa.placement, Shard)
+            and sa.placement.dim == a.ndim - 1 and isinstance(sb.placement, Shard)
+            and sb.placement.dim == 0 and b.ndim == 2 and sa.workers == sb.workers
+            and sa.sizes == sb.sizes)
+
+
+def matmul_add_all_reduce(a: Tensor, b: Tensor, bias: Tensor | None = None) -> Tensor:
+    """`a @ b + bias`, replicated, for `a` sharded on its last dim and `b` on its first
+    (RowParallelLinear): the bias is added to the first worker's partial product before
+    the one all-reduce, so it is never copied to the other workers."""
+    sa = a._sharding if is_sharded(a) else None
+    sb = b._sharding if is_sharded(b) else None
+    if not _row_parallel(sa, sb, a, b):
+        y = a.matmul(b)
+        return y if bias is None else y + replicated(bias, y._sharding.workers
+                                                     if is_sharded(y) else [y.device_str])
+    parts = [_local_matmul("matmul", x, w) for x, w in zip(sa.shards, sb.shards)]
+    if bias is not None:
+        parts[0] = parts[0] + _replica_on(bias, parts[0].device_str)
+    return _all_reduce(parts)
 
 
 def _out_ndim_mm(a, b):

@@ -194,6 +194,34 @@ def test_mlp_moves_only_one_all_reduce_of_activations(backend):
     assert moved < weight_bytes / 4  # a gather of either weight alone would be more
 
 
+def test_row_parallel_forward_sends_each_partial_with_the_run_that_computes_it(backend):
+    """The bias is added to the first worker's partial (it never moves), and each worker's
+    partial leaves in the run that computes it: two runs per worker for the forward (the
+    partial, then the sum), and only the two partials cross."""
+    import gc
+
+    batch, d_in, hidden, d_out = 16, 32, 64, 8
+    dg.manual_seed(3)
+    lin1, lin2 = dg.nn.Linear(d_in, hidden), dg.nn.Linear(hidden, d_out)
+    t1, t2 = _torch_mlp(lin1, lin2)
+    col, row = ColumnParallelLinear.from_linear(lin1), RowParallelLinear.from_linear(lin2)
+    x_np = _arr(batch, d_in)
+    xr = dist.replicate(dg.tensor(x_np, device="worker:0"))
+    row(col(xr).relu()).sum().item()  # the input's copies are made once
+    gc.collect()
+    dist.current().flush_all()
+    before = dist.counters()
+    out = row(col(xr).relu())
+    dist.current().flush_all()
+    after = dist.counters()
+    assert after["bytes_moved"] - before["bytes_moved"] == 2 * batch * d_out * 4
+    sent = [a - b for a, b in zip(after["messages"], before["messages"])]
+    assert sent == [2, 2], sent
+    expected = t2(t1(torch.tensor(x_np)).relu()).detach().numpy()
+    for copy in out.shards:
+        np.testing.assert_allclose(copy.detach().cpu().numpy(), expected, rtol=1e-5, atol=1e-6)
+
+
 def test_uncovered_sharding_names_op_and_placements(backend):
     a = dist.shard(dg.tensor(_arr(6, 4)), 0)
     b = dist.shard(dg.tensor(_arr(6, 4)), 1)
