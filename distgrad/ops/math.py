@@ -209,8 +209,18 @@ defop("relu", lambda x: np.maximum(x, 0).astype(x.dtype, copy=False), _relu_rule
       node="ReluBackward0", save_out=True)
 
 # relu's VJP as one op (torch's threshold_backward): g where the result is above the threshold.
-defop("threshold_backward",
-      lambda g, out, threshold: np.where(out > threshold, g, np.zeros((), g.dtype)),
+def _threshold_backward(g, out, threshold):
+    keep = out > threshold
+    if np.isfinite(g).all():
+        # A multiply by the mask is ~10x faster than np.where; inf or nan in g needs where
+        # (inf * 0 is nan), and adding 0 turns the -0.0 of negative g into torch's 0.
+        r = np.multiply(g, keep, dtype=np.result_type(g, out))
+        r += 0
+        return r
+    return np.where(keep, g, np.zeros((), g.dtype))
+
+
+defop("threshold_backward", _threshold_backward,
       lambda g, out, threshold: Meta(broadcast_shapes(g.shape, out.shape),
                                      dtypes.result_type((g, out))),
       lambda c, g: (call("threshold_backward", g, c[1], threshold=c.attrs["threshold"]), None),

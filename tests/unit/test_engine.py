@@ -884,6 +884,22 @@ def test_a_0_dim_element_is_a_view_of_its_base():
     same(f)
 
 
+@pytest.mark.parametrize("upstream", [[-2.0, 3.0, -1.0, 4.0], [float("inf"), -3.0, float("nan"), 1.0]])
+def test_relu_gradient_zeroes_where_the_input_was_not_positive(upstream):
+    """Masked entries are +0.0 (not -0.0, not nan from inf * 0), as torch's threshold_backward."""
+    import torch
+
+    import distgrad as dg
+
+    x = dg.tensor([-1.0, 2.0, 0.0, 0.5], requires_grad=True)
+    x.relu().backward(dg.tensor(upstream))
+    tx = torch.tensor([-1.0, 2.0, 0.0, 0.5], requires_grad=True)
+    tx.relu().backward(torch.tensor(upstream))
+    got, want = x.grad.numpy(), tx.grad.numpy()
+    np.testing.assert_array_equal(got, want)
+    assert np.signbit(got).tolist() == np.signbit(want).tolist()
+
+
 def test_inplace_on_view_of_leaf_requiring_grad():
     def f(torch):
         x = leaf(torch, [[1.0, 2.0], [3.0, 4.0]])
