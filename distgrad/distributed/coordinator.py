@@ -3,9 +3,11 @@
 Ops on a worker's tensors are not sent one by one: `record.call` asks the shape rule for
 the result, gets a handle at once, and the op is queued here. A queue goes to its worker
 as one message (a "run") when a value is read, when another worker's run needs a tensor
-from it, or when backward or an optimizer step ends. A tensor that crosses workers goes
-as a Ray object reference from one worker's run to the other's, never through the
-driver. Runs are ordered so that a run is sent only after every run it imports from.
+from it, or when backward ends with a lot of work queued. A tensor that crosses workers
+is a "send" in one run and a "recv" in the other: the sender writes it straight to the
+receiver (channels.py), never through the driver. Runs are ordered so that a run is sent
+only after every run it receives from, so a run waiting in a recv never waits for one
+that was sent after it.
 """
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ import itertools
 import threading
 import weakref
 from collections import deque
+
+from .channels import PeerRunFailedError
 
 
 _ids = itertools.count(1)
@@ -52,13 +56,19 @@ class NodeHandle:
 
 
 class _Export:
-    """A tensor one run returns: its Ray reference (or array) once that run is sent."""
+    """A tensor one run returns (its Ray reference, or array, once that run is sent), or
+    sends to another worker as `key` (`ref` is then True once that run is sent)."""
 
-    __slots__ = ("queue", "ref")
+    __slots__ = ("queue", "ref", "key")
 
-    def __init__(self, queue):
+    def __init__(self, queue, key=None):
         self.queue = queue
         self.ref = None
+        self.key = key
+
+    @property
+    def sent(self) -> bool:
+        return self.ref is not None
 
 
 class WorkerQueue:
@@ -71,8 +81,10 @@ class WorkerQueue:
         self.counters = counters
         self.lock = threading.RLock()
         self.instrs: list = []
-        self.args: list = []  # array arguments: ndarray, or _Export of another run
+        self.args: list = []  # arrays from the driver: ndarray or Ray object reference
         self.exports: list = []  # _Export per "export" instruction, in order
+        self.sends: list = []  # _Export per "send" instruction
+        self.waits: dict = {}  # key -> the _Export of the send a "recv" instruction takes
         self.frees: deque = deque()
         self.node_frees: deque = deque()
         self.pending: list = []  # replies of sent runs not yet checked
@@ -80,6 +92,7 @@ class WorkerQueue:
         self.work = 0  # elements the unsent run's ops produce: a cheap measure of its compute
         self.sizes: list = []  # per instruction, the elements it produces (for self.work)
         self.kept_exports = weakref.WeakSet()  # refs whose .exported is set
+        self.peers: list = []  # every worker's queue, this one's included (set by the runtime)
         self.closed = False
 
     # ---- queueing ------------------------------------------------------------------------
@@ -140,19 +153,24 @@ class WorkerQueue:
                 self.kept_exports.add(ref)
         return exp
 
-    def import_from(self, exp: _Export) -> RemoteRef:
-        """Queue the arrival of another worker's exported tensor."""
+    def send_to(self, ref: RemoteRef, dst: "WorkerQueue") -> _Export:
+        """Queue sending `ref`'s value straight to worker `dst` (channels.py)."""
+        self._own(ref)
+        exp = _Export(self, key=next(_ids))
+        with self.lock:
+            self._append(["send", ref.id, dst.index, exp.key])
+            self.sends.append(exp)
+        return exp
+
+    def receive(self, exp: _Export, shape, dtype: str) -> RemoteRef:
+        """Queue taking the tensor another worker's run sends (`send_to`). The run may go
+        before that tensor exists: it waits for it on the worker, at that instruction."""
         tid = next(_ids)
         with self.lock:
-            if exp.ref is None and exp.queue.depends_on(self):
-                # The source run waits on this queue's run: send ours first, so no cycle.
-                self.flush()
-            elif self.worth_sending():
-                # Ray starts a run only when all its inputs exist: send the work queued so
-                # far on its own, so it runs while the other worker produces this tensor.
-                self.flush()
-            self._append(["import", tid, len(self.args)])
-            self.args.append(exp)
+            if not exp.sent and exp.queue.depends_on(self):
+                self.flush()  # the sending run waits on this queue's run: send ours first
+            self._append(["recv", tid, exp.queue.index, exp.key, list(shape), dtype])
+            self.waits[exp.key] = exp
         return RemoteRef(self, tid)
 
     def assign(self, dst: RemoteRef, src: RemoteRef) -> None:
@@ -187,10 +205,9 @@ class WorkerQueue:
         if self in seen:
             return False
         seen.add(self)
-        for a in self.args:
-            if isinstance(a, _Export) and a.ref is None:
-                if a.queue is other or a.queue.depends_on(other, seen):
-                    return True
+        for exp in self.waits.values():
+            if not exp.sent and (exp.queue is other or exp.queue.depends_on(other, seen)):
+                return True
         return False
 
     # ---- sending -------------------------------------------------------------------------
@@ -207,9 +224,11 @@ class WorkerQueue:
             if not self.instrs and not frees and not node_frees:
                 return
             self._prefetch_scalars()
-            run = (self.instrs, self.args, self.exports)
+            run = _Run(self.instrs, self.args, self.sizes, self.waits)
+            exports, sends = self.exports, self.sends
             self.instrs, self.args, self.exports, self.sizes, self.work = [], [], [], [], 0
-            self._send(*run, frees, node_frees)
+            self.sends, self.waits = [], {}
+            self._send(run, exports, sends, frees, node_frees)
 
     def flush_exports(self) -> None:
         """Send now only what the queued exports need; the rest stays queued.
@@ -219,7 +238,7 @@ class WorkerQueue:
         the queue's next message and runs while the other worker computes.
         """
         with self.lock:
-            if not self.exports:
+            if not self.exports and not self.sends:
                 return  # nothing waits on this queue
             self._prefetch_scalars()
             take = self._needed_by_exports()
@@ -228,7 +247,7 @@ class WorkerQueue:
                 return
             now, later = _Run(), _Run()
             for ins, size, t in zip(self.instrs, self.sizes, take):
-                (now if t else later).add(ins, size, self.args)
+                (now if t else later).add(ins, size, self.args, self.waits)
             later_ids = set()
             for ins in later.instrs:
                 later_ids.update(_ids_of(ins))
@@ -237,9 +256,10 @@ class WorkerQueue:
             self.frees.extend(f for f in frees if f in later_ids)
             frees = [f for f in frees if f not in later_ids]
             self.instrs, self.args, self.sizes = later.instrs, later.args, later.sizes
-            self.work = sum(later.sizes)
-            exports, self.exports = self.exports, []
-            self._send(now.instrs, now.args, exports, frees, _drain(self.node_frees))
+            self.waits, self.work = later.waits, sum(later.sizes)
+            exports, sends = self.exports, self.sends
+            self.exports, self.sends = [], []
+            self._send(now, exports, sends, frees, _drain(self.node_frees))
 
     def _needed_by_exports(self):
         """Per queued instruction, whether the queued exports need it; None if all do.
@@ -259,27 +279,29 @@ class WorkerQueue:
                     needed.update(x[1] for x in ins[2] if x[0] == 0)
                 else:
                     take[i] = False
-            elif code == "import":
+            elif code in ("import", "recv"):
                 take[i] = ins[1] in needed
-            elif code == "export":
+            elif code in ("export", "send"):
                 needed.add(ins[1])
             # "node" (bookkeeping) goes now
         return None if all(take) else take
 
-    def _send(self, instrs, args, exports, frees, node_frees) -> None:
-        for a in args:  # the runs this one imports from go first
-            if isinstance(a, _Export) and a.ref is None:
-                a.queue.flush()
+    def _send(self, run: "_Run", exports, sends, frees, node_frees) -> None:
+        instrs = run.instrs
+        for exp in run.waits.values():  # the runs this one receives from go first
+            if not exp.sent:
+                exp.queue.flush()
         if frees:
             instrs.append(["free", frees])
         if node_frees:
             instrs.append(["free_node", node_frees])
-        args = [a.ref if isinstance(a, _Export) else a for a in args]
-        payload_size, refs = self.endpoint.submit(instrs, args, len(exports))
+        payload_size, refs = self.endpoint.submit(instrs, run.args, len(exports))
         self.counters.add_sent(self.index, payload_size, 1)
         self.pending.append(refs[0])
         for exp, ref in zip(exports, refs[1:]):
             exp.ref = ref
+        for exp in sends:
+            exp.ref = True
         if len(self.pending) > 16:  # replies are checked when a value is read: bound them
             self.check(block=False)
 
@@ -295,7 +317,7 @@ class WorkerQueue:
     def fetch(self, ref: RemoteRef):
         """The value of a tensor, as a numpy array in the driver (waits for it)."""
         exp = self.export(ref)
-        if exp.ref is None:
+        if not exp.sent:
             self.flush()
         self.check(block=True)
         arr = self.endpoint.get(exp.ref, self.index)
@@ -307,7 +329,12 @@ class WorkerQueue:
         with self.lock:
             pending, self.pending = self.pending, []
         if pending:
-            unfinished = self.endpoint.check(pending, self.index, block)
+            try:
+                unfinished = self.endpoint.check(pending, self.index, block)
+            except PeerRunFailedError as e:
+                if 0 <= e.peer < len(self.peers):
+                    self.peers[e.peer].check(block=True)  # the sender's own error, if it has one
+                raise
             with self.lock:
                 self.pending = unfinished + self.pending
 
@@ -318,15 +345,22 @@ class WorkerQueue:
 
 
 class _Run:
-    """Instructions split off a queue, with their array arguments renumbered."""
+    """Instructions to send together: their array arguments (numbered as the "import"
+    instructions say) and the sends their "recv" instructions wait for, by key."""
 
-    def __init__(self):
-        self.instrs, self.args, self.sizes = [], [], []
+    def __init__(self, instrs=None, args=None, sizes=None, waits=None):
+        self.instrs = instrs if instrs is not None else []
+        self.args = args if args is not None else []
+        self.sizes = sizes if sizes is not None else []
+        self.waits = waits if waits is not None else {}
 
-    def add(self, ins, size, args) -> None:
+    def add(self, ins, size, args, waits) -> None:
+        """Append an instruction of another run (whose `args` and `waits` it refers to)."""
         if ins[0] == "import":
             self.args.append(args[ins[2]])
             ins = ["import", ins[1], len(self.args) - 1]
+        elif ins[0] == "recv":
+            self.waits[ins[3]] = waits[ins[3]]
         self.instrs.append(ins)
         self.sizes.append(size)
 
@@ -336,7 +370,7 @@ def _ids_of(ins) -> list:
     code = ins[0]
     if code == "op":
         return [x[1] for x in ins[2] if x[0] == 0] + list(ins[4])
-    if code in ("import", "export"):
+    if code in ("import", "export", "send", "recv"):
         return [ins[1]]
     if code == "assign":
         return [ins[1], ins[2]]

@@ -24,13 +24,6 @@ def move(t: Tensor, device: str) -> Tensor:
     return record.call("to_device", t, device=device)
 
 
-def publish(t: Tensor) -> None:
-    """Queue `t`'s value to be sent by the run that computes it, once for every move of it
-    that follows (an all-reduce's partial goes to each other worker)."""
-    if t.device_str != "cpu":
-        record.executor_for(t.device_str).export(t._value, keep=True)
-
-
 def transfer(t: Tensor, device: str):
     """The value of `t` on `device`: a driver array, or a handle on the target worker."""
     src = t.device_str
@@ -41,7 +34,7 @@ def transfer(t: Tensor, device: str):
         return dst.put(t._value)
     dst.counters.add_moved(t.numel() * t.dtype.itemsize)
     source = record.executor_for(src)
-    ref = dst.import_from(source.export(t._value))
+    ref = dst.receive(source.send_to(t._value, dst), t.shape, t.dtype.name)
     # The source worker starts now on what this tensor needs, while the driver goes on.
     source.flush_exports()
     return ref

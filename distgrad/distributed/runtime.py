@@ -27,6 +27,7 @@ import time
 
 from ..autograd import record
 from . import wire
+from .channels import LocalHub, PeerLostError
 from .coordinator import Counters, WorkerQueue
 from .memory import keep_freed_memory
 from .worker import Worker
@@ -56,6 +57,9 @@ class LocalEndpoint:
 
     def __init__(self, n: int):
         self.workers = [Worker(i, node="local") for i in range(n)]
+        hub = LocalHub(n)
+        for w in self.workers:
+            w.channels = hub.channels(w.index)
         self.lock = threading.RLock()  # one message at a time, whichever thread sends it
 
     def submit(self, index, instrs, args, n_exports):
@@ -242,7 +246,9 @@ class RayEndpoint:
             err = self._died(self._find_dead(default=index), index, f" ({type(e).__name__})")
         except RayTaskError as e:
             cause = e.cause if getattr(e, "cause", None) is not None else e.as_instanceof_cause()
-            if isinstance(cause, WireFormatError) and self.dead:
+            if isinstance(cause, PeerLostError):
+                err = self._died(cause.peer, index)
+            elif isinstance(cause, WireFormatError) and self.dead:
                 # After a death, a survivor's run may name a tensor that was lost with it.
                 k = next(iter(self.dead))
                 err = WorkerDiedError(f"{self.dead[k]} (worker:{index}'s run failed after it: "
@@ -311,6 +317,20 @@ class _RayActorWorker(Worker):
         keep_freed_memory()
         super().__init__(index, node=ray.get_runtime_context().get_node_id())
 
+    def open_channels(self, spans_nodes: bool, idle_timeout_s: float) -> dict:
+        """Listen for the other workers (on TCP too if they are on other nodes)."""
+        import ray
+
+        from .channels import SocketChannels
+
+        if self.channels is None:
+            self.channels = SocketChannels(self.index, self.node, idle_timeout_s)
+        return self.channels.address(ray.util.get_node_ip_address() if spans_nodes else None)
+
+    def connect_channels(self, table: list) -> bool:
+        self.channels.connect(table)
+        return True
+
 
 def _limit_blas(n: int) -> None:
     try:
@@ -330,6 +350,8 @@ class Runtime:
         self.counters = Counters(n)
         self.queues = [WorkerQueue(i, _Bound(endpoint, i), self.counters) for i in range(n)]
         self._by_device = {q.device: q for q in self.queues}
+        for q in self.queues:
+            q.peers = self.queues
         # One lock for every queue: a driver thread's flush of one queue flushes the queues
         # it imports from, so per-queue locks taken in two orders could deadlock.
         self.lock = threading.RLock()
@@ -398,7 +420,8 @@ def is_initialized() -> bool:
 
 
 def init(num_workers: int = 2, address=None, backend: str = "ray", timeout_s: float = 60.0,
-         worker_num_cpus=None, blas_threads: int = 1, **ray_kwargs):
+         worker_num_cpus=None, blas_threads: int = 1, recv_idle_timeout_s: float = 60.0,
+         **ray_kwargs):
     """Start (or join) the workers. Returns the runtime handle.
 
     backend="ray", address=None: a local multi-process Ray runtime (the embedded default);
@@ -408,6 +431,10 @@ def init(num_workers: int = 2, address=None, backend: str = "ray", timeout_s: fl
     timeout_s bounds the wait: an address that cannot be reached raises ConnectionError,
     and workers that do not all start in time (the cluster lacks the CPUs asked for with
     worker_num_cpus) raise TimeoutError; neither leaves anything running.
+
+    Workers send tensors to each other directly (channels.py); a run waiting for one from
+    a worker that stays idle for recv_idle_timeout_s fails (a message naming a tensor no
+    run sends) instead of waiting forever.
     """
     global _runtime
     with _lock:
@@ -419,7 +446,8 @@ def init(num_workers: int = 2, address=None, backend: str = "ray", timeout_s: fl
         if backend == "local":
             rt = Runtime("local", LocalEndpoint(num_workers), num_workers, False)
         elif backend == "ray":
-            rt = _init_ray(num_workers, address, timeout_s, worker_num_cpus, blas_threads, ray_kwargs)
+            rt = _init_ray(num_workers, address, timeout_s, worker_num_cpus, blas_threads,
+                           recv_idle_timeout_s, ray_kwargs)
         else:
             raise ValueError(f"backend must be 'ray' or 'local', got {backend!r}")
         _runtime = rt
@@ -471,7 +499,8 @@ def _check_reachable(address, timeout_s: float) -> None:
                               f"and that the cluster is up") from None
 
 
-def _init_ray(n, address, timeout_s, worker_num_cpus, blas_threads, ray_kwargs):
+def _init_ray(n, address, timeout_s, worker_num_cpus, blas_threads, recv_idle_timeout_s,
+              ray_kwargs):
     import ray
 
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -518,7 +547,18 @@ def _init_ray(n, address, timeout_s, worker_num_cpus, blas_threads, ray_kwargs):
             f"timeout_s={timeout_s}: each asks for num_cpus={worker_num_cpus} and the cluster "
             f"has {total:g} CPUs, {free:g} free. Ask for fewer workers or a smaller "
             f"worker_num_cpus, or add nodes (or, if the CPUs are there, allow a larger timeout_s)")
+    _connect_workers(actors, replies, timeout_s, recv_idle_timeout_s)
     return Runtime("ray", RayEndpoint(actors, replies), n, owns)
+
+
+def _connect_workers(actors, replies, timeout_s, idle_timeout_s) -> None:
+    """Every pair of workers gets its connection for sending tensors (channels.py)."""
+    import ray
+
+    spans_nodes = len({r.get("node") for r in replies}) > 1
+    table = ray.get([a.open_channels.remote(spans_nodes, idle_timeout_s) for a in actors],
+                    timeout=timeout_s)
+    ray.get([a.connect_channels.remote(table) for a in actors], timeout=timeout_s)
 
 
 def shutdown() -> None:

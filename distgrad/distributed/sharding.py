@@ -371,11 +371,7 @@ def _all_reduce(parts, combine: str = "add"):
     (so the copies are bitwise equal); no worker waits on a root to broadcast. The
     gradient of each copy flows back to every partial through the moves' transposes.
     """
-    from .placement import publish
-
     workers = [p.device_str for p in parts]
-    for p in parts:  # each worker's run that computes its partial also sends it
-        publish(p)
     totals = []
     for w in workers:
         total = None

@@ -7,6 +7,8 @@ A `run` message carries a worker's queued instructions, executed in order:
   ["import", id, arg]      store array argument `arg` (a Ray object or inline ext) as tensor `id`
   ["export", id]           return tensor `id` (to the driver, or to another worker by reference)
   ["assign", dst, src]     in-place: tensor dst takes src's values
+  ["send", id, worker, key]    write tensor `id` to worker `worker` (channels.py)
+  ["recv", id, worker, key, shape, dtype]  tensor `id` is the one `worker` sends as `key`
   ["node", node_id, ids]   a graph node on this worker saved these tensors
   ["free", ids] / ["free_node", node_ids]
 """
@@ -196,6 +198,10 @@ _INSTR_SHAPES = {
     "import": [(_is_id, "an id"), (_is_id, "an argument index")],
     "export": [(_is_id, "an id")],
     "assign": [(_is_id, "an id"), (_is_id, "an id")],
+    "send": [(_is_id, "an id"), (_is_id, "a worker index"), (_is_id, "a key")],
+    "recv": [(_is_id, "an id"), (_is_id, "a worker index"), (_is_id, "a key"),
+             (lambda x: isinstance(x, list) and all(_is_id(d) for d in x), "a shape"),
+             (lambda x: isinstance(x, str) and x in _DTYPES, "a dtype")],
     "node": [(_is_id, "a node id"), (_ids, "a list of ids")],
     "free": [(_ids, "a list of ids")],
     "free_node": [(_ids, "a list of node ids")],

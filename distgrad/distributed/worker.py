@@ -98,6 +98,8 @@ class Worker:
         self.node = node or socket.gethostname()
         self.tensors: dict[int, np.ndarray] = {}
         self.nodes: dict[int, list] = {}  # node id -> ids of the tensors it saved
+        self.channels = None  # to the other workers (channels.py): set by the runtime
+        self._sent: set = set()  # keys the current run has sent
 
     # ---- entry point -----------------------------------------------------------------------
     def handle(self, payload, *arrays):
@@ -109,13 +111,20 @@ class Worker:
         if kind == "stats":
             return (wire.reply(self.stats()),)
         instrs = msg["instrs"]
+        self._sent = set()
+        if self.channels is not None:
+            self.channels.running(True)
         try:
             args = list(arrays) + list(msg.get("arrays", []))
             self._check(instrs, args)
             exported = self._run(instrs, args)
-        except BaseException:
+        except BaseException as e:
             self._release(instrs)  # a failed run still frees what it was told to free
+            self._fail_sends(instrs, e)  # and tells the workers waiting for its tensors
             raise
+        finally:
+            if self.channels is not None:
+                self.channels.running(False)
         return (wire.reply({"exports": len(exported)}),) + tuple(exported)
 
     def stats(self) -> dict:
@@ -205,6 +214,21 @@ class Worker:
                                           f"tensor of shape {list(src.shape)} to a {dst.dtype.name} "
                                           f"one of shape {list(dst.shape)}")
                 known[ins[1]] = _Operand(dst.shape, dst.dtype)
+            elif code == "send":
+                operand(ins[1], i, "[1]")
+                if self.channels is None or not self.channels.knows(ins[2]):
+                    raise WireFormatError(f"field 'instrs[{i}][2]': no worker {ins[2]!r} to "
+                                          "send to")
+            elif code == "recv":
+                _, tid, peer, key, shape, dtype = ins
+                if self.channels is None or not self.channels.knows(peer):
+                    raise WireFormatError(f"field 'instrs[{i}][2]': no worker {peer!r} to "
+                                          "receive from")
+                n = _numel(tuple(shape))
+                if n < 0 or n > self.MAX_ELEMENTS or dtype not in _DTYPES:
+                    raise WireFormatError(f"field 'instrs[{i}]': cannot receive a {dtype!r} "
+                                          f"tensor of shape {shape!r}")
+                known[tid] = _Operand(tuple(shape), _DTYPES[dtype])
             elif code == "free":
                 for tid in ins[1]:
                     known[tid] = None
@@ -233,6 +257,11 @@ class Worker:
                 tensors[ins[1]] = args[ins[2]]
             elif code == "export":
                 exported.append(tensors[ins[1]])
+            elif code == "send":
+                self.channels.send(ins[2], ins[3], tensors[ins[1]])
+                self._sent.add(ins[3])
+            elif code == "recv":
+                tensors[ins[1]] = self.channels.recv(ins[2], ins[3], ins[4], ins[5])
             elif code == "assign":
                 dst, src = tensors[ins[1]], tensors[ins[2]]
                 if not dst.flags.writeable:
@@ -266,6 +295,14 @@ class Worker:
                 tensors[k] = np.ndarray(arr.shape, arr.dtype, buffer=fresh, offset=offset,
                                         strides=arr.strides)
         return tensors[tid]
+
+    def _fail_sends(self, instrs, error: BaseException) -> None:
+        if self.channels is None:
+            return
+        why = f"{type(error).__name__}: {error}"
+        for ins in instrs:
+            if ins[0] == "send" and ins[3] not in self._sent and self.channels.knows(ins[2]):
+                self.channels.send_failure(ins[2], ins[3], why)
 
     def _release(self, instrs) -> None:
         for ins in instrs:

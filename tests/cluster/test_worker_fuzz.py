@@ -28,7 +28,10 @@ EXAMPLES = 105  # 10,500 messages
 def test_live_worker_only_raises_wire_format_error(backend, switch_runtime):
     sent = wire_corpus.corpus()  # (captured on a local runtime of its own)
     payloads = [p for _, p in sent]
-    rt = switch_runtime(backend, 2)
+    if dist.is_initialized():
+        dist.shutdown()
+    # A recv of a tensor no run sends fails once the sender has been idle this long.
+    rt = dist.init(2, backend=backend, recv_idle_timeout_s=1.0)
     ep = rt.endpoint
     pid = dist.stats()["worker:1"]["pid"]
     # worker:1 gets the real traffic of both workers (its ids do not clash), then the fuzz

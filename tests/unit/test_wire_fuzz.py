@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from distgrad.distributed import wire
+from distgrad.distributed.channels import LocalHub
 from distgrad.distributed.wire import WireFormatError
 from distgrad.distributed.worker import Worker
 import wire_corpus
@@ -64,10 +65,14 @@ def test_decoder_only_raises_wire_format_error():
 
 
 def test_worker_only_raises_wire_format_error():
-    worker = Worker(0, node="fuzz")
+    workers = [Worker(0, node="fuzz"), Worker(1, node="fuzz")]
+    hub = LocalHub(2)
+    for w in workers:
+        w.channels = hub.channels(w.index)
+    worker = workers[0]
     worker.MAX_ELEMENTS = 2 ** 16  # mutants may ask for huge tensors; refuse them cheaply
-    for _, payload in wire_corpus.corpus():  # the real traffic builds up some state
-        worker.handle(payload)
+    for index, payload in wire_corpus.corpus():  # the real traffic builds up some state
+        workers[index].handle(payload)
     count = _fuzz(lambda rng, payload: worker.handle(payload, *wire_corpus.extra_args(rng)))
     assert count["fed"] >= 10_000
     # the worker still serves real work

@@ -1,0 +1,111 @@
+"""Worker-to-worker tensor delivery (distgrad/distributed/channels.py), without Ray: two
+workers' channels in this process, over a Unix socket (same node) or TCP on 127.0.0.1."""
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from distgrad.distributed.channels import (LocalHub, PeerLostError, PeerRunFailedError,
+                                           SocketChannels)
+from distgrad.distributed.wire import WireFormatError
+
+
+def _pair(nodes=("n", "n"), idle_timeout_s=5.0):
+    chans = [SocketChannels(i, nodes[i], idle_timeout_s) for i in range(2)]
+    spans = nodes[0] != nodes[1]
+    table = [c.address("127.0.0.1" if spans else None) for c in chans]
+    threads = [threading.Thread(target=c.connect, args=(table,)) for c in chans]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert all(c.knows(1 - c.index) for c in chans)
+    return chans
+
+
+ARRAYS = [np.arange(12, dtype=np.float32).reshape(3, 4), np.float64(2.5) * np.ones(()),
+          np.array([3, -1], np.int64), np.array([[True], [False]]), np.zeros((0, 5), np.float32),
+          np.arange(20, dtype=np.float64).reshape(4, 5)[:, ::2]]  # not contiguous
+
+
+@pytest.mark.parametrize("nodes", [("n", "n"), ("a", "b")], ids=["unix", "tcp"])
+def test_tensors_arrive_whole_in_either_order(nodes):
+    a, b = _pair(nodes)
+    for k, arr in enumerate(ARRAYS):
+        a.send(1, 100 + k, arr)
+    for k in reversed(range(len(ARRAYS))):  # taken in another order than sent
+        got = b.recv(0, 100 + k, list(ARRAYS[k].shape), ARRAYS[k].dtype.name)
+        np.testing.assert_array_equal(got, ARRAYS[k])
+        assert got.dtype == ARRAYS[k].dtype and got.shape == ARRAYS[k].shape
+        assert got.flags.writeable
+    b.send(0, 7, ARRAYS[0] * 2)  # and back on the same connection
+    np.testing.assert_array_equal(a.recv(1, 7, [3, 4], "float32"), ARRAYS[0] * 2)
+
+
+def test_a_recv_waits_for_a_tensor_sent_later():
+    a, b = _pair()
+    big = np.random.default_rng(0).standard_normal((512, 1024)).astype(np.float32)
+    a.running(True)  # the sender is computing
+    threading.Timer(0.3, lambda: a.send(1, 1, big)).start()
+    t = time.monotonic()
+    got = b.recv(0, 1, [512, 1024], "float32")
+    assert time.monotonic() - t >= 0.25
+    np.testing.assert_array_equal(got, big)
+
+
+def test_a_failed_sender_run_fails_the_recv_with_its_reason():
+    a, b = _pair()
+    a.send_failure(1, 5, "IndexError: index 9 is out of bounds")
+    with pytest.raises(PeerRunFailedError, match="worker:0's run failed.*index 9") as e:
+        b.recv(0, 5, [2], "float32")
+    assert e.value.peer == 0
+
+
+def test_a_closed_connection_fails_the_waiting_recv():
+    a, b = _pair()
+    # (what the kernel does to a dead process's sockets)
+    threading.Timer(0.2, lambda: a.socks[1].shutdown(socket.SHUT_RDWR)).start()
+    a.running(True)
+    with pytest.raises(PeerLostError, match="worker:0 is gone") as e:
+        b.recv(0, 1, [2], "float32")
+    assert e.value.peer == 0
+
+
+def test_a_recv_no_run_sends_fails_once_the_sender_is_idle():
+    a, b = _pair(idle_timeout_s=0.3)
+    a.running(True)
+    threading.Timer(0.2, lambda: a.running(False)).start()
+    t = time.monotonic()
+    with pytest.raises(WireFormatError, match="worker:0 sends no tensor 3"):
+        b.recv(0, 3, [2], "float32")
+    assert time.monotonic() - t >= 0.45  # busy for 0.2 s, then idle for 0.3 s
+
+
+def test_idleness_before_the_recv_does_not_count():
+    a, b = _pair(idle_timeout_s=0.3)
+    time.sleep(0.5)  # the sender idle for longer than the timeout before anyone waits
+    threading.Timer(0.15, lambda: a.send(1, 9, np.ones(2, np.float32))).start()
+    np.testing.assert_array_equal(b.recv(0, 9, [2], "float32"), np.ones(2))
+
+
+def test_a_tensor_other_than_announced_is_refused():
+    a, b = _pair()
+    a.send(1, 4, np.ones(3, np.float32))
+    with pytest.raises(WireFormatError, match=r"float32 \[3\], the run expected a float64 \[3\]"):
+        b.recv(0, 4, [3], "float64")
+
+
+def test_in_process_channels_copy_and_never_wait():
+    hub = LocalHub(2)
+    a, b = hub.channels(0), hub.channels(1)
+    arr = np.ones(3, np.float32)
+    a.send(1, 1, arr)
+    arr += 1  # a later in-place write by the sender does not reach the receiver
+    np.testing.assert_array_equal(b.recv(0, 1, [3], "float32"), np.ones(3))
+    with pytest.raises(WireFormatError, match="sends no tensor 2"):
+        b.recv(0, 2, [3], "float32")
+    assert a.knows(1) and not a.knows(0) and not a.knows(2)
