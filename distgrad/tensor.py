@@ -280,7 +280,8 @@ class Tensor:
         self._requires_grad = bool(requires_grad)
         if self._sharding is not None:
             for part in self._sharding.shards:
-                part.requires_grad_(requires_grad)
+                if part is not None:  # (a replicated copy not made yet follows the first)
+                    part.requires_grad_(requires_grad)
         return self
 
     @property
@@ -357,8 +358,12 @@ class Tensor:
 
     @property
     def shards(self) -> list:
-        """The per-worker tensors of a sharded tensor ([self] for a plain one)."""
-        return list(self._sharding.shards) if self._sharding is not None else [self]
+        """The per-worker tensors of a sharded tensor ([self] for a plain one); a replicated
+        tensor's copies not made yet are made (each is made when first needed)."""
+        s = self._sharding
+        if s is None:
+            return [self]
+        return [s.replica(k) if p is None else p for k, p in enumerate(s.shards)]
 
     def full_tensor(self, device: str = "cpu"):
         """The whole tensor gathered on one device (differentiable)."""

@@ -55,12 +55,15 @@ class Replicate:
 class Sharding:
     """What a sharded tensor holds instead of a value."""
 
-    __slots__ = ("placement", "shards", "workers")
+    __slots__ = ("placement", "shards", "workers", "makers")
 
-    def __init__(self, placement, shards, workers):
+    def __init__(self, placement, shards, workers, makers=None):
         self.placement = placement
         self.shards = list(shards)
         self.workers = list(workers)
+        # For a replicated tensor: per worker, how to compute its copy there when an op on
+        # that worker first needs it (None: move the first copy there).
+        self.makers = makers
 
     @property
     def sizes(self):
@@ -68,9 +71,11 @@ class Sharding:
         return [s.shape[d] for s in self.shards]
 
     def replica(self, k: int):
-        """Worker k's copy of a replicated tensor, made (by a differentiable move) on first use."""
+        """Worker k's copy of a replicated tensor, made on first use: computed there if it
+        has a maker, else moved from the first copy (differentiably either way)."""
         if self.shards[k] is None:
-            self.shards[k] = self.shards[0].to(self.workers[k])
+            make = self.makers[k] if self.makers else None
+            self.shards[k] = make() if make is not None else self.shards[0].to(self.workers[k])
         return self.shards[k]
 
     def gather_value(self, t) -> np.ndarray:
@@ -329,18 +334,27 @@ def _elementwise(name, inputs, attrs):
 
 
 def _on_replicas(name, inputs, attrs):
-    """Only replicated and plain operands: each worker that holds a copy of the first
-    replicated operand computes its own copy of the result (no data moves for it); the
-    first copy is the value that backward follows."""
+    """Only replicated and plain operands: the first copy of the result is computed now
+    (backward follows it); each other worker computes its own copy from its copies of
+    the operands, when an op there first needs it (a loss nobody reads on worker 1 is
+    never computed there). No data moves for it."""
     first = next(t for t in inputs if is_sharded(t))._sharding
-    outs = []
-    for k, w in enumerate(first.workers):
-        if first.shards[k] is None:
-            outs.append(None)  # made from the first copy if an op on that worker needs it
-            continue
-        parts = [_replica_on(t, w) if hasattr(t, "_version") else t for t in inputs]
-        outs.append(record.call(name, *parts, **attrs))
-    return _wrap(Replicate(), outs, first.workers)
+
+    def on(w):
+        def make():
+            return record.call(name, *[_replica_on(t, w) if hasattr(t, "_version") else t
+                                       for t in inputs], **attrs)
+        return make
+
+    makers = [on(w) for w in first.workers]
+    return _lazy_replicas(makers, first.workers)
+
+
+def _lazy_replicas(makers, workers) -> Tensor:
+    """A replicated tensor whose first copy is made now and the others on first use."""
+    out = _wrap(Replicate(), [makers[0]()] + [None] * (len(workers) - 1), workers)
+    out._sharding.makers = makers
+    return out
 
 
 # ---- reductions ---------------------------------------------------------------------------------
@@ -372,14 +386,17 @@ def _all_reduce(parts, combine: str = "add"):
     gradient of each copy flows back to every partial through the moves' transposes.
     """
     workers = [p.device_str for p in parts]
-    totals = []
-    for w in workers:
-        total = None
-        for p in parts:
-            q = p if p.device_str == w else p.to(w)
-            total = q if total is None else record.call(combine, total, q)
-        totals.append(total)
-    return _wrap(Replicate(), totals, workers)
+
+    def on(w):
+        def make():
+            total = None
+            for p in parts:
+                q = p if p.device_str == w else p.to(w)
+                total = q if total is None else record.call(combine, total, q)
+            return total
+        return make
+
+    return _lazy_replicas([on(w) for w in workers], workers)
 
 
 @_shards_of_first

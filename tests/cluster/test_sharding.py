@@ -186,10 +186,10 @@ def test_mlp_moves_only_one_all_reduce_of_activations(backend):
     dist.current().flush_all()
     moved = dist.counters()["bytes_moved"] - before["bytes_moved"]
     act = batch * d_out * 4  # one partial sum of the row-parallel layer
-    # forward: the all-reduce (each worker sends its partial to the other, at once);
-    # backward: the loss is followed on its first copy, whose gradient goes back to worker 1's
-    # partial. Nothing else crosses: no weight, no hidden activation.
-    assert moved == 2 * act + act, (moved, act)
+    # forward: worker 1's partial goes to worker 0, where the loss is computed (its copy on
+    # worker 1 would be made only if an op there needed it); backward: its gradient comes
+    # back. Nothing else crosses: no weight, no hidden activation.
+    assert moved == 2 * act, (moved, act)
     weight_bytes = (d_in * hidden + hidden * d_out) * 4
     assert moved < weight_bytes / 4  # a gather of either weight alone would be more
 
@@ -197,7 +197,8 @@ def test_mlp_moves_only_one_all_reduce_of_activations(backend):
 def test_row_parallel_forward_sends_each_partial_with_the_run_that_computes_it(backend):
     """The bias is added to the first worker's partial (it never moves), and each worker's
     partial leaves in the run that computes it: two runs per worker for the forward (the
-    partial, then the sum), and only the two partials cross."""
+    partial, then the sum), and only the two partials cross (the sum is wanted on both:
+    `.shards` makes worker 1's copy)."""
     import gc
 
     batch, d_in, hidden, d_out = 16, 32, 64, 8
@@ -212,13 +213,14 @@ def test_row_parallel_forward_sends_each_partial_with_the_run_that_computes_it(b
     dist.current().flush_all()
     before = dist.counters()
     out = row(col(xr).relu())
+    copies = out.shards
     dist.current().flush_all()
     after = dist.counters()
     assert after["bytes_moved"] - before["bytes_moved"] == 2 * batch * d_out * 4
     sent = [a - b for a, b in zip(after["messages"], before["messages"])]
     assert sent == [2, 2], sent
     expected = t2(t1(torch.tensor(x_np)).relu()).detach().numpy()
-    for copy in out.shards:
+    for copy in copies:
         np.testing.assert_allclose(copy.detach().cpu().numpy(), expected, rtol=1e-5, atol=1e-6)
 
 
