@@ -10,6 +10,7 @@ soon as it is computed, even in the middle of its run.
 How: every worker listens on a Unix socket in the abstract namespace (no file, not on the
 network) for the workers of its node, and on TCP at its node's address when the runtime
 spans nodes; each pair of workers keeps one connection, made when the runtime starts. A
+connection must open with the runtime's secret (random, from the driver), or it is closed. A
 reader thread per connection files what arrives in a mailbox by key, where a run's recv
 waits. A peer's death closes its connection: a recv waiting on it raises PeerLostError
 (the driver reports WorkerDiedError). A run that fails sends, in place of each tensor it
@@ -22,6 +23,7 @@ In-process workers (the local backend) share a `LocalHub` with the same interfac
 """
 from __future__ import annotations
 
+import hmac
 import os
 import socket
 import struct
@@ -37,6 +39,7 @@ _LEN = struct.Struct("<I")
 _DTYPES = [np.dtype(d) for d in ("float32", "float64", "int64", "bool")]
 _CODES = {d: k for k, d in enumerate(_DTYPES)}
 _HELLO = struct.Struct("<q")
+SECRET_BYTES = 32
 _RUNNING = 2  # the status of a frame saying the sender starts (key 1) or ends (0) a run
 CONNECT_TIMEOUT_S = 30.0
 
@@ -179,9 +182,11 @@ class LocalChannels:
 class SocketChannels:
     """One worker process's connections to its peers (see the module doc)."""
 
-    def __init__(self, index: int, node: str, idle_timeout_s: float = 60.0):
+    def __init__(self, index: int, node: str, idle_timeout_s: float = 60.0,
+                 secret: bytes = b"\0" * SECRET_BYTES):
         self.index = index
         self.node = node
+        self.secret = secret  # the runtime's: a connection must present it
         self.box = Mailbox(idle_timeout_s)
         self.socks: dict[int, socket.socket] = {}
         self.send_locks: dict[int, threading.Lock] = {}
@@ -218,7 +223,7 @@ class SocketChannels:
             else:
                 s = socket.create_connection(tuple(peer["tcp"]), timeout=CONNECT_TIMEOUT_S)
             s.settimeout(None)
-            s.sendall(_HELLO.pack(self.index))
+            s.sendall(_HELLO.pack(self.index) + self.secret)
             self._register(k, s)
         others = {p["index"] for p in table} - {self.index}
         with self.registered:
@@ -233,9 +238,18 @@ class SocketChannels:
             while True:
                 try:
                     s, _ = listener.accept()
-                    peer = _HELLO.unpack(_read_exact(s, _HELLO.size))[0]
-                except (OSError, EOFError):
+                except OSError:
                     return
+                try:
+                    s.settimeout(CONNECT_TIMEOUT_S)
+                    peer = _HELLO.unpack(_read_exact(s, _HELLO.size))[0]
+                    ok = hmac.compare_digest(_read_exact(s, SECRET_BYTES), self.secret)
+                    s.settimeout(None)
+                except (OSError, EOFError):
+                    ok = False
+                if not ok or peer in self.socks or peer == self.index:
+                    s.close()  # not one of this runtime's workers
+                    continue
                 self._register(peer, s)
 
         threading.Thread(target=accept, daemon=True, name="distgrad-accept").start()

@@ -21,13 +21,14 @@ milliseconds on one machine). From then on:
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import threading
 import time
 
 from ..autograd import record
 from . import wire
-from .channels import LocalHub, PeerLostError
+from .channels import SECRET_BYTES, LocalHub, PeerLostError
 from .coordinator import Counters, WorkerQueue
 from .memory import keep_freed_memory
 from .worker import Worker
@@ -317,14 +318,14 @@ class _RayActorWorker(Worker):
         keep_freed_memory()
         super().__init__(index, node=ray.get_runtime_context().get_node_id())
 
-    def open_channels(self, spans_nodes: bool, idle_timeout_s: float) -> dict:
+    def open_channels(self, spans_nodes: bool, idle_timeout_s: float, secret: bytes) -> dict:
         """Listen for the other workers (on TCP too if they are on other nodes)."""
         import ray
 
         from .channels import SocketChannels
 
         if self.channels is None:
-            self.channels = SocketChannels(self.index, self.node, idle_timeout_s)
+            self.channels = SocketChannels(self.index, self.node, idle_timeout_s, secret)
         return self.channels.address(ray.util.get_node_ip_address() if spans_nodes else None)
 
     def connect_channels(self, table: list) -> bool:
@@ -556,8 +557,9 @@ def _connect_workers(actors, replies, timeout_s, idle_timeout_s) -> None:
     import ray
 
     spans_nodes = len({r.get("node") for r in replies}) > 1
-    table = ray.get([a.open_channels.remote(spans_nodes, idle_timeout_s) for a in actors],
-                    timeout=timeout_s)
+    secret = secrets.token_bytes(SECRET_BYTES)
+    table = ray.get([a.open_channels.remote(spans_nodes, idle_timeout_s, secret)
+                     for a in actors], timeout=timeout_s)
     ray.get([a.connect_channels.remote(table) for a in actors], timeout=timeout_s)
 
 

@@ -3,6 +3,7 @@ workers' channels in this process, over a Unix socket (same node) or TCP on 127.
 from __future__ import annotations
 
 import socket
+import struct
 import threading
 import time
 
@@ -14,8 +15,11 @@ from distgrad.distributed.channels import (LocalHub, PeerLostError, PeerRunFaile
 from distgrad.distributed.wire import WireFormatError
 
 
+SECRET = bytes(range(32))
+
+
 def _pair(nodes=("n", "n"), idle_timeout_s=5.0):
-    chans = [SocketChannels(i, nodes[i], idle_timeout_s) for i in range(2)]
+    chans = [SocketChannels(i, nodes[i], idle_timeout_s, SECRET) for i in range(2)]
     spans = nodes[0] != nodes[1]
     table = [c.address("127.0.0.1" if spans else None) for c in chans]
     threads = [threading.Thread(target=c.connect, args=(table,)) for c in chans]
@@ -97,6 +101,24 @@ def test_a_tensor_other_than_announced_is_refused():
     a.send(1, 4, np.ones(3, np.float32))
     with pytest.raises(WireFormatError, match=r"float32 \[3\], the run expected a float64 \[3\]"):
         b.recv(0, 4, [3], "float64")
+
+
+@pytest.mark.parametrize("nodes", [("n", "n"), ("a", "b")], ids=["unix", "tcp"])
+def test_a_connection_without_the_runtime_secret_is_closed(nodes):
+    a, b = _pair(nodes)
+    where = b.address("127.0.0.1" if nodes[0] != nodes[1] else None)
+    for hello in (struct.pack("<q", 5) + bytes(32), struct.pack("<q", 5) + b"short"):
+        if nodes[0] == nodes[1]:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(where["unix"])
+        else:
+            s = socket.create_connection(tuple(where["tcp"]))
+        s.sendall(hello)
+        s.shutdown(socket.SHUT_WR)
+        s.settimeout(5)
+        assert s.recv(1) == b""  # closed on us
+        s.close()
+    assert sorted(b.socks) == [0]  # still only the real peer
 
 
 def test_in_process_channels_copy_and_never_wait():
