@@ -25,11 +25,12 @@ _ids = itertools.count(1)
 class RemoteRef:
     """A driver-side handle on one array held by a worker; freeing it frees the array."""
 
-    __slots__ = ("queue", "id", "exported", "__weakref__")
+    __slots__ = ("queue", "id", "exported", "root", "__weakref__")
 
-    def __init__(self, queue: "WorkerQueue", tid: int):
+    def __init__(self, queue: "WorkerQueue", tid: int, root=None):
         self.queue = queue
         self.id = tid
+        self.root = root if root is not None else self  # whose memory it is (views: the base's)
         # An _Export of this value kept for reuse (a scalar sent ahead of its read, an
         # all-reduce's partial sent to every worker), until the worker next writes in place.
         self.exported = None
@@ -110,7 +111,9 @@ class WorkerQueue:
             else:
                 encoded.append([1, t])
         out_ids = [next(_ids) for _ in metas]
-        refs = [RemoteRef(self, i) for i in out_ids]
+        # A view op's result shares its input's memory: a write to either reaches both.
+        root = inputs[0]._value.root if op.view and encoded[0][0] == 0 else None
+        refs = [RemoteRef(self, i, root) for i in out_ids]
         with self.lock:
             self.instrs.append(["op", op.name, encoded, attrs, out_ids, [m.dtype.name for m in metas]])
             if len(metas) == 1 and not metas[0].shape:
@@ -177,10 +180,11 @@ class WorkerQueue:
         self._own(dst), self._own(src)
         with self.lock:
             self._append(["assign", dst.id, src.id])
-            # A write may change any kept value (through a view too): export them anew.
+            # The kept values in the memory written (through a view too) are exported anew.
             for ref in list(self.kept_exports):
-                ref.exported = None
-            self.kept_exports.clear()
+                if ref.root is dst.root:
+                    ref.exported = None
+                    self.kept_exports.discard(ref)
 
     def note_node(self, nid: int, saved_ids: list) -> NodeHandle:
         with self.lock:
@@ -394,7 +398,7 @@ class Counters:
         self.messages = [0] * n
         self.sent = [0] * n
         self.received = [0] * n
-        self.moved = 0  # bytes sent worker to worker (by reference, never via the driver)
+        self.moved = 0  # bytes sent worker to worker (directly, never via the driver)
         self.transfers = 0
 
     def add_sent(self, i: int, nbytes: int, messages: int) -> None:

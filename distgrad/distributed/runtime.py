@@ -111,7 +111,8 @@ def _as_array(a):
 
 
 class RayEndpoint:
-    """Workers as Ray actors; arrays go as Ray objects (zero-copy for numpy).
+    """Workers as Ray actors; arrays from the driver go as Ray objects (zero-copy for numpy),
+    tensors between workers over their own connections (channels.py).
 
     Replies are checked lazily by the queues; this class turns Ray's errors into
     distgrad's (see the module doc) and remembers which workers died.

@@ -5,7 +5,7 @@ receipt. Arrays travel beside the message as Ray objects, or inside it as msgpac
 A `run` message carries a worker's queued instructions, executed in order:
   ["op", name, inputs, attrs, out_ids, out_dtypes]   inputs: [0, id] tensor, [1, x] number, [2] None
   ["import", id, arg]      store array argument `arg` (a Ray object or inline ext) as tensor `id`
-  ["export", id]           return tensor `id` (to the driver, or to another worker by reference)
+  ["export", id]           return tensor `id` to the driver (a read)
   ["assign", dst, src]     in-place: tensor dst takes src's values
   ["send", id, worker, key]    write tensor `id` to worker `worker` (channels.py)
   ["recv", id, worker, key, shape, dtype]  tensor `id` is the one `worker` sends as `key`

@@ -197,3 +197,17 @@ def test_a_value_sent_ahead_is_read_again_after_an_in_place_write(backend, throu
     else:
         s.add_(1)
     assert s.item() == (5.0 if through_view else 4.0)
+
+
+def test_a_write_elsewhere_keeps_the_value_sent_ahead(backend):
+    """An optimizer step after backward writes the parameters, not the loss: reading the
+    loss afterwards still costs no message."""
+    w = dg.ones(4, device="worker:0", requires_grad=True)
+    x = dg.ones(3, device="worker:0")
+    loss = (w * 2).sum()
+    (x * 2).to("worker:1")  # sends worker:0's run, and the loss with it
+    before = _settled_counters()
+    with dg.no_grad():
+        w.sub_(0.5)
+    assert loss.item() == 8.0
+    assert _delta(before, dist.counters(), "messages") == [0, 0]
