@@ -31,8 +31,8 @@ class RemoteRef:
         self.queue = queue
         self.id = tid
         self.root = root if root is not None else self  # whose memory it is (views: the base's)
-        # An _Export of this value kept for reuse (a scalar sent ahead of its read, an
-        # all-reduce's partial sent to every worker), until the worker next writes in place.
+        # An _Export of this value kept for its read (a scalar returned with the run that
+        # computes it), until a write to its memory.
         self.exported = None
 
     def __del__(self):
@@ -142,8 +142,8 @@ class WorkerQueue:
         return ref
 
     def export(self, ref: RemoteRef, keep: bool = False) -> _Export:
-        """`ref`'s value as another run's input: the kept export if there is one, else a
-        new one (kept on `ref` for later reads and moves if `keep`)."""
+        """`ref`'s value, returned to the driver by the run: the kept export if there is
+        one, else a new one (kept on `ref` for a later read if `keep`)."""
         self._own(ref)
         if ref.exported is not None:
             return ref.exported
@@ -221,7 +221,7 @@ class WorkerQueue:
             self.flush()
 
     def flush(self) -> None:
-        """Send the queued run (after the runs it imports from)."""
+        """Send the queued run (after the runs it receives from)."""
         with self.lock:
             frees = _drain(self.frees)
             node_frees = _drain(self.node_frees)
@@ -235,11 +235,11 @@ class WorkerQueue:
             self._send(run, exports, sends, frees, node_frees)
 
     def flush_exports(self) -> None:
-        """Send now only what the queued exports need; the rest stays queued.
+        """Send now only what the queued sends and exports need; the rest stays queued.
 
-        Another worker waits for an exported tensor, so work it does not depend on (a
-        backward's weight gradients, typically) should not delay it: that work goes with
-        the queue's next message and runs while the other worker computes.
+        Another worker waits for a sent tensor, so work it does not depend on (a backward's
+        weight gradients, typically) should not delay it: that work goes with the queue's
+        next message and runs while the other worker computes.
         """
         with self.lock:
             if not self.exports and not self.sends:
