@@ -381,8 +381,9 @@ def _each_shard(name, s: Sharding, attrs, dim: int) -> Tensor:
 def _all_reduce(parts, combine: str = "add"):
     """Combine per-worker partial results into a value replicated over their workers.
 
-    Every worker receives the others' partials at once and combines them in the same order
-    (so the copies are bitwise equal); no worker waits on a root to broadcast. The
+    Each worker's copy is made when an op there first needs it (the first copy at once):
+    that worker receives the others' partials and combines them in the same order as every
+    other (so the copies are bitwise equal); no worker waits on a root to broadcast. The
     gradient of each copy flows back to every partial through the moves' transposes.
     """
     workers = [p.device_str for p in parts]
@@ -481,8 +482,9 @@ def matmul_add_all_reduce(a: Tensor, b: Tensor, bias: Tensor | None = None) -> T
     sb = b._sharding if is_sharded(b) else None
     if not _row_parallel(sa, sb, a, b):
         y = a.matmul(b)
-        return y if bias is None else y + replicated(bias, y._sharding.workers
-                                                     if is_sharded(y) else [y.device_str])
+        if bias is None:
+            return y
+        return y + (replicated(bias, y._sharding.workers) if is_sharded(y) else bias)
     parts = [_local_matmul("matmul", x, w) for x, w in zip(sa.shards, sb.shards)]
     if bias is not None:
         parts[0] = parts[0] + _replica_on(bias, parts[0].device_str)
