@@ -319,14 +319,27 @@ class WorkerQueue:
                 self.export(ref, keep=True)
 
     def fetch(self, ref: RemoteRef):
-        """The value of a tensor, as a numpy array in the driver (waits for it)."""
+        """The value of a tensor, as a numpy array in the driver (waits for it).
+
+        Waits for the run that made the value, not for the runs sent after it (a loss read
+        after backward returns while the workers still compute, so the driver records the
+        next step meanwhile); their errors surface at a later read. If the run failed, the
+        first failed run's error is raised (the cause, when runs fail one after another)."""
         exp = self.export(ref)
         if not exp.sent:
             self.flush()
-        self.check(block=True)
-        arr = self.endpoint.get(exp.ref, self.index)
+        try:
+            arr = self.endpoint.get(exp.ref, self.index)
+        except BaseException:
+            self.check(block=True)
+            raise
+        self.check(block=False)  # errors already known surface now
         self.counters.add_received(self.index, arr.nbytes)
         return arr
+
+    def busy_runs(self) -> int:
+        """How many sent runs have not finished yet (checks none of them)."""
+        return sum(1 for r in self.pending if self.endpoint.busy(r))
 
     def check(self, block: bool) -> None:
         """Raise the first error of a sent run (a worker's exception, or its death)."""

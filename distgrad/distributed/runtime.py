@@ -73,6 +73,9 @@ class LocalEndpoint:
     def stage(self, array):
         return _as_array(array).copy()
 
+    def busy(self, reply) -> bool:
+        return False  # a run here is done when submit returns
+
     def get(self, ref, index):
         return ref
 
@@ -152,6 +155,12 @@ class RayEndpoint:
         import ray
 
         return ray.put(array)
+
+    def busy(self, reply) -> bool:
+        import ray
+
+        ready, _ = ray.wait([reply], timeout=0)
+        return not ready
 
     def get(self, ref, index):
         return self._get(ref, index)
@@ -395,6 +404,9 @@ class _Bound:
 
     def stage(self, array):
         return self.endpoint.stage(array)
+
+    def busy(self, reply):
+        return self.endpoint.busy(reply)
 
     def get(self, ref, index):
         return self.endpoint.get(ref, index)

@@ -211,3 +211,21 @@ def test_a_write_elsewhere_keeps_the_value_sent_ahead(backend):
         w.sub_(0.5)
     assert loss.item() == 8.0
     assert _delta(before, dist.counters(), "messages") == [0, 0]
+
+
+def test_a_read_waits_for_the_run_that_made_the_value_only(backend):
+    """`loss.item()` after a long backward run was sent returns the loss while that run
+    still computes (the driver can record the next step meanwhile); the run's result and
+    errors come with later reads."""
+    x = dg.ones(3, device="worker:0")
+    loss = (x * 2).sum()
+    (x * 1).to("worker:1")  # worker:0's run (and the loss with it) goes now
+    big = dg.ones(1500, 1500, device="worker:0")
+    for _ in range(12):
+        big = big.mm(big) * (1 / 1500)  # ~0.5 s of work on one core, sent next
+    dist.current().flush_all()
+    assert loss.item() == 6.0
+    q = dist.current().queue("worker:0")
+    if backend == "ray":
+        assert q.busy_runs() >= 1  # the matmuls were still running when the loss came back
+    assert float(big[0, 0]) == 1.0
