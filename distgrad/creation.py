@@ -176,12 +176,8 @@ def _size(size, name=None):
 def _random_dtype(dtype, kernel):
     dtype = dtype or dtypes.get_default_dtype()
     if not dtype.is_floating_point:
-        raise NotImplementedError(f"\"{kernel}\" not implemented for '{_long_name(dtype)}'")
+        raise NotImplementedError(f"\"{kernel}\" not implemented for '{dtype.long_name}'")
     return dtype
-
-
-def _long_name(d) -> str:
-    return {"int64": "Long", "bool": "Bool", "float32": "Float", "float64": "Double"}[d.name]
 
 
 def _number(x):

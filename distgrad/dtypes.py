@@ -5,16 +5,29 @@ import numpy as np
 
 
 class dtype:
-    """A tensor element type; prints as torch prints it (`torch.float32`)."""
+    """A tensor element type; prints as torch prints it (`torch.float32`).
 
-    __slots__ = ("name", "np", "category", "is_floating_point", "itemsize")
+    It carries the other names torch prints for it, so messages never spell a map out:
+    `c_name` ('long int', as in "expected ... dtype long int"), `long_name` ('Long', as in
+    "not implemented for 'Long'") and `type_name` ('torch.LongTensor', `Tensor.type()`).
+    `random_to` is the exclusive upper bound of `random_()` without bounds: the largest
+    integer the dtype holds exactly, plus one (2**24 + 1 for float32, as torch).
+    """
 
-    def __init__(self, name: str, np_dtype, category: int):
+    __slots__ = ("name", "np", "category", "is_floating_point", "itemsize", "c_name",
+                 "long_name", "type_name", "random_to")
+
+    def __init__(self, name: str, np_dtype, category: int, c_name: str, long_name: str,
+                 random_to: int):
         self.name = name
         self.np = np.dtype(np_dtype)
         self.category = category  # 0 bool < 1 integer < 2 floating, as torch orders them
         self.is_floating_point = category == 2
         self.itemsize = self.np.itemsize
+        self.c_name = c_name
+        self.long_name = long_name
+        self.type_name = f"torch.{long_name}Tensor"
+        self.random_to = random_to
 
     def __repr__(self) -> str:
         return f"torch.{self.name}"
@@ -23,10 +36,10 @@ class dtype:
         return (from_name, (self.name,))
 
 
-bool_ = dtype("bool", np.bool_, 0)
-int64 = dtype("int64", np.int64, 1)
-float32 = dtype("float32", np.float32, 2)
-float64 = dtype("float64", np.float64, 2)
+bool_ = dtype("bool", np.bool_, 0, "bool", "Bool", 2)
+int64 = dtype("int64", np.int64, 1, "long int", "Long", 2 ** 63 - 1)
+float32 = dtype("float32", np.float32, 2, "float", "Float", 2 ** 24 + 1)
+float64 = dtype("float64", np.float64, 2, "double", "Double", 2 ** 53 + 1)
 
 _BY_NAME = {d.name: d for d in (bool_, int64, float32, float64)}
 _BY_NP = {d.np: d for d in (bool_, int64, float32, float64)}

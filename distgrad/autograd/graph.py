@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import itertools
 
-from ..ops.rules import type_name
-
 _sequence = itertools.count()
 
 
@@ -36,7 +34,7 @@ class SavedTensor:
                     f"{_short_name(producer.name())}," if producer is not None else "")
             raise RuntimeError(
                 "one of the variables needed for gradient computation has been modified by an "
-                f"inplace operation: [{type_name(t.dtype)} [{', '.join(map(str, t.shape))}]]{what} "
+                f"inplace operation: [{t.dtype.type_name} [{', '.join(map(str, t.shape))}]]{what} "
                 f"is at version {t._version.value}; expected version {self.version} instead. Hint: "
                 "enable anomaly detection to find the operation that failed to compute its "
                 "gradient, with torch.autograd.set_detect_anomaly(True, check_nan=False).")

@@ -217,16 +217,12 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor] = None
                                     label_smoothing, class_dim)
     if target.dtype.is_floating_point:
         raise RuntimeError(f"expected target dtype to be Long or Byte, but got "
-                           f"{_type_name(target.dtype)}")
+                           f"{target.dtype.long_name}")
     logp = log_softmax(input, class_dim)
     if label_smoothing > 0.0:
         return _cross_entropy_smoothed(logp, target, weight, ignore_index, reduction,
                                        label_smoothing, class_dim)
     return nll_loss(logp, target, weight, None, ignore_index, None, reduction)
-
-
-def _type_name(d) -> str:
-    return {"int64": "Long", "bool": "Bool", "float32": "Float", "float64": "Double"}[d.name]
 
 
 def _class_view(weight: Tensor, ndim: int, class_dim: int) -> Tensor:
@@ -242,7 +238,7 @@ def _cross_entropy_probs(input, target, weight, ignore_index, reduction, label_s
                          class_dim):
     if not target.dtype.is_floating_point:
         raise RuntimeError(f"Expected floating point type for target with class probabilities, "
-                           f"got {_type_name(target.dtype)}")
+                           f"got {target.dtype.long_name}")
     if ignore_index >= 0:
         raise RuntimeError("ignore_index is not supported for floating point target")
     n_classes = input.shape[class_dim]

@@ -23,8 +23,7 @@ __all__ = ["Module", "Linear", "Identity", "Flatten", "ReLU", "Sigmoid", "Tanh",
 
 def _typename(value) -> str:
     if isinstance(value, Tensor):
-        return "torch." + {"float32": "Float", "float64": "Double", "int64": "Long",
-                           "bool": "Bool"}[value.dtype.name] + "Tensor"
+        return value.dtype.type_name
     return type(value).__name__
 
 

@@ -15,11 +15,7 @@ def _dims(shape) -> str:
 def _same_dtype(a, b, op="m1", other="m2"):
     if a.dtype is not b.dtype:
         raise RuntimeError(f"expected {op} and {other} to have the same dtype, but got: "
-                           f"{_c_name(a.dtype)} != {_c_name(b.dtype)}")
-
-
-def _c_name(d) -> str:
-    return {"int64": "long int", "bool": "bool", "float32": "float", "float64": "double"}[d.name]
+                           f"{a.dtype.c_name} != {b.dtype.c_name}")
 
 
 def _mm_rule(a, b):
@@ -106,12 +102,8 @@ def _dot_rule(a, b):
                            f"{a.shape[0]} and {b.shape[0]} elements respectively")
     if a.dtype is not b.dtype:
         raise RuntimeError(f"dot : expected both vectors to have same dtype, but found "
-                           f"{_short(a.dtype)} and {_short(b.dtype)}")
+                           f"{a.dtype.long_name} and {b.dtype.long_name}")
     return Meta((), a.dtype)
-
-
-def _short(d):
-    return {"int64": "Long", "bool": "Bool", "float32": "Float", "float64": "Double"}[d.name]
 
 
 defop("dot", lambda a, b: np.dot(a, b), _dot_rule,

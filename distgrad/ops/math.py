@@ -354,7 +354,7 @@ def _where_rule(cond, a, b):
 
     if hasattr(cond, "dtype") and cond.dtype is not dtypes.bool_:
         raise RuntimeError(f"where expected condition to be a boolean tensor, but got a tensor with "
-                           f"dtype {cond.dtype.name.capitalize() if cond.dtype.name != 'int64' else 'Long'}")
+                           f"dtype {cond.dtype.long_name}")
     shape = broadcast_shapes(broadcast_shapes(shape_of(cond), shape_of(a)), shape_of(b))
     return Meta(shape, dtypes.result_type((a, b)))
 
@@ -375,7 +375,7 @@ defop("where", lambda cond, a, b: np.where(cond, a, b), _where_rule, _where_vjp,
 def _masked_fill_rule(x, mask, value=0.0):
     if mask.dtype is not dtypes.bool_:
         raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype "
-                           f"{mask.dtype.name if mask.dtype.name != 'int64' else 'long int'}")
+                           f"{mask.dtype.c_name}")
     if hasattr(value, "shape") and len(value.shape):
         raise RuntimeError("masked_fill_ only supports a 0-dimensional value tensor, but got tensor "
                            f"with {len(value.shape)} dimension(s).")
@@ -482,14 +482,12 @@ def _lerp_forward(start, end, weight):
 
 
 def _lerp_rule(start, end, weight):
-    from .linalg import _c_name
-
     if not start.dtype.is_floating_point:
         raise not_implemented("lerp_kernel_scalar", start.dtype)
     for name, t in (("end", end), ("weight", weight)):
         if hasattr(t, "dtype") and (name == "end" or t.ndim) and t.dtype is not start.dtype:
-            raise RuntimeError(f"expected dtype {_c_name(start.dtype)} for `{name}` but got dtype "
-                               f"{_c_name(t.dtype)}")
+            raise RuntimeError(f"expected dtype {start.dtype.c_name} for `{name}` but got dtype "
+                               f"{t.dtype.c_name}")
     shape = broadcast_shapes(start.shape, end.shape)
     return Meta(broadcast_shapes(shape, shape_of(weight)), start.dtype)
 

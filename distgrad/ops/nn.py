@@ -136,7 +136,7 @@ def _nll_rule(logp, target, weight=None, reduction="mean", ignore_index=-100):
     if logp.ndim not in (1, 2):
         raise ValueError(f"Expected 1 or 2 dimensions (got {logp.ndim})")
     if target.dtype is not dtypes.int64:
-        raise RuntimeError(f"expected target dtype to be Long or Byte, but got {_long(target.dtype)}")
+        raise RuntimeError(f"expected target dtype to be Long or Byte, but got {target.dtype.long_name}")
     batch = logp.shape[0] if logp.ndim == 2 else None
     if (batch if batch is not None else 1) != (target.shape[0] if target.ndim else 1) or \
             target.ndim != logp.ndim - 1:
@@ -148,10 +148,6 @@ def _nll_rule(logp, target, weight=None, reduction="mean", ignore_index=-100):
                            f"[{', '.join(map(str, weight.shape))}]")
     shape = target.shape if reduction == "none" else ()
     return Meta(shape, logp.dtype)
-
-
-def _long(d):
-    return {"int64": "Long", "bool": "Bool", "float32": "Float", "float64": "Double"}[d.name]
 
 
 def _nll_weights(logp, target, weight, ignore_index):

@@ -56,13 +56,9 @@ def _mean_rule(x, dim=None, keepdim=False, dtype=None):
     d = dtypes.from_name(dtype) if dtype is not None else x.dtype
     if not d.is_floating_point:
         raise RuntimeError("mean(): could not infer output dtype. Input dtype must be either a "
-                           f"floating point or complex dtype. Got: {_short(d)}")
+                           f"floating point or complex dtype. Got: {d.long_name}")
     _, shape = _reduced(x, dim, keepdim)
     return Meta(shape, d)
-
-
-def _short(d):
-    return {"int64": "Long", "bool": "Bool", "float32": "Float", "float64": "Double"}[d.name]
 
 
 def _mean_vjp(c, g):
@@ -296,7 +292,7 @@ defop("logsumexp", quiet(_logsumexp), _logsumexp_rule, _logsumexp_vjp, node="Log
 def _norm_rule(x, p=2.0, dim=None, keepdim=False):
     if not x.dtype.is_floating_point:
         raise RuntimeError(f"linalg.vector_norm: Expected a floating point or complex tensor as "
-                           f"input. Got {_short(x.dtype)}")
+                           f"input. Got {x.dtype.long_name}")
     _, shape = _reduced(x, dim, keepdim)
     return Meta(shape, x.dtype)
 

@@ -100,16 +100,15 @@ def require_float(name: str, d: dtypes.dtype) -> None:
 
 def not_implemented(kernel: str, d: dtypes.dtype) -> NotImplementedError:
     """torch's error for a kernel without this dtype: `"abs_cpu" not implemented for 'Bool'`."""
-    return NotImplementedError(f"\"{kernel}\" not implemented for '{_long_name(d)}'")
-
-
-def _long_name(d: dtypes.dtype) -> str:
-    return {"int64": "Long", "bool": "Bool", "float32": "Float", "float64": "Double"}[d.name]
+    return NotImplementedError(f"\"{kernel}\" not implemented for '{d.long_name}'")
 
 
 def type_name(d: dtypes.dtype) -> str:
-    """torch's legacy type name used in some messages: `torch.FloatTensor`."""
-    return f"torch.{_long_name(d)}Tensor"
+    """torch's legacy type name used in some messages: `torch.FloatTensor`.
+
+    The name lives on the dtype (`d.type_name`); shape.py and tensor.py still call this.
+    """
+    return d.type_name
 
 
 # ---- VJP helpers ---------------------------------------------------------------------
