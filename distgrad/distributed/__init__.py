@@ -6,11 +6,11 @@
     w = torch.randn(5, 3, requires_grad=True, device="worker:1")
 """
 from .runtime import (WorkerDiedError, counters, current, init, is_initialized, nodes,
-                      num_workers, shutdown, stats, workers)
+                      num_workers, shutdown, stats, synchronize, workers)
 from .wire import WireFormatError
 
 __all__ = ["init", "shutdown", "is_initialized", "num_workers", "workers", "nodes", "stats",
-           "counters",
+           "counters", "synchronize",
            "WorkerDiedError", "WireFormatError"]
 
 from .sharding import Replicate, Shard, redistribute, replicate, shard  # noqa: E402

@@ -647,6 +647,28 @@ def _worker_stats(rt, q) -> dict:
     raise err
 
 
+def synchronize() -> None:
+    """Return when every worker has run everything sent to it so far, as
+    `torch.cuda.synchronize()` does for a GPU's queue; an error of that work (a worker's
+    exception, or its death) is raised here, the first failed run's first.
+
+    A read such as `loss.item()` waits only for the run that made its value, so a step's
+    weight gradients and optimizer update may still be running (or queued in the driver)
+    when it returns: time a loop of steps up to a `synchronize()`.
+    """
+    rt = current()
+    for q in rt.queues:  # queued work goes out first (a run after the runs it receives from)
+        q.flush()
+    first = None
+    for q in rt.queues:  # wait for every worker, even after one has failed
+        try:
+            q.check(block=True)
+        except Exception as e:
+            first = first or e
+    if first is not None:
+        raise first
+
+
 def counters() -> dict:
     """Messages and bytes the driver exchanged with each worker since init."""
     return current().counters.snapshot()
