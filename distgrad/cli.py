@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import os
 import sys
 
@@ -124,8 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                                   "are still printed)")
 
     bench = sub.add_parser(
-        "bench", add_help=False, help="the benchmark (distgrad.bench); see `bench --help`",
-        description="Dispatches its arguments to distgrad.bench.")
+        "bench", add_help=False, help="the benchmark against PyTorch (the checkout's "
+                                      "benchmarks/); see `bench --help`",
+        description="Dispatches its arguments to benchmarks/bench.py of the checkout.")
     bench.add_argument("args", nargs=argparse.REMAINDER)
 
     info = sub.add_parser(
@@ -204,20 +206,34 @@ def describe_workers(out=print) -> dict:
     return stats
 
 
-# ---- bench --------------------------------------------------------------------------------------
+# ---- bench ----------------------------------------------------------------------------------------
+
+# The benchmark imports PyTorch, so it lives outside the package, in the checkout's
+# benchmarks/ folder: this command finds it next to the distgrad it runs from (an editable
+# install or the working tree) and puts that checkout first on sys.path.
+CHECKOUT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def import_benchmark():
+    """`benchmarks.bench` of the checkout; a CLIError when there is none, or no torch."""
+    checkout = CHECKOUT
+    if importlib.util.find_spec("torch") is None:
+        raise CLIError("the benchmark compares distgrad with PyTorch, which is not installed: "
+                       "pip install torch (CPU build), or the test extras: pip install -e '.[test]'")
+    if not os.path.isfile(os.path.join(checkout, "benchmarks", "bench.py")):
+        raise CLIError(f"the benchmark is not part of the installed package; it lives in the "
+                       f"repository's benchmarks/ folder, and there is none at {checkout}: run "
+                       f"`python -m distgrad bench` from a checkout (pip install -e .)")
+    if checkout not in sys.path:
+        sys.path.insert(0, checkout)
+    return importlib.import_module("benchmarks.bench")
+
 
 def _bench(argv) -> int:
     try:
-        bench = importlib.import_module("distgrad.bench")
-    except ModuleNotFoundError as e:
-        if e.name != "distgrad.bench":
-            raise
-        if argv and argv[0] in ("-h", "--help"):
-            print("usage: python -m distgrad bench [ARGS...]\n\nRuns distgrad.bench.main(ARGS); "
-                  "that module is not in this build.")
-            return 0
-        print("distgrad bench: error: the benchmark module distgrad.bench is not in this build",
-              file=sys.stderr)
+        bench = import_benchmark()
+    except CLIError as e:
+        print(f"distgrad bench: error: {e}", file=sys.stderr)
         return 1
     result = bench.main(list(argv))
     return result if isinstance(result, int) else 0

@@ -1,6 +1,6 @@
 """`python -m distgrad bench` end to end, small: size S, a few steps, the in-process backend
-(no Ray). No timing assertions: the JSON has every figure of SPEC section 4, every system
-computes the same training (equal final losses), and no torch RPC process is left over."""
+(no Ray). No timing assertions: the JSON has every figure of SPEC sections 4 and 5, every
+system computes the same training (equal final losses), and no process is left over."""
 from __future__ import annotations
 
 import importlib.util
@@ -10,7 +10,11 @@ import os
 import pytest
 
 import distgrad.distributed as dist
-from distgrad import bench
+from distgrad.cli import import_benchmark
+
+bench = import_benchmark()  # benchmarks/bench.py of this checkout
+from benchmarks import cpu  # noqa: E402
+from benchmarks.systems import NumpyFloor  # noqa: E402
 
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 
@@ -24,18 +28,15 @@ def _no_runtime():
 
 
 def _bench_children() -> list:
-    """Live processes started by this one that run the torch RPC bench workers."""
-    me, found = str(os.getpid()), []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
+    """Live processes started, directly or not, by this one to run a system."""
+    found = []
+    for pid in cpu.process_tree([os.getpid()]) - {os.getpid()}:
         try:
-            with open(f"/proc/{pid}/stat") as f:
-                ppid = f.read().rsplit(")", 1)[1].split()[1]
             with open(f"/proc/{pid}/cmdline", "rb") as f:
-                cmd = f.read()
+                if b"benchmarks." in f.read():
+                    found.append(pid)
         except OSError:
             continue
-        if ppid == me and b"bench_torch_rpc" in cmd:
-            found.append(int(pid))
     return found
 
 
@@ -49,6 +50,8 @@ def test_table_json_has_every_figure(tmp_path):
     for name in ("distgrad", "torch_local", "numpy") + (("torch_rpc",) if HAS_TORCH else ()):
         assert rows[name]["median_ms"] > 0 and rows[name]["p90_ms"] >= rows[name]["median_ms"]
         assert rows[name]["steps"] == 3
+        assert rows[name]["step_clock_median_ms"] > 0 and 0 <= rows[name]["drain_share"] <= 1
+        assert rows[name]["other_systems_cpu_pct"] >= 0  # the check that each ran alone
     for key in ("messages_per_step", "driver_bytes_sent_per_step", "driver_bytes_received_per_step"):
         assert rows["distgrad"][key] >= 0
     assert rows["distgrad"]["messages_per_step"] > 0
@@ -68,10 +71,11 @@ def test_table_json_has_every_figure(tmp_path):
 
 def test_numpy_floor_matches_torch():
     torch_mod = pytest.importorskip("torch")  # noqa: F841
-    from distgrad.bench_torch_rpc import TorchLocal
+    from benchmarks.model import make_params
+    from benchmarks.torch_systems import TorchLocal
 
-    p = bench.make_params(8, 16)
-    ours, theirs = bench.NumpyFloor(), TorchLocal()
+    p = make_params(8, 16)
+    ours, theirs = NumpyFloor(), TorchLocal()
     ours.setup(p)
     theirs.setup(p)
     for _ in range(3):

@@ -1,6 +1,7 @@
 """`python -m distgrad`: arguments, help, and the commands on the local backend (no Ray)."""
 from __future__ import annotations
 
+import importlib.util
 import re
 import subprocess
 import sys
@@ -81,23 +82,39 @@ def test_bad_arguments_from_the_shell():
     assert proc.returncode == 0 and "--graph" in proc.stdout
 
 
-# ---- bench: dispatched to distgrad.bench --------------------------------------------------------
+# ---- bench: dispatched to the checkout's benchmarks/bench.py -------------------------------------
 
 def test_bench_passes_its_arguments_on(monkeypatch, capsys):
     seen = []
-    fake = types.ModuleType("distgrad.bench")
+    fake = types.ModuleType("benchmarks.bench")
     fake.main = lambda argv: seen.append(argv) or {"ok": True}
-    monkeypatch.setitem(sys.modules, "distgrad.bench", fake)
+    monkeypatch.setattr(cli, "import_benchmark", lambda: fake)
     code, _, _ = run(["bench", "--sizes", "S", "--help"], capsys)
     assert code == 0
     assert seen == [["--sizes", "S", "--help"]]
 
 
-def test_bench_without_the_module_says_so(monkeypatch, capsys):
-    monkeypatch.setitem(sys.modules, "distgrad.bench", None)
+def test_bench_finds_the_checkouts_benchmark():
+    bench = cli.import_benchmark()
+    assert bench.__name__ == "benchmarks.bench"
+    assert bench.__file__.startswith(cli.CHECKOUT)
+
+
+def test_bench_outside_a_checkout_says_so(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(cli, "CHECKOUT", str(tmp_path))
     code, _, err = run(["bench"], capsys)
     assert code == 1
-    assert "distgrad bench: error: the benchmark module distgrad.bench is not in this build" in err
+    assert "distgrad bench: error: the benchmark is not part of the installed package" in err
+
+
+def test_bench_without_torch_says_so(monkeypatch, capsys):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "torch" else real(name, *a))
+    code, _, err = run(["bench", "--sizes", "S"], capsys)
+    assert code == 1
+    assert "distgrad bench: error: the benchmark compares distgrad with PyTorch, which is not " \
+           "installed" in err
 
 
 # ---- the commands, on the local backend ----------------------------------------------------------

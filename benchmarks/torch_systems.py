@@ -1,16 +1,17 @@
-"""The PyTorch baselines of `python -m distgrad bench`: distributed autograd over RPC, and
-single-process PyTorch.
+"""The PyTorch systems of the benchmark: distributed autograd over RPC, and single-process
+PyTorch. This module imports torch: only the processes that run these systems load it.
 
-This module imports torch at the top: `distgrad.bench` loads it only when torch is
-installed. The RPC topology mirrors distgrad's: a driver process (rank 0) and two worker
-processes (`python -m distgrad.bench_torch_rpc worker ...`, started with subprocess rather
-than multiprocessing so that no caller's `__main__` is re-imported), TensorPipe over TCP on
+The RPC topology mirrors distgrad's: a driver process (rank 0) and two worker processes
+(`python -m benchmarks.torch_systems worker ...`, started with subprocess rather than
+multiprocessing so that no caller's `__main__` is re-imported), TensorPipe over TCP on
 127.0.0.1. Each worker holds one stage of the MLP (an RRef'd module) and its parameters;
 the activation goes from worker 0 to worker 1 as an RRef (worker to worker, not through
 the driver); the driver receives only the loss, runs `dist_autograd.backward` and steps a
-`DistributedOptimizer`.
+`DistributedOptimizer`. Every step is synchronous: `backward` and the optimizer's step
+return when the workers are done.
 
-Every process runs with one intra-op thread and one BLAS thread.
+Every process runs one intra-op thread and one BLAS thread, and glibc's default memory
+settings (a PyTorch user sets none).
 """
 from __future__ import annotations
 
@@ -27,18 +28,19 @@ import torch
 import torch.distributed.autograd as dist_autograd
 import torch.distributed.rpc as rpc
 import torch.nn.functional as F
-from torch.distributed.optim import DistributedOptimizer
+
+with warnings.catch_warnings():  # torch.distributed.optim's TorchScript notes, at import
+    warnings.filterwarnings("ignore", message=r"`torch\.jit\.\w+` is deprecated",
+                            category=DeprecationWarning)
+    from torch.distributed.optim import DistributedOptimizer
 
 _WORLD = 3  # driver + 2 workers
+_CHECKOUT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # benchmarks/'s parent
 _INIT_TIMEOUT_S = 120.0
 
 
 def limit_threads() -> None:
-    """One intra-op thread and one BLAS thread in this process; freed memory kept for reuse,
-    as in distgrad's workers."""
-    from .distributed.memory import keep_freed_memory
-
-    keep_freed_memory()
+    """One intra-op thread and one BLAS thread in this process."""
     torch.set_num_threads(1)
     try:
         from threadpoolctl import threadpool_limits
@@ -124,6 +126,9 @@ class TorchLocal:
         self.opt.step()
         return loss.item()
 
+    def sync(self) -> None:
+        """The step's work is done when it returns."""
+
     def teardown(self) -> None:
         self.layers = self.x = self.y = self.opt = None
 
@@ -201,12 +206,13 @@ class TorchRPC:
     def start(self) -> None:
         port = _free_port()
         env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [_CHECKOUT, env.get("PYTHONPATH")]))
         if "TP_SOCKET_IFNAME" not in env and os.path.exists("/sys/class/net/lo"):
             env["TP_SOCKET_IFNAME"] = "lo"  # TensorPipe on the loopback interface
         pinned = env.get("TP_SOCKET_IFNAME") != os.environ.get("TP_SOCKET_IFNAME")
         try:
             for rank in (1, 2):
-                cmd = [sys.executable, "-m", "distgrad.bench_torch_rpc", "worker", str(rank),
+                cmd = [sys.executable, "-m", "benchmarks.torch_systems", "worker", str(rank),
                        str(port), str(os.getpid()), self.transports]
                 self.procs.append(subprocess.Popen(cmd, env=env))
             if pinned:
@@ -274,8 +280,11 @@ class TorchRPC:
             h = s0.remote().forward()  # stays on worker0; worker1 fetches it
             loss = s1.rpc_sync().loss(h)
             dist_autograd.backward(ctx, [loss])
-            self.opt.step(ctx)
+            self.opt.step(ctx)  # returns when every worker's optimizer has stepped
         return loss.item()
+
+    def sync(self) -> None:
+        """The step's work is done when it returns."""
 
     def teardown(self) -> None:
         self.opt = None
@@ -318,9 +327,9 @@ class TorchRPC:
 
 
 if __name__ == "__main__":
-    # python -m distgrad.bench_torch_rpc worker RANK PORT PARENT_PID TRANSPORTS
+    # python -m benchmarks.torch_systems worker RANK PORT PARENT_PID TRANSPORTS
     if len(sys.argv) == 6 and sys.argv[1] == "worker":
         _worker_main(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5])
     else:
-        sys.exit("usage: python -m distgrad.bench_torch_rpc worker RANK PORT PARENT_PID "
-                 "TRANSPORTS (started by distgrad.bench)")
+        sys.exit("usage: python -m benchmarks.torch_systems worker RANK PORT PARENT_PID "
+                 "TRANSPORTS (started by the torch_rpc system)")
