@@ -79,12 +79,14 @@ def _chunks(steps: int, rounds: int) -> list:
 
 class _CpuWatch:
     """CPU time during one system's chunks: its own processes', the other systems', and
-    the rest of the machine's (not the bench's: other users), as % of one core."""
+    the rest of the machine's (not the bench's: other users), as % of one core; and which
+    of the other systems' processes used it."""
 
     def __init__(self, runners: dict):
         self.runners = runners
         self.on = cpu.available() and any(r.pids for r in runners.values())
         self.totals: dict = {}
+        self.by_name: dict = {}  # system -> {process name of another system: CPU seconds}
 
     def measure(self, name, fn):
         if not self.on or not self.runners[name].pids:
@@ -94,17 +96,27 @@ class _CpuWatch:
         others = cpu.process_tree([p for r in self.runners.values() if r.pids != mine
                                    for p in r.pids]) - own
         me = {os.getpid()}
-        b = (cpu.cpu_seconds(own), cpu.cpu_seconds(others), cpu.cpu_seconds(me),
-             cpu.machine_busy_seconds(), time.perf_counter())
+        b_others = cpu.per_process(others)
+        b = (cpu.cpu_seconds(own), cpu.cpu_seconds(me), cpu.machine_busy_seconds(),
+             time.perf_counter())
         out = fn()
-        a = (cpu.cpu_seconds(own), cpu.cpu_seconds(others), cpu.cpu_seconds(me),
-             cpu.machine_busy_seconds(), time.perf_counter())
-        d = [x - y for x, y in zip(a, b)]
+        a = (cpu.cpu_seconds(own), cpu.cpu_seconds(me), cpu.machine_busy_seconds(),
+             time.perf_counter())
+        a_others = cpu.per_process(others)
+        d_own, d_me, d_busy, wall = [x - y for x, y in zip(a, b)]
+        names = self.by_name.setdefault(name, {})
+        d_others = 0.0
+        for pid, sec in a_others.items():
+            d = sec - b_others.get(pid, sec)
+            d_others += d
+            if d > 0:
+                key = cpu.name(pid)
+                names[key] = names.get(key, 0.0) + d
         t = self.totals.setdefault(name, [0.0] * 4)
-        t[0] += d[0]
-        t[1] += d[1]
-        t[2] += max(0.0, d[3] - d[0] - d[1] - d[2])
-        t[3] += d[4]
+        t[0] += d_own
+        t[1] += d_others
+        t[2] += max(0.0, d_busy - d_own - d_others - d_me)
+        t[3] += wall
         return out
 
     def figures(self, name) -> dict:
@@ -112,7 +124,9 @@ class _CpuWatch:
         if not t or t[3] <= 0:
             return {}
         own, other, outside, wall = t
+        top = sorted(self.by_name.get(name, {}).items(), key=lambda kv: -kv[1])[:4]
         return {"own_cpu_pct": 100 * own / wall, "other_systems_cpu_pct": 100 * other / wall,
+                "other_systems_cpu_by_process_pct": {k: 100 * v / wall for k, v in top},
                 "outside_cpu_pct": 100 * outside / wall}
 
 
@@ -207,9 +221,11 @@ def _check(size, rows, live, log) -> None:
     for n in live:
         other = rows[n].get("other_systems_cpu_pct")
         if other is not None and other > OTHER_CPU_WARN_PCT:
+            who = ", ".join(f"{k} {v:.1f}%" for k, v in
+                            rows[n].get("other_systems_cpu_by_process_pct", {}).items())
             check.setdefault("warnings", []).append(
                 f"{size} {n}: other systems' processes used {other:.1f}% of a core during its "
-                f"chunks (over {OTHER_CPU_WARN_PCT:g}%): its figure is not from a quiet machine")
+                f"chunks (over {OTHER_CPU_WARN_PCT:g}%; {who})")
         outside = rows[n].get("outside_cpu_pct")
         if outside is not None and outside > OUTSIDE_CPU_WARN_PCT:
             check.setdefault("warnings", []).append(

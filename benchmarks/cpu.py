@@ -40,14 +40,28 @@ def process_tree(roots) -> set:
 
 def cpu_seconds(pids) -> float:
     """User + system CPU time of these processes (all their threads); exited ones count 0."""
-    total = 0
+    return sum(per_process(pids).values())
+
+
+def per_process(pids) -> dict:
+    """{pid: its user + system CPU seconds} of the live ones."""
+    out = {}
     for pid in pids:
         try:
             f = _stat_fields(pid)
-            total += int(f[11]) + int(f[12])  # utime, stime
+            out[pid] = (int(f[11]) + int(f[12])) / _TICK  # utime, stime
         except (OSError, IndexError, ValueError):
             pass
-    return total / _TICK
+    return out
+
+
+def name(pid: int) -> str:
+    """The process's short name (Ray names its processes: raylet, gcs_server, ray::...)."""
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return "?"
 
 
 def machine_busy_seconds() -> float:
