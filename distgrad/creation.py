@@ -4,6 +4,7 @@ requires_grad= where torch does. Random values come from one driver-side generat
 """
 from __future__ import annotations
 
+import functools
 import numbers
 import warnings
 
@@ -283,11 +284,27 @@ def _like(t, dtype, device):
     return (dtype or t.dtype), (device if device is not None else t.device_str)
 
 
+def _placed_as_input(like):
+    """A *_like of a sharded or replicated tensor (no device given) is placed as it is:
+    made part by part where each part lives (distgrad.distributed.sharding)."""
+    @functools.wraps(like)
+    def wrapper(input, *args, device=None, **kwargs):
+        if device is None and getattr(input, "_sharding", None) is not None:
+            from .distributed.sharding import like_shards
+
+            return like_shards(input, lambda part: like(part, *args, **kwargs))
+        return like(input, *args, device=device, **kwargs)
+
+    return wrapper
+
+
+@_placed_as_input
 def zeros_like(input, *, dtype=None, device=None, requires_grad=False) -> Tensor:
     d, dev = _like(input, dtype, device)
     return _filled(input.shape, 0, d, dev, requires_grad)
 
 
+@_placed_as_input
 def ones_like(input, *, dtype=None, device=None, requires_grad=False) -> Tensor:
     d, dev = _like(input, dtype, device)
     return _filled(input.shape, 1, d, dev, requires_grad)
@@ -297,16 +314,19 @@ def empty_like(input, *, dtype=None, device=None, requires_grad=False) -> Tensor
     return zeros_like(input, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
+@_placed_as_input
 def full_like(input, fill_value, *, dtype=None, device=None, requires_grad=False) -> Tensor:
     d, dev = _like(input, dtype, device)
     return _filled(input.shape, fill_value, d, dev, requires_grad)
 
 
+@_placed_as_input
 def randn_like(input, *, dtype=None, device=None, requires_grad=False) -> Tensor:
     d, dev = _like(input, dtype, device)
     return randn(*input.shape, dtype=d, device=dev, requires_grad=requires_grad)
 
 
+@_placed_as_input
 def rand_like(input, *, dtype=None, device=None, requires_grad=False) -> Tensor:
     d, dev = _like(input, dtype, device)
     return rand(*input.shape, dtype=d, device=dev, requires_grad=requires_grad)

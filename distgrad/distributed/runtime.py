@@ -616,7 +616,9 @@ def workers() -> list:
 
 
 def stats() -> dict:
-    """Per worker: pid, Ray node, live tensors, live graph nodes, and their bytes.
+    """Per worker: pid, Ray node, live tensors, live graph nodes, and their bytes; and
+    `fallbacks`, {op: count} of the ops on sharded tensors that no sharding rule covered,
+    gathered and computed on that worker.
 
     A worker that died has `"dead": True` (and an `"error"`), with zero counts.
     """
@@ -631,6 +633,8 @@ def stats() -> dict:
 
 
 def _worker_stats(rt, q) -> dict:
+    from .sharding import fallback_counts
+
     err = None
     for _ in range(3):
         entry = rt.endpoint.dead_entry(q.index)
@@ -643,7 +647,9 @@ def _worker_stats(rt, q) -> dict:
             # that run's failure is now reported and its frees sent again; ask once more.
             err = e
             continue
-        return {k: body[k] for k in ("pid", "node", "tensors", "nodes", "bytes")}
+        out = {k: body[k] for k in ("pid", "node", "tensors", "nodes", "bytes")}
+        out["fallbacks"] = fallback_counts(q.device)  # ops gathered and computed here
+        return out
     raise err
 
 

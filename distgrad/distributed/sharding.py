@@ -12,14 +12,22 @@ case, second order included:
 
 A plain tensor (driver or worker) next to a sharded one acts as replicated: each worker
 gets the part it needs, once per op, and its gradient is summed back by the engine.
+
+An op no rule covers falls back to gather, compute, reshard (`_fallback`). Hooks and
+retain_grad on a sharded tensor see its whole gradient through a join node (`_JoinBackward`).
 """
 from __future__ import annotations
+
+import collections
+import itertools
+import warnings
+import weakref
 
 import numpy as np
 
 from ..autograd import grad_mode, record
 from ..ops.rules import dims_of, wrap_dim
-from ..ops.table import Size
+from ..ops.table import Size, lookup
 from ..tensor import Tensor
 
 
@@ -55,7 +63,7 @@ class Replicate:
 class Sharding:
     """What a sharded tensor holds instead of a value."""
 
-    __slots__ = ("placement", "shards", "workers", "makers")
+    __slots__ = ("placement", "shards", "workers", "makers", "join", "copied_view_of")
 
     def __init__(self, placement, shards, workers, makers=None):
         self.placement = placement
@@ -64,11 +72,24 @@ class Sharding:
         # For a replicated tensor: per worker, how to compute its copy there when an op on
         # that worker first needs it (None: move the first copy there).
         self.makers = makers
+        self.join = None  # a leaf's _JoinBackward, once a hook on it is met in a backward
+        self.copied_view_of = None  # the view op a fallback computed it by (not a view)
 
     @property
     def sizes(self):
+        if isinstance(self.placement, Replicate):
+            return None
         d = self.placement.dim
         return [s.shape[d] for s in self.shards]
+
+    def detached(self) -> "Sharding":
+        """The same shards without history (sharing memory and version counters, as
+        detach()); a replicated copy not made yet is made from the original, detached."""
+        shards = [s.detach() if s is not None else None for s in self.shards]
+        makers = None
+        if any(s is None for s in shards):
+            makers = [lambda k=k: self.replica(k).detach() for k in range(len(shards))]
+        return Sharding(self.placement, shards, self.workers, makers)
 
     def replica(self, k: int):
         """Worker k's copy of a replicated tensor, made on first use: computed there if it
@@ -96,16 +117,44 @@ def _wrap(placement, shards, workers) -> Tensor:
         shape[placement.dim] = sum(s.shape[placement.dim] for s in shards)
     t = Tensor._make(None, Size(shape), first.dtype, "sharded")
     t._sharding = Sharding(placement, shards, workers)
-    if isinstance(placement, Replicate):
-        # One logical value: the first copy is it; the others are moves of it.
-        t._requires_grad = first._requires_grad
-        t.grad_fn = first.grad_fn
-        t._output_nr = first._output_nr
+    # A replicated tensor is one logical value: the first copy is it; the others are moves
+    # or recomputations of it (a leaf's copies are moves of its first copy).
+    history = [first] if isinstance(placement, Replicate) else shards
+    t._requires_grad = any(s._requires_grad for s in history)
+    if t._requires_grad and any(s.grad_fn is not None for s in history):
+        t.grad_fn = _ShardedGradFn(t._sharding)
     else:
-        t._requires_grad = any(s._requires_grad for s in shards)
-        if t._requires_grad and any(s.grad_fn is not None for s in shards):
-            t.grad_fn = _ShardedGradFn(shards)
+        _SHARDED_LEAVES.add(t)  # a hook on it is found at backward (_hook_joins)
+    for part in shards:
+        if part is not None:
+            _sharded_tensor_of[id(part)] = t
     return t
+
+
+# shard -> the sharded tensor it is part of: a write through a view of its shards gives it
+# a new history (assign_inplace), as a plain base gets CopySlices.
+_sharded_tensor_of = weakref.WeakValueDictionary()
+
+
+def _holds(t: Tensor, part: Tensor) -> bool:
+    return any(p is part for p in t._sharding.shards)
+
+
+def _take_shards_history(t: Tensor) -> None:
+    """`t`'s shards were written through views: its grad_fn becomes theirs (a retained
+    grad follows, as in torch; hooks stay with the old history)."""
+    old = t.grad_fn
+    history = t._sharding.shards[:1] if isinstance(t._sharding.placement, Replicate) \
+        else t._sharding.shards
+    if not any(s is not None and s.grad_fn is not None for s in history):
+        return
+    t._requires_grad = True
+    t.grad_fn = _ShardedGradFn(t._sharding)
+    if t._retains_grad:
+        if old is not None and old._retain_grad:
+            old._retain_grad.pop(0, None)
+        t._retains_grad = False
+        t.retain_grad()
 
 
 def replicated(value: Tensor, workers) -> Tensor:
@@ -118,20 +167,92 @@ def replicated(value: Tensor, workers) -> Tensor:
 
 
 class _ShardedGradFn:
-    """grad_fn of a non-leaf sharded tensor: names its shards' nodes (for printing and
-    `next_functions`); backward goes through the shards themselves."""
+    """grad_fn of a non-leaf sharded tensor: its edges are its shards' (or copies') nodes,
+    taken when it was made. Backward goes through the shards themselves; hooks and
+    retain_grad registered here (by Tensor.register_hook/retain_grad, as on any node) get
+    the whole gradient through a `_JoinBackward` made at the next backward."""
 
-    def __init__(self, shards):
-        self.next_functions = tuple(s._gradient_edge() if s._requires_grad else (None, 0)
-                                    for s in shards)
-        names = {s.grad_fn.name() for s in shards if s.grad_fn is not None}
+    def __init__(self, sharding: Sharding):
+        self.sharding = sharding
+        self.next_functions = tuple(s._gradient_edge() if s is not None and s._requires_grad
+                                    else (None, 0) for s in sharding.shards)
+        made = [s for s in sharding.shards if s is not None]
+        if isinstance(sharding.placement, Replicate):
+            made = made[:1]
+        names = {s.grad_fn.name() for s in made if s.grad_fn is not None}
         self._name = names.pop() if len(names) == 1 else "ShardedBackward"
+        self._hook_list = None
+        self._retained = None
+        self.join = None
 
     def name(self) -> str:
         return self._name
 
     def __repr__(self) -> str:
         return f"<{self._name} object at {hex(id(self))}>"
+
+    def save_original(self, tensor) -> None:
+        """Nothing to keep: each shard's own node keeps its original when it is written."""
+
+    # Tensor.register_hook and retain_grad set these, as on a Node: note that they did.
+    @property
+    def _tensor_pre_hooks(self):
+        return self._hook_list
+
+    @_tensor_pre_hooks.setter
+    def _tensor_pre_hooks(self, hooks) -> None:
+        self._hook_list = hooks
+        self._note_hooked()
+
+    @property
+    def _retain_grad(self):
+        return self._retained
+
+    @_retain_grad.setter
+    def _retain_grad(self, retained) -> None:
+        self._retained = retained
+        self._note_hooked()
+
+    def _note_hooked(self) -> None:
+        """Found at the next backward; and kept alive by its shards' nodes, as torch's hooks
+        live on a node (the tensor may be dropped while its graph is still to be run)."""
+        if self in _HOOKED_GRAD_FNS:
+            return
+        _HOOKED_GRAD_FNS.add(self)
+        keep = _KeepAlive(self)
+        for node, nr in self.next_functions:
+            if node is not None and hasattr(node, "_tensor_pre_hooks"):
+                if node._tensor_pre_hooks is None:
+                    node._tensor_pre_hooks = []
+                node._tensor_pre_hooks.append((nr, keep))
+
+    def hooks(self) -> list:
+        return [fn for _, fn in self._hook_list or ()]
+
+    def current_edges(self) -> tuple:
+        """Its edges; a replicated copy made since it was made adds its own."""
+        edges = list(self.next_functions)
+        for k, part in enumerate(self.sharding.shards):
+            if edges[k][0] is None and part is not None and part._requires_grad:
+                edges[k] = part._gradient_edge()
+        self.next_functions = tuple(edges)
+        return self.next_functions
+
+    def retained_tensor(self):
+        ref = (self._retained or {}).get(0)
+        return ref() if ref is not None else None
+
+
+class _KeepAlive:
+    """A tensor hook that does nothing: it holds a _ShardedGradFn while a node does."""
+
+    __slots__ = ("owner",)
+
+    def __init__(self, owner):
+        self.owner = owner
+
+    def __call__(self, grad):
+        return None
 
 
 def is_sharded(t) -> bool:
@@ -176,25 +297,33 @@ def shard(tensor: Tensor, dim: int, workers=None) -> Tensor:
     shards = []
     for k, w in enumerate(workers):
         piece = tensor.narrow(d, int(bounds[k]), int(bounds[k + 1] - bounds[k]))
-        if leaf:
-            with grad_mode.no_grad():
-                part = piece.to(w)
-                if part is piece or part.device_str == tensor.device_str:
-                    part = part.clone()
-            part.requires_grad_(tensor._requires_grad)
-        else:
-            part = piece.to(w)
-        shards.append(part)
+        shards.append(_new_leaf(piece, w, tensor._requires_grad) if leaf else piece.to(w))
     return _wrap(Shard(d), shards, workers)
 
 
+def _new_leaf(piece: Tensor, worker: str, requires_grad: bool) -> Tensor:
+    """A copy of `piece` on `worker` with no history (its own memory)."""
+    with grad_mode.no_grad():
+        part = piece.to(worker)
+        if part is piece or part.device_str == piece.device_str:
+            part = part.clone()
+    return part.requires_grad_(requires_grad)
+
+
 def replicate(tensor: Tensor, workers=None) -> Tensor:
-    """A full copy of `tensor` on each worker; gradients of the copies sum into `tensor`."""
+    """A full copy of `tensor` on each worker. Of a leaf that requires grad: a new leaf, whose
+    first copy accumulates the gradients of all copies (the others are moves of it, so an
+    in-place update writes every copy); of a non-leaf: its gradients sum into `tensor`."""
     from . import runtime
 
     workers = list(workers) if workers is not None else runtime.workers()
-    out = _wrap(Replicate(), [tensor.to(w) for w in workers], workers)
-    return out
+    if tensor.grad_fn is None and tensor._requires_grad:
+        first = _new_leaf(tensor, workers[0], True)
+        with grad_mode.enable_grad():  # the copies must lead back to the first one
+            copies = [first] + [first.to(w) for w in workers[1:]]
+    else:
+        copies = [tensor.to(w) for w in workers]
+    return _wrap(Replicate(), copies, workers)
 
 
 def full_tensor(t: Tensor, device: str = "cpu") -> Tensor:
@@ -223,22 +352,48 @@ def redistribute(t: Tensor, placement, workers=None) -> Tensor:
 
 
 def sharded_grad(t: Tensor):
-    grads = [s._grad if s is not None else None for s in t._sharding.shards]
+    """`.grad` of a sharded tensor: its shards' grads, sharded alike; of a replicated one:
+    its first copy's (where every copy's gradient is summed), replicated alike."""
+    s = t._sharding
+    if isinstance(s.placement, Replicate):
+        g = s.shards[0]._grad
+        return replicated(g, s.workers) if g is not None else None
+    grads = [p._grad for p in s.shards]
     if all(g is None for g in grads):
         return None
-    s = t._sharding
     grads = [g if g is not None else _zeros_like(p) for g, p in zip(grads, s.shards)]
     return _wrap(s.placement, grads, s.workers)
 
 
 def set_sharded_grad(t: Tensor, value) -> None:
-    shards = t._sharding.shards
+    s = t._sharding
     if value is None:
-        for s in shards:
-            s._grad = None
+        for p in s.shards:
+            if p is not None:
+                p._grad = None
         return
-    for s, g in zip(shards, value._sharding.shards):
-        s._grad = g
+    value = _placed_like(value, s)
+    if isinstance(s.placement, Replicate):
+        s.shards[0]._grad = value._sharding.shards[0]
+        return
+    for p, g in zip(s.shards, value._sharding.shards):
+        p._grad = g
+
+
+def _placed_like(t: Tensor, s: Sharding) -> Tensor:
+    """`t` (sharded, replicated or plain) under the placement of `s`."""
+    if is_sharded(t) and t._sharding.same_split(s):
+        return t
+    return redistribute(t, s.placement, s.workers)
+
+
+def like_shards(t: Tensor, make) -> Tensor:
+    """A new tensor placed as `t`, `make(part)` for each of its parts (for zeros_like and
+    friends); a replicated one is made once and copied, so its copies are equal."""
+    s = t._sharding
+    if isinstance(s.placement, Replicate):
+        return replicate(make(s.shards[0]), s.workers)
+    return _wrap(s.placement, [make(p) for p in s.shards], s.workers)
 
 
 def _zeros_like(t):
@@ -247,12 +402,25 @@ def _zeros_like(t):
 
 
 def assign_inplace(t: Tensor, result: Tensor) -> None:
-    """`t.add_(...)` on a sharded tensor: each shard is updated where it lives."""
-    if not is_sharded(t) or not is_sharded(result) or not t._sharding.same_split(result._sharding):
-        raise RuntimeError(f"in-place op: result placement {placement_of(result)} does not match "
-                           f"{placement_of(t)}")
-    for dst, src in zip(t._sharding.shards, result._sharding.shards):
+    """`t.add_(...)` on a sharded tensor: each shard (every copy of a replicated one) is
+    updated where it lives; a result placed otherwise is redistributed to `t`'s placement."""
+    if not is_sharded(t):
+        raise RuntimeError(f"in-place op: a sharded result ({placement_of(result)}) cannot be "
+                           f"written into a {placement_of(t)}; use .full_tensor() first")
+    if t._sharding.copied_view_of is not None:
+        raise RuntimeError(f"in-place op on the result of '{t._sharding.copied_view_of}' of a "
+                           "sharded tensor: no sharding rule makes it a view (it was gathered "
+                           "and copied), so the write would not reach its base; write to the "
+                           "base, or to a .clone() of the result")
+    result = _placed_like(result, t._sharding)
+    bases = {}
+    for dst, src in zip(t.shards, result.shards):
         dst._inplace(src)
+        owner = _sharded_tensor_of.get(id(dst._base)) if dst._base is not None else None
+        if owner is not None and owner is not t and _holds(owner, dst._base):
+            bases[id(owner)] = owner
+    for owner in bases.values():
+        _take_shards_history(owner)
 
 
 # ---- dispatch ----------------------------------------------------------------------------------
@@ -263,14 +431,67 @@ def dispatch(name: str, inputs, attrs):
         out = rule(name, inputs, attrs)
         if out is not NotImplemented:
             return out
-    raise _no_rule(name, inputs)
+    return _fallback(name, inputs, attrs)
 
 
-def _no_rule(name, inputs):
+# (worker, op) -> how many times an op fell back to a gather there; stats() shows them.
+_fallbacks = collections.Counter()
+_warned_ops = set()
+
+
+def fallback_counts(worker: str) -> dict:
+    return {op: n for (w, op), n in _fallbacks.items() if w == worker}
+
+
+def _fallback(name, inputs, attrs):
+    """No rule covers these operands: gather them on the first sharded operand's first
+    worker, run the op there, and place the result as that operand is (replicated when its
+    shape does not allow it). Differentiable, as every step is; slower, so counted and
+    warned about once per op."""
+    ref = next(t for t in inputs if is_sharded(t))
+    home = ref._sharding.workers[0]
+    _note_fallback(name, inputs, home)
+    out = record.call(name, *[_whole_on(t, home) for t in inputs], **attrs)
+    outs = tuple(_placed_as(o, ref) for o in (out if isinstance(out, tuple) else (out,)))
+    if lookup(name).view:  # a copy: a write to it would not reach its base
+        for o in outs:
+            o._sharding.copied_view_of = name
+    return outs if isinstance(out, tuple) else outs[0]
+
+
+def _note_fallback(name, inputs, home) -> None:
+    _fallbacks[(home, name)] += 1
+    if name in _warned_ops:
+        return
+    _warned_ops.add(name)
     places = [placement_of(t) for t in inputs if t is not None and not isinstance(t, (int, float))]
-    return RuntimeError(f"no sharding rule covers op '{name}' with operands "
-                        f"{' and '.join(places)}; gather with .full_tensor() or change the "
-                        "placement with distgrad.distributed.redistribute() first")
+    warnings.warn(f"no sharding rule covers op '{name}' with operands {' and '.join(places)}: "
+                  f"it gathers them on {home}, computes there and reshards (a fallback, counted "
+                  "in distgrad.distributed.stats()); use .full_tensor() or "
+                  "distgrad.distributed.redistribute() to choose the layout", UserWarning,
+                  stacklevel=6)
+
+
+def _whole_on(t, worker):
+    """Operand `t` whole on `worker` (a driver 0-dim tensor stays, as a number would)."""
+    if not hasattr(t, "_version"):
+        return t
+    if is_sharded(t):
+        return _replica_on(t, worker) if isinstance(t._sharding.placement, Replicate) \
+            else full_tensor(t, worker)
+    if t.device_str == "cpu" and t.ndim == 0:
+        return t
+    return t if t.device_str == worker else t.to(worker)
+
+
+def _placed_as(out: Tensor, ref: Tensor) -> Tensor:
+    """A fallback's result placed as `ref`: sharded on the same dim when it has that dim
+    with a row for every worker, else replicated."""
+    s = ref._sharding
+    if isinstance(s.placement, Shard) and out.ndim == ref.ndim \
+            and out.shape[s.placement.dim] >= len(s.workers):
+        return shard(out, s.placement.dim, s.workers)
+    return replicated(out, s.workers)
 
 
 def _sharded_operands(inputs):
@@ -282,13 +503,13 @@ def _local_part(t, ref: Sharding, k: int, out_ndim: int):
     if t is None or not hasattr(t, "_version"):
         return t
     worker = ref.workers[k]
-    if is_sharded(t):
-        s = t._sharding
-        if isinstance(s.placement, Replicate):
-            return _replica_on(t, worker)
-        return s.shards[k]
-    # A plain operand acts as replicated: send the slice shard k needs (or all of it where
-    # it broadcasts along the sharded dim).
+    replica = is_sharded(t) and isinstance(t._sharding.placement, Replicate)
+    if is_sharded(t) and not replica:
+        return t._sharding.shards[k]
+    # A plain or replicated operand: the slice shard k needs (all of it where it broadcasts
+    # along the sharded dim), taken from the copy on that worker, or sent from the driver.
+    if replica:
+        t = _replica_on(t, worker)
     d_out = ref.placement.dim
     d = d_out - (out_ndim - t.ndim)
     if d >= 0 and t.shape[d] != 1:
@@ -309,7 +530,7 @@ def _shard_ref(name, inputs, out_ndim):
         if ref is None:
             ref, ref_dim = s, d
         elif d != ref_dim or s.workers != ref.workers or s.sizes != ref.sizes:
-            raise _no_rule(name, inputs)
+            return NotImplemented
     if ref is None:
         return None
     if ref_dim != ref.placement.dim:
@@ -324,6 +545,8 @@ def _out_ndim(inputs):
 def _elementwise(name, inputs, attrs):
     ndim = _out_ndim(inputs)
     ref = _shard_ref(name, inputs, ndim)
+    if ref is NotImplemented:
+        return ref
     if ref is None:  # only replicated operands: compute once, on the first copy
         return _on_replicas(name, inputs, attrs)
     outs = []
@@ -418,12 +641,8 @@ def _reduction(name, inputs, attrs, x, s):
             n *= x.shape[r]
         total = _all_reduce([record.call("sum", p, **attrs) for p in s.shards])
         return _on_replicas("div", (total, n), {})
-    if name in ("amax", "amin"):
-        combine = "maximum" if name == "amax" else "minimum"
-        return _all_reduce([record.call(name, p, **attrs) for p in s.shards], combine)
-    if name in ("max", "min"):
-        combine = "maximum" if name == "max" else "minimum"
-        return _all_reduce([record.call(name, p) for p in s.shards], combine)
+    # amax/amin/max/min over the sharded dim: no rule (the gradient of tied extremes is split
+    # among all of them, wherever they are), so they fall back to a gather.
     if name == "logsumexp":
         parts = [record.call("logsumexp", p, **attrs).unsqueeze(0) for p in s.shards]
         root = s.shards[0].device_str
@@ -562,12 +781,43 @@ def _reshape(name, inputs, attrs, x, s):
 
 @_shards_of_first
 def _select_like(name, inputs, attrs, x, s):
-    """select/slice along a dim other than the sharded one (the sharded dim is kept)."""
+    """select/slice: views of the shards. Along another dim the sharded dim is kept; along
+    the sharded dim a slice keeps what each shard holds of it (some shards may hold
+    nothing), and a select is the one shard's row, replicated over its worker alone."""
     d = s.placement.dim
     dim = wrap_dim(attrs["dim"], x.ndim)
-    if dim == d:
-        return NotImplemented
-    return _each_shard(name, s, attrs, d - 1 if (name == "select" and dim < d) else d)
+    if dim != d:
+        return _each_shard(name, s, attrs, d - 1 if (name == "select" and dim < d) else d)
+    if name == "select":
+        index = attrs["index"]
+        if not -x.shape[d] <= index < x.shape[d]:
+            return NotImplemented  # the fallback raises torch's IndexError
+        k, local = _shard_of_row(s, index % x.shape[d])
+        row = record.call("select", s.shards[k], dim=d, index=local)
+        return replicated(row, [s.workers[k]])
+    return _slice_of_shards(s, attrs, x.shape[d])
+
+
+def _shard_of_row(s: Sharding, row: int):
+    """(k, row within shard k) for a row along the sharded dim."""
+    start = 0
+    for k, n in enumerate(s.sizes):
+        if row < start + n:
+            return k, row - start
+        start += n
+    raise IndexError(row)
+
+
+def _slice_of_shards(s: Sharding, attrs, size: int) -> Tensor:
+    rows = range(*slice(attrs["start"], attrs["stop"], attrs.get("step", 1)).indices(size))
+    parts, start = [], 0
+    for part, n in zip(s.shards, s.sizes):
+        mine = [r - start for r in rows if start <= r < start + n]
+        local = (mine[0], mine[-1] + 1) if mine else (0, 0)
+        parts.append(record.call("slice", part, dim=s.placement.dim, start=local[0],
+                                 stop=local[1], step=attrs.get("step", 1)))
+        start += n
+    return _wrap(s.placement, parts, s.workers)
 
 
 @_shards_of_first
@@ -578,10 +828,7 @@ def _softmax_like(name, inputs, attrs, x, s):
 
 
 def _moves(name, inputs, attrs):
-    x = inputs[0]
-    if attrs["device"] == "cpu" or not is_sharded(x):
-        return full_tensor(x, attrs["device"])
-    return NotImplemented
+    return full_tensor(inputs[0], attrs["device"])
 
 
 # ---- losses on sharded batches ----------------------------------------------------------------
@@ -594,13 +841,16 @@ def _batch_loss(name, inputs, attrs):
         return _on_replicas(name, inputs, attrs)
     if s.placement.dim != 0:
         return NotImplemented
+    if name == "nll_loss" and x.ndim < 2:  # dim 0 holds the classes, not a batch
+        return NotImplemented
     reduction = attrs.get("reduction", "mean")
     ndim = x.ndim
     per_shard = []
     for k in range(len(s.workers)):
-        parts = [_local_part(t, s, k, ndim) if (t is None or not hasattr(t, "_version") or
-                                                 t.ndim == ndim or is_sharded(t))
-                 else _batch_part(t, s, k) for t in inputs]
+        # nll_loss's class indices are split with the rows; every other operand (targets,
+        # weight, pos_weight) broadcasts against the input and is sliced as it needs.
+        parts = [_batch_part(t, s, k) if name == "nll_loss" and i == 1
+                 else _local_part(t, s, k, ndim) for i, t in enumerate(inputs)]
         local_attrs = dict(attrs)
         if reduction != "none":
             local_attrs["reduction"] = "sum"
@@ -620,18 +870,14 @@ def _batch_loss(name, inputs, attrs):
 
 def _batch_part(t, ref, k):
     """A target with fewer dims than the input (class indices): split on its dim 0."""
-    if is_sharded(t):
-        return t._sharding.shards[k]
-    start = sum(ref.sizes[:k])
-    part = t.narrow(0, start, ref.sizes[k])
-    w = ref.workers[k]
-    return part if part.device_str == w else part.to(w)
+    return _local_part(t, ref, k, t.ndim)
 
 
 _ELEMENTWISE = ("add", "sub", "mul", "div", "neg", "pow", "exp", "log", "sqrt", "sin", "cos", "tanh",
                 "sigmoid", "relu", "abs", "sign", "clamp", "maximum", "minimum", "where",
                 "masked_fill", "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or",
-                "logical_not", "to_dtype", "clone", "reciprocal", "floor", "round", "isnan")
+                "logical_not", "to_dtype", "clone", "reciprocal", "floor", "round", "isnan",
+                "zero", "fill", "copy")
 
 RULES = {name: _elementwise for name in _ELEMENTWISE}
 RULES.update({name: _reduction for name in ("sum", "mean", "amax", "amin", "max", "min",
@@ -648,13 +894,19 @@ RULES.update({"unsqueeze": _unsqueeze, "squeeze": _unsqueeze, "reshape": _reshap
 # ---- backward through sharded roots and inputs ---------------------------------------------------
 
 def expand_outputs(outputs, grads):
-    """Roots of a backward that are sharded become their shards, with gradients to match.
+    """Roots of a backward that are sharded become their shards, with gradients to match;
+    then the gradients of sharded tensors with hooks are routed through their joins."""
+    if any(is_sharded(t) for t in outputs):
+        outputs, grads = _shard_roots(outputs, grads)
+    joins = _hook_joins()
+    if joins:
+        outputs = _route_through_joins(outputs, joins)
+    return outputs, grads
 
-    A replicated root is one value: only its first copy is seeded (the others are moves of
-    it). A sharded root's gradient is split the same way (or taken shard by shard).
-    """
-    if not any(is_sharded(t) for t in outputs):
-        return outputs, grads
+
+def _shard_roots(outputs, grads):
+    """A replicated root is one value: only its first copy is seeded (the others are moves
+    of it). A sharded root's gradient is split the same way (or taken shard by shard)."""
     flat_out, flat_grads = [], []
     for t, g in zip(outputs, grads):
         if not is_sharded(t):
@@ -716,3 +968,138 @@ def expand_inputs(inputs):
         return tuple(out)
 
     return tuple(flat), rebuild
+
+
+# ---- hooks and retain_grad on sharded tensors ----------------------------------------------------
+#
+# Backward runs shard by shard, but a hook must see the whole gradient at once. So at each
+# backward, the graph reachable from its roots is rewired once: every edge into a hooked
+# tensor's shard now goes into that tensor's join node, which sums what arrives, calls the
+# hooks on the whole (sharded) gradient, and passes the result on to the shards' nodes.
+
+_SHARDED_LEAVES = weakref.WeakSet()  # hooks of a leaf sit on the tensor (Tensor._hooks)
+_HOOKED_GRAD_FNS = weakref.WeakSet()  # those of a non-leaf on its _ShardedGradFn
+_join_sequence = itertools.count(1)
+
+
+class _JoinBackward:
+    """A node between a sharded tensor's consumers and its shards' nodes (see above)."""
+
+    def __init__(self, sharding: Sharding, edges, hooks, retained):
+        from ..autograd import graph
+
+        self.sharding = sharding
+        self.next_functions = tuple(edges)
+        self.n_outputs = len(edges)
+        self._seq = next(graph._sequence)
+        self.hooks = hooks  # () -> the hook functions, in registration order
+        self.retained = retained  # () -> the tensor whose .grad is retained, or None
+        self._tensor_pre_hooks = self._retain_grad = self._pre_hooks = self._hooks = None
+
+    def name(self) -> str:
+        return "ShardedHooksBackward"
+
+    def __repr__(self) -> str:
+        return f"<ShardedHooksBackward object at {hex(id(self))}>"
+
+    def has_saved(self) -> bool:
+        return False
+
+    def release(self) -> None:
+        pass
+
+    def apply(self, grads):
+        whole = self._whole(grads)
+        for hook in self.hooks():
+            new = hook(whole)
+            if new is not None:
+                whole = _placed_like(new, self.sharding)
+        t = self.retained()
+        if t is not None:
+            _retain_whole(t, whole)
+        return self._split(whole)
+
+    def _whole(self, grads) -> Tensor:
+        s = self.sharding
+        if isinstance(s.placement, Replicate):
+            # every copy's gradient is part of the one value's: their sum, on the first copy
+            first = s.shards[0].device_str
+            total = None
+            for g in grads:
+                if g is not None:
+                    g = g if g.device_str == first else g.to(first)
+                    total = g if total is None else total + g
+            return replicated(total, s.workers)
+        return _wrap(s.placement, [g if g is not None else _zeros_like(p)
+                                   for g, p in zip(grads, s.shards)], s.workers)
+
+    def _split(self, whole: Tensor) -> list:
+        parts = whole._sharding.shards
+        if isinstance(self.sharding.placement, Replicate):
+            return [parts[0]] + [None] * (self.n_outputs - 1)  # the copies' sum, given once
+        return list(parts)
+
+
+def _retain_whole(t: Tensor, whole: Tensor) -> None:
+    """retain_grad of a sharded non-leaf: its shards keep their part (its first copy all)."""
+    parts = whole._sharding.shards[:1] if isinstance(whole._sharding.placement, Replicate) \
+        else whole._sharding.shards
+    for shard_, g in zip(t._sharding.shards, parts):
+        shard_._grad = g.clone() if shard_._grad is None else shard_._grad + g
+
+
+def _hook_joins() -> dict:
+    """{edge into a hooked tensor's shard: (its join, k)} for the live hooked tensors."""
+    joins = {}
+    for fn in list(_HOOKED_GRAD_FNS):
+        if fn.hooks() or fn.retained_tensor() is not None:
+            if fn.join is None:
+                fn.join = _JoinBackward(fn.sharding, fn.next_functions, fn.hooks,
+                                        fn.retained_tensor)
+            fn.join.next_functions = fn.current_edges()
+            _add_join(joins, fn.join)
+    for t in list(_SHARDED_LEAVES):
+        if t._hooks and t._requires_grad:
+            s = t._sharding
+            edges = [p._gradient_edge() if p is not None else (None, 0) for p in s.shards]
+            if s.join is None:
+                s.join = _JoinBackward(s, edges, lambda t=weakref.ref(t): list(t()._hooks or ()),
+                                       lambda: None)
+            s.join.next_functions = tuple(edges)  # a leaf's AccumulateGrad nodes may be new
+            _add_join(joins, s.join)
+    return joins
+
+
+def _add_join(joins: dict, join: _JoinBackward) -> None:
+    for k, edge in enumerate(join.next_functions):
+        if edge[0] is not None:
+            joins[edge] = (join, k)
+
+
+def _route_through_joins(roots, joins):
+    """Point every edge in the graph from `roots` that goes into a hooked shard at its join
+    instead (a root that is such a shard starts at the join)."""
+    out = []
+    for t in roots:
+        if t._requires_grad and t._gradient_edge() in joins:
+            join, k = joins[t._gradient_edge()]
+            t = t._alias(keep_graph=False)
+            t._requires_grad, t.grad_fn, t._output_nr = True, join, k
+        out.append(t)
+    # A replicated tensor's copies are moves of its first copy: those edges stay inside.
+    join_of = {id(node): join for (node, _), (join, _) in joins.items()}
+    stack = [t.grad_fn for t in out if t.grad_fn is not None]
+    seen = set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if not isinstance(node, _JoinBackward):
+            own = join_of.get(id(node))
+            edges = tuple(e if e not in joins or joins[e][0] is own else joins[e]
+                          for e in node.next_functions)
+            if any(a is not b for a, b in zip(edges, node.next_functions)):
+                node.next_functions = edges
+        stack.extend(child for child, _ in node.next_functions if child is not None)
+    return tuple(out)

@@ -1,6 +1,8 @@
 """Sharded tensors against PyTorch on the unsharded computation, on both backends."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -224,21 +226,26 @@ def test_row_parallel_forward_sends_each_partial_with_the_run_that_computes_it(b
         np.testing.assert_allclose(copy.detach().cpu().numpy(), expected, rtol=1e-5, atol=1e-6)
 
 
-def test_uncovered_sharding_names_op_and_placements(backend):
-    a = dist.shard(dg.tensor(_arr(6, 4)), 0)
-    b = dist.shard(dg.tensor(_arr(6, 4)), 1)
-    with pytest.raises(RuntimeError, match=r"op 'add'.*Shard\(dim=0\).*Shard\(dim=1\)"):
-        a + b
-    with pytest.raises(RuntimeError, match="softmax"):
-        a.softmax(0)
+def test_uncovered_op_falls_back_to_gather_warned_once_and_counted(backend, monkeypatch):
+    from distgrad.distributed import sharding
+
+    monkeypatch.setattr(sharding, "_warned_ops", set())
+    before = dist.stats()["worker:0"]["fallbacks"].get("add", 0)
+    with pytest.warns(UserWarning, match=r"op 'add'.*Shard\(dim=0\).*Shard\(dim=1\).*gathers"):
+        _check(lambda m, a, b: a + b, [_arr(6, 4), _arr(6, 4)], [0, 1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # warned once per op
+        _check(lambda m, a, b: a * 2 + b, [_arr(6, 4), _arr(6, 4)], [0, 1])
+    assert dist.stats()["worker:0"]["fallbacks"]["add"] == before + 2
+    with pytest.warns(UserWarning, match="softmax"):
+        out = _check(lambda m, a: a.softmax(0), [_arr(6, 4)], [0])
+    assert out.placements == [Shard(0)]  # the result is placed as the operand was
 
 
 def test_redistribute_then_softmax_over_the_formerly_sharded_dim(backend):
     a_np = _arr(6, 4)
     a = dg.tensor(a_np, requires_grad=True)
     rows = dist.shard(a, 0)
-    with pytest.raises(RuntimeError, match="redistribute"):
-        rows.softmax(0)
     cols = dist.redistribute(rows, Shard(1))
     assert cols.placements == [Shard(1)]
     out = cols.softmax(0)

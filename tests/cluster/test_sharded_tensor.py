@@ -1,0 +1,422 @@
+"""Sharded and replicated tensors behave as the same plain tensor does in PyTorch: detach,
+hooks, in-place ops, *_like constructors, optimizers, replicated leaves, tied extremes,
+loss weights, replicated operands, and ops no sharding rule covers (issue 11)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import distgrad as dg
+import distgrad.distributed as dist
+from distgrad.distributed import Replicate, Shard
+
+RNG = np.random.default_rng(11)
+
+
+def _arr(*shape):
+    return RNG.standard_normal(shape).astype(np.float32)
+
+
+def _np(t):
+    """The whole value of a distgrad (sharded or not) or torch tensor, as numpy."""
+    if isinstance(t, torch.Tensor):
+        return t.detach().numpy()
+    return (t.full_tensor() if t.placements else t).detach().cpu().numpy()
+
+
+def _close(a, b, tol=1e-5):
+    np.testing.assert_allclose(_np(a), _np(b), rtol=tol, atol=tol)
+
+
+def _leaves(*arrays):
+    """Each array as a distgrad leaf and a torch leaf, both requiring grad."""
+    return ([dg.tensor(a, requires_grad=True) for a in arrays],
+            [torch.tensor(a, requires_grad=True) for a in arrays])
+
+
+def _same_split(t, ref):
+    assert t.placements == ref.placements
+    assert [s.device_str for s in t.shards] == [s.device_str for s in ref.shards]
+    assert [tuple(s.shape) for s in t.shards] == [tuple(s.shape) for s in ref.shards]
+
+
+# ---- detach and .data ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("cut", ["detach", "data"])
+def test_detach_and_data_carry_no_gradient(backend, cut):
+    x_np = _arr(6, 3)
+    (x,), (tx,) = _leaves(x_np)
+    xs = dist.shard(x, 0)
+    y, ty = xs * 2, tx * 2
+    d, td = (y.detach(), ty.detach()) if cut == "detach" else (y.data, ty.data)
+    assert not d.requires_grad and d.is_leaf and d.grad_fn is None
+    _same_split(d, y)
+    assert all(not s.requires_grad and s.is_leaf for s in d.shards)
+    (y * d).sum().backward()
+    (ty * td).sum().backward()
+    _close(xs.grad, tx.grad)
+
+
+def test_detach_shares_memory_and_version(backend):
+    (x,), (tx,) = _leaves(_arr(6, 3))
+    y, ty = dist.shard(x, 0) * 2, tx * 2
+    z, tz = y * y, ty * ty  # saves y
+    y.detach().add_(1)
+    ty.detach().add_(1)
+    _close(y, ty)  # the write reached y
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        tz.sum().backward()
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        z.sum().backward()
+
+
+# ---- hooks and retain_grad ---------------------------------------------------------------------
+
+def test_hook_on_sharded_leaf_sees_whole_gradient_and_may_replace_it(backend):
+    x_np = _arr(6, 3)
+    (x,), (tx,) = _leaves(x_np)
+    xs = dist.shard(x, 0)
+    seen, tseen = [], []
+    xs.register_hook(lambda g: seen.append(g) or g * 3)
+    tx.register_hook(lambda g: tseen.append(g) or g * 3)
+    (xs.exp() * xs).sum().backward()
+    (tx.exp() * tx).sum().backward()
+    assert len(seen) == 1 and seen[0].placements == [Shard(0)]
+    _same_split(seen[0], xs)
+    _close(seen[0], tseen[0])
+    _close(xs.grad, tx.grad)
+    assert xs.grad.placements == [Shard(0)]
+
+
+def test_hook_and_retain_grad_on_sharded_nonleaf(backend):
+    x_np, w_np = _arr(6, 4), _arr(6, 4)
+    (x,), (tx,) = _leaves(x_np)
+    xs = dist.shard(x, 0)
+    y, ty = xs * dg.tensor(w_np), tx * torch.tensor(w_np)
+    seen, tseen = [], []
+    y.register_hook(lambda g: seen.append(g) or g * 2)
+    ty.register_hook(lambda g: tseen.append(g) or g * 2)
+    y.retain_grad()
+    ty.retain_grad()
+    # only column 1 and row 4 get a gradient: the hook sees zeros elsewhere
+    for _ in range(2):  # retained grads accumulate, as leaves' do
+        (y[:, 1].sum() + (y * y).sum(1)[4]).backward(retain_graph=True)
+        (ty[:, 1].sum() + (ty * ty).sum(1)[4]).backward(retain_graph=True)
+    assert [g.placements for g in seen] == [[Shard(0)]] * 2
+    _close(seen[0], tseen[0])
+    _close(y.grad, ty.grad)
+    _close(xs.grad, tx.grad)
+
+
+def test_hook_on_replicated_tensors_sees_sum_over_copies(backend):
+    (x, w), (tx, tw) = _leaves(_arr(6, 4), _arr(6, 4))
+    xr = dist.replicate(x)
+    r, tr = xr.tanh(), tx.tanh()  # a replicated non-leaf
+    seen, tseen = [], []
+    r.register_hook(lambda g: seen.append(g) or g + 1)
+    tr.register_hook(lambda g: tseen.append(g) or g + 1)
+    xr.register_hook(lambda g: g * 10)
+    tx.register_hook(lambda g: g * 10)
+    ws = dist.shard(w, 0)
+    (r * ws).sum().backward()  # each worker uses its own copy of r
+    (tr * tw).sum().backward()
+    assert seen[0].placements == [Replicate()]
+    _close(seen[0], tseen[0])
+    _close(xr.grad, tx.grad)
+    _close(ws.grad, tw.grad)
+
+
+# ---- in-place ops on sharded non-leaves ----------------------------------------------------------
+
+def test_inplace_ops_on_sharded_nonleaf(backend):
+    (x, w), (tx, tw) = _leaves(_arr(6, 4), _arr(6, 4))
+    xs = dist.shard(x, 0)
+    y, ty = xs * 2, tx * 2
+    y.retain_grad()
+    ty.retain_grad()
+    y.mul_(w).add_(1).pow_(2)
+    ty.mul_(tw).add_(1).pow_(2)
+    y[:, 0].mul_(3)  # through a view of the non-sharded dim
+    ty[:, 0].mul_(3)
+    assert y.placements == [Shard(0)] and y.grad_fn is not None
+    _close(y, ty)
+    (y * y).sum().backward()
+    (ty * ty).sum().backward()
+    _close(xs.grad, tx.grad)
+    _close(w.grad, tw.grad)
+    _close(y.grad, ty.grad)
+
+
+def test_views_across_the_sharded_dim_share_memory(backend):
+    (x, w), (tx, tw) = _leaves(_arr(7, 3), _arr(3))
+    xs = dist.shard(x, 0)
+    y, ty = xs * 1, tx * 1
+    rows, trows = y[1:6:2], ty[1:6:2]  # rows of both shards: a view of each
+    rows.mul_(w)
+    trows.mul_(tw)
+    row, trow = y[5], ty[5]  # one row: a view of the shard that holds it
+    assert row.placements == [Replicate()] and [p.device_str for p in row.shards] == ["worker:1"]
+    row.add_(w)
+    trow.add_(tw)
+    _close(y, ty)
+    (y * y).sum().backward()
+    (ty * ty).sum().backward()
+    _close(xs.grad, tx.grad)
+    _close(w.grad, tw.grad)
+
+
+def test_inplace_on_a_gathered_view_raises_instead_of_losing_the_write(backend):
+    y = dist.shard(dg.tensor(_arr(4, 4)), 0) * 1
+    d = y.diagonal()  # no sharding rule: computed on a gathered copy
+    _close(d, torch.tensor(_np(y)).diagonal())
+    with pytest.raises(RuntimeError, match="would not reach its base"):
+        d.mul_(2)
+
+
+# ---- *_like constructors ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("placement", ["shard0", "shard1", "replicate"])
+def test_like_constructors_keep_the_placement(backend, placement):
+    x = dg.tensor(_arr(6, 4))
+    xs = dist.replicate(x) if placement == "replicate" else dist.shard(x, int(placement[-1]))
+    tx = torch.tensor(x.numpy())
+    made = {"zeros_like": (dg.zeros_like(xs), torch.zeros_like(tx)),
+            "ones_like": (dg.ones_like(xs), torch.ones_like(tx)),
+            "full_like": (dg.full_like(xs, 2.5), torch.full_like(tx, 2.5)),
+            "empty_like": (dg.empty_like(xs), None),
+            "randn_like": (dg.randn_like(xs), None),
+            "zeros_like_double": (dg.zeros_like(xs, dtype=dg.float64),
+                                  torch.zeros_like(tx, dtype=torch.float64))}
+    for name, (t, expected) in made.items():
+        _same_split(t, xs)
+        assert tuple(t.shape) == (6, 4), name
+        if expected is not None:
+            assert _np(t).dtype == expected.numpy().dtype
+            _close(t, expected)
+    leaf = dg.zeros_like(xs, requires_grad=True)
+    assert leaf.is_leaf and leaf.requires_grad
+    r = dg.randn_like(xs)
+    copies = [s.cpu().numpy() for s in r.shards]
+    if placement == "replicate":  # every copy holds the same values
+        np.testing.assert_array_equal(copies[0], copies[1])
+    on_cpu = dg.zeros_like(xs, device="cpu")
+    assert on_cpu.placements == [] and on_cpu.device_str == "cpu"
+
+
+# ---- gradients reset and optimizers over sharded parameters -------------------------------------
+
+def test_grad_zero_and_zero_grad_keep_placement(backend):
+    (w,), (tw,) = _leaves(_arr(6, 3))
+    ws = dist.shard(w, 0)
+    opt, topt = dg.optim.SGD([ws], lr=0.1), torch.optim.SGD([tw], lr=0.1)
+    (ws * ws).sum().backward()
+    (tw * tw).sum().backward()
+    ws.grad.zero_()
+    tw.grad.zero_()
+    _close(ws.grad, tw.grad)
+    (ws * 3).sum().backward()
+    (tw * 3).sum().backward()
+    _close(ws.grad, tw.grad)
+    opt.zero_grad(set_to_none=False)
+    topt.zero_grad(set_to_none=False)
+    assert ws.grad is not None and ws.grad.placements == [Shard(0)]
+    _close(ws.grad, tw.grad)
+    ws.exp().sum().backward()
+    tw.exp().sum().backward()
+    opt.step()
+    topt.step()
+    _close(ws, tw)
+
+
+@pytest.mark.parametrize("amsgrad", [False, True])
+def test_adam_over_sharded_and_replicated_parameters(backend, amsgrad):
+    (w, b), (tw, tb) = _leaves(_arr(4, 6), _arr(6))
+    ws, br = dist.shard(w, 1), dist.replicate(b)
+    x_np = _arr(5, 4)
+    opt = dg.optim.Adam([ws, br], lr=0.05, weight_decay=0.01, amsgrad=amsgrad)
+    topt = torch.optim.Adam([tw, tb], lr=0.05, weight_decay=0.01, amsgrad=amsgrad)
+    for _ in range(3):
+        opt.zero_grad()
+        topt.zero_grad()
+        loss = ((dg.tensor(x_np) @ ws + br).tanh() ** 2).mean()
+        tloss = ((torch.tensor(x_np) @ tw + tb).tanh() ** 2).mean()
+        loss.backward()
+        tloss.backward()
+        opt.step()
+        topt.step()
+        np.testing.assert_allclose(loss.item(), tloss.item(), rtol=1e-5)
+    _close(ws, tw, 1e-4)
+    for copy in br.shards:
+        _close(copy, tb, 1e-4)
+    assert ws.placements == [Shard(1)] and br.placements == [Replicate()]
+
+
+# ---- replicated leaves --------------------------------------------------------------------------
+
+def test_replicate_of_a_leaf_is_a_leaf_and_an_optimizer_updates_every_copy(backend):
+    (w,), (tw,) = _leaves(_arr(6, 3))
+    wr = dist.replicate(w)
+    assert wr.is_leaf and wr.requires_grad and wr.grad_fn is None
+    x_np = _arr(6, 3)
+    opt = dg.optim.SGD([wr], lr=0.1, momentum=0.9)
+    topt = torch.optim.SGD([tw], lr=0.1, momentum=0.9)
+    for _ in range(3):
+        opt.zero_grad()
+        topt.zero_grad()
+        xs = dist.shard(dg.tensor(x_np), 0)  # each worker uses its own copy of wr
+        ((wr * xs).sin().sum() + (wr * wr).sum()).backward()
+        ((tw * torch.tensor(x_np)).sin().sum() + (tw * tw).sum()).backward()
+        assert wr.grad.placements == [Replicate()]
+        _close(wr.grad, tw.grad)  # the sum over the copies
+        opt.step()
+        topt.step()
+    for copy in wr.shards:
+        _close(copy, tw)
+    assert w.grad is None  # as shard(): a new leaf
+
+
+# ---- tied extremes across shards ----------------------------------------------------------------
+
+TIES = np.array([[5., 1., 2.], [2., 4., 2.], [5., 3., -1.], [5., 0., 2.]], dtype=np.float32)
+
+
+@pytest.mark.parametrize("op", ["amax0", "amin_all", "max_all", "min_all", "max_dim0",
+                                "min_dim0", "amax_keepdim"])
+def test_tied_extremes_across_shards_split_gradient_as_torch(backend, op):
+    """Rows 0-1 sit on worker 0, rows 2-3 on worker 1: the 5s of column 0 (one on worker 0,
+    two on worker 1) and the 2s of column 2 are tied across shards; torch splits evenly."""
+    fn = {"amax0": lambda t: t.amax(0), "amin_all": lambda t: (-t).amin(),
+          "max_all": lambda t: t.max(), "min_all": lambda t: (-t).min(),
+          "max_dim0": lambda t: t.max(0)[0], "min_dim0": lambda t: (-t).min(0)[0],
+          "amax_keepdim": lambda t: t.amax(0, keepdim=True)}[op]
+    (x,), (tx,) = _leaves(TIES)
+    xs = dist.shard(x, 0)
+    out, tout = fn(xs), fn(tx)
+    _close(out, tout)
+    g = _arr(*tout.shape)
+    (out * dg.tensor(g)).sum().backward()
+    (tout * torch.tensor(g)).sum().backward()
+    _close(xs.grad, tx.grad)
+
+
+def test_max_dim_indices_over_sharded_dim(backend):
+    x = dist.shard(dg.tensor(TIES), 0)
+    values, indices = x.max(0)
+    tvalues, tindices = torch.tensor(TIES).max(0)
+    _close(values, tvalues)
+    np.testing.assert_array_equal(_np(indices), tindices.numpy())
+
+
+# ---- per-class weights of losses on a batch-sharded input ---------------------------------------
+
+LOSSES = {
+    "cross_entropy_weight": lambda m, x, t, w: m.nn.functional.cross_entropy(x, t, weight=w),
+    "cross_entropy_weight_sum": lambda m, x, t, w: m.nn.functional.cross_entropy(
+        x, t, weight=w, reduction="sum"),
+    "nll_loss_weight": lambda m, x, t, w: m.nn.functional.nll_loss(x.log_softmax(1), t, weight=w),
+    "nll_loss_weight_none": lambda m, x, t, w: m.nn.functional.nll_loss(
+        x.log_softmax(1), t, weight=w, reduction="none"),
+    "bce_logits_weight": lambda m, x, t, w: m.nn.functional.binary_cross_entropy_with_logits(
+        x, (t.unsqueeze(1) == 1).to(x.dtype).expand(x.shape), weight=w),
+    "bce_logits_pos_weight": lambda m, x, t, w: m.nn.functional.binary_cross_entropy_with_logits(
+        x, (t.unsqueeze(1) == 2).to(x.dtype).expand(x.shape), pos_weight=w),
+}
+
+
+@pytest.mark.parametrize("weight_placement", ["plain", "replicated"])
+@pytest.mark.parametrize("loss", sorted(LOSSES))
+def test_class_weights_act_as_replicated_operands(backend, loss, weight_placement):
+    x_np, w_np = _arr(7, 3), np.array([0.5, 2.0, 1.5], dtype=np.float32)
+    target = RNG.integers(0, 3, size=7)
+    (x,), (tx,) = _leaves(x_np)
+    w = dg.tensor(w_np)
+    w = dist.replicate(w) if weight_placement == "replicated" else w
+    xs = dist.shard(x, 0)
+    out = LOSSES[loss](dg, xs, dg.tensor(target), w)
+    tout = LOSSES[loss](torch, tx, torch.tensor(target), torch.tensor(w_np))
+    _close(out, tout)
+    g = _arr(*tout.shape)
+    (out * dg.tensor(g)).sum().backward()
+    (tout * torch.tensor(g)).sum().backward()
+    _close(xs.grad, tx.grad)
+
+
+# ---- a replicated operand of the full shape -----------------------------------------------------
+
+@pytest.mark.parametrize("dim", [0, 1])
+def test_sharded_with_full_shape_replicated_operand(backend, dim):
+    (a, b), (ta, tb) = _leaves(_arr(6, 4), _arr(6, 4))
+    xs, br = dist.shard(a, dim), dist.replicate(b)
+    out = (xs + br) * br - dg.maximum(br, xs)
+    tout = (ta + tb) * tb - torch.maximum(tb, ta)
+    assert out.placements == [Shard(dim)]
+    _close(out, tout)
+    g = _arr(6, 4)
+    (out * dg.tensor(g)).sum().backward()
+    (tout * torch.tensor(g)).sum().backward()
+    _close(xs.grad, ta.grad)
+    _close(br.grad, tb.grad)
+
+
+# ---- differential: small mixed programs on a sharded operand vs the same on torch ----------------
+
+def _views_and_inplace(m, x, w):
+    y = x * 2
+    v = y[:, 1:3]
+    v.mul_(w[:, 1:3])
+    y.add_(v.sum(1, keepdim=True))
+    return (y.exp() * 0.1 + y.t().sum(0).unsqueeze(1)).sum()
+
+
+def _hooks_and_detach(m, x, w):
+    y = x.tanh()
+    y.register_hook(lambda g: g.clamp(-0.05, 0.05))
+    d = y.detach()
+    y = y * w + d * 0.5
+    y.retain_grad()
+    out = (y.softmax(1) * w).sum() + y.pow(2).mean()
+    return out
+
+
+def _like_copy_and_fallback(m, x, w):
+    b = m.zeros_like(x)
+    b.copy_(x * w)
+    b.mul_(2).sub_(m.ones_like(x))
+    return (b.softmax(0) * w).sum() + b.amax(0).sum() + b.cumsum(0).mean()
+
+
+def _training(m, x, w):
+    """Three Adam steps on x (sharded in distgrad) with a weighted loss; returns the last loss."""
+    opt = m.optim.Adam([x], lr=0.1)
+    for _ in range(3):
+        opt.zero_grad()
+        logits = x * w + x.pow(2).sum(1, keepdim=True)
+        loss = m.nn.functional.cross_entropy(logits, m.tensor([0, 1, 2, 3, 1, 0]),
+                                             weight=m.tensor([1.0, 2.0, 0.5, 1.5]))
+        loss.backward()
+        opt.step()
+    return loss
+
+
+PROGRAMS = {"views_and_inplace": _views_and_inplace, "hooks_and_detach": _hooks_and_detach,
+            "like_copy_and_fallback": _like_copy_and_fallback, "training": _training}
+
+
+@pytest.mark.parametrize("dim", [0, 1])
+@pytest.mark.parametrize("program", sorted(PROGRAMS))
+def test_mixed_programs_on_a_sharded_operand_match_torch(backend, program, dim):
+    x_np, w_np = _arr(6, 4), _arr(6, 4)
+    (x, w), (tx, tw) = _leaves(x_np, w_np)
+    xs = dist.shard(x, dim)
+    out = PROGRAMS[program](dg, xs, w)
+    tout = PROGRAMS[program](torch, tx, tw)
+    _close(out, tout, 1e-4)
+    if program == "training":
+        _close(xs, tx, 1e-4)
+        assert xs.placements == [Shard(dim)]
+        return
+    out.backward()
+    tout.backward()
+    _close(xs.grad, tx.grad, 1e-4)
+    _close(w.grad, tw.grad, 1e-4)
