@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 
-.PHONY: demo test venv test-env bench clean
+.PHONY: demo test venv test-env bench fuzz clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,11 @@ test: test-env
 
 bench: test-env
 	RAY_USAGE_STATS_ENABLED=0 $(PY) -m distgrad bench
+
+# Differential fuzzing against PyTorch: FUZZ_COUNT programs (default 20000) from FUZZ_SEED,
+# failures grouped by kind, each with a shrunk standalone reproducer (tests/fuzz/).
+fuzz: test-env
+	RAY_USAGE_STATS_ENABLED=0 $(PY) tests/fuzz/fuzz_programs.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,1081 @@
+"""Differential program fuzzer: generated autograd programs run in PyTorch and distgrad.
+
+A program is data: its inputs (shape, dtype, device, requires_grad, literal values) and a
+list of op records (`{"kind": ..., "out": var, "uses": [vars], "src": one line}`), made
+from a seed. Each record's `src` is one line of Python written against the torch API, with
+the module bound to the name `torch`, so one interpreter (`run(program, module)`) runs the
+same program under `torch` and under `distgrad`, and a failing program prints as a short
+standalone script whose only difference between the two libraries is the import line.
+
+What is compared (`compare`): the error type (the first builtin class in its MRO) when
+PyTorch raises, else every variable's dtype, shape and value after the forward ops, the
+first-order gradients of a loss (`torch.autograd.grad(..., create_graph=True)`, None
+against a tensor is a difference), the second-order gradients of the squared norm of
+those, the leaves' and retained `.grad` after `loss.backward()`, and the gradients every
+recording hook saw.
+
+Placements: `W[k]` is "worker:K" under distgrad and "cpu" under torch; a move is
+`t.to(W[k], copy=True)` (a copy under both); `shard(t, d)` and `replicate(t)` are
+distgrad.distributed's, and a plain copy under torch (a new leaf when `t` is a leaf, as
+distgrad's sharded leaves are). Moves and shards only appear in programs that run with
+workers (`mode` "local" or "ray").
+
+Command line (what `make fuzz` runs): `python tests/fuzz/fuzz_programs.py` with
+FUZZ_COUNT (default 20000), FUZZ_SEED (default 0), FUZZ_RAY (share of programs run on the
+Ray backend, default 0.005), FUZZ_SHRINK (reproducers shrunk per kind, default 2).
+"""
+from __future__ import annotations
+
+import math
+import os
+import random
+import re
+import signal
+import sys
+import time
+import traceback
+import warnings
+from collections import defaultdict
+
+import numpy as np
+
+MODES = ("driver", "local", "ray")
+PROGRAM_TIMEOUT_S = 20
+
+# ---------------------------------------------------------------------------------------
+# Text shared by every program: the part that differs by library is selected at run time
+# by torch.__name__, so the printed text is the same for both.
+
+PRELUDE_WORKERS = '''\
+if torch.__name__ == "distgrad":
+    import distgrad.distributed as dist
+    if not dist.is_initialized():
+        dist.init(num_workers=2, backend="{backend}")
+    W, shard, replicate = ["worker:0", "worker:1"], dist.shard, dist.replicate
+else:  # torch: one device; a shard or replica is a copy (a new leaf when t is a leaf)
+    W = ["cpu", "cpu"]
+    def shard(t, dim):
+        return t.detach().clone().requires_grad_(t.requires_grad) if t.is_leaf else t.clone()
+    replicate = lambda t: shard(t, 0)
+'''
+
+FUNCTIONS = {
+    "Square": '''\
+class Square(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return a * a
+    @staticmethod
+    def backward(ctx, g):
+        a, = ctx.saved_tensors
+        return 2 * a * g
+''',
+    "MulAdd": '''\
+class MulAdd(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a * b + a
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        return g * (b + 1), g * a
+''',
+    "Double_": '''\
+class Double_(torch.autograd.Function):  # in place, mark_dirty
+    @staticmethod
+    def forward(ctx, a):
+        a.mul_(2)
+        ctx.mark_dirty(a)
+        return a
+    @staticmethod
+    def backward(ctx, g):
+        return g * 2
+''',
+    "ExpOut": '''\
+class ExpOut(torch.autograd.Function):  # saves its output
+    @staticmethod
+    def forward(ctx, a):
+        y = a.exp()
+        ctx.save_for_backward(y)
+        return y
+    @staticmethod
+    def backward(ctx, g):
+        y, = ctx.saved_tensors
+        return g * y
+''',
+    "Head": '''\
+class Head(torch.autograd.Function):  # returns a view of its input
+    @staticmethod
+    def forward(ctx, a):
+        ctx.n = a.shape[0]
+        return a[:1]
+    @staticmethod
+    def backward(ctx, g):
+        rest = torch.zeros((ctx.n - 1,) + tuple(g.shape[1:]), dtype=g.dtype, device=g.device)
+        return torch.cat([g, rest], 0)
+''',
+}
+
+
+class Timeout(BaseException):
+    """A program ran longer than PROGRAM_TIMEOUT_S (BaseException: no `except Exception`
+    in the library swallows it)."""
+
+
+def _on_alarm(signum, frame):
+    raise Timeout(f"program ran over {PROGRAM_TIMEOUT_S} s")
+
+
+def base_type(exc: BaseException) -> str:
+    """The exception's first builtin class (torch and distgrad subclass builtins)."""
+    if isinstance(exc, Timeout):
+        return "Timeout"
+    for cls in type(exc).__mro__:
+        if cls.__module__ == "builtins":
+            return cls.__name__
+    return type(exc).__name__
+
+
+# ---------------------------------------------------------------------------------------
+# Programs as text
+
+def uses_workers(prog) -> bool:
+    return prog["mode"] != "driver"
+
+
+def functions_used(prog):
+    return [name for name in FUNCTIONS
+            if any(f"{name}.apply(" in op["src"] for op in prog["ops"])]
+
+
+def input_line(inp, dtype) -> str:
+    vals = np.array(inp["values"]).round(2).tolist()
+    args = [repr(vals)]
+    if dtype == "float64":
+        args.append("dtype=torch.float64")
+    if inp["device"] != "cpu":
+        args.append(f"device=W[{inp['device'][-1]}]")
+    if inp["requires_grad"]:
+        args.append("requires_grad=True")
+    return f"{inp['name']} = torch.tensor({', '.join(args)})"
+
+
+def epilogue_lines(prog, upto: str = "all"):
+    """The loss and its derivatives. Each line is one stage of the interpreter."""
+    terms = " + ".join(f"({v} * {v}).sum()" for v in prog["loss"])
+    leaves = "[" + ", ".join(prog["leaves"]) + "]"
+    lines = []
+    if not prog["loss"]:
+        return lines
+    lines.append(("loss", f"loss = {terms}"))
+    lines.append(("grad", f"g = torch.autograd.grad(loss, {leaves}, create_graph=True, "
+                          f"retain_graph=True, allow_unused=True)"))
+    lines.append(("grad2", "s = sum((gi * gi).sum() for gi in g if gi is not None and "
+                           "gi.requires_grad)"))
+    lines.append(("grad2", f"g2 = torch.autograd.grad(s, {leaves}, retain_graph=True, "
+                           f"allow_unused=True) if torch.is_tensor(s) else None"))
+    lines.append(("backward", "loss.backward()"))
+    return lines
+
+
+def prelude_text(prog) -> str:
+    parts = []
+    if uses_workers(prog):
+        backend = "ray" if prog["mode"] == "ray" else "local"
+        parts.append(PRELUDE_WORKERS.format(backend=backend))
+    for name in functions_used(prog):
+        parts.append(FUNCTIONS[name])
+    if any("H.append" in op["src"] for op in prog["ops"]):
+        parts.append("H = []  # what the recording hooks saw\n")
+    return "".join(parts)
+
+
+def body_lines(prog):
+    """[(stage, line)]: inputs, ops, then the epilogue."""
+    lines = [("input", input_line(inp, prog["dtype"])) for inp in prog["inputs"]]
+    lines += [(op["kind"], op["src"]) for op in prog["ops"]]
+    return lines
+
+
+def to_text(prog, library: str = "distgrad", prints=(), stop_after: int | None = None) -> str:
+    """The program as a standalone script for `library`; `prints` are expressions printed
+    at the end, `stop_after` cuts the epilogue after that many lines."""
+    imp = "import distgrad as torch" if library == "distgrad" else "import torch"
+    lines = [f"{imp}  # the same program runs under `import torch`"]
+    pre = prelude_text(prog)
+    if pre:
+        lines.append(pre.rstrip("\n"))
+    lines += [src for _, src in body_lines(prog)]
+    epi = epilogue_lines(prog)
+    if stop_after is not None:
+        epi = epi[:stop_after]
+    lines += [src for _, src in epi]
+    lines += [f"print({p})" for p in prints]
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------------
+# The interpreter
+
+def snapshot(t):
+    """(dtype, shape, float64/bool/int array) of a tensor of either library."""
+    full = getattr(t, "full_tensor", None)
+    if full is not None and getattr(t, "placements", None):
+        t = full()
+    t = t.detach()
+    dtype = str(t.dtype)
+    shape = tuple(t.shape)
+    zero = getattr(t, "_is_zerotensor", None)  # torch's storage-less zeros of some VJPs
+    if zero is not None and zero():
+        return dtype, shape, np.zeros(shape)
+    return dtype, shape, np.array(t.tolist())
+
+
+def safe_snapshot(t):
+    """snapshot(t), or a marker of the error reading it raised (torch refuses to touch a
+    custom Function's view output after its base was written)."""
+    try:
+        return snapshot(t)
+    except Exception as e:
+        return (f"<reading raises {base_type(e)}>", (), np.zeros(0))
+
+
+def _snap_or_none(t):
+    return None if t is None else snapshot(t)
+
+
+class Outcome:
+    def __init__(self):
+        self.error = None      # (stage, line index, base type, message)
+        self.values = {}       # var -> snapshot
+        self.grads = None      # list of snapshot|None
+        self.grads2 = None
+        self.leaf_grads = {}   # leaf -> snapshot|None after loss.backward()
+        self.retained = {}     # var -> snapshot|None
+        self.hooks = None      # list of (hook id, snapshot)
+        self.reached = []      # stages done
+
+
+def run(prog, module) -> Outcome:
+    """Interpret `prog` with `module` (torch or distgrad) bound to the name torch."""
+    out = Outcome()
+    ns = {"torch": module, "__name__": "fuzz_program"}
+    stages = [("prelude", prelude_text(prog))] + body_lines(prog)
+    n_forward = len(stages)
+    stages += epilogue_lines(prog)
+    old = signal.signal(signal.SIGALRM, _on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, PROGRAM_TIMEOUT_S)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for i, (stage, src) in enumerate(stages):
+                if i == n_forward:
+                    out.values = {v: safe_snapshot(ns[v]) for v in prog["vars"] if v in ns
+                                  and _is_tensor(ns[v])}
+                    out.reached.append("read")
+                try:
+                    exec(compile(src, f"<line {i}>", "exec"), ns)
+                except (Exception, Timeout) as e:
+                    out.error = (stage, i, base_type(e), f"{type(e).__name__}: {e}"[:300])
+                    return out
+                if stage == "grad":
+                    out.grads = [_snap_or_none(gi) for gi in ns["g"]]
+                elif stage == "grad2" and "g2" in ns:
+                    g2 = ns["g2"]
+                    out.grads2 = [None] * len(prog["leaves"]) if g2 is None else \
+                        [_snap_or_none(gi) for gi in g2]
+                out.reached.append(stage)
+            if len(stages) == n_forward:
+                out.values = {v: safe_snapshot(ns[v]) for v in prog["vars"] if v in ns
+                              and _is_tensor(ns[v])}
+                out.reached.append("read")
+            if prog["loss"]:
+                out.leaf_grads = {v: _snap_or_none(ns[v].grad) for v in prog["leaves"]}
+                out.retained = {v: _snap_or_none(ns[v].grad) for v in prog["retained"]}
+            if "H" in ns:
+                out.hooks = [(k, snapshot(g)) for k, g in ns["H"]]
+    except (Exception, Timeout) as e:
+        out.error = ("read", -1, base_type(e), f"{type(e).__name__}: {e}"[:300])
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    return out
+
+
+def _is_tensor(x) -> bool:
+    return hasattr(x, "requires_grad") and hasattr(x, "dtype") and hasattr(x, "shape")
+
+
+# ---------------------------------------------------------------------------------------
+# Comparison
+
+TOL = {"float32": (1e-4, 1e-5), "float64": (1e-9, 1e-10)}
+
+
+def close(a, b, dtype) -> bool:
+    """a (distgrad) against b (torch) as snapshots."""
+    if a[0] != b[0] or a[1] != b[1]:
+        return False
+    x, y = a[2], b[2]
+    if x.dtype.kind in "fc" or y.dtype.kind in "fc":
+        x, y = x.astype(np.float64), y.astype(np.float64)
+        if not np.array_equal(np.isnan(x), np.isnan(y)):
+            return False
+        x, y = np.nan_to_num(x, nan=0.0), np.nan_to_num(y, nan=0.0)
+        fin = np.isfinite(y)
+        if not np.array_equal(x[~fin], y[~fin]):
+            return False
+        x, y = x[fin], y[fin]
+        rtol, atol = TOL[dtype]
+        scale = max(1.0, float(np.abs(y).max())) if y.size else 1.0
+        return bool(np.all(np.abs(x - y) <= atol * scale + rtol * np.abs(y)))
+    return np.array_equal(x, y)
+
+
+def _fmt(s) -> str:
+    if s is None:
+        return "None"
+    dtype, shape, arr = s
+    return f"{dtype}{list(shape)} {np.array2string(np.asarray(arr), precision=5, threshold=20)}"
+
+
+class Mismatch:
+    """One difference: a coarse `kind` (for grouping) and what differed."""
+
+    def __init__(self, kind: str, detail: str, prints=(), stop_after=None, silent=True):
+        self.kind, self.detail, self.prints, self.stop_after = kind, detail, prints, stop_after
+        self.silent = silent
+
+    def __repr__(self) -> str:
+        return f"Mismatch({self.kind!r})"
+
+
+def _norm_msg(msg: str) -> str:
+    msg = msg.split("\n")[0]
+    msg = re.sub(r"\[[^\]]*\]|\([^)]*\)|'[^']*'|\d+", "#", msg)
+    return msg[:80]
+
+
+def _line_of(prog, stage_index: int) -> str:
+    lines = [("prelude", "")] + body_lines(prog) + epilogue_lines(prog)
+    return lines[stage_index][1] if 0 <= stage_index < len(lines) else ""
+
+
+def compare(prog, dg: Outcome, th: Outcome):
+    """The first difference between distgrad's outcome and torch's, or None."""
+    dtype = prog["dtype"]
+    if th.error is not None or dg.error is not None:
+        if th.error is not None and dg.error is not None and th.error[2] == dg.error[2]:
+            return None
+        if th.error is not None and dg.error is None:
+            return Mismatch(f"torch raises {th.error[2]} at {th.error[0]}, distgrad does not",
+                            f"torch: {th.error[3]}\n    at: {_line_of(prog, th.error[1])}",
+                            silent=True)
+        if th.error is None:
+            return Mismatch(f"distgrad raises {dg.error[2]}: "
+                            f"{_norm_msg(dg.error[3].split(': ', 1)[-1])!r}, torch does not",
+                            f"distgrad: {dg.error[3]}\n    at: {_line_of(prog, dg.error[1])}",
+                            silent=False)
+        return Mismatch(f"torch raises {th.error[2]} at {th.error[0]}, distgrad raises "
+                        f"{dg.error[2]} at {dg.error[0]}",
+                        f"torch: {th.error[3]}\n    distgrad: {dg.error[3]}", silent=False)
+    for v in prog["vars"]:
+        if v in th.values:
+            a, b = dg.values.get(v), th.values[v]
+            if a is None or not close(a, b, dtype):
+                kind = prog["kinds"].get(v, "input")
+                what = "dtype" if a is not None and a[0] != b[0] else "value"
+                return Mismatch(f"wrong {what} of a `{kind}` result",
+                                f"{v}: distgrad {_fmt(a)}\n    torch    {_fmt(b)}",
+                                prints=(v,), stop_after=0)
+    leaves = prog["leaves"]
+    for name, mine, ref, stop in (("grad", dg.grads, th.grads, 2),
+                                  ("2nd-order grad", dg.grads2, th.grads2, 4)):
+        if ref is None:
+            continue
+        for k, leaf in enumerate(leaves):
+            a, b = mine[k] if mine else None, ref[k]
+            if name == "2nd-order grad":  # None is zeros here (requires_grad of a grad varies)
+                a = a or (b and (b[0], b[1], np.zeros_like(b[2])))
+                b = b or (a and (a[0], a[1], np.zeros_like(a[2])))
+                if a is None and b is None:
+                    continue
+            if (a is None) != (b is None):
+                return Mismatch(f"{name} None against a tensor",
+                                f"d/d{leaf}: distgrad {_fmt(a)}\n    torch    {_fmt(b)}",
+                                prints=("g" if stop == 2 else "g2",), stop_after=stop)
+            if a is not None and not close(a, b, dtype):
+                return Mismatch(f"wrong {name}",
+                                f"d/d{leaf}: distgrad {_fmt(a)}\n    torch    {_fmt(b)}",
+                                prints=("g" if stop == 2 else "g2",), stop_after=stop)
+    for label, mine, ref in (("leaf .grad", dg.leaf_grads, th.leaf_grads),
+                             ("retained .grad", dg.retained, th.retained)):
+        for v, b in ref.items():
+            a = mine.get(v)
+            if (a is None) != (b is None) or (a is not None and not close(a, b, dtype)):
+                return Mismatch(f"wrong {label} after backward",
+                                f"{v}.grad: distgrad {_fmt(a)}\n    torch    {_fmt(b)}",
+                                prints=(f"{v}.grad",), stop_after=None)
+    if th.hooks is not None:
+        mine = dg.hooks or []
+        ok = len(mine) == len(th.hooks) and all(
+            ka == kb and close(a, b, dtype) for (ka, a), (kb, b) in zip(mine, th.hooks))
+        if not ok:
+            return Mismatch("hooks saw different gradients",
+                            f"distgrad {[(k, _fmt(s)) for k, s in mine]}\n"
+                            f"    torch    {[(k, _fmt(s)) for k, s in th.hooks]}",
+                            prints=("H",), stop_after=None)
+    return None
+
+
+# ---------------------------------------------------------------------------------------
+# The generator: builds a program op by op, running each op in torch as it goes (so it
+# knows every variable's shape, dtype, requires_grad and leafness); an op torch rejects is
+# kept as the program's last op now and then (the error is then what is compared).
+
+def _rand_values(rng: random.Random, shape):
+    n = int(np.prod(shape)) if shape else 1
+    vals = [round(rng.uniform(-2, 2), 2) for _ in range(n)]
+    return np.array(vals).reshape(shape).tolist()
+
+
+SHAPES = [(4, 3), (3, 4), (2, 3), (4,), (3,), (2, 3, 2), (4, 1), (1, 3), (3, 3)]
+
+
+class Gen:
+    def __init__(self, seed: int, mode: str):
+        import torch
+
+        self.torch = torch
+        self.rng = random.Random(seed)
+        self.seed, self.mode = seed, mode
+        self.dtype = "float64" if self.rng.random() < 0.3 else "float32"
+        self.prog = {"seed": seed, "mode": mode, "dtype": self.dtype, "inputs": [],
+                     "ops": [], "vars": [], "kinds": {}, "loss": [], "leaves": [],
+                     "retained": []}
+        self.ns = {"torch": torch, "__name__": "fuzz_program"}
+        self.dev = {}      # var -> "cpu" | "w0" | "w1" | "s:<sig>" (sharded or replicated)
+        self.n = 0
+        self.hook_ids = 0
+        self.functions_loaded = set()
+        self.view_version = {}  # var -> its version counter when it was made
+        exec(PRELUDE_WORKERS.format(backend="local"), self.ns)
+        self.ns["H"] = []
+
+    # -- helpers --------------------------------------------------------------------------
+    def t(self, v):
+        return self.ns[v]
+
+    def new_var(self) -> str:
+        v = f"v{self.n}"
+        self.n += 1
+        return v
+
+    def usable(self, v) -> bool:
+        """`v` is defined and torch still lets us look at it (a custom Function's view
+        output whose base was written in place raises on any access to its grad_fn)."""
+        t = self.ns.get(v)
+        if t is None:
+            return False
+        try:
+            t.grad_fn, t.is_leaf
+        except RuntimeError:
+            return False
+        return True
+
+    def float_vars(self, grad=None):
+        out = []
+        for v in self.prog["vars"]:
+            t = self.ns.get(v)
+            if not self.usable(v) or not t.dtype.is_floating_point or t.numel() == 0:
+                continue
+            if grad is not None and t.requires_grad != grad:
+                continue
+            out.append(v)
+        return out
+
+    def pick(self, vs, recent=0.6):
+        if not vs:
+            return None
+        if self.rng.random() < recent:
+            return vs[-1 - min(len(vs) - 1, int(self.rng.expovariate(0.7)))]
+        return self.rng.choice(vs)
+
+    def same_dev(self, a, b) -> bool:
+        da, db = self.dev[a], self.dev[b]
+        if da == db:
+            return True
+        return (da.startswith("s:") and db == "cpu") or (db.startswith("s:") and da == "cpu")
+
+    def partner(self, a, shape=None, broadcast=True):
+        """A float variable usable with `a` in a binary op (same device, broadcastable)."""
+        ta = self.t(a)
+        cands = []
+        for v in self.float_vars():
+            if not self.same_dev(a, v):
+                continue
+            tv = self.t(v)
+            if tv.dtype != ta.dtype:
+                continue
+            target = shape if shape is not None else None
+            try:
+                out = tuple(self.torch.broadcast_shapes(ta.shape, tv.shape))
+            except RuntimeError:
+                continue
+            if target is not None and out != tuple(target):
+                continue
+            if not broadcast and tuple(tv.shape) != tuple(ta.shape):
+                continue
+            cands.append(v)
+        return self.pick(cands, 0.4)
+
+    def out_dev(self, *vs):
+        devs = [self.dev[v] for v in vs]
+        for d in devs:
+            if d.startswith("s:"):
+                return d
+        return devs[0]
+
+    # -- inputs ---------------------------------------------------------------------------
+    def add_input(self, device="cpu", requires_grad=None):
+        name = f"x{len(self.prog['inputs'])}"
+        shape = self.rng.choice(SHAPES)
+        rg = self.rng.random() < 0.75 if requires_grad is None else requires_grad
+        inp = {"name": name, "shape": shape, "device": device, "requires_grad": rg,
+               "values": _rand_values(self.rng, shape)}
+        line = input_line(inp, self.dtype)
+        exec(line, self.ns)
+        self.prog["inputs"].append(inp)
+        self.prog["vars"].append(name)
+        self.dev[name] = {"cpu": "cpu", "worker:0": "w0", "worker:1": "w1"}[device]
+
+    # -- ops ------------------------------------------------------------------------------
+    def op_candidates(self):
+        """(weight, builder) pairs; a builder returns (kind, out var or None, uses, src,
+        out device) or None when it does not apply."""
+        w = [(10, self.g_clone), (14, self.g_unary), (12, self.g_binary), (3, self.g_matmul),
+             (4, self.g_reduce), (30, self.g_view), (24, self.g_inplace), (4, self.g_detach),
+             (5, self.g_hook), (6, self.g_function), (2, self.g_bool)]
+        if self.mode != "driver":
+            w += [(6, self.g_move), (6, self.g_shard)]
+        return w
+
+    def step(self):
+        cands = self.op_candidates()
+        total = sum(wt for wt, _ in cands)
+        r = self.rng.uniform(0, total)
+        for wt, builder in cands:
+            r -= wt
+            if r <= 0:
+                break
+        built = builder()
+        if built is None:
+            return "skip"
+        kind, out, uses, src, odev = built
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                exec(compile(src, "<gen>", "exec"), self.ns)
+        except Exception:
+            if len(self.prog["ops"]) >= 5 and self.rng.random() < 0.15:
+                # keep it as the last op: the error is what the program compares
+                self.record(kind, out, uses, src, odev)
+                return "error"
+            self.ns.pop(out, None) if out and out not in self.prog["vars"] else None
+            return "skip"
+        self.record(kind, out, uses, src, odev)
+        return "ok"
+
+    def record(self, kind, out, uses, src, odev):
+        self.prog["ops"].append({"kind": kind, "out": out, "uses": list(uses), "src": src})
+        if out is not None and out not in self.prog["vars"]:
+            t = self.ns.get(out)
+            if t is not None and hasattr(t, "_version"):
+                self.view_version[out] = t._version
+            self.prog["vars"].append(out)
+            self.prog["kinds"][out] = kind
+            self.dev[out] = odev
+
+    def g_clone(self):
+        a = self.pick(self.float_vars())
+        if a is None:
+            return None
+        v = self.new_var()
+        return "clone", v, [a], f"{v} = {a}.clone()", self.dev[a]
+
+    UNARY = ["{a}.tanh()", "{a}.sigmoid()", "{a}.relu()", "{a}.clamp(-0.5, 0.8)", "{a} * 2",
+             "{a}.neg()", "{a}.pow(2)", "{a}.sin()", "{a}.exp()", "{a} - 1", "{a}.abs()",
+             "{a}.clamp(min=0.1)", "{a} / 2"]
+
+    def g_unary(self):
+        a = self.pick(self.float_vars())
+        if a is None:
+            return None
+        v = self.new_var()
+        expr = self.rng.choice(self.UNARY).format(a=a)
+        return "unary", v, [a], f"{v} = {expr}", self.dev[a]
+
+    def g_binary(self):
+        a = self.pick(self.float_vars())
+        if a is None:
+            return None
+        b = self.partner(a)
+        if b is None:
+            return None
+        v = self.new_var()
+        op = self.rng.choice(["+", "*", "-", "*"])
+        return "binary", v, [a, b], f"{v} = {a} {op} {b}", self.out_dev(a, b)
+
+    def g_matmul(self):
+        vs = [v for v in self.float_vars() if self.t(v).dim() == 2]
+        a = self.pick(vs)
+        if a is None:
+            return None
+        k = self.t(a).shape[1]
+        bs = [v for v in vs if self.t(v).shape[0] == k and self.same_dev(a, v)]
+        b = self.pick(bs)
+        if b is None:
+            return None
+        v = self.new_var()
+        return "matmul", v, [a, b], f"{v} = {a} @ {b}", self.out_dev(a, b)
+
+    def g_reduce(self):
+        a = self.pick([v for v in self.float_vars() if self.t(v).dim() >= 1])
+        if a is None:
+            return None
+        d = self.rng.randrange(self.t(a).dim())
+        v = self.new_var()
+        expr = self.rng.choice([f"{a}.sum({d})", f"{a}.mean({d}, keepdim=True)", f"{a}.sum()",
+                                f"{a}.amax({d})"])
+        return "reduce", v, [a], f"{v} = {expr}", self.dev[a] + ("" if self.dev[a] == "cpu"
+                                                                   or self.dev[a][0] == "w"
+                                                                   else f"|{v}")
+
+    def g_view(self):
+        a = self.pick(self.float_vars(), 0.7)
+        if a is None:
+            return None
+        t = self.t(a)
+        shape, nd, rng = tuple(t.shape), t.dim(), self.rng
+        opts = []
+        if nd >= 1 and shape[0] >= 2:
+            i = rng.randrange(shape[0])
+            j = rng.randrange(i + 1, shape[0] + 1)
+            opts += [("slice", f"{a}[{i}:{j}]"), ("slice", f"{a}[{i}:]"),
+                     ("select", f"{a}[{i}]"), ("slice", f"{a}[::2]")]
+        if nd >= 2:
+            d = rng.randrange(1, nd)
+            i = rng.randrange(shape[d])
+            opts += [("slice", f"{a}[:, {i}:]"), ("select", f"{a}.select({d}, {i})"),
+                     ("transpose", f"{a}.transpose(0, {d})")]
+            if nd == 2:
+                opts += [("t", f"{a}.t()"), ("t", f"{a}.t()")]
+            perm = list(range(nd))
+            rng.shuffle(perm)
+            opts.append(("permute", f"{a}.permute({', '.join(map(str, perm))})"))
+        n = int(np.prod(shape)) if shape else 1
+        if n > 1:
+            divs = [k for k in range(2, n) if n % k == 0]
+            new = (n // divs[0], divs[0]) if divs and rng.random() < 0.5 else (-1,)
+            tgt = ", ".join(map(str, new))
+            opts += [("reshape", f"{a}.reshape({tgt})"), ("view", f"{a}.view({tgt})"),
+                     ("reshape", f"{a}.reshape(-1)"), ("contiguous", f"{a}.contiguous()"),
+                     ("view", f"{a}.view(-1)")]
+        opts += [("unsqueeze", f"{a}.unsqueeze({rng.randrange(nd + 1)})")]
+        ones = [d for d in range(nd) if shape[d] == 1]
+        if ones:
+            opts += [("squeeze", f"{a}.squeeze({rng.choice(ones)})")]
+            d = rng.choice(ones)
+            new = list(shape)
+            new[d] = 3
+            opts += [("expand", f"{a}.expand({', '.join(map(str, new))})")]
+        if nd <= 2:
+            opts += [("expand", f"{a}.expand(2, {', '.join(['-1'] * nd)})")]
+        kind, expr = rng.choice(opts)
+        v = self.new_var()
+        dev = self.dev[a]
+        if dev.startswith("s:"):
+            dev = f"{dev}|{kind}"
+        return kind, v, [a], f"{v} = {expr}", dev
+
+    def inplace_target(self):
+        vs = self.float_vars()
+        good = [v for v in vs if not (self.t(v).is_leaf and self.t(v).requires_grad)
+                and not self._expanded(v)]
+        if good and self.rng.random() < 0.92:
+            return self.pick(good, 0.6)
+        return self.pick(vs)
+
+    def _expanded(self, v):
+        t = self.t(v)
+        return any(s == 0 and n > 1 for s, n in zip(t.stride(), t.shape))
+
+    def g_inplace(self):
+        a = self.inplace_target()
+        if a is None:
+            return None
+        t, rng = self.t(a), self.rng
+        shape = tuple(t.shape)
+        choices = ["add_", "mul_", "copy_", "fill_", "zero_", "clamp_", "relu_", "setitem",
+                   "mul_", "add_", "sub_", "setitem"]
+        kind = rng.choice(choices)
+        uses = [a]
+        if kind in ("add_", "mul_", "sub_", "copy_"):
+            b = self.partner(a, shape=shape) if rng.random() < 0.8 or kind == "copy_" else None
+            if b is None and kind == "copy_":
+                return None
+            arg = b if b is not None else repr(round(rng.uniform(0.5, 1.5), 2))
+            if b is not None:
+                uses.append(b)
+            src = f"{a}.{kind}({arg})"
+        elif kind == "fill_":
+            src = f"{a}.fill_({round(rng.uniform(-1, 1), 2)})"
+        elif kind == "zero_":
+            src = f"{a}.zero_()"
+        elif kind == "clamp_":
+            src = f"{a}.clamp_(-0.5, 0.5)"
+        elif kind == "relu_":
+            src = f"{a}.relu_()"
+        else:
+            if not shape:
+                return None
+            i = rng.randrange(shape[0])
+            idx = rng.choice([f"{i}", f"{i}:", f":{i + 1}"])
+            sub = tuple(t[eval(f"np.s_[{idx}]", {"np": np})].shape)
+            b = self.partner(a, shape=sub) if rng.random() < 0.7 else None
+            if b is not None and tuple(self.t(b).shape) == sub or (
+                    b is not None and self.torch.broadcast_shapes(self.t(b).shape, sub) == sub):
+                uses.append(b)
+                src = f"{a}[{idx}] = {b}"
+            else:
+                src = f"{a}[{idx}] = {round(rng.uniform(-1, 1), 2)}"
+        if kind in ("relu_", "mul_", "clamp_") and rng.random() < 0.3:
+            v = self.new_var()  # the result of an in-place op is the same tensor
+            return kind, v, uses, f"{v} = {src}", self.dev[a]
+        return kind, None, uses, src, self.dev[a]
+
+    def g_detach(self):
+        a = self.pick(self.float_vars(grad=True))
+        if a is None:
+            return None
+        v = self.new_var()
+        if self.rng.random() < 0.25:
+            return "data", v, [a], f"{v} = {a}.data", self.dev[a]
+        return "detach", v, [a], f"{v} = {a}.detach()", self.dev[a]
+
+    def g_hook(self):
+        a = self.pick(self.float_vars(grad=True), 0.4)
+        if a is None:
+            return None
+        r = self.rng.random()
+        t = self.t(a)
+        if r < 0.6 and t._is_view() and t._version != self.view_version.get(a):
+            # torch 2.13 crashes (SIGSEGV) on register_hook on a view whose storage was
+            # written since the view was made, before anything refreshed its grad_fn
+            r = 0.6
+        if r < 0.4:
+            k = self.hook_ids
+            self.hook_ids += 1
+            return "hook", None, [a], \
+                f"{a}.register_hook(lambda g: H.append(({k}, g.detach())))", None
+        if r < 0.6:
+            return "hook", None, [a], f"{a}.register_hook(lambda g: g * 2)", None
+        if a not in self.prog["retained"]:
+            self.prog["retained"].append(a)
+        return "retain_grad", None, [a], f"{a}.retain_grad()", None
+
+    def g_function(self):
+        a = self.pick(self.float_vars())
+        if a is None:
+            return None
+        t = self.t(a)
+        names = ["Square", "ExpOut", "Double_", "MulAdd"]
+        if t.dim() >= 1 and t.shape[0] >= 2:
+            names.append("Head")
+        name = self.rng.choice(names)
+        if name not in self.functions_loaded:
+            exec(FUNCTIONS[name], self.ns)
+            self.functions_loaded.add(name)
+        v = self.new_var()
+        if name == "MulAdd":
+            b = self.partner(a, broadcast=False)
+            if b is None:
+                return None
+            return "Function", v, [a, b], f"{v} = MulAdd.apply({a}, {b})", self.out_dev(a, b)
+        if name == "Double_" and t.is_leaf and t.requires_grad and self.rng.random() < 0.9:
+            return None
+        return "Function", v, [a], f"{v} = {name}.apply({a})", self.dev[a]
+
+    def g_bool(self):
+        a = self.pick(self.float_vars())
+        if a is None:
+            return None
+        bools = [v for v in self.prog["vars"] if self.usable(v)
+                 and self.t(v).dtype == self.torch.bool and self.dev[v] == self.dev[a]]
+        v = self.new_var()
+        if not bools or self.rng.random() < 0.4:
+            return "compare", v, [a], f"{v} = {a} > 0.1", self.dev[a]
+        m = self.rng.choice(bools)
+        r = self.rng.random()
+        if r < 0.3:
+            return "bool float op", v, [m], \
+                f"{v} = {m}.{self.rng.choice(['exp', 'sigmoid', 'tanh', 'sqrt'])}()", self.dev[m]
+        if r < 0.6 and tuple(self.t(m).shape) == tuple(self.t(a).shape):
+            return "where", v, [m, a], f"{v} = torch.where({m}, {a}, {a} * 3)", self.dev[a]
+        return "mask mul", v, [a, m], f"{v} = {a} * {m}", self.dev[a]
+
+    def g_move(self):
+        a = self.pick([v for v in self.float_vars() if self.dev[v] in ("cpu", "w0", "w1")])
+        if a is None:
+            return None
+        here = self.dev[a]
+        there = self.rng.choice([d for d in ("cpu", "w0", "w1") if d != here])
+        v = self.new_var()
+        target = '"cpu"' if there == "cpu" else f"W[{there[1]}]"
+        return "to", v, [a], f"{v} = {a}.to({target}, copy=True)", there
+
+    def g_shard(self):
+        a = self.pick([v for v in self.float_vars() if self.dev[v] == "cpu"
+                       and self.t(v).dim() >= 1])
+        if a is None:
+            return None
+        t = self.t(a)
+        dims = [d for d in range(t.dim()) if t.shape[d] >= 2]
+        v = self.new_var()
+        if not dims or self.rng.random() < 0.25:
+            return "replicate", v, [a], f"{v} = replicate({a})", f"s:{v}"
+        d = self.rng.choice(dims)
+        return "shard", v, [a], f"{v} = shard({a}, {d})", f"s:{v}"
+
+    # -- the whole program ----------------------------------------------------------------
+    def build(self, n_ops=None):
+        rng = self.rng
+        n_inputs = rng.randint(2, 4)
+        for i in range(n_inputs):
+            device = "cpu"
+            if self.mode != "driver" and rng.random() < 0.4:
+                device = rng.choice(["worker:0", "worker:1"])
+            self.add_input(device, requires_grad=True if i == 0 else None)
+        n_ops = n_ops or rng.randint(6, 14)
+        tries = 0
+        while len(self.prog["ops"]) < n_ops and tries < n_ops * 8:
+            tries += 1
+            if self.step() == "error":
+                break
+        self.finish()
+        return self.prog
+
+    def finish(self):
+        prog = self.prog
+        cands = [v for v in self.float_vars(grad=True)]
+        inner = [v for v in cands if not self.t(v).is_leaf] or cands
+        k = min(len(inner), self.rng.randint(1, 3))
+        recent = inner[-5:]
+        chosen = set(self.rng.sample(recent, min(k, len(recent))))
+        if inner and self.rng.random() < 0.4:
+            chosen.add(self.rng.choice(inner))
+        prog["loss"] = [v for v in cands if v in chosen]
+        prog["leaves"] = [v for v in prog["vars"] if self.usable(v)
+                          and self.ns[v].is_leaf and self.ns[v].requires_grad]
+        prog["retained"] = [v for v in prog["retained"] if v in prog["vars"]]
+
+
+def generate(seed: int, mode: str = "driver"):
+    return Gen(seed, mode).build()
+
+
+def mode_of(seed: int, ray_share: float = 0.0) -> str:
+    r = random.Random(seed * 7919 + 13).random()
+    if r < ray_share:
+        return "ray"
+    return "local" if r < 0.3 else "driver"
+
+
+# ---------------------------------------------------------------------------------------
+# Running both, shrinking
+
+def check(prog):
+    """(Mismatch or None, distgrad outcome, torch outcome)."""
+    import torch
+
+    import distgrad
+
+    th = run(prog, torch)
+    dg = run(prog, distgrad)
+    return compare(prog, dg, th), dg, th
+
+
+def _without(prog, drop_ops=(), drop_loss=(), drop_inputs=()):
+    """A copy of `prog` without those ops (and every op that uses their results)."""
+    removed = set()
+    ops = []
+    for i, op in enumerate(prog["ops"]):
+        if i in drop_ops or any(u in removed for u in op["uses"]):
+            if op["out"] is not None and op["out"] not in op["uses"]:
+                removed.add(op["out"])
+            elif op["out"] is not None:
+                removed.add(op["out"])
+            continue
+        ops.append(op)
+    removed |= set(drop_inputs)
+    ops = [op for op in ops if not any(u in removed for u in op["uses"])]
+    new = dict(prog)
+    new["ops"] = ops
+    new["inputs"] = [i for i in prog["inputs"] if i["name"] not in drop_inputs]
+    alive = {i["name"] for i in new["inputs"]} | {op["out"] for op in ops if op["out"]}
+    new["vars"] = [v for v in prog["vars"] if v in alive]
+    new["loss"] = [v for j, v in enumerate(prog["loss"]) if v in alive and j not in drop_loss]
+    new["leaves"] = [v for v in prog["leaves"] if v in alive]
+    new["retained"] = [v for v in prog["retained"] if v in alive
+                       and any(op["src"] == f"{v}.retain_grad()" for op in ops)]
+    return new
+
+
+def shrink(prog, kind: str, budget: int = 150):
+    """Drop ops, loss terms and inputs while the program still fails with `kind`."""
+    runs = 0
+
+    def fails(p):
+        nonlocal runs
+        runs += 1
+        try:
+            m, _, _ = check(p)
+        except Exception:
+            return False
+        return m is not None and m.kind == kind
+
+    changed = True
+    while changed and runs < budget:
+        changed = False
+        for i in reversed(range(len(prog["ops"]))):
+            if i >= len(prog["ops"]) or runs >= budget:
+                continue
+            cand = _without(prog, drop_ops={i})
+            if fails(cand):
+                prog, changed = cand, True
+        for j in reversed(range(len(prog["loss"]))):
+            if j < len(prog["loss"]) and len(prog["loss"]) > 1 and runs < budget:
+                cand = _without(prog, drop_loss={j})
+                if fails(cand):
+                    prog, changed = cand, True
+        for inp in list(prog["inputs"]):
+            if runs < budget and len(prog["inputs"]) > 1:
+                cand = _without(prog, drop_inputs={inp["name"]})
+                if fails(cand):
+                    prog, changed = cand, True
+    return prog
+
+
+def report(prog, m: Mismatch) -> str:
+    """A failing program as a standalone script, with what differed."""
+    text = to_text(prog, "distgrad", prints=m.prints, stop_after=m.stop_after)
+    return (f"# {m.kind}  [{'silent wrong result' if m.silent else 'error'}; "
+            f"seed {prog['seed']}, {prog['mode']}, {prog['dtype']}]\n"
+            + "".join(f"# {line}\n" for line in m.detail.split("\n"))
+            + text)
+
+
+def op_signature(prog) -> str:
+    kinds = sorted({op["kind"] for op in prog["ops"]} - {"clone"})
+    return ",".join(kinds) or "-"
+
+
+# ---------------------------------------------------------------------------------------
+# Sessions (pytest and the command line)
+
+def ensure_runtime(mode: str):
+    import distgrad.distributed as dist
+
+    if mode == "driver":
+        return
+    backend = "ray" if mode == "ray" else "local"
+    if dist.is_initialized():
+        rt = dist.current()
+        if rt.backend == backend and len(rt.queues) == 2:
+            return
+        dist.shutdown()
+    if backend == "ray":
+        import ray
+
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+        if not ray.is_initialized():
+            ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    dist.init(2, backend=backend)
+
+
+def run_many(seeds_modes, shrink_per_kind: int = 1, log=None, shrink_budget: int = 150):
+    """Run the programs; returns (ran, failures by kind: [(seed, prog, Mismatch)],
+    reproducers by kind: [text])."""
+    by_kind = defaultdict(list)
+    ran = 0
+    for seed, mode in seeds_modes:
+        ensure_runtime(mode)
+        prog = generate(seed, mode)
+        try:
+            m, _, _ = check(prog)
+        except Exception as e:  # the harness itself: count it, show it
+            m = Mismatch(f"harness error {type(e).__name__}", traceback.format_exc()[-800:],
+                         silent=False)
+        ran += 1
+        if m is not None:
+            by_kind[m.kind].append((seed, prog, m))
+        if log and ran % 1000 == 0:
+            log(f"{ran} programs, {sum(map(len, by_kind.values()))} failing")
+    repro = {}
+    for kind, fails in by_kind.items():
+        texts = []
+        for seed, prog, m in sorted(fails, key=lambda f: len(f[1]["ops"]))[:shrink_per_kind]:
+            ensure_runtime(prog["mode"])
+            small = shrink(prog, kind, shrink_budget)
+            m2, _, _ = check(small)
+            texts.append(report(small, m2 or m))
+        repro[kind] = texts
+    return ran, by_kind, repro
+
+
+def summary(ran, by_kind, repro, elapsed=None) -> str:
+    n_fail = sum(map(len, by_kind.values()))
+    head = f"{ran} programs ran, {n_fail} failed, {len(by_kind)} kinds of failure"
+    if elapsed is not None:
+        head += f", {elapsed:.0f} s"
+    out = [head]
+    for kind, fails in sorted(by_kind.items(), key=lambda kv: -len(kv[1])):
+        silent = "silent wrong result" if fails[0][2].silent else "error"
+        out.append(f"\n=== {len(fails)} x {kind}  [{silent}]  seeds "
+                   f"{', '.join(str(f[0]) for f in fails[:5])}")
+        for text in repro.get(kind, []):
+            out.append(text)
+    return "\n".join(out)
+
+
+def main():
+    count = int(os.environ.get("FUZZ_COUNT", "20000"))
+    seed0 = int(os.environ.get("FUZZ_SEED", "0"))
+    ray_share = float(os.environ.get("FUZZ_RAY", "0.005"))
+    per_kind = int(os.environ.get("FUZZ_SHRINK", "2"))
+    out_file = os.environ.get("FUZZ_OUT")
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    t0 = time.time()
+    plan = [(s, mode_of(s, ray_share)) for s in range(seed0, seed0 + count)]
+    plan.sort(key=lambda sm: MODES.index(sm[1]))  # one runtime switch per backend
+    ran, by_kind, repro = run_many(plan, per_kind,
+                                   log=lambda s: print(s, file=sys.stderr, flush=True))
+    text = summary(ran, by_kind, repro, time.time() - t0)
+    modes = {m: sum(1 for _, mm in plan if mm == m) for m in MODES}
+    text = text.replace(" programs ran,", f" programs ran ({modes['driver']} in the driver, "
+                        f"{modes['local']} on local workers, {modes['ray']} on Ray),", 1)
+    print(text)
+    if out_file:
+        with open(out_file, "w") as f:
+            f.write(text + "\n")
+    import distgrad.distributed as dist
+
+    if dist.is_initialized():
+        dist.shutdown()
+    return 1 if by_kind else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
