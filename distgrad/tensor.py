@@ -9,36 +9,14 @@ import weakref
 
 import numpy as np
 
-from . import dtypes
+from . import dtypes, storage
 from ._format import format_tensor
 from .autograd import grad_mode, record
-from .autograd.graph import AccumulateGrad, _ListHandle
+from .autograd.graph import AccumulateGrad, _ListHandle, _short_name
+from .ops import layout
 from .ops.table import Size
 
 call = record.call
-
-
-class _Version:
-    """The in-place version counter; views share their base's."""
-
-    __slots__ = ("value",)
-
-    def __init__(self):
-        self.value = 0
-
-    # `t._version` reads as the int torch gives.
-    def __int__(self) -> int:
-        return self.value
-
-    __index__ = __int__
-
-    def __eq__(self, other) -> bool:
-        return self.value == (other.value if isinstance(other, _Version) else other)
-
-    __hash__ = None
-
-    def __repr__(self) -> str:
-        return str(self.value)
 
 
 class device:
@@ -93,9 +71,10 @@ class Tensor:
     tensor([3., 3.])
     """
 
-    __slots__ = ("_value", "shape", "dtype", "device_str", "_requires_grad", "grad_fn", "_grad",
-                 "_output_nr", "_version", "_base", "_acc", "_hooks", "_retains_grad",
-                 "_post_acc_hooks", "_sharding", "__weakref__", "__dict__")
+    __slots__ = ("_value", "shape", "dtype", "device_str", "_requires_grad", "_grad_fn", "_grad",
+                 "_output_nr", "_storage", "_base", "_acc", "_hooks", "_retains_grad",
+                 "_post_acc_hooks", "_sharding", "_layout", "_view_of", "_view_version",
+                 "_view_kind", "__weakref__", "__dict__")
 
     __array_priority__ = 1000  # numpy defers to Tensor's reflected operators
 
@@ -108,11 +87,15 @@ class Tensor:
         t.dtype = dtype
         t.device_str = device_s
         t._requires_grad = False
-        t.grad_fn = None
+        t._grad_fn = None
         t._grad = None
         t._output_nr = 0
-        t._version = _Version()
+        t._storage = storage.for_device(device_s)
         t._base = None
+        t._layout = None  # (strides, storage offset); None: row-major from offset 0
+        t._view_of = None  # (parent, op, attrs, output nr) for a view: how to replay it
+        t._view_version = 0  # the version its grad_fn was made at (stale after a write)
+        t._view_kind = None  # why a view may not be written in place (torch's rules)
         t._acc = None
         t._hooks = None
         t._retains_grad = False
@@ -128,11 +111,13 @@ class Tensor:
     def _alias(self, keep_graph: bool = True):
         """A second handle on the same data and version counter (no copy)."""
         t = Tensor._make(self._value, self.shape, self.dtype, self.device_str)
-        t._version = self._version
-        t._sharding = self._sharding
+        t._storage = self._storage
+        t._sharding = self._sharding if keep_graph or self._sharding is None \
+            else self._sharding.detached()  # detach() detaches every shard
+        t._layout = self._layout
         if keep_graph:
             t._requires_grad = self._requires_grad
-            t.grad_fn = self.grad_fn
+            t._grad_fn = self.grad_fn
             t._output_nr = self._output_nr
         return t
 
@@ -142,7 +127,7 @@ class Tensor:
         with grad_mode.no_grad():
             t = call("clone", self)
         t._requires_grad = self._requires_grad
-        t.grad_fn = self.grad_fn
+        t._grad_fn = self.grad_fn
         t._output_nr = self._output_nr
         return t
 
@@ -176,21 +161,28 @@ class Tensor:
     def is_floating_point(self) -> bool:
         return self.dtype.is_floating_point
 
-    def is_contiguous(self, memory_format=None) -> bool:
-        return True  # every distgrad tensor is laid out row-major
+    # ---- layout: strides and storage offset (ops/layout.py) -------------------------------
+    def _strides_offset(self) -> tuple:
+        if self._layout is None:
+            return layout.contiguous_strides(self.shape), 0
+        return self._layout
 
     def stride(self, dim=None):
-        """Row-major strides from the shape (torch's contiguous strides)."""
-        strides, step = [], 1
-        for d in reversed(self.shape):
-            strides.append(step)
-            step *= max(d, 1)
-        strides = tuple(reversed(strides))
+        strides = self._strides_offset()[0]
         if dim is None:
             return strides
         from .ops.rules import wrap_dim
 
         return strides[wrap_dim(dim, self.ndim)]
+
+    def storage_offset(self) -> int:
+        return self._strides_offset()[1]
+
+    def is_contiguous(self, memory_format=None) -> bool:
+        return self._layout is None or layout.is_contiguous(self.shape, self._layout[0])
+
+    def _is_view(self) -> bool:
+        return self._base is not None
 
     def type(self, dtype=None, non_blocking=False):
         """`t.type()` is torch's legacy name ('torch.FloatTensor'); `t.type(dtype)` converts."""
@@ -257,7 +249,33 @@ class Tensor:
         return self.grad_fn is None
 
     @property
+    def grad_fn(self):
+        if self._base is not None and self._view_version != self._storage.version:
+            self._refresh_view()
+        return self._grad_fn
+
+    @grad_fn.setter
+    def grad_fn(self, node) -> None:
+        self._grad_fn = node
+
+    def _refresh_view(self) -> None:
+        """Its base (or a view of the same base) was written in place since this view's
+        history was made: the view's history becomes an as_strided of the base's new one,
+        as torch regenerates it (AsStridedBackward0)."""
+        self._view_version = self._storage.version
+        base = self._base
+        if not base._requires_grad or base._sharding is not None:
+            return
+        strides, offset = self._strides_offset()
+        with grad_mode.enable_grad():
+            fresh = call("as_strided", base, size=list(self.shape), stride=list(strides),
+                         storage_offset=offset)
+        self._take_history(fresh)
+
+    @property
     def requires_grad(self) -> bool:
+        if self._base is not None and self._view_version != self._storage.version:
+            self._refresh_view()
         return self._requires_grad
 
     @requires_grad.setter
@@ -377,7 +395,7 @@ class Tensor:
     def data(self):
         """The same values, untracked: unlike detach(), with its own version counter."""
         t = self._alias(keep_graph=False)
-        t._version = _Version()
+        t._storage = self._storage.renewed()
         return t
 
     @data.setter
@@ -387,6 +405,10 @@ class Tensor:
         self.dtype = other.dtype
         self.device_str = other.device_str
         self._sharding = other._sharding
+        self._layout = other._layout
+        moved = other._storage.renewed()  # other's memory, self's version counter
+        moved.version = self._storage.version
+        self._storage = moved
 
     @property
     def T(self):
@@ -401,8 +423,9 @@ class Tensor:
         return self._output_nr
 
     @property
-    def _version_value(self) -> int:
-        return self._version.value
+    def _version(self) -> int:
+        """How many in-place writes its storage has seen (through any view of it)."""
+        return self._storage.version
 
     # ---- autograd plumbing -------------------------------------------------------------
     def _gradient_edge(self):
@@ -474,11 +497,7 @@ class Tensor:
     # ---- values ------------------------------------------------------------------------
     def _numpy_value(self) -> np.ndarray:
         """The data as a numpy array in the driver (fetched if it lives elsewhere)."""
-        if self._sharding is not None:
-            return self._sharding.gather_value(self)
-        if self.device_str == "cpu":
-            return self._value
-        return record.executor_for(self.device_str).fetch(self._value)
+        return self._storage.read(self)
 
     def numpy(self, force: bool = False) -> np.ndarray:
         if self._requires_grad and not force:
@@ -601,74 +620,139 @@ class Tensor:
         return self.to(dtypes.bool_)
 
     # ---- in place ----------------------------------------------------------------------
-    def _check_inplace(self) -> None:
-        if self._requires_grad and self.grad_fn is None and grad_mode.is_grad_enabled():
+    def _check_inplace(self, overlap_ok: bool = False) -> None:
+        if self._requires_grad and self._grad_fn is None and grad_mode.is_grad_enabled():
             raise RuntimeError("a leaf Variable that requires grad is being used in an in-place "
                                "operation.")
+        if (not overlap_ok and self._layout is not None
+                and layout.has_internal_overlap(self.shape, self._layout[0])):
+            raise RuntimeError("unsupported operation: more than one element of the written-to "
+                               "tensor refers to a single memory location. Please clone() the "
+                               "tensor before performing the operation.")
 
-    def _inplace(self, result):
-        """Write `result` (computed out of place) into self, and take over its history."""
-        self._check_inplace()
+    def _inplace(self, result, overlap_ok: bool = False):
+        """Write `result` (computed out of place from self) into self, and take over its
+        history; through a view, the base takes the write (torch's CopySlices)."""
+        self._check_inplace(overlap_ok)
         base = self._base
         if base is not None and grad_mode.is_grad_enabled() and (
                 result._requires_grad or base._requires_grad):
-            if base.grad_fn is None and base._requires_grad:
-                raise RuntimeError("a view of a leaf Variable that requires grad is being used in "
-                                   "an in-place operation.")
             return self._inplace_through_view(result)
-        if result.grad_fn is not None:
-            result.grad_fn.save_original(self)  # before self's value is overwritten
+        node = result._grad_fn
+        if node is not None:
+            node.save_original(self)  # before self's value is overwritten
+        result = self._as_written(result)
+        self._write(result)
+        self._storage.version += 1
+        if result._requires_grad:
+            self._take_history(result)
+        return self
+
+    def _inplace_through_view(self, result):
+        """An in-place op on a view of a tensor in a graph: the base takes the new values
+        through the view (CopySlices), and the view's history is regenerated from it."""
+        from .ops.views import scatter_through_view
+
+        self._check_view_writable()
+        base = self._base
+        if base._grad_fn is None and base._requires_grad:
+            raise RuntimeError("a view of a leaf Variable that requires grad is being used in an "
+                               "in-place operation.")
+        node, nr = result._grad_fn, result._output_nr
+        if node is not None:
+            node.save_original(self)  # before the base's values are overwritten
+        result = self._as_written(result)
+        base._inplace(call("copy_slices", scatter_through_view(self, result)))
+        retained = self._retains_grad
+        self._refresh_view()
+        if node is not None and result._grad_fn is node:
+            self._save_output_as_self(node, nr)
+        if retained and not self._retains_grad:
+            self.retain_grad()
+        return self
+
+    def _rebase_view(self, result) -> None:
+        """Self, a view, already holds `result`'s values (a custom Function wrote them and
+        marked it dirty): the base's history takes them through the view, as after an
+        in-place op on the view (CopySlices), without writing again."""
+        from .ops.views import scatter_through_view
+
+        base = self._base
+        base._take_history(call("copy_slices", scatter_through_view(self, result)))
+        self._refresh_view()
+
+    def _check_view_writable(self) -> None:
+        """torch forbids rebasing the history of some views (their backward would be lost)."""
+        kind = self._view_kind
+        if kind is None:
+            return
+        node = self._grad_fn
+        if node is None:
+            head = "A view was created in no_grad mode and is being modified inplace with grad mode enabled."
+        else:
+            head = (f"Output {self._output_nr} of {_short_name(node.name())} is a view and is being "
+                    "modified inplace.")
+        if kind == "function":
+            raise RuntimeError(
+                f"{head} This view was created inside a custom Function (or because an input was "
+                "returned as-is) and the autograd logic to handle view+inplace would override the "
+                "custom backward associated with the custom Function, leading to incorrect "
+                "gradients. This behavior is forbidden. You can fix this by cloning the output of "
+                "the custom Function.")
+        if kind == "multi":
+            raise RuntimeError(
+                f"{head} This view is the output of a function that returns multiple views. Such "
+                "functions do not allow the output views to be modified inplace. You should "
+                "replace the inplace operation by an out-of-place one.")
+        raise RuntimeError(
+            f"{head} Given that this use case is ambiguous and error-prone, it is forbidden. You "
+            "can clarify your code by moving both the view and the inplace either both inside the "
+            "no_grad block (if you don't want the inplace to be tracked) or both outside (if you "
+            "want the inplace to be tracked).")
+
+    def _as_written(self, result):
+        """`result` in self's dtype (torch casts what an in-place op writes), shape checked."""
         if result.dtype is not self.dtype:
             if not _can_cast(result.dtype, self.dtype):
-                raise RuntimeError(f"result type {_long(result.dtype)} can't be cast to the desired "
-                                   f"output type {_long(self.dtype)}")
+                raise RuntimeError(f"result type {_long(result.dtype)} can't be cast to the "
+                                   f"desired output type {_long(self.dtype)}")
             with grad_mode.enable_grad() if result._requires_grad else grad_mode.no_grad():
                 result = result.to(self.dtype)
         if tuple(result.shape) != tuple(self.shape):
             raise RuntimeError(f"output with shape {list(self.shape)} doesn't match the broadcast "
                                f"shape {list(result.shape)}")
-        if self._sharding is not None or result._sharding is not None:
-            from .distributed.sharding import assign_inplace
+        return result
 
-            assign_inplace(self, result)
-        elif self.device_str == "cpu":
-            if self._value.flags.writeable:
-                np.copyto(self._value, result._value)
-            else:
-                self._value = np.array(result._value)
-        else:
-            record.executor_for(self.device_str).assign(self._value, result._value)
-        self._version.value += 1
-        if result._requires_grad:
-            old, old_nr = self.grad_fn, self._output_nr
-            self._requires_grad = True
-            self.grad_fn = result.grad_fn
-            self._output_nr = result._output_nr
-            if self._retains_grad:  # retain_grad moves to the new grad_fn, as in torch
+    def _write(self, result) -> None:
+        """Copy result's values into self's memory, wherever it lives."""
+        self._storage.write(self, result)
+
+    def _take_history(self, result) -> None:
+        """Self now holds what `result` computed: its grad_fn is result's; a retained grad
+        and a saved copy of the result follow self, as in torch."""
+        old, old_nr = self._grad_fn, self._output_nr
+        node = result._grad_fn
+        self._requires_grad = result._requires_grad
+        self._grad_fn = node
+        self._output_nr = result._output_nr
+        self._view_version = self._storage.version
+        if node is not None:
+            self._save_output_as_self(node, result._output_nr)
+        if self._retains_grad and old is not node:  # retain_grad moves to the new grad_fn
+            if old is not None and old._retain_grad:
                 old._retain_grad.pop(old_nr, None)
-                self._retains_grad = False
+            self._retains_grad = False
+            if self._requires_grad and node is not None:
                 self.retain_grad()
-        return self
 
-    def _inplace_through_view(self, result):
-        """An in-place op on a view of a tensor in a graph: the base takes the new values
-        through the view (torch's CopySlices), and the view is taken again from the base."""
-        from .ops.views import scatter_through_view
+    def _save_output_as_self(self, node, nr: int) -> None:
+        """A node that saved its result now saves self (same values, after the write), so a
+        later write to self is caught by the version check."""
+        from .autograd.graph import SavedTensor
 
-        if result.grad_fn is not None:
-            result.grad_fn.save_original(self)  # before the base's values are overwritten
-        new_base = scatter_through_view(self, result)
-        base = self._base
-        base._inplace(call("copy_slices", new_base))
-        view = base
-        for parent, op_name, attrs in _view_chain(self):
-            view = call(op_name, view, **attrs)
-        self._value = view._value
-        self._requires_grad = view._requires_grad
-        self.grad_fn = view.grad_fn
-        self._output_nr = view._output_nr
-        self._view_of = view._view_of
-        return self
+        outs = getattr(node, "_saved_outs", None)
+        if outs and nr < len(outs):
+            outs[nr] = SavedTensor(self, True, nr)
 
     def add_(self, other, alpha=1):
         return self._inplace(call("add", self, other, alpha=alpha))
@@ -757,27 +841,25 @@ class Tensor:
                                f">= to={to}")
         return self._random_fill("random", lambda rng, shape: rng.integers(from_, to, shape))
 
+    # Overwriting writes: the old values get a zero gradient (ops/overwrite.py); fill_ and
+    # zero_ may write an expanded tensor, as in torch.
     def zero_(self):
-        return self.fill_(0)
+        return self._inplace(call("zero", self), overlap_ok=True)
 
     def fill_(self, value):
-        if isinstance(value, Tensor):
-            value = value.expand(self.shape)
-            return self._inplace(value * 1 if value._requires_grad else value)
-        return self._inplace(call("full", shape=list(self.shape), value=value,
-                                  dtype=self.dtype.name, _device=self.device_str))
+        if isinstance(value, Tensor) and value.ndim:
+            raise RuntimeError(f"fill_ only supports 0-dimension value tensor but got tensor with "
+                               f"{value.ndim} dimensions.")
+        return self._inplace(call("fill", self, value), overlap_ok=True)
 
     def copy_(self, src, non_blocking=False):
         if not isinstance(src, Tensor):
             from .creation import tensor as _tensor
 
             src = _tensor(src)
-        if src.device_str != self.device_str:
+        if src.device_str != self.device_str and src._sharding is None and self._sharding is None:
             src = src.to(self.device_str)
-        if src.dtype is not self.dtype:
-            src = src.to(self.dtype)
-        src = src.expand(self.shape)
-        return self._inplace(call("clone", src) if src._requires_grad else src)
+        return self._inplace(call("copy", self, src))
 
     def __setitem__(self, key, value):
         from .ops.indexing import setitem
@@ -928,9 +1010,9 @@ def _c_name(d) -> str:
 
 
 def _view_chain(t) -> list:
-    """(parent, op, attrs) for each view step from the base down to `t`."""
+    """(parent, op, attrs, output nr) for each view step from the base down to `t`."""
     chain = []
-    while getattr(t, "_view_of", None) is not None:
+    while t._view_of is not None:
         chain.append(t._view_of)
         t = t._view_of[0]
     return chain[::-1]

@@ -261,7 +261,7 @@ def _wrap_outputs(ctx, args, output, executable):
     dirty = {id(t) for t in ctx.dirty_tensors}
     nondiff = {id(t) for t in ctx.non_differentiable}
     for t in ctx.dirty_tensors:
-        t._version.value += 1  # torch counts mark_dirty as one more in-place change
+        t._storage.version += 1  # torch counts mark_dirty as one more in-place change
     node = ctx if executable else None
     if node is not None:
         edges, slots = [], []
@@ -300,10 +300,16 @@ def _wrap_outputs(ctx, args, output, executable):
                               stacklevel=3)
             if is_input and not is_dirty:
                 out = _alias(out)
+            if is_dirty and out._base is not None:
+                out._rebase_view(_output_of(out, node, nr))  # the base takes the write
+                wrapped.append(out)
+                continue
             out._requires_grad = True
             out.grad_fn = node
             out._output_nr = nr
             out._retains_grad = False
+            if out._base is not None:
+                out._view_kind = "function"  # torch forbids writing it in place
         wrapped.append(out)
 
     if node is not None:
@@ -315,6 +321,15 @@ def _wrap_outputs(ctx, args, output, executable):
     # Drop the references to outputs held on ctx, which would be cycles through the node.
     ctx.to_save = ctx.dirty_tensors = ctx.non_differentiable = ()
     return tuple(wrapped) if is_tuple else wrapped[0]
+
+
+def _output_of(t, node, nr: int):
+    """A handle on t's values as output `nr` of `node`."""
+    out = t._alias(keep_graph=False)
+    out._requires_grad = True
+    out.grad_fn = node
+    out._output_nr = nr
+    return out
 
 
 def _alias(t):

@@ -98,10 +98,10 @@ def _check_inputs(tupled_inputs) -> None:
 def _write(x, arr: np.ndarray) -> None:
     """Overwrite x's data without counting it as an in-place change (torch perturbs
     `x.data`, whose writes autograd does not track), so graphs recorded before stay valid."""
-    version = x._version.value
+    version = x._storage.version
     with grad_mode.no_grad():
         x.copy_(_to_tensor(arr, x))
-    x._version.value = version
+    x._storage.version = version
 
 
 def _evaluate(func, inputs, out_indices):

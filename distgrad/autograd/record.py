@@ -68,6 +68,7 @@ def call(name: str, *inputs, _device=None, **attrs):
 
             return dispatch(name, inputs, attrs)
     op = lookup(name)
+    refresh_stale_views(inputs)
     device = attrs["device"] if op.moves else common_device(name, inputs, _device)
     metas = op.shape(*inputs, **attrs)
     multi = isinstance(metas, (tuple, list))
@@ -94,9 +95,7 @@ def call(name: str, *inputs, _device=None, **attrs):
     for k, (v, m) in enumerate(zip(values, metas)):
         t = Tensor._make(v, m.shape, m.dtype, device)
         if op.view:
-            t._version = inputs[0]._version
-            t._base = inputs[0] if inputs[0]._base is None else inputs[0]._base
-            t._view_of = (inputs[0], name, attrs)  # how to write through it (CopySlices)
+            _make_view(t, op, inputs[0], attrs, k, multi)
         outs.append(t)
 
     if requires_grad:
@@ -111,6 +110,28 @@ def call(name: str, *inputs, _device=None, **attrs):
         if device != CPU and not op.moves:
             _note_remote_node(node, device)
     return tuple(outs) if multi else outs[0]
+
+
+def _make_view(t, op, parent, attrs, k: int, multi: bool) -> None:
+    """`t` (output k of view op `op`) shares parent's memory: its base, version counter,
+    layout, and how to replay it from its parent (to write through it, CopySlices)."""
+    t._storage = parent._storage
+    t._view_version = parent._storage.version
+    t._base = parent if parent._base is None else parent._base
+    t._view_of = (parent, op.name, attrs, k)
+    strides, offset = parent._strides_offset()
+    t._layout = op.strides(parent.shape, strides, offset, t.shape, k, attrs)
+    # torch forbids an in-place write through these later (Tensor._check_view_writable).
+    kind = "multi" if multi else None if grad_mode.is_grad_enabled() else "no_grad"
+    t._view_kind = kind or parent._view_kind
+
+
+def refresh_stale_views(inputs) -> None:
+    """A view whose base was written in place since it was made gets its history anew
+    before an op records it as an input."""
+    for t in inputs:
+        if getattr(t, "_base", None) is not None and t._view_version != t._storage.version:
+            t._refresh_view()
 
 
 def _note_remote_node(node, device) -> None:

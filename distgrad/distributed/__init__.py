@@ -5,6 +5,7 @@
     dist.init(num_workers=2)                    # local Ray runtime; backend="local" needs no Ray
     w = torch.randn(5, 3, requires_grad=True, device="worker:1")
 """
+from . import storage as _storage  # noqa: F401  (registers the worker and sharded kinds)
 from .runtime import (WorkerDiedError, counters, current, init, is_initialized, nodes,
                       num_workers, shutdown, stats, synchronize, workers)
 from .wire import WireFormatError

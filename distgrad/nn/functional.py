@@ -78,7 +78,7 @@ def linear(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None) -> Tens
         raise RuntimeError("both arguments to linear need to be at least 1D, but they are 0D "
                            f"and {weight.ndim}D")
     # torch views the input as a matrix, runs addmm, and views the result back.
-    rows = call("reshape", input, shape=[-1, input.shape[-1]])
+    rows = input.reshape(-1, input.shape[-1])
     out = call("addmm", bias, rows, weight.t())
     return call("reshape", out, shape=list(input.shape[:-1]) + [out.shape[-1]])
 

@@ -29,7 +29,7 @@ class Parameter(Tensor):
             raise RuntimeError("Only Tensors of floating point and complex dtype can require "
                                "gradients")
         p = cls._make(data._value, data.shape, data.dtype, data.device_str)
-        p._version = data._version  # shares storage with `data`, as a detached alias does
+        p._storage = data._storage  # shares storage with `data`, as a detached alias does
         p._sharding = data._sharding
         p.requires_grad_(requires_grad)
         return p

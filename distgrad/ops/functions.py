@@ -11,8 +11,10 @@ import numpy as np
 from .. import dtypes
 from ..autograd.record import call
 from ..tensor import Tensor
-from . import indexing, linalg, math, nn, reduce, shape, views  # noqa: F401  (fill the op table)
+from . import indexing, linalg, math, nn, overwrite, reduce, shape, views  # noqa: F401  (fill the op table)
+from . import layout
 from .rules import wrap_dim
+from .shape import infer_shape
 
 def _shape_args(args):
     if len(args) == 1 and isinstance(args[0], (tuple, list)):
@@ -259,7 +261,7 @@ def matmul(input, other):
 def _matmul_folded(a, b):
     """a (..., n, k) @ b (k, m) or (k,): the batch folded into the rows of one mm / mv."""
     k = a.shape[-1]
-    folded = call("reshape", a, shape=[-1, k])
+    folded = reshape(a, -1, k)
     if b.ndim == 1:
         if k != b.shape[0]:
             raise RuntimeError(f"size mismatch, got input ({folded.shape[0]}), mat "
@@ -318,13 +320,36 @@ def bmm(input, mat2):
 # ---- shape ------------------------------------------------------------------------------
 
 def reshape(input, *shape):
-    return call("reshape", input, shape=list(_shape_args(shape)))
+    """A view when input's layout allows one (torch's view), else a copy (a clone, then an
+    unsafe_view of it, as torch records it)."""
+    shape = list(_shape_args(shape))
+    new_shape = infer_shape(shape, input.numel())
+    if layout.view_strides(input.shape, input.stride(), new_shape) is not None:
+        return call("reshape", input, shape=shape)
+    return call("unsafe_view", call("clone", input), shape=list(new_shape))
 
 
 def view(input, *shape):
     if len(shape) == 1 and isinstance(shape[0], dtypes.dtype):
         raise NotImplementedError("view(dtype) is not supported")
-    return call("reshape", input, shape=list(_shape_args(shape)))
+    shape = list(_shape_args(shape))
+    new_shape = infer_shape(shape, input.numel())
+    if layout.view_strides(input.shape, input.stride(), new_shape) is None:
+        raise RuntimeError("view size is not compatible with input tensor's size and stride (at "
+                           "least one dimension spans across two contiguous subspaces). Use "
+                           ".reshape(...) instead.")
+    return call("reshape", input, shape=shape)
+
+
+def as_strided(input, size, stride, storage_offset=None):
+    """A view of input's storage with the given layout (offset and strides in elements)."""
+    if input._base is None and input._layout is not None:
+        raise NotImplementedError("as_strided of a tensor that shares a view's memory without "
+                                  "being its view (a detached view) is not supported; clone() it")
+    base = input if input._base is None else input._base
+    offset = input.storage_offset() if storage_offset is None else storage_offset
+    return call("as_strided", base, size=[int(n) for n in size], stride=[int(n) for n in stride],
+                storage_offset=int(offset))
 
 
 def view_as(input, other):
@@ -337,7 +362,7 @@ def reshape_as(input, other):
 
 def flatten(input, start_dim=0, end_dim=-1):
     if input.ndim == 0:
-        return call("reshape", input, shape=[1])
+        return reshape(input, 1)
     s, e = wrap_dim(start_dim, input.ndim), wrap_dim(end_dim, input.ndim)
     if s > e:
         raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
@@ -346,7 +371,7 @@ def flatten(input, start_dim=0, end_dim=-1):
     n = 1
     for d in input.shape[s:e + 1]:
         n *= d
-    return call("reshape", input, shape=list(input.shape[:s]) + [n] + list(input.shape[e + 1:]))
+    return reshape(input, list(input.shape[:s]) + [n] + list(input.shape[e + 1:]))
 
 
 def t(input):
@@ -455,7 +480,7 @@ def clone(input, *, memory_format=None):
 
 
 def contiguous(input, memory_format=None):
-    return input
+    return input if input.is_contiguous() else call("clone", input)
 
 
 # ---- reductions -------------------------------------------------------------------------
@@ -969,7 +994,8 @@ _METHODS = dict(
     logical_and=logical_and, logical_or=logical_or, equal=equal, allclose=allclose,
     isclose=isclose, nonzero=nonzero,
     mm=mm, mv=mv, dot=dot, matmul=matmul, outer=outer, ger=outer, bmm=bmm, addmm=addmm,
-    reshape=reshape, view=view, view_as=view_as, reshape_as=reshape_as, flatten=flatten, t=t,
+    reshape=reshape, view=view, as_strided=as_strided, view_as=view_as, reshape_as=reshape_as,
+    flatten=flatten, t=t,
     transpose=transpose, swapaxes=transpose, swapdims=transpose, permute=permute,
     squeeze=squeeze, unsqueeze=unsqueeze, expand=expand, expand_as=expand_as,
     broadcast_to=broadcast_to, split=split, chunk=chunk, unbind=unbind, narrow=narrow,

@@ -11,6 +11,7 @@ import numpy as np
 
 from .. import dtypes
 from ..autograd.record import call
+from . import layout
 from .rules import unbroadcast, wrap_dim
 from .table import Meta, defop
 
@@ -243,7 +244,7 @@ defop("index_select", _index_select, _index_select_rule, _index_select_vjp,
       node="IndexSelectBackward0", save=(1,), differentiable=(0,))
 
 defop("alias", lambda x: x, lambda x: Meta(x.shape, x.dtype), lambda c, g: g,
-      node="AliasBackward0", view=True)
+      node="AliasBackward0", view=True, strides=layout.same)
 
 
 # ---- assignment -------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import dtypes
+from . import layout
 from .rules import broadcast_shapes, unbroadcast
 from .table import Meta, defop
 
@@ -134,7 +135,8 @@ defop("unsafe_view", lambda x, shape: np.reshape(x, shape),
       node="UnsafeViewBackward0")
 defop("squeeze_matmul", lambda x, dim: np.squeeze(x, axis=dim),
       lambda x, dim: Meta([d for i, d in enumerate(x.shape) if i != dim], x.dtype),
-      lambda c, g: g.unsqueeze(c.attrs["dim"]), node="SqueezeBackward4", view=True)
+      lambda c, g: g.unsqueeze(c.attrs["dim"]), node="SqueezeBackward4", view=True,
+      strides=layout.squeeze)
 
 
 def _trace_rule(x):

@@ -5,6 +5,7 @@ import numpy as np
 
 from .. import dtypes
 from ..autograd.record import call
+from . import layout
 from .rules import numel, type_name, wrap_dim
 from .table import Meta, Size, defop
 
@@ -34,7 +35,8 @@ def infer_shape(shape, total: int) -> Size:
 
 defop("reshape", lambda x, shape: np.reshape(x, shape),
       lambda x, shape: Meta(infer_shape(shape, x.numel()), x.dtype),
-      lambda c, g: g.reshape(c.shapes[0]), node="ViewBackward0", view=True)
+      lambda c, g: g.reshape(c.shapes[0]), node="ViewBackward0", view=True,
+      strides=layout.reshape)
 
 
 def _t_rule(x):
@@ -43,7 +45,8 @@ def _t_rule(x):
     return Meta(tuple(reversed(x.shape)), x.dtype)
 
 
-defop("t", lambda x: x.T, _t_rule, lambda c, g: g.t(), node="TBackward0", view=True)
+defop("t", lambda x: x.T, _t_rule, lambda c, g: g.t(), node="TBackward0", view=True,
+      strides=layout.t)
 
 
 def _transpose_rule(x, dim0, dim1):
@@ -56,7 +59,7 @@ def _transpose_rule(x, dim0, dim1):
 
 defop("transpose", lambda x, dim0, dim1: np.swapaxes(x, dim0, dim1) if x.ndim else x,
       _transpose_rule, lambda c, g: g.transpose(c.attrs["dim0"], c.attrs["dim1"]),
-      node="TransposeBackward0", view=True)
+      node="TransposeBackward0", view=True, strides=layout.transpose)
 
 
 def _permute_rule(x, dims):
@@ -77,7 +80,7 @@ def _permute_vjp(c, g):
 
 
 defop("permute", lambda x, dims: np.transpose(x, dims), _permute_rule, _permute_vjp,
-      node="PermuteBackward0", view=True)
+      node="PermuteBackward0", view=True, strides=layout.permute)
 
 
 def _squeeze_dims(x, dim):
@@ -96,7 +99,8 @@ def _squeeze_name(inputs, attrs):
 defop("squeeze", lambda x, dim=None: np.squeeze(x, axis=tuple(_squeeze_dims(x, dim))),
       lambda x, dim=None: Meta([d for i, d in enumerate(x.shape) if i not in _squeeze_dims(x, dim)],
                                x.dtype),
-      lambda c, g: g.reshape(c.shapes[0]), node=_squeeze_name, view=True)
+      lambda c, g: g.reshape(c.shapes[0]), node=_squeeze_name, view=True,
+      strides=layout.squeeze)
 
 
 def _unsqueeze_rule(x, dim):
@@ -107,7 +111,8 @@ def _unsqueeze_rule(x, dim):
 
 
 defop("unsqueeze", lambda x, dim: np.expand_dims(x, wrap_dim(dim, x.ndim + 1)), _unsqueeze_rule,
-      lambda c, g: g.squeeze(c.attrs["dim"]), node="UnsqueezeBackward0", view=True)
+      lambda c, g: g.squeeze(c.attrs["dim"]), node="UnsqueezeBackward0", view=True,
+      strides=layout.unsqueeze)
 
 
 def expanded_shape(x_shape, size, dtype=None) -> Size:
@@ -147,7 +152,8 @@ def _sum_to(g, shape):
 
 defop("expand", lambda x, shape: np.broadcast_to(x, expanded_shape(x.shape, shape)),
       lambda x, shape: Meta(expanded_shape(x.shape, shape, x.dtype), x.dtype),
-      lambda c, g: _sum_to(g, c.shapes[0]), node="ExpandBackward0", view=True)
+      lambda c, g: _sum_to(g, c.shapes[0]), node="ExpandBackward0", view=True,
+      strides=layout.expand)
 
 
 # ---- joins and splits ----------------------------------------------------------------------
@@ -263,7 +269,7 @@ def _split_vjp(c, *grads):
     return call("cat", *parts, dim=dim)
 
 
-defop("split", _split_forward, _split_rule, _split_vjp, view=True,
+defop("split", _split_forward, _split_rule, _split_vjp, view=True, strides=layout.split,
       node=lambda inputs, attrs: ("SplitBackward0" if isinstance(attrs["split_size_or_sections"], int)
                                   else "SplitWithSizesBackward0"))
 
@@ -288,7 +294,7 @@ def _unbind_vjp(c, *grads):
 
 
 defop("unbind", lambda x, dim=0: tuple(np.moveaxis(x, dim, 0)), _unbind_rule, _unbind_vjp,
-      node="UnbindBackward0", view=True)
+      node="UnbindBackward0", view=True, strides=layout.unbind)
 
 
 # ---- selection (basic indexing) and its transposes -------------------------------------------
@@ -308,7 +314,7 @@ defop("select", lambda x, dim, index: x[(slice(None),) * (dim % x.ndim) + (index
       _select_rule,
       lambda c, g: call("select_backward", g, shape=list(c.shapes[0]), dim=c.attrs["dim"],
                         index=c.attrs["index"]),
-      node="SelectBackward0", view=True)
+      node="SelectBackward0", view=True, strides=layout.select)
 
 
 def _select_backward(g, shape, dim, index):
@@ -337,7 +343,7 @@ def _slice_key(ndim, dim, start, stop, step):
 defop("slice", lambda x, dim, start, stop, step=1: x[_slice_key(x.ndim, dim, start, stop, step)],
       _slice_rule,
       lambda c, g: call("slice_backward", g, shape=list(c.shapes[0]), **c.attrs),
-      node="SliceBackward0", view=True)
+      node="SliceBackward0", view=True, strides=layout.slice_)
 
 
 def _slice_backward(g, shape, dim, start, stop, step=1):
@@ -571,7 +577,7 @@ def _diagonal_vjp(c, g):
 
 
 defop("diagonal", _diagonal_view, _diagonal_rule, _diagonal_vjp, node="DiagonalBackward0",
-      view=True)
+      view=True, strides=layout.diagonal)
 # torch.diag(matrix) copies: DiagonalBackward0_copy.
 defop("diagonal_copy", lambda x, offset=0, dim1=0, dim2=1: np.diagonal(x, offset, dim1, dim2).copy(),
       _diagonal_rule, _diagonal_vjp, node="DiagonalBackward0_copy")

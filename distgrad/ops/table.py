@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Sequence, Union
 
+import numpy as np
+
 from .. import dtypes
 
 
@@ -64,6 +66,7 @@ class OpDef:
     n_out: int = 1
     differentiable: tuple = None  # input positions that can receive a gradient (default: all)
     view: bool = False  # the result aliases input 0 (shares its version counter)
+    strides: Optional[Callable] = None  # a view's layout from its parent's (ops/layout.py)
     nondiff_outputs: tuple = ()  # output positions that never require grad (indices of max)
     moves: bool = False  # the result lives on attrs["device"] (a copy between devices)
     # Does a Python number in a differentiable position get a (None, 0) edge? torch lists one
@@ -80,11 +83,14 @@ OPS: dict[str, OpDef] = {}
 def defop(name: str, forward: Callable, shape: Callable, vjp: Optional[Callable] = None, *,
           node: NodeName = "", save: tuple = (), save_out: bool = False, n_out: int = 1,
           differentiable: Optional[tuple] = None, view: bool = False,
-          nondiff_outputs: tuple = (), moves: bool = False, number_edges=True) -> OpDef:
+          nondiff_outputs: tuple = (), moves: bool = False, number_edges=True,
+          strides: Optional[Callable] = None) -> OpDef:
     if name in OPS:
         raise ValueError(f"op {name!r} is defined twice")
+    if view and strides is None:
+        raise ValueError(f"view op {name!r} needs a strides rule (ops/layout.py)")
     op = OpDef(name, forward, shape, vjp, node, tuple(save), save_out, n_out,
-               differentiable, view, tuple(nondiff_outputs), moves, number_edges)
+               differentiable, view, strides, tuple(nondiff_outputs), moves, number_edges)
     OPS[name] = op
     return op
 
@@ -101,8 +107,6 @@ def run_forward(op: OpDef, values, attrs: dict, out_dtypes) -> list:
 
     The driver (for cpu tensors) and every worker run forwards through here.
     """
-    import numpy as np
-
     out = op.forward(*values, **attrs)
     if not isinstance(out, (tuple, list)):
         out = (out,)
@@ -111,5 +115,16 @@ def run_forward(op: OpDef, values, attrs: dict, out_dtypes) -> list:
         arr = np.asarray(v)
         if arr.dtype != d.np:
             arr = arr.astype(d.np)
+        elif not op.view and _not_own_buffer(arr, values):
+            arr = np.array(arr, order="C", copy=True)
         results.append(arr)
     return results
+
+
+def _not_own_buffer(arr, inputs) -> bool:
+    """Whether a non-view op's result would break the layout the driver assumes: every
+    result that is not a view owns a row-major buffer (numpy may keep an input's order,
+    or hand back an input itself)."""
+    if not arr.flags.c_contiguous:
+        return True
+    return any(type(x) is np.ndarray and x.size and np.may_share_memory(arr, x) for x in inputs)

@@ -7,7 +7,10 @@ to the old base's history, that of the written part to the in-place op's).
 """
 from __future__ import annotations
 
+import numpy as np
+
 from ..autograd.record import call
+from . import layout
 from .table import Meta, defop
 
 defop("copy_slices", lambda x: x, lambda x: Meta(x.shape, x.dtype), lambda c, g: g,
@@ -19,7 +22,7 @@ _SHAPE_VIEWS = ("reshape", "squeeze", "unsqueeze", "squeeze_matmul", "alias")
 def _unview(op: str, attrs: dict, parent, new_child):
     """The parent's value once its view (made by `op`) holds `new_child`."""
     if op in _SHAPE_VIEWS:
-        return call("reshape", new_child, shape=list(parent.shape))
+        return new_child.reshape(list(parent.shape))
     if op == "t":
         return call("t", new_child)
     if op == "transpose":
@@ -45,6 +48,55 @@ def scatter_through_view(view, new_value):
     from ..tensor import _view_chain
 
     new = new_value
-    for parent, op, attrs in reversed(_view_chain(view)):
+    for parent, op, attrs, _ in reversed(_view_chain(view)):
         new = _unview(op, attrs, parent, new)
     return new
+
+
+# ---- as_strided: a view by explicit layout (also how a stale view's history is regenerated) --
+
+def _flat_positions(numel: int, size, stride, storage_offset: int):
+    """The position in a row-major buffer of `numel` elements of each element of the view."""
+    positions = np.arange(numel, dtype=np.int64)[storage_offset:]
+    return np.lib.stride_tricks.as_strided(positions, tuple(size),
+                                           tuple(s * 8 for s in stride))
+
+
+def _as_strided(base, size, stride, storage_offset=0):
+    flat = base.reshape(-1)  # a view: a base is row-major
+    return np.lib.stride_tricks.as_strided(flat[storage_offset:], tuple(size),
+                                           tuple(s * base.itemsize for s in stride),
+                                           writeable=base.flags.writeable)
+
+
+def _as_strided_rule(base, size, stride, storage_offset=0):
+    if len(size) != len(stride):
+        raise RuntimeError(f"mismatch in length of strides and shape")
+    if any(s < 0 for s in stride):
+        raise RuntimeError("as_strided: Negative strides are not supported at the moment, got "
+                           f"strides: [{', '.join(map(str, stride))}]")
+    needed = storage_offset + sum((n - 1) * s for n, s in zip(size, stride)) + 1
+    if all(size) and needed > base.numel():
+        raise RuntimeError(f"setStorage: sizes [{', '.join(map(str, size))}], strides "
+                           f"[{', '.join(map(str, stride))}], storage offset {storage_offset}, and "
+                           f"itemsize {base.dtype.itemsize} requiring a storage size of "
+                           f"{needed * base.dtype.itemsize} are out of bounds for storage of size "
+                           f"{base.numel() * base.dtype.itemsize}")
+    return Meta(size, base.dtype)
+
+
+def _as_strided_backward(g, shape, size, stride, storage_offset=0):
+    numel = int(np.prod(shape))
+    out = np.zeros(numel, g.dtype)
+    np.add.at(out, _flat_positions(numel, size, stride, storage_offset).ravel(), g.ravel())
+    return out.reshape(shape)
+
+
+defop("as_strided", _as_strided, _as_strided_rule,
+      lambda c, g: call("as_strided_backward", g, shape=list(c.shapes[0]), **c.attrs),
+      node="AsStridedBackward0", view=True, strides=layout.as_strided)
+defop("as_strided_backward", _as_strided_backward,
+      lambda g, shape, size, stride, storage_offset=0: Meta(shape, g.dtype),
+      lambda c, g: call("as_strided", g, size=c.attrs["size"], stride=c.attrs["stride"],
+                        storage_offset=c.attrs.get("storage_offset", 0)),
+      node="AsStridedBackwardBackward0")

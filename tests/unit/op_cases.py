@@ -604,6 +604,42 @@ case("inplace_t_view", _inplace_on_view(lambda y: y.t(), "sub_"), F(3, 4), F(4, 
 case("inplace_chained_views", _inplace_on_view(lambda y: y.reshape(12)[2:8], "mul_"), F(3, 4),
      F(6), covers=("copy_slices", "reshape", "slice"))
 
+
+def _overwritten(write):
+    """y is computed from x, overwritten in place, then used beside x: the old history
+    gets a zero gradient (torch's FillBackward2, ZeroBackward0, CopyBackwards)."""
+    def fn(T, x, *more):
+        y = x * 2
+        write(y, *more)
+        return y * x
+
+    return fn
+
+
+case("fill_scalar", _overwritten(lambda y: y.fill_(1.5)), F(3, 4), covers="fill")
+case("fill_zero_dim_tensor", _overwritten(lambda y, v: y.fill_(v)), F(3, 4), F(), covers="fill")
+case("zero_", _overwritten(lambda y: y.zero_()), F(3, 4), covers="zero")
+case("copy_broadcast", _overwritten(lambda y, v: y.copy_(v)), F(3, 4), F(4), covers="copy")
+case("copy_other_dtype", _overwritten(lambda y, v: y.copy_(v.double())), F(3, 4), F(3, 4),
+     covers=("copy", "to_dtype"))
+case("as_strided", lambda T, x: x.as_strided((2, 2), (1, 3), 1), F(4, 3),
+     covers=("as_strided", "as_strided_backward"))
+case("as_strided_overlapping", lambda T, x: x.as_strided((3, 2), (1, 1)), F(4),
+     covers=("as_strided", "as_strided_backward"))
+
+
+def _view_then_write_base(T, x, w):
+    """A view taken before its base is written: its history is regenerated from the base's
+    new one (AsStridedBackward0)."""
+    y = x * 1
+    v = y[1:]
+    y.mul_(w)
+    return v
+
+
+case("view_after_base_write", _view_then_write_base, F(3, 4), F(3, 4),
+     covers=("slice", "as_strided", "as_strided_backward"))
+
 # =============================================================================================
 # losses
 # =============================================================================================

@@ -203,10 +203,10 @@ def test_step_keeps_params_leaf_and_state_on_param_device():
     m = dnn.Linear(3, 2)
     opt = distgrad.optim.Adam(m.parameters())
     m(distgrad.randn(4, 3)).sum().backward()
-    versions = [p._version.value for p in m.parameters()]
+    versions = [p._version for p in m.parameters()]
     opt.step()
     for p, v in zip(m.parameters(), versions):
-        assert p.is_leaf and p.requires_grad and p._version.value > v
+        assert p.is_leaf and p.requires_grad and p._version > v
         st = opt.state[p]
         assert st["exp_avg"].device == p.device and st["exp_avg"].shape == p.shape
         assert not st["exp_avg"].requires_grad

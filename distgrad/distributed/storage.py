@@ -1,0 +1,38 @@
+"""The storage kinds of distributed tensors, registered with `distgrad.storage`.
+
+A worker's memory is reached through its instruction queue (a read waits for the run that
+made the value; a write is queued like any op); a sharded tensor's is its shards', each
+where it lives.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import storage
+from ..autograd import record
+
+
+class WorkerStorage(storage.Storage):
+    __slots__ = ()
+
+    def read(self, t) -> np.ndarray:
+        return record.executor_for(t.device_str).fetch(t._value)
+
+    def write(self, t, result) -> None:
+        record.executor_for(t.device_str).assign(t._value, result._value)
+
+
+class ShardedStorage(storage.Storage):
+    __slots__ = ()
+
+    def read(self, t) -> np.ndarray:
+        return t._sharding.gather_value(t)
+
+    def write(self, t, result) -> None:
+        from .sharding import assign_inplace
+
+        assign_inplace(t, result)
+
+
+storage.register_kind("worker", WorkerStorage)
+storage.register_kind("sharded", ShardedStorage)

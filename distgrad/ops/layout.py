@@ -1,0 +1,172 @@
+"""Memory layout: strides and storage offsets, as torch computes them for its views.
+
+A tensor that is not a view owns a row-major (contiguous) buffer; a view's strides and
+offset follow from its parent's by the view op's rule, declared on the op's row
+(`defop(..., strides=rule)`). The driver computes them without asking a worker: they
+decide whether `reshape` can alias, whether `view` is allowed, and whether a tensor may
+be written in place.
+
+A rule is `rule(shape, strides, offset, out_shape, k, attrs) -> (strides, offset)`: the
+parent's layout, the view's shape, `k` the output's position (split, unbind), the op's attrs.
+"""
+from __future__ import annotations
+
+
+def contiguous_strides(shape) -> tuple:
+    """Row-major strides; a size-0 or size-1 dim steps as if it were 1 long (torch's)."""
+    strides, step = [], 1
+    for d in reversed(shape):
+        strides.append(step)
+        step *= max(d, 1)
+    return tuple(reversed(strides))
+
+
+def is_contiguous(shape, strides) -> bool:
+    """torch's test: size-1 dims may have any stride; an empty tensor is contiguous."""
+    expected = 1
+    for d, s in zip(reversed(shape), reversed(strides)):
+        if d == 0:
+            return True
+        if d != 1:
+            if s != expected:
+                return False
+            expected *= d
+    return True
+
+
+def has_internal_overlap(shape, strides) -> bool:
+    """Whether two elements share one memory location (an expanded dim): such a tensor
+    cannot be written in place."""
+    return any(s == 0 and d > 1 for d, s in zip(shape, strides))
+
+
+def view_strides(shape, strides, new_shape):
+    """The strides of `new_shape` viewing memory laid out as (shape, strides), or None when
+    no view exists (a dim of the new shape would span two separately strided chunks).
+
+    Walks the old dims from the last, grouping those that form one contiguous chunk, and
+    lays the new dims over each chunk in turn.
+    """
+    new_shape = tuple(new_shape)
+    if not shape:
+        return (1,) * len(new_shape)
+    numel = 1
+    for d in shape:
+        numel *= d
+    if numel == 0:
+        return contiguous_strides(new_shape) if tuple(shape) != new_shape else tuple(strides)
+    new_strides = [0] * len(new_shape)
+    view_d = len(new_shape) - 1
+    chunk_base_stride = strides[-1] if strides else 1
+    tensor_numel, view_numel = 1, 1
+    for d in range(len(shape) - 1, -1, -1):
+        tensor_numel *= shape[d]
+        # A chunk ends where the next (outer) dim does not continue it.
+        if d == 0 or (shape[d - 1] != 1 and strides[d - 1] != tensor_numel * chunk_base_stride):
+            while view_d >= 0 and (view_numel < tensor_numel or new_shape[view_d] == 1):
+                new_strides[view_d] = view_numel * chunk_base_stride
+                view_numel *= new_shape[view_d]
+                view_d -= 1
+            if view_numel != tensor_numel:
+                return None
+            if d > 0:
+                chunk_base_stride = strides[d - 1]
+                tensor_numel, view_numel = 1, 1
+    if view_d != -1:
+        return None
+    return tuple(new_strides)
+
+
+# ---- one rule per view op ------------------------------------------------------------------
+
+def same(shape, strides, offset, out_shape, k, a):
+    return tuple(strides), offset
+
+
+def reshape(shape, strides, offset, out_shape, k, a):
+    found = view_strides(shape, strides, out_shape)
+    if found is None:  # the recorder copies instead of viewing, so reaching this is a bug
+        raise AssertionError(f"reshape of {list(shape)} with strides {list(strides)} to "
+                             f"{list(out_shape)} is not a view")
+    return found, offset
+
+
+def transpose(shape, strides, offset, out_shape, k, a):
+    s = list(strides)
+    if s:
+        d0, d1 = a["dim0"] % len(s), a["dim1"] % len(s)
+        s[d0], s[d1] = s[d1], s[d0]
+    return tuple(s), offset
+
+
+def t(shape, strides, offset, out_shape, k, a):
+    return tuple(reversed(strides)), offset
+
+
+def permute(shape, strides, offset, out_shape, k, a):
+    n = len(strides)
+    return tuple(strides[d % n] for d in a["dims"]), offset
+
+
+def squeeze(shape, strides, offset, out_shape, k, a):
+    n, dim = len(shape), a.get("dim")
+    if dim is None:
+        drop = {i for i, d in enumerate(shape) if d == 1}
+    else:
+        dims = [dim] if isinstance(dim, int) else list(dim)
+        drop = {d % n for d in dims if n and shape[d % n] == 1}
+    return tuple(s for i, s in enumerate(strides) if i not in drop), offset
+
+
+def unsqueeze(shape, strides, offset, out_shape, k, a):
+    n = len(shape)
+    d = a["dim"] % (n + 1)
+    s = list(strides)
+    s.insert(d, shape[d] * strides[d] if d < n else 1)
+    return tuple(s), offset
+
+
+def expand(shape, strides, offset, out_shape, k, a):
+    lead = len(out_shape) - len(shape)
+    s = [0] * lead
+    for d, (have, st) in enumerate(zip(shape, strides)):
+        s.append(0 if have == 1 and out_shape[lead + d] != 1 else st)
+    return tuple(s), offset
+
+
+def select(shape, strides, offset, out_shape, k, a):
+    d = a["dim"] % len(shape)
+    i = a["index"] % shape[d] if shape[d] else 0
+    return tuple(s for j, s in enumerate(strides) if j != d), offset + i * strides[d]
+
+
+def slice_(shape, strides, offset, out_shape, k, a):
+    d = a["dim"] % len(shape)
+    first = range(*slice(a["start"], a["stop"], a.get("step", 1)).indices(shape[d]))
+    s = list(strides)
+    s[d] = strides[d] * a.get("step", 1)
+    return tuple(s), offset + (first.start if len(first) else 0) * strides[d]
+
+
+def split(shape, strides, offset, out_shape, k, a):
+    from .shape import split_sizes
+
+    d = a.get("dim", 0) % len(shape)
+    sizes = split_sizes(shape[d], a["split_size_or_sections"])
+    return tuple(strides), offset + sum(sizes[:k]) * strides[d]
+
+
+def unbind(shape, strides, offset, out_shape, k, a):
+    return select(shape, strides, offset, out_shape, 0, {"dim": a.get("dim", 0), "index": k})
+
+
+def diagonal(shape, strides, offset, out_shape, k, a):
+    n, diag = len(shape), a.get("offset", 0)
+    d1, d2 = a.get("dim1", 0) % n, a.get("dim2", 1) % n
+    rest = tuple(s for i, s in enumerate(strides) if i not in (d1, d2))
+    start = 0 if out_shape[-1] == 0 else (diag * strides[d2] if diag >= 0 else -diag * strides[d1])
+    return rest + (strides[d1] + strides[d2],), offset + start
+
+
+def as_strided(shape, strides, offset, out_shape, k, a):
+    return tuple(a["stride"]), a.get("storage_offset", 0)

@@ -1,0 +1,53 @@
+"""Storage: the memory that a tensor and all its views share.
+
+A Tensor is autograd metadata plus a view (shape, strides, offset, its own handle on the
+memory) on a storage. The storage holds what all the views share: the version counter,
+bumped by every in-place write through any of them (torch's), and the kind of memory,
+which knows how to read it and write it in place. The driver's numpy memory is the kind
+defined here; `distgrad.distributed` registers the worker and sharded kinds with
+`register_kind`, so the tensor, the recorder and the engine never ask which kind they hold.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+class Storage:
+    """The driver's memory: each view's handle is a numpy array over it."""
+
+    __slots__ = ("version",)
+
+    def __init__(self):
+        self.version = 0
+
+    def renewed(self) -> "Storage":
+        """The same memory under a new version counter (torch's `.data`)."""
+        return type(self)()
+
+    def read(self, t) -> np.ndarray:
+        """View `t`'s values as a numpy array in the driver."""
+        return t._value
+
+    def write(self, t, result) -> None:
+        """Write `result`'s values into view `t` (same shape and dtype)."""
+        if t._value.flags.writeable:
+            np.copyto(t._value, result._value)
+        else:  # memory numpy will not write (a buffer it was handed): take a private copy
+            t._value = np.array(result._value)
+
+
+_KINDS: dict[str, type] = {"cpu": Storage}
+
+
+def register_kind(device_type: str, kind: type) -> None:
+    """Tensors on devices of this type ("worker", "sharded") keep their memory in `kind`."""
+    _KINDS[device_type] = kind
+
+
+def for_device(device: str) -> Storage:
+    """A new storage for memory on `device` ("cpu", "worker:1", "sharded")."""
+    kind = _KINDS.get(device.partition(":")[0])
+    if kind is None:
+        raise RuntimeError(f"device '{device}' names no worker: distgrad.distributed is not "
+                           "initialized (call distgrad.distributed.init() first)")
+    return kind()

@@ -1,0 +1,248 @@
+"""Views against in-place writes, as programs run by torch and by distgrad on the same
+inputs: values, gradients, grad_fn names, strides and errors must agree.
+
+Each program mixes a view, a write and a backward the way user code does; the op-level
+cases (op_cases.py) check each op alone. (A CopySlices node is built from ops here, so
+its next_functions differ from torch's; its name, values and gradients agree.)
+"""
+from __future__ import annotations
+
+import pytest
+
+from torch_twin import attempt, graph, grad_of, same
+
+
+def _leaves(T):
+    x = T.tensor([[1.0, -2.0], [3.0, 4.0], [-5.0, 6.0]], requires_grad=True)
+    y = T.tensor([[2.0, 3.0], [-4.0, 5.0], [6.0, 7.0]], requires_grad=True)
+    return x, y
+
+
+def _grads(*ts):
+    return [t.grad for t in ts]
+
+
+# ---- a view taken before a write to its base (or to a sibling view) -------------------------
+
+@pytest.mark.parametrize("write", ["mul_", "copy_", "fill_", "add_"])
+def test_view_sees_a_later_write_to_its_base(write):
+    def program(T):
+        x, y = _leaves(T)
+        a = x.clone()
+        v = a[:2]
+        arg = {"fill_": (1.5,)}.get(write, (y,))
+        getattr(a, write)(*arg)
+        v.sum().backward()
+        return v, graph(v), _grads(x, y)
+
+    same(program)
+
+
+def test_overlapping_sibling_view_sees_a_write():
+    def program(T):
+        x, _ = _leaves(T)
+        y0 = T.tensor([3.0, 4.0], requires_grad=True)
+        a = x.clone()
+        column = a[:, 0]
+        a[0].mul_(y0)
+        (column * column).sum().backward()
+        return column, a.grad_fn.name(), _grads(x, y0)
+
+    same(program)
+
+
+def test_view_of_view_after_base_write_keeps_going():
+    def program(T):
+        x, y = _leaves(T)
+        a = x.clone()
+        v = a.t()[1]
+        a.mul_(y)
+        w = v * 2
+        v.add_(1)  # a write through the regenerated view
+        (w.sum() + a.sum()).backward()
+        return v, w, a, _grads(x, y)
+
+    same(program)
+
+
+# ---- writes that overwrite: the old history gets zeros ----------------------------------------
+
+@pytest.mark.parametrize("write", ["fill_(2.0)", "zero_()", "copy_(T.ones(3, 2))",
+                                   "fill_(T.tensor(2.0))", "t().zero_()", "copy_(y)",
+                                   "fill_(y[0, 0])"])
+def test_overwriting_write_cuts_the_old_history(write):
+    def program(T):
+        x, y = _leaves(T)
+        a = eval("x.clone()." + write, {"x": x, "y": y, "T": T})
+        b = x.clone()
+        eval("b." + write, {"b": b, "y": y, "T": T})
+        (a + x * y).sum().backward()
+        return a, graph(a), _grads(x, y)
+
+    same(program)
+
+
+def test_overwritten_history_gets_zeros_not_none():
+    def program(T):
+        x, y = _leaves(T)
+        a = x.clone()
+        a.copy_(y)
+        a.sum().backward()
+        return _grads(x, y)
+
+    same(program)
+
+
+# ---- layout: strides, reshape, contiguous, view, expand --------------------------------------
+
+def test_strides_and_offsets_of_views():
+    def program(T):
+        z = T.zeros(4, 3)
+        views = [z.t(), z[::2, 1:], z[1], z.unsqueeze(1), z.expand(2, 4, 3), z.diagonal(1),
+                 z.as_strided((2, 2), (1, 3), 1), z.reshape(2, 6), z.t().unsqueeze(0),
+                 T.zeros(2, 1, 3).squeeze(1), T.zeros(2, 3, 4).permute(2, 0, 1),
+                 z.split(2)[1], z.unbind(1)[2], z.narrow(1, 1, 2)]
+        return [(v.stride(), v.storage_offset(), v.is_contiguous(), v._is_view()) for v in views]
+
+    same(program)
+
+
+def test_reshape_of_a_transpose_copies_and_view_raises():
+    def program(T):
+        x, _ = _leaves(T)
+        a = x.detach().clone()
+        r = a.t().reshape(-1)
+        c = a.t().contiguous()
+        r.add_(1)
+        c.add_(1)
+        grads = x.t().reshape(-1), x.t().contiguous(), x.reshape(-1), x.contiguous() is x
+        return a, r._base is None, grads, graph(grads[0]), attempt(lambda: x.t().view(-1))
+
+    same(program)
+
+
+def test_reshape_that_can_view_shares_memory():
+    def program(T):
+        a = T.zeros(2, 3, 4)
+        r = a.transpose(0, 1)[:, :, 1:3].reshape(3, 4)  # not viewable: a copy
+        s = a.transpose(1, 2).reshape(2, 4, 3)  # not viewable either
+        u = a.reshape(6, 4)[1:].reshape(5, 2, 2)  # viewable: writes reach a
+        u.fill_(1.0)
+        r.fill_(2.0)
+        s.fill_(3.0)
+        return a, u._base is a, r._base is None, s._base is None
+
+    same(program)
+
+
+@pytest.mark.parametrize("write", ["add_(1)", "mul_(2)", "copy_(T.ones(2, 3))", "clamp_(0, 1)"])
+def test_expanded_tensor_refuses_in_place_writes(write):
+    def program(T):
+        e = T.zeros(1, 3).expand(2, 3)
+        return attempt(lambda: eval("e." + write, {"e": e, "T": T}))
+
+    same(program)
+
+
+def test_expanded_tensor_can_be_filled():
+    def program(T):
+        base = T.zeros(1, 3)
+        base.expand(2, 3).fill_(2.0)
+        base.expand(2, 3).zero_()
+        return base
+
+    same(program)
+
+
+# ---- retain_grad, saved outputs, forbidden writes ---------------------------------------------
+
+def test_retain_grad_follows_an_in_place_write_on_a_view():
+    def program(T):
+        x, _ = _leaves(T)
+        a = x.clone()
+        v = a[0]
+        v.retain_grad()
+        v.mul_(2)
+        (v * 3).sum().backward()
+        return grad_of(v), x.grad
+
+    same(program)
+
+
+def test_saved_output_of_in_place_op_is_version_checked():
+    def program(T):
+        x, _ = _leaves(T)
+        z = x.clone()
+        w = z.relu_().relu_()
+        z.add_(1)
+        return attempt(lambda: w.sum().backward())
+
+    same(program, prefix=60)
+
+
+def test_saved_output_of_in_place_op_on_a_view_is_version_checked():
+    def program(T):
+        x, _ = _leaves(T)
+        a = x.clone()
+        v = a[1:].sigmoid_()
+        a.add_(1)
+        return attempt(lambda: v.sum().backward())
+
+    same(program, prefix=60)
+
+
+def test_outputs_of_multi_view_ops_refuse_in_place_writes():
+    def program(T):
+        x, y = _leaves(T)
+        p, _, _ = x.clone().split(1)
+        q, _, _ = T.zeros(3, 2).split(1)
+        a = x.clone()
+        with T.no_grad():
+            v = a[:2]
+        return (attempt(lambda: p.mul_(2)), attempt(lambda: q.mul_(y[:1])),
+                attempt(lambda: v.mul_(2)))
+
+    same(program)
+
+
+# ---- custom Functions ----------------------------------------------------------------------
+
+def test_custom_function_marking_a_view_dirty_rebases_its_base():
+    def program(T):
+        class Double(T.autograd.Function):
+            @staticmethod
+            def forward(ctx, t):
+                t.mul_(2)
+                ctx.mark_dirty(t)
+                return t
+
+            @staticmethod
+            def backward(ctx, g):
+                return g * 3
+
+        x, _ = _leaves(T)
+        a = x.clone()
+        v = a[1]
+        out = Double.apply(v)
+        a.sum().backward(retain_graph=True)
+        return out is v, v, a.grad_fn.name(), a._version, x.grad
+
+    same(program)
+
+
+def test_view_returned_by_custom_function_refuses_in_place_writes():
+    def program(T):
+        class Head(T.autograd.Function):
+            @staticmethod
+            def forward(ctx, t):
+                return t[:2]
+
+            @staticmethod
+            def backward(ctx, g):
+                return T.zeros(3, 2)
+
+        x, _ = _leaves(T)
+        out = Head.apply(x.clone())
+        return out._is_view(), attempt(lambda: out.mul_(2))
+
+    same(program)
