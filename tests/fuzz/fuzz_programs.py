@@ -22,7 +22,8 @@ workers (`mode` "local" or "ray").
 
 Command line (what `make fuzz` runs): `python tests/fuzz/fuzz_programs.py` with
 FUZZ_COUNT (default 20000), FUZZ_SEED (default 0), FUZZ_RAY (share of programs run on the
-Ray backend, default 0.005), FUZZ_SHRINK (reproducers shrunk per kind, default 2).
+Ray backend, default 0.005), FUZZ_SHRINK (failures shrunk per kind, default 3; one reproducer is printed per
+distinct set of ops left).
 """
 from __future__ import annotations
 
@@ -164,7 +165,9 @@ def input_line(inp, dtype) -> str:
 
 def epilogue_lines(prog, upto: str = "all"):
     """The loss and its derivatives. Each line is one stage of the interpreter."""
-    terms = " + ".join(f"({v} * {v}).sum()" for v in prog["loss"])
+    on = prog.get("devices", {})
+    terms = " + ".join(f"({v} * {v}).sum()" + (".cpu()" if on.get(v, "cpu") != "cpu" else "")
+                       for v in prog["loss"])
     leaves = "[" + ", ".join(prog["leaves"]) + "]"
     lines = []
     if not prog["loss"]:
@@ -172,8 +175,9 @@ def epilogue_lines(prog, upto: str = "all"):
     lines.append(("loss", f"loss = {terms}"))
     lines.append(("grad", f"g = torch.autograd.grad(loss, {leaves}, create_graph=True, "
                           f"retain_graph=True, allow_unused=True)"))
-    lines.append(("grad2", "s = sum((gi * gi).sum() for gi in g if gi is not None and "
-                           "gi.requires_grad)"))
+    cpu = ".cpu()" if uses_workers(prog) else ""
+    lines.append(("grad2", f"s = sum((gi * gi).sum(){cpu} for gi in g if gi is not None and "
+                           f"gi.requires_grad)"))
     lines.append(("grad2", f"g2 = torch.autograd.grad(s, {leaves}, retain_graph=True, "
                            f"allow_unused=True) if torch.is_tensor(s) else None"))
     lines.append(("backward", "loss.backward()"))
@@ -363,24 +367,43 @@ def _line_of(prog, stage_index: int) -> str:
     return lines[stage_index][1] if 0 <= stage_index < len(lines) else ""
 
 
+def _stop_at(prog, *errors):
+    """How many epilogue lines a reproducer of these errors needs."""
+    first = 1 + len(prog["inputs"]) + len(prog["ops"])
+    last = max((e[1] for e in errors if e is not None), default=-1)
+    if last < 0:
+        return None
+    return max(0, last - first + 1)
+
+
 def compare(prog, dg: Outcome, th: Outcome):
     """The first difference between distgrad's outcome and torch's, or None."""
     dtype = prog["dtype"]
     if th.error is not None or dg.error is not None:
+        stop = _stop_at(prog, th.error, dg.error)
         if th.error is not None and dg.error is not None and th.error[2] == dg.error[2]:
-            return None
+            same_line = th.error[1] == dg.error[1]
+            # workers raise a run's error at the next read, after the line that failed
+            later = prog["mode"] != "driver" and (dg.error[1] > th.error[1] or dg.error[1] < 0)
+            if same_line or later:
+                return None
+            return Mismatch(f"torch raises {th.error[2]} at {th.error[0]}, distgrad at "
+                            f"{dg.error[0]}", f"torch: {th.error[3]}\n    at: "
+                            f"{_line_of(prog, th.error[1])}\n    distgrad: {dg.error[3]}\n    at: "
+                            f"{_line_of(prog, dg.error[1])}", stop_after=stop, silent=False)
         if th.error is not None and dg.error is None:
             return Mismatch(f"torch raises {th.error[2]} at {th.error[0]}, distgrad does not",
                             f"torch: {th.error[3]}\n    at: {_line_of(prog, th.error[1])}",
-                            silent=True)
+                            stop_after=stop, silent=True)
         if th.error is None:
             return Mismatch(f"distgrad raises {dg.error[2]}: "
                             f"{_norm_msg(dg.error[3].split(': ', 1)[-1])!r}, torch does not",
                             f"distgrad: {dg.error[3]}\n    at: {_line_of(prog, dg.error[1])}",
-                            silent=False)
+                            stop_after=stop, silent=False)
         return Mismatch(f"torch raises {th.error[2]} at {th.error[0]}, distgrad raises "
                         f"{dg.error[2]} at {dg.error[0]}",
-                        f"torch: {th.error[3]}\n    distgrad: {dg.error[3]}", silent=False)
+                        f"torch: {th.error[3]}\n    distgrad: {dg.error[3]}", stop_after=stop,
+                        silent=False)
     for v in prog["vars"]:
         if v in th.values:
             a, b = dg.values.get(v), th.values[v]
@@ -507,6 +530,10 @@ class Gen:
         da, db = self.dev[a], self.dev[b]
         if da == db:
             return True
+        # torch lets a 0-dim CPU tensor meet a tensor of another device (as a scalar)
+        if (da == "cpu" and self.t(a).dim() == 0 and db[0] == "w") or (
+                db == "cpu" and self.t(b).dim() == 0 and da[0] == "w"):
+            return True
         return (da.startswith("s:") and db == "cpu") or (db.startswith("s:") and da == "cpu")
 
     def partner(self, a, shape=None, broadcast=True):
@@ -536,6 +563,9 @@ class Gen:
         for d in devs:
             if d.startswith("s:"):
                 return d
+        for v in vs:  # a 0-dim CPU operand goes with the other's device
+            if self.dev[v] != "cpu" or self.t(v).dim() > 0:
+                return self.dev[v]
         return devs[0]
 
     # -- inputs ---------------------------------------------------------------------------
@@ -877,6 +907,7 @@ class Gen:
         if inner and self.rng.random() < 0.4:
             chosen.add(self.rng.choice(inner))
         prog["loss"] = [v for v in cands if v in chosen]
+        prog["devices"] = {v: self.dev[v] for v in prog["loss"]}
         prog["leaves"] = [v for v in prog["vars"] if self.usable(v)
                           and self.ns[v].is_leaf and self.ns[v].requires_grad]
         prog["retained"] = [v for v in prog["retained"] if v in prog["vars"]]
@@ -1025,11 +1056,15 @@ def run_many(seeds_modes, shrink_per_kind: int = 1, log=None, shrink_budget: int
             log(f"{ran} programs, {sum(map(len, by_kind.values()))} failing")
     repro = {}
     for kind, fails in by_kind.items():
-        texts = []
+        texts, seen = [], set()
         for seed, prog, m in sorted(fails, key=lambda f: len(f[1]["ops"]))[:shrink_per_kind]:
             ensure_runtime(prog["mode"])
             small = shrink(prog, kind, shrink_budget)
             m2, _, _ = check(small)
+            sig = op_signature(small)
+            if sig in seen:  # the same ops left: most likely the same bug
+                continue
+            seen.add(sig)
             texts.append(report(small, m2 or m))
         repro[kind] = texts
     return ran, by_kind, repro
@@ -1050,11 +1085,27 @@ def summary(ran, by_kind, repro, elapsed=None) -> str:
     return "\n".join(out)
 
 
+def findings_markdown(ran, by_kind, repro, header: str) -> str:
+    """The failure kinds as markdown, silent wrong results first, one reproducer each."""
+    n_fail = sum(map(len, by_kind.values()))
+    out = [f"# distgrad differential fuzz findings\n\n{header}\n\n{ran} programs, {n_fail} "
+           f"failing, {len(by_kind)} kinds. Each reproducer is the shrunk program; under "
+           f"`import torch` the same text runs as PyTorch does (compare the two).\n"]
+    order = sorted(by_kind.items(), key=lambda kv: (not kv[1][0][2].silent, -len(kv[1])))
+    for kind, fails in order:
+        tag = "SILENT wrong result" if fails[0][2].silent else "error (distgrad raises)"
+        out.append(f"## {kind}\n\n{tag}; {len(fails)} programs (seeds "
+                   f"{', '.join(str(f[0]) for f in fails[:5])})\n")
+        for text in repro.get(kind, []):
+            out.append("```python\n" + text.rstrip() + "\n```\n")
+    return "\n".join(out)
+
+
 def main():
     count = int(os.environ.get("FUZZ_COUNT", "20000"))
     seed0 = int(os.environ.get("FUZZ_SEED", "0"))
     ray_share = float(os.environ.get("FUZZ_RAY", "0.005"))
-    per_kind = int(os.environ.get("FUZZ_SHRINK", "2"))
+    per_kind = int(os.environ.get("FUZZ_SHRINK", "3"))
     out_file = os.environ.get("FUZZ_OUT")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     t0 = time.time()
@@ -1070,6 +1121,10 @@ def main():
     if out_file:
         with open(out_file, "w") as f:
             f.write(text + "\n")
+    md = os.environ.get("FUZZ_FINDINGS")
+    if md:
+        with open(md, "w") as f:
+            f.write(findings_markdown(ran, by_kind, repro, os.environ.get("FUZZ_HEADER", "")))
     import distgrad.distributed as dist
 
     if dist.is_initialized():
