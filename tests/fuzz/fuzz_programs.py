@@ -254,6 +254,7 @@ class Outcome:
     def __init__(self):
         self.error = None      # (stage, line index, base type, message)
         self.values = {}       # var -> snapshot
+        self.flags = {}        # var -> (requires_grad, is_leaf)
         self.grads = None      # list of snapshot|None
         self.grads2 = None
         self.leaf_grads = {}   # leaf -> snapshot|None after loss.backward()
@@ -276,8 +277,7 @@ def run(prog, module) -> Outcome:
             warnings.simplefilter("ignore")
             for i, (stage, src) in enumerate(stages):
                 if i == n_forward:
-                    out.values = {v: safe_snapshot(ns[v]) for v in prog["vars"] if v in ns
-                                  and _is_tensor(ns[v])}
+                    out.values, out.flags = read_vars(prog, ns)
                     out.reached.append("read")
                 try:
                     exec(compile(src, f"<line {i}>", "exec"), ns)
@@ -292,8 +292,7 @@ def run(prog, module) -> Outcome:
                         [_snap_or_none(gi) for gi in g2]
                 out.reached.append(stage)
             if len(stages) == n_forward:
-                out.values = {v: safe_snapshot(ns[v]) for v in prog["vars"] if v in ns
-                              and _is_tensor(ns[v])}
+                out.values, out.flags = read_vars(prog, ns)
                 out.reached.append("read")
             if prog["loss"]:
                 out.leaf_grads = {v: _snap_or_none(ns[v].grad) for v in prog["leaves"]}
@@ -306,6 +305,20 @@ def run(prog, module) -> Outcome:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
     return out
+
+
+def read_vars(prog, ns):
+    values, flags = {}, {}
+    for v in prog["vars"]:
+        t = ns.get(v)
+        if t is None or not _is_tensor(t):
+            continue
+        values[v] = safe_snapshot(t)
+        try:
+            flags[v] = (bool(t.requires_grad), bool(t.is_leaf))
+        except Exception as e:
+            flags[v] = (f"<raises {base_type(e)}>",) * 2
+    return values, flags
 
 
 def _is_tensor(x) -> bool:
@@ -382,7 +395,7 @@ def compare(prog, dg: Outcome, th: Outcome):
     if th.error is not None or dg.error is not None:
         stop = _stop_at(prog, th.error, dg.error)
         if th.error is not None and dg.error is not None and th.error[2] == dg.error[2]:
-            same_line = th.error[1] == dg.error[1]
+            same_line = th.error[1] == dg.error[1] or th.error[3][:60] == dg.error[3][:60]
             # workers raise a run's error at the next read, after the line that failed
             later = prog["mode"] != "driver" and (dg.error[1] > th.error[1] or dg.error[1] < 0)
             if same_line or later:
@@ -413,6 +426,15 @@ def compare(prog, dg: Outcome, th: Outcome):
                 return Mismatch(f"wrong {what} of a `{kind}` result",
                                 f"{v}: distgrad {_fmt(a)}\n    torch    {_fmt(b)}",
                                 prints=(v,), stop_after=0)
+    for v in prog["vars"]:
+        if v in th.flags and dg.flags.get(v) != th.flags[v]:
+            kind = prog["kinds"].get(v, "input")
+            (rg, leaf), ref = dg.flags.get(v, (None, None)), th.flags[v]
+            what = "requires_grad" if rg != ref[0] else "is_leaf"
+            return Mismatch(f"wrong {what} of a `{kind}` result",
+                            f"{v}: distgrad requires_grad={rg} is_leaf={leaf}\n"
+                            f"    torch    requires_grad={ref[0]} is_leaf={ref[1]}",
+                            prints=(f"{v}.requires_grad, {v}.is_leaf",), stop_after=0)
     leaves = prog["leaves"]
     for name, mine, ref, stop in (("grad", dg.grads, th.grads, 2),
                                   ("2nd-order grad", dg.grads2, th.grads2, 4)):
@@ -587,7 +609,7 @@ class Gen:
         out device) or None when it does not apply."""
         w = [(10, self.g_clone), (14, self.g_unary), (12, self.g_binary), (3, self.g_matmul),
              (4, self.g_reduce), (30, self.g_view), (24, self.g_inplace), (4, self.g_detach),
-             (5, self.g_hook), (6, self.g_function), (2, self.g_bool)]
+             (5, self.g_hook), (6, self.g_function), (3, self.g_bool)]
         if self.mode != "driver":
             w += [(6, self.g_move), (6, self.g_shard)]
         return w

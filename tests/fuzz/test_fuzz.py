@@ -14,7 +14,7 @@ import fuzz_programs as fp
 CHUNK = 50
 DRIVER_CHUNKS = 8        # seeds 0 .. 399
 WORKER_CHUNKS = 3        # seeds 100000 .. 100149, backend="local"
-RAY_PROGRAMS = 12        # seeds 200000 .. 200011, backend="ray"
+RAY_PROGRAMS = 12        # seeds 200000 .. 200011, backend="ray" (reuses a running Ray)
 SHRUNK_KINDS = 3         # kinds per chunk that get a shrunk reproducer
 
 
