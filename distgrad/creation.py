@@ -70,8 +70,9 @@ def _infer_array(data, dtype):
         arr = np.array(data, dtype=np.bool_)
     elif isinstance(data, numbers.Integral):
         arr = np.array(data, dtype=np.int64)
-    elif isinstance(data, numbers.Real):
-        arr = np.array(data, dtype=dtypes.get_default_dtype().np)
+    elif isinstance(data, numbers.Real):  # float64 first: tensor(0.1, dtype=float64) is exact
+        arr = np.array(data, dtype=np.float64 if dtype is not None else
+                       dtypes.get_default_dtype().np)
     else:
         _check_scalar(data)
     if dtype is not None:

@@ -67,6 +67,14 @@ def pow(input, exponent):
     return call("pow", input, exponent)
 
 
+def floor_divide(input, other):
+    return call("floor_divide", input, other)
+
+
+def remainder(input, other):
+    return call("remainder", input, other)
+
+
 def reciprocal(input):
     return call("reciprocal", input)
 
@@ -133,10 +141,12 @@ def clamp_max(input, max):
 
 
 def maximum(input, other):
+    _tensors_only("maximum", input, other)
     return call("maximum", input, other)
 
 
 def minimum(input, other):
+    _tensors_only("minimum", input, other)
     return call("minimum", input, other)
 
 
@@ -180,12 +190,51 @@ def logical_not(input):
     return call("logical_not", input)
 
 
+def _tensors_only(name: str, *args) -> None:
+    """torch's TypeError for a number where a function has only a Tensor overload; a
+    method's `other` is its argument 1."""
+    names = ("input", "other")[-len(args):]
+    for position, (arg, x) in enumerate(zip(names, args), 1):
+        if not isinstance(x, Tensor):
+            raise TypeError(f"{name}(): argument '{arg}' (position {position}) must be Tensor, "
+                            f"not {type(x).__name__}")
+
+
+def _tensor_only_method(fn):
+    """`t.maximum(other)` and friends: `other` must be a tensor (argument 1 of a method)."""
+    def method(self, other):
+        _tensors_only(fn.__name__, other)
+        return fn(self, other)
+
+    method.__name__ = fn.__name__
+    return method
+
+
 def logical_and(input, other):
+    _tensors_only("logical_and", input, other)
     return call("logical_and", input, other)
 
 
 def logical_or(input, other):
+    _tensors_only("logical_or", input, other)
     return call("logical_or", input, other)
+
+
+def logical_xor(input, other):
+    _tensors_only("logical_xor", input, other)
+    return call("logical_xor", input, other)
+
+
+def bitwise_and(input, other):
+    return call("bitwise_and", input, other)
+
+
+def bitwise_or(input, other):
+    return call("bitwise_or", input, other)
+
+
+def bitwise_xor(input, other):
+    return call("bitwise_xor", input, other)
 
 
 def equal(input, other) -> bool:
@@ -988,10 +1037,14 @@ _METHODS = dict(
     neg=neg, negative=neg, pow=pow, exp=exp, log=log, sqrt=sqrt, rsqrt=rsqrt, sin=sin, cos=cos,
     tanh=tanh, sigmoid=sigmoid, relu=relu, abs=abs, absolute=abs, sign=sign, reciprocal=reciprocal,
     square=square, log1p=log1p, floor=floor, round=round, isnan=isnan,
-    clamp=clamp, clip=clamp, clamp_min=clamp_min, clamp_max=clamp_max, maximum=maximum,
-    minimum=minimum, where=lambda self, condition, other: where(condition, self, other),
+    clamp=clamp, clip=clamp, clamp_min=clamp_min, clamp_max=clamp_max,
+    maximum=_tensor_only_method(maximum), minimum=_tensor_only_method(minimum),
+    where=lambda self, condition, other: where(condition, self, other),
     masked_fill=masked_fill, eq=eq, ne=ne, lt=lt, le=le, gt=gt, ge=ge, logical_not=logical_not,
-    logical_and=logical_and, logical_or=logical_or, equal=equal, allclose=allclose,
+    logical_and=_tensor_only_method(logical_and), logical_or=_tensor_only_method(logical_or),
+    logical_xor=_tensor_only_method(logical_xor),
+    bitwise_and=bitwise_and, bitwise_or=bitwise_or, bitwise_xor=bitwise_xor,
+    floor_divide=floor_divide, remainder=remainder, equal=equal, allclose=allclose,
     isclose=isclose, nonzero=nonzero,
     mm=mm, mv=mv, dot=dot, matmul=matmul, outer=outer, ger=outer, bmm=bmm, addmm=addmm,
     reshape=reshape, view=view, as_strided=as_strided, view_as=view_as, reshape_as=reshape_as,

@@ -11,6 +11,8 @@ from .table import Meta, defop
 from .. import dtypes
 from ..autograd.record import call
 
+from .rules import cast_to, common_dtype, in_common_dtype
+
 
 def _is_num(x) -> bool:
     return not hasattr(x, "shape")
@@ -26,16 +28,22 @@ def quiet(fn):
     return run
 
 
+def float_forward(fn):
+    """The forward of a float op (exp, sin, ...): bool and integer inputs are computed in
+    the default float dtype, as torch does (numpy would use float16 for bool)."""
+    return quiet(in_common_dtype(fn, floating=True))
+
+
 # ---- arithmetic -----------------------------------------------------------------------
 
-defop("add", lambda a, b, alpha=1: np.add(a, b * alpha if alpha != 1 else b),
+defop("add", in_common_dtype(lambda a, b, alpha=1: np.add(a, b * alpha if alpha != 1 else b)),
       binary,
       lambda c, g: (unbroadcast(g, c.shapes[0]) if c.needs[0] else None,
                     unbroadcast(g * c.attrs.get("alpha", 1) if c.attrs.get("alpha", 1) != 1 else g,
                                 c.shapes[1]) if c.needs[1] else None),
       node="AddBackward0")
 
-defop("sub", lambda a, b, alpha=1: np.subtract(a, b * alpha if alpha != 1 else b),
+defop("sub", in_common_dtype(lambda a, b, alpha=1: np.subtract(a, b * alpha if alpha != 1 else b)),
       lambda a, b, alpha=1: _sub_rule(a, b),
       lambda c, g: (unbroadcast(g, c.shapes[0]) if c.needs[0] else None,
                     unbroadcast(-g * c.attrs.get("alpha", 1) if c.attrs.get("alpha", 1) != 1 else -g,
@@ -49,15 +57,55 @@ def _sub_rule(a, b):
     if meta.dtype is dtypes.bool_:
         raise RuntimeError("Subtraction, the `-` operator, with two bool tensors is not supported. "
                            "Use the `^` or `logical_xor()` operator instead.")
+    if _is_bool(a) or _is_bool(b):
+        raise RuntimeError("Subtraction, the `-` operator, with a bool tensor is not supported. If "
+                           "you are trying to invert a mask, use the `~` or `logical_not()` "
+                           "operator instead.")
     return meta
 
 
-defop("mul", np.multiply, binary,
+def _is_bool(x) -> bool:
+    """A bool tensor or a Python bool."""
+    return getattr(x, "dtype", None) is dtypes.bool_ or isinstance(x, (bool, np.bool_))
+
+
+def _no_bool(kernel: str, rule=binary):
+    """A binary rule that raises torch's error when both operands are bool (torch has no bool
+    kernel for floor division, remainder or pow)."""
+    def checked(a, b, **attrs):
+        meta = rule(a, b, **attrs)
+        if meta.dtype is dtypes.bool_:
+            raise not_implemented(kernel, meta.dtype)
+        return meta
+
+    return checked
+
+
+def _check_divisor(a, b) -> None:
+    """torch raises on an integer division by zero; numpy gives 0 (with a warning)."""
+    if not common_dtype((a, b)).is_floating_point and np.any(np.equal(b, 0)):
+        raise RuntimeError("ZeroDivisionError")
+
+
+def _integer_division(fn):
+    """The forward of floor_divide or remainder, computed in the common dtype."""
+    def run(a, b):
+        _check_divisor(a, b)
+        with np.errstate(all="ignore"):
+            return fn(*cast_to((a, b), common_dtype((a, b))))
+
+    return run
+
+
+defop("mul", in_common_dtype(np.multiply), binary,
       lambda c, g: (unbroadcast(g * c[1], c.shapes[0]) if c.needs[0] else None,
                     unbroadcast(g * c[0], c.shapes[1]) if c.needs[1] else None),
       node="MulBackward0", save=(0, 1))
 
 def _div_forward(a, b, rounding_mode=None):
+    if rounding_mode is not None:
+        _check_divisor(a, b)
+    a, b = cast_to((a, b), common_dtype((a, b), floating=rounding_mode is None))
     if rounding_mode is None and _is_num(b) and b != 0:
         return np.true_divide(a, b)  # the common `g / n`: nothing to silence
     with np.errstate(all="ignore"):
@@ -74,6 +122,7 @@ def _divide(a, b, rounding_mode):
 
 
 def _trunc_int_div(a, b):
+    a, b = np.asarray(a, np.int64), np.asarray(b, np.int64)  # np.sign has no bool loop
     q = np.floor_divide(np.abs(a), np.abs(b))
     return np.where(np.sign(a) * np.sign(b) < 0, -q, q)
 
@@ -84,7 +133,7 @@ def _div_rule(a, b, rounding_mode=None):
     if rounding_mode not in ("floor", "trunc"):
         raise RuntimeError("div expected rounding_mode to be one of None, 'trunc', or 'floor' but "
                            f"found '{rounding_mode}'")
-    return binary(a, b)
+    return _no_bool(f"div_{rounding_mode}_cpu")(a, b)
 
 
 def _div_vjp(c, g):
@@ -110,10 +159,28 @@ defop("neg", np.negative, _neg_rule, lambda c, g: -g, node="NegBackward0")
 
 
 def _pow_forward(a, b):
-    if isinstance(a, np.ndarray) and a.dtype.kind in "iu" and not isinstance(b, np.ndarray) \
-            and isinstance(b, (int, np.integer)) and b < 0:
+    integer = np.result_type(a, b).kind in "iu"
+    if integer and _is_num(b) and b < 0:
         raise RuntimeError("Integers to negative integer powers are not allowed.")
+    if integer and np.any(np.less(b, 0)):
+        return _int_power(a, b)
     return np.power(a, b)
+
+
+def _pow_rule(a, b):
+    if _is_num(b):  # a bool tensor to a Python bool power is fine (torch's Scalar overload)
+        return binary(a, b)
+    return _no_bool("pow")(a, b)
+
+
+def _int_power(a, b):
+    """Integer powers with some negative exponents (numpy refuses them): torch gives 1 for
+    a base of 1, +-1 for -1, and 0 for any other base."""
+    negative = np.less(b, 0)
+    power = np.power(a, np.where(negative, 0, b))
+    odd = np.remainder(b, 2) == 1
+    inverse = np.where(np.equal(a, 1), 1, np.where(np.equal(a, -1), np.where(odd, -1, 1), 0))
+    return np.where(negative, inverse, power)
 
 
 def _pow_vjp(c, g):
@@ -139,12 +206,12 @@ def _pow_vjp(c, g):
     return gb, ge
 
 
-defop("pow", quiet(_pow_forward), binary, _pow_vjp, save=(0, 1), save_out=True,
+defop("pow", quiet(in_common_dtype(_pow_forward)), _pow_rule, _pow_vjp, save=(0, 1), save_out=True,
       node=lambda inputs, attrs: ("PowBackward2" if _is_num(inputs[0])
                                   else "PowBackward0" if _is_num(inputs[1]) else "PowBackward1"),
       number_edges=False)
 
-defop("floor_divide", quiet(np.floor_divide), binary, None)
+defop("floor_divide", _integer_division(np.floor_divide), _no_bool("div_floor_cpu"), None)
 
 
 def _remainder_vjp(c, g):
@@ -155,36 +222,42 @@ def _remainder_vjp(c, g):
     return (unbroadcast(g, c.shapes[0]) if c.needs[0] else None), gb
 
 
-defop("remainder", quiet(np.remainder), binary, _remainder_vjp, save=(0, 1),
+defop("remainder", _integer_division(np.remainder), _no_bool("remainder_cpu"),
+      _remainder_vjp, save=(0, 1),
       node=lambda inputs, attrs: "RemainderBackward0" if _is_num(inputs[1]) else "RemainderBackward1")
 
 # ---- unary ---------------------------------------------------------------------------
 
-defop("exp", quiet(np.exp), same_float, lambda c, g: g * c.out, node="ExpBackward0", save_out=True)
-defop("log", quiet(np.log), same_float, lambda c, g: g / c[0], node="LogBackward0", save=(0,))
-defop("sqrt", quiet(np.sqrt), same_float, lambda c, g: g / (2 * c.out), node="SqrtBackward0",
+defop("exp", float_forward(np.exp), same_float,
+      lambda c, g: g * c.out, node="ExpBackward0", save_out=True)
+defop("log", float_forward(np.log), same_float,
+      lambda c, g: g / c[0], node="LogBackward0", save=(0,))
+defop("sqrt", float_forward(np.sqrt), same_float,
+      lambda c, g: g / (2 * c.out), node="SqrtBackward0",
       save_out=True)
-defop("log1p", quiet(np.log1p), same_float, lambda c, g: g / (c[0] + 1), node="Log1PBackward0", save=(0,))
-defop("rsqrt", quiet(lambda x: 1 / np.sqrt(x)), same_float, lambda c, g: g * (c.out ** 3 * -0.5),
+defop("log1p", float_forward(np.log1p), same_float,
+      lambda c, g: g / (c[0] + 1), node="Log1PBackward0", save=(0,))
+defop("rsqrt", float_forward(lambda x: 1 / np.sqrt(x)), same_float,
+      lambda c, g: g * (c.out ** 3 * -0.5),
       node="RsqrtBackward0", save_out=True)
-defop("reciprocal", quiet(lambda x: np.reciprocal(x.astype(np.float64) if x.dtype.kind in "biu"
-                                                  else x)),
-      same_float, lambda c, g: -g * c.out * c.out, node="ReciprocalBackward0", save_out=True)
-defop("sin", np.sin, same_float, lambda c, g: g * c[0].cos(), node="SinBackward0", save=(0,))
-defop("cos", np.cos, same_float, lambda c, g: g * -c[0].sin(), node="CosBackward0", save=(0,))
-defop("tanh", np.tanh, same_float, lambda c, g: g * (1 - c.out * c.out), node="TanhBackward0",
+defop("reciprocal", float_forward(np.reciprocal), same_float,
+      lambda c, g: -g * c.out * c.out, node="ReciprocalBackward0", save_out=True)
+defop("sin", float_forward(np.sin), same_float,
+      lambda c, g: g * c[0].cos(), node="SinBackward0", save=(0,))
+defop("cos", float_forward(np.cos), same_float,
+      lambda c, g: g * -c[0].sin(), node="CosBackward0", save=(0,))
+defop("tanh", float_forward(np.tanh), same_float,
+      lambda c, g: g * (1 - c.out * c.out), node="TanhBackward0",
       save_out=True)
 
 
 def _sigmoid(x):
     # exp of -|x| never overflows; both branches agree with 1/(1+exp(-x)).
-    if x.dtype.kind in "biu":
-        x = x.astype(np.float32)
     e = np.exp(-np.abs(x))
     return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
 
 
-defop("sigmoid", _sigmoid, same_float, lambda c, g: g * (c.out * (1 - c.out)),
+defop("sigmoid", float_forward(_sigmoid), same_float, lambda c, g: g * (c.out * (1 - c.out)),
       node="SigmoidBackward0", save_out=True)
 
 
@@ -195,12 +268,13 @@ def _abs_rule(x):
 
 
 defop("abs", np.abs, _abs_rule, lambda c, g: g * c[0].sign(), node="AbsBackward0", save=(0,))
-defop("sign", np.sign, same, lambda c, g: g * 0, node="SignBackward0")
+defop("sign", lambda x: x.copy() if x.dtype == np.bool_ else np.sign(x), same,
+      lambda c, g: g * 0, node="SignBackward0")
 
 
 def _relu_rule(x):
     if x.dtype is dtypes.bool_:
-        raise not_implemented("clamp_min_cpu", x.dtype)
+        raise RuntimeError("Boolean inputs not supported for relu")
     return same(x)
 
 
@@ -292,14 +366,14 @@ def _clamp_tensor_vjp(c, g):
     return gx, glo, ghi
 
 
-defop("clamp_tensor", _clamp_tensor_forward, _clamp_tensor_rule, _clamp_tensor_vjp,
+defop("clamp_tensor", in_common_dtype(_clamp_tensor_forward), _clamp_tensor_rule, _clamp_tensor_vjp,
       node="ClampBackward0", save=(0, 1, 2))
 # torch.clamp_min / clamp_max with a tensor bound: the same rule, one bound, their node names.
-defop("clamp_min_tensor", lambda x, lo: _clamp_tensor_forward(x, lo, None),
+defop("clamp_min_tensor", in_common_dtype(lambda x, lo: _clamp_tensor_forward(x, lo, None)),
       lambda x, lo: _clamp_tensor_rule(x, lo, None),
       lambda c, g: _clamp_tensor_vjp(_OneBound(c, 1), g)[:2],
       node="ClampMinBackward1", save=(0, 1))
-defop("clamp_max_tensor", lambda x, hi: _clamp_tensor_forward(x, None, hi),
+defop("clamp_max_tensor", in_common_dtype(lambda x, hi: _clamp_tensor_forward(x, None, hi)),
       lambda x, hi: _clamp_tensor_rule(x, None, hi),
       lambda c, g: _clamp_tensor_vjp(_OneBound(c, 2), g)[::2],
       node="ClampMaxBackward1", save=(0, 1))
@@ -343,9 +417,9 @@ def _extremum_rule(a, b):
     return binary(a, b)
 
 
-defop("maximum", np.maximum, _extremum_rule, _extremum_vjp(lambda a, b: a > b),
+defop("maximum", in_common_dtype(np.maximum), _extremum_rule, _extremum_vjp(lambda a, b: a > b),
       node="MaximumBackward0", save=(0, 1))
-defop("minimum", np.minimum, _extremum_rule, _extremum_vjp(lambda a, b: a < b),
+defop("minimum", in_common_dtype(np.minimum), _extremum_rule, _extremum_vjp(lambda a, b: a < b),
       node="MinimumBackward0", save=(0, 1))
 
 
@@ -367,7 +441,8 @@ def _where_vjp(c, g):
             unbroadcast(call("where", cond, zero, g), c.shapes[2]) if c.needs[2] else None)
 
 
-defop("where", lambda cond, a, b: np.where(cond, a, b), _where_rule, _where_vjp,
+defop("where", lambda cond, a, b: np.where(cond, *cast_to((a, b), common_dtype((a, b)))),
+      _where_rule, _where_vjp,
       node="WhereBackward0", save=(0,), differentiable=(1, 2))
 
 
@@ -397,8 +472,10 @@ defop("masked_fill", lambda x, mask, value=0.0: np.where(mask, np.asarray(value,
 # ---- comparisons and logic (no gradient) ------------------------------------------------
 
 for _name, _fn in (("eq", np.equal), ("ne", np.not_equal), ("lt", np.less), ("le", np.less_equal),
-                   ("gt", np.greater), ("ge", np.greater_equal), ("logical_and", np.logical_and),
-                   ("logical_or", np.logical_or), ("logical_xor", np.logical_xor)):
+                   ("gt", np.greater), ("ge", np.greater_equal)):
+    defop(_name, in_common_dtype(_fn), compare)  # int64 against float32 compares in float32
+for _name, _fn in (("logical_and", np.logical_and), ("logical_or", np.logical_or),
+                   ("logical_xor", np.logical_xor)):
     defop(_name, _fn, compare)
 
 defop("logical_not", np.logical_not, lambda x: Meta(x.shape, dtypes.bool_))
@@ -410,8 +487,22 @@ def _bitwise_not_rule(x):
 
 defop("bitwise_not", np.invert, _bitwise_not_rule)
 defop("isnan", np.isnan, lambda x: Meta(x.shape, dtypes.bool_))
-defop("floor", np.floor, same, lambda c, g: g * 0, node="FloorBackward0")
-defop("round", np.round, same, lambda c, g: g * 0, node="RoundBackward0")
+
+
+def _bitwise_rule(kernel):
+    def rule(a, b):
+        meta = binary(a, b)
+        if meta.dtype.is_floating_point:
+            raise not_implemented(kernel, meta.dtype)
+        return meta
+
+    return rule
+
+
+# `&`, `|`, `^`: bitwise on integers, logical on bools; no float kernel.
+for _name, _fn in (("bitwise_and", np.bitwise_and), ("bitwise_or", np.bitwise_or),
+                   ("bitwise_xor", np.bitwise_xor)):
+    defop(_name, in_common_dtype(_fn), _bitwise_rule(f"{_name}_cpu"))
 
 
 # ---- dtype conversion and copies ---------------------------------------------------------
@@ -430,29 +521,36 @@ _erf_scalar = np.vectorize(math.erf, otypes=[np.float64])  # numpy has no erf (n
 
 
 def _erf(x):
-    out = _erf_scalar(np.asarray(x, np.float64))
-    return out.astype(x.dtype) if x.dtype.kind == "f" else out
+    return _erf_scalar(np.asarray(x, np.float64)).astype(x.dtype)
 
 
-defop("log2", quiet(np.log2), same_float, lambda c, g: g / (c[0] * _LN2), node="Log2Backward0",
+defop("log2", float_forward(np.log2), same_float,
+      lambda c, g: g / (c[0] * _LN2), node="Log2Backward0",
       save=(0,))
-defop("log10", quiet(np.log10), same_float, lambda c, g: g / (c[0] * _LN10), node="Log10Backward0",
+defop("log10", float_forward(np.log10), same_float,
+      lambda c, g: g / (c[0] * _LN10), node="Log10Backward0",
       save=(0,))
-defop("expm1", quiet(np.expm1), same_float, lambda c, g: g * (c.out + 1), node="Expm1Backward0",
+defop("expm1", float_forward(np.expm1), same_float,
+      lambda c, g: g * (c.out + 1), node="Expm1Backward0",
       save_out=True)
-defop("erf", _erf, same_float, lambda c, g: g * ((c[0] * c[0]).neg().exp() * 1.1283791670955126),
+defop("erf", float_forward(_erf), same_float,
+      lambda c, g: g * ((c[0] * c[0]).neg().exp() * 1.1283791670955126),
       node="ErfBackward0", save=(0,))
-defop("tan", quiet(np.tan), same_float, lambda c, g: g * (c.out * c.out + 1), node="TanBackward0",
+defop("tan", float_forward(np.tan), same_float,
+      lambda c, g: g * (c.out * c.out + 1), node="TanBackward0",
       save_out=True)
-defop("sinh", quiet(np.sinh), same_float, lambda c, g: g * c[0].cosh(), node="SinhBackward0",
+defop("sinh", float_forward(np.sinh), same_float,
+      lambda c, g: g * c[0].cosh(), node="SinhBackward0",
       save=(0,))
-defop("cosh", quiet(np.cosh), same_float, lambda c, g: g * c[0].sinh(), node="CoshBackward0",
+defop("cosh", float_forward(np.cosh), same_float,
+      lambda c, g: g * c[0].sinh(), node="CoshBackward0",
       save=(0,))
-defop("asin", quiet(np.arcsin), same_float, lambda c, g: g * (1 - c[0] * c[0]).rsqrt(),
+defop("asin", float_forward(np.arcsin), same_float, lambda c, g: g * (1 - c[0] * c[0]).rsqrt(),
       node="AsinBackward0", save=(0,))
-defop("acos", quiet(np.arccos), same_float, lambda c, g: g * -(1 - c[0] * c[0]).rsqrt(),
+defop("acos", float_forward(np.arccos), same_float, lambda c, g: g * -(1 - c[0] * c[0]).rsqrt(),
       node="AcosBackward0", save=(0,))
-defop("atan", np.arctan, same_float, lambda c, g: g / (c[0] * c[0] + 1), node="AtanBackward0",
+defop("atan", float_forward(np.arctan), same_float,
+      lambda c, g: g / (c[0] * c[0] + 1), node="AtanBackward0",
       save=(0,))
 
 
@@ -465,6 +563,10 @@ def _rounding_rule(kernel):
     return rule
 
 
+defop("floor", np.floor, _rounding_rule("floor_vml_cpu"), lambda c, g: g * 0,
+      node="FloorBackward0")
+defop("round", np.round, _rounding_rule("round_vml_cpu"), lambda c, g: g * 0,
+      node="RoundBackward0")
 defop("ceil", np.ceil, _rounding_rule("ceil_vml_cpu"), lambda c, g: g * 0, node="CeilBackward0")
 defop("trunc", np.trunc, _rounding_rule("trunc_vml_cpu"), lambda c, g: g * 0,
       node="TruncBackward0")
@@ -526,10 +628,10 @@ def _addcdiv_vjp(c, g):
             unbroadcast(-gv * c[1] / (c[2] * c[2]), c.shapes[2]) if c.needs[2] else None)
 
 
-defop("addcmul", lambda x, t1, t2, value=1: x + value * (t1 * t2), _addc_rule, _addcmul_vjp,
-      node="AddcmulBackward0", save=(1, 2))
-defop("addcdiv", quiet(lambda x, t1, t2, value=1: x + value * (t1 / t2)), _addc_rule,
-      _addcdiv_vjp, node="AddcdivBackward0", save=(1, 2))
+defop("addcmul", in_common_dtype(lambda x, t1, t2, value=1: x + value * (t1 * t2)), _addc_rule,
+      _addcmul_vjp, node="AddcmulBackward0", save=(1, 2))
+defop("addcdiv", quiet(in_common_dtype(lambda x, t1, t2, value=1: x + value * (t1 / t2))),
+      _addc_rule, _addcdiv_vjp, node="AddcdivBackward0", save=(1, 2))
 
 
 def _cross_rule(a, b, dim):

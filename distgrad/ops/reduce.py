@@ -229,12 +229,16 @@ defop("std", quiet(lambda x, **a: np.sqrt(_var_forward(x, **a))), _var_rule, _st
 
 # ---- softmax family -----------------------------------------------------------------------
 
-def _softmax_rule(x, dim, dtype=None):
-    wrap_dim(dim, x.ndim)
-    d = dtypes.from_name(dtype) if dtype is not None else x.dtype
-    if not d.is_floating_point:
-        raise not_implemented("softmax_lastdim_kernel_impl", d)
-    return Meta(x.shape, d)
+def _softmax_rule(kernel):
+    def rule(x, dim, dtype=None):
+        last = wrap_dim(dim, x.ndim) == max(x.ndim - 1, 0)
+        d = dtypes.from_name(dtype) if dtype is not None else x.dtype
+        if not d.is_floating_point:  # torch's kernel names say whether dim was the last
+            raise not_implemented(f"{kernel}_lastdim_kernel_impl" if last else
+                                  f"{kernel}_kernel_impl", d)
+        return Meta(x.shape, d)
+
+    return rule
 
 
 def _softmax(x, dim, dtype=None):
@@ -253,10 +257,10 @@ def _log_softmax(x, dim, dtype=None):
     return shifted - np.log(np.sum(np.exp(shifted), axis=dim, keepdims=True))
 
 
-defop("softmax", quiet(_softmax), _softmax_rule,
+defop("softmax", quiet(_softmax), _softmax_rule("softmax"),
       lambda c, g: c.out * (g - (g * c.out).sum(dim=c.attrs["dim"], keepdim=True)),
       node="SoftmaxBackward0", save_out=True)
-defop("log_softmax", quiet(_log_softmax), _softmax_rule,
+defop("log_softmax", quiet(_log_softmax), _softmax_rule("log_softmax"),
       lambda c, g: g - c.out.exp() * g.sum(dim=c.attrs["dim"], keepdim=True),
       node="LogSoftmaxBackward0", save_out=True)
 

@@ -93,6 +93,35 @@ def compare(a, b, **_):
     return Meta(broadcast_shapes(shape_of(a), shape_of(b)), dtypes.bool_)
 
 
+# ---- forwards that compute in torch's common dtype ------------------------------------
+
+def common_dtype(values, floating: bool = False) -> dtypes.dtype:
+    """The dtype torch computes an elementwise op in, from the forward's values (arrays and
+    Python numbers); `floating` for ops whose integer inputs give the default float dtype."""
+    common = dtypes.result_type(
+        Meta(v.shape, dtypes.from_numpy(v.dtype)) if hasattr(v, "dtype") else v for v in values)
+    return float_dtype(common) if floating else common
+
+
+def cast_to(values, d: dtypes.dtype) -> list:
+    """Arrays cast to `d`; Python numbers and None as they are (numpy takes a number in the
+    array's dtype)."""
+    return [v.astype(d.np) if hasattr(v, "dtype") and v.dtype != d.np else v for v in values]
+
+
+def in_common_dtype(forward, floating: bool = False):
+    """A forward run on its inputs cast to torch's common dtype, as torch's kernels run.
+
+    numpy would pick its own: float16 for exp of a bool array, float64 for an int64 array
+    with a float32 one (int64 values above 2**24 then round differently).
+    """
+    def run(*values, **attrs):
+        return forward(*cast_to(values, common_dtype(values, floating)), **attrs)
+
+    run.__name__ = getattr(forward, "__name__", "forward")
+    return run
+
+
 def require_float(name: str, d: dtypes.dtype) -> None:
     if not d.is_floating_point:
         raise not_implemented(name, d)

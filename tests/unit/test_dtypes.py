@@ -33,3 +33,115 @@ def test_random_bound_is_the_largest_exact_integer():
     assert [dtypes.from_name(n).random_to for n in DTYPES] == [2, 2 ** 63 - 1, 2 ** 24 + 1,
                                                                2 ** 53 + 1]
     assert distgrad.float32.c_name == "float" and distgrad.int64.long_name == "Long"
+
+
+# ---- float ops on bool and integer tensors compute in float32 ------------------------------------
+
+UNARY_FLOAT = ("exp", "log", "sqrt", "rsqrt", "reciprocal", "log1p", "log2", "log10", "expm1",
+               "sin", "cos", "tan", "tanh", "sigmoid", "erf", "sinh", "cosh", "asin", "acos",
+               "atan")
+UNARY_OTHER = {
+    "mean": lambda x: x.mean(), "softmax": lambda x: x.softmax(0),
+    "log_softmax": lambda x: x.log_softmax(0), "logsumexp": lambda x: x.logsumexp(0),
+    "div_int": lambda x: x / 3, "mul_float": lambda x: x * 0.1, "add_float": lambda x: x + 0.5,
+    "pow_float": lambda x: x ** 0.5, "sign": lambda x: x.sign(), "floor": lambda x: x.floor(),
+    "round": lambda x: x.round(), "relu": lambda x: x.relu(), "abs": lambda x: x.abs(),
+}
+# 2**24 + 1 is the first int64 that float32 rounds: torch converts, then computes.
+UNARY_INPUTS = {"bool": [True, False], "int64": [0, 1, 3, -2, 7, 2 ** 24 + 1, 2 ** 25 + 1]}
+
+
+@pytest.mark.parametrize("kind", UNARY_INPUTS)
+@pytest.mark.parametrize("name", UNARY_FLOAT + tuple(UNARY_OTHER))
+def test_unary_op_on_bool_and_int(name, kind):
+    fn = UNARY_OTHER.get(name) or (lambda x: getattr(x, name)())
+    same(lambda t: attempt(fn, t.tensor(UNARY_INPUTS[kind])))
+
+
+# ---- integer division by zero raises ------------------------------------------------------------
+
+DIVISIONS = {
+    "floordiv": lambda t, a, b: a // b, "floor_divide": lambda t, a, b: t.floor_divide(a, b),
+    "remainder": lambda t, a, b: a % b,
+    "div_floor": lambda t, a, b: t.div(a, b, rounding_mode="floor"),
+    "div_trunc": lambda t, a, b: t.div(a, b, rounding_mode="trunc"),
+}
+
+
+@pytest.mark.parametrize("name", DIVISIONS)
+def test_integer_division_by_zero_raises(name):
+    op = DIVISIONS[name]
+
+    def scenario(t):
+        a = t.tensor([7, -7, 3])
+        return [attempt(op, t, a, b) for b in (t.tensor([2, 0, 1]), t.tensor(0), 0, False,
+                                               t.tensor([2, 2, 1]), t.tensor([True, False, True]),
+                                               t.tensor([2.0, 0.0, 1.0]))]
+
+    same(scenario)
+
+
+# ---- binary ops between bool, int64, float32, float64 tensors and Python numbers ------------------
+
+BINARY = {
+    "add": lambda t, a, b: a + b, "sub": lambda t, a, b: a - b, "mul": lambda t, a, b: a * b,
+    "div": lambda t, a, b: a / b, "pow": lambda t, a, b: a ** b,
+    "floordiv": lambda t, a, b: a // b, "floor_divide": lambda t, a, b: t.floor_divide(a, b),
+    "div_floor": lambda t, a, b: t.div(a, b, rounding_mode="floor"),
+    "div_trunc": lambda t, a, b: t.div(a, b, rounding_mode="trunc"),
+    "remainder": lambda t, a, b: t.remainder(a, b), "maximum": lambda t, a, b: t.maximum(a, b),
+    "minimum": lambda t, a, b: t.minimum(a, b),
+    "where": lambda t, a, b: t.where(t.tensor([True, False, True]), a, b),
+    "eq": lambda t, a, b: a == b, "ne": lambda t, a, b: a != b, "lt": lambda t, a, b: a < b,
+    "le": lambda t, a, b: a <= b, "gt": lambda t, a, b: a > b, "ge": lambda t, a, b: a >= b,
+    "bitwise_and": lambda t, a, b: t.bitwise_and(a, b),
+    "bitwise_or": lambda t, a, b: t.bitwise_or(a, b),
+    "bitwise_xor": lambda t, a, b: t.bitwise_xor(a, b),
+    "logical_xor": lambda t, a, b: t.logical_xor(a, b),
+}
+# The values exercise the dtype torch computes in: 2**24 + 1 is not a float32, 0.1 not exact.
+VALUES = {"bool": [True, False, True], "int64": [3, -2, 2 ** 24 + 1],
+          "float32": [1.5, -2.25, 2.0 ** 24], "float64": [0.1, -3.0, 2.5]}
+NUMBERS = (True, 2, -2, 0.5)
+
+
+def operands(t):
+    """Every tensor kind, with and without dims, and the Python numbers."""
+    out = []
+    for name, values in VALUES.items():
+        d = getattr(t, name)
+        out += [t.tensor(values, dtype=d), t.tensor(values[0], dtype=d)]
+    return out + list(NUMBERS)
+
+
+@pytest.mark.parametrize("name", BINARY)
+def test_binary_op_dtypes_and_values(name):
+    op = BINARY[name]
+
+    def scenario(t):
+        xs = operands(t)
+        return [attempt(op, t, a, b) for a in xs for b in xs
+                if isinstance(a, t.Tensor) or isinstance(b, t.Tensor)]
+
+    same(scenario)
+
+
+def test_int_to_negative_int_power():
+    same(lambda t: (t.tensor([2, 1, -1, -1, 0]) ** t.tensor([-1, -3, -3, -2, -1]),
+                    2 ** t.tensor([-1, 2]), attempt(lambda: t.tensor([2]) ** -1),
+                    attempt(lambda: t.tensor([True]) ** -1), t.tensor([True, False]) ** False))
+
+
+def test_int64_meets_float32_in_float32():
+    """torch converts 2**24 + 1 to float32 (2**24) before it adds, compares or divides."""
+    def scenario(t):
+        big = t.tensor([2 ** 24 + 1])
+        sums = (big + 0.5, big * 1.0, big / 1, big - t.tensor([0.5]))
+        return [(r == 2.0 ** 24).item() for r in sums] + [(big == t.tensor([2.0 ** 24])).item()]
+
+    same(scenario)
+
+
+def test_float64_scalar_tensor_is_exact():
+    same(lambda t: (t.tensor(0.1, dtype=t.float64).item() == 0.1,
+                    t.as_tensor(0.1, dtype=t.float64).item() == 0.1, t.tensor(0.1).item()))
