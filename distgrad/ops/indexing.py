@@ -36,13 +36,19 @@ def _as_index_tensor(item, like):
     return tensor(arr, device=like.device_str)
 
 
+def _is_bool_scalar(k) -> bool:
+    """A Python bool or a 0-dim bool tensor: torch indexes a new dim of size 1 with it."""
+    return isinstance(k, (bool, np.bool_)) or (_is_tensor(k) and k.ndim == 0 and
+                                               k.dtype is dtypes.bool_)
+
+
 def _expand_key(x, key):
     if not isinstance(key, tuple):
         key = (key,)
     # A boolean mask consumes as many dims as it has; None, ... and bools consume none.
     consumed = 0
     for k in key:
-        if k is None or k is Ellipsis or isinstance(k, bool):
+        if k is None or k is Ellipsis or _is_bool_scalar(k):
             continue
         if (_is_tensor(k) or isinstance(k, np.ndarray)) and getattr(k, "dtype", None) in (
                 dtypes.bool_, np.bool_):
@@ -76,10 +82,10 @@ def getitem(x, key):
         if k is None:
             out = call("unsqueeze", out, dim=dim)
             dim += 1
-        elif isinstance(k, bool):
+        elif _is_bool_scalar(k):
+            # torch: unsqueeze, then a one-element mask on the new dim (IndexBackward0).
             out = call("unsqueeze", out, dim=dim)
-            if not k:
-                out = call("slice", out, dim=dim, start=0, stop=0, step=1)
+            advanced.append((dim, np.array([bool(k)])))
             dim += 1
         elif isinstance(k, (int, np.integer)) or (_is_tensor(k) and k.ndim == 0 and
                                                  k.dtype is dtypes.int64):
@@ -292,15 +298,19 @@ defop("index_put", _put_forward, _put_rule, _put_vjp, node=_put_name,
 
 def setitem(x, key, value):
     items, _ = _expand_key(x, key)
+    if any(_is_bool_scalar(item) and not bool(item) for item in items):
+        return _write_nothing(x, key, items, value)
     k, tensors = [], []
+    squeeze_ints = []  # positions in `k` of int indices (each drops a dim in torch)
     dim = 0
     for item in items:
-        if item is None:
+        if item is None or _is_bool_scalar(item):  # True selects everything, adds no dim
             continue
         if isinstance(item, (int, np.integer)):
             size = x.shape[dim]
             if not -size <= item < size:
                 raise IndexError(f"index {item} is out of bounds for dimension {dim} with size {size}")
+            squeeze_ints.append(len(k))
             k.append(["s", int(item) % size, int(item) % size + 1, 1])
             dim += 1
         elif isinstance(item, slice):
@@ -318,11 +328,11 @@ def setitem(x, key, value):
                 tensors.append(t)
                 dim += 1
     if _is_tensor(value):
+        value = _strip_leading_ones(value)
         if value.device_str != x.device_str and value.ndim:
             value = value.to(x.device_str)
         if value.dtype is not x.dtype:
             value = value.to(x.dtype)
-    squeeze_ints = [i for i, item in enumerate(items) if isinstance(item, (int, np.integer))]
     if _is_tensor(value) and squeeze_ints:
         # An int index drops a dim in torch; the slice standing in for it keeps it as size 1.
         target = _index_rule(x, *tensors, key=k).shape
@@ -330,3 +340,30 @@ def setitem(x, key, value):
                              if len(target) - len(squeeze_ints) >= value.ndim else value.shape)
         value = value.reshape(target) if value.numel() == int(np.prod(target)) else value
     x._inplace(call("index_put", x, value, *tensors, key=k))
+
+
+def _strip_leading_ones(value):
+    """torch drops a value's leading size-1 dims before it writes (`x[0] = v[None]`)."""
+    lead = 0
+    while lead < value.ndim and value.shape[lead] == 1:
+        lead += 1
+    return value.reshape(value.shape[lead:]) if lead else value
+
+
+def _write_nothing(x, key, items, value):
+    """A False bool index selects nothing: no write. torch still checks that a value fits
+    the empty selection when the False is a tensor (an index_put), not a Python bool."""
+    if not any(_is_tensor(item) and item.dtype is dtypes.bool_ for item in items):
+        return
+    from .rules import broadcast_shapes, shape_of
+
+    target = tuple(getitem(x.detach(), key).shape)
+    value_shape = tuple(shape_of(_strip_leading_ones(value) if _is_tensor(value) else value))
+    try:
+        fits = broadcast_shapes(target, value_shape) == target
+    except RuntimeError:
+        fits = False
+    if not fits:
+        raise RuntimeError(f"shape mismatch: value tensor of shape "
+                           f"[{', '.join(map(str, value_shape))}] cannot be broadcast to indexing "
+                           f"result of shape [{', '.join(map(str, target))}]")

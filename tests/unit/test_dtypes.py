@@ -145,3 +145,38 @@ def test_int64_meets_float32_in_float32():
 def test_float64_scalar_tensor_is_exact():
     same(lambda t: (t.tensor(0.1, dtype=t.float64).item() == 0.1,
                     t.as_tensor(0.1, dtype=t.float64).item() == 0.1, t.tensor(0.1).item()))
+
+
+# ---- a 0-dim bool index (tensor(True)) adds a dim of size 1, or of size 0 ------------------------
+
+BOOL_KEYS = {
+    "true": lambda t: t.tensor(True), "false": lambda t: t.tensor(False),
+    "int_then_true": lambda t: (0, t.tensor(True)), "true_then_int": lambda t: (t.tensor(True), 1),
+    "ellipsis_false": lambda t: (Ellipsis, t.tensor(False)), "python_true": lambda t: True,
+    "python_false": lambda t: False, "none_true": lambda t: (None, True),
+}
+
+
+@pytest.mark.parametrize("name", BOOL_KEYS)
+def test_bool_scalar_index_reads(name):
+    def scenario(t):
+        x = t.arange(6.0).reshape(2, 3).requires_grad_()
+        y = x[BOOL_KEYS[name](t)]
+        (y * 2).sum().backward()
+        return y, x.grad, t.tensor(5.0)[BOOL_KEYS[name](t)] if name in ("true", "false") else None
+
+    same(scenario)
+
+
+@pytest.mark.parametrize("name", BOOL_KEYS)
+def test_bool_scalar_index_writes(name):
+    def scenario(t):
+        out = []
+        for value in (3.0, t.ones(3) * 2, t.ones(1, 2, 3) * 4):
+            z = t.zeros(2, 3)
+            out.append(attempt(z.__setitem__, BOOL_KEYS[name](t), value) or z)
+        z = t.zeros(2, 3)
+        out.append(attempt(z.__setitem__, BOOL_KEYS[name](t), t.ones(5)) or z)
+        return out
+
+    same(scenario, prefix=0)  # a bad value fails with torch's error type, in other words
