@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 
+from ..ops import layout
 from ..ops.table import lookup, run_forward
 from . import grad_mode
 from .graph import Node
@@ -96,6 +97,8 @@ def call(name: str, *inputs, _device=None, **attrs):
         t = Tensor._make(v, m.shape, m.dtype, device)
         if op.view:
             _make_view(t, op, inputs[0], attrs, k, multi)
+        elif op.elementwise:
+            _lay_out_as_inputs(t, inputs)
         outs.append(t)
 
     if requires_grad:
@@ -124,6 +127,17 @@ def _make_view(t, op, parent, attrs, k: int, multi: bool) -> None:
     # torch forbids an in-place write through these later (Tensor._check_view_writable).
     kind = "multi" if multi else None if grad_mode.is_grad_enabled() else "no_grad"
     t._view_kind = kind or parent._view_kind
+
+
+def _lay_out_as_inputs(t, inputs) -> None:
+    """An elementwise result of strided inputs is laid out as they are (the forward, here
+    or on a worker, gives its array the same layout: ops/table.run_forward)."""
+    if all(x._layout is None for x in inputs if hasattr(x, "_layout")):
+        return
+    strides = layout.elementwise_strides(
+        t.shape, [(x.shape, x._strides_offset()[0]) for x in inputs if hasattr(x, "_layout")])
+    if strides is not None:
+        t._layout = (strides, 0)
 
 
 def refresh_stale_views(inputs) -> None:

@@ -375,7 +375,7 @@ def reshape(input, *shape):
     new_shape = infer_shape(shape, input.numel())
     if layout.view_strides(input.shape, input.stride(), new_shape) is not None:
         return call("reshape", input, shape=shape)
-    return call("unsafe_view", call("clone", input), shape=list(new_shape))
+    return call("unsafe_view", call("contiguous", input), shape=list(new_shape))
 
 
 def view(input, *shape):
@@ -529,7 +529,7 @@ def clone(input, *, memory_format=None):
 
 
 def contiguous(input, memory_format=None):
-    return input if input.is_contiguous() else call("clone", input)
+    return input if input.is_contiguous() else call("contiguous", input)
 
 
 # ---- reductions -------------------------------------------------------------------------

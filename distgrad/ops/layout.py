@@ -77,6 +77,48 @@ def view_strides(shape, strides, new_shape):
     return tuple(new_strides)
 
 
+def elementwise_strides(out_shape, operands):
+    """The strides torch's TensorIterator gives a new elementwise result, from its tensor
+    operands' (shape, strides): dims ordered fastest first as the operands' strides order
+    them (broadcast and size-1 dims say nothing; equal strides put the shorter dim first),
+    then packed densely. None when that is row-major."""
+    n = len(out_shape)
+    seen = []
+    for shape, strides in operands:
+        lead = n - len(shape)
+        if lead >= 0:
+            seen.append([0] * lead + [s if d != 1 else 0 for d, s in zip(shape, strides)])
+
+    def order(d0, d1) -> int:  # 1: d1 steps faster than d0
+        for s in seen:
+            a, b = s[d0], s[d1]
+            if a == 0 or b == 0:
+                continue
+            if a != b:
+                return 1 if a > b else -1
+            if out_shape[d0] > out_shape[d1]:
+                return 1
+        return 0
+
+    perm = list(range(n - 1, -1, -1))  # fastest first: row-major
+    for i in range(1, n):
+        moving = i
+        for j in range(i - 1, -1, -1):
+            c = order(perm[j], perm[moving])
+            if c > 0:
+                perm[j], perm[moving] = perm[moving], perm[j]
+                moving = j
+            elif c < 0:
+                break
+    if perm == list(range(n - 1, -1, -1)):
+        return None
+    strides, step = [0] * n, 1
+    for d in perm:
+        strides[d] = step
+        step *= max(out_shape[d], 1)
+    return tuple(strides)
+
+
 # ---- one rule per view op ------------------------------------------------------------------
 
 def same(shape, strides, offset, out_shape, k, a):

@@ -7,7 +7,7 @@ import numpy as np
 
 from .rules import (binary, binary_float, broadcast_shapes, compare, not_implemented, same,
                     same_float, shape_of, unbroadcast)
-from .table import Meta, defop
+from .table import Meta, defop, elementwise
 from .. import dtypes
 from ..autograd.record import call
 
@@ -127,6 +127,7 @@ def _trunc_int_div(a, b):
     return np.where(np.sign(a) * np.sign(b) < 0, -q, q)
 
 
+@elementwise
 def _div_rule(a, b, rounding_mode=None):
     if rounding_mode is None:
         return binary_float(a, b)
@@ -147,6 +148,7 @@ def _div_vjp(c, g):
 defop("div", _div_forward, _div_rule, _div_vjp, save=(0, 1),
       node=lambda inputs, attrs: "DivBackward2" if attrs.get("rounding_mode") else "DivBackward0")
 
+@elementwise
 def _neg_rule(x):
     if x.dtype is dtypes.bool_:
         raise RuntimeError("Negation, the `-` operator, on a bool tensor is not supported. If you "
@@ -261,6 +263,7 @@ defop("sigmoid", float_forward(_sigmoid), same_float, lambda c, g: g * (c.out * 
       node="SigmoidBackward0", save_out=True)
 
 
+@elementwise
 def _abs_rule(x):
     if x.dtype is dtypes.bool_:
         raise not_implemented("abs_cpu", x.dtype)
@@ -272,6 +275,7 @@ defop("sign", lambda x: x.copy() if x.dtype == np.bool_ else np.sign(x), same,
       lambda c, g: g * 0, node="SignBackward0")
 
 
+@elementwise
 def _relu_rule(x):
     if x.dtype is dtypes.bool_:
         raise RuntimeError("Boolean inputs not supported for relu")
@@ -307,6 +311,7 @@ def _clamp_forward(x, min=None, max=None):
     return np.clip(x, min, max)
 
 
+@elementwise
 def _clamp_rule(x, min=None, max=None):
     if min is None and max is None:
         raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
@@ -338,6 +343,7 @@ def _clamp_tensor_forward(x, lo, hi):
     return out if hi is None else np.minimum(out, hi)
 
 
+@elementwise
 def _clamp_tensor_rule(x, lo, hi):
     if lo is None and hi is None:
         raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
@@ -410,6 +416,7 @@ def _extremum_vjp(wins):
     return vjp
 
 
+@elementwise
 def _extremum_rule(a, b):
     if _is_num(a) or _is_num(b):
         raise TypeError("maximum(): argument 'other' (position 2) must be Tensor, not "
@@ -423,6 +430,7 @@ defop("minimum", in_common_dtype(np.minimum), _extremum_rule, _extremum_vjp(lamb
       node="MinimumBackward0", save=(0, 1))
 
 
+@elementwise
 def _where_rule(cond, a, b):
     from .rules import broadcast_shapes
 
@@ -447,6 +455,7 @@ defop("where", lambda cond, a, b: np.where(cond, *cast_to((a, b), common_dtype((
 
 
 # The fill value is an attr (a number), or a third input (a 0-dim tensor: MaskedFillBackward1).
+@elementwise
 def _masked_fill_rule(x, mask, value=0.0):
     if mask.dtype is not dtypes.bool_:
         raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype "
@@ -479,6 +488,7 @@ for _name, _fn in (("logical_and", np.logical_and), ("logical_or", np.logical_or
     defop(_name, _fn, compare)
 
 defop("logical_not", np.logical_not, lambda x: Meta(x.shape, dtypes.bool_))
+@elementwise
 def _bitwise_not_rule(x):
     if x.dtype.is_floating_point:
         raise TypeError("~ (operator.invert) is only implemented on integer and Boolean-type tensors")
@@ -509,9 +519,12 @@ for _name, _fn in (("bitwise_and", np.bitwise_and), ("bitwise_or", np.bitwise_or
 
 defop("to_dtype", lambda x, dtype: x.astype(dtypes.from_name(dtype).np),
       lambda x, dtype: Meta(x.shape, dtypes.from_name(dtype)),
-      lambda c, g: g.to(c.dtypes[0]), node="ToCopyBackward0")
+      lambda c, g: g.to(c.dtypes[0]), node="ToCopyBackward0", elementwise=True)
 
 defop("clone", lambda x: np.array(x, order="C", copy=True), same, lambda c, g: g, node="CloneBackward0")
+# clone(memory_format=torch.contiguous_format): a row-major copy, whatever x's layout.
+defop("contiguous", lambda x: np.array(x, order="C", copy=True), same, lambda c, g: g,
+      node="CloneBackward0", elementwise=False)
 
 
 # ---- more unary functions (torch's derivatives.yaml, formula for formula) -------------------
@@ -555,6 +568,7 @@ defop("atan", float_forward(np.arctan), same_float,
 
 
 def _rounding_rule(kernel):
+    @elementwise
     def rule(x):
         if x.dtype is dtypes.bool_:
             raise not_implemented(kernel, x.dtype)
@@ -583,6 +597,7 @@ def _lerp_forward(start, end, weight):
     return np.where(np.abs(w) < 0.5, start + w * diff, end - diff * (1 - w))
 
 
+@elementwise
 def _lerp_rule(start, end, weight):
     if not start.dtype.is_floating_point:
         raise not_implemented("lerp_kernel_scalar", start.dtype)

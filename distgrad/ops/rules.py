@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .. import dtypes
-from .table import Meta, Size
+from .table import Meta, Size, elementwise
 
 
 def shape_of(x) -> tuple:
@@ -72,23 +72,28 @@ def float_dtype(d: dtypes.dtype) -> dtypes.dtype:
 
 # ---- rules --------------------------------------------------------------------------
 
+@elementwise
 def same(x, **_):
     return Meta(x.shape, x.dtype)
 
 
+@elementwise
 def same_float(x, **_):
     """exp, log, sin, ...: integer inputs give the default float dtype."""
     return Meta(x.shape, float_dtype(x.dtype))
 
 
+@elementwise
 def binary(a, b, **_):
     return Meta(broadcast_shapes(shape_of(a), shape_of(b)), dtypes.result_type((a, b)))
 
 
+@elementwise
 def binary_float(a, b, **_):
     return Meta(broadcast_shapes(shape_of(a), shape_of(b)), float_dtype(dtypes.result_type((a, b))))
 
 
+@elementwise
 def compare(a, b, **_):
     return Meta(broadcast_shapes(shape_of(a), shape_of(b)), dtypes.bool_)
 

@@ -11,6 +11,7 @@ from typing import Any, Callable, Optional, Sequence, Union
 import numpy as np
 
 from .. import dtypes
+from . import layout
 
 
 class Size(tuple):
@@ -67,6 +68,7 @@ class OpDef:
     differentiable: tuple = None  # input positions that can receive a gradient (default: all)
     view: bool = False  # the result aliases input 0 (shares its version counter)
     strides: Optional[Callable] = None  # a view's layout from its parent's (ops/layout.py)
+    elementwise: bool = False  # lays its result out as its inputs are (torch's TensorIterator)
     nondiff_outputs: tuple = ()  # output positions that never require grad (indices of max)
     moves: bool = False  # the result lives on attrs["device"] (a copy between devices)
     # Does a Python number in a differentiable position get a (None, 0) edge? torch lists one
@@ -78,19 +80,30 @@ class OpDef:
 
 
 OPS: dict[str, OpDef] = {}
+ELEMENTWISE_RULES: set = set()
+
+
+def elementwise(rule: Callable) -> Callable:
+    """Mark a shape rule as elementwise: the ops that use it lay their result out as their
+    inputs are laid out (a transposed input gives a transposed result), as torch does."""
+    ELEMENTWISE_RULES.add(rule)
+    return rule
 
 
 def defop(name: str, forward: Callable, shape: Callable, vjp: Optional[Callable] = None, *,
           node: NodeName = "", save: tuple = (), save_out: bool = False, n_out: int = 1,
           differentiable: Optional[tuple] = None, view: bool = False,
           nondiff_outputs: tuple = (), moves: bool = False, number_edges=True,
-          strides: Optional[Callable] = None) -> OpDef:
+          strides: Optional[Callable] = None, elementwise: Optional[bool] = None) -> OpDef:
     if name in OPS:
         raise ValueError(f"op {name!r} is defined twice")
     if view and strides is None:
         raise ValueError(f"view op {name!r} needs a strides rule (ops/layout.py)")
+    if elementwise is None:
+        elementwise = shape in ELEMENTWISE_RULES
     op = OpDef(name, forward, shape, vjp, node, tuple(save), save_out, n_out,
-               differentiable, view, strides, tuple(nondiff_outputs), moves, number_edges)
+               differentiable, view, strides, elementwise, tuple(nondiff_outputs), moves,
+               number_edges)
     OPS[name] = op
     return op
 
@@ -115,10 +128,30 @@ def run_forward(op: OpDef, values, attrs: dict, out_dtypes) -> list:
         arr = np.asarray(v)
         if arr.dtype != d.np:
             arr = arr.astype(d.np)
+        elif op.elementwise and not all(_row_major(x) for x in values):
+            arr = _laid_out_as_inputs(arr, values)
         elif not op.view and _not_own_buffer(arr, values):
             arr = np.array(arr, order="C", copy=True)
         results.append(arr)
     return results
+
+
+def _row_major(x) -> bool:
+    return type(x) is not np.ndarray or x.flags.c_contiguous
+
+
+def _laid_out_as_inputs(arr, inputs) -> np.ndarray:
+    """An elementwise result in the layout torch gives it (ops/layout.py), in memory of its own."""
+    operands = [(x.shape, tuple(s // x.itemsize for s in x.strides)) for x in inputs
+                if type(x) is np.ndarray]
+    strides = layout.elementwise_strides(arr.shape, operands)
+    if strides is None:
+        return arr if arr.flags.c_contiguous and arr.base is None else np.array(arr, order="C")
+    slowest_first = sorted(range(arr.ndim), key=lambda d: -strides[d])
+    out = np.empty([arr.shape[d] for d in slowest_first], arr.dtype)
+    out = out.transpose(np.argsort(slowest_first))
+    out[...] = arr
+    return out
 
 
 def _not_own_buffer(arr, inputs) -> bool:

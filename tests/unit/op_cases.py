@@ -499,7 +499,7 @@ case("expand_0d", lambda T, x: x.expand(3), F(), covers="expand")
 case("expand_as", lambda T, x, y: x.expand_as(y), F(4), K(3, 4), covers="expand")
 case("broadcast_to", lambda T, x: T.broadcast_to(x, (2, 3, 4)), F(3, 1), covers="expand")
 case("contiguous_view", lambda T, x: x.t().contiguous().view(-1), F(3, 4),
-     covers=("t", "reshape"), tfn=lambda T, x: x.t().contiguous().view(-1))
+     covers=("t", "contiguous", "reshape"), tfn=lambda T, x: x.t().contiguous().view(-1))
 
 case("cat", lambda T, a, b: T.cat([a, b]), F(2, 3), F(4, 3), covers="cat")
 case("cat_dim1", lambda T, a, b, c: T.cat((a, b, c), 1), F(2, 3), F(2, 1), F(2, 2), covers="cat")

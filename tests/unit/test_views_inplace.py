@@ -135,6 +135,31 @@ def test_reshape_that_can_view_shares_memory():
     same(program)
 
 
+def test_elementwise_results_keep_their_inputs_layout():
+    def program(T):
+        x = T.arange(12.0).reshape(4, 3)
+        a = T.zeros(2, 3, 4).permute(2, 0, 1)
+        results = [x.t().sigmoid(), x.t() + 1, x.t() + x.t().contiguous(), x + x.t().t(),
+                   x.t().clone(), x.t().double(), a * 2, a + T.zeros(4, 1, 1),
+                   T.zeros(3, 4)[:, ::2].exp(), T.zeros(3, 1).expand(3, 4).exp(),
+                   T.where(x.t() > 3, x.t(), 0.0), x.t().contiguous()]
+        return [(r.stride(), r.is_contiguous()) for r in results]
+
+    same(program)
+
+
+def test_contiguous_of_an_elementwise_result_copies_and_view_follows_layout():
+    def program(T):
+        x = T.arange(12.0).reshape(4, 3)
+        z = x.t() * x.t()
+        c = z.contiguous()
+        c[0] = 5.0  # a copy: z keeps its values
+        flat = x.t().sigmoid().transpose(0, 1).view(12)  # row-major again: a view
+        return z, c, flat._base is not None
+
+    same(program)
+
+
 @pytest.mark.parametrize("write", ["add_(1)", "mul_(2)", "copy_(T.ones(2, 3))", "clamp_(0, 1)"])
 def test_expanded_tensor_refuses_in_place_writes(write):
     def program(T):
