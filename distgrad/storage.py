@@ -30,10 +30,11 @@ class Storage:
 
     def write(self, t, result) -> None:
         """Write `result`'s values into view `t` (same shape and dtype)."""
+        values = result._storage.read(result)  # (a sharded result is gathered)
         if t._value.flags.writeable:
-            np.copyto(t._value, result._value)
+            np.copyto(t._value, values)
         else:  # memory numpy will not write (a buffer it was handed): take a private copy
-            t._value = np.array(result._value)
+            t._value = np.array(values)
 
 
 _KINDS: dict[str, type] = {"cpu": Storage}

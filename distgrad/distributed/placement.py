@@ -12,15 +12,24 @@ defop("to_device", lambda x, device: x, lambda x, device: Meta(x.shape, x.dtype)
       lambda c, g: g.to(c.devices[0]), node="ToCopyBackward0", moves=True)
 
 
+# A sharded tensor's device: a tensor made or moved "there" (an index, random values for
+# it) stays a plain tensor, which acts as replicated next to a sharded one.
+SHARDED = "sharded"
+
+
 def put(array: np.ndarray, device: str) -> Tensor:
     """A new tensor on `device` holding `array` (copied now, sent with the worker's next run)."""
     from ..dtypes import from_numpy
 
+    if device == SHARDED:
+        return Tensor._make(array, array.shape, from_numpy(array.dtype), "cpu")
     ref = record.executor_for(device).put(array)
     return Tensor._make(ref, array.shape, from_numpy(array.dtype), device)
 
 
 def move(t: Tensor, device: str) -> Tensor:
+    if device == SHARDED and t._sharding is None:
+        return t
     return record.call("to_device", t, device=device)
 
 

@@ -170,9 +170,17 @@ class _ShardedGradFn:
     """grad_fn of a non-leaf sharded tensor: its edges are its shards' (or copies') nodes,
     taken when it was made. Backward goes through the shards themselves; hooks and
     retain_grad registered here (by Tensor.register_hook/retain_grad, as on any node) get
-    the whole gradient through a `_JoinBackward` made at the next backward."""
+    the whole gradient through a `_JoinBackward` made at the next backward. It runs as a
+    node only behind a plain tensor written in place with a sharded result (`a += s`):
+    it splits that tensor's gradient among the shards."""
+
+    n_outputs = 1
+    _pre_hooks = _hooks = None
 
     def __init__(self, sharding: Sharding):
+        from ..autograd import graph
+
+        self._seq = next(graph._sequence)
         self.sharding = sharding
         self.next_functions = tuple(s._gradient_edge() if s is not None and s._requires_grad
                                     else (None, 0) for s in sharding.shards)
@@ -193,6 +201,22 @@ class _ShardedGradFn:
 
     def save_original(self, tensor) -> None:
         """Nothing to keep: each shard's own node keeps its original when it is written."""
+
+    def has_saved(self) -> bool:
+        return False
+
+    def release(self) -> None:
+        pass
+
+    def apply(self, grads):
+        g = grads[0]
+        s = self.sharding
+        if is_sharded(g):
+            return list(_placed_like(g, s).shards)
+        if isinstance(s.placement, Replicate):
+            first = s.shards[0].device_str
+            return [g if g.device_str == first else g.to(first)] + [None] * (len(s.shards) - 1)
+        return [_local_part(g, s, k, g.ndim) for k in range(len(s.shards))]
 
     # Tensor.register_hook and retain_grad set these, as on a Node: note that they did.
     @property
@@ -430,8 +454,19 @@ def dispatch(name: str, inputs, attrs):
     if rule is not None:
         out = rule(name, inputs, attrs)
         if out is not NotImplemented:
-            return out
+            return _views_of_copies_are_copies(name, inputs, out)
     return _fallback(name, inputs, attrs)
+
+
+def _views_of_copies_are_copies(name, inputs, out):
+    """A view of a fallback's copy of a view is no view of the original either."""
+    copied = next((t._sharding.copied_view_of for t in inputs if is_sharded(t)
+                   and t._sharding.copied_view_of is not None), None)
+    if copied is not None and lookup(name).view:
+        for o in (out if isinstance(out, tuple) else (out,)):
+            if is_sharded(o):
+                o._sharding.copied_view_of = copied
+    return out
 
 
 # (worker, op) -> how many times an op fell back to a gather there; stats() shows them.
@@ -473,14 +508,12 @@ def _note_fallback(name, inputs, home) -> None:
 
 
 def _whole_on(t, worker):
-    """Operand `t` whole on `worker` (a driver 0-dim tensor stays, as a number would)."""
+    """Operand `t` whole on `worker`."""
     if not hasattr(t, "_version"):
         return t
     if is_sharded(t):
         return _replica_on(t, worker) if isinstance(t._sharding.placement, Replicate) \
             else full_tensor(t, worker)
-    if t.device_str == "cpu" and t.ndim == 0:
-        return t
     return t if t.device_str == worker else t.to(worker)
 
 
@@ -533,9 +566,17 @@ def _shard_ref(name, inputs, out_ndim):
             return NotImplemented
     if ref is None:
         return None
-    if ref_dim != ref.placement.dim:
-        ref = Sharding(Shard(ref_dim), ref.shards, ref.workers)
-    return ref
+    return _OutputSplit(ref_dim, ref.sizes, ref.workers)
+
+
+class _OutputSplit:
+    """How an op's sharded result is split: along its dim `dim`, `sizes` rows per worker
+    (read as a Sharding is: .placement.dim, .sizes, .workers)."""
+
+    def __init__(self, dim: int, sizes, workers):
+        self.placement = Shard(dim)
+        self.sizes = sizes
+        self.workers = workers
 
 
 def _out_ndim(inputs):
@@ -561,6 +602,8 @@ def _on_replicas(name, inputs, attrs):
     (backward follows it); each other worker computes its own copy from its copies of
     the operands, when an op there first needs it (a loss nobody reads on worker 1 is
     never computed there). No data moves for it."""
+    if any(is_sharded(t) and isinstance(t._sharding.placement, Shard) for t in inputs):
+        return NotImplemented  # a sharded operand beside a replicated one this rule expects
     first = next(t for t in inputs if is_sharded(t))._sharding
 
     def on(w):
@@ -649,9 +692,11 @@ def _reduction(name, inputs, attrs, x, s):
         stacked = record.call("cat", *[p.to(root) for p in parts], dim=0)
         return replicated(record.call("logsumexp", stacked, dim=0), s.workers)
     if name == "norm" and attrs.get("p", 2.0) == 2.0:
-        squares = [record.call("sum", p * p, dim=attrs.get("dim"), keepdim=keepdim)
-                   if attrs.get("dim") is not None else record.call("sum", p * p) for p in s.shards]
-        return _on_replicas("sqrt", (_all_reduce(squares),), {})
+        # the norm of the shards' norms (norm's own gradient is 0 at 0, where sqrt's is not)
+        parts = [record.call("norm", p, **attrs).unsqueeze(0) for p in s.shards]
+        root = s.shards[0].device_str
+        stacked = record.call("cat", *[p.to(root) for p in parts], dim=0)
+        return replicated(record.call("norm", stacked, dim=0), s.workers)
     return NotImplemented
 
 
@@ -674,10 +719,13 @@ def _matmul(name, inputs, attrs):
     if _row_parallel(sa, sb, a, b):
         parts = [_local_matmul(name, x, w) for x, w in zip(sa.shards, sb.shards)]
         return _all_reduce(parts)
-    # Batch-sharded input @ replicated/plain weight: each worker multiplies its rows.
-    if isinstance(pa, Shard) and pa.dim < a.ndim - 1 and (sb is None or isinstance(pb, Replicate)):
-        outs = [_local_matmul(name, sa.shards[k], _replica_on(b, w))
-                for k, w in enumerate(sa.workers)]
+    # Batch-sharded input @ replicated/plain weight: each worker multiplies its rows (and
+    # the weight's matching batch, when it has one).
+    if isinstance(pa, Shard) and pa.dim < a.ndim - 1 and (sb is None or isinstance(pb, Replicate)) \
+            and b.ndim <= a.ndim:
+        batch_dim = pa.dim < a.ndim - 2 and b.ndim > 2
+        outs = [_local_matmul(name, sa.shards[k], _local_part(b, sa, k, a.ndim) if batch_dim
+                              else _replica_on(b, w)) for k, w in enumerate(sa.workers)]
         return _wrap(Shard(pa.dim), outs, sa.workers)
     if (sa is None or isinstance(pa, Replicate)) and (sb is None or isinstance(pb, Replicate)):
         return _on_replicas(name, inputs, attrs)
@@ -757,25 +805,33 @@ def _unsqueeze(name, inputs, attrs, x, s):
         wrap_dim(q, x.ndim) for q in ([dims] if isinstance(dims, int) else dims) if x.shape[q] == 1]
     if d in gone:
         return NotImplemented
-    if dims is None:  # squeeze exactly the whole tensor's unit dims in every shard
-        attrs = dict(attrs, dim=gone)
-    return _each_shard(name, s, attrs, d - sum(1 for g in gone if g < d))
+    # squeeze exactly the whole tensor's unit dims in every shard
+    return _each_shard(name, s, dict(attrs, dim=gone), d - sum(1 for g in gone if g < d))
 
 
-@_shards_of_first
-def _reshape(name, inputs, attrs, x, s):
-    d = s.placement.dim
+def _reshape(name, inputs, attrs):
+    """Each shard (or copy) reshaped as Tensor.reshape does: a view where its layout
+    allows, else a copy."""
     from ..ops.shape import infer_shape
 
+    x = inputs[0]
+    s = x._sharding
+    if isinstance(s.placement, Replicate):
+        makers = [lambda w=w: _replica_on(x, w).reshape(attrs["shape"]) for w in s.workers]
+        return _lazy_replicas(makers, s.workers)
+    d = s.placement.dim
     target = list(infer_shape(attrs["shape"], x.numel()))
-    # Allowed when the dims up to and including the sharded one are unchanged.
-    if target[:d + 1] != list(x.shape[:d + 1]):
+    # Allowed when the dims before the sharded one are unchanged and each of its rows
+    # becomes whole rows of the new dim d (split or merged with the dims after it).
+    inner, new_inner = int(np.prod(x.shape[d + 1:])), int(np.prod(target[d + 1:]))
+    if target[:d] != list(x.shape[:d]) or len(target) <= d or not inner or not new_inner \
+            or inner % new_inner:
         return NotImplemented
     outs = []
     for p in s.shards:
         local = list(target)
-        local[d] = p.shape[d]
-        outs.append(record.call(name, p, shape=local))
+        local[d] = p.shape[d] * inner // new_inner
+        outs.append(p.reshape(local))
     return _wrap(Shard(d), outs, s.workers)
 
 
@@ -877,7 +933,7 @@ _ELEMENTWISE = ("add", "sub", "mul", "div", "neg", "pow", "exp", "log", "sqrt", 
                 "sigmoid", "relu", "abs", "sign", "clamp", "maximum", "minimum", "where",
                 "masked_fill", "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or",
                 "logical_not", "to_dtype", "clone", "reciprocal", "floor", "round", "isnan",
-                "zero", "fill", "copy")
+                "zero", "fill", "copy", "random_fill")
 
 RULES = {name: _elementwise for name in _ELEMENTWISE}
 RULES.update({name: _reduction for name in ("sum", "mean", "amax", "amin", "max", "min",

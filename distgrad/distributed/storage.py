@@ -10,6 +10,7 @@ import numpy as np
 
 from .. import storage
 from ..autograd import record
+from ..autograd.grad_mode import no_grad
 
 
 class WorkerStorage(storage.Storage):
@@ -19,6 +20,11 @@ class WorkerStorage(storage.Storage):
         return record.executor_for(t.device_str).fetch(t._value)
 
     def write(self, t, result) -> None:
+        if result._sharding is not None:  # a sharded result: gathered here first
+            from .sharding import full_tensor
+
+            with no_grad():
+                result = full_tensor(result, t.device_str)
         record.executor_for(t.device_str).assign(t._value, result._value)
 
 
