@@ -935,6 +935,46 @@ class Gen:
         prog["retained"] = [v for v in prog["retained"] if v in prog["vars"]]
 
 
+def from_lines(inputs, lines, loss, mode="driver", dtype="float64", name="hand-written"):
+    """A program from source lines (`vN = ...` defines vN; x0.. are `inputs`, a list of
+    (values, requires_grad)), for hand-written cases; leaves as torch sees them."""
+    import torch
+
+    prog = {"seed": name, "mode": mode, "dtype": dtype, "inputs": [], "ops": [],
+            "vars": [], "kinds": {}, "loss": list(loss), "leaves": [], "retained": []}
+    for k, (values, rg) in enumerate(inputs):
+        prog["inputs"].append({"name": f"x{k}", "shape": np.shape(values), "device": "cpu",
+                               "requires_grad": rg, "values": values})
+        prog["vars"].append(f"x{k}")
+    for line in lines:
+        m = re.match(r"^(v\d+) = (.*)$", line)
+        out = m.group(1) if m else None
+        rhs = m.group(2) if m else line
+        uses = [u for u in dict.fromkeys(re.findall(r"\b[xv]\d+\b", rhs)) if u != out]
+        kind = re.sub(r"[^A-Za-z_]", "", (re.findall(r"\.([a-z_]+)\(|([A-Z]\w+)\.apply", rhs)
+                                          or [("expr", "")])[0][0] or "Function")
+        if re.match(r"^v\d+\[.*\] = ", line):
+            kind = "setitem"
+        prog["ops"].append({"kind": kind, "out": out, "uses": uses, "src": line})
+        if out and out not in prog["vars"]:
+            prog["vars"].append(out)
+            prog["kinds"][out] = kind
+        if line.endswith(".retain_grad()"):
+            prog["retained"].append(line.split(".")[0])
+    ns = {"torch": torch}
+    exec(prelude_text({**prog, "mode": "driver"}) if mode == "driver" else
+         PRELUDE_WORKERS.format(backend="local") + "".join(
+             FUNCTIONS[f] for f in functions_used(prog)) + "H = []\n", ns)
+    for stage, src in body_lines(prog):
+        try:
+            exec(src, ns)
+        except Exception:
+            break
+    prog["leaves"] = [v for v in prog["vars"] if v in ns and ns[v].is_leaf
+                      and ns[v].requires_grad]
+    return prog
+
+
 def generate(seed: int, mode: str = "driver"):
     return Gen(seed, mode).build()
 

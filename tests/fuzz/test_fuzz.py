@@ -105,3 +105,68 @@ def test_a_known_wrong_program_is_caught():
     assert fp.compare(prog, good, good) is None
     m = fp.compare(prog, stale, good)
     assert m is not None and m.silent
+
+
+# The issue's examples of each defect class, written as fuzzer programs: each must agree
+# with PyTorch through the same interpreter and comparison as the generated ones.
+X = [[0.5, -1.2, 2.0], [1.5, 0.3, -0.7], [-0.4, 0.9, 1.1]]
+Y = [[1.1, 0.2, -0.6], [0.8, -1.3, 0.4], [2.0, 0.7, -0.9]]
+ISSUE_CASES = {
+    "view before an in-place write to its base": (
+        ["v0 = x0.clone()", "v1 = v0[:2]", "v0.mul_(x1)"], ["v1"], "driver"),
+    "sibling view after a write through a view": (
+        ["v0 = x0.clone()", "v1 = v0[:2]", "v2 = v0[0]", "v2.mul_(x1[0])"], ["v1"], "driver"),
+    "fill_ cuts the old history": (
+        ["v0 = x0.clone()", "v0.fill_(2.0)", "v1 = v0 + x0 * x1"], ["v1"], "driver"),
+    "copy_ gives zeros to the old history": (["v0 = x0 * 2", "v0.copy_(x1)"], ["v0"], "driver"),
+    "zero_ through a transpose": (
+        ["v0 = x0.clone()", "v1 = v0.t()", "v1.zero_()", "v2 = v0 + x0 * x1"], ["v2"],
+        "driver"),
+    "t().reshape(-1) is a copy": (
+        ["v0 = x0.clone()", "v1 = v0.t().reshape(-1)", "v1.mul_(3)"], ["v0", "v1"], "driver"),
+    "t().contiguous() is a copy": (
+        ["v0 = x0.clone()", "v1 = v0.t().contiguous()", "v1.add_(1)"], ["v0", "v1"], "driver"),
+    "t().view(-1) raises": (["v0 = x0.clone()", "v1 = v0.t().view(-1)"], ["v0"], "driver"),
+    "in-place write to an expanded tensor raises": (
+        ["v0 = x0[0].clone()", "v1 = v0.expand(3, 3)", "v1.add_(1)"], ["v1"], "driver"),
+    "in-place custom Function on an expanded tensor raises": (
+        ["v0 = x0[0] * 1", "v1 = v0.expand(3, 3)", "v2 = Double_.apply(v1)"], ["v2"], "driver"),
+    "a row of an expanded tensor is writable": (
+        ["v0 = x0[0] * 1", "v1 = v0.expand(3, 3)", "v1[0] = 1.0"], ["v1"], "driver"),
+    "retain_grad on a view, then in place": (
+        ["v0 = x0.clone()", "v1 = v0[:2]", "v1.retain_grad()", "v1.mul_(x1[:2])"],
+        ["v1"], "driver"),
+    "mark_dirty on a view": (
+        ["v0 = x0.clone()", "v1 = v0[:2]", "v2 = Double_.apply(v1)"], ["v0"], "driver"),
+    "a custom Function's view output refuses writes": (
+        ["v0 = x0.clone()", "v1 = Head.apply(v0)", "v1.mul_(2)"], ["v0"], "driver"),
+    "saved outputs of in-place ops are version-checked": (
+        ["v0 = x0.clone()", "v1 = v0.relu_()", "v2 = v1.relu_()", "v0.mul_(2)"], ["v2"],
+        "driver"),
+    "bool tensors' float ops in float32": (
+        ["v0 = x0 > 0.1", "v1 = v0.exp()", "v2 = v0.sigmoid()"], ["x0"], "driver"),
+    "sharded detach() carries no gradient": (
+        ["v0 = shard(x0, 0)", "v1 = v0.detach()", "v2 = v0 * v1"], ["v2"], "local"),
+    "sharded .data carries no gradient": (
+        ["v0 = shard(x0, 0)", "v1 = v0.data", "v2 = v0 * v1"], ["v2"], "local"),
+    "hook on a sharded leaf": (
+        ["v0 = shard(x0, 0)", "v0.register_hook(lambda g: g * 2)", "v1 = v0 * x1"], ["v1"],
+        "local"),
+    "retain_grad on a sharded non-leaf": (
+        ["v0 = shard(x0, 0)", "v1 = v0 * 2", "v1.retain_grad()", "v2 = v1 * x1"], ["v2"],
+        "local"),
+    "in-place op on a sharded non-leaf": (
+        ["v0 = shard(x0, 0)", "v1 = v0 * 2", "v1.mul_(x1)"], ["v1"], "local"),
+    "replicate() of a leaf is a leaf": (
+        ["v0 = replicate(x0)", "v1 = v0 * x1"], ["v1"], "local"),
+}
+
+
+@pytest.mark.parametrize("name", list(ISSUE_CASES))
+def test_issue_examples(name, runtimes):
+    lines, loss, mode = ISSUE_CASES[name]
+    prog = fp.from_lines([(X, True), (Y, True)], lines, loss, mode=mode, name=name)
+    fp.ensure_runtime(mode)
+    m, _, _ = fp.check(prog)
+    if m is not None:
+        pytest.fail(fp.report(prog, m), pytrace=False)
