@@ -1098,6 +1098,22 @@ def ensure_runtime(mode: str):
     dist.init(2, backend=backend)
 
 
+def reset_runtime():
+    """After a program timed out on workers: start the runtime afresh (bounded)."""
+    import distgrad.distributed as dist
+
+    old = signal.signal(signal.SIGALRM, _on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, PROGRAM_TIMEOUT_S)
+    try:
+        if dist.is_initialized():
+            dist.shutdown()
+    except (Exception, Timeout):
+        pass
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
 def run_many(seeds_modes, shrink_per_kind: int = 1, log=None, shrink_budget: int = 150):
     """Run the programs; returns (ran, failures by kind: [(seed, prog, Mismatch)],
     reproducers by kind: [text])."""
@@ -1114,6 +1130,8 @@ def run_many(seeds_modes, shrink_per_kind: int = 1, log=None, shrink_budget: int
         ran += 1
         if m is not None:
             by_kind[m.kind].append((seed, prog, m))
+            if "Timeout" in m.kind and mode != "driver":
+                reset_runtime()
         if log and ran % 1000 == 0:
             log(f"{ran} programs, {sum(map(len, by_kind.values()))} failing")
     repro = {}

@@ -170,3 +170,18 @@ def test_issue_examples(name, runtimes):
     m, _, _ = fp.check(prog)
     if m is not None:
         pytest.fail(fp.report(prog, m), pytrace=False)
+
+
+def test_reproducer_text_runs_standalone(runtimes, capsys):
+    """The printed text of a program (the reproducer's form) runs as a script under both
+    libraries and prints what the interpreter compared."""
+    fp.ensure_runtime("local")
+    for seed in (3, 11):
+        prog = fp.generate(seed, "local")
+        for library in ("torch", "distgrad"):
+            text = fp.to_text(prog, library, prints=("g",), stop_after=2)
+            try:
+                exec(compile(text, f"<{library} program>", "exec"), {"__name__": "__main__"})
+            except RuntimeError:
+                pass  # the program's own error (compared elsewhere)
+    assert "tensor(" in capsys.readouterr().out
