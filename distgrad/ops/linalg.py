@@ -5,7 +5,7 @@ import numpy as np
 
 from .. import dtypes
 from . import layout
-from .rules import broadcast_shapes, unbroadcast
+from .rules import broadcast_shapes, not_implemented, unbroadcast
 from .table import Meta, defop
 
 
@@ -19,6 +19,12 @@ def _same_dtype(a, b, op="m1", other="m2"):
                            f"{a.dtype.c_name} != {b.dtype.c_name}")
 
 
+def _no_bool(kernel: str, d: dtypes.dtype) -> None:
+    """torch has no bool matrix products."""
+    if d is dtypes.bool_:
+        raise not_implemented(kernel, d)
+
+
 def _mm_rule(a, b):
     if a.ndim != 2:
         raise RuntimeError("self must be a matrix")
@@ -28,6 +34,7 @@ def _mm_rule(a, b):
         raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({_dims(a.shape)} and "
                            f"{_dims(b.shape)})")
     _same_dtype(a, b)
+    _no_bool("addmm_impl_cpu_", a.dtype)
     return Meta((a.shape[0], b.shape[1]), a.dtype)
 
 
@@ -85,6 +92,7 @@ def _mv_rule(a, v):
         raise RuntimeError(f"size mismatch, got input ({a.shape[0]}), mat ({_dims(a.shape)}), "
                            f"vec ({v.shape[0]})")
     _same_dtype(a, v, "self", "vec")
+    _no_bool("addmv_impl_cpu", a.dtype)
     return Meta((a.shape[0],), a.dtype)
 
 
@@ -104,6 +112,7 @@ def _dot_rule(a, b):
     if a.dtype is not b.dtype:
         raise RuntimeError(f"dot : expected both vectors to have same dtype, but found "
                            f"{a.dtype.long_name} and {b.dtype.long_name}")
+    _no_bool("dot", a.dtype)
     return Meta((), a.dtype)
 
 
@@ -119,6 +128,7 @@ def _bmm_rule(a, b):
                            f"[{a.shape[0]}, {a.shape[-1]}] but got: [{b.shape[0]}, {b.shape[-2]}].")
     batch = broadcast_shapes(a.shape[:-2], b.shape[:-2])
     _same_dtype(a, b)
+    _no_bool("bmm", a.dtype)
     return Meta(tuple(batch) + (a.shape[-2], b.shape[-1]), dtypes.result_type((a, b)))
 
 

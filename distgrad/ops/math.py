@@ -5,13 +5,11 @@ import math
 
 import numpy as np
 
-from .rules import (binary, binary_float, broadcast_shapes, compare, not_implemented, same,
-                    same_float, shape_of, unbroadcast)
+from .rules import (binary, binary_float, broadcast_shapes, cast_to, common_dtype, compare,
+                    in_common_dtype, not_implemented, same, same_float, shape_of, unbroadcast)
 from .table import Meta, defop, elementwise
 from .. import dtypes
 from ..autograd.record import call
-
-from .rules import cast_to, common_dtype, in_common_dtype
 
 
 def _is_num(x) -> bool:
@@ -72,6 +70,7 @@ def _is_bool(x) -> bool:
 def _no_bool(kernel: str, rule=binary):
     """A binary rule that raises torch's error when both operands are bool (torch has no bool
     kernel for floor division, remainder or pow)."""
+    @elementwise
     def checked(a, b, **attrs):
         meta = rule(a, b, **attrs)
         if meta.dtype is dtypes.bool_:
@@ -169,6 +168,7 @@ def _pow_forward(a, b):
     return np.power(a, b)
 
 
+@elementwise
 def _pow_rule(a, b):
     if _is_num(b):  # a bool tensor to a Python bool power is fine (torch's Scalar overload)
         return binary(a, b)
@@ -315,7 +315,12 @@ def _clamp_forward(x, min=None, max=None):
 def _clamp_rule(x, min=None, max=None):
     if min is None and max is None:
         raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
-    return Meta(x.shape, dtypes.result_type([x] + [v for v in (min, max) if v is not None]))
+    meta = Meta(x.shape, dtypes.result_type([x] + [v for v in (min, max) if v is not None]))
+    if meta.dtype is dtypes.bool_:  # torch's kernel is named by the bounds given
+        kernel = "clamp" if min is not None and max is not None else (
+            "clamp_min" if min is not None else "clamp_max")
+        raise not_implemented(f"{kernel}_scalar_cpu", meta.dtype)
+    return meta
 
 
 def _clamp_vjp(c, g):
@@ -351,7 +356,10 @@ def _clamp_tensor_rule(x, lo, hi):
     for b in (lo, hi):
         if b is not None:
             shape = broadcast_shapes(shape, shape_of(b))
-    return Meta(shape, dtypes.result_type([v for v in (x, lo, hi) if v is not None]))
+    meta = Meta(shape, dtypes.result_type([v for v in (x, lo, hi) if v is not None]))
+    if meta.dtype is dtypes.bool_ and lo is not None and hi is not None:
+        raise not_implemented("clamp_cpu", meta.dtype)  # one bool bound alone is fine in torch
+    return meta
 
 
 def _clamp_tensor_vjp(c, g):
@@ -500,6 +508,7 @@ defop("isnan", np.isnan, lambda x: Meta(x.shape, dtypes.bool_))
 
 
 def _bitwise_rule(kernel):
+    @elementwise
     def rule(a, b):
         meta = binary(a, b)
         if meta.dtype.is_floating_point:
@@ -627,6 +636,27 @@ def _addc_rule(x, t1, t2, value=1):
     return Meta(shape, dtypes.result_type((x, t1, t2)))
 
 
+@elementwise
+def _addcmul_rule(x, t1, t2, value=1):
+    meta = _addc_rule(x, t1, t2, value)
+    if meta.dtype is dtypes.bool_:
+        raise not_implemented("addcmul_cpu_out", meta.dtype)
+    return meta
+
+
+@elementwise
+def _addcdiv_rule(x, t1, t2, value=1):
+    if not (t1.dtype.is_floating_point or t2.dtype.is_floating_point):
+        raise RuntimeError(
+            "Integer division with addcdiv is no longer supported, and in a future  release "
+            "addcdiv will perform a true division of tensor1 and tensor2. The historic addcdiv "
+            "behavior can be implemented as (input + value * torch.trunc(tensor1 / tensor2))"
+            ".to(input.dtype) for integer inputs and as (input + value * tensor1 / tensor2) for "
+            "float inputs. The future addcdiv behavior is just the latter implementation: "
+            "(input + value * tensor1 / tensor2), for all dtypes.")
+    return _addc_rule(x, t1, t2, value)
+
+
 def _addcmul_vjp(c, g):
     v = c.attrs.get("value", 1)
     gv = g * v if v != 1 else g
@@ -643,10 +673,10 @@ def _addcdiv_vjp(c, g):
             unbroadcast(-gv * c[1] / (c[2] * c[2]), c.shapes[2]) if c.needs[2] else None)
 
 
-defop("addcmul", in_common_dtype(lambda x, t1, t2, value=1: x + value * (t1 * t2)), _addc_rule,
-      _addcmul_vjp, node="AddcmulBackward0", save=(1, 2))
+defop("addcmul", in_common_dtype(lambda x, t1, t2, value=1: x + value * (t1 * t2)),
+      _addcmul_rule, _addcmul_vjp, node="AddcmulBackward0", save=(1, 2))
 defop("addcdiv", quiet(in_common_dtype(lambda x, t1, t2, value=1: x + value * (t1 / t2))),
-      _addc_rule, _addcdiv_vjp, node="AddcdivBackward0", save=(1, 2))
+      _addcdiv_rule, _addcdiv_vjp, node="AddcdivBackward0", save=(1, 2))
 
 
 def _cross_rule(a, b, dim):

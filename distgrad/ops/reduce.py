@@ -135,7 +135,16 @@ defop("min_dim", _dim_extremum_forward(np.argmin), _dim_extremum_rule, _dim_extr
       node="MinBackward0", save_out=True, n_out=2, nondiff_outputs=(1,))
 
 
-def _argext_rule(x, dim=None, keepdim=False):
+def _argext_rule(name):
+    def rule(x, dim=None, keepdim=False):
+        if x.dtype is dtypes.bool_:
+            raise RuntimeError(f"{name}(): does not support bool input")
+        return _argext_meta(x, dim, keepdim)
+
+    return rule
+
+
+def _argext_meta(x, dim=None, keepdim=False):
     if dim is None:
         return Meta((1,) * x.ndim if keepdim else (), dtypes.int64)
     d = wrap_dim(dim, x.ndim)
@@ -152,8 +161,8 @@ def _argext_forward(pick):
     return forward
 
 
-defop("argmax", _argext_forward(np.argmax), _argext_rule)
-defop("argmin", _argext_forward(np.argmin), _argext_rule)
+defop("argmax", _argext_forward(np.argmax), _argext_rule("argmax"))
+defop("argmin", _argext_forward(np.argmin), _argext_rule("argmin"))
 
 
 def _amax_rule(x, dim=(), keepdim=False):
@@ -528,6 +537,8 @@ defop("sort", _sort_forward, _sort_rule, _scatter_back_vjp, node="SortBackward0"
 
 
 def _topk_rule(x, k, dim=-1, largest=True, sorted=True):
+    if x.dtype is dtypes.bool_:
+        raise RuntimeError("topk does not support bool dtypes on CPU")
     d = wrap_dim(dim, x.ndim)
     size = x.shape[d] if x.ndim else 1
     if not 0 <= k <= size:

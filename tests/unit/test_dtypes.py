@@ -81,7 +81,7 @@ def test_integer_division_by_zero_raises(name):
     same(scenario)
 
 
-# ---- binary ops between bool, int64, float32, float64 tensors and Python numbers ------------------
+# ---- binary ops between bool, int64, float32, float64 tensors and Python numbers ----------------
 
 BINARY = {
     "add": lambda t, a, b: a + b, "sub": lambda t, a, b: a - b, "mul": lambda t, a, b: a * b,
@@ -180,3 +180,30 @@ def test_bool_scalar_index_writes(name):
         return out
 
     same(scenario, prefix=0)  # a bad value fails with torch's error type, in other words
+
+
+# ---- other ops on each dtype: results, or torch's error for a dtype it has no kernel for ---------
+
+OTHER_OPS = {
+    "clamp": lambda t, x: x.clamp(0, 2), "clamp_float": lambda t, x: x.clamp(0.5, 2.5),
+    "clamp_min": lambda t, x: x.clamp(min=False), "clamp_max": lambda t, x: x.clamp(max=True),
+    "clamp_tensors": lambda t, x: x.clamp(x[:1], x[1:2]),
+    "clamp_min_tensor": lambda t, x: x.clamp(min=x[:1]),
+    "argmax": lambda t, x: x.argmax(), "argmin": lambda t, x: x.argmin(0),
+    "topk": lambda t, x: x.topk(2)[0], "addcmul": lambda t, x: t.addcmul(x, x, x),
+    "addcdiv": lambda t, x: t.addcdiv(x, x, x),
+    "addcdiv_float": lambda t, x: t.addcdiv(x, x.double(), x),
+    "dot": lambda t, x: t.dot(x, x), "matmul": lambda t, x: x @ x,
+    "mm": lambda t, x: x[:2, None] @ x[None, :2], "mv": lambda t, x: t.mv(x[None, :3], x),
+    "bmm": lambda t, x: t.bmm(x[None, :2, None], x[None, None, :2]),
+    "masked_fill": lambda t, x: x.masked_fill(t.tensor([True, False, True]), 2),
+    "where_numbers": lambda t, x: t.where(x > 0, 1, 0.5), "sum": lambda t, x: x.sum(),
+    "prod": lambda t, x: x.prod(), "cumsum": lambda t, x: x.cumsum(0),
+}
+
+
+@pytest.mark.parametrize("kind", VALUES)
+@pytest.mark.parametrize("name", OTHER_OPS)
+def test_other_ops_per_dtype(name, kind):
+    op = OTHER_OPS[name]
+    same(lambda t: attempt(op, t, t.tensor(VALUES[kind], dtype=getattr(t, kind))))
