@@ -10,7 +10,7 @@ import warnings
 
 import numpy as np
 
-from . import dtypes
+from . import dtypes, storage
 from .autograd.record import call
 from .tensor import Tensor, device_str
 
@@ -47,9 +47,7 @@ def _from_array(arr: np.ndarray, device, requires_grad: bool) -> Tensor:
     if dev == "cpu":
         t = Tensor._make(arr, arr.shape, d, "cpu")
     else:
-        from .distributed.placement import put
-
-        t = put(arr, dev)
+        t = storage.placement().put(arr, dev)
     return _finish(t, requires_grad)
 
 

@@ -38,11 +38,27 @@ class Storage:
 
 
 _KINDS: dict[str, type] = {"cpu": Storage}
+_placement = None  # distgrad.distributed.placement, once it registered itself
 
 
 def register_kind(device_type: str, kind: type) -> None:
     """Tensors on devices of this type ("worker", "sharded") keep their memory in `kind`."""
     _KINDS[device_type] = kind
+
+
+def register_placement(placement) -> None:
+    """distgrad.distributed gives the means to place tensors on its devices:
+    `put(array, device)` (a new tensor there), `move(t, device)` (a differentiable copy) and
+    `transfer(t, device)` (a value's handle there, for the copy op)."""
+    global _placement
+    _placement = placement
+
+
+def placement():
+    if _placement is None:
+        raise RuntimeError("distgrad.distributed is not initialized (call "
+                           "distgrad.distributed.init() first)")
+    return _placement
 
 
 def for_device(device: str) -> Storage:

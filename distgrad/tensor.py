@@ -593,9 +593,7 @@ class Tensor:
         if target_dtype is not None and target_dtype is not self.dtype:
             out = call("to_dtype", out, dtype=target_dtype.name)
         if target_device is not None and device_str(target_device) != self.device_str:
-            from .distributed.placement import move
-
-            out = move(out, device_str(target_device))
+            out = storage.placement().move(out, device_str(target_device))
         return out
 
     def cpu(self):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 
+from .. import storage
 from ..ops import layout
 from ..ops.table import lookup, run_forward
 from . import grad_mode
@@ -84,9 +85,7 @@ def call(name: str, *inputs, _device=None, **attrs):
                 break
 
     if op.moves:
-        from ..distributed.placement import transfer
-
-        values = [transfer(inputs[0], device)]
+        values = [storage.placement().transfer(inputs[0], device)]
     elif device == CPU:
         values = _run_local(op, inputs, attrs, metas)
     else:

@@ -5,7 +5,8 @@
     dist.init(num_workers=2)                    # local Ray runtime; backend="local" needs no Ray
     w = torch.randn(5, 3, requires_grad=True, device="worker:1")
 """
-from . import storage as _storage  # noqa: F401  (registers the worker and sharded kinds)
+# Registered with distgrad.storage: the worker and sharded kinds, and placing tensors.
+from . import placement as _placement, storage as _storage  # noqa: F401
 from .runtime import (WorkerDiedError, counters, current, init, is_initialized, nodes,
                       num_workers, shutdown, stats, synchronize, workers)
 from .wire import WireFormatError

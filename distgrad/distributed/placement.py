@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+import sys
+
+from .. import storage
 from ..autograd import record
 from ..ops.table import Meta, defop
 from ..tensor import Tensor
@@ -47,3 +50,6 @@ def transfer(t: Tensor, device: str):
     # The source worker starts now on what this tensor needs, while the driver goes on.
     source.flush_exports()
     return ref
+
+
+storage.register_placement(sys.modules[__name__])
