@@ -204,10 +204,12 @@ class Node:
 
     def save_original(self, tensor) -> None:
         """`tensor` is about to be modified in place by the op this node records: keep
-        its current value for the VJP, as torch keeps `original_self`."""
-        for i, s in self._saved.items():
-            if s.tensor is tensor:
-                self._saved[i] = SavedTensor(tensor._snapshot())
+        its current value for the VJP, as torch keeps `original_self`. Only `self` (input
+        0): the same tensor passed again as another input stays saved as it is, so its
+        version is checked (`a.mul_(a)` then backward raises, as in torch)."""
+        saved = self._saved.get(0)
+        if saved is not None and saved.tensor is tensor:
+            self._saved[0] = SavedTensor(tensor._snapshot())
 
     def context(self):
         if self._freed:
