@@ -163,7 +163,7 @@ def input_line(inp, dtype) -> str:
     return f"{inp['name']} = torch.tensor({', '.join(args)})"
 
 
-def epilogue_lines(prog, upto: str = "all"):
+def epilogue_lines(prog):
     """The loss and its derivatives. Each line is one stage of the interpreter."""
     on = prog.get("devices", {})
     terms = " + ".join(f"({v} * {v}).sum()" + (".cpu()" if on.get(v, "cpu") != "cpu" else "")
@@ -206,8 +206,8 @@ def body_lines(prog):
 def to_text(prog, library: str = "distgrad", prints=(), stop_after: int | None = None) -> str:
     """The program as a standalone script for `library`; `prints` are expressions printed
     at the end, `stop_after` cuts the epilogue after that many lines."""
-    imp = "import distgrad as torch" if library == "distgrad" else "import torch"
-    lines = [f"{imp}  # the same program runs under `import torch`"]
+    lines = ["import distgrad as torch  # PyTorch: import torch" if library == "distgrad"
+             else "import torch  # distgrad: import distgrad as torch"]
     pre = prelude_text(prog)
     if pre:
         lines.append(pre.rstrip("\n"))
@@ -764,6 +764,16 @@ class Gen:
         t = self.t(v)
         return any(s == 0 and n > 1 for s, n in zip(t.stride(), t.shape))
 
+    @staticmethod
+    def undefined_overlap(dst, src) -> bool:
+        """`src` shares memory with `dst` in another layout and torch cannot tell (one of
+        them not contiguous): torch then reads src while writing dst, in its own order."""
+        if dst.untyped_storage().data_ptr() != src.untyped_storage().data_ptr():
+            return False
+        same = (tuple(dst.shape), dst.stride(), dst.storage_offset()) == \
+            (tuple(src.shape), src.stride(), src.storage_offset())
+        return not same and not (dst.is_contiguous() and src.is_contiguous())
+
     def g_inplace(self):
         a = self.inplace_target()
         if a is None:
@@ -777,6 +787,8 @@ class Gen:
         if kind in ("add_", "mul_", "sub_", "copy_"):
             b = self.partner(a, shape=shape) if rng.random() < 0.8 or kind == "copy_" else None
             if b is None and kind == "copy_":
+                return None
+            if b is not None and self.undefined_overlap(t, self.t(b)):
                 return None
             arg = b if b is not None else repr(round(rng.uniform(0.5, 1.5), 2))
             if b is not None:
@@ -797,6 +809,9 @@ class Gen:
             idx = rng.choice([f"{i}", f"{i}:", f":{i + 1}"])
             sub = tuple(t[eval(f"np.s_[{idx}]", {"np": np})].shape)
             b = self.partner(a, shape=sub) if rng.random() < 0.7 else None
+            if b is not None and self.undefined_overlap(
+                    t[eval(f"np.s_[{idx}]", {"np": np})], self.t(b)):
+                return None
             if b is not None and tuple(self.t(b).shape) == sub or (
                     b is not None and self.torch.broadcast_shapes(self.t(b).shape, sub) == sub):
                 uses.append(b)
@@ -1006,9 +1021,7 @@ def _without(prog, drop_ops=(), drop_loss=(), drop_inputs=()):
     ops = []
     for i, op in enumerate(prog["ops"]):
         if i in drop_ops or any(u in removed for u in op["uses"]):
-            if op["out"] is not None and op["out"] not in op["uses"]:
-                removed.add(op["out"])
-            elif op["out"] is not None:
+            if op["out"] is not None:
                 removed.add(op["out"])
             continue
         ops.append(op)
