@@ -271,3 +271,13 @@ def test_view_returned_by_custom_function_refuses_in_place_writes():
         return out._is_view(), attempt(lambda: out.mul_(2))
 
     same(program)
+
+
+def test_input_passed_twice_to_an_in_place_op_is_version_checked():
+    def program(T):
+        x, _ = _leaves(T)
+        v = x.clone().contiguous()
+        v.mul_(v)
+        return attempt(lambda: T.autograd.grad((x.clone() * 1).sum() + v.sum(), [x]))
+
+    same(program, prefix=60)
