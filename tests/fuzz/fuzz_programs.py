@@ -22,8 +22,10 @@ workers (`mode` "local" or "ray").
 
 Command line (what `make fuzz` runs): `python tests/fuzz/fuzz_programs.py` with
 FUZZ_COUNT (default 20000), FUZZ_SEED (default 0), FUZZ_RAY (share of programs run on the
-Ray backend, default 0.005), FUZZ_SHRINK (failures shrunk per kind, default 3; one reproducer is printed per
-distinct set of ops left).
+Ray backend, default 0.005), FUZZ_SHRINK (failures shrunk per kind, default 3; one
+reproducer is printed per distinct set of ops left), FUZZ_SEEDS ("17,2000433:local": run
+just those, with the mode given or the one the seed gets), FUZZ_OUT / FUZZ_FINDINGS (also
+write the summary / a markdown version to these files).
 """
 from __future__ import annotations
 
@@ -1203,6 +1205,11 @@ def main():
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     t0 = time.time()
     plan = [(s, mode_of(s, ray_share)) for s in range(seed0, seed0 + count)]
+    if os.environ.get("FUZZ_SEEDS"):  # "17,2000433:local": just these (mode as generated)
+        plan = []
+        for item in os.environ["FUZZ_SEEDS"].split(","):
+            seed, _, mode = item.strip().partition(":")
+            plan.append((int(seed), mode or mode_of(int(seed), ray_share)))
     plan.sort(key=lambda sm: MODES.index(sm[1]))  # one runtime switch per backend
     ran, by_kind, repro = run_many(plan, per_kind,
                                    log=lambda s: print(s, file=sys.stderr, flush=True))
