@@ -235,6 +235,10 @@ class Function(FunctionCtx, metaclass=FunctionMeta):
     @classmethod
     def apply(cls, *args, **kwargs):
         """Run forward without recording, and record one `<Name>Backward` node for it."""
+        if any(getattr(a, "_sharding", None) is not None for a in args):
+            from ..distributed.sharding import apply_gathered  # as an op without a rule
+
+            return apply_gathered(cls, args, kwargs)
         setup = cls.setup_context is not Function.setup_context
         if setup:
             bound = inspect.signature(cls.forward).bind(*args, **kwargs)
@@ -288,6 +292,10 @@ def _wrap_outputs(ctx, args, output, executable):
         if is_dirty and out._requires_grad and out.grad_fn is None:
             raise RuntimeError("a leaf Variable that requires grad has been used in an in-place "
                                "operation.")
+        if (is_dirty and out._base is not None and out._base._requires_grad
+                and out._base.grad_fn is None and grad_mode.is_grad_enabled()):
+            raise RuntimeError("a view of a leaf Variable that requires grad is being used in an "
+                               "in-place operation.")
         if not differentiable:
             if is_input and not is_dirty:
                 out = _alias(out)

@@ -63,7 +63,8 @@ class Replicate:
 class Sharding:
     """What a sharded tensor holds instead of a value."""
 
-    __slots__ = ("placement", "shards", "workers", "makers", "join", "copied_view_of")
+    __slots__ = ("placement", "shards", "workers", "makers", "join", "copied_view_of",
+                 "made_edges")
 
     def __init__(self, placement, shards, workers, makers=None):
         self.placement = placement
@@ -74,6 +75,7 @@ class Sharding:
         self.makers = makers
         self.join = None  # a leaf's _JoinBackward, once a hook on it is met in a backward
         self.copied_view_of = None  # the view op a fallback computed it by (not a view)
+        self.made_edges = {}  # k: the gradient edge of replicated copy k when it was made
 
     @property
     def sizes(self):
@@ -96,7 +98,10 @@ class Sharding:
         has a maker, else moved from the first copy (differentiably either way)."""
         if self.shards[k] is None:
             make = self.makers[k] if self.makers else None
-            self.shards[k] = make() if make is not None else self.shards[0].to(self.workers[k])
+            copy = make() if make is not None else self.shards[0].to(self.workers[k])
+            self.shards[k] = copy
+            if copy._requires_grad:  # (a later write gives the copy another history)
+                self.made_edges[k] = copy._gradient_edge()
         return self.shards[k]
 
     def gather_value(self, t) -> np.ndarray:
@@ -256,9 +261,9 @@ class _ShardedGradFn:
     def current_edges(self) -> tuple:
         """Its edges; a replicated copy made since it was made adds its own."""
         edges = list(self.next_functions)
-        for k, part in enumerate(self.sharding.shards):
-            if edges[k][0] is None and part is not None and part._requires_grad:
-                edges[k] = part._gradient_edge()
+        for k, edge in self.sharding.made_edges.items():
+            if edges[k][0] is None:
+                edges[k] = edge
         self.next_functions = tuple(edges)
         return self.next_functions
 
@@ -492,6 +497,27 @@ def _fallback(name, inputs, attrs):
         for o in outs:
             o._sharding.copied_view_of = name
     return outs if isinstance(out, tuple) else outs[0]
+
+
+def apply_gathered(function, args, kwargs):
+    """A custom autograd.Function on sharded operands falls back as an op without a rule:
+    it runs on the gathered operands, and its outputs are placed as the first sharded
+    one. An operand it wrote in place (mark_dirty) takes the new values and history, and
+    stands for that output, as in torch."""
+    ref = next(a for a in args if is_sharded(a))
+    home = ref._sharding.workers[0]
+    _note_fallback(function.__name__, args, home)
+    whole = [_whole_on(a, home) for a in args]
+    versions = [a._version if hasattr(a, "_version") else None for a in whole]
+    out = function.apply(*whole, **kwargs)
+    outs = list(out) if isinstance(out, tuple) else [out]
+    for a, w, v in zip(args, whole, versions):
+        if is_sharded(a) and w._version != v:  # written in place
+            a._inplace(_placed_as(w, a))
+            outs = [a if o is w else o for o in outs]
+    outs = [o if is_sharded(o) or not hasattr(o, "_version") else _placed_as(o, ref)
+            for o in outs]
+    return tuple(outs) if isinstance(out, tuple) else outs[0]
 
 
 def _note_fallback(name, inputs, home) -> None:

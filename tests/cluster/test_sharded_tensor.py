@@ -420,3 +420,60 @@ def test_mixed_programs_on_a_sharded_operand_match_torch(backend, program, dim):
     tout.backward()
     _close(xs.grad, tx.grad, 1e-4)
     _close(w.grad, tw.grad, 1e-4)
+
+
+# ---- custom Functions on sharded operands --------------------------------------------------
+
+def _functions(T):
+    class Double_(T.autograd.Function):  # in place, mark_dirty
+        @staticmethod
+        def forward(ctx, a):
+            a.mul_(2)
+            ctx.mark_dirty(a)
+            return a
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * 2
+
+    class Cube(T.autograd.Function):
+        @staticmethod
+        def forward(ctx, a):
+            ctx.save_for_backward(a)
+            return a * a * a
+
+        @staticmethod
+        def backward(ctx, g):
+            (a,) = ctx.saved_tensors
+            return 3 * a * a * g
+
+    return Double_, Cube
+
+
+def test_custom_functions_on_sharded_operands(backend):
+    (x,), (tx,) = _leaves(_arr(6, 4))
+    xs = dist.shard(x, 0)
+    outs = []
+    for T, leaf in ((dg, xs), (torch, tx)):
+        double_, cube = _functions(T)
+        y = leaf.clone()
+        z = double_.apply(y)
+        assert z is y  # the operand written in place stands for the output
+        out = cube.apply(y).tanh()
+        (g,) = T.autograd.grad(out.sum(), leaf, create_graph=True)
+        (g * g).sum().backward()
+        outs.append((y, out, g))
+    for d, t in zip(*outs):
+        _close(d, t, 1e-4)
+    _close(xs.grad, tx.grad, 1e-4)
+
+
+def test_hook_on_a_replicated_view_written_in_place(backend):
+    (x,), (tx,) = _leaves(_arr(4, 1))
+    grads = []
+    for T, leaf in ((dg, dist.replicate(x)), (torch, tx.detach().clone().requires_grad_())):
+        v = leaf[1:].clone().transpose(0, 1)
+        v.register_hook(lambda g: g * 2)
+        v[0:] = v * 3
+        grads.append(T.autograd.grad((v * v).sum(), leaf)[0])
+    _close(*grads)
