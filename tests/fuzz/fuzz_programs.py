@@ -407,7 +407,9 @@ def compare(prog, dg: Outcome, th: Outcome):
                             f"{_line_of(prog, th.error[1])}\n    distgrad: {dg.error[3]}\n    at: "
                             f"{_line_of(prog, dg.error[1])}", stop_after=stop, silent=False)
         if th.error is not None and dg.error is None:
-            return Mismatch(f"torch raises {th.error[2]} at {th.error[0]}, distgrad does not",
+            return Mismatch(f"torch raises {th.error[2]} at {th.error[0]} "
+                            f"({_norm_msg(th.error[3].split(': ', 1)[-1])[:50]!r}), "
+                            f"distgrad does not",
                             f"torch: {th.error[3]}\n    at: {_line_of(prog, th.error[1])}",
                             stop_after=stop, silent=True)
         if th.error is None:
@@ -738,6 +740,16 @@ class Gen:
                      ("reshape", f"{a}.reshape(-1)"), ("contiguous", f"{a}.contiguous()"),
                      ("view", f"{a}.view(-1)")]
         opts += [("unsqueeze", f"{a}.unsqueeze({rng.randrange(nd + 1)})")]
+        if nd >= 1 and shape[-1] >= 2:
+            d = rng.randrange(nd)
+            if shape[d] >= 2:
+                k = rng.randrange(1, shape[d])
+                opts += [("narrow", f"{a}.narrow({d}, {rng.randrange(shape[d] - k + 1)}, {k})"),
+                         ("split", f"{a}.split({k}, {d})[{rng.randrange(2)}]"),
+                         ("chunk", f"{a}.chunk(2, {d})[0]"),
+                         ("unbind", f"{a}.unbind({d})[{rng.randrange(shape[d])}]")]
+        if nd >= 2:
+            opts += [("flatten", f"{a}.flatten()"), ("mT", f"{a}.mT")]
         ones = [d for d in range(nd) if shape[d] == 1]
         if ones:
             opts += [("squeeze", f"{a}.squeeze({rng.choice(ones)})")]
@@ -749,6 +761,9 @@ class Gen:
             opts += [("expand", f"{a}.expand(2, {', '.join(['-1'] * nd)})")]
         kind, expr = rng.choice(opts)
         v = self.new_var()
+        if rng.random() < 0.04:  # a view made without grad mode: writes to it refuse
+            return "no_grad view", v, [a], f"with torch.no_grad(): {v} = {expr}", \
+                self.dev[a] if not self.dev[a].startswith("s:") else f"{self.dev[a]}|{kind}"
         dev = self.dev[a]
         if dev.startswith("s:"):
             dev = f"{dev}|{kind}"
@@ -756,8 +771,8 @@ class Gen:
 
     def inplace_target(self):
         vs = self.float_vars()
-        good = [v for v in vs if not (self.t(v).is_leaf and self.t(v).requires_grad)
-                and not self._expanded(v)]
+        good = [v for v in vs if not self._expanded(v) and (
+            not (self.t(v).is_leaf and self.t(v).requires_grad) or self.rng.random() < 0.3)]
         if good and self.rng.random() < 0.92:
             return self.pick(good, 0.6)
         return self.pick(vs)
@@ -820,6 +835,8 @@ class Gen:
                 src = f"{a}[{idx}] = {b}"
             else:
                 src = f"{a}[{idx}] = {round(rng.uniform(-1, 1), 2)}"
+        if rng.random() < 0.12 or (t.is_leaf and t.requires_grad and rng.random() < 0.7):
+            return kind, None, uses, f"with torch.no_grad(): {src}", self.dev[a]
         if kind in ("relu_", "mul_", "clamp_") and rng.random() < 0.3:
             v = self.new_var()  # the result of an in-place op is the same tensor
             return kind, v, uses, f"{v} = {src}", self.dev[a]
@@ -830,8 +847,11 @@ class Gen:
         if a is None:
             return None
         v = self.new_var()
-        if self.rng.random() < 0.25:
+        r = self.rng.random()
+        if r < 0.25:
             return "data", v, [a], f"{v} = {a}.data", self.dev[a]
+        if r < 0.4:
+            return "detach", v, [a], f"{v} = {a}.detach().requires_grad_()", self.dev[a]
         return "detach", v, [a], f"{v} = {a}.detach()", self.dev[a]
 
     def g_hook(self):
@@ -947,8 +967,10 @@ class Gen:
             chosen.add(self.rng.choice(inner))
         prog["loss"] = [v for v in cands if v in chosen]
         prog["devices"] = {v: self.dev[v] for v in prog["loss"]}
+        # (a view made under no_grad is a leaf that requires grad in torch: not an input)
         prog["leaves"] = [v for v in prog["vars"] if self.usable(v)
-                          and self.ns[v].is_leaf and self.ns[v].requires_grad]
+                          and self.ns[v].is_leaf and self.ns[v].requires_grad
+                          and prog["kinds"].get(v) != "no_grad view"]
         prog["retained"] = [v for v in prog["retained"] if v in prog["vars"]]
 
 
