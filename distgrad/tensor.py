@@ -622,11 +622,34 @@ class Tensor:
         if self._requires_grad and self._grad_fn is None and grad_mode.is_grad_enabled():
             raise RuntimeError("a leaf Variable that requires grad is being used in an in-place "
                                "operation.")
-        if (not overlap_ok and self._layout is not None
-                and layout.has_internal_overlap(self.shape, self._layout[0])):
+        if not overlap_ok and self._has_internal_overlap():
             raise RuntimeError("unsupported operation: more than one element of the written-to "
                                "tensor refers to a single memory location. Please clone() the "
                                "tensor before performing the operation.")
+
+    def _has_internal_overlap(self) -> bool:
+        return self._layout is not None and layout.has_internal_overlap(self.shape, self._layout[0])
+
+    def _check_no_partial_overlap(self, *operands) -> None:
+        """An operand that shares memory with self, but is not the same view of it, would be
+        read while it is written (torch refuses)."""
+        for o in operands:
+            if isinstance(o, Tensor) and o._storage is self._storage and o is not self:
+                mine, theirs = self._extent(), o._extent()
+                same_view = (self.shape == o.shape and self.stride() == o.stride()
+                             and self.storage_offset() == o.storage_offset())
+                if not same_view and mine[0] <= theirs[1] and theirs[0] <= mine[1]:
+                    raise RuntimeError("unsupported operation: some elements of the input tensor "
+                                       "and the written-to tensor refer to a single memory "
+                                       "location. Please clone() the tensor before performing "
+                                       "the operation.")
+
+    def _extent(self) -> tuple:
+        """The first and last element of its storage this view can reach."""
+        strides, offset = self._strides_offset()
+        if not self.numel():
+            return offset, offset - 1
+        return offset, offset + sum((n - 1) * s for n, s in zip(self.shape, strides))
 
     def _inplace(self, result, overlap_ok: bool = False):
         """Write `result` (computed out of place from self) into self, and take over its
@@ -637,7 +660,7 @@ class Tensor:
                 result._requires_grad or base._requires_grad):
             return self._inplace_through_view(result)
         node = result._grad_fn
-        if node is not None:
+        if hasattr(node, "save_original"):  # a recorded op (not a custom Function's)
             node.save_original(self)  # before self's value is overwritten
         result = self._as_written(result)
         self._write(result)
@@ -657,7 +680,7 @@ class Tensor:
             raise RuntimeError("a view of a leaf Variable that requires grad is being used in an "
                                "in-place operation.")
         node, nr = result._grad_fn, result._output_nr
-        if node is not None:
+        if hasattr(node, "save_original"):
             node.save_original(self)  # before the base's values are overwritten
         result = self._as_written(result)
         base._inplace(call("copy_slices", scatter_through_view(self, result)))
@@ -753,15 +776,19 @@ class Tensor:
             outs[nr] = SavedTensor(self, True, nr)
 
     def add_(self, other, alpha=1):
+        self._check_no_partial_overlap(other)
         return self._inplace(call("add", self, other, alpha=alpha))
 
     def sub_(self, other, alpha=1):
+        self._check_no_partial_overlap(other)
         return self._inplace(call("sub", self, other, alpha=alpha))
 
     def mul_(self, other):
+        self._check_no_partial_overlap(other)
         return self._inplace(call("mul", self, other))
 
     def div_(self, other):
+        self._check_no_partial_overlap(other)
         return self._inplace(call("div", self, other))
 
     def clamp_(self, min=None, max=None):
@@ -857,6 +884,7 @@ class Tensor:
             src = _tensor(src)
         if src.device_str != self.device_str and src._sharding is None and self._sharding is None:
             src = src.to(self.device_str)
+        self._check_no_partial_overlap(src)
         return self._inplace(call("copy", self, src))
 
     def __setitem__(self, key, value):

@@ -298,6 +298,10 @@ defop("index_put", _put_forward, _put_rule, _put_vjp, node=_put_name,
 
 def setitem(x, key, value):
     items, _ = _expand_key(x, key)
+    if x._has_internal_overlap() and not any(_is_tensor(i) for i in items):
+        # An expanded tensor: write through the view the key selects, which may not overlap
+        # itself (torch checks the written view, not its base).
+        return getitem(x, key).copy_(value)
     if any(_is_bool_scalar(item) and not bool(item) for item in items):
         return _write_nothing(x, key, items, value)
     k, tensors = [], []

@@ -19,6 +19,9 @@ defop("copy_slices", lambda x: x, lambda x: Meta(x.shape, x.dtype), lambda c, g:
 _SHAPE_VIEWS = ("reshape", "squeeze", "unsqueeze", "squeeze_matmul", "alias")
 
 
+_SELECTIONS = ("select", "slice", "diagonal")
+
+
 def _unview(op: str, attrs: dict, parent, new_child):
     """The parent's value once its view (made by `op`) holds `new_child`."""
     if op in _SHAPE_VIEWS:
@@ -30,27 +33,34 @@ def _unview(op: str, attrs: dict, parent, new_child):
     if op == "permute":
         dims = [d % parent.ndim for d in attrs["dims"]]
         return call("permute", new_child, dims=[dims.index(i) for i in range(len(dims))])
-    if op in ("select", "slice", "diagonal"):
-        old_child = call(op, parent, **attrs)
-        delta = call(f"{op}_backward", call("sub", new_child, old_child),
-                     shape=list(parent.shape), **attrs)
-        return call("add", parent, delta)
-    if op == "expand":
-        raise RuntimeError("unsupported operation: more than one element of the written-to tensor "
-                           "refers to a single memory location. Please clone() the tensor before "
-                           "performing the operation.")
-    raise RuntimeError(f"in-place operation on a view made by '{op}' of a tensor that requires "
-                       "grad is not supported; clone() the view first")
+    old_child = call(op, parent, **attrs)
+    delta = call(f"{op}_backward", call("sub", new_child, old_child),
+                 shape=list(parent.shape), **attrs)
+    return call("add", parent, delta)
 
 
 def scatter_through_view(view, new_value):
-    """The base of `view` with `view`'s elements replaced by `new_value`."""
+    """The base of `view` with `view`'s elements replaced by `new_value`: step by step up
+    the chain of views where each step can be undone (reshapes, transposes, selections),
+    else at once by the view's place in its base's memory (as torch's CopySlices does)."""
     from ..tensor import _view_chain
 
+    chain = _view_chain(view)
+    if any(op not in _SHAPE_VIEWS + _SELECTIONS + ("t", "transpose", "permute")
+           for _, op, _, _ in chain):
+        return _scatter_by_layout(view, new_value)
     new = new_value
-    for parent, op, attrs, _ in reversed(_view_chain(view)):
+    for parent, op, attrs, _ in reversed(chain):
         new = _unview(op, attrs, parent, new)
     return new
+
+
+def _scatter_by_layout(view, new_value):
+    base = view._base
+    strides, offset = view._strides_offset()
+    place = {"size": list(view.shape), "stride": list(strides), "storage_offset": offset}
+    delta = call("sub", new_value, call("as_strided", base, **place))
+    return call("add", base, call("as_strided_backward", delta, shape=list(base.shape), **place))
 
 
 # ---- as_strided: a view by explicit layout (also how a stale view's history is regenerated) --

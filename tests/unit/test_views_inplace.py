@@ -281,3 +281,44 @@ def test_input_passed_twice_to_an_in_place_op_is_version_checked():
         return attempt(lambda: T.autograd.grad((x.clone() * 1).sum() + v.sum(), [x]))
 
     same(program, prefix=60)
+
+
+def test_operand_partly_overlapping_the_written_tensor_is_refused():
+    def program(T):
+        x, _ = _leaves(T)
+        v = x.clone().reshape(-1)
+        same_view = v.detach()
+        return (attempt(lambda: v.sub_(v[0])), attempt(lambda: v[:3].add_(v[1:4])),
+                v.add_(same_view), v[:2].mul_(v[4:]))
+
+    same(program)
+
+
+def test_setitem_into_an_expanded_tensor_writes_the_selected_view():
+    def program(T):
+        x, _ = _leaves(T)
+        row = x.mean(0, keepdim=True)
+        e = row.expand(2, -1, -1)
+        e[1] = -0.5
+        return row, e, attempt(lambda: e.add_(1))
+
+    same(program)
+
+
+def test_custom_function_marking_a_view_of_a_leaf_dirty_is_refused():
+    def program(T):
+        class Double(T.autograd.Function):
+            @staticmethod
+            def forward(ctx, t):
+                t.mul_(2)
+                ctx.mark_dirty(t)
+                return t
+
+            @staticmethod
+            def backward(ctx, g):
+                return g * 2
+
+        x, _ = _leaves(T)
+        return attempt(lambda: Double.apply(x.t()))
+
+    same(program)
