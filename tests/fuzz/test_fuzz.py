@@ -5,8 +5,6 @@ few on two Ray workers. A failing chunk lists its failures by kind, with a shrun
 standalone reproducer for the first kinds."""
 from __future__ import annotations
 
-import os
-
 import pytest
 
 import fuzz_programs as fp
@@ -75,12 +73,16 @@ def test_program_text_is_the_same_for_both_libraries():
 
 
 def test_programs_mix_the_op_families():
-    kinds = set()
-    for seed in range(60):
-        kinds |= {op["kind"] for op in fp.generate(seed, "local")["ops"]}
-    for k in ("slice", "select", "t", "permute", "reshape", "view", "expand", "unsqueeze",
-              "add_", "mul_", "copy_", "fill_", "zero_", "setitem", "detach", "hook",
-              "retain_grad", "Function", "to", "shard", "replicate"):
+    kinds, lengths = set(), set()
+    for seed in range(100):
+        prog = fp.generate(seed, "local")
+        kinds |= {op["kind"] for op in prog["ops"]}
+        lengths.add(len(prog["ops"]))
+    assert min(lengths) >= 6
+    for k in ("slice", "select", "t", "transpose", "permute", "reshape", "view", "expand",
+              "unsqueeze", "squeeze", "narrow", "split", "unbind", "no_grad view", "add_",
+              "mul_", "copy_", "fill_", "zero_", "clamp_", "relu_", "setitem", "detach",
+              "data", "hook", "retain_grad", "Function", "to", "shard", "replicate"):
         assert k in kinds, k
 
 
