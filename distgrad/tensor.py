@@ -186,12 +186,10 @@ class Tensor:
 
     def type(self, dtype=None, non_blocking=False):
         """`t.type()` is torch's legacy name ('torch.FloatTensor'); `t.type(dtype)` converts."""
-        from .ops.rules import type_name
-
         if dtype is None:
-            return type_name(self.dtype)
+            return self.dtype.type_name
         if isinstance(dtype, str):
-            by_name = {type_name(d): d for d in (dtypes.float32, dtypes.float64, dtypes.int64,
+            by_name = {d.type_name: d for d in (dtypes.float32, dtypes.float64, dtypes.int64,
                                                  dtypes.bool_)}
             if dtype not in by_name:
                 raise ValueError(f"invalid type: '{dtype}'")
@@ -334,8 +332,8 @@ class Tensor:
                                    "gradient and the tensor are the same size")
             if value.dtype is not self.dtype:
                 raise RuntimeError(
-                    f"attempting to assign a gradient with dtype '{_c_name(value.dtype)}' to a "
-                    f"tensor with grad_dtype '{_long(self.dtype)}'. The gradient must match the "
+                    f"attempting to assign a gradient with dtype '{value.dtype.c_name}' to a "
+                    f"tensor with grad_dtype '{self.dtype.long_name}'. The gradient must match the "
                     "tensor's grad_dtype (defaults to the tensor's dtype). You can set the tensor's "
                     "grad_dtype attribute with a specific dtype, or None to allow any dtype. Set "
                     "grad_dtype with caution. Diverging the dtypes of a tensor and its gradient may "
@@ -735,8 +733,8 @@ class Tensor:
         """`result` in self's dtype (torch casts what an in-place op writes), shape checked."""
         if result.dtype is not self.dtype:
             if not _can_cast(result.dtype, self.dtype):
-                raise RuntimeError(f"result type {_long(result.dtype)} can't be cast to the "
-                                   f"desired output type {_long(self.dtype)}")
+                raise RuntimeError(f"result type {result.dtype.long_name} can't be cast to the "
+                                   f"desired output type {self.dtype.long_name}")
             with grad_mode.enable_grad() if result._requires_grad else grad_mode.no_grad():
                 result = result.to(self.dtype)
         if tuple(result.shape) != tuple(self.shape):
@@ -859,8 +857,7 @@ class Tensor:
         if to is None and from_ != 0:
             from_, to = 0, from_
         if to is None:
-            to = {"float32": 2 ** 24 + 1, "float64": 2 ** 53 + 1, "int64": 2 ** 63 - 1,
-                  "bool": 2}[self.dtype.name]
+            to = self.dtype.random_to
         if from_ >= to:
             raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={from_} "
                                f">= to={to}")
@@ -941,8 +938,17 @@ class Tensor:
     def __rfloordiv__(self, other):
         return call("floor_divide", other, self)
 
+    def __ifloordiv__(self, other):
+        return self._inplace(call("floor_divide", self, other))
+
     def __mod__(self, other):
         return call("remainder", self, other)
+
+    def __rmod__(self, other):
+        return call("remainder", other, self)
+
+    def __imod__(self, other):
+        return self._inplace(call("remainder", self, other))
 
     def __pow__(self, other):
         return call("pow", self, other)
@@ -993,14 +999,33 @@ class Tensor:
     def __invert__(self):
         return call("logical_not", self) if self.dtype is dtypes.bool_ else call("bitwise_not", self)
 
+    # &, |, ^ are bitwise (logical on bools), as torch's operators
     def __and__(self, other):
-        return call("logical_and", self, other)
+        return call("bitwise_and", self, other)
+
+    def __rand__(self, other):
+        return call("bitwise_and", other, self)
+
+    def __iand__(self, other):
+        return self._inplace(call("bitwise_and", self, other))
 
     def __or__(self, other):
-        return call("logical_or", self, other)
+        return call("bitwise_or", self, other)
+
+    def __ror__(self, other):
+        return call("bitwise_or", other, self)
+
+    def __ior__(self, other):
+        return self._inplace(call("bitwise_or", self, other))
 
     def __xor__(self, other):
-        return call("logical_xor", self, other)
+        return call("bitwise_xor", self, other)
+
+    def __rxor__(self, other):
+        return call("bitwise_xor", other, self)
+
+    def __ixor__(self, other):
+        return self._inplace(call("bitwise_xor", self, other))
 
     def __getitem__(self, key):
         from .ops.indexing import getitem
@@ -1031,10 +1056,6 @@ def _key_makes_view(key, shape) -> bool:
     return False
 
 
-def _c_name(d) -> str:
-    return {"int64": "long int", "bool": "bool", "float32": "float", "float64": "double"}[d.name]
-
-
 def _view_chain(t) -> list:
     """(parent, op, attrs, output nr) for each view step from the base down to `t`."""
     chain = []
@@ -1060,10 +1081,6 @@ def to_args(args, kwargs):
         elif a is not None:
             device = a
     return device, dtype
-
-
-def _long(d) -> str:
-    return {"int64": "Long", "bool": "Bool", "float32": "Float", "float64": "Double"}[d.name]
 
 
 def _can_cast(src, dst) -> bool:

@@ -207,3 +207,17 @@ OTHER_OPS = {
 def test_other_ops_per_dtype(name, kind):
     op = OTHER_OPS[name]
     same(lambda t: attempt(op, t, t.tensor(VALUES[kind], dtype=getattr(t, kind))))
+
+
+def test_bitwise_operators_and_reflected_and_in_place_forms():
+    def program(T):
+        flag, ints = T.tensor(True), T.tensor([3, -2, 7])
+        c = ints.clone()
+        c //= 2
+        d = c.clone()
+        d %= 2
+        d &= 1
+        return (flag & ints, ints | 1, 1 ^ ints, T.tensor([True, False]) & T.tensor([True, True]),
+                2 % ints, c, d, attempt(lambda: T.tensor([1.0]) & T.tensor([1.0])))
+
+    same(program)
