@@ -630,16 +630,20 @@ def _on_replicas(name, inputs, attrs):
     never computed there). No data moves for it."""
     if any(is_sharded(t) and isinstance(t._sharding.placement, Shard) for t in inputs):
         return NotImplemented  # a sharded operand beside a replicated one this rule expects
-    first = next(t for t in inputs if is_sharded(t))._sharding
+    workers = next(t for t in inputs if is_sharded(t))._sharding.workers
+    results = {}
 
-    def on(w):
-        def make():
-            return record.call(name, *[_replica_on(t, w) if hasattr(t, "_version") else t
-                                       for t in inputs], **attrs)
-        return make
+    def result_on(w):  # once per worker, all outputs of a multi-output op at once
+        if w not in results:
+            results[w] = record.call(name, *[_replica_on(t, w) if hasattr(t, "_version")
+                                             else t for t in inputs], **attrs)
+        return results[w]
 
-    makers = [on(w) for w in first.workers]
-    return _lazy_replicas(makers, first.workers)
+    first = result_on(workers[0])
+    if isinstance(first, tuple):
+        return tuple(_lazy_replicas([lambda w=w, i=i: result_on(w)[i] for w in workers], workers)
+                     for i in range(len(first)))
+    return _lazy_replicas([lambda w=w: result_on(w) for w in workers], workers)
 
 
 def _lazy_replicas(makers, workers) -> Tensor:
@@ -880,6 +884,41 @@ def _select_like(name, inputs, attrs, x, s):
     return _slice_of_shards(s, attrs, x.shape[d])
 
 
+@_shards_of_first
+def _expand(name, inputs, attrs, x, s):
+    """expand: views of the shards (the sharded dim, of size 2 or more, is not expanded)."""
+    shape = list(attrs["shape"])
+    d = s.placement.dim + len(shape) - x.ndim
+    if d < 0 or shape[d] not in (-1, x.shape[s.placement.dim]):
+        return NotImplemented  # the fallback raises torch's error
+    parts = [record.call(name, p, shape=shape[:d] + [p.shape[s.placement.dim]] + shape[d + 1:])
+             for p in s.shards]
+    return _wrap(Shard(d), parts, s.workers)
+
+
+@_shards_of_first
+def _split(name, inputs, attrs, x, s):
+    """split/unbind: views of the shards. Along another dim each output is sharded as x;
+    along the sharded dim each holds what the shards hold of it (an unbound row: the one
+    shard's, replicated over its worker)."""
+    from ..ops.shape import split_sizes
+
+    d = s.placement.dim
+    dim = wrap_dim(attrs.get("dim", 0), x.ndim)
+    if dim != d:
+        per_shard = [record.call(name, p, **attrs) for p in s.shards]
+        out_d = d - 1 if name == "unbind" and dim < d else d
+        return tuple(_wrap(Shard(out_d), list(parts), s.workers) for parts in zip(*per_shard))
+    if name == "unbind":
+        return tuple(replicated(row, [w]) for p, w in zip(s.shards, s.workers)
+                     for row in record.call(name, p, **attrs))
+    outs, start = [], 0
+    for n in split_sizes(x.shape[d], attrs["split_size_or_sections"]):
+        outs.append(_slice_of_shards(s, {"start": start, "stop": start + n}, x.shape[d]))
+        start += n
+    return tuple(outs)
+
+
 def _shard_of_row(s: Sharding, row: int):
     """(k, row within shard k) for a row along the sharded dim."""
     start = 0
@@ -966,7 +1005,8 @@ RULES.update({name: _reduction for name in ("sum", "mean", "amax", "amin", "max"
                                             "logsumexp", "norm")})
 RULES.update({name: _matmul for name in ("mm", "matmul", "bmm")})
 RULES.update({name: _transpose_like for name in ("t", "transpose", "permute")})
-RULES.update({"select": _select_like, "slice": _select_like, "alias": _elementwise})
+RULES.update({"select": _select_like, "slice": _select_like, "alias": _elementwise,
+              "expand": _expand, "split": _split, "unbind": _split})
 RULES.update({"unsqueeze": _unsqueeze, "squeeze": _unsqueeze, "reshape": _reshape,
               "softmax": _softmax_like, "log_softmax": _softmax_like, "to_device": _moves,
               "mse_loss": _batch_loss, "binary_cross_entropy_with_logits": _batch_loss,

@@ -166,6 +166,23 @@ def test_views_across_the_sharded_dim_share_memory(backend):
     _close(w.grad, tw.grad)
 
 
+def test_expand_split_unbind_of_sharded_tensors_are_views(backend, recwarn):
+    (x, w), (tx, tw) = _leaves(_arr(6, 4), _arr(6, 4))
+    xs = dist.shard(x, 0)
+    outs = []
+    for T, leaf, other in ((dg, xs, w), (torch, tx, tw)):
+        y = leaf * 1
+        expanded = (y[:, 0].expand(3, -1), y.unsqueeze(0).expand(2, -1, -1))
+        pieces = [p * 1 for p in (*y.split(2, 0), *y.split([1, 3], 1), *y.unbind(0),
+                                  *y.unbind(1))]
+        y.mul_(other)  # the expanded views see the write
+        outs.append([*expanded, *pieces])
+        sum((o * o).sum() for o in outs[-1]).backward()
+    for d, t in zip(*outs):
+        _close(d, t)
+    _close(xs.grad, tx.grad)
+    assert not [r for r in recwarn if "no sharding rule" in str(r.message)]  # no fallback
+
 def test_inplace_on_a_gathered_view_raises_instead_of_losing_the_write(backend):
     y = dist.shard(dg.tensor(_arr(4, 4)), 0) * 1
     d = y.diagonal()  # no sharding rule: computed on a gathered copy
