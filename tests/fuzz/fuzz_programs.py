@@ -316,10 +316,13 @@ def read_vars(prog, ns):
         if t is None or not _is_tensor(t):
             continue
         values[v] = safe_snapshot(t)
-        try:
-            flags[v] = (bool(t.requires_grad), bool(t.is_leaf))
-        except Exception as e:
-            flags[v] = (f"<raises {base_type(e)}>",) * 2
+        pair = []
+        for attr in ("requires_grad", "is_leaf"):
+            try:
+                pair.append(bool(getattr(t, attr)))
+            except Exception as e:  # torch: a view it forbids using after a write
+                pair.append(f"<raises {base_type(e)}>")
+        flags[v] = tuple(pair)
     return values, flags
 
 
@@ -435,7 +438,13 @@ def compare(prog, dg: Outcome, th: Outcome):
             kind = prog["kinds"].get(v, "input")
             (rg, leaf), ref = dg.flags.get(v, (None, None)), th.flags[v]
             what = "requires_grad" if rg != ref[0] else "is_leaf"
-            return Mismatch(f"wrong {what} of a `{kind}` result",
+            torch_says = ref[0] if what == "requires_grad" else ref[1]
+            if isinstance(torch_says, str):  # "<raises RuntimeError>"
+                title = (f"torch raises {torch_says[8:-1]} reading .{what} of a `{kind}` "
+                         f"result (a view it forbids after a write), distgrad does not")
+            else:
+                title = f"wrong {what} of a `{kind}` result"
+            return Mismatch(title,
                             f"{v}: distgrad requires_grad={rg} is_leaf={leaf}\n"
                             f"    torch    requires_grad={ref[0]} is_leaf={ref[1]}",
                             prints=(f"{v}.requires_grad, {v}.is_leaf",), stop_after=0)
