@@ -7,12 +7,21 @@ the module bound to the name `torch`, so one interpreter (`run(program, module)`
 same program under `torch` and under `distgrad`, and a failing program prints as a short
 standalone script whose only difference between the two libraries is the import line.
 
-What is compared (`compare`): the error type (the first builtin class in its MRO) when
-PyTorch raises, else every variable's dtype, shape and value after the forward ops, the
-first-order gradients of a loss (`torch.autograd.grad(..., create_graph=True)`, None
-against a tensor is a difference), the second-order gradients of the squared norm of
-those, the leaves' and retained `.grad` after `loss.backward()`, and the gradients every
-recording hook saw.
+Ops: views (slicing, select, t/transpose/permute/mT, reshape/view/flatten, expand,
+unsqueeze/squeeze, narrow, split/chunk/unbind, views made under no_grad), in-place writes
+on bases and views (add_ sub_ mul_ copy_ fill_ zero_ clamp_ relu_, __setitem__, some under
+no_grad), elementwise ops, matmul, reductions, bool masks, detach/.data, hooks
+(recording or doubling) and retain_grad, custom Functions (save_for_backward, mark_dirty,
+a saved output, a view output), moves and shards.
+
+What is compared (`compare`): the error type (the first builtin class in its MRO) and the
+line that raised when PyTorch raises, else every variable's dtype, shape, value,
+requires_grad and is_leaf after the forward ops, the first-order gradients of a loss
+(`torch.autograd.grad(..., create_graph=True)`; None against a tensor is a difference),
+the second-order gradients of their squared norm, the leaves' and retained `.grad` after
+`loss.backward()`, and the gradients every recording hook saw. Floats compare to rtol
+1e-4 / atol 1e-5 (float32) or 1e-9 / 1e-10 (float64, about 30% of the programs), atol
+scaled by the largest magnitude of the tensor.
 
 Placements: `W[k]` is "worker:K" under distgrad and "cpu" under torch; a move is
 `t.to(W[k], copy=True)` (a copy under both); `shard(t, d)` and `replicate(t)` are
@@ -29,7 +38,6 @@ write the summary / a markdown version to these files).
 """
 from __future__ import annotations
 
-import math
 import os
 import random
 import re
