@@ -60,7 +60,9 @@ MEMORY_NOTE = ("glibc's default memory settings in every process but distgrad's 
                "keep freed memory for reuse (distgrad.distributed.memory, set by the workers "
                "themselves); numpy and PyTorch users set nothing, so their processes do not")
 TIMING_NOTE = ("each system in processes of its own, timed in interleaved chunks that end when "
-               "its work is done (distgrad: dist.synchronize()); ms/step = chunk time / steps")
+               "its work is done (distgrad: dist.synchronize()); ms/step = chunk time / steps; "
+               "the processes the other systems started (Ray's daemons and workers, torch RPC "
+               "workers) are stopped during a system's chunks")
 
 
 # ---- the interleaved schedule ---------------------------------------------------------------------
@@ -134,11 +136,13 @@ def _runner(obj):
     return obj if hasattr(obj, "chunk") else InProcess(obj)
 
 
-def run_size(size: str, systems: dict, steps: int, warmup: int, log, chunk_steps=None) -> dict:
+def run_size(size: str, systems: dict, steps: int, warmup: int, log, chunk_steps=None,
+             pause_others: bool = True) -> dict:
     """Set every system up and warm it up, then time interleaved chunks; one size.
 
     `systems` maps a name to a runner (runner.ChildSystem), a system object (run in this
-    process), or a string saying why it is not measured."""
+    process), or a string saying why it is not measured. With `pause_others`, the
+    processes started by the other systems' groups are stopped during a system's chunks."""
     live, rows, runners, chunks = [], {}, {}, {}
     for name, obj in systems.items():
         if isinstance(obj, str):  # not installed / not available
@@ -161,7 +165,8 @@ def run_size(size: str, systems: dict, steps: int, warmup: int, log, chunk_steps
         order = live[r % len(live):] + live[:r % len(live)] if live else []
         for name in order:
             try:
-                chunks[name].append(watch.measure(name, lambda: runners[name].chunk(n_steps)))
+                with _others_paused(runners[name], [runners[n] for n in live], pause_others):
+                    chunks[name].append(watch.measure(name, lambda: runners[name].chunk(n_steps)))
             except Exception as e:
                 rows[name] = _failed(name, size, "a timed chunk", e, log)
                 live.remove(name)
@@ -173,6 +178,27 @@ def run_size(size: str, systems: dict, steps: int, warmup: int, log, chunk_steps
     _ratios(rows)
     _check(size, rows, live, log)
     return rows
+
+
+class _others_paused:
+    """The other groups' started processes stopped while `timed` runs a chunk."""
+
+    def __init__(self, timed, runners, on: bool):
+        mine = getattr(timed, "group", None)
+        groups = {id(r.group): r.group for r in runners if getattr(r, "group", None) is not None}
+        self.groups = [g for g in groups.values() if g is not mine] if on else []
+        self.paused: list = []
+
+    def __enter__(self):
+        for g in self.groups:
+            g.pause()
+            self.paused.append(g)
+        return self
+
+    def __exit__(self, *exc):
+        for g in self.paused:
+            _safe(g.resume)
+        return False
 
 
 def _row(chunks: list, warmup: int) -> dict:
@@ -401,7 +427,8 @@ def bench_table(args, log) -> dict:
             chunk = args.chunk_steps or CHUNK_STEPS[size]
             log(f"size {size} (batch {SIZES[size][0]}, width {SIZES[size][1]}): "
                 f"{warmup} warm-up + {steps} timed steps per system, chunks of {chunk}")
-            result["sizes"][size] = run_size(size, systems, steps, warmup, log, chunk)
+            result["sizes"][size] = run_size(size, systems, steps, warmup, log, chunk,
+                                             pause_others=not args.no_pause)
         live = {g: grp for g, grp in groups.items() if not isinstance(grp, str)}
         result["config"] = {
             "backend": args.backend,
@@ -410,6 +437,7 @@ def bench_table(args, log) -> dict:
             "ray_worker_niceness": args.ray_worker_niceness, "layers": 4,
             "placement": "layers 1-2 worker 0, 3-4 worker 1",
             "timing": TIMING_NOTE, "threads": THREADS_NOTE, "memory": MEMORY_NOTE,
+            "others_paused": not args.no_pause,
             "processes": {g: grp.info for g, grp in live.items()}}
         return result
     finally:
@@ -573,6 +601,10 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--chunk-steps", type=int, default=None,
                     help=f"steps per timed chunk (default {CHUNK_STEPS}; scaling: 10)")
     ap.add_argument("--warmup", type=int, default=None, help=f"untimed steps first (default {WARMUP})")
+    ap.add_argument("--no-pause", action="store_true",
+                    help="leave the other systems' started processes (Ray's daemons and workers, "
+                         "the torch RPC workers) running while a system is timed (default: "
+                         "stopped with SIGSTOP, continued after its chunk)")
     ap.add_argument("--systems", default=",".join(SYSTEMS), help="comma list of " + ", ".join(SYSTEMS))
     ap.add_argument("--json", metavar="FILE", help="write the results as JSON")
     ap.add_argument("--backend", choices=("ray", "local"), default="ray",

@@ -11,15 +11,22 @@ it starts, are the only processes of that system, with the settings their own us
 would run (one thread each; glibc's default memory settings except in distgrad's
 workers, which set theirs). The bench process only sends commands (JSON lines on a pipe)
 and watches the CPU time of every group's processes.
+
+While another system is timed, a group's process stops the processes it started (Ray's
+daemons and workers, the torch RPC workers: SIGSTOP, then SIGCONT), so that their
+background work (an idle Ray runtime takes several % of a core here) is not charged to
+that system. The group's own process stays awake and continues them before it exits.
 """
 from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
 
+from . import cpu
 from .model import params_for
 
 CHECKOUT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # benchmarks/'s parent
@@ -68,6 +75,7 @@ class InProcess:
     """A system object run in this process (tests' stand-ins; no CPU check)."""
 
     pids: tuple = ()
+    group = None
 
     def __init__(self, system):
         self.system = system
@@ -123,6 +131,13 @@ class ChildGroup:
 
     def system(self, name: str) -> "ChildSystem":
         return ChildSystem(self, name)
+
+    def pause(self) -> None:
+        """Stop the processes this group started (not its own): another system is timed."""
+        self.call(cmd="pause")
+
+    def resume(self) -> None:
+        self.call(cmd="resume")
 
     def close(self) -> None:
         try:
@@ -183,6 +198,31 @@ def _limit_threads(group: str) -> dict:
     return info
 
 
+class _Pauser:
+    """Stops and continues the processes this one started (all its descendants)."""
+
+    def __init__(self):
+        self.stopped: list = []
+
+    def pause(self) -> int:
+        self.resume()
+        for pid in sorted(cpu.process_tree([os.getpid()]) - {os.getpid()}):
+            try:
+                os.kill(pid, signal.SIGSTOP)
+                self.stopped.append(pid)
+            except ProcessLookupError:
+                pass
+        return len(self.stopped)
+
+    def resume(self) -> None:
+        stopped, self.stopped = self.stopped, []
+        for pid in stopped:
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+
+
 def _serve(group: str, spec: dict, cmd_in, reply_out) -> None:
     from . import systems as registry
 
@@ -198,12 +238,21 @@ def _serve(group: str, spec: dict, cmd_in, reply_out) -> None:
         return
     info["driver_thread_pools"] = threads
     reply(names={n: s if isinstance(s, str) else None for n, s in systems.items()}, info=info)
+    pauser = _Pauser()
     try:
         for line in cmd_in:  # EOF: the bench process is gone
             msg = json.loads(line)
             cmd = msg["cmd"]
             if cmd == "close":
                 break
+            if cmd == "pause":
+                reply(stopped=pauser.pause())
+                continue
+            if cmd == "resume":
+                pauser.resume()
+                reply(ok=True)
+                continue
+            pauser.resume()
             system = systems[msg["system"]]
             try:
                 if cmd == "setup":
@@ -218,6 +267,7 @@ def _serve(group: str, spec: dict, cmd_in, reply_out) -> None:
             except Exception as e:
                 reply(error=f"{type(e).__name__}: {e}")
     finally:
+        pauser.resume()
         for s in systems.values():
             if not isinstance(s, str):
                 try:
