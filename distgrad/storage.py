@@ -38,12 +38,14 @@ class Storage:
 
 
 _KINDS: dict[str, type] = {"cpu": Storage}
+_BY_DEVICE: dict[str, type] = {}  # the kind of each device string seen (a lookup per op)
 _placement = None  # distgrad.distributed.placement, once it registered itself
 
 
 def register_kind(device_type: str, kind: type) -> None:
     """Tensors on devices of this type ("worker", "sharded") keep their memory in `kind`."""
     _KINDS[device_type] = kind
+    _BY_DEVICE.clear()
 
 
 def register_placement(placement) -> None:
@@ -63,7 +65,11 @@ def placement():
 
 def for_device(device: str) -> Storage:
     """A new storage for memory on `device` ("cpu", "worker:1", "sharded")."""
-    kind = _KINDS.get(device.partition(":")[0])
+    kind = _BY_DEVICE.get(device)
+    if kind is None:
+        kind = _KINDS.get(device.partition(":")[0])
+        if kind is not None:
+            _BY_DEVICE[device] = kind
     if kind is None:
         raise RuntimeError(f"device '{device}' names no worker: distgrad.distributed is not "
                            "initialized (call distgrad.distributed.init() first)")

@@ -11,7 +11,7 @@ from .grad_mode import enable_grad, inference_mode, no_grad, set_grad_enabled
 def _as_tuple(x):
     if x is None:
         return ()
-    if hasattr(x, "_version"):
+    if hasattr(x, "_storage"):
         return (x,)
     if type(x) is dict:
         return tuple(x.values())
@@ -87,7 +87,7 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
         if not inputs:
             raise RuntimeError("`inputs` argument to `backward()` cannot be empty.")
     grads = ((None,) * len(outputs) if grad_tensors is None
-             else (grad_tensors,) if hasattr(grad_tensors, "_version") else tuple(grad_tensors))
+             else (grad_tensors,) if hasattr(grad_tensors, "_storage") else tuple(grad_tensors))
     outputs, grads = _expand_sharded_outputs(outputs, grads)
     if inputs is not None:
         inputs, _ = _expand_sharded_inputs(inputs)
@@ -142,7 +142,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
         raise ValueError("Expected allow_unused to be True or not passed when materialize_grads=True, "
                          "but got: allow_unused=False.")
     grads = ((None,) * len(outputs) if grad_outputs is None
-             else (grad_outputs,) if hasattr(grad_outputs, "_version") else tuple(grad_outputs))
+             else (grad_outputs,) if hasattr(grad_outputs, "_storage") else tuple(grad_outputs))
     outputs, grads = _expand_sharded_outputs(outputs, grads)
     inputs, rebuild_sharded = _expand_sharded_inputs(inputs)
     grads = _make_root_grads(outputs, grads)

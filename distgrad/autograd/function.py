@@ -40,7 +40,7 @@ _FREED = ("Trying to backward through the graph a second time (or directly acces
 
 
 def _is_tensor(x) -> bool:
-    return hasattr(x, "_version")
+    return hasattr(x, "_storage")
 
 
 class FunctionCtx:

@@ -22,7 +22,7 @@ __all__ = ["vjp", "jvp", "jacobian", "hessian", "hvp", "vhp"]
 # ---- argument handling (as torch's private helpers) ---------------------------------------
 
 def _is_tensor(x) -> bool:
-    return hasattr(x, "_version")
+    return hasattr(x, "_storage")
 
 
 def _as_tuple(inp, arg_name: str, fn_name: str):

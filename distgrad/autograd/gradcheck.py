@@ -51,7 +51,7 @@ If the test
 
 
 def _is_tensor(x) -> bool:
-    return hasattr(x, "_version")
+    return hasattr(x, "_storage")
 
 
 def _as_tuple(x):

@@ -23,7 +23,7 @@ class SavedTensor:
     def __init__(self, tensor, is_output: bool = False, output_nr: int = 0):
         self.is_output = is_output
         self.output_nr = output_nr
-        self.version = tensor._version
+        self.version = tensor._storage.version
         self.tensor = tensor._alias(keep_graph=False) if is_output else tensor
 
     def unpack(self, node):
@@ -130,14 +130,14 @@ class Node:
         edges, slots = [], []
         number_edges = op.number_edges(inputs) if callable(op.number_edges) else op.number_edges
         for i, (t, diff) in enumerate(zip(inputs, self._diff_mask(len(inputs)))):
-            is_tensor = hasattr(t, "_version")
+            is_tensor = hasattr(t, "_storage")
             if not diff or (not is_tensor and not number_edges):
                 continue
             slots.append(i)
             edges.append(t._gradient_edge() if is_tensor and t._requires_grad else (None, 0))
         self.next_functions = tuple(edges)
         self._slots = tuple(slots)
-        self._metas = tuple((t.shape, t.dtype, t.device_str) if hasattr(t, "_version") else None
+        self._metas = tuple((t.shape, t.dtype, t.device_str) if hasattr(t, "_storage") else None
                             for t in inputs)
         # Inputs the VJP reads: tensors as SavedTensor, Python numbers as they are.
         self._saved = {}
@@ -146,7 +146,7 @@ class Node:
             if i >= len(inputs):
                 break
             x = inputs[i]
-            if hasattr(x, "_version"):
+            if hasattr(x, "_storage"):
                 self._saved[i] = SavedTensor(x)
             else:
                 self._consts[i] = x

@@ -40,7 +40,7 @@ def common_device(name: str, inputs, device=None) -> str:
     """The device the op runs on; torch's error when tensors live on two devices."""
     found = None
     for t in inputs:
-        if t is None or not hasattr(t, "_version"):
+        if t is None or not hasattr(t, "_storage"):
             continue
         d = t.device_str
         if found is None:
@@ -59,18 +59,24 @@ def common_device(name: str, inputs, device=None) -> str:
 
 
 def _only_scalar_cpu(inputs, cpu) -> bool:
-    return all(not t.shape for t in inputs if hasattr(t, "_version") and t.device_str == cpu)
+    return all(not t.shape for t in inputs if hasattr(t, "_storage") and t.device_str == cpu)
 
 
 def call(name: str, *inputs, _device=None, **attrs):
     """Run op `name` on `inputs` (tensors, Python numbers or None) with `attrs`."""
+    strided = False  # an input that is not row-major from offset 0
     for t in inputs:
-        if getattr(t, "_sharding", None) is not None:
+        memory = getattr(t, "_storage", None)
+        if memory is None:
+            continue
+        if t._sharding is not None:
             from ..distributed.sharding import dispatch
 
             return dispatch(name, inputs, attrs)
+        if t._base is not None and t._view_version != memory.version:
+            t._refresh_view()  # its base was written since: its history is made anew
+        strided = strided or t._layout is not None
     op = lookup(name)
-    refresh_stale_views(inputs)
     device = attrs["device"] if op.moves else common_device(name, inputs, _device)
     metas = op.shape(*inputs, **attrs)
     multi = isinstance(metas, (tuple, list))
@@ -96,7 +102,7 @@ def call(name: str, *inputs, _device=None, **attrs):
         t = Tensor._make(v, m.shape, m.dtype, device)
         if op.view:
             _make_view(t, op, inputs[0], attrs, k, multi)
-        elif op.elementwise:
+        elif op.elementwise and strided:
             _lay_out_as_inputs(t, inputs)
         outs.append(t)
 
@@ -107,7 +113,7 @@ def call(name: str, *inputs, _device=None, **attrs):
             if k in op.nondiff_outputs or not t.dtype.is_floating_point:
                 continue
             t._requires_grad = True
-            t.grad_fn = node
+            t._grad_fn = node
             t._output_nr = k
         if device != CPU and not op.moves:
             _note_remote_node(node, device)
@@ -131,20 +137,10 @@ def _make_view(t, op, parent, attrs, k: int, multi: bool) -> None:
 def _lay_out_as_inputs(t, inputs) -> None:
     """An elementwise result of strided inputs is laid out as they are (the forward, here
     or on a worker, gives its array the same layout: ops/table.run_forward)."""
-    if all(x._layout is None for x in inputs if hasattr(x, "_layout")):
-        return
     strides = layout.elementwise_strides(
         t.shape, [(x.shape, x._strides_offset()[0]) for x in inputs if hasattr(x, "_layout")])
     if strides is not None:
         t._layout = (strides, 0)
-
-
-def refresh_stale_views(inputs) -> None:
-    """A view whose base was written in place since it was made gets its history anew
-    before an op records it as an input."""
-    for t in inputs:
-        if getattr(t, "_base", None) is not None and t._view_version != t._storage.version:
-            t._refresh_view()
 
 
 def _note_remote_node(node, device) -> None:
@@ -165,5 +161,5 @@ def flush_remote(eager_only: bool = False) -> None:
 
 
 def _run_local(op, inputs, attrs, metas):
-    args = [t._value if hasattr(t, "_version") else t for t in inputs]
+    args = [t._value if hasattr(t, "_storage") else t for t in inputs]
     return run_forward(op, args, attrs, [m.dtype for m in metas])

@@ -103,7 +103,7 @@ class WorkerQueue:
         for t in inputs:
             if t is None:
                 encoded.append([2])
-            elif hasattr(t, "_version"):
+            elif hasattr(t, "_storage"):
                 if t.device_str == self.device:
                     encoded.append([0, self._own(t._value).id])
                 else:  # a zero-dim driver tensor taking part as a number

@@ -22,7 +22,7 @@ _REST_FROM_2 = tuple(range(2, 64))
 
 
 def _is_tensor(x) -> bool:
-    return hasattr(x, "_version")
+    return hasattr(x, "_storage")
 
 
 def _as_index_tensor(item, like):

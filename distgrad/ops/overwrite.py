@@ -24,7 +24,7 @@ def _keep(x, *_, **__):
 
 defop("fill", lambda x, value: np.full(x.shape, value, x.dtype), _keep,
       lambda c, g: (_zeros_like(g) if c.needs[0] else None, g.sum() if c.needs[1] else None),
-      node=lambda inputs, attrs: "FillBackward3" if hasattr(inputs[1], "_version") else "FillBackward2",
+      node=lambda inputs, attrs: "FillBackward3" if hasattr(inputs[1], "_storage") else "FillBackward2",
       number_edges=False)
 defop("zero", np.zeros_like, _keep, lambda c, g: _zeros_like(g), node="ZeroBackward0")
 

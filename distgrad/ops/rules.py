@@ -1,6 +1,8 @@
 """Shape/dtype rules shared by many ops, with torch's error words, and VJP helpers."""
 from __future__ import annotations
 
+import numpy as np
+
 from .. import dtypes
 from .table import Meta, Size, elementwise
 
@@ -114,6 +116,20 @@ def cast_to(values, d: dtypes.dtype) -> list:
     return [v.astype(d.np) if hasattr(v, "dtype") and v.dtype != d.np else v for v in values]
 
 
+def _one_float_dtype(values) -> bool:
+    """All arrays among the values share one floating dtype."""
+    found = None
+    for v in values:
+        if type(v) is np.ndarray:
+            if found is None:
+                found = v.dtype
+                if found.kind != "f":
+                    return False
+            elif v.dtype != found:
+                return False
+    return found is not None
+
+
 def in_common_dtype(forward, floating: bool = False):
     """A forward run on its inputs cast to torch's common dtype, as torch's kernels run.
 
@@ -121,6 +137,8 @@ def in_common_dtype(forward, floating: bool = False):
     with a float32 one (int64 values above 2**24 then round differently).
     """
     def run(*values, **attrs):
+        if _one_float_dtype(values):  # numpy computes in it too (Python numbers are weak)
+            return forward(*values, **attrs)
         return forward(*cast_to(values, common_dtype(values, floating)), **attrs)
 
     run.__name__ = getattr(forward, "__name__", "forward")

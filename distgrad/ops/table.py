@@ -123,21 +123,26 @@ def run_forward(op: OpDef, values, attrs: dict, out_dtypes) -> list:
     out = op.forward(*values, **attrs)
     if not isinstance(out, (tuple, list)):
         out = (out,)
+    if op.view:
+        return [np.asarray(v) for v in out]
+    relayout = False
+    if op.elementwise:
+        for x in values:
+            if type(x) is np.ndarray and not x.flags.c_contiguous:
+                relayout = True
+                break
     results = []
     for v, d in zip(out, out_dtypes):
         arr = np.asarray(v)
         if arr.dtype != d.np:
             arr = arr.astype(d.np)
-        elif op.elementwise and not all(_row_major(x) for x in values):
+        if relayout:
             arr = _laid_out_as_inputs(arr, values)
-        elif not op.view and _not_own_buffer(arr, values):
-            arr = np.array(arr, order="C", copy=True)
+        elif not arr.flags.c_contiguous or (values and arr is values[0]) or (
+                arr.base is not None and _input_memory(arr, values)):
+            arr = np.array(arr, order="C")
         results.append(arr)
     return results
-
-
-def _row_major(x) -> bool:
-    return type(x) is not np.ndarray or x.flags.c_contiguous
 
 
 def _laid_out_as_inputs(arr, inputs) -> np.ndarray:
@@ -154,10 +159,12 @@ def _laid_out_as_inputs(arr, inputs) -> np.ndarray:
     return out
 
 
-def _not_own_buffer(arr, inputs) -> bool:
-    """Whether a non-view op's result would break the layout the driver assumes: every
-    result that is not a view owns a row-major buffer (numpy may keep an input's order,
-    or hand back an input itself)."""
-    if not arr.flags.c_contiguous:
-        return True
+def _input_memory(arr, inputs) -> bool:
+    """Whether a result not declared a view is (part of) an input's memory: it must own a
+    row-major buffer, as the driver assumes (numpy may hand back an input, or a view of it)."""
+    for x in inputs:
+        if x is arr:
+            return True
+    if arr.base is None:  # a fresh array owns its memory
+        return False
     return any(type(x) is np.ndarray and x.size and np.may_share_memory(arr, x) for x in inputs)

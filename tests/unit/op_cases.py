@@ -295,9 +295,10 @@ case("eq_int_float", lambda T, i, x: i == x, I(6, lo=-1, hi=2), K(6, ties=True),
 
 case("logical_and", lambda T, a, b: T.logical_and(a, b), B(3, 4), B(4), covers="logical_and")
 case("logical_or", lambda T, a, b: a.logical_or(b), B(3, 4), B(3, 4), covers="logical_or")
-case("logical_and_op", lambda T, a, b: a & b, B(5), B(5), covers="logical_and")
-case("logical_or_op", lambda T, a, b: a | b, B(5), B(5), covers="logical_or")
-case("logical_xor_op", lambda T, a, b: a ^ b, B(2, 3), B(3), covers="logical_xor")
+case("and_op_on_bools", lambda T, a, b: a & b, B(5), B(5), covers="bitwise_and")
+case("or_op_on_bools", lambda T, a, b: a | b, B(5), B(5), covers="bitwise_or")
+case("xor_op_on_bools", lambda T, a, b: a ^ b, B(2, 3), B(3), covers="bitwise_xor")
+case("logical_xor", lambda T, a, b: T.logical_xor(a, b), B(2, 3), B(3), covers="logical_xor")
 case("logical_not", lambda T, a: T.logical_not(a), B(5), covers="logical_not")
 case("logical_not_op", lambda T, a: ~a, B(5), covers="logical_not")
 case("logical_not_float", lambda T, x: T.logical_not(x), K(5, ties=True), covers="logical_not")
