@@ -292,7 +292,7 @@ def placement_of(t) -> str:
     if is_sharded(t):
         s = t._sharding
         return f"{s.placement!r} over {s.workers}"
-    if hasattr(t, "_version"):
+    if hasattr(t, "_storage"):
         return f"plain tensor on {t.device_str}"
     return "a number"
 
@@ -508,14 +508,14 @@ def apply_gathered(function, args, kwargs):
     home = ref._sharding.workers[0]
     _note_fallback(function.__name__, args, home)
     whole = [_whole_on(a, home) for a in args]
-    versions = [a._version if hasattr(a, "_version") else None for a in whole]
+    versions = [a._version if hasattr(a, "_storage") else None for a in whole]
     out = function.apply(*whole, **kwargs)
     outs = list(out) if isinstance(out, tuple) else [out]
     for a, w, v in zip(args, whole, versions):
         if is_sharded(a) and w._version != v:  # written in place
             a._inplace(_placed_as(w, a))
             outs = [a if o is w else o for o in outs]
-    outs = [o if is_sharded(o) or not hasattr(o, "_version") else _placed_as(o, ref)
+    outs = [o if is_sharded(o) or not hasattr(o, "_storage") else _placed_as(o, ref)
             for o in outs]
     return tuple(outs) if isinstance(out, tuple) else outs[0]
 
@@ -535,7 +535,7 @@ def _note_fallback(name, inputs, home) -> None:
 
 def _whole_on(t, worker):
     """Operand `t` whole on `worker`."""
-    if not hasattr(t, "_version"):
+    if not hasattr(t, "_storage"):
         return t
     if is_sharded(t):
         return _replica_on(t, worker) if isinstance(t._sharding.placement, Replicate) \
@@ -559,7 +559,7 @@ def _sharded_operands(inputs):
 
 def _local_part(t, ref: Sharding, k: int, out_ndim: int):
     """Operand `t`'s part for shard k of an op whose sharded output follows `ref`."""
-    if t is None or not hasattr(t, "_version"):
+    if t is None or not hasattr(t, "_storage"):
         return t
     worker = ref.workers[k]
     replica = is_sharded(t) and isinstance(t._sharding.placement, Replicate)
@@ -592,7 +592,16 @@ def _shard_ref(name, inputs, out_ndim):
             return NotImplemented
     if ref is None:
         return None
+    if _broadcast_size(inputs, ref_dim, out_ndim) != sum(ref.sizes):
+        return NotImplemented  # the sharded dim (of size 1) is broadcast: no rule
     return _OutputSplit(ref_dim, ref.sizes, ref.workers)
+
+
+def _broadcast_size(inputs, dim: int, out_ndim: int) -> int:
+    """The size of the output's dim `dim` when `inputs` broadcast together."""
+    sizes = [t.shape[dim - (out_ndim - t.ndim)] for t in inputs
+             if hasattr(t, "_version") and dim - (out_ndim - t.ndim) >= 0]
+    return max(sizes, default=1)
 
 
 class _OutputSplit:
@@ -606,7 +615,7 @@ class _OutputSplit:
 
 
 def _out_ndim(inputs):
-    return max((t.ndim for t in inputs if hasattr(t, "_version")), default=0)
+    return max((t.ndim for t in inputs if hasattr(t, "_storage")), default=0)
 
 
 def _elementwise(name, inputs, attrs):
@@ -635,7 +644,7 @@ def _on_replicas(name, inputs, attrs):
 
     def result_on(w):  # once per worker, all outputs of a multi-output op at once
         if w not in results:
-            results[w] = record.call(name, *[_replica_on(t, w) if hasattr(t, "_version")
+            results[w] = record.call(name, *[_replica_on(t, w) if hasattr(t, "_storage")
                                              else t for t in inputs], **attrs)
         return results[w]
 

@@ -183,6 +183,15 @@ def test_expand_split_unbind_of_sharded_tensors_are_views(backend, recwarn):
     _close(xs.grad, tx.grad)
     assert not [r for r in recwarn if "no sharding rule" in str(r.message)]  # no fallback
 
+def test_a_slice_of_one_row_broadcasts(backend):
+    (x,), (tx,) = _leaves(_arr(3, 4))
+    xs = dist.shard(x, 0)  # rows 0-1 on worker 0, row 2 on worker 1
+    out, tout = xs[2:] - x * 2, tx[2:] - tx * 2
+    _close(out, tout)
+    out.sum().backward()
+    tout.sum().backward()
+    _close(xs.grad.full_tensor() + x.grad, tx.grad)
+
 def test_inplace_on_a_gathered_view_raises_instead_of_losing_the_write(backend):
     y = dist.shard(dg.tensor(_arr(4, 4)), 0) * 1
     d = y.diagonal()  # no sharding rule: computed on a gathered copy
