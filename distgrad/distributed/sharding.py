@@ -98,7 +98,11 @@ class Sharding:
         has a maker, else moved from the first copy (differentiably either way)."""
         if self.shards[k] is None:
             make = self.makers[k] if self.makers else None
-            copy = make() if make is not None else self.shards[0].to(self.workers[k])
+            if make is None:  # a move of the first copy, which its gradient goes back to
+                with grad_mode.set_grad_enabled(self.shards[0]._requires_grad):
+                    copy = self.shards[0].to(self.workers[k])
+            else:
+                copy = make()
             self.shards[k] = copy
             if copy._requires_grad:  # (a later write gives the copy another history)
                 self.made_edges[k] = copy._gradient_edge()
@@ -455,6 +459,9 @@ def assign_inplace(t: Tensor, result: Tensor) -> None:
 # ---- dispatch ----------------------------------------------------------------------------------
 
 def dispatch(name: str, inputs, attrs):
+    for t in inputs:
+        if is_sharded(t) and t.grad_fn is None:
+            _leaf_shards_follow(t)
     rule = RULES.get(name)
     if rule is not None:
         out = rule(name, inputs, attrs)
@@ -472,6 +479,24 @@ def _views_of_copies_are_copies(name, inputs, out):
             if is_sharded(o):
                 o._sharding.copied_view_of = copied
     return out
+
+
+def _leaf_shards_follow(t: Tensor) -> None:
+    """A sharded leaf's shards require grad as it does (deepcopy sets its flag alone); a
+    replicated leaf's other copies are moves of its first made while it did as now, else
+    they are made again when needed."""
+    s = t._sharding
+    first = s.shards[0]
+    if first._requires_grad != t._requires_grad:
+        first.requires_grad_(t._requires_grad)
+        if isinstance(s.placement, Shard):
+            for p in s.shards[1:]:
+                p.requires_grad_(t._requires_grad)
+    if isinstance(s.placement, Replicate) and (t._requires_grad and s.makers or any(
+            p is not None and (p._requires_grad != t._requires_grad or
+                               t._requires_grad and p.grad_fn is None) for p in s.shards[1:])):
+        s.shards[1:] = [None] * (len(s.shards) - 1)
+        s.makers = None
 
 
 # (worker, op) -> how many times an op fell back to a gather there; stats() shows them.

@@ -503,3 +503,26 @@ def test_hook_on_a_replicated_view_written_in_place(backend):
         v[0:] = v * 3
         grads.append(T.autograd.grad((v * v).sum(), leaf)[0])
     _close(*grads)
+
+
+# ---- requires_grad of sharded and replicated leaves --------------------------------------------
+
+@pytest.mark.parametrize("placement", ["shard", "replicate"])
+def test_deepcopy_and_requires_grad_toggle_of_placed_leaves(backend, placement):
+    import copy
+
+    w_np, x_np = _arr(6, 3), _arr(6, 3)
+    place = dist.replicate if placement == "replicate" else (lambda t: dist.shard(t, 0))
+    w = copy.deepcopy(place(dg.tensor(w_np, requires_grad=True)))  # as deepcopy(model) does
+    tw = torch.tensor(w_np, requires_grad=True)
+    assert w.is_leaf and w.requires_grad
+    for flag in (True, False, True):
+        w.requires_grad_(flag)
+        tw.requires_grad_(flag)
+        out = (w * dist.shard(dg.tensor(x_np), 0)).sin().sum()
+        tout = (tw * torch.tensor(x_np)).sin().sum()
+        assert out.requires_grad == tout.requires_grad
+        if flag:
+            out.backward()
+            tout.backward()
+            _close(w.grad, tw.grad)
