@@ -19,7 +19,6 @@ retain_grad on a sharded tensor see its whole gradient through a join node (`_Jo
 from __future__ import annotations
 
 import collections
-import itertools
 import warnings
 import weakref
 
@@ -1135,7 +1134,6 @@ def expand_inputs(inputs):
 
 _SHARDED_LEAVES = weakref.WeakSet()  # hooks of a leaf sit on the tensor (Tensor._hooks)
 _HOOKED_GRAD_FNS = weakref.WeakSet()  # those of a non-leaf on its _ShardedGradFn
-_join_sequence = itertools.count(1)
 
 
 class _JoinBackward:
