@@ -74,7 +74,7 @@ class Tensor:
     __slots__ = ("_value", "shape", "dtype", "device_str", "_requires_grad", "_grad_fn", "_grad",
                  "_output_nr", "_storage", "_base", "_acc", "_hooks", "_retains_grad",
                  "_post_acc_hooks", "_sharding", "_layout", "_view_of", "_view_version",
-                 "_view_kind", "__weakref__", "__dict__")
+                 "_view_kind", "_no_accumulator", "__weakref__", "__dict__")
 
     __array_priority__ = 1000  # numpy defers to Tensor's reflected operators
 
@@ -96,6 +96,7 @@ class Tensor:
         t._view_of = None  # (parent, op, attrs, output nr) for a view: how to replay it
         t._view_version = 0  # the version its grad_fn was made at (stale after a write)
         t._view_kind = None  # why a view may not be written in place (torch's rules)
+        t._no_accumulator = False  # requires grad through its base, gets no .grad (no_grad view)
         t._acc = None
         t._hooks = None
         t._retains_grad = False
@@ -260,8 +261,11 @@ class Tensor:
         """Its base (or a view of the same base) was written in place since this view's
         history was made: the view's history becomes an as_strided of the base's new one,
         as torch regenerates it (AsStridedBackward0)."""
-        self._view_version = self._storage.version
         base = self._base
+        kind = self._view_kind
+        if kind is not None and base._requires_grad:
+            raise self._rebase_error(stale=True)  # each time it is read, as torch
+        self._view_version = self._storage.version
         if not base._requires_grad or base._sharding is not None:
             return
         strides, offset = self._strides_offset()
@@ -272,7 +276,8 @@ class Tensor:
 
     @property
     def requires_grad(self) -> bool:
-        if self._base is not None and self._view_version != self._storage.version:
+        stale = self._base is not None and self._view_version != self._storage.version
+        if stale and self._view_kind is None:  # (a forbidden rebase raises on grad_fn only)
             self._refresh_view()
         return self._requires_grad
 
@@ -294,9 +299,11 @@ class Tensor:
         if requires_grad and not self.dtype.is_floating_point:
             raise RuntimeError("only Tensors of floating point dtype can require gradients")
         self._requires_grad = bool(requires_grad)
+        self._no_accumulator = False
         if self._sharding is not None:
             for part in self._sharding.shards:
-                if part is not None:  # (a replicated copy not made yet follows the first)
+                # (a replicated copy not made yet, or moved from the first, follows it)
+                if part is not None and part.grad_fn is None:
                     part.requires_grad_(requires_grad)
         return self
 
@@ -430,6 +437,8 @@ class Tensor:
         """The (node, input_nr) a gradient for this tensor flows into."""
         if self.grad_fn is not None:
             return (self.grad_fn, self._output_nr)
+        if self._no_accumulator:
+            return (None, 0)
         acc = self._acc() if self._acc is not None else None
         if acc is None:
             acc = AccumulateGrad(self)
@@ -617,7 +626,8 @@ class Tensor:
 
     # ---- in place ----------------------------------------------------------------------
     def _check_inplace(self, overlap_ok: bool = False) -> None:
-        if self._requires_grad and self._grad_fn is None and grad_mode.is_grad_enabled():
+        if (self._requires_grad and self._grad_fn is None and self._base is None
+                and grad_mode.is_grad_enabled()):  # (a view has its own checks)
             raise RuntimeError("a leaf Variable that requires grad is being used in an in-place "
                                "operation.")
         if not overlap_ok and self._has_internal_overlap():
@@ -702,28 +712,32 @@ class Tensor:
 
     def _check_view_writable(self) -> None:
         """torch forbids rebasing the history of some views (their backward would be lost)."""
-        kind = self._view_kind
-        if kind is None:
-            return
-        node = self._grad_fn
+        if self._view_kind is not None:
+            raise self._rebase_error(stale=False)
+
+    def _rebase_error(self, stale: bool) -> RuntimeError:
+        """Why this view's history may not be rebased: written in place itself, or (stale)
+        its base or a sibling was."""
+        kind, node = self._view_kind, self._grad_fn
+        what = ("its base or another view of its base has been modified inplace" if stale
+                else "is being modified inplace")
         if node is None:
-            head = "A view was created in no_grad mode and is being modified inplace with grad mode enabled."
+            head = f"A view was created in no_grad mode and {what} with grad mode enabled."
         else:
-            head = (f"Output {self._output_nr} of {_short_name(node.name())} is a view and is being "
-                    "modified inplace.")
+            head = (f"Output {self._output_nr} of {_short_name(node.name())} is a view and {what}.")
         if kind == "function":
-            raise RuntimeError(
+            return RuntimeError(
                 f"{head} This view was created inside a custom Function (or because an input was "
                 "returned as-is) and the autograd logic to handle view+inplace would override the "
                 "custom backward associated with the custom Function, leading to incorrect "
                 "gradients. This behavior is forbidden. You can fix this by cloning the output of "
                 "the custom Function.")
         if kind == "multi":
-            raise RuntimeError(
+            return RuntimeError(
                 f"{head} This view is the output of a function that returns multiple views. Such "
                 "functions do not allow the output views to be modified inplace. You should "
                 "replace the inplace operation by an out-of-place one.")
-        raise RuntimeError(
+        return RuntimeError(
             f"{head} Given that this use case is ambiguous and error-prone, it is forbidden. You "
             "can clarify your code by moving both the view and the inplace either both inside the "
             "no_grad block (if you don't want the inplace to be tracked) or both outside (if you "

@@ -19,7 +19,7 @@ import itertools
 import threading
 
 from . import grad_mode
-from .graph import AccumulateGrad
+from .graph import AccumulateGrad, Node
 
 
 def _discover(root_nodes):
@@ -118,7 +118,7 @@ def execute(roots, keep_graph: bool, create_graph: bool, inputs=None, capture: b
                     captured[k] = seen[nr]
             if runs is not None and node not in runs:
                 continue
-            input_grads = _call(node, grads, create_graph)
+            input_grads = _call(node, grads, create_graph, wanted)
             if not keep_graph:
                 node.release()
             for i, (child, nr) in enumerate(node.next_functions):
@@ -194,8 +194,10 @@ def _run_tensor_hooks(hooks, g):
     return g
 
 
-def _call(node, grads, create_graph):
-    """Run one node: hooks around its VJP (or its accumulation, for a leaf)."""
+def _call(node, grads, create_graph, wanted=None):
+    """Run one node: hooks around its VJP (or its accumulation, for a leaf). With `wanted`
+    (autograd.grad, backward(inputs=)), a VJP computes only the input gradients that lead
+    to a wanted node, so it reads (and version-checks) only what those need, as torch."""
     grads = _tensor_pre_hooks(node, list(grads), create_graph)
     if node._pre_hooks:
         for hook in list(node._pre_hooks):
@@ -208,7 +210,7 @@ def _call(node, grads, create_graph):
     elif all(g is None for g in grads):
         out = [None] * len(node.next_functions)
     else:
-        out = list(node.apply(grads))
+        out = list(node.apply(grads, wanted) if type(node) is Node else node.apply(grads))
     if node._hooks:
         for hook in list(node._hooks):
             new = hook(tuple(out), tuple(grads))

@@ -237,9 +237,14 @@ class Node:
         ctx.needs = needs
         return ctx
 
-    def apply(self, grads):
-        """Input gradients, one per next_functions entry, from output gradients."""
+    def apply(self, grads, wanted=None):
+        """Input gradients, one per next_functions entry, from output gradients (only those
+        whose edge leads to a node in `wanted`, when given)."""
         ctx = self.context()
+        if wanted is not None:
+            for slot, (child, _) in zip(self._slots, self.next_functions):
+                if child is not None and child not in wanted:
+                    ctx.needs[slot] = False
         result = self.op.vjp(ctx, *grads)
         if not isinstance(result, (tuple, list)):
             result = (result,)

@@ -293,7 +293,12 @@ def _unbind_vjp(c, *grads):
     return call("stack", *grads, dim=d)
 
 
-defop("unbind", lambda x, dim=0: tuple(np.moveaxis(x, dim, 0)), _unbind_rule, _unbind_vjp,
+def _unbind(x, dim=0):
+    moved = np.moveaxis(x, dim, 0)
+    return tuple(moved[i, ...] for i in range(moved.shape[0]))  # 0-dim parts stay views
+
+
+defop("unbind", _unbind, _unbind_rule, _unbind_vjp,
       node="UnbindBackward0", view=True, strides=layout.unbind)
 
 

@@ -322,3 +322,36 @@ def test_custom_function_marking_a_view_of_a_leaf_dirty_is_refused():
         return attempt(lambda: Double.apply(x.t()))
 
     same(program)
+
+
+def test_views_made_without_grad_and_stale_forbidden_views():
+    def program(T):
+        x, _ = _leaves(T)
+        with T.no_grad():
+            v = x[0]
+        under = v[1:]  # a view of it, recorded
+        a = x.clone()
+        with T.no_grad():
+            u = a[0]
+        a.mul_(2)
+        b = x.clone().reshape(-1).clone()
+        part = b.split(2)[1]
+        b.copy_(b)
+        return (v.requires_grad, v.is_leaf, under.grad_fn.name(), attempt(lambda: u.grad_fn),
+                attempt(lambda: part.is_leaf), part.requires_grad)
+
+    same(program)
+
+
+def test_view_made_without_grad_passes_no_gradient_of_its_own():
+    def program(T):
+        x, _ = _leaves(T)
+        with T.no_grad():
+            v = x[1]
+        y = v * x
+        y.sum().backward()
+        made = T.arange(6.0).reshape(2, 3).requires_grad_()  # a view made a leaf: has one
+        (made * 2).sum().backward()
+        return y.requires_grad, x.grad, v.grad, made.grad
+
+    same(program)
