@@ -22,7 +22,7 @@ demo: venv
 # The end-to-end test starts a real two-node Ray cluster: it runs in its own pytest
 # process, after the session that shares one Ray runtime between the other tests.
 test: test-env
-	RAY_USAGE_STATS_ENABLED=0 $(PY) -m pytest -q tests/unit tests/cluster
+	RAY_USAGE_STATS_ENABLED=0 $(PY) -m pytest -q tests/unit tests/cluster tests/fuzz
 	RAY_USAGE_STATS_ENABLED=0 $(PY) -m pytest -q tests/e2e
 
 bench: test-env
