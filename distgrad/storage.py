@@ -28,6 +28,29 @@ class Storage:
         """View `t`'s values as a numpy array in the driver."""
         return t._value
 
+    # What a tensor asks of its memory beyond reading and writing: a kind whose tensors are
+    # made of other tensors (sharded) answers these for its parts.
+    runs_ops = False  # whether ops on its tensors go to `run_op` instead of the recorder
+
+    def run_op(self, name: str, inputs, attrs: dict):
+        raise NotImplementedError
+
+    def grad(self, t):
+        return t._grad
+
+    def set_grad(self, t, value) -> None:
+        """`t.grad = value`, checked as torch checks it."""
+        t._check_assigned_grad(value)
+        t._grad = value
+
+    def set_leaf_grad(self, t, value) -> None:
+        """The engine's accumulation into a leaf (already checked)."""
+        t._grad = value
+
+    def full(self, t, device: str):
+        """The whole tensor on one device (differentiable)."""
+        return t.to(device)
+
     def write(self, t, result) -> None:
         """Write `result`'s values into view `t` (same shape and dtype)."""
         values = result._storage.read(result)  # (a sharded result is gathered)

@@ -317,18 +317,13 @@ class Tensor:
                 "non-leaf Tensor. If you access the non-leaf Tensor by mistake, make sure you access "
                 "the leaf Tensor instead. See github.com/pytorch/pytorch/pull/30531 for more "
                 "informations.", UserWarning, stacklevel=2)
-        if self._sharding is not None:
-            from .distributed.sharding import sharded_grad
-
-            return sharded_grad(self)
-        return self._grad
+        return self._storage.grad(self)
 
     @grad.setter
     def grad(self, value) -> None:
-        if self._sharding is not None:
-            from .distributed.sharding import set_sharded_grad
+        self._storage.set_grad(self, value)
 
-            return set_sharded_grad(self, value)
+    def _check_assigned_grad(self, value) -> None:
         if value is not None:
             if not isinstance(value, Tensor):
                 raise TypeError(f"assigned grad expected to be a Tensor or None but got grad of "
@@ -347,7 +342,6 @@ class Tensor:
                     "break downstream systems that assume they match.")
             if value.device_str != self.device_str:
                 raise RuntimeError("assigned grad has data located on a different device")
-        self._grad = value
 
     @grad.deleter
     def grad(self) -> None:
@@ -355,19 +349,10 @@ class Tensor:
 
     def _leaf_grad(self):
         """`.grad` without the non-leaf warning (a sharded tensor's grad is its shards')."""
-        if self._sharding is not None:
-            from .distributed.sharding import sharded_grad
-
-            return sharded_grad(self)
-        return self._grad
+        return self._storage.grad(self)
 
     def _set_leaf_grad(self, value) -> None:
-        if self._sharding is not None:
-            from .distributed.sharding import set_sharded_grad
-
-            set_sharded_grad(self, value)
-        else:
-            self._grad = value
+        self._storage.set_leaf_grad(self, value)
 
     @property
     def retains_grad(self) -> bool:
@@ -390,11 +375,7 @@ class Tensor:
 
     def full_tensor(self, device: str = "cpu"):
         """The whole tensor gathered on one device (differentiable)."""
-        if self._sharding is None:
-            return self.to(device)
-        from .distributed.sharding import full_tensor
-
-        return full_tensor(self, device)
+        return self._storage.full(self, device)
 
     @property
     def data(self):

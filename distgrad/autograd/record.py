@@ -69,10 +69,8 @@ def call(name: str, *inputs, _device=None, **attrs):
         memory = getattr(t, "_storage", None)
         if memory is None:
             continue
-        if t._sharding is not None:
-            from ..distributed.sharding import dispatch
-
-            return dispatch(name, inputs, attrs)
+        if memory.runs_ops:  # a sharded tensor: its kind runs the op on its parts
+            return memory.run_op(name, inputs, attrs)
         if t._base is not None and t._view_version != memory.version:
             t._refresh_view()  # its base was written since: its history is made anew
         strided = strided or t._layout is not None

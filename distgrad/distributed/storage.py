@@ -29,7 +29,33 @@ class WorkerStorage(storage.Storage):
 
 
 class ShardedStorage(storage.Storage):
+    """A sharded or replicated tensor's memory is its parts': ops go to the sharding rules,
+    its gradient is its parts' gradients."""
+
     __slots__ = ()
+    runs_ops = True
+
+    def run_op(self, name: str, inputs, attrs: dict):
+        from . import sharding
+
+        return sharding.dispatch(name, inputs, attrs)
+
+    def grad(self, t):
+        from . import sharding
+
+        return sharding.sharded_grad(t)
+
+    def set_grad(self, t, value) -> None:
+        from . import sharding
+
+        sharding.set_sharded_grad(t, value)
+
+    set_leaf_grad = set_grad
+
+    def full(self, t, device: str):
+        from . import sharding
+
+        return sharding.full_tensor(t, device)
 
     def read(self, t) -> np.ndarray:
         return t._sharding.gather_value(t)
