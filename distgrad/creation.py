@@ -288,10 +288,8 @@ def _placed_as_input(like):
     made part by part where each part lives (distgrad.distributed.sharding)."""
     @functools.wraps(like)
     def wrapper(input, *args, device=None, **kwargs):
-        if device is None and getattr(input, "_sharding", None) is not None:
-            from .distributed.sharding import like_shards
-
-            return like_shards(input, lambda part: like(part, *args, **kwargs))
+        if device is None and getattr(input, "_storage", None) is not None:
+            return input._storage.make_like(input, lambda part: like(part, *args, **kwargs))
         return like(input, *args, device=device, **kwargs)
 
     return wrapper

@@ -51,6 +51,14 @@ class Storage:
         """The whole tensor on one device (differentiable)."""
         return t.to(device)
 
+    def make_like(self, t, make):
+        """A `*_like` of t placed as t is: `make(t)` here; a kind of parts, part by part."""
+        return make(t)
+
+    def apply_function(self, function, args, kwargs):
+        """A custom autograd.Function applied to t's kind of tensors (runs_ops kinds only)."""
+        raise NotImplementedError
+
     def write(self, t, result) -> None:
         """Write `result`'s values into view `t` (same shape and dtype)."""
         values = result._storage.read(result)  # (a sharded result is gathered)
@@ -63,12 +71,25 @@ class Storage:
 _KINDS: dict[str, type] = {"cpu": Storage}
 _BY_DEVICE: dict[str, type] = {}  # the kind of each device string seen (a lookup per op)
 _placement = None  # distgrad.distributed.placement, once it registered itself
+_backward_expander = None  # distgrad.distributed.sharding, once it registered itself
 
 
 def register_kind(device_type: str, kind: type) -> None:
     """Tensors on devices of this type ("worker", "sharded") keep their memory in `kind`."""
     _KINDS[device_type] = kind
     _BY_DEVICE.clear()
+
+
+def register_backward(expander) -> None:
+    """A kind whose tensors stand for their parts in a backward gives
+    `expander.expand_outputs(outputs, grads)` and `expander.expand_inputs(inputs)`."""
+    global _backward_expander
+    _backward_expander = expander
+
+
+def backward_expander():
+    """What registered with `register_backward`, or None."""
+    return _backward_expander
 
 
 def register_placement(placement) -> None:

@@ -1,9 +1,9 @@
 """distgrad.autograd: `backward`, `grad`, `Function`, `gradcheck`, `functional` — torch's API."""
 from __future__ import annotations
 
-import sys
 import warnings
 
+from .. import storage
 from . import engine, grad_mode
 from .grad_mode import enable_grad, inference_mode, no_grad, set_grad_enabled
 
@@ -175,18 +175,21 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
 def _expand_sharded_outputs(outputs, grads):
     """Sharded tensors in a backward stand for their shards, and hooks on sharded tensors
     get their whole gradient (distgrad.distributed.sharding, once something loaded it)."""
-    sharding = sys.modules.get("distgrad.distributed.sharding")
-    if sharding is None:
+    expander = storage.backward_expander()
+    if expander is None:
         return outputs, grads
-    return sharding.expand_outputs(outputs, grads)
+    return expander.expand_outputs(outputs, grads)
 
 
 def _expand_sharded_inputs(inputs):
-    if not any(getattr(t, "_sharding", None) is not None for t in inputs):
+    expander = storage.backward_expander()
+    if expander is None or not any(_is_made_of_parts(t) for t in inputs):
         return inputs, None
-    from ..distributed.sharding import expand_inputs
+    return expander.expand_inputs(inputs)
 
-    return expand_inputs(inputs)
+
+def _is_made_of_parts(t) -> bool:
+    return getattr(t, "_storage", None) is not None and t._storage.runs_ops
 
 
 def _run(roots, retain_graph, create_graph, edges, capture):

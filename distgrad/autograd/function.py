@@ -235,10 +235,9 @@ class Function(FunctionCtx, metaclass=FunctionMeta):
     @classmethod
     def apply(cls, *args, **kwargs):
         """Run forward without recording, and record one `<Name>Backward` node for it."""
-        if any(getattr(a, "_sharding", None) is not None for a in args):
-            from ..distributed.sharding import apply_gathered  # as an op without a rule
-
-            return apply_gathered(cls, args, kwargs)
+        for a in args:
+            if getattr(a, "_storage", None) is not None and a._storage.runs_ops:
+                return a._storage.apply_function(cls, args, kwargs)  # sharded operands
         setup = cls.setup_context is not Function.setup_context
         if setup:
             bound = inspect.signature(cls.forward).bind(*args, **kwargs)

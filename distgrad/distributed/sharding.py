@@ -19,11 +19,13 @@ retain_grad on a sharded tensor see its whole gradient through a join node (`_Jo
 from __future__ import annotations
 
 import collections
+import sys
 import warnings
 import weakref
 
 import numpy as np
 
+from .. import storage
 from ..autograd import grad_mode, record
 from ..ops.rules import dims_of, wrap_dim
 from ..ops.table import Size, lookup
@@ -1257,3 +1259,7 @@ def _route_through_joins(roots, joins):
                 node.next_functions = edges
         stack.extend(child for child, _ in node.next_functions if child is not None)
     return tuple(out)
+
+
+# Sharded tensors stand for their shards in a backward (expand_outputs, expand_inputs).
+storage.register_backward(sys.modules[__name__])

@@ -57,6 +57,16 @@ class ShardedStorage(storage.Storage):
 
         return sharding.full_tensor(t, device)
 
+    def make_like(self, t, make):
+        from . import sharding
+
+        return sharding.like_shards(t, make)
+
+    def apply_function(self, function, args, kwargs):
+        from . import sharding
+
+        return sharding.apply_gathered(function, args, kwargs)  # as an op without a rule
+
     def read(self, t) -> np.ndarray:
         return t._sharding.gather_value(t)
 

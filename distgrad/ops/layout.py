@@ -191,11 +191,10 @@ def slice_(shape, strides, offset, out_shape, k, a):
 
 
 def split(shape, strides, offset, out_shape, k, a):
-    from .shape import split_sizes
-
     d = a.get("dim", 0) % len(shape)
-    sizes = split_sizes(shape[d], a["split_size_or_sections"])
-    return tuple(strides), offset + sum(sizes[:k]) * strides[d]
+    sections = a["split_size_or_sections"]  # (checked by split's shape rule)
+    start = k * sections if isinstance(sections, int) else sum(sections[:k])
+    return tuple(strides), offset + start * strides[d]
 
 
 def unbind(shape, strides, offset, out_shape, k, a):
