@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The benchmark of SPEC section 4, as pasted into the README: the table (S and M; pass
-# --sizes S,M,L for L, about 5 s/step per system), the scaling table and a profile of
-# the distgrad step at S. Each writes JSON next to the others.
+# --sizes S,M,L for L: seconds per step per system, minutes in all), the scaling table
+# and a profile of the distgrad step at S. Each writes JSON next to the others.
 #
 #   scripts/bench.sh                       # results in ./bench-results/
 #   OUT=/tmp/b scripts/bench.sh --sizes S,M,L
