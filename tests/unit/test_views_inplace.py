@@ -355,3 +355,21 @@ def test_view_made_without_grad_passes_no_gradient_of_its_own():
         return y.requires_grad, x.grad, v.grad, made.grad
 
     same(program)
+
+
+def test_grad_of_a_stale_forbidden_view_reads_without_raising():
+    def program(T):
+        x, _ = _leaves(T)
+        base = x.clone().reshape(-1)
+        part = base.unbind(0)[2]
+        part.retain_grad()
+        with T.no_grad():
+            part.zero_()
+        (base * base).sum().backward()
+        with T.no_grad():
+            made = x.reshape(-1)
+        with T.no_grad():
+            x.clamp_(-0.5, 0.5)
+        return grad_of(part), made.grad, x.grad
+
+    same(program)
