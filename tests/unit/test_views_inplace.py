@@ -232,19 +232,26 @@ def test_outputs_of_multi_view_ops_refuse_in_place_writes():
 
 # ---- custom Functions ----------------------------------------------------------------------
 
+def _doubling_in_place(T):
+    """A custom Function that doubles its input in place and marks it dirty (its backward
+    says 3, so a test sees whether this backward, and not mul's, ran)."""
+    class Double(T.autograd.Function):
+        @staticmethod
+        def forward(ctx, t):
+            t.mul_(2)
+            ctx.mark_dirty(t)
+            return t
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * 3
+
+    return Double
+
+
 def test_custom_function_marking_a_view_dirty_rebases_its_base():
     def program(T):
-        class Double(T.autograd.Function):
-            @staticmethod
-            def forward(ctx, t):
-                t.mul_(2)
-                ctx.mark_dirty(t)
-                return t
-
-            @staticmethod
-            def backward(ctx, g):
-                return g * 3
-
+        Double = _doubling_in_place(T)
         x, _ = _leaves(T)
         a = x.clone()
         v = a[1]
@@ -307,17 +314,7 @@ def test_setitem_into_an_expanded_tensor_writes_the_selected_view():
 
 def test_custom_function_marking_a_view_of_a_leaf_dirty_is_refused():
     def program(T):
-        class Double(T.autograd.Function):
-            @staticmethod
-            def forward(ctx, t):
-                t.mul_(2)
-                ctx.mark_dirty(t)
-                return t
-
-            @staticmethod
-            def backward(ctx, g):
-                return g * 2
-
+        Double = _doubling_in_place(T)
         x, _ = _leaves(T)
         return attempt(lambda: Double.apply(x.t()))
 
