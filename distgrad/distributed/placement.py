@@ -12,7 +12,7 @@ from ..ops.table import Meta, defop
 from ..tensor import Tensor
 
 defop("to_device", lambda x, device: x, lambda x, device: Meta(x.shape, x.dtype),
-      lambda c, g: g.to(c.devices[0]), node="ToCopyBackward0", moves=True)
+      lambda c, g: g.to(c.devices[0]), node="ToCopyBackward0", moves=True, sharding="move")
 
 
 # A sharded tensor's device: a tensor made or moved "there" (an index, random values for

@@ -463,7 +463,7 @@ def dispatch(name: str, inputs, attrs):
     for t in inputs:
         if is_sharded(t) and t.grad_fn is None:
             _leaf_shards_follow(t)
-    rule = RULES.get(name)
+    rule = RULES.get(lookup(name).sharding)
     if rule is not None:
         out = rule(name, inputs, attrs)
         if out is not NotImplemented:
@@ -1029,23 +1029,12 @@ def _batch_part(t, ref, k):
     return _local_part(t, ref, k, t.ndim)
 
 
-_ELEMENTWISE = ("add", "sub", "mul", "div", "neg", "pow", "exp", "log", "sqrt", "sin", "cos", "tanh",
-                "sigmoid", "relu", "abs", "sign", "clamp", "maximum", "minimum", "where",
-                "masked_fill", "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or",
-                "logical_not", "to_dtype", "clone", "reciprocal", "floor", "round", "isnan",
-                "zero", "fill", "copy", "random_fill")
+# The rules an op row can name (`defop(..., sharding=...)`); an op without one falls back.
+RULES = {"elementwise": _elementwise, "reduction": _reduction, "matmul": _matmul,
+         "transpose": _transpose_like, "select": _select_like, "expand": _expand,
+         "split": _split, "unsqueeze": _unsqueeze, "reshape": _reshape,
+         "softmax": _softmax_like, "move": _moves, "batch_loss": _batch_loss}
 
-RULES = {name: _elementwise for name in _ELEMENTWISE}
-RULES.update({name: _reduction for name in ("sum", "mean", "amax", "amin", "max", "min",
-                                            "logsumexp", "norm")})
-RULES.update({name: _matmul for name in ("mm", "matmul", "bmm")})
-RULES.update({name: _transpose_like for name in ("t", "transpose", "permute")})
-RULES.update({"select": _select_like, "slice": _select_like, "alias": _elementwise,
-              "expand": _expand, "split": _split, "unbind": _split})
-RULES.update({"unsqueeze": _unsqueeze, "squeeze": _unsqueeze, "reshape": _reshape,
-              "softmax": _softmax_like, "log_softmax": _softmax_like, "to_device": _moves,
-              "mse_loss": _batch_loss, "binary_cross_entropy_with_logits": _batch_loss,
-              "binary_cross_entropy": _batch_loss, "nll_loss": _batch_loss})
 
 
 # ---- backward through sharded roots and inputs ---------------------------------------------------

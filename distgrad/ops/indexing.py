@@ -250,7 +250,7 @@ defop("index_select", _index_select, _index_select_rule, _index_select_vjp,
       node="IndexSelectBackward0", save=(1,), differentiable=(0,))
 
 defop("alias", lambda x: x, lambda x: Meta(x.shape, x.dtype), lambda c, g: g,
-      node="AliasBackward0", view=True, strides=layout.same)
+      node="AliasBackward0", view=True, strides=layout.same, sharding="elementwise")
 
 
 # ---- assignment -------------------------------------------------------------------------------

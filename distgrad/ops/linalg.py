@@ -54,7 +54,7 @@ def _right_grad(c, g, a_pos: int, b_pos: int):
 defop("mm", np.matmul, _mm_rule,
       lambda c, g: (g.mm(c[1].t()) if c.needs[0] else None,
                     _right_grad(c, g, 0, 1) if c.needs[1] else None),
-      node="MmBackward0", save=(0, 1))
+      node="MmBackward0", save=(0, 1), sharding="matmul")
 
 
 def _addmm_forward(bias, a, b, beta=1, alpha=1):
@@ -135,7 +135,7 @@ def _bmm_rule(a, b):
 defop("bmm", np.matmul, _bmm_rule,
       lambda c, g: (unbroadcast(g.matmul(c[1].transpose(-1, -2)), c.shapes[0]) if c.needs[0] else None,
                     unbroadcast(c[0].transpose(-1, -2).matmul(g), c.shapes[1]) if c.needs[1] else None),
-      node="BmmBackward0", save=(0, 1))
+      node="BmmBackward0", save=(0, 1), sharding="matmul")
 
 
 # ---- the views torch's matmul wraps around mm/mv/bmm --------------------------------------

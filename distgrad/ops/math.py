@@ -47,7 +47,7 @@ defop("sub", in_common_dtype(lambda a, b, alpha=1: np.subtract(a, b * alpha if a
                     unbroadcast(-g * c.attrs.get("alpha", 1) if c.attrs.get("alpha", 1) != 1 else -g,
                                 c.shapes[1]) if c.needs[1] else None),
       node=lambda inputs, attrs: "RsubBackward1" if _is_num(inputs[0]) else "SubBackward0",
-      number_edges=lambda inputs: not _is_num(inputs[0]))
+      number_edges=lambda inputs: not _is_num(inputs[0]), elementwise=True)
 
 
 def _sub_rule(a, b):
@@ -302,7 +302,7 @@ defop("threshold_backward", _threshold_backward,
       lambda g, out, threshold: Meta(broadcast_shapes(g.shape, out.shape),
                                      dtypes.result_type((g, out))),
       lambda c, g: (call("threshold_backward", g, c[1], threshold=c.attrs["threshold"]), None),
-      node="ThresholdBackwardBackward0", save=(1,), differentiable=(0,))
+      node="ThresholdBackwardBackward0", save=(1,), differentiable=(0,), elementwise=True)
 
 
 def _clamp_forward(x, min=None, max=None):
@@ -337,9 +337,9 @@ def _clamp_vjp(c, g):
 defop("clamp", _clamp_forward, _clamp_rule, _clamp_vjp, node="ClampBackward1", save=(0,))
 # torch.clamp_min / clamp_max: the same rule under their own node names.
 defop("clamp_min", lambda x, min: _clamp_forward(x, min=min), lambda x, min: _clamp_rule(x, min=min),
-      _clamp_vjp, node="ClampMinBackward0", save=(0,))
+      _clamp_vjp, node="ClampMinBackward0", save=(0,), elementwise=True)
 defop("clamp_max", lambda x, max: _clamp_forward(x, max=max), lambda x, max: _clamp_rule(x, max=max),
-      _clamp_vjp, node="ClampMaxBackward0", save=(0,))
+      _clamp_vjp, node="ClampMaxBackward0", save=(0,), elementwise=True)
 
 
 # clamp with tensor bounds (either may be None): torch's ClampBackward0.
@@ -386,11 +386,11 @@ defop("clamp_tensor", in_common_dtype(_clamp_tensor_forward), _clamp_tensor_rule
 defop("clamp_min_tensor", in_common_dtype(lambda x, lo: _clamp_tensor_forward(x, lo, None)),
       lambda x, lo: _clamp_tensor_rule(x, lo, None),
       lambda c, g: _clamp_tensor_vjp(_OneBound(c, 1), g)[:2],
-      node="ClampMinBackward1", save=(0, 1))
+      node="ClampMinBackward1", save=(0, 1), elementwise=True)
 defop("clamp_max_tensor", in_common_dtype(lambda x, hi: _clamp_tensor_forward(x, None, hi)),
       lambda x, hi: _clamp_tensor_rule(x, None, hi),
       lambda c, g: _clamp_tensor_vjp(_OneBound(c, 2), g)[::2],
-      node="ClampMaxBackward1", save=(0, 1))
+      node="ClampMaxBackward1", save=(0, 1), elementwise=True)
 
 
 class _OneBound:
@@ -495,7 +495,7 @@ for _name, _fn in (("logical_and", np.logical_and), ("logical_or", np.logical_or
                    ("logical_xor", np.logical_xor)):
     defop(_name, _fn, compare)
 
-defop("logical_not", np.logical_not, lambda x: Meta(x.shape, dtypes.bool_))
+defop("logical_not", np.logical_not, lambda x: Meta(x.shape, dtypes.bool_), elementwise=True)
 @elementwise
 def _bitwise_not_rule(x):
     if x.dtype.is_floating_point:
@@ -504,7 +504,7 @@ def _bitwise_not_rule(x):
 
 
 defop("bitwise_not", np.invert, _bitwise_not_rule)
-defop("isnan", np.isnan, lambda x: Meta(x.shape, dtypes.bool_))
+defop("isnan", np.isnan, lambda x: Meta(x.shape, dtypes.bool_), elementwise=True)
 
 
 def _bitwise_rule(kernel):
@@ -533,7 +533,7 @@ defop("to_dtype", lambda x, dtype: x.astype(dtypes.from_name(dtype).np),
 defop("clone", lambda x: np.array(x, order="C", copy=True), same, lambda c, g: g, node="CloneBackward0")
 # clone(memory_format=torch.contiguous_format): a row-major copy, whatever x's layout.
 defop("contiguous", lambda x: np.array(x, order="C", copy=True), same, lambda c, g: g,
-      node="CloneBackward0", elementwise=False)
+      node="CloneBackward0", elementwise=False, sharding="elementwise")
 
 
 # ---- more unary functions (torch's derivatives.yaml, formula for formula) -------------------
@@ -593,8 +593,8 @@ defop("round", np.round, _rounding_rule("round_vml_cpu"), lambda c, g: g * 0,
 defop("ceil", np.ceil, _rounding_rule("ceil_vml_cpu"), lambda c, g: g * 0, node="CeilBackward0")
 defop("trunc", np.trunc, _rounding_rule("trunc_vml_cpu"), lambda c, g: g * 0,
       node="TruncBackward0")
-defop("isinf", np.isinf, lambda x: Meta(x.shape, dtypes.bool_))
-defop("isfinite", np.isfinite, lambda x: Meta(x.shape, dtypes.bool_))
+defop("isinf", np.isinf, lambda x: Meta(x.shape, dtypes.bool_), elementwise=True)
+defop("isfinite", np.isfinite, lambda x: Meta(x.shape, dtypes.bool_), elementwise=True)
 
 
 # ---- lerp, addcmul, addcdiv, cross --------------------------------------------------------
@@ -716,4 +716,4 @@ _RANDOM_NODES = {"normal": "NormalBackward0", "uniform": "UniformBackward0",
 defop("random_fill", lambda x, values, kind: values,
       lambda x, values, kind: Meta(x.shape, x.dtype),
       lambda c, g: (g * 0, None), differentiable=(0,),
-      node=lambda inputs, attrs: _RANDOM_NODES[attrs["kind"]])
+      node=lambda inputs, attrs: _RANDOM_NODES[attrs["kind"]], sharding="elementwise")

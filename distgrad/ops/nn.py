@@ -52,7 +52,7 @@ def _scale_back(c, g):
 defop("mse_loss", lambda x, y, reduction="mean": _reduce((x - y) ** 2, reduction),
       _loss_rule("mse"),
       lambda c, g: _pair(c, _scale_back(c, g) * 2 * (c[0] - c[1])),
-      node="MseLossBackward0", save=(0, 1))
+      node="MseLossBackward0", save=(0, 1), sharding="batch_loss")
 
 
 def _pair(c, gx):
@@ -87,7 +87,8 @@ def _bce_rule(x, y, weight=None, reduction="mean"):
 
 
 defop("binary_cross_entropy", _bce_forward, _bce_rule, _bce_vjp,
-      node="BinaryCrossEntropyBackward0", save=(0, 1, 2), differentiable=(0, 1))
+      node="BinaryCrossEntropyBackward0", save=(0, 1, 2), differentiable=(0, 1),
+      sharding="batch_loss")
 
 
 def _softplus(z):
@@ -125,7 +126,8 @@ def _bce_logits_rule(x, y, weight=None, pos_weight=None, reduction="mean"):
 
 
 defop("binary_cross_entropy_with_logits", _bce_logits_forward, _bce_logits_rule, _bce_logits_vjp,
-      node="BinaryCrossEntropyWithLogitsBackward0", save=(0, 1, 2, 3), differentiable=(0, 1))
+      node="BinaryCrossEntropyWithLogitsBackward0", save=(0, 1, 2, 3), differentiable=(0, 1),
+      sharding="batch_loss")
 
 
 # ---- nll_loss: log-probabilities (N, C) or (C,), class indices (N,) or () ---------------------
@@ -188,7 +190,7 @@ def _nll_vjp(c, g):
 
 
 defop("nll_loss", _nll_forward, _nll_rule, _nll_vjp, node="NllLossBackward0", save=(1, 2),
-      differentiable=(0,))
+      differentiable=(0,), sharding="batch_loss")
 
 
 def _nll_weights_op(target, weight, classes, dtype, ignore_index=-100):

@@ -25,8 +25,9 @@ def _keep(x, *_, **__):
 defop("fill", lambda x, value: np.full(x.shape, value, x.dtype), _keep,
       lambda c, g: (_zeros_like(g) if c.needs[0] else None, g.sum() if c.needs[1] else None),
       node=lambda inputs, attrs: "FillBackward3" if hasattr(inputs[1], "_storage") else "FillBackward2",
-      number_edges=False)
-defop("zero", np.zeros_like, _keep, lambda c, g: _zeros_like(g), node="ZeroBackward0")
+      number_edges=False, sharding="elementwise")
+defop("zero", np.zeros_like, _keep, lambda c, g: _zeros_like(g), node="ZeroBackward0",
+      sharding="elementwise")
 
 
 def _copy_rule(x, src):
@@ -44,4 +45,4 @@ def _copy_vjp(c, g):
 
 
 defop("copy", lambda x, src: np.broadcast_to(src, x.shape).astype(x.dtype), _copy_rule, _copy_vjp,
-      node="torch::autograd::CopyBackwards")
+      node="torch::autograd::CopyBackwards", sharding="elementwise")

@@ -49,7 +49,8 @@ def _sum_forward(x, dim=None, keepdim=False, dtype=None):
 defop("sum", _sum_forward, _sum_rule,
       lambda c, g: expand_back(g, c.shapes[0], dims_of(c.attrs.get("dim"), len(c.shapes[0])),
                                c.attrs.get("keepdim", False)),
-      node=lambda inputs, attrs: "SumBackward1" if "dim" in attrs else "SumBackward0")
+      node=lambda inputs, attrs: "SumBackward1" if "dim" in attrs else "SumBackward0",
+      sharding="reduction")
 
 
 def _mean_rule(x, dim=None, keepdim=False, dtype=None):
@@ -69,7 +70,8 @@ def _mean_vjp(c, g):
 
 defop("mean", lambda x, dim=None, keepdim=False, dtype=None:
       np.mean(x, axis=_axis(dims_of(dim, x.ndim)), keepdims=keepdim), _mean_rule, _mean_vjp,
-      node=lambda inputs, attrs: "MeanBackward1" if "dim" in attrs else "MeanBackward0")
+      node=lambda inputs, attrs: "MeanBackward1" if "dim" in attrs else "MeanBackward0",
+      sharding="reduction")
 
 
 # ---- max, min, amax, amin -----------------------------------------------------------------
@@ -91,9 +93,9 @@ def _evenly_distribute(c, g):
 
 
 defop("max", lambda x: np.max(x), _full_extremum_rule("max"), _evenly_distribute,
-      node="MaxBackward1", save=(0,), save_out=True)
+      node="MaxBackward1", save=(0,), save_out=True, sharding="reduction")
 defop("min", lambda x: np.min(x), _full_extremum_rule("min"), _evenly_distribute,
-      node="MinBackward1", save=(0,), save_out=True)
+      node="MinBackward1", save=(0,), save_out=True, sharding="reduction")
 
 
 def _dim_extremum_rule(x, dim, keepdim=False):
@@ -187,9 +189,9 @@ def _amax_forward(fn):
 
 
 defop("amax", _amax_forward(np.max), _amax_rule, _amax_vjp, node="AmaxBackward0", save=(0,),
-      save_out=True)
+      save_out=True, sharding="reduction")
 defop("amin", _amax_forward(np.min), _amax_rule, _amax_vjp, node="AminBackward0", save=(0,),
-      save_out=True)
+      save_out=True, sharding="reduction")
 
 
 # ---- var, std -----------------------------------------------------------------------------
@@ -268,10 +270,10 @@ def _log_softmax(x, dim, dtype=None):
 
 defop("softmax", quiet(_softmax), _softmax_rule("softmax"),
       lambda c, g: c.out * (g - (g * c.out).sum(dim=c.attrs["dim"], keepdim=True)),
-      node="SoftmaxBackward0", save_out=True)
+      node="SoftmaxBackward0", save_out=True, sharding="softmax")
 defop("log_softmax", quiet(_log_softmax), _softmax_rule("log_softmax"),
       lambda c, g: g - c.out.exp() * g.sum(dim=c.attrs["dim"], keepdim=True),
-      node="LogSoftmaxBackward0", save_out=True)
+      node="LogSoftmaxBackward0", save_out=True, sharding="softmax")
 
 
 def _logsumexp_rule(x, dim, keepdim=False):
@@ -297,7 +299,7 @@ def _logsumexp_vjp(c, g):
 
 
 defop("logsumexp", quiet(_logsumexp), _logsumexp_rule, _logsumexp_vjp, node="LogsumexpBackward0",
-      save=(0,), save_out=True)
+      save=(0,), save_out=True, sharding="reduction")
 
 
 # ---- norm ---------------------------------------------------------------------------------
@@ -353,7 +355,7 @@ def _norm_vjp(c, g):
 
 
 defop("norm", quiet(_norm_forward), _norm_rule, _norm_vjp, node="LinalgVectorNormBackward0",
-      save=(0,), save_out=True)
+      save=(0,), save_out=True, sharding="reduction")
 
 
 # ---- cumsum, prod ---------------------------------------------------------------------------

@@ -36,7 +36,7 @@ def infer_shape(shape, total: int) -> Size:
 defop("reshape", lambda x, shape: np.reshape(x, shape),
       lambda x, shape: Meta(infer_shape(shape, x.numel()), x.dtype),
       lambda c, g: g.reshape(c.shapes[0]), node="ViewBackward0", view=True,
-      strides=layout.reshape)
+      strides=layout.reshape, sharding="reshape")
 
 
 def _t_rule(x):
@@ -46,7 +46,7 @@ def _t_rule(x):
 
 
 defop("t", lambda x: x.T, _t_rule, lambda c, g: g.t(), node="TBackward0", view=True,
-      strides=layout.t)
+      strides=layout.t, sharding="transpose")
 
 
 def _transpose_rule(x, dim0, dim1):
@@ -59,7 +59,7 @@ def _transpose_rule(x, dim0, dim1):
 
 defop("transpose", lambda x, dim0, dim1: np.swapaxes(x, dim0, dim1) if x.ndim else x,
       _transpose_rule, lambda c, g: g.transpose(c.attrs["dim0"], c.attrs["dim1"]),
-      node="TransposeBackward0", view=True, strides=layout.transpose)
+      node="TransposeBackward0", view=True, strides=layout.transpose, sharding="transpose")
 
 
 def _permute_rule(x, dims):
@@ -80,7 +80,7 @@ def _permute_vjp(c, g):
 
 
 defop("permute", lambda x, dims: np.transpose(x, dims), _permute_rule, _permute_vjp,
-      node="PermuteBackward0", view=True, strides=layout.permute)
+      node="PermuteBackward0", view=True, strides=layout.permute, sharding="transpose")
 
 
 def _squeeze_dims(x, dim):
@@ -100,7 +100,7 @@ defop("squeeze", lambda x, dim=None: np.squeeze(x, axis=tuple(_squeeze_dims(x, d
       lambda x, dim=None: Meta([d for i, d in enumerate(x.shape) if i not in _squeeze_dims(x, dim)],
                                x.dtype),
       lambda c, g: g.reshape(c.shapes[0]), node=_squeeze_name, view=True,
-      strides=layout.squeeze)
+      strides=layout.squeeze, sharding="unsqueeze")
 
 
 def _unsqueeze_rule(x, dim):
@@ -112,7 +112,7 @@ def _unsqueeze_rule(x, dim):
 
 defop("unsqueeze", lambda x, dim: np.expand_dims(x, wrap_dim(dim, x.ndim + 1)), _unsqueeze_rule,
       lambda c, g: g.squeeze(c.attrs["dim"]), node="UnsqueezeBackward0", view=True,
-      strides=layout.unsqueeze)
+      strides=layout.unsqueeze, sharding="unsqueeze")
 
 
 def expanded_shape(x_shape, size, dtype=None) -> Size:
@@ -153,7 +153,7 @@ def _sum_to(g, shape):
 defop("expand", lambda x, shape: np.broadcast_to(x, expanded_shape(x.shape, shape)),
       lambda x, shape: Meta(expanded_shape(x.shape, shape, x.dtype), x.dtype),
       lambda c, g: _sum_to(g, c.shapes[0]), node="ExpandBackward0", view=True,
-      strides=layout.expand)
+      strides=layout.expand, sharding="expand")
 
 
 # ---- joins and splits ----------------------------------------------------------------------
@@ -271,7 +271,7 @@ def _split_vjp(c, *grads):
 
 defop("split", _split_forward, _split_rule, _split_vjp, view=True, strides=layout.split,
       node=lambda inputs, attrs: ("SplitBackward0" if isinstance(attrs["split_size_or_sections"], int)
-                                  else "SplitWithSizesBackward0"))
+                                  else "SplitWithSizesBackward0"), sharding="split")
 
 
 def _unbind_rule(x, dim=0):
@@ -299,7 +299,7 @@ def _unbind(x, dim=0):
 
 
 defop("unbind", _unbind, _unbind_rule, _unbind_vjp,
-      node="UnbindBackward0", view=True, strides=layout.unbind)
+      node="UnbindBackward0", view=True, strides=layout.unbind, sharding="split")
 
 
 # ---- selection (basic indexing) and its transposes -------------------------------------------
@@ -319,7 +319,7 @@ defop("select", lambda x, dim, index: x[(slice(None),) * (dim % x.ndim) + (index
       _select_rule,
       lambda c, g: call("select_backward", g, shape=list(c.shapes[0]), dim=c.attrs["dim"],
                         index=c.attrs["index"]),
-      node="SelectBackward0", view=True, strides=layout.select)
+      node="SelectBackward0", view=True, strides=layout.select, sharding="select")
 
 
 def _select_backward(g, shape, dim, index):
@@ -348,7 +348,7 @@ def _slice_key(ndim, dim, start, stop, step):
 defop("slice", lambda x, dim, start, stop, step=1: x[_slice_key(x.ndim, dim, start, stop, step)],
       _slice_rule,
       lambda c, g: call("slice_backward", g, shape=list(c.shapes[0]), **c.attrs),
-      node="SliceBackward0", view=True, strides=layout.slice_)
+      node="SliceBackward0", view=True, strides=layout.slice_, sharding="select")
 
 
 def _slice_backward(g, shape, dim, start, stop, step=1):

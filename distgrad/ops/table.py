@@ -74,6 +74,9 @@ class OpDef:
     # Does a Python number in a differentiable position get a (None, 0) edge? torch lists one
     # where it wraps the number as a tensor (add, mul, ...), not for Scalar overloads (pow).
     number_edges: object = True
+    # How the op runs on sharded operands: the name of a rule distributed/sharding.py
+    # registers ("elementwise", "reduction", ...). None: gather, compute, reshard there.
+    sharding: Optional[str] = None
 
     def node_name(self, inputs, attrs) -> str:
         return self.node(inputs, attrs) if callable(self.node) else self.node
@@ -94,16 +97,19 @@ def defop(name: str, forward: Callable, shape: Callable, vjp: Optional[Callable]
           node: NodeName = "", save: tuple = (), save_out: bool = False, n_out: int = 1,
           differentiable: Optional[tuple] = None, view: bool = False,
           nondiff_outputs: tuple = (), moves: bool = False, number_edges=True,
-          strides: Optional[Callable] = None, elementwise: Optional[bool] = None) -> OpDef:
+          strides: Optional[Callable] = None, elementwise: Optional[bool] = None,
+          sharding: Optional[str] = None) -> OpDef:
     if name in OPS:
         raise ValueError(f"op {name!r} is defined twice")
     if view and strides is None:
         raise ValueError(f"view op {name!r} needs a strides rule (ops/layout.py)")
     if elementwise is None:
         elementwise = shape in ELEMENTWISE_RULES
+    if sharding is None and elementwise:
+        sharding = "elementwise"  # each shard alone, as torch's DTensor does pointwise ops
     op = OpDef(name, forward, shape, vjp, node, tuple(save), save_out, n_out,
                differentiable, view, strides, elementwise, tuple(nondiff_outputs), moves,
-               number_edges)
+               number_edges, sharding)
     OPS[name] = op
     return op
 

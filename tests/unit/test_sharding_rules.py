@@ -1,0 +1,35 @@
+"""Every op's row names how it runs on sharded operands: a sharding rule that
+distributed/sharding.py has, or none (gather, compute, reshard). The list of ops without a
+rule is written out here, so a new op is a decision, not a silent fallback (issue 11)."""
+from __future__ import annotations
+
+import distgrad.distributed  # noqa: F401  (registers its ops: to_device)
+from distgrad.distributed.sharding import RULES
+from distgrad.ops.table import OPS
+
+# Ops that gather their sharded operands, compute on one worker and reshard the result.
+FALLS_BACK = {
+    "addmm", "all", "any", "arange", "argmax", "argmin", "as_strided", "as_strided_backward",
+    "cat", "copy_slices", "count_nonzero", "cross", "cumsum", "diag_embed", "diagonal",
+    "diagonal_backward", "diagonal_copy", "dot", "eye", "flip", "full", "index",
+    "index_backward", "index_put", "index_select", "linspace", "max_dim", "min_dim", "mv",
+    "nll_weights", "one_hot", "prod", "prod_dim", "repeat", "roll", "scatter_dim",
+    "select_backward", "slice_backward", "sort", "squeeze_matmul", "stack", "std", "std_mean",
+    "take_along_dim", "topk", "trace", "tril", "triu", "unsafe_view", "var", "var_mean",
+}
+
+
+def test_every_op_names_a_rule_that_exists_or_falls_back():
+    unknown = {n: op.sharding for n, op in OPS.items()
+               if op.sharding is not None and op.sharding not in RULES}
+    assert not unknown, f"rows name sharding rules that do not exist: {unknown}"
+    without = {n for n, op in OPS.items() if op.sharding is None}
+    assert without == FALLS_BACK, (
+        f"new ops without a rule: {sorted(without - FALLS_BACK)}; "
+        f"ops that now have one: {sorted(FALLS_BACK - without)}")
+
+
+def test_elementwise_ops_shard_elementwise():
+    # an op laid out as its inputs are (torch's TensorIterator) runs on each shard alone
+    odd = {n: op.sharding for n, op in OPS.items() if op.elementwise and op.sharding != "elementwise"}
+    assert not odd
