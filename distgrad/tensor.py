@@ -769,61 +769,6 @@ class Tensor:
         if outs and nr < len(outs):
             outs[nr] = SavedTensor(self, True, nr)
 
-    def add_(self, other, alpha=1):
-        self._check_no_partial_overlap(other)
-        return self._inplace(call("add", self, other, alpha=alpha))
-
-    def sub_(self, other, alpha=1):
-        self._check_no_partial_overlap(other)
-        return self._inplace(call("sub", self, other, alpha=alpha))
-
-    def mul_(self, other):
-        self._check_no_partial_overlap(other)
-        return self._inplace(call("mul", self, other))
-
-    def div_(self, other):
-        self._check_no_partial_overlap(other)
-        return self._inplace(call("div", self, other))
-
-    def clamp_(self, min=None, max=None):
-        return self._inplace(self.clamp(min, max))
-
-    def pow_(self, exponent):
-        return self._inplace(call("pow", self, exponent))
-
-    def neg_(self):
-        return self._inplace(call("neg", self))
-
-    def exp_(self):
-        return self._inplace(call("exp", self))
-
-    def sqrt_(self):
-        return self._inplace(call("sqrt", self))
-
-    def relu_(self):
-        return self._inplace(call("relu", self))
-
-    def sigmoid_(self):
-        return self._inplace(call("sigmoid", self))
-
-    def tanh_(self):
-        return self._inplace(call("tanh", self))
-
-    def abs_(self):
-        return self._inplace(call("abs", self))
-
-    def log_(self):
-        return self._inplace(call("log", self))
-
-    def sin_(self):
-        return self._inplace(call("sin", self))
-
-    def cos_(self):
-        return self._inplace(call("cos", self))
-
-    def masked_fill_(self, mask, value):
-        return self._inplace(self.masked_fill(mask, value))
-
     # Random fills: values from distgrad's generator (`distgrad.manual_seed`); like torch, the
     # result has no gradient path to the old values, and a leaf that requires grad refuses
     # outside no_grad.

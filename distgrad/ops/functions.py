@@ -1,6 +1,7 @@
 """The public math API (`distgrad.add`, `Tensor.sum`, ...): argument handling in torch's
 style over `call`, plus the composites torch also builds from smaller ops (matmul, outer,
-flatten, chunk). Every function here is also bound as a `Tensor` method.
+flatten, chunk). Every function here is also bound as a `Tensor` method; the one-line
+wrappers of single ops are made from the op table's rows (ops/api.py, at the end).
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from .. import dtypes
 from ..autograd.record import call
 from ..tensor import Tensor
 from . import indexing, linalg, math, nn, overwrite, reduce, shape, views  # noqa: F401  (fill the op table)
-from . import layout
+from . import api, layout
 from .rules import wrap_dim
 from .shape import infer_shape
 
@@ -32,16 +33,6 @@ def sub(input, other, *, alpha=1):
     return call("sub", input, other, alpha=alpha) if alpha != 1 else call("sub", input, other)
 
 
-subtract = sub
-
-
-def mul(input, other):
-    return call("mul", input, other)
-
-
-multiply = mul
-
-
 def div(input, other, *, rounding_mode=None):
     if rounding_mode is not None:
         return call("div", input, other, rounding_mode=rounding_mode)
@@ -53,71 +44,14 @@ def _rdiv(input, other):
     return call("mul", call("reciprocal", input), other)
 
 
-divide = true_divide = div
-
-
-def neg(input):
-    return call("neg", input)
-
-
-negative = neg
-
-
-def pow(input, exponent):
-    return call("pow", input, exponent)
-
-
-def floor_divide(input, other):
-    return call("floor_divide", input, other)
-
-
-def remainder(input, other):
-    return call("remainder", input, other)
-
-
-def reciprocal(input):
-    return call("reciprocal", input)
-
-
-def _unary(name):
-    def fn(input):
-        return call(name, input)
-
-    fn.__name__ = name
-    return fn
-
-
-exp, log, sqrt, sin, cos, tanh, sigmoid, relu, sign, floor, round, isnan = (
-    _unary(n) for n in ("exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid", "relu", "sign",
-                        "floor", "round", "isnan"))
-
-
-def abs(input):
-    return call("abs", input)
-
-
-absolute = abs
-
-
-def rsqrt(input):
-    return call("rsqrt", input)
-
-
 def square(input):
     return call("pow", input, 2)
-
-
-def log1p(input):
-    return call("log1p", input)
 
 
 def clamp(input, min=None, max=None):
     if isinstance(min, Tensor) or isinstance(max, Tensor):
         return call("clamp_tensor", input, _bound(input, min), _bound(input, max))
     return call("clamp", input, min=min, max=max)
-
-
-clip = clamp
 
 
 def _bound(input, value):
@@ -162,34 +96,6 @@ def masked_fill(input, mask, value):
     return call("masked_fill", input, mask, value=value)
 
 
-def eq(input, other):
-    return call("eq", input, other)
-
-
-def ne(input, other):
-    return call("ne", input, other)
-
-
-def lt(input, other):
-    return call("lt", input, other)
-
-
-def le(input, other):
-    return call("le", input, other)
-
-
-def gt(input, other):
-    return call("gt", input, other)
-
-
-def ge(input, other):
-    return call("ge", input, other)
-
-
-def logical_not(input):
-    return call("logical_not", input)
-
-
 def _tensors_only(name: str, *args) -> None:
     """torch's TypeError for a number where a function has only a Tensor overload; a
     method's `other` is its argument 1."""
@@ -225,18 +131,6 @@ def logical_xor(input, other):
     return call("logical_xor", input, other)
 
 
-def bitwise_and(input, other):
-    return call("bitwise_and", input, other)
-
-
-def bitwise_or(input, other):
-    return call("bitwise_or", input, other)
-
-
-def bitwise_xor(input, other):
-    return call("bitwise_xor", input, other)
-
-
 def equal(input, other) -> bool:
     return tuple(input.shape) == tuple(other.shape) and builtins.bool(
         np.array_equal(input._numpy_value(), other._numpy_value()))
@@ -263,17 +157,6 @@ def nonzero(input, *, as_tuple=False):
 
 
 # ---- matrix products ----------------------------------------------------------------------
-
-def mm(input, mat2):
-    return call("mm", input, mat2)
-
-
-def mv(input, vec):
-    return call("mv", input, vec)
-
-
-def dot(input, other):
-    return call("dot", input, other)
 
 
 def addmm(input, mat1, mat2, *, beta=1, alpha=1):
@@ -421,10 +304,6 @@ def flatten(input, start_dim=0, end_dim=-1):
     for d in input.shape[s:e + 1]:
         n *= d
     return reshape(input, list(input.shape[:s]) + [n] + list(input.shape[e + 1:]))
-
-
-def t(input):
-    return call("t", input)
 
 
 def transpose(input, dim0, dim1):
@@ -786,10 +665,6 @@ def diag(input, diagonal=0):
     raise RuntimeError(f"diag(): Supports 1D or 2D tensors. Got {input.ndim}D")
 
 
-def trace(input):
-    return call("trace", input)
-
-
 def lerp(input, end, weight):
     if isinstance(weight, Tensor):
         return call("lerp", input, end, weight)
@@ -1024,31 +899,23 @@ def _einsum_pair(a, sa, b, sb, keep, sizes):
     return reshape(bmm(a2, b2), *(bs + ls + rs)), res, True
 
 
-log2, log10, expm1, erf, tan, sinh, cosh, asin, acos, atan, ceil, trunc, isinf, isfinite = (
-    _unary(n) for n in ("log2", "log10", "expm1", "erf", "tan", "sinh", "cosh", "asin", "acos",
-                        "atan", "ceil", "trunc", "isinf", "isfinite"))
-arcsin, arccos, arctan, fix = asin, acos, atan, trunc
-
-
 # ---- binding as Tensor methods ---------------------------------------------------------------
 
+# The op table's public names: the one-line wrappers (mul, exp, mm, eq, ...) are made there,
+# the functions above with more than operands are bound under their rows' names, and the
+# rows' in-place methods (add_, exp_, ...) are made from them.
+api.bind(globals(), Tensor)
+
+# Functions of more than one op, or methods whose arguments differ from the function's.
 _METHODS = dict(
-    add=add, sub=sub, subtract=sub, mul=mul, multiply=mul, div=div, divide=div, true_divide=div,
-    neg=neg, negative=neg, pow=pow, exp=exp, log=log, sqrt=sqrt, rsqrt=rsqrt, sin=sin, cos=cos,
-    tanh=tanh, sigmoid=sigmoid, relu=relu, abs=abs, absolute=abs, sign=sign, reciprocal=reciprocal,
-    square=square, log1p=log1p, floor=floor, round=round, isnan=isnan,
-    clamp=clamp, clip=clamp, clamp_min=clamp_min, clamp_max=clamp_max,
+    square=square, clamp_min=clamp_min, clamp_max=clamp_max,
     maximum=_tensor_only_method(maximum), minimum=_tensor_only_method(minimum),
     where=lambda self, condition, other: where(condition, self, other),
-    masked_fill=masked_fill, eq=eq, ne=ne, lt=lt, le=le, gt=gt, ge=ge, logical_not=logical_not,
     logical_and=_tensor_only_method(logical_and), logical_or=_tensor_only_method(logical_or),
-    logical_xor=_tensor_only_method(logical_xor),
-    bitwise_and=bitwise_and, bitwise_or=bitwise_or, bitwise_xor=bitwise_xor,
-    floor_divide=floor_divide, remainder=remainder, equal=equal, allclose=allclose,
-    isclose=isclose, nonzero=nonzero,
-    mm=mm, mv=mv, dot=dot, matmul=matmul, outer=outer, ger=outer, bmm=bmm, addmm=addmm,
-    reshape=reshape, view=view, as_strided=as_strided, view_as=view_as, reshape_as=reshape_as,
-    flatten=flatten, t=t,
+    logical_xor=_tensor_only_method(logical_xor), equal=equal, allclose=allclose,
+    isclose=isclose, nonzero=nonzero, matmul=matmul, outer=outer, ger=outer, bmm=bmm,
+    addmm=addmm, reshape=reshape, view=view, as_strided=as_strided, view_as=view_as,
+    reshape_as=reshape_as, flatten=flatten,
     transpose=transpose, swapaxes=transpose, swapdims=transpose, permute=permute,
     squeeze=squeeze, unsqueeze=unsqueeze, expand=expand, expand_as=expand_as,
     broadcast_to=broadcast_to, split=split, chunk=chunk, unbind=unbind, narrow=narrow,
@@ -1058,10 +925,7 @@ _METHODS = dict(
     prod=prod, cumsum=cumsum, all=all, any=any, count_nonzero=count_nonzero, sort=sort,
     argsort=argsort, topk=topk, unique=unique, flip=flip, fliplr=fliplr, flipud=flipud, roll=roll,
     repeat=_repeat, tile=tile, tril=tril, triu=triu, diagonal=diagonal, diag_embed=diag_embed,
-    diag=diag, trace=trace, lerp=lerp, addcmul=addcmul, addcdiv=addcdiv, cross=cross,
-    inner=inner, log2=log2, log10=log10, expm1=expm1, erf=erf, tan=tan, sinh=sinh, cosh=cosh,
-    asin=asin, acos=acos, atan=atan, arcsin=asin, arccos=acos, arctan=atan, ceil=ceil,
-    trunc=trunc, fix=trunc, isinf=isinf, isfinite=isfinite,
+    diag=diag, lerp=lerp, addcmul=addcmul, addcdiv=addcdiv, cross=cross, inner=inner,
 )
 
 for _name, _fn in _METHODS.items():

@@ -54,7 +54,7 @@ def _right_grad(c, g, a_pos: int, b_pos: int):
 defop("mm", np.matmul, _mm_rule,
       lambda c, g: (g.mm(c[1].t()) if c.needs[0] else None,
                     _right_grad(c, g, 0, 1) if c.needs[1] else None),
-      node="MmBackward0", save=(0, 1), sharding="matmul")
+      node="MmBackward0", save=(0, 1), sharding="matmul", api=("mm",), params=("input", "mat2"))
 
 
 def _addmm_forward(bias, a, b, beta=1, alpha=1):
@@ -99,7 +99,7 @@ def _mv_rule(a, v):
 defop("mv", np.matmul, _mv_rule,
       lambda c, g: (g.unsqueeze(1) * c[1].unsqueeze(0) if c.needs[0] else None,
                     c[0].t().mv(g) if c.needs[1] else None),
-      node="MvBackward0", save=(0, 1))
+      node="MvBackward0", save=(0, 1), api=("mv",), params=("input", "vec"))
 
 
 def _dot_rule(a, b):
@@ -118,7 +118,7 @@ def _dot_rule(a, b):
 
 defop("dot", lambda a, b: np.dot(a, b), _dot_rule,
       lambda c, g: (g * c[1] if c.needs[0] else None, g * c[0] if c.needs[1] else None),
-      node="DotBackward0", save=(0, 1))
+      node="DotBackward0", save=(0, 1), api=("dot",), params=("input", "other"))
 
 
 def _bmm_rule(a, b):
@@ -163,4 +163,4 @@ def _trace_vjp(c, g):
 
 
 defop("trace", lambda x: np.trace(x, dtype=np.int64 if x.dtype.kind in "biu" else None),
-      _trace_rule, _trace_vjp, node="TraceBackward0")
+      _trace_rule, _trace_vjp, node="TraceBackward0", api=("trace",))

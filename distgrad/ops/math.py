@@ -39,7 +39,7 @@ defop("add", in_common_dtype(lambda a, b, alpha=1: np.add(a, b * alpha if alpha 
       lambda c, g: (unbroadcast(g, c.shapes[0]) if c.needs[0] else None,
                     unbroadcast(g * c.attrs.get("alpha", 1) if c.attrs.get("alpha", 1) != 1 else g,
                                 c.shapes[1]) if c.needs[1] else None),
-      node="AddBackward0")
+      node="AddBackward0", api=("add",), inplace="add_")
 
 defop("sub", in_common_dtype(lambda a, b, alpha=1: np.subtract(a, b * alpha if alpha != 1 else b)),
       lambda a, b, alpha=1: _sub_rule(a, b),
@@ -47,7 +47,8 @@ defop("sub", in_common_dtype(lambda a, b, alpha=1: np.subtract(a, b * alpha if a
                     unbroadcast(-g * c.attrs.get("alpha", 1) if c.attrs.get("alpha", 1) != 1 else -g,
                                 c.shapes[1]) if c.needs[1] else None),
       node=lambda inputs, attrs: "RsubBackward1" if _is_num(inputs[0]) else "SubBackward0",
-      number_edges=lambda inputs: not _is_num(inputs[0]), elementwise=True)
+      number_edges=lambda inputs: not _is_num(inputs[0]), elementwise=True,
+      api=("sub", "subtract"), inplace="sub_")
 
 
 def _sub_rule(a, b):
@@ -99,7 +100,7 @@ def _integer_division(fn):
 defop("mul", in_common_dtype(np.multiply), binary,
       lambda c, g: (unbroadcast(g * c[1], c.shapes[0]) if c.needs[0] else None,
                     unbroadcast(g * c[0], c.shapes[1]) if c.needs[1] else None),
-      node="MulBackward0", save=(0, 1))
+      node="MulBackward0", save=(0, 1), api=("mul", "multiply"), inplace="mul_")
 
 def _div_forward(a, b, rounding_mode=None):
     if rounding_mode is not None:
@@ -145,7 +146,8 @@ def _div_vjp(c, g):
 
 
 defop("div", _div_forward, _div_rule, _div_vjp, save=(0, 1),
-      node=lambda inputs, attrs: "DivBackward2" if attrs.get("rounding_mode") else "DivBackward0")
+      node=lambda inputs, attrs: "DivBackward2" if attrs.get("rounding_mode") else "DivBackward0",
+      api=("div", "divide", "true_divide"), inplace="div_")
 
 @elementwise
 def _neg_rule(x):
@@ -156,7 +158,8 @@ def _neg_rule(x):
     return same(x)
 
 
-defop("neg", np.negative, _neg_rule, lambda c, g: -g, node="NegBackward0")
+defop("neg", np.negative, _neg_rule, lambda c, g: -g, node="NegBackward0",
+      api=("neg", "negative"), inplace="neg_")
 
 
 def _pow_forward(a, b):
@@ -211,9 +214,20 @@ def _pow_vjp(c, g):
 defop("pow", quiet(in_common_dtype(_pow_forward)), _pow_rule, _pow_vjp, save=(0, 1), save_out=True,
       node=lambda inputs, attrs: ("PowBackward2" if _is_num(inputs[0])
                                   else "PowBackward0" if _is_num(inputs[1]) else "PowBackward1"),
-      number_edges=False)
+      number_edges=False, api=("pow",), params=("input", "exponent"), inplace="pow_")
 
-defop("floor_divide", _integer_division(np.floor_divide), _no_bool("div_floor_cpu"), None)
+def _not_implemented(name: str):
+    """The VJP of an op torch gives no derivative: its float results still require grad
+    (torch's NotImplemented node), and a backward through them raises."""
+    def vjp(c, g):
+        raise RuntimeError(f"derivative for aten::{name} is not implemented")
+
+    return vjp
+
+
+defop("floor_divide", _integer_division(np.floor_divide), _no_bool("div_floor_cpu"),
+      _not_implemented("floor_divide"), node="torch::autograd::NotImplemented",
+      number_edges=False, api=("floor_divide",), inplace="floor_divide_")
 
 
 def _remainder_vjp(c, g):
@@ -226,31 +240,34 @@ def _remainder_vjp(c, g):
 
 defop("remainder", _integer_division(np.remainder), _no_bool("remainder_cpu"),
       _remainder_vjp, save=(0, 1),
-      node=lambda inputs, attrs: "RemainderBackward0" if _is_num(inputs[1]) else "RemainderBackward1")
+      node=lambda inputs, attrs: "RemainderBackward0" if _is_num(inputs[1]) else "RemainderBackward1",
+      api=("remainder",), inplace="remainder_")
 
 # ---- unary ---------------------------------------------------------------------------
 
 defop("exp", float_forward(np.exp), same_float,
-      lambda c, g: g * c.out, node="ExpBackward0", save_out=True)
+      lambda c, g: g * c.out, node="ExpBackward0", save_out=True, api=("exp",), inplace="exp_")
 defop("log", float_forward(np.log), same_float,
-      lambda c, g: g / c[0], node="LogBackward0", save=(0,))
+      lambda c, g: g / c[0], node="LogBackward0", save=(0,), api=("log",), inplace="log_")
 defop("sqrt", float_forward(np.sqrt), same_float,
       lambda c, g: g / (2 * c.out), node="SqrtBackward0",
-      save_out=True)
+      save_out=True, api=("sqrt",), inplace="sqrt_")
 defop("log1p", float_forward(np.log1p), same_float,
-      lambda c, g: g / (c[0] + 1), node="Log1PBackward0", save=(0,))
+      lambda c, g: g / (c[0] + 1), node="Log1PBackward0", save=(0,),
+      api=("log1p",), inplace="log1p_")
 defop("rsqrt", float_forward(lambda x: 1 / np.sqrt(x)), same_float,
       lambda c, g: g * (c.out ** 3 * -0.5),
-      node="RsqrtBackward0", save_out=True)
+      node="RsqrtBackward0", save_out=True, api=("rsqrt",), inplace="rsqrt_")
 defop("reciprocal", float_forward(np.reciprocal), same_float,
-      lambda c, g: -g * c.out * c.out, node="ReciprocalBackward0", save_out=True)
+      lambda c, g: -g * c.out * c.out, node="ReciprocalBackward0", save_out=True,
+      api=("reciprocal",), inplace="reciprocal_")
 defop("sin", float_forward(np.sin), same_float,
-      lambda c, g: g * c[0].cos(), node="SinBackward0", save=(0,))
+      lambda c, g: g * c[0].cos(), node="SinBackward0", save=(0,), api=("sin",), inplace="sin_")
 defop("cos", float_forward(np.cos), same_float,
-      lambda c, g: g * -c[0].sin(), node="CosBackward0", save=(0,))
+      lambda c, g: g * -c[0].sin(), node="CosBackward0", save=(0,), api=("cos",), inplace="cos_")
 defop("tanh", float_forward(np.tanh), same_float,
       lambda c, g: g * (1 - c.out * c.out), node="TanhBackward0",
-      save_out=True)
+      save_out=True, api=("tanh",), inplace="tanh_")
 
 
 def _sigmoid(x):
@@ -260,7 +277,7 @@ def _sigmoid(x):
 
 
 defop("sigmoid", float_forward(_sigmoid), same_float, lambda c, g: g * (c.out * (1 - c.out)),
-      node="SigmoidBackward0", save_out=True)
+      node="SigmoidBackward0", save_out=True, api=("sigmoid",), inplace="sigmoid_")
 
 
 @elementwise
@@ -270,9 +287,10 @@ def _abs_rule(x):
     return same(x)
 
 
-defop("abs", np.abs, _abs_rule, lambda c, g: g * c[0].sign(), node="AbsBackward0", save=(0,))
+defop("abs", np.abs, _abs_rule, lambda c, g: g * c[0].sign(), node="AbsBackward0", save=(0,),
+      api=("abs", "absolute"), inplace="abs_")
 defop("sign", lambda x: x.copy() if x.dtype == np.bool_ else np.sign(x), same,
-      lambda c, g: g * 0, node="SignBackward0")
+      lambda c, g: g * 0, node="SignBackward0", api=("sign",), inplace="sign_")
 
 
 @elementwise
@@ -284,7 +302,7 @@ def _relu_rule(x):
 
 defop("relu", lambda x: np.maximum(x, 0).astype(x.dtype, copy=False), _relu_rule,
       lambda c, g: call("threshold_backward", g, c.out, threshold=0),
-      node="ReluBackward0", save_out=True)
+      node="ReluBackward0", save_out=True, api=("relu",), inplace="relu_")
 
 # relu's VJP as one op (torch's threshold_backward): g where the result is above the threshold.
 def _threshold_backward(g, out, threshold):
@@ -334,7 +352,8 @@ def _clamp_vjp(c, g):
     return g * mask
 
 
-defop("clamp", _clamp_forward, _clamp_rule, _clamp_vjp, node="ClampBackward1", save=(0,))
+defop("clamp", _clamp_forward, _clamp_rule, _clamp_vjp, node="ClampBackward1", save=(0,),
+      api=("clamp", "clip"), inplace="clamp_")
 # torch.clamp_min / clamp_max: the same rule under their own node names.
 defop("clamp_min", lambda x, min: _clamp_forward(x, min=min), lambda x, min: _clamp_rule(x, min=min),
       _clamp_vjp, node="ClampMinBackward0", save=(0,), elementwise=True)
@@ -484,18 +503,21 @@ def _masked_fill_vjp(c, g):
 
 defop("masked_fill", lambda x, mask, value=0.0: np.where(mask, np.asarray(value, x.dtype), x),
       _masked_fill_rule, _masked_fill_vjp, save=(1,), differentiable=(0, 2),
-      node=lambda inputs, attrs: "MaskedFillBackward1" if len(inputs) > 2 else "MaskedFillBackward0")
+      node=lambda inputs, attrs: "MaskedFillBackward1" if len(inputs) > 2 else "MaskedFillBackward0",
+      api=("masked_fill",), inplace="masked_fill_")
 
 # ---- comparisons and logic (no gradient) ------------------------------------------------
 
 for _name, _fn in (("eq", np.equal), ("ne", np.not_equal), ("lt", np.less), ("le", np.less_equal),
                    ("gt", np.greater), ("ge", np.greater_equal)):
-    defop(_name, in_common_dtype(_fn), compare)  # int64 against float32 compares in float32
+    # int64 against float32 compares in float32
+    defop(_name, in_common_dtype(_fn), compare, api=(_name,))
 for _name, _fn in (("logical_and", np.logical_and), ("logical_or", np.logical_or),
                    ("logical_xor", np.logical_xor)):
     defop(_name, _fn, compare)
 
-defop("logical_not", np.logical_not, lambda x: Meta(x.shape, dtypes.bool_), elementwise=True)
+defop("logical_not", np.logical_not, lambda x: Meta(x.shape, dtypes.bool_), elementwise=True,
+      api=("logical_not",))
 @elementwise
 def _bitwise_not_rule(x):
     if x.dtype.is_floating_point:
@@ -504,7 +526,7 @@ def _bitwise_not_rule(x):
 
 
 defop("bitwise_not", np.invert, _bitwise_not_rule)
-defop("isnan", np.isnan, lambda x: Meta(x.shape, dtypes.bool_), elementwise=True)
+defop("isnan", np.isnan, lambda x: Meta(x.shape, dtypes.bool_), elementwise=True, api=("isnan",))
 
 
 def _bitwise_rule(kernel):
@@ -521,7 +543,7 @@ def _bitwise_rule(kernel):
 # `&`, `|`, `^`: bitwise on integers, logical on bools; no float kernel.
 for _name, _fn in (("bitwise_and", np.bitwise_and), ("bitwise_or", np.bitwise_or),
                    ("bitwise_xor", np.bitwise_xor)):
-    defop(_name, in_common_dtype(_fn), _bitwise_rule(f"{_name}_cpu"))
+    defop(_name, in_common_dtype(_fn), _bitwise_rule(f"{_name}_cpu"), api=(_name,))
 
 
 # ---- dtype conversion and copies ---------------------------------------------------------
@@ -548,32 +570,32 @@ def _erf(x):
 
 defop("log2", float_forward(np.log2), same_float,
       lambda c, g: g / (c[0] * _LN2), node="Log2Backward0",
-      save=(0,))
+      save=(0,), api=("log2",), inplace="log2_")
 defop("log10", float_forward(np.log10), same_float,
       lambda c, g: g / (c[0] * _LN10), node="Log10Backward0",
-      save=(0,))
+      save=(0,), api=("log10",), inplace="log10_")
 defop("expm1", float_forward(np.expm1), same_float,
       lambda c, g: g * (c.out + 1), node="Expm1Backward0",
-      save_out=True)
+      save_out=True, api=("expm1",), inplace="expm1_")
 defop("erf", float_forward(_erf), same_float,
       lambda c, g: g * ((c[0] * c[0]).neg().exp() * 1.1283791670955126),
-      node="ErfBackward0", save=(0,))
+      node="ErfBackward0", save=(0,), api=("erf",), inplace="erf_")
 defop("tan", float_forward(np.tan), same_float,
       lambda c, g: g * (c.out * c.out + 1), node="TanBackward0",
-      save_out=True)
+      save_out=True, api=("tan",), inplace="tan_")
 defop("sinh", float_forward(np.sinh), same_float,
       lambda c, g: g * c[0].cosh(), node="SinhBackward0",
-      save=(0,))
+      save=(0,), api=("sinh",), inplace="sinh_")
 defop("cosh", float_forward(np.cosh), same_float,
       lambda c, g: g * c[0].sinh(), node="CoshBackward0",
-      save=(0,))
+      save=(0,), api=("cosh",), inplace="cosh_")
 defop("asin", float_forward(np.arcsin), same_float, lambda c, g: g * (1 - c[0] * c[0]).rsqrt(),
-      node="AsinBackward0", save=(0,))
+      node="AsinBackward0", save=(0,), api=("asin", "arcsin"), inplace="asin_")
 defop("acos", float_forward(np.arccos), same_float, lambda c, g: g * -(1 - c[0] * c[0]).rsqrt(),
-      node="AcosBackward0", save=(0,))
+      node="AcosBackward0", save=(0,), api=("acos", "arccos"), inplace="acos_")
 defop("atan", float_forward(np.arctan), same_float,
       lambda c, g: g / (c[0] * c[0] + 1), node="AtanBackward0",
-      save=(0,))
+      save=(0,), api=("atan", "arctan"), inplace="atan_")
 
 
 def _rounding_rule(kernel):
@@ -587,14 +609,16 @@ def _rounding_rule(kernel):
 
 
 defop("floor", np.floor, _rounding_rule("floor_vml_cpu"), lambda c, g: g * 0,
-      node="FloorBackward0")
+      node="FloorBackward0", api=("floor",), inplace="floor_")
 defop("round", np.round, _rounding_rule("round_vml_cpu"), lambda c, g: g * 0,
-      node="RoundBackward0")
-defop("ceil", np.ceil, _rounding_rule("ceil_vml_cpu"), lambda c, g: g * 0, node="CeilBackward0")
+      node="RoundBackward0", api=("round",), inplace="round_")
+defop("ceil", np.ceil, _rounding_rule("ceil_vml_cpu"), lambda c, g: g * 0, node="CeilBackward0",
+      api=("ceil",), inplace="ceil_")
 defop("trunc", np.trunc, _rounding_rule("trunc_vml_cpu"), lambda c, g: g * 0,
-      node="TruncBackward0")
-defop("isinf", np.isinf, lambda x: Meta(x.shape, dtypes.bool_), elementwise=True)
-defop("isfinite", np.isfinite, lambda x: Meta(x.shape, dtypes.bool_), elementwise=True)
+      node="TruncBackward0", api=("trunc", "fix"), inplace="trunc_")
+defop("isinf", np.isinf, lambda x: Meta(x.shape, dtypes.bool_), elementwise=True, api=("isinf",))
+defop("isfinite", np.isfinite, lambda x: Meta(x.shape, dtypes.bool_), elementwise=True,
+      api=("isfinite",))
 
 
 # ---- lerp, addcmul, addcdiv, cross --------------------------------------------------------

@@ -46,7 +46,7 @@ def _t_rule(x):
 
 
 defop("t", lambda x: x.T, _t_rule, lambda c, g: g.t(), node="TBackward0", view=True,
-      strides=layout.t, sharding="transpose")
+      strides=layout.t, sharding="transpose", api=("t",))
 
 
 def _transpose_rule(x, dim0, dim1):

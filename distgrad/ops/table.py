@@ -77,6 +77,11 @@ class OpDef:
     # How the op runs on sharded operands: the name of a rule distributed/sharding.py
     # registers ("elementwise", "reduction", ...). None: gather, compute, reshard there.
     sharding: Optional[str] = None
+    # Its public names (ops/api.py): `distgrad.<name>` and `Tensor.<name>` for each of `api`,
+    # taking `params` (torch's names for the operands), and the in-place method `inplace`.
+    api: tuple = ()
+    params: tuple = ()
+    inplace: Optional[str] = None
 
     def node_name(self, inputs, attrs) -> str:
         return self.node(inputs, attrs) if callable(self.node) else self.node
@@ -98,7 +103,8 @@ def defop(name: str, forward: Callable, shape: Callable, vjp: Optional[Callable]
           differentiable: Optional[tuple] = None, view: bool = False,
           nondiff_outputs: tuple = (), moves: bool = False, number_edges=True,
           strides: Optional[Callable] = None, elementwise: Optional[bool] = None,
-          sharding: Optional[str] = None) -> OpDef:
+          sharding: Optional[str] = None, api: tuple = (), params: Optional[tuple] = None,
+          inplace: Optional[str] = None) -> OpDef:
     if name in OPS:
         raise ValueError(f"op {name!r} is defined twice")
     if view and strides is None:
@@ -107,11 +113,22 @@ def defop(name: str, forward: Callable, shape: Callable, vjp: Optional[Callable]
         elementwise = shape in ELEMENTWISE_RULES
     if sharding is None and elementwise:
         sharding = "elementwise"  # each shard alone, as torch's DTensor does pointwise ops
+    if params is None:
+        params = ("input", "other")[:_operand_count(shape)]
     op = OpDef(name, forward, shape, vjp, node, tuple(save), save_out, n_out,
                differentiable, view, strides, elementwise, tuple(nondiff_outputs), moves,
-               number_edges, sharding)
+               number_edges, sharding, tuple(api), tuple(params), inplace)
     OPS[name] = op
     return op
+
+
+def _operand_count(shape_rule: Callable) -> int:
+    """How many operands an op takes: its shape rule's positional parameters without a default."""
+    code = getattr(shape_rule, "__code__", None)
+    if code is None:
+        return 1
+    defaults = len(shape_rule.__defaults__ or ())
+    return code.co_argcount - defaults
 
 
 def lookup(name: str) -> OpDef:

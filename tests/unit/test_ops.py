@@ -116,7 +116,11 @@ def test_every_op_has_a_case():
 
 def test_every_differentiable_op_has_a_finite_difference_case():
     checked = set().union(*(c.covers for c in CASES if c.fd and c.f64 and c.has_grad_inputs))
-    missing = sorted(n for n, op in OPS.items() if op.vjp is not None and n not in checked)
+    # torch gives some ops no derivative (floor_divide): their VJP raises, as torch's
+    # NotImplemented node does (test_api_rows checks it)
+    differentiable = {n for n, op in OPS.items()
+                      if op.vjp is not None and op.node != "torch::autograd::NotImplemented"}
+    missing = sorted(n for n in differentiable if n not in checked)
     assert not missing, f"differentiable ops without a finite-difference case: {missing}"
 
 

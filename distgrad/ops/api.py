@@ -1,0 +1,49 @@
+"""Public functions and Tensor methods made from the op table's rows.
+
+A row's `api` names are `distgrad.<name>` and `Tensor.<name>`. Where the row's operands are
+all the arguments, the function is the one line `call(op, *operands)`, made here with
+torch's parameter names; where it takes more (`add`'s alpha), ops/functions.py writes it by
+hand under the row's first name and it is bound as it is. The row's `inplace` name becomes
+the in-place method: the function's result written into `self` (Tensor._inplace).
+"""
+from __future__ import annotations
+
+from ..autograd.record import call
+from .table import OPS
+
+
+def bind(namespace: dict, tensor_class) -> None:
+    """Give every row with public names its function in `namespace` (a module's globals)
+    and its methods on `tensor_class`."""
+    for op in list(OPS.values()):
+        if not op.api:
+            continue
+        fn = namespace.get(op.api[0]) or _one_line(op, namespace["__name__"])
+        for name in op.api:
+            namespace.setdefault(name, fn)
+            setattr(tensor_class, name, fn)
+        if op.inplace:
+            setattr(tensor_class, op.inplace, _in_place(fn, op.inplace, tensor_class))
+
+
+def _one_line(op, module: str):
+    # Made from source, as dataclasses makes its methods, so that the function has torch's
+    # parameter names (keywords work, a wrong count raises Python's own TypeError) and costs
+    # no more than a hand-written one.
+    params = ", ".join(op.params)
+    source = f"def {op.api[0]}({params}):\n    return call({op.name!r}, {params})\n"
+    scope = {"call": call}
+    exec(source, scope)  # noqa: S102  (names from the op table, not from users)
+    fn = scope[op.api[0]]
+    fn.__module__ = module
+    return fn
+
+
+def _in_place(fn, name: str, tensor_class):
+    def method(self, *args, **kwargs):
+        if args and isinstance(args[0], tensor_class):
+            self._check_no_partial_overlap(args[0])
+        return self._inplace(fn(self, *args, **kwargs))
+
+    method.__name__ = method.__qualname__ = name
+    return method
