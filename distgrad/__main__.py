@@ -1,4 +1,4 @@
-"""`python -m distgrad {demo,train,bench,info}`: see distgrad/cli.py."""
+"""`python -m distgrad {demo,train,bench,info}`: see distgrad/cli/."""
 from .cli import main
 
 raise SystemExit(main())

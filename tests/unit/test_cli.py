@@ -147,7 +147,7 @@ def test_demo_prints_the_tutorial_and_matches_the_driver(tmp_path, capsys):
 
 
 def test_demo_fails_when_the_workers_disagree_with_the_driver(monkeypatch, capsys):
-    from distgrad import demo
+    from distgrad.cli import demo
 
     real = demo._driver_twin
 
@@ -211,7 +211,7 @@ def test_info_local(capsys):
 
 
 def test_stage_devices_spread_layers_in_order():
-    from distgrad.train_job import stage_devices
+    from distgrad.cli.train import stage_devices
 
     assert stage_devices(4, ["worker:0"]) == ["worker:0"] * 4
     assert stage_devices(4, ["worker:0", "worker:1"]) == ["worker:0", "worker:0", "worker:1",

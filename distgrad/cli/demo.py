@@ -16,7 +16,7 @@ import numpy as np
 import distgrad
 import distgrad.distributed as dist
 
-from .cli import describe_workers, start_workers
+from .common import describe_workers, start_workers
 
 # The tutorial's cells, with placements added.
 CELLS = [
@@ -174,7 +174,7 @@ def run_demo(args) -> int:
                 _placement(ns, ("x", "y", "w", "b", "z", "loss"))
                 w0, b0 = _numpy(ns["w"]), _numpy(ns["b"])
                 if args.graph:
-                    from . import viz
+                    from .. import viz
 
                     path = viz.render({"loss": ns["loss"]}, args.graph,
                                       params={"w": ns["w"], "b": ns["b"]},

@@ -1,4 +1,5 @@
-"""`python -m distgrad` (or `distgrad`): demo, train, bench, info.
+"""`python -m distgrad` (or `distgrad`): demo, train, bench, info. Each command is a module
+of this package (demo.py, train.py); what they share is in common.py.
 
     python -m distgrad demo                      # the autograd tutorial on 2 local Ray workers
     python -m distgrad demo --backend local --graph graph.svg
@@ -18,12 +19,7 @@ import importlib.util
 import os
 import sys
 
-
-MLP_LAYERS = 4  # the Linear layers of `train`'s MLP
-
-
-class CLIError(Exception):
-    """A failure the user can act on: printed as `distgrad <cmd>: error: <message>`."""
+from .common import MLP_LAYERS, CLIError, start_workers
 
 
 def _positive_int(text: str) -> int:
@@ -165,7 +161,7 @@ def main(argv=None) -> int:
 
             return run_demo(args)
         if args.command == "train":
-            from .train_job import run_train
+            from .train import run_train
 
             return run_train(args)
         return _info(args)
@@ -177,41 +173,12 @@ def main(argv=None) -> int:
         return 130
 
 
-# ---- the runtime, for every command ------------------------------------------------------------
-
-def start_workers(args):
-    """init() from the common options; a failure to reach the cluster becomes a CLIError."""
-    import distgrad.distributed as dist
-
-    try:
-        return dist.init(num_workers=args.workers, address=args.address, backend=args.backend,
-                         timeout_s=args.timeout)
-    except (TimeoutError, ConnectionError) as e:
-        hint = ""
-        if args.address is not None:
-            hint = (" (is the cluster up, and does this shell use the cluster's RAY_AUTH_MODE "
-                    "and token?)")
-        raise CLIError(f"{e}{hint}") from None
-
-
-def describe_workers(out=print) -> dict:
-    """Print one line per worker (pid, node) and return stats()."""
-    import distgrad.distributed as dist
-
-    stats = dist.stats()
-    nodes = sorted({s["node"] for s in stats.values()})
-    out(f"workers: {len(stats)} on {len(nodes)} node{'s' if len(nodes) != 1 else ''}")
-    for dev, s in stats.items():
-        out(f"  {dev}  pid {s['pid']}  node {s['node']}")
-    return stats
-
-
 # ---- bench ----------------------------------------------------------------------------------------
 
 # The benchmark imports PyTorch, so it lives outside the package, in the checkout's
 # benchmarks/ folder: this command finds it next to the distgrad it runs from (an editable
 # install or the working tree) and puts that checkout first on sys.path.
-CHECKOUT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CHECKOUT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def import_benchmark():

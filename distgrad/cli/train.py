@@ -18,8 +18,8 @@ import distgrad
 import distgrad.distributed as dist
 from distgrad import nn
 
-from .cli import MLP_LAYERS as N_LAYERS
-from .cli import CLIError, describe_workers, start_workers
+from .common import MLP_LAYERS as N_LAYERS
+from .common import CLIError, describe_workers, start_workers
 
 
 def load_digits_split(test_fraction: float, seed: int):
@@ -221,7 +221,7 @@ def _train(args, tqdm, X_tr, y_tr, X_te, y_te) -> int:
           f"{args.epochs} epochs; {train_time:.1f} s of training, {seen / train_time:.0f} "
           f"samples/s")
     if args.graph:
-        from . import viz
+        from .. import viz
 
         xb = distgrad.from_numpy(X_tr[:args.batch_size]).to(first)
         yb = distgrad.from_numpy(y_tr[:args.batch_size]).to(last)
