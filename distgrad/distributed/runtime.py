@@ -20,6 +20,7 @@ milliseconds on one machine). From then on:
 """
 from __future__ import annotations
 
+import collections
 import os
 import secrets
 import socket
@@ -33,6 +34,10 @@ from .coordinator import Counters, WorkerQueue
 from .memory import keep_freed_memory
 from .worker import Worker
 from .wire import WireFormatError
+
+# (worker, op) -> how many times an op on sharded operands was gathered and computed on that
+# worker, having no sharding rule (sharding.py counts them); stats() shows them.
+fallbacks = collections.Counter()
 
 
 class WorkerDiedError(RuntimeError):
@@ -633,8 +638,6 @@ def stats() -> dict:
 
 
 def _worker_stats(rt, q) -> dict:
-    from .sharding import fallback_counts
-
     err = None
     for _ in range(3):
         entry = rt.endpoint.dead_entry(q.index)
@@ -648,7 +651,7 @@ def _worker_stats(rt, q) -> dict:
             err = e
             continue
         out = {k: body[k] for k in ("pid", "node", "tensors", "nodes", "bytes")}
-        out["fallbacks"] = fallback_counts(q.device)  # ops gathered and computed here
+        out["fallbacks"] = {op: n for (w, op), n in fallbacks.items() if w == q.device}
         return out
     raise err
 

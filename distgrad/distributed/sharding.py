@@ -18,7 +18,6 @@ retain_grad on a sharded tensor see its whole gradient through a join node (`_Jo
 """
 from __future__ import annotations
 
-import collections
 import sys
 import warnings
 import weakref
@@ -30,6 +29,7 @@ from ..autograd import grad_mode, record
 from ..ops.rules import dims_of, wrap_dim
 from ..ops.table import Size, lookup
 from ..tensor import Tensor
+from . import runtime
 
 
 class Shard:
@@ -310,8 +310,6 @@ def shard(tensor: Tensor, dim: int, workers=None) -> Tensor:
     A leaf stays a leaf (each shard is a new leaf on its worker, keeping requires_grad);
     a non-leaf is scattered differentiably (its gradient is gathered back).
     """
-    from . import runtime
-
     workers = list(workers) if workers is not None else runtime.workers()
     if is_sharded(tensor):
         raise RuntimeError("shard(): the tensor is already sharded; call .full_tensor() first")
@@ -348,8 +346,6 @@ def replicate(tensor: Tensor, workers=None) -> Tensor:
     """A full copy of `tensor` on each worker. Of a leaf that requires grad: a new leaf, whose
     first copy accumulates the gradients of all copies (the others are moves of it, so an
     in-place update writes every copy); of a non-leaf: its gradients sum into `tensor`."""
-    from . import runtime
-
     workers = list(workers) if workers is not None else runtime.workers()
     if tensor.grad_fn is None and tensor._requires_grad:
         first = _new_leaf(tensor, workers[0], True)
@@ -500,13 +496,7 @@ def _leaf_shards_follow(t: Tensor) -> None:
         s.makers = None
 
 
-# (worker, op) -> how many times an op fell back to a gather there; stats() shows them.
-_fallbacks = collections.Counter()
 _warned_ops = set()
-
-
-def fallback_counts(worker: str) -> dict:
-    return {op: n for (w, op), n in _fallbacks.items() if w == worker}
 
 
 def _fallback(name, inputs, attrs):
@@ -547,7 +537,7 @@ def apply_gathered(function, args, kwargs):
 
 
 def _note_fallback(name, inputs, home) -> None:
-    _fallbacks[(home, name)] += 1
+    runtime.fallbacks[(home, name)] += 1
     if name in _warned_ops:
         return
     _warned_ops.add(name)
