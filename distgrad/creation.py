@@ -338,3 +338,87 @@ def _legacy_constructor(cls, *args, **kwargs):
     if len(args) == 1:
         return tensor(args[0], dtype=dtypes.float32)
     return zeros(0)
+
+
+# ---- Tensor methods that make tensors -------------------------------------------------------
+# tensor.py sits below this module (everything here makes Tensors): the methods that make new
+# tensors or draw from the generator are written here and bound onto the class at the end.
+
+def _new_args(self, dtype, device):
+    return (dtype or self.dtype), (device if device is not None else self.device_str)
+
+
+def _new_zeros(self, *size, dtype=None, device=None, requires_grad=False):
+    d, dev = _new_args(self, dtype, device)
+    return zeros(*size, dtype=d, device=dev, requires_grad=requires_grad)
+
+
+def _new_ones(self, *size, dtype=None, device=None, requires_grad=False):
+    d, dev = _new_args(self, dtype, device)
+    return ones(*size, dtype=d, device=dev, requires_grad=requires_grad)
+
+
+def _new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=False):
+    d, dev = _new_args(self, dtype, device)
+    return full(size, fill_value, dtype=d, device=dev, requires_grad=requires_grad)
+
+
+def _new_tensor(self, data, *, dtype=None, device=None, requires_grad=False):
+    d, dev = _new_args(self, dtype, device)
+    if isinstance(data, Tensor):
+        warnings.warn("To copy construct from a tensor, it is recommended to use "
+                      "sourceTensor.detach().clone() or sourceTensor.detach().clone()"
+                      ".requires_grad_(True), rather than tensor.new_tensor(sourceTensor).",
+                      UserWarning, stacklevel=2)
+        data = data._numpy_value()
+    return tensor(data, dtype=d, device=dev, requires_grad=requires_grad)
+
+
+def _reduce_ex(self, protocol):
+    return (tensor, (self._numpy_value(),), None)
+
+
+# Random fills: values from distgrad's generator (`distgrad.manual_seed`); like torch, the
+# result has no gradient path to the old values, and a leaf that requires grad refuses
+# outside no_grad.
+def _random_fill(self, kind: str, draw):
+    self._check_inplace()
+    values = np.asarray(draw(_rng, tuple(self.shape))).astype(self.dtype.np)
+    drawn = tensor(values, device=self.device_str)
+    return self._inplace(call("random_fill", self, drawn, kind=kind))
+
+
+def _normal_(self, mean=0.0, std=1.0, *, generator=None):
+    if std < 0:
+        raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
+    return _random_fill(self, "normal", lambda rng, shape: rng.standard_normal(shape) * std + mean)
+
+
+def _uniform_(self, from_=0.0, to=1.0, *, generator=None):
+    if from_ > to:
+        raise RuntimeError(f"uniform_ expects to return a [from, to) range, but found from="
+                           f"{from_} > to={to}")
+    return _random_fill(self, "uniform", lambda rng, shape: rng.uniform(from_, to, shape))
+
+
+def _random_(self, from_=0, to=None, *, generator=None):
+    """Integers in [from, to); `random_(to)` is [0, to); with no bound, up to the largest
+    integer the dtype holds exactly (2**24 for float32, as torch)."""
+    if to is None and from_ != 0:
+        from_, to = 0, from_
+    if to is None:
+        to = self.dtype.random_to
+    if from_ >= to:
+        raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={from_} "
+                           f">= to={to}")
+    return _random_fill(self, "random", lambda rng, shape: rng.integers(from_, to, shape))
+
+
+Tensor.__new__ = staticmethod(_legacy_constructor)
+Tensor.__reduce_ex__ = _reduce_ex
+for _name, _method in (("new_zeros", _new_zeros), ("new_ones", _new_ones),
+                       ("new_empty", _new_zeros), ("new_full", _new_full),
+                       ("new_tensor", _new_tensor), ("normal_", _normal_),
+                       ("uniform_", _uniform_), ("random_", _random_)):
+    _method.__name__ = _method.__qualname__ = _name
+    setattr(Tensor, _name, _method)

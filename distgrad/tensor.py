@@ -11,9 +11,10 @@ import numpy as np
 
 from . import dtypes, storage
 from ._format import format_tensor
-from .autograd import grad_mode, record
+from .autograd import differentiate, grad_mode, record
 from .autograd.graph import AccumulateGrad, _ListHandle, _short_name
 from .ops import layout
+from .ops.views import scatter_through_view
 from .ops.table import Size
 
 call = record.call
@@ -103,11 +104,6 @@ class Tensor:
         t._post_acc_hooks = None
         t._sharding = None
         return t
-
-    def __new__(cls, *args, **kwargs):
-        from .creation import _legacy_constructor
-
-        return _legacy_constructor(cls, *args, **kwargs)
 
     def _alias(self, keep_graph: bool = True):
         """A second handle on the same data and version counter (no copy)."""
@@ -200,43 +196,6 @@ class Tensor:
     def half(self):
         raise TypeError("float16 is not supported by distgrad (its dtypes are float32, float64, "
                         "int64 and bool); use float() instead")
-
-    # ---- new tensors like this one (same dtype and device unless given) -------------------
-    def _new_args(self, dtype, device):
-        return (dtype or self.dtype), (device if device is not None else self.device_str)
-
-    def new_zeros(self, *size, dtype=None, device=None, requires_grad=False):
-        from .creation import zeros
-
-        d, dev = self._new_args(dtype, device)
-        return zeros(*size, dtype=d, device=dev, requires_grad=requires_grad)
-
-    def new_ones(self, *size, dtype=None, device=None, requires_grad=False):
-        from .creation import ones
-
-        d, dev = self._new_args(dtype, device)
-        return ones(*size, dtype=d, device=dev, requires_grad=requires_grad)
-
-    def new_empty(self, *size, dtype=None, device=None, requires_grad=False):
-        return self.new_zeros(*size, dtype=dtype, device=device, requires_grad=requires_grad)
-
-    def new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=False):
-        from .creation import full
-
-        d, dev = self._new_args(dtype, device)
-        return full(size, fill_value, dtype=d, device=dev, requires_grad=requires_grad)
-
-    def new_tensor(self, data, *, dtype=None, device=None, requires_grad=False):
-        from .creation import tensor
-
-        d, dev = self._new_args(dtype, device)
-        if isinstance(data, Tensor):
-            warnings.warn("To copy construct from a tensor, it is recommended to use "
-                          "sourceTensor.detach().clone() or sourceTensor.detach().clone()"
-                          ".requires_grad_(True), rather than tensor.new_tensor(sourceTensor).",
-                          UserWarning, stacklevel=2)
-            data = data._numpy_value()
-        return tensor(data, dtype=d, device=dev, requires_grad=requires_grad)
 
     def __len__(self) -> int:
         if not self.shape:
@@ -463,9 +422,7 @@ class Tensor:
         self._retains_grad = True
 
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
-        from .autograd import backward
-
-        backward(self, gradient, retain_graph, create_graph, inputs=inputs)
+        differentiate.backward(self, gradient, retain_graph, create_graph, inputs=inputs)
 
     def detach(self):
         t = self._alias(keep_graph=False)
@@ -560,11 +517,6 @@ class Tensor:
         if not self.shape:
             raise TypeError("iteration over a 0-d tensor")
         return iter(self.unbind(0))
-
-    def __reduce_ex__(self, protocol):
-        from .creation import tensor as _tensor
-
-        return (_tensor, (self._numpy_value(),), None)
 
     def __deepcopy__(self, memo):
         out = self.detach().clone()
@@ -662,8 +614,6 @@ class Tensor:
     def _inplace_through_view(self, result):
         """An in-place op on a view of a tensor in a graph: the base takes the new values
         through the view (CopySlices), and the view's history is regenerated from it."""
-        from .ops.views import scatter_through_view
-
         self._check_view_writable()
         base = self._base
         if base._grad_fn is None and base._requires_grad:
@@ -686,8 +636,6 @@ class Tensor:
         """Self, a view, already holds `result`'s values (a custom Function wrote them and
         marked it dirty): the base's history takes them through the view, as after an
         in-place op on the view (CopySlices), without writing again."""
-        from .ops.views import scatter_through_view
-
         base = self._base
         base._take_history(call("copy_slices", scatter_through_view(self, result)))
         self._refresh_view()
@@ -769,41 +717,6 @@ class Tensor:
         if outs and nr < len(outs):
             outs[nr] = SavedTensor(self, True, nr)
 
-    # Random fills: values from distgrad's generator (`distgrad.manual_seed`); like torch, the
-    # result has no gradient path to the old values, and a leaf that requires grad refuses
-    # outside no_grad.
-    def _random_fill(self, kind: str, draw):
-        from . import creation
-
-        self._check_inplace()
-        values = np.asarray(draw(creation._rng, tuple(self.shape))).astype(self.dtype.np)
-        vt = creation.tensor(values, device=self.device_str)
-        return self._inplace(call("random_fill", self, vt, kind=kind))
-
-    def normal_(self, mean=0.0, std=1.0, *, generator=None):
-        if std < 0:
-            raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
-        return self._random_fill("normal", lambda rng, shape: rng.standard_normal(shape) * std
-                                 + mean)
-
-    def uniform_(self, from_=0.0, to=1.0, *, generator=None):
-        if from_ > to:
-            raise RuntimeError(f"uniform_ expects to return a [from, to) range, but found from="
-                               f"{from_} > to={to}")
-        return self._random_fill("uniform", lambda rng, shape: rng.uniform(from_, to, shape))
-
-    def random_(self, from_=0, to=None, *, generator=None):
-        """Integers in [from, to); `random_(to)` is [0, to); with no bound, up to the largest
-        integer the dtype holds exactly (2**24 for float32, as torch)."""
-        if to is None and from_ != 0:
-            from_, to = 0, from_
-        if to is None:
-            to = self.dtype.random_to
-        if from_ >= to:
-            raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={from_} "
-                               f">= to={to}")
-        return self._random_fill("random", lambda rng, shape: rng.integers(from_, to, shape))
-
     # Overwriting writes: the old values get a zero gradient (ops/overwrite.py); fill_ and
     # zero_ may write an expanded tensor, as in torch.
     def zero_(self):
@@ -817,22 +730,14 @@ class Tensor:
 
     def copy_(self, src, non_blocking=False):
         if not isinstance(src, Tensor):
-            from .creation import tensor as _tensor
-
-            src = _tensor(src)
+            if not isinstance(src, numbers.Number):
+                raise TypeError(f"copy_(): argument 'other' (position 1) must be Tensor, not "
+                                f"{type(src).__name__}")
+            return self._inplace(call("copy", self, src))
         if src.device_str != self.device_str and src._sharding is None and self._sharding is None:
             src = src.to(self.device_str)
         self._check_no_partial_overlap(src)
         return self._inplace(call("copy", self, src))
-
-    def __setitem__(self, key, value):
-        from .ops.indexing import setitem
-
-        if self._requires_grad and self.grad_fn is None and grad_mode.is_grad_enabled():
-            # torch writes through a view unless the key selects all of self
-            what = "a view of a leaf Variable" if _key_makes_view(key, self.shape) else "a leaf Variable"
-            raise RuntimeError(f"{what} that requires grad is being used in an in-place operation.")
-        setitem(self, key, value)
 
     # ---- operators ---------------------------------------------------------------------
     def __add__(self, other):
@@ -866,9 +771,7 @@ class Tensor:
         return call("div", self, other)
 
     def __rtruediv__(self, other):
-        from .ops.functions import _rdiv  # torch: reciprocal(self) * other (MulBackward0)
-
-        return _rdiv(self, other)
+        return call("mul", call("reciprocal", self), other)  # as torch: MulBackward0
 
     def __itruediv__(self, other):
         return self.div_(other)
@@ -899,16 +802,6 @@ class Tensor:
 
     def __ipow__(self, other):
         return self.pow_(other)
-
-    def __matmul__(self, other):
-        from .ops.functions import matmul
-
-        return matmul(self, other)
-
-    def __rmatmul__(self, other):
-        from .ops.functions import matmul
-
-        return matmul(other, self)
 
     def __neg__(self):
         return call("neg", self)
@@ -968,42 +861,8 @@ class Tensor:
     def __ixor__(self, other):
         return self._inplace(call("bitwise_xor", self, other))
 
-    def __getitem__(self, key):
-        from .ops.indexing import getitem
-
-        return getitem(self, key)
-
 
 _warned_float = []
-
-
-def _key_makes_view(key, shape) -> bool:
-    """Whether indexing with `key` takes a view (an int, None, or a slice that is not the
-    whole dim) before any advanced indexing, as torch's __setitem__ does."""
-    items = key if isinstance(key, tuple) else (key,)
-    if any(i is Ellipsis for i in items):
-        k = next(n for n, i in enumerate(items) if i is Ellipsis)
-        used = sum(1 for i in items if i is not None and i is not Ellipsis)
-        dims = list(range(k)) + [len(shape) - used + k + j for j in range(len(items) - k - 1)]
-        items = items[:k] + items[k + 1:]
-    else:
-        dims = range(len(items))
-    for item, d in zip(items, dims):
-        if item is None or isinstance(item, numbers.Integral) and not isinstance(item, bool):
-            return True
-        if isinstance(item, slice) and 0 <= d < len(shape):
-            if item.indices(shape[d]) != (0, shape[d], 1):
-                return True
-    return False
-
-
-def _view_chain(t) -> list:
-    """(parent, op, attrs, output nr) for each view step from the base down to `t`."""
-    chain = []
-    while t._view_of is not None:
-        chain.append(t._view_of)
-        t = t._view_of[0]
-    return chain[::-1]
 
 
 def to_args(args, kwargs):

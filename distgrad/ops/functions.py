@@ -39,11 +39,6 @@ def div(input, other, *, rounding_mode=None):
     return call("div", input, other)
 
 
-def _rdiv(input, other):
-    """`number / tensor`: torch computes it as reciprocal(tensor) * number."""
-    return call("mul", call("reciprocal", input), other)
-
-
 def square(input):
     return call("pow", input, 2)
 
@@ -926,6 +921,8 @@ _METHODS = dict(
     argsort=argsort, topk=topk, unique=unique, flip=flip, fliplr=fliplr, flipud=flipud, roll=roll,
     repeat=_repeat, tile=tile, tril=tril, triu=triu, diagonal=diagonal, diag_embed=diag_embed,
     diag=diag, lerp=lerp, addcmul=addcmul, addcdiv=addcdiv, cross=cross, inner=inner,
+    __matmul__=matmul, __rmatmul__=lambda self, other: matmul(other, self),
+    __getitem__=indexing.getitem, __setitem__=indexing.setitem,
 )
 
 for _name, _fn in _METHODS.items():

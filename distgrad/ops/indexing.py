@@ -7,9 +7,12 @@ for a slice, ["t", k] for the k-th index tensor input.
 """
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from .. import dtypes
+from ..autograd import grad_mode
 from ..autograd.record import call
 from . import layout
 from .rules import unbroadcast, wrap_dim
@@ -297,6 +300,10 @@ defop("index_put", _put_forward, _put_rule, _put_vjp, node=_put_name,
 
 
 def setitem(x, key, value):
+    if x._requires_grad and x.grad_fn is None and grad_mode.is_grad_enabled():
+        # torch writes through a view unless the key selects all of x
+        what = "a view of a leaf Variable" if _key_makes_view(key, x.shape) else "a leaf Variable"
+        raise RuntimeError(f"{what} that requires grad is being used in an in-place operation.")
     items, _ = _expand_key(x, key)
     if x._has_internal_overlap() and not any(_is_tensor(i) for i in items):
         # An expanded tensor: write through the view the key selects, which may not overlap
@@ -371,3 +378,23 @@ def _write_nothing(x, key, items, value):
         raise RuntimeError(f"shape mismatch: value tensor of shape "
                            f"[{', '.join(map(str, value_shape))}] cannot be broadcast to indexing "
                            f"result of shape [{', '.join(map(str, target))}]")
+
+
+def _key_makes_view(key, shape) -> bool:
+    """Whether indexing with `key` takes a view (an int, None, or a slice that is not the
+    whole dim) before any advanced indexing, as torch's __setitem__ does."""
+    items = key if isinstance(key, tuple) else (key,)
+    if any(i is Ellipsis for i in items):
+        k = next(n for n, i in enumerate(items) if i is Ellipsis)
+        used = sum(1 for i in items if i is not None and i is not Ellipsis)
+        dims = list(range(k)) + [len(shape) - used + k + j for j in range(len(items) - k - 1)]
+        items = items[:k] + items[k + 1:]
+    else:
+        dims = range(len(items))
+    for item, d in zip(items, dims):
+        if item is None or isinstance(item, numbers.Integral) and not isinstance(item, bool):
+            return True
+        if isinstance(item, slice) and 0 <= d < len(shape):
+            if item.indices(shape[d]) != (0, shape[d], 1):
+                return True
+    return False

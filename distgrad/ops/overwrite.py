@@ -31,7 +31,8 @@ defop("zero", np.zeros_like, _keep, lambda c, g: _zeros_like(g), node="ZeroBackw
 
 
 def _copy_rule(x, src):
-    expanded_shape(src.shape, x.shape, src.dtype)  # torch's error when src does not broadcast
+    if hasattr(src, "shape"):  # a number copies as a 0-dim tensor
+        expanded_shape(src.shape, x.shape, src.dtype)  # torch's error when src does not broadcast
     return Meta(x.shape, x.dtype)
 
 

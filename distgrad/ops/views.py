@@ -39,13 +39,20 @@ def _unview(op: str, attrs: dict, parent, new_child):
     return call("add", parent, delta)
 
 
+def view_chain(t) -> list:
+    """(parent, op, attrs, output nr) for each view step from the base down to `t`."""
+    chain = []
+    while t._view_of is not None:
+        chain.append(t._view_of)
+        t = t._view_of[0]
+    return chain[::-1]
+
+
 def scatter_through_view(view, new_value):
     """The base of `view` with `view`'s elements replaced by `new_value`: step by step up
     the chain of views where each step can be undone (reshapes, transposes, selections),
     else at once by the view's place in its base's memory (as torch's CopySlices does)."""
-    from ..tensor import _view_chain
-
-    chain = _view_chain(view)
+    chain = view_chain(view)
     if any(op not in _SHAPE_VIEWS + _SELECTIONS + ("t", "transpose", "permute")
            for _, op, _, _ in chain):
         return _scatter_by_layout(view, new_value)

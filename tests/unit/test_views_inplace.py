@@ -370,3 +370,13 @@ def test_grad_of_a_stale_forbidden_view_reads_without_raising():
         return grad_of(part), made.grad, x.grad
 
     same(program)
+
+
+def test_copy_from_a_number_and_from_a_list():
+    def program(T):
+        x = T.ones(2, requires_grad=True)
+        y = x * 2
+        y.copy_(1.5)
+        return y, y.grad_fn.name(), len(y.grad_fn.next_functions), attempt(T.zeros(2).copy_, [1.0, 2.0])
+
+    same(program)
