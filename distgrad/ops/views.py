@@ -112,8 +112,15 @@ def _as_strided_backward(g, shape, size, stride, storage_offset=0):
 defop("as_strided", _as_strided, _as_strided_rule,
       lambda c, g: call("as_strided_backward", g, shape=list(c.shapes[0]), **c.attrs),
       node="AsStridedBackward0", view=True, strides=layout.as_strided)
+def _as_strided_backward_vjp(c, g):
+    # The adjoint gathers from g's elements in row-major order: as_strided reads a storage,
+    # so a g laid out otherwise (an expanded or transposed gradient) is copied first.
+    if g._layout is not None:
+        g = call("contiguous", g)
+    return call("as_strided", g, size=c.attrs["size"], stride=c.attrs["stride"],
+                storage_offset=c.attrs.get("storage_offset", 0))
+
+
 defop("as_strided_backward", _as_strided_backward,
       lambda g, shape, size, stride, storage_offset=0: Meta(shape, g.dtype),
-      lambda c, g: call("as_strided", g, size=c.attrs["size"], stride=c.attrs["stride"],
-                        storage_offset=c.attrs.get("storage_offset", 0)),
-      node="AsStridedBackwardBackward0")
+      _as_strided_backward_vjp, node="AsStridedBackwardBackward0")

@@ -372,6 +372,21 @@ def test_grad_of_a_stale_forbidden_view_reads_without_raising():
     same(program)
 
 
+def test_second_order_gradient_through_a_regenerated_view():
+    # The stale view's history is regenerated as as_strided of its base; the double backward
+    # of that gathers from an expanded first-order gradient (was read past its storage).
+    def program(T):
+        x = T.tensor([[1.02, -1.4, 0.81], [-1.48, 0.41, -1.05], [-0.79, 1.06, -0.82]])
+        y = T.tensor([-0.48, -0.25, -0.99], requires_grad=True)
+        a = x.clone()
+        v = a.transpose(0, 1)
+        a.add_(y.sum(0))
+        g, = T.autograd.grad((v * v).sum(), [y], create_graph=True)
+        return v.grad_fn.name(), g, T.autograd.grad((g * g).sum(), [y])
+
+    same(program, rtol=1e-4)
+
+
 def test_copy_from_a_number_and_from_a_list():
     def program(T):
         x = T.ones(2, requires_grad=True)
