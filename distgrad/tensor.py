@@ -622,6 +622,7 @@ class Tensor:
         node, nr = result._grad_fn, result._output_nr
         if hasattr(node, "save_original"):
             node.save_original(self)  # before the base's values are overwritten
+            self._bypass_own_node(node)
         result = self._as_written(result)
         base._inplace(call("copy_slices", scatter_through_view(self, result)))
         retained = self._retains_grad
@@ -631,6 +632,22 @@ class Tensor:
         if retained and not self._retains_grad:
             self.retain_grad()
         return self
+
+    def _bypass_own_node(self, node) -> None:
+        """The written op's gradient for its `self` goes to the base's old history, not
+        through this view's own node (torch's CopySlices): hooks and retain_grad on the view
+        from before the write do not see it. Only done when the view's node has them."""
+        old = self._grad_fn
+        if old is None or not (old._tensor_pre_hooks or old._retain_grad):
+            return
+        strides, offset = self._strides_offset()
+        with grad_mode.enable_grad():
+            fresh = call("as_strided", self._base, size=list(self.shape), stride=list(strides),
+                         storage_offset=offset)
+        own = (old, self._output_nr)
+        node.next_functions = tuple(
+            fresh._gradient_edge() if slot == 0 and edge == own else edge
+            for edge, slot in zip(node.next_functions, node._slots))
 
     def _rebase_view(self, result) -> None:
         """Self, a view, already holds `result`'s values (a custom Function wrote them and

@@ -395,3 +395,24 @@ def test_copy_from_a_number_and_from_a_list():
         return y, y.grad_fn.name(), len(y.grad_fn.next_functions), attempt(T.zeros(2).copy_, [1.0, 2.0])
 
     same(program)
+
+
+def test_hooks_on_a_view_before_it_is_written_see_only_other_uses():
+    # torch's CopySlices sends the written op's gradient for the view's old value to the
+    # base's old history, not through the view's own node: its hooks see only other uses
+    def program(T):
+        seen = []
+        x = T.tensor([[1.27, -0.29, 0.12, 0.78], [1.17, -0.43, -0.41, 1.55]], requires_grad=True)
+        a = x + x
+        v = a.narrow(1, 0, 3)
+        v.register_hook(lambda g: seen.append(("v", g)))
+        v.mul_(3)
+        w = a[0]
+        w.register_hook(lambda g: seen.append(("w", g)))
+        y = w * 2
+        w.add_(x[1])
+        (a * a).sum().backward(retain_graph=True)
+        y.sum().backward()
+        return seen, x.grad
+
+    same(program)
