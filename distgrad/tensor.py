@@ -235,10 +235,12 @@ class Tensor:
 
     @property
     def requires_grad(self) -> bool:
-        stale = self._base is not None and self._view_version != self._storage.version
-        if stale and self._view_kind is None:  # (a forbidden rebase raises on grad_fn only)
-            self._refresh_view()
-        return self._requires_grad
+        base = self._base
+        if base is None:
+            return self._requires_grad
+        if self._view_version != self._storage.version and self._view_kind is None:
+            self._refresh_view()  # (a forbidden rebase raises on grad_fn only)
+        return self._requires_grad or base._requires_grad  # as torch: a view's is its base's too
 
     @requires_grad.setter
     def requires_grad(self, flag) -> None:

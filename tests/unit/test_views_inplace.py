@@ -416,3 +416,21 @@ def test_hooks_on_a_view_before_it_is_written_see_only_other_uses():
         return seen, x.grad
 
     same(program)
+
+
+def test_a_view_requires_grad_when_its_base_comes_to():
+    def program(T):
+        x = T.tensor([1.73, -0.52, -0.05])
+        y = T.tensor([-1.23, 1.66, -0.09], requires_grad=True)
+        a = x.abs()
+        with T.no_grad():
+            v = a.expand(2, -1)
+        w = a[1:]
+        a[:3] = y
+        leaf = T.zeros(3)
+        part = leaf[:2]
+        leaf.requires_grad_()
+        return v.requires_grad, attempt(lambda: v.is_leaf), w.requires_grad, part.requires_grad
+
+    same(program)
+
