@@ -263,8 +263,6 @@ def _wrap_outputs(ctx, args, output, executable):
     inputs = {id(a) for a in args if _is_tensor(a)}
     dirty = {id(t) for t in ctx.dirty_tensors}
     nondiff = {id(t) for t in ctx.non_differentiable}
-    for t in ctx.dirty_tensors:
-        t._storage.version += 1  # torch counts mark_dirty as one more in-place change
     node = ctx if executable else None
     if node is not None:
         edges, slots = [], []
@@ -318,6 +316,13 @@ def _wrap_outputs(ctx, args, output, executable):
             if out._base is not None:
                 out._view_kind = "function"  # torch forbids writing it in place
         wrapped.append(out)
+
+    # torch counts mark_dirty as one more in-place change. Counted after the bases took the
+    # writes: views of them refreshed meanwhile (while the write was scattered) are stale again.
+    for t in ctx.dirty_tensors:
+        t._storage.version += 1
+        if t._base is not None and t.grad_fn is not None:
+            t._view_version = t._storage.version  # its history was just made from the base's
 
     if node is not None:
         # Saved after wrapping, so a saved output is recognised by its grad_fn and kept

@@ -434,3 +434,16 @@ def test_a_view_requires_grad_when_its_base_comes_to():
 
     same(program)
 
+
+def test_a_sibling_view_read_after_a_custom_function_dirtied_a_view_sees_the_write():
+    def program(T):
+        x = T.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+        a = x * 1
+        sibling = a.t()
+        part = sibling[::2]
+        _doubling_in_place(T).apply(part)
+        return (sibling.grad_fn.name(), a._version,
+                T.autograd.grad(sibling.sum(), [x], retain_graph=True),
+                T.autograd.grad((a * a).sum(), [x]))
+
+    same(program)
