@@ -390,7 +390,7 @@ class Tensor:
 
     def register_hook(self, hook):
         """hook(grad) -> Tensor or None, called when this tensor's gradient is computed."""
-        if not self._requires_grad:
+        if not self.requires_grad:
             raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
         if self.grad_fn is None:
             if self._hooks is None:
@@ -413,7 +413,7 @@ class Tensor:
         return _ListHandle(self._post_acc_hooks, hook)
 
     def retain_grad(self) -> None:
-        if not self._requires_grad:
+        if not self.requires_grad:
             raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
         if self.grad_fn is None or self._retains_grad:
             return

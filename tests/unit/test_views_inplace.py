@@ -447,3 +447,19 @@ def test_a_sibling_view_read_after_a_custom_function_dirtied_a_view_sees_the_wri
                 T.autograd.grad((a * a).sum(), [x]))
 
     same(program)
+
+
+def test_retain_grad_on_a_view_whose_base_came_to_require_grad():
+    # (torch 2.13 crashes registering a hook on such a view, and its retain_grad before the
+    # view's history is read keeps no .grad: only that it is accepted is compared)
+    def program(T):
+        x = T.tensor([[0.12, 0.71, 0.28]], requires_grad=True)
+        y = T.tensor([1.96, 1.9, -0.29])
+        v = y[::2]
+        w = y[1:]
+        y[0:] = x[:, 2:].sum()
+        accepted = attempt(v.retain_grad)
+        (v * w[0]).sum().backward()
+        return accepted, v.requires_grad, x.grad
+
+    same(program)
