@@ -1,0 +1,71 @@
+"""A checkpoint's shard files: safetensors files with a crc32 per tensor, written and read
+by whoever holds the data (a worker, or the driver for its own tensors).
+
+Plain functions on numpy arrays and paths, so the worker process runs them as they are.
+"""
+from __future__ import annotations
+
+import os
+import zlib
+
+import numpy as np
+
+
+def write_shard_file(path: str, arrays: dict) -> dict:
+    """Write `arrays` ({key: array}) to `path` and flush it to disk. Returns per key its
+    crc32 and byte count, and the file's size (which the manifest records)."""
+    from safetensors.numpy import save_file
+
+    arrays = {k: np.ascontiguousarray(a) for k, a in arrays.items()}
+    save_file(arrays, path)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)  # the manifest that names this file is renamed in only after it is durable
+    finally:
+        os.close(fd)
+    return {"crc32": {k: checksum(a) for k, a in arrays.items()},
+            "nbytes": {k: int(a.nbytes) for k, a in arrays.items()},
+            "file_bytes": os.path.getsize(path)}
+
+
+def checksum(a: np.ndarray) -> int:
+    """crc32 of an array's bytes in row-major order (zlib releases the GIL on large ones)."""
+    a = np.ascontiguousarray(a)
+    return zlib.crc32(memoryview(a).cast("B")) if a.nbytes else 0
+
+
+def read_region(path: str, key: str, starts, stops, crc32: int, file_bytes: int,
+                cache: dict | None = None) -> np.ndarray:
+    """Rows [starts, stops) of tensor `key` in shard file `path`, after checking the file's
+    size and the tensor's checksum against the manifest's (RuntimeError naming the file)."""
+    whole = cache.get((path, key)) if cache is not None else None
+    if whole is None:
+        whole = _read_checked(path, key, crc32, file_bytes)
+        if cache is not None:
+            cache[(path, key)] = whole
+    region = tuple(slice(a, b) for a, b in zip(starts, stops))
+    return np.array(whole[region], copy=True)
+
+
+def _read_checked(path: str, key: str, crc32: int, file_bytes: int) -> np.ndarray:
+    try:
+        size = os.path.getsize(path)
+    except OSError as e:
+        raise RuntimeError(f"checkpoint shard file {path} cannot be read ({e}): the "
+                           "checkpoint directory must be reachable from every worker") from None
+    if size != file_bytes:
+        raise RuntimeError(f"checkpoint shard file {path} is truncated or was overwritten: it "
+                           f"has {size} bytes, the manifest says {file_bytes}")
+    from safetensors import safe_open
+
+    try:
+        with safe_open(path, framework="np") as f:
+            whole = f.get_tensor(key)
+    except Exception as e:
+        raise RuntimeError(f"checkpoint shard file {path} is corrupted: tensor {key!r} cannot "
+                           f"be read ({type(e).__name__}: {e})") from None
+    got = checksum(whole)
+    if got != crc32:
+        raise RuntimeError(f"checkpoint shard file {path} is corrupted: tensor {key!r} has "
+                           f"crc32 {got:#010x}, the manifest says {crc32:#010x}")
+    return whole
