@@ -36,6 +36,12 @@ from . import dtypes
 from .autograd.grad_mode import no_grad
 from .tensor import Tensor, device_str
 
+
+def row_major(a) -> np.ndarray:
+    """`a` as a C-contiguous array (np.ascontiguousarray would make a 0-d one 1-d)."""
+    a = np.asarray(a)
+    return a if a.flags.c_contiguous else a.copy(order="C")
+
 FORMAT = "distgrad.save/1"
 _KEY = "distgrad"
 
@@ -119,8 +125,7 @@ class _Writer:
                 base = _memory_of(members)
                 if base is not None:
                     key = f"storage{len(self.storages)}"
-                    self.arrays[key] = np.ascontiguousarray(
-                        base.detach()._numpy_value()).reshape(-1)
+                    self.arrays[key] = row_major(base.detach()._numpy_value()).reshape(-1)
                     self.storages[key] = {"device": base.device_str}
                     for t, rec in members:
                         shared[id(t)] = key
@@ -132,7 +137,7 @@ class _Writer:
                 rec["offset"] = t.storage_offset()
             else:
                 rec["key"] = key = f"tensor{rec['id']}"
-                self.arrays[key] = np.ascontiguousarray(t.detach()._numpy_value())
+                self.arrays[key] = row_major(t.detach()._numpy_value())
 
 
 def _memory_of(members):

@@ -129,6 +129,7 @@ class _SaveJob:
         self.by_writer: dict[str, list] = {}  # "driver" / "worker:K" -> [(key, tensor or array)]
         self.chunks: dict[str, list] = {}  # writer -> the chunk records its file's keys fill
         self.posted: dict = {}  # worker -> its posted save message
+        self.keys: set = set()
 
     def file_of(self, writer: str) -> str:
         who = "driver" if writer == "driver" else writer.replace(":", "")
@@ -140,7 +141,10 @@ class _SaveJob:
                  "chunks": []}
         for k, (part, offsets) in enumerate(parts(t)):
             writer = "driver" if part.device_str == "cpu" else part.device_str
-            key = f"{n}.{k}"
+            key = f"{_dotted(path)}#{k}"  # (named so that an error about it says which)
+            if key in self.keys:  # paths whose dotted forms collide
+                key = f"{n}:{key}"
+            self.keys.add(key)
             chunk = {"offsets": offsets, "shape": list(part.shape), "file": self.file_of(writer),
                      "key": key}
             entry["chunks"].append(chunk)
@@ -163,7 +167,9 @@ class _SaveJob:
             q.flush()  # the runs that compute these tensors go first
             body = {"path": os.path.abspath(os.path.join(self.directory, self.file_of(writer))),
                     "items": [[key, q._own(t._value).id] for key, t in items], "copy": copy}
-            self.posted[writer] = (q, rt.endpoint.post(q.index, wire.body_message("save", body)))
+            message = wire.body_message("save", body)
+            q.counters.add_sent(q.index, len(message), 1)  # (names and ids: no array bytes)
+            self.posted[writer] = (q, rt.endpoint.post(q.index, message))
         if copy:  # the workers have taken their copies once their replies say so
             self.posted = {w: (q, _Ticket(q, rt.endpoint.collect(p, q.index)))
                            for w, (q, p) in self.posted.items()}
@@ -298,9 +304,14 @@ def load(state_dict, checkpoint_id, *, storage_reader=None, planner=None,
                                f"{entry['shape']}, the state dict's tensor has shape "
                                f"{list(value.shape)}")
         fills.append((value, entry))
+    touched = set()
     with no_grad():
         for t, entry in fills:
-            _fill(t, entry, directory)
+            touched |= _fill(t, entry, directory)
+    for device in sorted(touched):  # the workers' reads ran (a bad shard file raises here)
+        q = record.executor_for(device)
+        q.flush()
+        q.check(block=True)
 
 
 def read_manifest(directory: str) -> dict:
@@ -317,14 +328,17 @@ def read_manifest(directory: str) -> dict:
     return manifest
 
 
-def _fill(t: Tensor, entry: dict, directory: str) -> None:
-    """Write the saved values into every part of `t`, each read where the part lives."""
+def _fill(t: Tensor, entry: dict, directory: str) -> set:
+    """Write the saved values into every part of `t`, each read where the part lives.
+    Returns the workers it queued reads on."""
     dtype = entry["dtype"]
+    touched = set()
     for part, offsets in parts(t, every_copy=True):
         device = part.device_str
         shape = list(part.shape)
         if device != "cpu":
             record.executor_for(device)._own(part._value)
+            touched.add(device)
         for chunk in entry["chunks"]:
             box = overlap(offsets, shape, chunk["offsets"], chunk["shape"])
             if box is None:
@@ -338,6 +352,7 @@ def _fill(t: Tensor, entry: dict, directory: str) -> None:
             whole = all(s.start == 0 and s.stop == n for s, n in zip(region, shape))
             target = part if whole else part[region]
             target.copy_(piece)
+    return touched
 
 
 def _read(device: str, path: str, chunk: dict, starts, stops, dtype: str) -> Tensor:

@@ -10,13 +10,15 @@ import zlib
 
 import numpy as np
 
+from ...serialization import row_major
+
 
 def write_shard_file(path: str, arrays: dict) -> dict:
     """Write `arrays` ({key: array}) to `path` and flush it to disk. Returns per key its
     crc32 and byte count, and the file's size (which the manifest records)."""
     from safetensors.numpy import save_file
 
-    arrays = {k: np.ascontiguousarray(a) for k, a in arrays.items()}
+    arrays = {k: row_major(a) for k, a in arrays.items()}
     save_file(arrays, path)
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -30,7 +32,7 @@ def write_shard_file(path: str, arrays: dict) -> dict:
 
 def checksum(a: np.ndarray) -> int:
     """crc32 of an array's bytes in row-major order (zlib releases the GIL on large ones)."""
-    a = np.ascontiguousarray(a)
+    a = row_major(a)
     return zlib.crc32(memoryview(a).cast("B")) if a.nbytes else 0
 
 
