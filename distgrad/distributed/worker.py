@@ -85,9 +85,14 @@ def _numel(shape) -> int:
 
 def _root(arr: np.ndarray) -> np.ndarray:
     """The outermost array whose memory `arr` views (itself when it owns it)."""
-    while isinstance(arr.base, np.ndarray):
-        arr = arr.base
-    return arr
+    while True:
+        base = arr.base
+        if not isinstance(base, np.ndarray):
+            # as_strided's result views its array through a wrapper (numpy's DummyArray)
+            base = getattr(base, "base", None)
+            if not isinstance(base, np.ndarray):
+                return arr
+        arr = base
 
 
 class Worker:
