@@ -72,9 +72,10 @@ def save(state_dict, checkpoint_id, *, storage_writer=None, planner=None, proces
 
 def async_save(state_dict, checkpoint_id, *, storage_writer=None, planner=None,
                process_group=None) -> Future:
-    """As `save`, but returns once every worker has copied its shards (in its own memory);
-    the files are written in the background. `.result()` waits and returns the manifest;
-    training may change the tensors meanwhile."""
+    """As `save`, but returns at once: each worker copies its shards (in its own memory)
+    before it runs anything sent after this call, and writes them in the background; the
+    driver's own tensors are copied before it returns. `.result()` waits and returns the
+    manifest; training may change the tensors meanwhile."""
     job = _start_save(state_dict, checkpoint_id, copy=True)
     future = Future()
 
@@ -170,10 +171,10 @@ class _SaveJob:
             message = wire.body_message("save", body)
             q.counters.add_sent(q.index, len(message), 1)  # (names and ids: no array bytes)
             self.posted[writer] = (q, rt.endpoint.post(q.index, message))
-        if copy:  # the workers have taken their copies once their replies say so
-            self.posted = {w: (q, _Ticket(q, rt.endpoint.collect(p, q.index)))
-                           for w, (q, p) in self.posted.items()}
-        # The tensors' memory may now change: the workers' writes no longer read it.
+        if copy:
+            self.posted = {w: (q, _Ticket(q, p)) for w, (q, p) in self.posted.items()}
+        # The tensors' memory may now change: a worker takes its copies (or writes) before
+        # it runs anything sent after this message.
         self.by_writer = {w: items for w, items in self.by_writer.items() if w == "driver"}
 
     def finish(self) -> dict:
@@ -212,15 +213,16 @@ class _SaveJob:
 class _Ticket:
     """A worker's background write, polled until it is done."""
 
-    def __init__(self, queue, reply: dict):
+    def __init__(self, queue, posted):
         self.queue = queue
-        self.ticket = reply["ticket"]
+        self.posted = posted  # the save message, whose reply names the write
 
     POLL_S = 0.02  # between asks; each costs the worker a message, not a wait
 
     def wait(self) -> dict:
         endpoint = self.queue.endpoint.endpoint
-        message = wire.body_message("save_poll", {"ticket": self.ticket})
+        ticket = endpoint.collect(self.posted, self.queue.index)["ticket"]
+        message = wire.body_message("save_poll", {"ticket": ticket})
         while True:
             reply = endpoint.collect(endpoint.post(self.queue.index, message), self.queue.index)
             if reply.get("done"):
