@@ -90,8 +90,8 @@ class _Writer:
             kind = "odict" if isinstance(obj, OrderedDict) else "dict"
             return {kind: [[self.encode(k, f"{where} key"), self.encode(v, f"{where}[{k!r}]")]
                            for k, v in obj.items()]}
-        if isinstance(obj, (list, tuple)):
-            return {type(obj).__name__ if type(obj) in (list, tuple) else "list":
+        if isinstance(obj, (list, tuple)):  # (a namedtuple comes back a tuple)
+            return {"tuple" if isinstance(obj, tuple) else "list":
                     [self.encode(v, f"{where}[{i}]") for i, v in enumerate(obj)]}
         raise TypeError(f"distgrad.save: cannot save {type(obj).__name__} at {where}: only "
                         "tensors, numbers, strings, None and dicts/lists/tuples of them are "
@@ -169,8 +169,10 @@ def _placement_record(t: Tensor) -> dict:
 
 # ---- load --------------------------------------------------------------------------------------
 
-def load(f, map_location=None, weights_only=True, **_ignored):
-    """Read what `save` wrote. `map_location` as torch's (see the module doc)."""
+def load(f, map_location=None, *, weights_only=None, mmap=None):
+    """Read what `save` wrote. `map_location` as torch's (see the module doc). The file
+    holds no code, so every load is weights-only; `weights_only` and `mmap` are accepted
+    for torch's signature and change nothing."""
     data = _read_bytes(f)
     meta = _metadata(data, f)
     from safetensors.numpy import load as st_load

@@ -19,6 +19,10 @@ def write_shard_file(path: str, arrays: dict) -> dict:
     from safetensors.numpy import save_file
 
     arrays = {k: row_major(a) for k, a in arrays.items()}
+    if not os.path.isdir(os.path.dirname(path)):
+        raise FileNotFoundError(f"checkpoint directory {os.path.dirname(path)} does not exist "
+                                "here: on a cluster it must be a path every node can write "
+                                "(a shared file system)")
     save_file(arrays, path)
     fd = os.open(path, os.O_RDONLY)
     try:
