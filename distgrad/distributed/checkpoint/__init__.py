@@ -129,7 +129,8 @@ class _SaveJob:
         self.entries: list = []
         self.by_writer: dict[str, list] = {}  # "driver" / "worker:K" -> [(key, tensor or array)]
         self.chunks: dict[str, list] = {}  # writer -> the chunk records its file's keys fill
-        self.posted: dict = {}  # worker -> its posted save message
+        self.posted: dict = {}  # worker -> its queue and posted save message (or _Ticket)
+        self.endpoint = None  # the runtime's, which carries the save messages
         self.keys: set = set()
 
     def file_of(self, writer: str) -> str:
@@ -161,6 +162,7 @@ class _SaveJob:
     def start(self, copy: bool) -> None:
         """Send every worker its save message (they write, or copy, at once, in parallel)."""
         rt = runtime.current() if any(w != "driver" for w in self.by_writer) else None
+        self.endpoint = rt.endpoint if rt is not None else None
         for writer, items in self.by_writer.items():
             if writer == "driver":
                 continue
@@ -172,7 +174,8 @@ class _SaveJob:
             q.counters.add_sent(q.index, len(message), 1)  # (names and ids: no array bytes)
             self.posted[writer] = (q, rt.endpoint.post(q.index, message))
         if copy:
-            self.posted = {w: (q, _Ticket(q, p)) for w, (q, p) in self.posted.items()}
+            self.posted = {w: (q, _Ticket(self.endpoint, q.index, p))
+                           for w, (q, p) in self.posted.items()}
         # The tensors' memory may now change: a worker takes its copies (or writes) before
         # it runs anything sent after this message.
         self.by_writer = {w: items for w, items in self.by_writer.items() if w == "driver"}
@@ -190,7 +193,7 @@ class _SaveJob:
                 if isinstance(posted, _Ticket):
                     results[writer] = posted.wait()
                 else:
-                    results[writer] = q.endpoint.endpoint.collect(posted, q.index)
+                    results[writer] = self.endpoint.collect(posted, q.index)
             except BaseException as e:
                 first_error = first_error or e
         if first_error is not None:
@@ -213,18 +216,19 @@ class _SaveJob:
 class _Ticket:
     """A worker's background write, polled until it is done."""
 
-    def __init__(self, queue, posted):
-        self.queue = queue
+    def __init__(self, endpoint, index: int, posted):
+        self.endpoint = endpoint
+        self.index = index
         self.posted = posted  # the save message, whose reply names the write
 
     POLL_S = 0.02  # between asks; each costs the worker a message, not a wait
 
     def wait(self) -> dict:
-        endpoint = self.queue.endpoint.endpoint
-        ticket = endpoint.collect(self.posted, self.queue.index)["ticket"]
+        endpoint, index = self.endpoint, self.index
+        ticket = endpoint.collect(self.posted, index)["ticket"]
         message = wire.body_message("save_poll", {"ticket": ticket})
         while True:
-            reply = endpoint.collect(endpoint.post(self.queue.index, message), self.queue.index)
+            reply = endpoint.collect(endpoint.post(index, message), index)
             if reply.get("done"):
                 return reply
             time.sleep(self.POLL_S)
