@@ -299,3 +299,34 @@ def test_load_onto_missing_workers_says_to_map_them(backend_name, switch_runtime
     with pytest.raises(RuntimeError, match="worker:2.*map_location"):
         dg.load(tmp_path / "t.pt")
     assert dg.load(tmp_path / "t.pt", map_location="worker:1")["t"].device == "worker:1"
+
+
+_KILLED_MIDWAY = """
+import os, signal, sys
+import numpy as np
+import distgrad as dg, distgrad.distributed as dist
+import distgrad.distributed.checkpoint as dcp
+dist.init(2, backend="local")
+directory = sys.argv[1]
+dcp.save({"w": dist.shard(dg.tensor(np.arange(12.0).reshape(6, 2)), 0)}, checkpoint_id=directory)
+print("first saved", flush=True)
+def killed(path, arrays):  # the workers' files are written; the driver dies before the manifest
+    os.kill(os.getpid(), signal.SIGKILL)
+dcp.write_driver_file = killed
+dcp.save({"w": dist.shard(dg.tensor(-np.ones((6, 2))), 0), "d": dg.ones(2)},
+         checkpoint_id=directory)
+"""
+
+
+def test_a_driver_killed_mid_save_leaves_the_previous_checkpoint(tmp_path, backend):
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", _KILLED_MIDWAY, str(tmp_path)],
+                          capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, RAY_USAGE_STATS_ENABLED="0"))
+    assert proc.returncode == -9 and "first saved" in proc.stdout, proc.stderr
+    assert len([n for n in os.listdir(tmp_path) if n.startswith("shard-")]) == 4  # 2 + 2 left
+    state = {"w": dist.shard(dg.zeros(6, 2), 1)}
+    dcp.load(state, checkpoint_id=tmp_path)
+    assert _value(state["w"]).tolist() == np.arange(12.0).reshape(6, 2).tolist()
