@@ -34,6 +34,7 @@ import numpy as np
 
 from . import dtypes
 from .autograd.grad_mode import no_grad
+from .creation import from_numpy
 from .tensor import Tensor, device_str
 
 
@@ -269,15 +270,14 @@ class _Reader:
 
     def _place(self, t: Tensor, rec) -> Tensor:
         """`t` (in the driver) where map_location says the saved tensor goes."""
-        saved = rec["device"]
+        saved = rec["device"]  # its location ("sharded" for a sharded or replicated one)
         placement = rec.get("placement")
-        location = saved  # a sharded tensor's location is "sharded"
         ml = self.map_location
         if callable(ml) and not isinstance(ml, (str, dict)):
-            out = ml(t, location)
+            out = ml(t, saved)
             return out if out is not None else _restore(t, saved, placement)
         if isinstance(ml, dict):
-            target = ml.get(location, ml.get(saved))
+            target = ml.get(saved)
             return _restore(t, saved, placement) if target is None else t.to(device_str(target))
         if ml is not None:
             return t.to(device_str(ml))
@@ -285,8 +285,6 @@ class _Reader:
 
 
 def _from_array(arr: np.ndarray, rec) -> Tensor:
-    from .creation import from_numpy
-
     arr = np.array(arr, dtype=dtypes.from_name(rec["dtype"]).np, copy=True)
     return from_numpy(arr)
 
