@@ -51,3 +51,4 @@ def __getattr__(name):
     if name in ("nn", "optim", "distributed", "viz", "cuda"):
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'distgrad' has no attribute '{name}'")
+from .serialization import load, save  # noqa: E402

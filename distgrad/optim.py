@@ -144,12 +144,13 @@ class Optimizer:
 
 
 def _to_param(value, param: Tensor, key: str):
-    """A loaded state tensor placed like its parameter (floating state takes its dtype)."""
+    """A loaded state tensor placed like its parameter: its device, or its sharding over the
+    same workers (floating state takes its dtype)."""
     if not isinstance(value, Tensor) or key == "step":
         return value
     if value.dtype.is_floating_point and value.dtype is not param.dtype:
         value = value.to(param.dtype)
-    return value.to(param.device_str)
+    return param._storage.place_like(param, value)
 
 
 def _lerp_(start: Tensor, end: Tensor, weight: float) -> Tensor:

@@ -51,6 +51,10 @@ class Storage:
         """The whole tensor on one device (differentiable)."""
         return t.to(device)
 
+    def place_like(self, t, value):
+        """`value` placed as `t` is (a state dict's value before it is loaded into t)."""
+        return value.to(t.device_str)
+
     def make_like(self, t, make):
         """A `*_like` of t placed as t is: `make(t)` here; a kind of parts, part by part."""
         return make(t)

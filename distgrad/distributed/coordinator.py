@@ -176,6 +176,16 @@ class WorkerQueue:
             self.waits[exp.key] = exp
         return RemoteRef(self, tid)
 
+    def read_file(self, path: str, key: str, starts, stops, dtype: str, crc32: int,
+                  file_bytes: int) -> RemoteRef:
+        """Queue reading rows [starts, stops) of a checkpoint shard file's tensor `key`: the
+        worker reads the file itself (checkpoint/files.py)."""
+        tid = next(_ids)
+        with self.lock:
+            self._append(["read", tid, path, key, list(starts), list(stops), dtype, crc32,
+                          file_bytes])
+        return RemoteRef(self, tid)
+
     def assign(self, dst: RemoteRef, src: RemoteRef) -> None:
         self._own(dst), self._own(src)
         with self.lock:
@@ -387,7 +397,7 @@ def _ids_of(ins) -> list:
     code = ins[0]
     if code == "op":
         return [x[1] for x in ins[2] if x[0] == 0] + list(ins[4])
-    if code in ("import", "export", "send", "recv"):
+    if code in ("import", "export", "send", "recv", "read"):
         return [ins[1]]
     if code == "assign":
         return [ins[1], ins[2]]

@@ -95,6 +95,19 @@ class LocalEndpoint:
         with self.lock:
             return self.workers[index].handle(payload, *arrays)
 
+    def post(self, index, payload):
+        """Handle a message now; `collect` gives its decoded reply (or raises its error)."""
+        try:
+            return True, self.raw(index, payload)
+        except Exception as e:
+            return False, e
+
+    def collect(self, posted, index) -> dict:
+        ok, out = posted
+        if not ok:
+            raise out
+        return wire.decode_reply(out[0])
+
     def raw_batch(self, index, messages) -> list:
         """[(payload, arrays)] handled in order; each one's reply tuple or exception."""
         out = []
@@ -212,6 +225,15 @@ class RayEndpoint:
 
     def raw(self, index, payload, *arrays):
         return self._get(self.actors[index].handle.remote(payload, *arrays), index)
+
+    def post(self, index, payload):
+        """Send a message without waiting (the workers posted to work at once)."""
+        if index in self.dead:
+            raise WorkerDiedError(self.dead[index], index)
+        return self.actors[index].handle.remote(payload)
+
+    def collect(self, posted, index) -> dict:
+        return wire.decode_reply(_first(self._get(posted, index)))
 
     def raw_batch(self, index, messages) -> list:
         """[(payload, arrays)] sent at once, handled in order; each one's reply or exception."""

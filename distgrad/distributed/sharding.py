@@ -222,7 +222,7 @@ class _ShardedGradFn:
         g = grads[0]
         s = self.sharding
         if is_sharded(g):
-            return list(_placed_like(g, s).shards)
+            return list(placed_like(g, s).shards)
         if isinstance(s.placement, Replicate):
             first = s.shards[0].device_str
             return [g if g.device_str == first else g.to(first)] + [None] * (len(s.shards) - 1)
@@ -402,7 +402,7 @@ def set_sharded_grad(t: Tensor, value) -> None:
             if p is not None:
                 p._grad = None
         return
-    value = _placed_like(value, s)
+    value = placed_like(value, s)
     if isinstance(s.placement, Replicate):
         s.shards[0]._grad = value._sharding.shards[0]
         return
@@ -410,7 +410,7 @@ def set_sharded_grad(t: Tensor, value) -> None:
         p._grad = g
 
 
-def _placed_like(t: Tensor, s: Sharding) -> Tensor:
+def placed_like(t: Tensor, s: Sharding) -> Tensor:
     """`t` (sharded, replicated or plain) under the placement of `s`."""
     if is_sharded(t) and t._sharding.same_split(s):
         return t
@@ -442,7 +442,7 @@ def assign_inplace(t: Tensor, result: Tensor) -> None:
                            "sharded tensor: no sharding rule makes it a view (it was gathered "
                            "and copied), so the write would not reach its base; write to the "
                            "base, or to a .clone() of the result")
-    result = _placed_like(result, t._sharding)
+    result = placed_like(result, t._sharding)
     bases = {}
     for dst, src in zip(t.shards, result.shards):
         dst._inplace(src)
@@ -1148,7 +1148,7 @@ class _JoinBackward:
         for hook in self.hooks():
             new = hook(whole)
             if new is not None:
-                whole = _placed_like(new, self.sharding)
+                whole = placed_like(new, self.sharding)
         t = self.retained()
         if t is not None:
             _retain_whole(t, whole)

@@ -57,6 +57,11 @@ class ShardedStorage(storage.Storage):
 
         return sharding.full_tensor(t, device)
 
+    def place_like(self, t, value):
+        from . import sharding
+
+        return sharding.placed_like(value, t._sharding)
+
     def make_like(self, t, make):
         from . import sharding
 

@@ -11,6 +11,13 @@ A `run` message carries a worker's queued instructions, executed in order:
   ["recv", id, worker, key, shape, dtype]  tensor `id` is the one `worker` sends as `key`
   ["node", node_id, ids]   a graph node on this worker saved these tensors
   ["free", ids] / ["free_node", node_ids]
+  ["read", id, path, key, starts, stops, dtype, crc32, file_bytes]
+                           tensor `id` is rows [starts, stops) of tensor `key` of the
+                           checkpoint shard file `path` (its size and checksum checked)
+
+A `save` message (body: path, items [[key, id], ...], copy) has the worker write those
+tensors to a checkpoint shard file; with copy=True it copies them and writes in the
+background, and `save_poll` (body: ticket) asks whether that write is done.
 """
 from __future__ import annotations
 
@@ -95,7 +102,11 @@ def simple_message(kind: str) -> bytes:
     return pack({"v": VERSION, "type": kind})
 
 
-_REQUEST_TYPES = ("run", "stats", "ping")
+def body_message(kind: str, body: dict) -> bytes:
+    return pack({"v": VERSION, "type": kind, "body": body})
+
+
+_REQUEST_TYPES = ("run", "stats", "ping", "save", "save_poll")
 
 
 def decode_request(payload) -> dict:
@@ -104,9 +115,17 @@ def decode_request(payload) -> dict:
     kind = msg["type"]
     if kind not in _REQUEST_TYPES:
         raise WireFormatError(f"field 'type': unknown message type {kind!r}")
-    extra = set(msg) - {"v", "type", "instrs", "arrays"}
+    extra = set(msg) - {"v", "type", "instrs", "arrays", "body"}
     if extra:
         raise WireFormatError(f"field {sorted(extra)[0]!r}: not part of a {kind} message")
+    if ("body" in msg) != (kind in ("save", "save_poll")):
+        raise WireFormatError(f"field 'body': {'required in' if 'body' not in msg else 'not part of'} "
+                              f"a {kind} message")
+    if kind == "save":
+        _check_save_body(msg["body"])
+    elif kind == "save_poll":
+        if not isinstance(msg["body"], dict) or not _is_id(msg["body"].get("ticket")):
+            raise WireFormatError("field 'body.ticket': expected an id")
     if kind == "run":
         instrs = msg.get("instrs")
         if not isinstance(instrs, list):
@@ -117,6 +136,18 @@ def decode_request(payload) -> dict:
         if not isinstance(arrays, list) or not all(isinstance(a, np.ndarray) for a in arrays):
             raise WireFormatError("field 'arrays': expected a list of array ext values")
     return msg
+
+
+def _check_save_body(body) -> None:
+    if not isinstance(body, dict) or set(body) != {"path", "items", "copy"}:
+        raise WireFormatError("field 'body': expected a map of path, items and copy")
+    if not isinstance(body["path"], str) or not isinstance(body["copy"], bool):
+        raise WireFormatError("field 'body.path' / 'body.copy': expected a string and a bool")
+    items = body["items"]
+    if not isinstance(items, list) or not all(
+            isinstance(it, list) and len(it) == 2 and isinstance(it[0], str) and _is_id(it[1])
+            for it in items):
+        raise WireFormatError("field 'body.items': expected a list of [key, id]")
 
 
 def _is_id(x) -> bool:
@@ -205,6 +236,10 @@ _INSTR_SHAPES = {
     "node": [(_is_id, "a node id"), (_ids, "a list of ids")],
     "free": [(_ids, "a list of ids")],
     "free_node": [(_ids, "a list of node ids")],
+    "read": [(_is_id, "an id"), (lambda x: isinstance(x, str), "a path"),
+             (lambda x: isinstance(x, str), "a key"), (_ids, "a list of starts"),
+             (_ids, "a list of stops"), (lambda x: isinstance(x, str) and x in _DTYPES, "a dtype"),
+             (_is_id, "a crc32"), (_is_id, "a file size")],
 }
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 
 import numpy as np
 
@@ -84,9 +85,14 @@ def _numel(shape) -> int:
 
 def _root(arr: np.ndarray) -> np.ndarray:
     """The outermost array whose memory `arr` views (itself when it owns it)."""
-    while isinstance(arr.base, np.ndarray):
-        arr = arr.base
-    return arr
+    while True:
+        base = arr.base
+        if not isinstance(base, np.ndarray):
+            # as_strided's result views its array through a wrapper (numpy's DummyArray)
+            base = getattr(base, "base", None)
+            if not isinstance(base, np.ndarray):
+                return arr
+        arr = base
 
 
 class Worker:
@@ -100,6 +106,7 @@ class Worker:
         self.nodes: dict[int, list] = {}  # node id -> ids of the tensors it saved
         self.channels = None  # to the other workers (channels.py): set by the runtime
         self._sent: set = set()  # keys the current run has sent
+        self._saves: dict[int, "_BackgroundSave"] = {}  # checkpoint writes under way, by ticket
 
     # ---- entry point -----------------------------------------------------------------------
     def handle(self, payload, *arrays):
@@ -110,6 +117,10 @@ class Worker:
             return (wire.reply({"pid": os.getpid(), "node": self.node}),)
         if kind == "stats":
             return (wire.reply(self.stats()),)
+        if kind == "save":
+            return (wire.reply(self._save(msg["body"])),)
+        if kind == "save_poll":
+            return (wire.reply(self._save_poll(msg["body"]["ticket"])),)
         instrs = msg["instrs"]
         self._sent = set()
         if self.channels is not None:
@@ -229,6 +240,14 @@ class Worker:
                     raise WireFormatError(f"field 'instrs[{i}]': cannot receive a {dtype!r} "
                                           f"tensor of shape {shape!r}")
                 known[tid] = _Operand(tuple(shape), _DTYPES[dtype])
+            elif code == "read":
+                _, tid, path, key, starts, stops, dtype, crc, size = ins
+                shape = tuple(b - a for a, b in zip(starts, stops))
+                n = _numel(shape)
+                if len(starts) != len(stops) or n < 0 or n > self.MAX_ELEMENTS:
+                    raise WireFormatError(f"field 'instrs[{i}]': rows {starts}..{stops} are "
+                                          "not a region")
+                known[tid] = _Operand(shape, _DTYPES[dtype])
             elif code == "free":
                 for tid in ins[1]:
                     known[tid] = None
@@ -237,6 +256,7 @@ class Worker:
     def _run(self, instrs, args) -> list:
         tensors = self.tensors
         exported = []
+        files: dict = {}  # checkpoint tensors read (and checked) by this run
         for i, ins in enumerate(instrs):
             code = ins[0]
             if code == "op":
@@ -267,6 +287,11 @@ class Worker:
                 if not dst.flags.writeable:
                     dst = self._writeable(ins[1])
                 np.copyto(dst, src)
+            elif code == "read":
+                from .checkpoint.files import read_region
+
+                _, tid, path, key, starts, stops, dtype, crc, size = ins
+                tensors[tid] = read_region(path, key, starts, stops, crc, size, files)
             elif code == "node":
                 self.nodes[ins[1]] = ins[2]
             elif code == "free":
@@ -276,6 +301,39 @@ class Worker:
                 for nid in ins[1]:
                     self.nodes.pop(nid, None)
         return exported
+
+    # ---- checkpoints -----------------------------------------------------------------------
+    def _save(self, body: dict) -> dict:
+        """Write tensors to a checkpoint shard file: now, or (copy=True) from copies taken
+        now, in a thread, so the runs after this message may change them meanwhile."""
+        from .checkpoint.files import write_shard_file
+
+        arrays = {}
+        for key, tid in body["items"]:
+            arr = self.tensors.get(tid)
+            if arr is None:
+                raise WireFormatError(f"field 'body.items': unknown tensor id {tid}")
+            arrays[key] = np.array(arr, copy=True) if body["copy"] else arr
+        if not body["copy"]:
+            return write_shard_file(body["path"], arrays)
+        ticket = len(self._saves) + 1
+        while ticket in self._saves:
+            ticket += 1
+        self._saves[ticket] = _BackgroundSave(write_shard_file, body["path"], arrays)
+        return {"ticket": ticket}
+
+    def _save_poll(self, ticket: int) -> dict:
+        """{"done": False} while the write runs (at once: the runs behind this message must
+        not wait for the disk); its result, or its error."""
+        job = self._saves.get(ticket)
+        if job is None:
+            raise WireFormatError(f"field 'body.ticket': no checkpoint write {ticket}")
+        if job.thread.is_alive():
+            return {"done": False}
+        del self._saves[ticket]
+        if job.error is not None:
+            raise job.error
+        return dict(job.result, done=True)
 
     def _writeable(self, tid: int) -> np.ndarray:
         """Tensor `tid`, made writeable: arrays from the object store are read-only, so
@@ -312,3 +370,19 @@ class Worker:
             elif ins[0] == "free_node":
                 for nid in ins[1]:
                     self.nodes.pop(nid, None)
+
+
+class _BackgroundSave:
+    """One checkpoint shard file written by a thread of the worker process."""
+
+    def __init__(self, write, path, arrays):
+        self.result = self.error = None
+
+        def run():
+            try:
+                self.result = write(path, arrays)
+            except BaseException as e:  # reported at the next poll
+                self.error = e
+
+        self.thread = threading.Thread(target=run, name="checkpoint-write", daemon=True)
+        self.thread.start()

@@ -382,13 +382,14 @@ class Module:
                                   f"is {current.shape!r}.")
                     continue
                 with no_grad():
+                    # placed as the current tensor is (its device, or its sharding) first
+                    new = current._storage.place_like(current, value)
                     if assign:
-                        new = value.to(current.device_str)
                         if is_param:
                             new = Parameter(new, current.requires_grad)
                         setattr(mod, name, new)
                     else:
-                        current.copy_(value)
+                        current.copy_(new)
         unexpected = [k for k in state_dict.keys() if k not in expected]
         if strict:
             if unexpected:

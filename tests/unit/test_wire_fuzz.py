@@ -119,6 +119,16 @@ REFUSED = {
                                               _A + [np.ones((2, 3), np.int64)]), "instrs[2]"),
     "use after free": (wire.run_message([["import", 1, 0], ["free", [1]], ["export", 1]], _A),
                        "instrs[2][1]"),
+    "read of no region": (wire.run_message([["read", 1, "/x", "k", [3], [1], "float32", 0, 8]]),
+                          "instrs[0]"),
+    "read of an unknown dtype": (wire.run_message([["read", 1, "/x", "k", [0], [1], "int8", 0,
+                                                    8]]), "instrs[0][6]"),
+    "save of an unknown tensor": (wire.body_message("save", {"path": "/x", "items": [["k", 4]],
+                                                             "copy": False}), "body.items"),
+    "save with a malformed body": (wire.body_message("save", {"path": "/x", "items": [["k"]],
+                                                              "copy": False}), "body.items"),
+    "save without a body": (wire.simple_message("save"), "body"),
+    "poll of no write": (wire.body_message("save_poll", {"ticket": 3}), "body.ticket"),
 }
 
 
@@ -179,3 +189,24 @@ def test_no_pickled_data_in_distgrad_messages():
     w = Worker(0, node="t")
     with pytest.raises(WireFormatError, match="not an array of float32"):
         w.handle(wire.run_message([["import", 1, 0]]), np.array([Anything()], dtype=object))
+
+
+def test_checkpoint_shard_written_and_read_by_the_worker(tmp_path):
+    """A save message writes the worker's tensors; a read instruction gets a region back,
+    and refuses a file whose bytes changed (naming it); the worker keeps serving."""
+    w = Worker(0, node="t")
+    a = np.arange(12, dtype=np.float64).reshape(3, 4)
+    w.handle(wire.run_message([["import", 1, 0]], inline_arrays=[a]))
+    path = str(tmp_path / "shard.safetensors")
+    reply = wire.decode_reply(w.handle(wire.body_message(
+        "save", {"path": path, "items": [["a", 1]], "copy": False}))[0])
+    crc, size = reply["crc32"]["a"], reply["file_bytes"]
+    read = ["read", 2, path, "a", [1, 1], [3, 3], "float64", crc, size]
+    out = w.handle(wire.run_message([read, ["export", 2]]))
+    np.testing.assert_array_equal(out[1], a[1:3, 1:3])
+    data = bytearray(open(path, "rb").read())
+    data[-1] ^= 1
+    open(path, "wb").write(bytes(data))
+    with pytest.raises(RuntimeError, match="shard.safetensors is corrupted"):
+        w.handle(wire.run_message([read, ["export", 2]]))
+    assert wire.decode_reply(w.handle(wire.simple_message("ping"))[0])["pid"]

@@ -1,0 +1,311 @@
+"""`distgrad.save` / `distgrad.load`: tensors and nested containers of them, without pickle.
+
+The file is one safetensors file: the arrays as its tensors, and the structure (dicts,
+lists, tuples, numbers, strings, None; each tensor's dtype, shape, requires_grad,
+device and placement) as JSON in its metadata under the key "distgrad". It can be read
+with nothing but numpy and safetensors:
+
+    from safetensors import safe_open
+    with safe_open("model.pt", framework="np") as f:
+        structure = json.loads(f.metadata()["distgrad"])
+        arrays = {k: f.get_tensor(k) for k in f.keys()}
+
+Values round-trip bit for bit, with their dtypes, requires_grad and Parameter-ness.
+Sharing: tensors of `obj` that share memory (a base and its views, or two views of
+one base, on the driver or on one worker) are stored once, as their base's memory, and
+come back sharing memory and a version counter (as torch.load gives them: views in
+memory, not autograd views of each other). A sharded or replicated tensor is stored
+whole (gathered) with its placement, and comes back placed the same way.
+
+`map_location` as torch's: None (each tensor where it was saved: its worker, or its
+placement over the same workers), a device ("cpu", "worker:1"), a dict from saved
+location to new location, or a callable `(tensor_on_cpu, saved_location) -> tensor`
+(whatever it returns is used; None leaves the tensor where it was saved).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import struct
+from collections import OrderedDict
+
+import numpy as np
+
+from . import dtypes
+from .autograd.grad_mode import no_grad
+from .creation import from_numpy
+from .tensor import Tensor, device_str
+
+
+def row_major(a) -> np.ndarray:
+    """`a` as a C-contiguous array (np.ascontiguousarray would make a 0-d one 1-d)."""
+    a = np.asarray(a)
+    return a if a.flags.c_contiguous else a.copy(order="C")
+
+FORMAT = "distgrad.save/1"
+_KEY = "distgrad"
+
+__all__ = ["save", "load"]
+
+
+# ---- save --------------------------------------------------------------------------------------
+
+def save(obj, f) -> None:
+    """Write `obj` (a tensor, or dicts/lists/tuples of tensors, numbers, strings, None) to
+    `f` (a path or a binary file object) as safetensors + JSON."""
+    from safetensors.numpy import save as st_save
+
+    writer = _Writer()
+    structure = writer.encode(obj, "obj")
+    writer.finish()
+    meta = {_KEY: json.dumps({"format": FORMAT, "obj": structure,
+                              "tensors": [rec for _, rec in writer.tensors],
+                              "storages": writer.storages}, allow_nan=False)}
+    data = st_save(writer.arrays, metadata=meta)
+    if isinstance(f, (str, os.PathLike)):
+        with open(f, "wb") as out:
+            out.write(data)
+    else:
+        f.write(data)
+
+
+class _Writer:
+    def __init__(self):
+        self.arrays: dict[str, np.ndarray] = {}
+        self.storages: dict[str, dict] = {}  # shared memory: its array key and device
+        self.tensors: list = []  # (tensor, its JSON record) in order met
+        self.seen: dict[int, dict] = {}  # id(tensor) -> its record (the same tensor twice)
+
+    def encode(self, obj, where: str):
+        if isinstance(obj, Tensor):
+            return {"tensor": self._tensor(obj)}
+        if isinstance(obj, bool) or obj is None or isinstance(obj, str):
+            return obj
+        if isinstance(obj, (int, np.integer)):
+            return {"int": int(obj)}
+        if isinstance(obj, (float, np.floating)):
+            x = float(obj)
+            return {"float": x if math.isfinite(x) else repr(x)}
+        if isinstance(obj, dict):
+            kind = "odict" if isinstance(obj, OrderedDict) else "dict"
+            return {kind: [[self.encode(k, f"{where} key"), self.encode(v, f"{where}[{k!r}]")]
+                           for k, v in obj.items()]}
+        if isinstance(obj, (list, tuple)):  # (a namedtuple comes back a tuple)
+            return {"tuple" if isinstance(obj, tuple) else "list":
+                    [self.encode(v, f"{where}[{i}]") for i, v in enumerate(obj)]}
+        raise TypeError(f"distgrad.save: cannot save {type(obj).__name__} at {where}: only "
+                        "tensors, numbers, strings, None and dicts/lists/tuples of them are "
+                        "saved (the file holds no pickle)")
+
+    def _tensor(self, t: Tensor) -> dict:
+        rec = self.seen.get(id(t))
+        if rec is not None:  # the same tensor again: one record, one tensor when loaded
+            return rec["id"]
+        rec = {"id": len(self.tensors), "dtype": t.dtype.name, "shape": list(t.shape),
+               "requires_grad": bool(t.requires_grad), "device": t.device_str}
+        from .nn.parameter import Parameter
+
+        if isinstance(t, Parameter):
+            rec["parameter"] = True
+        if t._sharding is not None:
+            rec["placement"] = _placement_record(t)
+        self.seen[id(t)] = rec
+        self.tensors.append((t, rec))
+        return rec["id"]
+
+    def finish(self) -> None:
+        """Store each tensor's values: once per shared memory, else its own."""
+        groups: dict[int, list] = {}
+        for t, rec in self.tensors:
+            if t._sharding is None:
+                groups.setdefault(id(t._storage), []).append((t, rec))
+        shared = {}
+        for members in groups.values():
+            if len(members) > 1:
+                base = _memory_of(members)
+                if base is not None:
+                    key = f"storage{len(self.storages)}"
+                    self.arrays[key] = row_major(base.detach()._numpy_value()).reshape(-1)
+                    self.storages[key] = {"device": base.device_str}
+                    for t, rec in members:
+                        shared[id(t)] = key
+        for t, rec in self.tensors:
+            key = shared.get(id(t))
+            if key is not None:
+                rec["storage"] = key
+                rec["stride"] = list(t.stride())
+                rec["offset"] = t.storage_offset()
+            else:
+                rec["key"] = key = f"tensor{rec['id']}"
+                self.arrays[key] = row_major(t.detach()._numpy_value())
+
+
+def _memory_of(members):
+    """The base holding the memory every member views (row-major from offset 0), or None."""
+    for t, _ in members:
+        base = t._base if t._base is not None else t
+        if base._layout is None and base._storage is t._storage:
+            size = base.numel()
+            if all(_extent(m) <= size for m, _ in members):
+                return base
+    return None
+
+
+def _extent(t: Tensor) -> int:
+    """One past the last element of its storage that `t` reads."""
+    if t.numel() == 0:
+        return 0
+    return t.storage_offset() + sum((n - 1) * s for n, s in zip(t.shape, t.stride())) + 1
+
+
+def _placement_record(t: Tensor) -> dict:
+    from .distributed.sharding import Replicate
+
+    s = t._sharding
+    if isinstance(s.placement, Replicate):
+        return {"kind": "replicate", "workers": list(s.workers)}
+    return {"kind": "shard", "dim": s.placement.dim, "workers": list(s.workers)}
+
+
+# ---- load --------------------------------------------------------------------------------------
+
+def load(f, map_location=None, *, weights_only=None, mmap=None):
+    """Read what `save` wrote. `map_location` as torch's (see the module doc). The file
+    holds no code, so every load is weights-only; `weights_only` and `mmap` are accepted
+    for torch's signature and change nothing."""
+    data = _read_bytes(f)
+    meta = _metadata(data, f)
+    from safetensors.numpy import load as st_load
+
+    arrays = st_load(data)
+    reader = _Reader(arrays, meta, map_location)
+    return reader.decode(meta["obj"])
+
+
+def _read_bytes(f) -> bytes:
+    if isinstance(f, (str, os.PathLike)):
+        with open(f, "rb") as inp:
+            return inp.read()
+    if isinstance(f, (bytes, bytearray)):
+        return bytes(f)
+    return f.read()
+
+
+def _metadata(data: bytes, f) -> dict:
+    """The JSON structure from the safetensors header (8-byte length, then JSON)."""
+    name = f if isinstance(f, (str, os.PathLike)) else "the file"
+    try:
+        (n,) = struct.unpack("<Q", data[:8])
+        header = json.loads(data[8:8 + n])
+        meta = json.loads(header["__metadata__"][_KEY])
+    except Exception:
+        raise RuntimeError(f"distgrad.load: {name} is not a file distgrad.save wrote (no "
+                           "safetensors header with distgrad's structure)") from None
+    if meta.get("format") != FORMAT:
+        raise RuntimeError(f"distgrad.load: {name} has format {meta.get('format')!r}, expected "
+                           f"{FORMAT!r}")
+    return meta
+
+
+class _Reader:
+    def __init__(self, arrays, meta, map_location):
+        self.arrays = arrays
+        self.records = meta["tensors"]
+        self.storages = meta["storages"]
+        self.placed_storages: dict = {}
+        self.tensors: dict[int, Tensor] = {}
+        self.map_location = map_location
+
+    def decode(self, node):
+        if node is None or isinstance(node, (bool, str)):
+            return node
+        (kind, value), = node.items()
+        if kind == "tensor":
+            return self._tensor(value)
+        if kind == "int":
+            return int(value)
+        if kind == "float":
+            return float(value)
+        if kind in ("dict", "odict"):
+            out = OrderedDict() if kind == "odict" else {}
+            for k, v in value:
+                out[self.decode(k)] = self.decode(v)
+            return out
+        if kind == "list":
+            return [self.decode(v) for v in value]
+        if kind == "tuple":
+            return tuple(self.decode(v) for v in value)
+        raise RuntimeError(f"distgrad.load: unknown entry {kind!r} in the file's structure")
+
+    def _tensor(self, index: int):
+        t = self.tensors.get(index)
+        if t is not None:
+            return t
+        rec = self.records[index]
+        from .nn.parameter import Parameter
+
+        with no_grad():
+            if "storage" in rec:
+                t = self._view(rec)
+            else:
+                t = self._place(_from_array(self.arrays[rec["key"]], rec), rec)
+            t = t.detach()
+        if rec.get("parameter"):
+            t = Parameter(t, rec["requires_grad"])
+        elif rec["requires_grad"]:
+            t.requires_grad_(True)
+        self.tensors[rec["id"]] = t
+        return t
+
+    def _view(self, rec) -> Tensor:
+        key = rec["storage"]
+        flat = self.placed_storages.get(key)
+        if flat is None:
+            arr = self.arrays[key]
+            flat = self._place(_from_array(arr, {"dtype": rec["dtype"]}),
+                               {"device": self.storages[key]["device"]})
+            self.placed_storages[key] = flat
+        return flat.as_strided(rec["shape"], rec["stride"], rec["offset"])
+
+    def _place(self, t: Tensor, rec) -> Tensor:
+        """`t` (in the driver) where map_location says the saved tensor goes."""
+        saved = rec["device"]  # its location ("sharded" for a sharded or replicated one)
+        placement = rec.get("placement")
+        ml = self.map_location
+        if callable(ml) and not isinstance(ml, (str, dict)):
+            out = ml(t, saved)
+            return out if out is not None else _restore(t, saved, placement)
+        if isinstance(ml, dict):
+            target = ml.get(saved)
+            return _restore(t, saved, placement) if target is None else t.to(device_str(target))
+        if ml is not None:
+            return t.to(device_str(ml))
+        return _restore(t, saved, placement)
+
+
+def _from_array(arr: np.ndarray, rec) -> Tensor:
+    arr = np.array(arr, dtype=dtypes.from_name(rec["dtype"]).np, copy=True)
+    return from_numpy(arr)
+
+
+def _restore(t: Tensor, device: str, placement) -> Tensor:
+    """`t` back where it was saved: its device, or its placement over the same workers."""
+    if device == "cpu":
+        return t
+    from . import distributed as dist
+
+    if not dist.is_initialized() or any(w not in dist.workers()
+                                        for w in (placement or {"workers": [device]})["workers"]):
+        where = device if placement is None else \
+            f"{placement['kind']} over {placement['workers']}"
+        raise RuntimeError(f"Attempting to deserialize object on {where}, but "
+                           f"{'distgrad.distributed is not initialized' if not dist.is_initialized() else 'this runtime has only ' + str(dist.workers())}. "
+                           "Please use distgrad.load with map_location='cpu' (or a dict or "
+                           "callable) to map the saved tensors elsewhere")
+    if placement is None:
+        return t.to(device)
+    if placement["kind"] == "replicate":
+        return dist.replicate(t, placement["workers"])
+    return dist.shard(t, placement["dim"], placement["workers"])
+
