@@ -143,11 +143,11 @@ def _add(buffers, node, nr, g):
 
 
 def _validate(node, i, g):
-    """Make a VJP's gradient match the input it is for (shape, dtype), as torch does."""
+    """Make a VJP's gradient match the input it is for (shape, dtype, device), as torch does."""
     meta = node._metas[node._slots[i]] if hasattr(node, "_slots") else None
     if meta is None:
         return g
-    shape, dtype, _ = meta
+    shape, dtype, device = meta
     if tuple(g.shape) != tuple(shape):
         from ..ops.rules import unbroadcast
 
@@ -162,6 +162,8 @@ def _validate(node, i, g):
                                f"with [{', '.join(map(str, shape))}]")
     if g.dtype is not dtype:
         g = g.to(dtype)
+    if g.device_str != device and "sharded" not in (device, g.device_str):
+        g = g.to(device)  # a 0-dim driver tensor used with a worker's gets its gradient home
     return g
 
 

@@ -199,3 +199,18 @@ def test_in_place_write_to_a_sent_tensor_is_seen_through_its_views(backend):
         tview.add_(1)
         np.testing.assert_array_equal(base.cpu().numpy(), tb.numpy())
         np.testing.assert_array_equal(view.cpu().numpy(), tview.numpy())
+
+
+def test_a_driver_scalar_used_with_a_worker_tensor_gets_its_gradient_in_the_driver(backend):
+    # torch lets a 0-dim CPU tensor meet a CUDA one; its gradient is moved back to the CPU
+    def run(T, device):
+        x = T.tensor([[-1.89, 0.72], [0.16, 1.91]], dtype=T.float64, requires_grad=True)
+        total = x.sum()
+        diff = x.to(device) - total
+        loss = (diff * diff).sum().cpu()
+        g, = T.autograd.grad(loss, [x], create_graph=True)
+        gg, = T.autograd.grad(g.sum(), [x])
+        return g.detach().cpu().numpy(), gg.cpu().numpy()
+
+    for ours, theirs in zip(run(dg, "worker:0"), run(torch, "cpu")):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-12)
