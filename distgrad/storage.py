@@ -66,10 +66,25 @@ class Storage:
     def write(self, t, result) -> None:
         """Write `result`'s values into view `t` (same shape and dtype)."""
         values = result._storage.read(result)  # (a sharded result is gathered)
-        if t._value.flags.writeable:
-            np.copyto(t._value, values)
+        target = t._value
+        if not target.flags.writeable and t._base is not None and t._base._value.flags.writeable:
+            target = _writable_view(t)  # a view of an expanded tensor: numpy's is read-only
+        if target.flags.writeable:
+            np.copyto(target, values)
         else:  # memory numpy will not write (a buffer it was handed): take a private copy
             t._value = np.array(values)
+
+
+def _writable_view(t) -> np.ndarray:
+    """t's elements in its base's memory, as a view numpy lets one write (t._value itself, if
+    the base's memory is not one dense block)."""
+    base = t._base._value
+    root = base.ravel(order="K")  # the memory in its order: a view when it is dense
+    if not np.may_share_memory(root, base):
+        return t._value
+    strides, offset = t._strides_offset()
+    return np.lib.stride_tricks.as_strided(root[offset:], tuple(t.shape),
+                                           tuple(s * root.itemsize for s in strides))
 
 
 _KINDS: dict[str, type] = {"cpu": Storage}

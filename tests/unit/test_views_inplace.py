@@ -463,3 +463,15 @@ def test_retain_grad_on_a_view_whose_base_came_to_require_grad():
         return accepted, v.requires_grad, x.grad
 
     same(program)
+
+
+def test_a_write_through_one_element_of_an_expanded_view_reaches_its_base():
+    def program(T):
+        x = T.tensor([0.54, -0.65, 1.83, 1.6], dtype=T.float64)
+        e = x.narrow(0, 0, 1).expand(3)
+        e[1].mul_(e[1])
+        laid = T.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]).t() + 1  # a transposed base
+        laid[:, :1].expand(3, 4)[1, 2].mul_(10)
+        return x, e, laid, laid.stride()
+
+    same(program)
