@@ -15,14 +15,16 @@ import numpy as np
 class Storage:
     """The driver's memory: each view's handle is a numpy array over it."""
 
-    __slots__ = ("version",)
+    __slots__ = ("version", "memory")
 
-    def __init__(self):
+    def __init__(self, memory=None):
         self.version = 0
+        # What names the memory itself: shared with the storages `renewed` makes from this one.
+        self.memory = memory if memory is not None else object()
 
     def renewed(self) -> "Storage":
         """The same memory under a new version counter (torch's `.data`)."""
-        return type(self)()
+        return type(self)(self.memory)
 
     def read(self, t) -> np.ndarray:
         """View `t`'s values as a numpy array in the driver."""

@@ -578,7 +578,7 @@ class Tensor:
         """An operand that shares memory with self, but is not the same view of it, would be
         read while it is written (torch refuses)."""
         for o in operands:
-            if isinstance(o, Tensor) and o._storage is self._storage and o is not self:
+            if isinstance(o, Tensor) and o._storage.memory is self._storage.memory and o is not self:
                 mine, theirs = self._extent(), o._extent()
                 same_view = (self.shape == o.shape and self.stride() == o.stride()
                              and self.storage_offset() == o.storage_offset())

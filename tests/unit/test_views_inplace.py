@@ -475,3 +475,13 @@ def test_a_write_through_one_element_of_an_expanded_view_reaches_its_base():
         return x, e, laid, laid.stride()
 
     same(program)
+
+
+def test_an_operand_overlapping_through_data_is_refused():
+    # .data shares the memory under its own version counter: the overlap is still seen
+    def program(T):
+        x = T.tensor([[1.1, -1.11, 0.6]], requires_grad=True)
+        a = x.clone()
+        return attempt(a.data.mul_, a.view(-1)), attempt(a.data.mul_, a.detach()), a
+
+    same(program)
