@@ -19,12 +19,14 @@ class Storage:
 
     def __init__(self, memory=None):
         self.version = 0
-        # What names the memory itself: shared with the storages `renewed` makes from this one.
-        self.memory = memory if memory is not None else object()
+        self.memory = memory  # the storage that first held this memory (None: this one)
 
     def renewed(self) -> "Storage":
         """The same memory under a new version counter (torch's `.data`)."""
-        return type(self)(self.memory)
+        return type(self)(self.memory or self)
+
+    def same_memory(self, other: "Storage") -> bool:
+        return (self.memory or self) is (other.memory or other)
 
     def read(self, t) -> np.ndarray:
         """View `t`'s values as a numpy array in the driver."""

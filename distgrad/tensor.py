@@ -81,7 +81,7 @@ class Tensor:
 
     # ---- construction ------------------------------------------------------------------
     @classmethod
-    def _make(cls, value, shape, dtype, device_s="cpu"):
+    def _make(cls, value, shape, dtype, device_s="cpu", memory=None):
         t = object.__new__(cls)
         t._value = value
         t.shape = shape if type(shape) is Size else Size(shape)
@@ -91,7 +91,7 @@ class Tensor:
         t._grad_fn = None
         t._grad = None
         t._output_nr = 0
-        t._storage = storage.for_device(device_s)
+        t._storage = memory if memory is not None else storage.for_device(device_s)
         t._base = None
         t._layout = None  # (strides, storage offset); None: row-major from offset 0
         t._view_of = None  # (parent, op, attrs, output nr) for a view: how to replay it
@@ -578,7 +578,7 @@ class Tensor:
         """An operand that shares memory with self, but is not the same view of it, would be
         read while it is written (torch refuses)."""
         for o in operands:
-            if isinstance(o, Tensor) and o._storage.memory is self._storage.memory and o is not self:
+            if isinstance(o, Tensor) and o._storage.same_memory(self._storage) and o is not self:
                 mine, theirs = self._extent(), o._extent()
                 same_view = (self.shape == o.shape and self.stride() == o.stride()
                              and self.storage_offset() == o.storage_offset())

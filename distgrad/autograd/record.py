@@ -97,7 +97,7 @@ def call(name: str, *inputs, _device=None, **attrs):
 
     outs = []
     for k, (v, m) in enumerate(zip(values, metas)):
-        t = Tensor._make(v, m.shape, m.dtype, device)
+        t = Tensor._make(v, m.shape, m.dtype, device, inputs[0]._storage if op.view else None)
         if op.view:
             _make_view(t, op, inputs[0], attrs, k, multi)
         elif op.elementwise and strided:
@@ -119,9 +119,8 @@ def call(name: str, *inputs, _device=None, **attrs):
 
 
 def _make_view(t, op, parent, attrs, k: int, multi: bool) -> None:
-    """`t` (output k of view op `op`) shares parent's memory: its base, version counter,
-    layout, and how to replay it from its parent (to write through it, CopySlices)."""
-    t._storage = parent._storage
+    """`t` (output k of view op `op`, made on parent's storage) shares parent's memory: its
+    base, version counter, layout, and how to replay it from its parent (CopySlices)."""
     t._view_version = parent._storage.version
     t._base = parent if parent._base is None else parent._base
     t._view_of = (parent, op.name, attrs, k)

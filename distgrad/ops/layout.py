@@ -14,11 +14,23 @@ from __future__ import annotations
 
 def contiguous_strides(shape) -> tuple:
     """Row-major strides; a size-0 or size-1 dim steps as if it were 1 long (torch's)."""
+    try:
+        return _CONTIGUOUS[shape]  # asked for the same few shapes at every op of a step
+    except (KeyError, TypeError):
+        pass
     strides, step = [], 1
     for d in reversed(shape):
         strides.append(step)
         step *= max(d, 1)
-    return tuple(reversed(strides))
+    strides = tuple(reversed(strides))
+    if isinstance(shape, tuple):
+        if len(_CONTIGUOUS) > 4096:
+            _CONTIGUOUS.clear()
+        _CONTIGUOUS[shape] = strides
+    return strides
+
+
+_CONTIGUOUS: dict = {}
 
 
 def is_contiguous(shape, strides) -> bool:
