@@ -274,3 +274,334 @@ def _cross_entropy_smoothed(logp, target, weight, ignore_index, reduction, label
     elif reduction == "sum":
         smooth = smooth.sum()
     return (1 - label_smoothing) * nll + smooth * (label_smoothing / n_classes)
+
+
+# =============================================================================================
+# Layers of real models: embedding, norms, GELU/SiLU, dropout, attention, convolution, pooling
+# =============================================================================================
+
+__all__ += ["embedding", "layer_norm", "rms_norm", "batch_norm", "gelu", "silu", "dropout",
+            "scaled_dot_product_attention", "multi_head_attention_forward", "conv1d", "conv2d",
+            "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d"]
+
+
+def _tuple(value, n: int, name: str = "") -> tuple:
+    if isinstance(value, (tuple, list)):
+        if len(value) != n:
+            raise RuntimeError(f"expected {name} to be a single integer value or a list of {n} "
+                               "values to match the convolution dimensions, but got "
+                               f"{name}={list(value)}")
+        return tuple(int(v) for v in value)
+    return (int(value),) * n
+
+
+def embedding(input: Tensor, weight: Tensor, padding_idx: Optional[int] = None,
+              max_norm: Optional[float] = None, norm_type: float = 2.0,
+              scale_grad_by_freq: bool = False, sparse: bool = False) -> Tensor:
+    """Rows of `weight` picked by the integer `input`; the row at padding_idx gets no gradient."""
+    if padding_idx is not None:
+        if padding_idx > 0:
+            if padding_idx >= weight.shape[0]:
+                raise AssertionError("Padding_idx must be within num_embeddings")
+        elif padding_idx < 0:
+            if padding_idx < -weight.shape[0]:
+                raise AssertionError("Padding_idx must be within num_embeddings")
+            padding_idx = weight.shape[0] + padding_idx
+    else:
+        padding_idx = -1
+    if max_norm is not None or scale_grad_by_freq or sparse:
+        raise NotImplementedError("embedding: max_norm, scale_grad_by_freq and sparse are not "
+                                  "supported by distgrad")
+    return call("embedding", weight, input, padding_idx=padding_idx)
+
+
+def layer_norm(input: Tensor, normalized_shape, weight: Optional[Tensor] = None,
+               bias: Optional[Tensor] = None, eps: float = 1e-5) -> Tensor:
+    shape = [int(normalized_shape)] if isinstance(normalized_shape, int) else \
+        [int(d) for d in normalized_shape]
+    return call("native_layer_norm", input, weight, bias, normalized_shape=shape, eps=eps)
+
+
+def rms_norm(input: Tensor, normalized_shape, weight: Optional[Tensor] = None,
+             eps: Optional[float] = None) -> Tensor:
+    """x / sqrt(mean(x²) + eps) (* weight): a composite in torch too (MulBackward0)."""
+    import numpy as np
+
+    shape = [int(normalized_shape)] if isinstance(normalized_shape, int) else \
+        [int(d) for d in normalized_shape]
+    n = len(shape)
+    if tuple(input.shape[input.ndim - n:]) != tuple(shape):
+        raise RuntimeError(f"Given normalized_shape={shape}, expected input with shape "
+                           f"[*, {', '.join(map(str, shape))}], but got input of size"
+                           f"{list(input.shape)}")
+    if eps is None:
+        eps = float(np.finfo(input.dtype.np).eps)
+    dims = tuple(range(input.ndim - n, input.ndim))
+    out = input * (input.pow(2).mean(dims, keepdim=True) + eps).rsqrt()
+    return out * weight if weight is not None else out
+
+
+def batch_norm(input: Tensor, running_mean: Optional[Tensor], running_var: Optional[Tensor],
+               weight: Optional[Tensor] = None, bias: Optional[Tensor] = None,
+               training: bool = False, momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+    """Normalise over every dim but the channels (dim 1). Training uses the batch's statistics
+    and moves the running ones toward them (in place, unbiased variance), as torch."""
+    if training:
+        size = input.numel() // input.shape[1] if input.ndim > 1 else input.numel()
+        if size == 1:
+            raise ValueError("Expected more than 1 value per channel when training, got input "
+                             f"size {input.shape!r}")
+        if running_mean is not None or running_var is not None:
+            from ..autograd.grad_mode import no_grad
+
+            dims = [0] + list(range(2, input.ndim))
+            with no_grad():
+                x = input.detach()
+                if running_mean is not None:
+                    running_mean.mul_(1 - momentum).add_(x.mean(dims) * momentum)
+                if running_var is not None:
+                    running_var.mul_(1 - momentum).add_(x.var(dims, correction=1) * momentum)
+    elif running_mean is None or running_var is None:
+        raise RuntimeError("running_mean and running_var must be defined in evaluation mode")
+    return call("native_batch_norm", input, weight, bias,
+                running_mean if not training else None, running_var if not training else None,
+                training=bool(training), eps=eps)
+
+
+def gelu(input: Tensor, approximate: str = "none") -> Tensor:
+    return call("gelu", input, approximate=approximate)
+
+
+def silu(input: Tensor, inplace: bool = False) -> Tensor:
+    out = call("silu", input)
+    return input.copy_(out) if inplace else out
+
+
+def _draw_seed() -> int:
+    """A seed for one random op, from distgrad.manual_seed's stream (drawn in the driver, so
+    the op's values do not depend on where it runs)."""
+    from .. import creation
+
+    return int(creation._rng.integers(2 ** 63))
+
+
+def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    """Zero each element with probability p and scale the rest by 1/(1-p): input * mask
+    (MulBackward0), the mask drawn where the input lives."""
+    if p < 0.0 or p > 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if p == 0 or not training or input.numel() == 0:
+        return input
+    mask = call("dropout_mask", input, p=float(p), seed=_draw_seed())
+    return input.mul_(mask) if inplace else input * mask
+
+
+def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
+                                 attn_mask: Optional[Tensor] = None, dropout_p: float = 0.0,
+                                 is_causal: bool = False, scale: Optional[float] = None,
+                                 enable_gqa: bool = False) -> Tensor:
+    """softmax(q kᵀ · scale + mask) v. A boolean mask keeps where True; a float mask is added.
+    Without dropout it is one op (torch's CPU flash kernel); with dropout, torch's math path."""
+    if is_causal and attn_mask is not None:
+        raise RuntimeError("_scaled_dot_product_attention: Explicit attn_mask should not be set "
+                           "when is_causal=True")
+    if enable_gqa:
+        raise NotImplementedError("scaled_dot_product_attention: enable_gqa is not supported by "
+                                  "distgrad")
+    if _flash_applies(query, key, value, attn_mask, dropout_p):
+        return call("scaled_dot_product_attention", query, key, value, attn_mask,
+                    is_causal=bool(is_causal), scale=scale)
+    # torch's math path: q and k each scaled by sqrt(scale), a boolean mask made additive.
+    import math
+
+    from ..creation import ones
+
+    factor = math.sqrt(1 / math.sqrt(query.shape[-1]) if scale is None else abs(scale))
+    q = query * (-factor if scale is not None and scale < 0 else factor)
+    scores = q.matmul(key.transpose(-2, -1) * factor)
+    if is_causal:
+        attn_mask = ones(query.shape[-2], key.shape[-2], dtype=_bool_dtype(),
+                         device=query.device_str).tril()
+    if attn_mask is not None:
+        if attn_mask.dtype is _bool_dtype():
+            scores = scores.masked_fill(attn_mask.logical_not(), -math.inf)
+        else:
+            scores = scores + attn_mask
+    weights = softmax(scores, -1)
+    if dropout_p > 0.0:
+        weights = dropout(weights, dropout_p, True)
+    return weights.matmul(value)
+
+
+def _flash_applies(q, k, v, mask, dropout_p) -> bool:
+    """When torch runs its CPU flash kernel (one node) rather than the math composite."""
+    return (dropout_p == 0.0 and q.ndim == 4 and k.ndim == 4 and v.ndim == 4
+            and tuple(q.shape[:2]) == tuple(k.shape[:2]) == tuple(v.shape[:2])
+            and q.shape[-1] == k.shape[-1] == v.shape[-1]
+            and (mask is None or not mask.requires_grad))
+
+
+def _bool_dtype():
+    from .. import dtypes
+
+    return dtypes.bool_
+
+
+def _canonical_mask(mask: Optional[Tensor], dtype) -> Optional[Tensor]:
+    """A boolean attention mask (True: masked out) as the float mask torch adds (-inf)."""
+    if mask is None or mask.dtype.is_floating_point:
+        return mask
+    from ..creation import zeros
+
+    return zeros(*mask.shape, dtype=dtype, device=mask.device_str).masked_fill(mask, float("-inf"))
+
+
+def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_heads, in_proj_weight,
+                                 in_proj_bias, bias_k, bias_v, add_zero_attn, dropout_p,
+                                 out_proj_weight, out_proj_bias, training=True,
+                                 key_padding_mask=None, need_weights=True, attn_mask=None,
+                                 use_separate_proj_weight=False, q_proj_weight=None,
+                                 k_proj_weight=None, v_proj_weight=None, static_k=None,
+                                 static_v=None, average_attn_weights=True, is_causal=False):
+    """torch's multi_head_attention_forward for (L, N, E) inputs (or unbatched (L, E)), with
+    packed in-projection weights; no bias_k/bias_v, zero attention or static keys."""
+    if bias_k is not None or bias_v is not None or add_zero_attn or static_k is not None or \
+            static_v is not None or use_separate_proj_weight:
+        raise NotImplementedError("multi_head_attention_forward: bias_k/bias_v, add_zero_attn, "
+                                  "static keys and separate projection weights are not supported "
+                                  "by distgrad")
+    batched = query.ndim == 3
+    if not batched:
+        query, key, value = query.unsqueeze(1), key.unsqueeze(1), value.unsqueeze(1)
+        if key_padding_mask is not None:
+            key_padding_mask = key_padding_mask.unsqueeze(0)
+    tgt_len, bsz, embed_dim = query.shape
+    src_len = key.shape[0]
+    key_padding_mask = _canonical_mask(key_padding_mask, query.dtype)
+    if is_causal and attn_mask is None:
+        raise RuntimeError("Need attn_mask if specifying the is_causal hint. You may use the "
+                           "Transformer module method `generate_square_subsequent_mask` to create "
+                           "this mask.")
+    if is_causal and key_padding_mask is None and not need_weights:
+        attn_mask = None
+    else:
+        attn_mask = _canonical_mask(attn_mask, query.dtype)
+        if key_padding_mask is not None:
+            is_causal = False
+    if embed_dim != embed_dim_to_check:
+        raise AssertionError(f"was expecting embedding dimension of {embed_dim_to_check}, but got "
+                             f"{embed_dim}")
+    head_dim = embed_dim // num_heads
+    if head_dim * num_heads != embed_dim:
+        raise AssertionError(f"embed_dim {embed_dim} not divisible by num_heads {num_heads}")
+    w_q, w_k, w_v = in_proj_weight.chunk(3)
+    b_q, b_k, b_v = in_proj_bias.chunk(3) if in_proj_bias is not None else (None,) * 3
+    q, k, v = linear(query, w_q, b_q), linear(key, w_k, b_k), linear(value, w_v, b_v)
+    if attn_mask is not None:
+        if attn_mask.ndim == 2:
+            if tuple(attn_mask.shape) != (tgt_len, src_len):
+                raise RuntimeError(f"The shape of the 2D attn_mask is {attn_mask.shape!r}, but "
+                                   f"should be {(tgt_len, src_len)}.")
+            attn_mask = attn_mask.unsqueeze(0)
+        elif attn_mask.ndim != 3:
+            raise RuntimeError(f"attn_mask's dimension {attn_mask.ndim} is not supported")
+    q = q.reshape(tgt_len, bsz * num_heads, head_dim).transpose(0, 1)
+    k = k.reshape(src_len, bsz * num_heads, head_dim).transpose(0, 1)
+    v = v.reshape(src_len, bsz * num_heads, head_dim).transpose(0, 1)
+    if key_padding_mask is not None:
+        key_padding_mask = key_padding_mask.view(bsz, 1, 1, src_len).expand(
+            -1, num_heads, -1, -1).reshape(bsz * num_heads, 1, src_len)
+        attn_mask = key_padding_mask if attn_mask is None else attn_mask + key_padding_mask
+    if not training:
+        dropout_p = 0.0
+    if need_weights:
+        import math
+
+        q_scaled = q * math.sqrt(1.0 / float(head_dim))
+        weights = q_scaled.bmm(k.transpose(-2, -1))
+        if attn_mask is not None:
+            weights = attn_mask + weights
+        weights = softmax(weights, dim=-1)
+        if dropout_p > 0.0:
+            weights = dropout(weights, p=dropout_p)
+        out = weights.bmm(v).transpose(0, 1).reshape(tgt_len * bsz, embed_dim)
+        out = linear(out, out_proj_weight, out_proj_bias).view(tgt_len, bsz, -1)
+        weights = weights.view(bsz, num_heads, tgt_len, src_len)
+        if average_attn_weights:
+            weights = weights.mean(dim=1)
+        if not batched:
+            out, weights = out.squeeze(1), weights.squeeze(0)
+        return out, weights
+    if attn_mask is not None:
+        if attn_mask.shape[0] == 1 and attn_mask.ndim == 3:
+            attn_mask = attn_mask.unsqueeze(0)
+        else:
+            attn_mask = attn_mask.view(bsz, num_heads, -1, src_len)
+    q = q.reshape(bsz, num_heads, tgt_len, head_dim)
+    k = k.reshape(bsz, num_heads, src_len, head_dim)
+    v = v.reshape(bsz, num_heads, src_len, head_dim)
+    out = scaled_dot_product_attention(q, k, v, attn_mask, dropout_p, is_causal)
+    out = out.permute(2, 0, 1, 3).reshape(bsz * tgt_len, embed_dim)
+    out = linear(out, out_proj_weight, out_proj_bias).view(tgt_len, bsz, -1)
+    return (out if batched else out.squeeze(1)), None
+
+
+def _conv(n: int, input, weight, bias, stride, padding, dilation, groups):
+    stride, dilation = _tuple(stride, n, "stride"), _tuple(dilation, n, "dilation")
+    if isinstance(padding, str):
+        if padding == "valid":
+            padding = (0,) * n
+        elif padding == "same":
+            if any(s != 1 for s in stride):
+                raise RuntimeError("padding='same' is not supported for strided convolutions")
+            total = [d * (k - 1) for d, k in zip(dilation, weight.shape[2:])]
+            if any(t % 2 for t in total):
+                raise NotImplementedError("padding='same' with an even effective kernel size "
+                                          "(asymmetric padding) is not supported by distgrad")
+            padding = tuple(t // 2 for t in total)
+        else:
+            raise RuntimeError(f"Invalid padding string '{padding}'")
+    padding = _tuple(padding, n, "padding")
+    unbatched = input.ndim == n + 1
+    if unbatched:
+        input = input.unsqueeze(0)
+    out = call("convolution", input, weight, bias, stride=list(stride), padding=list(padding),
+               dilation=list(dilation), groups=int(groups))
+    return out.squeeze(0) if unbatched else out
+
+
+def conv1d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride=1, padding=0,
+           dilation=1, groups: int = 1) -> Tensor:
+    return _conv(1, input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride=1, padding=0,
+           dilation=1, groups: int = 1) -> Tensor:
+    return _conv(2, input, weight, bias, stride, padding, dilation, groups)
+
+
+def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
+               ceil_mode: bool = False, return_indices: bool = False):
+    kernel = _tuple(kernel_size, 2, "kernel_size")
+    stride = kernel if stride is None or stride == [] else _tuple(stride, 2, "stride")
+    out, indices = call("max_pool2d_with_indices", input, kernel=list(kernel), stride=list(stride),
+                        padding=list(_tuple(padding, 2, "padding")),
+                        dilation=list(_tuple(dilation, 2, "dilation")), ceil_mode=bool(ceil_mode))
+    return (out, indices) if return_indices else out
+
+
+def avg_pool2d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+               count_include_pad: bool = True, divisor_override: Optional[int] = None) -> Tensor:
+    kernel = _tuple(kernel_size, 2, "kernel_size")
+    stride = kernel if stride is None or stride == [] else _tuple(stride, 2, "stride")
+    return call("avg_pool2d", input, kernel=list(kernel), stride=list(stride),
+                padding=list(_tuple(padding, 2, "padding")), ceil_mode=bool(ceil_mode),
+                count_include_pad=bool(count_include_pad), divisor_override=divisor_override)
+
+
+def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:
+    size = list(output_size) if isinstance(output_size, (tuple, list)) else [output_size] * 2
+    size = [input.shape[-2 + i] if s is None else int(s) for i, s in enumerate(size)]
+    if size == [1, 1]:  # torch takes the mean here (MeanBackward1)
+        return input.mean((-1, -2), keepdim=True)
+    return call("adaptive_avg_pool2d", input, output_size=size)

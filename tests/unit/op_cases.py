@@ -1283,3 +1283,5 @@ error("normal_negative_std", lambda T, x: x.normal_(0, -1), K(3))
 error("uniform_range", lambda T, x: x.uniform_(1, 0), K(3))
 error("random_range", lambda T, x: x.random_(3, 2), K(3))
 error("normal_leaf", lambda T, x: x.normal_(), F(3))
+
+import layer_cases  # noqa: E402,F401  (the layer ops' cases: embedding, norms, attention, conv)

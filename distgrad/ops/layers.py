@@ -1,0 +1,332 @@
+"""Layer ops with torch's node names: embedding, layer norm, batch norm, GELU, SiLU, the
+dropout mask and CPU flash attention.
+
+Each forward is one numpy kernel; each VJP is written with distgrad ops (recomputing the
+statistics it needs from the saved input), so gradients of gradients work everywhere.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import dtypes
+from ..autograd.record import call
+from .math import _erf
+from .rules import same, unbroadcast
+from .table import Meta, defop
+
+
+def _dims(shape) -> str:
+    return "[" + ", ".join(str(d) for d in shape) + "]"
+
+
+# ---- embedding -------------------------------------------------------------------------------
+
+def _embedding_rule(weight, indices, padding_idx=-1):
+    if indices.dtype is not dtypes.int64:
+        raise RuntimeError("Expected tensor for argument #1 'indices' to have one of the following "
+                           "scalar types: Long, Int; but got "
+                           f"{indices.dtype.type_name} instead (while checking arguments for "
+                           "embedding)")
+    if weight.ndim != 2:
+        raise RuntimeError("'weight' must be 2-D")
+    return Meta(tuple(indices.shape) + (weight.shape[1],), weight.dtype)
+
+
+def _embedding(weight, indices, padding_idx=-1):
+    if indices.size and (indices.min() < 0 or indices.max() >= weight.shape[0]):
+        raise IndexError("index out of range in self")
+    return weight[indices]
+
+
+def _embedding_backward(g, indices, num_weights, padding_idx=-1):
+    out = np.zeros((num_weights, g.shape[-1]), g.dtype)
+    np.add.at(out, indices.reshape(-1), g.reshape(-1, g.shape[-1]))
+    if padding_idx >= 0:
+        out[padding_idx] = 0
+    return out
+
+
+def _embedding_backward_vjp(c, gg):
+    # torch's embedding_dense_double_backward: the rows picked again, padding positions zero.
+    picked = call("embedding", gg, c[1])
+    p = c.attrs.get("padding_idx", -1)
+    if p >= 0:
+        picked = picked.masked_fill((c[1] == p).unsqueeze(-1), 0.0)
+    return picked, None
+
+
+defop("embedding", _embedding, _embedding_rule,
+      lambda c, g: (call("embedding_dense_backward", g, c[1], num_weights=c.shapes[0][0],
+                         padding_idx=c.attrs.get("padding_idx", -1)), None),
+      node="EmbeddingBackward0", save=(1,), differentiable=(0,))
+
+defop("embedding_dense_backward", _embedding_backward,
+      lambda g, indices, num_weights, padding_idx=-1: Meta((num_weights, g.shape[-1]), g.dtype),
+      _embedding_backward_vjp, node="EmbeddingDenseBackwardBackward0", save=(1,),
+      differentiable=(0,))
+
+
+# ---- layer norm --------------------------------------------------------------------------------
+
+def _layer_norm_rule(x, weight, bias, normalized_shape, eps=1e-5):
+    n = len(normalized_shape)
+    for name, p in (("weight", weight), ("bias", bias)):
+        if p is not None and tuple(p.shape) != tuple(normalized_shape):
+            raise RuntimeError(f"Expected {name} to be of same shape as normalized_shape, but got "
+                               f"{name} of shape {_dims(p.shape)} and normalized_shape = "
+                               f"{_dims(normalized_shape)}")
+    if n == 0 or x.ndim < n or tuple(x.shape[x.ndim - n:]) != tuple(normalized_shape):
+        raise RuntimeError(f"Given normalized_shape={_dims(normalized_shape)}, expected input with "
+                           f"shape [*, {', '.join(map(str, normalized_shape))}], but got input of "
+                           f"size{_dims(x.shape)}")
+    return Meta(x.shape, x.dtype)
+
+
+def _layer_norm(x, weight, bias, normalized_shape, eps=1e-5):
+    axes = tuple(range(x.ndim - len(normalized_shape), x.ndim))
+    mean = x.mean(axis=axes, keepdims=True)
+    xc = x - mean
+    out = xc / np.sqrt((xc * xc).mean(axis=axes, keepdims=True) + eps)
+    if weight is not None:
+        out = out * weight
+    if bias is not None:
+        out = out + bias
+    return out
+
+
+def _normalized(x, dims, eps):
+    """(x - mean) * rstd over `dims`, and rstd, as distgrad ops (differentiable)."""
+    xc = x - x.mean(dims, keepdim=True)
+    rstd = ((xc * xc).mean(dims, keepdim=True) + eps).rsqrt()
+    return xc * rstd, rstd
+
+
+def _norm_input_grad(gy, xhat, rstd, dims):
+    """d/dx of (x - mean) * rstd with batch statistics over `dims`, given d/dxhat = gy."""
+    return rstd * (gy - gy.mean(dims, keepdim=True) - xhat * (gy * xhat).mean(dims, keepdim=True))
+
+
+def _layer_norm_vjp(c, g):
+    x, weight = c[0], c[1]
+    shape = tuple(c.attrs["normalized_shape"])
+    dims = tuple(range(len(c.shapes[0]) - len(shape), len(c.shapes[0])))
+    xhat, rstd = _normalized(x, dims, c.attrs.get("eps", 1e-5))
+    gx = gw = gb = None
+    if c.needs[0]:
+        gx = _norm_input_grad(g if weight is None else g * weight, xhat, rstd, dims)
+    if c.needs[1]:
+        gw = unbroadcast(g * xhat, shape)
+    if c.needs[2]:
+        gb = unbroadcast(g, shape)
+    return gx, gw, gb
+
+
+defop("native_layer_norm", _layer_norm, _layer_norm_rule, _layer_norm_vjp,
+      node="NativeLayerNormBackward0", save=(0, 1))
+
+
+# ---- batch norm (training: batch statistics; eval: the running ones) ----------------------------
+
+def _batch_norm_rule(x, weight, bias, running_mean, running_var, training, eps=1e-5):
+    c = x.shape[1] if x.ndim > 1 else 0
+    for name, p in (("weight", weight), ("bias", bias), ("running_mean", running_mean),
+                    ("running_var", running_var)):
+        if p is not None and tuple(p.shape) != (c,):
+            raise RuntimeError(f"{name} should contain {c} elements not {p.shape[0] if p.ndim else 1}")
+    return Meta(x.shape, x.dtype)
+
+
+def _channel_view(v, ndim):
+    return v.reshape((1, -1) + (1,) * (ndim - 2))
+
+
+def _batch_norm(x, weight, bias, running_mean, running_var, training, eps=1e-5):
+    axes = (0,) + tuple(range(2, x.ndim))
+    if training:
+        mean = x.mean(axis=axes, keepdims=True)
+        xc = x - mean
+        out = xc / np.sqrt((xc * xc).mean(axis=axes, keepdims=True) + eps)
+    else:
+        out = (x - _channel_view(running_mean, x.ndim)) / np.sqrt(
+            _channel_view(running_var, x.ndim) + eps)
+    if weight is not None:
+        out = out * _channel_view(weight, x.ndim)
+    if bias is not None:
+        out = out + _channel_view(bias, x.ndim)
+    return out
+
+
+def _batch_norm_vjp(c, g):
+    x, weight, rm, rv = c[0], c[1], c[3], c[4]
+    ndim = len(c.shapes[0])
+    dims = (0,) + tuple(range(2, ndim))
+    shape = (1, -1) + (1,) * (ndim - 2)
+    eps = c.attrs.get("eps", 1e-5)
+    if c.attrs["training"]:
+        xhat, rstd = _normalized(x, dims, eps)
+    else:
+        rstd = (rv.view(*shape) + eps).rsqrt()
+        xhat = (x - rm.view(*shape)) * rstd
+    gx = gw = gb = None
+    if c.needs[0]:
+        gy = g if weight is None else g * weight.view(*shape)
+        gx = _norm_input_grad(gy, xhat, rstd, dims) if c.attrs["training"] else gy * rstd
+    if c.needs[1]:
+        gw = (g * xhat).sum(dims)
+    if c.needs[2]:
+        gb = g.sum(dims)
+    return gx, gw, gb, None, None
+
+
+defop("native_batch_norm", _batch_norm, _batch_norm_rule, _batch_norm_vjp,
+      node="NativeBatchNormBackward0", save=(0, 1, 3, 4), differentiable=(0, 1, 2))
+
+
+# ---- GELU (exact and tanh) and SiLU --------------------------------------------------------------
+
+_SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
+_INV_SQRT_2 = 1 / math.sqrt(2)
+_INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
+_GELU_C = 0.044715
+
+
+def _gelu_rule(x, approximate="none"):
+    if approximate not in ("none", "tanh"):
+        raise RuntimeError(f"approximate argument must be either none or tanh.")
+    if not x.dtype.is_floating_point:
+        raise RuntimeError(f"\"GeluKernelImpl\" not implemented for '{x.dtype.long_name}'")
+    return same(x)
+
+
+def _gelu(x, approximate="none"):
+    if approximate == "tanh":
+        return 0.5 * x * (1 + np.tanh(_SQRT_2_OVER_PI * (x + _GELU_C * x ** 3)))
+    return 0.5 * x * (1 + _erf(x * _INV_SQRT_2))
+
+
+def _gelu_derivative(x, approximate):
+    """d gelu / dx in numpy."""
+    if approximate == "tanh":
+        u = _SQRT_2_OVER_PI * (x + _GELU_C * x ** 3)
+        t = np.tanh(u)
+        du = _SQRT_2_OVER_PI * (1 + 3 * _GELU_C * x * x)
+        return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * du
+    return 0.5 * (1 + _erf(x * _INV_SQRT_2)) + x * _INV_SQRT_2PI * np.exp(-0.5 * x * x)
+
+
+def _gelu_second_derivative(x, approximate):
+    """d² gelu / dx², as distgrad ops on the tensor x."""
+    if approximate == "tanh":
+        t = (_SQRT_2_OVER_PI * (x + _GELU_C * x * x * x)).tanh()
+        du = _SQRT_2_OVER_PI * (1 + 3 * _GELU_C * x * x)
+        ddu = 6 * _SQRT_2_OVER_PI * _GELU_C * x
+        return (1 - t * t) * (du - x * t * du * du + 0.5 * x * ddu)
+    return _INV_SQRT_2PI * (-0.5 * x * x).exp() * (2 - x * x)
+
+
+defop("gelu", _gelu, _gelu_rule,
+      lambda c, g: call("gelu_backward", g, c[0], approximate=c.attrs.get("approximate", "none")),
+      node="GeluBackward0", save=(0,))
+
+defop("gelu_backward",
+      lambda g, x, approximate="none": g * _gelu_derivative(x, approximate),
+      lambda g, x, approximate="none": Meta(x.shape, x.dtype),
+      lambda c, gg: (call("gelu_backward", gg, c[1], approximate=c.attrs.get("approximate", "none"))
+                     if c.needs[0] else None,
+                     gg * c[0] * _gelu_second_derivative(c[1], c.attrs.get("approximate", "none"))
+                     if c.needs[1] else None),
+      node="GeluBackwardBackward0", save=(0, 1))
+
+
+def _sigmoid(x):
+    with np.errstate(over="ignore"):
+        return 1 / (1 + np.exp(-x))
+
+
+def _silu_vjp(c, g):
+    s = c[0].sigmoid()
+    return g * (s * (1 + c[0] * (1 - s)))
+
+
+defop("silu", lambda x: x * _sigmoid(x), lambda x: same(x), _silu_vjp, node="SiluBackward0",
+      save=(0,))
+
+
+# ---- dropout's mask ------------------------------------------------------------------------------
+# The mask is drawn where x lives, from a generator seeded by `seed` (the driver draws it from
+# distgrad.manual_seed's stream), so a seeded run gives the same masks whatever the placement.
+
+def _dropout_mask(x, p, seed):
+    keep = np.random.default_rng(seed).random(x.shape) >= p
+    return keep.astype(x.dtype) / (1 - p) if p < 1 else np.zeros(x.shape, x.dtype)
+
+
+defop("dropout_mask", _dropout_mask, lambda x, p, seed: Meta(x.shape, x.dtype))
+
+
+# ---- scaled dot-product attention (torch's CPU flash kernel) --------------------------------------
+
+def _sdpa_rule(q, k, v, mask=None, is_causal=False, scale=None):
+    if q.ndim < 2 or k.ndim != q.ndim or v.ndim != q.ndim:
+        raise RuntimeError("scaled_dot_product_attention: query, key and value must have the same "
+                           f"number of dimensions (got {q.ndim}, {k.ndim} and {v.ndim})")
+    if q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2] or \
+            tuple(q.shape[:-2]) != tuple(k.shape[:-2]) or tuple(k.shape[:-2]) != tuple(v.shape[:-2]):
+        raise RuntimeError(f"scaled_dot_product_attention: shapes do not match: query "
+                           f"{_dims(q.shape)}, key {_dims(k.shape)}, value {_dims(v.shape)}")
+    return Meta(tuple(q.shape[:-1]) + (v.shape[-1],), q.dtype)
+
+
+def _scale(q_shape, scale):
+    return 1 / math.sqrt(q_shape[-1]) if scale is None else scale
+
+
+def _sdpa_scores(q, k, mask, is_causal, scale):
+    s = np.matmul(q, np.swapaxes(k, -1, -2)) * _scale(q.shape, scale)
+    if is_causal:
+        s = np.where(np.tril(np.ones(s.shape[-2:], bool)), s, -np.inf)
+    if mask is not None:
+        s = np.where(mask, s, -np.inf) if mask.dtype == np.bool_ else s + mask
+    return s
+
+
+def _sdpa(q, k, v, mask=None, is_causal=False, scale=None):
+    s = _sdpa_scores(q, k, mask, is_causal, scale)
+    top = s.max(axis=-1, keepdims=True)
+    p = np.exp(s - np.where(np.isneginf(top), 0, top))  # a row masked out entirely gives 0
+    total = p.sum(axis=-1, keepdims=True)
+    return np.matmul(p / np.where(total == 0, 1, total), v)
+
+
+def _sdpa_probs(q, k, mask, is_causal, scale):
+    """softmax(q kᵀ * scale + mask), as distgrad ops (the VJP recomputes it)."""
+    s = q.matmul(k.transpose(-2, -1)) * _scale(q.shape, scale)
+    if is_causal:
+        from ..creation import ones
+
+        causal = ones(s.shape[-2], s.shape[-1], dtype=dtypes.bool_, device=q.device_str).tril()
+        s = s.masked_fill(causal.logical_not(), -math.inf)
+    if mask is not None:
+        s = s.masked_fill(mask.logical_not(), -math.inf) if mask.dtype is dtypes.bool_ else s + mask
+    return s.softmax(-1)
+
+
+def _sdpa_vjp(c, g):
+    q, k, v, mask = c[0], c[1], c[2], c[3]
+    scale = _scale(c.shapes[0], c.attrs.get("scale"))
+    p = _sdpa_probs(q, k, mask, c.attrs.get("is_causal", False), c.attrs.get("scale"))
+    gv = p.transpose(-2, -1).matmul(g) if c.needs[2] else None
+    gq = gk = None
+    if c.needs[0] or c.needs[1]:
+        gp = g.matmul(v.transpose(-2, -1))
+        gs = p * (gp - (gp * p).sum(-1, keepdim=True)) * scale
+        gq = gs.matmul(k) if c.needs[0] else None
+        gk = gs.transpose(-2, -1).matmul(q) if c.needs[1] else None
+    return gq, gk, gv, None
+
+
+defop("scaled_dot_product_attention", _sdpa, _sdpa_rule, _sdpa_vjp,
+      node="ScaledDotProductFlashAttentionForCpuBackward0", save=(0, 1, 2, 3),
+      differentiable=(0, 1, 2))
