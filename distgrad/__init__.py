@@ -48,7 +48,7 @@ def __getattr__(name):
     # .cuda.
     import importlib
 
-    if name in ("nn", "optim", "distributed", "viz", "cuda"):
+    if name in ("nn", "optim", "distributed", "viz", "cuda", "utils"):
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'distgrad' has no attribute '{name}'")
 from .serialization import load, save  # noqa: E402

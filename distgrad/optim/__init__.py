@@ -10,8 +10,8 @@ from collections import defaultdict
 from copy import deepcopy
 from typing import Any, Callable, Iterable, Optional
 
-from .autograd.grad_mode import enable_grad, no_grad
-from .tensor import Tensor
+from ..autograd.grad_mode import enable_grad, no_grad
+from ..tensor import Tensor
 
 __all__ = ["Optimizer", "SGD", "Adam"]
 
@@ -82,7 +82,7 @@ class Optimizer:
         self.param_groups.append(group)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        from .nn.modules import _zero_grad
+        from ..nn.modules import _zero_grad
 
         for group in self.param_groups:
             for p in group["params"]:
@@ -238,7 +238,7 @@ class Adam(Optimizer):
         super().__init__(params, defaults)
 
     def _init_state(self, p: Tensor, amsgrad: bool) -> dict:
-        from .creation import tensor, zeros_like
+        from ..creation import tensor, zeros_like
 
         state = self.state[p]
         if not state:
@@ -285,3 +285,21 @@ class Adam(Optimizer):
                     # param.addcdiv_(exp_avg, denom, value=-step_size)
                     p.add_(exp_avg * (-step_size) / denom)
         return loss
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (p ← p·(1 − lr·wd) before the Adam step), torch's
+    defaults: weight_decay=1e-2."""
+
+    def __init__(self, params: Iterable, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 1e-2, amsgrad: bool = False, *, maximize: bool = False,
+                 foreach=None, capturable: bool = False, differentiable: bool = False,
+                 fused=None) -> None:
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, foreach=foreach,
+                         maximize=maximize, capturable=capturable, differentiable=differentiable,
+                         fused=fused, decoupled_weight_decay=True)
+
+
+__all__.append("AdamW")
+
+from . import lr_scheduler  # noqa: E402  (optim.lr_scheduler, as in torch)
