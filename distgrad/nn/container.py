@@ -119,8 +119,8 @@ class ParameterList(Module):
                 kind = "Parameter" if isinstance(p, Parameter) else "Tensor"
                 size = "x".join(str(d) for d in p.shape)
                 device = "" if p.device_str == "cpu" else f" ({p.device_str})"
-                lines.append(f"({k}): {kind} containing: [{p.dtype.type_name} of size {size}"
+                lines.append(f"  ({k}): {kind} containing: [{p.dtype!r} of size {size}"
                              f"{device}]")
             else:
-                lines.append(f"({k}): Object of type: {type(p).__name__}")
+                lines.append(f"  ({k}): Object of type: {type(p).__name__}")
         return "\n".join(lines)

@@ -1,0 +1,368 @@
+"""The layer modules, AdamW, the lr schedules, clip_grad_norm_ and checkpoint against torch:
+each torch module's weights copied into distgrad's, then forward values, grad_fn names and
+the gradients of inputs and parameters compared; optimizer and schedule trajectories step
+for step."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import distgrad
+import distgrad.nn as dnn
+import distgrad.optim as doptim
+from distgrad.utils.checkpoint import checkpoint as dcheckpoint
+
+RTOL, ATOL = 1e-4, 1e-5
+
+
+def arr(*shape, seed=0, lo=-1.0, hi=1.0):
+    return np.random.default_rng(seed).uniform(lo, hi, shape).astype(np.float32)
+
+
+def copy_weights(tmod, dmod) -> None:
+    """torch module's parameters and buffers into the distgrad twin (same names)."""
+    state = {k: distgrad.tensor(v.detach().numpy().copy()) for k, v in tmod.state_dict().items()}
+    dmod.load_state_dict(state)
+
+
+def as_np(t):
+    return t.detach().cpu().numpy()
+
+
+def run_both(tmod, dmod, inputs, grad_inputs=(0,), out_index=None):
+    """Forward both modules on the same arrays, backward a fixed weighting of the output,
+    compare output, grad_fn and every gradient."""
+    copy_weights(tmod, dmod)
+    results = []
+    for mod, lib in ((tmod, torch), (dmod, distgrad)):
+        ins = [lib.tensor(a, requires_grad=(k in grad_inputs and a.dtype.kind == "f"))
+               if isinstance(a, np.ndarray) else a for k, a in enumerate(inputs)]
+        out = mod(*ins)
+        if out_index is not None:
+            out = out[out_index]
+        w = lib.tensor(np.random.default_rng(5).standard_normal(tuple(out.shape))
+                       .astype(np.float32))
+        (out * w).sum().backward()
+        grads = {name: as_np(p.grad) for name, p in mod.named_parameters() if p.grad is not None}
+        for k in grad_inputs:
+            if isinstance(ins[k], lib.Tensor) and ins[k].grad is not None:
+                grads[f"input{k}"] = as_np(ins[k].grad)
+        results.append((as_np(out), out.grad_fn.name() if out.grad_fn else None, grads,
+                        str(out.dtype)))
+    (tv, tn, tg, tdt), (dv, dn, dg, ddt) = results
+    np.testing.assert_allclose(dv, tv, rtol=RTOL, atol=ATOL)
+    assert dn == tn
+    assert ddt == tdt
+    assert sorted(dg) == sorted(tg)
+    for k in tg:
+        np.testing.assert_allclose(dg[k], tg[k], rtol=RTOL, atol=ATOL, err_msg=k)
+    return results
+
+
+# ---- modules against torch's --------------------------------------------------------------------
+
+def test_embedding_padding_idx():
+    idx = np.array([[1, 0, 3], [3, 3, 2]], np.int64)
+    tm, dm = torch.nn.Embedding(5, 4, padding_idx=3), dnn.Embedding(5, 4, padding_idx=3)
+    assert np.all(as_np(dm.weight)[3] == 0)  # the padding row starts at zero
+    _, (_, _, grads, _) = run_both(tm, dm, [idx], grad_inputs=())
+    assert np.all(grads["weight"][3] == 0)
+    assert repr(dm) == repr(tm)
+
+
+@pytest.mark.parametrize("make", [
+    lambda nn: nn.LayerNorm(6), lambda nn: nn.LayerNorm((3, 6), elementwise_affine=False),
+    lambda nn: nn.LayerNorm(6, bias=False), lambda nn: nn.RMSNorm(6),
+    lambda nn: nn.RMSNorm([3, 6], eps=1e-3), lambda nn: nn.GELU(),
+    lambda nn: nn.GELU(approximate="tanh"), lambda nn: nn.SiLU(), lambda nn: nn.Flatten(),
+], ids=["layernorm", "layernorm_2d_plain", "layernorm_nobias", "rmsnorm", "rmsnorm_2d",
+        "gelu", "gelu_tanh", "silu", "flatten"])
+def test_elementwise_and_norm_modules(make):
+    tm, dm = make(torch.nn), make(dnn)
+    run_both(tm, dm, [arr(2, 3, 6, lo=-3, hi=3)])
+    assert repr(dm) == repr(tm)
+
+
+@pytest.mark.parametrize("batch_first", [True, False])
+@pytest.mark.parametrize("need_weights", [True, False])
+def test_multihead_attention_self(batch_first, need_weights):
+    torch.manual_seed(0)
+    tm = torch.nn.MultiheadAttention(8, 2, batch_first=batch_first)
+    dm = dnn.MultiheadAttention(8, 2, batch_first=batch_first)
+    x = arr(2, 5, 8, seed=1)
+
+    class Self(torch.nn.Module):
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
+
+        def forward(self, x):
+            return self.m(x, x, x, need_weights=need_weights)[0]
+
+    class DSelf(dnn.Module):
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
+
+        def forward(self, x):
+            return self.m(x, x, x, need_weights=need_weights)[0]
+
+    run_both(Self(tm), DSelf(dm), [x])
+    assert repr(dm) == repr(tm)
+
+
+@pytest.mark.parametrize("mask", ["causal_bool", "float", "key_padding"])
+def test_multihead_attention_masks_and_weights(mask):
+    torch.manual_seed(1)
+    tm, dm = torch.nn.MultiheadAttention(6, 3), dnn.MultiheadAttention(6, 3)
+    q, kv = arr(4, 2, 6, seed=2), arr(5, 2, 6, seed=3)
+    causal = np.triu(np.ones((4, 5), bool), 1)
+    masks = {"causal_bool": {"attn_mask": causal},
+             "float": {"attn_mask": arr(4, 5, seed=4)},
+             "key_padding": {"key_padding_mask": np.array([[0, 0, 0, 1, 1], [0, 0, 0, 0, 1]],
+                                                          bool)}}[mask]
+
+    def wrap(m, lib):
+        class W(lib.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.m = m
+
+            def forward(self, q, kv):
+                kw = {k: lib.tensor(v) for k, v in masks.items()}
+                out, weights = self.m(q, kv, kv, **kw)
+                return out + weights.sum() * 0.5
+
+        return W()
+
+    run_both(wrap(tm, torch), wrap(dm, distgrad), [q, kv], grad_inputs=(0, 1))
+    copy_weights(tm, dm)
+    tw = tm(torch.tensor(q), torch.tensor(kv), torch.tensor(kv),
+            **{k: torch.tensor(v) for k, v in masks.items()})[1]
+    dw = dm(distgrad.tensor(q), distgrad.tensor(kv), distgrad.tensor(kv),
+            **{k: distgrad.tensor(v) for k, v in masks.items()})[1]
+    np.testing.assert_allclose(as_np(dw), as_np(tw), rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.parametrize("make,shape", [
+    (lambda nn: nn.Conv1d(4, 6, 3, stride=2, padding=1, groups=2), (2, 4, 9)),
+    (lambda nn: nn.Conv2d(3, 4, 3, padding=1), (2, 3, 6, 5)),
+    (lambda nn: nn.Conv2d(4, 4, (2, 3), stride=(2, 1), dilation=(1, 2), groups=4, bias=False),
+     (1, 4, 7, 8)),
+    (lambda nn: nn.Conv2d(2, 3, 3, padding="same"), (2, 2, 5, 5)),
+    (lambda nn: nn.MaxPool2d(2), (2, 3, 6, 7)),
+    (lambda nn: nn.MaxPool2d(3, stride=2, padding=1, dilation=1, ceil_mode=True), (1, 2, 7, 6)),
+    (lambda nn: nn.AvgPool2d(3, stride=2, padding=1), (2, 2, 7, 6)),
+    (lambda nn: nn.AvgPool2d(2, ceil_mode=True, count_include_pad=False), (1, 2, 5, 5)),
+    (lambda nn: nn.AdaptiveAvgPool2d((3, 4)), (2, 2, 7, 9)),
+    (lambda nn: nn.AdaptiveAvgPool2d((None, 2)), (2, 2, 5, 5)),
+    (lambda nn: nn.AdaptiveAvgPool2d(1), (2, 3, 4, 4)),
+], ids=["conv1d_groups", "conv2d_pad", "conv2d_depthwise_dilated", "conv2d_same", "maxpool",
+        "maxpool_pad_ceil", "avgpool_pad", "avgpool_ceil_nopad", "adaptive", "adaptive_none",
+        "adaptive_1"])
+def test_conv_and_pool_modules(make, shape):
+    torch.manual_seed(2)
+    tm, dm = make(torch.nn), make(dnn)
+    run_both(tm, dm, [arr(*shape, seed=7)])
+    assert repr(dm) == repr(tm)
+
+
+@pytest.mark.parametrize("cls,shape", [("BatchNorm1d", (4, 3)), ("BatchNorm1d", (4, 3, 5)),
+                                       ("BatchNorm2d", (3, 2, 4, 4))])
+@pytest.mark.parametrize("momentum", [0.1, None])
+def test_batchnorm_running_stats(cls, shape, momentum):
+    tm, dm = getattr(torch.nn, cls)(shape[1], momentum=momentum), \
+        getattr(dnn, cls)(shape[1], momentum=momentum)
+    for step in range(3):  # training steps move the running statistics
+        run_both(tm, dm, [arr(*shape, seed=step, lo=-2, hi=3)])
+        copy_weights(tm, dm)
+    # (run_both copies torch's state first, so compare one more step made by both)
+    tm(torch.tensor(arr(*shape, seed=9)))
+    dm(distgrad.tensor(arr(*shape, seed=9)))
+    for name in ("running_mean", "running_var"):
+        np.testing.assert_allclose(as_np(getattr(dm, name)), as_np(getattr(tm, name)),
+                                   rtol=1e-5, atol=1e-6)
+    assert int(dm.num_batches_tracked.item()) == int(tm.num_batches_tracked.item())
+    tm.eval()
+    dm.eval()
+    run_both(tm, dm, [arr(*shape, seed=11)])
+    assert repr(dm) == repr(tm)
+
+
+def test_batchnorm_input_dims():
+    for lib in (torch, distgrad):
+        with pytest.raises(ValueError, match=r"expected 4D input \(got 3D input\)"):
+            lib.nn.BatchNorm2d(3)(lib.zeros(2, 3, 4))
+        with pytest.raises(ValueError, match=r"expected 2D or 3D input \(got 4D input\)"):
+            lib.nn.BatchNorm1d(3)(lib.zeros(2, 3, 4, 4))
+
+
+# ---- dropout ---------------------------------------------------------------------------------------
+
+def test_dropout_train_eval_and_reproducible():
+    x = distgrad.ones(200, 50, requires_grad=True)
+    drop = dnn.Dropout(0.3)
+    distgrad.manual_seed(7)
+    y = drop(x)
+    assert y.grad_fn.name() == "MulBackward0"
+    values = as_np(y)
+    kept = values != 0
+    np.testing.assert_allclose(np.unique(values), [0.0, 1 / 0.7], rtol=1e-6)
+    assert abs(kept.mean() - 0.7) < 0.02  # 10000 draws: 4.5 standard deviations
+    y.sum().backward()
+    np.testing.assert_array_equal(as_np(x.grad), values)  # the gradient is the scaled mask
+    distgrad.manual_seed(7)
+    np.testing.assert_array_equal(as_np(drop(x)), values)  # same seed, same mask
+    assert not np.array_equal(as_np(drop(x)), values)  # the stream moves on
+    drop.eval()
+    assert drop(x) is x
+    assert repr(drop) == repr(torch.nn.Dropout(0.3))
+
+
+# ---- containers -------------------------------------------------------------------------------------
+
+def test_module_dict_and_parameter_list():
+    def build(lib):
+        m = lib.nn.Module()
+        m.layers = lib.nn.ModuleDict({"a": lib.nn.Linear(2, 3), "b": lib.nn.ReLU()})
+        m.layers["c"] = lib.nn.Linear(3, 1)
+        m.ps = lib.nn.ParameterList([lib.nn.Parameter(lib.zeros(2)), lib.ones(3)])
+        m.ps.append(lib.nn.Parameter(lib.zeros(1, 2)))
+        return m
+
+    tm, dm = build(torch), build(distgrad)
+    assert [n for n, _ in dm.named_parameters()] == [n for n, _ in tm.named_parameters()]
+    assert [tuple(p.shape) for p in dm.parameters()] == [tuple(p.shape) for p in tm.parameters()]
+    assert list(dm.layers.keys()) == list(tm.layers.keys()) and "a" in dm.layers
+    assert len(dm.ps) == 3 and isinstance(dm.ps[1], dnn.Parameter)
+    assert repr(dm) == repr(tm)
+    assert dm.layers.pop("b").__class__ is dnn.ReLU and list(dm.layers) == ["a", "c"]
+
+
+# ---- optimizer, schedules, clipping --------------------------------------------------------------------
+
+def _train(lib, opt_factory, sched_factory=None, steps=6, clip=None):
+    model = lib.nn.Sequential(lib.nn.Linear(3, 4), lib.nn.Tanh(), lib.nn.Linear(4, 2))
+    with lib.no_grad():
+        for k, p in enumerate(model.parameters()):
+            p.copy_(lib.tensor(arr(*p.shape, seed=20 + k)))
+    opt = opt_factory(lib, model.parameters())
+    sched = sched_factory(lib, opt) if sched_factory else None
+    lrs, norms = [], []
+    for step in range(steps):
+        x = lib.tensor(arr(5, 3, seed=step))
+        loss = (model(x) ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        if clip is not None:
+            norms.append(float(lib.nn.utils.clip_grad_norm_(model.parameters(), *clip)))
+        opt.step()
+        if sched is not None:
+            sched.step()
+            lrs.append(sched.get_last_lr()[0])
+    return [as_np(p) for p in model.parameters()], lrs, norms
+
+
+def _compare(opt_factory, sched_factory=None, clip=None, steps=6):
+    tp, tl, tn = _train(torch, opt_factory, sched_factory, steps, clip)
+    dp, dl, dn = _train(distgrad, opt_factory, sched_factory, steps, clip)
+    for a, b in zip(dp, tp):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert dl == pytest.approx(tl, rel=1e-12)
+    assert dn == pytest.approx(tn, rel=1e-5)
+    return tl
+
+
+@pytest.mark.parametrize("kw", [{}, {"weight_decay": 0.1, "amsgrad": True}, {"lr": 0.05}])
+def test_adamw_matches_torch(kw):
+    _compare(lambda lib, ps: lib.optim.AdamW(ps, **kw))
+    assert doptim.AdamW([distgrad.zeros(1, requires_grad=True)]).defaults["weight_decay"] == 1e-2
+
+
+@pytest.mark.parametrize("name,kw", [
+    ("StepLR", {"step_size": 2, "gamma": 0.5}),
+    ("LambdaLR", {"lr_lambda": lambda e: 1 / (1 + e)}),
+    ("LinearLR", {"start_factor": 0.25, "total_iters": 4}),
+    ("LinearLR", {"start_factor": 1.0, "end_factor": 0.1, "total_iters": 3}),
+    ("CosineAnnealingLR", {"T_max": 4, "eta_min": 0.01}),
+])
+def test_lr_schedulers_match_torch(name, kw):
+    lrs = _compare(lambda lib, ps: lib.optim.SGD(ps, lr=0.1, momentum=0.9),
+                   lambda lib, opt: getattr(lib.optim.lr_scheduler, name)(opt, **kw), steps=10)
+    assert len(set(lrs)) > 1
+
+
+def test_lr_scheduler_state_dict_round_trip():
+    for lib in (torch, distgrad):
+        opt = lib.optim.SGD([lib.zeros(2, requires_grad=True)], lr=1.0)
+        sched = lib.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=5)
+        for _ in range(2):
+            opt.step()
+            sched.step()
+        state = sched.state_dict()
+        opt2 = lib.optim.SGD([lib.zeros(2, requires_grad=True)], lr=1.0)
+        sched2 = lib.optim.lr_scheduler.CosineAnnealingLR(opt2, T_max=5)
+        sched2.load_state_dict(state)
+        assert sched2.last_epoch == 2 and sched2.get_last_lr() == sched.get_last_lr()
+
+
+@pytest.mark.parametrize("clip", [(0.1,), (0.05, float("inf")), (0.2, 1.0), (100.0,)])
+def test_clip_grad_norm_matches_torch(clip):
+    _compare(lambda lib, ps: lib.optim.SGD(ps, lr=0.5), clip=clip, steps=3)
+
+
+def test_clip_grad_norm_nonfinite_error():
+    msgs = []
+    for lib in (torch, distgrad):
+        p = lib.zeros(2, requires_grad=True)
+        p.grad = lib.tensor([float("inf"), 1.0])
+        with pytest.raises(RuntimeError) as info:
+            lib.nn.utils.clip_grad_norm_([p], 1.0, error_if_nonfinite=True)
+        msgs.append(str(info.value))
+    assert msgs[0] == msgs[1]
+
+
+# ---- checkpoint -------------------------------------------------------------------------------------------
+
+def test_checkpoint_recomputes_with_torchs_gradients():
+    def run(lib, ckpt):
+        torch.manual_seed(3)
+        block = lib.nn.Sequential(lib.nn.Linear(4, 8), lib.nn.GELU(), lib.nn.Linear(8, 4))
+        with lib.no_grad():
+            for k, p in enumerate(block.parameters()):
+                p.copy_(lib.tensor(arr(*p.shape, seed=40 + k)))
+        x = lib.tensor(arr(3, 4, seed=1), requires_grad=True)
+        y = ckpt(block, x, use_reentrant=True) * 2
+        node = y.grad_fn.next_functions[0][0].name()
+        y.sum().backward()
+        return node, [as_np(x.grad)] + [as_np(p.grad) for p in block.parameters()]
+
+    tn, tg = run(torch, torch.utils.checkpoint.checkpoint)
+    dn, dg = run(distgrad, dcheckpoint)
+    assert dn == tn == "CheckpointFunctionBackward"
+    for a, b in zip(dg, tg):
+        np.testing.assert_allclose(a, b, rtol=RTOL, atol=ATOL)
+
+
+def test_checkpoint_replays_dropout_masks():
+    x = distgrad.ones(20, 30, requires_grad=True)
+    drop = dnn.Dropout(0.5)
+    distgrad.manual_seed(11)
+    y = dcheckpoint(lambda t: drop(t) * 3, x, use_reentrant=True)
+    y.sum().backward()
+    # the gradient is the forward's mask (recomputed in backward from the same random state)
+    np.testing.assert_array_equal(as_np(x.grad), as_np(y))
+
+
+def test_checkpoint_warns_without_use_reentrant():
+    import warnings
+
+    for lib, ckpt in ((torch, torch.utils.checkpoint.checkpoint), (distgrad, dcheckpoint)):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            ckpt(lambda t: t * 2, lib.ones(2, requires_grad=True))
+        assert any("use_reentrant parameter should be passed explicitly" in str(w.message)
+                   for w in caught), lib.__name__
