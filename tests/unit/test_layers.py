@@ -29,7 +29,7 @@ def copy_weights(tmod, dmod) -> None:
 
 
 def as_np(t):
-    return t.detach().cpu().numpy()
+    return np.array(t.detach().cpu().numpy())  # a copy: later in-place steps must not reach it
 
 
 def run_both(tmod, dmod, inputs, grad_inputs=(0,), out_index=None):

@@ -1,0 +1,184 @@
+"""The layers of real models with their tensors on workers, on both backends: a transformer
+block split over two workers and a small CNN on one, against torch (loss, every gradient,
+AdamW steps with a global clip and a schedule); dropout masks that do not depend on
+placement; checkpoint dropping the saved bytes on the worker (stats())."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+import distgrad as dg
+import distgrad.distributed as dist
+from distgrad.utils.checkpoint import checkpoint as dcheckpoint
+
+VOCAB, WIDTH, HEADS, SEQ, BATCH = 11, 8, 2, 5, 3
+
+
+def _arr(*shape, seed=0):
+    return np.random.default_rng(seed).uniform(-1, 1, shape).astype(np.float32)
+
+
+def _np(t):
+    return np.array(t.detach().cpu().numpy())  # a copy: later in-place steps must not reach it
+
+
+def _copy(tmod, dmod):
+    dmod.load_state_dict({k: dg.tensor(v.detach().numpy().copy())
+                          for k, v in tmod.state_dict().items()})
+
+
+def _block(lib):
+    nn, F = lib.nn, lib.nn.functional
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = nn.Embedding(VOCAB, WIDTH, padding_idx=0)
+            self.ln1 = nn.LayerNorm(WIDTH)
+            # no in-projection bias: the key bias has a zero gradient (softmax ignores it), whose
+            # float32 noise AdamW would blow up to a full step
+            self.attn = nn.MultiheadAttention(WIDTH, HEADS, bias=False, batch_first=True)
+            self.ln2 = nn.RMSNorm(WIDTH)
+            self.mlp = nn.Sequential(nn.Linear(WIDTH, 2 * WIDTH), nn.GELU(approximate="tanh"),
+                                     nn.Linear(2 * WIDTH, WIDTH), nn.SiLU(), nn.Dropout(0.0))
+            self.head = nn.Linear(WIDTH, VOCAB)
+
+        def forward(self, idx, mask):
+            x = self.emb(idx)
+            if x.device != self.ln1.weight.device:
+                x = x.to(self.ln1.weight.device)
+            h = self.ln1(x)
+            x = x + self.attn(h, h, h, attn_mask=mask, need_weights=False)[0]
+            q = x.view(BATCH, SEQ, HEADS, WIDTH // HEADS).transpose(1, 2)
+            x = x + F.scaled_dot_product_attention(q, q, q, is_causal=True).transpose(
+                1, 2).reshape(BATCH, SEQ, WIDTH)
+            x = x + self.mlp(self.ln2(x))
+            return self.head(x)
+
+    return Block()
+
+
+def _train_block(lib, model, idx, targets, mask, steps=2):
+    opt = lib.optim.AdamW(model.parameters(), lr=0.01)
+    sched = lib.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=4)
+    losses, norms, grads = [], [], None
+    for _ in range(steps):
+        logits = model(idx, mask)
+        loss = lib.nn.functional.cross_entropy(logits.reshape(-1, VOCAB), targets.reshape(-1))
+        opt.zero_grad()
+        loss.backward()
+        if grads is None:
+            grads = {n: _np(p.grad) for n, p in model.named_parameters()}
+        norms.append(float(lib.nn.utils.clip_grad_norm_(model.parameters(), 0.5)))
+        opt.step()
+        sched.step()
+        losses.append(loss.item())
+    return losses, norms, grads, {n: _np(p) for n, p in model.named_parameters()}
+
+
+def test_transformer_block_split_over_workers(backend):
+    torch.manual_seed(0)
+    tm, dm = _block(torch), _block(dg)
+    _copy(tm, dm)
+    dm.to("worker:1")
+    dm.emb.to("worker:0")  # the embedding on another worker: gradients cross workers
+    assert dm.emb.weight.device_str == "worker:0" and dm.head.weight.device_str == "worker:1"
+    rng = np.random.default_rng(1)
+    idx = rng.integers(0, VOCAB, (BATCH, SEQ))
+    targets = rng.integers(0, VOCAB, (BATCH, SEQ))
+    mask = np.triu(np.ones((SEQ, SEQ), bool), 1)
+    expected = _train_block(torch, tm, torch.tensor(idx), torch.tensor(targets),
+                            torch.tensor(mask))
+    got = _train_block(dg, dm, dg.tensor(idx, device="worker:0"),
+                       dg.tensor(targets, device="worker:1"), dg.tensor(mask, device="worker:1"))
+    np.testing.assert_allclose(got[0], expected[0], rtol=1e-5)
+    np.testing.assert_allclose(got[1], expected[1], rtol=1e-4)
+    for k in (2, 3):  # first-step gradients, then the parameters after two AdamW steps
+        for name in expected[k]:
+            np.testing.assert_allclose(got[k][name], expected[k][name], rtol=1e-4, atol=1e-5,
+                                       err_msg=name)
+    assert dm.emb.weight.grad.device_str == "worker:0"
+
+
+def _cnn(lib):
+    nn = lib.nn
+    return nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(4, 6, 3, stride=1, padding=1, groups=2), nn.AvgPool2d(2, ceil_mode=True),
+        nn.AdaptiveAvgPool2d((2, 2)), nn.Flatten(), nn.Linear(24, 3))
+
+
+def test_cnn_on_a_worker(backend):
+    torch.manual_seed(1)
+    tm, dm = _cnn(torch), _cnn(dg)
+    _copy(tm, dm)
+    dm.to("worker:0")
+    x = _arr(4, 1, 8, 8, seed=2)
+    y = np.array([0, 2, 1, 2])
+    results = []
+    for lib, model, dev in ((torch, tm, None), (dg, dm, "worker:0")):
+        kw = {"device": dev} if dev else {}
+        xt = lib.tensor(x, requires_grad=True, **kw)
+        loss = lib.nn.functional.cross_entropy(model(xt), lib.tensor(y, **kw))
+        loss.backward()
+        results.append((float(loss), _np(xt.grad), {n: _np(p.grad) for n, p in
+                                                    model.named_parameters()},
+                        {n: _np(b) for n, b in model.named_buffers()}))
+    (tl, tx, tg, tb), (dl, dx, dgr, db) = results
+    np.testing.assert_allclose(dl, tl, rtol=1e-5)
+    np.testing.assert_allclose(dx, tx, rtol=1e-4, atol=1e-6)
+    for name in tg:
+        np.testing.assert_allclose(dgr[name], tg[name], rtol=1e-4, atol=1e-6, err_msg=name)
+    for name in tb:  # running statistics moved where the buffers live
+        np.testing.assert_allclose(db[name], tb[name], rtol=1e-5, atol=1e-6, err_msg=name)
+    assert dm[1].running_mean.device_str == "worker:0"
+
+
+def test_dropout_masks_do_not_depend_on_placement(backend):
+    masks = []
+    for device in ("cpu", "worker:0", "worker:1"):
+        dg.manual_seed(123)
+        x = dg.ones(30, 40, device=device, requires_grad=True)
+        y = dg.nn.functional.dropout(x, 0.25)
+        y.sum().backward()
+        assert y.grad_fn.name() == "MulBackward0" and y.device_str == device
+        np.testing.assert_array_equal(_np(x.grad), _np(y))
+        masks.append(_np(y))
+    np.testing.assert_array_equal(masks[1], masks[0])
+    np.testing.assert_array_equal(masks[2], masks[0])
+    assert 0.6 < (masks[0] != 0).mean() < 0.9
+
+
+def _deep_block(lib, width=128, depth=4):
+    layers = []
+    for _ in range(depth):
+        layers += [lib.nn.Linear(width, width), lib.nn.GELU()]
+    return lib.nn.Sequential(*layers)
+
+
+def test_checkpoint_drops_saved_bytes_on_the_worker(backend):
+    dg.manual_seed(0)
+    block = _deep_block(dg).to("worker:1")
+    x = dg.randn(64, 128, device="worker:1", requires_grad=True)
+
+    def saved_bytes_and_grads(use_checkpoint):
+        block.zero_grad()
+        x.grad = None
+        dist.synchronize()
+        before = dist.stats()["worker:1"]["bytes"]
+        y = dcheckpoint(block, x, use_reentrant=True) if use_checkpoint else block(x)
+        dist.synchronize()
+        held = dist.stats()["worker:1"]["bytes"] - before
+        y.pow(2).mean().backward()
+        return held, [_np(x.grad)] + [_np(p.grad) for p in block.parameters()], y
+
+    plain, plain_grads, _ = saved_bytes_and_grads(False)
+    ckpt, ckpt_grads, y = saved_bytes_and_grads(True)
+    assert y.grad_fn.name() == "CheckpointFunctionBackward"
+    activation = 64 * 128 * 4
+    # without: each Linear and GELU keeps its input (8 activations) besides the output
+    assert plain >= 8 * activation
+    # with: only the output (the input x was there before)
+    assert ckpt <= 2 * activation, (plain, ckpt)
+    for a, b in zip(ckpt_grads, plain_grads):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
