@@ -121,7 +121,7 @@ def test_cnn_on_a_worker(backend):
         xt = lib.tensor(x, requires_grad=True, **kw)
         loss = lib.nn.functional.cross_entropy(model(xt), lib.tensor(y, **kw))
         loss.backward()
-        results.append((float(loss), _np(xt.grad), {n: _np(p.grad) for n, p in
+        results.append((loss.item(), _np(xt.grad), {n: _np(p.grad) for n, p in
                                                     model.named_parameters()},
                         {n: _np(b) for n, b in model.named_buffers()}))
     (tl, tx, tg, tb), (dl, dx, dgr, db) = results
