@@ -414,14 +414,13 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
     # torch's math path: q and k each scaled by sqrt(scale), a boolean mask made additive.
     import math
 
-    from ..creation import ones
+    from ..creation import ones_like
 
     factor = math.sqrt(1 / math.sqrt(query.shape[-1]) if scale is None else abs(scale))
     q = query * (-factor if scale is not None and scale < 0 else factor)
     scores = q.matmul(key.transpose(-2, -1) * factor)
     if is_causal:
-        attn_mask = ones(query.shape[-2], key.shape[-2], dtype=_bool_dtype(),
-                         device=query.device_str).tril()
+        attn_mask = ones_like(scores, dtype=_bool_dtype()).tril()  # made where scores live
     if attn_mask is not None:
         if attn_mask.dtype is _bool_dtype():
             scores = scores.masked_fill(attn_mask.logical_not(), -math.inf)
@@ -451,9 +450,9 @@ def _canonical_mask(mask: Optional[Tensor], dtype) -> Optional[Tensor]:
     """A boolean attention mask (True: masked out) as the float mask torch adds (-inf)."""
     if mask is None or mask.dtype.is_floating_point:
         return mask
-    from ..creation import zeros
+    from ..creation import zeros_like
 
-    return zeros(*mask.shape, dtype=dtype, device=mask.device_str).masked_fill(mask, float("-inf"))
+    return zeros_like(mask, dtype=dtype).masked_fill(mask, float("-inf"))
 
 
 def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_heads, in_proj_weight,

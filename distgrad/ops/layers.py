@@ -304,9 +304,9 @@ def _sdpa_probs(q, k, mask, is_causal, scale):
     """softmax(q kᵀ * scale + mask), as distgrad ops (the VJP recomputes it)."""
     s = q.matmul(k.transpose(-2, -1)) * _scale(q.shape, scale)
     if is_causal:
-        from ..creation import ones
+        from ..creation import ones_like
 
-        causal = ones(s.shape[-2], s.shape[-1], dtype=dtypes.bool_, device=q.device_str).tril()
+        causal = ones_like(s, dtype=dtypes.bool_).tril()  # made where s lives
         s = s.masked_fill(causal.logical_not(), -math.inf)
     if mask is not None:
         s = s.masked_fill(mask.logical_not(), -math.inf) if mask.dtype is dtypes.bool_ else s + mask

@@ -1,7 +1,6 @@
 """Elementwise ops: forward in numpy, VJP in distgrad ops, shape rule — one entry each."""
 from __future__ import annotations
 
-import math
 
 import numpy as np
 
@@ -561,11 +560,10 @@ defop("contiguous", lambda x: np.array(x, order="C", copy=True), same, lambda c,
 # ---- more unary functions (torch's derivatives.yaml, formula for formula) -------------------
 
 _LN2, _LN10 = 0.6931471805599453, 2.3025850929940456
-_erf_scalar = np.vectorize(math.erf, otypes=[np.float64])  # numpy has no erf (no scipy here)
-
-
 def _erf(x):
-    return _erf_scalar(np.asarray(x, np.float64)).astype(x.dtype)
+    from .special import erf  # numpy has no erf (no scipy here)
+
+    return erf(x).astype(x.dtype)
 
 
 defop("log2", float_forward(np.log2), same_float,
