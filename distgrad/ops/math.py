@@ -1,7 +1,6 @@
 """Elementwise ops: forward in numpy, VJP in distgrad ops, shape rule — one entry each."""
 from __future__ import annotations
 
-
 import numpy as np
 
 from .rules import (binary, binary_float, broadcast_shapes, cast_to, common_dtype, compare,
