@@ -182,3 +182,21 @@ def test_checkpoint_drops_saved_bytes_on_the_worker(backend):
     assert ckpt <= 2 * activation, (plain, ckpt)
     for a, b in zip(ckpt_grads, plain_grads):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+
+
+def test_clip_grad_norm_over_shards_and_workers(backend):
+    a = _arr(6, 4, seed=3)
+    b = _arr(3, seed=4)
+    w = dist.shard(dg.tensor(a, requires_grad=True), 0)
+    v = dg.tensor(b, device="worker:1", requires_grad=True)
+    ((w * 3).pow(2).sum() + v.pow(3).sum().to("cpu")).backward()
+    total = dg.nn.utils.clip_grad_norm_([w, v], 1.0)
+    tw, tv = torch.tensor(a, requires_grad=True), torch.tensor(b, requires_grad=True)
+    ((tw * 3).pow(2).sum() + tv.pow(3).sum()).backward()
+    expected = torch.nn.utils.clip_grad_norm_([tw, tv], 1.0)
+    np.testing.assert_allclose(total.item(), expected.item(), rtol=1e-6)
+    assert total.device_str == "cpu"
+    assert w.grad.placements == w.placements  # each shard scaled where it lives
+    np.testing.assert_allclose(_np(w.grad.full_tensor()), tw.grad.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(_np(v.grad), tv.grad.numpy(), rtol=1e-6)
+    assert all(not s["fallbacks"] for s in dist.stats().values())

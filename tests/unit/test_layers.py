@@ -366,3 +366,24 @@ def test_checkpoint_warns_without_use_reentrant():
             ckpt(lambda t: t * 2, lib.ones(2, requires_grad=True))
         assert any("use_reentrant parameter should be passed explicitly" in str(w.message)
                    for w in caught), lib.__name__
+
+
+def test_sdpa_dropout_is_torchs_math_path_with_a_seeded_mask():
+    F = dnn.functional
+    rng = np.random.default_rng(0)
+    q, k, v = (distgrad.tensor(rng.standard_normal((2, 2, 4, 3)).astype(np.float32),
+                               requires_grad=True) for _ in range(3))
+    distgrad.manual_seed(5)
+    out = F.scaled_dot_product_attention(q, k, v, dropout_p=0.4, is_causal=True)
+    tq = torch.zeros(2, 2, 4, 3, requires_grad=True)
+    tout = torch.nn.functional.scaled_dot_product_attention(tq, tq, tq, dropout_p=0.4,
+                                                            is_causal=True)
+    assert out.grad_fn.name() == tout.grad_fn.name() == "UnsafeViewBackward0"
+    # the same seed gives the same mask: softmax(causal scores) -> dropout -> @ v by hand
+    distgrad.manual_seed(5)
+    scores = q.matmul(k.transpose(-2, -1)) / math.sqrt(3)
+    scores = scores.masked_fill(distgrad.ones(4, 4, dtype=distgrad.bool).tril().logical_not(),
+                                float("-inf"))
+    expected = F.dropout(F.softmax(scores, -1), 0.4).matmul(v)
+    np.testing.assert_allclose(as_np(out), as_np(expected), rtol=1e-5, atol=1e-6)
+    assert (as_np(out) != as_np(F.scaled_dot_product_attention(q, k, v, is_causal=True))).any()
