@@ -317,8 +317,10 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: Optional[int] = None,
 
 def layer_norm(input: Tensor, normalized_shape, weight: Optional[Tensor] = None,
                bias: Optional[Tensor] = None, eps: float = 1e-5) -> Tensor:
-    shape = [int(normalized_shape)] if isinstance(normalized_shape, int) else \
-        [int(d) for d in normalized_shape]
+    if not isinstance(normalized_shape, (tuple, list)):
+        raise TypeError("layer_norm(): argument 'normalized_shape' (position 2) must be tuple of "
+                        f"ints, not {type(normalized_shape).__name__}")
+    shape = [int(d) for d in normalized_shape]
     return call("native_layer_norm", input, weight, bias, normalized_shape=shape, eps=eps)
 
 
@@ -327,8 +329,10 @@ def rms_norm(input: Tensor, normalized_shape, weight: Optional[Tensor] = None,
     """x / sqrt(mean(x²) + eps) (* weight): a composite in torch too (MulBackward0)."""
     import numpy as np
 
-    shape = [int(normalized_shape)] if isinstance(normalized_shape, int) else \
-        [int(d) for d in normalized_shape]
+    if not isinstance(normalized_shape, (tuple, list)):
+        raise TypeError("rms_norm(): argument 'normalized_shape' (position 2) must be tuple of "
+                        f"ints, not {type(normalized_shape).__name__}")
+    shape = [int(d) for d in normalized_shape]
     n = len(shape)
     if tuple(input.shape[input.ndim - n:]) != tuple(shape):
         raise RuntimeError(f"Given normalized_shape={shape}, expected input with shape "
@@ -361,8 +365,10 @@ def batch_norm(input: Tensor, running_mean: Optional[Tensor], running_var: Optio
                     running_mean.mul_(1 - momentum).add_(x.mean(dims) * momentum)
                 if running_var is not None:
                     running_var.mul_(1 - momentum).add_(x.var(dims, correction=1) * momentum)
-    elif running_mean is None or running_var is None:
-        raise RuntimeError("running_mean and running_var must be defined in evaluation mode")
+    elif running_mean is None:
+        raise RuntimeError("running_mean must be defined in evaluation mode")
+    elif running_var is None:
+        raise RuntimeError("running_var must be defined in evaluation mode")
     return call("native_batch_norm", input, weight, bias,
                 running_mean if not training else None, running_var if not training else None,
                 training=bool(training), eps=eps)

@@ -92,3 +92,6 @@ error("sdpa_causal_and_mask", lambda T, q, m: nnf(T).scaled_dot_product_attentio
 error("dropout_p_range", lambda T, x: nnf(T).dropout(x, p=1.5), K(3))
 error("batch_norm_one_value", lambda T, x: nnf(T).batch_norm(x, None, None, training=True),
       K(1, 3))
+error("layer_norm_int_shape", lambda T, x: nnf(T).layer_norm(x, 4), K(2, 4))
+error("rms_norm_int_shape", lambda T, x: nnf(T).rms_norm(x, 4), K(2, 4))
+error("batch_norm_eval_no_var", lambda T, x, m: nnf(T).batch_norm(x, m, None), K(2, 3), K(3))
