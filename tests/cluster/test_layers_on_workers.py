@@ -200,3 +200,25 @@ def test_clip_grad_norm_over_shards_and_workers(backend):
     np.testing.assert_allclose(_np(w.grad.full_tensor()), tw.grad.numpy(), rtol=1e-6)
     np.testing.assert_allclose(_np(v.grad), tv.grad.numpy(), rtol=1e-6)
     assert all(not s["fallbacks"] for s in dist.stats().values())
+
+
+def test_second_order_through_layers_on_a_worker(backend):
+    """A gradient penalty (create_graph) through conv, batch norm, layer norm, GELU, SiLU and
+    an embedding, all on worker:1, against torch."""
+    x_np, w_np, e_np = _arr(2, 2, 5, 5, seed=5), _arr(3, 2, 3, 3, seed=6), _arr(6, 3, seed=7)
+    idx = np.array([[1, 4, 2], [5, 0, 1]])
+    results = []
+    for lib, kw in ((torch, {}), (dg, {"device": "worker:1"})):
+        F = lib.nn.functional
+        x = lib.tensor(x_np, requires_grad=True, **kw)
+        w = lib.tensor(w_np, requires_grad=True, **kw)
+        e = lib.tensor(e_np, requires_grad=True, **kw)
+        h = F.conv2d(x, w, padding=1, stride=2)
+        h = F.batch_norm(h, None, None, training=True)
+        h = F.gelu(F.layer_norm(h, (3,)))
+        h = F.silu(h.flatten(1)[:, :3] + F.embedding(lib.tensor(idx, **kw), e).sum(1))
+        gx, ge = lib.autograd.grad(h.pow(2).sum(), (x, e), create_graph=True)
+        (gx.pow(2).sum() + ge.pow(2).sum()).backward()
+        results.append([_np(t) for t in (gx, ge, x.grad, w.grad, e.grad)])
+    for got, expected, name in zip(results[1], results[0], ("gx", "ge", "x", "w", "e")):
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5, err_msg=name)
