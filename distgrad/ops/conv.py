@@ -1,7 +1,8 @@
 """Convolution and pooling ops with torch's node names, over 1 or 2 spatial dims.
 
-The forwards gather each output position's input window as a strided view of the padded
-input (im2col without a copy until the matrix product needs one). A convolution is
+The forwards gather each output position's input window from a strided view of the padded
+input: a convolution copies them once (im2col, output positions innermost) and makes one
+batched matrix product over its groups; the pools reduce the view directly. A convolution is
 bilinear in input and weight, so its two gradients are ops that are bilinear too, and
 each one's VJP is made of the other two: gradients of gradients come for free. The
 average pools are linear, their backward ops are each other's transposes.
@@ -56,8 +57,8 @@ def _windows(xp, spatial, out, kernel, stride, dilation):
 
 
 def _scatter_windows(cols, shape, spatial, padding, out, kernel, stride, dilation):
-    """The transpose of _windows: add cols (..., *out, *kernel) into an array of `shape`
-    (unpadded), one kernel offset at a time."""
+    """The transpose of gathering windows: add cols (..., *kernel, *out) into an array of
+    `shape` (unpadded), one kernel offset at a time."""
     lead = shape[:len(shape) - spatial]
     full = [shape[len(lead) + d] + 2 * padding[d] for d in range(spatial)]
     for d in range(spatial):
@@ -69,10 +70,22 @@ def _scatter_windows(cols, shape, spatial, padding, out, kernel, stride, dilatio
         for d in range(spatial):
             start = k[d] * dilation[d]
             key.append(slice(start, start + (out[d] - 1) * stride[d] + 1, stride[d]))
-        xp[tuple(key)] += cols[(Ellipsis,) + k]
+        xp[tuple(key)] += cols[(slice(None),) * n_lead + k]
     crop = [slice(None)] * n_lead + [slice(padding[d], padding[d] + shape[n_lead + d])
                                      for d in range(spatial)]
     return xp[tuple(crop)]
+
+
+def _im2col(x, spatial, padding, out, kernel, stride, dilation):
+    """(N, C, *in) -> (N, C, *kernel, *out) in memory of its own: [.., k, o] = xp[.., o*s + k*d]
+    (the output positions innermost, so a matrix product gives (N, O, *out) directly)."""
+    xp = _padded(x, spatial, padding, out, kernel, stride, dilation)
+    st = xp.strides
+    lead, sp = st[:xp.ndim - spatial], st[xp.ndim - spatial:]
+    view = as_strided(xp, tuple(xp.shape[:xp.ndim - spatial]) + tuple(kernel) + tuple(out),
+                      tuple(lead) + tuple(s * d for s, d in zip(sp, dilation))
+                      + tuple(s * k for s, k in zip(sp, stride)), writeable=False)
+    return np.ascontiguousarray(view)
 
 
 # ---- convolution ---------------------------------------------------------------------------------
@@ -112,24 +125,20 @@ def _conv_rule(x, w, b, stride, padding, dilation, groups):
     return Meta((x.shape[0], w.shape[0]) + out, x.dtype)
 
 
-def _group_windows(x, w_shape, stride, padding, dilation):
+def _conv_cols(x, w_shape, stride, padding, dilation, groups):
+    """x's windows as (N, groups, C/groups · kernel, positions), and the output size."""
     spatial, kernel, out = _conv_geometry(x.shape, w_shape, stride, padding, dilation)
-    xp = _padded(x, spatial, padding, out, kernel, stride, dilation)
-    return _windows(xp, spatial, out, kernel, stride, dilation), spatial, kernel, out
+    cols = _im2col(x, spatial, padding, out, kernel, stride, dilation)
+    return cols.reshape(x.shape[0], groups, -1, math.prod(out)), out
 
 
 def _convolution(x, w, b, stride, padding, dilation, groups):
-    win, spatial, kernel, out = _group_windows(x, w.shape, stride, padding, dilation)
-    cin, cout = w.shape[1], w.shape[0] // groups
-    k_axes = list(range(2 + spatial, 2 + 2 * spatial))
-    parts = []
-    for g in range(groups):
-        part = np.tensordot(win[:, g * cin:(g + 1) * cin], w[g * cout:(g + 1) * cout],
-                            axes=([1] + k_axes, [1] + list(range(2, 2 + spatial))))
-        parts.append(np.moveaxis(part, -1, 1))  # (N, *out, O) -> (N, O, *out)
-    y = parts[0] if groups == 1 else np.concatenate(parts, axis=1)
+    cols, out = _conv_cols(x, w.shape, stride, padding, dilation, groups)
+    # one batched matrix product per group: (G, O/G, C/G·k) @ (N, G, C/G·k, P)
+    y = np.matmul(w.reshape(groups, w.shape[0] // groups, -1), cols)
+    y = y.reshape((x.shape[0], w.shape[0]) + out)
     if b is not None:
-        y = y + b.reshape((1, -1) + (1,) * spatial)
+        y += b.reshape((1, -1) + (1,) * len(out))
     return y
 
 
@@ -137,27 +146,20 @@ def _conv_input_grad(g, w, input_size, stride, padding, dilation, groups):
     """d<g, conv(x, w)>/dx: each output's gradient spread back over its window."""
     spatial = w.ndim - 2
     kernel, out = tuple(w.shape[2:]), tuple(g.shape[2:])
-    cin, cout = w.shape[1], w.shape[0] // groups
-    cols = []
-    for gi in range(groups):
-        # (N, O, *out) x (O, C, *k) -> (N, *out, C, *k)
-        c = np.tensordot(np.moveaxis(g[:, gi * cout:(gi + 1) * cout], 1, -1),
-                         w[gi * cout:(gi + 1) * cout], axes=([-1], [0]))
-        cols.append(np.moveaxis(c, 1 + spatial, 1))  # (N, C, *out, *k)
-    col = cols[0] if groups == 1 else np.concatenate(cols, axis=1)
-    return _scatter_windows(col, (g.shape[0], cin * groups) + tuple(input_size[-spatial:]),
+    n, cout = g.shape[0], w.shape[0] // groups
+    wg = w.reshape(groups, cout, -1).swapaxes(-1, -2)  # (G, C/G·k, O/G)
+    cols = np.matmul(wg, g.reshape(n, groups, cout, -1))  # (N, G, C/G·k, P)
+    cols = cols.reshape((n, w.shape[1] * groups) + kernel + out)
+    return _scatter_windows(cols, (n, w.shape[1] * groups) + tuple(input_size[-spatial:]),
                             spatial, padding, out, kernel, stride, dilation)
 
 
 def _conv_weight_grad(g, x, weight_size, stride, padding, dilation, groups):
     """d<g, conv(x, w)>/dw: each output's gradient times its input window, summed."""
-    win, spatial, kernel, out = _group_windows(x, weight_size, stride, padding, dilation)
-    cin, cout = weight_size[1], weight_size[0] // groups
-    o_axes = [0] + list(range(2, 2 + spatial))
-    parts = [np.tensordot(g[:, gi * cout:(gi + 1) * cout], win[:, gi * cin:(gi + 1) * cin],
-                          axes=(o_axes, o_axes))  # (O, C, *k)
-             for gi in range(groups)]
-    return parts[0] if groups == 1 else np.concatenate(parts, axis=0)
+    cols, _ = _conv_cols(x, weight_size, stride, padding, dilation, groups)
+    n, cout = g.shape[0], weight_size[0] // groups
+    gw = np.matmul(g.reshape(n, groups, cout, -1), cols.swapaxes(-1, -2)).sum(axis=0)
+    return gw.reshape(tuple(weight_size))
 
 
 def _geometry_attrs(attrs) -> dict:
@@ -297,7 +299,8 @@ def _avg_pool_backward(g, input_size, kernel, stride, padding, ceil_mode=False,
     div = _avg_divisor(input_size, kernel, stride, padding, ceil_mode, count_include_pad,
                        divisor_override, out)
     share = (g / div).astype(g.dtype)
-    cols = np.broadcast_to(share[..., None, None], share.shape + tuple(kernel))
+    cols = np.broadcast_to(share[..., None, None, :, :],
+                           share.shape[:-2] + tuple(kernel) + share.shape[-2:])
     return _scatter_windows(cols, tuple(input_size), 2, padding, out, kernel, stride, (1, 1))
 
 
