@@ -228,7 +228,7 @@ def _gelu_second_derivative(x, approximate):
 
 defop("gelu", _gelu, _gelu_rule,
       lambda c, g: call("gelu_backward", g, c[0], approximate=c.attrs.get("approximate", "none")),
-      node="GeluBackward0", save=(0,))
+      node="GeluBackward0", save=(0,), elementwise=True)
 
 defop("gelu_backward",
       lambda g, x, approximate="none": g * _gelu_derivative(x, approximate),
@@ -237,7 +237,7 @@ defop("gelu_backward",
                      if c.needs[0] else None,
                      gg * c[0] * _gelu_second_derivative(c[1], c.attrs.get("approximate", "none"))
                      if c.needs[1] else None),
-      node="GeluBackwardBackward0", save=(0, 1))
+      node="GeluBackwardBackward0", save=(0, 1), elementwise=True)
 
 
 def _sigmoid(x):
@@ -250,8 +250,7 @@ def _silu_vjp(c, g):
     return g * (s * (1 + c[0] * (1 - s)))
 
 
-defop("silu", lambda x: x * _sigmoid(x), lambda x: same(x), _silu_vjp, node="SiluBackward0",
-      save=(0,))
+defop("silu", lambda x: x * _sigmoid(x), same, _silu_vjp, node="SiluBackward0", save=(0,))
 
 
 # ---- dropout's mask ------------------------------------------------------------------------------
