@@ -307,9 +307,12 @@ def _sdpa_probs(q, k, mask, is_causal, scale):
 
         causal = ones_like(s, dtype=dtypes.bool_).tril()  # made where s lives
         s = s.masked_fill(causal.logical_not(), -math.inf)
-    if mask is not None:
-        s = s.masked_fill(mask.logical_not(), -math.inf) if mask.dtype is dtypes.bool_ else s + mask
-    return s.softmax(-1)
+    if mask is None:
+        return s.softmax(-1)
+    s = s.masked_fill(mask.logical_not(), -math.inf) if mask.dtype is dtypes.bool_ else s + mask
+    # a row masked out entirely attends to nothing (zeros, as the kernel), without a NaN
+    void = (s == -math.inf).all(-1, keepdim=True)
+    return s.masked_fill(void, 0.0).softmax(-1).masked_fill(void, 0.0)
 
 
 def _sdpa_vjp(c, g):

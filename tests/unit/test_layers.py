@@ -387,3 +387,16 @@ def test_sdpa_dropout_is_torchs_math_path_with_a_seeded_mask():
     expected = F.dropout(F.softmax(scores, -1), 0.4).matmul(v)
     np.testing.assert_allclose(as_np(out), as_np(expected), rtol=1e-5, atol=1e-6)
     assert (as_np(out) != as_np(F.scaled_dot_product_attention(q, k, v, is_causal=True))).any()
+
+
+def test_sdpa_fully_masked_row_gives_zeros_and_zero_gradients():
+    m = np.array([[True, True, False], [False, False, False]])
+    got = []
+    for lib in (torch, distgrad):
+        q = lib.tensor(arr(1, 1, 2, 4, seed=1), requires_grad=True)
+        k = lib.tensor(arr(1, 1, 3, 4, seed=2), requires_grad=True)
+        y = lib.nn.functional.scaled_dot_product_attention(q, k, k, attn_mask=lib.tensor(m))
+        y.sum().backward()
+        got.append([as_np(y), as_np(q.grad), as_np(k.grad)])
+    for d, t in zip(got[1], got[0]):
+        np.testing.assert_allclose(d, t, rtol=RTOL, atol=ATOL)
