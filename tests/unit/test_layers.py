@@ -400,3 +400,19 @@ def test_sdpa_fully_masked_row_gives_zeros_and_zero_gradients():
         got.append([as_np(y), as_np(q.grad), as_np(k.grad)])
     for d, t in zip(got[1], got[0]):
         np.testing.assert_allclose(d, t, rtol=RTOL, atol=ATOL)
+
+
+def test_scheduler_step_before_optimizer_step_warns_as_torch():
+    import warnings
+
+    seen = []
+    for lib in (torch, distgrad):
+        opt = lib.optim.SGD([lib.zeros(2, requires_grad=True)], lr=1.0)
+        sched = lib.optim.lr_scheduler.StepLR(opt, 1)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            sched.step()
+            opt.step()
+            sched.step()
+        seen.append([str(w.message) for w in caught])
+    assert seen[1] == seen[0] and len(seen[0]) == 1
