@@ -6,9 +6,14 @@ broadcasting, the reduction), then calls the op, so its result carries torch's `
 """
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Optional
 
+import numpy as np
+
+from .. import creation, dtypes
+from ..autograd.grad_mode import no_grad
 from ..autograd.record import call
 from ..ops import functions as _f
 from ..tensor import Tensor
@@ -327,8 +332,6 @@ def layer_norm(input: Tensor, normalized_shape, weight: Optional[Tensor] = None,
 def rms_norm(input: Tensor, normalized_shape, weight: Optional[Tensor] = None,
              eps: Optional[float] = None) -> Tensor:
     """x / sqrt(mean(x²) + eps) (* weight): a composite in torch too (MulBackward0)."""
-    import numpy as np
-
     if not isinstance(normalized_shape, (tuple, list)):
         raise TypeError("rms_norm(): argument 'normalized_shape' (position 2) must be tuple of "
                         f"ints, not {type(normalized_shape).__name__}")
@@ -356,8 +359,6 @@ def batch_norm(input: Tensor, running_mean: Optional[Tensor], running_var: Optio
             raise ValueError("Expected more than 1 value per channel when training, got input "
                              f"size {input.shape!r}")
         if running_mean is not None or running_var is not None:
-            from ..autograd.grad_mode import no_grad
-
             dims = [0] + list(range(2, input.ndim))
             with no_grad():
                 x = input.detach()
@@ -386,8 +387,6 @@ def silu(input: Tensor, inplace: bool = False) -> Tensor:
 def _draw_seed() -> int:
     """A seed for one random op, from distgrad.manual_seed's stream (drawn in the driver, so
     the op's values do not depend on where it runs)."""
-    from .. import creation
-
     return int(creation._rng.integers(2 ** 63))
 
 
@@ -418,17 +417,13 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
         return call("scaled_dot_product_attention", query, key, value, attn_mask,
                     is_causal=bool(is_causal), scale=scale)
     # torch's math path: q and k each scaled by sqrt(scale), a boolean mask made additive.
-    import math
-
-    from ..creation import ones_like
-
     factor = math.sqrt(1 / math.sqrt(query.shape[-1]) if scale is None else abs(scale))
     q = query * (-factor if scale is not None and scale < 0 else factor)
     scores = q.matmul(key.transpose(-2, -1) * factor)
     if is_causal:
-        attn_mask = ones_like(scores, dtype=_bool_dtype()).tril()  # made where scores live
+        attn_mask = creation.ones_like(scores, dtype=dtypes.bool_).tril()  # made where scores live
     if attn_mask is not None:
-        if attn_mask.dtype is _bool_dtype():
+        if attn_mask.dtype is dtypes.bool_:
             scores = scores.masked_fill(attn_mask.logical_not(), -math.inf)
         else:
             scores = scores + attn_mask
@@ -446,19 +441,11 @@ def _flash_applies(q, k, v, mask, dropout_p) -> bool:
             and (mask is None or not mask.requires_grad))
 
 
-def _bool_dtype():
-    from .. import dtypes
-
-    return dtypes.bool_
-
-
 def _canonical_mask(mask: Optional[Tensor], dtype) -> Optional[Tensor]:
     """A boolean attention mask (True: masked out) as the float mask torch adds (-inf)."""
     if mask is None or mask.dtype.is_floating_point:
         return mask
-    from ..creation import zeros_like
-
-    return zeros_like(mask, dtype=dtype).masked_fill(mask, float("-inf"))
+    return creation.zeros_like(mask, dtype=dtype).masked_fill(mask, float("-inf"))
 
 
 def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_heads, in_proj_weight,
@@ -520,8 +507,6 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
     if not training:
         dropout_p = 0.0
     if need_weights:
-        import math
-
         q_scaled = q * math.sqrt(1.0 / float(head_dim))
         weights = q_scaled.bmm(k.transpose(-2, -1))
         if attn_mask is not None:
