@@ -194,7 +194,7 @@ _GELU_C = 0.044715
 
 def _gelu_rule(x, approximate="none"):
     if approximate not in ("none", "tanh"):
-        raise RuntimeError(f"approximate argument must be either none or tanh.")
+        raise RuntimeError("approximate argument must be either none or tanh.")
     if not x.dtype.is_floating_point:
         raise RuntimeError(f"\"GeluKernelImpl\" not implemented for '{x.dtype.long_name}'")
     return same(x)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import types
 import warnings
-from typing import Any, Callable, Optional
+from typing import Callable, Optional
 
 from . import Optimizer
 
