@@ -32,7 +32,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from . import dtypes
+from . import dtypes, storage
 from .autograd.grad_mode import no_grad
 from .creation import from_numpy
 from .tensor import Tensor, device_str
@@ -109,7 +109,7 @@ class _Writer:
         if isinstance(t, Parameter):
             rec["parameter"] = True
         if t._sharding is not None:
-            rec["placement"] = _placement_record(t)
+            rec["placement"] = t._storage.placement_record(t)
         self.seen[id(t)] = rec
         self.tensors.append((t, rec))
         return rec["id"]
@@ -157,15 +157,6 @@ def _extent(t: Tensor) -> int:
     if t.numel() == 0:
         return 0
     return t.storage_offset() + sum((n - 1) * s for n, s in zip(t.shape, t.stride())) + 1
-
-
-def _placement_record(t: Tensor) -> dict:
-    from .distributed.sharding import Replicate
-
-    s = t._sharding
-    if isinstance(s.placement, Replicate):
-        return {"kind": "replicate", "workers": list(s.workers)}
-    return {"kind": "shard", "dim": s.placement.dim, "workers": list(s.workers)}
 
 
 # ---- load --------------------------------------------------------------------------------------
@@ -293,19 +284,16 @@ def _restore(t: Tensor, device: str, placement) -> Tensor:
     """`t` back where it was saved: its device, or its placement over the same workers."""
     if device == "cpu":
         return t
-    from . import distributed as dist
+    try:
+        places = storage.placement()  # what distgrad.distributed registers
+    except RuntimeError:
+        raise not_placeable(device, placement, "distgrad.distributed is not initialized") from None
+    return places.restore(t, device, placement)
 
-    if not dist.is_initialized() or any(w not in dist.workers()
-                                        for w in (placement or {"workers": [device]})["workers"]):
-        where = device if placement is None else \
-            f"{placement['kind']} over {placement['workers']}"
-        raise RuntimeError(f"Attempting to deserialize object on {where}, but "
-                           f"{'distgrad.distributed is not initialized' if not dist.is_initialized() else 'this runtime has only ' + str(dist.workers())}. "
-                           "Please use distgrad.load with map_location='cpu' (or a dict or "
-                           "callable) to map the saved tensors elsewhere")
-    if placement is None:
-        return t.to(device)
-    if placement["kind"] == "replicate":
-        return dist.replicate(t, placement["workers"])
-    return dist.shard(t, placement["dim"], placement["workers"])
 
+def not_placeable(device: str, placement, why: str) -> RuntimeError:
+    """torch's error for a tensor saved where this process has no such device."""
+    where = device if placement is None else f"{placement['kind']} over {placement['workers']}"
+    return RuntimeError(f"Attempting to deserialize object on {where}, but {why}. Please use "
+                        "distgrad.load with map_location='cpu' (or a dict or callable) to map "
+                        "the saved tensors elsewhere")

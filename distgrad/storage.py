@@ -59,6 +59,10 @@ class Storage:
         """`value` placed as `t` is (a state dict's value before it is loaded into t)."""
         return value.to(t.device_str)
 
+    def placement_record(self, t):
+        """How t is spread over workers, as distgrad.save records it (None: on one device)."""
+        return None
+
     def make_like(self, t, make):
         """A `*_like` of t placed as t is: `make(t)` here; a kind of parts, part by part."""
         return make(t)

@@ -52,4 +52,22 @@ def transfer(t: Tensor, device: str):
     return ref
 
 
+def restore(t: Tensor, device: str, placement) -> Tensor:
+    """A loaded tensor `t` (in the driver) placed where it was saved: on `device`, or sharded
+    or replicated as `placement` records (distgrad.load)."""
+    from ..serialization import not_placeable
+    from . import runtime, sharding
+
+    workers = (placement or {"workers": [device]})["workers"]
+    if not runtime.is_initialized():
+        raise not_placeable(device, placement, "distgrad.distributed is not initialized")
+    if any(w not in runtime.workers() for w in workers):
+        raise not_placeable(device, placement, f"this runtime has only {runtime.workers()}")
+    if placement is None:
+        return t.to(device)
+    if placement["kind"] == "replicate":
+        return sharding.replicate(t, workers)
+    return sharding.shard(t, placement["dim"], workers)
+
+
 storage.register_placement(sys.modules[__name__])

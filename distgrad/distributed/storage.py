@@ -62,6 +62,14 @@ class ShardedStorage(storage.Storage):
 
         return sharding.placed_like(value, t._sharding)
 
+    def placement_record(self, t):
+        from .sharding import Shard
+
+        s = t._sharding
+        if isinstance(s.placement, Shard):
+            return {"kind": "shard", "dim": s.placement.dim, "workers": list(s.workers)}
+        return {"kind": "replicate", "workers": list(s.workers)}
+
     def make_like(self, t, make):
         from . import sharding
 
