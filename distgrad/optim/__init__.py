@@ -143,11 +143,26 @@ class Optimizer:
         return text + ")"
 
 
+def _on_worker(t: Tensor) -> bool:
+    return t.device_str.startswith("worker:")
+
+
+def _count(step: Tensor):
+    """Adam's step count as its formulas take it: a number read from a driver tensor, as
+    torch does; on a worker a 0-dim float64 tensor there, so that the bias corrections are
+    computed there, in double precision as torch computes them from the number, and the
+    step costs no round trip."""
+    return step.double() if _on_worker(step) else step.item()
+
+
 def _to_param(value, param: Tensor, key: str):
     """A loaded state tensor placed like its parameter: its device, or its sharding over the
-    same workers (floating state takes its dtype)."""
-    if not isinstance(value, Tensor) or key == "step":
+    same workers (floating state takes its dtype; the step count stays on the driver
+    unless the parameter is on a worker)."""
+    if not isinstance(value, Tensor):
         return value
+    if key == "step":
+        return value.to(param.device_str) if _on_worker(param) else value
     if value.dtype.is_floating_point and value.dtype is not param.dtype:
         value = value.to(param.dtype)
     return param._storage.place_like(param, value)
@@ -243,7 +258,9 @@ class Adam(Optimizer):
         state = self.state[p]
         if not state:
             # torch keeps `step` as a float32 scalar on the cpu, the moments like the param.
-            state["step"] = tensor(0.0)
+            # A parameter on a worker keeps its step count there too, beside its moments: a
+            # step's count and updates are done (or lost, if the worker dies) together.
+            state["step"] = tensor(0.0, device=p.device_str) if _on_worker(p) else tensor(0.0)
             state["exp_avg"] = zeros_like(p)
             state["exp_avg_sq"] = zeros_like(p)
             if amsgrad:
@@ -262,7 +279,7 @@ class Adam(Optimizer):
                     if group["maximize"]:
                         grad = -grad
                     state["step"].add_(1)
-                    step = state["step"].item()
+                    step = _count(state["step"])
                     if wd != 0:
                         if group["decoupled_weight_decay"]:
                             p.mul_(1 - lr * wd)
