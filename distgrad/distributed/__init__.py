@@ -7,12 +7,12 @@
 """
 # Registered with distgrad.storage: the worker and sharded kinds, and placing tensors.
 from . import placement as _placement, storage as _storage  # noqa: F401
-from .runtime import (WorkerDiedError, counters, current, init, is_initialized, nodes,
-                      num_workers, shutdown, stats, synchronize, workers)
+from .runtime import (WorkerDiedError, call_timeout, counters, current, init, is_initialized,
+                      nodes, num_workers, restart_worker, shutdown, stats, synchronize, workers)
 from .wire import WireFormatError
 
 __all__ = ["init", "shutdown", "is_initialized", "num_workers", "workers", "nodes", "stats",
-           "counters", "synchronize",
+           "counters", "synchronize", "call_timeout", "restart_worker",
            "WorkerDiedError", "WireFormatError"]
 
 from .sharding import Replicate, Shard, redistribute, replicate, shard  # noqa: E402

@@ -47,25 +47,28 @@ CONNECT_TIMEOUT_S = 30.0
 class PeerLostError(RuntimeError):
     """The worker a run waits on for a tensor is gone (its connection closed)."""
 
-    def __init__(self, peer: int, why: str):
+    def __init__(self, peer: int, why: str, incarnation: int = 0):
         super().__init__(f"worker:{peer} is gone ({why}): the tensor this run waited for "
                          f"from it will not come")
         self.peer = peer
         self.why = why
+        self.incarnation = incarnation  # which of the peer's processes (1: its first)
 
     def __reduce__(self):  # Ray pickles a run's exception to the driver
-        return type(self), (self.peer, self.why)
+        return type(self), (self.peer, self.why, self.incarnation)
 
 
 class PeerRunFailedError(RuntimeError):
-    """The run that was to send a tensor failed before it did (`.peer` ran it)."""
+    """The run that was to send a tensor failed before it did (`.peer` ran it; `.detail`
+    is what it sent in the tensor's place: the failure record of an op, as JSON)."""
 
-    def __init__(self, message: str, peer: int):
+    def __init__(self, message: str, peer: int, detail: str = ""):
         super().__init__(message)
         self.peer = peer
+        self.detail = detail
 
     def __reduce__(self):
-        return type(self), (str(self), self.peer)
+        return type(self), (str(self), self.peer, self.detail)
 
 
 class _Failed:
@@ -91,6 +94,7 @@ class Mailbox:
         self.closed: dict = {}
         self.busy: dict = {}
         self.idle_since: dict = {}
+        self.incarnation: dict = {}  # per peer, how many connections it has had
         self.idle_timeout_s = idle_timeout_s
 
     def put(self, peer: int, key: int, item) -> None:
@@ -110,12 +114,23 @@ class Mailbox:
             self.closed.setdefault(peer, why)
             self.cond.notify_all()
 
+    def reopen(self, peer: int) -> None:
+        """A new process took `peer`'s place (restart_worker): it starts idle, nothing
+        of the old one's is waited for any more."""
+        with self.cond:
+            self.incarnation[peer] = self.incarnation.get(peer, 0) + 1
+            self.closed.pop(peer, None)
+            self.busy.pop(peer, None)
+            self.idle_since[peer] = time.monotonic()
+            self.cond.notify_all()
+
     def take(self, peer: int, key: int, wait: bool = True):
         with self.cond:
             start = time.monotonic()  # idleness counts from when this recv began to wait
+            seen = self.incarnation.get(peer, 0)
             while (peer, key) not in self.items:
-                if peer in self.closed:
-                    raise PeerLostError(peer, self.closed[peer])
+                if peer in self.closed or self.incarnation.get(peer, 0) != seen:
+                    raise PeerLostError(peer, self.closed.get(peer, "it was restarted"), seen)
                 since = max(start, self.idle_since.get(peer, start))
                 idle = 0.0 if self.busy.get(peer) else time.monotonic() - since
                 if not wait or idle > self.idle_timeout_s:
@@ -131,7 +146,7 @@ def _received(peer: int, key: int, item, shape, dtype: str) -> np.ndarray:
     """What a recv gives its run: the array, checked against what the driver announced."""
     if isinstance(item, _Failed):
         raise PeerRunFailedError(f"worker:{peer}'s run failed before it sent the tensor this "
-                                 f"run needs: {item.message}", peer)
+                                 f"run needs: {item.message}", peer, item.message)
     if list(item.shape) != list(shape) or item.dtype.name != dtype:
         from .wire import WireFormatError
 
@@ -209,12 +224,13 @@ class SocketChannels:
             tcp = list(self.tcp.getsockname()[:2])
         return {"index": self.index, "node": self.node, "unix": self.unix_name, "tcp": tcp}
 
-    def connect(self, table: list) -> None:
+    def connect(self, table: list, to_all: bool = False) -> None:
         """Connect to the peers after this one in `table` (the earlier ones connect here),
-        then wait until every peer is connected."""
+        or to every peer (`to_all`: a restarted worker, whose peers are already up), then
+        wait until every peer is connected."""
         for peer in table:
             k = peer["index"]
-            if k <= self.index:
+            if k == self.index or (k < self.index and not to_all):
                 continue
             if peer["node"] == self.node:
                 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -247,10 +263,10 @@ class SocketChannels:
                     s.settimeout(None)
                 except (OSError, EOFError):
                     ok = False
-                if not ok or peer in self.socks or peer == self.index:
+                if not ok or peer == self.index:
                     s.close()  # not one of this runtime's workers
                     continue
-                self._register(peer, s)
+                self._register(peer, s)  # (a peer connecting again was restarted)
 
         threading.Thread(target=accept, daemon=True, name="distgrad-accept").start()
 
@@ -258,9 +274,18 @@ class SocketChannels:
         if s.family != socket.AF_UNIX:
             s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         with self.registered:
+            old = self.socks.get(peer)
             self.socks[peer] = s
             self.send_locks[peer] = threading.Lock()
             self.registered.notify_all()
+        if old is not None:  # the peer was restarted: its old connection is done
+            self.box.reopen(peer)
+            try:
+                old.close()
+            except OSError:
+                pass
+        else:
+            self.box.incarnation.setdefault(peer, 1)
         threading.Thread(target=self._read, args=(peer, s), daemon=True,
                          name=f"distgrad-recv-{peer}").start()
 
@@ -279,6 +304,8 @@ class SocketChannels:
                     n = _LEN.unpack(_read_exact(s, _LEN.size))[0]
                     self.box.put(peer, key, _Failed(_read_exact(s, n).decode("utf-8", "replace")))
         except (OSError, EOFError, struct.error, IndexError, ValueError) as e:
+            if self.socks.get(peer) is not s:
+                return  # a connection the peer's restart replaced
             self.box.close(peer, "its connection closed" if isinstance(e, EOFError) else
                            f"its connection failed: {type(e).__name__}: {e}")
 
@@ -316,7 +343,8 @@ class SocketChannels:
                 if len(body):
                     s.sendall(body)
         except OSError as e:
-            raise PeerLostError(peer, f"sending to it failed: {e}") from None
+            raise PeerLostError(peer, f"sending to it failed: {e}",
+                                self.box.incarnation.get(peer, 0)) from None
 
     def recv(self, peer: int, key: int, shape, dtype: str) -> np.ndarray:
         return _received(peer, key, self.box.take(peer, key), shape, dtype)

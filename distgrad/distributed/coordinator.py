@@ -8,28 +8,56 @@ is a "send" in one run and a "recv" in the other: the sender writes it straight 
 receiver (channels.py), never through the driver. Runs are ordered so that a run is sent
 only after every run it receives from, so a run waiting in a recv never waits for one
 that was sent after it.
+
+Errors. An op that fails on a worker fails only what depends on it (worker.py): a read of
+such a tensor raises the original error. Every instruction remembers the driver thread
+that queued it, so the failures of a run go to the threads whose ops failed
+(errors.ThreadErrors): `synchronize()` raises those no read has raised, in that thread
+only. A run that fails as a whole (its worker died) is every one of its threads' error.
+
+Deadlines. Every wait for a worker ends after `call_timeout_s` (runtime.init), or the
+thread's own limit (`call_timeout`), with TimeoutError naming the worker and the run it
+was running; the other workers are not affected (`restart_worker` replaces a stuck one).
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 import threading
 import weakref
 from collections import deque
 
-from .channels import PeerRunFailedError
+from . import wire
+from .errors import ThreadErrors, WorkerDiedError
 
 
 _ids = itertools.count(1)
+_limits = threading.local()  # this thread's call_timeout(), if it set one
+
+
+@contextlib.contextmanager
+def call_timeout(seconds: float):
+    """Within this block, this thread waits at most `seconds` for any worker (instead of
+    init's call_timeout_s): `with dist.call_timeout(5): loss.item()`."""
+    if not seconds > 0:
+        raise ValueError(f"call_timeout: seconds must be positive, got {seconds!r}")
+    before = getattr(_limits, "seconds", None)
+    _limits.seconds = float(seconds)
+    try:
+        yield
+    finally:
+        _limits.seconds = before
 
 
 class RemoteRef:
     """A driver-side handle on one array held by a worker; freeing it frees the array."""
 
-    __slots__ = ("queue", "id", "exported", "root", "__weakref__")
+    __slots__ = ("queue", "id", "exported", "root", "generation", "__weakref__")
 
     def __init__(self, queue: "WorkerQueue", tid: int, root=None):
         self.queue = queue
         self.id = tid
+        self.generation = queue.generation  # which process of the worker holds it
         self.root = root if root is not None else self  # whose memory it is (views: the base's)
         # An _Export of this value kept for its read (a scalar returned with the run that
         # computes it), until a write to its memory.
@@ -60,12 +88,13 @@ class _Export:
     """A tensor one run returns (its Ray reference, or array, once that run is sent), or
     sends to another worker as `key` (`ref` is then True once that run is sent)."""
 
-    __slots__ = ("queue", "ref", "key")
+    __slots__ = ("queue", "ref", "key", "run")
 
     def __init__(self, queue, key=None):
         self.queue = queue
         self.ref = None
         self.key = key
+        self.run = None  # the _Sent run that returns it
 
     @property
     def sent(self) -> bool:
@@ -93,7 +122,11 @@ class WorkerQueue:
         self.work = 0  # elements the unsent run's ops produce: a cheap measure of its compute
         self.sizes: list = []  # per instruction, the elements it produces (for self.work)
         self.kept_exports = weakref.WeakSet()  # refs whose .exported is set
+        self.owners: list = []  # per instruction, the driver thread that queued it
         self.peers: list = []  # every worker's queue, this one's included (set by the runtime)
+        self.errors = ThreadErrors()  # shared by all the queues (set by the runtime)
+        self.call_timeout_s = None  # how long a wait for this worker may take (None: no limit)
+        self.generation = 0  # counts restarts: a tensor of an earlier one is lost
         self.closed = False
 
     # ---- queueing ------------------------------------------------------------------------
@@ -116,6 +149,7 @@ class WorkerQueue:
         refs = [RemoteRef(self, i, root) for i in out_ids]
         with self.lock:
             self.instrs.append(["op", op.name, encoded, attrs, out_ids, [m.dtype.name for m in metas]])
+            self.owners.append(threading.get_ident())
             if len(metas) == 1 and not metas[0].shape:
                 self.scalars.append(weakref.ref(refs[0]))
             size = sum(m.shape.numel() for m in metas)
@@ -139,6 +173,10 @@ class WorkerQueue:
             raise RuntimeError(f"this tensor lived on {self.device} of a distgrad.distributed "
                                "runtime that was shut down, and its value went with it; create it "
                                "again (or copy it to the driver with .cpu() before shutdown())")
+        if ref.generation != self.generation:
+            raise WorkerDiedError(f"{self.device} was restarted (restart_worker) after this "
+                                  "tensor was made there, and its value went with the old "
+                                  "process; create it again", self.index)
         return ref
 
     def export(self, ref: RemoteRef, keep: bool = False) -> _Export:
@@ -204,6 +242,7 @@ class WorkerQueue:
     def _append(self, ins) -> None:  # an instruction that computes nothing
         self.instrs.append(ins)
         self.sizes.append(0)
+        self.owners.append(threading.get_ident())
 
     # Runs producing at least this many elements (a 512x512 matrix) are sent at the end of
     # a backward so the worker computes while the driver goes on; smaller ones wait for the
@@ -238,10 +277,10 @@ class WorkerQueue:
             if not self.instrs and not frees and not node_frees:
                 return
             self._prefetch_scalars()
-            run = _Run(self.instrs, self.args, self.sizes, self.waits)
+            run = _Run(self.instrs, self.args, self.sizes, self.waits, self.owners)
             exports, sends = self.exports, self.sends
             self.instrs, self.args, self.exports, self.sizes, self.work = [], [], [], [], 0
-            self.sends, self.waits = [], {}
+            self.sends, self.waits, self.owners = [], {}, []
             self._send(run, exports, sends, frees, node_frees)
 
     def flush_exports(self) -> None:
@@ -260,8 +299,8 @@ class WorkerQueue:
                 self.flush()
                 return
             now, later = _Run(), _Run()
-            for ins, size, t in zip(self.instrs, self.sizes, take):
-                (now if t else later).add(ins, size, self.args, self.waits)
+            for ins, size, owner, t in zip(self.instrs, self.sizes, self.owners, take):
+                (now if t else later).add(ins, size, owner, self.args, self.waits)
             later_ids = set()
             for ins in later.instrs:
                 later_ids.update(_ids_of(ins))
@@ -270,6 +309,7 @@ class WorkerQueue:
             self.frees.extend(f for f in frees if f in later_ids)
             frees = [f for f in frees if f not in later_ids]
             self.instrs, self.args, self.sizes = later.instrs, later.args, later.sizes
+            self.owners = later.owners
             self.waits, self.work = later.waits, sum(later.sizes)
             exports, sends = self.exports, self.sends
             self.exports, self.sends = [], []
@@ -311,9 +351,11 @@ class WorkerQueue:
             instrs.append(["free_node", node_frees])
         payload_size, refs = self.endpoint.submit(instrs, run.args, len(exports))
         self.counters.add_sent(self.index, payload_size, 1)
-        self.pending.append(refs[0])
+        sent = _Sent(refs[0], instrs, run.owners)
+        self.pending.append(sent)
         for exp, ref in zip(exports, refs[1:]):
             exp.ref = ref
+            exp.run = sent
         for exp in sends:
             exp.ref = True
         if len(self.pending) > 16:  # replies are checked when a value is read: bound them
@@ -333,55 +375,150 @@ class WorkerQueue:
 
         Waits for the run that made the value, not for the runs sent after it (a loss read
         after backward returns while the workers still compute, so the driver records the
-        next step meanwhile); their errors surface at a later read. If the run failed, the
-        first failed run's error is raised (the cause, when runs fail one after another)."""
+        next step meanwhile). If the op that made the value failed, or one it was computed
+        from, its original error is raised (worker.py); if the run failed as a whole (its
+        worker died), that run's error."""
         exp = self.export(ref)
         if not exp.sent:
             self.flush()
         try:
-            arr = self.endpoint.get(exp.ref, self.index)
+            arr = self.endpoint.get(exp.ref, self.index, self.timeout())
+        except TimeoutError:
+            raise self._timed_out(exp.run) from None
         except BaseException:
-            self.check(block=True)
+            self.check(block=False)
+            if exp.run is not None:
+                self.errors.reported(threading.get_ident(), ("run", id(exp.run)))
             raise
-        self.check(block=False)  # errors already known surface now
+        self.check(block=False)  # route the failures of the runs that are done
+        if isinstance(arr, bytes):  # a failure record (worker.py)
+            record = wire.decode_reply(arr)["error"]
+            self.errors.reported(threading.get_ident(), _key(record))
+            raise self.endpoint.error_of(record, self.index)
         self.counters.add_received(self.index, arr.nbytes)
         return arr
 
+    def timeout(self):
+        """How long this thread may wait for this worker (None: no limit)."""
+        own = getattr(_limits, "seconds", None)
+        return own if own is not None else self.call_timeout_s
+
+    def _timed_out(self, run=None) -> TimeoutError:
+        """The error of a wait that ran out of time: the worker, and the run it is on (its
+        oldest unfinished one: a worker runs its runs one at a time)."""
+        running = run
+        with self.lock:
+            pending = list(self.pending)
+        for sent in pending:
+            if self.endpoint.busy(sent.ref):
+                running = sent
+                break
+        what = running.describe() if running is not None else "nothing the driver knows of"
+        return TimeoutError(f"{self.device} did not answer within {self.timeout()} s "
+                            f"(call_timeout_s): it is running {what}. The other workers are "
+                            f"not affected; distgrad.distributed.restart_worker({self.index}) "
+                            "replaces this one (its tensors are lost)")
+
     def busy_runs(self) -> int:
         """How many sent runs have not finished yet (checks none of them)."""
-        return sum(1 for r in self.pending if self.endpoint.busy(r))
+        return sum(1 for r in self.pending if self.endpoint.busy(r.ref))
 
     def check(self, block: bool) -> None:
-        """Raise the first error of a sent run (a worker's exception, or its death)."""
+        """Look at the replies of the sent runs that are done (all of them: `block`), and
+        hand their failures to the threads whose ops failed (errors.ThreadErrors)."""
         with self.lock:
             pending, self.pending = self.pending, []
-        if pending:
-            try:
-                unfinished = self.endpoint.check(pending, self.index, block)
-            except PeerRunFailedError as e:
-                if 0 <= e.peer < len(self.peers):
-                    self.peers[e.peer].check(block=True)  # the sender's own error, if it has one
-                raise
+        if not pending:
+            return
+        try:
+            outcomes = self.endpoint.check([p.ref for p in pending], self.index,
+                                           self.timeout() if block else 0.0)
+        except TimeoutError:
             with self.lock:
-                self.pending = unfinished + self.pending
+                self.pending = pending + self.pending
+            raise self._timed_out() from None
+        unfinished = []
+        for sent, outcome in zip(pending, outcomes):
+            if outcome is None:
+                unfinished.append(sent)
+            elif isinstance(outcome, BaseException):
+                self.errors.add(set(sent.owners), ("run", id(sent)), outcome)
+            else:
+                for i, record in outcome.get("failed", ()):
+                    owner = sent.owners[i] if i < len(sent.owners) else None
+                    self.errors.add((owner,), _key(record),
+                                    self.endpoint.error_of(record, self.index))
+        with self.lock:
+            self.pending = unfinished + self.pending
+
+    def synchronize(self) -> None:
+        """Wait for every run sent to this worker (the queued ones go now), then raise the
+        calling thread's first error no read has raised, as runtime.synchronize() does."""
+        self.flush()
+        self.check(block=True)
+        err = self.errors.take(threading.get_ident())
+        if err is not None:
+            raise err
+
+    def restarted(self) -> None:
+        """The worker is being replaced (runtime.restart_worker): what is queued for it
+        goes to the old process (and fails there, for whoever reads it), and the tensors
+        made so far are lost (`_own`)."""
+        with self.lock:
+            self.flush()
+            self.generation += 1
+            for ref in list(self.kept_exports):
+                ref.exported = None
+            self.kept_exports = weakref.WeakSet()
 
     def request(self, kind: str) -> dict:
         self.flush()
         self.check(block=True)
-        return self.endpoint.request(kind, self.index)
+        try:
+            return self.endpoint.request(kind, self.index, self.timeout())
+        except TimeoutError:
+            raise self._timed_out() from None
+
+
+def _key(record: dict):
+    return ("op", record.get("worker"), record.get("key"))
+
+
+class _Sent:
+    """A run sent to a worker: its reply, and what it was (for errors and time-outs)."""
+
+    __slots__ = ("ref", "instrs", "owners")
+
+    def __init__(self, ref, instrs, owners):
+        self.ref = ref
+        self.instrs = instrs
+        self.owners = owners
+
+    def describe(self) -> str:
+        ops, peers = {}, set()
+        for ins in self.instrs:
+            if ins[0] == "op":
+                ops[ins[1]] = ops.get(ins[1], 0) + 1
+            elif ins[0] in ("send", "recv"):
+                peers.add(f"{ins[0]} {'to' if ins[0] == 'send' else 'from'} worker:{ins[2]}")
+        names = ", ".join(f"{n} x{c}" if c > 1 else n for n, c in list(ops.items())[:8])
+        more = ", ..." if len(ops) > 8 else ""
+        moves = f"; {', '.join(sorted(peers))}" if peers else ""
+        return f"a run of {len(self.instrs)} instructions (ops: {names or 'none'}{more}{moves})"
 
 
 class _Run:
     """Instructions to send together: their array arguments (numbered as the "import"
     instructions say) and the sends their "recv" instructions wait for, by key."""
 
-    def __init__(self, instrs=None, args=None, sizes=None, waits=None):
+    def __init__(self, instrs=None, args=None, sizes=None, waits=None, owners=None):
         self.instrs = instrs if instrs is not None else []
         self.args = args if args is not None else []
         self.sizes = sizes if sizes is not None else []
         self.waits = waits if waits is not None else {}
+        self.owners = owners if owners is not None else []
 
-    def add(self, ins, size, args, waits) -> None:
+    def add(self, ins, size, owner, args, waits) -> None:
         """Append an instruction of another run (whose `args` and `waits` it refers to)."""
         if ins[0] == "import":
             self.args.append(args[ins[2]])
@@ -390,6 +527,7 @@ class _Run:
             self.waits[ins[3]] = waits[ins[3]]
         self.instrs.append(ins)
         self.sizes.append(size)
+        self.owners.append(owner)
 
 
 def _ids_of(ins) -> list:

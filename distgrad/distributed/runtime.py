@@ -29,8 +29,10 @@ import time
 
 from ..autograd import record
 from . import wire
+from . import errors
 from .channels import SECRET_BYTES, LocalHub, PeerLostError
-from .coordinator import Counters, WorkerQueue
+from .coordinator import Counters, WorkerQueue, call_timeout  # noqa: F401 (call_timeout: API)
+from .errors import ThreadErrors, WorkerDiedError
 from .memory import keep_freed_memory
 from .worker import Worker
 from .wire import WireFormatError
@@ -40,20 +42,9 @@ from .wire import WireFormatError
 fallbacks = collections.Counter()
 
 
-class WorkerDiedError(RuntimeError):
-    """A worker process died; raised in the driver at the next call that waits on it.
-
-    `.worker` is its device string ("worker:1"), `.index` its number.
-    """
-
-    def __init__(self, message: str, index: int | None = None):
-        super().__init__(message)
-        self.index = index
-        self.worker = f"worker:{index}" if index is not None else None
-
-
-_RESTART_HINT = ("its tensors and graph nodes are lost; call distgrad.distributed.shutdown() "
-                 "and init() to start new workers")
+_RESTART_HINT = ("its tensors and graph nodes are lost; call "
+                 "distgrad.distributed.restart_worker(k) to replace it, or shutdown() and init() "
+                 "to start new workers")
 
 
 # ---- endpoints ----------------------------------------------------------------------------------
@@ -63,16 +54,18 @@ class LocalEndpoint:
 
     def __init__(self, n: int):
         self.workers = [Worker(i, node="local") for i in range(n)]
-        hub = LocalHub(n)
+        self.hub = LocalHub(n)
         for w in self.workers:
-            w.channels = hub.channels(w.index)
+            w.channels = self.hub.channels(w.index)
         self.lock = threading.RLock()  # one message at a time, whichever thread sends it
 
     def submit(self, index, instrs, args, n_exports):
         payload = wire.run_message(instrs, inline_arrays=[_as_array(a) for a in args])
         with self.lock:
-            out = self.workers[index].handle(payload)
-        wire.decode_reply(out[0])
+            try:
+                out = self.workers[index].handle(payload)
+            except Exception as e:  # the run's error, for whoever reads from it (not this thread)
+                return len(payload), [_Raised(e.with_traceback(None))] * (1 + n_exports)
         return len(payload), list(out)
 
     def stage(self, array):
@@ -81,13 +74,24 @@ class LocalEndpoint:
     def busy(self, reply) -> bool:
         return False  # a run here is done when submit returns
 
-    def get(self, ref, index):
+    def get(self, ref, index, timeout=None):
+        if isinstance(ref, _Raised):
+            raise ref.error
         return ref
 
-    def check(self, pending, index, block):
-        return []
+    def check(self, refs, index, timeout):
+        out = []
+        for r in refs:
+            try:
+                out.append(wire.decode_reply(self.get(r, index)))
+            except Exception as e:
+                out.append(e)
+        return out
 
-    def request(self, kind, index):
+    def error_of(self, record, index):
+        return errors.error_of(record)
+
+    def request(self, kind, index, timeout=None):
         with self.lock:
             return wire.decode_reply(self.workers[index].handle(wire.simple_message(kind))[0])
 
@@ -118,11 +122,29 @@ class LocalEndpoint:
                 out.append(e)
         return out
 
+    def restart(self, index) -> None:
+        """A new worker in place of worker `index` (nothing can be stuck here: every run
+        is done when submit returns)."""
+        with self.lock:
+            self.hub.boxes[index] = type(self.hub.boxes[index])()
+            w = Worker(index, node="local")
+            w.channels = self.hub.channels(index)
+            self.workers[index] = w
+
     def dead_entry(self, index):
         return None
 
     def close(self):
         self.workers = []
+
+
+class _Raised:
+    """What a local run that failed as a whole returns in place of its reply and values."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error):
+        self.error = error
 
 
 def _as_array(a):
@@ -139,7 +161,7 @@ class RayEndpoint:
     distgrad's (see the module doc) and remembers which workers died.
     """
 
-    def __init__(self, actors, pings):
+    def __init__(self, actors, pings, make_actor=None, channels=None):
         self.actors = actors
         self.ids = {a._actor_id.hex(): i for i, a in enumerate(actors)}
         self.info = [(p.get("pid"), p.get("node", "?")) for p in pings]
@@ -148,7 +170,12 @@ class RayEndpoint:
         self.lock = threading.Lock()
         self.runs: dict = {}  # reply ref -> (free ids, node ids) of a sent run that frees
         self.quieted = False  # whether we set RAY_IGNORE_UNHANDLED_ERRORS (see _died)
-        self.unchecked: dict[int, list] = {}  # replies left unchecked by an error
+        self.make_actor = make_actor  # index -> a new actor (restart)
+        # How the workers reach each other: their addresses, and how they were set up.
+        self.table, self.spans_nodes, self.secret, self._idle_timeout = channels or ([], False,
+                                                                                   b"", 60.0)
+        self.retired: dict = {}  # actor id of a restarted worker's old process -> index
+        self.incarnation = [1] * len(actors)  # how many processes each worker has had
 
     def submit(self, index, instrs, args, n_exports):
         if index in self.dead and all(ins[0] in ("free", "free_node") for ins in instrs):
@@ -180,48 +207,53 @@ class RayEndpoint:
         ready, _ = ray.wait([reply], timeout=0)
         return not ready
 
-    def get(self, ref, index):
-        return self._get(ref, index)
+    def get(self, ref, index, timeout=None):
+        return self._get(ref, index, timeout)
 
-    def check(self, pending, index, block):
-        """Check the replies of sent runs: all of them (block) or those ready. Every reply
-        that is ready is checked, even after an error, and the first error is raised."""
+    def check(self, refs, index, timeout):
+        """Per reply of a sent run, in order: its decoded body, the run's exception, or
+        None if it is not done. timeout=0 looks at those done; otherwise all are waited
+        for, and TimeoutError is raised if they are not done in `timeout` s (None: no limit)."""
         import ray
 
-        with self.lock:
-            pending = self.unchecked.pop(index, []) + list(pending)
-        if not pending:
-            return []
-        if block:
-            ready, rest = pending, []
+        if timeout == 0:
+            ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
         else:
-            ready, rest = ray.wait(pending, num_returns=len(pending), timeout=0)
-            ready_set = set(ready)
-            ready = [r for r in pending if r in ready_set]  # in the order they were sent
-        first = None
-        for k, r in enumerate(ready):
+            ready, rest = ray.wait(refs, num_returns=len(refs), timeout=timeout)
+            if rest:
+                raise TimeoutError(f"worker:{index}: {len(rest)} runs not done")
+        ready = set(ready)
+        out = []
+        for r in refs:
+            if r not in ready:
+                out.append(None)
+                continue
             try:
-                wire.decode_reply(_first(self._get(r, index)))
+                out.append(wire.decode_reply(_first(self._get(r, index))))
             except Exception as e:
-                if first is None:
-                    first = e
-                    if not block:  # report now; the replies after it are checked next time
-                        with self.lock:
-                            self.unchecked.setdefault(index, []).extend(ready[k + 1:] + rest)
-                        rest = []
-                        break
+                out.append(e.with_traceback(None))
             finally:
                 with self.lock:
                     self.runs.pop(r, None)
-        if first is not None:
-            raise first
-        return rest
+        return out
 
-    def request(self, kind, index):
+    def error_of(self, record, index):
+        """What a read of a tensor holding failure `record` raises (errors.py); a tensor
+        that was to come from a worker that died is that worker's WorkerDiedError."""
+        peer = record.get("peer")
+        if record.get("type") == "PeerLostError" and peer is not None and \
+                0 <= peer < len(self.incarnation):
+            if record.get("incarnation", 0) < self.incarnation[peer]:
+                return WorkerDiedError(f"worker:{peer} was restarted while worker:{index} waited "
+                                       f"for a tensor from it: that tensor is lost", peer)
+            return self._died(peer, index)
+        return errors.error_of(record)
+
+    def request(self, kind, index, timeout=None):
         if index in self.dead:
             raise WorkerDiedError(self.dead[index], index)
         ref = self.actors[index].handle.remote(wire.simple_message(kind))
-        return wire.decode_reply(_first(self._get(ref, index)))
+        return wire.decode_reply(_first(self._get(ref, index, timeout)))
 
     def raw(self, index, payload, *arrays):
         return self._get(self.actors[index].handle.remote(payload, *arrays), index)
@@ -246,6 +278,36 @@ class RayEndpoint:
                 out.append(e)
         return out
 
+    def restart(self, index, timeout_s) -> None:
+        """Worker `index` as a new process (the old one, stuck or dead, is killed): it
+        connects to the other workers, which take it in place of the old one."""
+        import ray
+
+        old = self.actors[index]
+        with self.lock:
+            self.retired[old._actor_id.hex()] = index
+        try:
+            ray.kill(old, no_restart=True)
+        except Exception:
+            pass
+        pid = self.info[index][0]
+        if pid and self.info[index][1] == _local_node_id():
+            _kill_pid(pid)  # a stopped process is not ended by ray.kill's request to exit
+        new = self.make_actor(index)
+        ping = wire.decode_reply(_first(ray.get(new.handle.remote(wire.simple_message("ping")),
+                                                timeout=timeout_s)))
+        table = [ray.get(new.open_channels.remote(self.spans_nodes, self._idle_timeout,
+                                                  self.secret), timeout=timeout_s)]
+        others = [t for t in self.table if t["index"] != index]
+        ray.get(new.rejoin_channels.remote(table + others), timeout=timeout_s)
+        with self.lock:
+            self.actors[index] = new
+            self.ids[new._actor_id.hex()] = index
+            self.info[index] = (ping.get("pid"), ping.get("node", "?"))
+            self.incarnation[index] += 1
+            self.dead.pop(index, None)
+            self.table = others + table
+
     def dead_entry(self, index):
         err = self.dead.get(index)
         if err is None:
@@ -267,16 +329,24 @@ class RayEndpoint:
             os.environ.pop("RAY_IGNORE_UNHANDLED_ERRORS", None)
 
     # ---- errors ---------------------------------------------------------------------------
-    def _get(self, ref, index):
-        """ray.get, with Ray's errors made distgrad's."""
+    def _get(self, ref, index, timeout=None):
+        """ray.get, with Ray's errors made distgrad's (TimeoutError after `timeout` s)."""
         import ray
-        from ray.exceptions import (ActorDiedError, ActorUnavailableError, ObjectLostError,
-                                    RayTaskError)
+        from ray.exceptions import (ActorDiedError, ActorUnavailableError, GetTimeoutError,
+                                    ObjectLostError, RayTaskError)
 
         try:
-            return ray.get(ref)
+            return ray.get(ref, timeout=timeout)
+        except GetTimeoutError:
+            raise TimeoutError(f"worker:{index} did not answer within {timeout} s") from None
         except (ActorDiedError, ActorUnavailableError) as e:
-            dead = self.ids.get(getattr(e, "actor_id", None))
+            actor = getattr(e, "actor_id", None)
+            if actor in self.retired:
+                k = self.retired[actor]
+                raise WorkerDiedError(f"worker:{k} was restarted (restart_worker) before this "
+                                      "run of it finished: its tensors and graph nodes are "
+                                      "lost", k) from None
+            dead = self.ids.get(actor)
             if dead is None:
                 dead = self._find_dead(default=index)
             err = self._died(dead, index)
@@ -369,6 +439,12 @@ class _RayActorWorker(Worker):
         self.channels.connect(table)
         return True
 
+    def rejoin_channels(self, table: list) -> bool:
+        """A restarted worker connects to every other one (they take it in place of the
+        process it replaces)."""
+        self.channels.connect(table, to_all=True)
+        return True
+
 
 def _limit_blas(n: int) -> None:
     try:
@@ -382,14 +458,18 @@ def _limit_blas(n: int) -> None:
 # ---- the runtime --------------------------------------------------------------------------------
 
 class Runtime:
-    def __init__(self, backend, endpoint, n, owns_ray):
+    def __init__(self, backend, endpoint, n, owns_ray, call_timeout_s=None):
         self.backend = backend
         self.endpoint = endpoint
         self.counters = Counters(n)
+        self.errors = ThreadErrors()
+        self.call_timeout_s = call_timeout_s
         self.queues = [WorkerQueue(i, _Bound(endpoint, i), self.counters) for i in range(n)]
         self._by_device = {q.device: q for q in self.queues}
         for q in self.queues:
             q.peers = self.queues
+            q.errors = self.errors
+            q.call_timeout_s = call_timeout_s
         # One lock for every queue: a driver thread's flush of one queue flushes the queues
         # it imports from, so per-queue locks taken in two orders could deadlock.
         self.lock = threading.RLock()
@@ -435,14 +515,17 @@ class _Bound:
     def busy(self, reply):
         return self.endpoint.busy(reply)
 
-    def get(self, ref, index):
-        return self.endpoint.get(ref, index)
+    def get(self, ref, index, timeout=None):
+        return self.endpoint.get(ref, index, timeout)
 
-    def check(self, pending, index, block):
-        return self.endpoint.check(pending, index, block)
+    def check(self, refs, index, timeout):
+        return self.endpoint.check(refs, index, timeout)
 
-    def request(self, kind, index):
-        return self.endpoint.request(kind, index)
+    def error_of(self, record, index):
+        return self.endpoint.error_of(record, index)
+
+    def request(self, kind, index, timeout=None):
+        return self.endpoint.request(kind, index, timeout)
 
 
 _runtime: Runtime | None = None
@@ -460,9 +543,12 @@ def is_initialized() -> bool:
     return _runtime is not None
 
 
+DEFAULT_CALL_TIMEOUT_S = 600.0  # ten minutes: longer than any one run should take
+
+
 def init(num_workers: int = 2, address=None, backend: str = "ray", timeout_s: float = 60.0,
          worker_num_cpus=None, blas_threads: int = 1, recv_idle_timeout_s: float = 60.0,
-         **ray_kwargs):
+         call_timeout_s: float | None = DEFAULT_CALL_TIMEOUT_S, **ray_kwargs):
     """Start (or join) the workers. Returns the runtime handle.
 
     backend="ray", address=None: a local multi-process Ray runtime (the embedded default);
@@ -476,6 +562,12 @@ def init(num_workers: int = 2, address=None, backend: str = "ray", timeout_s: fl
     Workers send tensors to each other directly (channels.py); a run waiting for one from
     a worker that stays idle for recv_idle_timeout_s fails (a message naming a tensor no
     run sends) instead of waiting forever.
+
+    call_timeout_s bounds every wait of the driver for a worker (a read, `synchronize()`,
+    `stats()`): a worker that has not answered by then (stuck, or stopped) makes the call
+    raise TimeoutError naming it and the run it is on; the other workers go on, and
+    `restart_worker(k)` replaces the stuck one. None waits without limit; a thread may set
+    its own limit for a block of calls with `call_timeout(seconds)`.
     """
     global _runtime
     with _lock:
@@ -484,11 +576,13 @@ def init(num_workers: int = 2, address=None, backend: str = "ray", timeout_s: fl
                                "before init() again")
         if not isinstance(num_workers, int) or num_workers < 1:
             raise ValueError(f"num_workers must be a positive int, got {num_workers!r}")
+        if call_timeout_s is not None and not call_timeout_s > 0:
+            raise ValueError(f"call_timeout_s must be positive or None, got {call_timeout_s!r}")
         if backend == "local":
-            rt = Runtime("local", LocalEndpoint(num_workers), num_workers, False)
+            rt = Runtime("local", LocalEndpoint(num_workers), num_workers, False, call_timeout_s)
         elif backend == "ray":
             rt = _init_ray(num_workers, address, timeout_s, worker_num_cpus, blas_threads,
-                           recv_idle_timeout_s, ray_kwargs)
+                           recv_idle_timeout_s, ray_kwargs, call_timeout_s)
         else:
             raise ValueError(f"backend must be 'ray' or 'local', got {backend!r}")
         _runtime = rt
@@ -541,7 +635,7 @@ def _check_reachable(address, timeout_s: float) -> None:
 
 
 def _init_ray(n, address, timeout_s, worker_num_cpus, blas_threads, recv_idle_timeout_s,
-              ray_kwargs):
+              ray_kwargs, call_timeout_s):
     import ray
 
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -588,12 +682,14 @@ def _init_ray(n, address, timeout_s, worker_num_cpus, blas_threads, recv_idle_ti
             f"timeout_s={timeout_s}: each asks for num_cpus={worker_num_cpus} and the cluster "
             f"has {total:g} CPUs, {free:g} free. Ask for fewer workers or a smaller "
             f"worker_num_cpus, or add nodes (or, if the CPUs are there, allow a larger timeout_s)")
-    _connect_workers(actors, replies, timeout_s, recv_idle_timeout_s)
-    return Runtime("ray", RayEndpoint(actors, replies), n, owns)
+    channels = _connect_workers(actors, replies, timeout_s, recv_idle_timeout_s)
+    endpoint = RayEndpoint(actors, replies, lambda i: actor_cls.remote(i, blas_threads), channels)
+    return Runtime("ray", endpoint, n, owns, call_timeout_s)
 
 
-def _connect_workers(actors, replies, timeout_s, idle_timeout_s) -> None:
-    """Every pair of workers gets its connection for sending tensors (channels.py)."""
+def _connect_workers(actors, replies, timeout_s, idle_timeout_s) -> tuple:
+    """Every pair of workers gets its connection for sending tensors (channels.py).
+    Returns what a restarted worker needs to join them (RayEndpoint.restart)."""
     import ray
 
     spans_nodes = len({r.get("node") for r in replies}) > 1
@@ -601,6 +697,22 @@ def _connect_workers(actors, replies, timeout_s, idle_timeout_s) -> None:
     table = ray.get([a.open_channels.remote(spans_nodes, idle_timeout_s, secret)
                      for a in actors], timeout=timeout_s)
     ray.get([a.connect_channels.remote(table) for a in actors], timeout=timeout_s)
+    return table, spans_nodes, secret, idle_timeout_s
+
+
+def _local_node_id():
+    import ray
+
+    return ray.get_runtime_context().get_node_id()
+
+
+def _kill_pid(pid: int) -> None:
+    import signal
+
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def shutdown() -> None:
@@ -678,26 +790,68 @@ def _worker_stats(rt, q) -> dict:
     raise err
 
 
-def synchronize() -> None:
+def synchronize(timeout: float | None = None) -> None:
     """Return when every worker has run everything sent to it so far, as
-    `torch.cuda.synchronize()` does for a GPU's queue; an error of that work (a worker's
-    exception, or its death) is raised here, the first failed run's first.
+    `torch.cuda.synchronize()` does for a GPU's queue. An error of the calling thread's
+    work that no read has raised (an op that failed on a worker, a worker's death) is
+    raised here, the first one; another thread's errors are its own.
 
     A read such as `loss.item()` waits only for the run that made its value, so a step's
     weight gradients and optimizer update may still be running (or queued in the driver)
     when it returns: time a loop of steps up to a `synchronize()`.
+
+    `timeout` (s) bounds the wait for each worker (default: init's call_timeout_s);
+    TimeoutError names a worker that did not finish in time.
     """
     rt = current()
     for q in rt.queues:  # queued work goes out first (a run after the runs it receives from)
         q.flush()
     first = None
-    for q in rt.queues:  # wait for every worker, even after one has failed
-        try:
-            q.check(block=True)
-        except Exception as e:
-            first = first or e
+    with call_timeout(timeout) if timeout is not None else _no_limit():
+        for q in rt.queues:  # wait for every worker, even after one has timed out
+            try:
+                q.check(block=True)
+            except Exception as e:
+                first = first or e
     if first is not None:
         raise first
+    err = rt.errors.take(threading.get_ident())
+    if err is not None:
+        raise err
+
+
+class _no_limit:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+def restart_worker(index: int) -> None:
+    """Replace worker `index` with a new process: for a worker that is stuck (a read of it
+    raised TimeoutError) or dead (WorkerDiedError). The old process is killed; the
+    tensors and graph nodes it held are lost, and reading one of them (or a tensor made
+    from one that it had not sent yet) raises WorkerDiedError. The other workers keep
+    their tensors, and the new worker is reached as `worker:{index}` again.
+    """
+    rt = current()
+    if not isinstance(index, int) or not 0 <= index < len(rt.queues):
+        raise ValueError(f"restart_worker: no worker {index!r}; this runtime has workers "
+                         f"0..{len(rt.queues) - 1}")
+    q = rt.queues[index]
+    with rt.lock:
+        for other in rt.queues:  # what the others were to send it is sent (and then fails)
+            if other is not q:
+                other.flush()
+        q.restarted()
+        if rt.backend == "local":
+            rt.endpoint.restart(index)
+        else:
+            rt.endpoint.restart(index, _RESTART_TIMEOUT_S)
+
+
+_RESTART_TIMEOUT_S = 60.0
 
 
 def counters() -> dict:

@@ -19,11 +19,21 @@ it is given (torch's `IndexError: index 5 is out of bounds...` for bad index val
 `RuntimeError: Integers to negative integer powers...`) are not the message's fault: they
 keep their type and message and reach the user as torch raises them.
 
+An op's own error does not stop its run (what a PyTorch user expects: only the failing
+op, and what needs its result, is lost). Its results become failure records
+(errors.py), and so does every tensor made from one: an op's output, a tensor received
+from a worker whose run could not make it (or that died), and the memory an in-place
+write with a failed value should have changed (the tensor and every view of it). The
+rest of the run goes on. A failure record is kept like a tensor, under its id, so later
+runs that use it fail the same way; reading it returns the record instead of an array,
+and the reply lists the ops that failed in the run ("failed": [[instr index, record]]).
+
 Whatever happens to a run once it decodes, its `free` / `free_node` instructions are
 applied, so a failed run never leaks what it was told to release.
 """
 from __future__ import annotations
 
+import json
 import os
 import socket
 import threading
@@ -33,6 +43,8 @@ import numpy as np
 from .. import dtypes
 from ..ops.table import OPS, Size, run_forward
 from . import wire
+from .channels import PeerLostError, PeerRunFailedError
+from .errors import error_of, record_of
 from .wire import WireFormatError
 
 # An op's own errors, raised on the values it was given: these pass through unchanged.
@@ -83,10 +95,28 @@ def _numel(shape) -> int:
     return n
 
 
+class _Failure:
+    """What a tensor id holds when the op that made it failed (see the module doc):
+    its shape and dtype as the run planned them, and the original error's record."""
+
+    __slots__ = ("meta", "record")
+
+    def __init__(self, meta, record: dict):
+        self.meta = meta
+        self.record = record
+
+
+def _failed_input(values):
+    for v in values:
+        if type(v) is _Failure:
+            return v
+    return None
+
+
 def _root(arr: np.ndarray) -> np.ndarray:
     """The outermost array whose memory `arr` views (itself when it owns it)."""
     while True:
-        base = arr.base
+        base = getattr(arr, "base", None)  # (a failure record has none)
         if not isinstance(base, np.ndarray):
             # as_strided's result views its array through a wrapper (numpy's DummyArray)
             base = getattr(base, "base", None)
@@ -107,6 +137,7 @@ class Worker:
         self.channels = None  # to the other workers (channels.py): set by the runtime
         self._sent: set = set()  # keys the current run has sent
         self._saves: dict[int, "_BackgroundSave"] = {}  # checkpoint writes under way, by ticket
+        self._planned: dict = {}  # the current run's tensors as _check saw them (id -> _Operand)
 
     # ---- entry point -----------------------------------------------------------------------
     def handle(self, payload, *arrays):
@@ -128,7 +159,7 @@ class Worker:
         try:
             args = list(arrays) + list(msg.get("arrays", []))
             self._check(instrs, args)
-            exported = self._run(instrs, args)
+            exported, failed = self._run(instrs, args)
         except BaseException as e:
             self._release(instrs)  # a failed run still frees what it was told to free
             self._fail_sends(instrs, e)  # and tells the workers waiting for its tensors
@@ -136,11 +167,16 @@ class Worker:
         finally:
             if self.channels is not None:
                 self.channels.running(False)
-        return (wire.reply({"exports": len(exported)}),) + tuple(exported)
+        body = {"exports": len(exported)}
+        if failed:
+            body["failed"] = failed
+        return (wire.reply(body),) + tuple(exported)
 
     def stats(self) -> dict:
         seen, total = set(), 0
         for arr in self.tensors.values():
+            if type(arr) is _Failure:
+                continue
             base = arr.base if isinstance(arr.base, np.ndarray) else arr
             if id(base) not in seen:
                 seen.add(id(base))
@@ -159,7 +195,8 @@ class Worker:
             found = known.get(tid, False)
             if found is False:
                 arr = tensors.get(tid)
-                found = _operand(arr) if arr is not None else None
+                found = None if arr is None else arr.meta if type(arr) is _Failure else \
+                    _operand(arr)
             if found is None:
                 raise WireFormatError(f"field 'instrs[{i}]{k}': unknown tensor id {tid}")
             return found
@@ -251,11 +288,14 @@ class Worker:
             elif code == "free":
                 for tid in ins[1]:
                     known[tid] = None
+        self._planned = known
 
     # ---- execution -------------------------------------------------------------------------
-    def _run(self, instrs, args) -> list:
+    def _run(self, instrs, args):
+        """Run the instructions; returns the exported values (a failure record's reply in
+        place of a failed tensor) and the ops that failed, [[instr index, record]]."""
         tensors = self.tensors
-        exported = []
+        exported, failed = [], []
         files: dict = {}  # checkpoint tensors read (and checked) by this run
         for i, ins in enumerate(instrs):
             code = ins[0]
@@ -263,11 +303,18 @@ class Worker:
                 _, name, inputs, attrs, out_ids, out_dtypes = ins
                 values = [tensors[x[1]] if x[0] == 0 else (x[1] if x[0] == 1 else None)
                           for x in inputs]
+                bad = _failed_input(values)
+                if bad is not None:  # made from a failed tensor: fails the same way
+                    self._fail(out_ids, bad.record)
+                    continue
                 try:
                     outs = run_forward(OPS[name], values, attrs,
                                        [dtypes.from_name(d) for d in out_dtypes])
-                except OP_ERRORS:
-                    raise
+                except OP_ERRORS as e:
+                    record = record_of(e, name, self.index, out_ids[0] if out_ids else -1)
+                    failed.append([i, record])
+                    self._fail(out_ids, record)
+                    continue
                 except Exception as e:  # the attrs passed the rule but the forward can't use them
                     raise WireFormatError(f"field 'instrs[{i}]': op {name!r} cannot run with these "
                                           f"attrs ({type(e).__name__}: {e})") from None
@@ -276,14 +323,29 @@ class Worker:
             elif code == "import":
                 tensors[ins[1]] = args[ins[2]]
             elif code == "export":
-                exported.append(tensors[ins[1]])
+                value = tensors[ins[1]]
+                exported.append(wire.reply({"error": value.record}) if type(value) is _Failure
+                                else value)
             elif code == "send":
-                self.channels.send(ins[2], ins[3], tensors[ins[1]])
+                value = tensors[ins[1]]
+                try:
+                    if type(value) is _Failure:
+                        self.channels.send_failure(ins[2], ins[3], json.dumps(value.record))
+                    else:
+                        self.channels.send(ins[2], ins[3], value)
+                except PeerLostError:
+                    pass  # the receiver is gone, and its run with it: the rest of ours goes on
                 self._sent.add(ins[3])
             elif code == "recv":
-                tensors[ins[1]] = self.channels.recv(ins[2], ins[3], ins[4], ins[5])
+                try:
+                    tensors[ins[1]] = self.channels.recv(ins[2], ins[3], ins[4], ins[5])
+                except (PeerRunFailedError, PeerLostError) as e:
+                    self._fail([ins[1]], _received_record(e, self.index, ins[1]))
             elif code == "assign":
                 dst, src = tensors[ins[1]], tensors[ins[2]]
+                if type(src) is _Failure or type(dst) is _Failure:
+                    self._fail_memory(ins[1], (src if type(src) is _Failure else dst).record)
+                    continue
                 if not dst.flags.writeable:
                     dst = self._writeable(ins[1])
                 np.copyto(dst, src)
@@ -300,7 +362,25 @@ class Worker:
             elif code == "free_node":
                 for nid in ins[1]:
                     self.nodes.pop(nid, None)
-        return exported
+        return exported, failed
+
+    def _fail(self, ids, record: dict) -> None:
+        for tid in ids:
+            self.tensors[tid] = _Failure(self._planned.get(tid), record)
+
+    def _fail_memory(self, tid: int, record: dict) -> None:
+        """An in-place write that could not be done: the memory it was to change holds a
+        failure, seen through `tid` and every view sharing that memory."""
+        tensors = self.tensors
+        arr = tensors[tid]
+        if type(arr) is _Failure:
+            if arr.record is not record:
+                tensors[tid] = _Failure(arr.meta, record)
+            return
+        root = _root(arr)
+        for k, other in list(tensors.items()):
+            if type(other) is not _Failure and _root(other) is root:
+                tensors[k] = _Failure(_operand(other), record)
 
     # ---- checkpoints -----------------------------------------------------------------------
     def _save(self, body: dict) -> dict:
@@ -313,6 +393,8 @@ class Worker:
             arr = self.tensors.get(tid)
             if arr is None:
                 raise WireFormatError(f"field 'body.items': unknown tensor id {tid}")
+            if type(arr) is _Failure:  # its op failed: saving it raises that error
+                raise error_of(arr.record)
             arrays[key] = np.array(arr, copy=True) if body["copy"] else arr
         if not body["copy"]:
             return write_shard_file(body["path"], arrays)
@@ -355,6 +437,7 @@ class Worker:
         return tensors[tid]
 
     def _fail_sends(self, instrs, error: BaseException) -> None:
+        """A run that failed as a whole: its receivers get the reason, not a tensor."""
         if self.channels is None:
             return
         why = f"{type(error).__name__}: {error}"
@@ -386,3 +469,17 @@ class _BackgroundSave:
 
         self.thread = threading.Thread(target=run, name="checkpoint-write", daemon=True)
         self.thread.start()
+
+
+def _received_record(error, index: int, tid: int) -> dict:
+    """The failure a recv stores: the sender's own record when its run made one (the
+    original error), else what the channel says (a failed run, or a peer gone)."""
+    detail = getattr(error, "detail", None)
+    if detail:
+        try:
+            record = json.loads(detail)
+            if isinstance(record, dict) and "type" in record:
+                return record
+        except ValueError:
+            pass
+    return record_of(error, "recv", index, tid)

@@ -174,6 +174,10 @@ def test_death_during_backward(ray2):
     took = _expect_death(backward, killer)
     assert took < DETECT_LIMIT_S
     del loss, h
+    if w0.grad is not None:  # the gradient that was to come from worker:1 is lost, and says so
+        with pytest.raises(WorkerDiedError, match="worker:1"):
+            within(HANG_LIMIT_S, w0.grad.tolist)
+        w0.grad = None
     report = {}
     _survivor_clean(baseline, report)
     _print("backward", took, report)

@@ -315,9 +315,7 @@ def load(state_dict, checkpoint_id, *, storage_reader=None, planner=None,
         for t, entry in fills:
             touched |= _fill(t, entry, directory)
     for device in sorted(touched):  # the workers' reads ran (a bad shard file raises here)
-        q = record.executor_for(device)
-        q.flush()
-        q.check(block=True)
+        record.executor_for(device).synchronize()
 
 
 def read_manifest(directory: str) -> dict:

@@ -1,0 +1,116 @@
+"""Every wait for a worker has a deadline: a worker that is alive but stuck (here stopped
+with SIGSTOP, found by the pid the runtime reports) makes a read raise TimeoutError
+naming it and what it was running, after init's call_timeout_s (or the thread's own
+`call_timeout`); the other workers go on, and `restart_worker(k)` replaces the stuck one.
+Ray only: a stuck process needs processes."""
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+import distgrad as dg
+import distgrad.distributed as dist
+from distgrad.distributed import WorkerDiedError
+from watchdog import process_alive, within
+
+pytestmark = pytest.mark.cluster
+
+HANG_LIMIT_S = 90.0  # a call that takes longer than this has hung
+CALL_TIMEOUT_S = 2.0
+
+
+@pytest.fixture
+def stoppable(ray_session):
+    """A fresh two-worker Ray runtime with a short call timeout; `stop(k)` SIGSTOPs worker
+    k. Afterwards every stopped process is continued and killed, and a default runtime
+    is back."""
+    if dist.is_initialized():
+        dist.shutdown()
+    dist.init(2, backend="ray", call_timeout_s=CALL_TIMEOUT_S)
+    stopped = []
+
+    def stop(k):
+        pid = dist.stats()[f"worker:{k}"]["pid"]
+        stopped.append(pid)
+        os.kill(pid, signal.SIGSTOP)
+        return pid
+
+    yield stop
+    for pid in stopped:
+        for sig in (signal.SIGCONT, signal.SIGKILL):
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+    dist.shutdown()
+    dist.init(2, backend="ray")
+
+
+def _gone(pid) -> bool:
+    t0 = time.monotonic()
+    while process_alive(pid) and time.monotonic() - t0 < 30:
+        time.sleep(0.05)
+    return not process_alive(pid)
+
+
+def test_a_read_of_a_stuck_worker_times_out_and_the_worker_can_be_restarted(stoppable):
+    a = dg.ones(3, device="worker:0")
+    b = dg.ones(3, device="worker:1") * 2
+    assert b.tolist() == [2.0, 2.0, 2.0]
+    pid = stoppable(1)
+    with pytest.raises(TimeoutError) as info:
+        within(HANG_LIMIT_S, lambda: (b * 3).sum().item())
+    msg = str(info.value)
+    assert "worker:1" in msg and f"{CALL_TIMEOUT_S} s" in msg, msg
+    assert "mul" in msg and "sum" in msg, msg  # what it was running
+    assert "restart_worker(1)" in msg, msg
+    # the other worker is not affected
+    assert within(HANG_LIMIT_S, lambda: (a * 2).sum().item()) == 6.0
+    within(HANG_LIMIT_S, dist.restart_worker, 1)
+    assert _gone(pid), "the stuck process outlived its restart"
+    # its tensors are lost, and say so; the new worker 1 works, with worker 0 too
+    with pytest.raises(WorkerDiedError, match="worker:1 was restarted"):
+        within(HANG_LIMIT_S, b.tolist)
+    c = within(HANG_LIMIT_S, lambda: ((a.to("worker:1") * 2).to("worker:0") + a).tolist())
+    assert c == [3.0, 3.0, 3.0]
+    s = within(HANG_LIMIT_S, dist.stats)
+    assert s["worker:1"]["pid"] != pid and not s["worker:1"].get("dead")
+    assert a.tolist() == [1.0, 1.0, 1.0]
+
+
+def test_a_run_waiting_for_a_stuck_worker_times_out_and_fails_after_its_restart(stoppable):
+    a = dg.ones(3, device="worker:0")
+    b = dg.ones(3, device="worker:1")
+    b.tolist(), a.tolist()
+    stoppable(1)
+    y = b.to("worker:0") * 2  # worker 0's run waits for worker 1's tensor
+    z = a * 7  # in the same run, needs nothing from worker 1
+    with pytest.raises(TimeoutError) as info:
+        within(HANG_LIMIT_S, y.tolist)
+    msg = str(info.value)
+    assert "worker:0" in msg and "recv from worker:1" in msg, msg
+    within(HANG_LIMIT_S, dist.restart_worker, 1)
+    with pytest.raises(WorkerDiedError, match="worker:1"):
+        within(HANG_LIMIT_S, y.tolist)
+    assert within(HANG_LIMIT_S, z.tolist) == [7.0, 7.0, 7.0]
+
+
+def test_call_timeout_and_synchronize_timeout_are_per_call(stoppable):
+    dist.shutdown()
+    dist.init(2, backend="ray", call_timeout_s=None)  # no default limit: each call sets one
+    b = dg.ones(3, device="worker:1")
+    b.tolist()
+    stoppable(1)
+    def read_with_a_limit():
+        with dist.call_timeout(1.0):  # this thread's own limit
+            return (b + 1).tolist()
+
+    with pytest.raises(TimeoutError, match="worker:1"):
+        within(HANG_LIMIT_S, read_with_a_limit)
+    with pytest.raises(TimeoutError, match="worker:1"):
+        within(HANG_LIMIT_S, dist.synchronize, timeout=1.0)
+    within(HANG_LIMIT_S, dist.restart_worker, 1)
+    assert within(HANG_LIMIT_S, lambda: dg.ones(2, device="worker:1").sum().item()) == 2.0
