@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 
-.PHONY: demo test venv test-env bench fuzz clean
+.PHONY: demo test venv test-env bench fuzz chaos clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,12 @@ bench: test-env
 # failures grouped by kind, each with a shrunk standalone reproducer (tests/fuzz/).
 fuzz: test-env
 	RAY_USAGE_STATS_ENABLED=0 $(PY) tests/fuzz/fuzz_programs.py
+
+# Chaos: CHAOS_RUNS (default 100) training runs over two Ray workers, with workers SIGKILLed
+# and SIGSTOPped at random moments (tests/cluster/chaos.py); prints runs, faults injected,
+# hangs and silent mismatches (both must be 0).
+chaos: test-env
+	RAY_USAGE_STATS_ENABLED=0 CHAOS_RUNS=$${CHAOS_RUNS:-100} $(PY) tests/cluster/chaos.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
