@@ -5,18 +5,26 @@ to the same `Worker` class; only the transport differs.
 
 Faults. A worker is a Ray actor with no restarts and no task retries, owned by the driver
 (not detached), so it exits when the driver process does. When a worker process dies,
-the next call that waits on it (reading a value, `stats()`, a run that needed one of its
-tensors) raises `WorkerDiedError` naming it, as soon as Ray reports the death (tens of
-milliseconds on one machine). From then on:
+the next call that waits on it (reading a value, `stats()`, a tensor computed from one
+of its tensors) raises `WorkerDiedError` naming it, as soon as Ray reports the death
+(tens of milliseconds on one machine). From then on:
   - every call that touches the dead worker raises `WorkerDiedError` at once;
-  - a surviving worker whose run could not start because it imported a tensor from the
-    dead one is sent that run's frees again, so survivors keep no state of the
-    interrupted graph once the driver drops it (a failed run that did start frees them
-    itself, see worker.py);
+  - a surviving worker's run that waited for one of its tensors goes on without it (that
+    tensor, and what is made from it, holds a failure record: worker.py), so survivors'
+    other values read normally; a run that could not start at all is sent its frees
+    again, so survivors keep no state of the interrupted graph once the driver drops it;
   - `stats()` still answers: a dead worker's entry is
     `{"pid", "node", "tensors": 0, "nodes": 0, "bytes": 0, "dead": True, "error": str}`
     (its process is gone, so it holds nothing); live entries have exactly the five keys;
-  - `shutdown()` and `init()` again start new workers in the same process.
+  - `restart_worker(k)` starts a new process for it (as for a stuck worker, below), or
+    `shutdown()` and `init()` again start new workers in the same process.
+
+Stuck workers. Every wait of the driver for a worker ends after `call_timeout_s` with
+TimeoutError naming the worker and the run it is on (coordinator.py). `restart_worker(k)`
+kills the old process (SIGKILL when it runs on this node: a stopped process does not act
+on Ray's request to exit), starts a new actor that connects to the other workers (they
+take it in place of the old one, channels.py), and counts a new generation of the
+worker's queue: the tensors made before are lost, and reading one raises WorkerDiedError.
 """
 from __future__ import annotations
 

@@ -3,7 +3,9 @@ random moments (seeded). Every step either completes with exactly the values of 
 undisturbed run (the loss, every parameter and Adam's state, bit for bit), or raises
 WorkerDiedError / TimeoutError; then the faulted worker is replaced (restart_worker)
 and training resumes from the last completed step. No step may hang (a watchdog
-watches the run's progress) or give a silently different value.
+watches the run's progress) or give a silently different value. A TimeoutError with no
+fault injected (a machine too busy for the deadline) is counted apart, and the step is
+done again from the last completed one.
 
     python tests/cluster/chaos.py          # CHAOS_RUNS runs (default 100), then the figures
 (`make chaos`); tests/cluster/test_chaos.py runs a few in the suite.
@@ -23,7 +25,7 @@ import distgrad.distributed as dist
 from distgrad.distributed import WorkerDiedError
 
 STEPS = 200
-CALL_TIMEOUT_S = 1.5  # a stopped worker is given up on after this
+CALL_TIMEOUT_S = 2.0  # a stopped worker is given up on after this
 HANG_S = 60.0  # no progress for this long: the run hung
 FAULTS_PER_RUN = 3
 DEVICES = ("worker:0", "worker:1")
@@ -90,14 +92,15 @@ class Figures:
     def __init__(self):
         self.runs = self.steps = self.kills = self.stops = 0
         self.died = self.timed_out = self.hangs = self.mismatches = self.unexpected = 0
-        self.restarts = 0
+        self.restarts = self.slow = 0
         self.notes: list = []
 
     def line(self) -> str:
         return (f"runs {self.runs}, steps completed {self.steps}, faults injected "
                 f"{self.kills + self.stops} ({self.kills} SIGKILL, {self.stops} SIGSTOP), "
                 f"steps failed with WorkerDiedError {self.died} / TimeoutError {self.timed_out}, "
-                f"restarts {self.restarts}, hangs {self.hangs}, silent mismatches "
+                f"restarts {self.restarts}, TimeoutError with no fault (a slow machine) "
+                f"{self.slow}, hangs {self.hangs}, silent mismatches "
                 f"{self.mismatches}, unexpected errors {self.unexpected}")
 
 
@@ -140,6 +143,12 @@ def one_run(seed: int, ref: list, data, figures: Figures, steps=STEPS) -> None:
             try:
                 got = model.step()
             except Exception as e:
+                if outstanding is None and isinstance(e, TimeoutError):
+                    # No fault: the machine was too slow for the deadline. The step did not
+                    # complete, as the deadline says; nothing needs restarting.
+                    figures.slow += 1
+                    model = Model(data, ckpt)
+                    continue
                 if outstanding is None or not isinstance(e, (WorkerDiedError, TimeoutError)):
                     figures.unexpected += 1
                     figures.notes.append(f"seed {seed} step {done}: {type(e).__name__}: {e}")
