@@ -104,3 +104,20 @@ def test_a_failed_step_leaves_parameters_and_state_consistent(ray2):
     for t in (w1, opt.state[w1]["step"]):
         with pytest.raises(WorkerDiedError, match="worker:1"):
             within(HANG_LIMIT_S, t.detach().tolist)
+
+
+def test_restart_worker_loses_only_its_tensors(backend):
+    a = dg.ones(3, device="worker:0")
+    b = dg.ones(3, device="worker:1") * 2
+    made_from_b = b.to("worker:0") + a  # computed on worker 0 before the restart: kept
+    assert within(HANG_LIMIT_S, made_from_b.tolist) == [3.0, 3.0, 3.0]
+    within(HANG_LIMIT_S, dist.restart_worker, 1)
+    with pytest.raises(WorkerDiedError, match="worker:1 was restarted"):
+        b.tolist()
+    with pytest.raises(WorkerDiedError, match="worker:1 was restarted"):
+        b + 1  # not even queued: its value is gone
+    assert within(HANG_LIMIT_S, made_from_b.tolist) == [3.0, 3.0, 3.0]
+    c = dg.ones(3, device="worker:1")
+    assert within(HANG_LIMIT_S, lambda: (c.to("worker:0") + a).to("worker:1").tolist()) == [2.0] * 3
+    with pytest.raises(ValueError, match="no worker 5"):
+        dist.restart_worker(5)
