@@ -156,13 +156,23 @@ def test_a_failed_run_still_frees():
 
 
 def test_op_errors_on_values_keep_their_type():
-    """An index out of range is in the data, not the message: torch's IndexError."""
+    """An index out of range is in the data, not the message: torch's IndexError, recorded
+    for the op's result (read back as the error), while the rest of the run goes on."""
+    from distgrad.distributed.errors import error_of
+
     w = Worker(0, node="t")
     msg = wire.run_message([["import", 1, 0], ["import", 2, 1],
-                            ["op", "index_select", [[0, 1], [0, 2]], {"dim": 0}, [3], ["float32"]]],
+                            ["op", "index_select", [[0, 1], [0, 2]], {"dim": 0}, [3], ["float32"]],
+                            ["op", "neg", [[0, 1]], {}, [4], ["float32"]],
+                            ["export", 3], ["export", 4]],
                            inline_arrays=[np.ones(3, np.float32), np.array([5], np.int64)])
-    with pytest.raises(IndexError, match="index out of range in self"):
-        w.handle(msg)
+    reply, failed_value, fine_value = w.handle(msg)
+    [[index, record]] = wire.decode_reply(reply)["failed"]
+    assert index == 2 and record["op"] == "index_select" and record["worker"] == 0
+    err = error_of(wire.decode_reply(failed_value)["error"])
+    assert isinstance(err, IndexError) and "index out of range in self" in str(err)
+    assert "op 'index_select' on worker:0" in str(err)
+    assert fine_value.tolist() == [-1.0, -1.0, -1.0]
 
 
 def test_no_pickled_data_in_distgrad_messages():
