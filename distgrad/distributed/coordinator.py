@@ -388,7 +388,7 @@ class WorkerQueue:
         except BaseException:
             self.check(block=False)
             if exp.run is not None:
-                self.errors.reported(threading.get_ident(), ("run", id(exp.run)))
+                self.errors.reported(threading.get_ident(), exp.run.key)
             raise
         self.check(block=False)  # route the failures of the runs that are done
         if isinstance(arr, bytes):  # a failure record (worker.py)
@@ -442,7 +442,7 @@ class WorkerQueue:
             if outcome is None:
                 unfinished.append(sent)
             elif isinstance(outcome, BaseException):
-                self.errors.add(set(sent.owners), ("run", id(sent)), outcome)
+                self.errors.add(set(sent.owners), sent.key, outcome)
             else:
                 for i, record in outcome.get("failed", ()):
                     owner = sent.owners[i] if i < len(sent.owners) else None
@@ -487,12 +487,13 @@ def _key(record: dict):
 class _Sent:
     """A run sent to a worker: its reply, and what it was (for errors and time-outs)."""
 
-    __slots__ = ("ref", "instrs", "owners")
+    __slots__ = ("ref", "instrs", "owners", "key")
 
     def __init__(self, ref, instrs, owners):
         self.ref = ref
         self.instrs = instrs
         self.owners = owners
+        self.key = ("run", next(_ids))  # names its failure, if it fails as a whole
 
     def describe(self) -> str:
         ops, peers = {}, set()

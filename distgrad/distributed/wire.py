@@ -15,6 +15,10 @@ A `run` message carries a worker's queued instructions, executed in order:
                            tensor `id` is rows [starts, stops) of tensor `key` of the
                            checkpoint shard file `path` (its size and checksum checked)
 
+Its reply: {"exports": n}, and "failed": [[instr index, record], ...] for the ops that
+failed in it (errors.py). An exported tensor that holds a failure comes back as a reply
+{"error": record} (bytes) in place of its array.
+
 A `save` message (body: path, items [[key, id], ...], copy) has the worker write those
 tensors to a checkpoint shard file; with copy=True it copies them and writes in the
 background, and `save_poll` (body: ticket) asks whether that write is done.
