@@ -466,6 +466,9 @@ class WorkerQueue:
         made so far are lost (`_own`)."""
         with self.lock:
             self.flush()
+            # The old process's runs are not checked: what they made is lost with it (a read
+            # of it says so), which restart_worker's caller asked for: no one's error.
+            self.pending = []
             self.generation += 1
             for ref in list(self.kept_exports):
                 ref.exported = None
