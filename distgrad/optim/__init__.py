@@ -1,4 +1,5 @@
-"""`distgrad.optim`: SGD and Adam with torch's update rules, step for step.
+"""`distgrad.optim`: SGD, Adam and AdamW with torch's update rules, step for step (the base
+class in optimizer.py, learning-rate schedules in lr_scheduler.py).
 
 `step()` runs under no_grad and changes each parameter with in-place tensor ops
 (`p.add_(...)`), and keeps its state (momentum buffers, moments) as tensors created like
@@ -6,145 +7,13 @@ the parameter, so a parameter on a worker is updated where it lives.
 """
 from __future__ import annotations
 
-from collections import defaultdict
-from copy import deepcopy
-from typing import Any, Callable, Iterable, Optional
+from typing import Iterable
 
-from ..autograd.grad_mode import enable_grad, no_grad
+from ..autograd.grad_mode import no_grad
 from ..tensor import Tensor
+from .optimizer import Optimizer, _on_worker, required
 
 __all__ = ["Optimizer", "SGD", "Adam"]
-
-
-class _RequiredParameter:
-    def __repr__(self) -> str:
-        return "<required parameter>"
-
-
-required = _RequiredParameter()
-
-
-def _typename(value) -> str:
-    if isinstance(value, Tensor):
-        return value.dtype.type_name
-    return type(value).__name__
-
-
-class Optimizer:
-    """Holds `param_groups` (dicts of params and hyper-parameters) and per-parameter
-    `state`; subclasses implement `step`."""
-
-    def __init__(self, params, defaults: dict) -> None:
-        self.defaults = defaults
-        self.state: defaultdict = defaultdict(dict)
-        self.param_groups: list[dict] = []
-        if isinstance(params, Tensor):
-            raise TypeError("params argument given to the optimizer should be an iterable of "
-                            f"Tensors or dicts, but got {_typename(params)}")
-        groups = list(params)
-        if not groups:
-            raise ValueError("optimizer got an empty parameter list")
-        if not isinstance(groups[0], dict):
-            groups = [{"params": groups}]
-        for group in groups:
-            self.add_param_group(group)
-
-    def add_param_group(self, param_group: dict) -> None:
-        if not isinstance(param_group, dict):
-            raise TypeError(f"param_group must be a dict, but got {type(param_group).__name__}")
-        group = dict(param_group)
-        params = group["params"]
-        if isinstance(params, Tensor):
-            params = [params]
-        elif isinstance(params, set):
-            raise TypeError("optimizer parameters need to be organized in ordered collections, "
-                            "but the ordering of tensors in sets will change between runs. "
-                            "Please use a list instead.")
-        params = list(params)
-        if params and isinstance(params[0], tuple):  # named_parameters()
-            group["param_names"] = [name for name, _ in params]
-            params = [p for _, p in params]
-        for p in params:
-            if not isinstance(p, Tensor):
-                raise TypeError("optimizer can only optimize Tensors, but one of the params is "
-                                f"{_typename(p)}")
-            if not p.is_leaf:
-                raise ValueError("can't optimize a non-leaf Tensor")
-        group["params"] = params
-        for name, default in self.defaults.items():
-            if default is required and name not in group:
-                raise ValueError("parameter group didn't specify a value of required "
-                                 f"optimization parameter {name}")
-            group.setdefault(name, default)
-        seen = {id(p) for g in self.param_groups for p in g["params"]}
-        if any(id(p) in seen for p in params):
-            raise ValueError("some parameters appear in more than one parameter group")
-        self.param_groups.append(group)
-
-    def zero_grad(self, set_to_none: bool = True) -> None:
-        from ..nn.modules import _zero_grad
-
-        for group in self.param_groups:
-            for p in group["params"]:
-                _zero_grad(p, set_to_none)
-
-    def step(self, closure: Optional[Callable[[], Any]] = None):
-        raise NotImplementedError
-
-    def _closure_loss(self, closure):
-        if closure is None:
-            return None
-        with enable_grad():
-            return closure()
-
-    def state_dict(self) -> dict:
-        """{"state": {index: {...}}, "param_groups": [{..., "params": [index, ...]}]}."""
-        index: dict[int, int] = {}
-        groups = []
-        for group in self.param_groups:
-            packed = {k: v for k, v in group.items() if k != "params"}
-            for p in group["params"]:
-                index.setdefault(id(p), len(index))
-            packed["params"] = [index[id(p)] for p in group["params"]]
-            groups.append(packed)
-        state = {index[id(p)]: s for p, s in self.state.items() if id(p) in index}
-        return {"state": state, "param_groups": groups}
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        state_dict = deepcopy(state_dict)
-        groups, saved = self.param_groups, state_dict["param_groups"]
-        if len(groups) != len(saved):
-            raise ValueError("loaded state dict has a different number of parameter groups")
-        if any(len(g["params"]) != len(s["params"]) for g, s in zip(groups, saved)):
-            raise ValueError("loaded state dict contains a parameter group that doesn't match "
-                             "the size of optimizer's group")
-        by_index = {i: p for g, s in zip(groups, saved) for i, p in zip(s["params"], g["params"])}
-        self.state = defaultdict(dict)
-        for i, s in state_dict["state"].items():
-            p = by_index.get(int(i))
-            if p is None:
-                continue
-            self.state[p] = {k: _to_param(v, p, k) for k, v in s.items()}
-        self.param_groups = [dict(s, params=g["params"]) for g, s in zip(groups, saved)]
-
-    def __getstate__(self):
-        return {"defaults": self.defaults, "state": self.state, "param_groups": self.param_groups}
-
-    def __setstate__(self, state):
-        self.__dict__.update(state)
-
-    def __repr__(self) -> str:
-        text = type(self).__name__ + " ("
-        for i, group in enumerate(self.param_groups):
-            text += f"\nParameter Group {i}\n"
-            for key in sorted(group):
-                if key != "params":
-                    text += f"    {key}: {group[key]}\n"
-        return text + ")"
-
-
-def _on_worker(t: Tensor) -> bool:
-    return t.device_str.startswith("worker:")
 
 
 def _count(step: Tensor):
@@ -153,19 +22,6 @@ def _count(step: Tensor):
     computed there, in double precision as torch computes them from the number, and the
     step costs no round trip."""
     return step.double() if _on_worker(step) else step.item()
-
-
-def _to_param(value, param: Tensor, key: str):
-    """A loaded state tensor placed like its parameter: its device, or its sharding over the
-    same workers (floating state takes its dtype; the step count stays on the driver
-    unless the parameter is on a worker)."""
-    if not isinstance(value, Tensor):
-        return value
-    if key == "step":
-        return value.to(param.device_str) if _on_worker(param) else value
-    if value.dtype.is_floating_point and value.dtype is not param.dtype:
-        value = value.to(param.dtype)
-    return param._storage.place_like(param, value)
 
 
 def _lerp_(start: Tensor, end: Tensor, weight: float) -> Tensor:

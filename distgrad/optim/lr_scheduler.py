@@ -11,7 +11,7 @@ import types
 import warnings
 from typing import Callable, Optional
 
-from . import Optimizer
+from .optimizer import Optimizer
 
 __all__ = ["LRScheduler", "StepLR", "LambdaLR", "LinearLR", "CosineAnnealingLR"]
 
