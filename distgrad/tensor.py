@@ -640,8 +640,9 @@ class Tensor:
         through this view's own node (torch's CopySlices): hooks and retain_grad on the view
         from before the write do not see it. Only done when the view's node has them."""
         old = self._grad_fn
-        if old is None or not (old._tensor_pre_hooks or old._retain_grad):
-            return
+        if old is None or not (getattr(old, "_tensor_pre_hooks", None) or
+                               getattr(old, "_retain_grad", None)) or not hasattr(node, "_slots"):
+            return  # (a sharded tensor's nodes route their gradients themselves)
         strides, offset = self._strides_offset()
         with grad_mode.enable_grad():
             fresh = call("as_strided", self._base, size=list(self.shape), stride=list(strides),

@@ -526,3 +526,20 @@ def test_deepcopy_and_requires_grad_toggle_of_placed_leaves(backend, placement):
             out.backward()
             tout.backward()
             _close(w.grad, tw.grad)
+
+
+def test_in_place_op_on_a_hooked_view_with_a_sharded_operand(backend):
+    # the view's node has a hook, the written op's node is a sharded one (no edges to move)
+    x = _arr(1, 3)
+    seen = []
+    t = dg.tensor(x, requires_grad=True)
+    v = (t * t).t()
+    v.register_hook(lambda g: seen.append(g))
+    v.mul_(dist.shard(v.detach().clone(), 0))
+    v.sum().backward()
+    tx = torch.tensor(x, requires_grad=True)
+    tv = (tx * tx).t()
+    tv.mul_(tv.detach().clone())
+    tv.sum().backward()
+    _close(v, tv)
+    _close(t.grad, tx.grad)
