@@ -17,6 +17,7 @@ import weakref
 from collections import deque
 
 from .channels import PeerRunFailedError
+from .worker import Worker
 
 
 _ids = itertools.count(1)
@@ -110,6 +111,9 @@ class WorkerQueue:
                     encoded.append([1, t._numpy_value().item()])
             else:
                 encoded.append([1, t])
+        for m in metas:
+            if m.shape.numel() > Worker.MAX_ELEMENTS:
+                _over_the_cap(op.name, m, self.device)
         out_ids = [next(_ids) for _ in metas]
         # A view op's result shares its input's memory: a write to either reaches both.
         root = inputs[0]._value.root if op.view and encoded[0][0] == 0 else None
@@ -390,6 +394,14 @@ class _Run:
             self.waits[ins[3]] = waits[ins[3]]
         self.instrs.append(ins)
         self.sizes.append(size)
+
+
+def _over_the_cap(name: str, meta, device: str):
+    """A result the worker would refuse: raised here, at the call, not at a later read."""
+    n = meta.shape.numel()
+    raise MemoryError(f"{name}: cannot allocate {n * meta.dtype.itemsize} bytes on {device} for a "
+                      f"{meta.dtype.name} tensor of shape {list(meta.shape)}: a worker makes "
+                      f"tensors of at most {Worker.MAX_ELEMENTS} elements")
 
 
 def _ids_of(ins) -> list:

@@ -32,6 +32,7 @@ from . import wire
 from .channels import SECRET_BYTES, LocalHub, PeerLostError
 from .coordinator import Counters, WorkerQueue
 from .memory import keep_freed_memory
+from .testhooks import WorkerHooks
 from .worker import Worker
 from .wire import WireFormatError
 
@@ -61,11 +62,13 @@ _RESTART_HINT = ("its tensors and graph nodes are lost; call distgrad.distribute
 class LocalEndpoint:
     """Workers in the driver process: the same messages, arrays inline as msgpack ext."""
 
-    def __init__(self, n: int):
-        self.workers = [Worker(i, node="local") for i in range(n)]
+    def __init__(self, n: int, test_hooks: bool = False):
+        self.workers = [Worker(i, node="local", hooks=WorkerHooks() if test_hooks else None)
+                        for i in range(n)]
         hub = LocalHub(n)
         for w in self.workers:
             w.channels = hub.channels(w.index)
+            w.channels.hooks = w.hooks
         self.lock = threading.RLock()  # one message at a time, whichever thread sends it
 
     def submit(self, index, instrs, args, n_exports):
@@ -120,6 +123,10 @@ class LocalEndpoint:
 
     def dead_entry(self, index):
         return None
+
+    def configure_hooks(self, index, settings) -> None:
+        with self.lock:
+            self.workers[index].configure_hooks(settings)
 
     def close(self):
         self.workers = []
@@ -246,6 +253,11 @@ class RayEndpoint:
                 out.append(e)
         return out
 
+    def configure_hooks(self, index, settings) -> None:
+        if index in self.dead:
+            raise WorkerDiedError(self.dead[index], index)
+        self._get(self.actors[index].configure_hooks.remote(settings), index)
+
     def dead_entry(self, index):
         err = self.dead.get(index)
         if err is None:
@@ -348,12 +360,13 @@ def _first(x):
 class _RayActorWorker(Worker):
     """The actor class: the plain worker, told which Ray node it runs on."""
 
-    def __init__(self, index: int, blas_threads: int = 1):
+    def __init__(self, index: int, blas_threads: int = 1, test_hooks: bool = False):
         import ray
 
         _limit_blas(blas_threads)
         keep_freed_memory()
-        super().__init__(index, node=ray.get_runtime_context().get_node_id())
+        super().__init__(index, node=ray.get_runtime_context().get_node_id(),
+                         hooks=WorkerHooks() if test_hooks else None)
 
     def open_channels(self, spans_nodes: bool, idle_timeout_s: float, secret: bytes) -> dict:
         """Listen for the other workers (on TCP too if they are on other nodes)."""
@@ -362,7 +375,8 @@ class _RayActorWorker(Worker):
         from .channels import SocketChannels
 
         if self.channels is None:
-            self.channels = SocketChannels(self.index, self.node, idle_timeout_s, secret)
+            self.channels = SocketChannels(self.index, self.node, idle_timeout_s, secret,
+                                           self.MAX_ELEMENTS, self.hooks)
         return self.channels.address(ray.util.get_node_ip_address() if spans_nodes else None)
 
     def connect_channels(self, table: list) -> bool:
@@ -462,7 +476,7 @@ def is_initialized() -> bool:
 
 def init(num_workers: int = 2, address=None, backend: str = "ray", timeout_s: float = 60.0,
          worker_num_cpus=None, blas_threads: int = 1, recv_idle_timeout_s: float = 60.0,
-         **ray_kwargs):
+         test_hooks: bool = False, **ray_kwargs):
     """Start (or join) the workers. Returns the runtime handle.
 
     backend="ray", address=None: a local multi-process Ray runtime (the embedded default);
@@ -476,6 +490,9 @@ def init(num_workers: int = 2, address=None, backend: str = "ray", timeout_s: fl
     Workers send tensors to each other directly (channels.py); a run waiting for one from
     a worker that stays idle for recv_idle_timeout_s fails (a message naming a tensor no
     run sends) instead of waiting forever.
+
+    test_hooks=True gives the workers the hooks of testhooks.py (pause in a phase of a
+    run, limit allocations), for tests; off by default.
     """
     global _runtime
     with _lock:
@@ -485,10 +502,10 @@ def init(num_workers: int = 2, address=None, backend: str = "ray", timeout_s: fl
         if not isinstance(num_workers, int) or num_workers < 1:
             raise ValueError(f"num_workers must be a positive int, got {num_workers!r}")
         if backend == "local":
-            rt = Runtime("local", LocalEndpoint(num_workers), num_workers, False)
+            rt = Runtime("local", LocalEndpoint(num_workers, test_hooks), num_workers, False)
         elif backend == "ray":
             rt = _init_ray(num_workers, address, timeout_s, worker_num_cpus, blas_threads,
-                           recv_idle_timeout_s, ray_kwargs)
+                           recv_idle_timeout_s, test_hooks, ray_kwargs)
         else:
             raise ValueError(f"backend must be 'ray' or 'local', got {backend!r}")
         _runtime = rt
@@ -541,7 +558,7 @@ def _check_reachable(address, timeout_s: float) -> None:
 
 
 def _init_ray(n, address, timeout_s, worker_num_cpus, blas_threads, recv_idle_timeout_s,
-              ray_kwargs):
+              test_hooks, ray_kwargs):
     import ray
 
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -567,7 +584,7 @@ def _init_ray(n, address, timeout_s, worker_num_cpus, blas_threads, recv_idle_ti
     actor_cls = ray.remote(_RayActorWorker).options(
         num_cpus=worker_num_cpus, max_restarts=0, max_task_retries=0,
         scheduling_strategy="SPREAD")
-    actors = [actor_cls.remote(i, blas_threads) for i in range(n)]
+    actors = [actor_cls.remote(i, blas_threads, test_hooks) for i in range(n)]
     pings = [a.handle.remote(wire.simple_message("ping")) for a in actors]
     ready, _ = ray.wait(pings, num_returns=n, timeout=timeout_s)
     replies = None

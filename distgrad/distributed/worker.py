@@ -12,12 +12,14 @@ What counts as a malformed message (raised as `WireFormatError`, naming the fiel
     before it sends, so a message from the driver always passes), or whose result would
     exceed `MAX_ELEMENTS`;
   - an op that passed those checks but then fails with an error that is not one of an
-    op's own errors (TypeError, ValueError, KeyError, MemoryError, ...: attrs the rule
-    ignored but the forward cannot use).
+    op's own errors (TypeError, ValueError, KeyError, ...: attrs the rule ignored but the
+    forward cannot use).
 Every run is checked in full before any of it executes. An op's own errors on the values
 it is given (torch's `IndexError: index 5 is out of bounds...` for bad index values,
 `RuntimeError: Integers to negative integer powers...`) are not the message's fault: they
-keep their type and message and reach the user as torch raises them.
+keep their type and message and reach the user as torch raises them. Nor is running
+out of memory: an op whose results cannot be allocated, or a tensor from another worker
+that cannot be, fails its run with MemoryError naming this worker and the bytes.
 
 Whatever happens to a run once it decodes, its `free` / `free_node` instructions are
 applied, so a failed run never leaks what it was told to release.
@@ -99,14 +101,16 @@ class Worker:
     # The largest tensor one op may make (elements); a message asking for more is malformed.
     MAX_ELEMENTS = 2 ** 28
 
-    def __init__(self, index: int, node: str | None = None):
+    def __init__(self, index: int, node: str | None = None, hooks=None):
         self.index = index
+        self.hooks = hooks  # test hooks (testhooks.py), None unless the runtime asked for them
         self.node = node or socket.gethostname()
         self.tensors: dict[int, np.ndarray] = {}
         self.nodes: dict[int, list] = {}  # node id -> ids of the tensors it saved
         self.channels = None  # to the other workers (channels.py): set by the runtime
         self._sent: set = set()  # keys the current run has sent
         self._saves: dict[int, "_BackgroundSave"] = {}  # checkpoint writes under way, by ticket
+        self._planned: dict = {}  # the current run's tensors as _check saw them (id -> _Operand)
 
     # ---- entry point -----------------------------------------------------------------------
     def handle(self, payload, *arrays):
@@ -126,6 +130,8 @@ class Worker:
         if self.channels is not None:
             self.channels.running(True)
         try:
+            if self.hooks is not None:
+                self.hooks.enter(self.index, "run")
             args = list(arrays) + list(msg.get("arrays", []))
             self._check(instrs, args)
             exported = self._run(instrs, args)
@@ -137,6 +143,12 @@ class Worker:
             if self.channels is not None:
                 self.channels.running(False)
         return (wire.reply({"exports": len(exported)}),) + tuple(exported)
+
+    def configure_hooks(self, settings: dict) -> None:
+        if self.hooks is None:
+            raise RuntimeError("test hooks are off: start the runtime with "
+                               "distgrad.distributed.init(test_hooks=True)")
+        self.hooks.configure(**settings)
 
     def stats(self) -> dict:
         seen, total = set(), 0
@@ -251,10 +263,12 @@ class Worker:
             elif code == "free":
                 for tid in ins[1]:
                     known[tid] = None
+        self._planned = known
 
     # ---- execution -------------------------------------------------------------------------
     def _run(self, instrs, args) -> list:
         tensors = self.tensors
+        hooks = self.hooks
         exported = []
         files: dict = {}  # checkpoint tensors read (and checked) by this run
         for i, ins in enumerate(instrs):
@@ -263,11 +277,21 @@ class Worker:
                 _, name, inputs, attrs, out_ids, out_dtypes = ins
                 values = [tensors[x[1]] if x[0] == 0 else (x[1] if x[0] == 1 else None)
                           for x in inputs]
+                if hooks is not None:
+                    hooks.enter(self.index, "op", name)
                 try:
+                    if hooks is not None:
+                        hooks.allocate(self._result_bytes(out_ids, out_dtypes))
                     outs = run_forward(OPS[name], values, attrs,
                                        [dtypes.from_name(d) for d in out_dtypes])
                 except OP_ERRORS:
                     raise
+                except MemoryError as e:
+                    # numpy says how much the allocation that failed asked for
+                    nbytes = getattr(e, "_total_size", None) or self._result_bytes(out_ids,
+                                                                                   out_dtypes)
+                    raise MemoryError(f"worker:{self.index} is out of memory: op {name!r} could "
+                                      f"not allocate {nbytes} bytes ({e})") from None
                 except Exception as e:  # the attrs passed the rule but the forward can't use them
                     raise WireFormatError(f"field 'instrs[{i}]': op {name!r} cannot run with these "
                                           f"attrs ({type(e).__name__}: {e})") from None
@@ -278,9 +302,13 @@ class Worker:
             elif code == "export":
                 exported.append(tensors[ins[1]])
             elif code == "send":
+                if hooks is not None:
+                    hooks.enter(self.index, "send")
                 self.channels.send(ins[2], ins[3], tensors[ins[1]])
                 self._sent.add(ins[3])
             elif code == "recv":
+                if hooks is not None:
+                    hooks.enter(self.index, "recv")
                 tensors[ins[1]] = self.channels.recv(ins[2], ins[3], ins[4], ins[5])
             elif code == "assign":
                 dst, src = tensors[ins[1]], tensors[ins[2]]
@@ -334,6 +362,15 @@ class Worker:
         if job.error is not None:
             raise job.error
         return dict(job.result, done=True)
+
+    def _result_bytes(self, out_ids, out_dtypes) -> int:
+        """The bytes an op's results take, from the shapes _check found for them."""
+        total = 0
+        for tid, d in zip(out_ids, out_dtypes):
+            meta = self._planned.get(tid)
+            if meta is not None:
+                total += meta.shape.numel() * np.dtype(d).itemsize
+        return total
 
     def _writeable(self, tid: int) -> np.ndarray:
         """Tensor `tid`, made writeable: arrays from the object store are read-only, so
