@@ -28,7 +28,7 @@ import threading
 import time
 
 from ..autograd import record
-from . import wire
+from . import capacity, wire
 from .channels import SECRET_BYTES, LocalHub, PeerLostError
 from .coordinator import Counters, WorkerQueue
 from .memory import keep_freed_memory
@@ -483,9 +483,11 @@ def init(num_workers: int = 2, address=None, backend: str = "ray", timeout_s: fl
     address="auto" or "ray://host:port": join a running cluster, workers spread over its
     nodes; backend="local": the same workers and messages in this process, without Ray.
 
-    timeout_s bounds the wait: an address that cannot be reached raises ConnectionError,
-    and workers that do not all start in time (the cluster lacks the CPUs asked for with
-    worker_num_cpus) raise TimeoutError; neither leaves anything running.
+    timeout_s bounds all of init, at any worker count: an address that cannot be reached
+    raises ConnectionError, and workers that do not all start and connect in time raise
+    TimeoutError; neither leaves anything running (the workers that did start exit). More
+    workers than the cluster's nodes can place (by their CPUs, for worker_num_cpus, and
+    their memory: capacity.py) raise ValueError at once, before any starts.
 
     Workers send tensors to each other directly (channels.py); a run waiting for one from
     a worker that stays idle for recv_idle_timeout_s fails (a message naming a tensor no
@@ -561,6 +563,7 @@ def _init_ray(n, address, timeout_s, worker_num_cpus, blas_threads, recv_idle_ti
               test_hooks, ray_kwargs):
     import ray
 
+    deadline = time.monotonic() + timeout_s  # for all of init, whatever the worker count
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     _check_reachable(address, timeout_s)
     owns = False
@@ -580,44 +583,83 @@ def _init_ray(n, address, timeout_s, worker_num_cpus, blas_threads, recv_idle_ti
         # On a local runtime the workers share the machine's cores with the driver; on a
         # cluster each worker takes a CPU, which also spreads them over the nodes.
         worker_num_cpus = 0 if address is None else 1
+    try:
+        capacity.check(n, worker_num_cpus, ray.nodes())
+    except ValueError:
+        if owns:
+            ray.shutdown()
+        raise
     # Not detached: the actors belong to this driver and Ray ends them when it exits.
     actor_cls = ray.remote(_RayActorWorker).options(
         num_cpus=worker_num_cpus, max_restarts=0, max_task_retries=0,
         scheduling_strategy="SPREAD")
-    actors = [actor_cls.remote(i, blas_threads, test_hooks) for i in range(n)]
-    pings = [a.handle.remote(wire.simple_message("ping")) for a in actors]
-    ready, _ = ray.wait(pings, num_returns=n, timeout=timeout_s)
+    actors, pings = [], []
+    while len(actors) < n and time.monotonic() < deadline:  # (~5 ms a worker)
+        actors.append(actor_cls.remote(len(actors), blas_threads, test_hooks))
+        pings.append(actors[-1].handle.remote(wire.simple_message("ping")))
+    ready, _ = ray.wait(pings, num_returns=len(pings), timeout=_left(deadline))
     replies = None
     if len(ready) == n:
         try:
-            replies = [wire.decode_reply(_first(r)) for r in ray.get(pings)]
+            replies = [wire.decode_reply(_first(r)) for r in ray.get(pings, timeout=_left(deadline))]
         except Exception:
             replies = None
     if replies is None:
-        for a in actors:
-            ray.kill(a)
         total = ray.cluster_resources().get("CPU", 0)
         free = ray.available_resources().get("CPU", 0)
         if owns:
-            ray.shutdown()
+            ray.shutdown()  # and its processes with it
+        else:
+            _let_go(actors)
+        del actors, pings
         raise TimeoutError(
             f"distgrad.distributed.init: only {len(ready)} of {n} workers started within "
             f"timeout_s={timeout_s}: each asks for num_cpus={worker_num_cpus} and the cluster "
-            f"has {total:g} CPUs, {free:g} free. Ask for fewer workers or a smaller "
-            f"worker_num_cpus, or add nodes (or, if the CPUs are there, allow a larger timeout_s)")
-    _connect_workers(actors, replies, timeout_s, recv_idle_timeout_s)
+            f"has {total:g} CPUs, {free:g} free. Allow a larger timeout_s (a worker process "
+            f"takes a second or more to start), or ask for fewer workers")
+    try:
+        _connect_workers(actors, replies, deadline, recv_idle_timeout_s)
+    except ray.exceptions.GetTimeoutError:
+        if owns:
+            ray.shutdown()
+        else:
+            _let_go(actors)
+        del actors
+        raise TimeoutError(f"distgrad.distributed.init: the {n} workers started but did not "
+                           f"connect to each other within timeout_s={timeout_s}") from None
     return Runtime("ray", RayEndpoint(actors, replies), n, owns)
 
 
-def _connect_workers(actors, replies, timeout_s, idle_timeout_s) -> None:
+def _let_go(actors) -> None:
+    """End the workers of a failed init. Killed, Ray no longer starts processes for those
+    still waiting for one (dropping their handles alone leaves it starting each); killed
+    from a thread, as a kill takes milliseconds and init's time is up."""
+    import ray
+
+    def kill_all(actors):
+        for a in actors:
+            try:
+                ray.kill(a)
+            except Exception:
+                pass
+
+    threading.Thread(target=kill_all, args=(list(actors),), daemon=True,
+                     name="distgrad-init-cleanup").start()
+
+
+def _left(deadline: float) -> float:
+    return max(0.0, deadline - time.monotonic())
+
+
+def _connect_workers(actors, replies, deadline, idle_timeout_s) -> None:
     """Every pair of workers gets its connection for sending tensors (channels.py)."""
     import ray
 
     spans_nodes = len({r.get("node") for r in replies}) > 1
     secret = secrets.token_bytes(SECRET_BYTES)
     table = ray.get([a.open_channels.remote(spans_nodes, idle_timeout_s, secret)
-                     for a in actors], timeout=timeout_s)
-    ray.get([a.connect_channels.remote(table) for a in actors], timeout=timeout_s)
+                     for a in actors], timeout=_left(deadline))
+    ray.get([a.connect_channels.remote(table) for a in actors], timeout=_left(deadline))
 
 
 def shutdown() -> None:
