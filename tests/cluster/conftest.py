@@ -7,6 +7,9 @@ import os
 import pytest
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+# Ray's raylet gives its dashboard agent (a Python process) 15 s to start, then aborts the
+# node: on a busy machine the agent takes longer, and the whole session fails at ray.init.
+os.environ.setdefault("RAY_raylet_start_wait_time_s", "60")
 
 import distgrad.distributed as dist  # noqa: E402
 
