@@ -28,7 +28,7 @@ import threading
 import time
 
 from ..autograd import record
-from . import capacity, wire
+from . import capacity, credentials, wire
 from .channels import SECRET_BYTES, LocalHub, PeerLostError
 from .coordinator import Counters, WorkerQueue
 from .memory import keep_freed_memory
@@ -573,11 +573,20 @@ def _init_ray(n, address, timeout_s, worker_num_cpus, blas_threads, recv_idle_ti
             # Ray starts its workers at nice 15; ours do the compute the driver waits for.
             kwargs["_system_config"] = {"worker_niceness": 0}
         kwargs.update(ray_kwargs)
+        # A runtime started here may create Ray's auth token: private from the start.
+        placeholder = (credentials.prepare_for_new_runtime() if address in (None, "local")
+                       else None)
         try:
             ray.init(address=address, **kwargs)
         except (ConnectionError, TimeoutError) as e:
+            ray.shutdown()  # whatever of it did start
             raise ConnectionError(f"distgrad.distributed.init: could not reach the Ray cluster at "
                                   f"{address!r}: {e}") from None
+        except Exception:
+            ray.shutdown()
+            raise
+        finally:
+            credentials.settle(placeholder)
         owns = True
     if worker_num_cpus is None:
         # On a local runtime the workers share the machine's cores with the driver; on a
