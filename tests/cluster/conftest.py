@@ -3,6 +3,7 @@ runs on both backends: `backend` is "local" (the same workers in-process) or "ra
 from __future__ import annotations
 
 import os
+import signal
 
 import pytest
 
@@ -40,6 +41,24 @@ def _start_ray(ray, attempts: int = 3):
             if "timed out during startup" not in str(e) or attempt == attempts - 1:
                 raise
             ray.shutdown()
+            _stop_own_children()
+
+
+def _stop_own_children():
+    """What a failed ray.init leaves running (its GCS server, monitors: ray.shutdown does
+    not stop them then): this process's children, by pid. None of them is a test's, as
+    the session's runtime starts before any test."""
+    me = os.getpid()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                parent = int(f.read().rsplit(")", 1)[1].split()[1])
+            if parent == me:
+                os.kill(int(entry), signal.SIGKILL)
+        except (OSError, ValueError, IndexError):
+            pass
 
 
 def use_runtime(backend: str, n: int = 2):
