@@ -21,7 +21,7 @@ def hooked(backend_name):
     """Two workers with test hooks on (the next test's fixture restores a plain runtime)."""
     if dist.is_initialized():
         dist.shutdown()
-    dist.init(2, backend=backend_name, test_hooks=True)
+    dist.init(2, backend=backend_name, test_hooks=True, timeout_s=300)
     yield backend_name
     dist.shutdown()
 
