@@ -9,16 +9,21 @@ soon as it is computed, even in the middle of its run.
 
 How: every worker listens on a Unix socket in the abstract namespace (no file, not on the
 network) for the workers of its node, and on TCP at its node's address when the runtime
-spans nodes; each pair of workers keeps one connection, made when the runtime starts. A
-connection must open with the runtime's secret (random, from the driver), or it is closed. A
-reader thread per connection files what arrives in a mailbox by key, where a run's recv
-waits. A peer's death closes its connection: a recv waiting on it raises PeerLostError
+spans nodes; each pair of workers keeps one connection, made when the runtime starts (the
+worker with the lower index connects). A connection must open, within
+`HANDSHAKE_TIMEOUT_S`, with the index of a worker below this one that has no connection
+yet and the runtime's secret (random, from the driver), or it is closed; each handshake
+is served by a thread of its own, so a silent connection delays no other. A reader
+thread per connection files what arrives in a mailbox by key, where a run's recv
+waits. A frame that breaks the format below closes its connection. A peer's death closes its connection: a recv waiting on it raises PeerLostError
 (the driver reports WorkerDiedError). A run that fails sends, in place of each tensor it
 did not send, the reason, so its receivers fail instead of waiting.
 
 Frames: key (int64), status (0 a tensor, 1 a failure, 2 a run starts or ends), dtype
 code, ndim, the shape (int64 each), then the raw bytes (status 0) or a uint32 length and
-a UTF-8 message (status 1).
+a UTF-8 message (status 1). A tensor's header is checked against `max_elements` before
+its memory is allocated; when that allocation fails, its bytes are read and dropped (so
+the sender never blocks) and the recv that waits for it raises MemoryError.
 In-process workers (the local backend) share a `LocalHub` with the same interface.
 """
 from __future__ import annotations
@@ -42,6 +47,13 @@ _HELLO = struct.Struct("<q")
 SECRET_BYTES = 32
 _RUNNING = 2  # the status of a frame saying the sender starts (key 1) or ends (0) a run
 CONNECT_TIMEOUT_S = 30.0
+# Peers connect while the runtime starts and send their handshake at once: a connection
+# that has not sent it by then is not one of them.
+HANDSHAKE_TIMEOUT_S = 0.5
+_MAX_HANDSHAKES = 64  # handshakes served at once; more connections are closed at once
+_MAX_NDIM = 64  # numpy's limit
+_MAX_MESSAGE = 65536  # a failure's reason, as send_failure cuts it
+_DROP_CHUNK = 1 << 20  # bytes read at a time when dropping a tensor that could not be kept
 
 
 class PeerLostError(RuntimeError):
@@ -76,6 +88,19 @@ class _Failed:
 
     def __init__(self, message: str):
         self.message = message
+
+
+class _NoMemory:
+    """In the mailbox in place of a tensor this worker could not allocate."""
+
+    __slots__ = ("message",)
+
+    def __init__(self, message: str):
+        self.message = message
+
+
+class _BadFrame(ValueError):
+    """A frame that breaks the format: its connection is closed."""
 
 
 class Mailbox:
@@ -142,8 +167,16 @@ class Mailbox:
             return self.items.pop((peer, key))
 
 
+def _no_memory(index: int, peer: int, nbytes: int, dtype, shape, error) -> str:
+    return (f"worker:{index} is out of memory: it could not allocate {nbytes} bytes for the "
+            f"{np.dtype(dtype).name} tensor of shape {list(shape)} that worker:{peer} sent it "
+            f"({error})")
+
+
 def _received(peer: int, key: int, item, shape, dtype: str) -> np.ndarray:
     """What a recv gives its run: the array, checked against what the driver announced."""
+    if isinstance(item, _NoMemory):
+        raise MemoryError(item.message)
     if isinstance(item, _Failed):
         raise PeerRunFailedError(f"worker:{peer}'s run failed before it sent the tensor this "
                                  f"run needs: {item.message}", peer, item.message)
@@ -172,6 +205,7 @@ class LocalChannels:
     def __init__(self, hub: LocalHub, index: int):
         self.hub = hub
         self.index = index
+        self.hooks = None  # the worker's test hooks (testhooks.py), or None
 
     def knows(self, peer: int) -> bool:
         return 0 <= peer < len(self.hub.boxes) and peer != self.index
@@ -189,6 +223,12 @@ class LocalChannels:
     def recv(self, peer: int, key: int, shape, dtype: str) -> np.ndarray:
         # The sending run ran first (the driver sends a run after those it receives from).
         item = self.hub.boxes[self.index].take(peer, key, wait=False)
+        if self.hooks is not None and isinstance(item, np.ndarray):
+            try:  # (the copy send made stands for this worker's allocation)
+                self.hooks.allocate(item.nbytes)
+            except MemoryError as e:
+                raise MemoryError(_no_memory(self.index, peer, item.nbytes, item.dtype,
+                                             item.shape, e)) from None
         return _received(peer, key, item, shape, dtype)
 
 
@@ -198,14 +238,18 @@ class SocketChannels:
     """One worker process's connections to its peers (see the module doc)."""
 
     def __init__(self, index: int, node: str, idle_timeout_s: float = 60.0,
-                 secret: bytes = b"\0" * SECRET_BYTES):
+                 secret: bytes = b"\0" * SECRET_BYTES, max_elements: int = 2 ** 28,
+                 hooks=None):
         self.index = index
         self.node = node
         self.secret = secret  # the runtime's: a connection must present it
+        self.max_elements = max_elements  # the largest tensor a frame may announce
+        self.hooks = hooks  # the worker's test hooks (testhooks.py), or None
         self.box = Mailbox(idle_timeout_s)
         self.socks: dict[int, socket.socket] = {}
         self.send_locks: dict[int, threading.Lock] = {}
         self.registered = threading.Condition()
+        self.handshakes = threading.BoundedSemaphore(_MAX_HANDSHAKES)
         self.unix_name = f"\0distgrad-{os.getpid()}-{index}-{uuid.uuid4().hex[:12]}"
         self.unix = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.unix.bind(self.unix_name)
@@ -256,19 +300,33 @@ class SocketChannels:
                     s, _ = listener.accept()
                 except OSError:
                     return
-                try:
-                    s.settimeout(CONNECT_TIMEOUT_S)
-                    peer = _HELLO.unpack(_read_exact(s, _HELLO.size))[0]
-                    ok = hmac.compare_digest(_read_exact(s, SECRET_BYTES), self.secret)
-                    s.settimeout(None)
-                except (OSError, EOFError):
-                    ok = False
-                if not ok or peer == self.index:
-                    s.close()  # not one of this runtime's workers
+                if not self.handshakes.acquire(blocking=False):
+                    s.close()  # a flood of connections: none of them is a peer's
                     continue
-                self._register(peer, s)  # (a peer connecting again was restarted)
+                threading.Thread(target=self._handshake, args=(s,), daemon=True,
+                                 name="distgrad-handshake").start()
 
         threading.Thread(target=accept, daemon=True, name="distgrad-accept").start()
+
+    def _handshake(self, s: socket.socket) -> None:
+        """Keep `s` if it opens as a peer of this runtime (see the module doc), else close it."""
+        try:
+            try:
+                hello = _read_by(s, _HELLO.size + SECRET_BYTES,
+                                 time.monotonic() + HANDSHAKE_TIMEOUT_S)
+                peer = _HELLO.unpack(hello[:_HELLO.size])[0]
+                ok = hmac.compare_digest(hello[_HELLO.size:], self.secret)
+                s.settimeout(None)
+            except (OSError, EOFError):
+                ok = False
+            # Only a worker below this one connects here (see connect), or a restarted one
+            # this worker knew (it connects to every peer): never an index that does not exist.
+            if not ok or not (0 <= peer < self.index or peer in self.socks) or peer == self.index:
+                s.close()
+            else:
+                self._register(peer, s)
+        finally:
+            self.handshakes.release()
 
     def _register(self, peer: int, s: socket.socket) -> None:
         if s.family != socket.AF_UNIX:
@@ -293,21 +351,59 @@ class SocketChannels:
         try:
             while True:
                 key, status, code, ndim = _HEAD.unpack(_read_exact(s, _HEAD.size))
-                shape = [_DIM.unpack(_read_exact(s, _DIM.size))[0] for _ in range(ndim)]
                 if status == 0:
-                    arr = np.empty(shape, _DTYPES[code])
-                    _read_into(s, arr)
-                    self.box.put(peer, key, arr)
+                    self._read_tensor(peer, s, key, code, ndim)
                 elif status == _RUNNING:
+                    if key not in (0, 1) or ndim:
+                        raise _BadFrame(f"a run-state frame with key {key}, ndim {ndim}")
                     self.box.running(peer, bool(key))
-                else:
+                elif status == 1:
+                    if ndim:
+                        raise _BadFrame(f"a failure frame with ndim {ndim}")
                     n = _LEN.unpack(_read_exact(s, _LEN.size))[0]
+                    if n > _MAX_MESSAGE:
+                        raise _BadFrame(f"a failure message of {n} bytes")
                     self.box.put(peer, key, _Failed(_read_exact(s, n).decode("utf-8", "replace")))
-        except (OSError, EOFError, struct.error, IndexError, ValueError) as e:
+                else:
+                    raise _BadFrame(f"status {status}")
+        except (OSError, EOFError, struct.error, _BadFrame) as e:
             if self.socks.get(peer) is not s:
+                _close(s)
                 return  # a connection the peer's restart replaced
-            self.box.close(peer, "its connection closed" if isinstance(e, EOFError) else
-                           f"its connection failed: {type(e).__name__}: {e}")
+            if isinstance(e, _BadFrame):
+                why = f"it sent a bad frame ({e}), so its connection was closed"
+                _close(s)
+            elif isinstance(e, EOFError):
+                why = "its connection closed"
+            else:
+                why = f"its connection failed: {type(e).__name__}: {e}"
+            self.box.close(peer, why)
+
+    def _read_tensor(self, peer: int, s: socket.socket, key: int, code: int, ndim: int) -> None:
+        """A tensor frame's shape and bytes: checked before its memory is allocated, and
+        read to the end even when that allocation fails (the sender is writing it)."""
+        if code >= len(_DTYPES) or ndim > _MAX_NDIM:
+            raise _BadFrame(f"dtype code {code}, ndim {ndim}")
+        shape = [_DIM.unpack(_read_exact(s, _DIM.size))[0] for _ in range(ndim)]
+        numel = 1
+        for d in shape:
+            if d < 0:
+                raise _BadFrame(f"shape {shape}")
+            numel *= d
+        if numel > self.max_elements:
+            raise _BadFrame(f"a tensor of shape {shape}, more than {self.max_elements} elements")
+        dtype = _DTYPES[code]
+        nbytes = numel * dtype.itemsize
+        try:
+            if self.hooks is not None:
+                self.hooks.allocate(nbytes)
+            arr = np.empty(shape, dtype)
+        except MemoryError as e:
+            _drop(s, nbytes)
+            self.box.put(peer, key, _NoMemory(_no_memory(self.index, peer, nbytes, dtype, shape, e)))
+            return
+        _read_into(s, arr)
+        self.box.put(peer, key, arr)
 
     # ---- a run's instructions ------------------------------------------------------------
     def knows(self, peer: int) -> bool:
@@ -348,6 +444,39 @@ class SocketChannels:
 
     def recv(self, peer: int, key: int, shape, dtype: str) -> np.ndarray:
         return _received(peer, key, self.box.take(peer, key), shape, dtype)
+
+
+def _close(s: socket.socket) -> None:
+    try:
+        s.shutdown(socket.SHUT_RDWR)  # the peer's reads and writes fail now
+    except OSError:
+        pass
+    s.close()
+
+
+def _drop(s: socket.socket, n: int) -> None:
+    """Read and forget the next n bytes."""
+    scratch = bytearray(min(n, _DROP_CHUNK))
+    while n > 0:
+        k = min(n, len(scratch))
+        _read_into(s, memoryview(scratch)[:k])
+        n -= k
+
+
+def _read_by(s: socket.socket, n: int, deadline: float) -> bytes:
+    """n bytes, all of them by `deadline` (a connection sending a byte at a time too)."""
+    buf = bytearray(n)
+    view, got = memoryview(buf), 0
+    while got < n:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise socket.timeout("no handshake in time")
+        s.settimeout(left)
+        k = s.recv_into(view[got:], n - got)
+        if k == 0:
+            raise EOFError
+        got += k
+    return bytes(buf)
 
 
 def _read_exact(s: socket.socket, n: int) -> bytes:

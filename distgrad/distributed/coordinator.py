@@ -29,6 +29,7 @@ from collections import deque
 
 from . import wire
 from .errors import ThreadErrors, WorkerDiedError
+from .worker import Worker
 
 
 _ids = itertools.count(1)
@@ -143,6 +144,9 @@ class WorkerQueue:
                     encoded.append([1, t._numpy_value().item()])
             else:
                 encoded.append([1, t])
+        for m in metas:
+            if m.shape.numel() > Worker.MAX_ELEMENTS:
+                _over_the_cap(op.name, m, self.device)
         out_ids = [next(_ids) for _ in metas]
         # A view op's result shares its input's memory: a write to either reaches both.
         root = inputs[0]._value.root if op.view and encoded[0][0] == 0 else None
@@ -532,6 +536,14 @@ class _Run:
         self.instrs.append(ins)
         self.sizes.append(size)
         self.owners.append(owner)
+
+
+def _over_the_cap(name: str, meta, device: str):
+    """A result the worker would refuse: raised here, at the call, not at a later read."""
+    n = meta.shape.numel()
+    raise MemoryError(f"{name}: cannot allocate {n * meta.dtype.itemsize} bytes on {device} for a "
+                      f"{meta.dtype.name} tensor of shape {list(meta.shape)}: a worker makes "
+                      f"tensors of at most {Worker.MAX_ELEMENTS} elements")
 
 
 def _ids_of(ins) -> list:

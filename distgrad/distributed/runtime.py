@@ -36,12 +36,12 @@ import threading
 import time
 
 from ..autograd import record
-from . import wire
-from . import errors
+from . import capacity, credentials, errors, wire
 from .channels import SECRET_BYTES, LocalHub, PeerLostError
 from .coordinator import Counters, WorkerQueue, call_timeout  # noqa: F401 (call_timeout: API)
 from .errors import ThreadErrors, WorkerDiedError
 from .memory import keep_freed_memory
+from .testhooks import WorkerHooks
 from .worker import Worker
 from .wire import WireFormatError
 
@@ -60,11 +60,13 @@ _RESTART_HINT = ("its tensors and graph nodes are lost; call "
 class LocalEndpoint:
     """Workers in the driver process: the same messages, arrays inline as msgpack ext."""
 
-    def __init__(self, n: int):
-        self.workers = [Worker(i, node="local") for i in range(n)]
+    def __init__(self, n: int, test_hooks: bool = False):
+        self.workers = [Worker(i, node="local", hooks=WorkerHooks() if test_hooks else None)
+                        for i in range(n)]
         self.hub = LocalHub(n)
         for w in self.workers:
             w.channels = self.hub.channels(w.index)
+            w.channels.hooks = w.hooks
         self.lock = threading.RLock()  # one message at a time, whichever thread sends it
 
     def submit(self, index, instrs, args, n_exports):
@@ -135,12 +137,18 @@ class LocalEndpoint:
         is done when submit returns)."""
         with self.lock:
             self.hub.boxes[index] = type(self.hub.boxes[index])()
-            w = Worker(index, node="local")
+            old = self.workers[index]
+            w = Worker(index, node="local", hooks=WorkerHooks() if old.hooks is not None else None)
             w.channels = self.hub.channels(index)
+            w.channels.hooks = w.hooks
             self.workers[index] = w
 
     def dead_entry(self, index):
         return None
+
+    def configure_hooks(self, index, settings) -> None:
+        with self.lock:
+            self.workers[index].configure_hooks(settings)
 
     def close(self):
         self.workers = []
@@ -316,6 +324,11 @@ class RayEndpoint:
             self.dead.pop(index, None)
             self.table = others + table
 
+    def configure_hooks(self, index, settings) -> None:
+        if index in self.dead:
+            raise WorkerDiedError(self.dead[index], index)
+        self._get(self.actors[index].configure_hooks.remote(settings), index)
+
     def dead_entry(self, index):
         err = self.dead.get(index)
         if err is None:
@@ -426,12 +439,13 @@ def _first(x):
 class _RayActorWorker(Worker):
     """The actor class: the plain worker, told which Ray node it runs on."""
 
-    def __init__(self, index: int, blas_threads: int = 1):
+    def __init__(self, index: int, blas_threads: int = 1, test_hooks: bool = False):
         import ray
 
         _limit_blas(blas_threads)
         keep_freed_memory()
-        super().__init__(index, node=ray.get_runtime_context().get_node_id())
+        super().__init__(index, node=ray.get_runtime_context().get_node_id(),
+                         hooks=WorkerHooks() if test_hooks else None)
 
     def open_channels(self, spans_nodes: bool, idle_timeout_s: float, secret: bytes) -> dict:
         """Listen for the other workers (on TCP too if they are on other nodes)."""
@@ -440,7 +454,8 @@ class _RayActorWorker(Worker):
         from .channels import SocketChannels
 
         if self.channels is None:
-            self.channels = SocketChannels(self.index, self.node, idle_timeout_s, secret)
+            self.channels = SocketChannels(self.index, self.node, idle_timeout_s, secret,
+                                           self.MAX_ELEMENTS, self.hooks)
         return self.channels.address(ray.util.get_node_ip_address() if spans_nodes else None)
 
     def connect_channels(self, table: list) -> bool:
@@ -556,16 +571,19 @@ DEFAULT_CALL_TIMEOUT_S = 600.0  # ten minutes: longer than any one run should ta
 
 def init(num_workers: int = 2, address=None, backend: str = "ray", timeout_s: float = 60.0,
          worker_num_cpus=None, blas_threads: int = 1, recv_idle_timeout_s: float = 60.0,
-         call_timeout_s: float | None = DEFAULT_CALL_TIMEOUT_S, **ray_kwargs):
+         call_timeout_s: float | None = DEFAULT_CALL_TIMEOUT_S, test_hooks: bool = False,
+         **ray_kwargs):
     """Start (or join) the workers. Returns the runtime handle.
 
     backend="ray", address=None: a local multi-process Ray runtime (the embedded default);
     address="auto" or "ray://host:port": join a running cluster, workers spread over its
     nodes; backend="local": the same workers and messages in this process, without Ray.
 
-    timeout_s bounds the wait: an address that cannot be reached raises ConnectionError,
-    and workers that do not all start in time (the cluster lacks the CPUs asked for with
-    worker_num_cpus) raise TimeoutError; neither leaves anything running.
+    timeout_s bounds all of init, at any worker count: an address that cannot be reached
+    raises ConnectionError, and workers that do not all start and connect in time raise
+    TimeoutError; neither leaves anything running (the workers that did start exit). More
+    workers than the cluster's nodes can place (by their CPUs, for worker_num_cpus, and
+    their memory: capacity.py) raise ValueError at once, before any starts.
 
     Workers send tensors to each other directly (channels.py); a run waiting for one from
     a worker that stays idle for recv_idle_timeout_s fails (a message naming a tensor no
@@ -576,6 +594,9 @@ def init(num_workers: int = 2, address=None, backend: str = "ray", timeout_s: fl
     raise TimeoutError naming it and the run it is on; the other workers go on, and
     `restart_worker(k)` replaces the stuck one. None waits without limit; a thread may set
     its own limit for a block of calls with `call_timeout(seconds)`.
+
+    test_hooks=True gives the workers the hooks of testhooks.py (pause in a phase of a
+    run, limit allocations), for tests; off by default.
     """
     global _runtime
     with _lock:
@@ -587,10 +608,11 @@ def init(num_workers: int = 2, address=None, backend: str = "ray", timeout_s: fl
         if call_timeout_s is not None and not call_timeout_s > 0:
             raise ValueError(f"call_timeout_s must be positive or None, got {call_timeout_s!r}")
         if backend == "local":
-            rt = Runtime("local", LocalEndpoint(num_workers), num_workers, False, call_timeout_s)
+            rt = Runtime("local", LocalEndpoint(num_workers, test_hooks), num_workers, False,
+                         call_timeout_s)
         elif backend == "ray":
             rt = _init_ray(num_workers, address, timeout_s, worker_num_cpus, blas_threads,
-                           recv_idle_timeout_s, ray_kwargs, call_timeout_s)
+                           recv_idle_timeout_s, test_hooks, ray_kwargs, call_timeout_s)
         else:
             raise ValueError(f"backend must be 'ray' or 'local', got {backend!r}")
         _runtime = rt
@@ -643,9 +665,10 @@ def _check_reachable(address, timeout_s: float) -> None:
 
 
 def _init_ray(n, address, timeout_s, worker_num_cpus, blas_threads, recv_idle_timeout_s,
-              ray_kwargs, call_timeout_s):
+              test_hooks, ray_kwargs, call_timeout_s):
     import ray
 
+    deadline = time.monotonic() + timeout_s  # for all of init, whatever the worker count
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     _check_reachable(address, timeout_s)
     owns = False
@@ -655,47 +678,96 @@ def _init_ray(n, address, timeout_s, worker_num_cpus, blas_threads, recv_idle_ti
             # Ray starts its workers at nice 15; ours do the compute the driver waits for.
             kwargs["_system_config"] = {"worker_niceness": 0}
         kwargs.update(ray_kwargs)
+        # A runtime started here may create Ray's auth token: private from the start.
+        placeholder = (credentials.prepare_for_new_runtime() if address in (None, "local")
+                       else None)
         try:
             ray.init(address=address, **kwargs)
         except (ConnectionError, TimeoutError) as e:
+            ray.shutdown()  # whatever of it did start
             raise ConnectionError(f"distgrad.distributed.init: could not reach the Ray cluster at "
                                   f"{address!r}: {e}") from None
+        except Exception:
+            ray.shutdown()
+            raise
+        finally:
+            credentials.settle(placeholder)
         owns = True
     if worker_num_cpus is None:
         # On a local runtime the workers share the machine's cores with the driver; on a
         # cluster each worker takes a CPU, which also spreads them over the nodes.
         worker_num_cpus = 0 if address is None else 1
+    try:
+        capacity.check(n, worker_num_cpus, ray.nodes())
+    except ValueError:
+        if owns:
+            ray.shutdown()
+        raise
     # Not detached: the actors belong to this driver and Ray ends them when it exits.
     actor_cls = ray.remote(_RayActorWorker).options(
         num_cpus=worker_num_cpus, max_restarts=0, max_task_retries=0,
         scheduling_strategy="SPREAD")
-    actors = [actor_cls.remote(i, blas_threads) for i in range(n)]
-    pings = [a.handle.remote(wire.simple_message("ping")) for a in actors]
-    ready, _ = ray.wait(pings, num_returns=n, timeout=timeout_s)
+    actors, pings = [], []
+    while len(actors) < n and time.monotonic() < deadline:  # (~5 ms a worker)
+        actors.append(actor_cls.remote(len(actors), blas_threads, test_hooks))
+        pings.append(actors[-1].handle.remote(wire.simple_message("ping")))
+    ready, _ = ray.wait(pings, num_returns=len(pings), timeout=_left(deadline))
     replies = None
     if len(ready) == n:
         try:
-            replies = [wire.decode_reply(_first(r)) for r in ray.get(pings)]
+            replies = [wire.decode_reply(_first(r)) for r in ray.get(pings, timeout=_left(deadline))]
         except Exception:
             replies = None
     if replies is None:
-        for a in actors:
-            ray.kill(a)
         total = ray.cluster_resources().get("CPU", 0)
         free = ray.available_resources().get("CPU", 0)
         if owns:
-            ray.shutdown()
+            ray.shutdown()  # and its processes with it
+        else:
+            _let_go(actors)
+        del actors, pings
         raise TimeoutError(
             f"distgrad.distributed.init: only {len(ready)} of {n} workers started within "
             f"timeout_s={timeout_s}: each asks for num_cpus={worker_num_cpus} and the cluster "
-            f"has {total:g} CPUs, {free:g} free. Ask for fewer workers or a smaller "
-            f"worker_num_cpus, or add nodes (or, if the CPUs are there, allow a larger timeout_s)")
-    channels = _connect_workers(actors, replies, timeout_s, recv_idle_timeout_s)
-    endpoint = RayEndpoint(actors, replies, lambda i: actor_cls.remote(i, blas_threads), channels)
+            f"has {total:g} CPUs, {free:g} free. Allow a larger timeout_s (a worker process "
+            f"takes a second or more to start), or ask for fewer workers")
+    try:
+        channels = _connect_workers(actors, replies, deadline, recv_idle_timeout_s)
+    except ray.exceptions.GetTimeoutError:
+        if owns:
+            ray.shutdown()
+        else:
+            _let_go(actors)
+        del actors
+        raise TimeoutError(f"distgrad.distributed.init: the {n} workers started but did not "
+                           f"connect to each other within timeout_s={timeout_s}") from None
+    endpoint = RayEndpoint(actors, replies,
+                           lambda i: actor_cls.remote(i, blas_threads, test_hooks), channels)
     return Runtime("ray", endpoint, n, owns, call_timeout_s)
 
 
-def _connect_workers(actors, replies, timeout_s, idle_timeout_s) -> tuple:
+def _let_go(actors) -> None:
+    """End the workers of a failed init. Killed, Ray no longer starts processes for those
+    still waiting for one (dropping their handles alone leaves it starting each); killed
+    from a thread, as a kill takes milliseconds and init's time is up."""
+    import ray
+
+    def kill_all(actors):
+        for a in actors:
+            try:
+                ray.kill(a)
+            except Exception:
+                pass
+
+    threading.Thread(target=kill_all, args=(list(actors),), daemon=True,
+                     name="distgrad-init-cleanup").start()
+
+
+def _left(deadline: float) -> float:
+    return max(0.0, deadline - time.monotonic())
+
+
+def _connect_workers(actors, replies, deadline, idle_timeout_s) -> tuple:
     """Every pair of workers gets its connection for sending tensors (channels.py).
     Returns what a restarted worker needs to join them (RayEndpoint.restart)."""
     import ray
@@ -703,8 +775,8 @@ def _connect_workers(actors, replies, timeout_s, idle_timeout_s) -> tuple:
     spans_nodes = len({r.get("node") for r in replies}) > 1
     secret = secrets.token_bytes(SECRET_BYTES)
     table = ray.get([a.open_channels.remote(spans_nodes, idle_timeout_s, secret)
-                     for a in actors], timeout=timeout_s)
-    ray.get([a.connect_channels.remote(table) for a in actors], timeout=timeout_s)
+                     for a in actors], timeout=_left(deadline))
+    ray.get([a.connect_channels.remote(table) for a in actors], timeout=_left(deadline))
     return table, spans_nodes, secret, idle_timeout_s
 
 

@@ -12,12 +12,14 @@ What counts as a malformed message (raised as `WireFormatError`, naming the fiel
     before it sends, so a message from the driver always passes), or whose result would
     exceed `MAX_ELEMENTS`;
   - an op that passed those checks but then fails with an error that is not one of an
-    op's own errors (TypeError, ValueError, KeyError, MemoryError, ...: attrs the rule
-    ignored but the forward cannot use).
+    op's own errors (TypeError, ValueError, KeyError, ...: attrs the rule ignored but the
+    forward cannot use).
 Every run is checked in full before any of it executes. An op's own errors on the values
 it is given (torch's `IndexError: index 5 is out of bounds...` for bad index values,
 `RuntimeError: Integers to negative integer powers...`) are not the message's fault: they
-keep their type and message and reach the user as torch raises them.
+keep their type and message and reach the user as torch raises them. Nor is running
+out of memory: an op whose results cannot be allocated, or a tensor from another worker
+that cannot be, fails its run with MemoryError naming this worker and the bytes.
 
 An op's own error does not stop its run (what a PyTorch user expects: only the failing
 op, and what needs its result, is lost). Its results become failure records
@@ -129,8 +131,9 @@ class Worker:
     # The largest tensor one op may make (elements); a message asking for more is malformed.
     MAX_ELEMENTS = 2 ** 28
 
-    def __init__(self, index: int, node: str | None = None):
+    def __init__(self, index: int, node: str | None = None, hooks=None):
         self.index = index
+        self.hooks = hooks  # test hooks (testhooks.py), None unless the runtime asked for them
         self.node = node or socket.gethostname()
         self.tensors: dict[int, np.ndarray] = {}
         self.nodes: dict[int, list] = {}  # node id -> ids of the tensors it saved
@@ -157,6 +160,8 @@ class Worker:
         if self.channels is not None:
             self.channels.running(True)
         try:
+            if self.hooks is not None:
+                self.hooks.enter(self.index, "run")
             args = list(arrays) + list(msg.get("arrays", []))
             self._check(instrs, args)
             exported, failed = self._run(instrs, args)
@@ -171,6 +176,12 @@ class Worker:
         if failed:
             body["failed"] = failed
         return (wire.reply(body),) + tuple(exported)
+
+    def configure_hooks(self, settings: dict) -> None:
+        if self.hooks is None:
+            raise RuntimeError("test hooks are off: start the runtime with "
+                               "distgrad.distributed.init(test_hooks=True)")
+        self.hooks.configure(**settings)
 
     def stats(self) -> dict:
         seen, total = set(), 0
@@ -295,6 +306,7 @@ class Worker:
         """Run the instructions; returns the exported values (a failure record's reply in
         place of a failed tensor) and the ops that failed, [[instr index, record]]."""
         tensors = self.tensors
+        hooks = self.hooks
         exported, failed = [], []
         files: dict = {}  # checkpoint tensors read (and checked) by this run
         for i, ins in enumerate(instrs):
@@ -307,10 +319,20 @@ class Worker:
                 if bad is not None:  # made from a failed tensor: fails the same way
                     self._fail(out_ids, bad.record)
                     continue
+                if hooks is not None:
+                    hooks.enter(self.index, "op", name)
                 try:
+                    if hooks is not None:
+                        hooks.allocate(self._result_bytes(out_ids, out_dtypes))
                     outs = run_forward(OPS[name], values, attrs,
                                        [dtypes.from_name(d) for d in out_dtypes])
-                except OP_ERRORS as e:
+                except (OP_ERRORS + (MemoryError,)) as e:
+                    if isinstance(e, MemoryError):
+                        # numpy says how much the allocation that failed asked for
+                        nbytes = getattr(e, "_total_size", None) or self._result_bytes(
+                            out_ids, out_dtypes)
+                        e = MemoryError(f"worker:{self.index} is out of memory: op {name!r} "
+                                        f"could not allocate {nbytes} bytes ({e})")
                     record = record_of(e, name, self.index, out_ids[0] if out_ids else -1)
                     failed.append([i, record])
                     self._fail(out_ids, record)
@@ -327,6 +349,8 @@ class Worker:
                 exported.append(wire.reply({"error": value.record}) if type(value) is _Failure
                                 else value)
             elif code == "send":
+                if hooks is not None:
+                    hooks.enter(self.index, "send")
                 value = tensors[ins[1]]
                 try:
                     if type(value) is _Failure:
@@ -337,9 +361,11 @@ class Worker:
                     pass  # the receiver is gone, and its run with it: the rest of ours goes on
                 self._sent.add(ins[3])
             elif code == "recv":
+                if hooks is not None:
+                    hooks.enter(self.index, "recv")
                 try:
                     tensors[ins[1]] = self.channels.recv(ins[2], ins[3], ins[4], ins[5])
-                except (PeerRunFailedError, PeerLostError) as e:
+                except (PeerRunFailedError, PeerLostError, MemoryError) as e:
                     self._fail([ins[1]], _received_record(e, self.index, ins[1]))
             elif code == "assign":
                 dst, src = tensors[ins[1]], tensors[ins[2]]
@@ -416,6 +442,15 @@ class Worker:
         if job.error is not None:
             raise job.error
         return dict(job.result, done=True)
+
+    def _result_bytes(self, out_ids, out_dtypes) -> int:
+        """The bytes an op's results take, from the shapes _check found for them."""
+        total = 0
+        for tid, d in zip(out_ids, out_dtypes):
+            meta = self._planned.get(tid)
+            if meta is not None:
+                total += meta.shape.numel() * np.dtype(d).itemsize
+        return total
 
     def _writeable(self, tid: int) -> np.ndarray:
         """Tensor `tid`, made writeable: arrays from the object store are read-only, so

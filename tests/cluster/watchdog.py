@@ -6,8 +6,10 @@ thread is left behind (a daemon, so it cannot keep the session alive).
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
+import socket
 import threading
 import time
 
@@ -33,45 +35,70 @@ def within(seconds: float, fn, *args, **kwargs):
     return box.get("value")
 
 
-class Killer:
-    """SIGKILL a process from a thread: after `delay` seconds, or (busy_cpu_s) once it has
-    used that much more CPU time than when the killer started, i.e. in the middle of a run
-    that is known to take longer. `.at` is when the signal was sent."""
+class PhaseGate:
+    """Where a worker paused by `distgrad.distributed.testhooks.pause_at` reports: a
+    listener on 127.0.0.1. The worker waits in its phase until `release()` (or until it is
+    killed there). Close it when done."""
 
-    def __init__(self, pid: int, delay: float = 0.0, busy_cpu_s: float | None = None,
-                 give_up_s: float = 60.0):
+    def __init__(self):
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.address = ("127.0.0.1", self.server.getsockname()[1])
+        self.conn = None
+
+    def wait(self, timeout_s: float = 60.0) -> dict:
+        """The report of the worker that entered the phase: {"worker", "pid", "phase", "name"}."""
+        self.server.settimeout(timeout_s)
+        try:
+            self.conn, _ = self.server.accept()
+        except socket.timeout:
+            raise AssertionError(f"no worker reported the phase within {timeout_s} s") from None
+        self.conn.settimeout(timeout_s)
+        with self.conn.makefile("rb") as f:
+            return json.loads(f.readline())
+
+    def release(self) -> None:
+        if self.conn is not None:
+            self.conn.sendall(b"g")
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+        self.server.close()
+
+
+class Killer:
+    """SIGKILL a process from a thread: at once, or (gate) once the worker reports to
+    `gate` that it is in the phase it was paused at, so it dies there however fast the
+    machine is. `.at` is when the signal was sent, `.report` the worker's report."""
+
+    def __init__(self, pid: int, gate: PhaseGate | None = None, give_up_s: float = 60.0):
         self.pid = pid
         self.at = None
-        self.cpu_at_kill = None
-        self._thread = threading.Thread(target=self._run, args=(delay, busy_cpu_s, give_up_s),
-                                        daemon=True)
+        self.report = None
+        self.error = None
+        self._thread = threading.Thread(target=self._run, args=(gate, give_up_s), daemon=True)
         self._thread.start()
-        if delay == 0 and busy_cpu_s is None:
+        if gate is None:
             self._thread.join()
 
-    def _run(self, delay, busy_cpu_s, give_up_s):
-        if busy_cpu_s is not None:
-            start, t0 = cpu_seconds(self.pid), time.monotonic()
-            while time.monotonic() - t0 < give_up_s:
-                used = cpu_seconds(self.pid) - start
-                if used >= busy_cpu_s:
-                    self.cpu_at_kill = used
-                    break
-                time.sleep(0.01)
-        time.sleep(delay)
+    def _run(self, gate, give_up_s):
+        if gate is not None:
+            try:
+                self.report = gate.wait(give_up_s)
+            except BaseException as e:  # the test sees it at join()
+                self.error = e
+                return
+            if self.report["pid"] != self.pid:
+                self.error = AssertionError(f"pid {self.report['pid']} reported, not {self.pid}")
+                return
         self.at = time.monotonic()
         os.kill(self.pid, signal.SIGKILL)
 
     def join(self):
         self._thread.join()
+        if self.error is not None:
+            raise self.error
         return self.at
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process, from /proc/<pid>/stat."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(") ", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def process_alive(pid: int) -> bool:

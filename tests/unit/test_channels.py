@@ -131,3 +131,124 @@ def test_in_process_channels_copy_and_never_wait():
     with pytest.raises(WireFormatError, match="sends no tensor 2"):
         b.recv(0, 2, [3], "float32")
     assert a.knows(1) and not a.knows(0) and not a.knows(2)
+
+
+# ---- the listener: raw sockets on 127.0.0.1 against a worker's TCP listener --------------------
+
+def _listener(index=2, max_elements=2 ** 28):
+    """A worker's channels listening on 127.0.0.1, with no peer connected yet."""
+    chans = SocketChannels(index, "n", 5.0, SECRET, max_elements)
+    return chans, tuple(chans.address("127.0.0.1")["tcp"])
+
+
+def _closed_on_us(s, limit_s=30.0) -> bool:
+    s.settimeout(limit_s)
+    try:
+        return s.recv(1) == b""
+    except ConnectionResetError:
+        return True
+
+
+def _as_peer(where, peer: int):
+    s = socket.create_connection(where)
+    s.sendall(struct.pack("<q", peer) + SECRET)
+    return s
+
+
+def test_a_handshake_sent_a_byte_at_a_time_is_cut_off_at_the_deadline():
+    from distgrad.distributed import channels
+
+    assert channels.HANDSHAKE_TIMEOUT_S < 1.0
+    chans, where = _listener()
+    s = socket.create_connection(where)
+    hello = struct.pack("<q", 0) + SECRET  # a real peer's handshake, sent too slowly
+    sent = 0
+    try:
+        for b in hello:
+            s.sendall(bytes([b]))
+            sent += 1
+            time.sleep(0.1)
+    except OSError:
+        pass  # closed on us
+    assert sent < len(hello), "the whole handshake got through"
+    assert _closed_on_us(s)
+    assert not chans.socks
+
+
+def test_a_silent_connection_does_not_delay_the_peers(monkeypatch):
+    from distgrad.distributed import channels
+
+    # However long a handshake may take, a silent one holds up no other.
+    monkeypatch.setattr(channels, "HANDSHAKE_TIMEOUT_S", 120.0)
+    chans = [SocketChannels(i, ("a", "b", "c")[i], 5.0, SECRET) for i in range(3)]
+    table = [c.address("127.0.0.1") for c in chans]
+    silent = [socket.create_connection(tuple(table[2]["tcp"])) for _ in range(3)]
+    threads = [threading.Thread(target=c.connect, args=(table,), daemon=True) for c in chans]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(chans[2].socks) == [0, 1]
+    for s in silent:  # still waiting for their handshakes
+        s.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            s.recv(1)
+        s.close()
+
+
+@pytest.mark.parametrize("peer", [2, 3, 7, -1, 2 ** 62])
+def test_a_connection_naming_no_lower_worker_is_closed(peer):
+    chans, where = _listener(index=2)
+    s = _as_peer(where, peer)
+    assert _closed_on_us(s)
+    assert not chans.socks
+    # worker 0 may connect, once
+    first = _as_peer(where, 0)
+    with chans.registered:
+        assert chans.registered.wait_for(lambda: chans.knows(0), timeout=60)
+    second = _as_peer(where, 0)
+    assert _closed_on_us(second)
+    assert sorted(chans.socks) == [0]
+    first.close()
+
+
+BAD_FRAMES = {
+    "status": struct.pack("<qBBB", 1, 9, 0, 0),
+    "dtype": struct.pack("<qBBB", 1, 0, 7, 1) + struct.pack("<q", 2),
+    "ndim": struct.pack("<qBBB", 1, 0, 0, 200),
+    "negative dim": struct.pack("<qBBB", 1, 0, 0, 1) + struct.pack("<q", -4),
+    "over the cap": struct.pack("<qBBB", 1, 0, 1, 2) + struct.pack("<qq", 2 ** 20, 2 ** 20),
+    "run state": struct.pack("<qBBB", 5, 2, 0, 0),
+    "long failure": struct.pack("<qBBB", 1, 1, 0, 0) + struct.pack("<I", 2 ** 31),
+}
+
+
+@pytest.mark.parametrize("frame", list(BAD_FRAMES), ids=list(BAD_FRAMES))
+def test_a_connection_sending_a_bad_frame_is_closed(frame):
+    chans, where = _listener(index=1)
+    s = _as_peer(where, 0)
+    ok = np.arange(3, dtype=np.float32)
+    s.sendall(struct.pack("<qBBB", 4, 0, 0, 1) + struct.pack("<q", 3) + ok.tobytes())
+    np.testing.assert_array_equal(chans.recv(0, 4, [3], "float32"), ok)  # a good frame first
+    s.sendall(BAD_FRAMES[frame])
+    assert _closed_on_us(s)
+    with pytest.raises(PeerLostError, match="bad frame"):
+        chans.recv(0, 5, [3], "float32")
+
+
+def test_a_tensor_the_receiver_cannot_allocate_fails_its_recv_and_nothing_else():
+    from distgrad.distributed.testhooks import WorkerHooks
+
+    a, b = _pair()
+    b.hooks = WorkerHooks()
+    b.hooks.configure(alloc_limit_bytes=1 << 20, set_limit=True)
+    big = np.ones((1024, 1024), np.float64)  # 8 MB: more than a socket buffers
+    sender = threading.Thread(target=a.send, args=(1, 1, big), daemon=True)
+    sender.start()
+    sender.join(60)
+    assert not sender.is_alive()  # the receiver read it all (and dropped it)
+    with pytest.raises(MemoryError, match=r"worker:1 is out of memory.* 8388608 bytes.*"
+                                          r"\[1024, 1024\].*worker:0"):
+        b.recv(0, 1, [1024, 1024], "float64")
+    a.send(1, 2, np.arange(4.0))  # the connection still works
+    np.testing.assert_array_equal(b.recv(0, 2, [4], "float64"), np.arange(4.0))

@@ -1,0 +1,89 @@
+"""Test hooks in the workers, for fault tests that must not depend on the machine's speed.
+
+Off by default: a worker has them only when the runtime was started with
+`init(test_hooks=True)`; otherwise setting one raises RuntimeError and the worker's run
+pays one `is None` test per instruction.
+
+  - `pause_at(worker, phase, name=None, skip=0, report_to=(host, port))`: the worker, when
+    it next enters `phase` of a run ("run" as a run starts, "op" before an op (`name`, the
+    op's), "send" / "recv" before a tensor goes to / is taken from another worker), after
+    `skip` earlier matches, connects to `report_to` on 127.0.0.1, writes one JSON line
+    `{"worker", "pid", "phase", "name"}` and waits there until the other end writes a byte
+    or closes: a test kills it while it waits, i.e. in that phase, however fast or slow
+    the machine is. One pause per call; it applies to the messages the worker handles
+    after those already sent to it.
+  - `limit_allocations(worker, nbytes)`: from then on, making a tensor of more than nbytes
+    bytes on that worker (an op's result, or a tensor received from another worker)
+    fails with MemoryError as numpy's allocation does when the machine has no memory
+    left; `None` lifts the limit.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+
+
+class WorkerHooks:
+    """One worker's hooks (see the module doc); set from the driver with `configure`."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.pause = None  # {"phase", "name", "skip", "report_to"} while armed
+        self.alloc_limit_bytes = None
+
+    def configure(self, pause=None, alloc_limit_bytes=None, set_limit=False) -> None:
+        with self.lock:
+            if pause is not None:
+                self.pause = dict(pause)
+            if set_limit:
+                self.alloc_limit_bytes = alloc_limit_bytes
+
+    def enter(self, index: int, phase: str, name=None) -> None:
+        """Called by the worker as it enters a phase: report and wait when armed for it."""
+        with self.lock:
+            p = self.pause
+            if p is None or p["phase"] != phase or p["name"] not in (None, name):
+                return
+            if p["skip"] > 0:
+                p["skip"] -= 1
+                return
+            self.pause = None
+        host, port = p["report_to"]
+        with socket.create_connection((host, port)) as s:
+            line = {"worker": index, "pid": os.getpid(), "phase": phase, "name": name}
+            s.sendall(json.dumps(line).encode() + b"\n")
+            s.recv(1)  # a byte, or the test closing: go on
+
+    def allocate(self, nbytes: int) -> None:
+        """Called before a tensor of nbytes is made: fails as numpy does, over the limit."""
+        limit = self.alloc_limit_bytes
+        if limit is not None and nbytes > limit:
+            raise MemoryError(f"Unable to allocate {nbytes} bytes (the test limit is {limit})")
+
+
+PHASES = ("run", "op", "send", "recv")
+
+
+def pause_at(worker: str, phase: str, name=None, skip: int = 0, report_to=None) -> None:
+    if phase not in PHASES:
+        raise ValueError(f"phase must be one of {PHASES}, got {phase!r}")
+    host, port = report_to
+    if host != "127.0.0.1":
+        raise ValueError("a pause reports to a listener on 127.0.0.1")
+    _configure(worker, {"pause": {"phase": phase, "name": name, "skip": int(skip),
+                                  "report_to": [host, int(port)]}})
+
+
+def limit_allocations(worker: str, nbytes) -> None:
+    _configure(worker, {"alloc_limit_bytes": None if nbytes is None else int(nbytes),
+                        "set_limit": True})
+
+
+def _configure(worker: str, settings: dict) -> None:
+    from .runtime import current
+
+    rt = current()
+    q = rt.queue(worker)
+    rt.endpoint.configure_hooks(q.index, settings)
