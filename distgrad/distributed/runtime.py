@@ -41,7 +41,7 @@ from .channels import SECRET_BYTES, LocalHub, PeerLostError
 from .coordinator import Counters, WorkerQueue, call_timeout  # noqa: F401 (call_timeout: API)
 from .errors import ThreadErrors, WorkerDiedError
 from .memory import keep_freed_memory
-from .testhooks import WorkerHooks
+from .worker_hooks import WorkerHooks
 from .worker import Worker
 from .wire import WireFormatError
 
