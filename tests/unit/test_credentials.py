@@ -1,5 +1,5 @@
 """Ray's auth token kept private (distgrad/distributed/credentials.py), in a HOME of the
-test's own; no Ray here (tests/cluster/test_credentials.py starts a real runtime)."""
+test's own; no Ray here (tests/cluster/test_token_file_on_a_new_runtime.py starts a real runtime)."""
 from __future__ import annotations
 
 import os
