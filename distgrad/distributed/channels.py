@@ -338,10 +338,7 @@ class SocketChannels:
             self.registered.notify_all()
         if old is not None:  # the peer was restarted: its old connection is done
             self.box.reopen(peer)
-            try:
-                old.close()
-            except OSError:
-                pass
+            _close(old)  # (shut down, so that its reader thread wakes and ends)
         else:
             self.box.incarnation.setdefault(peer, 1)
         threading.Thread(target=self._read, args=(peer, s), daemon=True,
