@@ -29,14 +29,9 @@ def path_key(path) -> str:
 
 
 def placement_record(t: Tensor) -> dict:
-    from ..sharding import Replicate
-
-    s = t._sharding
-    if s is None:
-        return {"device": t.device_str}
-    if isinstance(s.placement, Replicate):
-        return {"kind": "replicate", "workers": list(s.workers)}
-    return {"kind": "shard", "dim": s.placement.dim, "workers": list(s.workers)}
+    """Where `t` lives, as the manifest records it: its device, or its storage kind's record
+    of how it is spread (the same as distgrad.save's)."""
+    return t._storage.placement_record(t) or {"device": t.device_str}
 
 
 def parts(t: Tensor, every_copy: bool = False):
