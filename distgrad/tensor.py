@@ -386,7 +386,7 @@ class Tensor:
         if acc is None:
             acc = AccumulateGrad(self)
             self._acc = weakref.ref(acc)
-        return (acc, 0)
+        return (acc, acc.input_nr_for(self))  # a replicated leaf's copies share one node
 
     def register_hook(self, hook):
         """hook(grad) -> Tensor or None, called when this tensor's gradient is computed."""

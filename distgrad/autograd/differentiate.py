@@ -142,6 +142,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     grads = ((None,) * len(outputs) if grad_outputs is None
              else (grad_outputs,) if hasattr(grad_outputs, "_storage") else tuple(grad_outputs))
     outputs, grads = _expand_sharded_outputs(outputs, grads)
+    wanted = inputs
     inputs, rebuild_sharded = _expand_sharded_inputs(inputs)
     grads = _make_root_grads(outputs, grads)
     if retain_graph is None:
@@ -153,6 +154,8 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
             raise RuntimeError("One of the differentiated Tensors does not require grad")
         edges.append(t._gradient_edge())
     result = _run(roots, retain_graph, create_graph, edges, capture=True)
+    if rebuild_sharded is not None:  # a sharded input's parts, whole again
+        result = rebuild_sharded(result)
     for k, g in enumerate(result):
         if g is None and not allow_unused:
             raise RuntimeError(f"The differentiated Tensor at index {k} appears to not have been "
@@ -160,9 +163,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
                                "behavior.")
     if materialize_grads:
         result = [g if g is not None else _zeros_like(t).requires_grad_(create_graph)
-                  for g, t in zip(result, inputs)]
-    if rebuild_sharded is not None:
-        result = rebuild_sharded(result)
+                  for g, t in zip(result, wanted)]
     if keys is not None:
         return dict(zip(keys, result))
     return tuple(result)

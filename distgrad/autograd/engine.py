@@ -207,7 +207,7 @@ def _call(node, grads, create_graph, wanted=None):
             if new is not None:
                 grads = list(new)
     if isinstance(node, AccumulateGrad):
-        _accumulate(node.variable, grads[0], create_graph)
+        accumulate_grad(node.variable, grads[0], create_graph)
         out = []
     elif all(g is None for g in grads):
         out = [None] * len(node.next_functions)
@@ -224,7 +224,7 @@ def _call(node, grads, create_graph, wanted=None):
 _accumulate_lock = threading.RLock()
 
 
-def _accumulate(var, g, create_graph):
+def accumulate_grad(var, g, create_graph):
     """torch's AccumulateGrad: the first gradient is stored (a copy), later ones added, in
     place unless a graph of the gradient is being built; then post-accumulate hooks."""
     if g is None or not var._requires_grad:

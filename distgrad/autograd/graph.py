@@ -276,6 +276,9 @@ class AccumulateGrad:
         self._pre_hooks = None
         self.n_outputs = 1
 
+    def input_nr_for(self, variable) -> int:
+        return 0
+
     def name(self) -> str:
         return "torch::autograd::AccumulateGrad"
 

@@ -935,5 +935,8 @@ _RESTART_TIMEOUT_S = 60.0
 
 
 def counters() -> dict:
-    """Messages and bytes the driver exchanged with each worker since init."""
-    return current().counters.snapshot()
+    """Messages and bytes the driver exchanged with each worker since init, and the
+    collectives recorded ({kind: count})."""
+    from .collectives import counts
+
+    return {**current().counters.snapshot(), "collectives": dict(counts)}

@@ -29,7 +29,7 @@ from ..autograd import grad_mode, record
 from ..ops.rules import dims_of, wrap_dim
 from ..ops.table import Size, lookup
 from ..tensor import Tensor
-from . import runtime
+from . import collectives, replicas, runtime
 
 
 class Shard:
@@ -65,7 +65,7 @@ class Sharding:
     """What a sharded tensor holds instead of a value."""
 
     __slots__ = ("placement", "shards", "workers", "makers", "join", "copied_view_of",
-                 "made_edges")
+                 "made_edges", "reducer")
 
     def __init__(self, placement, shards, workers, makers=None):
         self.placement = placement
@@ -77,6 +77,8 @@ class Sharding:
         self.join = None  # a leaf's _JoinBackward, once a hook on it is met in a backward
         self.copied_view_of = None  # the view op a fallback computed it by (not a view)
         self.made_edges = {}  # k: the gradient edge of replicated copy k when it was made
+        # A replicated leaf's: the node its copies' gradients are all-reduced by (replicas.py)
+        self.reducer = None
 
     @property
     def sizes(self):
@@ -343,16 +345,18 @@ def _new_leaf(piece: Tensor, worker: str, requires_grad: bool) -> Tensor:
 
 
 def replicate(tensor: Tensor, workers=None) -> Tensor:
-    """A full copy of `tensor` on each worker. Of a leaf that requires grad: a new leaf, whose
-    first copy accumulates the gradients of all copies (the others are moves of it, so an
-    in-place update writes every copy); of a non-leaf: its gradients sum into `tensor`."""
+    """A full copy of `tensor` on each worker. Of a leaf that requires grad: a new leaf whose
+    copies are leaves on their workers; their gradients are all-reduced worker to worker, so
+    every copy holds the whole gradient (replicas.py), and an in-place update writes every
+    copy where it lives. Of a non-leaf: its copies' gradients sum into `tensor`."""
     workers = list(workers) if workers is not None else runtime.workers()
     if tensor.grad_fn is None and tensor._requires_grad:
         first = _new_leaf(tensor, workers[0], True)
-        with grad_mode.enable_grad():  # the copies must lead back to the first one
-            copies = [first] + [first.to(w) for w in workers[1:]]
-    else:
-        copies = [tensor.to(w) for w in workers]
+        copies = [first] + [_new_leaf(first, w, True) for w in workers[1:]]
+        t = _wrap(Replicate(), copies, workers)
+        t._sharding.reducer = replicas.attach([copies])
+        return t
+    copies = [tensor.to(w) for w in workers]
     return _wrap(Replicate(), copies, workers)
 
 
@@ -385,13 +389,13 @@ def sharded_grad(t: Tensor):
     """`.grad` of a sharded tensor: its shards' grads, sharded alike; of a replicated one:
     its first copy's (where every copy's gradient is summed), replicated alike."""
     s = t._sharding
-    if isinstance(s.placement, Replicate):
+    if isinstance(s.placement, Replicate) and s.reducer is None:
         g = s.shards[0]._grad
         return replicated(g, s.workers) if g is not None else None
     grads = [p._grad for p in s.shards]
     if all(g is None for g in grads):
         return None
-    grads = [g if g is not None else _zeros_like(p) for g, p in zip(grads, s.shards)]
+    grads = [g if g is not None else replicas.zeros_like(p) for g, p in zip(grads, s.shards)]
     return _wrap(s.placement, grads, s.workers)
 
 
@@ -401,12 +405,14 @@ def set_sharded_grad(t: Tensor, value) -> None:
         for p in s.shards:
             if p is not None:
                 p._grad = None
+        if s.reducer is not None:  # (zero_grad in no_sync drops the kept parts too)
+            s.reducer.clear_pending(s.reducer.param_index(s.shards[0]))
         return
     value = placed_like(value, s)
-    if isinstance(s.placement, Replicate):
+    if isinstance(s.placement, Replicate) and s.reducer is None:
         s.shards[0]._grad = value._sharding.shards[0]
         return
-    for p, g in zip(s.shards, value._sharding.shards):
+    for p, g in zip(s.shards, value.shards):
         p._grad = g
 
 
@@ -424,11 +430,6 @@ def like_shards(t: Tensor, make) -> Tensor:
     if isinstance(s.placement, Replicate):
         return replicate(make(s.shards[0]), s.workers)
     return _wrap(s.placement, [make(p) for p in s.shards], s.workers)
-
-
-def _zeros_like(t):
-    return record.call("full", shape=list(t.shape), value=0, dtype=t.dtype.name,
-                       _device=t.device_str)
 
 
 def assign_inplace(t: Tensor, result: Tensor) -> None:
@@ -484,6 +485,11 @@ def _leaf_shards_follow(t: Tensor) -> None:
     they are made again when needed."""
     s = t._sharding
     first = s.shards[0]
+    if s.reducer is not None:  # every copy is a leaf of its own
+        for p in s.shards:
+            if p._requires_grad != t._requires_grad:
+                p.requires_grad_(t._requires_grad)
+        return
     if first._requires_grad != t._requires_grad:
         first.requires_grad_(t._requires_grad)
         if isinstance(s.placement, Shard):
@@ -787,6 +793,36 @@ def _matmul(name, inputs, attrs):
     return NotImplemented
 
 
+def _addmm(name, inputs, attrs):
+    """bias + a @ b. Batch-sharded a (data parallel) or column-sharded b (column parallel):
+    each worker runs addmm on its part; other layouts run as the matmul rule and an add."""
+    bias, a, b = inputs
+    sa = a._sharding if is_sharded(a) else None
+    sb = b._sharding if is_sharded(b) else None
+    split_rows = isinstance(sa and sa.placement, Shard) and sa.placement.dim == 0 and \
+        not isinstance(sb and sb.placement, Shard)
+    split_cols = isinstance(sb and sb.placement, Shard) and sb.placement.dim == 1 and \
+        not isinstance(sa and sa.placement, Shard)
+    if split_rows or split_cols:
+        ref = sa if split_rows else sb
+        out_split = _OutputSplit(0 if split_rows else 1, ref.sizes, ref.workers)
+        outs = []
+        for k, w in enumerate(ref.workers):
+            ak = sa.shards[k] if split_rows else _replica_on(a, w)
+            bk = sb.shards[k] if split_cols else _replica_on(b, w)
+            outs.append(record.call(name, _local_part(bias, out_split, k, 2), ak, bk, **attrs))
+        return _wrap(out_split.placement, outs, ref.workers)
+    from ..ops.functions import matmul
+
+    prod = matmul(a, b)
+    if attrs.get("alpha", 1) != 1:
+        prod = prod * attrs["alpha"]
+    beta = attrs.get("beta", 1)
+    if beta == 0:  # torch ignores the bias then
+        return prod
+    return prod + (bias * beta if beta != 1 else bias)
+
+
 def _row_parallel(sa, sb, a, b) -> bool:
     """a sharded on its last dim, b (a matrix) on its first, the same way: a @ b is a sum
     of per-worker products."""
@@ -1020,7 +1056,7 @@ def _batch_part(t, ref, k):
 
 
 # The rules an op row can name (`defop(..., sharding=...)`); an op without one falls back.
-RULES = {"elementwise": _elementwise, "reduction": _reduction, "matmul": _matmul,
+RULES = {"elementwise": _elementwise, "reduction": _reduction, "matmul": _matmul, "addmm": _addmm,
          "transpose": _transpose_like, "select": _select_like, "expand": _expand,
          "split": _split, "unsqueeze": _unsqueeze, "reshape": _reshape,
          "softmax": _softmax_like, "move": _moves, "batch_loss": _batch_loss}
@@ -1081,7 +1117,8 @@ def expand_inputs(inputs):
     for t in inputs:
         if is_sharded(t):
             s = t._sharding
-            parts = s.shards[:1] if isinstance(s.placement, Replicate) else s.shards
+            parts = s.shards[:1] if isinstance(s.placement, Replicate) and s.reducer is None \
+                else s.shards
             layout.append((s, len(flat), len(parts)))
             flat.extend(parts)
         else:
@@ -1096,10 +1133,13 @@ def expand_inputs(inputs):
                 out.append(gs[0])
             elif all(g is None for g in gs):
                 out.append(None)
-            elif isinstance(s.placement, Replicate):
+            elif isinstance(s.placement, Replicate) and s.reducer is None:
                 out.append(replicated(gs[0], s.workers))
+            elif isinstance(s.placement, Replicate):  # a replicated leaf: its copies' sum
+                gs = [g if g is not None else replicas.zeros_like(p) for g, p in zip(gs, s.shards)]
+                out.append(_wrap(Replicate(), collectives.all_reduce(gs), s.workers))
             else:
-                gs = [g if g is not None else _zeros_like(p) for g, p in zip(gs, s.shards)]
+                gs = [g if g is not None else replicas.zeros_like(p) for g, p in zip(gs, s.shards)]
                 out.append(_wrap(s.placement, gs, s.workers))
         return tuple(out)
 
@@ -1165,7 +1205,7 @@ class _JoinBackward:
                     g = g if g.device_str == first else g.to(first)
                     total = g if total is None else total + g
             return replicated(total, s.workers)
-        return _wrap(s.placement, [g if g is not None else _zeros_like(p)
+        return _wrap(s.placement, [g if g is not None else replicas.zeros_like(p)
                                    for g, p in zip(grads, s.shards)], s.workers)
 
     def _split(self, whole: Tensor) -> list:

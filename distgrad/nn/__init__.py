@@ -20,3 +20,12 @@ __all__ = ["functional", "init", "Module", "Parameter", "Linear", "Identity", "F
 __all__ += ["GELU", "SiLU", "Dropout", "MultiheadAttention", "ModuleDict", "ParameterList",
             "Conv1d", "Conv2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "BatchNorm1d",
             "BatchNorm2d", "LayerNorm", "RMSNorm", "Embedding", "utils"]
+
+
+def __getattr__(name):
+    # nn.parallel needs distgrad.distributed: loaded when first asked for, as torch.nn.parallel
+    if name == "parallel":
+        import importlib
+
+        return importlib.import_module(".parallel", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

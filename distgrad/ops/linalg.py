@@ -82,7 +82,8 @@ def _addmm_rule(bias, a, b, beta=1, alpha=1):
     return meta
 
 
-defop("addmm", _addmm_forward, _addmm_rule, _addmm_vjp, node="AddmmBackward0", save=(1, 2))
+defop("addmm", _addmm_forward, _addmm_rule, _addmm_vjp, node="AddmmBackward0", save=(1, 2),
+      sharding="addmm")
 
 
 def _mv_rule(a, v):

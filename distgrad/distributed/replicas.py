@@ -1,0 +1,115 @@
+"""Replicated leaves: a leaf copied to several workers, each copy a leaf of its own there.
+
+Data parallelism keeps a full copy of every parameter on every worker, so forward and
+the optimizer step touch only local memory. Backward gives each copy the gradient of its
+worker's part of the loss; the parameter's gradient is their sum. So the gradient edges
+of all copies lead into one `ReplicaReduce` node (for a module's parameters, one node per
+bucket of them), which the engine runs when every copy's gradient is in: it all-reduces
+them worker to worker and accumulates the total into each copy's `.grad`, equal on every
+worker to the bit (collectives add in worker order). While `syncing` is off
+(DistributedDataParallel.no_sync), each copy keeps its own part instead, and the next
+reduce adds it in.
+"""
+from __future__ import annotations
+
+import weakref
+
+from ..autograd import grad_mode, record
+from ..autograd.engine import accumulate_grad
+from . import collectives
+
+
+class ReplicaReduce:
+    """A graph node with one input per (parameter, copy); see the module doc."""
+
+    n_outputs = 0
+    next_functions = ()
+    _pre_hooks = _hooks = _tensor_pre_hooks = _retain_grad = None
+
+    def __init__(self, copies: list):
+        """copies: per parameter, its copies (one tensor per worker, the same workers)."""
+        self._seq = float("inf")  # as AccumulateGrad: run as soon as ready
+        self.copies = [list(c) for c in copies]
+        self.n = len(self.copies[0])
+        self.n_outputs = len(self.copies) * self.n
+        self.syncing = True
+        self.pending = [[None] * self.n for _ in self.copies]  # parts kept while not syncing
+        self._slot = {}
+        for i, param_copies in enumerate(self.copies):
+            for k, c in enumerate(param_copies):
+                self._slot[id(c)] = i * self.n + k
+                c._acc = weakref.ref(self)
+
+    def input_nr_for(self, copy) -> int:
+        return self._slot[id(copy)]
+
+    def param_index(self, copy) -> int:
+        return self._slot[id(copy)] // self.n
+
+    def name(self) -> str:
+        return "ReplicaReduce"
+
+    def __repr__(self) -> str:
+        return f"<ReplicaReduce object at {hex(id(self))}>"
+
+    def has_saved(self) -> bool:
+        return False
+
+    def release(self) -> None:
+        pass
+
+    def clear_pending(self, param: int) -> None:
+        self.pending[param] = [None] * self.n
+
+    def apply(self, grads):
+        parts = [self._with_pending(i, grads[i * self.n:(i + 1) * self.n])
+                 for i in range(len(self.copies))]
+        if not self.syncing:
+            self.pending = [[g.detach() if g is not None else None for g in p] for p in parts]
+            return []
+        used = [i for i, p in enumerate(parts) if any(g is not None for g in p)]
+        if not used:
+            return []
+        for i in used:
+            self.clear_pending(i)
+        totals = collectives.all_reduce([self._flat(parts, used, k) for k in range(self.n)])
+        create_graph = grad_mode.is_grad_enabled()
+        for k, total in enumerate(totals):
+            offset = 0
+            for i in used:
+                copy = self.copies[i][k]
+                size = copy.numel()
+                g = (total if len(used) == 1 else total.narrow(0, offset, size)).view(
+                    list(copy.shape))
+                if copy._grad is None and not create_graph:
+                    copy._grad = g.detach()  # the total is this copy's alone: no copy of it
+                else:
+                    accumulate_grad(copy, g, create_graph)
+                offset += size
+        return []
+
+    def _with_pending(self, i: int, grads) -> list:
+        kept = self.pending[i]
+        return [g if p is None else (p if g is None else p + g) for g, p in zip(grads, kept)]
+
+    def _flat(self, parts, used, k: int):
+        """Worker k's parts of the used parameters, flattened into one tensor (one message
+        per bucket)."""
+        pieces = []
+        for i in used:
+            g = parts[i][k]
+            if g is None:
+                g = zeros_like(self.copies[i][k])
+            pieces.append(g if len(used) == 1 else g.reshape(-1))
+        return pieces[0] if len(pieces) == 1 else record.call("cat", *pieces, dim=0)
+
+
+def zeros_like(t):
+    """Zeros shaped as `t`, made where it lives (no bytes sent)."""
+    return record.call("full", shape=list(t.shape), value=0, dtype=t.dtype.name,
+                       _device=t.device_str)
+
+
+def attach(copies: list) -> ReplicaReduce:
+    """One reduce node for the copies of each parameter in `copies` (see ReplicaReduce)."""
+    return ReplicaReduce(copies)

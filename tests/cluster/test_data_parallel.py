@@ -1,0 +1,156 @@
+"""Data parallelism against PyTorch in one process: replicated leaves (every copy a leaf on
+its worker, gradients summed worker to worker) and DistributedDataParallel, with SGD and
+Adam over several steps, with and without no_sync, on both backends."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+import distgrad as dg
+import distgrad.distributed as dist
+from distgrad.nn.parallel import DistributedDataParallel
+
+
+def _copies(p) -> list:
+    return [c.detach().cpu().numpy() for c in p._sharding.shards]
+
+
+def _twin_mlp(seed: int = 0):
+    torch.manual_seed(seed)
+    tm = torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.Tanh(), torch.nn.Linear(8, 6),
+                             torch.nn.ReLU(), torch.nn.Linear(6, 3)).double()
+    dm = dg.nn.Sequential(dg.nn.Linear(5, 8), dg.nn.Tanh(), dg.nn.Linear(8, 6), dg.nn.ReLU(),
+                          dg.nn.Linear(6, 3)).double()
+    dm.load_state_dict({k: dg.tensor(v.numpy()) for k, v in tm.state_dict().items()})
+    return dm, tm
+
+
+def _assert_params_match(ddp_module, tm):
+    for (name, p), tp in zip(ddp_module.named_parameters(), tm.parameters()):
+        copies = _copies(p)
+        np.testing.assert_allclose(copies[0], tp.detach().numpy(), rtol=1e-12, atol=1e-12,
+                                   err_msg=name)
+        for c in copies[1:]:  # the copies are equal to the bit
+            assert np.array_equal(c, copies[0]), name
+
+
+def test_a_replicated_leaf_is_a_leaf_with_a_leaf_on_every_worker(backend):
+    w = dg.randn(3, 4, dtype=dg.float64, requires_grad=True)
+    r = dist.replicate(w)
+    assert r.is_leaf and r.requires_grad and r.grad_fn is None
+    assert [c.device for c in r._sharding.shards] == [dg.device(k) for k in dist.workers()]
+    assert all(c.is_leaf and c.requires_grad for c in r._sharding.shards)
+
+
+@pytest.mark.parametrize("opt", ["sgd", "adam"])
+def test_replicated_leaf_gradient_is_the_sum_over_copies_on_every_copy(backend, opt):
+    rng = np.random.default_rng(0)
+    W = rng.standard_normal((3, 4))
+    r = dist.replicate(dg.tensor(W, requires_grad=True))
+    tw = torch.tensor(W, requires_grad=True)
+    make = (lambda ps: dg.optim.SGD(ps, lr=0.1, momentum=0.9)) if opt == "sgd" else \
+        (lambda ps: dg.optim.Adam(ps, lr=0.05))
+    tmake = (lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9)) if opt == "sgd" else \
+        (lambda ps: torch.optim.Adam(ps, lr=0.05))
+    o, to = make([r]), tmake([tw])
+    for _ in range(3):
+        X = rng.standard_normal((6, 3))
+        o.zero_grad()
+        to.zero_grad()
+        (dist.shard(dg.tensor(X), 0) @ r).tanh().sum().backward()
+        (torch.tensor(X) @ tw).tanh().sum().backward()
+        grads = _copies(r.grad)
+        np.testing.assert_allclose(grads[0], tw.grad.numpy(), rtol=1e-12, atol=1e-12)
+        assert all(np.array_equal(g, grads[0]) for g in grads[1:])
+        o.step()
+        to.step()
+        copies = _copies(r)
+        np.testing.assert_allclose(copies[0], tw.detach().numpy(), rtol=1e-12, atol=1e-12)
+        assert all(np.array_equal(c, copies[0]) for c in copies[1:])
+
+
+def test_autograd_grad_of_a_replicated_leaf_sums_its_copies(backend):
+    rng = np.random.default_rng(1)
+    W, X = rng.standard_normal((3, 2)), rng.standard_normal((4, 3))
+    r = dist.replicate(dg.tensor(W, requires_grad=True))
+    tw = torch.tensor(W, requires_grad=True)
+    g, = dg.autograd.grad((dist.shard(dg.tensor(X), 0) @ r).square().sum(), r)
+    tg, = torch.autograd.grad((torch.tensor(X) @ tw).square().sum(), tw)
+    np.testing.assert_allclose(g.full_tensor().numpy(), tg.numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("bucket_cap_mb", [25, 0.0001])  # one bucket, or one per parameter
+def test_ddp_trains_as_one_process_on_the_full_batch(backend, bucket_cap_mb):
+    dm, tm = _twin_mlp()
+    ddp = DistributedDataParallel(dm, bucket_cap_mb=bucket_cap_mb)
+    assert len(ddp._buckets) == (1 if bucket_cap_mb == 25 else 6)
+    opt, topt = dg.optim.Adam(ddp.parameters(), lr=0.01), torch.optim.Adam(tm.parameters(), lr=0.01)
+    rng = np.random.default_rng(2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no op may fall back to a gather
+        for _ in range(4):
+            X, Y = rng.standard_normal((7, 5)), rng.standard_normal((7, 3))
+            opt.zero_grad()
+            topt.zero_grad()
+            loss = dg.nn.functional.mse_loss(ddp(dg.tensor(X)), dg.tensor(Y))
+            loss.backward()
+            tloss = torch.nn.functional.mse_loss(tm(torch.tensor(X)), torch.tensor(Y))
+            tloss.backward()
+            assert abs(loss.item() - tloss.item()) < 1e-12
+            opt.step()
+            topt.step()
+    _assert_params_match(ddp.module, tm)
+
+
+def test_ddp_no_sync_accumulates_and_the_next_backward_sums_it_in(backend):
+    dm, tm = _twin_mlp(1)
+    ddp = DistributedDataParallel(dm)
+    opt, topt = dg.optim.SGD(ddp.parameters(), lr=0.1), torch.optim.SGD(tm.parameters(), lr=0.1)
+    rng = np.random.default_rng(3)
+    for _ in range(2):
+        X, Y = rng.standard_normal((8, 5)), rng.standard_normal((8, 3))
+        opt.zero_grad()
+        topt.zero_grad()
+        for lo, hi in ((0, 4), (4, 8)):
+            context = ddp.no_sync() if lo == 0 else _nothing()
+            with context:
+                dg.nn.functional.mse_loss(ddp(dg.tensor(X[lo:hi])), dg.tensor(Y[lo:hi])).backward()
+            torch.nn.functional.mse_loss(tm(torch.tensor(X[lo:hi])),
+                                         torch.tensor(Y[lo:hi])).backward()
+        for p, tp in zip(ddp.module.parameters(), tm.parameters()):
+            grads = _copies(p.grad)
+            np.testing.assert_allclose(grads[0], tp.grad.numpy(), rtol=1e-12, atol=1e-14)
+            assert all(np.array_equal(g, grads[0]) for g in grads[1:])
+        opt.step()
+        topt.step()
+    _assert_params_match(ddp.module, tm)
+
+
+class _nothing:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+def test_ddp_backward_sends_no_gradient_through_the_driver(backend):
+    dg.manual_seed(0)
+    ddp = DistributedDataParallel(dg.nn.Sequential(dg.nn.Linear(64, 128), dg.nn.ReLU(),
+                                                   dg.nn.Linear(128, 64)).double())
+    X, Y = dg.randn(8, 64, dtype=dg.float64), dg.randn(8, 64, dtype=dg.float64)
+    loss = dg.nn.functional.mse_loss(ddp(X), Y)
+    dist.synchronize()
+    before = dist.counters()
+    loss.backward()
+    dist.synchronize()
+    after = dist.counters()
+    sent = sum(after["bytes_sent"]) - sum(before["bytes_sent"])
+    received = sum(after["bytes_received"]) - sum(before["bytes_received"])
+    grad_bytes = sum(p.numel() * 8 for p in ddp.parameters())
+    assert received == 0
+    assert sent < grad_bytes  # instructions only: no gradient goes out from the driver
+    assert after["collectives"]["all_reduce"] - before["collectives"]["all_reduce"] == 1
