@@ -37,7 +37,7 @@ die() { echo "local_cluster.sh: $*" >&2; exit 1; }
 # that retitle themselves (workers, agents) can lose their environ, so their children
 # (by parent pid) are included too.
 cluster_pids() {
-  local marker="DISTGRAD_LOCAL_CLUSTER=$DIR" p line pid ppid
+  local marker="${1:-DISTGRAD_LOCAL_CLUSTER=$DIR}" p line pid ppid
   local -A parent=()
   local found=()
   for p in /proc/[0-9]*; do
@@ -95,15 +95,31 @@ start() {
     --disable-usage-stats --log-style=record >"$DIR/head.log" 2>&1 \
     || { cat "$DIR/head.log" >&2; die "the head node did not start (log above)"; }
 
-  echo "starting the second node ..."
-  "$RAY_BIN" start --address="$HOST:$GCS_PORT" --node-ip-address="$HOST" \
-    --temp-dir="$DIR/node2" --num-cpus="$NODE_CPUS" --object-store-memory="$OBJECT_STORE_BYTES" \
-    --node-manager-port=$((p + 12)) --object-manager-port=$((p + 13)) \
-    --dashboard-agent-grpc-port=$((p + 14)) --dashboard-agent-listen-port=$((p + 15)) \
-    --runtime-env-agent-port=$((p + 16)) --metrics-export-port=$((p + 17)) \
-    --min-worker-port=$((p + 200)) --max-worker-port=$((p + 299)) \
-    --disable-usage-stats --log-style=record >"$DIR/node2.log" 2>&1 \
-    || { cat "$DIR/node2.log" >&2; die "the second node did not start (log above)"; }
+  # `ray start` gives a joining node 30 s (not settable) to register with the GCS; on a busy
+  # machine that can pass, so the node is stopped (its own processes only) and started again.
+  local attempt
+  for attempt in 1 2 3; do
+    echo "starting the second node ..."
+    if DISTGRAD_LOCAL_NODE="$DIR/node2-$attempt" "$RAY_BIN" start --address="$HOST:$GCS_PORT" \
+        --node-ip-address="$HOST" \
+        --temp-dir="$DIR/node2" --num-cpus="$NODE_CPUS" --object-store-memory="$OBJECT_STORE_BYTES" \
+        --node-manager-port=$((p + 12)) --object-manager-port=$((p + 13)) \
+        --dashboard-agent-grpc-port=$((p + 14)) --dashboard-agent-listen-port=$((p + 15)) \
+        --runtime-env-agent-port=$((p + 16)) --metrics-export-port=$((p + 17)) \
+        --min-worker-port=$((p + 200)) --max-worker-port=$((p + 299)) \
+        --disable-usage-stats --log-style=record >"$DIR/node2.log" 2>&1; then
+      break
+    fi
+    if ((attempt == 3)) || ! grep -q "timed out during startup" "$DIR/node2.log"; then
+      cat "$DIR/node2.log" >&2
+      die "the second node did not start (log above)"
+    fi
+    echo "the second node did not register in time; starting it again"
+    local pid
+    for pid in $(cluster_pids "DISTGRAD_LOCAL_NODE=$DIR/node2-$attempt"); do
+      kill -9 "$pid" 2>/dev/null || true
+    done
+  done
 
   cat >"$DIR/env.sh" <<EOF
 # source this file to talk to the local distgrad test cluster
