@@ -15,6 +15,11 @@ __all__ = ["init", "shutdown", "is_initialized", "num_workers", "workers", "node
            "counters", "synchronize", "call_timeout", "restart_worker",
            "WorkerDiedError", "WireFormatError"]
 
-from .sharding import Replicate, Shard, redistribute, replicate, shard  # noqa: E402
+from .sharding import Partial, Replicate, Shard, redistribute, replicate, shard  # noqa: E402
 
-__all__ += ["shard", "replicate", "redistribute", "Shard", "Replicate"]
+__all__ += ["shard", "replicate", "redistribute", "Shard", "Replicate", "Partial"]
+
+from .device_mesh import DeviceMesh, init_device_mesh  # noqa: E402
+from .tensor import distribute_tensor  # noqa: E402  (also binds Tensor.redistribute)
+
+__all__ += ["DeviceMesh", "init_device_mesh", "distribute_tensor"]

@@ -61,6 +61,26 @@ class Replicate:
         return hash("replicate")
 
 
+class Partial:
+    """Placement: a pending sum. Each worker holds a part of the value, which is their sum
+    (a row-parallel matmul's output); linear ops keep it pending, any other op sums it
+    first (one all-reduce), and redistribute() turns it into Replicate or Shard."""
+
+    def __init__(self, reduce_op: str = "sum"):
+        if reduce_op != "sum":
+            raise NotImplementedError(f"Partial({reduce_op!r}): only a pending sum is supported")
+        self.reduce_op = reduce_op
+
+    def __repr__(self) -> str:
+        return "Partial(sum)"
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Partial)
+
+    def __hash__(self) -> int:
+        return hash("partial")
+
+
 class Sharding:
     """What a sharded tensor holds instead of a value."""
 
@@ -82,7 +102,7 @@ class Sharding:
 
     @property
     def sizes(self):
-        if isinstance(self.placement, Replicate):
+        if not isinstance(self.placement, Shard):
             return None
         d = self.placement.dim
         return [s.shape[d] for s in self.shards]
@@ -114,6 +134,11 @@ class Sharding:
     def gather_value(self, t) -> np.ndarray:
         if isinstance(self.placement, Replicate):
             return self.shards[0]._numpy_value()
+        if isinstance(self.placement, Partial):  # added in worker order, as the all-reduce does
+            total = None
+            for s in self.shards:
+                total = s._numpy_value() if total is None else total + s._numpy_value()
+            return total
         return np.concatenate([s._numpy_value() for s in self.shards], axis=self.placement.dim)
 
     def same_split(self, other: "Sharding") -> bool:
@@ -365,6 +390,12 @@ def full_tensor(t: Tensor, device: str = "cpu") -> Tensor:
     s = t._sharding
     if isinstance(s.placement, Replicate):
         return s.shards[0].to(device)
+    if isinstance(s.placement, Partial):
+        total = None
+        for p in s.shards:
+            q = p.to(device)
+            total = q if total is None else record.call("add", total, q)
+        return total
     return record.call("cat", *[p.to(device) for p in s.shards], dim=s.placement.dim)
 
 
@@ -375,6 +406,15 @@ def redistribute(t: Tensor, placement, workers=None) -> Tensor:
     workers = list(workers) if workers is not None else (s.workers if s else None)
     if s is not None and s.placement == placement and workers == s.workers:
         return t
+    if s is not None and isinstance(s.placement, Partial) and workers == s.workers:
+        if isinstance(placement, Replicate):  # all-reduce
+            return _summed(t)
+        if isinstance(placement, Shard):  # reduce-scatter
+            d = wrap_dim(placement.dim, t.ndim)
+            return _wrap(Shard(d), collectives.reduce_scatter(s.shards, d), s.workers)
+    if isinstance(placement, Partial):
+        raise ValueError("redistribute: a tensor cannot be made Partial (it is the result of "
+                         "ops on sharded tensors, not a layout to ask for)")
     whole = full_tensor(t, (workers or [t.device_str])[0]) if s is not None else t
     if isinstance(placement, Replicate):
         return replicate(whole, workers)
@@ -460,12 +500,69 @@ def dispatch(name: str, inputs, attrs):
     for t in inputs:
         if is_sharded(t) and t.grad_fn is None:
             _leaf_shards_follow(t)
+    if any(_is_partial(t) for t in inputs):
+        out = _keep_pending(name, inputs, attrs)
+        if out is not NotImplemented:
+            return out
+        inputs = [_summed(t) if _is_partial(t) else t for t in inputs]
     rule = RULES.get(lookup(name).sharding)
     if rule is not None:
         out = rule(name, inputs, attrs)
         if out is not NotImplemented:
             return _views_of_copies_are_copies(name, inputs, out)
     return _fallback(name, inputs, attrs)
+
+
+# ---- pending sums (Partial) --------------------------------------------------------------------
+
+# Rules of ops that are linear in their one tensor operand: on a pending sum, part by part.
+_LINEAR_RULES = {"transpose", "reshape", "unsqueeze", "select", "expand"}
+_LINEAR_OPS = {"neg", "sum", "clone", "mul", "div"}
+
+
+def _is_partial(t) -> bool:
+    return is_sharded(t) and isinstance(t._sharding.placement, Partial)
+
+
+def _summed(t: Tensor) -> Tensor:
+    """A pending sum made whole: one all-reduce; each worker's copy made when first needed."""
+    return _all_reduce(t._sharding.shards)
+
+
+def _keep_pending(name, inputs, attrs):
+    """The op on a pending sum, kept pending when the op is linear in it: part by part, or
+    for `P + x`, x added to the first part only. NotImplemented: sum it first."""
+    tensors = [t for t in inputs if hasattr(t, "_storage")]
+    partials = [t for t in tensors if _is_partial(t)]
+    s = partials[0]._sharding
+    if any(p._sharding.workers != s.workers for p in partials):
+        return NotImplemented
+    others = [t for t in tensors if not _is_partial(t)]
+    if any(is_sharded(t) and isinstance(t._sharding.placement, Shard) for t in others):
+        return NotImplemented
+    if name in ("add", "sub") and len(inputs) == 2 and _is_partial(inputs[0]):
+        if not _is_partial(inputs[1]):  # the sum gets x once: on the first part
+            first = record.call(name, s.shards[0], _replica_on(inputs[1], s.workers[0])
+                                if hasattr(inputs[1], "_storage") else inputs[1], **attrs)
+            return _wrap(Partial(), [first] + s.shards[1:], s.workers)
+        return _part_by_part(name, inputs, attrs, s)
+    linear = lookup(name).sharding in _LINEAR_RULES or name in _LINEAR_OPS
+    if not linear or len(partials) != 1 or (name == "div" and not _is_partial(inputs[0])):
+        return NotImplemented
+    if name in ("mul", "div") and len(others) + len(partials) < len(tensors):
+        return NotImplemented
+    if lookup(name).sharding in _LINEAR_RULES and others:
+        return NotImplemented  # (an index tensor: not linear in the operand)
+    return _part_by_part(name, inputs, attrs, s)
+
+
+def _part_by_part(name, inputs, attrs, s: Sharding) -> Tensor:
+    parts = []
+    for k, w in enumerate(s.workers):
+        args = [t._sharding.shards[k] if _is_partial(t) else
+                _replica_on(t, w) if hasattr(t, "_storage") else t for t in inputs]
+        parts.append(record.call(name, *args, **attrs))
+    return _wrap(Partial(), parts, s.workers)
 
 
 def _views_of_copies_are_copies(name, inputs, out):
@@ -713,6 +810,7 @@ def _all_reduce(parts, combine: str = "add"):
     other (so the copies are bitwise equal); no worker waits on a root to broadcast. The
     gradient of each copy flows back to every partial through the moves' transposes.
     """
+    collectives.counts["all_reduce"] += 1
     workers = [p.device_str for p in parts]
 
     def on(w):
@@ -777,9 +875,9 @@ def _matmul(name, inputs, attrs):
             outs.append(_local_matmul(name, ak, sb.shards[k]))
         return _wrap(Shard(_out_ndim_mm(a, b) - 1), outs, sb.workers)
     # Last-dim-sharded input @ row-sharded weight: partial products, then one all-reduce.
-    if _row_parallel(sa, sb, a, b):
-        parts = [_local_matmul(name, x, w) for x, w in zip(sa.shards, sb.shards)]
-        return _all_reduce(parts)
+    if _row_parallel(sa, sb, a, b):  # a pending sum until an op needs its value
+        return _wrap(Partial(), [_local_matmul(name, x, w) for x, w in zip(sa.shards, sb.shards)],
+                     sa.workers)
     # Batch-sharded input @ replicated/plain weight: each worker multiplies its rows (and
     # the weight's matching batch, when it has one).
     if isinstance(pa, Shard) and pa.dim < a.ndim - 1 and (sb is None or isinstance(pb, Replicate)) \
@@ -814,12 +912,12 @@ def _addmm(name, inputs, attrs):
         return _wrap(out_split.placement, outs, ref.workers)
     from ..ops.functions import matmul
 
+    beta = attrs.get("beta", 1)
+    if beta == 0:  # the bias is ignored (its nan too) yet gets a zero gradient: as one op
+        return NotImplemented
     prod = matmul(a, b)
     if attrs.get("alpha", 1) != 1:
         prod = prod * attrs["alpha"]
-    beta = attrs.get("beta", 1)
-    if beta == 0:  # torch ignores the bias then
-        return prod
     return prod + (bias * beta if beta != 1 else bias)
 
 
@@ -830,23 +928,6 @@ def _row_parallel(sa, sb, a, b) -> bool:
             and sa.placement.dim == a.ndim - 1 and isinstance(sb.placement, Shard)
             and sb.placement.dim == 0 and b.ndim == 2 and sa.workers == sb.workers
             and sa.sizes == sb.sizes)
-
-
-def matmul_add_all_reduce(a: Tensor, b: Tensor, bias: Tensor | None = None) -> Tensor:
-    """`a @ b + bias`, replicated, for `a` sharded on its last dim and `b` on its first
-    (RowParallelLinear): the bias is added to the first worker's partial product before
-    the one all-reduce, so it is never copied to the other workers."""
-    sa = a._sharding if is_sharded(a) else None
-    sb = b._sharding if is_sharded(b) else None
-    if not _row_parallel(sa, sb, a, b):
-        y = a.matmul(b)
-        if bias is None:
-            return y
-        return y + (replicated(bias, y._sharding.workers) if is_sharded(y) else bias)
-    parts = [_local_matmul("matmul", x, w) for x, w in zip(sa.shards, sb.shards)]
-    if bias is not None:
-        parts[0] = parts[0] + _replica_on(bias, parts[0].device_str)
-    return _all_reduce(parts)
 
 
 def _out_ndim_mm(a, b):

@@ -154,3 +154,46 @@ def test_ddp_backward_sends_no_gradient_through_the_driver(backend):
     assert received == 0
     assert sent < grad_bytes  # instructions only: no gradient goes out from the driver
     assert after["collectives"]["all_reduce"] - before["collectives"]["all_reduce"] == 1
+
+
+def test_zero_redundancy_adam_trains_as_torch_with_half_the_state_per_worker(backend):
+    from distgrad.distributed.optim import ZeroRedundancyOptimizer
+
+    dm, tm = _twin_mlp(4)
+    ddp = DistributedDataParallel(dm)
+    opt = ZeroRedundancyOptimizer(ddp.parameters(), dg.optim.Adam, lr=0.01)
+    topt = torch.optim.Adam(tm.parameters(), lr=0.01)
+    rng = np.random.default_rng(5)
+    for _ in range(3):
+        X, Y = rng.standard_normal((6, 5)), rng.standard_normal((6, 3))
+        opt.zero_grad()
+        topt.zero_grad()
+        dg.nn.functional.mse_loss(ddp(dg.tensor(X)), dg.tensor(Y)).backward()
+        torch.nn.functional.mse_loss(tm(torch.tensor(X)), torch.tensor(Y)).backward()
+        opt.step()
+        topt.step()
+    _assert_params_match(ddp.module, tm)
+    assert sorted(opt.state_dict()["state"]) == list(range(6))
+
+
+def _state_bytes_per_worker(make_optimizer) -> list:
+    """Bytes each worker holds after a step, less those it held before it (the state)."""
+    dg.manual_seed(0)
+    ddp = DistributedDataParallel(dg.nn.Sequential(dg.nn.Linear(32, 32, bias=False),
+                                                   dg.nn.Linear(32, 32, bias=False)))
+    opt = make_optimizer(ddp.parameters())
+    ddp(dg.randn(4, 32)).sum().backward()
+    before = dist.stats()
+    opt.step()
+    after = dist.stats()
+    return [after[w]["bytes"] - before[w]["bytes"] for w in dist.workers()]
+
+
+def test_zero_redundancy_keeps_each_parameters_state_on_its_owner_only(backend):
+    from distgrad.distributed.optim import ZeroRedundancyOptimizer
+
+    plain = _state_bytes_per_worker(lambda ps: dg.optim.Adam(ps, lr=0.01))
+    zero = _state_bytes_per_worker(lambda ps: ZeroRedundancyOptimizer(ps, dg.optim.Adam, lr=0.01))
+    moments = 2 * 32 * 32 * 4  # Adam's two moments of one 32x32 weight
+    assert all(p >= 2 * moments for p in plain), plain
+    assert all(abs(z - moments) <= 64 for z in zero), (zero, plain)  # (and its step count)

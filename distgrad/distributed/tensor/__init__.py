@@ -1,0 +1,55 @@
+"""`distgrad.distributed.tensor`, as torch.distributed.tensor: placements, meshes and
+`distribute_tensor`. A distributed tensor is a distgrad Tensor whose parts live on the
+mesh's workers (sharding.py); `Tensor.redistribute` and `Tensor.full_tensor` change or
+gather its layout. Over a 1-D mesh every placement is supported; a 2-D mesh takes
+placements that replicate over all but one of its dims only when they all replicate.
+"""
+from __future__ import annotations
+
+from ...tensor import Tensor
+from ..device_mesh import DeviceMesh, init_device_mesh
+from ..sharding import Partial, Replicate, Shard, redistribute, replicate, shard
+
+
+def distribute_tensor(tensor: Tensor, device_mesh: DeviceMesh | None = None,
+                      placements=None) -> Tensor:
+    """`tensor` laid out over `device_mesh` (default: all workers) as `placements` say
+    (default [Replicate()]). A leaf stays a leaf (its parts are leaves on their workers)."""
+    mesh = device_mesh if device_mesh is not None else init_device_mesh((_n_workers(),))
+    placements = list(placements) if placements is not None else [Replicate()] * mesh.ndim
+    if len(placements) != mesh.ndim:
+        raise ValueError(f"`placements` must have the same length as `device_mesh.ndim`! "
+                         f"Found placements length: {len(placements)}, and device_mesh.ndim: "
+                         f"{mesh.ndim}.")
+    if any(isinstance(p, Partial) for p in placements):
+        raise ValueError("distribute_tensor: a Partial placement is the result of ops on "
+                         "distributed tensors, not a layout to distribute a tensor with")
+    workers = [f"worker:{k}" for k in mesh.mesh.reshape(-1).tolist()]
+    if all(isinstance(p, Replicate) for p in placements):
+        return replicate(tensor, workers)
+    if mesh.ndim != 1:
+        raise NotImplementedError(f"distribute_tensor over a {mesh.ndim}-D mesh with placements "
+                                  f"{placements}: only all-Replicate is supported there; "
+                                  "use a 1-D mesh (mesh['tp'])")
+    return shard(tensor, placements[0].dim, workers)
+
+
+def _n_workers() -> int:
+    from .. import runtime
+
+    return runtime.num_workers()
+
+
+def _redistribute(self: Tensor, device_mesh: DeviceMesh | None = None, placements=None):
+    """The same values laid out as `placements` over `device_mesh` (differentiable)."""
+    workers = device_mesh.workers if device_mesh is not None else None
+    if placements is None or len(placements) != 1:
+        raise ValueError(f"redistribute: expected one placement per mesh dim (a 1-D mesh), "
+                         f"got {placements}")
+    return redistribute(self, placements[0], workers)
+
+
+Tensor.redistribute = _redistribute
+
+__all__ = ["DeviceMesh", "init_device_mesh", "distribute_tensor", "Shard", "Replicate",
+           "Partial"]
