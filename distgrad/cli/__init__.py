@@ -32,6 +32,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
+    return value
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -68,6 +78,28 @@ def _add_runtime_args(p: argparse.ArgumentParser, workers: int, min_workers: int
                         "submit`, or 'ray://host:10001'); default: start a local Ray runtime")
     g.add_argument("--timeout", type=_positive_float, default=120.0, metavar="SECONDS",
                    help="how long to wait for the cluster and its workers (default 120)")
+
+
+def _add_checkpoint_args(p: argparse.ArgumentParser) -> None:
+    from .recovery import checkpoint_dir_arg
+
+    g = p.add_argument_group("checkpoints and recovery")
+    g.add_argument("--checkpoint-dir", type=checkpoint_dir_arg, metavar="DIR",
+                   help="save the model, the optimizer's state and the progress to DIR at the "
+                        "start, every --checkpoint-every steps and at the end (on a cluster: a "
+                        "path every node can write)")
+    g.add_argument("--checkpoint-every", type=_positive_int, metavar="N",
+                   help="steps between checkpoints (default: one per epoch)")
+    g.add_argument("--resume", action="store_true",
+                   help="start from the checkpoint in --checkpoint-dir (from step 0 if there is "
+                        "none)")
+    g.add_argument("--max-restarts", type=_non_negative_int, default=0, metavar="K",
+                   help="when a worker dies or stops answering, replace it and go on from the "
+                        "last checkpoint, at most K times (default 0: stop)")
+    # For fault tests: pause a worker at a point of a step, reported to a listener (JSON:
+    # {"step", "worker", "phase", "name", "skip", "report_to": ["127.0.0.1", port]};
+    # distgrad.distributed.testhooks.pause_at), where the test kills it.
+    g.add_argument("--test-pause-at", metavar="JSON", help=argparse.SUPPRESS)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -119,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                            "and the batches (default 0)")
     train.add_argument("--no-progress", action="store_true", help="no progress bar (epoch lines "
                                                                   "are still printed)")
+    _add_checkpoint_args(train)
 
     bench = sub.add_parser(
         "bench", add_help=False, help="the benchmark against PyTorch (the checkout's "
@@ -151,6 +184,9 @@ def main(argv=None) -> int:
     if args.command == "train":
         if not 0.0 < args.test_fraction < 1.0:
             cmd_parser.error(f"--test-fraction {args.test_fraction}: must be between 0 and 1")
+        for flag in ("checkpoint_every", "resume"):
+            if getattr(args, flag) and args.checkpoint_dir is None:
+                cmd_parser.error(f"--{flag.replace('_', '-')} needs --checkpoint-dir")
         if not args.sharded and args.workers > MLP_LAYERS:
             cmd_parser.error(f"--workers {args.workers}: the MLP has {MLP_LAYERS} Linear layers, "
                              f"one or more per worker; give at most {MLP_LAYERS} workers, or "

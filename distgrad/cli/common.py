@@ -14,7 +14,8 @@ def start_workers(args):
 
     try:
         return dist.init(num_workers=args.workers, address=args.address, backend=args.backend,
-                         timeout_s=args.timeout)
+                         timeout_s=args.timeout,
+                         test_hooks=bool(getattr(args, "test_pause_at", None)))
     except (TimeoutError, ConnectionError) as e:
         hint = ""
         if args.address is not None:

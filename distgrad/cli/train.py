@@ -6,6 +6,8 @@ ReLU between). Without --sharded its layers are spread over the workers in order
 (`stage.to("worker:K")`) and the activation crosses to the next worker with `h.to(...)`;
 with --sharded every Linear is split over all workers (column-parallel then row-parallel,
 one all-reduce per pair). SGD with momentum updates each parameter where it lives.
+Checkpoints and surviving a worker's death (--checkpoint-dir, --resume, --max-restarts):
+recovery.py, called at the ends of each step.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from distgrad import nn
 
 from .common import MLP_LAYERS as N_LAYERS
 from .common import CLIError, describe_workers, start_workers
+from .recovery import FAULTS, Recovery, epoch_order
 
 
 def load_digits_split(test_fraction: float, seed: int):
@@ -154,41 +157,54 @@ def run_train(args) -> int:
         dist.shutdown()
 
 
+def build_model(args, sizes):
+    """The model and its optimizer on the current workers, initialised from --seed: the
+    same weights at every call (recovery builds them again after a restart)."""
+    workers = dist.workers()
+    distgrad.manual_seed(args.seed)
+    if args.sharded:
+        model = sharded_mlp(sizes, workers)
+    else:
+        model = PipelineMLP(sizes, stage_devices(N_LAYERS, workers))
+    return model, distgrad.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9)
+
+
+def describe_model(model, sizes, workers) -> str:
+    if isinstance(model, PipelineMLP):
+        return (f"model: {N_LAYERS} Linear layers {' → '.join(map(str, sizes))}, placed on "
+                f"{', '.join(f'layer {i + 1}: {d}' for i, d in enumerate(model.devices))}")
+    return (f"model: {N_LAYERS} Linear layers {' → '.join(map(str, sizes))}, each split over "
+            f"{', '.join(workers)} (column-parallel, row-parallel, ...)")
+
+
 def _train(args, tqdm, X_tr, y_tr, X_te, y_te) -> int:
     where = (f"the Ray cluster at {args.address}" if args.address else
              "a local Ray runtime" if args.backend == "ray" else "the local backend (no Ray)")
     print(f"distgrad train: digits, {len(X_tr)} training / {len(X_te)} held-out test images, "
           f"{args.workers} workers on {where}")
     describe_workers()
-    workers = dist.workers()
-    distgrad.manual_seed(args.seed)
     sizes = [X_tr.shape[1]] + [args.hidden] * (N_LAYERS - 1) + [10]
-    if args.sharded:
-        model = sharded_mlp(sizes, workers)
-        print(f"model: {N_LAYERS} Linear layers {' → '.join(map(str, sizes))}, each split over "
-              f"{', '.join(workers)} (column-parallel, row-parallel, ...)")
-    else:
-        devices = stage_devices(N_LAYERS, workers)
-        model = PipelineMLP(sizes, devices)
-        print(f"model: {N_LAYERS} Linear layers {' → '.join(map(str, sizes))}, placed on "
-              f"{', '.join(f'layer {i + 1}: {d}' for i, d in enumerate(devices))}")
-    opt = distgrad.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9)
-    rng = np.random.default_rng(args.seed)
-    first, last = _first_device(model), _last_device(model)
     steps_per_epoch = (len(X_tr) + args.batch_size - 1) // args.batch_size
-    losses, epoch_ends, accs = [], [], []
-    seen, train_time = 0, 0.0
+    total = args.epochs * steps_per_epoch
     interactive = sys.stderr.isatty()
-    bar = tqdm(total=args.epochs * steps_per_epoch, unit="step", dynamic_ncols=True,
+    bar = tqdm(total=total, unit="step", dynamic_ncols=True,
                disable=args.no_progress, mininterval=0.2 if interactive else 5.0,
                file=sys.stderr)
-    for epoch in range(1, args.epochs + 1):
-        t0 = time.perf_counter()
-        epoch_seen = 0
+    job = Recovery(args, lambda: build_model(args, sizes), steps_per_epoch, out=bar.write,
+                   bar=bar)
+    model, opt, history, step = job.start()
+    print(describe_model(model, sizes, dist.workers()))
+    bar.update(step)
+    first, last = _first_device(model), _last_device(model)
+    seen, train_time = 0, 0.0
+    t0, epoch_seen = time.perf_counter(), 0
+    while step < total:
+        epoch, i = step // steps_per_epoch + 1, step % steps_per_epoch
         bar.set_description(f"epoch {epoch}/{args.epochs}")
-        order = rng.permutation(len(X_tr))
-        for i in range(steps_per_epoch):
-            b = order[i * args.batch_size:(i + 1) * args.batch_size]
+        try:
+            job.before_step(step)
+            b = epoch_order(args.seed, epoch, len(X_tr))[i * args.batch_size:
+                                                         (i + 1) * args.batch_size]
             xb = distgrad.from_numpy(X_tr[b]).to(first)
             yb = distgrad.from_numpy(y_tr[b]).to(last)
             loss = nn.functional.cross_entropy(model(xb), yb)
@@ -200,26 +216,40 @@ def _train(args, tqdm, X_tr, y_tr, X_te, y_te) -> int:
                 bar.close()
                 raise CLIError(f"the loss became {value} at epoch {epoch}, step {i + 1}; try a "
                                f"smaller --lr (now {args.lr})")
-            losses.append(value)
+            history["losses"].append(value)
             epoch_seen += len(b)
             elapsed = time.perf_counter() - t0
             bar.set_postfix(loss=f"{value:.4f}", samples_s=f"{epoch_seen / max(elapsed, 1e-9):.0f}",
-                            refresh=False)
-            bar.update(1)
-        dt = time.perf_counter() - t0
-        train_time += dt
-        seen += epoch_seen
-        acc = accuracy(model, X_te, y_te)
-        epoch_ends.append(len(losses))
-        accs.append(acc)
-        mean_loss = float(np.mean(losses[-steps_per_epoch:]))
-        bar.write(f"epoch {epoch}/{args.epochs}: loss {mean_loss:.4f}, test accuracy "
-                  f"{100 * acc:.2f}%, {epoch_seen / dt:.0f} samples/s, {dt:.2f} s")
+                            **job.postfix(), refresh=False)
+            if i == steps_per_epoch - 1:
+                acc = accuracy(model, X_te, y_te)
+                history["epoch_ends"].append(len(history["losses"]))
+                history["accs"].append(acc)
+            job.after_step(step + 1, model, opt, history)
+        except FAULTS as e:
+            loss = xb = yb = None  # the failed step's graph goes with the old model
+            model, opt, history, step = job.recover(e, step)
+            first, last = _first_device(model), _last_device(model)
+            t0, epoch_seen = time.perf_counter(), 0
+            continue
+        step += 1
+        bar.update(1)
+        if i == steps_per_epoch - 1:
+            dt = time.perf_counter() - t0
+            train_time += dt
+            seen += epoch_seen
+            mean_loss = float(np.mean(history["losses"][-steps_per_epoch:]))
+            bar.write(f"epoch {epoch}/{args.epochs}: loss {mean_loss:.4f}, test accuracy "
+                      f"{100 * acc:.2f}%, {epoch_seen / dt:.0f} samples/s, {dt:.2f} s")
+            t0, epoch_seen = time.perf_counter(), 0
     bar.close()
+    losses, epoch_ends, accs = history["losses"], history["epoch_ends"], history["accs"]
     correct = int(round(accs[-1] * len(y_te)))
     print(f"test accuracy: {100 * accs[-1]:.2f}% ({correct}/{len(y_te)} held-out images) after "
-          f"{args.epochs} epochs; {train_time:.1f} s of training, {seen / train_time:.0f} "
-          f"samples/s")
+          f"{args.epochs} epochs; {train_time:.1f} s of training, "
+          f"{seen / max(train_time, 1e-9):.0f} samples/s")
+    if job.restarts:
+        print(f"restarts: {job.restarts} ({job.redone} steps done again)")
     if args.graph:
         from .. import viz
 

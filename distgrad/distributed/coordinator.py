@@ -418,10 +418,12 @@ class WorkerQueue:
                 running = sent
                 break
         what = running.describe() if running is not None else "nothing the driver knows of"
-        return TimeoutError(f"{self.device} did not answer within {self.timeout()} s "
-                            f"(call_timeout_s): it is running {what}. The other workers are "
-                            f"not affected; distgrad.distributed.restart_worker({self.index}) "
-                            "replaces this one (its tensors are lost)")
+        err = TimeoutError(f"{self.device} did not answer within {self.timeout()} s "
+                           f"(call_timeout_s): it is running {what}. The other workers are "
+                           f"not affected; distgrad.distributed.restart_worker({self.index}) "
+                           "replaces this one (its tensors are lost)")
+        err.worker, err.index = self.device, self.index  # as WorkerDiedError's: who to restart
+        return err
 
     def busy_runs(self) -> int:
         """How many sent runs have not finished yet (checks none of them)."""

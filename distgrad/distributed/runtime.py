@@ -18,6 +18,8 @@ of its tensors) raises `WorkerDiedError` naming it, as soon as Ray reports the d
     (its process is gone, so it holds nothing); live entries have exactly the five keys;
   - `restart_worker(k)` starts a new process for it (as for a stuck worker, below), or
     `shutdown()` and `init()` again start new workers in the same process.
+The in-process backend has no processes to kill; for fault tests, `LocalEndpoint.kill(k)`
+stands in for a SIGKILL, with the same errors.
 
 Stuck workers. Every wait of the driver for a worker ends after `call_timeout_s` with
 TimeoutError naming the worker and the run it is on (coordinator.py). `restart_worker(k)`
@@ -68,15 +70,36 @@ class LocalEndpoint:
             w.channels = self.hub.channels(w.index)
             w.channels.hooks = w.hooks
         self.lock = threading.RLock()  # one message at a time, whichever thread sends it
+        self.dead: dict[int, str] = {}  # worker -> what its WorkerDiedError says (kill)
 
     def submit(self, index, instrs, args, n_exports):
+        if index in self.dead:
+            if all(ins[0] in ("free", "free_node") for ins in instrs):
+                return 0, [wire.reply({"exports": 0})]  # what it held is gone with it
+            return 0, [_Raised(self._died(index))] * (1 + n_exports)
         payload = wire.run_message(instrs, inline_arrays=[_as_array(a) for a in args])
         with self.lock:
             try:
                 out = self.workers[index].handle(payload)
             except Exception as e:  # the run's error, for whoever reads from it (not this thread)
                 return len(payload), [_Raised(e.with_traceback(None))] * (1 + n_exports)
+        if index in self.dead:  # killed while in this run (paused in a test hook): it is lost
+            return len(payload), [_Raised(self._died(index))] * (1 + n_exports)
         return len(payload), list(out)
+
+    def kill(self, index: int) -> None:
+        """The in-process stand-in for a worker's process being killed, for fault tests:
+        the run it is in (when a test kills it paused in a test hook) and every later
+        message to it fail with WorkerDiedError, and so do its peers' waits for tensors
+        it had not sent, until restart() gives a new worker. Takes no lock: it may be
+        called from another thread while the worker waits in a hook."""
+        self.dead[index] = f"worker:{index} died (killed; backend local): {_RESTART_HINT}"
+        for k, box in enumerate(self.hub.boxes):
+            if k != index:
+                box.close(index, "it was killed")
+
+    def _died(self, index: int) -> WorkerDiedError:
+        return WorkerDiedError(self.dead[index], index)
 
     def stage(self, array):
         return _as_array(array).copy()
@@ -99,13 +122,21 @@ class LocalEndpoint:
         return out
 
     def error_of(self, record, index):
+        peer = record.get("peer")
+        if record.get("type") == "PeerLostError" and peer in self.dead:
+            return WorkerDiedError(f"{self.dead[peer]} (worker:{index}'s run needed a tensor "
+                                   "from it)", peer)
         return errors.error_of(record)
 
     def request(self, kind, index, timeout=None):
+        if index in self.dead:
+            raise self._died(index)
         with self.lock:
             return wire.decode_reply(self.workers[index].handle(wire.simple_message(kind))[0])
 
     def raw(self, index, payload, *arrays):
+        if index in self.dead:
+            raise self._died(index)
         with self.lock:
             return self.workers[index].handle(payload, *arrays)
 
@@ -142,11 +173,21 @@ class LocalEndpoint:
             w.channels = self.hub.channels(index)
             w.channels.hooks = w.hooks
             self.workers[index] = w
+            if self.dead.pop(index, None) is not None:
+                for k, box in enumerate(self.hub.boxes):
+                    if k != index:
+                        box.reopen(index)
 
     def dead_entry(self, index):
-        return None
+        err = self.dead.get(index)
+        if err is None:
+            return None
+        return {"pid": os.getpid(), "node": "local", "tensors": 0, "nodes": 0, "bytes": 0,
+                "dead": True, "error": err}
 
     def configure_hooks(self, index, settings) -> None:
+        if index in self.dead:
+            raise self._died(index)
         with self.lock:
             self.workers[index].configure_hooks(settings)
 

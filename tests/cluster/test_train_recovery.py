@@ -1,0 +1,144 @@
+"""`python -m distgrad train` survives a worker killed mid-step: it replaces the worker, loads
+the last checkpoint and ends with exactly the parameters, optimizer state and losses of an
+uninterrupted run (compared bit for bit through the two runs' final checkpoints).
+
+The worker is killed where it says it is: the job is told (--test-pause-at) to pause
+worker:1 as it sends its first tensor of a step (its backward's gradient to worker:0:
+forward done, backward half done, no optimizer update yet), the worker reports to a
+listener here and waits, and is killed there: SIGKILL of the pid it reports (Ray), or
+on the in-process backend `LocalEndpoint.kill`, which stands in for it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import threading
+
+import pytest
+
+import distgrad as dg
+import distgrad.distributed as dist
+import distgrad.distributed.checkpoint as dcp
+from distgrad import cli, dtypes
+from watchdog import PhaseGate, within
+
+pytestmark = pytest.mark.cluster
+
+HANG_LIMIT_S = 600.0  # a run that takes longer has hung (two Ray worker starts included)
+TRAIN = ["train", "--epochs", "2", "--hidden", "16", "--batch-size", "128", "--no-progress",
+         "--checkpoint-every", "4"]
+KILL_STEP = 6  # steps done when worker:1 is killed: checkpoint 4 is the last, 5-6 are redone
+
+
+@pytest.fixture
+def no_runtime(backend_name):
+    """The job starts its own workers (on the session's Ray, for "ray")."""
+    if dist.is_initialized():
+        dist.shutdown()
+    yield backend_name
+    if dist.is_initialized():
+        dist.shutdown()
+
+
+def _run(argv, capsys):
+    code = within(HANG_LIMIT_S, cli.main, argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _train(backend, tmp_path, name, capsys, *extra):
+    ckpt = tmp_path / name
+    argv = TRAIN + ["--backend", backend, "--checkpoint-dir", str(ckpt),
+                    "--plot", str(tmp_path / f"{name}.png"), *extra]
+    code, out, err = _run(argv, capsys)
+    assert code == 0, f"{out}\n{err}"
+    return ckpt, out
+
+
+def read_checkpoint(directory) -> dict:
+    """Every entry of a checkpoint, a tensor's as its bytes (loaded into the driver)."""
+    out = {}
+    for e in dcp.read_manifest(directory)["entries"]:
+        key = json.dumps(e["path"])
+        if "value" in e:
+            out[key] = e["value"]
+            continue
+        t = dg.zeros(e["shape"], dtype=dtypes.from_name(e["dtype"]))
+        state = node = {}
+        for k in e["path"][:-1]:
+            node = node.setdefault(k, {})
+        node[e["path"][-1]] = t
+        dcp.load(state, checkpoint_id=directory)
+        out[key] = (e["dtype"], t.numpy().tobytes())
+    return out
+
+
+class KillAtReport:
+    """Kills the worker that reports to `gate`, in the phase it reports from: by its pid
+    (a Ray worker), or LocalEndpoint.kill (the in-process backend)."""
+
+    def __init__(self, gate: PhaseGate, backend: str):
+        self.report = None
+        self.error = None
+        self.thread = threading.Thread(target=self._run, args=(gate, backend), daemon=True)
+        self.thread.start()
+
+    def _run(self, gate, backend):
+        try:
+            self.report = gate.wait(HANG_LIMIT_S)
+            if backend == "ray":
+                os.kill(self.report["pid"], signal.SIGKILL)
+            else:
+                dist.current().endpoint.kill(self.report["worker"])
+                gate.release()
+        except BaseException as e:  # the test sees it at join()
+            self.error = e
+
+    def join(self) -> dict:
+        self.thread.join(HANG_LIMIT_S)
+        if self.error is not None:
+            raise self.error
+        return self.report
+
+
+def _pids(out: str) -> dict:
+    return {w: int(p) for w, p in re.findall(r"^\s+(worker:\d+)\s+pid (\d+)", out, re.M)}
+
+
+def test_a_worker_killed_mid_step_is_replaced_and_the_run_ends_as_if_it_was_not(
+        no_runtime, tmp_path, capsys):
+    backend = no_runtime
+    reference, ref_out = _train(backend, tmp_path, "uninterrupted", capsys)
+    gate = PhaseGate()
+    try:
+        killer = KillAtReport(gate, backend)
+        pause = {"step": KILL_STEP, "worker": "worker:1", "phase": "send",
+                 "report_to": list(gate.address)}
+        killed, out = _train(backend, tmp_path, "killed", capsys, "--max-restarts", "1",
+                             "--test-pause-at", json.dumps(pause))
+        report = killer.join()
+    finally:
+        gate.close()
+    assert (report["worker"], report["phase"]) == (1, "send"), report
+    if backend == "ray":  # the pid the runtime gave for worker:1 is the one that was killed
+        assert report["pid"] == _pids(out)["worker:1"], (report, out)
+    # The log shows the failure, the restart and the steps done again.
+    assert re.search(rf"^worker:1 failed in step {KILL_STEP + 1} \(epoch 1, step {KILL_STEP}/\d+\): "
+                     r"WorkerDiedError: worker:1 ", out, re.M), out
+    m = re.search(r"^restart 1/1: replaced worker:1 \(now pid (\d+)\); loaded the checkpoint of "
+                  rf"step 4 from {re.escape(str(killed))}; steps 5-{KILL_STEP} are done again$",
+                  out, re.M)
+    assert m, out
+    if backend == "ray":
+        assert int(m.group(1)) != report["pid"]
+    assert f"restarts: 1 ({KILL_STEP - 4} steps done again)" in out
+    # The same run: parameters, momentum, losses and accuracies, bit for bit.
+    got, want = read_checkpoint(killed), read_checkpoint(reference)
+    assert got.keys() == want.keys()
+    assert any("momentum_buffer" in k for k in want), sorted(want)
+    assert [k for k in want if got[k] != want[k]] == []
+    final = r"^test accuracy: .*held-out images\)"
+    assert re.search(final, out, re.M).group(0) == re.search(final, ref_out, re.M).group(0)
+    print(f"\n[train recovery, {backend}]\n{out}")
