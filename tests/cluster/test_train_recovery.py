@@ -142,3 +142,87 @@ def test_a_worker_killed_mid_step_is_replaced_and_the_run_ends_as_if_it_was_not(
     final = r"^test accuracy: .*held-out images\)"
     assert re.search(final, out, re.M).group(0) == re.search(final, ref_out, re.M).group(0)
     print(f"\n[train recovery, {backend}]\n{out}")
+
+
+# ---- --resume and --max-restarts (the in-process backend: no process needs to die) ------------
+
+@pytest.fixture(scope="module")
+def local_reference(tmp_path_factory):
+    """An uninterrupted run on the in-process backend: its final checkpoint and output."""
+    if dist.is_initialized():
+        dist.shutdown()
+    tmp = tmp_path_factory.mktemp("reference")
+    argv = TRAIN + ["--backend", "local", "--checkpoint-dir", str(tmp / "ckpt"),
+                    "--plot", str(tmp / "curve.png")]
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+        assert within(HANG_LIMIT_S, cli.main, argv) == 0
+    return tmp / "ckpt", out.getvalue()
+
+
+def _local(tmp_path, name, capsys, *extra):
+    if dist.is_initialized():
+        dist.shutdown()
+    argv = TRAIN + ["--backend", "local", "--checkpoint-dir", str(tmp_path / name),
+                    "--plot", str(tmp_path / f"{name}.png"), *extra]
+    return _run(argv, capsys)
+
+
+def _same_run(directory, reference) -> None:
+    got, want = read_checkpoint(directory), read_checkpoint(reference)
+    assert got.keys() == want.keys()
+    assert [k for k in want if got[k] != want[k]] == []
+
+
+def test_a_run_stopped_at_its_first_failure_resumes_from_its_checkpoint(local_reference,
+                                                                        tmp_path, capsys):
+    reference, _ = local_reference
+    gate = PhaseGate()
+    try:
+        killer = KillAtReport(gate, "local")
+        pause = {"step": KILL_STEP, "worker": "worker:1", "phase": "send",
+                 "report_to": list(gate.address)}
+        code, out, err = _local(tmp_path, "ckpt", capsys, "--test-pause-at", json.dumps(pause))
+        killer.join()
+    finally:
+        gate.close()
+    assert code == 1, out
+    assert (f"distgrad train: error: worker:1 failed (WorkerDiedError) and the run has used its "
+            f"--max-restarts 0; resume it from {tmp_path / 'ckpt'} with --resume") in err, err
+    assert "test accuracy:" not in out
+    code, out, err = _local(tmp_path, "ckpt", capsys, "--resume")
+    assert code == 0, err
+    assert f"resume: loaded the checkpoint of step 4 (epoch 1, step 4/12) from " \
+           f"{tmp_path / 'ckpt'}" in out, out
+    _same_run(tmp_path / "ckpt", reference)
+
+
+def test_resume_trains_on_for_more_epochs(local_reference, tmp_path, capsys):
+    reference, ref_out = local_reference
+    epochs = TRAIN.index("--epochs") + 1
+    one_epoch = TRAIN[:epochs] + ["1"] + TRAIN[epochs + 1:]
+    if dist.is_initialized():
+        dist.shutdown()
+    argv = one_epoch + ["--backend", "local", "--checkpoint-dir", str(tmp_path / "ckpt"),
+                        "--plot", str(tmp_path / "one.png")]
+    code, out, err = _run(argv, capsys)
+    assert code == 0, err
+    code, out, err = _local(tmp_path, "ckpt", capsys, "--resume")  # --epochs 2
+    assert code == 0, err
+    assert "resume: loaded the checkpoint of step 12 (end of epoch 1)" in out, out
+    assert "epoch 1/2" not in out and "epoch 2/2: loss" in out
+    _same_run(tmp_path / "ckpt", reference)
+    final = r"^test accuracy: .*held-out images\)"
+    assert re.search(final, out, re.M).group(0) == re.search(final, ref_out, re.M).group(0)
+
+
+def test_resume_refuses_another_runs_checkpoint(local_reference, tmp_path, capsys):
+    code, out, err = _local(tmp_path, "ckpt", capsys, "--epochs", "1")
+    assert code == 0, err
+    code, out, err = _local(tmp_path, "ckpt", capsys, "--resume", "--hidden", "8", "--lr", "0.5")
+    assert code == 1
+    assert (f"distgrad train: error: the checkpoint in {tmp_path / 'ckpt'} is of another run "
+            "(--hidden 16 there, 8 here; --lr 0.1 there, 0.5 here)") in err, err

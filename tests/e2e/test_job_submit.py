@@ -2,9 +2,13 @@
 
 scripts/local_cluster.sh starts a head and a second node (token auth on, each node with its
 own temp dir, ports and object store, the dashboard on 127.0.0.1), scripts/submit.sh submits
-`python -m distgrad train --workers 2 --epochs 2` and follows it, and the test checks from
-the job's own logs that it SUCCEEDED, that its two workers ran on the cluster's two nodes
-and that it reported a test accuracy. The cluster is stopped even when a check fails.
+`python -m distgrad train --workers 2 --epochs 2` (with checkpoints) and follows it, and the
+test checks from the job's own logs that it SUCCEEDED, that its two workers ran on the
+cluster's two nodes and that it reported a test accuracy. A second job is the same
+training with one worker process SIGKILLed mid-step (where it reports it is): it must
+replace the worker, go on from its last checkpoint, succeed, and end with the first
+job's accuracy and, bit for bit, its parameters and optimizer state. The cluster is
+stopped even when a check fails.
 
 It stops exactly the processes its cluster started (found by a marker in their
 environment, see local_cluster.sh), not every Ray process on the machine as `ray stop`
@@ -21,8 +25,10 @@ import re
 import shutil
 import socket
 import subprocess
+import signal
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -231,7 +237,66 @@ def _http_status(url: str, token: str | None) -> int:
     return _http(url, token)[0]
 
 
-def test_train_job_on_two_nodes(cluster):
+def _submit(cluster, job_id: str, *train_args, on_line=None):
+    """`scripts/submit.sh` of a training job, followed to its end; asserts it SUCCEEDED.
+    Returns (its logs, seconds). `on_line` sees each line of the follow as it comes."""
+    token = Path(cluster["token_file"]).read_text().strip()
+    t0 = time.monotonic()
+    proc = subprocess.Popen(
+        ["bash", str(SUBMIT), "--address", cluster["dashboard"], "--python", str(PYTHON),
+         "--submission-id", job_id, "--", *train_args], env=cluster["env"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+
+    def read():
+        for line in proc.stdout:
+            lines.append(line)
+            if on_line is not None:
+                on_line(line)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        follow = proc.wait(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    reader.join(30)
+    job_s = time.monotonic() - t0
+    code, body = _http(cluster["dashboard"] + "/api/jobs/" + job_id, token)
+    status = json.loads(body).get("status") if code == 200 else f"HTTP {code}"
+    logs = _run([RAY, "job", "logs", job_id, "--address", cluster["dashboard"]], cluster["env"],
+                timeout=60).stdout
+    assert follow == 0 and status == "SUCCEEDED", (
+        f"job {job_id} did not succeed (exit {follow}):\n{status}\n--- logs\n{logs[-6000:]}"
+        f"\n--- submit.sh\n{''.join(lines)[-3000:]}")
+    return logs, job_s
+
+
+# The training both jobs run (the second has a worker killed), checkpointing to a directory
+# every node reaches (the nodes share this machine's /tmp).
+TRAIN = ["--workers", "2", "--epochs", "2", "--no-progress", "--checkpoint-every", "8"]
+KILL_STEP = 10  # steps done when worker:1 is killed (checkpoint 8 is the last one before)
+
+
+@pytest.fixture(scope="module")
+def plain_job(cluster):
+    """The uninterrupted training job: its logs, seconds and final checkpoint."""
+    ckpt = os.path.join(cluster["dir"], "ckpt-plain")
+    logs, job_s = _submit(cluster, f"distgrad-e2e-{uuid.uuid4().hex[:8]}", *TRAIN,
+                          "--checkpoint-dir", ckpt)
+    return {"logs": logs, "job_s": job_s, "checkpoint": ckpt}
+
+
+def _accuracy_line(logs: str) -> str:
+    m = re.search(r"^test accuracy: (\d+\.\d+)% \((\d+)/(\d+) held-out images\)", logs,
+                  re.MULTILINE)
+    assert m, f"no test accuracy in the logs:\n{logs}"
+    return m.group(0)
+
+
+def test_train_job_on_two_nodes(cluster, plain_job):
     env = cluster["env"]
 
     # Two nodes joined, and the cluster refuses requests without the token.
@@ -243,20 +308,9 @@ def test_train_job_on_two_nodes(cluster):
     assert _http_status(jobs_api, "not-the-token") in (401, 403)
     assert _http_status(jobs_api, token) == 200
 
-    # Submit with scripts/submit.sh (ray job submit, working dir + runtime env) and follow it.
-    job_id = f"distgrad-e2e-{uuid.uuid4().hex[:8]}"
-    t0 = time.monotonic()
-    follow = _run(["bash", SUBMIT, "--address", cluster["dashboard"], "--python", PYTHON,
-                   "--submission-id", job_id, "--", "--workers", "2", "--epochs", "2",
-                   "--no-progress"], env, timeout=240, check=False)
-    job_s = time.monotonic() - t0
-    code, body = _http(jobs_api + job_id, token)
-    status = json.loads(body).get("status") if code == 200 else f"HTTP {code}"
-    logs = _run([RAY, "job", "logs", job_id, "--address", cluster["dashboard"]], env,
-                timeout=60).stdout
-    assert follow.returncode == 0 and status == "SUCCEEDED", (
-        f"job {job_id} did not succeed (exit {follow.returncode}):\n{status}\n--- logs\n"
-        f"{logs[-4000:]}\n--- submit stderr\n{follow.stderr[-3000:]}")
+    # The job, submitted with scripts/submit.sh (ray job submit, working dir + runtime env)
+    # and followed, SUCCEEDED (plain_job).
+    logs, job_s = plain_job["logs"], plain_job["job_s"]
 
     # From the job's logs: its two workers ran on the cluster's two nodes ...
     placed = dict(re.findall(r"^\s+(worker:\d+)\s+pid \d+\s+node ([0-9a-f]{56})\s*$", logs,
@@ -287,3 +341,105 @@ def test_train_job_on_two_nodes(cluster):
 
     print(json.dumps({"cluster_start_s": round(cluster["start_s"], 1),
                       "job_s": round(job_s, 1), "accuracy": m.group(1)}))
+
+
+# ---- a worker killed mid-run ---------------------------------------------------------------------
+
+def read_checkpoint(directory) -> dict:
+    """Every entry of a checkpoint, a tensor's as its bytes (read into the driver)."""
+    import distgrad as dg
+    import distgrad.distributed.checkpoint as dcp
+    from distgrad import dtypes
+
+    out = {}
+    for e in dcp.read_manifest(directory)["entries"]:
+        key = json.dumps(e["path"])
+        if "value" in e:
+            out[key] = e["value"]
+            continue
+        t = dg.zeros(e["shape"], dtype=dtypes.from_name(e["dtype"]))
+        state = node = {}
+        for k in e["path"][:-1]:
+            node = node.setdefault(k, {})
+        node[e["path"][-1]] = t
+        dcp.load(state, checkpoint_id=directory)
+        out[key] = (e["dtype"], t.numpy().tobytes())
+    return out
+
+
+class KillWhenReported:
+    """Listens on 127.0.0.1 for the worker the job pauses (--test-pause-at), and SIGKILLs
+    it while it waits there: by the pid the runtime gave for it in the job's log
+    (stats(), "worker:1  pid N"), checked against the pid the worker reports."""
+
+    def __init__(self, worker: str):
+        self.worker = worker
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.address = ["127.0.0.1", self.server.getsockname()[1]]
+        self.pids: dict = {}  # from the job's log, as it comes
+        self.report = self.killed = self.error = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def on_line(self, line: str) -> None:
+        m = re.match(r"^\s+(worker:\d+)\s+pid (\d+)\s+node", line)
+        if m:
+            self.pids.setdefault(m.group(1), int(m.group(2)))
+
+    def _run(self):
+        try:
+            self.server.settimeout(240)
+            conn, _ = self.server.accept()
+            with conn, conn.makefile("rb") as f:
+                self.report = json.loads(f.readline())
+                deadline = time.monotonic() + 60  # the log line is printed before training
+                while self.worker not in self.pids and time.monotonic() < deadline:
+                    time.sleep(0.1)
+                pid = self.pids.get(self.worker)
+                if pid != self.report["pid"]:
+                    raise AssertionError(f"the runtime gave pid {pid} for {self.worker}, "
+                                         f"the paused worker reports {self.report}")
+                os.kill(pid, signal.SIGKILL)
+                self.killed = pid
+        except BaseException as e:  # the test sees it at join()
+            self.error = e
+        finally:
+            self.server.close()
+
+    def join(self) -> int:
+        self.thread.join(60)
+        if self.error is not None:
+            raise self.error
+        assert self.killed is not None, "the worker was not killed"
+        return self.killed
+
+
+def test_train_job_survives_a_worker_killed_mid_run(cluster, plain_job):
+    killer = KillWhenReported("worker:1")
+    # worker:1 pauses as it sends its first tensor of step KILL_STEP + 1 (its backward's
+    # gradient to worker:0), reports here and is killed there.
+    pause = {"step": KILL_STEP, "worker": "worker:1", "phase": "send",
+             "report_to": killer.address}
+    ckpt = os.path.join(cluster["dir"], "ckpt-killed")
+    logs, job_s = _submit(cluster, f"distgrad-e2e-kill-{uuid.uuid4().hex[:8]}", *TRAIN,
+                          "--checkpoint-dir", ckpt, "--max-restarts", "1",
+                          "--test-pause-at", json.dumps(pause), on_line=killer.on_line)
+    killed = killer.join()
+    assert (killer.report["worker"], killer.report["phase"]) == (1, "send"), killer.report
+
+    # The job's log shows the death, the restart and the steps done again ...
+    assert re.search(rf"^worker:1 failed in step {KILL_STEP + 1} \(epoch 1, step {KILL_STEP}/23\): "
+                     rf"WorkerDiedError: worker:1 died \(pid {killed}, ", logs, re.MULTILINE), logs
+    m = re.search(r"^restart 1/1: replaced worker:1 \(now pid (\d+)\); loaded the checkpoint of "
+                  rf"step 8 from {re.escape(ckpt)}; steps 9-{KILL_STEP} are done again$", logs,
+                  re.MULTILINE)
+    assert m and int(m.group(1)) != killed, logs
+    assert f"restarts: 1 ({KILL_STEP - 8} steps done again)" in logs
+
+    # ... and it ends with the uninterrupted job's accuracy, parameters and optimizer state.
+    assert _accuracy_line(logs) == _accuracy_line(plain_job["logs"])
+    got, want = read_checkpoint(ckpt), read_checkpoint(plain_job["checkpoint"])
+    assert got.keys() == want.keys() and any("momentum_buffer" in k for k in want)
+    assert [k for k in want if got[k] != want[k]] == []
+    print(json.dumps({"killed_job_s": round(job_s, 1), "plain_job_s": round(plain_job["job_s"], 1),
+                      "accuracy": _accuracy_line(logs)}))
