@@ -96,6 +96,9 @@ def _add_checkpoint_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--max-restarts", type=_non_negative_int, default=0, metavar="K",
                    help="when a worker dies or stops answering, replace it and go on from the "
                         "last checkpoint, at most K times (default 0: stop)")
+    g.add_argument("--call-timeout", type=_positive_float, metavar="SECONDS",
+                   help="how long to wait for a worker before it counts as stuck (default "
+                        "600)")
     # For fault tests: pause a worker at a point of a step, reported to a listener (JSON:
     # {"step", "worker", "phase", "name", "skip", "report_to": ["127.0.0.1", port]};
     # distgrad.distributed.testhooks.pause_at), where the test kills it.

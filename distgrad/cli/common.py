@@ -12,10 +12,13 @@ def start_workers(args):
     """init() from the common options; a failure to reach the cluster becomes a CLIError."""
     import distgrad.distributed as dist
 
+    kwargs = {}
+    if getattr(args, "call_timeout", None) is not None:
+        kwargs["call_timeout_s"] = args.call_timeout
     try:
         return dist.init(num_workers=args.workers, address=args.address, backend=args.backend,
                          timeout_s=args.timeout,
-                         test_hooks=bool(getattr(args, "test_pause_at", None)))
+                         test_hooks=bool(getattr(args, "test_pause_at", None)), **kwargs)
     except (TimeoutError, ConnectionError) as e:
         hint = ""
         if args.address is not None:

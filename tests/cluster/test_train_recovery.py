@@ -226,3 +226,36 @@ def test_resume_refuses_another_runs_checkpoint(local_reference, tmp_path, capsy
     assert code == 1
     assert (f"distgrad train: error: the checkpoint in {tmp_path / 'ckpt'} is of another run "
             "(--hidden 16 there, 8 here; --lr 0.1 there, 0.5 here)") in err, err
+
+
+def test_a_stuck_worker_is_replaced_after_the_call_timeout(ray_session, tmp_path, capsys):
+    """worker:1 stays paused (its test hook is never released): the job's wait for it
+    ends after --call-timeout with TimeoutError, and it is replaced as a dead one is."""
+    if dist.is_initialized():
+        dist.shutdown()
+    reference, ref_out = _train("ray", tmp_path, "uninterrupted", capsys)
+    gate = PhaseGate()
+    reports = []
+    listener = threading.Thread(target=lambda: reports.append(gate.wait(HANG_LIMIT_S)),
+                                daemon=True)
+    listener.start()
+    try:
+        pause = {"step": KILL_STEP, "worker": "worker:1", "phase": "send",
+                 "report_to": list(gate.address)}
+        # A deadline, not a measurement: a wait this long for a healthy worker would be one
+        # more restart, and the run would still have to end as the reference.
+        stuck, out = _train("ray", tmp_path, "stuck", capsys, "--max-restarts", "3",
+                            "--call-timeout", "5", "--test-pause-at", json.dumps(pause))
+        listener.join(HANG_LIMIT_S)
+    finally:
+        gate.close()
+        if dist.is_initialized():
+            dist.shutdown()
+    assert reports and reports[0]["worker"] == 1, reports
+    assert re.search(rf"^worker:1 failed in step {KILL_STEP + 1} \(epoch 1, step {KILL_STEP}/\d+\): "
+                     r"TimeoutError: worker:1 did not answer within 5.0 s", out, re.M), out
+    assert re.search(r"^restart 1/3: replaced worker:1 \(now pid \d+\); loaded the checkpoint of "
+                     r"step 4 ", out, re.M), out
+    assert not os.path.exists(f"/proc/{reports[0]['pid']}/status") or \
+        "\nState:\tZ" in open(f"/proc/{reports[0]['pid']}/status").read()  # it was killed
+    _same_run(stuck, reference)
