@@ -90,6 +90,9 @@ class Recovery:
                 step, history = loaded
                 self.out(f"resume: loaded the checkpoint of step {step} ({self.where(step)}) "
                          f"from {self.directory}")
+                if step > self.total:
+                    raise CLIError(f"the checkpoint in {self.directory} is of step {step}, past "
+                                   f"the end of --epochs {self.args.epochs} ({self.total} steps)")
         if self.directory and step == 0:
             self._save(model, opt, history, 0, wait=True)
         return model, opt, history, step
@@ -126,7 +129,7 @@ class Recovery:
             self.restarts += 1
             worker = _worker_of(error)
             reason = str(error).splitlines()[0] if str(error) else ""
-            self.out(f"{worker or 'a worker'} failed in step {step + 1} ({self.where(step)}): "
+            self.out(f"{worker or 'a worker'} failed in step {step + 1} ({self.where(step + 1)}): "
                      f"{type(error).__name__}: {reason}")
             if self.restarts > self.max_restarts:
                 raise CLIError(f"{worker or 'a worker'} failed ({type(error).__name__}) and the "
@@ -159,11 +162,11 @@ class Recovery:
         return {"restarts": self.restarts, "redone": self.redone} if self.restarts else {}
 
     def where(self, step: int) -> str:
-        """Step `step` (done) as epoch and step within it."""
-        epoch, i = divmod(step, self.steps_per_epoch)
-        if i == 0 and epoch > 0:
-            return f"end of epoch {epoch}"
-        return f"epoch {epoch + 1}, step {i}/{self.steps_per_epoch}"
+        """Step number `step` (from 1) as its epoch and its step in the epoch."""
+        epoch, i = divmod(step - 1, self.steps_per_epoch)
+        if i == self.steps_per_epoch - 1:
+            return f"end of epoch {epoch + 1}"
+        return f"epoch {epoch + 1}, step {i + 1}/{self.steps_per_epoch}"
 
     # ---- workers ---------------------------------------------------------------------------------
     def _replace(self, worker) -> str:

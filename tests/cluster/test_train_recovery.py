@@ -10,9 +10,12 @@ on the in-process backend `LocalEndpoint.kill`, which stands in for it.
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import re
+import shutil
 import signal
 import threading
 
@@ -125,7 +128,7 @@ def test_a_worker_killed_mid_step_is_replaced_and_the_run_ends_as_if_it_was_not(
     if backend == "ray":  # the pid the runtime gave for worker:1 is the one that was killed
         assert report["pid"] == _pids(out)["worker:1"], (report, out)
     # The log shows the failure, the restart and the steps done again.
-    assert re.search(rf"^worker:1 failed in step {KILL_STEP + 1} \(epoch 1, step {KILL_STEP}/\d+\): "
+    assert re.search(rf"^worker:1 failed in step {KILL_STEP + 1} \(epoch 1, step {KILL_STEP + 1}/\d+\): "
                      r"WorkerDiedError: worker:1 ", out, re.M), out
     m = re.search(r"^restart 1/1: replaced worker:1 \(now pid (\d+)\); loaded the checkpoint of "
                   rf"step 4 from {re.escape(str(killed))}; steps 5-{KILL_STEP} are done again$",
@@ -154,9 +157,6 @@ def local_reference(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("reference")
     argv = TRAIN + ["--backend", "local", "--checkpoint-dir", str(tmp / "ckpt"),
                     "--plot", str(tmp / "curve.png")]
-    import contextlib
-    import io
-
     out = io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
         assert within(HANG_LIMIT_S, cli.main, argv) == 0
@@ -252,10 +252,41 @@ def test_a_stuck_worker_is_replaced_after_the_call_timeout(ray_session, tmp_path
         if dist.is_initialized():
             dist.shutdown()
     assert reports and reports[0]["worker"] == 1, reports
-    assert re.search(rf"^worker:1 failed in step {KILL_STEP + 1} \(epoch 1, step {KILL_STEP}/\d+\): "
+    assert re.search(rf"^worker:1 failed in step {KILL_STEP + 1} \(epoch 1, step {KILL_STEP + 1}/\d+\): "
                      r"TimeoutError: worker:1 did not answer within 5.0 s", out, re.M), out
     assert re.search(r"^restart 1/3: replaced worker:1 \(now pid \d+\); loaded the checkpoint of "
                      r"step 4 ", out, re.M), out
     assert not os.path.exists(f"/proc/{reports[0]['pid']}/status") or \
         "\nState:\tZ" in open(f"/proc/{reports[0]['pid']}/status").read()  # it was killed
     _same_run(stuck, reference)
+
+
+def test_resume_refuses_a_checkpoint_past_the_last_epoch(local_reference, tmp_path, capsys):
+    reference, _ = local_reference
+    shutil.copytree(reference, tmp_path / "ckpt")  # 2 epochs done
+    code, out, err = _local(tmp_path, "ckpt", capsys, "--epochs", "1", "--resume")
+    assert code == 1
+    assert (f"distgrad train: error: the checkpoint in {tmp_path / 'ckpt'} is of step 24, past "
+            "the end of --epochs 1 (12 steps)") in err, err
+
+
+def test_the_in_process_stand_in_for_a_killed_worker(switch_runtime):
+    """LocalEndpoint.kill, which the in-process tests above kill a worker with, fails as a
+    killed Ray worker does: its tensors, new work on it and its peers' waits for it raise
+    WorkerDiedError naming it, stats() says it is dead, restart_worker replaces it."""
+    switch_runtime("local", 2)
+    a = dg.ones(3, device="worker:0")
+    b = dg.ones(3, device="worker:1") * 2
+    dist.current().endpoint.kill(1)
+    for read in (b.tolist, lambda: (b.to("worker:0") + a).tolist(),
+                 lambda: dg.ones(2, device="worker:1").tolist()):
+        with pytest.raises(dist.WorkerDiedError, match="worker:1 died") as info:
+            read()
+        assert info.value.worker == "worker:1"
+    assert dist.stats()["worker:1"]["dead"] is True
+    assert a.tolist() == [1.0] * 3
+    dist.restart_worker(1)
+    c = dg.ones(3, device="worker:1")
+    assert (c.to("worker:0") + a).to("worker:1").tolist() == [2.0] * 3
+    assert not dist.stats()["worker:1"].get("dead")
+    dist.shutdown()

@@ -428,7 +428,7 @@ def test_train_job_survives_a_worker_killed_mid_run(cluster, plain_job):
     assert (killer.report["worker"], killer.report["phase"]) == (1, "send"), killer.report
 
     # The job's log shows the death, the restart and the steps done again ...
-    assert re.search(rf"^worker:1 failed in step {KILL_STEP + 1} \(epoch 1, step {KILL_STEP}/23\): "
+    assert re.search(rf"^worker:1 failed in step {KILL_STEP + 1} \(epoch 1, step {KILL_STEP + 1}/23\): "
                      rf"WorkerDiedError: worker:1 died \(pid {killed}, ", logs, re.MULTILINE), logs
     m = re.search(r"^restart 1/1: replaced worker:1 \(now pid (\d+)\); loaded the checkpoint of "
                   rf"step 8 from {re.escape(ckpt)}; steps 9-{KILL_STEP} are done again$", logs,
