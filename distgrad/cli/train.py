@@ -222,6 +222,7 @@ def _train(args, tqdm, X_tr, y_tr, X_te, y_te) -> int:
             bar.set_postfix(loss=f"{value:.4f}", samples_s=f"{epoch_seen / max(elapsed, 1e-9):.0f}",
                             **job.postfix(), refresh=False)
             if i == steps_per_epoch - 1:
+                dt = time.perf_counter() - t0  # the epoch's training, without its test
                 acc = accuracy(model, X_te, y_te)
                 history["epoch_ends"].append(len(history["losses"]))
                 history["accs"].append(acc)
@@ -235,7 +236,6 @@ def _train(args, tqdm, X_tr, y_tr, X_te, y_te) -> int:
         step += 1
         bar.update(1)
         if i == steps_per_epoch - 1:
-            dt = time.perf_counter() - t0
             train_time += dt
             seen += epoch_seen
             mean_loss = float(np.mean(history["losses"][-steps_per_epoch:]))
