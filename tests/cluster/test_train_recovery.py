@@ -290,3 +290,24 @@ def test_the_in_process_stand_in_for_a_killed_worker(switch_runtime):
     assert (c.to("worker:0") + a).to("worker:1").tolist() == [2.0] * 3
     assert not dist.stats()["worker:1"].get("dead")
     dist.shutdown()
+
+
+def test_a_sharded_run_killed_mid_step_ends_as_if_it_was_not(tmp_path, capsys):
+    """--sharded: every layer (and its momentum) split over both workers."""
+    if dist.is_initialized():
+        dist.shutdown()
+    reference, ref_out = _train("local", tmp_path, "uninterrupted", capsys, "--sharded")
+    gate = PhaseGate()
+    try:
+        killer = KillAtReport(gate, "local")
+        pause = {"step": KILL_STEP, "worker": "worker:1", "phase": "send",
+                 "report_to": list(gate.address)}
+        killed, out = _train("local", tmp_path, "killed", capsys, "--sharded", "--max-restarts",
+                             "1", "--test-pause-at", json.dumps(pause))
+        killer.join()
+    finally:
+        gate.close()
+    assert "each split over worker:0, worker:1" in out
+    assert re.search(r"^restart 1/1: replaced worker:1 .* loaded the checkpoint of step 4 ", out,
+                     re.M), out
+    _same_run(killed, reference)
