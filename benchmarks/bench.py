@@ -6,9 +6,17 @@ as a Python float every step. Systems:
 
     distgrad          Ray backend, 2 local workers (or --backend local)
     distgrad_sharded  column/row-parallel layers over both workers
+    distgrad_dp       nn.parallel.DistributedDataParallel over both workers, global batch
+    distgrad_pp       distributed.pipelining Schedule1F1B, 2 | 2 layers, 4 micro-batches
+    distgrad_pp_zb    the same with ScheduleZeroBubble
     torch_rpc         torch.distributed.autograd + rpc, TensorPipe on 127.0.0.1, 2 workers
+    torch_ddp         DistributedDataParallel, 2 ranks (gloo), half the batch each
+    torch_tp          DTensor parallelize_module, Colwise/Rowwise pairs, 2 ranks (gloo)
+    torch_pp          torch.distributed.pipelining Schedule1F1B, 2 | 2 layers, 4 micro-batches
     torch_local       the same model in one PyTorch process
     numpy             forward + backward + update written by hand (the compute floor)
+
+A distgrad row whose API is missing reads "not available: <why>"; `--systems` picks rows.
 
 How each is measured alike:
   - Each system runs in processes of its own (runner.py; both distgrad systems share one
@@ -23,6 +31,7 @@ How each is measured alike:
     kept as a second figure.
 
     python -m distgrad bench --sizes S,M --json bench.json
+    python -m distgrad bench --systems torch_ddp,torch_tp,torch_pp,torch_local
     python -m distgrad bench --scaling          # workers 1,2,4 x depth 4,16,64 at S
     python -m distgrad bench --profile          # cProfile of the distgrad step at S
 """
@@ -48,21 +57,27 @@ from .model import SIZES, make_params
 from .runner import ChildGroup, InProcess, time_chunk
 from .systems import GROUPS, Distgrad
 
-SYSTEMS = ("distgrad", "distgrad_sharded", "torch_rpc", "torch_local", "numpy")
+SYSTEMS = ("distgrad", "distgrad_sharded", "distgrad_dp", "distgrad_pp", "distgrad_pp_zb",
+           "torch_rpc", "torch_ddp", "torch_tp", "torch_pp", "torch_local", "numpy")
+# Each distgrad row's like-for-like PyTorch row (ratio_to_peer).
+PEERS = {"distgrad": "torch_rpc", "distgrad_sharded": "torch_tp", "distgrad_dp": "torch_ddp",
+         "distgrad_pp": "torch_pp", "distgrad_pp_zb": "torch_pp"}
 DEFAULT_STEPS = {"S": 200, "M": 60, "L": 8}  # timed steps per system
 CHUNK_STEPS = {"S": 20, "M": 6, "L": 2}  # steps per chunk: the drain is a small part of it
 WARMUP = {"S": 10, "M": 3, "L": 1}
 OTHER_CPU_WARN_PCT = 3.0  # other systems' CPU during a system's chunks, in % of one core
 OUTSIDE_CPU_WARN_PCT = 10.0  # processes outside the bench (other users of the machine)
 THREADS_NOTE = ("one thread per process: OMP/OPENBLAS/MKL_NUM_THREADS=1, threadpoolctl and "
-                "torch.set_num_threads(1) in every driver, Ray worker and torch RPC worker")
+                "torch.set_num_threads(1) in every driver, Ray worker, torch RPC worker and "
+                "torch gloo rank")
 MEMORY_NOTE = ("glibc's default memory settings in every process but distgrad's workers, which "
                "keep freed memory for reuse (distgrad.distributed.memory, set by the workers "
                "themselves); numpy and PyTorch users set nothing, so their processes do not")
 TIMING_NOTE = ("each system in processes of its own, timed in interleaved chunks that end when "
-               "its work is done (distgrad: dist.synchronize()); ms/step = chunk time / steps; "
+               "its work is done (distgrad: dist.synchronize(); torch's 2-rank peers: an "
+               "all-reduce both ranks reach after their last step); ms/step = chunk time / steps; "
                "the processes the other systems started (Ray's daemons and workers, torch RPC "
-               "workers) are stopped during a system's chunks")
+               "workers, torch's rank 1) are stopped during a system's chunks")
 
 
 # ---- the interleaved schedule ---------------------------------------------------------------------
@@ -213,7 +228,7 @@ def _row(chunks: list, warmup: int) -> dict:
            "step_clock_p90_ms": _percentile(clock, 0.9),
            "drain_ms_mean": statistics.fmean(c["drain_ms"] for c in chunks),
            "drain_share": sum(c["drain_ms"] for c in chunks) / total_ms,
-           "final_loss": chunks[-1]["losses"][-1]}
+           "final_loss": chunks[-1].get("final_loss", chunks[-1]["losses"][-1])}
     if "counters" in chunks[0]:
         d = np.sum([np.array(c["counters"], dtype=np.int64) for c in chunks], axis=0)
         m, sent, recv = d[:3].sum(axis=1) / n
@@ -227,10 +242,14 @@ def _row(chunks: list, warmup: int) -> dict:
 def _ratios(rows: dict) -> None:
     ref_rpc = rows.get("torch_rpc", {}).get("median_ms")
     ref_np = rows.get("numpy", {}).get("median_ms")
-    for row in rows.values():
+    for name, row in rows.items():
         med = row.get("median_ms")
         row["ratio_to_torch_rpc"] = med / ref_rpc if med and ref_rpc else None
         row["ratio_to_numpy"] = med / ref_np if med and ref_np else None
+        if name in PEERS:
+            ref = rows.get(PEERS[name], {}).get("median_ms")
+            row["peer"] = PEERS[name]
+            row["ratio_to_peer"] = med / ref if med and ref else None
 
 
 def _check(size, rows, live, log) -> None:
@@ -283,7 +302,8 @@ def _fmt(v, spec):
 
 
 def print_table(result: dict, out=sys.stdout) -> None:
-    hdr = (f"{'size':<4} {'system':<17} {'ms/step':>9} {'p90':>9} {'x rpc':>6} {'x numpy':>7} "
+    hdr = (f"{'size':<4} {'system':<17} {'ms/step':>9} {'p90':>9} {'x rpc':>6} {'x peer':>6} "
+           f"{'x numpy':>7} "
            f"{'clock ms':>9} {'drain %':>7} {'others %':>8} {'msgs/step':>9} {'sent B':>7} "
            f"{'recv B':>6}")
     print(hdr, file=out)
@@ -298,6 +318,7 @@ def print_table(result: dict, out=sys.stdout) -> None:
                 continue
             print(f"{size:<4} {name:<17} {r['median_ms']:>9.3f} {r['p90_ms']:>9.3f} "
                   f"{_fmt(r.get('ratio_to_torch_rpc'), '6.2f'):>6} "
+                  f"{_fmt(r.get('ratio_to_peer'), '6.2f'):>6} "
                   f"{_fmt(r.get('ratio_to_numpy'), '7.2f'):>7} "
                   f"{r['step_clock_median_ms']:>9.3f} {100 * r['drain_share']:>7.1f} "
                   f"{_fmt(r.get('other_systems_cpu_pct'), '8.1f'):>8} "
@@ -321,7 +342,9 @@ def print_table(result: dict, out=sys.stdout) -> None:
     print("ms/step, p90: per chunk, chunk time / steps, the chunk ending when the system's work "
           "is done. clock ms: each step's own clock, until loss.item() returned. drain %: the "
           "share of chunk time spent in the end-of-chunk wait (distgrad: dist.synchronize(), "
-          "one round trip plus the last step's tail). others %: CPU used by the other systems' "
+          "one round trip plus the last step's tail; torch's 2-rank peers: one all-reduce). "
+          "x peer: against the distgrad row's like-for-like torch row (" + ", ".join(
+              f"{k} / {v}" for k, v in PEERS.items()) + "). others %: CPU used by the other systems' "
           "processes during this system's chunks, in % of one core. msgs/step and bytes: "
           "what distgrad's driver sent to / received from its workers per step.", file=out)
 

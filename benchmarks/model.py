@@ -12,6 +12,7 @@ import numpy as np
 
 SIZES = {"S": (32, 64), "M": (256, 1024), "L": (1024, 4096)}  # (batch, width)
 LR = 0.01
+N_MICROBATCHES = 4  # the pipeline rows' micro-batches per step (torch_pp, distgrad_pp)
 
 
 def make_params(batch: int, width: int, depth: int = 4, workers: int = 2, seed: int = 0) -> dict:
@@ -25,7 +26,10 @@ def make_params(batch: int, width: int, depth: int = 4, workers: int = 2, seed: 
     return {"weights": weights, "biases": biases, "placement": placement,
             "split": placement.index(1) if 1 in placement else depth,
             "x": rng.standard_normal((batch, width), dtype=np.float32),
-            "y": rng.standard_normal((batch, width), dtype=np.float32), "lr": LR}
+            "y": rng.standard_normal((batch, width), dtype=np.float32), "lr": LR,
+            # make_params(**args) rebuilds these numbers (another rank's process does)
+            "args": {"batch": batch, "width": width, "depth": depth, "workers": workers,
+                     "seed": seed}}
 
 
 def params_for(size: str) -> dict:

@@ -38,10 +38,16 @@ def time_chunk(system, steps: int, counters=None) -> dict:
 
     `step_ms` is each step's own clock (until the step returned); `drain_ms` is the time
     `sync()` took after the last step; `counters` (a callable) is read before the drain,
-    so a count covers the steps' own messages."""
+    so a count covers the steps' own messages. A system with several ranks (torch_spmd.py)
+    has `begin(steps)`, called before the clock starts, which tells its other ranks to run
+    the same steps; its `sync()` returns the last step's global loss (a rank's own step
+    may see only its share of the loss, or none), kept as `final_loss`."""
     sync = getattr(system, "sync", None)
+    begin = getattr(system, "begin", None)
     step_ms, losses = [], []
     before = counters() if counters else None
+    if begin is not None:
+        begin(steps)
     t0 = time.perf_counter()
     for _ in range(steps):
         s = time.perf_counter()
@@ -49,11 +55,12 @@ def time_chunk(system, steps: int, counters=None) -> dict:
         step_ms.append((time.perf_counter() - s) * 1e3)
     d = time.perf_counter()
     after = counters() if counters else None
-    if sync is not None:
-        sync()
+    synced = sync() if sync is not None else None
     t1 = time.perf_counter()
     out = {"steps": steps, "chunk_ms": (t1 - t0) * 1e3, "drain_ms": (t1 - d) * 1e3,
            "step_ms": step_ms, "losses": losses}
+    if synced is not None:
+        out["final_loss"] = synced
     if counters:
         out["counters"] = [[a - b for a, b in zip(ra, rb)] for ra, rb in zip(after, before)]
     return out
@@ -63,6 +70,9 @@ def warm_up(system, size: str, warmup: int) -> float:
     """Set a system up for a size and run its untimed steps; returns the seconds taken."""
     t0 = time.perf_counter()
     system.setup(params_for(size))
+    begin = getattr(system, "begin", None)
+    if begin is not None:
+        begin(warmup)
     for _ in range(warmup):
         system.step()
     sync = getattr(system, "sync", None)

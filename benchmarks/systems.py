@@ -1,6 +1,7 @@
 """The systems that do not import torch: numpy (the compute floor), distgrad with its
-layers placed on workers, and distgrad with column/row-parallel layers; and the process
-groups every system runs in (`open_group`).
+layers placed on workers, and distgrad with column/row-parallel layers (its data-parallel
+and pipeline rows are in distgrad_parallel.py); and the process groups every system runs
+in (`open_group`).
 
 A system has `setup(params)`, `step() -> loss`, `sync()` (returns when the work its steps
 started is done: a no-op for synchronous systems), `teardown()` and `close()`.
@@ -107,13 +108,8 @@ class Distgrad(_OnWorkers):
             import distgrad.nn as nn
             import distgrad.optim as optim
 
-            self.layers = []
-            for w, b, dev in zip(p["weights"], p["biases"], devs):
-                lin = nn.Linear(w.shape[1], w.shape[0])
-                with dg.no_grad():
-                    lin.weight.copy_(dg.from_numpy(w))
-                    lin.bias.copy_(dg.from_numpy(b))
-                self.layers.append(lin.to(dev))
+            self.layers = [linear_from(w, b).to(dev)
+                           for w, b, dev in zip(p["weights"], p["biases"], devs)]
             self.params = [q for lin in self.layers for q in lin.parameters()]
             self.opt = optim.SGD(self.params, lr=p["lr"])
             self.F = nn.functional
@@ -168,6 +164,18 @@ class Distgrad(_OnWorkers):
     close = teardown
 
 
+def linear_from(w, b):
+    """A distgrad `nn.Linear` in the driver holding the weight `w` and bias `b` (numpy)."""
+    import distgrad as dg
+    import distgrad.nn as nn
+
+    lin = nn.Linear(w.shape[1], w.shape[0])
+    with dg.no_grad():
+        lin.weight.copy_(dg.from_numpy(w))
+        lin.bias.copy_(dg.from_numpy(b))
+    return lin
+
+
 def _distgrad_api(api: str) -> str:
     if api != "auto":
         return api
@@ -187,7 +195,7 @@ def sharded_available() -> str | None:
     try:
         from distgrad.distributed.nn import ColumnParallelLinear, RowParallelLinear  # noqa: F401
     except ImportError:
-        return "not available (no distgrad.distributed.nn.ColumnParallelLinear)"
+        return "not available: no distgrad.distributed.nn.ColumnParallelLinear"
     return None
 
 
@@ -210,12 +218,8 @@ class DistgradSharded(_OnWorkers):
         workers = ["worker:0", "worker:1"]
         self.layers = []
         for i, (w, b) in enumerate(zip(p["weights"], p["biases"])):
-            lin = nn.Linear(w.shape[1], w.shape[0])
-            with dg.no_grad():
-                lin.weight.copy_(dg.from_numpy(w))
-                lin.bias.copy_(dg.from_numpy(b))
             cls = ColumnParallelLinear if i % 2 == 0 else RowParallelLinear
-            self.layers.append(cls.from_linear(lin, workers=workers))
+            self.layers.append(cls.from_linear(linear_from(w, b), workers=workers))
         self.x = dist.replicate(dg.tensor(p["x"], device="worker:0"), workers)
         self.y = dist.replicate(dg.tensor(p["y"], device="worker:1"), workers)
         self.opt = optim.SGD([q for m in self.layers for q in m.parameters()], lr=p["lr"])
@@ -243,9 +247,12 @@ class DistgradSharded(_OnWorkers):
 
 # ---- the processes each system runs in -------------------------------------------------------------
 
-# Systems that share processes: both distgrad systems use one driver and its two workers.
+# Systems that share processes: the distgrad systems use one driver and its two workers;
+# the torch SPMD peers one pair of ranks and its gloo process group (torch_spmd.py).
 GROUPS = {"numpy": "numpy", "distgrad": "distgrad", "distgrad_sharded": "distgrad",
-          "torch_rpc": "torch_rpc", "torch_local": "torch_local"}
+          "distgrad_dp": "distgrad", "distgrad_pp": "distgrad", "distgrad_pp_zb": "distgrad",
+          "torch_rpc": "torch_rpc", "torch_ddp": "torch_spmd", "torch_tp": "torch_spmd",
+          "torch_pp": "torch_spmd", "torch_local": "torch_local"}
 
 
 def open_group(group: str, names, options: dict):
@@ -262,6 +269,10 @@ def open_group(group: str, names, options: dict):
         rpc = torch_systems.TorchRPC(options.get("torch_transports", "uv"))
         rpc.start()  # on failure its processes are already reaped
         return {"torch_rpc": rpc}, rpc.close, {"worker_thread_pools": rpc.thread_info()}
+    if group == "torch_spmd":
+        from . import torch_spmd
+
+        return torch_spmd.open_group(names)
     raise ValueError(f"unknown system group {group!r}")
 
 
@@ -281,6 +292,14 @@ def _open_distgrad(names, options: dict):
         if "distgrad_sharded" in names:
             why = sharded_available()
             systems["distgrad_sharded"] = why if why else DistgradSharded()
+        from . import distgrad_parallel as par
+
+        for cls, available in ((par.DistgradDP, par.dp_available),
+                               (par.DistgradPP, par.pp_available),
+                               (par.DistgradPPZeroBubble, par.pp_available)):
+            if cls.name in names:
+                why = available()
+                systems[cls.name] = why if why else cls()
     except BaseException:
         dist.shutdown()
         raise
