@@ -277,32 +277,30 @@ def open_group(group: str, names, options: dict):
 
 
 def _open_distgrad(names, options: dict):
+    """The wanted distgrad rows, and the runtime they share, started only if one of them
+    can run (a row whose API is missing is its reason, a string)."""
     import distgrad.distributed as dist
 
-    kwargs = {}
+    from . import distgrad_parallel as par
+
+    systems: dict = {}
+    if "distgrad" in names:
+        systems["distgrad"] = Distgrad(options.get("api", "auto"))
+    for cls, available in ((DistgradSharded, sharded_available),
+                           (par.DistgradDP, par.dp_available),
+                           (par.DistgradPP, par.pp_available),
+                           (par.DistgradPPZeroBubble, par.pp_available)):
+        if cls.name in names:
+            why = available()
+            systems[cls.name] = why if why else cls()
     backend = options.get("backend", "ray")
+    info = {"backend": backend,
+            "distgrad_api": systems["distgrad"].api if "distgrad" in systems else None}
+    if all(isinstance(s, str) for s in systems.values()):
+        return systems, lambda: None, info  # nothing to run: no runtime
+    kwargs = {}
     niceness = options.get("ray_worker_niceness", "0")
     if backend == "ray" and niceness != "keep":
         kwargs["_system_config"] = {"worker_niceness": int(niceness)}
     dist.init(2, backend=backend, **kwargs)
-    systems: dict = {}
-    try:
-        if "distgrad" in names:
-            systems["distgrad"] = Distgrad(options.get("api", "auto"))
-        if "distgrad_sharded" in names:
-            why = sharded_available()
-            systems["distgrad_sharded"] = why if why else DistgradSharded()
-        from . import distgrad_parallel as par
-
-        for cls, available in ((par.DistgradDP, par.dp_available),
-                               (par.DistgradPP, par.pp_available),
-                               (par.DistgradPPZeroBubble, par.pp_available)):
-            if cls.name in names:
-                why = available()
-                systems[cls.name] = why if why else cls()
-    except BaseException:
-        dist.shutdown()
-        raise
-    info = {"backend": backend,
-            "distgrad_api": systems["distgrad"].api if "distgrad" in systems else None}
     return systems, dist.shutdown, info
