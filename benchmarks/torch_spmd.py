@@ -214,7 +214,11 @@ class SPMDGroup:
             raise
 
     def send(self, **msg) -> None:
-        self._out.write(json.dumps(msg) + "\n")
+        try:
+            self._out.write(json.dumps(msg) + "\n")
+        except BrokenPipeError:
+            raise RuntimeError(f"torch rank 1 (pid {self.proc.pid}) exited "
+                               f"(status {self.proc.wait()})") from None
 
     def _reply(self) -> dict:
         line = self._in.readline()
