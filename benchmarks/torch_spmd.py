@@ -234,6 +234,12 @@ class SPMDGroup:
         self.send(**msg)
         return self._reply()
 
+    def stop_rank1(self) -> None:
+        """Stop rank 1 by its PID; every later command to it fails at once."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
     def thread_info(self) -> list:
         return [thread_info(), self.call(cmd="info")["threads"]]
 
@@ -289,7 +295,11 @@ class Rank0:
         self.up = True
         with warnings.catch_warnings():
             _quiet()
-            self.impl.setup(p, 0)  # its collectives pair with rank 1's
+            try:
+                self.impl.setup(p, 0)  # its collectives pair with rank 1's
+            except BaseException:
+                self.group.stop_rank1()  # it may wait in a collective rank 0 never joins
+                raise
         self.group._reply()
 
     def begin(self, steps: int) -> None:
