@@ -17,9 +17,15 @@ from __future__ import annotations
 
 import collections
 
-from ..autograd import record
+from ..autograd import grad_mode, record
+from . import placement
 
 counts = collections.Counter()
+
+
+def _recording(parts) -> bool:
+    """A graph is recorded through the parts (create_graph): use the differentiable moves."""
+    return grad_mode.is_grad_enabled() and any(p._requires_grad for p in parts)
 
 
 def _on(t, worker: str):
@@ -38,6 +44,11 @@ def all_reduce(parts: list) -> list:
     """The sum of `parts` (one tensor per worker, same shape) on each of their workers."""
     counts["all_reduce"] += 1
     workers = [p.device_str for p in parts]
+    if len(parts) == 2 and not _recording(parts):  # both send first, then both add
+        first_there, second_here = placement.exchange([(parts[0], workers[1]),
+                                                        (parts[1], workers[0])])
+        return [record.call("add", parts[0], second_here),
+                record.call("add", first_there, parts[1])]
     if len(parts) <= 2:
         return [_sum_in_order(parts, w) for w in workers]
     chunks = reduce_scatter([p.reshape(-1) for p in parts], _count_collective=False)

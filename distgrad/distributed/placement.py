@@ -52,6 +52,24 @@ def transfer(t: Tensor, device: str):
     return ref
 
 
+def exchange(moves) -> list:
+    """`moves`, [(worker tensor, worker)], done at once without a graph: every send is
+    queued before any receive, so workers that swap tensors (a collective) send both ways
+    at the same time instead of one after the other."""
+    sends = []
+    for t, device in moves:
+        source, dst = record.executor_for(t.device_str), record.executor_for(device)
+        sends.append((source, dst, source.send_to(t._value, dst), t))
+    out = []
+    for source, dst, exp, t in sends:
+        dst.counters.add_moved(t.numel() * t.dtype.itemsize)
+        ref = dst.receive(exp, t.shape, t.dtype.name)
+        out.append(Tensor._make(ref, t.shape, t.dtype, dst.device))
+    for source in {id(s): s for s, _, _, _ in sends}.values():
+        source.flush_exports()
+    return out
+
+
 def restore(t: Tensor, device: str, placement) -> Tensor:
     """A loaded tensor `t` (in the driver) placed where it was saved: on `device`, or sharded
     or replicated as `placement` records (distgrad.load)."""
