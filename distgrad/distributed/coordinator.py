@@ -34,6 +34,35 @@ from .worker import Worker
 
 _ids = itertools.count(1)
 _limits = threading.local()  # this thread's call_timeout(), if it set one
+_holding = threading.local()  # this thread's hold_runs() depth
+
+
+@contextlib.contextmanager
+def hold_runs(queues):
+    """Within this block, this thread's ops stay queued and each worker's go as one run at
+    its end (or as few runs as the backend needs), instead of a message whenever a tensor
+    crosses workers or a backward ends: a pipeline step's micro-batches then cost a few
+    messages per worker, not one per micro-batch per op.
+
+    On Ray, where workers run at once, two runs may then wait on each other's tensors (a
+    stage's forward sends to the next stage, whose backward sends back): both are sent,
+    and each worker's recv waits for the other's send. In-process workers run a run when
+    it is sent, so there a run still goes before one that waits on it (`receive`).
+    """
+    depth = getattr(_holding, "depth", 0)
+    _holding.depth = depth + 1
+    try:
+        yield
+    finally:
+        _holding.depth = depth
+        if depth == 0:
+            for q in queues:
+                q.flush()
+
+
+def holding() -> bool:
+    """Is this thread inside hold_runs()?"""
+    return getattr(_holding, "depth", 0) > 0
 
 
 @contextlib.contextmanager
@@ -129,6 +158,7 @@ class WorkerQueue:
         self.call_timeout_s = None  # how long a wait for this worker may take (None: no limit)
         self.generation = 0  # counts restarts: a tensor of an earlier one is lost
         self.closed = False
+        self._flushing = False  # a flush under way (one waited on by the runs it flushes first)
 
     # ---- queueing ------------------------------------------------------------------------
     def run(self, op, inputs, attrs, metas, device):
@@ -212,7 +242,8 @@ class WorkerQueue:
         before that tensor exists: it waits for it on the worker, at that instruction."""
         tid = next(_ids)
         with self.lock:
-            if not exp.sent and exp.queue.depends_on(self):
+            if not exp.sent and not (holding() and self.endpoint.concurrent) and \
+                    exp.queue.depends_on(self):
                 self.flush()  # the sending run waits on this queue's run: send ours first
             self._append(["recv", tid, exp.queue.index, exp.key, list(shape), dtype])
             self.waits[exp.key] = exp
@@ -276,6 +307,10 @@ class WorkerQueue:
     def flush(self) -> None:
         """Send the queued run (after the runs it receives from)."""
         with self.lock:
+            if self._flushing:
+                # Two held runs that wait on each other (hold_runs): this queue's run is
+                # being sent already, after the one whose flush asked for it here.
+                return
             frees = _drain(self.frees)
             node_frees = _drain(self.node_frees)
             if not self.instrs and not frees and not node_frees:
@@ -285,7 +320,11 @@ class WorkerQueue:
             exports, sends = self.exports, self.sends
             self.instrs, self.args, self.exports, self.sizes, self.work = [], [], [], [], 0
             self.sends, self.waits, self.owners = [], {}, []
-            self._send(run, exports, sends, frees, node_frees)
+            self._flushing = True
+            try:
+                self._send(run, exports, sends, frees, node_frees)
+            finally:
+                self._flushing = False
 
     def flush_exports(self) -> None:
         """Send now only what the queued sends and exports need; the rest stays queued.
@@ -450,6 +489,8 @@ class WorkerQueue:
             elif isinstance(outcome, BaseException):
                 self.errors.add(set(sent.owners), sent.key, outcome)
             else:
+                if "timing" in outcome:
+                    self.counters.add_timing(self.index, *outcome["timing"])
                 for i, record in outcome.get("failed", ()):
                     owner = sent.owners[i] if i < len(sent.owners) else None
                     self.errors.add((owner,), _key(record),
@@ -579,6 +620,14 @@ class Counters:
         self.received = [0] * n
         self.moved = 0  # bytes sent worker to worker (directly, never via the driver)
         self.transfers = 0
+        # Each worker's timeline, from its runs' replies (checked ones: after synchronize(),
+        # all): seconds running runs, of which waiting in recv for another worker's tensor,
+        # and the wall-clock span from the first run's start to the last one's end.
+        self.run_s = [0.0] * n
+        self.recv_wait_s = [0.0] * n
+        self.runs = [0] * n
+        self.first_start = [None] * n
+        self.last_end = [None] * n
 
     def add_sent(self, i: int, nbytes: int, messages: int) -> None:
         with self.lock:
@@ -589,6 +638,16 @@ class Counters:
         with self.lock:
             self.received[i] += nbytes
 
+    def add_timing(self, i: int, start: float, end: float, recv_wait: float) -> None:
+        with self.lock:
+            self.run_s[i] += end - start
+            self.recv_wait_s[i] += recv_wait
+            self.runs[i] += 1
+            if self.first_start[i] is None or start < self.first_start[i]:
+                self.first_start[i] = start
+            if self.last_end[i] is None or end > self.last_end[i]:
+                self.last_end[i] = end
+
     def add_moved(self, nbytes: int) -> None:
         with self.lock:
             self.moved += nbytes
@@ -598,5 +657,8 @@ class Counters:
         with self.lock:
             return {"messages": list(self.messages), "bytes_sent": list(self.sent),
                     "bytes_received": list(self.received), "bytes_moved": self.moved,
-                    "transfers": self.transfers}
+                    "transfers": self.transfers, "runs": list(self.runs),
+                    "run_s": list(self.run_s), "recv_wait_s": list(self.recv_wait_s),
+                    "first_run_start": list(self.first_start),
+                    "last_run_end": list(self.last_end)}
 

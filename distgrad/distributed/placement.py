@@ -10,6 +10,7 @@ from .. import storage
 from ..autograd import record
 from ..ops.table import Meta, defop
 from ..tensor import Tensor
+from .coordinator import holding
 
 defop("to_device", lambda x, device: x, lambda x, device: Meta(x.shape, x.dtype),
       lambda c, g: g.to(c.devices[0]), node="ToCopyBackward0", moves=True, sharding="move")
@@ -47,8 +48,10 @@ def transfer(t: Tensor, device: str):
     dst.counters.add_moved(t.numel() * t.dtype.itemsize)
     source = record.executor_for(src)
     ref = dst.receive(source.send_to(t._value, dst), t.shape, t.dtype.name)
-    # The source worker starts now on what this tensor needs, while the driver goes on.
-    source.flush_exports()
+    # The source worker starts now on what this tensor needs, while the driver goes on
+    # (unless the caller sends each worker's work as one run: coordinator.hold_runs).
+    if not holding():
+        source.flush_exports()
     return ref
 
 

@@ -40,7 +40,7 @@ import time
 from ..autograd import record
 from . import capacity, credentials, errors, wire
 from .channels import SECRET_BYTES, LocalHub, PeerLostError
-from .coordinator import Counters, WorkerQueue, call_timeout  # noqa: F401 (call_timeout: API)
+from .coordinator import Counters, WorkerQueue, call_timeout, holding  # noqa: F401 (call_timeout: API)
 from .errors import ThreadErrors, WorkerDiedError
 from .memory import keep_freed_memory
 from .worker_hooks import WorkerHooks
@@ -61,6 +61,8 @@ _RESTART_HINT = ("its tensors and graph nodes are lost; call "
 
 class LocalEndpoint:
     """Workers in the driver process: the same messages, arrays inline as msgpack ext."""
+
+    concurrent = False  # a run runs when it is sent, to its end, before the next is sent
 
     def __init__(self, n: int, test_hooks: bool = False):
         self.workers = [Worker(i, node="local", hooks=WorkerHooks() if test_hooks else None)
@@ -217,6 +219,8 @@ class RayEndpoint:
     Replies are checked lazily by the queues; this class turns Ray's errors into
     distgrad's (see the module doc) and remembers which workers died.
     """
+
+    concurrent = True  # every worker runs its runs while the others run theirs
 
     def __init__(self, actors, pings, make_actor=None, channels=None):
         self.actors = actors
@@ -558,6 +562,8 @@ class Runtime:
                            f"Use one of them, or init(num_workers=...) with more")
 
     def flush_all(self, eager_only: bool = False) -> None:
+        if eager_only and holding():
+            return  # the end of a backward inside hold_runs(): its block's end sends it
         for q in self.queues:
             if not eager_only or q.worth_sending():
                 q.flush()
@@ -572,6 +578,10 @@ class _Bound:
 
     def submit(self, instrs, args, n_exports):
         return self.endpoint.submit(self.index, instrs, args, n_exports)
+
+    @property
+    def concurrent(self) -> bool:
+        return self.endpoint.concurrent
 
     def stage(self, array):
         return self.endpoint.stage(array)

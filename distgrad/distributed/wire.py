@@ -15,7 +15,8 @@ A `run` message carries a worker's queued instructions, executed in order:
                            tensor `id` is rows [starts, stops) of tensor `key` of the
                            checkpoint shard file `path` (its size and checksum checked)
 
-Its reply: {"exports": n}, and "failed": [[instr index, record], ...] for the ops that
+Its reply: {"exports": n, "timing": [start, end, recv_wait]} (wall-clock seconds; the
+seconds it waited in "recv"), and "failed": [[instr index, record], ...] for the ops that
 failed in it (errors.py). An exported tensor that holds a failure comes back as a reply
 {"error": record} (bytes) in place of its array.
 

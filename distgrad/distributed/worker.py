@@ -39,6 +39,7 @@ import json
 import os
 import socket
 import threading
+import time
 
 import numpy as np
 
@@ -141,6 +142,7 @@ class Worker:
         self._sent: set = set()  # keys the current run has sent
         self._saves: dict[int, "_BackgroundSave"] = {}  # checkpoint writes under way, by ticket
         self._planned: dict = {}  # the current run's tensors as _check saw them (id -> _Operand)
+        self._recv_wait = 0.0  # seconds the current run has waited in recv so far
 
     # ---- entry point -----------------------------------------------------------------------
     def handle(self, payload, *arrays):
@@ -156,7 +158,9 @@ class Worker:
         if kind == "save_poll":
             return (wire.reply(self._save_poll(msg["body"]["ticket"])),)
         instrs = msg["instrs"]
+        started = time.time()  # wall clock: comparable between the workers of one machine
         self._sent = set()
+        self._recv_wait = 0.0
         if self.channels is not None:
             self.channels.running(True)
         try:
@@ -172,7 +176,9 @@ class Worker:
         finally:
             if self.channels is not None:
                 self.channels.running(False)
-        body = {"exports": len(exported)}
+        # When the run ran and how long it waited for other workers' tensors: the driver's
+        # counters sum these into each worker's timeline (busy and idle time).
+        body = {"exports": len(exported), "timing": [started, time.time(), self._recv_wait]}
         if failed:
             body["failed"] = failed
         return (wire.reply(body),) + tuple(exported)
@@ -363,10 +369,12 @@ class Worker:
             elif code == "recv":
                 if hooks is not None:
                     hooks.enter(self.index, "recv")
+                waited = time.perf_counter()
                 try:
                     tensors[ins[1]] = self.channels.recv(ins[2], ins[3], ins[4], ins[5])
                 except (PeerRunFailedError, PeerLostError, MemoryError) as e:
                     self._fail([ins[1]], _received_record(e, self.index, ins[1]))
+                self._recv_wait += time.perf_counter() - waited
             elif code == "assign":
                 dst, src = tensors[ins[1]], tensors[ins[2]]
                 if type(src) is _Failure or type(dst) is _Failure:

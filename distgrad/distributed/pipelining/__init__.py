@@ -1,0 +1,12 @@
+"""distgrad.distributed.pipelining: a model cut into stages on workers, run by micro-batch
+schedules (PyTorch's `torch.distributed.pipelining`, driven from the one driver).
+
+    stages = [PipelineStage(block0, 0, 2, "worker:0"), PipelineStage(block1, 1, 2, "worker:1")]
+    schedule = Schedule1F1B(stages, n_microbatches=4, loss_fn=F.mse_loss)
+    losses = []
+    out = schedule.step(x, target=y, losses=losses)   # grads accumulated on the workers
+"""
+from .schedules import Schedule1F1B, ScheduleGPipe, ScheduleZeroBubble
+from .stage import PipelineStage
+
+__all__ = ["PipelineStage", "ScheduleGPipe", "Schedule1F1B", "ScheduleZeroBubble"]

@@ -1,0 +1,158 @@
+"""Pipeline schedules: GPipe, 1F1B and zero bubble, driven from the one driver.
+
+A schedule here holds every stage (PyTorch's runs one per rank). `step` splits the batch
+into micro-batches (as `torch.tensor_split` on dim 0), and records the stages' actions in
+the order plan.py finds for the schedule. Recording an action queues its ops for its
+stage's worker; the whole step is queued under `hold_runs`, so each worker gets its part
+of the step as one run (on Ray; a few in-process), and runs it in that order while the
+other workers run theirs. Activations and gradients go worker to worker; a stage never
+waits on a send (the receiver's connection reader takes it whatever its run is doing).
+
+Gradients accumulate over the micro-batches in the parameters' `.grad` on their workers,
+each micro-batch's loss gradient scaled by 1/n_microbatches (PyTorch's `scale_grads`, for
+a loss that averages): for an even split, the step's gradients are the whole batch's.
+"""
+from __future__ import annotations
+
+from ...autograd import grad_mode
+from ...tensor import Tensor
+from .. import runtime
+from ..coordinator import hold_runs
+from .plan import make_plan
+from .stage import PipelineStage
+
+
+class _PipelineSchedule:
+    _policy = None
+
+    def __init__(self, stages, n_microbatches: int, loss_fn=None, scale_grads: bool = True):
+        if isinstance(stages, PipelineStage):
+            stages = [stages]
+        stages = sorted(stages, key=lambda s: s.stage_index)
+        if not stages:
+            raise ValueError("a pipeline schedule needs its stages")
+        n = stages[0].num_stages
+        if [s.stage_index for s in stages] != list(range(n)) or any(
+                s.num_stages != n for s in stages):
+            raise ValueError(f"{type(self).__name__} takes all the stages of the pipeline, one "
+                             f"of each index 0..num_stages-1; got indices "
+                             f"{[s.stage_index for s in stages]} of {n}")
+        if not isinstance(n_microbatches, int) or n_microbatches < 1:
+            raise ValueError(f"n_microbatches must be a positive int, got {n_microbatches!r}")
+        self._stages = stages
+        self._n_microbatches = n_microbatches
+        self._loss_fn = loss_fn
+        self.scale_grads = scale_grads
+        self._has_backward = loss_fn is not None
+        self._plan = make_plan(self._policy, n_microbatches, [s.device for s in stages],
+                               [s.sources for s in stages], backward=self._has_backward)
+
+    @property
+    def pipeline_order(self) -> dict:
+        """Per worker, its actions in the order it runs them ("0F1": stage 0's forward of
+        micro-batch 1; B: input gradients; W: weight gradients)."""
+        return {w: [repr(a) for a in acts] for w, acts in self._plan.per_worker().items()}
+
+    @property
+    def theoretical_bubble_fraction(self) -> float:
+        """The workers' idle share of the step if every action took the same time."""
+        return self._plan.bubble_fraction
+
+    def step(self, *args, target=None, losses=None, return_outputs: bool = True):
+        """One step on the whole batch `args` (split on dim 0 into n_microbatches), with
+        `target` for the loss; the per-micro-batch losses go into `losses` (a list); returns
+        the last stage's output for the whole batch (on its worker)."""
+        n = self._n_microbatches
+        arg_mbs = [tuple(a) for a in zip(*[_split(a, n) for a in args])] if args else [()] * n
+        target_mbs = _split(target, n) if target is not None else None
+        return self.step_microbatches(arg_mbs, target_mbs, losses, return_outputs)
+
+    def step_microbatches(self, arg_mbs, target_mbs=None, losses=None,
+                          return_outputs: bool = True):
+        """One step on micro-batches given one by one (any shapes: nothing is declared
+        up front, each is recorded as it is): arg_mbs[i] is micro-batch i's tuple of
+        arguments, target_mbs[i] its target."""
+        n = self._n_microbatches
+        if len(arg_mbs) != n:
+            raise ValueError(f"Expecting {n} arg_mbs but got {len(arg_mbs)}")
+        if self._has_backward:
+            if not grad_mode.is_grad_enabled():
+                raise RuntimeError("step() requires gradients to be enabled for backward "
+                                   "computation; it should not be used under torch.no_grad() "
+                                   "context. Please call eval() instead.")
+            if target_mbs is None or len(target_mbs) != n:
+                raise RuntimeError(f"Expecting {n} target microbatches for the loss, got "
+                                   f"{None if target_mbs is None else len(target_mbs)}")
+        if losses is not None and not isinstance(losses, list):
+            raise TypeError(f"losses must be a list but got a {type(losses)}")
+        stages = self._stages
+        for s in stages:
+            s.clear_runtime_states()
+        scale = 1.0 / n if self.scale_grads else 1.0
+        last = stages[-1]
+        with hold_runs(runtime.current().queues):
+            for a in self._plan.actions:
+                stage = stages[a.stage]
+                if a.kind == "F":
+                    stage.forward_one_chunk(a.mb, arg_mbs[a.mb] if stage.is_first else (),
+                                            stages)
+                    if stage.is_last and self._has_backward:
+                        stage.compute_loss(a.mb, self._loss_fn, target_mbs[a.mb])
+                elif a.kind == "B":
+                    stage.backward_input_one_chunk(a.mb, stages, scale)
+                else:
+                    stage.backward_weight_one_chunk(a.mb)
+            output = None
+            if return_outputs:
+                output = _merge([last._outputs[i] for i in range(n)])
+        if losses is not None:
+            losses.clear()
+            losses.extend(last._losses[i].detach() for i in range(n))
+        for s in stages:
+            s.clear_runtime_states()
+        return output
+
+
+class ScheduleGPipe(_PipelineSchedule):
+    """All forwards, then all backwards (bubble (p - 1) / (m + p - 1))."""
+
+    _policy = "gpipe"
+
+
+class Schedule1F1B(_PipelineSchedule):
+    """One forward, one backward: stage s keeps at most num_stages - s micro-batches in
+    flight (the same bubble as GPipe, less memory)."""
+
+    _policy = "1f1b"
+
+
+class ScheduleZeroBubble(_PipelineSchedule):
+    """1F1B with each backward split: the input-gradient part goes first (and on to the
+    previous stage at once), the weight-gradient part runs when the worker would wait."""
+
+    _policy = "zero_bubble"
+
+
+def _split(x, n: int) -> list:
+    """`x` in n chunks on dim 0, as torch.tensor_split (the first len % n one row longer);
+    anything but a tensor goes whole to every micro-batch."""
+    if not isinstance(x, Tensor):
+        return [x] * n
+    if x.dim() == 0:
+        raise ValueError("cannot split a 0-dim tensor into micro-batches")
+    q, r = divmod(x.shape[0], n)
+    out, start = [], 0
+    for i in range(n):
+        stop = start + q + (1 if i < r else 0)
+        out.append(x[start:stop])
+        start = stop
+    return out
+
+
+def _merge(chunks: list):
+    """The micro-batches' outputs as one batch (cat on dim 0), per output."""
+    from ...ops.functions import cat
+
+    with grad_mode.no_grad():
+        merged = [cat([c[k].detach() for c in chunks], dim=0) for k in range(len(chunks[0]))]
+    return merged[0] if len(merged) == 1 else tuple(merged)

@@ -1,0 +1,161 @@
+"""One stage of a pipeline: a submodule on one device, and what it keeps per micro-batch.
+
+A stage's input is a fresh leaf on its device (the previous stage's output, detached and
+moved worker to worker), as in PyTorch's pipelining: each stage's graph ends at its
+inputs, so its backward can run on its own, in schedule order, and hand its input
+gradients to the stages that made those inputs.
+"""
+from __future__ import annotations
+
+from ...autograd import grad_mode
+from ...autograd.split_backward import backward_input
+from ...tensor import Tensor
+
+
+class PipelineStage:
+    """`submodule` run on `device` as stage `stage_index` of `num_stages`.
+
+    Its forward takes the previous stage's outputs (a tensor or a tuple of them), then the
+    outputs of each stage in `skip_from` (earlier stages whose outputs come straight to
+    this one, worker to worker, and whose gradients go straight back: a skip connection
+    that the stages between need not carry).
+
+    >>> stages = [PipelineStage(block0, 0, 2, "worker:0"), PipelineStage(block1, 1, 2, "worker:1")]
+    """
+
+    def __init__(self, submodule, stage_index: int, num_stages: int, device, skip_from=()):
+        if not 0 <= stage_index < num_stages:
+            raise ValueError(f"Stage index {stage_index} is out of range of {num_stages}")
+        skip_from = tuple(skip_from)
+        for s in skip_from:
+            if not 0 <= s < stage_index - 1:
+                raise ValueError(f"stage {stage_index}: skip_from names stage {s}; a skip "
+                                 f"connection comes from a stage before {stage_index - 1} (the "
+                                 "previous stage's outputs come anyway)")
+        self.submod = submodule
+        self.stage_index = stage_index
+        self.num_stages = num_stages
+        self.device = str(device)
+        self.skip_from = skip_from
+        self.is_first = stage_index == 0
+        self.is_last = stage_index == num_stages - 1
+        if any(q.device_str != self.device for q in submodule.parameters()):
+            submodule.to(self.device)
+        self.clear_runtime_states()
+
+    def __repr__(self) -> str:
+        return (f"PipelineStage(stage_index={self.stage_index}, num_stages={self.num_stages}, "
+                f"device={self.device!r})")
+
+    @property
+    def sources(self) -> list:
+        """The stages whose outputs this one takes, in the order its forward takes them."""
+        return ([] if self.is_first else [self.stage_index - 1]) + list(self.skip_from)
+
+    def clear_runtime_states(self) -> None:
+        self._inputs: dict = {}  # mb -> the forward's inputs on this device
+        self._origins: dict = {}  # mb -> per input, (stage, output index) it came from
+        self._outputs: dict = {}  # mb -> tuple of outputs
+        self._losses: dict = {}  # mb -> loss (last stage)
+        self._input_grads: dict = {}  # mb -> per input, its gradient (or None)
+        self._weight_parts: dict = {}  # mb -> the deferred weight gradients
+
+    # ---- the schedule's actions -----------------------------------------------------------
+    def forward_one_chunk(self, mb: int, args: tuple, stages: list) -> tuple:
+        """Forward of micro-batch `mb`: `args` for the first stage; otherwise the outputs
+        of the source stages, taken as leaves on this device."""
+        if self.is_first:
+            inputs = [_to(a, self.device) for a in args]
+            origins = [None] * len(inputs)
+        else:
+            inputs, origins = [], []
+            for src in self.sources:
+                for k, out in enumerate(stages[src]._outputs[mb]):
+                    inputs.append(_leaf_on(out, self.device))
+                    origins.append((src, k))
+        out = self.submod(*inputs)
+        outs = tuple(out) if isinstance(out, (tuple, list)) else (out,)
+        self._inputs[mb], self._origins[mb], self._outputs[mb] = inputs, origins, outs
+        return outs
+
+    def compute_loss(self, mb: int, loss_fn, target) -> Tensor:
+        outs = self._outputs[mb]
+        loss = loss_fn(outs[0] if len(outs) == 1 else outs, _to(target, self.device))
+        self._losses[mb] = loss
+        return loss
+
+    def backward_input_one_chunk(self, mb: int, stages: list, scale: float) -> None:
+        """The input gradients of micro-batch `mb` (kept for the stages its inputs came
+        from); its weight gradients wait for `backward_weight_one_chunk`."""
+        if self.is_last:
+            loss = self._losses[mb]
+            outputs = [loss]
+            grads = [_full_like_scalar(loss, scale)]
+        else:
+            outputs, grads = [], []
+            for k, out in enumerate(self._outputs[mb]):
+                g = self._output_grad(mb, k, stages)
+                if g is not None and out._requires_grad:
+                    outputs.append(out)
+                    grads.append(g)
+        inputs = [a for a, o in zip(self._inputs[mb], self._origins[mb])
+                  if o is not None and isinstance(a, Tensor) and a._requires_grad]
+        weights = [q for q in self.submod.parameters() if q._requires_grad]
+        if outputs:
+            got, part = backward_input(outputs, grads, inputs, weights)
+        else:  # nothing downstream used this micro-batch's outputs
+            got, part = [None] * len(inputs), None
+        by_input = dict(zip(map(id, inputs), got))
+        self._input_grads[mb] = [by_input.get(id(a)) for a in self._inputs[mb]]
+        self._weight_parts[mb] = part
+        if self.is_first:
+            self._inputs.pop(mb)
+
+    def backward_weight_one_chunk(self, mb: int) -> None:
+        part = self._weight_parts.pop(mb)
+        if part is not None:
+            part.run()
+
+    def _output_grad(self, mb: int, k: int, stages: list):
+        """The gradient of output k: the sum of what its consumers' backwards gave the
+        inputs it became, moved here."""
+        total = None
+        for stage in stages:
+            if self.stage_index not in stage.sources or mb not in stage._input_grads:
+                continue
+            for (src, kk), g in zip(stage._origins[mb], stage._input_grads[mb]):
+                if src == self.stage_index and kk == k and g is not None:
+                    g = _to(g, self.device)
+                    total = g if total is None else total + g
+        return total
+
+    def release_chunk(self, mb: int) -> None:
+        """Drop what micro-batch `mb` still holds once every stage is done with it."""
+        for d in (self._inputs, self._origins, self._input_grads, self._weight_parts,
+                  self._losses):
+            d.pop(mb, None)
+
+
+def _to(x, device):
+    if isinstance(x, Tensor) and x.device_str != device:
+        return x.to(device)
+    return x
+
+
+def _leaf_on(t, device):
+    """`t` as a new leaf on `device` that requires grad when `t` does (a stage input)."""
+    if not isinstance(t, Tensor):
+        return t
+    with grad_mode.no_grad():
+        x = t.detach()
+        if x.device_str != device:
+            x = x.to(device)
+    if t._requires_grad:
+        x.requires_grad_(True)
+    return x
+
+
+def _full_like_scalar(loss, value: float):
+    from ...creation import full
+
+    return full(tuple(loss.shape), value, dtype=loss.dtype, device=loss.device_str)
