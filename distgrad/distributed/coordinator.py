@@ -622,7 +622,8 @@ class Counters:
         self.transfers = 0
         # Each worker's timeline, from its runs' replies (checked ones: after synchronize(),
         # all): seconds running runs, of which waiting in recv for another worker's tensor,
-        # and the wall-clock span from the first run's start to the last one's end.
+        # and the wall-clock span from the first run's start to the last one's end (since
+        # init, or restart_window).
         self.run_s = [0.0] * n
         self.recv_wait_s = [0.0] * n
         self.runs = [0] * n
@@ -647,6 +648,12 @@ class Counters:
                 self.first_start[i] = start
             if self.last_end[i] is None or end > self.last_end[i]:
                 self.last_end[i] = end
+
+    def restart_window(self) -> None:
+        """The timeline's span starts again with the next run (timeline.py)."""
+        with self.lock:
+            self.first_start = [None] * len(self.first_start)
+            self.last_end = [None] * len(self.last_end)
 
     def add_moved(self, nbytes: int) -> None:
         with self.lock:

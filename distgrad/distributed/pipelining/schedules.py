@@ -63,15 +63,20 @@ class _PipelineSchedule:
         `target` for the loss; the per-micro-batch losses go into `losses` (a list); returns
         the last stage's output for the whole batch (on its worker)."""
         n = self._n_microbatches
-        arg_mbs = [tuple(a) for a in zip(*[_split(a, n) for a in args])] if args else [()] * n
-        target_mbs = _split(target, n) if target is not None else None
-        return self.step_microbatches(arg_mbs, target_mbs, losses, return_outputs)
+        with hold_runs(runtime.current().queues):
+            arg_mbs = [tuple(a) for a in zip(*[_split(a, n) for a in args])] if args else \
+                [()] * n
+            target_mbs = _split(target, n) if target is not None else None
+            outs = self.step_microbatches(arg_mbs, target_mbs, losses, return_outputs)
+            del arg_mbs, target_mbs  # (inside: their frees go with the step's runs)
+            return _merge(outs) if return_outputs else None
 
     def step_microbatches(self, arg_mbs, target_mbs=None, losses=None,
                           return_outputs: bool = True):
         """One step on micro-batches given one by one (any shapes: nothing is declared
         up front, each is recorded as it is): arg_mbs[i] is micro-batch i's tuple of
-        arguments, target_mbs[i] its target."""
+        arguments, target_mbs[i] its target. Returns the last stage's output per
+        micro-batch."""
         n = self._n_microbatches
         if len(arg_mbs) != n:
             raise ValueError(f"Expecting {n} arg_mbs but got {len(arg_mbs)}")
@@ -90,7 +95,9 @@ class _PipelineSchedule:
             s.clear_runtime_states()
         scale = 1.0 / n if self.scale_grads else 1.0
         last = stages[-1]
-        with hold_runs(runtime.current().queues):
+        queues = runtime.current().queues
+        early = _EarlyRuns(queues)
+        with hold_runs(queues):
             for a in self._plan.actions:
                 stage = stages[a.stage]
                 if a.kind == "F":
@@ -102,15 +109,34 @@ class _PipelineSchedule:
                     stage.backward_input_one_chunk(a.mb, stages, scale)
                 else:
                     stage.backward_weight_one_chunk(a.mb)
+                early.maybe_send()
             output = None
             if return_outputs:
-                output = _merge([last._outputs[i] for i in range(n)])
-        if losses is not None:
-            losses.clear()
-            losses.extend(last._losses[i].detach() for i in range(n))
-        for s in stages:
-            s.clear_runtime_states()
+                output = [_detached(last._outputs[i]) for i in range(n)]
+            if losses is not None:
+                losses.clear()
+                losses.extend(last._losses[i].detach() for i in range(n))
+            for s in stages:  # (inside: the frees go with the step's runs)
+                s.clear_runtime_states()
         return output
+
+
+class _EarlyRuns:
+    """When to send a worker what the step queued for it so far, before the step's end:
+    once it is worth a message (coordinator's EAGER_WORK), then each time twice as much
+    as the last run waits. So the workers start computing while the driver still records
+    the rest of the step (at large sizes a step costs a few runs per worker, not one per
+    micro-batch; at small ones, one)."""
+
+    def __init__(self, queues):
+        self.queues = queues
+        self.threshold = {q.index: q.EAGER_WORK for q in queues}
+
+    def maybe_send(self) -> None:
+        for q in self.queues:
+            if q.work >= self.threshold[q.index]:
+                self.threshold[q.index] = 2 * q.work
+                q.flush()
 
 
 class ScheduleGPipe(_PipelineSchedule):
@@ -149,10 +175,15 @@ def _split(x, n: int) -> list:
     return out
 
 
+def _detached(outs: tuple):
+    outs = tuple(o.detach() if isinstance(o, Tensor) else o for o in outs)
+    return outs[0] if len(outs) == 1 else outs
+
+
 def _merge(chunks: list):
     """The micro-batches' outputs as one batch (cat on dim 0), per output."""
     from ...ops.functions import cat
 
-    with grad_mode.no_grad():
-        merged = [cat([c[k].detach() for c in chunks], dim=0) for k in range(len(chunks[0]))]
-    return merged[0] if len(merged) == 1 else tuple(merged)
+    if not isinstance(chunks[0], tuple):
+        return cat(chunks, dim=0)
+    return tuple(cat([c[k] for c in chunks], dim=0) for k in range(len(chunks[0])))

@@ -1,0 +1,207 @@
+"""Pipeline schedules (distgrad.distributed.pipelining) on both backends, against torch:
+every schedule's gradients equal the unsplit model's for an even split; micro-batches of
+different shapes in one step; a skip connection from stage 0 to stage 2; several stages
+per worker; the step's output and losses; one run per worker per step on Ray; each
+worker's timeline."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import distgrad as dg
+import distgrad.distributed as dist
+from distgrad.distributed.pipelining import (PipelineStage, Schedule1F1B, ScheduleGPipe,
+                                             ScheduleZeroBubble)
+from distgrad.distributed.timeline import timeline
+
+SCHEDULES = [ScheduleGPipe, Schedule1F1B, ScheduleZeroBubble]
+WIDTH = 6
+
+
+def _arr(*shape, seed=0):
+    return np.random.default_rng(seed).uniform(-1, 1, shape).astype(np.float32)
+
+
+def _linear(lib, seed, n_in=WIDTH, n_out=WIDTH):
+    lin = lib.nn.Linear(n_in, n_out)
+    with lib.no_grad():
+        lin.weight.copy_(lib.from_numpy(_arr(n_out, n_in, seed=seed)))
+        lin.bias.copy_(lib.from_numpy(_arr(n_out, seed=seed + 100)))
+    return lin
+
+
+def _blocks(lib, n):
+    """n blocks of Linear + Tanh, the last one a Linear alone."""
+    out = []
+    for s in range(n):
+        mods = [_linear(lib, 2 * s), lib.nn.Tanh(), _linear(lib, 2 * s + 1)]
+        if s < n - 1:
+            mods.append(lib.nn.Tanh())
+        out.append(lib.nn.Sequential(*mods))
+    return out
+
+
+def _grads(modules):
+    return [q.grad.detach().cpu().numpy() for m in modules for q in m.parameters()]
+
+
+def _close(got, want):
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-6)
+
+
+def _stages(blocks, devices, **skips):
+    n = len(blocks)
+    return [PipelineStage(b, s, n, d, **({"skip_from": skips[f"s{s}"]} if f"s{s}" in skips
+                                         else {}))
+            for s, (b, d) in enumerate(zip(blocks, devices))]
+
+
+@pytest.mark.parametrize("schedule", SCHEDULES)
+def test_even_split_gradients_equal_the_unsplit_model(backend, schedule):
+    x, y = _arr(8, WIDTH, seed=50), _arr(8, WIDTH, seed=51)
+    tblocks = _blocks(torch, 2)
+    tout = torch.nn.Sequential(*tblocks)(torch.from_numpy(x))
+    torch.nn.functional.mse_loss(tout, torch.from_numpy(y)).backward()
+
+    # distgrad unsplit, the layers placed on the workers as the stages are
+    ublocks = [b.to(f"worker:{k}") for k, b in enumerate(_blocks(dg, 2))]
+    h = ublocks[0](dg.tensor(x, device="worker:0")).to("worker:1")
+    dg.nn.functional.mse_loss(ublocks[1](h), dg.tensor(y, device="worker:1")).backward()
+
+    blocks = _blocks(dg, 2)
+    sched = schedule(_stages(blocks, ["worker:0", "worker:1"]), 4,
+                     loss_fn=dg.nn.functional.mse_loss)
+    losses = []
+    out = sched.step(dg.tensor(x, device="worker:0"), target=dg.tensor(y, device="worker:1"),
+                     losses=losses)
+    assert out.device == dg.device("worker:1")
+    np.testing.assert_allclose(out.cpu().numpy(), tout.detach().numpy(), rtol=1e-5, atol=1e-6)
+    want = [torch.nn.functional.mse_loss(tout[i:i + 2], torch.from_numpy(y[i:i + 2])).item()
+            for i in range(0, 8, 2)]
+    np.testing.assert_allclose([l.item() for l in losses], want, rtol=1e-5)
+    assert [q.grad.device for q in blocks[1].parameters()] == [dg.device("worker:1")] * 4
+    _close(_grads(blocks), _grads(tblocks))
+    _close(_grads(blocks), _grads(ublocks))
+
+
+@pytest.mark.parametrize("schedule", SCHEDULES)
+def test_microbatches_of_different_shapes_in_one_step(backend, schedule):
+    # Sequences of different lengths, nothing declared up front (PyTorch's pipelining needs
+    # static shapes); the loss of each is scaled by 1/n, as scale_grads does.
+    xs = [_arr(2, t, WIDTH, seed=60 + t) for t in (3, 5, 1)]
+    ys = [_arr(2, t, WIDTH, seed=70 + t) for t in (3, 5, 1)]
+    tblocks = _blocks(torch, 2)
+    tmodel = torch.nn.Sequential(*tblocks)
+    total = sum(torch.nn.functional.mse_loss(tmodel(torch.from_numpy(a)), torch.from_numpy(b))
+                for a, b in zip(xs, ys)) / 3
+    total.backward()
+
+    blocks = _blocks(dg, 2)
+    sched = schedule(_stages(blocks, ["worker:0", "worker:1"]), 3,
+                     loss_fn=dg.nn.functional.mse_loss)
+    sched.step_microbatches([(dg.tensor(a, device="worker:0"),) for a in xs],
+                            [dg.tensor(b, device="worker:1") for b in ys])
+    _close(_grads(blocks), _grads(tblocks))
+
+
+def test_uneven_split_is_tensor_split(backend):
+    x, y = _arr(10, WIDTH, seed=80), _arr(10, WIDTH, seed=81)
+    tblocks = _blocks(torch, 2)
+    tmodel = torch.nn.Sequential(*tblocks)
+    chunks = zip(torch.tensor_split(torch.from_numpy(x), 4),
+                 torch.tensor_split(torch.from_numpy(y), 4))
+    (sum(torch.nn.functional.mse_loss(tmodel(a), b) for a, b in chunks) / 4).backward()
+    blocks = _blocks(dg, 2)
+    sched = ScheduleZeroBubble(_stages(blocks, ["worker:0", "worker:1"]), 4,
+                               loss_fn=dg.nn.functional.mse_loss)
+    sched.step(dg.tensor(x), target=dg.tensor(y))  # driver tensors: moved to the stages
+    _close(_grads(blocks), _grads(tblocks))
+
+
+class _SkipIn(torch.nn.Module):
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, h, skip):
+        return self.inner(h) + skip
+
+
+@pytest.mark.parametrize("schedule", SCHEDULES)
+def test_skip_connection_from_stage_0_to_stage_2(backend, schedule):
+    x, y = _arr(6, WIDTH, seed=90), _arr(6, WIDTH, seed=91)
+    tb = _blocks(torch, 3)
+    h0 = tb[0](torch.from_numpy(x))
+    out = tb[2](h0) + tb[1](h0) * 0 if False else tb[2](tb[1](h0)) + h0
+    torch.nn.functional.mse_loss(out, torch.from_numpy(y)).backward()
+
+    db = _blocks(dg, 3)
+
+    class Last(dg.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, h, skip):
+            return self.inner(h) + skip
+
+    last = Last(db[2])
+    stages = _stages([db[0], db[1], last], ["worker:0", "worker:1", "worker:0"], s2=(0,))
+    sched = schedule(stages, 3, loss_fn=dg.nn.functional.mse_loss)
+    sched.step(dg.tensor(x, device="worker:0"), target=dg.tensor(y, device="worker:0"))
+    _close(_grads(db), _grads(tb))
+
+
+def test_several_stages_per_worker(backend):
+    x, y = _arr(8, WIDTH, seed=40), _arr(8, WIDTH, seed=41)
+    tblocks = _blocks(torch, 4)
+    out = torch.nn.Sequential(*tblocks)(torch.from_numpy(x))
+    torch.nn.functional.mse_loss(out, torch.from_numpy(y)).backward()
+    blocks = _blocks(dg, 4)
+    for schedule in SCHEDULES:
+        for b in blocks:
+            b.zero_grad()
+        stages = _stages(blocks, ["worker:0", "worker:1", "worker:0", "worker:1"])
+        schedule(stages, 4, loss_fn=dg.nn.functional.mse_loss).step(
+            dg.tensor(x, device="worker:0"), target=dg.tensor(y, device="worker:1"))
+        _close(_grads(blocks), _grads(tblocks))
+
+
+def test_one_run_per_worker_per_step_and_a_timeline(backend):
+    x, y = _arr(8, WIDTH, seed=30), _arr(8, WIDTH, seed=31)
+    blocks = _blocks(dg, 2)
+    sched = Schedule1F1B(_stages(blocks, ["worker:0", "worker:1"]), 4,
+                         loss_fn=dg.nn.functional.mse_loss)
+    xd, yd = dg.tensor(x, device="worker:0"), dg.tensor(y, device="worker:1")
+    sched.step(xd, target=yd)
+    dist.synchronize()
+    before = dist.counters()["messages"]
+    with timeline() as tl:
+        sched.step(xd, target=yd, return_outputs=False)
+    sent = [b - a for a, b in zip(before, dist.counters()["messages"])]
+    if backend == "ray":
+        assert sent == [1, 1]  # the whole step, 8 actions per worker, as one run each
+    else:
+        # in-process workers run a run when it is sent: a run is cut where it would wait
+        # for a tensor of the other worker's unsent run
+        assert 1 <= max(sent) <= 8
+    assert set(tl.busy_s) == {"worker:0", "worker:1"}
+    assert tl.span_s > 0 and all(b > 0 for b in tl.busy_s.values())
+    assert 0.0 <= tl.bubble_fraction < 1.0
+    assert tl.runs == dict(zip(["worker:0", "worker:1"], sent))
+    assert sched.theoretical_bubble_fraction == pytest.approx(1 / 5)
+
+
+def test_schedule_errors(backend):
+    blocks = _blocks(dg, 2)
+    stages = _stages(blocks, ["worker:0", "worker:1"])
+    with pytest.raises(ValueError, match="takes all the stages"):
+        Schedule1F1B(stages[:1], 2, loss_fn=dg.nn.functional.mse_loss)
+    with pytest.raises(ValueError, match="out of range"):
+        PipelineStage(blocks[0], 2, 2, "worker:0")
+    sched = Schedule1F1B(stages, 2, loss_fn=dg.nn.functional.mse_loss)
+    with dg.no_grad(), pytest.raises(RuntimeError, match="requires gradients to be enabled"):
+        sched.step(dg.tensor(_arr(4, WIDTH)), target=dg.tensor(_arr(4, WIDTH)))
