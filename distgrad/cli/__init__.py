@@ -145,6 +145,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--sharded", action="store_true",
                        help="use the column/row-parallel layers (every layer split over all "
                             "workers) instead of whole layers per worker")
+    train.add_argument("--parallel", choices=("none", "pp"), default="none",
+                       help="pp: the workers' layers run as pipeline stages over micro-batches "
+                            "(Schedule1F1B; default none: the whole batch layer after layer)")
+    train.add_argument("--microbatches", type=_positive_int, default=4, metavar="M",
+                       help="micro-batches per step with --parallel pp (default 4)")
     train.add_argument("--plot", type=_output_file(".png"), default="loss_curve.png",
                        metavar="FILE.png", help="where to write the loss curve (default "
                                                 "loss_curve.png)")
@@ -190,6 +195,9 @@ def main(argv=None) -> int:
         for flag in ("checkpoint_every", "resume"):
             if getattr(args, flag) and args.checkpoint_dir is None:
                 cmd_parser.error(f"--{flag.replace('_', '-')} needs --checkpoint-dir")
+        if args.sharded and args.parallel == "pp":
+            cmd_parser.error("--parallel pp pipelines whole layers per worker; it cannot be "
+                             "used with --sharded")
         if not args.sharded and args.workers > MLP_LAYERS:
             cmd_parser.error(f"--workers {args.workers}: the MLP has {MLP_LAYERS} Linear layers, "
                              f"one or more per worker; give at most {MLP_LAYERS} workers, or "

@@ -72,6 +72,21 @@ class PipelineMLP(nn.Module):
         return h
 
 
+def pipeline_schedule(model: PipelineMLP, n_microbatches: int):
+    """The model's layers as pipeline stages (consecutive layers of one worker in one
+    stage, ReLU after all but the last layer), run by Schedule1F1B (--parallel pp)."""
+    from distgrad.distributed.pipelining import PipelineStage, Schedule1F1B
+
+    groups, last = [], len(model.layers) - 1
+    for i, (layer, device) in enumerate(zip(model.layers, model.devices)):
+        if not groups or groups[-1][0] != device:
+            groups.append((device, []))
+        groups[-1][1].extend([layer] + ([nn.ReLU()] if i < last else []))
+    stages = [PipelineStage(nn.Sequential(*mods), s, len(groups), device)
+              for s, (device, mods) in enumerate(groups)]
+    return Schedule1F1B(stages, n_microbatches, loss_fn=nn.functional.cross_entropy)
+
+
 def sharded_mlp(sizes, workers):
     try:
         from distgrad.distributed.nn import ColumnParallelLinear, RowParallelLinear
@@ -177,6 +192,13 @@ def describe_model(model, sizes, workers) -> str:
             f"{', '.join(workers)} (column-parallel, row-parallel, ...)")
 
 
+def _pipeline_for(args, model):
+    """The pipeline schedule over `model`'s stages with --parallel pp, else None."""
+    if getattr(args, "parallel", "none") != "pp":
+        return None
+    return pipeline_schedule(model, args.microbatches)
+
+
 def _train(args, tqdm, X_tr, y_tr, X_te, y_te) -> int:
     where = (f"the Ray cluster at {args.address}" if args.address else
              "a local Ray runtime" if args.backend == "ray" else "the local backend (no Ray)")
@@ -194,6 +216,10 @@ def _train(args, tqdm, X_tr, y_tr, X_te, y_te) -> int:
                    bar=bar)
     model, opt, history, step = job.start()
     print(describe_model(model, sizes, dist.workers()))
+    pipeline = _pipeline_for(args, model)
+    if pipeline is not None:
+        print(f"pipeline: {len(pipeline._stages)} stages, Schedule1F1B over "
+              f"{args.microbatches} micro-batches per step")
     bar.update(step)
     first, last = _first_device(model), _last_device(model)
     seen, train_time = 0, 0.0
@@ -207,9 +233,14 @@ def _train(args, tqdm, X_tr, y_tr, X_te, y_te) -> int:
                                                          (i + 1) * args.batch_size]
             xb = distgrad.from_numpy(X_tr[b]).to(first)
             yb = distgrad.from_numpy(y_tr[b]).to(last)
-            loss = nn.functional.cross_entropy(model(xb), yb)
             opt.zero_grad()
-            loss.backward()
+            if pipeline is not None:
+                mb_losses = []
+                pipeline.step(xb, target=yb, losses=mb_losses, return_outputs=False)
+                loss = sum(mb_losses[1:], mb_losses[0]) / len(mb_losses)
+            else:
+                loss = nn.functional.cross_entropy(model(xb), yb)
+                loss.backward()
             opt.step()
             value = float(_to_numpy(loss))
             if not np.isfinite(value):
@@ -230,6 +261,7 @@ def _train(args, tqdm, X_tr, y_tr, X_te, y_te) -> int:
         except FAULTS as e:
             loss = xb = yb = None  # the failed step's graph goes with the old model
             model, opt, history, step = job.recover(e, step)
+            pipeline = _pipeline_for(args, model)
             first, last = _first_device(model), _last_device(model)
             t0, epoch_seen = time.perf_counter(), 0
             continue
@@ -261,7 +293,7 @@ def _train(args, tqdm, X_tr, y_tr, X_te, y_te) -> int:
                           title="one training step of distgrad train")
         del loss
         print(f"graph of one step: {path}")
-    mode = "sharded" if args.sharded else "model-parallel"
+    mode = "sharded" if args.sharded else "pipelined" if pipeline else "model-parallel"
     save_loss_curve(args.plot, losses, epoch_ends, accs,
                     f"distgrad train: {N_LAYERS}-layer MLP on digits, {args.workers} workers "
                     f"({mode}); test accuracy {100 * accs[-1]:.1f}%")

@@ -67,6 +67,7 @@ def test_top_level_help_lists_the_commands(capsys):
      "--checkpoint-every: expected a positive integer, got 0"),
     (["train", "--max-restarts", "-1"], "--max-restarts: expected a number >= 0, got -1"),
     (["train", "--checkpoint-dir", "/no/such/dir/ckpt"], "directory /no/such/dir does not exist"),
+    (["train", "--parallel", "pp", "--sharded"], "cannot be used with --sharded"),
     (["demo", "--workers", "1"], "needs at least 2 workers"),
     (["demo", "--graph", "graph.txt"], "expected a file name ending in .svg"),
     (["info", "--timeout", "0"], "--timeout: expected a positive number"),
@@ -196,6 +197,14 @@ def test_train_sharded_local(tmp_path, capsys):
                           "--plot", str(tmp_path / "c.png"), "--no-progress"], capsys)
     assert code == 0, err
     assert "each split over worker:0, worker:1" in out
+    assert _train_ok(out) > 30.0
+
+
+def test_train_pipelined_local(tmp_path, capsys):
+    code, out, err = run(["train", "--backend", "local", "--epochs", "1", "--parallel", "pp",
+                          "--plot", str(tmp_path / "c.png"), "--no-progress"], capsys)
+    assert code == 0, err
+    assert "pipeline: 2 stages, Schedule1F1B over 4 micro-batches per step" in out
     assert _train_ok(out) > 30.0
 
 
