@@ -205,3 +205,44 @@ def test_schedule_errors(backend):
     sched = Schedule1F1B(stages, 2, loss_fn=dg.nn.functional.mse_loss)
     with dg.no_grad(), pytest.raises(RuntimeError, match="requires gradients to be enabled"):
         sched.step(dg.tensor(_arr(4, WIDTH)), target=dg.tensor(_arr(4, WIDTH)))
+
+
+@pytest.fixture
+def ray_with_hooks(ray_session):
+    """A two-worker Ray runtime with test hooks; afterwards a plain one again."""
+    if dist.is_initialized():
+        dist.shutdown()
+    dist.init(2, backend="ray", test_hooks=True, timeout_s=300)
+    yield
+    dist.shutdown()
+    dist.init(2, backend="ray", timeout_s=300)
+
+
+def test_a_stage_never_waits_on_a_send(ray_with_hooks):
+    # Worker 1 is held before its run starts, so it takes none of the activations: worker 0
+    # still runs all its forwards and sends (4 MB, more than a socket buffer holds), as
+    # its connection reader on worker 1 takes them whatever worker 1's run is doing.
+    from watchdog import PhaseGate
+
+    from distgrad.distributed.testhooks import pause_at
+
+    width, rows = 512, 2048
+    lin0, lin1 = _linear(dg, 1, width, width), _linear(dg, 2, width, width)
+    stages = _stages([lin0, lin1], ["worker:0", "worker:1"])
+    sched = ScheduleGPipe(stages, 4)  # no loss_fn: forwards only
+    x = dg.tensor(_arr(rows, width, seed=3), device="worker:0")
+    probe = dg.ones(3, device="worker:0")
+    dist.synchronize()
+    gate = PhaseGate()
+    try:
+        pause_at("worker:1", "run", report_to=gate.address)
+        out = sched.step(x)
+        assert gate.wait()["worker"] == 1  # worker 1 is held at its run's start
+        with dist.call_timeout(120):  # worker 0's run finished: its later reads answer
+            assert (probe * 2).sum().item() == 6.0
+        gate.release()
+        tlin0, tlin1 = _linear(torch, 1, width, width), _linear(torch, 2, width, width)
+        want = tlin1(tlin0(torch.from_numpy(_arr(rows, width, seed=3)))).detach().numpy()
+        np.testing.assert_allclose(out.cpu().numpy(), want, rtol=1e-4, atol=1e-5 * abs(want).max())
+    finally:
+        gate.close()
