@@ -129,12 +129,6 @@ class PipelineStage:
                     total = g if total is None else total + g
         return total
 
-    def release_chunk(self, mb: int) -> None:
-        """Drop what micro-batch `mb` still holds once every stage is done with it."""
-        for d in (self._inputs, self._origins, self._input_grads, self._weight_parts,
-                  self._losses):
-            d.pop(mb, None)
-
 
 def _to(x, device):
     if isinstance(x, Tensor) and x.device_str != device:
