@@ -53,29 +53,40 @@ class PipelineStage:
         return ([] if self.is_first else [self.stage_index - 1]) + list(self.skip_from)
 
     def clear_runtime_states(self) -> None:
+        self._arrived: dict = {}  # mb -> {source stage: its outputs, as leaves here}
         self._inputs: dict = {}  # mb -> the forward's inputs on this device
         self._origins: dict = {}  # mb -> per input, (stage, output index) it came from
         self._outputs: dict = {}  # mb -> tuple of outputs
         self._losses: dict = {}  # mb -> loss (last stage)
-        self._input_grads: dict = {}  # mb -> per input, its gradient (or None)
+        self._output_grads: dict = {}  # mb -> {output index: its gradient, arrived here}
         self._weight_parts: dict = {}  # mb -> the deferred weight gradients
 
     # ---- the schedule's actions -----------------------------------------------------------
+    # A stage hands on what it makes as soon as it makes it: its outputs to the stages that
+    # take them, its input gradients to the stages they came from. The send then comes
+    # right after the ops that make the tensor in its worker's run, not after whatever that
+    # worker is given next (the 1F1B forward of the next micro-batch, say).
+
     def forward_one_chunk(self, mb: int, args: tuple, stages: list) -> tuple:
         """Forward of micro-batch `mb`: `args` for the first stage; otherwise the outputs
-        of the source stages, taken as leaves on this device."""
+        of the source stages, which arrived as leaves on this device."""
         if self.is_first:
             inputs = [_to(a, self.device) for a in args]
             origins = [None] * len(inputs)
         else:
             inputs, origins = [], []
+            arrived = self._arrived.pop(mb)
             for src in self.sources:
-                for k, out in enumerate(stages[src]._outputs[mb]):
-                    inputs.append(_leaf_on(out, self.device))
+                for k, x in enumerate(arrived[src]):
+                    inputs.append(x)
                     origins.append((src, k))
         out = self.submod(*inputs)
         outs = tuple(out) if isinstance(out, (tuple, list)) else (out,)
         self._inputs[mb], self._origins[mb], self._outputs[mb] = inputs, origins, outs
+        for stage in stages:
+            if self.stage_index in stage.sources:
+                stage._arrived.setdefault(mb, {})[self.stage_index] = [
+                    _leaf_on(o, stage.device) for o in outs]
         return outs
 
     def compute_loss(self, mb: int, loss_fn, target) -> Tensor:
@@ -85,49 +96,44 @@ class PipelineStage:
         return loss
 
     def backward_input_one_chunk(self, mb: int, stages: list, scale: float) -> None:
-        """The input gradients of micro-batch `mb` (kept for the stages its inputs came
-        from); its weight gradients wait for `backward_weight_one_chunk`."""
+        """The input gradients of micro-batch `mb`, sent on to the stages its inputs came
+        from; its weight gradients wait for `backward_weight_one_chunk`."""
         if self.is_last:
             loss = self._losses[mb]
             outputs = [loss]
             grads = [_full_like_scalar(loss, scale)]
         else:
             outputs, grads = [], []
+            arrived = self._output_grads.pop(mb, {})
             for k, out in enumerate(self._outputs[mb]):
-                g = self._output_grad(mb, k, stages)
+                g = arrived.get(k)
                 if g is not None and out._requires_grad:
                     outputs.append(out)
                     grads.append(g)
-        inputs = [a for a, o in zip(self._inputs[mb], self._origins[mb])
-                  if o is not None and isinstance(a, Tensor) and a._requires_grad]
+        inputs, origins = [], []
+        for a, o in zip(self._inputs.pop(mb), self._origins.pop(mb)):
+            if o is not None and isinstance(a, Tensor) and a._requires_grad:
+                inputs.append(a)
+                origins.append(o)
         weights = [q for q in self.submod.parameters() if q._requires_grad]
         if outputs:
             got, part = backward_input(outputs, grads, inputs, weights)
         else:  # nothing downstream used this micro-batch's outputs
             got, part = [None] * len(inputs), None
-        by_input = dict(zip(map(id, inputs), got))
-        self._input_grads[mb] = [by_input.get(id(a)) for a in self._inputs[mb]]
         self._weight_parts[mb] = part
-        if self.is_first:
-            self._inputs.pop(mb)
+        if not self.is_last:
+            self._outputs.pop(mb)
+        for (src, k), g in zip(origins, got):
+            if g is not None:
+                source = stages[src]
+                g = _to(g, source.device)
+                grads_there = source._output_grads.setdefault(mb, {})
+                grads_there[k] = g if k not in grads_there else grads_there[k] + g
 
     def backward_weight_one_chunk(self, mb: int) -> None:
         part = self._weight_parts.pop(mb)
         if part is not None:
             part.run()
-
-    def _output_grad(self, mb: int, k: int, stages: list):
-        """The gradient of output k: the sum of what its consumers' backwards gave the
-        inputs it became, moved here."""
-        total = None
-        for stage in stages:
-            if self.stage_index not in stage.sources or mb not in stage._input_grads:
-                continue
-            for (src, kk), g in zip(stage._origins[mb], stage._input_grads[mb]):
-                if src == self.stage_index and kk == k and g is not None:
-                    g = _to(g, self.device)
-                    total = g if total is None else total + g
-        return total
 
 
 def _to(x, device):
