@@ -123,7 +123,7 @@ class _PipelineSchedule:
 
 class _EarlyRuns:
     """When to send a worker what the step queued for it so far, before the step's end:
-    once it is worth a message (coordinator's EAGER_WORK), then each time twice as much
+    once it is worth a message (coordinator's EAGER_WORK), then each time four times as much
     as the last run waits. So the workers start computing while the driver still records
     the rest of the step (at large sizes a step costs a few runs per worker, not one per
     micro-batch; at small ones, one)."""
@@ -135,7 +135,7 @@ class _EarlyRuns:
     def maybe_send(self) -> None:
         for q in self.queues:
             if q.work >= self.threshold[q.index]:
-                self.threshold[q.index] = 2 * q.work
+                self.threshold[q.index] = 4 * q.work
                 q.flush()
 
 
