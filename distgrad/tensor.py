@@ -763,8 +763,9 @@ class Tensor:
     def __add__(self, other):
         return call("add", self, other)
 
+    # A reflected operator lists self first in next_functions, as torch's `2 * t` (= t.mul(2))
     def __radd__(self, other):
-        return call("add", other, self)
+        return call("add", self, other)
 
     def __iadd__(self, other):
         return self.add_(other)
@@ -782,7 +783,7 @@ class Tensor:
         return call("mul", self, other)
 
     def __rmul__(self, other):
-        return call("mul", other, self)
+        return call("mul", self, other)
 
     def __imul__(self, other):
         return self.mul_(other)

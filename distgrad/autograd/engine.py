@@ -212,7 +212,7 @@ def _call(node, grads, create_graph, wanted=None):
     elif all(g is None for g in grads):
         out = [None] * len(node.next_functions)
     else:
-        out = list(node.apply(grads, wanted) if type(node) is Node else node.apply(grads))
+        out = list(node.apply(grads, wanted) if isinstance(node, Node) else node.apply(grads))
     if node._hooks:
         for hook in list(node._hooks):
             new = hook(tuple(out), tuple(grads))

@@ -13,7 +13,7 @@ from .. import storage
 from ..ops import layout
 from ..ops.table import lookup, run_forward
 from . import grad_mode
-from .graph import Node
+from .graph import node_class
 
 Tensor = None  # set by distgrad.tensor (the class is defined there)
 
@@ -106,7 +106,8 @@ def call(name: str, *inputs, _device=None, **attrs):
 
     if requires_grad:
         needs = tuple(getattr(t, "_requires_grad", False) for t in inputs)
-        node = Node(op, op.node_name(inputs, attrs), attrs, inputs, outs, needs, device)
+        name = op.node_name(inputs, attrs)
+        node = node_class(name)(op, name, attrs, inputs, outs, needs, device)
         for k, t in enumerate(outs):
             if k in op.nondiff_outputs or not t.dtype.is_floating_point:
                 continue

@@ -63,6 +63,31 @@ def node_name(t):
     return None if t.grad_fn is None else t.grad_fn.name()
 
 
+# Cases whose grad_fn reaches its inputs through other steps than torch's (values, names and
+# gradients agree): torch casts before softmax(dtype=) and permutes in einsum("ij->j"),
+# distgrad casts before cumsum/prod(dtype=); CopySlices of an in-place write on a view;
+# threshold_backward's edge to its non-differentiable input.
+EDGES_DIFFER = {"softmax_dtype", "cumsum_dtype", "prod_dtype", "einsum_sum", "setitem_int",
+                "setitem_slice_bcast", "inplace_select_view", "inplace_slice_view",
+                "inplace_t_view", "inplace_chained_views", "threshold_backward"}
+
+
+def edges(t, inputs):
+    """A grad_fn's class name and where each of its next_functions leads: to which input
+    (by position), to None (a number), or to a node made inside the op."""
+    fn = t.grad_fn
+    if fn is None:
+        return None
+    def target(child):
+        if child is None:
+            return None
+        for k, x in enumerate(inputs):
+            if getattr(x, "grad_fn", None) is child or getattr(child, "variable", None) is x:
+                return f"input {k}"
+        return "inner"  # a composite op's own steps (einsum's permutes) may differ from torch's
+    return type(fn).__name__, [(target(c), nr) for c, nr in fn.next_functions]
+
+
 def assert_same(d, t, rtol, atol, what):
     """distgrad tensor (or None) `d` against torch's `t` (None counts as zeros)."""
     if d is None and t is None:
@@ -175,6 +200,8 @@ def test_op_matches_torch(case: Case, dispatched, request):
             assert dtype_name(d) == dtype_name(t), f"{what}: dtype"
             assert d.requires_grad == t.requires_grad, f"{what}: requires_grad"
             assert node_name(d) == node_name(t), f"{what}: grad_fn"
+            if case.id not in EDGES_DIFFER:
+                assert edges(d, d_ins) == edges(t, t_ins), f"{what}: grad_fn.next_functions"
             assert_same(d, t, case.rtol, case.atol, f"{what}: value")
         if fdtype is np.float32:
             _check_gradients(case, d_ins, d_outs, t_ins, t_outs)
