@@ -4,6 +4,7 @@ from __future__ import annotations
 from . import engine, grad_mode
 from .differentiate import backward, grad
 from .grad_mode import enable_grad, inference_mode, no_grad, set_grad_enabled
+from .variable import Variable
 
 
 def __getattr__(name):
@@ -26,5 +27,5 @@ def __getattr__(name):
     raise AttributeError(name)
 
 
-__all__ = ["backward", "grad", "Function", "gradcheck", "functional", "no_grad", "enable_grad",
+__all__ = ["backward", "grad", "Function", "Variable", "gradcheck", "functional", "no_grad", "enable_grad",
            "set_grad_enabled", "inference_mode", "grad_mode", "engine"]
