@@ -20,12 +20,12 @@ def __getattr__(name):
         # The function shadows its module, as in torch (the import bound the module here).
         globals().update(gradcheck=_gc.gradcheck, gradgradcheck=_gc.gradgradcheck)
         return getattr(_gc, name)
-    if name == "functional":
+    if name in ("functional", "profiler"):
         import importlib  # `from . import functional` would re-enter this __getattr__
 
-        return importlib.import_module(".functional", __name__)
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(name)
 
 
-__all__ = ["backward", "grad", "Function", "Variable", "gradcheck", "functional", "no_grad", "enable_grad",
-           "set_grad_enabled", "inference_mode", "grad_mode", "engine"]
+__all__ = ["backward", "grad", "Function", "Variable", "gradcheck", "functional", "profiler",
+           "no_grad", "enable_grad", "set_grad_enabled", "inference_mode", "grad_mode", "engine"]

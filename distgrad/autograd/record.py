@@ -8,6 +8,7 @@ executor, and wraps the results as tensors with a `Node` as their grad_fn.
 from __future__ import annotations
 
 import itertools
+import time
 
 from .. import storage
 from ..ops import layout
@@ -20,6 +21,7 @@ Tensor = None  # set by distgrad.tensor (the class is defined there)
 CPU = "cpu"
 _runtime = None  # the distributed runtime: .queue(device) and .flush_all()
 _node_ids = itertools.count(1)
+profiling = None  # the Recorder of the profile under way (autograd/profiler.py), if any
 
 
 def register_runtime(runtime) -> None:
@@ -64,6 +66,17 @@ def _only_scalar_cpu(inputs, cpu) -> bool:
 
 def call(name: str, *inputs, _device=None, **attrs):
     """Run op `name` on `inputs` (tensors, Python numbers or None) with `attrs`."""
+    rec = profiling
+    if rec is None:
+        return _dispatch(name, inputs, _device, attrs)
+    start = time.time_ns()
+    try:
+        return _dispatch(name, inputs, _device, attrs)
+    finally:
+        rec.add("aten::" + name, start, time.time_ns())
+
+
+def _dispatch(name: str, inputs, _device, attrs):
     strided = False  # an input that is not row-major from offset 0
     for t in inputs:
         memory = getattr(t, "_storage", None)
