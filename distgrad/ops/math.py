@@ -162,12 +162,29 @@ defop("neg", np.negative, _neg_rule, lambda c, g: -g, node="NegBackward0",
 
 
 def _pow_forward(a, b):
+    if type(b) in (int, float) and getattr(a, "dtype", None) is not None and a.dtype.kind == "f":
+        fast = _POW_BY_EXPONENT.get(b)
+        if fast is not None:
+            return fast(a)
     integer = np.result_type(a, b).kind in "iu"
     if integer and _is_num(b) and b < 0:
         raise RuntimeError("Integers to negative integer powers are not allowed.")
     if integer and np.any(np.less(b, 0)):
         return _int_power(a, b)
     return np.power(a, b)
+
+
+# The exponents torch's CPU kernel computes without pow (PowKernel: square, cube, sqrt, ...):
+# the same arithmetic here, and many times faster than numpy's general power (51 us -> 2.5 us
+# for x ** 3 of 2000 floats).
+_POW_BY_EXPONENT = {
+    2: lambda a: a * a,
+    3: lambda a: a * a * a,
+    0.5: np.sqrt,
+    -0.5: lambda a: 1 / np.sqrt(a),
+    -1: lambda a: 1 / a,
+    -2: lambda a: 1 / (a * a),
+}
 
 
 @elementwise

@@ -301,3 +301,13 @@ def test_op_error_matches_torch(err: Case):
         f"distgrad raised {type(d_exc.value).__name__}: {d_msg!r}; torch raised "
         f"{type(t_exc.value).__name__}: {t_msg!r}")
     assert d_msg.startswith(t_msg[:n]), f"distgrad: {d_msg!r}\ntorch:    {t_msg!r}"
+
+
+@pytest.mark.parametrize("exponent", [2, 3, -0.5, -1, -2, 3.0])
+def test_pow_by_a_small_exponent_is_torch_bit_for_bit(exponent):
+    """torch computes these powers by multiplication (its CPU pow kernel's special cases);
+    so does distgrad, rather than numpy's general power (slower, and an ulp off for x ** 3)."""
+    x = np.abs(np.random.default_rng(3).standard_normal(1000) * 3).astype(np.float32) + 0.1
+    ours = (distgrad.tensor(x) ** exponent).numpy()
+    theirs = (torch.tensor(x) ** exponent).numpy()
+    np.testing.assert_array_equal(ours, theirs)
