@@ -150,3 +150,17 @@ def test_chrome_trace_of_the_driver(tmp_path):
     names = {e["pid"]: e["args"]["name"] for e in trace["traceEvents"]
              if e["ph"] == "M" and e["name"] == "process_name"}
     assert names == {0: "driver"}
+
+
+def test_optimizer_steps_are_labelled_as_torch_labels_them():
+    def run(T):
+        w = T.ones(3, requires_grad=True)
+        opts = [T.optim.SGD([w], lr=0.1, momentum=0.9), T.optim.Adam([w]), T.optim.AdamW([w])]
+        with T.autograd.profiler.profile() as prof:
+            for opt in opts:
+                (w * w).sum().backward()
+                opt.step()
+                opt.zero_grad()
+        return _counts(prof, lambda k: k.startswith("Optimizer."))
+
+    assert run(distgrad) == run(torch)
