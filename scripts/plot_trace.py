@@ -60,11 +60,10 @@ def plot(trace: dict, out: str, title: str | None = None) -> None:
         row = base[e["pid"]] + depth[k]
         ax.broken_barh([(e["ts"] / scale, max(e["dur"] / scale, 0.01))], (row + 0.05, 0.9),
                        facecolors=COLORS.get(e.get("cat"), "#777777"), edgecolor="white", lw=0.3)
-        if e["dur"] / scale > (ax.get_xlim()[1] or 1) * 0:  # label the wide ones after scaling
-            e["_row"] = row
+        e["_row"] = row
     span_ms = max((e["ts"] + e["dur"]) for e in spans + idle) / scale
     for e in spans:
-        if "_row" in e and e["dur"] / scale > span_ms / 14:
+        if "_row" in e and e["dur"] / scale > span_ms / 9 * len(e["name"]) / 12:
             ax.text((e["ts"] + e["dur"] / 2) / scale, e["_row"] + 0.5, e["name"], ha="center",
                     va="center", fontsize=7, color="white", clip_on=True)
     starts = {e["id"]: e for e in events if e["ph"] == "s"}
@@ -82,7 +81,7 @@ def plot(trace: dict, out: str, title: str | None = None) -> None:
     cats = [c for c in COLORS if any(e.get("cat") == c for e in spans + idle)]
     ax.legend(handles=[Patch(facecolor=COLORS[c], label=LABELS[c],
                              hatch="//" if c == "idle" else None) for c in cats],
-              loc="upper center", bbox_to_anchor=(0.5, -0.25 - 0.4 / max(y, 1)), ncol=len(cats),
+              loc="upper center", bbox_to_anchor=(0.5, -0.16 - 0.3 / max(y, 1)), ncol=len(cats),
               fontsize=8, frameon=False)
     if title:
         ax.set_title(title)
