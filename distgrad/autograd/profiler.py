@@ -69,10 +69,24 @@ class record_function:
 class Recorder:
     """The driver's events while a profile is on: (name, start ns, end ns, thread, category)."""
 
-    __slots__ = ("events",)
+    __slots__ = ("events", "_passing")
 
     def __init__(self):
         self.events = []
+        self._passing = set()  # threads whose next op call is the one being timed
+
+    def pass_once(self) -> None:
+        self._passing.add(threading.get_ident())
+
+    def passes(self) -> bool:
+        """Is this call the one `record._recorded` is timing (so not to be timed again)?"""
+        if not self._passing:
+            return False
+        tid = threading.get_ident()
+        if tid in self._passing:
+            self._passing.discard(tid)
+            return True
+        return False
 
     def add(self, name: str, start: int, end: int, cat: str = "cpu_op") -> None:
         self.events.append((name, start, end, threading.get_ident(), cat))

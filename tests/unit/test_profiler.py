@@ -164,3 +164,15 @@ def test_optimizer_steps_are_labelled_as_torch_labels_them():
         return _counts(prof, lambda k: k.startswith("Optimizer."))
 
     assert run(distgrad) == run(torch)
+
+
+def test_an_ops_warning_names_the_callers_line_outside_a_profile():
+    """The profiler's hook adds no frame to an op call: a warning an op's rule raises with a
+    stacklevel still points at the user's line."""
+    import warnings
+
+    x = distgrad.ones(1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        x.var()
+    assert [w.filename for w in caught] == [__file__]
