@@ -94,7 +94,16 @@ class Recorder:
 
 # ---- events and their table -------------------------------------------------------------------
 
-class FunctionEvent:
+class _NoDevice:
+    """No accelerator time is recorded: code that sorts or reads by it gets 0, as torch
+    gives on a machine without one."""
+
+    cuda_time_total = self_cuda_time_total = 0.0
+    device_time_total = self_device_time_total = 0.0
+    cpu_memory_usage = self_cpu_memory_usage = 0
+
+
+class FunctionEvent(_NoDevice):
     """One recorded interval. Times in microseconds from the profile's start, as torch's."""
 
     def __init__(self, id, name, device, thread, start_us, end_us, cat):
@@ -127,7 +136,7 @@ class FunctionEvent:
                 f"cpu_time_total={self.cpu_time_total:.3f}us>")
 
 
-class FunctionEventAvg:
+class FunctionEventAvg(_NoDevice):
     """The events of one name added up (`key_averages()`)."""
 
     def __init__(self, key: str):
@@ -196,9 +205,7 @@ class EventList(list):
         rows = [e for e in self if not top_level_events_only or
                 getattr(e, "cpu_parent", None) is None]
         if sort_by is not None:
-            rows = sorted(rows, key=lambda e: getattr(e, sort_by.replace("cuda", "device")
-                                                      if not hasattr(e, sort_by) else sort_by),
-                          reverse=True)
+            rows = sorted(rows, key=lambda e: getattr(e, sort_by), reverse=True)
         if row_limit is not None and row_limit >= 0:
             rows = rows[:row_limit]
         total = self.self_cpu_time_total

@@ -69,7 +69,8 @@ def test_table_is_laid_out_as_torch_lays_it_out():
     assert layout(distgrad) == layout(torch)
 
 
-@pytest.mark.parametrize("sort_by", ["self_cpu_time_total", "cpu_time_total", "cpu_time", "count"])
+@pytest.mark.parametrize("sort_by", ["self_cpu_time_total", "cpu_time_total", "cpu_time", "count",
+                                     "cuda_time_total"])
 def test_table_rows_sorted_and_limited(sort_by):
     prof = _program(distgrad)
     table = prof.key_averages().table(sort_by=sort_by, row_limit=3)
