@@ -101,14 +101,21 @@ def test_initial_seed_is_the_manual_seed():
 
 @pytest.fixture
 def workers():
+    """Two workers: the runtime a cluster test left running if it has them, else in-process
+    ones of our own."""
     import distgrad.distributed as dist
 
-    dist.init(num_workers=2, backend="local")
+    own = not (dist.is_initialized() and dist.num_workers() >= 2)
+    if own:
+        if dist.is_initialized():
+            dist.shutdown()
+        dist.init(num_workers=2, backend="local")
     try:
         yield
     finally:
         distgrad.set_default_device(None)
-        dist.shutdown()
+        if own:
+            dist.shutdown()
 
 
 def test_default_device_worker_places_new_tensors(workers):
