@@ -21,6 +21,8 @@ outputs are compared, after dropping `object at 0x...` addresses:
 
 A program that raises under PyTorch is compared up to there when distgrad raises an error of
 the same type; otherwise it is listed ("-") and not held against distgrad.
+The times are each process's wall seconds, start-up and imports included (importing torch
+alone takes seconds), so they compare whole runs, not steps.
 The exit status is 0 when every program that runs under PyTorch matches under distgrad.
 """
 from __future__ import annotations
