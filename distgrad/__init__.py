@@ -12,11 +12,13 @@ from .ops.table import Size
 from .ops import functions as _functions
 from .ops.functions import *  # noqa: F401,F403  (add, mul, matmul, sum, ... as torch has them)
 from .creation import (arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like,
-                       linspace, manual_seed, ones, ones_like, rand, rand_like, randint, randn,
-                       randn_like, randperm, seed, tensor, zeros, zeros_like)
+                       get_default_device, initial_seed, linspace, manual_seed, ones, ones_like,
+                       rand, rand_like, randint, randn, randn_like, randperm, seed,
+                       set_default_device, tensor, zeros, zeros_like)
 from .autograd.grad_mode import (enable_grad, inference_mode, is_grad_enabled,
                                  is_inference_mode_enabled, no_grad, set_grad_enabled)
 from . import autograd
+from . import accelerator
 
 bool = _dtypes.bool_  # noqa: A001  (torch.bool)
 float = float32  # noqa: A001
@@ -45,10 +47,10 @@ def promote_types(a, b):
 
 def __getattr__(name):
     # Submodules that pull in more code load on first use: distgrad.nn, .optim, .distributed,
-    # .cuda.
+    # .cuda, .profiler.
     import importlib
 
-    if name in ("nn", "optim", "distributed", "viz", "cuda", "utils"):
+    if name in ("nn", "optim", "distributed", "viz", "cuda", "utils", "profiler"):
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'distgrad' has no attribute '{name}'")
 from .serialization import load, save  # noqa: E402

@@ -13,14 +13,43 @@ import numpy as np
 from . import dtypes, storage
 from .autograd.record import call
 from .tensor import Tensor, device_str
+from .tensor import device as _Device
 
 _rng = np.random.default_rng(0)
+_initial_seed = 0
+_default_device = None  # set_default_device: where a factory puts a tensor given no device=
 
 
 def manual_seed(seed: int):
-    global _rng
+    global _rng, _initial_seed
+    _initial_seed = int(seed)
     _rng = np.random.default_rng(int(seed))
     return _rng
+
+
+def initial_seed() -> int:
+    """The seed the random numbers are drawn from (the last manual_seed's, else 0)."""
+    return _initial_seed
+
+
+def set_default_device(device) -> None:
+    """Where creation functions (`ones`, `randn`, `tensor`, a layer's parameters, ...) put a
+    tensor when they are given no device=: `"cpu"`, `"worker:K"`, or None for the CPU.
+
+    >>> distgrad.set_default_device("worker:0"); distgrad.ones(2).device
+    device(type='worker', index=0)
+    """
+    global _default_device
+    _default_device = None if device is None else device_str(_Device(device))
+
+
+def get_default_device() -> _Device:
+    return _Device(_default_device or "cpu")
+
+
+def _placed(where) -> str:
+    """The device string a factory puts its tensor on."""
+    return device_str(where if where is not None else _default_device)
 
 
 def seed() -> int:
@@ -43,7 +72,7 @@ def _from_array(arr: np.ndarray, device, requires_grad: bool) -> Tensor:
     d = dtypes.from_numpy(arr.dtype)
     if arr.dtype != d.np:
         arr = arr.astype(d.np)
-    dev = device_str(device)
+    dev = _placed(device)
     if dev == "cpu":
         t = Tensor._make(arr, arr.shape, d, "cpu")
     else:
@@ -158,7 +187,7 @@ def from_numpy(ndarray: np.ndarray) -> Tensor:
     """A tensor sharing memory with `ndarray` (torch.from_numpy)."""
     if not isinstance(ndarray, np.ndarray):
         raise TypeError(f"expected np.ndarray (got {type(ndarray).__name__})")
-    return _from_array(ndarray, None, False)
+    return _from_array(ndarray, "cpu", False)  # shares the array's memory, as torch's
 
 
 def _size(size, name=None):
@@ -198,7 +227,7 @@ def _filled(shape, value, dtype, device, requires_grad):
         dtype = dtypes.get_default_dtype()
     if requires_grad and not dtype.is_floating_point:
         raise RuntimeError("Only Tensors of floating point and complex dtype can require gradients")
-    t = call("full", shape=list(shape), value=value, dtype=dtype.name, _device=device_str(device))
+    t = call("full", shape=list(shape), value=value, dtype=dtype.name, _device=_placed(device))
     return _finish(t, requires_grad)
 
 
@@ -222,7 +251,7 @@ def full(size, fill_value, *, dtype=None, device=None, requires_grad=False) -> T
 def eye(n, m=None, *, dtype=None, device=None, requires_grad=False) -> Tensor:
     dtype = dtype or dtypes.get_default_dtype()
     t = call("eye", n=int(n), m=int(m if m is not None else n), dtype=dtype.name,
-             _device=device_str(device))
+             _device=_placed(device))
     return _finish(t, requires_grad)
 
 
@@ -237,14 +266,14 @@ def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=Fa
     if dtype is None:
         is_int = all(isinstance(v, numbers.Integral) for v in (start, end, step))
         dtype = dtypes.int64 if is_int else dtypes.get_default_dtype()
-    t = call("arange", start=start, end=end, step=step, dtype=dtype.name, _device=device_str(device))
+    t = call("arange", start=start, end=end, step=step, dtype=dtype.name, _device=_placed(device))
     return _finish(t, requires_grad)
 
 
 def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False) -> Tensor:
     dtype = dtype or dtypes.get_default_dtype()
     t = call("linspace", start=float(start), end=float(end), steps=int(steps), dtype=dtype.name,
-             _device=device_str(device))
+             _device=_placed(device))
     return _finish(t, requires_grad)
 
 

@@ -20,20 +20,39 @@ from .ops.table import Size
 call = record.call
 
 
+# torch's device types (a `torch.device("cuda")` can be named on a machine without one), and
+# distgrad's own: a worker.
+_DEVICE_TYPES = ("cpu", "cuda", "ipu", "xpu", "mkldnn", "opengl", "opencl", "ideep", "hip", "ve",
+                 "fpga", "maia", "xla", "lazy", "vulkan", "mps", "meta", "hpu", "mtia",
+                 "privateuseone", "worker")
+
+
 class device:
-    """Where a tensor lives: `device(type='cpu')` or `device(type='worker', index=1)`."""
+    """Where a tensor lives: `device(type='cpu')` or `device(type='worker', index=1)`.
+
+    Any of torch's device strings names a device (`device("cuda:0")`), as in torch.
+    """
 
     __slots__ = ("type", "index")
 
     def __init__(self, spec, index=None):
         if isinstance(spec, device):
             spec, index = spec.type, spec.index
+        elif isinstance(spec, int) and not isinstance(spec, bool):
+            raise RuntimeError("Cannot access accelerator device when none is available.")
         spec = str(spec)
         if ":" in spec:
             spec, idx = spec.split(":", 1)
+            if not idx.isdigit():
+                raise RuntimeError(f"Invalid device string: '{spec}:{idx}'")
             index = int(idx)
+        if spec not in _DEVICE_TYPES:
+            raise RuntimeError(f"Expected one of {', '.join(_DEVICE_TYPES)} device type at start "
+                               f"of device string: {spec}")
+        if index is not None and int(index) < 0:
+            raise RuntimeError("Device index must not be negative")
         self.type = spec
-        self.index = index
+        self.index = None if index is None else int(index)
 
     def __str__(self) -> str:
         return self.type if self.index is None else f"{self.type}:{self.index}"
@@ -45,7 +64,10 @@ class device:
 
     def __eq__(self, other) -> bool:
         if isinstance(other, str):
-            other = device(other)
+            try:
+                other = device(other)
+            except RuntimeError:
+                return False
         return isinstance(other, device) and str(self) == str(other)
 
     def __hash__(self) -> int:
@@ -763,8 +785,9 @@ class Tensor:
     def __add__(self, other):
         return call("add", self, other)
 
+    # A reflected operator lists self first in next_functions, as torch's `2 * t` (= t.mul(2))
     def __radd__(self, other):
-        return call("add", other, self)
+        return call("add", self, other)
 
     def __iadd__(self, other):
         return self.add_(other)
@@ -782,7 +805,7 @@ class Tensor:
         return call("mul", self, other)
 
     def __rmul__(self, other):
-        return call("mul", other, self)
+        return call("mul", self, other)
 
     def __imul__(self, other):
         return self.mul_(other)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from . import engine, grad_mode
 from .differentiate import backward, grad
 from .grad_mode import enable_grad, inference_mode, no_grad, set_grad_enabled
+from .variable import Variable
 
 
 def __getattr__(name):
@@ -19,12 +20,12 @@ def __getattr__(name):
         # The function shadows its module, as in torch (the import bound the module here).
         globals().update(gradcheck=_gc.gradcheck, gradgradcheck=_gc.gradgradcheck)
         return getattr(_gc, name)
-    if name == "functional":
+    if name in ("functional", "profiler"):
         import importlib  # `from . import functional` would re-enter this __getattr__
 
-        return importlib.import_module(".functional", __name__)
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(name)
 
 
-__all__ = ["backward", "grad", "Function", "gradcheck", "functional", "no_grad", "enable_grad",
-           "set_grad_enabled", "inference_mode", "grad_mode", "engine"]
+__all__ = ["backward", "grad", "Function", "Variable", "gradcheck", "functional", "profiler",
+           "no_grad", "enable_grad", "set_grad_enabled", "inference_mode", "grad_mode", "engine"]

@@ -17,8 +17,9 @@ from __future__ import annotations
 import heapq
 import itertools
 import threading
+import time
 
-from . import grad_mode
+from . import grad_mode, record
 from .graph import AccumulateGrad, Node
 
 
@@ -118,7 +119,10 @@ def execute(roots, keep_graph: bool, create_graph: bool, inputs=None, capture: b
                     captured[k] = seen[nr]
             if runs is not None and node not in runs:
                 continue
-            input_grads = _call(node, grads, create_graph, wanted)
+            if record.profiling is None:
+                input_grads = _call(node, grads, create_graph, wanted)
+            else:
+                input_grads = _profiled_call(node, grads, create_graph, wanted)
             if not keep_graph:
                 node.release()
             for i, (child, nr) in enumerate(node.next_functions):
@@ -212,13 +216,24 @@ def _call(node, grads, create_graph, wanted=None):
     elif all(g is None for g in grads):
         out = [None] * len(node.next_functions)
     else:
-        out = list(node.apply(grads, wanted) if type(node) is Node else node.apply(grads))
+        out = list(node.apply(grads, wanted) if isinstance(node, Node) else node.apply(grads))
     if node._hooks:
         for hook in list(node._hooks):
             new = hook(tuple(out), tuple(grads))
             if new is not None:
                 out = list(new)
     return out
+
+
+def _profiled_call(node, grads, create_graph, wanted):
+    """_call, recorded as torch's profiler names a node's run."""
+    start = time.time_ns()
+    try:
+        return _call(node, grads, create_graph, wanted)
+    finally:
+        rec = record.profiling
+        if rec is not None:
+            rec.add(f"autograd::engine::evaluate_function: {node.name()}", start, time.time_ns())
 
 
 _accumulate_lock = threading.RLock()

@@ -260,6 +260,20 @@ class Node:
             self._remote = None
 
 
+_NODE_CLASSES: dict = {}
+
+
+def node_class(name: str) -> type:
+    """The Node subclass a node of this name is made as: torch gives every kind of node its
+    own class, and code dispatches on `type(grad_fn).__name__` ("MulBackward0")."""
+    cls = _NODE_CLASSES.get(name)
+    if cls is None:
+        short = name.rpartition("::")[2]  # torch::autograd::CopySlices -> CopySlices
+        cls = _NODE_CLASSES[name] = type(short, (Node,), {"__slots__": (), "__qualname__": short,
+                                                          "__module__": Node.__module__})
+    return cls
+
+
 class AccumulateGrad:
     """The node behind a leaf that requires grad: adds incoming gradient into `.grad`."""
 

@@ -8,18 +8,20 @@ executor, and wraps the results as tensors with a `Node` as their grad_fn.
 from __future__ import annotations
 
 import itertools
+import time
 
 from .. import storage
 from ..ops import layout
 from ..ops.table import lookup, run_forward
 from . import grad_mode
-from .graph import Node
+from .graph import node_class
 
 Tensor = None  # set by distgrad.tensor (the class is defined there)
 
 CPU = "cpu"
 _runtime = None  # the distributed runtime: .queue(device) and .flush_all()
 _node_ids = itertools.count(1)
+profiling = None  # the Recorder of the profile under way (autograd/profiler.py), if any
 
 
 def register_runtime(runtime) -> None:
@@ -64,6 +66,11 @@ def _only_scalar_cpu(inputs, cpu) -> bool:
 
 def call(name: str, *inputs, _device=None, **attrs):
     """Run op `name` on `inputs` (tensors, Python numbers or None) with `attrs`."""
+    # (No frame of its own between the caller and this body: warnings raised below name the
+    # user's line by their stacklevel.)
+    rec = profiling
+    if rec is not None and not rec.passes():
+        return _recorded(rec, name, inputs, _device, attrs)
     strided = False  # an input that is not row-major from offset 0
     for t in inputs:
         memory = getattr(t, "_storage", None)
@@ -106,7 +113,8 @@ def call(name: str, *inputs, _device=None, **attrs):
 
     if requires_grad:
         needs = tuple(getattr(t, "_requires_grad", False) for t in inputs)
-        node = Node(op, op.node_name(inputs, attrs), attrs, inputs, outs, needs, device)
+        name = op.node_name(inputs, attrs)
+        node = node_class(name)(op, name, attrs, inputs, outs, needs, device)
         for k, t in enumerate(outs):
             if k in op.nondiff_outputs or not t.dtype.is_floating_point:
                 continue
@@ -116,6 +124,16 @@ def call(name: str, *inputs, _device=None, **attrs):
         if device != CPU and not op.moves:
             _note_remote_node(node, device)
     return tuple(outs) if multi else outs[0]
+
+
+def _recorded(rec, name, inputs, device, attrs):
+    """`call` under a profile: the op timed as torch names it (aten::mul)."""
+    start = time.time_ns()
+    rec.pass_once()
+    try:
+        return call(name, *inputs, _device=device, **attrs)
+    finally:
+        rec.add("aten::" + name, start, time.time_ns())
 
 
 def _make_view(t, op, parent, attrs, k: int, multi: bool) -> None:

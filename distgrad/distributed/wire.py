@@ -111,7 +111,7 @@ def body_message(kind: str, body: dict) -> bytes:
     return pack({"v": VERSION, "type": kind, "body": body})
 
 
-_REQUEST_TYPES = ("run", "stats", "ping", "save", "save_poll")
+_REQUEST_TYPES = ("run", "stats", "ping", "save", "save_poll", "profile_start", "profile_stop")
 
 
 def decode_request(payload) -> dict:

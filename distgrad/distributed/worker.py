@@ -143,6 +143,9 @@ class Worker:
         self._saves: dict[int, "_BackgroundSave"] = {}  # checkpoint writes under way, by ticket
         self._planned: dict = {}  # the current run's tensors as _check saw them (id -> _Operand)
         self._recv_wait = 0.0  # seconds the current run has waited in recv so far
+        # While a profile is on: [kind, name, start ns, end ns(, key)] of each run, op, send
+        # and receive (autograd/profiler.py reads them); None when off.
+        self.timeline = None
 
     # ---- entry point -----------------------------------------------------------------------
     def handle(self, payload, *arrays):
@@ -157,6 +160,15 @@ class Worker:
             return (wire.reply(self._save(msg["body"])),)
         if kind == "save_poll":
             return (wire.reply(self._save_poll(msg["body"]["ticket"])),)
+        if kind == "profile_start":
+            self.timeline = []
+            return (wire.reply({"now": time.time_ns()}),)
+        if kind == "profile_stop":
+            events, self.timeline = self.timeline or [], None
+            return (wire.reply({"events": events, "now": time.time_ns()}),)
+        timeline = self.timeline
+        if timeline is not None:
+            started_ns = time.time_ns()
         instrs = msg["instrs"]
         started = time.time()  # wall clock: comparable between the workers of one machine
         self._sent = set()
@@ -176,6 +188,8 @@ class Worker:
         finally:
             if self.channels is not None:
                 self.channels.running(False)
+            if timeline is not None:
+                timeline.append(["run", "run", started_ns, time.time_ns()])
         # When the run ran and how long it waited for other workers' tensors: the driver's
         # counters sum these into each worker's timeline (busy and idle time).
         body = {"exports": len(exported), "timing": [started, time.time(), self._recv_wait]}
@@ -313,6 +327,7 @@ class Worker:
         place of a failed tensor) and the ops that failed, [[instr index, record]]."""
         tensors = self.tensors
         hooks = self.hooks
+        timeline = self.timeline
         exported, failed = [], []
         files: dict = {}  # checkpoint tensors read (and checked) by this run
         for i, ins in enumerate(instrs):
@@ -327,6 +342,8 @@ class Worker:
                     continue
                 if hooks is not None:
                     hooks.enter(self.index, "op", name)
+                if timeline is not None:
+                    started = time.time_ns()
                 try:
                     if hooks is not None:
                         hooks.allocate(self._result_bytes(out_ids, out_dtypes))
@@ -348,6 +365,8 @@ class Worker:
                                           f"attrs ({type(e).__name__}: {e})") from None
                 for tid, value in zip(out_ids, outs):
                     tensors[tid] = value
+                if timeline is not None:
+                    timeline.append(["op", "aten::" + name, started, time.time_ns()])
             elif code == "import":
                 tensors[ins[1]] = args[ins[2]]
             elif code == "export":
@@ -358,6 +377,8 @@ class Worker:
                 if hooks is not None:
                     hooks.enter(self.index, "send")
                 value = tensors[ins[1]]
+                if timeline is not None:
+                    started = time.time_ns()
                 try:
                     if type(value) is _Failure:
                         self.channels.send_failure(ins[2], ins[3], json.dumps(value.record))
@@ -366,15 +387,23 @@ class Worker:
                 except PeerLostError:
                     pass  # the receiver is gone, and its run with it: the rest of ours goes on
                 self._sent.add(ins[3])
+                if timeline is not None:
+                    timeline.append(["send", f"send to worker:{ins[2]}", started, time.time_ns(),
+                                     str(ins[3])])
             elif code == "recv":
                 if hooks is not None:
                     hooks.enter(self.index, "recv")
                 waited = time.perf_counter()
+                if timeline is not None:
+                    started = time.time_ns()
                 try:
                     tensors[ins[1]] = self.channels.recv(ins[2], ins[3], ins[4], ins[5])
                 except (PeerRunFailedError, PeerLostError, MemoryError) as e:
                     self._fail([ins[1]], _received_record(e, self.index, ins[1]))
                 self._recv_wait += time.perf_counter() - waited
+                if timeline is not None:
+                    timeline.append(["recv", f"recv from worker:{ins[2]}", started,
+                                     time.time_ns(), str(ins[3])])
             elif code == "assign":
                 dst, src = tensors[ins[1]], tensors[ins[2]]
                 if type(src) is _Failure or type(dst) is _Failure:

@@ -47,13 +47,14 @@ def _fill(tensor: Tensor, values: Tensor) -> Tensor:
 def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
     from ..creation import rand
 
-    return _fill(tensor, rand(*tensor.shape, dtype=tensor.dtype) * (b - a) + a)
+    # drawn in the driver (the same numbers wherever the tensor lives), then copied to it
+    return _fill(tensor, rand(*tensor.shape, dtype=tensor.dtype, device="cpu") * (b - a) + a)
 
 
 def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
     from ..creation import randn
 
-    return _fill(tensor, randn(*tensor.shape, dtype=tensor.dtype) * std + mean)
+    return _fill(tensor, randn(*tensor.shape, dtype=tensor.dtype, device="cpu") * std + mean)
 
 
 def constant_(tensor: Tensor, val: float) -> Tensor:

@@ -45,7 +45,8 @@ defop("sub", in_common_dtype(lambda a, b, alpha=1: np.subtract(a, b * alpha if a
                     unbroadcast(-g * c.attrs.get("alpha", 1) if c.attrs.get("alpha", 1) != 1 else -g,
                                 c.shapes[1]) if c.needs[1] else None),
       node=lambda inputs, attrs: "RsubBackward1" if _is_num(inputs[0]) else "SubBackward0",
-      number_edges=lambda inputs: not _is_num(inputs[0]), elementwise=True,
+      number_edges=lambda inputs: not _is_num(inputs[0]),  # t - 2 lists (None, 0); 2 - t not
+      elementwise=True,
       api=("sub", "subtract"), inplace="sub_")
 
 
@@ -161,12 +162,29 @@ defop("neg", np.negative, _neg_rule, lambda c, g: -g, node="NegBackward0",
 
 
 def _pow_forward(a, b):
+    if type(b) in (int, float) and getattr(a, "dtype", None) is not None and a.dtype.kind == "f":
+        fast = _POW_BY_EXPONENT.get(b)
+        if fast is not None:
+            return fast(a)
     integer = np.result_type(a, b).kind in "iu"
     if integer and _is_num(b) and b < 0:
         raise RuntimeError("Integers to negative integer powers are not allowed.")
     if integer and np.any(np.less(b, 0)):
         return _int_power(a, b)
     return np.power(a, b)
+
+
+# The exponents torch's CPU kernel computes without pow (PowKernel: square, cube, sqrt, ...):
+# the same arithmetic here, and many times faster than numpy's general power (51 us -> 2.5 us
+# for x ** 3 of 2000 floats).
+_POW_BY_EXPONENT = {
+    2: lambda a: a * a,
+    3: lambda a: a * a * a,
+    0.5: np.sqrt,
+    -0.5: lambda a: 1 / np.sqrt(a),
+    -1: lambda a: 1 / a,
+    -2: lambda a: 1 / (a * a),
+}
 
 
 @elementwise
@@ -229,6 +247,8 @@ defop("floor_divide", _integer_division(np.floor_divide), _no_bool("div_floor_cp
 
 
 def _remainder_vjp(c, g):
+    if c.shapes[0] == () and c.dtypes[0] is None:  # remainder(number, tensor): torch has no rule
+        _not_implemented("remainder")(c, g)
     # a - floor(a / b) * b: the quotient is piecewise constant.
     gb = None
     if c.needs[1]:
@@ -238,7 +258,10 @@ def _remainder_vjp(c, g):
 
 defop("remainder", _integer_division(np.remainder), _no_bool("remainder_cpu"),
       _remainder_vjp, save=(0, 1),
-      node=lambda inputs, attrs: "RemainderBackward0" if _is_num(inputs[1]) else "RemainderBackward1",
+      node=lambda inputs, attrs: ("torch::autograd::NotImplemented" if _is_num(inputs[0])
+                                  else "RemainderBackward0" if _is_num(inputs[1])
+                                  else "RemainderBackward1"),
+      number_edges=False,
       api=("remainder",), inplace="remainder_")
 
 # ---- unary ---------------------------------------------------------------------------

@@ -690,6 +690,15 @@ GRAPHS = {
     "tanh_sigmoid": lambda t, x, w, b: t.tanh(b) * t.sigmoid(b),
     "pow_neg": lambda t, x, w, b: (-(b ** 2)).sum(),
     "reuse": lambda t, x, w, b: b * b,
+    # a number on the left: torch records self first (2 * t is t.mul(2))
+    "radd": lambda t, x, w, b: 2 + b.sin(),
+    "rmul": lambda t, x, w, b: 2 * b.sin(),
+    "rsub": lambda t, x, w, b: 2 - b.sin(),
+    "rdiv": lambda t, x, w, b: 2 / b.sin(),
+    "rpow": lambda t, x, w, b: 2 ** b.sin(),
+    "rmod": lambda t, x, w, b: 2 % b.sin(),
+    "rfloordiv": lambda t, x, w, b: 2 // b.sin(),
+    "rmul_chain": lambda t, x, w, b: (2 * b.sin() + 1).sum(),
 }
 
 
@@ -705,6 +714,24 @@ def test_next_functions_structure(name):
         b = leaf(torch, [0.1, -0.2, 0.3])
         out = GRAPHS[name](torch, x, w, b)
         return graph(out), node_name(out.grad_fn), out
+
+    same(f)
+
+
+def _classes(node, depth=20):
+    """The graph as the class names of its nodes (code dispatches on type(grad_fn).__name__)."""
+    if node is None or depth == 0:
+        return None
+    return type(node).__name__, tuple(_classes(c, depth - 1) for c, _ in node.next_functions)
+
+
+@pytest.mark.parametrize("name", sorted(GRAPHS))
+def test_node_classes_named_as_torch(name):
+    def f(torch):
+        x = torch.ones(5)
+        w = leaf(torch, np.linspace(-1, 1, 15).reshape(5, 3).tolist())
+        b = leaf(torch, [0.1, -0.2, 0.3])
+        return _classes(GRAPHS[name](torch, x, w, b).grad_fn)
 
     same(f)
 

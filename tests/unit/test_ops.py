@@ -63,6 +63,31 @@ def node_name(t):
     return None if t.grad_fn is None else t.grad_fn.name()
 
 
+# Cases whose grad_fn reaches its inputs through other steps than torch's (values, names and
+# gradients agree): torch casts before softmax(dtype=) and permutes in einsum("ij->j"),
+# distgrad casts before cumsum/prod(dtype=); CopySlices of an in-place write on a view;
+# threshold_backward's edge to its non-differentiable input.
+EDGES_DIFFER = {"softmax_dtype", "cumsum_dtype", "prod_dtype", "einsum_sum", "setitem_int",
+                "setitem_slice_bcast", "inplace_select_view", "inplace_slice_view",
+                "inplace_t_view", "inplace_chained_views", "threshold_backward"}
+
+
+def edges(t, inputs):
+    """A grad_fn's class name and where each of its next_functions leads: to which input
+    (by position), to None (a number), or to a node made inside the op."""
+    fn = t.grad_fn
+    if fn is None:
+        return None
+    def target(child):
+        if child is None:
+            return None
+        for k, x in enumerate(inputs):
+            if getattr(x, "grad_fn", None) is child or getattr(child, "variable", None) is x:
+                return f"input {k}"
+        return "inner"  # a composite op's own steps (einsum's permutes) may differ from torch's
+    return type(fn).__name__, [(target(c), nr) for c, nr in fn.next_functions]
+
+
 def assert_same(d, t, rtol, atol, what):
     """distgrad tensor (or None) `d` against torch's `t` (None counts as zeros)."""
     if d is None and t is None:
@@ -175,6 +200,8 @@ def test_op_matches_torch(case: Case, dispatched, request):
             assert dtype_name(d) == dtype_name(t), f"{what}: dtype"
             assert d.requires_grad == t.requires_grad, f"{what}: requires_grad"
             assert node_name(d) == node_name(t), f"{what}: grad_fn"
+            if case.id not in EDGES_DIFFER:
+                assert edges(d, d_ins) == edges(t, t_ins), f"{what}: grad_fn.next_functions"
             assert_same(d, t, case.rtol, case.atol, f"{what}: value")
         if fdtype is np.float32:
             _check_gradients(case, d_ins, d_outs, t_ins, t_outs)
@@ -274,3 +301,13 @@ def test_op_error_matches_torch(err: Case):
         f"distgrad raised {type(d_exc.value).__name__}: {d_msg!r}; torch raised "
         f"{type(t_exc.value).__name__}: {t_msg!r}")
     assert d_msg.startswith(t_msg[:n]), f"distgrad: {d_msg!r}\ntorch:    {t_msg!r}"
+
+
+@pytest.mark.parametrize("exponent", [2, 3, -0.5, -1, -2, 3.0])
+def test_pow_by_a_small_exponent_is_torch_bit_for_bit(exponent):
+    """torch computes these powers by multiplication (its CPU pow kernel's special cases);
+    so does distgrad, rather than numpy's general power (slower, and an ulp off for x ** 3)."""
+    x = np.abs(np.random.default_rng(3).standard_normal(1000) * 3).astype(np.float32) + 0.1
+    ours = (distgrad.tensor(x) ** exponent).numpy()
+    theirs = (torch.tensor(x) ** exponent).numpy()
+    np.testing.assert_array_equal(ours, theirs)

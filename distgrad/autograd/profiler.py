@@ -1,0 +1,421 @@
+"""`distgrad.autograd.profiler`: what the driver and every worker did, and when.
+
+    with distgrad.autograd.profiler.profile() as prof:
+        with distgrad.autograd.profiler.record_function("step"):
+            loss = model(x).sum()
+            loss.backward()
+    print(prof.key_averages().table(sort_by="self_cpu_time_total"))
+    prof.export_chrome_trace("step.json")      # open in https://ui.perfetto.dev
+
+The driver records each op it dispatches (`aten::mul`: for a tensor on a worker, the time to
+queue it), each graph node the engine runs (`autograd::engine::evaluate_function:
+MulBackward0`) and each `record_function` block. Every worker records its runs, the ops in
+them, its sends and its receives (a receive lasts from when the run asks for the tensor
+to when it has it); the gaps between its runs are its idle time. Workers stamp events with
+their own clock; the offset to the driver's is measured when profiling starts (half a
+round trip), so one timeline holds them all.
+
+`key_averages().table()` prints torch's table, a worker's events named after it
+(`worker:0 aten::mm`, `worker:1 recv from worker:0`). `export_chrome_trace(path)` writes
+the Chrome trace format (Perfetto, chrome://tracing): the driver's track, one track per
+worker with its runs, ops, sends, receives and idle time, and an arrow from each send to
+its receive.
+
+Recording is off by default and costs one test of a module global per op when off; the
+workers record only between a profile's start and its end.
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+import warnings
+
+from . import record
+
+
+class record_function:
+    """Label a block (or a function, as a decorator) in the profile: `with
+    record_function("forward"): ...`. Outside a profile it does nothing."""
+
+    def __init__(self, name: str, args: str | None = None):
+        self.name = name
+        self.args = args
+        self._start = None
+
+    def __enter__(self):
+        if record.profiling is not None:
+            self._start = time.time_ns()
+        return self
+
+    def __exit__(self, *exc):
+        rec = record.profiling
+        if rec is not None and self._start is not None:
+            rec.add(self.name, self._start, time.time_ns(), "user_annotation")
+        self._start = None
+        return False
+
+    def __call__(self, fn):
+        import functools
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with record_function(self.name, self.args):
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+class Recorder:
+    """The driver's events while a profile is on: (name, start ns, end ns, thread, category)."""
+
+    __slots__ = ("events", "_passing")
+
+    def __init__(self):
+        self.events = []
+        self._passing = set()  # threads whose next op call is the one being timed
+
+    def pass_once(self) -> None:
+        self._passing.add(threading.get_ident())
+
+    def passes(self) -> bool:
+        """Is this call the one `record._recorded` is timing (so not to be timed again)?"""
+        if not self._passing:
+            return False
+        tid = threading.get_ident()
+        if tid in self._passing:
+            self._passing.discard(tid)
+            return True
+        return False
+
+    def add(self, name: str, start: int, end: int, cat: str = "cpu_op") -> None:
+        self.events.append((name, start, end, threading.get_ident(), cat))
+
+
+# ---- events and their table -------------------------------------------------------------------
+
+class _NoDevice:
+    """No accelerator time is recorded: code that sorts or reads by it gets 0, as torch
+    gives on a machine without one."""
+
+    cuda_time_total = self_cuda_time_total = 0.0
+    device_time_total = self_device_time_total = 0.0
+    cpu_memory_usage = self_cpu_memory_usage = 0
+
+
+class FunctionEvent(_NoDevice):
+    """One recorded interval. Times in microseconds from the profile's start, as torch's."""
+
+    def __init__(self, id, name, device, thread, start_us, end_us, cat):
+        self.id = id
+        self.name = name
+        self.key = name if device == "cpu" else f"{device} {name}"
+        self.device = device
+        self.thread = thread
+        self.start_us = start_us
+        self.end_us = end_us
+        self.cat = cat
+        self.count = 1
+        self.cpu_parent = None
+        self.cpu_children = []
+
+    @property
+    def cpu_time_total(self) -> float:
+        return self.end_us - self.start_us
+
+    @property
+    def self_cpu_time_total(self) -> float:
+        return self.cpu_time_total - sum(c.cpu_time_total for c in self.cpu_children)
+
+    @property
+    def cpu_time(self) -> float:
+        return self.cpu_time_total
+
+    def __repr__(self) -> str:
+        return (f"<FunctionEvent id={self.id} name={self.name} device={self.device} "
+                f"cpu_time_total={self.cpu_time_total:.3f}us>")
+
+
+class FunctionEventAvg(_NoDevice):
+    """The events of one name added up (`key_averages()`)."""
+
+    def __init__(self, key: str):
+        self.key = key
+        self.count = 0
+        self.cpu_time_total = 0.0
+        self.self_cpu_time_total = 0.0
+
+    def add(self, e) -> "FunctionEventAvg":
+        self.count += e.count
+        self.cpu_time_total += e.cpu_time_total
+        self.self_cpu_time_total += e.self_cpu_time_total
+        return self
+
+    @property
+    def cpu_time(self) -> float:
+        return self.cpu_time_total / self.count if self.count else 0.0
+
+    def __repr__(self) -> str:
+        return (f"<FunctionEventAvg key={self.key} self_cpu_time={self.self_cpu_time_total:.3f}us "
+                f"cpu_time={self.cpu_time_total:.3f}us count={self.count}>")
+
+
+_COLUMNS = (("Self CPU %", "self_cpu_time_total", True), ("Self CPU", "self_cpu_time_total", False),
+            ("CPU total %", "cpu_time_total", True), ("CPU total", "cpu_time_total", False),
+            ("CPU time avg", "cpu_time", False), ("# of Calls", "count", False))
+
+
+def _format_time(us: float) -> str:
+    if us >= 1e6:
+        return f"{us / 1e6:.3f}s"
+    if us >= 1e3:
+        return f"{us / 1e3:.3f}ms"
+    return f"{us:.3f}us"
+
+
+class EventList(list):
+    """Events (or their averages), with torch's `table`, `key_averages`, `total_average`."""
+
+    def __init__(self, *args, trace=None):
+        super().__init__(*args)
+        self._trace = trace
+
+    @property
+    def self_cpu_time_total(self) -> float:
+        return sum(e.self_cpu_time_total for e in self)
+
+    def key_averages(self, group_by_input_shape: bool = False, group_by_stack_n: int = 0):
+        groups: dict = {}
+        for e in self:
+            groups.setdefault(e.key, FunctionEventAvg(e.key)).add(e)
+        return EventList(groups.values(), trace=self._trace)
+
+    def total_average(self) -> FunctionEventAvg:
+        total = FunctionEventAvg("Total")
+        for e in self:
+            total.add(e)
+        return total
+
+    def table(self, sort_by: str | None = None, row_limit: int = 100,
+              max_src_column_width: int = 75, max_name_column_width: int = 55,
+              max_shapes_column_width: int = 80, header: str | None = None,
+              top_level_events_only: bool = False, time_unit: str | None = None) -> str:
+        """The events as torch prints them: one row each, sorted by `sort_by` (largest
+        first), at most `row_limit` rows (-1: all)."""
+        rows = [e for e in self if not top_level_events_only or
+                getattr(e, "cpu_parent", None) is None]
+        if sort_by is not None:
+            rows = sorted(rows, key=lambda e: getattr(e, sort_by), reverse=True)
+        if row_limit is not None and row_limit >= 0:
+            rows = rows[:row_limit]
+        total = self.self_cpu_time_total
+        width = min(max([len(e.key) for e in self] or [0]) + 4, max_name_column_width)
+        line = "-" * width + "  " + ("-" * 12 + "  ") * len(_COLUMNS)
+        out = []
+        if header is not None:
+            out += ["=" * len(line), header]
+        out += [line, "Name".rjust(width) + "  " + "".join(h.rjust(12) + "  " for h, _, _ in
+                                                          _COLUMNS), line]
+        for e in rows:
+            name = e.key if len(e.key) <= width else e.key[:width - 3] + "..."
+            cells = []
+            for _, attr, percent in _COLUMNS:
+                v = getattr(e, attr)
+                if attr == "count":
+                    cells.append(str(v))
+                elif percent:
+                    cells.append(f"{100 * v / total:.2f}%" if total else "0.00%")
+                else:
+                    cells.append(_format_time(v))
+            out.append(name.rjust(width) + "  " + "".join(c.rjust(12) + "  " for c in cells))
+        out += [line, f"Self CPU time total: {_format_time(total)}"]
+        return "\n".join(out) + "\n"
+
+    def export_chrome_trace(self, path: str) -> None:
+        if self._trace is None:
+            raise RuntimeError("these events were not recorded by a profile")
+        self._trace.export_chrome_trace(path)
+
+    def __str__(self) -> str:
+        return self.table()
+
+
+# ---- the profile ------------------------------------------------------------------------------
+
+class profile:
+    """Record what the driver and every worker do inside the `with` block (see the module
+    doc). torch's other options are accepted; shapes, memory, stacks and FLOPs are not
+    recorded."""
+
+    def __init__(self, enabled: bool = True, *, use_cuda: bool = False, use_device=None,
+                 record_shapes: bool = False, with_flops: bool = False,
+                 profile_memory: bool = False, with_stack: bool = False,
+                 with_modules: bool = False, use_kineto: bool = False, use_cpu: bool = True,
+                 experimental_config=None, acc_events: bool = False,
+                 custom_trace_id_callback=None):
+        self.enabled = enabled
+        self.function_events = None
+        self._recorder = None
+        self._start_ns = self._end_ns = 0
+        self._workers: dict = {}  # device -> [clock offset ns, events]
+
+    # -- recording --
+    def __enter__(self):
+        if not self.enabled:
+            return self
+        if record.profiling is not None:
+            raise RuntimeError("Profiler is already enabled on this thread")
+        self._recorder = Recorder()
+        self._start_ns = time.time_ns()
+        self._workers = {}
+        for q in _queues():
+            before = time.time_ns()
+            body = q.request("profile_start")
+            after = time.time_ns()
+            self._workers[q.device] = [body["now"] - (before + after) // 2, []]
+        record.profiling = self._recorder
+        return self
+
+    def __exit__(self, *exc):
+        if not self.enabled or self._recorder is None:
+            return False
+        record.profiling = None
+        for q in _queues():
+            if q.device not in self._workers:
+                continue
+            try:
+                self._workers[q.device][1] = q.request("profile_stop")["events"]
+            except Exception as e:  # a dead or stuck worker: the rest of the profile stands
+                warnings.warn(f"profiler: no events from {q.device} ({type(e).__name__}: {e})")
+        self._end_ns = time.time_ns()
+        self.function_events = EventList(self._events(), trace=self)
+        return False
+
+    # -- reading --
+    def _check_finished(self):
+        if self.function_events is None:
+            raise RuntimeError("Profiler didn't finish running")
+
+    def key_averages(self, group_by_input_shape: bool = False, group_by_stack_n: int = 0):
+        if self.function_events is None:  # not run yet: nothing recorded, as torch
+            return EventList(trace=self)
+        return self.function_events.key_averages(group_by_input_shape, group_by_stack_n)
+
+    def events(self):
+        self._check_finished()
+        return self.function_events
+
+    def table(self, *args, **kwargs) -> str:
+        self._check_finished()
+        return self.function_events.table(*args, **kwargs)
+
+    def total_average(self):
+        self._check_finished()
+        return self.function_events.total_average()
+
+    @property
+    def self_cpu_time_total(self) -> float:
+        self._check_finished()
+        return self.function_events.self_cpu_time_total
+
+    def __str__(self) -> str:
+        return self.table() if self.function_events is not None else "<unfinished profile>"
+
+    def _events(self) -> list:
+        """FunctionEvents of the driver and the workers, each nested in the event of its
+        track that encloses it."""
+        start = self._start_ns
+        threads: dict = {}
+        raw = [("cpu", threads.setdefault(tid, len(threads)), name, t0, t1, cat)
+               for name, t0, t1, tid, cat in self._recorder.events]
+        for device, (offset, events) in self._workers.items():
+            for kind, name, t0, t1, *_ in events:
+                raw.append((device, 0, name, t0 - offset, t1 - offset, kind))
+        raw.sort(key=lambda r: (r[0] != "cpu", r[0], r[1], r[3], -r[4]))
+        out, stacks = [], {}
+        for device, thread, name, t0, t1, cat in raw:
+            e = FunctionEvent(len(out) + 1, name, device, thread, (t0 - start) / 1e3,
+                              (t1 - start) / 1e3, cat)
+            stack = stacks.setdefault((device, thread), [])
+            while stack and stack[-1].end_us < e.end_us:
+                stack.pop()
+            if stack:
+                e.cpu_parent = stack[-1]
+                stack[-1].cpu_children.append(e)
+            stack.append(e)
+            out.append(e)
+        out.sort(key=lambda e: e.start_us)
+        return out
+
+    # -- the timeline --
+    def export_chrome_trace(self, path: str) -> None:
+        """Write the Chrome trace format: process 0 the driver, process K+1 worker:K, each
+        with its events; a worker's idle time between runs; an arrow per send to its
+        receive. Times in microseconds from the profile's start."""
+        self._check_finished()
+        with open(path, "w") as f:
+            json.dump(self.chrome_trace(), f)
+
+    def chrome_trace(self) -> dict:
+        self._check_finished()
+        devices = ["cpu"] + sorted(self._workers, key=lambda d: int(d.split(":")[1]))
+        pid = {d: k for k, d in enumerate(devices)}
+        trace = []
+        for d in devices:
+            trace.append({"ph": "M", "name": "process_name", "pid": pid[d], "tid": 0,
+                          "args": {"name": "driver" if d == "cpu" else d}})
+            trace.append({"ph": "M", "name": "process_sort_index", "pid": pid[d], "tid": 0,
+                          "args": {"sort_index": pid[d]}})
+        end_us = (self._end_ns - self._start_ns) / 1e3
+        flows: dict = {}
+        for e in self.function_events:
+            trace.append({"ph": "X", "cat": e.cat, "name": e.name, "pid": pid[e.device],
+                          "tid": e.thread, "ts": round(e.start_us, 3),
+                          "dur": round(e.cpu_time_total, 3)})
+        for d in devices[1:]:
+            trace.extend(self._idle(d, pid[d], end_us))
+            trace.append({"ph": "M", "name": "thread_name", "pid": pid[d], "tid": 0,
+                          "args": {"name": "runs"}})
+            trace.extend(self._flows(d, pid, flows))
+        trace.append({"ph": "M", "name": "thread_name", "pid": 0, "tid": 0,
+                      "args": {"name": "main thread"}})
+        return {"traceEvents": trace, "displayTimeUnit": "ms",
+                "otherData": {"producer": "distgrad.autograd.profiler",
+                              "devices": devices}}
+
+    def _idle(self, device, pid, end_us) -> list:
+        runs = sorted((e.start_us, e.end_us) for e in self.function_events
+                      if e.device == device and e.cat == "run")
+        idle, t = [], 0.0
+        for s, e in runs + [(end_us, end_us)]:
+            if s > t:
+                idle.append({"ph": "X", "cat": "idle", "name": "idle", "pid": pid, "tid": 0,
+                             "ts": round(t, 3), "dur": round(s - t, 3)})
+            t = max(t, e)
+        return idle
+
+    def _flows(self, device, pid, flows) -> list:
+        """An arrow from a send (start) to the receive of the same key (end)."""
+        offset, events = self._workers[device]
+        out = []
+        for kind, name, t0, t1, *rest in events:
+            if kind not in ("send", "recv") or not rest:
+                continue
+            key = rest[0]
+            ident = flows.setdefault(key, len(flows) + 1)
+            ts = ((t0 if kind == "send" else t1) - offset - self._start_ns) / 1e3
+            ev = {"ph": "s" if kind == "send" else "f", "cat": "transfer", "name": "tensor",
+                  "id": ident, "pid": pid[device], "tid": 0, "ts": round(ts, 3)}
+            if kind == "recv":
+                ev["bp"] = "e"
+            out.append(ev)
+        return out
+
+
+def _queues() -> list:
+    """The live runtime's worker queues (none without distgrad.distributed.init)."""
+    runtime = record._runtime
+    return list(getattr(runtime, "queues", ())) if runtime is not None else []
+
+
+__all__ = ["profile", "record_function", "EventList", "FunctionEvent", "FunctionEventAvg"]

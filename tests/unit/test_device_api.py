@@ -1,0 +1,158 @@
+"""The device API as torch has it on a machine without an accelerator: `accelerator`,
+`set_default_device` / `get_default_device`, `device` objects for every device string,
+`autograd.Variable` and `initial_seed`, each against torch; and a default device of
+"worker:K" putting new tensors on that worker (in-process workers)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import distgrad
+from torch_twin import attempt, same
+
+
+def test_accelerator_is_absent():
+    def f(torch):
+        acc = torch.accelerator
+        return (acc.is_available(), acc.current_accelerator(), acc.current_accelerator(True),
+                acc.device_count(), attempt(acc.current_device_index),
+                attempt(acc.set_device_index, 0), attempt(acc.synchronize))
+
+    same(f)
+
+
+def test_code_choosing_a_device_takes_the_cpu_path():
+    def f(torch):
+        kind = (torch.accelerator.current_accelerator().type if torch.accelerator.is_available()
+                else "cpu")
+        torch.set_default_device(kind)
+        try:
+            t = torch.linspace(0.0, 1.0, 5)
+            return kind, t.device, torch.get_default_device(), t.sin().sum().item()
+        finally:
+            torch.set_default_device(None)
+
+    same(f)
+
+
+@pytest.mark.parametrize("spec", ["cpu", "cpu:0", "cuda", "cuda:1", "meta", "mps", "xpu",
+                                  ("cuda", 2), ("cpu", 0)])
+def test_device_objects(spec):
+    def f(torch):
+        d = torch.device(*spec) if isinstance(spec, tuple) else torch.device(spec)
+        return repr(d), str(d), d.type, d.index, d == torch.device(str(d)), hash(d) == hash(
+            torch.device(str(d)))
+
+    same(f)
+
+
+@pytest.mark.parametrize("spec", ["foo", "cuda:x", ("cpu", -1), 0])
+def test_device_strings_torch_refuses(spec):
+    def f(torch):
+        return attempt(torch.device, *spec) if isinstance(spec, tuple) else attempt(
+            torch.device, spec)
+
+    same(f, prefix=60)  # distgrad's list of device types goes on with "worker"
+
+
+def test_worker_is_a_device():
+    d = distgrad.device("worker:1")
+    assert (repr(d), d.type, d.index) == ("device(type='worker', index=1)", "worker", 1)
+
+
+def test_default_device_round_trip():
+    def f(torch):
+        before = torch.get_default_device()
+        torch.set_default_device("cpu")
+        during = torch.get_default_device(), torch.ones(2).device, torch.zeros(1).device
+        torch.set_default_device(None)
+        return before, during, torch.get_default_device()
+
+    same(f)
+
+
+def test_variable_as_torch_keeps_it():
+    def f(torch):
+        from_mod = torch.autograd.Variable
+        x = torch.ones(3)
+        v = from_mod(x, requires_grad=True)
+        w = from_mod(x)
+        w.add_(1)  # shares x's memory and version counter
+        y = torch.ones(2, requires_grad=True) * 2
+        z = from_mod(y)  # detached from y's graph
+        v.sum().backward()
+        return (v, v is x, v.is_leaf, v.grad, x, x._version, w._version,
+                isinstance(x, from_mod), isinstance(3, from_mod), z.requires_grad, z.grad_fn,
+                from_mod(), from_mod.__name__, attempt(from_mod, 5), attempt(from_mod, [1.0]),
+                attempt(from_mod, torch.tensor([1, 2]), requires_grad=True))
+
+    same(f)
+
+
+def test_initial_seed_is_the_manual_seed():
+    def f(torch):
+        torch.manual_seed(1234)
+        first = torch.initial_seed()
+        torch.manual_seed(7)
+        return first, torch.initial_seed()
+
+    same(f)
+
+
+@pytest.fixture
+def workers():
+    """Two workers: the runtime a cluster test left running if it has them, else in-process
+    ones of our own."""
+    import distgrad.distributed as dist
+
+    own = not (dist.is_initialized() and dist.num_workers() >= 2)
+    if own:
+        if dist.is_initialized():
+            dist.shutdown()
+        dist.init(num_workers=2, backend="local")
+    try:
+        yield
+    finally:
+        distgrad.set_default_device(None)
+        if own:
+            dist.shutdown()
+
+
+def test_default_device_worker_places_new_tensors(workers):
+    distgrad.set_default_device("worker:1")
+    assert repr(distgrad.get_default_device()) == "device(type='worker', index=1)"
+    made = [distgrad.ones(2), distgrad.zeros(2), distgrad.randn(2), distgrad.tensor([1.0]),
+            distgrad.arange(3), distgrad.linspace(0, 1, 4), distgrad.full((2,), 3.0),
+            distgrad.eye(2), distgrad.nn.Linear(3, 2).weight]
+    assert [t.device_str for t in made] == ["worker:1"] * len(made)
+    # an explicit device= wins; from_numpy shares the array's memory, so stays in the driver
+    assert distgrad.ones(1, device="cpu").device_str == "cpu"
+    assert distgrad.from_numpy(np.ones(2)).device_str == "cpu"
+    distgrad.set_default_device(None)
+    assert distgrad.ones(1).device_str == "cpu"
+
+
+def test_training_on_the_default_worker_matches_the_driver(workers):
+    """The same few steps of a fit, with every tensor on worker 0 by default, give the
+    driver's numbers."""
+
+    def fit():
+        distgrad.manual_seed(0)
+        x = distgrad.linspace(-3.0, 3.0, 50)
+        y = distgrad.sin(x)
+        a = distgrad.randn((), requires_grad=True)
+        b = distgrad.randn((), requires_grad=True)
+        for _ in range(5):
+            loss = (a + b * x - y).pow(2).sum()
+            loss.backward()
+            with distgrad.no_grad():
+                a -= 1e-3 * a.grad
+                b -= 1e-3 * b.grad
+                a.grad = b.grad = None
+        return a.device_str, [a.item(), b.item(), loss.item()]
+
+    where_cpu, cpu = fit()
+    distgrad.set_default_device("worker:0")
+    where_worker, on_worker = fit()
+    assert (where_cpu, where_worker) == ("cpu", "worker:0")
+    np.testing.assert_allclose(on_worker, cpu, rtol=1e-6)

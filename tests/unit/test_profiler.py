@@ -1,0 +1,179 @@
+"""The profiler against torch's: the events recorded for the same program (names and
+counts), the table's layout, record_function, torch.profiler's entry point, the Chrome
+trace; and that nothing is recorded outside a profile."""
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+import torch
+
+import distgrad
+from distgrad.autograd import record
+
+_TIME = re.compile(r"\d+\.\d+(%|us|ms|s)")
+
+
+def _program(T, steps=4):
+    """A few elementwise steps, a labelled reduction, and a backward."""
+    x = T.tensor(np.linspace(0.5, 1.5, 6).reshape(2, 3), dtype=T.float32, requires_grad=True)
+    y = T.tensor(np.linspace(-1.0, 1.0, 6).reshape(2, 3), dtype=T.float32, requires_grad=True)
+    z = T.ones(2, 3, requires_grad=True)
+    with T.autograd.profiler.profile() as prof:
+        for _ in range(steps):
+            z = (z / x) * y
+        with T.autograd.profiler.record_function("reduce"):
+            s = z.sum()
+        s.backward()
+    return prof
+
+
+def _counts(prof, keep):
+    return {e.key: e.count for e in prof.key_averages() if keep(e.key)}
+
+
+def test_forward_ops_are_counted_as_torch_counts_them():
+    def forward_only(T):
+        x = T.ones(2, 3) * 2
+        with T.autograd.profiler.profile() as prof:
+            z = x
+            for _ in range(7):
+                z = (z / x) * x
+        return _counts(prof, lambda k: True)
+
+    assert forward_only(distgrad) == forward_only(torch) == {"aten::div": 7, "aten::mul": 7}
+
+
+def test_graph_nodes_and_labels_are_counted_as_torch_counts_them():
+    def wanted(key):
+        return key.startswith("autograd::engine::evaluate_function") or key in (
+            "reduce", "aten::sum")
+
+    assert _counts(_program(distgrad), wanted) == _counts(_program(torch), wanted)
+
+
+def test_table_is_laid_out_as_torch_lays_it_out():
+    def layout(T):
+        x, two = T.ones(2, 3), T.ones(2, 3) * 2  # tensors: torch records no number conversion
+        with T.autograd.profiler.profile() as prof:
+            for _ in range(3):
+                x = (x / two) * two
+        table = prof.key_averages().table(sort_by="count")
+        lines = table.splitlines()
+        # dashes and headers exactly; each row as its cells, times and shares as "T"
+        return (lines[:3], [_TIME.sub("T", ln).split() for ln in lines[3:]],
+                {len(ln) for ln in lines[:-1]}, table.endswith("\n"))
+
+    assert layout(distgrad) == layout(torch)
+
+
+@pytest.mark.parametrize("sort_by", ["self_cpu_time_total", "cpu_time_total", "cpu_time", "count",
+                                     "cuda_time_total"])
+def test_table_rows_sorted_and_limited(sort_by):
+    prof = _program(distgrad)
+    table = prof.key_averages().table(sort_by=sort_by, row_limit=3)
+    rows = table.splitlines()[3:-2]
+    assert len(rows) == 3
+    top = sorted(prof.key_averages(), key=lambda e: getattr(e, sort_by), reverse=True)[:3]
+    assert [r.split()[0] for r in rows] == [e.key.split()[0] for e in top]
+    assert table.splitlines()[-1].startswith("Self CPU time total: ")
+
+
+def test_record_function_encloses_what_ran_inside_it():
+    prof = _program(distgrad)
+    (block,) = [e for e in prof.function_events if e.name == "reduce"]
+    assert [c.name for c in block.cpu_children] == ["aten::sum"]
+    assert block.cpu_time_total >= block.cpu_children[0].cpu_time_total
+    assert block.self_cpu_time_total == pytest.approx(
+        block.cpu_time_total - block.cpu_children[0].cpu_time_total)
+
+
+def test_record_function_as_a_decorator_and_outside_a_profile():
+    @distgrad.autograd.profiler.record_function("double")
+    def double(t):
+        return t * 2
+
+    x = distgrad.ones(2)
+    double(x)  # no profile: nothing recorded, no error
+    with distgrad.autograd.profiler.profile() as prof:
+        double(x)
+    assert _counts(prof, lambda k: True) == {"double": 1, "aten::mul": 1}
+
+
+def test_torch_profiler_entry_point():
+    def run(T):
+        seen = []
+        prof = T.profiler.profile(activities=[T.profiler.ProfilerActivity.CPU],
+                                  on_trace_ready=seen.append)
+        prof.start()
+        with T.profiler.record_function("step"):
+            (T.ones(3) * 2).sum()
+        prof.stop()
+        return _counts(prof, lambda k: k in ("step", "aten::mul", "aten::sum")), seen == [prof]
+
+    assert run(distgrad) == run(torch)
+
+
+def test_reading_before_the_start_as_torch():
+    def read(T):
+        try:
+            from_profiler = T.profiler.profile().key_averages()
+        except AssertionError as e:
+            from_profiler = str(e)
+        return list(T.autograd.profiler.profile().key_averages()), from_profiler
+
+    assert read(distgrad) == read(torch) == (
+        [], "Profiler must be initialized before getting key averages")
+
+
+def test_disabled_profile_and_off_by_default():
+    assert record.profiling is None
+    with distgrad.autograd.profiler.profile(enabled=False) as prof:
+        assert record.profiling is None
+        distgrad.ones(2) * 2
+    assert prof.function_events is None
+    with distgrad.autograd.profiler.profile():
+        assert record.profiling is not None
+    assert record.profiling is None
+
+
+def test_chrome_trace_of_the_driver(tmp_path):
+    prof = _program(distgrad)
+    path = tmp_path / "trace.json"
+    prof.export_chrome_trace(str(path))
+    trace = json.loads(path.read_text())
+    spans = [e for e in trace["traceEvents"] if e["ph"] == "X"]
+    assert len(spans) == len(prof.function_events)
+    assert {e["name"] for e in spans} == {e.name for e in prof.function_events}
+    assert all(e["pid"] == 0 and e["dur"] >= 0 and e["ts"] >= 0 for e in spans)
+    names = {e["pid"]: e["args"]["name"] for e in trace["traceEvents"]
+             if e["ph"] == "M" and e["name"] == "process_name"}
+    assert names == {0: "driver"}
+
+
+def test_optimizer_steps_are_labelled_as_torch_labels_them():
+    def run(T):
+        w = T.ones(3, requires_grad=True)
+        opts = [T.optim.SGD([w], lr=0.1, momentum=0.9), T.optim.Adam([w]), T.optim.AdamW([w])]
+        with T.autograd.profiler.profile() as prof:
+            for opt in opts:
+                (w * w).sum().backward()
+                opt.step()
+                opt.zero_grad()
+        return _counts(prof, lambda k: k.startswith("Optimizer."))
+
+    assert run(distgrad) == run(torch)
+
+
+def test_an_ops_warning_names_the_callers_line_outside_a_profile():
+    """The profiler's hook adds no frame to an op call: a warning an op's rule raises with a
+    stacklevel still points at the user's line."""
+    import warnings
+
+    x = distgrad.ones(1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        x.var()
+    assert [w.filename for w in caught] == [__file__]
