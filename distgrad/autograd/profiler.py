@@ -358,7 +358,9 @@ class profile:
 
     def chrome_trace(self) -> dict:
         self._check_finished()
-        devices = ["cpu"] + sorted(self._workers, key=lambda d: int(d.split(":")[1]))
+        busy = {e.device for e in self.function_events}  # a worker that ran nothing: no track
+        devices = ["cpu"] + sorted((d for d in self._workers if d in busy),
+                                   key=lambda d: int(d.split(":")[1]))
         pid = {d: k for k, d in enumerate(devices)}
         trace = []
         for d in devices:
