@@ -16,6 +16,7 @@ __all__ = ["init", "shutdown", "is_initialized", "num_workers", "workers", "node
            "WorkerDiedError", "WireFormatError"]
 
 from .sharding import Partial, Replicate, Shard, redistribute, replicate, shard  # noqa: E402
+from . import layer_rules as _layer_rules  # noqa: E402,F401  (the layer ops' sharding rules)
 
 __all__ += ["shard", "replicate", "redistribute", "Shard", "Replicate", "Partial"]
 

@@ -993,18 +993,33 @@ def _reshape(name, inputs, attrs):
         return _lazy_replicas(makers, s.workers)
     d = s.placement.dim
     target = list(infer_shape(attrs["shape"], x.numel()))
-    # Allowed when the dims before the sharded one are unchanged and each of its rows
-    # becomes whole rows of the new dim d (split or merged with the dims after it).
-    inner, new_inner = int(np.prod(x.shape[d + 1:])), int(np.prod(target[d + 1:]))
-    if target[:d] != list(x.shape[:d]) or len(target) <= d or not inner or not new_inner \
-            or inner % new_inner:
+    new_d = _reshaped_shard_dim(x.shape, d, target, [p.shape[d] for p in s.shards])
+    if new_d is None:
         return NotImplemented
+    inner, new_inner = int(np.prod(x.shape[d + 1:])), int(np.prod(target[new_d + 1:]))
     outs = []
     for p in s.shards:
         local = list(target)
-        local[d] = p.shape[d] * inner // new_inner
-        outs.append(p.reshape(local))
-    return _wrap(Shard(d), outs, s.workers)
+        local[new_d] = p.shape[d] * inner // new_inner
+        outs.append(p.reshape(local) if name == "reshape" else record.call(name, p, shape=local))
+    return _wrap(Shard(new_d), outs, s.workers)
+
+
+def _reshaped_shard_dim(shape, d: int, target, sizes):
+    """The dim of `target` that a reshape of a tensor sharded on `d` (`sizes` rows per
+    worker) is sharded on, or None when its shards are not whole slices of one dim there.
+    The dims before d may merge or split (the leading block keeps its size and order); each
+    shard's rows must become whole rows of the new dim (split or merged with the dims after
+    it: heads out of a column-parallel projection are a split)."""
+    lead, inner = int(np.prod(shape[:d])), int(np.prod(shape[d + 1:]))
+    if not inner:
+        return None
+    for new_d in range(len(target)):
+        new_inner = int(np.prod(target[new_d + 1:]))
+        if int(np.prod(target[:new_d])) == lead and new_inner and \
+                not any(n * inner % new_inner for n in sizes):
+            return new_d
+    return None
 
 
 @_shards_of_first

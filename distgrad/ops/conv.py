@@ -194,7 +194,7 @@ def _conv_weight_grad_vjp(c, u):
 
 
 defop("convolution", _convolution, _conv_rule, _conv_vjp, node="ConvolutionBackward0",
-      save=(0, 1))
+      save=(0, 1), sharding="batch")
 defop("conv_input_grad", _conv_input_grad,
       lambda g, w, input_size, **_: Meta((g.shape[0],) + tuple(input_size[1:]), g.dtype),
       _conv_input_grad_vjp, node="ConvolutionBackwardBackward0", save=(0, 1))
@@ -264,7 +264,8 @@ def _max_pool_rule(x, kernel, stride, padding, dilation=(1, 1), ceil_mode=False)
 
 
 defop("max_pool2d_with_indices", _max_pool, _max_pool_rule, _max_pool_vjp,
-      node="MaxPool2DWithIndicesBackward0", n_out=2, nondiff_outputs=(1,), save_out=True)
+      node="MaxPool2DWithIndicesBackward0", n_out=2, nondiff_outputs=(1,), save_out=True,
+      sharding="batch")
 
 
 def _avg_divisor(shape, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override,
@@ -316,7 +317,7 @@ defop("avg_pool2d", _avg_pool,
           _pool_rule("avg_pool2d")(x, kernel, stride, padding, (1, 1), ceil_mode),
       lambda c, g: call("avg_pool2d_backward", g, input_size=list(c.shapes[0]),
                         **_avg_attrs(c.attrs)),
-      node="AvgPool2DBackward0")
+      node="AvgPool2DBackward0", sharding="batch")
 defop("avg_pool2d_backward", _avg_pool_backward,
       lambda g, input_size, **_: Meta(tuple(input_size), g.dtype),
       lambda c, gg: call("avg_pool2d", gg, **_avg_attrs(c.attrs)),
@@ -356,7 +357,7 @@ def _adaptive_backward(g, input_size):
 
 defop("adaptive_avg_pool2d", _adaptive, _adaptive_rule,
       lambda c, g: call("adaptive_avg_pool2d_backward", g, input_size=list(c.shapes[0])),
-      node="AdaptiveAvgPool2DBackward0")
+      node="AdaptiveAvgPool2DBackward0", sharding="batch")
 defop("adaptive_avg_pool2d_backward", _adaptive_backward,
       lambda g, input_size: Meta(tuple(input_size), g.dtype),
       lambda c, gg: call("adaptive_avg_pool2d", gg, output_size=list(c.shapes[0][-2:])),

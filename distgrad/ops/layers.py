@@ -60,7 +60,8 @@ def _embedding_backward_vjp(c, gg):
 defop("embedding", _embedding, _embedding_rule,
       lambda c, g: (call("embedding_dense_backward", g, c[1], num_weights=c.shapes[0][0],
                          padding_idx=c.attrs.get("padding_idx", -1)), None),
-      node="EmbeddingBackward0", save=(1,), differentiable=(0,))
+      node="EmbeddingBackward0", save=(1,), differentiable=(0,),
+      sharding="embedding")
 
 defop("embedding_dense_backward", _embedding_backward,
       lambda g, indices, num_weights, padding_idx=-1: Meta((num_weights, g.shape[-1]), g.dtype),
@@ -124,7 +125,7 @@ def _layer_norm_vjp(c, g):
 
 
 defop("native_layer_norm", _layer_norm, _layer_norm_rule, _layer_norm_vjp,
-      node="NativeLayerNormBackward0", save=(0, 1))
+      node="NativeLayerNormBackward0", save=(0, 1), sharding="layer_norm")
 
 
 # ---- batch norm (training: batch statistics; eval: the running ones) ----------------------------
@@ -200,19 +201,38 @@ def _gelu_rule(x, approximate="none"):
     return same(x)
 
 
+def _tanh_inner(x):
+    """tanh(sqrt(2/pi) (x + c x³)), in place on one temporary (a GPT's MLP is the biggest
+    activation: whole-array temporaries cost more than the arithmetic)."""
+    t = np.multiply(x, x, out=np.empty_like(x))  # an array even when x is 0-d
+    t *= _GELU_C * _SQRT_2_OVER_PI
+    t += _SQRT_2_OVER_PI
+    t *= x
+    return np.tanh(t, out=t)
+
+
 def _gelu(x, approximate="none"):
     if approximate == "tanh":
-        return 0.5 * x * (1 + np.tanh(_SQRT_2_OVER_PI * (x + _GELU_C * x ** 3)))
+        out = _tanh_inner(x)
+        out += 1
+        out *= x
+        out *= 0.5
+        return out
     return 0.5 * x * (1 + _erf(x * _INV_SQRT_2))
 
 
 def _gelu_derivative(x, approximate):
-    """d gelu / dx in numpy."""
+    """d gelu / dx in numpy: for tanh, 0.5 (1 + t) + 0.5 x (1 - t²) du/dx."""
     if approximate == "tanh":
-        u = _SQRT_2_OVER_PI * (x + _GELU_C * x ** 3)
-        t = np.tanh(u)
-        du = _SQRT_2_OVER_PI * (1 + 3 * _GELU_C * x * x)
-        return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * du
+        t = _tanh_inner(x)
+        du = np.multiply(x, x, out=np.empty_like(x))
+        du *= 3 * _GELU_C * _SQRT_2_OVER_PI
+        du += _SQRT_2_OVER_PI
+        du *= x
+        du *= 1 - t * t
+        du += 1 + t
+        du *= 0.5
+        return du
     return 0.5 * (1 + _erf(x * _INV_SQRT_2)) + x * _INV_SQRT_2PI * np.exp(-0.5 * x * x)
 
 
@@ -331,4 +351,4 @@ def _sdpa_vjp(c, g):
 
 defop("scaled_dot_product_attention", _sdpa, _sdpa_rule, _sdpa_vjp,
       node="ScaledDotProductFlashAttentionForCpuBackward0", save=(0, 1, 2, 3),
-      differentiable=(0, 1, 2))
+      differentiable=(0, 1, 2), sharding="attention")

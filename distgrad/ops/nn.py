@@ -190,7 +190,7 @@ def _nll_vjp(c, g):
 
 
 defop("nll_loss", _nll_forward, _nll_rule, _nll_vjp, node="NllLossBackward0", save=(1, 2),
-      differentiable=(0,), sharding="batch_loss")
+      differentiable=(0,), sharding="class_loss")
 
 
 def _nll_weights_op(target, weight, classes, dtype, ignore_index=-100):

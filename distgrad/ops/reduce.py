@@ -270,10 +270,10 @@ def _log_softmax(x, dim, dtype=None):
 
 defop("softmax", quiet(_softmax), _softmax_rule("softmax"),
       lambda c, g: c.out * (g - (g * c.out).sum(dim=c.attrs["dim"], keepdim=True)),
-      node="SoftmaxBackward0", save_out=True, sharding="softmax")
+      node="SoftmaxBackward0", save_out=True, sharding="class_softmax")
 defop("log_softmax", quiet(_log_softmax), _softmax_rule("log_softmax"),
       lambda c, g: g - c.out.exp() * g.sum(dim=c.attrs["dim"], keepdim=True),
-      node="LogSoftmaxBackward0", save_out=True, sharding="softmax")
+      node="LogSoftmaxBackward0", save_out=True, sharding="class_softmax")
 
 
 def _logsumexp_rule(x, dim, keepdim=False):

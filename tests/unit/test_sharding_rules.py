@@ -15,15 +15,14 @@ FALLS_BACK = {
     "index_backward", "index_put", "index_select", "linspace", "max_dim", "min_dim", "mv",
     "nll_weights", "one_hot", "prod", "prod_dim", "repeat", "roll", "scatter_dim",
     "select_backward", "slice_backward", "sort", "squeeze_matmul", "stack", "std", "std_mean",
-    "take_along_dim", "topk", "trace", "tril", "triu", "unsafe_view", "var", "var_mean",
+    "take_along_dim", "topk", "trace", "tril", "triu", "var", "var_mean",
 }
-# The layer ops (issue 16, item 1) until their Megatron-style rules come (item 2). The dropout
-# mask stays here: per shard, every part would draw the same numbers from the call's seed.
+# Layer ops: the backward kernels (they run on the shards' own workers), batch norm (its
+# statistics span the batch) and the dropout mask (per shard, every part would draw the
+# same numbers from the call's seed).
 FALLS_BACK |= {
-    "adaptive_avg_pool2d", "adaptive_avg_pool2d_backward", "avg_pool2d", "avg_pool2d_backward",
-    "conv_input_grad", "conv_weight_grad", "convolution", "dropout_mask", "embedding",
-    "embedding_dense_backward", "max_pool2d_with_indices", "native_batch_norm",
-    "native_layer_norm", "scaled_dot_product_attention",
+    "adaptive_avg_pool2d_backward", "avg_pool2d_backward", "conv_input_grad",
+    "conv_weight_grad", "dropout_mask", "embedding_dense_backward", "native_batch_norm",
 }
 
 
