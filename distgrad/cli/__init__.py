@@ -126,28 +126,54 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0, help="seed of torch.manual_seed (default 0)")
 
     train = sub.add_parser(
-        "train", help="train a model-parallel MLP on handwritten digits",
+        "train", help="train a model-parallel MLP on handwritten digits (or a CNN, or a GPT)",
         description="Train a 4-layer MLP on scikit-learn's handwritten digits (8x8 images, 10 "
                     "classes; shipped with scikit-learn, no download) with its layers spread "
                     "over the workers (or split inside each layer with --sharded), report the "
-                    "held-out test accuracy and write the loss curve as a PNG.")
+                    "held-out test accuracy and write the loss curve as a PNG. --model cnn "
+                    "trains a small CNN on the same digits; --model gpt a character-level GPT "
+                    "on the standard library's own source files, reporting the validation "
+                    "loss per epoch and a generated sample.")
     _add_runtime_args(train, workers=2)
-    train.add_argument("--epochs", type=_positive_int, default=10, help="passes over the "
-                       "training set (default 10)")
-    train.add_argument("--batch-size", type=_positive_int, default=64, metavar="B",
-                       help="examples per step (default 64)")
+    train.add_argument("--model", choices=("mlp", "cnn", "gpt"), default="mlp",
+                       help="what to train (default mlp, the quick one)")
+    train.add_argument("--parallel", choices=("none", "dp", "tp", "pp"), default=None,
+                       help="gpt/cnn: none runs in the driver (default), tp splits the GPT "
+                            "over the workers (Megatron's plan), dp is data-parallel; mlp: "
+                            "tp is --sharded, pp runs the workers' layers as pipeline stages "
+                            "over micro-batches (Schedule1F1B; default none: the whole batch "
+                            "layer after layer)")
+    train.add_argument("--epochs", type=_positive_int, default=None, help="passes over the "
+                       "training set (default 10; gpt: 5 epochs of --steps-per-epoch)")
+    train.add_argument("--batch-size", type=_positive_int, default=None, metavar="B",
+                       help="examples per step (default 64; gpt: 32 windows)")
     train.add_argument("--hidden", type=_positive_int, default=128, metavar="H",
                        help="width of the hidden layers (default 128)")
-    train.add_argument("--lr", type=_positive_float, default=0.1, help="SGD learning rate "
-                       "(momentum 0.9; default 0.1)")
+    train.add_argument("--lr", type=_positive_float, default=None, help="learning rate "
+                       "(default: mlp 0.1, cnn 0.05, SGD with momentum 0.9; gpt 3e-3, AdamW "
+                       "with a cosine schedule)")
+    gpt = train.add_argument_group("--model gpt")
+    gpt.add_argument("--steps-per-epoch", type=_positive_int, default=100, metavar="N",
+                     help="training steps between validations (default 100)")
+    gpt.add_argument("--eval-batches", type=_positive_int, default=10, metavar="N",
+                     help="validation batches per epoch (default 10)")
+    gpt.add_argument("--context", type=_positive_int, default=64, help="context length "
+                     "(default 64)")
+    gpt.add_argument("--layers", type=_positive_int, default=4, help="blocks (default 4)")
+    gpt.add_argument("--heads", type=_positive_int, default=4, help="attention heads (default 4)")
+    gpt.add_argument("--width", type=_positive_int, default=128, help="embedding width "
+                     "(default 128)")
+    gpt.add_argument("--val-fraction", type=float, default=0.1, metavar="F",
+                     help="fraction of the source files held out for validation (default 0.1)")
+    gpt.add_argument("--prompt", default="def ", help="the start of the generated sample "
+                     "(default 'def ')")
+    gpt.add_argument("--sample-chars", type=_positive_int, default=300, metavar="N",
+                     help="characters to generate at the end (default 300)")
     train.add_argument("--test-fraction", type=float, default=0.2, metavar="F",
                        help="held-out fraction for the test set (default 0.2)")
     train.add_argument("--sharded", action="store_true",
                        help="use the column/row-parallel layers (every layer split over all "
                             "workers) instead of whole layers per worker")
-    train.add_argument("--parallel", choices=("none", "pp"), default="none",
-                       help="pp: the workers' layers run as pipeline stages over micro-batches "
-                            "(Schedule1F1B; default none: the whole batch layer after layer)")
     train.add_argument("--microbatches", type=_positive_int, default=4, metavar="M",
                        help="micro-batches per step with --parallel pp (default 4)")
     train.add_argument("--plot", type=_output_file(".png"), default="loss_curve.png",
@@ -190,6 +216,7 @@ def main(argv=None) -> int:
         cmd_parser.error(f"--workers {args.workers}: the demo places x on worker:0 and w, b on "
                          "worker:1, so it needs at least 2 workers")
     if args.command == "train":
+        _train_defaults(args, cmd_parser)
         if not 0.0 < args.test_fraction < 1.0:
             cmd_parser.error(f"--test-fraction {args.test_fraction}: must be between 0 and 1")
         for flag in ("checkpoint_every", "resume"):
@@ -198,7 +225,7 @@ def main(argv=None) -> int:
         if args.sharded and args.parallel == "pp":
             cmd_parser.error("--parallel pp pipelines whole layers per worker; it cannot be "
                              "used with --sharded")
-        if not args.sharded and args.workers > MLP_LAYERS:
+        if args.model == "mlp" and not args.sharded and args.workers > MLP_LAYERS:
             cmd_parser.error(f"--workers {args.workers}: the MLP has {MLP_LAYERS} Linear layers, "
                              f"one or more per worker; give at most {MLP_LAYERS} workers, or "
                              "--sharded to split every layer over all of them")
@@ -220,6 +247,35 @@ def main(argv=None) -> int:
         return 130
 
 
+def _train_defaults(args, cmd_parser) -> None:
+    """Each model's own epochs, batch size and learning rate where none was given."""
+    from .train_models import DEFAULTS
+
+    epochs, batch, lr = DEFAULTS[args.model]
+    args.epochs = args.epochs or epochs
+    args.batch_size = args.batch_size or batch
+    args.lr = args.lr or lr
+    if args.model == "mlp":
+        args.parallel = args.parallel or "none"
+        if args.parallel == "tp":
+            args.sharded = True
+        elif args.parallel == "none" and args.sharded:
+            cmd_parser.error("--sharded splits every layer: it is --parallel tp, not none")
+    else:
+        args.parallel = args.parallel or "none"
+        if args.sharded:
+            cmd_parser.error(f"--sharded is the MLP's; for --model {args.model} use --parallel")
+        if args.parallel == "pp":
+            cmd_parser.error(f"--parallel pp is the MLP's; --model {args.model} has no "
+                             "pipeline plan: use --parallel none, dp or tp")
+        if args.model == "cnn" and args.parallel == "tp":
+            cmd_parser.error("--model cnn has no tensor-parallel plan: use --parallel none or dp")
+        if args.model == "gpt" and args.width % args.heads:
+            cmd_parser.error(f"--width {args.width} must be a multiple of --heads {args.heads}")
+        if args.model == "gpt" and not 0.0 < args.val_fraction < 1.0:
+            cmd_parser.error(f"--val-fraction {args.val_fraction}: must be between 0 and 1")
+
+
 # ---- bench ----------------------------------------------------------------------------------------
 
 # The benchmark imports PyTorch, so it lives outside the package, in the checkout's
@@ -228,8 +284,8 @@ def main(argv=None) -> int:
 CHECKOUT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def import_benchmark():
-    """`benchmarks.bench` of the checkout; a CLIError when there is none, or no torch."""
+def import_benchmark(module: str = "benchmarks.bench"):
+    """`module` (benchmarks.bench) of the checkout; a CLIError when there is none, or no torch."""
     checkout = CHECKOUT
     if importlib.util.find_spec("torch") is None:
         raise CLIError("the benchmark compares distgrad with PyTorch, which is not installed: "
@@ -240,12 +296,21 @@ def import_benchmark():
                        f"`python -m distgrad bench` from a checkout (pip install -e .)")
     if checkout not in sys.path:
         sys.path.insert(0, checkout)
-    return importlib.import_module("benchmarks.bench")
+    return importlib.import_module(module)
 
 
 def _bench(argv) -> int:
+    argv = list(argv)
+    model = "mlp"
+    if "--model" in argv:  # gpt: the GPT step's benchmark (benchmarks/gpt.py)
+        i = argv.index("--model")
+        model = argv[i + 1] if i + 1 < len(argv) else ""
+        if model not in ("mlp", "gpt"):
+            print(f"distgrad bench: error: --model {model!r}: expected mlp or gpt", file=sys.stderr)
+            return 2
+        del argv[i:i + 2]
     try:
-        bench = import_benchmark()
+        bench = import_benchmark("benchmarks.gpt") if model == "gpt" else import_benchmark()
     except CLIError as e:
         print(f"distgrad bench: error: {e}", file=sys.stderr)
         return 1

@@ -160,6 +160,15 @@ def save_loss_curve(path: str, losses, epoch_ends, accs, title: str) -> None:
 
 
 def run_train(args) -> int:
+    if args.model != "mlp":  # the CNN and the GPT have their own loop
+        from .train_models import run_train_model
+
+        return run_train_model(args)
+    if args.parallel == "dp":  # (the MLP's data-parallel loop waits for it too)
+        from .train_models import require_data_parallel
+
+        require_data_parallel()
+        raise CLIError("--model mlp --parallel dp: not wired yet; use --parallel tp or none")
     try:
         from tqdm import tqdm
     except ImportError:

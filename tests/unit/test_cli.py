@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import subprocess
 import sys
@@ -99,6 +100,18 @@ def test_bench_passes_its_arguments_on(monkeypatch, capsys):
     code, _, _ = run(["bench", "--sizes", "S", "--help"], capsys)
     assert code == 0
     assert seen == [["--sizes", "S", "--help"]]
+
+
+def test_bench_model_gpt_runs_the_gpt_benchmark(monkeypatch, capsys):
+    seen = []
+    fake = types.ModuleType("benchmarks.gpt")
+    fake.main = lambda argv: seen.append(argv) or {"ok": True}
+    monkeypatch.setattr(cli, "import_benchmark", lambda module="benchmarks.bench":
+                        fake if module == "benchmarks.gpt" else None)
+    code, _, _ = run(["bench", "--model", "gpt", "--rounds", "2"], capsys)
+    assert code == 0
+    assert seen == [["--rounds", "2"]]
+    assert cli.CHECKOUT and os.path.isfile(os.path.join(cli.CHECKOUT, "benchmarks", "gpt.py"))
 
 
 def test_bench_finds_the_checkouts_benchmark():
@@ -214,6 +227,53 @@ def test_train_sharded_without_the_layers_exits_1(monkeypatch, tmp_path, capsys)
                         "--plot", str(tmp_path / "c.png")], capsys)
     assert code == 1
     assert "distgrad train: error: --sharded needs the column/row-parallel layers" in err
+
+
+GPT_TINY = ["--layers", "1", "--heads", "2", "--width", "16", "--context", "8", "--epochs", "1",
+            "--steps-per-epoch", "2", "--eval-batches", "1", "--batch-size", "2",
+            "--sample-chars", "5"]
+
+
+@pytest.mark.parametrize("parallel", ["none", "tp"])
+def test_train_gpt_local(tmp_path, capsys, parallel):
+    plot = tmp_path / "gpt.png"
+    code, out, err = run(["train", "--model", "gpt", "--parallel", parallel, "--backend",
+                          "local", "--plot", str(plot)] + GPT_TINY, capsys)
+    assert code == 0, err
+    assert "character-level GPT on the standard library's source" in out
+    if parallel == "tp":
+        assert "tensor-parallel over worker:0, worker:1" in out
+    assert re.search(r"^epoch 1/1: training loss \d+\.\d+, validation loss \d+\.\d+, "
+                     r"\d+ tokens/s", out, re.MULTILINE)
+    assert re.search(r"^validation loss: \d+\.\d+ ", out, re.MULTILINE)
+    assert re.search(r"sample \(prompt 'def ', 5 characters", out)
+    assert "tokens_s=" in err  # the progress bar's throughput
+    assert plot.read_bytes()[:8] == PNG_MAGIC
+
+
+def test_train_gpt_dp_without_ddp_exits_1(monkeypatch, tmp_path, capsys):
+    monkeypatch.setitem(sys.modules, "distgrad.nn.parallel", None)
+    code, _, err = run(["train", "--model", "gpt", "--parallel", "dp", "--backend", "local",
+                        "--plot", str(tmp_path / "c.png")] + GPT_TINY, capsys)
+    assert code == 1
+    assert "--parallel dp needs distgrad.nn.parallel.DistributedDataParallel" in err
+
+
+def test_train_cnn_one_epoch(tmp_path, capsys):
+    code, out, err = run(["train", "--model", "cnn", "--epochs", "1", "--no-progress",
+                          "--plot", str(tmp_path / "c.png")], capsys)
+    assert code == 0, err
+    m = re.search(r"^test accuracy: (\d+\.\d+)% after 1 epochs", out, re.MULTILINE)
+    assert m and float(m.group(1)) > 30.0, out
+
+
+def test_train_model_flags_that_do_not_fit(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--model", "cnn", "--parallel", "tp"])
+    assert "--model cnn has no tensor-parallel plan" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--model", "gpt", "--width", "10", "--heads", "4"])
+    assert "--width 10 must be a multiple of --heads 4" in capsys.readouterr().err
 
 
 def test_info_local(capsys):
