@@ -748,6 +748,8 @@ def _elementwise(name, inputs, attrs):
     for k in range(len(ref.workers)):
         parts = [_local_part(t, ref, k, ndim) for t in inputs]
         outs.append(record.call(name, *parts, **attrs))
+    if isinstance(outs[0], tuple):  # several outputs (adam_update), each sharded alike
+        return tuple(_wrap(Shard(ref.placement.dim), list(o), ref.workers) for o in zip(*outs))
     return _wrap(Shard(ref.placement.dim), outs, ref.workers)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from ..autograd.grad_mode import no_grad
+from ..autograd.record import call
 from ..tensor import Tensor
 from .optimizer import Optimizer, _on_worker, required
 
@@ -132,9 +133,17 @@ class Adam(Optimizer):
                     group["amsgrad"]
                 for p, grad in _grads(group):
                     state = self._init_state(p, amsgrad)
+                    state["step"].add_(1)
+                    if not amsgrad:  # the whole update as one op (ops/optim.py)
+                        new = call("adam_update", p, grad, state["exp_avg"], state["exp_avg_sq"],
+                                   state["step"], lr=lr, beta1=beta1, beta2=beta2, eps=eps,
+                                   weight_decay=wd, decoupled=group["decoupled_weight_decay"],
+                                   maximize=group["maximize"])
+                        for t, value in zip((p, state["exp_avg"], state["exp_avg_sq"]), new):
+                            t.copy_(value)
+                        continue
                     if group["maximize"]:
                         grad = -grad
-                    state["step"].add_(1)
                     step = _count(state["step"])
                     if wd != 0:
                         if group["decoupled_weight_decay"]:

@@ -95,3 +95,37 @@ error("batch_norm_one_value", lambda T, x: nnf(T).batch_norm(x, None, None, trai
 error("layer_norm_int_shape", lambda T, x: nnf(T).layer_norm(x, 4), K(2, 4))
 error("rms_norm_int_shape", lambda T, x: nnf(T).rms_norm(x, 4), K(2, 4))
 error("batch_norm_eval_no_var", lambda T, x, m: nnf(T).batch_norm(x, m, None), K(2, 3), K(3))
+
+# ---- the optimizers' fused update ----------------------------------------------------------------
+# torch's side is its own AdamW/Adam step on the same state (no public op does one update)
+
+
+def _torch_adam(T, p, g, m, v, step, **kw):
+    import torch
+
+    p = torch.nn.Parameter(p.clone())
+    p.grad = g.clone()
+    cls = torch.optim.AdamW if kw.pop("decoupled") else torch.optim.Adam
+    opt = cls([p], **kw)
+    opt.state[p] = {"step": step.clone(), "exp_avg": m.clone(), "exp_avg_sq": v.clone()}
+    opt.step()
+    s = opt.state[p]
+    return p.detach(), s["exp_avg"], s["exp_avg_sq"]
+
+
+def _adam_case(id, **kw):
+    from distgrad.autograd.record import call
+
+    attrs = dict(lr=kw["lr"], beta1=kw["betas"][0], beta2=kw["betas"][1], eps=kw["eps"],
+                 weight_decay=kw["weight_decay"], decoupled=kw["decoupled"],
+                 maximize=kw["maximize"])
+    case(id, lambda T, p, g, m, v, s: call("adam_update", p, g, m, v, s, **attrs),
+         K(3, 4), K(3, 4), K(3, 4), K(3, 4, lo=0.1, hi=2), K(lo=3, hi=3),
+         tfn=lambda T, p, g, m, v, s: _torch_adam(T, p, g, m, v, s - 1, **kw),
+         covers="adam_update", fd=False, grad2=False)
+
+
+_adam_case("adamw_update", lr=0.01, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.1,
+           decoupled=True, maximize=False)
+_adam_case("adam_update_l2_maximize", lr=0.1, betas=(0.3, 0.9), eps=1e-6, weight_decay=0.05,
+           decoupled=False, maximize=True)

@@ -1,0 +1,44 @@
+"""The optimizers' update as one op: Adam's (and AdamW's) step for one parameter.
+
+Adam written as tensor ops is about fifteen ops per parameter; on a sharded parameter each
+is dispatched per shard, and the driver's time goes into recording them. One op gives the
+new parameter and moments at once (the optimizer copies them in place); its forward is
+torch's formula in torch's order, so the numbers are the same as the ops it replaces.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .table import Meta, defop
+
+
+def _adam_update(p, g, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, weight_decay=0.0,
+                 decoupled=False, maximize=False):
+    step = float(step)  # a number, as torch reads it (a 0-dim array would promote float32)
+    if maximize:
+        g = -g
+    if weight_decay:
+        if decoupled:
+            p = p * (1 - lr * weight_decay)
+        else:
+            g = g + p * weight_decay
+    w = 1 - beta1  # exp_avg.lerp_(g, w), in the two forms torch's kernel picks by weight
+    exp_avg = exp_avg + (g - exp_avg) * w if abs(w) < 0.5 else g - (g - exp_avg) * (1 - w)
+    exp_avg_sq = exp_avg_sq * beta2 + g * (1 - beta2) * g
+    step_size = lr / (1 - beta1 ** step)
+    denom = np.sqrt(exp_avg_sq) / (1 - beta2 ** step) ** 0.5 + eps
+    return p + exp_avg * (-step_size) / denom, exp_avg, exp_avg_sq
+
+
+def _adam_update_rule(p, g, exp_avg, exp_avg_sq, step, **_):
+    for name, t in (("grad", g), ("exp_avg", exp_avg), ("exp_avg_sq", exp_avg_sq)):
+        if tuple(t.shape) != tuple(p.shape):
+            raise RuntimeError(f"adam_update: {name} of shape {list(t.shape)} for a parameter "
+                               f"of shape {list(p.shape)}")
+    meta = Meta(p.shape, p.dtype)
+    return meta, meta, meta
+
+
+# Each shard (or copy) of a parameter is updated where it lives, from its own gradient and
+# moments: the elementwise rule.
+defop("adam_update", _adam_update, _adam_update_rule, n_out=3, sharding="elementwise")
