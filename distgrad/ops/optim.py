@@ -13,8 +13,11 @@ from .table import Meta, defop
 
 
 def _adam_update(p, g, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, weight_decay=0.0,
-                 decoupled=False, maximize=False):
-    step = float(step)  # a number, as torch reads it (a 0-dim array would promote float32)
+                 decoupled=False, maximize=False, count=None):
+    # The step count: a tensor beside a parameter on a worker (no round trip to read it),
+    # else the number (`count`), so that nothing is sent for it. A number, as torch reads
+    # it: a 0-dim float64 array would promote float32 arithmetic.
+    step = float(step) if step is not None else float(count)
     if maximize:
         g = -g
     if weight_decay:
@@ -30,7 +33,7 @@ def _adam_update(p, g, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, weight_
     return p + exp_avg * (-step_size) / denom, exp_avg, exp_avg_sq
 
 
-def _adam_update_rule(p, g, exp_avg, exp_avg_sq, step, **_):
+def _adam_update_rule(p, g, exp_avg, exp_avg_sq, step=None, **_):
     for name, t in (("grad", g), ("exp_avg", exp_avg), ("exp_avg_sq", exp_avg_sq)):
         if tuple(t.shape) != tuple(p.shape):
             raise RuntimeError(f"adam_update: {name} of shape {list(t.shape)} for a parameter "

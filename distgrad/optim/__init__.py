@@ -135,9 +135,12 @@ class Adam(Optimizer):
                     state = self._init_state(p, amsgrad)
                     state["step"].add_(1)
                     if not amsgrad:  # the whole update as one op (ops/optim.py)
+                        on_worker = _on_worker(state["step"])
                         new = call("adam_update", p, grad, state["exp_avg"], state["exp_avg_sq"],
-                                   state["step"], lr=lr, beta1=beta1, beta2=beta2, eps=eps,
-                                   weight_decay=wd, decoupled=group["decoupled_weight_decay"],
+                                   state["step"] if on_worker else None,
+                                   count=None if on_worker else state["step"].item(), lr=lr,
+                                   beta1=beta1, beta2=beta2, eps=eps, weight_decay=wd,
+                                   decoupled=group["decoupled_weight_decay"],
                                    maximize=group["maximize"])
                         for t, value in zip((p, state["exp_avg"], state["exp_avg_sq"]), new):
                             t.copy_(value)

@@ -129,3 +129,13 @@ _adam_case("adamw_update", lr=0.01, betas=(0.9, 0.999), eps=1e-8, weight_decay=0
            decoupled=True, maximize=False)
 _adam_case("adam_update_l2_maximize", lr=0.1, betas=(0.3, 0.9), eps=1e-6, weight_decay=0.05,
            decoupled=False, maximize=True)
+# a driver-side step count goes as a number (nothing sent for it)
+case("adamw_update_count",
+     lambda T, p, g, m, v: __import__("distgrad.autograd.record", fromlist=["call"]).call(
+         "adam_update", p, g, m, v, None, count=3, lr=0.01, beta1=0.9, beta2=0.999, eps=1e-8,
+         weight_decay=0.1, decoupled=True),
+     K(3, 4), K(3, 4), K(3, 4), K(3, 4, lo=0.1, hi=2),
+     tfn=lambda T, p, g, m, v: _torch_adam(T, p, g, m, v, T.tensor(2.0), lr=0.01,
+                                           betas=(0.9, 0.999), eps=1e-8, weight_decay=0.1,
+                                           decoupled=True),
+     covers="adam_update", fd=False, grad2=False)
