@@ -61,7 +61,7 @@ def _one_thread() -> None:
         pass
 
 
-# ---- distgrad systems (in the bench process) ------------------------------------------------------
+# ---- distgrad systems (in the bench process) -----------------------------------------------------
 
 class DistgradGPT:
     def __init__(self, cfg, state, batch, tensor_parallel: bool):

@@ -77,7 +77,7 @@ def _check_finite(value: float, bar, epoch: int, step: int, lr: float) -> None:
                        f"--lr (now {lr})")
 
 
-# ---- GPT -------------------------------------------------------------------------------------------
+# ---- GPT -----------------------------------------------------------------------------------------
 
 def _train_gpt(args, tqdm) -> int:
     train, val, n_train, n_val = load_stdlib_text(args.val_fraction)
@@ -158,7 +158,8 @@ def validation_loss(model, val, batch: int, context: int, batches: int, seed: in
     with distgrad.no_grad():
         for _ in range(batches):
             x, y = random_windows(val, batch, context, rng)
-            loss = F.cross_entropy(model(distgrad.from_numpy(x)), distgrad.from_numpy(y).reshape(-1))
+            logits = model(distgrad.from_numpy(x))
+            loss = F.cross_entropy(logits, distgrad.from_numpy(y).reshape(-1))
             total += float(_to_numpy(loss))
     return total / batches
 
@@ -199,7 +200,7 @@ def save_gpt_curve(path: str, losses, epoch_ends, val_losses, title: str) -> Non
     plt.close(fig)
 
 
-# ---- CNN -------------------------------------------------------------------------------------------
+# ---- CNN -----------------------------------------------------------------------------------------
 
 def _train_cnn(args, tqdm) -> int:
     from .train import accuracy, load_digits_split, save_loss_curve
@@ -224,7 +225,8 @@ def _train_cnn(args, tqdm) -> int:
         order = rng.permutation(len(X_tr))
         for i in range(steps_per_epoch):
             b = order[i * args.batch_size:(i + 1) * args.batch_size]
-            loss = F.cross_entropy(model(distgrad.from_numpy(X_tr[b])), distgrad.from_numpy(y_tr[b]))
+            logits = model(distgrad.from_numpy(X_tr[b]))
+            loss = F.cross_entropy(logits, distgrad.from_numpy(y_tr[b]))
             opt.zero_grad()
             loss.backward()
             opt.step()

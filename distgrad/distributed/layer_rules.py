@@ -47,7 +47,7 @@ def _owned(indices, start: int, n: int):
     return local.masked_fill(outside, 0), outside
 
 
-# ---- embedding ------------------------------------------------------------------------------------
+# ---- embedding -----------------------------------------------------------------------------------
 
 def _embedding(name, inputs, attrs):
     weight, indices = inputs
@@ -72,7 +72,7 @@ def _embedding(name, inputs, attrs):
     return NotImplemented
 
 
-# ---- layer norm -----------------------------------------------------------------------------------
+# ---- layer norm ----------------------------------------------------------------------------------
 
 def _layer_norm(name, inputs, attrs):
     x, weight, bias = inputs
@@ -90,7 +90,7 @@ def _layer_norm(name, inputs, attrs):
     return _wrap(Shard(p.dim), outs, s.workers)
 
 
-# ---- attention ------------------------------------------------------------------------------------
+# ---- attention -----------------------------------------------------------------------------------
 
 def _attention(name, inputs, attrs):
     q, k, v, mask = inputs
@@ -109,7 +109,7 @@ def _attention(name, inputs, attrs):
     return _wrap(Shard(p.dim), outs, s.workers)
 
 
-# ---- convolution and pooling ----------------------------------------------------------------------
+# ---- convolution and pooling ---------------------------------------------------------------------
 
 def _batch(name, inputs, attrs):
     x, rest = inputs[0], inputs[1:]
@@ -138,7 +138,7 @@ def _batch(name, inputs, attrs):
     return NotImplemented
 
 
-# ---- softmax and nll_loss over sharded classes ----------------------------------------------------
+# ---- softmax and nll_loss over sharded classes ---------------------------------------------------
 
 def _class_softmax(name, inputs, attrs):
     x = inputs[0]
