@@ -168,6 +168,7 @@ def generate(model, prompt: str, n: int, context: int, seed: int, temperature: f
     """`prompt` and `n` characters sampled one at a time from the model's next-character
     distribution (the last `context` characters as input)."""
     rng = np.random.default_rng(seed)
+    model = getattr(model, "module", model)  # DDP splits a batch: one sequence is not one
     ids = list(encode(prompt)) or [VOCAB.index("\n")]
     with distgrad.no_grad():
         for _ in range(n):

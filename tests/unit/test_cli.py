@@ -234,15 +234,16 @@ GPT_TINY = ["--layers", "1", "--heads", "2", "--width", "16", "--context", "8", 
             "--sample-chars", "5"]
 
 
-@pytest.mark.parametrize("parallel", ["none", "tp"])
+@pytest.mark.parametrize("parallel", ["none", "tp", "dp"])
 def test_train_gpt_local(tmp_path, capsys, parallel):
     plot = tmp_path / "gpt.png"
     code, out, err = run(["train", "--model", "gpt", "--parallel", parallel, "--backend",
                           "local", "--plot", str(plot)] + GPT_TINY, capsys)
     assert code == 0, err
     assert "character-level GPT on the standard library's source" in out
-    if parallel == "tp":
-        assert "tensor-parallel over worker:0, worker:1" in out
+    if parallel != "none":
+        kind = "tensor" if parallel == "tp" else "data"
+        assert f"{kind}-parallel over worker:0, worker:1" in out
     assert re.search(r"^epoch 1/1: training loss \d+\.\d+, validation loss \d+\.\d+, "
                      r"\d+ tokens/s", out, re.MULTILINE)
     assert re.search(r"^validation loss: \d+\.\d+ ", out, re.MULTILINE)
