@@ -1,7 +1,7 @@
 """`python -m distgrad bench --model gpt`: one training step of the GPT of `train --model gpt`
 (4 layers, 4 heads, width 128, context 64, vocabulary 96; AdamW; a fixed batch), in
 
-    distgrad_tp     distgrad, Megatron's tensor parallelism over 2 Ray workers (GPT_TP_PLAN)
+    distgrad_tp     distgrad, Megatron's tensor parallelism over 2 Ray workers (gpt_tp_plan())
     torch_tp        PyTorch DTensor: parallelize_module with ColwiseParallel/RowwiseParallel
                     (vocabulary-parallel embedding, loss_parallel cross-entropy), 2 processes,
                     gloo on 127.0.0.1
@@ -107,7 +107,7 @@ def _torch_model(cfg, state_path: str):
 
 
 def _dtensor_plan(cfg):
-    """Megatron's plan in DTensor's terms, the same layers as distgrad's GPT_TP_PLAN."""
+    """Megatron's plan in DTensor's terms, the same layers as distgrad's gpt_tp_plan()."""
     from torch.distributed.tensor import Replicate, Shard
     from torch.distributed.tensor.parallel import ColwiseParallel, RowwiseParallel
 

@@ -7,8 +7,8 @@ The GPT is a small character-level transformer (nanoGPT's shape, pre-norm blocks
 token and position embeddings, `n_layer` blocks of causal self-attention (separate q, k, v
 projections, so splitting their outputs splits the heads) and a GELU MLP, a final
 LayerNorm and an LM head. It infers the number of heads from the width it gets
-(`reshape(B, T, -1, head_dim)`), so the tensor-parallel version (`GPT_TP_PLAN`), whose
-q, k, v hold only some heads on each worker, runs the same forward.
+(`reshape(B, T, -1, head_dim)`), so the tensor-parallel version, whose
+q, k, v hold only some heads on each worker, runs the same forward (`gpt_tp_plan()`).
 """
 from __future__ import annotations
 
@@ -97,28 +97,32 @@ def define_gpt(torch):
 
 GPT = define_gpt(distgrad)
 
-# Megatron's tensor parallelism for GPT: heads split (q, k, v column-parallel, the output
-# projection row-parallel), the MLP column then row, the norms and position embeddings on
-# replicated activations, the vocabulary split in the embedding and in the LM head (whose
-# logits stay sharded into the cross-entropy).
-GPT_TP_PLAN = {
-    "wte": "vocab_embedding",
-    "wpe": "replicate",
-    "blocks.*.ln_[12]": "replicate",
-    "blocks.*.attn.[qkv]": "colwise",
-    "blocks.*.attn.proj": "rowwise",
-    "blocks.*.mlp.fc": "colwise",
-    "blocks.*.mlp.proj": "rowwise",
-    "ln_f": "replicate",
-    "lm_head": "colwise",
-}
+def gpt_tp_plan() -> dict:
+    """Megatron's tensor parallelism for GPT, as a parallelize_module plan: heads split
+    (q, k, v column-parallel, the output projection row-parallel), the MLP column then
+    row, the norms and position embeddings on replicated activations, the vocabulary split
+    in the embedding and in the LM head (whose logits stay split into the cross-entropy)."""
+    from distgrad.distributed.tensor.parallel import ColwiseParallel, RowwiseParallel
+    from distgrad.distributed.tensor_parallel_layers import ReplicateParallel
+
+    return {
+        "wte": RowwiseParallel(),
+        "wpe": ReplicateParallel(),
+        "blocks.*.ln_[12]": ReplicateParallel(),
+        "blocks.*.attn.[qkv]": ColwiseParallel(),
+        "blocks.*.attn.proj": RowwiseParallel(),
+        "blocks.*.mlp.fc": ColwiseParallel(),
+        "blocks.*.mlp.proj": RowwiseParallel(),
+        "ln_f": ReplicateParallel(),
+        "lm_head": ColwiseParallel(),
+    }
 
 
 def tensor_parallel_gpt(model, workers=None):
     """`model` (a distgrad GPT) made tensor-parallel over `workers`, in place."""
     from distgrad.distributed.tensor_parallel_layers import apply_tensor_parallel
 
-    return apply_tensor_parallel(model, GPT_TP_PLAN, workers)
+    return apply_tensor_parallel(model, gpt_tp_plan(), workers)
 
 
 def define_cnn(torch):

@@ -2,8 +2,7 @@
 library's source (text_data.py) and a small CNN on the digits (train.py's data).
 
 --parallel none runs the model in the driver; tp splits the GPT over the workers with
-Megatron's plan (models.GPT_TP_PLAN); dp wraps it in DistributedDataParallel, which the
-build must have (distgrad.nn.parallel).
+Megatron's plan (models.gpt_tp_plan()); dp wraps it in DistributedDataParallel.
 """
 from __future__ import annotations
 

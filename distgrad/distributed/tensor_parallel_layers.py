@@ -1,54 +1,26 @@
-"""Tensor-parallel layers beyond Linear, and a plan that turns a model into its
-tensor-parallel version, Megatron's way.
+"""Megatron's tensor parallelism for a transformer, as a `parallelize_module` plan.
 
-    VocabParallelEmbedding   the table's rows (the vocabulary) split over the workers; each
-                             looks up the indices it owns, one all-reduce (layer_rules.py)
-    replicate_parameters     a module's parameters copied to every worker (norms, position
-                             embeddings): it runs on replicated activations, each worker on
-                             its own copy; the copies' gradients sum into the first
+ColwiseParallel and RowwiseParallel (distributed/tensor/parallel.py) split the Linear
+layers (q, k, v and the MLP's first layer by output features, the projections after them
+by input features) and an Embedding's vocabulary (RowwiseParallel). What a transformer
+adds is the modules that run on replicated activations, the norms and the position
+embedding: `ReplicateParallel` copies their parameters to every worker, so each worker
+normalises its own copy of the activation (the layer_norm rule) and no activation moves
+for it; the copies' gradients sum into the first copy, which the optimizer updates with
+the others.
 
-A plan names a style for module names (fnmatch patterns, as torch's parallelize_module):
-
-    plan = {"blocks.*.attn.q": "colwise", "blocks.*.attn.proj": "rowwise",
-            "wte": "vocab_embedding", "blocks.*.ln_1": "replicate"}
-    apply_tensor_parallel(model, plan, workers)
-
-"colwise" makes a Linear a ColumnParallelLinear (output sharded on its last dim: heads of
-q, k, v, the MLP's hidden units, the vocabulary of an LM head), "rowwise" a
-RowParallelLinear (takes that sharded input, one all-reduce). The same plan, with
-ColwiseParallel()/RowwiseParallel() for the strings, is what parallelize_module takes.
+    plan = {"wte": RowwiseParallel(), "blocks.*.attn.[qkv]": ColwiseParallel(),
+            "blocks.*.attn.proj": RowwiseParallel(), "blocks.*.ln_[12]": ReplicateParallel()}
+    apply_tensor_parallel(model, plan)      # parallelize_module over all workers
 """
 from __future__ import annotations
 
-import fnmatch
-
 from .. import nn
-from ..nn import functional as F
 from ..nn.parameter import Parameter
-from .nn import ColumnParallelLinear, RowParallelLinear
-from .sharding import replicate, shard
-
-
-class VocabParallelEmbedding(nn.Module):
-    """nn.Embedding with its rows split over `workers`; the output is replicated."""
-
-    def __init__(self, num_embeddings: int, embedding_dim: int, workers=None, _from=None):
-        super().__init__()
-        full = _from if _from is not None else nn.Embedding(num_embeddings, embedding_dim)
-        self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
-        self.padding_idx = full.padding_idx
-        self.weight = Parameter(shard(full.weight.detach(), 0, workers))
-        self.workers = self.weight._sharding.workers
-
-    @classmethod
-    def from_embedding(cls, embedding, workers=None):
-        return cls(embedding.num_embeddings, embedding.embedding_dim, workers, _from=embedding)
-
-    def forward(self, input):
-        return F.embedding(input, self.weight, self.padding_idx)
-
-    def extra_repr(self) -> str:
-        return f"{self.num_embeddings}, {self.embedding_dim}, workers={self.workers}"
+from . import runtime
+from .device_mesh import init_device_mesh
+from .sharding import replicate
+from .tensor.parallel import ParallelStyle, parallelize_module
 
 
 def replicate_parameters(module: nn.Module, workers=None) -> nn.Module:
@@ -56,49 +28,23 @@ def replicate_parameters(module: nn.Module, workers=None) -> nn.Module:
     for name, p in list(module._parameters.items()):
         if p is not None:
             copy = replicate(p.detach().requires_grad_(p.requires_grad), workers)
-            setattr(module, name, Parameter(copy, requires_grad=p.requires_grad))
+            module._parameters[name] = Parameter(copy, requires_grad=p.requires_grad)
     return module
 
 
-def _colwise(module, workers):
-    return ColumnParallelLinear.from_linear(module, workers)
+class ReplicateParallel(ParallelStyle):
+    """A module (and its children) run on replicated activations: its parameters copied
+    to every worker of the mesh."""
 
-
-def _rowwise(module, workers):
-    return RowParallelLinear.from_linear(module, workers)
-
-
-def _vocab_embedding(module, workers):
-    return VocabParallelEmbedding.from_embedding(module, workers)
-
-
-def _replicate(module, workers):
-    for m in module.modules():
-        replicate_parameters(m, workers)
-    return module
-
-
-STYLES = {"colwise": _colwise, "rowwise": _rowwise, "vocab_embedding": _vocab_embedding,
-          "replicate": _replicate}
+    def _apply(self, module, workers) -> None:
+        for m in module.modules():
+            replicate_parameters(m, workers)
 
 
 def apply_tensor_parallel(model: nn.Module, plan: dict, workers=None) -> nn.Module:
-    """Replace the submodules `plan` names (fnmatch patterns of their qualified names) by
-    their tensor-parallel versions, in place; returns `model`. A pattern that names no
-    submodule is an error (a typo would silently leave a layer whole)."""
-    for pattern, style in plan.items():
-        if style not in STYLES:
-            raise ValueError(f"apply_tensor_parallel: unknown style {style!r} for {pattern!r}; "
-                             f"expected one of {sorted(STYLES)}")
-        names = [n for n, _ in model.named_modules() if n and fnmatch.fnmatchcase(n, pattern)]
-        if not names:
-            raise ValueError(f"apply_tensor_parallel: {pattern!r} names no submodule of "
-                             f"{type(model).__name__}")
-        for name in names:
-            parent_name, _, child = name.rpartition(".")
-            parent = model.get_submodule(parent_name) if parent_name else model
-            setattr(parent, child, STYLES[style](getattr(parent, child), workers))
-    return model
+    """parallelize_module(model, a 1-D mesh of `workers` (default: all), plan)."""
+    workers = list(workers) if workers is not None else runtime.workers()
+    return parallelize_module(model, init_device_mesh((len(workers),), workers=workers), plan)
 
 
-__all__ = ["VocabParallelEmbedding", "replicate_parameters", "apply_tensor_parallel", "STYLES"]
+__all__ = ["ReplicateParallel", "replicate_parameters", "apply_tensor_parallel"]
