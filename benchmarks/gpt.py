@@ -352,7 +352,8 @@ def main(argv=None) -> dict:
             runners["distgrad_tp"].chunk(1)
             after = dist.counters()
             counters = {k: sum(after[k]) - sum(before[k]) if isinstance(after[k], list)
-                        else after[k] - before[k] for k in after}
+                        else after[k] - before[k] for k in after
+                        if isinstance(after[k], (list, int, float))}
         chunks = {name: [] for name in runners}
         order = list(runners)
         for r in range(args.rounds):
