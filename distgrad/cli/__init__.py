@@ -256,11 +256,11 @@ def _train_defaults(args, cmd_parser) -> None:
     args.batch_size = args.batch_size or batch
     args.lr = args.lr or lr
     if args.model == "mlp":
-        args.parallel = args.parallel or "none"
         if args.parallel == "tp":
             args.sharded = True
         elif args.parallel == "none" and args.sharded:
             cmd_parser.error("--sharded splits every layer: it is --parallel tp, not none")
+        args.parallel = args.parallel or "none"
     else:
         args.parallel = args.parallel or "none"
         if args.sharded:
