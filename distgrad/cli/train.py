@@ -22,25 +22,8 @@ from distgrad import nn
 
 from .common import MLP_LAYERS as N_LAYERS
 from .common import CLIError, describe_workers, start_workers
+from .digits import accuracy, load_digits_split, save_loss_curve, to_numpy
 from .recovery import FAULTS, Recovery, epoch_order
-
-
-def load_digits_split(test_fraction: float, seed: int):
-    """(X_train, y_train, X_test, y_test): a stratified split, pixels standardised with the
-    training set's mean and spread."""
-    try:
-        from sklearn.datasets import load_digits
-        from sklearn.model_selection import train_test_split
-    except ImportError:
-        raise CLIError("scikit-learn is needed for the training data: pip install "
-                       "'distgrad[job]' (or scikit-learn)") from None
-    X, y = load_digits(return_X_y=True)
-    X = (X / 16.0).astype(np.float32)
-    y = y.astype(np.int64)
-    X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=test_fraction, random_state=seed,
-                                              stratify=y)
-    mean, std = X_tr.mean(axis=0), X_tr.std(axis=0) + 0.1
-    return (X_tr - mean) / std, y_tr, (X_te - mean) / std, y_te
 
 
 def stage_devices(n_layers: int, workers: list) -> list:
@@ -103,13 +86,6 @@ def sharded_mlp(sizes, workers):
     return nn.Sequential(*mods)
 
 
-def _to_numpy(t) -> np.ndarray:
-    full = getattr(t, "full_tensor", None)
-    if getattr(t, "_sharding", None) is not None and full is not None:
-        t = full()
-    return t.detach().cpu().numpy()
-
-
 def _first_device(model) -> str:
     if isinstance(model, PipelineMLP):
         return model.devices[0]
@@ -120,43 +96,6 @@ def _last_device(model) -> str:
     if isinstance(model, PipelineMLP):
         return model.devices[-1]
     return "cpu"
-
-
-def accuracy(model, X: np.ndarray, y: np.ndarray) -> float:
-    with distgrad.no_grad():
-        logits = model(distgrad.from_numpy(X).to(_first_device(model)))
-        pred = _to_numpy(logits).argmax(axis=1)
-    return float((pred == y).mean())
-
-
-def save_loss_curve(path: str, losses, epoch_ends, accs, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4))
-    steps = np.arange(1, len(losses) + 1)
-    ax.plot(steps, losses, color="#9ecae1", lw=0.8, label="training loss (per step)")
-    k = max(1, len(losses) // 50)
-    if len(losses) >= k:
-        smooth = np.convolve(losses, np.ones(k) / k, mode="valid")
-        ax.plot(steps[k - 1:], smooth, color="#08519c", lw=1.8, label=f"mean of {k} steps")
-    ax.set_xlabel("step")
-    ax.set_ylabel("cross-entropy loss")
-    ax.set_yscale("log")
-    ax2 = ax.twinx()
-    ax2.plot(epoch_ends, [100 * a for a in accs], "o-", color="#d62728", lw=1.2,
-             label="test accuracy (%)")
-    ax2.set_ylabel("test accuracy (%)")
-    ax2.set_ylim(0, 100)
-    lines = ax.get_legend_handles_labels()
-    lines2 = ax2.get_legend_handles_labels()
-    ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], loc="center right", fontsize=8)
-    ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def run_train(args) -> int:
@@ -251,7 +190,7 @@ def _train(args, tqdm, X_tr, y_tr, X_te, y_te) -> int:
                 loss = nn.functional.cross_entropy(model(xb), yb)
                 loss.backward()
             opt.step()
-            value = float(_to_numpy(loss))
+            value = float(to_numpy(loss))
             if not np.isfinite(value):
                 bar.close()
                 raise CLIError(f"the loss became {value} at epoch {epoch}, step {i + 1}; try a "
@@ -263,7 +202,7 @@ def _train(args, tqdm, X_tr, y_tr, X_te, y_te) -> int:
                             **job.postfix(), refresh=False)
             if i == steps_per_epoch - 1:
                 dt = time.perf_counter() - t0  # the epoch's training, without its test
-                acc = accuracy(model, X_te, y_te)
+                acc = accuracy(model, X_te, y_te, _first_device(model))
                 history["epoch_ends"].append(len(history["losses"]))
                 history["accs"].append(acc)
             job.after_step(step + 1, model, opt, history)

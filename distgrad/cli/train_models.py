@@ -17,17 +17,12 @@ import distgrad.distributed as dist
 from distgrad.nn import functional as F
 
 from .common import CLIError, describe_workers, start_workers
+from .digits import accuracy, load_digits_split, save_loss_curve, to_numpy
 from .models import CNN, GPT, GPTConfig, tensor_parallel_gpt
 from .text_data import VOCAB, decode, encode, load_stdlib_text, random_windows
 
 # Per model: (epochs, batch size, learning rate) when not given on the command line.
 DEFAULTS = {"mlp": (10, 64, 0.1), "cnn": (10, 64, 0.05), "gpt": (5, 32, 3e-3)}
-
-
-def _to_numpy(t) -> np.ndarray:
-    if getattr(t, "_sharding", None) is not None:
-        t = t.full_tensor()
-    return t.detach().cpu().numpy()
 
 
 def require_data_parallel():
@@ -118,7 +113,7 @@ def _train_gpt(args, tqdm) -> int:
             distgrad.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
             sched.step()
-            value = float(_to_numpy(loss))
+            value = float(to_numpy(loss))
             _check_finite(value, bar, epoch, i + 1, args.lr)
             losses.append(value)
             rate = (i + 1) * tokens_per_step / max(time.perf_counter() - t0, 1e-9)
@@ -159,7 +154,7 @@ def validation_loss(model, val, batch: int, context: int, batches: int, seed: in
             x, y = random_windows(val, batch, context, rng)
             logits = model(distgrad.from_numpy(x))
             loss = F.cross_entropy(logits, distgrad.from_numpy(y).reshape(-1))
-            total += float(_to_numpy(loss))
+            total += float(to_numpy(loss))
     return total / batches
 
 
@@ -172,7 +167,7 @@ def generate(model, prompt: str, n: int, context: int, seed: int, temperature: f
     with distgrad.no_grad():
         for _ in range(n):
             window = np.array(ids[-context:], np.int64)[None, :]
-            logits = _to_numpy(model(distgrad.from_numpy(window)))[-1].astype(np.float64)
+            logits = to_numpy(model(distgrad.from_numpy(window)))[-1].astype(np.float64)
             p = np.exp((logits - logits.max()) / temperature)
             ids.append(int(rng.choice(len(p), p=p / p.sum())))
     return decode(ids)
@@ -203,8 +198,6 @@ def save_gpt_curve(path: str, losses, epoch_ends, val_losses, title: str) -> Non
 # ---- CNN -----------------------------------------------------------------------------------------
 
 def _train_cnn(args, tqdm) -> int:
-    from .train import accuracy, load_digits_split, save_loss_curve
-
     X_tr, y_tr, X_te, y_te = load_digits_split(args.test_fraction, args.seed)
     X_tr, X_te = X_tr.reshape(-1, 1, 8, 8), X_te.reshape(-1, 1, 8, 8)
     print(f"distgrad train: CNN on digits, {len(X_tr)} training / {len(X_te)} held-out test "
@@ -230,7 +223,7 @@ def _train_cnn(args, tqdm) -> int:
             opt.zero_grad()
             loss.backward()
             opt.step()
-            value = float(_to_numpy(loss))
+            value = float(to_numpy(loss))
             _check_finite(value, bar, epoch, i + 1, args.lr)
             losses.append(value)
             bar.set_postfix(loss=f"{value:.4f}", refresh=False)

@@ -11,16 +11,13 @@ Two workers exchange their parts directly (each sends its whole part once: the s
 as a ring). More workers use reduce-scatter then all-gather on 1/n chunks, so each
 worker sends 2(n-1)/n of the tensor however many there are.
 
-`counts` tallies the collectives recorded, by kind (distgrad.distributed.counters()).
+runtime.collectives tallies the collectives recorded, by kind (distgrad.distributed.counters()).
 """
 from __future__ import annotations
 
-import collections
-
 from ..autograd import grad_mode, record
 from . import placement
-
-counts = collections.Counter()
+from .runtime import collectives as counts
 
 
 def _recording(parts) -> bool:

@@ -50,6 +50,7 @@ from .wire import WireFormatError
 # (worker, op) -> how many times an op on sharded operands was gathered and computed on that
 # worker, having no sharding rule (sharding.py counts them); stats() shows them.
 fallbacks = collections.Counter()
+collectives = collections.Counter()  # the collectives recorded, by kind (collectives.py)
 
 
 _RESTART_HINT = ("its tensors and graph nodes are lost; call "
@@ -988,6 +989,4 @@ _RESTART_TIMEOUT_S = 60.0
 def counters() -> dict:
     """Messages and bytes the driver exchanged with each worker since init, and the
     collectives recorded ({kind: count})."""
-    from .collectives import counts
-
-    return {**current().counters.snapshot(), "collectives": dict(counts)}
+    return {**current().counters.snapshot(), "collectives": dict(collectives)}

@@ -812,7 +812,7 @@ def _all_reduce(parts, combine: str = "add"):
     other (so the copies are bitwise equal); no worker waits on a root to broadcast. The
     gradient of each copy flows back to every partial through the moves' transposes.
     """
-    collectives.counts["all_reduce"] += 1
+    runtime.collectives["all_reduce"] += 1
     workers = [p.device_str for p in parts]
 
     def on(w):
