@@ -197,3 +197,47 @@ def test_zero_redundancy_keeps_each_parameters_state_on_its_owner_only(backend):
     moments = 2 * 32 * 32 * 4  # Adam's two moments of one 32x32 weight
     assert all(p >= 2 * moments for p in plain), plain
     assert all(abs(z - moments) <= 64 for z in zero), (zero, plain)  # (and its step count)
+
+
+def test_ddp_module_and_optimizer_state_round_trip_through_a_file_and_a_checkpoint(backend,
+                                                                                     tmp_path):
+    import io
+
+    import distgrad.distributed.checkpoint as dcp
+
+    def trained(seed):
+        dm, _ = _twin_mlp(seed)
+        ddp = DistributedDataParallel(dm)
+        opt = dg.optim.Adam(ddp.parameters(), lr=0.01)
+        X, Y = dg.randn(6, 5, dtype=dg.float64), dg.randn(6, 3, dtype=dg.float64)
+        dg.nn.functional.mse_loss(ddp(X), Y).backward()
+        opt.step()
+        return ddp, opt
+
+    src, src_opt = trained(0)
+    dst, dst_opt = trained(1)
+    f = io.BytesIO()
+    dg.save({"model": src.state_dict(), "optim": src_opt.state_dict()}, f)
+    f.seek(0)
+    state = dg.load(f)
+    dst.load_state_dict(state["model"])
+    dst_opt.load_state_dict(state["optim"])
+    for (name, a), b in zip(src.named_parameters(), dst.parameters()):
+        assert b._sharding is not None  # still replicated over the workers
+        for ca, cb in zip(_copies(a), _copies(b)):  # every copy, to the bit
+            assert np.array_equal(ca, cb), name
+    for a, b in zip(src.parameters(), dst.parameters()):
+        for key in ("exp_avg", "exp_avg_sq"):
+            sa, sb = src_opt.state[a][key], dst_opt.state[b][key]
+            assert np.array_equal(sa.full_tensor().numpy(), sb.full_tensor().numpy())
+
+    other, other_opt = trained(2)  # and through a distributed checkpoint
+    dcp.save({"model": src.state_dict(), "optim": src_opt.state_dict()},
+             checkpoint_id=str(tmp_path / "ckpt"))
+    state = {"model": other.state_dict(), "optim": other_opt.state_dict()}
+    dcp.load(state, checkpoint_id=str(tmp_path / "ckpt"))
+    other.load_state_dict(state["model"])
+    other_opt.load_state_dict(state["optim"])
+    for a, b in zip(src.parameters(), other.parameters()):
+        for ca, cb in zip(_copies(a), _copies(b)):
+            assert np.array_equal(ca, cb)
