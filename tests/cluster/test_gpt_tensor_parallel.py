@@ -17,7 +17,6 @@ import distgrad
 import distgrad.distributed as dist
 from distgrad.cli.models import GPT, GPTConfig, define_gpt, tensor_parallel_gpt
 
-from conftest import use_runtime
 
 TINY = GPTConfig(vocab_size=13, block_size=8, n_layer=2, n_head=4, n_embd=16)
 
@@ -72,8 +71,7 @@ def _fallbacks() -> int:
     return sum(sum(s.get("fallbacks", {}).values()) for s in dist.stats().values())
 
 
-def test_gpt_tensor_parallel_losses_match_torch(backend_name):
-    use_runtime(backend_name, 2)
+def test_gpt_tensor_parallel_losses_match_torch(backend):
     state = _initial_state(TINY)
     before = _fallbacks()
     ours = distgrad_tp_losses(TINY, state, 3)
@@ -81,8 +79,7 @@ def test_gpt_tensor_parallel_losses_match_torch(backend_name):
     np.testing.assert_allclose(ours, torch_losses(TINY, state, 3), rtol=1e-6, atol=0)
 
 
-def test_gpt_plan_shards_heads_mlp_and_vocabulary(backend_name):
-    use_runtime(backend_name, 2)
+def test_gpt_plan_shards_heads_mlp_and_vocabulary(backend):
     model = tensor_parallel_gpt(GPT(TINY))
     placements = {name: getattr(p, "placements", None) for name, p in model.named_parameters()}
     assert placements["wte.weight"] == [dist.Shard(0)]

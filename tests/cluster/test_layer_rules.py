@@ -11,7 +11,6 @@ import distgrad as dg
 import distgrad.distributed as dist
 from distgrad.distributed import Replicate, Shard
 
-from conftest import use_runtime
 
 RNG = np.random.default_rng(16)
 
@@ -104,17 +103,15 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_layer_rule_matches_torch(backend_name, case):
-    use_runtime(backend_name, 2)
+def test_layer_rule_matches_torch(backend, case):
     fn, arrays, places, placement = CASES[case]
     _check(fn, arrays, places, placement)
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
-def test_vocab_parallel_cross_entropy(backend_name, reduction):
+def test_vocab_parallel_cross_entropy(backend, reduction):
     """cross_entropy of logits split by class: each worker picks the targets it owns (an
     ignored one counts nowhere), and only per-row partials cross workers."""
-    use_runtime(backend_name, 2)
     logits, target = _arr(6, 9), _ints(9, 6)
     target[2] = -100
     fn = lambda m, x, t: m.nn.functional.cross_entropy(x, t, reduction=reduction)  # noqa: E731
