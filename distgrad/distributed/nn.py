@@ -25,7 +25,7 @@ class _ParallelLinear(nn.Linear):
         if _from is not None:
             self.load_state_dict(_from.state_dict())
         self.workers = list(workers) if workers is not None else runtime.workers()
-        self.style._apply(self, self.workers)
+        self.style._apply(self, [self.workers])  # one tensor-parallel group
 
     @classmethod
     def from_linear(cls, linear, workers=None, **kwargs):

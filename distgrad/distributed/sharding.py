@@ -360,6 +360,50 @@ def shard(tensor: Tensor, dim: int, workers=None) -> Tensor:
     return _wrap(Shard(d), shards, workers)
 
 
+def from_parts(parts, dim: int) -> Tensor:
+    """A tensor sharded on `dim` whose shards are `parts` (plain tensors, one per worker)."""
+    return _wrap(Shard(dim), list(parts), [p.device_str for p in parts])
+
+
+def shard_over_groups(tensor: Tensor, dim: int, groups) -> Tensor:
+    """A leaf split along `dim` over the workers of each group alike (tensor parallel),
+    each shard a replicated leaf over the workers that hold it in every group (data
+    parallel): placements [Replicate(), Shard(dim)] on a 2-D mesh whose rows are `groups`.
+    It is the shards of `groups[0]` that ops see; `group_view(t, i)` is group i's."""
+    groups = [list(g) for g in groups]
+    if len({len(g) for g in groups}) != 1:
+        raise ValueError(f"shard_over_groups: groups {groups} must be of one size")
+    if tensor.grad_fn is not None:
+        raise RuntimeError("shard_over_groups: expected a leaf (a parameter); got a tensor "
+                           f"made by {tensor.grad_fn.name()}")
+    first = shard(tensor.detach(), dim, groups[0])
+    columns = [[g[k] for g in groups] for k in range(len(groups[0]))]
+    shards = [replicate(p.requires_grad_(tensor._requires_grad), col)
+              for p, col in zip(first._sharding.shards, columns)]
+    return _wrap(first._sharding.placement, shards, groups[0])
+
+
+def groups_of(t: Tensor) -> list | None:
+    """The groups of a tensor made by shard_over_groups (None for any other)."""
+    s = t._sharding if is_sharded(t) else None
+    if s is None or not isinstance(s.placement, Shard) or not is_sharded(s.shards[0]):
+        return None
+    columns = [p._sharding.workers for p in s.shards]
+    return [[col[i] for col in columns] for i in range(len(columns[0]))]
+
+
+def group_view(t: Tensor, i: int) -> Tensor:
+    """Group i's part of a tensor made by shard_over_groups: sharded over that group's
+    workers, its shards the copies there (leaves whose gradients are reduced with the
+    other groups' copies)."""
+    s = t._sharding
+    copies = [p._sharding.replica(i) for p in s.shards]
+    view = Tensor._make(None, t.shape, t.dtype, "sharded")
+    view._sharding = Sharding(s.placement, copies, [c.device_str for c in copies])
+    view._requires_grad = t._requires_grad
+    return view
+
+
 def _new_leaf(piece: Tensor, worker: str, requires_grad: bool) -> Tensor:
     """A copy of `piece` on `worker` with no history (its own memory)."""
     with grad_mode.no_grad():
@@ -432,18 +476,26 @@ def sharded_grad(t: Tensor):
     if isinstance(s.placement, Replicate) and s.reducer is None:
         g = s.shards[0]._grad
         return replicated(g, s.workers) if g is not None else None
-    grads = [p._grad for p in s.shards]
+    grads = [_grad_of(p) for p in s.shards]
     if all(g is None for g in grads):
         return None
     grads = [g if g is not None else replicas.zeros_like(p) for g, p in zip(grads, s.shards)]
     return _wrap(s.placement, grads, s.workers)
 
 
+def _grad_of(part: Tensor):
+    """A shard's gradient; a shard that is itself replicated (the tensor-parallel shards
+    of a data-parallel copy, devicemesh 2-D) has it on its copies."""
+    return part._leaf_grad() if is_sharded(part) else part._grad
+
+
 def set_sharded_grad(t: Tensor, value) -> None:
     s = t._sharding
     if value is None:
         for p in s.shards:
-            if p is not None:
+            if is_sharded(p):
+                set_sharded_grad(p, None)
+            elif p is not None:
                 p._grad = None
         if s.reducer is not None:  # (zero_grad in no_sync drops the kept parts too)
             s.reducer.clear_pending(s.reducer.param_index(s.shards[0]))
@@ -453,7 +505,10 @@ def set_sharded_grad(t: Tensor, value) -> None:
         s.shards[0]._grad = value._sharding.shards[0]
         return
     for p, g in zip(s.shards, value.shards):
-        p._grad = g
+        if is_sharded(p):
+            set_sharded_grad(p, g)
+        else:
+            p._grad = g
 
 
 def placed_like(t: Tensor, s: Sharding) -> Tensor:
@@ -469,7 +524,8 @@ def like_shards(t: Tensor, make) -> Tensor:
     s = t._sharding
     if isinstance(s.placement, Replicate):
         return replicate(make(s.shards[0]), s.workers)
-    return _wrap(s.placement, [make(p) for p in s.shards], s.workers)
+    return _wrap(s.placement, [like_shards(p, make) if is_sharded(p) else make(p)
+                               for p in s.shards], s.workers)
 
 
 def assign_inplace(t: Tensor, result: Tensor) -> None:
@@ -610,7 +666,7 @@ def _fallback(name, inputs, attrs):
     ref = next(t for t in inputs if is_sharded(t))
     home = ref._sharding.workers[0]
     _note_fallback(name, inputs, home)
-    out = record.call(name, *[_whole_on(t, home) for t in inputs], **attrs)
+    out = record.call(name, *[whole_on(t, home) for t in inputs], **attrs)
     outs = tuple(_placed_as(o, ref) for o in (out if isinstance(out, tuple) else (out,)))
     if lookup(name).view:  # a copy: a write to it would not reach its base
         for o in outs:
@@ -626,7 +682,7 @@ def apply_gathered(function, args, kwargs):
     ref = next(a for a in args if is_sharded(a))
     home = ref._sharding.workers[0]
     _note_fallback(function.__name__, args, home)
-    whole = [_whole_on(a, home) for a in args]
+    whole = [whole_on(a, home) for a in args]
     versions = [a._version if hasattr(a, "_storage") else None for a in whole]
     out = function.apply(*whole, **kwargs)
     outs = list(out) if isinstance(out, tuple) else [out]
@@ -652,8 +708,8 @@ def _note_fallback(name, inputs, home) -> None:
                   stacklevel=6)
 
 
-def _whole_on(t, worker):
-    """Operand `t` whole on `worker`."""
+def whole_on(t, worker):
+    """`t` (plain, sharded, replicated or a pending sum) whole on `worker` (differentiable)."""
     if not hasattr(t, "_storage"):
         return t
     if is_sharded(t):

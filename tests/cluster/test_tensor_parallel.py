@@ -108,6 +108,26 @@ def test_partial_redistributes_by_all_reduce_or_reduce_scatter(backend, placemen
         np.testing.assert_allclose(_whole(a.grad), b.grad.numpy(), rtol=1e-10, atol=1e-12)
 
 
+def _train_beside_torch(run, dm, tm, batch: int, steps: int = 3) -> None:
+    """`steps` Adam steps of `run(X)` (distgrad) and `tm` (torch) on the same batches, the
+    losses equal at each; no op may gather a whole tensor."""
+    opt, topt = dg.optim.Adam(dm.parameters(), lr=0.05), torch.optim.Adam(tm.parameters(), lr=0.05)
+    rng = np.random.default_rng(3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for _ in range(steps):
+            X = rng.standard_normal((batch, 6))
+            opt.zero_grad()
+            topt.zero_grad()
+            loss = run(X).square().mean()
+            tloss = tm(torch.tensor(X)).square().mean()
+            loss.backward()
+            tloss.backward()
+            assert abs(loss.item() - tloss.item()) < 1e-12
+            opt.step()
+            topt.step()
+
+
 def test_parallelize_module_column_then_row_trains_as_torch(backend):
     torch.manual_seed(0)
     tm, dm = _mlp(torch), _mlp(dg)
@@ -116,21 +136,7 @@ def test_parallelize_module_column_then_row_trains_as_torch(backend):
     assert parallelize_module(dm, mesh, {"up": ColwiseParallel(), "down": RowwiseParallel()}) is dm
     assert dm.up.weight.placements == [Shard(0)] and dm.up.bias.placements == [Shard(0)]
     assert dm.down.weight.placements == [Shard(1)]
-    opt, topt = dg.optim.Adam(dm.parameters(), lr=0.05), torch.optim.Adam(tm.parameters(), lr=0.05)
-    rng = np.random.default_rng(3)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # no op may gather a whole tensor
-        for _ in range(3):
-            X = rng.standard_normal((5, 6))
-            opt.zero_grad()
-            topt.zero_grad()
-            loss = dm(dg.tensor(X, device="worker:0")).square().mean()
-            tloss = tm(torch.tensor(X)).square().mean()
-            loss.backward()
-            tloss.backward()
-            assert abs(loss.item() - tloss.item()) < 1e-12
-            opt.step()
-            topt.step()
+    _train_beside_torch(lambda X: dm(dg.tensor(X, device="worker:0")), dm, tm, batch=5)
     for (name, p), tp in zip(dm.named_parameters(), tm.parameters()):
         np.testing.assert_allclose(_whole(p), tp.detach().numpy(), rtol=1e-10, err_msg=name)
 
@@ -164,3 +170,109 @@ def test_parallelize_module_rejects_what_it_cannot_split(backend):
         parallelize_module(_mlp(dg), mesh, {"middle": ColwiseParallel()})
     with pytest.raises(NotImplementedError, match="applies to nn.Linear"):
         parallelize_module(dg.nn.ReLU(), mesh, ColwiseParallel())
+
+
+def _copies_equal(p) -> bool:
+    """Every copy of every tensor-parallel shard of `p` (or of `p`) holds the same bits."""
+    parts = p._sharding.shards
+    for part in parts if dist.sharding.groups_of(p) is not None else [p]:
+        copies = [np.array(c.detach().tolist()) for c in part._sharding.shards]
+        if not all(np.array_equal(copies[0], c) for c in copies[1:]):
+            return False
+    return True
+
+
+def test_data_times_tensor_parallel_on_a_2x2_mesh_trains_as_torch(backend_name, switch_runtime):
+    """parallelize_module over mesh["tp"], then DistributedDataParallel over mesh["dp"]: each
+    group of two workers runs half the batch tensor-parallel; after several Adam steps the
+    parameters are those of one torch process on the whole batch, every copy the same bits."""
+    from distgrad.nn.parallel import DistributedDataParallel
+
+    switch_runtime(backend_name, 4)
+    torch.manual_seed(0)
+    tm, dm = _mlp(torch), _mlp(dg)
+    dm.load_state_dict({k: dg.tensor(v.numpy()) for k, v in tm.state_dict().items()})
+    mesh = init_device_mesh("cpu", (2, 2), mesh_dim_names=("dp", "tp"))
+    parallelize_module(dm, mesh["tp"], {"up": ColwiseParallel(), "down": RowwiseParallel()})
+    ddp = DistributedDataParallel(dm, device_mesh=mesh["dp"])
+    assert [s.device_str for p in dm.up.weight.shards for s in p.shards] == \
+        ["worker:0", "worker:2", "worker:1", "worker:3"]
+    _train_beside_torch(lambda X: ddp(dg.tensor(X)), ddp, tm, batch=6)
+    for (name, p), tp in zip(dm.named_parameters(), tm.parameters()):
+        np.testing.assert_allclose(_whole(p), tp.detach().numpy(), rtol=1e-10, err_msg=name)
+        np.testing.assert_allclose(_whole(p.grad), tp.grad.numpy(), rtol=1e-10, err_msg=name)
+        assert _copies_equal(p), name
+
+
+def test_a_module_over_several_groups_is_run_by_data_parallel(backend_name, switch_runtime):
+    from distgrad.nn.parallel import DistributedDataParallel
+
+    switch_runtime(backend_name, 4)
+    mesh = init_device_mesh((2, 2), mesh_dim_names=("dp", "tp"))
+    dm = parallelize_module(_mlp(dg), mesh["tp"], {"up": ColwiseParallel(),
+                                                   "down": RowwiseParallel()})
+    with pytest.raises(RuntimeError, match=r"wrap it in DistributedDataParallel"):
+        dm(dg.randn(4, 6, dtype=dg.float64))
+    with pytest.raises(ValueError, match="data-parallel groups"):
+        DistributedDataParallel(dm, device_mesh=mesh["tp"])
+
+
+@pytest.mark.parametrize("placements", [[Replicate(), Shard(0)], [Shard(1), Replicate()]])
+def test_distribute_tensor_on_a_2x2_mesh_splits_one_dim_and_copies_the_other(
+        backend_name, switch_runtime, placements):
+    switch_runtime(backend_name, 4)
+    mesh = init_device_mesh((2, 2))
+    a = np.random.default_rng(5).standard_normal((4, 6))
+    w = distribute_tensor(dg.tensor(a, requires_grad=True), mesh, placements)
+    assert w.is_leaf and w.requires_grad
+    np.testing.assert_array_equal(_whole(w), a)
+    split_over = [[0, 1], [2, 3]] if isinstance(placements[1], Shard) else [[0, 2], [1, 3]]
+    assert dist.sharding.groups_of(w) == [[f"worker:{k}" for k in g] for g in split_over]
+    with dg.no_grad():
+        w.mul_(2).add_(1)
+    np.testing.assert_array_equal(_whole(w), 2 * a + 1)
+    assert _copies_equal(w)
+
+
+def test_a_2x2_mesh_model_and_its_adam_state_round_trip_through_checkpoints(
+        backend_name, switch_runtime, tmp_path):
+    """distgrad.save/load and a distributed checkpoint give back every copy of every shard
+    to the bit, and training goes on as if never stopped."""
+    import distgrad.distributed.checkpoint as dcp
+    from distgrad.nn.parallel import DistributedDataParallel
+
+    switch_runtime(backend_name, 4)
+
+    def make():
+        dg.manual_seed(0)
+        mesh = init_device_mesh((2, 2), mesh_dim_names=("dp", "tp"))
+        m = parallelize_module(_mlp(dg), mesh["tp"], {"up": ColwiseParallel(),
+                                                      "down": RowwiseParallel()})
+        ddp = DistributedDataParallel(m, device_mesh=mesh["dp"])
+        return ddp, dg.optim.Adam(ddp.parameters(), lr=0.1)
+
+    def step(model, opt, x):
+        opt.zero_grad()
+        model(x).square().mean().backward()
+        opt.step()
+
+    x = dg.tensor(np.random.default_rng(2).standard_normal((6, 6)))
+    a, opt_a = make()
+    step(a, opt_a, x)
+    dg.save({"model": a.state_dict(), "opt": opt_a.state_dict()}, tmp_path / "one.st")
+    dcp.save({"model": a.state_dict()}, checkpoint_id=tmp_path / "dcp")
+    b, opt_b = make()
+    saved = dg.load(tmp_path / "one.st")
+    b.load_state_dict(saved["model"])
+    opt_b.load_state_dict(saved["opt"])
+    c, _ = make()
+    state = {"model": c.state_dict()}
+    dcp.load(state, checkpoint_id=tmp_path / "dcp")
+    for p, q, r in zip(a.parameters(), b.parameters(), c.parameters()):
+        np.testing.assert_array_equal(_whole(q), _whole(p))
+        np.testing.assert_array_equal(_whole(r), _whole(p))
+        assert _copies_equal(q) and _copies_equal(r)
+    step(a, opt_a, x)
+    step(b, opt_b, x)
+    for p, q in zip(a.parameters(), b.parameters()):
+        np.testing.assert_array_equal(_whole(q), _whole(p))

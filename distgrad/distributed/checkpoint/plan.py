@@ -36,7 +36,8 @@ def placement_record(t: Tensor) -> dict:
 
 def parts(t: Tensor, every_copy: bool = False):
     """[(tensor on one device, offsets of its box in the whole)] of `t`. A replicated
-    tensor's parts are its first copy (every_copy: every copy made so far)."""
+    tensor's parts are its first copy (every_copy: every copy made so far), and so are a
+    shard's that is replicated."""
     from ..sharding import Replicate
 
     zeros = [0] * t.ndim
@@ -51,7 +52,9 @@ def parts(t: Tensor, every_copy: bool = False):
         offsets = list(zeros)
         offsets[s.placement.dim] = start
         start += shard.shape[s.placement.dim]
-        out.append((shard, offsets))
+        # a shard copied over data-parallel groups (a 2-D mesh): its copies, at its box
+        inner = parts(shard, every_copy) if shard._sharding is not None else [(shard, zeros)]
+        out.extend((part, offsets) for part, _ in inner)
     return out
 
 

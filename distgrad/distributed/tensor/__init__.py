@@ -1,14 +1,16 @@
 """`distgrad.distributed.tensor`, as torch.distributed.tensor: placements, meshes and
 `distribute_tensor`. A distributed tensor is a distgrad Tensor whose parts live on the
 mesh's workers (sharding.py); `Tensor.redistribute` and `Tensor.full_tensor` change or
-gather its layout. Over a 1-D mesh every placement is supported; a 2-D mesh takes
-placements that replicate over all but one of its dims only when they all replicate.
+gather its layout. Over a 1-D mesh every placement is supported; over a 2-D mesh, all
+Replicate, or (for a leaf) one Shard beside Replicate: split along one mesh dim, copied
+along the other, as a data x tensor parallel parameter is.
 """
 from __future__ import annotations
 
 from ...tensor import Tensor
 from ..device_mesh import DeviceMesh, init_device_mesh
-from ..sharding import Partial, Replicate, Shard, redistribute, replicate, shard
+from ..sharding import (Partial, Replicate, Shard, redistribute, replicate, shard,
+                        shard_over_groups)
 
 
 def distribute_tensor(tensor: Tensor, device_mesh: DeviceMesh | None = None,
@@ -27,10 +29,17 @@ def distribute_tensor(tensor: Tensor, device_mesh: DeviceMesh | None = None,
     workers = [f"worker:{k}" for k in mesh.mesh.reshape(-1).tolist()]
     if all(isinstance(p, Replicate) for p in placements):
         return replicate(tensor, workers)
+    if mesh.ndim == 2 and tensor.grad_fn is None and sum(isinstance(p, Shard)
+                                                         for p in placements) == 1:
+        # [Replicate(), Shard(d)]: split over each row alike, each shard copied down its
+        # column (a data x tensor parallel parameter); [Shard(d), Replicate()]: the transpose.
+        d = next(p.dim for p in placements if isinstance(p, Shard))
+        rows = mesh.mesh if isinstance(placements[1], Shard) else mesh.mesh.T
+        return shard_over_groups(tensor, d, [[f"worker:{k}" for k in r] for r in rows.tolist()])
     if mesh.ndim != 1:
         raise NotImplementedError(f"distribute_tensor over a {mesh.ndim}-D mesh with placements "
-                                  f"{placements}: only all-Replicate is supported there; "
-                                  "use a 1-D mesh (mesh['tp'])")
+                                  f"{placements}: supported there are all-Replicate, and one "
+                                  "Shard beside Replicate for a leaf on a 2-D mesh")
     return shard(tensor, placements[0].dim, workers)
 
 

@@ -3,6 +3,12 @@ shards a module's parameters over a 1-D mesh as each submodule's style says.
 
     block = parallelize_module(mlp, mesh, {"up": ColwiseParallel(), "down": RowwiseParallel()})
 
+Over a 2-D mesh (data x tensor parallel), pass `mesh["tp"]`, the list of its tensor-
+parallel meshes: each parameter is split alike over every group's workers, each shard
+replicated down the data-parallel dim (sharding.shard_over_groups), and the module is
+run by `DistributedDataParallel(module, device_mesh=mesh["dp"])`, one batch slice per
+group; its gradients are summed over the groups shard by shard.
+
 ColwiseParallel splits a Linear's output features (its weight's rows and its bias); its
 output is sharded on the last dim. RowwiseParallel splits the input features (the
 weight's columns); it takes that sharded output as it is, and its output is a pending sum
@@ -17,7 +23,8 @@ import fnmatch
 from ... import nn
 from ...nn.parameter import Parameter
 from ..device_mesh import DeviceMesh
-from ..sharding import Partial, Replicate, Shard, is_sharded, redistribute, shard
+from ..sharding import (Partial, Replicate, Shard, is_sharded, redistribute, replicate, shard,
+                        shard_over_groups)
 
 
 class ParallelStyle:
@@ -31,20 +38,20 @@ class ParallelStyle:
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 
-    def _apply(self, module, workers) -> None:
+    def _apply(self, module, groups) -> None:
         raise NotImplementedError
 
 
 class ColwiseParallel(ParallelStyle):
     """Split a Linear's output features (an Embedding's embedding dim) over the mesh."""
 
-    def _apply(self, module, workers) -> None:
+    def _apply(self, module, groups) -> None:
         if isinstance(module, nn.Embedding):
-            _shard_param(module, "weight", 1, workers)
+            _shard_param(module, "weight", 1, groups)
         else:
             _linear(module, "ColwiseParallel")
-            _shard_param(module, "weight", 0, workers)
-            _shard_param(module, "bias", 0, workers)
+            _shard_param(module, "weight", 0, groups)
+            _shard_param(module, "bias", 0, groups)
         _set_output(module, self.output_layouts)
 
 
@@ -52,31 +59,32 @@ class RowwiseParallel(ParallelStyle):
     """Split a Linear's input features (an Embedding's vocabulary) over the mesh; the
     output is a pending sum (Replicate once an op needs it, or `output_layouts`)."""
 
-    def _apply(self, module, workers) -> None:
+    def _apply(self, module, groups) -> None:
         if isinstance(module, nn.Embedding):
-            _shard_param(module, "weight", 0, workers)
+            _shard_param(module, "weight", 0, groups)
         else:
             _linear(module, "RowwiseParallel")
-            _shard_param(module, "weight", 1, workers)
+            _shard_param(module, "weight", 1, groups)
             bias = module._parameters.get("bias")
             if bias is not None:  # added once, to the first worker's part of the sum
-                module._parameters["bias"] = Parameter(bias.detach().to(workers[0]),
-                                                       bias.requires_grad)
-            module.register_forward_pre_hook(_split_input_hook(workers))
+                firsts = [g[0] for g in groups]
+                placed = bias.detach().to(firsts[0]) if len(groups) == 1 else \
+                    replicate(bias.detach().requires_grad_(bias.requires_grad), firsts)
+                module._parameters["bias"] = Parameter(placed, bias.requires_grad)
+            module.register_forward_pre_hook(_split_input_hook)
         _set_output(module, self.output_layouts)
 
 
-def parallelize_module(module, device_mesh: DeviceMesh, parallelize_plan=None):
+def parallelize_module(module, device_mesh, parallelize_plan=None):
     """Apply `parallelize_plan` (a ParallelStyle for `module` itself, or {submodule name or
-    fnmatch pattern: style}) over `device_mesh` (1-D); returns `module`, changed in place."""
+    fnmatch pattern: style}) over `device_mesh`: a 1-D mesh, or the list of tensor-parallel
+    meshes of a 2-D one (mesh["tp"]); returns `module`, changed in place."""
     if parallelize_plan is None:
         return module
-    if device_mesh.ndim != 1:
-        raise NotImplementedError(f"parallelize_module: a {device_mesh.ndim}-D mesh; pass the "
-                                  "tensor-parallel 1-D mesh (mesh['tp'])")
-    workers = device_mesh.workers
+    groups = _groups(device_mesh)
     if isinstance(parallelize_plan, ParallelStyle):
-        parallelize_plan._apply(module, workers)
+        parallelize_plan._apply(module, groups)
+        _refuse_direct_calls(module, groups)
         return module
     if not isinstance(parallelize_plan, dict):
         raise TypeError(f"parallelize_module: expect a ParallelStyle or dict, got "
@@ -87,9 +95,37 @@ def parallelize_module(module, device_mesh: DeviceMesh, parallelize_plan=None):
         if not matched:
             raise ValueError(f"parallelize_module: no submodule matches {pattern!r}")
         for name in matched:
-            style._apply(modules[name], workers)
+            style._apply(modules[name], groups)
+    _refuse_direct_calls(module, groups)
     return module
 
+
+def _groups(device_mesh) -> list:
+    """The tensor-parallel groups' workers: one group for a 1-D mesh."""
+    meshes = list(device_mesh) if isinstance(device_mesh, (list, tuple)) else [device_mesh]
+    for m in meshes:
+        if not isinstance(m, DeviceMesh) or m.ndim != 1:
+            raise NotImplementedError(
+                f"parallelize_module: expected a 1-D DeviceMesh, or the list of 1-D meshes "
+                f"mesh['tp'] of a 2-D one; got {m!r} (Tensor Parallel only accepts a 1D "
+                "DeviceMesh per group)")
+    return [m.workers for m in meshes]
+
+
+def _refuse_direct_calls(module, groups) -> None:
+    """Parameters over several groups are run by DistributedDataParallel, a slice of the
+    batch per group; called directly, the module says so (it has no single layout)."""
+    if len(groups) == 1:
+        return
+
+    def refuse(mod, args):
+        if not getattr(mod, "_run_by_group", False):
+            raise RuntimeError(
+                f"this module is tensor-parallel over {len(groups)} groups {groups} (a 2-D "
+                "mesh): wrap it in DistributedDataParallel(module, device_mesh=mesh['dp']), "
+                "which runs each group on its slice of the batch")
+        return None
+    module.register_forward_pre_hook(refuse)
 
 def _linear(module, style: str) -> None:
     if not isinstance(module, nn.Linear):
@@ -97,23 +133,25 @@ def _linear(module, style: str) -> None:
                                   f"{type(module).__name__}")
 
 
-def _shard_param(module, name: str, dim: int, workers) -> None:
+def _shard_param(module, name: str, dim: int, groups) -> None:
     p = module._parameters.get(name)
     if p is None:
         return
     if is_sharded(p):
         raise RuntimeError(f"parallelize_module: {type(module).__name__}.{name} is already "
                            "distributed")
-    module._parameters[name] = Parameter(shard(p.detach(), dim, workers), p.requires_grad)
+    placed = shard(p.detach(), dim, groups[0]) if len(groups) == 1 else \
+        shard_over_groups(p.detach().requires_grad_(p.requires_grad), dim, groups)
+    module._parameters[name] = Parameter(placed, p.requires_grad)
 
 
-def _split_input_hook(workers):
-    def split(module, args):
-        x = args[0]
-        if hasattr(x, "_storage") and not is_sharded(x):  # a plain input acts as replicated
-            return (shard(x, -1, workers),) + tuple(args[1:])
-        return None
-    return split
+def _split_input_hook(module, args):
+    """A plain input to a row-parallel Linear acts as replicated: split it as the weight's
+    input features are (over the workers the weight is on in this call)."""
+    x = args[0]
+    if hasattr(x, "_storage") and not is_sharded(x):
+        return (shard(x, -1, module.weight._sharding.workers),) + tuple(args[1:])
+    return None
 
 
 def _set_output(module, layouts) -> None:

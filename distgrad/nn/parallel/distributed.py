@@ -8,6 +8,14 @@ copies on every worker, each updated there by the optimizer, equal to the bit. B
 all-reduces the copies' gradients bucket by bucket, the parameters in reverse order of
 registration (about the order backward reaches them), each bucket as soon as all its
 gradients are in, queued on the workers between the rest of backward's ops.
+
+Data x tensor parallel (a 2-D mesh): a module parallelized over `mesh["tp"]` has
+parameters split alike over every tensor-parallel group, each shard replicated down the
+data-parallel dim (sharding.shard_over_groups). Wrapped with `device_mesh=mesh["dp"]`, the
+batch is split over the groups; each group runs the module on its slice with its own
+copies of the parameters, and each shard's copies' gradients are summed over the groups
+(one reduce node per bucket of the shards that share workers). Its other parameters are
+replicated over the groups' first workers.
 """
 from __future__ import annotations
 
@@ -23,26 +31,50 @@ _FIRST_BUCKET_BYTES = 1 << 20  # as torch: a small first bucket starts reducing 
 class DistributedDataParallel(Module):
     def __init__(self, module: Module, workers=None, bucket_cap_mb: float = 25,
                  broadcast_buffers: bool = True, device_ids=None, output_device=None,
-                 dim: int = 0, find_unused_parameters: bool = False, **kwargs):
+                 dim: int = 0, find_unused_parameters: bool = False, device_mesh=None,
+                 **kwargs):
         super().__init__()
         if dim != 0:
             raise NotImplementedError("DistributedDataParallel splits the batch on dim 0 only")
         self.module = module
-        self.workers = list(workers) if workers is not None else runtime.workers()
         self.bucket_cap_mb = bucket_cap_mb
-        params = _replicate_parameters(module, self.workers)
-        _replicate_buffers(module, self.workers)
+        self._groups = _tensor_parallel_groups(module, device_mesh)
+        if self._groups is not None:  # data x tensor parallel
+            self.workers = [g[0] for g in self._groups]
+            units = _replicate_over_groups(module, self.workers)
+        else:
+            self.workers = list(workers) if workers is not None else \
+                _mesh_workers(device_mesh) or runtime.workers()
+            units = _replicate_parameters(module, self.workers)
+            _replicate_buffers(module, self.workers)
         self._buckets = []
-        for bucket in _buckets(params, bucket_cap_mb):
-            node = replicas.attach([p._sharding.shards for p in bucket])
-            for p in bucket:
-                p._sharding.reducer = node
-            self._buckets.append(node)
+        for column in _by_workers(units):
+            for bucket in _buckets(column, bucket_cap_mb):
+                node = replicas.attach([p._sharding.shards for p in bucket])
+                for p in bucket:
+                    p._sharding.reducer = node
+                self._buckets.append(node)
 
     def forward(self, *inputs, **kwargs):
+        if self._groups is not None:
+            return self._forward_by_group(inputs, kwargs)
         inputs = [self._split(x) for x in inputs]
         kwargs = {k: self._split(v) for k, v in kwargs.items()}
         return self.module(*inputs, **kwargs)
+
+    def _forward_by_group(self, inputs, kwargs):
+        """Group i runs the module on batch slice i with its copies of the parameters; the
+        outputs, each whole on its group's first worker, form one batch-sharded output."""
+        inputs = [self._split(x) for x in inputs]
+        kwargs = {k: self._split(v) for k, v in kwargs.items()}
+        outs = []
+        for i, group in enumerate(self._groups):
+            part = [_slice_of(x, i) for x in inputs]
+            kw = {k: _slice_of(v, i) for k, v in kwargs.items()}
+            with _bound_to_group(self.module, i):
+                out = self.module(*part, **kw)
+            outs.append(sharding.whole_on(out, group[0]))
+        return sharding.from_parts(outs, 0)
 
     def _split(self, x):
         if hasattr(x, "_storage") and not sharding.is_sharded(x) and x.ndim > 0:
@@ -64,6 +96,100 @@ class DistributedDataParallel(Module):
 
     def extra_repr(self) -> str:
         return f"workers={self.workers}, buckets={len(self._buckets)}"
+
+
+def _mesh_workers(device_mesh):
+    if device_mesh is None:
+        return None
+    if isinstance(device_mesh, (list, tuple)):
+        raise ValueError("DistributedDataParallel: device_mesh is a list of meshes (mesh['dp'] "
+                         "of a 2-D mesh), but the module is not tensor-parallel over its groups; "
+                         "parallelize it over mesh['tp'] first, or pass a 1-D mesh")
+    return device_mesh.workers
+
+
+def _tensor_parallel_groups(module: Module, device_mesh):
+    """The tensor-parallel groups the module's parameters are split over (a 2-D mesh), or
+    None; `device_mesh` (mesh["dp"]: one 1-D mesh per shard position) must agree."""
+    found = {}
+    for name, p in module.named_parameters():
+        groups = sharding.groups_of(p)
+        if groups is not None:
+            found.setdefault(str(groups), (name, groups))
+    if not found:
+        return None
+    if len(found) > 1:
+        (a, ga), (b, gb) = list(found.values())[:2]
+        raise ValueError(f"DistributedDataParallel: parameters {a!r} and {b!r} are split over "
+                         f"different groups ({ga} and {gb})")
+    (_, groups), = found.values()
+    if device_mesh is not None:
+        dp = [m.workers for m in device_mesh] if isinstance(device_mesh, (list, tuple)) \
+            else [device_mesh.workers]
+        columns = [list(c) for c in zip(*groups)]
+        if dp != columns:
+            raise ValueError(f"DistributedDataParallel: device_mesh's data-parallel groups {dp} "
+                             f"are not those the module is tensor-parallel over ({columns})")
+    return groups
+
+
+def _replicate_over_groups(module: Module, firsts) -> list:
+    """The replicated leaves whose copies' gradients are summed over the groups: each
+    tensor-parallel shard, and each other parameter (replicated over `firsts` now)."""
+    units, done = [], set()
+    for mod in module.modules():
+        for name, p in list(mod._parameters.items()):
+            if p is None or id(p) in done:
+                continue
+            done.add(id(p))
+            if sharding.groups_of(p) is None and not _replicated_over(p, firsts):
+                if sharding.is_sharded(p):
+                    raise ValueError(f"DistributedDataParallel: parameter {name!r} is "
+                                     f"{sharding.placement_of(p)}, neither split over the "
+                                     "module's tensor-parallel groups nor plain")
+                source = p.detach().requires_grad_(p.requires_grad)
+                mod._parameters[name] = p = Parameter(sharding.replicate(source, firsts),
+                                                      p.requires_grad)
+            if p.requires_grad:
+                units.extend(p._sharding.shards if sharding.groups_of(p) else [p])
+    return units
+
+
+def _replicated_over(p, workers) -> bool:
+    s = p._sharding if sharding.is_sharded(p) else None
+    return s is not None and s.reducer is not None and s.workers == list(workers)
+
+
+@contextlib.contextmanager
+def _bound_to_group(module: Module, i: int):
+    """Within: every parameter of `module` is group i's copy of it."""
+    saved = []
+    for mod in module.modules():
+        saved.append((mod, dict(mod._parameters)))
+        for name, p in mod._parameters.items():
+            if p is not None and sharding.is_sharded(p):
+                mod._parameters[name] = sharding.group_view(p, i) if sharding.groups_of(p) \
+                    else p._sharding.replica(i)
+        mod._run_by_group = True
+    try:
+        yield
+    finally:
+        for mod, params in saved:
+            mod._parameters.clear()
+            mod._parameters.update(params)
+            mod._run_by_group = False
+
+
+def _slice_of(x, i: int):
+    return x._sharding.shards[i] if sharding.is_sharded(x) else x
+
+
+def _by_workers(units) -> list:
+    """The units in lists of those replicated over the same workers, in order."""
+    columns = {}
+    for p in units:
+        columns.setdefault(tuple(p._sharding.workers), []).append(p)
+    return list(columns.values())
 
 
 def _replicate_parameters(module: Module, workers) -> list:
