@@ -82,16 +82,23 @@ def call_timeout(seconds: float):
 class RemoteRef:
     """A driver-side handle on one array held by a worker; freeing it frees the array."""
 
-    __slots__ = ("queue", "id", "exported", "root", "generation", "__weakref__")
+    __slots__ = ("queue", "id", "exported", "base", "generation", "__weakref__")
 
     def __init__(self, queue: "WorkerQueue", tid: int, root=None):
         self.queue = queue
         self.id = tid
         self.generation = queue.generation  # which process of the worker holds it
-        self.root = root if root is not None else self  # whose memory it is (views: the base's)
+        # A view's: the base's ref, whose memory it is. Not `self` for a base: that cycle
+        # would keep the worker's array until the driver's cyclic GC ran.
+        self.base = root
         # An _Export of this value kept for its read (a scalar returned with the run that
         # computes it), until a write to its memory.
         self.exported = None
+
+    @property
+    def root(self) -> "RemoteRef":
+        """Whose memory it is: the base's ref for a view, else itself."""
+        return self.base if self.base is not None else self
 
     def __del__(self):
         q = self.queue

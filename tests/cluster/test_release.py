@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gc
+import weakref
 
 import numpy as np
 
@@ -50,6 +51,24 @@ def test_training_leaves_no_state_behind(backend):
     gc.collect()
     assert _counts() == first
     assert all(nodes == 0 for _, nodes in first.values())
+
+
+def test_a_dropped_handle_goes_at_once_not_at_the_cyclic_gc(backend):
+    """A worker tensor's driver-side handle (and what it keeps: a value returned to the
+    driver, an export) goes when the last tensor using it does, not when Python's cyclic
+    GC happens to run: a handle that referred to itself kept a data-parallel worker at the
+    bench's L at 2.7 GB resident instead of 1.0 GB."""
+    gc.collect()
+    gc.disable()
+    try:
+        base = dg.randn(4, 4, device="worker:0")
+        view = base.t()
+        base.sum().item()  # a value returned to the driver
+        handles = [weakref.ref(base._value), weakref.ref(view._value)]
+        del base, view
+        assert [h() for h in handles] == [None, None]
+    finally:
+        gc.enable()
 
 
 def test_retained_graph_keeps_nodes_until_last_backward(backend):
