@@ -369,7 +369,7 @@ def shard_over_groups(tensor: Tensor, dim: int, groups) -> Tensor:
     """A leaf split along `dim` over the workers of each group alike (tensor parallel),
     each shard a replicated leaf over the workers that hold it in every group (data
     parallel): placements [Replicate(), Shard(dim)] on a 2-D mesh whose rows are `groups`.
-    It is the shards of `groups[0]` that ops see; `group_view(t, i)` is group i's."""
+    It is the shards of `groups[0]` that ops see; `group_view(t, groups[i])` is group i's."""
     groups = [list(g) for g in groups]
     if len({len(g) for g in groups}) != 1:
         raise ValueError(f"shard_over_groups: groups {groups} must be of one size")
@@ -392,14 +392,23 @@ def groups_of(t: Tensor) -> list | None:
     return [[col[i] for col in columns] for i in range(len(columns[0]))]
 
 
-def group_view(t: Tensor, i: int) -> Tensor:
-    """Group i's part of a tensor made by shard_over_groups: sharded over that group's
-    workers, its shards the copies there (leaves whose gradients are reduced with the
-    other groups' copies)."""
+def group_view(t: Tensor, group: list) -> Tensor:
+    """What the workers of `group` (one row of a 2-D mesh) hold of a leaf distributed over
+    several groups: of one made by shard_over_groups, the shards there (sharded over the
+    group); of a replicated one, its copies there (replicated over the group, or the one
+    copy on the group's worker). Each is a leaf whose gradient is reduced with the other
+    groups' copies'."""
     s = t._sharding
-    copies = [p._sharding.replica(i) for p in s.shards]
+    if isinstance(s.placement, Replicate):
+        ks = [s.workers.index(w) for w in group if w in s.workers]
+        if len(ks) == 1:
+            return s.replica(ks[0])
+        placement, parts = s.placement, [s.replica(k) for k in ks]
+    else:
+        placement = s.placement
+        parts = [p._sharding.replica(p._sharding.workers.index(w)) for p, w in zip(s.shards, group)]
     view = Tensor._make(None, t.shape, t.dtype, "sharded")
-    view._sharding = Sharding(s.placement, copies, [c.device_str for c in copies])
+    view._sharding = Sharding(placement, parts, [c.device_str for c in parts])
     view._requires_grad = t._requires_grad
     return view
 

@@ -36,9 +36,10 @@ class ReplicateParallel(ParallelStyle):
     """A module (and its children) run on replicated activations: its parameters copied
     to every worker of the mesh."""
 
-    def _apply(self, module, workers) -> None:
+    def _apply(self, module, groups) -> None:
+        everyone = [w for g in groups for w in g]  # (over a 2-D mesh: every group's workers)
         for m in module.modules():
-            replicate_parameters(m, workers)
+            replicate_parameters(m, everyone)
 
 
 def apply_tensor_parallel(model: nn.Module, plan: dict, workers=None) -> nn.Module:

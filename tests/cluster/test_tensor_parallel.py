@@ -176,7 +176,7 @@ def _copies_equal(p) -> bool:
     """Every copy of every tensor-parallel shard of `p` (or of `p`) holds the same bits."""
     parts = p._sharding.shards
     for part in parts if dist.sharding.groups_of(p) is not None else [p]:
-        copies = [np.array(c.detach().tolist()) for c in part._sharding.shards]
+        copies = [np.array(c.detach().tolist()) for c in part.shards]
         if not all(np.array_equal(copies[0], c) for c in copies[1:]):
             return False
     return True
@@ -201,6 +201,32 @@ def test_data_times_tensor_parallel_on_a_2x2_mesh_trains_as_torch(backend_name, 
     for (name, p), tp in zip(dm.named_parameters(), tm.parameters()):
         np.testing.assert_allclose(_whole(p), tp.detach().numpy(), rtol=1e-10, err_msg=name)
         np.testing.assert_allclose(_whole(p.grad), tp.grad.numpy(), rtol=1e-10, err_msg=name)
+        assert _copies_equal(p), name
+
+
+def test_a_2x2_mesh_block_with_a_replicated_norm_trains_as_torch(backend_name, switch_runtime):
+    """A norm after the row-parallel layer (ReplicateParallel: a copy on every worker of
+    every group): its copies' gradients are summed over all four workers."""
+    from distgrad.distributed.tensor_parallel_layers import ReplicateParallel
+    from distgrad.nn.parallel import DistributedDataParallel
+
+    switch_runtime(backend_name, 4)
+
+    def block(T):
+        return T.nn.Sequential(T.nn.Linear(6, 10), T.nn.ReLU(), T.nn.Linear(10, 4),
+                               T.nn.LayerNorm(4)).double()
+
+    torch.manual_seed(1)
+    tm, dm = block(torch), block(dg)
+    dm.load_state_dict({k: dg.tensor(v.numpy()) for k, v in tm.state_dict().items()})
+    mesh = init_device_mesh((2, 2), mesh_dim_names=("dp", "tp"))
+    parallelize_module(dm, mesh["tp"], {"0": ColwiseParallel(), "2": RowwiseParallel(),
+                                        "3": ReplicateParallel()})
+    assert len(dm[3].weight.shards) == 4
+    ddp = DistributedDataParallel(dm, device_mesh=mesh["dp"])
+    _train_beside_torch(lambda X: ddp(dg.tensor(X)), ddp, tm, batch=6)
+    for (name, p), tp in zip(dm.named_parameters(), tm.parameters()):
+        np.testing.assert_allclose(_whole(p), tp.detach().numpy(), rtol=1e-10, err_msg=name)
         assert _copies_equal(p), name
 
 

@@ -41,7 +41,7 @@ class DistributedDataParallel(Module):
         self._groups = _tensor_parallel_groups(module, device_mesh)
         if self._groups is not None:  # data x tensor parallel
             self.workers = [g[0] for g in self._groups]
-            units = _replicate_over_groups(module, self.workers)
+            units = _replicate_over_groups(module, self._groups)
         else:
             self.workers = list(workers) if workers is not None else \
                 _mesh_workers(device_mesh) or runtime.workers()
@@ -71,7 +71,7 @@ class DistributedDataParallel(Module):
         for i, group in enumerate(self._groups):
             part = [_slice_of(x, i) for x in inputs]
             kw = {k: _slice_of(v, i) for k, v in kwargs.items()}
-            with _bound_to_group(self.module, i):
+            with _bound_to_group(self.module, group):
                 out = self.module(*part, **kw)
             outs.append(sharding.whole_on(out, group[0]))
         return sharding.from_parts(outs, 0)
@@ -133,16 +133,20 @@ def _tensor_parallel_groups(module: Module, device_mesh):
     return groups
 
 
-def _replicate_over_groups(module: Module, firsts) -> list:
+def _replicate_over_groups(module: Module, groups) -> list:
     """The replicated leaves whose copies' gradients are summed over the groups: each
-    tensor-parallel shard, and each other parameter (replicated over `firsts` now)."""
+    tensor-parallel shard, each parameter replicated over every group's workers, and each
+    other parameter (replicated over the groups' first workers now)."""
+    firsts = [g[0] for g in groups]
     units, done = [], set()
+    everyone = [w for g in groups for w in g]
     for mod in module.modules():
         for name, p in list(mod._parameters.items()):
             if p is None or id(p) in done:
                 continue
             done.add(id(p))
-            if sharding.groups_of(p) is None and not _replicated_over(p, firsts):
+            if sharding.groups_of(p) is None and not _replicated_over(p, firsts) and \
+                    not _replicated_over(p, everyone):  # (ReplicateParallel's)
                 if sharding.is_sharded(p):
                     raise ValueError(f"DistributedDataParallel: parameter {name!r} is "
                                      f"{sharding.placement_of(p)}, neither split over the "
@@ -161,15 +165,14 @@ def _replicated_over(p, workers) -> bool:
 
 
 @contextlib.contextmanager
-def _bound_to_group(module: Module, i: int):
-    """Within: every parameter of `module` is group i's copy of it."""
+def _bound_to_group(module: Module, group: list):
+    """Within: every parameter of `module` is what the workers of `group` hold of it."""
     saved = []
     for mod in module.modules():
         saved.append((mod, dict(mod._parameters)))
         for name, p in mod._parameters.items():
             if p is not None and sharding.is_sharded(p):
-                mod._parameters[name] = sharding.group_view(p, i) if sharding.groups_of(p) \
-                    else p._sharding.replica(i)
+                mod._parameters[name] = sharding.group_view(p, group)
         mod._run_by_group = True
     try:
         yield
