@@ -249,8 +249,12 @@ class WorkerQueue:
         before that tensor exists: it waits for it on the worker, at that instruction."""
         tid = next(_ids)
         with self.lock:
-            if not exp.sent and not (holding() and self.endpoint.concurrent) and \
-                    exp.queue.depends_on(self):
+            # Workers that run at once may hold runs that wait on each other (both are sent
+            # together later) when the caller holds runs, or when the sender's is too small
+            # to be worth a message of its own.
+            may_wait_on_each_other = self.endpoint.concurrent and (
+                holding() or not exp.queue.worth_sending())
+            if not exp.sent and not may_wait_on_each_other and exp.queue.depends_on(self):
                 self.flush()  # the sending run waits on this queue's run: send ours first
             self._append(["recv", tid, exp.queue.index, exp.key, list(shape), dtype])
             self.waits[exp.key] = exp

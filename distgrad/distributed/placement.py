@@ -48,11 +48,17 @@ def transfer(t: Tensor, device: str):
     dst.counters.add_moved(t.numel() * t.dtype.itemsize)
     source = record.executor_for(src)
     ref = dst.receive(source.send_to(t._value, dst), t.shape, t.dtype.name)
-    # The source worker starts now on what this tensor needs, while the driver goes on
-    # (unless the caller sends each worker's work as one run: coordinator.hold_runs).
-    if not holding():
-        source.flush_exports()
+    _start(source)
     return ref
+
+
+def _start(source) -> None:
+    """The source worker starts now on what its sends need, while the driver goes on;
+    unless the caller sends each worker's work as one run (coordinator.hold_runs), or the
+    work queued there is too little to be worth a message of its own (it goes with the
+    next: a small step costs a message per worker, not one per tensor that crosses)."""
+    if not holding() and source.worth_sending():
+        source.flush_exports()
 
 
 def exchange(moves) -> list:
@@ -69,7 +75,7 @@ def exchange(moves) -> list:
         ref = dst.receive(exp, t.shape, t.dtype.name)
         out.append(Tensor._make(ref, t.shape, t.dtype, dst.device))
     for source in {id(s): s for s, _, _, _ in sends}.values():
-        source.flush_exports()
+        _start(source)
     return out
 
 
