@@ -220,6 +220,7 @@ class Worker:
         """The whole run must fit this worker before any of it runs (see the module doc).
         (Error messages are built only on error: this runs for every message.)"""
         known: dict = {}  # ids defined (an _Operand) or freed (None) so far in this run
+        freed: dict = {}  # ids this run defines and frees again (a temporary's _Operand)
         tensors = self.tensors
 
         def operand(tid, i, k):
@@ -318,7 +319,10 @@ class Worker:
                 known[tid] = _Operand(shape, _DTYPES[dtype])
             elif code == "free":
                 for tid in ins[1]:
+                    if known.get(tid):
+                        freed[tid] = known[tid]
                     known[tid] = None
+        known.update(freed)  # what the run makes, freed in it or not: its results' sizes
         self._planned = known
 
     # ---- execution -------------------------------------------------------------------------
