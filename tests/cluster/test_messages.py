@@ -98,16 +98,6 @@ def test_training_step_message_budget(backend, depth):
     assert received[0] == 0 and received[1] <= 3 * 4, received  # only the three losses (float32)
 
 
-@pytest.fixture
-def transfers_start_their_source(monkeypatch):
-    """Every queue is worth a message of its own, so a transfer sends its source's run at
-    once (small work otherwise waits for the next message): for the tests of what that
-    run takes and leaves."""
-    from distgrad.distributed.coordinator import WorkerQueue
-
-    monkeypatch.setattr(WorkerQueue, "EAGER_WORK", 0)
-
-
 def test_a_small_step_costs_one_message_per_worker(backend):
     """Tensor-parallel pairs at a small size: their all-reduces cross both ways, but work
     this small is not worth a message per crossing; on workers that run at once the whole
