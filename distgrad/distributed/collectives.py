@@ -53,6 +53,30 @@ def all_reduce(parts: list) -> list:
     return [g.view(shape) for g in all_gather(chunks, _count_collective=False)]
 
 
+def all_reduce_coalesced(parts: list) -> list:
+    """all_reduce of several tensors at once: parts[k] is worker k's list of them; returns
+    each worker's list of sums. Two workers swap every tensor (all sends queued before any
+    receive) with no copy into one flat buffer; more workers reduce one flat buffer."""
+    workers = [p[0].device_str for p in parts]
+    if len(parts) == 2 and not _recording([t for p in parts for t in p]):
+        counts["all_reduce"] += 1
+        moved = placement.exchange([(t, workers[1]) for t in parts[0]] +
+                                   [(t, workers[0]) for t in parts[1]])
+        m = len(parts[0])
+        first_there, second_here = moved[:m], moved[m:]
+        return [[record.call("add", a, b) for a, b in zip(parts[0], second_here)],
+                [record.call("add", a, b) for a, b in zip(first_there, parts[1])]]
+    sizes = [t.numel() for t in parts[0]]
+    flat = [p[0].reshape(-1) if len(p) == 1 else record.call("cat", *[t.reshape(-1) for t in p], dim=0)
+            for p in parts]
+    out = []
+    for total, p in zip(all_reduce(flat), parts):
+        offsets = [sum(sizes[:i]) for i in range(len(sizes))]
+        out.append([total.narrow(0, o, n).view(list(t.shape))
+                    for o, n, t in zip(offsets, sizes, p)])
+    return out
+
+
 def reduce_scatter(parts: list, dim: int = 0, _count_collective: bool = True) -> list:
     """Worker k's chunk (np.array_split's k-th along `dim`) of the sum of `parts`."""
     if _count_collective:

@@ -72,36 +72,26 @@ class ReplicaReduce:
             return []
         for i in used:
             self.clear_pending(i)
-        totals = collectives.all_reduce([self._flat(parts, used, k) for k in range(self.n)])
+        totals = collectives.all_reduce_coalesced([self._parts_on(parts, used, k)
+                                                   for k in range(self.n)])
         create_graph = grad_mode.is_grad_enabled()
-        for k, total in enumerate(totals):
-            offset = 0
-            for i in used:
+        for k, worker_totals in enumerate(totals):
+            for i, g in zip(used, worker_totals):
                 copy = self.copies[i][k]
-                size = copy.numel()
-                g = (total if len(used) == 1 else total.narrow(0, offset, size)).view(
-                    list(copy.shape))
                 if copy._grad is None and not create_graph:
                     copy._grad = g.detach()  # the total is this copy's alone: no copy of it
                 else:
                     accumulate_grad(copy, g, create_graph)
-                offset += size
         return []
 
     def _with_pending(self, i: int, grads) -> list:
         kept = self.pending[i]
         return [g if p is None else (p if g is None else p + g) for g, p in zip(grads, kept)]
 
-    def _flat(self, parts, used, k: int):
-        """Worker k's parts of the used parameters, flattened into one tensor (one message
-        per bucket)."""
-        pieces = []
-        for i in used:
-            g = parts[i][k]
-            if g is None:
-                g = zeros_like(self.copies[i][k])
-            pieces.append(g if len(used) == 1 else g.reshape(-1))
-        return pieces[0] if len(pieces) == 1 else record.call("cat", *pieces, dim=0)
+    def _parts_on(self, parts, used, k: int) -> list:
+        """Worker k's gradient parts of the used parameters (zeros where it has none)."""
+        return [parts[i][k] if parts[i][k] is not None else zeros_like(self.copies[i][k])
+                for i in used]
 
 
 def zeros_like(t):

@@ -222,16 +222,17 @@ def _replicate_buffers(module: Module, workers) -> None:
 
 
 def _buckets(params, cap_mb: float) -> list:
-    """The parameters in reverse order, in buckets of at most `cap_mb` (the first 1 MB)."""
+    """The parameters in reverse order, in buckets closed once they hold `cap_mb` (the
+    first once it holds 1 MB), as torch assigns them: the last layer's weight goes in the
+    first bucket with its bias, and is reduced while the layers before it run backward."""
     buckets, current, size = [], [], 0
     cap = min(_FIRST_BUCKET_BYTES, cap_mb * 2 ** 20)
     for p in reversed(params):
-        nbytes = p.numel() * p.dtype.itemsize
-        if current and size + nbytes > cap:
+        current.append(p)
+        size += p.numel() * p.dtype.itemsize
+        if size >= cap:
             buckets.append(current)
             current, size, cap = [], 0, cap_mb * 2 ** 20
-        current.append(p)
-        size += nbytes
     if current:
         buckets.append(current)
     return buckets
