@@ -103,3 +103,40 @@ def zeros_like(t):
 def attach(copies: list) -> ReplicaReduce:
     """One reduce node for the copies of each parameter in `copies` (see ReplicaReduce)."""
     return ReplicaReduce(copies)
+
+
+_FIRST_BUCKET_BYTES = 1 << 20  # as torch: a small first bucket starts reducing early
+
+
+def attach_in_buckets(leaves, cap_mb: float) -> list:
+    """Replicated leaves (in registration order) given reduce nodes in buckets, one
+    all-reduce each: those replicated over the same workers together, as `buckets` groups
+    them. Returns the nodes."""
+    columns = {}
+    for p in leaves:
+        columns.setdefault(tuple(p._sharding.workers), []).append(p)
+    nodes = []
+    for column in columns.values():
+        for bucket in buckets(column, cap_mb):
+            node = attach([p._sharding.shards for p in bucket])
+            for p in bucket:
+                p._sharding.reducer = node
+            nodes.append(node)
+    return nodes
+
+
+def buckets(params, cap_mb: float) -> list:
+    """The parameters in reverse order, in buckets closed once they hold `cap_mb` (the
+    first once it holds 1 MB), as torch assigns them: the last layer's weight goes in the
+    first bucket with its bias, and is reduced while the layers before it run backward."""
+    out, current, size = [], [], 0
+    cap = min(_FIRST_BUCKET_BYTES, cap_mb * 2 ** 20)
+    for p in reversed(params):
+        current.append(p)
+        size += p.numel() * p.dtype.itemsize
+        if size >= cap:
+            out.append(current)
+            current, size, cap = [], 0, cap_mb * 2 ** 20
+    if current:
+        out.append(current)
+    return out

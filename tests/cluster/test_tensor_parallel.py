@@ -302,3 +302,35 @@ def test_a_2x2_mesh_model_and_its_adam_state_round_trip_through_checkpoints(
     step(b, opt_b, x)
     for p, q in zip(a.parameters(), b.parameters()):
         np.testing.assert_array_equal(_whole(q), _whole(p))
+
+
+def test_the_norms_a_plan_copies_are_reduced_in_one_bucket(backend):
+    """Three norms copied to both workers (ReplicateParallel): their copies' gradients are
+    summed by one all-reduce per backward, as data parallelism's buckets are, not one per
+    parameter; the values are torch's."""
+    from distgrad.distributed.tensor_parallel_layers import ReplicateParallel
+
+    def net(T):
+        return T.nn.Sequential(T.nn.LayerNorm(6), T.nn.Linear(6, 8), T.nn.Linear(8, 6),
+                               T.nn.LayerNorm(6), T.nn.LayerNorm(6)).double()
+
+    torch.manual_seed(2)
+    tm, dm = net(torch), net(dg)
+    dm.load_state_dict({k: dg.tensor(v.numpy()) for k, v in tm.state_dict().items()})
+    parallelize_module(dm, init_device_mesh((2,)), {"1": ColwiseParallel(), "2": RowwiseParallel(),
+                                                    "[034]": ReplicateParallel()})
+    X = np.random.default_rng(4).standard_normal((5, 6))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no op may gather a whole tensor
+        dm(dg.tensor(X)).square().sum().backward()  # warm: the copies are made
+        dm.zero_grad()
+        dist.synchronize()
+        before = dist.counters()["collectives"]["all_reduce"]
+        dm(dg.tensor(X)).square().sum().backward()
+        dist.synchronize()
+    tm(torch.tensor(X)).square().sum().backward()
+    norms_and_partials = dist.counters()["collectives"]["all_reduce"] - before
+    assert norms_and_partials == 1 + 1  # the norms' bucket, and the row layer's pending sum
+    for (name, p), tp in zip(dm.named_parameters(), tm.parameters()):
+        np.testing.assert_allclose(_whole(p.grad), tp.grad.numpy(), rtol=1e-10, atol=1e-14,
+                                   err_msg=name)

@@ -8,7 +8,7 @@ import torch
 import torch.distributed
 
 import distgrad as dg
-from distgrad.nn.parallel.distributed import _buckets
+from distgrad.distributed.replicas import buckets
 
 
 @pytest.mark.parametrize("shapes", [
@@ -20,7 +20,7 @@ from distgrad.nn.parallel.distributed import _buckets
 def test_buckets_are_torchs(shapes, cap_mb):
     params = [dg.zeros(*s) for s in shapes]
     ids = {id(p): k for k, p in enumerate(params)}
-    ours = [[ids[id(p)] for p in bucket] for bucket in _buckets(params, cap_mb)]
+    ours = [[ids[id(p)] for p in bucket] for bucket in buckets(params, cap_mb)]
     twins = list(reversed([torch.zeros(*s) for s in shapes]))
     theirs, _ = torch.distributed._compute_bucket_assignment_by_size(
         twins, [1 << 20, int(cap_mb * (1 << 20))])

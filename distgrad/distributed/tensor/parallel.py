@@ -22,9 +22,13 @@ import fnmatch
 
 from ... import nn
 from ...nn.parameter import Parameter
+from .. import replicas
 from ..device_mesh import DeviceMesh
 from ..sharding import (Partial, Replicate, Shard, is_sharded, redistribute, replicate, shard,
                         shard_over_groups)
+
+
+BUCKET_CAP_MB = 25  # as DistributedDataParallel's default
 
 
 class ParallelStyle:
@@ -84,6 +88,7 @@ def parallelize_module(module, device_mesh, parallelize_plan=None):
     groups = _groups(device_mesh)
     if isinstance(parallelize_plan, ParallelStyle):
         parallelize_plan._apply(module, groups)
+        _reduce_copies_in_buckets(module)
         _refuse_direct_calls(module, groups)
         return module
     if not isinstance(parallelize_plan, dict):
@@ -96,8 +101,21 @@ def parallelize_module(module, device_mesh, parallelize_plan=None):
             raise ValueError(f"parallelize_module: no submodule matches {pattern!r}")
         for name in matched:
             style._apply(modules[name], groups)
+    _reduce_copies_in_buckets(module)
     _refuse_direct_calls(module, groups)
     return module
+
+
+def _reduce_copies_in_buckets(module) -> None:
+    """The parameters the plan copied to several workers (a norm's, ReplicateParallel) have
+    their copies' gradients summed in buckets, as data parallelism's are: a transformer's
+    norms cost one all-reduce per backward, not one each."""
+    copied, seen = [], set()
+    for p in module.parameters():
+        if id(p) not in seen and is_sharded(p) and p._sharding.reducer is not None:
+            seen.add(id(p))
+            copied.append(p)
+    replicas.attach_in_buckets(copied, BUCKET_CAP_MB)
 
 
 def _groups(device_mesh) -> list:

@@ -25,9 +25,6 @@ from ...distributed import replicas, runtime, sharding
 from ..modules import Module
 from ..parameter import Parameter
 
-_FIRST_BUCKET_BYTES = 1 << 20  # as torch: a small first bucket starts reducing early
-
-
 class DistributedDataParallel(Module):
     def __init__(self, module: Module, workers=None, bucket_cap_mb: float = 25,
                  broadcast_buffers: bool = True, device_ids=None, output_device=None,
@@ -47,13 +44,7 @@ class DistributedDataParallel(Module):
                 _mesh_workers(device_mesh) or runtime.workers()
             units = _replicate_parameters(module, self.workers)
             _replicate_buffers(module, self.workers)
-        self._buckets = []
-        for column in _by_workers(units):
-            for bucket in _buckets(column, bucket_cap_mb):
-                node = replicas.attach([p._sharding.shards for p in bucket])
-                for p in bucket:
-                    p._sharding.reducer = node
-                self._buckets.append(node)
+        self._buckets = replicas.attach_in_buckets(units, bucket_cap_mb)
 
     def forward(self, *inputs, **kwargs):
         if self._groups is not None:
@@ -187,14 +178,6 @@ def _slice_of(x, i: int):
     return x._sharding.shards[i] if sharding.is_sharded(x) else x
 
 
-def _by_workers(units) -> list:
-    """The units in lists of those replicated over the same workers, in order."""
-    columns = {}
-    for p in units:
-        columns.setdefault(tuple(p._sharding.workers), []).append(p)
-    return list(columns.values())
-
-
 def _replicate_parameters(module: Module, workers) -> list:
     """Each parameter of `module` (once, however many modules share it) replaced by a
     replicated leaf over `workers`; returns them in registration order."""
@@ -219,20 +202,3 @@ def _replicate_buffers(module: Module, workers) -> None:
         for name, b in list(mod._buffers.items()):
             if b is not None and not sharding.is_sharded(b):
                 mod._buffers[name] = sharding.replicate(b, workers)
-
-
-def _buckets(params, cap_mb: float) -> list:
-    """The parameters in reverse order, in buckets closed once they hold `cap_mb` (the
-    first once it holds 1 MB), as torch assigns them: the last layer's weight goes in the
-    first bucket with its bias, and is reduced while the layers before it run backward."""
-    buckets, current, size = [], [], 0
-    cap = min(_FIRST_BUCKET_BYTES, cap_mb * 2 ** 20)
-    for p in reversed(params):
-        current.append(p)
-        size += p.numel() * p.dtype.itemsize
-        if size >= cap:
-            buckets.append(current)
-            current, size, cap = [], 0, cap_mb * 2 ** 20
-    if current:
-        buckets.append(current)
-    return buckets
