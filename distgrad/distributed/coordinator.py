@@ -244,16 +244,17 @@ class WorkerQueue:
             self.sends.append(exp)
         return exp
 
-    def receive(self, exp: _Export, shape, dtype: str) -> RemoteRef:
+    def receive(self, exp: _Export, shape, dtype: str, swap: bool = False) -> RemoteRef:
         """Queue taking the tensor another worker's run sends (`send_to`). The run may go
-        before that tensor exists: it waits for it on the worker, at that instruction."""
+        before that tensor exists: it waits for it on the worker, at that instruction.
+        `swap`: part of an exchange, whose runs are sent together just after."""
         tid = next(_ids)
         with self.lock:
             # Workers that run at once may hold runs that wait on each other (both are sent
-            # together later) when the caller holds runs, or when the sender's is too small
-            # to be worth a message of its own.
+            # together later) when the caller holds runs, in an exchange, or when the
+            # sender's is too small to be worth a message of its own.
             may_wait_on_each_other = self.endpoint.concurrent and (
-                holding() or not exp.queue.worth_sending())
+                holding() or swap or not exp.queue.worth_sending())
             if not exp.sent and not may_wait_on_each_other and exp.queue.depends_on(self):
                 self.flush()  # the sending run waits on this queue's run: send ours first
             self._append(["recv", tid, exp.queue.index, exp.key, list(shape), dtype])
@@ -367,7 +368,13 @@ class WorkerQueue:
             self.waits, self.work = later.waits, sum(later.sizes)
             exports, sends = self.exports, self.sends
             self.exports, self.sends = [], []
-            self._send(now, exports, sends, frees, _drain(self.node_frees))
+            # A run this one waits on may wait on this queue too (runs that wait on each
+            # other, below): its flush must not send the deferred rest ahead of this part.
+            self._flushing = True
+            try:
+                self._send(now, exports, sends, frees, _drain(self.node_frees))
+            finally:
+                self._flushing = False
 
     def _needed_by_exports(self):
         """Per queued instruction, whether the queued exports need it; None if all do.

@@ -72,7 +72,7 @@ def exchange(moves) -> list:
     out = []
     for source, dst, exp, t in sends:
         dst.counters.add_moved(t.numel() * t.dtype.itemsize)
-        ref = dst.receive(exp, t.shape, t.dtype.name)
+        ref = dst.receive(exp, t.shape, t.dtype.name, swap=True)
         out.append(Tensor._make(ref, t.shape, t.dtype, dst.device))
     for source in {id(s): s for s, _, _, _ in sends}.values():
         _start(source)
