@@ -779,6 +779,11 @@ class Tensor:
         if src.device_str != self.device_str and src._sharding is None and self._sharding is None:
             src = src.to(self.device_str)
         self._check_no_partial_overlap(src)
+        if tuple(src.shape) == tuple(self.shape) and src.dtype is self.dtype and not (
+                grad_mode.is_grad_enabled() and (self._requires_grad or src._requires_grad)):
+            # Nothing to record (an optimizer's update): src's values are written as they
+            # are, with no copy op to make them first.
+            return self._inplace(src.detach())
         return self._inplace(call("copy", self, src))
 
     # ---- operators ---------------------------------------------------------------------

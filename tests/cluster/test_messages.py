@@ -261,3 +261,18 @@ def test_a_read_waits_for_the_run_that_made_the_value_only(transfers_start_their
     if backend == "ray":
         assert q.busy_runs() >= 1  # the matmuls were still running when the loss came back
     assert float(big[0, 0]) == 1.0
+
+
+def test_a_copy_outside_a_graph_is_one_write(backend):
+    """`p.copy_(new)` with nothing to record (an optimizer's update) queues one write of
+    `new`'s values, not a copy op making them first; the two stay separate tensors."""
+    w = dg.zeros(3, device="worker:0")
+    src = dg.ones(3, device="worker:0")
+    w.sum().item(), src.sum().item()
+    with dg.no_grad():
+        w.copy_(src)
+    assert _queued_ops("worker:0") == []
+    assert [ins[0] for ins in dist.current().queue("worker:0").instrs] == ["assign"]
+    w.add_(1)
+    assert w.tolist() == [2.0, 2.0, 2.0] and src.tolist() == [1.0, 1.0, 1.0]
+    assert w._version == 2 and src._version == 0
