@@ -22,7 +22,8 @@ _LIMIT = 100_000  # places walked at most (a bigger state is compared only so fa
 _OPAQUE = (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, types.MethodType,
            type, weakref.ReferenceType)
 _SKIP_MODULES = ("distgrad.distributed.coordinator", "distgrad.distributed.runtime",
-                 "distgrad.distributed.channels", "distgrad.distributed.program", "ray",
+                 "distgrad.distributed.channels", "distgrad.distributed.program", "distgrad.compiled",
+                 "ray",
                  "threading", "_thread", "numpy", "queue", "logging", "builtins")
 _SCALARS = (int, float, bool, str, bytes, complex, type(None))
 
@@ -105,6 +106,26 @@ def fingerprint(roots, inputs=frozenset()):
         elif isinstance(obj, np.ndarray):
             sigs.append(("nd", obj.shape, obj.dtype.str, key))
             ids.append(None)
+        elif t is types.FunctionType and not (obj.__module__ or "").startswith("distgrad."):
+            # A function of the user's: what its closure and the globals it names hold
+            # (a step calling a helper that closes over the model and the optimizer).
+            sigs.append(("fn", id(obj.__code__)))
+            ids.append(None)
+            for cell in obj.__closure__ or ():
+                try:
+                    walk(cell.cell_contents)
+                except ValueError:  # an empty cell
+                    sigs.append("empty")
+                    ids.append(None)
+            g = obj.__globals__
+            for name in obj.__code__.co_names:
+                if name in g:
+                    walk(g[name])
+        elif t is types.MethodType:
+            sigs.append("method")
+            ids.append(None)
+            walk(obj.__self__)
+            walk(obj.__func__)
         elif isinstance(obj, _OPAQUE) or (t.__module__ or "").startswith(_SKIP_MODULES):
             sigs.append(("ref", key))
             ids.append(None)
@@ -114,10 +135,29 @@ def fingerprint(roots, inputs=frozenset()):
             ids.append(None)
             if attrs is not None:
                 walk(attrs)
+            for name in _slots(t):
+                walk(getattr(obj, name, None))
 
     for r in roots:
         walk(r)
     return sigs, ids
+
+
+_slot_names: dict = {}
+
+
+def _slots(cls) -> tuple:
+    """The __slots__ attributes of a class and its bases (but __dict__, __weakref__)."""
+    names = _slot_names.get(cls)
+    if names is None:
+        found = []
+        for c in cls.__mro__:
+            slots = c.__dict__.get("__slots__", ())
+            for n in (slots,) if isinstance(slots, str) else slots:
+                if n not in ("__dict__", "__weakref__") and n not in found:
+                    found.append(n)
+        names = _slot_names[cls] = tuple(found)
+    return names
 
 
 def flatten_inputs(args, kwargs):

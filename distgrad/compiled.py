@@ -141,22 +141,31 @@ class CompiledFunction:
             for j, part in _parts(t):
                 if part.device_str.startswith("worker:"):
                     worker_inputs.append(((k, j), rt.queue(part.device_str), part._value.id))
-        out_specs = []
+        out_specs, out_metas = [], []
         for t in outs:
-            if t._sharding is not None or not t.device_str.startswith("worker:"):
+            parts = _parts(t)
+            if t._sharding is not None and t._sharding.shards[0] is None or not all(
+                    p.device_str.startswith("worker:") for _, p in parts):
                 recorder.cannot_replay("output")
                 continue
-            out_specs.append((rt.queue(t.device_str), t._value.id, list(t.shape), t.dtype.name))
+            for _, p in parts:
+                out_specs.append((rt.queue(p.device_str), p._value.id, list(p.shape),
+                                  p.dtype.name))
+            out_metas.append(_out_meta(t))
         if not plain:
             recorder.cannot_replay("output")
         prog, reasons = program.Program.build(recorder, worker_inputs, out_specs)
         sigs_out, ids_out = fingerprint(roots, inputs)
-        if {t._value.id for t in outs if t._sharding is None} & set(ids_out):
+        if {p._value.id for t in outs for _, p in _parts(t)} & set(ids_out):
             reasons.append("output")  # kept by the state too: a replay would not update it
+        if prog.reads - set(ids_in):
+            # It reads tensors the state walk does not reach: nothing would tell if they
+            # were replaced before a replay.
+            reasons.append("unseen")
         if self.recording is not None:
             self.recording.drop()
         self.recording = _Recording(rt, sig, sigs_in, ids_in, ids_out, prog, reasons, rebuild,
-                                    [(t.device_str, t.shape, t.dtype) for t in outs],
+                                    out_metas,
                                     [k for k, _ in cpu_inputs])
         if not reasons:
             prog.watch()
@@ -196,6 +205,8 @@ class _Recording:
             return "inputs"
         if sigs != self.sigs_in:
             return "state"
+        if self.reasons:
+            return None  # it runs eagerly anyway: which tensors sit where does not matter
         if ids != self.ids_in and ids != self.ids_out:
             # Each place holds the tensor it held when the recording started, or the one
             # the step put there (a new gradient) if the step never read the old one.
@@ -203,7 +214,7 @@ class _Recording:
             for now, before, after in zip(ids, self.ids_in, self.ids_out):
                 if now != before and (now != after or before in reads):
                     return "state"
-        if not self.reasons and not self.program.valid(rt):
+        if not self.program.valid(rt):
             return "state" if self.program.stale else "runtime"
         return None
 
@@ -213,10 +224,8 @@ class _Recording:
             part = dict(_parts(tensors[k]))[j]
             input_ids[(k, j)] = part._value.id
         cpu_arrays = {k: tensors[k]._value for k in self.cpu_positions}
-        refs = self.program.replay(input_ids, cpu_arrays, rt.endpoint.concurrent)
-        outs = [Tensor._make(ref, shape, dtype, device)
-                for ref, (device, shape, dtype) in zip(refs, self.out_metas)]
-        return self.rebuild(outs)
+        refs = iter(self.program.replay(input_ids, cpu_arrays, rt.endpoint.concurrent))
+        return self.rebuild([_out_tensor(meta, refs) for meta in self.out_metas])
 
     def drop(self) -> None:
         self.program.drop()
@@ -227,6 +236,28 @@ def _parts(t: Tensor):
     if t._sharding is None:
         return [(None, t)]
     return [(j, s) for j, s in enumerate(t._sharding.shards) if s is not None]
+
+
+def _out_meta(t: Tensor):
+    """What a replay needs to hand back a tensor like output `t` (its parts' ids aside)."""
+    if t._sharding is None:
+        return (t.device_str, t.shape, t.dtype, None)
+    s = t._sharding
+    return (None, t.shape, t.dtype, (s.placement, list(s.workers),
+                                     [None if p is None else (p.device_str, p.shape)
+                                      for p in s.shards]))
+
+
+def _out_tensor(meta, refs) -> Tensor:
+    """A replay's output: fresh handles (`refs`, taken in order) shaped as `meta` says."""
+    device, shape, dtype, sharded = meta
+    if sharded is None:
+        return Tensor._make(next(refs), shape, dtype, device)
+    from .distributed.sharding import _wrap
+
+    placement, workers, parts = sharded
+    shards = [None if p is None else Tensor._make(next(refs), p[1], dtype, p[0]) for p in parts]
+    return _wrap(placement, shards, workers)
 
 
 def _flatten_outputs(out):

@@ -48,6 +48,8 @@ REASONS = {
     "input-grad": "an input of the step requires grad",
     "frees-read": "the step frees a tensor it reads that was made before it",
     "nested": "the step calls another compiled step",
+    "unseen": "the step reads worker tensors its arguments, closure, globals and self do not "
+              "reach (so their replacement could not be told)",
 }
 
 
@@ -173,6 +175,9 @@ class Program:
         if self.stale:
             return False
         for q in self.queues:
+            if q.frees and not self.reads.isdisjoint(q.frees):  # freed, not yet told
+                self.stale = True
+                return False
             if q.closed or runtime.queues[q.index] is not q or \
                     q.generation != self.generations[q.index]:
                 return False
