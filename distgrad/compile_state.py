@@ -5,7 +5,8 @@ The fingerprint is two lists in the walk's order: `sigs`, what the Python code o
 could branch on (types, lengths, dict keys, numbers, strings, tensor shapes, dtypes,
 devices, requires_grad, whether a gradient or a shard exists), and `ids`, which worker
 tensor sits at each place (None where none does). The walk starts at the step's
-arguments, the cells of its closure, the globals it names and its `self`, and goes
+arguments, its defaults, the cells of its closure, the globals it names and its `self`
+(and so on through the user's functions it reaches), and goes
 through containers and objects' attributes (modules, optimizers, schedulers, the user's
 own objects), but not into functions, classes, modules or distgrad's runtime.
 """
@@ -39,6 +40,8 @@ def roots_of(fn, args, kwargs) -> list:
     code = getattr(target, "__code__", None)
     if code is None:  # a callable object: its attributes
         return roots + [fn]
+    roots.extend(target.__defaults__ or ())
+    roots.extend((target.__kwdefaults__ or {}).values())
     for cell in target.__closure__ or ():
         try:
             roots.append(cell.cell_contents)
@@ -111,6 +114,8 @@ def fingerprint(roots, inputs=frozenset()):
             # (a step calling a helper that closes over the model and the optimizer).
             sigs.append(("fn", id(obj.__code__)))
             ids.append(None)
+            walk(obj.__defaults__)
+            walk(obj.__kwdefaults__)
             for cell in obj.__closure__ or ():
                 try:
                     walk(cell.cell_contents)

@@ -343,3 +343,42 @@ def test_a_tensor_the_state_walk_cannot_reach_makes_the_step_eager(backend):
             assert _np(compiled(x, y)).tobytes() == _np(eager(x, y * scale)).tobytes()
     assert compiled.stats()["replayed"] == 0
     assert compiled.stats()["reasons"]["eager: unseen"] == 3
+
+
+@pytest.mark.parametrize("mode", ["distgrad_dp", "distgrad_pp", "distgrad_pp_zb"])
+def test_data_parallel_and_pipelined_steps_replay_bit_for_bit(backend, mode):
+    """The bench's DistributedDataParallel and pipeline-schedule steps (their setup is
+    the user's code), their loss returned instead of read."""
+    from benchmarks.distgrad_parallel import DistgradDP, DistgradPP, DistgradPPZeroBubble
+    from benchmarks.model import make_params
+
+    cls = {"distgrad_dp": DistgradDP, "distgrad_pp": DistgradPP,
+           "distgrad_pp_zb": DistgradPPZeroBubble}[mode]
+    params = make_params(8, 6)
+    eager, comp = cls(), cls()
+    eager.setup(params)
+    comp.setup(params)
+
+    def whole_step(s=comp):
+        s.opt.zero_grad()
+        if mode == "distgrad_dp":
+            loss = s.F.mse_loss(s.model(s.x), s.y)
+            loss.backward()
+        else:
+            losses = []
+            s.schedule.step(s.x, target=s.y, losses=losses)
+            loss = dg.stack(losses).mean()
+        s.opt.step()
+        return loss
+
+    compiled = dg.compile(whole_step)
+    try:
+        for _ in range(5):
+            want = eager.step()
+            got = compiled()
+            got = got.full_tensor() if got._sharding is not None else got
+            assert np.float32(want).tobytes() == _np(got).tobytes()
+        assert compiled.stats()["replayed"] == 3, compiled.stats()
+    finally:
+        eager.teardown()
+        comp.teardown()
