@@ -57,7 +57,7 @@ import numpy as np
 from . import cpu
 from .model import SIZES, make_params
 from .runner import ChildGroup, InProcess, time_chunk
-from .systems import GROUPS, Distgrad
+from .systems import GROUPS, Distgrad, DistgradCompiled
 
 SYSTEMS = ("distgrad", "distgrad_sharded", "distgrad_dp", "distgrad_pp", "distgrad_pp_zb",
            "distgrad_compiled", "distgrad_sharded_compiled", "torch_rpc", "torch_ddp", "torch_tp", "torch_pp", "torch_local", "numpy")
@@ -507,12 +507,14 @@ def _graph_nodes(loss) -> int:
 
 
 def bench_scaling(args, log) -> list:
-    """Workers 1, 2, 4 x depth 4, 16, 64 at S: the coordinator's time per graph node.
-    Timed like the table: chunks that end with `dist.synchronize()`."""
+    """Workers 1, 2, 4 x depth 4, 16, 64 at S, eager and under distgrad.compile: the
+    coordinator's time per graph node. Timed like the table: chunks that end with
+    `dist.synchronize()`."""
     import distgrad.distributed as dist
 
     workers = [int(w) for w in args.scaling_workers.split(",")]
     depths = [int(d) for d in args.scaling_depths.split(",")]
+    modes = args.scaling_modes.split(",")
     steps = args.steps if args.steps is not None else 30
     per_chunk = args.chunk_steps or 10
     warmup = args.warmup if args.warmup is not None else 3
@@ -520,36 +522,36 @@ def bench_scaling(args, log) -> list:
     owned = _start_distgrad(args, max(workers))
     rows = []
     try:
-        for n in workers:
-            for depth in depths:
-                s = Distgrad(args.api)
-                s.setup(make_params(batch, width, depth=depth, workers=n))
-                for _ in range(warmup):
-                    s.step()
-                nodes = _graph_nodes(s.forward())  # one extra forward, not timed
-                gc.collect()
-                dist.synchronize()
-                chunks, cpu_ms = [], 0.0
-                for k in _chunks(steps, max(1, math.ceil(steps / per_chunk))):
-                    c0 = time.thread_time()
-                    chunks.append(time_chunk(s, k, s.counters))
-                    cpu_ms += (time.thread_time() - c0) * 1e3
-                s.teardown()
-                row = _row(chunks, warmup)
-                med = row["median_ms"]
-                per_worker = np.sum([np.array(c["counters"][0]) for c in chunks], axis=0) / steps
-                cpu_step = cpu_ms / steps
-                rows.append({"workers": n, "depth": depth, "graph_nodes": nodes, "steps": steps,
-                             "steps_per_chunk": row["steps_per_chunk"],
-                             "median_ms": med, "p90_ms": row["p90_ms"],
-                             "step_clock_median_ms": row["step_clock_median_ms"],
-                             "driver_cpu_ms": cpu_step, "us_per_node": med / nodes * 1e3,
-                             "driver_cpu_us_per_node": cpu_step / nodes * 1e3,
-                             "messages_per_step": row["messages_per_step"],
-                             "max_messages_per_worker": float(per_worker.max()),
-                             "driver_bytes_sent_per_step": row["driver_bytes_sent_per_step"],
-                             "driver_bytes_received_per_step": row["driver_bytes_received_per_step"]})
-                log(f"  scaling: {n} workers, depth {depth}: {med:.2f} ms/step")
+        for n, depth, mode in [(n, d, m) for n in workers for d in depths for m in modes]:
+            s = (DistgradCompiled if mode == "compiled" else Distgrad)(args.api)
+            s.setup(make_params(batch, width, depth=depth, workers=n))
+            for _ in range(warmup):
+                s.step()
+            nodes = _graph_nodes(s.forward())  # one extra forward, not timed
+            gc.collect()
+            dist.synchronize()
+            chunks, cpu_ms = [], 0.0
+            for k in _chunks(steps, max(1, math.ceil(steps / per_chunk))):
+                c0 = time.thread_time()
+                chunks.append(time_chunk(s, k, s.counters))
+                cpu_ms += (time.thread_time() - c0) * 1e3
+            s.teardown()
+            row = _row(chunks, warmup)
+            med = row["median_ms"]
+            per_worker = np.sum([np.array(c["counters"][0]) for c in chunks], axis=0) / steps
+            cpu_step = cpu_ms / steps
+            rows.append({"workers": n, "depth": depth, "mode": mode, "graph_nodes": nodes,
+                         "steps": steps,
+                         "steps_per_chunk": row["steps_per_chunk"],
+                         "median_ms": med, "p90_ms": row["p90_ms"],
+                         "step_clock_median_ms": row["step_clock_median_ms"],
+                         "driver_cpu_ms": cpu_step, "us_per_node": med / nodes * 1e3,
+                         "driver_cpu_us_per_node": cpu_step / nodes * 1e3,
+                         "messages_per_step": row["messages_per_step"],
+                         "max_messages_per_worker": float(per_worker.max()),
+                         "driver_bytes_sent_per_step": row["driver_bytes_sent_per_step"],
+                         "driver_bytes_received_per_step": row["driver_bytes_received_per_step"]})
+            log(f"  scaling: {n} workers, depth {depth}, {mode}: {med:.2f} ms/step")
     finally:
         if owned:
             _safe(dist.shutdown)
@@ -557,12 +559,13 @@ def bench_scaling(args, log) -> list:
 
 
 def print_scaling(rows, out=sys.stdout) -> None:
-    hdr = (f"{'workers':>7} {'depth':>5} {'nodes':>6} {'ms/step':>9} {'drv cpu ms':>10} "
+    hdr = (f"{'workers':>7} {'depth':>5} {'mode':>8} {'nodes':>6} {'ms/step':>9} {'drv cpu ms':>10} "
            f"{'us/node':>8} {'cpu us/node':>11} {'msgs/step':>9} {'max/worker':>10} {'recv B/step':>11}")
     print(hdr, file=out)
     print("-" * len(hdr), file=out)
     for r in rows:
-        print(f"{r['workers']:>7} {r['depth']:>5} {r['graph_nodes']:>6} {r['median_ms']:>9.2f} "
+        print(f"{r['workers']:>7} {r['depth']:>5} {r.get('mode', 'eager'):>8} "
+              f"{r['graph_nodes']:>6} {r['median_ms']:>9.2f} "
               f"{r['driver_cpu_ms']:>10.2f} {r['us_per_node']:>8.1f} "
               f"{r['driver_cpu_us_per_node']:>11.1f} "
               f"{r['messages_per_step']:>9.2f} {r['max_messages_per_worker']:>10.2f} "
@@ -649,6 +652,8 @@ def _parser() -> argparse.ArgumentParser:
                     help="instead of the table: workers x depth at S, coordinator time per node")
     ap.add_argument("--scaling-workers", default="1,2,4")
     ap.add_argument("--scaling-depths", default="4,16,64")
+    ap.add_argument("--scaling-modes", default="eager,compiled",
+                    help="eager, compiled (the step under distgrad.compile), or both")
     ap.add_argument("--profile", action="store_true",
                     help="instead of the table: cProfile of the distgrad step at S")
     ap.add_argument("--profile-top", type=int, default=30)
