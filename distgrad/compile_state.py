@@ -65,20 +65,25 @@ def tensor_sig(t: Tensor):
                                     tuple(x is not None for x in s.shards)))
 
 
-def fingerprint(roots, inputs=frozenset()):
+def fingerprint(roots, inputs=frozenset(), guards=None):
     """(sigs, ids) of everything reachable from `roots` (see the module doc); the call's
-    input tensors (`inputs`, by id()) count as places, whatever they hold."""
+    input tensors (`inputs`, by id()) count as places, whatever they hold. With a list
+    `guards`, also what `unchanged` checks to tell that nothing it walked has changed."""
     sigs, ids, seen = [], [], {}
+    guard = guards.append if guards is not None else None
 
-    def walk(obj):
+    def walk(obj, get=None, where=None, at=None):
         if len(sigs) >= _LIMIT:
             return
         t = type(obj)
+        key = id(obj)
+        if guard is not None and get is not None:  # how to find it again, and what it was
+            check = _EQ if t in _SCALARS else _INPUT if key in inputs else _IS
+            guard((get, where, at, check, obj))
         if t in _SCALARS:
             sigs.append(obj)
             ids.append(None)
             return
-        key = id(obj)
         if key in seen:
             sigs.append(("seen", seen[key]))
             ids.append(None)
@@ -88,24 +93,30 @@ def fingerprint(roots, inputs=frozenset()):
             sigs.append("input")
             ids.append(None)
         elif isinstance(obj, Tensor):
-            sigs.append(tensor_sig(obj))
+            sig = tensor_sig(obj)
+            sigs.append(sig)
             ids.append(getattr(obj._value, "id", None))
+            if guard is not None:
+                guard((None, obj, None, _TENSOR, _tensor_state(obj, sig[6])))
             walk(obj._grad)
             if obj._sharding is not None:
-                for part in obj._sharding.shards:
-                    walk(part)
+                walk(obj._sharding.shards)
         elif t is dict or isinstance(obj, dict):
             sigs.append(("dict", len(obj)))
             ids.append(None)
+            if guard is not None:
+                guard((None, obj, None, _LEN, len(obj)))
             for k, v in obj.items():
                 sigs.append(k if type(k) in _SCALARS else ("key", type(k).__name__))
                 ids.append(None)
-                walk(v)
+                walk(v, _DICT, obj, k)
         elif t in (list, tuple) or isinstance(obj, (list, tuple)):
             sigs.append((t.__name__, len(obj)))
             ids.append(None)
-            for v in obj:
-                walk(v)
+            if guard is not None:
+                guard((None, obj, None, _LEN, len(obj)))
+            for i, v in enumerate(obj):
+                walk(v, _ITEM, obj, i)
         elif isinstance(obj, np.ndarray):
             sigs.append(("nd", obj.shape, obj.dtype.str, key))
             ids.append(None)
@@ -114,18 +125,18 @@ def fingerprint(roots, inputs=frozenset()):
             # (a step calling a helper that closes over the model and the optimizer).
             sigs.append(("fn", id(obj.__code__)))
             ids.append(None)
-            walk(obj.__defaults__)
-            walk(obj.__kwdefaults__)
+            walk(obj.__defaults__, _ATTR, obj, "__defaults__")
+            walk(obj.__kwdefaults__, _ATTR, obj, "__kwdefaults__")
             for cell in obj.__closure__ or ():
                 try:
-                    walk(cell.cell_contents)
+                    walk(cell.cell_contents, _CELL, cell)
                 except ValueError:  # an empty cell
                     sigs.append("empty")
                     ids.append(None)
             g = obj.__globals__
             for name in obj.__code__.co_names:
                 if name in g:
-                    walk(g[name])
+                    walk(g[name], _DICT, g, name)
         elif t is types.MethodType:
             sigs.append("method")
             ids.append(None)
@@ -141,11 +152,60 @@ def fingerprint(roots, inputs=frozenset()):
             if attrs is not None:
                 walk(attrs)
             for name in _slots(t):
-                walk(getattr(obj, name, None))
+                walk(getattr(obj, name, None), _ATTR, obj, name)
 
     for r in roots:
         walk(r)
     return sigs, ids
+
+
+# How a guard finds a place again (`unchanged`), and what it checks there.
+_DICT, _ITEM, _ATTR, _CELL = 1, 2, 3, 4
+_IS, _EQ, _INPUT, _LEN, _TENSOR = 1, 2, 3, 4, 5
+_MISSING = object()
+
+
+def _tensor_state(t: Tensor, number) -> tuple:
+    """What of a tensor object can change without it being replaced."""
+    return (t._value, t._grad, t._grad_fn, t._sharding, t.shape, t._requires_grad, number)
+
+
+def unchanged(guards, inputs) -> bool:
+    """Does every place `fingerprint(..., guards=)` walked still hold what it held (the
+    same objects, equal numbers, this call's inputs where inputs were)? Much cheaper than
+    a new walk; False sends the caller back to one."""
+    for get, where, at, check, was in guards:
+        if get is None:
+            now = where
+        elif get == _DICT:
+            now = where.get(at, _MISSING)
+        elif get == _ITEM:
+            now = where[at] if at < len(where) else _MISSING
+        elif get == _ATTR:
+            now = getattr(where, at, _MISSING)
+        else:
+            try:
+                now = where.cell_contents
+            except ValueError:
+                return False
+        if check == _IS:
+            if now is not was:
+                return False
+        elif check == _EQ:
+            if type(now) is not type(was) or now != was:
+                return False
+        elif check == _INPUT:
+            if id(now) not in inputs:
+                return False
+        elif check == _LEN:
+            if len(now) != was:
+                return False
+        elif now._value is not was[0] or now._grad is not was[1] or \
+                now._grad_fn is not was[2] or now._sharding is not was[3] or \
+                now.shape != was[4] or now._requires_grad != was[5] or \
+                (was[6] is not None and now._value.item() != was[6]):
+            return False  # (compared one by one: a tensor's == is an op)
+    return True
 
 
 _slot_names: dict = {}
