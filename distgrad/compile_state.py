@@ -12,7 +12,9 @@ own objects), but not into functions, classes, modules or distgrad's runtime.
 """
 from __future__ import annotations
 
+import operator
 import types
+from itertools import chain
 import weakref
 
 import numpy as np
@@ -77,9 +79,8 @@ def fingerprint(roots, inputs=frozenset(), guards=None):
             return
         t = type(obj)
         key = id(obj)
-        if guard is not None and get is not None:  # how to find it again, and what it was
-            check = _EQ if t in _SCALARS else _INPUT if key in inputs else _IS
-            guard((get, where, at, check, obj))
+        if guard is not None and get is not None:  # a place a container does not cover
+            guard((get, where, at, obj))
         if t in _SCALARS:
             sigs.append(obj)
             ids.append(None)
@@ -97,7 +98,8 @@ def fingerprint(roots, inputs=frozenset(), guards=None):
             sigs.append(sig)
             ids.append(getattr(obj._value, "id", None))
             if guard is not None:
-                guard((None, obj, None, _TENSOR, _tensor_state(obj, sig[6])))
+                guard((_TENSOR, obj, sig[6], (obj._value, obj._grad, obj._grad_fn,
+                                               obj._sharding, obj.shape, obj._requires_grad)))
             walk(obj._grad)
             if obj._sharding is not None:
                 walk(obj._sharding.shards)
@@ -105,18 +107,18 @@ def fingerprint(roots, inputs=frozenset(), guards=None):
             sigs.append(("dict", len(obj)))
             ids.append(None)
             if guard is not None:
-                guard((None, obj, None, _LEN, len(obj)))
+                guard((_DICT, obj, tuple(obj), tuple(obj.values())))
             for k, v in obj.items():
                 sigs.append(k if type(k) in _SCALARS else ("key", type(k).__name__))
                 ids.append(None)
-                walk(v, _DICT, obj, k)
+                walk(v)
         elif t in (list, tuple) or isinstance(obj, (list, tuple)):
             sigs.append((t.__name__, len(obj)))
             ids.append(None)
-            if guard is not None:
-                guard((None, obj, None, _LEN, len(obj)))
-            for i, v in enumerate(obj):
-                walk(v, _ITEM, obj, i)
+            if guard is not None and t is not tuple:
+                guard((_LIST, obj, None, tuple(obj)))
+            for v in obj:
+                walk(v)
         elif isinstance(obj, np.ndarray):
             sigs.append(("nd", obj.shape, obj.dtype.str, key))
             ids.append(None)
@@ -136,7 +138,7 @@ def fingerprint(roots, inputs=frozenset(), guards=None):
             g = obj.__globals__
             for name in obj.__code__.co_names:
                 if name in g:
-                    walk(g[name], _DICT, g, name)
+                    walk(g[name], _KEY, g, name)
         elif t is types.MethodType:
             sigs.append("method")
             ids.append(None)
@@ -159,53 +161,83 @@ def fingerprint(roots, inputs=frozenset(), guards=None):
     return sigs, ids
 
 
-# How a guard finds a place again (`unchanged`), and what it checks there.
-_DICT, _ITEM, _ATTR, _CELL = 1, 2, 3, 4
-_IS, _EQ, _INPUT, _LEN, _TENSOR = 1, 2, 3, 4, 5
+# What a guard checks: a dict's keys and values, a list's items, a tensor's mutable
+# attributes (all by identity), or one place: a dict key, an attribute, a closure cell.
+_DICT, _LIST, _TENSOR, _KEY, _ATTR, _CELL = 1, 2, 3, 4, 5, 6
 _MISSING = object()
 
 
-def _tensor_state(t: Tensor, number) -> tuple:
-    """What of a tensor object can change without it being replaced."""
-    return (t._value, t._grad, t._grad_fn, t._sharding, t.shape, t._requires_grad, number)
+_TENSOR_ATTRS = operator.attrgetter("_value", "_grad", "_grad_fn", "_sharding", "shape",
+                                    "_requires_grad")
 
 
-def unchanged(guards, inputs) -> bool:
-    """Does every place `fingerprint(..., guards=)` walked still hold what it held (the
-    same objects, equal numbers, this call's inputs where inputs were)? Much cheaper than
-    a new walk; False sends the caller back to one."""
-    for get, where, at, check, was in guards:
-        if get is None:
-            now = where
-        elif get == _DICT:
-            now = where.get(at, _MISSING)
-        elif get == _ITEM:
-            now = where[at] if at < len(where) else _MISSING
-        elif get == _ATTR:
-            now = getattr(where, at, _MISSING)
+def unchanged(guards) -> bool:
+    """Does every place `fingerprint(..., guards=)` walked still hold the very objects it
+    held? Identity only, each kind of container checked in one pass at C speed (a number
+    set again to an equal value, or this call's input found in the state, send the caller
+    back to a full walk, which tells them apart)."""
+    g = guards if type(guards) is _Grouped else _Grouped(guards)
+    is_ = operator.is_
+    if any(map(len, g.empty)) or list(map(len, g.dicts)) != g.dict_lens or \
+            list(map(len, g.lists)) != g.list_lens:
+        return False
+    if not all(map(is_, chain.from_iterable(map(dict.values, g.dicts)), g.dict_values)) or \
+            not all(map(is_, chain.from_iterable(g.dicts), g.dict_keys)) or \
+            not all(map(is_, chain.from_iterable(g.lists), g.list_items)) or \
+            not all(map(is_, chain.from_iterable(map(_TENSOR_ATTRS, g.tensors)),
+                        g.tensor_attrs)):
+        return False
+    for t, number in g.numbers:
+        if t._value.item() != number:
+            return False
+    for kind, obj, at, was in g.places:
+        if kind == _KEY:
+            now = obj.get(at, _MISSING)
+        elif kind == _ATTR:
+            now = getattr(obj, at, _MISSING)
         else:
             try:
-                now = where.cell_contents
-            except ValueError:
+                now = obj.cell_contents
+            except ValueError:  # emptied
                 return False
-        if check == _IS:
-            if now is not was:
-                return False
-        elif check == _EQ:
-            if type(now) is not type(was) or now != was:
-                return False
-        elif check == _INPUT:
-            if id(now) not in inputs:
-                return False
-        elif check == _LEN:
-            if len(now) != was:
-                return False
-        elif now._value is not was[0] or now._grad is not was[1] or \
-                now._grad_fn is not was[2] or now._sharding is not was[3] or \
-                now.shape != was[4] or now._requires_grad != was[5] or \
-                (was[6] is not None and now._value.item() != was[6]):
-            return False  # (compared one by one: a tensor's == is an op)
+        if now is not was:
+            return False
     return True
+
+
+class _Grouped:
+    """Guards sorted by what checks them, flattened for `unchanged`'s one-pass checks."""
+
+    def __init__(self, guards):
+        self.empty, self.dicts, self.lists, self.tensors = [], [], [], []
+        self.numbers, self.places = [], []
+        keys, values, items, attrs = [], [], [], []
+        for guard in guards:
+            kind, obj, at, was = guard
+            if kind in (_DICT, _LIST) and not was:
+                self.empty.append(obj)
+            elif kind == _DICT:
+                self.dicts.append(obj)
+                keys.extend(at)
+                values.extend(was)
+            elif kind == _LIST:
+                self.lists.append(obj)
+                items.extend(was)
+            elif kind == _TENSOR:
+                self.tensors.append(obj)
+                attrs.extend(was)
+                if at is not None:
+                    self.numbers.append((obj, at))
+            else:
+                self.places.append(guard)
+        self.dict_lens = [len(d) for d in self.dicts]
+        self.list_lens = [len(x) for x in self.lists]
+        self.dict_keys, self.dict_values = tuple(keys), tuple(values)
+        self.list_items, self.tensor_attrs = tuple(items), tuple(attrs)
+
+
+def grouped(guards) -> _Grouped:
+    return _Grouped(guards)
 
 
 _slot_names: dict = {}

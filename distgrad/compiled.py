@@ -34,7 +34,7 @@ import gc
 import warnings
 import weakref
 
-from .compile_state import fingerprint, flatten_inputs, roots_of, unchanged
+from .compile_state import fingerprint, flatten_inputs, grouped, roots_of, unchanged
 from .tensor import Tensor
 
 _AGAIN = {
@@ -102,7 +102,7 @@ class CompiledFunction:
             if why is None:
                 if rec.reasons:
                     return self._eager(rec.reasons, args, kwargs)
-                rec.last = (roots, guards)  # the next call checks against this state first
+                rec.last = (roots, grouped(guards))  # the next call checks this state first
                 self.counters["replayed"] += 1
                 return rec.replay(tensors, rt)
             self._note("recorded again", why, _AGAIN[why],
@@ -169,7 +169,8 @@ class CompiledFunction:
             reasons.append("unseen")
         if self.recording is not None:
             self.recording.drop()
-        self.recording = _Recording(rt, sig, sigs_in, ids_in, ids_out, prog, reasons, rebuild,
+        self.recording = _Recording(rt, sig, sigs_in, ids_in, sigs_out, ids_out, prog, reasons,
+                                    rebuild,
                                     out_metas,
                                     [k for k, _ in cpu_inputs])
         if not reasons:
@@ -190,8 +191,8 @@ class CompiledFunction:
 class _Recording:
     """One recorded call, and what must hold for a later call to replay it."""
 
-    def __init__(self, rt, sig, sigs_in, ids_in, ids_out, prog, reasons, rebuild, out_metas,
-                 cpu_positions):
+    def __init__(self, rt, sig, sigs_in, ids_in, sigs_out, ids_out, prog, reasons, rebuild,
+                 out_metas, cpu_positions):
         self.runtime = rt
         self.sig = sig
         self.sigs_in, self.ids_in, self.ids_out = sigs_in, ids_in, ids_out
@@ -201,6 +202,8 @@ class _Recording:
         self.out_metas = out_metas
         self.cpu_positions = cpu_positions
         self.last = None  # (roots, guards) of the last call the full check let replay
+        self.fixed_point = sigs_out == sigs_in and not any(
+            before != after and before in prog.reads for before, after in zip(ids_in, ids_out))
 
     def same_as_last(self, rt, sig, roots, inputs) -> bool:
         """The cheap check: the arguments' signature is the recording's and every place the
@@ -216,7 +219,7 @@ class _Recording:
                 a is not b and not (type(a) is type(b) and type(a) in (int, float, bool, str)
                                     and a == b) for a, b in zip(roots[2:], before[2:])):
             return False
-        return unchanged(guards, inputs) and self.program.valid(rt)
+        return unchanged(guards) and self.program.valid(rt)
 
     def mismatch(self, rt, sig, sigs, ids):
         """None if a call with this signature and state replays the recording, else why
@@ -229,13 +232,12 @@ class _Recording:
             return "state"
         if self.reasons:
             return None  # it runs eagerly anyway: which tensors sit where does not matter
-        if ids != self.ids_in and ids != self.ids_out:
-            # Each place holds the tensor it held when the recording started, or the one
-            # the step put there (a new gradient) if the step never read the old one.
-            reads = self.program.reads
-            for now, before, after in zip(ids, self.ids_in, self.ids_out):
-                if now != before and (now != after or before in reads):
-                    return "state"
+        # A replay changes none of the driver's objects, so it can only start from the
+        # state the recording ended in (a gradient the step made is where the step put
+        # it), and only when the step started from one like it: a place whose tensor the
+        # step replaced (a new gradient) must not have been read by it.
+        if not self.fixed_point or ids != self.ids_out:
+            return "state"
         if not self.program.valid(rt):
             return "state" if self.program.stale else "runtime"
         return None

@@ -224,6 +224,29 @@ def test_a_parameter_written_in_place_outside_the_step_replays(backend):
     assert stats["recorded"] == 2 and stats["replayed"] == 4
 
 
+def test_zero_grad_outside_the_step_is_never_replayed(backend):
+    """The step leaves new gradients in p.grad; zero_grad() outside it takes them away
+    before each call. A replay changes no driver object, so it cannot put them back: each
+    call records (runs eagerly) instead, and p.grad is the eager one's after every call."""
+    (ea, oa), (ca, ob) = _model(), _model()
+
+    def make(layers, opt):
+        def step(x, y):
+            loss = F.mse_loss(_forward(layers, x), y)
+            loss.backward()
+            opt.step()
+            return loss
+        return step
+
+    eager, compiled = make(ea, oa), dg.compile(make(ca, ob))
+    for x, y in _batches(5):
+        oa.zero_grad()
+        ob.zero_grad()
+        assert _np(eager(x, y)).tobytes() == _np(compiled(x, y)).tobytes()
+        _same_params(ea, ca)  # gradients included
+    assert compiled.stats()["replayed"] == 0
+
+
 def test_a_changed_shape_records_again(backend):
     (ea, oa), (ca, ob) = _model(), _model()
     eager, compiled = _step_fn(ea, oa), dg.compile(_step_fn(ca, ob))
