@@ -61,7 +61,8 @@ from .runner import ChildGroup, InProcess, time_chunk
 from .systems import GROUPS, Distgrad, DistgradCompiled
 
 SYSTEMS = ("distgrad", "distgrad_sharded", "distgrad_dp", "distgrad_pp", "distgrad_pp_zb",
-           "distgrad_compiled", "distgrad_sharded_compiled", "torch_rpc", "torch_ddp", "torch_tp", "torch_pp", "torch_local", "numpy")
+           "distgrad_compiled", "distgrad_sharded_compiled", "torch_rpc", "torch_ddp",
+           "torch_tp", "torch_pp", "torch_local", "numpy")
 # Each distgrad row's like-for-like PyTorch row (ratio_to_peer).
 PEERS = {"distgrad": "torch_rpc", "distgrad_sharded": "torch_tp", "distgrad_dp": "torch_ddp",
          "distgrad_pp": "torch_pp", "distgrad_pp_zb": "torch_pp",
@@ -623,7 +624,8 @@ def print_simulated(rows, out=sys.stdout) -> None:
 
 
 def print_scaling(rows, out=sys.stdout) -> None:
-    hdr = (f"{'workers':>7} {'depth':>5} {'mode':>8} {'nodes':>6} {'ms/step':>9} {'drv cpu ms':>10} "
+    hdr = (f"{'workers':>7} {'depth':>5} {'mode':>8} {'nodes':>6} {'ms/step':>9} "
+           f"{'drv cpu ms':>10} "
            f"{'us/node':>8} {'cpu us/node':>11} {'msgs/step':>9} {'max/worker':>10} {'recv B/step':>11}")
     print(hdr, file=out)
     print("-" * len(hdr), file=out)

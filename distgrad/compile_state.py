@@ -6,16 +6,16 @@ could branch on (types, lengths, dict keys, numbers, strings, tensor shapes, dty
 devices, requires_grad, whether a gradient or a shard exists), and `ids`, which worker
 tensor sits at each place (None where none does). The walk starts at the step's
 arguments, its defaults, the cells of its closure, the globals it names and its `self`
-(and so on through the user's functions it reaches), and goes
-through containers and objects' attributes (modules, optimizers, schedulers, the user's
-own objects), but not into functions, classes, modules or distgrad's runtime.
+(and so on through the user's functions it reaches), and goes through containers and
+objects' attributes and slots (modules, optimizers, schedulers, the user's own objects),
+but not into classes, modules, numpy arrays or distgrad's runtime.
 """
 from __future__ import annotations
 
 import operator
 import types
-from itertools import chain
 import weakref
+from itertools import chain
 
 import numpy as np
 
@@ -25,9 +25,9 @@ _LIMIT = 100_000  # places walked at most (a bigger state is compared only so fa
 _OPAQUE = (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, types.MethodType,
            type, weakref.ReferenceType)
 _SKIP_MODULES = ("distgrad.distributed.coordinator", "distgrad.distributed.runtime",
-                 "distgrad.distributed.channels", "distgrad.distributed.program", "distgrad.compiled",
-                 "ray",
-                 "threading", "_thread", "numpy", "queue", "logging", "builtins")
+                 "distgrad.distributed.channels", "distgrad.distributed.program",
+                 "distgrad.compiled", "ray", "threading", "_thread", "numpy", "queue", "logging",
+                 "builtins")
 _SCALARS = (int, float, bool, str, bytes, complex, type(None))
 
 

@@ -16,8 +16,8 @@ What counts as a malformed message (raised as `WireFormatError`, naming the fiel
     forward cannot use).
 Every run is checked in full before any of it executes (a "replay" of a program that
 distgrad.compile recorded is not checked again: its runs were, when they first ran here,
-on tensors of the shapes the driver checks the replay's inputs against). An op's own errors on the values
-it is given (torch's `IndexError: index 5 is out of bounds...` for bad index values,
+on tensors of the shapes the driver checks the replay's inputs against). An op's own
+errors on the values it is given (torch's `IndexError: index 5 is out of bounds...` for bad index values,
 `RuntimeError: Integers to negative integer powers...`) are not the message's fault: they
 keep their type and message and reach the user as torch raises them. Nor is running
 out of memory: an op whose results cannot be allocated, or a tensor from another worker
