@@ -337,7 +337,7 @@ def test_a_tensor_replaced_in_an_object_the_step_reads_records_again(backend):
     batches = _batches(5)
     for x, y in batches[:3]:
         compiled(x, y)
-    box.scale = dg.tensor(np.float32(3.0), device="worker:1")  # (the old one lives on: a cycle)
+    box.scale = dg.tensor(np.float32(3.0), device="worker:1")  # a new tensor in the same slot
     layers2, opt2 = _model()
     eager = _step_fn(layers2, opt2)
     expect = [_np(eager(x, y * (2.0 if i < 3 else 3.0))) for i, (x, y) in enumerate(batches)]
