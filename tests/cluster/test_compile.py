@@ -146,6 +146,21 @@ def test_sharded_step_replays_bit_for_bit(backend):
     assert compiled.stats()["replayed"] == 3
 
 
+def test_driver_tensor_inputs_moved_inside_the_step_are_sent_with_the_replay(backend):
+    (ea, oa), (ca, ob) = _model(), _model()
+    eager_step, compiled_step = _step_fn(ea, oa), _step_fn(ca, ob)
+
+    def moved(step):
+        return lambda x, y: step(x.to("worker:0"), y.to("worker:1"))
+
+    eager, compiled = moved(eager_step), dg.compile(moved(compiled_step))
+    for x, y in _batches(5):
+        x, y = x.cpu(), y.cpu()  # driver tensors: each call's values travel with its replay
+        assert _np(eager(x, y)).tobytes() == _np(compiled(x, y)).tobytes()
+    _same_params(ea, ca)
+    assert compiled.stats()["replayed"] == 3
+
+
 def test_a_replay_is_one_message_per_worker_and_its_loss_comes_with_it(backend):
     layers, opt = _model()
     step = dg.compile(_step_fn(layers, opt))
