@@ -67,10 +67,12 @@ def tensor_sig(t: Tensor):
                                     tuple(x is not None for x in s.shards)))
 
 
-def fingerprint(roots, inputs=frozenset(), guards=None):
+def fingerprint(roots, inputs=frozenset(), guards=None, held=None):
     """(sigs, ids) of everything reachable from `roots` (see the module doc); the call's
     input tensors (`inputs`, by id()) count as places, whatever they hold. With a list
-    `guards`, also what `unchanged` checks to tell that nothing it walked has changed."""
+    `guards`, also what `unchanged` checks to tell that nothing it walked has changed;
+    with a set `held`, the ids of the memory its worker tensors view (a view keeps its
+    base alive on the worker: gradients that are views of one reduced bucket)."""
     sigs, ids, seen = [], [], {}
     guard = guards.append if guards is not None else None
 
@@ -97,6 +99,8 @@ def fingerprint(roots, inputs=frozenset(), guards=None):
             sig = tensor_sig(obj)
             sigs.append(sig)
             ids.append(getattr(obj._value, "id", None))
+            if held is not None and ids[-1] is not None:
+                held.add(obj._value.root.id)
             if guard is not None:
                 guard((_TENSOR, obj, sig[6], (obj._value, obj._grad, obj._grad_fn,
                                                obj._sharding, obj.shape, obj._requires_grad)))

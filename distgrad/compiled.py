@@ -132,7 +132,7 @@ class CompiledFunction:
         try:
             out = self.fn(*args, **kwargs)
             flat, rebuild, plain = _flatten_outputs(out)
-            outs = [t.detach() for t in flat]
+            outs = [_detached(t) for t in flat]
             del out, flat
             gc.collect()  # the step's temporaries are freed inside the recording
             rt.flush_all()
@@ -160,9 +160,14 @@ class CompiledFunction:
         if not plain:
             recorder.cannot_replay("output")
         prog, reasons = program.Program.build(recorder, worker_inputs, out_specs)
-        sigs_out, ids_out = fingerprint(roots, inputs)
+        held = set()
+        sigs_out, ids_out = fingerprint(roots, inputs, held=held)
         if {p._value.id for t in outs for _, p in _parts(t)} & set(ids_out):
             reasons.append("output")  # kept by the state too: a replay would not update it
+        if prog.kept - set(ids_out) - held:
+            # It leaves tensors behind that the state walk does not reach: each replay would
+            # make them again, and nothing would free them once their holder lets go.
+            reasons.append("unseen")
         if prog.reads - set(ids_in):
             # It reads tensors the state walk does not reach: nothing would tell if they
             # were replaced before a replay.
@@ -260,6 +265,18 @@ def _parts(t: Tensor):
     if t._sharding is None:
         return [(None, t)]
     return [(j, s) for j, s in enumerate(t._sharding.shards) if s is not None]
+
+
+def _detached(t: Tensor) -> Tensor:
+    """`t` without history, holding nothing of the step's graph (a replicated tensor's
+    detach() keeps a way to make its missing copies from the original, graph and all:
+    here a missing copy is a move of the first, made when asked for)."""
+    if t._sharding is None:
+        return t.detach()
+    from .distributed.sharding import _wrap
+
+    s = t._sharding
+    return _wrap(s.placement, [None if p is None else p.detach() for p in s.shards], s.workers)
 
 
 def _out_meta(t: Tensor):

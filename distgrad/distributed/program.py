@@ -48,8 +48,9 @@ REASONS = {
     "input-grad": "an input of the step requires grad",
     "frees-read": "the step frees a tensor it reads that was made before it",
     "nested": "the step calls another compiled step",
-    "unseen": "the step reads worker tensors its arguments, closure, globals and self do not "
-              "reach (so their replacement could not be told)",
+    "unseen": "the step reads (or leaves behind) worker tensors that its arguments, closure, "
+              "globals and self do not reach (their replacement could not be told, or their "
+              "end)",
 }
 
 
@@ -109,6 +110,7 @@ class Program:
         self.cpu_binds: dict = {}  # queue index -> [(placeholder, input position)]
         self.outputs: list = []  # (queue, placeholder, shape, dtype name)
         self.reads: set = set()  # ids made before the call that it reads (state)
+        self.kept: set = set()  # ids it makes that outlive it (the state it leaves)
         self.generations: dict = {}  # queue index -> the worker's generation recorded on
         self.stored: set = set()  # queue indexes that have the program
         self.stale = False  # a tensor it reads was freed since
@@ -165,6 +167,7 @@ class Program:
             if prog.reads & freed - made:
                 reasons.append("frees-read")
             made_all |= made
+            prog.kept |= made - freed - placeholders
         if any(ph not in made_all for _, ph, _, _ in prog.outputs):
             reasons.append("output")  # not made by the step (a tensor it was given, state)
         return prog, list(dict.fromkeys(reasons))
@@ -222,8 +225,9 @@ class Program:
         else:
             for k, lo, hi in _stretches(self.order):
                 q, n = by_index[k], len(self.runs[k])
+                # (the first stretch binds the inputs, the last lets go of them)
                 q.add_instruction(["replay", self.id, lo, hi,
-                                   binds.get(k, []) if lo == 0 else [],
+                                   binds.get(k, []) if lo == 0 or hi == n else [],
                                    moves.get(k, []) if hi == n else [], gen])
                 if hi == n:
                     self._prefetch(q, out_refs)
