@@ -172,12 +172,11 @@ class CompiledFunction:
             # It reads tensors the state walk does not reach: nothing would tell if they
             # were replaced before a replay.
             reasons.append("unseen")
+        reasons = list(dict.fromkeys(reasons))
         if self.recording is not None:
             self.recording.drop()
         self.recording = _Recording(rt, sig, sigs_in, ids_in, sigs_out, ids_out, prog, reasons,
-                                    rebuild,
-                                    out_metas,
-                                    [k for k, _ in cpu_inputs])
+                                    rebuild, out_metas, [k for k, _ in cpu_inputs])
         if not reasons:
             prog.watch()
         return rebuild(outs)
