@@ -73,7 +73,9 @@ def _same_params(a, b):
     for la, lb in zip(a, b):
         for pa, pb in zip(la.parameters(), lb.parameters()):
             assert np.array_equal(_np(pa), _np(pb))
-            assert np.array_equal(_np(pa.grad), _np(pb.grad))
+            assert (pa.grad is None) == (pb.grad is None)
+            if pa.grad is not None:
+                assert np.array_equal(_np(pa.grad), _np(pb.grad))
 
 
 @pytest.mark.parametrize("opt", ["sgd", "adam"])
@@ -228,6 +230,16 @@ def test_a_replaced_parameter_records_again(backend):
     stats = _run_both(change).stats()
     # Call 4 records (a new parameter), and call 5 (its momentum buffer is new).
     assert stats["recorded"] == 4 and stats["replayed"] == 2
+
+
+def test_a_frozen_parameter_records_again(backend):
+    def change(layers, opt, i, x, y):
+        if i == 4:  # the step's backward no longer reaches it: another program
+            layers[0].weight.requires_grad_(False)
+    stats = _run_both(change, n=8).stats()
+    # Call 4 records (the weight no longer requires grad), and call 5 (its old gradient,
+    # cleared by zero_grad, is not made again): the step is a fixed point from then on.
+    assert stats["recorded"] == 4 and stats["replayed"] == 4
 
 
 def test_a_parameter_written_in_place_outside_the_step_replays(backend):
