@@ -6,6 +6,8 @@ as a Python float every step. Systems:
 
     distgrad          Ray backend, 2 local workers (or --backend local)
     distgrad_sharded  column/row-parallel layers over both workers
+    distgrad_compiled, distgrad_sharded_compiled
+                      the distgrad and distgrad_sharded steps under distgrad.compile
     distgrad_dp       nn.parallel.DistributedDataParallel over both workers, global batch
     distgrad_pp       distributed.pipelining Schedule1F1B, 2 | 2 layers, 4 micro-batches
     distgrad_pp_zb    the same with ScheduleZeroBubble
@@ -34,6 +36,7 @@ How each is measured alike:
     python -m distgrad bench --systems torch_ddp,torch_tp,torch_pp,torch_local
     python -m distgrad bench --scaling          # workers 1,2,4 x depth 4,16,64 at S
     python -m distgrad bench --profile          # cProfile of the distgrad step at S
+    python -m distgrad bench --simulate         # the driver alone, 2..256 simulated workers
 """
 from __future__ import annotations
 
@@ -55,13 +58,15 @@ import numpy as np
 from . import cpu
 from .model import SIZES, make_params
 from .runner import ChildGroup, InProcess, time_chunk
-from .systems import GROUPS, Distgrad
+from .systems import GROUPS, Distgrad, DistgradCompiled
 
 SYSTEMS = ("distgrad", "distgrad_sharded", "distgrad_dp", "distgrad_pp", "distgrad_pp_zb",
-           "torch_rpc", "torch_ddp", "torch_tp", "torch_pp", "torch_local", "numpy")
+           "distgrad_compiled", "distgrad_sharded_compiled", "torch_rpc", "torch_ddp",
+           "torch_tp", "torch_pp", "torch_local", "numpy")
 # Each distgrad row's like-for-like PyTorch row (ratio_to_peer).
 PEERS = {"distgrad": "torch_rpc", "distgrad_sharded": "torch_tp", "distgrad_dp": "torch_ddp",
-         "distgrad_pp": "torch_pp", "distgrad_pp_zb": "torch_pp"}
+         "distgrad_pp": "torch_pp", "distgrad_pp_zb": "torch_pp",
+         "distgrad_compiled": "torch_ddp", "distgrad_sharded_compiled": "torch_tp"}
 DEFAULT_STEPS = {"S": 200, "M": 60, "L": 8}  # timed steps per system
 CHUNK_STEPS = {"S": 20, "M": 6, "L": 2}  # steps per chunk: the drain is a small part of it
 WARMUP = {"S": 10, "M": 3, "L": 1}
@@ -504,12 +509,14 @@ def _graph_nodes(loss) -> int:
 
 
 def bench_scaling(args, log) -> list:
-    """Workers 1, 2, 4 x depth 4, 16, 64 at S: the coordinator's time per graph node.
-    Timed like the table: chunks that end with `dist.synchronize()`."""
+    """Workers 1, 2, 4 x depth 4, 16, 64 at S, eager and under distgrad.compile: the
+    coordinator's time per graph node. Timed like the table: chunks that end with
+    `dist.synchronize()`."""
     import distgrad.distributed as dist
 
     workers = [int(w) for w in args.scaling_workers.split(",")]
     depths = [int(d) for d in args.scaling_depths.split(",")]
+    modes = args.scaling_modes.split(",")
     steps = args.steps if args.steps is not None else 30
     per_chunk = args.chunk_steps or 10
     warmup = args.warmup if args.warmup is not None else 3
@@ -517,49 +524,114 @@ def bench_scaling(args, log) -> list:
     owned = _start_distgrad(args, max(workers))
     rows = []
     try:
-        for n in workers:
-            for depth in depths:
-                s = Distgrad(args.api)
-                s.setup(make_params(batch, width, depth=depth, workers=n))
-                for _ in range(warmup):
-                    s.step()
-                nodes = _graph_nodes(s.forward())  # one extra forward, not timed
-                gc.collect()
-                dist.synchronize()
-                chunks, cpu_ms = [], 0.0
-                for k in _chunks(steps, max(1, math.ceil(steps / per_chunk))):
-                    c0 = time.thread_time()
-                    chunks.append(time_chunk(s, k, s.counters))
-                    cpu_ms += (time.thread_time() - c0) * 1e3
-                s.teardown()
-                row = _row(chunks, warmup)
-                med = row["median_ms"]
-                per_worker = np.sum([np.array(c["counters"][0]) for c in chunks], axis=0) / steps
-                cpu_step = cpu_ms / steps
-                rows.append({"workers": n, "depth": depth, "graph_nodes": nodes, "steps": steps,
-                             "steps_per_chunk": row["steps_per_chunk"],
-                             "median_ms": med, "p90_ms": row["p90_ms"],
-                             "step_clock_median_ms": row["step_clock_median_ms"],
-                             "driver_cpu_ms": cpu_step, "us_per_node": med / nodes * 1e3,
-                             "driver_cpu_us_per_node": cpu_step / nodes * 1e3,
-                             "messages_per_step": row["messages_per_step"],
-                             "max_messages_per_worker": float(per_worker.max()),
-                             "driver_bytes_sent_per_step": row["driver_bytes_sent_per_step"],
-                             "driver_bytes_received_per_step": row["driver_bytes_received_per_step"]})
-                log(f"  scaling: {n} workers, depth {depth}: {med:.2f} ms/step")
+        for n, depth, mode in [(n, d, m) for n in workers for d in depths for m in modes]:
+            s = (DistgradCompiled if mode == "compiled" else Distgrad)(args.api)
+            s.setup(make_params(batch, width, depth=depth, workers=n))
+            for _ in range(warmup):
+                s.step()
+            nodes = _graph_nodes(s.forward())  # one extra forward, not timed
+            gc.collect()
+            dist.synchronize()
+            chunks, cpu_ms = [], 0.0
+            for k in _chunks(steps, max(1, math.ceil(steps / per_chunk))):
+                c0 = time.thread_time()
+                chunks.append(time_chunk(s, k, s.counters))
+                cpu_ms += (time.thread_time() - c0) * 1e3
+            s.teardown()
+            row = _row(chunks, warmup)
+            med = row["median_ms"]
+            per_worker = np.sum([np.array(c["counters"][0]) for c in chunks], axis=0) / steps
+            cpu_step = cpu_ms / steps
+            rows.append({"workers": n, "depth": depth, "mode": mode, "graph_nodes": nodes,
+                         "steps": steps,
+                         "steps_per_chunk": row["steps_per_chunk"],
+                         "median_ms": med, "p90_ms": row["p90_ms"],
+                         "step_clock_median_ms": row["step_clock_median_ms"],
+                         "driver_cpu_ms": cpu_step, "us_per_node": med / nodes * 1e3,
+                         "driver_cpu_us_per_node": cpu_step / nodes * 1e3,
+                         "messages_per_step": row["messages_per_step"],
+                         "max_messages_per_worker": float(per_worker.max()),
+                         "driver_bytes_sent_per_step": row["driver_bytes_sent_per_step"],
+                         "driver_bytes_received_per_step": row["driver_bytes_received_per_step"]})
+            log(f"  scaling: {n} workers, depth {depth}, {mode}: {med:.2f} ms/step")
     finally:
         if owned:
             _safe(dist.shutdown)
     return rows
 
 
+def bench_simulated(args, log) -> list:
+    """The driver alone at scale: the layer-placed step at S on n simulated workers
+    (distgrad/distributed/simulated.py: every message handled, every kernel skipped), eager
+    and compiled. Per step: the driver's CPU time (its thread's, less the time the
+    in-process workers took) and its messages and bytes. No wall-clock figure: the
+    workers compute nothing."""
+    import distgrad.distributed as dist
+
+    if dist.is_initialized():
+        raise RuntimeError("bench --simulate starts its own runtimes: shut down the current one")
+    workers = [int(w) for w in args.simulate_workers.split(",")]
+    depths = [int(d) for d in args.simulate_depths.split(",")]
+    modes = args.scaling_modes.split(",")
+    steps = args.steps if args.steps is not None else 10
+    warmup = args.warmup if args.warmup is not None else 3
+    batch, width = SIZES["S"]
+    rows = []
+    for n in workers:
+        rt = dist.init(n, backend="simulated")
+        try:
+            for depth, mode in [(d, m) for d in depths for m in modes]:
+                s = (DistgradCompiled if mode == "compiled" else Distgrad)(args.api)
+                params = make_params(batch, width, depth=depth, workers=n)
+                s.setup(params)
+                for _ in range(warmup):
+                    s.step()
+                dist.synchronize()
+                gc.collect()
+                before, w0 = dist.counters(), rt.endpoint.worker_cpu_s
+                c0 = time.thread_time()
+                for _ in range(steps):
+                    s.step()
+                cpu = time.thread_time() - c0 - (rt.endpoint.worker_cpu_s - w0)
+                after = dist.counters()  # (each step ran when sent: no drain to charge)
+                dist.synchronize()
+                s.teardown()
+                delta = {k: sum(after[k]) - sum(before[k]) for k in ("messages", "bytes_sent")}
+                rows.append({"workers": n, "workers_used": len(set(params["placement"])),
+                             "depth": depth, "mode": mode, "steps": steps,
+                             "driver_cpu_ms": cpu / steps * 1e3,
+                             "messages_per_step": delta["messages"] / steps,
+                             "driver_bytes_sent_per_step": delta["bytes_sent"] / steps})
+                log(f"  simulated: {n} workers, depth {depth}, {mode}: "
+                    f"{rows[-1]['driver_cpu_ms']:.2f} ms of driver CPU per step")
+        finally:
+            _safe(dist.shutdown)
+    return rows
+
+
+def print_simulated(rows, out=sys.stdout) -> None:
+    hdr = (f"{'workers':>7} {'used':>5} {'depth':>5} {'mode':>8} {'drv cpu ms':>10} "
+           f"{'msgs/step':>9} {'sent B/step':>11}")
+    print(hdr, file=out)
+    print("-" * len(hdr), file=out)
+    for r in rows:
+        print(f"{r['workers']:>7} {r['workers_used']:>5} {r['depth']:>5} {r['mode']:>8} "
+              f"{r['driver_cpu_ms']:>10.2f} {r['messages_per_step']:>9.1f} "
+              f"{r['driver_bytes_sent_per_step']:>11.0f}", file=out)
+    print("used: workers holding a layer (layer l on worker l * workers // depth); drv cpu ms: "
+          "the driver thread's CPU time per step, the simulated workers' own time taken out",
+          file=out)
+
+
 def print_scaling(rows, out=sys.stdout) -> None:
-    hdr = (f"{'workers':>7} {'depth':>5} {'nodes':>6} {'ms/step':>9} {'drv cpu ms':>10} "
+    hdr = (f"{'workers':>7} {'depth':>5} {'mode':>8} {'nodes':>6} {'ms/step':>9} "
+           f"{'drv cpu ms':>10} "
            f"{'us/node':>8} {'cpu us/node':>11} {'msgs/step':>9} {'max/worker':>10} {'recv B/step':>11}")
     print(hdr, file=out)
     print("-" * len(hdr), file=out)
     for r in rows:
-        print(f"{r['workers']:>7} {r['depth']:>5} {r['graph_nodes']:>6} {r['median_ms']:>9.2f} "
+        print(f"{r['workers']:>7} {r['depth']:>5} {r.get('mode', 'eager'):>8} "
+              f"{r['graph_nodes']:>6} {r['median_ms']:>9.2f} "
               f"{r['driver_cpu_ms']:>10.2f} {r['us_per_node']:>8.1f} "
               f"{r['driver_cpu_us_per_node']:>11.1f} "
               f"{r['messages_per_step']:>9.2f} {r['max_messages_per_worker']:>10.2f} "
@@ -646,6 +718,13 @@ def _parser() -> argparse.ArgumentParser:
                     help="instead of the table: workers x depth at S, coordinator time per node")
     ap.add_argument("--scaling-workers", default="1,2,4")
     ap.add_argument("--scaling-depths", default="4,16,64")
+    ap.add_argument("--simulate", action="store_true",
+                    help="the driver alone on simulated workers (kernels skipped): "
+                         "--simulate-workers x --simulate-depths, eager and compiled")
+    ap.add_argument("--simulate-workers", default="2,8,32,128,256")
+    ap.add_argument("--simulate-depths", default="4,16,64")
+    ap.add_argument("--scaling-modes", default="eager,compiled",
+                    help="eager, compiled (the step under distgrad.compile), or both")
     ap.add_argument("--profile", action="store_true",
                     help="instead of the table: cProfile of the distgrad step at S")
     ap.add_argument("--profile-top", type=int, default=30)
@@ -680,7 +759,12 @@ def main(argv=None) -> dict:
                   f"up to dist.synchronize()):")
             print(pr["by_cumulative"])
             print(pr["by_tottime"])
-        if not (args.scaling or args.profile):
+        if args.simulate:
+            result["simulated"] = bench_simulated(args, log)
+            print(f"\nSimulated cluster at S (batch {SIZES['S'][0]}, width {SIZES['S'][1]}): "
+                  "in-process workers that handle every message and skip every kernel:")
+            print_simulated(result["simulated"])
+        if not (args.scaling or args.profile or args.simulate):
             result.update(bench_table(args, log))
             print("\ndistgrad bench: 4-layer MLP, layers 1-2 on worker 0, 3-4 on worker 1; "
                   "ms per training step (forward + backward + SGD + loss.item()).")

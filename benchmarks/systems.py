@@ -164,6 +164,45 @@ class Distgrad(_OnWorkers):
     close = teardown
 
 
+class DistgradCompiled(Distgrad):
+    """The same step under `distgrad.compile`: recorded on its first calls, then each step
+    is one small message per worker (the loss returned, read as a float outside)."""
+
+    name = "distgrad_compiled"
+
+    def setup(self, p) -> None:
+        import distgrad as dg
+
+        super().setup(p)
+        self.compiled = dg.compile(self._whole_step)
+
+    def _whole_step(self):
+        if self.api == "nn":
+            self.opt.zero_grad()
+            loss = self.forward()
+            loss.backward()
+            self.opt.step()
+            return loss
+        import distgrad as dg
+
+        loss = self.forward()
+        loss.backward()
+        with dg.no_grad():
+            for q in self.params:
+                q.sub_(self.lr * q.grad)
+                q.grad = None
+        return loss
+
+    def step(self) -> float:
+        return self.compiled().item()
+
+    def teardown(self) -> None:
+        self.compiled = None
+        super().teardown()
+
+    close = teardown
+
+
 def linear_from(w, b):
     """A distgrad `nn.Linear` in the driver holding the weight `w` and bias `b` (numpy)."""
     import distgrad as dg
@@ -225,6 +264,9 @@ class DistgradSharded(_OnWorkers):
         self.opt = optim.SGD([q for m in self.layers for q in m.parameters()], lr=p["lr"])
 
     def step(self) -> float:
+        return self._whole_step().item()
+
+    def _whole_step(self):
         import distgrad.nn.functional as F
 
         self.opt.zero_grad()
@@ -236,11 +278,32 @@ class DistgradSharded(_OnWorkers):
         loss = F.mse_loss(h, self.y)
         loss.backward()
         self.opt.step()
-        return loss.item()
+        return loss
 
     def teardown(self) -> None:
         self.layers = self.opt = self.x = self.y = None
         gc.collect()
+
+    close = teardown
+
+
+class DistgradShardedCompiled(DistgradSharded):
+    """The sharded step under `distgrad.compile` (as DistgradCompiled)."""
+
+    name = "distgrad_sharded_compiled"
+
+    def setup(self, p) -> None:
+        import distgrad as dg
+
+        super().setup(p)
+        self.compiled = dg.compile(self._whole_step)
+
+    def step(self) -> float:
+        return self.compiled().item()
+
+    def teardown(self) -> None:
+        self.compiled = None
+        super().teardown()
 
     close = teardown
 
@@ -250,6 +313,7 @@ class DistgradSharded(_OnWorkers):
 # Systems that share processes: the distgrad systems use one driver and its two workers;
 # the torch SPMD peers one pair of ranks and its gloo process group (torch_spmd.py).
 GROUPS = {"numpy": "numpy", "distgrad": "distgrad", "distgrad_sharded": "distgrad",
+          "distgrad_compiled": "distgrad", "distgrad_sharded_compiled": "distgrad",
           "distgrad_dp": "distgrad", "distgrad_pp": "distgrad", "distgrad_pp_zb": "distgrad",
           "torch_rpc": "torch_rpc", "torch_ddp": "torch_spmd", "torch_tp": "torch_spmd",
           "torch_pp": "torch_spmd", "torch_local": "torch_local"}
@@ -286,7 +350,10 @@ def _open_distgrad(names, options: dict):
     systems: dict = {}
     if "distgrad" in names:
         systems["distgrad"] = Distgrad(options.get("api", "auto"))
+    if "distgrad_compiled" in names:
+        systems["distgrad_compiled"] = DistgradCompiled(options.get("api", "auto"))
     for cls, available in ((DistgradSharded, sharded_available),
+                           (DistgradShardedCompiled, sharded_available),
                            (par.DistgradDP, par.dp_available),
                            (par.DistgradPP, par.pp_available),
                            (par.DistgradPPZeroBubble, par.pp_available)):

@@ -54,3 +54,4 @@ def __getattr__(name):
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'distgrad' has no attribute '{name}'")
 from .serialization import load, save  # noqa: E402
+from .compiled import compile  # noqa: E402,A001  (torch.compile's name)

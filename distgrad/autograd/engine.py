@@ -177,9 +177,11 @@ def _tensor_pre_hooks(node, grads, create_graph):
     if isinstance(node, AccumulateGrad):
         hooks = node.variable._hooks
         if hooks:
+            record.note_python("hook", hooks)
             grads[0] = _run_tensor_hooks(hooks, grads[0])
         return grads
     if node._tensor_pre_hooks:
+        record.note_python("hook", [h for _, h in node._tensor_pre_hooks])
         for nr, hook in list(node._tensor_pre_hooks):
             new = hook(grads[nr])
             if new is not None:
@@ -206,6 +208,7 @@ def _call(node, grads, create_graph, wanted=None):
     to a wanted node, so it reads (and version-checks) only what those need, as torch."""
     grads = _tensor_pre_hooks(node, list(grads), create_graph)
     if node._pre_hooks:
+        record.note_python("hook", node._pre_hooks)
         for hook in list(node._pre_hooks):
             new = hook(tuple(grads))
             if new is not None:
@@ -218,6 +221,7 @@ def _call(node, grads, create_graph, wanted=None):
     else:
         out = list(node.apply(grads, wanted) if isinstance(node, Node) else node.apply(grads))
     if node._hooks:
+        record.note_python("hook", node._hooks)
         for hook in list(node._hooks):
             new = hook(tuple(out), tuple(grads))
             if new is not None:
@@ -253,6 +257,7 @@ def accumulate_grad(var, g, create_graph):
         else:
             var._grad = var._grad + g
     if var._post_acc_hooks:
+        record.note_python("hook", var._post_acc_hooks)
         for hook in list(var._post_acc_hooks):
             hook(var)
 

@@ -26,7 +26,7 @@ import inspect
 import warnings
 from typing import Any
 
-from . import grad_mode
+from . import grad_mode, record
 from .graph import Node, SavedTensor, _sequence
 
 __all__ = ["Function", "FunctionCtx", "BackwardCFunction", "once_differentiable",
@@ -235,6 +235,7 @@ class Function(FunctionCtx, metaclass=FunctionMeta):
     @classmethod
     def apply(cls, *args, **kwargs):
         """Run forward without recording, and record one `<Name>Backward` node for it."""
+        record.note_python("function", (cls,))
         for a in args:
             if getattr(a, "_storage", None) is not None and a._storage.runs_ops:
                 return a._storage.apply_function(cls, args, kwargs)  # sharded operands

@@ -22,6 +22,18 @@ CPU = "cpu"
 _runtime = None  # the distributed runtime: .queue(device) and .flush_all()
 _node_ids = itertools.count(1)
 profiling = None  # the Recorder of the profile under way (autograd/profiler.py), if any
+# The recording of a distgrad.compile call under way (distributed/program.py), if any: it
+# is told of what a replay could not repeat (Python code in hooks, driver computations).
+capturing = None
+
+
+def note_python(what: str, functions=()) -> None:
+    """Tell a compile recording that Python code it cannot replay runs in the step: a
+    user's hook or custom Function (distgrad's own only issue ops, which it records)."""
+    rec = capturing
+    if rec is not None and any(not getattr(f, "__module__", None) or
+                               not f.__module__.startswith("distgrad.") for f in functions):
+        rec.cannot_replay(what)
 
 
 def register_runtime(runtime) -> None:
@@ -98,6 +110,8 @@ def call(name: str, *inputs, _device=None, **attrs):
     if op.moves:
         values = [storage.placement().transfer(inputs[0], device)]
     elif device == CPU:
+        if capturing is not None:
+            capturing.cannot_replay("driver-op")
         values = _run_local(op, inputs, attrs, metas)
     else:
         values = executor_for(device).run(op, inputs, attrs, metas, device)

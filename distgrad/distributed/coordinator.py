@@ -35,6 +35,10 @@ from .worker import Worker
 _ids = itertools.count(1)
 _limits = threading.local()  # this thread's call_timeout(), if it set one
 _holding = threading.local()  # this thread's hold_runs() depth
+# distgrad.compile (distributed/program.py): the recording under way, which sees every run
+# sent, array put and value read; and what to tell when the driver frees tensors.
+recorder = None
+free_watch = None
 
 
 @contextlib.contextmanager
@@ -202,6 +206,8 @@ class WorkerQueue:
     def put(self, array) -> RemoteRef:
         """Queue an array from the driver (sent with the run, as a Ray object or inline)."""
         tid = next(_ids)
+        if recorder is not None:
+            recorder.imported(self, tid, array)
         staged = self.endpoint.stage(array)  # copied now: later in-place writes don't leak in
         with self.lock:
             self._append(["import", tid, len(self.args)])
@@ -266,6 +272,8 @@ class WorkerQueue:
         """Queue reading rows [starts, stops) of a checkpoint shard file's tensor `key`: the
         worker reads the file itself (checkpoint/files.py)."""
         tid = next(_ids)
+        if recorder is not None:
+            recorder.cannot_replay("request")
         with self.lock:
             self._append(["read", tid, path, key, list(starts), list(stops), dtype, crc32,
                           file_bytes])
@@ -285,6 +293,12 @@ class WorkerQueue:
         with self.lock:
             self._append(["node", nid, saved_ids])
         return NodeHandle(self, nid)
+
+    def add_instruction(self, ins) -> None:
+        """Queue an instruction that makes no tensor the driver tracks (compile's program,
+        replay and drop_program: distributed/program.py)."""
+        with self.lock:
+            self._append(ins)
 
     def _append(self, ins) -> None:  # an instruction that computes nothing
         self.instrs.append(ins)
@@ -410,6 +424,10 @@ class WorkerQueue:
             instrs.append(["free", frees])
         if node_frees:
             instrs.append(["free_node", node_frees])
+        if frees and free_watch is not None:
+            free_watch(self, frees)
+        if recorder is not None:
+            recorder.sent(self, instrs)
         payload_size, refs = self.endpoint.submit(instrs, run.args, len(exports))
         self.counters.add_sent(self.index, payload_size, 1)
         sent = _Sent(refs[0], instrs, run.owners)
@@ -439,6 +457,8 @@ class WorkerQueue:
         next step meanwhile). If the op that made the value failed, or one it was computed
         from, its original error is raised (worker.py); if the run failed as a whole (its
         worker died), that run's error."""
+        if recorder is not None:
+            recorder.cannot_replay("read")
         exp = self.export(ref)
         if not exp.sent:
             self.flush()
@@ -540,6 +560,8 @@ class WorkerQueue:
             self.kept_exports = weakref.WeakSet()
 
     def request(self, kind: str) -> dict:
+        if recorder is not None:
+            recorder.cannot_replay("request")
         self.flush()
         self.check(block=True)
         try:

@@ -629,7 +629,9 @@ def init(num_workers: int = 2, address=None, backend: str = "ray", timeout_s: fl
 
     backend="ray", address=None: a local multi-process Ray runtime (the embedded default);
     address="auto" or "ray://host:port": join a running cluster, workers spread over its
-    nodes; backend="local": the same workers and messages in this process, without Ray.
+    nodes; backend="local": the same workers and messages in this process, without Ray;
+    backend="simulated": workers in this process that skip every kernel (simulated.py), to
+    measure what the driver spends on many workers.
 
     timeout_s bounds all of init, at any worker count: an address that cannot be reached
     raises ConnectionError, and workers that do not all start and connect in time raise
@@ -662,11 +664,16 @@ def init(num_workers: int = 2, address=None, backend: str = "ray", timeout_s: fl
         if backend == "local":
             rt = Runtime("local", LocalEndpoint(num_workers, test_hooks), num_workers, False,
                          call_timeout_s)
+        elif backend == "simulated":
+            from .simulated import SimulatedEndpoint
+
+            rt = Runtime("simulated", SimulatedEndpoint(num_workers), num_workers, False,
+                         call_timeout_s)
         elif backend == "ray":
             rt = _init_ray(num_workers, address, timeout_s, worker_num_cpus, blas_threads,
                            recv_idle_timeout_s, test_hooks, ray_kwargs, call_timeout_s)
         else:
-            raise ValueError(f"backend must be 'ray' or 'local', got {backend!r}")
+            raise ValueError(f"backend must be 'ray', 'local' or 'simulated', got {backend!r}")
         _runtime = rt
         record.register_runtime(rt)
         return rt

@@ -14,6 +14,13 @@ A `run` message carries a worker's queued instructions, executed in order:
   ["read", id, path, key, starts, stops, dtype, crc32, file_bytes]
                            tensor `id` is rows [starts, stops) of tensor `key` of the
                            checkpoint shard file `path` (its size and checksum checked)
+  ["program", pid, runs]   keep `runs` (lists of instructions) as program `pid` (compile.py)
+  ["replay", pid, lo, hi, binds, moves, gen]
+                           run runs lo..hi-1 of program `pid`: the first binds [[id the
+                           program reads, id of this call's tensor], ...], the last moves
+                           [[program's id, fresh id, shape, dtype], ...] and unbinds; `gen`
+                           numbers the replay (its send/recv keys are its own)
+  ["drop_program", pid]
 
 Its reply: {"exports": n, "timing": [start, end, recv_wait]} (wall-clock seconds; the
 seconds it waited in "recv"), and "failed": [[instr index, record], ...] for the ops that
@@ -193,9 +200,13 @@ def _op_ok(ins) -> bool:
 
 
 def _check_instr(i: int, ins) -> None:
+    check_instr(f"instrs[{i}]", ins)
+
+
+def check_instr(where: str, ins) -> None:
+    """One instruction's fields (WireFormatError names the first bad one)."""
     if type(ins) is list and ins and type(ins[0]) is str and ins[0] == "op" and _op_ok(ins):
         return
-    where = f"instrs[{i}]"
     if not isinstance(ins, list) or not ins or not isinstance(ins[0], str):
         raise WireFormatError(f"field '{where}': expected [code, ...]")
     code = ins[0]
@@ -241,6 +252,18 @@ _INSTR_SHAPES = {
     "node": [(_is_id, "a node id"), (_ids, "a list of ids")],
     "free": [(_ids, "a list of ids")],
     "free_node": [(_ids, "a list of node ids")],
+    "program": [(_is_id, "a program id"),
+                (lambda x: isinstance(x, list) and all(isinstance(r, list) for r in x),
+                 "a list of runs")],
+    "replay": [(_is_id, "a program id"), (_is_id, "a run index"), (_is_id, "a run index"),
+               (lambda x: isinstance(x, list) and all(_ids(b) and len(b) == 2 for b in x),
+                "a list of [id, id]"),
+               (lambda x: isinstance(x, list) and all(
+                   isinstance(m, list) and len(m) == 4 and _is_id(m[0]) and _is_id(m[1])
+                   and _ids(m[2]) and m[3] in _DTYPES for m in x),
+                "a list of [id, id, shape, dtype]"),
+               (_is_id, "a replay number")],
+    "drop_program": [(_is_id, "a program id")],
     "read": [(_is_id, "an id"), (lambda x: isinstance(x, str), "a path"),
              (lambda x: isinstance(x, str), "a key"), (_ids, "a list of starts"),
              (_ids, "a list of stops"), (lambda x: isinstance(x, str) and x in _DTYPES, "a dtype"),

@@ -14,8 +14,10 @@ What counts as a malformed message (raised as `WireFormatError`, naming the fiel
   - an op that passed those checks but then fails with an error that is not one of an
     op's own errors (TypeError, ValueError, KeyError, ...: attrs the rule ignored but the
     forward cannot use).
-Every run is checked in full before any of it executes. An op's own errors on the values
-it is given (torch's `IndexError: index 5 is out of bounds...` for bad index values,
+Every run is checked in full before any of it executes (a "replay" of a program that
+distgrad.compile recorded is not checked again: its runs were, when they first ran here,
+on tensors of the shapes the driver checks the replay's inputs against). An op's own
+errors on the values it is given (torch's `IndexError: index 5 is out of bounds...` for bad index values,
 `RuntimeError: Integers to negative integer powers...`) are not the message's fault: they
 keep their type and message and reach the user as torch raises them. Nor is running
 out of memory: an op whose results cannot be allocated, or a tensor from another worker
@@ -146,6 +148,7 @@ class Worker:
         # While a profile is on: [kind, name, start ns, end ns(, key)] of each run, op, send
         # and receive (autograd/profiler.py reads them); None when off.
         self.timeline = None
+        self.programs: dict = {}  # program id -> its runs, recorded by distgrad.compile
 
     # ---- entry point -----------------------------------------------------------------------
     def handle(self, payload, *arrays):
@@ -322,13 +325,27 @@ class Worker:
                     if known.get(tid):
                         freed[tid] = known[tid]
                     known[tid] = None
+            elif code == "program":
+                for k, seg in enumerate(ins[2]):
+                    for j, item in enumerate(seg):
+                        wire.check_instr(f"instrs[{i}][2][{k}][{j}]", item)
+            elif code == "replay":
+                _, pid, lo, hi, binds, moves, gen = ins
+                if pid not in self.programs and not any(
+                        x[0] == "program" and x[1] == pid for x in instrs[:i]):
+                    raise WireFormatError(f"field 'instrs[{i}][1]': no program {pid}")
+                for k, (_, tid) in enumerate(binds):
+                    operand(tid, i, f"[4][{k}]")
+                for _, tid, shape, dtype in moves:
+                    known[tid] = _Operand(tuple(shape), _DTYPES[dtype])
         known.update(freed)  # what the run makes, freed in it or not: its results' sizes
         self._planned = known
 
     # ---- execution -------------------------------------------------------------------------
-    def _run(self, instrs, args):
+    def _run(self, instrs, args, key_offset: int = 0):
         """Run the instructions; returns the exported values (a failure record's reply in
-        place of a failed tensor) and the ops that failed, [[instr index, record]]."""
+        place of a failed tensor) and the ops that failed, [[instr index, record]].
+        `key_offset` tells one replay's sends and receives from another's (_replay)."""
         tensors = self.tensors
         hooks = self.hooks
         timeline = self.timeline
@@ -351,8 +368,8 @@ class Worker:
                 try:
                     if hooks is not None:
                         hooks.allocate(self._result_bytes(out_ids, out_dtypes))
-                    outs = run_forward(OPS[name], values, attrs,
-                                       [dtypes.from_name(d) for d in out_dtypes])
+                    outs = self._kernel(OPS[name], values, attrs,
+                                        [dtypes.from_name(d) for d in out_dtypes])
                 except (OP_ERRORS + (MemoryError,)) as e:
                     if isinstance(e, MemoryError):
                         # numpy says how much the allocation that failed asked for
@@ -385,12 +402,13 @@ class Worker:
                     started = time.time_ns()
                 try:
                     if type(value) is _Failure:
-                        self.channels.send_failure(ins[2], ins[3], json.dumps(value.record))
+                        self.channels.send_failure(ins[2], ins[3] + key_offset,
+                                                   json.dumps(value.record))
                     else:
-                        self.channels.send(ins[2], ins[3], value)
+                        self.channels.send(ins[2], ins[3] + key_offset, value)
                 except PeerLostError:
                     pass  # the receiver is gone, and its run with it: the rest of ours goes on
-                self._sent.add(ins[3])
+                self._sent.add(ins[3] + key_offset)
                 if timeline is not None:
                     timeline.append(["send", f"send to worker:{ins[2]}", started, time.time_ns(),
                                      str(ins[3])])
@@ -401,7 +419,8 @@ class Worker:
                 if timeline is not None:
                     started = time.time_ns()
                 try:
-                    tensors[ins[1]] = self.channels.recv(ins[2], ins[3], ins[4], ins[5])
+                    tensors[ins[1]] = self.channels.recv(ins[2], ins[3] + key_offset, ins[4],
+                                                         ins[5])
                 except (PeerRunFailedError, PeerLostError, MemoryError) as e:
                     self._fail([ins[1]], _received_record(e, self.index, ins[1]))
                 self._recv_wait += time.perf_counter() - waited
@@ -429,7 +448,38 @@ class Worker:
             elif code == "free_node":
                 for nid in ins[1]:
                     self.nodes.pop(nid, None)
+            elif code == "program":
+                self.programs[ins[1]] = ins[2]
+            elif code == "drop_program":
+                self.programs.pop(ins[1], None)
+            elif code == "replay":
+                failed.extend([i, record] for _, record in self._replay(*ins[1:]))
         return exported, failed
+
+    def _replay(self, pid, lo, hi, binds, moves, gen):
+        """Runs lo..hi-1 of a program distgrad.compile recorded (they ran here once, on
+        tensors of these shapes): the first binds this call's inputs to the ids the program
+        reads them by, the last hands its outputs over to fresh ids and lets go of the
+        bound ones. Sends and receives take keys of this replay (`gen`), so a peer's next
+        replay never meets this one's tensors."""
+        tensors, segments = self.tensors, self.programs[pid]
+        if lo == 0:
+            for placeholder, tid in binds:
+                tensors[placeholder] = tensors[tid]
+        offset = (gen + 1) << 40  # above every key the driver hands out
+        failed = []
+        for seg in segments[lo:hi]:
+            exported, seg_failed = self._run(seg, (), offset)
+            failed.extend(seg_failed)
+        if hi == len(segments):
+            for src, dst, _, _ in moves:
+                tensors[dst] = tensors.pop(src)
+            for placeholder, _ in binds:
+                tensors.pop(placeholder, None)
+        return failed
+
+    # An op's forward (simulated.py's workers skip it).
+    _kernel = staticmethod(run_forward)
 
     def _fail(self, ids, record: dict) -> None:
         for tid in ids:

@@ -13,6 +13,7 @@ from typing import Optional
 import numpy as np
 
 from .. import creation, dtypes
+from ..autograd import record
 from ..autograd.grad_mode import no_grad
 from ..autograd.record import call
 from ..ops import functions as _f
@@ -387,6 +388,8 @@ def silu(input: Tensor, inplace: bool = False) -> Tensor:
 def _draw_seed() -> int:
     """A seed for one random op, from distgrad.manual_seed's stream (drawn in the driver, so
     the op's values do not depend on where it runs)."""
+    if record.capturing is not None:  # a replay would draw the same seed again
+        record.capturing.cannot_replay("random")
     return int(creation._rng.integers(2 ** 63))
 
 

@@ -10,6 +10,7 @@ from collections import OrderedDict, namedtuple
 from typing import Iterator, Optional
 
 from .. import dtypes
+from ..autograd import record
 from ..autograd.grad_mode import no_grad
 from ..tensor import Tensor, device_str, to_args
 from . import functional as F
@@ -65,6 +66,9 @@ class Module:
 
     # ---- calling ----------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
+        if self._forward_pre_hooks or self._forward_hooks:
+            record.note_python("hook", list(self._forward_pre_hooks.values()) +
+                               list(self._forward_hooks.values()))
         for hook in list(self._forward_pre_hooks.values()):
             out = hook(self, args)
             if out is not None:

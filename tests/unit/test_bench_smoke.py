@@ -96,11 +96,25 @@ def test_scaling_and_profile_modes(capsys):
                          "--profile", "--profile-top", "5", "--steps", "2", "--warmup", "1",
                          "--backend", "local", "--quiet"])
     rows = result["scaling"]
-    assert [(r["workers"], r["depth"]) for r in rows] == [(1, 4), (2, 4)]
+    assert [(r["workers"], r["depth"], r["mode"]) for r in rows] == [
+        (1, 4, "eager"), (1, 4, "compiled"), (2, 4, "eager"), (2, 4, "compiled")]
     for r in rows:
         assert r["graph_nodes"] >= 4 and r["messages_per_step"] > 0 and r["us_per_node"] > 0
     assert "cumulative" in result["profile"]["by_cumulative"]
     assert "Scaling at S" in capsys.readouterr().out
+
+
+def test_simulate_mode_measures_the_driver_on_simulated_workers(capsys):
+    result = bench.main(["--simulate", "--simulate-workers", "2,8", "--simulate-depths", "4",
+                         "--steps", "3", "--warmup", "2", "--quiet"])
+    rows = result["simulated"]
+    assert [(r["workers"], r["workers_used"], r["mode"]) for r in rows] == [
+        (2, 2, "eager"), (2, 2, "compiled"), (8, 4, "eager"), (8, 4, "compiled")]
+    for r in rows:
+        assert r["driver_cpu_ms"] > 0
+        if r["mode"] == "compiled":  # one message per worker holding a layer
+            assert r["messages_per_step"] == r["workers_used"]
+    assert "Simulated cluster at S" in capsys.readouterr().out
 
 
 def _listening(pid: int) -> list:

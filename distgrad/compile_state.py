@@ -1,0 +1,292 @@
+"""What distgrad.compile checks before it replays a step: a fingerprint of the driver
+state the step's Python code reads, and of the call's arguments.
+
+The fingerprint is two lists in the walk's order: `sigs`, what the Python code of a step
+could branch on (types, lengths, dict keys, numbers, strings, tensor shapes, dtypes,
+devices, requires_grad, whether a gradient or a shard exists), and `ids`, which worker
+tensor sits at each place (None where none does). The walk starts at the step's
+arguments, its defaults, the cells of its closure, the globals it names and its `self`
+(and so on through the user's functions it reaches), and goes through containers and
+objects' attributes and slots (modules, optimizers, schedulers, the user's own objects),
+but not into classes, modules, numpy arrays or distgrad's runtime.
+"""
+from __future__ import annotations
+
+import operator
+import types
+import weakref
+from itertools import chain
+
+import numpy as np
+
+from .tensor import Tensor
+
+_LIMIT = 100_000  # places walked at most (a bigger state is compared only so far)
+_OPAQUE = (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, types.MethodType,
+           type, weakref.ReferenceType)
+_SKIP_MODULES = ("distgrad.distributed.coordinator", "distgrad.distributed.runtime",
+                 "distgrad.distributed.channels", "distgrad.distributed.program",
+                 "distgrad.compiled", "ray", "threading", "_thread", "numpy", "queue", "logging",
+                 "builtins")
+_SCALARS = (int, float, bool, str, bytes, complex, type(None))
+
+
+def roots_of(fn, args, kwargs) -> list:
+    """Where the walk starts: what the step can reach besides its tensor arguments."""
+    roots = [args, kwargs]
+    target = fn
+    self = getattr(fn, "__self__", None)
+    if self is not None:
+        roots.append(self)
+        target = fn.__func__
+    code = getattr(target, "__code__", None)
+    if code is None:  # a callable object: its attributes
+        return roots + [fn]
+    roots.extend(target.__defaults__ or ())
+    roots.extend((target.__kwdefaults__ or {}).values())
+    for cell in target.__closure__ or ():
+        try:
+            roots.append(cell.cell_contents)
+        except ValueError:  # an empty cell
+            pass
+    g = getattr(target, "__globals__", {})
+    for name in code.co_names:
+        if name in g:
+            roots.append(g[name])
+    return roots
+
+
+def tensor_sig(t: Tensor):
+    s = t._sharding
+    value = t._value
+    number = value.item() if t.device_str == "cpu" and not t.shape and \
+        isinstance(value, np.ndarray) else None  # a 0-dim driver tensor is read as a number
+    return ("T", t.device_str, tuple(t.shape), t.dtype.name, t._requires_grad,
+            t._grad_fn is None, number,
+            None if s is None else (repr(s.placement), tuple(s.workers),
+                                    tuple(x is not None for x in s.shards)))
+
+
+def fingerprint(roots, inputs=frozenset(), guards=None, held=None):
+    """(sigs, ids) of everything reachable from `roots` (see the module doc); the call's
+    input tensors (`inputs`, by id()) count as places, whatever they hold. With a list
+    `guards`, also what `unchanged` checks to tell that nothing it walked has changed;
+    with a set `held`, the ids of the memory its worker tensors view (a view keeps its
+    base alive on the worker: gradients that are views of one reduced bucket)."""
+    sigs, ids, seen = [], [], {}
+    guard = guards.append if guards is not None else None
+
+    def walk(obj, get=None, where=None, at=None):
+        if len(sigs) >= _LIMIT:
+            return
+        t = type(obj)
+        key = id(obj)
+        if guard is not None and get is not None:  # a place a container does not cover
+            guard((get, where, at, obj))
+        if t in _SCALARS:
+            sigs.append(obj)
+            ids.append(None)
+            return
+        if key in seen:
+            sigs.append(("seen", seen[key]))
+            ids.append(None)
+            return
+        seen[key] = len(sigs)
+        if key in inputs:
+            sigs.append("input")
+            ids.append(None)
+        elif isinstance(obj, Tensor):
+            sig = tensor_sig(obj)
+            sigs.append(sig)
+            ids.append(getattr(obj._value, "id", None))
+            if held is not None and ids[-1] is not None:
+                held.add(obj._value.root.id)
+            if guard is not None:
+                guard((_TENSOR, obj, sig[6], (obj._value, obj._grad, obj._grad_fn,
+                                               obj._sharding, obj.shape, obj._requires_grad)))
+            walk(obj._grad)
+            if obj._sharding is not None:
+                walk(obj._sharding.shards)
+        elif t is dict or isinstance(obj, dict):
+            sigs.append(("dict", len(obj)))
+            ids.append(None)
+            if guard is not None:
+                guard((_DICT, obj, tuple(obj), tuple(obj.values())))
+            for k, v in obj.items():
+                sigs.append(k if type(k) in _SCALARS else ("key", type(k).__name__))
+                ids.append(None)
+                walk(v)
+        elif t in (list, tuple) or isinstance(obj, (list, tuple)):
+            sigs.append((t.__name__, len(obj)))
+            ids.append(None)
+            if guard is not None and t is not tuple:
+                guard((_LIST, obj, None, tuple(obj)))
+            for v in obj:
+                walk(v)
+        elif isinstance(obj, np.ndarray):
+            sigs.append(("nd", obj.shape, obj.dtype.str, key))
+            ids.append(None)
+        elif t is types.FunctionType and not (obj.__module__ or "").startswith("distgrad."):
+            # A function of the user's: what its closure and the globals it names hold
+            # (a step calling a helper that closes over the model and the optimizer).
+            sigs.append(("fn", id(obj.__code__)))
+            ids.append(None)
+            walk(obj.__defaults__, _ATTR, obj, "__defaults__")
+            walk(obj.__kwdefaults__, _ATTR, obj, "__kwdefaults__")
+            for cell in obj.__closure__ or ():
+                try:
+                    walk(cell.cell_contents, _CELL, cell)
+                except ValueError:  # an empty cell
+                    sigs.append("empty")
+                    ids.append(None)
+            g = obj.__globals__
+            for name in obj.__code__.co_names:
+                if name in g:
+                    walk(g[name], _KEY, g, name)
+        elif t is types.MethodType:
+            sigs.append("method")
+            ids.append(None)
+            walk(obj.__self__)
+            walk(obj.__func__)
+        elif isinstance(obj, _OPAQUE) or (t.__module__ or "").startswith(_SKIP_MODULES):
+            sigs.append(("ref", key))
+            ids.append(None)
+        else:
+            attrs = getattr(obj, "__dict__", None)
+            sigs.append(("obj", t.__qualname__))
+            ids.append(None)
+            if attrs is not None:
+                walk(attrs)
+            for name in _slots(t):
+                walk(getattr(obj, name, None), _ATTR, obj, name)
+
+    for r in roots:
+        walk(r)
+    return sigs, ids
+
+
+# What a guard checks: a dict's keys and values, a list's items, a tensor's mutable
+# attributes (all by identity), or one place: a dict key, an attribute, a closure cell.
+_DICT, _LIST, _TENSOR, _KEY, _ATTR, _CELL = 1, 2, 3, 4, 5, 6
+_MISSING = object()
+
+
+_TENSOR_ATTRS = operator.attrgetter("_value", "_grad", "_grad_fn", "_sharding", "shape",
+                                    "_requires_grad")
+
+
+def unchanged(guards) -> bool:
+    """Does every place `fingerprint(..., guards=)` walked still hold the very objects it
+    held? Identity only, each kind of container checked in one pass at C speed (a number
+    set again to an equal value, or this call's input found in the state, send the caller
+    back to a full walk, which tells them apart)."""
+    g = guards if type(guards) is _Grouped else _Grouped(guards)
+    is_ = operator.is_
+    if any(map(len, g.empty)) or list(map(len, g.dicts)) != g.dict_lens or \
+            list(map(len, g.lists)) != g.list_lens:
+        return False
+    if not all(map(is_, chain.from_iterable(map(dict.values, g.dicts)), g.dict_values)) or \
+            not all(map(is_, chain.from_iterable(g.dicts), g.dict_keys)) or \
+            not all(map(is_, chain.from_iterable(g.lists), g.list_items)) or \
+            not all(map(is_, chain.from_iterable(map(_TENSOR_ATTRS, g.tensors)),
+                        g.tensor_attrs)):
+        return False
+    for t, number in g.numbers:
+        if t._value.item() != number:
+            return False
+    for kind, obj, at, was in g.places:
+        if kind == _KEY:
+            now = obj.get(at, _MISSING)
+        elif kind == _ATTR:
+            now = getattr(obj, at, _MISSING)
+        else:
+            try:
+                now = obj.cell_contents
+            except ValueError:  # emptied
+                return False
+        if now is not was:
+            return False
+    return True
+
+
+class _Grouped:
+    """Guards sorted by what checks them, flattened for `unchanged`'s one-pass checks."""
+
+    def __init__(self, guards):
+        self.empty, self.dicts, self.lists, self.tensors = [], [], [], []
+        self.numbers, self.places = [], []
+        keys, values, items, attrs = [], [], [], []
+        for guard in guards:
+            kind, obj, at, was = guard
+            if kind in (_DICT, _LIST) and not was:
+                self.empty.append(obj)
+            elif kind == _DICT:
+                self.dicts.append(obj)
+                keys.extend(at)
+                values.extend(was)
+            elif kind == _LIST:
+                self.lists.append(obj)
+                items.extend(was)
+            elif kind == _TENSOR:
+                self.tensors.append(obj)
+                attrs.extend(was)
+                if at is not None:
+                    self.numbers.append((obj, at))
+            else:
+                self.places.append(guard)
+        self.dict_lens = [len(d) for d in self.dicts]
+        self.list_lens = [len(x) for x in self.lists]
+        self.dict_keys, self.dict_values = tuple(keys), tuple(values)
+        self.list_items, self.tensor_attrs = tuple(items), tuple(attrs)
+
+
+def grouped(guards) -> _Grouped:
+    return _Grouped(guards)
+
+
+_slot_names: dict = {}
+
+
+def _slots(cls) -> tuple:
+    """The __slots__ attributes of a class and its bases (but __dict__, __weakref__)."""
+    names = _slot_names.get(cls)
+    if names is None:
+        found = []
+        for c in cls.__mro__:
+            slots = c.__dict__.get("__slots__", ())
+            for n in (slots,) if isinstance(slots, str) else slots:
+                if n not in ("__dict__", "__weakref__") and n not in found:
+                    found.append(n)
+        names = _slot_names[cls] = tuple(found)
+    return names
+
+
+def flatten_inputs(args, kwargs):
+    """(tensors, sig, objects): the call's tensors in order, a signature of the arguments'
+    structure (tensor shapes, dtypes, placements, which ones are the same tensor, other
+    values), and the non-tensor objects among them."""
+    tensors, sig, objects, where = [], [], [], {}
+
+    def walk(obj):
+        t = type(obj)
+        if isinstance(obj, Tensor):
+            sig.append(tensor_sig(obj))
+            sig.append(where.setdefault(id(obj), len(tensors)))
+            tensors.append(obj)
+        elif t in _SCALARS:
+            sig.append(obj)
+        elif t in (list, tuple):
+            sig.append((t.__name__, len(obj)))
+            for v in obj:
+                walk(v)
+        elif t is dict:
+            sig.append(("dict", tuple(obj)))
+            for v in obj.values():
+                walk(v)
+        else:
+            sig.append(("obj", id(obj)))
+            objects.append(obj)
+
+    walk(args)
+    walk(kwargs)
+    return tensors, sig, objects

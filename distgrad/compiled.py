@@ -1,0 +1,334 @@
+"""`distgrad.compile(fn)`: record a training step once, then replay it with one small
+message per worker.
+
+    @distgrad.compile
+    def step(x, y):
+        opt.zero_grad()
+        loss = F.mse_loss(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+The first call runs `fn` eagerly while every run sent to the workers is recorded
+(distributed/program.py). A later call whose arguments have the same shapes, dtypes and
+placements, and whose module and optimizer state is as the recording left it
+(compile_state.py), runs none of fn's Python: each worker gets one instruction, "run
+your program again on these inputs", and the returned tensors come from that replay,
+bit for bit what the eager call computes. Outputs come back detached (a compiled step
+is a whole step: its backward ran inside it).
+
+Guards. A call records again when its arguments' signature differs from the recording's,
+when the state fn reads differs (a parameter replaced, a hyperparameter such as lr
+changed, optimizer state created: the second call of a typical step records once more
+for that reason), or when a tensor the program reads was freed or its worker restarted.
+A recording that cannot be replayed (a user's hook or custom Function ran, a value was
+read with .item()/bool(), random numbers were drawn, driver tensors were computed on,
+...) makes the calls that match it run eagerly. Each outcome is counted (`stats()`), and
+each reason warned about once. After MAX_RECORDINGS recordings the step runs eagerly.
+"""
+from __future__ import annotations
+
+import collections
+import functools
+import gc
+import warnings
+import weakref
+
+from .compile_state import fingerprint, flatten_inputs, grouped, roots_of, unchanged
+from .tensor import Tensor
+
+_AGAIN = {
+    "inputs": "the arguments' shapes, dtypes or placements changed",
+    "state": "module or optimizer state changed outside the step (a tensor replaced or "
+             "freed, a hyperparameter changed, state created)",
+    "runtime": "the workers changed (restart_worker, a new runtime)",
+}
+
+
+def compile(fn=None):
+    """`fn` recorded on its first call and replayed on the workers after (module doc);
+    also a decorator, of functions and methods."""
+    if fn is None:
+        return compile
+    return CompiledFunction(fn)
+
+
+class CompiledFunction:
+    MAX_RECORDINGS = 8
+
+    def __init__(self, fn):
+        self.fn = fn
+        functools.update_wrapper(self, fn)
+        self.recording = None  # the latest _Recording
+        self.counters = collections.Counter()  # calls "recorded", "replayed", "eager"
+        self.reasons = collections.Counter()  # "<what happened>: <why>" -> calls
+        self._warned = set()
+        self._methods = weakref.WeakKeyDictionary()
+
+    def __get__(self, obj, objtype=None):
+        if obj is None:
+            return self
+        bound = self._methods.get(obj)
+        if bound is None:
+            bound = self._methods[obj] = CompiledFunction(self.fn.__get__(obj, objtype))
+        return bound
+
+    def stats(self) -> dict:
+        """Calls recorded, replayed and run eagerly, and why each recording or eager run
+        happened ("recorded again: state", "eager: read", ...)."""
+        return {"recorded": self.counters["recorded"], "replayed": self.counters["replayed"],
+                "eager": self.counters["eager"], "reasons": dict(self.reasons)}
+
+    def __call__(self, *args, **kwargs):
+        from .distributed import program, runtime
+
+        if program.recording():  # inside another compiled step: part of its recording
+            program.coordinator.recorder.cannot_replay("nested")
+            return self._eager("nested", args, kwargs)
+        if not runtime.is_initialized():
+            return self._eager("no workers", args, kwargs)
+        rt = runtime.current()
+        tensors, sig, objects = flatten_inputs(args, kwargs)
+        inputs = {id(t) for t in tensors}
+        roots = roots_of(self.fn, objects, {})
+        rec = self.recording
+        if rec is not None and rec.same_as_last(rt, sig, roots, inputs):
+            self.counters["replayed"] += 1
+            return rec.replay(tensors, rt)
+        guards = []
+        sigs, ids = fingerprint(roots, inputs, guards)
+        if rec is not None:
+            why = rec.mismatch(rt, sig, sigs, ids)
+            if why is None:
+                if rec.reasons:
+                    return self._eager(rec.reasons, args, kwargs)
+                rec.last = (roots, grouped(guards))  # the next call checks this state first
+                self.counters["replayed"] += 1
+                return rec.replay(tensors, rt)
+            self._note("recorded again", why, _AGAIN[why],
+                       quiet=self.counters["recorded"] < 2)
+        if self.counters["recorded"] >= self.MAX_RECORDINGS:
+            return self._eager("limit", args, kwargs)
+        return self._record(rt, args, kwargs, tensors, sig, roots, inputs, sigs, ids)
+
+    # ---- the three ways a call goes ---------------------------------------------------------
+    def _eager(self, reasons, args, kwargs):
+        from .distributed.program import REASONS
+
+        for r in [reasons] if isinstance(reasons, str) else reasons:
+            self._note("eager", r, REASONS.get(r, {
+                "limit": f"it was recorded {self.MAX_RECORDINGS} times already",
+                "no workers": "distgrad.distributed is not initialized",
+                "nested": "it runs inside another compiled step"}.get(r, r)))
+        self.counters["eager"] += 1
+        return self.fn(*args, **kwargs)
+
+    def _record(self, rt, args, kwargs, tensors, sig, roots, inputs, sigs_in, ids_in):
+        from .distributed import program
+
+        rt.flush_all()  # what was queued before the call is not part of it
+        cpu_inputs = [(k, t._value) for k, t in enumerate(tensors) if t.device_str == "cpu"]
+        recorder = program.start(cpu_inputs)
+        try:
+            out = self.fn(*args, **kwargs)
+            flat, rebuild, plain = _flatten_outputs(out)
+            outs = [_detached(t) for t in flat]
+            del out, flat
+            gc.collect()  # the step's temporaries are freed inside the recording
+            rt.flush_all()
+        finally:
+            program.stop()
+        self.counters["recorded"] += 1
+        worker_inputs = []
+        for k, t in enumerate(tensors):
+            if t._requires_grad:
+                recorder.cannot_replay("input-grad")
+            for j, part in _parts(t):
+                if part.device_str.startswith("worker:"):
+                    worker_inputs.append(((k, j), rt.queue(part.device_str), part._value.id))
+        out_specs, out_metas = [], []
+        for t in outs:
+            parts = _parts(t)
+            if t._sharding is not None and t._sharding.shards[0] is None or not all(
+                    p.device_str.startswith("worker:") for _, p in parts):
+                recorder.cannot_replay("output")
+                continue
+            for _, p in parts:
+                out_specs.append((rt.queue(p.device_str), p._value.id, list(p.shape),
+                                  p.dtype.name))
+            out_metas.append(_out_meta(t))
+        if not plain:
+            recorder.cannot_replay("output")
+        prog, reasons = program.Program.build(recorder, worker_inputs, out_specs)
+        held = set()
+        sigs_out, ids_out = fingerprint(roots, inputs, held=held)
+        if {p._value.id for t in outs for _, p in _parts(t)} & set(ids_out):
+            reasons.append("output")  # kept by the state too: a replay would not update it
+        if prog.kept - set(ids_out) - held:
+            # It leaves tensors behind that the state walk does not reach: each replay would
+            # make them again, and nothing would free them once their holder lets go.
+            reasons.append("unseen")
+        if prog.reads - set(ids_in):
+            # It reads tensors the state walk does not reach: nothing would tell if they
+            # were replaced before a replay.
+            reasons.append("unseen")
+        reasons = list(dict.fromkeys(reasons))
+        if self.recording is not None:
+            self.recording.drop()
+        self.recording = _Recording(rt, sig, sigs_in, ids_in, sigs_out, ids_out, prog, reasons,
+                                    rebuild, out_metas, [k for k, _ in cpu_inputs])
+        if not reasons:
+            prog.watch()
+        return rebuild(outs)
+
+    def _note(self, what, reason, words, quiet=False) -> None:
+        self.reasons[f"{what}: {reason}"] += 1
+        if quiet or (what, reason) in self._warned:
+            return
+        self._warned.add((what, reason))
+        name = getattr(self.fn, "__qualname__", repr(self.fn))
+        action = "calls that match the recording run eagerly" if what == "eager" else \
+            "the call was recorded again"
+        warnings.warn(f"distgrad.compile({name}): {action}: {words}", stacklevel=4)
+
+
+class _Recording:
+    """One recorded call, and what must hold for a later call to replay it."""
+
+    def __init__(self, rt, sig, sigs_in, ids_in, sigs_out, ids_out, prog, reasons, rebuild,
+                 out_metas, cpu_positions):
+        self.runtime = rt
+        self.sig = sig
+        self.sigs_in, self.ids_in, self.ids_out = sigs_in, ids_in, ids_out
+        self.program = prog
+        self.reasons = reasons
+        self.rebuild = rebuild
+        self.out_metas = out_metas
+        self.cpu_positions = cpu_positions
+        self.last = None  # (roots, guards) of the last call the full check let replay
+        self.fixed_point = sigs_out == sigs_in and not any(
+            before != after and before in prog.reads for before, after in zip(ids_in, ids_out))
+
+    def same_as_last(self, rt, sig, roots, inputs) -> bool:
+        """The cheap check: the arguments' signature is the recording's and every place the
+        last replayed call's walk saw holds what it held then (a replay changes none of
+        the driver's objects, so that call's state is still one the program replays from)."""
+        last = self.last
+        if last is None or rt is not self.runtime or sig != self.sig:
+            return False
+        before, guards = last
+        # (roots[:2] are this call's argument lists, new each call: the signature holds
+        # which objects they are.)
+        if len(roots) != len(before) or any(
+                a is not b and not (type(a) is type(b) and type(a) in (int, float, bool, str)
+                                    and a == b) for a, b in zip(roots[2:], before[2:])):
+            return False
+        return unchanged(guards) and self.program.valid(rt)
+
+    def mismatch(self, rt, sig, sigs, ids):
+        """None if a call with this signature and state replays the recording, else why
+        it must record again ("inputs", "state", "runtime")."""
+        if rt is not self.runtime:
+            return "runtime"
+        if sig != self.sig:
+            return "inputs"
+        if sigs != self.sigs_in:
+            return "state"
+        if self.reasons:
+            return None  # it runs eagerly anyway: which tensors sit where does not matter
+        # A replay changes none of the driver's objects, so it can only start from the
+        # state the recording ended in (a gradient the step made is where the step put
+        # it), and only when the step started from one like it: a place whose tensor the
+        # step replaced (a new gradient) must not have been read by it.
+        if not self.fixed_point or ids != self.ids_out:
+            return "state"
+        if not self.program.valid(rt):
+            return "state" if self.program.stale else "runtime"
+        return None
+
+    def replay(self, tensors, rt):
+        input_ids = {}
+        for k, j in {key for ph_keys in self.program.binds.values() for _, key in ph_keys}:
+            part = dict(_parts(tensors[k]))[j]
+            input_ids[(k, j)] = part._value.id
+        cpu_arrays = {k: tensors[k]._value for k in self.cpu_positions}
+        refs = iter(self.program.replay(input_ids, cpu_arrays, rt.endpoint.concurrent))
+        return self.rebuild([_out_tensor(meta, refs) for meta in self.out_metas])
+
+    def drop(self) -> None:
+        self.program.drop()
+
+
+def _parts(t: Tensor):
+    """(shard index or None, tensor) for a tensor's pieces on workers."""
+    if t._sharding is None:
+        return [(None, t)]
+    return [(j, s) for j, s in enumerate(t._sharding.shards) if s is not None]
+
+
+def _detached(t: Tensor) -> Tensor:
+    """`t` without history, holding nothing of the step's graph (a replicated tensor's
+    detach() keeps a way to make its missing copies from the original, graph and all:
+    here a missing copy is a move of the first, made when asked for)."""
+    if t._sharding is None:
+        return t.detach()
+    from .distributed.sharding import _wrap
+
+    s = t._sharding
+    return _wrap(s.placement, [None if p is None else p.detach() for p in s.shards], s.workers)
+
+
+def _out_meta(t: Tensor):
+    """What a replay needs to hand back a tensor like output `t` (its parts' ids aside)."""
+    if t._sharding is None:
+        return (t.device_str, t.shape, t.dtype, None)
+    s = t._sharding
+    return (None, t.shape, t.dtype, (s.placement, list(s.workers),
+                                     [None if p is None else (p.device_str, p.shape)
+                                      for p in s.shards]))
+
+
+def _out_tensor(meta, refs) -> Tensor:
+    """A replay's output: fresh handles (`refs`, taken in order) shaped as `meta` says."""
+    device, shape, dtype, sharded = meta
+    if sharded is None:
+        return Tensor._make(next(refs), shape, dtype, device)
+    from .distributed.sharding import _wrap
+
+    placement, workers, parts = sharded
+    shards = [None if p is None else Tensor._make(next(refs), p[1], dtype, p[0]) for p in parts]
+    return _wrap(placement, shards, workers)
+
+
+def _flatten_outputs(out):
+    """(tensors, rebuild, plain): the tensors in fn's result, a function that builds the
+    same structure from new tensors, and whether it held nothing else (None aside)."""
+    tensors, plain = [], True
+
+    def spec(obj):
+        nonlocal plain
+        if isinstance(obj, Tensor):
+            tensors.append(obj)
+            return len(tensors) - 1
+        if obj is None:
+            return None
+        if type(obj) in (list, tuple):
+            return (type(obj), [spec(v) for v in obj])
+        if type(obj) is dict:
+            return (dict, {k: spec(v) for k, v in obj.items()})
+        plain = False
+        return None
+
+    shape = spec(out)
+
+    def rebuild(new, s=shape):
+        if s is None:
+            return None
+        if isinstance(s, int):
+            return new[s]
+        kind, inner = s
+        if kind is dict:
+            return {k: rebuild(new, v) for k, v in inner.items()}
+        return kind(rebuild(new, v) for v in inner)
+
+    return tensors, rebuild, plain

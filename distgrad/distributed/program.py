@@ -1,0 +1,307 @@
+"""distgrad.compile's programs: what each worker ran in one recorded call, kept on that
+worker and run again by one small instruction.
+
+A call of a compiled step runs eagerly once while a `Recorder` sees every run the queues
+send (coordinator.py). `Program.build` turns those runs into one program per worker:
+  - the ids of the call's inputs (tensors on workers, or driver tensors the step moved to
+    one) are renamed to placeholders that each replay binds to that call's tensors;
+  - the ids of its outputs are renamed too, and each replay hands them over to fresh ids
+    (the caller may still hold an earlier call's outputs);
+  - every other id the program makes is made again, under the same id, by each replay:
+    temporaries are freed by the program's own frees (the recording ends with a garbage
+    collection and a flush, so the driver's frees of them are in it), and the state the
+    step leaves behind (gradients, optimizer moments) is written where the driver's
+    tensors already point;
+  - values it read back ("export") are dropped: a step that reads a value is not replayed.
+A replay sends each worker one instruction (with its queued work, in one message) on the
+Ray backend, where workers run at once and wait for each other's tensors; in-process
+workers run a run when it is sent, so there the recorded runs go one by one in the order
+they were first sent. The ops, their order and their reduction order are the recorded
+ones: a replay's values are the eager call's, bit for bit.
+"""
+from __future__ import annotations
+
+import itertools
+import threading
+import weakref
+
+from ..autograd import record
+from . import coordinator
+from .coordinator import RemoteRef
+
+_program_ids = itertools.count(1)
+_replays = itertools.count()
+_live = weakref.WeakSet()  # programs that replay: the driver's frees are checked against them
+
+# What a recording cannot replay, by reason: what a warning says about it.
+REASONS = {
+    "hook": "a hook (register_hook, a forward hook, ...) ran Python code in the step",
+    "function": "a custom autograd.Function ran Python code in the step",
+    "read": "the step read a tensor's value (.item(), bool(), .tolist(), printing)",
+    "random": "the step drew random numbers (dropout, rand): a replay would draw the same",
+    "driver-op": "the step computed on driver (cpu) tensors",
+    "driver-data": "the step moved driver data made inside it to a worker (pass it as an "
+                   "argument instead)",
+    "request": "the step asked the workers for stats, a checkpoint or a file",
+    "output": "the step returns something other than worker tensors it computed (or a "
+              "tensor it also keeps)",
+    "input-grad": "an input of the step requires grad",
+    "frees-read": "the step frees a tensor it reads that was made before it",
+    "nested": "the step calls another compiled step",
+    "unseen": "the step reads (or leaves behind) worker tensors that its arguments, closure, "
+              "globals and self do not reach (their replacement could not be told, or their "
+              "end)",
+}
+
+
+class Recorder:
+    """Sees what one call sends while it runs (in the thread that started it)."""
+
+    def __init__(self, cpu_inputs):
+        self.thread = threading.get_ident()
+        self.runs: list = []  # (queue, instructions), in the order they were sent
+        self.reasons: list = []
+        self.cpu_inputs = cpu_inputs  # [(input position, ndarray)]: driver tensor inputs
+        self.imports: dict = {}  # tensor id -> input position, for inputs moved to a worker
+
+    def cannot_replay(self, reason: str) -> None:
+        if threading.get_ident() == self.thread and reason not in self.reasons:
+            self.reasons.append(reason)
+
+    def sent(self, queue, instrs) -> None:
+        if threading.get_ident() == self.thread:
+            self.runs.append((queue, list(instrs)))
+
+    def imported(self, queue, tid: int, array) -> None:
+        if threading.get_ident() != self.thread:
+            return
+        for pos, arr in self.cpu_inputs:
+            if array is arr:
+                self.imports[tid] = pos
+                return
+        self.cannot_replay("driver-data")
+
+
+def start(cpu_inputs) -> Recorder:
+    rec = Recorder(cpu_inputs)
+    coordinator.recorder = rec
+    record.capturing = rec
+    return rec
+
+
+def stop() -> None:
+    coordinator.recorder = None
+    record.capturing = None
+
+
+def recording() -> bool:
+    return coordinator.recorder is not None
+
+
+class Program:
+    """One recorded call's runs, per worker, ready to replay."""
+
+    def __init__(self):
+        self.id = next(_program_ids)
+        self.queues: list = []  # the workers' queues it runs on
+        self.runs: dict = {}  # queue index -> [instructions per run]
+        self.order: list = []  # (queue index, run index) in the order first sent
+        self.binds: dict = {}  # queue index -> [(placeholder, input key)]
+        self.cpu_binds: dict = {}  # queue index -> [(placeholder, input position)]
+        self.outputs: list = []  # (queue, placeholder, shape, dtype name)
+        self.reads: set = set()  # ids made before the call that it reads (state)
+        self.kept: set = set()  # ids it makes that outlive it (the state it leaves)
+        self.generations: dict = {}  # queue index -> the worker's generation recorded on
+        self.stored: set = set()  # queue indexes that have the program
+        self.stale = False  # a tensor it reads was freed since
+
+    @classmethod
+    def build(cls, rec: Recorder, worker_inputs, outputs):
+        """(program, reasons it cannot replay). worker_inputs: [(input key, queue, id)];
+        outputs: [(queue, id, shape, dtype name)]."""
+        prog, reasons = cls(), list(rec.reasons)
+        rename = {}
+        for key, q, tid in worker_inputs:
+            if tid not in rename:
+                rename[tid] = next(coordinator._ids)
+                prog.binds.setdefault(q.index, []).append((rename[tid], key))
+        for q, tid, shape, dtype in outputs:
+            if tid in rename:
+                reasons.append("output")
+                continue
+            rename[tid] = next(coordinator._ids)
+            prog.outputs.append((q, rename[tid], list(shape), dtype))
+        queues = {}
+        for q, instrs in rec.runs:
+            kept = []
+            for ins in instrs:
+                code = ins[0]
+                if code == "export":
+                    continue  # a value read (the step is not replayed) or a prefetched loss
+                if code == "import" and ins[1] in rec.imports:
+                    placeholder = rename.setdefault(ins[1], next(coordinator._ids))
+                    prog.cpu_binds.setdefault(q.index, []).append(
+                        (placeholder, rec.imports[ins[1]]))
+                    continue
+                kept.append(_renamed(ins, rename))
+            if not kept:
+                continue
+            queues[q.index] = q
+            runs = prog.runs.setdefault(q.index, [])
+            prog.order.append((q.index, len(runs)))
+            runs.append(kept)
+        prog.queues = [queues[k] for k in sorted(queues)]
+        prog.generations = {k: q.generation for k, q in queues.items()}
+        placeholders = set(rename.values())
+        made_all = set()
+        for k, runs in prog.runs.items():
+            made, freed = set(), set()
+            for instrs in runs:
+                for ins in instrs:
+                    for tid in _reads(ins):
+                        if tid not in made and tid not in placeholders:
+                            prog.reads.add(tid)
+                    made.update(_makes(ins))
+                    if ins[0] == "free":
+                        freed.update(ins[1])
+            if prog.reads & freed - made:
+                reasons.append("frees-read")
+            made_all |= made
+            prog.kept |= made - freed - placeholders
+        if any(ph not in made_all for _, ph, _, _ in prog.outputs):
+            reasons.append("output")  # not made by the step (a tensor it was given, state)
+        return prog, list(dict.fromkeys(reasons))
+
+    def valid(self, runtime) -> bool:
+        """Can it still run where it was recorded (no worker restarted, no runtime
+        started anew, no tensor it reads freed)?"""
+        if self.stale:
+            return False
+        for q in self.queues:
+            if q.frees and not self.reads.isdisjoint(q.frees):  # freed, not yet told
+                self.stale = True
+                return False
+            if q.closed or runtime.queues[q.index] is not q or \
+                    q.generation != self.generations[q.index]:
+                return False
+        return True
+
+    def watch(self) -> None:
+        """From now on, a free of a tensor it reads makes it stale."""
+        _live.add(self)
+        coordinator.free_watch = _freed
+
+    def replay(self, input_ids: dict, cpu_arrays: dict, concurrent: bool) -> list:
+        """Run the program once more: input_ids (input key -> this call's tensor id) and
+        cpu_arrays (input position -> array) are this call's inputs. Returns the outputs'
+        RemoteRefs, in the recorded order."""
+        gen = next(_replays) % (1 << 20)
+        binds, moves, keep = {}, {}, []
+        for k, pairs in self.binds.items():
+            binds[k] = [[ph, input_ids[key]] for ph, key in pairs]
+        by_index = {q.index: q for q in self.queues}
+        for k, pairs in self.cpu_binds.items():
+            for ph, pos in pairs:
+                ref = by_index[k].put(cpu_arrays[pos])
+                keep.append(ref)  # (freed with the worker's next message)
+                binds.setdefault(k, []).append([ph, ref.id])
+        out_refs = []
+        for q, ph, shape, dtype in self.outputs:
+            ref = RemoteRef(q, next(coordinator._ids))
+            out_refs.append(ref)
+            moves.setdefault(q.index, []).append([ph, ref.id, shape, dtype])
+        for q in self.queues:
+            if q.index not in self.stored:
+                q.add_instruction(["program", self.id, self.runs[q.index]])
+                self.stored.add(q.index)
+        if concurrent:
+            for q in self.queues:
+                n = len(self.runs[q.index])
+                q.add_instruction(["replay", self.id, 0, n, binds.get(q.index, []),
+                                   moves.get(q.index, []), gen])
+                self._prefetch(q, out_refs)
+            for q in self.queues:
+                q.flush()
+        else:
+            for k, lo, hi in _stretches(self.order):
+                q, n = by_index[k], len(self.runs[k])
+                # (the first stretch binds the inputs, the last lets go of them)
+                q.add_instruction(["replay", self.id, lo, hi,
+                                   binds.get(k, []) if lo == 0 or hi == n else [],
+                                   moves.get(k, []) if hi == n else [], gen])
+                if hi == n:
+                    self._prefetch(q, out_refs)
+                q.flush()
+        return out_refs
+
+    def _prefetch(self, q, out_refs) -> None:
+        # A 0-dim output (the loss) comes back with the replay's reply, as an eager run
+        # returns it (coordinator._prefetch_scalars): reading it costs no message.
+        for ref, (oq, _, shape, _) in zip(out_refs, self.outputs):
+            if oq is q and not shape:
+                q.export(ref, keep=True)
+
+    def drop(self) -> None:
+        """The workers let go of it (with their next message)."""
+        _live.discard(self)
+        for q in self.queues:
+            if q.index in self.stored and not q.closed:
+                q.add_instruction(["drop_program", self.id])
+        self.stored = set()
+
+
+def _freed(queue, frees) -> None:
+    for prog in list(_live):
+        if not prog.stale and not prog.reads.isdisjoint(frees):
+            prog.stale = True
+
+
+def _stretches(order):
+    """(queue index, first run, end run) for each stretch of one worker's runs in order."""
+    out = []
+    for k, i in order:
+        if out and out[-1][0] == k and out[-1][2] == i:
+            out[-1][2] = i + 1
+        else:
+            out.append([k, i, i + 1])
+    return out
+
+
+def _renamed(ins, m: dict):
+    code = ins[0]
+    if not m:
+        return ins
+    g = m.get
+    if code == "op":
+        inputs = [[0, g(x[1], x[1])] if x[0] == 0 else x for x in ins[2]]
+        return ["op", ins[1], inputs, ins[3], [g(t, t) for t in ins[4]], ins[5]]
+    if code in ("import", "export", "send", "recv", "read"):
+        return [code, g(ins[1], ins[1])] + list(ins[2:])
+    if code == "assign":
+        return ["assign", g(ins[1], ins[1]), g(ins[2], ins[2])]
+    if code == "node":
+        return ["node", ins[1], [g(t, t) for t in ins[2]]]
+    if code == "free":
+        return ["free", [g(t, t) for t in ins[1]]]
+    return ins
+
+
+def _reads(ins) -> list:
+    """The tensor ids an instruction reads (or writes in place)."""
+    code = ins[0]
+    if code == "op":
+        return [x[1] for x in ins[2] if x[0] == 0]
+    if code in ("export", "send"):
+        return [ins[1]]
+    if code == "assign":
+        return [ins[1], ins[2]]
+    return []
+
+
+def _makes(ins) -> list:
+    code = ins[0]
+    if code == "op":
+        return ins[4]
+    if code in ("import", "recv", "read"):
+        return [ins[1]]
+    return []
