@@ -17,6 +17,7 @@ __all__ = ["init", "shutdown", "is_initialized", "num_workers", "workers", "node
 
 from .sharding import Partial, Replicate, Shard, redistribute, replicate, shard  # noqa: E402
 from . import layer_rules as _layer_rules  # noqa: E402,F401  (the layer ops' sharding rules)
+from . import simulated as _simulated  # noqa: E402,F401  (init(backend="simulated"))
 
 __all__ += ["shard", "replicate", "redistribute", "Shard", "Replicate", "Partial"]
 

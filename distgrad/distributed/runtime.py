@@ -621,6 +621,15 @@ def is_initialized() -> bool:
 DEFAULT_CALL_TIMEOUT_S = 600.0  # ten minutes: longer than any one run should take
 
 
+# Further in-process backends, by name: endpoint factories their modules add (simulated.py),
+# so this module does not import them.
+_IN_PROCESS_BACKENDS: dict = {}
+
+
+def add_in_process_backend(name: str, make_endpoint) -> None:
+    _IN_PROCESS_BACKENDS[name] = make_endpoint
+
+
 def init(num_workers: int = 2, address=None, backend: str = "ray", timeout_s: float = 60.0,
          worker_num_cpus=None, blas_threads: int = 1, recv_idle_timeout_s: float = 60.0,
          call_timeout_s: float | None = DEFAULT_CALL_TIMEOUT_S, test_hooks: bool = False,
@@ -664,11 +673,9 @@ def init(num_workers: int = 2, address=None, backend: str = "ray", timeout_s: fl
         if backend == "local":
             rt = Runtime("local", LocalEndpoint(num_workers, test_hooks), num_workers, False,
                          call_timeout_s)
-        elif backend == "simulated":
-            from .simulated import SimulatedEndpoint
-
-            rt = Runtime("simulated", SimulatedEndpoint(num_workers), num_workers, False,
-                         call_timeout_s)
+        elif backend in _IN_PROCESS_BACKENDS:
+            rt = Runtime(backend, _IN_PROCESS_BACKENDS[backend](num_workers), num_workers,
+                         False, call_timeout_s)
         elif backend == "ray":
             rt = _init_ray(num_workers, address, timeout_s, worker_num_cpus, blas_threads,
                            recv_idle_timeout_s, test_hooks, ray_kwargs, call_timeout_s)

@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from .runtime import LocalEndpoint
+from .runtime import LocalEndpoint, add_in_process_backend
 from .worker import Worker, _operand
 
 
@@ -75,3 +75,6 @@ class SimulatedEndpoint(LocalEndpoint):
     @property
     def worker_cpu_s(self) -> float:
         return self.clock[0]
+
+
+add_in_process_backend("simulated", SimulatedEndpoint)
