@@ -19,11 +19,17 @@ waits. A frame that breaks the format below closes its connection. A peer's deat
 (the driver reports WorkerDiedError). A run that fails sends, in place of each tensor it
 did not send, the reason, so its receivers fail instead of waiting.
 
-Frames: key (int64), status (0 a tensor, 1 a failure, 2 a run starts or ends), dtype
-code, ndim, the shape (int64 each), then the raw bytes (status 0) or a uint32 length and
-a UTF-8 message (status 1). A tensor's header is checked against `max_elements` before
-its memory is allocated; when that allocation fails, its bytes are read and dropped (so
-the sender never blocks) and the recv that waits for it raises MemoryError.
+Between two workers of one node, with `shared_memory` on (both ends), each direction of
+a connection also has a shared-memory segment (shm.py), set up as the connection opens: a
+tensor of `shm.MIN_BYTES` or more goes through it in chunks, the socket carrying only a
+(slot, length) frame per chunk, so everything above holds for it too.
+
+Frames: key (int64), status (0 a tensor, 1 a failure, 2 a run starts or ends, 3 a tensor
+through the segment), dtype code, ndim, the shape (int64 each), then the raw bytes
+(status 0), or a uint32 length and a UTF-8 message (status 1), or one (slot, length)
+uint32 pair per chunk (status 3). A tensor's header is checked against `max_elements`
+before its memory is allocated; when that allocation fails, its bytes are read and
+dropped (so the sender never blocks) and the recv that waits for it raises MemoryError.
 In-process workers (the local backend) share a `LocalHub` with the same interface.
 """
 from __future__ import annotations
@@ -38,6 +44,8 @@ import uuid
 
 import numpy as np
 
+from . import shm
+
 _HEAD = struct.Struct("<qBBB")
 _DIM = struct.Struct("<q")
 _LEN = struct.Struct("<I")
@@ -46,6 +54,7 @@ _CODES = {d: k for k, d in enumerate(_DTYPES)}
 _HELLO = struct.Struct("<q")
 SECRET_BYTES = 32
 _RUNNING = 2  # the status of a frame saying the sender starts (key 1) or ends (0) a run
+_SHARED = 3  # the status of a tensor whose bytes come through the shared-memory segment
 CONNECT_TIMEOUT_S = 30.0
 # Peers connect while the runtime starts and send their handshake at once: a connection
 # that has not sent it by then is not one of them.
@@ -206,6 +215,7 @@ class LocalChannels:
         self.hub = hub
         self.index = index
         self.hooks = None  # the worker's test hooks (testhooks.py), or None
+        self.sent_bytes = {"in_process": 0}
 
     def knows(self, peer: int) -> bool:
         return 0 <= peer < len(self.hub.boxes) and peer != self.index
@@ -216,6 +226,7 @@ class LocalChannels:
     def send(self, peer: int, key: int, arr: np.ndarray) -> None:
         # A copy, as over a socket: the sender may write to its tensor in place later.
         self.hub.boxes[peer].put(self.index, key, np.array(arr, copy=True))
+        self.sent_bytes["in_process"] += arr.nbytes
 
     def send_failure(self, peer: int, key: int, message: str) -> None:
         self.hub.boxes[peer].put(self.index, key, _Failed(message))
@@ -239,7 +250,7 @@ class SocketChannels:
 
     def __init__(self, index: int, node: str, idle_timeout_s: float = 60.0,
                  secret: bytes = b"\0" * SECRET_BYTES, max_elements: int = 2 ** 28,
-                 hooks=None):
+                 hooks=None, shared_memory: bool = False):
         self.index = index
         self.node = node
         self.secret = secret  # the runtime's: a connection must present it
@@ -248,9 +259,15 @@ class SocketChannels:
         self.box = Mailbox(idle_timeout_s)
         self.socks: dict[int, socket.socket] = {}
         self.send_locks: dict[int, threading.Lock] = {}
+        # Per peer on this node: the shared-memory segment this worker sends through (shm.py)
+        self.shared_memory = shared_memory and shm.available()
+        self.rings: dict[int, shm.Outgoing] = {}
+        self.readers: dict[int, threading.Thread] = {}
+        self.sent_bytes = {"socket": 0, "shared_memory": 0}
         self.registered = threading.Condition()
         self.handshakes = threading.BoundedSemaphore(_MAX_HANDSHAKES)
-        self.unix_name = f"\0distgrad-{os.getpid()}-{index}-{uuid.uuid4().hex[:12]}"
+        self.token = uuid.uuid4().hex[:12]  # names this worker's socket and segments
+        self.unix_name = f"\0distgrad-{os.getpid()}-{index}-{self.token}"
         self.unix = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.unix.bind(self.unix_name)
         self.unix.listen(64)
@@ -324,32 +341,62 @@ class SocketChannels:
             if not ok or not (0 <= peer < self.index or peer in self.socks) or peer == self.index:
                 s.close()
             else:
-                self._register(peer, s)
+                try:
+                    self._register(peer, s)
+                except (OSError, EOFError, ValueError):
+                    _close(s)  # the segments' exchange failed
         finally:
             self.handshakes.release()
 
     def _register(self, peer: int, s: socket.socket) -> None:
+        ring = incoming = None
         if s.family != socket.AF_UNIX:
             s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        else:  # a peer on this node: each end offers a segment for what it sends (shm.py)
+            offer = None
+            if self.shared_memory:
+                try:
+                    offer = shm.Outgoing(f"distgrad-shm-{self.index}-to-{peer}-{self.token}")
+                except OSError:
+                    pass  # no shared memory to be had: this direction stays on the socket
+            ring, incoming = shm.exchange(s, offer, CONNECT_TIMEOUT_S)
         with self.registered:
             old = self.socks.get(peer)
+            old_lock, old_ring = self.send_locks.get(peer), self.rings.pop(peer, None)
             self.socks[peer] = s
             self.send_locks[peer] = threading.Lock()
+            if ring is not None:
+                self.rings[peer] = ring
+            reader = threading.Thread(target=self._read, args=(peer, s, incoming), daemon=True,
+                                      name=f"distgrad-recv-{peer}")
+            self.readers[peer] = reader
             self.registered.notify_all()
         if old is not None:  # the peer was restarted: its old connection is done
             self.box.reopen(peer)
             _close(old)  # (shut down, so that its reader thread wakes and ends)
+            if old_ring is not None:
+                _drop_ring(old_ring, old_lock, "the worker was restarted")
         else:
             self.box.incarnation.setdefault(peer, 1)
-        threading.Thread(target=self._read, args=(peer, s), daemon=True,
-                         name=f"distgrad-recv-{peer}").start()
+        reader.start()
 
-    def _read(self, peer: int, s: socket.socket) -> None:
+    def _read(self, peer: int, s: socket.socket, incoming: "shm.Incoming | None") -> None:
+        try:
+            self._read_frames(peer, s, incoming)
+        finally:
+            if incoming is not None:
+                incoming.close()  # (this reader was its only user)
+
+    def _read_frames(self, peer: int, s: socket.socket, incoming) -> None:
         try:
             while True:
                 key, status, code, ndim = _HEAD.unpack(_read_exact(s, _HEAD.size))
                 if status == 0:
                     self._read_tensor(peer, s, key, code, ndim)
+                elif status == _SHARED:
+                    if incoming is None:
+                        raise _BadFrame("a shared-memory tensor, but no segment was set up")
+                    self._read_tensor(peer, s, key, code, ndim, incoming)
                 elif status == _RUNNING:
                     if key not in (0, 1) or ndim:
                         raise _BadFrame(f"a run-state frame with key {key}, ndim {ndim}")
@@ -364,6 +411,8 @@ class SocketChannels:
                 else:
                     raise _BadFrame(f"status {status}")
         except (OSError, EOFError, struct.error, _BadFrame) as e:
+            if incoming is not None:
+                incoming.close()  # the peer's segment, before anyone hears it is gone
             if self.socks.get(peer) is not s:
                 _close(s)
                 return  # a connection the peer's restart replaced
@@ -374,11 +423,17 @@ class SocketChannels:
                 why = "its connection closed"
             else:
                 why = f"its connection failed: {type(e).__name__}: {e}"
+            with self.registered:
+                ring = self.rings.pop(peer, None) if self.socks.get(peer) is s else None
+            if ring is not None:  # a send waiting for a free slot fails instead of waiting
+                _drop_ring(ring, self.send_locks[peer], why)
             self.box.close(peer, why)
 
-    def _read_tensor(self, peer: int, s: socket.socket, key: int, code: int, ndim: int) -> None:
-        """A tensor frame's shape and bytes: checked before its memory is allocated, and
-        read to the end even when that allocation fails (the sender is writing it)."""
+    def _read_tensor(self, peer: int, s: socket.socket, key: int, code: int, ndim: int,
+                     incoming=None) -> None:
+        """A tensor frame's shape and bytes (from the socket, or through `incoming`, the
+        peer's segment): checked before its memory is allocated, and read to the end even
+        when that allocation fails (the sender is writing it)."""
         if code >= len(_DTYPES) or ndim > _MAX_NDIM:
             raise _BadFrame(f"dtype code {code}, ndim {ndim}")
         shape = [_DIM.unpack(_read_exact(s, _DIM.size))[0] for _ in range(ndim)]
@@ -396,10 +451,16 @@ class SocketChannels:
                 self.hooks.allocate(nbytes)
             arr = np.empty(shape, dtype)
         except MemoryError as e:
-            _drop(s, nbytes)
+            if incoming is not None:
+                _read_chunks(s, incoming, None, nbytes)
+            else:
+                _drop(s, nbytes)
             self.box.put(peer, key, _NoMemory(_no_memory(self.index, peer, nbytes, dtype, shape, e)))
             return
-        _read_into(s, arr)
+        if incoming is not None:
+            _read_chunks(s, incoming, arr.reshape(-1).view(np.uint8), nbytes)
+        else:
+            _read_into(s, arr)
         self.box.put(peer, key, arr)
 
     # ---- a run's instructions ------------------------------------------------------------
@@ -409,9 +470,15 @@ class SocketChannels:
     def send(self, peer: int, key: int, arr: np.ndarray) -> None:
         if not arr.flags.c_contiguous:  # (np.ascontiguousarray would make a 0-dim one 1-dim)
             arr = arr.copy(order="C")
-        head = _HEAD.pack(key, 0, _CODES[arr.dtype], arr.ndim) + b"".join(
-            _DIM.pack(d) for d in arr.shape)
-        self._write(peer, head, arr.reshape(-1).view(np.uint8).data)
+        ring = self.rings.get(peer) if arr.nbytes >= shm.MIN_BYTES else None
+        head = _HEAD.pack(key, 0 if ring is None else _SHARED, _CODES[arr.dtype],
+                          arr.ndim) + b"".join(_DIM.pack(d) for d in arr.shape)
+        if ring is None:
+            self._write(peer, head, arr.reshape(-1).view(np.uint8).data)
+            self.sent_bytes["socket"] += arr.nbytes
+        else:
+            self._write_through(peer, ring, head, arr.reshape(-1).view(np.uint8))
+            self.sent_bytes["shared_memory"] += arr.nbytes
 
     def running(self, busy: bool) -> None:
         """Tell every peer this worker starts (or ends) a run (see Mailbox)."""
@@ -439,8 +506,64 @@ class SocketChannels:
             raise PeerLostError(peer, f"sending to it failed: {e}",
                                 self.box.incarnation.get(peer, 0)) from None
 
+    def _write_through(self, peer: int, ring: shm.Outgoing, head: bytes, data: np.ndarray) -> None:
+        """A tensor's header on the socket, then its bytes chunk by chunk through the ring,
+        each chunk announced on the socket once it is in its slot."""
+        s = self.socks[peer]
+        try:
+            with self.send_locks[peer]:
+                try:
+                    s.sendall(head)
+                    for start in range(0, len(data), ring.slot_bytes):
+                        chunk = data[start:start + ring.slot_bytes]
+                        s.sendall(shm.SLOT.pack(ring.write(chunk), len(chunk)))
+                finally:
+                    if ring.lost is not None:  # the connection ended during this send:
+                        ring.close()  # _drop_ring left the unmapping to it
+        except OSError as e:
+            raise PeerLostError(peer, f"sending to it failed: {e}",
+                                self.box.incarnation.get(peer, 0)) from None
+
     def recv(self, peer: int, key: int, shape, dtype: str) -> np.ndarray:
         return _received(peer, key, self.box.take(peer, key), shape, dtype)
+
+    def close(self) -> None:
+        """Stop listening, close every connection and unmap every segment (once the
+        readers have ended, each unmapping its peer's)."""
+        for listener in (self.unix, self.tcp):
+            if listener is not None:
+                _close(listener)
+        with self.registered:
+            socks, readers = list(self.socks.values()), list(self.readers.values())
+        for s in socks:
+            _close(s)
+        for reader in readers:
+            reader.join()
+
+
+def _drop_ring(ring: shm.Outgoing, lock: threading.Lock, why: str) -> None:
+    """A connection's end: a send waiting for a slot of `ring` fails; it is unmapped now if
+    no send is under way, else when that send, holding the lock, has failed."""
+    ring.lose(why)
+    if lock.acquire(blocking=False):
+        try:
+            ring.close()
+        finally:
+            lock.release()
+
+
+def _read_chunks(s: socket.socket, incoming: shm.Incoming, data, nbytes: int) -> None:
+    """A tensor's bytes through the peer's segment, into `data` (uint8; None drops them)."""
+    pos = 0
+    while pos < nbytes:
+        slot, n = shm.SLOT.unpack(_read_exact(s, shm.SLOT.size))
+        if n != min(incoming.slot_bytes, nbytes - pos):
+            raise _BadFrame(f"a chunk of {n} bytes at byte {pos} of {nbytes}")
+        try:
+            incoming.read(slot, n, None if data is None else data[pos:pos + n])
+        except ValueError as e:
+            raise _BadFrame(str(e)) from None
+        pos += n
 
 
 def _close(s: socket.socket) -> None:
