@@ -186,7 +186,7 @@ class LocalEndpoint:
         if err is None:
             return None
         return {"pid": os.getpid(), "node": "local", "tensors": 0, "nodes": 0, "bytes": 0,
-                "dead": True, "error": err}
+                "sent_bytes": {}, "dead": True, "error": err}
 
     def configure_hooks(self, index, settings) -> None:
         if index in self.dead:
@@ -234,8 +234,8 @@ class RayEndpoint:
         self.quieted = False  # whether we set RAY_IGNORE_UNHANDLED_ERRORS (see _died)
         self.make_actor = make_actor  # index -> a new actor (restart)
         # How the workers reach each other: their addresses, and how they were set up.
-        self.table, self.spans_nodes, self.secret, self._idle_timeout = channels or ([], False,
-                                                                                   b"", 60.0)
+        (self.table, self.spans_nodes, self.secret, self._idle_timeout,
+         self.shared_memory) = channels or ([], False, b"", 60.0, False)
         self.retired: dict = {}  # actor id of a restarted worker's old process -> index
         self.incarnation = [1] * len(actors)  # how many processes each worker has had
 
@@ -359,7 +359,8 @@ class RayEndpoint:
         ping = wire.decode_reply(_first(ray.get(new.handle.remote(wire.simple_message("ping")),
                                                 timeout=timeout_s)))
         table = [ray.get(new.open_channels.remote(self.spans_nodes, self._idle_timeout,
-                                                  self.secret), timeout=timeout_s)]
+                                                  self.secret, self.shared_memory),
+                         timeout=timeout_s)]
         others = [t for t in self.table if t["index"] != index]
         ray.get(new.rejoin_channels.remote(table + others), timeout=timeout_s)
         with self.lock:
@@ -380,8 +381,8 @@ class RayEndpoint:
         if err is None:
             return None
         pid, node = self.info[index]
-        return {"pid": pid, "node": node, "tensors": 0, "nodes": 0, "bytes": 0, "dead": True,
-                "error": err}
+        return {"pid": pid, "node": node, "tensors": 0, "nodes": 0, "bytes": 0, "sent_bytes": {},
+                "dead": True, "error": err}
 
     def close(self):
         import ray
@@ -493,7 +494,8 @@ class _RayActorWorker(Worker):
         super().__init__(index, node=ray.get_runtime_context().get_node_id(),
                          hooks=WorkerHooks() if test_hooks else None)
 
-    def open_channels(self, spans_nodes: bool, idle_timeout_s: float, secret: bytes) -> dict:
+    def open_channels(self, spans_nodes: bool, idle_timeout_s: float, secret: bytes,
+                      shared_memory: bool = False) -> dict:
         """Listen for the other workers (on TCP too if they are on other nodes)."""
         import ray
 
@@ -501,7 +503,7 @@ class _RayActorWorker(Worker):
 
         if self.channels is None:
             self.channels = SocketChannels(self.index, self.node, idle_timeout_s, secret,
-                                           self.MAX_ELEMENTS, self.hooks)
+                                           self.MAX_ELEMENTS, self.hooks, shared_memory)
         return self.channels.address(ray.util.get_node_ip_address() if spans_nodes else None)
 
     def connect_channels(self, table: list) -> bool:
@@ -619,6 +621,7 @@ def is_initialized() -> bool:
 
 
 DEFAULT_CALL_TIMEOUT_S = 600.0  # ten minutes: longer than any one run should take
+SHARED_MEMORY_DEFAULT = False  # (set from the measurements in shm.py's doc)
 
 
 # Further in-process backends, by name: endpoint factories their modules add (simulated.py),
@@ -633,7 +636,7 @@ def add_in_process_backend(name: str, make_endpoint) -> None:
 def init(num_workers: int = 2, address=None, backend: str = "ray", timeout_s: float = 60.0,
          worker_num_cpus=None, blas_threads: int = 1, recv_idle_timeout_s: float = 60.0,
          call_timeout_s: float | None = DEFAULT_CALL_TIMEOUT_S, test_hooks: bool = False,
-         **ray_kwargs):
+         shared_memory: bool | None = None, **ray_kwargs):
     """Start (or join) the workers. Returns the runtime handle.
 
     backend="ray", address=None: a local multi-process Ray runtime (the embedded default);
@@ -650,7 +653,10 @@ def init(num_workers: int = 2, address=None, backend: str = "ray", timeout_s: fl
 
     Workers send tensors to each other directly (channels.py); a run waiting for one from
     a worker that stays idle for recv_idle_timeout_s fails (a message naming a tensor no
-    run sends) instead of waiting forever.
+    run sends) instead of waiting forever. Two workers on one node talk over a Unix
+    socket; shared_memory=True also gives each pair shared-memory segments that tensors
+    of 64 KiB or more go through (shm.py). None takes the environment's
+    DISTGRAD_SHARED_MEMORY (1 or 0), else the default, `SHARED_MEMORY_DEFAULT`.
 
     call_timeout_s bounds every wait of the driver for a worker (a read, `synchronize()`,
     `stats()`): a worker that has not answered by then (stuck, or stopped) makes the call
@@ -678,7 +684,8 @@ def init(num_workers: int = 2, address=None, backend: str = "ray", timeout_s: fl
                          False, call_timeout_s)
         elif backend == "ray":
             rt = _init_ray(num_workers, address, timeout_s, worker_num_cpus, blas_threads,
-                           recv_idle_timeout_s, test_hooks, ray_kwargs, call_timeout_s)
+                           recv_idle_timeout_s, test_hooks, ray_kwargs, call_timeout_s,
+                           _shared_memory(shared_memory))
         else:
             raise ValueError(f"backend must be 'ray', 'local' or 'simulated', got {backend!r}")
         _runtime = rt
@@ -730,8 +737,22 @@ def _check_reachable(address, timeout_s: float) -> None:
                               f"and that the cluster is up") from None
 
 
+def _shared_memory(option) -> bool:
+    """init's shared_memory, with None resolved (see init)."""
+    if option is None:
+        setting = os.environ.get("DISTGRAD_SHARED_MEMORY", "").strip()
+        if not setting:
+            return SHARED_MEMORY_DEFAULT
+        if setting not in ("0", "1"):
+            raise ValueError(f"DISTGRAD_SHARED_MEMORY must be 1 or 0, got {setting!r}")
+        return setting == "1"
+    if not isinstance(option, bool):
+        raise ValueError(f"shared_memory must be True, False or None, got {option!r}")
+    return option
+
+
 def _init_ray(n, address, timeout_s, worker_num_cpus, blas_threads, recv_idle_timeout_s,
-              test_hooks, ray_kwargs, call_timeout_s):
+              test_hooks, ray_kwargs, call_timeout_s, shared_memory=False):
     import ray
 
     deadline = time.monotonic() + timeout_s  # for all of init, whatever the worker count
@@ -798,7 +819,8 @@ def _init_ray(n, address, timeout_s, worker_num_cpus, blas_threads, recv_idle_ti
             f"has {total:g} CPUs, {free:g} free. Allow a larger timeout_s (a worker process "
             f"takes a second or more to start), or ask for fewer workers")
     try:
-        channels = _connect_workers(actors, replies, deadline, recv_idle_timeout_s)
+        channels = _connect_workers(actors, replies, deadline, recv_idle_timeout_s,
+                                    shared_memory)
     except ray.exceptions.GetTimeoutError:
         if owns:
             ray.shutdown()
@@ -833,17 +855,17 @@ def _left(deadline: float) -> float:
     return max(0.0, deadline - time.monotonic())
 
 
-def _connect_workers(actors, replies, deadline, idle_timeout_s) -> tuple:
+def _connect_workers(actors, replies, deadline, idle_timeout_s, shared_memory) -> tuple:
     """Every pair of workers gets its connection for sending tensors (channels.py).
     Returns what a restarted worker needs to join them (RayEndpoint.restart)."""
     import ray
 
     spans_nodes = len({r.get("node") for r in replies}) > 1
     secret = secrets.token_bytes(SECRET_BYTES)
-    table = ray.get([a.open_channels.remote(spans_nodes, idle_timeout_s, secret)
+    table = ray.get([a.open_channels.remote(spans_nodes, idle_timeout_s, secret, shared_memory)
                      for a in actors], timeout=_left(deadline))
     ray.get([a.connect_channels.remote(table) for a in actors], timeout=_left(deadline))
-    return table, spans_nodes, secret, idle_timeout_s
+    return table, spans_nodes, secret, idle_timeout_s, shared_memory
 
 
 def _local_node_id():
@@ -901,8 +923,9 @@ def workers() -> list:
 
 
 def stats() -> dict:
-    """Per worker: pid, Ray node, live tensors, live graph nodes, and their bytes; and
-    `fallbacks`, {op: count} of the ops on sharded tensors that no sharding rule covered,
+    """Per worker: pid, Ray node, live tensors, live graph nodes, and their bytes; the
+    bytes it has sent to other workers, by how (`sent_bytes`: "socket", "shared_memory";
+    "in_process" on the local backend); and `fallbacks`, {op: count} of the ops on sharded tensors that no sharding rule covered,
     gathered and computed on that worker.
 
     A worker that died has `"dead": True` (and an `"error"`), with zero counts.
@@ -930,7 +953,7 @@ def _worker_stats(rt, q) -> dict:
             # that run's failure is now reported and its frees sent again; ask once more.
             err = e
             continue
-        out = {k: body[k] for k in ("pid", "node", "tensors", "nodes", "bytes")}
+        out = {k: body[k] for k in ("pid", "node", "tensors", "nodes", "bytes", "sent_bytes")}
         out["fallbacks"] = {op: n for (w, op), n in fallbacks.items() if w == q.device}
         return out
     raise err

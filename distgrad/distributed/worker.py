@@ -215,8 +215,9 @@ class Worker:
             if id(base) not in seen:
                 seen.add(id(base))
                 total += base.nbytes
+        sent = dict(self.channels.sent_bytes) if self.channels is not None else {}
         return {"pid": os.getpid(), "node": self.node, "tensors": len(self.tensors),
-                "nodes": len(self.nodes), "bytes": int(total)}
+                "nodes": len(self.nodes), "bytes": int(total), "sent_bytes": sent}
 
     # ---- validation ------------------------------------------------------------------------
     def _check(self, instrs, args) -> None:

@@ -111,7 +111,8 @@ def _survivor_clean(baseline, report):
     gc.collect()
     s = dist.stats()
     assert s["worker:1"]["dead"] is True and s["worker:1"]["tensors"] == 0
-    assert set(s["worker:0"]) == {"pid", "node", "tensors", "nodes", "bytes", "fallbacks"}
+    assert set(s["worker:0"]) == {"pid", "node", "tensors", "nodes", "bytes", "sent_bytes",
+                                  "fallbacks"}
     assert (s["worker:0"]["tensors"], s["worker:0"]["nodes"]) == baseline, (baseline, s)
     report["survivor worker:0 after"] = (s["worker:0"]["tensors"], s["worker:0"]["nodes"])
 

@@ -26,7 +26,7 @@ def test_stats_fields(backend):
     s = dist.stats()
     assert sorted(s) == ["worker:0", "worker:1"]
     for v in s.values():
-        assert set(v) == {"pid", "node", "tensors", "nodes", "bytes", "fallbacks"}
+        assert set(v) == {"pid", "node", "tensors", "nodes", "bytes", "sent_bytes", "fallbacks"}
         assert isinstance(v["pid"], int) and isinstance(v["node"], str)
         assert isinstance(v["fallbacks"], dict)  # {op: count} gathered there (sharding)
 
