@@ -383,3 +383,23 @@ def test_a_sender_killed_during_a_transfer_fails_the_recv_and_its_segment_goes(m
     finally:
         stall.go.set()
         child.close()
+
+
+# ---- the setting ------------------------------------------------------------------------------
+
+def test_the_setting_comes_from_init_else_the_environment_else_the_default(monkeypatch):
+    from distgrad.distributed import runtime
+
+    monkeypatch.delenv("DISTGRAD_SHARED_MEMORY", raising=False)
+    assert runtime._shared_memory(None) is runtime.SHARED_MEMORY_DEFAULT
+    for setting, want in (("1", True), ("0", False), (" 1 ", True),
+                          ("", runtime.SHARED_MEMORY_DEFAULT)):
+        monkeypatch.setenv("DISTGRAD_SHARED_MEMORY", setting)
+        assert runtime._shared_memory(None) is want
+    monkeypatch.setenv("DISTGRAD_SHARED_MEMORY", "0")
+    assert runtime._shared_memory(True) is True  # init's argument wins
+    monkeypatch.setenv("DISTGRAD_SHARED_MEMORY", "yes")
+    with pytest.raises(ValueError, match="DISTGRAD_SHARED_MEMORY must be 1 or 0, got 'yes'"):
+        runtime._shared_memory(None)
+    with pytest.raises(ValueError, match="shared_memory must be True, False or None, got 1"):
+        runtime._shared_memory(1)
