@@ -19,10 +19,11 @@ waits. A frame that breaks the format below closes its connection. A peer's deat
 (the driver reports WorkerDiedError). A run that fails sends, in place of each tensor it
 did not send, the reason, so its receivers fail instead of waiting.
 
-Between two workers of one node, with `shared_memory` on (both ends), each direction of
-a connection also has a shared-memory segment (shm.py), set up as the connection opens: a
-tensor of `shm.MIN_BYTES` or more goes through it in chunks, the socket carrying only a
-(slot, length) frame per chunk, so everything above holds for it too.
+Between two workers of one node, each direction of a connection whose sender has
+`shared_memory` on also has a shared-memory segment (shm.py): right after the handshake
+each end offers one (or none) and says whether it mapped the other's (shm.exchange). A
+tensor of `shm.MIN_BYTES` or more then goes through it in chunks, the socket carrying
+only a (slot, length) frame per chunk, so everything above holds for it too.
 
 Frames: key (int64), status (0 a tensor, 1 a failure, 2 a run starts or ends, 3 a tensor
 through the segment), dtype code, ndim, the shape (int64 each), then the raw bytes
