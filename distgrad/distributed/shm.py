@@ -94,7 +94,9 @@ class Outgoing:
         """Copy `chunk` (uint8, at most slot_bytes) into the next free slot, waiting for
         one; returns the slot. OSError once the peer is lost."""
         while self.free == 0 and self.lost is None:
-            select.select([self.freed], [], [], 1.0)  # `lose` wakes it too
+            waiter = select.poll()  # (not select(): a worker may hold over 1024 descriptors)
+            waiter.register(self.freed, select.POLLIN)
+            waiter.poll(1000)  # `lose` wakes it too
             try:
                 self.free += os.eventfd_read(self.freed)
             except BlockingIOError:

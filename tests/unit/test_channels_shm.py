@@ -403,3 +403,22 @@ def test_the_setting_comes_from_init_else_the_environment_else_the_default(monke
         runtime._shared_memory(None)
     with pytest.raises(ValueError, match="shared_memory must be True, False or None, got 1"):
         runtime._shared_memory(1)
+
+
+def test_a_sender_whose_descriptors_number_over_1024_still_waits_for_slots(pairs):
+    # Ray workers hold many sockets: the wait for a slot must not use select() (its
+    # descriptors stop at 1023).
+    null = os.open(os.devnull, os.O_RDONLY)
+    padding = [os.dup(null) for _ in range(1100)]
+    try:
+        a, b = pairs()
+        assert a.rings[1].freed > 1024
+        big = _big(3 * SEGMENT + 4)  # three times round the ring: the sender waits
+        sender = threading.Thread(target=a.send, args=(1, 1, big), daemon=True)
+        sender.start()
+        assert b.recv(0, 1, list(big.shape), "float32").tobytes() == big.tobytes()
+        sender.join(60)
+        assert not sender.is_alive()
+    finally:
+        for fd in padding + [null]:
+            os.close(fd)
