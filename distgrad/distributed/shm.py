@@ -179,8 +179,8 @@ def exchange(s: socket.socket, offer: Outgoing | None, timeout_s: float):
     """Both ends of a new Unix connection call this once, before its reader starts: each
     offers its segment (or none) for what it will send, maps the peer's, and says whether
     it did. Returns (this side's segment if the peer took it, the peer's segment mapped
-    here); each may be None. Raises OSError or ValueError on a broken exchange (both
-    segments closed then)."""
+    here); each may be None. Raises OSError or ValueError on a broken exchange or a bad
+    offer (both segments closed then)."""
     deadline = time.monotonic() + timeout_s
     incoming = None
     try:
@@ -195,6 +195,8 @@ def exchange(s: socket.socket, offer: Outgoing | None, timeout_s: float):
             if has:
                 incoming = _map_offer(fds, slots, slot_bytes)
                 fds = []
+        except OSError:
+            pass  # no memory to map it here: refused, that direction stays on the socket
         finally:
             for fd in fds:
                 os.close(fd)

@@ -104,6 +104,21 @@ def test_each_direction_uses_the_senders_choice(pairs):
     assert a.sent_bytes["shared_memory"] == x.nbytes and b.sent_bytes["socket"] == y.nbytes
 
 
+def test_a_segment_the_receiver_cannot_map_leaves_that_direction_on_the_socket(pairs,
+                                                                              monkeypatch):
+    def no_memory(*args):
+        raise OSError(12, "Cannot allocate memory")
+
+    monkeypatch.setattr(shm, "Incoming", no_memory)
+    a, b = pairs()
+    assert not a.rings and not b.rings  # each refused the other's, and each sender knows
+    x = _big(SEGMENT, 5)
+    a.send(1, 1, x)
+    assert b.recv(0, 1, list(x.shape), "float32").tobytes() == x.tobytes()
+    assert a.sent_bytes == {"socket": x.nbytes, "shared_memory": 0}
+    assert not _mapped(a.token) and not _mapped(b.token)
+
+
 def test_both_workers_sending_big_tensors_at_once(pairs):
     a, b = pairs()
     # Each sender waits for slots its peer's reader gives back, while that peer sends too:
