@@ -5,8 +5,10 @@ socket and over shared memory (distgrad/distributed/shm.py), against the raw tra
     python -m benchmarks.transport --collectives    # + all_reduce and a move on Ray, both
 
 Each figure is the median of `--reps` round trips between two processes (N MB one way, a
-byte back), as MB/s of the N MB; both processes keep freed memory as distgrad's workers
-do. all_reduce's figure is per worker: each sends its whole part and adds (2 workers).
+few bytes back), as MB/s of the N MB (memcpy: one copy in this process); both processes
+keep freed memory as distgrad's workers do. all_reduce's figure is per worker: each of
+the 2 workers sends its whole part and adds; "move" is one `.to()` between them; both
+include the driver's round trips to the workers (`dist.synchronize()`).
 Other work on the machine moves these numbers: `uptime` is printed with them.
 """
 from __future__ import annotations
