@@ -621,8 +621,8 @@ def is_initialized() -> bool:
 
 
 DEFAULT_CALL_TIMEOUT_S = 600.0  # ten minutes: longer than any one run should take
-# On: 1.4-2.9x the socket's bandwidth between two workers at 4-16 MB, a 16 MB all-reduce
-# 2.4-6x faster (shm.py's doc has the figures).
+# On: 1.2-2.9x the socket's bandwidth between two workers at 4-16 MB, a 16 MB all-reduce
+# of two 1.2-1.3x faster, the same at 1 MB (shm.py's doc has the figures).
 SHARED_MEMORY_DEFAULT = True
 
 

@@ -22,21 +22,21 @@ end of file (channels.py), and a sender waiting for a free slot is woken by `los
 Cost: each ordered pair of workers on a node reserves SLOTS * SLOT_BYTES (4 MiB) of
 shared memory while connected: n workers on a node, n(n-1) * 4 MiB.
 
-Measured (`python -m benchmarks.transport --collectives`, four runs on this 2-core
+Measured (`python -m benchmarks.transport --collectives`, seven runs on this 2-core
 machine shared with other work, load average 1.6-3.0; MB/s of N MB one way, the median
 of 11-15 round trips between two processes):
 
     N MB   memcpy        raw Unix socket   channels, socket   channels, shm
-    1      16900-25500   4500-6200         2000-3000          2700-3600
-    4      22900-25400   4000-6700         3600-5100          5700-7400
-    16     15700-20100   3700-6100         3600-4200          5600-12100
+    1      16900-25500   4500-6200         2000-3700          2700-3600
+    4      19800-25400   3300-6700         3600-5100          5000-7400
+    16     14100-20100   3700-6100         3600-4200          5600-12100
 
-collectives.all_reduce of two workers on the Ray backend (each sends its part and adds;
-three runs, load 2.2-3.2):
-1 MB 4.2-4.8 ms over shm against 5.4-6.4 ms over the socket; 4 MB 7.6-8.6 against
-8.6-21.0; 16 MB 15.0-19.6 against 46.8-95.2. Slot sizes tried at 16 MB: 128 KiB 2900
-MB/s, 256 KiB 3900, 512 KiB 4800, 1 MiB 5400, 2 MiB 7400 (per-chunk Python overhead
-dominates small slots); 1 MiB keeps a pair's reserve at 4 MiB.
+collectives.all_reduce of two workers on the Ray backend (each sends its part and adds,
+driver round trips included; the last three runs, load 2.0-2.3): 1 MB 3.3-3.5 ms over
+shm against 3.3-3.9 ms over the socket; 4 MB 5.4-6.6 against 6.5-7.4; 16 MB 13.7-15.5
+against 17.3-18.4. Slot sizes tried, channels at 16 MB: 128 KiB 2900 MB/s, 256 KiB 3900,
+512 KiB 4800, 1 MiB 5400, 2 MiB 7400 (per-chunk Python overhead dominates small slots);
+1 MiB keeps a pair's reserve at 4 MiB.
 """
 from __future__ import annotations
 
