@@ -23,6 +23,9 @@ class SimulatedChannels:
 
     hooks = None
 
+    def __init__(self):
+        self.sent_bytes: dict = {}  # (stats(): nothing is sent)
+
     def knows(self, peer: int) -> bool:
         return True
 

@@ -44,3 +44,15 @@ def test_simulated_workers_skip_kernels_and_a_compiled_step_sends_one_message_ea
         assert rt.endpoint.worker_cpu_s > cpu  # the workers' own time, for the bench to subtract
     finally:
         dist.shutdown()
+
+
+def test_stats_of_simulated_workers_say_they_sent_nothing():
+    if dist.is_initialized():
+        dist.shutdown()
+    dist.init(2, backend="simulated")
+    try:
+        dg.ones(3, device="worker:0").to("worker:1").sum().item()
+        s = dist.stats()
+        assert [s[w]["sent_bytes"] for w in ("worker:0", "worker:1")] == [{}, {}]
+    finally:
+        dist.shutdown()
