@@ -257,10 +257,8 @@ class WorkerQueue:
         tid = next(_ids)
         with self.lock:
             # Workers that run at once may hold runs that wait on each other (both are sent
-            # together later) when the caller holds runs, in an exchange, or when the
-            # sender's is too small to be worth a message of its own.
-            may_wait_on_each_other = self.endpoint.concurrent and (
-                holding() or swap or not exp.queue.worth_sending())
+            # together later) when the caller holds runs, or in an exchange.
+            may_wait_on_each_other = self.endpoint.concurrent and (holding() or swap)
             if not exp.sent and not may_wait_on_each_other and exp.queue.depends_on(self):
                 self.flush()  # the sending run waits on this queue's run: send ours first
             self._append(["recv", tid, exp.queue.index, exp.key, list(shape), dtype])

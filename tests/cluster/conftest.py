@@ -94,13 +94,3 @@ def runtime(backend):
 def switch_runtime():
     """For tests that need a runtime of their own shape: switch_runtime("local", 4)."""
     return use_runtime
-
-
-@pytest.fixture
-def transfers_start_their_source(monkeypatch):
-    """Every queue is worth a message of its own, so a transfer sends its source's run at
-    once (small work otherwise waits for the next message): for tests of what that run
-    takes and leaves, at sizes small enough to be quick."""
-    from distgrad.distributed.coordinator import WorkerQueue
-
-    monkeypatch.setattr(WorkerQueue, "EAGER_WORK", 0)

@@ -196,7 +196,7 @@ def test_mlp_moves_only_one_all_reduce_of_activations(backend):
     assert moved < weight_bytes / 4  # a gather of either weight alone would be more
 
 
-def test_row_parallel_forward_sends_each_partial_with_the_run_that_computes_it(transfers_start_their_source, backend):
+def test_row_parallel_forward_sends_each_partial_with_the_run_that_computes_it(backend):
     """The bias is added to the first worker's partial (it never moves), and each worker's
     partial leaves in the run that computes it: two runs per worker for the forward (the
     partial, then the sum), and only the two partials cross (the sum is wanted on both:

@@ -13,7 +13,7 @@ def _idle(rt) -> bool:
     return all(not q.instrs and q.busy_runs() == 0 and not q.pending for q in rt.queues)
 
 
-def test_synchronize_waits_for_work_a_read_does_not(transfers_start_their_source, backend):
+def test_synchronize_waits_for_work_a_read_does_not(backend):
     x = dg.ones(3, device="worker:0")
     loss = (x * 2).sum()
     (x * 1).to("worker:1")  # worker:0's run goes now, the loss with it
