@@ -67,8 +67,8 @@ def all_reduce_coalesced(parts: list) -> list:
         return [[record.call("add", a, b) for a, b in zip(parts[0], second_here)],
                 [record.call("add", a, b) for a, b in zip(first_there, parts[1])]]
     sizes = [t.numel() for t in parts[0]]
-    flat = [p[0].reshape(-1) if len(p) == 1 else record.call("cat", *[t.reshape(-1) for t in p], dim=0)
-            for p in parts]
+    flat = [p[0].reshape(-1) if len(p) == 1 else
+            record.call("cat", *[t.reshape(-1) for t in p], dim=0) for p in parts]
     out = []
     for total, p in zip(all_reduce(flat), parts):
         offsets = [sum(sizes[:i]) for i in range(len(sizes))]

@@ -494,7 +494,7 @@ def sharded_grad(t: Tensor):
 
 def _grad_of(part: Tensor):
     """A shard's gradient; a shard that is itself replicated (the tensor-parallel shards
-    of a data-parallel copy, devicemesh 2-D) has it on its copies."""
+    of a data-parallel copy, on a 2-D mesh) has it on its copies."""
     return part._leaf_grad() if is_sharded(part) else part._grad
 
 

@@ -25,6 +25,7 @@ from ...distributed import replicas, runtime, sharding
 from ..modules import Module
 from ..parameter import Parameter
 
+
 class DistributedDataParallel(Module):
     def __init__(self, module: Module, workers=None, bucket_cap_mb: float = 25,
                  broadcast_buffers: bool = True, device_ids=None, output_device=None,
