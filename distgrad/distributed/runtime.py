@@ -150,7 +150,7 @@ class LocalEndpoint:
         except Exception as e:
             return False, e
 
-    def collect(self, posted, index) -> dict:
+    def collect(self, posted, index, timeout=None) -> dict:
         ok, out = posted
         if not ok:
             raise out
@@ -326,8 +326,9 @@ class RayEndpoint:
             raise WorkerDiedError(self.dead[index], index)
         return self.actors[index].handle.remote(payload)
 
-    def collect(self, posted, index) -> dict:
-        return wire.decode_reply(_first(self._get(posted, index)))
+    def collect(self, posted, index, timeout=None) -> dict:
+        """A posted message's reply; TimeoutError after `timeout` s (a stuck worker)."""
+        return wire.decode_reply(_first(self._get(posted, index, timeout)))
 
     def raw_batch(self, index, messages) -> list:
         """[(payload, arrays)] sent at once, handled in order; each one's reply or exception."""

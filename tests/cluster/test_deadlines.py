@@ -114,3 +114,18 @@ def test_call_timeout_and_synchronize_timeout_are_per_call(stoppable):
         within(HANG_LIMIT_S, dist.synchronize, timeout=1.0)
     within(HANG_LIMIT_S, dist.restart_worker, 1)
     assert within(HANG_LIMIT_S, lambda: dg.ones(2, device="worker:1").sum().item()) == 2.0
+
+
+@pytest.mark.parametrize("how", ["save", "async_save"])
+def test_a_checkpoint_of_a_stuck_worker_times_out(stoppable, tmp_path, how):
+    """A distributed checkpoint waits for each worker's write within the call timeout, as a
+    read does: a stuck worker makes it raise TimeoutError naming the worker."""
+    import distgrad.distributed.checkpoint as dcp
+
+    state = {"a": dg.ones(3, device="worker:0"), "b": dg.ones(3, device="worker:1")}
+    state["a"].sum().item(), state["b"].sum().item()
+    stoppable(1)
+    save = (lambda: dcp.save(state, checkpoint_id=tmp_path / "c")) if how == "save" else \
+        (lambda: dcp.async_save(state, checkpoint_id=tmp_path / "c").result())
+    with pytest.raises(TimeoutError, match="worker:1"):
+        within(HANG_LIMIT_S, save)

@@ -174,7 +174,7 @@ class _SaveJob:
             q.counters.add_sent(q.index, len(message), 1)  # (names and ids: no array bytes)
             self.posted[writer] = (q, rt.endpoint.post(q.index, message))
         if copy:
-            self.posted = {w: (q, _Ticket(self.endpoint, q.index, p))
+            self.posted = {w: (q, _Ticket(self.endpoint, q.index, p, q.timeout()))
                            for w, (q, p) in self.posted.items()}
         # The tensors' memory may now change: a worker takes its copies (or writes) before
         # it runs anything sent after this message.
@@ -193,7 +193,7 @@ class _SaveJob:
                 if isinstance(posted, _Ticket):
                     results[writer] = posted.wait()
                 else:
-                    results[writer] = self.endpoint.collect(posted, q.index)
+                    results[writer] = self.endpoint.collect(posted, q.index, q.timeout())
             except BaseException as e:
                 first_error = first_error or e
         if first_error is not None:
@@ -216,19 +216,20 @@ class _SaveJob:
 class _Ticket:
     """A worker's background write, polled until it is done."""
 
-    def __init__(self, endpoint, index: int, posted):
+    def __init__(self, endpoint, index: int, posted, timeout=None):
         self.endpoint = endpoint
         self.index = index
         self.posted = posted  # the save message, whose reply names the write
+        self.timeout = timeout  # for each reply (the call timeout): a stuck worker raises
 
     POLL_S = 0.02  # between asks; each costs the worker a message, not a wait
 
     def wait(self) -> dict:
         endpoint, index = self.endpoint, self.index
-        ticket = endpoint.collect(self.posted, index)["ticket"]
+        ticket = endpoint.collect(self.posted, index, self.timeout)["ticket"]
         message = wire.body_message("save_poll", {"ticket": ticket})
         while True:
-            reply = endpoint.collect(endpoint.post(index, message), index)
+            reply = endpoint.collect(endpoint.post(index, message), index, self.timeout)
             if reply.get("done"):
                 return reply
             time.sleep(self.POLL_S)
