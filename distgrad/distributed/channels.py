@@ -52,7 +52,7 @@ _DIM = struct.Struct("<q")
 _LEN = struct.Struct("<I")
 _DTYPES = [np.dtype(d) for d in ("float32", "float64", "int64", "bool")]
 _CODES = {d: k for k, d in enumerate(_DTYPES)}
-_HELLO = struct.Struct("<q")
+_HELLO = struct.Struct("<qq")  # index, incarnation (which of its processes)
 SECRET_BYTES = 32
 _RUNNING = 2  # the status of a frame saying the sender starts (key 1) or ends (0) a run
 _SHARED = 3  # the status of a tensor whose bytes come through the shared-memory segment
@@ -149,25 +149,35 @@ class Mailbox:
             self.closed.setdefault(peer, why)
             self.cond.notify_all()
 
-    def reopen(self, peer: int) -> None:
+    def reopen(self, peer: int, incarnation: int | None = None) -> None:
         """A new process took `peer`'s place (restart_worker): it starts idle, nothing
         of the old one's is waited for any more."""
         with self.cond:
-            self.incarnation[peer] = self.incarnation.get(peer, 0) + 1
+            self.incarnation[peer] = incarnation if incarnation is not None else \
+                self.incarnation.get(peer, 0) + 1
             self.closed.pop(peer, None)
             self.busy.pop(peer, None)
             self.idle_since[peer] = time.monotonic()
             self.cond.notify_all()
 
-    def take(self, peer: int, key: int, wait: bool = True):
+    def take(self, peer: int, key: int, wait: bool = True, incarnation: int | None = None):
+        """The tensor `key` from `peer`, waiting for it. `incarnation`: which of the peer's
+        processes the run was sent for (the driver's count when it sent it); a tensor
+        from an earlier process is never waited for once a later one has connected."""
         with self.cond:
             start = time.monotonic()  # idleness counts from when this recv began to wait
-            seen = self.incarnation.get(peer, 0)
+            seen = self.incarnation.get(peer, 0) if incarnation is None else incarnation
             while (peer, key) not in self.items:
-                if peer in self.closed or self.incarnation.get(peer, 0) != seen:
-                    raise PeerLostError(peer, self.closed.get(peer, "it was restarted"), seen)
-                since = max(start, self.idle_since.get(peer, start))
-                idle = 0.0 if self.busy.get(peer) else time.monotonic() - since
+                now = self.incarnation.get(peer, 0)
+                if now > seen:
+                    raise PeerLostError(peer, "it was restarted", seen)
+                if now == seen and peer in self.closed:
+                    raise PeerLostError(peer, self.closed[peer], seen)
+                if now < seen:  # the process the run was sent for has not connected yet
+                    idle = time.monotonic() - start
+                else:
+                    since = max(start, self.idle_since.get(peer, start))
+                    idle = 0.0 if self.busy.get(peer) else time.monotonic() - since
                 if not wait or idle > self.idle_timeout_s:
                     from .wire import WireFormatError
 
@@ -232,7 +242,7 @@ class LocalChannels:
     def send_failure(self, peer: int, key: int, message: str) -> None:
         self.hub.boxes[peer].put(self.index, key, _Failed(message))
 
-    def recv(self, peer: int, key: int, shape, dtype: str) -> np.ndarray:
+    def recv(self, peer: int, key: int, shape, dtype: str, incarnation=None) -> np.ndarray:
         # The sending run ran first (the driver sends a run after those it receives from).
         item = self.hub.boxes[self.index].take(peer, key, wait=False)
         if self.hooks is not None and isinstance(item, np.ndarray):
@@ -251,8 +261,9 @@ class SocketChannels:
 
     def __init__(self, index: int, node: str, idle_timeout_s: float = 60.0,
                  secret: bytes = b"\0" * SECRET_BYTES, max_elements: int = 2 ** 28,
-                 hooks=None, shared_memory: bool = False):
+                 hooks=None, shared_memory: bool = False, incarnation: int = 1):
         self.index = index
+        self.incarnation = incarnation  # which of this worker's processes this is (1: the first)
         self.node = node
         self.secret = secret  # the runtime's: a connection must present it
         self.max_elements = max_elements  # the largest tensor a frame may announce
@@ -284,7 +295,8 @@ class SocketChannels:
                 self.tcp = socket.create_server((tcp_host, 0))
                 self._serve(self.tcp)
             tcp = list(self.tcp.getsockname()[:2])
-        return {"index": self.index, "node": self.node, "unix": self.unix_name, "tcp": tcp}
+        return {"index": self.index, "node": self.node, "unix": self.unix_name, "tcp": tcp,
+                "incarnation": self.incarnation}
 
     def connect(self, table: list, to_all: bool = False) -> None:
         """Connect to the peers after this one in `table` (the earlier ones connect here),
@@ -301,8 +313,8 @@ class SocketChannels:
             else:
                 s = socket.create_connection(tuple(peer["tcp"]), timeout=CONNECT_TIMEOUT_S)
             s.settimeout(None)
-            s.sendall(_HELLO.pack(self.index) + self.secret)
-            self._register(k, s)
+            s.sendall(_HELLO.pack(self.index, self.incarnation) + self.secret)
+            self._register(k, s, peer.get("incarnation", 1))
         others = {p["index"] for p in table} - {self.index}
         with self.registered:
             if not self.registered.wait_for(lambda: others <= set(self.socks),
@@ -332,7 +344,7 @@ class SocketChannels:
             try:
                 hello = _read_by(s, _HELLO.size + SECRET_BYTES,
                                  time.monotonic() + HANDSHAKE_TIMEOUT_S)
-                peer = _HELLO.unpack(hello[:_HELLO.size])[0]
+                peer, incarnation = _HELLO.unpack(hello[:_HELLO.size])
                 ok = hmac.compare_digest(hello[_HELLO.size:], self.secret)
                 s.settimeout(None)
             except (OSError, EOFError):
@@ -343,13 +355,13 @@ class SocketChannels:
                 s.close()
             else:
                 try:
-                    self._register(peer, s)
+                    self._register(peer, s, incarnation)
                 except (OSError, EOFError, ValueError):
                     _close(s)  # the segments' exchange failed
         finally:
             self.handshakes.release()
 
-    def _register(self, peer: int, s: socket.socket) -> None:
+    def _register(self, peer: int, s: socket.socket, incarnation: int) -> None:
         ring = incoming = None
         if s.family != socket.AF_UNIX:
             s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -373,12 +385,13 @@ class SocketChannels:
             self.readers[peer] = reader
             self.registered.notify_all()
         if old is not None:  # the peer was restarted: its old connection is done
-            self.box.reopen(peer)
+            self.box.reopen(peer, incarnation)
             _close(old)  # (shut down, so that its reader thread wakes and ends)
             if old_ring is not None:
                 _drop_ring(old_ring, old_lock, "the worker was restarted")
         else:
-            self.box.incarnation.setdefault(peer, 1)
+            with self.box.cond:
+                self.box.incarnation[peer] = incarnation
         reader.start()
 
     def _read(self, peer: int, s: socket.socket, incoming: "shm.Incoming | None") -> None:
@@ -525,8 +538,9 @@ class SocketChannels:
             raise PeerLostError(peer, f"sending to it failed: {e}",
                                 self.box.incarnation.get(peer, 0)) from None
 
-    def recv(self, peer: int, key: int, shape, dtype: str) -> np.ndarray:
-        return _received(peer, key, self.box.take(peer, key), shape, dtype)
+    def recv(self, peer: int, key: int, shape, dtype: str, incarnation=None) -> np.ndarray:
+        return _received(peer, key, self.box.take(peer, key, incarnation=incarnation), shape,
+                         dtype)
 
     def close(self) -> None:
         """Stop listening, close every connection and unmap every segment (once the

@@ -245,7 +245,7 @@ class RayEndpoint:
             import ray
 
             return 0, [ray.put(wire.reply({"exports": 0}))]
-        payload = wire.run_message(instrs)
+        payload = wire.run_message(instrs, peers=self.incarnation)
         method = self.actors[index].handle
         if n_exports:
             refs = method.options(num_returns=1 + n_exports).remote(payload, *args)
@@ -360,7 +360,8 @@ class RayEndpoint:
         ping = wire.decode_reply(_first(ray.get(new.handle.remote(wire.simple_message("ping")),
                                                 timeout=timeout_s)))
         table = [ray.get(new.open_channels.remote(self.spans_nodes, self._idle_timeout,
-                                                  self.secret, self.shared_memory),
+                                                  self.secret, self.shared_memory,
+                                                  self.incarnation[index] + 1),
                          timeout=timeout_s)]
         others = [t for t in self.table if t["index"] != index]
         ray.get(new.rejoin_channels.remote(table + others), timeout=timeout_s)
@@ -496,15 +497,17 @@ class _RayActorWorker(Worker):
                          hooks=WorkerHooks() if test_hooks else None)
 
     def open_channels(self, spans_nodes: bool, idle_timeout_s: float, secret: bytes,
-                      shared_memory: bool = False) -> dict:
-        """Listen for the other workers (on TCP too if they are on other nodes)."""
+                      shared_memory: bool = False, incarnation: int = 1) -> dict:
+        """Listen for the other workers (on TCP too if they are on other nodes).
+        incarnation: which of this worker's processes this one is (1: its first)."""
         import ray
 
         from .channels import SocketChannels
 
         if self.channels is None:
             self.channels = SocketChannels(self.index, self.node, idle_timeout_s, secret,
-                                           self.MAX_ELEMENTS, self.hooks, shared_memory)
+                                           self.MAX_ELEMENTS, self.hooks, shared_memory,
+                                           incarnation)
         return self.channels.address(ray.util.get_node_ip_address() if spans_nodes else None)
 
     def connect_channels(self, table: list) -> bool:

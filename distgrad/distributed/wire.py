@@ -103,10 +103,13 @@ def unpack(payload) -> dict:
 
 # ---- requests --------------------------------------------------------------------------------
 
-def run_message(instrs: list, inline_arrays: list | None = None) -> bytes:
+def run_message(instrs: list, inline_arrays: list | None = None, peers=None) -> bytes:
+    """peers: per worker, which of its processes the run is sent for (1: its first)."""
     msg = {"v": VERSION, "type": "run", "instrs": instrs}
     if inline_arrays:
         msg["arrays"] = inline_arrays
+    if peers:
+        msg["peers"] = peers
     return pack(msg)
 
 
@@ -127,7 +130,7 @@ def decode_request(payload) -> dict:
     kind = msg["type"]
     if kind not in _REQUEST_TYPES:
         raise WireFormatError(f"field 'type': unknown message type {kind!r}")
-    extra = set(msg) - {"v", "type", "instrs", "arrays", "body"}
+    extra = set(msg) - {"v", "type", "instrs", "arrays", "body", "peers"}
     if extra:
         raise WireFormatError(f"field {sorted(extra)[0]!r}: not part of a {kind} message")
     if ("body" in msg) != (kind in ("save", "save_poll")):
@@ -147,6 +150,10 @@ def decode_request(payload) -> dict:
         arrays = msg.get("arrays", [])
         if not isinstance(arrays, list) or not all(isinstance(a, np.ndarray) for a in arrays):
             raise WireFormatError("field 'arrays': expected a list of array ext values")
+        if not _ids(msg.get("peers", [])):
+            raise WireFormatError("field 'peers': expected a list of incarnations")
+    elif "peers" in msg:
+        raise WireFormatError(f"field 'peers': not part of a {kind} message")
     return msg
 
 

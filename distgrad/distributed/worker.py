@@ -145,6 +145,7 @@ class Worker:
         self._saves: dict[int, "_BackgroundSave"] = {}  # checkpoint writes under way, by ticket
         self._planned: dict = {}  # the current run's tensors as _check saw them (id -> _Operand)
         self._recv_wait = 0.0  # seconds the current run has waited in recv so far
+        self._peers = ()  # the current run's incarnation of each peer (see handle)
         # While a profile is on: [kind, name, start ns, end ns(, key)] of each run, op, send
         # and receive (autograd/profiler.py reads them); None when off.
         self.timeline = None
@@ -173,6 +174,9 @@ class Worker:
         if timeline is not None:
             started_ns = time.time_ns()
         instrs = msg["instrs"]
+        # Which process of each peer the driver sent this run for: a recv from one that was
+        # restarted since then fails at once (its tensor will never come).
+        self._peers = msg.get("peers", ())
         started = time.time()  # wall clock: comparable between the workers of one machine
         self._sent = set()
         self._recv_wait = 0.0
@@ -350,6 +354,7 @@ class Worker:
         tensors = self.tensors
         hooks = self.hooks
         timeline = self.timeline
+        peers = self._peers
         exported, failed = [], []
         files: dict = {}  # checkpoint tensors read (and checked) by this run
         for i, ins in enumerate(instrs):
@@ -420,8 +425,9 @@ class Worker:
                 if timeline is not None:
                     started = time.time_ns()
                 try:
-                    tensors[ins[1]] = self.channels.recv(ins[2], ins[3] + key_offset, ins[4],
-                                                         ins[5])
+                    tensors[ins[1]] = self.channels.recv(
+                        ins[2], ins[3] + key_offset, ins[4], ins[5],
+                        peers[ins[2]] if ins[2] < len(peers) else None)
                 except (PeerRunFailedError, PeerLostError, MemoryError) as e:
                     self._fail([ins[1]], _received_record(e, self.index, ins[1]))
                 self._recv_wait += time.perf_counter() - waited

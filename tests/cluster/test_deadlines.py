@@ -14,7 +14,8 @@ import pytest
 import distgrad as dg
 import distgrad.distributed as dist
 from distgrad.distributed import WorkerDiedError
-from watchdog import process_alive, within
+from distgrad.distributed.testhooks import pause_at
+from watchdog import PhaseGate, process_alive, within
 
 pytestmark = pytest.mark.cluster
 
@@ -22,14 +23,15 @@ HANG_LIMIT_S = 90.0  # a call that takes longer than this has hung
 CALL_TIMEOUT_S = 2.0
 
 
-@pytest.fixture
-def stoppable(ray_session):
-    """A fresh two-worker Ray runtime with a short call timeout; `stop(k)` SIGSTOPs worker
-    k. Afterwards every stopped process is continued and killed, and a default runtime
-    is back."""
+@pytest.fixture(params=[False])
+def stoppable(ray_session, request):
+    """A fresh two-worker Ray runtime with a short call timeout (and the workers' test hooks
+    if the test asks for them: `@pytest.mark.parametrize("stoppable", [True], indirect=True)`);
+    `stop(k)` SIGSTOPs worker k. Afterwards every stopped process is continued and
+    killed, and a default runtime is back."""
     if dist.is_initialized():
         dist.shutdown()
-    dist.init(2, backend="ray", call_timeout_s=CALL_TIMEOUT_S)
+    dist.init(2, backend="ray", call_timeout_s=CALL_TIMEOUT_S, test_hooks=request.param)
     stopped = []
 
     def stop(k):
@@ -129,3 +131,32 @@ def test_a_checkpoint_of_a_stuck_worker_times_out(stoppable, tmp_path, how):
         (lambda: dcp.async_save(state, checkpoint_id=tmp_path / "c").result())
     with pytest.raises(TimeoutError, match="worker:1"):
         within(HANG_LIMIT_S, save)
+
+
+@pytest.mark.parametrize("stoppable", [True], indirect=True)
+def test_a_run_sent_before_a_restart_does_not_wait_for_the_new_process(stoppable):
+    """Worker 0 starts a run that waits for worker 1's tensor only after worker 1 was
+    restarted (it was busy), while the new worker 1 waits for worker 0: the run was sent
+    for the old process, so its receive fails at once (WorkerDiedError when read), and
+    worker 0 goes on to the run the new worker 1 waits for. (Before, it waited for the new
+    process, which waited for it: both waited for ever.)"""
+    a = dg.ones(3, device="worker:0")
+    b = dg.ones(3, device="worker:1")
+    b.tolist(), a.tolist()
+    gate = PhaseGate()
+    try:
+        pause_at("worker:0", "run", report_to=gate.address)
+        stoppable(1)  # its send of b never happens
+        y = b.to("worker:0") * 2  # worker 0's run waits for b
+        dist.current().flush_all()
+        assert gate.wait()["worker"] == 0  # worker 0 holds there, before that run
+        within(HANG_LIMIT_S, dist.restart_worker, 1)
+        time.sleep(0.5)  # (worker 0 takes the new process's connection meanwhile)
+        z = a.to("worker:1") * 3  # the new worker 1 waits for worker 0's next run
+        dist.current().flush_all()
+        gate.release()
+        assert within(HANG_LIMIT_S, z.tolist) == [3.0, 3.0, 3.0]
+        with pytest.raises(WorkerDiedError, match="worker:1"):
+            within(HANG_LIMIT_S, y.tolist)
+    finally:
+        gate.close()

@@ -107,7 +107,7 @@ def test_a_tensor_other_than_announced_is_refused():
 def test_a_connection_without_the_runtime_secret_is_closed(nodes):
     a, b = _pair(nodes)
     where = b.address("127.0.0.1" if nodes[0] != nodes[1] else None)
-    for hello in (struct.pack("<q", 5) + bytes(32), struct.pack("<q", 5) + b"short"):
+    for hello in (struct.pack("<qq", 5, 1) + bytes(32), struct.pack("<qq", 5, 1) + b"short"):
         if nodes[0] == nodes[1]:
             s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             s.connect(where["unix"])
@@ -151,7 +151,7 @@ def _closed_on_us(s, limit_s=30.0) -> bool:
 
 def _as_peer(where, peer: int):
     s = socket.create_connection(where)
-    s.sendall(struct.pack("<q", peer) + SECRET)
+    s.sendall(struct.pack("<qq", peer, 1) + SECRET)
     return s
 
 
@@ -161,7 +161,7 @@ def test_a_handshake_sent_a_byte_at_a_time_is_cut_off_at_the_deadline():
     assert channels.HANDSHAKE_TIMEOUT_S < 1.0
     chans, where = _listener()
     s = socket.create_connection(where)
-    hello = struct.pack("<q", 0) + SECRET  # a real peer's handshake, sent too slowly
+    hello = struct.pack("<qq", 0, 1) + SECRET  # a real peer's handshake, sent too slowly
     sent = 0
     try:
         for b in hello:
@@ -255,3 +255,46 @@ def test_a_tensor_the_receiver_cannot_allocate_fails_its_recv_and_nothing_else()
         b.recv(0, 1, [1024, 1024], "float64")
     a.send(1, 2, np.arange(4.0))  # the connection still works
     np.testing.assert_array_equal(b.recv(0, 2, [4], "float64"), np.arange(4.0))
+
+
+def _restarted(survivor, old, incarnation):
+    """A new process in `old`'s place (restart_worker): it connects to the survivor."""
+    new = SocketChannels(old.index, "n", 5.0, SECRET, incarnation=incarnation)
+    old.close()
+    new.connect([new.address(), survivor.address()], to_all=True)
+    return new
+
+
+def test_a_recv_sent_for_a_process_that_was_restarted_fails_at_once():
+    """A run sent for worker 1's first process starts its recv after the second one
+    connected, and that one is busy (waiting for this worker, say): the tensor will never
+    come, so the recv fails at once instead of waiting for the new process."""
+    a, b = _pair()
+    b2 = _restarted(a, b, incarnation=2)
+    b2.running(True)
+    t = time.monotonic()
+    with pytest.raises(PeerLostError) as info:
+        a.recv(1, 5, [3], "float32", incarnation=1)
+    assert time.monotonic() - t < 2.0 and info.value.incarnation == 1
+    b2.send(0, 6, np.ones(3, np.float32))  # a run sent for the new process gets its tensor
+    np.testing.assert_array_equal(a.recv(1, 6, [3], "float32", incarnation=2), np.ones(3))
+
+
+def test_a_recv_sent_for_a_process_not_connected_yet_waits_for_it():
+    """The driver sent a run for worker 1's second process before this worker took its
+    connection (the old one's has closed): the recv waits for the new process's tensor."""
+    a, b = _pair()
+    got = {}
+
+    def recv():
+        got["value"] = a.recv(1, 9, [2], "float32", incarnation=2)
+
+    waiter = threading.Thread(target=recv)
+    b.close()
+    waiter.start()
+    time.sleep(0.2)
+    assert waiter.is_alive()  # neither the old process's end nor the wait failed it
+    b2 = _restarted(a, b, incarnation=2)
+    b2.send(0, 9, np.full(2, 4.0, np.float32))
+    waiter.join(10)
+    np.testing.assert_array_equal(got["value"], [4.0, 4.0])

@@ -225,7 +225,7 @@ def test_a_frame_naming_the_wrong_slot_closes_the_connection():
     try:
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         s.connect(chans.address()["unix"])
-        s.sendall(struct.pack("<q", 0) + SECRET)
+        s.sendall(struct.pack("<qq", 0, 1) + SECRET)
         mine = shm.Outgoing("distgrad-shm-test")
         ring, incoming = shm.exchange(s, mine, 30)
         assert ring is mine and incoming is not None  # it took ours, and offered its own
@@ -249,7 +249,7 @@ def test_a_bad_segment_offer_or_an_unannounced_segment_closes_the_connection(off
     try:
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         s.connect(chans.address()["unix"])
-        s.sendall(struct.pack("<q", 0) + SECRET)
+        s.sendall(struct.pack("<qq", 0, 1) + SECRET)
         head = struct.pack("<BII", 1, 4, 1 << 20)
         if offer == "status 3":  # a peer that offered no segment sends through one
             assert shm.exchange(s, None, 30) == (None, None)
