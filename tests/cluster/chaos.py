@@ -12,6 +12,7 @@ done again from the last completed one.
 """
 from __future__ import annotations
 
+import faulthandler
 import os
 import signal
 import sys
@@ -27,6 +28,10 @@ from distgrad.distributed import WorkerDiedError
 STEPS = 200
 CALL_TIMEOUT_S = 2.0  # a stopped worker is given up on after this
 HANG_S = 60.0  # no progress for this long: the run hung
+# The watchdog above runs in this process's main thread: if that thread itself cannot run
+# (blocked in C with the GIL held), faulthandler's own thread prints every thread's stack
+# and ends the process after this long, so no stall goes unreported.
+BACKSTOP_S = 5 * HANG_S
 FAULTS_PER_RUN = 3
 DEVICES = ("worker:0", "worker:1")
 
@@ -128,7 +133,6 @@ def one_run(seed: int, ref: list, data, figures: Figures, steps=STEPS) -> None:
     outstanding = None  # (worker, kind) of a fault injected and not yet recovered from
     try:
         while done < steps:
-            progress[0] = time.monotonic()
             if done in fault_steps and outstanding is None:
                 fault_steps.discard(done)
                 k = int(rng.integers(2))
@@ -164,6 +168,7 @@ def one_run(seed: int, ref: list, data, figures: Figures, steps=STEPS) -> None:
                 outstanding = None
                 pids = _pids()
                 model = Model(data, ckpt)  # from the last completed step
+                progress[0] = time.monotonic()
                 continue
             if not _same(got, ref[done]):
                 figures.mismatches += 1
@@ -172,6 +177,7 @@ def one_run(seed: int, ref: list, data, figures: Figures, steps=STEPS) -> None:
                 return
             ckpt, done = got, done + 1
             figures.steps += 1
+            progress[0] = time.monotonic()
         if outstanding is not None:  # the fault landed after the last read
             dist.restart_worker(outstanding)
             figures.restarts += 1
@@ -181,7 +187,9 @@ def one_run(seed: int, ref: list, data, figures: Figures, steps=STEPS) -> None:
             _signal(pid, signal.SIGKILL)
 
 
-progress = [0.0]  # when the run last made progress (the watchdog reads it)
+# When the run last made progress, a step completed or a fault recovered from (the
+# watchdog reads it): a step that keeps timing out with no fault is no progress.
+progress = [0.0]
 
 
 def chaos(runs: int, seed: int = 0, steps: int = STEPS, log=None) -> Figures:
@@ -209,6 +217,7 @@ def chaos(runs: int, seed: int = 0, steps: int = STEPS, log=None) -> Figures:
         t = threading.Thread(target=run, daemon=True, name=f"chaos-{r}")
         t.start()
         while t.is_alive():
+            faulthandler.dump_traceback_later(BACKSTOP_S, exit=True)
             t.join(0.5)
             if time.monotonic() - progress[0] > HANG_S:
                 figures.hangs += 1
@@ -219,6 +228,7 @@ def chaos(runs: int, seed: int = 0, steps: int = STEPS, log=None) -> Figures:
             log(f"run {r + 1}/{runs}: {figures.line()}")
         if t.is_alive():
             break  # a hung thread holds the runtime: stop here
+    faulthandler.cancel_dump_traceback_later()
     if dist.is_initialized() and figures.hangs == 0:
         dist.shutdown()
     return figures
