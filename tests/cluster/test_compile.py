@@ -464,3 +464,42 @@ def test_nothing_is_left_on_the_workers_once_the_step_and_its_model_are_dropped(
     dist.current().flush_all()
     after = {k: v["tensors"] for k, v in dist.stats().items() if k.startswith("worker")}
     assert after == before
+
+
+def test_an_op_failing_inside_a_replay_fails_as_it_does_eagerly(backend):
+    """A replay whose input makes an op fail (an index out of range) raises the op's error,
+    naming it and its worker, where the eager step does: reading the loss, and reading the
+    parameter its update poisoned. What does not depend on it is untouched, and the
+    runtime goes on."""
+    def run(compiled):
+        w = dg.tensor(np.arange(12., dtype=np.float32).reshape(4, 3), device="worker:0",
+                      requires_grad=True)
+        opt = optim.SGD([w], lr=0.1)
+        other = dg.ones(3, device="worker:1")
+
+        def step(idx):
+            opt.zero_grad()
+            loss = (w[idx].to("worker:1") * 2).sum()
+            loss.backward()
+            opt.step()
+            return loss
+
+        step = dg.compile(step) if compiled else step
+        losses = [step(dg.tensor([0, 2], device="worker:0")).item() for _ in range(4)]
+        loss = step(dg.tensor([0, 99], device="worker:0"))
+        errors = []
+        for read in (loss.item, lambda: w.detach().cpu()):
+            with pytest.raises(IndexError) as e:
+                read()
+            errors.append(str(e.value))
+        return step, losses, errors, other.tolist()
+
+    _, eager_losses, eager_errors, eager_other = run(False)
+    step, losses, errors, other = run(True)
+    stats = step.stats()
+    assert (stats["recorded"], stats["replayed"]) == (2, 3)  # the failing call was a replay
+    assert losses == eager_losses
+    assert errors == eager_errors
+    assert "out of bounds" in errors[0] and "'index' on worker:0" in errors[0]
+    assert other == eager_other == [1.0, 1.0, 1.0]
+    assert float(dg.ones(2, device="worker:0").sum().item()) == 2.0
