@@ -166,7 +166,8 @@ class Mailbox:
         from an earlier process is never waited for once a later one has connected."""
         with self.cond:
             start = time.monotonic()  # idleness counts from when this recv began to wait
-            seen = self.incarnation.get(peer, 0) if incarnation is None else incarnation
+            # (unstamped: the process connected now, or the first if none has connected yet)
+            seen = max(self.incarnation.get(peer, 0), 1) if incarnation is None else incarnation
             while (peer, key) not in self.items:
                 now = self.incarnation.get(peer, 0)
                 if now > seen:
