@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import sys
 import threading
 import time
 
@@ -136,6 +137,9 @@ def execute(roots, keep_graph: bool, create_graph: bool, inputs=None, capture: b
                     _add(buffers, child, nr, _validate(node, i, g))
                 if deps[child] == 0:
                     push(child)
+            # (the buffers hold the gradients now: a leaf's may be taken as its .grad, which
+            # _call tells by counting references)
+            input_grads = g = None
     return captured
 
 
@@ -206,15 +210,24 @@ def _call(node, grads, create_graph, wanted=None):
     """Run one node: hooks around its VJP (or its accumulation, for a leaf). With `wanted`
     (autograd.grad, backward(inputs=)), a VJP computes only the input gradients that lead
     to a wanted node, so it reads (and version-checks) only what those need, as torch."""
-    grads = _tensor_pre_hooks(node, list(grads), create_graph)
+    leaf = isinstance(node, AccumulateGrad)
+    # (a leaf's list is the engine's own, used for nothing after: no copy, so that the
+    # reference count below sees every holder of the gradient)
+    grads = _tensor_pre_hooks(node, grads if leaf else list(grads), create_graph)
     if node._pre_hooks:
         record.note_python("hook", node._pre_hooks)
         for hook in list(node._pre_hooks):
             new = hook(tuple(grads))
             if new is not None:
                 grads = list(new)
-    if isinstance(node, AccumulateGrad):
-        accumulate_grad(node.variable, grads[0], create_graph)
+    if leaf:
+        g = grads[0]
+        if node._hooks:
+            accumulate_grad(node.variable, g, create_graph)
+        else:
+            grads[0] = None  # (this frame's `g` is then the engine's only reference to it)
+            steal = _only_here(g)  # (not in the call below: its arguments hold `g` too)
+            accumulate_grad(node.variable, g, create_graph, steal)
         out = []
     elif all(g is None for g in grads):
         out = [None] * len(node.next_functions)
@@ -243,14 +256,46 @@ def _profiled_call(node, grads, create_graph, wanted):
 _accumulate_lock = threading.RLock()
 
 
-def accumulate_grad(var, g, create_graph):
-    """torch's AccumulateGrad: the first gradient is stored (a copy), later ones added, in
+def _only_here(g) -> bool:
+    """Is `g` held by nothing but the caller's frame, and its memory by no other tensor
+    (no view, alias or `.data` of it)? Then a leaf can keep it as its .grad, as torch's
+    AccumulateGrad steals a gradient nothing else uses, instead of copying it."""
+    return g is not None and sys.getrefcount(g) == _SOLE[0] and g._sharding is None and \
+        sys.getrefcount(g._storage) == _SOLE[1] and g._grad_fn is None and \
+        not g._requires_grad and g.is_contiguous()
+
+
+class _Slot:
+    __slots__ = ("value",)
+
+
+def _count_in_callee(x) -> int:
+    return sys.getrefcount(x)
+
+
+def _sole_counts() -> tuple:
+    """What _only_here counts for an object held only by its caller's variable, and for
+    one held only by an object's slot, on this interpreter (the same shapes of call)."""
+    held, slot = object(), _Slot()
+    slot.value = object()
+    return _count_in_callee(held), sys.getrefcount(slot.value)
+
+
+_SOLE = _sole_counts()
+
+
+def accumulate_grad(var, g, create_graph, steal=False):
+    """torch's AccumulateGrad: the first gradient is stored (a copy, or `g` itself when
+    `steal` says nothing else uses it and it is laid out as the leaf), later ones added, in
     place unless a graph of the gradient is being built; then post-accumulate hooks."""
     if g is None or not var._requires_grad:
         return
     with _accumulate_lock:  # two threads' backward into one leaf: neither sum is lost
         if var._grad is None:
-            var._grad = g.clone() if create_graph else g.detach().clone()
+            if steal and not create_graph and var.is_contiguous():
+                var._grad = g
+            else:
+                var._grad = g.clone() if create_graph else g.detach().clone()
         elif not create_graph:
             with grad_mode.no_grad():
                 var._grad.add_(g)

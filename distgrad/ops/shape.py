@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import dtypes
+from ..autograd import grad_mode
 from ..autograd.record import call
 from . import layout
 from .rules import numel, type_name, wrap_dim
@@ -45,7 +46,18 @@ def _t_rule(x):
     return Meta(tuple(reversed(x.shape)), x.dtype)
 
 
-defop("t", lambda x: x.T, _t_rule, lambda c, g: g.t(), node="TBackward0", view=True,
+def _t_vjp(c, g):
+    """gᵀ. When g is itself the transpose of a matrix (Linear's weight gradient comes so:
+    linalg._right_grad), that matrix: the same values, row-major and not a view, so the
+    weight keeps it as its .grad with no copy (engine._only_here) and no op."""
+    made = g._view_of
+    if made is not None and made[1] == "t" and made[0]._base is None and g.ndim == 2 and \
+            not grad_mode.is_grad_enabled():
+        return made[0]
+    return g.t()
+
+
+defop("t", lambda x: x.T, _t_rule, _t_vjp, node="TBackward0", view=True,
       strides=layout.t, sharding="transpose", api=("t",))
 
 

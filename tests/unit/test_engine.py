@@ -237,6 +237,63 @@ def test_gradient_accumulates_across_calls():
     same(f)
 
 
+def test_a_leaf_keeps_an_unshared_gradient_and_copies_a_shared_one():
+    """Whether a leaf took the gradient itself or a copy shows when either is written in
+    place afterwards: a gradient something else holds (the other input of an add, a
+    hook's list, a hook's return value, the root's given gradient) is copied."""
+    def f(torch):
+        a, b = leaf(torch, X3), leaf(torch, X3)
+        (a + b).sum().backward()  # add's backward hands both inputs the same gradient
+        a.grad.add_(1)
+        saved, kept = [], torch.ones(3)
+        c, d = leaf(torch, X3), leaf(torch, X3)
+        c.register_hook(lambda g: saved.append(g))
+        d.register_hook(lambda g: kept)
+        (c * 2).sum().backward()
+        (d * 3).sum().backward()
+        c.grad.mul_(10)
+        d.grad.add_(5)
+        given = torch.full((3,), 2.0)
+        e = leaf(torch, X3)
+        e.backward(given)
+        e.grad.add_(1)
+        x, y = leaf(torch, X3), leaf(torch, X3)
+        torch.stack([x, y]).exp().sum().backward()  # both are views of one gradient
+        x.grad.add_(1)
+        return a.grad, b.grad, saved[0], c.grad, kept, d.grad, given, e.grad, x.grad, y.grad
+
+    same(f)
+
+
+def test_a_weight_used_transposed_gets_a_row_major_gradient_of_its_own():
+    def f(torch):
+        w = leaf(torch, M23)
+        x = torch.tensor([[1.0, 2.0, -1.0], [0.5, 0.0, 3.0], [2.0, -2.0, 1.0], [1.0, 1.0, 1.0]])
+        (x @ w.t()).pow(2).sum().backward()
+        first = w.grad.clone()
+        (x @ w.t()).sum().backward()  # added in place into the gradient it kept
+        return first, w.grad, w.grad.stride(), w.grad.is_contiguous(), w.grad._base is None
+
+    same(f)
+
+
+def test_linear_backward_copies_no_gradient():
+    """As torch's AccumulateGrad, a gradient nothing else uses becomes the .grad as it is:
+    a Linear layer's backward runs no clone (torch's profile has none either)."""
+    import torch
+
+    import distgrad
+
+    clones = {}
+    for lib in (torch, distgrad):
+        lib.manual_seed(0)
+        lin, x = lib.nn.Linear(4, 3), lib.randn(5, 4)
+        with lib.profiler.profile() as prof:
+            lin(x).pow(2).mean().backward()
+        clones[lib.__name__] = sum(e.count for e in prof.key_averages() if e.key == "aten::clone")
+    assert clones == {"torch": 0, "distgrad": 0}
+
+
 def test_non_scalar_backward_with_gradient():
     def f(torch):
         x = leaf(torch, M23)
