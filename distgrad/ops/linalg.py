@@ -6,6 +6,7 @@ import numpy as np
 from .. import dtypes
 from . import layout
 from .rules import broadcast_shapes, not_implemented, unbroadcast
+from .shape import transposed
 from .table import Meta, defop
 
 
@@ -52,7 +53,7 @@ def _right_grad(c, g, a_pos: int, b_pos: int):
 
 
 defop("mm", np.matmul, _mm_rule,
-      lambda c, g: (g.mm(c[1].t()) if c.needs[0] else None,
+      lambda c, g: (g.mm(transposed(c[1])) if c.needs[0] else None,
                     _right_grad(c, g, 0, 1) if c.needs[1] else None),
       node="MmBackward0", save=(0, 1), sharding="matmul", api=("mm",), params=("input", "mat2"))
 
@@ -70,7 +71,7 @@ def _addmm_vjp(c, g):
     beta, alpha = c.attrs.get("beta", 1), c.attrs.get("alpha", 1)
     ga = g * alpha if alpha != 1 else g
     return (unbroadcast(g * beta if beta != 1 else g, c.shapes[0]) if c.needs[0] else None,
-            ga.mm(c[2].t()) if c.needs[1] else None,
+            ga.mm(transposed(c[2])) if c.needs[1] else None,
             _right_grad(c, ga, 1, 2) if c.needs[2] else None)
 
 

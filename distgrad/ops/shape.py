@@ -46,18 +46,19 @@ def _t_rule(x):
     return Meta(tuple(reversed(x.shape)), x.dtype)
 
 
-def _t_vjp(c, g):
-    """gᵀ. When g is itself the transpose of a matrix (Linear's weight gradient comes so:
-    linalg._right_grad), that matrix: the same values, row-major and not a view, so the
-    weight keeps it as its .grad with no copy (engine._only_here) and no op."""
-    made = g._view_of
-    if made is not None and made[1] == "t" and made[0]._base is None and g.ndim == 2 and \
+def transposed(x):
+    """xᵀ, for a backward's own use. When x is itself the transpose of a matrix (Linear's
+    `w.t()`, or its weight's gradient as linalg._right_grad makes it), that matrix: the same
+    values with no op, row-major and not a view (a weight keeps such a gradient as its
+    .grad with no copy: engine._only_here)."""
+    made = x._view_of
+    if made is not None and made[1] == "t" and made[0]._base is None and x.ndim == 2 and \
             not grad_mode.is_grad_enabled():
         return made[0]
-    return g.t()
+    return x.t()
 
 
-defop("t", lambda x: x.T, _t_rule, _t_vjp, node="TBackward0", view=True,
+defop("t", lambda x: x.T, _t_rule, lambda c, g: transposed(g), node="TBackward0", view=True,
       strides=layout.t, sharding="transpose", api=("t",))
 
 
