@@ -743,7 +743,13 @@ class Tensor:
         self._view_version = self._storage.version
         if node is not None:
             self._save_output_as_self(node, result._output_nr)
-        if self._retains_grad and old is not node:  # retain_grad moves to the new grad_fn
+        self._move_retained_grad(old, old_nr)
+
+    def _move_retained_grad(self, old, old_nr: int) -> None:
+        """After an in-place write gave self a new grad_fn: a retained grad is the new
+        version's, as in torch (the retain moves from `old`, output `old_nr`)."""
+        node = self._grad_fn
+        if self._retains_grad and old is not node:
             if old is not None and old._retain_grad:
                 old._retain_grad.pop(old_nr, None)
             self._retains_grad = False

@@ -310,10 +310,11 @@ def _wrap_outputs(ctx, args, output, executable):
                 out._rebase_view(_output_of(out, node, nr))  # the base takes the write
                 wrapped.append(out)
                 continue
+            old, old_nr = out._grad_fn, out._output_nr
             out._requires_grad = True
             out.grad_fn = node
             out._output_nr = nr
-            out._retains_grad = False
+            out._move_retained_grad(old, old_nr)  # (a dirty input's retain follows it)
             if out._base is not None:
                 out._view_kind = "function"  # torch forbids writing it in place
         wrapped.append(out)

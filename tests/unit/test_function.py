@@ -56,6 +56,23 @@ def cube_function(torch):
     return Cube
 
 
+def mul_two_in_place(torch):
+    """x *= 2 in place, marked dirty."""
+
+    class MulTwoInplace(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            x.mul_(2)
+            ctx.mark_dirty(x)
+            return x
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * 2
+
+    return MulTwoInplace
+
+
 def add_one_in_place(torch):
     """x += 1 in place, marked dirty."""
 
@@ -468,24 +485,27 @@ def test_single_output_in_a_tuple_stays_a_tuple():
 
 def test_mark_dirty_on_a_non_leaf():
     def f(torch):
-        class MulTwoInplace(torch.autograd.Function):
-            @staticmethod
-            def forward(ctx, x):
-                x.mul_(2)
-                ctx.mark_dirty(x)
-                return x
-
-            @staticmethod
-            def backward(ctx, g):
-                return g * 2
-
         x = leaf(torch)
         a = x * 1
-        b = MulTwoInplace.apply(a)
+        b = mul_two_in_place(torch).apply(a)
         is_same = b is a
         version = version_of(a)
         b.sum().backward()
         return b, is_same, version, a.grad_fn.name(), x.grad
+
+    same(f)
+
+
+def test_a_retained_grad_follows_an_input_marked_dirty():
+    """retain_grad, then a custom in-place Function: the retained grad is the gradient of
+    the tensor's new version, as after a built-in in-place op."""
+    def f(torch):
+        x = leaf(torch)
+        a = (x * 1).clone()
+        a.retain_grad()
+        mul_two_in_place(torch).apply(a)
+        (a * a).sum().backward()
+        return a.grad, x.grad, a.retains_grad
 
     same(f)
 
