@@ -49,10 +49,17 @@ def _scale_back(c, g):
     return g
 
 
+def _mse_vjp(c, g):
+    """torch's mse_loss_backward: (input - target) · 2/N (a mean of N elements; else 2) · g."""
+    n = 1
+    if c.attrs.get("reduction", "mean") == "mean":
+        for d in c.shapes[0]:
+            n *= d
+    return _pair(c, (c[0] - c[1]) * (2.0 / n) * g)
+
+
 defop("mse_loss", lambda x, y, reduction="mean": _reduce((x - y) ** 2, reduction),
-      _loss_rule("mse"),
-      lambda c, g: _pair(c, _scale_back(c, g) * 2 * (c[0] - c[1])),
-      node="MseLossBackward0", save=(0, 1), sharding="batch_loss")
+      _loss_rule("mse"), _mse_vjp, node="MseLossBackward0", save=(0, 1), sharding="batch_loss")
 
 
 def _pair(c, gx):
