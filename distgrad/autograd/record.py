@@ -107,8 +107,10 @@ def call(name: str, *inputs, _device=None, **attrs):
                 requires_grad = True
                 break
 
+    moved_layout = None
     if op.moves:
-        values = [storage.placement().transfer(inputs[0], device)]
+        value, moved_layout = _moved(inputs[0], device)
+        values = [value]
     elif device == CPU:
         if capturing is not None:
             capturing.cannot_replay("driver-op")
@@ -123,6 +125,8 @@ def call(name: str, *inputs, _device=None, **attrs):
             _make_view(t, op, inputs[0], attrs, k, multi)
         elif op.elementwise and strided:
             _lay_out_as_inputs(t, inputs)
+        elif moved_layout is not None:
+            t._layout = (moved_layout, 0)
         outs.append(t)
 
     if requires_grad:
@@ -148,6 +152,23 @@ def _recorded(rec, name, inputs, device, attrs):
         return call(name, *inputs, _device=device, **attrs)
     finally:
         rec.add("aten::" + name, start, time.time_ns())
+
+
+def _moved(x, device: str):
+    """(value, strides) of `x` copied to `device` as torch's `.to()` copies it: a dense
+    strided tensor (a transpose) keeps its strides, any other arrives row-major (strides
+    None). The bytes travel in the order they sit in memory: x permuted slowest dim first
+    is row-major, and a permute back on `device` gives x's strides again."""
+    strides = layout.preserved(x.shape, x._layout[0]) if x._layout is not None else None
+    if strides is None:
+        return storage.placement().transfer(x, device), None
+    order = sorted(range(x.ndim), key=lambda d: (-strides[d], d))
+    with grad_mode.no_grad():
+        in_memory_order = call("permute", x, dims=order)
+        arrived = storage.placement().transfer(in_memory_order, device)
+        there = Tensor._make(arrived, in_memory_order.shape, x.dtype, device)
+        back = call("permute", there, dims=sorted(range(x.ndim), key=order.__getitem__))
+    return back._value, strides
 
 
 def _make_view(t, op, parent, attrs, k: int, multi: bool) -> None:

@@ -236,8 +236,8 @@ class LocalChannels:
         pass  # a recv here never waits: the sending run ran first
 
     def send(self, peer: int, key: int, arr: np.ndarray) -> None:
-        # A copy, as over a socket: the sender may write to its tensor in place later.
-        self.hub.boxes[peer].put(self.index, key, np.array(arr, copy=True))
+        # A row-major copy, as over a socket: the sender may write to its tensor in place later.
+        self.hub.boxes[peer].put(self.index, key, np.array(arr, order="C", copy=True))
         self.sent_bytes["in_process"] += arr.nbytes
 
     def send_failure(self, peer: int, key: int, message: str) -> None:

@@ -41,7 +41,7 @@ def transfer(t: Tensor, device: str):
     """The value of `t` on `device`: a driver array, or a handle on the target worker."""
     src = t.device_str
     if device == "cpu":
-        return np.array(t._numpy_value())  # a writeable copy in the driver
+        return np.array(t._numpy_value(), order="C")  # a writeable row-major copy
     dst = record.executor_for(device)
     if src == "cpu":
         return dst.put(t._value)

@@ -46,6 +46,20 @@ def is_contiguous(shape, strides) -> bool:
     return True
 
 
+def preserved(shape, strides):
+    """The strides of a copy made as torch's `.to()` makes it (preserve_format): the same
+    strides when the tensor is non-overlapping and dense (a transpose or a permutation of a
+    whole buffer), else row-major; None when that is row-major."""
+    if is_contiguous(shape, strides):
+        return None
+    expected = 1
+    for d, s in sorted(((d, s) for d, s in zip(shape, strides) if d > 1), key=lambda ds: ds[1]):
+        if s != expected:
+            return None  # overlapping, or with gaps: row-major
+        expected *= d
+    return tuple(strides)
+
+
 def has_internal_overlap(shape, strides) -> bool:
     """Whether two elements share one memory location (an expanded dim): such a tensor
     cannot be written in place."""

@@ -214,3 +214,35 @@ def test_a_driver_scalar_used_with_a_worker_tensor_gets_its_gradient_in_the_driv
 
     for ours, theirs in zip(run(dg, "worker:0"), run(torch, "cpu")):
         np.testing.assert_allclose(ours, theirs, rtol=1e-12)
+
+
+_LAYOUTS = {  # how x is laid out before the move: torch's .to() keeps a dense tensor's strides
+    "transposed": lambda lib, a: lib.tensor(a.reshape(4, 6)).t(),
+    "permuted": lambda lib, a: lib.tensor(a.reshape(2, 3, 4)).permute(2, 0, 1),
+    "with gaps": lambda lib, a: lib.tensor(a.reshape(4, 6))[:, ::2],  # not dense: row-major
+    "row-major": lambda lib, a: lib.tensor(a.reshape(4, 6)),
+}
+
+
+@pytest.mark.parametrize("how", list(_LAYOUTS))
+@pytest.mark.parametrize("route", ["driver to worker", "worker to driver", "worker to worker"])
+def test_a_move_lays_the_copy_out_as_torch_does(backend, how, route):
+    """`.to()` copies as torch does (preserve_format): the strides it reports, whether a
+    reshape of the copy is a view (a write through it reaches the copy), and the values
+    and gradient, on every route."""
+    src, dst = {"driver to worker": ("cpu", "worker:0"), "worker to driver": ("worker:0", "cpu"),
+                "worker to worker": ("worker:0", "worker:1")}[route]
+    a = np.arange(24, dtype=np.float32)
+
+    def run(lib, src, dst):
+        x = _LAYOUTS[how](lib, a).to(src).detach().requires_grad_()
+        y = x.to(dst, copy=True)  # (torch's reference runs cpu to cpu: a copy all the same)
+        seen = (tuple(y.stride()), y.is_contiguous(), y.tolist())
+        (y * lib.arange(y.numel(), dtype=lib.float32).reshape(y.shape).to(dst)).sum().backward()
+        z = y.detach()
+        flat = z.reshape(-1)
+        with lib.no_grad():
+            flat[1] = 100.0  # reaches z only if the reshape is a view
+        return seen, z.tolist(), x.grad.tolist()
+
+    assert run(dg, src, dst) == run(torch, "cpu", "cpu")
