@@ -235,10 +235,10 @@ def to_text(prog, library: str = "distgrad", prints=(), stop_after: int | None =
 
 def snapshot(t):
     """(dtype, shape, float64/bool/int array) of a tensor of either library."""
+    t = t.detach()  # (first: reading a value must not touch its history, as printing it doesn't)
     full = getattr(t, "full_tensor", None)
     if full is not None and getattr(t, "placements", None):
         t = full()
-    t = t.detach()
     dtype = str(t.dtype)
     shape = tuple(t.shape)
     zero = getattr(t, "_is_zerotensor", None)  # torch's storage-less zeros of some VJPs
