@@ -166,10 +166,11 @@ class Mailbox:
         from an earlier process is never waited for once a later one has connected."""
         with self.cond:
             start = time.monotonic()  # idleness counts from when this recv began to wait
-            # (unstamped: the process connected now, or the first if none has connected yet)
-            seen = max(self.incarnation.get(peer, 0), 1) if incarnation is None else incarnation
+            seen = self.incarnation.get(peer, 0) if incarnation is None else incarnation
             while (peer, key) not in self.items:
                 now = self.incarnation.get(peer, 0)
+                if incarnation is None and seen == 0 and now:
+                    seen = now  # (unstamped: the peer's first connection, landed meanwhile)
                 if now > seen:
                     raise PeerLostError(peer, "it was restarted", seen)
                 if now == seen and peer in self.closed:

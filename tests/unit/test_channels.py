@@ -283,7 +283,7 @@ def test_a_recv_sent_for_a_process_that_was_restarted_fails_at_once():
 def test_a_recv_sent_for_a_process_not_connected_yet_waits_for_it():
     """The driver sent a run for worker 1's second process before this worker took its
     connection (the old one's has closed): the recv waits for the new process's tensor."""
-    a, b = _pair()
+    a, b = _pair(idle_timeout_s=60.0)  # (a busy machine may take seconds to connect it)
     got = {}
 
     def recv():
