@@ -14,7 +14,7 @@ from ._format import format_tensor
 from .autograd import differentiate, grad_mode, record
 from .autograd.graph import AccumulateGrad, _ListHandle, _short_name
 from .ops import layout
-from .ops.views import scatter_through_view
+from .ops.views import as_strided_of, scatter_through_view
 from .ops.table import Size
 
 call = record.call
@@ -251,8 +251,7 @@ class Tensor:
             return
         strides, offset = self._strides_offset()
         with grad_mode.enable_grad():
-            fresh = call("as_strided", base, size=list(self.shape), stride=list(strides),
-                         storage_offset=offset)
+            fresh = as_strided_of(base, list(self.shape), list(strides), offset)
         self._take_history(fresh)
 
     @property
@@ -667,8 +666,7 @@ class Tensor:
             return  # (a sharded tensor's nodes route their gradients themselves)
         strides, offset = self._strides_offset()
         with grad_mode.enable_grad():
-            fresh = call("as_strided", self._base, size=list(self.shape), stride=list(strides),
-                         storage_offset=offset)
+            fresh = as_strided_of(self._base, list(self.shape), list(strides), offset)
         own = (old, self._output_nr)
         node.next_functions = tuple(
             fresh._gradient_edge() if slot == 0 and edge == own else edge

@@ -18,6 +18,7 @@ from . import optim  # noqa: F401  (the optimizers' fused update)
 from . import api, layout
 from .rules import wrap_dim
 from .shape import infer_shape
+from .views import as_strided_of
 
 def _shape_args(args):
     if len(args) == 1 and isinstance(args[0], (tuple, list)):
@@ -272,13 +273,13 @@ def view(input, *shape):
 
 def as_strided(input, size, stride, storage_offset=None):
     """A view of input's storage with the given layout (offset and strides in elements)."""
-    if input._base is None and input._layout is not None:
+    if input._base is None and input._layout is not None and (
+            input._layout[1] or layout.preserved(input.shape, input._layout[0]) is None):
         raise NotImplementedError("as_strided of a tensor that shares a view's memory without "
                                   "being its view (a detached view) is not supported; clone() it")
     base = input if input._base is None else input._base
     offset = input.storage_offset() if storage_offset is None else storage_offset
-    return call("as_strided", base, size=[int(n) for n in size], stride=[int(n) for n in stride],
-                storage_offset=int(offset))
+    return as_strided_of(base, [int(n) for n in size], [int(n) for n in stride], int(offset))
 
 
 def view_as(input, other):

@@ -65,9 +65,23 @@ def scatter_through_view(view, new_value):
 def _scatter_by_layout(view, new_value):
     base = view._base
     strides, offset = view._strides_offset()
-    place = {"size": list(view.shape), "stride": list(strides), "storage_offset": offset}
+    place = placed_in(base, list(view.shape), list(strides), offset)
     delta = call("sub", new_value, call("as_strided", base, **place))
     return call("add", base, call("as_strided_backward", delta, shape=list(base.shape), **place))
+
+
+def placed_in(base, size, stride, storage_offset) -> dict:
+    """as_strided's attrs for a view of `base`'s memory: the view's layout, and the base's
+    own strides when its memory is not row-major (a transposed clone: its elements sit in
+    memory in another order than its index order)."""
+    place = {"size": size, "stride": stride, "storage_offset": storage_offset}
+    if base._layout is not None:
+        place["base_stride"] = list(base._layout[0])
+    return place
+
+
+def as_strided_of(base, size, stride, storage_offset):
+    return call("as_strided", base, **placed_in(base, size, stride, storage_offset))
 
 
 # ---- as_strided: a view by explicit layout (also how a stale view's history is regenerated) --
@@ -79,14 +93,23 @@ def _flat_positions(numel: int, size, stride, storage_offset: int):
                                            tuple(s * 8 for s in stride))
 
 
-def _as_strided(base, size, stride, storage_offset=0):
-    flat = base.reshape(-1)  # a view: a base is row-major
+def _memory(base, base_stride):
+    """The base's elements in the order they sit in memory (a view of them: a base's array
+    is laid out as its strides say)."""
+    if base_stride is None:
+        return base.reshape(-1)
+    order = sorted(range(base.ndim), key=lambda d: -base_stride[d])
+    return base.transpose(order).reshape(-1)
+
+
+def _as_strided(base, size, stride, storage_offset=0, base_stride=None):
+    flat = _memory(base, base_stride)
     return np.lib.stride_tricks.as_strided(flat[storage_offset:], tuple(size),
                                            tuple(s * base.itemsize for s in stride),
                                            writeable=base.flags.writeable)
 
 
-def _as_strided_rule(base, size, stride, storage_offset=0):
+def _as_strided_rule(base, size, stride, storage_offset=0, base_stride=None):
     if len(size) != len(stride):
         raise RuntimeError(f"mismatch in length of strides and shape")
     if any(s < 0 for s in stride):
@@ -102,11 +125,16 @@ def _as_strided_rule(base, size, stride, storage_offset=0):
     return Meta(size, base.dtype)
 
 
-def _as_strided_backward(g, shape, size, stride, storage_offset=0):
+def _as_strided_backward(g, shape, size, stride, storage_offset=0, base_stride=None):
+    """The base's gradient: g added into the memory places of the view's elements, then
+    read back in the base's index order (its strides, when its memory is not row-major)."""
     numel = int(np.prod(shape))
     out = np.zeros(numel, g.dtype)
     np.add.at(out, _flat_positions(numel, size, stride, storage_offset).ravel(), g.ravel())
-    return out.reshape(shape)
+    if base_stride is None:
+        return out.reshape(shape)
+    return np.array(np.lib.stride_tricks.as_strided(
+        out, tuple(shape), tuple(s * out.itemsize for s in base_stride)), order="C")
 
 
 defop("as_strided", _as_strided, _as_strided_rule,
@@ -117,10 +145,14 @@ def _as_strided_backward_vjp(c, g):
     # so a g laid out otherwise (an expanded or transposed gradient) is copied first.
     if g._layout is not None:
         g = call("contiguous", g)
+    base_stride = c.attrs.get("base_stride")
+    if base_stride is not None:  # g's elements put where the base's sit in memory
+        g = call("as_strided_backward", g, shape=[g.numel()], size=list(g.shape),
+                 stride=base_stride)
     return call("as_strided", g, size=c.attrs["size"], stride=c.attrs["stride"],
                 storage_offset=c.attrs.get("storage_offset", 0))
 
 
 defop("as_strided_backward", _as_strided_backward,
-      lambda g, shape, size, stride, storage_offset=0: Meta(shape, g.dtype),
+      lambda g, shape, size, stride, storage_offset=0, base_stride=None: Meta(shape, g.dtype),
       _as_strided_backward_vjp, node="AsStridedBackwardBackward0")

@@ -485,3 +485,36 @@ def test_an_operand_overlapping_through_data_is_refused():
         return attempt(a.data.mul_, a.view(-1)), attempt(a.data.mul_, a.detach()), a
 
     same(program)
+
+
+# ---- a base whose memory is not in index order (a transposed clone) ----------------------
+
+@pytest.mark.parametrize("loss_through", ["view", "base", "both"])
+def test_a_write_through_a_view_of_a_transposed_clone(loss_through):
+    """A clone keeps a transposed layout (its memory is in the source's order), so a view
+    of it regenerated after a write reads its base's memory by the base's own strides:
+    the gradient reaches the elements the view holds, at first and second order."""
+    def program(T):
+        x = T.tensor([[0.8, -1.9, -1.16], [-0.8, -1.56, 0.39], [-0.67, -0.94, 1.02]],
+                     requires_grad=True)
+        base = x.transpose(0, 1).clone()
+        col = base.select(1, 0)
+        col.mul_(2)
+        loss = {"view": (col * col).sum(), "base": (base * base).sum(),
+                "both": (col * base[:, 1]).sum() + base.sum()}[loss_through]
+        (g,) = T.autograd.grad(loss, [x], create_graph=True)
+        (gg,) = T.autograd.grad((g * g).sum(), [x])
+        return base.stride(), col.stride(), col, g, gg
+
+    same(program)
+
+
+def test_as_strided_reads_a_transposed_clone_by_its_memory():
+    def program(T):
+        x = T.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], requires_grad=True)
+        base = x.t().clone()  # memory: x's rows
+        part = base.as_strided((2, 2), (1, 2), 1)
+        (part * T.tensor([[1.0, 2.0], [3.0, 4.0]])).sum().backward()
+        return base.stride(), part, x.grad
+
+    same(program)
