@@ -296,5 +296,6 @@ def test_a_recv_sent_for_a_process_not_connected_yet_waits_for_it():
     assert waiter.is_alive()  # neither the old process's end nor the wait failed it
     b2 = _restarted(a, b, incarnation=2)
     b2.send(0, 9, np.full(2, 4.0, np.float32))
-    waiter.join(10)
+    waiter.join(60)  # (a limit for a hang only: the tensor is sent just above)
+    assert not waiter.is_alive()
     np.testing.assert_array_equal(got["value"], [4.0, 4.0])
