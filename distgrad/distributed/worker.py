@@ -46,7 +46,7 @@ import time
 import numpy as np
 
 from .. import dtypes
-from ..ops.table import OPS, Size, run_forward
+from ..ops.table import OPS, Size, run_forward, run_into
 from . import wire
 from .channels import PeerLostError, PeerRunFailedError
 from .errors import error_of, record_of
@@ -357,8 +357,11 @@ class Worker:
         peers = self._peers
         exported, failed = [], []
         files: dict = {}  # checkpoint tensors read (and checked) by this run
+        written = -1  # the "assign" an op already did by computing into its memory
         for i, ins in enumerate(instrs):
             code = ins[0]
+            if i == written:
+                continue
             if code == "op":
                 _, name, inputs, attrs, out_ids, out_dtypes = ins
                 values = [tensors[x[1]] if x[0] == 0 else (x[1] if x[0] == 1 else None)
@@ -374,8 +377,13 @@ class Worker:
                 try:
                     if hooks is not None:
                         hooks.allocate(self._result_bytes(out_ids, out_dtypes))
-                    outs = self._kernel(OPS[name], values, attrs,
-                                        [dtypes.from_name(d) for d in out_dtypes])
+                    op, declared = OPS[name], [dtypes.from_name(d) for d in out_dtypes]
+                    into = self._written_by(instrs, i, out_ids)
+                    if into is not None and self._kernel_into(op, into, values, attrs,
+                                                              declared[0]):
+                        outs, written = (into,), i + 1  # (its result is that memory)
+                    else:
+                        outs = self._kernel(op, values, attrs, declared)
                 except (OP_ERRORS + (MemoryError,)) as e:
                     if isinstance(e, MemoryError):
                         # numpy says how much the allocation that failed asked for
@@ -485,8 +493,21 @@ class Worker:
                 tensors.pop(placeholder, None)
         return failed
 
-    # An op's forward (simulated.py's workers skip it).
+    # An op's forward (simulated.py's workers skip it), and the same writing into the memory
+    # of the in-place write that follows it.
     _kernel = staticmethod(run_forward)
+    _kernel_into = staticmethod(run_into)
+
+    def _written_by(self, instrs, i: int, out_ids):
+        """The memory the instruction after op `i` writes the op's one result into (an
+        in-place op: its result is computed, then assigned), or None."""
+        if len(out_ids) != 1 or i + 1 >= len(instrs):
+            return None
+        nxt = instrs[i + 1]
+        if nxt[0] != "assign" or nxt[2] != out_ids[0]:
+            return None
+        dst = self.tensors.get(nxt[1])
+        return dst if type(dst) is np.ndarray else None
 
     def _fail(self, ids, record: dict) -> None:
         for tid in ids:

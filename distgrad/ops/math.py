@@ -32,14 +32,19 @@ def float_forward(fn):
 
 # ---- arithmetic -----------------------------------------------------------------------
 
-defop("add", in_common_dtype(lambda a, b, alpha=1: np.add(a, b * alpha if alpha != 1 else b)),
+def _scaled(b, alpha):
+    return b * alpha if alpha != 1 else b
+
+
+defop("add", in_common_dtype(lambda a, b, alpha=1: np.add(a, _scaled(b, alpha))),
       binary,
       lambda c, g: (unbroadcast(g, c.shapes[0]) if c.needs[0] else None,
                     unbroadcast(g * c.attrs.get("alpha", 1) if c.attrs.get("alpha", 1) != 1 else g,
                                 c.shapes[1]) if c.needs[1] else None),
-      node="AddBackward0", api=("add",), inplace="add_")
+      node="AddBackward0", api=("add",), inplace="add_",
+      into=lambda out, a, b, alpha=1: np.add(a, _scaled(b, alpha), out=out))
 
-defop("sub", in_common_dtype(lambda a, b, alpha=1: np.subtract(a, b * alpha if alpha != 1 else b)),
+defop("sub", in_common_dtype(lambda a, b, alpha=1: np.subtract(a, _scaled(b, alpha))),
       lambda a, b, alpha=1: _sub_rule(a, b),
       lambda c, g: (unbroadcast(g, c.shapes[0]) if c.needs[0] else None,
                     unbroadcast(-g * c.attrs.get("alpha", 1) if c.attrs.get("alpha", 1) != 1 else -g,
@@ -47,7 +52,8 @@ defop("sub", in_common_dtype(lambda a, b, alpha=1: np.subtract(a, b * alpha if a
       node=lambda inputs, attrs: "RsubBackward1" if _is_num(inputs[0]) else "SubBackward0",
       number_edges=lambda inputs: not _is_num(inputs[0]),  # t - 2 lists (None, 0); 2 - t not
       elementwise=True,
-      api=("sub", "subtract"), inplace="sub_")
+      api=("sub", "subtract"), inplace="sub_",
+      into=lambda out, a, b, alpha=1: np.subtract(a, _scaled(b, alpha), out=out))
 
 
 def _sub_rule(a, b):
@@ -99,7 +105,8 @@ def _integer_division(fn):
 defop("mul", in_common_dtype(np.multiply), binary,
       lambda c, g: (unbroadcast(g * c[1], c.shapes[0]) if c.needs[0] else None,
                     unbroadcast(g * c[0], c.shapes[1]) if c.needs[1] else None),
-      node="MulBackward0", save=(0, 1), api=("mul", "multiply"), inplace="mul_")
+      node="MulBackward0", save=(0, 1), api=("mul", "multiply"), inplace="mul_",
+      into=lambda out, a, b: np.multiply(a, b, out=out))
 
 def _div_forward(a, b, rounding_mode=None):
     if rounding_mode is not None:

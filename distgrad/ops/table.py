@@ -82,6 +82,9 @@ class OpDef:
     api: tuple = ()
     params: tuple = ()
     inplace: Optional[str] = None
+    # into(out, *values, **attrs): the forward writing its result into `out`, for an
+    # in-place write whose operands already have out's dtype (see run_into).
+    into: Optional[Callable] = None
 
     def node_name(self, inputs, attrs) -> str:
         return self.node(inputs, attrs) if callable(self.node) else self.node
@@ -104,7 +107,7 @@ def defop(name: str, forward: Callable, shape: Callable, vjp: Optional[Callable]
           nondiff_outputs: tuple = (), moves: bool = False, number_edges=True,
           strides: Optional[Callable] = None, elementwise: Optional[bool] = None,
           sharding: Optional[str] = None, api: tuple = (), params: Optional[tuple] = None,
-          inplace: Optional[str] = None) -> OpDef:
+          inplace: Optional[str] = None, into: Optional[Callable] = None) -> OpDef:
     if name in OPS:
         raise ValueError(f"op {name!r} is defined twice")
     if view and strides is None:
@@ -117,7 +120,7 @@ def defop(name: str, forward: Callable, shape: Callable, vjp: Optional[Callable]
         params = ("input", "other")[:_operand_count(shape)]
     op = OpDef(name, forward, shape, vjp, node, tuple(save), save_out, n_out,
                differentiable, view, strides, elementwise, tuple(nondiff_outputs), moves,
-               number_edges, sharding, tuple(api), tuple(params), inplace)
+               number_edges, sharding, tuple(api), tuple(params), inplace, into)
     OPS[name] = op
     return op
 
@@ -166,6 +169,28 @@ def run_forward(op: OpDef, values, attrs: dict, out_dtypes) -> list:
             arr = np.array(arr, order="C")
         results.append(arr)
     return results
+
+
+def run_into(op: OpDef, out: np.ndarray, values, attrs: dict, out_dtype) -> bool:
+    """Run an op whose result is to be written into `out` (an in-place op's memory) straight
+    into it, saving the result's allocation and the copy; False (nothing done) unless the op
+    has an `into` forward and computes in out's dtype and shape, so the values written are
+    those of run_forward and a copy.
+
+    Workers do this for an op followed by the write of its result (worker.py).
+    """
+    if op.into is None or out_dtype.np != out.dtype or not out.flags.writeable:
+        return False
+    shapes = []
+    for v in values:
+        if type(v) is np.ndarray:
+            if v.dtype != out.dtype:
+                return False
+            shapes.append(v.shape)
+    if np.broadcast_shapes(*shapes) != out.shape:
+        return False
+    op.into(out, *values, **attrs)
+    return True
 
 
 def _laid_out_as_inputs(arr, inputs) -> np.ndarray:
