@@ -185,8 +185,9 @@ class WorkerQueue:
                     encoded.append([1, t._numpy_value().item()])
             else:
                 encoded.append([1, t])
-        for m in metas:
-            if m.shape.numel() > Worker.MAX_ELEMENTS:
+        sizes = [m.shape.numel() for m in metas]
+        for m, n in zip(metas, sizes):
+            if n > Worker.MAX_ELEMENTS:
                 _over_the_cap(op.name, m, self.device)
         out_ids = [next(_ids) for _ in metas]
         # A view op's result shares its input's memory: a write to either reaches both.
@@ -197,7 +198,7 @@ class WorkerQueue:
             self.owners.append(threading.get_ident())
             if len(metas) == 1 and not metas[0].shape:
                 self.scalars.append(weakref.ref(refs[0]))
-            size = sum(m.shape.numel() for m in metas)
+            size = sum(sizes)
             self.sizes.append(size)
             self.work += size
             self._maybe_flush()

@@ -5,6 +5,7 @@ ever crosses a process boundary. `defop` is the one way to add an entry.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Sequence, Union
 
@@ -21,10 +22,7 @@ class Size(tuple):
         return f"torch.Size([{', '.join(str(d) for d in self)}])"
 
     def numel(self) -> int:
-        n = 1
-        for d in self:
-            n *= d
-        return n
+        return math.prod(self)
 
 
 class Meta:
