@@ -232,6 +232,8 @@ class Tensor:
     def grad_fn(self):
         if self._base is not None and self._view_version != self._storage.version:
             self._refresh_view()
+        elif self._sharding is not None:
+            self._sharding.check_views()
         return self._grad_fn
 
     @grad_fn.setter
@@ -243,8 +245,7 @@ class Tensor:
         history was made: the view's history becomes an as_strided of the base's new one,
         as torch regenerates it (AsStridedBackward0)."""
         base = self._base
-        kind = self._view_kind
-        if kind is not None and base._requires_grad:
+        if self._forbids_rebase():
             raise self._rebase_error(stale=True)  # each time it is read, as torch
         self._view_version = self._storage.version
         if not base._requires_grad or base._sharding is not None:
@@ -253,6 +254,11 @@ class Tensor:
         with grad_mode.enable_grad():
             fresh = as_strided_of(base, list(self.shape), list(strides), offset)
         self._take_history(fresh)
+
+    def _forbids_rebase(self) -> bool:
+        """A view whose history torch will not rebuild once its base requires grad (made
+        under no_grad, one of several outputs, in a custom Function)."""
+        return self._view_kind is not None and self._base._requires_grad
 
     @property
     def requires_grad(self) -> bool:

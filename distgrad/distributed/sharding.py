@@ -100,6 +100,15 @@ class Sharding:
         # A replicated leaf's: the node its copies' gradients are all-reduced by (replicas.py)
         self.reducer = None
 
+    def check_views(self) -> None:
+        """Raise torch's error for a view whose history may not be rebuilt (a view made
+        under no_grad, one of several outputs, ...) after its base was written in place:
+        a sharded tensor whose shards are such views is one, read as torch reads it."""
+        for part in self.shards:
+            if part is not None and part._base is not None and \
+                    part._view_version != part._storage.version and part._forbids_rebase():
+                raise part._rebase_error(stale=True)
+
     @property
     def sizes(self):
         if not isinstance(self.placement, Shard):

@@ -183,6 +183,30 @@ def test_expand_split_unbind_of_sharded_tensors_are_views(backend, recwarn):
     _close(xs.grad, tx.grad)
     assert not [r for r in recwarn if "no sharding rule" in str(r.message)]  # no fallback
 
+@pytest.mark.parametrize("view", ["split", "no_grad"])
+def test_a_view_torch_will_not_rebuild_raises_after_its_base_is_written(backend, view):
+    """A split output, or a view made under no_grad, of a sharded tensor whose base is then
+    written: reading its grad_fn or is_leaf raises torch's error, as for a plain tensor
+    (found by the program fuzzer, seeds 7312356 and 9122959)."""
+    messages = []
+    for T, placed in ((dg, lambda t: dist.shard(t, 0)), (torch, lambda t: t.clone())):
+        x = T.tensor(_arr(4, 6), requires_grad=True)
+        y = placed(x) * 1
+        if view == "split":
+            v = y.split(2, 1)[1]
+        else:
+            with T.no_grad():
+                v = y.view(-1)
+        assert v.requires_grad
+        with T.no_grad():
+            y.clamp_(-0.5, 0.5)
+        for read in (lambda: v.is_leaf, lambda: v.grad_fn):
+            with pytest.raises(RuntimeError) as caught:
+                read()
+            messages.append(str(caught.value))
+    assert messages[:2] == messages[2:]
+
+
 def test_a_slice_of_one_row_broadcasts(backend):
     (x,), (tx,) = _leaves(_arr(3, 4))
     xs = dist.shard(x, 0)  # rows 0-1 on worker 0, row 2 on worker 1
