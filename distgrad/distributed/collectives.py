@@ -64,8 +64,11 @@ def all_reduce_coalesced(parts: list) -> list:
                                    [(t, workers[0]) for t in parts[1]])
         m = len(parts[0])
         first_there, second_here = moved[:m], moved[m:]
-        return [[record.call("add", a, b) for a, b in zip(parts[0], second_here)],
-                [record.call("add", a, b) for a, b in zip(first_there, parts[1])]]
+        # Each sum is made in the received copy's memory (a + b == b + a exactly, so both
+        # workers' sums stay bitwise equal): no new buffer per gradient.
+        with grad_mode.no_grad():
+            return [[b.add_(a) for a, b in zip(parts[0], second_here)],
+                    [a.add_(b) for a, b in zip(first_there, parts[1])]]
     sizes = [t.numel() for t in parts[0]]
     flat = [p[0].reshape(-1) if len(p) == 1 else
             record.call("cat", *[t.reshape(-1) for t in p], dim=0) for p in parts]

@@ -72,6 +72,27 @@ def test_replicated_leaf_gradient_is_the_sum_over_copies_on_every_copy(backend, 
         assert all(np.array_equal(c, copies[0]) for c in copies[1:])
 
 
+def test_the_gradient_all_reduce_sums_into_the_received_copies(backend, monkeypatch):
+    """Each worker adds its own part into the copy it received (an in-place add the worker
+    computes in that memory): one write per gradient and worker, no new sum buffer; the
+    copies stay bitwise equal."""
+    from distgrad.distributed.coordinator import WorkerQueue
+
+    writes = []
+    assign = WorkerQueue.assign
+    monkeypatch.setattr(WorkerQueue, "assign",
+                        lambda q, dst, src: (writes.append(q.device), assign(q, dst, src))[1])
+    rng = np.random.default_rng(1)
+    params = [dist.replicate(dg.tensor(rng.standard_normal(s), requires_grad=True))
+              for s in ((4, 3), (3,), (3, 2))]
+    h = dist.shard(dg.tensor(rng.standard_normal((6, 4))), 0)
+    (((h @ params[0] + params[1]).tanh() @ params[2]) ** 2).sum().backward()
+    assert sorted(writes) == sorted(dist.workers() * len(params))
+    for p in params:
+        grads = _copies(p.grad)
+        assert np.array_equal(grads[0], grads[1])
+
+
 def test_autograd_grad_of_a_replicated_leaf_sums_its_copies(backend):
     rng = np.random.default_rng(1)
     W, X = rng.standard_normal((3, 2)), rng.standard_normal((4, 3))
