@@ -530,10 +530,18 @@ def set_sharded_grad(t: Tensor, value) -> None:
 
 
 def placed_like(t: Tensor, s: Sharding) -> Tensor:
-    """`t` (sharded, replicated or plain) under the placement of `s`."""
+    """`t` (sharded, replicated or plain) under the placement of `s`, split at its shards'
+    sizes (which need not be np.array_split's: a slice of a sharded tensor keeps its rows
+    where they were)."""
     if is_sharded(t) and t._sharding.same_split(s):
         return t
-    return redistribute(t, s.placement, s.workers)
+    if not isinstance(s.placement, Shard):
+        return redistribute(t, s.placement, s.workers)
+    d = s.placement.dim
+    whole = full_tensor(t, s.workers[0]) if is_sharded(t) else t
+    bounds = np.cumsum([0] + s.sizes)
+    return _wrap(Shard(d), [whole.narrow(d, int(a), int(b - a)).to(w)
+                            for a, b, w in zip(bounds, bounds[1:], s.workers)], s.workers)
 
 
 def like_shards(t: Tensor, make) -> Tensor:

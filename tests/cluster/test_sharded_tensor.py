@@ -216,6 +216,25 @@ def test_a_slice_of_one_row_broadcasts(backend):
     tout.sum().backward()
     _close(xs.grad.full_tensor() + x.grad, tx.grad)
 
+def test_writes_into_a_slice_whose_rows_sit_on_one_worker(backend):
+    """Columns 0-1 of a tensor sharded 2|1 on dim 1 are all on worker 0 (shards of 2 and
+    0 columns): a value written into them is split at those sizes, not evenly (it raised
+    "doesn't match the broadcast shape"; program fuzzer, seed 9300263)."""
+    (x, w), (tx, tw) = _leaves(_arr(2, 3), _arr(1, 2))
+    ys, ty = dist.shard(x.mean(0, keepdim=True), 1).chunk(2, 1)[0] * 2, \
+        tx.mean(0, keepdim=True).chunk(2, 1)[0] * 2
+    assert [list(p.shape) for p in ys._sharding.shards] == [[1, 2], [1, 0]]
+    for y, other in ((ys, w), (ty, tw)):
+        y[:1] = -0.11
+        y.mul_(other)
+        y.add_(other * other)
+    _close(ys, ty)
+    (ys * ys).sum().backward()
+    (ty * ty).sum().backward()
+    _close(x.grad, tx.grad)
+    _close(w.grad, tw.grad)
+
+
 def test_inplace_on_a_gathered_view_raises_instead_of_losing_the_write(backend):
     y = dist.shard(dg.tensor(_arr(4, 4)), 0) * 1
     d = y.diagonal()  # no sharding rule: computed on a gathered copy
