@@ -129,6 +129,8 @@ class Tensor:
 
     def _alias(self, keep_graph: bool = True):
         """A second handle on the same data and version counter (no copy)."""
+        if self._sharding is not None:
+            self._sharding.refresh(self)
         t = Tensor._make(self._value, self.shape, self.dtype, self.device_str)
         t._storage = self._storage
         t._sharding = self._sharding if keep_graph or self._sharding is None \
@@ -233,7 +235,7 @@ class Tensor:
         if self._base is not None and self._view_version != self._storage.version:
             self._refresh_view()
         elif self._sharding is not None:
-            self._sharding.check_views()
+            self._sharding.current(self)
         return self._grad_fn
 
     @grad_fn.setter

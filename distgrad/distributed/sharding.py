@@ -95,19 +95,30 @@ class Sharding:
         # that worker first needs it (None: move the first copy there).
         self.makers = makers
         self.join = None  # a leaf's _JoinBackward, once a hook on it is met in a backward
-        self.copied_view_of = None  # the view op a fallback computed it by (not a view)
+        self.copied_view_of = None  # a _CopiedView: a fallback computed this view op's copy
         self.made_edges = {}  # k: the gradient edge of replicated copy k when it was made
         # A replicated leaf's: the node its copies' gradients are all-reduced by (replicas.py)
         self.reducer = None
 
-    def check_views(self) -> None:
-        """Raise torch's error for a view whose history may not be rebuilt (a view made
-        under no_grad, one of several outputs, ...) after its base was written in place:
-        a sharded tensor whose shards are such views is one, read as torch reads it."""
+    def current(self, t) -> None:
+        """Bring `t` (this sharding's tensor) up to date before its history is used: a copy
+        standing in for a view is made again if its base was written since (_CopiedView);
+        and raise torch's error for a view whose history may not be rebuilt (made under
+        no_grad, one of several outputs, ...) after its base was written: a sharded tensor
+        whose shards are such views is one, read as torch reads it."""
+        self.refresh(t)
+        if t._sharding is not self:
+            return t._sharding.current(t)
         for part in self.shards:
             if part is not None and part._base is not None and \
                     part._view_version != part._storage.version and part._forbids_rebase():
                 raise part._rebase_error(stale=True)
+
+    def refresh(self, t) -> None:
+        """A copy standing in for a view whose base was written since is made again (reading
+        its value or detaching it: no view is read as torch reads one, see current)."""
+        if self.copied_view_of is not None:
+            self.copied_view_of.refresh(t)
 
     @property
     def sizes(self):
@@ -141,6 +152,9 @@ class Sharding:
         return self.shards[k]
 
     def gather_value(self, t) -> np.ndarray:
+        self.refresh(t)
+        if t._sharding is not self:  # made again from its base
+            return t._sharding.gather_value(t)
         if isinstance(self.placement, Replicate):
             return self.shards[0]._numpy_value()
         if isinstance(self.placement, Partial):  # added in worker order, as the all-reduce does
@@ -449,6 +463,7 @@ def replicate(tensor: Tensor, workers=None) -> Tensor:
 
 def full_tensor(t: Tensor, device: str = "cpu") -> Tensor:
     """The whole tensor on one device (differentiable gather)."""
+    t._sharding.current(t)
     s = t._sharding
     if isinstance(s.placement, Replicate):
         return s.shards[0].to(device)
@@ -561,7 +576,7 @@ def assign_inplace(t: Tensor, result: Tensor) -> None:
         raise RuntimeError(f"in-place op: a sharded result ({placement_of(result)}) cannot be "
                            f"written into a {placement_of(t)}; use .full_tensor() first")
     if t._sharding.copied_view_of is not None:
-        raise RuntimeError(f"in-place op on the result of '{t._sharding.copied_view_of}' of a "
+        raise RuntimeError(f"in-place op on the result of '{t._sharding.copied_view_of.name}' of a "
                            "sharded tensor: no sharding rule makes it a view (it was gathered "
                            "and copied), so the write would not reach its base; write to the "
                            "base, or to a .clone() of the result")
@@ -580,7 +595,7 @@ def assign_inplace(t: Tensor, result: Tensor) -> None:
 
 def dispatch(name: str, inputs, attrs):
     for t in inputs:
-        if is_sharded(t) and t.grad_fn is None:
+        if is_sharded(t) and t.grad_fn is None:  # (grad_fn brings t up to date first)
             _leaf_shards_follow(t)
     if any(_is_partial(t) for t in inputs):
         out = _keep_pending(name, inputs, attrs)
@@ -591,7 +606,7 @@ def dispatch(name: str, inputs, attrs):
     if rule is not None:
         out = rule(name, inputs, attrs)
         if out is not NotImplemented:
-            return _views_of_copies_are_copies(name, inputs, out)
+            return _views_of_copies_are_copies(name, inputs, attrs, out)
     return _fallback(name, inputs, attrs)
 
 
@@ -647,14 +662,11 @@ def _part_by_part(name, inputs, attrs, s: Sharding) -> Tensor:
     return _wrap(Partial(), parts, s.workers)
 
 
-def _views_of_copies_are_copies(name, inputs, out):
+def _views_of_copies_are_copies(name, inputs, attrs, out):
     """A view of a fallback's copy of a view is no view of the original either."""
-    copied = next((t._sharding.copied_view_of for t in inputs if is_sharded(t)
-                   and t._sharding.copied_view_of is not None), None)
-    if copied is not None and lookup(name).view:
-        for o in (out if isinstance(out, tuple) else (out,)):
-            if is_sharded(o):
-                o._sharding.copied_view_of = copied
+    if lookup(name).view and any(is_sharded(t) and t._sharding.copied_view_of is not None
+                                 for t in inputs):
+        _CopiedView.mark(name, inputs, attrs, out)
     return out
 
 
@@ -694,10 +706,60 @@ def _fallback(name, inputs, attrs):
     _note_fallback(name, inputs, home)
     out = record.call(name, *[whole_on(t, home) for t in inputs], **attrs)
     outs = tuple(_placed_as(o, ref) for o in (out if isinstance(out, tuple) else (out,)))
+    out = outs if isinstance(out, tuple) else outs[0]
     if lookup(name).view:  # a copy: a write to it would not reach its base
-        for o in outs:
-            o._sharding.copied_view_of = name
-    return outs if isinstance(out, tuple) else outs[0]
+        _CopiedView.mark(name, inputs, attrs, out)
+    return out
+
+
+class _CopiedView:
+    """A sharded copy standing in for a view no sharding rule makes (a flatten across the
+    sharded dim): a write to it would not reach its base, so one raises (assign_inplace);
+    a write to its base since it was made makes it again from the base when it is next
+    read, so it shows what torch's view would."""
+
+    __slots__ = ("name", "inputs", "attrs", "index", "stamp")
+
+    def __init__(self, name, inputs, attrs, index):
+        self.name, self.inputs, self.attrs, self.index = name, inputs, attrs, index
+        self.stamp = _written(inputs)
+
+    @classmethod
+    def mark(cls, name, inputs, attrs, out) -> None:
+        outs = out if isinstance(out, tuple) else (out,)
+        for k, o in enumerate(outs):
+            if is_sharded(o):
+                o._sharding.copied_view_of = cls(name, list(inputs), dict(attrs), k)
+
+    def refresh(self, t) -> None:
+        for x in self.inputs:
+            if is_sharded(x):
+                x._sharding.current(x)
+        if _written(self.inputs) == self.stamp:
+            return
+        with grad_mode.set_grad_enabled(any(getattr(x, "_requires_grad", False)
+                                            for x in self.inputs)):
+            fresh = record.call(self.name, *self.inputs, **self.attrs)
+        if isinstance(fresh, tuple):
+            fresh = fresh[self.index]
+        t._sharding = fresh._sharding
+        t._requires_grad, t._grad_fn = fresh._requires_grad, fresh._grad_fn
+        for part in t._sharding.shards:
+            if part is not None:
+                _sharded_tensor_of[id(part)] = t
+
+
+def _written(inputs) -> list:
+    """The memory each tensor among `inputs` is in now, and how often it was written: the
+    storage and version of a plain one, of a sharded one's shards."""
+    stamp = []
+    for x in inputs:
+        if is_sharded(x):
+            stamp.extend((p._storage, p._storage.version) for p in x._sharding.shards
+                         if p is not None)
+        elif hasattr(x, "_storage"):
+            stamp.append((x._storage, x._storage.version))
+    return stamp
 
 
 def apply_gathered(function, args, kwargs):

@@ -235,6 +235,29 @@ def test_writes_into_a_slice_whose_rows_sit_on_one_worker(backend):
     _close(w.grad, tw.grad)
 
 
+def test_a_copy_standing_in_for_a_view_shows_later_writes_to_its_base(backend):
+    """Flattening a tensor sharded on dim 1 has no sharding rule: a copy stands in for
+    torch's view. A write to the base after it was made is seen by it, by a view of it, by
+    its detach() and in the gradients, as torch's view sees it (it kept the old values;
+    program fuzzer, seed 9301264)."""
+    (x, w), (tx, tw) = _leaves(_arr(2, 3, 2), _arr(3))
+    results = []
+    for base, other in ((dist.shard(x * 1, 1), w), (tx * 1, tw)):
+        flat = base.view(-1)
+        if other is w:  # (a distgrad copy, not a view)
+            assert flat._sharding.copied_view_of is not None
+        part = flat[2:8]
+        early = (flat * 2).sum()  # read before the writes: the old values
+        base[1] = -0.78
+        base.mul_(other.view(1, 3, 1))
+        results.append((flat.detach(), part, flat))
+        ((flat * flat).sum() + (part ** 3).sum() + early).backward()
+    for d, t in zip(*results):
+        _close(d, t)
+    _close(x.grad, tx.grad)
+    _close(w.grad, tw.grad)
+
+
 def test_inplace_on_a_gathered_view_raises_instead_of_losing_the_write(backend):
     y = dist.shard(dg.tensor(_arr(4, 4)), 0) * 1
     d = y.diagonal()  # no sharding rule: computed on a gathered copy
