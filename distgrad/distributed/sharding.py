@@ -602,12 +602,28 @@ def dispatch(name: str, inputs, attrs):
         if out is not NotImplemented:
             return out
         inputs = [_summed(t) if _is_partial(t) else t for t in inputs]
-    rule = RULES.get(lookup(name).sharding)
-    if rule is not None:
-        out = rule(name, inputs, attrs)
-        if out is not NotImplemented:
-            return _views_of_copies_are_copies(name, inputs, attrs, out)
-    return _fallback(name, inputs, attrs)
+    op = lookup(name)
+    rule = RULES.get(op.sharding)
+    out = NotImplemented if rule is None else rule(name, inputs, attrs)
+    if out is NotImplemented:
+        out = _fallback(name, inputs, attrs)
+    else:
+        out = _views_of_copies_are_copies(name, inputs, attrs, out)
+    return _laid_out_as_view(op, inputs, attrs, out) if op.view else out
+
+
+def _laid_out_as_view(op, inputs, attrs, out):
+    """A view of a sharded tensor has the layout torch's view of the whole tensor would
+    have (its stride(), is_contiguous()): a column of a row-sharded matrix is not
+    contiguous, though each shard's piece of it is."""
+    x = inputs[0]
+    if not is_sharded(x):
+        return out
+    strides, offset = x._strides_offset()
+    for k, o in enumerate(out if isinstance(out, tuple) else (out,)):
+        if is_sharded(o):
+            o._layout = op.strides(x.shape, strides, offset, o.shape, k, attrs)
+    return out
 
 
 # ---- pending sums (Partial) --------------------------------------------------------------------

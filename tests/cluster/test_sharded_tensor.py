@@ -258,6 +258,23 @@ def test_a_copy_standing_in_for_a_view_shows_later_writes_to_its_base(backend):
     _close(w.grad, tw.grad)
 
 
+@pytest.mark.parametrize("dim", [0, 1])
+def test_contiguity_is_the_whole_tensors_and_contiguous_copies_a_strided_view(backend, dim):
+    """A column of a row-sharded matrix is not contiguous though each shard's piece is one
+    row: contiguous() copies it, so a write to the copy leaves the base alone (it wrote
+    the base; program fuzzer, seed 9405347)."""
+    (x,), (tx,) = _leaves(_arr(2, 4))
+    xs, tx = dist.shard(x.detach(), dim), tx.detach().clone()
+    for take in (lambda t: t, lambda t: t[:, 2:], lambda t: t[:, 1], lambda t: t[:1],
+                 lambda t: t.t(), lambda t: t[:, ::2]):
+        assert take(xs).is_contiguous() == take(tx).is_contiguous()
+    copy, tcopy = xs[:, 2:].contiguous(), tx[:, 2:].contiguous()
+    copy.zero_()
+    tcopy.zero_()
+    _close(xs, tx)
+    _close(copy, tcopy)
+
+
 def test_inplace_on_a_gathered_view_raises_instead_of_losing_the_write(backend):
     y = dist.shard(dg.tensor(_arr(4, 4)), 0) * 1
     d = y.diagonal()  # no sharding rule: computed on a gathered copy
