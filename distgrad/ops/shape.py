@@ -163,7 +163,16 @@ def _sum_to(g, shape):
     return unbroadcast(g, shape)
 
 
-defop("expand", lambda x, shape: np.broadcast_to(x, expanded_shape(x.shape, shape)),
+def _expand(x, shape):
+    out = np.broadcast_to(x, expanded_shape(x.shape, shape))
+    if isinstance(x, np.ndarray) and x.flags.writeable:
+        # numpy's broadcast is read-only; torch writes through an expanded tensor (fill_
+        # and zero_; the other writes refuse its overlapping elements before they run)
+        out = np.lib.stride_tricks.as_strided(x, out.shape, out.strides)
+    return out
+
+
+defop("expand", _expand,
       lambda x, shape: Meta(expanded_shape(x.shape, shape, x.dtype), x.dtype),
       lambda c, g: _sum_to(g, c.shapes[0]), node="ExpandBackward0", view=True,
       strides=layout.expand, sharding="expand")

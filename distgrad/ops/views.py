@@ -67,7 +67,27 @@ def _scatter_by_layout(view, new_value):
     strides, offset = view._strides_offset()
     place = placed_in(base, list(view.shape), list(strides), offset)
     delta = call("sub", new_value, call("as_strided", base, **place))
-    return call("add", base, call("as_strided_backward", delta, shape=list(base.shape), **place))
+    spread = call("as_strided_backward", delta, shape=list(base.shape), **place)
+    if view._has_internal_overlap():
+        # Several of the view's elements are one place of the base (fill_ through an
+        # expanded view): that place takes the value once, not the sum of its changes.
+        # torch writes it so too, and refuses to carry a gradient back through it.
+        ones = call("full", shape=list(view.shape), value=1.0, dtype=delta.dtype.name,
+                    _device=delta.device_str)
+        times = call("as_strided_backward", ones, shape=list(base.shape), **place)
+        spread = call("div", spread, call("clamp_min", times, min=1.0))
+        return call("overlapping_write", call("add", base, spread))
+    return call("add", base, spread)
+
+
+def _overlapping_write_vjp(c, g):
+    raise RuntimeError("unsupported operation: more than one element of the written-to tensor "
+                       "refers to a single memory location. Please clone() the tensor before "
+                       "performing the operation.")
+
+
+defop("overlapping_write", lambda x: x, lambda x: Meta(x.shape, x.dtype), _overlapping_write_vjp,
+      node="CopySlices", sharding="elementwise")
 
 
 def placed_in(base, size, stride, storage_offset) -> dict:

@@ -611,6 +611,16 @@ case("inplace_chained_views", _inplace_on_view(lambda y: y.reshape(12)[2:8], "mu
      F(6), covers=("copy_slices", "reshape", "slice"))
 
 
+def _fill_through_expand(T, x):
+    y = x * 1
+    y.expand(2, -1, -1).fill_(1.5)
+    return y.detach()  # (a gradient through this write raises in torch: test_views_inplace)
+
+
+case("fill_through_expanded_view", _fill_through_expand, F(3, 4), fd=False, grad2=False,
+     covers=("overlapping_write", "expand", "as_strided_backward"))
+
+
 def _overwritten(write):
     """y is computed from x, overwritten in place, then used beside x: the old history
     gets a zero gradient (torch's FillBackward2, ZeroBackward0, CopyBackwards)."""

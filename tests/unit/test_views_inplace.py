@@ -518,3 +518,35 @@ def test_as_strided_reads_a_transposed_clone_by_its_memory():
         return base.stride(), part, x.grad
 
     same(program)
+
+
+# ---- writes through an expanded tensor ---------------------------------------------------------
+
+@pytest.mark.parametrize("write", ["fill_", "zero_"])
+def test_a_fill_through_an_expanded_view_sets_each_place_once(write):
+    """Each place of the base is several elements of the view: it takes the value once
+    (its change was added once per element; program fuzzer, seed 9418354); a backward
+    through that write raises torch's error."""
+    def program(T, backward):
+        x, y = _leaves(T)
+        a = x * y
+        getattr(a.expand(4, -1, -1), write)(*((-0.67,) if write == "fill_" else ()))
+        b = a * y
+        if backward:  # torch refuses a gradient through the overlapping write
+            b.sum().backward()
+        return a, b
+
+    same(lambda T: program(T, False))
+    same(lambda T: program(T, True))
+
+
+def test_a_write_through_the_detach_of_an_expanded_tensor_reaches_its_memory():
+    """detach() of an expanded leaf shares its memory; a write into one of its rows
+    lands there (it went to a private copy; program fuzzer, seed 9402748)."""
+    def program(T):
+        x, _ = _leaves(T)
+        row = x.expand(2, -1, -1).detach()[0]
+        row[1] = -0.2
+        return x.detach().clone(), row
+
+    same(program)
