@@ -97,7 +97,7 @@ class Tensor:
     __slots__ = ("_value", "shape", "dtype", "device_str", "_requires_grad", "_grad_fn", "_grad",
                  "_output_nr", "_storage", "_base", "_acc", "_hooks", "_retains_grad",
                  "_post_acc_hooks", "_sharding", "_layout", "_view_of", "_view_version",
-                 "_view_kind", "_no_accumulator", "__weakref__", "__dict__")
+                 "_view_kind", "_no_accumulator", "_stands_for", "__weakref__", "__dict__")
 
     __array_priority__ = 1000  # numpy defers to Tensor's reflected operators
 
@@ -120,6 +120,7 @@ class Tensor:
         t._view_version = 0  # the version its grad_fn was made at (stale after a write)
         t._view_kind = None  # why a view may not be written in place (torch's rules)
         t._no_accumulator = False  # requires grad through its base, gets no .grad (no_grad view)
+        t._stands_for = None  # the tensor whose copy an op took this for (see _version)
         t._acc = None
         t._hooks = None
         t._retains_grad = False
@@ -401,8 +402,18 @@ class Tensor:
 
     @property
     def _version(self) -> int:
-        """How many in-place writes its storage has seen (through any view of it)."""
-        return self._storage.version
+        """How many in-place writes its storage has seen (through any view of it); for a
+        copy distgrad made to run an op where the tensor is not (stands_for), those its
+        original has seen since too: torch would have saved the original itself."""
+        if self._stands_for is None:
+            return self._storage.version
+        return self._storage.version + self._stands_for._version
+
+    def _stand_for(self, original) -> "Tensor":
+        """Mark self as the copy of `original` an op runs on (see _version): a saved copy
+        is checked, and named in the error, as the original."""
+        self._stands_for = original
+        return self
 
     # ---- autograd plumbing -------------------------------------------------------------
     def _gradient_edge(self):

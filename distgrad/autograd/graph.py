@@ -23,19 +23,20 @@ class SavedTensor:
     def __init__(self, tensor, is_output: bool = False, output_nr: int = 0):
         self.is_output = is_output
         self.output_nr = output_nr
-        self.version = tensor._storage.version
+        self.version = tensor._version
         self.tensor = tensor._alias(keep_graph=False) if is_output else tensor
 
     def unpack(self, node):
         t = self.tensor
         if t._version != self.version:
-            producer = node if self.is_output else t.grad_fn
-            what = (f", which is output {self.output_nr if self.is_output else t._output_nr} of "
-                    f"{_short_name(producer.name())}," if producer is not None else "")
+            shown = t if t._stands_for is None else t._stands_for  # (a copy: named as its original)
+            producer = node if self.is_output else shown.grad_fn
+            what = (f", which is output {self.output_nr if self.is_output else shown._output_nr}"
+                    f" of {_short_name(producer.name())}," if producer is not None else "")
             raise RuntimeError(
                 "one of the variables needed for gradient computation has been modified by an "
-                f"inplace operation: [{t.dtype.type_name} [{', '.join(map(str, t.shape))}]]{what} "
-                f"is at version {t._version}; expected version {self.version} instead. Hint: "
+                f"inplace operation: [{shown.dtype.type_name} [{', '.join(map(str, shown.shape))}]]"
+                f"{what} is at version {t._version}; expected version {self.version} instead. Hint: "
                 "enable anomaly detection to find the operation that failed to compute its "
                 "gradient, with torch.autograd.set_detect_anomaly(True, check_nan=False).")
         if self.is_output:

@@ -818,8 +818,8 @@ def whole_on(t, worker):
         return t
     if is_sharded(t):
         return _replica_on(t, worker) if isinstance(t._sharding.placement, Replicate) \
-            else full_tensor(t, worker)
-    return t if t.device_str == worker else t.to(worker)
+            else full_tensor(t, worker)._stand_for(t)
+    return t if t.device_str == worker else t.to(worker)._stand_for(t)
 
 
 def _placed_as(out: Tensor, ref: Tensor) -> Tensor:
@@ -848,12 +848,13 @@ def _local_part(t, ref: Sharding, k: int, out_ndim: int):
     # along the sharded dim), taken from the copy on that worker, or sent from the driver.
     if replica:
         t = _replica_on(t, worker)
+    operand = t
     d_out = ref.placement.dim
     d = d_out - (out_ndim - t.ndim)
     if d >= 0 and t.shape[d] != 1:
         start = sum(ref.sizes[:k])
         t = t.narrow(d, start, ref.sizes[k])
-    return t if t.device_str == worker else t.to(worker)
+    return t if t.device_str == worker else t.to(worker)._stand_for(operand)
 
 
 def _shard_ref(name, inputs, out_ndim):
@@ -1102,7 +1103,7 @@ def _replica_on(t, worker):
         if worker in s.workers:
             return s.replica(s.workers.index(worker))
         t = s.shards[0]
-    return t if t.device_str == worker else t.to(worker)
+    return t if t.device_str == worker else t.to(worker)._stand_for(t)
 
 
 def _local_matmul(name, a, b):

@@ -3,6 +3,8 @@ hooks, in-place ops, *_like constructors, optimizers, replicated leaves, tied ex
 loss weights, replicated operands, and ops no sharding rule covers (issue 11)."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -273,6 +275,55 @@ def test_contiguity_is_the_whole_tensors_and_contiguous_copies_a_strided_view(ba
     tcopy.zero_()
     _close(xs, tx)
     _close(copy, tcopy)
+
+
+class _MulAdd:
+    """a * b + a, saving both (a custom Function: it runs on gathered operands)."""
+
+    @staticmethod
+    def of(T):
+        class MulAdd(T.autograd.Function):
+            @staticmethod
+            def forward(ctx, a, b):
+                ctx.save_for_backward(a, b)
+                return a * b + a
+
+            @staticmethod
+            def backward(ctx, g):
+                a, b = ctx.saved_tensors
+                return g * (b + 1), g * a
+
+        return MulAdd
+
+
+@pytest.mark.parametrize("case", ["replicated_matmul", "sharded_mul", "function"])
+def test_writing_an_operand_distgrad_copied_fails_the_backward_as_in_torch(backend, case):
+    """An op on a sharded tensor runs on copies of its other operands (moved to the
+    workers, gathered for a Function); torch saves the operand itself, so writing it in
+    place before backward raises there: it raises here too, with torch's words (it gave
+    the gradient of the old values; program fuzzer, seeds 9515697, 9516254, 9502477)."""
+    messages = []
+    for T, placed in ((dg, dist), (torch, None)):
+        shard = (lambda t, d: placed.shard(t, d)) if placed else (lambda t, d: t.clone())
+        replicate = (lambda t: placed.replicate(t)) if placed else (lambda t: t.clone())
+        x = T.tensor(_arr(4, 3), requires_grad=True)
+        if case == "replicated_matmul":
+            other = T.tensor(_arr(3, 2))
+            out = replicate(x) @ other
+        elif case == "sharded_mul":
+            other = x.sin().clone()
+            out = shard(other, 0) * other
+        else:
+            other = shard(x * 1, 0)
+            out = _MulAdd.of(T).apply(x, other)
+        with T.no_grad():
+            other.add_(1.0)
+        with pytest.raises(RuntimeError) as caught:
+            (out * out).sum().backward()
+        messages.append(str(caught.value).split(". Hint")[0])
+    if case == "function":  # (torch's stand-in for shard() is a clone: the producer differs)
+        messages = [re.sub(r", which is output 0 of \w+,", "", m) for m in messages]
+    assert messages[0] == messages[1]
 
 
 def test_inplace_on_a_gathered_view_raises_instead_of_losing_the_write(backend):
