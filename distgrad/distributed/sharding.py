@@ -575,11 +575,14 @@ def assign_inplace(t: Tensor, result: Tensor) -> None:
     if not is_sharded(t):
         raise RuntimeError(f"in-place op: a sharded result ({placement_of(result)}) cannot be "
                            f"written into a {placement_of(t)}; use .full_tensor() first")
-    if t._sharding.copied_view_of is not None:
-        raise RuntimeError(f"in-place op on the result of '{t._sharding.copied_view_of.name}' of a "
-                           "sharded tensor: no sharding rule makes it a view (it was gathered "
-                           "and copied), so the write would not reach its base; write to the "
-                           "base, or to a .clone() of the result")
+    copied = t._sharding.copied_view_of
+    if copied is not None:
+        if not copied.write_back(result):
+            raise RuntimeError(f"in-place op on the result of '{copied.name}' of a sharded "
+                               "tensor: no sharding rule makes it a view (it was gathered and "
+                               "copied), so the write would not reach its base; write to the "
+                               "base, or to a .clone() of the result")
+        return
     result = placed_like(result, t._sharding)
     bases = {}
     for dst, src in zip(t.shards, result.shards):
@@ -746,6 +749,20 @@ class _CopiedView:
         for k, o in enumerate(outs):
             if is_sharded(o):
                 o._sharding.copied_view_of = cls(name, list(inputs), dict(attrs), k)
+
+    def write_back(self, value) -> bool:
+        """Write `value`, the copy's new values, into its base as a write through torch's
+        view does (the copy is made again from it when next read); False if this view op
+        cannot be undone (ops/views.py)."""
+        from ..ops.views import UNDOABLE, unview
+
+        base = self.inputs[0]
+        # (torch's reshape is a view only for some layouts, and a sharded tensor's layout
+        # does not always say what torch's would be: a reshape's copy still refuses)
+        if self.name not in UNDOABLE or self.name == "reshape" or not hasattr(base, "_storage"):
+            return False
+        base._inplace(unview(self.name, self.attrs, base, value))
+        return True
 
     def refresh(self, t) -> None:
         for x in self.inputs:

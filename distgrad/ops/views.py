@@ -20,9 +20,11 @@ _SHAPE_VIEWS = ("reshape", "squeeze", "unsqueeze", "squeeze_matmul", "alias")
 
 
 _SELECTIONS = ("select", "slice", "diagonal")
+# The view ops `unview` undoes.
+UNDOABLE = _SHAPE_VIEWS + _SELECTIONS + ("t", "transpose", "permute")
 
 
-def _unview(op: str, attrs: dict, parent, new_child):
+def unview(op: str, attrs: dict, parent, new_child):
     """The parent's value once its view (made by `op`) holds `new_child`."""
     if op in _SHAPE_VIEWS:
         return new_child.reshape(list(parent.shape))
@@ -53,12 +55,11 @@ def scatter_through_view(view, new_value):
     the chain of views where each step can be undone (reshapes, transposes, selections),
     else at once by the view's place in its base's memory (as torch's CopySlices does)."""
     chain = view_chain(view)
-    if any(op not in _SHAPE_VIEWS + _SELECTIONS + ("t", "transpose", "permute")
-           for _, op, _, _ in chain):
+    if any(op not in UNDOABLE for _, op, _, _ in chain):
         return _scatter_by_layout(view, new_value)
     new = new_value
     for parent, op, attrs, _ in reversed(chain):
-        new = _unview(op, attrs, parent, new)
+        new = unview(op, attrs, parent, new)
     return new
 
 

@@ -326,12 +326,27 @@ def test_writing_an_operand_distgrad_copied_fails_the_backward_as_in_torch(backe
     assert messages[0] == messages[1]
 
 
-def test_inplace_on_a_gathered_view_raises_instead_of_losing_the_write(backend):
-    y = dist.shard(dg.tensor(_arr(4, 4)), 0) * 1
-    d = y.diagonal()  # no sharding rule: computed on a gathered copy
-    _close(d, torch.tensor(_np(y)).diagonal())
+def test_a_write_into_a_gathered_view_reaches_its_base(backend):
+    """diagonal() has no sharding rule: a copy stands in for the view, and a write into it
+    is written back into its base as torch's view passes it on (values and gradients)."""
+    (x, w), (tx, tw) = _leaves(_arr(4, 4), _arr(4))
+    outs = []
+    for y, other in ((dist.shard(x * 1, 0), w), (tx * 1, tw)):
+        d = y.diagonal()
+        d.mul_(other)
+        outs.append((y, d))
+        ((y * y).sum() + (d ** 3).sum()).backward()
+    for a, b in zip(*outs):
+        _close(a, b)
+    _close(x.grad, tx.grad)
+    _close(w.grad, tw.grad)
+
+
+def test_inplace_on_a_reshaped_copy_raises_instead_of_losing_the_write(backend):
+    y = dist.shard(dg.tensor(_arr(4, 4)), 1) * 1
+    flat = y.view(-1)  # across the sharded dim: computed on a gathered copy
     with pytest.raises(RuntimeError, match="would not reach its base"):
-        d.mul_(2)
+        flat.mul_(2)
 
 
 # ---- *_like constructors ------------------------------------------------------------------------
