@@ -411,6 +411,7 @@ def _reduce_ex(self, protocol):
 # result has no gradient path to the old values, and a leaf that requires grad refuses
 # outside no_grad.
 def _random_fill(self, kind: str, draw):
+    self._check_write_to_stale_view()
     self._check_inplace()
     values = np.asarray(draw(_rng, tuple(self.shape))).astype(self.dtype.np)
     drawn = tensor(values, device=self.device_str)

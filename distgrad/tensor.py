@@ -268,9 +268,9 @@ class Tensor:
         base = self._base
         if base is None:
             return self._requires_grad
-        if self._view_version != self._storage.version and self._view_kind is None:
-            self._refresh_view()  # (a forbidden rebase raises on grad_fn only)
-        return self._requires_grad or base._requires_grad  # as torch: a view's is its base's too
+        # As torch: a view's is its base's too, and reading it does not rebuild a stale
+        # view's history (grad_fn does; see _check_write_to_stale_view).
+        return self._requires_grad or base._requires_grad
 
     @requires_grad.setter
     def requires_grad(self, flag) -> None:
@@ -455,8 +455,8 @@ class Tensor:
     def retain_grad(self) -> None:
         if not self.requires_grad:
             raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
-        if self.grad_fn is None or self._retains_grad:
-            return
+        if self._grad_fn is None or self._retains_grad:  # a leaf, to torch (a view too,
+            return  # made before its base needed a gradient: its history is not looked at)
         node = self.grad_fn
         if node._retain_grad is None:
             node._retain_grad = {}
@@ -610,6 +610,19 @@ class Tensor:
             raise RuntimeError("unsupported operation: more than one element of the written-to "
                                "tensor refers to a single memory location. Please clone() the "
                                "tensor before performing the operation.")
+
+    def _check_write_to_stale_view(self) -> None:
+        """Before an in-place op computes: torch still takes a view made while its base
+        needed no gradient for a leaf, once the base was written with a value that needs one,
+        until the view's history is looked at (grad_fn, is_leaf, an op using it); a write to
+        it then is a write to a leaf that requires grad."""
+        base = self._base
+        if (base is not None and self._grad_fn is None and not self._requires_grad
+                and self._view_kind is None and self._view_version != self._storage.version
+                and base._requires_grad and base._grad_fn is not None
+                and grad_mode.is_grad_enabled()):
+            raise RuntimeError("a leaf Variable that requires grad is being used in an in-place "
+                               "operation.")
 
     def _has_internal_overlap(self) -> bool:
         return self._layout is not None and layout.has_internal_overlap(self.shape, self._layout[0])
@@ -785,15 +798,18 @@ class Tensor:
     # Overwriting writes: the old values get a zero gradient (ops/overwrite.py); fill_ and
     # zero_ may write an expanded tensor, as in torch.
     def zero_(self):
+        self._check_write_to_stale_view()
         return self._inplace(call("zero", self), overlap_ok=True)
 
     def fill_(self, value):
         if isinstance(value, Tensor) and value.ndim:
             raise RuntimeError(f"fill_ only supports 0-dimension value tensor but got tensor with "
                                f"{value.ndim} dimensions.")
+        self._check_write_to_stale_view()
         return self._inplace(call("fill", self, value), overlap_ok=True)
 
     def copy_(self, src, non_blocking=False):
+        self._check_write_to_stale_view()
         if not isinstance(src, Tensor):
             if not isinstance(src, numbers.Number):
                 raise TypeError(f"copy_(): argument 'other' (position 1) must be Tensor, not "
@@ -854,6 +870,7 @@ class Tensor:
         return call("floor_divide", other, self)
 
     def __ifloordiv__(self, other):
+        self._check_write_to_stale_view()
         return self._inplace(call("floor_divide", self, other))
 
     def __mod__(self, other):
@@ -863,6 +880,7 @@ class Tensor:
         return call("remainder", other, self)
 
     def __imod__(self, other):
+        self._check_write_to_stale_view()
         return self._inplace(call("remainder", self, other))
 
     def __pow__(self, other):
@@ -912,6 +930,7 @@ class Tensor:
         return call("bitwise_and", other, self)
 
     def __iand__(self, other):
+        self._check_write_to_stale_view()
         return self._inplace(call("bitwise_and", self, other))
 
     def __or__(self, other):
@@ -921,6 +940,7 @@ class Tensor:
         return call("bitwise_or", other, self)
 
     def __ior__(self, other):
+        self._check_write_to_stale_view()
         return self._inplace(call("bitwise_or", self, other))
 
     def __xor__(self, other):
@@ -930,6 +950,7 @@ class Tensor:
         return call("bitwise_xor", other, self)
 
     def __ixor__(self, other):
+        self._check_write_to_stale_view()
         return self._inplace(call("bitwise_xor", self, other))
 
 

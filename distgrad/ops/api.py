@@ -43,6 +43,7 @@ def _in_place(fn, name: str, tensor_class):
     def method(self, *args, **kwargs):
         if args and isinstance(args[0], tensor_class):
             self._check_no_partial_overlap(args[0])
+        self._check_write_to_stale_view()
         return self._inplace(fn(self, *args, **kwargs))
 
     method.__name__ = method.__qualname__ = name

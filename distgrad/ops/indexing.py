@@ -300,6 +300,8 @@ defop("index_put", _put_forward, _put_rule, _put_vjp, node=_put_name,
 
 
 def setitem(x, key, value):
+    if not _key_makes_view(key, x.shape):  # a write to x itself (torch: x.copy_(value))
+        x._check_write_to_stale_view()
     if x._requires_grad and x.grad_fn is None and grad_mode.is_grad_enabled():
         # torch writes through a view unless the key selects all of x
         what = "a view of a leaf Variable" if _key_makes_view(key, x.shape) else "a leaf Variable"

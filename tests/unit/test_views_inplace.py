@@ -550,3 +550,36 @@ def test_a_write_through_the_detach_of_an_expanded_tensor_reaches_its_memory():
         return x.detach().clone(), row
 
     same(program)
+
+
+# ---- a view made before its base needed a gradient --------------------------------------------
+
+@pytest.mark.parametrize("write", ["add_", "fill_", "zero_", "setitem", "copy_"])
+@pytest.mark.parametrize("looked", ["nothing", "requires_grad", "retain_grad", "grad_fn", "op"])
+def test_a_write_to_a_view_made_before_its_base_needed_a_gradient(write, looked):
+    """torch takes such a view for a leaf until its history is looked at (grad_fn, or an op
+    using it); writing to it then raises its leaf error; after, the write goes through
+    (program fuzzer, seeds 7311628, 9615211, 9604424 and six more)."""
+    def program(T):
+        x, y = _leaves(T)
+        a = x.detach().clone()
+        v = a[1:]
+        a.mul_(y)  # the base now needs a gradient
+        if looked == "requires_grad":
+            assert v.requires_grad
+        elif looked == "retain_grad":
+            v.retain_grad()
+        elif looked == "grad_fn":
+            assert v.grad_fn is not None
+        elif looked == "op":
+            v * 2
+        if write == "setitem":
+            v[:] = 2.0
+        elif write == "copy_":
+            v.copy_(y[1:])
+        else:
+            getattr(v, write)(*{"add_": (y[1:],), "fill_": (1.5,)}.get(write, ()))
+        a.sum().backward()
+        return a, _grads(x, y)
+
+    same(program)
