@@ -733,9 +733,9 @@ def _fallback(name, inputs, attrs):
 
 class _CopiedView:
     """A sharded copy standing in for a view no sharding rule makes (a flatten across the
-    sharded dim): a write to it would not reach its base, so one raises (assign_inplace);
-    a write to its base since it was made makes it again from the base when it is next
-    read, so it shows what torch's view would."""
+    sharded dim): a write to it is written back into its base where the view op can be
+    undone, and refused otherwise (assign_inplace); a write to its base since it was made
+    makes it again from the base when it is next read, so it shows what torch's view would."""
 
     __slots__ = ("name", "inputs", "attrs", "index", "stamp")
 
