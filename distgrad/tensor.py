@@ -403,8 +403,8 @@ class Tensor:
     @property
     def _version(self) -> int:
         """How many in-place writes its storage has seen (through any view of it); for a
-        copy distgrad made to run an op where the tensor is not (stands_for), those its
-        original has seen since too: torch would have saved the original itself."""
+        copy distgrad made to run an op where the tensor is not (_stand_for), plus its
+        original's count: torch would have saved the original itself."""
         if self._stands_for is None:
             return self._storage.version
         return self._storage.version + self._stands_for._version
