@@ -277,25 +277,6 @@ def test_contiguity_is_the_whole_tensors_and_contiguous_copies_a_strided_view(ba
     _close(copy, tcopy)
 
 
-class _MulAdd:
-    """a * b + a, saving both (a custom Function: it runs on gathered operands)."""
-
-    @staticmethod
-    def of(T):
-        class MulAdd(T.autograd.Function):
-            @staticmethod
-            def forward(ctx, a, b):
-                ctx.save_for_backward(a, b)
-                return a * b + a
-
-            @staticmethod
-            def backward(ctx, g):
-                a, b = ctx.saved_tensors
-                return g * (b + 1), g * a
-
-        return MulAdd
-
-
 @pytest.mark.parametrize("case", ["replicated_matmul", "sharded_mul", "function"])
 def test_writing_an_operand_distgrad_copied_fails_the_backward_as_in_torch(backend, case):
     """An op on a sharded tensor runs on copies of its other operands (moved to the
@@ -315,7 +296,7 @@ def test_writing_an_operand_distgrad_copied_fails_the_backward_as_in_torch(backe
             out = shard(other, 0) * other
         else:
             other = shard(x * 1, 0)
-            out = _MulAdd.of(T).apply(x, other)
+            out = _functions(T)[1].apply(other)  # Cube: saves its (gathered) input
         with T.no_grad():
             other.add_(1.0)
         with pytest.raises(RuntimeError) as caught:
