@@ -1,13 +1,15 @@
 """init/shutdown and the two ways to reach a worker: a Ray actor, or in this process.
 
 This is the only module that imports `ray`. Both backends speak the same wire messages
-to the same `Worker` class; only the transport differs.
+to the same `Worker` class; only the transport differs (on Ray, the driver's own
+connection to each worker, control.py, or Ray actor calls with `DISTGRAD_CONTROL=ray`).
 
 Faults. A worker is a Ray actor with no restarts and no task retries, owned by the driver
 (not detached), so it exits when the driver process does. When a worker process dies,
 the next call that waits on it (reading a value, `stats()`, a tensor computed from one
-of its tensors) raises `WorkerDiedError` naming it, as soon as Ray reports the death
-(tens of milliseconds on one machine). From then on:
+of its tensors) raises `WorkerDiedError` naming it, as soon as its connection to the
+driver closes (control.py; with `DISTGRAD_CONTROL=ray`, as soon as Ray reports the death,
+tens of milliseconds on one machine). From then on:
   - every call that touches the dead worker raises `WorkerDiedError` at once;
   - a surviving worker's run that waited for one of its tensors goes on without it (that
     tensor, and what is made from it, holds a failure record: worker.py), so survivors'
@@ -37,8 +39,10 @@ import socket
 import threading
 import time
 
+import numpy as np
+
 from ..autograd import record
-from . import capacity, credentials, errors, wire
+from . import capacity, control, credentials, errors, wire
 from .channels import SECRET_BYTES, LocalHub, PeerLostError
 from .coordinator import Counters, WorkerQueue, call_timeout, holding  # noqa: F401 (call_timeout: API)
 from .errors import ThreadErrors, WorkerDiedError
@@ -214,16 +218,18 @@ def _as_array(a):
 
 
 class RayEndpoint:
-    """Workers as Ray actors; arrays from the driver go as Ray objects (zero-copy for numpy),
-    tensors between workers over their own connections (channels.py).
+    """Workers as Ray actors. Ray starts, places and ends them; the messages go over the
+    driver's own connection to each worker (control.py), or, without one (`links` None),
+    as Ray actor calls with the driver's arrays as Ray objects. Tensors go between workers
+    over their own connections (channels.py).
 
-    Replies are checked lazily by the queues; this class turns Ray's errors into
+    Replies are checked lazily by the queues; this class turns transport errors into
     distgrad's (see the module doc) and remembers which workers died.
     """
 
     concurrent = True  # every worker runs its runs while the others run theirs
 
-    def __init__(self, actors, pings, make_actor=None, channels=None):
+    def __init__(self, actors, pings, make_actor=None, channels=None, links=None):
         self.actors = actors
         self.ids = {a._actor_id.hex(): i for i, a in enumerate(actors)}
         self.info = [(p.get("pid"), p.get("node", "?")) for p in pings]
@@ -238,32 +244,48 @@ class RayEndpoint:
          self.shared_memory) = channels or ([], False, b"", 60.0, False)
         self.retired: dict = {}  # actor id of a restarted worker's old process -> index
         self.incarnation = [1] * len(actors)  # how many processes each worker has had
+        self.links = links  # control.ControlLink per worker, or None: Ray actor calls
+
+    def _call(self, index, payload, *arrays, returns=1) -> list:
+        """Send worker `index` one message; handles on the first `returns` parts of its
+        answer (the reply, then the exported arrays)."""
+        if self.links is not None:
+            return self.links[index].call((payload,) + arrays, returns)
+        method = self.actors[index].handle
+        if returns > 1:
+            return list(method.options(num_returns=returns).remote(payload, *arrays))
+        return [method.remote(payload, *arrays)]
 
     def submit(self, index, instrs, args, n_exports):
         if index in self.dead and all(ins[0] in ("free", "free_node") for ins in instrs):
             # Its process is gone, and what it held with it: nothing to send, nothing to fail.
-            import ray
-
-            return 0, [ray.put(wire.reply({"exports": 0}))]
+            return 0, [self._answered(wire.reply({"exports": 0}))]
         payload = wire.run_message(instrs, peers=self.incarnation)
-        method = self.actors[index].handle
-        if n_exports:
-            refs = method.options(num_returns=1 + n_exports).remote(payload, *args)
-        else:
-            refs = [method.remote(payload, *args)]
+        refs = self._call(index, payload, *args, returns=1 + n_exports)
         frees = [i for ins in instrs if ins[0] == "free" for i in ins[1]]
         node_frees = [i for ins in instrs if ins[0] == "free_node" for i in ins[1]]
         if frees or node_frees:
             with self.lock:
                 self.runs[refs[0]] = (frees, node_frees)
-        return len(payload), list(refs)
+        return len(payload), refs
+
+    def _answered(self, value):
+        if self.links is not None:
+            return control.answered(value)
+        import ray
+
+        return ray.put(value)
 
     def stage(self, array):
+        if self.links is not None:
+            return np.array(array, copy=True)  # sent with the run; copied now
         import ray
 
         return ray.put(array)
 
     def busy(self, reply) -> bool:
+        if self.links is not None:
+            return not reply.done()
         import ray
 
         ready, _ = ray.wait([reply], timeout=0)
@@ -276,15 +298,9 @@ class RayEndpoint:
         """Per reply of a sent run, in order: its decoded body, the run's exception, or
         None if it is not done. timeout=0 looks at those done; otherwise all are waited
         for, and TimeoutError is raised if they are not done in `timeout` s (None: no limit)."""
-        import ray
-
-        if timeout == 0:
-            ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
-        else:
-            ready, rest = ray.wait(refs, num_returns=len(refs), timeout=timeout)
-            if rest:
-                raise TimeoutError(f"worker:{index}: {len(rest)} runs not done")
-        ready = set(ready)
+        ready = self._ready(refs, timeout)
+        if timeout != 0 and len(ready) < len(refs):
+            raise TimeoutError(f"worker:{index}: {len(refs) - len(ready)} runs not done")
         out = []
         for r in refs:
             if r not in ready:
@@ -298,6 +314,21 @@ class RayEndpoint:
                 with self.lock:
                     self.runs.pop(r, None)
         return out
+
+    def _ready(self, refs, timeout) -> set:
+        """The refs whose answers are in, waiting up to `timeout` s for all (0: not at all)."""
+        if self.links is None:
+            import ray
+
+            ready, _ = ray.wait(refs, num_returns=len(refs), timeout=timeout)
+            return set(ready)
+        if timeout != 0:
+            deadline = None if timeout is None else time.monotonic() + timeout
+            for r in refs:
+                left = None if deadline is None else max(0.0, deadline - time.monotonic())
+                if not r.reply.event.wait(left):
+                    break
+        return {r for r in refs if r.done()}
 
     def error_of(self, record, index):
         """What a read of a tensor holding failure `record` raises (errors.py); a tensor
@@ -314,17 +345,17 @@ class RayEndpoint:
     def request(self, kind, index, timeout=None):
         if index in self.dead:
             raise WorkerDiedError(self.dead[index], index)
-        ref = self.actors[index].handle.remote(wire.simple_message(kind))
+        ref = self._call(index, wire.simple_message(kind))[0]
         return wire.decode_reply(_first(self._get(ref, index, timeout)))
 
     def raw(self, index, payload, *arrays):
-        return self._get(self.actors[index].handle.remote(payload, *arrays), index)
+        return self._get(self._call(index, payload, *arrays)[0], index)
 
     def post(self, index, payload):
         """Send a message without waiting (the workers posted to work at once)."""
         if index in self.dead:
             raise WorkerDiedError(self.dead[index], index)
-        return self.actors[index].handle.remote(payload)
+        return self._call(index, payload)[0]
 
     def collect(self, posted, index, timeout=None) -> dict:
         """A posted message's reply; TimeoutError after `timeout` s (a stuck worker)."""
@@ -332,7 +363,7 @@ class RayEndpoint:
 
     def raw_batch(self, index, messages) -> list:
         """[(payload, arrays)] sent at once, handled in order; each one's reply or exception."""
-        refs = [self.actors[index].handle.remote(payload, *arrays) for payload, arrays in messages]
+        refs = [self._call(index, payload, *arrays)[0] for payload, arrays in messages]
         out = []
         for r in refs:
             try:
@@ -349,6 +380,8 @@ class RayEndpoint:
         old = self.actors[index]
         with self.lock:
             self.retired[old._actor_id.hex()] = index
+        if self.links is not None:
+            self.links[index].close("restart_worker", retired=True)
         try:
             ray.kill(old, no_restart=True)
         except Exception:
@@ -365,6 +398,9 @@ class RayEndpoint:
                          timeout=timeout_s)]
         others = [t for t in self.table if t["index"] != index]
         ray.get(new.rejoin_channels.remote(table + others), timeout=timeout_s)
+        link = None
+        if self.links is not None:
+            link = _open_links([new], [ping], self.secret, timeout_s)[0]
         with self.lock:
             self.actors[index] = new
             self.ids[new._actor_id.hex()] = index
@@ -372,11 +408,17 @@ class RayEndpoint:
             self.incarnation[index] += 1
             self.dead.pop(index, None)
             self.table = others + table
+            if link is not None:
+                self.links[index] = link
 
     def configure_hooks(self, index, settings) -> None:
         if index in self.dead:
             raise WorkerDiedError(self.dead[index], index)
-        self._get(self.actors[index].configure_hooks.remote(settings), index)
+        if self.links is None:
+            self._get(self.actors[index].configure_hooks.remote(settings), index)
+            return
+        # In its place among the runs, as the actor call was.
+        self._get(self._call(index, wire.body_message("hooks", settings))[0], index)
 
     def dead_entry(self, index):
         err = self.dead.get(index)
@@ -389,6 +431,8 @@ class RayEndpoint:
     def close(self):
         import ray
 
+        for link in self.links or ():
+            link.close("shutdown")
         for a in self.actors:
             try:
                 ray.kill(a)
@@ -400,7 +444,25 @@ class RayEndpoint:
 
     # ---- errors ---------------------------------------------------------------------------
     def _get(self, ref, index, timeout=None):
-        """ray.get, with Ray's errors made distgrad's (TimeoutError after `timeout` s)."""
+        """The answer `ref` stands for, with the transport's errors made distgrad's
+        (TimeoutError after `timeout` s)."""
+        if self.links is not None:
+            try:
+                return ref.result(timeout)
+            except TimeoutError:
+                raise TimeoutError(f"worker:{index} did not answer within {timeout} s") from None
+            except control.LinkLost as e:
+                if e.retired:
+                    raise self._retired(e.index) from None
+                err = self._died(e.index if e.index >= 0 else index, index)
+            except control.Raised as e:
+                err = self._run_error(e.cause, index)
+            if isinstance(err, WorkerDiedError) and err.index != index:
+                self._resend_releases(ref, index)
+            raise err from None
+        return self._ray_get(ref, index, timeout)
+
+    def _ray_get(self, ref, index, timeout=None):
         import ray
         from ray.exceptions import (ActorDiedError, ActorUnavailableError, GetTimeoutError,
                                     ObjectLostError, RayTaskError)
@@ -412,10 +474,7 @@ class RayEndpoint:
         except (ActorDiedError, ActorUnavailableError) as e:
             actor = getattr(e, "actor_id", None)
             if actor in self.retired:
-                k = self.retired[actor]
-                raise WorkerDiedError(f"worker:{k} was restarted (restart_worker) before this "
-                                      "run of it finished: its tensors and graph nodes are "
-                                      "lost", k) from None
+                raise self._retired(self.retired[actor]) from None
             dead = self.ids.get(actor)
             if dead is None:
                 dead = self._find_dead(default=index)
@@ -424,18 +483,25 @@ class RayEndpoint:
             err = self._died(self._find_dead(default=index), index, f" ({type(e).__name__})")
         except RayTaskError as e:
             cause = e.cause if getattr(e, "cause", None) is not None else e.as_instanceof_cause()
-            if isinstance(cause, PeerLostError):
-                err = self._died(cause.peer, index)
-            elif isinstance(cause, WireFormatError) and self.dead:
-                # After a death, a survivor's run may name a tensor that was lost with it.
-                k = next(iter(self.dead))
-                err = WorkerDiedError(f"{self.dead[k]} (worker:{index}'s run failed after it: "
-                                      f"{cause})", k)
-            else:
-                err = cause
+            err = self._run_error(cause, index)
         if isinstance(err, WorkerDiedError) and err.index != index:
             self._resend_releases(ref, index)
         raise err from None
+
+    def _retired(self, k: int) -> WorkerDiedError:
+        return WorkerDiedError(f"worker:{k} was restarted (restart_worker) before this run of "
+                               "it finished: its tensors and graph nodes are lost", k)
+
+    def _run_error(self, cause, index):
+        """What the driver raises for an exception a run of worker `index` raised."""
+        if isinstance(cause, PeerLostError):
+            return self._died(cause.peer, index)
+        if isinstance(cause, WireFormatError) and self.dead:
+            # After a death, a survivor's run may name a tensor that was lost with it.
+            k = next(iter(self.dead))
+            return WorkerDiedError(f"{self.dead[k]} (worker:{index}'s run failed after it: "
+                                   f"{cause})", k)
+        return cause
 
     def _died(self, dead: int, index: int, detail: str = "") -> WorkerDiedError:
         with self.lock:
@@ -478,7 +544,7 @@ class RayEndpoint:
         frees, node_frees = run
         instrs = ([["free", frees]] if frees else []) + ([["free_node", node_frees]]
                                                          if node_frees else [])
-        self.actors[index].handle.remote(wire.run_message(instrs))
+        self._call(index, wire.run_message(instrs))
 
 
 def _first(x):
@@ -495,6 +561,7 @@ class _RayActorWorker(Worker):
         keep_freed_memory()
         super().__init__(index, node=ray.get_runtime_context().get_node_id(),
                          hooks=WorkerHooks() if test_hooks else None)
+        self.control = None  # the driver's connection (open_control)
 
     def open_channels(self, spans_nodes: bool, idle_timeout_s: float, secret: bytes,
                       shared_memory: bool = False, incarnation: int = 1) -> dict:
@@ -519,6 +586,17 @@ class _RayActorWorker(Worker):
         process it replaces)."""
         self.channels.connect(table, to_all=True)
         return True
+
+    def open_control(self, secret: bytes, tcp: bool) -> dict:
+        """Listen for the driver's connection (control.py), on TCP too when the driver is
+        on another node."""
+        import ray
+
+        if self.control is None:
+            self.control = control.ControlServer(
+                self.handle, secret, ray.util.get_node_ip_address() if tcp else None,
+                self.MAX_ELEMENTS)
+        return self.control.address()
 
 
 def _limit_blas(n: int) -> None:
@@ -835,8 +913,21 @@ def _init_ray(n, address, timeout_s, worker_num_cpus, blas_threads, recv_idle_ti
         del actors
         raise TimeoutError(f"distgrad.distributed.init: the {n} workers started but did not "
                            f"connect to each other within timeout_s={timeout_s}") from None
+    links = None
+    if os.environ.get("DISTGRAD_CONTROL", "direct") != "ray":
+        try:
+            links = _open_links(actors, replies, channels[2], _left(deadline))
+        except (ray.exceptions.GetTimeoutError, OSError) as e:
+            if owns:
+                ray.shutdown()
+            else:
+                _let_go(actors)
+            del actors
+            raise TimeoutError(f"distgrad.distributed.init: the driver could not connect to "
+                               f"its {n} workers within timeout_s={timeout_s} ({e})") from None
     endpoint = RayEndpoint(actors, replies,
-                           lambda i: actor_cls.remote(i, blas_threads, test_hooks), channels)
+                           lambda i: actor_cls.remote(i, blas_threads, test_hooks), channels,
+                           links)
     return Runtime("ray", endpoint, n, owns, call_timeout_s)
 
 
@@ -872,6 +963,19 @@ def _connect_workers(actors, replies, deadline, idle_timeout_s, shared_memory) -
                      for a in actors], timeout=_left(deadline))
     ray.get([a.connect_channels.remote(table) for a in actors], timeout=_left(deadline))
     return table, spans_nodes, secret, idle_timeout_s, shared_memory
+
+
+def _open_links(actors, replies, secret: bytes, timeout_s: float) -> list:
+    """The driver's connection to each worker (control.py): by a Unix socket to those on
+    its node, by TCP to the others."""
+    import ray
+
+    here = _local_node_id()
+    remote = [r.get("node") != here for r in replies]
+    addresses = ray.get([a.open_control.remote(secret, far) for a, far in zip(actors, remote)],
+                        timeout=timeout_s)
+    return [control.ControlLink(i, addr, secret, same_node=not far)
+            for i, (addr, far) in enumerate(zip(addresses, remote))]
 
 
 def _local_node_id():

@@ -29,7 +29,9 @@ failed in it (errors.py). An exported tensor that holds a failure comes back as 
 
 A `save` message (body: path, items [[key, id], ...], copy) has the worker write those
 tensors to a checkpoint shard file; with copy=True it copies them and writes in the
-background, and `save_poll` (body: ticket) asks whether that write is done.
+background, and `save_poll` (body: ticket) asks whether that write is done. A `hooks`
+message (body: the settings) configures a worker's test hooks (worker_hooks.py), in its
+place among the runs.
 """
 from __future__ import annotations
 
@@ -121,7 +123,9 @@ def body_message(kind: str, body: dict) -> bytes:
     return pack({"v": VERSION, "type": kind, "body": body})
 
 
-_REQUEST_TYPES = ("run", "stats", "ping", "save", "save_poll", "profile_start", "profile_stop")
+_REQUEST_TYPES = ("run", "stats", "ping", "save", "save_poll", "profile_start", "profile_stop",
+                  "hooks")
+_WITH_BODY = ("save", "save_poll", "hooks")
 
 
 def decode_request(payload) -> dict:
@@ -133,7 +137,7 @@ def decode_request(payload) -> dict:
     extra = set(msg) - {"v", "type", "instrs", "arrays", "body", "peers"}
     if extra:
         raise WireFormatError(f"field {sorted(extra)[0]!r}: not part of a {kind} message")
-    if ("body" in msg) != (kind in ("save", "save_poll")):
+    if ("body" in msg) != (kind in _WITH_BODY):
         raise WireFormatError(f"field 'body': {'required in' if 'body' not in msg else 'not part of'} "
                               f"a {kind} message")
     if kind == "save":
@@ -141,6 +145,8 @@ def decode_request(payload) -> dict:
     elif kind == "save_poll":
         if not isinstance(msg["body"], dict) or not _is_id(msg["body"].get("ticket")):
             raise WireFormatError("field 'body.ticket': expected an id")
+    elif kind == "hooks" and not isinstance(msg["body"], dict):
+        raise WireFormatError("field 'body': expected a map of test hook settings")
     if kind == "run":
         instrs = msg.get("instrs")
         if not isinstance(instrs, list):

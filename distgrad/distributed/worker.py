@@ -164,6 +164,9 @@ class Worker:
             return (wire.reply(self._save(msg["body"])),)
         if kind == "save_poll":
             return (wire.reply(self._save_poll(msg["body"]["ticket"])),)
+        if kind == "hooks":
+            self.configure_hooks(msg["body"])
+            return (wire.reply({}),)
         if kind == "profile_start":
             self.timeline = []
             return (wire.reply({"now": time.time_ns()}),)
