@@ -740,7 +740,9 @@ def init(num_workers: int = 2, address=None, backend: str = "ray", timeout_s: fl
     run sends) instead of waiting forever. Two workers on one node talk over a Unix
     socket; shared_memory=True also gives each pair shared-memory segments that tensors
     of 64 KiB or more go through (shm.py). None takes the environment's
-    DISTGRAD_SHARED_MEMORY (1 or 0), else the default, `SHARED_MEMORY_DEFAULT`.
+    DISTGRAD_SHARED_MEMORY (1 or 0), else the default, `SHARED_MEMORY_DEFAULT`. On Ray,
+    the driver's messages go over its own connection to each worker (control.py), or as
+    Ray actor calls when the environment sets DISTGRAD_CONTROL=ray.
 
     call_timeout_s bounds every wait of the driver for a worker (a read, `synchronize()`,
     `stats()`): a worker that has not answered by then (stuck, or stopped) makes the call

@@ -15,7 +15,7 @@ import distgrad as dg
 import distgrad.distributed as dist
 from distgrad.distributed import WorkerDiedError
 from distgrad.distributed.testhooks import pause_at
-from watchdog import PhaseGate, process_alive, within
+from watchdog import PhaseGate, process_alive, wait_stopped, within
 
 pytestmark = pytest.mark.cluster
 
@@ -38,6 +38,7 @@ def stoppable(ray_session, request):
         pid = dist.stats()[f"worker:{k}"]["pid"]
         stopped.append(pid)
         os.kill(pid, signal.SIGSTOP)
+        wait_stopped(pid)
         return pid
 
     yield stop

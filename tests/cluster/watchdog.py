@@ -111,6 +111,29 @@ def process_alive(pid: int) -> bool:
     return "\nState:\tZ" not in status
 
 
+def process_state(pid: int) -> str:
+    """The process's state letter (R, S, D, T for stopped, Z, ...), or "gone"."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("State:"):
+                    return line.split()[1]
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return "gone"
+
+
+def wait_stopped(pid: int, seconds: float = 30.0) -> None:
+    """Return once a SIGSTOPped process is stopped: kill() returns before every thread of
+    it has taken the signal, and a test that then sends it work must find it stopped."""
+    deadline = time.monotonic() + seconds
+    while process_state(pid) != "T":
+        if time.monotonic() > deadline:
+            raise AssertionError(f"pid {pid} is not stopped {seconds} s after SIGSTOP "
+                                 f"(state {process_state(pid)})")
+        time.sleep(0.01)
+
+
 def rss_bytes(pid: int) -> int:
     with open(f"/proc/{pid}/status") as f:
         for line in f:
