@@ -153,3 +153,14 @@ def test_the_pickled_fallback_for_an_exception_that_does_not_pickle():
 
     back = pickle.loads(control._pickled(Local("why")))
     assert isinstance(back, RuntimeError) and "Local: why" in str(back)
+
+
+def test_a_driver_on_another_node_connects_by_tcp():
+    server = control.ControlServer(lambda p, *a: (p,) + a, SECRET, tcp_host="127.0.0.1")
+    address = server.address()
+    assert address["tcp"][0] == "127.0.0.1"
+    link = control.ControlLink(1, address, SECRET, same_node=False)
+    assert link.sock.family == socket.AF_INET
+    reply, arr = link.call((b"over tcp", np.arange(4.0)), returns=2)
+    assert reply.result(10) == b"over tcp" and arr.result(10).tolist() == [0.0, 1.0, 2.0, 3.0]
+    link.close()
