@@ -132,6 +132,14 @@ def _pickled(e: BaseException) -> bytes:
         return pickle.dumps(RuntimeError(f"{type(e).__name__}: {e}"))
 
 
+def _unpickled(data: bytes) -> BaseException:
+    try:
+        return pickle.loads(data)
+    except Exception as e:  # a class the driver does not have, say: its words still come
+        return RuntimeError(f"the worker raised an exception the driver cannot rebuild "
+                            f"({type(e).__name__}: {e})")
+
+
 # ---- the worker's end ---------------------------------------------------------------------------
 
 class ControlServer:
@@ -237,7 +245,7 @@ class Part:
         if r.lost is not None:
             raise LinkLost(r.lost.index, r.lost.why, r.lost.retired)
         if r.raised is not None:
-            raise Raised(pickle.loads(r.raised))
+            raise Raised(_unpickled(r.raised))
         if self.k is None:
             return tuple(r.parts)
         if self.k >= len(r.parts):

@@ -164,3 +164,13 @@ def test_a_driver_on_another_node_connects_by_tcp():
     reply, arr = link.call((b"over tcp", np.arange(4.0)), returns=2)
     assert reply.result(10) == b"over tcp" and arr.result(10).tolist() == [0.0, 1.0, 2.0, 3.0]
     link.close()
+
+
+def test_an_exception_the_driver_cannot_rebuild_still_arrives_as_an_error():
+    reply = control.Reply()
+    reply.raised = b"not a pickle"
+    reply.event.set()
+    with pytest.raises(control.Raised) as info:
+        control.Part(reply, None).result(0)
+    assert isinstance(info.value.cause, RuntimeError)
+    assert "cannot rebuild" in str(info.value.cause)
