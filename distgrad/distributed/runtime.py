@@ -926,7 +926,10 @@ def _init_ray(n, address, timeout_s, worker_num_cpus, blas_threads, recv_idle_ti
                 _let_go(actors)
             del actors
             raise TimeoutError(f"distgrad.distributed.init: the driver could not connect to "
-                               f"its {n} workers within timeout_s={timeout_s} ({e})") from None
+                               f"its {n} workers within timeout_s={timeout_s} ({e}); a driver "
+                               f"outside the cluster's network may not reach the workers' "
+                               f"ports: run it on a node, or set DISTGRAD_CONTROL=ray to "
+                               f"send its messages as Ray actor calls") from None
     endpoint = RayEndpoint(actors, replies,
                            lambda i: actor_cls.remote(i, blas_threads, test_hooks), channels,
                            links)

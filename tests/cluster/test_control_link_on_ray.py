@@ -69,3 +69,18 @@ def test_a_restarted_worker_gets_a_new_link_and_the_old_one_is_retired(switch_ru
     with pytest.raises(dist.WorkerDiedError, match="worker:1 was restarted"):
         x.sum().item()
     assert dg.ones(3, device="worker:1").sum().item() == 3.0
+
+
+def test_a_driver_that_cannot_reach_its_workers_fails_at_init_naming_the_way_out(
+        switch_runtime, monkeypatch):
+    switch_runtime("ray")
+    dist.shutdown()
+
+    def refused(self, index, address, secret, same_node):
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    monkeypatch.setattr(control.ControlLink, "__init__", refused)
+    with pytest.raises(TimeoutError, match="DISTGRAD_CONTROL=ray") as info:
+        dist.init(2, backend="ray")
+    assert "could not connect to its 2 workers" in str(info.value)
+    assert not dist.is_initialized()
