@@ -19,14 +19,16 @@ connection closes (the worker died, or was replaced), every answer not yet in fa
 
 Frames, both ways: sequence number (u64), status (u8: 0 a message or its answer, 1 the
 answer is the exception the handler raised, pickled), number of parts (u32), then per
-part: kind (u8: 0 bytes, 1 an array, 2 a value not carried) and a u64 length, then the
-bytes (for a value not carried: its type, which the receiver gets as `NotCarried`), or an
-array's dtype (u8 length, the dtype string), ndim (u8), shape (i64 each) and raw bytes.
+part: kind (u8: 0 bytes, 1 an array, 2 a value not carried) and a u64, then for bytes that
+many bytes (for a value not carried: its type, which the receiver gets as `NotCarried`);
+for an array the u64 is its dtype's code as in channels.py (float32, float64, int64,
+bool), then ndim (u8), the shape (i64 each) and the raw bytes.
 """
 from __future__ import annotations
 
 import hmac
 import itertools
+import math
 import pickle
 import socket
 import struct
@@ -36,16 +38,13 @@ import uuid
 
 import numpy as np
 
-from .channels import CONNECT_TIMEOUT_S, HANDSHAKE_TIMEOUT_S, _close, _read_by, _read_exact, \
-    _read_into
+from .channels import _CODES, _DIM, _DTYPES, _MAX_NDIM, CONNECT_TIMEOUT_S, HANDSHAKE_TIMEOUT_S, \
+    _close, _read_by, _read_exact, _read_into
 
 _FRAME = struct.Struct("<QBI")
-_PART = struct.Struct("<BQ")  # kind, and the length of bytes (unused for arrays)
-_ARRAY = struct.Struct("<B")
-_DIM = struct.Struct("<q")
+_PART = struct.Struct("<BQ")  # kind, and a length of bytes (an array: its dtype's code)
+_NDIM = struct.Struct("<B")
 _OPENING = b"distgrad-control-1"
-_DTYPES = {"<f4", "<f8", "<i8", "|b1", "<i4", "<f2", "|u1", "|i1", "<i2"}
-_MAX_NDIM = 64
 _OK, _RAISED = 0, 1
 
 
@@ -69,7 +68,7 @@ class Raised(Exception):
 
 class NotCarried:
     """What the worker gets in place of a value the link does not carry (neither bytes
-    nor an array of a plain dtype): its checks refuse it as they refuse any wrong value."""
+    nor an array of the four dtypes): its checks refuse it as they refuse any wrong value."""
 
     def __init__(self, what: str):
         self.what = what
@@ -81,21 +80,19 @@ class NotCarried:
 def _frame(seq: int, status: int, parts) -> bytes:
     out = [_FRAME.pack(seq, status, len(parts))]
     for p in parts:
-        if isinstance(p, np.ndarray) and p.dtype.str not in _DTYPES or \
-                not isinstance(p, (np.ndarray, bytes, bytearray, memoryview)):
-            what = (f"{type(p).__name__} {getattr(p, 'dtype', '')}".strip()).encode()
-            out.append(_PART.pack(2, len(what)))
-            out.append(what)
-        elif isinstance(p, np.ndarray):
-            arr = p if p.flags.c_contiguous else np.ascontiguousarray(p)
-            code = arr.dtype.str.encode()
-            out.append(_PART.pack(1, 0) + _ARRAY.pack(len(code)) + code +
-                       _ARRAY.pack(arr.ndim) + b"".join(_DIM.pack(d) for d in arr.shape))
-            out.append(arr.reshape(-1).view(np.uint8).data if arr.size else b"")
-        else:
+        if isinstance(p, (bytes, bytearray, memoryview)):
             data = bytes(p)
             out.append(_PART.pack(0, len(data)))
             out.append(data)
+        elif isinstance(p, np.ndarray) and p.dtype in _CODES:
+            arr = p if p.flags.c_contiguous else np.ascontiguousarray(p)
+            out.append(_PART.pack(1, _CODES[arr.dtype]) + _NDIM.pack(arr.ndim) +
+                       b"".join(_DIM.pack(d) for d in arr.shape))
+            out.append(arr.reshape(-1).view(np.uint8).data if arr.size else b"")
+        else:
+            what = f"{type(p).__name__} {getattr(p, 'dtype', '')}".strip().encode()
+            out.append(_PART.pack(2, len(what)))
+            out.append(what)
     return b"".join(out)
 
 
@@ -108,17 +105,16 @@ def _read_frame(s: socket.socket, max_elements: int | None = None):
             data = _read_exact(s, length)
             parts.append(data if kind == 0 else NotCarried(data.decode("utf-8", "replace")))
             continue
-        if kind != 1:
-            raise ValueError(f"control frame: unknown part kind {kind}")
-        code = _read_exact(s, _ARRAY.unpack(_read_exact(s, 1))[0]).decode("ascii", "replace")
-        ndim = _ARRAY.unpack(_read_exact(s, 1))[0]
-        if code not in _DTYPES or ndim > _MAX_NDIM:
-            raise ValueError(f"control frame: array of dtype {code!r}, ndim {ndim}")
-        shape = [_DIM.unpack(_read_exact(s, 8))[0] for _ in range(ndim)]
+        if kind != 1 or length >= len(_DTYPES):
+            raise ValueError(f"control frame: part kind {kind}, dtype code {length}")
+        ndim = _NDIM.unpack(_read_exact(s, _NDIM.size))[0]
+        if ndim > _MAX_NDIM:
+            raise ValueError(f"control frame: an array of {ndim} dimensions")
+        shape = [_DIM.unpack(_read_exact(s, _DIM.size))[0] for _ in range(ndim)]
         if any(d < 0 for d in shape) or (max_elements is not None and
-                                          int(np.prod(shape, dtype=object)) > max_elements):
+                                          math.prod(shape) > max_elements):
             raise ValueError(f"control frame: array of shape {shape}")
-        arr = np.empty(shape, dtype=np.dtype(code))
+        arr = np.empty(shape, dtype=_DTYPES[length])
         if arr.size:
             _read_into(s, arr)
         parts.append(arr)
