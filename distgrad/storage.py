@@ -59,6 +59,11 @@ class Storage:
         """`value` placed as `t` is (a state dict's value before it is loaded into t)."""
         return value.to(t.device_str)
 
+    def place_beside(self, t, value):
+        """A small value that goes with t (an optimizer's step count) where t's memory is:
+        on t's device, so that the ops that read it run there."""
+        return value.to(t.device_str)
+
     def placement_record(self, t):
         """How t is spread over workers, as distgrad.save records it (None: on one device)."""
         return None

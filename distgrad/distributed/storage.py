@@ -62,6 +62,11 @@ class ShardedStorage(storage.Storage):
 
         return sharding.placed_like(value, t._sharding)
 
+    def place_beside(self, t, value):
+        from . import sharding
+
+        return sharding.replicate(value, t._sharding.workers)  # a copy beside every part
+
     def placement_record(self, t):
         from .sharding import Shard
 

@@ -12,17 +12,17 @@ from typing import Iterable
 from ..autograd.grad_mode import no_grad
 from ..autograd.record import call
 from ..tensor import Tensor
-from .optimizer import Optimizer, _on_worker, required
+from .optimizer import Optimizer, _on_workers, required
 
 __all__ = ["Optimizer", "SGD", "Adam"]
 
 
 def _count(step: Tensor):
     """Adam's step count as its formulas take it: a number read from a driver tensor, as
-    torch does; on a worker a 0-dim float64 tensor there, so that the bias corrections are
+    torch does; on workers a 0-dim float64 tensor there, so that the bias corrections are
     computed there, in double precision as torch computes them from the number, and the
     step costs no round trip."""
-    return step.double() if _on_worker(step) else step.item()
+    return step.double() if _on_workers(step) else step.item()
 
 
 def _lerp_(start: Tensor, end: Tensor, weight: float) -> Tensor:
@@ -115,9 +115,10 @@ class Adam(Optimizer):
         state = self.state[p]
         if not state:
             # torch keeps `step` as a float32 scalar on the cpu, the moments like the param.
-            # A parameter on a worker keeps its step count there too, beside its moments: a
-            # step's count and updates are done (or lost, if the worker dies) together.
-            state["step"] = tensor(0.0, device=p.device_str) if _on_worker(p) else tensor(0.0)
+            # A parameter on workers keeps its step count there too, beside its moments (a
+            # sharded one: a copy beside each part): a step's count and updates are done
+            # (or lost, if a worker dies) together, and a compiled step replays them.
+            state["step"] = p._storage.place_beside(p, tensor(0.0))
             state["exp_avg"] = zeros_like(p)
             state["exp_avg_sq"] = zeros_like(p)
             if amsgrad:
@@ -135,7 +136,7 @@ class Adam(Optimizer):
                     state = self._init_state(p, amsgrad)
                     state["step"].add_(1)
                     if not amsgrad:  # the whole update as one op (ops/optim.py)
-                        on_worker = _on_worker(state["step"])
+                        on_worker = _on_workers(state["step"])
                         new = call("adam_update", p, grad, state["exp_avg"], state["exp_avg_sq"],
                                    state["step"] if on_worker else None,
                                    count=None if on_worker else state["step"].item(), lr=lr,

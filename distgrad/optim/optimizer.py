@@ -158,18 +158,19 @@ class Optimizer:
         return text + ")"
 
 
-def _on_worker(t: Tensor) -> bool:
-    return t.device_str.startswith("worker:")
+def _on_workers(t: Tensor) -> bool:
+    """Is t's memory on workers (one, or parts over several)?"""
+    return t.device_str != "cpu"
 
 
 def _to_param(value, param: Tensor, key: str):
     """A loaded state tensor placed like its parameter: its device, or its sharding over the
-    same workers (floating state takes its dtype; the step count stays on the driver
-    unless the parameter is on a worker)."""
+    same workers (floating state takes its dtype; the step count goes beside the
+    parameter's memory: on the driver, its worker, or a copy on each of its workers)."""
     if not isinstance(value, Tensor):
         return value
     if key == "step":
-        return value.to(param.device_str) if _on_worker(param) else value
+        return param._storage.place_beside(param, value)
     if value.dtype.is_floating_point and value.dtype is not param.dtype:
         value = value.to(param.dtype)
     return param._storage.place_like(param, value)
