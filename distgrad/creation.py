@@ -11,6 +11,7 @@ import warnings
 import numpy as np
 
 from . import dtypes, storage
+from .autograd import record
 from .autograd.record import call
 from .tensor import Tensor, device_str
 from .tensor import device as _Device
@@ -24,6 +25,14 @@ def manual_seed(seed: int):
     global _rng, _initial_seed
     _initial_seed = int(seed)
     _rng = np.random.default_rng(int(seed))
+    return _rng
+
+
+def random_stream() -> np.random.Generator:
+    """The stream every random op draws from (manual_seed's). A compile recording is told:
+    a replay would draw the same numbers again."""
+    if record.capturing is not None:
+        record.capturing.cannot_replay("random")
     return _rng
 
 
@@ -279,13 +288,13 @@ def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False)
 
 def rand(*size, dtype=None, device=None, requires_grad=False, generator=None) -> Tensor:
     dtype = _random_dtype(dtype, "check_uniform_bounds")
-    arr = _rng.random(_size(size), dtype=np.float64).astype(dtype.np)
+    arr = random_stream().random(_size(size), dtype=np.float64).astype(dtype.np)
     return _from_array(arr, device, requires_grad)
 
 
 def randn(*size, dtype=None, device=None, requires_grad=False, generator=None) -> Tensor:
     dtype = _random_dtype(dtype, "normal_kernel_cpu")
-    arr = _rng.standard_normal(_size(size)).astype(dtype.np)
+    arr = random_stream().standard_normal(_size(size)).astype(dtype.np)
     return _from_array(arr, device, requires_grad)
 
 
@@ -300,12 +309,14 @@ def randint(low, high=None, size=None, *, dtype=None, device=None, requires_grad
     if low >= high:
         raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} >= "
                            f"to={high}")
-    arr = _rng.integers(low, high, size=tuple(_size((size,)))).astype((dtype or dtypes.int64).np)
+    arr = random_stream().integers(low, high, size=tuple(_size((size,))))
+    arr = arr.astype((dtype or dtypes.int64).np)
     return _from_array(arr, device, requires_grad)
 
 
 def randperm(n, *, dtype=None, device=None) -> Tensor:
-    return _from_array(_rng.permutation(int(n)).astype((dtype or dtypes.int64).np), device, False)
+    arr = random_stream().permutation(int(n)).astype((dtype or dtypes.int64).np)
+    return _from_array(arr, device, False)
 
 
 def _like(t, dtype, device):
@@ -413,7 +424,7 @@ def _reduce_ex(self, protocol):
 def _random_fill(self, kind: str, draw):
     self._check_write_to_stale_view()
     self._check_inplace()
-    values = np.asarray(draw(_rng, tuple(self.shape))).astype(self.dtype.np)
+    values = np.asarray(draw(random_stream(), tuple(self.shape))).astype(self.dtype.np)
     drawn = tensor(values, device=self.device_str)
     return self._inplace(call("random_fill", self, drawn, kind=kind))
 

@@ -760,6 +760,8 @@ class Tensor:
 
     def _write(self, result) -> None:
         """Copy result's values into self's memory, wherever it lives."""
+        if record.capturing is not None and self.device_str == "cpu":
+            record.capturing.wrote_on_driver(self, result)
         self._storage.write(self, result)
 
     def _take_history(self, result) -> None:

@@ -112,9 +112,9 @@ def call(name: str, *inputs, _device=None, **attrs):
         value, moved_layout = _moved(inputs[0], device)
         values = [value]
     elif device == CPU:
-        if capturing is not None:
-            capturing.cannot_replay("driver-op")
         values = _run_local(op, inputs, attrs, metas)
+        if capturing is not None:
+            capturing.computed_on_driver(inputs, attrs, values)
     else:
         values = executor_for(device).run(op, inputs, attrs, metas, device)
 

@@ -12,7 +12,12 @@ send (coordinator.py). `Program.build` turns those runs into one program per wor
     collection and a flush, so the driver's frees of them are in it), and the state the
     step leaves behind (gradients, optimizer moments) is written where the driver's
     tensors already point;
-  - values it read back ("export") are dropped: a step that reads a value is not replayed.
+  - values it read back ("export") are dropped: a step that reads a value is not replayed;
+  - driver tensors the step made from numbers alone (`arange(T)`, `full`, `zeros` and
+    what it computed from those only) are constants: their values follow from the Python
+    numbers the step passed, as an op's numeric arguments do, which the program keeps
+    too. One moved to a worker is sent again, as recorded, with each replay. Anything
+    else computed on the driver cannot be replayed (the replay runs no driver code).
 A replay sends each worker one instruction (with its queued work, in one message) on the
 Ray backend, where workers run at once and wait for each other's tensors; in-process
 workers run a run when it is sent, so there the recorded runs go one by one in the order
@@ -39,7 +44,8 @@ REASONS = {
     "function": "a custom autograd.Function ran Python code in the step",
     "read": "the step read a tensor's value (.item(), bool(), .tolist(), printing)",
     "random": "the step drew random numbers (dropout, rand): a replay would draw the same",
-    "driver-op": "the step computed on driver (cpu) tensors",
+    "driver-op": "the step computed on or wrote to driver (cpu) tensors other than the "
+                 "constants it made (arange, full, ... and what is computed from them)",
     "driver-data": "the step moved driver data made inside it to a worker (pass it as an "
                    "argument instead)",
     "request": "the step asked the workers for stats, a checkpoint or a file",
@@ -63,6 +69,8 @@ class Recorder:
         self.reasons: list = []
         self.cpu_inputs = cpu_inputs  # [(input position, ndarray)]: driver tensor inputs
         self.imports: dict = {}  # tensor id -> input position, for inputs moved to a worker
+        self.constants: dict = {}  # id(array) -> array: driver values made from numbers
+        self.imported_constants: dict = {}  # ("constant", tensor id) -> a copy of its array
 
     def cannot_replay(self, reason: str) -> None:
         if threading.get_ident() == self.thread and reason not in self.reasons:
@@ -79,7 +87,34 @@ class Recorder:
             if array is arr:
                 self.imports[tid] = pos
                 return
+        if self.constants.get(id(array)) is array:
+            key = ("constant", tid)
+            self.imports[tid] = key
+            self.imported_constants[key] = array.copy()  # as it is now: a replay sends this
+            return
         self.cannot_replay("driver-data")
+
+    def computed_on_driver(self, inputs, attrs, values) -> None:
+        """A driver op ran: its results are constants if its tensor inputs all are and it
+        took no array (a random fill's draw); else the replay could not repeat it."""
+        if threading.get_ident() != self.thread:
+            return
+        if all(self._constant(t) for t in inputs if hasattr(t, "_storage")) and not any(
+                hasattr(v, "__array__") for v in attrs.values()):
+            for v in values:
+                self.constants[id(v)] = v
+        else:
+            self.cannot_replay("driver-op")
+
+    def wrote_on_driver(self, target, result) -> None:
+        """Values are written into a driver tensor: fine into a constant from a constant
+        (it stays one), else a change of the driver's state the replay would not make."""
+        if not (self._constant(target) and self._constant(result)):
+            self.cannot_replay("driver-op")
+
+    def _constant(self, t) -> bool:
+        v = t._value
+        return v is not None and self.constants.get(id(v)) is v
 
 
 def start(cpu_inputs) -> Recorder:
@@ -107,19 +142,22 @@ class Program:
         self.runs: dict = {}  # queue index -> [instructions per run]
         self.order: list = []  # (queue index, run index) in the order first sent
         self.binds: dict = {}  # queue index -> [(placeholder, input key)]
-        self.cpu_binds: dict = {}  # queue index -> [(placeholder, input position)]
+        # queue index -> [(placeholder, input position or a key of `constants`)]
+        self.cpu_binds: dict = {}
         self.outputs: list = []  # (queue, placeholder, shape, dtype name)
         self.reads: set = set()  # ids made before the call that it reads (state)
         self.kept: set = set()  # ids it makes that outlive it (the state it leaves)
         self.generations: dict = {}  # queue index -> the worker's generation recorded on
         self.stored: set = set()  # queue indexes that have the program
         self.stale = False  # a tensor it reads was freed since
+        self.constants: dict = {}  # ("constant", id) -> array, sent as recorded by a replay
 
     @classmethod
     def build(cls, rec: Recorder, worker_inputs, outputs):
         """(program, reasons it cannot replay). worker_inputs: [(input key, queue, id)];
         outputs: [(queue, id, shape, dtype name)]."""
         prog, reasons = cls(), list(rec.reasons)
+        prog.constants = rec.imported_constants
         rename = {}
         for key, q, tid in worker_inputs:
             if tid not in rename:
@@ -200,6 +238,8 @@ class Program:
         for k, pairs in self.binds.items():
             binds[k] = [[ph, input_ids[key]] for ph, key in pairs]
         by_index = {q.index: q for q in self.queues}
+        if self.constants:
+            cpu_arrays = {**cpu_arrays, **self.constants}
         for k, pairs in self.cpu_binds.items():
             for ph, pos in pairs:
                 ref = by_index[k].put(cpu_arrays[pos])

@@ -388,9 +388,7 @@ def silu(input: Tensor, inplace: bool = False) -> Tensor:
 def _draw_seed() -> int:
     """A seed for one random op, from distgrad.manual_seed's stream (drawn in the driver, so
     the op's values do not depend on where it runs)."""
-    if record.capturing is not None:  # a replay would draw the same seed again
-        record.capturing.cannot_replay("random")
-    return int(creation._rng.integers(2 ** 63))
+    return int(creation.random_stream().integers(2 ** 63))
 
 
 def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:

@@ -351,6 +351,66 @@ def test_what_a_replay_cannot_repeat_runs_eagerly(backend, kind):
     assert len([w for w in warned if "run eagerly" in w]) == 1  # once, not per call
 
 
+def test_constants_the_step_makes_on_the_driver_replay(backend):
+    """Driver tensors made from numbers (arange, full, and what is computed from them
+    alone) have the same values in every call: moved to a worker, they replay."""
+    def scaled(step):
+        def run(x, y):
+            rows = dg.arange(x.shape[1]).float() * 0.1 + dg.full((6,), 0.5)
+            mask = (dg.arange(6) % 2 == 0).to("worker:1")
+            return step(x * rows.to("worker:0"), y.masked_fill(mask, 0.0))
+        return run
+
+    (ea, oa), (ca, ob) = _model(), _model()
+    eager, compiled = scaled(_step_fn(ea, oa)), dg.compile(scaled(_step_fn(ca, ob)))
+    for x, y in _batches(5):
+        assert _np(eager(x, y)).tobytes() == _np(compiled(x, y)).tobytes()
+    _same_params(ea, ca)
+    assert compiled.stats()["replayed"] == 3, compiled.stats()
+
+
+@pytest.mark.parametrize("kind", ["written", "random"])
+def test_driver_tensors_the_step_writes_or_draws_are_never_replayed(backend, kind):
+    """A write into the driver's own tensors (state the replay would not touch), or a
+    driver tensor filled with random numbers, makes the step run eagerly."""
+    seen = dg.zeros(6)  # the driver's state: the last batch's first row, kept by the step
+
+    def make(layers, opt):
+        base = _step_fn(layers, opt)
+
+        def step(x, y):
+            if kind == "written":
+                seen.copy_(dg.ones(6) * 0)  # made from numbers, written into the state
+                seen.copy_(first_rows.pop())  # a value made outside: not a constant
+                return base(x, y)
+            first_rows.pop()
+            noise = dg.zeros(6).uniform_(0.0, 0.01)
+            return base(x + noise.to("worker:0"), y)
+        return step
+
+    batches = _batches(5)
+    first_rows = []
+    (ea, oa), (ca, ob) = _model(), _model()
+    eager, compiled = make(ea, oa), dg.compile(make(ca, ob))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for i, (x, y) in enumerate(batches):
+            row = dg.from_numpy(_np(x)[0].copy()) if kind == "written" else None
+            first_rows.append(row)
+            dg.manual_seed(i)
+            le = _np(eager(x, y))
+            first_rows.append(row)
+            dg.manual_seed(i)
+            assert le.tobytes() == _np(compiled(x, y)).tobytes()
+            if kind == "written":
+                assert np.array_equal(seen.numpy(), _np(x)[0])  # the compiled call wrote it
+    _same_params(ea, ca)
+    stats = compiled.stats()
+    assert stats["replayed"] == 0 and stats["eager"] == 3, stats
+    reason = "driver-op" if kind == "written" else "random"
+    assert stats["reasons"][f"eager: {reason}"] == 3, stats
+
+
 def test_a_tensor_replaced_in_an_object_the_step_reads_records_again(backend):
     layers, opt = _model()
     box = _Box()

@@ -95,6 +95,41 @@ def test_gpt_plan_shards_heads_mlp_and_vocabulary(backend):
     assert logits.placements == [dist.Shard(1)]  # the LM head's logits are never gathered
 
 
+def test_compiled_gpt_tensor_parallel_step_replays_the_eager_step(backend):
+    """The whole step (AdamW on sharded and replicated parameters, the position ids the
+    model makes with arange on the driver, the vocabulary-parallel loss) replays: one
+    message per worker, bit for bit the eager step's losses and weights."""
+    state = _initial_state(TINY)
+
+    def build():
+        model = tensor_parallel_gpt(GPT(TINY).double())
+        model.load_state_dict({k: distgrad.from_numpy(v) for k, v in state.items()})
+        opt = distgrad.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.1)
+
+        def step(x, y):
+            loss = distgrad.nn.functional.cross_entropy(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            return loss
+        return model, opt, step
+
+    (ma, oa, eager), (mb, ob, compiled) = build(), build()
+    compiled = distgrad.compile(compiled)
+    for x, y in _batches(TINY, 5):
+        x, y = dist.replicate(distgrad.from_numpy(x)), dist.replicate(
+            distgrad.from_numpy(y.reshape(-1)))
+        assert eager(x, y).item() == compiled(x, y).item()
+    assert compiled.stats()["replayed"] == 3, compiled.stats()
+    for (name, pa), pb in zip(ma.named_parameters(), mb.parameters()):
+        assert np.array_equal(pa.full_tensor().detach().numpy(),
+                              pb.full_tensor().detach().numpy()), name
+    # AdamW's step count sits beside each parameter's parts: a copy on each of its workers
+    p = mb.blocks[0].attn.q.weight
+    step = ob.state[p]["step"]
+    assert step.placements == [dist.Replicate()] and step.item() == 5.0
+
+
 if __name__ == "__main__":
     steps = int(sys.argv[1]) if len(sys.argv) > 1 else 50
     cfg = GPTConfig(vocab_size=96, block_size=64, n_layer=4, n_head=4, n_embd=128)
