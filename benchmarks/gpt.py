@@ -2,6 +2,9 @@
 (4 layers, 4 heads, width 128, context 64, vocabulary 96; AdamW; a fixed batch), in
 
     distgrad_tp     distgrad, Megatron's tensor parallelism over 2 Ray workers (gpt_tp_plan())
+    distgrad_tp_compiled
+                    the same step under distgrad.compile (recorded on its first calls, then
+                    one message per worker a step)
     torch_tp        PyTorch DTensor: parallelize_module with ColwiseParallel/RowwiseParallel
                     (vocabulary-parallel embedding, loss_parallel cross-entropy), 2 processes,
                     gloo on 127.0.0.1
@@ -34,7 +37,7 @@ import numpy as np
 
 CHECKOUT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ONE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-SYSTEMS = ("distgrad_tp", "torch_tp", "torch_local", "distgrad_local")
+SYSTEMS = ("distgrad_tp", "distgrad_tp_compiled", "torch_tp", "torch_local", "distgrad_local")
 LR, WEIGHT_DECAY = 3e-3, 0.1
 
 
@@ -64,7 +67,7 @@ def _one_thread() -> None:
 # ---- distgrad systems (in the bench process) -----------------------------------------------------
 
 class DistgradGPT:
-    def __init__(self, cfg, state, batch, tensor_parallel: bool):
+    def __init__(self, cfg, state, batch, tensor_parallel: bool, compiled: bool = False):
         import distgrad
         from distgrad.cli.models import GPT, tensor_parallel_gpt
 
@@ -72,19 +75,26 @@ class DistgradGPT:
         self.model = GPT(cfg)
         self.model.load_state_dict({k: distgrad.from_numpy(v) for k, v in state.items()})
         self.tp = tensor_parallel
+        x, y = (distgrad.from_numpy(a) for a in batch)
         if tensor_parallel:
-            tensor_parallel_gpt(self.model)
-        self.opt = distgrad.optim.AdamW(self.model.parameters(), lr=LR, weight_decay=WEIGHT_DECAY)
-        x, y = batch
-        self.x, self.y = distgrad.from_numpy(x), distgrad.from_numpy(y)
+            from distgrad.distributed import replicate
 
-    def step(self) -> float:
-        F = self.distgrad.nn.functional
-        loss = F.cross_entropy(self.model(self.x), self.y)
+            tensor_parallel_gpt(self.model)
+            # The batch where the step reads it, as each DTensor rank holds its own copy.
+            x, y = replicate(x), replicate(y)
+        self.opt = distgrad.optim.AdamW(self.model.parameters(), lr=LR, weight_decay=WEIGHT_DECAY)
+        self.x, self.y = x, y
+        self._step = distgrad.compile(self._whole_step) if compiled else self._whole_step
+
+    def _whole_step(self):
+        loss = self.distgrad.nn.functional.cross_entropy(self.model(self.x), self.y)
         self.opt.zero_grad()
         loss.backward()
         self.opt.step()
-        return loss.item()
+        return loss
+
+    def step(self) -> float:
+        return self._step().item()
 
     def sync(self) -> None:
         if self.tp:
@@ -338,9 +348,11 @@ def main(argv=None) -> dict:
     try:
         for name in wanted:
             log(f"bench gpt: starting {name}")
-            if name == "distgrad_tp":
-                dist.init(2, backend=args.backend)
-                runners[name] = InProcess(DistgradGPT(cfg, state, batch, True))
+            if name.startswith("distgrad_tp"):
+                if not dist.is_initialized():
+                    dist.init(2, backend=args.backend)
+                runners[name] = InProcess(DistgradGPT(cfg, state, batch, True,
+                                                      compiled=name == "distgrad_tp_compiled"))
             elif name == "distgrad_local":
                 runners[name] = InProcess(DistgradGPT(cfg, state, batch, False))
             else:
@@ -398,6 +410,7 @@ def print_result(result: dict, out=sys.stdout) -> None:
             print(f"  {a} / {b}: {rows[a]['median_ms'] / rows[b]['median_ms']:.2f}x  ({what})",
                   file=out)
     ratio("distgrad_tp", "torch_tp", "target <= 1.0")
+    ratio("distgrad_tp_compiled", "torch_tp", "target <= 1.0")
     ratio("distgrad_local", "torch_local", "target <= 2.0")
     c = result.get("distgrad_tp_per_step")
     if c:
