@@ -201,39 +201,47 @@ def _gelu_rule(x, approximate="none"):
     return same(x)
 
 
-def _tanh_inner(x):
-    """tanh(sqrt(2/pi) (x + c x³)), in place on one temporary (a GPT's MLP is the biggest
-    activation: whole-array temporaries cost more than the arithmetic)."""
-    t = np.multiply(x, x, out=np.empty_like(x))  # an array even when x is 0-d
-    t *= _GELU_C * _SQRT_2_OVER_PI
-    t += _SQRT_2_OVER_PI
-    t *= x
-    return np.tanh(t, out=t)
+def _exp_minus_2u(x):
+    """exp(-2u), u = sqrt(2/pi) (x + c x³), on one new array (a GPT's MLP is the biggest
+    activation: whole-array temporaries cost more than the arithmetic). The tanh GELU is
+    computed through it, as x sigmoid(2u) = 0.5 x (1 + tanh u): numpy's exp is vectorised
+    where its tanh is not, and 1 + tanh u loses digits that the sigmoid keeps. Capped at
+    exp(80): far out on the negative side the sigmoid underflows to 0 without inf * 0."""
+    e = np.multiply(x, x, out=np.empty_like(x))  # an array even when x is 0-d
+    e *= -2 * _GELU_C * _SQRT_2_OVER_PI
+    e -= 2 * _SQRT_2_OVER_PI
+    e *= x
+    np.minimum(e, 80.0, out=e)
+    return np.exp(e, out=e)
 
 
 def _gelu(x, approximate="none"):
     if approximate == "tanh":
-        out = _tanh_inner(x)
-        out += 1
-        out *= x
-        out *= 0.5
-        return out
+        e = _exp_minus_2u(x)
+        e += 1
+        return np.divide(x, e, out=e)
     return 0.5 * x * (1 + _erf(x * _INV_SQRT_2))
 
 
-def _gelu_derivative(x, approximate):
-    """d gelu / dx in numpy: for tanh, 0.5 (1 + t) + 0.5 x (1 - t²) du/dx."""
-    if approximate == "tanh":
-        t = _tanh_inner(x)
-        du = np.multiply(x, x, out=np.empty_like(x))
-        du *= 3 * _GELU_C * _SQRT_2_OVER_PI
-        du += _SQRT_2_OVER_PI
-        du *= x
-        du *= 1 - t * t
-        du += 1 + t
-        du *= 0.5
-        return du
-    return 0.5 * (1 + _erf(x * _INV_SQRT_2)) + x * _INV_SQRT_2PI * np.exp(-0.5 * x * x)
+def _gelu_backward(g, x, approximate="none"):
+    """g times d gelu / dx. For tanh, with s = sigmoid(2u) and 1 - s = exp(-2u) s:
+    s (1 + 2 x u' (1 - s))."""
+    if approximate != "tanh":
+        return g * (0.5 * (1 + _erf(x * _INV_SQRT_2)) + x * _INV_SQRT_2PI * np.exp(-0.5 * x * x))
+    e = _exp_minus_2u(x)
+    s = np.add(e, 1, out=np.empty_like(x))
+    np.reciprocal(s, out=s)
+    e *= s  # 1 - s
+    out = np.multiply(x, x, out=np.empty_like(x))
+    out *= 6 * _GELU_C * _SQRT_2_OVER_PI
+    out += 2 * _SQRT_2_OVER_PI
+    out *= x  # 2 x u'
+    out *= e
+    out += 1
+    out *= s
+    if np.shape(g) == out.shape and np.result_type(g, out) == out.dtype:
+        return np.multiply(out, g, out=out)
+    return out * g
 
 
 def _gelu_second_derivative(x, approximate):
@@ -250,8 +258,7 @@ defop("gelu", _gelu, _gelu_rule,
       lambda c, g: call("gelu_backward", g, c[0], approximate=c.attrs.get("approximate", "none")),
       node="GeluBackward0", save=(0,), elementwise=True)
 
-defop("gelu_backward",
-      lambda g, x, approximate="none": g * _gelu_derivative(x, approximate),
+defop("gelu_backward", _gelu_backward,
       lambda g, x, approximate="none": Meta(x.shape, x.dtype),
       lambda c, gg: (call("gelu_backward", gg, c[1], approximate=c.attrs.get("approximate", "none"))
                      if c.needs[0] else None,

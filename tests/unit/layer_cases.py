@@ -32,6 +32,9 @@ case("batch_norm_eval", lambda T, x, w, b, m, v: nnf(T).batch_norm(x, m, v, w, b
 case("gelu", lambda T, x: nnf(T).gelu(x), F(3, 4, lo=-3, hi=3), covers=("gelu", "gelu_backward"))
 case("gelu_tanh", lambda T, x: nnf(T).gelu(x, approximate="tanh"), F(3, 4, lo=-3, hi=3),
      covers=("gelu", "gelu_backward"))
+# far out on both sides: the sigmoid form's exp is capped there (no inf * 0)
+case("gelu_tanh_far", lambda T, x: nnf(T).gelu(x, approximate="tanh"), F(3, 4, lo=-60, hi=60),
+     covers=("gelu", "gelu_backward"))
 case("silu", lambda T, x: nnf(T).silu(x), F(3, 4, lo=-4, hi=4), covers="silu")
 # p=1 drops everything in both libraries (the mask's values are distgrad's own otherwise)
 case("dropout_all", lambda T, x: nnf(T).dropout(x, p=1.0), F(3, 4),
