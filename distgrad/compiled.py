@@ -22,8 +22,9 @@ when the state fn reads differs (a parameter replaced, a hyperparameter such as 
 changed, optimizer state created: the second call of a typical step records once more
 for that reason), or when a tensor the program reads was freed or its worker restarted.
 A recording that cannot be replayed (a user's hook or custom Function ran, a value was
-read with .item()/bool(), random numbers were drawn, driver tensors were computed on,
-...) makes the calls that match it run eagerly. Each outcome is counted (`stats()`), and
+read with .item()/bool(), random numbers were drawn, driver tensors other than constants
+made from numbers, such as `arange(T)`, were computed on or written, ...) makes the
+calls that match it run eagerly. Each outcome is counted (`stats()`), and
 each reason warned about once. After MAX_RECORDINGS recordings the step runs eagerly.
 """
 from __future__ import annotations
