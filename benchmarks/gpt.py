@@ -401,9 +401,9 @@ def print_result(result: dict, out=sys.stdout) -> None:
     print(f"\nGPT training step ({cfg['n_layer']} layers, {cfg['n_head']} heads, width "
           f"{cfg['n_embd']}, context {cfg['block_size']}, batch {result['batch']}; AdamW), "
           f"ms per step, one thread per process:", file=out)
-    print(f"  {'system':<16}{'median ms':>11}{'p90 ms':>10}", file=out)
+    print(f"  {'system':<22}{'median ms':>11}{'p90 ms':>10}", file=out)
     for name, row in rows.items():
-        print(f"  {name:<16}{row['median_ms']:>11.1f}{row['p90_ms']:>10.1f}", file=out)
+        print(f"  {name:<22}{row['median_ms']:>11.1f}{row['p90_ms']:>10.1f}", file=out)
 
     def ratio(a, b, what):
         if a in rows and b in rows:
