@@ -12,7 +12,9 @@ but not into classes, modules, numpy arrays or distgrad's runtime.
 """
 from __future__ import annotations
 
+import ctypes
 import operator
+import struct
 import types
 import weakref
 from itertools import chain
@@ -20,6 +22,7 @@ from itertools import chain
 import numpy as np
 
 from .tensor import Tensor
+from .watched import WRITES, counts_writes, watch_tensor
 
 _LIMIT = 100_000  # places walked at most (a bigger state is compared only so far)
 _OPAQUE = (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, types.MethodType,
@@ -102,6 +105,7 @@ def fingerprint(roots, inputs=frozenset(), guards=None, held=None):
             if held is not None and ids[-1] is not None:
                 held.add(obj._value.root.id)
             if guard is not None:
+                watch_tensor(obj)  # its attribute writes are counted from now on
                 guard((_TENSOR, obj, sig[6], (obj._value, obj._grad, obj._grad_fn,
                                                obj._sharding, obj.shape, obj._requires_grad)))
             walk(obj._grad)
@@ -177,17 +181,19 @@ _TENSOR_ATTRS = operator.attrgetter("_value", "_grad", "_grad_fn", "_sharding", 
 
 def unchanged(guards) -> bool:
     """Does every place `fingerprint(..., guards=)` walked still hold the very objects it
-    held? Identity only, each kind of container checked in one pass at C speed (a number
-    set again to an equal value, or this call's input found in the state, send the caller
-    back to a full walk, which tells them apart)."""
+    held? The containers and tensors that count their changes (watched.py): by that count
+    alone; every other place by identity, each kind of container checked in one pass at C
+    speed (a number set again to an equal value, or this call's input found in the state,
+    send the caller back to a full walk, which tells them apart)."""
     g = guards if type(guards) is _Grouped else _Grouped(guards)
     is_ = operator.is_
-    if any(map(len, g.empty)) or list(map(len, g.dicts)) != g.dict_lens or \
-            list(map(len, g.lists)) != g.list_lens:
+    if g.writes is not None and WRITES.n != g.writes:
+        return False
+    if any(map(len, g.empty)) or list(map(len, g.dicts)) != g.dict_lens:
         return False
     if not all(map(is_, chain.from_iterable(map(dict.values, g.dicts)), g.dict_values)) or \
             not all(map(is_, chain.from_iterable(g.dicts), g.dict_keys)) or \
-            not all(map(is_, chain.from_iterable(g.lists), g.list_items)) or \
+            not all(map(_ListSnapshot.same, g.list_snapshots, g.lists)) or \
             not all(map(is_, chain.from_iterable(map(_TENSOR_ATTRS, g.tensors)),
                         g.tensor_attrs)):
         return False
@@ -210,14 +216,20 @@ def unchanged(guards) -> bool:
 
 
 class _Grouped:
-    """Guards sorted by what checks them, flattened for `unchanged`'s one-pass checks."""
+    """Guards sorted by what checks them, flattened for `unchanged`'s one-pass checks;
+    `writes`: the count of watched objects' changes when the walk began."""
 
-    def __init__(self, guards):
+    def __init__(self, guards, writes=None):
+        self.writes = writes
         self.empty, self.dicts, self.lists, self.tensors = [], [], [], []
         self.numbers, self.places = [], []
         keys, values, items, attrs = [], [], [], []
         for guard in guards:
             kind, obj, at, was = guard
+            if writes is not None and counts_writes(obj):  # WRITES tells of its changes
+                if kind == _TENSOR and at is not None:
+                    self.numbers.append((obj, at))  # (its values are not attributes)
+                continue
             if kind in (_DICT, _LIST) and not was:
                 self.empty.append(obj)
             elif kind == _DICT:
@@ -235,13 +247,53 @@ class _Grouped:
             else:
                 self.places.append(guard)
         self.dict_lens = [len(d) for d in self.dicts]
-        self.list_lens = [len(x) for x in self.lists]
         self.dict_keys, self.dict_values = tuple(keys), tuple(values)
-        self.list_items, self.tensor_attrs = tuple(items), tuple(attrs)
+        self.list_items, self.tensor_attrs = tuple(items), tuple(attrs)  # (kept alive)
+        self.list_snapshots = [_ListSnapshot(x) for x in self.lists]
 
 
-def grouped(guards) -> _Grouped:
-    return _Grouped(guards)
+class _ListSnapshot:
+    """Which objects a list holds, as the addresses in its item array, compared as one
+    block of bytes: iterating the list would touch every item (its reference count), a
+    cache miss each once the workers' run has been through memory. CPython's list keeps
+    the pointer to that array after its header and size; where that does not hold
+    (checked once, at import), the addresses are taken one by one."""
+
+    __slots__ = ("items_at", "nbytes", "addresses")
+
+    def __init__(self, lst: list):
+        self.items_at = ctypes.c_void_p.from_address(id(lst) + _OB_ITEM) if _RAW else None
+        self.nbytes = len(lst) * _POINTER
+        self.addresses = self._read(lst)
+
+    def _read(self, lst: list) -> bytes:
+        if not lst:
+            return b""
+        if self.items_at is None:
+            return struct.pack(f"{len(lst)}N", *map(id, lst))
+        return ctypes.string_at(self.items_at.value, self.nbytes)
+
+    def same(self, lst: list) -> bool:
+        """Does `lst` (the list it was taken of, kept alive with its items by the guards,
+        so that no other object takes their addresses) hold the same objects?"""
+        return len(lst) * _POINTER == self.nbytes and self._read(lst) == self.addresses
+
+
+def _raw_item_array_readable() -> bool:
+    sample = [object(), 1.5, "x"]
+    raw = ctypes.string_at(ctypes.c_void_p.from_address(id(sample) + _OB_ITEM).value,
+                           len(sample) * _POINTER)
+    return raw == struct.pack("3N", *map(id, sample))
+
+
+_POINTER = ctypes.sizeof(ctypes.c_void_p)
+_OB_ITEM = 3 * _POINTER  # after the reference count, the type and the size
+_RAW = _raw_item_array_readable()
+
+
+def grouped(guards, writes) -> _Grouped:
+    """The guards of a walk that began when WRITES.n was `writes`."""
+    return _Grouped(guards, writes)
 
 
 _slot_names: dict = {}

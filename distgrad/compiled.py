@@ -37,6 +37,7 @@ import weakref
 
 from .compile_state import fingerprint, flatten_inputs, grouped, roots_of, unchanged
 from .tensor import Tensor
+from .watched import WRITES
 
 _AGAIN = {
     "inputs": "the arguments' shapes, dtypes or placements changed",
@@ -96,14 +97,14 @@ class CompiledFunction:
         if rec is not None and rec.same_as_last(rt, sig, roots, inputs):
             self.counters["replayed"] += 1
             return rec.replay(tensors, rt)
-        guards = []
+        guards, writes = [], WRITES.n
         sigs, ids = fingerprint(roots, inputs, guards)
         if rec is not None:
             why = rec.mismatch(rt, sig, sigs, ids)
             if why is None:
                 if rec.reasons:
                     return self._eager(rec.reasons, args, kwargs)
-                rec.last = (roots, grouped(guards))  # the next call checks this state first
+                rec.last = (roots, grouped(guards, writes))  # the next call checks this first
                 self.counters["replayed"] += 1
                 return rec.replay(tensors, rt)
             self._note("recorded again", why, _AGAIN[why],

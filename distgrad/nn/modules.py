@@ -13,6 +13,7 @@ from .. import dtypes
 from ..autograd import record
 from ..autograd.grad_mode import no_grad
 from ..tensor import Tensor, device_str, to_args
+from ..watched import WRITES, WatchedDict, WatchedOrderedDict
 from . import functional as F
 from . import init
 from .parameter import Parameter
@@ -52,13 +53,16 @@ class Module:
     training: bool
 
     def __init__(self) -> None:
+        # Its containers count their changes, so that a compiled step's guard need not
+        # look into them (distgrad/watched.py); __setattr__ and __delattr__ count too.
+        object.__setattr__(self, "__dict__", WatchedDict(self.__dict__))
         object.__setattr__(self, "training", True)
-        object.__setattr__(self, "_parameters", OrderedDict())
-        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_parameters", WatchedOrderedDict())
+        object.__setattr__(self, "_buffers", WatchedOrderedDict())
         object.__setattr__(self, "_non_persistent_buffers_set", set())
-        object.__setattr__(self, "_modules", OrderedDict())
-        object.__setattr__(self, "_forward_pre_hooks", OrderedDict())
-        object.__setattr__(self, "_forward_hooks", OrderedDict())
+        object.__setattr__(self, "_modules", WatchedOrderedDict())
+        object.__setattr__(self, "_forward_pre_hooks", WatchedOrderedDict())
+        object.__setattr__(self, "_forward_hooks", WatchedOrderedDict())
 
     def forward(self, *input):
         raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required '
@@ -88,6 +92,7 @@ class Module:
 
     # ---- registration -----------------------------------------------------------------
     def __setattr__(self, name: str, value) -> None:
+        WRITES.n += 1
         params = self.__dict__.get("_parameters")
         if isinstance(value, Parameter):
             if params is None:
@@ -132,6 +137,7 @@ class Module:
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
     def __delattr__(self, name: str) -> None:
+        WRITES.n += 1
         for store in ("_parameters", "_buffers", "_modules"):
             if name in self.__dict__.get(store, {}):
                 del self.__dict__[store][name]

@@ -11,6 +11,7 @@ from ..autograd import record
 from ..autograd.grad_mode import enable_grad
 from ..autograd.profiler import record_function
 from ..tensor import Tensor
+from ..watched import WatchedDefaultDict, WatchedDict
 
 
 class _RequiredParameter:
@@ -45,7 +46,8 @@ class Optimizer:
 
     def __init__(self, params, defaults: dict) -> None:
         self.defaults = defaults
-        self.state: defaultdict = defaultdict(dict)
+        # (its changes are counted: a compiled step's guard need not look into it)
+        self.state: defaultdict = WatchedDefaultDict(WatchedDict)
         self.param_groups: list[dict] = []
         if isinstance(params, Tensor):
             raise TypeError("params argument given to the optimizer should be an iterable of "
@@ -134,12 +136,12 @@ class Optimizer:
             raise ValueError("loaded state dict contains a parameter group that doesn't match "
                              "the size of optimizer's group")
         by_index = {i: p for g, s in zip(groups, saved) for i, p in zip(s["params"], g["params"])}
-        self.state = defaultdict(dict)
+        self.state = WatchedDefaultDict(WatchedDict)
         for i, s in state_dict["state"].items():
             p = by_index.get(int(i))
             if p is None:
                 continue
-            self.state[p] = {k: _to_param(v, p, k) for k, v in s.items()}
+            self.state[p] = WatchedDict((k, _to_param(v, p, k)) for k, v in s.items())
         self.param_groups = [dict(s, params=g["params"]) for g, s in zip(groups, saved)]
 
     def __getstate__(self):

@@ -242,6 +242,52 @@ def test_a_frozen_parameter_records_again(backend):
     assert stats["recorded"] == 4 and stats["replayed"] == 4
 
 
+@pytest.mark.parametrize("how", ["parameters dict", "module __dict__", "data", "grad"])
+def test_a_change_made_around_setattr_records_again(backend, how):
+    """A module's containers and the tensors a guard has seen count their changes
+    (distgrad/watched.py), however they are made: the next call walks the state again."""
+    def change(layers, opt, i, x, y):
+        if i != 4:
+            return
+        if how == "parameters dict":  # written into the dict, not through the module
+            with dg.no_grad():
+                fresh = nn.Parameter(layers[1].weight.detach() * 0.5)
+            layers[1]._parameters["weight"] = fresh  # (the optimizer keeps the old one)
+        elif how == "module __dict__":
+            layers[0].__dict__["note"] = "seen"
+        elif how == "data":  # the same Parameter object over a new tensor
+            layers[2].bias.data = layers[2].bias.detach() * 0.5
+        else:
+            layers[3].weight.grad = layers[3].weight.grad * 2
+    stats = _run_both(change).stats()
+    assert stats["recorded"] >= 3 and stats["reasons"]["recorded again: state"] >= 2, stats
+
+
+def test_the_per_call_check_does_not_grow_with_the_model(backend):
+    """What the cheap check before a replay compares one by one is the same for a model of
+    2 layers and of 12: the modules and tensors count their own changes; the lists it
+    holds (the optimizer's parameters) are compared as one array of addresses each."""
+    def polled(depth):
+        model = nn.Sequential(*[nn.Linear(6, 6) for _ in range(depth)]).to("worker:0")
+        opt = optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+
+        def step(x, y):
+            opt.zero_grad()
+            loss = F.mse_loss(model(x), y.to("worker:0"))
+            loss.backward()
+            opt.step()
+            return loss
+        compiled = dg.compile(step)
+        for x, y in _batches(5):
+            compiled(x, y)
+        assert compiled.stats()["replayed"] == 3
+        g = compiled.recording.last[1]
+        return (len(g.empty), len(g.dict_keys), len(g.tensor_attrs), len(g.numbers),
+                len(g.places), len(g.lists))
+
+    assert polled(2) == polled(12)
+
+
 def test_a_parameter_written_in_place_outside_the_step_replays(backend):
     def change(layers, opt, i, x, y):
         if i == 4:  # the same tensor, new values: the program reads them
