@@ -537,6 +537,7 @@ def bench_scaling(args, log) -> list:
                 c0 = time.thread_time()
                 chunks.append(time_chunk(s, k, s.counters))
                 cpu_ms += (time.thread_time() - c0) * 1e3
+            paced = _paced_driver_cpu_ms(s, steps, args.scaling_pace_ms)
             s.teardown()
             row = _row(chunks, warmup)
             med = row["median_ms"]
@@ -547,7 +548,8 @@ def bench_scaling(args, log) -> list:
                          "steps_per_chunk": row["steps_per_chunk"],
                          "median_ms": med, "p90_ms": row["p90_ms"],
                          "step_clock_median_ms": row["step_clock_median_ms"],
-                         "driver_cpu_ms": cpu_step, "us_per_node": med / nodes * 1e3,
+                         "driver_cpu_ms": cpu_step, "paced_driver_cpu_ms": paced,
+                         "us_per_node": med / nodes * 1e3,
                          "driver_cpu_us_per_node": cpu_step / nodes * 1e3,
                          "messages_per_step": row["messages_per_step"],
                          "max_messages_per_worker": float(per_worker.max()),
@@ -609,6 +611,29 @@ def bench_simulated(args, log) -> list:
     return rows
 
 
+def _paced_driver_cpu_ms(system, steps: int, pace_ms: float):
+    """The driver's CPU time per step when a step starts every `pace_ms` whatever the
+    model (None if pace_ms is 0 or a step takes longer). A longer step leaves the driver
+    idle longer, and here an idle core comes back with cold caches: its next step costs
+    more CPU for the same work. At one pace, every depth pays that alike, and what is
+    left is the driver's own work."""
+    if not pace_ms:
+        return None
+    spent, late = 0.0, False
+    next_start = time.perf_counter()
+    for _ in range(steps):
+        delay = next_start - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        else:
+            late = True
+        next_start = time.perf_counter() + pace_ms / 1e3
+        c0 = time.thread_time()
+        system.step()
+        spent += time.thread_time() - c0
+    return None if late else spent / steps * 1e3
+
+
 def print_simulated(rows, out=sys.stdout) -> None:
     hdr = (f"{'workers':>7} {'used':>5} {'depth':>5} {'mode':>8} {'drv cpu ms':>10} "
            f"{'msgs/step':>9} {'sent B/step':>11}")
@@ -625,20 +650,27 @@ def print_simulated(rows, out=sys.stdout) -> None:
 
 def print_scaling(rows, out=sys.stdout) -> None:
     hdr = (f"{'workers':>7} {'depth':>5} {'mode':>8} {'nodes':>6} {'ms/step':>9} "
-           f"{'drv cpu ms':>10} "
+           f"{'drv cpu ms':>10} {'paced':>6} "
            f"{'us/node':>8} {'cpu us/node':>11} {'msgs/step':>9} {'max/worker':>10} {'recv B/step':>11}")
     print(hdr, file=out)
     print("-" * len(hdr), file=out)
     for r in rows:
         print(f"{r['workers']:>7} {r['depth']:>5} {r.get('mode', 'eager'):>8} "
               f"{r['graph_nodes']:>6} {r['median_ms']:>9.2f} "
-              f"{r['driver_cpu_ms']:>10.2f} {r['us_per_node']:>8.1f} "
+              f"{r['driver_cpu_ms']:>10.2f} {_ms(r.get('paced_driver_cpu_ms')):>6} "
+              f"{r['us_per_node']:>8.1f} "
               f"{r['driver_cpu_us_per_node']:>11.1f} "
               f"{r['messages_per_step']:>9.2f} {r['max_messages_per_worker']:>10.2f} "
               f"{r['driver_bytes_received_per_step']:>11.0f}", file=out)
     print("nodes: graph nodes per step, AccumulateGrad excluded; ms/step: chunks ending with "
           "dist.synchronize(), chunk time / steps; us/node = ms/step / nodes; cpu us/node = the "
-          "driver's main-thread CPU time per step / nodes", file=out)
+          "driver's main-thread CPU time per step / nodes; paced: the driver's CPU per step "
+          "when steps start at a fixed pace (--scaling-pace-ms; '-' where a step is longer)",
+          file=out)
+
+
+def _ms(value) -> str:
+    return "-" if value is None else f"{value:.2f}"
 
 
 def bench_profile(args, log) -> dict:
@@ -723,6 +755,9 @@ def _parser() -> argparse.ArgumentParser:
                          "--simulate-workers x --simulate-depths, eager and compiled")
     ap.add_argument("--simulate-workers", default="2,8,32,128,256")
     ap.add_argument("--simulate-depths", default="4,16,64")
+    ap.add_argument("--scaling-pace-ms", type=float, default=25.0,
+                    help="after each scaling point's timed steps, as many steps started "
+                         "every this many ms, for the driver's CPU at one pace (0: skip)")
     ap.add_argument("--scaling-modes", default="eager,compiled",
                     help="eager, compiled (the step under distgrad.compile), or both")
     ap.add_argument("--profile", action="store_true",
