@@ -620,14 +620,14 @@ def _paced_driver_cpu_ms(system, steps: int, pace_ms: float):
     if not pace_ms:
         return None
     spent, late = 0.0, False
-    next_start = time.perf_counter()
+    next_start = time.perf_counter() + pace_ms / 1e3
     for _ in range(steps):
         delay = next_start - time.perf_counter()
         if delay > 0:
             time.sleep(delay)
         else:
             late = True
-        next_start = time.perf_counter() + pace_ms / 1e3
+        next_start += pace_ms / 1e3
         c0 = time.thread_time()
         system.step()
         spent += time.thread_time() - c0
