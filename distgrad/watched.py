@@ -43,16 +43,18 @@ class WatchedDefaultDict(defaultdict):
     new entries are WatchedDicts)."""
 
 
+def _counting(method):
+    def counted(self, *args, **kwargs):
+        WRITES.n += 1
+        return method(self, *args, **kwargs)
+    counted.__name__ = counted.__qualname__ = method.__name__
+    return counted
+
+
 def _count_changes(cls: type, names) -> None:
     """cls's mutating methods `names` count the change first."""
     for name in names:
-        method = getattr(cls.__mro__[1], name)
-
-        def counted(self, *args, _method=method, **kwargs):
-            WRITES.n += 1
-            return _method(self, *args, **kwargs)
-        counted.__name__ = counted.__qualname__ = name
-        setattr(cls, name, counted)
+        setattr(cls, name, _counting(getattr(cls.__mro__[1], name)))
 
 
 _DICT_WRITES = ("__setitem__", "__delitem__", "__ior__", "pop", "popitem", "clear", "update",
