@@ -13,7 +13,6 @@ from typing import Optional
 import numpy as np
 
 from .. import creation, dtypes
-from ..autograd import record
 from ..autograd.grad_mode import no_grad
 from ..autograd.record import call
 from ..ops import functions as _f
