@@ -61,8 +61,9 @@ class Storage:
 
     def place_beside(self, t, value):
         """A small value that goes with t (an optimizer's step count) where t's memory is:
-        on t's device, so that the ops that read it run there."""
-        return value.to(t.device_str)
+        on t's device, so that the ops that read it run there (as `place_like`, for one
+        device; parts differ)."""
+        return self.place_like(t, value)
 
     def placement_record(self, t):
         """How t is spread over workers, as distgrad.save records it (None: on one device)."""
