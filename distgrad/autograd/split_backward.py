@@ -42,7 +42,7 @@ class WeightGradients:
             if all(g is None for g in grads):
                 continue
             # (a custom Function's node computes all its gradients; the others are dropped)
-            out = (node.apply(list(grads), self._p_only) if type(node) is Node
+            out = (node.apply(list(grads), self._p_only) if isinstance(node, Node)
                    else node.apply(list(grads)))
             for i, (child, nr) in enumerate(node.next_functions):
                 if child is None or child not in self._p_only:
