@@ -11,6 +11,8 @@ as a Python float every step. Systems:
     distgrad_dp       nn.parallel.DistributedDataParallel over both workers, global batch
     distgrad_pp       distributed.pipelining Schedule1F1B, 2 | 2 layers, 4 micro-batches
     distgrad_pp_zb    the same with ScheduleZeroBubble
+    distgrad_pp_compiled, distgrad_pp_zb_compiled
+                      the two pipeline steps under distgrad.compile
     torch_rpc         torch.distributed.autograd + rpc, TensorPipe on 127.0.0.1, 2 workers
     torch_ddp         DistributedDataParallel, 2 ranks (gloo), half the batch each
     torch_tp          DTensor parallelize_module, Colwise/Rowwise pairs, 2 ranks (gloo)
@@ -61,12 +63,14 @@ from .runner import ChildGroup, InProcess, time_chunk
 from .systems import GROUPS, Distgrad, DistgradCompiled
 
 SYSTEMS = ("distgrad", "distgrad_sharded", "distgrad_dp", "distgrad_pp", "distgrad_pp_zb",
-           "distgrad_compiled", "distgrad_sharded_compiled", "torch_rpc", "torch_ddp",
+           "distgrad_compiled", "distgrad_sharded_compiled", "distgrad_pp_compiled",
+           "distgrad_pp_zb_compiled", "torch_rpc", "torch_ddp",
            "torch_tp", "torch_pp", "torch_local", "numpy")
 # Each distgrad row's like-for-like PyTorch row (ratio_to_peer).
 PEERS = {"distgrad": "torch_rpc", "distgrad_sharded": "torch_tp", "distgrad_dp": "torch_ddp",
          "distgrad_pp": "torch_pp", "distgrad_pp_zb": "torch_pp",
-         "distgrad_compiled": "torch_ddp", "distgrad_sharded_compiled": "torch_tp"}
+         "distgrad_compiled": "torch_ddp", "distgrad_sharded_compiled": "torch_tp",
+         "distgrad_pp_compiled": "torch_pp", "distgrad_pp_zb_compiled": "torch_pp"}
 DEFAULT_STEPS = {"S": 200, "M": 60, "L": 8}  # timed steps per system
 CHUNK_STEPS = {"S": 20, "M": 6, "L": 2}  # steps per chunk: the drain is a small part of it
 WARMUP = {"S": 10, "M": 3, "L": 1}

@@ -9,6 +9,9 @@ the row reads "not available: <why>" in the table and the JSON.
     distgrad_pp      Schedule1F1B, the layers split as the model's placement (2 | 2),
                      N_MICROBATCHES micro-batches (torch_pp's schedule and split)
     distgrad_pp_zb   the same with ScheduleZeroBubble
+    distgrad_pp_compiled, distgrad_pp_zb_compiled
+                     the same two steps under distgrad.compile (one message per worker a
+                     step once recorded)
 
 As the other distgrad rows, a step ends with `loss.item()`; the chunk's clock stops after
 `dist.synchronize()` (systems._OnWorkers).
@@ -18,7 +21,7 @@ from __future__ import annotations
 import gc
 
 from .model import N_MICROBATCHES
-from .systems import _OnWorkers, linear_from
+from .systems import Compiled, _OnWorkers, linear_from
 
 
 def _missing(import_names) -> str | None:
@@ -127,13 +130,16 @@ class DistgradPP(_OnWorkers):
         self.opt = optim.SGD(params, lr=p["lr"])
         self.dg = dg
 
-    def step(self) -> float:
+    def whole_step(self):
         self.opt.zero_grad()
         losses: list = []
         self.schedule.step(self.x, target=self.y, losses=losses)
         self.opt.step()
         # Each micro-batch's loss is its mean; equal micro-batches: the batch's mean.
-        return self.dg.stack(losses).mean().item()
+        return self.dg.stack(losses).mean()
+
+    def step(self) -> float:
+        return self.whole_step().item()
 
     def teardown(self) -> None:
         self.stages = self.schedule = self.opt = self.x = self.y = None
@@ -145,3 +151,13 @@ class DistgradPP(_OnWorkers):
 class DistgradPPZeroBubble(DistgradPP):
     name = "distgrad_pp_zb"
     schedule_name = "ScheduleZeroBubble"
+
+
+class DistgradPPCompiled(Compiled, DistgradPP):
+    """The pipeline step (the schedule, the loss, SGD) under `distgrad.compile`."""
+
+    name = "distgrad_pp_compiled"
+
+
+class DistgradPPZeroBubbleCompiled(Compiled, DistgradPPZeroBubble):
+    name = "distgrad_pp_zb_compiled"

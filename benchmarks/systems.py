@@ -164,19 +164,33 @@ class Distgrad(_OnWorkers):
     close = teardown
 
 
-class DistgradCompiled(Distgrad):
-    """The same step under `distgrad.compile`: recorded on its first calls, then each step
-    is one small message per worker (the loss returned, read as a float outside)."""
-
-    name = "distgrad_compiled"
+class Compiled:
+    """A row's step under `distgrad.compile` (mixed in before the eager row's class): its
+    `whole_step` (the step, returning the loss tensor) recorded on its first calls, then
+    each step is one small message per worker (the loss read as a float outside)."""
 
     def setup(self, p) -> None:
         import distgrad as dg
 
         super().setup(p)
-        self.compiled = dg.compile(self._whole_step)
+        self.compiled = dg.compile(self.whole_step)
 
-    def _whole_step(self):
+    def step(self) -> float:
+        return self.compiled().item()
+
+    def teardown(self) -> None:
+        self.compiled = None
+        super().teardown()
+
+    close = teardown
+
+
+class DistgradCompiled(Compiled, Distgrad):
+    """The layer-placed step under `distgrad.compile`."""
+
+    name = "distgrad_compiled"
+
+    def whole_step(self):
         if self.api == "nn":
             self.opt.zero_grad()
             loss = self.forward()
@@ -192,15 +206,6 @@ class DistgradCompiled(Distgrad):
                 q.sub_(self.lr * q.grad)
                 q.grad = None
         return loss
-
-    def step(self) -> float:
-        return self.compiled().item()
-
-    def teardown(self) -> None:
-        self.compiled = None
-        super().teardown()
-
-    close = teardown
 
 
 def linear_from(w, b):
@@ -264,9 +269,9 @@ class DistgradSharded(_OnWorkers):
         self.opt = optim.SGD([q for m in self.layers for q in m.parameters()], lr=p["lr"])
 
     def step(self) -> float:
-        return self._whole_step().item()
+        return self.whole_step().item()
 
-    def _whole_step(self):
+    def whole_step(self):
         import distgrad.nn.functional as F
 
         self.opt.zero_grad()
@@ -287,25 +292,10 @@ class DistgradSharded(_OnWorkers):
     close = teardown
 
 
-class DistgradShardedCompiled(DistgradSharded):
-    """The sharded step under `distgrad.compile` (as DistgradCompiled)."""
+class DistgradShardedCompiled(Compiled, DistgradSharded):
+    """The sharded step under `distgrad.compile`."""
 
     name = "distgrad_sharded_compiled"
-
-    def setup(self, p) -> None:
-        import distgrad as dg
-
-        super().setup(p)
-        self.compiled = dg.compile(self._whole_step)
-
-    def step(self) -> float:
-        return self.compiled().item()
-
-    def teardown(self) -> None:
-        self.compiled = None
-        super().teardown()
-
-    close = teardown
 
 
 # ---- the processes each system runs in -------------------------------------------------------------
@@ -315,6 +305,7 @@ class DistgradShardedCompiled(DistgradSharded):
 GROUPS = {"numpy": "numpy", "distgrad": "distgrad", "distgrad_sharded": "distgrad",
           "distgrad_compiled": "distgrad", "distgrad_sharded_compiled": "distgrad",
           "distgrad_dp": "distgrad", "distgrad_pp": "distgrad", "distgrad_pp_zb": "distgrad",
+          "distgrad_pp_compiled": "distgrad", "distgrad_pp_zb_compiled": "distgrad",
           "torch_rpc": "torch_rpc", "torch_ddp": "torch_spmd", "torch_tp": "torch_spmd",
           "torch_pp": "torch_spmd", "torch_local": "torch_local"}
 
@@ -356,7 +347,9 @@ def _open_distgrad(names, options: dict):
                            (DistgradShardedCompiled, sharded_available),
                            (par.DistgradDP, par.dp_available),
                            (par.DistgradPP, par.pp_available),
-                           (par.DistgradPPZeroBubble, par.pp_available)):
+                           (par.DistgradPPZeroBubble, par.pp_available),
+                           (par.DistgradPPCompiled, par.pp_available),
+                           (par.DistgradPPZeroBubbleCompiled, par.pp_available)):
         if cls.name in names:
             why = available()
             systems[cls.name] = why if why else cls()

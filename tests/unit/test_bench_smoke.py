@@ -64,7 +64,8 @@ def test_table_json_has_every_figure(tmp_path):
         for name in torch_rows:
             assert rows[name]["median_ms"] is None and "not installed" in rows[name]["status"]
     # distgrad's rows for APIs still being built: measured, or they say why not.
-    for name in ("distgrad_sharded", "distgrad_dp", "distgrad_pp", "distgrad_pp_zb"):
+    for name in ("distgrad_sharded", "distgrad_dp", "distgrad_pp", "distgrad_pp_zb",
+                 "distgrad_pp_compiled", "distgrad_pp_zb_compiled"):
         assert rows[name]["median_ms"] is not None or rows[name]["status"].startswith(
             "not available: "), rows[name]
     # One training, several systems: after the same number of steps the losses agree (the
