@@ -73,7 +73,7 @@ def _exec_info(order, input_nodes, run_inputs: bool):
 
 
 def execute(roots, keep_graph: bool, create_graph: bool, inputs=None, capture: bool = False):
-    """Run backward from `roots`, a list of ((node, input_nr), grad).
+    """Run backward from `roots`, a list of ((node, input_nr), grad), which it empties.
 
     inputs: the gradient edges (node, input_nr) asked for, or None for all leaves.
     capture=False (backward): leaf gradients accumulate into `.grad`; with inputs only
@@ -96,6 +96,7 @@ def execute(roots, keep_graph: bool, create_graph: bool, inputs=None, capture: b
     buffers = {}
     for (node, nr), g in roots:
         _add(buffers, node, nr, g)
+    roots.clear()  # (the buffers hold them now: one that reaches a leaf can be its .grad)
 
     counter = itertools.count()
     ready = []

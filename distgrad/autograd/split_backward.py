@@ -3,20 +3,21 @@
 Zero-bubble pipeline schedules send a stage's input gradient upstream as soon as it is
 computed and run the weight gradients when the stage would otherwise wait. Here the
 graph from the outputs splits in three:
-  - the nodes that lead to an input (run by the first part, which keeps their saved
-    tensors for the second);
-  - the nodes that lead only to weights (run by the second part);
-  - "frontier" nodes, of the first kind with an edge into the second: the first part
-    records the gradients that reach them, and the second part applies their VJPs again
-    for those edges only (a Linear's matmul node gives its input's gradient in the first
-    part, its weight's in the second).
-The first part is `engine.execute(..., capture=True)` on the inputs; the second is one
-more `engine.execute` on the weights, rooted at the frontier's edges. What a part runs is
-the same ops a whole backward runs, in two runs of the engine.
+  - the weight side: the weights' own nodes and those that only pass a gradient on to
+    them without reading a tensor (`w.t()`), run by the second part;
+  - "frontier" nodes, with an edge into the weight side (a Linear's matmul): the first
+    part records the gradients that reach them, and the second part applies their VJPs
+    for the weight side's edges only (aᵀ·g);
+  - the rest, which leads to an input or to the frontier (the activations' gradients,
+    also within a first stage whose input needs none), run by the first part, which keeps
+    their saved tensors for the second.
+The first part is `engine.execute(..., capture=True)` on the inputs and the frontier; the
+second is one more `engine.execute` on the weights, rooted at the frontier's edges. What a
+part runs is the same ops a whole backward runs, in two runs of the engine.
 """
 from __future__ import annotations
 
-from . import engine
+from . import engine, grad_mode
 from .differentiate import _make_root_grads, _roots
 from .graph import Node
 
@@ -34,27 +35,139 @@ class WeightGradients:
         self.done = False
 
     def run(self) -> None:
-        if self.done:
-            raise RuntimeError("the weight gradients of this backward were computed already")
-        self.done = True
-        roots = list(self._roots)
-        for node, grads in self._frontier:
-            if all(g is None for g in grads):
-                continue
-            # (a custom Function's node computes all its gradients; the others are dropped)
-            out = (node.apply(list(grads), self._p_only) if isinstance(node, Node)
-                   else node.apply(list(grads)))
-            for i, (child, nr) in enumerate(node.next_functions):
-                if child is None or child not in self._p_only:
-                    continue
-                g = out[i] if i < len(out) else None
-                if g is not None:
-                    roots.append(((child, nr), engine._validate(node, i, g)))
-        for node in self._kept:
+        run_together([self])
+
+
+def run_together(parts) -> None:
+    """Run the weight parts of several backwards (a pipeline stage's micro-batches) as one:
+    where the parts' graphs have the same shape and a frontier node's op can stack rows
+    (`OpDef.stack_rows`: a Linear's weight gradient, aᵀ·g), that node's VJP runs once on the
+    micro-batches' saved inputs and gradients stacked on dim 0, and the sum goes on through
+    the first part's edges; every other node runs per part. Then one engine run takes the
+    gradients on to the weights' `.grad`."""
+    if any(p.done for p in parts):
+        raise RuntimeError("the weight gradients of this backward were computed already")
+    for p in parts:
+        p.done = True
+    weight_edges = {}
+    for p in parts:
+        weight_edges.update(dict.fromkeys(p._weight_edges))
+    roots = _frontier_gradients(parts)
+    for p in parts:
+        for node in p._kept:
             node.release()
-        self._frontier = self._kept = None
-        if roots and self._weight_edges:
-            engine.execute(roots, False, False, self._weight_edges, capture=False)
+        p._frontier = p._kept = p._roots = None
+    if roots and weight_edges:
+        engine.execute(roots, False, False, list(weight_edges), capture=False)
+
+
+def _frontier_gradients(parts) -> list:
+    """The parts' frontier VJPs for the weight side's edges, as the roots of its run."""
+    roots = []
+    for p in parts:
+        roots.extend(p._roots)
+    with grad_mode.no_grad():  # (a backward without create_graph: its VJPs record nothing)
+        for group in _aligned(parts):
+            nodes = [node for node, _ in group]
+            stacked = _stacked_rows(nodes, parts[0]._p_only)
+            if stacked is not None and all(grads[0] is not None for _, grads in group):
+                out = _stacked_vjp(nodes, [grads for _, grads in group], stacked,
+                                   parts[0]._p_only)
+                _collect(nodes[0], out, parts[0]._p_only, roots)
+                continue
+            for (node, grads), part in zip(group, parts):
+                if all(g is None for g in grads):
+                    continue
+                # (a custom Function's node computes all its gradients; the others dropped)
+                out = (node.apply(list(grads), part._p_only) if isinstance(node, Node)
+                       else node.apply(list(grads)))
+                _collect(node, out, part._p_only, roots)
+    return roots
+
+
+def _collect(node, out, p_only, roots) -> None:
+    """A frontier node's gradients for the weight-only part, as roots of its engine run."""
+    for i, (child, nr) in enumerate(node.next_functions):
+        if child is None or child not in p_only:
+            continue
+        g = out[i] if i < len(out) else None
+        if g is not None:
+            roots.append(((child, nr), engine._validate(node, i, g)))
+
+
+def _aligned(parts) -> list:
+    """The parts' frontier entries side by side, [(node, grads) per part] per position,
+    when every part's frontier has the same nodes in the same order (by name); else each
+    entry alone."""
+    frontiers = [p._frontier for p in parts]
+    names = [[n.name() for n, _ in f] for f in frontiers]
+    if len(parts) > 1 and all(x == names[0] for x in names):
+        return [list(entries) for entries in zip(*frontiers)]
+    return [[entry] for f in frontiers for entry in f]
+
+
+def _stacked_rows(nodes, p_only):
+    """The input positions to stack on dim 0 for one VJP over all `nodes`, or None."""
+    if len(nodes) < 2 or not all(type(n) is type(nodes[0]) and isinstance(n, Node)
+                                 for n in nodes):
+        return None
+    first = nodes[0]
+    if first.op.stack_rows is None or first.n_outputs != 1 or not all(
+            _same_attrs(n.attrs, first.attrs) for n in nodes):
+        return None
+    needs = [False] * len(first._metas)
+    for slot, (child, _) in zip(first._slots, first.next_functions):
+        needs[slot] = child is not None and child in p_only
+    rows = first.op.stack_rows(needs, [m[0] if m else () for m in first._metas])
+    if rows is None or any(n._slots != first._slots for n in nodes):
+        return None
+    for k, slot in enumerate(first._slots):  # the sum goes on through the first node's edge
+        if needs[slot] and not _same_map([n.next_functions[k] for n in nodes]):
+            return None
+    return rows, needs
+
+
+def _stacked_vjp(nodes, grads, stacked, p_only) -> list:
+    from ..ops.functions import cat
+
+    rows, needs = stacked
+    first = nodes[0]
+    ctx = first.context()
+    contexts = [n.context() for n in nodes]
+    items = [ctx._inputs._items[i] for i in range(len(ctx._inputs))]
+    for i in rows:
+        items[i] = cat([c[i] for c in contexts], dim=0)
+    ctx._inputs = type(ctx._inputs)(items, first)
+    ctx.needs = needs
+    g = cat([gs[0] for gs in grads], dim=0)
+    result = first.op.vjp(ctx, g)
+    if not isinstance(result, (tuple, list)):
+        result = (result,)
+    return [result[slot] if slot < len(result) else None for slot in first._slots]
+
+
+def _same_map(edges, depth: int = 4) -> bool:
+    """Do these edges take a gradient on the same way (one node, or nodes of one kind with
+    nothing saved and the same attrs leading on the same way: each micro-batch's `w.t()`),
+    so that their sum can go through the first alone?"""
+    nodes = [n for n, _ in edges]
+    if any(nr != edges[0][1] for _, nr in edges):
+        return False
+    if all(n is nodes[0] for n in nodes):
+        return True
+    if depth == 0 or not all(isinstance(n, Node) and type(n) is type(nodes[0]) and
+                             not n.has_saved() and _same_attrs(n.attrs, nodes[0].attrs)
+                             for n in nodes):
+        return False
+    return all(_same_map(list(column), depth - 1)
+               for column in zip(*[n.next_functions for n in nodes]))
+
+
+def _same_attrs(a, b) -> bool:
+    try:
+        return bool(a == b)
+    except Exception:  # (attrs holding arrays: not compared, not stacked)
+        return False
 
 
 def backward_input(outputs, grad_outputs, inputs, weights):
@@ -68,23 +181,43 @@ def backward_input(outputs, grad_outputs, inputs, weights):
     _deps, order = engine._discover(root_nodes)
     input_edges = [t._gradient_edge() for t in inputs]
     weight_edges = [w._gradient_edge() for w in weights if w._requires_grad]
-    runs_i, wanted_i = engine._exec_info(order, {n for n, _ in input_edges}, run_inputs=False)
-    _, wanted_w = engine._exec_info(order, {n for n, _ in weight_edges}, run_inputs=True)
-    p_only = wanted_w - wanted_i
-
-    frontier = [n for n in order if n in runs_i and any(
-        c in p_only for c, _ in n.next_functions if c is not None)]
+    weight_side = _weight_side(order, {n for n, _ in weight_edges})
+    frontier = [n for n in order if n not in weight_side and any(
+        c in weight_side for c, _ in n.next_functions if c is not None)]
+    # The first part: every node that leads to an input or to the frontier, each VJP
+    # computing only the gradients on those ways; the frontier's gradients are recorded
+    # as they arrive (by a pre-hook where the node runs, else captured as an input's).
+    edges = input_edges + [(n, nr) for n in frontier for nr in range(n.n_outputs)]
+    direct = [r for r in roots if r[0][0] in weight_side]  # outputs reached only by weights
     seen = {}
     handles = [n.register_prehook(_recorder(seen, n)) for n in frontier]
     try:
-        grads = engine.execute(roots, True, False, input_edges, capture=True) if inputs else []
+        got = engine.execute(roots, True, False, edges, capture=True) if edges else []
     finally:
         for h in handles:
             h.remove()
-    direct = [r for r in roots if r[0][0] in p_only]  # outputs reached only by weights
-    part = WeightGradients([(n, seen[n]) for n in frontier if n in seen], direct, weight_edges,
-                           [n for n in order if n in runs_i], p_only)
-    return tuple(grads), part
+    runs, _ = engine._exec_info(order, {n for n, _ in edges}, run_inputs=False)
+    at_frontier = iter(got[len(input_edges):])
+    for n in frontier:
+        arrived = tuple(next(at_frontier) for _ in range(n.n_outputs))
+        seen.setdefault(n, arrived)
+    part = WeightGradients([(n, seen[n]) for n in frontier], direct, weight_edges,
+                           [n for n in order if n in runs or n in seen], weight_side)
+    return tuple(got[:len(input_edges)]), part
+
+
+def _weight_side(order, weight_nodes) -> set:
+    """The weights' own nodes, and the nodes that only carry a gradient on to them without
+    reading any tensor (`w.t()`, a view of a weight): what the second part runs after the
+    frontier's weight-gradient VJPs (a Linear's aᵀ·g)."""
+    side = set(weight_nodes)
+    for node in reversed(order):  # children before parents
+        if node in side or not isinstance(node, Node) or node._saved or node._saved_outs:
+            continue
+        children = [c for c, _ in node.next_functions if c is not None]
+        if children and all(c in side for c in children):
+            side.add(node)
+    return side
 
 
 def _recorder(seen, node):

@@ -52,6 +52,31 @@ def transfer(t: Tensor, device: str):
     return ref
 
 
+def send_ahead(t: Tensor, device: str):
+    """`t`'s value sent toward worker `device` now, taken there later: returns `take()`,
+    which queues the receive and gives the tensor on `device` (no graph). A pipeline stage
+    hands its output on as soon as it is made, and the next stage's worker waits for it
+    only where its own run uses it, not at the point the driver recorded the send (where
+    its run would stall on a later micro-batch's input before the work it could do).
+    Between a worker and itself, the driver, or a strided tensor: moved at once."""
+    src = t.device_str
+    if src == device:
+        return lambda: t
+    if src == "cpu" or device in ("cpu", SHARDED) or t._sharding is not None or \
+            t._layout is not None:
+        moved = move(t, device)
+        return lambda: moved
+    source, dst = record.executor_for(src), record.executor_for(device)
+    dst.counters.add_moved(t.numel() * t.dtype.itemsize)
+    sent = source.send_to(t._value, dst)
+    _start(source)
+    shape, dtype = t.shape, t.dtype
+
+    def take() -> Tensor:
+        return Tensor._make(dst.receive(sent, shape, dtype.name), shape, dtype, device)
+    return take
+
+
 def _start(source) -> None:
     """The source worker starts now on what its sends need, while the driver goes on
     (unless the caller sends each worker's work as one run: coordinator.hold_runs). Even

@@ -52,10 +52,16 @@ def _right_grad(c, g, a_pos: int, b_pos: int):
     return c[a_pos].t().mm(g)
 
 
+def _mm_stack_rows(needs, shapes):
+    """The right operand's gradient alone, aᵀ·g, is a sum over a's and g's rows."""
+    return (0,) if not needs[0] and needs[1] else None
+
+
 defop("mm", np.matmul, _mm_rule,
       lambda c, g: (g.mm(transposed(c[1])) if c.needs[0] else None,
                     _right_grad(c, g, 0, 1) if c.needs[1] else None),
-      node="MmBackward0", save=(0, 1), sharding="matmul", api=("mm",), params=("input", "mat2"))
+      node="MmBackward0", save=(0, 1), sharding="matmul", api=("mm",), params=("input", "mat2"),
+      stack_rows=_mm_stack_rows)
 
 
 def _addmm_forward(bias, a, b, beta=1, alpha=1):
@@ -83,8 +89,17 @@ def _addmm_rule(bias, a, b, beta=1, alpha=1):
     return meta
 
 
+def _addmm_stack_rows(needs, shapes):
+    """mat2's gradient (mat1ᵀ·g) and a bias broadcast over the rows (its gradient g summed
+    over them) are sums over mat1's and g's rows."""
+    bias_by_row = len(shapes[0]) == 2 and shapes[0][0] != 1
+    if needs[1] or (needs[0] and bias_by_row) or not (needs[0] or needs[2]):
+        return None
+    return (1,)
+
+
 defop("addmm", _addmm_forward, _addmm_rule, _addmm_vjp, node="AddmmBackward0", save=(1, 2),
-      sharding="addmm")
+      sharding="addmm", stack_rows=_addmm_stack_rows)
 
 
 def _mv_rule(a, v):

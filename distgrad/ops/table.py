@@ -83,6 +83,12 @@ class OpDef:
     # into(out, *values, **attrs): the forward writing its result into `out`, for an
     # in-place write whose operands already have out's dtype (see run_into).
     into: Optional[Callable] = None
+    # stack_rows(needs, shapes) -> positions or None: when the gradients the VJP is asked
+    # for (`needs`) are sums over the rows (dim 0) of the saved inputs at these positions
+    # and of the output gradient, several calls' VJPs can run once on those inputs and
+    # gradients stacked on dim 0 (a pipeline stage's weight gradients over micro-batches:
+    # one matmul over the whole batch instead of one per micro-batch and a sum).
+    stack_rows: Optional[Callable] = None
 
     def node_name(self, inputs, attrs) -> str:
         return self.node(inputs, attrs) if callable(self.node) else self.node
@@ -105,7 +111,8 @@ def defop(name: str, forward: Callable, shape: Callable, vjp: Optional[Callable]
           nondiff_outputs: tuple = (), moves: bool = False, number_edges=True,
           strides: Optional[Callable] = None, elementwise: Optional[bool] = None,
           sharding: Optional[str] = None, api: tuple = (), params: Optional[tuple] = None,
-          inplace: Optional[str] = None, into: Optional[Callable] = None) -> OpDef:
+          inplace: Optional[str] = None, into: Optional[Callable] = None,
+          stack_rows: Optional[Callable] = None) -> OpDef:
     if name in OPS:
         raise ValueError(f"op {name!r} is defined twice")
     if view and strides is None:
@@ -118,7 +125,7 @@ def defop(name: str, forward: Callable, shape: Callable, vjp: Optional[Callable]
         params = ("input", "other")[:_operand_count(shape)]
     op = OpDef(name, forward, shape, vjp, node, tuple(save), save_out, n_out,
                differentiable, view, strides, elementwise, tuple(nondiff_outputs), moves,
-               number_edges, sharding, tuple(api), tuple(params), inplace, into)
+               number_edges, sharding, tuple(api), tuple(params), inplace, into, stack_rows)
     OPS[name] = op
     return op
 

@@ -51,7 +51,7 @@ def test_input_then_weight_gradients_equal_torch():
         part.run()
 
 
-def test_without_inputs_the_second_part_is_the_whole_backward():
+def test_without_inputs_the_weight_gradients_wait_for_the_second_part():
     tx, tparams = _leaves(torch)
     tloss = _model(torch, tx.detach(), tparams, None).sum()
     tloss.backward()

@@ -46,6 +46,7 @@ class _PipelineSchedule:
         self._has_backward = loss_fn is not None
         self._plan = make_plan(self._policy, n_microbatches, [s.device for s in stages],
                                [s.sources for s in stages], backward=self._has_backward)
+        self._actions = _with_weights_together(self._plan)
 
     @property
     def pipeline_order(self) -> dict:
@@ -98,17 +99,16 @@ class _PipelineSchedule:
         queues = runtime.current().queues
         early = _EarlyRuns(queues)
         with hold_runs(queues):
-            for a in self._plan.actions:
-                stage = stages[a.stage]
-                if a.kind == "F":
-                    stage.forward_one_chunk(a.mb, arg_mbs[a.mb] if stage.is_first else (),
-                                            stages)
+            for kind, s, mbs in self._actions:
+                stage = stages[s]
+                if kind == "F":
+                    stage.forward_one_chunk(mbs, arg_mbs[mbs] if stage.is_first else (), stages)
                     if stage.is_last and self._has_backward:
-                        stage.compute_loss(a.mb, self._loss_fn, target_mbs[a.mb])
-                elif a.kind == "B":
-                    stage.backward_input_one_chunk(a.mb, stages, scale)
+                        stage.compute_loss(mbs, self._loss_fn, target_mbs[mbs])
+                elif kind == "B":
+                    stage.backward_input_one_chunk(mbs, stages, scale)
                 else:
-                    stage.backward_weight_one_chunk(a.mb)
+                    stage.backward_weight_chunks(mbs)
                 early.maybe_send()
             output = None
             if return_outputs:
@@ -157,6 +157,33 @@ class ScheduleZeroBubble(_PipelineSchedule):
     previous stage at once), the weight-gradient part runs when the worker would wait."""
 
     _policy = "zero_bubble"
+
+
+def _with_weights_together(plan) -> list:
+    """The plan's actions as (kind, stage, micro-batch), where the weight-gradient actions
+    a worker runs one after another for one stage become one (kind "W", stage, [its
+    micro-batches]), run together (PipelineStage.backward_weight_chunks). A worker runs
+    its actions in the order they are recorded, so recording the group at its first action
+    keeps every worker's order; a W sends nothing, so no other worker waits on it."""
+    by_worker = plan.per_worker()
+    group_of = {}  # W action -> the micro-batches of its group (at its first action)
+    for acts in by_worker.values():
+        run: list = []
+        for a in acts + [None]:
+            if a is not None and a.kind == "W" and (not run or run[0].stage == a.stage):
+                run.append(a)
+                continue
+            if run:
+                group_of[run[0]] = [w.mb for w in run]
+                group_of.update({w: None for w in run[1:]})
+            run = [a] if a is not None and a.kind == "W" else []
+    out = []
+    for a in plan.actions:
+        if a.kind != "W":
+            out.append((a.kind, a.stage, a.mb))
+        elif group_of[a] is not None:
+            out.append(("W", a.stage, group_of[a]))
+    return out
 
 
 def _split(x, n: int) -> list:

@@ -8,8 +8,9 @@ gradients to the stages that made those inputs.
 from __future__ import annotations
 
 from ...autograd import grad_mode
-from ...autograd.split_backward import backward_input
+from ...autograd.split_backward import backward_input, run_together
 from ...tensor import Tensor
+from ..placement import send_ahead
 
 
 class PipelineStage:
@@ -53,12 +54,14 @@ class PipelineStage:
         return ([] if self.is_first else [self.stage_index - 1]) + list(self.skip_from)
 
     def clear_runtime_states(self) -> None:
-        self._arrived: dict = {}  # mb -> {source stage: its outputs, as leaves here}
+        # (what other stages hand this one arrives as `take()`s: sent when made, received
+        # here when this stage's action uses it; placement.send_ahead)
+        self._arrived: dict = {}  # mb -> {source stage: its outputs' takes (leaves here)}
         self._inputs: dict = {}  # mb -> the forward's inputs on this device
         self._origins: dict = {}  # mb -> per input, (stage, output index) it came from
         self._outputs: dict = {}  # mb -> tuple of outputs
         self._losses: dict = {}  # mb -> loss (last stage)
-        self._output_grads: dict = {}  # mb -> {output index: its gradient, arrived here}
+        self._output_grads: dict = {}  # mb -> {output index: its gradients' takes}
         self._weight_parts: dict = {}  # mb -> the deferred weight gradients
 
     # ---- the schedule's actions -----------------------------------------------------------
@@ -77,8 +80,8 @@ class PipelineStage:
             inputs, origins = [], []
             arrived = self._arrived.pop(mb)
             for src in self.sources:
-                for k, x in enumerate(arrived[src]):
-                    inputs.append(x)
+                for k, take in enumerate(arrived[src]):
+                    inputs.append(take())
                     origins.append((src, k))
         out = self.submod(*inputs)
         outs = tuple(out) if isinstance(out, (tuple, list)) else (out,)
@@ -86,7 +89,7 @@ class PipelineStage:
         for stage in stages:
             if self.stage_index in stage.sources:
                 stage._arrived.setdefault(mb, {})[self.stage_index] = [
-                    _leaf_on(o, stage.device) for o in outs]
+                    _send_leaf(o, stage.device) for o in outs]
         return outs
 
     def compute_loss(self, mb: int, loss_fn, target) -> Tensor:
@@ -106,10 +109,10 @@ class PipelineStage:
             outputs, grads = [], []
             arrived = self._output_grads.pop(mb, {})
             for k, out in enumerate(self._outputs[mb]):
-                g = arrived.get(k)
-                if g is not None and out._requires_grad:
+                takes = arrived.get(k)
+                if takes and out._requires_grad:
                     outputs.append(out)
-                    grads.append(g)
+                    grads.append(_sum(take() for take in takes))
         inputs, origins = [], []
         for a, o in zip(self._inputs.pop(mb), self._origins.pop(mb)):
             if o is not None and isinstance(a, Tensor) and a._requires_grad:
@@ -126,14 +129,20 @@ class PipelineStage:
         for (src, k), g in zip(origins, got):
             if g is not None:
                 source = stages[src]
-                g = _to(g, source.device)
-                grads_there = source._output_grads.setdefault(mb, {})
-                grads_there[k] = g if k not in grads_there else grads_there[k] + g
+                with grad_mode.no_grad():
+                    take = send_ahead(g, source.device)
+                source._output_grads.setdefault(mb, {}).setdefault(k, []).append(take)
 
     def backward_weight_one_chunk(self, mb: int) -> None:
-        part = self._weight_parts.pop(mb)
-        if part is not None:
-            part.run()
+        self.backward_weight_chunks([mb])
+
+    def backward_weight_chunks(self, mbs) -> None:
+        """The weight gradients of micro-batches `mbs` at once: a Linear's over all of them
+        is one matmul on their rows stacked (split_backward.run_together)."""
+        parts = [self._weight_parts.pop(mb) for mb in mbs]
+        parts = [p for p in parts if p is not None]
+        if parts:
+            run_together(parts)
 
 
 def _to(x, device):
@@ -142,17 +151,27 @@ def _to(x, device):
     return x
 
 
-def _leaf_on(t, device):
-    """`t` as a new leaf on `device` that requires grad when `t` does (a stage input)."""
+def _send_leaf(t, device):
+    """`t` sent toward `device` now; its `take()` gives it there as a new leaf that
+    requires grad when `t` does (a stage input)."""
     if not isinstance(t, Tensor):
-        return t
+        return lambda: t
     with grad_mode.no_grad():
-        x = t.detach()
-        if x.device_str != device:
-            x = x.to(device)
-    if t._requires_grad:
-        x.requires_grad_(True)
-    return x
+        take = send_ahead(t.detach(), device)
+
+    def leaf():
+        x = take()
+        if t._requires_grad:
+            x.requires_grad_(True)
+        return x
+    return leaf
+
+
+def _sum(grads):
+    total = None
+    for g in grads:
+        total = g if total is None else total + g
+    return total
 
 
 def _full_like_scalar(loss, value: float):
