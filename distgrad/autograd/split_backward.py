@@ -68,14 +68,14 @@ def _frontier_gradients(parts) -> list:
         roots.extend(p._roots)
     with grad_mode.no_grad():  # (a backward without create_graph: its VJPs record nothing)
         for group in _aligned(parts):
-            nodes = [node for node, _ in group]
-            stacked = _stacked_rows(nodes, parts[0]._p_only)
-            if stacked is not None and all(grads[0] is not None for _, grads in group):
-                out = _stacked_vjp(nodes, [grads for _, grads in group], stacked,
-                                   parts[0]._p_only)
-                _collect(nodes[0], out, parts[0]._p_only, roots)
+            nodes = [node for node, _, _ in group]
+            weight_side = group[0][2]._p_only
+            stacked = _stacked_rows(nodes, weight_side)
+            if stacked is not None and all(grads[0] is not None for _, grads, _ in group):
+                out = _stacked_vjp(nodes, [grads for _, grads, _ in group], stacked)
+                _collect(nodes[0], out, weight_side, roots)
                 continue
-            for (node, grads), part in zip(group, parts):
+            for node, grads, part in group:
                 if all(g is None for g in grads):
                     continue
                 # (a custom Function's node computes all its gradients; the others dropped)
@@ -96,11 +96,11 @@ def _collect(node, out, p_only, roots) -> None:
 
 
 def _aligned(parts) -> list:
-    """The parts' frontier entries side by side, [(node, grads) per part] per position,
-    when every part's frontier has the same nodes in the same order (by name); else each
-    entry alone."""
-    frontiers = [p._frontier for p in parts]
-    names = [[n.name() for n, _ in f] for f in frontiers]
+    """The parts' frontier entries side by side, [(node, grads, part) per part] per
+    position, when every part's frontier has the same nodes in the same order (by name);
+    else each entry alone."""
+    frontiers = [[(n, grads, p) for n, grads in p._frontier] for p in parts]
+    names = [[n.name() for n, _, _ in f] for f in frontiers]
     if len(parts) > 1 and all(x == names[0] for x in names):
         return [list(entries) for entries in zip(*frontiers)]
     return [[entry] for f in frontiers for entry in f]
@@ -127,7 +127,7 @@ def _stacked_rows(nodes, p_only):
     return rows, needs
 
 
-def _stacked_vjp(nodes, grads, stacked, p_only) -> list:
+def _stacked_vjp(nodes, grads, stacked) -> list:
     from ..ops.functions import cat
 
     rows, needs = stacked

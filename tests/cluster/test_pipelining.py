@@ -246,3 +246,32 @@ def test_a_stage_never_waits_on_a_send(ray_with_hooks):
         np.testing.assert_allclose(out.cpu().numpy(), want, rtol=1e-4, atol=1e-5 * abs(want).max())
     finally:
         gate.close()
+
+
+def test_a_stage_takes_each_input_where_it_uses_it(ray_with_hooks):
+    # Worker 0 is held before it sends micro-batch 1's activations; worker 1 still starts
+    # on micro-batch 0 (its run receives each input just before the forward that uses it,
+    # not all of them where the driver recorded the sends).
+    from watchdog import PhaseGate
+
+    from distgrad.distributed.testhooks import pause_at
+
+    lin0, lin1 = _linear(dg, 1), _linear(dg, 2)
+    sched = ScheduleGPipe(_stages([lin0, lin1], ["worker:0", "worker:1"]), 2)  # forwards only
+    x = dg.tensor(_arr(4, WIDTH, seed=4), device="worker:0")
+    dist.synchronize()
+    held, started = PhaseGate(), PhaseGate()
+    try:
+        pause_at("worker:0", "send", skip=1, report_to=held.address)
+        pause_at("worker:1", "op", name="addmm", report_to=started.address)
+        out = sched.step(x)
+        assert held.wait()["worker"] == 0  # micro-batch 1 is not sent
+        assert started.wait()["name"] == "addmm"  # worker 1 computes micro-batch 0 anyway
+        held.release()
+        started.release()
+        tlin0, tlin1 = _linear(torch, 1), _linear(torch, 2)
+        want = tlin1(tlin0(torch.from_numpy(_arr(4, WIDTH, seed=4)))).detach().numpy()
+        np.testing.assert_allclose(out.cpu().numpy(), want, rtol=1e-5, atol=1e-6)
+    finally:
+        held.close()
+        started.close()

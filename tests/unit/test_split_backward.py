@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import distgrad as dg
-from distgrad.autograd.split_backward import backward_input
+from distgrad.autograd.split_backward import backward_input, run_together
 
 
 def _arr(*shape, seed=0):
@@ -92,3 +92,90 @@ def test_each_part_computes_only_its_own_gradients():
         part.run()
     assert _matmuls(first) == 3
     assert _matmuls(second) == 3
+
+
+def _mlp(lib, seed=20):
+    lins = [lib.nn.Linear(4, 6), lib.nn.Linear(6, 3)]
+    with lib.no_grad():
+        for k, lin in enumerate(lins):
+            lin.weight.copy_(lib.from_numpy(_arr(*lin.weight.shape, seed=seed + k)))
+            lin.bias.copy_(lib.from_numpy(_arr(*lin.bias.shape, seed=seed + 10 + k)))
+    return lins
+
+
+def _mlp_out(lins, x):
+    return lins[1](lins[0](x).relu())
+
+
+@pytest.mark.parametrize("input_needs_grad", [True, False])
+def test_weight_parts_of_micro_batches_run_as_one_matmul_per_linear(input_needs_grad):
+    """Three micro-batches (of 2, 3 and 1 rows) through Linear-ReLU-Linear: their weight
+    parts together make one matmul per Linear (rows stacked), and the gradients are the
+    whole batch's, as torch gives them; a first stage (input needing no gradient) splits
+    too, its activations' gradient in the first part."""
+    x = _arr(6, 4, seed=3)
+    lins, tlins = _mlp(dg), _mlp(torch)
+    tx = torch.from_numpy(x).requires_grad_(input_needs_grad)
+    _mlp_out(tlins, tx).square().sum().backward()
+    params = [q for lin in lins for q in lin.parameters()]
+    parts, got = [], []
+    with dg.profiler.profile() as first:
+        for rows in ((0, 2), (2, 5), (5, 6)):
+            xi = dg.tensor(x[slice(*rows)], requires_grad=input_needs_grad)
+            out = _mlp_out(lins, xi)
+            (gx,), part = backward_input([out.square().sum()], [None], [xi], params) if \
+                input_needs_grad else ((None,), backward_input([out.square().sum()], [None],
+                                                              [], params)[1])
+            parts.append(part)
+            got.append(gx)
+    assert all(q.grad is None for q in params)
+    with dg.profiler.profile() as second:
+        run_together(parts)
+    assert _matmuls(second) == 2  # a·g per Linear, over all the rows
+    # first part: each micro-batch's gradient back through the second Linear (and the
+    # first's, to the input)
+    assert _matmuls(first) == 3 * (2 if input_needs_grad else 1)
+    for q, tq in zip(params, [q for lin in tlins for q in lin.parameters()]):
+        np.testing.assert_allclose(q.grad.numpy(), tq.grad.numpy(), rtol=1e-5, atol=1e-6)
+    if input_needs_grad:
+        np.testing.assert_allclose(np.concatenate([g.numpy() for g in got]), tx.grad.numpy(),
+                                   rtol=1e-5, atol=1e-6)
+
+
+def test_weight_parts_stack_whatever_comes_before_the_weights():
+    """The second micro-batch skips the ReLU: the Linear nodes next to the weights are the
+    same, so their weight gradients still stack (each reads only its own input and the
+    gradient that reached it)."""
+    x = _arr(4, 4, seed=5)
+    lins, tlins = _mlp(dg), _mlp(torch)
+    params = [q for lin in lins for q in lin.parameters()]
+    (_mlp_out(tlins, torch.from_numpy(x[:2])).sum() +
+     tlins[1](tlins[0](torch.from_numpy(x[2:]))).sum()).backward()
+    parts = [backward_input([_mlp_out(lins, dg.tensor(x[:2])).sum()], [None], [], params)[1],
+             backward_input([lins[1](lins[0](dg.tensor(x[2:]))).sum()], [None], [], params)[1]]
+    with dg.profiler.profile() as prof:
+        run_together(parts)
+    assert _matmuls(prof) == 2
+    for q, tq in zip(params, [q for lin in tlins for q in lin.parameters()]):
+        np.testing.assert_allclose(q.grad.numpy(), tq.grad.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_weight_parts_whose_weight_nodes_differ_run_one_by_one():
+    """The second micro-batch writes its first Linear as x·wᵀ + b (an mm and an add, not
+    one addmm): the parts' weight nodes differ, so each part runs its own VJPs."""
+    x = _arr(4, 4, seed=6)
+    lins, tlins = _mlp(dg), _mlp(torch)
+    params = [q for lin in lins for q in lin.parameters()]
+
+    def by_hand(lib, ls, xb):
+        return ls[1]((xb @ ls[0].weight.t() + ls[0].bias).relu())
+
+    (_mlp_out(tlins, torch.from_numpy(x[:2])).sum() +
+     by_hand(torch, tlins, torch.from_numpy(x[2:])).sum()).backward()
+    parts = [backward_input([_mlp_out(lins, dg.tensor(x[:2])).sum()], [None], [], params)[1],
+             backward_input([by_hand(dg, lins, dg.tensor(x[2:])).sum()], [None], [], params)[1]]
+    with dg.profiler.profile() as prof:
+        run_together(parts)
+    assert _matmuls(prof) == 4
+    for q, tq in zip(params, [q for lin in tlins for q in lin.parameters()]):
+        np.testing.assert_allclose(q.grad.numpy(), tq.grad.numpy(), rtol=1e-5, atol=1e-6)
