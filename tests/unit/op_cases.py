@@ -434,6 +434,13 @@ case("dot_int", lambda T, a, b: a.dot(b), I(4), I(4), covers="dot")
 case("addmm", lambda T, c, a, b: T.addmm(c, a, b), F(5), F(3, 4), F(4, 5), covers="addmm")
 case("addmm_full", lambda T, c, a, b: T.addmm(c, a, b), F(3, 5), F(3, 4), F(4, 5),
      covers="addmm")
+# A few rows by a transposed weight (Linear's w.t()) of 65,536 elements or more: the
+# product is computed the other way round (ops/linalg.py _product); no finite differences
+# at this size (the small cases above check the same VJP).
+case("mm_few_rows_by_wt", lambda T, a, w: T.mm(a, w.t()), F(3, 256), F(320, 256),
+     covers=("t", "mm"), fd=False, grad2=False)
+case("addmm_few_rows_by_wt", lambda T, c, a, w: T.addmm(c, a, w.t()), F(320), F(3, 256),
+     F(320, 256), covers=("t", "addmm"), fd=False, grad2=False)
 case("bmm", lambda T, a, b: T.bmm(a, b), F(2, 3, 4), F(2, 4, 5), covers="bmm")
 case("matmul_1d_1d", lambda T, a, b: T.matmul(a, b), F(4), F(4), covers="dot")
 case("matmul_2d_1d", lambda T, a, b: a @ b, F(3, 4), F(4), covers="mv")
