@@ -245,6 +245,14 @@ def _row(chunks: list, warmup: int) -> dict:
                    driver_bytes_received_per_step=float(recv),
                    worker_to_worker_bytes_per_step=float(d[3, 0] / n),
                    messages_per_step_per_worker=[float(v) for v in d[0] / n])
+    if "timeline" in chunks[0]:  # the pipeline rows: idle share of the workers' time
+        tls = [c["timeline"] for c in chunks]
+        idle = sum(sum(t["idle_ms"].values()) for t in tls)
+        spans = sum(t["span_ms"] * len(t["idle_ms"]) for t in tls)
+        row.update(bubble_fraction=idle / spans if spans else None,
+                   theoretical_bubble_fraction=tls[0]["theory"],
+                   busy_ms_per_step={w: sum(t["busy_ms"][w] for t in tls) / n
+                                     for w in tls[0]["busy_ms"]})
     return row
 
 
@@ -346,6 +354,11 @@ def print_table(result: dict, out=sys.stdout) -> None:
             notes.append(f"processes outside the bench: {max(outside):.1f}% of a core at most")
         if notes:
             print(f"{size:<4} ({'; '.join(notes)})", file=out)
+        bubbles = [f"{n} {rows[n]['bubble_fraction']:.2f} ({rows[n]['theoretical_bubble_fraction']:.2f})"
+                   for n in SYSTEMS if rows.get(n, {}).get("bubble_fraction") is not None]
+        if bubbles:
+            print(f"{size:<4} (bubble, measured (schedule's theory): {', '.join(bubbles)})",
+                  file=out)
         for w in chk.get("warnings", []):
             print(f"WARNING {w}", file=out)
     print("ms/step, p90: per chunk, chunk time / steps, the chunk ending when the system's work "

@@ -141,6 +141,16 @@ class DistgradPP(_OnWorkers):
     def step(self) -> float:
         return self.whole_step().item()
 
+    def timeline(self):
+        """The workers' busy and idle time over a timed chunk (the bench's bubble figure)."""
+        from distgrad.distributed.timeline import timeline
+
+        return timeline()
+
+    @property
+    def theoretical_bubble_fraction(self) -> float:
+        return self.schedule.theoretical_bubble_fraction
+
     def teardown(self) -> None:
         self.stages = self.schedule = self.opt = self.x = self.y = None
         gc.collect()

@@ -24,6 +24,7 @@ import os
 import signal
 import subprocess
 import sys
+import contextlib
 import time
 
 from . import cpu
@@ -41,24 +42,30 @@ def time_chunk(system, steps: int, counters=None) -> dict:
     so a count covers the steps' own messages. A system with several ranks (torch_spmd.py)
     has `begin(steps)`, called before the clock starts, which tells its other ranks to run
     the same steps; its `sync()` returns the last step's global loss (a rank's own step
-    may see only its share of the loss, or none), kept as `final_loss`."""
+    may see only its share of the loss, or none), kept as `final_loss`. A system with a
+    `timeline()` (the pipeline rows) has its workers' busy and idle time over the chunk
+    measured (distributed.timeline), beside its `theoretical_bubble_fraction`."""
     sync = getattr(system, "sync", None)
     begin = getattr(system, "begin", None)
+    timeline = getattr(system, "timeline", None)
     step_ms, losses = [], []
     before = counters() if counters else None
     if begin is not None:
         begin(steps)
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        s = time.perf_counter()
-        losses.append(system.step())
-        step_ms.append((time.perf_counter() - s) * 1e3)
-    d = time.perf_counter()
-    after = counters() if counters else None
-    synced = sync() if sync is not None else None
-    t1 = time.perf_counter()
+    with timeline() if timeline is not None else contextlib.nullcontext() as tl:
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            s = time.perf_counter()
+            losses.append(system.step())
+            step_ms.append((time.perf_counter() - s) * 1e3)
+        d = time.perf_counter()
+        after = counters() if counters else None
+        synced = sync() if sync is not None else None
+        t1 = time.perf_counter()
     out = {"steps": steps, "chunk_ms": (t1 - t0) * 1e3, "drain_ms": (t1 - d) * 1e3,
            "step_ms": step_ms, "losses": losses}
+    if tl is not None:
+        out["timeline"] = {**tl.as_dict(), "theory": system.theoretical_bubble_fraction}
     if synced is not None:
         out["final_loss"] = synced
     if counters:

@@ -68,6 +68,12 @@ def test_table_json_has_every_figure(tmp_path):
                  "distgrad_pp_compiled", "distgrad_pp_zb_compiled"):
         assert rows[name]["median_ms"] is not None or rows[name]["status"].startswith(
             "not available: "), rows[name]
+    # The pipeline rows: the workers' idle share beside the schedule's theory.
+    for name in ("distgrad_pp", "distgrad_pp_zb", "distgrad_pp_compiled", "distgrad_pp_zb_compiled"):
+        assert 0.0 <= rows[name]["bubble_fraction"] < 1.0, rows[name]
+        assert rows[name]["theoretical_bubble_fraction"] == pytest.approx(
+            0.2 if "zb" not in name else 1 / 13)
+        assert set(rows[name]["busy_ms_per_step"]) == {"worker:0", "worker:1"}
     # One training, several systems: after the same number of steps the losses agree (the
     # 2-rank torch peers' global loss: DDP's halves, the pipeline's micro-batches).
     assert rows["check"]["final_loss_rel_spread"] < 1e-4, rows["check"]
