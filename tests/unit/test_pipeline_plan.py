@@ -69,3 +69,18 @@ def test_every_action_comes_after_what_it_waits_on(policy):
 def test_forward_only_plan():
     plan = make_plan("1f1b", 3, ["w0", "w1"], _chain(2), backward=False)
     assert [repr(a) for a in plan.actions] == "0F0 0F1 1F0 0F2 1F1 1F2".split()
+
+
+def test_zero_bubble_first_stage_runs_its_ready_weight_parts_together_before_its_last_b():
+    # The first stage's input gradients go to no stage: while it waits for its last one,
+    # it runs the weight parts it has (one group, stacked), leaving one micro-batch's for
+    # after; the last stage keeps its own for the end. The makespan is zero bubble's.
+    from distgrad.distributed.pipelining.schedules import _with_weights_together
+
+    plan = make_plan("zero_bubble", 4, ["w0", "w1"], _chain(2))
+    assert _orders(plan) == {
+        "w0": "0F0 0F1 0B0 0F2 0B1 0F3 0B2 0W0 0W1 0W2 0B3 0W3".split(),
+        "w1": "1F0 1B0 1F1 1B1 1F2 1B2 1F3 1B3 1W0 1W1 1W2 1W3".split()}
+    assert plan.makespan == 13
+    weights = [a for a in _with_weights_together(plan) if a[0] == "W"]
+    assert weights == [("W", 0, [0, 1, 2]), ("W", 1, [0, 1, 2, 3]), ("W", 0, [3])]

@@ -112,24 +112,32 @@ def make_plan(policy: str, n_microbatches: int, workers: list, sources: list,
             if a is None:
                 continue
             started = True
-            nxt[a.kind][a.stage] += 1
-            cost = 2 if (backward and not split and a.kind == "B") else 1
-            done[a] = t + cost
-            free_at[w] = t + cost
-            busy[w] += cost
-            order.append(a)
-            placed.append((a, w))
-            if a.kind == "B":
-                if split:
-                    pending_w[a.stage].append(a.mb)
-                else:  # the weight part right after, in the same two units
-                    wa = Action("W", a.stage, a.mb)
-                    nxt["W"][a.stage] += 1
-                    done[wa] = t + cost
-                    order.append(wa)
-                    placed.append((wa, w))
-            elif a.kind == "W":
-                pending_w[a.stage].remove(a.mb)
+            # A first stage's input gradients go to no other stage, so nothing waits on its
+            # next B: when it would wait, it runs every weight part it has ready, one after
+            # another (run as one: schedules._with_weights_together), and what is left
+            # after its last B is one micro-batch's.
+            batch = [a] if a.kind != "W" or sources[a.stage] else [
+                Action("W", a.stage, mb) for mb in sorted(pending_w[a.stage])
+                if finished(Action("B", a.stage, mb), t)]
+            for a in batch:
+                nxt[a.kind][a.stage] += 1
+                cost = 2 if (backward and not split and a.kind == "B") else 1
+                done[a] = max(t, free_at[w]) + cost
+                free_at[w] = done[a]
+                busy[w] += cost
+                order.append(a)
+                placed.append((a, w))
+                if a.kind == "B":
+                    if split:
+                        pending_w[a.stage].append(a.mb)
+                    else:  # the weight part right after, in the same two units
+                        wa = Action("W", a.stage, a.mb)
+                        nxt["W"][a.stage] += 1
+                        done[wa] = done[a]
+                        order.append(wa)
+                        placed.append((wa, w))
+                elif a.kind == "W":
+                    pending_w[a.stage].remove(a.mb)
         if not started and all(f <= t for f in free_at.values()):
             raise RuntimeError(f"pipeline schedule {policy!r} cannot go on at time {t} with "
                                f"stages on {workers} and sources {sources}: every worker waits")
