@@ -151,6 +151,9 @@ class Program:
         self.stored: set = set()  # queue indexes that have the program
         self.stale = False  # a tensor it reads was freed since
         self.constants: dict = {}  # ("constant", id) -> array, sent as recorded by a replay
+        # queue index -> (run index its second message starts at, the outputs made before)
+        self.cuts: dict = {}
+        self.laid_out = False  # cuts decided (at the first replay on workers that run at once)
 
     @classmethod
     def build(cls, rec: Recorder, worker_inputs, outputs):
@@ -250,16 +253,26 @@ class Program:
             ref = RemoteRef(q, next(coordinator._ids))
             out_refs.append(ref)
             moves.setdefault(q.index, []).append([ph, ref.id, shape, dtype])
+        if concurrent and not self.laid_out:
+            self._cut_after_early_outputs()
         for q in self.queues:
             if q.index not in self.stored:
                 q.add_instruction(["program", self.id, self.runs[q.index]])
                 self.stored.add(q.index)
         if concurrent:
             for q in self.queues:
-                n = len(self.runs[q.index])
-                q.add_instruction(["replay", self.id, 0, n, binds.get(q.index, []),
-                                   moves.get(q.index, []), gen])
-                self._prefetch(q, out_refs)
+                k, n = q.index, len(self.runs[q.index])
+                cut, early = self.cuts.get(k, (n, ()))
+                if cut < n:  # the outputs made first come back with a message of their own
+                    q.add_instruction(["replay", self.id, 0, cut, binds.get(k, []),
+                                       [m for m in moves.get(k, []) if m[0] in early], gen])
+                    self._prefetch(q, out_refs, early)
+                    q.flush()
+                q.add_instruction(["replay", self.id, 0 if cut == n else cut, n,
+                                   binds.get(k, []),
+                                   [m for m in moves.get(k, []) if m[0] not in early], gen])
+                self._prefetch(q, out_refs, None if cut == n else
+                               {ph for _, ph, _, _ in self.outputs} - set(early))
             for q in self.queues:
                 q.flush()
         else:
@@ -274,12 +287,33 @@ class Program:
                 q.flush()
         return out_refs
 
-    def _prefetch(self, q, out_refs) -> None:
+    def _prefetch(self, q, out_refs, placeholders=None) -> None:
         # A 0-dim output (the loss) comes back with the replay's reply, as an eager run
         # returns it (coordinator._prefetch_scalars): reading it costs no message.
-        for ref, (oq, _, shape, _) in zip(out_refs, self.outputs):
-            if oq is q and not shape:
+        for ref, (oq, ph, shape, _) in zip(out_refs, self.outputs):
+            if oq is q and not shape and (placeholders is None or ph in placeholders):
                 q.export(ref, keep=True)
+
+    def _cut_after_early_outputs(self) -> None:
+        """On workers that run at once: a worker's 0-dim outputs (the loss) and the ops they
+        need are moved as early in its program as their inputs allow, and its replay is cut
+        after them into two messages. Reading the loss then waits only for the first: the
+        caller's next step is sent while this one's backward and update still run, as an
+        eager step's runs overlap (a pipeline's last stage computes the loss before its
+        weight gradients and update)."""
+        self.laid_out = True
+        for q in self.queues:
+            k = q.index
+            scalars = {ph for oq, ph, shape, _ in self.outputs if oq is q and not shape}
+            if not scalars:
+                continue
+            instrs = [ins for run in self.runs[k] for ins in run]
+            ordered, cut = _early_first(instrs, scalars)
+            if cut is None or cut >= len(ordered):
+                continue
+            self.runs[k] = [ordered[:cut], ordered[cut:]]
+            self.cuts[k] = (1, scalars)
+            self.order = [(i, r) for i, r in self.order if i != k] + [(k, 0), (k, 1)]
 
     def drop(self) -> None:
         """The workers let go of it (with their next message)."""
@@ -294,6 +328,64 @@ def _freed(queue, frees) -> None:
     for prog in list(_live):
         if not prog.stale and not prog.reads.isdisjoint(frees):
             prog.stale = True
+
+
+def _early_first(instrs, wanted: set):
+    """(instructions, cut): the ops that make the ids `wanted` (and the ops those need)
+    each moved up to just after the last instruction it must follow, and the index after
+    the last of them. An op must follow any instruction that makes, reads, frees or saves
+    an id it touches, and every assign into memory its inputs share (views are followed
+    to the tensor they view); anything else it may pass (ops on other tensors, sends and
+    receives of others, frees). Values are unchanged: each op still sees what it saw.
+    (None, if an id wanted is not made by an op of this program.)"""
+    from ..ops.table import OPS
+
+    makers = {}
+    for i, ins in enumerate(instrs):
+        for tid in _makes(ins):
+            makers[tid] = i
+    need, todo = set(), [makers.get(t) for t in wanted]
+    if None in todo or any(instrs[i][0] != "op" for i in todo):
+        return instrs, None
+    while todo:
+        i = todo.pop()
+        if i in need or instrs[i][0] != "op":
+            continue
+        need.add(i)
+        todo.extend(makers[t] for t in _reads(instrs[i]) if t in makers)
+    root: dict = {}  # a view's id -> the id of the memory it shares
+    for ins in instrs:
+        op = OPS.get(ins[1]) if ins[0] == "op" else None
+        if op is not None and op.view and ins[2] and ins[2][0][0] == 0:
+            base = ins[2][0][1]
+            for t in ins[4]:
+                root[t] = root.get(base, base)
+    out: list = []
+    for i, ins in enumerate(instrs):
+        if i not in need:
+            out.append(ins)
+            continue
+        touched = set(_reads(ins)) | set(ins[4])
+        memory = {root.get(t, t) for t in touched}
+        at = len(out)
+        while at > 0 and not _must_follow(out[at - 1], touched, memory, root):
+            at -= 1
+        out.insert(at, ins)
+    last = max(k for k, ins in enumerate(out) if ins[0] == "op" and set(ins[4]) & wanted)
+    return out, last + 1
+
+
+def _must_follow(prev, touched: set, memory: set, root: dict) -> bool:
+    code = prev[0]
+    if code == "assign":
+        return root.get(prev[1], prev[1]) in memory or bool(touched & {prev[1], prev[2]})
+    if code == "free":
+        return bool(touched & set(prev[1]))
+    if code == "node":
+        return bool(touched & set(prev[2]))
+    if code in ("op", "import", "recv", "read", "export", "send"):
+        return bool(touched & (set(_reads(prev)) | set(_makes(prev))))
+    return True  # anything else: stay after it
 
 
 def _stretches(order):

@@ -477,8 +477,8 @@ class Worker:
     def _replay(self, pid, lo, hi, binds, moves, gen):
         """Runs lo..hi-1 of a program distgrad.compile recorded (they ran here once, on
         tensors of these shapes): the first binds this call's inputs to the ids the program
-        reads them by, the last hands its outputs over to fresh ids and lets go of the
-        bound ones. Sends and receives take keys of this replay (`gen`), so a peer's next
+        reads them by, each hands the outputs in `moves` over to fresh ids, and the last
+        lets go of the bound ones. Sends and receives take keys of this replay (`gen`), so a peer's next
         replay never meets this one's tensors."""
         tensors, segments = self.tensors, self.programs[pid]
         if lo == 0:
@@ -489,9 +489,9 @@ class Worker:
         for seg in segments[lo:hi]:
             exported, seg_failed = self._run(seg, (), offset)
             failed.extend(seg_failed)
+        for src, dst, _, _ in moves:  # (the outputs these runs made: a cut replay's first
+            tensors[dst] = tensors.pop(src)  # part hands its own over)
         if hi == len(segments):
-            for src, dst, _, _ in moves:
-                tensors[dst] = tensors.pop(src)
             for placeholder, _ in binds:
                 tensors.pop(placeholder, None)
         return failed

@@ -30,6 +30,17 @@ def ray_session():
     ray.shutdown()
 
 
+@pytest.fixture
+def ray_with_hooks(ray_session):
+    """A two-worker Ray runtime with test hooks; afterwards a plain one again."""
+    if dist.is_initialized():
+        dist.shutdown()
+    dist.init(2, backend="ray", test_hooks=True, timeout_s=300)
+    yield
+    dist.shutdown()
+    dist.init(2, backend="ray", timeout_s=300)
+
+
 def _start_ray(ray, attempts: int = 3):
     """ray.init, again when the node did not come up: Ray waits 30 s (not settable) for its
     node to register, and on a busy machine its processes may take longer to start."""

@@ -163,25 +163,61 @@ def test_driver_tensor_inputs_moved_inside_the_step_are_sent_with_the_replay(bac
     assert compiled.stats()["replayed"] == 3
 
 
-def test_a_replay_is_one_message_per_worker_and_its_loss_comes_with_it(backend):
+def _replaying_step():
+    """(layers, the compiled step, 4 batches), the step called on the first 3 (recorded,
+    then replayed) and its work done."""
     layers, opt = _model()
     step = dg.compile(_step_fn(layers, opt))
     batches = _batches(4)
     for x, y in batches[:3]:
         step(x, y).item()
     dist.synchronize()
+    return layers, step, batches
+
+
+def test_a_replay_is_one_message_per_worker_and_its_loss_comes_first(backend):
+    layers, step, batches = _replaying_step()
     before = dist.counters()["messages"]
     loss = step(*batches[3])
     loss.item()  # returned with the replay's reply: no message of its own
     after = dist.counters()["messages"]
     sent = [a - b for a, b in zip(after, before)]
     if backend == "ray":
-        assert sent == [1, 1]
+        # the worker that computes the loss gets its part in two: the forward and the loss,
+        # whose reply brings it, then the backward and the update
+        assert sent == [1, 2]
     else:  # in-process workers run each recorded run in its turn (a worker's runs that
         # follow each other in one message)
         from distgrad.distributed.program import _stretches
 
         assert sum(sent) == len(_stretches(step.recording.program.order)) < 8
+
+
+def test_a_replays_loss_is_read_while_its_backward_still_runs(ray_with_hooks):
+    # The loss's worker is held at its first backward matmul: reading the loss still
+    # returns (the forward and the loss came back in a message of their own), and the
+    # caller could send its next step meanwhile.
+    from watchdog import PhaseGate
+
+    from distgrad.distributed.testhooks import pause_at
+
+    layers, step, batches = _replaying_step()
+    gate = PhaseGate()
+    try:
+        pause_at("worker:1", "op", name="mm", report_to=gate.address)
+        loss = step(*batches[3])
+        with dist.call_timeout(60):
+            got = loss.item()
+        assert gate.wait()["worker"] == 1  # held in the backward when the loss was read
+        gate.release()
+        dist.synchronize()
+        layers2, opt2 = _model()
+        eager = _step_fn(layers2, opt2)
+        want = [float(_np(eager(x, y))) for x, y in batches][-1]
+        assert got == want
+        _same_params(layers, layers2)
+    finally:
+        gate.close()
 
 
 def test_outputs_are_fresh_tensors_each_call(backend):

@@ -207,17 +207,6 @@ def test_schedule_errors(backend):
         sched.step(dg.tensor(_arr(4, WIDTH)), target=dg.tensor(_arr(4, WIDTH)))
 
 
-@pytest.fixture
-def ray_with_hooks(ray_session):
-    """A two-worker Ray runtime with test hooks; afterwards a plain one again."""
-    if dist.is_initialized():
-        dist.shutdown()
-    dist.init(2, backend="ray", test_hooks=True, timeout_s=300)
-    yield
-    dist.shutdown()
-    dist.init(2, backend="ray", timeout_s=300)
-
-
 def test_a_stage_never_waits_on_a_send(ray_with_hooks):
     # Worker 1 is held before its run starts, so it takes none of the activations: worker 0
     # still runs all its forwards and sends (4 MB, more than a socket buffer holds), as

@@ -1,0 +1,57 @@
+"""distgrad.compile's cut of a worker's program (distributed/program.py `_early_first`): the
+ops that make the loss move up to just after what they need, and never past a write into
+the memory they read (through a view too) or anything else that touches their tensors."""
+from __future__ import annotations
+
+import distgrad.distributed.placement  # noqa: F401  (the op table, to_device included)
+from distgrad.distributed.program import _early_first
+
+
+def _op(name, inputs, out):
+    return ["op", name, [[0, t] for t in inputs], {}, [out], ["float32"]]
+
+
+def test_the_loss_moves_up_past_work_it_does_not_need():
+    instrs = [
+        _op("relu", [1], 10),  # the forward's output
+        _op("mse_loss", [10, 2], 11),
+        ["send", 10, 0, 7],
+        _op("mm", [3, 4], 12),  # a weight gradient
+        ["assign", 5, 12],  # the update, into other memory
+        ["free", [12]],
+        _op("alias", [11], 13),  # the loss the step returns (detached: a view)
+        _op("mean", [13], 14),
+    ]
+    out, cut = _early_first(instrs, {14})
+    assert [ins[1] if ins[0] == "op" else ins[0] for ins in out] == [
+        "relu", "mse_loss", "alias", "mean", "send", "mm", "assign", "free"]
+    assert cut == 4
+    assert sorted(map(str, out)) == sorted(map(str, instrs))  # the same instructions
+
+
+def test_the_loss_stays_after_a_write_into_memory_it_reads_through_a_view():
+    instrs = [
+        _op("relu", [1], 10),
+        _op("t", [10], 11),  # a view of 10
+        _op("mm", [3, 4], 12),
+        ["assign", 10, 12],  # writes 10's memory, which 11 shows
+        _op("sum", [11], 13),
+    ]
+    out, cut = _early_first(instrs, {13})
+    assert out == instrs and cut == 5
+
+
+def test_the_loss_stays_after_what_touches_its_tensors():
+    instrs = [
+        _op("relu", [1], 10),
+        ["node", 99, [10]],  # a graph node saves 10
+        ["send", 10, 0, 7],
+        _op("sum", [10], 11),
+    ]
+    out, cut = _early_first(instrs, {11})
+    assert [ins[0] for ins in out] == ["op", "node", "send", "op"] and cut == 4
+
+
+def test_an_output_made_by_no_op_is_not_cut():
+    instrs = [["recv", 10, 0, 7, [2], "float32"], _op("relu", [1], 11)]
+    assert _early_first(instrs, {10})[1] is None
