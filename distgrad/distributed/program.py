@@ -383,6 +383,8 @@ def _must_follow(prev, touched: set, memory: set, root: dict) -> bool:
         return bool(touched & set(prev[1]))
     if code == "node":
         return bool(touched & set(prev[2]))
+    if code == "free_node":  # (a graph node's record on the worker: no tensor)
+        return False
     if code in ("op", "import", "recv", "read", "export", "send"):
         return bool(touched & (set(_reads(prev)) | set(_makes(prev))))
     return True  # anything else: stay after it

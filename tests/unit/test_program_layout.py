@@ -19,12 +19,13 @@ def test_the_loss_moves_up_past_work_it_does_not_need():
         _op("mm", [3, 4], 12),  # a weight gradient
         ["assign", 5, 12],  # the update, into other memory
         ["free", [12]],
+        ["free_node", [41, 42]],  # the backward's graph nodes let go
         _op("alias", [11], 13),  # the loss the step returns (detached: a view)
         _op("mean", [13], 14),
     ]
     out, cut = _early_first(instrs, {14})
     assert [ins[1] if ins[0] == "op" else ins[0] for ins in out] == [
-        "relu", "mse_loss", "alias", "mean", "send", "mm", "assign", "free"]
+        "relu", "mse_loss", "alias", "mean", "send", "mm", "assign", "free", "free_node"]
     assert cut == 4
     assert sorted(map(str, out)) == sorted(map(str, instrs))  # the same instructions
 
