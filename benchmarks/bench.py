@@ -71,8 +71,8 @@ PEERS = {"distgrad": "torch_rpc", "distgrad_sharded": "torch_tp", "distgrad_dp":
          "distgrad_pp": "torch_pp", "distgrad_pp_zb": "torch_pp",
          "distgrad_compiled": "torch_ddp", "distgrad_sharded_compiled": "torch_tp",
          "distgrad_pp_compiled": "torch_pp", "distgrad_pp_zb_compiled": "torch_pp"}
-DEFAULT_STEPS = {"S": 200, "M": 60, "L": 8}  # timed steps per system
-CHUNK_STEPS = {"S": 20, "M": 6, "L": 2}  # steps per chunk: the drain is a small part of it
+DEFAULT_STEPS = {"S": 200, "M": 60, "L": 12}  # timed steps per system
+CHUNK_STEPS = {"S": 20, "M": 6, "L": 4}  # steps per chunk: the drain is a small part of it
 WARMUP = {"S": 10, "M": 3, "L": 2}  # (a compiled step records on its first two calls)
 OTHER_CPU_WARN_PCT = 3.0  # other systems' CPU during a system's chunks, in % of one core
 OUTSIDE_CPU_WARN_PCT = 10.0  # processes outside the bench (other users of the machine)
