@@ -139,10 +139,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="what to train (default mlp, the quick one)")
     train.add_argument("--parallel", choices=("none", "dp", "tp", "pp"), default=None,
                        help="gpt/cnn: none runs in the driver (default), tp splits the GPT "
-                            "over the workers (Megatron's plan), dp is data-parallel; mlp: "
-                            "tp is --sharded, pp runs the workers' layers as pipeline stages "
-                            "over micro-batches (Schedule1F1B; default none: the whole batch "
-                            "layer after layer)")
+                            "over the workers (Megatron's plan), dp is data-parallel, pp (gpt) "
+                            "cuts the GPT's blocks into a stage per worker (ScheduleZeroBubble "
+                            "over --microbatches); mlp: tp is --sharded, pp runs the workers' "
+                            "layers as pipeline stages over micro-batches (Schedule1F1B; "
+                            "default none: the whole batch layer after layer)")
     train.add_argument("--epochs", type=_positive_int, default=None, help="passes over the "
                        "training set (default 10; gpt: 5 epochs of --steps-per-epoch)")
     train.add_argument("--batch-size", type=_positive_int, default=None, metavar="B",
@@ -225,6 +226,12 @@ def main(argv=None) -> int:
         if args.sharded and args.parallel == "pp":
             cmd_parser.error("--parallel pp pipelines whole layers per worker; it cannot be "
                              "used with --sharded")
+        if args.parallel == "pp" and args.batch_size < args.microbatches:
+            cmd_parser.error(f"--batch-size {args.batch_size} is smaller than --microbatches "
+                             f"{args.microbatches}: some micro-batches would be empty")
+        if args.model == "gpt" and args.parallel == "pp" and args.layers < args.workers:
+            cmd_parser.error(f"--parallel pp cuts the GPT's blocks into a stage per worker: "
+                             f"--layers {args.layers} is fewer than --workers {args.workers}")
         if args.model == "mlp" and not args.sharded and args.workers > MLP_LAYERS:
             cmd_parser.error(f"--workers {args.workers}: the MLP has {MLP_LAYERS} Linear layers, "
                              f"one or more per worker; give at most {MLP_LAYERS} workers, or "
@@ -265,9 +272,8 @@ def _train_defaults(args, cmd_parser) -> None:
         args.parallel = args.parallel or "none"
         if args.sharded:
             cmd_parser.error(f"--sharded is the MLP's; for --model {args.model} use --parallel")
-        if args.parallel == "pp":
-            cmd_parser.error(f"--parallel pp is the MLP's; --model {args.model} has no "
-                             "pipeline plan: use --parallel none, dp or tp")
+        if args.model == "cnn" and args.parallel == "pp":
+            cmd_parser.error("--model cnn has no pipeline plan: use --parallel none or dp")
         if args.model == "cnn" and args.parallel == "tp":
             cmd_parser.error("--model cnn has no tensor-parallel plan: use --parallel none or dp")
         if args.model == "gpt" and args.width % args.heads:

@@ -125,6 +125,64 @@ def tensor_parallel_gpt(model, workers=None):
     return apply_tensor_parallel(model, gpt_tp_plan(), workers)
 
 
+def gpt_pipeline(model, workers) -> "PipelinedGPT":
+    """`model` (a distgrad GPT) as pipeline stages, one per worker, in place: the first
+    takes the embeddings and its share of the blocks, the last the rest, the final norm and
+    the LM head (logits (B*T, vocab)); the blocks split as evenly as they go."""
+    from distgrad.distributed.pipelining import PipelineStage
+
+    n = len(workers)
+    if not 1 < n <= len(model.blocks):
+        raise ValueError(f"a GPT of {len(model.blocks)} blocks cannot be cut into {n} stages")
+    bounds = [round(k * len(model.blocks) / n) for k in range(n + 1)]
+    parts = [_GPTStage(model, bounds[k], bounds[k + 1], first=k == 0, last=k == n - 1)
+             for k in range(n)]
+    return PipelinedGPT([PipelineStage(part, k, n, w)
+                         for k, (part, w) in enumerate(zip(parts, workers))])
+
+
+class _GPTStage(distgrad.nn.Module):
+    """Blocks [lo, hi) of a GPT, with its embeddings first or its head last."""
+
+    def __init__(self, model, lo: int, hi: int, first: bool, last: bool):
+        super().__init__()
+        self.first, self.last = first, last
+        if first:
+            self.wte, self.wpe = model.wte, model.wpe
+        self.blocks = distgrad.nn.ModuleList(list(model.blocks)[lo:hi])
+        if last:
+            self.ln_f, self.lm_head = model.ln_f, model.lm_head
+
+    def forward(self, x):
+        if self.first:  # x: token ids (B, T)
+            T = x.shape[1]
+            x = self.wte(x) + self.wpe(distgrad.arange(T, device=self.wpe.weight.device))
+        for block in self.blocks:
+            x = block(x)
+        if self.last:
+            B, T, _ = x.shape
+            x = self.lm_head(self.ln_f(x).reshape(B * T, -1))
+        return x
+
+
+class PipelinedGPT:
+    """A GPT's pipeline stages, and a forward through them for evaluation and sampling
+    (training steps go through a schedule over `stages`)."""
+
+    def __init__(self, stages):
+        self.stages = stages
+
+    def __call__(self, idx):
+        """The logits of `idx` through the stages, in the driver (as the model there)."""
+        x = idx
+        for stage in self.stages:
+            x = stage.submod(x.to(stage.device))
+        return x.to("cpu")
+
+    def parameters(self):
+        return [p for stage in self.stages for p in stage.submod.parameters()]
+
+
 def define_cnn(torch):
     """A small CNN for 8x8 digits: two 3x3 convolutions with max pooling, then a Linear."""
     nn = torch.nn

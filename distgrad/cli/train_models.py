@@ -14,11 +14,12 @@ import numpy as np
 
 import distgrad
 import distgrad.distributed as dist
+from distgrad.distributed.pipelining import ScheduleZeroBubble
 from distgrad.nn import functional as F
 
 from .common import CLIError, describe_workers, start_workers
 from .digits import accuracy, load_digits_split, save_loss_curve, to_numpy
-from .models import CNN, GPT, GPTConfig, tensor_parallel_gpt
+from .models import CNN, GPT, GPTConfig, gpt_pipeline, tensor_parallel_gpt
 from .text_data import VOCAB, decode, encode, load_stdlib_text, random_windows
 
 # Per model: (epochs, batch size, learning rate) when not given on the command line.
@@ -46,7 +47,7 @@ def run_train_model(args) -> int:
         raise CLIError("tqdm is needed for the progress bar: pip install 'distgrad[job]'") from None
     if args.parallel == "dp":  # fail before loading anything
         require_data_parallel()
-    uses_workers = args.parallel in ("dp", "tp")
+    uses_workers = args.parallel in ("dp", "tp", "pp")
     if uses_workers:
         start_workers(args)
     try:
@@ -91,6 +92,14 @@ def _train_gpt(args, tqdm) -> int:
     elif args.parallel == "dp":
         model = data_parallel(model, dist.workers())
         where = f"data-parallel over {', '.join(dist.workers())}"
+    pipeline = None
+    if args.parallel == "pp":
+        model = gpt_pipeline(model, dist.workers())
+        pipeline = ScheduleZeroBubble(model.stages, args.microbatches,
+                                      loss_fn=lambda logits, y: F.cross_entropy(
+                                          logits, y.reshape(-1)))
+        where = (f"pipelined over {', '.join(dist.workers())} (ScheduleZeroBubble, "
+                 f"{args.microbatches} micro-batches; blocks split between the stages)")
     print(f"model: {cfg.n_layer} layers, {cfg.n_head} heads, width {cfg.n_embd}, context "
           f"{cfg.block_size}, {n_params:,} parameters, {where}")
     opt = distgrad.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.1)
@@ -106,10 +115,17 @@ def _train_gpt(args, tqdm) -> int:
         t0 = time.perf_counter()
         for i in range(args.steps_per_epoch):
             x, y = random_windows(train, args.batch_size, cfg.block_size, rng)
-            loss = F.cross_entropy(model(distgrad.from_numpy(x)),
-                                   distgrad.from_numpy(y).reshape(-1))
             opt.zero_grad()
-            loss.backward()
+            if pipeline is None:
+                loss = F.cross_entropy(model(distgrad.from_numpy(x)),
+                                       distgrad.from_numpy(y).reshape(-1))
+                loss.backward()
+            else:  # the batch split into micro-batches; the mean of their losses
+                mb_losses: list = []
+                pipeline.step(distgrad.tensor(x, device=model.stages[0].device),
+                              target=distgrad.tensor(y, device=model.stages[-1].device),
+                              losses=mb_losses, return_outputs=False)
+                loss = distgrad.stack(mb_losses).mean()
             distgrad.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
             sched.step()

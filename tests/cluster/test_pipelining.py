@@ -264,3 +264,31 @@ def test_a_stage_takes_each_input_where_it_uses_it(ray_with_hooks):
     finally:
         held.close()
         started.close()
+
+
+@pytest.mark.parametrize("schedule", [Schedule1F1B, ScheduleZeroBubble])
+def test_the_gpt_as_a_pipeline_gives_the_unsplit_gpts_gradients(backend, schedule):
+    # `train --model gpt --parallel pp`'s stages (embeddings and a block on worker 0, a
+    # block, the norm and the head on worker 1), the batch in two micro-batches.
+    from distgrad.cli.models import GPT, GPTConfig, gpt_pipeline
+
+    F = dg.nn.functional
+    cfg = GPTConfig(vocab_size=11, block_size=5, n_layer=2, n_head=2, n_embd=8)
+    rng = np.random.default_rng(7)
+    x, y = rng.integers(0, 11, (4, 5)), rng.integers(0, 11, (4, 5))
+    dg.manual_seed(0)
+    whole = GPT(cfg)
+    loss = F.cross_entropy(whole(dg.tensor(x)), dg.tensor(y).reshape(-1))
+    loss.backward()
+    dg.manual_seed(0)
+    piped = gpt_pipeline(GPT(cfg), ["worker:0", "worker:1"])
+    losses = []
+    schedule(piped.stages, 2, loss_fn=lambda logits, t: F.cross_entropy(logits, t.reshape(-1))
+             ).step(dg.tensor(x, device="worker:0"), target=dg.tensor(y, device="worker:1"),
+                    losses=losses)
+    assert dg.stack(losses).mean().item() == pytest.approx(loss.item(), rel=1e-6)
+    _close([p.grad.cpu().numpy() for p in piped.parameters()],
+           [p.grad.numpy() for p in whole.parameters()])
+    with dg.no_grad():  # the forward for evaluation and sampling, through the stages
+        np.testing.assert_allclose(piped(dg.tensor(x)).numpy(), whole(dg.tensor(x)).numpy(),
+                                   rtol=1e-5, atol=1e-6)

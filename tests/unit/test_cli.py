@@ -69,6 +69,10 @@ def test_top_level_help_lists_the_commands(capsys):
     (["train", "--max-restarts", "-1"], "--max-restarts: expected a number >= 0, got -1"),
     (["train", "--checkpoint-dir", "/no/such/dir/ckpt"], "directory /no/such/dir does not exist"),
     (["train", "--parallel", "pp", "--sharded"], "cannot be used with --sharded"),
+    (["train", "--model", "cnn", "--parallel", "pp"], "--model cnn has no pipeline plan"),
+    (["train", "--parallel", "pp", "--batch-size", "3"], "smaller than --microbatches 4"),
+    (["train", "--model", "gpt", "--parallel", "pp", "--layers", "1"],
+     "--layers 1 is fewer than --workers 2"),
     (["demo", "--workers", "1"], "needs at least 2 workers"),
     (["demo", "--graph", "graph.txt"], "expected a file name ending in .svg"),
     (["info", "--timeout", "0"], "--timeout: expected a positive number"),
@@ -234,16 +238,18 @@ GPT_TINY = ["--layers", "1", "--heads", "2", "--width", "16", "--context", "8", 
             "--sample-chars", "5"]
 
 
-@pytest.mark.parametrize("parallel", ["none", "tp", "dp"])
+@pytest.mark.parametrize("parallel", ["none", "tp", "dp", "pp"])
 def test_train_gpt_local(tmp_path, capsys, parallel):
     plot = tmp_path / "gpt.png"
+    # (a block per stage, a window per micro-batch)
+    blocks = ["--layers", "2", "--microbatches", "2"] if parallel == "pp" else []
     code, out, err = run(["train", "--model", "gpt", "--parallel", parallel, "--backend",
-                          "local", "--plot", str(plot)] + GPT_TINY, capsys)
+                          "local", "--plot", str(plot)] + GPT_TINY + blocks, capsys)
     assert code == 0, err
     assert "character-level GPT on the standard library's source" in out
     if parallel != "none":
-        kind = "tensor" if parallel == "tp" else "data"
-        assert f"{kind}-parallel over worker:0, worker:1" in out
+        kind = {"tp": "tensor-parallel", "dp": "data-parallel", "pp": "pipelined"}[parallel]
+        assert f"{kind} over worker:0, worker:1" in out
     assert re.search(r"^epoch 1/1: training loss \d+\.\d+, validation loss \d+\.\d+, "
                      r"\d+ tokens/s", out, re.MULTILINE)
     assert re.search(r"^validation loss: \d+\.\d+ ", out, re.MULTILINE)
