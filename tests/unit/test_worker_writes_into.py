@@ -29,6 +29,26 @@ def test_an_update_is_computed_in_the_parameter_memory():
     np.testing.assert_array_equal(w.tensors[1], p + g * np.float32(-0.1))
 
 
+def test_a_big_update_is_computed_in_chunks_with_the_same_values():
+    """Beyond a chunk (ops/math.py _scaled_into), p.add_(g, alpha) and p.sub_(g, alpha)
+    write chunk by chunk: bit for bit numpy's p + g * alpha, in p's memory."""
+    from distgrad.ops.math import _CHUNK
+
+    rng = np.random.default_rng(2)
+    n = 3 * _CHUNK + 5
+    p, g = rng.standard_normal(n).astype(np.float32), rng.standard_normal(n).astype(np.float32)
+    w = Worker(0, node="t")
+    _run(w, [["import", 1, 0], ["import", 2, 1]], p.copy(), g)
+    before = _address(w.tensors[1])
+    _run(w, [["op", "add", [[0, 1], [0, 2]], {"alpha": -0.1}, [3], ["float32"]],
+             ["assign", 1, 3],
+             ["op", "sub", [[0, 1], [0, 2]], {"alpha": 0.3}, [4], ["float32"]],
+             ["assign", 1, 4]])
+    assert _address(w.tensors[1]) == before
+    want = (p + g * np.float32(-0.1)) - g * np.float32(0.3)
+    assert w.tensors[1].tobytes() == want.tobytes()
+
+
 def test_momentum_chain_and_a_strided_destination():
     """mul_ then add_ on a buffer, and sub_ into a transposed view of a base: the base
     holds what numpy's out-of-place results copied in would."""
