@@ -43,10 +43,12 @@ def _product(a, b, bias=None):
     """a·b (+ bias) of two matrices, row-major. For a few rows times a transposed row-major
     matrix (Linear's `w.t()`: a pipeline's micro-batch), OpenBLAS is faster at (bᵀ·aᵀ)ᵀ,
     the weight then a row-major left operand: 64 rows by 1024 features, single thread,
-    about 0.65x the time (at 256 rows it is not, so only up to an eighth of the columns)."""
-    if (a.ndim == 2 and b.ndim == 2 and 8 * a.shape[0] <= b.shape[1] and b.size >= 65536
-            and b.flags.f_contiguous and not b.flags.c_contiguous and a.dtype == b.dtype
-            and a.dtype.kind == "f" and (bias is None or bias.dtype == a.dtype)):
+    about 0.65x the time. Not for more rows: at 256 by 1024, or 256 and 512 by 4096, it is
+    slower (up to 1.1x), so at most 128 rows and an eighth of the columns."""
+    if (a.ndim == 2 and b.ndim == 2 and a.shape[0] <= 128 and 8 * a.shape[0] <= b.shape[1]
+            and b.size >= 65536 and b.flags.f_contiguous and not b.flags.c_contiguous
+            and a.dtype == b.dtype and a.dtype.kind == "f"
+            and (bias is None or bias.dtype == a.dtype)):
         flipped = np.matmul(b.T, a.T).T
         out = np.empty(flipped.shape, flipped.dtype)
         if bias is None:
