@@ -119,8 +119,10 @@ def _stacked_rows(nodes, p_only):
     for slot, (child, _) in zip(first._slots, first.next_functions):
         needs[slot] = child is not None and child in p_only
     rows = first.op.stack_rows(needs, [m[0] if m else () for m in first._metas])
-    if rows is None or any(n._slots != first._slots for n in nodes):
-        return None
+    if rows is None or any(n._slots != first._slots or [
+            m for i, m in enumerate(n._metas) if i not in rows] != [
+            m for i, m in enumerate(first._metas) if i not in rows] for n in nodes):
+        return None  # (only the stacked inputs may differ, in their rows)
     for k, slot in enumerate(first._slots):  # the sum goes on through the first node's edge
         if needs[slot] and not _same_map([n.next_functions[k] for n in nodes]):
             return None
