@@ -7,6 +7,9 @@ gradients to the stages that made those inputs.
 """
 from __future__ import annotations
 
+import functools
+import operator
+
 from ...autograd import grad_mode
 from ...autograd.split_backward import backward_input, run_together
 from ...tensor import Tensor
@@ -112,7 +115,7 @@ class PipelineStage:
                 takes = arrived.get(k)
                 if takes and out._requires_grad:
                     outputs.append(out)
-                    grads.append(_sum(take() for take in takes))
+                    grads.append(functools.reduce(operator.add, (take() for take in takes)))
         inputs, origins = [], []
         for a, o in zip(self._inputs.pop(mb), self._origins.pop(mb)):
             if o is not None and isinstance(a, Tensor) and a._requires_grad:
@@ -166,12 +169,6 @@ def _send_leaf(t, device):
         return x
     return leaf
 
-
-def _sum(grads):
-    total = None
-    for g in grads:
-        total = g if total is None else total + g
-    return total
 
 
 def _full_like_scalar(loss, value: float):
