@@ -309,8 +309,9 @@ class Program:
                 continue
             instrs = [ins for run in self.runs[k] for ins in run]
             ordered, cut = _early_first(instrs, scalars)
-            if cut is None or cut >= len(ordered):
-                continue
+            if cut is None or cut >= len(ordered) or any(
+                    scalars & _touched(ins) for ins in ordered[cut:]):
+                continue  # (the first message hands the outputs over: the rest must not use them)
             self.runs[k] = [ordered[:cut], ordered[cut:]]
             self.cuts[k] = (1, scalars)
             self.order = [(i, r) for i, r in self.order if i != k] + [(k, 0), (k, 1)]
@@ -388,6 +389,16 @@ def _must_follow(prev, touched: set, memory: set, root: dict) -> bool:
     if code in ("op", "import", "recv", "read", "export", "send"):
         return bool(touched & (set(_reads(prev)) | set(_makes(prev))))
     return True  # anything else: stay after it
+
+
+def _touched(ins) -> set:
+    """Every tensor id an instruction names."""
+    code = ins[0]
+    if code == "free":
+        return set(ins[1])
+    if code == "node":
+        return set(ins[2])
+    return set(_reads(ins)) | set(_makes(ins))
 
 
 def _stretches(order):

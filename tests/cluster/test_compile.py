@@ -640,3 +640,29 @@ def test_an_op_failing_inside_a_replay_fails_as_it_does_eagerly(backend):
     assert "out of bounds" in errors[0] and "'index' on worker:0" in errors[0]
     assert other == eager_other == [1.0, 1.0, 1.0]
     assert float(dg.ones(2, device="worker:0").sum().item()) == 2.0
+
+
+def test_a_loss_the_rest_of_the_step_reads_is_not_sent_back_early(backend):
+    # After its update the step adds its loss into a running total it keeps: the loss's
+    # worker keeps its part in one message (the first would hand the loss over before the
+    # rest read it), and the replays match the eager calls.
+    def make():
+        layers, opt = _model()
+        total = dg.zeros((), device="worker:1")
+
+        def step(x, y):
+            opt.zero_grad()
+            loss = F.mse_loss(_forward(layers, x), y)
+            loss.backward()
+            opt.step()
+            total.add_(loss.detach())
+            return loss
+        return layers, total, step
+
+    (la, ta, eager), (lb, tb, stepped) = make(), make()
+    compiled = dg.compile(stepped)
+    for x, y in _batches(5):
+        assert _np(compiled(x, y)).tobytes() == _np(eager(x, y)).tobytes()
+    assert compiled.stats()["replayed"] == 3
+    assert _np(tb).tobytes() == _np(ta).tobytes()
+    _same_params(la, lb)
