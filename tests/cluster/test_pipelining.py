@@ -292,3 +292,36 @@ def test_the_gpt_as_a_pipeline_gives_the_unsplit_gpts_gradients(backend, schedul
     with dg.no_grad():  # the forward for evaluation and sampling, through the stages
         np.testing.assert_allclose(piped(dg.tensor(x)).numpy(), whole(dg.tensor(x)).numpy(),
                                    rtol=1e-5, atol=1e-6)
+
+
+class _TiedHalf:
+    """A block whose second product uses a view of its first weight (w[:, :WIDTH] again)
+    and an in-place ReLU between: the weight gradients of several micro-batches, stacked,
+    must still sum the two uses and see the ReLU's saved mask."""
+
+    @staticmethod
+    def make(lib, seed):
+        class Block(lib.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.lin = _linear(lib, seed)
+                self.act = lib.nn.ReLU(inplace=True)
+
+            def forward(self, x):
+                h = self.act(self.lin(x))
+                return h @ self.lin.weight[:, :WIDTH].t() + x
+        return Block()
+
+
+@pytest.mark.parametrize("schedule", [Schedule1F1B, ScheduleZeroBubble])
+def test_views_and_in_place_ops_inside_stages(backend, schedule):
+    x, y = _arr(7, WIDTH, seed=80), _arr(7, WIDTH, seed=81)  # 3 micro-batches: 3, 2, 2 rows
+    tblocks = [_TiedHalf.make(torch, 1), _TiedHalf.make(torch, 2)]
+    tout = tblocks[1](tblocks[0](torch.from_numpy(x)))
+    chunks = [slice(0, 3), slice(3, 5), slice(5, 7)]
+    (sum(torch.nn.functional.mse_loss(tout[c], torch.from_numpy(y[c])) for c in chunks) / 3
+     ).backward()
+    blocks = [_TiedHalf.make(dg, 1), _TiedHalf.make(dg, 2)]
+    schedule(_stages(blocks, ["worker:0", "worker:1"]), 3, loss_fn=dg.nn.functional.mse_loss
+             ).step(dg.tensor(x, device="worker:0"), target=dg.tensor(y, device="worker:1"))
+    _close(_grads(blocks), _grads(tblocks))
