@@ -354,8 +354,9 @@ def print_table(result: dict, out=sys.stdout) -> None:
             notes.append(f"processes outside the bench: {max(outside):.1f}% of a core at most")
         if notes:
             print(f"{size:<4} ({'; '.join(notes)})", file=out)
-        bubbles = [f"{n} {rows[n]['bubble_fraction']:.2f} ({rows[n]['theoretical_bubble_fraction']:.2f})"
-                   for n in SYSTEMS if rows.get(n, {}).get("bubble_fraction") is not None]
+        bubbles = [f"{n} {r['bubble_fraction']:.2f} ({r['theoretical_bubble_fraction']:.2f})"
+                   for n, r in ((n, rows.get(n, {})) for n in SYSTEMS)
+                   if r.get("bubble_fraction") is not None]
         if bubbles:
             print(f"{size:<4} (bubble, measured (schedule's theory): {', '.join(bubbles)})",
                   file=out)

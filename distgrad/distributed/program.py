@@ -366,7 +366,7 @@ def _early_first(instrs, wanted: set):
         if i not in need:
             out.append(ins)
             continue
-        touched = set(_reads(ins)) | set(ins[4])
+        touched = _touched(ins)
         memory = {root.get(t, t) for t in touched}
         at = len(out)
         while at > 0 and not _must_follow(out[at - 1], touched, memory, root):
@@ -379,26 +379,22 @@ def _early_first(instrs, wanted: set):
 def _must_follow(prev, touched: set, memory: set, root: dict) -> bool:
     code = prev[0]
     if code == "assign":
-        return root.get(prev[1], prev[1]) in memory or bool(touched & {prev[1], prev[2]})
-    if code == "free":
-        return bool(touched & set(prev[1]))
-    if code == "node":
-        return bool(touched & set(prev[2]))
+        return root.get(prev[1], prev[1]) in memory or bool(touched & _touched(prev))
     if code == "free_node":  # (a graph node's record on the worker: no tensor)
         return False
-    if code in ("op", "import", "recv", "read", "export", "send"):
-        return bool(touched & (set(_reads(prev)) | set(_makes(prev))))
+    if code in ("op", "import", "recv", "read", "export", "send", "free", "node"):
+        return bool(touched & _touched(prev))
     return True  # anything else: stay after it
 
 
 def _touched(ins) -> set:
-    """Every tensor id an instruction names."""
+    """Every tensor id an instruction names (reads, makes, frees or saves)."""
     code = ins[0]
     if code == "free":
         return set(ins[1])
     if code == "node":
         return set(ins[2])
-    return set(_reads(ins)) | set(_makes(ins))
+    return set(coordinator._ids_of(ins))
 
 
 def _stretches(order):

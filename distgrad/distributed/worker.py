@@ -478,8 +478,8 @@ class Worker:
         """Runs lo..hi-1 of a program distgrad.compile recorded (they ran here once, on
         tensors of these shapes): the first binds this call's inputs to the ids the program
         reads them by, each hands the outputs in `moves` over to fresh ids, and the last
-        lets go of the bound ones. Sends and receives take keys of this replay (`gen`), so a peer's next
-        replay never meets this one's tensors."""
+        lets go of the bound ones. Sends and receives take keys of this replay (`gen`), so
+        a peer's next replay never meets this one's tensors."""
         tensors, segments = self.tensors, self.programs[pid]
         if lo == 0:
             for placeholder, tid in binds:

@@ -69,7 +69,8 @@ def test_table_json_has_every_figure(tmp_path):
         assert rows[name]["median_ms"] is not None or rows[name]["status"].startswith(
             "not available: "), rows[name]
     # The pipeline rows: the workers' idle share beside the schedule's theory.
-    for name in ("distgrad_pp", "distgrad_pp_zb", "distgrad_pp_compiled", "distgrad_pp_zb_compiled"):
+    for name in ("distgrad_pp", "distgrad_pp_zb", "distgrad_pp_compiled",
+                 "distgrad_pp_zb_compiled"):
         assert 0.0 <= rows[name]["bubble_fraction"] < 1.0, rows[name]
         assert rows[name]["theoretical_bubble_fraction"] == pytest.approx(
             0.2 if "zb" not in name else 1 / 13)
