@@ -42,9 +42,26 @@ def test_zero_bubble_defers_weight_gradients_into_the_bubble(p, m):
     workers = [f"w{s}" for s in range(p)]
     zb = make_plan("zero_bubble", m, workers, _chain(p))
     assert zb.bubble_fraction < (p - 1) / (m + p - 1)
-    first = _orders(zb)["w0"]
-    # stage 0's first weight gradient waits until after a later input gradient
-    assert first.index("0W0") > first.index("0B1")
+    last = _orders(zb)[f"w{p - 1}"]
+    # the last stage runs every input gradient before its first weight gradient
+    assert last.index(f"{p - 1}W0") > last.index(f"{p - 1}B{m - 1}")
+
+
+@pytest.mark.parametrize("policy,extra", [("1f1b", 0), ("zero_bubble", 1)])
+@pytest.mark.parametrize("p,m", [(2, 4), (3, 6), (4, 8), (4, 2)])
+def test_micro_batches_in_flight_per_stage(policy, extra, p, m):
+    # 1F1B keeps at most p - s forwards of stage s ahead of its backwards; zero bubble one
+    # more, run only when the worker would wait otherwise.
+    plan = make_plan(policy, m, [f"w{s}" for s in range(p)], _chain(p))
+    most = []
+    for s in range(p):
+        in_flight, most_s = 0, 0
+        for a in plan.per_worker()[f"w{s}"]:
+            in_flight += {"F": 1, "B": -1, "W": 0}[a.kind]
+            most_s = max(most_s, in_flight)
+        most.append(most_s)
+    assert all(k <= min(m, p - s + extra) for s, k in enumerate(most)), most
+    assert most[0] == min(m, p + extra)  # the first stage waits longest for its first B
 
 
 @pytest.mark.parametrize("policy", ["gpipe", "1f1b", "zero_bubble"])
@@ -71,16 +88,17 @@ def test_forward_only_plan():
     assert [repr(a) for a in plan.actions] == "0F0 0F1 1F0 0F2 1F1 1F2".split()
 
 
-def test_zero_bubble_first_stage_runs_its_ready_weight_parts_together_before_its_last_b():
-    # The first stage's input gradients go to no stage: while it waits for its last one,
-    # it runs the weight parts it has (one group, stacked), leaving one micro-batch's for
-    # after; the last stage keeps its own for the end. The makespan is zero bubble's.
+def test_zero_bubble_first_stage_fills_its_waits():
+    # The first stage's input gradients go to no stage. While it waits for its first one,
+    # it runs a forward more than 1F1B would (0F2); while it waits for its last one, the
+    # weight parts it has (one group, stacked), leaving one micro-batch's for after. The
+    # last stage keeps its own for the end. The makespan is zero bubble's.
     from distgrad.distributed.pipelining.schedules import _with_weights_together
 
     plan = make_plan("zero_bubble", 4, ["w0", "w1"], _chain(2))
     assert _orders(plan) == {
-        "w0": "0F0 0F1 0B0 0F2 0B1 0F3 0B2 0W0 0W1 0W2 0B3 0W3".split(),
+        "w0": "0F0 0F1 0F2 0B0 0W0 0B1 0F3 0B2 0W1 0W2 0B3 0W3".split(),
         "w1": "1F0 1B0 1F1 1B1 1F2 1B2 1F3 1B3 1W0 1W1 1W2 1W3".split()}
     assert plan.makespan == 13
     weights = [a for a in _with_weights_together(plan) if a[0] == "W"]
-    assert weights == [("W", 0, [0, 1, 2]), ("W", 1, [0, 1, 2, 3]), ("W", 0, [3])]
+    assert weights == [("W", 0, [0]), ("W", 0, [1, 2]), ("W", 1, [0, 1, 2, 3]), ("W", 0, [3])]

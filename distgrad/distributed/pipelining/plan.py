@@ -90,13 +90,23 @@ def make_plan(policy: str, n_microbatches: int, workers: list, sources: list,
         b = _first(ready("B", s, now) for s in reversed(stages))  # backward first
         if b is not None:
             return b
-        for s in stages:  # 1F1B's warm-up: at most p - s micro-batches in flight per stage
-            if nxt["F"][s] - nxt["B"][s] < min(m, p - s):
+        f = forward(stages, now)
+        if f is not None or not split:
+            return f
+        # Zero bubble: weight gradients fill the time the worker would wait; with none
+        # ready, one forward more than 1F1B allows (one micro-batch's activations more, as
+        # ZB-H2's longer warm-up): a first stage would otherwise wait for its first B, which
+        # waits on every later stage.
+        w = _first(ready("W", s, now) for s in stages if pending_w[s])
+        return w if w is not None else forward(stages, now, extra=1)
+
+    def forward(stages, now, extra=0):
+        """1F1B's warm-up: at most p - s (+ extra) micro-batches in flight on stage s."""
+        for s in stages:
+            if nxt["F"][s] - nxt["B"][s] < min(m, p - s + extra):
                 f = ready("F", s, now)
                 if f is not None:
                     return f
-        if split:  # weight gradients fill the time the worker would wait
-            return _first(ready("W", s, now) for s in stages if pending_w[s])
         return None
 
     by_worker: dict = {}

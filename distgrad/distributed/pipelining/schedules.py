@@ -154,7 +154,9 @@ class Schedule1F1B(_PipelineSchedule):
 
 class ScheduleZeroBubble(_PipelineSchedule):
     """1F1B with each backward split: the input-gradient part goes first (and on to the
-    previous stage at once), the weight-gradient part runs when the worker would wait."""
+    previous stage at once), the weight-gradient part runs when the worker would wait; with
+    none ready, a stage runs one forward more than 1F1B allows (num_stages - s + 1
+    micro-batches in flight at most: one micro-batch's activations more)."""
 
     _policy = "zero_bubble"
 
