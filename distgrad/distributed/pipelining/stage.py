@@ -170,7 +170,6 @@ def _send_leaf(t, device):
     return leaf
 
 
-
 def _full_like_scalar(loss, value: float):
     from ...creation import full
 
