@@ -135,7 +135,7 @@ def test_skip_connection_from_stage_0_to_stage_2(backend, schedule):
     x, y = _arr(6, WIDTH, seed=90), _arr(6, WIDTH, seed=91)
     tb = _blocks(torch, 3)
     h0 = tb[0](torch.from_numpy(x))
-    out = tb[2](h0) + tb[1](h0) * 0 if False else tb[2](tb[1](h0)) + h0
+    out = tb[2](tb[1](h0)) + h0
     torch.nn.functional.mse_loss(out, torch.from_numpy(y)).backward()
 
     db = _blocks(dg, 3)
@@ -153,6 +153,87 @@ def test_skip_connection_from_stage_0_to_stage_2(backend, schedule):
     sched = schedule(stages, 3, loss_fn=dg.nn.functional.mse_loss)
     sched.step(dg.tensor(x, device="worker:0"), target=dg.tensor(y, device="worker:0"))
     _close(_grads(db), _grads(tb))
+
+
+@pytest.mark.parametrize("schedule", SCHEDULES)
+def test_eval_runs_the_forwards_only(backend, schedule):
+    # PyTorch's `schedule.eval`: the outputs and the micro-batches' losses, no gradient.
+    x, y = _arr(8, WIDTH, seed=52), _arr(8, WIDTH, seed=53)
+    tout = torch.nn.Sequential(*_blocks(torch, 2))(torch.from_numpy(x)).detach()
+    blocks = _blocks(dg, 2)
+    sched = schedule(_stages(blocks, ["worker:0", "worker:1"]), 4,
+                     loss_fn=dg.nn.functional.mse_loss)
+    xd, yd = dg.tensor(x, device="worker:0"), dg.tensor(y, device="worker:1")
+    for grad_mode in (dg.enable_grad, dg.no_grad):
+        losses = []
+        with grad_mode():
+            out = sched.eval(xd, target=yd, losses=losses)
+        np.testing.assert_allclose(out.cpu().numpy(), tout.numpy(), rtol=1e-5, atol=1e-6)
+        want = [torch.nn.functional.mse_loss(tout[i:i + 2], torch.from_numpy(y[i:i + 2]))
+                for i in range(0, 8, 2)]
+        np.testing.assert_allclose([l.item() for l in losses], want, rtol=1e-5)
+        assert all(q.grad is None for b in blocks for q in b.parameters())
+    np.testing.assert_allclose(sched.eval(xd).cpu().numpy(), tout.numpy(), rtol=1e-5,
+                               atol=1e-6)
+    with pytest.raises(RuntimeError, match="Expecting 4 losses but got 0"):
+        sched.eval(xd, losses=[])
+    sched.step(xd, target=yd)  # and the training step after it still has its backward
+    assert all(q.grad is not None for b in blocks for q in b.parameters())
+
+
+def _gated(lib, seed):
+    """Linear + Tanh whose forward takes keywords: a per-row `mask` tensor and a `gain`."""
+    class Gated(lib.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = _linear(lib, seed)
+
+        def forward(self, h, mask=None, gain=1.0):
+            h = lib.tanh(self.lin(h)) * gain
+            return h * mask if mask is not None else h
+    return Gated()
+
+
+def _weighted_mse(out, target, weight=1.0):
+    return ((out - target) ** 2).mean() * weight
+
+
+@pytest.mark.parametrize("schedule", SCHEDULES)
+def test_keyword_arguments_go_to_the_stages_that_take_them(backend, schedule):
+    # step(x, mask=..., gain=...): the tensor split per micro-batch as the positional
+    # arguments are, the float given whole; each stage gets the keywords its forward takes
+    # (the second stage takes `mask` only). loss_kwargs go to the loss.
+    x, y, mask = _arr(8, WIDTH, seed=54), _arr(8, WIDTH, seed=55), _arr(8, 1, seed=56)
+    t0, t1 = _gated(torch, 3), _linear(torch, 4)
+
+    class TorchSecond(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = t1
+
+        def forward(self, h, mask):
+            return self.lin(h) * mask
+    tsecond = TorchSecond()
+    tx, ty, tm = (torch.from_numpy(a) for a in (x, y, mask))
+    chunks = zip(*(torch.tensor_split(a, 4) for a in (tx, ty, tm)))
+    (sum(_weighted_mse(tsecond(t0(a, mask=m, gain=0.5), mask=m), b, weight=3.0)
+         for a, b, m in chunks) / 4).backward()
+
+    class Second(dg.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = _linear(dg, 4)
+
+        def forward(self, h, mask):
+            return self.lin(h) * mask
+    d0, d1 = _gated(dg, 3), Second()
+    sched = schedule(_stages([d0, d1], ["worker:0", "worker:1"]), 4, loss_fn=_weighted_mse)
+    losses = []
+    sched.step(dg.tensor(x, device="worker:0"), target=dg.tensor(y, device="worker:1"),
+               losses=losses, loss_kwargs={"weight": 3.0}, mask=dg.tensor(mask), gain=0.5)
+    _close(_grads([d0, d1]), _grads([t0, tsecond]))
+    with pytest.raises(TypeError, match="unexpected keyword argument 'masks'"):
+        sched.step(dg.tensor(x), target=dg.tensor(y), masks=dg.tensor(mask))
 
 
 def test_several_stages_per_worker(backend):

@@ -14,6 +14,8 @@ a loss that averages): for an even split, the step's gradients are the whole bat
 """
 from __future__ import annotations
 
+import inspect
+
 from ...autograd import grad_mode
 from ...tensor import Tensor
 from .. import runtime
@@ -47,6 +49,7 @@ class _PipelineSchedule:
         self._plan = make_plan(self._policy, n_microbatches, [s.device for s in stages],
                                [s.sources for s in stages], backward=self._has_backward)
         self._actions = _with_weights_together(self._plan)
+        self._forward_actions = None  # eval's (made when first asked for)
 
     @property
     def pipeline_order(self) -> dict:
@@ -59,28 +62,53 @@ class _PipelineSchedule:
         """The workers' idle share of the step if every action took the same time."""
         return self._plan.bubble_fraction
 
-    def step(self, *args, target=None, losses=None, return_outputs: bool = True):
-        """One step on the whole batch `args` (split on dim 0 into n_microbatches), with
-        `target` for the loss; the per-micro-batch losses go into `losses` (a list); returns
-        the last stage's output for the whole batch (on its worker)."""
+    def step(self, *args, target=None, losses=None, return_outputs: bool = True,
+             loss_kwargs=None, **kwargs):
+        """One step on the whole batch `args` and `kwargs` (each tensor split on dim 0 into
+        n_microbatches, anything else given whole to each), with `target` for the loss
+        (`loss_fn(output, target, **loss_kwargs)`); the per-micro-batch losses go into
+        `losses` (a list); returns the last stage's output for the whole batch (on its
+        worker). A keyword argument goes to every stage whose forward takes it (PyTorch
+        gives each rank's stage the keywords of that rank's `step` call)."""
         n = self._n_microbatches
         with hold_runs(runtime.current().queues):
             arg_mbs = [tuple(a) for a in zip(*[_split(a, n) for a in args])] if args else \
                 [()] * n
+            kwarg_mbs = [dict(zip(kwargs, vs)) for vs in zip(*[_split(v, n) for v in
+                                                             kwargs.values()])] \
+                if kwargs else None
             target_mbs = _split(target, n) if target is not None else None
-            outs = self.step_microbatches(arg_mbs, target_mbs, losses, return_outputs)
-            del arg_mbs, target_mbs  # (inside: their frees go with the step's runs)
+            outs = self.step_microbatches(arg_mbs, target_mbs, losses, return_outputs,
+                                          kwarg_mbs=kwarg_mbs, loss_kwargs=loss_kwargs)
+            del arg_mbs, kwarg_mbs, target_mbs  # (inside: their frees go with the step's runs)
             return _merge(outs) if return_outputs else None
 
+    def eval(self, *args, target=None, losses=None, **kwargs):
+        """`step` with forwards only (validation): the losses are computed when the
+        schedule has a loss_fn and a target is given; no gradient is made."""
+        if self._forward_actions is None:
+            plan = make_plan(self._policy, self._n_microbatches,
+                             [s.device for s in self._stages],
+                             [s.sources for s in self._stages], backward=False)
+            self._forward_actions = _with_weights_together(plan)
+        saved = self._has_backward, self._actions
+        self._has_backward, self._actions = False, self._forward_actions
+        try:
+            return self.step(*args, target=target, losses=losses, **kwargs)
+        finally:
+            self._has_backward, self._actions = saved
+
     def step_microbatches(self, arg_mbs, target_mbs=None, losses=None,
-                          return_outputs: bool = True):
+                          return_outputs: bool = True, kwarg_mbs=None, loss_kwargs=None):
         """One step on micro-batches given one by one (any shapes: nothing is declared
         up front, each is recorded as it is): arg_mbs[i] is micro-batch i's tuple of
-        arguments, target_mbs[i] its target. Returns the last stage's output per
-        micro-batch."""
+        arguments, kwarg_mbs[i] its keyword arguments, target_mbs[i] its target. Returns
+        the last stage's output per micro-batch."""
         n = self._n_microbatches
         if len(arg_mbs) != n:
             raise ValueError(f"Expecting {n} arg_mbs but got {len(arg_mbs)}")
+        if kwarg_mbs is not None and len(kwarg_mbs) != n:
+            raise ValueError(f"Expecting {n} kwarg_mbs but got {len(kwarg_mbs)}")
         if self._has_backward:
             if not grad_mode.is_grad_enabled():
                 raise RuntimeError("step() requires gradients to be enabled for backward "
@@ -91,7 +119,12 @@ class _PipelineSchedule:
                                    f"{None if target_mbs is None else len(target_mbs)}")
         if losses is not None and not isinstance(losses, list):
             raise TypeError(f"losses must be a list but got a {type(losses)}")
+        with_loss = self._loss_fn is not None and target_mbs is not None
+        if losses is not None and not with_loss:
+            # (PyTorch's words: its losses come from a loss_fn and a target)
+            raise RuntimeError(f"Expecting {n} losses but got 0")
         stages = self._stages
+        keywords = _keywords_per_stage(stages, kwarg_mbs[0] if kwarg_mbs else {})
         for s in stages:
             s.clear_runtime_states()
         scale = 1.0 / n if self.scale_grads else 1.0
@@ -102,9 +135,11 @@ class _PipelineSchedule:
             for kind, s, mbs in self._actions:
                 stage = stages[s]
                 if kind == "F":
-                    stage.forward_one_chunk(mbs, arg_mbs[mbs] if stage.is_first else (), stages)
-                    if stage.is_last and self._has_backward:
-                        stage.compute_loss(mbs, self._loss_fn, target_mbs[mbs])
+                    kwargs = {k: kwarg_mbs[mbs][k] for k in keywords[s]}
+                    stage.forward_one_chunk(mbs, arg_mbs[mbs] if stage.is_first else (), stages,
+                                            kwargs)
+                    if stage.is_last and with_loss:
+                        stage.compute_loss(mbs, self._loss_fn, target_mbs[mbs], loss_kwargs)
                 elif kind == "B":
                     stage.backward_input_one_chunk(mbs, stages, scale)
                 else:
@@ -185,6 +220,26 @@ def _with_weights_together(plan) -> list:
             out.append((a.kind, a.stage, a.mb))
         elif group_of[a] is not None:
             out.append(("W", a.stage, group_of[a]))
+    return out
+
+
+def _keywords_per_stage(stages, kwargs: dict) -> list:
+    """Per stage, the names in `kwargs` its submodule's forward takes (a name no stage
+    takes is an error, as an unexpected keyword is)."""
+    out, taken = [], set()
+    for stage in stages:
+        params = inspect.signature(stage.submod.forward).parameters.values()
+        if any(p.kind is p.VAR_KEYWORD for p in params):
+            names = list(kwargs)
+        else:
+            names = [k for k in kwargs if any(p.name == k and p.kind in (
+                p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) for p in params)]
+        out.append(names)
+        taken.update(names)
+    for k in kwargs:
+        if k not in taken:
+            raise TypeError(f"forward() got an unexpected keyword argument '{k}' (no stage's "
+                            "forward takes it)")
     return out
 
 

@@ -73,9 +73,10 @@ class PipelineStage:
     # right after the ops that make the tensor in its worker's run, not after whatever that
     # worker is given next (the 1F1B forward of the next micro-batch, say).
 
-    def forward_one_chunk(self, mb: int, args: tuple, stages: list) -> tuple:
+    def forward_one_chunk(self, mb: int, args: tuple, stages: list, kwargs=None) -> tuple:
         """Forward of micro-batch `mb`: `args` for the first stage; otherwise the outputs
-        of the source stages, which arrived as leaves on this device."""
+        of the source stages, which arrived as leaves on this device; `kwargs` (this
+        micro-batch's keyword arguments for this stage) moved to this device."""
         if self.is_first:
             inputs = [_to(a, self.device) for a in args]
             origins = [None] * len(inputs)
@@ -86,7 +87,8 @@ class PipelineStage:
                 for k, take in enumerate(arrived[src]):
                     inputs.append(take())
                     origins.append((src, k))
-        out = self.submod(*inputs)
+        kwargs = {k: _to(v, self.device) for k, v in (kwargs or {}).items()}
+        out = self.submod(*inputs, **kwargs)
         outs = tuple(out) if isinstance(out, (tuple, list)) else (out,)
         self._inputs[mb], self._origins[mb], self._outputs[mb] = inputs, origins, outs
         for stage in stages:
@@ -95,9 +97,10 @@ class PipelineStage:
                     _send_leaf(o, stage.device) for o in outs]
         return outs
 
-    def compute_loss(self, mb: int, loss_fn, target) -> Tensor:
+    def compute_loss(self, mb: int, loss_fn, target, loss_kwargs=None) -> Tensor:
         outs = self._outputs[mb]
-        loss = loss_fn(outs[0] if len(outs) == 1 else outs, _to(target, self.device))
+        loss = loss_fn(outs[0] if len(outs) == 1 else outs, _to(target, self.device),
+                       **(loss_kwargs or {}))
         self._losses[mb] = loss
         return loss
 
