@@ -72,8 +72,10 @@ def test_even_split_gradients_equal_the_unsplit_model(backend, schedule):
     dg.nn.functional.mse_loss(ublocks[1](h), dg.tensor(y, device="worker:1")).backward()
 
     blocks = _blocks(dg, 2)
-    sched = schedule(_stages(blocks, ["worker:0", "worker:1"]), 4,
-                     loss_fn=dg.nn.functional.mse_loss)
+    example = dg.zeros(2, WIDTH)  # PyTorch's shape hints: taken, not needed
+    stages = [PipelineStage(blocks[0], 0, 2, "worker:0", input_args=example),
+              PipelineStage(blocks[1], 1, 2, "worker:1", example, example)]
+    sched = schedule(stages, 4, loss_fn=dg.nn.functional.mse_loss)
     losses = []
     out = sched.step(dg.tensor(x, device="worker:0"), target=dg.tensor(y, device="worker:1"),
                      losses=losses)
@@ -283,6 +285,8 @@ def test_schedule_errors(backend):
         Schedule1F1B(stages[:1], 2, loss_fn=dg.nn.functional.mse_loss)
     with pytest.raises(ValueError, match="out of range"):
         PipelineStage(blocks[0], 2, 2, "worker:0")
+    with pytest.raises(ValueError, match="group must be None"):
+        PipelineStage(blocks[0], 0, 2, "worker:0", group=object())
     sched = Schedule1F1B(stages, 2, loss_fn=dg.nn.functional.mse_loss)
     with dg.no_grad(), pytest.raises(RuntimeError, match="requires gradients to be enabled"):
         sched.step(dg.tensor(_arr(4, WIDTH)), target=dg.tensor(_arr(4, WIDTH)))

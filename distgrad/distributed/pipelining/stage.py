@@ -24,10 +24,18 @@ class PipelineStage:
     this one, worker to worker, and whose gradients go straight back: a skip connection
     that the stages between need not carry).
 
+    PyTorch's example tensors (`input_args`, `output_args`, `output_grads`, `input_grads`)
+    are taken and not needed: a stage's shapes are whatever each micro-batch brings.
+
     >>> stages = [PipelineStage(block0, 0, 2, "worker:0"), PipelineStage(block1, 1, 2, "worker:1")]
     """
 
-    def __init__(self, submodule, stage_index: int, num_stages: int, device, skip_from=()):
+    def __init__(self, submodule, stage_index: int, num_stages: int, device, input_args=None,
+                 output_args=None, output_grads=None, input_grads=None, group=None, *,
+                 skip_from=()):
+        if group is not None:
+            raise ValueError("PipelineStage: group must be None (stages talk worker to worker "
+                             "over the runtime's channels, not over a process group)")
         if not 0 <= stage_index < num_stages:
             raise ValueError(f"Stage index {stage_index} is out of range of {num_stages}")
         skip_from = tuple(skip_from)
