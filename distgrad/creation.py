@@ -109,6 +109,10 @@ def _infer_array(data, dtype):
     elif isinstance(data, numbers.Real):  # float64 first: tensor(0.1, dtype=float64) is exact
         arr = np.array(data, dtype=np.float64 if dtype is not None else
                        dtypes.get_default_dtype().np)
+    elif isinstance(data, numbers.Complex):  # (refused below: there is no complex dtype)
+        if dtype is not None:
+            raise TypeError("must be real number, not complex")
+        arr = np.array(data)
     else:
         _check_scalar(data)
     if dtype is not None:

@@ -300,6 +300,11 @@ defop("index_put", _put_forward, _put_rule, _put_vjp, node=_put_name,
 
 
 def setitem(x, key, value):
+    if not (_is_tensor(value) or isinstance(value, (bool, int, float, complex))):
+        kind = type(value)
+        name = kind.__qualname__ if kind.__module__ == "builtins" else \
+            f"{kind.__module__}.{kind.__qualname__}"
+        raise TypeError(f"can't assign a {name} to a {x.type()}")
     if not _key_makes_view(key, x.shape):  # a write to x itself (torch: x.copy_(value))
         x._check_write_to_stale_view()
     if x._requires_grad and x.grad_fn is None and grad_mode.is_grad_enabled():
@@ -313,6 +318,10 @@ def setitem(x, key, value):
         return getitem(x, key).copy_(value)
     if any(_is_bool_scalar(item) and not bool(item) for item in items):
         return _write_nothing(x, key, items, value)
+    whole = key if isinstance(key, tuple) else (key,)
+    if all(i is Ellipsis or isinstance(i, slice) for i in whole) and \
+            not _key_makes_view(key, x.shape):
+        return _write_whole(x, value)
     k, tensors = [], []
     squeeze_ints = []  # positions in `k` of int indices (each drops a dim in torch)
     dim = 0
@@ -353,6 +362,26 @@ def setitem(x, key, value):
                              if len(target) - len(squeeze_ints) >= value.ndim else value.shape)
         value = value.reshape(target) if value.numel() == int(np.prod(target)) else value
     x._inplace(call("index_put", x, value, *tensors, key=k))
+
+
+def _write_whole(x, value):
+    """x[key] = value for a key that selects all of x: as torch, a write to x itself (its
+    copy_to: fill_ from a 0-dim value on the driver, else copy_), not through a view, so
+    x's old value gets no gradient at all rather than a zero one."""
+    if not _is_tensor(value):  # (torch's valueToTensor: a 0-dim tensor of x's dtype)
+        from ..creation import tensor
+
+        if isinstance(value, complex):  # (no complex dtypes here) a real value is kept
+            if value.imag and x.dtype is not dtypes.bool_:
+                raise RuntimeError(f"value cannot be converted to type {x.dtype.c_name} "
+                                   "without overflow")
+            value = bool(value) if x.dtype is dtypes.bool_ else value.real
+        value = tensor(value, dtype=x.dtype)
+    if tuple(value.shape) == tuple(x.shape):
+        return x.copy_(value)
+    if value.ndim == 0 and value.device_str == "cpu":
+        return x.fill_(value)
+    return x.copy_(_strip_leading_ones(value))
 
 
 def _strip_leading_ones(value):

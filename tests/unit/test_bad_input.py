@@ -162,6 +162,9 @@ CASES = {
     ("dtype", "requires_grad bool ones"): lambda E: E.ones(2, dtype=E.t.bool, requires_grad=True),
     ("dtype", "float into int in place"): lambda E: E.tensor([1, 2]).add_(0.5),
     ("dtype", "item of many"): lambda E: E.ones(2).item(),
+    ("dtype", "complex into a real dtype"): lambda E: E.tensor(3 + 0j, dtype=E.t.float32),
+    ("dtype", "assign a list"): lambda E: E.ones(2, 3).__setitem__(slice(None), [1.0, 2.0, 3.0]),
+    ("dtype", "assign a complex"): lambda E: E.ones(2, 3).__setitem__(slice(None), 1 + 2j),
     # ---- autograd ------------------------------------------------------------------------------
     ("autograd", "gradient shape"): lambda E: (E.leaf([1.0, 2.0]) * 2).backward(E.ones(3)),
     ("autograd", "gradient for a scalar"): lambda E: (E.leaf([1.0]) * 2).sum().backward(E.ones(2)),

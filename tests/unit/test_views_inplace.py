@@ -7,6 +7,7 @@ its next_functions differ from torch's; its name, values and gradients agree.)
 """
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from torch_twin import attempt, graph, grad_of, same
@@ -308,6 +309,38 @@ def test_setitem_into_an_expanded_tensor_writes_the_selected_view():
         e = row.expand(2, -1, -1)
         e[1] = -0.5
         return row, e, attempt(lambda: e.add_(1))
+
+    same(program)
+
+
+@pytest.mark.parametrize("key", [slice(None), Ellipsis, (slice(0, None), slice(None, 2)),
+                                 (Ellipsis, slice(None))])
+@pytest.mark.parametrize("value", ["float", "row", "0-dim", "bool"])
+def test_setitem_of_all_of_a_tensor_writes_the_tensor_itself(key, value):
+    # torch writes x itself (fill_/copy_), not a view of it: x's old value gets no
+    # gradient at all, so a create_graph gradient through it does not require grad, and
+    # a hook on what made it runs once per backward.
+    def program(T):
+        x, y = _leaves(T)
+        seen = []
+        x.register_hook(lambda g: seen.append(g.detach()))
+        a = x * 2
+        a[key] = {"float": -0.5, "row": y[0], "0-dim": y[1, 1], "bool": True}[value]
+        loss = (a * a).sum()
+        g = T.autograd.grad(loss, [x, y], create_graph=True, allow_unused=True)
+        again = [T.autograd.grad((gi * gi).sum(), [x], allow_unused=True)
+                 for gi in g if gi is not None and gi.requires_grad]
+        loss.backward()
+        return a, graph(a), g, again, _grads(x, y), len(seen)
+
+    same(program)
+
+
+def test_setitem_refuses_what_torch_cannot_assign():
+    def program(T):
+        a = T.zeros(2, 3)
+        return [attempt(a.__setitem__, slice(None), v) for v in (
+            [1.0, 2.0, 3.0], (1, 2, 3), np.zeros(3, np.float32), np.float32(2), "x", 2 + 1j)]
 
     same(program)
 
