@@ -1548,6 +1548,10 @@ def _route_through_joins(roots, joins):
         seen.add(id(node))
         if not isinstance(node, _JoinBackward):
             own = join_of.get(id(node))
+            if isinstance(node, _ShardedGradFn) and node.join is not None:
+                # It runs as a node (a plain tensor written in place with a sharded result):
+                # the engine runs its hooks there, so its edges skip the join's second run.
+                own = node.join
             edges = tuple(e if e not in joins or joins[e][0] is own else joins[e]
                           for e in node.next_functions)
             if any(a is not b for a, b in zip(edges, node.next_functions)):

@@ -673,3 +673,26 @@ def test_in_place_op_on_a_hooked_view_with_a_sharded_operand(backend):
     tv.sum().backward()
     _close(v, tv)
     _close(t.grad, tx.grad)
+
+
+@pytest.mark.parametrize("through", ["itself", "a view"])
+def test_hook_on_a_plain_tensor_written_in_place_with_a_sharded_operand(backend, through):
+    # The plain tensor's node is then the sharded result's: its hook runs once (it ran a
+    # second time, on the whole gradient again, where its shards joined: the seed 7001319
+    # of the differential fuzzer), and its retained gradient is the whole one.
+    x_np, s_np = _arr(2, 4), _arr(2, 4)
+    outs = []
+    for T, place in ((dg, lambda t: dist.shard(t, 1)), (torch, lambda t: t)):
+        x = T.tensor(x_np, requires_grad=True)
+        a = x * 1
+        target = a if through == "itself" else a.narrow(1, 0, 4)
+        target.mul_(place(T.tensor(s_np)))
+        seen = []
+        a.register_hook(lambda g: seen.append(g) or g * 2)
+        a.retain_grad()
+        (a * a).sum().backward()
+        outs.append((x.grad, a.grad, len(seen)))
+    (dx, da, dn), (tx, ta, tn) = outs
+    assert dn == tn == 1
+    _close(dx, tx)
+    _close(da, ta)
