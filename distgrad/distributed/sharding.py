@@ -955,7 +955,18 @@ def _on_replicas(name, inputs, attrs):
 
 
 def _lazy_replicas(makers, workers) -> Tensor:
-    """A replicated tensor whose first copy is made now and the others on first use."""
+    """A replicated tensor whose first copy is made now and the others on first use, in
+    the grad mode of now: a copy first needed under no_grad (an in-place write there) is
+    still the view or result the op made, as the first copy is."""
+    enabled = grad_mode.is_grad_enabled()
+
+    def in_this_mode(make):
+        def made():
+            with grad_mode.set_grad_enabled(enabled):
+                return make()
+        return made
+
+    makers = [in_this_mode(m) for m in makers]
     out = _wrap(Replicate(), [makers[0]()] + [None] * (len(workers) - 1), workers)
     out._sharding.makers = makers
     return out

@@ -696,3 +696,20 @@ def test_hook_on_a_plain_tensor_written_in_place_with_a_sharded_operand(backend,
     assert dn == tn == 1
     _close(dx, tx)
     _close(da, ta)
+
+
+def test_a_replicated_view_written_under_no_grad_is_still_a_view_made_with_grad(backend):
+    # The view's copy on worker 1 is first needed by the write under no_grad; it is made
+    # in the grad mode the view was taken in (made under no_grad, torch's rule would then
+    # forbid using the view with grad: seed 7001471 of the differential fuzzer).
+    x_np = np.array([-0.31, -0.24, 0.5, 1.5], np.float32)
+    outs = []
+    for T, place in ((dg, dist.replicate), (torch, lambda t: t.detach().clone())):
+        leaf = place(T.tensor(x_np)).requires_grad_()
+        w = leaf[1:]
+        with T.no_grad():
+            w.relu_()
+        loss = (w * w).sum() + (w * leaf[:3]).sum()
+        outs.append((w, T.autograd.grad(loss, leaf)[0]))
+    for d, t in zip(*outs):
+        _close(d, t)
