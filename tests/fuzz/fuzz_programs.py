@@ -34,7 +34,10 @@ FUZZ_COUNT (default 20000), FUZZ_SEED (default 0), FUZZ_RAY (share of programs r
 Ray backend, default 0.005), FUZZ_SHRINK (failures shrunk per kind, default 3; one
 reproducer is printed per distinct set of ops left), FUZZ_SEEDS ("17,2000433:local": run
 just those, with the mode given or the one the seed gets), FUZZ_OUT / FUZZ_FINDINGS (also
-write the summary / a markdown version to these files).
+write the summary / a markdown version to these files). The programs run in a child
+process first (`screen_in_children`): one that kills the interpreter (PyTorch 2.13 itself
+segfaults on a few) is reported with its text and the run goes on after it; the failing
+ones then run again here, to be shrunk.
 """
 from __future__ import annotations
 
@@ -1237,7 +1240,74 @@ def findings_markdown(ran, by_kind, repro, header: str) -> str:
     return "\n".join(out)
 
 
+def _screen(plan, log_path: str) -> None:
+    """The child's side of `screen_in_children`: run `plan`, one line per program started
+    and per program done (with its failure kind, if any)."""
+    with open(log_path, "a") as log:
+        for seed, mode in plan:
+            log.write(f"start {seed}\n")
+            log.flush()
+            ensure_runtime(mode)
+            try:
+                m, _, _ = check(generate(seed, mode))
+                kind = m.kind if m is not None else ""
+            except Exception as e:
+                kind = f"harness error {type(e).__name__}"
+            log.write(f"done {seed} {kind}\n")
+            log.flush()
+    import distgrad.distributed as dist
+
+    if dist.is_initialized():
+        dist.shutdown()
+
+
+def screen_in_children(plan, log=None):
+    """Run `plan` in child processes, so a program that kills the interpreter (PyTorch
+    itself segfaults on some: register_hook on a view written under no_grad after a custom
+    Function) is reported and the rest still run. Returns (the failing (seed, mode)s,
+    {crashed seed: how the child ended})."""
+    import subprocess
+    import tempfile
+
+    modes = dict(plan)
+    todo, failing, crashed = list(plan), [], {}
+    while todo:
+        with tempfile.NamedTemporaryFile("w", suffix=".log", delete=False) as f:
+            path = f.name
+        env = dict(os.environ, FUZZ_SCREEN_LOG=path,
+                   FUZZ_SEEDS=",".join(f"{s}:{m}" for s, m in todo))
+        proc = subprocess.run([sys.executable, os.path.abspath(__file__)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        started, done = [], set()
+        with open(path) as f:
+            for line in f:
+                word, seed, *kind = line.rstrip("\n").split(" ", 2)
+                if word == "start":
+                    started.append(int(seed))
+                else:
+                    done.add(int(seed))
+                    if kind and kind[0]:
+                        failing.append((int(seed), modes[int(seed)]))
+        os.unlink(path)
+        lost = [s for s in started if s not in done]
+        if proc.returncode == 0 and not lost:
+            break
+        if not lost:  # it died before its first program: nothing more to learn
+            raise RuntimeError(f"the fuzz child exited with {proc.returncode} before running")
+        crashed[lost[0]] = (f"signal {-proc.returncode}" if proc.returncode < 0
+                            else f"exit status {proc.returncode}")
+        if log:
+            log(f"seed {lost[0]} ended its process ({crashed[lost[0]]}); going on after it")
+        todo = todo[todo.index((lost[0], modes[lost[0]])) + 1:]
+    return failing, crashed
+
+
 def main():
+    if os.environ.get("FUZZ_SCREEN_LOG"):  # a child of screen_in_children
+        plan = [(int(seed), mode) for seed, _, mode in (
+            item.partition(":") for item in os.environ["FUZZ_SEEDS"].split(","))]
+        _screen(plan, os.environ["FUZZ_SCREEN_LOG"])
+        return 0
     count = int(os.environ.get("FUZZ_COUNT", "20000"))
     seed0 = int(os.environ.get("FUZZ_SEED", "0"))
     ray_share = float(os.environ.get("FUZZ_RAY", "0.005"))
@@ -1252,8 +1322,16 @@ def main():
             seed, _, mode = item.strip().partition(":")
             plan.append((int(seed), mode or mode_of(int(seed), ray_share)))
     plan.sort(key=lambda sm: MODES.index(sm[1]))  # one runtime switch per backend
-    ran, by_kind, repro = run_many(plan, per_kind,
-                                   log=lambda s: print(s, file=sys.stderr, flush=True))
+    progress = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
+    # Screened in child processes first; the failing programs run again here, to be shrunk.
+    failing, crashed = screen_in_children(plan, log=progress)
+    _, by_kind, repro = run_many(failing, per_kind, log=progress)
+    ran = len(plan)
+    for seed, how in crashed.items():
+        prog = generate(seed, dict(plan)[seed])
+        kind = "the process died (PyTorch or distgrad crashed)"
+        by_kind[kind].append((seed, prog, Mismatch(kind, how, silent=False)))
+        repro.setdefault(kind, []).append(f"# seed {seed}: {how}\n" + to_text(prog, "torch"))
     text = summary(ran, by_kind, repro, time.time() - t0)
     modes = {m: sum(1 for _, mm in plan if mm == m) for m in MODES}
     text = text.replace(" programs ran,", f" programs ran ({modes['driver']} in the driver, "
