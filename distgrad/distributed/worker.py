@@ -361,6 +361,7 @@ class Worker:
         exported, failed = [], []
         files: dict = {}  # checkpoint tensors read (and checked) by this run
         written = -1  # the "assign" an op already did by computing into its memory
+        freed: dict = {}  # (_written_by's cache)
         for i, ins in enumerate(instrs):
             code = ins[0]
             if i == written:
@@ -381,7 +382,7 @@ class Worker:
                     if hooks is not None:
                         hooks.allocate(self._result_bytes(out_ids, out_dtypes))
                     op, declared = OPS[name], [dtypes.from_name(d) for d in out_dtypes]
-                    into = self._written_by(instrs, i, out_ids)
+                    into = self._written_by(instrs, i, out_ids, freed)
                     if into is not None and self._kernel_into(op, into, values, attrs,
                                                               declared[0]):
                         outs, written = (into,), i + 1  # (its result is that memory)
@@ -501,13 +502,19 @@ class Worker:
     _kernel = staticmethod(run_forward)
     _kernel_into = staticmethod(run_into)
 
-    def _written_by(self, instrs, i: int, out_ids):
+    def _written_by(self, instrs, i: int, out_ids, freed: dict):
         """The memory the instruction after op `i` writes the op's one result into (an
-        in-place op: its result is computed, then assigned), or None."""
+        in-place op: its result is computed, then assigned), or None. Only for a result
+        this run frees, a temporary: one that lives on (copy_'s source) keeps its memory.
+        `freed` caches the run's freed ids (under the key "ids")."""
         if len(out_ids) != 1 or i + 1 >= len(instrs):
             return None
         nxt = instrs[i + 1]
         if nxt[0] != "assign" or nxt[2] != out_ids[0]:
+            return None
+        if "ids" not in freed:
+            freed["ids"] = {t for ins in instrs if ins[0] == "free" for t in ins[1]}
+        if out_ids[0] not in freed["ids"]:
             return None
         dst = self.tensors.get(nxt[1])
         return dst if type(dst) is np.ndarray else None

@@ -918,6 +918,25 @@ def test_mixed_float_dtypes_flow_back_in_their_own_dtype():
     same(f)
 
 
+def test_copy_leaves_its_source_and_its_target_apart():
+    # copy_ writes values: a later write to either tensor is not seen by the other (a
+    # worker computed a result straight into the memory of the copy_ that followed it,
+    # though the result lived on: differential fuzzer seed 7009361).
+    def f(torch):
+        x = torch.tensor([[-0.16, 0.25], [0.04, 0.62]])
+        v = x - x
+        x.copy_(v)
+        x[1:] = 0.68
+        a = torch.ones(2) * 2
+        b = torch.ones(2)
+        b.copy_(a)
+        a.add_(1)
+        b.mul_(5)
+        return v, x, a, b
+
+    same(f)
+
+
 def test_assigned_grad_is_accumulated_in_place():
     def f(torch):
         x = leaf(torch, [1.0, 2.0])
