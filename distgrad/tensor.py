@@ -690,11 +690,11 @@ class Tensor:
 
     def _bypass_own_node(self, node) -> None:
         """The written op's gradient for its `self` goes to the base's old history, not
-        through this view's own node (torch's CopySlices): hooks and retain_grad on the view
-        from before the write do not see it. Only done when the view's node has them."""
+        through this view's own node (torch's CopySlices): hooks and retain_grad on the view,
+        or on the views it was taken through, from before the write do not see it. Only done
+        when one of their nodes has them."""
         old = self._grad_fn
-        if old is None or not (getattr(old, "_tensor_pre_hooks", None) or
-                               getattr(old, "_retain_grad", None)) or not hasattr(node, "_slots"):
+        if old is None or not self._views_hooked() or not hasattr(node, "_slots"):
             return  # (a sharded tensor's nodes route their gradients themselves)
         strides, offset = self._strides_offset()
         with grad_mode.enable_grad():
@@ -703,6 +703,18 @@ class Tensor:
         node.next_functions = tuple(
             fresh._gradient_edge() if slot == 0 and edge == own else edge
             for edge, slot in zip(node.next_functions, node._slots))
+
+    def _views_hooked(self) -> bool:
+        """Whether this view's node, or that of a view it was taken through (x[0] of
+        x = base[1:]), has tensor hooks or a retained grad."""
+        t = self
+        while t is not None and t._base is not None:
+            node = t._grad_fn
+            if node is not None and (getattr(node, "_tensor_pre_hooks", None) or
+                                     getattr(node, "_retain_grad", None)):
+                return True
+            t = t._view_of[0] if t._view_of is not None else None
+        return False
 
     def _rebase_view(self, result) -> None:
         """Self, a view, already holds `result`'s values (a custom Function wrote them and

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from torch_twin import attempt, graph, grad_of, same
+from torch_twin import attempt, graph, grad_of, node_name, same
 
 
 def _leaves(T):
@@ -332,6 +332,26 @@ def test_setitem_of_all_of_a_tensor_writes_the_tensor_itself(key, value):
                  for gi in g if gi is not None and gi.requires_grad]
         loss.backward()
         return a, graph(a), g, again, _grads(x, y), len(seen)
+
+    same(program)
+
+
+@pytest.mark.parametrize("write", ["a view of it", "its base", "itself"])
+def test_hooks_on_a_view_before_a_write_through_a_sibling_view(write):
+    # A hook on v2 = v1[::2] registered before a write through v2.reshape(-1) (a view
+    # taken through v2) sits on v2's old node, which the write's CopySlices passes by, as
+    # after a write to the base: torch never calls it (differential fuzzer seed 7006742).
+    def program(T):
+        seen, x = [], T.tensor([[0.7, 0.3, 0.05], [0.07, 0.14, -0.55]], requires_grad=True)
+        v1 = x[1] * x[1]
+        v2 = v1[::2]
+        v2.register_hook(lambda g: seen.append(g))
+        w = v1[::2]
+        w.retain_grad()
+        {"a view of it": lambda: v2.reshape(-1).clamp_(-0.5, 0.01),
+         "its base": lambda: v1.mul_(2), "itself": lambda: v2.mul_(2)}[write]()
+        (v2 * v2 + w).sum().backward()
+        return v2, node_name(v2.grad_fn), x.grad, grad_of(w), seen
 
     same(program)
 
