@@ -629,9 +629,11 @@ class Tensor:
 
     def _check_no_partial_overlap(self, *operands) -> None:
         """An operand that shares memory with self, but is not the same view of it, would be
-        read while it is written (torch refuses)."""
+        read while it is written (torch refuses). As torch, only told for two tensors that
+        are each a dense block: an expanded or a strided one is too hard to tell."""
         for o in operands:
-            if isinstance(o, Tensor) and o._storage.same_memory(self._storage) and o is not self:
+            if isinstance(o, Tensor) and o._storage.same_memory(self._storage) and o is not self \
+                    and self._dense_block() and o._dense_block():
                 mine, theirs = self._extent(), o._extent()
                 same_view = (self.shape == o.shape and self.stride() == o.stride()
                              and self.storage_offset() == o.storage_offset())
@@ -640,6 +642,9 @@ class Tensor:
                                        "and the written-to tensor refer to a single memory "
                                        "location. Please clone() the tensor before performing "
                                        "the operation.")
+
+    def _dense_block(self) -> bool:
+        return layout.is_non_overlapping_and_dense(self.shape, self._strides_offset()[0])
 
     def _extent(self) -> tuple:
         """The first and last element of its storage this view can reach."""

@@ -315,13 +315,16 @@ def setitem(x, key, value):
     if x._has_internal_overlap() and not any(_is_tensor(i) for i in items):
         # An expanded tensor: write through the view the key selects, which may not overlap
         # itself (torch checks the written view, not its base).
-        return getitem(x, key).copy_(value)
+        getitem(x, key).copy_(value)
+        return
     if any(_is_bool_scalar(item) and not bool(item) for item in items):
-        return _write_nothing(x, key, items, value)
+        _write_nothing(x, key, items, value)
+        return
     whole = key if isinstance(key, tuple) else (key,)
     if all(i is Ellipsis or isinstance(i, slice) for i in whole) and \
             not _key_makes_view(key, x.shape):
-        return _write_whole(x, value)
+        _write_whole(x, value)
+        return
     k, tensors = [], []
     squeeze_ints = []  # positions in `k` of int indices (each drops a dim in torch)
     dim = 0
@@ -381,7 +384,7 @@ def _write_whole(x, value):
         return x.copy_(value)
     if value.ndim == 0 and value.device_str == "cpu":
         return x.fill_(value)
-    return x.copy_(_strip_leading_ones(value))
+    return x.copy_(_strip_leading_ones(value).expand(tuple(x.shape)))
 
 
 def _strip_leading_ones(value):

@@ -46,17 +46,23 @@ def is_contiguous(shape, strides) -> bool:
     return True
 
 
-def preserved(shape, strides):
-    """The strides of a copy made as torch's `.to()` makes it (preserve_format): the same
-    strides when the tensor is non-overlapping and dense (a transpose or a permutation of a
-    whole buffer), else row-major; None when that is row-major."""
-    if is_contiguous(shape, strides):
-        return None
+def is_non_overlapping_and_dense(shape, strides) -> bool:
+    """torch's test: the elements fill a block of memory once each, in some dim order (a
+    transpose or a permutation of a whole buffer; not an expanded or a strided slice)."""
     expected = 1
     for d, s in sorted(((d, s) for d, s in zip(shape, strides) if d > 1), key=lambda ds: ds[1]):
         if s != expected:
-            return None  # overlapping, or with gaps: row-major
+            return False
         expected *= d
+    return True
+
+
+def preserved(shape, strides):
+    """The strides of a copy made as torch's `.to()` makes it (preserve_format): the same
+    strides when the tensor is non-overlapping and dense, else row-major (overlapping, or
+    with gaps); None when that is row-major."""
+    if is_contiguous(shape, strides) or not is_non_overlapping_and_dense(shape, strides):
+        return None
     return tuple(strides)
 
 

@@ -356,6 +356,30 @@ def test_hooks_on_a_view_before_a_write_through_a_sibling_view(write):
     same(program)
 
 
+def test_overlap_is_refused_only_between_dense_blocks():
+    # torch tells partial overlap only for two tensors that each fill a block of memory
+    # (too hard otherwise): interleaved slices, an expanded operand and setitem's broadcast
+    # value are written (differential fuzzer seed 7007011); overlapping blocks are not.
+    def program(T):
+        def base():
+            return T.arange(6.0)
+
+        cases = [lambda b: b.narrow(0, 1, 2).__setitem__(slice(0, None), b[1:2]),
+                 lambda b: b.narrow(0, 1, 2).copy_(b[1:2]),
+                 lambda b: b[1:3].copy_(b[0:2]),
+                 lambda b: b[::2].copy_(b[1::2]),
+                 lambda b: b[:4].reshape(2, 2).copy_(b[:4].reshape(2, 2).t()),
+                 lambda b: b.add_(b[0:1].expand(6)),
+                 lambda b: b[1:3].add_(b[0:2])]
+        out = []
+        for case in cases:
+            b = base()
+            out.append((attempt(case, b), b))
+        return out
+
+    same(program)
+
+
 def test_setitem_refuses_what_torch_cannot_assign():
     def program(T):
         a = T.zeros(2, 3)
