@@ -1264,6 +1264,10 @@ def _split(name, inputs, attrs, x, s):
     for n in split_sizes(x.shape[d], attrs["split_size_or_sections"]):
         outs.append(_slice_of_shards(s, {"start": start, "stop": start + n}, x.shape[d]))
         start += n
+    if grad_mode.is_grad_enabled():  # (slices of the shards, but outputs of one split:
+        for out in outs:            # torch will not rebuild their history after a write)
+            for part in out._sharding.shards:
+                part._view_kind = part._view_kind or "multi"
     return tuple(outs)
 
 

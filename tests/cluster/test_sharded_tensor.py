@@ -713,3 +713,21 @@ def test_a_replicated_view_written_under_no_grad_is_still_a_view_made_with_grad(
         outs.append((w, T.autograd.grad(loss, leaf)[0]))
     for d, t in zip(*outs):
         _close(d, t)
+
+
+def test_split_outputs_along_the_sharded_dim_are_views_torch_will_not_rebuild(backend):
+    # split's outputs are one op's several views: after a write to their base, torch
+    # refuses to rebuild their history; along the sharded dim they are slices of the shards
+    # and must refuse as well (differential fuzzer seed 7009288).
+    x_np = np.array([-1.72, 0.75, -0.57, 1.64], np.float32)
+    raised = []
+    for T, place in ((dg, lambda t: dist.shard(t, 0)), (torch, lambda t: t.clone())):
+        x = T.tensor(x_np, requires_grad=True)
+        v = place(x * 1)
+        piece = v.split(2, 0)[1]
+        v.mul_(v)
+        with pytest.raises(RuntimeError, match="is a view and its base or another view of its "
+                                               "base has been modified inplace") as e:
+            piece.is_leaf
+        raised.append(e.type)
+    assert raised[0] is raised[1]
