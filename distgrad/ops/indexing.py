@@ -369,7 +369,7 @@ def setitem(x, key, value):
 
 def _write_whole(x, value):
     """x[key] = value for a key that selects all of x: as torch, a write to x itself (its
-    copy_to: fill_ from a 0-dim value on the driver, else copy_), not through a view, so
+    copy_to: fill_ from a 0-dim value, else copy_), not through a view, so
     x's old value gets no gradient at all rather than a zero one."""
     if not _is_tensor(value):  # (torch's valueToTensor: a 0-dim tensor of x's dtype)
         from ..creation import tensor
@@ -382,8 +382,8 @@ def _write_whole(x, value):
         value = tensor(value, dtype=x.dtype)
     if tuple(value.shape) == tuple(x.shape):
         return x.copy_(value)
-    if value.ndim == 0 and value.device_str == "cpu":
-        return x.fill_(value)
+    if value.ndim == 0:  # (torch: from a CPU value; every device here is a CPU)
+        return x.fill_(value if value.device_str == x.device_str else value.to(x.device_str))
     return x.copy_(_strip_leading_ones(value).expand(tuple(x.shape)))
 
 

@@ -201,10 +201,18 @@ def unsqueeze(shape, strides, offset, out_shape, k, a):
 
 
 def expand(shape, strides, offset, out_shape, k, a):
+    """torch's inferExpandGeometry: a dim that grows gets stride 0; a new leading dim of
+    size 1 gets the stride that steps over the dims after it (as a contiguous tensor's
+    would), and every new dim of a 0-dim tensor's expand gets 0."""
     lead = len(out_shape) - len(shape)
-    s = [0] * lead
-    for d, (have, st) in enumerate(zip(shape, strides)):
-        s.append(0 if have == 1 and out_shape[lead + d] != 1 else st)
+    s = [0] * len(out_shape)
+    for i in reversed(range(len(out_shape))):
+        if i >= lead:
+            have, st = shape[i - lead], strides[i - lead]
+        else:
+            have = 1
+            st = out_shape[i + 1] * s[i + 1] if shape and i + 1 < len(out_shape) else 0
+        s[i] = 0 if have != out_shape[i] else st
     return tuple(s), offset
 
 

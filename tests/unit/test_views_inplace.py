@@ -370,12 +370,29 @@ def test_overlap_is_refused_only_between_dense_blocks():
                  lambda b: b[::2].copy_(b[1::2]),
                  lambda b: b[:4].reshape(2, 2).copy_(b[:4].reshape(2, 2).t()),
                  lambda b: b.add_(b[0:1].expand(6)),
-                 lambda b: b[1:3].add_(b[0:2])]
+                 lambda b: b[1:3].add_(b[0:2]),
+                 # setitem's value expanded as torch expands (seeds 7010430, 7014716)
+                 lambda b: b[:3].view(1, 3).__setitem__(slice(0, None), b[:3]),
+                 lambda b: b[:1].__setitem__(slice(0, None), b[:1].squeeze(0))]
         out = []
         for case in cases:
             b = base()
             out.append((attempt(case, b), b))
         return out
+
+    same(program)
+
+
+def test_expand_strides_are_torchs():
+    # A new leading dim of size 1 steps over the dims after it; one that grows, and every
+    # new dim of a 0-dim tensor, gets stride 0.
+    def program(T):
+        a = T.arange(3.0)
+        made = [a.expand(1, 3), a.expand(2, 3), a.reshape(3, 1).expand(1, 3, 1),
+                a.expand(1, 1, 3), T.tensor(1.0).expand(1), T.tensor(1.0).expand(2, 1),
+                T.ones(2, 1).t().expand(1, 1, 2), T.ones(3, 1).expand(2, 1, 3, 5),
+                T.ones(2, 3)[:, ::2].expand(1, 2, 2), T.ones(0, 3).expand(1, 0, 3)]
+        return [m.stride() for m in made]
 
     same(program)
 
