@@ -211,6 +211,10 @@ class Node:
         saved = self._saved.get(0)
         if saved is not None and saved.tensor is tensor:
             self._saved[0] = SavedTensor(tensor._snapshot())
+        elif saved is not None and saved.tensor._stands_for is tensor:
+            # The op ran on a copy of it (moved where the op ran): the copy keeps the
+            # original values, so it no longer answers for the tensor's version.
+            self._saved[0] = SavedTensor(saved.tensor._alias())
 
     def context(self):
         if self._freed:

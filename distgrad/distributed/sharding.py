@@ -260,7 +260,12 @@ class _ShardedGradFn:
         return f"<{self._name} object at {hex(id(self))}>"
 
     def save_original(self, tensor) -> None:
-        """Nothing to keep: each shard's own node keeps its original when it is written."""
+        """A sharded tensor's shards: each shard's own node keeps its original when it is
+        written. A plain tensor written with this result: the shards' nodes ran on copies
+        of it, which keep its original values (Node.save_original)."""
+        for node, _ in self.next_functions:
+            if node is not None and hasattr(node, "save_original"):
+                node.save_original(tensor)
 
     def has_saved(self) -> bool:
         return False

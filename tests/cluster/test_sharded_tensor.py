@@ -731,3 +731,26 @@ def test_split_outputs_along_the_sharded_dim_are_views_torch_will_not_rebuild(ba
             piece.is_leaf
         raised.append(e.type)
     assert raised[0] is raised[1]
+
+
+@pytest.mark.parametrize("through", ["itself", "a view"])
+def test_a_plain_tensor_written_with_a_replicated_operand_keeps_its_original(backend, through):
+    # a.mul_(r), r replicated and requiring grad: the product ran on copies of `a` moved
+    # to the workers, which keep a's old values for r's gradient; they are not "modified
+    # by an inplace operation" when `a` is (differential fuzzer seed 7010538). A copy
+    # saved by an op that is not the write still answers for a's version.
+    x0_np, x1_np = np.array([0.85, 1.1], np.float32), _arr(2, 3)
+    grads = []
+    for T, place in ((dg, dist.replicate), (torch, lambda t: t)):
+        x0, x1 = T.tensor(x0_np, requires_grad=True), T.tensor(x1_np, requires_grad=True)
+        r = place(x0[1:2] * 1)
+        a = x1 * 1
+        (a if through == "itself" else a[0:]).mul_(r)
+        grads.append(T.autograd.grad((a * a).sum(), [x1, x0]))
+        b = x1 * 1
+        c = b * r
+        b.add_(1)
+        with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+            T.autograd.grad(c.sum(), [x0])
+    for d, t in zip(*grads):
+        _close(d, t)
