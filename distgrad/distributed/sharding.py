@@ -762,9 +762,10 @@ class _CopiedView:
         from ..ops.views import UNDOABLE, unview
 
         base = self.inputs[0]
-        # (torch's reshape is a view only for some layouts, and a sharded tensor's layout
-        # does not always say what torch's would be: a reshape's copy still refuses)
-        if self.name not in UNDOABLE or self.name == "reshape" or not hasattr(base, "_storage"):
+        # (torch's reshape is a view only for some layouts: here, for a base that is
+        # contiguous, shards and all; other reshapes' copies still refuse)
+        if self.name not in UNDOABLE or not hasattr(base, "_storage") or (
+                self.name == "reshape" and not _contiguous_throughout(base)):
             return False
         base._inplace(unview(self.name, self.attrs, base, value))
         return True
@@ -780,11 +781,25 @@ class _CopiedView:
             fresh = record.call(self.name, *self.inputs, **self.attrs)
         if isinstance(fresh, tuple):
             fresh = fresh[self.index]
+        old = t._grad_fn
         t._sharding = fresh._sharding
         t._requires_grad, t._grad_fn = fresh._requires_grad, fresh._grad_fn
         for part in t._sharding.shards:
             if part is not None:
                 _sharded_tensor_of[id(part)] = t
+        if t._retains_grad:  # (as a regenerated view's grad is retained on its new node)
+            if old is not None and old._retain_grad:
+                old._retain_grad.pop(0, None)
+            t._retains_grad = False
+            t.retain_grad()
+
+
+def _contiguous_throughout(t) -> bool:
+    """Whether `t` is contiguous, and so is each of its parts if it is sharded."""
+    if not t.is_contiguous():
+        return False
+    return not is_sharded(t) or all(p is None or _contiguous_throughout(p)
+                                    for p in t._sharding.shards)
 
 
 def _written(inputs) -> list:
@@ -793,8 +808,11 @@ def _written(inputs) -> list:
     stamp = []
     for x in inputs:
         if is_sharded(x):
-            stamp.extend((p._storage, p._storage.version) for p in x._sharding.shards
-                         if p is not None)
+            # (a replicated tensor's other copies are written with its first, and one made
+            # since, on first use, is not a write)
+            s = x._sharding
+            parts = s.shards[:1] if isinstance(s.placement, Replicate) else s.shards
+            stamp.extend((p._storage, p._storage.version) for p in parts if p is not None)
         elif hasattr(x, "_storage"):
             stamp.append((x._storage, x._storage.version))
     return stamp

@@ -20,10 +20,9 @@ from op_cases import CASES, Arg  # noqa: E402
 from test_ops import _inputs, _outputs, make_arrays  # noqa: E402
 
 # Cases whose sharded run raises instead, and why.
-EXPECTED_ERRORS = {
-    # reshape across a column-sharded dim has no rule: the fallback's result is a copy, so an
-    # in-place write to it raises rather than being lost
-    ("inplace_chained_views", "shard_last"): "would not reach its base",
+EXPECTED_ERRORS: dict = {
+    # (none now: a reshape across a column-sharded dim, the fallback's copy, writes an
+    # in-place write back into its contiguous base, as through torch's view)
 }
 
 PLACEMENTS = {"shard_first": lambda t: dist.shard(t, 0), "shard_last": lambda t: dist.shard(t, -1),

@@ -323,11 +323,19 @@ def test_a_write_into_a_gathered_view_reaches_its_base(backend):
     _close(w.grad, tw.grad)
 
 
-def test_inplace_on_a_reshaped_copy_raises_instead_of_losing_the_write(backend):
-    y = dist.shard(dg.tensor(_arr(4, 4)), 1) * 1
+def test_inplace_on_a_reshaped_copy_reaches_its_base_or_raises(backend):
+    a = _arr(4, 4)
+    y = dist.shard(dg.tensor(a), 1) * 1
     flat = y.view(-1)  # across the sharded dim: computed on a gathered copy
+    flat.mul_(2)  # written back into its (contiguous) base, as through torch's view
+    ty = torch.tensor(a) * 1
+    ty.view(-1).mul_(2)
+    _close(y, ty)
+    _close(flat, ty.view(-1))
+    # a base that is not contiguous (shards of a transpose): still refused, not lost
+    z = dist.shard(dg.tensor(a).t(), 1) * 1
     with pytest.raises(RuntimeError, match="would not reach its base"):
-        flat.mul_(2)
+        z.reshape(-1).mul_(2)
 
 
 # ---- *_like constructors ------------------------------------------------------------------------
@@ -753,4 +761,27 @@ def test_a_plain_tensor_written_with_a_replicated_operand_keeps_its_original(bac
         with pytest.raises(RuntimeError, match="modified by an inplace operation"):
             T.autograd.grad(c.sum(), [x0])
     for d, t in zip(*grads):
+        _close(d, t)
+
+
+def test_a_reshape_across_shards_takes_writes_and_keeps_a_retained_grad(backend):
+    # reshape(-1) of a tensor sharded on dim 1 is a gathered copy standing for torch's view
+    # (no rule makes it a view): a write to it goes back into its base when the base is
+    # contiguous, as through torch's view (seed 7010827); a replicated copy made on first
+    # use is no write, and a slice of it keeps its retained grad (seed 7010877).
+    x_np = _arr(3, 3)
+    outs = []
+    for T, place in ((dg, lambda t: dist.shard(t, 1)), (torch, lambda t: t.clone())):
+        x = T.tensor(x_np, requires_grad=True)
+        base = place(x * 2)
+        flat = base.reshape(-1)
+        tail = flat[7:]
+        tail.retain_grad()
+        other = flat[3:6].clone()  # (made where the copy was not yet)
+        other.sub_(1)
+        with T.no_grad():
+            flat[:2].mul_(3)
+        ((tail * tail).sum() + (base * base).sum() + other.sum()).backward()
+        outs.append((base, flat, tail.grad, x.grad))
+    for d, t in zip(*outs):
         _close(d, t)
