@@ -836,13 +836,19 @@ class Tensor:
             return self._inplace(call("copy", self, src))
         if src.device_str != self.device_str and src._sharding is None and self._sharding is None:
             src = src.to(self.device_str)
+        # torch's kernel writes nothing when src is self's very data (the same view, even of
+        # an expanded tensor): no overlap to refuse; autograd still records the copy.
+        same_data = src is self or (
+            src._sharding is None and self._sharding is None and
+            src._storage.same_memory(self._storage) and src.dtype is self.dtype and
+            src.shape == self.shape and src._strides_offset() == self._strides_offset())
         self._check_no_partial_overlap(src)
         if tuple(src.shape) == tuple(self.shape) and src.dtype is self.dtype and not (
                 grad_mode.is_grad_enabled() and (self._requires_grad or src._requires_grad)):
             # Nothing to record (an optimizer's update): src's values are written as they
             # are, with no copy op to make them first.
-            return self._inplace(src.detach())
-        return self._inplace(call("copy", self, src))
+            return self._inplace(src.detach(), overlap_ok=same_data)
+        return self._inplace(call("copy", self, src), overlap_ok=same_data)
 
     # ---- operators ---------------------------------------------------------------------
     def __add__(self, other):

@@ -312,17 +312,18 @@ def setitem(x, key, value):
         what = "a view of a leaf Variable" if _key_makes_view(key, x.shape) else "a leaf Variable"
         raise RuntimeError(f"{what} that requires grad is being used in an in-place operation.")
     items, _ = _expand_key(x, key)
+    whole = key if isinstance(key, tuple) else (key,)
+    selects_all = all(i is Ellipsis or isinstance(i, slice) for i in whole) and \
+        not _key_makes_view(key, x.shape)
     if x._has_internal_overlap() and not any(_is_tensor(i) for i in items):
         # An expanded tensor: write through the view the key selects, which may not overlap
-        # itself (torch checks the written view, not its base).
-        getitem(x, key).copy_(value)
+        # itself (torch checks the written view, not its base; all of x is x itself).
+        (x if selects_all else getitem(x, key)).copy_(value)
         return
     if any(_is_bool_scalar(item) and not bool(item) for item in items):
         _write_nothing(x, key, items, value)
         return
-    whole = key if isinstance(key, tuple) else (key,)
-    if all(i is Ellipsis or isinstance(i, slice) for i in whole) and \
-            not _key_makes_view(key, x.shape):
+    if selects_all:
         _write_whole(x, value)
         return
     k, tensors = [], []

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from torch_twin import attempt, graph, grad_of, node_name, same
+from torch_twin import Raised, attempt, graph, grad_of, node_name, same
 
 
 def _leaves(T):
@@ -379,6 +379,26 @@ def test_overlap_is_refused_only_between_dense_blocks():
             b = base()
             out.append((attempt(case, b), b))
         return out
+
+    same(program)
+
+
+def test_copy_of_a_tensor_onto_its_own_data_writes_nothing_but_is_recorded():
+    # torch's copy_ kernel returns at once when src is dst's very data (the same view, even
+    # of an expanded tensor: v[:] = v after v = a[1].expand(3); seed 7018006), while
+    # autograd records the copy as usual; writing a scalar into the expanded view still
+    # raises.
+    def program(T):
+        a = T.ones(3, requires_grad=True) * 2
+        v = a[1].expand(3)
+        done = [attempt(lambda: v.__setitem__(slice(0, 3), v)), attempt(lambda: v.copy_(v)),
+                attempt(lambda: v.copy_(v[:])), attempt(lambda: v.__setitem__(slice(0, 3), 1.0)),
+                attempt(lambda: a.copy_(a)), attempt(lambda: a.copy_(a[:]))]
+        b = a[1:]
+        b.copy_(b[:])
+        (a * a).sum().backward()
+        return [d if isinstance(d, Raised) else None for d in done], a, a._version, \
+            node_name(a.grad_fn), node_name(b.grad_fn)
 
     same(program)
 
