@@ -733,7 +733,19 @@ def _fallback(name, inputs, attrs):
     out = outs if isinstance(out, tuple) else outs[0]
     if lookup(name).view:  # a copy: a write to it would not reach its base
         _CopiedView.mark(name, inputs, attrs, out)
+        if not grad_mode.is_grad_enabled() and getattr(inputs[0], "_requires_grad", False):
+            for o in outs:
+                _as_no_grad_view(o)
     return out
+
+
+def _as_no_grad_view(t: Tensor) -> None:
+    """As a view made under no_grad of a tensor that requires grad (record._make_view):
+    it requires grad but gets no .grad, and a gradient reaching it goes nowhere; so do its
+    parts, which the ops on it run on."""
+    for x in [t] + [p for p in t._sharding.shards if p is not None]:
+        x._requires_grad = True
+        x._no_accumulator = True
 
 
 class _CopiedView:

@@ -785,3 +785,19 @@ def test_a_reshape_across_shards_takes_writes_and_keeps_a_retained_grad(backend)
         outs.append((base, flat, tail.grad, x.grad))
     for d, t in zip(*outs):
         _close(d, t)
+
+
+def test_a_no_grad_reshape_across_shards_is_a_no_grad_view(backend):
+    # Under no_grad, a view of a tensor that requires grad requires grad, is a leaf and gets
+    # no .grad; the reshape across the sharded dim (a gathered copy) must be one too
+    # (differential fuzzer seeds 7001799, 7021001, 7023649).
+    got = []
+    for T, place in ((dg, lambda t: dist.shard(t, 1)), (torch, lambda t: t.clone())):
+        x = T.ones(2, 3, requires_grad=True)
+        a = place(x * 2)
+        with T.no_grad():
+            v = a.reshape(-1)
+        y = (v * 2).sum()
+        y.backward()
+        got.append((v.requires_grad, v.is_leaf, v.grad_fn, y.requires_grad, v.grad, x.grad))
+    assert got[0] == got[1] == (True, True, None, True, None, None)
