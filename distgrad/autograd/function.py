@@ -245,6 +245,11 @@ class Function(FunctionCtx, metaclass=FunctionMeta):
             bound.apply_defaults()
             args, kwargs = bound.args, bound.kwargs
         ctx = cls._backward_cls()
+        for a in args:
+            # As an op's inputs (record.call): a view whose base was written since gets
+            # its history made anew first, so that it requires grad as its base now does.
+            if _is_tensor(a) and a._base is not None and a._view_version != a._storage.version:
+                a._refresh_view()
         requires = tuple(_is_tensor(a) and a._requires_grad for a in args)
         ctx.needs_input_grad = requires
         executable = grad_mode.is_grad_enabled() and any(requires)

@@ -5,7 +5,7 @@ errors."""
 
 import pytest
 
-from torch_twin import Recorder, attempt, graph, same
+from torch_twin import Recorder, attempt, graph, node_name, same
 
 X3 = [0.5, -1.25, 2.0]
 Y3 = [1.5, 0.25, -0.75]
@@ -91,6 +91,24 @@ def add_one_in_place(torch):
 
 
 # ---- the basic contract ----------------------------------------------------------------
+
+def test_a_view_whose_base_came_to_require_grad_is_a_differentiable_input():
+    # v = x.detach().reshape(3, 2); then the base takes x's history in place: v requires
+    # grad, as an input to a Function too (differential fuzzer seed 7037838).
+    def f(torch):
+        Exp = exp_function(torch)
+        x = torch.tensor([[0.7, -1.1, 1.68], [1.09, -1.08, 0.96]], dtype=torch.float64,
+                         requires_grad=True)
+        base = x.detach()
+        v = base.reshape(3, 2)
+        base.sub_(x * 2)
+        y = Exp.apply(v)
+        y.register_hook(lambda g: g * 3)
+        y.sum().backward()
+        return y, y.requires_grad, node_name(y.grad_fn), x.grad
+
+    same(f)
+
 
 def test_exp_with_saved_result():
     def f(torch):
