@@ -123,8 +123,22 @@ def _memory(base, base_stride):
     return base.transpose(order).reshape(-1)
 
 
+def _overlaps(shape, base_stride) -> bool:
+    """Whether the base's elements share memory (a detached expanded tensor's do)."""
+    return base_stride is not None and layout.has_internal_overlap(shape, base_stride)
+
+
+def _storage(base, base_stride):
+    """An overlapping base's memory: fewer places than elements, each holding its value."""
+    n = sum((d - 1) * s for d, s in zip(base.shape, base_stride)) + 1 if base.size else 0
+    out = np.empty(n, base.dtype)
+    out[_flat_positions(n, base.shape, base_stride, 0).ravel()] = base.ravel()
+    return out
+
+
 def _as_strided(base, size, stride, storage_offset=0, base_stride=None):
-    flat = _memory(base, base_stride)
+    flat = _storage(base, base_stride) if _overlaps(base.shape, base_stride) else \
+        _memory(base, base_stride)
     return np.lib.stride_tricks.as_strided(flat[storage_offset:], tuple(size),
                                            tuple(s * base.itemsize for s in stride),
                                            writeable=base.flags.writeable)
@@ -150,6 +164,16 @@ def _as_strided_backward(g, shape, size, stride, storage_offset=0, base_stride=N
     """The base's gradient: g added into the memory places of the view's elements, then
     read back in the base's index order (its strides, when its memory is not row-major)."""
     numel = int(np.prod(shape))
+    if _overlaps(shape, base_stride):
+        # torch's: summed into the memory places, each divided by how many of the base's
+        # elements share it, then read back by the base's layout
+        n = sum((d - 1) * s for d, s in zip(shape, base_stride)) + 1 if numel else 0
+        at = _flat_positions(n, shape, base_stride, 0).ravel()
+        out = np.zeros(n, g.dtype)
+        np.add.at(out, _flat_positions(n, size, stride, storage_offset).ravel(), g.ravel())
+        count = np.zeros(n, np.int64)
+        np.add.at(count, at, 1)
+        return (out / np.maximum(count, 1).astype(g.dtype))[at].reshape(shape)
     out = np.zeros(numel, g.dtype)
     np.add.at(out, _flat_positions(numel, size, stride, storage_offset).ravel(), g.ravel())
     if base_stride is None:
@@ -167,7 +191,17 @@ def _as_strided_backward_vjp(c, g):
     if g._layout is not None:
         g = call("contiguous", g)
     base_stride = c.attrs.get("base_stride")
-    if base_stride is not None:  # g's elements put where the base's sit in memory
+    if base_stride is not None and _overlaps(tuple(g.shape), base_stride):
+        # (the adjoint of the forward's read-back and division: summed into the places,
+        # divided by how many of the base's elements share each)
+        from ..creation import tensor
+
+        n = sum((d - 1) * s for d, s in zip(g.shape, base_stride)) + 1 if g.numel() else 0
+        count = np.zeros(n, np.int64)
+        np.add.at(count, _flat_positions(n, tuple(g.shape), base_stride, 0).ravel(), 1)
+        g = call("as_strided_backward", g, shape=[n], size=list(g.shape), stride=base_stride)
+        g = call("div", g, tensor(np.maximum(count, 1), dtype=g.dtype, device=g.device_str))
+    elif base_stride is not None:  # g's elements put where the base's sit in memory
         g = call("as_strided_backward", g, shape=[g.numel()], size=list(g.shape),
                  stride=base_stride)
     return call("as_strided", g, size=c.attrs["size"], stride=c.attrs["stride"],

@@ -403,6 +403,24 @@ def test_copy_of_a_tensor_onto_its_own_data_writes_nothing_but_is_recorded():
     same(program)
 
 
+def test_a_detached_expanded_leaf_whose_memory_was_written_gets_each_gradient_once():
+    # v1 = x.expand(2, -1, -1).detach() shares two places among its four elements; after x
+    # is written, v1's view is made anew as an as_strided of v1, whose backward must divide
+    # each place's sum by how many of v1's elements share it, as torch's (seed 7047843).
+    def program(T):
+        x = T.tensor([[0.61], [1.6], [1.02], [-1.29]], requires_grad=True)
+        v1 = x.expand(2, -1, -1).detach().requires_grad_()
+        v2 = v1.select(2, 0)
+        with T.no_grad():
+            x.add_(x)
+        loss = (v2 * v2).sum()
+        g, = T.autograd.grad(loss, [v1], create_graph=True)
+        g2, = T.autograd.grad((g * g).sum(), [v1])
+        return v2.detach(), g.detach(), g2  # (g's node is named otherwise here)
+
+    same(program)
+
+
 def test_expand_strides_are_torchs():
     # A new leading dim of size 1 steps over the dims after it; one that grows, and every
     # new dim of a 0-dim tensor, gets stride 0.
