@@ -92,12 +92,15 @@ defop("overlapping_write", lambda x: x, lambda x: Meta(x.shape, x.dtype), _overl
 
 
 def placed_in(base, size, stride, storage_offset) -> dict:
-    """as_strided's attrs for a view of `base`'s memory: the view's layout, and the base's
-    own strides when its memory is not row-major (a transposed clone: its elements sit in
-    memory in another order than its index order)."""
+    """as_strided's attrs for a view of `base`'s memory: the view's layout from the base's
+    first place, and the base's own strides when its memory is not row-major (a transposed
+    clone: its elements sit in memory in another order than its index order; a detached
+    slice or expanded tensor: not one block)."""
     place = {"size": size, "stride": stride, "storage_offset": storage_offset}
     if base._layout is not None:
-        place["base_stride"] = list(base._layout[0])
+        base_strides, base_offset = base._layout
+        place["base_stride"] = list(base_strides)
+        place["storage_offset"] = storage_offset - base_offset  # (from the base's first place)
     return place
 
 
@@ -123,13 +126,16 @@ def _memory(base, base_stride):
     return base.transpose(order).reshape(-1)
 
 
-def _overlaps(shape, base_stride) -> bool:
-    """Whether the base's elements share memory (a detached expanded tensor's do)."""
-    return base_stride is not None and layout.has_internal_overlap(shape, base_stride)
+def _not_a_block(shape, base_stride) -> bool:
+    """Whether the base's elements are not one block of memory: they share places (a
+    detached expanded tensor) or leave gaps (a detached slice)."""
+    return base_stride is not None and not layout.is_non_overlapping_and_dense(shape,
+                                                                              base_stride)
 
 
 def _storage(base, base_stride):
-    """An overlapping base's memory: fewer places than elements, each holding its value."""
+    """Such a base's memory from its first place to its last, each place holding its
+    element's value (a gap's is never read)."""
     n = sum((d - 1) * s for d, s in zip(base.shape, base_stride)) + 1 if base.size else 0
     out = np.empty(n, base.dtype)
     out[_flat_positions(n, base.shape, base_stride, 0).ravel()] = base.ravel()
@@ -137,7 +143,7 @@ def _storage(base, base_stride):
 
 
 def _as_strided(base, size, stride, storage_offset=0, base_stride=None):
-    flat = _storage(base, base_stride) if _overlaps(base.shape, base_stride) else \
+    flat = _storage(base, base_stride) if _not_a_block(base.shape, base_stride) else \
         _memory(base, base_stride)
     return np.lib.stride_tricks.as_strided(flat[storage_offset:], tuple(size),
                                            tuple(s * base.itemsize for s in stride),
@@ -151,7 +157,10 @@ def _as_strided_rule(base, size, stride, storage_offset=0, base_stride=None):
         raise RuntimeError("as_strided: Negative strides are not supported at the moment, got "
                            f"strides: [{', '.join(map(str, stride))}]")
     needed = storage_offset + sum((n - 1) * s for n, s in zip(size, stride)) + 1
-    if all(size) and needed > base.numel():
+    places = base.numel()
+    if _not_a_block(tuple(base.shape), base_stride) and base.numel():
+        places = sum((d - 1) * s for d, s in zip(base.shape, base_stride)) + 1
+    if all(size) and needed > places:
         raise RuntimeError(f"setStorage: sizes [{', '.join(map(str, size))}], strides "
                            f"[{', '.join(map(str, stride))}], storage offset {storage_offset}, and "
                            f"itemsize {base.dtype.itemsize} requiring a storage size of "
@@ -164,7 +173,7 @@ def _as_strided_backward(g, shape, size, stride, storage_offset=0, base_stride=N
     """The base's gradient: g added into the memory places of the view's elements, then
     read back in the base's index order (its strides, when its memory is not row-major)."""
     numel = int(np.prod(shape))
-    if _overlaps(shape, base_stride):
+    if _not_a_block(shape, base_stride):
         # torch's: summed into the memory places, each divided by how many of the base's
         # elements share it, then read back by the base's layout
         n = sum((d - 1) * s for d, s in zip(shape, base_stride)) + 1 if numel else 0
@@ -191,7 +200,7 @@ def _as_strided_backward_vjp(c, g):
     if g._layout is not None:
         g = call("contiguous", g)
     base_stride = c.attrs.get("base_stride")
-    if base_stride is not None and _overlaps(tuple(g.shape), base_stride):
+    if _not_a_block(tuple(g.shape), base_stride):
         # (the adjoint of the forward's read-back and division: summed into the places,
         # divided by how many of the base's elements share each)
         from ..creation import tensor

@@ -421,6 +421,24 @@ def test_a_detached_expanded_leaf_whose_memory_was_written_gets_each_gradient_on
     same(program)
 
 
+@pytest.mark.parametrize("part", ["rows", "columns", "every other row"])
+def test_a_view_of_a_detached_slice_written_with_grad_is_made_anew(part):
+    # v3 = x[...].detach().t(); the detached slice then takes a history in place: v3's
+    # history is made anew as an as_strided of the slice, whose memory starts at an offset
+    # or has gaps (it raised setStorage's out-of-bounds error: seed 7045104).
+    def program(T):
+        w = T.tensor([2.0], requires_grad=True)
+        x = T.arange(12.0).reshape(4, 3).requires_grad_()
+        v2 = {"rows": lambda: x[1:], "columns": lambda: x[:, 1:],
+              "every other row": lambda: x[::2]}[part]().detach()
+        v3 = v2.t()
+        v2.mul_(w)
+        loss = (v3 * T.arange(float(v3.numel())).reshape(v3.shape)).sum()
+        return v3, node_name(v3.grad_fn), v3.is_leaf, T.autograd.grad(loss, [w])
+
+    same(program)
+
+
 def test_expand_strides_are_torchs():
     # A new leading dim of size 1 steps over the dims after it; one that grows, and every
     # new dim of a 0-dim tensor, gets stride 0.
