@@ -374,6 +374,8 @@ class Tensor:
         """The same values, untracked: unlike detach(), with its own version counter."""
         t = self._alias(keep_graph=False)
         t._storage = self._storage.renewed()
+        if self._sharding is not None:  # (its parts' own counters too)
+            t._sharding = self._sharding.detached(own_versions=True)
         return t
 
     @data.setter

@@ -109,10 +109,16 @@ class Sharding:
         self.refresh(t)
         if t._sharding is not self:
             return t._sharding.current(t)
+        stale = False
         for part in self.shards:
             if part is not None and part._base is not None and \
-                    part._view_version != part._storage.version and part._forbids_rebase():
-                raise part._rebase_error(stale=True)
+                    part._view_version != part._storage.version:
+                if part._forbids_rebase():
+                    raise part._rebase_error(stale=True)
+                part._refresh_view()
+                stale = True
+        if stale:  # parts that are views made anew: t's history becomes theirs
+            _take_shards_history(t)
 
     def refresh(self, t) -> None:
         """A copy standing in for a view whose base was written since is made again (reading
@@ -127,13 +133,17 @@ class Sharding:
         d = self.placement.dim
         return [s.shape[d] for s in self.shards]
 
-    def detached(self) -> "Sharding":
+    def detached(self, own_versions: bool = False) -> "Sharding":
         """The same shards without history (sharing memory and version counters, as
-        detach()); a replicated copy not made yet is made from the original, detached."""
-        shards = [s.detach() if s is not None else None for s in self.shards]
+        detach(); with their own version counters, as .data, when `own_versions`); a
+        replicated copy not made yet is made from the original, detached."""
+        def untracked(t):
+            return t.data if own_versions else t.detach()
+
+        shards = [untracked(s) if s is not None else None for s in self.shards]
         makers = None
         if any(s is None for s in shards):
-            makers = [lambda k=k: self.replica(k).detach() for k in range(len(shards))]
+            makers = [lambda k=k: untracked(self.replica(k)) for k in range(len(shards))]
         return Sharding(self.placement, shards, self.workers, makers)
 
     def replica(self, k: int):
