@@ -14,7 +14,7 @@ from ._format import format_tensor
 from .autograd import differentiate, grad_mode, record
 from .autograd.graph import AccumulateGrad, _ListHandle, _short_name
 from .ops import layout
-from .ops.views import as_strided_of, scatter_through_view
+from .ops.views import as_strided_of, covers_its_base, scatter_through_view
 from .ops.table import Size
 
 call = record.call
@@ -686,7 +686,11 @@ class Tensor:
             node.save_original(self)  # before the base's values are overwritten
             self._bypass_own_node(node)
         result = self._as_written(result)
-        base._inplace(call("copy_slices", scatter_through_view(self, result)))
+        written = scatter_through_view(self, result)
+        # (torch's CopySlices keeps an edge to the base's old history even when the view
+        # is all of the base: that history then gets zeros)
+        base._inplace(call("copy_slices", written, base) if covers_its_base(self)
+                      else call("copy_slices", written))
         retained = self._retains_grad
         self._refresh_view()
         if node is not None and result._grad_fn is node:

@@ -13,8 +13,17 @@ from ..autograd.record import call
 from . import layout
 from .table import Meta, defop
 
-defop("copy_slices", lambda x: x, lambda x: Meta(x.shape, x.dtype), lambda c, g: g,
-      node="torch::autograd::CopySlices")
+def _copy_slices_vjp(c, g):
+    """The written base's gradient; with the old base as a second input (a write through a
+    view that covers all of it), that old history gets zeros, as torch's CopySlices gives it
+    (zeros that require grad when a graph of the gradient is being built)."""
+    if len(c.needs) == 1:
+        return (g,)
+    return g, call("zero", g) if c.needs[1] else None
+
+
+defop("copy_slices", lambda x, *old: x, lambda x, *old: Meta(x.shape, x.dtype),
+      _copy_slices_vjp, node="torch::autograd::CopySlices")
 
 _SHAPE_VIEWS = ("reshape", "squeeze", "unsqueeze", "squeeze_matmul", "alias")
 
@@ -39,6 +48,13 @@ def unview(op: str, attrs: dict, parent, new_child):
     delta = call(f"{op}_backward", call("sub", new_child, old_child),
                  shape=list(parent.shape), **attrs)
     return call("add", parent, delta)
+
+
+def covers_its_base(view) -> bool:
+    """Whether `view` is all of its base seen otherwise (reshapes and transposes only): a
+    write through it leaves nothing of the base's old value."""
+    return all(op in _SHAPE_VIEWS or op in ("t", "transpose", "permute")
+               for _, op, _, _ in view_chain(view))
 
 
 def view_chain(t) -> list:

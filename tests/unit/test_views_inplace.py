@@ -439,6 +439,29 @@ def test_a_view_of_a_detached_slice_written_with_grad_is_made_anew(part):
     same(program)
 
 
+@pytest.mark.parametrize("view", ["unsqueeze", "permute", "flatten"])
+def test_a_write_through_a_view_that_is_all_of_its_base_still_reaches_its_old_history(view):
+    # torch's CopySlices keeps its edge to the base's old history even when the view is
+    # all of the base: that history gets zeros (that require grad under create_graph), so
+    # a hook there runs in each pass (differential fuzzer seeds 7034327, 7061186, 7070208).
+    def program(T):
+        seen = []
+        x = T.tensor([[0.08, 0.76, 0.62], [-1.59, -0.82, -0.1]], requires_grad=True)
+        a = x * x - 1
+        a.register_hook(lambda g: seen.append(g))
+        v = {"unsqueeze": lambda: a.unsqueeze(2), "permute": lambda: a.permute(1, 0),
+             "flatten": lambda: a.flatten()}[view]()
+        v.fill_(-0.72)
+        loss = (a * a).sum()
+        g, = T.autograd.grad(loss, [x], create_graph=True, allow_unused=True)
+        again = T.autograd.grad((g * g).sum(), [x], allow_unused=True) \
+            if g is not None and g.requires_grad else None
+        loss.backward()
+        return g, again, len(seen), seen
+
+    same(program)
+
+
 def test_expand_strides_are_torchs():
     # A new leading dim of size 1 steps over the dims after it; one that grows, and every
     # new dim of a 0-dim tensor, gets stride 0.
