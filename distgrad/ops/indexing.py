@@ -370,8 +370,8 @@ def setitem(x, key, value):
 
 def _write_whole(x, value):
     """x[key] = value for a key that selects all of x: as torch, a write to x itself (its
-    copy_to: fill_ from a 0-dim value, else copy_), not through a view, so
-    x's old value gets no gradient at all rather than a zero one."""
+    copy_to: fill_ from a 0-dim value, else copy_), not through a view: x's old value gets
+    fill_'s or copy_'s zeros, which require no grad even when a graph is being built."""
     if not _is_tensor(value):  # (torch's valueToTensor: a 0-dim tensor of x's dtype)
         from ..creation import tensor
 
