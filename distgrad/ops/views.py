@@ -71,7 +71,10 @@ def scatter_through_view(view, new_value):
     the chain of views where each step can be undone (reshapes, transposes, selections),
     else at once by the view's place in its base's memory (as torch's CopySlices does)."""
     chain = view_chain(view)
-    if any(op not in UNDOABLE for _, op, _, _ in chain):
+    if any(op not in UNDOABLE for _, op, _, _ in chain) or any(
+            parent._base is not None and parent._views_hooked() for parent, _, _, _ in chain):
+        # (undoing step by step reads the views between: a hook or retained grad on one of
+        # them would see the write's gradient, which torch's CopySlices sends past them)
         return _scatter_by_layout(view, new_value)
     new = new_value
     for parent, op, attrs, _ in reversed(chain):

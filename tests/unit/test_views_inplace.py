@@ -476,6 +476,23 @@ def test_expand_strides_are_torchs():
     same(program)
 
 
+def test_a_hooked_view_between_a_base_and_the_written_view_is_passed_by():
+    # v = a.view(-1) with a hook, then v.narrow(...).fill_(...): undoing the narrow step by
+    # step read v, so v's hook saw the write's gradient; torch's CopySlices goes from the
+    # base (differential fuzzer seed 7073923).
+    def program(T):
+        seen = []
+        x = T.tensor([[-1.08, 1.94, -1.58], [0.04, 1.33, -0.19]], requires_grad=True)
+        a = x * 2
+        v = a.view(-1)
+        v.register_hook(lambda g: seen.append(g))
+        v.narrow(0, 2, 2).fill_(-0.41)
+        (a * a).sum().backward()
+        return a, x.grad, seen
+
+    same(program)
+
+
 def test_setitem_refuses_what_torch_cannot_assign():
     def program(T):
         a = T.zeros(2, 3)
