@@ -73,6 +73,9 @@ class Storage:
         """A `*_like` of t placed as t is: `make(t)` here; a kind of parts, part by part."""
         return make(t)
 
+    def watch_leaf_hooks(self, t) -> None:
+        """`t`, a leaf, was given a hook: a kind whose backward runs elsewhere notes it."""
+
     def apply_function(self, function, args, kwargs):
         """A custom autograd.Function applied to t's kind of tensors (runs_ops kinds only)."""
         raise NotImplementedError

@@ -438,6 +438,7 @@ class Tensor:
             if self._hooks is None:
                 self._hooks = []
             self._hooks.append(hook)
+            self._storage.watch_leaf_hooks(self)
             return _ListHandle(self._hooks, hook)
         node = self.grad_fn
         if node._tensor_pre_hooks is None:

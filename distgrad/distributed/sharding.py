@@ -1581,6 +1581,13 @@ def _hook_joins() -> dict:
     return joins
 
 
+def watch_leaf_hooks(t: Tensor) -> None:
+    """A sharded leaf was given a hook: one made otherwise than by _wrap (a detach()) is
+    watched from now on. (By identity: a set's lookup would compare two tensors by ==.)"""
+    if not any(x is t for x in _SHARDED_LEAVES):
+        _SHARDED_LEAVES.add(t)
+
+
 def _add_join(joins: dict, join: _JoinBackward) -> None:
     for k, edge in enumerate(join.next_functions):
         if edge[0] is not None:

@@ -85,6 +85,11 @@ class ShardedStorage(storage.Storage):
 
         return sharding.apply_gathered(function, args, kwargs)  # as an op without a rule
 
+    def watch_leaf_hooks(self, t) -> None:
+        from . import sharding
+
+        sharding.watch_leaf_hooks(t)
+
     def read(self, t) -> np.ndarray:
         return t._sharding.gather_value(t)
 

@@ -837,3 +837,19 @@ def test_a_sharded_view_takes_the_history_its_base_took_in_place(backend):
     assert outs[0][0] is outs[1][0] is True
     for d, t in zip(outs[0][1:], outs[1][1:]):
         _close(d, t)
+
+
+def test_a_hook_on_a_detached_sharded_tensor_runs(backend):
+    # v = s.detach().requires_grad_(): a sharded leaf not made by a sharding op; its hook
+    # must run at each backward through it (differential fuzzer seed 7086714).
+    x_np = _arr(4, 3)
+    seen = {}
+    for T, place in ((dg, lambda t: dist.shard(t, 0)), (torch, lambda t: t)):
+        x = T.tensor(x_np, requires_grad=True)
+        v = place(x).neg().detach().requires_grad_()
+        calls = seen.setdefault(T.__name__, [])
+        v.register_hook(lambda g, calls=calls: calls.append(g))
+        (v.neg() ** 2).sum().backward()
+        assert v.grad is not None
+    assert len(seen["distgrad"]) == len(seen["torch"]) == 1
+    _close(seen["distgrad"][0], seen["torch"][0])
