@@ -152,12 +152,21 @@ def _not_a_block(shape, base_stride) -> bool:
                                                                               base_stride)
 
 
+def _places(shape, base_stride) -> tuple:
+    """Such a base's memory from its first place to its last: how many places, where each
+    of its elements sits, and how many of them share each place."""
+    n = sum((d - 1) * s for d, s in zip(shape, base_stride)) + 1 if int(np.prod(shape)) else 0
+    at = _flat_positions(n, tuple(shape), base_stride, 0).ravel()
+    sharing = np.zeros(n, np.int64)
+    np.add.at(sharing, at, 1)
+    return n, at, np.maximum(sharing, 1)  # (a gap's count: never read)
+
+
 def _storage(base, base_stride):
-    """Such a base's memory from its first place to its last, each place holding its
-    element's value (a gap's is never read)."""
-    n = sum((d - 1) * s for d, s in zip(base.shape, base_stride)) + 1 if base.size else 0
+    """Such a base's memory, each place holding its element's value."""
+    n, at, _ = _places(base.shape, base_stride)
     out = np.empty(n, base.dtype)
-    out[_flat_positions(n, base.shape, base_stride, 0).ravel()] = base.ravel()
+    out[at] = base.ravel()
     return out
 
 
@@ -177,8 +186,8 @@ def _as_strided_rule(base, size, stride, storage_offset=0, base_stride=None):
                            f"strides: [{', '.join(map(str, stride))}]")
     needed = storage_offset + sum((n - 1) * s for n, s in zip(size, stride)) + 1
     places = base.numel()
-    if _not_a_block(tuple(base.shape), base_stride) and base.numel():
-        places = sum((d - 1) * s for d, s in zip(base.shape, base_stride)) + 1
+    if _not_a_block(tuple(base.shape), base_stride):
+        places = _places(tuple(base.shape), base_stride)[0]
     if all(size) and needed > places:
         raise RuntimeError(f"setStorage: sizes [{', '.join(map(str, size))}], strides "
                            f"[{', '.join(map(str, stride))}], storage offset {storage_offset}, and "
@@ -195,13 +204,10 @@ def _as_strided_backward(g, shape, size, stride, storage_offset=0, base_stride=N
     if _not_a_block(shape, base_stride):
         # torch's: summed into the memory places, each divided by how many of the base's
         # elements share it, then read back by the base's layout
-        n = sum((d - 1) * s for d, s in zip(shape, base_stride)) + 1 if numel else 0
-        at = _flat_positions(n, shape, base_stride, 0).ravel()
+        n, at, sharing = _places(shape, base_stride)
         out = np.zeros(n, g.dtype)
         np.add.at(out, _flat_positions(n, size, stride, storage_offset).ravel(), g.ravel())
-        count = np.zeros(n, np.int64)
-        np.add.at(count, at, 1)
-        return (out / np.maximum(count, 1).astype(g.dtype))[at].reshape(shape)
+        return (out / sharing.astype(g.dtype))[at].reshape(shape)
     out = np.zeros(numel, g.dtype)
     np.add.at(out, _flat_positions(numel, size, stride, storage_offset).ravel(), g.ravel())
     if base_stride is None:
@@ -224,11 +230,9 @@ def _as_strided_backward_vjp(c, g):
         # divided by how many of the base's elements share each)
         from ..creation import tensor
 
-        n = sum((d - 1) * s for d, s in zip(g.shape, base_stride)) + 1 if g.numel() else 0
-        count = np.zeros(n, np.int64)
-        np.add.at(count, _flat_positions(n, tuple(g.shape), base_stride, 0).ravel(), 1)
+        n, _, sharing = _places(tuple(g.shape), base_stride)
         g = call("as_strided_backward", g, shape=[n], size=list(g.shape), stride=base_stride)
-        g = call("div", g, tensor(np.maximum(count, 1), dtype=g.dtype, device=g.device_str))
+        g = call("div", g, tensor(sharing, dtype=g.dtype, device=g.device_str))
     elif base_stride is not None:  # g's elements put where the base's sit in memory
         g = call("as_strided_backward", g, shape=[g.numel()], size=list(g.shape),
                  stride=base_stride)
