@@ -1243,6 +1243,7 @@ def findings_markdown(ran, by_kind, repro, header: str) -> str:
 def _screen(plan, log_path: str) -> None:
     """The child's side of `screen_in_children`: run `plan`, one line per program started
     and per program done (with its failure kind, if any)."""
+    ran = 0
     with open(log_path, "a") as log:
         for seed, mode in plan:
             log.write(f"start {seed}\n")
@@ -1255,6 +1256,9 @@ def _screen(plan, log_path: str) -> None:
                 kind = f"harness error {type(e).__name__}"
             log.write(f"done {seed} {kind}\n")
             log.flush()
+            ran += 1
+            if ran % 1000 == 0:
+                print(f"{ran} programs screened", file=sys.stderr, flush=True)
     import distgrad.distributed as dist
 
     if dist.is_initialized():
@@ -1274,10 +1278,13 @@ def screen_in_children(plan, log=None):
     while todo:
         with tempfile.NamedTemporaryFile("w", suffix=".log", delete=False) as f:
             path = f.name
-        env = dict(os.environ, FUZZ_SCREEN_LOG=path,
-                   FUZZ_SEEDS=",".join(f"{s}:{m}" for s, m in todo))
+        with tempfile.NamedTemporaryFile("w", suffix=".plan", delete=False) as f:
+            f.write("\n".join(f"{s}:{m}" for s, m in todo))  # (too long for one variable)
+            plan_path = f.name
+        env = dict(os.environ, FUZZ_SCREEN_LOG=path, FUZZ_SCREEN_PLAN=plan_path)
         proc = subprocess.run([sys.executable, os.path.abspath(__file__)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                              stdout=subprocess.DEVNULL)
+        os.unlink(plan_path)
         started, done = [], set()
         with open(path) as f:
             for line in f:
@@ -1304,8 +1311,9 @@ def screen_in_children(plan, log=None):
 
 def main():
     if os.environ.get("FUZZ_SCREEN_LOG"):  # a child of screen_in_children
-        plan = [(int(seed), mode) for seed, _, mode in (
-            item.partition(":") for item in os.environ["FUZZ_SEEDS"].split(","))]
+        with open(os.environ["FUZZ_SCREEN_PLAN"]) as f:
+            plan = [(int(seed), mode) for seed, _, mode in (
+                line.strip().partition(":") for line in f if line.strip())]
         _screen(plan, os.environ["FUZZ_SCREEN_LOG"])
         return 0
     count = int(os.environ.get("FUZZ_COUNT", "20000"))
