@@ -1269,12 +1269,12 @@ def screen_in_children(plan, log=None):
     """Run `plan` in child processes, so a program that kills the interpreter (PyTorch
     itself segfaults on some: register_hook on a view written under no_grad after a custom
     Function) is reported and the rest still run. Returns (the failing (seed, mode)s,
-    {crashed seed: how the child ended})."""
+    {crashed seed: how the child ended}, how many programs ran to their end)."""
     import subprocess
     import tempfile
 
     modes = dict(plan)
-    todo, failing, crashed = list(plan), [], {}
+    todo, failing, crashed, finished = list(plan), [], {}, 0
     while todo:
         with tempfile.NamedTemporaryFile("w", suffix=".log", delete=False) as f:
             path = f.name
@@ -1296,6 +1296,7 @@ def screen_in_children(plan, log=None):
                     if kind and kind[0]:
                         failing.append((int(seed), modes[int(seed)]))
         os.unlink(path)
+        finished += len(done)
         lost = [s for s in started if s not in done]
         if proc.returncode == 0 and not lost:
             break
@@ -1306,7 +1307,7 @@ def screen_in_children(plan, log=None):
         if log:
             log(f"seed {lost[0]} ended its process ({crashed[lost[0]]}); going on after it")
         todo = todo[todo.index((lost[0], modes[lost[0]])) + 1:]
-    return failing, crashed
+    return failing, crashed, finished
 
 
 def main():
@@ -1332,7 +1333,7 @@ def main():
     plan.sort(key=lambda sm: MODES.index(sm[1]))  # one runtime switch per backend
     progress = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
     # Screened in child processes first; the failing programs run again here, to be shrunk.
-    failing, crashed = screen_in_children(plan, log=progress)
+    failing, crashed, _ = screen_in_children(plan, log=progress)
     _, by_kind, repro = run_many(failing, per_kind, log=progress)
     ran = len(plan)
     for seed, how in crashed.items():
