@@ -226,6 +226,8 @@ def _with_weights_together(plan) -> list:
 def _keywords_per_stage(stages, kwargs: dict) -> list:
     """Per stage, the names in `kwargs` its submodule's forward takes (a name no stage
     takes is an error, as an unexpected keyword is)."""
+    if not kwargs:  # (the usual step: no signature to read)
+        return [[] for _ in stages]
     out, taken = [], set()
     for stage in stages:
         params = inspect.signature(stage.submod.forward).parameters.values()
