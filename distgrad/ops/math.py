@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from .rules import (binary, binary_float, broadcast_shapes, cast_to, common_dtype, compare,
-                    in_common_dtype, not_implemented, same, same_float, shape_of, unbroadcast)
+                    in_common_dtype, not_implemented, same, same_float, shape_of, unbroadcast,
+                    zeros_grad)
 from .table import Meta, defop, elementwise
 from .. import dtypes
 from ..autograd.record import call
@@ -168,10 +169,17 @@ def _div_rule(a, b, rounding_mode=None):
     return _no_bool(f"div_{rounding_mode}_cpu")(a, b)
 
 
+def _zero_vjp(c, g):
+    """A piecewise-constant op's gradient: torch's zeros_like(grad) (zeros, not g * 0,
+    which would carry g's inf and nan)."""
+    return zeros_grad(g.shape, g.dtype, g.device_str)
+
+
 def _div_vjp(c, g):
     if c.attrs.get("rounding_mode") is not None:
         # A rounded quotient is piecewise constant: torch's DivBackward2 gives zeros.
-        return (g * 0 if c.needs[0] else None, unbroadcast(g * 0, c.shapes[1]) if c.needs[1] else None)
+        return tuple(zeros_grad(c.shapes[i], g.dtype, g.device_str) if c.needs[i] else None
+                     for i in (0, 1))
     return (unbroadcast(g / c[1], c.shapes[0]) if c.needs[0] else None,
             unbroadcast(-g * c[0] / (c[1] * c[1]), c.shapes[1]) if c.needs[1] else None)
 
@@ -242,7 +250,8 @@ def _pow_vjp(c, g):
     gb = ge = None
     if c.needs[0]:
         if _is_num(exp):
-            gb = g * 0.0 if exp == 0 else g * (exp * base ** (exp - 1))
+            gb = (zeros_grad(g.shape, g.dtype, g.device_str) if exp == 0
+                  else g * (exp * base ** (exp - 1)))
         else:
             gb = unbroadcast(call("where", exp == 0.0, 0.0, g * (exp * base ** (exp - 1))),
                              c.shapes[0])
@@ -343,7 +352,7 @@ def _abs_rule(x):
 defop("abs", np.abs, _abs_rule, lambda c, g: g * c[0].sign(), node="AbsBackward0", save=(0,),
       api=("abs", "absolute"), inplace="abs_")
 defop("sign", lambda x: x.copy() if x.dtype == np.bool_ else np.sign(x), same,
-      lambda c, g: g * 0, node="SignBackward0", api=("sign",), inplace="sign_")
+      _zero_vjp, node="SignBackward0", api=("sign",), inplace="sign_")
 
 
 @elementwise
@@ -372,8 +381,12 @@ def _threshold_backward(g, out, threshold):
 defop("threshold_backward", _threshold_backward,
       lambda g, out, threshold: Meta(broadcast_shapes(g.shape, out.shape),
                                      dtypes.result_type((g, out))),
-      lambda c, g: (call("threshold_backward", g, c[1], threshold=c.attrs["threshold"]), None),
-      node="ThresholdBackwardBackward0", save=(1,), differentiable=(0,), elementwise=True)
+      lambda c, g: (call("threshold_backward", g, c[1], threshold=c.attrs["threshold"])
+                    if c.needs[0] else None,
+                    # torch's derivative for the result is zeros, not none: under create_graph
+                    # the result's history (and its hooks) still takes part
+                    zeros_grad(c.shapes[1], c.dtypes[1], g.device_str) if c.needs[1] else None),
+      node="ThresholdBackwardBackward0", save=(1,), elementwise=True)
 
 
 def _clamp_forward(x, min=None, max=None):
@@ -402,7 +415,7 @@ def _clamp_vjp(c, g):
         mask = x >= lo
     if hi is not None:
         mask = (x <= hi) if mask is None else mask & (x <= hi)
-    return g * mask
+    return call("where", mask, g, 0.0)
 
 
 defop("clamp", _clamp_forward, _clamp_rule, _clamp_vjp, node="ClampBackward1", save=(0,),
@@ -483,13 +496,13 @@ def _extremum_vjp(wins):
     # Ties split the gradient in half, as torch's maximum/minimum do.
     def vjp(c, g):
         a, b = c[0], c[1]
-        half, zero = g / 2, g * 0
+        half = g / 2
         ga = gb = None
         if c.needs[0]:
-            ga = unbroadcast(call("where", a == b, half, call("where", wins(a, b), g, zero)),
+            ga = unbroadcast(call("where", a == b, half, call("where", wins(a, b), g, 0.0)),
                              c.shapes[0])
         if c.needs[1]:
-            gb = unbroadcast(call("where", a == b, half, call("where", wins(b, a), g, zero)),
+            gb = unbroadcast(call("where", a == b, half, call("where", wins(b, a), g, 0.0)),
                              c.shapes[1])
         return ga, gb
 
@@ -523,10 +536,9 @@ def _where_rule(cond, a, b):
 
 def _where_vjp(c, g):
     cond = c[0]
-    zero = g * 0
     return (None,
-            unbroadcast(call("where", cond, g, zero), c.shapes[1]) if c.needs[1] else None,
-            unbroadcast(call("where", cond, zero, g), c.shapes[2]) if c.needs[2] else None)
+            unbroadcast(call("where", cond, g, 0.0), c.shapes[1]) if c.needs[1] else None,
+            unbroadcast(call("where", cond, 0.0, g), c.shapes[2]) if c.needs[2] else None)
 
 
 defop("where", lambda cond, a, b: np.where(cond, *cast_to((a, b), common_dtype((a, b)))),
@@ -660,13 +672,13 @@ def _rounding_rule(kernel):
     return rule
 
 
-defop("floor", np.floor, _rounding_rule("floor_vml_cpu"), lambda c, g: g * 0,
+defop("floor", np.floor, _rounding_rule("floor_vml_cpu"), _zero_vjp,
       node="FloorBackward0", api=("floor",), inplace="floor_")
-defop("round", np.round, _rounding_rule("round_vml_cpu"), lambda c, g: g * 0,
+defop("round", np.round, _rounding_rule("round_vml_cpu"), _zero_vjp,
       node="RoundBackward0", api=("round",), inplace="round_")
-defop("ceil", np.ceil, _rounding_rule("ceil_vml_cpu"), lambda c, g: g * 0, node="CeilBackward0",
+defop("ceil", np.ceil, _rounding_rule("ceil_vml_cpu"), _zero_vjp, node="CeilBackward0",
       api=("ceil",), inplace="ceil_")
-defop("trunc", np.trunc, _rounding_rule("trunc_vml_cpu"), lambda c, g: g * 0,
+defop("trunc", np.trunc, _rounding_rule("trunc_vml_cpu"), _zero_vjp,
       node="TruncBackward0", api=("trunc", "fix"), inplace="trunc_")
 defop("isinf", np.isinf, lambda x: Meta(x.shape, dtypes.bool_), elementwise=True, api=("isinf",))
 defop("isfinite", np.isfinite, lambda x: Meta(x.shape, dtypes.bool_), elementwise=True,
@@ -791,5 +803,5 @@ _RANDOM_NODES = {"normal": "NormalBackward0", "uniform": "UniformBackward0",
 
 defop("random_fill", lambda x, values, kind: values,
       lambda x, values, kind: Meta(x.shape, x.dtype),
-      lambda c, g: (g * 0, None), differentiable=(0,),
+      lambda c, g: (zeros_grad(g.shape, g.dtype, g.device_str), None), differentiable=(0,),
       node=lambda inputs, attrs: _RANDOM_NODES[attrs["kind"]], sharding="elementwise")

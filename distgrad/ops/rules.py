@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import dtypes
+from ..autograd.record import call
 from .table import Meta, Size, elementwise
 
 
@@ -164,6 +165,12 @@ def type_name(d: dtypes.dtype) -> str:
 
 
 # ---- VJP helpers ---------------------------------------------------------------------
+
+def zeros_grad(shape, dtype, device: str):
+    """A zero gradient (torch's zeros_like in a backward formula): zeros, not `g * 0`,
+    which would carry g's nan and inf, and requiring no grad."""
+    return call("full", shape=list(shape), value=0.0, dtype=dtype.name, _device=device)
+
 
 def unbroadcast(g, shape: tuple):
     """Sum g down to `shape`, undoing numpy/torch broadcasting (differentiable)."""

@@ -115,6 +115,22 @@ def test_hessian_vector_product():
     same(f)
 
 
+def test_relu_gradient_of_gradient_is_zeros_that_reach_the_result():
+    """torch differentiates threshold_backward's result with zeros: the input gradient of a
+    relu alone still requires grad, its own gradient is zeros, and a hook on the relu's
+    output sees them in the second pass."""
+    def f(torch):
+        seen = []
+        x = leaf(torch, [1.0, -2.0, 3.0])
+        y = x.relu()
+        y.register_hook(lambda g: seen.append(g.detach().clone()))
+        (g,) = torch.autograd.grad(y.sum(), x, create_graph=True)
+        (gg,) = torch.autograd.grad((g * g).sum(), x)
+        return g.requires_grad, node_name(g.grad_fn), gg, seen
+
+    same(f)
+
+
 # ---- inputs= and autograd.grad ----------------------------------------------------------------
 
 def test_backward_inputs_leaves_only_those():
