@@ -695,7 +695,7 @@ class Tensor:
         retained = self._retains_grad
         self._refresh_view()
         if node is not None and result._grad_fn is node:
-            self._save_output_as_self(node, nr)
+            self._save_output_as_self(node, nr, on_view=True)
         if retained and not self._retains_grad:
             self.retain_grad()
         return self
@@ -812,14 +812,15 @@ class Tensor:
             if self._requires_grad and node is not None:
                 self.retain_grad()
 
-    def _save_output_as_self(self, node, nr: int) -> None:
+    def _save_output_as_self(self, node, nr: int, on_view: bool = False) -> None:
         """A node that saved its result now saves self (same values, after the write), so a
-        later write to self is caught by the version check."""
+        later write to self is caught by the version check; `on_view`: self is a view
+        written through, whose history the saved result takes (SavedTensor)."""
         from .autograd.graph import SavedTensor
 
         outs = getattr(node, "_saved_outs", None)
         if outs and nr < len(outs):
-            outs[nr] = SavedTensor(self, True, nr)
+            outs[nr] = SavedTensor(self, True, nr, on_view)
 
     # Overwriting writes: the old values get a zero gradient (ops/overwrite.py); fill_ and
     # zero_ may write an expanded tensor, as in torch.

@@ -7,6 +7,7 @@ tensor on a worker the node holds a handle and the data stays on that worker.
 from __future__ import annotations
 
 import itertools
+import weakref
 
 _sequence = itertools.count()
 
@@ -15,15 +16,22 @@ class SavedTensor:
     """A tensor kept for backward, with the version it had when saved.
 
     An output is kept without its grad_fn (that would be a cycle through the node) and
-    given the node back when unpacked, as torch's SavedVariable does.
+    given the node back when unpacked, as torch's SavedVariable does. The output of an
+    in-place op on a view is given the view's history as it was when saved (torch keeps a
+    weak reference to it), so in a graph of the gradient the result's gradient goes through
+    the view's node and its hooks; the op's own node once that history is gone.
     """
 
-    __slots__ = ("tensor", "version", "is_output", "output_nr")
+    __slots__ = ("tensor", "version", "is_output", "output_nr", "view_edge")
 
-    def __init__(self, tensor, is_output: bool = False, output_nr: int = 0):
+    def __init__(self, tensor, is_output: bool = False, output_nr: int = 0,
+                 on_view: bool = False):
         self.is_output = is_output
         self.output_nr = output_nr
         self.version = tensor._version
+        self.view_edge = None
+        if on_view and tensor._grad_fn is not None:
+            self.view_edge = (weakref.ref(tensor._grad_fn), tensor._output_nr)
         self.tensor = tensor._alias(keep_graph=False) if is_output else tensor
 
     def unpack(self, node):
@@ -42,8 +50,10 @@ class SavedTensor:
         if self.is_output:
             out = t._alias(keep_graph=False)
             out._requires_grad = True
-            out.grad_fn = node
-            out._output_nr = self.output_nr
+            out.grad_fn, out._output_nr = node, self.output_nr
+            view_node = self.view_edge[0]() if self.view_edge is not None else None
+            if view_node is not None:
+                out.grad_fn, out._output_nr = view_node, self.view_edge[1]
             return out
         return t
 

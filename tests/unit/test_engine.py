@@ -131,6 +131,65 @@ def test_relu_gradient_of_gradient_is_zeros_that_reach_the_result():
     same(f)
 
 
+@pytest.mark.parametrize("watch", ["retain_grad", "hook"])
+def test_an_inplace_on_a_view_saves_its_result_with_the_views_history(watch):
+    """relu_ on a view saves its result with the view's regenerated node (torch's
+    is_inplace_on_view SavedVariable): the second pass of a loss that reads only the base
+    sends zeros through it, which its retained grad and hooks see (fuzzer seed 7044556)."""
+    def f(torch):
+        seen = []
+        x = leaf(torch, [[1.0, 1.25], [0.75, -0.5], [-0.5, 1.25]])
+        b = x.mean(0, keepdim=True) * 2
+        v = b[0]
+        v.relu_()
+        if watch == "hook":
+            v.register_hook(lambda g: seen.append(g.detach().clone()))
+        else:
+            v.retain_grad()
+        loss = (b * b).sum()
+        (g,) = torch.autograd.grad(loss, x, create_graph=True, retain_graph=True)
+        torch.autograd.grad((g * g).sum(), x, retain_graph=True)
+        loss.backward()
+        return x.grad, v.grad, seen
+
+    same(f, warnings_too=False)
+
+
+@pytest.mark.parametrize("fill", ["uniform_", "normal_"])
+def test_a_random_fill_gives_the_old_values_zeros_even_for_inf_and_nan(fill):
+    """torch's UniformBackward0 / NormalBackward0 give zeros_like(grad), not grad * 0."""
+    def f(torch):
+        x = leaf(torch, X3)
+        y = x * 1
+        getattr(y, fill)()
+        y.backward(torch.tensor([float("inf"), float("nan"), 1.0]))
+        return x.grad
+
+    same(f)
+
+
+_MASKED_GRADIENTS = {
+    "floor": lambda T, x: x.floor(), "sign": lambda T, x: x.sign(),
+    "round": lambda T, x: x.round(), "div_floor": lambda T, x: x.div(2.0, rounding_mode="floor"),
+    "pow_0": lambda T, x: x ** 0, "where": lambda T, x: T.where(x > 0, x, x * 2),
+    "maximum": lambda T, x: T.maximum(x, T.tensor([0.0, 0.0, 5.0, 0.0])),
+    "clamp": lambda T, x: x.clamp(-1, 1),
+}
+
+
+@pytest.mark.parametrize("op", list(_MASKED_GRADIENTS))
+def test_an_inf_or_nan_gradient_does_not_leak_where_the_gradient_is_zero(op):
+    """Where torch's formula gives zeros (zeros_like, where(..., 0)), an inf or nan arriving
+    stays out: not g * 0, which is nan."""
+    def f(torch):
+        x = leaf(torch, [0.5, -1.5, 2.5, 0.0])
+        _MASKED_GRADIENTS[op](torch, x).backward(
+            torch.tensor([float("inf"), float("nan"), float("-inf"), 2.0]))
+        return x.grad
+
+    same(f, warnings_too=False)
+
+
 # ---- inputs= and autograd.grad ----------------------------------------------------------------
 
 def test_backward_inputs_leaves_only_those():
