@@ -28,6 +28,11 @@ class Storage:
     def same_memory(self, other: "Storage") -> bool:
         return (self.memory or self) is (other.memory or other)
 
+    def writes(self, t) -> int:
+        """t's version: the in-place writes through any view of this memory (a kind of
+        parts also counts those through views of its parts)."""
+        return self.version
+
     def read(self, t) -> np.ndarray:
         """View `t`'s values as a numpy array in the driver."""
         return t._value

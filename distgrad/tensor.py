@@ -408,8 +408,8 @@ class Tensor:
         copy distgrad made to run an op where the tensor is not (_stand_for), plus its
         original's count: torch would have saved the original itself."""
         if self._stands_for is None:
-            return self._storage.version
-        return self._storage.version + self._stands_for._version
+            return self._storage.writes(self)
+        return self._storage.writes(self) + self._stands_for._version
 
     def _stand_for(self, original) -> "Tensor":
         """Mark self as the copy of `original` an op runs on (see _version): a saved copy

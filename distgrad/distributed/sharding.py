@@ -126,6 +126,12 @@ class Sharding:
         if self.copied_view_of is not None:
             self.copied_view_of.refresh(t)
 
+    def writes(self) -> int:
+        """The most in-place writes one of its parts' memories has seen: a write through a
+        sharded view (whose parts are views of these) counts, as a view's write counts for
+        its base in torch."""
+        return max((p._storage.version for p in self.shards if p is not None), default=0)
+
     @property
     def sizes(self):
         if not isinstance(self.placement, Shard):
@@ -597,6 +603,7 @@ def assign_inplace(t: Tensor, result: Tensor) -> None:
                                "tensor: no sharding rule makes it a view (it was gathered and "
                                "copied), so the write would not reach its base; write to the "
                                "base, or to a .clone() of the result")
+        _copy_written(t, result)
         return
     result = placed_like(result, t._sharding)
     bases = {}
@@ -607,6 +614,22 @@ def assign_inplace(t: Tensor, result: Tensor) -> None:
             bases[id(owner)] = owner
     for owner in bases.values():
         _take_shards_history(owner)
+
+
+def _copy_written(t: Tensor, result: Tensor) -> None:
+    """`t`, a copy standing for a view, was written (into its base, write_back): what ops
+    saved of it is stale now, as what they saved of torch's view would be; the writing
+    op keeps the values from before the write, as torch's in-place ops keep `self`."""
+    s = t._sharding
+    srcs = result._sharding.shards if is_sharded(result) and result._sharding.same_split(s) \
+        else [None] * len(s.shards)
+    for part, src in zip(s.shards, srcs):
+        if part is None:
+            continue
+        node = getattr(src, "_grad_fn", None)
+        if hasattr(node, "save_original"):
+            node.save_original(part)
+        part._storage.version += 1
 
 
 # ---- dispatch ----------------------------------------------------------------------------------

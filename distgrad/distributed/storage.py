@@ -80,6 +80,9 @@ class ShardedStorage(storage.Storage):
 
         return sharding.like_shards(t, make)
 
+    def writes(self, t) -> int:
+        return max(self.version, t._sharding.writes())
+
     def apply_function(self, function, args, kwargs):
         from . import sharding
 

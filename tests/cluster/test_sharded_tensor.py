@@ -853,3 +853,55 @@ def test_a_hook_on_a_detached_sharded_tensor_runs(backend):
         assert v.grad is not None
     assert len(seen["distgrad"]) == len(seen["torch"]) == 1
     _close(seen["distgrad"][0], seen["torch"][0])
+
+
+def _inplace_error(fn):
+    try:
+        fn()
+    except RuntimeError as e:
+        return str(e).split(":")[0]
+    return None
+
+
+def test_a_write_through_a_sharded_view_counts_for_its_base(backend):
+    # A custom Function on a sharded operand runs on a gathered copy that stands for it;
+    # a write through a sharded view of the operand (its parts are views of the operand's)
+    # makes what the Function saved stale, as torch's shared version counter does
+    # (differential fuzzer seed 7120117).
+    class Saves(dg.autograd.Function):
+        @staticmethod
+        def forward(ctx, a):
+            ctx.save_for_backward(a)
+            return a * 2
+
+        @staticmethod
+        def backward(ctx, g):
+            (a,) = ctx.saved_tensors
+            return g * a
+
+    class TorchSaves(torch.autograd.Function):
+        forward, backward = Saves.forward, Saves.backward
+
+    outs = []
+    for T, F, place in ((dg, Saves, lambda t: dist.shard(t, 1)), (torch, TorchSaves, lambda t: t)):
+        s = place(T.ones(1, 4, requires_grad=True)) * 1
+        y = F.apply(s)
+        s.view(-1)[:2] = 0.13  # (the view keeps s's rows whole: a view of each part)
+        outs.append((s._version, _inplace_error(lambda: y.sum().backward())))
+    assert outs[0] == outs[1] == (1, "one of the variables needed for gradient computation "
+                                     "has been modified by an inplace operation")
+
+
+def test_what_was_saved_of_a_copied_view_is_stale_after_a_write_to_it(backend):
+    # reshape(-1) across column shards is a copy standing for torch's view; mul_ saves it
+    # and writes it: the saved copy is stale, as the saved view is in torch (fuzzer seed
+    # 7002739).
+    x_np = _arr(3, 4)
+    outs = []
+    for T, place in ((dg, lambda t: dist.shard(t, 1)), (torch, lambda t: t)):
+        s = place(T.tensor(x_np, requires_grad=True) * 1)
+        v = s.reshape(-1)
+        v.mul_(v)
+        outs.append(_inplace_error(lambda: (s * s).sum().backward()))
+    assert outs[0] == outs[1] == ("one of the variables needed for gradient computation has "
+                                  "been modified by an inplace operation")
