@@ -493,33 +493,26 @@ class _OneBound:
 
 
 def _extremum_vjp(wins):
-    # Ties split the gradient in half, as torch's maximum/minimum do.
+    # As torch's maximum/minimum: ties split the gradient in half, the operand that loses
+    # gets 0, and the rest g: both get all of it where one is nan (no comparison holds).
     def vjp(c, g):
         a, b = c[0], c[1]
-        half = g / 2
+        split = call("where", a == b, g / 2, g)
         ga = gb = None
         if c.needs[0]:
-            ga = unbroadcast(call("where", a == b, half, call("where", wins(a, b), g, 0.0)),
-                             c.shapes[0])
+            ga = unbroadcast(call("where", wins(b, a), 0.0, split), c.shapes[0])
         if c.needs[1]:
-            gb = unbroadcast(call("where", a == b, half, call("where", wins(b, a), g, 0.0)),
-                             c.shapes[1])
+            gb = unbroadcast(call("where", wins(a, b), 0.0, split), c.shapes[1])
         return ga, gb
 
     return vjp
 
 
-@elementwise
-def _extremum_rule(a, b):
-    if _is_num(a) or _is_num(b):
-        raise TypeError("maximum(): argument 'other' (position 2) must be Tensor, not "
-                        f"{type(b).__name__}")
-    return binary(a, b)
-
-
-defop("maximum", in_common_dtype(np.maximum), _extremum_rule, _extremum_vjp(lambda a, b: a > b),
+# (torch.maximum refuses a Python number: functions.maximum says so. A number here is a
+# zero-dim driver tensor sent to a worker as one, which torch lets take part.)
+defop("maximum", in_common_dtype(np.maximum), elementwise(binary), _extremum_vjp(lambda a, b: a > b),
       node="MaximumBackward0", save=(0, 1))
-defop("minimum", in_common_dtype(np.minimum), _extremum_rule, _extremum_vjp(lambda a, b: a < b),
+defop("minimum", in_common_dtype(np.minimum), elementwise(binary), _extremum_vjp(lambda a, b: a < b),
       node="MinimumBackward0", save=(0, 1))
 
 

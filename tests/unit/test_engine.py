@@ -190,6 +190,31 @@ def test_an_inf_or_nan_gradient_does_not_leak_where_the_gradient_is_zero(op):
     same(f, warnings_too=False)
 
 
+@pytest.mark.parametrize("op", ["maximum", "minimum"])
+def test_maximum_and_minimum_give_a_nan_operand_and_the_other_all_of_the_gradient(op):
+    def f(torch):
+        a = leaf(torch, [1.0, float("nan"), 2.0, 3.0])
+        b = leaf(torch, [1.0, 0.5, float("nan"), 1.0])
+        getattr(torch, op)(a, b).backward(torch.tensor([1.0, 2.0, 3.0, 4.0]))
+        return a.grad, b.grad
+
+    same(f)
+
+
+@pytest.mark.parametrize("op", ["maximum", "minimum", "mul"])
+def test_a_zero_dim_driver_tensor_takes_part_in_a_binary_op(op):
+    """On workers, a 0-dim CPU tensor goes with a worker's tensor as in torch a CPU scalar
+    goes with a GPU tensor (maximum refused the number it arrives as)."""
+    def f(torch):
+        s = torch.tensor(0.5, requires_grad=True, device="cpu")
+        x = leaf(torch, X3)
+        y = getattr(torch, op)(x, s * 1)
+        (y * y).sum().backward()
+        return y, x.grad, s.grad
+
+    same(f)
+
+
 # ---- inputs= and autograd.grad ----------------------------------------------------------------
 
 def test_backward_inputs_leaves_only_those():
