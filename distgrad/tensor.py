@@ -251,7 +251,18 @@ class Tensor:
         if self._forbids_rebase():
             raise self._rebase_error(stale=True)  # each time it is read, as torch
         self._view_version = self._storage.version
-        if not base._requires_grad or base._sharding is not None:
+        if base._sharding is not None:
+            return
+        if not base._requires_grad:
+            if self._grad_fn is not None:
+                # The base's history was cut in place (detach_): torch's view made anew
+                # still requires grad, through a node whose gradient goes nowhere.
+                strides, offset = self._strides_offset()
+                with grad_mode.enable_grad():
+                    fresh = as_strided_of(base.detach().requires_grad_(), list(self.shape),
+                                          list(strides), offset)
+                fresh._grad_fn.next_functions = ((None, 0),)
+                self._take_history(fresh)
             return
         strides, offset = self._strides_offset()
         with grad_mode.enable_grad():

@@ -22,7 +22,7 @@ class SavedTensor:
     the view's node and its hooks; the op's own node once that history is gone.
     """
 
-    __slots__ = ("tensor", "version", "is_output", "output_nr", "view_edge")
+    __slots__ = ("tensor", "version", "is_output", "output_nr", "view_edge", "had_history")
 
     def __init__(self, tensor, is_output: bool = False, output_nr: int = 0,
                  on_view: bool = False):
@@ -30,6 +30,7 @@ class SavedTensor:
         self.output_nr = output_nr
         self.version = tensor._version
         self.view_edge = None
+        self.had_history = tensor._grad_fn is not None
         if on_view and tensor._grad_fn is not None:
             self.view_edge = (weakref.ref(tensor._grad_fn), tensor._output_nr)
         self.tensor = tensor._alias(keep_graph=False) if is_output else tensor
@@ -47,6 +48,10 @@ class SavedTensor:
                 f"{what} is at version {t._version}; expected version {self.version} instead. Hint: "
                 "enable anomaly detection to find the operation that failed to compute its "
                 "gradient, with torch.autograd.set_detect_anomaly(True, check_nan=False).")
+        if self.had_history and not self.is_output and t._grad_fn is None:
+            raise RuntimeError(
+                "Trying to use a saved tensor that has been detached in-place, i.e. with "
+                ".detach_().This is not supported, please use out-of-place `.detach()` instead")
         if self.is_output:
             out = t._alias(keep_graph=False)
             out._requires_grad = True

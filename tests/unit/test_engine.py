@@ -215,6 +215,34 @@ def test_a_zero_dim_driver_tensor_takes_part_in_a_binary_op(op):
     same(f)
 
 
+def test_a_saved_input_detached_in_place_is_refused():
+    def f(torch):
+        x = leaf(torch, X3)
+        y = x * 2
+        z = y.abs()  # saves y
+        y.detach_()
+        return attempt(lambda: z.sum().backward())
+
+    same(f)
+
+
+def test_a_view_of_a_base_detached_in_place_still_requires_grad_to_nowhere():
+    # The view is made anew from a base without history: torch's AsStridedBackward0 with
+    # no next function (differential fuzzer seed 8001404).
+    def f(torch):
+        x = leaf(torch, [[1.25, 1.5, -1.0]])
+        w = leaf(torch, [[0.75, 0.5, 1.0], [1.25, -0.75, 1.0]])
+        y = w * x
+        v = y.transpose(0, 1)
+        y.relu_()
+        y.detach_()
+        loss = (v * v).sum()
+        return (v.requires_grad, node_name(v.grad_fn), v.grad_fn.next_functions[0][0],
+                torch.autograd.grad(loss, [x, w], allow_unused=True))
+
+    same(f)
+
+
 # ---- inputs= and autograd.grad ----------------------------------------------------------------
 
 def test_backward_inputs_leaves_only_those():
