@@ -584,12 +584,15 @@ class Gen:
             return True
         return (da.startswith("s:") and db == "cpu") or (db.startswith("s:") and da == "cpu")
 
-    def partner(self, a, shape=None, broadcast=True):
-        """A float variable usable with `a` in a binary op (same device, broadcastable)."""
+    def partner(self, a, shape=None, broadcast=True, into=False):
+        """A float variable usable with `a` in a binary op (same device, broadcastable);
+        `into`: the op writes `a`, so only a 0-dim CPU tensor may come from elsewhere (torch
+        writes no CPU tensor from a GPU scalar)."""
         ta = self.t(a)
         cands = []
         for v in self.float_vars():
-            if not self.same_dev(a, v):
+            if not self.same_dev(a, v) or (into and self.dev[v] != self.dev[a] and not (
+                    self.dev[v] == "cpu" and self.t(v).dim() == 0)):
                 continue
             tv = self.t(v)
             if tv.dtype != ta.dtype:
@@ -635,7 +638,8 @@ class Gen:
         out device) or None when it does not apply."""
         w = [(10, self.g_clone), (14, self.g_unary), (12, self.g_binary), (3, self.g_matmul),
              (4, self.g_reduce), (30, self.g_view), (24, self.g_inplace), (4, self.g_detach),
-             (5, self.g_hook), (6, self.g_function), (3, self.g_bool)]
+             (5, self.g_hook), (6, self.g_function), (3, self.g_bool), (4, self.g_join),
+             (3, self.g_gather)]
         if self.mode != "driver":
             w += [(6, self.g_move), (6, self.g_shard)]
         return w
@@ -685,7 +689,8 @@ class Gen:
 
     UNARY = ["{a}.tanh()", "{a}.sigmoid()", "{a}.relu()", "{a}.clamp(-0.5, 0.8)", "{a} * 2",
              "{a}.neg()", "{a}.pow(2)", "{a}.sin()", "{a}.exp()", "{a} - 1", "{a}.abs()",
-             "{a}.clamp(min=0.1)", "{a} / 2"]
+             "{a}.clamp(min=0.1)", "{a} / 2", "{a}.cos()", "{a}.softmax(-1)",
+             "{a}.log_softmax(-1)", "({a}.abs() + 0.1).log()", "({a}.abs() + 0.1).sqrt()"]
 
     def g_unary(self):
         a = self.pick(self.float_vars())
@@ -703,8 +708,9 @@ class Gen:
         if b is None:
             return None
         v = self.new_var()
-        op = self.rng.choice(["+", "*", "-", "*"])
-        return "binary", v, [a, b], f"{v} = {a} {op} {b}", self.out_dev(a, b)
+        op = self.rng.choice(["+", "*", "-", "*", "maximum", "minimum"])
+        expr = f"torch.{op}({a}, {b})" if op.isalpha() else f"{a} {op} {b}"
+        return "binary", v, [a, b], f"{v} = {expr}", self.out_dev(a, b)
 
     def g_matmul(self):
         vs = [v for v in self.float_vars() if self.t(v).dim() == 2]
@@ -726,7 +732,9 @@ class Gen:
         d = self.rng.randrange(self.t(a).dim())
         v = self.new_var()
         expr = self.rng.choice([f"{a}.sum({d})", f"{a}.mean({d}, keepdim=True)", f"{a}.sum()",
-                                f"{a}.amax({d})"])
+                                f"{a}.amax({d})", f"{a}.max({d})[0]", f"{a}.min({d}).values",
+                                f"{a}.logsumexp({d})", f"{a}.norm()",
+                                f"{a}.var({d}, keepdim=True)", f"{a}.max()"])
         return "reduce", v, [a], f"{v} = {expr}", self.dev[a] + ("" if self.dev[a] == "cpu"
                                                                    or self.dev[a][0] == "w"
                                                                    else f"|{v}")
@@ -820,11 +828,13 @@ class Gen:
         t, rng = self.t(a), self.rng
         shape = tuple(t.shape)
         choices = ["add_", "mul_", "copy_", "fill_", "zero_", "clamp_", "relu_", "setitem",
-                   "mul_", "add_", "sub_", "setitem"]
+                   "mul_", "add_", "sub_", "setitem", "div_", "exp_", "sigmoid_", "tanh_",
+                   "neg_", "sin_"]
         kind = rng.choice(choices)
         uses = [a]
         if kind in ("add_", "mul_", "sub_", "copy_"):
-            b = self.partner(a, shape=shape) if rng.random() < 0.8 or kind == "copy_" else None
+            b = self.partner(a, shape=shape, into=kind != "copy_") \
+                if rng.random() < 0.8 or kind == "copy_" else None
             if b is None and kind == "copy_":
                 return None
             if b is not None and self.undefined_overlap(t, self.t(b)):
@@ -839,15 +849,18 @@ class Gen:
             src = f"{a}.zero_()"
         elif kind == "clamp_":
             src = f"{a}.clamp_(-0.5, 0.5)"
-        elif kind == "relu_":
-            src = f"{a}.relu_()"
+        elif kind in ("relu_", "exp_", "sigmoid_", "tanh_", "neg_", "sin_"):
+            src = f"{a}.{kind}()"
+        elif kind == "div_":
+            src = f"{a}.div_({round(rng.uniform(0.5, 2), 2)})"
         else:
             if not shape:
                 return None
             i = rng.randrange(shape[0])
-            idx = rng.choice([f"{i}", f"{i}:", f":{i + 1}"])
+            idx = rng.choice([f"{i}", f"{i}:", f":{i + 1}"] + (
+                [f"[{i}, {(i + 1) % shape[0]}]"] if shape[0] >= 2 else []))
             sub = tuple(t[eval(f"np.s_[{idx}]", {"np": np})].shape)
-            b = self.partner(a, shape=sub) if rng.random() < 0.7 else None
+            b = self.partner(a, shape=sub, into=True) if rng.random() < 0.7 else None
             if b is not None and self.undefined_overlap(
                     t[eval(f"np.s_[{idx}]", {"np": np})], self.t(b)):
                 return None
@@ -859,10 +872,41 @@ class Gen:
                 src = f"{a}[{idx}] = {round(rng.uniform(-1, 1), 2)}"
         if rng.random() < 0.12 or (t.is_leaf and t.requires_grad and rng.random() < 0.7):
             return kind, None, uses, f"with torch.no_grad(): {src}", self.dev[a]
-        if kind in ("relu_", "mul_", "clamp_") and rng.random() < 0.3:
+        if kind in ("relu_", "mul_", "clamp_", "exp_", "sigmoid_") and rng.random() < 0.3:
             v = self.new_var()  # the result of an in-place op is the same tensor
             return kind, v, uses, f"{v} = {src}", self.dev[a]
         return kind, None, uses, src, self.dev[a]
+
+    def g_join(self):
+        """cat or stack of two variables of one shape."""
+        a = self.pick(self.float_vars())
+        if a is None or self.t(a).dim() == 0:
+            return None
+        b = self.partner(a, broadcast=False)
+        if b is None:
+            return None
+        v = self.new_var()
+        d = self.rng.randrange(self.t(a).dim())
+        expr = self.rng.choice([f"torch.cat([{a}, {b}], {d})", f"torch.stack([{a}, {b}])",
+                                f"torch.stack([{a}, {b}], {d})"])
+        return "join", v, [a, b], f"{v} = {expr}", self._own_layout(self.out_dev(a, b), v)
+
+    def g_gather(self):
+        """Indexing that copies: a list of rows, a boolean mask."""
+        a = self.pick(self.float_vars())
+        if a is None or self.t(a).dim() == 0 or self.t(a).shape[0] < 2:
+            return None
+        n = self.t(a).shape[0]
+        i = self.rng.randrange(n)
+        v = self.new_var()
+        expr = self.rng.choice([f"{a}[[{i}, {(i + 1) % n}, {i}]]", f"{a}[[{n - 1 - i}]]",
+                                f"{a}[{a} > 0.2]"])
+        return "index", v, [a], f"{v} = {expr}", self._own_layout(self.dev[a], v)
+
+    @staticmethod
+    def _own_layout(dev: str, v: str) -> str:
+        """A sharded result laid out its own way: a partner only as a CPU tensor is."""
+        return dev if not dev.startswith("s:") else f"{dev}|{v}"
 
     def g_detach(self):
         a = self.pick(self.float_vars(grad=True))
@@ -870,6 +914,8 @@ class Gen:
             return None
         v = self.new_var()
         r = self.rng.random()
+        if r < 0.05:  # (torch refuses it on a view)
+            return "detach_", None, [a], f"{a}.detach_()", self.dev[a]
         if r < 0.25:
             return "data", v, [a], f"{v} = {a}.data", self.dev[a]
         if r < 0.4:
@@ -1244,10 +1290,13 @@ def _screen(plan, log_path: str) -> None:
     """The child's side of `screen_in_children`: run `plan`, one line per program started
     and per program done (with its failure kind, if any)."""
     ran = 0
+    crash_at = int(os.environ.get("FUZZ_SCREEN_CRASH_AT", -1))  # (the harness's own test)
     with open(log_path, "a") as log:
         for seed, mode in plan:
             log.write(f"start {seed}\n")
             log.flush()
+            if seed == crash_at:
+                os.kill(os.getpid(), signal.SIGSEGV)  # as PyTorch's own crashes end it
             ensure_runtime(mode)
             try:
                 m, _, _ = check(generate(seed, mode))
