@@ -641,21 +641,29 @@ class Tensor:
     def _has_internal_overlap(self) -> bool:
         return self._layout is not None and layout.has_internal_overlap(self.shape, self._layout[0])
 
-    def _check_no_partial_overlap(self, *operands) -> None:
+    def _check_no_partial_overlap(self, *operands, same_too: bool = False) -> None:
         """An operand that shares memory with self, but is not the same view of it, would be
         read while it is written (torch refuses). As torch, only told for two tensors that
-        are each a dense block: an expanded or a strided one is too hard to tell."""
+        are each a dense block: an expanded or a strided one is too hard to tell.
+        `same_too`: the same view (or self itself) is refused too (index_put_)."""
         for o in operands:
-            if isinstance(o, Tensor) and o._storage.same_memory(self._storage) and o is not self \
-                    and self._dense_block() and o._dense_block():
+            if not isinstance(o, Tensor) or not o._storage.same_memory(self._storage):
+                continue
+            if o is self:
+                overlap = same_too
+            elif self._dense_block() and o._dense_block():
                 mine, theirs = self._extent(), o._extent()
                 same_view = (self.shape == o.shape and self.stride() == o.stride()
                              and self.storage_offset() == o.storage_offset())
-                if not same_view and mine[0] <= theirs[1] and theirs[0] <= mine[1]:
-                    raise RuntimeError("unsupported operation: some elements of the input tensor "
-                                       "and the written-to tensor refer to a single memory "
-                                       "location. Please clone() the tensor before performing "
-                                       "the operation.")
+                overlap = (same_too or not same_view) and mine[0] <= theirs[1] \
+                    and theirs[0] <= mine[1]
+            else:
+                overlap = False
+            if overlap:
+                raise RuntimeError("unsupported operation: some elements of the input tensor "
+                                   "and the written-to tensor refer to a single memory "
+                                   "location. Please clone() the tensor before performing "
+                                   "the operation.")
 
     def _dense_block(self) -> bool:
         return layout.is_non_overlapping_and_dense(self.shape, self._strides_offset()[0])

@@ -272,10 +272,15 @@ def _put_rule(x, v, *idx, key):
         from .shape import expanded_shape
 
         expanded_shape(shape_of(v), target.shape, getattr(v, "dtype", x.dtype))  # torch's words
-    elif broadcast_shapes(target.shape, shape_of(v)) != target.shape:
-        raise RuntimeError(f"shape mismatch: value tensor of shape [{', '.join(map(str, shape_of(v)))}]"
-                           f" cannot be broadcast to indexing result of shape "
-                           f"[{', '.join(map(str, target.shape))}]")
+    else:
+        try:
+            fits = broadcast_shapes(target.shape, shape_of(v)) == target.shape
+        except RuntimeError:  # (not even broadcastable: torch names it the same way)
+            fits = False
+        if not fits:
+            raise RuntimeError("shape mismatch: value tensor of shape "
+                               f"[{', '.join(map(str, shape_of(v)))}] cannot be broadcast to "
+                               f"indexing result of shape [{', '.join(map(str, target.shape))}]")
     return Meta(x.shape, x.dtype)
 
 
@@ -315,6 +320,8 @@ def setitem(x, key, value):
     whole = key if isinstance(key, tuple) else (key,)
     selects_all = all(i is Ellipsis or isinstance(i, slice) for i in whole) and \
         not _key_makes_view(key, x.shape)
+    if not selects_all and _is_tensor(value) and value._storage.same_memory(x._storage):
+        _refuse_overlap(x, items, value)  # (all of x: copy_ checks it)
     if x._has_internal_overlap() and not any(_is_tensor(i) for i in items):
         # An expanded tensor: write through the view the key selects, which may not overlap
         # itself (torch checks the written view, not its base; all of x is x itself).
@@ -366,6 +373,29 @@ def setitem(x, key, value):
                              if len(target) - len(squeeze_ints) >= value.ndim else value.shape)
         value = value.reshape(target) if value.numel() == int(np.prod(target)) else value
     x._inplace(call("index_put", x, value, *tensors, key=k))
+
+
+def _refuse_overlap(x, items, value):
+    """torch's __setitem__ writes through the view the key's basic indices select: by copy_
+    (a value partly overlapping it is refused) or, with index tensors, by index_put_ on it
+    (any overlap is refused, the same view too)."""
+    basic, advanced = [], False
+    for item in items:
+        if item is None or isinstance(item, (int, np.integer, slice)) or _is_bool_scalar(item):
+            basic.append(item)
+            continue
+        t = _as_index_tensor(item, x)
+        advanced = True
+        basic.extend([slice(None)] * (t.ndim if t.dtype is dtypes.bool_ else 1))
+    if all(b == slice(None) for b in basic):
+        target = x  # (torch's index_put_ then writes x itself: x as its own value overlaps)
+    else:
+        with grad_mode.no_grad():
+            target = getitem(x, tuple(basic))
+    if advanced:
+        target._check_no_partial_overlap(value, same_too=True)
+    elif tuple(value.shape) == tuple(target.shape):  # (a broadcast value is too hard to tell)
+        target._check_no_partial_overlap(value)
 
 
 def _write_whole(x, value):

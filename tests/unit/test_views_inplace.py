@@ -773,3 +773,34 @@ def test_a_write_to_a_view_made_before_its_base_needed_a_gradient(write, looked)
         return a, _grads(x, y)
 
     same(program)
+
+
+@pytest.mark.parametrize("case", ["rows from itself", "itself", "a strided view from itself",
+                                  "a row into a row of another", "a slice from a partly "
+                                  "overlapping slice", "the same slice", "a mask's copy"])
+def test_setitem_refuses_a_value_overlapping_what_it_writes_as_torch(case):
+    # torch's __setitem__ copies into the view its basic indices select (a partial overlap
+    # refused) or index_put_s into it (any overlap refused); fuzzer seeds 8017443, 8019723.
+    def program(T):
+        x = T.arange(12.0).reshape(4, 3)
+        writes = {
+            "rows from itself": lambda: x.__setitem__([1, 0], x[:2]),
+            "itself": lambda: x.__setitem__([1, 0, 2, 3], x),
+            "a strided view from itself": lambda: (lambda v: v.__setitem__([1, 0], v))(
+                x[::2, 1:2]),
+            "a row into a row of another": lambda: x.__setitem__((0, [0, 1]), x[1, :2]),
+            "a slice from a partly overlapping slice": lambda: x.__setitem__(slice(0, 2), x[1:3]),
+            "the same slice": lambda: x.__setitem__(slice(0, 2), x[:2]),
+            "a mask's copy": lambda: x.__setitem__(x > 5, x[x > 5] * 2),
+        }
+        return attempt(writes[case]), x
+
+    same(program)
+
+
+def test_setitem_names_a_value_that_does_not_fit_the_indexing_result():
+    def program(T):
+        x = T.zeros(4, 3)
+        return attempt(lambda: x.__setitem__([1, 3], T.ones(4, 1)))
+
+    same(program)
