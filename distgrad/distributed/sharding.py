@@ -106,6 +106,8 @@ class Sharding:
         and raise torch's error for a view whose history may not be rebuilt (made under
         no_grad, one of several outputs, ...) after its base was written: a sharded tensor
         whose shards are such views is one, read as torch reads it."""
+        if self.copied_view_of is not None:
+            self.copied_view_of.check_rebase(t)
         self.refresh(t)
         if t._sharding is not self:
             return t._sharding.current(t)
@@ -775,7 +777,9 @@ def _fallback(name, inputs, attrs):
 def _as_no_grad_view(t: Tensor) -> None:
     """As a view made under no_grad of a tensor that requires grad (record._make_view):
     it requires grad but gets no .grad, and a gradient reaching it goes nowhere; so do its
-    parts, which the ops on it run on."""
+    parts, which the ops on it run on. Its history may not be made anew after a write to
+    its base (_CopiedView.check_rebase)."""
+    t._view_kind = "no_grad"
     for x in [t] + [p for p in t._sharding.shards if p is not None]:
         x._requires_grad = True
         x._no_accumulator = True
@@ -815,17 +819,28 @@ class _CopiedView:
         base._inplace(unview(self.name, self.attrs, base, value))
         return True
 
+    def check_rebase(self, t) -> None:
+        """torch's error for a view made under no_grad (or one it forbids writing) whose
+        base was written since, when its history is used: as Tensor._refresh_view."""
+        base = self.inputs[0]
+        if t._view_kind is not None and getattr(base, "_requires_grad", False) and \
+                _written(self.inputs) != self.stamp:
+            raise t._rebase_error(stale=True)
+
     def refresh(self, t) -> None:
         for x in self.inputs:
             if is_sharded(x):
                 x._sharding.current(x)
         if _written(self.inputs) == self.stamp:
             return
-        with grad_mode.set_grad_enabled(any(getattr(x, "_requires_grad", False)
-                                            for x in self.inputs)):
+        no_grad_view = t._view_kind == "no_grad"  # (made again as it was made: no history)
+        with grad_mode.set_grad_enabled(not no_grad_view and any(
+                getattr(x, "_requires_grad", False) for x in self.inputs)):
             fresh = record.call(self.name, *self.inputs, **self.attrs)
         if isinstance(fresh, tuple):
             fresh = fresh[self.index]
+        if no_grad_view:  # its history still may not be used (check_rebase), as in torch
+            fresh._sharding.copied_view_of.stamp = self.stamp
         old = t._grad_fn
         t._sharding = fresh._sharding
         t._requires_grad, t._grad_fn = fresh._requires_grad, fresh._grad_fn

@@ -905,3 +905,27 @@ def test_what_was_saved_of_a_copied_view_is_stale_after_a_write_to_it(backend):
         outs.append(_inplace_error(lambda: (s * s).sum().backward()))
     assert outs[0] == outs[1] == ("one of the variables needed for gradient computation has "
                                   "been modified by an inplace operation")
+
+
+def test_a_no_grad_copied_view_refuses_its_history_after_its_base_is_written(backend):
+    # flatten across the sharded dim is a copy standing for torch's view; made under
+    # no_grad, its history may not be used once its base was written with grad mode on,
+    # even after its value was read (differential fuzzer seed 8014335).
+    x_np = _arr(2, 3, 2)
+    outs = []
+    for T, place in ((dg, lambda t: dist.shard(t, 2)), (torch, lambda t: t * 1)):
+        x = T.tensor(x_np, requires_grad=True)
+        s = place(x).abs()
+        with T.no_grad():
+            v = s.flatten()
+        s[0:] = -0.75
+        value = v.detach().cpu().numpy().copy()
+        outs.append((v.requires_grad, value, _inplace_error(lambda: v.is_leaf)))
+    assert outs[0][0] is outs[1][0] is True
+    np.testing.assert_allclose(outs[0][1], outs[1][1])
+    assert outs[0][2] == outs[1][2] == "A view was created in no_grad mode and its base or " \
+        "another view of its base has been modified inplace with grad mode enabled. Given " \
+        "that this use case is ambiguous and error-prone, it is forbidden. You can clarify " \
+        "your code by moving both the view and the inplace either both inside the no_grad " \
+        "block (if you don't want the inplace to be tracked) or both outside (if you want " \
+        "the inplace to be tracked)."
