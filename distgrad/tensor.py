@@ -678,11 +678,11 @@ class Tensor:
     def _inplace(self, result, overlap_ok: bool = False):
         """Write `result` (computed out of place from self) into self, and take over its
         history; through a view, the base takes the write (torch's CopySlices)."""
-        self._check_inplace(overlap_ok)
         base = self._base
         if base is not None and grad_mode.is_grad_enabled() and (
                 result._requires_grad or base._requires_grad):
-            return self._inplace_through_view(result)
+            return self._inplace_through_view(result, overlap_ok)
+        self._check_inplace(overlap_ok)
         node = result._grad_fn
         if hasattr(node, "save_original"):  # a recorded op (not a custom Function's)
             node.save_original(self)  # before self's value is overwritten
@@ -693,14 +693,16 @@ class Tensor:
             self._take_history(result)
         return self
 
-    def _inplace_through_view(self, result):
+    def _inplace_through_view(self, result, overlap_ok: bool = False):
         """An in-place op on a view of a tensor in a graph: the base takes the new values
-        through the view (CopySlices), and the view's history is regenerated from it."""
+        through the view (CopySlices), and the view's history is regenerated from it.
+        (torch's autograd checks come before its kernel's overlap check.)"""
         self._check_view_writable()
         base = self._base
         if base._grad_fn is None and base._requires_grad:
             raise RuntimeError("a view of a leaf Variable that requires grad is being used in an "
                                "in-place operation.")
+        self._check_inplace(overlap_ok)
         node, nr = result._grad_fn, result._output_nr
         if hasattr(node, "save_original"):
             node.save_original(self)  # before the base's values are overwritten

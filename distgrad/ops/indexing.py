@@ -322,7 +322,7 @@ def setitem(x, key, value):
         not _key_makes_view(key, x.shape)
     if not selects_all and _is_tensor(value) and value._storage.same_memory(x._storage):
         _refuse_overlap(x, items, value)  # (all of x: copy_ checks it)
-    if x._has_internal_overlap() and not any(_is_tensor(i) for i in items):
+    if x._has_internal_overlap() and all(_is_basic(i) for i in items):
         # An expanded tensor: write through the view the key selects, which may not overlap
         # itself (torch checks the written view, not its base; all of x is x itself).
         (x if selects_all else getitem(x, key)).copy_(value)
@@ -375,13 +375,18 @@ def setitem(x, key, value):
     x._inplace(call("index_put", x, value, *tensors, key=k))
 
 
+def _is_basic(item) -> bool:
+    """An index item that selects a view (not a list, array or tensor of indices)."""
+    return item is None or isinstance(item, (int, np.integer, slice)) or _is_bool_scalar(item)
+
+
 def _refuse_overlap(x, items, value):
     """torch's __setitem__ writes through the view the key's basic indices select: by copy_
     (a value partly overlapping it is refused) or, with index tensors, by index_put_ on it
     (any overlap is refused, the same view too)."""
     basic, advanced = [], False
     for item in items:
-        if item is None or isinstance(item, (int, np.integer, slice)) or _is_bool_scalar(item):
+        if _is_basic(item):
             basic.append(item)
             continue
         t = _as_index_tensor(item, x)

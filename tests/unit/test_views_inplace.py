@@ -804,3 +804,21 @@ def test_setitem_names_a_value_that_does_not_fit_the_indexing_result():
         return attempt(lambda: x.__setitem__([1, 3], T.ones(4, 1)))
 
     same(program)
+
+
+def test_a_list_index_into_an_expanded_tensor_writes_it_not_a_copy():
+    # A list of indices is an index_put_ on the expanded tensor itself (distgrad wrote into
+    # a copy of the selection, and the write was lost: fuzzer seeds 8021806, 8032315). Of a
+    # leaf's expanded view: torch's leaf error. Without grad: torch writes it (deprecated);
+    # distgrad refuses it, as the README's Limits say.
+    def program(T):
+        x = T.tensor([[0.5, 1.5, -1.0], [-0.5, 2.0, 1.0]], requires_grad=True)
+        leaf_view = attempt(lambda: x.expand(2, -1, -1).__setitem__([0, 1], x.detach()))
+        return leaf_view, x
+
+    same(program)
+    import distgrad
+
+    y = distgrad.zeros(3)
+    with pytest.raises(RuntimeError, match="more than one element of the written-to tensor"):
+        y.expand(2, -1)[[0, 1]] = distgrad.ones(3)
