@@ -485,7 +485,7 @@ class Tensor:
         return t
 
     def detach_(self):
-        if self._base is not None and self.grad_fn is not None:
+        if self._base is not None:  # (torch: any view, whatever its grad mode)
             raise RuntimeError(
                 "Can't detach views in-place. Use detach() instead. If you are using "
                 "DistributedDataParallel (DDP) for training, and gradient_as_bucket_view is set as "

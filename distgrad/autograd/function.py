@@ -121,7 +121,7 @@ class BackwardCFunction(FunctionCtx):
             raise RuntimeError(_FREED)
         if self._saved is None:  # still inside forward
             return tuple(self.to_save)
-        return tuple(None if s is None else s.unpack(self) for s in self._saved)
+        return tuple(None if s is None else s.unpack(self, by_function=True) for s in self._saved)
 
     def _get_user_fn(self):
         cls = self._forward_cls

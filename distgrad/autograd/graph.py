@@ -35,7 +35,7 @@ class SavedTensor:
             self.view_edge = (weakref.ref(tensor._grad_fn), tensor._output_nr)
         self.tensor = tensor._alias(keep_graph=False) if is_output else tensor
 
-    def unpack(self, node):
+    def unpack(self, node, by_function: bool = False):
         t = self.tensor
         if t._version != self.version:
             shown = t if t._stands_for is None else t._stands_for  # (a copy: named as its original)
@@ -48,7 +48,9 @@ class SavedTensor:
                 f"{what} is at version {t._version}; expected version {self.version} instead. Hint: "
                 "enable anomaly detection to find the operation that failed to compute its "
                 "gradient, with torch.autograd.set_detect_anomaly(True, check_nan=False).")
-        if self.had_history and not self.is_output and t._grad_fn is None:
+        # (torch refuses an op's saved input detached in place; a custom Function's
+        # saved_tensors are unpacked for its node, and pass)
+        if self.had_history and not self.is_output and not by_function and t._grad_fn is None:
             raise RuntimeError(
                 "Trying to use a saved tensor that has been detached in-place, i.e. with "
                 ".detach_().This is not supported, please use out-of-place `.detach()` instead")

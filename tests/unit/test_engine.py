@@ -226,6 +226,45 @@ def test_a_saved_input_detached_in_place_is_refused():
     same(f)
 
 
+def test_a_custom_functions_saved_input_detached_in_place_is_still_read():
+    # ctx.saved_tensors are unpacked for the Function's node: torch does not refuse them
+    # (differential fuzzer seeds 8046891, 8054916).
+    def f(torch):
+        class MulSelf(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, a):
+                ctx.save_for_backward(a)
+                return a * a
+
+            @staticmethod
+            def backward(ctx, g):
+                (a,) = ctx.saved_tensors
+                return 2 * g * a
+
+        x = leaf(torch, X3)
+        y = x * 2
+        z = MulSelf.apply(y)
+        y.detach_()
+        z.sum().backward()
+        return x.grad
+
+    same(f)
+
+
+@pytest.mark.parametrize("made", ["with grad", "under no_grad", "of a tensor without grad"])
+def test_detach_in_place_refuses_any_view(made):
+    def f(torch):
+        x = leaf(torch, X3) if made != "of a tensor without grad" else torch.tensor(X3)
+        if made == "under no_grad":
+            with torch.no_grad():
+                v = x[:2]
+        else:
+            v = (x * 1)[:2]
+        return attempt(v.detach_), attempt(x.detach().detach_)
+
+    same(f)
+
+
 def test_a_view_of_a_base_detached_in_place_still_requires_grad_to_nowhere():
     # The view is made anew from a base without history: torch's AsStridedBackward0 with
     # no next function (differential fuzzer seed 8001404).
