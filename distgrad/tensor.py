@@ -494,6 +494,10 @@ class Tensor:
                 "function in torch/optim/optimizer.py as the solution.")
         self.grad_fn = None
         self._requires_grad = False
+        for ref in self.__dict__.pop("_no_grad_views", ()):  # they required grad through it
+            view = ref()
+            if view is not None and view._grad_fn is None:
+                view._requires_grad = False
         return self
 
     # ---- values ------------------------------------------------------------------------
@@ -699,7 +703,8 @@ class Tensor:
         (torch's autograd checks come before its kernel's overlap check.)"""
         self._check_view_writable()
         base = self._base
-        if base._grad_fn is None and base._requires_grad:
+        if base._grad_fn is None and (base._requires_grad or self._grad_fn is not None):
+            # (the second: a view with a history of a base detached in place since)
             raise RuntimeError("a view of a leaf Variable that requires grad is being used in an "
                                "in-place operation.")
         self._check_inplace(overlap_ok)

@@ -289,7 +289,11 @@ def accumulate_grad(var, g, create_graph, steal=False):
     """torch's AccumulateGrad: the first gradient is stored (a copy, or `g` itself when
     `steal` says nothing else uses it and it is laid out as the leaf), later ones added, in
     place unless a graph of the gradient is being built; then post-accumulate hooks."""
-    if g is None or not var._requires_grad:
+    if g is None:
+        return
+    if var._grad_fn is not None:  # (a leaf written in place after detach_, as torch says)
+        raise RuntimeError("leaf variable has been moved into the graph interior")
+    if not var._requires_grad:
         return
     with _accumulate_lock:  # two threads' backward into one leaf: neither sum is lost
         if var._grad is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import time
+import weakref
 
 from .. import storage
 from ..ops import layout
@@ -182,9 +183,10 @@ def _make_view(t, op, parent, attrs, k: int, multi: bool) -> None:
     # torch forbids an in-place write through these later (Tensor._check_view_writable).
     kind = "multi" if multi else None if grad_mode.is_grad_enabled() else "no_grad"
     t._view_kind = kind or parent._view_kind
-    if not grad_mode.is_grad_enabled() and parent._requires_grad:
+    if not grad_mode.is_grad_enabled() and t._base._requires_grad:
         t._requires_grad = True  # as in torch: a leaf that requires grad but gets no .grad
-        t._no_accumulator = True
+        t._no_accumulator = True  # (through its base: a detach_ of the base ends it)
+        t._base.__dict__.setdefault("_no_grad_views", []).append(weakref.ref(t))
 
 
 def _lay_out_as_inputs(t, inputs) -> None:

@@ -265,6 +265,50 @@ def test_detach_in_place_refuses_any_view(made):
     same(f)
 
 
+def test_a_leaf_detached_and_written_in_place_is_refused_at_its_accumulation():
+    # x.detach_() then x.add_(y) gives the leaf a history; a gradient reaching its old
+    # AccumulateGrad raises torch's words (differential fuzzer seed 8047461).
+    def f(torch):
+        x = leaf(torch, X3)
+        y = x.clone()
+        x.detach_()
+        x.add_(y)
+        return attempt(lambda: (x * x).sum().backward())
+
+    same(f)
+
+
+def test_a_view_with_a_history_of_a_base_detached_in_place_refuses_a_write():
+    # torch: the view requires grad and its base is now a leaf (fuzzer seed 8046802).
+    def f(torch):
+        x = leaf(torch, X3)
+        y = x.sin() - 1
+        v = y.unsqueeze(0)
+        y.detach_()
+        return attempt(v.neg_), v.requires_grad
+
+    same(f)
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_a_no_grad_view_requires_grad_only_while_its_base_does(when):
+    # A view made under no_grad requires grad through its base: a detach_ of the base, before
+    # or after the view was made, ends it (fuzzer seeds 8043329, 8047843, 8057981).
+    def f(torch):
+        x = leaf(torch, [[1.0, -1.5, 0.5], [2.0, 0.25, -0.75]])
+        y = x.exp()
+        v = y.view(-1)
+        if when == "before":
+            y.detach_()
+        with torch.no_grad():
+            w = v[::2]
+        if when == "after":
+            y.detach_()
+        return w.requires_grad, w.is_leaf, (w * 2).requires_grad
+
+    same(f)
+
+
 def test_a_view_of_a_base_detached_in_place_still_requires_grad_to_nowhere():
     # The view is made anew from a base without history: torch's AsStridedBackward0 with
     # no next function (differential fuzzer seed 8001404).
