@@ -44,10 +44,22 @@ def unview(op: str, attrs: dict, parent, new_child):
     if op == "permute":
         dims = [d % parent.ndim for d in attrs["dims"]]
         return call("permute", new_child, dims=[dims.index(i) for i in range(len(dims))])
-    old_child = call(op, parent, **attrs)
-    delta = call(f"{op}_backward", call("sub", new_child, old_child),
-                 shape=list(parent.shape), **attrs)
-    return call("add", parent, delta)
+    placed = call(f"{op}_backward", new_child, shape=list(parent.shape), **attrs)
+    covered = call(f"{op}_backward", _ones_like(new_child), shape=list(parent.shape), **attrs)
+    return _replaced(parent, covered, placed)
+
+
+def _ones_like(t):
+    from .. import creation, dtypes  # (creation imports the op table, which imports this)
+
+    return creation.ones_like(t, dtype=dtypes.float32)  # (placed as t is, sharded too)
+
+
+def _replaced(parent, covered, placed):
+    """`parent` with the places `covered` counts (> 0) taken from `placed`: chosen, not
+    added as a change (parent + (new - old) loses the new value next to a large or an inf
+    or nan old one); the gradient is the same, split between the two."""
+    return call("where", call("gt", covered, 0.0), placed, parent)
 
 
 def covers_its_base(view) -> bool:
@@ -86,18 +98,15 @@ def _scatter_by_layout(view, new_value):
     base = view._base
     strides, offset = view._strides_offset()
     place = placed_in(base, list(view.shape), list(strides), offset)
-    delta = call("sub", new_value, call("as_strided", base, **place))
-    spread = call("as_strided_backward", delta, shape=list(base.shape), **place)
+    spread = call("as_strided_backward", new_value, shape=list(base.shape), **place)
+    times = call("as_strided_backward", _ones_like(new_value), shape=list(base.shape), **place)
     if view._has_internal_overlap():
         # Several of the view's elements are one place of the base (fill_ through an
-        # expanded view): that place takes the value once, not the sum of its changes.
+        # expanded view): that place takes the value once, not the sum of its copies.
         # torch writes it so too, and refuses to carry a gradient back through it.
-        ones = call("full", shape=list(view.shape), value=1.0, dtype=delta.dtype.name,
-                    _device=delta.device_str)
-        times = call("as_strided_backward", ones, shape=list(base.shape), **place)
         spread = call("div", spread, call("clamp_min", times, min=1.0))
-        return call("overlapping_write", call("add", base, spread))
-    return call("add", base, spread)
+        return call("overlapping_write", _replaced(base, times, spread))
+    return _replaced(base, times, spread)
 
 
 def _overlapping_write_vjp(c, g):

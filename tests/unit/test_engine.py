@@ -326,6 +326,26 @@ def test_a_view_of_a_base_detached_in_place_still_requires_grad_to_nowhere():
     same(f)
 
 
+@pytest.mark.parametrize("write", ["slice fill_", "strided zero_", "t() slice", "setitem",
+                                   "diagonal"])
+def test_a_write_through_a_view_replaces_large_inf_and_nan_values_exactly(write):
+    # The base's new value was parent + (new - old): next to an old 1e8 the new value was
+    # lost to rounding (1.0 became 0.0), and an old inf or nan stayed (on the driver and
+    # on workers alike).
+    def f(torch):
+        x = leaf(torch, [[1e8, float("nan"), float("inf")], [2.0, -3.0, 0.5], [1.0, 4.0, 8.0]])
+        y = x * 1
+        {"slice fill_": lambda: y[:, 0:2].fill_(1.0),
+         "strided zero_": lambda: y[0, ::2].zero_(),
+         "t() slice": lambda: y.t()[1:].fill_(0.1),
+         "setitem": lambda: y.__setitem__((0, slice(None)), 1.2345678),
+         "diagonal": lambda: y.diagonal().fill_(0.5)}[write]()
+        (g,) = torch.autograd.grad((y * y).sum(), x)
+        return y, g
+
+    same(f, rtol=0, atol=0)
+
+
 # ---- inputs= and autograd.grad ----------------------------------------------------------------
 
 def test_backward_inputs_leaves_only_those():
