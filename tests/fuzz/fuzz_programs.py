@@ -687,10 +687,13 @@ class Gen:
         v = self.new_var()
         return "clone", v, [a], f"{v} = {a}.clone()", self.dev[a]
 
+    # (a sqrt times its input: the loss squares each variable, and a sqrt alone squared is
+    # linear, whose second derivative is 0 in torch but roundoff in distgrad)
     UNARY = ["{a}.tanh()", "{a}.sigmoid()", "{a}.relu()", "{a}.clamp(-0.5, 0.8)", "{a} * 2",
              "{a}.neg()", "{a}.pow(2)", "{a}.sin()", "{a}.exp()", "{a} - 1", "{a}.abs()",
              "{a}.clamp(min=0.1)", "{a} / 2", "{a}.cos()", "{a}.softmax(-1)",
-             "{a}.log_softmax(-1)", "({a}.abs() + 0.1).log()", "({a}.abs() + 0.1).sqrt()"]
+             "{a}.log_softmax(-1)", "({a}.abs() + 0.1).log()",
+             "({a}.abs() + 0.1).sqrt() * {a}"]
 
     def g_unary(self):
         a = self.pick(self.float_vars())
