@@ -87,9 +87,12 @@ def _full_extremum_rule(name):
 
 
 def _evenly_distribute(c, g):
-    # Ties share the gradient equally, as torch does for a full max/min.
-    mask = c[0] == c.out
-    return g * mask / mask.sum()
+    # Ties share the gradient equally, as torch does for a full max/min; a nan result is
+    # matched by the nan inputs, and none matched (the input written through .data since)
+    # gives zeros, not nan.
+    x, out = c[0], c.out
+    mask = (x == out) | (x.isnan() & out.isnan())
+    return call("where", mask, g / mask.sum(), 0.0)
 
 
 defop("max", lambda x: np.max(x), _full_extremum_rule("max"), _evenly_distribute,

@@ -346,6 +346,24 @@ def test_a_write_through_a_view_replaces_large_inf_and_nan_values_exactly(write)
     same(f, rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("case", ["ties", "nan", "written through .data"])
+def test_a_full_max_gives_torchs_gradient(case):
+    # torch's evenly_distribute_backward: nan results are matched by nan inputs; when no
+    # input matches the result any more (written through .data since), zeros, not nan
+    # (differential fuzzer seed 8069322).
+    def f(torch):
+        vals = {"ties": [1.0, 3.0, 3.0], "nan": [1.0, float("nan"), 2.0, float("nan")],
+                "written through .data": [1.0, 3.0, 2.0]}[case]
+        x = leaf(torch, vals)
+        y = x.max()
+        if case == "written through .data":
+            x.data.mul_(2)
+        y.backward(torch.tensor(2.0))
+        return x.grad
+
+    same(f)
+
+
 # ---- inputs= and autograd.grad ----------------------------------------------------------------
 
 def test_backward_inputs_leaves_only_those():
