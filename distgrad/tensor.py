@@ -775,6 +775,9 @@ class Tensor:
                 else "is being modified inplace")
         if node is None:
             head = f"A view was created in no_grad mode and {what} with grad mode enabled."
+        elif kind == "no_grad":  # (taken with grad mode on from a view made without)
+            head = (f"Output {self._output_nr} of {_short_name(node.name())} is a view of a view "
+                    f"which was created in no_grad mode and {what} with grad mode enabled.")
         else:
             head = (f"Output {self._output_nr} of {_short_name(node.name())} is a view and {what}.")
         if kind == "function":

@@ -637,9 +637,10 @@ def _copy_written(t: Tensor, result: Tensor) -> None:
 # ---- dispatch ----------------------------------------------------------------------------------
 
 def dispatch(name: str, inputs, attrs):
-    for t in inputs:
-        if is_sharded(t) and t.grad_fn is None:  # (grad_fn brings t up to date first)
-            _leaf_shards_follow(t)
+    history = grad_mode.is_grad_enabled()  # (under no_grad, values only: as torch, a view
+    for t in inputs:                        # whose history is forbidden may still be read)
+        if is_sharded(t) and (t.grad_fn if history else t._grad_fn) is None:
+            _leaf_shards_follow(t)  # (grad_fn brings t up to date first)
     if any(_is_partial(t) for t in inputs):
         out = _keep_pending(name, inputs, attrs)
         if out is not NotImplemented:
@@ -774,6 +775,14 @@ def _fallback(name, inputs, attrs):
     return out
 
 
+def _made_under_no_grad(t) -> bool:
+    """A view made under no_grad: itself (a copy standing for one) or its parts."""
+    if getattr(t, "_view_kind", None) == "no_grad":
+        return True
+    return is_sharded(t) and any(p is not None and p._view_kind == "no_grad"
+                                 for p in t._sharding.shards)
+
+
 def _as_no_grad_view(t: Tensor) -> None:
     """As a view made under no_grad of a tensor that requires grad (record._make_view):
     it requires grad but gets no .grad, and a gradient reaching it goes nowhere; so do its
@@ -803,6 +812,8 @@ class _CopiedView:
         for k, o in enumerate(outs):
             if is_sharded(o):
                 o._sharding.copied_view_of = cls(name, list(inputs), dict(attrs), k)
+                if _made_under_no_grad(inputs[0]):  # (a view of one is one: record._make_view)
+                    o._view_kind = "no_grad"
 
     def write_back(self, value) -> bool:
         """Write `value`, the copy's new values, into its base as a write through torch's
@@ -828,14 +839,15 @@ class _CopiedView:
             raise t._rebase_error(stale=True)
 
     def refresh(self, t) -> None:
-        for x in self.inputs:
+        no_grad_view = t._view_kind == "no_grad"  # (made again as it was made: no history)
+        with_grad = not no_grad_view and any(getattr(x, "_requires_grad", False)
+                                             for x in self.inputs)
+        for x in self.inputs:  # (their values; their histories too when t takes one)
             if is_sharded(x):
-                x._sharding.current(x)
+                (x._sharding.current if with_grad else x._sharding.refresh)(x)
         if _written(self.inputs) == self.stamp:
             return
-        no_grad_view = t._view_kind == "no_grad"  # (made again as it was made: no history)
-        with grad_mode.set_grad_enabled(not no_grad_view and any(
-                getattr(x, "_requires_grad", False) for x in self.inputs)):
+        with grad_mode.set_grad_enabled(with_grad):
             fresh = record.call(self.name, *self.inputs, **self.attrs)
         if isinstance(fresh, tuple):
             fresh = fresh[self.index]
@@ -843,7 +855,8 @@ class _CopiedView:
             fresh._sharding.copied_view_of.stamp = self.stamp
         old = t._grad_fn
         t._sharding = fresh._sharding
-        t._requires_grad, t._grad_fn = fresh._requires_grad, fresh._grad_fn
+        if not no_grad_view:  # (one keeps requiring grad; its history may not be used)
+            t._requires_grad, t._grad_fn = fresh._requires_grad, fresh._grad_fn
         for part in t._sharding.shards:
             if part is not None:
                 _sharded_tensor_of[id(part)] = t

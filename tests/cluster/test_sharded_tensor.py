@@ -929,3 +929,24 @@ def test_a_no_grad_copied_view_refuses_its_history_after_its_base_is_written(bac
         "your code by moving both the view and the inplace either both inside the no_grad " \
         "block (if you don't want the inplace to be tracked) or both outside (if you want " \
         "the inplace to be tracked)."
+
+
+def test_a_view_of_a_no_grad_view_is_readable_after_a_write_and_refuses_its_history(backend):
+    # v7, a view made under no_grad (a copy standing for it), written under no_grad; v8, a
+    # view of it made with grad: as torch's, its value reads, it requires grad, and its
+    # history is refused (differential fuzzer seed 8063261).
+    x_np = np.array([-1.75, -1.625, 1.875], np.float32)
+    outs = []
+    for T, place in ((dg, lambda t: dist.shard(t, 0)), (torch, lambda t: t.clone())):
+        x = T.tensor(x_np, requires_grad=True)
+        row = place(x * 2)[1:2]
+        with T.no_grad():
+            v7 = row.squeeze(0)
+        v8 = v7.expand(2)
+        with T.no_grad():
+            v7.mul_(v7)
+        outs.append((v8.detach().cpu().numpy().copy(), v8.requires_grad,
+                     _inplace_error(lambda: v8.is_leaf)))
+    np.testing.assert_allclose(outs[0][0], outs[1][0])
+    assert outs[0][1:] == outs[1][1:] and outs[1][1] is True
+    assert "created in no_grad mode" in outs[1][2]

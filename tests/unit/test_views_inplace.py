@@ -822,3 +822,15 @@ def test_a_list_index_into_an_expanded_tensor_writes_it_not_a_copy():
     y = distgrad.zeros(3)
     with pytest.raises(RuntimeError, match="more than one element of the written-to tensor"):
         y.expand(2, -1)[[0, 1]] = distgrad.ones(3)
+
+
+def test_a_view_of_a_no_grad_view_is_named_as_torch_names_it_after_a_write():
+    def program(T):
+        x = T.tensor([1.0, 2.0, 3.0], requires_grad=True) * 1
+        with T.no_grad():
+            v = x[:2]
+        w = v[:1]
+        x.mul_(2)
+        return attempt(lambda: w.grad_fn)
+
+    same(program)
