@@ -270,9 +270,11 @@ class Tensor:
         self._take_history(fresh)
 
     def _forbids_rebase(self) -> bool:
-        """A view whose history torch will not rebuild once its base requires grad (made
-        under no_grad, one of several outputs, in a custom Function)."""
-        return self._view_kind is not None and self._base._requires_grad
+        """A view whose history torch will not rebuild once its base requires grad, or it
+        has a history of its own (made under no_grad, one of several outputs, in a custom
+        Function)."""
+        return self._view_kind is not None and (self._base._requires_grad or
+                                                 self._grad_fn is not None)
 
     @property
     def requires_grad(self) -> bool:

@@ -309,6 +309,22 @@ def test_a_no_grad_view_requires_grad_only_while_its_base_does(when):
     same(f)
 
 
+def test_a_no_grad_views_child_with_a_history_is_refused_after_its_base_is_detached():
+    # torch rebuilds (and so refuses) a view's history when it has one, even when the base
+    # no longer requires grad (detached in place): fuzzer seed 8075767.
+    def f(torch):
+        x = leaf(torch, [[-1.5, -0.75, 1.25], [1.75, 0.25, -0.5]])
+        with torch.no_grad():
+            v = x.mT
+        w = v.chunk(2, 0)[0]
+        x.detach_()
+        with torch.no_grad():
+            x.relu_()
+        return w.requires_grad, attempt(lambda: w.is_leaf)
+
+    same(f)
+
+
 def test_a_view_of_a_base_detached_in_place_still_requires_grad_to_nowhere():
     # The view is made anew from a base without history: torch's AsStridedBackward0 with
     # no next function (differential fuzzer seed 8001404).
