@@ -864,8 +864,9 @@ class Gen:
                 [f"[{i}, {(i + 1) % shape[0]}]"] if shape[0] >= 2 else []))
             sub = tuple(t[eval(f"np.s_[{idx}]", {"np": np})].shape)
             b = self.partner(a, shape=sub, into=True) if rng.random() < 0.7 else None
-            if b is not None and self.undefined_overlap(
-                    t[eval(f"np.s_[{idx}]", {"np": np})], self.t(b)):
+            # (a list of rows writes t itself, through index_put_, not a view of it)
+            written = t if idx.startswith("[") else t[eval(f"np.s_[{idx}]", {"np": np})]
+            if b is not None and self.undefined_overlap(written, self.t(b)):
                 return None
             if b is not None and tuple(self.t(b).shape) == sub or (
                     b is not None and self.torch.broadcast_shapes(self.t(b).shape, sub) == sub):
