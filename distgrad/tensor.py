@@ -772,16 +772,18 @@ class Tensor:
     def _rebase_error(self, stale: bool) -> RuntimeError:
         """Why this view's history may not be rebased: written in place itself, or (stale)
         its base or a sibling was."""
-        kind, node = self._view_kind, self._grad_fn
+        kind = self._view_kind
+        # (a part of a sharded Function output is named as the output is: sharding.py)
+        node, nr = self.__dict__.get("_named_as", (self._grad_fn, self._output_nr))
         what = ("its base or another view of its base has been modified inplace" if stale
                 else "is being modified inplace")
         if node is None:
             head = f"A view was created in no_grad mode and {what} with grad mode enabled."
         elif kind == "no_grad":  # (taken with grad mode on from a view made without)
-            head = (f"Output {self._output_nr} of {_short_name(node.name())} is a view of a view "
+            head = (f"Output {nr} of {_short_name(node.name())} is a view of a view "
                     f"which was created in no_grad mode and {what} with grad mode enabled.")
         else:
-            head = (f"Output {self._output_nr} of {_short_name(node.name())} is a view and {what}.")
+            head = (f"Output {nr} of {_short_name(node.name())} is a view and {what}.")
         if kind == "function":
             return RuntimeError(
                 f"{head} This view was created inside a custom Function (or because an input was "

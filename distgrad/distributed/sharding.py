@@ -907,9 +907,40 @@ def apply_gathered(function, args, kwargs):
         if is_sharded(a) and w._version != v:  # written in place
             a._inplace(_placed_as(w, a))
             outs = [a if o is w else o for o in outs]
-    outs = [o if is_sharded(o) or not hasattr(o, "_storage") else _placed_as(o, ref)
-            for o in outs]
+    outs = [o if is_sharded(o) or not hasattr(o, "_storage") else
+            _as_view_of_operand(o, _placed_as(o, ref), args, whole) for o in outs]
     return tuple(outs) if isinstance(out, tuple) else outs[0]
+
+
+def _as_view_of_operand(o: Tensor, placed: Tensor, args, whole) -> Tensor:
+    """`o`, a Function's output, placed (`placed`). When `o` is a view of the gathered copy
+    of a sharded operand, torch's output shares that operand's memory: the same view ops
+    are taken of the operand itself, and their parts take the history placed's parts have
+    (a view made in a custom Function, which torch forbids writing in place). Where that
+    view comes out split otherwise than `placed` (or has no sharding rule), `placed`."""
+    from ..ops.views import view_chain
+
+    operand = next((a for a, w in zip(args, whole) if is_sharded(a) and o._base is w), None)
+    if operand is None or not isinstance(placed._sharding.placement, Shard):
+        return placed
+    with grad_mode.no_grad():
+        view = operand
+        for _, op, attrs, k in view_chain(o):
+            view = record.call(op, view, **attrs)
+            view = view[k] if isinstance(view, tuple) else view
+    s = view._sharding if is_sharded(view) else None
+    if s is None or s.copied_view_of is not None or not s.same_split(placed._sharding):
+        return placed
+    for part, placed_part in zip(s.shards, placed._sharding.shards):
+        part._view_kind = "function"
+        part._no_accumulator = False
+        part._requires_grad = False
+        if placed_part._requires_grad:
+            part._take_history(placed_part)
+            part._named_as = (o._grad_fn, o._output_nr)  # (torch's errors name the Function)
+    out = _wrap(s.placement, s.shards, s.workers)
+    out._view_kind = "function"
+    return out
 
 
 def _note_fallback(name, inputs, home) -> None:

@@ -950,3 +950,41 @@ def test_a_view_of_a_no_grad_view_is_readable_after_a_write_and_refuses_its_hist
     np.testing.assert_allclose(outs[0][0], outs[1][0])
     assert outs[0][1:] == outs[1][1:] and outs[1][1] is True
     assert "created in no_grad mode" in outs[1][2]
+
+
+def _head_function(T):
+    class Head(T.autograd.Function):  # returns a view of its input
+        @staticmethod
+        def forward(ctx, a):
+            ctx.n = a.shape[0]
+            return a[:1]
+
+        @staticmethod
+        def backward(ctx, g):
+            rest = T.zeros((ctx.n - 1,) + tuple(g.shape[1:]), dtype=g.dtype, device=g.device)
+            return T.cat([g, rest], 0)
+
+    return Head
+
+
+def test_a_custom_functions_view_of_a_column_sharded_operand_is_a_view_of_it(backend):
+    # Head returns a[:1]: of a column-sharded a that is a view keeping a's split, so it
+    # shares a's memory as torch's output does (fuzzer seeds 7123459, 7130905); with grad,
+    # its gradient reaches a, and torch's errors for a view made in a custom Function hold.
+    x_np = _arr(3, 4)
+    outs = []
+    for T, place in ((dg, lambda t: dist.shard(t, 1)), (torch, lambda t: t.clone())):
+        Head = _head_function(T)
+        a = place(T.tensor(x_np))
+        head = Head.apply(a)
+        head.mul_(2)  # no grad: writes a
+        x = T.tensor(x_np, requires_grad=True)
+        b = place(x * 1)
+        y = Head.apply(b)
+        (y * y).sum().backward()
+        write = _inplace_error(lambda: y.mul_(2))
+        b.add_(1)
+        outs.append((a, x.grad, write, _inplace_error(lambda: y.is_leaf)))
+    for d, t in zip(outs[0][:2], outs[1][:2]):
+        _close(d, t)
+    assert outs[0][2:] == outs[1][2:] and outs[1][3] is not None

@@ -19,11 +19,9 @@ SHRUNK_KINDS = 3         # kinds per chunk that get a shrunk reproducer
 # (generated seeds move with the generator). They run as strict expected failures: a fix
 # makes them pass, and the test then says to take them out.
 KNOWN_FAILING = {
-    "a custom Function returning a view of a sharded operand falls back to a gathered copy: "
-    "a write to its result does not reach the operand (fuzzer seed 7123459)": (
-        ["v0 = shard(x0, 1)", "v1 = Head.apply(v0)", "v1.mul_(v1)"], ["v0", "x1"]),
-    "the same: a write to the operand does not reach the Function's view of it (fuzzer "
-    "seed 7130905)": (
+    "a custom Function returning a view of a sharded operand that the view splits otherwise "
+    "(rows of a row-sharded one) is a gathered copy: a write to the operand does not reach "
+    "it (fuzzer seed 7130905)": (
         ["v0 = shard(x0, 0)", "v1 = v0 * 2", "v2 = Head.apply(v1)", "v1.mul_(v0)"],
         ["v2", "x1"]),
 }
