@@ -149,7 +149,7 @@ def _class_softmax(name, inputs, attrs):
         return NotImplemented
     # logsumexp over the sharded dim moves only each worker's [..., 1] partial
     out = x - x.logsumexp(attrs["dim"], keepdim=True)
-    return out.exp() if name == "softmax" else out
+    return record.call("softmax_result", out.exp() if name == "softmax" else out, of=name)
 
 
 def _class_loss(name, inputs, attrs):

@@ -988,3 +988,23 @@ def test_a_custom_functions_view_of_a_column_sharded_operand_is_a_view_of_it(bac
     for d, t in zip(outs[0][:2], outs[1][:2]):
         _close(d, t)
     assert outs[0][2:] == outs[1][2:] and outs[1][3] is not None
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+def test_a_softmax_over_the_sharded_dim_keeps_its_result_as_torch(name, backend):
+    # Composed of other ops over the sharded dim, it ends in torch's node, which keeps the
+    # result: a write to it is refused at backward (differential fuzzer seeds 8060762,
+    # 8107001, 8108179).
+    x_np = _arr(2, 4)
+    outs = []
+    for T, place in ((dg, lambda t: dist.shard(t, 1)), (torch, lambda t: t.clone())):
+        x = T.tensor(x_np, requires_grad=True)
+        y = getattr(place(x * 1), name)(-1)
+        node = y.grad_fn.name()
+        z = getattr(place(x * 1), name)(-1)
+        (z * z).sum().backward()
+        y.fill_(0.5)
+        outs.append((node, x.grad.clone(), _inplace_error(lambda: (y * y).sum().backward())))
+    assert outs[0][0] == outs[1][0]
+    _close(outs[0][1], outs[1][1])
+    assert outs[0][2] == outs[1][2] and outs[1][2] is not None

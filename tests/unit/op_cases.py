@@ -710,6 +710,19 @@ def _threshold_backward(T, g, x):
 
 case("threshold_backward", _threshold_backward, F(3, 4), F(3, 4, away=0.1),
      covers="threshold_backward")
+
+
+def _softmax_result(T, x):
+    """The last step of a sharded log_softmax (the value itself, its result kept, torch's
+    node): against torch's log_softmax of a result (an inner node behind it, as here)."""
+    if T.__name__ == "torch":
+        return (x * 1).log_softmax(1)
+    from distgrad.autograd.record import call
+
+    return call("softmax_result", x.log_softmax(1), of="log_softmax")
+
+
+case("softmax_result", _softmax_result, F(3, 4), covers=("log_softmax", "softmax_result"))
 case("abs_at_zero", lambda T, x: (x * 0).abs(), F(4), covers=("mul", "abs"))
 case("clamp_at_bound", lambda T, x: (x * 0).clamp(0, 1), F(4), covers="clamp")
 case("norm_of_zero", lambda T, x: (x * 0).norm(), F(4), covers="norm")
