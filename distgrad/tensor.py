@@ -496,6 +496,8 @@ class Tensor:
                 "function in torch/optim/optimizer.py as the solution.")
         self.grad_fn = None
         self._requires_grad = False
+        if self._sharding is not None:  # its parts lose their histories too (same memory)
+            self._sharding = self._sharding.detached()
         for ref in self.__dict__.pop("_no_grad_views", ()):  # they required grad through it
             view = ref()
             if view is not None and view._grad_fn is None:

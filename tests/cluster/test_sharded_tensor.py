@@ -1008,3 +1008,18 @@ def test_a_softmax_over_the_sharded_dim_keeps_its_result_as_torch(name, backend)
     assert outs[0][0] == outs[1][0]
     _close(outs[0][1], outs[1][1])
     assert outs[0][2] == outs[1][2] and outs[1][2] is not None
+
+
+def test_a_sharded_tensor_detached_in_place_takes_ops_as_a_leaf(backend):
+    # detach_ left the parts' histories, and the next op tried to reset their requires_grad
+    # (differential fuzzer seeds 8121759, 8122780, 8133510, 8134329).
+    x_np = _arr(2, 4)
+    outs = []
+    for T, place in ((dg, lambda t: dist.shard(t, 1)), (torch, lambda t: t.clone())):
+        x = T.tensor(x_np, requires_grad=True)
+        s = place(x * 2)
+        s.detach_()
+        y = s.clone() * 3
+        outs.append((s.requires_grad, s.is_leaf, y.requires_grad, y, x.grad))
+    assert outs[0][:3] == outs[1][:3] == (False, True, False)
+    _close(outs[0][3], outs[1][3])
