@@ -186,7 +186,10 @@ def _make_view(t, op, parent, attrs, k: int, multi: bool) -> None:
     if not grad_mode.is_grad_enabled() and t._base._requires_grad:
         t._requires_grad = True  # as in torch: a leaf that requires grad but gets no .grad
         t._no_accumulator = True  # (through its base: a detach_ of the base ends it)
-        t._base.__dict__.setdefault("_no_grad_views", []).append(weakref.ref(t))
+        views = t._base.__dict__.setdefault("_no_grad_views", [])
+        if len(views) >= 32:  # (views made each step under no_grad come and go: no growth)
+            views[:] = [v for v in views if v() is not None]
+        views.append(weakref.ref(t))
 
 
 def _lay_out_as_inputs(t, inputs) -> None:

@@ -834,3 +834,15 @@ def test_a_view_of_a_no_grad_view_is_named_as_torch_names_it_after_a_write():
         return attempt(lambda: w.grad_fn)
 
     same(program)
+
+
+def test_no_grad_views_made_each_step_leave_nothing_growing_on_their_base():
+    # A base keeps weak references to its no_grad views (a detach_ of it ends their
+    # requires_grad); a view made and dropped every step must not make that list grow.
+    import distgrad
+
+    w = distgrad.ones(4, requires_grad=True)
+    for _ in range(1000):
+        with distgrad.no_grad():
+            w[0].fill_(1.0)
+    assert len(w.__dict__.get("_no_grad_views", [])) <= 32
