@@ -82,6 +82,9 @@ def scalar_dtype(value) -> dtype:
         return bool_
     if isinstance(value, (int, np.integer)):
         return int64
+    if not hasattr(value, "__float__"):  # (torch takes no list, str, ...)
+        raise TypeError(f"expected Tensor as element of the operands, but got "
+                        f"{type(value).__name__}")
     return float32
 
 

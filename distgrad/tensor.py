@@ -970,9 +970,13 @@ class Tensor:
         return call("abs", self)
 
     def __eq__(self, other):
+        if not isinstance(other, _COMPARABLE):  # (Python then compares identities, as torch)
+            return NotImplemented
         return call("eq", self, other)
 
     def __ne__(self, other):
+        if not isinstance(other, _COMPARABLE):
+            return NotImplemented
         return call("ne", self, other)
 
     def __lt__(self, other):
@@ -1046,5 +1050,8 @@ def to_args(args, kwargs):
 def _can_cast(src, dst) -> bool:
     return src.category <= dst.category
 
+
+# What == and != compare a tensor with; anything else is not equal (torch's NotImplemented).
+_COMPARABLE = (Tensor, numbers.Number, np.ndarray, np.generic)
 
 record.Tensor = Tensor

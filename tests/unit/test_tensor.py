@@ -256,6 +256,19 @@ def test_comparisons():
     same(f)
 
 
+def test_a_tensor_is_not_equal_to_what_is_no_number_or_tensor():
+    # torch's == and != hand such an operand back to Python (identity: False and True), and
+    # its arithmetic refuses it with a TypeError; distgrad had a worker reject the constant.
+    def f(torch):
+        a = torch.tensor([1.0, 2.0])
+        refused = [getattr(attempt(op), "type", "no error") for op in
+                   (lambda: a + "x", lambda: a * [1, 2], lambda: a.add("x"), lambda: a.mul_("x"))]
+        return (a == "x", a != "x", a == None, a != None, a == object(), a == (1, 2),  # noqa: E711
+                a == 2.0, a == np.float32(2.0), refused)
+
+    same(f, prefix=0)
+
+
 def test_bool_of_single_element_and_ambiguity():
     def f(torch):
         return (bool(torch.tensor([1.0])), bool(torch.tensor(0)),
