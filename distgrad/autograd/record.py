@@ -91,7 +91,8 @@ def call(name: str, *inputs, _device=None, **attrs):
             continue
         if memory.runs_ops:  # a sharded tensor: its kind runs the op on its parts
             return memory.run_op(name, inputs, attrs)
-        if t._base is not None and t._view_version != memory.version:
+        if t._base is not None and t._view_version != memory.version and \
+                grad_mode.is_grad_enabled():  # (no history is read under no_grad)
             t._refresh_view()  # its base was written since: its history is made anew
         strided = strided or t._layout is not None
     op = lookup(name)

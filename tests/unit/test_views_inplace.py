@@ -562,6 +562,30 @@ def test_grad_of_a_stale_forbidden_view_reads_without_raising():
     same(program)
 
 
+def test_a_stale_forbidden_view_is_an_operand_under_no_grad():
+    # Its history is refused once its base was written, but under no_grad no op reads it:
+    # torch computes with its values (distgrad raised the view's error).
+    def program(T):
+        class Head(T.autograd.Function):
+            @staticmethod
+            def forward(ctx, t):
+                return t[:1]
+
+            @staticmethod
+            def backward(ctx, g):
+                return T.cat([g, T.zeros(2, 2)], 0)
+
+        x, _ = _leaves(T)
+        b = x * 1
+        head = Head.apply(b)
+        b.add_(1)
+        with T.no_grad():
+            values = (head + 1, head.clone(), head * head)
+        return values, attempt(lambda: head + 1)
+
+    same(program)
+
+
 def test_second_order_gradient_through_a_regenerated_view():
     # The stale view's history is regenerated as as_strided of its base; the double backward
     # of that gathers from an expanded first-order gradient (was read past its storage).
