@@ -15,15 +15,27 @@ import numpy as np
 class Storage:
     """The driver's memory: each view's handle is a numpy array over it."""
 
-    __slots__ = ("version", "memory")
+    __slots__ = ("version", "memory", "memory_writes")
 
     def __init__(self, memory=None):
         self.version = 0
         self.memory = memory  # the storage that first held this memory (None: this one)
+        self.memory_writes = 0  # on the first storage: writes under any version counter
 
     def renewed(self) -> "Storage":
         """The same memory under a new version counter (torch's `.data`)."""
         return type(self)(self.memory or self)
+
+    def wrote(self) -> None:
+        """An in-place write through a tensor on this storage: its version counter counts
+        it, and so does the memory's count, which `.data` handles (own counters) share."""
+        self.version += 1
+        (self.memory or self).memory_writes += 1
+
+    def memory_stamp(self) -> tuple:
+        """What tells whether this memory was written since: by any handle on it."""
+        root = self.memory or self
+        return root, root.memory_writes
 
     def same_memory(self, other: "Storage") -> bool:
         return (self.memory or self) is (other.memory or other)

@@ -696,7 +696,7 @@ class Tensor:
             node.save_original(self)  # before self's value is overwritten
         result = self._as_written(result)
         self._write(result)
-        self._storage.version += 1
+        self._storage.wrote()
         if result._requires_grad:
             self._take_history(result)
         return self

@@ -152,7 +152,10 @@ class Sharding:
         makers = None
         if any(s is None for s in shards):
             makers = [lambda k=k: untracked(self.replica(k)) for k in range(len(shards))]
-        return Sharding(self.placement, shards, self.workers, makers)
+        out = Sharding(self.placement, shards, self.workers, makers)
+        if self.copied_view_of is not None:  # still a view of the base's memory
+            out.copied_view_of = self.copied_view_of.of_untracked_base(own_versions)
+        return out
 
     def replica(self, k: int):
         """Worker k's copy of a replicated tensor, made on first use: computed there if it
@@ -486,7 +489,10 @@ def replicate(tensor: Tensor, workers=None) -> Tensor:
 
 def full_tensor(t: Tensor, device: str = "cpu") -> Tensor:
     """The whole tensor on one device (differentiable gather)."""
-    t._sharding.current(t)
+    if grad_mode.is_grad_enabled():
+        t._sharding.current(t)
+    else:  # (its value only: a view whose history torch forbids may still be read)
+        t._sharding.refresh(t)
     s = t._sharding
     if isinstance(s.placement, Replicate):
         return s.shards[0].to(device)
@@ -631,7 +637,7 @@ def _copy_written(t: Tensor, result: Tensor) -> None:
         node = getattr(src, "_grad_fn", None)
         if hasattr(node, "save_original"):
             node.save_original(part)
-        part._storage.version += 1
+        part._storage.wrote()
 
 
 # ---- dispatch ----------------------------------------------------------------------------------
@@ -775,12 +781,14 @@ def _fallback(name, inputs, attrs):
     return out
 
 
-def _made_under_no_grad(t) -> bool:
-    """A view made under no_grad: itself (a copy standing for one) or its parts."""
-    if getattr(t, "_view_kind", None) == "no_grad":
-        return True
-    return is_sharded(t) and any(p is not None and p._view_kind == "no_grad"
-                                 for p in t._sharding.shards)
+def _view_kind_of(t):
+    """Why torch forbids rebuilding the history of `t`, a view (made under no_grad, in a
+    custom Function, ...): its own, or its parts'; None for a view torch rebuilds."""
+    kind = getattr(t, "_view_kind", None)
+    if kind is None and is_sharded(t):
+        kind = next((p._view_kind for p in t._sharding.shards
+                     if p is not None and p._view_kind is not None), None)
+    return kind
 
 
 def _as_no_grad_view(t: Tensor) -> None:
@@ -812,8 +820,15 @@ class _CopiedView:
         for k, o in enumerate(outs):
             if is_sharded(o):
                 o._sharding.copied_view_of = cls(name, list(inputs), dict(attrs), k)
-                if _made_under_no_grad(inputs[0]):  # (a view of one is one: record._make_view)
-                    o._view_kind = "no_grad"
+                # (a view of such a view is one: record._make_view)
+                o._view_kind = _view_kind_of(inputs[0])
+
+    def of_untracked_base(self, own_versions: bool) -> "_CopiedView":
+        """The same view of its base detached (or its .data, `own_versions`): the copy
+        of torch's `view.detach()`, whose writes reach the base's memory, not its history."""
+        base = self.inputs[0]
+        untracked = base.data if own_versions else base.detach()
+        return _CopiedView(self.name, [untracked] + self.inputs[1:], self.attrs, self.index)
 
     def write_back(self, value) -> bool:
         """Write `value`, the copy's new values, into its base as a write through torch's
@@ -839,9 +854,11 @@ class _CopiedView:
             raise t._rebase_error(stale=True)
 
     def refresh(self, t) -> None:
-        no_grad_view = t._view_kind == "no_grad"  # (made again as it was made: no history)
-        with_grad = not no_grad_view and any(getattr(x, "_requires_grad", False)
-                                             for x in self.inputs)
+        # A view torch will not give a new history (made under no_grad, in a custom Function)
+        # is made again for its values only; using its history still raises (check_rebase).
+        forbidden = t._view_kind is not None
+        with_grad = not forbidden and any(getattr(x, "_requires_grad", False)
+                                          for x in self.inputs)
         for x in self.inputs:  # (their values; their histories too when t takes one)
             if is_sharded(x):
                 (x._sharding.current if with_grad else x._sharding.refresh)(x)
@@ -851,11 +868,11 @@ class _CopiedView:
             fresh = record.call(self.name, *self.inputs, **self.attrs)
         if isinstance(fresh, tuple):
             fresh = fresh[self.index]
-        if no_grad_view:  # its history still may not be used (check_rebase), as in torch
+        if forbidden:
             fresh._sharding.copied_view_of.stamp = self.stamp
         old = t._grad_fn
         t._sharding = fresh._sharding
-        if not no_grad_view:  # (one keeps requiring grad; its history may not be used)
+        if not forbidden:  # (one keeps requiring grad; its history may not be used)
             t._requires_grad, t._grad_fn = fresh._requires_grad, fresh._grad_fn
         for part in t._sharding.shards:
             if part is not None:
@@ -876,8 +893,8 @@ def _contiguous_throughout(t) -> bool:
 
 
 def _written(inputs) -> list:
-    """The memory each tensor among `inputs` is in now, and how often it was written: the
-    storage and version of a plain one, of a sharded one's shards."""
+    """The memory each tensor among `inputs` is in now, and how often it was written (by
+    any handle on it, a `.data` one too): of a plain one, of a sharded one's shards."""
     stamp = []
     for x in inputs:
         if is_sharded(x):
@@ -885,9 +902,9 @@ def _written(inputs) -> list:
             # since, on first use, is not a write)
             s = x._sharding
             parts = s.shards[:1] if isinstance(s.placement, Replicate) else s.shards
-            stamp.extend((p._storage, p._storage.version) for p in parts if p is not None)
+            stamp.extend(p._storage.memory_stamp() for p in parts if p is not None)
         elif hasattr(x, "_storage"):
-            stamp.append((x._storage, x._storage.version))
+            stamp.append(x._storage.memory_stamp())
     return stamp
 
 
@@ -915,13 +932,13 @@ def apply_gathered(function, args, kwargs):
 def _as_view_of_operand(o: Tensor, placed: Tensor, args, whole) -> Tensor:
     """`o`, a Function's output, placed (`placed`). When `o` is a view of the gathered copy
     of a sharded operand, torch's output shares that operand's memory: the same view ops
-    are taken of the operand itself, and their parts take the history placed's parts have
-    (a view made in a custom Function, which torch forbids writing in place). Where that
-    view comes out split otherwise than `placed` (or has no sharding rule), `placed`."""
+    are taken of the operand itself (a copy standing for a view where no rule makes one),
+    and their parts take the history `placed` has, split as they are (a view made in a
+    custom Function, which torch forbids writing in place while it requires grad)."""
     from ..ops.views import view_chain
 
     operand = next((a for a, w in zip(args, whole) if is_sharded(a) and o._base is w), None)
-    if operand is None or not isinstance(placed._sharding.placement, Shard):
+    if operand is None:
         return placed
     with grad_mode.no_grad():
         view = operand
@@ -929,18 +946,29 @@ def _as_view_of_operand(o: Tensor, placed: Tensor, args, whole) -> Tensor:
             view = record.call(op, view, **attrs)
             view = view[k] if isinstance(view, tuple) else view
     s = view._sharding if is_sharded(view) else None
-    if s is None or s.copied_view_of is not None or not s.same_split(placed._sharding):
+    if s is None or not isinstance(s.placement, (Shard, Replicate)):
         return placed
-    for part, placed_part in zip(s.shards, placed._sharding.shards):
+    history = None
+    if placed._requires_grad:  # placed's history, split as the view is
+        history = placed if s.same_split(placed._sharding) else placed_like(placed, s)
+    for k in range(len(s.workers)):
+        part = _part(s, k)
         part._view_kind = "function"
         part._no_accumulator = False
         part._requires_grad = False
-        if placed_part._requires_grad:
-            part._take_history(placed_part)
+        if history is not None:
+            part._take_history(_part(history._sharding, k))
             part._named_as = (o._grad_fn, o._output_nr)  # (torch's errors name the Function)
     out = _wrap(s.placement, s.shards, s.workers)
+    out._sharding.copied_view_of = s.copied_view_of  # (a copy: written back to the operand)
     out._view_kind = "function"
     return out
+
+
+def _part(s: Sharding, k: int) -> Tensor:
+    """Part k of a sharding: a shard, or the copy on worker k of a replicated tensor
+    (made now if it was not yet)."""
+    return s.replica(k) if isinstance(s.placement, Replicate) else s.shards[k]
 
 
 def _note_fallback(name, inputs, home) -> None:

@@ -73,6 +73,28 @@ def test_detach_shares_memory_and_version(backend):
         z.sum().backward()
 
 
+@pytest.mark.parametrize("cut", ["detach", "data"])
+def test_a_write_to_a_detached_copied_view_reaches_its_base(cut, backend):
+    # reshape(-1) across the sharded dim is a copy standing for torch's view: its detach()
+    # (or .data) is still a view of the base's memory, and a write to it reaches the base
+    # and every view of it, and counts as torch counts it (differential fuzzer seed 9019872).
+    x_np = _arr(2, 3, 2)
+    outs = []
+    for T, place in ((dg, lambda t: dist.shard(t, 2)), (torch, lambda t: t * 1)):
+        base = place(T.tensor(x_np, requires_grad=True) * 1)
+        view = base.reshape(-1)
+        other = base.reshape(-1).detach()
+        cut_view = view.detach() if cut == "detach" else view.data
+        cut_view.mul_(view)
+        written = [_np(t).copy() for t in (base, view, other, cut_view)]
+        cut_view.add_(1)
+        written += [_np(t).copy() for t in (base, view, other, cut_view)]
+        outs.append((written, base._version, cut_view._version))
+    for d, t in zip(outs[0][0], outs[1][0]):
+        np.testing.assert_allclose(d, t, rtol=1e-6)
+    assert outs[0][1:] == outs[1][1:]
+
+
 # ---- hooks and retain_grad ---------------------------------------------------------------------
 
 def test_hook_on_sharded_leaf_sees_whole_gradient_and_may_replace_it(backend):
@@ -967,13 +989,15 @@ def _head_function(T):
     return Head
 
 
-def test_a_custom_functions_view_of_a_column_sharded_operand_is_a_view_of_it(backend):
-    # Head returns a[:1]: of a column-sharded a that is a view keeping a's split, so it
-    # shares a's memory as torch's output does (fuzzer seeds 7123459, 7130905); with grad,
-    # its gradient reaches a, and torch's errors for a view made in a custom Function hold.
+@pytest.mark.parametrize("dim", [0, 1])
+def test_a_custom_functions_view_of_a_sharded_operand_is_a_view_of_it(dim, backend):
+    # Head returns a[:1]: a view of a column-sharded a keeping its split (fuzzer seeds
+    # 7123459, 7130905), or of a row-sharded one split otherwise (9001716, 9005010). Either
+    # shares a's memory as torch's output does; with grad, its gradient reaches a, and
+    # torch's errors for a view made in a custom Function hold.
     x_np = _arr(3, 4)
     outs = []
-    for T, place in ((dg, lambda t: dist.shard(t, 1)), (torch, lambda t: t.clone())):
+    for T, place in ((dg, lambda t: dist.shard(t, dim)), (torch, lambda t: t.clone())):
         Head = _head_function(T)
         a = place(T.tensor(x_np))
         head = Head.apply(a)
@@ -983,11 +1007,53 @@ def test_a_custom_functions_view_of_a_column_sharded_operand_is_a_view_of_it(bac
         y = Head.apply(b)
         (y * y).sum().backward()
         write = _inplace_error(lambda: y.mul_(2))
+        with T.no_grad():
+            y.add_(1)  # allowed: writes b
+        b_now = _np(b).copy()
         b.add_(1)
-        outs.append((a, x.grad, write, _inplace_error(lambda: y.is_leaf)))
-    for d, t in zip(outs[0][:2], outs[1][:2]):
-        _close(d, t)
-    assert outs[0][2:] == outs[1][2:] and outs[1][3] is not None
+        outs.append((_np(a), _np(x.grad), b_now, _np(y.detach()), write, _inplace_error(lambda: y.is_leaf),
+                     _inplace_error(lambda: y + 1)))
+    for d, t in zip(outs[0][:4], outs[1][:4]):
+        np.testing.assert_allclose(d, t, rtol=1e-5, atol=1e-5)
+    assert outs[0][4:] == outs[1][4:] and outs[1][5] is not None
+
+
+def _flatten_function(T):
+    class Flat(T.autograd.Function):  # returns a view of its input; its own gradient
+        @staticmethod
+        def forward(ctx, a):
+            ctx.shape = a.shape
+            return a.flatten()
+
+        @staticmethod
+        def backward(ctx, g):
+            return g.reshape(ctx.shape) * 3
+
+    return Flat
+
+
+def test_a_custom_functions_view_no_rule_makes_is_a_copy_standing_for_it(backend):
+    # flatten across the column shards: a copy standing for the view (written back to the
+    # operand); it keeps the Function's history, and after a write to the operand its value
+    # is read anew while its history is refused, each time, as torch's.
+    x_np = _arr(3, 4)
+    outs = []
+    for T, place in ((dg, lambda t: dist.shard(t, 1)), (torch, lambda t: t.clone())):
+        Flat = _flatten_function(T)
+        x = T.tensor(x_np, requires_grad=True)
+        b = place(x * 1)
+        y = Flat.apply(b)
+        node = y.grad_fn.name()
+        (y * y).sum().backward()
+        with T.no_grad():
+            y.mul_(2)  # writes b
+        b_now = _np(b).copy()
+        b.add_(1)
+        outs.append((_np(x.grad), b_now, _np(y.detach()), node, _inplace_error(lambda: y + 1),
+                     _inplace_error(lambda: y.grad_fn)))
+    for d, t in zip(outs[0][:3], outs[1][:3]):
+        np.testing.assert_allclose(d, t, rtol=1e-5, atol=1e-5)
+    assert outs[0][3:] == outs[1][3:] and outs[1][4] is not None
 
 
 @pytest.mark.parametrize("name", ["softmax", "log_softmax"])

@@ -15,13 +15,11 @@ WORKER_CHUNKS = 3        # seeds 100000 .. 100149, backend="local"
 RAY_PROGRAMS = 12        # seeds 200000 .. 200011, backend="ray" (reuses a running Ray)
 SHRUNK_KINDS = 3         # kinds per chunk that get a shrunk reproducer
 
-# Programs that fail today, each for a reason the README's Limits name, written by hand
-# (generated seeds move with the generator). They run as strict expected failures: a fix
-# makes them pass, and the test then says to take them out.
-KNOWN_FAILING = {
+# Programs written by hand for seams generated seeds found (the seeds move with the
+# generator): each must agree with PyTorch.
+HAND_WRITTEN = {
     "a custom Function returning a view of a sharded operand that the view splits otherwise "
-    "(rows of a row-sharded one) is a gathered copy: a write to the operand does not reach "
-    "it (fuzzer seed 7130905)": (
+    "(rows of a row-sharded one) shares its memory (fuzzer seeds 7130905, 9001716)": (
         ["v0 = shard(x0, 0)", "v1 = v0 * 2", "v2 = Head.apply(v1)", "v1.mul_(v0)"],
         ["v2", "x1"]),
 }
@@ -60,15 +58,13 @@ def test_local_worker_programs(chunk, runtimes):
     check_all(range(base, base + CHUNK), "local")
 
 
-@pytest.mark.parametrize("why", list(KNOWN_FAILING))
-def test_known_failing_program(why, runtimes):
-    lines, loss = KNOWN_FAILING[why]
+@pytest.mark.parametrize("why", list(HAND_WRITTEN))
+def test_hand_written_program(why, runtimes):
+    lines, loss = HAND_WRITTEN[why]
     prog = fp.from_lines([(X, False), (Y, True)], lines, loss, mode="local", name=why)
     fp.ensure_runtime("local")
     m, _, _ = fp.check(prog)
-    if m is not None:
-        pytest.xfail(why)
-    pytest.fail("passes now: take it out of KNOWN_FAILING (and the README's Limits)")
+    assert m is None, fp.report(prog, m)
 
 
 def test_ray_worker_programs(runtimes):
