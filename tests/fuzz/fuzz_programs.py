@@ -66,10 +66,12 @@ if torch.__name__ == "distgrad":
     if not dist.is_initialized():
         dist.init(num_workers=2, backend="{backend}")
     W, shard, replicate = ["worker:0", "worker:1"], dist.shard, dist.replicate
-else:  # torch: one device; a shard or replica is a copy (a new leaf when t is a leaf)
+else:  # torch: one device; a shard or replica is a contiguous copy (a new leaf when t is one)
     W = ["cpu", "cpu"]
     def shard(t, dim):
-        return t.detach().clone().requires_grad_(t.requires_grad) if t.is_leaf else t.clone()
+        c = torch.contiguous_format
+        return t.detach().clone(memory_format=c).requires_grad_(t.requires_grad) if t.is_leaf \
+            else t.clone(memory_format=c)
     replicate = lambda t: shard(t, 0)
 '''
 
