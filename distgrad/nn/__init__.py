@@ -6,9 +6,13 @@ from .modules import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, Flatten, Ide
                       Linear, LogSoftmax, Module, ModuleList, MSELoss, NLLLoss, ReLU, Sequential,
                       Sigmoid, Softmax, Tanh)
 from .parameter import Parameter
-from .activation import GELU, Dropout, SiLU
+from .activation import (CELU, ELU, GELU, SELU, Dropout, Hardsigmoid, Hardswish, Hardtanh,
+                         LeakyReLU, LogSigmoid, Mish, ReLU6, SiLU, Softmin, Softplus, Softsign,
+                         Threshold)
 from .attention import MultiheadAttention
 from .container import ModuleDict, ParameterList
+from .distance import CosineSimilarity
+from .loss import HuberLoss, KLDivLoss, SmoothL1Loss
 from .conv import AdaptiveAvgPool2d, AvgPool2d, Conv1d, Conv2d, MaxPool2d
 from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm, RMSNorm
 from .sparse import Embedding
@@ -20,6 +24,9 @@ __all__ = ["functional", "init", "Module", "Parameter", "Linear", "Identity", "F
 __all__ += ["GELU", "SiLU", "Dropout", "MultiheadAttention", "ModuleDict", "ParameterList",
             "Conv1d", "Conv2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "BatchNorm1d",
             "BatchNorm2d", "LayerNorm", "RMSNorm", "Embedding", "utils"]
+__all__ += ["LeakyReLU", "ELU", "SELU", "CELU", "Softplus", "Hardtanh", "ReLU6", "LogSigmoid",
+            "Softsign", "Hardsigmoid", "Hardswish", "Mish", "Threshold", "Softmin",
+            "SmoothL1Loss", "HuberLoss", "KLDivLoss", "CosineSimilarity"]
 
 
 def __getattr__(name):

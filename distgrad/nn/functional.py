@@ -16,6 +16,8 @@ from .. import creation, dtypes
 from ..autograd.grad_mode import no_grad
 from ..autograd.record import call
 from ..ops import functions as _f
+from ..ops.activations import SELU_ALPHA, SELU_SCALE
+from ..ops.api import in_place
 from ..tensor import Tensor
 
 __all__ = ["linear", "relu", "sigmoid", "tanh", "softmax", "log_softmax", "mse_loss", "l1_loss",
@@ -595,3 +597,202 @@ def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:
     if size == [1, 1]:  # torch takes the mean here (MeanBackward1)
         return input.mean((-1, -2), keepdim=True)
     return call("adaptive_avg_pool2d", input, output_size=size)
+
+
+# =============================================================================================
+# More activations, losses and helpers: leaky_relu ... mish, smooth L1, Huber, KL divergence,
+# normalize, one_hot, cosine_similarity, pad
+# =============================================================================================
+
+__all__ += ["leaky_relu", "elu", "selu", "celu", "softplus", "hardtanh", "relu6", "logsigmoid",
+            "softsign", "hardsigmoid", "hardswish", "mish", "threshold", "softmin",
+            "smooth_l1_loss", "huber_loss", "kl_div", "normalize", "one_hot",
+            "cosine_similarity", "pad"]
+
+
+def _activation(op: str, input: Tensor, inplace: bool, **attrs) -> Tensor:
+    """The op on input; with inplace, torch's in-place form written into input (ops/api.py)."""
+    if inplace:
+        return in_place(input, lambda x: call(op, x, in_place=True, **attrs))
+    return call(op, input, **attrs)
+
+
+def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
+    return _activation("leaky_relu", input, inplace, negative_slope=negative_slope)
+
+
+def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    return _activation("elu", input, inplace, alpha=alpha)
+
+
+def selu(input: Tensor, inplace: bool = False) -> Tensor:
+    """elu with torch's fixed alpha and scale (its node is EluBackward0 too)."""
+    return _activation("elu", input, inplace, alpha=SELU_ALPHA, scale=SELU_SCALE)
+
+
+def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    return _activation("celu", input, inplace, alpha=alpha)
+
+
+def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """log(1 + exp(βx)) / β, and x itself where βx > threshold."""
+    return call("softplus", input, beta=beta, threshold=threshold)
+
+
+def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0,
+             inplace: bool = False) -> Tensor:
+    if min_val > max_val:
+        raise ValueError("min_val cannot be greater than max_val")
+    return _activation("hardtanh", input, inplace, min_val=min_val, max_val=max_val)
+
+
+def relu6(input: Tensor, inplace: bool = False) -> Tensor:
+    return _activation("hardtanh", input, inplace, min_val=0.0, max_val=6.0)
+
+
+def logsigmoid(input: Tensor) -> Tensor:
+    return call("log_sigmoid", input)
+
+
+def softsign(input: Tensor) -> Tensor:
+    """x / (1 + |x|): a composite in torch too (DivBackward0)."""
+    return input / (input.abs() + 1)
+
+
+def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
+    return _activation("hardsigmoid", input, inplace)
+
+
+def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
+    return _activation("hardswish", input, inplace)
+
+
+def mish(input: Tensor, inplace: bool = False) -> Tensor:
+    return _activation("mish", input, inplace)
+
+
+def threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
+    """value where input <= threshold, input elsewhere."""
+    return _activation("threshold", input, inplace, threshold=threshold, value=value)
+
+
+def softmin(input: Tensor, dim: Optional[int] = None, _stacklevel: int = 3,
+            dtype=None) -> Tensor:
+    if dim is None:
+        dim = _get_softmax_dim("softmin", input.ndim, _stacklevel)
+    return _f.softmax(-input, dim, dtype=dtype)
+
+
+def smooth_l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
+                   reduction: str = "mean", beta: float = 1.0) -> Tensor:
+    _warn_size(input, target)
+    reduction = _reduction(reduction, size_average, reduce)
+    x, y = _broadcast_pair(input, target)
+    if beta == 0.0:  # torch's l1_loss then (a composite: MeanBackward0, AbsBackward0)
+        return _apply_reduction((x - y).abs(), reduction)
+    return call("smooth_l1_loss", x, y, reduction=reduction, beta=beta)
+
+
+def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: float = 1.0,
+               weight: Optional[Tensor] = None) -> Tensor:
+    _warn_size(input, target)
+    x, y = _broadcast_pair(input, target)
+    if weight is None:
+        return call("huber_loss", x, y, reduction=_reduction(reduction), delta=delta)
+    if tuple(weight.shape) != tuple(input.shape):
+        raise ValueError("Weights and input must have the same size.")
+    weighted = call("huber_loss", x, y, reduction="none", delta=delta) * weight
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"Invalid reduction mode: {reduction}. Expected one of 'none', 'mean', "
+                         "'sum'.")
+    return _apply_reduction(weighted, reduction)
+
+
+def kl_div(input: Tensor, target: Tensor, size_average=None, reduce=None,
+           reduction: str = "mean", log_target: bool = False) -> Tensor:
+    """Σ target · (log target - input), input being log-probabilities: a composite in torch
+    too. 'batchmean' divides the sum by the batch size (dim 0), 'mean' by every element."""
+    if size_average is not None or reduce is not None:
+        summed = _reduction(reduction, size_average, reduce)
+    else:
+        if reduction == "mean":
+            warnings.warn("reduction: 'mean' divides the total loss by both the batch size and the "
+                          "support size.'batchmean' divides only by the batch size, and aligns "
+                          "with the KL div math definition.'mean' will be changed to behave the "
+                          "same as 'batchmean' in the next major release.", stacklevel=2)
+        summed = "sum" if reduction == "batchmean" else _reduction(reduction)
+    if not (input.dtype.is_floating_point and target.dtype.is_floating_point):
+        raise RuntimeError("kl_div: Integral inputs not supported.")
+    if log_target:
+        loss = target.exp() * (target - input)
+    else:
+        loss = target.xlogy(target) - target * input
+    loss = _apply_reduction(loss, summed)
+    if reduction == "batchmean" and input.ndim != 0:
+        return loss / input.shape[0]
+    return loss
+
+
+def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Tensor:
+    """input divided by its p-norm along dim (at least eps)."""
+    return input / input.norm(p, dim, keepdim=True).clamp_min(eps).expand_as(input)
+
+
+def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
+    """int64 rows of zeros with a one at each class index; num_classes=-1: max + 1.
+    Reads the indices' extremes, as torch does (from a worker too)."""
+    if tensor.dtype is not dtypes.int64:
+        raise RuntimeError("one_hot is only applicable to index tensor of type LongTensor.")
+    if tensor.numel() == 0:
+        if num_classes <= 0:
+            raise RuntimeError("Can not infer total number of classes from empty tensor.")
+    else:
+        if tensor.min().item() < 0:
+            raise RuntimeError("Class values must be non-negative.")
+        top = tensor.max().item()
+        if num_classes == -1:
+            num_classes = top + 1
+        elif num_classes <= top:
+            raise RuntimeError("Class values must be smaller than num_classes.")
+    return call("one_hot", tensor, num_classes=int(num_classes), dtype="int64")
+
+
+def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
+    """Σ (x1/|x1|)(x2/|x2|) along dim, as torch's kernel: each divided by its norm first (the
+    result stays in [-1, 1]), the norms clamped at eps in place without being recorded, so the
+    gradient flows as through the unclamped norm."""
+    common = dtypes.result_type((x1, x2))
+    if not common.is_floating_point:
+        raise RuntimeError("expected common dtype to be floating point, yet common dtype is "
+                           f"{common.long_name}")
+    x1 = x1 if x1.dtype.is_floating_point else x1.to(common)
+    x2 = x2 if x2.dtype.is_floating_point else x2.to(common)
+    x1, x2 = _broadcast_pair(x1, x2)
+    n1 = x1.norm(2, dim, keepdim=True).clone()
+    n2 = x2.norm(2, dim, keepdim=True).clone()
+    with no_grad():
+        n1.clamp_(min=eps)
+        n2.clamp_(min=eps)
+    return ((x1 / n1) * (x2 / n2)).sum(dim)
+
+
+def pad(input: Tensor, pad, mode: str = "constant", value: Optional[float] = None) -> Tensor:
+    """Pad (or, by a negative amount, crop) the last len(pad) // 2 dims, the last dim's
+    (before, after) first. Only mode="constant"."""
+    if mode != "constant":
+        if mode in ("reflect", "replicate", "circular"):
+            raise NotImplementedError(f"F.pad: mode={mode!r} is not supported by distgrad (only "
+                                      "'constant')")
+        raise NotImplementedError(f"Unrecognised padding mode {mode}")
+    for k, p in enumerate(pad):
+        if not isinstance(p, (int, np.integer)):
+            raise TypeError("pad(): argument 'pad' (position 2) must be tuple of ints, but found "
+                            f"element of type {type(p).__name__} at pos {k}")
+    if len(pad) % 2:
+        raise RuntimeError("Padding length must be divisible by 2")
+    if len(pad) // 2 > input.ndim:
+        raise RuntimeError("Padding length should be less than or equal to two times the input "
+                           f"dimension but got padding length {len(pad)} and input of dimension "
+                           f"{input.ndim}")
+    return call("constant_pad_nd", input, pad=[int(p) for p in pad],
+                value=0.0 if value is None else value)

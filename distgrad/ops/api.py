@@ -39,12 +39,18 @@ def _one_line(op, module: str):
     return fn
 
 
+def in_place(self, fn, /, *args, **kwargs):
+    """Write fn(self, *args, **kwargs) into self, with torch's check on the write: the
+    in-place methods below, and nn.functional's `inplace=True` for ops torch gives no method."""
+    self._check_write_to_stale_view()
+    return self._inplace(fn(self, *args, **kwargs))
+
+
 def _in_place(fn, name: str, tensor_class):
     def method(self, *args, **kwargs):
         if args and isinstance(args[0], tensor_class):
             self._check_no_partial_overlap(args[0])
-        self._check_write_to_stale_view()
-        return self._inplace(fn(self, *args, **kwargs))
+        return in_place(self, fn, *args, **kwargs)
 
     method.__name__ = method.__qualname__ = name
     return method

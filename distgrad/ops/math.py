@@ -678,6 +678,35 @@ defop("isfinite", np.isfinite, lambda x: Meta(x.shape, dtypes.bool_), elementwis
       api=("isfinite",))
 
 
+# ---- xlogy: x·log(y), 0 where x is 0 (unless y is nan) -----------------------------------------
+
+def _xlogy(x, y):
+    return np.where(np.equal(x, 0) & ~np.isnan(y), 0, x * np.log(y))
+
+
+def _xlogy_vjp(c, g):
+    x, y = c[0], c[1]
+    gx = gy = None
+    if c.needs[0]:
+        # torch's formula: xlogy(g, y), 0 where x is 0 and y is not positive (log y is not finite)
+        gx = call("xlogy", g, y)
+        if not _is_num(y):
+            gx = gx.masked_fill((x == 0) & (y <= 0), 0.0)
+        elif y <= 0:
+            gx = gx.masked_fill(x == 0, 0.0)
+        gx = unbroadcast(gx, c.shapes[0])
+    if c.needs[1]:
+        gy = unbroadcast(g * x / y, c.shapes[1])
+    return gx, gy
+
+
+defop("xlogy", float_forward(_xlogy), binary_float, _xlogy_vjp, save=(0, 1),
+      node=lambda inputs, attrs: ("XlogyBackward1" if _is_num(inputs[0])
+                                  else "XlogyBackward2" if _is_num(inputs[1])
+                                  else "XlogyBackward0"),
+      number_edges=False, api=("xlogy",), inplace="xlogy_")
+
+
 # ---- lerp, addcmul, addcdiv, cross --------------------------------------------------------
 
 # The weight is an attr (a number: LerpBackward0) or a third input (LerpBackward1).

@@ -1,11 +1,11 @@
-"""Losses with torch's node names: mse, binary cross entropy (with logits), nll."""
+"""Losses with torch's node names: mse, smooth L1, Huber, binary cross entropy (with logits), nll."""
 from __future__ import annotations
 
 import numpy as np
 
 from .. import dtypes
 from ..autograd.record import call
-from .rules import broadcast_shapes
+from .rules import broadcast_shapes, not_implemented
 from .table import Meta, defop
 
 _REDUCTIONS = ("none", "mean", "sum")
@@ -65,6 +65,62 @@ defop("mse_loss", lambda x, y, reduction="mean": _reduce((x - y) ** 2, reduction
 def _pair(c, gx):
     """(grad input, grad target) for a loss whose target gradient is minus the input's."""
     return (gx if c.needs[0] else None, -gx if c.needs[1] else None)
+
+
+# ---- smooth L1 and Huber: quadratic within a width of the target, linear beyond ---------------
+# huber(d; delta) = delta · smooth_l1(d; beta=delta). Their gradients are the difference
+# clipped to ±width; torch's double backward masks with a strict |d| < width, so at the
+# width the clipped value is the sign's (no derivative), not the difference's.
+
+def _robust_rule(kernel, width_name, check):
+    def rule(x, y, reduction="mean", **attrs):
+        if reduction not in _REDUCTIONS:
+            raise ValueError(f"{reduction} is not a valid value for reduction")
+        check(attrs[width_name])
+        d = dtypes.result_type((x, y))
+        if not d.is_floating_point:
+            raise not_implemented(kernel, d)
+        return Meta(broadcast_shapes(x.shape, y.shape) if reduction == "none" else (), d)
+
+    return rule
+
+
+def _negative_beta(beta):
+    if beta < 0:
+        raise RuntimeError("smooth_l1_loss does not support negative values for beta.")
+
+
+def _nonpositive_delta(delta):
+    if delta <= 0:
+        raise RuntimeError("huber_loss does not support non-positive values for delta.")
+
+
+def _huber(x, y, delta):
+    z = np.abs(x - y)
+    return np.where(z < delta, 0.5 * z * z, delta * (z - 0.5 * delta))
+
+
+def _clipped_difference(c, width):
+    diff = c[0] - c[1]
+    return call("where", diff.abs() < width, diff, diff.sign() * width)
+
+
+def _smooth_l1_vjp(c, g):
+    beta = c.attrs["beta"]
+    return _pair(c, _scale_back(c, g) * (_clipped_difference(c, beta) / beta))
+
+
+def _huber_vjp(c, g):
+    return _pair(c, _scale_back(c, g) * _clipped_difference(c, c.attrs["delta"]))
+
+
+defop("smooth_l1_loss",
+      lambda x, y, reduction="mean", beta=1.0: _reduce(_huber(x, y, beta) / beta, reduction),
+      _robust_rule("smooth_l1_cpu", "beta", _negative_beta), _smooth_l1_vjp,
+      node="SmoothL1LossBackward0", save=(0, 1), sharding="batch_loss")
+defop("huber_loss", lambda x, y, reduction="mean", delta=1.0: _reduce(_huber(x, y, delta), reduction),
+      _robust_rule("huber_cpu", "delta", _nonpositive_delta), _huber_vjp,
+      node="HuberLossBackward0", save=(0, 1), sharding="batch_loss")
 
 
 def _bce_forward(x, y, weight=None, reduction="mean"):

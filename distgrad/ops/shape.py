@@ -555,6 +555,42 @@ def _repeat_vjp(c, g):
 defop("repeat", _repeat_forward, _repeat_rule, _repeat_vjp, node="RepeatBackward0")
 
 
+# ---- constant padding (a negative pad crops); its transpose is the opposite padding -------------
+
+def _pad_pairs(ndim: int, pad) -> list:
+    """(dim, before, after) for each padded dim: pad lists the last dim's pair first."""
+    return [(ndim - 1 - k, pad[2 * k], pad[2 * k + 1]) for k in range(len(pad) // 2)]
+
+
+def _constant_pad_nd_rule(x, pad, value=0.0):
+    if len(pad) % 2:
+        raise RuntimeError("Length of pad must be even but instead it equals " + str(len(pad)))
+    if len(pad) // 2 > x.ndim:
+        raise RuntimeError("Length of pad should be no more than twice the number of dimensions "
+                           f"of the input. Pad length is {len(pad)} while the input has {x.ndim} "
+                           "dimensions.")
+    shape = list(x.shape)
+    for dim, before, after in _pad_pairs(x.ndim, pad):
+        if shape[dim] + min(before, 0) + min(after, 0) < 0:  # torch narrows first
+            raise RuntimeError("narrow(): length must be non-negative.")
+        shape[dim] += before + after
+    return Meta(shape, x.dtype)
+
+
+def _constant_pad_nd(x, pad, value=0.0):
+    crop = [slice(None)] * x.ndim
+    widths = [(0, 0)] * x.ndim
+    for dim, before, after in _pad_pairs(x.ndim, pad):
+        crop[dim] = slice(max(-before, 0), x.shape[dim] - max(-after, 0))
+        widths[dim] = (max(before, 0), max(after, 0))
+    return np.pad(x[tuple(crop)], widths, constant_values=np.asarray(value).astype(x.dtype))
+
+
+defop("constant_pad_nd", _constant_pad_nd, _constant_pad_nd_rule,
+      lambda c, g: call("constant_pad_nd", g, pad=[-p for p in c.attrs["pad"]]),
+      node="ConstantPadNdBackward0")
+
+
 # ---- triangles and diagonals ------------------------------------------------------------------
 
 def _triangle(name, fn):

@@ -1,4 +1,4 @@
-"""Op cases for the layer ops (embedding, norms, GELU/SiLU, dropout, attention, convolution,
+"""Op cases for the layer ops (embedding, norms, activations, dropout, attention, convolution,
 pooling), added to op_cases.CASES and ERRORS: test_ops runs them against torch (values, dtypes,
 grad_fn names, first- and second-order gradients) and against float64 finite differences."""
 from __future__ import annotations
@@ -39,6 +39,149 @@ case("silu", lambda T, x: nnf(T).silu(x), F(3, 4, lo=-4, hi=4), covers="silu")
 # p=1 drops everything in both libraries (the mask's values are distgrad's own otherwise)
 case("dropout_all", lambda T, x: nnf(T).dropout(x, p=1.0), F(3, 4),
      covers=("dropout_mask", "mul"))
+
+# ---- more activations ----------------------------------------------------------------------------
+# The `_kinks` cases put the input exactly on an op's kinks: torch's one-sided first derivative
+# there and its (strictly masked) second derivative are what count; finite differences are
+# not the judge at a kink (fd=False).
+
+
+def _at(T, x, *points):
+    """x (of len(points) elements) moved exactly onto `points`, its gradient kept."""
+    return x - x.detach() + T.tensor(points, dtype=x.dtype)
+
+
+_MOVED = ("sub", "add")
+_LEAKY = ("leaky_relu", "leaky_relu_backward")
+case("leaky_relu", lambda T, x: nnf(T).leaky_relu(x), F(3, 4), covers=_LEAKY)
+case("leaky_relu_kinks", lambda T, x: nnf(T).leaky_relu(_at(T, x, -1, 0, 0.5), 0.2), F(3),
+     covers=_MOVED + _LEAKY, fd=False)
+case("leaky_relu_inplace_kinks", lambda T, x: nnf(T).leaky_relu(_at(T, x, -1, 0, 0.5), 0.2, True),
+     F(3), covers=_MOVED + _LEAKY, fd=False)
+case("elu", lambda T, x: nnf(T).elu(x, alpha=0.7), F(3, 4), covers="elu")
+case("elu_kinks", lambda T, x: nnf(T).elu(_at(T, x, -1, 0, 0.5), alpha=-0.5), F(3),
+     covers=_MOVED + ("elu",), fd=False)
+case("elu_inplace", lambda T, x: nnf(T).elu(x.clone(), inplace=True), F(3, 4),
+     covers=("clone", "elu"))
+case("elu_inplace_kinks", lambda T, x: nnf(T).elu(_at(T, x, -1, 0, 0.5), 1.5, inplace=True), F(3),
+     covers=_MOVED + ("elu",), fd=False)
+case("selu", lambda T, x: nnf(T).selu(x), F(3, 4), covers="elu")
+case("selu_inplace_kinks", lambda T, x: nnf(T).selu(_at(T, x, -1, 0, 0.5), True), F(3),
+     covers=_MOVED + ("elu",), fd=False)
+case("celu", lambda T, x: nnf(T).celu(x, 1.5), F(3, 4), covers="celu")
+case("celu_kinks", lambda T, x: nnf(T).celu(_at(T, x, -1, 0, 0.5), -2.0), F(3),
+     covers=_MOVED + ("celu",), fd=False)
+case("celu_inplace_kinks", lambda T, x: nnf(T).celu(_at(T, x, -1, 0, 0.5), 0.5, inplace=True),
+     F(3), covers=_MOVED + ("celu",), fd=False)
+case("softplus", lambda T, x: nnf(T).softplus(x), F(3, 4, lo=-4, hi=4), covers="softplus")
+# beta·x above the threshold is x itself; at it, the soft side's slope and no curvature
+case("softplus_threshold_kinks", lambda T, x: nnf(T).softplus(
+    _at(T, x, -1, 0.25, 0.5, 1), beta=2, threshold=1.0), F(4), covers=_MOVED + ("softplus",),
+    fd=False)
+case("softplus_negative_beta", lambda T, x: nnf(T).softplus(x, -1.5, 2.0), F(3, 4, lo=-3, hi=3),
+     covers="softplus")
+_HARDTANH = ("hardtanh", "hardtanh_backward")
+case("hardtanh", lambda T, x: nnf(T).hardtanh(x, -0.5, 1.2), F(3, 4), covers=_HARDTANH)
+case("hardtanh_kinks", lambda T, x: nnf(T).hardtanh(_at(T, x, -2, -1, 0, 1, 2)), F(5),
+     covers=_MOVED + _HARDTANH, fd=False)
+case("hardtanh_inplace_kinks", lambda T, x: nnf(T).hardtanh(
+    _at(T, x, -1, -0.5, 0, 0.5, 1), -0.5, 0.5, True), F(5), covers=_MOVED + _HARDTANH, fd=False)
+case("hardtanh_int", lambda T, i: nnf(T).hardtanh(i, -1.5, 1.7), I(3, 4, lo=-3, hi=3),
+     covers="hardtanh")
+case("relu6_kinks", lambda T, x: nnf(T).relu6(_at(T, x, -1, 0, 3, 6, 7)), F(5),
+     covers=_MOVED + _HARDTANH, fd=False)
+case("relu6_inplace", lambda T, x: nnf(T).relu6(x * 4, inplace=True), F(3, 4),
+     covers=("mul",) + _HARDTANH)
+case("logsigmoid", lambda T, x: nnf(T).logsigmoid(x), F(3, 4, lo=-6, hi=6), covers="log_sigmoid")
+case("logsigmoid_far", lambda T, x: nnf(T).logsigmoid(x * 40), F(3, 4),
+     covers=("mul", "log_sigmoid"))
+case("softsign", lambda T, x: nnf(T).softsign(x), F(3, 4), covers=("abs", "add", "div"))
+# torch has no derivative for hardsigmoid's backward (hardsigmoid_double_backward, below)
+case("hardsigmoid", lambda T, x: nnf(T).hardsigmoid(x * 3), F(3, 4),
+     covers=("mul", "hardsigmoid", "hardsigmoid_backward"), grad2=False)
+case("hardsigmoid_inplace_kinks", lambda T, x: nnf(T).hardsigmoid(
+    _at(T, x, -4, -3, 0, 3, 4), inplace=True), F(5),
+    covers=_MOVED + ("hardsigmoid", "hardsigmoid_backward"), fd=False, grad2=False)
+case("hardswish", lambda T, x: nnf(T).hardswish(x * 4), F(3, 4), covers=("mul", "hardswish"))
+case("hardswish_kinks", lambda T, x: nnf(T).hardswish(_at(T, x, -4, -3, 0, 3, 4)), F(5),
+     covers=_MOVED + ("hardswish",), fd=False)
+case("hardswish_inplace", lambda T, x: nnf(T).hardswish(x.clone(), True), F(3, 4, lo=-4, hi=4),
+     covers=("clone", "hardswish"))
+case("mish", lambda T, x: nnf(T).mish(x), F(3, 4, lo=-5, hi=5),
+     covers=("mish", "softplus", "tanh", "sigmoid"))
+case("mish_far_inplace", lambda T, x: nnf(T).mish(x * 30, inplace=True), F(3, 4),
+     covers=("mul", "mish"))
+case("threshold", lambda T, x: nnf(T).threshold(x, 0.5, -2.0), F(3, 4),
+     covers=("threshold", "threshold_backward"))
+case("threshold_kinks", lambda T, x: nnf(T).threshold(_at(T, x, 0, 0.5, 1), 0.5, 3.0), F(3),
+     covers=_MOVED + ("threshold",), fd=False)
+case("threshold_inplace_kinks", lambda T, x: nnf(T).threshold(
+    _at(T, x, -1, -0.5, 0), -0.5, 0.25, True), F(3), covers=_MOVED + ("threshold",), fd=False)
+case("threshold_int", lambda T, i: nnf(T).threshold(i, -0.5, 7.9), I(3, 4, lo=-2, hi=3),
+     covers="threshold")
+case("softmin", lambda T, x: nnf(T).softmin(x, dim=1), F(3, 4), covers=("neg", "softmax"))
+case("softmin_dtype", lambda T, x: nnf(T).softmin(x, 0, dtype=T.float64), F(3, 4),
+     covers=("neg", "softmax"))
+
+# ---- more losses ------------------------------------------------------------------------------
+
+for _red in ("mean", "sum", "none"):
+    case(f"smooth_l1_loss_{_red}", (lambda r: lambda T, x, y: nnf(T).smooth_l1_loss(
+        x, y, reduction=r, beta=0.5))(_red), F(3, 4), F(3, 4), covers="smooth_l1_loss")
+    case(f"huber_loss_{_red}", (lambda r: lambda T, x, y: nnf(T).huber_loss(
+        x, y, reduction=r, delta=0.7))(_red), F(3, 4), F(3, 4), covers="huber_loss")
+    case(f"kl_div_{_red}", (lambda r: lambda T, x, y: nnf(T).kl_div(x, y, reduction=r))(_red),
+         F(3, 4), K(3, 4, lo=0.1, hi=1), covers=("xlogy", "mul", "sub"))
+# |input - target| exactly at beta / delta (and at 0): the gradient's clip there
+case("smooth_l1_loss_kinks", lambda T, x, y: nnf(T).smooth_l1_loss(
+    _at(T, x, 0, 0.5, -0.5, 1, 0.2, 0.3), _at(T, y, 0, 0, 0, 0, 0, 0.3), beta=0.5), F(6), F(6),
+    covers=_MOVED + ("smooth_l1_loss",), fd=False)
+case("huber_loss_kinks", lambda T, x, y: nnf(T).huber_loss(
+    _at(T, x, 0, 1, -1, 2, 0.5), _at(T, y, 0, 0, 0, 0.5, 0.5), "sum", 1.0), F(5), F(5),
+    covers=_MOVED + ("huber_loss",), fd=False)
+case("smooth_l1_loss_broadcast", lambda T, x, y: nnf(T).smooth_l1_loss(x, y), F(3, 4), F(4),
+     covers=("expand", "smooth_l1_loss"))
+case("smooth_l1_loss_beta0", lambda T, x, y: nnf(T).smooth_l1_loss(x, y, beta=0.0), F(3, 4),
+     K(3, 4), covers=("sub", "abs", "mean"))
+case("huber_loss_weight", lambda T, x, y, w: nnf(T).huber_loss(x, y, weight=w), F(3, 4), F(3, 4),
+     K(3, 4, lo=0, hi=2), covers=("huber_loss", "mul", "mean"))
+case("kl_div_batchmean", lambda T, x, y: nnf(T).kl_div(x, y, reduction="batchmean"), F(3, 4),
+     K(3, 4, lo=0.1, hi=1), covers=("xlogy", "sum", "div"))
+# zeros in the target (0 · log 0 is 0), and a target that requires grad
+case("kl_div_target_zeros", lambda T, x, y: nnf(T).kl_div(x, y.relu(), reduction="sum"), F(3, 4),
+     F(3, 4, lo=-1, hi=1), covers=("relu", "xlogy"), fd=False)
+case("kl_div_target_grad", lambda T, x, y: nnf(T).kl_div(x, y, reduction="batchmean"), F(3, 4),
+     F(3, 4, lo=0.2, hi=1), covers="xlogy")
+case("kl_div_log_target", lambda T, x, y: nnf(T).kl_div(x, y, reduction="sum", log_target=True),
+     F(3, 4), F(3, 4), covers=("exp", "sub", "mul", "sum"))
+case("xlogy", lambda T, x, y: T.xlogy(x, y), F(3, 4), F(4, lo=0.2, hi=2), covers="xlogy")
+case("xlogy_numbers", lambda T, x: T.xlogy(x, 2.5) + T.xlogy(3.0, x.abs() + 0.5),
+     F(3, 4), covers=("xlogy", "abs", "add"))
+case("xlogy_zeros", lambda T, x, y: _at(T, x, 0, 0, 0, 1, 2).xlogy(_at(T, y, 0, -1, 2, 0.5, 3)),
+     F(5), F(5), covers=_MOVED + ("xlogy",), fd=False)
+case("xlogy_inplace", lambda T, x, y: x.clone().xlogy_(y), F(3, 4), F(3, 4, lo=0.2, hi=2),
+     covers=("clone", "xlogy"))
+
+# ---- normalize, one_hot, cosine_similarity, pad ----------------------------------------------------
+
+case("normalize", lambda T, x: nnf(T).normalize(x), F(3, 4), covers=("norm", "clamp_min", "div"))
+# rows with a norm under eps: divided by eps (the clamp passes no gradient there)
+case("normalize_eps_p1", lambda T, x: nnf(T).normalize(x * x.abs(), p=1, dim=0, eps=1.5),
+     F(3, 4), covers=("norm", "clamp_min"))
+case("one_hot_inferred", lambda T, t: nnf(T).one_hot(t), I(2, 3, hi=5), covers="one_hot")
+case("one_hot_empty", lambda T, t: nnf(T).one_hot(t[:0], 3), I(2), covers=("slice", "one_hot"))
+case("cosine_similarity", lambda T, x, y: nnf(T).cosine_similarity(x, y), F(3, 4, 2),
+     F(3, 4, 2), covers=("norm", "clone", "clamp", "div", "mul", "sum"))
+# a norm under eps: the clamp is not recorded, so the gradient still goes through the norm
+case("cosine_similarity_eps_broadcast", lambda T, x, y: nnf(T).cosine_similarity(
+    x * 0.1, y, dim=-1, eps=0.3), F(2, 3), F(4, 1, 3), covers=("expand", "norm", "clamp"), fd=False)
+case("cosine_similarity_int", lambda T, i, y: nnf(T).cosine_similarity(i, y, 0), I(4, lo=1),
+     F(4), covers=("to_dtype", "norm"))
+case("pad", lambda T, x: nnf(T).pad(x, (1, 2)), F(3, 4), covers="constant_pad_nd")
+case("pad_crop_value", lambda T, x: nnf(T).pad(x, [2, -1, -1, 0, 0, 1], value=-1.5),
+     F(2, 3, 4), covers="constant_pad_nd")
+case("pad_to_empty", lambda T, x: nnf(T).pad(x, (-2, -2)), F(3, 4), covers="constant_pad_nd")
+case("pad_int_value", lambda T, i: nnf(T).pad(i, (1, 1), value=1.7), I(3), covers="constant_pad_nd")
 
 # ---- attention ------------------------------------------------------------------------------------
 
@@ -98,6 +241,44 @@ error("batch_norm_one_value", lambda T, x: nnf(T).batch_norm(x, None, None, trai
 error("layer_norm_int_shape", lambda T, x: nnf(T).layer_norm(x, 4), K(2, 4))
 error("rms_norm_int_shape", lambda T, x: nnf(T).rms_norm(x, 4), K(2, 4))
 error("batch_norm_eval_no_var", lambda T, x, m: nnf(T).batch_norm(x, m, None), K(2, 3), K(3))
+
+# the more activations' and losses' refusals, in torch's words
+error("elu_int", lambda T, i: nnf(T).elu(i), I(3))
+error("softplus_int", lambda T, i: nnf(T).softplus(i), I(3))
+error("leaky_relu_bool", lambda T, b: nnf(T).leaky_relu(b), B(3))
+error("hardtanh_bool", lambda T, b: nnf(T).hardtanh(b), B(3))
+error("threshold_bool", lambda T, b: nnf(T).threshold(b, 0, 1), B(3))
+error("hardtanh_min_above_max", lambda T, x: nnf(T).hardtanh(x, 2.0, 1.0), K(3))
+error("celu_alpha_zero", lambda T, x: nnf(T).celu(x, 0.0), K(3))
+error("leaky_relu_inplace_negative_slope", lambda T, x: nnf(T).leaky_relu(
+    x * 1, -0.5, True).sum().backward(), F(3))
+error("elu_inplace_negative_alpha", lambda T, x: nnf(T).elu(x * 1, -0.5, True).sum().backward(),
+      F(3))
+error("hardsigmoid_double_backward", lambda T, x: T.autograd.grad(T.autograd.grad(
+    nnf(T).hardsigmoid(x).sum(), x, create_graph=True)[0].sum(), x), F(3))
+error("smooth_l1_loss_negative_beta", lambda T, x, y: nnf(T).smooth_l1_loss(x, y, beta=-1.0),
+      K(3), K(3))
+error("smooth_l1_loss_reduction", lambda T, x, y: nnf(T).smooth_l1_loss(x, y, reduction="max"),
+      K(3), K(3))
+error("huber_loss_delta", lambda T, x, y: nnf(T).huber_loss(x, y, delta=0.0), K(3), K(3))
+error("huber_loss_int", lambda T, i: nnf(T).huber_loss(i, i), I(3))
+error("huber_loss_weight_shape", lambda T, x, w: nnf(T).huber_loss(x, x, weight=w), K(3), K(1))
+error("kl_div_int", lambda T, i: nnf(T).kl_div(i, i, reduction="sum"), I(3))
+error("kl_div_reduction", lambda T, x: nnf(T).kl_div(x, x, reduction="batch"), K(3))
+error("one_hot_float", lambda T, x: nnf(T).one_hot(x), K(3))
+error("one_hot_negative", lambda T, i: nnf(T).one_hot(i - 1), I(3, lo=0, hi=1))
+error("one_hot_too_few_classes", lambda T, i: nnf(T).one_hot(i, 2), I(3, lo=2, hi=3))
+error("one_hot_empty_infer", lambda T, i: nnf(T).one_hot(i[:0]), I(3))
+error("cosine_similarity_ints", lambda T, i: nnf(T).cosine_similarity(i, i), I(2, 3))
+error("cosine_similarity_dim", lambda T, x: nnf(T).cosine_similarity(x, x, dim=2), K(2, 3))
+error("cosine_similarity_shapes", lambda T, x, y: nnf(T).cosine_similarity(x, y), K(2, 3),
+      K(4, 3))
+error("normalize_int", lambda T, i: nnf(T).normalize(i), I(2, 3))
+error("pad_odd", lambda T, x: nnf(T).pad(x, (1,)), K(3))
+error("pad_too_long", lambda T, x: nnf(T).pad(x, (1, 1, 1, 1)), K(3))
+error("pad_crop_too_much", lambda T, x: nnf(T).pad(x, (-3, -1)), K(3))
+error("pad_float", lambda T, x: nnf(T).pad(x, (1.0, 1)), K(3))
+error("pad_unknown_mode", lambda T, x: nnf(T).pad(x, (1, 1), mode="mirror"), K(3))
 
 # ---- the optimizers' fused update ----------------------------------------------------------------
 # torch's side is its own AdamW/Adam step on the same state (no public op does one update)

@@ -113,28 +113,10 @@ def is_torch(T) -> bool:
 
 
 def nnf(T):
-    """torch.nn.functional, or distgrad's (with a stand-in for one_hot, a table op)."""
+    """torch.nn.functional or distgrad's."""
     import importlib
 
-    functional = importlib.import_module(T.__name__ + ".nn.functional")
-    if is_torch(T) or hasattr(functional, "one_hot"):
-        return functional
-
-    class _WithOneHot:
-        def __getattr__(self, name):
-            return getattr(functional, name)
-
-        @staticmethod
-        def one_hot(t, num_classes=-1):
-            return call_d("one_hot", t, num_classes=num_classes, dtype="int64")
-
-    return _WithOneHot()
-
-
-def call_d(name, *a, **k):
-    from distgrad.autograd.record import call
-
-    return call(name, *a, **k)
+    return importlib.import_module(T.__name__ + ".nn.functional")
 
 
 # =============================================================================================

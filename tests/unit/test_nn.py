@@ -381,6 +381,82 @@ def test_module_repr_matches_torch():
     assert repr(ml) == repr(tl)
 
 
+# The modules of the more activations and losses: torch's constructor arguments, repr, and
+# forward (through a product first, so that an in-place one writes a non-leaf).
+MORE_MODULES = [
+    ("LeakyReLU", ()), ("LeakyReLU", (0.2, True)), ("ELU", ()), ("ELU", (0.5, True)),
+    ("SELU", ()), ("SELU", (True,)), ("CELU", (2.0,)), ("CELU", (0.5, True)), ("Softplus", ()),
+    ("Softplus", (2, 10)), ("Hardtanh", ()), ("Hardtanh", (-2.0, 0.5, True)), ("ReLU6", ()),
+    ("ReLU6", (True,)), ("LogSigmoid", ()), ("Softsign", ()), ("Hardsigmoid", ()),
+    ("Hardsigmoid", (True,)), ("Hardswish", (True,)), ("Mish", ()), ("Mish", (True,)),
+    ("Threshold", (0.1, 20)), ("Threshold", (-0.5, 0.25, True)), ("Softmin", (1,)),
+    ("SmoothL1Loss", ()), ("SmoothL1Loss", (None, None, "sum", 0.5)), ("HuberLoss", ()),
+    ("HuberLoss", ("none", 2)), ("KLDivLoss", (None, None, "batchmean")),
+    ("KLDivLoss", (None, None, "sum", True)), ("CosineSimilarity", ()),
+    ("CosineSimilarity", (0, 1e-3)),
+]
+TWO_INPUTS = ("SmoothL1Loss", "HuberLoss", "KLDivLoss", "CosineSimilarity")
+
+
+@pytest.mark.parametrize("name,args", MORE_MODULES, ids=lambda v: str(v))
+def test_more_modules_match_torch(name, args):
+    theirs, ours = getattr(torch.nn, name)(*args), getattr(dnn, name)(*args)
+    assert repr(ours) == repr(theirs)
+    arrays = [randn(3, 4) * 3 for _ in range(2 if name in TWO_INPUTS else 1)]
+    results = []
+    for lib, module in ((torch, theirs), (distgrad, ours)):
+        leaves = [lib.tensor(a, requires_grad=True) for a in arrays]
+        out = module(*[t * 1 for t in leaves])
+        out.backward(lib.ones_like(out))
+        results.append((out.detach().numpy(), out.grad_fn.name(),
+                        [t.grad.numpy() for t in leaves]))
+    (tv, tn, tg), (dv, dn, dg) = results
+    np.testing.assert_allclose(dv, tv, rtol=1e-5, atol=1e-6)
+    assert dn == tn
+    for d, t in zip(dg, tg):
+        np.testing.assert_allclose(d, t, rtol=1e-5, atol=1e-6)
+
+
+def test_more_modules_refuse_as_torch():
+    with pytest.raises(AssertionError, match=r"max_val \(1.0\) must be greater than min_val"):
+        dnn.Hardtanh(1.0, 1.0)
+    with pytest.raises(TypeError, match="delta must be a float or int"):
+        dnn.HuberLoss(delta="1")
+    with pytest.warns(FutureWarning, match="`min_value` is deprecated"):
+        assert repr(dnn.Hardtanh(min_value=-2.0)) == "Hardtanh(min_val=-2.0, max_val=1.0)"
+
+
+@pytest.mark.parametrize("fn,args", [
+    ("leaky_relu", (0.2,)), ("elu", ()), ("selu", ()), ("celu", (0.5,)), ("hardtanh", ()),
+    ("relu6", ()), ("hardsigmoid", ()), ("hardswish", ()), ("mish", ()), ("threshold", (0.1, 2.0)),
+])
+def test_inplace_activations_write_their_input(fn, args):
+    x = distgrad.tensor(randn(3, 4) * 4, requires_grad=True)
+    y = x * 1
+    assert getattr(DF, fn)(y, *args, inplace=True) is y
+    t = torch.tensor(x.detach().numpy(), requires_grad=True)
+    expected = getattr(TF, fn)(t * 1, *args, inplace=True)
+    assert y.grad_fn.name() == expected.grad_fn.name()
+    np.testing.assert_allclose(y.detach().numpy(), expected.detach().numpy(), rtol=1e-6)
+    with pytest.raises(RuntimeError, match="a leaf Variable that requires grad"):
+        getattr(DF, fn)(x, *args, inplace=True)
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+def test_pad_names_the_modes_it_lacks(mode):
+    with pytest.raises(NotImplementedError, match=f"mode='{mode}'"):
+        DF.pad(distgrad.ones(1, 2, 3), (1, 1), mode=mode)
+
+
+def test_kl_div_mean_warns_as_torch():
+    x, y = randn(2, 3), rand01(2, 3)
+    with pytest.warns(UserWarning, match="'batchmean' divides only by the batch size"):
+        DF.kl_div(distgrad.tensor(x), distgrad.tensor(y))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        DF.kl_div(distgrad.tensor(x), distgrad.tensor(y), reduction="batchmean")
+
+
 def test_linear_init_bounds_and_shapes():
     distgrad.manual_seed(3)
     lin = dnn.Linear(16, 5)

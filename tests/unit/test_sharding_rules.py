@@ -10,7 +10,7 @@ from distgrad.ops.table import OPS
 # Ops that gather their sharded operands, compute on one worker and reshard the result.
 FALLS_BACK = {
     "all", "any", "arange", "argmax", "argmin", "as_strided", "as_strided_backward",
-    "cat", "copy_slices", "count_nonzero", "cross", "cumsum", "diag_embed", "diagonal",
+    "cat", "constant_pad_nd", "copy_slices", "count_nonzero", "cross", "cumsum", "diag_embed", "diagonal",
     "diagonal_backward", "diagonal_copy", "dot", "eye", "flip", "full", "index",
     "index_backward", "index_put", "index_select", "linspace", "max_dim", "min_dim", "mv",
     "nll_weights", "one_hot", "prod", "prod_dim", "repeat", "roll", "scatter_dim",

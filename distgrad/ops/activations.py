@@ -1,0 +1,255 @@
+"""The activations of torch.nn.functional that are one node in torch: leaky_relu, elu (and
+selu) and celu, softplus, hardtanh (and relu6), log_sigmoid, hardsigmoid, hardswish, mish,
+threshold.
+
+Forwards are numpy; VJPs are distgrad ops. torch's double-backward formulas mask a kink
+with a strict comparison (elu's `x < 0`, softplus's `βx < threshold`) while its first
+derivative takes one side there, so a VJP below gives the kink its value as a number (no
+derivative) rather than as the branch's expression.
+
+An op with `in_place=True` is torch's in-place form (`F.elu(x, inplace=True)`): the same
+values, and for leaky_relu, elu, celu and threshold the node torch names for it
+(EluBackward1) and its refusal of a negative slope.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..autograd.record import call
+from .math import _not_implemented, quiet
+from .. import dtypes
+from .rules import not_implemented, require_float, same, zeros_grad
+from .table import Meta, defop, elementwise
+
+
+def _float_only(kernel: str):
+    """A shape rule for a kernel torch has for floating dtypes only (`"elu_cpu"`)."""
+    @elementwise
+    def rule(x, *_, **__):
+        require_float(kernel, x.dtype)
+        return same(x)
+
+    return rule
+
+
+def _named(out_of_place: str, in_place: str):
+    return lambda inputs, attrs: in_place if attrs.get("in_place") else out_of_place
+
+
+def _refuse_negative_slope(c, slope: float, what: str, tail: str = "") -> None:
+    if c.attrs.get("in_place") and slope < 0:
+        raise RuntimeError(f"In-place {what} backward calculation is triggered with a negative "
+                           "slope which is not supported. This is caused by calling in-place "
+                           "forward function with a negative slope, please call out-of-place "
+                           "version instead." + tail)
+
+
+# The backward of a piecewise-linear op is an op of its own, as torch's: g times a slope
+# that depends on x only through comparisons. Its gradient for x is zeros, not none, so
+# that under create_graph it requires grad (and x's history takes part), as in torch.
+
+@elementwise
+def _gradient_rule(g, x, **_):
+    return Meta(x.shape, x.dtype)
+
+
+def _piecewise_linear_vjp(name: str):
+    def vjp(c, gg):
+        return (call(name, gg, c[1], **c.attrs) if c.needs[0] else None,
+                zeros_grad(c.shapes[1], c.dtypes[1], gg.device_str) if c.needs[1] else None)
+
+    return vjp
+
+
+# ---- leaky_relu ----------------------------------------------------------------------------
+
+def _leaky_relu(x, negative_slope=0.01, in_place=False):
+    return np.where(x > 0, x, x * negative_slope)
+
+
+def _leaky_relu_vjp(c, g):
+    slope = c.attrs.get("negative_slope", 0.01)
+    _refuse_negative_slope(c, slope, "leakyReLu",
+                           " File an issue at https://github.com/pytorch/pytorch if you do "
+                           "require supporting in-place leakRelu backward calculation with "
+                           "negative slope")
+    return call("leaky_relu_backward", g, c[0], negative_slope=slope)
+
+
+defop("leaky_relu", _leaky_relu, _float_only("leaky_relu_cpu"), _leaky_relu_vjp,
+      node=_named("LeakyReluBackward0", "LeakyReluBackward1"), save=(0,))
+defop("leaky_relu_backward",
+      lambda g, x, negative_slope: np.where(x > 0, g, g * negative_slope),
+      _gradient_rule, _piecewise_linear_vjp("leaky_relu_backward"),
+      node="LeakyReluBackwardBackward0", save=(1,))
+
+
+# ---- elu, selu, celu ----------------------------------------------------------------------
+# elu(x) = scale·x above 0, scale·alpha·(exp(input_scale·x) - 1) at or below it; selu is elu
+# with fixed alpha and scale (torch names its node EluBackward0), celu is elu with
+# input_scale = 1/alpha under a node of its own.
+
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+
+
+@quiet
+def _elu(x, alpha=1.0, scale=1.0, input_scale=1.0, in_place=False):
+    negative = scale * alpha * np.expm1(np.minimum(x, 0) * input_scale)
+    return np.where(x > 0, x * scale, negative)
+
+
+def _elu_vjp(c, g):
+    alpha = c.attrs.get("alpha", 1.0)
+    scale, input_scale = c.attrs.get("scale", 1.0), c.attrs.get("input_scale", 1.0)
+    _refuse_negative_slope(c, alpha, "elu")
+    x = c[0]
+    at_zero = scale * alpha * input_scale  # the slope at 0 (torch takes the lower side)
+    below = call("where", x < 0, at_zero * (x * input_scale).exp(), at_zero)
+    return g * call("where", x > 0, scale, below)
+
+
+def _celu_rule(x, alpha=1.0, in_place=False):
+    if alpha == 0:
+        raise RuntimeError("ZeroDivisionError: alpha cannot be 0 for CELU")
+    require_float("elu_cpu", x.dtype)
+    return same(x)
+
+
+class _AsElu:
+    """A celu context seen as elu's (input_scale = 1/alpha)."""
+
+    def __init__(self, c):
+        self.attrs = dict(c.attrs, input_scale=1.0 / c.attrs.get("alpha", 1.0))
+        self._c = c
+
+    def __getitem__(self, i):
+        return self._c[i]
+
+
+defop("elu", _elu, _float_only("elu_cpu"), _elu_vjp,
+      node=_named("EluBackward0", "EluBackward1"), save=(0,))
+defop("celu", lambda x, alpha=1.0, in_place=False: _elu(x, alpha, 1.0, 1.0 / alpha),
+      elementwise(_celu_rule), lambda c, g: _elu_vjp(_AsElu(c), g),
+      node=_named("CeluBackward0", "CeluBackward1"), save=(0,))
+
+
+# ---- softplus -------------------------------------------------------------------------------
+
+@quiet
+def _softplus(x, beta=1.0, threshold=20.0):
+    bx = x * beta
+    return np.where(bx > threshold, x, np.log1p(np.exp(bx)) / beta)
+
+
+def _softplus_vjp(c, g):
+    beta, threshold = c.attrs.get("beta", 1.0), c.attrs.get("threshold", 20.0)
+    bx = c[0] * beta
+    # linear above the threshold; at it, the soft side's slope, with no second derivative
+    at_threshold = 1 / (1 + math.exp(-threshold))
+    soft = call("where", bx < threshold, bx.sigmoid(), at_threshold)
+    return g * call("where", bx > threshold, 1.0, soft)
+
+
+defop("softplus", _softplus, _float_only("softplus_cpu"), _softplus_vjp,
+      node="SoftplusBackward0", save=(0,))
+
+
+# ---- hardtanh (relu6) -----------------------------------------------------------------------
+
+def _hardtanh(x, min_val=-1.0, max_val=1.0, in_place=False):
+    if x.dtype.kind in "iu":  # torch truncates the bounds of an integer input
+        min_val, max_val = int(min_val), int(max_val)
+    return np.clip(x, min_val, max_val)
+
+
+@elementwise
+def _hardtanh_rule(x, min_val=-1.0, max_val=1.0, in_place=False):
+    if x.dtype is dtypes.bool_:
+        raise RuntimeError("Bool inputs not supported for hardtanh")
+    return same(x)
+
+
+defop("hardtanh", _hardtanh, _hardtanh_rule,
+      lambda c, g: call("hardtanh_backward", g, c[0], min_val=c.attrs.get("min_val", -1.0),
+                        max_val=c.attrs.get("max_val", 1.0)),
+      node="HardtanhBackward0", save=(0,))
+defop("hardtanh_backward",
+      lambda g, x, min_val, max_val: np.where((x > min_val) & (x < max_val), g, 0).astype(g.dtype),
+      _gradient_rule, _piecewise_linear_vjp("hardtanh_backward"),
+      node="HardtanhBackwardBackward0", save=(1,))
+
+
+# ---- log_sigmoid ---------------------------------------------------------------------------
+
+@quiet
+def _log_sigmoid(x):
+    return np.minimum(x, 0) - np.log1p(np.exp(-np.abs(x)))
+
+
+defop("log_sigmoid", _log_sigmoid, _float_only("log_sigmoid_cpu"),
+      lambda c, g: g * (-c[0]).sigmoid(), node="LogSigmoidBackward0", save=(0,))
+
+
+# ---- hardsigmoid, hardswish -------------------------------------------------------------------
+
+def _relu6_of_x_plus_3(x):
+    return np.minimum(np.maximum(x + 3, 0), 6)
+
+
+defop("hardsigmoid", lambda x, in_place=False: _relu6_of_x_plus_3(x) / 6, _float_only("hardsigmoid_cpu"),
+      lambda c, g: call("hardsigmoid_backward", g, c[0]), node="HardsigmoidBackward0",
+      save=(0,))
+# torch gives hardsigmoid's derivative no derivative of its own: a double backward raises.
+defop("hardsigmoid_backward", lambda g, x: np.where((x > -3) & (x < 3), g / 6, 0).astype(x.dtype),
+      lambda g, x: Meta(x.shape, x.dtype), _not_implemented("hardsigmoid_backward"),
+      node="torch::autograd::NotImplemented", elementwise=True)
+
+
+def _hardswish_vjp(c, g):
+    x = c[0]
+    slope = call("where", x > -3, x / 3 + 0.5, 0.0)
+    return g * call("where", x < 3, slope, 1.0)
+
+
+defop("hardswish", lambda x, in_place=False: x * _relu6_of_x_plus_3(x) / 6, _float_only("hardswish_cpu"),
+      _hardswish_vjp, node="HardswishBackward0", save=(0,))
+
+
+# ---- mish -------------------------------------------------------------------------------------
+
+@quiet
+def _mish(x, in_place=False):
+    return x * np.tanh(np.logaddexp(0, x).astype(x.dtype, copy=False))
+
+
+def _mish_vjp(c, g):
+    x = c[0]
+    t = call("softplus", x).tanh()
+    return g * (t + x * x.sigmoid() * (1 - t * t))
+
+
+defop("mish", _mish, _float_only("mish_cpu"), _mish_vjp, node="MishBackward0", save=(0,))
+
+
+# ---- threshold ---------------------------------------------------------------------------------
+
+def _threshold(x, threshold, value, in_place=False):
+    if x.dtype.kind in "iu":  # torch truncates the scalars for an integer input
+        threshold, value = int(threshold), int(value)
+    return np.where(x <= threshold, np.asarray(value, x.dtype), x)
+
+
+@elementwise
+def _threshold_rule(x, threshold, value, in_place=False):
+    if x.dtype is dtypes.bool_:
+        raise not_implemented("threshold_cpu", x.dtype)
+    return same(x)
+
+
+defop("threshold", _threshold, _threshold_rule,
+      lambda c, g: call("threshold_backward", g, c[0], threshold=c.attrs["threshold"]),
+      node=_named("ThresholdBackward0", "ThresholdBackward1"), save=(0,))
+
