@@ -382,8 +382,9 @@ def gelu(input: Tensor, approximate: str = "none") -> Tensor:
 
 
 def silu(input: Tensor, inplace: bool = False) -> Tensor:
-    out = call("silu", input)
-    return input.copy_(out) if inplace else out
+    if inplace:
+        return in_place(input, lambda x: call("silu", x))
+    return call("silu", input)
 
 
 def _draw_seed() -> int:

@@ -36,6 +36,8 @@ case("gelu_tanh", lambda T, x: nnf(T).gelu(x, approximate="tanh"), F(3, 4, lo=-3
 case("gelu_tanh_far", lambda T, x: nnf(T).gelu(x, approximate="tanh"), F(3, 4, lo=-60, hi=60),
      covers=("gelu", "gelu_backward"))
 case("silu", lambda T, x: nnf(T).silu(x), F(3, 4, lo=-4, hi=4), covers="silu")
+case("silu_inplace", lambda T, x: nnf(T).silu(x * 1, inplace=True), F(3, 4, lo=-4, hi=4),
+     covers=("mul", "silu"))
 # p=1 drops everything in both libraries (the mask's values are distgrad's own otherwise)
 case("dropout_all", lambda T, x: nnf(T).dropout(x, p=1.0), F(3, 4),
      covers=("dropout_mask", "mul"))

@@ -429,6 +429,7 @@ def test_more_modules_refuse_as_torch():
 @pytest.mark.parametrize("fn,args", [
     ("leaky_relu", (0.2,)), ("elu", ()), ("selu", ()), ("celu", (0.5,)), ("hardtanh", ()),
     ("relu6", ()), ("hardsigmoid", ()), ("hardswish", ()), ("mish", ()), ("threshold", (0.1, 2.0)),
+    ("silu", ()),
 ])
 def test_inplace_activations_write_their_input(fn, args):
     x = distgrad.tensor(randn(3, 4) * 4, requires_grad=True)
