@@ -1682,13 +1682,25 @@ def _hook_joins() -> dict:
     for t in list(_SHARDED_LEAVES):
         if t._hooks and t._requires_grad:
             s = t._sharding
-            edges = [p._gradient_edge() if p is not None else (None, 0) for p in s.shards]
+            edges = [_edge_as_it_stands(p) for p in s.shards]
             if s.join is None:
                 s.join = _JoinBackward(s, edges, lambda t=weakref.ref(t): list(t()._hooks or ()),
                                        lambda: None)
             s.join.next_functions = tuple(edges)  # a leaf's AccumulateGrad nodes may be new
             _add_join(joins, s.join)
     return joins
+
+
+def _edge_as_it_stands(part) -> tuple:
+    """A hooked leaf's part's gradient edge, for every backward (whatever its graph): a
+    stale view whose history torch forbids keeps the edge it had (reading its grad_fn would
+    raise, and the backward may not even reach it)."""
+    if part is None:
+        return (None, 0)
+    if part._base is not None and part._view_version != part._storage.version \
+            and part._forbids_rebase():
+        return (part._grad_fn, part._output_nr) if part._grad_fn is not None else (None, 0)
+    return part._gradient_edge()
 
 
 def watch_leaf_hooks(t: Tensor) -> None:

@@ -861,6 +861,32 @@ def test_a_sharded_view_takes_the_history_its_base_took_in_place(backend):
         _close(d, t)
 
 
+@pytest.mark.parametrize("place", ["shard", "replicate"])
+def test_a_hooked_stale_no_grad_view_leaves_other_backwards_alone(place, backend):
+    # A hook on a sharded view made under no_grad (to autograd, a leaf) whose base was written
+    # since: no backward here reaches it, and torch reads no history of it; distgrad read it
+    # in every backward, of any graph, and raised (differential fuzzer seed 9035037).
+    x_np = _arr(2, 3)
+    outs = []
+    for T, spread in ((dg, lambda t: dist.shard(t, 1) if place == "shard" else dist.replicate(t)),
+                      (torch, lambda t: t * 1)):
+        x = T.tensor(x_np, requires_grad=True)
+        base = spread(x * 2)
+        with T.no_grad():
+            view = base.unbind(0)[0]
+        seen = []
+        view.register_hook(seen.append)
+        with T.no_grad():
+            base.sin_()
+        y = T.tensor([1.0, 2.0], requires_grad=True)
+        plain, = T.autograd.grad((y * y).sum(), [y])
+        through, = T.autograd.grad((base * base).sum().cpu(), [x])
+        outs.append((_np(plain), _np(through), len(seen)))
+    for d, t in zip(outs[0][:2], outs[1][:2]):
+        np.testing.assert_allclose(d, t, rtol=1e-5)
+    assert outs[0][2] == outs[1][2] == 0
+
+
 def test_a_hook_on_a_detached_sharded_tensor_runs(backend):
     # v = s.detach().requires_grad_(): a sharded leaf not made by a sharding op; its hook
     # must run at each backward through it (differential fuzzer seed 7086714).
