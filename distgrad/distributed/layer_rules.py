@@ -147,7 +147,10 @@ def _class_softmax(name, inputs, attrs):
         return RULES["softmax"](name, inputs, attrs)
     if attrs.get("dtype") is not None:
         return NotImplemented
-    # logsumexp over the sharded dim moves only each worker's [..., 1] partial
+    # logsumexp over the sharded dim moves only each worker's [..., 1] partial. It saves
+    # its input, where torch's softmax keeps only its result: a private copy is saved, so
+    # that a later write to x is no concern of this backward's, as in torch.
+    x = x.clone()
     out = x - x.logsumexp(attrs["dim"], keepdim=True)
     return record.call("softmax_result", out.exp() if name == "softmax" else out, of=name)
 

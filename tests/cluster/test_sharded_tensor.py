@@ -1102,6 +1102,23 @@ def test_a_softmax_over_the_sharded_dim_keeps_its_result_as_torch(name, backend)
     assert outs[0][2] == outs[1][2] and outs[1][2] is not None
 
 
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+def test_a_softmax_over_the_sharded_dim_does_not_keep_its_input(name, backend):
+    # torch's softmax keeps only its result: its input may be written afterwards (distgrad's
+    # composed one kept the input and refused the backward: fuzzer seed 9040310).
+    x_np = _arr(2, 4)
+    outs = []
+    for T, place in ((dg, lambda t: dist.shard(t, 1)), (torch, lambda t: t.clone())):
+        x = T.tensor(x_np, requires_grad=True)
+        h = place(x * 1)
+        y = getattr(h, name)(-1)
+        h.mul_(3)
+        (y * y).sum().cpu().backward()
+        outs.append((_np(y), _np(x.grad)))
+    for d, t in zip(outs[0], outs[1]):
+        np.testing.assert_allclose(d, t, rtol=1e-5, atol=1e-6)
+
+
 def test_a_sharded_tensor_detached_in_place_takes_ops_as_a_leaf(backend):
     # detach_ left the parts' histories, and the next op tried to reset their requires_grad
     # (differential fuzzer seeds 8121759, 8122780, 8133510, 8134329).
