@@ -405,7 +405,10 @@ def shard(tensor: Tensor, dim: int, workers=None) -> Tensor:
     shards = []
     for k, w in enumerate(workers):
         piece = tensor.narrow(d, int(bounds[k]), int(bounds[k + 1] - bounds[k]))
-        shards.append(_new_leaf(piece, w, tensor._requires_grad) if leaf else piece.to(w))
+        # (contiguous, as the sharded tensor says it is: a transpose's piece would keep its
+        # strides through .to())
+        shards.append(_new_leaf(piece, w, tensor._requires_grad) if leaf
+                      else piece.contiguous().to(w))
     return _wrap(Shard(d), shards, workers)
 
 
@@ -463,9 +466,9 @@ def group_view(t: Tensor, group: list) -> Tensor:
 
 
 def _new_leaf(piece: Tensor, worker: str, requires_grad: bool) -> Tensor:
-    """A copy of `piece` on `worker` with no history (its own memory)."""
+    """A contiguous copy of `piece` on `worker` with no history (its own memory)."""
     with grad_mode.no_grad():
-        part = piece.to(worker)
+        part = piece.contiguous().to(worker)
         if part is piece or part.device_str == piece.device_str:
             part = part.clone()
     return part.requires_grad_(requires_grad)
@@ -483,6 +486,7 @@ def replicate(tensor: Tensor, workers=None) -> Tensor:
         t = _wrap(Replicate(), copies, workers)
         t._sharding.reducer = replicas.attach([copies])
         return t
+    tensor = tensor.contiguous()  # (as a sharded tensor's parts are: its layout says so)
     copies = [tensor.to(w) for w in workers]
     return _wrap(Replicate(), copies, workers)
 

@@ -95,6 +95,24 @@ def test_a_write_to_a_detached_copied_view_reaches_its_base(cut, backend):
     assert outs[0][1:] == outs[1][1:]
 
 
+@pytest.mark.parametrize("leaf", [True, False])
+def test_a_replica_of_a_transposed_tensor_is_contiguous_as_it_says(leaf, backend):
+    # Its copies kept the transpose's strides while the tensor said it was contiguous: a
+    # reshape of it was then a copy on each worker and missed later writes (fuzzer seed
+    # 9072217). As a shard's parts, the copies are contiguous.
+    x_np = _arr(3, 4)
+    outs = []
+    for T, spread in ((dg, dist.replicate), (torch, lambda t: t.contiguous())):
+        x = T.tensor(x_np, requires_grad=True)
+        r = spread(x.detach().t().requires_grad_() if leaf else x.t() * 1)
+        flat = r.reshape(-1)
+        with T.no_grad():
+            r.mul_(2)
+        outs.append((r.is_contiguous(), r.stride(), _np(flat).copy()))
+    assert outs[0][:2] == outs[1][:2] and outs[1][0]
+    np.testing.assert_allclose(outs[0][2], outs[1][2])
+
+
 # ---- hooks and retain_grad ---------------------------------------------------------------------
 
 def test_hook_on_sharded_leaf_sees_whole_gradient_and_may_replace_it(backend):
@@ -354,10 +372,15 @@ def test_inplace_on_a_reshaped_copy_reaches_its_base_or_raises(backend):
     ty.view(-1).mul_(2)
     _close(y, ty)
     _close(flat, ty.view(-1))
-    # a base that is not contiguous (shards of a transpose): still refused, not lost
-    z = dist.shard(dg.tensor(a).t(), 1) * 1
-    with pytest.raises(RuntimeError, match="would not reach its base"):
+    # a shard of a transpose is contiguous, parts and all, so its reshape is a view too; the
+    # reshape of a transposed sharded tensor is a copy, as torch's of a transpose
+    for T, place in ((dg, lambda t: dist.shard(t, 1)), (torch, lambda t: t.contiguous())):
+        z = place(T.tensor(a).t()) * 1
         z.reshape(-1).mul_(2)
+        w = (place(T.tensor(a)) * 1).t()
+        w.reshape(-1).mul_(2)
+        _close(z, T.tensor(a).t() * 2)
+        _close(w, T.tensor(a).t())
 
 
 # ---- *_like constructors ------------------------------------------------------------------------
