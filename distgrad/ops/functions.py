@@ -16,6 +16,9 @@ from . import indexing, linalg, math, nn, overwrite, reduce, shape, views  # noq
 from . import conv, layers  # noqa: F401  (the layer ops: convolution, pooling, norms, attention)
 from . import activations  # noqa: F401  (nn.functional's one-node activations)
 from . import optim  # noqa: F401  (the optimizers' fused update)
+from . import scatter as _scatter
+from .scatter import (index_add, index_copy, index_fill, scatter,  # noqa: F401  (bound below)
+                      scatter_add)
 from . import api, layout
 from .rules import wrap_dim
 from .shape import infer_shape
@@ -932,5 +935,6 @@ _METHODS = dict(
 for _name, _fn in _METHODS.items():
     setattr(Tensor, _name, _fn)
 
+_HOMES = (__name__, _scatter.__name__)  # modules whose public functions are distgrad's
 __all__ = [n for n, v in list(globals().items())
-           if callable(v) and not n.startswith("_") and getattr(v, "__module__", None) == __name__]
+           if callable(v) and not n.startswith("_") and getattr(v, "__module__", None) in _HOMES]

@@ -1297,3 +1297,4 @@ error("random_range", lambda T, x: x.random_(3, 2), K(3))
 error("normal_leaf", lambda T, x: x.normal_(), F(3))
 
 import layer_cases  # noqa: E402,F401  (the layer ops' cases: embedding, norms, attention, conv)
+import tensor_op_cases  # noqa: E402,F401  (writes at indices: scatter, index_add, masked_scatter)

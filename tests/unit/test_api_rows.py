@@ -15,7 +15,21 @@ IN_PLACE = sorted(op.inplace for op in ROWS if op.inplace)
 
 # Arguments after `self` where an in-place method takes more than a tensor like self.
 EXTRA = {"clamp_": lambda T: (0.3, 0.6), "pow_": lambda T: (2,),
-         "masked_fill_": lambda T: (T.tensor([[True, False, True], [False, True, False]]), 0.5)}
+         "masked_fill_": lambda T: (T.tensor([[True, False, True], [False, True, False]]), 0.5),
+         "scatter_": lambda T: (0, T.tensor([[1, 0, 1]]), _operand(T, 1, 3)),
+         "scatter_add_": lambda T: (1, T.tensor([[0, 0], [2, 1]]), _operand(T, 2, 2)),
+         "index_add_": lambda T: (1, T.tensor([2, 2]), _operand(T, 2, 2)),
+         "index_copy_": lambda T: (0, T.tensor([1]), _operand(T, 1, 3)),
+         "index_fill_": lambda T: (1, T.tensor([0, 2]), T.tensor(0.5, requires_grad=True)),
+         "masked_scatter_": lambda T: (T.tensor([[True, False, True], [False, True, False]]),
+                                       _operand(T, 6))}
+
+
+def _operand(T, *shape):
+    n = 1
+    for d in shape:
+        n *= d
+    return T.linspace(0.35, 0.8, n).reshape(shape).requires_grad_()
 
 
 def test_rows_declare_public_names():

@@ -17,6 +17,9 @@ FALLS_BACK = {
     "select_backward", "slice_backward", "sort", "squeeze_matmul", "stack", "std", "std_mean",
     "take_along_dim", "topk", "trace", "tril", "triu", "var", "var_mean",
 }
+# Writes at indices: the index may name any place of the written tensor.
+FALLS_BACK |= {"index_add", "index_copy", "index_fill", "masked_scatter", "scatter",
+               "scatter_add"}
 # Layer ops: the backward kernels (they run on the shards' own workers), batch norm (its
 # statistics span the batch) and the dropout mask (per shard, every part would draw the
 # same numbers from the call's seed).

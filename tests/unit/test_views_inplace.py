@@ -870,3 +870,47 @@ def test_no_grad_views_made_each_step_leave_nothing_growing_on_their_base():
         with distgrad.no_grad():
             w[0].fill_(1.0)
     assert len(w.__dict__.get("_no_grad_views", [])) <= 32
+
+
+# ---- writes at indices, in place, through a view of a tensor in a graph ------------------------
+
+_INDEX_WRITES = {
+    "scatter_": lambda T, v, y: v.scatter_(0, T.tensor([[1, 0]]), y[:1]),
+    "scatter_value": lambda T, v, y: v.scatter_(1, T.tensor([[1], [0]]), 2.5),
+    "scatter_add_": lambda T, v, y: v.scatter_add_(0, T.tensor([[1, 1], [0, 1]]), y[1:]),
+    "index_add_": lambda T, v, y: v.index_add_(0, T.tensor([1, 1]), y[:2], alpha=2),
+    "index_copy_": lambda T, v, y: v.index_copy_(1, T.tensor([1]), y[1:, :1]),
+    "index_fill_": lambda T, v, y: v.index_fill_(1, T.tensor([0]), y[0, 0]),
+    "masked_scatter_": lambda T, v, y: v.masked_scatter_(v > 0, y),
+}
+
+
+@pytest.mark.parametrize("write", sorted(_INDEX_WRITES))
+def test_an_index_write_through_a_view_reaches_its_base_and_its_history(write):
+    def program(T):
+        x, y = _leaves(T)
+        a = x * 1
+        v = a[1:]
+        before = a._version
+        out = _INDEX_WRITES[write](T, v, y)
+        w = v * 2  # reads the written view: its history is made anew from a's
+        (a * a).sum().backward(retain_graph=True)
+        first = _grads(x, y)
+        w.sum().backward()
+        return (out is v, v._base is a, a._version - before, a, v, w, a.grad_fn.name(),
+                v.grad_fn.name(), first, _grads(x, y))
+
+    same(program)
+
+
+@pytest.mark.parametrize("write", sorted(_INDEX_WRITES))
+def test_an_index_write_to_a_leaf_or_its_view_is_refused(write):
+    def program(T):
+        x, y = _leaves(T)
+        with T.no_grad():
+            done = _INDEX_WRITES[write](T, x.detach()[1:], y)  # no grad: a plain write
+        leaf = T.tensor([[1.0, -2.0], [3.0, 4.0]], requires_grad=True)  # (as the view's shape)
+        return (attempt(_INDEX_WRITES[write], T, x[1:], y),
+                attempt(_INDEX_WRITES[write], T, leaf, y), done)
+
+    same(program)

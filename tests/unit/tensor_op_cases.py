@@ -1,0 +1,167 @@
+"""Op cases for the writes at indices (scatter, index_add/copy/fill, masked_scatter), added
+to op_cases.CASES and ERRORS: test_ops runs them against torch (values, dtypes, grad_fn
+names and edges, first- and second-order gradients) and against float64 finite differences."""
+from __future__ import annotations
+
+from op_cases import B, F, I, K, case, error  # noqa: F401
+
+# ---- scatter, scatter_add ---------------------------------------------------------------------------
+
+# Along dim 0 of a (3, 4): no place is written twice (torch leaves the order of such writes open).
+_ROWS = [[0, 2, 1, 0], [1, 0, 2, 2]]
+# Along dim 1 of a (3, 4), two places a row.
+_COLS = [[3, 1], [0, 2], [2, 0]]
+
+case("scatter", lambda T, x, s: x.scatter(0, T.tensor(_ROWS), s), F(3, 4), F(2, 4),
+     covers=("scatter", "take_along_dim"))
+case("scatter_fn_neg_dim", lambda T, x, s: T.scatter(x, -1, T.tensor(_COLS), s), F(3, 4), F(3, 2),
+     covers="scatter")
+# src larger than the index: only its leading block is read (torch's backward refuses a
+# gradient for such a src, so it needs none here)
+case("scatter_src_larger", lambda T, x, s: x.scatter(1, T.tensor(_COLS), s), F(3, 4), K(4, 5),
+     covers="scatter")
+case("scatter_keywords", lambda T, x, s: x.scatter(dim=0, index=T.tensor(_ROWS), src=s), F(3, 4),
+     F(2, 4), covers="scatter")
+case("scatter_value", lambda T, x: x.scatter(1, T.tensor(_COLS), 1.5), F(3, 4), covers="scatter")
+case("scatter_value_kw", lambda T, x: T.scatter(x, 0, T.tensor(_ROWS), value=-2.0), F(3, 4),
+     covers="scatter")
+case("scatter_int", lambda T, i: i.scatter(0, T.tensor([[2, 0]]), 7), I(3, 2, hi=5),
+     covers="scatter")
+case("scatter_0d", lambda T, x, s: x.scatter(0, T.tensor(0), s), F(), F(), covers="scatter")
+case("scatter_empty_index", lambda T, x, s: x.scatter(0, T.zeros(0, 4, dtype=T.int64), s),
+     F(3, 4), K(2, 4), covers="scatter")
+case("scatter_add_duplicates", lambda T, x, s, i: x.scatter_add(0, i, s), F(3, 4), F(5, 4),
+     I(5, 4, hi=3), covers=("scatter_add", "take_along_dim"))
+case("scatter_add_fn_dim1", lambda T, x, s, i: T.scatter_add(x, 1, i, s), F(3, 4), F(3, 6),
+     I(3, 6, hi=4), covers="scatter_add")
+case("scatter_add_src_larger", lambda T, x, s, i: x.scatter_add(-1, i, s), F(3, 4), K(4, 5),
+     I(3, 2, hi=4), covers="scatter_add")
+case("scatter_add_int", lambda T, i, s, j: i.scatter_add(0, j, s), I(3, 2, hi=5), I(4, 2, hi=5),
+     I(4, 2, hi=3), covers="scatter_add")
+case("scatter_add_0d", lambda T, x, s: T.scatter_add(x, 0, T.tensor(0), s), F(), F(),
+     covers="scatter_add")
+case("scatter_", lambda T, x, s: x.clone().scatter_(0, T.tensor(_ROWS), s), F(3, 4), F(2, 4),
+     covers=("clone", "scatter"))
+case("scatter_value_", lambda T, x: x.clone().scatter_(1, T.tensor(_COLS), 0.5), F(3, 4),
+     covers=("clone", "scatter"))
+case("scatter_add_", lambda T, x, s, i: x.clone().scatter_add_(0, i, s), F(3, 4), F(5, 4),
+     I(5, 4, hi=3), covers=("clone", "scatter_add"))
+
+error("scatter_dim", lambda T, x, s: x.scatter(2, T.tensor(_ROWS), s), K(3, 4), K(2, 4))
+error("scatter_out_of_range", lambda T, x, s: x.scatter(0, T.tensor(_ROWS) + 2, s), K(3, 4),
+      K(2, 4))
+error("scatter_negative_index", lambda T, x, s: x.scatter(0, T.tensor(_ROWS) - 1, s), K(3, 4),
+      K(2, 4))
+error("scatter_float_index", lambda T, x, s: x.scatter(0, T.tensor(_ROWS).double(), s), K(3, 4),
+      K(2, 4))
+error("scatter_src_dtype", lambda T, x, s: x.scatter(0, T.tensor(_ROWS), s.double()), K(3, 4),
+      K(2, 4))
+error("scatter_index_dims", lambda T, x, s: x.scatter(0, T.tensor([0, 1]), s), K(3, 4), K(2))
+error("scatter_index_too_large", lambda T, x, s: x.scatter(0, T.zeros(2, 5, dtype=T.int64), s),
+      K(3, 4), K(2, 4))
+error("scatter_index_larger_than_src", lambda T, x, s: x.scatter(0, T.tensor(_ROWS), s), K(3, 4),
+      K(2, 1))
+error("scatter_value_index_too_large", lambda T, x: x.scatter(0, T.zeros(2, 5, dtype=T.int64), 1.),
+      K(3, 4))
+error("scatter_src_dims", lambda T, x, s: x.scatter(1, T.tensor(_COLS), s), K(3, 4), K())
+error("scatter_add_number", lambda T, x: x.scatter_add(0, T.tensor(_ROWS), 1.0), K(3, 4))
+error("scatter_add_out_of_range", lambda T, x, s: x.scatter_add(-1, T.tensor(_COLS) + 2, s),
+      K(3, 4), K(3, 2))
+error("scatter_add_dtype", lambda T, x, s: T.scatter_add(x, 0, T.tensor(_ROWS), s.double()),
+      K(3, 4), K(2, 4))
+error("scatter_leaf", lambda T, x, s: x.scatter_(0, T.tensor(_ROWS), s), F(3, 4), K(2, 4))
+
+# ---- index_add, index_copy, index_fill ----------------------------------------------------------------
+
+case("index_add_duplicates", lambda T, x, s, i: x.index_add(1, i, s), F(3, 4), F(3, 5), I(5, hi=4),
+     covers=("index_add", "index_select"))
+case("index_add_alpha", lambda T, x, s, i: T.index_add(x, 0, i, s, alpha=-2.5), F(3, 4), F(4, 4),
+     I(4, hi=3), covers="index_add")
+case("index_add_neg_dim", lambda T, x, s, i: x.index_add(-1, i, s, alpha=2), F(2, 3, 4),
+     F(2, 3, 2), I(2, hi=4), covers="index_add")
+case("index_add_0d_index", lambda T, x, s: x.index_add(0, T.tensor(1), s), F(3, 4), F(1, 4),
+     covers="index_add")
+case("index_add_0d", lambda T, x, s: x.index_add(0, T.tensor([0]), s), F(), F(),
+     covers="index_add")
+case("index_add_int", lambda T, i, s, j: i.index_add(0, j, s, alpha=3), I(3, 2, hi=5),
+     I(4, 2, hi=5), I(4, hi=3), covers="index_add")
+case("index_add_", lambda T, x, s, i: x.clone().index_add_(1, i, s, alpha=0.5), F(3, 4), F(3, 5),
+     I(5, hi=4), covers=("clone", "index_add"))
+case("index_copy", lambda T, x, s: x.index_copy(1, T.tensor([3, 0]), s), F(3, 4), F(3, 2),
+     covers=("index_copy", "index_fill", "index_select"))
+case("index_copy_fn_neg_dim", lambda T, x, s: T.index_copy(x, -2, T.tensor([2, 0]), s), F(3, 4),
+     F(2, 4), covers="index_copy")
+case("index_copy_0d_index", lambda T, x, s: x.index_copy(0, T.tensor(1), s), F(3, 4), F(1, 4),
+     covers="index_copy")
+case("index_copy_", lambda T, x, s: x.clone().index_copy_(0, T.tensor([1]), s), F(3, 4), F(1, 4),
+     covers=("clone", "index_copy"))
+case("index_fill", lambda T, x: x.index_fill(1, T.tensor([0, 2]), 1.5), F(3, 4),
+     covers="index_fill")
+case("index_fill_negative_index", lambda T, x: T.index_fill(x, 0, T.tensor([-1]), -2.0), F(3, 4),
+     covers="index_fill")
+# the value's gradient counts each filled place once, however often the index names it
+case("index_fill_tensor_duplicates", lambda T, x, v: x.index_fill(-1, T.tensor([0, 2, 0]), v),
+     F(3, 4), F(), covers=("index_fill", "full", "where", "sum"))
+case("index_fill_int", lambda T, i: i.index_fill(0, T.tensor([1]), 2.5), I(3, 2, hi=5),
+     covers="index_fill")
+case("index_fill_", lambda T, x, v: x.clone().index_fill_(0, T.tensor(2), v), F(3, 4), F(),
+     covers=("clone", "index_fill"))
+
+error("index_add_dim", lambda T, x, s, i: x.index_add(2, i, s), K(3, 4), K(3, 2), I(2, hi=4))
+error("index_add_out_of_range", lambda T, x, s, i: x.index_add(1, i + 4, s), K(3, 4), K(3, 2),
+      I(2, hi=4))
+error("index_add_negative_index", lambda T, x, s: x.index_add(1, T.tensor([-1, 0]), s), K(3, 4),
+      K(3, 2))
+error("index_add_float_index", lambda T, x, s, i: x.index_add(1, i.double(), s), K(3, 4), K(3, 2),
+      I(2, hi=4))
+error("index_add_2d_index", lambda T, x, s, i: x.index_add(1, i, s), K(3, 4), K(3, 2),
+      I(2, 1, hi=4))
+error("index_add_dtype", lambda T, x, s, i: x.index_add(1, i, s.double()), K(3, 4), K(3, 2),
+      I(2, hi=4))
+error("index_add_count", lambda T, x, s, i: x.index_add(1, i, s), K(3, 4), K(3, 2), I(3, hi=4))
+error("index_add_shape", lambda T, x, s, i: x.index_add(1, i, s), K(3, 4), K(2, 2), I(2, hi=4))
+error("index_add_number", lambda T, x, i: x.index_add(1, i, 2.0), K(3, 4), I(2, hi=4))
+error("index_copy_out_of_range", lambda T, x, s: x.index_copy(1, T.tensor([4, 0]), s), K(3, 4),
+      K(3, 2))
+error("index_copy_float_index", lambda T, x, s: x.index_copy(1, T.tensor([1., 0.]), s), K(3, 4),
+      K(3, 2))
+error("index_copy_dtype", lambda T, x, s: x.index_copy(1, T.tensor([1, 0]), s.double()), K(3, 4),
+      K(3, 2))
+error("index_copy_count", lambda T, x, s: x.index_copy(1, T.tensor([1, 0, 2]), s), K(3, 4),
+      K(3, 2))
+error("index_copy_shape", lambda T, x, s: x.index_copy(1, T.tensor([1, 0]), s), K(3, 4), K(2, 2))
+error("index_copy_slices", lambda T, x, s: x.index_copy(1, T.tensor([1, 0]), s), K(2, 3, 4),
+      K(3, 2, 5))
+error("index_copy_scalar_source", lambda T, x, s: x.index_copy(0, T.tensor([1, 0]), s), K(3), K())
+error("index_copy_dims", lambda T, x, s: x.index_copy(0, T.tensor(1), s), K(3, 4), K(4))
+error("index_fill_dim", lambda T, x: x.index_fill(3, T.tensor([0]), 1.0), K(3, 4))
+error("index_fill_out_of_range", lambda T, x: x.index_fill(1, T.tensor([4]), 1.0), K(3, 4))
+error("index_fill_float_index", lambda T, x: x.index_fill(1, T.tensor([1.0]), 1.0), K(3, 4))
+error("index_fill_2d_index", lambda T, x: x.index_fill(1, T.tensor([[1]]), 1.0), K(3, 4))
+error("index_fill_value_dims", lambda T, x, v: x.index_fill(1, T.tensor([1]), v), K(3, 4), K(2))
+error("index_add_leaf", lambda T, x, s: x.index_add_(0, T.tensor([1]), s), F(3, 4), K(1, 4))
+
+# ---- masked_scatter -------------------------------------------------------------------------------------
+
+case("masked_scatter", lambda T, x, m, s: x.masked_scatter(m, s), F(3, 4), B(3, 4), F(12),
+     covers=("masked_scatter", "masked_fill", "expand", "index"))
+# a source with more elements than the mask sets: its tail is not read and gets zeros
+case("masked_scatter_source_larger", lambda T, x, m, s: T.masked_scatter(x, m, s), F(3, 4),
+     B(3, 4), F(3, 5), covers=("masked_scatter", "constant_pad_nd"))
+case("masked_scatter_broadcast_mask", lambda T, x, m, s: x.masked_scatter(m, s), F(3, 4), B(4),
+     F(2, 6), covers="masked_scatter")
+case("masked_scatter_broadcast_self", lambda T, x, m, s: x.masked_scatter(m, s), F(3, 1),
+     B(3, 4), F(12), covers="masked_scatter")
+case("masked_scatter_int", lambda T, i, m, s: i.masked_scatter(m, s), I(3, 4, hi=5), B(3, 4),
+     I(12, hi=9), covers="masked_scatter")
+case("masked_scatter_", lambda T, x, m, s: x.clone().masked_scatter_(m, s), F(3, 4), B(4), F(12),
+     covers=("clone", "masked_scatter"))
+
+error("masked_scatter_mask_dtype", lambda T, x, m, s: x.masked_scatter(m.double(), s), K(3),
+      B(3), K(3))
+error("masked_scatter_dtype", lambda T, x, s: x.masked_scatter(T.ones(3, dtype=T.bool),
+                                                               s.double()), K(3), K(3))
+error("masked_scatter_too_few", lambda T, x, s: x.masked_scatter(T.ones(3, dtype=T.bool), s),
+      K(3), K(2))
+error("masked_scatter_shape", lambda T, x, s: x.masked_scatter(T.ones(4, dtype=T.bool), s),
+      K(3), K(4))
