@@ -16,7 +16,10 @@ from . import indexing, linalg, math, nn, overwrite, reduce, shape, views  # noq
 from . import conv, layers  # noqa: F401  (the layer ops: convolution, pooling, norms, attention)
 from . import activations  # noqa: F401  (nn.functional's one-node activations)
 from . import optim  # noqa: F401  (the optimizers' fused update)
-from . import scatter as _scatter
+from . import arrange as _arrange, scatter as _scatter
+from .arrange import (column_stack, diff, dsplit, dstack, hsplit, hstack,  # noqa: F401
+                      movedim, moveaxis, repeat_interleave, rot90, row_stack, tensor_split,
+                      unflatten, vsplit, vstack)
 from .scatter import (index_add, index_copy, index_fill, scatter,  # noqa: F401  (bound below)
                       scatter_add)
 from . import api, layout
@@ -932,9 +935,9 @@ _METHODS = dict(
     __getitem__=indexing.getitem, __setitem__=indexing.setitem,
 )
 
-for _name, _fn in _METHODS.items():
+for _name, _fn in {**_METHODS, **_arrange.METHODS}.items():
     setattr(Tensor, _name, _fn)
 
-_HOMES = (__name__, _scatter.__name__)  # modules whose public functions are distgrad's
+_HOMES = (__name__, _scatter.__name__, _arrange.__name__)  # modules whose public functions are distgrad's
 __all__ = [n for n, v in list(globals().items())
            if callable(v) and not n.startswith("_") and getattr(v, "__module__", None) in _HOMES]

@@ -1,5 +1,6 @@
-"""Op cases for the writes at indices (scatter, index_add/copy/fill, masked_scatter), added
-to op_cases.CASES and ERRORS: test_ops runs them against torch (values, dtypes, grad_fn
+"""Op cases for the writes at indices (scatter, index_add/copy/fill, masked_scatter) and the
+shape helpers (movedim, unflatten, tensor_split, hstack, diff, repeat_interleave, rot90),
+added to op_cases.CASES and ERRORS: test_ops runs them against torch (values, dtypes, grad_fn
 names and edges, first- and second-order gradients) and against float64 finite differences."""
 from __future__ import annotations
 
@@ -165,3 +166,131 @@ error("masked_scatter_too_few", lambda T, x, s: x.masked_scatter(T.ones(3, dtype
       K(3), K(2))
 error("masked_scatter_shape", lambda T, x, s: x.masked_scatter(T.ones(4, dtype=T.bool), s),
       K(3), K(4))
+
+# ---- movedim, unflatten ------------------------------------------------------------------------------
+
+case("movedim", lambda T, x: x.movedim(0, 2), F(2, 3, 4), covers="permute")
+case("movedim_fn_lists", lambda T, x: T.movedim(x, (0, 1), (2, 0)), F(2, 3, 4), covers="permute")
+case("moveaxis_negative", lambda T, x: T.moveaxis(x, -1, 0), F(2, 3, 4), covers="permute")
+case("moveaxis_method_same", lambda T, x: x.moveaxis([1], [-2]), F(2, 3, 4), covers="permute")
+case("movedim_0d", lambda T, x: x.movedim(0, -1), F(), covers="alias")
+case("unflatten", lambda T, x: x.unflatten(2, (2, 2)), F(2, 3, 4), covers="reshape")
+case("unflatten_inferred_of_transpose", lambda T, x: T.unflatten(x.transpose(0, 2), -2, (-1, 1)),
+     F(2, 3, 4), covers=("transpose", "reshape"))
+case("unflatten_int", lambda T, i: i.unflatten(0, [3, 2]), I(6, hi=9), covers="reshape")
+
+error("movedim_counts", lambda T, x: x.movedim((0, 1), (1,)), K(2, 3, 4))
+error("movedim_repeated_source", lambda T, x: x.movedim((0, 0), (1, 2)), K(2, 3, 4))
+error("movedim_repeated_destination", lambda T, x: x.movedim((0, 1), (2, 2)), K(2, 3, 4))
+error("movedim_dim", lambda T, x: T.movedim(x, 3, 0), K(2, 3, 4))
+error("unflatten_sizes", lambda T, x: x.unflatten(1, (2, 2)), K(2, 3, 4))
+error("unflatten_empty", lambda T, x: x.unflatten(1, ()), K(2, 3, 4))
+error("unflatten_dim", lambda T, x: x.unflatten(3, (1,)), K(2, 3, 4))
+
+# ---- tensor_split, hsplit, vsplit, dsplit -----------------------------------------------------------
+
+case("tensor_split_sections", lambda T, x: x.tensor_split(3, dim=2), F(2, 3, 4), covers="slice")
+case("tensor_split_indices", lambda T, x: T.tensor_split(x, [2, 1, 5], dim=1), F(2, 3, 4),
+     covers="slice")
+case("tensor_split_tensor_indices", lambda T, x: x.tensor_split(T.tensor([1]), 1), F(2, 3, 4),
+     covers="slice")
+case("tensor_split_tensor_sections", lambda T, x: x.tensor_split(T.tensor(2), -1), F(2, 3, 4),
+     covers="slice")
+case("tensor_split_more_sections_than_rows", lambda T, x: x.tensor_split(4), F(3, 2),
+     covers="slice")
+case("hsplit", lambda T, x: x.hsplit(3), F(2, 3, 4), covers="slice")
+case("hsplit_1d_indices", lambda T, x: T.hsplit(x, [1, 3]), F(5), covers="slice")
+case("vsplit", lambda T, x: T.vsplit(x, [1]), F(3, 4), covers="slice")
+case("dsplit", lambda T, x: x.dsplit(2), F(2, 3, 4), covers="slice")
+
+error("tensor_split_zero", lambda T, x: x.tensor_split(0), K(2, 3))
+error("tensor_split_float_indices", lambda T, x: x.tensor_split(T.tensor([1.0])), K(2, 3))
+error("tensor_split_2d_indices", lambda T, x: x.tensor_split(T.tensor([[1]])), K(2, 3))
+error("tensor_split_0d", lambda T, x: x.tensor_split(2), K())
+error("tensor_split_dim", lambda T, x: x.tensor_split(2, dim=2), K(2, 3))
+error("hsplit_indivisible", lambda T, x: x.hsplit(2), K(2, 3, 4))
+error("hsplit_0d", lambda T, x: T.hsplit(x, 1), K())
+error("vsplit_1d", lambda T, x: x.vsplit(1), K(3))
+error("dsplit_2d", lambda T, x: T.dsplit(x, 1), K(3, 3))
+
+# ---- hstack, vstack, row_stack, dstack, column_stack ----------------------------------------------------
+
+case("hstack_1d", lambda T, a, b: T.hstack([a, b]), F(3), F(2), covers="cat")
+case("hstack_0d", lambda T, a, b: T.hstack((a, b)), F(), F(), covers=("reshape", "cat"))
+case("hstack_2d", lambda T, a, b: T.hstack([a, b]), F(2, 3), F(2, 1), covers="cat")
+case("vstack_1d", lambda T, a, b: T.vstack([a, b]), F(3), F(3), covers=("unsqueeze", "cat"))
+case("vstack_mixed", lambda T, a, b: T.vstack([a, b]), F(2, 3), F(3), covers=("unsqueeze", "cat"))
+case("row_stack", lambda T, a, b: T.row_stack([a, b]), F(3), F(1, 3), covers=("unsqueeze", "cat"))
+case("dstack_1d", lambda T, a, b: T.dstack([a, b]), F(3), F(3), covers=("unsqueeze", "cat"))
+case("dstack_mixed", lambda T, a, b: T.dstack([a, b]), F(2, 3), F(2, 3, 2),
+     covers=("unsqueeze", "cat"))
+case("column_stack", lambda T, a, b: T.column_stack([a, b]), F(3), F(3, 2),
+     covers=("reshape", "cat"))
+case("column_stack_0d", lambda T, a, b: T.column_stack([a, b]), F(), F(), covers=("reshape", "cat"))
+case("hstack_int", lambda T, i, j: T.hstack([i, j]), I(3), I(2), covers="cat")
+
+error("hstack_empty", lambda T: T.hstack([]))
+error("vstack_sizes", lambda T, a, b: T.vstack([a, b]), K(3), K(4))
+error("hstack_dims", lambda T, a, b: T.hstack([a, b]), K(3), K(2, 2))
+
+# ---- diff ------------------------------------------------------------------------------------------------
+
+case("diff", lambda T, x: x.diff(), F(3, 4), covers=("slice", "sub"))
+case("diff_n2_dim0", lambda T, x: T.diff(x, n=2, dim=0), F(4, 3), covers=("slice", "sub"))
+case("diff_prepend_append", lambda T, x, p, a: x.diff(dim=1, prepend=p, append=a), F(3, 4),
+     F(3, 1), F(3, 2), covers=("cat", "slice", "sub"))
+case("diff_n_past_length", lambda T, x: x.diff(5), F(3, 4), covers=("slice", "sub"))
+case("diff_n0", lambda T, x: x.diff(0), F(3, 4), covers=("full", "copy"))
+case("diff_bool", lambda T, b: T.diff(b), B(6), covers=("slice", "logical_xor"))
+case("diff_int", lambda T, i: i.diff(append=i[:1]), I(5, hi=9), covers=("cat", "sub"))
+
+error("diff_order", lambda T, x: x.diff(n=-1), K(3, 4))
+error("diff_0d", lambda T, x: T.diff(x), K())
+error("diff_dim", lambda T, x: x.diff(dim=2), K(3, 4))
+error("diff_prepend_dims", lambda T, x, p: x.diff(prepend=p), K(3, 4), K(4))
+error("diff_prepend_shape", lambda T, x, p: x.diff(prepend=p), K(3, 4), K(2, 1))
+error("diff_prepend_number", lambda T, x: x.diff(prepend=1.0), K(3, 4))
+
+# ---- repeat_interleave ------------------------------------------------------------------------------------
+
+case("repeat_interleave", lambda T, x: x.repeat_interleave(2), F(2, 3),
+     covers=("reshape", "unsqueeze", "expand", "contiguous"))
+case("repeat_interleave_dim", lambda T, x: T.repeat_interleave(x, 3, dim=-1), F(2, 3),
+     covers=("unsqueeze", "expand", "contiguous", "reshape"))
+case("repeat_interleave_0d", lambda T, x: T.repeat_interleave(x, 3), F(),
+     covers=("reshape", "expand", "contiguous"))
+case("repeat_interleave_tensor", lambda T, x: x.repeat_interleave(T.tensor([1, 0, 2]), dim=1),
+     F(2, 3), covers="index_select")
+case("repeat_interleave_one_repeat", lambda T, x: x.repeat_interleave(T.tensor([2]), dim=0),
+     F(2, 3), covers="index_select")
+case("repeat_interleave_0d_repeat", lambda T, x: x.repeat_interleave(T.tensor(2)), F(2, 3),
+     covers=("reshape", "index_select"))
+case("repeat_interleave_counts", lambda T: T.repeat_interleave(T.tensor([1, 2, 0, 3])), covers=())
+case("repeat_interleave_int", lambda T, i: i.repeat_interleave(2, dim=0), I(2, 2, hi=9),
+     covers="contiguous")
+
+error("repeat_interleave_negative", lambda T, x: x.repeat_interleave(-1), K(2, 3))
+error("repeat_interleave_sizes", lambda T, x: x.repeat_interleave(T.tensor([1, 2]), dim=1),
+      K(2, 3))
+error("repeat_interleave_2d", lambda T, x: x.repeat_interleave(T.tensor([[1]]), dim=1), K(2, 3))
+error("repeat_interleave_negative_tensor",
+      lambda T, x: x.repeat_interleave(T.tensor([1, -1, 1]), dim=1), K(2, 3))
+error("repeat_interleave_float", lambda T, x: x.repeat_interleave(T.tensor([1.0, 1, 1]), dim=1),
+      K(2, 3))
+error("repeat_interleave_dim", lambda T, x: x.repeat_interleave(2, dim=3), K(2, 3))
+error("repeat_interleave_counts_2d", lambda T: T.repeat_interleave(T.tensor([[1]])))
+
+# ---- rot90 ----------------------------------------------------------------------------------------------------
+
+case("rot90", lambda T, x: x.rot90(), F(3, 4), covers="rot90")
+case("rot90_k2_dims", lambda T, x: T.rot90(x, 2, [1, 2]), F(2, 3, 4), covers="rot90")
+case("rot90_negative_k", lambda T, x: x.rot90(-1), F(3, 4), covers="rot90")
+case("rot90_k4", lambda T, x: x.rot90(4), F(3, 4), covers="rot90")
+case("rot90_reversed_dims", lambda T, x: T.rot90(x, 3, [2, 0]), F(2, 3, 4), covers="rot90")
+case("rot90_int", lambda T, i: i.rot90(1, (1, 0)), I(2, 3, hi=9), covers="rot90")
+
+error("rot90_three_dims", lambda T, x: x.rot90(1, [0, 1, 2]), K(2, 3, 4))
+error("rot90_1d", lambda T, x: x.rot90(), K(3))
+error("rot90_same_dims", lambda T, x: x.rot90(1, [0, 0]), K(2, 3, 4))
+error("rot90_wrapped_same_dims", lambda T, x: x.rot90(1, [0, -3]), K(2, 3, 4))
+error("rot90_dim", lambda T, x: T.rot90(x, 1, [0, 3]), K(2, 3, 4))

@@ -914,3 +914,33 @@ def test_an_index_write_to_a_leaf_or_its_view_is_refused(write):
                 attempt(_INDEX_WRITES[write], T, leaf, y), done)
 
     same(program)
+
+
+# ---- the shape helpers that are views in torch are views here --------------------------------
+
+_HELPER_VIEWS = {
+    "movedim": lambda a: a.movedim(0, 1),
+    "moveaxis": lambda a: a.moveaxis((0, 1), (1, 0))[1],
+    "unflatten": lambda a: a.unflatten(0, (3, 1)),
+    "tensor_split": lambda a: a.tensor_split(2)[0],
+    "tensor_split_indices": lambda a: a.tensor_split([1, 2], dim=0)[2],
+    "hsplit": lambda a: a.hsplit(2)[1],
+    "vsplit": lambda a: a.vsplit([1])[1],
+}
+
+
+@pytest.mark.parametrize("view", sorted(_HELPER_VIEWS))
+def test_a_write_through_a_shape_helpers_view_reaches_its_base(view):
+    def program(T):
+        x, y = _leaves(T)
+        z = T.zeros(3, 2)
+        plain = _HELPER_VIEWS[view](z)
+        plain.fill_(1.5)  # no graph: the memory is shared
+        a = x * 1
+        v = _HELPER_VIEWS[view](a)
+        v.mul_(2)  # in a graph: the base takes the write (CopySlices)
+        (a * y).sum().backward()
+        return (z, plain._base is z, v._base is a, plain.stride(), plain.storage_offset(),
+                a, a.grad_fn.name(), v.grad_fn.name(), _grads(x, y))
+
+    same(program)
