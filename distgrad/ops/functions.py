@@ -16,7 +16,10 @@ from . import indexing, linalg, math, nn, overwrite, reduce, shape, views  # noq
 from . import conv, layers  # noqa: F401  (the layer ops: convolution, pooling, norms, attention)
 from . import activations  # noqa: F401  (nn.functional's one-node activations)
 from . import optim  # noqa: F401  (the optimizers' fused update)
-from . import arrange as _arrange, scatter as _scatter
+from . import accumulate as _accumulate, arrange as _arrange, pointwise as _pointwise
+from . import scatter as _scatter
+from .accumulate import cumprod, nanmean, nansum  # noqa: F401  (bound below)
+from .pointwise import arctan2, atan2, hypot, logaddexp  # noqa: F401  (bound below)
 from .arrange import (column_stack, diff, dsplit, dstack, hsplit, hstack,  # noqa: F401
                       movedim, moveaxis, repeat_interleave, rot90, row_stack, tensor_split,
                       unflatten, vsplit, vstack)
@@ -935,9 +938,11 @@ _METHODS = dict(
     __getitem__=indexing.getitem, __setitem__=indexing.setitem,
 )
 
-for _name, _fn in {**_METHODS, **_arrange.METHODS}.items():
+for _name, _fn in {**_METHODS, **_arrange.METHODS, **_pointwise.METHODS,
+                   **_accumulate.METHODS}.items():
     setattr(Tensor, _name, _fn)
 
-_HOMES = (__name__, _scatter.__name__, _arrange.__name__)  # modules whose public functions are distgrad's
+_HOMES = (__name__, _scatter.__name__, _arrange.__name__, _pointwise.__name__,
+          _accumulate.__name__)  # modules whose public functions are distgrad's
 __all__ = [n for n, v in list(globals().items())
            if callable(v) and not n.startswith("_") and getattr(v, "__module__", None) in _HOMES]

@@ -738,7 +738,8 @@ def _lerp_vjp(c, g):
 
 
 defop("lerp", _lerp_forward, _lerp_rule, _lerp_vjp, save=(0, 1, 2),
-      node=lambda inputs, attrs: "LerpBackward1" if len(inputs) > 2 else "LerpBackward0")
+      node=lambda inputs, attrs: "LerpBackward1" if len(inputs) > 2 else "LerpBackward0",
+      api=("lerp",), inplace="lerp_")
 
 
 def _addc_rule(x, t1, t2, value=1):
@@ -784,9 +785,11 @@ def _addcdiv_vjp(c, g):
 
 
 defop("addcmul", in_common_dtype(lambda x, t1, t2, value=1: x + value * (t1 * t2)),
-      _addcmul_rule, _addcmul_vjp, node="AddcmulBackward0", save=(1, 2))
+      _addcmul_rule, _addcmul_vjp, node="AddcmulBackward0", save=(1, 2), api=("addcmul",),
+      inplace="addcmul_")
 defop("addcdiv", quiet(in_common_dtype(lambda x, t1, t2, value=1: x + value * (t1 / t2))),
-      _addcdiv_rule, _addcdiv_vjp, node="AddcdivBackward0", save=(1, 2))
+      _addcdiv_rule, _addcdiv_vjp, node="AddcdivBackward0", save=(1, 2), api=("addcdiv",),
+      inplace="addcdiv_")
 
 
 def _cross_rule(a, b, dim):

@@ -151,6 +151,13 @@ def require_float(name: str, d: dtypes.dtype) -> None:
         raise not_implemented(name, d)
 
 
+def require_tensor(name: str, arg: str, position: int, value) -> None:
+    """torch's TypeError for a number where a function takes only a tensor."""
+    if not hasattr(value, "_storage"):
+        raise TypeError(f"{name}(): argument '{arg}' (position {position}) must be Tensor, not "
+                        f"{type(value).__name__}")
+
+
 def not_implemented(kernel: str, d: dtypes.dtype) -> NotImplementedError:
     """torch's error for a kernel without this dtype: `"abs_cpu" not implemented for 'Bool'`."""
     return NotImplementedError(f"\"{kernel}\" not implemented for '{d.long_name}'")

@@ -15,7 +15,7 @@ import numpy as np
 from .. import dtypes
 from ..autograd.record import call
 from ..tensor import Tensor
-from .rules import broadcast_shapes, shape_of, unbroadcast, wrap_dim
+from .rules import broadcast_shapes, require_tensor, shape_of, unbroadcast, wrap_dim
 from .shape import _gather_key
 from .table import Meta, defop
 
@@ -136,14 +136,8 @@ def scatter(input, dim, index, src=None, *, value=None):
 
 
 def scatter_add(input, dim, index, src):
-    _tensor_argument("scatter_add", "src", 3, src)
+    require_tensor("scatter_add", "src", 3, src)
     return call("scatter_add", input, index, src, dim=dim)
-
-
-def _tensor_argument(name: str, arg: str, position: int, value) -> None:
-    if not isinstance(value, Tensor):
-        raise TypeError(f"{name}(): argument '{arg}' (position {position}) must be Tensor, not "
-                        f"{type(value).__name__}")
 
 
 # ---- index_add, index_copy, index_fill ---------------------------------------------------------
@@ -310,7 +304,7 @@ defop("index_fill", _index_fill, _index_fill_rule, _index_fill_vjp, save=(1,),
 
 
 def index_add(input, dim, index, source, *, alpha=1):
-    _tensor_argument("index_add", "source", 3, source)
+    require_tensor("index_add", "source", 3, source)
     scale = {"alpha": alpha} if alpha != 1 else {}
     return call("index_add", input, index, source, dim=dim, **scale)
 

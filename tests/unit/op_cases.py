@@ -1298,3 +1298,4 @@ error("normal_leaf", lambda T, x: x.normal_(), F(3))
 
 import layer_cases  # noqa: E402,F401  (the layer ops' cases: embedding, norms, attention, conv)
 import tensor_op_cases  # noqa: E402,F401  (writes at indices: scatter, index_add, masked_scatter)
+import math_op_cases  # noqa: E402,F401  (atan2, fmod, lgamma, ..., nansum, cumprod)

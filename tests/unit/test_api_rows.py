@@ -21,6 +21,9 @@ EXTRA = {"clamp_": lambda T: (0.3, 0.6), "pow_": lambda T: (2,),
          "index_add_": lambda T: (1, T.tensor([2, 2]), _operand(T, 2, 2)),
          "index_copy_": lambda T: (0, T.tensor([1]), _operand(T, 1, 3)),
          "index_fill_": lambda T: (1, T.tensor([0, 2]), T.tensor(0.5, requires_grad=True)),
+         "lerp_": lambda T: (_operand(T, 2, 3), 0.3),
+         "addcmul_": lambda T: (_operand(T, 2, 3), _operand(T, 3)),
+         "addcdiv_": lambda T: (_operand(T, 3), _operand(T, 2, 3)),
          "masked_scatter_": lambda T: (T.tensor([[True, False, True], [False, True, False]]),
                                        _operand(T, 6))}
 

@@ -1,0 +1,140 @@
+"""More elementwise math, formula for formula as torch's derivatives.yaml: atan2, hypot,
+logaddexp, fmod, frac, and the special functions lgamma, digamma (with polygamma for its
+derivatives) and erfinv (forwards in ops/special.py: numpy has none of them).
+
+All are elementwise rows: they run per shard, and keep their inputs' layout.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import dtypes
+from ..autograd.record import call
+from . import special
+from .math import _is_num, float_forward, quiet
+from .rules import (binary, binary_float, in_common_dtype, not_implemented, require_float,
+                    require_tensor, same, same_float, unbroadcast)
+from .table import defop, elementwise
+
+
+def _grads(c, ga, gb):
+    """The two operands' gradients, undoing broadcasting, for those asked for."""
+    return (unbroadcast(ga(), c.shapes[0]) if c.needs[0] else None,
+            unbroadcast(gb(), c.shapes[1]) if len(c.shapes) > 1 and c.needs[1] else None)
+
+
+def _float_kernel(kernel: str):
+    """A binary rule for a kernel torch has for floating dtypes only (`"hypot_cpu"`)."""
+    @elementwise
+    def rule(a, b):
+        meta = binary(a, b)
+        require_float(kernel, meta.dtype)
+        return meta
+
+    return rule
+
+
+def _float_unary(kernel: str):
+    @elementwise
+    def rule(x):
+        require_float(kernel, x.dtype)
+        return same(x)
+
+    return rule
+
+
+# ---- atan2, hypot, logaddexp (tensors only, as torch) -------------------------------------------
+
+def _atan2_vjp(c, g):
+    a, b = c[0], c[1]
+    scale = lambda: g / (a * a + b * b)  # noqa: E731
+    return _grads(c, lambda: scale() * b, lambda: scale() * -a)
+
+
+defop("atan2", float_forward(np.arctan2), binary_float, _atan2_vjp, node="Atan2Backward0",
+      save=(0, 1), api=("atan2", "arctan2"), inplace="atan2_")
+defop("hypot", quiet(np.hypot), _float_kernel("hypot_cpu"),
+      lambda c, g: _grads(c, lambda: g * c[0] / c.out, lambda: g * c[1] / c.out),
+      node="HypotBackward0", save=(0, 1), save_out=True, api=("hypot",), inplace="hypot_")
+defop("logaddexp", quiet(np.logaddexp), _float_kernel("logaddexp_cpu"),
+      lambda c, g: _grads(c, lambda: g / ((c[1] - c[0]).exp() + 1),
+                          lambda: g / ((c[0] - c[1]).exp() + 1)),
+      node="LogaddexpBackward0", save=(0, 1), api=("logaddexp",))
+
+
+def atan2(input, other):
+    require_tensor("atan2", "other", 2, other)
+    return call("atan2", input, other)
+
+
+arctan2 = atan2
+
+
+def hypot(input, other):
+    require_tensor("hypot", "other", 2, other)
+    return call("hypot", input, other)
+
+
+def logaddexp(input, other):
+    require_tensor("logaddexp", "other", 2, other)
+    return call("logaddexp", input, other)
+
+
+def _method(name: str, fn):
+    """Tensor.<name>(other): `other` is the method's argument 1."""
+    def method(self, other):
+        require_tensor(name, "other", 1, other)
+        return fn(self, other)
+
+    method.__name__ = method.__qualname__ = name
+    return method
+
+
+# ---- fmod, frac ---------------------------------------------------------------------------------------
+
+@elementwise
+def _fmod_rule(a, b):
+    meta = binary(a, b)
+    if meta.dtype is dtypes.bool_:
+        raise not_implemented("fmod_cpu", meta.dtype)
+    return meta
+
+
+def _fmod(a, b):
+    if np.asarray(a).dtype.kind in "iu" and np.any(np.asarray(b) == 0):
+        raise RuntimeError("ZeroDivisionError")
+    return np.fmod(a, b)
+
+
+def _fmod_vjp(c, g):
+    # the quotient's integer part is a step function: 0 gradient, -trunc(a/b) for b
+    return _grads(c, lambda: g, lambda: -g * call("div", c[0], c[1], rounding_mode="trunc"))
+
+
+# A number divisor is torch's Scalar overload (FmodBackward0): no edge for it.
+defop("fmod", quiet(in_common_dtype(_fmod)), _fmod_rule, _fmod_vjp, save=(0, 1),
+      node=lambda inputs, attrs: "FmodBackward0" if _is_num(inputs[1]) else "FmodBackward1",
+      number_edges=False, api=("fmod",), inplace="fmod_")
+defop("frac", lambda x: x - np.trunc(x), _float_unary("frac_cpu"), lambda c, g: g,
+      node="FracBackward0", api=("frac",), inplace="frac_")
+
+
+# ---- lgamma, digamma, polygamma, erfinv ----------------------------------------------------------------
+
+defop("lgamma", float_forward(special.lgamma), same_float, lambda c, g: g * c[0].digamma(),
+      node="LgammaBackward0", save=(0,), api=("lgamma",), inplace="lgamma_")
+defop("digamma", float_forward(special.digamma), same_float,
+      lambda c, g: g * call("polygamma", c[0], n=1), node="DigammaBackward0", save=(0,),
+      api=("digamma",), inplace="digamma_")
+# (digamma's derivatives: torch's polygamma(n, x), n >= 1; not a public name here yet)
+defop("polygamma", float_forward(lambda x, n: special.polygamma(n, x)), same_float,
+      lambda c, g: g * call("polygamma", c[0], n=c.attrs["n"] + 1), node="PolygammaBackward0",
+      save=(0,))
+defop("erfinv", float_forward(special.erfinv), same_float,
+      lambda c, g: g * (c.out * c.out).exp() * 0.8862269254527580,  # √π / 2
+      node="ErfinvBackward0", save_out=True, api=("erfinv",), inplace="erfinv_")
+
+
+# Methods whose `other` must be a tensor (torch names it argument 1 of the method).
+METHODS = dict(atan2=_method("atan2", atan2), arctan2=_method("arctan2", atan2),
+               hypot=_method("hypot", hypot), logaddexp=_method("logaddexp", logaddexp))
