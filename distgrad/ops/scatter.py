@@ -10,11 +10,14 @@ and what was overwritten gets zeros.
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from .. import dtypes
 from ..autograd.record import call
 from ..tensor import Tensor
+from .math import _not_implemented
 from .rules import broadcast_shapes, require_tensor, shape_of, unbroadcast, wrap_dim
 from .shape import _gather_key
 from .table import Meta, defop
@@ -126,13 +129,40 @@ defop("scatter_add", _scatter_add, _scatter_add_rule, _scatter_add_vjp, save=(1,
       inplace="scatter_add_")
 
 
-def scatter(input, dim, index, src=None, *, value=None):
-    """Out of place: input with src's values (or `value`) at index's places along dim."""
+# scatter(reduce="add" | "multiply"): torch's older form, which has no derivative.
+_REDUCE = {"add": np.add, "multiply": np.multiply}
+
+
+def _scatter_reduce_rule(x, idx, src=None, *, dim, reduce, value=None):
+    if reduce not in _REDUCE:
+        raise RuntimeError("reduce argument must be either add or multiply.")
+    return _scatter_rule(x, idx, src, dim=dim)
+
+
+def _scatter_reduce(x, idx, src=None, *, dim, reduce, value=None):
+    out, key, shape = _scatter_places(x, idx, wrap_dim(dim, x.ndim))
+    part = _src_part(src, shape) if src is not None else np.asarray(value).astype(out.dtype)
+    _REDUCE[reduce].at(out, key, part)
+    return out.reshape(x.shape)
+
+
+defop("scatter_reduce_legacy", _scatter_reduce, _scatter_reduce_rule, _not_implemented("scatter"),
+      differentiable=(0, 2), node="torch::autograd::NotImplemented")
+
+
+def scatter(input, dim, index, src=None, *, value=None, reduce=None):
+    """Out of place: input with src's values (or `value`) at index's places along dim;
+    with `reduce`, added to or multiplied into them."""
     if src is None:
         src = value
+    op, attrs = ("scatter", {}) if reduce is None else ("scatter_reduce_legacy", {"reduce": reduce})
     if isinstance(src, Tensor):
-        return call("scatter", input, index, src, dim=dim)
-    return call("scatter", input, index, dim=dim, value=src)
+        if reduce is not None:
+            warnings.warn("The reduce argument of torch.scatter with Tensor src is deprecated and "
+                          "will be removed in a future PyTorch release. Use torch.scatter_reduce "
+                          "instead for more reduction options.", UserWarning, stacklevel=2)
+        return call(op, input, index, src, dim=dim, **attrs)
+    return call(op, input, index, dim=dim, value=src, **attrs)
 
 
 def scatter_add(input, dim, index, src):

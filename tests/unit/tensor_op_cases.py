@@ -31,6 +31,13 @@ case("scatter_int", lambda T, i: i.scatter(0, T.tensor([[2, 0]]), 7), I(3, 2, hi
 case("scatter_0d", lambda T, x, s: x.scatter(0, T.tensor(0), s), F(), F(), covers="scatter")
 case("scatter_empty_index", lambda T, x, s: x.scatter(0, T.zeros(0, 4, dtype=T.int64), s),
      F(3, 4), K(2, 4), covers="scatter")
+# reduce=: torch's older form, without a derivative (the inputs here need none)
+case("scatter_reduce_add", lambda T, x, s, i: x.scatter(0, i, s, reduce="add"), K(3, 4), K(5, 4),
+     I(5, 4, hi=3), covers="scatter_reduce_legacy")
+case("scatter_reduce_multiply_value", lambda T, x, i: T.scatter(x, 1, i, 1.5, reduce="multiply"),
+     K(3, 4), I(3, 6, hi=4), covers="scatter_reduce_legacy")
+case("scatter_reduce_int_value_", lambda T, j, i: j.scatter_(0, i, 2.5, reduce="add"),
+     I(3, 4, hi=9), I(5, 4, hi=3), covers="scatter_reduce_legacy")
 case("scatter_add_duplicates", lambda T, x, s, i: x.scatter_add(0, i, s), F(3, 4), F(5, 4),
      I(5, 4, hi=3), covers=("scatter_add", "take_along_dim"))
 case("scatter_add_fn_dim1", lambda T, x, s, i: T.scatter_add(x, 1, i, s), F(3, 4), F(3, 6),
@@ -65,6 +72,10 @@ error("scatter_index_larger_than_src", lambda T, x, s: x.scatter(0, T.tensor(_RO
 error("scatter_value_index_too_large", lambda T, x: x.scatter(0, T.zeros(2, 5, dtype=T.int64), 1.),
       K(3, 4))
 error("scatter_src_dims", lambda T, x, s: x.scatter(1, T.tensor(_COLS), s), K(3, 4), K())
+error("scatter_reduce_mean", lambda T, x, s: x.scatter(0, T.tensor(_ROWS), s, reduce="mean"),
+      K(3, 4), K(2, 4))
+error("scatter_reduce_backward", lambda T, x: x.scatter(0, T.tensor(_ROWS), 2.0, reduce="add")
+      .sum().backward(), F(3, 4))
 error("scatter_add_number", lambda T, x: x.scatter_add(0, T.tensor(_ROWS), 1.0), K(3, 4))
 error("scatter_add_out_of_range", lambda T, x, s: x.scatter_add(-1, T.tensor(_COLS) + 2, s),
       K(3, 4), K(3, 2))

@@ -213,3 +213,15 @@ def test_detach_inplace_of_view_error():
         return attempt(v.detach_)
 
     same(f)
+
+
+def test_scatter_with_reduce_has_no_derivative():
+    def f(torch):
+        x = leaf(torch, [[1.0, 2.0], [3.0, 4.0]])
+        s = leaf(torch, [[5.0, 6.0]])
+        y = x.scatter(0, torch.tensor([[1, 0]]), s, reduce="multiply")  # (warns: deprecated)
+        z = x.scatter(1, torch.tensor([[1], [1]]), 2.0, reduce="add")
+        return (y, y.grad_fn.name(), len(y.grad_fn.next_functions), attempt(y.sum().backward),
+                z, z.grad_fn.name(), attempt(z.sum().backward))
+
+    same(f)

@@ -19,7 +19,7 @@ FALLS_BACK = {
 }
 # Writes at indices: the index may name any place of the written tensor.
 FALLS_BACK |= {"index_add", "index_copy", "index_fill", "masked_scatter", "scatter",
-               "scatter_add"}
+               "scatter_add", "scatter_reduce_legacy"}
 FALLS_BACK |= {"rot90", "cumprod"}  # (as flip and cumsum)
 # Layer ops: the backward kernels (they run on the shards' own workers), batch norm (its
 # statistics span the batch) and the dropout mask (per shard, every part would draw the
