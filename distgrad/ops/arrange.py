@@ -52,6 +52,8 @@ def unflatten(input, dim, sizes):
     sizes = _ints(sizes)
     if not sizes:
         raise RuntimeError("unflatten: sizes must be non-empty")
+    if sizes.count(-1) > 1:
+        raise RuntimeError("unflatten got an unexpected error:\nonly one dimension can be inferred")
     size = input.shape[d] if input.ndim else 1
     resolved = list(sizes)
     if sizes.count(-1) == 1:

@@ -34,12 +34,13 @@ def _size_or_1(t, d: int) -> int:
 
 # ---- scatter, scatter_add ----------------------------------------------------------------------
 
-def _scatter_checks(name: str, x, idx, src, dim) -> None:
-    """torch's scatter_meta checks, in its order (src is None for a number value)."""
+def _scatter_checks(x, idx, src, dim) -> None:
+    """torch's scatter_meta checks, in its order (src is None for a number value); its words
+    say scatter() for scatter_add too."""
     d = wrap_dim(dim, x.ndim)
     if idx.dtype is not dtypes.int64:
-        raise RuntimeError(f"{name}(): Expected dtype int32/int64 for index")
-    if src is not None and src.dtype is not x.dtype:  # (scatter_add's words too)
+        raise RuntimeError("scatter(): Expected dtype int32/int64 for index")
+    if src is not None and src.dtype is not x.dtype:
         raise RuntimeError("scatter(): Expected self.dtype to be equal to src.dtype")
     if idx.numel() == 0:
         return
@@ -60,12 +61,12 @@ def _scatter_checks(name: str, x, idx, src, dim) -> None:
 
 
 def _scatter_rule(x, idx, src=None, *, dim, value=None):
-    _scatter_checks("scatter", x, idx, src, dim)
+    _scatter_checks(x, idx, src, dim)
     return Meta(x.shape, x.dtype)
 
 
 def _scatter_add_rule(x, idx, src, *, dim):
-    _scatter_checks("scatter_add", x, idx, src, dim)
+    _scatter_checks(x, idx, src, dim)
     return Meta(x.shape, x.dtype)
 
 
@@ -180,8 +181,8 @@ def _out_of_bounds(idx, size: int, dim: int, prefix: str = "", negative_ok: bool
     return None
 
 
-def _slices_at(x, dim: int, idx):
-    """numpy's key for the slices of x (at least 1-d) at idx along dim."""
+def _slices_at(dim: int, idx):
+    """numpy's key for the slices at idx along dim."""
     return (slice(None),) * dim + (idx,)
 
 
@@ -218,7 +219,7 @@ def _index_add(x, idx, source, *, dim, alpha=1):
     source = np.asarray(source).reshape(source.shape or (1,))
     if alpha != 1:
         source = source * np.asarray(alpha).astype(out.dtype)
-    np.add.at(out, _slices_at(out, d, idx), source)
+    np.add.at(out, _slices_at(d, idx), source)
     return out.reshape(x.shape)
 
 
@@ -278,7 +279,7 @@ def _index_copy(x, idx, source, *, dim):
     problem = _out_of_bounds(idx, out.shape[d], d, "index_copy_(): ")
     if problem:
         raise IndexError(problem)
-    out[_slices_at(out, d, idx)] = np.asarray(source).reshape(source.shape or (1,))
+    out[_slices_at(d, idx)] = np.asarray(source).reshape(source.shape or (1,))
     return out.reshape(x.shape)
 
 
@@ -312,7 +313,7 @@ def _index_fill(x, idx, value=None, *, dim):
     problem = _out_of_bounds(idx, out.shape[d], d, negative_ok=True)
     if problem:
         raise IndexError(problem)
-    out[_slices_at(out, d, idx)] = np.asarray(value).astype(out.dtype)
+    out[_slices_at(d, idx)] = np.asarray(value).astype(out.dtype)
     return out.reshape(x.shape)
 
 

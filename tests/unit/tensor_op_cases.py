@@ -79,6 +79,8 @@ error("scatter_reduce_backward", lambda T, x: x.scatter(0, T.tensor(_ROWS), 2.0,
 error("scatter_add_number", lambda T, x: x.scatter_add(0, T.tensor(_ROWS), 1.0), K(3, 4))
 error("scatter_add_out_of_range", lambda T, x, s: x.scatter_add(-1, T.tensor(_COLS) + 2, s),
       K(3, 4), K(3, 2))
+error("scatter_add_float_index", lambda T, x, s: x.scatter_add(0, T.ones(1, 4), s), K(3, 4),
+      K(1, 4))
 error("scatter_add_dtype", lambda T, x, s: T.scatter_add(x, 0, T.tensor(_ROWS), s.double()),
       K(3, 4), K(2, 4))
 error("scatter_leaf", lambda T, x, s: x.scatter_(0, T.tensor(_ROWS), s), F(3, 4), K(2, 4))
@@ -196,6 +198,7 @@ error("movedim_repeated_destination", lambda T, x: x.movedim((0, 1), (2, 2)), K(
 error("movedim_dim", lambda T, x: T.movedim(x, 3, 0), K(2, 3, 4))
 error("unflatten_sizes", lambda T, x: x.unflatten(1, (2, 2)), K(2, 3, 4))
 error("unflatten_empty", lambda T, x: x.unflatten(1, ()), K(2, 3, 4))
+error("unflatten_two_inferred", lambda T, x: x.unflatten(1, (-1, -1)), K(2, 3, 4))
 error("unflatten_dim", lambda T, x: x.unflatten(3, (1,)), K(2, 3, 4))
 
 # ---- tensor_split, hsplit, vsplit, dsplit -----------------------------------------------------------
