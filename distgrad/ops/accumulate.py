@@ -23,7 +23,7 @@ def _reduce_attrs(dim, keepdim, dtype) -> dict:
     return attrs
 
 
-# ---- nansum, nanmean --------------------------------------------------------------------------------
+# ---- nansum, nanmean -----------------------------------------------------------------------------
 
 def _nansum_rule(x, dim=None, keepdim=False, dtype=None):
     _, shape = _reduced(x, dim, keepdim)
@@ -65,7 +65,7 @@ def nanmean(input, dim=None, keepdim=False, *, dtype=None):
     return nansum(input, dim, keepdim, dtype=dtype) / count
 
 
-# ---- cumprod --------------------------------------------------------------------------------------------
+# ---- cumprod -------------------------------------------------------------------------------------
 
 def _cumprod(x, dim):
     if x.ndim == 0:

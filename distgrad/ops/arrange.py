@@ -66,7 +66,7 @@ def unflatten(input, dim, sizes):
     return input.view(*input.shape[:d], *resolved, *input.shape[d + 1:])
 
 
-# ---- tensor_split, hsplit, vsplit, dsplit (slices: views) ------------------------------------------
+# ---- tensor_split, hsplit, vsplit, dsplit (slices: views) ----------------------------------------
 
 def tensor_split(input, indices_or_sections, dim=0):
     """Views of input along dim: `n` near-equal parts (the first ones one longer), or the
@@ -129,7 +129,7 @@ vsplit = _split_along("vsplit", 2, 0)
 dsplit = _split_along("dsplit", 3, 2)
 
 
-# ---- hstack, vstack, dstack, column_stack (a cat) ---------------------------------------------------
+# ---- hstack, vstack, dstack, column_stack (a cat) ------------------------------------------------
 
 def _at_least(t, ndim: int):
     """torch's atleast_1d/2d/3d: a 0-dim tensor reshaped, a 1-d (2-d) one unsqueezed."""
@@ -172,7 +172,7 @@ def column_stack(tensors):
     return hstack(columns)
 
 
-# ---- diff ----------------------------------------------------------------------------------------------
+# ---- diff ----------------------------------------------------------------------------------------
 
 def diff(input, n=1, dim=-1, prepend=None, append=None):
     """The n-th forward difference along dim (xor for bools), after prepend and append."""
@@ -214,7 +214,7 @@ def diff(input, n=1, dim=-1, prepend=None, append=None):
     return out
 
 
-# ---- repeat_interleave -----------------------------------------------------------------------------
+# ---- repeat_interleave ---------------------------------------------------------------------------
 
 def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
     """Each element (or slice along dim) repeated `repeats` times; with repeats alone, the
@@ -260,7 +260,7 @@ def _repeated_indices(repeats):
                   device=repeats.device_str)
 
 
-# ---- rot90 -------------------------------------------------------------------------------------------
+# ---- rot90 ---------------------------------------------------------------------------------------
 
 def _rot90_rule(x, k, dims):
     if len(dims) != 2:

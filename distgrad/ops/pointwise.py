@@ -90,7 +90,7 @@ def _method(name: str, fn):
     return method
 
 
-# ---- fmod, frac ---------------------------------------------------------------------------------------
+# ---- fmod, frac ----------------------------------------------------------------------------------
 
 @elementwise
 def _fmod_rule(a, b):
@@ -119,7 +119,7 @@ defop("frac", lambda x: x - np.trunc(x), _float_unary("frac_cpu"), lambda c, g: 
       node="FracBackward0", api=("frac",), inplace="frac_")
 
 
-# ---- lgamma, digamma, polygamma, erfinv ----------------------------------------------------------------
+# ---- lgamma, digamma, polygamma, erfinv ----------------------------------------------------------
 
 defop("lgamma", float_forward(special.lgamma), same_float, lambda c, g: g * c[0].digamma(),
       node="LgammaBackward0", save=(0,), api=("lgamma",), inplace="lgamma_")

@@ -177,7 +177,8 @@ def _out_of_bounds(idx, size: int, dim: int, prefix: str = "", negative_ok: bool
     low = -size if negative_ok else 0
     bad = (idx < low) | (idx >= size)
     if bad.any():
-        return f"{prefix}index {int(idx[bad][0])} is out of bounds for dimension {dim} with size {size}"
+        return (f"{prefix}index {int(idx[bad][0])} is out of bounds for dimension {dim} with "
+                f"size {size}")
     return None
 
 

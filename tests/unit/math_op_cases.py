@@ -9,10 +9,11 @@ from op_cases import Arg, B, F, I, K, P, case, error  # noqa: F401
 
 NAN = float("nan")
 
-# ---- atan2, hypot, logaddexp ----------------------------------------------------------------------
+# ---- atan2, hypot, logaddexp ---------------------------------------------------------------------
 
 case("atan2", lambda T, a, b: T.atan2(a, b), F(3, 4), F(4), covers="atan2")
 case("arctan2_method", lambda T, a, b: a.arctan2(b), F(3, 1), F(3, 4), covers="atan2")
+case("arctan2_fn", lambda T, a, b: T.arctan2(a, b), F(4), F(3, 4), covers="atan2")
 case("atan2_int", lambda T, i, j: T.atan2(i, j), I(4, lo=-3, hi=3), I(4, lo=1, hi=3),
      covers="atan2")
 case("atan2_", lambda T, a, b: a.clone().atan2_(b), F(3, 4), F(3, 4), covers=("clone", "atan2"))
@@ -20,6 +21,8 @@ case("hypot", lambda T, a, b: T.hypot(a, b), F(3, 4, away=0.1), F(3, 1, away=0.1
 case("hypot_", lambda T, a, b: a.clone().hypot_(b), F(3, 4, away=0.1), F(4, away=0.1),
      covers=("clone", "hypot"))
 case("logaddexp", lambda T, a, b: a.logaddexp(b), F(3, 4, lo=-30, hi=30), F(4, lo=-30, hi=30),
+     covers="logaddexp")
+case("logaddexp_fn_int_and_float", lambda T, i, b: T.logaddexp(i, b), I(3, 4, lo=-3, hi=3), F(4),
      covers="logaddexp")
 
 error("atan2_number", lambda T, a: T.atan2(a, 2.0), K(3))
@@ -30,7 +33,7 @@ error("logaddexp_int", lambda T, i, j: T.logaddexp(i, j), I(3), I(3))
 error("logaddexp_method_number", lambda T, a: a.logaddexp(1.0), K(3))
 error("atan2_shape", lambda T, a, b: T.atan2(a, b), K(3), K(4))
 
-# ---- fmod, frac ------------------------------------------------------------------------------------------
+# ---- fmod, frac ----------------------------------------------------------------------------------
 
 case("fmod", lambda T, a, b: T.fmod(a, b), F(3, 4), Arg("f", (4,), 0.3, 0.9), covers="fmod")
 case("fmod_negative_divisor", lambda T, a, b: a.fmod(b), F(3, 4), Arg("f", (3, 1), -0.9, -0.3),
@@ -47,7 +50,7 @@ error("fmod_bool", lambda T, a, b: T.fmod(a, b), B(3), B(3))
 error("frac_int", lambda T, i: i.frac(), I(3))
 error("fmod_shape", lambda T, a, b: T.fmod(a, b), K(3), K(2))
 
-# ---- lgamma, digamma, erfinv ----------------------------------------------------------------------------
+# ---- lgamma, digamma, erfinv ---------------------------------------------------------------------
 
 case("lgamma", lambda T, x: T.lgamma(x), P(3, 4), covers=("lgamma", "digamma"))
 case("lgamma_negative", lambda T, x: x.lgamma(), Arg("f", (5,), -2.9, -2.1),
@@ -69,7 +72,7 @@ case("special_edges", lambda T: (T.tensor([0.0, -1.0, -2.5, 1.0]).lgamma(),
                                  T.tensor([0.0, -1.0, -0.5, 2.0]).digamma(),
                                  T.tensor([1.0, -1.0, 1.5, 0.0]).erfinv()), covers=())
 
-# ---- nansum, nanmean ------------------------------------------------------------------------------------------
+# ---- nansum, nanmean -----------------------------------------------------------------------------
 
 def _with_nans(T, x):
     return T.where(x > 1, NAN, x)
@@ -93,7 +96,7 @@ case("nanmean_all_nan_row", lambda T, x: (x * NAN).nanmean(1), F(2, 3), covers=(
 error("nanmean_int", lambda T, i: i.nanmean(), I(3))
 error("nansum_dim", lambda T, x: x.nansum(2), K(3, 4))
 
-# ---- cumprod -----------------------------------------------------------------------------------------------
+# ---- cumprod -------------------------------------------------------------------------------------
 
 _ZEROS = [[1.0, 0.0, 1.0, 1.0], [1.0, 1.0, 1.0, 0.0], [0.0, 1.0, 0.0, 1.0]]
 
@@ -114,7 +117,7 @@ case("cumprod_dtype", lambda T, x: x.cumprod(1, dtype=T.float64), F(3, 4, away=0
 
 error("cumprod_dim", lambda T, x: x.cumprod(2), K(3, 4))
 
-# ---- addcmul_, addcdiv_, lerp_ -------------------------------------------------------------------------------
+# ---- addcmul_, addcdiv_, lerp_ -------------------------------------------------------------------
 
 case("addcmul_", lambda T, x, a, b: x.clone().addcmul_(a, b, value=0.5), F(3, 4), F(4), F(3, 1),
      covers=("clone", "addcmul"))

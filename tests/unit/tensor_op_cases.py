@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from op_cases import B, F, I, K, case, error  # noqa: F401
 
-# ---- scatter, scatter_add ---------------------------------------------------------------------------
+# ---- scatter, scatter_add ------------------------------------------------------------------------
 
 # Along dim 0 of a (3, 4): no place is written twice (torch leaves the order of such writes open).
 _ROWS = [[0, 2, 1, 0], [1, 0, 2, 2]]
@@ -85,7 +85,7 @@ error("scatter_add_dtype", lambda T, x, s: T.scatter_add(x, 0, T.tensor(_ROWS), 
       K(3, 4), K(2, 4))
 error("scatter_leaf", lambda T, x, s: x.scatter_(0, T.tensor(_ROWS), s), F(3, 4), K(2, 4))
 
-# ---- index_add, index_copy, index_fill ----------------------------------------------------------------
+# ---- index_add, index_copy, index_fill -----------------------------------------------------------
 
 case("index_add_duplicates", lambda T, x, s, i: x.index_add(1, i, s), F(3, 4), F(3, 5), I(5, hi=4),
      covers=("index_add", "index_select"))
@@ -155,7 +155,7 @@ error("index_fill_2d_index", lambda T, x: x.index_fill(1, T.tensor([[1]]), 1.0),
 error("index_fill_value_dims", lambda T, x, v: x.index_fill(1, T.tensor([1]), v), K(3, 4), K(2))
 error("index_add_leaf", lambda T, x, s: x.index_add_(0, T.tensor([1]), s), F(3, 4), K(1, 4))
 
-# ---- masked_scatter -------------------------------------------------------------------------------------
+# ---- masked_scatter ------------------------------------------------------------------------------
 
 case("masked_scatter", lambda T, x, m, s: x.masked_scatter(m, s), F(3, 4), B(3, 4), F(12),
      covers=("masked_scatter", "masked_fill", "expand", "index"))
@@ -180,7 +180,7 @@ error("masked_scatter_too_few", lambda T, x, s: x.masked_scatter(T.ones(3, dtype
 error("masked_scatter_shape", lambda T, x, s: x.masked_scatter(T.ones(4, dtype=T.bool), s),
       K(3), K(4))
 
-# ---- movedim, unflatten ------------------------------------------------------------------------------
+# ---- movedim, unflatten --------------------------------------------------------------------------
 
 case("movedim", lambda T, x: x.movedim(0, 2), F(2, 3, 4), covers="permute")
 case("movedim_fn_lists", lambda T, x: T.movedim(x, (0, 1), (2, 0)), F(2, 3, 4), covers="permute")
@@ -201,7 +201,7 @@ error("unflatten_empty", lambda T, x: x.unflatten(1, ()), K(2, 3, 4))
 error("unflatten_two_inferred", lambda T, x: x.unflatten(1, (-1, -1)), K(2, 3, 4))
 error("unflatten_dim", lambda T, x: x.unflatten(3, (1,)), K(2, 3, 4))
 
-# ---- tensor_split, hsplit, vsplit, dsplit -----------------------------------------------------------
+# ---- tensor_split, hsplit, vsplit, dsplit --------------------------------------------------------
 
 case("tensor_split_sections", lambda T, x: x.tensor_split(3, dim=2), F(2, 3, 4), covers="slice")
 case("tensor_split_indices", lambda T, x: T.tensor_split(x, [2, 1, 5], dim=1), F(2, 3, 4),
@@ -227,7 +227,7 @@ error("hsplit_0d", lambda T, x: T.hsplit(x, 1), K())
 error("vsplit_1d", lambda T, x: x.vsplit(1), K(3))
 error("dsplit_2d", lambda T, x: T.dsplit(x, 1), K(3, 3))
 
-# ---- hstack, vstack, row_stack, dstack, column_stack ----------------------------------------------------
+# ---- hstack, vstack, row_stack, dstack, column_stack ---------------------------------------------
 
 case("hstack_1d", lambda T, a, b: T.hstack([a, b]), F(3), F(2), covers="cat")
 case("hstack_0d", lambda T, a, b: T.hstack((a, b)), F(), F(), covers=("reshape", "cat"))
@@ -247,7 +247,7 @@ error("hstack_empty", lambda T: T.hstack([]))
 error("vstack_sizes", lambda T, a, b: T.vstack([a, b]), K(3), K(4))
 error("hstack_dims", lambda T, a, b: T.hstack([a, b]), K(3), K(2, 2))
 
-# ---- diff ------------------------------------------------------------------------------------------------
+# ---- diff ----------------------------------------------------------------------------------------
 
 case("diff", lambda T, x: x.diff(), F(3, 4), covers=("slice", "sub"))
 case("diff_n2_dim0", lambda T, x: T.diff(x, n=2, dim=0), F(4, 3), covers=("slice", "sub"))
@@ -265,7 +265,7 @@ error("diff_prepend_dims", lambda T, x, p: x.diff(prepend=p), K(3, 4), K(4))
 error("diff_prepend_shape", lambda T, x, p: x.diff(prepend=p), K(3, 4), K(2, 1))
 error("diff_prepend_number", lambda T, x: x.diff(prepend=1.0), K(3, 4))
 
-# ---- repeat_interleave ------------------------------------------------------------------------------------
+# ---- repeat_interleave ---------------------------------------------------------------------------
 
 case("repeat_interleave", lambda T, x: x.repeat_interleave(2), F(2, 3),
      covers=("reshape", "unsqueeze", "expand", "contiguous"))
@@ -294,7 +294,7 @@ error("repeat_interleave_float", lambda T, x: x.repeat_interleave(T.tensor([1.0,
 error("repeat_interleave_dim", lambda T, x: x.repeat_interleave(2, dim=3), K(2, 3))
 error("repeat_interleave_counts_2d", lambda T: T.repeat_interleave(T.tensor([[1]])))
 
-# ---- rot90 ----------------------------------------------------------------------------------------------------
+# ---- rot90 ---------------------------------------------------------------------------------------
 
 case("rot90", lambda T, x: x.rot90(), F(3, 4), covers="rot90")
 case("rot90_k2_dims", lambda T, x: T.rot90(x, 2, [1, 2]), F(2, 3, 4), covers="rot90")
