@@ -10,9 +10,9 @@ import numpy as np
 
 from .. import dtypes
 from ..autograd.record import call
-from .reduce import _cumsum_rule, _reduced, expand_back
+from .reduce import _cumsum_rule, _sum_rule, expand_back
 from .rules import dims_of, wrap_dim
-from .table import Meta, defop
+from .table import defop
 
 
 def _reduce_attrs(dim, keepdim, dtype) -> dict:
@@ -24,13 +24,6 @@ def _reduce_attrs(dim, keepdim, dtype) -> dict:
 
 
 # ---- nansum, nanmean -----------------------------------------------------------------------------
-
-def _nansum_rule(x, dim=None, keepdim=False, dtype=None):
-    _, shape = _reduced(x, dim, keepdim)
-    if dtype is not None:
-        return Meta(shape, dtypes.from_name(dtype))
-    return Meta(shape, x.dtype if x.dtype.is_floating_point else dtypes.int64)
-
 
 def _nansum(x, dim=None, keepdim=False, dtype=None):
     axis = dims_of(dim, x.ndim)
@@ -47,7 +40,7 @@ def _nansum_vjp(c, g):
     return g.masked_fill(c[0].isnan(), 0.0)
 
 
-defop("nansum", _nansum, _nansum_rule, _nansum_vjp, node="NansumBackward0", save=(0,),
+defop("nansum", _nansum, _sum_rule, _nansum_vjp, node="NansumBackward0", save=(0,),
       sharding="reduction")
 
 
