@@ -135,7 +135,7 @@ class Tensor:
         t = Tensor._make(self._value, self.shape, self.dtype, self.device_str)
         t._storage = self._storage
         t._sharding = self._sharding if keep_graph or self._sharding is None \
-            else self._sharding.detached()  # detach() detaches every shard
+            else self._sharding.detached().held_by(t)  # detach() detaches every shard
         t._layout = self._layout
         if keep_graph:
             t._requires_grad = self._requires_grad
@@ -388,7 +388,7 @@ class Tensor:
         t = self._alias(keep_graph=False)
         t._storage = self._storage.renewed()
         if self._sharding is not None:  # (its parts' own counters too)
-            t._sharding = self._sharding.detached(own_versions=True)
+            t._sharding = self._sharding.detached(own_versions=True).held_by(t)
         return t
 
     @data.setter
@@ -497,7 +497,7 @@ class Tensor:
         self.grad_fn = None
         self._requires_grad = False
         if self._sharding is not None:  # its parts lose their histories too (same memory)
-            self._sharding = self._sharding.detached()
+            self._sharding = self._sharding.detached().held_by(self)
         for ref in self.__dict__.pop("_no_grad_views", ()):  # they required grad through it
             view = ref()
             if view is not None and view._grad_fn is None:

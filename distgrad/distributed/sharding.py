@@ -141,6 +141,13 @@ class Sharding:
         d = self.placement.dim
         return [s.shape[d] for s in self.shards]
 
+    def held_by(self, t) -> "Sharding":
+        """This sharding as `t`'s (a write through a view of a part finds `t`)."""
+        for part in self.shards:
+            if part is not None:
+                _sharded_tensor_of[id(part)] = t
+        return self
+
     def detached(self, own_versions: bool = False) -> "Sharding":
         """The same shards without history (sharing memory and version counters, as
         detach(); with their own version counters, as .data, when `own_versions`); a
@@ -928,9 +935,22 @@ def apply_gathered(function, args, kwargs):
         if is_sharded(a) and w._version != v:  # written in place
             a._inplace(_placed_as(w, a))
             outs = [a if o is w else o for o in outs]
-    outs = [o if is_sharded(o) or not hasattr(o, "_storage") else
-            _as_view_of_operand(o, _placed_as(o, ref), args, whole) for o in outs]
-    return tuple(outs) if isinstance(out, tuple) else outs[0]
+    placed = [o if is_sharded(o) or not hasattr(o, "_storage") else
+              _as_view_of_operand(o, _placed_as(o, ref), args, whole) for o in outs]
+    for o, p in zip(outs, placed):
+        if p is not o:
+            _saved_as(o, p)
+    return tuple(placed) if isinstance(out, tuple) else placed[0]
+
+
+def _saved_as(o: Tensor, placed: Tensor) -> None:
+    """`o`, a Function's whole output, is what its node saved of it; `placed` is what the
+    user holds. torch saves the output itself: a write to `placed` makes what was saved
+    stale, and the error names `placed`."""
+    o._stand_for(placed)
+    for saved in getattr(o._grad_fn, "_saved", None) or ():
+        if saved is not None and saved.is_output and saved.tensor._storage is o._storage:
+            saved.tensor._stand_for(placed)
 
 
 def _as_view_of_operand(o: Tensor, placed: Tensor, args, whole) -> Tensor:

@@ -1081,6 +1081,63 @@ def _flatten_function(T):
     return Flat
 
 
+def _exp_saving_its_output(T):
+    class ExpOut(T.autograd.Function):
+        @staticmethod
+        def forward(ctx, a):
+            y = a.exp()
+            ctx.save_for_backward(y)
+            return y
+
+        @staticmethod
+        def backward(ctx, g):
+            y, = ctx.saved_tensors
+            return g * y
+
+    return ExpOut
+
+
+def test_a_custom_functions_saved_output_is_stale_after_a_write_to_it(backend):
+    # torch saves the output itself: a write to it (here through a view, under no_grad)
+    # fails the backward. distgrad's Function ran on a gathered copy and saved that, which
+    # the write to the placed output did not reach (differential fuzzer seed 9086311).
+    x_np = _arr(3, 4)
+    outs = []
+    for T, place in ((dg, lambda t: dist.shard(t, 1)), (torch, lambda t: t.clone())):
+        x = T.tensor(x_np, requires_grad=True)
+        y = _exp_saving_its_output(T).apply(place(x * 1))
+        (y * y).sum().cpu().backward(retain_graph=True)
+        first = _np(x.grad).copy()
+        with T.no_grad():
+            y.select(1, 3).sigmoid_()
+        try:
+            (y * y).sum().cpu().backward()
+            error = None
+        except RuntimeError as e:
+            error = str(e).split(", which is")[0]
+        outs.append((first, error))
+    np.testing.assert_allclose(outs[0][0], outs[1][0], rtol=1e-5)
+    assert outs[0][1] == outs[1][1] and outs[1][1] is not None
+
+
+def test_a_write_through_a_view_of_a_detached_sharded_tensor_gives_it_history(backend):
+    # The detached tensor's parts take history through the view (CopySlices); the tensor
+    # itself did not, and the next op refused to change its parts' requires_grad (fuzzer
+    # seed 9088065).
+    x_np = _arr(3, 3)
+    outs = []
+    for T, place in ((dg, lambda t: dist.shard(t, 1)), (torch, lambda t: t.clone())):
+        x = T.tensor(x_np, requires_grad=True)
+        d = place(x).detach()
+        d.mT.copy_(x * 2)
+        loss = (d * d).sum().cpu()
+        loss.backward()
+        outs.append((d.requires_grad, d.is_leaf, _np(d), _np(x.grad)))
+    assert outs[0][:2] == outs[1][:2] == (True, False)
+    for a, b in zip(outs[0][2:], outs[1][2:]):
+        np.testing.assert_allclose(a, b, rtol=1e-5)
+
+
 def test_a_custom_functions_view_no_rule_makes_is_a_copy_standing_for_it(backend):
     # flatten across the column shards: a copy standing for the view (written back to the
     # operand); it keeps the Function's history, and after a write to the operand its value
