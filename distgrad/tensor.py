@@ -204,7 +204,7 @@ class Tensor:
         return self._layout is None or layout.is_contiguous(self.shape, self._layout[0])
 
     def _is_view(self) -> bool:
-        return self._base is not None
+        return self._base is not None or self.__dict__.get("_sharded_view", False)
 
     def type(self, dtype=None, non_blocking=False):
         """`t.type()` is torch's legacy name ('torch.FloatTensor'); `t.type(dtype)` converts."""
@@ -487,7 +487,7 @@ class Tensor:
         return t
 
     def detach_(self):
-        if self._base is not None:  # (torch: any view, whatever its grad mode)
+        if self._is_view():  # (torch: any view, whatever its grad mode)
             raise RuntimeError(
                 "Can't detach views in-place. Use detach() instead. If you are using "
                 "DistributedDataParallel (DDP) for training, and gradient_as_bucket_view is set as "

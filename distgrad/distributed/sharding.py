@@ -684,6 +684,7 @@ def _laid_out_as_view(op, inputs, attrs, out):
     for k, o in enumerate(out if isinstance(out, tuple) else (out,)):
         if is_sharded(o):
             o._layout = op.strides(x.shape, strides, offset, o.shape, k, attrs)
+            o._sharded_view = True  # (its parts are views, or it is a copy standing for one)
     return out
 
 
@@ -819,11 +820,12 @@ class _CopiedView:
     undone, and refused otherwise (assign_inplace); a write to its base since it was made
     makes it again from the base when it is next read, so it shows what torch's view would."""
 
-    __slots__ = ("name", "inputs", "attrs", "index", "stamp")
+    __slots__ = ("name", "inputs", "attrs", "index", "stamp", "made")
 
     def __init__(self, name, inputs, attrs, index):
         self.name, self.inputs, self.attrs, self.index = name, inputs, attrs, index
-        self.stamp = _written(inputs)
+        self.stamp = _written(inputs)  # the base's writes this copy has seen
+        self.made = self.stamp  # and those when the view was made (check_rebase)
 
     @classmethod
     def mark(cls, name, inputs, attrs, out) -> None:
@@ -861,7 +863,7 @@ class _CopiedView:
         base was written since, when its history is used: as Tensor._refresh_view."""
         base = self.inputs[0]
         if t._view_kind is not None and getattr(base, "_requires_grad", False) and \
-                _written(self.inputs) != self.stamp:
+                _written(self.inputs) != self.made:
             raise t._rebase_error(stale=True)
 
     def refresh(self, t) -> None:
@@ -880,7 +882,7 @@ class _CopiedView:
         if isinstance(fresh, tuple):
             fresh = fresh[self.index]
         if forbidden:
-            fresh._sharding.copied_view_of.stamp = self.stamp
+            fresh._sharding.copied_view_of.made = self.made
         old = t._grad_fn
         t._sharding = fresh._sharding
         if not forbidden:  # (one keeps requiring grad; its history may not be used)
@@ -986,6 +988,7 @@ def _as_view_of_operand(o: Tensor, placed: Tensor, args, whole) -> Tensor:
     out = _wrap(s.placement, s.shards, s.workers)
     out._sharding.copied_view_of = s.copied_view_of  # (a copy: written back to the operand)
     out._view_kind = "function"
+    out._sharded_view = True
     return out
 
 

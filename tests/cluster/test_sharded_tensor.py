@@ -1067,6 +1067,28 @@ def test_a_custom_functions_view_of_a_sharded_operand_is_a_view_of_it(dim, backe
     assert outs[0][4:] == outs[1][4:] and outs[1][5] is not None
 
 
+def test_views_of_sharded_tensors_are_views_to_detach_and_writes(backend):
+    # detach_() refuses any view, a sharded one too (differential fuzzer seed 9101281); a
+    # copy standing for a view of a custom Function's view is written twice without going
+    # round in circles (9110082: a RecursionError).
+    x_np = np.array([-0.96, -1.28, -1.35, -0.2], np.float32)
+    outs = []
+    for T, place in ((dg, lambda t: dist.shard(t, 0)), (torch, lambda t: t.clone())):
+        Head = _head_function(T)
+        base = place(T.tensor(x_np))
+        refused = [_inplace_error(lambda v=v: v.detach_()) for v in
+                   (Head.apply(base), base[1:], base.reshape(2, 2))]
+        views = [v._is_view() for v in (base, base[1:], base * 2)]
+        head = Head.apply(base).squeeze(0)
+        head.clamp_(-0.5, 0.5)
+        head.sub_(0.72)
+        outs.append((refused, views, _np(base).copy(), _np(head).copy()))
+    assert outs[0][:2] == outs[1][:2]
+    assert outs[1][0][0].startswith("Can't detach views in-place")
+    for d, t in zip(outs[0][2:], outs[1][2:]):
+        np.testing.assert_allclose(d, t, rtol=1e-6)
+
+
 def _flatten_function(T):
     class Flat(T.autograd.Function):  # returns a view of its input; its own gradient
         @staticmethod
