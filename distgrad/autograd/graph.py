@@ -9,6 +9,8 @@ from __future__ import annotations
 import itertools
 import weakref
 
+from . import grad_mode
+
 _sequence = itertools.count()
 
 
@@ -55,6 +57,11 @@ class SavedTensor:
                 "Trying to use a saved tensor that has been detached in-place, i.e. with "
                 ".detach_().This is not supported, please use out-of-place `.detach()` instead")
         if self.is_output:
+            placed = t._stands_for  # (a sharded Function's output: the one the user holds)
+            if placed is not None and placed._requires_grad and grad_mode.is_grad_enabled():
+                # torch saved that tensor itself: a gradient of the gradient reaching what was
+                # saved goes through its history, and its hooks (sharding.py, _saved_as)
+                return placed._storage.full(placed, t.device_str)
             out = t._alias(keep_graph=False)
             out._requires_grad = True
             out.grad_fn, out._output_nr = node, self.output_nr

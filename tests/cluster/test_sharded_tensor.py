@@ -1142,6 +1142,28 @@ def test_a_custom_functions_saved_output_is_stale_after_a_write_to_it(backend):
     assert outs[0][1] == outs[1][1] and outs[1][1] is not None
 
 
+@pytest.mark.parametrize("hook", ["records", "doubles", "detaches"])
+def test_hooks_on_a_custom_functions_saved_output_see_second_order_gradients(hook, backend):
+    # torch saves the output itself, so in a second-order pass the gradient reaching what the
+    # Function saved goes through the output's hooks; distgrad's saved the gathered copy and
+    # went past them (differential fuzzer seeds 9021661, 9130523).
+    change = {"records": lambda g: None, "doubles": lambda g: g * 2,
+              "detaches": lambda g: g.detach() * 2}[hook]
+    x_np = _arr(3, 4)
+    outs = []
+    for T, place in ((dg, lambda t: dist.shard(t, 1)), (torch, lambda t: t.clone())):
+        seen = []
+        x = T.tensor(x_np, requires_grad=True)
+        y = _exp_saving_its_output(T).apply(place(x * 1))
+        y.register_hook(lambda g: (seen.append(_np(g).copy()), change(g))[1])
+        g, = T.autograd.grad((y * y).sum().cpu(), [x], create_graph=True)
+        g2, = T.autograd.grad((g * g).sum().cpu(), [x])
+        outs.append([_np(g), _np(g2)] + seen)
+    assert len(outs[0]) == len(outs[1]) == 4
+    for d, t in zip(outs[0], outs[1]):
+        np.testing.assert_allclose(d, t, rtol=1e-4)
+
+
 def test_a_write_through_a_view_of_a_detached_sharded_tensor_gives_it_history(backend):
     # The detached tensor's parts take history through the view (CopySlices); the tensor
     # itself did not, and the next op refused to change its parts' requires_grad (fuzzer
