@@ -833,6 +833,11 @@ class _CopiedView:
         for k, o in enumerate(outs):
             if is_sharded(o):
                 o._sharding.copied_view_of = cls(name, list(inputs), dict(attrs), k)
+                # What an op saves of it is stale after a write to the base, as torch's
+                # view shares the base's version counter.
+                for part in o._sharding.shards:
+                    if part is not None and part._stands_for is None:
+                        part._stand_for(inputs[0])
                 # (a view of such a view is one: record._make_view)
                 o._view_kind = _view_kind_of(inputs[0])
 
@@ -949,6 +954,8 @@ def _saved_as(o: Tensor, placed: Tensor) -> None:
     """`o`, a Function's whole output, is what its node saved of it; `placed` is what the
     user holds. torch saves the output itself: a write to `placed` makes what was saved
     stale, and the error names `placed`."""
+    if any(part is o for part in placed._sharding.shards):
+        return  # (a replicated output's first copy is `o` itself: its writes are o's)
     o._stand_for(placed)
     for saved in getattr(o._grad_fn, "_saved", None) or ():
         if saved is not None and saved.is_output and saved.tensor._storage is o._storage:

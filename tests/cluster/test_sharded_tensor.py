@@ -1164,6 +1164,48 @@ def test_hooks_on_a_custom_functions_saved_output_see_second_order_gradients(hoo
         np.testing.assert_allclose(d, t, rtol=1e-4)
 
 
+def test_what_an_op_saved_of_a_copied_view_is_stale_after_a_write_to_its_base(backend):
+    # view(-1) across column shards is a copy standing for torch's view, which shares its
+    # base's version counter: sin saved it, and a write to the base fails the backward, as
+    # in torch (differential fuzzer seed 9144763).
+    x_np = _arr(3, 4)
+    outs = []
+    for T, place in ((dg, lambda t: dist.shard(t, 1)), (torch, lambda t: t.clone())):
+        x = T.tensor(x_np, requires_grad=True)
+        base = place(x * 1)
+        y = base.view(-1).sin()
+        base.tanh_()
+        outs.append(_inplace_error(lambda: (y * y).sum().cpu().backward()))
+    assert outs[0] == outs[1] == ("one of the variables needed for gradient computation has "
+                                  "been modified by an inplace operation")
+
+
+def test_a_replicated_custom_function_output_written_in_place(backend):
+    # The output placed as a replicated operand holds the Function's own output as its first
+    # copy: its writes were counted twice against what was saved, and backward refused a
+    # tensor torch finds current (differential fuzzer seed 9153371).
+    x_np = _arr(4)
+    outs = []
+    for T, spread in ((dg, dist.replicate), (torch, lambda t: t.clone())):
+        class MulAdd(T.autograd.Function):
+            @staticmethod
+            def forward(ctx, a, b):
+                ctx.save_for_backward(a, b)
+                return a * b + a
+
+            @staticmethod
+            def backward(ctx, g):
+                a, b = ctx.saved_tensors
+                return g * (b + 1), g * a
+
+        x = T.tensor(x_np, requires_grad=True)
+        y = MulAdd.apply(spread(x * 1), x)
+        y.tanh_()
+        (y * y).sum().cpu().backward()
+        outs.append(_np(x.grad))
+    np.testing.assert_allclose(outs[0], outs[1], rtol=1e-5)
+
+
 def test_a_write_through_a_view_of_a_detached_sharded_tensor_gives_it_history(backend):
     # The detached tensor's parts take history through the view (CopySlices); the tensor
     # itself did not, and the next op refused to change its parts' requires_grad (fuzzer
