@@ -26,6 +26,7 @@ import numpy as np
 
 from .. import storage
 from ..autograd import grad_mode, record
+from ..ops import layout
 from ..ops.rules import dims_of, wrap_dim
 from ..ops.table import Size, lookup
 from ..tensor import Tensor
@@ -670,7 +671,24 @@ def dispatch(name: str, inputs, attrs):
         out = _fallback(name, inputs, attrs)
     else:
         out = _views_of_copies_are_copies(name, inputs, attrs, out)
-    return _laid_out_as_view(op, inputs, attrs, out) if op.view else out
+    if op.view:
+        return _laid_out_as_view(op, inputs, attrs, out)
+    if op.elementwise:
+        _laid_out_as_operands(inputs, out)
+    return out
+
+
+def _laid_out_as_operands(inputs, out) -> None:
+    """An elementwise result of a sharded tensor laid out otherwise than row-major (a
+    transpose of one) is laid out as its operands, as torch lays it out (its parts, computed
+    from theirs, are already)."""
+    operands = [(t.shape, t._strides_offset()[0]) for t in inputs
+                if hasattr(t, "_storage") and t._layout is not None]
+    if not operands:
+        return
+    strides = layout.elementwise_strides(out.shape, operands)
+    if strides is not None and is_sharded(out):
+        out._layout = (strides, 0)
 
 
 def _laid_out_as_view(op, inputs, attrs, out):

@@ -95,6 +95,26 @@ def test_a_write_to_a_detached_copied_view_reaches_its_base(cut, backend):
     assert outs[0][1:] == outs[1][1:]
 
 
+def test_an_elementwise_result_of_a_transposed_sharded_tensor_keeps_its_layout(backend):
+    # torch lays an elementwise result (and a clone) out as its operands: of a transpose, a
+    # transpose, whose reshape is a copy and whose view(-1) is refused. distgrad's sharded
+    # result said it was row-major, so its reshape was a view and a later write reached it
+    # (differential fuzzer seeds 9130386, 9162842).
+    x_np = _arr(3, 4)
+    outs = []
+    for T, place in ((dg, lambda t: dist.shard(t, 0)), (torch, lambda t: t.clone())):
+        t = place(T.tensor(x_np)).t()
+        results = [t * 2, t.clone(), t.exp(), t + t]
+        flat = results[1].reshape(-1)
+        with T.no_grad():
+            results[1].mul_(3)
+        outs.append(([(r.is_contiguous(), r.stride()) for r in results], _np(flat).copy(),
+                     _inplace_error(lambda: results[0].view(-1))))
+    assert outs[0][0] == outs[1][0] and not outs[1][0][0][0]
+    np.testing.assert_allclose(outs[0][1], outs[1][1])
+    assert outs[0][2] == outs[1][2] and outs[1][2] is not None
+
+
 @pytest.mark.parametrize("leaf", [True, False])
 def test_a_replica_of_a_transposed_tensor_is_contiguous_as_it_says(leaf, backend):
     # Its copies kept the transpose's strides while the tensor said it was contiguous: a
