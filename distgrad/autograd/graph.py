@@ -24,7 +24,8 @@ class SavedTensor:
     the view's node and its hooks; the op's own node once that history is gone.
     """
 
-    __slots__ = ("tensor", "version", "is_output", "output_nr", "view_edge", "had_history")
+    __slots__ = ("tensor", "version", "is_output", "output_nr", "view_edge", "had_history",
+                 "follows")
 
     def __init__(self, tensor, is_output: bool = False, output_nr: int = 0,
                  on_view: bool = False):
@@ -32,22 +33,42 @@ class SavedTensor:
         self.output_nr = output_nr
         self.version = tensor._version
         self.view_edge = None
+        self.follows = None  # (base, its version): see follow()
         self.had_history = tensor._grad_fn is not None
         if on_view and tensor._grad_fn is not None:
             self.view_edge = (weakref.ref(tensor._grad_fn), tensor._output_nr)
         self.tensor = tensor._alias(keep_graph=False) if is_output else tensor
 
-    def unpack(self, node, by_function: bool = False):
+    def follow(self, base) -> None:
+        """The tensor's values were written into `base` as into a view of it (a copy
+        standing for a view of a sharded tensor): like torch's view, which shares its
+        base's version counter, it is stale after `base`'s next write."""
+        self.follows = (base, base._version)
+
+    def _stale_versions(self):
+        """(now, saved) versions if the tensor was written since it was saved, else None."""
         t = self.tensor
         if t._version != self.version:
+            return t._version, self.version
+        if self.follows is not None and self.follows[0]._version != self.follows[1]:
+            return self.follows[0]._version, self.follows[1]
+        return None
+
+    def unpack(self, node, by_function: bool = False):
+        t = self.tensor
+        stale = self._stale_versions()
+        if stale is not None:
             shown = t if t._stands_for is None else t._stands_for  # (a copy: named as its original)
-            producer = node if self.is_output else shown.grad_fn
+            producer = shown.grad_fn
+            if self.is_output:  # (of an in-place op on a view: the view's node, as torch)
+                view_node = self.view_edge[0]() if self.view_edge is not None else None
+                producer = view_node or node
             what = (f", which is output {self.output_nr if self.is_output else shown._output_nr}"
                     f" of {_short_name(producer.name())}," if producer is not None else "")
             raise RuntimeError(
                 "one of the variables needed for gradient computation has been modified by an "
                 f"inplace operation: [{shown.dtype.type_name} [{', '.join(map(str, shown.shape))}]]"
-                f"{what} is at version {t._version}; expected version {self.version} instead. Hint: "
+                f"{what} is at version {stale[0]}; expected version {stale[1]} instead. Hint: "
                 "enable anomaly detection to find the operation that failed to compute its "
                 "gradient, with torch.autograd.set_detect_anomaly(True, check_nan=False).")
         # (torch refuses an op's saved input detached in place; a custom Function's
@@ -239,6 +260,11 @@ class Node:
             # The op ran on a copy of it (moved where the op ran): the copy keeps the
             # original values, so it no longer answers for the tensor's version.
             self._saved[0] = SavedTensor(saved.tensor._alias())
+
+    def saved_outputs_follow(self, base) -> None:
+        """Its outputs were written into `base` (SavedTensor.follow)."""
+        for saved in self._saved_outs or ():
+            saved.follow(base)
 
     def context(self):
         if self._freed:

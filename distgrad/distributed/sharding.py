@@ -641,6 +641,11 @@ def _copy_written(t: Tensor, result: Tensor) -> None:
     saved of it is stale now, as what they saved of torch's view would be; the writing
     op keeps the values from before the write, as torch's in-place ops keep `self`."""
     s = t._sharding
+    base = s.copied_view_of.inputs[0]
+    for src in (result._sharding.shards if is_sharded(result) else [result]):
+        node = getattr(src, "_grad_fn", None)
+        if hasattr(node, "saved_outputs_follow"):  # (exp_ keeps its result: torch's view)
+            node.saved_outputs_follow(base)
     srcs = result._sharding.shards if is_sharded(result) and result._sharding.same_split(s) \
         else [None] * len(s.shards)
     for part, src in zip(s.shards, srcs):

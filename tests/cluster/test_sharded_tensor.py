@@ -1318,3 +1318,18 @@ def test_a_sharded_tensor_detached_in_place_takes_ops_as_a_leaf(backend):
         outs.append((s.requires_grad, s.is_leaf, y.requires_grad, y, x.grad))
     assert outs[0][:3] == outs[1][:3] == (False, True, False)
     _close(outs[0][3], outs[1][3])
+
+
+def test_what_an_in_place_op_on_a_copied_view_saved_of_its_result_is_stale_after_a_write_to_its_base(backend):
+    # view(-1) across column shards is a copy standing for torch's view: exp_ on it saves its
+    # result, which is torch's view itself, so a later write to the base (here through a
+    # permuted view of it) fails the backward as in torch (differential fuzzer seed 9190052).
+    x_np = _arr(2, 3, 1)
+    outs = []
+    for T, place in ((dg, lambda t: dist.shard(t, 1)), (torch, lambda t: t.clone())):
+        base = place(T.tensor(x_np, requires_grad=True) * 1)
+        base.view(-1).exp_()
+        base.permute(1, 2, 0).add_(0.97)
+        outs.append((base._version, _inplace_error(lambda: (base * base).sum().cpu().backward())))
+    assert outs[0] == outs[1] == (2, "one of the variables needed for gradient computation has "
+                                     "been modified by an inplace operation")

@@ -217,6 +217,22 @@ def test_saved_output_of_in_place_op_on_a_view_is_version_checked():
     same(program, prefix=60)
 
 
+def test_stale_saved_output_of_in_place_op_on_a_view_names_the_views_node():
+    # While the view lives, torch names the node it had when the result was saved
+    # (AsStrided); once it is gone, the op's own (Exp)
+    def program(T):
+        x, _ = _leaves(T)
+        a, b = x.clone(), x.clone()
+        v = a.view(-1)
+        v.exp_()
+        b.view(-1).exp_()
+        a.t().add_(1)
+        b.t().add_(1)
+        return [attempt(lambda: a.sum().backward()), attempt(lambda: b.sum().backward())]
+
+    same(program)
+
+
 def test_outputs_of_multi_view_ops_refuse_in_place_writes():
     def program(T):
         x, y = _leaves(T)
