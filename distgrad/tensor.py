@@ -413,7 +413,7 @@ class Tensor:
 
     @property
     def output_nr(self) -> int:
-        return self._output_nr
+        return self.__dict__.get("_named_as", (None, self._output_nr))[1]
 
     @property
     def _version(self) -> int:

@@ -708,6 +708,11 @@ def _laid_out_as_view(op, inputs, attrs, out):
         if is_sharded(o):
             o._layout = op.strides(x.shape, strides, offset, o.shape, k, attrs)
             o._sharded_view = True  # (its parts are views, or it is a copy standing for one)
+            node = o._grad_fn
+            if isinstance(node, _ShardedGradFn):  # (torch's node, whatever the parts ran:
+                node._name = op.node_name(inputs, attrs)  # a split's parts are slices)
+            if isinstance(out, tuple):  # (torch's output_nr, and its errors' "Output k of")
+                o._named_as = (node, k)
     return out
 
 
@@ -861,8 +866,10 @@ class _CopiedView:
                 for part in o._sharding.shards:
                     if part is not None and part._stands_for is None:
                         part._stand_for(inputs[0])
-                # (a view of such a view is one: record._make_view)
-                o._view_kind = _view_kind_of(inputs[0])
+                # (a view of such a view is one: record._make_view; so is an output of
+                # unbind or split, whose history torch will not rebuild after a write)
+                o._view_kind = ("multi" if isinstance(out, tuple) else None) or \
+                    _view_kind_of(inputs[0])
 
     def of_untracked_base(self, own_versions: bool) -> "_CopiedView":
         """The same view of its base detached (or its .data, `own_versions`): the copy
