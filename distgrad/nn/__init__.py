@@ -15,6 +15,7 @@ from .distance import CosineSimilarity
 from .loss import HuberLoss, KLDivLoss, SmoothL1Loss
 from .conv import AdaptiveAvgPool2d, AvgPool2d, Conv1d, Conv2d, MaxPool2d
 from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm, RMSNorm
+from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
 from .sparse import Embedding
 from . import utils
 
@@ -27,6 +28,7 @@ __all__ += ["GELU", "SiLU", "Dropout", "MultiheadAttention", "ModuleDict", "Para
 __all__ += ["LeakyReLU", "ELU", "SELU", "CELU", "Softplus", "Hardtanh", "ReLU6", "LogSigmoid",
             "Softsign", "Hardsigmoid", "Hardswish", "Mish", "Threshold", "Softmin",
             "SmoothL1Loss", "HuberLoss", "KLDivLoss", "CosineSimilarity"]
+__all__ += ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]
 
 
 def __getattr__(name):

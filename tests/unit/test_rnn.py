@@ -1,0 +1,291 @@
+"""nn.RNN, LSTM, GRU and their cells against torch's: torch's state_dict loaded into distgrad's
+module, then the output, the final hidden (and cell) states and the gradients of the input,
+of the initial states and of every parameter compared; parameter names, shapes, order and
+reprs; dropout between layers; the errors for wrong sizes, in torch's words."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import distgrad
+import distgrad.nn as dnn
+
+RTOL, ATOL = 1e-5, 1e-6
+
+
+def arr(*shape, seed=0):
+    return np.random.default_rng(seed).uniform(-1, 1, shape).astype(np.float32)
+
+
+def as_np(t):
+    return np.array(t.detach().cpu().numpy())
+
+
+def load_torch_state(tmod, dmod) -> None:
+    dmod.load_state_dict({k: distgrad.tensor(v.detach().numpy().copy())
+                          for k, v in tmod.state_dict().items()})
+
+
+def _flat(result):
+    """(output, h) or (output, (h, c)) as a flat list."""
+    out, hidden = result
+    return [out] + (list(hidden) if isinstance(hidden, tuple) else [hidden])
+
+
+def run_pair(make, x, states=None, train=False):
+    """Build torch's and distgrad's module with make(nn), load torch's weights into
+    distgrad's, run both on x (and the initial states, None for zeros), backward a fixed
+    weighting of every result; returns {name: (distgrad array, torch array)}."""
+    torch.manual_seed(0)
+    tmod, dmod = make(torch.nn), make(dnn)
+    load_torch_state(tmod, dmod)
+    tmod.train(train)
+    dmod.train(train)
+    got = {}
+    for lib, mod in ((torch, tmod), (distgrad, dmod)):
+        xt = lib.tensor(x, requires_grad=True)
+        hs = None if states is None else [lib.tensor(s, requires_grad=True) for s in states]
+        hx = None if hs is None else (hs[0] if len(hs) == 1 else tuple(hs))
+        if lib is distgrad:
+            distgrad.manual_seed(0)
+        results = _flat(mod(xt, hx) if hx is not None else mod(xt))
+        loss = sum((r * lib.tensor(arr(*r.shape, seed=10 + k))).sum()
+                   for k, r in enumerate(results))
+        loss.backward()
+        named = {f"result{k}": r for k, r in enumerate(results)}
+        named["grad_input"] = xt.grad
+        named.update({f"grad_state{k}": h.grad for k, h in enumerate(hs or ())})
+        named.update({f"grad_{n}": p.grad for n, p in mod.named_parameters()})
+        for name, t in named.items():
+            got.setdefault(name, []).append(as_np(t))
+    return {k: (v[1], v[0]) for k, v in got.items()}
+
+
+def assert_match(pairs) -> None:
+    for name, (mine, theirs) in pairs.items():
+        assert mine.shape == theirs.shape, name
+        np.testing.assert_allclose(mine, theirs, rtol=RTOL, atol=ATOL, err_msg=name)
+
+
+# ---- sequence layers against torch ----------------------------------------------------------
+L, N, IN, H = 5, 3, 4, 6
+
+LAYER_CASES = {
+    "rnn_tanh_2layers": (lambda nn: nn.RNN(IN, H, 2), (L, N, IN), None),
+    "rnn_relu_bidirectional_h0": (lambda nn: nn.RNN(IN, H, nonlinearity="relu",
+                                                    bidirectional=True), (L, N, IN), [(2, N, H)]),
+    "rnn_positional_nonlinearity_unbatched": (lambda nn: nn.RNN(IN, H, 1, "relu"), (L, IN),
+                                              [(1, H)]),
+    "lstm_2layers_bidirectional_batch_first_h0c0": (
+        lambda nn: nn.LSTM(IN, H, 2, batch_first=True, bidirectional=True), (N, L, IN),
+        [(4, N, H), (4, N, H)]),
+    "lstm_unbatched_h0c0": (lambda nn: nn.LSTM(IN, H), (L, IN), [(1, H), (1, H)]),
+    "lstm_unbatched_batch_first_zeros": (lambda nn: nn.LSTM(IN, H, 2, batch_first=True),
+                                         (L, IN), None),
+    "lstm_no_bias": (lambda nn: nn.LSTM(IN, H, bias=False), (L, N, IN), None),
+    "lstm_proj_bidirectional_h0c0": (lambda nn: nn.LSTM(IN, H, 2, proj_size=3,
+                                                        bidirectional=True), (L, N, IN),
+                                     [(4, N, 3), (4, N, H)]),
+    "lstm_dropout_eval": (lambda nn: nn.LSTM(IN, H, 3, dropout=0.5), (L, N, IN), None),
+    "gru_2layers_bidirectional_h0": (lambda nn: nn.GRU(IN, H, 2, bidirectional=True),
+                                     (L, N, IN), [(4, N, H)]),
+    "gru_batch_first_no_bias": (lambda nn: nn.GRU(IN, H, batch_first=True, bias=False),
+                                (N, L, IN), None),
+    "gru_unbatched_bidirectional": (lambda nn: nn.GRU(IN, H, bidirectional=True), (L, IN),
+                                    [(2, H)]),
+}
+
+
+@pytest.mark.parametrize("name", list(LAYER_CASES))
+def test_layer_matches_torch(name):
+    make, x_shape, state_shapes = LAYER_CASES[name]
+    states = None if state_shapes is None else [arr(*s, seed=2 + k)
+                                                for k, s in enumerate(state_shapes)]
+    pairs = run_pair(make, arr(*x_shape, seed=1), states)
+    assert_match(pairs)
+    if state_shapes is not None:
+        for k, s in enumerate(state_shapes):  # final states have the initial states' shapes
+            assert pairs[f"result{k + 1}"][0].shape == s
+
+
+@pytest.mark.parametrize("p", [0.0, 1.0])
+def test_dropout_between_layers_in_train_mode(p):
+    """p=0 is no dropout; p=1 zeroes every layer's output but the last one's: both leave
+    nothing to chance, so torch's values are the check of where dropout goes."""
+    assert_match(run_pair(lambda nn: nn.GRU(IN, H, 3, dropout=p), arr(L, N, IN, seed=1),
+                          train=True))
+
+
+def test_dropout_between_layers_is_random_and_train_only():
+    lstm = dnn.LSTM(IN, H, 2, dropout=0.5)
+    x = distgrad.tensor(arr(L, N, IN, seed=1))
+    lstm.eval()
+    plain = as_np(lstm(x)[0])
+    lstm.train()
+    distgrad.manual_seed(3)
+    first = as_np(lstm(x)[0])
+    distgrad.manual_seed(3)
+    again = as_np(lstm(x)[0])
+    np.testing.assert_array_equal(first, again)  # the masks come from manual_seed's stream
+    assert not np.allclose(first, plain)
+    # the first layer's output is what is dropped: half its elements, so the second layer's
+    # input (and the final layer-0 state) differ, the last layer's output is not zeroed
+    assert (first != 0).mean() > 0.99
+
+
+# ---- cells against torch --------------------------------------------------------------------
+
+CELL_CASES = {
+    "rnncell_tanh_hx": (lambda nn: nn.RNNCell(IN, H), (N, IN), [(N, H)]),
+    "rnncell_relu_zeros": (lambda nn: nn.RNNCell(IN, H, nonlinearity="relu"), (N, IN), None),
+    "rnncell_unbatched_no_bias": (lambda nn: nn.RNNCell(IN, H, bias=False), (IN,), [(H,)]),
+    "lstmcell_hx": (lambda nn: nn.LSTMCell(IN, H), (N, IN), [(N, H), (N, H)]),
+    "lstmcell_unbatched_zeros": (lambda nn: nn.LSTMCell(IN, H), (IN,), None),
+    "grucell_hx": (lambda nn: nn.GRUCell(IN, H), (N, IN), [(N, H)]),
+    "grucell_unbatched": (lambda nn: nn.GRUCell(IN, H), (IN,), [(H,)]),
+}
+
+
+def _cell_as_layer(make):
+    """A cell's result in run_pair's (output, hidden) form."""
+    def build(nn):
+        class Wrap(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.cell = make(nn)
+
+            def forward(self, x, hx=None):
+                out = self.cell(x, hx)
+                return (out[0], out[1]) if isinstance(out, tuple) else (out, out * 2)
+
+        return Wrap()
+    return build
+
+
+@pytest.mark.parametrize("name", list(CELL_CASES))
+def test_cell_matches_torch(name):
+    make, x_shape, state_shapes = CELL_CASES[name]
+    states = None if state_shapes is None else [arr(*s, seed=2 + k)
+                                                for k, s in enumerate(state_shapes)]
+    assert_match(run_pair(_cell_as_layer(make), arr(*x_shape, seed=1), states))
+
+
+def test_cell_steps_a_sequence_as_the_layer_does():
+    """An LSTMCell stepped by hand over a sequence gives the one-layer LSTM's output."""
+    torch.manual_seed(0)
+    layer = torch.nn.LSTM(IN, H)
+    cell = dnn.LSTMCell(IN, H)
+    cell.load_state_dict({k[:-3]: distgrad.tensor(v.detach().numpy())
+                          for k, v in layer.state_dict().items()})
+    x = arr(L, N, IN, seed=1)
+    h = c = distgrad.zeros(N, H)
+    outs = []
+    for t in range(L):
+        h, c = cell(distgrad.tensor(x[t]), (h, c))
+        outs.append(as_np(h))
+    np.testing.assert_allclose(np.stack(outs), as_np(layer(torch.tensor(x))[0]), rtol=RTOL,
+                               atol=ATOL)
+
+
+# ---- parameters, init, repr -----------------------------------------------------------------
+
+@pytest.mark.parametrize("make", [
+    lambda nn: nn.RNN(3, 5, 2, nonlinearity="relu", bidirectional=True),
+    lambda nn: nn.LSTM(3, 5, 2, bias=False, batch_first=True, dropout=0.25),
+    lambda nn: nn.LSTM(3, 5, 2, proj_size=2, bidirectional=True),
+    lambda nn: nn.GRU(3, 5, 3),
+    lambda nn: nn.RNNCell(3, 5, bias=False, nonlinearity="relu"),
+    lambda nn: nn.LSTMCell(3, 5),
+    lambda nn: nn.GRUCell(3, 5),
+], ids=["rnn", "lstm", "lstm_proj", "gru", "rnncell", "lstmcell", "grucell"])
+def test_parameters_init_and_repr_as_torch(make):
+    tmod, dmod = make(torch.nn), make(dnn)
+    assert [(n, tuple(p.shape)) for n, p in dmod.named_parameters()] == \
+        [(n, tuple(p.shape)) for n, p in tmod.named_parameters()]
+    assert repr(dmod) == repr(tmod)
+    bound = 1 / np.sqrt(5)
+    for name, p in dmod.named_parameters():
+        values = as_np(p)
+        assert np.all(np.abs(values) <= bound) and values.std() > bound / 4, name
+    if hasattr(tmod, "all_weights"):
+        assert [[tuple(w.shape) for w in ws] for ws in dmod.all_weights] == \
+            [[tuple(w.shape) for w in ws] for ws in tmod.all_weights]
+
+
+# ---- errors in torch's words ----------------------------------------------------------------
+
+def _z(lib, *shape):
+    return lib.zeros(*shape)
+
+
+ERRORS = [
+    (lambda nn: nn.LSTM(3, 4, 2), lambda lib: (_z(lib, 5, 2, 6),)),
+    (lambda nn: nn.LSTM(3, 4, 2), lambda lib: (_z(lib, 5, 2, 3), (_z(lib, 2, 3, 4),
+                                                                  _z(lib, 2, 2, 4)))),
+    (lambda nn: nn.LSTM(3, 4, 2), lambda lib: (_z(lib, 5, 2, 3), (_z(lib, 2, 2, 4),
+                                                                  _z(lib, 1, 2, 4)))),
+    (lambda nn: nn.LSTM(3, 4), lambda lib: (_z(lib, 5, 2, 3), (_z(lib, 1, 4), _z(lib, 1, 4)))),
+    (lambda nn: nn.LSTM(3, 4), lambda lib: (_z(lib, 5, 3), (_z(lib, 1, 2, 4),
+                                                            _z(lib, 1, 2, 4)))),
+    (lambda nn: nn.LSTM(3, 4), lambda lib: (_z(lib, 3),)),
+    (lambda nn: nn.GRU(3, 4, bidirectional=True), lambda lib: (_z(lib, 5, 2, 3),
+                                                               _z(lib, 1, 2, 4))),
+    (lambda nn: nn.GRU(3, 4), lambda lib: (_z(lib, 2, 3, 4, 5),)),
+    (lambda nn: nn.RNN(3, 4), lambda lib: (_z(lib, 5, 3), _z(lib, 1, 1, 4))),
+    (lambda nn: nn.RNN(3, 4), lambda lib: (_z(lib, 5, 2, 3), _z(lib, 1, 4))),
+    (lambda nn: nn.RNN(3, 4, batch_first=True), lambda lib: (_z(lib, 2, 5, 3),
+                                                             _z(lib, 1, 5, 4))),
+    (lambda nn: nn.RNN(3, 4), lambda lib: (_z(lib, 5),)),
+    (lambda nn: nn.RNN(3, 4), lambda lib: (lib.zeros(5, 2, 3, dtype=lib.float64),)),
+    (lambda nn: nn.LSTMCell(3, 4), lambda lib: (_z(lib, 2, 5),)),
+    (lambda nn: nn.LSTMCell(3, 4), lambda lib: (_z(lib, 2, 3), (_z(lib, 3, 4), _z(lib, 3, 4)))),
+    (lambda nn: nn.LSTMCell(3, 4), lambda lib: (_z(lib, 2, 3), (_z(lib, 2, 4), _z(lib, 2, 5)))),
+    (lambda nn: nn.LSTMCell(3, 4), lambda lib: (_z(lib, 2, 3), (_z(lib, 2, 4),
+                                                                _z(lib, 1, 2, 4)))),
+    (lambda nn: nn.LSTMCell(3, 4), lambda lib: (_z(lib, 1, 2, 3),)),
+    (lambda nn: nn.GRUCell(3, 4), lambda lib: (_z(lib, 2, 3), _z(lib, 2, 5))),
+    (lambda nn: nn.GRUCell(3, 4), lambda lib: (_z(lib, 2, 3), _z(lib, 1, 2, 4))),
+    (lambda nn: nn.RNNCell(3, 4), lambda lib: (_z(lib, 3), _z(lib, 2, 4))),
+]
+
+
+@pytest.mark.parametrize("k", range(len(ERRORS)))
+def test_forward_errors_as_torch(k):
+    make, args = ERRORS[k]
+    caught = []
+    for lib in (torch, distgrad):
+        with pytest.raises((RuntimeError, ValueError)) as info:
+            make(lib.nn)(*args(lib))
+        caught.append((type(info.value), str(info.value)))
+    assert caught[1] == caught[0]
+
+
+CONSTRUCTOR_ERRORS = [
+    lambda nn: nn.LSTM(3, 4, dropout=1.5),
+    lambda nn: nn.LSTM(3, 4, proj_size=4),
+    lambda nn: nn.LSTM(3, 4, proj_size=-1),
+    lambda nn: nn.GRU(3, 4, proj_size=2),
+    lambda nn: nn.RNN(3, 4, nonlinearity="sigmoid"),
+    lambda nn: nn.RNN(3, 0),
+    lambda nn: nn.RNN(3.0, 4),
+    lambda nn: nn.GRU(3, 4, num_layers=0),
+    lambda nn: nn.LSTM(3, 4, bias=1),
+]
+
+
+@pytest.mark.parametrize("k", range(len(CONSTRUCTOR_ERRORS)))
+def test_constructor_errors_as_torch(k):
+    caught = []
+    for lib in (torch, distgrad):
+        with pytest.raises((TypeError, ValueError)) as info:
+            CONSTRUCTOR_ERRORS[k](lib.nn)
+        caught.append((type(info.value), str(info.value)))
+    assert caught[1] == caught[0]
+
+
+def test_dropout_with_one_layer_warns_as_torch():
+    for lib in (torch, distgrad):
+        with pytest.warns(UserWarning, match="non-zero dropout expects num_layers greater "
+                                             "than 1, but got dropout=0.2 and num_layers=1"):
+            lib.nn.GRU(3, 4, dropout=0.2)
