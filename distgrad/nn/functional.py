@@ -444,11 +444,54 @@ def _flash_applies(q, k, v, mask, dropout_p) -> bool:
             and (mask is None or not mask.requires_grad))
 
 
-def _canonical_mask(mask: Optional[Tensor], dtype) -> Optional[Tensor]:
-    """A boolean attention mask (True: masked out) as the float mask torch adds (-inf)."""
-    if mask is None or mask.dtype.is_floating_point:
+def _canonical_mask(mask: Optional[Tensor], mask_name: str, other_type, other_name: str,
+                    target_type, check_other: bool = True) -> Optional[Tensor]:
+    """A boolean attention mask (True: masked out) as the float mask torch adds (-inf); a
+    float mask as it is. torch's checks and warning."""
+    if mask is None:
+        return None
+    if mask.dtype is not dtypes.bool_ and not mask.dtype.is_floating_point:
+        raise AssertionError(f"only bool and floating types of {mask_name} are supported")
+    if check_other and other_type is not None and mask.dtype is not other_type:
+        warnings.warn(f"Support for mismatched {mask_name} and {other_name} is deprecated. Use "
+                      "same type for both instead.", stacklevel=3)
+    if mask.dtype.is_floating_point:
         return mask
-    return creation.zeros_like(mask, dtype=dtype).masked_fill(mask, float("-inf"))
+    return creation.zeros_like(mask, dtype=target_type).masked_fill(mask, float("-inf"))
+
+
+def _none_or_dtype(input: Optional[Tensor]):
+    if input is None:
+        return None
+    if isinstance(input, Tensor):
+        return input.dtype
+    raise RuntimeError("input to _none_or_dtype() must be None or torch.Tensor")
+
+
+def _mha_shape_check(query, key, value, key_padding_mask, attn_mask, num_heads) -> bool:
+    """torch's checks of the inputs' dims; whether the input is batched."""
+    if query.ndim not in (2, 3):
+        raise AssertionError("query should be unbatched 2D or batched 3D tensor but received "
+                             f"{query.ndim}-D query tensor")
+    batched = query.ndim == 3
+    kind = "batched (3-D)" if batched else "unbatched (2-D)"
+    if key.ndim != query.ndim or value.ndim != query.ndim:
+        raise AssertionError(f"For {kind} `query`, expected `key` and `value` to be "
+                             f"{query.ndim}-D but found {key.ndim}-D and {value.ndim}-D "
+                             "tensors respectively")
+    if key_padding_mask is not None and key_padding_mask.ndim != query.ndim - 1:
+        raise AssertionError(f"For {kind} `query`, expected `key_padding_mask` to be `None` or "
+                             f"{query.ndim - 1}-D but found {key_padding_mask.ndim}-D tensor "
+                             "instead")
+    if attn_mask is not None:
+        if attn_mask.ndim not in (2, 3):
+            raise AssertionError(f"For {kind} `query`, expected `attn_mask` to be `None`, 2-D "
+                                 f"or 3-D but found {attn_mask.ndim}-D tensor instead")
+        expected = (num_heads, query.shape[0], key.shape[0])
+        if not batched and attn_mask.ndim == 3 and tuple(attn_mask.shape) != expected:
+            raise AssertionError(f"Expected `attn_mask` shape to be {expected} but got "
+                                 f"{attn_mask.shape!r}")
+    return batched
 
 
 def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_heads, in_proj_weight,
@@ -465,14 +508,15 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
         raise NotImplementedError("multi_head_attention_forward: bias_k/bias_v, add_zero_attn, "
                                   "static keys and separate projection weights are not supported "
                                   "by distgrad")
-    batched = query.ndim == 3
+    batched = _mha_shape_check(query, key, value, key_padding_mask, attn_mask, num_heads)
     if not batched:
         query, key, value = query.unsqueeze(1), key.unsqueeze(1), value.unsqueeze(1)
         if key_padding_mask is not None:
             key_padding_mask = key_padding_mask.unsqueeze(0)
     tgt_len, bsz, embed_dim = query.shape
     src_len = key.shape[0]
-    key_padding_mask = _canonical_mask(key_padding_mask, query.dtype)
+    key_padding_mask = _canonical_mask(key_padding_mask, "key_padding_mask",
+                                       _none_or_dtype(attn_mask), "attn_mask", query.dtype)
     if is_causal and attn_mask is None:
         raise RuntimeError("Need attn_mask if specifying the is_causal hint. You may use the "
                            "Transformer module method `generate_square_subsequent_mask` to create "
@@ -480,7 +524,8 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
     if is_causal and key_padding_mask is None and not need_weights:
         attn_mask = None
     else:
-        attn_mask = _canonical_mask(attn_mask, query.dtype)
+        attn_mask = _canonical_mask(attn_mask, "attn_mask", None, "", query.dtype,
+                                    check_other=False)
         if key_padding_mask is not None:
             is_causal = False
     if embed_dim != embed_dim_to_check:
@@ -489,6 +534,9 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
     head_dim = embed_dim // num_heads
     if head_dim * num_heads != embed_dim:
         raise AssertionError(f"embed_dim {embed_dim} not divisible by num_heads {num_heads}")
+    if tuple(key.shape) != tuple(value.shape):
+        raise AssertionError(f"key shape {key.shape!r} does not match value shape "
+                             f"{value.shape!r}")
     w_q, w_k, w_v = in_proj_weight.chunk(3)
     b_q, b_k, b_v = in_proj_bias.chunk(3) if in_proj_bias is not None else (None,) * 3
     q, k, v = linear(query, w_q, b_q), linear(key, w_k, b_k), linear(value, w_v, b_v)
@@ -498,12 +546,22 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
                 raise RuntimeError(f"The shape of the 2D attn_mask is {attn_mask.shape!r}, but "
                                    f"should be {(tgt_len, src_len)}.")
             attn_mask = attn_mask.unsqueeze(0)
-        elif attn_mask.ndim != 3:
+        elif attn_mask.ndim == 3:
+            if tuple(attn_mask.shape) != (bsz * num_heads, tgt_len, src_len):
+                raise RuntimeError(f"The shape of the 3D attn_mask is {attn_mask.shape!r}, but "
+                                   f"should be {(bsz * num_heads, tgt_len, src_len)}.")
+        else:
             raise RuntimeError(f"attn_mask's dimension {attn_mask.ndim} is not supported")
     q = q.reshape(tgt_len, bsz * num_heads, head_dim).transpose(0, 1)
     k = k.reshape(src_len, bsz * num_heads, head_dim).transpose(0, 1)
     v = v.reshape(src_len, bsz * num_heads, head_dim).transpose(0, 1)
     if key_padding_mask is not None:
+        if key_padding_mask.shape[0] != bsz:
+            raise AssertionError(f"Expected key_padded_mask.shape[0] to be {bsz}, but got "
+                                 f"{key_padding_mask.shape[0]}")
+        if key_padding_mask.shape[1] != src_len:
+            raise AssertionError(f"Expected key_padded_mask.shape[1] to be {src_len}, but got "
+                                 f"{key_padding_mask.shape[1]}")
         key_padding_mask = key_padding_mask.view(bsz, 1, 1, src_len).expand(
             -1, num_heads, -1, -1).reshape(bsz * num_heads, 1, src_len)
         attn_mask = key_padding_mask if attn_mask is None else attn_mask + key_padding_mask

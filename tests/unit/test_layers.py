@@ -147,6 +147,46 @@ def test_multihead_attention_masks_and_weights(mask):
     np.testing.assert_allclose(as_np(dw), as_np(tw), rtol=RTOL, atol=ATOL)
 
 
+# (query, key, value shapes, masks): each wrong in one way torch checks
+_MHA_BAD = {
+    "3d_mask": ((3, 2, 4), (5, 2, 4), (5, 2, 4), {"attn_mask": ((2, 3, 5), "float32")}),
+    "int_mask": ((3, 2, 4), (5, 2, 4), (5, 2, 4), {"attn_mask": ((3, 5), "int64")}),
+    "padding_len": ((3, 2, 4), (5, 2, 4), (5, 2, 4), {"key_padding_mask": ((2, 4), "bool")}),
+    "padding_batch": ((3, 2, 4), (5, 2, 4), (5, 2, 4), {"key_padding_mask": ((3, 5), "bool")}),
+    "padding_dims": ((3, 2, 4), (5, 2, 4), (5, 2, 4), {"key_padding_mask": ((5,), "bool")}),
+    "key_value": ((3, 2, 4), (5, 2, 4), (6, 2, 4), {}),
+    "query_dims": ((3, 2, 4, 1), (5, 2, 4), (5, 2, 4), {}),
+    "unbatched_key": ((3, 4), (5, 2, 4), (5, 2, 4), {}),
+    "unbatched_3d_mask": ((3, 4), (5, 4), (5, 4), {"attn_mask": ((3, 3, 5), "float32")}),
+    "embed_dim": ((3, 2, 5), (5, 2, 5), (5, 2, 5), {}),
+}
+
+
+@pytest.mark.parametrize("name", list(_MHA_BAD))
+def test_multihead_attention_checks_as_torch(name):
+    *shapes, masks = _MHA_BAD[name]
+    caught = []
+    for lib in (torch, distgrad):
+        args = [lib.zeros(*s) for s in shapes]
+        kw = {k: lib.zeros(*s, dtype=getattr(lib, dt)) for k, (s, dt) in masks.items()}
+        with pytest.raises((RuntimeError, AssertionError)) as info:
+            lib.nn.MultiheadAttention(4, 2)(*args, **kw)
+        caught.append((type(info.value), str(info.value)))
+    assert caught[1] == caught[0]
+
+
+def test_multihead_attention_mismatched_masks_warn_as_torch():
+    seen = []
+    for lib in (torch, distgrad):
+        x = lib.zeros(3, 2, 4)
+        with pytest.warns(UserWarning) as caught:
+            lib.nn.MultiheadAttention(4, 2)(x, x, x, attn_mask=lib.zeros(3, 3),
+                                            key_padding_mask=lib.zeros(2, 3, dtype=lib.bool))
+        seen.append([str(w.message) for w in caught])
+    assert seen[1] == seen[0] == ["Support for mismatched key_padding_mask and attn_mask is "
+                                  "deprecated. Use same type for both instead."]
+
+
 @pytest.mark.parametrize("make,shape", [
     (lambda nn: nn.Conv1d(4, 6, 3, stride=2, padding=1, groups=2), (2, 4, 9)),
     (lambda nn: nn.Conv2d(3, 4, 3, padding=1), (2, 3, 6, 5)),
