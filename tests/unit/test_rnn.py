@@ -11,61 +11,22 @@ import torch
 import distgrad
 import distgrad.nn as dnn
 
-RTOL, ATOL = 1e-5, 1e-6
+from module_twin import ATOL, RTOL, arr, as_np, assert_match, run_pair
 
 
-def arr(*shape, seed=0):
-    return np.random.default_rng(seed).uniform(-1, 1, shape).astype(np.float32)
+def run_rnn(make, x, states=None, train=False):
+    """run_pair for a recurrent module: input x and, unless None, the initial states (h0,)
+    or (h0, c0)."""
+    arrays = {"x": x}
+    arrays.update({f"state{k}": s for k, s in enumerate(states or ())})
 
+    def call(mod, lib, t):
+        hs = [t[f"state{k}"] for k in range(len(states or ()))]
+        if not hs:
+            return mod(t["x"])
+        return mod(t["x"], hs[0] if len(hs) == 1 else tuple(hs))
 
-def as_np(t):
-    return np.array(t.detach().cpu().numpy())
-
-
-def load_torch_state(tmod, dmod) -> None:
-    dmod.load_state_dict({k: distgrad.tensor(v.detach().numpy().copy())
-                          for k, v in tmod.state_dict().items()})
-
-
-def _flat(result):
-    """(output, h) or (output, (h, c)) as a flat list."""
-    out, hidden = result
-    return [out] + (list(hidden) if isinstance(hidden, tuple) else [hidden])
-
-
-def run_pair(make, x, states=None, train=False):
-    """Build torch's and distgrad's module with make(nn), load torch's weights into
-    distgrad's, run both on x (and the initial states, None for zeros), backward a fixed
-    weighting of every result; returns {name: (distgrad array, torch array)}."""
-    torch.manual_seed(0)
-    tmod, dmod = make(torch.nn), make(dnn)
-    load_torch_state(tmod, dmod)
-    tmod.train(train)
-    dmod.train(train)
-    got = {}
-    for lib, mod in ((torch, tmod), (distgrad, dmod)):
-        xt = lib.tensor(x, requires_grad=True)
-        hs = None if states is None else [lib.tensor(s, requires_grad=True) for s in states]
-        hx = None if hs is None else (hs[0] if len(hs) == 1 else tuple(hs))
-        if lib is distgrad:
-            distgrad.manual_seed(0)
-        results = _flat(mod(xt, hx) if hx is not None else mod(xt))
-        loss = sum((r * lib.tensor(arr(*r.shape, seed=10 + k))).sum()
-                   for k, r in enumerate(results))
-        loss.backward()
-        named = {f"result{k}": r for k, r in enumerate(results)}
-        named["grad_input"] = xt.grad
-        named.update({f"grad_state{k}": h.grad for k, h in enumerate(hs or ())})
-        named.update({f"grad_{n}": p.grad for n, p in mod.named_parameters()})
-        for name, t in named.items():
-            got.setdefault(name, []).append(as_np(t))
-    return {k: (v[1], v[0]) for k, v in got.items()}
-
-
-def assert_match(pairs) -> None:
-    for name, (mine, theirs) in pairs.items():
-        assert mine.shape == theirs.shape, name
-        np.testing.assert_allclose(mine, theirs, rtol=RTOL, atol=ATOL, err_msg=name)
+    return run_pair(make, arrays, call, train)
 
 
 # ---- sequence layers against torch ----------------------------------------------------------
@@ -102,7 +63,7 @@ def test_layer_matches_torch(name):
     make, x_shape, state_shapes = LAYER_CASES[name]
     states = None if state_shapes is None else [arr(*s, seed=2 + k)
                                                 for k, s in enumerate(state_shapes)]
-    pairs = run_pair(make, arr(*x_shape, seed=1), states)
+    pairs = run_rnn(make, arr(*x_shape, seed=1), states)
     assert_match(pairs)
     if state_shapes is not None:
         for k, s in enumerate(state_shapes):  # final states have the initial states' shapes
@@ -113,8 +74,8 @@ def test_layer_matches_torch(name):
 def test_dropout_between_layers_in_train_mode(p):
     """p=0 is no dropout; p=1 zeroes every layer's output but the last one's: both leave
     nothing to chance, so torch's values are the check of where dropout goes."""
-    assert_match(run_pair(lambda nn: nn.GRU(IN, H, 3, dropout=p), arr(L, N, IN, seed=1),
-                          train=True))
+    assert_match(run_rnn(lambda nn: nn.GRU(IN, H, 3, dropout=p), arr(L, N, IN, seed=1),
+                         train=True))
 
 
 def test_dropout_between_layers_is_random_and_train_only():
@@ -147,28 +108,12 @@ CELL_CASES = {
 }
 
 
-def _cell_as_layer(make):
-    """A cell's result in run_pair's (output, hidden) form."""
-    def build(nn):
-        class Wrap(nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.cell = make(nn)
-
-            def forward(self, x, hx=None):
-                out = self.cell(x, hx)
-                return (out[0], out[1]) if isinstance(out, tuple) else (out, out * 2)
-
-        return Wrap()
-    return build
-
-
 @pytest.mark.parametrize("name", list(CELL_CASES))
 def test_cell_matches_torch(name):
     make, x_shape, state_shapes = CELL_CASES[name]
     states = None if state_shapes is None else [arr(*s, seed=2 + k)
                                                 for k, s in enumerate(state_shapes)]
-    assert_match(run_pair(_cell_as_layer(make), arr(*x_shape, seed=1), states))
+    assert_match(run_rnn(make, arr(*x_shape, seed=1), states))
 
 
 def test_cell_steps_a_sequence_as_the_layer_does():

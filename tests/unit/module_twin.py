@@ -1,0 +1,63 @@
+"""Run a torch module and its distgrad twin (torch's state_dict loaded into it) on the same
+arrays, and gather what to compare: every result, and the gradients of the inputs and of
+every parameter after backward of a fixed weighting of the results."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+import distgrad
+
+RTOL, ATOL = 1e-5, 1e-6
+
+
+def arr(*shape, seed=0):
+    return np.random.default_rng(seed).uniform(-1, 1, shape).astype(np.float32)
+
+
+def as_np(t):
+    return None if t is None else np.array(t.detach().cpu().numpy())
+
+
+def load_torch_state(tmod, dmod) -> None:
+    dmod.load_state_dict({k: distgrad.tensor(v.detach().numpy().copy())
+                          for k, v in tmod.state_dict().items()})
+
+
+def _tensors(result) -> list:
+    """The tensors of a (nested) tuple of results, in order."""
+    if isinstance(result, (tuple, list)):
+        return [t for r in result for t in _tensors(r)]
+    return [result]
+
+
+def run_pair(make, arrays: dict, call, train: bool = False) -> dict:
+    """make(nn) builds each library's module; call(module, lib, tensors) runs it, tensors being
+    `arrays` as tensors that require grad. Returns {name: (distgrad's, torch's)} arrays of the
+    results, the inputs' gradients (grad_<name>) and the parameters' (grad_<parameter>)."""
+    torch.manual_seed(0)
+    tmod, dmod = make(torch.nn), make(distgrad.nn)
+    load_torch_state(tmod, dmod)
+    got = {}
+    for lib, mod in ((torch, tmod), (distgrad, dmod)):
+        mod.train(train)
+        lib.manual_seed(0)
+        tensors = {k: lib.tensor(a, requires_grad=True) for k, a in arrays.items()}
+        results = _tensors(call(mod, lib, tensors))
+        loss = sum((r * lib.tensor(arr(*r.shape, seed=10 + k))).sum()
+                   for k, r in enumerate(results))
+        loss.backward()
+        named = {f"result{k}": r for k, r in enumerate(results)}
+        named.update({f"grad_{k}": t.grad for k, t in tensors.items()})
+        named.update({f"grad_{n}": p.grad for n, p in mod.named_parameters()})
+        for name, t in named.items():
+            got.setdefault(name, []).append(as_np(t))
+    return {k: (v[1], v[0]) for k, v in got.items()}
+
+
+def assert_match(pairs: dict, rtol: float = RTOL, atol: float = ATOL) -> None:
+    for name, (mine, theirs) in pairs.items():
+        assert (mine is None) == (theirs is None), name
+        if mine is not None:
+            assert mine.shape == theirs.shape, name
+            np.testing.assert_allclose(mine, theirs, rtol=rtol, atol=atol, err_msg=name)
