@@ -17,6 +17,8 @@ from .conv import AdaptiveAvgPool2d, AvgPool2d, Conv1d, Conv2d, MaxPool2d
 from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm, RMSNorm
 from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
 from .sparse import Embedding
+from .transformer import (Transformer, TransformerDecoder, TransformerDecoderLayer,
+                          TransformerEncoder, TransformerEncoderLayer)
 from . import utils
 
 __all__ = ["functional", "init", "Module", "Parameter", "Linear", "Identity", "Flatten", "ReLU",
@@ -28,7 +30,9 @@ __all__ += ["GELU", "SiLU", "Dropout", "MultiheadAttention", "ModuleDict", "Para
 __all__ += ["LeakyReLU", "ELU", "SELU", "CELU", "Softplus", "Hardtanh", "ReLU6", "LogSigmoid",
             "Softsign", "Hardsigmoid", "Hardswish", "Mish", "Threshold", "Softmin",
             "SmoothL1Loss", "HuberLoss", "KLDivLoss", "CosineSimilarity"]
-__all__ += ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]
+__all__ += ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell",
+            "Transformer", "TransformerEncoder", "TransformerDecoder", "TransformerEncoderLayer",
+            "TransformerDecoderLayer"]
 
 
 def __getattr__(name):
