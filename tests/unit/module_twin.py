@@ -31,25 +31,31 @@ def _tensors(result) -> list:
     return [result]
 
 
-def run_pair(make, arrays: dict, call, train: bool = False) -> dict:
+def run_pair(make, arrays: dict, call, train: bool = False, device: str = "cpu") -> dict:
     """make(nn) builds each library's module; call(module, lib, tensors) runs it, tensors being
     `arrays` as tensors that require grad. Returns {name: (distgrad's, torch's)} arrays of the
-    results, the inputs' gradients (grad_<name>) and the parameters' (grad_<parameter>)."""
+    results, the inputs' gradients (grad_<name>) and the parameters' (grad_<parameter>).
+    With a device ("worker:0"), distgrad's module and tensors live there, and so must every
+    result and gradient."""
     torch.manual_seed(0)
     tmod, dmod = make(torch.nn), make(distgrad.nn)
     load_torch_state(tmod, dmod)
+    dmod.to(device)
     got = {}
-    for lib, mod in ((torch, tmod), (distgrad, dmod)):
+    for lib, mod, dev in ((torch, tmod, "cpu"), (distgrad, dmod, device)):
         mod.train(train)
         lib.manual_seed(0)
-        tensors = {k: lib.tensor(a, requires_grad=True) for k, a in arrays.items()}
+        tensors = {k: lib.tensor(a, requires_grad=True, device=dev) for k, a in arrays.items()}
         results = _tensors(call(mod, lib, tensors))
-        loss = sum((r * lib.tensor(arr(*r.shape, seed=10 + k))).sum()
+        loss = sum((r * lib.tensor(arr(*r.shape, seed=10 + k), device=dev)).sum()
                    for k, r in enumerate(results))
         loss.backward()
         named = {f"result{k}": r for k, r in enumerate(results)}
         named.update({f"grad_{k}": t.grad for k, t in tensors.items()})
         named.update({f"grad_{n}": p.grad for n, p in mod.named_parameters()})
+        if lib is distgrad:
+            placed = {k: t.device_str for k, t in named.items() if t is not None}
+            assert set(placed.values()) == {device}, placed
         for name, t in named.items():
             got.setdefault(name, []).append(as_np(t))
     return {k: (v[1], v[0]) for k, v in got.items()}
