@@ -9,6 +9,7 @@ from . import dtypes as _dtypes
 from .dtypes import dtype, float32, float64, int64, get_default_dtype
 from .tensor import Tensor, device
 from .ops.table import Size
+from .generator import Generator
 from .ops import functions as _functions
 from .ops.functions import *  # noqa: F401,F403  (add, mul, matmul, sum, ... as torch has them)
 from .creation import (arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like,
@@ -47,10 +48,10 @@ def promote_types(a, b):
 
 def __getattr__(name):
     # Submodules that pull in more code load on first use: distgrad.nn, .optim, .distributed,
-    # .cuda, .profiler.
+    # .cuda, .profiler, .testing.
     import importlib
 
-    if name in ("nn", "optim", "distributed", "viz", "cuda", "utils", "profiler"):
+    if name in ("nn", "optim", "distributed", "viz", "cuda", "utils", "profiler", "testing"):
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'distgrad' has no attribute '{name}'")
 from .serialization import load, save  # noqa: E402

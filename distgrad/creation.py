@@ -28,12 +28,12 @@ def manual_seed(seed: int):
     return _rng
 
 
-def random_stream() -> np.random.Generator:
-    """The stream every random op draws from (manual_seed's). A compile recording is told:
-    a replay would draw the same numbers again."""
+def random_stream(generator=None) -> np.random.Generator:
+    """The stream every random op draws from (manual_seed's, or a `Generator`'s given as
+    `generator=`). A compile recording is told: a replay would draw the same numbers again."""
     if record.capturing is not None:
         record.capturing.cannot_replay("random")
-    return _rng
+    return _rng if generator is None else generator._rng
 
 
 def initial_seed() -> int:
@@ -292,17 +292,18 @@ def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False)
 
 def rand(*size, dtype=None, device=None, requires_grad=False, generator=None) -> Tensor:
     dtype = _random_dtype(dtype, "check_uniform_bounds")
-    arr = random_stream().random(_size(size), dtype=np.float64).astype(dtype.np)
+    arr = random_stream(generator).random(_size(size), dtype=np.float64).astype(dtype.np)
     return _from_array(arr, device, requires_grad)
 
 
 def randn(*size, dtype=None, device=None, requires_grad=False, generator=None) -> Tensor:
     dtype = _random_dtype(dtype, "normal_kernel_cpu")
-    arr = random_stream().standard_normal(_size(size)).astype(dtype.np)
+    arr = random_stream(generator).standard_normal(_size(size)).astype(dtype.np)
     return _from_array(arr, device, requires_grad)
 
 
-def randint(low, high=None, size=None, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+def randint(low, high=None, size=None, *, generator=None, dtype=None, device=None,
+            requires_grad=False) -> Tensor:
     if size is None and isinstance(high, (tuple, list)):  # randint(high, size)
         low, high, size = 0, low, high
     if high is None:
@@ -313,13 +314,13 @@ def randint(low, high=None, size=None, *, dtype=None, device=None, requires_grad
     if low >= high:
         raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} >= "
                            f"to={high}")
-    arr = random_stream().integers(low, high, size=tuple(_size((size,))))
+    arr = random_stream(generator).integers(low, high, size=tuple(_size((size,))))
     arr = arr.astype((dtype or dtypes.int64).np)
     return _from_array(arr, device, requires_grad)
 
 
-def randperm(n, *, dtype=None, device=None) -> Tensor:
-    arr = random_stream().permutation(int(n)).astype((dtype or dtypes.int64).np)
+def randperm(n, *, generator=None, dtype=None, device=None) -> Tensor:
+    arr = random_stream(generator).permutation(int(n)).astype((dtype or dtypes.int64).np)
     return _from_array(arr, device, False)
 
 
@@ -425,10 +426,10 @@ def _reduce_ex(self, protocol):
 # Random fills: values from distgrad's generator (`distgrad.manual_seed`); like torch, the
 # result has no gradient path to the old values, and a leaf that requires grad refuses
 # outside no_grad.
-def _random_fill(self, kind: str, draw):
+def _random_fill(self, kind: str, draw, generator=None):
     self._check_write_to_stale_view()
     self._check_inplace()
-    values = np.asarray(draw(random_stream(), tuple(self.shape))).astype(self.dtype.np)
+    values = np.asarray(draw(random_stream(generator), tuple(self.shape))).astype(self.dtype.np)
     drawn = tensor(values, device=self.device_str)
     return self._inplace(call("random_fill", self, drawn, kind=kind))
 
@@ -436,14 +437,16 @@ def _random_fill(self, kind: str, draw):
 def _normal_(self, mean=0.0, std=1.0, *, generator=None):
     if std < 0:
         raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
-    return _random_fill(self, "normal", lambda rng, shape: rng.standard_normal(shape) * std + mean)
+    return _random_fill(self, "normal", lambda rng, shape: rng.standard_normal(shape) * std + mean,
+                        generator)
 
 
 def _uniform_(self, from_=0.0, to=1.0, *, generator=None):
     if from_ > to:
         raise RuntimeError(f"uniform_ expects to return a [from, to) range, but found from="
                            f"{from_} > to={to}")
-    return _random_fill(self, "uniform", lambda rng, shape: rng.uniform(from_, to, shape))
+    return _random_fill(self, "uniform", lambda rng, shape: rng.uniform(from_, to, shape),
+                        generator)
 
 
 def _random_(self, from_=0, to=None, *, generator=None):
@@ -456,7 +459,8 @@ def _random_(self, from_=0, to=None, *, generator=None):
     if from_ >= to:
         raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={from_} "
                            f">= to={to}")
-    return _random_fill(self, "random", lambda rng, shape: rng.integers(from_, to, shape))
+    return _random_fill(self, "random", lambda rng, shape: rng.integers(from_, to, shape),
+                        generator)
 
 
 Tensor.__new__ = staticmethod(_legacy_constructor)

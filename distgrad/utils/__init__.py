@@ -1,6 +1,6 @@
-"""`distgrad.utils`: checkpoint (recompute in backward)."""
+"""`distgrad.utils`: checkpoint (recompute in backward), data (datasets, DataLoader)."""
 from __future__ import annotations
 
-from . import checkpoint
+from . import checkpoint, data
 
-__all__ = ["checkpoint"]
+__all__ = ["checkpoint", "data"]

@@ -1,0 +1,19 @@
+"""`distgrad.utils.data`: datasets, samplers and the DataLoader, as torch.utils.data's.
+
+Batches are made in the driver process (`num_workers > 0` runs in-process too); tensors keep
+their device, so a TensorDataset on worker:0 yields batches on worker:0. Shuffling draws
+from distgrad's generators: deterministic under a seed, not torch's order.
+"""
+from __future__ import annotations
+
+from .collate import default_collate, default_convert
+from .dataloader import DataLoader, get_worker_info
+from .dataset import (ChainDataset, ConcatDataset, Dataset, IterableDataset, Subset,
+                      TensorDataset, random_split)
+from .sampler import (BatchSampler, RandomSampler, Sampler, SequentialSampler,
+                      SubsetRandomSampler, WeightedRandomSampler)
+
+__all__ = ["BatchSampler", "ChainDataset", "ConcatDataset", "DataLoader", "Dataset",
+           "IterableDataset", "RandomSampler", "Sampler", "SequentialSampler", "Subset",
+           "SubsetRandomSampler", "TensorDataset", "WeightedRandomSampler", "default_collate",
+           "default_convert", "get_worker_info", "random_split"]
