@@ -4,14 +4,16 @@ from __future__ import annotations
 from . import functional, init
 from .modules import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, Flatten, Identity, L1Loss,
                       Linear, LogSoftmax, Module, ModuleList, MSELoss, NLLLoss, ReLU, Sequential,
-                      Sigmoid, Softmax, Tanh)
+                      Sigmoid, Softmax, Tanh, Unflatten)
 from .parameter import Parameter
-from .activation import (CELU, ELU, GELU, SELU, Dropout, Hardsigmoid, Hardswish, Hardtanh,
-                         LeakyReLU, LogSigmoid, Mish, ReLU6, SiLU, Softmin, Softplus, Softsign,
-                         Threshold)
+from .activation import (CELU, ELU, GELU, SELU, Dropout, Dropout1d, Dropout2d, Dropout3d,
+                         Hardsigmoid, Hardswish, Hardtanh, LeakyReLU, LogSigmoid, Mish, ReLU6,
+                         SiLU, Softmin, Softplus, Softsign, Threshold)
 from .attention import MultiheadAttention
-from .container import ModuleDict, ParameterList
-from .distance import CosineSimilarity
+from .container import ModuleDict, ParameterDict, ParameterList
+from .distance import CosineSimilarity, PairwiseDistance
+from .padding import (ConstantPad1d, ConstantPad2d, ConstantPad3d, ZeroPad1d, ZeroPad2d,
+                      ZeroPad3d)
 from .loss import HuberLoss, KLDivLoss, SmoothL1Loss
 from .conv import AdaptiveAvgPool2d, AvgPool2d, Conv1d, Conv2d, MaxPool2d
 from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm, RMSNorm
@@ -33,6 +35,9 @@ __all__ += ["LeakyReLU", "ELU", "SELU", "CELU", "Softplus", "Hardtanh", "ReLU6",
 __all__ += ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell",
             "Transformer", "TransformerEncoder", "TransformerDecoder", "TransformerEncoderLayer",
             "TransformerDecoderLayer"]
+__all__ += ["Unflatten", "ParameterDict", "PairwiseDistance", "Dropout1d", "Dropout2d",
+            "Dropout3d", "ConstantPad1d", "ConstantPad2d", "ConstantPad3d", "ZeroPad1d",
+            "ZeroPad2d", "ZeroPad3d"]
 
 
 def __getattr__(name):

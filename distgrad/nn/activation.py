@@ -1,4 +1,4 @@
-"""Activation and regularisation modules: GELU, SiLU, Dropout, and the activations of
+"""Activation and regularisation modules: GELU, SiLU, Dropout (and its channel forms), and the activations of
 nn.functional with torch's constructor arguments and reprs (LeakyReLU ... Softmin)."""
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from ..tensor import Tensor
 from . import functional as F
 from .modules import Module
 
-__all__ = ["GELU", "SiLU", "Dropout", "LeakyReLU", "ELU", "SELU", "CELU", "Softplus", "Hardtanh",
+__all__ = ["GELU", "SiLU", "Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "LeakyReLU", "ELU", "SELU", "CELU", "Softplus", "Hardtanh",
            "ReLU6", "LogSigmoid", "Softsign", "Hardsigmoid", "Hardswish", "Mish", "Threshold",
            "Softmin"]
 
@@ -40,9 +40,8 @@ class SiLU(Module):
         return "inplace=True" if self.inplace else ""
 
 
-class Dropout(Module):
-    """Zeroes elements with probability p in training mode (masks from distgrad.manual_seed's
-    stream, drawn where the input lives); the identity in eval mode."""
+class _DropoutNd(Module):
+    """p and inplace, checked and printed as torch's; subclasses pick the functional."""
 
     def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
         super().__init__()
@@ -51,11 +50,37 @@ class Dropout(Module):
         self.p = p
         self.inplace = inplace
 
+    def extra_repr(self) -> str:
+        return f"p={self.p}, inplace={self.inplace}"
+
+
+class Dropout(_DropoutNd):
+    """Zeroes elements with probability p in training mode (masks from distgrad.manual_seed's
+    stream, drawn where the input lives); the identity in eval mode."""
+
     def forward(self, input: Tensor) -> Tensor:
         return F.dropout(input, self.p, self.training, self.inplace)
 
-    def extra_repr(self) -> str:
-        return f"p={self.p}, inplace={self.inplace}"
+
+class Dropout1d(_DropoutNd):
+    """Zeroes whole channels of (N, C, L) or (C, L) input in training mode."""
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.dropout1d(input, self.p, self.training, self.inplace)
+
+
+class Dropout2d(_DropoutNd):
+    """Zeroes whole channels of (N, C, H, W) input in training mode."""
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.dropout2d(input, self.p, self.training, self.inplace)
+
+
+class Dropout3d(_DropoutNd):
+    """Zeroes whole channels of (N, C, D, H, W) or (C, D, H, W) input in training mode."""
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.dropout3d(input, self.p, self.training, self.inplace)
 
 
 def _inplace_suffix(inplace: bool) -> str:

@@ -393,15 +393,85 @@ def _draw_seed() -> int:
     return int(creation.random_stream().integers(2 ** 63))
 
 
-def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
-    """Zero each element with probability p and scale the rest by 1/(1-p): input * mask
-    (MulBackward0), the mask drawn where the input lives."""
+def _check_dropout_p(p: float) -> None:
     if p < 0.0 or p > 1.0:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+
+
+def _masked(input: Tensor, mask_like: Tensor, p: float, inplace: bool) -> Tensor:
+    """input * mask (MulBackward0): the mask, shaped as mask_like, drawn where it lives, 0 or
+    1/(1-p); a mask smaller than input is broadcast (channel dropout)."""
+    mask = call("dropout_mask", mask_like, p=float(p), seed=_draw_seed())
+    return input.mul_(mask) if inplace else input * mask
+
+
+def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    """Zero each element with probability p and scale the rest by 1/(1-p)."""
+    _check_dropout_p(p)
     if p == 0 or not training or input.numel() == 0:
         return input
-    mask = call("dropout_mask", input, p=float(p), seed=_draw_seed())
-    return input.mul_(mask) if inplace else input * mask
+    return _masked(input, input, p, inplace)
+
+
+def _feature_dropout(input: Tensor, p: float, training: bool, inplace: bool,
+                     batched: bool) -> Tensor:
+    """Zero whole channels (dim 1, or dim 0 unbatched), as torch's feature_dropout: one mask
+    value per (sample, channel), broadcast over the rest. An unbatched input is unsqueezed
+    and squeezed back, as torch does, so the result's node is torch's."""
+    if not batched and not inplace:
+        return _feature_dropout(input.unsqueeze(0), p, training, False, True).squeeze(0)
+    if p == 0 or not training or input.numel() == 0:
+        return input
+    lead = 2 if batched else 1
+    mask_like = input.new_zeros(tuple(input.shape[:lead]) + (1,) * (input.ndim - lead))
+    return _masked(input, mask_like, p, inplace)
+
+
+def _warn_channel_dims(name: str, ndim: int, spatial: int) -> None:
+    """torch's deprecation warning when dropout2d/3d gets other than (N, C, *spatial) or
+    (C, *spatial) input."""
+    if ndim not in (spatial + 1, spatial + 2):
+        warnings.warn(f"{name}: Received a {ndim}-D input to {name}, which is deprecated and "
+                      "will result in an error in a future release. To retain the behavior and "
+                      "silence this warning, please use dropout instead. Note that "
+                      f"{name} exists to provide channel-wise dropout on inputs with {spatial} "
+                      "spatial dimensions, a channel dimension, and an optional batch dimension "
+                      f"(i.e. {spatial + 1}D or {spatial + 2}D inputs).", stacklevel=3)
+
+
+def dropout1d(input: Tensor, p: float = 0.5, training: bool = True,
+              inplace: bool = False) -> Tensor:
+    """Channel dropout of (N, C, L) or unbatched (C, L) input."""
+    _check_dropout_p(p)
+    if input.ndim not in (2, 3):
+        raise RuntimeError(f"dropout1d: Expected 2D or 3D input, but received a {input.ndim}D "
+                           "input. Note that dropout1d exists to provide channel-wise dropout on "
+                           "inputs with 1 spatial dimension, a channel dimension, and an optional "
+                           "batch dimension (i.e. 2D or 3D inputs).")
+    return _feature_dropout(input, p, training, inplace, batched=input.ndim == 3)
+
+
+def dropout2d(input: Tensor, p: float = 0.5, training: bool = True,
+              inplace: bool = False) -> Tensor:
+    """Channel dropout of (N, C, H, W) input; a 3D input is taken as (N, C, L), as torch."""
+    _check_dropout_p(p)
+    _warn_channel_dims("dropout2d", input.ndim, 2)
+    if input.ndim == 3:
+        warnings.warn("dropout2d: Received a 3D input to dropout2d and assuming that channel-wise "
+                      "1D dropout behavior is desired - input is interpreted as shape (N, C, L), "
+                      "where C is the channel dim. This behavior will change in a future release "
+                      "to interpret the input as one without a batch dimension, i.e. shape (C, H, "
+                      "W). To maintain the 1D channel-wise dropout behavior, please switch to "
+                      "using dropout1d instead.", stacklevel=2)
+    return _feature_dropout(input, p, training, inplace, batched=True)
+
+
+def dropout3d(input: Tensor, p: float = 0.5, training: bool = True,
+              inplace: bool = False) -> Tensor:
+    """Channel dropout of (N, C, D, H, W) or unbatched (C, D, H, W) input."""
+    _check_dropout_p(p)
+    _warn_channel_dims("dropout3d", input.ndim, 3)
+    return _feature_dropout(input, p, training, inplace, batched=input.ndim == 5)
 
 
 def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
@@ -666,7 +736,8 @@ def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:
 __all__ += ["leaky_relu", "elu", "selu", "celu", "softplus", "hardtanh", "relu6", "logsigmoid",
             "softsign", "hardsigmoid", "hardswish", "mish", "threshold", "softmin",
             "smooth_l1_loss", "huber_loss", "kl_div", "normalize", "one_hot",
-            "cosine_similarity", "pad"]
+            "cosine_similarity", "pad", "pairwise_distance", "dropout1d", "dropout2d",
+            "dropout3d"]
 
 
 def _activation(op: str, input: Tensor, inplace: bool, **attrs) -> Tensor:
@@ -833,6 +904,13 @@ def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -
         n1.clamp_(min=eps)
         n2.clamp_(min=eps)
     return ((x1 / n1) * (x2 / n2)).sum(dim)
+
+
+def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6,
+                      keepdim: bool = False) -> Tensor:
+    """The p-norm of x1 - x2 + eps over the last dim, as torch's kernel (eps keeps the norm's
+    gradient finite where x1 == x2)."""
+    return (x1 - x2 + eps).norm(p, max(x1.ndim, x2.ndim) - 1, keepdim=keepdim)
 
 
 def pad(input: Tensor, pad, mode: str = "constant", value: Optional[float] = None) -> Tensor:
