@@ -144,8 +144,8 @@ def _tensor_pair(actual, expected, id, allow_subclasses=True, rtol=None, atol=No
     if check_dtype and actual.dtype != expected.dtype:
         raise differ("dtype", actual.dtype, expected.dtype)
     common = dtypes.promote(actual.dtype, expected.dtype).np
-    a = np.asarray(actual.detach().numpy()).astype(common)
-    e = np.asarray(expected.detach().numpy()).astype(common)
+    a = np.asarray(actual.detach().cpu().numpy()).astype(common)
+    e = np.asarray(expected.detach().cpu().numpy()).astype(common)
     matches = _isclose(a, e, rtol, atol, equal_nan)
     if matches.all():
         return
