@@ -19,6 +19,8 @@ from .tensor import device as _Device
 _rng = np.random.default_rng(0)
 _initial_seed = 0
 _default_device = None  # set_default_device: where a factory puts a tensor given no device=
+# torch's words for a random op under vmap(randomness="error"), set while one runs.
+forbid_random: str | None = None
 
 
 def manual_seed(seed: int):
@@ -31,9 +33,20 @@ def manual_seed(seed: int):
 def random_stream(generator=None) -> np.random.Generator:
     """The stream every random op draws from (manual_seed's, or a `Generator`'s given as
     `generator=`). A compile recording is told: a replay would draw the same numbers again."""
+    if forbid_random is not None:
+        raise RuntimeError(forbid_random)
     if record.capturing is not None:
         record.capturing.cannot_replay("random")
     return _rng if generator is None else generator._rng
+
+
+def get_rng_state() -> dict:
+    """The generator's state (numpy's), to draw the same numbers again from it."""
+    return _rng.bit_generator.state
+
+
+def set_rng_state(state: dict) -> None:
+    _rng.bit_generator.state = state
 
 
 def initial_seed() -> int:

@@ -17,6 +17,7 @@ from typing import Any
 
 from ..autograd.function import Function
 from ..autograd.grad_mode import enable_grad, no_grad
+from ..creation import get_rng_state, set_rng_state
 from ..tensor import Tensor
 
 __all__ = ["checkpoint", "CheckpointFunction"]
@@ -29,18 +30,6 @@ _NO_REENTRANT_FLAG = (
     "differences between the two variants.")
 
 
-def _rng_state():
-    from .. import creation
-
-    return creation._rng.bit_generator.state
-
-
-def _set_rng_state(state) -> None:
-    from .. import creation
-
-    creation._rng.bit_generator.state = state
-
-
 class CheckpointFunction(Function):
     @staticmethod
     def forward(ctx, run_function, preserve_rng_state, *args):
@@ -50,7 +39,7 @@ class CheckpointFunction(Function):
         ctx.run_function = run_function
         ctx.preserve_rng_state = preserve_rng_state
         if preserve_rng_state:
-            ctx.fwd_rng_state = _rng_state()
+            ctx.fwd_rng_state = get_rng_state()
         ctx.inputs, ctx.tensor_indices, tensors = [], [], []
         for i, arg in enumerate(args):
             if isinstance(arg, Tensor):
@@ -77,15 +66,15 @@ class CheckpointFunction(Function):
                 d.requires_grad_(a.requires_grad)
                 a = d
             detached.append(a)
-        current = _rng_state() if ctx.preserve_rng_state else None
+        current = get_rng_state() if ctx.preserve_rng_state else None
         try:
             if ctx.preserve_rng_state:
-                _set_rng_state(ctx.fwd_rng_state)
+                set_rng_state(ctx.fwd_rng_state)
             with enable_grad():
                 outputs = ctx.run_function(*detached)
         finally:
             if current is not None:
-                _set_rng_state(current)
+                set_rng_state(current)
         if isinstance(outputs, Tensor):
             outputs = (outputs,)
         with_grad = [(o, g) for o, g in zip(outputs, grads)

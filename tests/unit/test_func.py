@@ -1,0 +1,347 @@
+"""distgrad.func against torch.func: each scenario runs under both `torch` and `distgrad`
+(see torch_twin) and compares values, shapes, requires_grad, the arguments left untouched,
+and errors (type and message)."""
+from __future__ import annotations
+
+import numpy as np
+
+from torch_twin import attempt, same
+
+RNG = np.random.default_rng(0)
+X3 = RNG.standard_normal(3).tolist()
+Y3 = RNG.standard_normal(3).tolist()
+A23 = RNG.standard_normal((2, 3)).tolist()
+B43 = RNG.standard_normal((4, 3)).tolist()
+# torch prints a TreeSpec in these messages; distgrad the same structure more briefly
+STRUCTURE = "structure"
+
+
+def t(torch, values, requires_grad=False):
+    return torch.tensor(values, requires_grad=requires_grad)
+
+
+def cubic(x):
+    return (x ** 3).sum()
+
+
+def mixed(x, y):
+    return (x.sin() * y).sum() + (x * x * y.exp()).sum()
+
+
+# ---- grad, grad_and_value -------------------------------------------------------------
+
+def test_grad_leaves_its_inputs_alone_and_returns_plain_tensors():
+    def f(torch):
+        x = t(torch, X3)
+        g = torch.func.grad(cubic)(x)
+        return g, x.requires_grad, x.grad, x
+
+    same(f)
+
+
+def test_grad_argnums_int_negative_and_tuple():
+    def f(torch):
+        x, y = t(torch, X3), t(torch, Y3)
+        G = torch.func.grad
+        return G(mixed)(x, y), G(mixed, argnums=1)(x, y), G(mixed, argnums=-2)(x, y), \
+            G(mixed, argnums=(1, 0))(x, y)
+
+    same(f)
+
+
+def test_grad_of_unused_argument_is_zeros():
+    same(lambda torch: torch.func.grad(lambda x, y: x.sum(), argnums=(0, 1))(t(torch, X3),
+                                                                             t(torch, Y3)))
+
+
+def test_grad_of_nested_dict_and_list_inputs():
+    def f(torch):
+        def loss(p, x):
+            return ((p["w"] @ x + p["b"][0]).tanh() * p["b"][1]).sum()
+
+        p = {"w": t(torch, B43), "b": [t(torch, [0.1, 0.2, -0.3, 0.4]), t(torch, 2.0)]}
+        return torch.func.grad(loss)(p, t(torch, X3))
+
+    same(f)
+
+
+def test_grad_and_value_and_has_aux():
+    def f(torch):
+        def g(x):
+            y = x.exp()
+            return y.sum(), {"y": y, "n": (y * 2,)}
+
+        x = t(torch, X3)
+        return (torch.func.grad_and_value(cubic)(x), torch.func.grad(g, has_aux=True)(x),
+                torch.func.grad_and_value(g, has_aux=True)(x))
+
+    same(f)
+
+
+def test_nested_grad_gives_higher_derivatives():
+    def f(torch):
+        G = torch.func.grad
+        x = t(torch, 0.7)
+        third = G(G(G(lambda x: x.sin() * x ** 4)))(x)
+        mixed_xy = G(lambda x, y: G(lambda y: (x * y).sin())(y))(x, t(torch, -1.3))
+        return G(G(lambda x: x ** 3))(x), third, mixed_xy
+
+    same(f)
+
+
+def test_grad_composes_with_autograd_of_a_captured_parameter():
+    def f(torch):
+        w = t(torch, Y3, requires_grad=True)
+        g = torch.func.grad(lambda x: (x * x * w).sum())(t(torch, X3))
+        (dw,) = torch.autograd.grad(g.sum(), w)
+        return g.requires_grad, g, dw
+
+    same(f)
+
+
+def test_grad_of_an_input_that_requires_grad_stays_differentiable():
+    def f(torch):
+        x = t(torch, X3, requires_grad=True)
+        g = torch.func.grad(cubic)(x)
+        g.sum().backward()
+        with torch.no_grad():
+            g2 = torch.func.grad(cubic)(x)
+        return g.requires_grad, x.grad, g2.requires_grad, g2
+
+    same(f)
+
+
+def test_grad_errors():
+    def f(torch):
+        G, x = torch.func.grad, t(torch, X3)
+        return [attempt(G(lambda x: x), x), attempt(G(lambda x: 1.0), x),
+                attempt(G(cubic, argnums=3), x), attempt(G(cubic), 1.0),
+                attempt(G(cubic, has_aux=True), x), attempt(G(cubic, argnums=()), x),
+                attempt(G(cubic, argnums=(0, 0)), x), attempt(G(cubic, argnums=0.5), x)]
+
+    same(f)
+
+
+# ---- vjp, jvp ---------------------------------------------------------------------------
+
+def test_vjp_of_several_outputs_and_inputs():
+    def f(torch):
+        def fn(x, y):
+            return x.sin() * y, {"s": (x * y).sum()}
+
+        x, y = t(torch, X3), t(torch, Y3)
+        out, vjp_fn = torch.func.vjp(fn, x, y)
+        ct = (t(torch, [1.0, -2.0, 0.5]), {"s": t(torch, 3.0)})
+        return out, vjp_fn(ct), vjp_fn(ct)  # a second call works (the graph is kept)
+
+    same(f)
+
+
+def test_vjp_has_aux_and_errors():
+    def f(torch):
+        x = t(torch, X3)
+        out, vjp_fn, aux = torch.func.vjp(lambda x: (x.exp(), x.sum()), x, has_aux=True)
+        _, two = torch.func.vjp(lambda x: (x.sin(), x.cos()), x)
+        V = torch.func.vjp
+        return (out, aux, vjp_fn(torch.ones(3)), attempt(two, torch.ones(3)),
+                attempt(V, lambda x: x.long(), x), attempt(V, lambda x: 1.0, x),
+                attempt(V, lambda x: (), x), attempt(V, lambda x: x, x, has_aux=True))
+
+    same(f)
+
+
+def test_jvp_values_and_errors():
+    def f(torch):
+        x, y = t(torch, X3), t(torch, Y3)
+        J = torch.func.jvp
+        fn = lambda x, y: (x.sin() * y, (x * y).sum())  # noqa: E731
+        return (J(fn, (x, y), (torch.ones(3), t(torch, [0.0, 1.0, 2.0]))),
+                J(lambda x: (x.exp(), x[0]), (x,), (y,), has_aux=True),
+                attempt(J, fn, x, (y,)), attempt(J, fn, (x, y), (y,)))
+
+    same(f, prefix=len("jvp(f, primals, tangents): Expected primals and tangents to have the "
+                       "same python structure"))
+
+
+# ---- jacrev, jacfwd, hessian --------------------------------------------------------------
+
+def test_jacobians_shapes_and_values():
+    def f(torch):
+        x, a = t(torch, X3), t(torch, A23)
+        fn = lambda a, x: (a @ x).tanh()  # noqa: E731
+        two = lambda x: (x.sin(), {"m": x[:, None] * x})  # noqa: E731
+        F = torch.func
+        return (F.jacrev(fn)(a, x), F.jacrev(fn, argnums=1)(a, x), F.jacrev(fn, (0, 1))(a, x),
+                F.jacfwd(fn, argnums=(0, 1))(a, x), F.jacrev(two)(x), F.jacfwd(two)(x),
+                F.jacrev(fn, chunk_size=1)(a, x), F.jacrev(lambda x: (x.exp(), x.sum()),
+                                                           has_aux=True)(x))
+
+    same(f)
+
+
+def test_hessian_values_and_composition():
+    def f(torch):
+        x, y = t(torch, X3), t(torch, Y3)
+        F = torch.func
+        return (F.hessian(cubic)(x), F.hessian(mixed, argnums=(0, 1))(x, y),
+                F.jacrev(F.jacrev(mixed))(x, y), F.jacfwd(F.grad(cubic))(x))
+
+    same(f)
+
+
+def test_jacobian_errors():
+    def f(torch):
+        x = t(torch, X3)
+        return (attempt(torch.func.jacrev, cubic, chunk_size=0),
+                attempt(torch.func.jacfwd(cubic, randomness="bad"), x),
+                attempt(torch.func.jacfwd(lambda x: x * torch.rand(3)), x))
+
+    same(f)
+
+
+# ---- vmap ---------------------------------------------------------------------------------
+
+def test_vmap_in_dims_variants():
+    def f(torch):
+        V = torch.func.vmap
+        a, b, x = t(torch, A23), t(torch, B43), t(torch, X3)
+        d = {"a": a, "b": t(torch, A23).t()}
+        return (V(torch.dot)(a, t(torch, A23)), V(torch.mul, in_dims=(0, None))(b, x),
+                V(lambda m, v: m @ v, in_dims=(1, None))(b.t(), x),
+                V(lambda d: d["a"] * d["b"], in_dims=({"a": 0, "b": 1},))(d),
+                V(lambda x, s: x * s, in_dims=(-1, None))(a, 2.0),
+                V(lambda x, scale: x * scale)(a, scale=t(torch, Y3)))
+
+    same(f)
+
+
+def test_vmap_out_dims_variants_and_structures():
+    def f(torch):
+        V = torch.func.vmap
+        a = t(torch, B43)
+        return (V(lambda x: x[:, None] * x, out_dims=1)(a),
+                V(lambda x: (x.sum(), x * 2), out_dims=(0, 1))(a),
+                V(lambda x: (x, 1.0), out_dims=(0, None))(a),
+                V(lambda x: {"s": x.sum(), "l": [x.exp()]})(a),
+                V(lambda x: x.sum(0, keepdim=True), in_dims=1, out_dims=-1)(a),
+                V(lambda x: x.sum(), chunk_size=3)(a))
+
+    same(f)
+
+
+def test_nested_vmap():
+    def f(torch):
+        V = torch.func.vmap
+        a, b = t(torch, B43), t(torch, A23)
+        outer = V(V(torch.dot, in_dims=(None, 0)), in_dims=(0, None))(a, b)
+        return outer, V(V(lambda x: x * 2), in_dims=1)(a)
+
+    same(f)
+
+
+def test_vmap_randomness_modes():
+    def f(torch):
+        V = torch.func.vmap
+        torch.manual_seed(0)
+        same_rows = V(lambda x: x + torch.rand(4), randomness="same")(torch.zeros(3, 4))
+        diff = V(lambda x: x + torch.rand(4), randomness="different")(torch.zeros(3, 4))
+        return (bool((same_rows == same_rows[0]).all()), bool((diff == diff[0]).all()),
+                attempt(V(lambda x: x + torch.rand(4)), torch.zeros(3, 4)),
+                attempt(V, torch.sin, randomness="bad"))
+
+    same(f)
+
+
+def test_vmap_errors():
+    def f(torch):
+        V, a = torch.func.vmap, t(torch, A23)
+        return [attempt(V(torch.add), a, t(torch, B43)), attempt(V(lambda x: 1.0), a),
+                attempt(V(lambda x: (x, 1.0)), a), attempt(V(torch.sin, in_dims=None), a),
+                attempt(V(torch.sin, in_dims=2), a), attempt(V(torch.sin, in_dims=(1.5,)), a),
+                attempt(V(torch.sin, in_dims=(0,)), 1.0), attempt(V(torch.sin, in_dims=(None,)), a),
+                attempt(V(torch.sin, out_dims="a"), a), attempt(V(torch.sin)),
+                attempt(V, torch.sin, chunk_size=0)]
+
+    same(f)
+
+
+def test_vmap_structure_errors():
+    def f(torch):
+        V, a = torch.func.vmap, t(torch, A23)
+        return [attempt(V(torch.sin, in_dims=(0, 0)), a),
+                attempt(V(torch.sin, out_dims=(0, 1)), a)]
+
+    # torch prints TreeSpec(tuple, None, [*, *]) where distgrad prints (*, *)
+    expected, _ = same(f, prefix=len("vmap(sin, in_dims=(0, 0), ...)(<inputs>): in_dims is not "
+                                      "compatible with the structure of `inputs`. in_dims has"))
+    assert STRUCTURE in expected[0].message
+
+
+# ---- functional_call and per-sample gradients ---------------------------------------------
+
+def _mlp(torch):
+    torch.manual_seed(0)
+    nn = torch.nn
+    model = nn.Sequential(nn.Linear(3, 5), nn.Tanh(), nn.Linear(5, 2))
+    with torch.no_grad():  # the same weights under both libraries
+        for i, p in enumerate(model.parameters()):
+            p.copy_(torch.tensor(np.random.default_rng(i).standard_normal(tuple(p.shape)),
+                                 dtype=torch.float32) * 0.5)
+    return model
+
+
+def test_functional_call_swaps_and_restores():
+    def f(torch):
+        model, x = _mlp(torch), t(torch, B43)
+        own = {k: v.clone() for k, v in model.state_dict().items()}
+        zero = {"0.bias": torch.zeros(5), "2.weight": torch.ones(2, 5)}
+        out = torch.func.functional_call(model, zero, (x,))
+        try:
+            torch.func.functional_call(model, zero, x, {"bad": 1})
+        except TypeError:
+            pass
+        strict = attempt(torch.func.functional_call, model, zero, (x,), strict=True)
+        split = torch.func.functional_call(model, ({"0.bias": torch.zeros(5)},
+                                                   {"2.bias": torch.ones(2)}), x)
+        dup = attempt(torch.func.functional_call, model, (zero, zero), x)
+        unchanged = all(bool((v == own[k]).all()) for k, v in model.state_dict().items())
+        return out, split, strict, dup, unchanged, type(model[0].bias).__name__
+
+    same(f)
+
+
+def test_functional_call_tied_weights():
+    def f(torch):
+        model = torch.nn.Sequential(torch.nn.Linear(2, 2, bias=False), torch.nn.Linear(2, 2,
+                                                                                       bias=False))
+        model[1].weight = model[0].weight
+        x, w = t(torch, [[1.0, 2.0]]), t(torch, [[1.0, 0.0], [0.5, 1.0]])
+        fc = torch.func.functional_call
+        return (fc(model, {"0.weight": w}, x), fc(model, {"0.weight": w}, x, tie_weights=False)
+                .shape, attempt(fc, model, {"0.weight": w, "1.weight": w * 2}, x))
+
+    same(f)
+
+
+def test_per_sample_gradients_of_an_mlp():
+    def f(torch):
+        model, F = _mlp(torch), torch.nn.functional
+        params = {k: v.detach() for k, v in model.named_parameters()}
+        xs = t(torch, RNG_SAMPLES["x"])
+        ys = torch.tensor(RNG_SAMPLES["y"])
+
+        def loss(p, x, y):
+            return F.cross_entropy(torch.func.functional_call(model, p, (x[None],)), y[None])
+
+        per_sample = torch.func.vmap(torch.func.grad(loss), in_dims=(None, 0, 0))(params, xs, ys)
+        # the same as one backward per sample
+        model.zero_grad()
+        loss(dict(model.named_parameters()), xs[1], ys[1]).backward()
+        one = {k: p.grad for k, p in model.named_parameters()}
+        return per_sample, one, {k: bool(p.requires_grad) for k, p in params.items()}
+
+    same(f)
+
+
+RNG_SAMPLES = {"x": np.random.default_rng(7).standard_normal((6, 3)).tolist(),
+               "y": [0, 1, 1, 0, 1, 0]}
