@@ -110,8 +110,8 @@ def _flat_out_dims(out_dims, output, spec, func) -> list:
     else:
         flat = broadcast_to_and_flatten(out_dims, spec)
     if flat is None:
-        raise ValueError(f"vmap({_name(func)}, ..., out_dims={out_dims})(<inputs>): out_dims is not "
-                         "compatible with the structure of `outputs`. out_dims has structure "
+        raise ValueError(f"vmap({_name(func)}, ..., out_dims={out_dims})(<inputs>): out_dims is "
+                         "not compatible with the structure of `outputs`. out_dims has structure "
                          f"{tree_flatten(out_dims)[1]} but outputs has structure {spec}.")
     return flat
 

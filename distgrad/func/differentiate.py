@@ -83,7 +83,8 @@ def _replace_argnums(args: tuple, argnums: argnums_t | None, new) -> tuple:
 
 # Fresh leaves made by transforms, and those of the transforms running now (a stack): a
 # finished transform's leaves are no one's to differentiate, as a dead functorch level.
-_MADE: weakref.WeakValueDictionary = weakref.WeakValueDictionary()  # by id (Tensor's == is elementwise)
+# (keyed by id: a Tensor's == is elementwise)
+_MADE: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
 _RUNNING: list[set[int]] = []
 
 
@@ -117,8 +118,10 @@ def _reaches_beyond(outputs, own) -> bool:
     running = set().union(*_RUNNING) - own_ids
     roots = [t._gradient_edge()[0] for t in outputs if isinstance(t, Tensor) and t.requires_grad]
     _, order = _discover([r for r in roots if r is not None])
-    return any(isinstance(n, AccumulateGrad) and id(n.variable) not in own_ids
-               and (_MADE.get(id(n.variable)) is not n.variable or id(n.variable) in running) for n in order)
+    def beyond(v) -> bool:
+        return id(v) not in own_ids and (_MADE.get(id(v)) is not v or id(v) in running)
+
+    return any(isinstance(n, AccumulateGrad) and beyond(n.variable) for n in order)
 
 
 def _grads(outputs, inputs, cotangents=None, retain_graph=None, create_graph=False) -> list:
@@ -181,8 +184,8 @@ def grad_and_value(func: Callable, argnums: argnums_t = 0, has_aux: bool = False
         with enable_grad(), _differentiable(args, argnums) as (args, fresh, spec):
             output, aux = _split_aux(func(*args, **kwargs), has_aux, "grad_and_value(f)(*args)")
             if not isinstance(output, Tensor):
-                raise RuntimeError("grad_and_value(f)(*args): Expected f(*args) to return a Tensor, "
-                                   f"got {type(output)}")
+                raise RuntimeError("grad_and_value(f)(*args): Expected f(*args) to return a "
+                                   f"Tensor, got {type(output)}")
             if output.dim() != 0:
                 raise RuntimeError("grad_and_value(f)(*args): Expected f(*args) to return a scalar "
                                    f"Tensor, got tensor with {output.dim()} dims. Maybe you wanted "
