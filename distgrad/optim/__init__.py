@@ -1,5 +1,6 @@
-"""`distgrad.optim`: SGD, Adam and AdamW with torch's update rules, step for step (the base
-class in optimizer.py, learning-rate schedules in lr_scheduler.py).
+"""`distgrad.optim`: torch's optimizers with torch's update rules, step for step: SGD, Adam and
+AdamW here, the others (RMSprop, Adagrad, Adadelta, Adamax, NAdam, RAdam, Rprop, ASGD) a
+module each; the base class in optimizer.py, learning-rate schedules in lr_scheduler.py.
 
 `step()` runs under no_grad and changes each parameter with in-place tensor ops
 (`p.add_(...)`), and keeps its state (momentum buffers, moments) as tensors created like
@@ -12,32 +13,10 @@ from typing import Iterable
 from ..autograd.grad_mode import no_grad
 from ..autograd.record import call
 from ..tensor import Tensor
-from .optimizer import Optimizer, _on_workers, required
+from .optimizer import (Optimizer, _check_betas, _check_nonnegative, _grads, _lerp_,
+                        _on_workers, _scalar_state, _value, required)
 
 __all__ = ["Optimizer", "SGD", "Adam"]
-
-
-def _count(step: Tensor):
-    """Adam's step count as its formulas take it: a number read from a driver tensor, as
-    torch does; on workers a 0-dim float64 tensor there, so that the bias corrections are
-    computed there, in double precision as torch computes them from the number, and the
-    step costs no round trip."""
-    return step.double() if _on_workers(step) else step.item()
-
-
-def _lerp_(start: Tensor, end: Tensor, weight: float) -> Tensor:
-    """start.lerp_(end, weight), in the two forms torch's kernel picks by weight."""
-    if abs(weight) < 0.5:
-        return start.add_((end - start) * weight)
-    return start.copy_(end - (end - start) * (1 - weight))
-
-
-def _grads(group: dict):
-    """(param, grad) for the params of a group that have a gradient."""
-    for p in group["params"]:
-        grad = p._leaf_grad()
-        if grad is not None:
-            yield p, grad
 
 
 class SGD(Optimizer):
@@ -93,16 +72,9 @@ class Adam(Optimizer):
                  weight_decay: float = 0, amsgrad: bool = False, *, foreach=None,
                  maximize: bool = False, capturable: bool = False, differentiable: bool = False,
                  fused=None, decoupled_weight_decay: bool = False) -> None:
-        if not 0.0 <= lr:
-            raise ValueError(f"Invalid learning rate: {lr}")
-        if not 0.0 <= eps:
-            raise ValueError(f"Invalid epsilon value: {eps}")
-        if not 0.0 <= betas[0] < 1.0:
-            raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
-        if not 0.0 <= betas[1] < 1.0:
-            raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
-        if not 0.0 <= weight_decay:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        _check_nonnegative(lr=lr, eps=eps)
+        _check_betas(betas)
+        _check_nonnegative(weight_decay=weight_decay)
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
                         maximize=maximize, foreach=foreach, capturable=capturable,
                         differentiable=differentiable, fused=fused,
@@ -110,15 +82,14 @@ class Adam(Optimizer):
         super().__init__(params, defaults)
 
     def _init_state(self, p: Tensor, amsgrad: bool) -> dict:
-        from ..creation import tensor, zeros_like
+        from ..creation import zeros_like
 
         state = self.state[p]
         if not state:
-            # torch keeps `step` as a float32 scalar on the cpu, the moments like the param.
-            # A parameter on workers keeps its step count there too, beside its moments (a
-            # sharded one: a copy beside each part): a step's count and updates are done
-            # (or lost, if a worker dies) together, and a compiled step replays them.
-            state["step"] = p._storage.place_beside(p, tensor(0.0))
+            # torch keeps `step` as a float32 scalar on the cpu, the moments like the param;
+            # a parameter on workers keeps its count beside its moments (a compiled step
+            # replays them together).
+            state["step"] = _scalar_state(p, 0.0)
             state["exp_avg"] = zeros_like(p)
             state["exp_avg_sq"] = zeros_like(p)
             if amsgrad:
@@ -148,7 +119,7 @@ class Adam(Optimizer):
                         continue
                     if group["maximize"]:
                         grad = -grad
-                    step = _count(state["step"])
+                    step = _value(state["step"])
                     if wd != 0:
                         if group["decoupled_weight_decay"]:
                             p.mul_(1 - lr * wd)
@@ -186,6 +157,17 @@ class AdamW(Adam):
                          fused=fused, decoupled_weight_decay=True)
 
 
-__all__.append("AdamW")
+# The other optimizers, a module each (as torch's), built on the helpers in optimizer.py.
+from .adadelta import Adadelta  # noqa: E402
+from .adagrad import Adagrad  # noqa: E402
+from .adamax import Adamax  # noqa: E402
+from .asgd import ASGD  # noqa: E402
+from .nadam import NAdam  # noqa: E402
+from .radam import RAdam  # noqa: E402
+from .rmsprop import RMSprop  # noqa: E402
+from .rprop import Rprop  # noqa: E402
+
+__all__ += ["AdamW", "Adadelta", "Adagrad", "Adamax", "ASGD", "NAdam", "RAdam", "RMSprop",
+            "Rprop"]
 
 from . import lr_scheduler  # noqa: E402  (optim.lr_scheduler, as in torch)

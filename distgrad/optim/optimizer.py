@@ -8,7 +8,7 @@ from copy import deepcopy
 from typing import Any, Callable, Optional
 
 from ..autograd import record
-from ..autograd.grad_mode import enable_grad
+from ..autograd.grad_mode import enable_grad, no_grad
 from ..autograd.profiler import record_function
 from ..tensor import Tensor
 from ..watched import WatchedDefaultDict, WatchedDict
@@ -160,6 +160,36 @@ class Optimizer:
         return text + ")"
 
 
+class _EachParam(Optimizer):
+    """An optimizer whose step updates each parameter that has a gradient on its own, as
+    torch's single-tensor forms do: a subclass gives the state a parameter starts with
+    (after its step count) and the update, which changes the parameter and its state in
+    place."""
+
+    def _new_state(self, p: Tensor, group: dict) -> dict:
+        raise NotImplementedError
+
+    def _update(self, p: Tensor, grad: Tensor, state: dict, group: dict) -> None:
+        raise NotImplementedError
+
+    def _state(self, p: Tensor, group: dict) -> dict:
+        state = self.state[p]
+        if not state:
+            state["step"] = _scalar_state(p, 0.0)
+            state.update(self._new_state(p, group))
+        return state
+
+    def step(self, closure=None):
+        loss = self._closure_loss(closure)
+        with no_grad():
+            for group in self.param_groups:
+                for p, grad in _grads(group):
+                    state = self._state(p, group)
+                    state["step"].add_(1)
+                    self._update(p, grad, state, group)
+        return loss
+
+
 def _on_workers(t: Tensor) -> bool:
     """Is t's memory on workers (one, or parts over several)?"""
     return t.device_str != "cpu"
@@ -167,12 +197,84 @@ def _on_workers(t: Tensor) -> bool:
 
 def _to_param(value, param: Tensor, key: str):
     """A loaded state tensor placed like its parameter: its device, or its sharding over the
-    same workers (floating state takes its dtype; the step count goes beside the
-    parameter's memory: on the driver, its worker, or a copy on each of its workers)."""
+    same workers (floating state takes its dtype, as torch's does). The step count and the
+    other 0-dim state (NAdam's mu_product, ASGD's eta and mu) go beside the parameter's
+    memory: on the driver, its worker, or a copy on each of its workers."""
     if not isinstance(value, Tensor):
         return value
-    if key == "step":
-        return param._storage.place_beside(param, value)
-    if value.dtype.is_floating_point and value.dtype is not param.dtype:
+    if key != "step" and value.dtype.is_floating_point and value.dtype is not param.dtype:
         value = value.to(param.dtype)
+    if key == "step" or value.dim() == 0:
+        return param._storage.place_beside(param, value)
     return param._storage.place_like(param, value)
+
+
+# ---- what the optimizers' steps share ------------------------------------------------------
+
+_WORDS = {"lr": "learning rate", "eps": "epsilon value"}
+
+
+def _check_nonnegative(**values) -> None:
+    """torch's ValueError for a hyper-parameter below zero, checked in the order given:
+    "Invalid learning rate: -1", "Invalid weight_decay value: -1"."""
+    for name, value in values.items():
+        if not 0.0 <= value:
+            raise ValueError(f"Invalid {_WORDS.get(name, name + ' value')}: {value}")
+
+
+def _check_betas(betas) -> None:
+    for i, beta in enumerate(betas[:2]):
+        if not 0.0 <= beta < 1.0:
+            raise ValueError(f"Invalid beta parameter at index {i}: {beta}")
+
+
+def _grads(group: dict):
+    """(param, grad) for the params of a group that have a gradient."""
+    for p in group["params"]:
+        grad = p._leaf_grad()
+        if grad is not None:
+            yield p, grad
+
+
+def _l2_grad(p: Tensor, grad: Tensor, group: dict) -> Tensor:
+    """The gradient a step follows, in torch's order: negated to maximize, then plus
+    weight_decay·p (L2 decay, coupled to the gradient)."""
+    if group["maximize"]:
+        grad = -grad
+    if group["weight_decay"] != 0:
+        grad = grad.add(p, alpha=group["weight_decay"])
+    return grad
+
+
+def _scalar_state(p: Tensor, value: float) -> Tensor:
+    """A float32 0-dim state value (a step count, NAdam's mu_product), which torch keeps on
+    the cpu, kept where p's memory is: a parameter on workers then reads it there, and a
+    step's count and updates are done (or lost, if a worker dies) together."""
+    from ..creation import tensor
+
+    return p._storage.place_beside(p, tensor(value))
+
+
+def _value(t: Tensor):
+    """A 0-dim state value as torch's formulas take it: a number read from a driver tensor,
+    as torch does; on workers a 0-dim float64 tensor there, so that the formulas run there,
+    in double precision as torch computes them from the number, and cost no round trip."""
+    return t.double() if _on_workers(t) else t.item()
+
+
+def _branch(cond, then: Callable, otherwise: Callable):
+    """torch's `if` on a state value (`_value`): a Python `if` for a number; for a tensor on
+    workers both sides, picked there by `where` (reading the condition would be a round
+    trip)."""
+    if not isinstance(cond, Tensor):
+        return then() if cond else otherwise()
+    from ..ops.functions import where
+
+    return where(cond, then(), otherwise())
+
+
+def _lerp_(start: Tensor, end: Tensor, weight: float) -> Tensor:
+    """start.lerp_(end, weight), in the two forms torch's kernel picks by weight."""
+    if abs(weight) < 0.5:
+        return start.add_((end - start) * weight)
+    return start.copy_(end - (end - start) * (1 - weight))

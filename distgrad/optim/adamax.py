@@ -1,0 +1,34 @@
+"""Adamax: Adam with the infinity norm in place of the second moment (torch's rule)."""
+from __future__ import annotations
+
+from typing import Iterable
+
+from ..creation import zeros_like
+from .optimizer import _check_betas, _check_nonnegative, _EachParam, _l2_grad, _lerp_, _value
+
+
+class Adamax(_EachParam):
+    """exp_avg ← lerp(exp_avg, g, 1−β1); exp_inf ← max(β2·exp_inf, |g| + eps);
+    p ← p − lr / (1 − β1^step) · exp_avg / exp_inf."""
+
+    def __init__(self, params: Iterable, lr: float = 2e-3, betas=(0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0, foreach=None, *, maximize: bool = False,
+                 differentiable: bool = False, capturable: bool = False) -> None:
+        _check_nonnegative(lr=lr, eps=eps)
+        _check_betas(betas)
+        _check_nonnegative(weight_decay=weight_decay)
+        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, foreach=foreach,
+                        maximize=maximize, differentiable=differentiable, capturable=capturable)
+        super().__init__(params, defaults)
+
+    def _new_state(self, p, group):
+        return {"exp_avg": zeros_like(p), "exp_inf": zeros_like(p)}
+
+    def _update(self, p, grad, state, group):
+        beta1, beta2 = group["betas"]
+        grad = _l2_grad(p, grad, group)
+        exp_avg, exp_inf = state["exp_avg"], state["exp_inf"]
+        _lerp_(exp_avg, grad, 1 - beta1)
+        exp_inf.copy_(exp_inf.mul_(beta2).maximum(grad.abs().add_(group["eps"])))
+        clr = group["lr"] / (1 - beta1 ** _value(state["step"]))
+        p.add_(exp_avg * (-clr) / exp_inf)  # param.addcdiv_(exp_avg, exp_inf, value=-clr)

@@ -1,0 +1,61 @@
+"""NAdam: Adam with Nesterov momentum and torch's momentum-decay schedule (μ_t)."""
+from __future__ import annotations
+
+from typing import Iterable
+
+from ..creation import zeros_like
+from .optimizer import (_check_betas, _check_nonnegative, _EachParam, _lerp_, _scalar_state,
+                        _value)
+
+
+def _decayed_grad(p, grad, group: dict):
+    """NAdam's and RAdam's weight decay: decoupled (p shrinks, as AdamW's) or L2 (added to
+    the gradient), after the gradient is negated to maximize."""
+    if group["maximize"]:
+        grad = -grad
+    wd = group["weight_decay"]
+    if wd != 0:
+        if group["decoupled_weight_decay"]:
+            p.mul_(1 - group["lr"] * wd)
+        else:
+            grad = grad.add(p, alpha=wd)
+    return grad
+
+
+class NAdam(_EachParam):
+    """μ_t = β1·(1 − ½·0.96^(t·momentum_decay)); the step mixes the gradient, weighted
+    (1 − μ_t)/(1 − Πμ), with the first moment, weighted μ_{t+1}/(1 − Πμ·μ_{t+1}), both over
+    √(v / (1 − β2^t)) + eps."""
+
+    def __init__(self, params: Iterable, lr: float = 2e-3, betas=(0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0, momentum_decay: float = 4e-3,
+                 decoupled_weight_decay: bool = False, *, foreach=None, maximize: bool = False,
+                 capturable: bool = False, differentiable: bool = False) -> None:
+        _check_nonnegative(lr=lr, eps=eps)
+        _check_betas(betas)
+        _check_nonnegative(weight_decay=weight_decay, momentum_decay=momentum_decay)
+        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                        momentum_decay=momentum_decay,
+                        decoupled_weight_decay=decoupled_weight_decay, maximize=maximize,
+                        foreach=foreach, capturable=capturable, differentiable=differentiable)
+        super().__init__(params, defaults)
+
+    def _new_state(self, p, group):
+        return {"mu_product": _scalar_state(p, 1.0),  # float32, as torch's
+                "exp_avg": zeros_like(p), "exp_avg_sq": zeros_like(p)}
+
+    def _update(self, p, grad, state, group):
+        lr, (beta1, beta2), decay = group["lr"], group["betas"], group["momentum_decay"]
+        step = _value(state["step"])
+        grad = _decayed_grad(p, grad, group)
+        bias_correction2 = 1 - beta2 ** step
+        mu = beta1 * (1.0 - 0.5 * (0.96 ** (step * decay)))
+        mu_next = beta1 * (1.0 - 0.5 * (0.96 ** ((step + 1) * decay)))
+        mu_product = _value(state["mu_product"].mul_(mu))
+        exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+        _lerp_(exp_avg, grad, 1 - beta1)
+        exp_avg_sq.mul_(beta2).add_(grad * (1 - beta2) * grad)  # addcmul_
+        denom = exp_avg_sq.div(bias_correction2).sqrt().add_(group["eps"])
+        # param.addcdiv_(grad, denom, value=...), then (exp_avg, denom, value=...)
+        p.add_(grad * (-lr * (1.0 - mu) / (1.0 - mu_product)) / denom)
+        p.add_(exp_avg * ((-lr * mu_next) / (1.0 - mu_product * mu_next)) / denom)

@@ -1,0 +1,213 @@
+"""The optimizers beyond SGD and Adam against torch.optim: from the same parameters, with the
+same gradients (a fixed function of each library's own parameters, so that only the update
+rule can differ), each option set's parameters after every step; constructor errors, state
+dicts and a resumed run as torch's."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import distgrad
+
+SHAPES = [(8, 4), (8,), (3, 8), (3,)]  # a small MLP's weights and biases
+STEPS = 8
+
+# distgrad and torch compute the same float32 formulas op for op, except that torch's CPU
+# kernels for addcmul_ and lerp_ (and add_ with alpha) fuse the multiply-add (one rounding,
+# not two) where the CPU has FMA: a step may differ from torch's in the last bit.
+RTOL, ATOL = 1e-6, 1e-7
+
+CASES = [
+    ("RMSprop", dict(lr=1e-2)),
+    ("RMSprop", dict(lr=1e-2, alpha=0.9, eps=1e-6, weight_decay=0.1)),
+    ("RMSprop", dict(lr=1e-2, momentum=0.9, centered=True)),
+    ("RMSprop", dict(lr=1e-3, momentum=0.5, maximize=True, weight_decay=0.01)),
+    ("Adagrad", dict(lr=0.1)),
+    ("Adagrad", dict(lr=0.1, lr_decay=0.05, weight_decay=0.1, initial_accumulator_value=0.5)),
+    ("Adagrad", dict(lr=0.05, eps=1e-6, maximize=True)),
+    ("Adadelta", dict()),
+    ("Adadelta", dict(lr=0.5, rho=0.8, eps=1e-5, weight_decay=0.1)),
+    ("Adadelta", dict(lr=2.0, maximize=True)),
+    ("Adamax", dict()),
+    ("Adamax", dict(lr=1e-2, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1)),
+    ("Adamax", dict(lr=1e-2, maximize=True)),
+    ("NAdam", dict()),
+    ("NAdam", dict(lr=1e-2, betas=(0.8, 0.95), momentum_decay=0.01, weight_decay=0.1)),
+    ("NAdam", dict(lr=1e-2, weight_decay=0.1, decoupled_weight_decay=True, maximize=True)),
+    ("RAdam", dict(lr=1e-2)),
+    # beta2 = 0.5: ρ_t passes 5 at step 4, so both branches run
+    ("RAdam", dict(lr=1e-2, betas=(0.8, 0.5), weight_decay=0.1)),
+    ("RAdam", dict(lr=1e-2, betas=(0.9, 0.6), weight_decay=0.1, decoupled_weight_decay=True,
+                   maximize=True)),
+    ("Rprop", dict()),
+    ("Rprop", dict(lr=0.05, etas=(0.3, 1.5), step_sizes=(1e-3, 0.2))),
+    ("Rprop", dict(lr=0.01, maximize=True)),
+    ("ASGD", dict()),
+    # t0 = 3: averaging (μ < 1) starts within the run
+    ("ASGD", dict(lr=0.05, lambd=0.1, alpha=0.5, t0=3, weight_decay=0.1)),
+    ("ASGD", dict(lr=0.05, t0=2, maximize=True)),
+]
+
+
+def _initial():
+    rng = np.random.default_rng(0)
+    return [rng.uniform(-1, 1, s).astype(np.float32) for s in SHAPES]
+
+
+def _grad(value: np.ndarray, k: int, step: int) -> np.ndarray:
+    """The gradient of parameter k at a step, from the parameter's value (as a loss's would
+    be): a pull towards a target, some coordinates pushed away (their sign flips), noise."""
+    rng = np.random.default_rng(100 * step + k)
+    scale = np.where(np.arange(value.size).reshape(value.shape) % 3 == 0, -0.5, 2.0)
+    noise = rng.standard_normal(value.shape).astype(np.float32) * np.float32(0.3)
+    return (value - np.float32(0.25)) * scale.astype(np.float32) + noise
+
+
+def _as_np(t) -> np.ndarray:
+    return np.array(t.detach().numpy())
+
+
+def _run(lib, name, kw, steps=STEPS, params=None, opt=None):
+    """Each step's parameters, with the optimizer (a given one continues)."""
+    if params is None:
+        params = [lib.tensor(v, requires_grad=True) for v in _initial()]
+    if opt is None:
+        opt = getattr(lib.optim, name)(params, **kw)
+    seen = []
+    for step in range(steps):
+        for k, p in enumerate(params):
+            p.grad = lib.tensor(_grad(_as_np(p), k, step))
+        opt.step()
+        seen.append([_as_np(p) for p in params])
+    return seen, opt, params
+
+
+def _assert_close(got, expected, rtol=RTOL, atol=ATOL):
+    for step, (g, e) in enumerate(zip(got, expected)):
+        for k, (a, b) in enumerate(zip(g, e)):
+            np.testing.assert_allclose(a, b, rtol=rtol, atol=atol,
+                                       err_msg=f"step {step}, parameter {k}")
+
+
+@pytest.mark.parametrize("name,kw", CASES, ids=[f"{n}-{i}" for i, (n, _) in enumerate(CASES)])
+def test_steps_match_torch(name, kw):
+    expected, _, _ = _run(torch, name, kw)
+    got, _, _ = _run(distgrad, name, kw)
+    assert not np.array_equal(got[-1][0], _initial()[0])  # it moved
+    _assert_close(got, expected)
+
+
+@pytest.mark.parametrize("name", sorted({n for n, _ in CASES}))
+def test_state_dict_matches_torch(name):
+    kw = dict(CASES[[n for n, _ in CASES].index(name)][1])
+    _, theirs, _ = _run(torch, name, kw, steps=3)
+    _, ours, _ = _run(distgrad, name, kw, steps=3)
+    so, st = ours.state_dict(), theirs.state_dict()
+    assert so["param_groups"] == st["param_groups"]
+    assert sorted(so["state"]) == sorted(st["state"])
+    for k, state in st["state"].items():
+        assert list(so["state"][k]) == list(state)
+        for key, v in state.items():
+            mine = so["state"][k][key]
+            assert mine.dtype.type_name == v.type() and tuple(mine.shape) == tuple(v.shape), key
+            np.testing.assert_allclose(mine.numpy(), v.numpy(), rtol=1e-5, atol=1e-7,
+                                       err_msg=key)
+    assert repr(ours) == repr(theirs)
+
+
+@pytest.mark.parametrize("name,kw", [CASES[2], CASES[5], CASES[14], CASES[17], CASES[20],
+                                     CASES[23]], ids=lambda c: str(c))
+def test_resumes_from_state_dict(name, kw):
+    """Three steps, a new optimizer given the state dict (another lr in its constructor),
+    five more: the parameters of the run without a break."""
+    whole, _, _ = _run(distgrad, name, kw)
+    first, opt, params = _run(distgrad, name, kw, steps=3)
+    clones = [distgrad.tensor(_as_np(p), requires_grad=True) for p in params]
+    opt2 = getattr(distgrad.optim, name)(clones, **dict(kw, lr=123.0))
+    opt2.load_state_dict(opt.state_dict())
+    assert opt2.param_groups[0]["lr"] == kw.get("lr", opt.defaults["lr"])
+
+    rest = []
+    for step in range(3, STEPS):
+        for k, p in enumerate(clones):
+            p.grad = distgrad.tensor(_grad(_as_np(p), k, step))
+        opt2.step()
+        rest.append([_as_np(p) for p in clones])
+    for a, b in zip(first + rest, whole):
+        for x, y in zip(a, b):
+            np.testing.assert_array_equal(x, y)
+
+
+def test_param_groups_and_a_param_without_grad():
+    """Two groups with their own lr, and a parameter whose grad is None (left as it is,
+    without state), as torch."""
+    results = []
+    for lib in (torch, distgrad):
+        ps = [lib.tensor(v, requires_grad=True) for v in _initial()]
+        opt = lib.optim.NAdam([{"params": ps[:2]}, {"params": ps[2:], "lr": 0.1}], lr=0.01)
+        for step in range(4):
+            for k, p in enumerate(ps[:3]):
+                p.grad = lib.tensor(_grad(_as_np(p), k, step))
+            opt.step()
+        results.append(([_as_np(p) for p in ps], sorted(opt.state_dict()["state"])))
+    _assert_close([results[1][0]], [results[0][0]])
+    assert results[1][1] == results[0][1] == [0, 1, 2]
+
+
+def test_adagrad_state_exists_before_a_step():
+    for lib in (torch, distgrad):
+        p = lib.ones(2, requires_grad=True)
+        opt = lib.optim.Adagrad([p], initial_accumulator_value=0.25)
+        assert opt.state[p]["sum"].tolist() == [0.25, 0.25] and opt.state[p]["step"].item() == 0
+
+
+def test_defaults_match_torch():
+    for name in sorted({n for n, _ in CASES}):
+        ours = getattr(distgrad.optim, name)([distgrad.zeros(1, requires_grad=True)])
+        theirs = getattr(torch.optim, name)([torch.zeros(1, requires_grad=True)])
+        assert ours.defaults == theirs.defaults, name
+
+
+@pytest.mark.parametrize("build", [
+    lambda o, p: o.RMSprop([p], lr=-1.0),
+    lambda o, p: o.RMSprop([p], eps=-1.0),
+    lambda o, p: o.RMSprop([p], momentum=-0.5),
+    lambda o, p: o.RMSprop([p], weight_decay=-1.0),
+    lambda o, p: o.RMSprop([p], alpha=-0.1),
+    lambda o, p: o.Adagrad([p], lr=-1.0),
+    lambda o, p: o.Adagrad([p], lr_decay=-1.0),
+    lambda o, p: o.Adagrad([p], weight_decay=-1.0),
+    lambda o, p: o.Adagrad([p], initial_accumulator_value=-1.0),
+    lambda o, p: o.Adagrad([p], eps=-1.0),
+    lambda o, p: o.Adadelta([p], lr=-1.0),
+    lambda o, p: o.Adadelta([p], rho=1.5),
+    lambda o, p: o.Adadelta([p], eps=-1.0),
+    lambda o, p: o.Adadelta([p], weight_decay=-1.0),
+    lambda o, p: o.Adamax([p], lr=-1.0),
+    lambda o, p: o.Adamax([p], eps=-1.0),
+    lambda o, p: o.Adamax([p], betas=(1.0, 0.9)),
+    lambda o, p: o.Adamax([p], betas=(0.9, -0.1)),
+    lambda o, p: o.Adamax([p], weight_decay=-1.0),
+    lambda o, p: o.NAdam([p], lr=-1.0),
+    lambda o, p: o.NAdam([p], betas=(0.9, 1.0)),
+    lambda o, p: o.NAdam([p], weight_decay=-1.0),
+    lambda o, p: o.NAdam([p], momentum_decay=-1.0),
+    lambda o, p: o.RAdam([p], eps=-1.0),
+    lambda o, p: o.RAdam([p], betas=(-0.1, 0.9)),
+    lambda o, p: o.RAdam([p], weight_decay=-1.0),
+    lambda o, p: o.Rprop([p], lr=-1.0),
+    lambda o, p: o.Rprop([p], etas=(1.5, 1.2)),
+    lambda o, p: o.Rprop([p], etas=(0.5, 0.9)),
+    lambda o, p: o.ASGD([p], lr=-1.0),
+    lambda o, p: o.ASGD([p], weight_decay=-1.0),
+    lambda o, p: o.RMSprop([], lr=0.1),
+])
+def test_errors_match_torch(build):
+    seen = []
+    for lib in (torch, distgrad):
+        p = lib.ones(2, requires_grad=True)
+        with pytest.raises(Exception) as info:
+            build(lib.optim, p)
+        seen.append((type(info.value).__name__, str(info.value)))
+    assert seen[1] == seen[0]
