@@ -660,9 +660,13 @@ def _copy_written(t: Tensor, result: Tensor) -> None:
 # ---- dispatch ----------------------------------------------------------------------------------
 
 def dispatch(name: str, inputs, attrs):
-    history = grad_mode.is_grad_enabled()  # (under no_grad, values only: as torch, a view
-    for t in inputs:                        # whose history is forbidden may still be read)
-        if is_sharded(t) and (t.grad_fn if history else t._grad_fn) is None:
+    history = grad_mode.is_grad_enabled()
+    for t in inputs:
+        if not is_sharded(t):
+            continue
+        if not history:  # (values only: as torch, a view whose history is forbidden may
+            t._sharding.refresh(t)  # still be read; a copy standing for one is made again)
+        if (t.grad_fn if history else t._grad_fn) is None:
             _leaf_shards_follow(t)  # (grad_fn brings t up to date first)
     if any(_is_partial(t) for t in inputs):
         out = _keep_pending(name, inputs, attrs)
@@ -687,10 +691,11 @@ def _laid_out_as_operands(inputs, out) -> None:
     """An elementwise result of a sharded tensor laid out otherwise than row-major (a
     transpose of one) is laid out as its operands, as torch lays it out (its parts, computed
     from theirs, are already)."""
-    operands = [(t.shape, t._strides_offset()[0]) for t in inputs
-                if hasattr(t, "_storage") and t._layout is not None]
-    if not operands:
+    tensors = [t for t in inputs if hasattr(t, "_storage")]
+    if all(t._layout is None for t in tensors):
         return
+    # (a row-major operand counts too: the first operand decides where strides disagree)
+    operands = [(t.shape, t._strides_offset()[0]) for t in tensors]
     strides = layout.elementwise_strides(out.shape, operands)
     if strides is not None and is_sharded(out):
         out._layout = (strides, 0)

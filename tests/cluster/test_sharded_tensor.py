@@ -1366,3 +1366,33 @@ def test_an_unbind_output_of_a_copied_view_refuses_its_history_after_a_write(bac
             outs.append(str(e))
     assert outs[0] == outs[1]
     assert outs[1].startswith("Output 1 of Unbind is a view and its base")
+
+
+def test_an_in_place_op_under_no_grad_on_a_stale_copied_view_reads_its_base(backend):
+    # reshape(-1) across column shards is a copy standing for torch's view; neg_ wrote it
+    # into the base, and clamp_ under no_grad ran on the copy's old values, undoing the
+    # neg_ (differential fuzzer seed 9242936).
+    x_np = _arr(3, 4)
+    outs = []
+    for T, place in ((dg, lambda t: dist.shard(t, 1)), (torch, lambda t: t.clone())):
+        base = place(T.tensor(x_np))
+        flat = base.reshape(-1)
+        flat.neg_()
+        with T.no_grad():
+            flat.clamp_(-0.5, 0.5)
+        outs.append(_np(base))
+    np.testing.assert_array_equal(outs[0], outs[1])
+
+
+def test_an_elementwise_result_of_a_row_major_and_a_transposed_operand_is_laid_out_as_the_first(backend):
+    # torch lays out an elementwise result as its first operand where the operands'
+    # strides disagree; a row-major replica counts (differential fuzzer seed 9249612)
+    x_np = _arr(3, 3)
+    seen = []
+    for T, spread in ((dg, dist.replicate), (torch, lambda t: t.clone(memory_format=torch.contiguous_format))):
+        t = T.tensor(x_np, requires_grad=True).mT * 2
+        row_major = spread(t)
+        prod, prod2 = row_major * t.clone(), t.clone() * row_major
+        seen.append([prod.stride(), prod2.stride(), _np(prod.view(-1))])
+    assert seen[0][:2] == seen[1][:2] == [(3, 1), (1, 3)]
+    np.testing.assert_allclose(seen[0][2], seen[1][2], rtol=1e-6)
