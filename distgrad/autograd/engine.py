@@ -23,6 +23,37 @@ import time
 from . import grad_mode, record
 from .graph import AccumulateGrad, Node
 
+_tasks = threading.local()  # the backward calls under way in this thread, innermost last
+_task_ids = itertools.count()
+
+
+class _GraphTask:
+    """One backward call, as hooks ask after it (torch's graph task)."""
+
+    __slots__ = ("id", "deps", "roots", "wanted")
+
+    def __init__(self, deps, roots, wanted):
+        self.id = next(_task_ids)
+        self.deps, self.roots, self.wanted = deps, roots, wanted
+
+
+def current_graph_task_id() -> int:
+    """The id of the backward this thread runs now, or -1."""
+    stack = getattr(_tasks, "stack", None)
+    return stack[-1].id if stack else -1
+
+
+def will_engine_execute_node(node) -> bool:
+    """Will the backward under way run `node` (or capture its gradient)?"""
+    stack = getattr(_tasks, "stack", None)
+    if not stack:
+        raise RuntimeError("_will_engine_execute_node should only be called during the backward "
+                           "pass")
+    task = stack[-1]
+    if task.wanted is not None:
+        return node in task.wanted
+    return node in task.deps or node in task.roots
+
 
 def _discover(root_nodes):
     """Every node reachable from the roots, parents before children, and how many edges
@@ -108,6 +139,19 @@ def execute(roots, keep_graph: bool, create_graph: bool, inputs=None, capture: b
         if deps.get(node, 0) == 0 and (wanted is None or node in wanted):
             push(node)
 
+    if getattr(_tasks, "stack", None) is None:
+        _tasks.stack = []
+    _tasks.stack.append(_GraphTask(deps, root_nodes, wanted))
+    try:
+        _run(ready, push, buffers, deps, runs, wanted, captures, captured, keep_graph,
+             create_graph)
+    finally:
+        _tasks.stack.pop()
+    return captured
+
+
+def _run(ready, push, buffers, deps, runs, wanted, captures, captured, keep_graph, create_graph):
+    """execute's loop: run ready nodes until none is left."""
     with grad_mode.set_grad_enabled(create_graph):
         while ready:
             _, _, node = heapq.heappop(ready)
@@ -121,10 +165,7 @@ def execute(roots, keep_graph: bool, create_graph: bool, inputs=None, capture: b
                     captured[k] = seen[nr]
             if runs is not None and node not in runs:
                 continue
-            if record.profiling is None:
-                input_grads = _call(node, grads, create_graph, wanted)
-            else:
-                input_grads = _profiled_call(node, grads, create_graph, wanted)
+            input_grads = _run_node(node, grads, create_graph, wanted)
             if not keep_graph:
                 node.release()
             for i, (child, nr) in enumerate(node.next_functions):
@@ -141,7 +182,12 @@ def execute(roots, keep_graph: bool, create_graph: bool, inputs=None, capture: b
             # (the buffers hold the gradients now: a leaf's may be taken as its .grad, which
             # _call tells by counting references)
             input_grads = g = None
-    return captured
+
+
+def _run_node(node, grads, create_graph, wanted):
+    if record.profiling is None:
+        return _call(node, grads, create_graph, wanted)
+    return _profiled_call(node, grads, create_graph, wanted)
 
 
 def _add(buffers, node, nr, g):

@@ -392,3 +392,7 @@ class _ListHandle:
 
     def __exit__(self, *exc):
         self.remove()
+
+
+# torch.autograd.graph's public names kept in modules of their own
+from .multi_grad import register_multi_grad_hook  # noqa: E402,F401

@@ -1,0 +1,60 @@
+"""`autograd.graph.register_multi_grad_hook` against real torch, on torch's examples:
+mode="all" waits for every gradient this backward computes, mode="any" fires once."""
+
+from torch_twin import Recorder, attempt, same
+
+
+def four(torch):
+    torch.manual_seed(0)
+    a = torch.tensor([[0.5, 1.5, -1.0], [2.0, 0.25, 0.75]], requires_grad=True)
+    b = torch.tensor([[1.0, -0.5, 0.5], [0.25, 1.25, -2.0]], requires_grad=True)
+    return a, b, a * b, a * b
+
+
+def test_all_mode_torchs_example():
+    def scenario(torch):
+        rec = Recorder()
+        a, b, c, d = four(torch)
+        torch.autograd.graph.register_multi_grad_hook(
+            (a, b, c, d), lambda grads: rec([g is not None for g in grads]))
+        c.sum().backward(retain_graph=True)
+        c.sum().backward(inputs=(a,), retain_graph=True)
+        return rec
+
+    expected, _ = same(scenario)
+    assert expected == [[True, True, True, False], [True, False, True, False]]
+
+
+def test_all_mode_passes_the_gradients_and_runs_once_per_backward():
+    def scenario(torch):
+        rec = Recorder()
+        a, b, c, d = four(torch)
+        handle = torch.autograd.graph.register_multi_grad_hook((a, c), lambda grads: rec(grads))
+        (c * d).sum().backward(retain_graph=True)
+        rec("grad", torch.autograd.grad(c.sum(), b, retain_graph=True))
+        handle.remove()
+        (c * d).sum().backward()
+        return rec
+
+    same(scenario)
+
+
+def test_any_mode_fires_with_the_first_gradient():
+    def scenario(torch):
+        rec = Recorder()
+        a, b, c, d = four(torch)
+        torch.autograd.graph.register_multi_grad_hook((a, b, c), lambda g: rec(g), mode="any")
+        (c + d).sum().backward(retain_graph=True)
+        (d * 2).sum().backward()
+        return rec
+
+    same(scenario)
+
+
+def test_an_unknown_mode():
+    def scenario(torch):
+        a, b, c, d = four(torch)
+        return attempt(torch.autograd.graph.register_multi_grad_hook, (a,), print, mode="some")
+
+    same(scenario)
+
