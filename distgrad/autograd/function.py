@@ -26,7 +26,7 @@ import inspect
 import warnings
 from typing import Any
 
-from . import grad_mode, record
+from . import grad_mode, record, saved_hooks
 from .graph import Node, SavedTensor, _sequence
 
 __all__ = ["Function", "FunctionCtx", "BackwardCFunction", "once_differentiable",
@@ -337,6 +337,11 @@ def _wrap_outputs(ctx, args, output, executable):
         node._saved = [None if t is None else
                        SavedTensor(t, True, t._output_nr) if t.grad_fn is node else SavedTensor(t)
                        for t in ctx.to_save]
+        hooks = saved_hooks.current()
+        if hooks is not None:  # (in save_for_backward's order, as torch)
+            for saved, t in zip(node._saved, ctx.to_save):
+                if saved is not None:
+                    saved.pack(hooks, t)
     # Drop the references to outputs held on ctx, which would be cycles through the node.
     ctx.to_save = ctx.dirty_tensors = ctx.non_differentiable = ()
     return tuple(wrapped) if is_tuple else wrapped[0]

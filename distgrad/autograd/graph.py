@@ -25,7 +25,7 @@ class SavedTensor:
     """
 
     __slots__ = ("tensor", "version", "is_output", "output_nr", "view_edge", "had_history",
-                 "follows")
+                 "follows", "hooks", "packed", "edge", "origin")
 
     def __init__(self, tensor, is_output: bool = False, output_nr: int = 0,
                  on_view: bool = False):
@@ -38,6 +38,39 @@ class SavedTensor:
         if on_view and tensor._grad_fn is not None:
             self.view_edge = (weakref.ref(tensor._grad_fn), tensor._output_nr)
         self.tensor = tensor._alias(keep_graph=False) if is_output else tensor
+        self.hooks = None  # (pack_hook, unpack_hook) it was packed with (saved_hooks)
+
+    def pack(self, hooks, tensor) -> None:
+        """Keep pack_hook(tensor) instead of the tensor, and what unpack needs to give the
+        unpacked one the saved tensor's history (torch's SavedVariable with hooks)."""
+        self.hooks = hooks
+        self.edge = None
+        if not self.is_output and tensor._requires_grad:
+            self.edge = tensor._gradient_edge()
+        self.origin = weakref.ref(tensor)
+        self.tensor = None
+        with grad_mode.no_grad():
+            self.packed = hooks[0](tensor)
+
+    def _unpack_hooked(self, node):
+        got = self.hooks[1](self.packed)
+        if not hasattr(got, "_storage"):
+            raise TypeError("Output of saved tensor unpack_hook expected to be a Tensor but got "
+                            f"result of type {type(got).__name__}")
+        if not self.is_output and self.edge is None and not got._requires_grad:
+            return got
+        out = got._alias(keep_graph=False)
+        edge = (node, self.output_nr) if self.is_output else self.edge
+        if edge is None:
+            return out
+        out._requires_grad = True
+        if isinstance(edge[0], AccumulateGrad):
+            out._acc = weakref.ref(edge[0])
+        elif edge[0] is None:
+            out._no_accumulator = True
+        else:
+            out._grad_fn, out._output_nr = edge
+        return out
 
     def follow(self, base) -> None:
         """The tensor's values were written into `base` as into a view of it (a copy
@@ -55,6 +88,8 @@ class SavedTensor:
         return None
 
     def unpack(self, node, by_function: bool = False):
+        if self.hooks is not None:
+            return self._unpack_hooked(node)
         t = self.tensor
         stale = self._stale_versions()
         if stale is not None:
@@ -93,6 +128,17 @@ class SavedTensor:
         return t
 
 
+def _unpack_all(node, ctx) -> None:
+    """Unpack every saved tensor that went through hooks, in the order they were packed, as
+    torch's node does when it runs (whether or not the gradients asked for read it)."""
+    for i in sorted(node._saved, reverse=True):
+        if node._saved[i].hooks is not None:
+            ctx._inputs[i]  # noqa: B018  (unpacked once, and kept for the VJP)
+    for k, saved in enumerate(node._saved_outs or ()):
+        if saved.hooks is not None:
+            ctx.outs[k]  # noqa: B018
+
+
 def _short_name(name: str) -> str:
     """How torch names a node in the in-place error: MulBackward0 -> Mul, SumBackward1 -> Sum1."""
     base, sep, nr = name.rpartition("Backward")
@@ -129,7 +175,7 @@ class _Saved:
     def made_by(self, i):
         """The view op that made saved value i (e.g. "t"), without unpacking it."""
         v = self._items[i]
-        v = v.tensor if isinstance(v, SavedTensor) else v
+        v = (v.tensor if v.hooks is None else v.origin()) if isinstance(v, SavedTensor) else v
         view = getattr(v, "_view_of", None)
         return view[1] if view is not None else None
 
@@ -254,12 +300,24 @@ class Node:
         0): the same tensor passed again as another input stays saved as it is, so its
         version is checked (`a.mul_(a)` then backward raises, as in torch)."""
         saved = self._saved.get(0)
-        if saved is not None and saved.tensor is tensor:
+        if saved is not None and saved.hooks is not None:
+            if saved.origin() is tensor:  # (packed before the write: packed again, a copy)
+                self._saved[0] = SavedTensor(tensor._snapshot())
+                self._saved[0].pack(saved.hooks, self._saved[0].tensor)
+        elif saved is not None and saved.tensor is tensor:
             self._saved[0] = SavedTensor(tensor._snapshot())
         elif saved is not None and saved.tensor._stands_for is tensor:
             # The op ran on a copy of it (moved where the op ran): the copy keeps the
             # original values, so it no longer answers for the tensor's version.
             self._saved[0] = SavedTensor(saved.tensor._alias())
+
+    def pack_saved(self, hooks, outputs) -> None:
+        """Pass what this node saved through saved-tensor hooks: inputs last to first, then
+        outputs (given with their grad_fn), in torch's order."""
+        for i in sorted(self._saved, reverse=True):
+            self._saved[i].pack(hooks, self._saved[i].tensor)
+        for k, saved in enumerate(self._saved_outs or ()):
+            saved.pack(hooks, outputs[k])
 
     def saved_outputs_follow(self, base) -> None:
         """Its outputs were written into `base` (SavedTensor.follow)."""
@@ -296,6 +354,9 @@ class Node:
         """Input gradients, one per next_functions entry, from output gradients (only those
         whose edge leads to a node in `wanted`, when given)."""
         ctx = self.context()
+        if any(s.hooks is not None for s in self._saved.values()) or any(
+                s.hooks is not None for s in self._saved_outs or ()):
+            _unpack_all(self, ctx)
         if wanted is not None:
             for slot, (child, _) in zip(self._slots, self.next_functions):
                 if child is not None and child not in wanted:
@@ -395,4 +456,6 @@ class _ListHandle:
 
 
 # torch.autograd.graph's public names kept in modules of their own
+from .saved_hooks import (disable_saved_tensors_hooks, save_on_cpu,  # noqa: E402,F401
+                          saved_tensors_hooks)
 from .multi_grad import register_multi_grad_hook  # noqa: E402,F401

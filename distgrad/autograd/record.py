@@ -14,7 +14,7 @@ import weakref
 from .. import storage
 from ..ops import layout
 from ..ops.table import lookup, run_forward
-from . import grad_mode
+from . import grad_mode, saved_hooks
 from .graph import node_class
 
 Tensor = None  # set by distgrad.tensor (the class is defined there)
@@ -141,6 +141,9 @@ def call(name: str, *inputs, _device=None, **attrs):
             t._requires_grad = True
             t._grad_fn = node
             t._output_nr = k
+        hooks = saved_hooks.current()
+        if hooks is not None and node.has_saved():
+            node.pack_saved(hooks, outs)
         if device != CPU and not op.moves:
             _note_remote_node(node, device)
     return tuple(outs) if multi else outs[0]
@@ -204,9 +207,11 @@ def _lay_out_as_inputs(t, inputs) -> None:
 
 def _note_remote_node(node, device) -> None:
     """Tell the worker which of its tensors this node saved (its `stats()` counts them)."""
-    ids = [s.tensor._value.id for s in node._saved.values() if s.tensor.device_str == device]
+    # (a tensor passed through saved-tensor hooks is kept as the pack hook chose)
+    ids = [s.tensor._value.id for s in node._saved.values()
+           if s.tensor is not None and s.tensor.device_str == device]
     if node._saved_outs:
-        ids += [s.tensor._value.id for s in node._saved_outs]
+        ids += [s.tensor._value.id for s in node._saved_outs if s.tensor is not None]
     if ids:
         node._remote = executor_for(device).note_node(next(_node_ids), ids)
 

@@ -993,7 +993,8 @@ def _saved_as(o: Tensor, placed: Tensor) -> None:
         return  # (a replicated output's first copy is `o` itself: its writes are o's)
     o._stand_for(placed)
     for saved in getattr(o._grad_fn, "_saved", None) or ():
-        if saved is not None and saved.is_output and saved.tensor._storage is o._storage:
+        if saved is not None and saved.is_output and saved.tensor is not None and \
+                saved.tensor._storage is o._storage:
             saved.tensor._stand_for(placed)
 
 

@@ -1,0 +1,87 @@
+"""Hooks for saved tensors: torch's `saved_tensors_hooks`, `save_on_cpu` and
+`disable_saved_tensors_hooks` (public in `distgrad.autograd.graph`).
+
+While hooks are set, a node keeps `pack_hook(tensor)` instead of each tensor it saves
+(an op's inputs and outputs, a custom Function's `save_for_backward`), and gives
+`unpack_hook(packed)` back when backward (or `grad_fn._saved_self`, `ctx.saved_tensors`)
+reads it. The hooks are per thread; nested blocks use the innermost pair. As in torch,
+pack runs in no_grad, and a saved tensor that went through hooks is not version-checked.
+
+The hooks always run in the driver. A tensor an op on a worker saves reaches pack_hook as
+the handle it is (device "worker:K"), so `save_on_cpu` brings it to the driver and back to
+its worker at backward; a hook that returns the handle keeps the data on the worker.
+"""
+from __future__ import annotations
+
+import contextlib
+import threading
+
+_state = threading.local()
+
+
+def current():
+    """(pack_hook, unpack_hook) of the innermost block, or None."""
+    stack = getattr(_state, "stack", None)
+    return stack[-1] if stack else None
+
+
+def _disabled_message():
+    return getattr(_state, "disabled", None)
+
+
+class saved_tensors_hooks:
+    """Pack and unpack hooks for the tensors ops save in this block::
+
+        def pack(x): return x.cpu()            # kept in the graph instead of x
+        def unpack(x): return x                # given to backward instead of x
+        with distgrad.autograd.graph.saved_tensors_hooks(pack, unpack):
+            y = a * b
+    """
+
+    def __init__(self, pack_hook, unpack_hook) -> None:
+        self.pack_hook = pack_hook
+        self.unpack_hook = unpack_hook
+
+    def __enter__(self) -> None:
+        message = _disabled_message()
+        if message is not None:
+            raise RuntimeError(message)
+        if getattr(_state, "stack", None) is None:
+            _state.stack = []
+        _state.stack.append((self.pack_hook, self.unpack_hook))
+
+    def __exit__(self, *exc) -> None:
+        _state.stack.pop()
+
+
+class save_on_cpu(saved_tensors_hooks):
+    """Saved tensors are kept in the driver's memory and moved back where they were for
+    backward (from a worker: to the driver, then back to that worker). `pin_memory` has no
+    effect (no CUDA), as in torch without it."""
+
+    def __init__(self, pin_memory: bool = False, device_type: str = "cuda") -> None:
+        def pack_to_cpu(tensor):
+            return (tensor.device, tensor.cpu())
+
+        def unpack_from_cpu(packed):
+            device, tensor = packed
+            return tensor.to(device, non_blocking=pin_memory)
+
+        super().__init__(pack_to_cpu, unpack_from_cpu)
+
+
+class disable_saved_tensors_hooks(contextlib.ContextDecorator):
+    """In this block setting saved-tensor hooks raises RuntimeError(error_message); so does
+    entering it while hooks are set."""
+
+    def __init__(self, error_message: str) -> None:
+        self.error_message = error_message
+
+    def __enter__(self) -> None:
+        self.prev = _disabled_message()
+        if current() is not None:
+            raise RuntimeError(self.error_message)
+        _state.disabled = self.error_message
+
+    def __exit__(self, *exc) -> None:
+        _state.disabled = self.prev

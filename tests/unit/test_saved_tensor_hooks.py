@@ -1,0 +1,239 @@
+"""Saved-tensor hooks (`autograd.graph.saved_tensors_hooks`, `save_on_cpu`,
+`disable_saved_tensors_hooks`) against real torch: which tensors pack and unpack receive,
+in which order, what backward computes with what unpack gives back, and torch's errors."""
+
+import pytest
+
+from torch_twin import Raised, Recorder, attempt, grad_of, node_name, same
+
+A = [0.5, -1.25, 2.0]
+B = [1.5, 0.25, -0.75]
+
+
+def leaves(torch):
+    a = torch.tensor(A, dtype=torch.float64, requires_grad=True)
+    b = torch.tensor(B, dtype=torch.float64, requires_grad=True)
+    return a, b
+
+
+def seen(t):
+    """What a hook is shown of a tensor: its values and its place in the graph."""
+    return (t.detach().tolist(), node_name(t.grad_fn), t.requires_grad, t.is_leaf,
+            t._base is not None)
+
+
+def logging_hooks(rec):
+    def pack(x):
+        rec("pack", seen(x))
+        return x
+
+    def unpack(x):
+        rec("unpack", seen(x))
+        return x
+
+    return pack, unpack
+
+
+def scale_function(torch):
+    class Scale(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, y):
+            out = x * y
+            ctx.save_for_backward(x, out)
+            return out
+
+        @staticmethod
+        def backward(ctx, g):
+            x, out = ctx.saved_tensors
+            return g * out, g * x
+
+    return Scale
+
+
+def test_pack_and_unpack_order_for_ops_a_function_and_a_view():
+    def scenario(torch):
+        rec = Recorder()
+        a, b = leaves(torch)
+        with torch.autograd.graph.saved_tensors_hooks(*logging_hooks(rec)):
+            c = a * b
+            rec("mul")
+            d = c.exp()  # saves its output
+            rec("exp")
+            v = d[1:]  # a view: saves nothing
+            rec("view")
+            e = scale_function(torch).apply(v, b[:2])  # saves an input view and its output
+            rec("function")
+            f = (e.tanh() * a[:2]).sum()
+            rec("tanh, mul")
+        f.backward()
+        return rec, a.grad, b.grad
+
+    same(scenario)
+
+
+def test_nested_blocks_use_the_innermost_hooks():
+    def scenario(torch):
+        rec = Recorder()
+        a, b = leaves(torch)
+        with torch.autograd.graph.saved_tensors_hooks(lambda x: rec("outer") or x,
+                                                      lambda x: rec("outer unpack") or x):
+            y = a.sin()
+            with torch.autograd.graph.saved_tensors_hooks(lambda x: rec("inner") or x * 2,
+                                                          lambda x: rec("inner unpack") or x / 2):
+                z = b.cos()
+            w = y * z
+        w.sum().backward()
+        return rec, a.grad, b.grad
+
+    same(scenario)
+
+
+def test_what_unpack_returns_is_what_backward_uses_and_pack_runs_without_grad():
+    def scenario(torch):
+        rec = Recorder()
+        a, b = leaves(torch)
+
+        def pack(x):
+            rec("grad mode in pack", torch.is_grad_enabled())
+            inner = x * x  # records nothing, and saves nothing
+            rec("inner", inner.requires_grad)
+            return x.detach() * 10
+
+        def unpack(x):
+            rec("grad mode in unpack", torch.is_grad_enabled())
+            return x / 5  # twice the saved value
+
+        with torch.autograd.graph.saved_tensors_hooks(pack, unpack):
+            y = (a * b).sum()
+        g = torch.autograd.grad(y, a, create_graph=True)[0]
+        return rec, g
+
+    same(scenario)
+
+
+def test_unpacked_tensors_carry_the_saved_tensors_history():
+    def scenario(torch):
+        a, b = leaves(torch)
+        with torch.autograd.graph.saved_tensors_hooks(lambda x: x, lambda x: x):
+            s = a.sin()
+            e = (a * b).exp()
+        self_ = s.grad_fn._saved_self
+        result = e.grad_fn._saved_result
+        out = [self_ is a, seen(self_), result is e, seen(result)]
+        # a graph of the gradient goes through the unpacked tensors' histories
+        g = torch.autograd.grad(e.sum(), a, create_graph=True)[0]
+        out.append(torch.autograd.grad(g.sum(), b)[0])
+        return out
+
+    same(scenario)
+
+
+def test_hooks_on_a_custom_functions_saved_tensors_and_a_leaf_view():
+    def scenario(torch):
+        rec = Recorder()
+        a, b = leaves(torch)
+        with torch.autograd.graph.saved_tensors_hooks(*logging_hooks(rec)):
+            y = scale_function(torch).apply(a[:2], b[1:])
+        rec("saved_tensors", [seen(t) for t in y.grad_fn.saved_tensors])
+        y.sum().backward()
+        return rec, a.grad, b.grad
+
+    same(scenario)
+
+
+def test_save_on_cpu_gives_the_same_gradients_including_second_order():
+    def scenario(torch):
+        a, b = leaves(torch)
+        with torch.autograd.graph.save_on_cpu():
+            y = (a.exp() * b.sin() / (a * a + 1)).sum()
+        ga, gb = torch.autograd.grad(y, (a, b), create_graph=True)
+        return ga, gb, torch.autograd.grad((ga * gb).sum(), (a, b))
+
+    same(scenario)
+
+
+def test_save_on_cpu_with_pin_memory():
+    def scenario(torch):
+        a, b = leaves(torch)
+        with torch.autograd.graph.save_on_cpu(pin_memory=True):
+            (a * b).pow(3).sum().backward()
+        return a.grad, b.grad
+
+    same(scenario)
+
+
+def test_unpack_must_return_a_tensor():
+    def scenario(torch):
+        a, _ = leaves(torch)
+        with torch.autograd.graph.saved_tensors_hooks(lambda x: x, lambda x: 3):
+            y = (a * a).sum()
+        return attempt(y.backward)
+
+    expected, _ = same(scenario)
+    assert isinstance(expected, Raised) and expected.type == "TypeError"
+
+
+def test_an_in_place_write_after_packing_is_not_detected():
+    # Without hooks the same write raises the in-place error; with hooks torch does not check.
+    def scenario(torch):
+        a, _ = leaves(torch)
+        out = []
+        for hooks in [None, (lambda x: x.clone(), lambda x: x), (lambda x: x, lambda x: x)]:
+            w = a * 1
+            if hooks is None:
+                z = (w * w).sum()
+            else:
+                with torch.autograd.graph.saved_tensors_hooks(*hooks):
+                    z = (w * w).sum()
+            with torch.no_grad():
+                w.add_(1)
+            a.grad = None
+            out.append(attempt(z.backward))
+            out.append(grad_of(a))
+        return out
+
+    expected, _ = same(scenario, prefix=40)
+    assert isinstance(expected[0], Raised) and not isinstance(expected[2], Raised)
+
+
+def test_disable_saved_tensors_hooks():
+    def scenario(torch):
+        out = []
+        with torch.autograd.graph.disable_saved_tensors_hooks("no hooks here"):
+            out.append(attempt(torch.autograd.graph.saved_tensors_hooks(
+                lambda x: x, lambda x: x).__enter__))
+            a, _ = leaves(torch)
+            out.append(a.exp())
+        with torch.autograd.graph.saved_tensors_hooks(lambda x: x, lambda x: x):
+            out.append(attempt(torch.autograd.graph.disable_saved_tensors_hooks("set").__enter__))
+        return out
+
+    same(scenario)
+
+
+def test_no_hooks_outside_the_block():
+    def scenario(torch):
+        rec = Recorder()
+        a, b = leaves(torch)
+        with torch.autograd.graph.saved_tensors_hooks(*logging_hooks(rec)):
+            pass
+        (a * b).sum().backward()
+        return rec, a.grad
+
+    same(scenario)
+
+
+@pytest.mark.parametrize("op", ["mul", "div", "atan2", "maximum", "pow", "mm"])
+def test_binary_ops_pack_their_inputs_last_first(op):
+    def scenario(torch):
+        rec = Recorder()
+        a = torch.tensor([[0.5, 1.5], [2.0, 0.75]], dtype=torch.float64, requires_grad=True)
+        b = torch.tensor([[1.25, 0.5], [0.25, 1.0]], dtype=torch.float64, requires_grad=True)
+        names = {id(a): "a", id(b): "b"}
+        with torch.autograd.graph.saved_tensors_hooks(
+                lambda x: rec(names.get(id(x), node_name(x.grad_fn))) or x, lambda x: x):
+            y = getattr(torch, op)(a, b)
+        y.sum().backward()
+        return rec, a.grad, b.grad
+
+    same(scenario)
