@@ -18,6 +18,8 @@ from .creation import (arange, as_tensor, empty, empty_like, eye, from_numpy, fu
                        set_default_device, tensor, zeros, zeros_like)
 from .autograd.grad_mode import (enable_grad, inference_mode, is_grad_enabled,
                                  is_inference_mode_enabled, no_grad, set_grad_enabled)
+from .autograd.anomaly_mode import (is_anomaly_check_nan_enabled, is_anomaly_enabled,
+                                     set_anomaly_enabled)
 from . import autograd
 from . import accelerator
 

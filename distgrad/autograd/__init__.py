@@ -1,7 +1,8 @@
 """distgrad.autograd: `backward`, `grad`, `Function`, `gradcheck`, `functional` — torch's API."""
 from __future__ import annotations
 
-from . import engine, grad_mode
+from . import anomaly_mode, engine, grad_mode
+from .anomaly_mode import detect_anomaly, set_detect_anomaly
 from .differentiate import backward, grad
 from .grad_mode import enable_grad, inference_mode, no_grad, set_grad_enabled
 from .variable import Variable
@@ -28,4 +29,5 @@ def __getattr__(name):
 
 
 __all__ = ["backward", "grad", "Function", "Variable", "gradcheck", "functional", "profiler",
-           "no_grad", "enable_grad", "set_grad_enabled", "inference_mode", "grad_mode", "engine"]
+           "no_grad", "enable_grad", "set_grad_enabled", "inference_mode", "grad_mode", "engine",
+           "detect_anomaly", "set_detect_anomaly", "anomaly_mode", "graph"]

@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 
-from . import grad_mode, record
+from . import anomaly_mode, grad_mode, record
 from .graph import AccumulateGrad, Node
 
 _tasks = threading.local()  # the backward calls under way in this thread, innermost last
@@ -165,7 +165,11 @@ def _run(ready, push, buffers, deps, runs, wanted, captures, captured, keep_grap
                     captured[k] = seen[nr]
             if runs is not None and node not in runs:
                 continue
-            input_grads = _run_node(node, grads, create_graph, wanted)
+            if anomaly_mode._enabled:
+                input_grads = anomaly_mode.checked(node, lambda: _run_node(
+                    node, grads, create_graph, wanted))
+            else:
+                input_grads = _run_node(node, grads, create_graph, wanted)
             if not keep_graph:
                 node.release()
             for i, (child, nr) in enumerate(node.next_functions):

@@ -26,7 +26,7 @@ import inspect
 import warnings
 from typing import Any
 
-from . import grad_mode, record, saved_hooks
+from . import anomaly_mode, grad_mode, record, saved_hooks
 from .graph import Node, SavedTensor, _sequence
 
 __all__ = ["Function", "FunctionCtx", "BackwardCFunction", "once_differentiable",
@@ -342,6 +342,8 @@ def _wrap_outputs(ctx, args, output, executable):
             for saved, t in zip(node._saved, ctx.to_save):
                 if saved is not None:
                     saved.pack(hooks, t)
+        if anomaly_mode._enabled:
+            anomaly_mode.note(node)
     # Drop the references to outputs held on ctx, which would be cycles through the node.
     ctx.to_save = ctx.dirty_tensors = ctx.non_differentiable = ()
     return tuple(wrapped) if is_tuple else wrapped[0]

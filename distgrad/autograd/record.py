@@ -14,7 +14,7 @@ import weakref
 from .. import storage
 from ..ops import layout
 from ..ops.table import lookup, run_forward
-from . import grad_mode, saved_hooks
+from . import anomaly_mode, grad_mode, saved_hooks
 from .graph import node_class
 
 Tensor = None  # set by distgrad.tensor (the class is defined there)
@@ -144,6 +144,8 @@ def call(name: str, *inputs, _device=None, **attrs):
         hooks = saved_hooks.current()
         if hooks is not None and node.has_saved():
             node.pack_saved(hooks, outs)
+        if anomaly_mode._enabled:
+            anomaly_mode.note(node)
         if device != CPU and not op.moves:
             _note_remote_node(node, device)
     return tuple(outs) if multi else outs[0]
