@@ -1,0 +1,49 @@
+"""Draws for the samplers: numbers from distgrad's generator (`distgrad.manual_seed`), made
+in the driver and placed where the distribution's parameters live, as every distgrad random
+op is. Draws that depend on parameter values (gamma, poisson, binomial) read those values."""
+from __future__ import annotations
+
+import numpy as np
+
+from distgrad import creation
+
+
+def draw(make, like, shape=None):
+    """A tensor of `make(rng, shape)` in like's dtype, on like's device (no gradient)."""
+    shape = tuple(like.shape if shape is None else shape)
+    values = np.asarray(make(creation.random_stream(), shape)).astype(like.dtype.np)
+    return creation._from_array(values.reshape(shape), like.device_str, False)
+
+
+def values(t) -> np.ndarray:
+    """A parameter's values in the driver, as float64 (for the draws that depend on them)."""
+    return t.detach().cpu().numpy().astype(np.float64)
+
+
+def standard_normal(like, shape):
+    return draw(lambda rng, s: rng.standard_normal(s), like, shape)
+
+
+def uniform(like, shape, low=0.0, high=1.0):
+    return draw(lambda rng, s: rng.uniform(low, high, s), like, shape)
+
+
+def exponential(like, shape):
+    return draw(lambda rng, s: rng.standard_exponential(s), like, shape)
+
+
+def standard_gamma(concentration):
+    """Gamma(concentration, 1) draws of concentration's shape, at least float's tiny."""
+    alpha = values(concentration)
+    tiny = np.finfo(concentration.dtype.np).tiny
+    return draw(lambda rng, s: np.maximum(rng.standard_gamma(alpha), tiny), concentration)
+
+
+def poisson(rate):
+    lam = values(rate)
+    return draw(lambda rng, s: rng.poisson(lam), rate)
+
+
+def binomial(total_count, probs):
+    n, p = values(total_count).astype(np.int64), np.clip(values(probs), 0.0, 1.0)
+    return draw(lambda rng, s: rng.binomial(n, p), probs)

@@ -1,0 +1,182 @@
+"""Gamma, Dirichlet and Beta, reparameterized as torch does: a Gamma draw and a Dirichlet
+draw (normalized Gamma draws) carry torch's implicit gradients (_implicit.py); Beta is the
+first coordinate of a two-category Dirichlet."""
+from __future__ import annotations
+
+import numbers
+
+import distgrad
+import distgrad.nn.functional as F
+
+from . import _random, constraints
+from ._implicit import reparameterized_dirichlet, reparameterized_standard_gamma
+from .continuous import _batch_shape
+from .distribution import ExponentialFamily
+from .utils import broadcast_all, finfo, size
+
+
+def _standard_gamma(concentration):
+    return reparameterized_standard_gamma(concentration, _random.standard_gamma(concentration))
+
+
+class Gamma(ExponentialFamily):
+    """The Gamma distribution with shape `concentration` and `rate`."""
+
+    arg_constraints = {"concentration": constraints.positive, "rate": constraints.positive}
+    support = constraints.nonnegative
+    has_rsample = True
+    _mean_carrier_measure = 0
+
+    def __init__(self, concentration, rate, validate_args=None):
+        self.concentration, self.rate = broadcast_all(concentration, rate)
+        super().__init__(_batch_shape(concentration, rate, tensor=self.concentration),
+                         validate_args=validate_args)
+
+    def expand(self, batch_shape, _instance=None):
+        return self._expanded(Gamma, batch_shape, _instance, ("concentration", "rate"))
+
+    @property
+    def mean(self):
+        return self.concentration / self.rate
+
+    @property
+    def mode(self):
+        return ((self.concentration - 1) / self.rate).clamp(min=0)
+
+    @property
+    def variance(self):
+        return self.concentration / self.rate.pow(2)
+
+    def rsample(self, sample_shape=()):
+        shape = tuple(self._extended_shape(sample_shape))
+        value = _standard_gamma(self.concentration.expand(shape)) / self.rate.expand(shape)
+        tiny = float(finfo(value.dtype).tiny)
+        return distgrad.where(value.detach() < tiny, value - value.detach() + tiny, value)
+
+    def log_prob(self, value):
+        value = distgrad.as_tensor(value, dtype=self.rate.dtype, device=self.rate.device_str)
+        if self._validate_args:
+            self._validate_sample(value)
+        return (distgrad.xlogy(self.concentration, self.rate)
+                + distgrad.xlogy(self.concentration - 1, value)
+                - self.rate * value - distgrad.lgamma(self.concentration))
+
+    def entropy(self):
+        c = self.concentration
+        return c - distgrad.log(self.rate) + distgrad.lgamma(c) + (1.0 - c) * distgrad.digamma(c)
+
+
+class Dirichlet(ExponentialFamily):
+    """The Dirichlet distribution over the simplex, with the given concentration."""
+
+    arg_constraints = {"concentration": constraints.independent(constraints.positive, 1)}
+    support = constraints.simplex
+    has_rsample = True
+
+    def __init__(self, concentration, validate_args=None):
+        if concentration.dim() < 1:
+            raise ValueError("`concentration` parameter must be at least one-dimensional.")
+        self.concentration = concentration
+        super().__init__(concentration.shape[:-1], concentration.shape[-1:],
+                         validate_args=validate_args)
+
+    def expand(self, batch_shape, _instance=None):
+        return self._expanded(Dirichlet, batch_shape, _instance, ("concentration",),
+                              event_shape=self._event_shape)
+
+    def rsample(self, sample_shape=()):
+        concentration = self.concentration.expand(tuple(self._extended_shape(sample_shape)))
+        gammas = _random.standard_gamma(concentration)
+        x = gammas / gammas.sum(-1, True)
+        tiny = float(finfo(x.dtype).tiny)
+        return reparameterized_dirichlet(concentration, x.clamp(min=tiny))
+
+    def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        c = self.concentration
+        return (distgrad.xlogy(c - 1.0, value).sum(-1) + distgrad.lgamma(c.sum(-1))
+                - distgrad.lgamma(c).sum(-1))
+
+    @property
+    def mean(self):
+        return self.concentration / self.concentration.sum(-1, True)
+
+    @property
+    def mode(self):
+        cm1 = (self.concentration - 1).clamp(min=0.0)
+        mode = cm1 / cm1.sum(-1, True)
+        # all concentrations below 1: the mode is the corner of the largest (torch's choice)
+        corner = F.one_hot(mode.argmax(dim=-1), cm1.shape[-1]).to(mode.dtype)
+        below = (self.concentration < 1).all(dim=-1, keepdim=True)
+        return distgrad.where(below, corner, mode)
+
+    @property
+    def variance(self):
+        con0 = self.concentration.sum(-1, True)
+        return self.concentration * (con0 - self.concentration) / (con0.pow(2) * (con0 + 1))
+
+    def entropy(self):
+        c = self.concentration
+        k, a0 = c.size(-1), c.sum(-1)
+        return (distgrad.lgamma(c).sum(-1) - distgrad.lgamma(a0) - (k - a0) * distgrad.digamma(a0)
+                - ((c - 1.0) * distgrad.digamma(c)).sum(-1))
+
+
+class Beta(ExponentialFamily):
+    """The Beta distribution with concentration1 (alpha) and concentration0 (beta)."""
+
+    arg_constraints = {"concentration1": constraints.positive,
+                       "concentration0": constraints.positive}
+    support = constraints.unit_interval
+    has_rsample = True
+
+    def __init__(self, concentration1, concentration0, validate_args=None):
+        if isinstance(concentration1, numbers.Number) and isinstance(concentration0,
+                                                                     numbers.Number):
+            both = distgrad.tensor([float(concentration1), float(concentration0)])
+        else:
+            concentration1, concentration0 = broadcast_all(concentration1, concentration0)
+            both = distgrad.stack([concentration1, concentration0], -1)
+        self._dirichlet = Dirichlet(both, validate_args=validate_args)
+        super().__init__(self._dirichlet._batch_shape, validate_args=validate_args)
+
+    def expand(self, batch_shape, _instance=None):
+        new = self._get_checked_instance(Beta, _instance)
+        batch_shape = size(batch_shape)
+        new._dirichlet = self._dirichlet.expand(batch_shape)
+        ExponentialFamily.__init__(new, batch_shape, validate_args=False)
+        new._validate_args = self._validate_args
+        return new
+
+    @property
+    def mean(self):
+        return self.concentration1 / (self.concentration1 + self.concentration0)
+
+    @property
+    def mode(self):
+        return self._dirichlet.mode[..., 0]
+
+    @property
+    def variance(self):
+        total = self.concentration1 + self.concentration0
+        return self.concentration1 * self.concentration0 / (total.pow(2) * (total + 1))
+
+    def rsample(self, sample_shape=()):
+        return self._dirichlet.rsample(sample_shape).select(-1, 0)
+
+    def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        return self._dirichlet.log_prob(distgrad.stack([value, 1.0 - value], -1))
+
+    def entropy(self):
+        return self._dirichlet.entropy()
+
+    @property
+    def concentration1(self):
+        return self._dirichlet.concentration[..., 0]
+
+    @property
+    def concentration0(self):
+        return self._dirichlet.concentration[..., 1]

@@ -1,0 +1,141 @@
+"""The distributions under test, each written once for torch.distributions and
+distgrad.distributions: `build(D, p)` makes the distribution from parameters `p` (tensors
+of the library), `value(rng)` draws points of its support to score, `params` says how to
+draw the parameters (shape, low, high)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import numpy as np
+
+
+@dataclass
+class DistCase:
+    id: str
+    params: dict  # name -> (shape, low, high)
+    build: Callable
+    value: Callable  # rng -> numpy array of points of the support
+    cdf: bool = False  # cdf and icdf exist in torch
+    no_grad: tuple = ()  # parameters given without requires_grad (counts)
+    extra: dict = field(default_factory=dict)
+
+
+def _ints(shape, hi):
+    return lambda rng: rng.integers(0, hi, size=shape).astype(np.float64)
+
+
+def _spd(rng, batch, n):
+    a = rng.standard_normal(batch + (n, n))
+    return a @ np.swapaxes(a, -1, -2) + n * np.eye(n)
+
+
+def _simplex(shape):
+    return lambda rng: (lambda g: g / g.sum(-1, keepdims=True))(rng.gamma(2.0, size=shape))
+
+
+CASES = [
+    DistCase("normal", {"loc": ((3, 4), -2, 2), "scale": ((4,), 0.5, 2)},
+             lambda D, p: D.Normal(p["loc"], p["scale"]),
+             lambda rng: rng.uniform(-3, 3, (2, 3, 4)), cdf=True),
+    DistCase("uniform", {"low": ((3,), -2, -1), "high": ((3,), 1, 2)},
+             lambda D, p: D.Uniform(p["low"], p["high"]),
+             lambda rng: rng.uniform(-0.9, 0.9, (5, 3)), cdf=True),
+    DistCase("exponential", {"rate": ((2, 3), 0.5, 2)},
+             lambda D, p: D.Exponential(p["rate"]),
+             lambda rng: rng.uniform(0, 3, (2, 3)), cdf=True),
+    DistCase("laplace", {"loc": ((4,), -1, 1), "scale": ((4,), 0.5, 2)},
+             lambda D, p: D.Laplace(p["loc"], p["scale"]),
+             lambda rng: rng.uniform(-3, 3, (3, 4)), cdf=True),
+    DistCase("bernoulli_probs", {"probs": ((5,), 0.1, 0.9)},
+             lambda D, p: D.Bernoulli(probs=p["probs"]), _ints((2, 5), 2)),
+    DistCase("bernoulli_logits", {"logits": ((5,), -2, 2)},
+             lambda D, p: D.Bernoulli(logits=p["logits"]), _ints((5,), 2)),
+    DistCase("categorical_probs", {"probs": ((3, 4), 0.1, 1)},
+             lambda D, p: D.Categorical(probs=p["probs"]), _ints((2, 3), 4)),
+    DistCase("categorical_logits", {"logits": ((3, 4), -2, 2)},
+             lambda D, p: D.Categorical(logits=p["logits"]), _ints((3,), 4)),
+    DistCase("one_hot_categorical", {"logits": ((3, 4), -2, 2)},
+             lambda D, p: D.OneHotCategorical(logits=p["logits"]),
+             lambda rng: np.eye(4)[rng.integers(0, 4, (2, 3))]),
+    DistCase("gamma", {"concentration": ((4,), 0.5, 3), "rate": ((4,), 0.5, 2)},
+             lambda D, p: D.Gamma(p["concentration"], p["rate"]),
+             lambda rng: rng.uniform(0.1, 4, (3, 4))),
+    DistCase("beta", {"concentration1": ((3,), 0.5, 3), "concentration0": ((3,), 0.5, 3)},
+             lambda D, p: D.Beta(p["concentration1"], p["concentration0"]),
+             lambda rng: rng.uniform(0.05, 0.95, (2, 3))),
+    DistCase("dirichlet", {"concentration": ((2, 4), 0.5, 3)},
+             lambda D, p: D.Dirichlet(p["concentration"]), _simplex((3, 2, 4))),
+    DistCase("poisson", {"rate": ((4,), 0.5, 5)},
+             lambda D, p: D.Poisson(p["rate"]), _ints((3, 4), 8)),
+    DistCase("binomial", {"total_count": ((3,), 10, 10), "probs": ((3,), 0.1, 0.9)},
+             lambda D, p: D.Binomial(p["total_count"], probs=p["probs"]), _ints((2, 3), 11),
+             no_grad=("total_count",)),
+    DistCase("binomial_logits", {"logits": ((3,), -2, 2)},
+             lambda D, p: D.Binomial(6, logits=p["logits"]), _ints((3,), 7)),
+    DistCase("geometric", {"probs": ((4,), 0.1, 0.9)},
+             lambda D, p: D.Geometric(probs=p["probs"]), _ints((3, 4), 6)),
+    DistCase("geometric_logits", {"logits": ((4,), -2, 2)},
+             lambda D, p: D.Geometric(logits=p["logits"]), _ints((4,), 6)),
+    DistCase("mvn_cov", {"loc": ((2, 3), -1, 1), "covariance_matrix": "spd"},
+             lambda D, p: D.MultivariateNormal(p["loc"], covariance_matrix=p["covariance_matrix"]),
+             lambda rng: rng.standard_normal((4, 2, 3))),
+    DistCase("mvn_precision", {"loc": ((3,), -1, 1), "precision_matrix": "spd"},
+             lambda D, p: D.MultivariateNormal(p["loc"], precision_matrix=p["precision_matrix"]),
+             lambda rng: rng.standard_normal((2, 3))),
+    DistCase("mvn_scale_tril", {"loc": ((2, 3), -1, 1), "scale_tril": "tril"},
+             lambda D, p: D.MultivariateNormal(p["loc"], scale_tril=p["scale_tril"]),
+             lambda rng: rng.standard_normal((2, 3))),
+    DistCase("independent_normal", {"loc": ((3, 4), -2, 2), "scale": ((3, 4), 0.5, 2)},
+             lambda D, p: D.Independent(D.Normal(p["loc"], p["scale"]), 1),
+             lambda rng: rng.uniform(-3, 3, (2, 3, 4))),
+    DistCase("lognormal", {"loc": ((4,), -1, 1), "scale": ((4,), 0.5, 1.5)},
+             lambda D, p: D.LogNormal(p["loc"], p["scale"]),
+             lambda rng: rng.uniform(0.1, 5, (3, 4)), cdf=True),
+    DistCase("affine_tanh", {"loc": ((3,), -1, 1), "scale": ((3,), 0.5, 1.5)},
+             lambda D, p: D.TransformedDistribution(
+                 D.Normal(p["loc"], p["scale"]),
+                 [D.AffineTransform(0.5, 2.0), D.TanhTransform()]),
+             lambda rng: rng.uniform(-0.95, 0.95, (2, 3)), cdf=True),
+    DistCase("sigmoid_affine", {"loc": ((3,), -1, 1), "scale": ((3,), 0.5, 1.5)},
+             lambda D, p: D.TransformedDistribution(
+                 D.Normal(p["loc"], p["scale"]),
+                 [D.SigmoidTransform(), D.AffineTransform(1.0, -3.0)]),
+             lambda rng: rng.uniform(-1.9, 0.9, (2, 3)), cdf=True),
+]
+
+
+def draw_params(case: DistCase, rng) -> dict:
+    out = {}
+    for name, spec in case.params.items():
+        if spec == "spd":
+            batch = (2,) if case.id == "mvn_cov" else ()
+            out[name] = _spd(rng, batch, 3)
+        elif spec == "tril":
+            out[name] = np.linalg.cholesky(_spd(rng, (2,), 3))
+        else:
+            shape, lo, hi = spec
+            out[name] = rng.uniform(lo, hi, shape)
+            if lo == hi:
+                out[name] = np.full(shape, float(lo))
+    return out
+
+
+# KL pairs torch has among these: (id, builder of p, builder of q), each from its params
+KL_CASES = [
+    ("normal", "normal", "normal"), ("bernoulli", "bernoulli_probs", "bernoulli_logits"),
+    ("categorical", "categorical_probs", "categorical_logits"), ("beta", "beta", "beta"),
+    ("gamma", "gamma", "gamma"), ("dirichlet", "dirichlet", "dirichlet"),
+    ("mvn", "mvn_cov", "mvn_scale_tril"), ("mvn_precision", "mvn_precision", "mvn_cov"),
+    ("uniform", "uniform", "uniform"), ("exponential", "exponential", "exponential"),
+    ("laplace", "laplace", "laplace"), ("poisson", "poisson", "poisson"),
+    ("independent", "independent_normal", "independent_normal"),
+    ("one_hot_categorical", "one_hot_categorical", "one_hot_categorical"),
+    ("lognormal", "lognormal", "lognormal"),
+]
+
+BY_ID = {c.id: c for c in CASES}
+
+
+def find(case_id: str) -> Optional[DistCase]:
+    return BY_ID.get(case_id)

@@ -1,0 +1,391 @@
+"""distgrad.distributions against torch.distributions on the same parameters and points, in
+float32 and float64: log_prob, entropy, mean/variance/stddev/mode, cdf/icdf, KL divergences,
+and the gradients of each with respect to the parameters; shapes, broadcasting and expand;
+validation errors (type and message). Samples are distgrad's own stream: their shapes,
+dtypes, support, determinism under manual_seed, moments and pathwise gradients are checked."""
+from __future__ import annotations
+
+import zlib
+
+import numpy as np
+import pytest
+import torch
+import torch.distributions as TD
+
+import distgrad
+import distgrad.distributions as DD
+from distribution_cases import BY_ID, CASES, KL_CASES, draw_params
+
+LIBS = {"torch": (torch, TD), "distgrad": (distgrad, DD)}
+TOL = {"float32": dict(rtol=2e-4, atol=2e-5), "float64": dict(rtol=1e-7, atol=1e-10)}
+STATS = ("mean", "variance", "stddev", "mode")
+
+
+def _rng(*key) -> np.random.Generator:
+    return np.random.default_rng(zlib.crc32(repr(key).encode()))
+
+
+def _np(t):
+    if isinstance(t, torch.Tensor):
+        return t.detach().numpy()
+    return t.detach().numpy() if isinstance(t, distgrad.Tensor) else np.asarray(t)
+
+
+def _close(ours, theirs, dtype, what):
+    a, b = _np(ours), _np(theirs)
+    assert a.shape == b.shape, f"{what}: shape {a.shape} vs torch's {b.shape}"
+    assert str(a.dtype) == str(b.dtype), f"{what}: dtype {a.dtype} vs torch's {b.dtype}"
+    np.testing.assert_allclose(a, b, equal_nan=True, err_msg=what, **TOL[dtype])
+
+
+def _params(case, lib, raw, dtype):
+    T, _ = LIBS[lib]
+    return {k: T.tensor(v, dtype=getattr(T, dtype), requires_grad=k not in case.no_grad)
+            for k, v in raw.items()}
+
+
+def _outputs(case, lib, raw, value, dtype):
+    """What the case computes in one library: {name: tensor}, and the parameters."""
+    T, D = LIBS[lib]
+    p = _params(case, lib, raw, dtype)
+    d = case.build(D, p)
+    v = T.tensor(value, dtype=getattr(T, dtype))
+    out = {"log_prob": d.log_prob(v), "entropy": None}
+    try:
+        out["entropy"] = d.entropy()
+    except NotImplementedError:
+        del out["entropy"]
+    for stat in STATS:
+        try:
+            out[stat] = getattr(d, stat)
+        except NotImplementedError:
+            pass
+    if case.cdf:
+        out["cdf"] = d.cdf(v)
+        u = T.tensor(_rng(case.id, "u").uniform(0.05, 0.95, tuple(d.batch_shape)),
+                     dtype=getattr(T, dtype))
+        out["icdf"] = d.icdf(u)
+    return d, p, out
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_values_and_gradients_match_torch(case, dtype):
+    rng = _rng(case.id, dtype)
+    raw, value = draw_params(case, rng), case.value(rng)
+    td, tp, t_out = _outputs(case, "torch", raw, value, dtype)
+    dd, dp, d_out = _outputs(case, "distgrad", raw, value, dtype)
+    assert tuple(dd.batch_shape) == tuple(td.batch_shape)
+    assert tuple(dd.event_shape) == tuple(td.event_shape)
+    assert repr(dd.batch_shape) == repr(td.batch_shape)
+    assert set(d_out) == set(t_out)
+    for name in t_out:
+        _close(d_out[name], t_out[name], dtype, f"{case.id}.{name}")
+        t, d = t_out[name], d_out[name]
+        if not (t.requires_grad and t.dtype.is_floating_point):
+            continue
+        weights = _rng(case.id, name).uniform(0.5, 1.5, tuple(t.shape))
+        keys = [k for k in tp if tp[k].requires_grad]
+        t_grads = torch.autograd.grad((t * torch.tensor(weights, dtype=t.dtype)).nansum(),
+                                      [tp[k] for k in keys], allow_unused=True,
+                                      retain_graph=True)
+        d_grads = distgrad.autograd.grad(
+            (d * distgrad.tensor(weights, dtype=d.dtype)).nansum(), [dp[k] for k in keys], retain_graph=True,
+            allow_unused=True)
+        for k, tg, dg in zip(keys, t_grads, d_grads):
+            if tg is None:
+                assert dg is None or not np.any(_np(dg)), f"{case.id}.{name}: d/d{k}"
+                continue
+            _close(dg, tg, dtype, f"{case.id}.{name}: d/d{k}")
+
+
+def _kl_side(lib, case_id, raw, dtype):
+    T, D = LIBS[lib]
+    case = BY_ID[case_id]
+    p = _params(case, lib, raw, dtype)
+    return case.build(D, p), p
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("kl_id, p_id, q_id", KL_CASES, ids=[c[0] for c in KL_CASES])
+def test_kl_divergence_and_its_gradients_match_torch(kl_id, p_id, q_id, dtype):
+    rng = _rng("kl", kl_id, dtype)
+    raw_p, raw_q = draw_params(BY_ID[p_id], rng), draw_params(BY_ID[q_id], rng)
+    results = {}
+    for lib in LIBS:
+        T, D = LIBS[lib]
+        p, pp = _kl_side(lib, p_id, raw_p, dtype)
+        q, qp = _kl_side(lib, q_id, raw_q, dtype)
+        kl = D.kl_divergence(p, q)
+        params = [t for t in list(pp.values()) + list(qp.values()) if t.requires_grad]
+        grads = T.autograd.grad(kl.sum(), params, allow_unused=True)
+        results[lib] = (kl, grads)
+    (t_kl, t_grads), (d_kl, d_grads) = results["torch"], results["distgrad"]
+    _close(d_kl, t_kl, dtype, f"kl {kl_id}")
+    for i, (tg, dg) in enumerate(zip(t_grads, d_grads)):
+        if tg is None:
+            continue
+        _close(dg, tg, dtype, f"kl {kl_id}: gradient {i}")
+
+
+def test_kl_gradient_passes_finite_differences_in_float64():
+    """d KL / d parameters by finite differences, for the closed forms of several pairs."""
+    rng = _rng("fd")
+    mu = distgrad.tensor(rng.uniform(-1, 1, 3), dtype=distgrad.float64, requires_grad=True)
+    sigma = distgrad.tensor(rng.uniform(0.5, 2, 3), dtype=distgrad.float64, requires_grad=True)
+    a = distgrad.tensor(rng.uniform(0.5, 3, 3), dtype=distgrad.float64, requires_grad=True)
+    cov = distgrad.tensor(rng.standard_normal((3, 3)),
+                          dtype=distgrad.float64, requires_grad=True)
+
+    def kls(mu, sigma, a, m):
+        spd = m @ m.t() + 3 * distgrad.eye(3, dtype=distgrad.float64)
+        return (DD.kl_divergence(DD.Normal(mu, sigma), DD.Normal(0.5 * mu, sigma ** 2)).sum()
+                + DD.kl_divergence(DD.Gamma(a, sigma), DD.Gamma(sigma, a)).sum()
+                + DD.kl_divergence(DD.Dirichlet(a), DD.Dirichlet(sigma + a)).sum()
+                + DD.kl_divergence(DD.MultivariateNormal(mu, covariance_matrix=spd),
+                                   DD.MultivariateNormal(mu * 0, scale_tril=distgrad.diag(a))))
+
+    assert distgrad.autograd.gradcheck(kls, (mu, sigma, a, cov))
+    assert distgrad.autograd.gradgradcheck(kls, (mu, sigma, a, cov))
+
+
+# ---- shapes, broadcasting, expand -------------------------------------------------------------
+
+SHAPE_BUILDS = [
+    ("normal_numbers", lambda T, D: D.Normal(0.0, 1.0)),
+    ("normal_broadcast", lambda T, D: D.Normal(T.zeros(3, 1), T.ones(4))),
+    ("normal_tensor_number", lambda T, D: D.Normal(T.zeros(2), 2.0)),
+    ("bernoulli_number", lambda T, D: D.Bernoulli(0.3)),
+    ("categorical", lambda T, D: D.Categorical(logits=T.zeros(2, 3, 5))),
+    ("one_hot", lambda T, D: D.OneHotCategorical(probs=T.ones(2, 5))),
+    ("dirichlet", lambda T, D: D.Dirichlet(T.ones(4, 3))),
+    ("beta_numbers", lambda T, D: D.Beta(2.0, 3.0)),
+    ("mvn_batch_loc", lambda T, D: D.MultivariateNormal(T.zeros(5, 3), T.eye(3))),
+    ("mvn_batch_cov", lambda T, D: D.MultivariateNormal(T.zeros(3), T.eye(3).expand(2, 3, 3))),
+    ("independent", lambda T, D: D.Independent(D.Normal(T.zeros(2, 3, 4), 1.0), 2)),
+    ("lognormal", lambda T, D: D.LogNormal(T.zeros(2, 3), 1.0)),
+    ("binomial", lambda T, D: D.Binomial(T.full((2,), 5.0), T.full((3, 1), 0.5))),
+    ("affine_event", lambda T, D: D.TransformedDistribution(
+        D.Normal(T.zeros(2, 3), 1.0), D.AffineTransform(T.zeros(3), T.ones(3), event_dim=1))),
+]
+
+
+@pytest.mark.parametrize("name, build", SHAPE_BUILDS, ids=[s[0] for s in SHAPE_BUILDS])
+def test_shapes_samples_and_expand_match_torch(name, build):
+    shapes = {}
+    for lib, (T, D) in LIBS.items():
+        d = build(T, D)
+        e = d.expand((4,) + tuple(d.batch_shape))
+        s = d.sample((2,))
+        es = e.sample()
+        shapes[lib] = (repr(d.batch_shape), repr(d.event_shape), repr(e.batch_shape),
+                       repr(e.event_shape), tuple(s.shape), str(s.dtype).split(".")[-1],
+                       tuple(es.shape), tuple(e.log_prob(es).shape), repr(d))
+    assert shapes["distgrad"] == shapes["torch"]
+
+
+def test_expanded_distribution_scores_as_torch():
+    raw = draw_params(BY_ID["mvn_cov"], _rng("expand"))
+    out = {}
+    for lib, (T, D) in LIBS.items():
+        d = BY_ID["mvn_cov"].build(D, _params(BY_ID["mvn_cov"], lib, raw, "float64"))
+        e = d.expand((5, 2))
+        x = T.tensor(_rng("x").standard_normal((5, 2, 3)))
+        out[lib] = (e.log_prob(x), e.entropy(), e.covariance_matrix, e.precision_matrix,
+                    e.scale_tril, e.variance)
+    for ours, theirs in zip(out["distgrad"], out["torch"]):
+        _close(ours, theirs, "float64", "expanded mvn")
+
+
+# ---- validation errors -----------------------------------------------------------------------
+
+ERRORS = [
+    ("normal_scale", lambda T, D: D.Normal(T.zeros(2), T.tensor([1.0, -1.0]))),
+    ("uniform_bounds", lambda T, D: D.Uniform(T.tensor([0.0, 1.0]), T.tensor([1.0, 0.5]))),
+    ("bernoulli_probs", lambda T, D: D.Bernoulli(probs=T.tensor([0.5, 1.5]))),
+    ("bernoulli_both", lambda T, D: D.Bernoulli(probs=T.tensor(0.5), logits=T.tensor(0.0))),
+    ("categorical_simplex", lambda T, D: D.Categorical(probs=T.tensor([0.5, -0.5, 1.0]))),
+    ("categorical_0d", lambda T, D: D.Categorical(logits=T.tensor(1.0))),
+    ("dirichlet_0d", lambda T, D: D.Dirichlet(T.tensor(1.0))),
+    ("dirichlet_concentration", lambda T, D: D.Dirichlet(T.tensor([1.0, 0.0]))),
+    ("gamma_rate", lambda T, D: D.Gamma(T.tensor([1.0]), T.tensor([-2.0]))),
+    ("beta_numbers", lambda T, D: D.Beta(1.0, -1.0)),
+    ("poisson_rate", lambda T, D: D.Poisson(T.tensor([-1.0]))),
+    ("geometric_zero", lambda T, D: D.Geometric(T.tensor([0.0, 0.5]))),
+    ("binomial_count", lambda T, D: D.Binomial(T.tensor([2.5]), T.tensor([0.5]))),
+    ("mvn_two", lambda T, D: D.MultivariateNormal(T.zeros(2), T.eye(2), scale_tril=T.eye(2))),
+    ("mvn_not_pd", lambda T, D: D.MultivariateNormal(T.zeros(2), T.tensor([[1.0, 2.0],
+                                                                           [2.0, 1.0]]))),
+    ("mvn_tril", lambda T, D: D.MultivariateNormal(T.zeros(2), scale_tril=T.ones(2, 2))),
+    ("mvn_loc_0d", lambda T, D: D.MultivariateNormal(T.tensor(0.0), T.eye(2))),
+    ("independent_ndims", lambda T, D: D.Independent(D.Normal(T.zeros(2), 1.0), 2)),
+    ("normal_sample_nan", lambda T, D: D.Normal(0.0, 1.0).log_prob(T.tensor(float("nan")))),
+    ("exponential_support", lambda T, D: D.Exponential(T.ones(2)).log_prob(T.tensor([1.0, -1.0]))),
+    ("bernoulli_support", lambda T, D: D.Bernoulli(T.full((2,), 0.5)).log_prob(T.tensor([0.5, 1.0]))),
+    ("categorical_support", lambda T, D: D.Categorical(T.ones(3)).log_prob(T.tensor(3))),
+    ("event_shape", lambda T, D: D.MultivariateNormal(T.zeros(3), T.eye(3)).log_prob(T.zeros(2))),
+    ("not_broadcastable", lambda T, D: D.Normal(T.zeros(3), 1.0).log_prob(T.zeros(2))),
+    ("not_a_tensor", lambda T, D: D.Normal(0.0, 1.0).log_prob(0.5)),
+    ("beta_support", lambda T, D: D.Beta(T.ones(2), T.ones(2)).log_prob(T.tensor([0.5, 2.0]))),
+    ("dirichlet_support", lambda T, D: D.Dirichlet(T.ones(2)).log_prob(T.tensor([0.5, 0.6]))),
+    ("uniform_support", lambda T, D: D.Uniform(0.0, 1.0).log_prob(T.tensor(2.0))),
+    ("no_kl", lambda T, D: D.kl_divergence(D.Categorical(T.ones(2)), D.Normal(0.0, 1.0))),
+]
+
+
+@pytest.mark.parametrize("name, fn", ERRORS, ids=[e[0] for e in ERRORS])
+def test_validation_errors_match_torch(name, fn):
+    caught = {}
+    for lib, (T, D) in LIBS.items():
+        with pytest.raises(Exception) as info:
+            fn(T, D)
+        caught[lib] = (type(info.value).__name__, str(info.value))
+    assert caught["distgrad"] == caught["torch"]
+
+
+def test_validate_args_false_skips_the_checks():
+    d = DD.Normal(distgrad.zeros(2), distgrad.tensor([1.0, -1.0]), validate_args=False)
+    assert d.log_prob(distgrad.zeros(2)).shape == (2,)
+
+
+# ---- sampling --------------------------------------------------------------------------------
+
+def _sampled(build, n=4000, seed=7):
+    distgrad.manual_seed(seed)
+    return build().sample((n,))
+
+
+SAMPLERS = [
+    ("normal", lambda: DD.Normal(distgrad.tensor([1.0, -2.0]), distgrad.tensor([0.5, 2.0]))),
+    ("uniform", lambda: DD.Uniform(distgrad.tensor([0.0, 2.0]), distgrad.tensor([1.0, 5.0]))),
+    ("exponential", lambda: DD.Exponential(distgrad.tensor([0.5, 2.0]))),
+    ("laplace", lambda: DD.Laplace(distgrad.tensor([1.0, -1.0]), distgrad.tensor([0.5, 1.5]))),
+    ("bernoulli", lambda: DD.Bernoulli(distgrad.tensor([0.2, 0.7]))),
+    ("categorical", lambda: DD.Categorical(distgrad.tensor([[0.1, 0.2, 0.7], [0.5, 0.5, 0.0]]))),
+    ("one_hot", lambda: DD.OneHotCategorical(distgrad.tensor([0.1, 0.6, 0.3]))),
+    ("gamma", lambda: DD.Gamma(distgrad.tensor([0.5, 3.0, 12.0]), distgrad.tensor([1.0, 2.0, 3.0]))),
+    ("beta", lambda: DD.Beta(distgrad.tensor([0.5, 2.0]), distgrad.tensor([1.5, 3.0]))),
+    ("dirichlet", lambda: DD.Dirichlet(distgrad.tensor([0.5, 1.0, 3.0]))),
+    ("poisson", lambda: DD.Poisson(distgrad.tensor([0.5, 4.0]))),
+    ("binomial", lambda: DD.Binomial(distgrad.tensor([5.0, 10.0]), distgrad.tensor([0.3, 0.8]))),
+    ("geometric", lambda: DD.Geometric(distgrad.tensor([0.3, 0.8]))),
+    ("mvn", lambda: DD.MultivariateNormal(distgrad.tensor([1.0, -1.0]),
+                                         distgrad.tensor([[2.0, 0.5], [0.5, 1.0]]))),
+    ("lognormal", lambda: DD.LogNormal(distgrad.tensor([0.0, 0.5]), distgrad.tensor([0.3, 0.5]))),
+]
+
+
+@pytest.mark.parametrize("name, build", SAMPLERS, ids=[s[0] for s in SAMPLERS])
+def test_samples_are_seeded_in_support_and_have_the_moments(name, build):
+    d = build()
+    s = _sampled(build)
+    assert tuple(s.shape) == (4000,) + tuple(d.batch_shape) + tuple(d.event_shape)
+    twin = {"categorical": torch.int64}.get(name, torch.float32)
+    assert str(s.dtype) == str(twin)
+    assert not s.requires_grad
+    assert np.array_equal(s.numpy(), _sampled(build).numpy())  # the same seed, the same draws
+    assert not np.array_equal(s.numpy(), _sampled(build, seed=8).numpy())
+    assert bool(d.support.check(s).all())
+    x = s.numpy().astype(np.float64)
+    if name == "categorical":  # the frequencies of each category
+        x = np.eye(3)[s.numpy()]
+        mean, var = d.probs.numpy(), (d.probs * (1 - d.probs)).numpy()
+    else:
+        mean, var = d.mean.numpy(), d.variance.numpy()
+    se = np.sqrt(var / len(x))
+    assert np.all(np.abs(x.mean(0) - mean) <= 5 * se + 1e-6), (x.mean(0), mean)
+    np.testing.assert_allclose(x.var(0), var, rtol=0.15, atol=1e-3)
+
+
+def test_rsample_gradients_of_location_scale_families():
+    loc = distgrad.tensor([0.5, -1.0], requires_grad=True)
+    scale = distgrad.tensor([1.0, 2.0], requires_grad=True)
+    distgrad.manual_seed(0)
+    x = DD.Normal(loc, scale).rsample((1000,))
+    x.mean().backward()
+    np.testing.assert_allclose(loc.grad.numpy(), [0.5, 0.5], rtol=1e-4)
+    eps = (x.detach() - loc.detach()) / scale.detach()  # the noise: d x / d scale
+    np.testing.assert_allclose(scale.grad.numpy(), eps.numpy().mean(0) / 2, rtol=1e-5)
+    low, high = (distgrad.tensor(0.0, requires_grad=True), distgrad.tensor(2.0, requires_grad=True))
+    u = DD.Uniform(low, high).rsample((500,))
+    u.sum().backward()
+    np.testing.assert_allclose(low.grad.item() + high.grad.item(), 500.0, rtol=1e-6)
+    for d in (DD.Exponential(scale), DD.Laplace(loc, scale), DD.LogNormal(loc, scale)):
+        assert d.has_rsample and d.rsample((3,)).requires_grad
+
+
+def test_gamma_rsample_gradient_is_torchs_implicit_gradient():
+    """With the draw held fixed, d x / d alpha is torch._standard_gamma_grad(alpha, x), over
+    its three regimes (x < 0.8, alpha > 8, and the rational fit), in both float dtypes."""
+    from distgrad.distributions._implicit import reparameterized_standard_gamma
+
+    for dtype in ("float32", "float64"):
+        alpha = np.array([0.3, 0.9, 2.0, 5.0, 10.0, 20.0, 50.0, 3.0, 9.0])
+        x = np.array([0.1, 0.5, 1.5, 4.0, 9.5, 15.0, 60.0, 7.0, 1.0])
+        a = distgrad.tensor(alpha, dtype=getattr(distgrad, dtype), requires_grad=True)
+        draw = distgrad.tensor(x, dtype=getattr(distgrad, dtype))
+        out = reparameterized_standard_gamma(a, draw)
+        assert np.array_equal(out.detach().numpy(), draw.numpy())
+        out.sum().backward()
+        theirs = torch._standard_gamma_grad(torch.tensor(alpha, dtype=getattr(torch, dtype)),
+                                           torch.tensor(x, dtype=getattr(torch, dtype)))
+        _close(a.grad, theirs, dtype, f"standard gamma grad {dtype}")
+
+
+def test_dirichlet_rsample_gradient_is_torchs_implicit_gradient():
+    """With the draw held fixed, a Dirichlet draw's gradient is torch's _Dirichlet backward,
+    _dirichlet_grad(x, alpha, total) * (g - <x, g>), over dirichlet_grad's regimes (near 0,
+    near 1, both concentrations large, the rational correction)."""
+    from distgrad.distributions._implicit import reparameterized_dirichlet
+
+    alpha = np.array([[0.5, 1.0, 2.0], [10.0, 9.0, 8.0], [3.0, 0.3, 4.0], [0.4, 0.4, 0.4],
+                      [1.5, 2.5, 0.7]])
+    x = np.array([[0.05, 0.35, 0.6], [0.36, 0.33, 0.31], [0.4, 0.01, 0.59], [0.98, 0.01, 0.01],
+                  [0.3, 0.6, 0.1]])
+    g = _rng("g").uniform(-1, 1, x.shape)
+    for dtype in ("float32", "float64"):
+        a = distgrad.tensor(alpha, dtype=getattr(distgrad, dtype), requires_grad=True)
+        draw = distgrad.tensor(x, dtype=getattr(distgrad, dtype))
+        out = reparameterized_dirichlet(a, draw)
+        assert np.array_equal(out.detach().numpy(), draw.numpy())
+        (out * distgrad.tensor(g, dtype=a.dtype)).sum().backward()
+        T = getattr(torch, dtype)
+        ta, tx, tg = torch.tensor(alpha, dtype=T), torch.tensor(x, dtype=T), torch.tensor(g, dtype=T)
+        grad = torch._dirichlet_grad(tx, ta, ta.sum(-1, True).expand_as(ta))
+        _close(a.grad, grad * (tg - (tx * tg).sum(-1, True)), dtype, f"dirichlet grad {dtype}")
+
+
+def test_gamma_beta_dirichlet_rsample_gradients_are_unbiased():
+    """E[d x/d theta] = d E[x]/d theta: the pathwise gradients average to the mean's gradient."""
+    distgrad.manual_seed(3)
+    c, r = (distgrad.tensor([0.7, 4.0], dtype=distgrad.float64, requires_grad=True),
+            distgrad.tensor([1.5, 0.5], dtype=distgrad.float64, requires_grad=True))
+    DD.Gamma(c, r).rsample((20000,)).mean(0).sum().backward()
+    np.testing.assert_allclose(c.grad.numpy(), 1 / r.detach().numpy(), rtol=0.05)
+    np.testing.assert_allclose(r.grad.numpy(), -(c / r ** 2).detach().numpy(), rtol=0.05)
+    a = distgrad.tensor([1.0, 2.0, 3.0], dtype=distgrad.float64, requires_grad=True)
+    DD.Dirichlet(a).rsample((20000,)).mean(0)[0].backward()
+    expected = np.array([5.0, -1.0, -1.0]) / 36  # d (a0 / sum a) / d a
+    np.testing.assert_allclose(a.grad.numpy(), expected, atol=0.01)
+    b1 = distgrad.tensor(2.0, dtype=distgrad.float64, requires_grad=True)
+    DD.Beta(b1, 3.0).rsample((20000,)).mean().backward()
+    np.testing.assert_allclose(b1.grad.item(), 3.0 / 25, atol=0.01)
+
+
+def test_discrete_distributions_have_no_rsample():
+    for d in (DD.Bernoulli(0.5), DD.Categorical(distgrad.ones(3)), DD.Poisson(1.0)):
+        assert not d.has_rsample
+        with pytest.raises(NotImplementedError):
+            d.rsample()
+
+
+def test_enumerate_support_and_perplexity_match_torch():
+    for build in (lambda T, D: D.Bernoulli(T.full((2,), 0.3)),
+                  lambda T, D: D.Categorical(T.ones(2, 3)),
+                  lambda T, D: D.OneHotCategorical(T.ones(2, 3)),
+                  lambda T, D: D.Binomial(4, T.full((2,), 0.3))):
+        ours, theirs = build(distgrad, DD), build(torch, TD)
+        for expand in (True, False):
+            assert np.array_equal(ours.enumerate_support(expand).numpy(),
+                                  theirs.enumerate_support(expand).numpy())
+        _close(ours.perplexity(), theirs.perplexity(), "float32", "perplexity")
