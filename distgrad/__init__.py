@@ -50,11 +50,11 @@ def promote_types(a, b):
 
 def __getattr__(name):
     # Submodules that pull in more code load on first use: distgrad.nn, .optim, .distributed,
-    # .cuda, .profiler, .testing, .func.
+    # .cuda, .profiler, .testing, .func, .distributions.
     import importlib
 
     if name in ("nn", "optim", "distributed", "viz", "cuda", "utils", "profiler", "testing",
-                "func"):
+                "func", "distributions"):
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'distgrad' has no attribute '{name}'")
 from .serialization import load, save  # noqa: E402
