@@ -22,6 +22,13 @@ from .autograd.anomaly_mode import (is_anomaly_check_nan_enabled, is_anomaly_ena
                                      set_anomaly_enabled)
 from . import autograd
 from . import accelerator
+from .sampling import (bernoulli, default_generator, get_rng_state, multinomial,  # noqa: F401
+                       normal, poisson, set_rng_state)
+from .dtype_info import (can_cast, finfo, iinfo, is_complex, is_floating_point,  # noqa: F401
+                         is_nonzero, isreal, set_default_dtype)
+from .functional_aliases import (avg_pool1d, conv1d, conv2d, cosine_similarity,  # noqa: F401
+                                 dropout, embedding, layer_norm, max_pool2d, pairwise_distance,
+                                 pixel_shuffle, pixel_unshuffle)
 
 bool = _dtypes.bool_  # noqa: A001  (torch.bool)
 float = float32  # noqa: A001

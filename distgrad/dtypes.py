@@ -64,8 +64,16 @@ def from_numpy(np_dtype) -> dtype:
                     "float64, float32, int64, and bool.")
 
 
+_default = float32  # set_default_dtype's (float32 or float64)
+
+
 def get_default_dtype() -> dtype:
-    return float32
+    return _default
+
+
+def set_default_dtype(d: dtype) -> None:
+    global _default
+    _default = d
 
 
 def promote(a: dtype, b: dtype) -> dtype:
@@ -85,7 +93,7 @@ def scalar_dtype(value) -> dtype:
     if not hasattr(value, "__float__"):  # (torch takes no list, str, ...)
         raise TypeError(f"expected Tensor as element of the operands, but got "
                         f"{type(value).__name__}")
-    return float32
+    return _default
 
 
 def result_type(operands) -> dtype:

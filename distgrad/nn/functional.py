@@ -18,6 +18,7 @@ from ..autograd.record import call
 from ..ops import functions as _f
 from ..ops.activations import SELU_ALPHA, SELU_SCALE
 from ..ops.api import in_place
+from ..ops.pixel import pixel_shuffle, pixel_unshuffle  # noqa: F401  (F.pixel_shuffle)
 from ..tensor import Tensor
 
 __all__ = ["linear", "relu", "sigmoid", "tanh", "softmax", "log_softmax", "mse_loss", "l1_loss",
@@ -718,6 +719,19 @@ def avg_pool2d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bo
     return call("avg_pool2d", input, kernel=list(kernel), stride=list(stride),
                 padding=list(_tuple(padding, 2, "padding")), ceil_mode=bool(ceil_mode),
                 count_include_pad=bool(count_include_pad), divisor_override=divisor_override)
+
+
+def avg_pool1d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+               count_include_pad: bool = True) -> Tensor:
+    """avg_pool2d over a height of 1, squeezed back, as torch computes it (SqueezeBackward1)."""
+    if input.ndim not in (2, 3):
+        raise RuntimeError(f"avg_pool1d() Expected 2D or 3D input tensor, but got "
+                           f"{list(input.shape)}")
+    kernel = _tuple(kernel_size, 1, "kernel_size")
+    stride = kernel if stride is None or stride == [] else _tuple(stride, 1, "stride")
+    out = avg_pool2d(input.unsqueeze(-2), (1,) + kernel, (1,) + stride,
+                     (0,) + _tuple(padding, 1, "padding"), ceil_mode, count_include_pad)
+    return out.squeeze(-2)
 
 
 def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:

@@ -18,6 +18,12 @@ from . import activations  # noqa: F401  (nn.functional's one-node activations)
 from . import optim  # noqa: F401  (the optimizers' fused update)
 from . import accumulate as _accumulate, arrange as _arrange, pointwise as _pointwise
 from . import scatter as _scatter
+from . import inplace_views as _inplace_views, placing as _placing, reshaping as _reshaping
+from .placing import (diagonal_scatter, index_put, masked_select, put,  # noqa: F401
+                      scatter_reduce, select_scatter, slice_scatter, take, take_along_dim)
+from .reshaping import (argwhere, atleast_1d, atleast_2d, atleast_3d, block_diag,  # noqa: F401
+                        broadcast_shapes, cartesian_prod, detach, empty_strided, logspace,
+                        narrow_copy, randint_like, split_with_sizes, tril_indices, triu_indices)
 from .accumulate import cumprod, nanmean, nansum  # noqa: F401  (bound below)
 from .pointwise import arctan2, atan2, hypot, logaddexp  # noqa: F401  (bound below)
 from .arrange import (column_stack, diff, dsplit, dstack, hsplit, hstack,  # noqa: F401
@@ -383,13 +389,8 @@ def unbind(input, dim=0):
 
 
 def narrow(input, dim, start, length):
-    d = wrap_dim(dim, input.ndim)
-    if start < 0:
-        start += input.shape[d]
-    if start + length > input.shape[d]:
-        raise RuntimeError(f"start ({start}) + length ({length}) exceeds dimension size "
-                           f"({input.shape[d]}).")
-    return call("slice", input, dim=d, start=start, stop=start + length, step=1)
+    d, start, stop = _reshaping.narrow_range(input, dim, start, length)
+    return call("slice", input, dim=d, start=start, stop=stop, step=1)
 
 
 def select(input, dim, index):
@@ -939,10 +940,12 @@ _METHODS = dict(
 )
 
 for _name, _fn in {**_METHODS, **_arrange.METHODS, **_pointwise.METHODS,
-                   **_accumulate.METHODS}.items():
+                   **_accumulate.METHODS, **_inplace_views.METHODS, **_placing.METHODS,
+                   **_reshaping.METHODS}.items():
     setattr(Tensor, _name, _fn)
 
+# modules whose public functions are distgrad's
 _HOMES = (__name__, _scatter.__name__, _arrange.__name__, _pointwise.__name__,
-          _accumulate.__name__)  # modules whose public functions are distgrad's
+          _accumulate.__name__, _placing.__name__, _reshaping.__name__)
 __all__ = [n for n, v in list(globals().items())
            if callable(v) and not n.startswith("_") and getattr(v, "__module__", None) in _HOMES]

@@ -1,0 +1,76 @@
+"""pixel_shuffle and pixel_unshuffle: channels to space and back, each the other's
+transpose (so each VJP is the other op and gradients of gradients work)."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..autograd.record import call
+from .table import Meta, defop
+
+
+def _shuffle(x, upscale_factor):
+    r = upscale_factor
+    *lead, c, h, w = x.shape
+    y = x.reshape(*lead, c // (r * r), r, r, h, w)
+    n = len(lead)
+    y = y.transpose(*range(n), n, n + 3, n + 1, n + 4, n + 2)
+    return y.reshape(*lead, c // (r * r), h * r, w * r)
+
+
+def _unshuffle(x, downscale_factor):
+    r = downscale_factor
+    *lead, c, h, w = x.shape
+    y = x.reshape(*lead, c, h // r, r, w // r, r)
+    n = len(lead)
+    y = y.transpose(*range(n), n, n + 2, n + 4, n + 1, n + 3)
+    return y.reshape(*lead, c * r * r, h // r, w // r)
+
+
+def _check(name: str, x, factor: int, what: str) -> None:
+    if x.ndim < 3:
+        raise RuntimeError(f"{name} expects input to have at least 3 dimensions, but got input "
+                           f"with {x.ndim} dimension(s)")
+    if factor <= 0:
+        raise RuntimeError(f"{name} expects a positive {what}, but got {factor}")
+
+
+def _shuffle_rule(x, upscale_factor):
+    r = upscale_factor
+    _check("pixel_shuffle", x, r, "upscale_factor")
+    c, h, w = x.shape[-3:]
+    if c % (r * r):
+        raise RuntimeError(f"pixel_shuffle expects its input's 'channel' dimension to be "
+                           f"divisible by the square of upscale_factor, but input.size(-3)={c} "
+                           f"is not divisible by {r * r}")
+    return Meta(tuple(x.shape[:-3]) + (c // (r * r), h * r, w * r), x.dtype)
+
+
+def _unshuffle_rule(x, downscale_factor):
+    r = downscale_factor
+    _check("pixel_unshuffle", x, r, "downscale_factor")
+    c, h, w = x.shape[-3:]
+    for name, n in (("height", h), ("width", w)):
+        if n % r:
+            raise RuntimeError(f"pixel_unshuffle expects {name} to be divisible by "
+                               f"downscale_factor, but input.size({-2 if name == 'height' else -1}"
+                               f")={n} is not divisible by {r}")
+    return Meta(tuple(x.shape[:-3]) + (c * r * r, h // r, w // r), x.dtype)
+
+
+defop("pixel_shuffle", lambda x, upscale_factor: np.ascontiguousarray(_shuffle(x, upscale_factor)),
+      _shuffle_rule,
+      lambda c, g: call("pixel_unshuffle", g, downscale_factor=c.attrs["upscale_factor"]),
+      node="PixelShuffleBackward0")
+defop("pixel_unshuffle",
+      lambda x, downscale_factor: np.ascontiguousarray(_unshuffle(x, downscale_factor)),
+      _unshuffle_rule,
+      lambda c, g: call("pixel_shuffle", g, upscale_factor=c.attrs["downscale_factor"]),
+      node="PixelUnshuffleBackward0")
+
+
+def pixel_shuffle(input, upscale_factor: int):
+    return call("pixel_shuffle", input, upscale_factor=int(upscale_factor))
+
+
+def pixel_unshuffle(input, downscale_factor: int):
+    return call("pixel_unshuffle", input, downscale_factor=int(downscale_factor))

@@ -1,0 +1,450 @@
+"""Reads and writes at places: take and put (flat indices), index_put with accumulate,
+masked_select, scatter_reduce, the *_scatter family (a select, slice or diagonal of a
+copy replaced by a source), fill_diagonal_ and the in-place tril_, triu_ and cumsum_.
+
+Each op has torch's node name; its VJP is made of distgrad ops (take and put are each
+other's transpose, a *_scatter's gradient is the region of g and g with the region
+zeroed), so gradients of gradients work.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import dtypes
+from ..autograd.record import call
+from ..tensor import Tensor
+from .api import in_place
+from .indexing import _mask_to_indices, numpy_key
+from .rules import broadcast_shapes, unbroadcast, wrap_dim, zeros_grad
+from .shape import _gather_key
+from .table import Meta, defop
+
+
+def _index_dtype(name: str, index) -> None:
+    if index.dtype is not dtypes.int64:
+        raise RuntimeError(f"{name}(): Expected a long tensor for index, but got "
+                           f"{index.dtype.long_name}")
+
+
+# ---- take / put: flat indices into the row-major order ---------------------------------------
+
+def _flat_places(x, idx, name: str = "take"):
+    n = x.size
+    idx = np.asarray(idx)
+    bad = (idx < -n) | (idx >= n)
+    if bad.any():
+        raise IndexError(f"out of range: tried to access index {int(idx[bad].flat[0])} on a tensor "
+                         f"of {n} elements.")
+    return np.where(idx < 0, idx + n, idx)
+
+
+def _take(x, idx):
+    return np.asarray(x).reshape(-1)[_flat_places(x, idx)]
+
+
+def _take_rule(x, idx):
+    _index_dtype("take", idx)
+    if x.numel() == 0 and idx.numel():
+        raise IndexError("take(): tried to take from an empty tensor")
+    return Meta(idx.shape, x.dtype)
+
+
+defop("take", _take, _take_rule,
+      lambda c, g: (call("put", zeros_grad(c.shapes[0], g.dtype, g.device_str), c[1], g,
+                         accumulate=True), None),
+      node="TakeBackward0", save=(1,), differentiable=(0,))
+
+
+def _put(x, idx, src, accumulate=False):
+    out = np.array(x, copy=True)
+    flat = out.reshape(-1)
+    places = _flat_places(x, idx, "put").reshape(-1)
+    values = np.asarray(src).reshape(-1)
+    if accumulate:
+        np.add.at(flat, places, values)
+    else:
+        flat[places] = values
+    return out
+
+
+def _put_rule(x, idx, src, accumulate=False):
+    _index_dtype("put_", idx)
+    if idx.numel() != src.numel():
+        raise IndexError(f"put_(): Expected source and index to have the same number of "
+                           f"elements, but got source.numel() = {src.numel()}, index.numel() = "
+                           f"{idx.numel()}")
+    if src.dtype is not x.dtype:
+        raise RuntimeError(f"put_(): self and source expected to have the same dtype, but got "
+                           f"self.dtype = {x.dtype.long_name} and source.dtype = "
+                           f"{src.dtype.long_name}")
+    return Meta(x.shape, x.dtype)
+
+
+def _put_vjp(c, g):
+    gx = None
+    if c.needs[0]:
+        gx = g if c.attrs.get("accumulate") else call(
+            "put", g, c[1], zeros_grad(c.shapes[2], g.dtype, g.device_str))
+    gs = call("take", g, c[1]).reshape(c.shapes[2]) if c.needs[2] else None
+    return gx, None, gs
+
+
+defop("put", _put, _put_rule, _put_vjp, node="PutBackward0", save=(1,), differentiable=(0, 2))
+
+
+def take(input, index):
+    return call("take", input, index)
+
+
+def put(input, index, source, accumulate=False):
+    return call("put", input, index, source, accumulate=bool(accumulate))
+
+
+def _put_(self, index, source, accumulate=False):
+    self._check_no_partial_overlap(source)
+    return in_place(self, put, index, source, accumulate)
+
+
+def take_along_dim(input, indices, dim=None):
+    """torch.take_along_dim: a gather along `dim` of indices broadcast against input (all
+    but `dim`), or of the flattened input when dim is None."""
+    if dim is None:
+        return call("take_along_dim", input.reshape(-1), indices.reshape(-1), dim=0)
+    if input.ndim != indices.ndim:
+        raise RuntimeError(f"torch.take_along_dim(): input and indices should have the same "
+                           f"number of dimensions, but got {input.ndim} dimensions for input, "
+                           f"and {indices.ndim} dimensions for indices")
+    d = wrap_dim(dim, input.ndim)
+    shape_i, shape_x = list(indices.shape), list(input.shape)
+    shape_i[d] = shape_x[d] = 1
+    common = list(broadcast_shapes(tuple(shape_x), tuple(shape_i)))
+    want_x = common[:d] + [input.shape[d]] + common[d + 1:]
+    want_i = common[:d] + [indices.shape[d]] + common[d + 1:]
+    input = call("expand", input, shape=want_x)  # (torch expands it even to its own shape)
+    if list(indices.shape) != want_i:
+        indices = indices.expand(*want_i)
+    return call("take_along_dim", input, indices, dim=d)
+
+
+# ---- index_put with accumulate ---------------------------------------------------------------
+
+def _index_put_acc(x, v, *idx, key):
+    out = np.array(x, copy=True)
+    k = numpy_key(key, idx)
+    np.add.at(out, k, np.broadcast_to(v, out[k].shape))
+    return out
+
+
+def _index_put_acc_rule(x, v, *idx, key):
+    from .indexing import _put_rule as rule
+
+    return rule(x, v, *idx, key=key)
+
+
+def _index_put_acc_vjp(c, g):
+    idx = c._inputs[2:]
+    gv = None
+    if c.needs[1]:
+        gv = unbroadcast(call("index", g, *idx, key=c.attrs["key"]), c.shapes[1])
+    return (g if c.needs[0] else None, gv) + (None,) * len(idx)
+
+
+defop("index_put_accumulate", _index_put_acc, _index_put_acc_rule, _index_put_acc_vjp,
+      node="IndexPutBackward0", save=tuple(range(2, 66)), differentiable=(0, 1))
+
+
+def index_put(input, indices, values, accumulate=False):
+    if not isinstance(values, Tensor):
+        raise TypeError(f"index_put(): argument 'values' (position 3) must be Tensor, not "
+                        f"{type(values).__name__}")
+    if len(indices) > input.ndim:
+        raise IndexError(f"too many indices for tensor of dimension {input.ndim} (got "
+                         f"{len(indices)})")
+    key, tensors = [], []
+    for ix in indices:
+        if ix is None:
+            key.append(["s", None, None, None])
+            continue
+        parts = _mask_to_indices(ix) if ix.dtype is dtypes.bool_ else [ix]
+        for p in parts:
+            key.append(["t", len(tensors)])
+            tensors.append(p)
+    if values.dtype is not input.dtype:
+        raise RuntimeError(f"Index put requires the source and destination dtypes match, got "
+                           f"{input.dtype.long_name} for the destination and "
+                           f"{values.dtype.long_name} for the source.")
+    return call("index_put_accumulate" if accumulate else "index_put", input, values, *tensors,
+                key=key)
+
+
+def _index_put_(self, indices, values, accumulate=False):
+    self._check_no_partial_overlap(values, same_too=True)
+    return in_place(self, index_put, indices, values, accumulate)
+
+
+# ---- masked_select --------------------------------------------------------------------------
+
+def _masked_select_vjp(c, g):
+    shape = tuple(broadcast_shapes(tuple(c.shapes[0]), tuple(c.shapes[1])))
+    mask = c[1] if tuple(c.shapes[1]) == shape else call("expand", c[1], shape=list(shape))
+    zeros = zeros_grad(shape, g.dtype, g.device_str)
+    return unbroadcast(call("masked_scatter", zeros, mask, g), c.shapes[0]), None
+
+
+def masked_select(input, mask):
+    """The elements of input (broadcast with mask) where mask is true, as a 1-d tensor."""
+    if mask.dtype is not dtypes.bool_:
+        raise RuntimeError("masked_select: expected BoolTensor for mask")
+    shape = tuple(broadcast_shapes(tuple(input.shape), tuple(mask.shape)))
+    m = mask._numpy_value()
+    n = int(np.count_nonzero(np.broadcast_to(m, shape)))
+    return call("masked_select", input, mask, n=n)
+
+
+def _masked_select(x, m, n):
+    shape = np.broadcast_shapes(np.shape(x), np.shape(m))
+    return np.broadcast_to(x, shape)[np.broadcast_to(m, shape)]
+
+
+defop("masked_select", _masked_select, lambda x, m, n: Meta((n,), x.dtype), _masked_select_vjp,
+      node="MaskedSelectBackward0", save=(1,), differentiable=(0,))
+
+
+# ---- scatter_reduce -------------------------------------------------------------------------
+
+_UFUNC = {"sum": np.add, "prod": np.multiply, "mean": np.add, "amax": np.maximum,
+          "amin": np.minimum}
+
+
+def _identity(reduce: str, dtype):
+    if reduce in ("sum", "mean"):
+        return 0
+    if reduce == "prod":
+        return 1
+    if np.dtype(dtype).kind == "f":
+        return -np.inf if reduce == "amax" else np.inf
+    info = np.iinfo(dtype) if np.dtype(dtype).kind in "iu" else None
+    if info is None:
+        return reduce == "amin"
+    return info.min if reduce == "amax" else info.max
+
+
+def _scatter_reduce(x, idx, src, *, dim, reduce, include_self=True):
+    out = np.array(x, copy=True).reshape(x.shape or (1,))
+    idx = np.asarray(idx).reshape(idx.shape or (1,))
+    size = out.shape[dim]
+    bad = (idx < 0) | (idx >= size)
+    if bad.any():
+        raise RuntimeError(f"index {int(idx[bad][0])} is out of bounds for dimension {dim} with "
+                           f"size {size}")
+    key = _gather_key(idx, dim)
+    part = np.asarray(src).reshape(np.shape(src) or (1,))[tuple(slice(0, n) for n in idx.shape)]
+    if not include_self:
+        out[key] = _identity(reduce, out.dtype)
+    _UFUNC[reduce].at(out, key, part)
+    if reduce == "mean":
+        counts = np.ones(out.shape, np.int64) if include_self else np.zeros(out.shape, np.int64)
+        np.add.at(counts, key, 1)
+        counts = np.maximum(counts, 1)
+        out = out / counts if out.dtype.kind == "f" else out // counts
+    return out.reshape(np.shape(x)).astype(np.asarray(x).dtype)
+
+
+def _scatter_reduce_rule(x, idx, src, *, dim, reduce, include_self=True):
+    from .scatter import _scatter_checks
+
+    _scatter_checks(x, idx, src, dim)
+    if src.dtype is not x.dtype:
+        raise RuntimeError(f"scatter(): Expected self.dtype to be equal to src.dtype")
+    return Meta(x.shape, x.dtype)
+
+
+def _scatter_reduce_vjp(c, g):
+    x, idx, src = c[0], c[1], c[2]
+    dim, reduce, include_self = c.attrs["dim"], c.attrs["reduce"], c.attrs["include_self"]
+    result = c.out
+    d = wrap_dim(dim, max(len(c.shapes[0]), 1))
+
+    def gather(t):
+        return call("take_along_dim", t, idx, dim=d)
+
+    def scatter_add(t, s):
+        return call("scatter_add", t, idx, s, dim=d)
+
+    if reduce == "sum":
+        gx, gs = g, gather(g)
+    elif reduce == "mean":
+        n = call("full", shape=list(g.shape), value=1.0 if include_self else 0.0,
+                 dtype=g.dtype.name, _device=g.device_str)
+        n = scatter_add(n, call("full", shape=list(src.shape), value=1.0, dtype=g.dtype.name,
+                                _device=g.device_str))
+        n = call("masked_fill", n, call("eq", n, 0.0), value=1.0)
+        gx, gs = g / n, gather(g) / gather(n)
+    elif reduce == "prod":
+        masked_x = call("masked_fill", x, call("eq", x, 0.0), value=1.0)
+        masked_x_result = call("scatter_reduce", masked_x, idx, src, **c.attrs)
+        gx = g * masked_x_result / masked_x
+        src_zero = call("eq", src, 0.0)
+        zeros_at = scatter_add(zeros_grad(c.shapes[0], g.dtype, g.device_str),
+                               src_zero.to(g.dtype))
+        single = call("logical_and", src_zero, call("eq", gather(zeros_at), 1.0))
+        masked_src = call("masked_fill", src, single, value=1.0)
+        masked_src_result = call("scatter_reduce", x, idx, masked_src, **c.attrs)
+        gs = call("where", single, gather(g * masked_src_result),
+                  gather(g * result) / call("masked_fill", src, src_zero, value=1.0))
+    else:  # amax, amin: the gradient shared evenly among the places that hold the result
+        value = gather(result)
+        x_is = call("eq", x, result).to(g.dtype)
+        src_is = call("eq", src, value).to(g.dtype)
+        shared = g / scatter_add(x_is, src_is)
+        gx, gs = x_is * shared, src_is * gather(shared)
+    if not include_self:
+        gx = call("scatter", gx, idx, dim=d, value=0.0)
+    return (gx if c.needs[0] else None), None, (gs if c.needs[2] else None)
+
+
+defop("scatter_reduce", _scatter_reduce, _scatter_reduce_rule, _scatter_reduce_vjp,
+      node="ScatterReduceBackward0", save=(0, 1, 2), save_out=True, differentiable=(0, 2))
+
+
+def scatter_reduce(input, dim, index, src, reduce, *, include_self=True):
+    if reduce not in _UFUNC:
+        raise RuntimeError(f"reduce argument must be either sum, prod, mean, amax or amin, got "
+                           f"{reduce}")
+    return call("scatter_reduce", input, index, src, dim=dim, reduce=reduce,
+                include_self=bool(include_self))
+
+
+def _scatter_reduce_(self, dim, index, src, reduce, *, include_self=True):
+    return in_place(self, scatter_reduce, dim, index, src, reduce, include_self=include_self)
+
+
+# ---- select_scatter, slice_scatter, diagonal_scatter -----------------------------------------
+
+def _region(kind: str, x, attrs):
+    """The numpy view of x that a select / slice / diagonal of these attrs reads."""
+    if kind == "select":
+        return x[(slice(None),) * attrs["dim"] + (attrs["index"],)]
+    if kind == "slice":
+        return x[(slice(None),) * attrs["dim"] + (slice(attrs["start"], attrs["end"],
+                                                        attrs["step"]),)]
+    return np.diagonal(x, attrs["offset"], attrs["dim1"], attrs["dim2"])
+
+
+def _region_view(kind: str, g, attrs):
+    if kind == "select":
+        return call("select", g, dim=attrs["dim"], index=attrs["index"])
+    if kind == "slice":
+        return call("slice", g, dim=attrs["dim"], start=attrs["start"], stop=attrs["end"],
+                    step=attrs["step"])
+    return call("diagonal", g, offset=attrs["offset"], dim1=attrs["dim1"], dim2=attrs["dim2"])
+
+
+def _region_scatter(x, src, *, kind, **attrs):
+    out = np.array(x, copy=True)
+    target = _diagonal_target(out, attrs) if kind == "diagonal" else _region(kind, out, attrs)
+    target[...] = src
+    return out
+
+
+def _diagonal_target(out, attrs):
+    """A writable view of out's diagonal (np.diagonal's is read-only)."""
+    d1, d2, off = attrs["dim1"], attrs["dim2"], attrs["offset"]
+    moved = np.moveaxis(out, (d1, d2), (-2, -1))
+    rows, cols = moved.shape[-2:]
+    start_r, start_c = (0, off) if off >= 0 else (-off, 0)
+    n = max(0, min(rows - start_r, cols - start_c))
+    base = moved[..., start_r:, start_c:]
+    s = moved.strides
+    return np.lib.stride_tricks.as_strided(base, moved.shape[:-2] + (n,),
+                                           s[:-2] + (s[-2] + s[-1],), writeable=True)
+
+
+def _region_scatter_rule(x, src, *, kind, **attrs):
+    view = _region_shape(kind, x, attrs)
+    if tuple(src.shape) != tuple(view):
+        raise RuntimeError(f"expected src to have a size equal to the slice of self. src size = "
+                           f"[{', '.join(map(str, src.shape))}], slice size = "
+                           f"[{', '.join(map(str, view))}]")
+    return Meta(x.shape, x.dtype)
+
+
+def _region_shape(kind, x, attrs):
+    return _region(kind, np.broadcast_to(np.zeros((), np.int8), tuple(x.shape)), attrs).shape
+
+
+def _region_scatter_vjp(c, g):
+    kind = c.attrs["kind"]
+    attrs = {k: v for k, v in c.attrs.items() if k != "kind"}
+    gx = gs = None
+    if c.needs[0]:
+        gx = call("region_scatter", g, zeros_grad(c.shapes[1], g.dtype, g.device_str), **c.attrs)
+    if c.needs[1]:
+        gs = _region_view(kind, g, attrs)
+    return gx, gs
+
+
+defop("region_scatter", _region_scatter, _region_scatter_rule, _region_scatter_vjp,
+      node=lambda inputs, attrs: {"select": "SelectScatterBackward0",
+                                  "slice": "SliceScatterBackward0",
+                                  "diagonal": "DiagonalScatterBackward0"}[attrs["kind"]])
+
+
+def select_scatter(input, src, dim, index):
+    d = wrap_dim(dim, input.ndim)
+    size = input.shape[d]
+    if not -size <= index < size:
+        raise IndexError(f"select(): index {index} out of range for tensor of size "
+                         f"[{', '.join(map(str, input.shape))}] at dimension {d}")
+    return call("region_scatter", input, src, kind="select", dim=d, index=index % size)
+
+
+def slice_scatter(input, src, dim=0, start=None, end=None, step=1):
+    d = wrap_dim(dim, input.ndim)
+    start, end, step = slice(start, end, step).indices(input.shape[d])
+    return call("region_scatter", input, src, kind="slice", dim=d, start=start, end=end,
+                step=step)
+
+
+def diagonal_scatter(input, src, offset=0, dim1=0, dim2=1):
+    return call("region_scatter", input, src, kind="diagonal", offset=offset,
+                dim1=wrap_dim(dim1, input.ndim), dim2=wrap_dim(dim2, input.ndim))
+
+
+# ---- in-place forms that are a function's result written into self --------------------------
+
+def _tril_(self, diagonal=0):
+    return in_place(self, lambda x: call("tril", x, diagonal=diagonal))
+
+
+def _triu_(self, diagonal=0):
+    return in_place(self, lambda x: call("triu", x, diagonal=diagonal))
+
+
+def _cumsum_(self, dim, *, dtype=None):
+    return in_place(self, lambda x: call("cumsum", x if dtype is None else x.to(dtype), dim=dim))
+
+
+def fill_diagonal_(self, fill_value, wrap=False):
+    """Fill the main diagonal through a strided view of self, as torch does (so the
+    result's grad_fn is CopySlices); `wrap`: a tall matrix's diagonal starts again below
+    every N+1 rows."""
+    if self.ndim < 2:
+        raise RuntimeError("dimensions must larger than 1")
+    if self.ndim > 2 and len(set(self.shape)) != 1:
+        raise RuntimeError("all dimensions of input must be of equal length")
+    n = min(self.shape)
+    step = sum(self.stride())
+    if wrap and self.ndim == 2 and self.shape[0] > self.shape[1] + 1:
+        n = -(-self.numel() // step) if self.is_contiguous() else n
+    view = self.as_strided((n,), (step,), self.storage_offset())
+    view.fill_(fill_value)
+    return self
+
+
+METHODS = dict(take=take, put=put, put_=_put_, take_along_dim=take_along_dim,
+               index_put=index_put, index_put_=_index_put_, masked_select=masked_select,
+               scatter_reduce=scatter_reduce, scatter_reduce_=_scatter_reduce_,
+               select_scatter=select_scatter, slice_scatter=slice_scatter,
+               diagonal_scatter=diagonal_scatter, tril_=_tril_, triu_=_triu_,
+               cumsum_=_cumsum_, fill_diagonal_=fill_diagonal_)
