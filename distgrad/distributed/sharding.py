@@ -86,7 +86,7 @@ class Sharding:
     """What a sharded tensor holds instead of a value."""
 
     __slots__ = ("placement", "shards", "workers", "makers", "join", "copied_view_of",
-                 "made_edges", "reducer")
+                 "made_edges", "reducer", "computed_by")
 
     def __init__(self, placement, shards, workers, makers=None):
         self.placement = placement
@@ -100,6 +100,7 @@ class Sharding:
         self.made_edges = {}  # k: the gradient edge of replicated copy k when it was made
         # A replicated leaf's: the node its copies' gradients are all-reduced by (replicas.py)
         self.reducer = None
+        self.computed_by = None  # a fallback's result: the node of the op on the gathered whole
 
     def current(self, t) -> None:
         """Bring `t` (this sharding's tensor) up to date before its history is used: a copy
@@ -295,6 +296,9 @@ class _ShardedGradFn:
         for node, _ in self.next_functions:
             if node is not None and hasattr(node, "save_original"):
                 node.save_original(tensor)
+        # (a fallback's op ran on a gathered copy of the tensor, which that op's node saved)
+        if hasattr(self.sharding.computed_by, "save_original"):
+            self.sharding.computed_by.save_original(tensor)
 
     def has_saved(self) -> bool:
         return False
@@ -817,6 +821,9 @@ def _fallback(name, inputs, attrs):
     _note_fallback(name, inputs, home)
     out = record.call(name, *[whole_on(t, home) for t in inputs], **attrs)
     outs = tuple(_placed_as(o, ref) for o in (out if isinstance(out, tuple) else (out,)))
+    for o, whole in zip(outs, out if isinstance(out, tuple) else (out,)):
+        if is_sharded(o):
+            o._sharding.computed_by = whole._grad_fn
     out = outs if isinstance(out, tuple) else outs[0]
     if lookup(name).view:  # a copy: a write to it would not reach its base
         _CopiedView.mark(name, inputs, attrs, out)

@@ -56,9 +56,10 @@ def _check(self: Tensor, op: str) -> None:
         raise RuntimeError("a view of a leaf Variable that requires grad is being used in an "
                            "in-place operation.")
     self._check_inplace(overlap_ok=True)
-    if self._storage.runs_ops:
-        raise NotImplementedError(f"{op} of a sharded tensor is not supported; use the "
-                                  f"out-of-place {op.rstrip('_')}")
+    if self._storage.runs_ops and (self._sharding is None or op == _AS_STRIDED):
+        raise NotImplementedError(f"{op} of a {'sharded' if self._sharding else 'remote'} "
+                                  f"tensor is not supported; use the out-of-place "
+                                  f"{op.rstrip('_')}")
 
 
 def _restride(self: Tensor, op: str, of_base: bool = False, **attrs) -> Tensor:
@@ -66,7 +67,10 @@ def _restride(self: Tensor, op: str, of_base: bool = False, **attrs) -> Tensor:
     base, `of_base`: as_strided's layout is the base's memory's)."""
     _check(self, op)
     old = _handle(self)
-    new = call(op, self._base if of_base and self._base is not None else old, **attrs)
+    if self._sharding is not None:
+        new = _sharded_restride(self, old, op, attrs)
+    else:
+        new = call(op, self._base if of_base and self._base is not None else old, **attrs)
     self._value, self.shape, self._layout = new._value, new.shape, new._layout
     if self._base is not None:  # still a view of the same base, one step further
         self._view_of = new._view_of
@@ -76,6 +80,21 @@ def _restride(self: Tensor, op: str, of_base: bool = False, **attrs) -> Tensor:
     self._storage.wrote()
     self._view_version = self._storage.version
     return self
+
+
+def _sharded_restride(self: Tensor, old: Tensor, op: str, attrs: dict) -> Tensor:
+    """The view of a sharded tensor by the out-of-place op's sharding rule (its parts are
+    views of self's), under the in-place op's node name; self takes its parts, which were
+    written: what an op saved of self's is stale, as in torch."""
+    new = call(op[:-1], old, **attrs)
+    if new._grad_fn is not None:
+        new._grad_fn._name = OPS[op].node_name([old], attrs)
+    self._sharding = new._sharding.held_by(self)
+    for part in self._sharding.shards:
+        if part is not None:
+            part._storage.wrote()
+            part._view_version = part._storage.version  # (its history is this op's)
+    return new
 
 
 def t_(self):

@@ -437,9 +437,22 @@ def fill_diagonal_(self, fill_value, wrap=False):
     step = sum(self.stride())
     if wrap and self.ndim == 2 and self.shape[0] > self.shape[1] + 1:
         n = -(-self.numel() // step) if self.is_contiguous() else n
+    if self._sharding is not None:  # (its parts are no one memory to stride through)
+        return self.masked_fill_(_diagonal_mask(self, n, step), fill_value)
     view = self.as_strided((n,), (step,), self.storage_offset())
     view.fill_(fill_value)
     return self
+
+
+def _diagonal_mask(t, n: int, step: int) -> Tensor:
+    """Where fill_diagonal_ writes: the n elements `step` apart in t's memory order."""
+    strides = t.stride()
+    order = sorted(range(t.ndim), key=lambda d: -strides[d])  # (memory order of the dims)
+    mask = np.zeros([t.shape[d] for d in order], bool)
+    mask.reshape(-1)[np.arange(n) * step] = True
+    from ..creation import tensor
+
+    return tensor(np.ascontiguousarray(mask.transpose(np.argsort(order))))
 
 
 METHODS = dict(take=take, put=put, put_=_put_, take_along_dim=take_along_dim,

@@ -21,8 +21,11 @@ from test_ops import _inputs, _outputs, make_arrays  # noqa: E402
 
 # Cases whose sharded run raises instead, and why.
 EXPECTED_ERRORS: dict = {
-    # (none now: a reshape across a column-sharded dim, the fallback's copy, writes an
-    # in-place write back into its contiguous base, as through torch's view)
+    # (a reshape across a column-sharded dim, the fallback's copy, writes an in-place write
+    # back into its contiguous base, as through torch's view)
+    # as_strided_ gives a tensor strides into one memory; a sharded one has several
+    **{("ms_as_strided_", p): "as_strided_ of a sharded tensor is not supported"
+       for p in ("shard_first", "shard_last", "replicate")},
 }
 
 PLACEMENTS = {"shard_first": lambda t: dist.shard(t, 0), "shard_last": lambda t: dist.shard(t, -1),

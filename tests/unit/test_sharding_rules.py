@@ -29,6 +29,15 @@ FALLS_BACK |= {
     "conv_weight_grad", "dropout_mask", "embedding_dense_backward", "native_batch_norm",
 }
 
+# Indexed reads and writes, block and pixel rearrangements and random draws: the index or
+# the block may name any place of the tensor, a draw's law any of its elements.
+FALLS_BACK |= {"block_diag", "index_put_accumulate", "masked_select", "narrow_copy",
+               "pixel_shuffle", "pixel_unshuffle", "put", "region_scatter", "sample",
+               "scatter_reduce", "take"}
+# In-place shape ops: on a sharded tensor they run as their out-of-place view's rule
+# (ops/inplace_views.py), and as_strided_ is refused there.
+FALLS_BACK |= {"as_strided_", "squeeze_", "t_", "transpose_", "unsqueeze_"}
+
 
 def test_every_op_names_a_rule_that_exists_or_falls_back():
     unknown = {n: op.sharding for n, op in OPS.items()
