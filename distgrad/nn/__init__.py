@@ -49,3 +49,5 @@ def __getattr__(name):
 
         return importlib.import_module(".parallel", __name__)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+from .activation import Hardshrink, Softshrink, Tanhshrink  # noqa: E402
+__all__ += ["Hardshrink", "Softshrink", "Tanhshrink"]

@@ -947,3 +947,8 @@ def pad(input: Tensor, pad, mode: str = "constant", value: Optional[float] = Non
                            f"{input.ndim}")
     return call("constant_pad_nd", input, pad=[int(p) for p in pad],
                 value=0.0 if value is None else value)
+
+
+# The shrink activations and pdist (ops/more_pointwise.py, ops/products.py).
+__all__ += ["hardshrink", "softshrink", "tanhshrink", "pdist"]
+hardshrink, softshrink, tanhshrink, pdist = _f.hardshrink, _f.softshrink, _f.tanhshrink, _f.pdist

@@ -24,6 +24,10 @@ from .placing import (diagonal_scatter, index_put, masked_select, put,  # noqa: 
 from .reshaping import (argwhere, atleast_1d, atleast_2d, atleast_3d, block_diag,  # noqa: F401
                         broadcast_shapes, cartesian_prod, detach, empty_strided, logspace,
                         narrow_copy, randint_like, split_with_sizes, tril_indices, triu_indices)
+from . import more_pointwise as _more_pointwise, order_stats as _order_stats, products as _products
+from .more_pointwise import *  # noqa: F401,F403  (fmax, logit, ...: bound below)
+from .order_stats import *  # noqa: F401,F403  (median, quantile, cummax, ...)
+from .products import *  # noqa: F401,F403  (cdist, addmv, kron, ...)
 from .accumulate import cumprod, nanmean, nansum  # noqa: F401  (bound below)
 from .pointwise import arctan2, atan2, hypot, logaddexp  # noqa: F401  (bound below)
 from .arrange import (column_stack, diff, dsplit, dstack, hsplit, hstack,  # noqa: F401
@@ -941,11 +945,14 @@ _METHODS = dict(
 
 for _name, _fn in {**_METHODS, **_arrange.METHODS, **_pointwise.METHODS,
                    **_accumulate.METHODS, **_inplace_views.METHODS, **_placing.METHODS,
-                   **_reshaping.METHODS}.items():
+                   **_reshaping.METHODS, **_more_pointwise.METHODS, **_order_stats.METHODS,
+                   **_products.METHODS, **_more_pointwise.in_place_forms(globals()),
+                   **_products.in_place_forms(globals())}.items():
     setattr(Tensor, _name, _fn)
 
 # modules whose public functions are distgrad's
 _HOMES = (__name__, _scatter.__name__, _arrange.__name__, _pointwise.__name__,
-          _accumulate.__name__, _placing.__name__, _reshaping.__name__)
+          _accumulate.__name__, _placing.__name__, _reshaping.__name__,
+          _more_pointwise.__name__, _order_stats.__name__, _products.__name__)
 __all__ = [n for n, v in list(globals().items())
            if callable(v) and not n.startswith("_") and getattr(v, "__module__", None) in _HOMES]

@@ -126,9 +126,11 @@ defop("lgamma", float_forward(special.lgamma), same_float, lambda c, g: g * c[0]
 defop("digamma", float_forward(special.digamma), same_float,
       lambda c, g: g * call("polygamma", c[0], n=1), node="DigammaBackward0", save=(0,),
       api=("digamma",), inplace="digamma_")
-# (digamma's derivatives: torch's polygamma(n, x), n >= 1; not a public name here yet)
-defop("polygamma", float_forward(lambda x, n: special.polygamma(n, x)), same_float,
-      lambda c, g: g * call("polygamma", c[0], n=c.attrs["n"] + 1), node="PolygammaBackward0",
+# (digamma's derivatives: torch's polygamma(n, x); public in ops/more_pointwise.py)
+defop("polygamma", float_forward(lambda x, n, in_place=False:
+                                 special.polygamma(n, x) if n else special.digamma(x)),
+      same_float, lambda c, g: g * call("polygamma", c[0], n=c.attrs["n"] + 1),
+      node=lambda inputs, attrs: f"PolygammaBackward{int(bool(attrs.get('in_place')))}",
       save=(0,))
 defop("erfinv", float_forward(special.erfinv), same_float,
       lambda c, g: g * (c.out * c.out).exp() * 0.8862269254527580,  # √π / 2

@@ -1300,3 +1300,4 @@ import layer_cases  # noqa: E402,F401  (the layer ops' cases: embedding, norms, 
 import tensor_op_cases  # noqa: E402,F401  (writes at indices: scatter, index_add, masked_scatter)
 import math_op_cases  # noqa: E402,F401  (atan2, fmod, lgamma, ..., nansum, cumprod)
 import shape_op_cases  # noqa: E402,F401  (in-place shape ops, take/put, scatter_reduce, *_scatter, samples)
+import more_math_op_cases  # noqa: E402,F401  (fmax ... copysign, median ... bucketize, cdist ... addbmm)

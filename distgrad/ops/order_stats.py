@@ -1,0 +1,477 @@
+"""Order statistics and scans: median, nanmedian, quantile, nanquantile, mode, cummax, cummin,
+logcumsumexp, aminmax, msort; and the counting functions histc, bincount, searchsorted,
+bucketize (integer or count results, no gradient).
+
+Which index a median or mode reports, as torch's CPU kernels: the median along a dim is the
+lower one, at the index a stable sort puts there (the first nan when a slice has one); the
+mode is the smallest of the most frequent values, at its last occurrence; cummax/cummin move
+to a later equal value, and stay on nan. Their gradients go to that index (torch's
+value_selecting_reduction_backward); a median of everything spreads it over the ties.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import dtypes
+from ..autograd.record import call
+from ..tensor import Tensor
+from . import stdsort
+from .math import quiet
+from .reduce import _dim_extremum_vjp, _evenly_distribute, expand_back
+from .rules import dims_of, not_implemented, reduced_shape, require_tensor, shape_of, wrap_dim
+from .table import Meta, defop
+
+__all__ = ["median", "nanmedian", "quantile", "nanquantile", "mode", "cummax", "cummin",
+           "logcumsumexp", "aminmax", "msort", "histc", "bincount", "searchsorted", "bucketize"]
+
+
+def _pair(values, name: str):
+    from .functions import _MinMax  # torch.return_types: (values, indices) with names
+
+    return _MinMax(values)
+
+
+# ---- median, nanmedian -----------------------------------------------------------------------
+
+def _median_position(x, ignore_nan: bool):
+    """Per row of x (..., n): the index of the (lower) median and the stable sort order."""
+    order = np.argsort(x, axis=-1, kind="stable")  # nan last, in their order
+    valid = np.sum(~np.isnan(x), axis=-1, keepdims=True)
+    n = x.shape[-1]
+    if ignore_nan:
+        k = np.maximum((valid - 1) // 2, 0)
+    else:
+        k = np.where(valid < n, valid, (n - 1) // 2)  # a nan: the first one
+    return np.take_along_axis(order, k, axis=-1)
+
+
+def _median_all(ignore_nan):
+    def forward(x):
+        flat = x.reshape(1, -1)
+        if flat.size == 0:
+            return np.asarray(np.nan, x.dtype)
+        return flat[0, _median_position(flat, ignore_nan)[0, 0]]
+
+    return forward
+
+
+def _median_dim(ignore_nan):
+    def forward(x, dim, keepdim=False):
+        if x.ndim == 0:
+            return x.copy(), np.zeros((), np.int64)
+        moved = np.moveaxis(x, dim, -1)
+        idx = _median_position(moved, ignore_nan)
+        vals = np.take_along_axis(moved, idx, axis=-1)
+        idx, vals = np.moveaxis(idx, -1, dim), np.moveaxis(vals, -1, dim)
+        if not keepdim:
+            idx, vals = np.squeeze(idx, dim), np.squeeze(vals, dim)
+        return vals, idx.astype(np.int64)
+
+    return forward
+
+
+def _selection_rule(name: str):
+    def rule(x, dim, keepdim=False):
+        d = wrap_dim(dim, x.ndim)
+        if x.ndim and x.shape[d] == 0:
+            raise IndexError(f"{name}(): Expected reduction dim {d} to have non-zero size.")
+        shape = reduced_shape(x.shape, (d,) if x.ndim else (), keepdim)
+        return Meta(shape, x.dtype), Meta(shape, dtypes.int64)
+
+    return rule
+
+
+for _name, _nan in (("median", False), ("nanmedian", True)):
+    _node = _name.capitalize()
+    defop(_name, _median_all(_nan), lambda x: Meta((), x.dtype), _evenly_distribute,
+          node=f"{_node}Backward0", save=(0,), save_out=True)
+    defop(f"{_name}_dim", _median_dim(_nan), _selection_rule(_name), _dim_extremum_vjp,
+          node=f"{_node}Backward1", save_out=True, n_out=2, nondiff_outputs=(1,))
+
+
+def median(input, dim=None, keepdim=False):
+    """The lower median of all elements, or (values, indices) along `dim`."""
+    if dim is None:
+        return call("median", input)
+    return _pair(call("median_dim", input, dim=dim, keepdim=keepdim), "median")
+
+
+def nanmedian(input, dim=None, keepdim=False):
+    """median ignoring nan (nan only where a slice is all nan)."""
+    if dim is None:
+        return call("nanmedian", input)
+    return _pair(call("nanmedian_dim", input, dim=dim, keepdim=keepdim), "nanmedian")
+
+
+# ---- mode ----------------------------------------------------------------------------------
+
+def _mode_row(row):
+    """torch's mode kernel: sort (value, index) pairs with std::sort, then the first longest
+    run of equal values, reported at the index that ends it."""
+    keys = row.tolist()
+    order = stdsort.argsort(keys)
+    best, best_count, count = 0, 0, 0
+    for i, k in enumerate(order):
+        count += 1
+        if i == len(order) - 1 or keys[k] != keys[order[i + 1]]:
+            if count > best_count:
+                best, best_count = k, count
+            count = 0
+    return row[best], best
+
+
+def _mode(x, dim=-1, keepdim=False):
+    if x.ndim == 0:
+        return x.copy(), np.zeros((), np.int64)
+    moved = np.moveaxis(x, dim, -1)
+    rows = moved.reshape(-1, moved.shape[-1])
+    vals = np.empty(rows.shape[0], x.dtype)
+    idx = np.empty(rows.shape[0], np.int64)
+    for r, row in enumerate(rows):
+        vals[r], idx[r] = _mode_row(row)
+    shape = moved.shape[:-1]
+    vals, idx = vals.reshape(shape), idx.reshape(shape)
+    if keepdim:
+        vals, idx = np.expand_dims(vals, dim), np.expand_dims(idx, dim)
+    return vals, idx
+
+
+defop("mode", _mode, _selection_rule("mode"), _dim_extremum_vjp, node="ModeBackward0",
+      save_out=True, n_out=2, nondiff_outputs=(1,))
+
+
+def mode(input, dim=-1, keepdim=False):
+    return _pair(call("mode", input, dim=dim, keepdim=keepdim), "mode")
+
+
+# ---- cummax, cummin, logcumsumexp -----------------------------------------------------------
+
+def _cumulative_extremum(better):
+    def forward(x, dim):
+        if x.ndim == 0:
+            return x.copy(), np.zeros((), np.int64)
+        moved = np.moveaxis(x, dim, 0)
+        vals = np.empty_like(moved)
+        idx = np.empty(moved.shape, np.int64)
+        cur, at = moved[0].copy(), np.zeros(moved.shape[1:], np.int64)
+        for i in range(moved.shape[0]):
+            v = moved[i]
+            take = np.isnan(v) | (~np.isnan(cur) & better(v, cur)) if i else np.ones(v.shape, bool)
+            cur = np.where(take, v, cur)
+            at = np.where(take, i, at)
+            vals[i], idx[i] = cur, at
+        return np.moveaxis(vals, 0, dim), np.moveaxis(idx, 0, dim)
+
+    return forward
+
+
+def _cum_rule(name):
+    def rule(x, dim):
+        wrap_dim(dim, x.ndim)
+        return Meta(x.shape, x.dtype), Meta(x.shape, dtypes.int64)
+
+    return rule
+
+
+def _cummaxmin_vjp(c, g, _indices_grad=None):
+    """torch's cummaxmin_backward: zeros with the gradient added at each index."""
+    shape = c.shapes[0]
+    if not shape:
+        return g
+    zeros = call("full", shape=list(shape), value=0.0, dtype=g.dtype.name, _device=g.device_str)
+    return zeros.scatter_add(wrap_dim(c.attrs["dim"], len(shape)), c.outs[1], g)
+
+
+defop("cummax", _cumulative_extremum(np.greater_equal), _cum_rule("cummax"), _cummaxmin_vjp,
+      node="CummaxBackward0", save_out=True, n_out=2, nondiff_outputs=(1,))
+defop("cummin", _cumulative_extremum(np.less_equal), _cum_rule("cummin"), _cummaxmin_vjp,
+      node="CumminBackward0", save_out=True, n_out=2, nondiff_outputs=(1,))
+
+
+def cummax(input, dim):
+    return _pair(call("cummax", input, dim=dim), "cummax")
+
+
+def cummin(input, dim):
+    return _pair(call("cummin", input, dim=dim), "cummin")
+
+
+def _logcumsumexp(x, dim):
+    if x.ndim == 0:
+        return x.copy()
+    return np.logaddexp.accumulate(x, axis=dim)
+
+
+def _reverse_logcumsumexp(t, dim):
+    return call("flip", call("logcumsumexp", call("flip", t, dims=[dim]), dim=dim), dims=[dim])
+
+
+def _logcumsumexp_vjp(c, g):
+    """torch's logcumsumexp_backward: the positive and negative parts of g apart, each by a
+    reversed logcumsumexp of log|g| - result (stable where exp would overflow)."""
+    x = c[0]
+    if x.ndim == 0:
+        return g
+    dim = wrap_dim(c.attrs["dim"], x.ndim)
+    lowest = float(np.finfo(x.dtype.np).min)
+    log_abs = g.abs().log()
+    pos = call("where", g > 0, log_abs, lowest)
+    neg = call("where", g < 0, log_abs, lowest)
+    return ((_reverse_logcumsumexp(pos - c.out, dim) + x).exp()
+            - (_reverse_logcumsumexp(neg - c.out, dim) + x).exp())
+
+
+def _logcumsumexp_rule(x, dim):
+    wrap_dim(dim, x.ndim)
+    if not x.dtype.is_floating_point:
+        raise not_implemented("logcumsumexp_out_cpu", x.dtype)
+    return Meta(x.shape, x.dtype)
+
+
+defop("logcumsumexp", quiet(_logcumsumexp), _logcumsumexp_rule, _logcumsumexp_vjp,
+      node="LogcumsumexpBackward0", save=(0,), save_out=True)
+
+
+def logcumsumexp(input, dim):
+    return call("logcumsumexp", input, dim=dim)
+
+
+# ---- aminmax, msort --------------------------------------------------------------------------
+
+def _aminmax(x, dim=None, keepdim=False):
+    axis = tuple(dims_of(dim, x.ndim))
+    return np.min(x, axis=axis, keepdims=keepdim), np.max(x, axis=axis, keepdims=keepdim)
+
+
+def _aminmax_rule(x, dim=None, keepdim=False):
+    if x.numel() == 0 and dim is None:
+        raise RuntimeError("aminmax(): cannot compute aminmax over an empty dimension as the "
+                           "operation has no identity.")
+    shape = reduced_shape(x.shape, dims_of(dim, x.ndim), keepdim)
+    return Meta(shape, x.dtype), Meta(shape, x.dtype)
+
+
+def _aminmax_vjp(c, g_min, g_max=None):
+    """amin's and amax's gradients added: each spread evenly over its ties."""
+    shape, x = c.shapes[0], c[0]
+    dims = dims_of(c.attrs.get("dim"), len(shape))
+    keep = c.attrs.get("keepdim", False)
+    total = None
+    for g, out in ((g_min, c.outs[0]), (g_max, c.outs[1])):
+        if g is None:
+            continue
+        mask = x == expand_back(out, shape, dims, keep)
+        count = expand_back(mask.sum(dim=dims, keepdim=True), shape, dims, True)
+        part = expand_back(g, shape, dims, keep) * mask / count
+        total = part if total is None else total + part
+    return total
+
+
+defop("aminmax", _aminmax, _aminmax_rule, _aminmax_vjp, node="AminmaxBackward0", save=(0,),
+      save_out=True, n_out=2)
+
+
+def aminmax(input, *, dim=None, keepdim=False):
+    from .functions import _MinMax
+
+    class _AminMax(_MinMax):  # torch.return_types.aminmax: (min, max)
+        min = property(lambda self: self[0])
+        max = property(lambda self: self[1])
+
+    return _AminMax(call("aminmax", input, dim=dim, keepdim=keepdim))
+
+
+def msort(input):
+    return input.sort(dim=0)[0]
+
+
+# ---- quantile, nanquantile (torch's composite: sort, gather, lerp) -------------------------------
+
+_INTERPOLATIONS = ("linear", "lower", "higher", "midpoint", "nearest")
+
+
+def _quantile_checks(name, input, q, interpolation):
+    if not input.dtype.is_floating_point:
+        raise RuntimeError(f"{name}() input tensor must be either float or double dtype")
+    if isinstance(q, Tensor):
+        if q.ndim > 1:
+            raise RuntimeError(f"{name}() q must be a scalar or 1D tensor")
+        if q.dtype is not input.dtype:
+            raise RuntimeError(f"{name}() q tensor must be same dtype as the input tensor")
+        if q.numel() and not bool(((q >= 0) & (q <= 1)).all()):
+            raise RuntimeError(f"{name}() q values must be in the range [0, 1]")
+    elif not 0 <= q <= 1:
+        raise RuntimeError(f"{name}() q must be in the range [0, 1] but got {q}")
+    if interpolation not in _INTERPOLATIONS:
+        raise RuntimeError(f"{name}() interpolation must be one of linear, lower, higher, "
+                           f"midpoint or nearest. Got {interpolation}")
+
+
+def _quantile(name, input, q, dim, keepdim, interpolation, ignore_nan):
+    _quantile_checks(name, input, q, interpolation)
+    from ..creation import tensor
+
+    scalar_q = not isinstance(q, Tensor)
+    qt = tensor(float(q), dtype=input.dtype, device=input.device_str) if scalar_q else q
+    if dim is None:
+        sorted_ = input.reshape(-1).sort()[0]
+        out_shape = [1] * input.ndim if keepdim else []
+    else:
+        d = wrap_dim(dim, input.ndim)
+        sorted_ = (input.sort()[0] if d == input.ndim - 1 or input.ndim == 0
+                   else input.unsqueeze(-1).transpose(d, -1).sort()[0])
+        out_shape = list(reduced_shape(input.shape, (d,) if input.ndim else (), keepdim))
+    nq = qt.numel() if qt.ndim else None
+    sorted_ = sorted_.reshape(*out_shape, sorted_.shape[-1] if sorted_.ndim else 1)
+    qv = qt.reshape(-1) if qt.ndim else qt.reshape(1)
+    if ignore_nan:
+        ranks = qv * (sorted_.isnan().logical_not().sum(-1, keepdim=True) - 1)
+        ranks = ranks.masked_fill(ranks < 0, 0.0)
+    else:
+        last = sorted_.shape[-1] - 1
+        ranks = (qv * last).expand(*out_shape, qv.shape[0])
+        ranks = ranks.masked_fill(sorted_.isnan().any(-1, keepdim=True).expand(ranks.shape), last)
+    ranks = {"lower": ranks.floor, "higher": ranks.ceil, "nearest": ranks.round}.get(
+        interpolation, lambda: ranks)()
+    below = ranks.to(dtypes.int64)
+    values = sorted_.gather(-1, below)
+    if interpolation in ("linear", "midpoint"):
+        weights = (ranks - below) if interpolation == "linear" else ranks * 0 + 0.5
+        values = values.lerp(sorted_.gather(-1, ranks.ceil().to(dtypes.int64)), weights)
+    if nq is None:
+        return values.squeeze(-1)
+    return values.unsqueeze(0).transpose(0, -1).squeeze(-1)
+
+
+def quantile(input, q, dim=None, keepdim=False, *, interpolation="linear"):
+    """The q-th quantiles, as torch computes them (sort, gather, lerp): a tensor q (1-D)
+    puts its dim first."""
+    return _quantile("quantile", input, q, dim, keepdim, interpolation, False)
+
+
+def nanquantile(input, q, dim=None, keepdim=False, *, interpolation="linear"):
+    return _quantile("nanquantile", input, q, dim, keepdim, interpolation, True)
+
+
+# ---- histc, bincount, searchsorted, bucketize (counts and indices: no gradient) -----------------
+
+def _histc(x, bins=100, min=0, max=0):
+    lo, hi = float(min), float(max)
+    finite = x[np.isfinite(x)] if x.size else x
+    if lo == hi and finite.size:
+        lo, hi = float(finite.min()), float(finite.max())
+    if lo == hi:
+        lo, hi = lo - 1, hi + 1
+    inside = x[(x >= lo) & (x <= hi)]
+    pos = ((inside - lo) * bins / (hi - lo)).astype(np.int64)
+    pos = np.minimum(pos, bins - 1)
+    return np.bincount(pos, minlength=bins).astype(x.dtype)
+
+
+def _histc_rule(x, bins=100, min=0, max=0):
+    if not x.dtype.is_floating_point:
+        raise not_implemented("histogram_cpu", x.dtype)
+    if bins <= 0:
+        raise RuntimeError(f"torch.histc: bins must be > 0, but got {bins} for bins")
+    if min > max:
+        raise RuntimeError("torch.histc: max must be larger than min")
+    return Meta((bins,), x.dtype)
+
+
+defop("histc", _histc, _histc_rule)
+
+
+def histc(input, bins=100, min=0, max=0):
+    return call("histc", input, bins=int(bins), min=min, max=max)
+
+
+def _bincount(x, w=None, minlength=0):
+    if x.size and x.min() < 0:
+        raise RuntimeError("bincount only supports 1-d non-negative integral inputs.")
+    return np.bincount(x, weights=w, minlength=minlength)
+
+
+def _bincount_dtype(x, w=None, minlength=0) -> dtypes.dtype:
+    if x.dtype.is_floating_point or x.dtype is dtypes.bool_:
+        raise not_implemented("bincount_cpu", x.dtype)
+    if x.ndim != 1:
+        raise RuntimeError("bincount only supports 1-d non-negative integral inputs.")
+    if minlength < 0:
+        raise RuntimeError("minlength should be >= 0")
+    if w is not None and tuple(w.shape) != tuple(x.shape):
+        raise RuntimeError("weights should be 1-d and have the same length as input")
+    if w is None:
+        return dtypes.int64
+    return w.dtype if w.dtype is dtypes.float32 else dtypes.float64
+
+
+def bincount(input, weights=None, minlength=0):
+    """Counts of each value of a 1-d non-negative integer tensor (weighted sums with weights):
+    the result's length is max(input) + 1 (at least minlength)."""
+    d = _bincount_dtype(input, weights, minlength)
+    from ..creation import tensor
+
+    w = None if weights is None else weights._numpy_value()
+    out = _bincount(input._numpy_value(), w, minlength)
+    return tensor(out.astype(d.np), device=input.device_str)
+
+
+def _searchsorted(seq, x, sorter=None, right=False):
+    side = "right" if right else "left"
+    if sorter is not None:
+        seq = np.take_along_axis(seq, sorter, axis=-1)
+    if seq.ndim <= 1:
+        return np.searchsorted(seq, x, side=side)
+    rows = seq.reshape(-1, seq.shape[-1])
+    xs = np.asarray(x).reshape(rows.shape[0], -1)
+    out = np.stack([np.searchsorted(r, v, side=side) for r, v in zip(rows, xs)])
+    return out.reshape(np.shape(x))
+
+
+def _searchsorted_rule(seq, x, sorter=None, right=False):
+    if seq.ndim > 1 and (len(shape_of(x)) != seq.ndim or tuple(shape_of(x))[:-1] !=
+                         tuple(seq.shape)[:-1]):
+        raise RuntimeError("torch.searchsorted(): boundaries tensor should be 1 dimension or the "
+                           "first N-1 dimensions of boundaries tensor and input value tensor "
+                           f"must match, but we got boundaries tensor {list(seq.shape)} and "
+                           f"input value tensor {list(shape_of(x))}")
+    return Meta(shape_of(x), dtypes.int64)
+
+
+defop("searchsorted", _searchsorted, _searchsorted_rule)
+
+
+def _no_int32(name: str, out_int32: bool) -> None:
+    if out_int32:
+        raise NotImplementedError(f"{name}(out_int32=True): distgrad has no int32 dtype")
+
+
+def searchsorted(sorted_sequence, input, *, out_int32=False, right=False, side=None,
+                 sorter=None):
+    """Indices where `input`'s values would go in the last dim of `sorted_sequence`."""
+    if side is not None:
+        if side not in ("left", "right"):
+            raise RuntimeError("torch.searchsorted(): side can only be 'left' or 'right' but "
+                               f"got {side}")
+        if right and side == "left":
+            raise RuntimeError("torch.searchsorted(): side and right can't be set to opposites, "
+                               "got side of left while right was True")
+        right = side == "right"
+    _no_int32("searchsorted", out_int32)
+    attrs = dict(right=right)
+    if sorter is not None:
+        return call("searchsorted", sorted_sequence, input, sorter, **attrs)
+    return call("searchsorted", sorted_sequence, input, **attrs)
+
+
+def bucketize(input, boundaries, *, out_int32=False, right=False):
+    if boundaries.ndim != 1:
+        raise RuntimeError("boundaries tensor must be 1 dimension, but got dim("
+                           f"{boundaries.ndim})")
+    _no_int32("bucketize", out_int32)
+    return call("searchsorted", boundaries, input, right=right)
+
+
+METHODS = dict(median=median, nanmedian=nanmedian, quantile=quantile, nanquantile=nanquantile,
+               mode=mode, cummax=cummax, cummin=cummin, logcumsumexp=logcumsumexp,
+               aminmax=aminmax, msort=msort, histc=histc, bincount=bincount)

@@ -1,0 +1,481 @@
+"""Distances and products: dist, renorm, vdot, kron, cdist, pdist, and the fused
+matrix-vector forms addmv, addr, baddbmm, addbmm, chain_matmul (with addmm_, baddbmm_).
+
+cdist follows torch's two paths: for p = 2 with more than 25 rows on either side (or
+compute_mode="use_mm_for_euclid_dist") the distances come from one matrix product
+(EuclideanDistBackward0, differentiable twice), otherwise from the differences
+(CdistBackward0, whose backward torch does not differentiate: nor does distgrad's).
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from .. import dtypes
+from ..autograd.record import call
+from ..tensor import Tensor
+from .api import _in_place
+from .math import quiet
+from .reduce import _norm_forward, _norm_vjp
+from .rules import broadcast_shapes, dims_of, unbroadcast, wrap_dim
+from .table import Meta, defop
+
+__all__ = ["dist", "renorm", "kron", "cdist", "pdist", "addmv", "addr", "baddbmm",
+           "addbmm", "chain_matmul"]
+
+
+class _NormOf:
+    """A norm's VJP context (reduce._norm_vjp) for a norm computed inside another op."""
+
+    def __init__(self, x, out, shape, p, dims, keepdim):
+        self._x, self.out, self.shapes = x, out, [shape]
+        self.attrs = {"p": p, "dim": list(dims), "keepdim": keepdim}
+
+    def __getitem__(self, i):
+        return self._x
+
+
+def _scaled(t, s):
+    return t if s == 1 else t * s  # torch's maybe_multiply
+
+
+# ---- dist, renorm --------------------------------------------------------------------------------
+
+def _dist_rule(a, b, p=2.0):
+    return Meta((), dtypes.result_type((a, b)))
+
+
+def _dist_vjp(c, g):
+    diff = c[0] - c[1]
+    shape = tuple(diff.shape)
+    gd = _norm_vjp(_NormOf(diff, c.out, shape, c.attrs.get("p", 2.0), range(len(shape)), False), g)
+    if gd is None:  # p = 0: a count, no gradient
+        return None, None
+    return (unbroadcast(gd, c.shapes[0]) if c.needs[0] else None,
+            unbroadcast(-gd, c.shapes[1]) if c.needs[1] else None)
+
+
+defop("dist", quiet(lambda a, b, p=2.0: _norm_forward(a - b, p)), _dist_rule, _dist_vjp,
+      node="DistBackward0", save=(0, 1), save_out=True)
+
+
+def dist(input, other, p=2):
+    broadcast_shapes(tuple(input.shape), tuple(other.shape))
+    return call("dist", input, other, p=float(p))
+
+
+def _renorm_norms(x, p, dim):
+    dim = dim % x.ndim
+    others = tuple(d for d in range(x.ndim) if d != dim)
+    return _norm_forward(x, p, others, True)
+
+
+def _renorm(x, p, dim, maxnorm):
+    norm = _renorm_norms(x, p, dim)
+    factor = np.where(norm > maxnorm, maxnorm / (norm + 1e-7), 1.0).astype(x.dtype)
+    return x * factor
+
+
+def _renorm_rule(x, p, dim, maxnorm):
+    wrap_dim(dim, x.ndim)
+    if p <= 0:
+        raise RuntimeError("renorm: non-positive-norm not supported")
+    if maxnorm < 0:
+        raise RuntimeError(f"renorm: expected maxnorm to be >= 0 but got {maxnorm}")
+    if x.ndim <= 1:
+        raise RuntimeError(f"renorm: input needs at least 2 dimensions, got {x.ndim} dimensions")
+    return Meta(x.shape, x.dtype)
+
+
+def _renorm_vjp(c, g):
+    """torch's renorm_backward."""
+    x, p, maxnorm = c[0], c.attrs["p"], c.attrs["maxnorm"]
+    dim = wrap_dim(c.attrs["dim"], x.ndim)
+    others = [d for d in range(x.ndim) if d != dim]
+    norm = x.norm(p, others, True)
+    gnorm = (x * g).sum(others, keepdim=True)
+    nb = _norm_vjp(_NormOf(x, norm, tuple(x.shape), p, others, True), gnorm)
+    factor = (norm + 1e-7).reciprocal() * maxnorm
+    return call("where", norm > maxnorm, factor * g - (factor * (norm + 1e-7).reciprocal()) * nb, g)
+
+
+defop("renorm", quiet(_renorm), _renorm_rule, _renorm_vjp, node="RenormBackward0", save=(0,),
+      api=("renorm",), params=("input",), inplace="renorm_")
+
+
+def renorm(input, p, dim, maxnorm):
+    return call("renorm", input, p=float(p), dim=dim, maxnorm=float(maxnorm))
+
+
+# ---- vdot, kron ------------------------------------------------------------------------------
+
+def _vdot_rule(a, b):
+    if a.ndim != 1 or b.ndim != 1:
+        raise RuntimeError(f"1D tensors expected, but got {a.ndim}D and {b.ndim}D tensors")
+    if a.dtype is not b.dtype:
+        raise RuntimeError("vdot : expected both vectors to have same dtype, but found "
+                           f"{a.dtype.long_name} and {b.dtype.long_name}")
+    if a.shape[0] != b.shape[0]:
+        raise RuntimeError("inconsistent tensor size, expected tensor [" f"{a.shape[0]}] and src "
+                           f"[{b.shape[0]}] to have the same number of elements, but got "
+                           f"{a.shape[0]} and {b.shape[0]} elements respectively")
+    return Meta((), a.dtype)
+
+
+defop("vdot", lambda a, b: np.asarray(np.dot(a, b)), _vdot_rule,
+      lambda c, g: (g * c[1] if c.needs[0] else None, g * c[0] if c.needs[1] else None),
+      node="VdotBackward0", save=(0, 1), api=("vdot",), params=("input", "other"))
+
+
+def kron(input, other):
+    """torch's kron: both reshaped with interleaved unit dims, multiplied, viewed flat."""
+    nd = max(input.ndim, other.ndim)
+    a_shape = [1] * (nd - input.ndim) + list(input.shape)
+    b_shape = [1] * (nd - other.ndim) + list(other.shape)
+    a_view, b_view = [], []
+    for sa, sb in zip(a_shape, b_shape):
+        a_view += [sa, 1]
+        b_view += [1, sb]
+    prod = input.reshape(a_view) * other.reshape(b_view)
+    return call("unsafe_view", prod, shape=[sa * sb for sa, sb in zip(a_shape, b_shape)])
+
+
+# ---- cdist, pdist --------------------------------------------------------------------------------
+
+def _pnorm_of_differences(diff, p):
+    a = np.abs(diff)
+    if p == 0:
+        return np.sum(a != 0, axis=-1).astype(diff.dtype)
+    if p == 1:
+        return np.sum(a, axis=-1)
+    if p == 2:
+        return np.sqrt(np.sum(a * a, axis=-1))
+    if p == np.inf:
+        return np.max(a, axis=-1) if a.shape[-1] else np.zeros(a.shape[:-1], a.dtype)
+    return np.sum(a ** p, axis=-1) ** (1.0 / p)
+
+
+def _no_derivative(name: str):
+    """The VJP of a backward torch does not differentiate (cdist's and pdist's)."""
+    def vjp(c, g):
+        raise NotImplementedError(f"the derivative for '{name}' is not implemented.")
+
+    return vjp
+
+
+def _cdist(x1, x2, p):
+    return _pnorm_of_differences(x1[..., :, None, :] - x2[..., None, :, :], p)
+
+
+def _pair_gradient(g, diff, dist, p):
+    """torch's _cdist_backward kernels: the gradient for each difference x1_i - x2_j."""
+    g, dist = g[..., None], dist[..., None]
+    sign = np.sign(diff)
+    with np.errstate(all="ignore"):
+        if p == 0:
+            return np.zeros_like(diff)
+        if p == 1:
+            return g * sign
+        if p == 2:
+            return np.where(dist == 0, 0, g * diff / dist)
+        if p == np.inf:
+            return g * sign * (np.abs(diff) == dist)
+        if p < 2:
+            keep = (dist != 0) & ~((diff == 0) & (p < 1))
+            return np.where(keep, sign * np.abs(diff) ** (p - 1) * g / dist ** (p - 1), 0)
+        return np.where(dist == 0, 0, diff * np.abs(diff) ** (p - 2) * g / dist ** (p - 1))
+
+
+def _cdist_backward(g, x1, x2, dist, p):
+    """x1's gradient of cdist(x1, x2, p) (torch's _cdist_backward), summed to x1's shape."""
+    diff = x1[..., :, None, :] - x2[..., None, :, :]
+    grad = _pair_gradient(g, diff, dist, p).sum(axis=-2)
+    lead = grad.ndim - x1.ndim
+    grad = grad.sum(axis=tuple(range(lead))) if lead else grad
+    ones = tuple(i for i, d in enumerate(x1.shape) if d == 1 and grad.shape[i] != 1)
+    return (grad.sum(axis=ones, keepdims=True) if ones else grad).astype(x1.dtype)
+
+
+def _cdist_rule(x1, x2, p=2.0):
+    batch = broadcast_shapes(tuple(x1.shape[:-2]), tuple(x2.shape[:-2]))
+    return Meta(tuple(batch) + (x1.shape[-2], x2.shape[-2]), x1.dtype)
+
+
+def _cdist_vjp(c, g):
+    p = c.attrs.get("p", 2.0)
+    out_t = c.out.transpose(-1, -2)
+    return (call("cdist_backward", g, c[0], c[1], c.out, p=p) if c.needs[0] else None,
+            call("cdist_backward", g.transpose(-1, -2), c[1], c[0], out_t, p=p)
+            if c.needs[1] else None)
+
+
+defop("cdist", quiet(_cdist), _cdist_rule, _cdist_vjp, node="CdistBackward0", save=(0, 1),
+      save_out=True)
+defop("cdist_backward", _cdist_backward,
+      lambda g, x1, x2, dist, p: Meta(x1.shape, x1.dtype),
+      _no_derivative("_cdist_backward"), node="torch::autograd::NotImplemented")
+
+
+def _euclidean_dist(x1, x2):
+    """torch's _euclidean_dist: |x1|² + |x2|² - 2 x1·x2 from one product, clamped at 1e-30."""
+    n1 = np.sum(x1 * x1, axis=-1, keepdims=True)
+    n2 = np.sum(x2 * x2, axis=-1, keepdims=True)
+    a = np.concatenate([x1 * -2, n1, np.ones_like(n1)], axis=-1)
+    b = np.concatenate([x2, np.ones_like(n2), n2], axis=-1)
+    return np.sqrt(np.maximum(np.matmul(a, np.swapaxes(b, -1, -2)), 1e-30))
+
+
+def _euclidean_dist_vjp(c, g):
+    """torch's _euclidean_dist_backward (made of ops: differentiable again)."""
+    x1, x2 = c[0], c[1]
+    ratio = (g / c.out).masked_fill(c.out == 0, 0.0)
+    return (x1 * ratio.sum(-1, keepdim=True) - ratio.matmul(x2) if c.needs[0] else None,
+            x2 * ratio.sum(-2).unsqueeze(-1) - ratio.transpose(-1, -2).matmul(x1)
+            if c.needs[1] else None)
+
+
+defop("euclidean_dist", _euclidean_dist, lambda x1, x2: _cdist_rule(x1, x2),
+      _euclidean_dist_vjp, node="EuclideanDistBackward0", save=(0, 1), save_out=True)
+
+_MODES = {"use_mm_for_euclid_dist_if_necessary": 0, "use_mm_for_euclid_dist": 1,
+          "donot_use_mm_for_euclid_dist": 2}
+
+
+def _cdist_checks(x1, x2, p, compute_mode):
+    if not x1.dtype.is_floating_point:
+        raise RuntimeError(f"cdist only supports floating-point dtypes, X1 got: {x1.dtype.long_name}")
+    if not x2.dtype.is_floating_point:
+        raise RuntimeError(f"cdist only supports floating-point dtypes, X2 got: {x2.dtype.long_name}")
+    if p < 0:
+        raise RuntimeError("cdist only supports non-negative p values")
+    if x1.ndim < 2:
+        raise RuntimeError(f"cdist only supports at least 2D tensors, X1 got: {x1.ndim}D")
+    if x2.ndim < 2:
+        raise RuntimeError(f"cdist only supports at least 2D tensors, X2 got: {x2.ndim}D")
+    if x1.shape[-1] != x2.shape[-1]:
+        raise RuntimeError(f"X1 and X2 must have the same number of columns. X1: {x1.shape[-1]} "
+                           f"X2: {x2.shape[-1]}")
+    if compute_mode is not None and compute_mode not in _MODES:
+        raise ValueError(f"{compute_mode} is not a valid value for compute_mode")
+
+
+def cdist(x1, x2, p=2.0, compute_mode="use_mm_for_euclid_dist_if_necessary"):
+    """Distances between the rows of x1 and of x2 (batched over leading dims)."""
+    _cdist_checks(x1, x2, p, compute_mode)
+    mode = _MODES[compute_mode or "use_mm_for_euclid_dist_if_necessary"]
+    r1, r2 = x1.shape[-2], x2.shape[-2]
+    if p == 2 and (mode == 1 or (mode == 0 and (r1 > 25 or r2 > 25))):
+        batch = list(broadcast_shapes(tuple(x1.shape[:-2]), tuple(x2.shape[:-2])))
+        n = int(np.prod(batch)) if batch else 1
+        if n == 1 and x1.ndim == x2.ndim == 2:
+            dist_ = call("euclidean_dist", x1, x2)
+        else:
+            a = x1.expand(*batch, r1, x1.shape[-1]).reshape(n, r1, x1.shape[-1])
+            b = x2.expand(*batch, r2, x2.shape[-1]).reshape(n, r2, x2.shape[-1])
+            dist_ = call("euclidean_dist", a, b)
+        return dist_.view(*batch, r1, r2)
+    return call("cdist", x1, x2, p=float(p))
+
+
+def _pdist(x, p=2.0):
+    i, j = np.triu_indices(x.shape[0], 1)
+    return _pnorm_of_differences(x[i] - x[j], p)
+
+
+def _pdist_vjp(c, g):
+    return call("pdist_backward", g, c[0], c.out, p=c.attrs.get("p", 2.0))
+
+
+def _pdist_backward(g, x, dist, p):
+    i, j = np.triu_indices(x.shape[0], 1)
+    pair = _pair_gradient(g, x[i] - x[j], dist, p)
+    grad = np.zeros_like(x)
+    np.add.at(grad, i, pair)
+    np.add.at(grad, j, -pair)
+    return grad
+
+
+def _pdist_rule(x, p=2.0):
+    if x.ndim != 2:
+        raise RuntimeError(f"pdist only supports 2D tensors, got: {x.ndim}D")
+    if not x.dtype.is_floating_point:
+        raise RuntimeError("pdist only supports floating-point dtypes")
+    if p < 0:
+        raise RuntimeError("pdist only supports non-negative p values")
+    n = x.shape[0]
+    return Meta((n * (n - 1) // 2,), x.dtype)
+
+
+defop("pdist", quiet(_pdist), _pdist_rule, _pdist_vjp, node="PdistBackward0", save=(0,),
+      save_out=True)
+defop("pdist_backward", _pdist_backward, lambda g, x, dist, p: Meta(x.shape, x.dtype),
+      _no_derivative("_pdist_backward"), node="torch::autograd::NotImplemented")
+
+
+def pdist(input, p=2):
+    return call("pdist", input, p=float(p))
+
+
+# ---- addmv, addr, baddbmm, addbmm ------------------------------------------------------------------
+
+def _plus(beta, x, alpha, prod):
+    """beta·x + alpha·prod; x ignored (nan and inf too) when beta is 0, as torch."""
+    scaled = prod * alpha if alpha != 1 else prod
+    if beta == 0:
+        return scaled + np.zeros((), scaled.dtype)
+    return (x * beta if beta != 1 else x) + scaled
+
+
+def _addmv_rule(x, mat, vec, beta=1, alpha=1):
+    if mat.ndim != 2 or vec.ndim != 1:
+        raise RuntimeError(f"vector + matrix @ vector expected, got {x.ndim}, {mat.ndim}, {vec.ndim}")
+    if mat.shape[1] != vec.shape[0]:
+        raise RuntimeError(f"size mismatch, got input ({x.shape[0] if x.ndim else 1}), mat "
+                           f"({mat.shape[0]}x{mat.shape[1]}), vec ({vec.shape[0]})")
+    return Meta(broadcast_shapes(tuple(x.shape), (mat.shape[0],)), mat.dtype)
+
+
+def _addmv_vjp(c, g):
+    alpha = c.attrs.get("alpha", 1)
+    return (unbroadcast(_scaled(g, c.attrs.get("beta", 1)), c.shapes[0]) if c.needs[0] else None,
+            _scaled(g.outer(c[2]), alpha) if c.needs[1] else None,
+            _scaled(c[1].t().mv(g), alpha) if c.needs[2] else None)
+
+
+defop("addmv", lambda x, m, v, beta=1, alpha=1: _plus(beta, x, alpha, m @ v), _addmv_rule,
+      _addmv_vjp, node="AddmvBackward0", save=(1, 2))
+
+
+def _addr_rule(x, v1, v2, beta=1, alpha=1):
+    if v1.ndim != 1 or v2.ndim != 1:
+        raise RuntimeError(f"addr: Expected 1-D argument vec1, but got {v1.ndim}-D")
+    return Meta(broadcast_shapes(tuple(x.shape), (v1.shape[0], v2.shape[0])),
+                dtypes.result_type((x, v1, v2)))
+
+
+def _addr_vjp(c, g):
+    alpha = c.attrs.get("alpha", 1)
+    return (unbroadcast(_scaled(g, c.attrs.get("beta", 1)), c.shapes[0]) if c.needs[0] else None,
+            _scaled(g.mv(c[2]), alpha) if c.needs[1] else None,
+            _scaled(g.t().mv(c[1]), alpha) if c.needs[2] else None)
+
+
+defop("addr", lambda x, a, b, beta=1, alpha=1: _plus(beta, x, alpha, np.outer(a, b)), _addr_rule,
+      _addr_vjp, node="AddrBackward0", save=(1, 2))
+
+
+def _bmm_shapes(name, b1, b2):
+    if b1.ndim != 3 or b2.ndim != 3:
+        raise RuntimeError("batch1 must be a 3D tensor")
+    if b1.shape[0] != b2.shape[0] or b1.shape[2] != b2.shape[1]:
+        raise RuntimeError(f"Expected size for first two dimensions of batch2 tensor to be: "
+                           f"[{b1.shape[0]}, {b1.shape[2]}] but got: [{b2.shape[0]}, "
+                           f"{b2.shape[1]}].")
+
+
+def _baddbmm_rule(x, b1, b2, beta=1, alpha=1):
+    _bmm_shapes("baddbmm", b1, b2)
+    return Meta(broadcast_shapes(tuple(x.shape), (b1.shape[0], b1.shape[1], b2.shape[2])),
+                b1.dtype)
+
+
+def _baddbmm_vjp(c, g):
+    alpha = c.attrs.get("alpha", 1)
+    return (unbroadcast(_scaled(g, c.attrs.get("beta", 1)), c.shapes[0]) if c.needs[0] else None,
+            _scaled(g.bmm(c[2].transpose(1, 2)), alpha) if c.needs[1] else None,
+            _scaled(c[1].transpose(1, 2).bmm(g), alpha) if c.needs[2] else None)
+
+
+defop("baddbmm", lambda x, a, b, beta=1, alpha=1: _plus(beta, x, alpha, np.matmul(a, b)),
+      _baddbmm_rule, _baddbmm_vjp, node="BaddbmmBackward0", save=(1, 2))
+
+
+def _addbmm_rule(x, b1, b2, beta=1, alpha=1):
+    _bmm_shapes("addbmm", b1, b2)
+    return Meta(broadcast_shapes(tuple(x.shape), (b1.shape[1], b2.shape[2])), b1.dtype)
+
+
+def _addbmm_vjp(c, g):
+    alpha, b1, b2 = c.attrs.get("alpha", 1), c[1], c[2]
+    spread = g.unsqueeze(0).expand(b1.shape[0], b1.shape[1], b2.shape[2])
+    return (unbroadcast(_scaled(g, c.attrs.get("beta", 1)), c.shapes[0]) if c.needs[0] else None,
+            _scaled(spread.bmm(b2.transpose(1, 2)), alpha) if c.needs[1] else None,
+            _scaled(b1.transpose(1, 2).bmm(spread), alpha) if c.needs[2] else None)
+
+
+defop("addbmm", lambda x, a, b, beta=1, alpha=1:
+      _plus(beta, x, alpha, np.matmul(a, b).sum(axis=0)), _addbmm_rule, _addbmm_vjp,
+      node="AddbmmBackward0", save=(1, 2))
+
+
+def _scales(beta, alpha) -> dict:
+    attrs = {}
+    if beta != 1:
+        attrs["beta"] = beta
+    if alpha != 1:
+        attrs["alpha"] = alpha
+    return attrs
+
+
+def addmv(input, mat, vec, *, beta=1, alpha=1):
+    return call("addmv", input, mat, vec, **_scales(beta, alpha))
+
+
+def addr(input, vec1, vec2, *, beta=1, alpha=1):
+    return call("addr", input, vec1, vec2, **_scales(beta, alpha))
+
+
+def baddbmm(input, batch1, batch2, *, beta=1, alpha=1):
+    return call("baddbmm", input, batch1, batch2, **_scales(beta, alpha))
+
+
+def addbmm(input, batch1, batch2, *, beta=1, alpha=1):
+    return call("addbmm", input, batch1, batch2, **_scales(beta, alpha))
+
+
+# ---- chain_matmul ----------------------------------------------------------------------------------
+
+_warned = False
+
+
+def chain_matmul(*matrices):
+    """The product of the matrices (deprecated in torch for linalg.multi_dot), in torch's order
+    for three (the cheaper side first), left to right for more."""
+    global _warned
+    if not _warned:
+        _warned = True
+        warnings.warn("torch.chain_matmul is deprecated and will be removed in a future PyTorch "
+                      "release. Use torch.linalg.multi_dot instead, which accepts a list of two "
+                      "or more tensors rather than multiple parameters.", UserWarning, stacklevel=2)
+    if len(matrices) == 1 and isinstance(matrices[0], (list, tuple)):
+        matrices = tuple(matrices[0])
+    if not matrices:
+        raise RuntimeError("chain_matmul(): Expected one or more matrices")
+    for m in matrices:
+        if m.ndim != 2:
+            raise RuntimeError(f"Tensor dimension is {m.ndim}, expected 2 instead.")
+    if len(matrices) == 1:
+        return matrices[0].clone()
+    if len(matrices) == 3:
+        a, b, c = matrices
+        left = a.shape[0] * a.shape[1] * b.shape[1] + a.shape[0] * b.shape[1] * c.shape[1]
+        right = b.shape[0] * b.shape[1] * c.shape[1] + a.shape[0] * a.shape[1] * c.shape[1]
+        out = a.mm(b).mm(c) if left <= right else a.mm(b.mm(c))
+    else:
+        out = matrices[0]
+        for m in matrices[1:]:
+            out = out.mm(m)
+    return out.view(matrices[0].shape[0], matrices[-1].shape[1])
+
+
+def in_place_forms(namespace: dict) -> dict:
+    """addmm_ and baddbmm_: the functions' results written into self."""
+    return dict(addmm_=_in_place(namespace["addmm"], "addmm_", Tensor),
+                baddbmm_=_in_place(baddbmm, "baddbmm_", Tensor),
+                addmv_=_in_place(addmv, "addmv_", Tensor),
+                addr_=_in_place(addr, "addr_", Tensor),
+                addbmm_=_in_place(addbmm, "addbmm_", Tensor))
+
+
+METHODS = dict(dist=dist, kron=kron, addmv=addmv, addr=addr, baddbmm=baddbmm, addbmm=addbmm)

@@ -1,0 +1,131 @@
+"""What the op cases (more_math_op_cases.py) do not reach: which index median, nanmedian,
+mode, cummax and cummin report on long rows full of ties and nan (torch's std::sort and
+nth_element orders), quantile on bigger inputs in every mode, erfc, i0 and i1 over wide
+ranges in float64, and torch's names and warnings for the in-place and deprecated forms."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+import distgrad
+
+RNG = np.random.default_rng(20261204)
+
+
+def _rows(kind: str, n: int) -> np.ndarray:
+    if kind == "normal":
+        return RNG.standard_normal((6, n)).astype(np.float32)
+    x = RNG.integers(0, 2 if kind == "two" else 4, size=(6, n)).astype(np.float32)
+    if kind == "nan":
+        x[:, ::5] = np.nan
+    if kind == "descending":
+        x = np.sort(x, 1)[:, ::-1].copy()
+    return x
+
+
+@pytest.mark.parametrize("name", ["median", "nanmedian", "mode", "cummax", "cummin"])
+@pytest.mark.parametrize("n", [3, 16, 17, 40, 300])
+@pytest.mark.parametrize("kind", ["two", "four", "nan", "descending", "normal"])
+def test_selected_index_is_torchs(name, n, kind):
+    x = _rows(kind, n)
+    ours = getattr(distgrad, name)(distgrad.tensor(x), 1)
+    theirs = getattr(torch, name)(torch.tensor(x), 1)
+    np.testing.assert_array_equal(ours.indices.numpy(), theirs.indices.numpy())
+    np.testing.assert_array_equal(ours.values.numpy(), theirs.values.numpy())
+
+
+@pytest.mark.parametrize("name", ["median", "mode", "cummax"])
+def test_gradient_goes_to_the_selected_index(name):
+    x = _rows("four", 40)
+    ours = distgrad.tensor(x, requires_grad=True)
+    theirs = torch.tensor(x, requires_grad=True)
+    getattr(distgrad, name)(ours, 1).values.sum().backward()
+    getattr(torch, name)(theirs, 1).values.sum().backward()
+    np.testing.assert_array_equal(ours.grad.numpy(), theirs.grad.numpy())
+
+
+@pytest.mark.parametrize("interpolation", ["linear", "lower", "higher", "midpoint", "nearest"])
+@pytest.mark.parametrize("name", ["quantile", "nanquantile"])
+def test_quantile_on_a_bigger_input(name, interpolation):
+    x = RNG.standard_normal((7, 33)).astype(np.float64)
+    x[2, ::3] = np.nan
+    q = np.array([0.0, 0.13, 0.5, 0.77, 1.0])
+    results = []
+    for T in (distgrad, torch):
+        t = T.tensor(x, requires_grad=True)
+        out = getattr(T, name)(t, T.tensor(q), dim=1, interpolation=interpolation)
+        (out.nan_to_num() * T.arange(35.0, dtype=T.float64).reshape(5, 7)).sum().backward()
+        results.append((out.detach().numpy(), t.grad.numpy()))
+    np.testing.assert_allclose(results[0][0], results[1][0], rtol=1e-12, equal_nan=True)
+    np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-12)
+
+
+WIDE = np.concatenate([RNG.uniform(-30, 30, 2000), RNG.uniform(-3, 3, 2000),
+                       [0.0, -0.0, 1e-300, 26.5, 27.3, -27.3, 700.0, np.inf, -np.inf, np.nan]])
+
+
+@pytest.mark.parametrize("name", ["erfc", "i0", "sinc", "exp2", "asinh", "rad2deg"])
+def test_float64_values_over_wide_ranges(name):
+    ours = getattr(distgrad.tensor(WIDE), name)().numpy()
+    theirs = getattr(torch.tensor(WIDE), name)().numpy()
+    np.testing.assert_allclose(ours, theirs, rtol=1e-13, atol=1e-300, equal_nan=True)
+
+
+def test_i1_behind_i0s_gradient_matches_torch():
+    x = WIDE[np.isfinite(WIDE) & (np.abs(WIDE) < 700)]
+    ours = distgrad.tensor(x, requires_grad=True)
+    theirs = torch.tensor(x, requires_grad=True)
+    distgrad.i0(ours).sum().backward()
+    torch.i0(theirs).sum().backward()
+    np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-13)
+    np.testing.assert_allclose(ours.grad.numpy(), torch.special.i1(torch.tensor(x)).numpy(),
+                               rtol=1e-13)
+
+
+@pytest.mark.parametrize("method, arg", [("asinh_", ()), ("acosh_", ()), ("atanh_", ()),
+                                         ("polygamma_", (1,))])
+def test_in_place_forms_have_torchs_second_node(method, arg):
+    names = []
+    for T in (distgrad, torch):
+        x = T.tensor([0.3, 0.6], requires_grad=True)
+        y = x + (1.5 if method == "acosh_" else 0.0)
+        names.append(getattr(y, method)(*arg).grad_fn.name())
+    assert names[0] == names[1]
+
+
+def test_chain_matmul_warns_as_torch_once():
+    m = distgrad.ones(2, 2)
+    import distgrad.ops.products as products
+
+    products._warned = False
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        distgrad.chain_matmul(m, m)
+        distgrad.chain_matmul(m, m)
+    assert [str(w.message)[:38] for w in caught] == ["torch.chain_matmul is deprecated and w"]
+
+
+def test_positive_is_the_input_itself():
+    x = distgrad.ones(2, requires_grad=True)
+    assert distgrad.positive(x) is x and x.positive() is x
+
+
+def test_result_fields_are_torchs():
+    x = distgrad.tensor([[3.0, 1.0, 2.0], [0.0, 5.0, 4.0]])
+    low, high = distgrad.aminmax(x, dim=1)
+    assert distgrad.aminmax(x).min.item() == 0.0 and distgrad.aminmax(x).max.item() == 5.0
+    assert low.tolist() == [1.0, 0.0] and high.tolist() == [3.0, 5.0]
+    for name in ("median", "nanmedian", "mode", "cummax", "cummin"):
+        r = getattr(x, name)(1)
+        assert r.values is r[0] and r.indices is r[1]
+
+
+def test_int32_results_are_refused_without_an_int32_dtype():
+    s = distgrad.tensor([1.0, 2.0])
+    with pytest.raises(NotImplementedError, match="int32"):
+        distgrad.searchsorted(s, s, out_int32=True)
+    with pytest.raises(NotImplementedError, match="int32"):
+        distgrad.bucketize(s, s, out_int32=True)
