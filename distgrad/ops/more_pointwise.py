@@ -330,8 +330,9 @@ METHODS = dict(
     polygamma=lambda self, n: polygamma(n, self),
     polygamma_=lambda self, n: in_place(self, lambda x: call("polygamma", x, n=int(n),
                                                              in_place=True)),
-    asinh_=lambda self: in_place(self, lambda x: call("asinh", x, in_place=True)),
-    acosh_=lambda self: in_place(self, lambda x: call("acosh", x, in_place=True)),
-    atanh_=lambda self: in_place(self, lambda x: call("atanh", x, in_place=True)),
+
     mvlgamma=mvlgamma, mvlgamma_=lambda self, p: in_place(self, mvlgamma, p),
 )
+for _name in ("asinh", "acosh", "atanh"):
+    METHODS[_name + "_"] = METHODS["arc" + _name[1:] + "_"] = (
+        lambda self, name=_name: in_place(self, lambda x: call(name, x, in_place=True)))

@@ -218,12 +218,12 @@ defop("cdist_backward", _cdist_backward,
 
 
 def _euclidean_dist(x1, x2):
-    """torch's _euclidean_dist: |x1|² + |x2|² - 2 x1·x2 from one product, clamped at 1e-30."""
+    """torch's _euclidean_dist: |x1|² + |x2|² - 2 x1·x2 from one product, clamped at 0."""
     n1 = np.sum(x1 * x1, axis=-1, keepdims=True)
     n2 = np.sum(x2 * x2, axis=-1, keepdims=True)
     a = np.concatenate([x1 * -2, n1, np.ones_like(n1)], axis=-1)
     b = np.concatenate([x2, np.ones_like(n2), n2], axis=-1)
-    return np.sqrt(np.maximum(np.matmul(a, np.swapaxes(b, -1, -2)), 1e-30))
+    return np.sqrt(np.maximum(np.matmul(a, np.swapaxes(b, -1, -2)), 0))
 
 
 def _euclidean_dist_vjp(c, g):

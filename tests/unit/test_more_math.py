@@ -86,12 +86,13 @@ def test_i1_behind_i0s_gradient_matches_torch():
 
 
 @pytest.mark.parametrize("method, arg", [("asinh_", ()), ("acosh_", ()), ("atanh_", ()),
+                                         ("arcsinh_", ()), ("arccosh_", ()), ("arctanh_", ()),
                                          ("polygamma_", (1,))])
 def test_in_place_forms_have_torchs_second_node(method, arg):
     names = []
     for T in (distgrad, torch):
         x = T.tensor([0.3, 0.6], requires_grad=True)
-        y = x + (1.5 if method == "acosh_" else 0.0)
+        y = x + (1.5 if "cosh" in method else 0.0)
         names.append(getattr(y, method)(*arg).grad_fn.name())
     assert names[0] == names[1]
 
@@ -129,3 +130,23 @@ def test_int32_results_are_refused_without_an_int32_dtype():
         distgrad.searchsorted(s, s, out_int32=True)
     with pytest.raises(NotImplementedError, match="int32"):
         distgrad.bucketize(s, s, out_int32=True)
+
+
+@pytest.mark.parametrize("rows, mode", [(30, "use_mm_for_euclid_dist_if_necessary"),
+                                        (4, "donot_use_mm_for_euclid_dist"),
+                                        (4, "use_mm_for_euclid_dist")])
+def test_cdist_gradient_at_zero_distance_is_torchs(rows, mode):
+    """Each row against itself: the direct path's gradient there is 0; the matrix-product
+    path clamps |a|² + |b|² - 2a·b at 0 and masks the zeros of the result (its rounding
+    leaves a few diagonal entries above zero, as torch's does)."""
+    a = RNG.standard_normal((rows, 3)).astype(np.float32)
+    results = []
+    for T in (distgrad, torch):
+        x = T.tensor(a, requires_grad=True)
+        d = T.cdist(x, x, compute_mode=mode)
+        (d * T.arange(float(rows * rows)).reshape(rows, rows)).sum().backward()
+        results.append((d.detach().numpy(), x.grad.numpy(), d.grad_fn.name()))
+    assert results[0][2] == results[1][2]
+    np.testing.assert_allclose(results[0][0], results[1][0], atol=1e-6)
+    scale = np.abs(results[1][1]).max()
+    np.testing.assert_allclose(results[0][1], results[1][1], atol=1e-4 * scale)
