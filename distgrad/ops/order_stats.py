@@ -16,7 +16,7 @@ from .. import dtypes
 from ..autograd.record import call
 from ..tensor import Tensor
 from . import stdsort
-from .math import quiet
+from .math import _not_implemented, quiet
 from .reduce import _dim_extremum_vjp, _evenly_distribute, expand_back
 from .rules import dims_of, not_implemented, reduced_shape, require_tensor, shape_of, wrap_dim
 from .table import Meta, defop
@@ -385,12 +385,6 @@ def histc(input, bins=100, min=0, max=0):
     return call("histc", input, bins=int(bins), min=min, max=max)
 
 
-def _bincount(x, w=None, minlength=0):
-    if x.size and x.min() < 0:
-        raise RuntimeError("bincount only supports 1-d non-negative integral inputs.")
-    return np.bincount(x, weights=w, minlength=minlength)
-
-
 def _bincount_dtype(x, w=None, minlength=0) -> dtypes.dtype:
     if x.dtype.is_floating_point or x.dtype is dtypes.bool_:
         raise not_implemented("bincount_cpu", x.dtype)
@@ -398,22 +392,32 @@ def _bincount_dtype(x, w=None, minlength=0) -> dtypes.dtype:
         raise RuntimeError("bincount only supports 1-d non-negative integral inputs.")
     if minlength < 0:
         raise RuntimeError("minlength should be >= 0")
-    if w is not None and tuple(w.shape) != tuple(x.shape):
+    if w is not None and (w.ndim != 1 or w.shape[0] != x.shape[0]):
         raise RuntimeError("weights should be 1-d and have the same length as input")
     if w is None:
         return dtypes.int64
     return w.dtype if w.dtype is dtypes.float32 else dtypes.float64
 
 
+# The length is the data's (max + 1): bincount reads it, then the op knows its shape.
+defop("bincount", lambda x, w=None, length=0: np.bincount(x, weights=w, minlength=length),
+      lambda x, w=None, length=0: Meta((length,), _bincount_dtype(x, w)),
+      _not_implemented("bincount"), node="torch::autograd::NotImplemented",
+      differentiable=(1,))
+
+
 def bincount(input, weights=None, minlength=0):
     """Counts of each value of a 1-d non-negative integer tensor (weighted sums with weights):
-    the result's length is max(input) + 1 (at least minlength)."""
-    d = _bincount_dtype(input, weights, minlength)
-    from ..creation import tensor
-
-    w = None if weights is None else weights._numpy_value()
-    out = _bincount(input._numpy_value(), w, minlength)
-    return tensor(out.astype(d.np), device=input.device_str)
+    max(input) + 1 of them, at least minlength (the max and min are read to know that)."""
+    _bincount_dtype(input, weights, minlength)
+    length = minlength
+    if input.numel():
+        if input.min().item() < 0:
+            raise RuntimeError("bincount only supports 1-d non-negative integral inputs.")
+        length = max(length, int(input.max().item()) + 1)
+    if weights is None:
+        return call("bincount", input, length=length)
+    return call("bincount", input, weights, length=length)
 
 
 def _searchsorted(seq, x, sorter=None, right=False):

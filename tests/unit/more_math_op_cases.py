@@ -257,12 +257,16 @@ case("histc", lambda T, x: T.histc(x, bins=7), F(4, 5), covers="histc")
 case("histc_range", lambda T, x: x.histc(5, min=-1, max=1), F(30), covers="histc")
 case("histc_edges", lambda T: T.tensor([0.0, 1.0, 2.0, 2.0, 3.0]).histc(3, 0, 2), covers="histc")
 case("histc_constant", lambda T: T.histc(T.tensor([2.0, 2.0]), bins=4), covers="histc")
-case("bincount", lambda T, i: T.bincount(i), I(12, hi=6), covers=())
-case("bincount_minlength", lambda T, i: i.bincount(minlength=9), I(5, hi=4), covers=())
-case("bincount_weights", lambda T, i, w: T.bincount(i, weights=w), I(8, hi=5), K(8), covers=())
+case("bincount", lambda T, i: T.bincount(i), I(12, hi=6), covers="bincount")
+case("bincount_minlength", lambda T, i: i.bincount(minlength=9), I(5, hi=4), covers="bincount")
+case("bincount_empty", lambda T: T.bincount(T.tensor([], dtype=T.int64), minlength=3),
+     covers="bincount")
+case("bincount_weights", lambda T, i, w: T.bincount(i, weights=w), I(8, hi=5), K(8),
+     covers="bincount")
 case("bincount_weights_f64", lambda T, i: T.bincount(i, T.arange(8.0, dtype=T.float64)), I(8),
-     covers=("arange",))
-case("bincount_weights_int", lambda T, i, j: T.bincount(i, j), I(8, hi=5), I(8, hi=9), covers=())
+     covers=("arange", "bincount"))
+case("bincount_weights_int", lambda T, i, j: T.bincount(i, j), I(8, hi=5), I(8, hi=9),
+     covers="bincount")
 case("searchsorted", lambda T, s, x: T.searchsorted(s.sort()[0], x), K(6), K(3, 4),
      covers=("searchsorted", "sort"))
 case("searchsorted_right", lambda T: T.searchsorted(T.tensor([1.0, 2.0, 2.0, 3.0]),
@@ -286,6 +290,9 @@ case("bucketize_right_int32", lambda T: T.bucketize(T.tensor([[0, 1, 2, 3]]), T.
 error("histc_int", lambda T, i: T.histc(i), I(3))
 error("histc_min_max", lambda T, x: T.histc(x, min=2, max=1), K(3))
 error("bincount_2d", lambda T, i: T.bincount(i), I(2, 3))
+error("bincount_weights_shape", lambda T, i, w: T.bincount(i, w), I(3), K(4))
+error("bincount_minlength", lambda T, i: T.bincount(i, minlength=-1), I(3))
+error("bincount_backward", lambda T, i, w: T.bincount(i, w).sum().backward(), I(8, hi=5), F(8))
 error("bincount_negative", lambda T, i: T.bincount(i - 5), I(3))
 error("bincount_float", lambda T, x: T.bincount(x), K(3))
 error("bincount_bool", lambda T, b: T.bincount(b), B(3))

@@ -150,3 +150,12 @@ def test_cdist_gradient_at_zero_distance_is_torchs(rows, mode):
     np.testing.assert_allclose(results[0][0], results[1][0], atol=1e-6)
     scale = np.abs(results[1][1]).max()
     np.testing.assert_allclose(results[0][1], results[1][1], atol=1e-4 * scale)
+
+
+def test_bincount_of_weights_that_require_grad_has_torchs_node():
+    names = []
+    for T in (distgrad, torch):
+        w = T.tensor([0.5, 1.5, 2.5], requires_grad=True)
+        out = T.bincount(T.tensor([2, 0, 2]), w)
+        names.append((out.grad_fn.name(), len(out.grad_fn.next_functions), out.tolist()))
+    assert names[0] == names[1]
