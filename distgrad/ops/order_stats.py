@@ -338,9 +338,16 @@ def _quantile(name, input, q, dim, keepdim, interpolation, ignore_nan):
     if interpolation in ("linear", "midpoint"):
         weights = (ranks - below) if interpolation == "linear" else ranks * 0 + 0.5
         values = values.lerp(sorted_.gather(-1, ranks.ceil().to(dtypes.int64)), weights)
-    if nq is None:
-        return values.squeeze(-1)
-    return values.unsqueeze(0).transpose(0, -1).squeeze(-1)
+    if nq is not None:
+        values = values.unsqueeze(0).transpose(0, -1)
+    return call("squeeze_last_in_place", values)
+
+
+# torch ends quantile with an in-place `squeeze_(-1)` of its own temporary (SqueezeBackward4):
+# the same node here, on a copy (nothing else sees the temporary).
+defop("squeeze_last_in_place", lambda x: np.squeeze(x, -1).copy(),
+      lambda x: Meta(x.shape[:-1], x.dtype), lambda c, g: g.unsqueeze(-1),
+      node="SqueezeBackward4")
 
 
 def quantile(input, q, dim=None, keepdim=False, *, interpolation="linear"):

@@ -189,32 +189,35 @@ error("median_dim_range", lambda T, x: x.median(2), K(3, 4))
 error("mode_empty", lambda T, x: x[:, :0].mode(1), K(3, 4))
 
 # ---- quantile, nanquantile ------------------------------------------------------------------------
-# (torch ends with an in-place squeeze_ (SqueezeBackward4), distgrad with squeeze: the cases
-# compare the result of one more op; values and gradients are torch's)
 
-_MODES = ("linear", "lower", "higher", "midpoint", "nearest")
-for _mode in _MODES:
-    case(f"quantile_{_mode}", lambda T, x, m=_mode: T.quantile(x, 0.37, interpolation=m) * 1,
-         F(3, 5), covers=("sort", "take_along_dim", "mul"))
+_Q = ("sort", "take_along_dim", "squeeze_last_in_place")
+for _mode in ("linear", "lower", "higher", "midpoint", "nearest"):
+    case(f"quantile_{_mode}", lambda T, x, m=_mode: T.quantile(x, 0.37, interpolation=m),
+         F(3, 5), covers=_Q)
     case(f"quantile_dim_{_mode}", lambda T, x, m=_mode: x.quantile(
-        0.6, dim=1, keepdim=True, interpolation=m) * 1, F(3, 6), covers=("sort", "mul"))
-case("quantile_q_tensor", lambda T, x: T.quantile(x, T.tensor([0.1, 0.5, 0.95], dtype=x.dtype), dim=0) * 1,
-     F(5, 3), covers=("sort", "lerp", "transpose"))
+        0.6, dim=1, keepdim=True, interpolation=m), F(3, 6), covers=_Q)
+
+
+def _qs(T, x, *q):
+    return T.tensor(q, dtype=x.dtype)
+
+
+case("quantile_q_tensor", lambda T, x: T.quantile(x, _qs(T, x, 0.1, 0.5, 0.95), dim=0),
+     F(5, 3), covers=_Q + ("lerp", "transpose"))
 case("quantile_q_tensor_keepdim", lambda T, x: T.quantile(
-    x, T.tensor([0.25, 0.75], dtype=x.dtype), dim=-1, keepdim=True) * 1, F(2, 3, 4), covers=("sort", "lerp"))
-case("quantile_q_tensor_all", lambda T, x: x.quantile(T.tensor([0.0, 1.0, 0.5], dtype=x.dtype)) * 1, F(3, 4),
-     covers=("sort", "lerp"))
-case("quantile_ties", lambda T, x: T.quantile(x, 0.5, dim=1) * 1, F(4, 6, ties=True),
-     covers="sort", fd=False)
-case("quantile_nan", lambda T, x: T.quantile(_some_nan(T, x), 0.4, dim=1) * 1, F(4, 5),
-     covers=("sort", "where"), fd=False)
-case("nanquantile", lambda T, x: T.nanquantile(_some_nan(T, x), 0.4, dim=1) * 1, F(4, 5),
-     covers=("sort", "where", "isnan"))
+    x, _qs(T, x, 0.25, 0.75), dim=-1, keepdim=True), F(2, 3, 4), covers=_Q + ("lerp",))
+case("quantile_q_tensor_all", lambda T, x: x.quantile(_qs(T, x, 0.0, 1.0, 0.5)), F(3, 4),
+     covers=_Q + ("lerp",))
+case("quantile_ties", lambda T, x: T.quantile(x, 0.5, dim=1), F(4, 6, ties=True), covers=_Q,
+     fd=False)
+case("quantile_nan", lambda T, x: T.quantile(_some_nan(T, x), 0.4, dim=1), F(4, 5),
+     covers=_Q + ("where",), fd=False)
+case("nanquantile", lambda T, x: T.nanquantile(_some_nan(T, x), 0.4, dim=1), F(4, 5),
+     covers=_Q + ("where", "isnan"))
 case("nanquantile_q_tensor", lambda T, x: _some_nan(T, x).nanquantile(
-    T.tensor([0.3, 0.9], dtype=x.dtype), interpolation="midpoint") * 1, F(4, 5), covers=("sort", "where"))
-case("nanquantile_all_nan_row", lambda T, x: T.nanquantile(x * T.tensor([[NAN], [1.0]]), 0.5,
-                                                           dim=1) * 1,
-     F(2, 4), covers=("sort", "mul"), fd=False)
+    _qs(T, x, 0.3, 0.9), interpolation="midpoint"), F(4, 5), covers=_Q + ("where",))
+case("nanquantile_all_nan_row", lambda T, x: T.nanquantile(
+    x * T.tensor([[NAN], [1.0]]), 0.5, dim=1), F(2, 4), covers=_Q + ("mul",), fd=False)
 
 error("quantile_q_range", lambda T, x: T.quantile(x, 1.5), K(3))
 error("quantile_q_tensor_range", lambda T, x: T.quantile(x, T.tensor([0.5, -0.1])), K(3))
