@@ -38,6 +38,15 @@ FALLS_BACK |= {"block_diag", "index_put_accumulate", "masked_select", "narrow_co
 # (ops/inplace_views.py), and as_strided_ is refused there.
 FALLS_BACK |= {"as_strided_", "squeeze_", "t_", "transpose_", "unsqueeze_"}
 
+# Order statistics, scans, distances and fused products (ops/order_stats.py, products.py):
+# a median, mode or quantile needs a whole slice; the rest are the gather's until a rule
+# is worth it.
+FALLS_BACK |= {
+    "addbmm", "addmv", "addr", "aminmax", "baddbmm", "bincount", "cdist", "cdist_backward",
+    "cummax", "cummin", "dist", "euclidean_dist", "histc", "logcumsumexp", "median",
+    "median_dim", "mode", "nanmedian", "nanmedian_dim", "pdist", "pdist_backward", "renorm",
+    "searchsorted", "squeeze_last_in_place", "vdot",
+}
 
 def test_every_op_names_a_rule_that_exists_or_falls_back():
     unknown = {n: op.sharding for n, op in OPS.items()
