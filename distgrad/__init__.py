@@ -29,6 +29,7 @@ from .dtype_info import (can_cast, finfo, iinfo, is_complex, is_floating_point, 
 from .functional_aliases import (avg_pool1d, conv1d, conv2d, cosine_similarity,  # noqa: F401
                                  dropout, embedding, layer_norm, max_pool2d, pairwise_distance,
                                  pixel_shuffle, pixel_unshuffle)
+from . import linalg
 
 bool = _dtypes.bool_  # noqa: A001  (torch.bool)
 float = float32  # noqa: A001

@@ -28,6 +28,10 @@ from . import more_pointwise as _more_pointwise, order_stats as _order_stats, pr
 from .more_pointwise import *  # noqa: F401,F403  (fmax, logit, ...: bound below)
 from .order_stats import *  # noqa: F401,F403  (median, quantile, cummax, ...)
 from .products import *  # noqa: F401,F403  (cdist, addmv, kron, ...)
+from . import decompositions, matrix_functions as _matrix_functions  # noqa: F401  (linear algebra)
+from .matrix_functions import (cholesky, cholesky_inverse, cholesky_solve, det,  # noqa: F401
+                               inverse, logdet, matrix_exp, matrix_power, pinverse, qr,
+                               slogdet, svd, triangular_solve)
 from .accumulate import cumprod, nanmean, nansum  # noqa: F401  (bound below)
 from .pointwise import arctan2, atan2, hypot, logaddexp  # noqa: F401  (bound below)
 from .arrange import (column_stack, diff, dsplit, dstack, hsplit, hstack,  # noqa: F401
@@ -947,12 +951,13 @@ for _name, _fn in {**_METHODS, **_arrange.METHODS, **_pointwise.METHODS,
                    **_accumulate.METHODS, **_inplace_views.METHODS, **_placing.METHODS,
                    **_reshaping.METHODS, **_more_pointwise.METHODS, **_order_stats.METHODS,
                    **_products.METHODS, **_more_pointwise.in_place_forms(globals()),
-                   **_products.in_place_forms(globals())}.items():
+                   **_products.in_place_forms(globals()), **_matrix_functions.METHODS}.items():
     setattr(Tensor, _name, _fn)
 
 # modules whose public functions are distgrad's
 _HOMES = (__name__, _scatter.__name__, _arrange.__name__, _pointwise.__name__,
           _accumulate.__name__, _placing.__name__, _reshaping.__name__,
-          _more_pointwise.__name__, _order_stats.__name__, _products.__name__)
+          _more_pointwise.__name__, _order_stats.__name__, _products.__name__,
+          _matrix_functions.__name__, "distgrad.linalg")
 __all__ = [n for n, v in list(globals().items())
            if callable(v) and not n.startswith("_") and getattr(v, "__module__", None) in _HOMES]

@@ -1301,3 +1301,4 @@ import tensor_op_cases  # noqa: E402,F401  (writes at indices: scatter, index_ad
 import math_op_cases  # noqa: E402,F401  (atan2, fmod, lgamma, ..., nansum, cumprod)
 import shape_op_cases  # noqa: E402,F401  (in-place shape ops, take/put, scatter_reduce, *_scatter, samples)
 import more_math_op_cases  # noqa: E402,F401  (fmax ... copysign, median ... bucketize, cdist ... addbmm)
+import linalg_op_cases  # noqa: E402,F401  (det, inv, solve, cholesky, qr, svd, eigh, pinv, ...)

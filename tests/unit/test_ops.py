@@ -69,7 +69,8 @@ def node_name(t):
 # threshold_backward's edge to its non-differentiable input.
 EDGES_DIFFER = {"softmax_dtype", "cumsum_dtype", "cumprod_dtype", "prod_dtype", "einsum_sum",
                 "setitem_int", "setitem_slice_bcast", "inplace_select_view", "inplace_slice_view",
-                "inplace_t_view", "inplace_chained_views", "threshold_backward"}
+                "inplace_t_view", "inplace_chained_views", "threshold_backward",
+                "linalg_vector_norm_dtype"}
 
 
 def edges(t, inputs):

@@ -1,0 +1,250 @@
+"""distgrad.linalg: torch.linalg's functions, batched over leading dims, for float32 and
+float64. The factorisations are rows of the op table (ops/decompositions.py); the norms,
+powers and products are built from them and other ops as torch builds them, so results
+carry torch's grad_fn names.
+
+    >>> A = distgrad.randn(3, 3, requires_grad=True)
+    >>> distgrad.linalg.det(A).backward()
+"""
+from __future__ import annotations
+
+from collections import namedtuple
+
+import numpy as np
+
+from .autograd.record import call
+from .ops.decompositions import check_matrix, pinv_tolerances
+from .ops.lapack import LinAlgError
+
+__all__ = ["LinAlgError", "vector_norm", "matrix_norm", "norm", "det", "slogdet", "inv", "inv_ex",
+           "solve", "solve_ex", "solve_triangular", "cholesky", "cholesky_ex", "qr", "svd",
+           "svdvals", "eigh", "eigvalsh", "pinv", "matrix_rank", "matrix_power", "matrix_exp",
+           "multi_dot", "cross", "vecdot", "diagonal"]
+
+# torch.return_types.linalg_*: tuples whose fields also have names
+SlogdetResult = namedtuple("linalg_slogdet", ["sign", "logabsdet"])
+InvExResult = namedtuple("linalg_inv_ex", ["inverse", "info"])
+SolveExResult = namedtuple("linalg_solve_ex", ["result", "info"])
+CholeskyExResult = namedtuple("linalg_cholesky_ex", ["L", "info"])
+QRResult = namedtuple("linalg_qr", ["Q", "R"])
+SVDResult = namedtuple("linalg_svd", ["U", "S", "Vh"])
+EighResult = namedtuple("linalg_eigh", ["eigenvalues", "eigenvectors"])
+
+_INF = float("inf")
+
+
+# ---- norms --------------------------------------------------------------------------------------
+
+def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None):
+    if dtype is not None:
+        x = x.to(dtype)
+    if isinstance(dim, list):
+        dim = tuple(dim)
+    return call("norm", x, p=float(ord), dim=dim, keepdim=keepdim)
+
+
+def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None):
+    if A.ndim < 2:
+        raise RuntimeError(f"linalg.matrix_norm: The input tensor A must have at least 2 "
+                           f"dimensions.")
+    if dtype is not None:
+        A = A.to(dtype)
+    d0, d1 = (int(d) % A.ndim for d in dim)
+    if ord == "fro":
+        return vector_norm(A, 2, (d0, d1), keepdim)
+    if ord == "nuc" or abs(ord) == 2:
+        # torch moves the two dims to the end, and a kept result back
+        perm = [d for d in range(A.ndim) if d not in (d0, d1)] + [d0, d1]
+        vals = svdvals(A.permute(*perm))
+        if ord == "nuc":
+            out = vals.sum(-1, keepdim=keepdim)
+        else:
+            out = vals.amax(-1, keepdim) if ord > 0 else vals.amin(-1, keepdim)
+        if keepdim:
+            out = out.unsqueeze(-1).permute(*[perm.index(d) for d in range(A.ndim)])
+        return out
+    if abs(ord) not in (1, _INF):
+        raise RuntimeError(f"linalg.matrix_norm: Order {ord} not supported.")
+    if abs(ord) == _INF:
+        d0, d1 = d1, d0
+    if not keepdim and d0 < d1:
+        d1 -= 1
+    sums = vector_norm(A, 1.0, (d0,), keepdim)
+    return sums.amax(d1, keepdim) if ord > 0 else sums.amin(d1, keepdim)
+
+
+def norm(A, ord=None, dim=None, keepdim=False, *, dtype=None):
+    if isinstance(dim, int):
+        dim = (dim,)
+    if dim is not None and len(dim) not in (1, 2):
+        raise RuntimeError(f"linalg.norm: If dim is specified, it mut be of length 1 or 2. "
+                           f"Got {list(dim)}")
+    if ord is None:
+        return vector_norm(A, 2, dim, keepdim, dtype=dtype)
+    if dim is None and A.ndim not in (1, 2):
+        raise RuntimeError(f"linalg.norm: If dim is not specified but ord is, the input must be "
+                           f"1D or 2D. Got {A.ndim}D.")
+    matrix = isinstance(ord, str) or (dim is not None and len(dim) == 2) or (dim is None
+                                                                            and A.ndim == 2)
+    if matrix:
+        return matrix_norm(A, ord, dim if dim is not None else (-2, -1), keepdim, dtype=dtype)
+    return vector_norm(A, ord, dim, keepdim, dtype=dtype)
+
+
+# ---- determinants, inverses, solves ---------------------------------------------------------------
+
+def det(A):
+    return call("linalg_det", A)
+
+
+def slogdet(A):
+    return SlogdetResult(*call("linalg_slogdet", A))
+
+
+def inv_ex(A, *, check_errors=False):
+    return InvExResult(*call("linalg_inv_ex", A, check_errors=check_errors))
+
+
+def inv(A):
+    return call("linalg_inv_ex", A, check_errors=True)[0]
+
+
+def solve_ex(A, B, *, left=True, check_errors=False):
+    return SolveExResult(*call("linalg_solve_ex", A, B, left=left, check_errors=check_errors))
+
+
+def solve(A, B, *, left=True):
+    return call("linalg_solve_ex", A, B, left=left, check_errors=True)[0]
+
+
+def solve_triangular(A, B, *, upper, left=True, unitriangular=False):
+    return call("linalg_solve_triangular", A, B, upper=upper, left=left,
+                unitriangular=unitriangular)
+
+
+# ---- factorisations ---------------------------------------------------------------------------------
+
+def cholesky_ex(A, *, upper=False, check_errors=False):
+    return CholeskyExResult(*call("linalg_cholesky_ex", A, upper=upper, check_errors=check_errors))
+
+
+def cholesky(A, *, upper=False):
+    return call("linalg_cholesky_ex", A, upper=upper, check_errors=True)[0]
+
+
+def qr(A, mode="reduced"):
+    return QRResult(*call("linalg_qr", A, mode=mode))
+
+
+def svd(A, full_matrices=True, *, driver=None):
+    return SVDResult(*call("linalg_svd", A, full_matrices=full_matrices))
+
+
+def svdvals(A, *, driver=None):
+    return call("linalg_svd", A, full_matrices=False)[1]
+
+
+def eigh(A, UPLO="L"):
+    return EighResult(*call("linalg_eigh", A, UPLO=UPLO))
+
+
+def eigvalsh(A, UPLO="L"):
+    return call("linalg_eigh", A, UPLO=UPLO)[0]
+
+
+# ---- built from the above -------------------------------------------------------------------------
+
+def pinv(A, *, atol=None, rtol=None, hermitian=False):
+    return call("linalg_pinv", A, atol=_number(atol), rtol=_number(rtol), hermitian=hermitian)
+
+
+def _number(v):
+    return float(v.item()) if hasattr(v, "item") and v is not None else v
+
+
+def matrix_rank(A, *, atol=None, rtol=None, hermitian=False):
+    from .creation import tensor
+
+    check_matrix("linalg.matrix_rank", A, square=False)
+    a = A.detach()._numpy_value()
+    m, n = a.shape[-2:]
+    atol, rtol = pinv_tolerances(a.dtype, m, n, _number(atol), _number(rtol))
+    if a.size == 0:
+        return tensor(np.zeros(a.shape[:-2], np.int64), device=A.device_str)
+    s = np.abs(np.linalg.eigvalsh(a)) if hermitian else np.linalg.svd(a, compute_uv=False)
+    cut = np.maximum(atol, rtol * np.max(s, axis=-1, keepdims=True))
+    return tensor(np.sum(s > cut, axis=-1).astype(np.int64), device=A.device_str)
+
+
+def matrix_power(A, n: int):
+    """torch's binary decomposition of n (n < 0: of A's inverse)."""
+    check_matrix("linalg.matrix_power", A, floating=False)
+    if n == 0:
+        eye = call("eye", n=A.shape[-1], m=A.shape[-1], dtype=A.dtype.name, _device=A.device_str)
+        return eye.expand(*A.shape).clone()
+    if n < 0:
+        A, n = inv(A), -n
+    if n == 1:
+        return A.clone()
+    if n == 2:
+        return A.matmul(A)
+    if n == 3:
+        return A.matmul(A).matmul(A)
+    z = result = None
+    while n > 0:
+        bit, n = n % 2, n // 2
+        z = A if z is None else z.matmul(z)
+        if bit:
+            result = z if result is None else result.matmul(z)
+    return result
+
+
+def matrix_exp(A):
+    return call("linalg_matrix_exp", A)
+
+
+def multi_dot(tensors):
+    """The chain multiplied in the order of fewest scalar products (torch's dynamic
+    programme); a 1-D first or last operand is a row or column vector."""
+    tensors = list(tensors)
+    if len(tensors) < 2:
+        raise RuntimeError(f"multi_dot(): expected at least 2 tensors but got {len(tensors)}")
+    first, last = tensors[0].ndim == 1, tensors[-1].ndim == 1
+    mats = list(tensors)
+    if first:
+        mats[0] = mats[0].unsqueeze(0)
+    if last:
+        mats[-1] = mats[-1].unsqueeze(-1)
+    dims = [m.shape[0] for m in mats] + [mats[-1].shape[1]]
+    k = len(mats)
+    cost = [[0] * k for _ in range(k)]
+    split = [[0] * k for _ in range(k)]
+    for length in range(1, k):
+        for i in range(k - length):
+            j = i + length
+            cost[i][j] = None
+            for s in range(i, j):
+                c = cost[i][s] + cost[s + 1][j] + dims[i] * dims[s + 1] * dims[j + 1]
+                if cost[i][j] is None or c < cost[i][j]:
+                    cost[i][j], split[i][j] = c, s
+
+    def chain(i, j):
+        if i == j:
+            return mats[i]
+        return call("mm", chain(i, split[i][j]), chain(split[i][j] + 1, j))
+
+    out = chain(0, k - 1)
+    shape = ([] if first else [out.shape[0]]) + ([] if last else [out.shape[1]])
+    return out.view(*shape)
+
+
+def cross(input, other, *, dim=-1):
+    return call("cross", input, other, dim=dim)
+
+
+def vecdot(x, y, *, dim=-1):
+    return (x * y).sum(dim)
+
+
+def diagonal(A, *, offset=0, dim1=-2, dim2=-1):
+    return call("diagonal", A, offset=offset, dim1=dim1, dim2=dim2)

@@ -1,0 +1,682 @@
+"""The linear algebra rows: det, slogdet, inv, solve, triangular solves, cholesky, qr, svd,
+eigh, pinv, matrix_exp — forwards in numpy (ops/lapack.py where numpy has none), VJPs
+formula for formula as torch's FunctionsManual.cpp, made of distgrad ops so they
+differentiate again. The public functions are in distgrad/linalg.py."""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import dtypes
+from ..autograd import grad_mode
+from ..autograd.record import call
+from . import lapack
+from .lapack import LinAlgError
+from .rules import broadcast_shapes, unbroadcast
+from .table import Meta, defop
+
+
+# torch's `info` outputs are int32; distgrad has no int32, so they are int64 here.
+_INFO = dtypes.int64
+
+
+def mH(x):
+    return x.transpose(-2, -1)
+
+
+def _eye(n: int, like):
+    return call("eye", n=n, m=n, dtype=like.dtype.name, _device=like.device_str)
+
+
+def _diag(v):
+    return call("diag_embed", v, offset=0, dim1=-2, dim2=-1)
+
+
+def _tri(x, upper: bool, diagonal: int = 0):
+    return call("triu" if upper else "tril", x, diagonal=diagonal if upper else -diagonal)
+
+
+def _solve(a, b, left: bool = True):
+    """linalg.solve inside a VJP: a singular A gives inf/nan (as torch's lu_solve), no error."""
+    return call("linalg_solve_ex", a, b, left=left, check_errors=False)[0]
+
+
+def _solve_tri(a, b, upper: bool, left: bool = True, unitriangular: bool = False):
+    return call("linalg_solve_triangular", a, b, upper=upper, left=left,
+                unitriangular=unitriangular)
+
+
+# ---- argument checks with torch's words -------------------------------------------------------
+
+def check_matrix(name: str, a, square: bool = True, floating: bool = True) -> None:
+    if a.ndim < 2:
+        raise RuntimeError(f"{name}: The input tensor A must have at least 2 dimensions.")
+    if square and a.shape[-1] != a.shape[-2]:
+        raise RuntimeError(f"{name}: A must be batches of square matrices, but they are "
+                           f"{a.shape[-2]} by {a.shape[-1]} matrices")
+    if floating and not a.dtype.is_floating_point:
+        raise RuntimeError(f"{name}: Expected a floating point or complex tensor as input. "
+                           f"Got {a.dtype.long_name}")
+
+
+def _det_rule(a):
+    check_matrix("linalg.det", a)
+    return Meta(a.shape[:-2], a.dtype)
+
+
+def _raise_singular(a, name: str, how: str) -> None:
+    found = lapack.first_singular(a)
+    if found is not None:
+        b, k = found
+        raise LinAlgError(f"{name}: {lapack.batch_prefix(a.shape, b)}" + how.format(k=k))
+
+
+# ---- det, slogdet -----------------------------------------------------------------------------
+
+def _prod_safe_zeros_backward(g, x):
+    """torch's prod_safe_zeros_backward along the last dim: ∂(Π x)/∂x_i = Π_{j≠i} x_j with
+    exclusive cumulative products from both ends (no division, so zeros are fine)."""
+    n = x.shape[-1]
+    if n == 1:
+        return g.expand(*x.shape)
+    ones = call("full", shape=list(x.shape[:-1]) + [1], value=1.0, dtype=x.dtype.name,
+                _device=x.device_str)
+    before = call("cat", ones, x.narrow(-1, 0, n - 1), dim=-1).cumprod(-1)
+    rev = x.flip(-1)
+    after = call("cat", ones, rev.narrow(-1, 0, n - 1), dim=-1).cumprod(-1).flip(-1)
+    return g * before * after
+
+
+def _det_singular(a, g):
+    """torch's det gradient through the SVD (no inverse): for |det| < 100 eps."""
+    u, s, vh = call("linalg_svd", a, full_matrices=True)
+    alpha = call("linalg_det", u) * call("linalg_det", vh) * g
+    d = _prod_safe_zeros_backward(alpha.unsqueeze(-1), s)
+    return (u * d.unsqueeze(-2)).matmul(vh)
+
+
+def _det_vjp(c, g):
+    a, det = c[0], c.out
+    n = a.shape[-1]
+    if a.numel() == 0:
+        return call("full", shape=list(a.shape), value=0.0, dtype=a.dtype.name,
+                    _device=a.device_str)
+    d = _diag((g * det).unsqueeze(-1).expand(*det.shape, n))
+    if not grad_mode.is_grad_enabled():
+        # torch's first-order formula: A⁻ᴴ·(g det) by the LU of A (a zero pivot nudged to
+        # eps, which only matters where det is 0 and so d is 0 too).
+        eye = _eye(n, a)
+        exact = (det == 0).unsqueeze(-1).unsqueeze(-1)
+        return _solve(mH(call("where", exact, eye, a)), d)
+    # Higher order: torch picks per matrix, the SVD formula where |det| < 100 eps.
+    singular = det.abs() < 100 * np.finfo(a.dtype.np).eps
+    flags = singular._numpy_value()
+    if not flags.any():
+        return _solve(mH(a), d)
+    if flags.all():
+        return _det_singular(a, g)
+    mask = singular.unsqueeze(-1).unsqueeze(-1)
+    regular = _solve(mH(call("where", mask, _eye(n, a), a)), d)
+    return call("where", mask, _det_singular(a, g), regular)
+
+
+defop("linalg_det", lambda a: np.linalg.det(a), _det_rule, _det_vjp,
+      node="LinalgDetBackward0", save=(0,), save_out=True)
+
+
+def _slogdet_rule(a):
+    check_matrix("linalg.slogdet", a)
+    return Meta(a.shape[:-2], a.dtype), Meta(a.shape[:-2], a.dtype)
+
+
+def _slogdet_vjp(c, g_sign, g_logabsdet):
+    if g_logabsdet is None:  # the sign of a real matrix has a zero derivative
+        return None
+    a = c[0]
+    n = a.shape[-1]
+    return _solve(mH(a), _diag(g_logabsdet.unsqueeze(-1).expand(*g_logabsdet.shape, n)))
+
+
+defop("linalg_slogdet", lambda a: np.linalg.slogdet(a), _slogdet_rule, _slogdet_vjp,
+      node="LinalgSlogdetBackward0", save=(0,), n_out=2)
+
+
+# ---- inv, solve -------------------------------------------------------------------------------
+
+def _inv_ex_rule(a, check_errors=False):
+    check_matrix("linalg.inv", a)
+    return Meta(a.shape, a.dtype), Meta(a.shape[:-2], _INFO)
+
+
+def _inv_ex(a, check_errors=False):
+    _, _, info = lapack.lu_factor(a)
+    info = info.astype(np.int64)
+    if check_errors:
+        _raise_singular(a, "linalg.inv", "The diagonal element {k} is zero, the inversion could "
+                                         "not be completed because the input matrix is singular.")
+    with np.errstate(all="ignore"):
+        if not info.any():
+            return np.linalg.inv(a), info
+        eye = np.broadcast_to(np.eye(a.shape[-1], dtype=a.dtype), a.shape)
+        lu, piv, _ = lapack.lu_factor(a)
+        return lapack.lu_solve(lu, piv, eye), info
+
+
+def _inv_vjp(c, g, _info=None):
+    inv_h = mH(c.out)
+    return -inv_h.matmul(g.matmul(inv_h))
+
+
+defop("linalg_inv_ex", _inv_ex, _inv_ex_rule, _inv_vjp, node="LinalgInvExBackward0",
+      save_out=True, n_out=2, nondiff_outputs=(1,))
+
+
+def vector_case(a_shape, b_shape) -> bool:
+    """torch's linalg_solve_is_vector_rhs: B is a vector (batch) rather than a matrix."""
+    return len(b_shape) == 1 or (len(b_shape) == len(a_shape) - 1
+                                 and tuple(b_shape) == tuple(a_shape[:-1]))
+
+
+def _solve_rule(a, b, left=True, check_errors=False):
+    check_matrix("linalg.solve", a)
+    if a.dtype is not b.dtype:
+        raise RuntimeError(f"linalg.solve: Expected A and B to have the same dtype, but found "
+                           f"A of type {a.dtype.long_name} and B of type {b.dtype.long_name} "
+                           f"instead")
+    n = a.shape[-1]
+    if vector_case(a.shape, b.shape):
+        if b.shape[-1] != n:
+            raise RuntimeError(f"linalg.solve: Incompatible shapes of A and B for the equation "
+                               f"AX = B ({n}x{n} and {b.shape[-1]}x1)")
+        batch = broadcast_shapes(tuple(a.shape[:-2]), tuple(b.shape[:-1]))
+        return (Meta(tuple(batch) + (n,), a.dtype),
+                Meta(a.shape[:-2], _INFO))
+    k = b.shape[-2] if left else b.shape[-1]
+    if k != n:
+        eq = "AX = B" if left else "XA = B"
+        shown = f"{n}x{n} and {b.shape[-2]}x{b.shape[-1]}" if left else \
+            f"{b.shape[-2]}x{b.shape[-1]} and {n}x{n}"
+        raise RuntimeError(f"linalg.solve: Incompatible shapes of A and B for the equation "
+                           f"{eq} ({shown})")
+    batch = broadcast_shapes(tuple(a.shape[:-2]), tuple(b.shape[:-2]))
+    return (Meta(tuple(batch) + tuple(b.shape[-2:]), a.dtype),
+            Meta(a.shape[:-2], _INFO))
+
+
+def _solve_ex(a, b, left=True, check_errors=False):
+    vec = vector_case(a.shape, b.shape)
+    if vec:
+        b = b[..., None]
+    if not left:
+        a, b = np.swapaxes(a, -1, -2), np.swapaxes(b, -1, -2)
+    lu, piv, info = lapack.lu_factor(a)
+    if check_errors and info.any():
+        b_index = int(np.nonzero(info.reshape(-1))[0][0])
+        raise LinAlgError(f"torch.linalg.solve: {lapack.batch_prefix(a.shape, b_index)}The solver "
+                          f"failed because the input matrix is singular.")
+    with np.errstate(all="ignore"):
+        if not info.any():
+            batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+            x = np.linalg.solve(np.broadcast_to(a, batch + a.shape[-2:]),
+                                np.broadcast_to(b, batch + b.shape[-2:]))
+        else:
+            x = lapack.lu_solve(lu, piv, b)
+    if not left:
+        x = np.swapaxes(x, -1, -2)
+    return (x[..., 0] if vec else x), info
+
+
+def _solve_vjp(c, g, _info=None):
+    a, x = c[0], c.out
+    left = c.attrs.get("left", True)
+    gb = _solve(mH(a), g, left)
+    ga = None
+    if c.needs[0]:
+        if vector_case(c.shapes[0], c.shapes[1]):
+            ga = -gb.unsqueeze(-1) * x.unsqueeze(-2)
+        else:
+            ga = -gb.matmul(mH(x)) if left else -mH(x).matmul(gb)
+        ga = unbroadcast(ga, c.shapes[0])
+    return ga, unbroadcast(gb, c.shapes[1]) if c.needs[1] else None
+
+
+defop("linalg_solve_ex", _solve_ex, _solve_rule, _solve_vjp, node="LinalgSolveExBackward0",
+      save=(0,), save_out=True, n_out=2, nondiff_outputs=(1,))
+
+
+def _solve_triangular_rule(a, b, upper, left=True, unitriangular=False):
+    check_matrix("linalg.solve_triangular", a)
+    if b.ndim < 2:
+        raise RuntimeError("linalg.solve_triangular: The input tensor B must have at least 2 "
+                           "dimensions.")
+    n = a.shape[-1]
+    if (b.shape[-2] if left else b.shape[-1]) != n:
+        shown = (f"{n}x{n} and {b.shape[-2]}x{b.shape[-1]}" if left
+                 else f"{b.shape[-2]}x{b.shape[-1]} and {n}x{n}")
+        raise RuntimeError(f"linalg.solve_triangular: Incompatible shapes of A and B for the "
+                           f"equation {'AX = B' if left else 'XA = B'} ({shown})")
+    batch = broadcast_shapes(tuple(a.shape[:-2]), tuple(b.shape[:-2]))
+    return Meta(tuple(batch) + tuple(b.shape[-2:]), dtypes.result_type((a, b)))
+
+
+def _solve_triangular(a, b, upper, left=True, unitriangular=False):
+    if left:
+        return lapack.solve_triangular(a, b, upper, unitriangular)
+    x = lapack.solve_triangular(np.swapaxes(a, -1, -2), np.swapaxes(b, -1, -2), not upper,
+                                unitriangular)
+    return np.swapaxes(x, -1, -2)
+
+
+def _solve_triangular_vjp(c, g):
+    """torch's linalg_solve_triangular_backward."""
+    a, x = c[0], c.out
+    upper, left, unit = c.attrs["upper"], c.attrs.get("left", True), c.attrs.get("unitriangular",
+                                                                                  False)
+    gb = _solve_tri(mH(a), g, not upper, left, unit)
+    ga = None
+    if c.needs[0]:
+        ga = -gb.matmul(mH(x)) if left else -mH(x).matmul(gb)
+        ga = unbroadcast(_tri(ga, upper, 1 if unit else 0), c.shapes[0])
+    return ga, unbroadcast(gb, c.shapes[1]) if c.needs[1] else None
+
+
+defop("linalg_solve_triangular", _solve_triangular, _solve_triangular_rule,
+      _solve_triangular_vjp, node="LinalgSolveTriangularBackward0", save=(0,), save_out=True)
+
+
+def _triangular_solve_rule(b, a, upper=True, transpose=False, unitriangular=False):
+    if b.ndim < 2 or a.ndim < 2:
+        raise RuntimeError(f"torch.triangular_solve: Expected b to have at least 2 dimensions, "
+                           f"but it has {b.ndim} dimensions instead")
+    check_matrix("torch.triangular_solve", a, floating=False)
+    batch = tuple(broadcast_shapes(tuple(a.shape[:-2]), tuple(b.shape[:-2])))
+    return Meta(batch + tuple(b.shape[-2:]), b.dtype), Meta(batch + tuple(a.shape[-2:]), a.dtype)
+
+
+def _triangular_solve(b, a, upper=True, transpose=False, unitriangular=False):
+    batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    m = np.swapaxes(a, -1, -2) if transpose else a
+    x = lapack.solve_triangular(m, b, upper != transpose, unitriangular)
+    return x, np.array(np.broadcast_to(a, batch + a.shape[-2:]))
+
+
+def _triangular_solve_vjp(c, g_x, g_m):
+    """torch's triangular_solve_backward."""
+    a, x = c[1], c.out
+    upper, trans = c.attrs.get("upper", True), c.attrs.get("transpose", False)
+    unit = c.attrs.get("unitriangular", False)
+    gb = ga = None
+    if g_x is not None:
+        gb = call("triangular_solve", g_x, a, upper=upper, transpose=not trans,
+                  unitriangular=unit)[0]
+        if c.needs[1]:
+            ga = -x.matmul(mH(gb)) if trans else -gb.matmul(mH(x))
+            ga = _tri(ga, upper, 1 if unit else 0)
+    if g_m is not None and c.needs[1]:
+        ga = g_m if ga is None else ga + g_m
+    return (unbroadcast(gb, c.shapes[0]) if c.needs[0] else None,
+            unbroadcast(ga, c.shapes[1]) if c.needs[1] and ga is not None else None)
+
+
+defop("triangular_solve", _triangular_solve, _triangular_solve_rule, _triangular_solve_vjp,
+      node="TriangularSolveBackward0", save=(1,), save_out=True, n_out=2)
+
+
+# ---- cholesky ---------------------------------------------------------------------------------
+
+def _cholesky_rule(name: str, info: bool):
+    def rule(a, upper=False, check_errors=False):
+        check_matrix(name, a)
+        meta = Meta(a.shape, a.dtype)
+        return (meta, Meta(a.shape[:-2], _INFO)) if info else meta
+
+    return rule
+
+
+def _cholesky(a, upper=False, check_errors=True, name="linalg.cholesky"):
+    n = a.shape[-1]
+    info = np.zeros(a.shape[:-2], np.int32)
+    try:
+        low = np.linalg.cholesky(a)
+    except np.linalg.LinAlgError:
+        low = np.zeros_like(a)
+        flat_a, flat_l, flat_i = a.reshape(-1, n, n), low.reshape(-1, n, n), info.reshape(-1)
+        for i in range(flat_a.shape[0]):
+            found = lapack.first_not_positive_definite(flat_a[i])
+            if found is None:
+                flat_l[i] = np.linalg.cholesky(flat_a[i])
+            else:
+                flat_i[i] = found[1]
+                if check_errors:
+                    raise LinAlgError(
+                        f"{name}: {lapack.batch_prefix(a.shape, i)}The factorization could not "
+                        f"be completed because the input is not positive-definite (the leading "
+                        f"minor of order {found[1]} is not positive-definite).") from None
+    low = np.tril(low)
+    return np.swapaxes(low, -1, -2) if upper else low, info
+
+
+def _cholesky_vjp(c, g, _info=None):
+    """torch's cholesky_backward: L⁻ᴴ Φ(Lᴴ gL) L⁻¹, Φ taking the lower triangle with the
+    diagonal halved and mirrored."""
+    low, gl = c.out, g
+    if c.attrs.get("upper", False):
+        low, gl = mH(low), mH(gl)
+    ga = mH(low).matmul(gl).tril()
+    ga = 0.5 * (ga + mH(ga.tril(-1)))
+    ga = _solve_tri(mH(low), ga, upper=True, left=True)
+    return _solve_tri(low, ga, upper=False, left=False)
+
+
+defop("linalg_cholesky_ex", lambda a, upper=False, check_errors=False: _cholesky(a, upper, check_errors),
+      _cholesky_rule("linalg.cholesky", True), _cholesky_vjp, node="LinalgCholeskyExBackward0",
+      save_out=True, n_out=2, nondiff_outputs=(1,))
+defop("cholesky", lambda a, upper=False: _cholesky(a, upper, True, "cholesky")[0],
+      _cholesky_rule("cholesky", False), _cholesky_vjp, node="CholeskyBackward0", save_out=True)
+
+
+def _cholesky_solve_rule(b, low, upper=False):
+    if b.ndim < 2:
+        raise RuntimeError(f"b should have at least 2 dimensions, but has {b.ndim} dimensions "
+                           f"instead")
+    check_matrix("cholesky_solve", low, floating=False)
+    batch = tuple(broadcast_shapes(tuple(b.shape[:-2]), tuple(low.shape[:-2])))
+    return Meta(batch + tuple(b.shape[-2:]), b.dtype)
+
+
+def _cholesky_solve(b, low, upper=False):
+    if upper:
+        low = np.swapaxes(low, -1, -2)
+    y = lapack.solve_triangular(low, b, upper=False)
+    return lapack.solve_triangular(np.swapaxes(low, -1, -2), y, upper=True)
+
+
+def _cholesky_solve_vjp(c, g):
+    """torch's cholesky_solve_backward."""
+    low, x, upper = c[1], c.out, c.attrs.get("upper", False)
+    gb = call("cholesky_solve", g, low, upper=upper)
+    gl = None
+    if c.needs[1]:
+        common = gb.matmul(mH(x))
+        common = common + mH(common)
+        gl = unbroadcast(-low.matmul(common) if upper else -common.matmul(low), c.shapes[1])
+    return unbroadcast(gb, c.shapes[0]) if c.needs[0] else None, gl
+
+
+defop("cholesky_solve", _cholesky_solve, _cholesky_solve_rule, _cholesky_solve_vjp,
+      node="CholeskySolveBackward0", save=(1,), save_out=True)
+
+
+def _cholesky_inverse(low, upper=False):
+    factor = np.swapaxes(low, -1, -2) if upper else low
+    eye = np.broadcast_to(np.eye(low.shape[-1], dtype=low.dtype), low.shape)
+    return _cholesky_solve(eye, factor, False)
+
+
+def _cholesky_inverse_vjp(c, g):
+    """torch's cholesky_inverse_backward."""
+    low, inv = c[0], c.out
+    common = inv.matmul((g + mH(g)).matmul(inv))
+    return -low.matmul(common) if c.attrs.get("upper", False) else -common.matmul(low)
+
+
+def _cholesky_inverse_rule(low, upper=False):
+    check_matrix("cholesky_inverse", low, floating=False)
+    return Meta(low.shape, low.dtype)
+
+
+defop("cholesky_inverse", _cholesky_inverse, _cholesky_inverse_rule, _cholesky_inverse_vjp,
+      node="CholeskyInverseBackward0", save=(0,), save_out=True)
+
+
+# ---- qr -----------------------------------------------------------------------------------------
+
+def _qr_rule(a, mode="reduced"):
+    check_matrix("linalg.qr", a, square=False)
+    if mode not in ("reduced", "complete", "r"):
+        raise RuntimeError(f"qr received unrecognized mode '{mode}' but expected one of "
+                           f"'reduced' (default), 'r', or 'complete'")
+    m, n = a.shape[-2], a.shape[-1]
+    k = min(m, n)
+    batch = tuple(a.shape[:-2])
+    if mode == "r":
+        return Meta((0,), a.dtype), Meta(batch + (k, n), a.dtype)
+    if mode == "complete":
+        return Meta(batch + (m, m), a.dtype), Meta(batch + (m, n), a.dtype)
+    return Meta(batch + (m, k), a.dtype), Meta(batch + (k, n), a.dtype)
+
+
+def _qr(a, mode="reduced"):
+    if mode == "r":
+        return np.zeros((0,), a.dtype), np.linalg.qr(a, mode="r")
+    q, r = np.linalg.qr(a, mode=mode)
+    return q, r
+
+
+def _qr_square_vjp(q, r, gq, gr):
+    """torch's linalg_qr_backward for m >= n (reduced): gA = [gQ + Q syminvadj(triu(M))] R⁻ᴴ,
+    M = gR Rᴴ - Qᴴ gQ."""
+    if gq is not None:
+        m = -mH(q).matmul(gq)
+        if gr is not None:
+            m = gr.matmul(mH(r)) + m
+    else:
+        m = gr.matmul(mH(r))
+    m = m.triu()
+    m = m + mH(m)
+    m = m - 0.5 * _diag(m.diagonal(0, -2, -1))
+    ga = q.matmul(m)
+    if gq is not None:
+        ga = ga + gq
+    return _solve_tri(mH(r), ga, upper=False, left=False)
+
+
+def _qr_vjp(c, gq, gr):
+    mode = c.attrs.get("mode", "reduced")
+    if mode == "r":
+        raise RuntimeError("The derivative of linalg.qr depends on Q, which is not computed when "
+                           "mode='r'. Please use linalg.qr(A, mode='reduced') if you are going to "
+                           "differentiate through linalg.qr.")
+    q, r = c.outs
+    m, n = c.shapes[0][-2], c.shapes[0][-1]
+    if mode == "complete" and m > n:
+        raise RuntimeError("The QR decomposition is not differentiable when mode='complete' and "
+                           "nrows > ncols.")
+    if m >= n:
+        return _qr_square_vjp(q, r, gq, gr)
+    # A = Q [R1 R2] with A's first m columns X = Q R1 and the rest Y = Q R2 (R2 = Qᴴ Y)
+    a = c[0]
+    y = a.narrow(-1, m, n - m)
+    gq_all = gq
+    gy = None
+    if gr is not None:
+        gr2 = gr.narrow(-1, m, n - m)
+        gy = q.matmul(gr2)
+        extra = y.matmul(mH(gr2))
+        gq_all = extra if gq is None else gq + extra
+        gr1 = gr.narrow(-1, 0, m)
+    else:
+        gr1 = None
+    gx = _qr_square_vjp(q, r.narrow(-1, 0, m), gq_all, gr1)
+    if gy is None:
+        gy = call("full", shape=list(y.shape), value=0.0, dtype=y.dtype.name, _device=y.device_str)
+    return call("cat", gx, gy, dim=-1)
+
+
+defop("linalg_qr", _qr, _qr_rule, _qr_vjp, node="LinalgQrBackward0", save=(0,), save_out=True,
+      n_out=2)
+
+
+# ---- svd, eigh ----------------------------------------------------------------------------------
+
+def _svd_rule(a, full_matrices=True):
+    check_matrix("linalg.svd", a, square=False)
+    m, n = a.shape[-2], a.shape[-1]
+    k = min(m, n)
+    batch = tuple(a.shape[:-2])
+    mu, nv = (m, n) if full_matrices else (k, k)
+    return (Meta(batch + (m, mu), a.dtype), Meta(batch + (k,), a.dtype),
+            Meta(batch + (nv, n), a.dtype))
+
+
+def _svd(a, full_matrices=True):
+    if a.size == 0:
+        m, n = a.shape[-2:]
+        k = min(m, n)
+        batch = a.shape[:-2]
+        eye = lambda d: np.broadcast_to(np.eye(d, dtype=a.dtype), batch + (d, d)).copy()  # noqa: E731
+        return ((eye(m) if full_matrices else np.zeros(batch + (m, k), a.dtype)),
+                np.zeros(batch + (k,), a.dtype),
+                (eye(n) if full_matrices else np.zeros(batch + (k, n), a.dtype)))
+    return np.linalg.svd(a, full_matrices=full_matrices)
+
+
+def _svd_vjp(c, gu, gs, gvh):
+    """torch's svd_backward (real inputs: the singular vectors are defined up to sign, which
+    no real loss can depend on smoothly, so torch raises nothing here)."""
+    u, s, vh = c.outs
+    m, n = c.shapes[0][-2], c.shapes[0][-1]
+    k = s.shape[-1]
+    if c.attrs.get("full_matrices", True):
+        u, vh = u.narrow(-1, 0, k), vh.narrow(-2, 0, k)
+        gu = gu.narrow(-1, 0, k) if gu is not None else None
+        gvh = gvh.narrow(-2, 0, k) if gvh is not None else None
+    if gu is None and gvh is None:
+        return (u.matmul(gs.unsqueeze(-1) * vh) if m >= n else (u * gs.unsqueeze(-2)).matmul(vh))
+    v = mH(vh)
+    gv = mH(gvh) if gvh is not None else None
+    uhgu = None
+    if gu is not None:
+        uhgu = mH(u).matmul(gu)
+        uhgu = uhgu - mH(uhgu)
+    vhgv = None
+    if gv is not None:
+        vhgv = vh.matmul(gv)
+        vhgv = vhgv - mH(vhgv)
+    s2 = s * s
+    e = s2.unsqueeze(-2) - s2.unsqueeze(-1)
+    e = e + _diag(call("full", shape=list(s.shape), value=1.0, dtype=s.dtype.name,
+                       _device=s.device_str))
+    if uhgu is not None and vhgv is not None:
+        ga = (uhgu * s.unsqueeze(-2) + s.unsqueeze(-1) * vhgv) / e
+    elif uhgu is not None:
+        ga = (uhgu / e) * s.unsqueeze(-2)
+    else:
+        ga = s.unsqueeze(-1) * (vhgv / e)
+    if gs is not None:
+        ga = ga + _diag(gs)
+    if m > n and gu is not None:
+        ga = u.matmul(ga)
+        gusinv = gu / s.unsqueeze(-2)
+        ga = ga + gusinv - u.matmul(mH(u).matmul(gusinv))
+        return ga.matmul(vh)
+    if m < n and gv is not None:
+        ga = ga.matmul(vh)
+        gvsinv = gv / s.unsqueeze(-2)
+        ga = ga + mH(gvsinv) - mH(gvsinv).matmul(v).matmul(vh)
+        return u.matmul(ga)
+    return u.matmul(ga.matmul(vh)) if m >= n else u.matmul(ga).matmul(vh)
+
+
+defop("linalg_svd", _svd, _svd_rule, _svd_vjp, node="LinalgSvdBackward0", save_out=True, n_out=3)
+
+
+def _eigh_rule(a, UPLO="L"):
+    check_matrix("linalg.eigh", a)
+    if UPLO not in ("L", "U", "l", "u"):
+        raise RuntimeError(f"Expected UPLO argument to be 'L' or 'U', but got {UPLO}")
+    return Meta(a.shape[:-1], a.dtype), Meta(a.shape, a.dtype)
+
+
+def _eigh_vjp(c, gl, gv):
+    """torch's linalg_eig_backward for Hermitian A: V (diag(gL) + (Vᴴ gV)/E) Vᴴ with
+    E_ij = λ_j - λ_i (the diagonal of Vᴴ gV dropped)."""
+    lam, v = c.outs
+    if gv is None:
+        return v.matmul(gl.unsqueeze(-1) * mH(v))
+    vhgv = mH(v).matmul(gv)
+    vhgv = 0.5 * (vhgv - mH(vhgv))  # onto the skew-symmetric matrices (the tangent space)
+    e = lam.unsqueeze(-2) - lam.unsqueeze(-1)
+    n = lam.shape[-1]
+    eye = call("eye", n=n, m=n, dtype="bool", _device=lam.device_str)
+    ret = call("where", eye, call("full", shape=[], value=0.0, dtype=lam.dtype.name,
+                                  _device=lam.device_str), vhgv / call("where", eye, 1.0, e))
+    if gl is not None:
+        ret = ret + _diag(gl)
+    return v.matmul(ret.matmul(mH(v)))
+
+
+defop("linalg_eigh", lambda a, UPLO="L": np.linalg.eigh(a, UPLO=UPLO.upper()), _eigh_rule,
+      _eigh_vjp, node="LinalgEighBackward0", save_out=True, n_out=2)
+
+
+# ---- pinv, matrix_exp -----------------------------------------------------------------------------
+
+def _pinv_rule(a, atol=None, rtol=None, hermitian=False):
+    check_matrix("linalg.pinv", a, square=False)
+    return Meta(tuple(a.shape[:-2]) + (a.shape[-1], a.shape[-2]), a.dtype)
+
+
+def pinv_tolerances(a_dtype, m: int, n: int, atol, rtol):
+    """torch's defaults: rtol = eps·max(m, n) when neither is given, else 0 for the missing one."""
+    if rtol is None:
+        rtol = np.finfo(a_dtype).eps * max(m, n) if atol is None or atol <= 0 else 0.0
+    return atol or 0.0, rtol
+
+
+def _pinv(a, atol=None, rtol=None, hermitian=False):
+    m, n = a.shape[-2:]
+    atol, rtol = pinv_tolerances(a.dtype, m, n, atol, rtol)
+    if a.size == 0:
+        return np.zeros(a.shape[:-2] + (n, m), a.dtype)
+    if hermitian:
+        w, v = np.linalg.eigh(a)
+        aw = np.abs(w)
+        cut = np.maximum(atol, rtol * np.max(aw, axis=-1, keepdims=True))
+        inv = np.where(aw > cut, 1 / np.where(aw > cut, w, 1), 0)
+        return (v * inv[..., None, :]) @ np.swapaxes(v, -1, -2)
+    u, s, vh = np.linalg.svd(a, full_matrices=False)
+    cut = np.maximum(atol, rtol * np.max(s, axis=-1, keepdims=True))
+    inv = np.where(s > cut, 1 / np.where(s > cut, s, 1), 0)
+    return (np.swapaxes(vh, -1, -2) * inv[..., None, :]) @ np.swapaxes(u, -1, -2)
+
+
+def _pinv_vjp(c, g):
+    """torch's pinv_backward."""
+    a, p = c[0], c.out
+    m, n = c.shapes[0][-2], c.shapes[0][-1]
+    ph, gh = mH(p), mH(g)
+    if m <= n:
+        k = gh.matmul(p)
+        kph = k.matmul(ph)
+        return (-mH(p.matmul(k)) + kph - a.matmul(p).matmul(kph)
+                + ph.matmul(p).matmul(gh - k.matmul(a)))
+    k = p.matmul(gh)
+    phk = ph.matmul(k)
+    return (-mH(k.matmul(p)) + (gh - a.matmul(k)).matmul(p).matmul(ph) + phk
+            - phk.matmul(p).matmul(a))
+
+
+defop("linalg_pinv", _pinv, _pinv_rule, _pinv_vjp, node="LinalgPinvBackward0", save=(0,),
+      save_out=True)
+
+
+def _matrix_exp_rule(a):
+    check_matrix("linalg.matrix_exp", a)
+    return Meta(a.shape, a.dtype)
+
+
+def _matrix_exp_vjp(c, g):
+    """torch's linalg_matrix_exp_differential(A, g, adjoint): the top-right block of
+    exp([[Aᴴ, g], [0, Aᴴ]])."""
+    ah = mH(c[0])
+    n = ah.shape[-1]
+    zero = call("full", shape=list(ah.shape), value=0.0, dtype=ah.dtype.name,
+                _device=ah.device_str)
+    top = call("cat", ah, g, dim=-1)
+    bottom = call("cat", zero, ah, dim=-1)
+    big = call("linalg_matrix_exp", call("cat", top, bottom, dim=-2))
+    return big.narrow(-2, 0, n).narrow(-1, n, n)
+
+
+defop("linalg_matrix_exp", lapack.matrix_exp, _matrix_exp_rule, _matrix_exp_vjp,
+      node="LinalgMatrixExpBackward0", save=(0,))

@@ -1,0 +1,77 @@
+"""torch's matrix functions at top level and as Tensor methods (`torch.det`, `A.inverse()`,
+the deprecated `torch.svd`, `torch.qr`, `torch.cholesky`, `torch.triangular_solve`), over
+distgrad.linalg as torch's are over torch.linalg."""
+from __future__ import annotations
+
+import warnings
+from collections import namedtuple
+
+from .. import linalg as _linalg
+from ..autograd.record import call
+from ..linalg import det, matrix_exp, matrix_power, slogdet  # noqa: F401  (torch.det, ...)
+
+SVDResult = namedtuple("svd", ["U", "S", "V"])
+TriangularSolveResult = namedtuple("triangular_solve", ["solution", "cloned_coefficient"])
+QRResult = namedtuple("qr", ["Q", "R"])
+
+
+def logdet(input):
+    """log det A: nan where det < 0 (torch's where over slogdet)."""
+    sign, logabsdet = _linalg.slogdet(input)
+    return call("where", sign == -1, float("nan"), logabsdet)
+
+
+def inverse(input):
+    return _linalg.inv(input)
+
+
+def cholesky(input, upper=False):
+    warnings.warn("torch.cholesky is deprecated in favor of torch.linalg.cholesky and will be "
+                  "removed in a future PyTorch release.", UserWarning, stacklevel=2)
+    return call("cholesky", input, upper=upper)
+
+
+def cholesky_solve(input, input2, upper=False):
+    return call("cholesky_solve", input, input2, upper=upper)
+
+
+def cholesky_inverse(input, upper=False):
+    return call("cholesky_inverse", input, upper=upper)
+
+
+def svd(input, some=True, compute_uv=True):
+    """torch.svd: V rather than Vh, and reduced unless some=False."""
+    if not compute_uv:
+        from ..creation import zeros
+
+        s = _linalg.svdvals(input)
+        m, n = input.shape[-2:]
+        batch = tuple(input.shape[:-2])
+        return SVDResult(zeros(*batch, m, m if not some else min(m, n), dtype=input.dtype),
+                         s, zeros(*batch, n, n if not some else min(m, n), dtype=input.dtype))
+    u, s, vh = _linalg.svd(input, full_matrices=not some)
+    return SVDResult(u, s, vh.transpose(-2, -1))
+
+
+def qr(input, some=True):
+    warnings.warn("torch.qr is deprecated in favor of torch.linalg.qr and will be removed in a "
+                  "future PyTorch release.", UserWarning, stacklevel=2)
+    return QRResult(*_linalg.qr(input, "reduced" if some else "complete"))
+
+
+def pinverse(input, rcond=1e-15):
+    return _linalg.pinv(input, atol=0.0, rtol=rcond)
+
+
+def triangular_solve(input, A, upper=True, transpose=False, unitriangular=False):
+    warnings.warn("torch.triangular_solve is deprecated in favor of "
+                  "torch.linalg.solve_triangular and will be removed in a future PyTorch "
+                  "release.", UserWarning, stacklevel=2)
+    return TriangularSolveResult(*call("triangular_solve", input, A, upper=upper,
+                                       transpose=transpose, unitriangular=unitriangular))
+
+
+METHODS = dict(det=det, logdet=logdet, slogdet=slogdet, inverse=inverse, cholesky=cholesky,
+               cholesky_solve=cholesky_solve, cholesky_inverse=cholesky_inverse, svd=svd, qr=qr,
+               pinverse=pinverse, matrix_power=matrix_power, matrix_exp=matrix_exp,
+               triangular_solve=triangular_solve)

@@ -1,0 +1,167 @@
+"""Op cases for distgrad.linalg and torch's matrix functions (det, inv, solve, cholesky, qr,
+svd, eigh, pinv, matrix_exp, ...), added to op_cases.CASES and ERRORS: test_ops runs them
+against torch (values, dtypes, grad_fn names and edges, first- and second-order gradients)
+and against float64 finite differences. Eigen- and singular vectors enter only through
+sign-invariant expressions (U Vh, V² column-wise, V f(Λ) Vᴴ), where torch's are not
+determined; Q and R of QR are LAPACK's in both."""
+from __future__ import annotations
+
+from op_cases import F, K, case, error  # noqa: F401
+
+
+def spd(T, x):
+    """A well-conditioned symmetric positive-definite matrix (batch) from x."""
+    n = x.shape[-1]
+    return x @ x.mT + n * T.eye(n, dtype=x.dtype)
+
+
+def well(T, x):
+    """x moved away from singularity: x + n·I."""
+    return x + x.shape[-1] * T.eye(x.shape[-1], dtype=x.dtype)
+
+
+# ---- det, slogdet, logdet, inv ---------------------------------------------------------------------
+
+case("linalg_det", lambda T, a: T.linalg.det(a), F(3, 3), covers="linalg_det")
+case("linalg_det_batch", lambda T, a: T.det(a), F(2, 4, 4), covers="linalg_det")
+case("det_method_1x1", lambda T, a: a.det(), F(2, 1, 1), covers="linalg_det")
+case("linalg_slogdet", lambda T, a: tuple(T.linalg.slogdet(a)), F(2, 3, 3), covers="linalg_slogdet")
+case("slogdet_method", lambda T, a: tuple(a.slogdet()), F(3, 3), covers="linalg_slogdet")
+case("logdet", lambda T, a: T.logdet(spd(T, a)), F(2, 3, 3),
+     covers=("linalg_slogdet", "where"))
+case("linalg_inv", lambda T, a: T.linalg.inv(well(T, a)), F(2, 3, 3), covers="linalg_inv_ex")
+case("inverse_method", lambda T, a: a.inverse(), F(3, 3), covers="linalg_inv_ex")
+# (info is int32 in torch, int64 here: compared as info == 0)
+case("linalg_inv_ex", lambda T, a: (lambda r: (r.inverse, r.info == 0))(T.linalg.inv_ex(well(T, a))), F(3, 3),
+     covers="linalg_inv_ex")
+
+# ---- solves --------------------------------------------------------------------------------------
+
+case("linalg_solve", lambda T, a, b: T.linalg.solve(well(T, a), b), F(3, 3), F(3, 2),
+     covers="linalg_solve_ex")
+case("linalg_solve_bcast", lambda T, a, b: T.linalg.solve(well(T, a), b), F(2, 3, 3), F(3, 4),
+     covers="linalg_solve_ex")
+case("linalg_solve_vector", lambda T, a, b: T.linalg.solve(well(T, a), b), F(2, 3, 3), F(3),
+     covers="linalg_solve_ex")
+case("linalg_solve_batch_vector", lambda T, a, b: T.linalg.solve(well(T, a), b), F(2, 3, 3),
+     F(2, 3), covers="linalg_solve_ex")
+case("linalg_solve_right", lambda T, a, b: T.linalg.solve(well(T, a), b, left=False), F(3, 3),
+     F(2, 3), covers="linalg_solve_ex")
+case("linalg_solve_triangular_upper",
+     lambda T, a, b: T.linalg.solve_triangular(well(T, a), b, upper=True), F(2, 3, 3), F(3, 2),
+     covers="linalg_solve_triangular")
+case("linalg_solve_triangular_lower_right_unit",
+     lambda T, a, b: T.linalg.solve_triangular(a, b, upper=False, left=False, unitriangular=True),
+     F(3, 3), F(2, 3), covers="linalg_solve_triangular")
+case("triangular_solve", lambda T, b, a: tuple(T.triangular_solve(b, well(T, a))), F(3, 2),
+     F(3, 3), covers="triangular_solve")
+case("triangular_solve_lower_transpose",
+     lambda T, b, a: tuple(b.triangular_solve(well(T, a), upper=False, transpose=True)),
+     F(2, 3, 2), F(3, 3), covers="triangular_solve")
+
+# ---- cholesky ------------------------------------------------------------------------------------
+
+case("linalg_cholesky", lambda T, a: T.linalg.cholesky(spd(T, a)), F(2, 3, 3),
+     covers="linalg_cholesky_ex")
+case("linalg_cholesky_upper", lambda T, a: T.linalg.cholesky(spd(T, a), upper=True), F(3, 3),
+     covers="linalg_cholesky_ex")
+case("linalg_cholesky_ex", lambda T, a: (lambda r: (r.L, r.info == 0))(T.linalg.cholesky_ex(spd(T, a))), F(3, 3),
+     covers="linalg_cholesky_ex")
+case("cholesky", lambda T, a: T.cholesky(spd(T, a)), F(3, 3), covers="cholesky")
+case("cholesky_method_upper", lambda T, a: spd(T, a).cholesky(upper=True), F(2, 3, 3),
+     covers="cholesky")
+case("cholesky_solve", lambda T, b, a: T.cholesky_solve(b, T.linalg.cholesky(spd(T, a))),
+     F(3, 2), F(3, 3), covers=("cholesky_solve", "linalg_cholesky_ex"))
+case("cholesky_solve_upper",
+     lambda T, b, a: b.cholesky_solve(T.linalg.cholesky(spd(T, a), upper=True), upper=True),
+     F(2, 3, 2), F(3, 3), covers="cholesky_solve")
+case("cholesky_inverse", lambda T, a: T.cholesky_inverse(T.linalg.cholesky(spd(T, a))),
+     F(2, 3, 3), covers="cholesky_inverse")
+case("cholesky_inverse_upper",
+     lambda T, a: T.linalg.cholesky(spd(T, a), upper=True).cholesky_inverse(upper=True),
+     F(3, 3), covers="cholesky_inverse")
+
+# ---- qr, svd, eigh -------------------------------------------------------------------------------
+
+case("linalg_qr", lambda T, a: tuple(T.linalg.qr(a)), F(2, 4, 3), covers="linalg_qr")
+case("linalg_qr_square", lambda T, a: tuple(T.linalg.qr(a)), F(3, 3), covers="linalg_qr")
+case("linalg_qr_wide", lambda T, a: tuple(T.linalg.qr(a)), F(3, 5), covers="linalg_qr")
+case("linalg_qr_complete_wide", lambda T, a: tuple(T.linalg.qr(a, mode="complete")), F(2, 4),
+     covers="linalg_qr")
+case("linalg_qr_r", lambda T, a: T.linalg.qr(a.detach(), mode="r")[1], K(4, 3), covers="linalg_qr")
+case("qr_method", lambda T, a: tuple(a.qr()), F(4, 3), covers="linalg_qr")
+case("linalg_svd_reconstruct",
+     lambda T, a: (lambda u, s, vh: (u @ vh, s))(*T.linalg.svd(a, full_matrices=False)),
+     F(2, 4, 3), covers="linalg_svd")
+case("linalg_svd_wide",
+     lambda T, a: (lambda u, s, vh: (u @ vh, s))(*T.linalg.svd(a, full_matrices=False)),
+     F(3, 5), covers="linalg_svd")
+case("linalg_svd_full_projector",
+     lambda T, a: (lambda u, s, vh: (u[..., :3] @ vh[..., :3, :], s))(*T.linalg.svd(a)),
+     F(5, 3), covers="linalg_svd")
+case("linalg_svdvals", lambda T, a: T.linalg.svdvals(a), F(2, 3, 4), covers="linalg_svd")
+case("svd_method", lambda T, a: (lambda u, s, v: (u @ v.mT, s))(*a.svd()), F(4, 3),
+     covers=("linalg_svd", "transpose"))
+case("linalg_eigh",
+     lambda T, a: (lambda w, v: (w, v * v, v @ (w.exp().unsqueeze(-1) * v.mT)))(
+         *T.linalg.eigh(a + a.mT)), F(2, 3, 3), covers="linalg_eigh")
+case("linalg_eigh_upper",
+     lambda T, a: (lambda w, v: (w, v * v))(*T.linalg.eigh(a + a.mT, UPLO="U")), F(4, 4),
+     covers="linalg_eigh")
+case("linalg_eigvalsh", lambda T, a: T.linalg.eigvalsh(a + a.mT), F(2, 3, 3),
+     covers="linalg_eigh")
+
+# ---- pinv, matrix_exp, powers, norms, products ---------------------------------------------------
+
+case("linalg_pinv", lambda T, a: T.linalg.pinv(a), F(2, 4, 3), covers="linalg_pinv")
+case("linalg_pinv_wide", lambda T, a: T.linalg.pinv(a), F(3, 5), covers="linalg_pinv")
+case("linalg_pinv_hermitian", lambda T, a: T.linalg.pinv(spd(T, a), hermitian=True), F(3, 3),
+     covers="linalg_pinv")
+case("pinverse", lambda T, a: a.pinverse(), F(4, 3), covers="linalg_pinv")
+case("linalg_matrix_exp", lambda T, a: T.linalg.matrix_exp(a), F(2, 3, 3),
+     covers="linalg_matrix_exp")
+case("matrix_exp_method_large", lambda T, a: (a * 4).matrix_exp(), F(3, 3),
+     covers="linalg_matrix_exp", rtol=1e-4)
+case("linalg_matrix_power", lambda T, a: T.linalg.matrix_power(a, 5), F(2, 3, 3), covers="bmm")
+case("matrix_power_negative", lambda T, a: well(T, a).matrix_power(-2), F(3, 3),
+     covers="linalg_inv_ex")
+case("matrix_power_one", lambda T, a: T.matrix_power(a, 1), F(3, 3), covers="clone")
+case("linalg_vector_norm", lambda T, a: T.linalg.vector_norm(a, 3, dim=(0, 2), keepdim=True),
+     F(2, 3, 4), covers="norm")
+case("linalg_vector_norm_inf", lambda T, a: T.linalg.vector_norm(a, float("-inf"), dim=1),
+     F(3, 4), covers="norm")
+case("linalg_vector_norm_dtype",
+     lambda T, a: T.linalg.vector_norm(a.float(), dtype=T.float64), F(3, 4), covers="norm",
+     f64=False)
+case("linalg_matrix_norm_fro", lambda T, a: T.linalg.matrix_norm(a), F(2, 3, 4), covers="norm")
+case("linalg_matrix_norm_nuc", lambda T, a: T.linalg.matrix_norm(a, "nuc", keepdim=True),
+     F(2, 3, 4), covers=("linalg_svd", "sum"))
+for _ord, _op in ((1, "amax"), (-1, "amin"), (float("inf"), "amax"), (float("-inf"), "amin")):
+    case(f"linalg_matrix_norm_{_ord}", lambda T, a, o=_ord: T.linalg.matrix_norm(a, o),
+         F(2, 3, 4), covers=("norm", _op))
+case("linalg_matrix_norm_2", lambda T, a: T.linalg.matrix_norm(a, 2, dim=(0, 2)), F(3, 2, 4),
+     covers=("linalg_svd", "amax"))
+case("linalg_matrix_norm_-2", lambda T, a: T.linalg.matrix_norm(a, -2, keepdim=True), F(3, 4),
+     covers=("linalg_svd", "amin"))
+case("linalg_norm_vector", lambda T, a: T.linalg.norm(a, 3), F(5), covers="norm")
+case("linalg_norm_matrix", lambda T, a: T.linalg.norm(a, float("inf")), F(3, 4), covers="amax")
+case("linalg_norm_flat", lambda T, a: T.linalg.norm(a), F(2, 3, 4), covers="norm")
+case("linalg_multi_dot", lambda T, a, b, c, d: T.linalg.multi_dot([a, b, c, d]), F(4), F(4, 2),
+     F(2, 5), F(5), covers="mm")
+case("linalg_multi_dot_matrices", lambda T, a, b, c: T.linalg.multi_dot([a, b, c]), F(2, 6),
+     F(6, 3), F(3, 4), covers="mm")
+case("linalg_cross", lambda T, a, b: T.linalg.cross(a, b), F(2, 3), F(2, 3), covers="cross")
+case("linalg_vecdot", lambda T, a, b: T.linalg.vecdot(a, b, dim=0), F(3, 4), F(3, 4),
+     covers="sum")
+case("linalg_diagonal", lambda T, a: T.linalg.diagonal(a, offset=1), F(2, 3, 4),
+     covers="diagonal")
+
+# ---- torch's errors -------------------------------------------------------------------------------
+
+error("linalg_inv_not_square", lambda T, a: T.linalg.inv(a), K(2, 3))
+error("linalg_det_not_square", lambda T, a: T.linalg.det(a), K(3, 2, 3))
+error("linalg_inv_vector", lambda T, a: T.linalg.inv(a), K(3))
+error("linalg_eigh_not_square", lambda T, a: T.linalg.eigh(a), K(2, 3))
+error("linalg_solve_shapes", lambda T, a, b: T.linalg.solve(a, b), K(2, 2), K(3))
+error("linalg_solve_matrix_shapes", lambda T, a, b: T.linalg.solve(a, b), K(2, 2), K(3, 2))
+error("linalg_qr_mode", lambda T, a: T.linalg.qr(a, mode="x"), K(3, 3))
