@@ -1,0 +1,92 @@
+"""distgrad.linalg where the op cases cannot reach: torch's LinAlgError and its words for
+singular and non-positive-definite matrices (one matrix and a batch), the det gradient at
+singular matrices (zero at det = 0 first-order, the SVD formula in double backward), and
+the result types' field names."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import distgrad
+
+
+def _both(fn, value):
+    out = []
+    for T in (distgrad, torch):
+        with pytest.raises(Exception) as exc:
+            fn(T, T.tensor(value))
+        out.append(exc.value)
+    return out
+
+
+@pytest.mark.parametrize("name, fn, value", [
+    ("inv", lambda T, a: T.linalg.inv(a), np.zeros((2, 2), np.float32)),
+    ("inv_batch", lambda T, a: T.inverse(a), np.stack([np.eye(3), np.ones((3, 3))])),
+    ("inv_second_pivot", lambda T, a: T.linalg.inv(a), np.array([[1., 2.], [2., 4.]])),
+    ("solve", lambda T, a: T.linalg.solve(a, a[..., 0]), np.zeros((2, 2))),
+    ("solve_batch", lambda T, a: T.linalg.solve(a, a), np.stack([np.eye(2), np.zeros((2, 2))])),
+    ("cholesky", lambda T, a: T.linalg.cholesky(a), -np.eye(2)),
+    ("cholesky_minor_2", lambda T, a: T.linalg.cholesky(a), np.array([[1., 2.], [2., 1.]])),
+    ("cholesky_batch", lambda T, a: T.linalg.cholesky(a), np.stack([np.eye(2), -np.eye(2)])),
+])
+def test_linalg_error_is_torchs(name, fn, value):
+    ours, theirs = _both(fn, value)
+    assert isinstance(ours, distgrad.linalg.LinAlgError) and isinstance(ours, RuntimeError)
+    assert type(theirs).__name__.endswith("LinAlgError")
+    assert str(ours) == str(theirs).split("\n")[0]
+
+
+def test_info_outputs_report_without_raising():
+    a = np.stack([np.eye(2), np.zeros((2, 2))])
+    inv, info = distgrad.linalg.inv_ex(distgrad.tensor(a))
+    t_info = torch.linalg.inv_ex(torch.tensor(a)).info
+    np.testing.assert_array_equal(info.numpy(), t_info.numpy())
+    low, info = distgrad.linalg.cholesky_ex(distgrad.tensor(np.stack([np.eye(2), -np.eye(2)])))
+    t_info = torch.linalg.cholesky_ex(torch.tensor(np.stack([np.eye(2), -np.eye(2)]))).info
+    np.testing.assert_array_equal(info.numpy(), t_info.numpy())
+
+
+SINGULAR = [np.array([[1e-9, 0., 0.], [0., 1., 0.], [0., 0., 1e-9]]),  # det 1e-18 (< 100 eps)
+            np.array([[1., 2.], [2., 4.]]),  # det exactly 0
+            np.zeros((3, 3)),
+            np.stack([np.array([[2., 1.], [1., 3.]]), np.array([[1., 2.], [2., 4.]])])]
+
+
+@pytest.mark.parametrize("a", SINGULAR, ids=range(len(SINGULAR)))
+def test_det_gradient_at_singular_matrices_is_torchs(a):
+    got, want = [], []
+    for T, out in ((distgrad, got), (torch, want)):
+        x = T.tensor(a, requires_grad=True)
+        g1, = T.autograd.grad(T.linalg.det(x).sum(), x)
+        g2, = T.autograd.grad(T.linalg.det(x).sum(), x, create_graph=True)
+        h, = T.autograd.grad((g2 * T.tensor(np.arange(a.size).reshape(a.shape) / 7.)).sum(), x)
+        out.extend(t.detach().numpy() for t in (g1, g2, h))
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-6, atol=1e-9)
+
+
+def test_result_types_have_torchs_field_names():
+    a = np.array([[4., 1.], [1., 3.]])
+    for T in (distgrad, torch):
+        x = T.tensor(a)
+        r = T.linalg.slogdet(x)
+        assert (r.sign.item(), round(r.logabsdet.item(), 6)) == (1.0, round(np.log(11.), 6))
+        assert T.linalg.eigh(x).eigenvalues.shape == (2,)
+        assert T.linalg.svd(x).Vh.shape == (2, 2)
+        assert T.svd(x).V.shape == (2, 2)
+        assert T.linalg.qr(x).R.shape == (2, 2)
+        assert T.linalg.cholesky_ex(x).L.shape == (2, 2)
+        assert T.triangular_solve(x, x).cloned_coefficient.shape == (2, 2)
+
+
+def test_matrix_rank_and_pinv_tolerances_are_torchs():
+    rng = np.random.default_rng(5)
+    a = rng.standard_normal((2, 5, 3)) @ rng.standard_normal((2, 3, 4))
+    for kw in ({}, {"atol": 1.0}, {"rtol": 0.3}, {"hermitian": False}):
+        got = distgrad.linalg.matrix_rank(distgrad.tensor(a), **kw)
+        want = torch.linalg.matrix_rank(torch.tensor(a), **kw)
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+        assert got.dtype is distgrad.int64
+        np.testing.assert_allclose(distgrad.linalg.pinv(distgrad.tensor(a), **kw).numpy(),
+                                   torch.linalg.pinv(torch.tensor(a), **kw).numpy(), atol=1e-9)
