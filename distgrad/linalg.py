@@ -18,7 +18,7 @@ from .ops.lapack import LinAlgError
 
 __all__ = ["LinAlgError", "vector_norm", "matrix_norm", "norm", "det", "slogdet", "inv", "inv_ex",
            "solve", "solve_ex", "solve_triangular", "cholesky", "cholesky_ex", "qr", "svd",
-           "svdvals", "eigh", "eigvalsh", "pinv", "matrix_rank", "matrix_power", "matrix_exp",
+           "svdvals", "eigh", "eigvalsh", "pinv", "lstsq", "matrix_rank", "matrix_power", "matrix_exp",
            "multi_dot", "cross", "vecdot", "diagonal"]
 
 # torch.return_types.linalg_*: tuples whose fields also have names
@@ -28,6 +28,7 @@ SolveExResult = namedtuple("linalg_solve_ex", ["result", "info"])
 CholeskyExResult = namedtuple("linalg_cholesky_ex", ["L", "info"])
 QRResult = namedtuple("linalg_qr", ["Q", "R"])
 SVDResult = namedtuple("linalg_svd", ["U", "S", "Vh"])
+LstsqResult = namedtuple("linalg_lstsq", ["solution", "residuals", "rank", "singular_values"])
 EighResult = namedtuple("linalg_eigh", ["eigenvalues", "eigenvectors"])
 
 _INF = float("inf")
@@ -160,6 +161,10 @@ def pinv(A, *, atol=None, rtol=None, hermitian=False):
 
 def _number(v):
     return float(v.item()) if hasattr(v, "item") and v is not None else v
+
+
+def lstsq(A, B, rcond=None, *, driver=None):
+    return LstsqResult(*call("linalg_lstsq", A, B, rcond=rcond, driver=driver))
 
 
 def matrix_rank(A, *, atol=None, rtol=None, hermitian=False):

@@ -651,9 +651,12 @@ def _pinv(a, atol=None, rtol=None, hermitian=False):
 
 
 def _pinv_vjp(c, g):
+    return _pinv_vjp_of(c[0], c.out, g)
+
+
+def _pinv_vjp_of(a, p, g):
     """torch's pinv_backward."""
-    a, p = c[0], c.out
-    m, n = c.shapes[0][-2], c.shapes[0][-1]
+    m, n = a.shape[-2], a.shape[-1]
     ph, gh = mH(p), mH(g)
     if m <= n:
         k = gh.matmul(p)
@@ -690,3 +693,100 @@ def _matrix_exp_vjp(c, g):
 
 defop("linalg_matrix_exp", lapack.matrix_exp, _matrix_exp_rule, _matrix_exp_vjp,
       node="LinalgMatrixExpBackward0", save=(0,))
+
+
+# ---- lstsq ----------------------------------------------------------------------------------------
+
+_LSTSQ_DRIVERS = ("gels", "gelsy", "gelsd", "gelss")
+
+
+def _lstsq_rule(a, b, rcond=None, driver=None):
+    check_matrix("torch.linalg.lstsq", a, square=False)
+    if driver not in (None,) + _LSTSQ_DRIVERS:
+        raise RuntimeError(f"torch.linalg.lstsq: parameter `driver` should be one of "
+                           f"(gels, gelsy, gelsd, gelss)")
+    if a.dtype is not b.dtype:
+        raise RuntimeError(f"torch.linalg.lstsq: Expected input and other to have the same "
+                           f"dtype, but got input's dtype {a.dtype.long_name} and other's "
+                           f"dtype {b.dtype.long_name}")
+    m, n = a.shape[-2:]
+    if not 0 <= a.ndim - b.ndim <= 1:
+        raise RuntimeError("torch.linalg.lstsq: input.dim() must be greater or equal to "
+                           "other.dim() and (input.dim() - other.dim()) <= 1")
+    vec = a.ndim - b.ndim == 1
+    if (b.shape[-1] if vec else b.shape[-2]) != m:
+        raise RuntimeError(f"torch.linalg.lstsq: input.size(-2) should match other.size(-"
+                           f"{1 if vec else 2})")
+    batch = tuple(broadcast_shapes(tuple(a.shape[:-2]), tuple(b.shape[:-1 if vec else -2])))
+    x = batch + ((n,) if vec else (n, b.shape[-1]))
+    driver = driver or "gelsy"
+    k = (1,) if vec else (b.shape[-1],)
+    residuals = batch + k if driver != "gelsy" and m > n else (0,)
+    rank = batch if driver != "gels" else (0,)
+    sv = batch + (min(m, n),) if driver in ("gelsd", "gelss") else (0,)
+    return (Meta(x, a.dtype), Meta(residuals, a.dtype), Meta(rank, dtypes.int64),
+            Meta(sv, a.dtype))
+
+
+def _lstsq(a, b, rcond=None, driver=None):
+    """The minimum-norm least-squares solution (what every driver gives for a full-rank A, and
+    gelsy/gelsd/gelss for any), with the extras each driver reports as torch does on CPU:
+    residuals only for m > n when every matrix has full rank (not from gelsy), the rank
+    (not from gels), the singular values (gelsd and gelss)."""
+    driver = driver or "gelsy"
+    m, n = a.shape[-2:]
+    vec = a.ndim - b.ndim == 1
+    if vec:
+        b = b[..., None]
+    if rcond is None or rcond < 0:
+        rcond = np.finfo(a.dtype).eps * max(m, n)
+    s = np.linalg.svd(a, compute_uv=False) if a.size else np.zeros(a.shape[:-2] + (0,), a.dtype)
+    x = _pinv(a, 0.0, rcond) @ b
+    top = np.max(s, axis=-1, keepdims=True) if s.shape[-1] else np.zeros(s.shape[:-1] + (1,))
+    rank = np.sum(s > rcond * top, axis=-1).astype(np.int64)
+    batch = x.shape[:-2]
+    residuals = np.zeros((0,), a.dtype)
+    if driver != "gelsy" and m > n:
+        residuals = np.zeros(batch + x.shape[-1:], a.dtype)
+        if np.all(rank == n):
+            residuals = np.sum((a @ x - b) ** 2, axis=-2)  # (a vector B's keeps its 1)
+    rank = np.broadcast_to(rank, batch).copy() if driver != "gels" else np.zeros((0,), np.int64)
+    sv = (np.broadcast_to(s, batch + s.shape[-1:]).copy() if driver in ("gelsd", "gelss")
+          else np.zeros((0,), a.dtype))
+    return (x[..., 0] if vec else x), residuals, rank, sv
+
+
+def _lstsq_vjp(c, gx, gres, _rank=None, _sv=None):
+    """torch's linalg_lstsq_backward: through pinv(A) (the solution is pinv(A) B), and for
+    the residuals ‖AX - B‖² the gradient at the optimum, 2 r gL Xᴴ and -2 r gL."""
+    a, b = c[0], c[1]
+    x = c.out
+    vec = len(c.shapes[0]) - len(c.shapes[1]) == 1
+    if vec:
+        b, x = b.unsqueeze(-1), x.unsqueeze(-1)
+        gx = gx.unsqueeze(-1) if gx is not None else None
+    ga = gb = None
+    if gx is not None:
+        p = call("linalg_pinv", a)
+        if c.needs[0]:
+            ga = _pinv_vjp_of(a, p, gx.matmul(mH(b)))
+        if c.needs[1]:
+            gb = mH(p).matmul(gx)
+    if gres is not None and gres.numel():
+        r = (a.matmul(x) - b) * (2 * gres.unsqueeze(-2))
+        if c.needs[0]:
+            ga = _add(ga, r.matmul(mH(x)))
+        if c.needs[1]:
+            gb = _add(gb, -r)
+    if vec and gb is not None:
+        gb = gb.squeeze(-1)
+    return (unbroadcast(ga, c.shapes[0]) if c.needs[0] else None,
+            unbroadcast(gb, c.shapes[1]) if c.needs[1] else None)
+
+
+def _add(a, b):
+    return b if a is None else a + b
+
+
+defop("linalg_lstsq", _lstsq, _lstsq_rule, _lstsq_vjp, node="LinalgLstsqBackward0",
+      save=(0, 1), save_out=True, n_out=4, nondiff_outputs=(2, 3))

@@ -165,3 +165,20 @@ error("linalg_eigh_not_square", lambda T, a: T.linalg.eigh(a), K(2, 3))
 error("linalg_solve_shapes", lambda T, a, b: T.linalg.solve(a, b), K(2, 2), K(3))
 error("linalg_solve_matrix_shapes", lambda T, a, b: T.linalg.solve(a, b), K(2, 2), K(3, 2))
 error("linalg_qr_mode", lambda T, a: T.linalg.qr(a, mode="x"), K(3, 3))
+
+# ---- lstsq: the solution, and per driver the residuals, rank and singular values torch gives --------
+
+case("linalg_lstsq", lambda T, a, b: tuple(T.linalg.lstsq(a, b)), F(5, 3), F(5, 2),
+     covers="linalg_lstsq")
+case("linalg_lstsq_wide_batch", lambda T, a, b: tuple(T.linalg.lstsq(a, b)), F(2, 3, 5), F(1, 3, 2),
+     covers="linalg_lstsq")
+case("linalg_lstsq_gelsd", lambda T, a, b: tuple(T.linalg.lstsq(a, b, driver="gelsd")), F(2, 5, 3),
+     F(2, 5, 2), covers="linalg_lstsq")
+case("linalg_lstsq_gels_vector", lambda T, a, b: tuple(T.linalg.lstsq(a, b, driver="gels")),
+     F(5, 3), F(5), covers="linalg_lstsq")
+case("linalg_lstsq_gelsd_batch_vector",
+     lambda T, a, b: tuple(T.linalg.lstsq(a, b, driver="gelsd")), F(2, 5, 3), F(2, 5),
+     covers="linalg_lstsq")
+case("linalg_lstsq_gelss_rank_deficient",
+     lambda T, a, b: tuple(T.linalg.lstsq(a @ a.mT, b, driver="gelss")), F(4, 2), F(4, 3),
+     covers="linalg_lstsq", fd=False, grad2=False)
