@@ -17,7 +17,7 @@ from .ops.decompositions import check_matrix, pinv_tolerances
 from .ops.lapack import LinAlgError
 
 __all__ = ["LinAlgError", "vector_norm", "matrix_norm", "norm", "det", "slogdet", "inv", "inv_ex",
-           "solve", "solve_ex", "solve_triangular", "cholesky", "cholesky_ex", "qr", "svd",
+           "solve", "solve_ex", "solve_triangular", "cholesky", "cholesky_ex", "lu_factor", "lu_factor_ex", "lu", "lu_solve", "qr", "svd",
            "svdvals", "eigh", "eigvalsh", "pinv", "lstsq", "matrix_rank", "matrix_power", "matrix_exp",
            "multi_dot", "cross", "vecdot", "diagonal"]
 
@@ -29,6 +29,9 @@ CholeskyExResult = namedtuple("linalg_cholesky_ex", ["L", "info"])
 QRResult = namedtuple("linalg_qr", ["Q", "R"])
 SVDResult = namedtuple("linalg_svd", ["U", "S", "Vh"])
 LstsqResult = namedtuple("linalg_lstsq", ["solution", "residuals", "rank", "singular_values"])
+LUFactorResult = namedtuple("linalg_lu_factor", ["LU", "pivots"])
+LUFactorExResult = namedtuple("linalg_lu_factor_ex", ["LU", "pivots", "info"])
+LUResult = namedtuple("linalg_lu", ["P", "L", "U"])
 EighResult = namedtuple("linalg_eigh", ["eigenvalues", "eigenvectors"])
 
 _INF = float("inf")
@@ -143,6 +146,22 @@ def svd(A, full_matrices=True, *, driver=None):
 
 def svdvals(A, *, driver=None):
     return call("linalg_svd", A, full_matrices=False)[1]
+
+
+def lu_factor_ex(A, *, pivot=True, check_errors=False):
+    return LUFactorExResult(*call("linalg_lu_factor_ex", A, pivot=pivot, check_errors=check_errors))
+
+
+def lu_factor(A, *, pivot=True):
+    return LUFactorResult(*call("linalg_lu_factor_ex", A, pivot=pivot)[:2])
+
+
+def lu(A, *, pivot=True):
+    return LUResult(*call("linalg_lu", A, pivot=pivot))
+
+
+def lu_solve(LU, pivots, B, *, left=True, adjoint=False):
+    return call("linalg_lu_solve", LU, pivots, B, left=left, adjoint=adjoint)
 
 
 def eigh(A, UPLO="L"):

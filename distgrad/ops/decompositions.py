@@ -790,3 +790,136 @@ def _add(a, b):
 
 defop("linalg_lstsq", _lstsq, _lstsq_rule, _lstsq_vjp, node="LinalgLstsqBackward0",
       save=(0, 1), save_out=True, n_out=4, nondiff_outputs=(2, 3))
+
+
+# ---- lu_factor, lu, lu_solve ---------------------------------------------------------------------
+
+def _lu_shapes(a):
+    m, n = a.shape[-2:]
+    k = min(m, n)
+    batch = tuple(a.shape[:-2])
+    return m, n, k, batch
+
+
+def _lu_factor_rule(a, pivot=True, check_errors=False):
+    check_matrix("torch.linalg.lu_factor_ex", a, square=False)
+    m, n, k, batch = _lu_shapes(a)
+    return Meta(a.shape, a.dtype), Meta(batch + (k,), _INFO), Meta(batch, _INFO)
+
+
+def _lu_factor(a, pivot=True, check_errors=False):
+    if not pivot:
+        raise RuntimeError("linalg.lu_factor: LU without pivoting is not implemented on the CPU")
+    return lapack.lu_factor(a)
+
+
+def _lu_backward(gl, gu, p, low, up):
+    """torch's linalg_lu_backward: A = P L U. Square: P L⁻ᴴ [tril₋₁(Lᴴ gL) + triu(gU Uᴴ)] U⁻ᴴ;
+    a wide A's trailing columns and a tall A's trailing rows through the square part."""
+    m, n = low.shape[-2], up.shape[-1]
+    k = min(m, n)
+    zeros = lambda x: call("full", shape=list(x.shape), value=0.0, dtype=x.dtype.name,  # noqa: E731
+                           _device=x.device_str)
+    gl = gl if gl is not None else zeros(low)
+    gu = gu if gu is not None else zeros(up)
+    if m < n:
+        u1, u2 = up.narrow(-1, 0, k), up.narrow(-1, k, n - k)
+        gu2 = _solve_tri(mH(low), gu.narrow(-1, k, n - k), upper=True, unitriangular=True)
+        gl = (gl - gu2.matmul(mH(u2))).tril(-1)
+        ga = _lu_backward_square(gl, gu.narrow(-1, 0, k), low, u1)
+        return p.matmul(call("cat", ga, gu2, dim=-1))
+    if m > n:
+        l1, l2 = low.narrow(-2, 0, k), low.narrow(-2, k, m - k)
+        gl2 = _solve_tri(mH(up), gl.narrow(-2, k, m - k), upper=False, left=False)
+        gu = (gu - mH(l2).matmul(gl2)).triu()
+        ga = _lu_backward_square(gl.narrow(-2, 0, k), gu, l1, up)
+        return p.matmul(call("cat", ga, gl2, dim=-2))
+    return p.matmul(_lu_backward_square(gl, gu, low, up))
+
+
+def _lu_backward_square(gl, gu, low, up):
+    ga = mH(low).matmul(gl).tril(-1) + gu.matmul(mH(up)).triu()
+    ga = _solve_tri(mH(low), ga, upper=True, left=True, unitriangular=True)
+    return _solve_tri(mH(up), ga, upper=False, left=False)
+
+
+def _unpacked(lu, pivots):
+    """P (a constant), L and U (differentiable in LU) from getrf's factors."""
+    m, n = lu.shape[-2:]
+    k = min(m, n)
+    p = call("lu_unpack_p", lu.detach(), pivots)
+    eye = call("eye", n=m, m=k, dtype=lu.dtype.name, _device=lu.device_str)
+    return p, lu.narrow(-1, 0, k).tril(-1) + eye, lu.narrow(-2, 0, k).triu()
+
+
+defop("lu_unpack_p", lambda lu, pivots: lapack.unpack(lu, pivots)[0],
+      lambda lu, pivots: Meta(tuple(lu.shape[:-1]) + (lu.shape[-2],), lu.dtype))
+
+
+def _lu_factor_vjp(c, g, _pivots=None, _info=None):
+    """torch's lu_factor_ex_backward: the packed gradient split into L's and U's."""
+    lu, pivots = c.outs[0], c.outs[1]
+    p, low, up = _unpacked(lu, pivots)
+    m, n = lu.shape[-2:]
+    k = min(m, n)
+    return _lu_backward(g.narrow(-1, 0, k).tril(-1), g.narrow(-2, 0, k).triu(), p, low, up)
+
+
+defop("linalg_lu_factor_ex", _lu_factor, _lu_factor_rule, _lu_factor_vjp,
+      node="LinalgLuFactorExBackward0", save_out=True, n_out=3, nondiff_outputs=(1, 2))
+
+
+def _lu_rule(a, pivot=True):
+    check_matrix("linalg.lu", a, square=False)
+    m, n, k, batch = _lu_shapes(a)
+    return Meta(batch + (m, m), a.dtype), Meta(batch + (m, k), a.dtype), Meta(batch + (k, n), a.dtype)
+
+
+def _lu(a, pivot=True):
+    lu, piv, _ = _lu_factor(a, pivot)
+    return lapack.unpack(lu, piv)
+
+
+defop("linalg_lu", _lu, _lu_rule, lambda c, gp, gl, gu: _lu_backward(gl, gu, *c.outs),
+      node="LinalgLuBackward0", save_out=True, n_out=3, nondiff_outputs=(0,))
+
+
+def _lu_solve_rule(lu, pivots, b, left=True, adjoint=False):
+    check_matrix("linalg.lu_solve", lu)
+    n = lu.shape[-1]
+    if (b.shape[-2] if left else b.shape[-1]) != n:
+        raise RuntimeError(f"linalg.lu_solve: Incompatible shapes of A and B for the equation "
+                           f"{'AX = B' if left else 'XA = B'} ({n}x{n} and "
+                           f"{b.shape[-2]}x{b.shape[-1]})")
+    batch = tuple(broadcast_shapes(tuple(lu.shape[:-2]), tuple(b.shape[:-2])))
+    return Meta(batch + tuple(b.shape[-2:]), b.dtype)
+
+
+def _lu_solve(lu, pivots, b, left=True, adjoint=False):
+    if left:
+        return lapack.lu_solve(lu, pivots, b, adjoint)
+    # X A = B  <=>  Aᴴ Xᴴ = Bᴴ
+    return np.swapaxes(lapack.lu_solve(lu, pivots, np.swapaxes(b, -1, -2), not adjoint), -1, -2)
+
+
+def _lu_solve_vjp(c, g):
+    """B's gradient is a solve with the adjoint system; LU's is A's gradient (-gB Xᴴ and its
+    three siblings) pulled back through A = P L U onto L's strict lower and U's upper part."""
+    lu, pivots, x = c[0], c[1], c.out
+    left, adjoint = c.attrs.get("left", True), c.attrs.get("adjoint", False)
+    gb = call("linalg_lu_solve", lu, pivots, g, left=left, adjoint=not adjoint)
+    glu = None
+    if c.needs[0]:
+        if left:
+            ga = -x.matmul(mH(gb)) if adjoint else -gb.matmul(mH(x))
+        else:
+            ga = -mH(gb).matmul(x) if adjoint else -mH(x).matmul(gb)
+        ga = unbroadcast(ga, c.shapes[0])
+        p, low, up = _unpacked(lu, pivots)
+        pga = mH(p).matmul(ga)
+        glu = pga.matmul(mH(up)).tril(-1) + mH(low).matmul(pga).triu()
+    return glu, None, unbroadcast(gb, c.shapes[2]) if c.needs[2] else None
+
+
+defop("linalg_lu_solve", _lu_solve, _lu_solve_rule, _lu_solve_vjp, node="LinalgLuSolveBackward0",
+      save=(0, 1), save_out=True, differentiable=(0, 2))

@@ -22,17 +22,18 @@ def batch_prefix(shape, index: int) -> str:
 
 
 def lu_factor(a: np.ndarray):
-    """(LU, pivots, info) of a batch of square matrices, as getrf: L unit lower and U in one
-    matrix, 1-based int32 row pivots, and info = the 1-based index of the first exactly zero
-    pivot of U (0 if none) per matrix."""
+    """(LU, pivots, info) of a batch of m×n matrices, as getrf: L unit lower and U in one
+    matrix, min(m, n) 1-based int32 row pivots, and info = the 1-based index of the first
+    exactly zero pivot of U (0 if none) per matrix."""
     lu = np.array(a, copy=True)
-    n = lu.shape[-1]
+    m, n = lu.shape[-2:]
+    k_all = min(m, n)
     batch = lu.shape[:-2]
-    flat = lu.reshape(-1, n, n)
-    pivots = np.zeros((flat.shape[0], n), np.int32)
+    flat = lu.reshape(-1, m, n)
+    pivots = np.zeros((flat.shape[0], k_all), np.int32)
     info = np.zeros(flat.shape[0], np.int32)
     rows = np.arange(flat.shape[0])
-    for k in range(n):
+    for k in range(k_all):
         p = k + np.argmax(np.abs(flat[:, k:, k]), axis=1)
         pivots[:, k] = p + 1
         swap = flat[rows, p].copy()
@@ -42,9 +43,22 @@ def lu_factor(a: np.ndarray):
         zero = piv == 0
         info = np.where((info == 0) & zero, k + 1, info)
         safe = np.where(zero, 1, piv)
-        flat[:, k + 1:, k] = np.where(zero[:, None], flat[:, k + 1:, k], flat[:, k + 1:, k] / safe[:, None])
+        flat[:, k + 1:, k] = np.where(zero[:, None], flat[:, k + 1:, k],
+                                      flat[:, k + 1:, k] / safe[:, None])
         flat[:, k + 1:, k + 1:] -= flat[:, k + 1:, k, None] * flat[:, k, None, k + 1:]
-    return (flat.reshape(lu.shape), pivots.reshape(batch + (n,)), info.reshape(batch))
+    return flat.reshape(lu.shape), pivots.reshape(batch + (k_all,)), info.reshape(batch)
+
+
+def unpack(lu, pivots):
+    """(P, L, U) from getrf's factors: A = P L U."""
+    m, n = lu.shape[-2:]
+    k = min(m, n)
+    low = np.tril(lu[..., :, :k], -1) + np.eye(m, k, dtype=lu.dtype)
+    up = np.triu(lu[..., :k, :])
+    perm = permutation(pivots, m)
+    p = np.zeros(lu.shape[:-2] + (m, m), lu.dtype)
+    np.put_along_axis(p, perm[..., None, :], 1, axis=-2)  # P[perm[j], j] = 1
+    return p, low, up
 
 
 def first_singular(a: np.ndarray):
@@ -87,8 +101,14 @@ def solve_triangular(a, b, upper: bool, unitriangular: bool = False) -> np.ndarr
     return x
 
 
-def lu_solve(lu, pivots, b) -> np.ndarray:
-    """X with A X = B from getrf's factors (singular U gives inf/nan, as getrs)."""
+def lu_solve(lu, pivots, b, adjoint: bool = False) -> np.ndarray:
+    """X with A X = B (Aᴴ X = B) from getrf's factors (singular U gives inf/nan, as getrs)."""
+    if adjoint:  # Uᴴ Lᴴ Pᵀ X = B
+        y = solve_triangular(np.swapaxes(lu, -1, -2), b, upper=False)
+        y = solve_triangular(np.swapaxes(lu, -1, -2), y, upper=True, unitriangular=True)
+        inverse = np.argsort(permutation(pivots), axis=-1)
+        return np.take_along_axis(y, np.broadcast_to(inverse[..., None], y.shape[:-1] + (1,)),
+                                  axis=-2)
     x = np.array(np.broadcast_to(b, np.broadcast_shapes(lu.shape[:-2], b.shape[:-2]) + b.shape[-2:]),
                  dtype=np.result_type(lu, b))
     perm = permutation(pivots)
@@ -97,13 +117,15 @@ def lu_solve(lu, pivots, b) -> np.ndarray:
     return solve_triangular(lu, x, upper=True)
 
 
-def permutation(pivots) -> np.ndarray:
-    """The row order getrf's sequential 1-based swaps amount to: row i of P·A is row perm[i]."""
-    n = pivots.shape[-1]
-    perm = np.broadcast_to(np.arange(n), pivots.shape).copy()
-    flat, piv = perm.reshape(-1, n), pivots.reshape(-1, n) - 1
+def permutation(pivots, m: int = None) -> np.ndarray:
+    """The row order getrf's sequential 1-based swaps amount to (over m rows): row i of Pᵀ·A
+    is row perm[i] of A."""
+    k_all = pivots.shape[-1]
+    m = k_all if m is None else m
+    perm = np.broadcast_to(np.arange(m), pivots.shape[:-1] + (m,)).copy()
+    flat, piv = perm.reshape(-1, m), pivots.reshape(-1, k_all) - 1
     rows = np.arange(flat.shape[0])
-    for k in range(n):
+    for k in range(k_all):
         p = piv[:, k]
         a, b = flat[rows, k].copy(), flat[rows, p].copy()
         flat[rows, k], flat[rows, p] = b, a

@@ -182,3 +182,21 @@ case("linalg_lstsq_gelsd_batch_vector",
 case("linalg_lstsq_gelss_rank_deficient",
      lambda T, a, b: tuple(T.linalg.lstsq(a @ a.mT, b, driver="gelss")), F(4, 2), F(4, 3),
      covers="linalg_lstsq", fd=False, grad2=False)
+
+# ---- lu_factor, lu, lu_solve (pivots are int32 in torch, int64 here: compared as values) ---------
+
+case("linalg_lu_factor", lambda T, a: (lambda r: (r.LU, r.pivots.double()))(T.linalg.lu_factor(a)),
+     F(2, 4, 4), covers=("linalg_lu_factor_ex", "lu_unpack_p"))
+case("linalg_lu_factor_wide", lambda T, a: T.linalg.lu_factor(a)[0], F(3, 5),
+     covers="linalg_lu_factor_ex")
+case("linalg_lu_factor_tall", lambda T, a: T.linalg.lu_factor(a)[0], F(2, 5, 3),
+     covers="linalg_lu_factor_ex")
+case("linalg_lu", lambda T, a: tuple(T.linalg.lu(a)), F(2, 4, 4), covers="linalg_lu")
+case("linalg_lu_wide", lambda T, a: tuple(T.linalg.lu(a)), F(3, 5), covers="linalg_lu")
+case("linalg_lu_tall", lambda T, a: tuple(T.linalg.lu(a)), F(5, 3), covers="linalg_lu")
+for _left in (True, False):
+    for _adjoint in (False, True):
+        case(f"linalg_lu_solve_left{_left}_adjoint{_adjoint}",
+             lambda T, a, b, l=_left, ad=_adjoint: T.linalg.lu_solve(
+                 *T.linalg.lu_factor(well(T, a)), b if l else b.mT, left=l, adjoint=ad),
+             F(2, 3, 3), F(3, 2), covers=("linalg_lu_solve", "linalg_lu_factor_ex"))
