@@ -81,7 +81,7 @@ def norm(A, ord=None, dim=None, keepdim=False, *, dtype=None):
     if isinstance(dim, int):
         dim = (dim,)
     if dim is not None and len(dim) not in (1, 2):
-        raise RuntimeError(f"linalg.norm: If dim is specified, it mut be of length 1 or 2. "
+        raise RuntimeError(f"linalg.norm: If dim is specified, it must be of length 1 or 2. "
                            f"Got {list(dim)}")
     if ord is None:
         return vector_norm(A, 2, dim, keepdim, dtype=dtype)
@@ -205,7 +205,7 @@ def matrix_power(A, n: int):
     check_matrix("linalg.matrix_power", A, floating=False)
     if n == 0:
         eye = call("eye", n=A.shape[-1], m=A.shape[-1], dtype=A.dtype.name, _device=A.device_str)
-        return eye.expand(*A.shape).clone()
+        return A.clone().copy_(eye.expand(*A.shape))  # (torch's: CopyBackwards to A)
     if n < 0:
         A, n = inv(A), -n
     if n == 1:

@@ -6,7 +6,7 @@ sign-invariant expressions (U Vh, V² column-wise, V f(Λ) Vᴴ), where torch's 
 determined; Q and R of QR are LAPACK's in both."""
 from __future__ import annotations
 
-from op_cases import F, K, case, error  # noqa: F401
+from op_cases import F, I, K, case, error  # noqa: F401
 
 
 def spd(T, x):
@@ -126,6 +126,12 @@ case("linalg_matrix_power", lambda T, a: T.linalg.matrix_power(a, 5), F(2, 3, 3)
 case("matrix_power_negative", lambda T, a: well(T, a).matrix_power(-2), F(3, 3),
      covers="linalg_inv_ex")
 case("matrix_power_one", lambda T, a: T.matrix_power(a, 1), F(3, 3), covers="clone")
+case("matrix_power_zero", lambda T, a: T.linalg.matrix_power(a, 0), F(2, 3, 3),
+     covers=("clone", "copy"))
+case("linalg_vector_norm_0", lambda T, a: T.linalg.vector_norm(a, 0, dim=-1), F(3, 4, ties=True),
+     covers="norm")
+case("linalg_vector_norm_1", lambda T, a: T.linalg.vector_norm(a, 1), F(3, 4, away=0.1),
+     covers="norm")
 case("linalg_vector_norm", lambda T, a: T.linalg.vector_norm(a, 3, dim=(0, 2), keepdim=True),
      F(2, 3, 4), covers="norm")
 case("linalg_vector_norm_inf", lambda T, a: T.linalg.vector_norm(a, float("-inf"), dim=1),
@@ -200,3 +206,19 @@ for _left in (True, False):
              lambda T, a, b, l=_left, ad=_adjoint: T.linalg.lu_solve(
                  *T.linalg.lu_factor(well(T, a)), b if l else b.mT, left=l, adjoint=ad),
              F(2, 3, 3), F(3, 2), covers=("linalg_lu_solve", "linalg_lu_factor_ex"))
+
+error("linalg_svd_int", lambda T, i: T.linalg.svd(i), I(3, 3))
+error("linalg_cholesky_int", lambda T, i: T.linalg.cholesky(i), I(3, 3))
+error("linalg_det_int", lambda T, i: T.linalg.det(i), I(2, 2))
+error("linalg_solve_triangular_vector", lambda T, a, b: T.linalg.solve_triangular(a, b, upper=True),
+      K(3, 3), K(3))
+error("linalg_solve_triangular_shapes",
+      lambda T, a, b: T.linalg.solve_triangular(a, b, upper=False), K(3, 3), K(2, 2))
+error("linalg_lstsq_dims", lambda T, a, b: T.linalg.lstsq(a, b), K(3, 2), K(2, 3, 2))
+error("linalg_lstsq_rows", lambda T, a, b: T.linalg.lstsq(a, b), K(3, 2), K(4, 2))
+error("linalg_lu_solve_shapes", lambda T, a, b: T.linalg.lu_solve(*T.linalg.lu_factor(a), b),
+      K(3, 3), K(2, 2))
+error("linalg_matrix_norm_ord", lambda T, a: T.linalg.matrix_norm(a, 3), K(3, 3))
+error("linalg_norm_dims", lambda T, a: T.linalg.norm(a, 2, dim=(0, 1, 2)), K(2, 2, 2))
+error("linalg_norm_3d_ord", lambda T, a: T.linalg.norm(a, 2), K(2, 2, 2))
+error("linalg_eigh_uplo", lambda T, a: T.linalg.eigh(a, UPLO="X"), K(3, 3))
