@@ -65,8 +65,8 @@ def pinverse(input, rcond=1e-15):
 
 def triangular_solve(input, A, upper=True, transpose=False, unitriangular=False):
     warnings.warn("torch.triangular_solve is deprecated in favor of "
-                  "torch.linalg.solve_triangular and will be removed in a future PyTorch "
-                  "release.", UserWarning, stacklevel=2)
+                  "torch.linalg.solve_triangularand will be removed in a future PyTorch "
+                  "release.", UserWarning, stacklevel=2)  # (torch's words, space missing)
     return TriangularSolveResult(*call("triangular_solve", input, A, upper=upper,
                                        transpose=transpose, unitriangular=unitriangular))
 
