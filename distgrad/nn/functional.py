@@ -929,11 +929,14 @@ def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6,
 
 def pad(input: Tensor, pad, mode: str = "constant", value: Optional[float] = None) -> Tensor:
     """Pad (or, by a negative amount, crop) the last len(pad) // 2 dims, the last dim's
-    (before, after) first. Only mode="constant"."""
+    (before, after) first. mode "constant", "reflect", "replicate" or "circular"."""
     if mode != "constant":
         if mode in ("reflect", "replicate", "circular"):
-            raise NotImplementedError(f"F.pad: mode={mode!r} is not supported by distgrad (only "
-                                      "'constant')")
+            if value is not None and value != 0:
+                raise RuntimeError(f"Padding mode \"{mode}\" doesn't take in value argument")
+            from .functional_layers import pad_by_mode
+
+            return pad_by_mode(input, pad, mode)
         raise NotImplementedError(f"Unrecognised padding mode {mode}")
     for k, p in enumerate(pad):
         if not isinstance(p, (int, np.integer)):
@@ -952,3 +955,11 @@ def pad(input: Tensor, pad, mode: str = "constant", value: Optional[float] = Non
 # The shrink activations and pdist (ops/more_pointwise.py, ops/products.py).
 __all__ += ["hardshrink", "softshrink", "tanhshrink", "pdist"]
 hardshrink, softshrink, tanhshrink, pdist = _f.hardshrink, _f.softshrink, _f.tanhshrink, _f.pdist
+
+# the losses and layers of functional_losses.py and functional_layers.py, under F's name
+from .functional_losses import *  # noqa: E402,F401,F403
+from .functional_losses import __all__ as _losses
+from .functional_layers import *  # noqa: E402,F401,F403
+from .functional_layers import __all__ as _layers
+
+__all__ += _losses + _layers

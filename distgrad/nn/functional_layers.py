@@ -1,0 +1,655 @@
+"""More layers of nn.functional: transposed and 3-D convolution, fold/unfold, 1-D and adaptive
+max pooling, max unpooling, LP pooling, group/instance/local-response norm, PReLU, GLU,
+RReLU, alpha dropout, bilinear, embedding_bag, interpolate, and F.pad's reflect, replicate
+and circular modes.
+
+Most are composed of differentiable ops, as torch's Python does or with the kernel's formula
+(values and gradients are torch's; a composite's grad_fn is its last step's). The
+transposed convolution is one op (ops/conv_transpose.py, ConvolutionBackward0).
+"""
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import numpy as np
+
+from ..autograd.grad_mode import no_grad
+from ..autograd.record import call
+from ..ops.functions import where
+from ..tensor import Tensor
+from . import functional as _F
+from .functional import _tuple
+
+__all__ = ["conv3d", "conv_transpose1d", "conv_transpose2d", "unfold", "fold", "max_pool1d",
+           "avg_pool1d", "adaptive_avg_pool1d", "adaptive_max_pool1d", "adaptive_max_pool2d",
+           "max_unpool1d", "max_unpool2d", "lp_pool1d", "lp_pool2d", "group_norm",
+           "instance_norm", "local_response_norm", "prelu", "glu", "rrelu", "alpha_dropout",
+           "feature_alpha_dropout", "bilinear", "embedding_bag", "interpolate", "upsample"]
+
+
+def _index(values, like: Tensor) -> Tensor:
+    from ..creation import tensor
+
+    return tensor(np.asarray(values, np.int64), device=like.device_str)
+
+
+def _constant(values, like: Tensor) -> Tensor:
+    from ..creation import tensor
+
+    return tensor(np.asarray(values), dtype=like.dtype, device=like.device_str)
+
+
+# ---- convolution ---------------------------------------------------------------------------------
+
+def conv3d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride=1, padding=0,
+           dilation=1, groups: int = 1) -> Tensor:
+    return _F._conv(3, input, weight, bias, stride, padding, dilation, groups)
+
+
+def _conv_transpose(n, input, weight, bias, stride, padding, output_padding, groups, dilation):
+    unbatched = input.ndim == n + 1
+    if unbatched:
+        input = input.unsqueeze(0)
+    out = call("conv_transpose", input, weight, bias, stride=list(_tuple(stride, n, "stride")),
+               padding=list(_tuple(padding, n, "padding")),
+               dilation=list(_tuple(dilation, n, "dilation")), groups=int(groups),
+               output_padding=list(_tuple(output_padding, n, "output_padding")))
+    return out.squeeze(0) if unbatched else out
+
+
+def conv_transpose1d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride=1,
+                     padding=0, output_padding=0, groups: int = 1, dilation=1) -> Tensor:
+    return _conv_transpose(1, input, weight, bias, stride, padding, output_padding, groups,
+                           dilation)
+
+
+def conv_transpose2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride=1,
+                     padding=0, output_padding=0, groups: int = 1, dilation=1) -> Tensor:
+    return _conv_transpose(2, input, weight, bias, stride, padding, output_padding, groups,
+                           dilation)
+
+
+# ---- fold / unfold: a grouped convolution (and its transpose) with one-hot kernels --------------
+
+def _one_hot_kernels(channels: int, kernel, like: Tensor) -> Tensor:
+    k = math.prod(kernel)
+    eye = np.eye(k).reshape((k, 1) + tuple(kernel))
+    return _constant(np.tile(eye, (channels, 1, 1, 1)), like)
+
+
+def _pair(value, name):
+    return _tuple(value, 2, name)
+
+
+def unfold(input: Tensor, kernel_size, dilation=1, padding=0, stride=1) -> Tensor:
+    """(N, C, H, W) -> (N, C·kh·kw, L): every sliding block as a column."""
+    if input.ndim not in (3, 4):
+        raise NotImplementedError(f"Input Error: Only 3D or 4D input Tensors are supported "
+                                  f"(got {input.ndim}D)")
+    kernel = _pair(kernel_size, "kernel_size")
+    unbatched = input.ndim == 3
+    x = input.unsqueeze(0) if unbatched else input
+    c = x.shape[1]
+    cols = call("convolution", x, _one_hot_kernels(c, kernel, x), None,
+                stride=list(_pair(stride, "stride")), padding=list(_pair(padding, "padding")),
+                dilation=list(_pair(dilation, "dilation")), groups=c)
+    cols = cols.reshape(x.shape[0], cols.shape[1], -1)
+    return cols.squeeze(0) if unbatched else cols
+
+
+def fold(input: Tensor, output_size, kernel_size, dilation=1, padding=0, stride=1) -> Tensor:
+    """(N, C·kh·kw, L) -> (N, C, H, W): the columns summed back into place (unfold's
+    adjoint)."""
+    if input.ndim not in (2, 3):
+        raise NotImplementedError(f"Input Error: Only unbatched (2D) or batched (3D) input "
+                                  f"Tensors are supported (got {input.ndim}D)")
+    size, kernel = _pair(output_size, "output_size"), _pair(kernel_size, "kernel_size")
+    dil, pad, st = _pair(dilation, "dilation"), _pair(padding, "padding"), _pair(stride, "stride")
+    unbatched = input.ndim == 2
+    x = input.unsqueeze(0) if unbatched else input
+    kk = math.prod(kernel)
+    if x.shape[1] % kk:
+        raise RuntimeError(f"Expected size of input's dimension 1 to be divisible by the product "
+                           f"of kernel_size, but got input.size(1)={x.shape[1]} and "
+                           f"kernel_size=({kernel[0]}, {kernel[1]}).")
+    blocks = [(size[d] + 2 * pad[d] - dil[d] * (kernel[d] - 1) - 1) // st[d] + 1
+              for d in range(2)]
+    if blocks[0] * blocks[1] != x.shape[2]:
+        raise RuntimeError(
+            f"Given output_size=({size[0]}, {size[1]}), kernel_size=({kernel[0]}, {kernel[1]}), "
+            f"dilation=({dil[0]}, {dil[1]}), padding=({pad[0]}, {pad[1]}), stride=({st[0]}, "
+            f"{st[1]}), expected size of input's dimension 2 to match the calculated number of "
+            f"sliding blocks {blocks[0]} * {blocks[1]} = {blocks[0] * blocks[1]}, but got "
+            f"input.size(2)={x.shape[2]}.")
+    c = x.shape[1] // kk
+    extra = [size[d] - ((blocks[d] - 1) * st[d] - 2 * pad[d] + dil[d] * (kernel[d] - 1) + 1)
+             for d in range(2)]
+    out = call("conv_transpose", x.reshape(x.shape[0], x.shape[1], *blocks),
+               _one_hot_kernels(c, kernel, x), None, stride=list(st), padding=list(pad),
+               dilation=list(dil), groups=c, output_padding=extra)
+    return out.squeeze(0) if unbatched else out
+
+
+# ---- pooling -------------------------------------------------------------------------------------
+
+def max_pool1d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
+               ceil_mode: bool = False, return_indices: bool = False):
+    """max_pool2d over (…, 1, L): its indices are the positions along L."""
+    if input.ndim not in (2, 3):
+        raise RuntimeError("max_pool1d: Expected 2D or 3D (batch mode) tensor with optional 0 "
+                           f"dim batch size for input, but got:{list(input.shape)}")
+    k = _tuple(kernel_size, 1, "kernel_size")[0]
+    s = k if stride is None or stride == [] else _tuple(stride, 1, "stride")[0]
+    out, idx = _F.max_pool2d(input.unsqueeze(-2), (1, k), (1, s),
+                             (0, _tuple(padding, 1, "padding")[0]),
+                             (1, _tuple(dilation, 1, "dilation")[0]), ceil_mode, True)
+    out = out.squeeze(-2)
+    return (out, idx.squeeze(-2)) if return_indices else out
+
+
+def avg_pool1d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+               count_include_pad: bool = True) -> Tensor:
+    if input.ndim not in (2, 3):
+        raise RuntimeError(f"avg_pool1d() Expected 2D or 3D input tensor, but got "
+                           f"{list(input.shape)}")
+    k = _tuple(kernel_size, 1, "kernel_size")[0]
+    s = k if stride is None or stride == [] else _tuple(stride, 1, "stride")[0]
+    return _F.avg_pool2d(input.unsqueeze(-2), (1, k), (1, s),
+                         (0, _tuple(padding, 1, "padding")[0]), ceil_mode,
+                         count_include_pad).squeeze(-2)
+
+
+def adaptive_avg_pool1d(input: Tensor, output_size) -> Tensor:
+    size = _tuple(output_size, 1, "output_size")[0]
+    return call("adaptive_avg_pool2d", input.unsqueeze(-2), output_size=[1, size]).squeeze(-2)
+
+
+def _bounds(size: int, out: int):
+    return [((i * size) // out, -(-((i + 1) * size) // out)) for i in range(out)]
+
+
+def adaptive_max_pool2d(input: Tensor, output_size, return_indices: bool = False):
+    """The max of each adaptive window (torch's bounds: [⌊i·H/oh⌋, ⌈(i+1)·H/oh⌉)), the
+    gradient to the first maximum; indices count over the flattened (H, W) plane."""
+    from ..ops.functions import stack
+
+    if input.ndim not in (3, 4) or any(d == 0 for d in input.shape[-2:]):
+        raise RuntimeError("adaptive_max_pool2d(): Expected 3D or 4D tensor, but got: "
+                           f"{list(input.shape)}")
+    size = list(output_size) if isinstance(output_size, (tuple, list)) else [output_size] * 2
+    h, w = input.shape[-2:]
+    size = [(h, w)[i] if s is None else int(s) for i, s in enumerate(size)]
+    values, indices = [], []
+    for hs, he in _bounds(h, size[0]):
+        for ws, we in _bounds(w, size[1]):
+            win = input[..., hs:he, ws:we].reshape(*input.shape[:-2], -1)
+            v, k = win.max(-1)
+            values.append(v)
+            indices.append((k // (we - ws) + hs) * w + k % (we - ws) + ws)
+    out = stack(values, -1).reshape(*input.shape[:-2], *size)
+    if not return_indices:
+        return out
+    return out, stack(indices, -1).reshape(*input.shape[:-2], *size)
+
+
+def adaptive_max_pool1d(input: Tensor, output_size, return_indices: bool = False):
+    if input.ndim not in (2, 3):
+        raise RuntimeError(f"adaptive_max_pool1d() Expected 2D or 3D input tensor, but got "
+                           f"{list(input.shape)}")
+    size = _tuple(output_size, 1, "output_size")[0]
+    out, idx = adaptive_max_pool2d(input.unsqueeze(-2), (1, size), True)
+    return (out.squeeze(-2), idx.squeeze(-2)) if return_indices else out.squeeze(-2)
+
+
+def _unpool(input: Tensor, indices: Tensor, out_shape) -> Tensor:
+    from ..creation import zeros
+
+    lead = tuple(input.shape[:-len(out_shape)])
+    flat = zeros(*lead, math.prod(out_shape), dtype=input.dtype, device=input.device_str)
+    src = input.reshape(*lead, -1)
+    flat = flat.scatter(-1, indices.reshape(*lead, -1), src)
+    return flat.reshape(*lead, *out_shape)
+
+
+def _unpool_size(input, kernel, stride, padding, output_size, n):
+    default = [(input.shape[-n + d] - 1) * stride[d] - 2 * padding[d] + kernel[d]
+               for d in range(n)]
+    if output_size is None:
+        return default
+    size = list(output_size)[-n:]
+    for d in range(n):
+        lo, hi = default[d] - stride[d], default[d] + stride[d]
+        if not lo < size[d] < hi:
+            raise ValueError(f"invalid output_size \"{output_size}\" (dim {d} must be "
+                             f"between {lo} and {hi})")
+    return size
+
+
+def max_unpool2d(input: Tensor, indices: Tensor, kernel_size, stride=None, padding=0,
+                 output_size=None) -> Tensor:
+    """Each value written at its index of the (H_out · W_out) plane, zeros elsewhere."""
+    kernel = _pair(kernel_size, "kernel_size")
+    stride = kernel if stride is None else _pair(stride, "stride")
+    size = _unpool_size(input, kernel, stride, _pair(padding, "padding"), output_size, 2)
+    return _unpool(input, indices, size)
+
+
+def max_unpool1d(input: Tensor, indices: Tensor, kernel_size, stride=None, padding=0,
+                 output_size=None) -> Tensor:
+    kernel = _tuple(kernel_size, 1, "kernel_size")
+    stride = kernel if stride is None else _tuple(stride, 1, "stride")
+    size = _unpool_size(input, kernel, stride, _tuple(padding, 1, "padding"), output_size, 1)
+    return _unpool(input, indices, size)
+
+
+def lp_pool2d(input: Tensor, norm_type, kernel_size, stride=None,
+              ceil_mode: bool = False) -> Tensor:
+    """(Σ x^p)^(1/p) over each window: torch's composite of avg_pool2d."""
+    kw, kh = _pair(kernel_size, "kernel_size")
+    out = _F.avg_pool2d(input.pow(norm_type), (kw, kh), stride, 0, ceil_mode)
+    return (out.sign() * out.abs().relu()).mul(kw * kh).pow(1.0 / norm_type)
+
+
+def lp_pool1d(input: Tensor, norm_type, kernel_size, stride=None,
+              ceil_mode: bool = False) -> Tensor:
+    out = avg_pool1d(input.pow(norm_type), kernel_size, stride, 0, ceil_mode)
+    return (out.sign() * out.abs().relu()).mul(kernel_size).pow(1.0 / norm_type)
+
+
+# ---- normalisation -------------------------------------------------------------------------------
+
+def _channel_view(t: Tensor, ndim: int) -> Tensor:
+    return t.reshape(1, -1, *([1] * (ndim - 2)))
+
+
+def group_norm(input: Tensor, num_groups: int, weight: Optional[Tensor] = None,
+               bias: Optional[Tensor] = None, eps: float = 1e-5) -> Tensor:
+    """Normalise each (sample, group of channels) over its channels and positions."""
+    if input.ndim < 2:
+        raise RuntimeError(f"Expected at least 2 dimensions for input tensor but received "
+                           f"{input.ndim}")
+    n, c = input.shape[0], input.shape[1]
+    if c % num_groups:
+        raise RuntimeError(f"Expected number of channels in input to be divisible by num_groups, "
+                           f"but got input of shape {list(input.shape)} and num_groups="
+                           f"{num_groups}")
+    groups = input.reshape(n, num_groups, -1)
+    mean = groups.mean(-1, keepdim=True)
+    var = groups.var(-1, unbiased=False, keepdim=True)
+    out = ((groups - mean) * (var + eps).rsqrt()).reshape(*input.shape)
+    if weight is not None:
+        out = out * _channel_view(weight, input.ndim)
+    if bias is not None:
+        out = out + _channel_view(bias, input.ndim)
+    return out
+
+
+def _verify_spatial_size(shape) -> None:
+    if math.prod(shape[2:]) == 1:
+        raise ValueError(f"Expected more than 1 spatial element when training, got input size "
+                         f"torch.Size({list(shape)})")
+
+
+def instance_norm(input: Tensor, running_mean: Optional[Tensor] = None,
+                  running_var: Optional[Tensor] = None, weight: Optional[Tensor] = None,
+                  bias: Optional[Tensor] = None, use_input_stats: bool = True,
+                  momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+    """batch_norm of the input seen as one sample of N·C channels, as torch: the running
+    statistics, repeated per sample, are updated and then averaged over the samples."""
+    if use_input_stats:
+        _verify_spatial_size(tuple(input.shape))
+    n, c = input.shape[0], input.shape[1]
+
+    def repeated(t):
+        return None if t is None else t.repeat(n)
+
+    rm, rv = repeated(running_mean), repeated(running_var)
+    out = _F.batch_norm(input.reshape(1, n * c, *input.shape[2:]), rm, rv, repeated(weight),
+                        repeated(bias), use_input_stats, momentum, eps)
+    with no_grad():
+        if running_mean is not None:
+            running_mean.copy_(rm.reshape(n, c).mean(0))
+        if running_var is not None:
+            running_var.copy_(rv.reshape(n, c).mean(0))
+    return out.reshape(*input.shape)
+
+
+def local_response_norm(input: Tensor, size: int, alpha: float = 1e-4, beta: float = 0.75,
+                        k: float = 1.0) -> Tensor:
+    """x / (k + α · mean of x² over `size` neighbouring channels)^β: torch's composite, its
+    channel window an avg_pool2d over (C, positions)."""
+    dim = input.ndim
+    if dim < 3:
+        raise ValueError(f"Expected 3D or higher dimensionality                          input "
+                         f"(got {dim} dimensions)")
+    if input.numel() == 0:
+        return input
+    div = input.mul(input)
+    sizes = tuple(input.shape)
+    div = div.reshape(sizes[0], 1, sizes[1], -1)
+    div = _F.pad(div, (0, 0, size // 2, (size - 1) // 2))
+    div = _F.avg_pool2d(div, (size, 1), stride=1).squeeze(1).reshape(*sizes)
+    div = div.mul(alpha).add(k).pow(beta)
+    return input / div
+
+
+# ---- activations and alpha dropout -----------------------------------------------------------------
+
+def prelu(input: Tensor, weight: Tensor) -> Tensor:
+    """x where x > 0, weight · x elsewhere; weight has one value or one per channel (dim 1)."""
+    if weight.numel() != 1:
+        if input.ndim == 0:
+            raise RuntimeError("Not allow zero-dim input tensor.")
+        channels = input.shape[1] if input.ndim >= 2 else 1
+        if weight.numel() != channels:
+            raise RuntimeError(f"Mismatch of parameter numbers and input channel size. Found "
+                               f"parameter numbers = {weight.numel()} and channel size = "
+                               f"{channels}.")
+    if weight.ndim > 1:
+        raise RuntimeError(f"prelu: Expected `weight` to be a scalar or 1D tensor, but got: "
+                           f"ndim = {weight.ndim}")
+    if weight.numel() == 1 or input.ndim < 2:
+        w = weight.reshape(())
+    else:
+        w = _channel_view(weight, input.ndim)
+    return where(input > 0, input, w * input)
+
+
+def glu(input: Tensor, dim: int = -1) -> Tensor:
+    """a · σ(b), a and b the two halves of input along dim."""
+    if input.ndim == 0:
+        raise RuntimeError("glu does not support scalars because halving size must be even")
+    d = dim % input.ndim
+    if input.shape[d] % 2:
+        raise RuntimeError(f"Halving dimension must be even, but dimension {d} is size "
+                           f"{input.shape[d]}")
+    a, b = input.chunk(2, d)
+    return a * b.sigmoid()
+
+
+def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False,
+          inplace: bool = False) -> Tensor:
+    """Training: x where x > 0, x · a elsewhere with a ~ U(lower, upper) drawn per element;
+    eval: leaky_relu with slope (lower + upper) / 2."""
+    if not training:
+        return _F.leaky_relu(input, (lower + upper) / 2, inplace)
+    from ..creation import rand
+
+    with no_grad():
+        draws = rand(*input.shape, dtype=input.dtype, device=input.device_str)
+        noise = where(input > 0, draws.mul(0).add(1), draws.mul(upper - lower).add(lower))
+    return input.mul_(noise) if inplace else input * noise
+
+
+_ALPHA = 1.7580993408473766  # SELU's -scale · alpha: where a dropped unit goes
+
+
+def _alpha_dropout(input: Tensor, p: float, training: bool, inplace: bool,
+                   feature: bool) -> Tensor:
+    _F._check_dropout_p(p)
+    if p == 0 or not training or input.numel() == 0:
+        return input
+    if p == 1:
+        zeros = input.mul(0)
+        return input.mul_(0) if inplace else zeros
+    like = (input.new_zeros(tuple(input.shape[:2]) + (1,) * (input.ndim - 2)) if feature
+            else input)
+    keep = call("dropout_mask", like, p=float(p), seed=_F._draw_seed()) * (1 - p)
+    a = 1.0 / math.sqrt((_ALPHA * _ALPHA * p + 1) * (1 - p))
+    shift = (keep - 1) * (_ALPHA * a) + _ALPHA * a * p
+    scale = keep * a
+    if inplace:
+        return input.mul_(scale).add_(shift)
+    return input * scale + shift
+
+
+def alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False,
+                  inplace: bool = False) -> Tensor:
+    """Dropout that keeps SELU's mean and variance: dropped units go to -α·scale, then all
+    are scaled and shifted back (the identity in eval mode)."""
+    return _alpha_dropout(input, p, training, inplace, feature=False)
+
+
+def feature_alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False,
+                          inplace: bool = False) -> Tensor:
+    """alpha_dropout of whole channels (dim 1)."""
+    return _alpha_dropout(input, p, training, inplace, feature=True)
+
+
+# ---- bilinear and embedding_bag ---------------------------------------------------------------------
+
+def bilinear(input1: Tensor, input2: Tensor, weight: Tensor,
+             bias: Optional[Tensor] = None) -> Tensor:
+    """y_o = x1ᵀ W_o x2 + b_o over the last dims."""
+    if input1.ndim != input2.ndim:
+        raise RuntimeError(f"bilinear(): input dimensions do not match: got {input1.ndim} and "
+                           f"{input2.ndim}")
+    if weight.ndim != 3:
+        raise RuntimeError(f"bilinear(): weight must be 3-dimensional, but got {weight.ndim}")
+    if input1.shape[-1] != weight.shape[1]:
+        raise RuntimeError(f"bilinear(): input1 size does not match weight size: got "
+                           f"{input1.shape[-1]} but expected {weight.shape[1]}")
+    if input2.shape[-1] != weight.shape[2]:
+        raise RuntimeError(f"bilinear(): input2 size does not match weight size: got "
+                           f"{input2.shape[-1]} but expected {weight.shape[2]}")
+    from ..ops.functions import einsum
+
+    out = einsum("...i,oij,...j->...o", input1, weight, input2)
+    return out if bias is None else out + bias
+
+
+def _bags(input: Tensor, offsets: Optional[Tensor], include_last_offset: bool):
+    """(flat indices, [(start, end)] per bag)."""
+    if input.ndim == 2:
+        if offsets is not None:
+            raise ValueError("if input is 2D, then offsets has to be None, as input is treated "
+                             "is a mini-batch of fixed length sequences. However, found offsets "
+                             f"of type {type(offsets)}")
+        n, length = input.shape
+        return input.reshape(-1), [(b * length, (b + 1) * length) for b in range(n)]
+    if input.ndim != 1:
+        raise ValueError(f"input has to be 1D or 2D Tensor, but got Tensor of dimension "
+                         f"{input.ndim}")
+    if offsets is None:
+        raise ValueError("offsets has to be a 1D Tensor but got None")
+    if offsets.ndim != 1:
+        raise ValueError("offsets has to be a 1D Tensor")
+    starts = [int(v) for v in offsets.tolist()]
+    total = input.shape[0]
+    if include_last_offset:
+        ends, starts = starts[1:], starts[:-1]
+    else:
+        ends = starts[1:] + [total]
+    return input, list(zip(starts, ends))
+
+
+def embedding_bag(input: Tensor, weight: Tensor, offsets: Optional[Tensor] = None,
+                  max_norm: Optional[float] = None, norm_type: float = 2,
+                  scale_grad_by_freq: bool = False, mode: str = "mean", sparse: bool = False,
+                  per_sample_weights: Optional[Tensor] = None, include_last_offset: bool = False,
+                  padding_idx: Optional[int] = None) -> Tensor:
+    """The sum, mean or max of each bag's embedding rows (padding_idx rows left out; an empty
+    bag gives zeros)."""
+    from ..creation import zeros
+    from ..ops.functions import stack
+
+    if weight.ndim != 2:
+        raise ValueError(f"weight has to be a 2D Tensor, but got Tensor of dimension "
+                         f"{weight.ndim}")
+    if mode not in ("sum", "mean", "max"):
+        raise ValueError(f"mode has to be one of sum, mean or max")
+    if per_sample_weights is not None:
+        if tuple(per_sample_weights.shape) != tuple(input.shape):
+            raise ValueError(f"embedding_bag: If per_sample_weights ({per_sample_weights.shape!r})"
+                             f" is not None, then it must have the same shape as the input "
+                             f"({input.shape!r})")
+        if mode != "sum":
+            raise NotImplementedError(
+                "embedding_bag: per_sample_weights was not None. per_sample_weights is only "
+                f"supported for mode='sum' (got mode='{mode}'). Please open a feature request "
+                "on GitHub.")
+    if max_norm is not None or scale_grad_by_freq or sparse:
+        raise NotImplementedError("embedding_bag: max_norm, scale_grad_by_freq and sparse are "
+                                  "not supported by distgrad")
+    flat, bags = _bags(input, offsets, include_last_offset)
+    num = weight.shape[0]
+    if padding_idx is not None:
+        if not -num <= padding_idx < num:
+            raise AssertionError("padding_idx must be within num_embeddings")
+        padding_idx %= num
+    ids = [int(v) for v in flat.tolist()]
+    keep = [i for i, v in enumerate(ids) if v != padding_idx]
+    bag_of = np.zeros(len(ids), np.int64)
+    for b, (s, e) in enumerate(bags):
+        bag_of[s:e] = b
+    rows = weight.index_select(0, _index([ids[i] for i in keep], weight))
+    if per_sample_weights is not None:
+        psw = per_sample_weights.reshape(-1).index_select(0, _index(keep, weight))
+        rows = rows * psw.unsqueeze(1)
+    kept_bag = bag_of[keep]
+    if mode == "max":
+        out = []
+        for b in range(len(bags)):
+            at = np.nonzero(kept_bag == b)[0]
+            out.append(rows.index_select(0, _index(at, weight)).max(0)[0] if len(at) else
+                       zeros(weight.shape[1], dtype=weight.dtype, device=weight.device_str))
+        return stack(out) if out else zeros(0, weight.shape[1], dtype=weight.dtype,
+                                            device=weight.device_str)
+    out = zeros(len(bags), weight.shape[1], dtype=rows.dtype, device=weight.device_str)
+    out = out.index_add(0, _index(kept_bag, weight), rows)
+    if mode == "mean":
+        counts = np.bincount(kept_bag, minlength=len(bags)).clip(min=1)
+        out = out / _constant(counts.reshape(-1, 1), out)
+    return out
+
+
+# ---- interpolate -------------------------------------------------------------------------------------
+
+_LINEAR = {"linear": 1, "bilinear": 2, "trilinear": 3}
+
+
+def _output_sizes(input, size, scale_factor, spatial):
+    if size is not None and scale_factor is not None:
+        raise ValueError("only one of size or scale_factor should be defined")
+    if size is not None:
+        sizes = list(size) if isinstance(size, (tuple, list)) else [size] * spatial
+        if len(sizes) != spatial:
+            raise ValueError(f"Input and output must have the same number of spatial dimensions,"
+                             f" but got input with spatial dimensions of "
+                             f"{list(input.shape[2:])} and output size of {sizes}. Please "
+                             "provide input tensor in (N, C, d1, d2, ...,dK) format and output "
+                             "size in (o1, o2, ...,oK) format.")
+        return [int(s) for s in sizes], None
+    if scale_factor is None:
+        raise ValueError("either size or scale_factor should be defined")
+    scales = (list(scale_factor) if isinstance(scale_factor, (tuple, list))
+              else [scale_factor] * spatial)
+    if len(scales) != spatial:
+        raise ValueError(f"Input and scale_factor must have the same number of spatial "
+                         f"dimensions, but got input with spatial dimensions of "
+                         f"{list(input.shape[2:])} and scale_factor of shape {scales}. Please "
+                         "provide input tensor in (N, C, d1, d2, ...,dK) format and scale_factor "
+                         "in (s1, s2, ...,sK) format.")
+    sizes = [int(math.floor(float(input.shape[2 + d]) * scales[d])) for d in range(spatial)]
+    return sizes, [float(s) for s in scales]
+
+
+def _source(out: int, size: int, scale, align_corners: Optional[bool], linear: bool):
+    """The (fractional) source position of each output index, as torch's kernels."""
+    dst = np.arange(out, dtype=np.float64)
+    if linear and align_corners:
+        return dst * ((size - 1) / (out - 1)) if out > 1 else np.zeros(out)
+    ratio = 1.0 / scale if scale is not None else size / out
+    if linear:
+        return np.maximum((dst + 0.5) * ratio - 0.5, 0.0)
+    return dst * ratio
+
+
+def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "nearest",
+                align_corners: Optional[bool] = None, recompute_scale_factor=None,
+                antialias: bool = False) -> Tensor:
+    """Resize the spatial dims (after N, C): nearest, or (bi/tri)linear with or without
+    align_corners, one dim at a time (gathers and a lerp: differentiable compositions)."""
+    spatial = input.ndim - 2
+    if mode in ("nearest", "area", "nearest-exact"):
+        if align_corners is not None:
+            raise ValueError("align_corners option can only be set with the interpolating modes:"
+                             " linear | bilinear | bicubic | trilinear")
+    elif align_corners is None:
+        align_corners = False
+    if antialias:
+        raise NotImplementedError("interpolate: antialias is not supported by distgrad")
+    sizes, scales = _output_sizes(input, size, scale_factor, spatial)
+    if recompute_scale_factor:
+        scales = None
+    linear = mode in _LINEAR
+    if linear and _LINEAR[mode] != spatial:
+        raise NotImplementedError(
+            f"Got {input.ndim}D input, but {mode} mode needs {_LINEAR[mode] + 2}D input")
+    if mode not in ("nearest", "nearest-exact") and not linear:
+        raise NotImplementedError(f"interpolate: mode={mode!r} is not supported by distgrad")
+    out = input
+    for d in range(spatial):
+        dim, n_in, n_out = 2 + d, input.shape[2 + d], sizes[d]
+        src = _source(n_out, n_in, None if scales is None else scales[d], align_corners, linear)
+        if not linear:
+            if mode == "nearest-exact":
+                ratio = n_in / n_out if scales is None else 1.0 / scales[d]
+                src = (np.arange(n_out) + 0.5) * ratio
+            out = out.index_select(dim, _index(np.minimum(np.floor(src), n_in - 1), out))
+            continue
+        lo = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
+        hi = np.minimum(lo + 1, n_in - 1)
+        shape = [1] * input.ndim
+        shape[dim] = n_out
+        lam = _constant((src - lo).reshape(shape), out)
+        out = (out.index_select(dim, _index(lo, out)) * (1 - lam)
+               + out.index_select(dim, _index(hi, out)) * lam)
+    return out
+
+
+def upsample(input: Tensor, size=None, scale_factor=None, mode: str = "nearest",
+             align_corners: Optional[bool] = None) -> Tensor:
+    return interpolate(input, size, scale_factor, mode, align_corners)
+
+
+# ---- F.pad's reflect, replicate and circular modes ------------------------------------------------
+
+def _pad_indices(n: int, before: int, after: int, mode: str, dim: int, shape) -> np.ndarray:
+    j = np.arange(-before, n + after)
+    if mode == "reflect":
+        if before >= n or after >= n:
+            raise RuntimeError(f"Argument #4: Padding size should be less than the corresponding "
+                               f"input dimension, but got: padding ({before}, {after}) at "
+                               f"dimension {dim} of input {list(shape)}")
+        j = np.abs(j)
+        return np.where(j >= n, 2 * (n - 1) - j, j)
+    if mode == "replicate":
+        return np.clip(j, 0, n - 1)
+    if before > n or after > n:
+        raise RuntimeError("Padding value causes wrapping around more than once.")
+    # torch crops first (negative padding), then wraps around what is left
+    start = max(-before, 0)
+    kept = n - start - max(-after, 0)
+    return np.arange(-max(before, 0), kept + max(after, 0)) % kept + start
+
+
+def pad_by_mode(input: Tensor, pad, mode: str) -> Tensor:
+    """Reflect (mirror without the edge), replicate (repeat the edge) or circular (wrap)
+    padding of the last len(pad) // 2 dims: one gather per dim."""
+    k = len(pad) // 2
+    if k not in (1, 2, 3) or input.ndim not in (k + 1, k + 2):
+        raise NotImplementedError(
+            f"Padding size {len(pad)} is not supported for {input.ndim}D input tensor.\n"
+            "Supported combinations for non-constant padding:\n"
+            "  - 2D or 3D input: padding size = 2 (pads last dimension)\n"
+            "  - 3D or 4D input: padding size = 4 (pads last 2 dimensions)\n"
+            "  - 4D or 5D input: padding size = 6 (pads last 3 dimensions)")
+    out = input
+    for i in range(k):
+        dim = input.ndim - 1 - i
+        before, after = int(pad[2 * i]), int(pad[2 * i + 1])
+        idx = _pad_indices(input.shape[dim], before, after, mode, dim, input.shape)
+        out = out.index_select(dim, _index(idx, out))
+    return out

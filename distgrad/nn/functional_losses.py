@@ -1,0 +1,219 @@
+"""More losses of nn.functional, composed of differentiable ops as torch's kernels compute
+them: cosine embedding, margin ranking, hinge embedding, soft margin, multi-label soft margin,
+multi-margin, multi-label margin, triplet margin, Gaussian and Poisson NLL.
+
+The values and gradients are torch's; the grad_fn is the last composed step's (torch runs
+most of these as one kernel with a node of its own, e.g. SoftMarginLossBackward0).
+"""
+from __future__ import annotations
+
+import math
+from typing import Optional, Union
+
+from ..autograd.grad_mode import no_grad
+from ..ops.functions import where
+from ..tensor import Tensor
+from .functional import (_apply_reduction, _reduction, logsigmoid, pairwise_distance)
+
+__all__ = ["cosine_embedding_loss", "margin_ranking_loss", "hinge_embedding_loss",
+           "soft_margin_loss", "multilabel_soft_margin_loss", "multi_margin_loss",
+           "multilabel_margin_loss", "triplet_margin_loss", "gaussian_nll_loss",
+           "poisson_nll_loss"]
+
+
+def _zeros_like(t: Tensor) -> Tensor:
+    from ..creation import zeros_like
+
+    return zeros_like(t)
+
+
+def cosine_embedding_loss(input1: Tensor, input2: Tensor, target: Tensor, margin: float = 0,
+                          size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
+    """1 - cos(x1, x2) where target is 1, max(0, cos - margin) where it is -1."""
+    reduction = _reduction(reduction, size_average, reduce)
+    if target.ndim not in (0, 1):
+        raise RuntimeError(f"{target.ndim}D target tensor expected, multi-target not supported")
+    if target.ndim == 1 and (input1.ndim != 2 or input2.ndim != 2):
+        raise RuntimeError(f"1D target tensor expects 2D input tensors, but found inputs with "
+                           f"sizes {list(input1.shape)} and {list(input2.shape)}.")
+    if target.ndim == 0 and (input1.ndim != 1 or input2.ndim != 1):
+        raise RuntimeError(f"0D target tensor expects 1D input tensors, but found inputs with "
+                           f"sizes {list(input1.shape)} and {list(input2.shape)}.")
+    dim = 1 if input1.ndim == 2 else 0
+    eps = 1e-12
+    prod_sum = (input1 * input2).sum(dim)
+    mag1 = (input1 * input1).sum(dim) + eps
+    mag2 = (input2 * input2).sum(dim) + eps
+    cos = prod_sum / (mag1 * mag2).sqrt()
+    zeros = _zeros_like(cos)
+    pos = 1 - cos
+    neg = (cos - margin).clamp_min(0)
+    out = where(target == 1, pos, zeros) + where(target == -1, neg, zeros)
+    return _apply_reduction(out, reduction)
+
+
+def margin_ranking_loss(input1: Tensor, input2: Tensor, target: Tensor, margin: float = 0,
+                        size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
+    """max(0, -target · (x1 - x2) + margin)."""
+    reduction = _reduction(reduction, size_average, reduce)
+    if input1.ndim != input2.ndim or input1.ndim != target.ndim:
+        raise RuntimeError(
+            "margin_ranking_loss : All input tensors should have same dimension but got sizes: "
+            f"input1: {input1.shape!r}, input2: {input2.shape!r}, target: {target.shape!r} ")
+    return _apply_reduction((-target * (input1 - input2) + margin).clamp_min(0), reduction)
+
+
+def hinge_embedding_loss(input: Tensor, target: Tensor, margin: float = 1.0, size_average=None,
+                         reduce=None, reduction: str = "mean") -> Tensor:
+    """x where target is 1, max(0, margin - x) where it is -1 (both where it is neither)."""
+    reduction = _reduction(reduction, size_average, reduce)
+    zeros = _zeros_like(input)
+    out = (where(target != 1, (margin - input).clamp_min(0), zeros)
+           + where(target != -1, input, zeros))
+    return _apply_reduction(out, reduction)
+
+
+def soft_margin_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
+                     reduction: str = "mean") -> Tensor:
+    """log(1 + exp(-target · x))."""
+    reduction = _reduction(reduction, size_average, reduce)
+    return _apply_reduction((-input * target).exp().log1p(), reduction)
+
+
+def multilabel_soft_margin_loss(input: Tensor, target: Tensor, weight: Optional[Tensor] = None,
+                                size_average=None, reduce=None,
+                                reduction: str = "mean") -> Tensor:
+    """-(y log σ(x) + (1 - y) log σ(-x)), weighted, averaged over the classes (last dim)."""
+    if size_average is not None or reduce is not None:
+        reduction = _reduction(reduction, size_average, reduce)
+    loss = -(target * logsigmoid(input) + (1 - target) * logsigmoid(-input))
+    if weight is not None:
+        loss = loss * weight
+    class_dim = input.ndim - 1
+    loss = loss.sum(class_dim) / input.shape[class_dim]
+    if reduction not in ("none", "mean", "sum"):
+        raise ValueError(reduction + " is not valid")
+    return _apply_reduction(loss, reduction)
+
+
+def multi_margin_loss(input: Tensor, target: Tensor, p: int = 1, margin: float = 1.0,
+                      weight: Optional[Tensor] = None, size_average=None, reduce=None,
+                      reduction: str = "mean") -> Tensor:
+    """Σ_{i≠y} max(0, margin - x[y] + x[i])^p · w[y] / C per sample."""
+    reduction = _reduction(reduction, size_average, reduce)
+    if p not in (1, 2):
+        raise ValueError("only p == 1 and p == 2 supported")
+    if weight is not None and weight.ndim != 1:
+        raise ValueError("weight must be one-dimensional")
+    squeeze = input.ndim <= 1
+    x = input.reshape(1, -1) if squeeze else input
+    n, c = x.shape
+    if x.ndim != 2 or target.numel() != n:
+        raise RuntimeError(f"inconsistent target size, expected {n} but got "
+                           f"{list(target.shape)}")
+    y = target.reshape(n, 1)
+    z = (margin - x.gather(1, y) + x).clamp_min(0)
+    if p == 2:
+        z = z * z
+    if weight is not None:
+        z = z * weight[y.reshape(-1)].reshape(n, 1)
+    from ..creation import arange
+
+    z = where(arange(c, device=x.device_str) == y, _zeros_like(z), z)
+    loss = z.sum(1) / c
+    if squeeze and reduction == "none":
+        loss = loss.reshape(target.shape)
+    return _apply_reduction(loss, reduction)
+
+
+def multilabel_margin_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
+                           reduction: str = "mean") -> Tensor:
+    """Σ_{j target, i not target} max(0, 1 - (x[j] - x[i])) / C per sample; the targets of a
+    row are its class indices up to the first -1."""
+    reduction = _reduction(reduction, size_average, reduce)
+    squeeze = input.ndim <= 1
+    x = input.reshape(1, -1) if squeeze else input
+    t = target.reshape(1, -1) if target.ndim <= 1 else target
+    if tuple(t.shape) != tuple(x.shape):
+        raise RuntimeError(f"inconsistent target size: {list(target.shape)} for input of size: "
+                           f"{list(input.shape)}")
+    from ..creation import arange
+
+    n, c = x.shape
+    valid = (t >= 0).to(t.dtype).cumprod(1) > 0  # the indices before the first -1
+    picks = t.clamp_min(0)
+    is_target = ((picks.unsqueeze(-1) == arange(c, device=x.device_str))
+                 & valid.unsqueeze(-1)).any(1)
+    hinge = (1 - x.gather(1, picks).unsqueeze(2) + x.unsqueeze(1)).clamp_min(0)
+    mask = valid.unsqueeze(2) & (~is_target).unsqueeze(1)
+    loss = where(mask, hinge, _zeros_like(hinge)).sum((1, 2)) / c
+    if squeeze:
+        loss = loss.reshape(())
+    return _apply_reduction(loss, reduction)
+
+
+def triplet_margin_loss(anchor: Tensor, positive: Tensor, negative: Tensor, margin: float = 1.0,
+                        p: float = 2, eps: float = 1e-6, swap: bool = False, size_average=None,
+                        reduce=None, reduction: str = "mean") -> Tensor:
+    """max(0, margin + d(a, p) - d(a, n)), d the pairwise p-distance (with swap, d(a, n) is
+    at most d(p, n))."""
+    reduction = _reduction(reduction, size_average, reduce)
+    if margin <= 0:
+        raise ValueError(f"margin must be greater than 0, got {margin}")
+    dims = (anchor.ndim, positive.ndim, negative.ndim)
+    if len(set(dims)) != 1:
+        raise RuntimeError("The anchor, positive, and negative tensors are expected to have the "
+                           f"same number of dimensions, but got: anchor {dims[0]}D, positive "
+                           f"{dims[1]}D, and negative {dims[2]}D inputs")
+    d_p = pairwise_distance(anchor, positive, p, eps)
+    d_n = pairwise_distance(anchor, negative, p, eps)
+    if swap:
+        d_n = d_n.minimum(pairwise_distance(positive, negative, p, eps))
+    return _apply_reduction((margin + d_p - d_n).clamp_min(0), reduction)
+
+
+def gaussian_nll_loss(input: Tensor, target: Tensor, var: Union[Tensor, float],
+                      full: bool = False, eps: float = 1e-6, reduction: str = "mean") -> Tensor:
+    """0.5 (log var + (x - y)² / var), var clamped at eps without passing that to the
+    gradient (as torch)."""
+    from ..creation import ones_like
+
+    if isinstance(var, float):
+        if var < 0:
+            raise ValueError("var has negative entry/entries")
+        var = var * ones_like(input)
+    elif bool((var < 0).any().item()):
+        raise ValueError("var has negative entry/entries")
+    if tuple(var.shape) != tuple(input.shape):
+        if tuple(input.shape[:-1]) == tuple(var.shape):
+            var = var.unsqueeze(-1)
+        elif not (input.ndim == var.ndim and sum(
+                y for x, y in zip(input.shape, var.shape) if x != y) == 1):
+            raise ValueError("var is of incorrect size")
+    if reduction not in ("none", "mean", "sum"):
+        raise ValueError(reduction + " is not valid")
+    var = var.clone()
+    with no_grad():
+        var.clamp_(min=eps)
+    loss = 0.5 * (var.log() + (input - target) ** 2 / var)
+    if full:
+        loss = loss + 0.5 * math.log(2 * math.pi)
+    return _apply_reduction(loss, reduction)
+
+
+def poisson_nll_loss(input: Tensor, target: Tensor, log_input: bool = True, full: bool = False,
+                     size_average=None, eps: float = 1e-8, reduce=None,
+                     reduction: str = "mean") -> Tensor:
+    """exp(x) - y·x (log_input), or x - y·log(x + eps); with full, Stirling's term of y > 1."""
+    if size_average is not None or reduce is not None:
+        reduction = _reduction(reduction, size_average, reduce)
+    if reduction not in ("none", "mean", "sum"):
+        raise ValueError(reduction + " is not a valid value for reduction")
+    if log_input:
+        loss = input.exp() - target * input
+    else:
+        loss = input - target * (input + eps).log()
+    if full:
+        stirling = target * target.log() - target + 0.5 * (2 * math.pi * target).log()
+        loss = loss + stirling.masked_fill(target <= 1, 0)
+    return _apply_reduction(loss, reduction)

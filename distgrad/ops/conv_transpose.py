@@ -1,0 +1,73 @@
+"""The transposed convolution (torch's `convolution(..., transposed=True)`, node
+ConvolutionBackward0): the adjoint of a convolution in its input, i.e. ops/conv.py's
+conv_input_grad applied to the input, plus a bias. Its VJP is made of the convolution and
+its weight gradient, so gradients of gradients come as for a convolution."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..autograd.record import call
+from .conv import _conv_input_grad, _dims
+from .table import Meta, defop
+
+
+def transposed_size(size: int, kernel: int, stride: int, padding: int, dilation: int,
+                    output_padding: int) -> int:
+    return (size - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
+
+
+def _geometry(x_shape, w_shape, groups, stride, padding, dilation, output_padding):
+    spatial = len(w_shape) - 2
+    out = tuple(transposed_size(x_shape[2 + d], w_shape[2 + d], stride[d], padding[d],
+                                dilation[d], output_padding[d]) for d in range(spatial))
+    return (x_shape[0], w_shape[1] * groups) + out
+
+
+def _rule(x, w, b, stride, padding, dilation, groups, output_padding):
+    spatial = w.ndim - 2
+    if x.ndim != w.ndim:
+        raise RuntimeError(f"Expected {w.ndim}D (batched) input to conv_transpose{spatial}d, but "
+                           f"got input of size: {_dims(x.shape)}")
+    if x.shape[1] != w.shape[0]:
+        raise RuntimeError(f"Given transposed=1, weight of size {_dims(w.shape)}, expected "
+                           f"input{_dims(x.shape)} to have {w.shape[0]} channels, but got "
+                           f"{x.shape[1]} channels instead")
+    for d in range(spatial):
+        if output_padding[d] >= max(stride[d], dilation[d]):
+            raise RuntimeError("output padding must be smaller than either stride or dilation, "
+                               f"but got output_padding_height: {output_padding[0]} "
+                               f"output_padding_width: {output_padding[-1]} stride_height: "
+                               f"{stride[0]} stride_width: {stride[-1]} dilation_height: "
+                               f"{dilation[0]} dilation_width: {dilation[-1]}")
+    shape = _geometry(x.shape, w.shape, groups, stride, padding, dilation, output_padding)
+    if min(shape[2:]) <= 0:
+        raise RuntimeError(f"Given input size per channel: ({' x '.join(map(str, x.shape[2:]))})"
+                           f". Calculated output size per channel: "
+                           f"({' x '.join(map(str, shape[2:]))}). Output size is too small")
+    if b is not None and tuple(b.shape) != (shape[1],):
+        raise RuntimeError(f"Given transposed=1, weight of size {_dims(w.shape)}, expected bias "
+                           f"to be 1-dimensional with {shape[1]} elements, but got bias of size "
+                           f"{_dims(b.shape)} instead")
+    return Meta(shape, x.dtype)
+
+
+def _forward(x, w, b, stride, padding, dilation, groups, output_padding):
+    shape = _geometry(x.shape, w.shape, groups, stride, padding, dilation, output_padding)
+    y = _conv_input_grad(x, w, shape, stride, padding, dilation, groups)
+    if b is not None:
+        y = y + b.reshape((1, -1) + (1,) * (y.ndim - 2))
+    return np.ascontiguousarray(y, dtype=x.dtype)
+
+
+def _vjp(c, g):
+    # y = Gx(x, w): <g, Gx(x, w)> = <conv(g, w), x>, and its weight gradient conv_weight_grad
+    geo = {k: c.attrs[k] for k in ("stride", "padding", "dilation", "groups")}
+    gx = call("convolution", g, c[1], None, **geo) if c.needs[0] else None
+    gw = call("conv_weight_grad", c[0], g, weight_size=list(c.shapes[1]), **geo) \
+        if c.needs[1] else None
+    gb = g.sum([0] + list(range(2, len(c.shapes[0])))) if c.needs[2] else None
+    return gx, gw, gb
+
+
+defop("conv_transpose", _forward, _rule, _vjp, node="ConvolutionBackward0", save=(0, 1),
+      sharding="batch")
