@@ -22,6 +22,22 @@ from .sparse import Embedding
 from .pixelshuffle import PixelShuffle, PixelUnshuffle
 from .transformer import (Transformer, TransformerDecoder, TransformerDecoderLayer,
                           TransformerEncoder, TransformerEncoderLayer)
+from .activation_more import GLU, AlphaDropout, FeatureAlphaDropout, PReLU, RReLU, Softmax2d
+from .bilinear import Bilinear
+from .conv import Conv3d, ConvTranspose1d, ConvTranspose2d
+from .fold import Fold, Unfold
+from .loss import (CosineEmbeddingLoss, GaussianNLLLoss, HingeEmbeddingLoss, MarginRankingLoss,
+                   MultiLabelMarginLoss, MultiLabelSoftMarginLoss, MultiMarginLoss,
+                   PoissonNLLLoss, SoftMarginLoss, TripletMarginLoss)
+from .normalization import (BatchNorm3d, GroupNorm, InstanceNorm1d, InstanceNorm2d,
+                            InstanceNorm3d, LocalResponseNorm)
+from .padding import (CircularPad1d, CircularPad2d, CircularPad3d, ReflectionPad1d,
+                      ReflectionPad2d, ReflectionPad3d, ReplicationPad1d, ReplicationPad2d,
+                      ReplicationPad3d)
+from .pooling import (AdaptiveAvgPool1d, AdaptiveMaxPool1d, AdaptiveMaxPool2d, AvgPool1d,
+                      LPPool1d, LPPool2d, MaxPool1d, MaxUnpool1d, MaxUnpool2d)
+from .sparse import EmbeddingBag
+from .upsampling import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d
 from . import utils
 
 __all__ = ["functional", "init", "Module", "Parameter", "Linear", "Identity", "Flatten", "ReLU",
@@ -40,6 +56,18 @@ __all__ += ["Unflatten", "ParameterDict", "PairwiseDistance", "Dropout1d", "Drop
             "Dropout3d", "ConstantPad1d", "ConstantPad2d", "ConstantPad3d", "ZeroPad1d",
             "ZeroPad2d", "ZeroPad3d"]
 __all__ += ["PixelShuffle", "PixelUnshuffle"]
+
+__all__ += ["PReLU", "GLU", "RReLU", "Softmax2d", "AlphaDropout", "FeatureAlphaDropout",
+            "Bilinear", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "Fold", "Unfold",
+            "CosineEmbeddingLoss", "MarginRankingLoss", "HingeEmbeddingLoss", "SoftMarginLoss",
+            "MultiLabelSoftMarginLoss", "MultiMarginLoss", "MultiLabelMarginLoss",
+            "TripletMarginLoss", "GaussianNLLLoss", "PoissonNLLLoss", "BatchNorm3d", "GroupNorm",
+            "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d", "LocalResponseNorm",
+            "ReflectionPad1d", "ReflectionPad2d", "ReflectionPad3d", "ReplicationPad1d",
+            "ReplicationPad2d", "ReplicationPad3d", "CircularPad1d", "CircularPad2d",
+            "CircularPad3d", "MaxPool1d", "AvgPool1d", "AdaptiveAvgPool1d", "AdaptiveMaxPool1d",
+            "AdaptiveMaxPool2d", "MaxUnpool1d", "MaxUnpool2d", "LPPool1d", "LPPool2d",
+            "EmbeddingBag", "Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d"]
 
 
 def __getattr__(name):

@@ -11,6 +11,7 @@ from .modules import Module
 from .parameter import Parameter
 
 __all__ = ["Conv1d", "Conv2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d"]
+__all__ += ["Conv3d", "ConvTranspose1d", "ConvTranspose2d"]
 
 
 def _ntuple(value, n: int) -> tuple:
@@ -19,6 +20,7 @@ def _ntuple(value, n: int) -> tuple:
 
 class _ConvNd(Module):
     _dims = 0
+    _transposed = False  # weight (in, out / groups, *kernel) rather than (out, in / groups, ...)
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
                  dilation=1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
@@ -44,8 +46,10 @@ class _ConvNd(Module):
         self.dilation = _ntuple(dilation, n)
         self.groups = groups
         self.padding_mode = padding_mode
-        self.weight = Parameter(empty(out_channels, in_channels // groups, *self.kernel_size,
-                                      dtype=dtype, device=device))
+        rows, cols = ((in_channels, out_channels // groups) if self._transposed
+                      else (out_channels, in_channels // groups))
+        self.weight = Parameter(empty(rows, cols, *self.kernel_size, dtype=dtype,
+                                      device=device))
         if bias:
             self.bias = Parameter(empty(out_channels, dtype=dtype, device=device))
         else:
@@ -68,6 +72,8 @@ class _ConvNd(Module):
             s += f", padding={self.padding}"
         if self.dilation != (1,) * n:
             s += f", dilation={self.dilation}"
+        if getattr(self, "output_padding", (0,) * n) != (0,) * n:
+            s += f", output_padding={self.output_padding}"
         if self.groups != 1:
             s += f", groups={self.groups}"
         if self.bias is None:
@@ -89,6 +95,69 @@ class Conv2d(_ConvNd):
     def forward(self, input: Tensor) -> Tensor:
         return F.conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation,
                         self.groups)
+
+
+class Conv3d(_ConvNd):
+    _dims = 3
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.conv3d(input, self.weight, self.bias, self.stride, self.padding, self.dilation,
+                        self.groups)
+
+
+class _ConvTransposeNd(_ConvNd):
+    _transposed = True
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
+                 output_padding=0, groups: int = 1, bias: bool = True, dilation=1,
+                 padding_mode: str = "zeros", device=None, dtype=None) -> None:
+        if padding_mode != "zeros":
+            raise ValueError(f'Only "zeros" padding mode is supported for '
+                             f"{type(self).__name__}")
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
+                         groups, bias, padding_mode, device, dtype)
+        self.output_padding = _ntuple(output_padding, self._dims)
+
+    def _output_padding(self, input: Tensor, output_size) -> tuple:
+        """The output_padding that gives output_size (torch's rule), or the module's."""
+        if output_size is None:
+            return self.output_padding
+        n = self._dims
+        size = list(output_size)
+        if len(size) in (n + 1, n + 2):
+            size = size[-n:]
+        if len(size) != n:
+            raise ValueError(f"ConvTranspose{n}D: for {input.ndim}D input, output_size must "
+                             f"have {n} or {n + 2} elements (got {len(output_size)})")
+        padding = []
+        for d in range(n):
+            least = ((input.shape[input.ndim - n + d] - 1) * self.stride[d]
+                     - 2 * self.padding[d] + self.dilation[d] * (self.kernel_size[d] - 1) + 1)
+            most = least + self.stride[d] - 1
+            if not least <= size[d] <= most:
+                raise ValueError(f"requested an output size of {size}, but valid sizes range "
+                                 f"from {least} to {most} (for an input of "
+                                 f"{list(input.shape[2:])})")
+            padding.append(size[d] - least)
+        return tuple(padding)
+
+
+class ConvTranspose1d(_ConvTransposeNd):
+    _dims = 1
+
+    def forward(self, input: Tensor, output_size=None) -> Tensor:
+        return F.conv_transpose1d(input, self.weight, self.bias, self.stride, self.padding,
+                                  self._output_padding(input, output_size), self.groups,
+                                  self.dilation)
+
+
+class ConvTranspose2d(_ConvTransposeNd):
+    _dims = 2
+
+    def forward(self, input: Tensor, output_size=None) -> Tensor:
+        return F.conv_transpose2d(input, self.weight, self.bias, self.stride, self.padding,
+                                  self._output_padding(input, output_size), self.groups,
+                                  self.dilation)
 
 
 class MaxPool2d(Module):

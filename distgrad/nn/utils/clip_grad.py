@@ -1,4 +1,5 @@
-"""clip_grad_norm_: scale gradients so their global norm is at most max_norm.
+"""clip_grad_norm_: scale gradients so their global norm is at most max_norm;
+clip_grad_value_: clamp each gradient element into [-clip_value, clip_value].
 
 Each gradient's norm is taken where it lives (on its worker, or shard by shard for a sharded
 gradient), only those scalars come to the driver for the global norm, and each gradient is
@@ -48,3 +49,15 @@ def clip_grad_norm_(parameters: Union[Tensor, Iterable[Tensor]], max_norm: float
     for g in grads:
         g.mul_(coef)
     return total
+
+
+@no_grad()
+def clip_grad_value_(parameters: Union[Tensor, Iterable[Tensor]], clip_value: float,
+                     foreach=None) -> None:
+    """Each gradient clamped into [-clip_value, clip_value] in place, where it lives."""
+    if isinstance(parameters, Tensor):
+        parameters = [parameters]
+    clip_value = float(clip_value)
+    for g in (p._leaf_grad() for p in parameters):
+        if g is not None:
+            g.clamp_(min=-clip_value, max=clip_value)
