@@ -28,16 +28,22 @@ __all__ = ["conv3d", "conv_transpose1d", "conv_transpose2d", "unfold", "fold", "
            "feature_alpha_dropout", "bilinear", "embedding_bag", "interpolate", "upsample"]
 
 
+def home(t: Tensor) -> str:
+    """Where constants for an op on t go: t's device, or the driver for a sharded t (the op
+    then combines them with its shards)."""
+    return "cpu" if getattr(t, "placements", None) else t.device_str
+
+
 def _index(values, like: Tensor) -> Tensor:
     from ..creation import tensor
 
-    return tensor(np.asarray(values, np.int64), device=like.device_str)
+    return tensor(np.asarray(values, np.int64), device=home(like))
 
 
 def _constant(values, like: Tensor) -> Tensor:
     from ..creation import tensor
 
-    return tensor(np.asarray(values), dtype=like.dtype, device=like.device_str)
+    return tensor(np.asarray(values), dtype=like.dtype, device=home(like))
 
 
 # ---- convolution ---------------------------------------------------------------------------------
@@ -206,7 +212,7 @@ def _unpool(input: Tensor, indices: Tensor, out_shape) -> Tensor:
     from ..creation import zeros
 
     lead = tuple(input.shape[:-len(out_shape)])
-    flat = zeros(*lead, math.prod(out_shape), dtype=input.dtype, device=input.device_str)
+    flat = zeros(*lead, math.prod(out_shape), dtype=input.dtype, device=home(input))
     src = input.reshape(*lead, -1)
     flat = flat.scatter(-1, indices.reshape(*lead, -1), src)
     return flat.reshape(*lead, *out_shape)
@@ -377,7 +383,7 @@ def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, trainin
     from ..creation import rand
 
     with no_grad():
-        draws = rand(*input.shape, dtype=input.dtype, device=input.device_str)
+        draws = rand(*input.shape, dtype=input.dtype, device=home(input))
         noise = where(input > 0, draws.mul(0).add(1), draws.mul(upper - lower).add(lower))
     return input.mul_(noise) if inplace else input * noise
 
@@ -513,10 +519,10 @@ def embedding_bag(input: Tensor, weight: Tensor, offsets: Optional[Tensor] = Non
         for b in range(len(bags)):
             at = np.nonzero(kept_bag == b)[0]
             out.append(rows.index_select(0, _index(at, weight)).max(0)[0] if len(at) else
-                       zeros(weight.shape[1], dtype=weight.dtype, device=weight.device_str))
+                       zeros(weight.shape[1], dtype=weight.dtype, device=home(weight)))
         return stack(out) if out else zeros(0, weight.shape[1], dtype=weight.dtype,
-                                            device=weight.device_str)
-    out = zeros(len(bags), weight.shape[1], dtype=rows.dtype, device=weight.device_str)
+                                            device=home(weight))
+    out = zeros(len(bags), weight.shape[1], dtype=rows.dtype, device=home(weight))
     out = out.index_add(0, _index(kept_bag, weight), rows)
     if mode == "mean":
         counts = np.bincount(kept_bag, minlength=len(bags)).clip(min=1)

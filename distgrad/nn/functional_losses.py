@@ -14,6 +14,7 @@ from ..autograd.grad_mode import no_grad
 from ..ops.functions import where
 from ..tensor import Tensor
 from .functional import (_apply_reduction, _reduction, logsigmoid, pairwise_distance)
+from .functional_layers import home
 
 __all__ = ["cosine_embedding_loss", "margin_ranking_loss", "hinge_embedding_loss",
            "soft_margin_loss", "multilabel_soft_margin_loss", "multi_margin_loss",
@@ -119,7 +120,7 @@ def multi_margin_loss(input: Tensor, target: Tensor, p: int = 1, margin: float =
         z = z * weight[y.reshape(-1)].reshape(n, 1)
     from ..creation import arange
 
-    z = where(arange(c, device=x.device_str) == y, _zeros_like(z), z)
+    z = where(arange(c, device=home(x)) == y, _zeros_like(z), z)
     loss = z.sum(1) / c
     if squeeze and reduction == "none":
         loss = loss.reshape(target.shape)
@@ -142,7 +143,7 @@ def multilabel_margin_loss(input: Tensor, target: Tensor, size_average=None, red
     n, c = x.shape
     valid = (t >= 0).to(t.dtype).cumprod(1) > 0  # the indices before the first -1
     picks = t.clamp_min(0)
-    is_target = ((picks.unsqueeze(-1) == arange(c, device=x.device_str))
+    is_target = ((picks.unsqueeze(-1) == arange(c, device=home(x)))
                  & valid.unsqueeze(-1)).any(1)
     hinge = (1 - x.gather(1, picks).unsqueeze(2) + x.unsqueeze(1)).clamp_min(0)
     mask = valid.unsqueeze(2) & (~is_target).unsqueeze(1)
