@@ -3,9 +3,10 @@ max pooling, max unpooling, LP pooling, group/instance/local-response norm, PReL
 RReLU, alpha dropout, bilinear, embedding_bag, interpolate, and F.pad's reflect, replicate
 and circular modes.
 
-Most are composed of differentiable ops, as torch's Python does or with the kernel's formula
-(values and gradients are torch's; a composite's grad_fn is its last step's). The
-transposed convolution is one op (ops/conv_transpose.py, ConvolutionBackward0).
+The transposed convolution (ops/conv_transpose.py), interpolate and the reflect/replicate
+pads (ops/resample.py's resample) and fold/unfold (im2col/col2im) are one op each, with
+torch's node names. The rest are composed of differentiable ops, as torch's Python does or
+with its kernel's formula: values and gradients are torch's, the grad_fn is the last step's.
 """
 from __future__ import annotations
 
@@ -76,13 +77,7 @@ def conv_transpose2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = Non
                            dilation)
 
 
-# ---- fold / unfold: a grouped convolution (and its transpose) with one-hot kernels --------------
-
-def _one_hot_kernels(channels: int, kernel, like: Tensor) -> Tensor:
-    k = math.prod(kernel)
-    eye = np.eye(k).reshape((k, 1) + tuple(kernel))
-    return _constant(np.tile(eye, (channels, 1, 1, 1)), like)
-
+# ---- fold / unfold: im2col and col2im (ops/resample.py) ------------------------------------------
 
 def _pair(value, name):
     return _tuple(value, 2, name)
@@ -93,15 +88,9 @@ def unfold(input: Tensor, kernel_size, dilation=1, padding=0, stride=1) -> Tenso
     if input.ndim not in (3, 4):
         raise NotImplementedError(f"Input Error: Only 3D or 4D input Tensors are supported "
                                   f"(got {input.ndim}D)")
-    kernel = _pair(kernel_size, "kernel_size")
-    unbatched = input.ndim == 3
-    x = input.unsqueeze(0) if unbatched else input
-    c = x.shape[1]
-    cols = call("convolution", x, _one_hot_kernels(c, kernel, x), None,
-                stride=list(_pair(stride, "stride")), padding=list(_pair(padding, "padding")),
-                dilation=list(_pair(dilation, "dilation")), groups=c)
-    cols = cols.reshape(x.shape[0], cols.shape[1], -1)
-    return cols.squeeze(0) if unbatched else cols
+    return call("im2col", input, kernel=list(_pair(kernel_size, "kernel_size")),
+                dilation=list(_pair(dilation, "dilation")), padding=list(_pair(padding, "padding")),
+                stride=list(_pair(stride, "stride")))
 
 
 def fold(input: Tensor, output_size, kernel_size, dilation=1, padding=0, stride=1) -> Tensor:
@@ -112,8 +101,7 @@ def fold(input: Tensor, output_size, kernel_size, dilation=1, padding=0, stride=
                                   f"Tensors are supported (got {input.ndim}D)")
     size, kernel = _pair(output_size, "output_size"), _pair(kernel_size, "kernel_size")
     dil, pad, st = _pair(dilation, "dilation"), _pair(padding, "padding"), _pair(stride, "stride")
-    unbatched = input.ndim == 2
-    x = input.unsqueeze(0) if unbatched else input
+    x = input if input.ndim == 3 else input.unsqueeze(0)
     kk = math.prod(kernel)
     if x.shape[1] % kk:
         raise RuntimeError(f"Expected size of input's dimension 1 to be divisible by the product "
@@ -128,13 +116,8 @@ def fold(input: Tensor, output_size, kernel_size, dilation=1, padding=0, stride=
             f"{st[1]}), expected size of input's dimension 2 to match the calculated number of "
             f"sliding blocks {blocks[0]} * {blocks[1]} = {blocks[0] * blocks[1]}, but got "
             f"input.size(2)={x.shape[2]}.")
-    c = x.shape[1] // kk
-    extra = [size[d] - ((blocks[d] - 1) * st[d] - 2 * pad[d] + dil[d] * (kernel[d] - 1) + 1)
-             for d in range(2)]
-    out = call("conv_transpose", x.reshape(x.shape[0], x.shape[1], *blocks),
-               _one_hot_kernels(c, kernel, x), None, stride=list(st), padding=list(pad),
-               dilation=list(dil), groups=c, output_padding=extra)
-    return out.squeeze(0) if unbatched else out
+    return call("col2im", input, output_size=list(size), kernel=list(kernel),
+                dilation=list(dil), padding=list(pad), stride=list(st))
 
 
 # ---- pooling -------------------------------------------------------------------------------------
@@ -595,24 +578,23 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
             f"Got {input.ndim}D input, but {mode} mode needs {_LINEAR[mode] + 2}D input")
     if mode not in ("nearest", "nearest-exact") and not linear:
         raise NotImplementedError(f"interpolate: mode={mode!r} is not supported by distgrad")
-    out = input
+    maps = []
     for d in range(spatial):
-        dim, n_in, n_out = 2 + d, input.shape[2 + d], sizes[d]
+        n_in, n_out = input.shape[2 + d], sizes[d]
         src = _source(n_out, n_in, None if scales is None else scales[d], align_corners, linear)
         if not linear:
             if mode == "nearest-exact":
                 ratio = n_in / n_out if scales is None else 1.0 / scales[d]
                 src = (np.arange(n_out) + 0.5) * ratio
-            out = out.index_select(dim, _index(np.minimum(np.floor(src), n_in - 1), out))
+            lo = np.minimum(np.floor(src), n_in - 1).astype(np.int64)
+            maps.append([2 + d, n_in, lo.tolist(), lo.tolist(), None])
             continue
         lo = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
         hi = np.minimum(lo + 1, n_in - 1)
-        shape = [1] * input.ndim
-        shape[dim] = n_out
-        lam = _constant((src - lo).reshape(shape), out)
-        out = (out.index_select(dim, _index(lo, out)) * (1 - lam)
-               + out.index_select(dim, _index(hi, out)) * lam)
-    return out
+        maps.append([2 + d, n_in, lo.tolist(), hi.tolist(), (src - lo).tolist()])
+    kind = {"nearest": "Nearest", "nearest-exact": "NearestExact", "linear": "Linear",
+            "bilinear": "Bilinear", "trilinear": "Trilinear"}[mode]
+    return call("resample", input, maps=maps, node=f"Upsample{kind}{spatial}DBackward0")
 
 
 def upsample(input: Tensor, size=None, scale_factor=None, mode: str = "nearest",
@@ -652,10 +634,16 @@ def pad_by_mode(input: Tensor, pad, mode: str) -> Tensor:
             "  - 2D or 3D input: padding size = 2 (pads last dimension)\n"
             "  - 3D or 4D input: padding size = 4 (pads last 2 dimensions)\n"
             "  - 4D or 5D input: padding size = 6 (pads last 3 dimensions)")
-    out = input
+    maps = []
     for i in range(k):
         dim = input.ndim - 1 - i
         before, after = int(pad[2 * i]), int(pad[2 * i + 1])
-        idx = _pad_indices(input.shape[dim], before, after, mode, dim, input.shape)
-        out = out.index_select(dim, _index(idx, out))
-    return out
+        idx = _pad_indices(input.shape[dim], before, after, mode, dim, input.shape).tolist()
+        maps.append([dim, input.shape[dim], idx, idx, None])
+    if mode == "circular":  # torch's is a composite of copies (CopySlices): gathers here
+        out = input
+        for dim, _, idx, _, _ in maps:
+            out = out.index_select(dim, _index(idx, out))
+        return out
+    kind = "Reflection" if mode == "reflect" else "Replication"
+    return call("resample", input, maps=maps, node=f"{kind}Pad{k}DBackward0")

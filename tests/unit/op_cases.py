@@ -1302,4 +1302,4 @@ import math_op_cases  # noqa: E402,F401  (atan2, fmod, lgamma, ..., nansum, cump
 import shape_op_cases  # noqa: E402,F401  (in-place shape ops, take/put, scatter_reduce, *_scatter, samples)
 import more_math_op_cases  # noqa: E402,F401  (fmax ... copysign, median ... bucketize, cdist ... addbmm)
 import linalg_op_cases  # noqa: E402,F401  (det, inv, solve, cholesky, qr, svd, eigh, pinv, ...)
-import conv_transpose_cases  # noqa: E402,F401  (conv_transpose1d/2d)
+import more_nn_op_cases  # noqa: E402,F401  (conv_transpose, resample (interpolate, pads), im2col)

@@ -1,0 +1,137 @@
+"""Linear resampling of trailing dims, one dim at a time: each output position along a dim is
+(1 - λ)·x[lo] + λ·x[hi]. F.interpolate's nearest and (bi/tri)linear modes and F.pad's reflect
+and replicate modes are this op (torch's node names, from attrs["node"]); its transpose
+(`resample_backward`) adds each output's gradient back into its two sources, and each is the
+other's VJP. Also unfold's im2col and fold's col2im, the same kind of linear pair over a
+convolution's windows (ops/conv.py's helpers).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..autograd.record import call
+from .conv import _im2col, _scatter_windows
+from .table import Meta, defop
+
+# attrs["maps"]: per resampled dim, [dim, input size, lo, hi, lam] (lam None: lo alone)
+
+
+def _matrix(size: int, lo, hi, lam, dtype) -> np.ndarray:
+    """(len(lo), size) rows of the map: row j takes 1 - λ of lo[j] and λ of hi[j]."""
+    m = np.zeros((len(lo), size), np.float64)
+    rows = np.arange(len(lo))
+    lam = np.zeros(len(lo)) if lam is None else np.asarray(lam, np.float64)
+    np.add.at(m, (rows, np.asarray(lo)), 1 - lam)
+    np.add.at(m, (rows, np.asarray(hi)), lam)
+    return m.astype(dtype)
+
+
+def _apply(x, dim, m):
+    return np.moveaxis(np.tensordot(x, m, axes=([dim], [1])), -1, dim)
+
+
+def _resample(x, maps, node=""):
+    for dim, size, lo, hi, lam in maps:
+        x = _apply(x, dim, _matrix(size, lo, hi, lam, x.dtype))
+    return np.ascontiguousarray(x)
+
+
+def _resample_backward(g, maps, node=""):
+    for dim, size, lo, hi, lam in reversed(maps):
+        g = _apply(g, dim, _matrix(size, lo, hi, lam, g.dtype).T)
+    return np.ascontiguousarray(g)
+
+
+def _resample_rule(x, maps, node=""):
+    shape = list(x.shape)
+    for dim, size, lo, _, _ in maps:
+        shape[dim] = len(lo)
+    return Meta(tuple(shape), x.dtype)
+
+
+def _resample_backward_rule(g, maps, node=""):
+    shape = list(g.shape)
+    for dim, size, _, _, _ in maps:
+        shape[dim] = size
+    return Meta(tuple(shape), g.dtype)
+
+
+defop("resample", _resample, _resample_rule,
+      lambda c, g: call("resample_backward", g, maps=c.attrs["maps"], node=c.attrs["node"]),
+      node=lambda inputs, attrs: attrs["node"])
+defop("resample_backward", _resample_backward, _resample_backward_rule,
+      lambda c, g: call("resample", g, maps=c.attrs["maps"], node=c.attrs["node"]),
+      node=lambda inputs, attrs: attrs["node"].replace("Backward0", "BackwardBackward0"))
+
+
+# ---- im2col / col2im: (N, C, H, W) <-> (N, C·kh·kw, L) ----------------------------------------
+
+_GEOMETRY = ("kernel", "dilation", "padding", "stride")
+
+
+def _blocks(size, kernel, dilation, padding, stride):
+    return tuple((size[d] + 2 * padding[d] - dilation[d] * (kernel[d] - 1) - 1) // stride[d] + 1
+                 for d in range(2))
+
+
+def _batched(fn):
+    """fn of a batched array, also taking one unbatched (no leading N), as torch's kernels."""
+    def run(x, *args, unbatched_ndim, **kw):
+        if x.ndim == unbatched_ndim:
+            return fn(x[None], *args, **kw)[0]
+        return fn(x, *args, **kw)
+
+    return run
+
+
+def _im2col_forward(x, kernel, dilation, padding, stride):
+    out = _blocks(x.shape[-2:], kernel, dilation, padding, stride)
+    cols = _im2col(x, 2, padding, out, kernel, stride, dilation)
+    return cols.reshape(x.shape[0], -1, math.prod(out))
+
+
+def _col2im_forward(cols, output_size, kernel, dilation, padding, stride):
+    out = _blocks(output_size, kernel, dilation, padding, stride)
+    n, c = cols.shape[0], cols.shape[1] // math.prod(kernel)
+    full = cols.reshape((n, c) + tuple(kernel) + out)
+    return _scatter_windows(full, (n, c) + tuple(output_size), 2, padding, out, kernel, stride,
+                            dilation)
+
+
+def _im2col_rule(x, kernel, dilation, padding, stride):
+    out = _blocks(x.shape[-2:], kernel, dilation, padding, stride)
+    if min(out) <= 0:
+        raise RuntimeError(f"Given input with spatial size ({x.shape[-2]}, {x.shape[-1]}), "
+                           f"kernel_size=({kernel[0]}, {kernel[1]}), dilation=({dilation[0]}, "
+                           f"{dilation[1]}), padding=({padding[0]}, {padding[1]}), calculated "
+                           f"shape of the array of sliding blocks as ({out[0]}, {out[1]}), but "
+                           "its components must be at least one.")
+    return Meta(tuple(x.shape[:-3]) + (x.shape[-3] * math.prod(kernel), math.prod(out)),
+                x.dtype)
+
+
+def _col2im_rule(cols, output_size, kernel, **_):
+    return Meta(tuple(cols.shape[:-2]) + (cols.shape[-2] // math.prod(kernel),)
+                + tuple(output_size), cols.dtype)
+
+
+def _geometry(attrs) -> dict:
+    return {k: attrs[k] for k in _GEOMETRY}
+
+
+def _im2col_op(x, kernel, dilation, padding, stride):
+    return _batched(_im2col_forward)(x, kernel, dilation, padding, stride, unbatched_ndim=3)
+
+
+def _col2im_op(cols, output_size, kernel, dilation, padding, stride):
+    return _batched(_col2im_forward)(cols, output_size, kernel, dilation, padding, stride,
+                                     unbatched_ndim=2)
+
+
+defop("im2col", _im2col_op, _im2col_rule,
+      lambda c, g: call("col2im", g, output_size=list(c.shapes[0][-2:]), **_geometry(c.attrs)),
+      node="Im2ColBackward0")
+defop("col2im", _col2im_op, _col2im_rule,
+      lambda c, g: call("im2col", g, **_geometry(c.attrs)), node="Col2ImBackward0")

@@ -1,0 +1,36 @@
+"""Op cases for the transposed convolution (ops/conv_transpose.py), resampling (interpolate,
+F.pad's reflect and replicate modes) and im2col/col2im (unfold, fold) of ops/resample.py,
+added to op_cases.CASES and ERRORS: test_ops runs them against torch (values, torch's node
+names, first- and second-order gradients) and against float64 finite differences."""
+from __future__ import annotations
+
+from op_cases import F, K, case, error, nnf
+
+_COVERS = ("conv_transpose", "convolution", "conv_weight_grad")
+case("conv_transpose2d", lambda T, x, w, b: nnf(T).conv_transpose2d(
+    x, w, b, stride=2, padding=1, output_padding=1), F(2, 2, 3, 3), F(2, 3, 3, 2), F(3),
+    covers=_COVERS)
+case("conv_transpose1d_groups_dilation", lambda T, x, w: nnf(T).conv_transpose1d(
+    x, w, stride=2, groups=2, dilation=2), F(1, 4, 5), F(4, 1, 3), covers=_COVERS)
+error("conv_transpose2d_bias_size", lambda T, x, w, b: nnf(T).conv_transpose2d(x, w, b),
+      K(1, 2, 3, 3), K(2, 3, 2, 2), K(2))
+
+_RESAMPLE = ("resample", "resample_backward")
+case("interpolate_bilinear_node", lambda T, x: nnf(T).interpolate(
+    x, size=(5, 3), mode="bilinear"), F(2, 2, 3, 4), covers=_RESAMPLE)
+case("interpolate_nearest_node", lambda T, x: nnf(T).interpolate(x, scale_factor=2.5),
+     F(1, 2, 3), covers=_RESAMPLE)
+case("interpolate_trilinear_align_node", lambda T, x: nnf(T).interpolate(
+    x, scale_factor=(2, 1.5, 1), mode="trilinear", align_corners=True), F(1, 1, 2, 2, 3),
+    covers=_RESAMPLE)
+case("pad_reflect_node", lambda T, x: nnf(T).pad(x, (1, 2, 2, 0), mode="reflect"), F(2, 3, 4),
+     covers=_RESAMPLE)
+case("pad_replicate_node", lambda T, x: nnf(T).pad(x, (2, 1), mode="replicate"), F(2, 3, 4),
+     covers=_RESAMPLE)
+case("unfold_node", lambda T, x: nnf(T).unfold(x, 2, dilation=(1, 2), padding=1, stride=2),
+     F(2, 2, 4, 5), covers=("im2col", "col2im"))
+case("fold_node", lambda T, x: nnf(T).fold(x, (3, 4), 2, stride=(1, 2)), F(2, 8, 4),
+     covers=("col2im", "im2col"))
+error("unfold_too_small", lambda T, x: nnf(T).unfold(x, 3), K(1, 1, 2, 2))
+case("unfold_fold_unbatched_node", lambda T, x: nnf(T).fold(nnf(T).unfold(x, 2), (3, 4), 2),
+     F(2, 3, 4), covers=("im2col", "col2im"))
