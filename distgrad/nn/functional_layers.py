@@ -4,8 +4,8 @@ RReLU, alpha dropout, bilinear, embedding_bag, interpolate, and F.pad's reflect,
 and circular modes.
 
 The transposed convolution (ops/conv_transpose.py), interpolate and the reflect/replicate
-pads (ops/resample.py's resample) and fold/unfold (im2col/col2im) are one op each, with
-torch's node names. The rest are composed of differentiable ops, as torch's Python does or
+pads (ops/resample.py's resample), fold/unfold (im2col/col2im), prelu and glu
+(ops/activations_more.py) are one op each, with torch's node names. The rest are composed of differentiable ops, as torch's Python does or
 with its kernel's formula: values and gradients are torch's, the grad_fn is the last step's.
 """
 from __future__ import annotations
@@ -338,11 +338,8 @@ def prelu(input: Tensor, weight: Tensor) -> Tensor:
     if weight.ndim > 1:
         raise RuntimeError(f"prelu: Expected `weight` to be a scalar or 1D tensor, but got: "
                            f"ndim = {weight.ndim}")
-    if weight.numel() == 1 or input.ndim < 2:
-        w = weight.reshape(())
-    else:
-        w = _channel_view(weight, input.ndim)
-    return where(input > 0, input, w * input)
+    w = weight.view(1, -1, *([1] * (input.ndim - 2))) if input.ndim >= 2 else weight
+    return call("prelu_kernel", input, w)
 
 
 def glu(input: Tensor, dim: int = -1) -> Tensor:
@@ -353,8 +350,7 @@ def glu(input: Tensor, dim: int = -1) -> Tensor:
     if input.shape[d] % 2:
         raise RuntimeError(f"Halving dimension must be even, but dimension {d} is size "
                            f"{input.shape[d]}")
-    a, b = input.chunk(2, d)
-    return a * b.sigmoid()
+    return call("glu", input, dim=d)
 
 
 def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False,

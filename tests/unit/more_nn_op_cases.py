@@ -34,3 +34,10 @@ case("fold_node", lambda T, x: nnf(T).fold(x, (3, 4), 2, stride=(1, 2)), F(2, 8,
 error("unfold_too_small", lambda T, x: nnf(T).unfold(x, 3), K(1, 1, 2, 2))
 case("unfold_fold_unbatched_node", lambda T, x: nnf(T).fold(nnf(T).unfold(x, 2), (3, 4), 2),
      F(2, 3, 4), covers=("im2col", "col2im"))
+
+_PRELU = ("prelu_kernel", "where", "mul", "sum")
+case("prelu_channels", lambda T, x, w: nnf(T).prelu(x, w), F(2, 3, 4), F(3), covers=_PRELU)
+case("prelu_one_weight", lambda T, x, w: nnf(T).prelu(x, w), F(3, 4), F(1), covers=_PRELU)
+case("prelu_1d", lambda T, x, w: nnf(T).prelu(x, w), F(5), F(1), covers=_PRELU)
+case("glu_dim1", lambda T, x: nnf(T).glu(x, 1), F(2, 6, 3), covers=("glu", "sigmoid", "cat"))
+case("glu_last", lambda T, x: nnf(T).glu(x), F(3, 4), covers="glu")

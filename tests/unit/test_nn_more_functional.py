@@ -269,7 +269,8 @@ error("pad_replicate_value", lambda T, x: nnf(T).pad(x, (1, 1), "replicate", 2.0
 # one op each in both libraries: the grad_fn names must be torch's too
 for _c in CASES:
     _c.node = _c.node or _c.id.startswith(("interpolate_", "pad_reflect", "pad_replicate",
-                                           "unfold", "fold", "conv_transpose", "conv3d"))
+                                           "prelu", "glu", "unfold", "fold", "conv_transpose",
+                                           "conv3d"))
 
 
 # ---- the tests -----------------------------------------------------------------------------------
