@@ -5,7 +5,7 @@ and circular modes.
 
 The transposed convolution (ops/conv_transpose.py), interpolate and the reflect/replicate
 pads (ops/resample.py's resample), fold/unfold (im2col/col2im), prelu and glu
-(ops/activations_more.py) are one op each, with torch's node names. The rest are composed of differentiable ops, as torch's Python does or
+(ops/activations_more.py) and group_norm (ops/group_norm.py) are one op each, with torch's node names. The rest are composed of differentiable ops, as torch's Python does or
 with its kernel's formula: values and gradients are torch's, the grad_fn is the last step's.
 """
 from __future__ import annotations
@@ -248,10 +248,6 @@ def lp_pool1d(input: Tensor, norm_type, kernel_size, stride=None,
 
 # ---- normalisation -------------------------------------------------------------------------------
 
-def _channel_view(t: Tensor, ndim: int) -> Tensor:
-    return t.reshape(1, -1, *([1] * (ndim - 2)))
-
-
 def group_norm(input: Tensor, num_groups: int, weight: Optional[Tensor] = None,
                bias: Optional[Tensor] = None, eps: float = 1e-5) -> Tensor:
     """Normalise each (sample, group of channels) over its channels and positions."""
@@ -263,15 +259,11 @@ def group_norm(input: Tensor, num_groups: int, weight: Optional[Tensor] = None,
         raise RuntimeError(f"Expected number of channels in input to be divisible by num_groups, "
                            f"but got input of shape {list(input.shape)} and num_groups="
                            f"{num_groups}")
-    groups = input.reshape(n, num_groups, -1)
-    mean = groups.mean(-1, keepdim=True)
-    var = groups.var(-1, unbiased=False, keepdim=True)
-    out = ((groups - mean) * (var + eps).rsqrt()).reshape(*input.shape)
-    if weight is not None:
-        out = out * _channel_view(weight, input.ndim)
-    if bias is not None:
-        out = out + _channel_view(bias, input.ndim)
-    return out
+    if n * c // num_groups * math.prod(input.shape[2:]) == 1:
+        raise ValueError(f"Expected more than 1 value per channel when training, got input size "
+                         f"{[n * c // num_groups, num_groups] + list(input.shape[2:])}")
+    return call("native_group_norm", input, weight, bias, num_groups=int(num_groups),
+                eps=float(eps))
 
 
 def _verify_spatial_size(shape) -> None:

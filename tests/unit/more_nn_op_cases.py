@@ -41,3 +41,12 @@ case("prelu_one_weight", lambda T, x, w: nnf(T).prelu(x, w), F(3, 4), F(1), cove
 case("prelu_1d", lambda T, x, w: nnf(T).prelu(x, w), F(5), F(1), covers=_PRELU)
 case("glu_dim1", lambda T, x: nnf(T).glu(x, 1), F(2, 6, 3), covers=("glu", "sigmoid", "cat"))
 case("glu_last", lambda T, x: nnf(T).glu(x), F(3, 4), covers="glu")
+
+case("group_norm_affine", lambda T, x, w, b: nnf(T).group_norm(x, 2, w, b, eps=1e-3),
+     F(2, 4, 3, 2), F(4), F(4), covers=("native_group_norm", "mean", "rsqrt", "sum"))
+case("group_norm_plain_node", lambda T, x: nnf(T).group_norm(x, 3), F(3, 6, 4),
+     covers="native_group_norm")
+case("group_norm_weight_only", lambda T, x, w: nnf(T).group_norm(x, 1, w), F(2, 3), F(3),
+     covers="native_group_norm")
+error("group_norm_weight_size", lambda T, x, w: nnf(T).group_norm(x, 2, w), K(2, 4, 3), K(3))
+error("group_norm_one_value", lambda T, x: nnf(T).group_norm(x, 2), K(1, 2))
