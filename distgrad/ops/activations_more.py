@@ -24,7 +24,7 @@ def _prelu_vjp(c, g):
 
 # torch's _prelu_kernel: x where x > 0, w·x elsewhere (w already shaped to broadcast)
 defop("prelu_kernel", lambda x, w: np.where(x > 0, x, w * x).astype(x.dtype), _prelu_rule,
-      _prelu_vjp, node="PreluKernelBackward0", save=(0, 1))
+      _prelu_vjp, node="PreluKernelBackward0", save=(0, 1), sharding="batch")
 
 
 def _halves(x, dim):
@@ -48,4 +48,5 @@ def _glu_vjp(c, g):
     return call("cat", g * s, g * a * s * (1 - s), dim=c.attrs["dim"])
 
 
+# (no sharding rule: halving the sharded dim would need both halves' shards)
 defop("glu", _glu, _glu_rule, _glu_vjp, node="GluBackward0", save=(0,))

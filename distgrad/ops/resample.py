@@ -15,7 +15,10 @@ from ..autograd.record import call
 from .conv import _im2col, _scatter_windows
 from .table import Meta, defop
 
-# attrs["maps"]: per resampled dim, [dim, input size, lo, hi, lam] (lam None: lo alone)
+# attrs["maps"]: per resampled dim, [dim, input size, lo, hi, lam] (lam None: lo alone).
+# Dim 0 (the batch, or an unbatched input's channels) is never resampled, so the op runs on
+# each row shard alone ("batch"), as im2col does (its rows are channel-major); col2im's rows
+# of an unbatched input would split a channel's kernel offsets, so it gathers.
 
 
 def _matrix(size: int, lo, hi, lam, dtype) -> np.ndarray:
@@ -60,10 +63,11 @@ def _resample_backward_rule(g, maps, node=""):
 
 defop("resample", _resample, _resample_rule,
       lambda c, g: call("resample_backward", g, maps=c.attrs["maps"], node=c.attrs["node"]),
-      node=lambda inputs, attrs: attrs["node"])
+      node=lambda inputs, attrs: attrs["node"], sharding="batch")
 defop("resample_backward", _resample_backward, _resample_backward_rule,
       lambda c, g: call("resample", g, maps=c.attrs["maps"], node=c.attrs["node"]),
-      node=lambda inputs, attrs: attrs["node"].replace("Backward0", "BackwardBackward0"))
+      node=lambda inputs, attrs: attrs["node"].replace("Backward0", "BackwardBackward0"),
+      sharding="batch")
 
 
 # ---- im2col / col2im: (N, C, H, W) <-> (N, C·kh·kw, L) ----------------------------------------
@@ -132,6 +136,6 @@ def _col2im_op(cols, output_size, kernel, dilation, padding, stride):
 
 defop("im2col", _im2col_op, _im2col_rule,
       lambda c, g: call("col2im", g, output_size=list(c.shapes[0][-2:]), **_geometry(c.attrs)),
-      node="Im2ColBackward0")
+      node="Im2ColBackward0", sharding="batch")
 defop("col2im", _col2im_op, _col2im_rule,
       lambda c, g: call("im2col", g, **_geometry(c.attrs)), node="Col2ImBackward0")

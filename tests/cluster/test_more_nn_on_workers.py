@@ -70,6 +70,7 @@ def _program(T, F, place, put):
            F.pad(h, (1, 2), mode="replicate"), F.interpolate(h, 9, mode="linear"),
            F.max_pool1d(h, 2), F.avg_pool1d(h, 3), F.adaptive_avg_pool1d(h, 4),
            F.glu(h, -1), F.group_norm(h, 3), F.local_response_norm(h, 2),
+           F.prelu(h, put(w[:, 0, 0] * 1)), F.pad(h, (2, 0), mode="reflect"),
            F.fold(F.unfold(h.unsqueeze(1), 2), (3, 6), 2)]
     flat = h.flatten(1)
     losses = [F.triplet_margin_loss(flat, flat * 0.5, -flat), F.soft_margin_loss(flat, flat.sign().detach()),

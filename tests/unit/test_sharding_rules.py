@@ -28,6 +28,7 @@ FALLS_BACK |= {
     "adaptive_avg_pool2d_backward", "avg_pool2d_backward", "conv_input_grad",
     "conv_weight_grad", "dropout_mask", "embedding_dense_backward", "native_batch_norm",
 }
+FALLS_BACK |= {"col2im", "glu"}  # (an unbatched col2im's rows, glu's halves span shards)
 
 # Indexed reads and writes, block and pixel rearrangements and random draws: the index or
 # the block may name any place of the tensor, a draw's law any of its elements.
