@@ -204,7 +204,8 @@ def matrix_power(A, n: int):
     """torch's binary decomposition of n (n < 0: of A's inverse)."""
     check_matrix("linalg.matrix_power", A, floating=False)
     if n == 0:
-        eye = call("eye", n=A.shape[-1], m=A.shape[-1], dtype=A.dtype.name, _device=A.device_str)
+        where = "cpu" if A.device_str == "sharded" else A.device_str  # (copy_ places it)
+        eye = call("eye", n=A.shape[-1], m=A.shape[-1], dtype=A.dtype.name, _device=where)
         return A.clone().copy_(eye.expand(*A.shape))  # (torch's: CopyBackwards to A)
     if n < 0:
         A, n = inv(A), -n

@@ -48,6 +48,15 @@ FALLS_BACK |= {
     "median_dim", "mode", "nanmedian", "nanmedian_dim", "pdist", "pdist_backward", "renorm",
     "searchsorted", "squeeze_last_in_place", "vdot",
 }
+# Linear algebra (ops/decompositions.py): a factorization needs each whole matrix.
+FALLS_BACK |= {
+    "cholesky", "cholesky_inverse", "cholesky_solve", "linalg_cholesky_ex", "linalg_det",
+    "linalg_eigh", "linalg_inv_ex", "linalg_lstsq", "linalg_lu", "linalg_lu_factor_ex",
+    "linalg_lu_solve", "linalg_matrix_exp", "linalg_pinv", "linalg_qr", "linalg_slogdet",
+    "linalg_solve_ex", "linalg_solve_triangular", "linalg_svd", "lu_unpack_p",
+    "triangular_solve",
+}
+
 
 def test_every_op_names_a_rule_that_exists_or_falls_back():
     unknown = {n: op.sharding for n, op in OPS.items()
