@@ -93,6 +93,11 @@ class Storage:
     def watch_leaf_hooks(self, t) -> None:
         """`t`, a leaf, was given a hook: a kind whose backward runs elsewhere notes it."""
 
+    def took_write(self, t) -> None:
+        """`t` was written in place and took the writing op's history: a kind made of
+        parts that are views gives it theirs (a view's history is regenerated after the
+        write, as torch's)."""
+
     def apply_function(self, function, args, kwargs):
         """A custom autograd.Function applied to t's kind of tensors (runs_ops kinds only)."""
         raise NotImplementedError

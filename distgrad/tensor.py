@@ -699,6 +699,7 @@ class Tensor:
         self._storage.wrote()
         if result._requires_grad:
             self._take_history(result)
+            self._storage.took_write(self)
         return self
 
     def _inplace_through_view(self, result, overlap_ok: bool = False):

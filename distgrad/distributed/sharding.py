@@ -247,6 +247,13 @@ def _take_shards_history(t: Tensor) -> None:
         t.retain_grad()
 
 
+def take_views_history(t: Tensor) -> None:
+    """`t` was written in place: if its parts are views (a sharded view), each was written
+    through as a view and took its base's regenerated history, and so does `t`."""
+    if any(p is not None and p._base is not None for p in t._sharding.shards):
+        _take_shards_history(t)
+
+
 def replicated(value: Tensor, workers) -> Tensor:
     """`value` seen as replicated over `workers`; copies are made when an op needs them."""
     workers = list(workers)

@@ -101,6 +101,11 @@ class ShardedStorage(storage.Storage):
 
         assign_inplace(t, result)
 
+    def took_write(self, t) -> None:
+        from .sharding import take_views_history
+
+        take_views_history(t)
+
 
 storage.register_kind("worker", WorkerStorage)
 storage.register_kind("sharded", ShardedStorage)

@@ -1396,3 +1396,20 @@ def test_an_elementwise_result_of_a_row_major_and_a_transposed_operand_is_laid_o
         seen.append([prod.stride(), prod2.stride(), _np(prod.view(-1))])
     assert seen[0][:2] == seen[1][:2] == [(3, 1), (1, 3)]
     np.testing.assert_allclose(seen[0][2], seen[1][2], rtol=1e-6)
+
+
+def test_a_sharded_view_written_in_place_takes_its_bases_history(backend):
+    # As torch regenerates a view's history after a write through it (AsStridedBackward0
+    # of the base's CopySlices), a sharded view's parts did but the view kept the writing
+    # op's node, and a retained grad on it filled where torch's stays None: the loss uses
+    # the base, not the view (differential fuzzer seed 9268745).
+    x_np = _arr(4)
+    seen = []
+    for T, place in ((dg, lambda t: dist.shard(t, 0)), (torch, lambda t: t.detach().clone())):
+        base = place(T.tensor(x_np)).requires_grad_() * 1
+        view = base[::2]
+        view.add_(view)
+        view.retain_grad()
+        (base * base).sum().cpu().backward()
+        seen.append((view.grad_fn.name(), view.grad))
+    assert seen[0] == seen[1] == ("AsStridedBackward0", None)
