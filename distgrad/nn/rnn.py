@@ -20,6 +20,7 @@ from . import functional as F
 from . import init
 from .modules import Module
 from .parameter import Parameter
+from .utils.rnn import PackedSequence
 
 __all__ = ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]
 
@@ -67,6 +68,43 @@ def _scan(step, gi: Tensor, state: tuple, weights: tuple, reverse: bool):
         state = step(steps[t], state, *weights)
         outs[t] = state[0]
     return stack(outs), state
+
+
+def _packed_scan(step, gi: Tensor, state: tuple, weights: tuple, reverse: bool,
+                 batch_sizes: list):
+    """`_scan` over packed (sum of batch_sizes, G) projections, as torch's packed layers: a
+    sequence that has ended keeps its state (going forward its rows leave the running state;
+    backwards they join it when the sequence starts). Returns the packed (sum, H) outputs
+    and each sequence's last state."""
+    offsets = [0]
+    for n in batch_sizes:
+        offsets.append(offsets[-1] + n)
+    outs = [None] * len(batch_sizes)
+    if not reverse:
+        ended = []  # states of the sequences that ended, the latest first
+        for t, n in enumerate(batch_sizes):
+            if n < state[0].shape[0]:
+                ended.insert(0, tuple(s[n:] for s in state))
+                state = tuple(s[:n] for s in state)
+            state = step(gi[offsets[t]:offsets[t + 1]], state, *weights)
+            outs[t] = state[0]
+        finals = tuple(cat([s] + [e[k] for e in ended]) if ended else s
+                       for k, s in enumerate(state))
+        return cat(outs), finals
+    initial, state = state, tuple(s[:batch_sizes[-1]] for s in state)
+    for t in reversed(range(len(batch_sizes))):
+        n, have = batch_sizes[t], state[0].shape[0]
+        if n > have:
+            state = tuple(cat([s, s0[have:n]]) for s, s0 in zip(state, initial))
+        state = step(gi[offsets[t]:offsets[t + 1]], state, *weights)
+        outs[t] = state[0]
+    return cat(outs), state
+
+
+def _mini_batch(module: Module, input: Tensor, batch_sizes) -> int:
+    if batch_sizes is not None:
+        return int(batch_sizes[0])
+    return input.shape[0] if module.batch_first else input.shape[1]
 
 
 def _uniform_init(module: Module) -> None:
@@ -151,14 +189,15 @@ class RNNBase(Module):
             raise ValueError(f"RNN input dtype ({input.dtype}) does not match weight dtype "
                              f"({weight.dtype}). Convert input: input.to({weight.dtype}), or "
                              f"convert model: model.to({input.dtype})")
-        if input.ndim != 3:
-            raise RuntimeError(f"input must have 3 dimensions, got {input.ndim}")
+        expected_ndim = 2 if batch_sizes is not None else 3
+        if input.ndim != expected_ndim:
+            raise RuntimeError(f"input must have {expected_ndim} dimensions, got {input.ndim}")
         if self.input_size != input.shape[-1]:
             raise RuntimeError("input.size(-1) must be equal to input_size. Expected "
                                f"{self.input_size}, got {input.shape[-1]}")
 
     def get_expected_hidden_size(self, input: Tensor, batch_sizes=None) -> tuple:
-        mini_batch = input.shape[0] if self.batch_first else input.shape[1]
+        mini_batch = _mini_batch(self, input, batch_sizes)
         num_directions = 2 if self.bidirectional else 1
         return (self.num_layers * num_directions, mini_batch,
                 self.proj_size if self.proj_size > 0 else self.hidden_size)
@@ -197,9 +236,8 @@ class RNNBase(Module):
     def forward(self, input: Tensor, hx=None):
         """(output, h_n), or for LSTM (output, (h_n, c_n)); input (L, N, H_in), (N, L, H_in)
         with batch_first, or unbatched (L, H_in)."""
-        if not isinstance(input, Tensor):
-            raise NotImplementedError(f"{type(self).__name__}: only Tensor inputs are supported "
-                                      "by distgrad (no PackedSequence)")
+        if isinstance(input, PackedSequence):
+            return self._forward_packed(input, hx)
         if input.ndim not in (2, 3):
             raise ValueError(self._ndim_error.format(input.ndim))
         batched = input.ndim == 3
@@ -217,9 +255,31 @@ class RNNBase(Module):
             finals = tuple(f.squeeze(1) for f in finals)
         return output, (finals if self.mode == "LSTM" else finals[0])
 
-    def _layers(self, x: Tensor, state: tuple):
-        """The stacked layers over (L, N, H_in): the last layer's output and the final states
-        stacked as (layers·directions, N, H), layer-major as torch lays them out."""
+    def _forward_packed(self, input: PackedSequence, hx):
+        """A packed output and the final states, in the sequences' original order."""
+        data, batch_sizes, sorted_indices, unsorted_indices = input
+        sizes = [int(n) for n in batch_sizes.tolist()]
+        if hx is None:
+            widths = ((self.proj_size or self.hidden_size, self.hidden_size)
+                      if self.mode == "LSTM" else (self.hidden_size,))
+            layers = self.num_layers * (2 if self.bidirectional else 1)
+            state = tuple(zeros(layers, sizes[0], w, dtype=data.dtype, device=data.device)
+                          for w in widths)
+        else:
+            hx = tuple(hx) if self.mode == "LSTM" else (hx,)
+            state = tuple(h if sorted_indices is None else h.index_select(1, sorted_indices)
+                          for h in hx)
+        self.check_forward_args(data, state if self.mode == "LSTM" else state[0], batch_sizes)
+        output, finals = self._layers(data, state, sizes)
+        if unsorted_indices is not None:
+            finals = tuple(f.index_select(1, unsorted_indices) for f in finals)
+        output = PackedSequence(output, batch_sizes, sorted_indices, unsorted_indices)
+        return output, (finals if self.mode == "LSTM" else finals[0])
+
+    def _layers(self, x: Tensor, state: tuple, batch_sizes: Optional[list] = None):
+        """The stacked layers over (L, N, H_in), or packed (sum of batch_sizes, H_in) data:
+        the last layer's output and the final states stacked as (layers·directions, N, H),
+        layer-major as torch lays them out."""
         step = _STEPS[self.mode]
         num_directions = 2 if self.bidirectional else 1
         finals = [[] for _ in state]
@@ -228,8 +288,10 @@ class RNNBase(Module):
             for direction in range(num_directions):
                 k = layer * num_directions + direction
                 w_ih, w_hh, b_ih, b_hh, w_hr = self._layer_weights(k)
-                out, last = _scan(step, F.linear(x, w_ih, b_ih), tuple(s[k] for s in state),
-                                  (w_hh, b_hh, w_hr), reverse=direction == 1)
+                args = (step, F.linear(x, w_ih, b_ih), tuple(s[k] for s in state),
+                        (w_hh, b_hh, w_hr), direction == 1)
+                out, last = (_scan(*args) if batch_sizes is None
+                             else _packed_scan(*args, batch_sizes))
                 outs.append(out)
                 for kept, s in zip(finals, last):
                     kept.append(s)
@@ -313,7 +375,7 @@ class LSTM(RNNBase):
         super().__init__("LSTM", *args, **kwargs)
 
     def get_expected_cell_size(self, input: Tensor, batch_sizes=None) -> tuple:
-        mini_batch = input.shape[0] if self.batch_first else input.shape[1]
+        mini_batch = _mini_batch(self, input, batch_sizes)
         num_directions = 2 if self.bidirectional else 1
         return (self.num_layers * num_directions, mini_batch, self.hidden_size)
 
