@@ -1,4 +1,5 @@
-"""clip_grad_norm_: scale gradients so their global norm is at most max_norm;
+"""clip_grad_norm_: scale gradients so their global norm is at most max_norm (get_total_norm
+then clip_grads_with_norm_);
 clip_grad_value_: clamp each gradient element into [-clip_value, clip_value].
 
 Each gradient's norm is taken where it lives (on its worker, or shard by shard for a sharded
@@ -21,33 +22,55 @@ def _on_driver(t: Tensor) -> Tensor:
 
 
 @no_grad()
-def clip_grad_norm_(parameters: Union[Tensor, Iterable[Tensor]], max_norm: float,
-                    norm_type: float = 2.0, error_if_nonfinite: bool = False,
-                    foreach=None) -> Tensor:
-    """Returns the total norm of the gradients (viewed as one vector), as torch does."""
+def get_total_norm(tensors: Union[Tensor, Iterable[Tensor]], norm_type: float = 2.0,
+                   error_if_nonfinite: bool = False, foreach=None) -> Tensor:
+    """The norm of the tensors viewed as one vector, on the driver: each tensor's norm is
+    taken where it lives and only those scalars move."""
     from ...creation import tensor
     from ...ops.functions import stack
 
-    if isinstance(parameters, Tensor):
-        parameters = [parameters]
-    grads = [g for g in (p._leaf_grad() for p in parameters) if g is not None]
-    max_norm, norm_type = float(max_norm), float(norm_type)
-    if not grads:
+    tensors = [tensors] if isinstance(tensors, Tensor) else list(tensors)
+    norm_type = float(norm_type)
+    if not tensors:
         return tensor(0.0)
     if math.isinf(norm_type):
-        norms = [_on_driver(g.abs().max()) for g in grads]
-        total = stack(norms).max()
+        reduce = (lambda t: t.abs().max()) if norm_type > 0 else (lambda t: t.abs().min())
+        total = reduce(stack([_on_driver(reduce(t)) for t in tensors]))
     else:
-        norms = [_on_driver(g.norm(norm_type)) for g in grads]
-        total = stack(norms).norm(norm_type)
+        total = stack([_on_driver(t.norm(norm_type)) for t in tensors]).norm(norm_type)
     if error_if_nonfinite and not math.isfinite(total.item()):
         raise RuntimeError(f"The total norm of order {norm_type} for gradients from `parameters` "
                            "is non-finite, so it cannot be clipped. To disable this error and "
                            "scale the gradients by the non-finite norm anyway, set "
                            "`error_if_nonfinite=False`")
-    coef = (max_norm / (total + 1e-6)).clamp(max=1.0)
+    return total
+
+
+@no_grad()
+def clip_grads_with_norm_(parameters: Union[Tensor, Iterable[Tensor]], max_norm: float,
+                          total_norm: Tensor, foreach=None) -> None:
+    """Each gradient scaled in place by min(max_norm / (total_norm + 1e-6), 1)."""
+    if isinstance(parameters, Tensor):
+        parameters = [parameters]
+    grads = [g for g in (p._leaf_grad() for p in parameters) if g is not None]
+    if not grads:
+        return
+    coef = (float(max_norm) / (total_norm + 1e-6)).clamp(max=1.0)
     for g in grads:
         g.mul_(coef)
+
+
+@no_grad()
+def clip_grad_norm_(parameters: Union[Tensor, Iterable[Tensor]], max_norm: float,
+                    norm_type: float = 2.0, error_if_nonfinite: bool = False,
+                    foreach=None) -> Tensor:
+    """Returns the total norm of the gradients (viewed as one vector), as torch does."""
+    if isinstance(parameters, Tensor):
+        parameters = [parameters]
+    parameters = list(parameters)
+    grads = [g for g in (p._leaf_grad() for p in parameters) if g is not None]
+    total = get_total_norm(grads, norm_type, error_if_nonfinite, foreach)
+    clip_grads_with_norm_(parameters, max_norm, total, foreach)
     return total
 
 
