@@ -55,12 +55,21 @@ NEW = {
         nn.Linear(3, 4), dim=-1), (2, 3)),
     "spectral_norm_1d_bias": (lambda nn: nn.utils.parametrizations.spectral_norm(
         nn.Linear(3, 4), name="bias"), (2, 3)),
+    "orthogonal_matrix_exp": (lambda nn: nn.utils.parametrizations.orthogonal(
+        nn.Linear(3, 3)), (2, 3)),
+    "orthogonal_cayley_tall": (lambda nn: nn.utils.parametrizations.orthogonal(
+        nn.Linear(3, 5), orthogonal_map="cayley"), (2, 3)),
+    "orthogonal_matrix_exp_wide": (lambda nn: nn.utils.parametrizations.orthogonal(
+        nn.Linear(5, 3), orthogonal_map="matrix_exp"), (2, 5)),
+    "orthogonal_cayley_no_trivialization": (lambda nn: nn.utils.parametrizations.orthogonal(
+        nn.Linear(3, 3), orthogonal_map="cayley", use_trivialization=False), (2, 3)),
 }
 
 
 def _vectors(mod):
     norm = mod.parametrizations[next(iter(mod.parametrizations.keys()))][0]
-    return [getattr(norm, b) for b in ("_u", "_v") if b in norm._buffers]
+    return [getattr(norm, b) for b in ("_u", "_v", "base")
+            if norm._buffers.get(b) is not None]
 
 
 @pytest.mark.parametrize("train", [True, False])
@@ -249,7 +258,29 @@ def _spectral_bad_iterations(lib):
     lib.nn.utils.parametrizations.spectral_norm(lib.nn.Linear(2, 3), n_power_iterations=0)
 
 
-@pytest.mark.parametrize("fn", [_changes_shape, _no_such_tensor, _not_parametrized,
+def test_orthogonal_assignment():
+    q = np.linalg.qr(arr(3, 3, seed=6).astype(np.float64))[0].astype(np.float32)
+    got = []
+    for lib in (torch, distgrad):
+        m = lib.nn.utils.parametrizations.orthogonal(lib.nn.Linear(3, 3))
+        m.weight = lib.tensor(q)
+        got.append([as_np(m.weight), as_np(m.parametrizations.weight.original),
+                    as_np(m.parametrizations.weight[0].base)])
+        m.weight = lib.tensor(arr(3, 3, seed=7))  # not orthogonal: its QR's Q
+        got[-1].append(as_np(m.weight))
+    for mine, theirs in zip(*reversed(got)):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-5, atol=1e-6)
+
+
+def _orthogonal_bad_map(lib):
+    lib.nn.utils.parametrizations.orthogonal(lib.nn.Linear(2, 2), orthogonal_map="qr")
+
+
+def _orthogonal_vector(lib):
+    lib.nn.utils.parametrizations.orthogonal(lib.nn.Linear(2, 2), name="bias")
+
+
+@pytest.mark.parametrize("fn", [_orthogonal_bad_map, _orthogonal_vector, _changes_shape, _no_such_tensor, _not_parametrized,
                                 _leave_unparametrized_pair, _no_right_inverse,
                                 _spectral_bad_dim, _spectral_bad_iterations],
                          ids=lambda f: f.__name__)

@@ -1,7 +1,8 @@
-"""torch.nn.utils.parametrizations: weight_norm and spectral_norm as parametrizations
-(nn.utils.parametrize), so the originals live at `parametrizations.<name>.original0/1`
-(weight_norm's g and v) or `parametrizations.<name>.original` with the power iteration's
-vectors as buffers `parametrizations.<name>.0._u` and `._v` (spectral_norm)."""
+"""torch.nn.utils.parametrizations: weight_norm, spectral_norm and orthogonal as
+parametrizations (nn.utils.parametrize), so the originals live at
+`parametrizations.<name>.original0/1` (weight_norm's g and v) or
+`parametrizations.<name>.original`, with spectral_norm's power-iteration vectors as buffers
+`parametrizations.<name>.0._u` and `._v` and orthogonal's base as `parametrizations.<name>.0.base`."""
 from __future__ import annotations
 
 from typing import Optional
@@ -14,7 +15,115 @@ from . import parametrize
 from .spectral_norm import random_unit_vectors, weight_matrix
 from .weight_norm import _weight_norm, norm_except_dim
 
-__all__ = ["weight_norm", "spectral_norm"]
+__all__ = ["orthogonal", "weight_norm", "spectral_norm"]
+
+
+_ORTHOGONAL_MAPS = ("matrix_exp", "cayley", "householder")
+
+
+def _make_orthogonal(a: Tensor) -> Tensor:
+    """The Q of a's QR decomposition with R's diagonal made positive (torch's, from geqrf)."""
+    from ...linalg import qr
+
+    q, r = qr(a)
+    return q * r.diagonal(dim1=-2, dim2=-1).sgn().unsqueeze(-2)
+
+
+def _is_orthogonal(q: Tensor) -> bool:
+    from ...creation import eye
+    from ...dtype_info import finfo
+    from ...ops.functions import allclose
+
+    n, k = q.shape[-2], q.shape[-1]
+    return allclose(q.mT @ q, eye(k, dtype=q.dtype, device=q.device),
+                    atol=10.0 * n * finfo(q.dtype).eps)
+
+
+class _Orthogonal(Module):
+    """Q = base · map(A), A the skew-symmetric matrix made from original's lower triangle;
+    a tall (n > k) weight takes Q's first k columns, a wide one the transpose."""
+
+    def __init__(self, weight: Tensor, orthogonal_map: str, *,
+                 use_trivialization: bool = True) -> None:
+        super().__init__()
+        self.shape = weight.shape
+        self.orthogonal_map = orthogonal_map
+        if use_trivialization:
+            self.register_buffer("base", None)
+
+    def forward(self, x: Tensor) -> Tensor:
+        from ...creation import eye
+        from ...linalg import matrix_exp, solve
+        from ...ops.functions import cat
+
+        n, k = x.shape[-2], x.shape[-1]
+        transposed = n < k
+        if transposed:
+            x, n, k = x.mT, k, n
+        x = x.tril()
+        if n != k:
+            x = cat([x, x.new_zeros(n, n - k).expand(*x.shape[:-2], -1, -1)], dim=-1)
+        a = x - x.mT
+        if self.orthogonal_map == "matrix_exp":
+            q = matrix_exp(a)
+        else:
+            identity = eye(n, dtype=a.dtype, device=a.device)
+            q = solve(identity - 0.5 * a, identity + 0.5 * a)
+        if n != k:
+            q = q[..., :k]
+        if hasattr(self, "base"):
+            q = self.base @ q
+        return q.mT if transposed else q
+
+    @no_grad()
+    def right_inverse(self, q: Tensor) -> Tensor:
+        from ...creation import randn, zeros_like
+        from ...ops.functions import cat
+
+        if q.shape != self.shape:
+            raise ValueError(f"Expected a matrix or batch of matrices of shape {self.shape}. "
+                             f"Got a tensor of shape {q.shape}.")
+        q_init = q
+        n, k = q.shape[-2], q.shape[-1]
+        if n < k:
+            q, n, k = q.mT, k, n
+        if not hasattr(self, "base"):
+            raise NotImplementedError("It is not possible to assign to the matrix exponential or "
+                                      "the Cayley parametrizations when "
+                                      "use_trivialization=False.")
+        if n == k:
+            q = q.clone() if _is_orthogonal(q) else _make_orthogonal(q)
+        else:
+            noise = randn(*q.shape[:-2], n, n - k, dtype=q.dtype, device=q.device)
+            q = _make_orthogonal(cat([q, noise], dim=-1))
+        self.base = q
+        neg_id = zeros_like(q_init)
+        neg_id.diagonal(dim1=-2, dim2=-1).fill_(-1.0)
+        return neg_id
+
+
+def orthogonal(module: Module, name: str = "weight", orthogonal_map: Optional[str] = None, *,
+               use_trivialization: bool = True) -> Module:
+    """`module.<name>` constrained to an orthogonal matrix (or batch of them), through
+    orthogonal_map "matrix_exp" (the default) or "cayley" of a skew-symmetric matrix."""
+    weight = getattr(module, name, None)
+    if not isinstance(weight, Tensor):
+        raise ValueError(f"Module '{module}' has no parameter or buffer with name '{name}'")
+    if weight.ndim < 2:
+        raise ValueError("Expected a matrix or batch of matrices. Got a tensor of "
+                         f"{weight.ndim} dimensions.")
+    if orthogonal_map is None:
+        square = weight.shape[-2] == weight.shape[-1]
+        orthogonal_map = "matrix_exp" if square else "householder"
+    if orthogonal_map not in _ORTHOGONAL_MAPS:
+        raise ValueError('orthogonal_map has to be one of "matrix_exp", "cayley", '
+                         f'"householder". Got: {orthogonal_map}')
+    if orthogonal_map == "householder":
+        raise NotImplementedError("orthogonal: distgrad has no householder_product; pass "
+                                  "orthogonal_map='matrix_exp' or 'cayley'")
+    orth = _Orthogonal(weight, orthogonal_map, use_trivialization=use_trivialization)
+    parametrize.register_parametrization(module, name, orth, unsafe=True)
+    return module
 
 
 class _WeightNorm(Module):
