@@ -166,3 +166,20 @@ def test_packed_input_checks_are_torchs():
 
     for fn in (wrong_width, wrong_state):
         assert _error(distgrad, fn) == _error(torch, fn)
+
+
+def test_packed_gru_finite_differences_and_second_order():
+    """Through packing, a bidirectional GRU and padding: gradients and gradients of gradients
+    against finite differences (float64)."""
+    distgrad.manual_seed(0)
+    gru = distgrad.nn.GRU(2, 3, bidirectional=True).double()
+    rnn_utils = distgrad.nn.utils.rnn
+    x = distgrad.tensor(arr(3, 2, 2, seed=8).astype(np.float64), requires_grad=True)
+    h0 = distgrad.tensor(arr(2, 2, 3, seed=9).astype(np.float64), requires_grad=True)
+
+    def f(x, h0):
+        out, h = gru(rnn_utils.pack_padded_sequence(x, [1, 3], enforce_sorted=False), h0)
+        return rnn_utils.pad_packed_sequence(out, padding_value=0.3)[0], h
+
+    assert distgrad.autograd.gradcheck(f, (x, h0))
+    assert distgrad.autograd.gradgradcheck(f, (x, h0))

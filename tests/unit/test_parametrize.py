@@ -286,3 +286,24 @@ def _orthogonal_vector(lib):
                          ids=lambda f: f.__name__)
 def test_errors_are_torchs(fn):
     assert _error(distgrad, fn) == _error(torch, fn)
+
+
+@pytest.mark.parametrize("name", ["weight_norm", "orthogonal_cayley", "spectral_norm_eval"])
+def test_parametrization_finite_differences_and_second_order(name):
+    """The parametrized weight as a function of its originals, in float64: gradients and
+    gradients of gradients against finite differences."""
+    distgrad.manual_seed(0)
+    p = distgrad.nn.utils.parametrizations
+    make = {"weight_norm": lambda m: p.weight_norm(m, dim=1),
+            "orthogonal_cayley": lambda m: p.orthogonal(m, orthogonal_map="cayley"),
+            "spectral_norm_eval": lambda m: p.spectral_norm(m).eval()}[name]
+    module = make(distgrad.nn.Linear(3, 3).double())
+    plist = module.parametrizations.weight
+    names = sorted(n for n in plist._parameters)
+    originals = [getattr(plist, n).detach().clone().requires_grad_() for n in names]
+
+    def f(*values):
+        return distgrad.func.functional_call(plist, dict(zip(names, values)), ())
+
+    assert distgrad.autograd.gradcheck(f, tuple(originals))
+    assert distgrad.autograd.gradgradcheck(f, tuple(originals))
