@@ -132,8 +132,6 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     inputs = _as_tuple(inputs)
     if not inputs:
         raise RuntimeError("`inputs` argument to `grad()` cannot be empty.")
-    if is_grads_batched:
-        raise NotImplementedError("distgrad.autograd.grad: is_grads_batched=True is not supported")
     if allow_unused is None:
         allow_unused = materialize_grads
     if not allow_unused and materialize_grads:
@@ -141,6 +139,10 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
                          "but got: allow_unused=False.")
     grads = ((None,) * len(outputs) if grad_outputs is None
              else (grad_outputs,) if hasattr(grad_outputs, "_storage") else tuple(grad_outputs))
+    if is_grads_batched:
+        result = _grad_batched(outputs, inputs, grads, retain_graph, create_graph,
+                               allow_unused, materialize_grads)
+        return dict(zip(keys, result)) if keys is not None else result
     outputs, grads = _expand_sharded_outputs(outputs, grads)
     wanted = inputs
     inputs, rebuild_sharded = _expand_sharded_inputs(inputs)
@@ -166,6 +168,56 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
                   for g, t in zip(result, wanted)]
     if keys is not None:
         return dict(zip(keys, result))
+    return tuple(result)
+
+
+def _grad_batched(outputs, inputs, grads, retain_graph, create_graph, allow_unused,
+                  materialize_grads):
+    """grad(..., is_grads_batched=True): dim 0 of each grad_output is a batch of vectors; one
+    backward per batch entry (the graph kept until the last), results stacked on a new dim 0,
+    as torch's vmap over the VJP gives them; torch's checks and messages."""
+    for i, (t, g) in enumerate(zip(outputs, grads)):
+        if hasattr(g, "_storage"):
+            if g.ndim == 0:
+                raise IndexError("invalid index of a 0-dim tensor. Use `tensor.item()` in Python "
+                                 "or `tensor.item<T>()` in C++ to convert a 0-dim tensor to a "
+                                 "number")
+            if tuple(g.shape[1:]) != tuple(t.shape):
+                # (torch's message drops the batch dim twice: it prints g.shape[2:])
+                raise RuntimeError(
+                    "If `is_grads_batched=True`, we interpret the first dimension of each "
+                    "grad_output as the batch dimension. The sizes of the remaining dimensions "
+                    "are expected to match the shape of corresponding output, but a mismatch was "
+                    f"detected: grad_output[{i}] has a shape of {type(g.shape)(g.shape[2:])!r} "
+                    f"and output[{i}] has a shape of {t.shape!r}. If you only want some tensors in "
+                    "`grad_output` to be considered batched, consider using vmap.")
+    made = [g if hasattr(g, "_storage") else _make_root_grads([t], [g])[0]  # (ones for a scalar)
+            for t, g in zip(outputs, grads)]
+    for g in made:
+        if g is not None and g.ndim == 0:
+            raise ValueError("vmap(vjp, in_dims=0, ...)(<inputs>): Got in_dim=0 for some input, "
+                             "but that input is a Tensor of dimensionality 0 so expected in_dim "
+                             "to satisfy 0 <= in_dim < 0.")
+    sizes = [g.shape[0] for g in made if g is not None]
+    if any(n != sizes[0] for n in sizes):
+        raise ValueError("vmap: Expected all tensors to have the same size in the mapped "
+                         f"dimension, got sizes {sizes} for the mapped dimension")
+    if retain_graph is None:
+        retain_graph = create_graph
+    per_entry = []
+    for b in range(sizes[0] if sizes else 0):
+        last = b == sizes[0] - 1
+        per_entry.append(grad(outputs, inputs, [None if g is None else g[b] for g in made],
+                              retain_graph=retain_graph if last else True,
+                              create_graph=create_graph, allow_unused=allow_unused))
+    result = []
+    for k, t in enumerate(inputs):
+        column = [entry[k] for entry in per_entry]
+        if any(g is None for g in column):  # (unused: None, or torch's unbatched zeros)
+            result.append(_zeros_like(t).requires_grad_(create_graph) if materialize_grads
+                          else None)
+        else:
+            result.append(call("stack", *column, dim=0))
     return tuple(result)
 
 
