@@ -6,23 +6,33 @@ not PyTorch's numbers for the same seed (copy weights across to compare with tor
 from __future__ import annotations
 
 import math
+import warnings
+
+import numpy as np
 
 from ..autograd.grad_mode import no_grad
 from ..tensor import Tensor
 
-__all__ = ["calculate_gain", "uniform_", "normal_", "constant_", "zeros_", "ones_",
-           "kaiming_uniform_", "xavier_uniform_"]
+__all__ = ["calculate_gain", "uniform_", "normal_", "trunc_normal_", "constant_", "zeros_",
+           "ones_", "eye_", "dirac_", "kaiming_uniform_", "kaiming_normal_", "xavier_uniform_",
+           "xavier_normal_", "orthogonal_", "sparse_"]
 
 
 def calculate_gain(nonlinearity: str, param=None) -> float:
-    if nonlinearity in ("linear", "conv1d", "conv2d", "conv3d", "sigmoid"):
-        return 1.0
+    if nonlinearity in ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d",
+                        "conv_transpose2d", "conv_transpose3d", "sigmoid"):
+        return 1
     if nonlinearity == "tanh":
         return 5.0 / 3
     if nonlinearity == "relu":
         return math.sqrt(2.0)
     if nonlinearity == "leaky_relu":
-        slope = 0.01 if param is None else float(param)
+        if param is None:
+            slope = 0.01
+        elif isinstance(param, float) or isinstance(param, int) and not isinstance(param, bool):
+            slope = param
+        else:
+            raise ValueError(f"negative_slope {param} not a valid number")
         return math.sqrt(2.0 / (1 + slope ** 2))
     if nonlinearity == "selu":
         return 3.0 / 4
@@ -44,17 +54,26 @@ def _fill(tensor: Tensor, values: Tensor) -> Tensor:
         return tensor.copy_(values)
 
 
-def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
+def _fill_array(tensor: Tensor, values: np.ndarray) -> Tensor:
+    """Copy values made in the driver into the tensor, wherever it lives (the copy runs there)."""
+    from ..creation import tensor as make
+
+    return _fill(tensor, make(values, dtype=tensor.dtype, device="cpu"))
+
+
+def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0, generator=None) -> Tensor:
     from ..creation import rand
 
     # drawn in the driver (the same numbers wherever the tensor lives), then copied to it
-    return _fill(tensor, rand(*tensor.shape, dtype=tensor.dtype, device="cpu") * (b - a) + a)
+    return _fill(tensor, rand(*tensor.shape, dtype=tensor.dtype, device="cpu",
+                              generator=generator) * (b - a) + a)
 
 
-def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
+def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, generator=None) -> Tensor:
     from ..creation import randn
 
-    return _fill(tensor, randn(*tensor.shape, dtype=tensor.dtype, device="cpu") * std + mean)
+    return _fill(tensor, randn(*tensor.shape, dtype=tensor.dtype, device="cpu",
+                               generator=generator) * std + mean)
 
 
 def constant_(tensor: Tensor, val: float) -> Tensor:
@@ -72,14 +91,113 @@ def ones_(tensor: Tensor) -> Tensor:
 
 def kaiming_uniform_(tensor: Tensor, a: float = 0, mode: str = "fan_in",
                      nonlinearity: str = "leaky_relu", generator=None) -> Tensor:
-    fan_in, fan_out = _fan_in_out(tensor)
-    fan = fan_in if mode == "fan_in" else fan_out
+    fan = _fan(tensor, mode)
     gain = calculate_gain(nonlinearity, a)
     bound = math.sqrt(3.0) * gain / math.sqrt(fan) if fan else 0.0
-    return uniform_(tensor, -bound, bound)
+    return uniform_(tensor, -bound, bound, generator)
 
 
 def xavier_uniform_(tensor: Tensor, gain: float = 1.0, generator=None) -> Tensor:
     fan_in, fan_out = _fan_in_out(tensor)
     bound = gain * math.sqrt(6.0 / float(fan_in + fan_out))
-    return uniform_(tensor, -bound, bound)
+    return uniform_(tensor, -bound, bound, generator)
+
+
+def _fan(tensor: Tensor, mode: str) -> int:
+    mode = mode.lower()
+    valid_modes = ["fan_in", "fan_out"]
+    if mode not in valid_modes:
+        raise ValueError(f"Mode {mode} not supported, please use one of {valid_modes}")
+    fan_in, fan_out = _fan_in_out(tensor)
+    return fan_in if mode == "fan_in" else fan_out
+
+
+def kaiming_normal_(tensor: Tensor, a: float = 0, mode: str = "fan_in",
+                    nonlinearity: str = "leaky_relu", generator=None) -> Tensor:
+    """N(0, std²) with std = gain / √fan (He et al.)."""
+    if 0 in tensor.shape:
+        warnings.warn("Initializing zero-element tensors is a no-op", stacklevel=2)
+        return tensor
+    std = calculate_gain(nonlinearity, a) / math.sqrt(_fan(tensor, mode))
+    return normal_(tensor, 0.0, std, generator)
+
+
+def xavier_normal_(tensor: Tensor, gain: float = 1.0, generator=None) -> Tensor:
+    """N(0, std²) with std = gain·√(2 / (fan_in + fan_out)) (Glorot & Bengio)."""
+    fan_in, fan_out = _fan_in_out(tensor)
+    return normal_(tensor, 0.0, gain * math.sqrt(2.0 / float(fan_in + fan_out)), generator)
+
+
+def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0,
+                  b: float = 2.0, generator=None) -> Tensor:
+    """N(mean, std²) truncated to [a, b], by the inverse of the normal CDF on uniform draws
+    between the bounds' CDFs (torch rejects draws outside; the distribution is the same)."""
+    from ..creation import random_stream
+    from ..ops.special import erf, erfinv
+
+    if mean < a - 2 * std or mean > b + 2 * std:
+        warnings.warn("mean is more than 2 std from [a, b] in nn.init.trunc_normal_. The "
+                      "distribution of values may be incorrect.", stacklevel=2)
+    lo, hi = (erf((bound - mean) / (std * math.sqrt(2.0))) for bound in (a, b))
+    u = random_stream(generator).uniform(lo, hi, tuple(tensor.shape))
+    values = np.clip(mean + std * math.sqrt(2.0) * erfinv(u), a, b)
+    return _fill_array(tensor, values)
+
+
+def eye_(tensor: Tensor) -> Tensor:
+    """The identity matrix (ones on the diagonal of a 2-d tensor)."""
+    if tensor.ndim != 2:
+        raise ValueError("Only tensors with 2 dimensions are supported")
+    return _fill_array(tensor, np.eye(*tensor.shape))
+
+
+def dirac_(tensor: Tensor, groups: int = 1) -> Tensor:
+    """Dirac deltas for a conv weight: each group's output channel d passes input channel d
+    through at the kernel's centre."""
+    dims = tensor.ndim
+    if dims not in [3, 4, 5]:
+        raise ValueError("Only tensors with 3, 4, or 5 dimensions are supported")
+    if tensor.shape[0] % groups != 0:
+        raise ValueError("dim 0 must be divisible by groups")
+    per_group = tensor.shape[0] // groups
+    values = np.zeros(tuple(tensor.shape))
+    centre = tuple(n // 2 for n in tensor.shape[2:])
+    for g in range(groups):
+        for d in range(min(per_group, tensor.shape[1])):
+            values[(g * per_group + d, d) + centre] = 1
+    return _fill_array(tensor, values)
+
+
+def orthogonal_(tensor: Tensor, gain: float = 1, generator=None) -> Tensor:
+    """A (semi-)orthogonal matrix (trailing dims flattened) times gain: Q of the QR of a
+    normal matrix, its columns' signs set by R's diagonal (Haar-distributed, as torch)."""
+    from ..creation import random_stream
+
+    if tensor.ndim < 2:
+        raise ValueError("Only tensors with 2 or more dimensions are supported")
+    if tensor.numel() == 0:
+        return tensor
+    rows = tensor.shape[0]
+    cols = tensor.numel() // rows
+    flat = random_stream(generator).standard_normal((rows, cols))
+    if rows < cols:
+        flat = flat.T
+    q, r = np.linalg.qr(flat)
+    q = q * np.sign(np.diag(r))
+    if rows < cols:
+        q = q.T
+    return _fill_array(tensor, (q * gain).reshape(tuple(tensor.shape)))
+
+
+def sparse_(tensor: Tensor, sparsity: float, std: float = 0.01, generator=None) -> Tensor:
+    """N(0, std²) with ceil(sparsity · rows) zeros in each column, at random rows."""
+    from ..creation import random_stream
+
+    if tensor.ndim != 2:
+        raise ValueError("Only tensors with 2 dimensions are supported")
+    rows, cols = tensor.shape
+    stream = random_stream(generator)
+    values = stream.normal(0.0, std, (rows, cols))
+    zeros = np.argsort(stream.random((rows, cols)), axis=0)[:math.ceil(sparsity * rows)]
+    np.put_along_axis(values, zeros, 0.0, axis=0)
+    return _fill_array(tensor, values)
