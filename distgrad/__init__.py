@@ -30,6 +30,7 @@ from .functional_aliases import (avg_pool1d, conv1d, conv2d, cosine_similarity, 
                                  dropout, embedding, layer_norm, max_pool2d, pairwise_distance,
                                  pixel_shuffle, pixel_unshuffle)
 from . import linalg
+from . import special
 
 bool = _dtypes.bool_  # noqa: A001  (torch.bool)
 float = float32  # noqa: A001

@@ -684,20 +684,27 @@ def _xlogy(x, y):
     return np.where(np.equal(x, 0) & ~np.isnan(y), 0, x * np.log(y))
 
 
-def _xlogy_vjp(c, g):
-    x, y = c[0], c[1]
-    gx = gy = None
-    if c.needs[0]:
-        # torch's formula: xlogy(g, y), 0 where x is 0 and y is not positive (log y is not finite)
-        gx = call("xlogy", g, y)
-        if not _is_num(y):
-            gx = gx.masked_fill((x == 0) & (y <= 0), 0.0)
-        elif y <= 0:
-            gx = gx.masked_fill(x == 0, 0.0)
-        gx = unbroadcast(gx, c.shapes[0])
-    if c.needs[1]:
-        gy = unbroadcast(g * x / y, c.shapes[1])
-    return gx, gy
+def x_log_vjp(op: str, shift: float = 0.0):
+    """The VJP of x·log(y + shift) (xlogy; special.xlog1py with shift 1), torch's formula:
+    op(g, y) for x, 0 where x is 0 and log(y + shift) is not finite; g·x/(y + shift) for y."""
+    def vjp(c, g):
+        x, y = c[0], c[1]
+        gx = gy = None
+        if c.needs[0]:
+            gx = call(op, g, y)
+            if not _is_num(y):
+                gx = gx.masked_fill((x == 0) & (y <= -shift), 0.0)
+            elif y <= -shift:
+                gx = gx.masked_fill(x == 0, 0.0)
+            gx = unbroadcast(gx, c.shapes[0])
+        if c.needs[1]:
+            gy = unbroadcast(g * x / (y + shift) if shift else g * x / y, c.shapes[1])
+        return gx, gy
+
+    return vjp
+
+
+_xlogy_vjp = x_log_vjp("xlogy")
 
 
 defop("xlogy", float_forward(_xlogy), binary_float, _xlogy_vjp, save=(0, 1),

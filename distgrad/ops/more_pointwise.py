@@ -294,7 +294,7 @@ def _i1(x):
             k += 1
             term = term * sq / (k * (k + 1))
             total = total + term
-    return total
+    return np.where(np.isinf(x), np.nan, total)  # (torch's nan at ±inf)
 
 
 defop("i0", float_forward(lambda x: np.i0(x.astype(np.float64))), same_float,

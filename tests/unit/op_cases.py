@@ -1303,3 +1303,4 @@ import shape_op_cases  # noqa: E402,F401  (in-place shape ops, take/put, scatter
 import more_math_op_cases  # noqa: E402,F401  (fmax ... copysign, median ... bucketize, cdist ... addbmm)
 import linalg_op_cases  # noqa: E402,F401  (det, inv, solve, cholesky, qr, svd, eigh, pinv, ...)
 import more_nn_op_cases  # noqa: E402,F401  (conv_transpose, resample (interpolate, pads), im2col)
+import special_op_cases  # noqa: E402,F401  (torch.special: erfcx, zeta, gammainc, bessel_j0, ...)

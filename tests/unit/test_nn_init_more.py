@@ -48,9 +48,9 @@ def _std_within(values, std, rel=0.05):
     assert abs(values.std() / std - 1) < rel
 
 
-@pytest.mark.parametrize("mode, nonlinearity, a", [("fan_in", "leaky_relu", 0), ("fan_out", "relu", 0),
-                                                   ("fan_in", "leaky_relu", 0.2), ("FAN_OUT", "tanh", 0),
-                                                   ("fan_in", "conv_transpose2d", 0)])
+@pytest.mark.parametrize("mode, nonlinearity, a", [
+    ("fan_in", "leaky_relu", 0), ("fan_out", "relu", 0), ("fan_in", "leaky_relu", 0.2),
+    ("FAN_OUT", "tanh", 0), ("fan_in", "conv_transpose2d", 0)])
 def test_kaiming_normal_std(mode, nonlinearity, a):
     w = _param(64, 32, 3, 3)
     init.kaiming_normal_(w, a=a, mode=mode, nonlinearity=nonlinearity)

@@ -1,0 +1,142 @@
+"""torch.special's functions that distgrad had no op for, formula for formula as torch's
+derivatives.yaml: erfcx, i0e, i1e, ndtri, log_ndtr, xlog1py, zeta, entr, igamma and igammac
+(special.gammainc, gammaincc), bessel_j0 and bessel_j1 (no derivative in torch: their
+results never require grad). Forwards in ops/special_more.py; where torch gives no
+derivative for an argument (zeta's x, igamma's a) the VJP raises torch's error.
+
+All rows here are elementwise: they run per shard and keep their inputs' layout.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import dtypes
+from ..autograd.record import call
+from . import special_more as sm
+from .math import _is_num, float_forward, x_log_vjp
+from .rules import binary_float, not_implemented, same_float, unbroadcast, zeros_grad
+from .table import defop, elementwise
+
+_TWO_OVER_SQRT_PI = 2 / math.sqrt(math.pi)
+_SQRT_2PI = math.sqrt(2 * math.pi)
+
+
+def _no_derivative(name: str) -> NotImplementedError:
+    return NotImplementedError(f"the derivative for '{name}' is not implemented.")
+
+
+def _by_numbers(name: str):
+    """torch's node for a binary special function: ...Backward1 when the first argument is a
+    number (its Scalar self overload), ...Backward2 when the second is, else ...Backward0."""
+    return lambda inputs, attrs: (f"{name}1" if _is_num(inputs[0]) else
+                                  f"{name}2" if _is_num(inputs[1]) else f"{name}0")
+
+
+# ---- erfcx, ndtri, log_ndtr, entr ----------------------------------------------------------------
+
+defop("special_erfcx", float_forward(sm.erfcx), same_float,
+      lambda c, g: g * (2 * c[0] * c.out - _TWO_OVER_SQRT_PI),
+      node="SpecialErfcxBackward0", save=(0,), save_out=True)
+defop("special_ndtri", float_forward(sm.ndtri), same_float,
+      lambda c, g: g * (c.out * c.out / 2).exp() * _SQRT_2PI,
+      node="SpecialNdtriBackward0", save_out=True)
+defop("special_log_ndtr", float_forward(sm.log_ndtr), same_float,
+      lambda c, g: g / _SQRT_2PI * (c.out + c[0] * c[0] / 2).neg().exp(),
+      node="SpecialLogNdtrBackward0", save=(0,), save_out=True)
+
+
+def _entr(x):
+    with np.errstate(all="ignore"):
+        return np.where(x > 0, -x * np.log(x), np.where(x == 0, 0.0, np.where(x < 0, -np.inf, x)))
+
+
+defop("special_entr", float_forward(_entr), same_float, lambda c, g: g * (-(1 + c[0].log())),
+      node="SpecialEntrBackward0", save=(0,))
+
+# ---- i0e, i1e (i1 is ops/more_pointwise.py's), bessel_j0, bessel_j1 -----------------------------
+
+defop("special_i0e", float_forward(sm.i0e), same_float,
+      lambda c, g: g * (call("special_i1e", c[0]) - c[0].sgn() * c.out),
+      node="SpecialI0EBackward0", save=(0,), save_out=True)
+defop("special_i1e", float_forward(sm.i1e), same_float,
+      lambda c, g: g * call("where", c[0] == 0, 0.5, call("special_i0e", c[0])
+                            - c.out * (c[0].sgn() + c[0].reciprocal())),
+      node="SpecialI1EBackward0", save=(0,), save_out=True)
+defop("special_bessel_j0", float_forward(sm.bessel_j0), same_float)
+defop("special_bessel_j1", float_forward(sm.bessel_j1), same_float)
+
+# ---- xlog1py, zeta ------------------------------------------------------------------------------
+
+
+def _xlog1py(x, y):
+    with np.errstate(all="ignore"):
+        return np.where(np.isnan(y), np.nan, np.where(np.equal(x, 0), 0, x * np.log1p(y)))
+
+
+defop("special_xlog1py", float_forward(_xlog1py), binary_float, x_log_vjp("special_xlog1py", 1.0),
+      save=(0, 1), node=_by_numbers("SpecialXlog1PyBackward"), number_edges=False)
+
+
+def _zeta_vjp(c, g):
+    """torch gives ζ(x, q) no derivative in x; in q it is -x ζ(x + 1, q)."""
+    if c.needs[0]:
+        raise _no_derivative("zeta")
+    x = c[0]
+    return None, unbroadcast(g * -x * call("special_zeta", x + 1.0, c[1]), c.shapes[1])
+
+
+defop("special_zeta", float_forward(sm.zeta), binary_float, _zeta_vjp, save=(0, 1),
+      node=_by_numbers("SpecialZetaBackward"), number_edges=False)
+
+# ---- igamma, igammac: the regularized incomplete gamma functions ---------------------------------
+
+
+@elementwise
+def _igamma_rule(a, x, kernel="igamma_cpu"):
+    meta = binary_float(a, x)
+    common = dtypes.result_type((a, x))
+    if not common.is_floating_point:
+        raise not_implemented(kernel, common)
+    return meta
+
+
+def _igamma_vjp(name: str, sign: float):
+    """torch: no derivative in a; in x it is ±x^(a-1) e^-x / Γ(a)."""
+    def vjp(c, g):
+        if c.needs[0]:
+            raise _no_derivative(f"{name}: input")
+        a, x = c[0], c[1]
+        density = ((a - 1) * x.log() - x - a.lgamma()).exp()
+        return None, unbroadcast(g * density * sign, c.shapes[1])
+
+    return vjp
+
+
+defop("igamma", float_forward(sm.gammainc), _igamma_rule, _igamma_vjp("igamma", 1.0), save=(0, 1),
+      node="IgammaBackward0", api=("igamma",), inplace="igamma_")
+defop("igammac", float_forward(sm.gammaincc),
+      elementwise(lambda a, x: _igamma_rule(a, x, "igammac_cpu")), _igamma_vjp("igammac", -1.0),
+      save=(0, 1), node="IgammacBackward0", api=("igammac",), inplace="igammac_")
+
+# ---- round(input, decimals=): torch's round.decimals overload (RoundBackward1) -------------------
+
+
+def _round_decimals(x, decimals=0):
+    """torch's kernel: nearbyint(x·10^d)/10^d, or nearbyint(x/10^-d)·10^-d for d < 0."""
+    if decimals == 0:
+        return np.rint(x)
+    scale = np.asarray(10.0 ** abs(decimals), x.dtype)
+    return np.rint(x * scale) / scale if decimals > 0 else np.rint(x / scale) * scale
+
+
+@elementwise
+def _round_decimals_rule(x, decimals=0):
+    if not x.dtype.is_floating_point:
+        raise not_implemented("round_vml_cpu" if decimals == 0 else "round_cpu", x.dtype)
+    return same_float(x)
+
+
+defop("round_decimals", _round_decimals, _round_decimals_rule,
+      lambda c, g: zeros_grad(g.shape, g.dtype, g.device_str), node="RoundBackward1")
