@@ -181,3 +181,19 @@ def test_bessel_j_has_no_gradient_as_in_torch():
     x = distgrad.tensor([0.5, 2.0], requires_grad=True)
     assert not distgrad.special.bessel_j0(x).requires_grad
     assert not distgrad.special.bessel_j1(x).requires_grad
+
+
+@pytest.mark.parametrize("a", [3.5, 300.0, 5e3, 9e4, 2e5])
+def test_incomplete_gamma_to_float64_precision(a):
+    """Against mpmath near x = a, where torch's own expansion is ~1e-9 off; from 1e5 on ours is
+    Temme's expansion too, carried to float64 precision."""
+    mpmath = pytest.importorskip("mpmath")  # (installed with torch, through sympy)
+    x = np.maximum(a + np.sqrt(a) * np.array([-6.0, -2.0, -0.3, 0.0, 0.7, 3.0, 7.0]), 0.2)
+    p = distgrad.special.gammainc(distgrad.full((7,), a, dtype=distgrad.float64),
+                                  distgrad.tensor(x)).numpy()
+    q = distgrad.special.gammaincc(distgrad.full((7,), a, dtype=distgrad.float64),
+                                   distgrad.tensor(x)).numpy()
+    exact_p = [float(mpmath.gammainc(a, 0, v, regularized=True)) for v in x]
+    exact_q = [float(mpmath.gammainc(a, v, mpmath.inf, regularized=True)) for v in x]
+    np.testing.assert_allclose(p, exact_p, rtol=1e-12)
+    np.testing.assert_allclose(q, exact_q, rtol=1e-12)
