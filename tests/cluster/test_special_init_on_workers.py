@@ -82,3 +82,19 @@ def test_grads_batched_on_a_worker(backend):
 
 
 RNG_V = RNG.standard_normal((3, 4, 6))
+
+
+@pytest.mark.filterwarnings("ignore:no sharding rule covers op 'stack'")
+def test_grads_batched_on_a_sharded_leaf(backend):
+    """The batch of a sharded input's gradients: stacked by the gather fallback (stack has no
+    sharding rule), with torch's values through a second derivative."""
+    def fn(T, x):
+        y = (x * 2).sin()
+        g, = T.autograd.grad(y, x, T.tensor(RNG_V), is_grads_batched=True, create_graph=True)
+        second, = T.autograd.grad((g * g).sum(), x)
+        return g, second
+
+    got = fn(dg, dist.shard(dg.tensor(X), 0).requires_grad_())
+    want = fn(torch, torch.tensor(X, requires_grad=True))
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(_np(g), _np(w), rtol=1e-10, atol=1e-12)
