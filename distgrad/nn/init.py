@@ -131,17 +131,28 @@ def xavier_normal_(tensor: Tensor, gain: float = 1.0, generator=None) -> Tensor:
 def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0,
                   b: float = 2.0, generator=None) -> Tensor:
     """N(mean, std²) truncated to [a, b], by the inverse of the normal CDF on uniform draws
-    between the bounds' CDFs (torch rejects draws outside; the distribution is the same)."""
+    between the bounds' CDFs (torch rejects draws outside; the distribution is the same),
+    taken in the lower tail (mirrored) so that bounds far out keep their precision."""
     from ..creation import random_stream
-    from ..ops.special import erf, erfinv
+    from ..ops.special_more import log_ndtr, ndtri, ndtri_of_log
 
     if mean < a - 2 * std or mean > b + 2 * std:
         warnings.warn("mean is more than 2 std from [a, b] in nn.init.trunc_normal_. The "
                       "distribution of values may be incorrect.", stacklevel=2)
-    lo, hi = (erf((bound - mean) / (std * math.sqrt(2.0))) for bound in (a, b))
-    u = random_stream(generator).uniform(lo, hi, tuple(tensor.shape))
-    values = np.clip(mean + std * math.sqrt(2.0) * erfinv(u), a, b)
-    return _fill_array(tensor, values)
+    lo, hi = (a - mean) / std, (b - mean) / std
+    flip = lo > 0  # both bounds in the upper tail: draw -z from [-hi, -lo] instead
+    if flip:
+        lo, hi = -hi, -lo
+    # u uniform on [Φ(lo), Φ(hi)], as log u = log Φ(hi) + log(r + U(1 - r)), r = Φ(lo)/Φ(hi):
+    # exact however far out the bounds are
+    log_lo, log_hi = log_ndtr(lo), log_ndtr(hi)
+    r = math.exp(log_lo - log_hi)
+    log_u = log_hi + np.log(r + random_stream(generator).random(tuple(tensor.shape)) * (1 - r))
+    with np.errstate(all="ignore"):
+        z = np.where(log_u < math.log(0.5), ndtri_of_log(np.minimum(log_u, math.log(0.5))),
+                     ndtri(np.exp(log_u)))
+    z = np.clip(z, lo, hi)
+    return _fill_array(tensor, np.clip(mean + std * (-z if flip else z), a, b))
 
 
 def eye_(tensor: Tensor) -> Tensor:

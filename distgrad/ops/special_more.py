@@ -65,29 +65,32 @@ def _erfc(x) -> np.ndarray:
     return np.where(x >= 0, right, 1.0 - erf(x))
 
 
-def _ndtr(x) -> np.ndarray:
-    return np.exp(log_ndtr(x))
-
-
-def ndtri(p) -> np.ndarray:
-    """Φ⁻¹(p): √2 erfinv(2p - 1) in the middle (2p - 1 is exact there); in the tails
-    Abramowitz & Stegun 26.2.23 for q = min(p, 1 - p) (1 - p exact above 1/2), then Newton
-    steps on log Φ, which converge from there to float64 precision; ±inf at 0 and 1, nan
-    outside."""
-    p = _f64(p)
-    q = np.where(p > 0.5, 1.0 - p, p)
+def ndtri_of_log(log_q) -> np.ndarray:
+    """Φ⁻¹(exp(log_q)) for log_q <= log ½, even where exp(log_q) underflows (for sampling far
+    out in a tail): Abramowitz & Stegun 26.2.23, then Newton steps on log Φ, which converge
+    from there to float64 precision."""
+    log_q = _f64(log_q)
     with np.errstate(all="ignore"):
-        t = np.sqrt(-2.0 * np.log(q))
+        t = np.sqrt(-2.0 * log_q)
         x = -(t - (2.515517 + 0.802853 * t + 0.010328 * t * t)
               / (1.0 + 1.432788 * t + 0.189269 * t * t + 0.001308 * t ** 3))
         x = np.where(np.isfinite(x), x, 0.0)
-        log_q = np.log(q)
         for _ in range(6):
             lp = log_ndtr(x)
             # d log Φ / dx = φ(x)/Φ(x) = exp(-x²/2 - log Φ(x)) / √(2π)
             slope = np.exp(-0.5 * x * x - lp) / math.sqrt(2 * math.pi)
             step = (lp - log_q) / slope
             x = np.where(np.isfinite(step), x - step, x)
+    return np.where(log_q == -np.inf, -np.inf, x)
+
+
+def ndtri(p) -> np.ndarray:
+    """Φ⁻¹(p): √2 erfinv(2p - 1) in the middle (2p - 1 is exact there); in the tails
+    ndtri_of_log on q = min(p, 1 - p) (1 - p exact above 1/2), mirrored above 1/2; ±inf at 0
+    and 1, nan outside."""
+    p = _f64(p)
+    with np.errstate(all="ignore"):
+        x = ndtri_of_log(np.log(np.where(p > 0.5, 1.0 - p, p)))
     x = np.where(p > 0.5, -x, x)
     middle = np.abs(p - 0.5) < 0.25
     x = np.where(middle, math.sqrt(2.0) * erfinv(np.where(middle, 2.0 * p - 1.0, 0.0)), x)
