@@ -62,8 +62,11 @@ def run_pair(make, arrays: dict, call, train: bool = False, device: str = "cpu")
 
 
 def assert_match(pairs: dict, rtol: float = RTOL, atol: float = ATOL) -> None:
+    """atol is scaled by the tensor's largest magnitude: a float32 sum of terms that large
+    rounds by about that much, differently on each BLAS kernel."""
     for name, (mine, theirs) in pairs.items():
         assert (mine is None) == (theirs is None), name
         if mine is not None:
             assert mine.shape == theirs.shape, name
-            np.testing.assert_allclose(mine, theirs, rtol=rtol, atol=atol, err_msg=name)
+            scale = max(1.0, float(np.abs(theirs).max(initial=0.0)))
+            np.testing.assert_allclose(mine, theirs, rtol=rtol, atol=atol * scale, err_msg=name)
