@@ -21,7 +21,8 @@ requires_grad and is_leaf after the forward ops, the first-order gradients of a 
 the second-order gradients of their squared norm, the leaves' and retained `.grad` after
 `loss.backward()`, and the gradients every recording hook saw. Floats compare to rtol
 1e-4 / atol 1e-5 (float32) or 1e-9 / 1e-10 (float64, about 30% of the programs), atol
-scaled by the largest magnitude of the tensor.
+scaled by the largest magnitude of the tensor. A float32 program whose numbers differ
+where torch's own float32 and float64 runs of it differ too is roundoff, not counted.
 
 Placements: `W[k]` is "worker:K" under distgrad and "cpu" under torch; a move is
 `t.to(W[k], copy=True)` (a copy under both); `shard(t, d)` and `replicate(t)` are
@@ -1110,7 +1111,35 @@ def check(prog):
 
     th = run(prog, torch)
     dg = run(prog, distgrad)
-    return compare(prog, dg, th), dg, th
+    m = compare(prog, dg, th)
+    if m is not None and _undetermined_in_float32(prog, th, m):
+        m = None
+    return m, dg, th
+
+
+def _undetermined_in_float32(prog, th: Outcome, m: Mismatch) -> bool:
+    """Whether torch's own float32 run differs from its float64 run at the same place as
+    distgrad: the program's float32 numbers there are roundoff (a sin of 1e4 after a chain
+    of matmuls), which two BLAS kernels round differently. Not a difference of distgrad's."""
+    import torch
+
+    if prog["dtype"] != "float32" or not m.kind.startswith(("wrong value", "wrong grad",
+                                                              "wrong 2nd-order grad")):
+        return False
+    exact = _as_float32(run(dict(prog, dtype="float64"), torch))
+    m64 = compare(prog, th, exact)
+    return m64 is not None and (m64.kind, m64.detail.split(":")[0]) == \
+        (m.kind, m.detail.split(":")[0])
+
+
+def _as_float32(out: Outcome) -> Outcome:
+    """A float64 run's outcome labelled float32, to compare with a float32 run's."""
+    def relabel(s):
+        return s if s is None or s[0] != "torch.float64" else ("torch.float32",) + tuple(s[1:])
+    out.values = {k: relabel(s) for k, s in out.values.items()}
+    out.grads = out.grads and [relabel(s) for s in out.grads]
+    out.grads2 = out.grads2 and [relabel(s) for s in out.grads2]
+    return out
 
 
 def _without(prog, drop_ops=(), drop_loss=(), drop_inputs=()):
