@@ -21,7 +21,7 @@ from .reduce import _dim_extremum_vjp, _evenly_distribute, expand_back
 from .rules import dims_of, not_implemented, reduced_shape, require_tensor, shape_of, wrap_dim
 from .table import Meta, defop
 
-__all__ = ["median", "nanmedian", "quantile", "nanquantile", "mode", "cummax", "cummin",
+__all__ = ["median", "nanmedian", "quantile", "nanquantile", "mode", "kthvalue", "cummax", "cummin",
            "logcumsumexp", "aminmax", "msort", "histc", "bincount", "searchsorted", "bucketize"]
 
 
@@ -142,6 +142,83 @@ defop("mode", _mode, _selection_rule("mode"), _dim_extremum_vjp, node="ModeBackw
 
 def mode(input, dim=-1, keepdim=False):
     return _pair(call("mode", input, dim=dim, keepdim=keepdim), "mode")
+
+
+# ---- kthvalue ---------------------------------------------------------------------------------
+
+def _above(a, b) -> bool:
+    """torch's order for selection: nan above every number."""
+    return (a != a and b == b) or a > b
+
+
+def _quick_select(values: list, k: int) -> int:
+    """The index torch's CPU kthvalue reports: its quickselect (median-of-three pivot,
+    Hoare partition) run on (value, index) pairs, which decides which of equal values wins."""
+    idx = list(range(len(values)))
+
+    def swap(a, b):
+        values[a], values[b] = values[b], values[a]
+        idx[a], idx[b] = idx[b], idx[a]
+
+    lo, hi = 0, len(values) - 1
+    while hi > lo:
+        if hi == lo + 1:
+            if _above(values[lo], values[hi]):
+                swap(lo, hi)
+            break
+        swap(lo + (hi - lo) // 2, lo + 1)
+        if _above(values[lo + 1], values[hi]):
+            swap(lo + 1, hi)
+        if _above(values[lo], values[hi]):
+            swap(lo, hi)
+        if _above(values[lo + 1], values[lo]):
+            swap(lo + 1, lo)
+        i, j, pivot = lo + 1, hi, values[lo]
+        while True:
+            i += 1
+            while _above(pivot, values[i]):
+                i += 1
+            j -= 1
+            while _above(values[j], pivot):
+                j -= 1
+            if j < i:
+                break
+            swap(i, j)
+        swap(lo, j)
+        if j <= k:
+            lo = i
+        if j >= k:
+            hi = j - 1
+    return idx[k]
+
+
+def _kthvalue(x, k, dim=-1, keepdim=False):
+    if x.ndim == 0:
+        return x.copy(), np.zeros((), np.int64)
+    moved = np.moveaxis(x, dim, -1)
+    rows = moved.reshape(-1, moved.shape[-1])
+    idx = np.array([_quick_select(row.tolist(), k - 1) for row in rows], np.int64)
+    idx = idx.reshape(moved.shape[:-1] + (1,))
+    vals = np.take_along_axis(moved, idx, axis=-1)
+    idx, vals = np.moveaxis(idx, -1, dim), np.moveaxis(vals, -1, dim)
+    if not keepdim:
+        idx, vals = np.squeeze(idx, dim), np.squeeze(vals, dim)
+    return vals, idx
+
+
+def _kthvalue_rule(x, k, dim=-1, keepdim=False):
+    d = wrap_dim(dim, x.ndim)
+    if not 1 <= k <= (x.shape[d] if x.ndim else 1):
+        raise RuntimeError(f"kthvalue(): selected number k out of range for dimension {d}")
+    return _selection_rule("kthvalue")(x, dim, keepdim)
+
+
+defop("kthvalue", _kthvalue, _kthvalue_rule, _dim_extremum_vjp, node="KthvalueBackward0",
+      save_out=True, n_out=2, nondiff_outputs=(1,))
+
+
+def kthvalue(input, k, dim=-1, keepdim=False):
+    return _pair(call("kthvalue", input, k=int(k), dim=dim, keepdim=keepdim), "kthvalue")
 
 
 # ---- cummax, cummin, logcumsumexp -----------------------------------------------------------
@@ -484,5 +561,5 @@ def bucketize(input, boundaries, *, out_int32=False, right=False):
 
 
 METHODS = dict(median=median, nanmedian=nanmedian, quantile=quantile, nanquantile=nanquantile,
-               mode=mode, cummax=cummax, cummin=cummin, logcumsumexp=logcumsumexp,
+               mode=mode, kthvalue=kthvalue, cummax=cummax, cummin=cummin, logcumsumexp=logcumsumexp,
                aminmax=aminmax, msort=msort, histc=histc, bincount=bincount)

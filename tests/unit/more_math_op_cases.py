@@ -184,9 +184,19 @@ case("mode_dim_keepdim", lambda T, x: x.mode(0, keepdim=True), F(6, 3, ties=True
      fd=False)
 case("mode_distinct", lambda T, x: x.mode(1), F(3, 4), covers="mode")
 case("mode_int", lambda T, i: T.mode(i, 0), I(7, 3, hi=4), covers="mode")
+case("kthvalue", lambda T, x: T.kthvalue(x, 2, 1), F(3, 5), covers="kthvalue")
+case("kthvalue_keepdim", lambda T, x: x.kthvalue(3, dim=0, keepdim=True), F(4, 3),
+     covers="kthvalue")
+case("kthvalue_ties", lambda T, x: x.kthvalue(2), F(5, 6, ties=True), covers="kthvalue", fd=False)
+case("kthvalue_nan", lambda T, x: _some_nan(T, x).kthvalue(4, 1), F(4, 5),
+     covers=("kthvalue", "where"), fd=False)
+case("kthvalue_int", lambda T, i: i.kthvalue(1, 0), I(5, 3, hi=9), covers="kthvalue")
+case("kthvalue_0d", lambda T, x: x.kthvalue(1), F(), covers="kthvalue")
 
 error("median_dim_range", lambda T, x: x.median(2), K(3, 4))
 error("mode_empty", lambda T, x: x[:, :0].mode(1), K(3, 4))
+error("kthvalue_k_zero", lambda T, x: x.kthvalue(0, 1), K(3, 4))
+error("kthvalue_k_past_end", lambda T, x: x.kthvalue(5, 1), K(3, 4))
 
 # ---- quantile, nanquantile ------------------------------------------------------------------------
 

@@ -44,7 +44,7 @@ FALLS_BACK |= {"as_strided_", "squeeze_", "t_", "transpose_", "unsqueeze_"}
 # is worth it.
 FALLS_BACK |= {
     "addbmm", "addmv", "addr", "aminmax", "baddbmm", "bincount", "cdist", "cdist_backward",
-    "cummax", "cummin", "dist", "euclidean_dist", "histc", "logcumsumexp", "median",
+    "cummax", "cummin", "dist", "euclidean_dist", "histc", "logcumsumexp", "kthvalue", "median",
     "median_dim", "mode", "nanmedian", "nanmedian_dim", "pdist", "pdist_backward", "renorm",
     "searchsorted", "squeeze_last_in_place", "vdot",
 }
