@@ -68,6 +68,14 @@ def div(input, other, *, rounding_mode=None):
     return call("div", input, other)
 
 
+def round(input, *, decimals=None):  # noqa: A001  (torch.round)
+    """torch's two overloads: round(x) (RoundBackward0) and round(x, decimals=d)
+    (RoundBackward1, even for d = 0)."""
+    if decimals is None:
+        return call("round", input)
+    return call("round_decimals", input, decimals=int(decimals))
+
+
 def square(input):
     return call("pow", input, 2)
 
