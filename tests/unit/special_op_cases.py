@@ -41,6 +41,12 @@ case("special_bessel_j", lambda T, x: T.special.bessel_j0(x) + T.special.bessel_
      K(3, 4, lo=-40, hi=40), covers=("special_bessel_j0", "special_bessel_j1", "add"))
 case("special_round", lambda T, x: T.special.round(x * 10, decimals=1), F(3, 4),
      covers=("round_decimals", "mul"))
+case("round_decimals", lambda T, x: T.round(x * 10, decimals=1), F(3, 4),
+     covers=("round_decimals", "mul"))
+case("round_decimals_method", lambda T, x: (x * 100).round(decimals=-1), F(3, 4),
+     covers=("round_decimals", "mul"))
+case("round_decimals_zero", lambda T, x: T.round(x * 3, decimals=0), F(3, 4),
+     covers=("round_decimals", "mul"))
 case("special_round_negative", lambda T, x: T.special.round(x * 100, decimals=-1), F(3, 4),
      covers=("round_decimals", "mul"))
 
