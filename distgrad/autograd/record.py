@@ -125,8 +125,8 @@ def call(name: str, *inputs, _device=None, **attrs):
         t = Tensor._make(v, m.shape, m.dtype, device, inputs[0]._storage if op.view else None)
         if op.view:
             _make_view(t, op, inputs[0], attrs, k, multi)
-        elif op.elementwise and strided:
-            _lay_out_as_inputs(t, inputs)
+        elif op.layout is not None and strided:
+            _lay_out_by_rule(t, op, inputs, attrs, k)
         elif moved_layout is not None:
             t._layout = (moved_layout, 0)
         outs.append(t)
@@ -198,11 +198,12 @@ def _make_view(t, op, parent, attrs, k: int, multi: bool) -> None:
         views.append(weakref.ref(t))
 
 
-def _lay_out_as_inputs(t, inputs) -> None:
-    """An elementwise result of strided inputs is laid out as they are (the forward, here
-    or on a worker, gives its array the same layout: ops/table.run_forward)."""
-    strides = layout.elementwise_strides(
-        t.shape, [(x.shape, x._strides_offset()[0]) for x in inputs if hasattr(x, "_layout")])
+def _lay_out_by_rule(t, op, inputs, attrs, k) -> None:
+    """Output k of strided inputs laid out as torch lays it out, by the op's layout rule
+    (the forward, here or on a worker, gives its array the same layout:
+    ops/table.run_forward)."""
+    operands = [(x.shape, x._strides_offset()[0]) for x in inputs if hasattr(x, "_layout")]
+    strides = op.layout(t.shape, operands, attrs, k)
     if strides is not None:
         t._layout = (strides, 0)
 

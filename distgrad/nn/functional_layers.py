@@ -17,7 +17,7 @@ import numpy as np
 
 from ..autograd.grad_mode import no_grad
 from ..autograd.record import call
-from ..ops.functions import where
+from ..ops.api import in_place
 from ..tensor import Tensor
 from . import functional as _F
 from .functional import _tuple
@@ -348,15 +348,20 @@ def glu(input: Tensor, dim: int = -1) -> Tensor:
 def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False,
           inplace: bool = False) -> Tensor:
     """Training: x where x > 0, x · a elsewhere with a ~ U(lower, upper) drawn per element;
-    eval: leaky_relu with slope (lower + upper) / 2."""
-    if not training:
-        return _F.leaky_relu(input, (lower + upper) / 2, inplace)
+    eval: leaky_relu with slope (lower + upper) / 2. One op, as torch's rrelu_with_noise."""
     from ..creation import rand
 
     with no_grad():
-        draws = rand(*input.shape, dtype=input.dtype, device=home(input))
-        noise = where(input > 0, draws.mul(0).add(1), draws.mul(upper - lower).add(lower))
-    return input.mul_(noise) if inplace else input * noise
+        if training:
+            draws = rand(*input.shape, dtype=input.dtype, device=home(input))
+            slope = draws.mul(upper - lower).add(lower)
+        else:
+            slope = (lower + upper) / 2
+        above = (input > 0).to(input.dtype)
+        noise = above + (1 - above) * slope  # (exact in input's dtype: 1, or the slope)
+    if inplace:
+        return in_place(input, lambda x: call("rrelu_with_noise", x, noise, in_place=True))
+    return call("rrelu_with_noise", input, noise)
 
 
 _ALPHA = 1.7580993408473766  # SELU's -scale · alpha: where a dropped unit goes

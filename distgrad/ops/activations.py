@@ -86,6 +86,14 @@ defop("leaky_relu_backward",
       node="LeakyReluBackwardBackward0", save=(1,))
 
 
+# ---- rrelu: x times its noise (1 above 0; the slope drawn in training, the mean in eval) ------
+
+defop("rrelu_with_noise", lambda x, noise, in_place=False: x * noise,
+      _float_only("rrelu_with_noise_out_cpu"), lambda c, g: (g * c[1], None),
+      node=_named("RreluWithNoiseBackward0", "RreluWithNoiseBackward1"), save=(1,),
+      differentiable=(0,), elementwise=False, sharding="elementwise")  # (contiguous, as torch's)
+
+
 # ---- elu, selu, celu ----------------------------------------------------------------------
 # elu(x) = scale·x above 0, scale·alpha·(exp(input_scale·x) - 1) at or below it; selu is elu
 # with fixed alpha and scale (torch names its node EluBackward0), celu is elu with
@@ -190,7 +198,8 @@ def _log_sigmoid(x):
 
 
 defop("log_sigmoid", _log_sigmoid, _float_only("log_sigmoid_cpu"),
-      lambda c, g: g * (-c[0]).sigmoid(), node="LogSigmoidBackward0", save=(0,))
+      lambda c, g: g * (-c[0]).sigmoid(), node="LogSigmoidBackward0", save=(0,),
+      elementwise=False, sharding="elementwise")  # (torch's result is contiguous)
 
 
 # ---- hardsigmoid, hardswish -------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd.record import call
+from . import layout
 from .rules import broadcast_shapes, unbroadcast
 from .table import Meta, defop
 
@@ -49,4 +50,5 @@ def _glu_vjp(c, g):
 
 
 # (no sharding rule: halving the sharded dim would need both halves' shards)
-defop("glu", _glu, _glu_rule, _glu_vjp, node="GluBackward0", save=(0,))
+defop("glu", _glu, _glu_rule, _glu_vjp, node="GluBackward0", save=(0,),
+      layout_rule=layout.elementwise)  # (over the input's two halves)

@@ -203,7 +203,8 @@ def _index_forward(x, *idx, key):
 defop("index", _index_forward, _index_rule,
       lambda c, g: (call("index_backward", g, *c._inputs[1:], shape=list(c.shapes[0]),
                          key=c.attrs["key"]),) + (None,) * (len(c.shapes) - 1),
-      node="IndexBackward0", save=_REST_FROM_1, differentiable=(0,))
+      node="IndexBackward0", save=_REST_FROM_1, differentiable=(0,),
+      layout_rule=layout.advanced_index)
 
 
 def _index_backward(g, *idx, shape, key):
@@ -301,7 +302,7 @@ def _put_name(inputs, attrs) -> str:
 
 
 defop("index_put", _put_forward, _put_rule, _put_vjp, node=_put_name,
-      save=_REST_FROM_2, differentiable=(0, 1))
+      save=_REST_FROM_2, differentiable=(0, 1), layout_rule=layout.like_first)
 
 
 def setitem(x, key, value):

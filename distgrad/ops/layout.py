@@ -151,6 +151,42 @@ def elementwise_strides(out_shape, operands):
     return tuple(strides)
 
 
+# ---- where a non-view op's result goes: rule(out_shape, operands, attrs, k) -> strides --------
+
+def elementwise(out_shape, operands, attrs, k):
+    """TensorIterator's layout over all tensor operands (broadcast as the result is)."""
+    return elementwise_strides(out_shape, operands)
+
+
+def like_first(out_shape, operands, attrs, k):
+    """The layout of an `empty_like(input)` of torch's (flip, sort, an out-of-place
+    index_put): a dense input's dim order, packed densely."""
+    return elementwise_strides(out_shape, operands[:1])
+
+
+def advanced_index(out_shape, operands, attrs, k):
+    """torch's `index` runs a TensorIterator over the input restrided to the result's shape
+    (the indexed dims stepping 0, the index tensors' broadcast shape in their place, or in
+    front when they are not adjacent) and the index tensors laid over those dims."""
+    (shape, strides), indices = operands[0], operands[1:]
+    key = attrs["key"]
+    indexed = [d for d, item in enumerate(key) if item[0] == "t"]
+    if not indexed:
+        return None
+    n_index = len(out_shape) - (len(shape) - len(indexed))
+    adjacent = indexed == list(range(indexed[0], indexed[-1] + 1))
+    first = indexed[0] if adjacent else 0
+    kept = [d for d in range(len(shape)) if d not in indexed]
+    src = [strides[d] for d in kept]
+    src[first:first] = [0] * n_index
+    over = [(out_shape, src)]
+    for ishape, istrides in indices:
+        lead = n_index - len(ishape)
+        steps = [0] * lead + [s if n != 1 else 0 for n, s in zip(ishape, istrides)]
+        over.append((out_shape, [0] * first + steps + [0] * (len(kept) - first)))
+    return elementwise_strides(out_shape, over)
+
+
 # ---- one rule per view op ------------------------------------------------------------------
 
 def same(shape, strides, offset, out_shape, k, a):

@@ -5,6 +5,7 @@ import numpy as np
 
 from .. import dtypes
 from ..autograd.record import call
+from . import layout
 from .rules import broadcast_shapes, not_implemented
 from .table import Meta, defop
 
@@ -59,7 +60,8 @@ def _mse_vjp(c, g):
 
 
 defop("mse_loss", lambda x, y, reduction="mean": _reduce((x - y) ** 2, reduction),
-      _loss_rule("mse"), _mse_vjp, node="MseLossBackward0", save=(0, 1), sharding="batch_loss")
+      _loss_rule("mse"), _mse_vjp, node="MseLossBackward0", save=(0, 1), sharding="batch_loss",
+      layout_rule=layout.elementwise)
 
 
 def _pair(c, gx):
@@ -117,10 +119,12 @@ def _huber_vjp(c, g):
 defop("smooth_l1_loss",
       lambda x, y, reduction="mean", beta=1.0: _reduce(_huber(x, y, beta) / beta, reduction),
       _robust_rule("smooth_l1_cpu", "beta", _negative_beta), _smooth_l1_vjp,
-      node="SmoothL1LossBackward0", save=(0, 1), sharding="batch_loss")
+      node="SmoothL1LossBackward0", save=(0, 1), sharding="batch_loss",
+      layout_rule=layout.elementwise)
 defop("huber_loss", lambda x, y, reduction="mean", delta=1.0: _reduce(_huber(x, y, delta), reduction),
       _robust_rule("huber_cpu", "delta", _nonpositive_delta), _huber_vjp,
-      node="HuberLossBackward0", save=(0, 1), sharding="batch_loss")
+      node="HuberLossBackward0", save=(0, 1), sharding="batch_loss",
+      layout_rule=layout.elementwise)
 
 
 def _bce_forward(x, y, weight=None, reduction="mean"):
@@ -190,7 +194,7 @@ def _bce_logits_rule(x, y, weight=None, pos_weight=None, reduction="mean"):
 
 defop("binary_cross_entropy_with_logits", _bce_logits_forward, _bce_logits_rule, _bce_logits_vjp,
       node="BinaryCrossEntropyWithLogitsBackward0", save=(0, 1, 2, 3), differentiable=(0, 1),
-      sharding="batch_loss")
+      sharding="batch_loss", layout_rule=layout.elementwise)
 
 
 # ---- nll_loss: log-probabilities (N, C) or (C,), class indices (N,) or () ---------------------

@@ -7,6 +7,7 @@ import numpy as np
 
 from .. import dtypes
 from ..autograd.record import call
+from . import layout
 from .rules import dims_of, float_dtype, not_implemented, numel, reduced_shape, wrap_dim
 from .math import quiet
 from .table import Meta, defop
@@ -548,7 +549,7 @@ def _scatter_back_vjp(c, g, _indices_grad=None):
 
 
 defop("sort", _sort_forward, _sort_rule, _scatter_back_vjp, node="SortBackward0",
-      save_out=True, n_out=2, nondiff_outputs=(1,))
+      save_out=True, n_out=2, nondiff_outputs=(1,), layout_rule=layout.like_first)
 
 
 def _topk_rule(x, k, dim=-1, largest=True, sorted=True):

@@ -499,7 +499,8 @@ def _flip_rule(x, dims):
 
 
 defop("flip", lambda x, dims: np.flip(x, axis=tuple(_flip_dims(x, dims))).copy(), _flip_rule,
-      lambda c, g: call("flip", g, dims=c.attrs["dims"]), node="FlipBackward0")
+      lambda c, g: call("flip", g, dims=c.attrs["dims"]), node="FlipBackward0",
+      layout_rule=layout.like_first)
 
 
 def _roll_rule(x, shifts, dims=None):

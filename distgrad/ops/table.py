@@ -67,6 +67,10 @@ class OpDef:
     view: bool = False  # the result aliases input 0 (shares its version counter)
     strides: Optional[Callable] = None  # a view's layout from its parent's (ops/layout.py)
     elementwise: bool = False  # lays its result out as its inputs are (torch's TensorIterator)
+    # layout(out_shape, operands, attrs, k) -> strides | None (row-major): how torch lays out
+    # output k of a non-view op from its tensor operands' (shape, strides); asked only when
+    # an operand is strided. Elementwise ops get layout.elementwise; None: row-major always.
+    layout: Optional[Callable] = None
     nondiff_outputs: tuple = ()  # output positions that never require grad (indices of max)
     moves: bool = False  # the result lives on attrs["device"] (a copy between devices)
     # Does a Python number in a differentiable position get a (None, 0) edge? torch lists one
@@ -112,7 +116,7 @@ def defop(name: str, forward: Callable, shape: Callable, vjp: Optional[Callable]
           strides: Optional[Callable] = None, elementwise: Optional[bool] = None,
           sharding: Optional[str] = None, api: tuple = (), params: Optional[tuple] = None,
           inplace: Optional[str] = None, into: Optional[Callable] = None,
-          stack_rows: Optional[Callable] = None) -> OpDef:
+          stack_rows: Optional[Callable] = None, layout_rule: Optional[Callable] = None) -> OpDef:
     if name in OPS:
         raise ValueError(f"op {name!r} is defined twice")
     if view and strides is None:
@@ -121,11 +125,14 @@ def defop(name: str, forward: Callable, shape: Callable, vjp: Optional[Callable]
         elementwise = shape in ELEMENTWISE_RULES
     if sharding is None and elementwise:
         sharding = "elementwise"  # each shard alone, as torch's DTensor does pointwise ops
+    if layout_rule is None and elementwise:
+        layout_rule = layout.elementwise
     if params is None:
         params = ("input", "other")[:_operand_count(shape)]
     op = OpDef(name, forward, shape, vjp, node, tuple(save), save_out, n_out,
-               differentiable, view, strides, elementwise, tuple(nondiff_outputs), moves,
-               number_edges, sharding, tuple(api), tuple(params), inplace, into, stack_rows)
+               differentiable, view, strides, elementwise, layout_rule, tuple(nondiff_outputs),
+               moves, number_edges, sharding, tuple(api), tuple(params), inplace, into,
+               stack_rows)
     OPS[name] = op
     return op
 
@@ -157,18 +164,18 @@ def run_forward(op: OpDef, values, attrs: dict, out_dtypes) -> list:
     if op.view:
         return [np.asarray(v) for v in out]
     relayout = False
-    if op.elementwise:
+    if op.layout is not None:
         for x in values:
             if type(x) is np.ndarray and not x.flags.c_contiguous:
                 relayout = True
                 break
     results = []
-    for v, d in zip(out, out_dtypes):
+    for k, (v, d) in enumerate(zip(out, out_dtypes)):
         arr = np.asarray(v)
         if arr.dtype != d.np:
             arr = arr.astype(d.np)
         if relayout:
-            arr = _laid_out_as_inputs(arr, values)
+            arr = _laid_out_by_rule(op, arr, values, attrs, k)
         elif not arr.flags.c_contiguous or (values and arr is values[0]) or (
                 arr.base is not None and _input_memory(arr, values)):
             arr = np.array(arr, order="C")
@@ -198,11 +205,11 @@ def run_into(op: OpDef, out: np.ndarray, values, attrs: dict, out_dtype) -> bool
     return True
 
 
-def _laid_out_as_inputs(arr, inputs) -> np.ndarray:
-    """An elementwise result in the layout torch gives it (ops/layout.py), in memory of its own."""
+def _laid_out_by_rule(op, arr, inputs, attrs, k) -> np.ndarray:
+    """A result in the layout torch gives it (the op's layout rule), in memory of its own."""
     operands = [(x.shape, tuple(s // x.itemsize for s in x.strides)) for x in inputs
                 if type(x) is np.ndarray]
-    strides = layout.elementwise_strides(arr.shape, operands)
+    strides = op.layout(arr.shape, operands, attrs, k)
     if strides is None:
         return arr if arr.flags.c_contiguous and arr.base is None else np.array(arr, order="C")
     slowest_first = sorted(range(arr.ndim), key=lambda d: -strides[d])

@@ -60,6 +60,10 @@ case("leaky_relu_kinks", lambda T, x: nnf(T).leaky_relu(_at(T, x, -1, 0, 0.5), 0
      covers=_MOVED + _LEAKY, fd=False)
 case("leaky_relu_inplace_kinks", lambda T, x: nnf(T).leaky_relu(_at(T, x, -1, 0, 0.5), 0.2, True),
      F(3), covers=_MOVED + _LEAKY, fd=False)
+_RRELU = ("gt", "to_dtype", "mul", "add", "rrelu_with_noise")
+case("rrelu", lambda T, x: nnf(T).rrelu(x, 0.1, 0.3), F(3, 4), covers=_RRELU)
+case("rrelu_inplace", lambda T, x: nnf(T).rrelu(x * 1, 0.2, 0.4, inplace=True), F(3, 4),
+     covers=_RRELU)
 case("elu", lambda T, x: nnf(T).elu(x, alpha=0.7), F(3, 4), covers="elu")
 case("elu_kinks", lambda T, x: nnf(T).elu(_at(T, x, -1, 0, 0.5), alpha=-0.5), F(3),
      covers=_MOVED + ("elu",), fd=False)

@@ -1,0 +1,100 @@
+"""Where an op's result lies in memory, on strided inputs (a transpose, a permutation, an
+expanded transpose, a strided slice): stride(), is_contiguous() and whether view(-1) works,
+as torch's, in the driver and on an in-process worker. A program that views such a result
+gets torch's error or torch's values (the worker's array must be laid out as the driver
+says: a view reads its memory by those strides)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import distgrad
+
+
+def _inputs(T, device):
+    def base(*shape):
+        return T.tensor(np.arange(float(np.prod(shape))).reshape(shape) / 7 - 0.8,
+                        dtype=T.float32, device=device)
+    return {
+        "transposed": base(3, 4).t(),
+        "permuted": base(2, 3, 4).permute(2, 0, 1),
+        "expanded_transpose": base(3, 4).t().expand(2, -1, -1),
+        "strided_slice": base(4, 6)[:, ::2],
+    }
+
+
+CASES = {
+    "index_rows": lambda T, x: x[[0, 1, 0]],
+    "index_dim1": lambda T, x: x[:, [1, 0]],
+    "index_last": lambda T, x: x[..., [1, 0, 1]],
+    "index_two_dims": lambda T, x: x[[0, 1], [1, 0]],
+    "index_apart": lambda T, x: x[[0, 1], ..., [1, 0]],
+    "index_2d": lambda T, x: x[T.tensor([[0, 1], [1, 0]], device=x.device)],
+    "index_transposed_index": lambda T, x: x[:, T.tensor([[0, 1], [1, 0], [0, 0]],
+                                                          device=x.device).t()],
+    "index_mask": lambda T, x: x[x > 0],
+    "flip": lambda T, x: x.flip(0),
+    "flip_last": lambda T, x: x.flip(-1),
+    "sort_values": lambda T, x: x.sort(0)[0],
+    "sort_indices": lambda T, x: x.sort(-1)[1],
+    "index_put": lambda T, x: x.index_put((T.tensor([0], device=x.device),),
+                                          T.tensor(1.0, device=x.device)),
+    "glu": lambda T, x: T.nn.functional.glu(x, 0),
+    "mse_none": lambda T, x: T.nn.functional.mse_loss(x, 2 * x, reduction="none"),
+    "huber_none": lambda T, x: T.nn.functional.huber_loss(x, 2 * x, reduction="none"),
+    "smooth_l1_none": lambda T, x: T.nn.functional.smooth_l1_loss(x, 2 * x, reduction="none"),
+    "bce_logits_none": lambda T, x: T.nn.functional.binary_cross_entropy_with_logits(
+        x, x.sigmoid(), reduction="none"),
+    "masked_fill": lambda T, x: x.masked_fill(x > 0, 1.0),
+    "logsigmoid": lambda T, x: T.nn.functional.logsigmoid(x),
+    "rrelu_eval": lambda T, x: T.nn.functional.rrelu(x),
+    "round_decimals": lambda T, x: x.round(decimals=1),
+    "kthvalue": lambda T, x: x.kthvalue(2, 0)[0],
+    "add": lambda T, x: x + 1,
+}
+
+
+def _described(T, f, x):
+    y = f(T, x)
+    try:
+        flat = y.view(-1)
+    except RuntimeError:
+        flat = None
+    # (a size-1 dim's stride is never used to step: torch's is sometimes 0 there)
+    strides = tuple(s if n > 1 else None for n, s in zip(y.shape, y.stride()))
+    return (tuple(y.shape), strides, y.is_contiguous(),
+            None if flat is None else np.asarray(flat.detach().cpu().numpy()))
+
+
+def _check(case, inp, device):
+    mine = _described(distgrad, CASES[case], _inputs(distgrad, device)[inp])
+    theirs = _described(torch, CASES[case], _inputs(torch, "cpu")[inp])
+    assert mine[:3] == theirs[:3], (mine[:3], theirs[:3])
+    assert (mine[3] is None) == (theirs[3] is None)
+    if theirs[3] is not None:
+        np.testing.assert_allclose(mine[3], theirs[3], rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("inp", ["transposed", "permuted", "expanded_transpose",
+                                 "strided_slice"])
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_result_layout_matches_torch(case, inp):
+    _check(case, inp, "cpu")
+
+
+@pytest.fixture(scope="module")
+def local_workers():
+    import distgrad.distributed as dist
+
+    if dist.is_initialized():
+        dist.shutdown()
+    dist.init(num_workers=1, backend="local")
+    yield
+    dist.shutdown()
+
+
+@pytest.mark.parametrize("inp", ["transposed", "permuted", "expanded_transpose"])
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_result_layout_on_a_worker_matches_torch(case, inp, local_workers):
+    _check(case, inp, "worker:0")
