@@ -1073,9 +1073,22 @@ def whole_on(t, worker):
     if not hasattr(t, "_storage"):
         return t
     if is_sharded(t):
-        return _replica_on(t, worker) if isinstance(t._sharding.placement, Replicate) \
-            else full_tensor(t, worker)._stand_for(t)
+        if isinstance(t._sharding.placement, Replicate):
+            return _replica_on(t, worker)
+        return _gathered_in_layout(t, worker)._stand_for(t)
     return t if t.device_str == worker else t.to(worker)._stand_for(t)
+
+
+def _gathered_in_layout(t, worker):
+    """The whole of sharded `t` on `worker`, laid out as torch's `t` is when that layout is
+    dense (a transpose): what an op computes from it follows that layout, as in torch (an
+    elementwise result is transposed too). Gathered in memory order, then permuted back."""
+    strides = layout.preserved(t.shape, t._layout[0]) if t._layout is not None else None
+    if strides is None:
+        return full_tensor(t, worker)
+    order = sorted(range(t.ndim), key=lambda d: (-strides[d], d))
+    whole = full_tensor(record.call("permute", t, dims=order), worker)
+    return record.call("permute", whole, dims=sorted(range(t.ndim), key=order.__getitem__))
 
 
 def _placed_as(out: Tensor, ref: Tensor) -> Tensor:
@@ -1084,8 +1097,14 @@ def _placed_as(out: Tensor, ref: Tensor) -> Tensor:
     s = ref._sharding
     if isinstance(s.placement, Shard) and out.ndim == ref.ndim \
             and out.shape[s.placement.dim] >= len(s.workers):
-        return shard(out, s.placement.dim, s.workers)
-    return replicated(out, s.workers)
+        placed = shard(out, s.placement.dim, s.workers)
+    else:
+        placed = replicated(out, s.workers)
+    if out._layout is not None and placed._layout is None:  # (as torch's result: a transpose)
+        strides = layout.preserved(out.shape, out._layout[0])
+        if strides is not None:
+            placed._layout = (strides, 0)
+    return placed
 
 
 def _sharded_operands(inputs):

@@ -89,7 +89,7 @@ def local_workers():
 
     if dist.is_initialized():
         dist.shutdown()
-    dist.init(num_workers=1, backend="local")
+    dist.init(num_workers=2, backend="local")
     yield
     dist.shutdown()
 
@@ -98,3 +98,45 @@ def local_workers():
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_result_layout_on_a_worker_matches_torch(case, inp, local_workers):
     _check(case, inp, "worker:0")
+
+
+class _ExpOut:
+    """A custom Function returning exp of its operand (saved), in either library."""
+
+    @staticmethod
+    def make(T):
+        class ExpOut(T.autograd.Function):
+            @staticmethod
+            def forward(ctx, a):
+                y = a.exp()
+                ctx.save_for_backward(y)
+                return y
+
+            @staticmethod
+            def backward(ctx, g):
+                y, = ctx.saved_tensors
+                return g * y
+        return ExpOut
+
+
+SHARDED_CASES = {
+    "custom_function": lambda T, x: _ExpOut.make(T).apply(x),
+    "fallback_op": lambda T, x: x.flip(0),
+    "fallback_then_elementwise": lambda T, x: x.sort(0)[0] * 2,
+}
+
+
+@pytest.mark.parametrize("case", sorted(SHARDED_CASES))
+def test_a_gathered_transposed_shard_keeps_torchs_layout(case, local_workers):
+    """Fuzzer seed 9333601: an op without a sharding rule (or a custom Function) runs on
+    the gathered tensor, which must be laid out as torch's (here a transpose), and so
+    must the result placed back on the shards."""
+    import distgrad.distributed as dist
+
+    arr = np.arange(12.0).reshape(2, 3, 2) / 5 - 1
+    mine = _described(distgrad, SHARDED_CASES[case],
+                      dist.shard(distgrad.tensor(arr, requires_grad=True), 1).transpose(0, 1))
+    theirs = _described(torch, SHARDED_CASES[case],
+                        torch.tensor(arr, requires_grad=True).transpose(0, 1))
+    assert mine[:3] == theirs[:3], (mine[:3], theirs[:3])
+    assert (mine[3] is None) == (theirs[3] is None)
