@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import distgrad
+from test_function import exp_function
 
 
 def _inputs(T, device):
@@ -100,27 +101,8 @@ def test_result_layout_on_a_worker_matches_torch(case, inp, local_workers):
     _check(case, inp, "worker:0")
 
 
-class _ExpOut:
-    """A custom Function returning exp of its operand (saved), in either library."""
-
-    @staticmethod
-    def make(T):
-        class ExpOut(T.autograd.Function):
-            @staticmethod
-            def forward(ctx, a):
-                y = a.exp()
-                ctx.save_for_backward(y)
-                return y
-
-            @staticmethod
-            def backward(ctx, g):
-                y, = ctx.saved_tensors
-                return g * y
-        return ExpOut
-
-
 SHARDED_CASES = {
-    "custom_function": lambda T, x: _ExpOut.make(T).apply(x),
+    "custom_function": lambda T, x: exp_function(T).apply(x),
     "fallback_op": lambda T, x: x.flip(0),
     "fallback_then_elementwise": lambda T, x: x.sort(0)[0] * 2,
 }
