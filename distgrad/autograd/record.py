@@ -125,7 +125,7 @@ def call(name: str, *inputs, _device=None, **attrs):
         t = Tensor._make(v, m.shape, m.dtype, device, inputs[0]._storage if op.view else None)
         if op.view:
             _make_view(t, op, inputs[0], attrs, k, multi)
-        elif op.layout is not None and strided:
+        elif op.layout is not None and (strided or not op.elementwise):
             _lay_out_by_rule(t, op, inputs, attrs, k)
         elif moved_layout is not None:
             t._layout = (moved_layout, 0)

@@ -11,6 +11,7 @@ import numpy as np
 from .. import dtypes
 from ..autograd.record import call
 from ..tensor import Tensor
+from . import layout
 from .rules import not_implemented, wrap_dim
 from .table import Meta, defop
 
@@ -281,7 +282,8 @@ def _swapped(shape, dims) -> list:
 
 
 defop("rot90", lambda x, k, dims: np.rot90(x, k % 4, axes=tuple(dims)).copy(), _rot90_rule,
-      lambda c, g: call("rot90", g, k=-c.attrs["k"], dims=c.attrs["dims"]), node="Rot90Backward0")
+      lambda c, g: call("rot90", g, k=-c.attrs["k"], dims=c.attrs["dims"]), node="Rot90Backward0",
+      layout_rule=layout.rot90)
 
 
 def rot90(input, k=1, dims=(0, 1)):

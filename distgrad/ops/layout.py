@@ -164,6 +164,20 @@ def like_first(out_shape, operands, attrs, k):
     return elementwise_strides(out_shape, operands[:1])
 
 
+def rot90(out_shape, operands, attrs, k):
+    """torch's rot90 is a flip, transposed in place for an odd turn: a row-major input
+    gives a transposed result."""
+    turns, dims = attrs["k"] % 4, attrs["dims"]
+    if turns == 0:
+        return None  # (a contiguous clone)
+    shape, strides = operands[0]
+    flipped = list(elementwise_strides(shape, operands[:1]) or contiguous_strides(shape))
+    if turns != 2:
+        d0, d1 = (d % len(shape) for d in dims)
+        flipped[d0], flipped[d1] = flipped[d1], flipped[d0]
+    return None if is_contiguous(out_shape, flipped) else tuple(flipped)
+
+
 def advanced_index(out_shape, operands, attrs, k):
     """torch's `index` runs a TensorIterator over the input restrided to the result's shape
     (the indexed dims stepping 0, the index tensors' broadcast shape in their place, or in

@@ -163,8 +163,9 @@ def run_forward(op: OpDef, values, attrs: dict, out_dtypes) -> list:
         out = (out,)
     if op.view:
         return [np.asarray(v) for v in out]
-    relayout = False
-    if op.layout is not None:
+    # (an elementwise result of row-major inputs is row-major: the hot path asks no rule)
+    relayout = op.layout is not None and not op.elementwise
+    if op.layout is not None and not relayout:
         for x in values:
             if type(x) is np.ndarray and not x.flags.c_contiguous:
                 relayout = True
@@ -174,8 +175,9 @@ def run_forward(op: OpDef, values, attrs: dict, out_dtypes) -> list:
         arr = np.asarray(v)
         if arr.dtype != d.np:
             arr = arr.astype(d.np)
-        if relayout:
-            arr = _laid_out_by_rule(op, arr, values, attrs, k)
+        strides = _rule_strides(op, arr, values, attrs, k) if relayout else None
+        if strides is not None:
+            arr = _in_layout(arr, strides)
         elif not arr.flags.c_contiguous or (values and arr is values[0]) or (
                 arr.base is not None and _input_memory(arr, values)):
             arr = np.array(arr, order="C")
@@ -205,13 +207,15 @@ def run_into(op: OpDef, out: np.ndarray, values, attrs: dict, out_dtype) -> bool
     return True
 
 
-def _laid_out_by_rule(op, arr, inputs, attrs, k) -> np.ndarray:
-    """A result in the layout torch gives it (the op's layout rule), in memory of its own."""
+def _rule_strides(op, arr, inputs, attrs, k):
+    """The strides the op's layout rule gives output k, from the arrays' own; None: row-major."""
     operands = [(x.shape, tuple(s // x.itemsize for s in x.strides)) for x in inputs
                 if type(x) is np.ndarray]
-    strides = op.layout(arr.shape, operands, attrs, k)
-    if strides is None:
-        return arr if arr.flags.c_contiguous and arr.base is None else np.array(arr, order="C")
+    return op.layout(arr.shape, operands, attrs, k)
+
+
+def _in_layout(arr, strides) -> np.ndarray:
+    """arr's values in memory of their own, laid out with these (dense) strides."""
     slowest_first = sorted(range(arr.ndim), key=lambda d: -strides[d])
     out = np.empty([arr.shape[d] for d in slowest_first], arr.dtype)
     out = out.transpose(np.argsort(slowest_first))

@@ -18,6 +18,7 @@ def _inputs(T, device):
         return T.tensor(np.arange(float(np.prod(shape))).reshape(shape) / 7 - 0.8,
                         dtype=T.float32, device=device)
     return {
+        "row_major": base(4, 3),
         "transposed": base(3, 4).t(),
         "permuted": base(2, 3, 4).permute(2, 0, 1),
         "expanded_transpose": base(3, 4).t().expand(2, -1, -1),
@@ -35,6 +36,10 @@ CASES = {
     "index_transposed_index": lambda T, x: x[:, T.tensor([[0, 1], [1, 0], [0, 0]],
                                                           device=x.device).t()],
     "index_mask": lambda T, x: x[x > 0],
+    "rot90": lambda T, x: x.rot90(),
+    "rot90_twice": lambda T, x: x.rot90(2, [0, -1]),
+    "rot90_back": lambda T, x: x.rot90(-1, [-1, 0]),
+    "rot90_none": lambda T, x: x.rot90(4),
     "flip": lambda T, x: x.flip(0),
     "flip_last": lambda T, x: x.flip(-1),
     "sort_values": lambda T, x: x.sort(0)[0],
@@ -77,8 +82,8 @@ def _check(case, inp, device):
         np.testing.assert_allclose(mine[3], theirs[3], rtol=1e-6, atol=1e-6)
 
 
-@pytest.mark.parametrize("inp", ["transposed", "permuted", "expanded_transpose",
-                                 "strided_slice"])
+@pytest.mark.parametrize("inp", ["row_major", "transposed", "permuted",
+                                 "expanded_transpose", "strided_slice"])
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_result_layout_matches_torch(case, inp):
     _check(case, inp, "cpu")
@@ -95,7 +100,7 @@ def local_workers():
     dist.shutdown()
 
 
-@pytest.mark.parametrize("inp", ["transposed", "permuted", "expanded_transpose"])
+@pytest.mark.parametrize("inp", ["row_major", "transposed", "permuted", "expanded_transpose"])
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_result_layout_on_a_worker_matches_torch(case, inp, local_workers):
     _check(case, inp, "worker:0")
