@@ -366,9 +366,10 @@ defop("relu", lambda x: np.maximum(x, 0).astype(x.dtype, copy=False), _relu_rule
       lambda c, g: call("threshold_backward", g, c.out, threshold=0),
       node="ReluBackward0", save_out=True, api=("relu",), inplace="relu_")
 
-# relu's VJP as one op (torch's threshold_backward): g where the result is above the threshold.
+# relu's VJP as one op (torch's threshold_backward): 0 where the result is at or below the
+# threshold, else g (a nan result passes g, as torch's).
 def _threshold_backward(g, out, threshold):
-    keep = out > threshold
+    keep = ~(out <= threshold)
     if np.isfinite(g).all():
         # A multiply by the mask is ~10x faster than np.where; inf or nan in g needs where
         # (inf * 0 is nan), and adding 0 turns the -0.0 of negative g into torch's 0.

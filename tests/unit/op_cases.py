@@ -677,6 +677,9 @@ case("one_hot", lambda T, t: nnf(T).one_hot(t, 4), I(2, 3, hi=4), covers="one_ho
 # =============================================================================================
 
 case("relu_at_zero", lambda T, x: (x * 0).relu(), F(4), covers=("mul", "relu"))
+# (a nan result passes its gradient: torch zeroes only where the result is <= 0)
+case("relu_nan", lambda T, x: (x * T.tensor([float("nan"), 1.0, 1.0, 1.0])).relu(), F(4),
+     covers=("mul", "relu", "threshold_backward"), fd=False)
 case("relu_double_backward",
      lambda T, x: T.autograd.grad(x.relu().pow(2).sum(), x, create_graph=True)[0] * x,
      F(3, 4, away=0.1), covers=("relu", "threshold_backward"), fd=False)
