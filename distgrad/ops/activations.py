@@ -116,7 +116,7 @@ def _elu_vjp(c, g):
     x = c[0]
     at_zero = scale * alpha * input_scale  # the slope at 0 (torch takes the lower side)
     below = call("where", x < 0, at_zero * (x * input_scale).exp(), at_zero)
-    return g * call("where", x > 0, scale, below)
+    return g * call("where", x <= 0, below, scale)  # (NaN takes the linear side, as torch)
 
 
 def _celu_rule(x, alpha=1.0, in_place=False):
@@ -157,7 +157,7 @@ def _softplus_vjp(c, g):
     bx = c[0] * beta
     # linear above the threshold; at it, the soft side's slope, with no second derivative
     at_threshold = 1 / (1 + math.exp(-threshold))
-    soft = call("where", bx < threshold, bx.sigmoid(), at_threshold)
+    soft = call("where", bx == threshold, at_threshold, bx.sigmoid())  # (NaN: NaN, as torch)
     return g * call("where", bx > threshold, 1.0, soft)
 
 
@@ -185,7 +185,7 @@ defop("hardtanh", _hardtanh, _hardtanh_rule,
                         max_val=c.attrs.get("max_val", 1.0)),
       node="HardtanhBackward0", save=(0,))
 defop("hardtanh_backward",
-      lambda g, x, min_val, max_val: np.where((x > min_val) & (x < max_val), g, 0).astype(g.dtype),
+      lambda g, x, min_val, max_val: np.where((x <= min_val) | (x >= max_val), 0, g).astype(g.dtype),
       _gradient_rule, _piecewise_linear_vjp("hardtanh_backward"),
       node="HardtanhBackwardBackward0", save=(1,))
 

@@ -237,8 +237,10 @@ def _max_pool(x, kernel, stride, padding, dilation=(1, 1), ceil_mode=False):
     out = _pool_geometry(x.shape, kernel, stride, padding, dilation, ceil_mode)
     xp = _padded(x, 2, padding, out, kernel, stride, dilation, value=-np.inf)
     win = _windows(xp, 2, out, kernel, stride, dilation).reshape(x.shape[:-2] + out + (-1,))
-    # torch picks the first maximum, and a NaN wins
-    arg = np.where(np.isnan(win).any(-1), np.isnan(win).argmax(-1), win.argmax(-1))
+    # torch picks the first maximum, and the last NaN (a NaN always replaces the maximum)
+    nan = np.isnan(win)
+    last_nan = win.shape[-1] - 1 - nan[..., ::-1].argmax(-1)
+    arg = np.where(nan.any(-1), last_nan, win.argmax(-1))
     values = np.take_along_axis(win, arg[..., None], -1)[..., 0]
     kh, kw = arg // kernel[1], arg % kernel[1]
     oh = np.arange(out[0]).reshape(-1, 1)

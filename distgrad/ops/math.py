@@ -349,9 +349,16 @@ def _abs_rule(x):
     return same(x)
 
 
+def sign_forward(x):
+    """torch's sign: (0 < x) - (x < 0), so 0 at NaN (numpy's is NaN)."""
+    if x.dtype == np.bool_:
+        return x.copy()
+    return (x > 0).astype(x.dtype) - (x < 0).astype(x.dtype)
+
+
 defop("abs", np.abs, _abs_rule, lambda c, g: g * c[0].sign(), node="AbsBackward0", save=(0,),
       api=("abs", "absolute"), inplace="abs_")
-defop("sign", lambda x: x.copy() if x.dtype == np.bool_ else np.sign(x), same,
+defop("sign", sign_forward, same,
       _zero_vjp, node="SignBackward0", api=("sign",), inplace="sign_")
 
 

@@ -18,7 +18,7 @@ from ..tensor import Tensor
 from . import special
 from .activations import _gradient_rule, _piecewise_linear_vjp
 from .api import _in_place, in_place
-from .math import _is_num, _not_implemented, _zero_vjp, float_forward
+from .math import _is_num, _not_implemented, _zero_vjp, float_forward, sign_forward
 from .pointwise import _grads
 from .rules import (binary, binary_float, in_common_dtype, require_tensor, same, same_float,
                     zeros_grad)
@@ -133,7 +133,7 @@ defop("deg2rad", float_forward(lambda x: x * np.asarray(1 / _DEGREES, x.dtype)),
 
 # ---- sgn, signbit, heaviside, copysign ---------------------------------------------------------
 
-defop("sgn", lambda x: x.copy() if x.dtype == np.bool_ else np.sign(x), same, _zero_vjp,
+defop("sgn", sign_forward, same, _zero_vjp,
       node="SgnBackward0", api=("sgn",), inplace="sgn_")
 defop("signbit", np.signbit, lambda x: Meta(x.shape, dtypes.bool_), elementwise=True,
       api=("signbit",))
@@ -197,8 +197,9 @@ defop("hardshrink", lambda x, lambd=0.5: np.where((x >= -lambd) & (x <= lambd), 
       same, _shrink_vjp("hardshrink"), node="HardshrinkBackward0", save=(0,))
 defop("hardshrink_backward", _shrink_backward, _gradient_rule,
       _piecewise_linear_vjp("hardshrink_backward"), node="HardshrinkBackwardBackward0", save=(1,))
+# (x·0 in the middle: NaN stays NaN and -0.3 gives -0.0, as torch's kernel)
 defop("softshrink", lambda x, lambd=0.5: np.where(x > lambd, x - lambd, np.where(
-    x < -lambd, x + lambd, 0)).astype(x.dtype), same, _shrink_vjp("softshrink"),
+    x < -lambd, x + lambd, x * 0)).astype(x.dtype), same, _shrink_vjp("softshrink"),
       node="SoftshrinkBackward0", save=(0,))
 defop("softshrink_backward", _shrink_backward, _gradient_rule,
       _piecewise_linear_vjp("softshrink_backward"), node="SoftshrinkBackwardBackward0", save=(1,))

@@ -104,7 +104,7 @@ def _huber(x, y, delta):
 
 def _clipped_difference(c, width):
     diff = c[0] - c[1]
-    return call("where", diff.abs() < width, diff, diff.sign() * width)
+    return call("where", diff.abs() >= width, diff.sign() * width, diff)  # (NaN: NaN, as torch)
 
 
 def _smooth_l1_vjp(c, g):

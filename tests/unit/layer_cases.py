@@ -3,6 +3,7 @@ pooling), added to op_cases.CASES and ERRORS: test_ops runs them against torch (
 grad_fn names, first- and second-order gradients) and against float64 finite differences."""
 from __future__ import annotations
 
+import numpy as np
 from op_cases import Arg, B, F, I, K, P, case, error, nnf  # noqa: F401
 
 # ---- embedding -----------------------------------------------------------------------------------
@@ -329,3 +330,43 @@ case("adamw_update_count",
                                            betas=(0.9, 0.999), eps=1e-8, weight_decay=0.1,
                                            decoupled=True),
      covers="adam_update", fd=False, grad2=False)
+
+# ---- NaN through activations, losses and pooling: torch's kernels compare so that a NaN
+# takes one definite branch (sign(NaN) = 0, relu6' and elu' pass the gradient, a window's
+# last NaN is its max) -------------------------------------------------------------------------
+
+
+def _with_nan(T, x):
+    """x with its first and fourth elements NaN: a sum, so the gradient reaching each
+    element of x is the op's own (a product with NaN would make it NaN whatever it was)."""
+    nan = np.zeros(x.numel())
+    nan[[0, 3]] = float("nan")
+    return x + T.tensor(nan.reshape(tuple(x.shape)), dtype=x.dtype)
+
+
+_NAN = ("add",)
+case("sign_nan", lambda T, x: _with_nan(T, x).sign(), F(2, 3), covers=_NAN + ("sign",), fd=False)
+# (not in second order, nor sgn's gradient: torch's derivative of sgn there is a ZeroTensor,
+# whose product with NaN is 0; distgrad has no ZeroTensor, README Limits)
+case("abs_nan", lambda T, x: _with_nan(T, x).abs(), F(2, 3), covers=_NAN + ("abs",), fd=False,
+     grad2=False)
+case("hardtanh_nan", lambda T, x: nnf(T).hardtanh(_with_nan(T, x)), F(2, 3),
+     covers=_NAN + _HARDTANH, fd=False)
+case("relu6_nan", lambda T, x: nnf(T).relu6(_with_nan(T, x)), F(2, 3),
+     covers=_NAN + _HARDTANH, fd=False)
+# (selu's and the robust losses' second order at NaN: a where's other branch carries NaN
+# into distgrad's, which torch's closed forms do not; README Limits)
+case("selu_nan", lambda T, x: nnf(T).selu(_with_nan(T, x)), F(2, 3), covers=_NAN + ("elu",),
+     fd=False, grad2=False)
+case("softplus_nan", lambda T, x: nnf(T).softplus(_with_nan(T, x)), F(2, 3),
+     covers=_NAN + ("softplus",), fd=False)
+case("softshrink_nan", lambda T, x: nnf(T).softshrink(_with_nan(T, x), 0.6), F(2, 3),
+     covers=_NAN + ("softshrink",), fd=False)
+case("smooth_l1_loss_nan", lambda T, x, y: nnf(T).smooth_l1_loss(
+    _with_nan(T, x), y, reduction="none"), F(2, 3), F(2, 3),
+     covers=_NAN + ("smooth_l1_loss",), fd=False, grad2=False)
+case("huber_loss_nan", lambda T, x, y: nnf(T).huber_loss(_with_nan(T, x), y), F(2, 3), F(2, 3),
+     covers=_NAN + ("huber_loss",), fd=False, grad2=False)
+# (not in second order: torch's adds zeros_like(input) to the input's, which NaN turns NaN)
+case("max_pool2d_nan", lambda T, x: nnf(T).max_pool2d(_with_nan(T, x), 2, 1), F(1, 3, 3),
+     covers=_NAN + ("max_pool2d_with_indices",), fd=False, grad2=False)
