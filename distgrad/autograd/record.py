@@ -199,9 +199,8 @@ def _make_view(t, op, parent, attrs, k: int, multi: bool) -> None:
 
 
 def _lay_out_by_rule(t, op, inputs, attrs, k) -> None:
-    """Output k of strided inputs laid out as torch lays it out, by the op's layout rule
-    (the forward, here or on a worker, gives its array the same layout:
-    ops/table.run_forward)."""
+    """Output k laid out as torch lays it out, by the op's layout rule (OpDef.layout; the
+    forward, here or on a worker, gives its array the same layout: ops/table.run_forward)."""
     operands = [(x.shape, x._strides_offset()[0]) for x in inputs if hasattr(x, "_layout")]
     strides = op.layout(t.shape, operands, attrs, k)
     if strides is not None:

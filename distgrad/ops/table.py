@@ -68,8 +68,9 @@ class OpDef:
     strides: Optional[Callable] = None  # a view's layout from its parent's (ops/layout.py)
     elementwise: bool = False  # lays its result out as its inputs are (torch's TensorIterator)
     # layout(out_shape, operands, attrs, k) -> strides | None (row-major): how torch lays out
-    # output k of a non-view op from its tensor operands' (shape, strides); asked only when
-    # an operand is strided. Elementwise ops get layout.elementwise; None: row-major always.
+    # output k of a non-view op from its tensor operands' (shape, strides). Elementwise ops
+    # get layout.elementwise, asked only when an operand is strided (the hot path); any other
+    # op's rule is asked always (rot90 of a row-major matrix is a transpose). None: row-major.
     layout: Optional[Callable] = None
     nondiff_outputs: tuple = ()  # output positions that never require grad (indices of max)
     moves: bool = False  # the result lives on attrs["device"] (a copy between devices)
