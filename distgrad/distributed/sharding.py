@@ -215,6 +215,9 @@ def _wrap(placement, shards, workers) -> Tensor:
         t.grad_fn = _ShardedGradFn(t._sharding)
     else:
         _SHARDED_LEAVES.add(t)  # a hook on it is found at backward (_hook_joins)
+        # (parts that are views made under no_grad: so is the whole, its gradient goes nowhere)
+        t._no_accumulator = t._requires_grad and all(
+            s._no_accumulator for s in history if s is not None and s._requires_grad)
     for part in shards:
         if part is not None:
             _sharded_tensor_of[id(part)] = t
@@ -1072,6 +1075,17 @@ def whole_on(t, worker):
     """`t` (plain, sharded, replicated or a pending sum) whole on `worker` (differentiable)."""
     if not hasattr(t, "_storage"):
         return t
+    if t._no_accumulator and t._grad_fn is None:
+        # A view made under no_grad: its gradient goes nowhere, and so does its copy's, so
+        # the op's node needs nothing of it at backward (nor reads what it saved, as torch).
+        with grad_mode.no_grad():
+            whole = _whole_copy_on(t, worker)
+        whole._requires_grad = whole._no_accumulator = True
+        return whole
+    return _whole_copy_on(t, worker)
+
+
+def _whole_copy_on(t, worker):
     if is_sharded(t):
         if isinstance(t._sharding.placement, Replicate):
             return _replica_on(t, worker)

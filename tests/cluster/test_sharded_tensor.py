@@ -1043,6 +1043,30 @@ def test_a_view_of_a_no_grad_view_is_readable_after_a_write_and_refuses_its_hist
     assert "created in no_grad mode" in outs[1][2]
 
 
+def test_an_op_on_a_no_grad_view_needs_nothing_of_it_at_backward(backend):
+    # v3, a sharded view made under no_grad (its parts are views), goes through mm, which no
+    # rule covers for these operands (gathered); its base is then written. The view's
+    # gradient goes nowhere, so torch's MmBackward0 computes nothing and reads nothing it
+    # saved: backward passes, as torch's (differential fuzzer seed 9359890).
+    x_np = _arr(3, 4)
+    outs = []
+    for T, place in ((dg, lambda t: dist.shard(t, 1)), (torch, lambda t: t.clone())):
+        x = T.tensor(x_np, requires_grad=True)
+        v0 = x.var(0, keepdim=True)
+        v2 = place(v0)
+        with T.no_grad():
+            v3 = v2.reshape(2, 2)
+        v4 = v3 @ v3
+        made = (v3.requires_grad, v3.is_leaf)
+        with T.no_grad():
+            v2.copy_(v0 * 2)
+        loss = (v4 * v4).sum()
+        loss.backward()
+        outs.append((made, x.grad, loss.item()))
+    assert outs[0][:2] == outs[1][:2] == ((True, True), None)
+    np.testing.assert_allclose(outs[0][2], outs[1][2], rtol=1e-5)
+
+
 def _head_function(T):
     class Head(T.autograd.Function):  # returns a view of its input
         @staticmethod
