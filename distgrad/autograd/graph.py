@@ -397,11 +397,12 @@ class AccumulateGrad:
                  "__weakref__")
 
     _name = "AccumulateGrad"
+    priority = float("inf")  # torch runs AccumulateGrad as soon as it is ready
 
     def __init__(self, variable):
         self.variable = variable
         self.next_functions = ()
-        self._seq = float("inf")  # torch runs AccumulateGrad as soon as it is ready
+        self._seq = self.priority
         self._hooks = None
         self._pre_hooks = None
         self.n_outputs = 1

@@ -1723,13 +1723,11 @@ _HOOKED_GRAD_FNS = weakref.WeakSet()  # those of a non-leaf on its _ShardedGradF
 class _JoinBackward:
     """A node between a sharded tensor's consumers and its shards' nodes (see above)."""
 
-    def __init__(self, sharding: Sharding, edges, hooks, retained):
-        from ..autograd import graph
-
+    def __init__(self, sharding: Sharding, edges, hooks, retained, seq):
         self.sharding = sharding
         self.next_functions = tuple(edges)
         self.n_outputs = len(edges)
-        self._seq = next(graph._sequence)
+        self._seq = seq  # the engine's priority: that of the hooked tensor's own node
         self.hooks = hooks  # () -> the hook functions, in registration order
         self.retained = retained  # () -> the tensor whose .grad is retained, or None
         self._tensor_pre_hooks = self._retain_grad = self._pre_hooks = self._hooks = None
@@ -1788,12 +1786,14 @@ def _retain_whole(t: Tensor, whole: Tensor) -> None:
 
 def _hook_joins() -> dict:
     """{edge into a hooked tensor's shard: (its join, k)} for the live hooked tensors."""
+    from ..autograd.graph import AccumulateGrad
+
     joins = {}
     for fn in list(_HOOKED_GRAD_FNS):
         if fn.hooks() or fn.retained_tensor() is not None:
             if fn.join is None:
                 fn.join = _JoinBackward(fn.sharding, fn.next_functions, fn.hooks,
-                                        fn.retained_tensor)
+                                        fn.retained_tensor, fn._seq)
             fn.join.next_functions = fn.current_edges()
             _add_join(joins, fn.join)
     for t in list(_SHARDED_LEAVES):
@@ -1802,7 +1802,7 @@ def _hook_joins() -> dict:
             edges = [_edge_as_it_stands(p) for p in s.shards]
             if s.join is None:
                 s.join = _JoinBackward(s, edges, lambda t=weakref.ref(t): list(t()._hooks or ()),
-                                       lambda: None)
+                                       lambda: None, AccumulateGrad.priority)
             s.join.next_functions = tuple(edges)  # a leaf's AccumulateGrad nodes may be new
             _add_join(joins, s.join)
     return joins
