@@ -8,6 +8,7 @@ for a slice, ["t", k] for the k-th index tensor input.
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import numpy as np
 
@@ -373,7 +374,69 @@ def setitem(x, key, value):
         value = value.expand(tuple(d for i, d in enumerate(target) if i not in squeeze_ints)
                              if len(target) - len(squeeze_ints) >= value.ndim else value.shape)
         value = value.reshape(target) if value.numel() == int(np.prod(target)) else value
-    x._inplace(call("index_put", x, value, *tensors, key=k))
+    write_in_order(x, value, tensors, k)
+
+
+def write_in_order(x, value, tensors, key) -> None:
+    """x[key] = value by index_put, as torch's kernel writes: element by element. When the
+    value shares x's memory, an element reads what the write has already put there; into an
+    expanded x, the last write to a memory location is what all its elements show (torch
+    warns that this is deprecated). Otherwise that is the plain out-of-place put."""
+    aliased = _is_tensor(value) and value._storage.same_memory(x._storage)
+    if x._sharding is not None or not (aliased or x._has_internal_overlap()):
+        return x._inplace(call("index_put", x, value, *tensors, key=key))
+    from ..creation import tensor
+
+    target = _index_rule(x, *tensors, key=key).shape
+    at = numpy_key(key, [t._numpy_value() for t in tensors])
+    x_value = x.detach()._numpy_value()
+    v_value = np.broadcast_to(value.detach()._numpy_value() if _is_tensor(value) else value,
+                              target)
+    written = _written_in_order(x, value, x_value, v_value, at, tensors, key, aliased)
+    # Those values, with the put's own history: its operands shifted by constants (the
+    # gradients are the put's, as torch's IndexPutBackward0 gives them).
+    shifted_x = x + tensor(written - x_value, device=x.device_str)
+    shifted_v = (value.expand(target) if _is_tensor(value) else value) + tensor(
+        np.asarray(written[at] - v_value, dtype=x.dtype.np), device=x.device_str)
+    x._inplace(call("index_put", shifted_x, shifted_v, *tensors, key=key), overlap_ok=True)
+    if x._has_internal_overlap():  # (torch's kernel says it, after autograd's checks passed)
+        warnings.warn("Use of index_put_ on expanded tensors is deprecated. Please clone() the "
+                      "tensor before performing this operation. This also applies to advanced "
+                      "indexing e.g. tensor[indices] = tensor", UserWarning, stacklevel=3)
+
+
+def _written_in_order(x, value, x_value, v_value, at, tensors, key, aliased) -> np.ndarray:
+    """x's values after torch's index_put_ kernel wrote v_value (the value broadcast to the
+    put's shape) at the positions `at`, one element at a time in its TensorIterator's
+    order, reading the value's element as it then is when `aliased`."""
+    x_loc = _memory_locations(x)
+    to = x_loc[at]  # the memory location each element of the put writes
+    v_layout = (tuple(value.shape), value._strides_offset()[0]) if _is_tensor(value) else ((), ())
+    order = layout.index_put_order(
+        v_value.shape, (tuple(x.shape), x._strides_offset()[0]), v_layout,
+        [(tuple(t.shape), t._strides_offset()[0]) for t in tensors], key)
+    seq = np.arange(to.size).reshape(v_value.shape).transpose(order[::-1]).ravel().tolist()
+    memory = dict(zip(x_loc.ravel().tolist(), x_value.ravel().tolist()))
+    to, v_flat = to.ravel().tolist(), v_value.ravel().tolist()
+    if aliased:
+        v_loc = np.broadcast_to(_memory_locations(value), v_value.shape).ravel().tolist()
+        memory.update(zip(v_loc, v_flat))
+        for e in seq:
+            memory[to[e]] = memory[v_loc[e]]
+    else:
+        for e in seq:
+            memory[to[e]] = v_flat[e]
+    return np.array([memory[loc] for loc in x_loc.ravel().tolist()],
+                    dtype=x.dtype.np).reshape(x.shape)
+
+
+def _memory_locations(t) -> np.ndarray:
+    """Where each element of `t` is in its memory (storage offset), in t's shape."""
+    strides, offset = t._strides_offset()
+    loc = np.full(tuple(t.shape), offset, dtype=np.int64)
+    for d, (n, step) in enumerate(zip(t.shape, strides)):
+        loc += (np.arange(n, dtype=np.int64) * step).reshape((n,) + (1,) * (t.ndim - d - 1))
+    return loc
 
 
 def _is_basic(item) -> bool:

@@ -111,9 +111,23 @@ def view_strides(shape, strides, new_shape):
 
 def elementwise_strides(out_shape, operands):
     """The strides torch's TensorIterator gives a new elementwise result, from its tensor
-    operands' (shape, strides): dims ordered fastest first as the operands' strides order
-    them (broadcast and size-1 dims say nothing; equal strides put the shorter dim first),
-    then packed densely. None when that is row-major."""
+    operands' (shape, strides): its dims in iteration order, packed densely. None when that
+    is row-major."""
+    n = len(out_shape)
+    perm = iteration_order(out_shape, operands)
+    if perm == list(range(n - 1, -1, -1)):
+        return None
+    strides, step = [0] * n, 1
+    for d in perm:
+        strides[d] = step
+        step *= max(out_shape[d], 1)
+    return tuple(strides)
+
+
+def iteration_order(out_shape, operands) -> list:
+    """The dims of torch's TensorIterator over tensor operands (shape, strides), fastest
+    first: as the operands' strides order them, the first operand deciding first (broadcast
+    and size-1 dims say nothing; equal strides put the shorter dim first)."""
     n = len(out_shape)
     seen = []
     for shape, strides in operands:
@@ -142,13 +156,7 @@ def elementwise_strides(out_shape, operands):
                 moving = j
             elif c < 0:
                 break
-    if perm == list(range(n - 1, -1, -1)):
-        return None
-    strides, step = [0] * n, 1
-    for d in perm:
-        strides[d] = step
-        step *= max(out_shape[d], 1)
-    return tuple(strides)
+    return perm
 
 
 # ---- where a non-view op's result goes: rule(out_shape, operands, attrs, k) -> strides --------
@@ -182,8 +190,24 @@ def advanced_index(out_shape, operands, attrs, k):
     """torch's `index` runs a TensorIterator over the input restrided to the result's shape
     (the indexed dims stepping 0, the index tensors' broadcast shape in their place, or in
     front when they are not adjacent) and the index tensors laid over those dims."""
-    (shape, strides), indices = operands[0], operands[1:]
-    key = attrs["key"]
+    over = _over_indexed(out_shape, operands[0], operands[1:], attrs["key"])
+    return None if over is None else elementwise_strides(out_shape, over)
+
+
+def index_put_order(out_shape, target, value, indices, key) -> list:
+    """The dims of torch's index_put_ kernel's TensorIterator, fastest first: over the
+    written tensor restrided as `advanced_index` has it, the value, then the indices (each
+    operand a (shape, strides))."""
+    over = _over_indexed(out_shape, target, indices, key)
+    if over is None:
+        return list(range(len(out_shape) - 1, -1, -1))
+    return iteration_order(out_shape, over[:1] + [value] + over[1:])
+
+
+def _over_indexed(out_shape, indexed_operand, indices, key):
+    """The operands of an advanced-indexing TensorIterator as (out_shape, strides): the
+    indexed tensor restrided to the result, then each index tensor; None without indices."""
+    shape, strides = indexed_operand
     indexed = [d for d, item in enumerate(key) if item[0] == "t"]
     if not indexed:
         return None
@@ -198,7 +222,7 @@ def advanced_index(out_shape, operands, attrs, k):
         lead = n_index - len(ishape)
         steps = [0] * lead + [s if n != 1 else 0 for n, s in zip(ishape, istrides)]
         over.append((out_shape, [0] * first + steps + [0] * (len(kept) - first)))
-    return elementwise_strides(out_shape, over)
+    return over
 
 
 # ---- one rule per view op ------------------------------------------------------------------

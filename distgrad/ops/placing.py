@@ -14,7 +14,7 @@ from .. import dtypes
 from ..autograd.record import call
 from ..tensor import Tensor
 from .api import in_place
-from .indexing import _mask_to_indices, numpy_key
+from .indexing import _mask_to_indices, numpy_key, write_in_order
 from .rules import broadcast_shapes, unbroadcast, wrap_dim, zeros_grad
 from .shape import _gather_key
 from .table import Meta, defop
@@ -154,6 +154,13 @@ defop("index_put_accumulate", _index_put_acc, _index_put_acc_rule, _index_put_ac
 
 
 def index_put(input, indices, values, accumulate=False):
+    key, tensors = _index_put_key(input, indices, values)
+    return call("index_put_accumulate" if accumulate else "index_put", input, values, *tensors,
+                key=key)
+
+
+def _index_put_key(input, indices, values):
+    """index_put's checks, and its key and index tensors (a bool mask as its nonzero's)."""
     if not isinstance(values, Tensor):
         raise TypeError(f"index_put(): argument 'values' (position 3) must be Tensor, not "
                         f"{type(values).__name__}")
@@ -173,13 +180,17 @@ def index_put(input, indices, values, accumulate=False):
         raise RuntimeError(f"Index put requires the source and destination dtypes match, got "
                            f"{input.dtype.long_name} for the destination and "
                            f"{values.dtype.long_name} for the source.")
-    return call("index_put_accumulate" if accumulate else "index_put", input, values, *tensors,
-                key=key)
+    return key, tensors
 
 
 def _index_put_(self, indices, values, accumulate=False):
     self._check_no_partial_overlap(values, same_too=True)
-    return in_place(self, index_put, indices, values, accumulate)
+    if accumulate:
+        return in_place(self, index_put, indices, values, accumulate)
+    self._check_write_to_stale_view()
+    key, tensors = _index_put_key(self, indices, values)
+    write_in_order(self, values, tensors, key)
+    return self
 
 
 # ---- masked_select --------------------------------------------------------------------------

@@ -94,3 +94,25 @@ def test_sampling_on_a_worker(backend):
              p.clone().exponential_(), p.clone().bernoulli_(0.5)]
     for a, b in zip(draws, again):
         assert np.array_equal(a.cpu().numpy(), b.cpu().numpy())
+
+
+def _writes_in_torchs_order(T, device):
+    """Index writes torch's kernel makes element by element: into an expanded tensor, and
+    from a value sharing the written tensor's memory."""
+    x = T.tensor([[0.32, 0.76, -0.26]], dtype=T.float64, device=device)
+    x.expand(3, 3)[[2, 1]] = T.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], dtype=T.float64,
+                                      device=device)
+    y = T.tensor([[1.98], [-1.25], [2.0], [0.18]], device=device)
+    every_other = y[::2]
+    every_other[[1, 0]] = y[::2]  # (the same view, another tensor: torch reads it as it writes)
+    return x, y
+
+
+def test_index_writes_in_torchs_order_on_a_worker(backend):
+    with pytest.warns(UserWarning, match="index_put_ on expanded tensors is deprecated"):
+        got = _writes_in_torchs_order(dg, "worker:1")
+    with pytest.warns(UserWarning, match="index_put_ on expanded tensors is deprecated"):
+        want = _writes_in_torchs_order(torch, "cpu")
+    for g, w in zip(got, want):
+        assert g.device_str == "worker:1"
+        np.testing.assert_array_equal(_np(g), _np(w))

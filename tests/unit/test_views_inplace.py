@@ -849,19 +849,69 @@ def test_setitem_names_a_value_that_does_not_fit_the_indexing_result():
 def test_a_list_index_into_an_expanded_tensor_writes_it_not_a_copy():
     # A list of indices is an index_put_ on the expanded tensor itself (distgrad wrote into
     # a copy of the selection, and the write was lost: fuzzer seeds 8021806, 8032315). Of a
-    # leaf's expanded view: torch's leaf error. Without grad: torch writes it (deprecated);
-    # distgrad refuses it, as the README's Limits say.
+    # leaf's expanded view: torch's leaf error.
     def program(T):
         x = T.tensor([[0.5, 1.5, -1.0], [-0.5, 2.0, 1.0]], requires_grad=True)
         leaf_view = attempt(lambda: x.expand(2, -1, -1).__setitem__([0, 1], x.detach()))
         return leaf_view, x
 
     same(program)
-    import distgrad
 
-    y = distgrad.zeros(3)
-    with pytest.raises(RuntimeError, match="more than one element of the written-to tensor"):
-        y.expand(2, -1)[[0, 1]] = distgrad.ones(3)
+
+@pytest.mark.parametrize("how", ["scalar", "rows", "reversed rows", "mask", "transposed",
+                                 "index_put_"])
+def test_an_index_write_into_an_expanded_tensor_leaves_the_last_write(how):
+    # torch writes it (with its deprecation warning) element by element: each memory
+    # location keeps the last value written to it, in its kernel's order (fuzzer seeds
+    # 9364797, 9388634; distgrad refused it).
+    def program(T):
+        x = T.tensor([[0.32, 0.76, -0.26]], dtype=T.float64)
+        rows = T.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], dtype=T.float64)
+        v = x.expand(3, 3)
+        if how == "scalar":
+            v[[1, 2]] = 0.68
+        elif how == "rows":
+            v[[0, 2]] = rows
+        elif how == "reversed rows":
+            v[[2, 1]] = rows
+        elif how == "mask":
+            v[T.tensor([True, False, True])] = rows
+        elif how == "transposed":
+            v = x.expand(2, 3).t()
+            v[[0, 2, 1]] = rows.t()
+        else:
+            v.index_put_((T.tensor([2, 0]),), rows)
+        return x, v
+
+    same(program)
+
+
+@pytest.mark.parametrize("case", ["data", "transposed", "with grad"])
+def test_an_index_write_reads_a_value_sharing_its_memory_as_it_is_written(case):
+    # torch's index_put_ kernel reads the value element by element while it writes: a value
+    # sharing the written tensor's memory (not refused: the two are not dense) gives what
+    # the earlier writes left (fuzzer seeds 9371369, 9386349; distgrad read it whole first).
+    def program(T):
+        if case == "data":
+            x = T.tensor([[1.98], [-1.25], [2.0], [0.18]], requires_grad=True)
+            v0 = x[::2]
+            v3 = v0.data.mul_(v0.data)
+            v3[[1, 0]] = v0
+            return x
+        if case == "transposed":
+            x = T.tensor([[1.09, -0.54, 1.81], [-1.13, 0.24, 0.06]], requires_grad=True)
+            v = x.select(1, 2).reshape(-1).unsqueeze(0)[:, 0:].t()
+            with T.no_grad():
+                v[[1, 0]] = v.permute(0, 1)
+            return x
+        a = T.arange(6.0).reshape(2, 3).requires_grad_()
+        b = a * 1
+        c = b[:, 2]
+        c[[1, 0]] = b.t()[2]
+        (b * T.arange(6.0).reshape(2, 3)).sum().backward()
+        return b, a.grad, node_name(b.grad_fn)
+
+    same(program)
 
 
 def test_a_view_of_a_no_grad_view_is_named_as_torch_names_it_after_a_write():
