@@ -683,13 +683,15 @@ class Tensor:
             return offset, offset - 1
         return offset, offset + sum((n - 1) * s for n, s in zip(self.shape, strides))
 
-    def _inplace(self, result, overlap_ok: bool = False):
+    def _inplace(self, result, overlap_ok: bool = False, in_a_part: bool = False):
         """Write `result` (computed out of place from self) into self, and take over its
-        history; through a view, the base takes the write (torch's CopySlices)."""
+        history; through a view, the base takes the write (torch's CopySlices). `in_a_part`:
+        torch writes a view of self (`self[1:] = v`), so self, a view, gets its history
+        made anew when next read, as any other view of the base."""
         base = self._base
         if base is not None and grad_mode.is_grad_enabled() and (
                 result._requires_grad or base._requires_grad):
-            return self._inplace_through_view(result, overlap_ok)
+            return self._inplace_through_view(result, overlap_ok, in_a_part)
         self._check_inplace(overlap_ok)
         node = result._grad_fn
         if hasattr(node, "save_original"):  # a recorded op (not a custom Function's)
@@ -702,7 +704,7 @@ class Tensor:
             self._storage.took_write(self)
         return self
 
-    def _inplace_through_view(self, result, overlap_ok: bool = False):
+    def _inplace_through_view(self, result, overlap_ok: bool = False, in_a_part: bool = False):
         """An in-place op on a view of a tensor in a graph: the base takes the new values
         through the view (CopySlices), and the view's history is regenerated from it.
         (torch's autograd checks come before its kernel's overlap check.)"""
@@ -723,6 +725,8 @@ class Tensor:
         # is all of the base: that history then gets zeros)
         base._inplace(call("copy_slices", written, base) if covers_its_base(self)
                       else call("copy_slices", written))
+        if in_a_part:
+            return self
         retained = self._retains_grad
         self._refresh_view()
         if node is not None and result._grad_fn is node:

@@ -374,17 +374,17 @@ def setitem(x, key, value):
         value = value.expand(tuple(d for i, d in enumerate(target) if i not in squeeze_ints)
                              if len(target) - len(squeeze_ints) >= value.ndim else value.shape)
         value = value.reshape(target) if value.numel() == int(np.prod(target)) else value
-    write_in_order(x, value, tensors, k)
+    write_in_order(x, value, tensors, k, in_a_part=_key_makes_view(key, x.shape))
 
 
-def write_in_order(x, value, tensors, key) -> None:
+def write_in_order(x, value, tensors, key, in_a_part: bool = False) -> None:
     """x[key] = value by index_put, as torch's kernel writes: element by element. When the
     value shares x's memory, an element reads what the write has already put there; into an
     expanded x, the last write to a memory location is what all its elements show (torch
     warns that this is deprecated). Otherwise that is the plain out-of-place put."""
     aliased = _is_tensor(value) and value._storage.same_memory(x._storage)
     if x._sharding is not None or not (aliased or x._has_internal_overlap()):
-        return x._inplace(call("index_put", x, value, *tensors, key=key))
+        return x._inplace(call("index_put", x, value, *tensors, key=key), in_a_part=in_a_part)
     from ..creation import tensor
 
     target = _index_rule(x, *tensors, key=key).shape
@@ -398,7 +398,8 @@ def write_in_order(x, value, tensors, key) -> None:
     shifted_x = x + tensor(written - x_value, device=x.device_str)
     shifted_v = (value.expand(target) if _is_tensor(value) else value) + tensor(
         np.asarray(written[at] - v_value, dtype=x.dtype.np), device=x.device_str)
-    x._inplace(call("index_put", shifted_x, shifted_v, *tensors, key=key), overlap_ok=True)
+    x._inplace(call("index_put", shifted_x, shifted_v, *tensors, key=key), overlap_ok=True,
+               in_a_part=in_a_part)
     if x._has_internal_overlap():  # (torch's kernel says it, after autograd's checks passed)
         warnings.warn("Use of index_put_ on expanded tensors is deprecated. Please clone() the "
                       "tensor before performing this operation. This also applies to advanced "

@@ -846,6 +846,28 @@ def test_setitem_names_a_value_that_does_not_fit_the_indexing_result():
     same(program)
 
 
+@pytest.mark.parametrize("read_between", [False, True])
+def test_a_view_written_in_a_part_gets_its_history_when_next_read(read_between):
+    # `v[:, 1:] = c` writes a view of v (torch's slicing, then copy_): v itself, a view of
+    # the base, is stale until read, as any other view of it. Read after the base is
+    # detached in place, its history is made from the detached base and the gradient goes
+    # nowhere; read before, it keeps the edge to the base's CopySlices (fuzzer seed 9404078:
+    # distgrad made v's history at the write).
+    def program(T):
+        x = T.tensor([[0.28], [1.53], [-0.24], [1.55]], requires_grad=True)
+        base = x * 1
+        v = base.mT
+        v[:, 1:] = 0.64
+        if read_between:
+            v.grad_fn
+        base.detach_()
+        loss = (v * v).sum()
+        grads = T.autograd.grad(loss, [x], allow_unused=True)
+        return v, node_name(v.grad_fn), grads
+
+    same(program)
+
+
 def test_a_list_index_into_an_expanded_tensor_writes_it_not_a_copy():
     # A list of indices is an index_put_ on the expanded tensor itself (distgrad wrote into
     # a copy of the selection, and the write was lost: fuzzer seeds 8021806, 8032315). Of a
