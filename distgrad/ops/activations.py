@@ -18,7 +18,7 @@ import math
 import numpy as np
 
 from ..autograd.record import call
-from .math import _not_implemented, quiet
+from .math import _not_implemented, _tanh, quiet
 from .. import dtypes
 from .rules import not_implemented, require_float, same, zeros_grad
 from .table import Meta, defop, elementwise
@@ -231,7 +231,7 @@ defop("hardswish", lambda x, in_place=False: x * _relu6_of_x_plus_3(x) / 6, _flo
 
 @quiet
 def _mish(x, in_place=False):
-    return x * np.tanh(np.logaddexp(0, x).astype(x.dtype, copy=False))
+    return x * _tanh(np.logaddexp(0, x).astype(x.dtype, copy=False))
 
 
 def _mish_vjp(c, g):

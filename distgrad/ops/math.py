@@ -327,7 +327,20 @@ defop("sin", float_forward(np.sin), same_float,
       lambda c, g: g * c[0].cos(), node="SinBackward0", save=(0,), api=("sin",), inplace="sin_")
 defop("cos", float_forward(np.cos), same_float,
       lambda c, g: g * -c[0].sin(), node="CosBackward0", save=(0,), api=("cos",), inplace="cos_")
-defop("tanh", float_forward(np.tanh), same_float,
+_TANH_IS_ONE = np.float32(9.010914)  # the least float32 whose tanh rounds to 1
+
+
+def _tanh(x):
+    """np.tanh, but ±1 where the float32 result rounds to it, as torch's: numpy's float32
+    tanh stays one ulp short of 1 up to |x| = 10, where the gradient 1 - y² is then 1.2e-7
+    instead of 0."""
+    y = np.asarray(np.tanh(x))
+    if y.dtype == np.float32:
+        np.copysign(np.float32(1), x, out=y, where=np.abs(x) >= _TANH_IS_ONE)
+    return y
+
+
+defop("tanh", float_forward(_tanh), same_float,
       lambda c, g: g * (1 - c.out * c.out), node="TanhBackward0",
       save_out=True, api=("tanh",), inplace="tanh_")
 

@@ -1,7 +1,8 @@
 """What the op cases (more_math_op_cases.py) do not reach: which index median, nanmedian,
 mode, cummax and cummin report on long rows full of ties and nan (torch's std::sort and
 nth_element orders), quantile on bigger inputs in every mode, erfc, i0 and i1 over wide
-ranges in float64, and torch's names and warnings for the in-place and deprecated forms."""
+ranges in float64, float32 tanh where it rounds to ±1, and torch's names and warnings for
+the in-place and deprecated forms."""
 from __future__ import annotations
 
 import warnings
@@ -159,3 +160,28 @@ def test_bincount_of_weights_that_require_grad_has_torchs_node():
         out = T.bincount(T.tensor([2, 0, 2]), w)
         names.append((out.grad_fn.name(), len(out.grad_fn.next_functions), out.tolist()))
     assert names[0] == names[1]
+
+
+@pytest.mark.parametrize("op", ["tanh", "tanh_", "mish"])
+def test_float32_tanh_is_one_where_it_rounds_to_one_and_its_gradient_zero(op):
+    # numpy's float32 tanh stays one ulp short of 1 up to |x| = 10; torch's is 1 from
+    # 9.010914 on, and its gradient 1 - y² there is 0, not 1.2e-7 (fuzzer seed 9419142: a
+    # chain of products made that a gradient of -3.9e-5 against torch's 0).
+    x = np.concatenate([np.linspace(8.5, 12.0, 4001), -np.linspace(8.5, 12.0, 4001),
+                        [0.5, -3.0, 20.0]]).astype(np.float32)
+    outs = []
+    for T in (torch, distgrad):
+        t = T.tensor(x, requires_grad=True)
+        if op == "tanh_":
+            y = (t * 1).tanh_()
+        else:
+            y = t.tanh() if op == "tanh" else T.nn.functional.mish(t)
+        y.sum().backward()
+        outs.append((y.detach().numpy(), t.grad.numpy()))
+    (want, want_grad), (got, got_grad) = outs
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    if op == "mish":  # x·tanh(softplus(x)) is x itself there
+        np.testing.assert_array_equal(got[x > 9.02], want[x > 9.02])
+    else:
+        np.testing.assert_array_equal(np.abs(got) == 1, np.abs(want) == 1)
+        np.testing.assert_array_equal(got_grad == 0, want_grad == 0)
