@@ -217,3 +217,22 @@ def test_the_command_line_goes_on_past_a_program_that_crashes_the_interpreter(mo
     failing, crashed, finished = fp.screen_in_children(plan)
     assert crashed == {7000869: "signal 11"}
     assert finished == 2 and failing == []  # the programs before and after it
+
+
+def test_a_retained_grad_that_is_float32_roundoff_in_torch_too_is_not_reported():
+    # Fuzzer seed 9411191: tanh_ of sums near 4.5 and a second-order pass; torch's float32
+    # v1.grad is -0.02035, its float64 one -0.02029, distgrad's float32 one -0.02029. The
+    # comparison reports the difference; the float32 rule sees torch's own runs differ at
+    # the same retained .grad, so the program is roundoff, not a difference of distgrad's.
+    x0 = [[[1.9, -1.59], [1.56, -1.58], [0.9, 1.18]],
+          [[-0.56, -0.55], [1.82, -1.54], [0.2, -1.17]]]
+    lines = ["v0 = x0 + x0", "v1 = v0.sum(1)", "v2 = v1.mean(0, keepdim=True)", "v4 = x0 + v2",
+             "v5 = v0.narrow(1, 1, 2)", "v1.retain_grad()", "v4.tanh_()"]
+    prog = fp.from_lines([(x0, True)], lines, ["v4", "v5"], dtype="float32", name="9411191")
+    import distgrad
+    import torch
+
+    th, dg = fp.run(prog, torch), fp.run(prog, distgrad)
+    m = fp.compare(prog, dg, th)
+    assert m is not None and m.kind == "wrong retained .grad after backward"
+    assert fp.check(prog)[0] is None
