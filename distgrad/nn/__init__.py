@@ -34,8 +34,9 @@ from .normalization import (BatchNorm3d, GroupNorm, InstanceNorm1d, InstanceNorm
 from .padding import (CircularPad1d, CircularPad2d, CircularPad3d, ReflectionPad1d,
                       ReflectionPad2d, ReflectionPad3d, ReplicationPad1d, ReplicationPad2d,
                       ReplicationPad3d)
-from .pooling import (AdaptiveAvgPool1d, AdaptiveMaxPool1d, AdaptiveMaxPool2d, AvgPool1d,
-                      LPPool1d, LPPool2d, MaxPool1d, MaxUnpool1d, MaxUnpool2d)
+from .pooling import (AdaptiveAvgPool1d, AdaptiveAvgPool3d, AdaptiveMaxPool1d, AdaptiveMaxPool2d,
+                      AdaptiveMaxPool3d, AvgPool1d, AvgPool3d, LPPool1d, LPPool2d, MaxPool1d,
+                      MaxPool3d, MaxUnpool1d, MaxUnpool2d)
 from .sparse import EmbeddingBag
 from .upsampling import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d
 from . import utils
@@ -67,6 +68,7 @@ __all__ += ["PReLU", "GLU", "RReLU", "Softmax2d", "AlphaDropout", "FeatureAlphaD
             "ReplicationPad2d", "ReplicationPad3d", "CircularPad1d", "CircularPad2d",
             "CircularPad3d", "MaxPool1d", "AvgPool1d", "AdaptiveAvgPool1d", "AdaptiveMaxPool1d",
             "AdaptiveMaxPool2d", "MaxUnpool1d", "MaxUnpool2d", "LPPool1d", "LPPool2d",
+            "MaxPool3d", "AvgPool3d", "AdaptiveAvgPool3d", "AdaptiveMaxPool3d",
             "EmbeddingBag", "Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d"]
 
 

@@ -704,20 +704,32 @@ def conv2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride=
 
 def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
                ceil_mode: bool = False, return_indices: bool = False):
-    kernel = _tuple(kernel_size, 2, "kernel_size")
-    stride = kernel if stride is None or stride == [] else _tuple(stride, 2, "stride")
-    out, indices = call("max_pool2d_with_indices", input, kernel=list(kernel), stride=list(stride),
-                        padding=list(_tuple(padding, 2, "padding")),
-                        dilation=list(_tuple(dilation, 2, "dilation")), ceil_mode=bool(ceil_mode))
+    return _max_pool(2, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+
+
+def _max_pool(n: int, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
+    """max_pool2d or max_pool3d (n spatial dims)."""
+    kernel = _tuple(kernel_size, n, "kernel_size")
+    stride = kernel if stride is None or stride == [] else _tuple(stride, n, "stride")
+    out, indices = call(f"max_pool{n}d_with_indices", input, kernel=list(kernel),
+                        stride=list(stride), padding=list(_tuple(padding, n, "padding")),
+                        dilation=list(_tuple(dilation, n, "dilation")), ceil_mode=bool(ceil_mode))
     return (out, indices) if return_indices else out
 
 
 def avg_pool2d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
                count_include_pad: bool = True, divisor_override: Optional[int] = None) -> Tensor:
-    kernel = _tuple(kernel_size, 2, "kernel_size")
-    stride = kernel if stride is None or stride == [] else _tuple(stride, 2, "stride")
-    return call("avg_pool2d", input, kernel=list(kernel), stride=list(stride),
-                padding=list(_tuple(padding, 2, "padding")), ceil_mode=bool(ceil_mode),
+    return _avg_pool(2, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                     divisor_override)
+
+
+def _avg_pool(n: int, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
+              divisor_override) -> Tensor:
+    """avg_pool2d or avg_pool3d (n spatial dims)."""
+    kernel = _tuple(kernel_size, n, "kernel_size")
+    stride = kernel if stride is None or stride == [] else _tuple(stride, n, "stride")
+    return call(f"avg_pool{n}d", input, kernel=list(kernel), stride=list(stride),
+                padding=list(_tuple(padding, n, "padding")), ceil_mode=bool(ceil_mode),
                 count_include_pad=bool(count_include_pad), divisor_override=divisor_override)
 
 

@@ -10,6 +10,7 @@ with its kernel's formula: values and gradients are torch's, the grad_fn is the 
 """
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Optional
 
@@ -24,6 +25,7 @@ from .functional import _tuple
 
 __all__ = ["conv3d", "conv_transpose1d", "conv_transpose2d", "unfold", "fold", "max_pool1d",
            "avg_pool1d", "adaptive_avg_pool1d", "adaptive_max_pool1d", "adaptive_max_pool2d",
+           "max_pool3d", "avg_pool3d", "adaptive_avg_pool3d", "adaptive_max_pool3d",
            "max_unpool1d", "max_unpool2d", "lp_pool1d", "lp_pool2d", "group_norm",
            "instance_norm", "local_response_norm", "prelu", "glu", "rrelu", "alpha_dropout",
            "feature_alpha_dropout", "bilinear", "embedding_bag", "interpolate", "upsample"]
@@ -161,25 +163,58 @@ def _bounds(size: int, out: int):
 def adaptive_max_pool2d(input: Tensor, output_size, return_indices: bool = False):
     """The max of each adaptive window (torch's bounds: [⌊i·H/oh⌋, ⌈(i+1)·H/oh⌉)), the
     gradient to the first maximum; indices count over the flattened (H, W) plane."""
+    return _adaptive_max_pool(2, input, output_size, return_indices)
+
+
+def adaptive_max_pool3d(input: Tensor, output_size, return_indices: bool = False):
+    """adaptive_max_pool2d over (T, H, W): indices count over the flattened volume."""
+    return _adaptive_max_pool(3, input, output_size, return_indices)
+
+
+def _adaptive_max_pool(n: int, input: Tensor, output_size, return_indices: bool):
     from ..ops.functions import stack
 
-    if input.ndim not in (3, 4) or any(d == 0 for d in input.shape[-2:]):
-        raise RuntimeError("adaptive_max_pool2d(): Expected 3D or 4D tensor, but got: "
-                           f"{list(input.shape)}")
-    size = list(output_size) if isinstance(output_size, (tuple, list)) else [output_size] * 2
-    h, w = input.shape[-2:]
-    size = [(h, w)[i] if s is None else int(s) for i, s in enumerate(size)]
+    if input.ndim not in (n + 1, n + 2) or any(d == 0 for d in input.shape[-n:]):
+        raise RuntimeError(f"adaptive_max_pool{n}d(): Expected {n + 1}D or {n + 2}D tensor, but "
+                           f"got: {list(input.shape)}")
+    size = list(output_size) if isinstance(output_size, (tuple, list)) else [output_size] * n
+    spatial = input.shape[-n:]
+    size = [spatial[i] if s is None else int(s) for i, s in enumerate(size)]
+    lead = input.shape[:-n]
     values, indices = [], []
-    for hs, he in _bounds(h, size[0]):
-        for ws, we in _bounds(w, size[1]):
-            win = input[..., hs:he, ws:we].reshape(*input.shape[:-2], -1)
-            v, k = win.max(-1)
-            values.append(v)
-            indices.append((k // (we - ws) + hs) * w + k % (we - ws) + ws)
-    out = stack(values, -1).reshape(*input.shape[:-2], *size)
+    for window in itertools.product(*[_bounds(spatial[d], size[d]) for d in range(n)]):
+        win = input[(Ellipsis,) + tuple(slice(a, b) for a, b in window)].reshape(*lead, -1)
+        v, k = win.max(-1)
+        values.append(v)
+        index = 0  # k over the window, as an index over the whole plane (or volume)
+        for d, (a, b) in enumerate(window):
+            inner = math.prod(e - s for s, e in window[d + 1:])
+            index = index * spatial[d] + (k // inner) % (b - a) + a
+        indices.append(index)
+    out = stack(values, -1).reshape(*lead, *size)
     if not return_indices:
         return out
-    return out, stack(indices, -1).reshape(*input.shape[:-2], *size)
+    return out, stack(indices, -1).reshape(*lead, *size)
+
+
+def max_pool3d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
+               ceil_mode: bool = False, return_indices: bool = False):
+    return _F._max_pool(3, input, kernel_size, stride, padding, dilation, ceil_mode,
+                        return_indices)
+
+
+def avg_pool3d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+               count_include_pad: bool = True, divisor_override: Optional[int] = None) -> Tensor:
+    return _F._avg_pool(3, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                        divisor_override)
+
+
+def adaptive_avg_pool3d(input: Tensor, output_size) -> Tensor:
+    size = list(output_size) if isinstance(output_size, (tuple, list)) else [output_size] * 3
+    size = [input.shape[-3 + i] if s is None else int(s) for i, s in enumerate(size)]
+    if size == [1, 1, 1] and input.ndim in (4, 5):  # torch takes the mean here (MeanBackward1)
+        return input.mean((-1, -2, -3), keepdim=True)
+    return call("adaptive_avg_pool3d", input, output_size=size)
 
 
 def adaptive_max_pool1d(input: Tensor, output_size, return_indices: bool = False):

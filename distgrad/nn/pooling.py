@@ -1,14 +1,15 @@
-"""Pooling modules added to conv.py's: MaxPool1d, AvgPool1d, AdaptiveAvgPool1d,
-AdaptiveMaxPool1d/2d, MaxUnpool1d/2d, LPPool1d/2d, with torch's arguments and reprs."""
+"""Pooling modules added to conv.py's: MaxPool1d/3d, AvgPool1d/3d, AdaptiveAvgPool1d/3d,
+AdaptiveMaxPool1d/2d/3d, MaxUnpool1d/2d, LPPool1d/2d, with torch's arguments and reprs."""
 from __future__ import annotations
 
 from ..tensor import Tensor
 from . import functional as F
-from .conv import MaxPool2d, _ntuple
+from .conv import AvgPool2d, MaxPool2d, _ntuple
 from .modules import Module
 
 __all__ = ["MaxPool1d", "AvgPool1d", "AdaptiveAvgPool1d", "AdaptiveMaxPool1d",
-           "AdaptiveMaxPool2d", "MaxUnpool1d", "MaxUnpool2d", "LPPool1d", "LPPool2d"]
+           "AdaptiveMaxPool2d", "MaxUnpool1d", "MaxUnpool2d", "LPPool1d", "LPPool2d",
+           "MaxPool3d", "AvgPool3d", "AdaptiveAvgPool3d", "AdaptiveMaxPool3d"]
 
 
 class MaxPool1d(MaxPool2d):
@@ -17,6 +18,22 @@ class MaxPool1d(MaxPool2d):
     def forward(self, input: Tensor):
         return F.max_pool1d(input, self.kernel_size, self.stride, self.padding, self.dilation,
                             ceil_mode=self.ceil_mode, return_indices=self.return_indices)
+
+
+class MaxPool3d(MaxPool2d):
+    """MaxPool2d's arguments and repr, over the last three dims."""
+
+    def forward(self, input: Tensor):
+        return F.max_pool3d(input, self.kernel_size, self.stride, self.padding, self.dilation,
+                            ceil_mode=self.ceil_mode, return_indices=self.return_indices)
+
+
+class AvgPool3d(AvgPool2d):
+    """AvgPool2d's arguments and repr, over the last three dims."""
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.avg_pool3d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                            self.count_include_pad, self.divisor_override)
 
 
 class AvgPool1d(Module):
@@ -49,6 +66,11 @@ class _AdaptivePool(Module):
 class AdaptiveAvgPool1d(_AdaptivePool):
     def forward(self, input: Tensor) -> Tensor:
         return F.adaptive_avg_pool1d(input, self.output_size)
+
+
+class AdaptiveAvgPool3d(_AdaptivePool):
+    def forward(self, input: Tensor) -> Tensor:
+        return F.adaptive_avg_pool3d(input, self.output_size)
 
 
 class _AdaptiveMaxPool(_AdaptivePool):
@@ -120,3 +142,8 @@ class LPPool2d(_LPPool):
     def forward(self, input: Tensor) -> Tensor:
         return F.lp_pool2d(input, float(self.norm_type), self.kernel_size, self.stride,
                            self.ceil_mode)
+
+
+class AdaptiveMaxPool3d(_AdaptiveMaxPool):
+    def forward(self, input: Tensor):
+        return F.adaptive_max_pool3d(input, self.output_size, self.return_indices)

@@ -9,6 +9,7 @@ average pools are linear, their backward ops are each other's transposes.
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -203,94 +204,110 @@ defop("conv_weight_grad", _conv_weight_grad,
       _conv_weight_grad_vjp, node="ConvolutionBackwardBackward0", save=(0, 1))
 
 
-# ---- pooling over the last two dims -----------------------------------------------------------------
+# ---- pooling over the last two or three dims (the kernel's length says which) -------------
 
 def _pool_geometry(shape, kernel, stride, padding, dilation, ceil_mode):
-    return tuple(out_size(shape[-2 + d], kernel[d], stride[d], padding[d], dilation[d], ceil_mode)
-                 for d in range(2))
+    n = len(kernel)
+    return tuple(out_size(shape[-n + d], kernel[d], stride[d], padding[d], dilation[d], ceil_mode)
+                 for d in range(n))
 
 
 def _pool_rule(name):
-    def rule(x, kernel, stride, padding, dilation=(1, 1), ceil_mode=False, **_):
-        if x.ndim not in (3, 4):
+    def rule(x, kernel, stride, padding, dilation=None, ceil_mode=False, **_):
+        n = len(kernel)
+        dilation = dilation or (1,) * n
+        if n == 3 and (x.ndim not in (4, 5) or x.numel() == 0):
+            raise RuntimeError("non-empty 4D or 5D (batch mode) tensor expected for input")
+        if n == 2 and x.ndim not in (3, 4):
             raise RuntimeError(f"{name}: Expected 3D or 4D (batch mode) tensor for input, but got: "
                                f"{_dims(x.shape)}")
-        for d in range(2):
+        for d in range(n):
             if padding[d] * 2 > kernel[d]:
                 raise RuntimeError("pad should be at most half of effective kernel size, but got "
                                    f"pad={padding[d]}, kernel_size={kernel[d]} and dilation="
-                                   f"{dilation[d]}" if name == "max_pool2d" else
+                                   f"{dilation[d]}" if name != "avg_pool2d" else
                                    "pad should be smaller than or equal to half of kernel size, "
                                    f"but got padW = {padding[1]}, padH = {padding[0]}, kW = "
                                    f"{kernel[1]}, kH = {kernel[0]}")
         out = _pool_geometry(x.shape, kernel, stride, padding, dilation, ceil_mode)
         if min(out) <= 0:
-            raise RuntimeError(f"Given input size: ({'x'.join(map(str, x.shape[-3:]))}). "
-                               f"Calculated output size: ({x.shape[-3]}x{out[0]}x{out[1]}). "
+            if name == "avg_pool3d":
+                t, h, w = x.shape[-3:]
+                raise RuntimeError(f"input image (T: {t} H: {h} W: {w}) smaller than kernel size "
+                                   f"(kT: {kernel[0]} kH: {kernel[1]} kW: {kernel[2]})")
+            raise RuntimeError(f"Given input size: ({'x'.join(map(str, x.shape[-n - 1:]))}). "
+                               f"Calculated output size: "
+                               f"({'x'.join(map(str, (x.shape[-n - 1],) + out))}). "
                                "Output size is too small")
-        return Meta(tuple(x.shape[:-2]) + out, x.dtype)
+        return Meta(tuple(x.shape[:-n]) + out, x.dtype)
 
     return rule
 
 
-def _max_pool(x, kernel, stride, padding, dilation=(1, 1), ceil_mode=False):
+def _max_pool(x, kernel, stride, padding, dilation=None, ceil_mode=False):
+    n = len(kernel)
+    dilation = dilation or (1,) * n
     out = _pool_geometry(x.shape, kernel, stride, padding, dilation, ceil_mode)
-    xp = _padded(x, 2, padding, out, kernel, stride, dilation, value=-np.inf)
-    win = _windows(xp, 2, out, kernel, stride, dilation).reshape(x.shape[:-2] + out + (-1,))
+    xp = _padded(x, n, padding, out, kernel, stride, dilation, value=-np.inf)
+    win = _windows(xp, n, out, kernel, stride, dilation).reshape(x.shape[:-n] + out + (-1,))
     # torch picks the first maximum, and the last NaN (a NaN always replaces the maximum)
     nan = np.isnan(win)
     last_nan = win.shape[-1] - 1 - nan[..., ::-1].argmax(-1)
     arg = np.where(nan.any(-1), last_nan, win.argmax(-1))
     values = np.take_along_axis(win, arg[..., None], -1)[..., 0]
-    kh, kw = arg // kernel[1], arg % kernel[1]
-    oh = np.arange(out[0]).reshape(-1, 1)
-    ow = np.arange(out[1]).reshape(1, -1)
-    row = oh * stride[0] + kh * dilation[0] - padding[0]
-    col = ow * stride[1] + kw * dilation[1] - padding[1]
-    return values, (row * x.shape[-1] + col).astype(np.int64)
+    # each maximum's index over the flattened input plane (or volume)
+    at = np.unravel_index(arg, kernel)
+    index = 0
+    for d in range(n):
+        o = np.arange(out[d]).reshape((-1,) + (1,) * (n - 1 - d))
+        index = index * x.shape[-n + d] + o * stride[d] + at[d] * dilation[d] - padding[d]
+    return values, index.astype(np.int64)
 
 
 def _max_pool_vjp(c, g, _):
-    shape = c.shapes[0]
-    plane = list(shape[:-2]) + [shape[-2] * shape[-1]]
-    flat_g = g.reshape(*shape[:-2], -1)
-    idx = c.outs[1].reshape(*shape[:-2], -1)
+    shape, n = c.shapes[0], len(c.attrs["kernel"])
+    plane = list(shape[:-n]) + [math.prod(shape[-n:])]
+    flat_g = g.reshape(*shape[:-n], -1)
+    idx = c.outs[1].reshape(*shape[:-n], -1)
     return call("scatter_dim", flat_g, idx, dim=-1, size=plane).reshape(*shape)
 
 
-def _max_pool_rule(x, kernel, stride, padding, dilation=(1, 1), ceil_mode=False):
+def _max_pool_rule(x, kernel, stride, padding, dilation=None, ceil_mode=False):
     from .. import dtypes
 
-    m = _pool_rule("max_pool2d")(x, kernel, stride, padding, dilation, ceil_mode)
+    m = _pool_rule(f"max_pool{len(kernel)}d")(x, kernel, stride, padding, dilation, ceil_mode)
     return m, Meta(m.shape, dtypes.int64)
 
 
-defop("max_pool2d_with_indices", _max_pool, _max_pool_rule, _max_pool_vjp,
-      node="MaxPool2DWithIndicesBackward0", n_out=2, nondiff_outputs=(1,), save_out=True,
-      sharding="batch")
+for _n in (2, 3):
+    defop(f"max_pool{_n}d_with_indices", _max_pool, _max_pool_rule, _max_pool_vjp,
+          node=f"MaxPool{_n}DWithIndicesBackward0", n_out=2, nondiff_outputs=(1,),
+          save_out=True, sharding="batch")
 
 
 def _avg_divisor(shape, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override,
                  out):
     if divisor_override:
         return float(divisor_override)
+    n = len(kernel)
     counts = []
-    for d in range(2):
-        size = shape[-2 + d]
+    for d in range(n):
+        size = shape[-n + d]
         start = np.arange(out[d]) * stride[d] - padding[d]
         end = np.minimum(start + kernel[d], size + padding[d])
         if count_include_pad:
             counts.append(end - start)
         else:
             counts.append(np.minimum(end, size) - np.maximum(start, 0))
-    return np.outer(counts[0], counts[1]).astype(np.float64)
+    return functools.reduce(np.multiply.outer, counts).astype(np.float64)
 
 
 def _avg_pool(x, kernel, stride, padding, ceil_mode=False, count_include_pad=True,
               divisor_override=None):
-    out = _pool_geometry(x.shape, kernel, stride, padding, (1, 1), ceil_mode)
-    xp = _padded(x, 2, padding, out, kernel, stride, (1, 1))
-    sums = _windows(xp, 2, out, kernel, stride, (1, 1)).sum(axis=(-2, -1))
+    n = len(kernel)
+    out = _pool_geometry(x.shape, kernel, stride, padding, (1,) * n, ceil_mode)
+    xp = _padded(x, n, padding, out, kernel, stride, (1,) * n)
+    sums = _windows(xp, n, out, kernel, stride, (1,) * n).sum(axis=tuple(range(-n, 0)))
     div = _avg_divisor(x.shape, kernel, stride, padding, ceil_mode, count_include_pad,
                        divisor_override, out)
     return (sums / div).astype(x.dtype)
@@ -298,13 +315,14 @@ def _avg_pool(x, kernel, stride, padding, ceil_mode=False, count_include_pad=Tru
 
 def _avg_pool_backward(g, input_size, kernel, stride, padding, ceil_mode=False,
                        count_include_pad=True, divisor_override=None):
-    out = tuple(g.shape[-2:])
+    n = len(kernel)
+    out = tuple(g.shape[-n:])
     div = _avg_divisor(input_size, kernel, stride, padding, ceil_mode, count_include_pad,
                        divisor_override, out)
     share = (g / div).astype(g.dtype)
-    cols = np.broadcast_to(share[..., None, None, :, :],
-                           share.shape[:-2] + tuple(kernel) + share.shape[-2:])
-    return _scatter_windows(cols, tuple(input_size), 2, padding, out, kernel, stride, (1, 1))
+    lead = share.shape[:-n]
+    cols = np.broadcast_to(share.reshape(lead + (1,) * n + out), lead + tuple(kernel) + out)
+    return _scatter_windows(cols, tuple(input_size), n, padding, out, kernel, stride, (1,) * n)
 
 
 _AVG_ATTRS = ("kernel", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override")
@@ -314,16 +332,19 @@ def _avg_attrs(attrs) -> dict:
     return {k: attrs[k] for k in _AVG_ATTRS if k in attrs}
 
 
-defop("avg_pool2d", _avg_pool,
-      lambda x, kernel, stride, padding, ceil_mode=False, **_:
-          _pool_rule("avg_pool2d")(x, kernel, stride, padding, (1, 1), ceil_mode),
-      lambda c, g: call("avg_pool2d_backward", g, input_size=list(c.shapes[0]),
-                        **_avg_attrs(c.attrs)),
-      node="AvgPool2DBackward0", sharding="batch")
-defop("avg_pool2d_backward", _avg_pool_backward,
-      lambda g, input_size, **_: Meta(tuple(input_size), g.dtype),
-      lambda c, gg: call("avg_pool2d", gg, **_avg_attrs(c.attrs)),
-      node="AvgPool2DBackwardBackward0")
+def _avg_pool_rule(x, kernel, stride, padding, ceil_mode=False, **_):
+    return _pool_rule(f"avg_pool{len(kernel)}d")(x, kernel, stride, padding, None, ceil_mode)
+
+
+for _n in (2, 3):
+    defop(f"avg_pool{_n}d", _avg_pool, _avg_pool_rule,
+          lambda c, g, n=_n: call(f"avg_pool{n}d_backward", g, input_size=list(c.shapes[0]),
+                                  **_avg_attrs(c.attrs)),
+          node=f"AvgPool{_n}DBackward0", sharding="batch")
+    defop(f"avg_pool{_n}d_backward", _avg_pool_backward,
+          lambda g, input_size, **_: Meta(tuple(input_size), g.dtype),
+          lambda c, gg, n=_n: call(f"avg_pool{n}d", gg, **_avg_attrs(c.attrs)),
+          node=f"AvgPool{_n}DBackwardBackward0")
 
 
 # ---- adaptive average pooling: out = Ph x Pwᵀ with averaging matrices ----------------------------
@@ -339,28 +360,42 @@ def _averaging_matrix(size: int, out: int, dtype) -> np.ndarray:
 
 
 def _adaptive_rule(x, output_size):
-    if x.ndim not in (3, 4) or any(d == 0 for d in x.shape[-2:]):
-        raise RuntimeError("adaptive_avg_pool2d(): Expected 3D or 4D tensor, but got "
-                           f"{_dims(x.shape)}")
-    return Meta(tuple(x.shape[:-2]) + tuple(output_size), x.dtype)
+    n = len(output_size)
+    if x.ndim not in (n + 1, n + 2) or any(d == 0 for d in x.shape[-n:]):
+        raise RuntimeError(f"adaptive_avg_pool{n}d(): Expected {n + 1}D or {n + 2}D tensor, but "
+                           f"got {_dims(x.shape)}")
+    return Meta(tuple(x.shape[:-n]) + tuple(output_size), x.dtype)
+
+
+def _averaged(x, sizes, transpose: bool = False):
+    """x with each of its last len(sizes) dims multiplied by the averaging matrix from that
+    dim's size to sizes[d] (its transpose with `transpose`: from sizes[d] to the dim's)."""
+    n = len(sizes)
+    for d in range(n):
+        axis = x.ndim - n + d
+        m = _averaging_matrix(sizes[d], x.shape[axis], x.dtype) if transpose else \
+            _averaging_matrix(x.shape[axis], sizes[d], x.dtype).T
+        x = np.moveaxis(np.matmul(np.moveaxis(x, axis, -1), m), -1, axis)
+    return x
 
 
 def _adaptive(x, output_size):
-    ph = _averaging_matrix(x.shape[-2], output_size[0], x.dtype)
-    pw = _averaging_matrix(x.shape[-1], output_size[1], x.dtype)
-    return np.matmul(np.matmul(ph, x), pw.T)
+    return _averaged(x, output_size)
 
 
-def _adaptive_backward(g, input_size):
-    ph = _averaging_matrix(input_size[-2], g.shape[-2], g.dtype)
-    pw = _averaging_matrix(input_size[-1], g.shape[-1], g.dtype)
-    return np.matmul(np.matmul(ph.T, g), pw)
+def _adaptive_backward(n):
+    def backward(g, input_size):
+        return _averaged(g, tuple(input_size[-n:]), transpose=True)
+    return backward
 
 
-defop("adaptive_avg_pool2d", _adaptive, _adaptive_rule,
-      lambda c, g: call("adaptive_avg_pool2d_backward", g, input_size=list(c.shapes[0])),
-      node="AdaptiveAvgPool2DBackward0", sharding="batch")
-defop("adaptive_avg_pool2d_backward", _adaptive_backward,
-      lambda g, input_size: Meta(tuple(input_size), g.dtype),
-      lambda c, gg: call("adaptive_avg_pool2d", gg, output_size=list(c.shapes[0][-2:])),
-      node="AdaptiveAvgPool2DBackwardBackward0")
+for _n in (2, 3):
+    defop(f"adaptive_avg_pool{_n}d", _adaptive, _adaptive_rule,
+          lambda c, g, n=_n: call(f"adaptive_avg_pool{n}d_backward", g,
+                                  input_size=list(c.shapes[0])),
+          node=f"AdaptiveAvgPool{_n}DBackward0", sharding="batch")
+    defop(f"adaptive_avg_pool{_n}d_backward", _adaptive_backward(_n),
+          lambda g, input_size: Meta(tuple(input_size), g.dtype),
+          lambda c, gg, n=_n: call(f"adaptive_avg_pool{n}d", gg,
+                                   output_size=list(c.shapes[0][-n:])),
+          node=f"AdaptiveAvgPool{_n}DBackwardBackward0")

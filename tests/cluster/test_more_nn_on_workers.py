@@ -4,7 +4,7 @@ reflection padding, Conv3d, adaptive max pooling, Bilinear) with its parameters
 and inputs on worker:0 (results, input and parameter gradients), EmbeddingBag with
 per-sample weights there, and a program of the
 functional forms on a worker's tensor and on tensors sharded by rows (the ops without a
-sharding rule gather)."""
+sharding rule gather), and the 3d pooling forms there too."""
 from __future__ import annotations
 
 import os
@@ -98,3 +98,24 @@ def test_functional_program_on_workers_and_shards(where, backend):
         np.testing.assert_allclose(_np(g), _np(w), rtol=2e-4, atol=2e-5)
     for g, w in zip(got[1:], want[1:]):
         np.testing.assert_allclose(_np(g), _np(w), rtol=2e-4, atol=1e-4)
+
+
+def _pools_3d(T, F, place):
+    """The 3d pooling forms on (N, C, T, H, W) data placed on a worker or sharded by rows."""
+    x = T.tensor(arr(4, 2, 4, 5, 3, seed=7), requires_grad=True)
+    h = place(x * 1)
+    out = [F.max_pool3d(h, 2, 1, 1), F.avg_pool3d(h, (2, 3, 2), ceil_mode=True),
+           F.adaptive_avg_pool3d(h, (3, 2, 2)), F.adaptive_max_pool3d(h, (2, 2, 3)),
+           F.max_pool3d(h, 2, return_indices=True)[1]]
+    total = sum((o * o).sum() for o in out[:-1])
+    total.backward()
+    return out, x.grad
+
+
+@pytest.mark.parametrize("where", ["worker", "rows"])
+def test_3d_pooling_on_workers_and_shards(where, backend):
+    places = {"worker": lambda t: t.to("worker:1"), "rows": lambda t: dist.shard(t, 0)}
+    got = _pools_3d(dg, dg.nn.functional, places[where])
+    want = _pools_3d(torch, torch.nn.functional, lambda t: t)
+    for g, w in zip(got[0] + [got[1]], want[0] + [want[1]]):
+        np.testing.assert_allclose(_np(g), _np(w), rtol=1e-5, atol=1e-6)

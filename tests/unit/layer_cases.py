@@ -232,6 +232,20 @@ case("adaptive_avg_pool2d", lambda T, x: nnf(T).adaptive_avg_pool2d(x, (3, 2)), 
      covers=("adaptive_avg_pool2d", "adaptive_avg_pool2d_backward"))
 case("adaptive_avg_pool2d_1x1", lambda T, x: nnf(T).adaptive_avg_pool2d(x, 1), F(2, 2, 3, 3),
      covers="mean")
+case("max_pool3d", lambda T, x: nnf(T).max_pool3d(x, 2), F(2, 2, 4, 5, 4),
+     covers=("max_pool3d_with_indices", "scatter_dim"))
+case("max_pool3d_pad_ceil_dilation", lambda T, x: nnf(T).max_pool3d(
+    x, (3, 2, 2), stride=(2, 1, 2), padding=1, dilation=(1, 2, 1), ceil_mode=True,
+    return_indices=True), F(1, 2, 5, 6, 5), covers="max_pool3d_with_indices")
+case("avg_pool3d", lambda T, x: nnf(T).avg_pool3d(x, 2), F(2, 3, 4, 4, 2),
+     covers=("avg_pool3d", "avg_pool3d_backward"))
+case("avg_pool3d_pad_ceil", lambda T, x: nnf(T).avg_pool3d(
+    x, 3, stride=2, padding=1, ceil_mode=True, count_include_pad=False), F(1, 2, 5, 6, 5),
+    covers=("avg_pool3d", "avg_pool3d_backward"))
+case("avg_pool3d_divisor", lambda T, x: nnf(T).avg_pool3d(x, (1, 2, 3), divisor_override=4),
+     F(3, 2, 4, 6), covers=("avg_pool3d", "avg_pool3d_backward"))
+case("adaptive_avg_pool3d", lambda T, x: nnf(T).adaptive_avg_pool3d(x, (3, 2, None)),
+     F(2, 5, 7, 3), covers=("adaptive_avg_pool3d", "adaptive_avg_pool3d_backward"))
 
 # ---- errors -------------------------------------------------------------------------------------------
 

@@ -160,6 +160,10 @@ case("adaptive_max_pool2d", lambda T, x: nnf(T).adaptive_max_pool2d(x, (3, 2), T
      F(2, 2, 5, 7))
 case("adaptive_max_pool2d_none", lambda T, x: nnf(T).adaptive_max_pool2d(x, (None, 2)),
      F(2, 4, 5))
+case("adaptive_max_pool3d", lambda T, x: nnf(T).adaptive_max_pool3d(x, (2, 3, 2), True),
+     F(1, 2, 5, 4, 3))
+case("adaptive_max_pool3d_none", lambda T, x: nnf(T).adaptive_max_pool3d(x, (None, 2, 1)),
+     F(2, 3, 4, 5))
 case("max_unpool2d", lambda T, x: nnf(T).max_unpool2d(*nnf(T).max_pool2d(
     x, 2, return_indices=True), 2), F(2, 2, 4, 6))
 case("max_unpool2d_size", lambda T, x: nnf(T).max_unpool2d(*nnf(T).max_pool2d(

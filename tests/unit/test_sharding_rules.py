@@ -27,6 +27,7 @@ FALLS_BACK |= {"rot90", "cumprod"}  # (as flip and cumsum)
 FALLS_BACK |= {
     "adaptive_avg_pool2d_backward", "avg_pool2d_backward", "conv_input_grad",
     "conv_weight_grad", "dropout_mask", "embedding_dense_backward", "native_batch_norm",
+    "adaptive_avg_pool3d_backward", "avg_pool3d_backward",
 }
 FALLS_BACK |= {"col2im", "glu"}  # (an unbatched col2im's rows, glu's halves span shards)
 
