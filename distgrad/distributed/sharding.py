@@ -427,11 +427,18 @@ def shard(tensor: Tensor, dim: int, workers=None) -> Tensor:
     shards = []
     for k, w in enumerate(workers):
         piece = tensor.narrow(d, int(bounds[k]), int(bounds[k + 1] - bounds[k]))
-        # (contiguous, as the sharded tensor says it is: a transpose's piece would keep its
-        # strides through .to())
-        shards.append(_new_leaf(piece, w, tensor._requires_grad) if leaf
-                      else piece.contiguous().to(w))
+        shards.append(_new_leaf(piece, w, tensor._requires_grad) if leaf else _copied(piece, w))
     return _wrap(Shard(d), shards, workers)
+
+
+def _copied(piece: Tensor, worker: str) -> Tensor:
+    """A contiguous copy of `piece` on `worker` (differentiable), in memory of its own: a
+    shard is a copy, and a piece that stays where it is would otherwise be a view of the
+    tensor sharded, which a later write to that tensor (or a view of the shard) would
+    reach. (Contiguous, as the sharded tensor says it is: a transpose's piece would keep
+    its strides through .to().)"""
+    part = piece.contiguous().to(worker)
+    return part.clone() if part._storage.same_memory(piece._storage) else part
 
 
 def from_parts(parts, dim: int) -> Tensor:

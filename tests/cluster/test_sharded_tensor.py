@@ -192,6 +192,47 @@ def test_hooks_on_sharded_tensors_fire_in_torchs_order(backend):
     assert orders[0] == orders[1]
 
 
+def test_a_shard_is_a_copy_of_a_non_leaf_already_on_its_worker(backend):
+    # The part that stays on the tensor's worker was a view of it: a later write to the
+    # tensor reached that part and not the others (torch: a shard is a copy).
+    x = dg.arange(8, dtype=dg.float64, device="worker:0").requires_grad_()
+    t = x * 1
+    s = dist.shard(t, 0)
+    with dg.no_grad():
+        t.mul_(10)
+    np.testing.assert_array_equal(_np(s), np.arange(8.0))
+
+
+def test_a_hook_sees_the_gradient_of_a_view_of_a_fallbacks_result_written_in_place(backend):
+    # cat of a plain and a sharded tensor gathers (no rule) and shards its result: its part
+    # on the gathering worker was a view of the gathered whole, so a view of the sharded
+    # result, after a custom Function wrote it in place, took its history from that whole
+    # and bypassed the hook on the result (differential fuzzer seed 9452508).
+    x_np = np.arange(8, dtype=np.float64)
+    outs = []
+    for T, place in ((dg, lambda t: dist.shard(t, 0)), (torch, lambda t: t.clone())):
+        class Double(T.autograd.Function):
+            @staticmethod
+            def forward(ctx, a):
+                a.mul_(2)
+                ctx.mark_dirty(a)
+                return a
+
+            @staticmethod
+            def backward(ctx, g):
+                return g * 2
+
+        x = T.tensor(x_np, requires_grad=True)
+        v5 = T.cat([x[:4], place(x[4:] * 1)])
+        v7 = v5.reshape(4, 2)
+        seen = []
+        Double.apply(v5).register_hook(lambda g: seen.append(g))
+        (v7 * v7).sum().backward()
+        outs.append((_np(seen[0]), _np(x.grad)))
+    for got, want in zip(*outs):
+        np.testing.assert_allclose(got, want)
+
+
 def test_hook_on_replicated_tensors_sees_sum_over_copies(backend):
     (x, w), (tx, tw) = _leaves(_arr(6, 4), _arr(6, 4))
     xr = dist.replicate(x)
