@@ -211,22 +211,12 @@ def test_a_hook_sees_the_gradient_of_a_view_of_a_fallbacks_result_written_in_pla
     x_np = np.arange(8, dtype=np.float64)
     outs = []
     for T, place in ((dg, lambda t: dist.shard(t, 0)), (torch, lambda t: t.clone())):
-        class Double(T.autograd.Function):
-            @staticmethod
-            def forward(ctx, a):
-                a.mul_(2)
-                ctx.mark_dirty(a)
-                return a
-
-            @staticmethod
-            def backward(ctx, g):
-                return g * 2
-
+        double_, _ = _functions(T)
         x = T.tensor(x_np, requires_grad=True)
         v5 = T.cat([x[:4], place(x[4:] * 1)])
         v7 = v5.reshape(4, 2)
         seen = []
-        Double.apply(v5).register_hook(lambda g: seen.append(g))
+        double_.apply(v5).register_hook(lambda g: seen.append(g))
         (v7 * v7).sum().backward()
         outs.append((_np(seen[0]), _np(x.grad)))
     for got, want in zip(*outs):
