@@ -280,7 +280,9 @@ class Tensor:
     def requires_grad(self) -> bool:
         base = self._base
         if base is None:
-            return self._requires_grad
+            # (a sharded view: its parts are the views)
+            return self._requires_grad or (self._sharding is not None and
+                                           self._sharding.parts_require_grad())
         # As torch: a view's is its base's too, and reading it does not rebuild a stale
         # view's history (grad_fn does; see _check_write_to_stale_view).
         return self._requires_grad or base._requires_grad

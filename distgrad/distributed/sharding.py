@@ -124,6 +124,12 @@ class Sharding:
         if stale:  # parts that are views made anew: t's history becomes theirs
             _take_shards_history(t)
 
+    def parts_require_grad(self) -> bool:
+        """Whether a part requires grad (a replicated tensor's first copy): parts that are
+        views of a base written since with a value requiring grad do, as the views would."""
+        history = self.shards[:1] if isinstance(self.placement, Replicate) else self.shards
+        return any(p is not None and p.requires_grad for p in history)
+
     def refresh(self, t) -> None:
         """A copy standing in for a view whose base was written since is made again (reading
         its value or detaching it: no view is read as torch reads one, see current)."""

@@ -223,6 +223,25 @@ def test_a_hook_sees_the_gradient_of_a_view_of_a_fallbacks_result_written_in_pla
         np.testing.assert_allclose(got, want)
 
 
+def test_a_sharded_view_requires_grad_once_its_base_is_written_with_a_value_that_does(backend):
+    # v3, a view of v2 = v0.data; v2.mul_(v0) makes v2 require grad, and so v3 (its view),
+    # before its history is read, as torch's (differential fuzzer seed 9447039).
+    x_np = _arr(3, 4).astype(np.float64)
+    outs = []
+    for T, place in ((dg, lambda t: dist.shard(t, 0)),
+                     (torch, lambda t: t.detach().clone().requires_grad_())):
+        v0 = place(T.tensor(x_np, requires_grad=True))
+        v2 = v0.data
+        v3 = v2[:, 1:]
+        v2.mul_(v0)
+        flag = v3.requires_grad
+        (v3 * v3).sum().backward()
+        outs.append((flag, _np(v3), _np(v0.grad)))
+    assert outs[0][0] is outs[1][0] is True
+    for got, want in zip(outs[0][1:], outs[1][1:]):
+        np.testing.assert_allclose(got, want)
+
+
 def test_hook_on_replicated_tensors_sees_sum_over_copies(backend):
     (x, w), (tx, tw) = _leaves(_arr(6, 4), _arr(6, 4))
     xr = dist.replicate(x)
