@@ -1088,14 +1088,7 @@ def whole_on(t, worker):
     """`t` (plain, sharded, replicated or a pending sum) whole on `worker` (differentiable)."""
     if not hasattr(t, "_storage"):
         return t
-    if t._no_accumulator and t._grad_fn is None:
-        # A view made under no_grad: its gradient goes nowhere, and so does its copy's, so
-        # the op's node needs nothing of it at backward (nor reads what it saved, as torch).
-        with grad_mode.no_grad():
-            whole = _whole_copy_on(t, worker)
-        whole._requires_grad = whole._no_accumulator = True
-        return whole
-    return _whole_copy_on(t, worker)
+    return _carried(t, lambda t: _whole_copy_on(t, worker))
 
 
 def _whole_copy_on(t, worker):
@@ -1103,7 +1096,19 @@ def _whole_copy_on(t, worker):
         if isinstance(t._sharding.placement, Replicate):
             return _replica_on(t, worker)
         return _gathered_in_layout(t, worker)._stand_for(t)
-    return t if t.device_str == worker else t.to(worker)._stand_for(t)
+    return _moved(t, worker, t)
+
+
+def _carried(t, make):
+    """make(t): what an op on the workers runs on in place of operand `t` (a move, a slice,
+    a gather). Of a tensor whose gradient goes nowhere (a view made under no_grad), one
+    whose gradient goes nowhere too, made from its detached self: the op's node then needs
+    nothing of it at backward, nor reads what it saved for it, as torch's."""
+    if not (t._no_accumulator and t._grad_fn is None):
+        return make(t)
+    out = make(t.detach())
+    out._requires_grad = out._no_accumulator = True
+    return out
 
 
 def _gathered_in_layout(t, worker):
@@ -1150,12 +1155,15 @@ def _local_part(t, ref: Sharding, k: int, out_ndim: int):
     # along the sharded dim), taken from the copy on that worker, or sent from the driver.
     if replica:
         t = _replica_on(t, worker)
-    operand = t
-    d_out = ref.placement.dim
-    d = d_out - (out_ndim - t.ndim)
+    d = ref.placement.dim - (out_ndim - t.ndim)
     if d >= 0 and t.shape[d] != 1:
-        start = sum(ref.sizes[:k])
-        t = t.narrow(d, start, ref.sizes[k])
+        start, size = sum(ref.sizes[:k]), ref.sizes[k]
+        return _carried(t, lambda t: _moved(t.narrow(d, start, size), worker, t))
+    return _carried(t, lambda t: _moved(t, worker, t))
+
+
+def _moved(t, worker, operand):
+    """t on worker, standing for `operand` (whose slice it may be)."""
     return t if t.device_str == worker else t.to(worker)._stand_for(operand)
 
 
@@ -1416,7 +1424,7 @@ def _replica_on(t, worker):
         if worker in s.workers:
             return s.replica(s.workers.index(worker))
         t = s.shards[0]
-    return t if t.device_str == worker else t.to(worker)._stand_for(t)
+    return _carried(t, lambda t: _moved(t, worker, t))
 
 
 def _local_matmul(name, a, b):

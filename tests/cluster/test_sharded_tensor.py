@@ -1138,6 +1138,27 @@ def test_an_op_on_a_no_grad_view_needs_nothing_of_it_at_backward(backend):
     np.testing.assert_allclose(outs[0][2], outs[1][2], rtol=1e-5)
 
 
+def test_a_no_grad_view_moved_for_a_replicated_op_needs_nothing_at_backward(backend):
+    # v1, a plain view made under no_grad, goes to each worker for an op with a replicated
+    # operand (v5, detached), which is then written in place: v1's gradient goes nowhere,
+    # so torch's MmBackward0 reads nothing it saved, and backward passes (differential
+    # fuzzer seed 9452001: the move of v1 had a history, and the mm read the stale v5).
+    x_np = _arr(3, 3).astype(np.float64)
+    outs = []
+    for T, place in ((dg, dist.replicate), (torch, lambda t: t.clone())):
+        x = T.tensor(x_np, requires_grad=True)
+        with T.no_grad():
+            v1 = x.permute(0, 1)
+        v5 = place(v1[0:1]).detach()
+        v7 = v5 @ v1
+        v5.t().div_(1.78)
+        loss = (v7 * v7).sum()
+        loss.backward()
+        outs.append((loss.item(), x.grad))
+    assert outs[0][1] is None and outs[1][1] is None
+    np.testing.assert_allclose(outs[0][0], outs[1][0])
+
+
 def _head_function(T):
     class Head(T.autograd.Function):  # returns a view of its input
         @staticmethod
