@@ -180,8 +180,10 @@ def _div_vjp(c, g):
         # A rounded quotient is piecewise constant: torch's DivBackward2 gives zeros.
         return tuple(zeros_grad(c.shapes[i], g.dtype, g.device_str) if c.needs[i] else None
                      for i in (0, 1))
+    # (torch's div_tensor_other_backward, formula for formula: its rounding, and what
+    # cancels exactly in a second-order pass, are then the same)
     return (unbroadcast(g / c[1], c.shapes[0]) if c.needs[0] else None,
-            unbroadcast(-g * c[0] / (c[1] * c[1]), c.shapes[1]) if c.needs[1] else None)
+            unbroadcast(-g * ((c[0] / c[1]) / c[1]), c.shapes[1]) if c.needs[1] else None)
 
 
 defop("div", _div_forward, _div_rule, _div_vjp, save=(0, 1),

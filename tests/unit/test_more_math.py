@@ -185,3 +185,19 @@ def test_float32_tanh_is_one_where_it_rounds_to_one_and_its_gradient_zero(op):
     else:
         np.testing.assert_array_equal(np.abs(got) == 1, np.abs(want) == 1)
         np.testing.assert_array_equal(got_grad == 0, want_grad == 0)
+
+
+def test_a_second_order_pass_through_a_norm_cancels_exactly_as_torchs():
+    # d/dv of v·(x / v) is 0: torch's float32 gets exactly 0 through its div backward's
+    # formula, -g·((a / b) / b); distgrad's -g·a / (b·b) rounded to 1.5e-5 (fuzzer seed
+    # 9428051, a hook on the norm in the second-order pass).
+    seen = {}
+    for T in (torch, distgrad):
+        x = T.tensor([-0.63, 0.41, 0.01], requires_grad=True)
+        v = (x * x + x * x).norm()
+        hooked = []
+        v.register_hook(lambda g: hooked.append(g.detach()))
+        (g,) = T.autograd.grad(v * v, [x], create_graph=True)
+        T.autograd.grad((g * g).sum(), [x])
+        seen[T.__name__] = [h.numpy() for h in hooked]
+    np.testing.assert_array_equal(seen["distgrad"], seen["torch"])
