@@ -10,7 +10,29 @@ PRECISION = 4
 THRESHOLD = 1000
 EDGEITEMS = 3
 LINEWIDTH = 80
+SCI_MODE = None  # None: chosen from the values; True / False: always / never
 PREFIX = "tensor("
+
+_PROFILES = {"default": (4, 1000, 3, 80), "short": (2, 1000, 2, 80),
+             "full": (4, float("inf"), 3, 80)}
+
+
+def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=None,
+                     profile=None, sci_mode=None) -> None:
+    """torch.set_printoptions: a profile ("default", "short", "full") first, then each
+    option given; sci_mode is set each call (None: chosen from the values)."""
+    global PRECISION, THRESHOLD, EDGEITEMS, LINEWIDTH, SCI_MODE
+    if profile is not None:
+        PRECISION, THRESHOLD, EDGEITEMS, LINEWIDTH = _PROFILES[profile]
+    if precision is not None:
+        PRECISION = precision
+    if threshold is not None:
+        THRESHOLD = threshold
+    if edgeitems is not None:
+        EDGEITEMS = edgeitems
+    if linewidth is not None:
+        LINEWIDTH = linewidth
+    SCI_MODE = sci_mode
 
 _FLOAT_DTYPES = ("float32", "float64")
 # torch omits dtype= for non-empty tensors whose dtype it would infer anyway.
@@ -36,7 +58,8 @@ class _Formatter:
         mags = np.abs(vals)
         lo, hi = mags.min(), mags.max()
         self.int_mode = bool(np.all(vals == np.ceil(vals)))
-        self.sci_mode = bool(hi / lo > 1000.0 or hi > 1.0e8 or lo < 1.0e-4)
+        self.sci_mode = bool(hi / lo > 1000.0 or hi > 1.0e8 or lo < 1.0e-4) \
+            if SCI_MODE is None else bool(SCI_MODE)
         if self.sci_mode:
             lens = [len(f"{v:.{PRECISION}e}") for v in vals.tolist()]
         elif self.int_mode:

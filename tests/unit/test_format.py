@@ -167,3 +167,24 @@ def test_device_suffix_worker():
 def test_inputs_are_numpy_only():
     arr = np.array([[1.0, 2.5], [math.pi, -4.0]], dtype=np.float32)
     assert format_tensor(arr, "float32", []) == repr(torch.from_numpy(arr))
+
+
+@pytest.mark.parametrize("options", [
+    {"precision": 2, "sci_mode": True}, {"sci_mode": False}, {"profile": "short"},
+    {"profile": "full"}, {"linewidth": 30, "precision": 3}, {"threshold": 5, "edgeitems": 1},
+])
+def test_set_printoptions_prints_as_torch_does(options):
+    import distgrad
+
+    values = [np.array([1.5, 2.25, 300.0]), np.array([1.0, 2.0]), np.array([1e-8, 2.25, 3e9]),
+              np.arange(20.0).reshape(4, 5) * 1.123456, np.arange(2000.0).reshape(40, 50),
+              np.arange(12.0) / 7, np.arange(12).reshape(3, 4)]
+    try:
+        for T in (torch, distgrad):
+            T.set_printoptions(**options)
+        for v in values:
+            assert repr(distgrad.tensor(v)) == repr(torch.tensor(v))
+    finally:
+        for T in (torch, distgrad):
+            T.set_printoptions(profile="default")
+    assert repr(distgrad.tensor([1e-8, 3e9])) == repr(torch.tensor([1e-8, 3e9]))
