@@ -393,13 +393,17 @@ def write_in_order(x, value, tensors, key, in_a_part: bool = False) -> None:
     v_value = np.broadcast_to(value.detach()._numpy_value() if _is_tensor(value) else value,
                               target)
     written = _written_in_order(x, value, x_value, v_value, at, tensors, key, aliased)
-    # Those values, with the put's own history: its operands shifted by constants (the
-    # gradients are the put's, as torch's IndexPutBackward0 gives them).
-    shifted_x = x + tensor(written - x_value, device=x.device_str)
-    shifted_v = (value.expand(target) if _is_tensor(value) else value) + tensor(
-        np.asarray(written[at] - v_value, dtype=x.dtype.np), device=x.device_str)
-    x._inplace(call("index_put", shifted_x, shifted_v, *tensors, key=key), overlap_ok=True,
-               in_a_part=in_a_part)
+    if grad_mode.is_grad_enabled() and (x.requires_grad or
+                                        (_is_tensor(value) and value.requires_grad)):
+        # Those values, with the put's own history: its (float) operands shifted by
+        # constants, so the gradients are the put's, as torch's IndexPutBackward0 gives them.
+        x_moved = x + tensor(written - x_value, device=x.device_str)
+        v_moved = (value.expand(target) if _is_tensor(value) else value) + tensor(
+            np.asarray(written[at] - v_value, dtype=x.dtype.np), device=x.device_str)
+        result = call("index_put", x_moved, v_moved, *tensors, key=key)
+    else:
+        result = tensor(written, dtype=x.dtype, device=x.device_str)
+    x._inplace(result, overlap_ok=True, in_a_part=in_a_part)
     if x._has_internal_overlap():  # (torch's kernel says it, after autograd's checks passed)
         warnings.warn("Use of index_put_ on expanded tensors is deprecated. Please clone() the "
                       "tensor before performing this operation. This also applies to advanced "

@@ -881,7 +881,7 @@ def test_a_list_index_into_an_expanded_tensor_writes_it_not_a_copy():
 
 
 @pytest.mark.parametrize("how", ["scalar", "rows", "reversed rows", "mask", "transposed",
-                                 "index_put_"])
+                                 "index_put_", "bool"])
 def test_an_index_write_into_an_expanded_tensor_leaves_the_last_write(how):
     # torch writes it (with its deprecation warning) element by element: each memory
     # location keeps the last value written to it, in its kernel's order (fuzzer seeds
@@ -901,6 +901,10 @@ def test_an_index_write_into_an_expanded_tensor_leaves_the_last_write(how):
         elif how == "transposed":
             v = x.expand(2, 3).t()
             v[[0, 2, 1]] = rows.t()
+        elif how == "bool":
+            x = x > 0
+            v = x.expand(3, 3)
+            v[[2, 0]] = rows > 2
         else:
             v.index_put_((T.tensor([2, 0]),), rows)
         return x, v
