@@ -295,12 +295,14 @@ class Program:
                 q.export(ref, keep=True)
 
     def _cut_after_early_outputs(self) -> None:
-        """On workers that run at once: a worker's 0-dim outputs (the loss) and the ops they
-        need are moved as early in its program as their inputs allow, and its replay is cut
-        after them into two messages. Reading the loss then waits only for the first: the
-        caller's next step is sent while this one's backward and update still run, as an
-        eager step's runs overlap (a pipeline's last stage computes the loss before its
-        weight gradients and update)."""
+        """On workers that run at once: a worker's 0-dim outputs (the loss), its sends and
+        the ops they need are moved as early in its program as their inputs allow, and its
+        replay is cut after them into two messages. Reading the loss then waits only for
+        the first: the caller's next step is sent while this one's backward and update
+        still run, as an eager step's runs overlap (a pipeline's last stage computes the
+        loss before its weight gradients and update). The sends go in the first message
+        because other workers wait for them: a second message starts a fraction of a
+        millisecond after the first ends, which a pipeline's previous stage would wait."""
         self.laid_out = True
         for q in self.queues:
             k = q.index
@@ -308,7 +310,7 @@ class Program:
             if not scalars:
                 continue
             instrs = [ins for run in self.runs[k] for ins in run]
-            ordered, cut = _early_first(instrs, scalars)
+            ordered, cut = _early_first(instrs, scalars, sends=True)
             if cut is None or cut >= len(ordered) or any(
                     scalars & _touched(ins) for ins in ordered[cut:]):
                 continue  # (the first message hands the outputs over: the rest must not use them)
@@ -331,14 +333,14 @@ def _freed(queue, frees) -> None:
             prog.stale = True
 
 
-def _early_first(instrs, wanted: set):
-    """(instructions, cut): the ops that make the ids `wanted` (and the ops those need)
-    each moved up to just after the last instruction it must follow, and the index after
-    the last of them. An op must follow any instruction that makes, reads, frees or saves
-    an id it touches, and every assign into memory its inputs share (views are followed
-    to the tensor they view); anything else it may pass (ops on other tensors, sends and
-    receives of others, frees). Values are unchanged: each op still sees what it saw.
-    (None, if an id wanted is not made by an op of this program.)"""
+def _early_first(instrs, wanted: set, sends: bool = False):
+    """(instructions, cut): the ops that make the ids `wanted` (with `sends`, every send
+    too), and the ops those need, each moved up to just after the last instruction it must
+    follow, and the index after the last of them. An op must follow any instruction that
+    makes, reads, frees or saves an id it touches, and every assign into memory its inputs
+    share (views are followed to the tensor they view); anything else it may pass (ops on
+    other tensors, sends and receives of others, frees). Values are unchanged: each op
+    still sees what it saw. (None, if an id wanted is not made by an op of this program.)"""
     from ..ops.table import OPS
 
     makers = {}
@@ -348,9 +350,11 @@ def _early_first(instrs, wanted: set):
     need, todo = set(), [makers.get(t) for t in wanted]
     if None in todo or any(instrs[i][0] != "op" for i in todo):
         return instrs, None
+    if sends:
+        todo += [i for i, ins in enumerate(instrs) if ins[0] == "send"]
     while todo:
         i = todo.pop()
-        if i in need or instrs[i][0] != "op":
+        if i in need or instrs[i][0] not in ("op", "send"):
             continue
         need.add(i)
         todo.extend(makers[t] for t in _reads(instrs[i]) if t in makers)
@@ -372,7 +376,8 @@ def _early_first(instrs, wanted: set):
         while at > 0 and not _must_follow(out[at - 1], touched, memory, root):
             at -= 1
         out.insert(at, ins)
-    last = max(k for k, ins in enumerate(out) if ins[0] == "op" and set(ins[4]) & wanted)
+    last = max(k for k, ins in enumerate(out) if ins[0] == "op" and set(ins[4]) & wanted
+               or sends and ins[0] == "send")
     return out, last + 1
 
 

@@ -183,8 +183,9 @@ def test_a_replay_is_one_message_per_worker_and_its_loss_comes_first(backend):
     after = dist.counters()["messages"]
     sent = [a - b for a, b in zip(after, before)]
     if backend == "ray":
-        # the worker that computes the loss gets its part in two: the forward and the loss,
-        # whose reply brings it, then the backward and the update
+        # the worker that computes the loss gets its part in two: the forward, the loss
+        # and what it sends (whose reply brings the loss), then the weight gradients and
+        # the update
         assert sent == [1, 2]
     else:  # in-process workers run each recorded run in its turn (a worker's runs that
         # follow each other in one message)
@@ -194,9 +195,10 @@ def test_a_replay_is_one_message_per_worker_and_its_loss_comes_first(backend):
 
 
 def test_a_replays_loss_is_read_while_its_backward_still_runs(ray_with_hooks):
-    # The loss's worker is held at its first backward matmul: reading the loss still
-    # returns (the forward and the loss came back in a message of their own), and the
-    # caller could send its next step meanwhile.
+    # The loss's worker is held at its first weight-gradient matmul (after the two that
+    # make the input gradient it sends to worker 0): reading the loss still returns (the
+    # forward, the loss and the sends came back in a message of their own), and the caller
+    # could send its next step meanwhile.
     from watchdog import PhaseGate
 
     from distgrad.distributed.testhooks import pause_at
@@ -204,7 +206,7 @@ def test_a_replays_loss_is_read_while_its_backward_still_runs(ray_with_hooks):
     layers, step, batches = _replaying_step()
     gate = PhaseGate()
     try:
-        pause_at("worker:1", "op", name="mm", report_to=gate.address)
+        pause_at("worker:1", "op", name="mm", skip=2, report_to=gate.address)
         loss = step(*batches[3])
         with dist.call_timeout(60):
             got = loss.item()

@@ -56,3 +56,23 @@ def test_the_loss_stays_after_what_touches_its_tensors():
 def test_an_output_made_by_no_op_is_not_cut():
     instrs = [["recv", 10, 0, 7, [2], "float32"], _op("relu", [1], 11)]
     assert _early_first(instrs, {10})[1] is None
+
+
+def test_with_sends_the_cut_comes_after_the_last_send_moved_up_too():
+    # A pipeline's last stage: the loss, then the input gradient it sends back, then the
+    # weight gradient; the send moves up past the weight gradient and into the first part
+    # (the previous stage waits for it), the weight gradient stays after the cut.
+    instrs = [
+        _op("relu", [1], 10),
+        _op("mse_loss", [10, 2], 11),
+        _op("mm", [3, 4], 12),  # a weight gradient
+        _op("mm", [10, 5], 13),  # the input gradient
+        ["send", 13, 0, 7],
+        ["assign", 6, 12],  # the update
+        _op("mean", [11], 14),  # the loss the step returns
+    ]
+    out, cut = _early_first(instrs, {14}, sends=True)
+    assert [ins[1] if ins[0] == "op" else ins[0] for ins in out] == [
+        "relu", "mse_loss", "mean", "mm", "send", "mm", "assign"]
+    assert out[3][4] == [13] and cut == 5
+    assert _early_first(instrs, {14})[1] == 3  # (without: the send after the cut)
