@@ -864,8 +864,8 @@ class Tensor:
         if outs and nr < len(outs):
             outs[nr] = SavedTensor(self, True, nr, on_view)
 
-    # Overwriting writes: the old values get a zero gradient (ops/overwrite.py); fill_ and
-    # zero_ may write an expanded tensor, as in torch.
+    # Overwriting writes: the old values get a zero gradient (ops/overwrite.py); fill_ (with a
+    # number) and zero_ may write an expanded tensor, as in torch.
     def zero_(self):
         self._check_write_to_stale_view()
         return self._inplace(call("zero", self), overlap_ok=True)
@@ -875,7 +875,8 @@ class Tensor:
             raise RuntimeError(f"fill_ only supports 0-dimension value tensor but got tensor with "
                                f"{value.ndim} dimensions.")
         self._check_write_to_stale_view()
-        return self._inplace(call("fill", self, value), overlap_ok=True)
+        # (torch fills an expanded tensor with a number, not with a tensor's value)
+        return self._inplace(call("fill", self, value), overlap_ok=not isinstance(value, Tensor))
 
     def copy_(self, src, non_blocking=False):
         self._check_write_to_stale_view()

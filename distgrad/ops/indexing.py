@@ -377,14 +377,23 @@ def setitem(x, key, value):
     write_in_order(x, value, tensors, k, in_a_part=_key_makes_view(key, x.shape))
 
 
-def write_in_order(x, value, tensors, key, in_a_part: bool = False) -> None:
-    """x[key] = value by index_put, as torch's kernel writes: element by element. When the
-    value shares x's memory, an element reads what the write has already put there; into an
-    expanded x, the last write to a memory location is what all its elements show (torch
-    warns that this is deprecated). Otherwise that is the plain out-of-place put."""
+_EXPANDED_WRITE = ("Use of {} on expanded tensors is deprecated. Please clone() the tensor "
+                   "before performing this operation. This also applies to advanced indexing "
+                   "e.g. tensor[{}] = {}")
+
+
+def write_in_order(x, value, tensors, key, in_a_part: bool = False, accumulate: bool = False,
+                   op: str = "index_put_") -> None:
+    """x[key] = value (`accumulate`: x[key] += value) by index_put, as torch's kernel
+    writes: element by element. When the value shares x's memory, an element reads what the
+    write has already put there; into an expanded x, the last write to a memory location
+    (accumulating: the sum of every write to it) is what all its elements show (torch warns
+    that this is deprecated, in the words of `op`, the in-place method called). Otherwise
+    that is the plain out-of-place put."""
     aliased = _is_tensor(value) and value._storage.same_memory(x._storage)
+    put = "index_put_accumulate" if accumulate else "index_put"
     if x._sharding is not None or not (aliased or x._has_internal_overlap()):
-        return x._inplace(call("index_put", x, value, *tensors, key=key), in_a_part=in_a_part)
+        return x._inplace(call(put, x, value, *tensors, key=key), in_a_part=in_a_part)
     from ..creation import tensor
 
     target = _index_rule(x, *tensors, key=key).shape
@@ -392,28 +401,35 @@ def write_in_order(x, value, tensors, key, in_a_part: bool = False) -> None:
     x_value = x.detach()._numpy_value()
     v_value = np.broadcast_to(value.detach()._numpy_value() if _is_tensor(value) else value,
                               target)
-    written = _written_in_order(x, value, x_value, v_value, at, tensors, key, aliased)
+    written = _written_in_order(x, value, x_value, v_value, at, tensors, key, aliased,
+                                accumulate)
     if grad_mode.is_grad_enabled() and (x.requires_grad or
                                         (_is_tensor(value) and value.requires_grad)):
         # Those values, with the put's own history: its (float) operands shifted by
         # constants, so the gradients are the put's, as torch's IndexPutBackward0 gives them.
-        x_moved = x + tensor(written - x_value, device=x.device_str)
-        v_moved = (value.expand(target) if _is_tensor(value) else value) + tensor(
-            np.asarray(written[at] - v_value, dtype=x.dtype.np), device=x.device_str)
-        result = call("index_put", x_moved, v_moved, *tensors, key=key)
+        if accumulate:  # (the put adds the value to each element it writes, once)
+            added = np.zeros(x_value.shape, x_value.dtype)
+            np.add.at(added, at, v_value)
+            x_moved = x + tensor(written - x_value - added, device=x.device_str)
+            result = call(put, x_moved, value, *tensors, key=key)
+        else:
+            x_moved = x + tensor(written - x_value, device=x.device_str)
+            v_moved = (value.expand(target) if _is_tensor(value) else value) + tensor(
+                np.asarray(written[at] - v_value, dtype=x.dtype.np), device=x.device_str)
+            result = call(put, x_moved, v_moved, *tensors, key=key)
     else:
         result = tensor(written, dtype=x.dtype, device=x.device_str)
     x._inplace(result, overlap_ok=True, in_a_part=in_a_part)
     if x._has_internal_overlap():  # (torch's kernel says it, after autograd's checks passed)
-        warnings.warn("Use of index_put_ on expanded tensors is deprecated. Please clone() the "
-                      "tensor before performing this operation. This also applies to advanced "
-                      "indexing e.g. tensor[indices] = tensor", UserWarning, stacklevel=3)
+        words = ("mask", "scalar") if op == "masked_fill_" else ("indices", "tensor")
+        warnings.warn(_EXPANDED_WRITE.format(op, *words), UserWarning, stacklevel=3)
 
 
-def _written_in_order(x, value, x_value, v_value, at, tensors, key, aliased) -> np.ndarray:
+def _written_in_order(x, value, x_value, v_value, at, tensors, key, aliased,
+                      accumulate=False) -> np.ndarray:
     """x's values after torch's index_put_ kernel wrote v_value (the value broadcast to the
-    put's shape) at the positions `at`, one element at a time in its TensorIterator's
-    order, reading the value's element as it then is when `aliased`."""
+    put's shape; `accumulate`: added it) at the positions `at`, one element at a time in its
+    TensorIterator's order, reading the value's element as it then is when `aliased`."""
     x_loc = _memory_locations(x)
     to = x_loc[at]  # the memory location each element of the put writes
     v_layout = (tuple(value.shape), value._strides_offset()[0]) if _is_tensor(value) else ((), ())
@@ -427,7 +443,10 @@ def _written_in_order(x, value, x_value, v_value, at, tensors, key, aliased) -> 
         v_loc = np.broadcast_to(_memory_locations(value), v_value.shape).ravel().tolist()
         memory.update(zip(v_loc, v_flat))
         for e in seq:
-            memory[to[e]] = memory[v_loc[e]]
+            memory[to[e]] = memory[v_loc[e]] + (memory[to[e]] if accumulate else 0)
+    elif accumulate:
+        for e in seq:
+            memory[to[e]] += v_flat[e]
     else:
         for e in seq:
             memory[to[e]] = v_flat[e]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import dtypes
+from ..autograd import grad_mode
 from ..autograd.record import call
 from ..tensor import Tensor
 from .api import in_place
@@ -185,11 +186,27 @@ def _index_put_key(input, indices, values):
 
 def _index_put_(self, indices, values, accumulate=False):
     self._check_no_partial_overlap(values, same_too=True)
-    if accumulate:
-        return in_place(self, index_put, indices, values, accumulate)
     self._check_write_to_stale_view()
     key, tensors = _index_put_key(self, indices, values)
-    write_in_order(self, values, tensors, key)
+    write_in_order(self, values, tensors, key, accumulate=accumulate)
+    return self
+
+
+def _masked_fill_(self, mask, value):
+    """torch's masked_fill_; into an expanded tensor (torch warns that this is deprecated)
+    as `self[mask] = value`: each memory place a masked element shows takes the value."""
+    from . import functions
+
+    if isinstance(mask, Tensor):
+        self._check_no_partial_overlap(mask)
+    if not (isinstance(mask, Tensor) and self._has_internal_overlap()):
+        return in_place(self, functions.masked_fill, mask, value)
+    with grad_mode.no_grad():
+        functions.masked_fill(self.detach(), mask, value)  # (its checks and errors)
+    self._check_write_to_stale_view()
+    tensors = _mask_to_indices(mask.expand(self.shape))
+    write_in_order(self, value, tensors, [["t", k] for k in range(len(tensors))],
+                   op="masked_fill_")
     return self
 
 
@@ -467,7 +484,8 @@ def _diagonal_mask(t, n: int, step: int) -> Tensor:
 
 
 METHODS = dict(take=take, put=put, put_=_put_, take_along_dim=take_along_dim,
-               index_put=index_put, index_put_=_index_put_, masked_select=masked_select,
+               index_put=index_put, index_put_=_index_put_, masked_fill_=_masked_fill_,
+               masked_select=masked_select,
                scatter_reduce=scatter_reduce, scatter_reduce_=_scatter_reduce_,
                select_scatter=select_scatter, slice_scatter=slice_scatter,
                diagonal_scatter=diagonal_scatter, tril_=_tril_, triu_=_triu_,

@@ -98,25 +98,35 @@ def _scatter_by_layout(view, new_value):
     base = view._base
     strides, offset = view._strides_offset()
     place = placed_in(base, list(view.shape), list(strides), offset)
-    spread = call("as_strided_backward", new_value, shape=list(base.shape), **place)
     times = call("as_strided_backward", _ones_like(new_value), shape=list(base.shape), **place)
     if view._has_internal_overlap():
-        # Several of the view's elements are one place of the base (fill_ through an
-        # expanded view): that place takes the value once, not the sum of its copies.
-        # torch writes it so too, and refuses to carry a gradient back through it.
-        spread = call("div", spread, call("clamp_min", times, min=1.0))
-        return call("overlapping_write", _replaced(base, times, spread))
+        return call("overlapping_write", new_value, times, base, shape=list(base.shape), **place)
+    spread = call("as_strided_backward", new_value, shape=list(base.shape), **place)
     return _replaced(base, times, spread)
 
 
+def _overlapping_write(x, times, base, shape, **place):
+    """The base once its view `x` (several of whose elements are one place of the base: an
+    expanded view written by index_put_ or masked_fill_) is written: the copies of a place
+    hold one value, which it takes once, not their sum."""
+    spread = _as_strided_backward(x, shape, **place) / np.maximum(times, 1)
+    return np.where(times > 0, spread.astype(base.dtype), base)
+
+
 def _overlapping_write_vjp(c, g):
-    raise RuntimeError("unsupported operation: more than one element of the written-to tensor "
-                       "refers to a single memory location. Please clone() the tensor before "
-                       "performing the operation.")
+    """torch's CopySlices: each of the view's elements gets the whole gradient of its place
+    (the gradient read through the view's layout), and the base's old value none: torch
+    refuses to write its gradient back through the overlapping view."""
+    if c.needs[2]:
+        raise RuntimeError("unsupported operation: more than one element of the written-to "
+                           "tensor refers to a single memory location. Please clone() the "
+                           "tensor before performing the operation.")
+    return _as_strided_backward_vjp(c, g) if c.needs[0] else None, None, None
 
 
-defop("overlapping_write", lambda x: x, lambda x: Meta(x.shape, x.dtype), _overlapping_write_vjp,
-      node="CopySlices", sharding="elementwise")
+defop("overlapping_write", _overlapping_write,
+      lambda x, times, base, shape, **place: Meta(base.shape, base.dtype),
+      _overlapping_write_vjp, node="torch::autograd::CopySlices")
 
 
 def placed_in(base, size, stride, storage_offset) -> dict:

@@ -144,7 +144,8 @@ def test_every_differentiable_op_has_a_finite_difference_case():
     checked = set().union(*(c.covers for c in CASES if c.fd and c.f64 and c.has_grad_inputs))
     # torch gives some ops no derivative (floor_divide): their VJP raises, as torch's
     # NotImplemented node does (test_api_rows checks it)
-    # (and none through a write into overlapping elements: overlapping_write's VJP raises)
+    # (nor a write into overlapping elements: overlapping_write's VJP is torch's CopySlices,
+    # which gives each copy its place's whole gradient, not the adjoint of the write)
     differentiable = {n for n, op in OPS.items()
                       if op.vjp is not None and op.node != "torch::autograd::NotImplemented"
                       and n != "overlapping_write"}

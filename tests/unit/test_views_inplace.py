@@ -770,6 +770,43 @@ def test_a_fill_through_an_expanded_view_sets_each_place_once(write):
     same(lambda T: program(T, True))
 
 
+_EXPANDED_WRITES = {  # (T, the expanded view e, a value v that requires grad)
+    "index [0]": lambda T, e, v: e.__setitem__([0], v),
+    "index [1, 0], a value per index": lambda T, e, v: e.__setitem__(
+        [1, 0], (v * T.tensor([[1.0], [3.0]])).unsqueeze(1)),
+    "index a column": lambda T, e, v: e.__setitem__((slice(None), slice(None), [1]), v[:1]),
+    "bool index": lambda T, e, v: e.__setitem__(T.tensor([True, False]), v),
+    "index_put_ accumulate": lambda T, e, v: e.index_put_((T.tensor([0, 1]),), v,
+                                                         accumulate=True),
+    "masked_fill_ by a tensor": lambda T, e, v: e.masked_fill_(T.tensor([True, False, True]),
+                                                               v[1]),
+    "masked_fill_, a mask per copy": lambda T, e, v: e.masked_fill_(
+        T.tensor([[[True, False, True]], [[False, True, False]]]), 5.0),
+    "fill_ by a tensor": lambda T, e, v: e.fill_(v[0]),
+}
+
+
+@pytest.mark.parametrize("base_needs_grad", [False, True])
+@pytest.mark.parametrize("write", sorted(_EXPANDED_WRITES))
+def test_index_and_mask_writes_into_an_expanded_view(write, base_needs_grad):
+    """index_put_ and masked_fill_ write into an expanded view (with torch's deprecation
+    warning); fill_ by a tensor is refused at once. The written value gets the whole
+    gradient of each place it shows (torch's CopySlices reads the base's gradient through
+    the view); the base's old value cannot get one: the backward raises then (program
+    fuzzer, seed 9514254: distgrad raised when only the value needed a gradient)."""
+    def program(T):
+        x = T.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], requires_grad=True)
+        v = T.tensor([0.5, -1.0, 2.0], requires_grad=True)
+        y = x * 1 if base_needs_grad else x.detach().clone()
+        wrote = attempt(lambda: _EXPANDED_WRITES[write](T, y.expand(2, -1, -1), v))
+        if isinstance(wrote, Raised):
+            return wrote
+        backward = attempt(lambda: (y * T.arange(6.0).reshape(2, 3)).sum().backward())
+        return y.detach(), backward, _grads(x, v)
+
+    same(program)
+
+
 def test_a_write_through_the_detach_of_an_expanded_tensor_reaches_its_memory():
     """detach() of an expanded leaf shares its memory; a write into one of its rows
     lands there (it went to a private copy; program fuzzer, seed 9402748)."""
