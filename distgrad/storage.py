@@ -15,16 +15,21 @@ import numpy as np
 class Storage:
     """The driver's memory: each view's handle is a numpy array over it."""
 
-    __slots__ = ("version", "memory", "memory_writes")
+    __slots__ = ("version", "memory", "memory_writes", "inference")
 
     def __init__(self, memory=None):
         self.version = 0
         self.memory = memory  # the storage that first held this memory (None: this one)
         self.memory_writes = 0  # on the first storage: writes under any version counter
+        # Made under inference_mode: torch's inference tensors (it and every view of it)
+        # cannot be saved for backward or written in place outside it.
+        self.inference = False
 
     def renewed(self) -> "Storage":
         """The same memory under a new version counter (torch's `.data`)."""
-        return type(self)(self.memory or self)
+        renewed = type(self)(self.memory or self)
+        renewed.inference = self.inference
+        return renewed
 
     def wrote(self) -> None:
         """An in-place write through a tensor on this storage: its version counter counts

@@ -113,7 +113,10 @@ class Tensor:
         t._grad_fn = None
         t._grad = None
         t._output_nr = 0
-        t._storage = memory if memory is not None else storage.for_device(device_s)
+        if memory is None:
+            memory = storage.for_device(device_s)
+            memory.inference = grad_mode.is_inference_mode_enabled()
+        t._storage = memory
         t._base = None
         t._layout = None  # (strides, storage offset); None: row-major from offset 0
         t._view_of = None  # (parent, op, attrs, output nr) for a view: how to replay it
@@ -304,6 +307,10 @@ class Tensor:
             return self
         if requires_grad and not self.dtype.is_floating_point:
             raise RuntimeError("only Tensors of floating point dtype can require gradients")
+        if requires_grad and self._storage.inference and \
+                not grad_mode.is_inference_mode_enabled():
+            raise RuntimeError("Setting requires_grad=True on inference tensor outside "
+                               "InferenceMode is not allowed.")
         self._requires_grad = bool(requires_grad)
         self._no_accumulator = False
         if self._sharding is not None:
@@ -625,6 +632,20 @@ class Tensor:
         return self.to(dtypes.bool_)
 
     # ---- in place ----------------------------------------------------------------------
+    def is_inference(self) -> bool:
+        """Whether its memory was made under inference_mode (torch's inference tensor)."""
+        return self._storage.inference
+
+    def _count_write(self) -> None:
+        """Bump the version counter after an in-place write. An inference tensor has none
+        (outside inference_mode torch raises here, after its kernel wrote)."""
+        if self._storage.inference and not grad_mode.is_inference_mode_enabled():
+            raise RuntimeError("Inplace update to inference tensor outside InferenceMode is not "
+                               "allowed.You can make a clone to get a normal tensor before doing "
+                               "inplace update.See https://github.com/pytorch/rfcs/pull/17 for "
+                               "more details.")
+        self._storage.wrote()
+
     def _check_inplace(self, overlap_ok: bool = False) -> None:
         if (self._requires_grad and self._grad_fn is None and self._base is None
                 and grad_mode.is_grad_enabled()):  # (a view has its own checks)
@@ -700,7 +721,7 @@ class Tensor:
             node.save_original(self)  # before self's value is overwritten
         result = self._as_written(result)
         self._write(result)
-        self._storage.wrote()
+        self._count_write()
         if result._requires_grad:
             self._take_history(result)
             self._storage.took_write(self)

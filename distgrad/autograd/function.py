@@ -327,7 +327,7 @@ def _wrap_outputs(ctx, args, output, executable):
     # torch counts mark_dirty as one more in-place change. Counted after the bases took the
     # writes: views of them refreshed meanwhile (while the write was scattered) are stale again.
     for t in ctx.dirty_tensors:
-        t._storage.wrote()
+        t._count_write()
         if t._base is not None and t.grad_fn is not None:
             t._view_version = t._storage.version  # its history was just made from the base's
 

@@ -147,7 +147,8 @@ class set_grad_enabled(_DecoratorContextManager):
 
 class inference_mode(_DecoratorContextManager):
     """Like no_grad (mode=False turns grad mode back on); tensors made inside are
-    inference tensors in torch, plain ones here."""
+    inference tensors (`Tensor.is_inference`): outside, they cannot be saved for backward,
+    written in place or made to require grad (their memory's flag, storage.py)."""
 
     def __new__(cls, mode=True):
         if isinstance(mode, bool):

@@ -14,6 +14,16 @@ from . import grad_mode
 _sequence = itertools.count()
 
 
+def _refuse_inference(t) -> None:
+    """torch keeps no version counter on an inference tensor: one cannot be saved."""
+    if not grad_mode.is_inference_mode_enabled():
+        raise RuntimeError("Inference tensors cannot be saved for backward. Please do not use "
+                           "Tensors created in inference mode in computation tracked by "
+                           "autograd. To work around this, you can make a clone to get a normal "
+                           "tensor and use it in autograd, or use `torch.no_grad()` instead of "
+                           "`torch.inference_mode()`.")
+
+
 class SavedTensor:
     """A tensor kept for backward, with the version it had when saved.
 
@@ -29,6 +39,8 @@ class SavedTensor:
 
     def __init__(self, tensor, is_output: bool = False, output_nr: int = 0,
                  on_view: bool = False):
+        if tensor._storage.inference:
+            _refuse_inference(tensor)
         self.is_output = is_output
         self.output_nr = output_nr
         self.version = tensor._version

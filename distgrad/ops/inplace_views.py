@@ -77,7 +77,7 @@ def _restride(self: Tensor, op: str, of_base: bool = False, **attrs) -> Tensor:
     if new._requires_grad:
         self._requires_grad = True
         self._grad_fn, self._output_nr = new._grad_fn, new._output_nr
-    self._storage.wrote()
+    self._count_write()
     self._view_version = self._storage.version
     return self
 

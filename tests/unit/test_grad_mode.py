@@ -202,3 +202,63 @@ def test_thread_results_match_torch():
         return out
 
     same(f)
+
+
+# ---- inference tensors ---------------------------------------------------------------------
+
+def test_inference_tensors_are_the_ones_made_under_inference_mode():
+    # Its views and detach are inference tensors too; a view of a normal tensor made inside
+    # is not; a tensor computed from one outside is normal.
+    def f(torch):
+        with torch.inference_mode():
+            y = torch.ones(3)
+        z = torch.ones(3)
+        inside = []
+        with torch.inference_mode():
+            inside.append((z.view(3).is_inference(), z[0:1].is_inference()))
+            z.add_(1)  # a normal tensor written inside: allowed, stays normal
+            w = torch.ones(2, requires_grad=True)
+            inside.append((z.is_inference(), w.is_inference(), w.requires_grad))
+            y.add_(5)  # an inference tensor written inside: allowed
+            with torch.inference_mode(False):
+                inside.append(torch.ones(1).is_inference())
+        return (y.is_inference(), z.is_inference(), y.view(3).is_inference(),
+                (y + 1).is_inference(), y.detach().is_inference(), y.clone().is_inference(),
+                y[0:2].is_inference(), inside, y, z)
+
+    same(f)
+
+
+def test_inference_tensors_outside_inference_mode():
+    """Outside inference_mode an inference tensor cannot be saved for backward, written in
+    place (torch raises after its kernel wrote: the write shows) or made to require grad;
+    ops that save nothing of it, and its clone, are fine."""
+    def f(torch):
+        with torch.inference_mode():
+            y = torch.ones(2, 3)
+        x = torch.ones(2, 3, requires_grad=True)
+        out = [attempt(lambda: x * y), attempt(lambda: (x + y).requires_grad),
+               attempt(lambda: y.add_(1)), attempt(lambda: y[0].fill_(4.0)),
+               attempt(lambda: y.requires_grad_()), attempt(lambda: y.requires_grad_(False)),
+               attempt(lambda: (x * y.clone()).sum().backward()), x.grad]
+        with torch.no_grad():
+            out.append(attempt(lambda: y.mul_(2)))
+        out.append(attempt(lambda: y.t_()))
+        return out, y, y.shape
+
+    same(f)
+
+
+def test_a_model_run_under_inference_mode_then_trained():
+    def f(torch):
+        torch.manual_seed(0)
+        lin = torch.nn.Linear(3, 2)
+        with torch.no_grad():
+            lin.weight.copy_(torch.tensor([[1.0, -2.0, 0.5], [0.0, 1.0, 2.0]]))
+        with torch.inference_mode():
+            seen = lin(torch.ones(1, 3))
+        lin(torch.ones(1, 3)).sum().backward()
+        mixed = attempt(lambda: (lin(torch.ones(1, 3)) * seen).sum().backward())
+        return seen.is_inference(), seen.requires_grad, lin.weight.grad, mixed
+
+    same(f)
