@@ -697,6 +697,22 @@ case("threshold_backward", _threshold_backward, F(3, 4), F(3, 4, away=0.1),
      covers="threshold_backward")
 
 
+def _tanh_backward(T, g, y):
+    if T.__name__ == "torch":
+        return T.ops.aten.tanh_backward(g, y)
+    from distgrad.autograd.record import call
+
+    return call("tanh_backward", g, y)
+
+
+case("tanh_backward", _tanh_backward, F(3, 4), F(3, 4), covers="tanh_backward")
+# y near ±1: 1 - y² rounded once, as torch's fused multiply-add (rounded twice it is 2e-2
+# off at y = 1 - 1e-7)
+case("tanh_backward_near_one",
+     lambda T, g, x: _tanh_backward(T, g, 1 - x * x * 1e-3), F(40, 8), F(40, 8),
+     covers="tanh_backward", fd=False, grad2=False, atol=0.0, rtol=1e-6)
+
+
 def _softmax_result(T, x):
     """The last step of a sharded log_softmax (the value itself, its result kept, torch's
     node): against torch's log_softmax of a result (an inner node behind it, as here)."""

@@ -187,6 +187,27 @@ def test_float32_tanh_is_one_where_it_rounds_to_one_and_its_gradient_zero(op):
         np.testing.assert_array_equal(got_grad == 0, want_grad == 0)
 
 
+def test_float32_tanh_and_its_gradient_near_saturation_are_torchs():
+    # Beyond |x| = 3 numpy's float32 tanh is one ulp off a third of the time and tanh's
+    # gradient 1 - y² (torch: one rounding, a fused multiply-add) cancels: rounded twice it
+    # was 2e-2 off torch's relative at |x| = 9; one ulp of y was 2e-3 at |x| = 5.7 (fuzzer
+    # seed 9559571). torch's own float32 tanh is one ulp off the rounded value for ~0.1%.
+    x = np.concatenate([np.linspace(3.0, 9.0, 3001), -np.linspace(3.0, 9.0, 3001)])
+    x = x.astype(np.float32)
+    g = np.random.default_rng(0).standard_normal(x.size).astype(np.float32)
+    outs = []
+    for T in (torch, distgrad):
+        t = T.tensor(x, requires_grad=True)
+        y = t.tanh()
+        y.backward(T.tensor(g))
+        outs.append((y.detach().numpy(), t.grad.numpy()))
+    (want, want_grad), (got, got_grad) = outs
+    assert np.mean(got == want) > 0.99
+    assert np.mean(got_grad == want_grad) > 0.99
+    same_y = got == want
+    np.testing.assert_array_equal(got_grad[same_y], want_grad[same_y])
+
+
 def test_a_second_order_pass_through_a_norm_cancels_exactly_as_torchs():
     # d/dv of v·(x / v) is 0: torch's float32 gets exactly 0 through its div backward's
     # formula, -g·((a / b) / b); distgrad's -g·a / (b·b) rounded to 1.5e-5 (fuzzer seed
@@ -201,3 +222,19 @@ def test_a_second_order_pass_through_a_norm_cancels_exactly_as_torchs():
         T.autograd.grad((g * g).sum(), [x])
         seen[T.__name__] = [h.numpy() for h in hooked]
     np.testing.assert_array_equal(seen["distgrad"], seen["torch"])
+
+
+def test_float32_sigmoid_gradient_rounds_as_torchs():
+    # torch multiplies (g·(1 - y))·y; g·(y·(1 - y)) rounds otherwise (a third of the time)
+    x = np.linspace(-12.0, 12.0, 4001).astype(np.float32)
+    g = np.random.default_rng(1).standard_normal(x.size).astype(np.float32)
+    outs = []
+    for T in (torch, distgrad):
+        t = T.tensor(x, requires_grad=True)
+        y = t.sigmoid()
+        y.backward(T.tensor(g))
+        outs.append((y.detach().numpy(), t.grad.numpy()))
+    (want, want_grad), (got, got_grad) = outs
+    same_y = got == want
+    assert same_y.mean() > 0.5
+    np.testing.assert_array_equal(got_grad[same_y], want_grad[same_y])
