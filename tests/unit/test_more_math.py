@@ -193,15 +193,7 @@ def test_float32_tanh_and_its_gradient_near_saturation_are_torchs():
     # was 2e-2 off torch's relative at |x| = 9; one ulp of y was 2e-3 at |x| = 5.7 (fuzzer
     # seed 9559571). torch's own float32 tanh is one ulp off the rounded value for ~0.1%.
     x = np.concatenate([np.linspace(3.0, 9.0, 3001), -np.linspace(3.0, 9.0, 3001)])
-    x = x.astype(np.float32)
-    g = np.random.default_rng(0).standard_normal(x.size).astype(np.float32)
-    outs = []
-    for T in (torch, distgrad):
-        t = T.tensor(x, requires_grad=True)
-        y = t.tanh()
-        y.backward(T.tensor(g))
-        outs.append((y.detach().numpy(), t.grad.numpy()))
-    (want, want_grad), (got, got_grad) = outs
+    (want, want_grad), (got, got_grad) = _values_and_gradients("tanh", x.astype(np.float32))
     assert np.mean(got == want) > 0.99
     assert np.mean(got_grad == want_grad) > 0.99
     same_y = got == want
@@ -227,14 +219,19 @@ def test_a_second_order_pass_through_a_norm_cancels_exactly_as_torchs():
 def test_float32_sigmoid_gradient_rounds_as_torchs():
     # torch multiplies (g·(1 - y))·y; g·(y·(1 - y)) rounds otherwise (a third of the time)
     x = np.linspace(-12.0, 12.0, 4001).astype(np.float32)
-    g = np.random.default_rng(1).standard_normal(x.size).astype(np.float32)
-    outs = []
-    for T in (torch, distgrad):
-        t = T.tensor(x, requires_grad=True)
-        y = t.sigmoid()
-        y.backward(T.tensor(g))
-        outs.append((y.detach().numpy(), t.grad.numpy()))
-    (want, want_grad), (got, got_grad) = outs
+    (want, want_grad), (got, got_grad) = _values_and_gradients("sigmoid", x)
     same_y = got == want
     assert same_y.mean() > 0.5
     np.testing.assert_array_equal(got_grad[same_y], want_grad[same_y])
+
+
+def _values_and_gradients(op: str, x):
+    """(value, gradient for a random upstream gradient) of `op` at x, torch's then ours."""
+    g = np.random.default_rng(0).standard_normal(x.size).astype(x.dtype)
+    outs = []
+    for T in (torch, distgrad):
+        t = T.tensor(x, requires_grad=True)
+        y = getattr(t, op)()
+        y.backward(T.tensor(g))
+        outs.append((y.detach().numpy(), t.grad.numpy()))
+    return outs
