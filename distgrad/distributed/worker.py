@@ -190,7 +190,8 @@ class Worker:
                 self.hooks.enter(self.index, "run")
             args = list(arrays) + list(msg.get("arrays", []))
             self._check(instrs, args)
-            exported, failed = self._run(instrs, args)
+            with np.errstate(all="ignore"):  # (inf and nan as torch makes them, unwarned)
+                exported, failed = self._run(instrs, args)
         except BaseException as e:
             self._release(instrs)  # a failed run still frees what it was told to free
             self._fail_sends(instrs, e)  # and tells the workers waiting for its tensors

@@ -18,7 +18,7 @@ import math
 import numpy as np
 
 from ..autograd.record import call
-from .math import _not_implemented, _tanh, quiet
+from .math import _not_implemented, _tanh
 from .. import dtypes
 from .rules import not_implemented, require_float, same, zeros_grad
 from .table import Meta, defop, elementwise
@@ -103,7 +103,6 @@ SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
 
 
-@quiet
 def _elu(x, alpha=1.0, scale=1.0, input_scale=1.0, in_place=False):
     negative = scale * alpha * np.expm1(np.minimum(x, 0) * input_scale)
     return np.where(x > 0, x * scale, negative)
@@ -146,7 +145,6 @@ defop("celu", lambda x, alpha=1.0, in_place=False: _elu(x, alpha, 1.0, 1.0 / alp
 
 # ---- softplus -------------------------------------------------------------------------------
 
-@quiet
 def _softplus(x, beta=1.0, threshold=20.0):
     bx = x * beta
     return np.where(bx > threshold, x, np.log1p(np.exp(bx)) / beta)
@@ -192,7 +190,6 @@ defop("hardtanh_backward",
 
 # ---- log_sigmoid ---------------------------------------------------------------------------
 
-@quiet
 def _log_sigmoid(x):
     return np.minimum(x, 0) - np.log1p(np.exp(-np.abs(x)))
 
@@ -229,7 +226,6 @@ defop("hardswish", lambda x, in_place=False: x * _relu6_of_x_plus_3(x) / 6, _flo
 
 # ---- mish -------------------------------------------------------------------------------------
 
-@quiet
 def _mish(x, in_place=False):
     return x * _tanh(np.logaddexp(0, x).astype(x.dtype, copy=False))
 

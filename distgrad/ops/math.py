@@ -15,20 +15,10 @@ def _is_num(x) -> bool:
     return not hasattr(x, "shape")
 
 
-def quiet(fn):
-    """A forward that may divide by zero or overflow: inf/nan as torch, without numpy's warning."""
-    def run(*args, **kwargs):
-        with np.errstate(all="ignore"):
-            return fn(*args, **kwargs)
-
-    run.__name__ = getattr(fn, "__name__", "forward")
-    return run
-
-
 def float_forward(fn):
     """The forward of a float op (exp, sin, ...): bool and integer inputs are computed in
     the default float dtype, as torch does (numpy would use float16 for bool)."""
-    return quiet(in_common_dtype(fn, floating=True))
+    return in_common_dtype(fn, floating=True)
 
 
 # ---- arithmetic -----------------------------------------------------------------------
@@ -270,7 +260,7 @@ def _pow_vjp(c, g):
     return gb, ge
 
 
-defop("pow", quiet(in_common_dtype(_pow_forward)), _pow_rule, _pow_vjp, save=(0, 1), save_out=True,
+defop("pow", in_common_dtype(_pow_forward), _pow_rule, _pow_vjp, save=(0, 1), save_out=True,
       node=lambda inputs, attrs: ("PowBackward2" if _is_num(inputs[0])
                                   else "PowBackward0" if _is_num(inputs[1]) else "PowBackward1"),
       number_edges=False, api=("pow",), params=("input", "exponent"), inplace="pow_")
@@ -838,7 +828,7 @@ def _addcdiv_vjp(c, g):
 defop("addcmul", in_common_dtype(lambda x, t1, t2, value=1: x + value * (t1 * t2)),
       _addcmul_rule, _addcmul_vjp, node="AddcmulBackward0", save=(1, 2), api=("addcmul",),
       inplace="addcmul_")
-defop("addcdiv", quiet(in_common_dtype(lambda x, t1, t2, value=1: x + value * (t1 / t2))),
+defop("addcdiv", in_common_dtype(lambda x, t1, t2, value=1: x + value * (t1 / t2)),
       _addcdiv_rule, _addcdiv_vjp, node="AddcdivBackward0", save=(1, 2), api=("addcdiv",),
       inplace="addcdiv_")
 

@@ -16,7 +16,7 @@ from .. import dtypes
 from ..autograd.record import call
 from ..tensor import Tensor
 from . import stdsort
-from .math import _not_implemented, quiet
+from .math import _not_implemented
 from .reduce import _dim_extremum_vjp, _evenly_distribute, expand_back
 from .rules import dims_of, not_implemented, reduced_shape, require_tensor, shape_of, wrap_dim
 from .table import Meta, defop
@@ -305,7 +305,7 @@ def _logcumsumexp_rule(x, dim):
     return Meta(x.shape, x.dtype)
 
 
-defop("logcumsumexp", quiet(_logcumsumexp), _logcumsumexp_rule, _logcumsumexp_vjp,
+defop("logcumsumexp", _logcumsumexp, _logcumsumexp_rule, _logcumsumexp_vjp,
       node="LogcumsumexpBackward0", save=(0,), save_out=True)
 
 

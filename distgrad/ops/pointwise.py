@@ -11,7 +11,7 @@ import numpy as np
 from .. import dtypes
 from ..autograd.record import call
 from . import special
-from .math import _is_num, float_forward, quiet
+from .math import _is_num, float_forward
 from .rules import (binary, binary_float, in_common_dtype, not_implemented, require_float,
                     require_tensor, same, same_float, unbroadcast)
 from .table import defop, elementwise
@@ -46,17 +46,20 @@ def _float_unary(kernel: str):
 # ---- atan2, hypot, logaddexp (tensors only, as torch) -------------------------------------------
 
 def _atan2_vjp(c, g):
+    """torch's: g·b·r and g·-a·r with r = 1 / (a² + b²), and r = 0 where a² + b² is 0 (at
+    the origin, or where both squares underflow)."""
     a, b = c[0], c[1]
-    scale = lambda: g / (a * a + b * b)  # noqa: E731
-    return _grads(c, lambda: scale() * b, lambda: scale() * -a)
+    denom = a * a + b * b
+    recip = denom.reciprocal().masked_fill(denom == 0, 0.0)
+    return _grads(c, lambda: g * b * recip, lambda: g * -a * recip)
 
 
 defop("atan2", float_forward(np.arctan2), binary_float, _atan2_vjp, node="Atan2Backward0",
       save=(0, 1), api=("atan2", "arctan2"), inplace="atan2_")
-defop("hypot", quiet(np.hypot), _float_kernel("hypot_cpu"),
+defop("hypot", np.hypot, _float_kernel("hypot_cpu"),
       lambda c, g: _grads(c, lambda: g * c[0] / c.out, lambda: g * c[1] / c.out),
       node="HypotBackward0", save=(0, 1), save_out=True, api=("hypot",), inplace="hypot_")
-defop("logaddexp", quiet(np.logaddexp), _float_kernel("logaddexp_cpu"),
+defop("logaddexp", np.logaddexp, _float_kernel("logaddexp_cpu"),
       lambda c, g: _grads(c, lambda: g / ((c[1] - c[0]).exp() + 1),
                           lambda: g / ((c[0] - c[1]).exp() + 1)),
       node="LogaddexpBackward0", save=(0, 1), api=("logaddexp",))
@@ -112,7 +115,7 @@ def _fmod_vjp(c, g):
 
 
 # A number divisor is torch's Scalar overload (FmodBackward0): no edge for it.
-defop("fmod", quiet(in_common_dtype(_fmod)), _fmod_rule, _fmod_vjp, save=(0, 1),
+defop("fmod", in_common_dtype(_fmod), _fmod_rule, _fmod_vjp, save=(0, 1),
       node=lambda inputs, attrs: "FmodBackward0" if _is_num(inputs[1]) else "FmodBackward1",
       number_edges=False, api=("fmod",), inplace="fmod_")
 defop("frac", lambda x: x - np.trunc(x), _float_unary("frac_cpu"), lambda c, g: g,

@@ -16,7 +16,6 @@ from .. import dtypes
 from ..autograd.record import call
 from ..tensor import Tensor
 from .api import _in_place
-from .math import quiet
 from .reduce import _norm_forward, _norm_vjp
 from .rules import broadcast_shapes, dims_of, unbroadcast, wrap_dim
 from .table import Meta, defop
@@ -56,7 +55,7 @@ def _dist_vjp(c, g):
             unbroadcast(-gd, c.shapes[1]) if c.needs[1] else None)
 
 
-defop("dist", quiet(lambda a, b, p=2.0: _norm_forward(a - b, p)), _dist_rule, _dist_vjp,
+defop("dist", lambda a, b, p=2.0: _norm_forward(a - b, p), _dist_rule, _dist_vjp,
       node="DistBackward0", save=(0, 1), save_out=True)
 
 
@@ -100,7 +99,7 @@ def _renorm_vjp(c, g):
     return call("where", norm > maxnorm, factor * g - (factor * (norm + 1e-7).reciprocal()) * nb, g)
 
 
-defop("renorm", quiet(_renorm), _renorm_rule, _renorm_vjp, node="RenormBackward0", save=(0,),
+defop("renorm", _renorm, _renorm_rule, _renorm_vjp, node="RenormBackward0", save=(0,),
       api=("renorm",), params=("input",), inplace="renorm_")
 
 
@@ -210,7 +209,7 @@ def _cdist_vjp(c, g):
             if c.needs[1] else None)
 
 
-defop("cdist", quiet(_cdist), _cdist_rule, _cdist_vjp, node="CdistBackward0", save=(0, 1),
+defop("cdist", _cdist, _cdist_rule, _cdist_vjp, node="CdistBackward0", save=(0, 1),
       save_out=True)
 defop("cdist_backward", _cdist_backward,
       lambda g, x1, x2, dist, p: Meta(x1.shape, x1.dtype),
@@ -307,7 +306,7 @@ def _pdist_rule(x, p=2.0):
     return Meta((n * (n - 1) // 2,), x.dtype)
 
 
-defop("pdist", quiet(_pdist), _pdist_rule, _pdist_vjp, node="PdistBackward0", save=(0,),
+defop("pdist", _pdist, _pdist_rule, _pdist_vjp, node="PdistBackward0", save=(0,),
       save_out=True)
 defop("pdist_backward", _pdist_backward, lambda g, x, dist, p: Meta(x.shape, x.dtype),
       _no_derivative("_pdist_backward"), node="torch::autograd::NotImplemented")

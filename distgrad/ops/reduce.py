@@ -9,7 +9,6 @@ from .. import dtypes
 from ..autograd.record import call
 from . import layout
 from .rules import dims_of, float_dtype, not_implemented, numel, reduced_shape, wrap_dim
-from .math import quiet
 from .table import Meta, defop
 
 
@@ -237,8 +236,8 @@ def _std_vjp(c, g):
     return _var_backward(c, (g / (c.out * 2)).masked_fill(c.out == 0, 0.0))
 
 
-defop("var", quiet(_var_forward), _var_rule, _var_backward, node="VarBackward0", save=(0,))
-defop("std", quiet(lambda x, **a: np.sqrt(_var_forward(x, **a))), _var_rule, _std_vjp,
+defop("var", _var_forward, _var_rule, _var_backward, node="VarBackward0", save=(0,))
+defop("std", lambda x, **a: np.sqrt(_var_forward(x, **a)), _var_rule, _std_vjp,
       node="StdBackward0", save=(0,), save_out=True)
 
 
@@ -272,10 +271,10 @@ def _log_softmax(x, dim, dtype=None):
     return shifted - np.log(np.sum(np.exp(shifted), axis=dim, keepdims=True))
 
 
-defop("softmax", quiet(_softmax), _softmax_rule("softmax"),
+defop("softmax", _softmax, _softmax_rule("softmax"),
       lambda c, g: c.out * (g - (g * c.out).sum(dim=c.attrs["dim"], keepdim=True)),
       node="SoftmaxBackward0", save_out=True, sharding="class_softmax")
-defop("log_softmax", quiet(_log_softmax), _softmax_rule("log_softmax"),
+defop("log_softmax", _log_softmax, _softmax_rule("log_softmax"),
       lambda c, g: g - c.out.exp() * g.sum(dim=c.attrs["dim"], keepdim=True),
       node="LogSoftmaxBackward0", save_out=True, sharding="class_softmax")
 
@@ -312,7 +311,7 @@ def _logsumexp_vjp(c, g):
     return expand_back(g, shape, dims, keep) * (c[0] - expand_back(c.out, shape, dims, keep)).exp()
 
 
-defop("logsumexp", quiet(_logsumexp), _logsumexp_rule, _logsumexp_vjp, node="LogsumexpBackward0",
+defop("logsumexp", _logsumexp, _logsumexp_rule, _logsumexp_vjp, node="LogsumexpBackward0",
       save=(0,), save_out=True, sharding="reduction")
 
 
@@ -368,7 +367,7 @@ def _norm_vjp(c, g):
     return scaled * (ge / out ** (p - 1)).masked_fill(out == 0, 0.0)
 
 
-defop("norm", quiet(_norm_forward), _norm_rule, _norm_vjp, node="LinalgVectorNormBackward0",
+defop("norm", _norm_forward, _norm_rule, _norm_vjp, node="LinalgVectorNormBackward0",
       save=(0,), save_out=True, sharding="reduction")
 
 
@@ -491,7 +490,7 @@ def _var_mean_forward(std):
         mean = np.mean(x, axis=_axis(dims_of(dim, x.ndim)), keepdims=keepdim)
         return (np.sqrt(var) if std else var), mean
 
-    return quiet(forward)
+    return forward
 
 
 def _var_mean_vjp(std):

@@ -235,3 +235,36 @@ def _values_and_gradients(op: str, x):
         y.backward(T.tensor(g))
         outs.append((y.detach().numpy(), t.grad.numpy()))
     return outs
+
+
+def test_atan2_gradient_is_zero_where_the_squares_sum_to_zero():
+    # torch's atan2 backward sets 1 / (a² + b²) to 0 where a² + b² is 0 (the origin, or
+    # two squares that underflow); where only one square underflows it stays inf (nan, inf)
+    a = np.array([0.0, 0.0, -0.0, 1e-30, 1e-30, 1e-20, 0.0, np.inf, 1.0, 1.0], np.float32)
+    b = np.array([0.0, -0.0, 0.0, 0.0, 1e-30, 0.0, 1e-25, 1.0, np.inf, 2.0], np.float32)
+    outs = []
+    for T in (torch, distgrad):
+        x, y = T.tensor(a, requires_grad=True), T.tensor(b, requires_grad=True)
+        T.atan2(x, y).backward(T.tensor(np.full(a.size, 2.0, np.float32)))
+        outs.append((x.grad.numpy(), y.grad.numpy()))
+    for want, got in zip(*outs):
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
+
+
+def test_ops_that_make_inf_and_nan_do_not_warn():
+    # torch computes 0·inf, 0/0, log(0) and their gradients silently; numpy warns unless told
+    # otherwise (the gradients of x·log(x), 0 ** q and atan2 at 0 warned)
+    def program(T):
+        x = T.tensor([0.0, 1.0, 2.0], requires_grad=True)
+        q = T.tensor([0.0, 0.5, 2.0], requires_grad=True)
+        y = x * x.log() + (x * 0) ** q + T.atan2(x * 0, x * 0) + x / (x * 0)
+        y.sum().backward()
+        return y, x.grad, q.grad
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = program(distgrad)
+    want = program(torch)
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g.detach().numpy(), w.detach().numpy())
