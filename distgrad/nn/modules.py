@@ -63,6 +63,10 @@ class Module:
         object.__setattr__(self, "_modules", WatchedOrderedDict())
         object.__setattr__(self, "_forward_pre_hooks", WatchedOrderedDict())
         object.__setattr__(self, "_forward_hooks", WatchedOrderedDict())
+        object.__setattr__(self, "_backward_pre_hooks", WatchedOrderedDict())
+        object.__setattr__(self, "_backward_hooks", WatchedOrderedDict())
+        # Which kind _backward_hooks holds: True full, False the deprecated, None not yet.
+        object.__setattr__(self, "_is_full_backward_hook", None)
 
     def forward(self, *input):
         raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required '
@@ -70,25 +74,85 @@ class Module:
 
     # ---- calling ----------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
-        if self._forward_pre_hooks or self._forward_hooks:
-            record.note_python("hook", list(self._forward_pre_hooks.values()) +
-                               list(self._forward_hooks.values()))
-        for hook in list(self._forward_pre_hooks.values()):
+        if not (self._forward_pre_hooks or self._forward_hooks or self._backward_hooks
+                or self._backward_pre_hooks):
+            return self.forward(*args, **kwargs)
+        return self._call_with_hooks(args, kwargs)
+
+    def _call_with_hooks(self, args: tuple, kwargs: dict):
+        """torch's Module._call_impl: forward pre-hooks, backward hooks set up on the
+        inputs, forward, forward hooks, backward hooks set up on the outputs."""
+        forward_pre_hooks, forward_hooks = self._forward_pre_hooks, self._forward_hooks
+        bw_hook = deprecated = None
+        if self._backward_hooks or self._backward_pre_hooks:
+            bw_hook, deprecated = self._backward_hooks_for_call()
+        record.note_python("hook", [*forward_pre_hooks.values(), *forward_hooks.values()])
+        for hook in list(forward_pre_hooks.values()):
             out = hook(self, args)
             if out is not None:
                 args = out if isinstance(out, tuple) else (out,)
+        if bw_hook is not None:
+            args = bw_hook.setup_input_hook(args)
         result = self.forward(*args, **kwargs)
-        for hook in list(self._forward_hooks.values()):
+        for hook in list(forward_hooks.values()):
             out = hook(self, args, result)
             if out is not None:
                 result = out
+        if bw_hook is not None:
+            result = bw_hook.setup_output_hook(result)
+        if deprecated:
+            from .backward_hooks import hook_output_node
+
+            hook_output_node(self, args, result, deprecated)
         return result
+
+    def _backward_hooks_for_call(self):
+        """(a BackwardHook running the full and pre hooks, or None; the deprecated hooks),
+        taken as registered now: as in torch, a hook registered or removed after the call
+        does not change its backward."""
+        from .backward_hooks import BackwardHook
+
+        pre_hooks = list(self._backward_pre_hooks.values())
+        hooks = list(self._backward_hooks.values())
+        record.note_python("hook", pre_hooks + hooks)
+        full = hooks if self._is_full_backward_hook else []
+        bw_hook = BackwardHook(self, full, pre_hooks) if full or pre_hooks else None
+        return bw_hook, (hooks if self._is_full_backward_hook is False else [])
 
     def register_forward_pre_hook(self, hook):
         return _DictHandle(self._forward_pre_hooks, hook)
 
     def register_forward_hook(self, hook):
         return _DictHandle(self._forward_hooks, hook)
+
+    def register_full_backward_pre_hook(self, hook, prepend: bool = False):
+        """hook(module, grad_output) when the gradients w.r.t. the module's outputs are
+        computed; it may return new ones to use instead. Returns a handle with `.remove()`."""
+        return _DictHandle(self._backward_pre_hooks, hook, prepend)
+
+    def register_full_backward_hook(self, hook, prepend: bool = False):
+        """hook(module, grad_input, grad_output) once the gradients w.r.t. the module's
+        positional inputs are computed (or, when none requires grad, those w.r.t. its
+        outputs); it may return a new grad_input. Returns a handle with `.remove()`::
+
+            lin.register_full_backward_hook(lambda m, gi, go: print(gi[0].shape))
+        """
+        self._backward_hooks_kind(full=True)
+        return _DictHandle(self._backward_hooks, hook, prepend)
+
+    def register_backward_hook(self, hook):
+        """Deprecated in torch for register_full_backward_hook: hook(module, grad_input,
+        grad_output) with the gradients of the node that made the module's output."""
+        self._backward_hooks_kind(full=False)
+        return _DictHandle(self._backward_hooks, hook)
+
+    def _backward_hooks_kind(self, full: bool) -> None:
+        """_backward_hooks holds one kind for good: torch refuses the other one even after
+        the hooks are removed."""
+        if self._is_full_backward_hook is (not full):
+            raise RuntimeError("Cannot use both regular backward hooks and full backward hooks on "
+                               "a single Module. Please use only one of them.")
+        self._is_full_backward_hook = full
 
     # ---- registration -----------------------------------------------------------------
     def __setattr__(self, name: str, value) -> None:
@@ -468,11 +532,13 @@ class _DictHandle:
 
     _next_id = 0
 
-    def __init__(self, hooks: dict, hook) -> None:
+    def __init__(self, hooks: dict, hook, prepend: bool = False) -> None:
         self.hooks = hooks
         self.id = _DictHandle._next_id
         _DictHandle._next_id += 1
         hooks[self.id] = hook
+        if prepend:
+            hooks.move_to_end(self.id, last=False)
 
     def remove(self) -> None:
         self.hooks.pop(self.id, None)
