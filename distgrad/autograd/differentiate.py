@@ -7,13 +7,14 @@ import warnings
 
 from .. import storage
 from . import engine
+from .edges import GradientEdge
 from .record import call, flush_remote
 
 
 def _as_tuple(x):
     if x is None:
         return ()
-    if hasattr(x, "_storage"):
+    if hasattr(x, "_storage") or isinstance(x, GradientEdge):
         return (x,)
     if type(x) is dict:
         return tuple(x.values())
@@ -152,6 +153,9 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     roots = _roots(outputs, grads)
     edges = []
     for t in inputs:
+        if isinstance(t, GradientEdge):  # (the gradient flowing into that node's input)
+            edges.append((t.node, t.output_nr))
+            continue
         if not t._requires_grad:
             raise RuntimeError("One of the differentiated Tensors does not require grad")
         edges.append(t._gradient_edge())
@@ -164,6 +168,9 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
                                "used in the graph. Set allow_unused=True if this is the desired "
                                "behavior.")
     if materialize_grads:
+        if any(g is None and isinstance(t, GradientEdge) for g, t in zip(result, wanted)):
+            raise RuntimeError("materialize_grads cannot be used when the given input is a "
+                               "GradientEdge")
         result = [g if g is not None else _zeros_like(t).requires_grad_(create_graph)
                   for g, t in zip(result, wanted)]
     if keys is not None:

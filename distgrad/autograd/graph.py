@@ -472,3 +472,4 @@ class _ListHandle:
 from .saved_hooks import (disable_saved_tensors_hooks, save_on_cpu,  # noqa: E402,F401
                           saved_tensors_hooks)
 from .multi_grad import register_multi_grad_hook  # noqa: E402,F401
+from .edges import GradientEdge, get_gradient_edge, increment_version  # noqa: E402,F401
