@@ -1044,6 +1044,8 @@ def _as_view_of_operand(o: Tensor, placed: Tensor, args, whole) -> Tensor:
         for _, op, attrs, k in view_chain(o):
             view = record.call(op, view, **attrs)
             view = view[k] if isinstance(view, tuple) else view
+        if view is operand:  # the operand returned as it is: torch's output is an alias of it
+            view = record.call("alias", operand)
     s = view._sharding if is_sharded(view) else None
     if s is None or not isinstance(s.placement, (Shard, Replicate)):
         return placed

@@ -1203,6 +1203,32 @@ def test_a_custom_functions_view_of_a_sharded_operand_is_a_view_of_it(dim, backe
     assert outs[0][4:] == outs[1][4:] and outs[1][5] is not None
 
 
+def test_a_custom_function_returning_its_sharded_leaf_input(backend):
+    # An identity Function on a sharded leaf (as module backward hooks use one): its output
+    # is an alias of the leaf, whose gradient reaches the leaf's .grad. The alias took the
+    # leaf itself, whose parts then took the Function's history ("leaf variable has been
+    # moved into the graph interior" at backward).
+    x_np = _arr(4, 3)
+    outs = []
+    for T, place in ((dg, lambda t: dist.shard(t, 0)), (torch, lambda t: t)):
+        class Identity(T.autograd.Function):
+            @staticmethod
+            def forward(ctx, a, b):
+                return a, b * 2
+
+            @staticmethod
+            def backward(ctx, ga, gb):
+                return ga * 3, gb * 2
+
+        x = place(T.tensor(x_np, requires_grad=True))
+        y, z = Identity.apply(x, x)
+        (y * y + z).sum().backward()
+        outs.append((_np(y.detach()), _np(x.grad), x.is_leaf, y.is_leaf, y._is_view()))
+    for d, t in zip(outs[0][:2], outs[1][:2]):
+        np.testing.assert_allclose(d, t, rtol=1e-6)
+    assert outs[0][2:] == outs[1][2:]
+
+
 def test_views_of_sharded_tensors_are_views_to_detach_and_writes(backend):
     # detach_() refuses any view, a sharded one too (differential fuzzer seed 9101281); a
     # copy standing for a view of a custom Function's view is written twice without going
