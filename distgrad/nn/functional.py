@@ -484,12 +484,12 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
     if is_causal and attn_mask is not None:
         raise RuntimeError("_scaled_dot_product_attention: Explicit attn_mask should not be set "
                            "when is_causal=True")
-    if enable_gqa:
-        raise NotImplementedError("scaled_dot_product_attention: enable_gqa is not supported by "
-                                  "distgrad")
-    if _flash_applies(query, key, value, attn_mask, dropout_p):
+    if _flash_applies(query, key, value, attn_mask, dropout_p, enable_gqa):
+        gqa = {"enable_gqa": True} if enable_gqa else {}
         return call("scaled_dot_product_attention", query, key, value, attn_mask,
-                    is_causal=bool(is_causal), scale=scale)
+                    is_causal=bool(is_causal), scale=scale, **gqa)
+    if enable_gqa:  # grouped-query attention: each key/value head serves a group of heads
+        key, value = (_heads_repeated(t, query.shape[-3]) for t in (key, value))
     # torch's math path: q and k each scaled by sqrt(scale), a boolean mask made additive.
     factor = math.sqrt(1 / math.sqrt(query.shape[-1]) if scale is None else abs(scale))
     q = query * (-factor if scale is not None and scale < 0 else factor)
@@ -507,11 +507,22 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
     return weights.matmul(value)
 
 
-def _flash_applies(q, k, v, mask, dropout_p) -> bool:
-    """When torch runs its CPU flash kernel (one node) rather than the math composite."""
-    return (dropout_p == 0.0 and q.ndim == 4 and k.ndim == 4 and v.ndim == 4
-            and tuple(q.shape[:2]) == tuple(k.shape[:2]) == tuple(v.shape[:2])
-            and q.shape[-1] == k.shape[-1] == v.shape[-1]
+def _heads_repeated(t: Tensor, heads: int) -> Tensor:
+    """`t`'s heads (dim -3) each repeated for its group of `heads` (torch's enable_gqa)."""
+    if t.ndim < 3 or heads % t.shape[-3]:
+        raise RuntimeError("Number of heads in key and value must divide the number of heads in ")
+    return t.repeat_interleave(heads // t.shape[-3], dim=-3) if heads != t.shape[-3] else t
+
+
+def _flash_applies(q, k, v, mask, dropout_p, enable_gqa=False) -> bool:
+    """When torch runs its CPU flash kernel (one node) rather than the math composite
+    (grouped-query attention too: a key/value head may serve several query heads)."""
+    if not (dropout_p == 0.0 and q.ndim == 4 and k.ndim == 4 and v.ndim == 4):
+        return False
+    heads_fit = (tuple(q.shape[:2]) == tuple(k.shape[:2]) == tuple(v.shape[:2])) or (
+        enable_gqa and q.shape[0] == k.shape[0] == v.shape[0]
+        and k.shape[1] == v.shape[1] and q.shape[1] % k.shape[1] == 0)
+    return (heads_fit and q.shape[-1] == k.shape[-1] == v.shape[-1]
             and (mask is None or not mask.requires_grad))
 
 

@@ -294,15 +294,26 @@ defop("dropout_mask", _dropout_mask, lambda x, p, seed: Meta(x.shape, x.dtype))
 
 # ---- scaled dot-product attention (torch's CPU flash kernel) --------------------------------------
 
-def _sdpa_rule(q, k, v, mask=None, is_causal=False, scale=None):
+def _sdpa_rule(q, k, v, mask=None, is_causal=False, scale=None, enable_gqa=False):
     if q.ndim < 2 or k.ndim != q.ndim or v.ndim != q.ndim:
         raise RuntimeError("scaled_dot_product_attention: query, key and value must have the same "
                            f"number of dimensions (got {q.ndim}, {k.ndim} and {v.ndim})")
+    if enable_gqa and q.ndim >= 3:
+        for t in (k, v):
+            if q.shape[-3] % t.shape[-3]:
+                raise RuntimeError("Number of heads in key and value must divide the number of "
+                                   "heads in ")
+        k, v = (Meta(_grouped(t.shape, q.shape[-3]), t.dtype) for t in (k, v))
     if q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2] or \
             tuple(q.shape[:-2]) != tuple(k.shape[:-2]) or tuple(k.shape[:-2]) != tuple(v.shape[:-2]):
         raise RuntimeError(f"scaled_dot_product_attention: shapes do not match: query "
                            f"{_dims(q.shape)}, key {_dims(k.shape)}, value {_dims(v.shape)}")
     return Meta(tuple(q.shape[:-1]) + (v.shape[-1],), q.dtype)
+
+
+def _grouped(shape, heads: int) -> tuple:
+    """A key's or value's shape with its heads (dim -3) repeated for `heads` query heads."""
+    return tuple(shape[:-3]) + (heads,) + tuple(shape[-2:])
 
 
 def _scale(q_shape, scale):
@@ -318,7 +329,9 @@ def _sdpa_scores(q, k, mask, is_causal, scale):
     return s
 
 
-def _sdpa(q, k, v, mask=None, is_causal=False, scale=None):
+def _sdpa(q, k, v, mask=None, is_causal=False, scale=None, enable_gqa=False):
+    if enable_gqa and q.ndim >= 3:  # each key/value head serves a group of query heads
+        k, v = (np.repeat(t, q.shape[-3] // t.shape[-3], axis=-3) for t in (k, v))
     s = _sdpa_scores(q, k, mask, is_causal, scale)
     top = s.max(axis=-1, keepdims=True)
     p = np.exp(s - np.where(np.isneginf(top), 0, top))  # a row masked out entirely gives 0
@@ -344,6 +357,10 @@ def _sdpa_probs(q, k, mask, is_causal, scale):
 
 def _sdpa_vjp(c, g):
     q, k, v, mask = c[0], c[1], c[2], c[3]
+    heads = c.shapes[0][-3] if len(c.shapes[0]) >= 3 else None
+    groups = [heads // shape[-3] if c.attrs.get("enable_gqa") and heads else 1
+              for shape in (c.shapes[1], c.shapes[2])]
+    k, v = (t.repeat_interleave(r, dim=-3) if r > 1 else t for t, r in zip((k, v), groups))
     scale = _scale(c.shapes[0], c.attrs.get("scale"))
     p = _sdpa_probs(q, k, mask, c.attrs.get("is_causal", False), c.attrs.get("scale"))
     gv = p.transpose(-2, -1).matmul(g) if c.needs[2] else None
@@ -353,7 +370,15 @@ def _sdpa_vjp(c, g):
         gs = p * (gp - (gp * p).sum(-1, keepdim=True)) * scale
         gq = gs.matmul(k) if c.needs[0] else None
         gk = gs.transpose(-2, -1).matmul(q) if c.needs[1] else None
+    # a key/value head's gradient: the sum over the query heads of its group
+    gk, gv = (_summed_groups(t, r) if t is not None and r > 1 else t
+              for t, r in zip((gk, gv), groups))
     return gq, gk, gv, None
+
+
+def _summed_groups(t, r: int):
+    shape = list(t.shape)
+    return t.reshape(shape[:-3] + [shape[-3] // r, r] + shape[-2:]).sum(-3)
 
 
 defop("scaled_dot_product_attention", _sdpa, _sdpa_rule, _sdpa_vjp,

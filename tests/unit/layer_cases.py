@@ -204,6 +204,13 @@ case("sdpa_bool_mask", lambda T, q, k, v, m: nnf(T).scaled_dot_product_attention
 case("sdpa_float_mask", lambda T, q, k, v, m: nnf(T).scaled_dot_product_attention(
     q, k, v, attn_mask=m), F(2, 1, 3, 2), F(2, 1, 4, 2), F(2, 1, 4, 2), K(3, 4), covers=_SDPA,
     grad2=False)
+# grouped-query attention: 4 query heads over 2 key/value heads (and over one, unbatched)
+case("sdpa_gqa", lambda T, q, k, v: nnf(T).scaled_dot_product_attention(
+    q, k, v, is_causal=True, enable_gqa=True), F(2, 4, 3, 4), F(2, 2, 3, 4), F(2, 2, 3, 4),
+    covers=_SDPA, grad2=False)
+case("sdpa_gqa_one_kv_head_math", lambda T, q, k, v: nnf(T).scaled_dot_product_attention(
+    q, k, v, enable_gqa=True), F(4, 3, 2), F(1, 5, 2), F(1, 5, 3),
+    covers=("bmm", "softmax"), grad2=False)
 # torch's math path: 3-D inputs, a value width of its own
 case("sdpa_math_causal", lambda T, q, k, v: nnf(T).scaled_dot_product_attention(
     q, k, v, is_causal=True), F(2, 3, 4), F(2, 5, 4), F(2, 5, 3),
