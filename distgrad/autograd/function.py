@@ -295,8 +295,9 @@ def _wrap_outputs(ctx, args, output, executable):
         if is_dirty and out._requires_grad and out.grad_fn is None:
             raise RuntimeError("a leaf Variable that requires grad has been used in an in-place "
                                "operation.")
-        if (is_dirty and out._base is not None and out._base._requires_grad
-                and out._base.grad_fn is None and grad_mode.is_grad_enabled()):
+        if (is_dirty and out._base is not None and out._base.grad_fn is None
+                and (out._base._requires_grad or out._grad_fn is not None)
+                and grad_mode.is_grad_enabled()):  # (the second: a base detached in place since)
             raise RuntimeError("a view of a leaf Variable that requires grad is being used in an "
                                "in-place operation.")
         if not differentiable:

@@ -279,6 +279,21 @@ def test_custom_function_marking_a_view_dirty_rebases_its_base():
     same(program)
 
 
+def test_custom_function_marking_dirty_a_view_of_a_base_detached_in_place():
+    # The view keeps the history it had; its base, detached in place, is a leaf now: torch
+    # refuses the in-place Function as any in-place op on the view (after it wrote; fuzzer
+    # seed 9587532: distgrad let it through)
+    def program(T):
+        Double = _doubling_in_place(T)
+        x, _ = _leaves(T)
+        a = x[[2]]
+        v = a.view(-1)
+        a.detach_()
+        return attempt(lambda: Double.apply(v)), a, v.requires_grad
+
+    same(program)
+
+
 def test_view_returned_by_custom_function_refuses_in_place_writes():
     def program(T):
         class Head(T.autograd.Function):
