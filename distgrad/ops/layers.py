@@ -274,7 +274,7 @@ def _sigmoid(x):
 
 def _silu_vjp(c, g):
     s = c[0].sigmoid()
-    return g * (s * (1 + c[0] * (1 - s)))
+    return g * s * (1 + c[0] * (1 - s))  # (torch's order of products: its roundings)
 
 
 defop("silu", lambda x: x * _sigmoid(x), same, _silu_vjp, node="SiluBackward0", save=(0,))
