@@ -505,7 +505,10 @@ class Tensor:
                 "function in torch/optim/optimizer.py as the solution.")
         self.grad_fn = None
         self._requires_grad = False
-        if self._sharding is not None:  # its parts lose their histories too (same memory)
+        if self._sharding is not None:  # its parts lose their histories too (same memory),
+            for part in self._sharding.shards:  # in place: what an op saved of one sees it
+                if part is not None:
+                    part._grad_fn, part._requires_grad = None, False
             self._sharding = self._sharding.detached().held_by(self)
         for ref in self.__dict__.pop("_no_grad_views", ()):  # they required grad through it
             view = ref()

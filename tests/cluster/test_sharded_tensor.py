@@ -1229,6 +1229,22 @@ def test_a_custom_function_returning_its_sharded_leaf_input(backend):
     assert outs[0][2:] == outs[1][2:]
 
 
+def test_a_sharded_tensor_detached_in_place_after_an_op_saved_it(backend):
+    # clamp saved each shard; detach_() of the sharded tensor detaches those shards in place,
+    # so the backward meets torch's error (fuzzer seed 9607840: distgrad detached copies of
+    # them, and the saved shards kept their history)
+    x_np = np.array([-1.04, -0.94, -1.6, -1.52], np.float32)
+    outs = []
+    for T, place in ((dg, lambda t: dist.shard(t, 0)), (torch, lambda t: t.clone())):
+        x = T.tensor(x_np, requires_grad=True)
+        v = place(x * x)
+        w = v.clamp(-0.5, 0.8)
+        v.detach_()
+        outs.append((_inplace_error(lambda: T.autograd.grad((w * w).sum(), [x])),
+                     v.requires_grad, v.is_leaf))
+    assert outs[0] == outs[1] and outs[1][0].startswith("Trying to use a saved tensor")
+
+
 def test_views_of_sharded_tensors_are_views_to_detach_and_writes(backend):
     # detach_() refuses any view, a sharded one too (differential fuzzer seed 9101281); a
     # copy standing for a view of a custom Function's view is written twice without going
