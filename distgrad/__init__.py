@@ -66,6 +66,8 @@ def __getattr__(name):
     if name in ("nn", "optim", "distributed", "viz", "cuda", "utils", "profiler", "testing",
                 "func", "distributions"):
         return importlib.import_module(f".{name}", __name__)
+    if name == "vmap":  # torch.vmap is torch.func.vmap
+        return importlib.import_module(".func", __name__).vmap
     raise AttributeError(f"module 'distgrad' has no attribute '{name}'")
 from .serialization import load, save  # noqa: E402
 from .compiled import compile  # noqa: E402,A001  (torch.compile's name)

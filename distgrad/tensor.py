@@ -168,6 +168,14 @@ class Tensor:
     def dim(self) -> int:
         return len(self.shape)
 
+    ndimension = dim
+
+    def get_device(self) -> int:
+        """-1 on the cpu, as torch; on `worker:K` the worker's number K (the index a
+        `cuda:K` tensor gives)."""
+        index = self.device.index
+        return -1 if self.device.type == "cpu" or index is None else index
+
     def size(self, dim=None):
         if dim is None:
             return self.shape
@@ -418,6 +426,28 @@ class Tensor:
 
     @property
     def mT(self):
+        return self.transpose(-2, -1)
+
+    # H and mH: the conjugate transposes, plain transposes for distgrad's real dtypes.
+    @property
+    def H(self):
+        if self.ndim == 0:
+            _warn_once("Tensor.H is deprecated on 0-D tensors. Consider using x.conj().")
+            return self
+        if self.ndim != 2:
+            hint = " For batches of matrices, consider using tensor.mH" if self.ndim > 2 else ""
+            raise RuntimeError(f"tensor.H is only supported on matrices (2-D tensors). Got "
+                               f"{self.ndim}-D tensor.{hint}")
+        return self.transpose(-2, -1)
+
+    @property
+    def mH(self):
+        if self.ndim == 0:
+            _warn_once("Tensor.mH is deprecated on 0-D tensors. Consider using x.conj().")
+            return self
+        if self.ndim < 2:
+            raise RuntimeError(f"tensor.mH is only supported on matrices or batches of matrices. "
+                               f"Got {self.ndim}-D tensor.")
         return self.transpose(-2, -1)
 
     @property
@@ -1059,6 +1089,14 @@ class Tensor:
 
 
 _warned_float = []
+_warned_once: set = set()
+
+
+def _warn_once(message: str) -> None:
+    """torch's TORCH_WARN_ONCE: the first time in the process only."""
+    if message not in _warned_once:
+        _warned_once.add(message)
+        warnings.warn(message, UserWarning, stacklevel=3)
 
 
 def to_args(args, kwargs):

@@ -28,7 +28,8 @@ from .conv import Conv3d, ConvTranspose1d, ConvTranspose2d
 from .fold import Fold, Unfold
 from .loss import (CosineEmbeddingLoss, GaussianNLLLoss, HingeEmbeddingLoss, MarginRankingLoss,
                    MultiLabelMarginLoss, MultiLabelSoftMarginLoss, MultiMarginLoss,
-                   PoissonNLLLoss, SoftMarginLoss, TripletMarginLoss)
+                   PoissonNLLLoss, SoftMarginLoss, TripletMarginLoss,
+                   TripletMarginWithDistanceLoss)
 from .normalization import (BatchNorm3d, GroupNorm, InstanceNorm1d, InstanceNorm2d,
                             InstanceNorm3d, LocalResponseNorm)
 from .padding import (CircularPad1d, CircularPad2d, CircularPad3d, ReflectionPad1d,
@@ -70,6 +71,7 @@ __all__ += ["PReLU", "GLU", "RReLU", "Softmax2d", "AlphaDropout", "FeatureAlphaD
             "AdaptiveMaxPool2d", "MaxUnpool1d", "MaxUnpool2d", "LPPool1d", "LPPool2d",
             "MaxPool3d", "AvgPool3d", "AdaptiveAvgPool3d", "AdaptiveMaxPool3d",
             "EmbeddingBag", "Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d"]
+__all__ += ["TripletMarginWithDistanceLoss"]
 
 
 def __getattr__(name):

@@ -843,6 +843,41 @@ def threshold(input: Tensor, threshold: float, value: float, inplace: bool = Fal
     return _activation("threshold", input, inplace, threshold=threshold, value=value)
 
 
+# torch's in-place activations under their own names (rrelu_ is with rrelu).
+__all__ += ["relu_", "elu_", "leaky_relu_", "hardtanh_", "selu_", "celu_", "threshold_"]
+
+
+def relu_(input: Tensor) -> Tensor:
+    return relu(input, inplace=True)
+
+
+def elu_(input: Tensor, alpha: float = 1.0, scale: float = 1.0,
+         input_scale: float = 1.0) -> Tensor:
+    extra = {k: v for k, v in (("scale", scale), ("input_scale", input_scale)) if v != 1.0}
+    return _activation("elu", input, True, alpha=alpha, **extra)
+
+
+def leaky_relu_(input: Tensor, negative_slope: float = 0.01) -> Tensor:
+    return leaky_relu(input, negative_slope, inplace=True)
+
+
+def hardtanh_(input: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
+    # (torch's kernel itself: no check of min_val <= max_val, unlike F.hardtanh)
+    return _activation("hardtanh", input, True, min_val=min_val, max_val=max_val)
+
+
+def selu_(input: Tensor) -> Tensor:
+    return selu(input, inplace=True)
+
+
+def celu_(input: Tensor, alpha: float = 1.0) -> Tensor:
+    return celu(input, alpha, inplace=True)
+
+
+def threshold_(input: Tensor, threshold: float, value: float) -> Tensor:
+    return _activation("threshold", input, True, threshold=threshold, value=value)
+
+
 def softmin(input: Tensor, dim: Optional[int] = None, _stacklevel: int = 3,
             dtype=None) -> Tensor:
     if dim is None:

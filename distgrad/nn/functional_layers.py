@@ -1,7 +1,8 @@
 """More layers of nn.functional: transposed and 3-D convolution, fold/unfold, 1-D and adaptive
-max pooling, max unpooling, LP pooling, group/instance/local-response norm, PReLU, GLU,
-RReLU, alpha dropout, bilinear, embedding_bag, interpolate, and F.pad's reflect, replicate
-and circular modes.
+max pooling (and torch's *_with_indices names), max unpooling, LP pooling,
+group/instance/local-response norm, PReLU, GLU, RReLU, alpha dropout, gumbel_softmax,
+bilinear, embedding_bag, interpolate (and its deprecated upsample names), and F.pad's
+reflect, replicate and circular modes.
 
 The transposed convolution (ops/conv_transpose.py), interpolate and the reflect/replicate
 pads (ops/resample.py's resample), fold/unfold (im2col/col2im), prelu and glu
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import warnings
 from typing import Optional
 
 import numpy as np
@@ -29,6 +31,10 @@ __all__ = ["conv3d", "conv_transpose1d", "conv_transpose2d", "unfold", "fold", "
            "max_unpool1d", "max_unpool2d", "lp_pool1d", "lp_pool2d", "group_norm",
            "instance_norm", "local_response_norm", "prelu", "glu", "rrelu", "alpha_dropout",
            "feature_alpha_dropout", "bilinear", "embedding_bag", "interpolate", "upsample"]
+__all__ += ["rrelu_", "gumbel_softmax", "upsample_nearest", "upsample_bilinear",
+            "max_pool1d_with_indices", "max_pool2d_with_indices", "max_pool3d_with_indices",
+            "adaptive_max_pool1d_with_indices", "adaptive_max_pool2d_with_indices",
+            "adaptive_max_pool3d_with_indices"]
 
 
 def home(t: Tensor) -> str:
@@ -226,6 +232,35 @@ def adaptive_max_pool1d(input: Tensor, output_size, return_indices: bool = False
     return (out.squeeze(-2), idx.squeeze(-2)) if return_indices else out.squeeze(-2)
 
 
+# torch's names for the poolings that always return (values, indices)
+
+def max_pool1d_with_indices(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
+                            ceil_mode: bool = False, return_indices: bool = False):
+    return max_pool1d(input, kernel_size, stride, padding, dilation, ceil_mode, True)
+
+
+def max_pool2d_with_indices(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
+                            ceil_mode: bool = False, return_indices: bool = False):
+    return _F.max_pool2d(input, kernel_size, stride, padding, dilation, ceil_mode, True)
+
+
+def max_pool3d_with_indices(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
+                            ceil_mode: bool = False, return_indices: bool = False):
+    return max_pool3d(input, kernel_size, stride, padding, dilation, ceil_mode, True)
+
+
+def adaptive_max_pool1d_with_indices(input: Tensor, output_size, return_indices: bool = False):
+    return adaptive_max_pool1d(input, output_size, True)
+
+
+def adaptive_max_pool2d_with_indices(input: Tensor, output_size, return_indices: bool = False):
+    return adaptive_max_pool2d(input, output_size, True)
+
+
+def adaptive_max_pool3d_with_indices(input: Tensor, output_size, return_indices: bool = False):
+    return adaptive_max_pool3d(input, output_size, True)
+
+
 def _unpool(input: Tensor, indices: Tensor, out_shape) -> Tensor:
     from ..creation import zeros
 
@@ -397,6 +432,29 @@ def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, trainin
     if inplace:
         return in_place(input, lambda x: call("rrelu_with_noise", x, noise, in_place=True))
     return call("rrelu_with_noise", input, noise)
+
+
+def rrelu_(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3,
+           training: bool = False) -> Tensor:
+    return rrelu(input, lower, upper, training, inplace=True)
+
+
+def gumbel_softmax(logits: Tensor, tau: float = 1, hard: bool = False, eps: float = 1e-10,
+                   dim: int = -1) -> Tensor:
+    """softmax((logits + g) / tau) with g ~ Gumbel(0, 1) drawn from distgrad's generator;
+    hard: the one-hot of each row's largest, with the soft sample's gradient (straight
+    through: y_hard - y_soft.detach() + y_soft, as torch)."""
+    from ..creation import empty_like, zeros_like
+
+    if eps != 1e-10:
+        warnings.warn("`eps` parameter is deprecated and has no effect.", stacklevel=2)
+    gumbels = -empty_like(logits).exponential_().log()
+    y_soft = ((logits + gumbels) / tau).softmax(dim)
+    if not hard:
+        return y_soft
+    index = y_soft.max(dim, keepdim=True)[1]
+    y_hard = zeros_like(logits).scatter_(dim, index, 1.0)
+    return y_hard - y_soft.detach() + y_soft
 
 
 _ALPHA = 1.7580993408473766  # SELU's -scale · alpha: where a dropped unit goes
@@ -625,9 +683,25 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
     return call("resample", input, maps=maps, node=f"Upsample{kind}{spatial}DBackward0")
 
 
+def _deprecated(name: str) -> None:
+    warnings.warn(f"`nn.functional.{name}` is deprecated. Use `nn.functional.interpolate` "
+                  "instead.", stacklevel=3)
+
+
 def upsample(input: Tensor, size=None, scale_factor=None, mode: str = "nearest",
              align_corners: Optional[bool] = None) -> Tensor:
+    _deprecated("upsample")
     return interpolate(input, size, scale_factor, mode, align_corners)
+
+
+def upsample_nearest(input: Tensor, size=None, scale_factor=None) -> Tensor:
+    _deprecated("upsample_nearest")
+    return interpolate(input, size, scale_factor, mode="nearest")
+
+
+def upsample_bilinear(input: Tensor, size=None, scale_factor=None) -> Tensor:
+    _deprecated("upsample_bilinear")
+    return interpolate(input, size, scale_factor, mode="bilinear", align_corners=True)
 
 
 # ---- F.pad's reflect, replicate and circular modes ------------------------------------------------

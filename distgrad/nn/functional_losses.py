@@ -1,6 +1,7 @@
 """More losses of nn.functional, composed of differentiable ops as torch's kernels compute
 them: cosine embedding, margin ranking, hinge embedding, soft margin, multi-label soft margin,
-multi-margin, multi-label margin, triplet margin, Gaussian and Poisson NLL.
+multi-margin, multi-label margin, triplet margin (with a p-norm or any distance function),
+Gaussian and Poisson NLL.
 
 The values and gradients are torch's; the grad_fn is the last composed step's (torch runs
 most of these as one kernel with a node of its own, e.g. SoftMarginLossBackward0).
@@ -8,7 +9,7 @@ most of these as one kernel with a node of its own, e.g. SoftMarginLossBackward0
 from __future__ import annotations
 
 import math
-from typing import Optional, Union
+from typing import Callable, Optional, Union
 
 from ..autograd.grad_mode import no_grad
 from ..ops.functions import where
@@ -19,7 +20,7 @@ from .functional_layers import home
 __all__ = ["cosine_embedding_loss", "margin_ranking_loss", "hinge_embedding_loss",
            "soft_margin_loss", "multilabel_soft_margin_loss", "multi_margin_loss",
            "multilabel_margin_loss", "triplet_margin_loss", "gaussian_nll_loss",
-           "poisson_nll_loss"]
+           "poisson_nll_loss", "triplet_margin_with_distance_loss"]
 
 
 def _zeros_like(t: Tensor) -> Tensor:
@@ -159,6 +160,15 @@ def triplet_margin_loss(anchor: Tensor, positive: Tensor, negative: Tensor, marg
     """max(0, margin + d(a, p) - d(a, n)), d the pairwise p-distance (with swap, d(a, n) is
     at most d(p, n))."""
     reduction = _reduction(reduction, size_average, reduce)
+    _check_triplet(margin, anchor, positive, negative)
+    d_p = pairwise_distance(anchor, positive, p, eps)
+    d_n = pairwise_distance(anchor, negative, p, eps)
+    if swap:
+        d_n = d_n.minimum(pairwise_distance(positive, negative, p, eps))
+    return _apply_reduction((margin + d_p - d_n).clamp_min(0), reduction)
+
+
+def _check_triplet(margin: float, anchor: Tensor, positive: Tensor, negative: Tensor) -> None:
     if margin <= 0:
         raise ValueError(f"margin must be greater than 0, got {margin}")
     dims = (anchor.ndim, positive.ndim, negative.ndim)
@@ -166,10 +176,22 @@ def triplet_margin_loss(anchor: Tensor, positive: Tensor, negative: Tensor, marg
         raise RuntimeError("The anchor, positive, and negative tensors are expected to have the "
                            f"same number of dimensions, but got: anchor {dims[0]}D, positive "
                            f"{dims[1]}D, and negative {dims[2]}D inputs")
-    d_p = pairwise_distance(anchor, positive, p, eps)
-    d_n = pairwise_distance(anchor, negative, p, eps)
+
+
+def triplet_margin_with_distance_loss(anchor: Tensor, positive: Tensor, negative: Tensor, *,
+                                      distance_function: Optional[Callable] = None,
+                                      margin: float = 1.0, swap: bool = False,
+                                      reduction: str = "mean") -> Tensor:
+    """triplet_margin_loss with d any function of two tensors (pairwise_distance by
+    default)."""
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+    _check_triplet(margin, anchor, positive, negative)
+    distance = distance_function if distance_function is not None else pairwise_distance
+    d_p = distance(anchor, positive)
+    d_n = distance(anchor, negative)
     if swap:
-        d_n = d_n.minimum(pairwise_distance(positive, negative, p, eps))
+        d_n = d_n.minimum(distance(positive, negative))
     return _apply_reduction((margin + d_p - d_n).clamp_min(0), reduction)
 
 

@@ -2,7 +2,7 @@
 constructor arguments; the reduction checks are nn.functional's)."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import Callable, Optional
 
 from ..tensor import Tensor
 from . import functional as F
@@ -11,7 +11,8 @@ from .modules import _Loss, _WeightedLoss
 __all__ = ["SmoothL1Loss", "HuberLoss", "KLDivLoss"]
 __all__ += ["CosineEmbeddingLoss", "MarginRankingLoss", "HingeEmbeddingLoss", "SoftMarginLoss",
             "MultiLabelSoftMarginLoss", "MultiMarginLoss", "MultiLabelMarginLoss",
-            "TripletMarginLoss", "GaussianNLLLoss", "PoissonNLLLoss"]
+            "TripletMarginLoss", "GaussianNLLLoss", "PoissonNLLLoss",
+            "TripletMarginWithDistanceLoss"]
 
 
 class SmoothL1Loss(_Loss):
@@ -127,6 +128,27 @@ class TripletMarginLoss(_Loss):
     def forward(self, anchor: Tensor, positive: Tensor, negative: Tensor) -> Tensor:
         return F.triplet_margin_loss(anchor, positive, negative, margin=self.margin, p=self.p,
                                      eps=self.eps, swap=self.swap, reduction=self.reduction)
+
+
+class TripletMarginWithDistanceLoss(_Loss):
+    def __init__(self, *, distance_function: Optional[Callable] = None, margin: float = 1.0,
+                 swap: bool = False, reduction: str = "mean") -> None:
+        from .distance import PairwiseDistance
+
+        super().__init__(None, None, reduction)
+        if margin <= 0:
+            raise ValueError(f"TripletMarginWithDistanceLoss: expected margin to be greater than "
+                             f"0, got {margin} instead")
+        # (a module default, so it shows in the repr and moves with .to(), as torch's)
+        self.distance_function = (distance_function if distance_function is not None
+                                  else PairwiseDistance())
+        self.margin = margin
+        self.swap = swap
+
+    def forward(self, anchor: Tensor, positive: Tensor, negative: Tensor) -> Tensor:
+        return F.triplet_margin_with_distance_loss(
+            anchor, positive, negative, distance_function=self.distance_function,
+            margin=self.margin, swap=self.swap, reduction=self.reduction)
 
 
 class GaussianNLLLoss(_Loss):

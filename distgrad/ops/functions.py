@@ -24,12 +24,17 @@ from . import inplace_views as _inplace_views, placing as _placing, reshaping as
 from .placing import (diagonal_scatter, index_put, masked_select, put,  # noqa: F401
                       scatter_reduce, select_scatter, slice_scatter, take, take_along_dim)
 from .reshaping import (argwhere, atleast_1d, atleast_2d, atleast_3d, block_diag,  # noqa: F401
-                        broadcast_shapes, cartesian_prod, detach, empty_strided, logspace,
-                        narrow_copy, randint_like, split_with_sizes, tril_indices, triu_indices)
+                        broadcast_shapes, cartesian_prod, combinations, detach, diagflat,
+                        empty_strided, logspace, narrow_copy, randint_like, ravel,
+                        split_with_sizes, tril_indices, triu_indices, unravel_index)
 from . import more_pointwise as _more_pointwise, order_stats as _order_stats, products as _products
 from .more_pointwise import *  # noqa: F401,F403  (fmax, logit, ...: bound below)
 from .order_stats import *  # noqa: F401,F403  (median, quantile, cummax, ...)
 from .products import *  # noqa: F401,F403  (cdist, addmv, kron, ...)
+from . import numerics as _numerics, sets as _sets  # (bound below)
+from . import windows as _windows  # (Tensor.unfold: a view row and its backward)
+from .numerics import *  # noqa: F401,F403  (cov, corrcoef, trapezoid, vander, ...)
+from .sets import *  # noqa: F401,F403  (isin, unique_consecutive)
 from . import decompositions, matrix_functions as _matrix_functions  # noqa: F401  (linear algebra)
 from .matrix_functions import (cholesky, cholesky_inverse, cholesky_solve, det,  # noqa: F401
                                inverse, logdet, matrix_exp, matrix_power, pinverse, qr,
@@ -961,13 +966,14 @@ for _name, _fn in {**_METHODS, **_arrange.METHODS, **_pointwise.METHODS,
                    **_accumulate.METHODS, **_inplace_views.METHODS, **_placing.METHODS,
                    **_reshaping.METHODS, **_more_pointwise.METHODS, **_order_stats.METHODS,
                    **_products.METHODS, **_more_pointwise.in_place_forms(globals()),
-                   **_products.in_place_forms(globals()), **_matrix_functions.METHODS}.items():
+                   **_products.in_place_forms(globals()), **_matrix_functions.METHODS,
+                   **_numerics.METHODS, **_sets.METHODS, **_windows.METHODS}.items():
     setattr(Tensor, _name, _fn)
 
 # modules whose public functions are distgrad's
 _HOMES = (__name__, _scatter.__name__, _arrange.__name__, _pointwise.__name__,
           _accumulate.__name__, _placing.__name__, _reshaping.__name__,
           _more_pointwise.__name__, _order_stats.__name__, _products.__name__,
-          _matrix_functions.__name__, "distgrad.linalg")
+          _matrix_functions.__name__, _numerics.__name__, _sets.__name__, "distgrad.linalg")
 __all__ = [n for n, v in list(globals().items())
            if callable(v) and not n.startswith("_") and getattr(v, "__module__", None) in _HOMES]

@@ -325,3 +325,14 @@ def diagonal(shape, strides, offset, out_shape, k, a):
 
 def as_strided(shape, strides, offset, out_shape, k, a):
     return tuple(a["stride"]), a.get("storage_offset", 0)
+
+
+def unfold(shape, strides, offset, out_shape, k, a):
+    """Tensor.unfold: `dimension` steps from window to window (step places), and a new last
+    dim steps within one; a 0-dim tensor is one place."""
+    if not shape:
+        return (1,), offset
+    d = a["dimension"] % len(shape)
+    s = list(strides)
+    s[d] = strides[d] * a["step"]
+    return tuple(s) + (strides[d],), offset

@@ -610,10 +610,11 @@ defop("masked_fill", lambda x, mask, value=0.0: np.where(mask, np.asarray(value,
 
 # ---- comparisons and logic (no gradient) ------------------------------------------------
 
-for _name, _fn in (("eq", np.equal), ("ne", np.not_equal), ("lt", np.less), ("le", np.less_equal),
-                   ("gt", np.greater), ("ge", np.greater_equal)):
-    # int64 against float32 compares in float32
-    defop(_name, in_common_dtype(_fn), compare, api=(_name,))
+for _names, _fn in ((("eq",), np.equal), (("ne", "not_equal"), np.not_equal),
+                    (("lt", "less"), np.less), (("le", "less_equal"), np.less_equal),
+                    (("gt", "greater"), np.greater), (("ge", "greater_equal"), np.greater_equal)):
+    # int64 against float32 compares in float32; torch's long names are aliases
+    defop(_names[0], in_common_dtype(_fn), compare, api=_names)
 for _name, _fn in (("logical_and", np.logical_and), ("logical_or", np.logical_or),
                    ("logical_xor", np.logical_xor)):
     defop(_name, _fn, compare)

@@ -2,7 +2,8 @@
 fmin, logit, sinc, exp2, erfc, sgn, signbit, heaviside, float_power, hardshrink,
 softshrink, tanhshrink, asinh, acosh, atanh, rad2deg, deg2rad, nan_to_num, positive,
 polygamma, mvlgamma, i0 (with i1 for its derivative), copysign; and the in-place forms
-torch has of existing ones (clamp_min_, clip_, square_, true_divide_).
+torch has of existing ones (clamp_min_, clip_, square_, true_divide_). Composites of other
+rows: bitwise_not, isposinf, isneginf, ldexp.
 
 All rows here are elementwise: they run per shard and keep their inputs' layout.
 """
@@ -20,13 +21,13 @@ from .activations import _gradient_rule, _piecewise_linear_vjp
 from .api import _in_place, in_place
 from .math import _is_num, _not_implemented, _zero_vjp, float_forward, sign_forward
 from .pointwise import _grads
-from .rules import (binary, binary_float, in_common_dtype, require_tensor, same, same_float,
-                    zeros_grad)
+from .rules import (binary, binary_float, in_common_dtype, not_implemented, require_tensor, same,
+                    same_float, zeros_grad)
 from .table import Meta, defop, elementwise
 
 __all__ = ["fmax", "fmin", "logit", "heaviside", "float_power", "hardshrink", "softshrink",
            "tanhshrink", "nan_to_num", "nan_to_num_", "positive", "polygamma", "mvlgamma",
-           "clamp_min_", "clip_"]
+           "clamp_min_", "clip_", "bitwise_not", "isposinf", "isneginf", "ldexp"]
 
 _LN2 = 0.6931471805599453
 
@@ -307,6 +308,35 @@ defop("i1", float_forward(_i1), same_float,
       node="SpecialI1Backward0", save=(0,), save_out=True)
 
 
+# ---- bitwise_not, isposinf, isneginf, ldexp: other rows under torch's names -------------------
+
+def bitwise_not(input):
+    """~input on integers, logical not on bools; torch has no float kernel (the `~`
+    operator's TypeError is the row's own)."""
+    if input.dtype.is_floating_point:
+        raise not_implemented("bitwise_not_cpu", input.dtype)
+    return call("bitwise_not", input)
+
+
+def isposinf(input):
+    return call("eq", input, math.inf)  # (never true of an integer or a bool)
+
+
+def isneginf(input):
+    return call("eq", input, -math.inf)
+
+
+def ldexp(input, other):
+    """input · 2^other, in the dtype of that product (float for integers)."""
+    require_tensor("ldexp", "other", 2, other)
+    return input * call("pow", 2.0, other)
+
+
+def _ldexp_method(self, other):
+    require_tensor("ldexp", "other", 1, other)
+    return ldexp(self, other)
+
+
 # ---- in-place forms of existing functions ------------------------------------------------------
 
 def clamp_min_(input, min):
@@ -333,6 +363,9 @@ METHODS = dict(
                                                              in_place=True)),
 
     mvlgamma=mvlgamma, mvlgamma_=lambda self, p: in_place(self, mvlgamma, p),
+    bitwise_not=bitwise_not, bitwise_not_=lambda self: in_place(self, bitwise_not),
+    isposinf=isposinf, isneginf=isneginf,
+    ldexp=_ldexp_method, ldexp_=lambda self, other: in_place(self, _ldexp_method, other),
 )
 for _name in ("asinh", "acosh", "atanh"):
     METHODS[_name + "_"] = METHODS["arc" + _name[1:] + "_"] = (

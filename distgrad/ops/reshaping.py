@@ -1,11 +1,15 @@
 """Shape helpers torch has besides the basic views: narrow_copy, split_with_sizes,
-sum_to_size, argwhere, atleast_1d/2d/3d, cartesian_prod, block_diag, broadcast_shapes,
-the index grids tril_indices/triu_indices, and the factories logspace, empty_strided and
-randint_like. Most are compositions of existing ops recorded as torch records them.
+sum_to_size, argwhere, ravel, diagflat, atleast_1d/2d/3d, cartesian_prod, combinations,
+block_diag, broadcast_shapes, the index grids tril_indices/triu_indices and unravel_index,
+and the factories logspace, empty_strided and randint_like. Most are compositions of
+existing ops recorded as torch records them.
 """
 from __future__ import annotations
 
 import builtins
+import itertools
+import operator
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -79,6 +83,17 @@ def argwhere(input):
     return input.nonzero()
 
 
+def ravel(input):
+    """input flattened: a view when its layout allows, else a copy (torch's
+    contiguous().view(-1): CloneBackward0 under ViewBackward0)."""
+    return input.contiguous().view(-1)
+
+
+def diagflat(input, offset=0):
+    """input's elements, flattened, on the diagonal `offset` of a square matrix."""
+    return call("diag_embed", ravel(input), offset=int(offset), dim1=0, dim2=1)
+
+
 def _atleast(n: int, tensors):
     if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
         return tuple(_atleast(n, (t,)) for t in tensors[0])
@@ -119,6 +134,32 @@ def cartesian_prod(*tensors):
         return tensors[0]
     grids = meshgrid(*tensors, indexing="ij")
     return stack([g.flatten() for g in grids], dim=1)
+
+
+def combinations(input, r=2, with_replacement=False):
+    """The r-element combinations of a vector's elements, in itertools' order, one per row
+    (a stack of index_selects, so the gradient reaches the elements picked)."""
+    from .functions import stack
+
+    if input.ndim != 1:
+        raise RuntimeError(f"Expect a 1D vector, but got shape "
+                           f"[{', '.join(map(str, input.shape))}]")
+    if r < 0:
+        raise RuntimeError(f"Expect a non-negative number, but got {r}")
+    if r == 0:
+        from ..creation import empty
+
+        return empty(0, dtype=input.dtype, device=input.device_str)
+    choose = (itertools.combinations_with_replacement if with_replacement
+              else itertools.combinations)
+    picks = np.array(list(choose(range(input.shape[0]), r)), np.int64).reshape(-1, r)
+    return stack([input.index_select(0, _positions(column, input)) for column in picks.T], 1)
+
+
+def _positions(values, like):
+    from ..creation import tensor
+
+    return tensor(np.ascontiguousarray(values, np.int64), device=like.device_str)
 
 
 def _block_diag(*xs):
@@ -212,6 +253,25 @@ def triu_indices(row, col, offset=0, *, dtype=None, device=None, layout=None):
     return _tri_indices(row, col, offset, True, dtype, device)
 
 
+def unravel_index(indices, shape):
+    """The coordinates, in a tensor of `shape`, of each flat index: one tensor per dim
+    (floor division and remainder, as torch's Python computes them)."""
+    if indices.dtype.is_floating_point or indices.dtype is dtypes.bool_:
+        raise TypeError(f"expected 'indices' to be integer dtype, but got {indices.dtype}")
+    if not isinstance(shape, (int, Sequence)):
+        raise TypeError(f"expected 'shape' to be int or sequence of ints, but got {type(shape)}")
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    for d in shape:
+        if not isinstance(d, int):
+            raise TypeError(f"expected 'shape' sequence to only contain ints, but got {type(d)}")
+    if any(d < 0 for d in shape):
+        raise ValueError(f"'shape' cannot have negative values, but got {shape}")
+    steps = list(itertools.accumulate(reversed(shape[1:] + (1,)), operator.mul))[::-1]
+    coordinates = (indices.unsqueeze(-1).floor_divide(_positions(steps, indices))
+                   % _positions(shape, indices))
+    return coordinates.unbind(-1)
+
+
 def logspace(start, end, steps, base=10.0, *, dtype=None, device=None, requires_grad=False):
     from ..creation import _finish, tensor
 
@@ -268,4 +328,4 @@ def detach(input):
 
 
 METHODS = dict(narrow_copy=narrow_copy, split_with_sizes=split_with_sizes,
-               sum_to_size=sum_to_size, argwhere=argwhere)
+               sum_to_size=sum_to_size, argwhere=argwhere, ravel=ravel, diagflat=diagflat)

@@ -631,6 +631,11 @@ case("as_strided", lambda T, x: x.as_strided((2, 2), (1, 3), 1), F(4, 3),
      covers=("as_strided", "as_strided_backward"))
 case("as_strided_overlapping", lambda T, x: x.as_strided((3, 2), (1, 1)), F(4),
      covers=("as_strided", "as_strided_backward"))
+case("unfold_overlapping", lambda T, x: x.unfold(1, 3, 1), F(2, 5),
+     covers=("unfold", "unfold_backward"))
+case("unfold_step_past_size", lambda T, x: x.unfold(-2, 2, 3), F(7, 2),
+     covers=("unfold", "unfold_backward"))
+case("unfold_zero_dim", lambda T, x: x.unfold(0, 1, 1), F(), covers=("unfold", "unfold_backward"))
 
 
 def _view_then_write_base(T, x, w):
