@@ -928,6 +928,18 @@ class _CopiedView:
         base._inplace(unview(self.name, self.attrs, base, value))
         return True
 
+    def made_from_root(self):
+        """This view made again from the base it copies (through new copies of the views
+        between, when its parent is such a copy too): torch regenerates a view from its base
+        as one as_strided, so a view between them, and its hooks and retained grad, are not
+        on the new history's way."""
+        inputs = list(self.inputs)
+        parent = inputs[0]
+        if is_sharded(parent) and parent._sharding.copied_view_of is not None:
+            inputs[0] = parent._sharding.copied_view_of.made_from_root()
+        fresh = record.call(self.name, *inputs, **self.attrs)
+        return fresh[self.index] if isinstance(fresh, tuple) else fresh
+
     def check_rebase(self, t) -> None:
         """torch's error for a view made under no_grad (or one it forbids writing) whose
         base was written since, when its history is used: as Tensor._refresh_view."""
@@ -948,9 +960,7 @@ class _CopiedView:
         if _written(self.inputs) == self.stamp:
             return
         with grad_mode.set_grad_enabled(with_grad):
-            fresh = record.call(self.name, *self.inputs, **self.attrs)
-        if isinstance(fresh, tuple):
-            fresh = fresh[self.index]
+            fresh = self.made_from_root()
         if forbidden:
             fresh._sharding.copied_view_of.made = self.made
         old = t._grad_fn

@@ -1245,6 +1245,26 @@ def test_a_sharded_tensor_detached_in_place_after_an_op_saved_it(backend):
     assert outs[0] == outs[1] and outs[1][0].startswith("Trying to use a saved tensor")
 
 
+def test_a_view_of_a_copied_view_is_made_again_from_the_base(backend):
+    # v5 and v6 = v5.view(-1) are copies standing for views (a flatten across the sharded
+    # dim); after a write to the base torch regenerates v6 from the base, so v5's retained
+    # grad is not on its way (fuzzer seed 9638227: distgrad made v6 again from v5)
+    x_np = np.array([[1.0, 2.0], [3.0, 4.0]], np.float32)
+    outs = []
+    for T, place in ((dg, lambda t: dist.shard(t, 1)), (torch, lambda t: t.clone())):
+        x = T.tensor(x_np, requires_grad=True)
+        v4 = place(x * 1)
+        v5 = v4.view(-1)
+        v5.retain_grad()
+        v6 = v5.view(-1)
+        v4.mul_(2)
+        (v6 * v6).sum().backward()
+        outs.append((v5.grad, _np(x.grad), _np(v6.detach())))
+    assert outs[0][0] is None and outs[1][0] is None
+    for d, t in zip(outs[0][1:], outs[1][1:]):
+        np.testing.assert_allclose(d, t, rtol=1e-6)
+
+
 def test_views_of_sharded_tensors_are_views_to_detach_and_writes(backend):
     # detach_() refuses any view, a sharded one too (differential fuzzer seed 9101281); a
     # copy standing for a view of a custom Function's view is written twice without going
