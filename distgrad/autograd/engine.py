@@ -124,10 +124,7 @@ def execute(roots, keep_graph: bool, create_graph: bool, inputs=None, capture: b
             captures = {}
     captured = [None] * (len(inputs) if inputs is not None else 0)
 
-    buffers = {}
-    for (node, nr), g in roots:
-        _add(buffers, node, nr, g)
-    roots.clear()  # (the buffers hold them now: one that reaches a leaf can be its .grad)
+    buffers = _buffers_of(roots)
 
     counter = itertools.count()
     ready = []
@@ -148,6 +145,17 @@ def execute(roots, keep_graph: bool, create_graph: bool, inputs=None, capture: b
     finally:
         _tasks.stack.pop()
     return captured
+
+
+def _buffers_of(roots) -> dict:
+    """The roots' gradients summed per node, `roots` emptied: the buffers hold them now,
+    and nothing else (not even a loop variable in `execute`'s frame), so one that reaches
+    a leaf can be its .grad, not a copy (a weight gradient computed apart: split_backward)."""
+    buffers = {}
+    for (node, nr), g in roots:
+        _add(buffers, node, nr, g)
+    roots.clear()
+    return buffers
 
 
 def _run(ready, push, buffers, deps, runs, wanted, captures, captured, keep_graph, create_graph):

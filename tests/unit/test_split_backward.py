@@ -132,6 +132,9 @@ def test_weight_parts_of_micro_batches_run_as_one_matmul_per_linear(input_needs_
     with dg.profiler.profile() as second:
         run_together(parts)
     assert _matmuls(second) == 2  # a·g per Linear, over all the rows
+    # each weight takes its gradient as computed, no copy (a root gradient the engine
+    # still held was copied into .grad)
+    assert not [e for e in second.key_averages() if e.key == "aten::clone"]
     # first part: each micro-batch's gradient back through the second Linear (and the
     # first's, to the input)
     assert _matmuls(first) == 3 * (2 if input_needs_grad else 1)
