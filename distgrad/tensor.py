@@ -535,16 +535,27 @@ class Tensor:
                 "function in torch/optim/optimizer.py as the solution.")
         self.grad_fn = None
         self._requires_grad = False
+        self._end_no_grad_views()
         if self._sharding is not None:  # its parts lose their histories too (same memory),
             for part in self._sharding.shards:  # in place: what an op saved of one sees it
                 if part is not None:
                     part._grad_fn, part._requires_grad = None, False
+                    part._end_no_grad_views()
             self._sharding = self._sharding.detached().held_by(self)
-        for ref in self.__dict__.pop("_no_grad_views", ()):  # they required grad through it
-            view = ref()
-            if view is not None and view._grad_fn is None:
-                view._requires_grad = False
         return self
+
+    def _end_no_grad_views(self) -> None:
+        """The views made of this tensor under no_grad required grad through it (record.
+        note_no_grad_view); after its detach_ they do not (a sharded one: nor its parts)."""
+        for ref in self.__dict__.pop("_no_grad_views", ()):
+            view = ref()
+            if view is None or view._grad_fn is not None:
+                continue
+            view._requires_grad = False
+            if view._sharding is not None:
+                for part in view._sharding.shards:
+                    if part is not None and part._grad_fn is None:
+                        part._requires_grad = False
 
     # ---- values ------------------------------------------------------------------------
     def _numpy_value(self) -> np.ndarray:

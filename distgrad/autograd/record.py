@@ -194,10 +194,16 @@ def _make_view(t, op, parent, attrs, k: int, multi: bool) -> None:
     if not grad_mode.is_grad_enabled() and t._base._requires_grad:
         t._requires_grad = True  # as in torch: a leaf that requires grad but gets no .grad
         t._no_accumulator = True  # (through its base: a detach_ of the base ends it)
-        views = t._base.__dict__.setdefault("_no_grad_views", [])
-        if len(views) >= 32:  # (views made each step under no_grad come and go: no growth)
-            views[:] = [v for v in views if v() is not None]
-        views.append(weakref.ref(t))
+        note_no_grad_view(t._base, t)
+
+
+def note_no_grad_view(base, view) -> None:
+    """`view`, made under no_grad of `base` (which requires grad), requires grad through
+    it until a detach_ of `base` ends that (Tensor.detach_)."""
+    views = base.__dict__.setdefault("_no_grad_views", [])
+    if len(views) >= 32:  # (views made each step under no_grad come and go: no growth)
+        views[:] = [v for v in views if v() is not None]
+    views.append(weakref.ref(view))
 
 
 def _lay_out_by_rule(t, op, inputs, attrs, k) -> None:

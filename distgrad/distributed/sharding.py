@@ -224,6 +224,10 @@ def _wrap(placement, shards, workers) -> Tensor:
         # (parts that are views made under no_grad: so is the whole, its gradient goes nowhere)
         t._no_accumulator = t._requires_grad and all(
             s._no_accumulator for s in history if s is not None and s._requires_grad)
+        if t._no_accumulator:  # (views of their bases' parts: a detach_ of those ends it)
+            for s in history:
+                if s is not None and s._base is not None:
+                    record.note_no_grad_view(s._base, t)
     for part in shards:
         if part is not None:
             _sharded_tensor_of[id(part)] = t
@@ -851,9 +855,26 @@ def _fallback(name, inputs, attrs):
     if lookup(name).view:  # a copy: a write to it would not reach its base
         _CopiedView.mark(name, inputs, attrs, out)
         if not grad_mode.is_grad_enabled() and getattr(inputs[0], "_requires_grad", False):
+            base = _view_base(inputs[0])
             for o in outs:
                 _as_no_grad_view(o)
+                record.note_no_grad_view(base, o)
     return out
+
+
+def _view_base(t):
+    """What torch would call the base of a view of `t`: `t`'s own base; for a sharded view,
+    the sharded tensor whose parts its parts view; for a copy standing in for a view, its
+    parent's base."""
+    if not is_sharded(t):
+        return t._base if getattr(t, "_base", None) is not None else t
+    s = t._sharding
+    if s.copied_view_of is not None:
+        return _view_base(s.copied_view_of.inputs[0])
+    part = next((p for p in s.shards if p is not None), None)
+    owner = _sharded_tensor_of.get(id(part._base)) if part is not None and \
+        part._base is not None else None
+    return owner if owner is not None and _holds(owner, part._base) else t
 
 
 def _view_kind_of(t):

@@ -939,6 +939,28 @@ def test_a_no_grad_reshape_across_shards_is_a_no_grad_view(backend):
     assert got[0] == got[1] == (True, True, None, True, None, None)
 
 
+@pytest.mark.parametrize("view", ["expand", "flatten"])
+def test_a_no_grad_view_of_a_sharded_view_stops_requiring_grad_at_detach_of_its_base(
+        view, backend):
+    # A view made under no_grad of a view of `a` requires grad through `a` until
+    # a.detach_(): the expand is a view of the shards, the flatten across the sharded dim a
+    # gathered copy standing for one (differential fuzzer seed 9690438).
+    got = []
+    for T, place in ((dg, lambda t: dist.shard(t, 1)), (torch, lambda t: t.clone())):
+        x = T.tensor([[-0.37, -0.21, -0.22], [0.5, 1.5, -2.0]], dtype=T.float64,
+                     requires_grad=True)
+        a = place(x)
+        v = a.unsqueeze(0)
+        with T.no_grad():
+            w = v.expand(2, -1, -1) if view == "expand" else v.flatten()
+        if T is dg:
+            assert (w._sharding.copied_view_of is None) == (view == "expand")
+        before = (w.requires_grad, w.is_leaf)
+        a.detach_()
+        got.append((before, w.requires_grad, w.is_leaf, (w * 2).requires_grad))
+    assert got[0] == got[1] == ((True, True), False, True, False)
+
+
 def test_a_write_through_data_is_not_a_write_autograd_sees(backend):
     # .data has its own version counter (detach() shares it): a view taken before a write
     # through a sharded tensor's .data is no stale view (differential fuzzer seed 7060144).
