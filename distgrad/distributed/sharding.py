@@ -97,7 +97,9 @@ class Sharding:
         self.makers = makers
         self.join = None  # a leaf's _JoinBackward, once a hook on it is met in a backward
         self.copied_view_of = None  # a _CopiedView: a fallback computed this view op's copy
-        self.made_edges = {}  # k: the gradient edge of replicated copy k when it was made
+        # k: the gradient edge of replicated copy k when it was made, and the first copy's
+        # edge then (the value it is a copy of)
+        self.made_edges = {}
         # A replicated leaf's: the node its copies' gradients are all-reduced by (replicas.py)
         self.reducer = None
         self.computed_by = None  # a fallback's result: the node of the op on the gathered whole
@@ -184,7 +186,7 @@ class Sharding:
                 copy = make()
             self.shards[k] = copy
             if copy._requires_grad:  # (a later write gives the copy another history)
-                self.made_edges[k] = copy._gradient_edge()
+                self.made_edges[k] = (copy._gradient_edge(), self.shards[0]._gradient_edge())
         return self.shards[k]
 
     def gather_value(self, t) -> np.ndarray:
@@ -372,10 +374,12 @@ class _ShardedGradFn:
         return [fn for _, fn in self._hook_list or ()]
 
     def current_edges(self) -> tuple:
-        """Its edges; a replicated copy made since it was made adds its own."""
+        """Its edges; a replicated copy made since it was made adds its own, when it is a
+        copy of this value (not of one written into the tensor since: its history leads
+        back here)."""
         edges = list(self.next_functions)
-        for k, edge in self.sharding.made_edges.items():
-            if edges[k][0] is None:
+        for k, (edge, copy_of) in self.sharding.made_edges.items():
+            if edges[k][0] is None and copy_of == edges[0]:
                 edges[k] = edge
         self.next_functions = tuple(edges)
         return self.next_functions
