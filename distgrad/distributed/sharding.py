@@ -942,15 +942,17 @@ class _CopiedView:
         """Write `value`, the copy's new values, into its base as a write through torch's
         view does (the copy is made again from it when next read); False if this view op
         cannot be undone (ops/views.py)."""
-        from ..ops.views import UNDOABLE, unview
+        from ..ops.views import UNDOABLE, one_output, unview
 
         base = self.inputs[0]
+        if not hasattr(base, "_storage"):
+            return False
+        name, attrs = one_output(self.name, self.attrs, self.index, base.shape)
         # (torch's reshape is a view only for some layouts: here, for a base that is
         # contiguous, shards and all; other reshapes' copies still refuse)
-        if self.name not in UNDOABLE or not hasattr(base, "_storage") or (
-                self.name == "reshape" and not _contiguous_throughout(base)):
+        if name not in UNDOABLE or (name == "reshape" and not _contiguous_throughout(base)):
             return False
-        base._inplace(unview(self.name, self.attrs, base, value))
+        base._inplace(unview(name, attrs, base, value))
         return True
 
     def made_from_root(self):

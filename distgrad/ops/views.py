@@ -11,6 +11,8 @@ import numpy as np
 
 from ..autograd.record import call
 from . import layout
+from .rules import wrap_dim
+from .shape import split_sizes
 from .table import Meta, defop
 
 def _copy_slices_vjp(c, g):
@@ -31,6 +33,19 @@ _SHAPE_VIEWS = ("reshape", "squeeze", "unsqueeze", "squeeze_matmul", "alias")
 _SELECTIONS = ("select", "slice", "diagonal")
 # The view ops `unview` undoes.
 UNDOABLE = _SHAPE_VIEWS + _SELECTIONS + ("t", "transpose", "permute")
+
+
+def one_output(op: str, attrs: dict, k: int, parent_shape) -> tuple:
+    """Output k of a view op with several (unbind, split) as the view op of one output
+    that makes it (select, slice): what `unview` undoes."""
+    if op not in ("unbind", "split"):
+        return op, attrs
+    dim = wrap_dim(attrs.get("dim", 0), len(parent_shape))
+    if op == "unbind":
+        return "select", {"dim": dim, "index": k}
+    sizes = split_sizes(parent_shape[dim], attrs["split_size_or_sections"])
+    start = sum(sizes[:k])
+    return "slice", {"dim": dim, "start": start, "stop": start + sizes[k]}
 
 
 def unview(op: str, attrs: dict, parent, new_child):

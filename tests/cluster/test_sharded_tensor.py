@@ -1584,6 +1584,28 @@ def test_an_unbind_output_of_a_copied_view_refuses_its_history_after_a_write(bac
     assert outs[1].startswith("Output 1 of Unbind is a view and its base")
 
 
+@pytest.mark.parametrize("pick", ["unbind", "split", "chunk"])
+def test_a_write_to_an_output_of_a_copied_views_unbind_or_split_reaches_its_base(
+        pick, backend):
+    # reshape(-1) across column shards is a copy standing for torch's view; an output of
+    # its unbind (split, chunk) is a view of the base's memory too, which a write under
+    # no_grad reaches (distgrad refused it: differential fuzzer seed 9476303).
+    x_np = _arr(3, 4)
+    outs = []
+    for T, place in ((dg, lambda t: dist.shard(t, 1)), (torch, lambda t: t.clone())):
+        x = T.tensor(x_np, requires_grad=True)
+        base = place(x * 1)
+        flat = base.reshape(-1)
+        part = {"unbind": lambda: flat.unbind(0)[4], "split": lambda: flat.split([5, 7])[1],
+                "chunk": lambda: flat.chunk(3)[2]}[pick]()
+        with T.no_grad():
+            part.neg_()
+        (base * base).sum().backward()
+        outs.append((base.detach(), flat.detach(), part.detach(), x.grad))
+    for d, t in zip(*outs):
+        _close(d, t)
+
+
 def test_an_in_place_op_under_no_grad_on_a_stale_copied_view_reads_its_base(backend):
     # reshape(-1) across column shards is a copy standing for torch's view; neg_ wrote it
     # into the base, and clamp_ under no_grad ran on the copy's old values, undoing the
