@@ -71,3 +71,8 @@ def __getattr__(name):
     raise AttributeError(f"module 'distgrad' has no attribute '{name}'")
 from .serialization import load, save  # noqa: E402
 from .compiled import compile  # noqa: E402,A001  (torch.compile's name)
+from .out_param import LINALG as _OUT_LINALG, NAMESPACE as _OUT_NAMESPACE  # noqa: E402
+from .out_param import add_out_param as _add_out_param  # noqa: E402
+
+_add_out_param(globals(), _OUT_NAMESPACE)
+_add_out_param(vars(linalg), _OUT_LINALG)

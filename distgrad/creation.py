@@ -257,11 +257,11 @@ def _filled(shape, value, dtype, device, requires_grad):
     return _finish(t, requires_grad)
 
 
-def zeros(*size, dtype=None, device=None, requires_grad=False, out=None) -> Tensor:
+def zeros(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
     return _filled(_size(size, "zeros"), 0, dtype, device, requires_grad)
 
 
-def ones(*size, dtype=None, device=None, requires_grad=False, out=None) -> Tensor:
+def ones(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
     return _filled(_size(size), 1, dtype, device, requires_grad)
 
 

@@ -778,7 +778,7 @@ def meshgrid(*tensors, indexing=None):
     return tuple(grids)
 
 
-def tensordot(a, b, dims=2, out=None):
+def tensordot(a, b, dims=2):
     """Contract `dims` of a with `dims` of b: a permute, a reshape to one mm, and a view,
     as torch does (so the result's grad_fn is ViewBackward0)."""
     if isinstance(dims, int):

@@ -1,0 +1,108 @@
+"""The `out=` parameter of torch's functions: the result written into tensors given.
+
+torch's functions with an out= overload compute their result and write it into `out`
+(several tensors, a tuple, for a function with several results): cast to out's dtype when
+torch's casting rules allow it, out resized when its shape differs (with torch's warning
+when it had elements), its version counted as an in-place write's. Autograd does not go
+through out=: with grad mode on, an argument that requires grad is refused.
+"""
+from __future__ import annotations
+
+import functools
+import warnings
+
+from .autograd import grad_mode
+from .dtype_info import can_cast
+from .tensor import Tensor
+
+# torch's functions (torch.*, torch.linalg.*) that take out=, as distgrad has them
+NAMESPACE = """
+abs absolute acos acosh add addbmm addcdiv addcmul addmm addmv addr all amax amin aminmax any
+arange arccos arccosh arcsin arcsinh arctan arctan2 arctanh argmax argmin asin asinh atan atan2
+atanh baddbmm bernoulli bitwise_and bitwise_not bitwise_or
+bitwise_xor bmm bucketize cat ceil chain_matmul cholesky cholesky_inverse
+cholesky_solve clamp clamp_max clamp_min clip column_stack concat concatenate copysign cos cosh
+cross cummax cummin cumprod cumsum deg2rad diag diff digamma div divide dot dstack empty eq erf
+erfc erfinv exp exp2 expm1 eye fix float_power floor floor_divide fmax fmin fmod frac full
+gather ge ger greater greater_equal gt heaviside histc hstack hypot i0 igamma igammac
+index_add index_copy index_select inner inverse isneginf isposinf kron kthvalue ldexp le
+lerp less less_equal lgamma linspace log log10 log1p log2 log_softmax logaddexp logcumsumexp
+logical_and logical_not logical_or logical_xor logit logspace logsumexp lt masked_select matmul
+matrix_power max maximum mean median min minimum mm mode msort mul multinomial multiply mv
+mvlgamma nan_to_num nanmean nanmedian nanquantile nansum narrow_copy ne neg negative nonzero
+norm normal not_equal ones outer polygamma pow prod qr quantile rad2deg rand randint randn
+randperm reciprocal remainder renorm round row_stack rsqrt searchsorted sgn sigmoid sign signbit
+sin sinc sinh softmax sort sqrt square stack std std_mean sub subtract sum svd take_along_dim
+tan tanh tensordot topk triangular_solve tril triu true_divide trunc var var_mean vdot vstack
+where xlogy zeros
+""".split()
+LINALG = """
+cholesky cholesky_ex cross det eigh eigvalsh inv inv_ex lu lu_factor lu_factor_ex lu_solve
+matrix_norm matrix_power matrix_rank multi_dot norm pinv qr slogdet solve solve_ex
+solve_triangular svd svdvals vecdot vector_norm
+""".split()
+
+
+def add_out_param(namespace: dict, names) -> None:
+    """Give each function `names` lists in `namespace` torch's out= parameter."""
+    for name in names:
+        fn = namespace.get(name)
+        if fn is not None:
+            namespace[name] = _taking_out(fn, name)
+
+
+def _taking_out(fn, name):
+    @functools.wraps(fn)
+    def with_out(*args, out=None, **kwargs):
+        if out is None:
+            return fn(*args, **kwargs)
+        outs = tuple(out) if isinstance(out, (tuple, list)) else (out,)
+        if grad_mode.is_grad_enabled() and any(
+                isinstance(t, Tensor) and t.requires_grad
+                for t in (*outs, *_tensors(args), *_tensors(kwargs.values()))):
+            raise RuntimeError(f"{name}(): functions with out=... arguments don't support "
+                               "automatic differentiation, but one of the arguments requires "
+                               "grad.")
+        with grad_mode.no_grad():
+            result = fn(*args, **kwargs)
+        results = tuple(result) if isinstance(result, tuple) else (result,)
+        if len(results) != len(outs):
+            raise TypeError(f"{name}(): argument 'out' must be tuple of {len(results)} "
+                            f"Tensors, not {len(outs)}")
+        for o, r in zip(outs, results):
+            _write_into(o, r)
+        if not isinstance(result, tuple):
+            return out
+        named = type(result)  # (values, indices, ...: the result's own type)
+        return named(*outs) if hasattr(named, "_fields") else named(outs)
+    return with_out
+
+
+def _tensors(values):
+    for v in values:
+        if isinstance(v, Tensor):
+            yield v
+        elif isinstance(v, (tuple, list)):
+            yield from _tensors(v)
+
+
+def _write_into(out: Tensor, result: Tensor) -> None:
+    if not isinstance(out, Tensor):
+        raise TypeError(f"argument 'out' must be Tensor, not {type(out).__name__}")
+    if not can_cast(result.dtype, out.dtype):
+        raise RuntimeError(f"result type {result.dtype.long_name} can't be cast to the "
+                           f"desired output type {out.dtype.long_name}")
+    with grad_mode.no_grad():
+        if tuple(out.shape) == tuple(result.shape):
+            out.copy_(result)
+            return
+        if out.numel() != 0:
+            warnings.warn(
+                f"An output with one or more elements was resized since it had shape "
+                f"{list(out.shape)}, which does not match the required output shape "
+                f"{list(result.shape)}. This behavior is deprecated, and in a future PyTorch "
+                "release outputs will not be resized unless they have zero elements. You can "
+                "explicitly reuse an out tensor t by resizing it, inplace, to zero elements "
+                "with t.resize_(0).", UserWarning, stacklevel=3)
+        out.data = result.to(dtype=out.dtype, device=out.device_str).clone()
+        out._storage.wrote()  # (a write, as torch's resize and copy count it)

@@ -1,0 +1,90 @@
+"""torch's out= parameter: the result written into the tensors given, as torch writes it."""
+from __future__ import annotations
+
+import re
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+import distgrad as dg
+from distgrad import out_param
+
+X = [[1.0, -3.0, 2.0], [4.0, 0.5, -2.0]]
+
+
+def _both(program):
+    """program(T) under torch and distgrad: what each returned or raised, with warnings."""
+    got = []
+    for T in (torch, dg):
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            try:
+                value = program(T)
+            except Exception as e:  # noqa: BLE001  (compared: type and words)
+                value = (type(e).__name__, str(e))
+        got.append((_plain(value), [str(w.message) for w in seen]))
+    return got
+
+
+def _plain(v):
+    if isinstance(v, (torch.Tensor, dg.Tensor)):
+        return (str(v.dtype), tuple(v.shape), np.asarray(v.detach().numpy()).tolist())
+    if isinstance(v, (tuple, list)):
+        return [_plain(x) for x in v]
+    return v
+
+
+CASES = {
+    "same shape": lambda T: (T.add(T.tensor(X), 1, out=(o := T.empty(2, 3))), o, o._version),
+    "returns out": lambda T: T.mul(T.tensor(X), 2, out=(o := T.empty(2, 3))) is o,
+    "into a view": lambda T: (T.exp(T.tensor(X)[0], out=(b := T.zeros(6))[::2]), b),
+    "resized from empty": lambda T: (T.matmul(T.tensor(X), T.tensor(X).t(), out=T.empty(0)),),
+    "resized with a warning": lambda T: T.sum(T.tensor(X), 0, out=T.empty(5)),
+    "cast up": lambda T: T.sub(T.tensor(X), 1, out=T.empty(2, 3, dtype=T.float64)),
+    "refused cast": lambda T: T.div(T.tensor(X), 2, out=T.empty(2, 3, dtype=T.int64)),
+    "integer into float": lambda T: T.arange(4, out=T.empty(4)),
+    "two results": lambda T: list(T.max(T.tensor(X), 1, out=(
+        T.empty(0), T.empty(0, dtype=T.int64)))),
+    "sort": lambda T: list(T.sort(T.tensor(X), out=(T.empty(2, 3), T.empty(2, 3, dtype=T.int64)))),
+    "linalg": lambda T: T.linalg.inv(T.tensor([[2.0, 1.0], [1.0, 3.0]]), out=T.empty(2, 2)),
+    "cat": lambda T: T.cat([T.tensor(X), T.tensor(X)], out=T.empty(4, 3)),
+    "zeros": lambda T: (T.zeros(2, 2, out=(o := T.ones(2, 2))), o),
+    "an input requires grad": lambda T: T.add(T.tensor(X, requires_grad=True), 1,
+                                              out=T.empty(2, 3)),
+    "out requires grad": lambda T: T.neg(T.tensor(X), out=T.empty(2, 3, requires_grad=True)),
+    "under no_grad": lambda T: _no_grad(T),
+}
+
+
+def _no_grad(T):
+    with T.no_grad():
+        out = T.add(T.tensor(X, requires_grad=True), 1, out=T.empty(2, 3))
+    return out, out.requires_grad
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_out_writes_as_torch(case):
+    got_torch, got_dg = _both(CASES[case])
+    assert got_dg[0] == got_torch[0]
+    # (torch's warnings end with where its C++ raised them)
+    assert got_dg[1] == [re.sub(r" \(Triggered internally at .*\)$", "", w) for w in got_torch[1]]
+
+
+def _torch_takes_out(module, name) -> bool:
+    """Whether torch's documented signature of module.name has an out parameter."""
+    doc = getattr(getattr(module, name, None), "__doc__", None) or ""
+    head = re.compile(rf"^(torch\.)?(linalg\.)?{name}\(")
+    return any(head.match(line.strip()) and re.search(r"\bout\s*[:=]", line)
+               for line in doc.splitlines()[:60])
+
+
+@pytest.mark.parametrize("module, ours, names", [(torch, dg, out_param.NAMESPACE),
+                                                 (torch.linalg, dg.linalg, out_param.LINALG)])
+def test_every_function_torch_gives_out_takes_it(module, ours, names):
+    public = [n for n in dir(ours) if not n.startswith("_") and callable(getattr(ours, n))
+              and not isinstance(getattr(ours, n), type)]
+    missing = [n for n in public if _torch_takes_out(module, n) and n not in names]
+    assert not missing
+    assert all(hasattr(ours, n) for n in names)
