@@ -1374,11 +1374,9 @@ def _reduction(name, inputs, attrs, x, s):
         stacked = record.call("cat", *[p.to(root) for p in parts], dim=0)
         return replicated(record.call("logsumexp", stacked, dim=0), s.workers)
     if name == "norm" and attrs.get("p", 2.0) == 2.0:
-        # the norm of the shards' norms (norm's own gradient is 0 at 0, where sqrt's is not)
-        parts = [record.call("norm", p, **attrs).unsqueeze(0) for p in s.shards]
-        root = s.shards[0].device_str
-        stacked = record.call("cat", *[p.to(root) for p in parts], dim=0)
-        return replicated(record.call("norm", stacked, dim=0), s.workers)
+        summed = {k: v for k, v in attrs.items() if k != "p"}
+        squares = _all_reduce([record.call("sum", p * p, **summed) for p in s.shards])
+        return _on_replicas("norm_of_squares", (squares,), {})
     return NotImplemented
 
 

@@ -384,6 +384,14 @@ defop("norm", _norm_forward, _norm_rule, _norm_vjp, node="LinalgVectorNormBackwa
       save=(0,), save_out=True, sharding="reduction")
 
 
+# The 2-norm of a sharded tensor is this root of the shards' summed squares (its gradient
+# is 0 where the norm is, as norm's; an all-zero shard is no 0/0 in a second order, as the
+# norm of the shards' norms made it).
+defop("norm_of_squares", lambda s: np.sqrt(s), lambda s: Meta(s.shape, s.dtype),
+      lambda c, g: (g / (2 * c.out)).masked_fill(c.out == 0, 0.0),
+      node="LinalgVectorNormBackward0", save_out=True, sharding="elementwise")
+
+
 # ---- cumsum, prod ---------------------------------------------------------------------------
 
 def _int_to_long(d: dtypes.dtype) -> dtypes.dtype:

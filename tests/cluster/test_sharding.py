@@ -173,6 +173,29 @@ def test_second_order_through_sharded_matmul(backend):
     _close(gw, tgw, tol=1e-4)
 
 
+@pytest.mark.parametrize("x_list", [[0.0, 0.0, 1.02, -1.31], [0.0, 0.0, 0.0, 0.0]])
+def test_second_order_through_the_norm_of_a_tensor_with_an_all_zero_shard(x_list, backend):
+    # The norm of the shards' norms made 0/0 in a second-order pass through a shard that
+    # is all zeros: NaN where torch's norm has a gradient (differential fuzzer seed 9784496).
+    # A Hessian-vector product checks the second order itself; an all-zero whole has
+    # torch's zero first-order gradient.
+    w_np = np.array([0.5, -2.0, 1.5, 3.0])
+    got = []
+    for T, place in ((dg, lambda t: dist.shard(t, 0)), (torch, lambda t: t * 1)):
+        x = T.tensor(x_list, dtype=T.float64, requires_grad=True)
+        n = place(x * 1).norm()
+        (g,) = T.autograd.grad(n * n + n, [x], create_graph=True)
+        hv = None
+        if n.item() != 0:
+            (hv,) = T.autograd.grad((g * T.tensor(w_np)).sum(), [x])
+        got.append((n, g, hv))
+    for d, t in zip(*got):
+        if t is None:
+            assert d is None
+        else:
+            _close(d, t)
+
+
 def test_mlp_moves_only_one_all_reduce_of_activations(backend):
     batch, d_in, hidden, d_out = 16, 32, 64, 8
     dg.manual_seed(2)

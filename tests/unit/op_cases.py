@@ -729,6 +729,21 @@ def _softmax_result(T, x):
 
 
 case("softmax_result", _softmax_result, F(3, 4), covers=("log_softmax", "softmax_result"))
+def _norm_of_squares(T, x):
+    """The last step of a sharded 2-norm (the root of the summed squares): against torch's
+    norm of the tensor they are the squares of."""
+    if T.__name__ == "torch":
+        return (x * 1).norm(dim=1)
+    from distgrad.autograd.record import call
+
+    return call("norm_of_squares", (x * 1 * x).sum(1))
+
+
+case("norm_of_squares", _norm_of_squares, F(3, 4, away=0.1), covers=("norm_of_squares",))
+# (at a zero norm torch's second order is 0/0, NaN; the root of the squares' is 0)
+case("norm_of_squares_zero", lambda T, x: _norm_of_squares(T, x * 0), F(4, 2),
+     covers="norm_of_squares", grad2=False)
+
 case("abs_at_zero", lambda T, x: (x * 0).abs(), F(4), covers=("mul", "abs"))
 case("clamp_at_bound", lambda T, x: (x * 0).clamp(0, 1), F(4), covers="clamp")
 case("norm_of_zero", lambda T, x: (x * 0).norm(), F(4), covers="norm")
