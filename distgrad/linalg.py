@@ -15,6 +15,7 @@ import numpy as np
 from .autograd.record import call
 from .ops.decompositions import check_matrix, pinv_tolerances
 from .ops.lapack import LinAlgError
+from .ops.linalg import check_chain
 
 __all__ = ["LinAlgError", "vector_norm", "matrix_norm", "norm", "det", "slogdet", "inv", "inv_ex",
            "solve", "solve_ex", "solve_triangular", "cholesky", "cholesky_ex", "lu_factor", "lu_factor_ex", "lu", "lu_solve", "qr", "svd",
@@ -232,8 +233,7 @@ def multi_dot(tensors):
     """The chain multiplied in the order of fewest scalar products (torch's dynamic
     programme); a 1-D first or last operand is a row or column vector."""
     tensors = list(tensors)
-    if len(tensors) < 2:
-        raise RuntimeError(f"multi_dot(): expected at least 2 tensors but got {len(tensors)}")
+    check_chain(tensors)
     first, last = tensors[0].ndim == 1, tensors[-1].ndim == 1
     mats = list(tensors)
     if first:
@@ -268,6 +268,12 @@ def cross(input, other, *, dim=-1):
 
 
 def vecdot(x, y, *, dim=-1):
+    if x.dtype is not y.dtype:
+        raise RuntimeError(f"linalg.vecdot: Expected x and y to have the same dtype, but found x "
+                           f"of type {x.dtype.long_name} and y of type {y.dtype.long_name} instead")
+    if not x.dtype.is_floating_point:
+        raise RuntimeError(f"linalg.vecdot: Expected a floating point or complex tensor as input. "
+                           f"Got {x.dtype.long_name}")
     return (x * y).sum(dim)
 
 

@@ -793,6 +793,8 @@ def tensordot(a, b, dims=2):
         dims_b = [dims_b] if isinstance(dims_b, int) else list(dims_b)
     if len(dims_a) != len(dims_b):
         raise RuntimeError("both dimension lists should have same length")
+    if a.dtype is not b.dtype:
+        raise RuntimeError("both inputs should have same dtype")
     ca = [wrap_dim(d, a.ndim) for d in dims_a]
     cb = [wrap_dim(d, b.ndim) for d in dims_b]
     for da, db, ia, ib in zip(dims_a, dims_b, ca, cb):

@@ -5,7 +5,7 @@ import numpy as np
 
 from .. import dtypes
 from . import layout
-from .rules import broadcast_shapes, not_implemented, unbroadcast
+from .rules import broadcast_shapes, not_implemented, require_scalar_type, unbroadcast
 from .shape import transposed
 from .table import Meta, defop
 
@@ -14,10 +14,56 @@ def _dims(shape) -> str:
     return "x".join(str(d) for d in shape)
 
 
-def _same_dtype(a, b, op="m1", other="m2"):
+def mm_dtypes(a, b) -> None:
+    """mm's check (after its shapes)."""
     if a.dtype is not b.dtype:
-        raise RuntimeError(f"expected {op} and {other} to have the same dtype, but got: "
+        raise RuntimeError(f"expected m1 and m2 to have the same dtype, but got: "
                            f"{a.dtype.c_name} != {b.dtype.c_name}")
+
+
+def addmm_dtypes(bias, a, b) -> None:
+    """addmm's check (addbmm's too), made before any shape: the bias, then mat1, against
+    mat2."""
+    for name, t in (("self", bias), ("mat1", a)):
+        if t.dtype is not b.dtype:
+            raise RuntimeError(f"{name} and mat2 must have the same dtype, but got "
+                               f"{t.dtype.long_name} and {b.dtype.long_name}")
+
+
+def addmv_dtypes(out: dtypes.dtype, mat, vec) -> None:
+    """addmv's check, after its shapes; mv is an addmv into a result of the vector's dtype."""
+    if not (out is mat.dtype and mat.dtype is vec.dtype):
+        raise RuntimeError(f"addmv input tensors must have the same dtype, but got "
+                           f"{out.long_name}, {mat.dtype.long_name}, and {vec.dtype.long_name}")
+
+
+def dot_dtypes(a, b) -> None:
+    """dot's check (vdot's too, in dot's words), between its dims and its sizes."""
+    if a.dtype is not b.dtype:
+        raise RuntimeError(f"dot : expected both vectors to have same dtype, but found "
+                           f"{a.dtype.long_name} and {b.dtype.long_name}")
+
+
+def check_chain(tensors) -> None:
+    """multi_dot's checks (chain_matmul's too): the operands' dims, then each one's dtype
+    against the first's and its rows against the previous one's columns."""
+    if len(tensors) < 2:
+        raise RuntimeError(f"multi_dot(): expected at least 2 tensors but got {len(tensors)}")
+    for end, t in (("first", tensors[0]), ("last", tensors[-1])):
+        if t.ndim not in (1, 2):
+            raise RuntimeError(f"multi_dot(): the {end} tensor must be 1D or 2D but got {t.ndim}D")
+    for i, t in enumerate(tensors[1:-1], 1):
+        if t.ndim != 2:
+            raise RuntimeError(f"multi_dot(): tensor {i} must be 2D but got {t.ndim}D")
+    first = tensors[0].dtype
+    for i in range(1, len(tensors)):
+        if tensors[i].dtype is not first:
+            raise RuntimeError(f"multi_dot(): all tensors must have be the same dtype but tensor 0 "
+                               f"is {first.c_name} and tensor {i} {tensors[i].dtype.c_name}")
+        left, right = tensors[i - 1], tensors[i]
+        if left.shape[-1] != right.shape[0]:
+            raise RuntimeError(f"multi_dot(): tensors {i - 1} and {i} with shapes "
+                               f"{list(left.shape)} and {list(right.shape)} cannot be multiplied")
 
 
 def _no_bool(kernel: str, d: dtypes.dtype) -> None:
@@ -34,7 +80,7 @@ def _mm_rule(a, b):
     if a.shape[1] != b.shape[0]:
         raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({_dims(a.shape)} and "
                            f"{_dims(b.shape)})")
-    _same_dtype(a, b)
+    mm_dtypes(a, b)
     _no_bool("addmm_impl_cpu_", a.dtype)
     return Meta((a.shape[0], b.shape[1]), a.dtype)
 
@@ -106,6 +152,7 @@ def _addmm_vjp(c, g):
 def _addmm_rule(bias, a, b, beta=1, alpha=1):
     from .shape import expanded_shape
 
+    addmm_dtypes(bias, a, b)
     meta = _mm_rule(a, b)
     expanded_shape(bias.shape, meta.shape, bias.dtype)  # torch expands the bias: its words
     return meta
@@ -130,7 +177,7 @@ def _mv_rule(a, v):
     if a.shape[1] != v.shape[0]:
         raise RuntimeError(f"size mismatch, got input ({a.shape[0]}), mat ({_dims(a.shape)}), "
                            f"vec ({v.shape[0]})")
-    _same_dtype(a, v, "self", "vec")
+    addmv_dtypes(v.dtype, a, v)
     _no_bool("addmv_impl_cpu", a.dtype)
     return Meta((a.shape[0],), a.dtype)
 
@@ -144,13 +191,11 @@ defop("mv", np.matmul, _mv_rule,
 def _dot_rule(a, b):
     if a.ndim != 1 or b.ndim != 1:
         raise RuntimeError(f"1D tensors expected, but got {a.ndim}D and {b.ndim}D tensors")
+    dot_dtypes(a, b)
     if a.shape[0] != b.shape[0]:
         raise RuntimeError(f"inconsistent tensor size, expected tensor [{a.shape[0]}] and src "
                            f"[{b.shape[0]}] to have the same number of elements, but got "
                            f"{a.shape[0]} and {b.shape[0]} elements respectively")
-    if a.dtype is not b.dtype:
-        raise RuntimeError(f"dot : expected both vectors to have same dtype, but found "
-                           f"{a.dtype.long_name} and {b.dtype.long_name}")
     _no_bool("dot", a.dtype)
     return Meta((), a.dtype)
 
@@ -166,7 +211,7 @@ def _bmm_rule(a, b):
         raise RuntimeError(f"Expected size for first two dimensions of batch2 tensor to be: "
                            f"[{a.shape[0]}, {a.shape[-1]}] but got: [{b.shape[0]}, {b.shape[-2]}].")
     batch = broadcast_shapes(a.shape[:-2], b.shape[:-2])
-    _same_dtype(a, b)
+    require_scalar_type(a.dtype, b)
     _no_bool("bmm", a.dtype)
     return Meta(tuple(batch) + (a.shape[-2], b.shape[-1]), dtypes.result_type((a, b)))
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from .rules import (binary, binary_float, broadcast_shapes, cast_to, common_dtype, compare,
-                    in_common_dtype, not_implemented, same, same_float, shape_of, unbroadcast,
-                    zeros_grad)
+                    in_common_dtype, not_implemented, require_scalar_type, same, same_float,
+                    shape_of, unbroadcast, zeros_grad)
 from .table import Meta, defop, elementwise
 from .. import dtypes
 from ..autograd.record import call
@@ -855,7 +855,8 @@ def _cross_rule(a, b, dim):
     if sizes != [3, 3]:
         raise RuntimeError(f"linalg.cross: inputs dimension {dim} must have length 3. Got "
                            f"{sizes[0]} and {sizes[1]}")
-    return Meta(shape, dtypes.result_type((a, b)))
+    require_scalar_type(a.dtype, b)
+    return Meta(shape, a.dtype)
 
 
 def _cross_forward(a, b, dim):

@@ -16,8 +16,9 @@ from .. import dtypes
 from ..autograd.record import call
 from ..tensor import Tensor
 from .api import _in_place
+from .linalg import addmm_dtypes, addmv_dtypes, check_chain, dot_dtypes, mm_dtypes
 from .reduce import _norm_forward, _norm_vjp
-from .rules import broadcast_shapes, dims_of, unbroadcast, wrap_dim
+from .rules import broadcast_shapes, dims_of, require_scalar_type, unbroadcast, wrap_dim
 from .table import Meta, defop
 
 __all__ = ["dist", "renorm", "kron", "cdist", "pdist", "addmv", "addr", "baddbmm",
@@ -112,9 +113,7 @@ def renorm(input, p, dim, maxnorm):
 def _vdot_rule(a, b):
     if a.ndim != 1 or b.ndim != 1:
         raise RuntimeError(f"1D tensors expected, but got {a.ndim}D and {b.ndim}D tensors")
-    if a.dtype is not b.dtype:
-        raise RuntimeError("vdot : expected both vectors to have same dtype, but found "
-                           f"{a.dtype.long_name} and {b.dtype.long_name}")
+    dot_dtypes(a, b)
     if a.shape[0] != b.shape[0]:
         raise RuntimeError("inconsistent tensor size, expected tensor [" f"{a.shape[0]}] and src "
                            f"[{b.shape[0]}] to have the same number of elements, but got "
@@ -197,6 +196,7 @@ def _cdist_backward(g, x1, x2, dist, p):
 
 
 def _cdist_rule(x1, x2, p=2.0):
+    require_scalar_type(x1.dtype, x2)
     batch = broadcast_shapes(tuple(x1.shape[:-2]), tuple(x2.shape[:-2]))
     return Meta(tuple(batch) + (x1.shape[-2], x2.shape[-2]), x1.dtype)
 
@@ -234,7 +234,13 @@ def _euclidean_dist_vjp(c, g):
             if c.needs[1] else None)
 
 
-defop("euclidean_dist", _euclidean_dist, lambda x1, x2: _cdist_rule(x1, x2),
+def _euclidean_dist_rule(x1, x2):
+    if x1.ndim == 2:  # torch multiplies with matmul: mm's check for matrices, bmm's for batches
+        mm_dtypes(x1, x2)
+    return _cdist_rule(x1, x2)
+
+
+defop("euclidean_dist", _euclidean_dist, _euclidean_dist_rule,
       _euclidean_dist_vjp, node="EuclideanDistBackward0", save=(0, 1), save_out=True)
 
 _MODES = {"use_mm_for_euclid_dist_if_necessary": 0, "use_mm_for_euclid_dist": 1,
@@ -332,6 +338,7 @@ def _addmv_rule(x, mat, vec, beta=1, alpha=1):
     if mat.shape[1] != vec.shape[0]:
         raise RuntimeError(f"size mismatch, got input ({x.shape[0] if x.ndim else 1}), mat "
                            f"({mat.shape[0]}x{mat.shape[1]}), vec ({vec.shape[0]})")
+    addmv_dtypes(x.dtype, mat, vec)
     return Meta(broadcast_shapes(tuple(x.shape), (mat.shape[0],)), mat.dtype)
 
 
@@ -374,6 +381,9 @@ def _bmm_shapes(name, b1, b2):
 
 
 def _baddbmm_rule(x, b1, b2, beta=1, alpha=1):
+    if not (x.dtype is b1.dtype and b1.dtype is b2.dtype):  # torch checks before the shapes
+        raise RuntimeError(f"Input dtypes must be the same, got: input {x.dtype.c_name}, "
+                           f"batch1: {b1.dtype.c_name}, batch2: {b2.dtype.c_name}")
     _bmm_shapes("baddbmm", b1, b2)
     return Meta(broadcast_shapes(tuple(x.shape), (b1.shape[0], b1.shape[1], b2.shape[2])),
                 b1.dtype)
@@ -392,7 +402,9 @@ defop("baddbmm", lambda x, a, b, beta=1, alpha=1: _plus(beta, x, alpha, np.matmu
 
 def _addbmm_rule(x, b1, b2, beta=1, alpha=1):
     _bmm_shapes("addbmm", b1, b2)
-    return Meta(broadcast_shapes(tuple(x.shape), (b1.shape[1], b2.shape[2])), b1.dtype)
+    shape = broadcast_shapes(tuple(x.shape), (b1.shape[1], b2.shape[2]))
+    addmm_dtypes(x, b1, b2)  # (torch sums the batch, then checks as addmm)
+    return Meta(shape, b1.dtype)
 
 
 def _addbmm_vjp(c, g):
@@ -456,6 +468,7 @@ def chain_matmul(*matrices):
             raise RuntimeError(f"Tensor dimension is {m.ndim}, expected 2 instead.")
     if len(matrices) == 1:
         return matrices[0].clone()
+    check_chain(matrices)  # torch's chain_matmul is a multi_dot
     if len(matrices) == 3:
         a, b, c = matrices
         left = a.shape[0] * a.shape[1] * b.shape[1] + a.shape[0] * b.shape[1] * c.shape[1]

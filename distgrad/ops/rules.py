@@ -158,6 +158,15 @@ def require_tensor(name: str, arg: str, position: int, value) -> None:
                         f"{type(value).__name__}")
 
 
+def require_scalar_type(expected: dtypes.dtype, *tensors) -> None:
+    """torch's check in a kernel that reads each tensor (None: absent) as `expected`'s type:
+    the first of another dtype is named (`expected scalar type Double but found Float`)."""
+    for t in tensors:
+        if t is not None and t.dtype is not expected:
+            raise RuntimeError(f"expected scalar type {expected.long_name} but found "
+                               f"{t.dtype.long_name}")
+
+
 def not_implemented(kernel: str, d: dtypes.dtype) -> NotImplementedError:
     """torch's error for a kernel without this dtype: `"abs_cpu" not implemented for 'Bool'`."""
     return NotImplementedError(f"\"{kernel}\" not implemented for '{d.long_name}'")

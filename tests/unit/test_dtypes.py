@@ -221,3 +221,58 @@ def test_bitwise_operators_and_reflected_and_in_place_forms():
                 2 % ints, c, d, attempt(lambda: T.tensor([1.0]) & T.tensor([1.0])))
 
     same(program)
+
+
+# ---- products, layers and losses given tensors of two dtypes: torch refuses most, in words
+# ---- of its own for each kernel, and checks some before the shapes ------------------------------
+
+def f32(t, *shape):
+    return t.ones(*shape)
+
+
+def f64(t, *shape):
+    return t.ones(*shape, dtype=t.float64)
+
+
+MIXED_PRODUCTS = {
+    "Linear of doubles": lambda t: t.nn.Linear(3, 2)(f64(t, 4, 3)),
+    "Linear of a batch of doubles": lambda t: t.nn.Linear(3, 2)(f64(t, 5, 4, 3)),
+    "Linear of a double vector": lambda t: t.nn.Linear(3, 2)(f64(t, 3)),
+    "linear with a double bias": lambda t: t.nn.functional.linear(f32(t, 4, 3), f32(t, 2, 3),
+                                                                   f64(t, 2)),
+    "GRUCell of doubles": lambda t: t.nn.GRUCell(2, 3)(f64(t, 1, 2)),
+    "addmm bias": lambda t: t.addmm(f32(t, 2, 2), f64(t, 2, 2), f64(t, 2, 2)),
+    "addmm mat1": lambda t: t.addmm(f32(t, 2, 2), f64(t, 2, 2), f32(t, 2, 2)),
+    "addmm before shapes": lambda t: t.addmm(f32(t, 2, 5), f32(t, 2, 3), f64(t, 4, 5)),
+    "addmm of longs": lambda t: t.addmm(t.ones(2, 2, dtype=t.int64), f32(t, 2, 2), f32(t, 2, 2)),
+    "addbmm bias": lambda t: t.addbmm(f32(t, 2, 2), f64(t, 3, 2, 2), f64(t, 3, 2, 2)),
+    "addbmm batch1": lambda t: t.addbmm(f32(t, 2, 2), f64(t, 3, 2, 2), f32(t, 3, 2, 2)),
+    "baddbmm": lambda t: t.baddbmm(f32(t, 3, 2, 2), f64(t, 3, 2, 2), f64(t, 3, 2, 2)),
+    "baddbmm before shapes": lambda t: t.baddbmm(f32(t, 2, 3, 6), f64(t, 2, 3, 4),
+                                                 f64(t, 2, 5, 6)),
+    "addmv": lambda t: t.addmv(f64(t, 2), f32(t, 2, 2), f64(t, 2)),
+    "mv": lambda t: t.mv(f64(t, 2, 2), f32(t, 2)),
+    "matmul of a batch and a vector": lambda t: t.matmul(f64(t, 3, 2, 2), f32(t, 2)),
+    "bmm": lambda t: t.bmm(f32(t, 3, 2, 2), f64(t, 3, 2, 2)),
+    "matmul of batches": lambda t: t.matmul(f64(t, 2, 3, 2, 2), f32(t, 3, 2, 2)),
+    "matmul of a vector and a batch": lambda t: t.matmul(f64(t, 2), f32(t, 3, 2, 2)),
+    "einsum": lambda t: t.einsum("ij,jk->ik", f64(t, 2, 2), f32(t, 2, 2)),
+    "dot before sizes": lambda t: t.dot(f64(t, 2), f32(t, 3)),
+    "vdot": lambda t: t.vdot(f64(t, 2), f32(t, 2)),
+    "tensordot before sizes": lambda t: t.tensordot(f64(t, 2, 3), f32(t, 2, 2), dims=1),
+    "inner": lambda t: t.inner(f64(t, 2), f32(t, 2)),
+    "multi_dot": lambda t: t.linalg.multi_dot([f64(t, 2, 2), f64(t, 2, 2), f32(t, 2, 2)]),
+    "multi_dot before shapes": lambda t: t.linalg.multi_dot([f64(t, 2, 2), f32(t, 3, 3),
+                                                             f64(t, 3, 2)]),
+    "chain_matmul": lambda t: t.chain_matmul(f64(t, 2, 2), f32(t, 2, 2)),
+    "vecdot": lambda t: t.linalg.vecdot(f64(t, 2), f32(t, 3)),
+    "vecdot of longs": lambda t: t.linalg.vecdot(t.ones(2, dtype=t.int64), t.ones(2, dtype=t.int64)),
+    "cross": lambda t: t.linalg.cross(f64(t, 3), t.ones(3, dtype=t.int64)),
+    "cdist": lambda t: t.cdist(f32(t, 2, 3), f64(t, 2, 3)),
+    "cdist by a product": lambda t: t.cdist(f32(t, 30, 3), f64(t, 30, 3)),
+}
+
+
+@pytest.mark.parametrize("name", MIXED_PRODUCTS)
+def test_products_of_two_dtypes(name):
+    same(lambda t: attempt(MIXED_PRODUCTS[name], t))
