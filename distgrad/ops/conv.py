@@ -16,6 +16,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from ..autograd.record import call
+from .rules import require_scalar_type
 from .table import Meta, defop
 
 
@@ -101,6 +102,9 @@ def _conv_geometry(x_shape, w_shape, stride, padding, dilation):
 
 def _conv_rule(x, w, b, stride, padding, dilation, groups):
     spatial = w.ndim - 2
+    if b is not None and b.dtype is not x.dtype:  # (torch's first check)
+        raise RuntimeError(f"Input type ({x.dtype.c_name}) and bias type ({b.dtype.c_name}) "
+                           "should be the same")
     if x.ndim != w.ndim:
         raise RuntimeError(f"Expected {w.ndim}D (batched) input to conv{spatial}d, but got input "
                            f"of size: {_dims(x.shape)}")
@@ -122,6 +126,7 @@ def _conv_rule(x, w, b, stride, padding, dilation, groups):
         raise RuntimeError(f"Given weight of size {_dims(w.shape)}, expected bias to be 1-dimensional "
                            f"with {w.shape[0]} elements, but got bias of size {_dims(b.shape)} "
                            "instead")
+    require_scalar_type(x.dtype, w)  # (its kernel's, after the shapes)
     _, _, out = _conv_geometry(x.shape, w.shape, stride, padding, dilation)
     return Meta((x.shape[0], w.shape[0]) + out, x.dtype)
 

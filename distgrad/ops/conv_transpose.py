@@ -8,6 +8,7 @@ import numpy as np
 
 from ..autograd.record import call
 from .conv import _conv_input_grad, _dims
+from .rules import require_scalar_type
 from .table import Meta, defop
 
 
@@ -48,6 +49,7 @@ def _rule(x, w, b, stride, padding, dilation, groups, output_padding):
         raise RuntimeError(f"Given transposed=1, weight of size {_dims(w.shape)}, expected bias "
                            f"to be 1-dimensional with {shape[1]} elements, but got bias of size "
                            f"{_dims(b.shape)} instead")
+    require_scalar_type(x.dtype, w)  # (a bias of another dtype is added in x's)
     return Meta(shape, x.dtype)
 
 

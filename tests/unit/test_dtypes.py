@@ -276,3 +276,33 @@ MIXED_PRODUCTS = {
 @pytest.mark.parametrize("name", MIXED_PRODUCTS)
 def test_products_of_two_dtypes(name):
     same(lambda t: attempt(MIXED_PRODUCTS[name], t))
+
+
+MIXED_CONVOLUTIONS = {
+    "Conv2d of doubles": lambda t: t.nn.Conv2d(1, 1, 2)(f64(t, 1, 1, 4, 4)),
+    "Conv2d without bias of doubles": lambda t: t.nn.Conv2d(1, 1, 2, bias=False)(
+        f64(t, 1, 1, 4, 4)),
+    "Conv1d of doubles": lambda t: t.nn.Conv1d(1, 1, 2)(f64(t, 1, 1, 4)),
+    "Conv1d without bias of an unbatched double": lambda t: t.nn.Conv1d(1, 1, 2, bias=False)(
+        f64(t, 1, 4)),
+    "Conv3d without bias of doubles": lambda t: t.nn.Conv3d(1, 1, 2, bias=False)(
+        f64(t, 1, 1, 3, 3, 3)),
+    "conv2d with a double weight": lambda t: t.nn.functional.conv2d(f32(t, 1, 1, 4, 4),
+                                                                     f64(t, 1, 1, 2, 2)),
+    "conv2d bias before shapes": lambda t: t.nn.functional.conv2d(
+        f64(t, 1, 2, 4, 4), f32(t, 1, 1, 2, 2), f32(t, 1)),
+    "conv3d with a double bias": lambda t: t.nn.functional.conv3d(
+        f32(t, 1, 1, 3, 3, 3), f32(t, 1, 1, 2, 2, 2), f64(t, 1)),
+    "conv2d of longs with a float bias": lambda t: t.nn.functional.conv2d(
+        t.ones(1, 1, 4, 4, dtype=t.int64), t.ones(1, 1, 2, 2, dtype=t.int64), f32(t, 1)),
+    "ConvTranspose2d of doubles": lambda t: t.nn.ConvTranspose2d(1, 1, 2)(f64(t, 1, 1, 4, 4)),
+    "ConvTranspose1d without bias of doubles": lambda t: t.nn.ConvTranspose1d(
+        1, 1, 2, bias=False)(f64(t, 1, 1, 4)),
+    "conv_transpose2d of longs": lambda t: t.nn.functional.conv_transpose2d(
+        t.ones(1, 1, 4, 4, dtype=t.int64), f32(t, 1, 1, 2, 2)),
+}
+
+
+@pytest.mark.parametrize("name", MIXED_CONVOLUTIONS)
+def test_convolutions_of_two_dtypes(name):
+    same(lambda t: attempt(MIXED_CONVOLUTIONS[name], t))
