@@ -18,6 +18,7 @@ from ..autograd.record import call
 from ..ops import functions as _f
 from ..ops.activations import SELU_ALPHA, SELU_SCALE
 from ..ops.api import in_place
+from ..ops.layers import check_batch_norm
 from ..ops.pixel import pixel_shuffle, pixel_unshuffle  # noqa: F401  (F.pixel_shuffle)
 from ..tensor import Tensor
 
@@ -361,6 +362,8 @@ def batch_norm(input: Tensor, running_mean: Optional[Tensor], running_var: Optio
         if size == 1:
             raise ValueError("Expected more than 1 value per channel when training, got input "
                              f"size {input.shape!r}")
+        # torch checks the running statistics too (the op is not given them in training)
+        check_batch_norm(input, weight, bias, running_mean, running_var)
         if running_mean is not None or running_var is not None:
             dims = [0] + list(range(2, input.ndim))
             with no_grad():

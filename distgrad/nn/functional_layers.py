@@ -355,7 +355,10 @@ def instance_norm(input: Tensor, running_mean: Optional[Tensor] = None,
     def repeated(t):
         return None if t is None else t.repeat(n)
 
-    rm, rv = repeated(running_mean), repeated(running_var)
+    def repeated_stats(t):  # torch takes running statistics of another dtype here
+        return None if t is None else t.repeat(n).to(input.dtype)
+
+    rm, rv = repeated_stats(running_mean), repeated_stats(running_var)
     out = _F.batch_norm(input.reshape(1, n * c, *input.shape[2:]), rm, rv, repeated(weight),
                         repeated(bias), use_input_stats, momentum, eps)
     with no_grad():

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .layers import _norm_input_grad, _normalized
+from .layers import _norm_input_grad, _normalized, mixed_norm_dtypes, norm_kernel_dtypes
 from .table import Meta, defop
 
 
@@ -33,6 +33,8 @@ def _group_norm_rule(x, weight, bias, num_groups, eps=1e-5):
                                f"channels in input, but got {name} of shape "
                                f"[{', '.join(map(str, p.shape))}] and input of shape "
                                f"[{', '.join(map(str, x.shape))}]")
+    mixed_norm_dtypes(x, (weight, bias))
+    norm_kernel_dtypes("GroupNormKernelImpl", x, (weight, bias))
     return Meta(x.shape, x.dtype)
 
 

@@ -13,7 +13,7 @@ import numpy as np
 from .. import dtypes
 from ..autograd.record import call
 from .math import _erf
-from .rules import same, unbroadcast
+from .rules import require_float, require_scalar_type, same, unbroadcast
 from .table import Meta, defop
 
 
@@ -69,9 +69,30 @@ defop("embedding_dense_backward", _embedding_backward,
       differentiable=(0,))
 
 
+# ---- the norms' dtype checks (torch's CPU kernels) ----------------------------------------------
+
+def mixed_norm_dtypes(x, params) -> None:
+    """A norm whose first parameter given (None: absent) is of another dtype than the input is
+    a 'mixed' call, which torch takes only with float32 parameters and a half-precision input
+    (a dtype distgrad has not)."""
+    given = [p for p in params if p is not None]
+    if given and given[0].dtype is not x.dtype:
+        if any(p.dtype is not dtypes.float32 for p in given):
+            raise RuntimeError("mixed dtype (CPU): expect parameter to have scalar type of Float")
+        raise RuntimeError("mixed dtype (CPU): all inputs must share same datatype.")
+
+
+def norm_kernel_dtypes(kernel: str, x, params) -> None:
+    """The checks of a norm's kernel, after the mixed call's: a floating input, and each
+    parameter read as the input's type."""
+    require_float(kernel, x.dtype)
+    require_scalar_type(x.dtype, *params)
+
+
 # ---- layer norm --------------------------------------------------------------------------------
 
 def _layer_norm_rule(x, weight, bias, normalized_shape, eps=1e-5):
+    mixed_norm_dtypes(x, (weight, bias))  # (torch's first check)
     n = len(normalized_shape)
     for name, p in (("weight", weight), ("bias", bias)):
         if p is not None and tuple(p.shape) != tuple(normalized_shape):
@@ -82,6 +103,7 @@ def _layer_norm_rule(x, weight, bias, normalized_shape, eps=1e-5):
         raise RuntimeError(f"Given normalized_shape={_dims(normalized_shape)}, expected input with "
                            f"shape [*, {', '.join(map(str, normalized_shape))}], but got input of "
                            f"size{_dims(x.shape)}")
+    norm_kernel_dtypes("LayerNormKernelImpl", x, (weight, bias))
     return Meta(x.shape, x.dtype)
 
 
@@ -130,12 +152,21 @@ defop("native_layer_norm", _layer_norm, _layer_norm_rule, _layer_norm_vjp,
 
 # ---- batch norm (training: batch statistics; eval: the running ones) ----------------------------
 
-def _batch_norm_rule(x, weight, bias, running_mean, running_var, training, eps=1e-5):
+def check_batch_norm(x, weight, bias, running_mean, running_var) -> None:
+    """torch's checks of batch norm's operands (None: absent): their sizes, then dtypes."""
     c = x.shape[1] if x.ndim > 1 else 0
-    for name, p in (("weight", weight), ("bias", bias), ("running_mean", running_mean),
-                    ("running_var", running_var)):
+    for name, p in (("running_mean", running_mean), ("running_var", running_var),
+                    ("weight", weight), ("bias", bias)):
         if p is not None and tuple(p.shape) != (c,):
             raise RuntimeError(f"{name} should contain {c} elements not {p.shape[0] if p.ndim else 1}")
+    params = (weight, bias, running_mean, running_var)
+    require_float("batch_norm", x.dtype)  # (before the mixed call's check, unlike the others)
+    mixed_norm_dtypes(x, params)
+    require_scalar_type(x.dtype, *params)
+
+
+def _batch_norm_rule(x, weight, bias, running_mean, running_var, training, eps=1e-5):
+    check_batch_norm(x, weight, bias, running_mean, running_var)
     return Meta(x.shape, x.dtype)
 
 

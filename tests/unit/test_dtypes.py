@@ -306,3 +306,37 @@ MIXED_CONVOLUTIONS = {
 @pytest.mark.parametrize("name", MIXED_CONVOLUTIONS)
 def test_convolutions_of_two_dtypes(name):
     same(lambda t: attempt(MIXED_CONVOLUTIONS[name], t))
+
+
+MIXED_NORMS = {
+    "LayerNorm of doubles": lambda t: t.nn.LayerNorm(3)(f64(t, 2, 3)),
+    "layer_norm with a double weight": lambda t: t.nn.functional.layer_norm(
+        f32(t, 2, 3), (3,), f64(t, 3)),
+    "layer_norm with a double bias": lambda t: t.nn.functional.layer_norm(
+        f32(t, 2, 3), (3,), f32(t, 3), f64(t, 3)),
+    "layer_norm dtypes before shapes": lambda t: t.nn.functional.layer_norm(
+        f64(t, 2, 3), (4,), f32(t, 4), f32(t, 4)),
+    "layer_norm of longs": lambda t: t.nn.functional.layer_norm(t.ones(2, 3, dtype=t.int64), (3,)),
+    "GroupNorm of doubles": lambda t: t.nn.GroupNorm(1, 2)(f64(t, 2, 2, 3)),
+    "group_norm with a double weight and float bias": lambda t: t.nn.functional.group_norm(
+        f64(t, 2, 2, 3), 1, f32(t, 2), f64(t, 2)),
+    "group_norm with a double bias": lambda t: t.nn.functional.group_norm(
+        f32(t, 2, 2, 3), 1, f32(t, 2), f64(t, 2)),
+    "BatchNorm2d of doubles": lambda t: t.nn.BatchNorm2d(2)(f64(t, 2, 2, 3, 3)),
+    "BatchNorm2d of doubles in eval": lambda t: t.nn.BatchNorm2d(2).eval()(f64(t, 2, 2, 3, 3)),
+    "BatchNorm1d without affine of doubles": lambda t: t.nn.BatchNorm1d(2, affine=False)(
+        f64(t, 3, 2)),
+    "batch_norm with a double running mean": lambda t: t.nn.functional.batch_norm(
+        f32(t, 3, 2), f64(t, 2), f32(t, 2), f32(t, 2), f32(t, 2), True),
+    "batch_norm statistics' sizes first": lambda t: t.nn.functional.batch_norm(
+        f64(t, 3, 2), f32(t, 3), f32(t, 4), f32(t, 5), f32(t, 6), True),
+    "batch_norm of longs": lambda t: t.nn.functional.batch_norm(
+        t.ones(3, 2, dtype=t.int64), f32(t, 2), f32(t, 2), None, None, False),
+    "InstanceNorm1d with affine of doubles": lambda t: t.nn.InstanceNorm1d(2, affine=True)(
+        f64(t, 3, 2, 4)),
+}
+
+
+@pytest.mark.parametrize("name", MIXED_NORMS)
+def test_norms_of_two_dtypes(name):
+    same(lambda t: attempt(MIXED_NORMS[name], t))
