@@ -19,6 +19,7 @@ from ..ops import functions as _f
 from ..ops.activations import SELU_ALPHA, SELU_SCALE
 from ..ops.api import in_place
 from ..ops.layers import check_batch_norm
+from ..ops.rules import require_float
 from ..ops.pixel import pixel_shuffle, pixel_unshuffle  # noqa: F401  (F.pixel_shuffle)
 from ..tensor import Tensor
 
@@ -345,11 +346,30 @@ def rms_norm(input: Tensor, normalized_shape, weight: Optional[Tensor] = None,
         raise RuntimeError(f"Given normalized_shape={shape}, expected input with shape "
                            f"[*, {', '.join(map(str, shape))}], but got input of size"
                            f"{list(input.shape)}")
+    require_float("rms_norm", input.dtype)
     if eps is None:
         eps = float(np.finfo(input.dtype.np).eps)
     dims = tuple(range(input.ndim - n, input.ndim))
     out = input * (input.pow(2).mean(dims, keepdim=True) + eps).rsqrt()
-    return out * weight if weight is not None else out
+    if weight is None:
+        return out
+    if weight.dtype is input.dtype:
+        return out * weight
+    _warn_rms_norm_dtypes(input.dtype, weight.dtype)
+    return (out * weight).to(input.dtype)  # torch's result keeps the input's dtype
+
+
+_warned_rms_norm = False
+
+
+def _warn_rms_norm_dtypes(input_dtype, weight_dtype) -> None:
+    """torch warns once in a process (whichever dtypes) that it cannot fuse the norm."""
+    global _warned_rms_norm
+    if not _warned_rms_norm:
+        _warned_rms_norm = True
+        warnings.warn(f"Mismatch dtype between input and weight: input dtype = "
+                      f"{input_dtype.c_name}, weight dtype = {weight_dtype.c_name}, Cannot "
+                      "dispatch to fused implementation.", UserWarning, stacklevel=3)
 
 
 def batch_norm(input: Tensor, running_mean: Optional[Tensor], running_var: Optional[Tensor],

@@ -340,3 +340,19 @@ MIXED_NORMS = {
 @pytest.mark.parametrize("name", MIXED_NORMS)
 def test_norms_of_two_dtypes(name):
     same(lambda t: attempt(MIXED_NORMS[name], t))
+
+
+def rms_norm_of_two_dtypes(t):
+    """torch warns (once in a process) that it cannot fuse the norm, and keeps the input's
+    dtype: a float input times a double weight is copied back to float (ToCopyBackward0)."""
+    x = t.arange(6.0).reshape(2, 3).requires_grad_()
+    w = t.tensor([1.0, 2.0, 3.0], dtype=t.float64, requires_grad=True)
+    narrowed = t.nn.functional.rms_norm(x, (3,), w)
+    narrowed.sum().backward()
+    widened = t.nn.functional.rms_norm(x.detach().double(), (3,), w.detach().float())
+    return (narrowed, x.grad, w.grad, widened,
+            attempt(t.nn.functional.rms_norm, t.ones(2, 3, dtype=t.int64), (3,)))
+
+
+def test_rms_norm_of_two_dtypes():
+    same(rms_norm_of_two_dtypes)
