@@ -194,6 +194,9 @@ def nll_loss(input: Tensor, target: Tensor, weight: Optional[Tensor] = None, siz
              ignore_index: int = -100, reduce=None, reduction: str = "mean") -> Tensor:
     """Negative log likelihood of class indices; input (C), (N, C) or (N, C, d1, ...)."""
     reduction = _reduction(reduction, size_average, reduce)
+    if input.ndim == 1 and target.ndim == 1 and target.shape[0] != 1:  # (torch's nll_loss_nd)
+        raise ValueError(f"For 1D input, 1D target must have size 1, but got target size: "
+                         f"{target.shape[0]}")
     if input.ndim <= 2:
         return call("nll_loss", input, target, weight, reduction=reduction,
                     ignore_index=ignore_index)

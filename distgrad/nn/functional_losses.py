@@ -11,8 +11,10 @@ from __future__ import annotations
 import math
 from typing import Callable, Optional, Union
 
+from .. import dtypes
 from ..autograd.grad_mode import no_grad
 from ..ops.functions import where
+from ..ops.rules import require_float, require_scalar_type
 from ..tensor import Tensor
 from .functional import (_apply_reduction, _reduction, logsigmoid, pairwise_distance)
 from .functional_layers import home
@@ -107,12 +109,10 @@ def multi_margin_loss(input: Tensor, target: Tensor, p: int = 1, margin: float =
         raise ValueError("only p == 1 and p == 2 supported")
     if weight is not None and weight.ndim != 1:
         raise ValueError("weight must be one-dimensional")
+    _multi_margin_checks(input, target, weight)
     squeeze = input.ndim <= 1
     x = input.reshape(1, -1) if squeeze else input
     n, c = x.shape
-    if x.ndim != 2 or target.numel() != n:
-        raise RuntimeError(f"inconsistent target size, expected {n} but got "
-                           f"{list(target.shape)}")
     y = target.reshape(n, 1)
     z = (margin - x.gather(1, y) + x).clamp_min(0)
     if p == 2:
@@ -126,6 +126,25 @@ def multi_margin_loss(input: Tensor, target: Tensor, p: int = 1, margin: float =
     if squeeze and reduction == "none":
         loss = loss.reshape(target.shape)
     return _apply_reduction(loss, reduction)
+
+
+def _multi_margin_checks(input: Tensor, target: Tensor, weight: Optional[Tensor]) -> None:
+    """torch's checks of multi_margin_loss: the shapes, then the dtypes its kernel reads."""
+    if input.ndim > 2 or (input.ndim > 0 and input.shape[-1] == 0):
+        raise RuntimeError(f"Expected non-empty vector or matrix with optional 0-dim batch size, "
+                           f"but got: {list(input.shape)}")
+    samples, classes = input.shape if input.ndim == 2 else (1, input.numel())
+    if target.ndim > 1 or target.numel() != samples:
+        raise RuntimeError(f"multi_margin_loss: target tensor should be 1-D with size equal to the "
+                           f"number of input samples (batch size). Expected target size "
+                           f"[{samples}], but got {list(target.shape)}. Input has shape "
+                           f"{list(input.shape)}.")
+    if weight is not None and weight.numel() != classes:
+        raise RuntimeError(f"inconsistent weight size, expected {classes} but got "
+                           f"{list(weight.shape)}")
+    require_float("multi_margin_loss_cpu_kernel", input.dtype)
+    require_scalar_type(dtypes.int64, target)
+    require_scalar_type(input.dtype, weight)
 
 
 def multilabel_margin_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,

@@ -6,7 +6,7 @@ import numpy as np
 from .. import dtypes
 from ..autograd.record import call
 from . import layout
-from .rules import broadcast_shapes, not_implemented
+from .rules import broadcast_shapes, not_implemented, require_scalar_type
 from .table import Meta, defop
 
 _REDUCTIONS = ("none", "mean", "sum")
@@ -202,20 +202,23 @@ defop("binary_cross_entropy_with_logits", _bce_logits_forward, _bce_logits_rule,
 def _nll_rule(logp, target, weight=None, reduction="mean", ignore_index=-100):
     if reduction not in _REDUCTIONS:
         raise ValueError(f"{reduction} is not a valid value for reduction")
-    if logp.ndim not in (1, 2):
+    if logp.ndim == 0:
+        raise ValueError("Expected 1 or more dimensions (got 0)")
+    if logp.ndim > 2:
         raise ValueError(f"Expected 1 or 2 dimensions (got {logp.ndim})")
+    if logp.ndim == 2 and (target.ndim == 0 or logp.shape[0] != target.shape[0]):
+        raise ValueError(f"Expected input batch_size ({logp.shape[0]}) to match target batch_size "
+                         f"({target.shape[0] if target.ndim else 1}).")
+    if target.ndim > 1:
+        raise RuntimeError("0D or 1D target tensor expected, multi-target not supported")
     if target.dtype is not dtypes.int64:
         raise RuntimeError(f"expected target dtype to be Long or Byte, but got {target.dtype.long_name}")
-    batch = logp.shape[0] if logp.ndim == 2 else None
-    if (batch if batch is not None else 1) != (target.shape[0] if target.ndim else 1) or \
-            target.ndim != logp.ndim - 1:
-        raise ValueError(f"Expected input batch_size ({batch if batch is not None else 1}) to match "
-                         f"target batch_size ({target.shape[0] if target.ndim else 1}).")
     if weight is not None and tuple(weight.shape) != (logp.shape[-1],):
         raise RuntimeError(f"weight tensor should be defined either for all {logp.shape[-1]} classes "
                            "or no classes but got weight tensor of shape: "
                            f"[{', '.join(map(str, weight.shape))}]")
-    shape = target.shape if reduction == "none" else ()
+    require_scalar_type(logp.dtype, weight)  # (the kernel's, before the targets' values)
+    shape = target.shape if reduction == "none" and logp.ndim == 2 else ()
     return Meta(shape, logp.dtype)
 
 
@@ -234,8 +237,8 @@ def _nll_forward(logp, target, weight=None, reduction="mean", ignore_index=-100)
     lp = np.atleast_2d(logp)
     t = np.clip(np.atleast_1d(target), 0, logp.shape[-1] - 1)
     picked = -lp[np.arange(lp.shape[0]), t] * w
-    if reduction == "none":
-        return picked.reshape(np.shape(target))
+    if reduction == "none":  # (one sample's loss is 0-dim, whether its target is or not)
+        return picked.reshape(np.shape(target) if logp.ndim == 2 else ())
     if reduction == "sum":
         return picked.sum()
     return picked.sum() / w.sum()
@@ -243,6 +246,8 @@ def _nll_forward(logp, target, weight=None, reduction="mean", ignore_index=-100)
 
 def _nll_vjp(c, g):
     logp_shape = c.shapes[0]
+    if len(logp_shape) == 1 and len(c.shapes[1]) == 1:  # torch's forward takes it, not this
+        raise RuntimeError(f"size mismatch (got input: [{logp_shape[0]}], target: [1])")
     target, weight = c[1], c[2]
     classes = logp_shape[-1]
     onehot = call("one_hot", target.masked_fill(target == c.attrs.get("ignore_index", -100), 0),

@@ -356,3 +356,47 @@ def rms_norm_of_two_dtypes(t):
 
 def test_rms_norm_of_two_dtypes():
     same(rms_norm_of_two_dtypes)
+
+
+def class_targets(t):
+    return t.tensor([0, 1, 1])
+
+
+MIXED_CLASS_LOSSES = {
+    "nll_loss with a float weight": lambda t: t.nn.functional.nll_loss(
+        f64(t, 3, 2), class_targets(t), f32(t, 2)),
+    "nll_loss of one sample with a float weight": lambda t: t.nn.functional.nll_loss(
+        f64(t, 2), t.tensor(1), f32(t, 2)),
+    "nll_loss weight before target values": lambda t: t.nn.functional.nll_loss(
+        f64(t, 3, 2), t.tensor([0, 1, 5]), f32(t, 2)),
+    "nll_loss target dims before its dtype": lambda t: t.nn.functional.nll_loss(
+        f64(t, 3, 2), f32(t, 3, 1)),
+    "NLLLoss of doubles": lambda t: t.nn.NLLLoss(weight=f32(t, 2))(f64(t, 3, 2), class_targets(t)),
+    "cross_entropy with a float weight": lambda t: t.nn.functional.cross_entropy(
+        f64(t, 3, 2), class_targets(t), weight=f32(t, 2)),
+    "cross_entropy with a long weight": lambda t: t.nn.functional.cross_entropy(
+        f32(t, 3, 2), class_targets(t), weight=t.ones(2, dtype=t.int64)),
+    "cross_entropy smoothed with a float weight": lambda t: t.nn.functional.cross_entropy(
+        f64(t, 3, 2), class_targets(t), weight=f32(t, 2), label_smoothing=0.1),
+    "cross_entropy over positions with a float weight": lambda t: t.nn.functional.cross_entropy(
+        f64(t, 3, 2, 4), t.zeros(3, 4, dtype=t.int64), weight=f32(t, 2)),
+    "CrossEntropyLoss of doubles": lambda t: t.nn.CrossEntropyLoss(weight=f32(t, 2))(
+        f64(t, 3, 2), class_targets(t)),
+    "multi_margin_loss with a float weight": lambda t: t.nn.functional.multi_margin_loss(
+        f64(t, 3, 2), class_targets(t), weight=f32(t, 2)),
+    "multi_margin_loss weight before target values": lambda t: t.nn.functional.multi_margin_loss(
+        f64(t, 3, 2), t.tensor([0, 1, 5]), weight=f32(t, 2)),
+    "multi_margin_loss of float targets": lambda t: t.nn.functional.multi_margin_loss(
+        f64(t, 3, 2), f32(t, 3), weight=f32(t, 2)),
+    "multi_margin_loss of longs": lambda t: t.nn.functional.multi_margin_loss(
+        t.ones(3, 2, dtype=t.int64), class_targets(t)),
+    "multi_margin_loss weight size": lambda t: t.nn.functional.multi_margin_loss(
+        f64(t, 3, 2), class_targets(t), weight=f64(t, 3)),
+    "multi_margin_loss target size": lambda t: t.nn.functional.multi_margin_loss(
+        f64(t, 3), t.tensor([0, 1])),
+}
+
+
+@pytest.mark.parametrize("name", MIXED_CLASS_LOSSES)
+def test_class_losses_of_two_dtypes(name):
+    same(lambda t: attempt(MIXED_CLASS_LOSSES[name], t))

@@ -225,3 +225,17 @@ def test_scatter_with_reduce_has_no_derivative():
                 z, z.grad_fn.name(), attempt(z.sum().backward))
 
     same(f)
+
+
+def test_one_sample_with_a_one_element_target():
+    """torch's nll_loss takes a (1,) target for one sample's (C,) scores, 0-dim loss and all,
+    but its backward refuses the pair."""
+    def f(torch):
+        F = torch.nn.functional
+        x = leaf(torch, [0.1, 0.2, 0.3, 0.4])
+        target = torch.tensor([2])
+        losses = [F.nll_loss(x, target, reduction=r) for r in ("mean", "sum", "none")]
+        losses.append(F.cross_entropy(x, target))
+        return losses, [attempt(loss.backward) for loss in losses]
+
+    same(f)

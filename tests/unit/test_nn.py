@@ -257,6 +257,14 @@ def test_nll_loss_single_sample():
     check("nll_loss", [Grad(np.log(rand01(4))), np.array(2)])
 
 
+def test_class_loss_target_dims_errors():
+    same_error("nll_loss", [np.log(rand01(4)), np.array([2, 1])])
+    same_error("nll_loss", [np.array(0.5, np.float32), np.array(0)])
+    for scores in (randn(3, 2), randn(2)):  # one target per sample at most
+        same_error("nll_loss", [scores, labels(0, 2, (len(scores) if scores.ndim == 2 else 1, 1))])
+    same_error("cross_entropy", [randn(3, 2), labels(0, 2, (3, 1))])
+
+
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 def test_nll_loss_kdim(reduction):
     # (N, C, d) goes through the (N*d, C) op: same values and grads, another grad_fn name.
