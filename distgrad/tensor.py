@@ -14,6 +14,7 @@ from ._format import format_tensor
 from .autograd import differentiate, grad_mode, record
 from .autograd.graph import AccumulateGrad, _ListHandle, _short_name
 from .ops import layout
+from .ops.rules import require_castable
 from .ops.views import as_strided_of, covers_its_base, scatter_through_view
 from .ops.table import Size
 
@@ -879,9 +880,7 @@ class Tensor:
     def _as_written(self, result):
         """`result` in self's dtype (torch casts what an in-place op writes), shape checked."""
         if result.dtype is not self.dtype:
-            if not _can_cast(result.dtype, self.dtype):
-                raise RuntimeError(f"result type {result.dtype.long_name} can't be cast to the "
-                                   f"desired output type {self.dtype.long_name}")
+            require_castable(result.dtype, self.dtype)
             with grad_mode.enable_grad() if result._requires_grad else grad_mode.no_grad():
                 result = result.to(self.dtype)
         if tuple(result.shape) != tuple(self.shape):
@@ -1126,10 +1125,6 @@ def to_args(args, kwargs):
         elif a is not None:
             device = a
     return device, dtype
-
-
-def _can_cast(src, dst) -> bool:
-    return src.category <= dst.category
 
 
 # What == and != compare a tensor with; anything else is not equal (torch's NotImplemented).

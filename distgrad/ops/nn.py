@@ -6,7 +6,9 @@ import numpy as np
 from .. import dtypes
 from ..autograd.record import call
 from . import layout
-from .rules import broadcast_shapes, not_implemented, require_scalar_type
+from .math import _sub_rule
+from .rules import (broadcast_shapes, not_implemented, require_castable, require_float,
+                    require_scalar_type)
 from .table import Meta, defop
 
 _REDUCTIONS = ("none", "mean", "sum")
@@ -32,8 +34,8 @@ def _loss_rule(name):
                              f"that is different to the input size (torch.Size("
                              f"[{', '.join(map(str, x.shape))}])).")
         for w in weights:
-            if w is not None:
-                broadcast_shapes(w.shape, x.shape)
+            if w is not None:  # (torch multiplies the loss by it)
+                broadcast_shapes(x.shape, w.shape)
         return Meta(x.shape if reduction == "none" else (), x.dtype)
 
     return rule
@@ -127,7 +129,18 @@ defop("huber_loss", lambda x, y, reduction="mean", delta=1.0: _reduce(_huber(x, 
       layout_rule=layout.elementwise)
 
 
+def _check_probabilities(x, y):
+    """torch's kernel checks each element's input, then its target, in turn."""
+    bad_x = ~((x >= 0) & (x <= 1))  # (NaN too)
+    bad = bad_x | ~((y >= 0) & (y <= 1))
+    if bad.any():
+        first = np.argmax(bad.reshape(-1))
+        which = "input" if bad_x.reshape(-1)[first] else "target"
+        raise RuntimeError(f"all elements of {which} should be between 0 and 1")
+
+
 def _bce_forward(x, y, weight=None, reduction="mean"):
+    _check_probabilities(x, y)
     # torch clamps the logs at -100 so a prediction of exactly 0 or 1 stays finite.
     with np.errstate(divide="ignore"):
         loss = -(y * np.maximum(np.log(x), -100) + (1 - y) * np.maximum(np.log1p(-x), -100))
@@ -150,7 +163,11 @@ def _bce_vjp(c, g):
 
 
 def _bce_rule(x, y, weight=None, reduction="mean"):
-    return _loss_rule("bce")(x, y, weight, reduction=reduction)
+    meta = _loss_rule("bce")(x, y, weight, reduction=reduction)
+    if y.dtype is not x.dtype:  # torch's kernel reads the target in the input's dtype
+        raise RuntimeError(f"Found dtype {y.dtype.long_name} but expected {x.dtype.long_name}")
+    require_float("binary_cross_entropy", x.dtype)
+    return meta  # (a weight of another dtype multiplies the loss in place)
 
 
 defop("binary_cross_entropy", _bce_forward, _bce_rule, _bce_vjp,
@@ -189,7 +206,13 @@ def _bce_logits_vjp(c, g):
 
 
 def _bce_logits_rule(x, y, weight=None, pos_weight=None, reduction="mean"):
-    return _loss_rule("bce")(x, y, weight, pos_weight, reduction=reduction)
+    """torch's loss is log_sigmoid(input), then (1 - target) of the target's dtype multiplied
+    by the input in place: the target's dtype."""
+    meta = _loss_rule("bce")(x, y, weight, pos_weight, reduction=reduction)
+    require_float("log_sigmoid_cpu", x.dtype)
+    loss = _sub_rule(Meta(y.shape, y.dtype), y)
+    require_castable(x.dtype, loss.dtype)
+    return Meta(meta.shape, loss.dtype)
 
 
 defop("binary_cross_entropy_with_logits", _bce_logits_forward, _bce_logits_rule, _bce_logits_vjp,

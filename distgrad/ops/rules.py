@@ -167,6 +167,14 @@ def require_scalar_type(expected: dtypes.dtype, *tensors) -> None:
                                f"{t.dtype.long_name}")
 
 
+def require_castable(result: dtypes.dtype, out: dtypes.dtype) -> None:
+    """torch's check of a result written into a tensor (an in-place op): not into a lower
+    category (a float result into a long tensor)."""
+    if result.category > out.category:
+        raise RuntimeError(f"result type {result.long_name} can't be cast to the desired output "
+                           f"type {out.long_name}")
+
+
 def not_implemented(kernel: str, d: dtypes.dtype) -> NotImplementedError:
     """torch's error for a kernel without this dtype: `"abs_cpu" not implemented for 'Bool'`."""
     return NotImplementedError(f"\"{kernel}\" not implemented for '{d.long_name}'")

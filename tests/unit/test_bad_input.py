@@ -156,6 +156,10 @@ CASES = {
     ("loss", "cross-entropy batch"): lambda E: E.F.cross_entropy(E.ones(3, 4), E.tensor([0, 1])),
     ("loss", "nll target value"): lambda E: E.F.nll_loss(E.ones(2, 3), E.tensor([0, 5])),
     ("loss", "nll float target"): lambda E: E.F.nll_loss(E.ones(2, 3), E.ones(2)),
+    ("loss", "bce input outside [0, 1]"): lambda E: E.F.binary_cross_entropy(
+        E.tensor([0.5, 2.0]), E.ones(2)),
+    ("loss", "bce target outside [0, 1]"): lambda E: E.F.binary_cross_entropy(
+        E.tensor([0.5, 0.5]), E.tensor([1.0, -1.0])),
     # ---- dtypes and requires_grad ----------------------------------------------------------------
     ("dtype", "requires_grad int tensor"): lambda E: E.tensor([1, 2], requires_grad=True),
     ("dtype", "requires_grad_ on int"): lambda E: E.tensor([1, 2]).requires_grad_(),
@@ -165,6 +169,8 @@ CASES = {
     ("dtype", "complex into a real dtype"): lambda E: E.tensor(3 + 0j, dtype=E.t.float32),
     ("dtype", "assign a list"): lambda E: E.ones(2, 3).__setitem__(slice(None), [1.0, 2.0, 3.0]),
     ("dtype", "assign a complex"): lambda E: E.ones(2, 3).__setitem__(slice(None), 1 + 2j),
+    ("dtype", "bce target"): lambda E: E.F.binary_cross_entropy(
+        E.ones(2, dtype=E.t.float64) * 0.5, E.ones(2)),
     # ---- autograd ------------------------------------------------------------------------------
     ("autograd", "gradient shape"): lambda E: (E.leaf([1.0, 2.0]) * 2).backward(E.ones(3)),
     ("autograd", "gradient for a scalar"): lambda E: (E.leaf([1.0]) * 2).sum().backward(E.ones(2)),

@@ -400,3 +400,60 @@ MIXED_CLASS_LOSSES = {
 @pytest.mark.parametrize("name", MIXED_CLASS_LOSSES)
 def test_class_losses_of_two_dtypes(name):
     same(lambda t: attempt(MIXED_CLASS_LOSSES[name], t))
+
+
+def logits_loss_of_two_dtypes(t, input_dtype, target_dtype, **weights):
+    """binary_cross_entropy_with_logits, its value and gradients: torch's loss takes the
+    target's dtype, each gradient its operand's."""
+    x = t.tensor([-2.0, 0.5, 3.0], dtype=input_dtype, requires_grad=True)
+    y = t.tensor([0.0, 0.25, 1.0], dtype=target_dtype, requires_grad=True)
+    loss = t.nn.functional.binary_cross_entropy_with_logits(x, y, **weights)
+    loss.sum().backward()
+    return loss, x.grad, y.grad
+
+
+MIXED_BINARY_LOSSES = {
+    "binary_cross_entropy with a float target": lambda t: t.nn.functional.binary_cross_entropy(
+        f64(t, 3) * 0.5, f32(t, 3)),
+    "binary_cross_entropy of a float and a long": lambda t: t.nn.functional.binary_cross_entropy(
+        f32(t, 3) * 0.5, t.ones(3, dtype=t.int64)),
+    "binary_cross_entropy of longs": lambda t: t.nn.functional.binary_cross_entropy(
+        t.ones(3, dtype=t.int64), t.ones(3, dtype=t.int64)),
+    "BCELoss of doubles": lambda t: t.nn.BCELoss()(f64(t, 3) * 0.5, f32(t, 3)),
+    "with_logits of doubles and floats": lambda t: logits_loss_of_two_dtypes(
+        t, t.float64, t.float32),
+    "with_logits of floats and doubles": lambda t: logits_loss_of_two_dtypes(
+        t, t.float32, t.float64, reduction="none"),
+    "with_logits with double weights": lambda t: logits_loss_of_two_dtypes(
+        t, t.float64, t.float32, weight=f64(t, 3), pos_weight=f64(t, 3) * 2),
+    "with_logits with float weights": lambda t: logits_loss_of_two_dtypes(
+        t, t.float32, t.float64, weight=f32(t, 3), pos_weight=f32(t, 3) * 2),
+    "BCEWithLogitsLoss of doubles": lambda t: t.nn.BCEWithLogitsLoss()(
+        t.tensor([-1.0, 2.0], dtype=t.float64), t.tensor([0.0, 1.0])),
+    "with_logits of long targets": lambda t: t.nn.functional.binary_cross_entropy_with_logits(
+        f64(t, 3), t.ones(3, dtype=t.int64)),
+    "with_logits of bool targets": lambda t: t.nn.functional.binary_cross_entropy_with_logits(
+        f32(t, 3), t.ones(3, dtype=t.bool)),
+    "with_logits of long inputs": lambda t: t.nn.functional.binary_cross_entropy_with_logits(
+        t.ones(3, dtype=t.int64), f32(t, 3)),
+    "with_logits weight shape": lambda t: t.nn.functional.binary_cross_entropy_with_logits(
+        f32(t, 2, 3), f32(t, 2, 3), weight=f32(t, 4)),
+}
+
+
+@pytest.mark.parametrize("name", MIXED_BINARY_LOSSES)
+def test_binary_losses_of_two_dtypes(name):
+    same(lambda t: attempt(MIXED_BINARY_LOSSES[name], t))
+
+
+def test_binary_cross_entropy_of_values_outside_zero_to_one():
+    """torch's kernel checks each element's input, then its target, before computing."""
+    def program(t):
+        bce = t.nn.functional.binary_cross_entropy
+        half = t.tensor([0.5, 0.5])
+        return [attempt(bce, x, y) for x, y in (
+            (t.tensor([0.5, 2.0]), half), (half, t.tensor([0.5, -1.0])),
+            (t.tensor([0.5, 2.0]), t.tensor([2.0, 0.5])), (t.tensor([float("nan"), 0.5]), half),
+            (half, t.tensor([0.5, float("inf")])), (t.tensor([0.0, 1.0]), t.tensor([1.0, 0.0])))]
+
+    same(program)
