@@ -79,9 +79,10 @@ def hinge_embedding_loss(input: Tensor, target: Tensor, margin: float = 1.0, siz
 
 def soft_margin_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
                      reduction: str = "mean") -> Tensor:
-    """log(1 + exp(-target · x))."""
+    """log(1 + exp(-target · x)): torch computes it in place in a tensor like the input, so of
+    the input's dtype and shape."""
     reduction = _reduction(reduction, size_average, reduce)
-    return _apply_reduction((-input * target).exp().log1p(), reduction)
+    return _apply_reduction(input._as_written((-input * target).exp().log1p()), reduction)
 
 
 def multilabel_soft_margin_loss(input: Tensor, target: Tensor, weight: Optional[Tensor] = None,
@@ -128,11 +129,16 @@ def multi_margin_loss(input: Tensor, target: Tensor, p: int = 1, margin: float =
     return _apply_reduction(loss, reduction)
 
 
-def _multi_margin_checks(input: Tensor, target: Tensor, weight: Optional[Tensor]) -> None:
-    """torch's checks of multi_margin_loss: the shapes, then the dtypes its kernel reads."""
+def _check_vector_or_matrix(input: Tensor) -> None:
+    """The margin losses' first check: one sample's scores, or a batch's."""
     if input.ndim > 2 or (input.ndim > 0 and input.shape[-1] == 0):
         raise RuntimeError(f"Expected non-empty vector or matrix with optional 0-dim batch size, "
                            f"but got: {list(input.shape)}")
+
+
+def _multi_margin_checks(input: Tensor, target: Tensor, weight: Optional[Tensor]) -> None:
+    """torch's checks of multi_margin_loss: the shapes, then the dtypes its kernel reads."""
+    _check_vector_or_matrix(input)
     samples, classes = input.shape if input.ndim == 2 else (1, input.numel())
     if target.ndim > 1 or target.numel() != samples:
         raise RuntimeError(f"multi_margin_loss: target tensor should be 1-D with size equal to the "
@@ -152,12 +158,15 @@ def multilabel_margin_loss(input: Tensor, target: Tensor, size_average=None, red
     """Σ_{j target, i not target} max(0, 1 - (x[j] - x[i])) / C per sample; the targets of a
     row are its class indices up to the first -1."""
     reduction = _reduction(reduction, size_average, reduce)
+    _check_vector_or_matrix(input)
     squeeze = input.ndim <= 1
     x = input.reshape(1, -1) if squeeze else input
     t = target.reshape(1, -1) if target.ndim <= 1 else target
     if tuple(t.shape) != tuple(x.shape):
         raise RuntimeError(f"inconsistent target size: {list(target.shape)} for input of size: "
                            f"{list(input.shape)}")
+    require_float("multilabel_margin_loss_forward_out_frame", input.dtype)
+    require_scalar_type(dtypes.int64, target)
     from ..creation import arange
 
     n, c = x.shape

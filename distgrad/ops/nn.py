@@ -7,7 +7,7 @@ from .. import dtypes
 from ..autograd.record import call
 from . import layout
 from .math import _sub_rule
-from .rules import (broadcast_shapes, not_implemented, require_castable, require_float,
+from .rules import (broadcast_shapes, require_castable, require_float, require_one_dtype,
                     require_scalar_type)
 from .table import Meta, defop
 
@@ -61,8 +61,15 @@ def _mse_vjp(c, g):
     return _pair(c, (c[0] - c[1]) * (2.0 / n) * g)
 
 
+def _mse_rule(x, y, reduction="mean"):
+    meta = _loss_rule("mse")(x, y, reduction=reduction)
+    d = dtypes.result_type((x, y))  # (torch's loss promotes, as a difference does)
+    require_float("mse_cpu", d)
+    return Meta(meta.shape, d)
+
+
 defop("mse_loss", lambda x, y, reduction="mean": _reduce((x - y) ** 2, reduction),
-      _loss_rule("mse"), _mse_vjp, node="MseLossBackward0", save=(0, 1), sharding="batch_loss",
+      _mse_rule, _mse_vjp, node="MseLossBackward0", save=(0, 1), sharding="batch_loss",
       layout_rule=layout.elementwise)
 
 
@@ -76,15 +83,19 @@ def _pair(c, gx):
 # clipped to ±width; torch's double backward masks with a strict |d| < width, so at the
 # width the clipped value is the sign's (no derivative), not the difference's.
 
-def _robust_rule(kernel, width_name, check):
+def _robust_rule(kernel, width_name, check, into_input=False):
+    """`into_input`: torch computes the loss into a tensor of the input's dtype (Huber's), not
+    in the promoted one (smooth L1's)."""
     def rule(x, y, reduction="mean", **attrs):
         if reduction not in _REDUCTIONS:
             raise ValueError(f"{reduction} is not a valid value for reduction")
         check(attrs[width_name])
         d = dtypes.result_type((x, y))
-        if not d.is_floating_point:
-            raise not_implemented(kernel, d)
-        return Meta(broadcast_shapes(x.shape, y.shape) if reduction == "none" else (), d)
+        if into_input:
+            require_castable(d, x.dtype)
+        require_float(kernel, d)
+        shape = broadcast_shapes(x.shape, y.shape) if reduction == "none" else ()
+        return Meta(shape, x.dtype if into_input else d)
 
     return rule
 
@@ -115,6 +126,9 @@ def _smooth_l1_vjp(c, g):
 
 
 def _huber_vjp(c, g):
+    # torch's backward kernel takes only operands of one dtype (its forward takes two)
+    first, other = c.dtypes[:2] if c.needs[0] else c.dtypes[1::-1]
+    require_one_dtype(first, other)
     return _pair(c, _scale_back(c, g) * _clipped_difference(c, c.attrs["delta"]))
 
 
@@ -124,7 +138,7 @@ defop("smooth_l1_loss",
       node="SmoothL1LossBackward0", save=(0, 1), sharding="batch_loss",
       layout_rule=layout.elementwise)
 defop("huber_loss", lambda x, y, reduction="mean", delta=1.0: _reduce(_huber(x, y, delta), reduction),
-      _robust_rule("huber_cpu", "delta", _nonpositive_delta), _huber_vjp,
+      _robust_rule("huber_cpu", "delta", _nonpositive_delta, into_input=True), _huber_vjp,
       node="HuberLossBackward0", save=(0, 1), sharding="batch_loss",
       layout_rule=layout.elementwise)
 
@@ -164,8 +178,7 @@ def _bce_vjp(c, g):
 
 def _bce_rule(x, y, weight=None, reduction="mean"):
     meta = _loss_rule("bce")(x, y, weight, reduction=reduction)
-    if y.dtype is not x.dtype:  # torch's kernel reads the target in the input's dtype
-        raise RuntimeError(f"Found dtype {y.dtype.long_name} but expected {x.dtype.long_name}")
+    require_one_dtype(x.dtype, y.dtype)
     require_float("binary_cross_entropy", x.dtype)
     return meta  # (a weight of another dtype multiplies the loss in place)
 

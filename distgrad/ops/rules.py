@@ -167,6 +167,13 @@ def require_scalar_type(expected: dtypes.dtype, *tensors) -> None:
                                f"{t.dtype.long_name}")
 
 
+def require_one_dtype(expected: dtypes.dtype, found: dtypes.dtype) -> None:
+    """torch's check of a kernel that computes all its operands in one dtype (a
+    TensorIterator with check_all_same_dtype): `Found dtype Float but expected Double`."""
+    if found is not expected:
+        raise RuntimeError(f"Found dtype {found.long_name} but expected {expected.long_name}")
+
+
 def require_castable(result: dtypes.dtype, out: dtypes.dtype) -> None:
     """torch's check of a result written into a tensor (an in-place op): not into a lower
     category (a float result into a long tensor)."""

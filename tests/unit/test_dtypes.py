@@ -457,3 +457,44 @@ def test_binary_cross_entropy_of_values_outside_zero_to_one():
             (half, t.tensor([0.5, float("inf")])), (t.tensor([0.0, 1.0]), t.tensor([1.0, 0.0])))]
 
     same(program)
+
+
+def regression_loss_of_two_dtypes(t, name, reduction="mean", composite=False):
+    """A float input and a double target: mse_loss promotes, huber and soft margin losses keep
+    the input's dtype; each gradient has its operand's (huber's backward refuses them). The
+    target of a `composite` (soft margin: one node in torch, not here) has no gradient."""
+    x = t.tensor([0.25, -1.5, 3.0], requires_grad=True)
+    y = t.tensor([1.0, -1.0, 0.5], dtype=t.float64, requires_grad=not composite)
+    loss = getattr(t.nn.functional, name)(x, y, reduction=reduction)
+    return (loss.detach() if composite else loss, attempt(loss.sum().backward), x.grad, y.grad)
+
+
+MIXED_REGRESSION_LOSSES = {
+    "mse_loss of floats and doubles": lambda t: regression_loss_of_two_dtypes(t, "mse_loss"),
+    "mse_loss of floats and doubles, none": lambda t: regression_loss_of_two_dtypes(
+        t, "mse_loss", "none"),
+    "mse_loss of longs and floats": lambda t: t.nn.functional.mse_loss(
+        t.tensor([1, 2]), t.tensor([0.5, 2.5])),
+    "mse_loss of longs": lambda t: t.nn.functional.mse_loss(t.tensor([1, 2]), t.tensor([0, 2])),
+    "huber_loss of floats and doubles": lambda t: regression_loss_of_two_dtypes(t, "huber_loss"),
+    "huber_loss's target gradient": lambda t: attempt(t.nn.functional.huber_loss(
+        f32(t, 3), f64(t, 3).requires_grad_()).backward),
+
+    "huber_loss of longs and floats": lambda t: t.nn.functional.huber_loss(
+        t.tensor([1, 2]), t.tensor([0.5, 2.5])),
+    "soft_margin_loss of floats and doubles": lambda t: regression_loss_of_two_dtypes(
+        t, "soft_margin_loss", "none", composite=True),
+    "soft_margin_loss of longs": lambda t: t.nn.functional.soft_margin_loss(
+        t.tensor([1, 2]), t.tensor([1, -1])),
+    "soft_margin_loss broadcast": lambda t: t.nn.functional.soft_margin_loss(f32(t, 3),
+                                                                             f64(t, 2, 3)),
+    "multilabel_margin_loss of float targets": lambda t: t.nn.functional.multilabel_margin_loss(
+        f64(t, 2, 3), f32(t, 2, 3)),
+    "multilabel_margin_loss of longs": lambda t: t.nn.functional.multilabel_margin_loss(
+        t.ones(2, 3, dtype=t.int64), t.ones(2, 3, dtype=t.int64)),
+}
+
+
+@pytest.mark.parametrize("name", MIXED_REGRESSION_LOSSES)
+def test_regression_losses_of_two_dtypes(name):
+    same(lambda t: attempt(MIXED_REGRESSION_LOSSES[name], t))
