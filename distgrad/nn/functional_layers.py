@@ -18,9 +18,11 @@ from typing import Optional
 
 import numpy as np
 
+from .. import dtypes
 from ..autograd.grad_mode import no_grad
 from ..autograd.record import call
 from ..ops.api import in_place
+from ..ops.rules import scalar_types_error
 from ..tensor import Tensor
 from . import functional as _F
 from .functional import _tuple
@@ -392,6 +394,9 @@ def local_response_norm(input: Tensor, size: int, alpha: float = 1e-4, beta: flo
 
 def prelu(input: Tensor, weight: Tensor) -> Tensor:
     """x where x > 0, weight · x elsewhere; weight has one value or one per channel (dim 1)."""
+    if input.dtype is not weight.dtype:  # (torch's first check)
+        raise RuntimeError(f"prelu: Type promoting not supported. Got {input.dtype.long_name} and "
+                           f"{weight.dtype.long_name}")
     if weight.numel() != 1:
         if input.ndim == 0:
             raise RuntimeError("Not allow zero-dim input tensor.")
@@ -500,6 +505,7 @@ def feature_alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False,
 def bilinear(input1: Tensor, input2: Tensor, weight: Tensor,
              bias: Optional[Tensor] = None) -> Tensor:
     """y_o = x1ᵀ W_o x2 + b_o over the last dims."""
+    _bilinear_dtypes(input1, input2, weight, bias)
     if input1.ndim != input2.ndim:
         raise RuntimeError(f"bilinear(): input dimensions do not match: got {input1.ndim} and "
                            f"{input2.ndim}")
@@ -515,6 +521,16 @@ def bilinear(input1: Tensor, input2: Tensor, weight: Tensor,
 
     out = einsum("...i,oij,...j->...o", input1, weight, input2)
     return out if bias is None else out + bias
+
+
+def _bilinear_dtypes(input1: Tensor, input2: Tensor, weight: Tensor,
+                     bias: Optional[Tensor]) -> None:
+    """torch's first check of bilinear: one dtype for all its tensors."""
+    named = {"input1": input1, "input2": input2, "weight": weight, "bias": bias}
+    given = {name: t for name, t in named.items() if t is not None}
+    if len({t.dtype for t in given.values()}) > 1:
+        raise RuntimeError("All tensors must have the same dtype, got " + ", ".join(
+            f"{name}: {t.dtype.c_name}" for name, t in given.items()))
 
 
 def _bags(input: Tensor, offsets: Optional[Tensor], include_last_offset: bool):
@@ -540,6 +556,23 @@ def _bags(input: Tensor, offsets: Optional[Tensor], include_last_offset: bool):
     else:
         ends = starts[1:] + [total]
     return input, list(zip(starts, ends))
+
+
+def _bag_dtypes(input: Tensor, offsets: Optional[Tensor], weight: Tensor,
+                per_sample_weights: Optional[Tensor]) -> None:
+    """torch's checks of embedding_bag's dtypes (its indices and offsets promoted to one)."""
+    indices = input.dtype if offsets is None else dtypes.promote(input.dtype, offsets.dtype)
+    if indices is not dtypes.int64:
+        raise scalar_types_error("embedding_bag", "indices", "Long, Int", indices)
+    if not weight.dtype.is_floating_point:
+        raise scalar_types_error("embedding_bag", "weight", "Half, BFloat16, Float, Double",
+                                 weight.dtype)
+    if per_sample_weights is not None and per_sample_weights.dtype is not weight.dtype:
+        raise RuntimeError(f"Expected tensor for argument #1 'weight' to have the same type as "
+                           f"tensor for argument #1 'per_sample_weights'; but type "
+                           f"{weight.dtype.type_name} does not equal "
+                           f"{per_sample_weights.dtype.type_name} (while checking arguments for "
+                           "embedding_bag)")
 
 
 def embedding_bag(input: Tensor, weight: Tensor, offsets: Optional[Tensor] = None,
@@ -571,6 +604,7 @@ def embedding_bag(input: Tensor, weight: Tensor, offsets: Optional[Tensor] = Non
         raise NotImplementedError("embedding_bag: max_norm, scale_grad_by_freq and sparse are "
                                   "not supported by distgrad")
     flat, bags = _bags(input, offsets, include_last_offset)
+    _bag_dtypes(input, offsets, weight, per_sample_weights)
     num = weight.shape[0]
     if padding_idx is not None:
         if not -num <= padding_idx < num:

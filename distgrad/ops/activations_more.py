@@ -6,11 +6,12 @@ import numpy as np
 
 from ..autograd.record import call
 from . import layout
-from .rules import broadcast_shapes, unbroadcast
+from .rules import broadcast_shapes, require_float, unbroadcast
 from .table import Meta, defop
 
 
 def _prelu_rule(x, w):
+    require_float("prelu_cpu", x.dtype)
     return Meta(broadcast_shapes(tuple(x.shape), tuple(w.shape)), x.dtype)
 
 

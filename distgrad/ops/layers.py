@@ -13,7 +13,7 @@ import numpy as np
 from .. import dtypes
 from ..autograd.record import call
 from .math import _erf
-from .rules import require_float, require_scalar_type, same, unbroadcast
+from .rules import require_float, require_scalar_type, same, scalar_types_error, unbroadcast
 from .table import Meta, defop
 
 
@@ -25,10 +25,7 @@ def _dims(shape) -> str:
 
 def _embedding_rule(weight, indices, padding_idx=-1):
     if indices.dtype is not dtypes.int64:
-        raise RuntimeError("Expected tensor for argument #1 'indices' to have one of the following "
-                           "scalar types: Long, Int; but got "
-                           f"{indices.dtype.type_name} instead (while checking arguments for "
-                           "embedding)")
+        raise scalar_types_error("embedding", "indices", "Long, Int", indices.dtype)
     if weight.ndim != 2:
         raise RuntimeError("'weight' must be 2-D")
     return Meta(tuple(indices.shape) + (weight.shape[1],), weight.dtype)

@@ -182,6 +182,13 @@ def require_castable(result: dtypes.dtype, out: dtypes.dtype) -> None:
                            f"type {out.long_name}")
 
 
+def scalar_types_error(op: str, arg: str, names: str, d: dtypes.dtype) -> RuntimeError:
+    """torch's checkScalarTypes error: `arg` of dtype `d` is none of the types `names` lists."""
+    return RuntimeError(f"Expected tensor for argument #1 '{arg}' to have one of the following "
+                        f"scalar types: {names}; but got {d.type_name} instead (while checking "
+                        f"arguments for {op})")
+
+
 def not_implemented(kernel: str, d: dtypes.dtype) -> NotImplementedError:
     """torch's error for a kernel without this dtype: `"abs_cpu" not implemented for 'Bool'`."""
     return NotImplementedError(f"\"{kernel}\" not implemented for '{d.long_name}'")

@@ -498,3 +498,33 @@ MIXED_REGRESSION_LOSSES = {
 @pytest.mark.parametrize("name", MIXED_REGRESSION_LOSSES)
 def test_regression_losses_of_two_dtypes(name):
     same(lambda t: attempt(MIXED_REGRESSION_LOSSES[name], t))
+
+
+MIXED_LAYERS = {
+    "prelu with a float weight": lambda t: t.nn.functional.prelu(f64(t, 2, 3), f32(t, 1)),
+    "prelu dtypes before shapes": lambda t: t.nn.functional.prelu(f64(t, 2, 3), f32(t, 4)),
+    "PReLU of longs": lambda t: t.nn.PReLU()(t.ones(2, 3, dtype=t.int64)),
+    "prelu of longs": lambda t: t.nn.functional.prelu(t.ones(2, 3, dtype=t.int64),
+                                                      t.ones(1, dtype=t.int64)),
+    "Bilinear of doubles": lambda t: t.nn.Bilinear(2, 3, 4)(f64(t, 5, 2), f64(t, 5, 3)),
+    "bilinear dtypes before shapes": lambda t: t.nn.functional.bilinear(
+        f64(t, 5, 2), f32(t, 5, 3), f32(t, 4, 3, 3)),
+    "bilinear with a double bias": lambda t: t.nn.functional.bilinear(
+        f32(t, 5, 2), f32(t, 5, 3), f32(t, 4, 2, 3), f64(t, 4)),
+    "embedding_bag with double sample weights": lambda t: t.nn.functional.embedding_bag(
+        t.tensor([0, 1, 2]), f32(t, 3, 2), t.tensor([0]), mode="sum",
+        per_sample_weights=f64(t, 3)),
+    "EmbeddingBag with long sample weights": lambda t: t.nn.EmbeddingBag(3, 2, mode="sum")(
+        t.tensor([0, 1, 2]), t.tensor([0]), per_sample_weights=t.ones(3, dtype=t.int64)),
+    "embedding_bag of float indices": lambda t: t.nn.functional.embedding_bag(
+        t.tensor([0.0, 1.0]), f32(t, 3, 2), t.tensor([0])),
+    "embedding_bag of float offsets": lambda t: t.nn.functional.embedding_bag(
+        t.tensor([0, 1]), f32(t, 3, 2), t.tensor([0.0])),
+    "embedding_bag of a long weight": lambda t: t.nn.functional.embedding_bag(
+        t.tensor([0, 1]), t.ones(3, 2, dtype=t.int64), t.tensor([0]), mode="max"),
+}
+
+
+@pytest.mark.parametrize("name", MIXED_LAYERS)
+def test_layers_of_two_dtypes(name):
+    same(lambda t: attempt(MIXED_LAYERS[name], t))
