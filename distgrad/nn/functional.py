@@ -18,7 +18,7 @@ from ..autograd.record import call
 from ..ops import functions as _f
 from ..ops.activations import SELU_ALPHA, SELU_SCALE
 from ..ops.api import in_place
-from ..ops.layers import check_batch_norm
+from ..ops.layers import check_batch_norm, check_sdpa_dtypes
 from ..ops.rules import require_float
 from ..ops.pixel import pixel_shuffle, pixel_unshuffle  # noqa: F401  (F.pixel_shuffle)
 from ..tensor import Tensor
@@ -507,6 +507,7 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
                                  enable_gqa: bool = False) -> Tensor:
     """softmax(q kᵀ · scale + mask) v. A boolean mask keeps where True; a float mask is added.
     Without dropout it is one op (torch's CPU flash kernel); with dropout, torch's math path."""
+    check_sdpa_dtypes(query, key, value, attn_mask)
     if is_causal and attn_mask is not None:
         raise RuntimeError("_scaled_dot_product_attention: Explicit attn_mask should not be set "
                            "when is_causal=True")
@@ -677,9 +678,10 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
         dropout_p = 0.0
     if need_weights:
         q_scaled = q * math.sqrt(1.0 / float(head_dim))
-        weights = q_scaled.bmm(k.transpose(-2, -1))
-        if attn_mask is not None:
-            weights = attn_mask + weights
+        if attn_mask is not None:  # (a mask of another dtype fails there, as in torch)
+            weights = _f.baddbmm(attn_mask, q_scaled, k.transpose(-2, -1))
+        else:
+            weights = q_scaled.bmm(k.transpose(-2, -1))
         weights = softmax(weights, dim=-1)
         if dropout_p > 0.0:
             weights = dropout(weights, p=dropout_p)

@@ -322,6 +322,19 @@ defop("dropout_mask", _dropout_mask, lambda x, p, seed: Meta(x.shape, x.dtype))
 
 # ---- scaled dot-product attention (torch's CPU flash kernel) --------------------------------------
 
+def check_sdpa_dtypes(q, k, v, mask=None) -> None:
+    """torch's first checks of attention, whichever kernel runs it: one dtype for query, key
+    and value; a mask of bool, float32 or the query's dtype."""
+    if not (q.dtype is k.dtype and q.dtype is v.dtype):
+        raise RuntimeError(f"Expected query, key, and value to have the same dtype, but got "
+                           f"query.dtype: {q.dtype.c_name} key.dtype: {k.dtype.c_name} and "
+                           f"value.dtype: {v.dtype.c_name} instead.")
+    if mask is not None and mask.dtype not in (dtypes.bool_, dtypes.float32, q.dtype):
+        raise RuntimeError(f"Expected attn_mask dtype to be bool or float or to match query "
+                           f"dtype, but got attn_mask.dtype: {mask.dtype.c_name} and  "
+                           f"query.dtype: {q.dtype.c_name} instead.")
+
+
 def _sdpa_rule(q, k, v, mask=None, is_causal=False, scale=None, enable_gqa=False):
     if q.ndim < 2 or k.ndim != q.ndim or v.ndim != q.ndim:
         raise RuntimeError("scaled_dot_product_attention: query, key and value must have the same "

@@ -528,3 +528,27 @@ MIXED_LAYERS = {
 @pytest.mark.parametrize("name", MIXED_LAYERS)
 def test_layers_of_two_dtypes(name):
     same(lambda t: attempt(MIXED_LAYERS[name], t))
+
+
+MIXED_ATTENTION = {
+    "sdpa of a double query": lambda t: t.nn.functional.scaled_dot_product_attention(
+        f64(t, 1, 2, 3), f32(t, 1, 2, 3), f32(t, 1, 2, 3)),
+    "sdpa dtypes before shapes": lambda t: t.nn.functional.scaled_dot_product_attention(
+        f32(t, 3), f64(t, 3), f32(t, 3)),
+    "sdpa with dropout of a double value": lambda t: t.nn.functional.scaled_dot_product_attention(
+        f32(t, 1, 2, 3), f32(t, 1, 2, 3), f64(t, 1, 2, 3), dropout_p=0.5),
+    "sdpa with a double mask": lambda t: t.nn.functional.scaled_dot_product_attention(
+        f32(t, 1, 2, 3), f32(t, 1, 2, 3), f32(t, 1, 2, 3), attn_mask=f64(t, 2, 2)),
+    "sdpa with a long mask": lambda t: t.nn.functional.scaled_dot_product_attention(
+        f64(t, 1, 2, 3), f64(t, 1, 2, 3), f64(t, 1, 2, 3),
+        attn_mask=t.zeros(2, 2, dtype=t.int64)),
+    "sdpa mask dtype before causality": lambda t: t.nn.functional.scaled_dot_product_attention(
+        f32(t, 1, 2, 3), f32(t, 1, 2, 3), f32(t, 1, 2, 3), attn_mask=f64(t, 2, 2), is_causal=True),
+    "MultiheadAttention with a double mask": lambda t: t.nn.MultiheadAttention(4, 2)(
+        f32(t, 2, 1, 4), f32(t, 2, 1, 4), f32(t, 2, 1, 4), attn_mask=f64(t, 2, 2)),
+}
+
+
+@pytest.mark.parametrize("name", MIXED_ATTENTION)
+def test_attention_of_two_dtypes(name):
+    same(lambda t: attempt(MIXED_ATTENTION[name], t))
