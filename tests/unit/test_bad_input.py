@@ -156,6 +156,8 @@ CASES = {
     ("loss", "cross-entropy batch"): lambda E: E.F.cross_entropy(E.ones(3, 4), E.tensor([0, 1])),
     ("loss", "nll target value"): lambda E: E.F.nll_loss(E.ones(2, 3), E.tensor([0, 5])),
     ("loss", "nll float target"): lambda E: E.F.nll_loss(E.ones(2, 3), E.ones(2)),
+    ("loss", "cross-entropy multi-target"): lambda E: E.F.cross_entropy(
+        E.ones(3, 2), E.tensor([[0], [1], [1]])),
     ("loss", "bce input outside [0, 1]"): lambda E: E.F.binary_cross_entropy(
         E.tensor([0.5, 2.0]), E.ones(2)),
     ("loss", "bce target outside [0, 1]"): lambda E: E.F.binary_cross_entropy(
@@ -171,6 +173,16 @@ CASES = {
     ("dtype", "assign a complex"): lambda E: E.ones(2, 3).__setitem__(slice(None), 1 + 2j),
     ("dtype", "bce target"): lambda E: E.F.binary_cross_entropy(
         E.ones(2, dtype=E.t.float64) * 0.5, E.ones(2)),
+    ("dtype", "linear of doubles"): lambda E: E.F.linear(E.ones(4, 3, dtype=E.t.float64),
+                                                         E.ones(2, 3), E.ones(2)),
+    ("dtype", "conv2d bias of doubles"): lambda E: E.F.conv2d(E.ones(1, 1, 4, 4), E.ones(1, 1, 2, 2),
+                                                              E.ones(1, dtype=E.t.float64)),
+    ("dtype", "layer_norm of doubles"): lambda E: E.F.layer_norm(
+        E.ones(2, 3, dtype=E.t.float64), (3,), E.ones(3), E.ones(3)),
+    ("dtype", "cross-entropy weight"): lambda E: E.F.cross_entropy(
+        E.ones(3, 2, dtype=E.t.float64), E.tensor([0, 1, 1]), E.ones(2)),
+    ("dtype", "attention of a double query"): lambda E: E.F.scaled_dot_product_attention(
+        E.ones(1, 2, 3, dtype=E.t.float64), E.ones(1, 2, 3), E.ones(1, 2, 3)),
     # ---- autograd ------------------------------------------------------------------------------
     ("autograd", "gradient shape"): lambda E: (E.leaf([1.0, 2.0]) * 2).backward(E.ones(3)),
     ("autograd", "gradient for a scalar"): lambda E: (E.leaf([1.0]) * 2).sum().backward(E.ones(2)),
