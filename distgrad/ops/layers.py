@@ -13,8 +13,9 @@ import numpy as np
 from .. import dtypes
 from ..autograd.record import call
 from .math import _erf
-from .rules import require_float, require_scalar_type, same, scalar_types_error, unbroadcast
-from .table import Meta, defop
+from .rules import (float_dtype, require_castable, require_float, require_scalar_type, same,
+                    scalar_types_error, unbroadcast)
+from .table import Meta, defop, elementwise
 
 
 def _dims(shape) -> str:
@@ -224,8 +225,7 @@ _GELU_C = 0.044715
 def _gelu_rule(x, approximate="none"):
     if approximate not in ("none", "tanh"):
         raise RuntimeError("approximate argument must be either none or tanh.")
-    if not x.dtype.is_floating_point:
-        raise RuntimeError(f"\"GeluKernelImpl\" not implemented for '{x.dtype.long_name}'")
+    require_float("GeluKernelImpl", x.dtype)
     return same(x)
 
 
@@ -305,7 +305,13 @@ def _silu_vjp(c, g):
     return g * s * (1 + c[0] * (1 - s))  # (torch's order of products: its roundings)
 
 
-defop("silu", lambda x: x * _sigmoid(x), same, _silu_vjp, node="SiluBackward0", save=(0,))
+@elementwise
+def _silu_rule(x):
+    require_float("silu_cpu", x.dtype)
+    return same(x)
+
+
+defop("silu", lambda x: x * _sigmoid(x), _silu_rule, _silu_vjp, node="SiluBackward0", save=(0,))
 
 
 # ---- dropout's mask ------------------------------------------------------------------------------
@@ -317,7 +323,13 @@ def _dropout_mask(x, p, seed):
     return keep.astype(x.dtype) / (1 - p) if p < 1 else np.zeros(x.shape, x.dtype)
 
 
-defop("dropout_mask", _dropout_mask, lambda x, p, seed: Meta(x.shape, x.dtype))
+def _dropout_mask_rule(x, p, seed):
+    if p < 1:  # torch scales its mask in place by 1 / (1 - p): not into an integer mask
+        require_castable(float_dtype(x.dtype), x.dtype)
+    return Meta(x.shape, x.dtype)
+
+
+defop("dropout_mask", _dropout_mask, _dropout_mask_rule)
 
 
 # ---- scaled dot-product attention (torch's CPU flash kernel) --------------------------------------

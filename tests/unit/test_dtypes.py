@@ -552,3 +552,25 @@ MIXED_ATTENTION = {
 @pytest.mark.parametrize("name", MIXED_ATTENTION)
 def test_attention_of_two_dtypes(name):
     same(lambda t: attempt(MIXED_ATTENTION[name], t))
+
+
+def longs(t, *shape):
+    return t.ones(*shape, dtype=t.int64)
+
+
+INTEGER_ACTIVATIONS = {
+    "gelu": lambda t: t.nn.functional.gelu(longs(t, 3), approximate="tanh"),
+    "silu": lambda t: t.nn.SiLU()(longs(t, 3)),
+    "silu in place": lambda t: t.nn.functional.silu(longs(t, 3), inplace=True),
+    "glu": lambda t: t.nn.functional.glu(longs(t, 2, 4)),
+    "dropout": lambda t: t.nn.functional.dropout(longs(t, 3), 0.5),
+    "dropout of bools": lambda t: t.nn.functional.dropout(t.ones(3, dtype=t.bool), 0.5),
+    "dropout2d": lambda t: t.nn.functional.dropout2d(longs(t, 1, 2, 3, 3), 0.5),
+    "alpha_dropout": lambda t: t.nn.functional.alpha_dropout(longs(t, 3), 0.5, training=True),
+}
+
+
+@pytest.mark.parametrize("name", INTEGER_ACTIVATIONS)
+def test_activations_and_dropout_of_integers(name):
+    """No kernel of torch's takes them (dropout scales its integer mask in place)."""
+    same(lambda t: attempt(INTEGER_ACTIVATIONS[name], t))
