@@ -12,7 +12,7 @@ import functools
 import warnings
 
 from .autograd import grad_mode
-from .dtype_info import can_cast
+from .ops.rules import require_castable
 from .tensor import Tensor
 
 # torch's functions (torch.*, torch.linalg.*) that take out=, as distgrad has them
@@ -89,9 +89,7 @@ def _tensors(values):
 def _write_into(out: Tensor, result: Tensor) -> None:
     if not isinstance(out, Tensor):
         raise TypeError(f"argument 'out' must be Tensor, not {type(out).__name__}")
-    if not can_cast(result.dtype, out.dtype):
-        raise RuntimeError(f"result type {result.dtype.long_name} can't be cast to the "
-                           f"desired output type {out.dtype.long_name}")
+    require_castable(result.dtype, out.dtype)
     with grad_mode.no_grad():
         if tuple(out.shape) == tuple(result.shape):
             out.copy_(result)
