@@ -31,6 +31,7 @@ from .functional_aliases import (avg_pool1d, conv1d, conv2d, cosine_similarity, 
                                  pixel_shuffle, pixel_unshuffle)
 from . import linalg
 from . import special
+from . import return_types  # noqa: F401  (torch.return_types)
 from ._format import set_printoptions  # noqa: F401
 
 bool = _dtypes.bool_  # noqa: A001  (torch.bool)

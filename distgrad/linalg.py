@@ -8,10 +8,9 @@ carry torch's grad_fn names.
 """
 from __future__ import annotations
 
-from collections import namedtuple
-
 import numpy as np
 
+from . import return_types
 from .autograd.record import call
 from .ops.decompositions import check_matrix, pinv_tolerances
 from .ops.lapack import LinAlgError
@@ -21,19 +20,6 @@ __all__ = ["LinAlgError", "vector_norm", "matrix_norm", "norm", "det", "slogdet"
            "solve", "solve_ex", "solve_triangular", "cholesky", "cholesky_ex", "lu_factor", "lu_factor_ex", "lu", "lu_solve", "qr", "svd",
            "svdvals", "eigh", "eigvalsh", "pinv", "lstsq", "matrix_rank", "matrix_power", "matrix_exp",
            "multi_dot", "cross", "vecdot", "diagonal"]
-
-# torch.return_types.linalg_*: tuples whose fields also have names
-SlogdetResult = namedtuple("linalg_slogdet", ["sign", "logabsdet"])
-InvExResult = namedtuple("linalg_inv_ex", ["inverse", "info"])
-SolveExResult = namedtuple("linalg_solve_ex", ["result", "info"])
-CholeskyExResult = namedtuple("linalg_cholesky_ex", ["L", "info"])
-QRResult = namedtuple("linalg_qr", ["Q", "R"])
-SVDResult = namedtuple("linalg_svd", ["U", "S", "Vh"])
-LstsqResult = namedtuple("linalg_lstsq", ["solution", "residuals", "rank", "singular_values"])
-LUFactorResult = namedtuple("linalg_lu_factor", ["LU", "pivots"])
-LUFactorExResult = namedtuple("linalg_lu_factor_ex", ["LU", "pivots", "info"])
-LUResult = namedtuple("linalg_lu", ["P", "L", "U"])
-EighResult = namedtuple("linalg_eigh", ["eigenvalues", "eigenvectors"])
 
 _INF = float("inf")
 
@@ -103,11 +89,11 @@ def det(A):
 
 
 def slogdet(A):
-    return SlogdetResult(*call("linalg_slogdet", A))
+    return return_types.linalg_slogdet(call("linalg_slogdet", A))
 
 
 def inv_ex(A, *, check_errors=False):
-    return InvExResult(*call("linalg_inv_ex", A, check_errors=check_errors))
+    return return_types.linalg_inv_ex(call("linalg_inv_ex", A, check_errors=check_errors))
 
 
 def inv(A):
@@ -115,7 +101,8 @@ def inv(A):
 
 
 def solve_ex(A, B, *, left=True, check_errors=False):
-    return SolveExResult(*call("linalg_solve_ex", A, B, left=left, check_errors=check_errors))
+    return return_types.linalg_solve_ex(call("linalg_solve_ex", A, B, left=left,
+                                             check_errors=check_errors))
 
 
 def solve(A, B, *, left=True):
@@ -130,7 +117,8 @@ def solve_triangular(A, B, *, upper, left=True, unitriangular=False):
 # ---- factorisations ---------------------------------------------------------------------------------
 
 def cholesky_ex(A, *, upper=False, check_errors=False):
-    return CholeskyExResult(*call("linalg_cholesky_ex", A, upper=upper, check_errors=check_errors))
+    return return_types.linalg_cholesky_ex(call("linalg_cholesky_ex", A, upper=upper,
+                                                check_errors=check_errors))
 
 
 def cholesky(A, *, upper=False):
@@ -138,11 +126,11 @@ def cholesky(A, *, upper=False):
 
 
 def qr(A, mode="reduced"):
-    return QRResult(*call("linalg_qr", A, mode=mode))
+    return return_types.linalg_qr(call("linalg_qr", A, mode=mode))
 
 
 def svd(A, full_matrices=True, *, driver=None):
-    return SVDResult(*call("linalg_svd", A, full_matrices=full_matrices))
+    return return_types.linalg_svd(call("linalg_svd", A, full_matrices=full_matrices))
 
 
 def svdvals(A, *, driver=None):
@@ -150,15 +138,16 @@ def svdvals(A, *, driver=None):
 
 
 def lu_factor_ex(A, *, pivot=True, check_errors=False):
-    return LUFactorExResult(*call("linalg_lu_factor_ex", A, pivot=pivot, check_errors=check_errors))
+    return return_types.linalg_lu_factor_ex(call("linalg_lu_factor_ex", A, pivot=pivot,
+                                                 check_errors=check_errors))
 
 
 def lu_factor(A, *, pivot=True):
-    return LUFactorResult(*call("linalg_lu_factor_ex", A, pivot=pivot)[:2])
+    return return_types.linalg_lu_factor(call("linalg_lu_factor_ex", A, pivot=pivot)[:2])
 
 
 def lu(A, *, pivot=True):
-    return LUResult(*call("linalg_lu", A, pivot=pivot))
+    return return_types.linalg_lu(call("linalg_lu", A, pivot=pivot))
 
 
 def lu_solve(LU, pivots, B, *, left=True, adjoint=False):
@@ -166,7 +155,7 @@ def lu_solve(LU, pivots, B, *, left=True, adjoint=False):
 
 
 def eigh(A, UPLO="L"):
-    return EighResult(*call("linalg_eigh", A, UPLO=UPLO))
+    return return_types.linalg_eigh(call("linalg_eigh", A, UPLO=UPLO))
 
 
 def eigvalsh(A, UPLO="L"):
@@ -184,7 +173,7 @@ def _number(v):
 
 
 def lstsq(A, B, rcond=None, *, driver=None):
-    return LstsqResult(*call("linalg_lstsq", A, B, rcond=rcond, driver=driver))
+    return return_types.linalg_lstsq(call("linalg_lstsq", A, B, rcond=rcond, driver=driver))
 
 
 def matrix_rank(A, *, atol=None, rtol=None, hermitian=False):

@@ -9,7 +9,7 @@ import builtins
 
 import numpy as np
 
-from .. import dtypes
+from .. import dtypes, return_types
 from ..autograd.record import call
 from ..tensor import Tensor
 from . import indexing, linalg, math, nn, overwrite, reduce, shape, views  # noqa: F401  (fill the op table)
@@ -481,24 +481,12 @@ def mean(input, dim=_UNSET, keepdim=False, *, dtype=None):
     return call("mean", input, **_reduce_attrs(dim, keepdim, dtype))
 
 
-class _MinMax(tuple):
-    """torch.return_types.max: a (values, indices) pair with names."""
-
-    @property
-    def values(self):
-        return self[0]
-
-    @property
-    def indices(self):
-        return self[1]
-
-
 def max(input, dim=None, keepdim=False, *, other=None):
     if isinstance(dim, Tensor):
         return maximum(input, dim)
     if dim is None:
         return call("max", input)
-    return _MinMax(call("max_dim", input, dim=dim, keepdim=keepdim))
+    return return_types.max(call("max_dim", input, dim=dim, keepdim=keepdim))
 
 
 def min(input, dim=None, keepdim=False):
@@ -506,7 +494,7 @@ def min(input, dim=None, keepdim=False):
         return minimum(input, dim)
     if dim is None:
         return call("min", input)
-    return _MinMax(call("min_dim", input, dim=dim, keepdim=keepdim))
+    return return_types.min(call("min_dim", input, dim=dim, keepdim=keepdim))
 
 
 def argmax(input, dim=None, keepdim=False):
@@ -611,7 +599,7 @@ def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
 
 def sort(input, dim=-1, descending=False, stable=False):
     """(values, indices); a stable sort, so equal values keep their order."""
-    return _MinMax(call("sort", input, dim=dim, descending=descending))
+    return return_types.sort(call("sort", input, dim=dim, descending=descending))
 
 
 def argsort(input, dim=-1, descending=False, stable=False):
@@ -620,7 +608,7 @@ def argsort(input, dim=-1, descending=False, stable=False):
 
 def topk(input, k, dim=-1, largest=True, sorted=True):
     """(values, indices) of the k largest (or smallest); always in sorted order."""
-    return _MinMax(call("topk", input, k=int(k), dim=dim, largest=largest))
+    return return_types.topk(call("topk", input, k=int(k), dim=dim, largest=largest))
 
 
 def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=None):

@@ -4,15 +4,14 @@ distgrad.linalg as torch's are over torch.linalg."""
 from __future__ import annotations
 
 import warnings
-from collections import namedtuple
 
-from .. import linalg as _linalg
+from .. import linalg as _linalg, return_types
 from ..autograd.record import call
-from ..linalg import det, matrix_exp, matrix_power, slogdet  # noqa: F401  (torch.det, ...)
+from ..linalg import det, matrix_exp, matrix_power  # noqa: F401  (torch.det, ...)
 
-SVDResult = namedtuple("svd", ["U", "S", "V"])
-TriangularSolveResult = namedtuple("triangular_solve", ["solution", "cloned_coefficient"])
-QRResult = namedtuple("qr", ["Q", "R"])
+
+def slogdet(input):
+    return return_types.slogdet(_linalg.slogdet(input))
 
 
 def logdet(input):
@@ -47,16 +46,17 @@ def svd(input, some=True, compute_uv=True):
         s = _linalg.svdvals(input)
         m, n = input.shape[-2:]
         batch = tuple(input.shape[:-2])
-        return SVDResult(zeros(*batch, m, m if not some else min(m, n), dtype=input.dtype),
-                         s, zeros(*batch, n, n if not some else min(m, n), dtype=input.dtype))
+        u_cols, v_cols = (min(m, n), min(m, n)) if some else (m, n)
+        return return_types.svd((zeros(*batch, m, u_cols, dtype=input.dtype), s,
+                                 zeros(*batch, n, v_cols, dtype=input.dtype)))
     u, s, vh = _linalg.svd(input, full_matrices=not some)
-    return SVDResult(u, s, vh.transpose(-2, -1))
+    return return_types.svd((u, s, vh.transpose(-2, -1)))
 
 
 def qr(input, some=True):
     warnings.warn("torch.qr is deprecated in favor of torch.linalg.qr and will be removed in a "
                   "future PyTorch release.", UserWarning, stacklevel=2)
-    return QRResult(*_linalg.qr(input, "reduced" if some else "complete"))
+    return return_types.qr(_linalg.qr(input, "reduced" if some else "complete"))
 
 
 def pinverse(input, rcond=1e-15):
@@ -67,8 +67,8 @@ def triangular_solve(input, A, upper=True, transpose=False, unitriangular=False)
     warnings.warn("torch.triangular_solve is deprecated in favor of "
                   "torch.linalg.solve_triangularand will be removed in a future PyTorch "
                   "release.", UserWarning, stacklevel=2)  # (torch's words, space missing)
-    return TriangularSolveResult(*call("triangular_solve", input, A, upper=upper,
-                                       transpose=transpose, unitriangular=unitriangular))
+    return return_types.triangular_solve(call("triangular_solve", input, A, upper=upper,
+                                              transpose=transpose, unitriangular=unitriangular))
 
 
 METHODS = dict(det=det, logdet=logdet, slogdet=slogdet, inverse=inverse, cholesky=cholesky,

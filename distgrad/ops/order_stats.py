@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import dtypes
+from .. import dtypes, return_types
 from ..autograd.record import call
 from ..tensor import Tensor
 from . import stdsort
@@ -23,12 +23,6 @@ from .table import Meta, defop
 
 __all__ = ["median", "nanmedian", "quantile", "nanquantile", "mode", "kthvalue", "cummax", "cummin",
            "logcumsumexp", "aminmax", "msort", "histc", "bincount", "searchsorted", "bucketize"]
-
-
-def _pair(values, name: str):
-    from .functions import _MinMax  # torch.return_types: (values, indices) with names
-
-    return _MinMax(values)
 
 
 # ---- median, nanmedian -----------------------------------------------------------------------
@@ -93,14 +87,14 @@ def median(input, dim=None, keepdim=False):
     """The lower median of all elements, or (values, indices) along `dim`."""
     if dim is None:
         return call("median", input)
-    return _pair(call("median_dim", input, dim=dim, keepdim=keepdim), "median")
+    return return_types.median(call("median_dim", input, dim=dim, keepdim=keepdim))
 
 
 def nanmedian(input, dim=None, keepdim=False):
     """median ignoring nan (nan only where a slice is all nan)."""
     if dim is None:
         return call("nanmedian", input)
-    return _pair(call("nanmedian_dim", input, dim=dim, keepdim=keepdim), "nanmedian")
+    return return_types.nanmedian(call("nanmedian_dim", input, dim=dim, keepdim=keepdim))
 
 
 # ---- mode ----------------------------------------------------------------------------------
@@ -141,7 +135,7 @@ defop("mode", _mode, _selection_rule("mode"), _dim_extremum_vjp, node="ModeBackw
 
 
 def mode(input, dim=-1, keepdim=False):
-    return _pair(call("mode", input, dim=dim, keepdim=keepdim), "mode")
+    return return_types.mode(call("mode", input, dim=dim, keepdim=keepdim))
 
 
 # ---- kthvalue ---------------------------------------------------------------------------------
@@ -218,7 +212,7 @@ defop("kthvalue", _kthvalue, _kthvalue_rule, _dim_extremum_vjp, node="KthvalueBa
 
 
 def kthvalue(input, k, dim=-1, keepdim=False):
-    return _pair(call("kthvalue", input, k=int(k), dim=dim, keepdim=keepdim), "kthvalue")
+    return return_types.kthvalue(call("kthvalue", input, k=int(k), dim=dim, keepdim=keepdim))
 
 
 # ---- cummax, cummin, logcumsumexp -----------------------------------------------------------
@@ -266,11 +260,11 @@ defop("cummin", _cumulative_extremum(np.less_equal), _cum_rule("cummin"), _cumma
 
 
 def cummax(input, dim):
-    return _pair(call("cummax", input, dim=dim), "cummax")
+    return return_types.cummax(call("cummax", input, dim=dim))
 
 
 def cummin(input, dim):
-    return _pair(call("cummin", input, dim=dim), "cummin")
+    return return_types.cummin(call("cummin", input, dim=dim))
 
 
 def _logcumsumexp(x, dim):
@@ -349,13 +343,7 @@ defop("aminmax", _aminmax, _aminmax_rule, _aminmax_vjp, node="AminmaxBackward0",
 
 
 def aminmax(input, *, dim=None, keepdim=False):
-    from .functions import _MinMax
-
-    class _AminMax(_MinMax):  # torch.return_types.aminmax: (min, max)
-        min = property(lambda self: self[0])
-        max = property(lambda self: self[1])
-
-    return _AminMax(call("aminmax", input, dim=dim, keepdim=keepdim))
+    return return_types.aminmax(call("aminmax", input, dim=dim, keepdim=keepdim))
 
 
 def msort(input):

@@ -1,6 +1,8 @@
 """Tensor basics against torch: repr, values out, shape queries, dtype inference and
 promotion, creation functions, the legacy constructor, len/iter, setitem, comparisons."""
 
+import pickle
+
 import numpy as np
 import pytest
 
@@ -31,6 +33,42 @@ def test_repr_of_leaf_grad_and_scalars_in_fstrings():
 
     same(f)
 
+
+
+NAMED_RESULTS = {
+    "max": lambda T, x, A: x.max(1), "min": lambda T, x, A: T.min(x, 0, keepdim=True),
+    "sort": lambda T, x, A: x.sort(), "topk": lambda T, x, A: x.topk(1),
+    "median": lambda T, x, A: x.median(1), "nanmedian": lambda T, x, A: x.nanmedian(0),
+    "mode": lambda T, x, A: x.mode(1), "kthvalue": lambda T, x, A: x.kthvalue(1),
+    "cummax": lambda T, x, A: x.cummax(1), "cummin": lambda T, x, A: T.cummin(x, 0),
+    "aminmax": lambda T, x, A: x.aminmax(), "aminmax_dim": lambda T, x, A: T.aminmax(x, dim=0),
+    "linalg_slogdet": lambda T, x, A: T.linalg.slogdet(A), "slogdet": lambda T, x, A: A.slogdet(),
+    "linalg_eigh": lambda T, x, A: T.linalg.eigh(A), "linalg_qr": lambda T, x, A: T.linalg.qr(A),
+    "linalg_svd": lambda T, x, A: T.linalg.svd(A), "svd": lambda T, x, A: T.svd(A),
+    "linalg_lu": lambda T, x, A: T.linalg.lu(A),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NAMED_RESULTS))
+def test_named_results_print_index_and_unpack_as_torch(name):
+    def f(torch):
+        x = torch.tensor([[3.0, 1.0, 4.0], [2.0, 5.0, 2.0]])
+        r = NAMED_RESULTS[name](torch, x, torch.tensor([[2.0, 1.0], [1.0, 3.0]]))
+        first, *rest = r
+        return [repr(r), str(r), f"{r}", type(r).__name__, len(r), r[0], r[-1], first, rest,
+                r.n_fields, r == tuple(r), type(r[:1]).__name__]
+
+    same(f)
+
+
+def test_named_results_are_built_from_one_sequence_and_pickle():
+    def f(torch):
+        r = torch.return_types.max([torch.tensor([1.0]), torch.tensor([0])])
+        back = pickle.loads(pickle.dumps(r))
+        return [r.values, r.indices, repr(back), type(back).__name__,
+                attempt(torch.return_types.max, [1]), attempt(torch.return_types.aminmax, [1, 2, 3])]
+
+    same(f)
 
 # ---- values out ------------------------------------------------------------------------------
 
