@@ -186,6 +186,7 @@ def _cat_rule(*xs, dim=0):
     for i, x in enumerate(xs):
         if x.ndim == 0:
             raise RuntimeError(f"zero-dimensional tensor (at position {i}) cannot be concatenated")
+    dtype = dtypes.result_type(xs)  # over every input: a legacy empty one counts here too
     xs = [x for x in xs if not (x.ndim == 1 and x.shape[0] == 0)] or list(xs[:1])
     ref = xs[0]
     d = wrap_dim(dim, ref.ndim)
@@ -200,7 +201,7 @@ def _cat_rule(*xs, dim=0):
                                    f"number {i} in the list.")
     shape = list(ref.shape)
     shape[d] = sum(x.shape[d] for x in xs)
-    return Meta(shape, dtypes.result_type(xs))
+    return Meta(shape, dtype)
 
 
 def _cat_forward(*xs, dim=0):

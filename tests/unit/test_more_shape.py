@@ -139,6 +139,22 @@ def test_detach_function():
         _arange(T, 3, requires_grad=True)))
 
 
+
+def test_joins_promote_over_empty_inputs_too():
+    """A legacy empty 1-D tensor is skipped for the shape, not for the result's dtype."""
+    def fn(T):
+        e, i = T.tensor([], requires_grad=True), T.tensor([1, 2])
+        f = T.tensor([0.5], dtype=T.float64, requires_grad=True)
+        joined = T.cat([e, i, f])
+        joined.sum().backward()
+        return [T.cat([e, i]), T.cat([i, e]), T.concat([T.tensor([], dtype=T.float64), i]),
+                T.concatenate([e, i]), T.hstack([e, i]),
+                T.cat([e, T.ones(2, 3, dtype=T.int64)], 1), T.cat([T.tensor([], dtype=T.bool), i]),
+                T.vstack([T.zeros(0, 2), T.tensor([[1, 2]])]),
+                T.stack([T.tensor([]), T.tensor([], dtype=T.int64)]), joined, e.grad, f.grad]
+
+    same(fn)
+
 # ---- random --------------------------------------------------------------------------------------
 
 def _draws(T, gen=None):
