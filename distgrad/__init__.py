@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from . import dtypes as _dtypes
 from .dtypes import dtype, float32, float64, int64, get_default_dtype
+from .layouts import layout, sparse_coo, strided
 from .tensor import Tensor, device
 from .ops.table import Size
 from .generator import Generator

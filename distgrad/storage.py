@@ -54,6 +54,11 @@ class Storage:
         """View `t`'s values as a numpy array in the driver."""
         return t._value
 
+    def data_ptr(self, t) -> int:
+        """The address of t's first element (t has elements): its numpy view's, which starts
+        there in the memory every view of it shares."""
+        return t._value.__array_interface__["data"][0]
+
     # What a tensor asks of its memory beyond reading and writing: a kind whose tensors are
     # made of other tensors (sharded) answers these for its parts.
     runs_ops = False  # whether ops on its tensors go to `run_op` instead of the recorder

@@ -9,7 +9,7 @@ import weakref
 
 import numpy as np
 
-from . import dtypes, storage
+from . import dtypes, layouts, storage
 from ._format import format_tensor
 from .autograd import differentiate, grad_mode, record
 from .autograd.graph import AccumulateGrad, _ListHandle, _short_name
@@ -81,6 +81,18 @@ def device_str(d) -> str:
         return "cpu"
     s = str(d)
     return "cpu" if s in ("cpu", "cpu:0") else s
+
+
+def _refused_conversion(name: str, scalar_type: str, instead: str):
+    """Tensor.half() and the like: a dtype distgrad does not have (by design), refused with
+    torch's TypeError for a ScalarType it cannot take, and what to use instead."""
+    def convert(self, memory_format=None):
+        raise TypeError(f"Got unsupported ScalarType {scalar_type}: distgrad has no {name} dtype "
+                        f"(its dtypes are float32, float64, int64 and bool); use {instead}() "
+                        f"instead")
+
+    convert.__name__ = convert.__qualname__ = scalar_type.lower()
+    return convert
 
 
 def _is_tensor(x) -> bool:
@@ -192,6 +204,32 @@ class Tensor:
     def element_size(self) -> int:
         return self.dtype.itemsize
 
+    @property
+    def itemsize(self) -> int:
+        return self.dtype.itemsize
+
+    @property
+    def nbytes(self) -> int:
+        """Its elements' bytes (an expanded tensor's counted per element, as torch's)."""
+        return self.numel() * self.dtype.itemsize
+
+    @property
+    def is_cpu(self) -> bool:
+        return self.device.type == "cpu"
+
+    @property
+    def is_cuda(self) -> bool:
+        return self.device.type == "cuda"
+
+    @property
+    def layout(self):
+        return layouts.strided  # every distgrad tensor is dense
+
+    def data_ptr(self) -> int:
+        """The address of its first element: equal for tensors that share memory at the same
+        offset; 0 for a tensor without elements, as torch's."""
+        return 0 if self.numel() == 0 else self._storage.data_ptr(self)
+
     def is_floating_point(self) -> bool:
         return self.dtype.is_floating_point
 
@@ -230,9 +268,11 @@ class Tensor:
             dtype = by_name[dtype]
         return self.to(dtype)
 
-    def half(self):
-        raise TypeError("float16 is not supported by distgrad (its dtypes are float32, float64, "
-                        "int64 and bool); use float() instead")
+    byte = _refused_conversion("uint8", "Byte", "long")
+    char = _refused_conversion("int8", "Char", "long")
+    short = _refused_conversion("int16", "Short", "long")
+    half = _refused_conversion("float16", "Half", "float")
+    bfloat16 = _refused_conversion("bfloat16", "BFloat16", "float")
 
     def __len__(self) -> int:
         if not self.shape:

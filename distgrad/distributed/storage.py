@@ -13,8 +13,16 @@ from ..autograd import record
 from ..autograd.grad_mode import no_grad
 
 
+def _remote_data_ptr(self, t) -> int:
+    """A worker's memory has its addresses in the worker's process, which the driver cannot
+    give as torch gives a cuda tensor's (a sharded tensor's are its parts', on several)."""
+    raise RuntimeError(f"Cannot access data pointer of a Tensor on {t.device_str}: its memory "
+                       f"is in another process")
+
+
 class WorkerStorage(storage.Storage):
     __slots__ = ()
+    data_ptr = _remote_data_ptr
 
     def read(self, t) -> np.ndarray:
         return record.executor_for(t.device_str).fetch(t._value)
@@ -34,6 +42,7 @@ class ShardedStorage(storage.Storage):
 
     __slots__ = ()
     runs_ops = True
+    data_ptr = _remote_data_ptr
 
     def run_op(self, name: str, inputs, attrs: dict):
         from . import sharding

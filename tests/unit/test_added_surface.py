@@ -10,6 +10,7 @@ the scenario returns the detached value and the gradients.
 """
 from __future__ import annotations
 
+import pickle
 import sys
 import warnings
 
@@ -79,6 +80,57 @@ def test_h_and_mh_of_a_zero_dim_tensor_are_itself_with_one_warning(monkeypatch):
         warnings.simplefilter("ignore")
         assert t.H is t and t.mH is t
 
+
+
+def test_memory_device_and_layout_attributes():
+    def scenario(T):
+        tensors = [T.ones(2, 3), T.ones(3, dtype=T.float64).expand(4, 3), T.tensor([True]),
+                   T.zeros(0, 5, dtype=T.int64), T.tensor(2.0)]
+        return [[t.is_cuda, t.is_cpu, repr(t.layout), str(t.layout), t.layout == T.strided,
+                 t.itemsize, t.nbytes, t.element_size()] for t in tensors] + [
+            repr(T.strided), repr(T.sparse_coo), T.strided == T.sparse_coo,
+            type(T.strided).__name__, pickle.loads(pickle.dumps(T.strided)) is T.strided]
+
+    same(scenario)
+
+
+def test_data_ptr_tells_shared_memory_at_the_same_offset():
+    """Each view's address less its base's, as torch has it; a copy elsewhere; 0 when empty."""
+    def scenario(T):
+        x = T.arange(24.0).reshape(2, 3, 4)
+        views = [x.view(6, 4), x.transpose(0, 2), x[1], x[1, 2], x[:, 1:], x[..., 1::3],
+                 x.detach(), x.data, x.reshape(-1), x[:, :1].expand(2, 5, 4), x.diagonal(0, 1, 2),
+                 x.narrow(2, 1, 2), x.as_strided((2, 2), (1, 3), 5), x.unbind(1)[2],
+                 x.split(1, 2)[3], x[1].t()[2:], x.unfold(2, 2, 1), x.mT]
+        written = x.clone()
+        before = written.data_ptr()
+        written.add_(1).transpose_(0, 1)
+        copies = [x.clone(), x.transpose(0, 1).contiguous(), x[[0]]]
+        return ([v.data_ptr() - x.data_ptr() for v in views]
+                + [written.data_ptr() == before, isinstance(x.data_ptr(), int)]
+                + [c.data_ptr() != x.data_ptr() for c in copies]
+                + [T.tensor([]).data_ptr(), T.zeros(0, 3).data_ptr(), x[2:].data_ptr()])
+
+    same(scenario)
+
+
+def test_data_ptr_of_a_tensor_from_numpy_is_the_arrays():
+    array = np.ones(3, dtype=np.float32)
+    assert distgrad.from_numpy(array).data_ptr() == array.ctypes.data
+    assert distgrad.from_numpy(array[1:]).data_ptr() == array.ctypes.data + 4
+
+
+@pytest.mark.parametrize("method,dtype_name,instead", [
+    ("byte", "Byte", "long"), ("char", "Char", "long"), ("short", "Short", "long"),
+    ("half", "Half", "float"), ("bfloat16", "BFloat16", "float")])
+def test_conversions_to_dtypes_distgrad_lacks_are_refused_as_a_type_error(method, dtype_name,
+                                                                           instead):
+    """torch converts; distgrad has four dtypes by design, so it refuses with torch's TypeError
+    for a ScalarType it cannot take (not an AttributeError), saying what to use instead."""
+    assert getattr(torch.ones(2), method)().dtype is not torch.float32
+    with pytest.raises(TypeError, match=f"^Got unsupported ScalarType {dtype_name}: .*"
+                                        f"use {instead}\\(\\) instead$"):
+        getattr(distgrad.ones(2), method)()
 
 # ---- comparisons under torch's long names -------------------------------------------------------
 
@@ -674,6 +726,9 @@ def test_added_functions_run_on_a_worker(local_workers):
         assert b.device_str == "worker:1"
         np.testing.assert_allclose(b.detach().cpu().numpy(), a.detach().numpy(), rtol=1e-5,
                                    atol=1e-6)
+    assert not x.is_cpu and not x.is_cuda and x.layout is distgrad.strided
+    with pytest.raises(RuntimeError, match="^Cannot access data pointer of a Tensor on worker:1"):
+        x.data_ptr()
     sum(t.sum() for t in on_cpu[:10]).backward()
     sum(t.sum() for t in on_worker[:10]).backward()
     np.testing.assert_allclose(x.grad.cpu().numpy(), x_cpu.grad.numpy(), rtol=1e-5, atol=1e-5)
