@@ -457,29 +457,9 @@ def _eye_rule(n, m, dtype):
     return Meta((n, m), dtypes.from_name(dtype))
 
 
-def _arange_rule(start, end, step, dtype):
-    if step == 0:
-        raise RuntimeError("step must be nonzero")
-    if (step > 0 and end < start) or (step < 0 and end > start):
-        raise RuntimeError("upper bound and lower bound inconsistent with step sign")
-    return Meta((int(np.ceil((end - start) / step)),), dtypes.from_name(dtype))
-
-
-def _linspace_rule(start, end, steps, dtype):
-    if steps < 0:
-        raise RuntimeError("number of steps must be non-negative")
-    return Meta((steps,), dtypes.from_name(dtype))
-
-
 defop("full", lambda shape, value, dtype: np.full(shape, value, dtypes.from_name(dtype).np),
       lambda shape, value, dtype: Meta(_check_size(shape), dtypes.from_name(dtype)))
 defop("eye", lambda n, m, dtype: np.eye(n, m, dtype=dtypes.from_name(dtype).np), _eye_rule)
-defop("arange", lambda start, end, step, dtype: np.arange(start, end, step,
-                                                          dtype=dtypes.from_name(dtype).np),
-      _arange_rule)
-defop("linspace", lambda start, end, steps, dtype: np.linspace(start, end, steps,
-                                                               dtype=dtypes.from_name(dtype).np),
-      _linspace_rule)
 defop("one_hot", lambda idx, num_classes, dtype: (np.arange(num_classes) == idx[..., None]).astype(
       dtypes.from_name(dtype).np),
       lambda idx, num_classes, dtype: Meta(tuple(idx.shape) + (num_classes,),

@@ -2,12 +2,14 @@
 promotion, creation functions, the legacy constructor, len/iter, setitem, comparisons."""
 
 import pickle
+import random
+from fractions import Fraction
 
 import numpy as np
 import pytest
 
 import distgrad
-from torch_twin import attempt, same
+from torch_twin import Raised, attempt, same
 
 
 # ---- repr ------------------------------------------------------------------------------------
@@ -208,6 +210,70 @@ CREATIONS = {
 def test_creation(name):
     same(lambda torch: CREATIONS[name](torch))
 
+
+
+def _range_arguments(seed: int, count: int):
+    """(start, end, steps) for linspace and (start, end, step) for arange: ends of mixed signs
+    and magnitudes, lengths across the kernels' vector runs and halves."""
+    rng = random.Random(seed)
+    number = (lambda: rng.uniform(-10, 10), lambda: rng.randint(-10, 10),
+              lambda: rng.choice([-1, 0, 1, 0.1, -0.3, 1e-3, 1e5, 2.5, 1e6]))
+    for _ in range(count):
+        start, end = rng.choice(number)(), rng.choice(number)()
+        steps = rng.choice([rng.randint(0, 40), rng.randint(40, 300), 13, 2, 1, 7, 5000])
+        step = rng.choice([rng.uniform(0.001, 1), 0.1, 0.2, 0.3, 1 / 3, 1, 3]) * rng.choice([1, -1])
+        length = rng.choice([rng.randint(0, 40), rng.randint(40, 500), 3000])
+        yield (start, end, steps), (start, start + step * max(length - rng.random(), 0), step)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int64"])
+def test_linspace_and_arange_values_are_torchs_to_the_bit(dtype):
+    import torch
+
+    def bits(T, make, args):
+        out = attempt(make(T), *args, dtype=getattr(T, dtype))  # (int64: a step below 1 fails)
+        return repr(out) if isinstance(out, Raised) else out.numpy().tobytes()
+
+    for lin, ar in list(_range_arguments(7, 300)) + [((-1, 1, 13), (-1, 1, 0.2)),
+                                                      ((0, 1, 100001), (0, 2 ** 24 + 5, 1))]:
+        for make, args in ((lambda T: T.linspace, lin), (lambda T: T.arange, ar)):
+            assert bits(distgrad, make, args) == bits(torch, make, args), (dtype, args)
+    assert distgrad.linspace(-1, 1, 13)[6].item() == torch.linspace(-1, 1, 13)[6].item() != 0
+    assert distgrad.arange(-1, 1, 0.2)[5].item() == torch.arange(-1, 1, 0.2)[5].item() != 0
+
+
+def test_arange_and_linspace_checks_and_conversions_as_torch():
+    def f(T):
+        nan, inf = float("nan"), float("inf")
+        return [attempt(T.arange, 0, 1, 0, dtype=T.bool), attempt(T.arange, 0, -1, dtype=T.bool),
+                attempt(T.arange, 0, 5, 0.5, dtype=T.int64),
+                attempt(T.arange, 0, -5, 0.5, dtype=T.int64),
+                attempt(T.arange, 0, 1e20, 1e19, dtype=T.int64), attempt(T.arange, inf, 0, -1.0),
+                attempt(T.arange, 0, -inf, 1.0), attempt(T.arange, 0, 1.5, nan),
+                attempt(T.arange, 1.5, 0, inf), attempt(T.arange, 0, 2.5, 1e-300),
+                T.arange(0, 5.7, 1.5, dtype=T.int64), T.arange(-0.5, 5.7, 1.5, dtype=T.int64),
+                T.arange(2 ** 62, 2 ** 63 - 1, 2 ** 61), T.arange(True, 4),
+                attempt(T.arange, 0.1, 1e-30),
+                attempt(T.linspace, 0, 1, 3, dtype=T.bool), T.linspace(2.7, 1, 1, dtype=T.bool),
+                T.linspace(-2.7, 1, 1, dtype=T.int64), T.linspace(-3, 10, 7, dtype=T.int64),
+                T.linspace(10, -3, 9, dtype=T.int64), T.linspace(0, inf, 3), T.linspace(0, 1, 0)]
+
+    same(f)
+
+
+def test_a_fused_multiply_add_rounds_once():
+    """Where a * b + c in double lands on a float32 tie, the exact value decides (the
+    emulation of torch's fused multiply-adds, distgrad/ops/fused.py)."""
+    from distgrad.ops.fused import fma
+
+    a, b = np.float32(1 - 2 ** -18), np.float32(2 ** -24 * (1 + 2 ** -18))
+    c = np.float32(1 + 2 ** -23)
+    assert fma(a, b, c, np.float32) == c  # exactly c + 2**-24 - 2**-60: just below the tie
+    assert np.float32(np.float64(a) * np.float64(b) + np.float64(c)) != c  # twice rounded
+    rng = np.random.default_rng(3)
+    x, y, z = (rng.standard_normal(2000) * 2.0 ** rng.integers(-30, 30, 2000) for _ in range(3))
+    exact = [float(Fraction(p) * Fraction(q) + Fraction(r)) for p, q, r in zip(x, y, z)]
+    assert fma(x, y, z, np.float64).tolist() == exact
 
 def test_random_creation_shapes_and_dtypes():
     def f(torch):
