@@ -13,7 +13,7 @@ import numpy as np
 from . import dtypes, storage
 from .autograd import record
 from .autograd.record import call
-from .tensor import Tensor, device_str
+from .tensor import Tensor, _warn_once, device_str
 from .tensor import device as _Device
 
 _rng = np.random.default_rng(0)
@@ -108,11 +108,13 @@ def _infer_array(data, dtype):
     elif isinstance(data, np.ndarray):
         arr = data
     elif isinstance(data, (list, tuple)):
+        if any(isinstance(x, np.ndarray) for x in _leaves(data)):
+            _warn_once("Creating a tensor from a list of numpy.ndarrays is extremely slow. Please "
+                       "consider converting the list to a single numpy.ndarray with numpy.array() "
+                       "before converting to a tensor.")
         data = _unwrap_nested(data)
         _check_nested(data)
-        arr = np.array(data)
-        if arr.dtype.kind == "f" and dtype is None:
-            arr = arr.astype(dtypes.get_default_dtype().np)
+        arr = _nested_array(data, dtype)
     elif isinstance(data, np.generic):  # a numpy scalar keeps its dtype (np.float64 too)
         arr = np.array(data)
     elif isinstance(data, bool):
@@ -133,6 +135,53 @@ def _infer_array(data, dtype):
     elif arr.dtype.kind in "iu" and arr.dtype != np.int64 and not isinstance(data, np.ndarray):
         arr = arr.astype(np.int64)
     return arr
+
+
+def _leaves(data):
+    """The elements of nested lists (a numpy array is one)."""
+    stack = [data]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, (list, tuple)):
+            stack.extend(x)
+        else:
+            yield x
+
+
+def _kind_dtype(kind):
+    """torch's dtype for elements of this kind: a numpy scalar type or array dtype its own,
+    a Python bool bool, int int64, float the default (None: complex, refused later)."""
+    if isinstance(kind, np.dtype) or issubclass(kind, np.generic):
+        return dtypes.from_numpy(kind)
+    if issubclass(kind, bool):
+        return dtypes.bool_
+    if issubclass(kind, numbers.Integral):
+        return dtypes.int64
+    return dtypes.get_default_dtype() if issubclass(kind, numbers.Real) else None
+
+
+def _nested_dtype(kinds):
+    """torch's dtype for nested lists whose elements are of these kinds: their dtypes promoted
+    (a numpy float64 among Python floats makes float64; no elements, the default dtype).
+    None: a complex element."""
+    found = [_kind_dtype(kind) for kind in kinds]
+    if None in found:
+        return None
+    return functools.reduce(dtypes.promote, found) if found else dtypes.get_default_dtype()
+
+
+def _nested_array(data, dtype):
+    kinds = {x.dtype if isinstance(x, np.ndarray) else type(x) for x in _leaves(data)}
+    inferred = _nested_dtype(kinds)
+    if inferred is None:  # complex: numpy's array, which distgrad refuses
+        return np.array(data)
+    if np.bool_ in kinds and (dtype or inferred) is dtypes.int64:  # torch reads it as an index
+        raise TypeError(f"'{np.bool_.__module__}.{np.bool_.__name__}' object cannot be "
+                        f"interpreted as an integer")
+    if dtype is not None:  # (converted from float64: tensor([0.1], dtype=float64) is exact)
+        return np.array(data)
+    with np.errstate(over="ignore"):  # a float beyond float32's range is inf, silently
+        return np.array(data, dtype=inferred.np)
 
 
 def _check_scalar(x) -> None:

@@ -3,6 +3,8 @@ promotion, creation functions, the legacy constructor, len/iter, setitem, compar
 
 import pickle
 import random
+import sys
+import warnings
 from fractions import Fraction
 
 import numpy as np
@@ -444,12 +446,47 @@ CREATION_EDGES = {
     "tensor_from_tuple": lambda t: t.tensor((1.0, 2)),
     "empty_shape": lambda t: t.empty(2, 3).shape,
     "legacy_from_size": lambda t: t.Tensor(t.Size([2, 3])).shape,
+    # a list's dtype: its elements' promoted, a numpy scalar or array's (or a tensor's) its own
+    "np_f64_in_floats": lambda t: t.tensor([np.float64(0.5), 2.0]),
+    "np_f64_nested": lambda t: t.tensor([[1.0, np.float64(2)], [3.0, 4.0]]),
+    "np_f64_with_int": lambda t: t.tensor([1, np.float64(2)]),
+    "np_f32_np_f64": lambda t: t.tensor([np.float32(0.5), np.float64(2.0)]),
+    "np_f32_in_floats": lambda t: t.tensor([np.float32(0.5), 2.0]),
+    "np_int64_and_float": lambda t: t.tensor([np.int64(1), 2.5]),
+    "np_int32_and_float": lambda t: t.tensor([np.int32(1), 2.0]),
+    "np_uint8_and_int": lambda t: t.tensor([np.uint8(1), 2]),
+    "np_bool_and_float": lambda t: t.tensor([np.bool_(True), 2.5]),
+    "np_bool_and_bool": lambda t: t.tensor([np.bool_(False), True]),
+    "np_bool_and_int": lambda t: attempt(t.tensor, [np.int64(2), np.bool_(True)]),
+    "np_bool_as_int64": lambda t: attempt(t.tensor, [np.bool_(True)], dtype=t.int64),
+    "f64_tensor_in_floats": lambda t: t.tensor([t.tensor(1.0, dtype=t.float64), 2.0]),
+    "int_tensor_in_floats": lambda t: t.tensor([t.tensor(1), 2.5]),
+    "as_tensor_np_f64": lambda t: t.as_tensor([np.float64(1), 2]),
+    "np_f32_to_f64": lambda t: t.tensor([np.float32(0.1)], dtype=t.float64),
+    "float_beyond_float32": lambda t: t.tensor([1e300, np.float32(1)]),
 }
 
 
 @pytest.mark.parametrize("name", sorted(CREATION_EDGES))
 def test_creation_edge_cases(name):
     same(lambda torch: CREATION_EDGES[name](torch))
+
+
+def test_numpy_arrays_in_a_list_keep_their_dtype_and_warn_once(monkeypatch):
+    # torch warns once per process (TORCH_WARN_ONCE), so only distgrad's first time is asked
+    same(lambda T: [T.tensor([np.array([1.0, 2.0]), np.array([3.0, 4.0])]),
+                    T.tensor([np.array([1, 2], np.int32), [1.5, 2]]), T.tensor([2, np.array(1.5)])],
+         warnings_too=False)
+    monkeypatch.setattr(sys.modules["distgrad.tensor"], "_warned_once", set())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        distgrad.tensor([[np.array([1.0])]])
+        distgrad.tensor([np.array([1.0]), [2.0]])
+        distgrad.tensor([distgrad.tensor([1.0])])
+    assert [str(w.message) for w in caught] == [
+        "Creating a tensor from a list of numpy.ndarrays is extremely slow. Please consider "
+        "converting the list to a single numpy.ndarray with numpy.array() before converting to a "
+        "tensor."]
 
 
 @pytest.mark.parametrize("case", ["new_zeros", "new_ones", "new_full", "new_tensor", "stride",
