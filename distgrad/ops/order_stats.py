@@ -17,8 +17,9 @@ from ..autograd.record import call
 from ..tensor import Tensor
 from . import stdsort
 from .math import _not_implemented
-from .reduce import _dim_extremum_vjp, _evenly_distribute, expand_back
-from .rules import dims_of, not_implemented, reduced_shape, require_tensor, shape_of, wrap_dim
+from .reduce import _dim_extremum_vjp, _evenly_distribute, dim_extremum_rule, expand_back
+from .rules import (check_reduced_dims_nonempty, dims_of, not_implemented, reduced_shape,
+                    require_tensor, shape_of, wrap_dim)
 from .table import Meta, defop
 
 __all__ = ["median", "nanmedian", "quantile", "nanquantile", "mode", "kthvalue", "cummax", "cummin",
@@ -64,22 +65,12 @@ def _median_dim(ignore_nan):
     return forward
 
 
-def _selection_rule(name: str):
-    def rule(x, dim, keepdim=False):
-        d = wrap_dim(dim, x.ndim)
-        if x.ndim and x.shape[d] == 0:
-            raise IndexError(f"{name}(): Expected reduction dim {d} to have non-zero size.")
-        shape = reduced_shape(x.shape, (d,) if x.ndim else (), keepdim)
-        return Meta(shape, x.dtype), Meta(shape, dtypes.int64)
-
-    return rule
-
-
 for _name, _nan in (("median", False), ("nanmedian", True)):
     _node = _name.capitalize()
     defop(_name, _median_all(_nan), lambda x: Meta((), x.dtype), _evenly_distribute,
           node=f"{_node}Backward0", save=(0,), save_out=True)
-    defop(f"{_name}_dim", _median_dim(_nan), _selection_rule(_name), _dim_extremum_vjp,
+    # (torch's nanmedian names itself median() when its dim is empty)
+    defop(f"{_name}_dim", _median_dim(_nan), dim_extremum_rule("median"), _dim_extremum_vjp,
           node=f"{_node}Backward1", save_out=True, n_out=2, nondiff_outputs=(1,))
 
 
@@ -130,7 +121,7 @@ def _mode(x, dim=-1, keepdim=False):
     return vals, idx
 
 
-defop("mode", _mode, _selection_rule("mode"), _dim_extremum_vjp, node="ModeBackward0",
+defop("mode", _mode, dim_extremum_rule("mode"), _dim_extremum_vjp, node="ModeBackward0",
       save_out=True, n_out=2, nondiff_outputs=(1,))
 
 
@@ -201,10 +192,11 @@ def _kthvalue(x, k, dim=-1, keepdim=False):
 
 
 def _kthvalue_rule(x, k, dim=-1, keepdim=False):
+    metas = dim_extremum_rule("kthvalue")(x, dim, keepdim)  # (an empty dim is told first)
     d = wrap_dim(dim, x.ndim)
     if not 1 <= k <= (x.shape[d] if x.ndim else 1):
         raise RuntimeError(f"kthvalue(): selected number k out of range for dimension {d}")
-    return _selection_rule("kthvalue")(x, dim, keepdim)
+    return metas
 
 
 defop("kthvalue", _kthvalue, _kthvalue_rule, _dim_extremum_vjp, node="KthvalueBackward0",
@@ -222,6 +214,8 @@ def _cumulative_extremum(better):
         if x.ndim == 0:
             return x.copy(), np.zeros((), np.int64)
         moved = np.moveaxis(x, dim, 0)
+        if moved.shape[0] == 0:
+            return x.copy(), np.zeros(x.shape, np.int64)
         vals = np.empty_like(moved)
         idx = np.empty(moved.shape, np.int64)
         cur, at = moved[0].copy(), np.zeros(moved.shape[1:], np.int64)
@@ -318,6 +312,8 @@ def _aminmax_rule(x, dim=None, keepdim=False):
     if x.numel() == 0 and dim is None:
         raise RuntimeError("aminmax(): cannot compute aminmax over an empty dimension as the "
                            "operation has no identity.")
+    if dim is not None:
+        check_reduced_dims_nonempty(x, (wrap_dim(dim, x.ndim),), "aminmax")
     shape = reduced_shape(x.shape, dims_of(dim, x.ndim), keepdim)
     return Meta(shape, x.dtype), Meta(shape, x.dtype)
 
@@ -355,25 +351,28 @@ def msort(input):
 _INTERPOLATIONS = ("linear", "lower", "higher", "midpoint", "nearest")
 
 
-def _quantile_checks(name, input, q, interpolation):
-    if not input.dtype.is_floating_point:
-        raise RuntimeError(f"{name}() input tensor must be either float or double dtype")
-    if isinstance(q, Tensor):
-        if q.ndim > 1:
-            raise RuntimeError(f"{name}() q must be a scalar or 1D tensor")
-        if q.dtype is not input.dtype:
-            raise RuntimeError(f"{name}() q tensor must be same dtype as the input tensor")
-        if q.numel() and not bool(((q >= 0) & (q <= 1)).all()):
-            raise RuntimeError(f"{name}() q values must be in the range [0, 1]")
-    elif not 0 <= q <= 1:
-        raise RuntimeError(f"{name}() q must be in the range [0, 1] but got {q}")
+def _quantile_checks(input, q, interpolation):
+    """torch's, in its order (its words are quantile()'s for nanquantile too)."""
+    q_is_tensor = isinstance(q, Tensor)
+    if not q_is_tensor and not 0 <= q <= 1:
+        raise RuntimeError(f"quantile() q must be in the range [0, 1] but got {q:g}")
     if interpolation not in _INTERPOLATIONS:
-        raise RuntimeError(f"{name}() interpolation must be one of linear, lower, higher, "
-                           f"midpoint or nearest. Got {interpolation}")
+        raise RuntimeError("quantile() interpolation must be one of linear, lower, higher, "
+                           f"midpoint or nearest, but got {interpolation}")
+    if input.numel() == 0:
+        raise RuntimeError("quantile() input tensor must be non-empty")
+    if q_is_tensor and q.ndim > 1:
+        raise RuntimeError("quantile() q must be a scalar or 1D tensor")
+    if not input.dtype.is_floating_point:
+        raise RuntimeError("quantile() input tensor must be either float or double dtype")
+    if q_is_tensor and q.dtype is not input.dtype:
+        raise RuntimeError("quantile() q tensor must be same dtype as the input tensor")
+    if q_is_tensor and q.numel() and not bool(((q >= 0) & (q <= 1)).all()):
+        raise RuntimeError("quantile() q values must be in the range [0, 1]")
 
 
-def _quantile(name, input, q, dim, keepdim, interpolation, ignore_nan):
-    _quantile_checks(name, input, q, interpolation)
+def _quantile(input, q, dim, keepdim, interpolation, ignore_nan):
+    _quantile_checks(input, q, interpolation)
     from ..creation import tensor
 
     scalar_q = not isinstance(q, Tensor)
@@ -418,11 +417,11 @@ defop("squeeze_last_in_place", lambda x: np.squeeze(x, -1).copy(),
 def quantile(input, q, dim=None, keepdim=False, *, interpolation="linear"):
     """The q-th quantiles, as torch computes them (sort, gather, lerp): a tensor q (1-D)
     puts its dim first."""
-    return _quantile("quantile", input, q, dim, keepdim, interpolation, False)
+    return _quantile(input, q, dim, keepdim, interpolation, False)
 
 
 def nanquantile(input, q, dim=None, keepdim=False, *, interpolation="linear"):
-    return _quantile("nanquantile", input, q, dim, keepdim, interpolation, True)
+    return _quantile(input, q, dim, keepdim, interpolation, True)
 
 
 # ---- histc, bincount, searchsorted, bucketize (counts and indices: no gradient) -----------------

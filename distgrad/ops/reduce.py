@@ -8,7 +8,8 @@ import numpy as np
 from .. import dtypes
 from ..autograd.record import call
 from . import layout
-from .rules import dims_of, float_dtype, not_implemented, numel, reduced_shape, wrap_dim
+from .rules import (check_reduced_dims_nonempty, dims_of, first_empty_dim, float_dtype,
+                    not_implemented, numel, reduced_shape, wrap_dim)
 from .table import Meta, defop
 
 
@@ -68,19 +69,30 @@ def _mean_vjp(c, g):
     return expand_back(g, shape, dims, c.attrs.get("keepdim", False)) / max(_count(shape, dims), 1)
 
 
-defop("mean", lambda x, dim=None, keepdim=False, dtype=None:
-      np.mean(x, axis=_axis(dims_of(dim, x.ndim)), keepdims=keepdim), _mean_rule, _mean_vjp,
+def _mean_forward(x, dim=None, keepdim=False, dtype=None):
+    axis = _axis(dims_of(dim, x.ndim))
+    if x.size == 0:  # nan, without numpy's warning for an empty slice (torch has none)
+        out_type = dtypes.from_name(dtype).np if dtype is not None else x.dtype
+        return np.full(np.sum(x, axis=axis, keepdims=keepdim).shape, np.nan, out_type)
+    return np.mean(x, axis=axis, keepdims=keepdim)
+
+
+defop("mean", _mean_forward, _mean_rule, _mean_vjp,
       node=lambda inputs, attrs: "MeanBackward1" if "dim" in attrs else "MeanBackward0",
       sharding="reduction")
 
 
 # ---- max, min, amax, amin -----------------------------------------------------------------
 
+def _no_dim_for_empty(name) -> RuntimeError:
+    return RuntimeError(f"{name}(): Expected reduction dim to be specified for input.numel() == 0. "
+                        "Specify the reduction dim with the 'dim' argument.")
+
+
 def _full_extremum_rule(name):
     def rule(x):
         if x.numel() == 0:
-            raise RuntimeError(f"{name}(): Expected reduction dim to be specified for input.numel() "
-                               "== 0. Specify the reduction dim with the 'dim' argument.")
+            raise _no_dim_for_empty(name)
         return Meta((), x.dtype)
 
     return rule
@@ -101,12 +113,15 @@ defop("min", lambda x: np.min(x), _full_extremum_rule("min"), _evenly_distribute
       node="MinBackward1", save=(0,), save_out=True, sharding="reduction")
 
 
-def _dim_extremum_rule(x, dim, keepdim=False):
-    d = wrap_dim(dim, x.ndim)
-    if x.ndim and x.shape[d] == 0:
-        raise IndexError("max(): Expected reduction dim 1 to have non-zero size.")
-    shape = reduced_shape(x.shape, (d,) if x.ndim else (), keepdim)
-    return Meta(shape, x.dtype), Meta(shape, dtypes.int64)
+def dim_extremum_rule(name):
+    """(values, int64 indices) along one dim: max(dim), min(dim), median(dim), mode, ..."""
+    def rule(x, dim, keepdim=False):
+        d = wrap_dim(dim, x.ndim)
+        check_reduced_dims_nonempty(x, (d,), f"{name}()")
+        shape = reduced_shape(x.shape, (d,) if x.ndim else (), keepdim)
+        return Meta(shape, x.dtype), Meta(shape, dtypes.int64)
+
+    return rule
 
 
 def _dim_extremum_forward(pick):
@@ -134,16 +149,21 @@ def _dim_extremum_vjp(c, g, _indices_grad=None):
     return call("scatter_dim", g, idx, dim=dim, size=list(shape))
 
 
-defop("max_dim", _dim_extremum_forward(np.argmax), _dim_extremum_rule, _dim_extremum_vjp,
-      node="MaxBackward0", save_out=True, n_out=2, nondiff_outputs=(1,))
-defop("min_dim", _dim_extremum_forward(np.argmin), _dim_extremum_rule, _dim_extremum_vjp,
-      node="MinBackward0", save_out=True, n_out=2, nondiff_outputs=(1,))
+defop("max_dim", _dim_extremum_forward(np.argmax), dim_extremum_rule("max"),
+      _dim_extremum_vjp, node="MaxBackward0", save_out=True, n_out=2, nondiff_outputs=(1,))
+defop("min_dim", _dim_extremum_forward(np.argmin), dim_extremum_rule("min"),
+      _dim_extremum_vjp, node="MinBackward0", save_out=True, n_out=2, nondiff_outputs=(1,))
 
 
 def _argext_rule(name):
     def rule(x, dim=None, keepdim=False):
         if x.dtype is dtypes.bool_:
             raise RuntimeError(f"{name}(): does not support bool input")
+        if dim is None and x.numel() == 0:
+            raise IndexError(f"{name}(): Expected reduction dim to be specified for "
+                             f"input.numel() == 0.")
+        if dim is not None:
+            check_reduced_dims_nonempty(x, (wrap_dim(dim, x.ndim),), f"{name}()")
         return _argext_meta(x, dim, keepdim)
 
     return rule
@@ -170,9 +190,16 @@ defop("argmax", _argext_forward(np.argmax), _argext_rule("argmax"))
 defop("argmin", _argext_forward(np.argmin), _argext_rule("argmin"))
 
 
-def _amax_rule(x, dim=(), keepdim=False):
-    _, shape = _reduced(x, dim if dim != () else None, keepdim)
-    return Meta(shape, x.dtype)
+def _amax_rule(name):
+    def rule(x, dim=(), keepdim=False):
+        dims = [dim] if isinstance(dim, int) else list(dim)
+        if x.numel() == 0 and not dims:
+            raise _no_dim_for_empty(name)
+        check_reduced_dims_nonempty(x, dims, f"{name}()")  # (the dims as given, as torch)
+        _, shape = _reduced(x, dims or None, keepdim)
+        return Meta(shape, x.dtype)
+
+    return rule
 
 
 def _amax_vjp(c, g):
@@ -191,10 +218,10 @@ def _amax_forward(fn):
                                                                     x.ndim)), keepdims=keepdim)
 
 
-defop("amax", _amax_forward(np.max), _amax_rule, _amax_vjp, node="AmaxBackward0", save=(0,),
-      save_out=True, sharding="reduction")
-defop("amin", _amax_forward(np.min), _amax_rule, _amax_vjp, node="AminBackward0", save=(0,),
-      save_out=True, sharding="reduction")
+defop("amax", _amax_forward(np.max), _amax_rule("amax"), _amax_vjp, node="AmaxBackward0",
+      save=(0,), save_out=True, sharding="reduction")
+defop("amin", _amax_forward(np.min), _amax_rule("amin"), _amax_vjp, node="AminBackward0",
+      save=(0,), save_out=True, sharding="reduction")
 
 
 # ---- var, std -----------------------------------------------------------------------------
@@ -224,8 +251,8 @@ def _spread_and_mean(x, dim, correction, keepdim, root):
     n = _count(x.shape, dims)
     axis = _axis(dims)
     wide = x.astype(np.float64) if x.dtype == np.float32 else x
-    with np.errstate(divide="ignore", invalid="ignore"):
-        mean = np.mean(wide, axis=axis, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):  # (nan and inf as torch, silently)
+        mean = np.sum(wide, axis=axis, keepdims=True) / n  # (np.mean warns of empty slices)
         var = np.sum((wide - mean) ** 2, axis=axis, keepdims=keepdim) / max(n - correction, 0)
     spread = np.sqrt(var) if root else var
     if not keepdim:
@@ -334,8 +361,22 @@ def _norm_rule(x, p=2.0, dim=None, keepdim=False):
     if not x.dtype.is_floating_point:
         raise RuntimeError(f"linalg.vector_norm: Expected a floating point or complex tensor as "
                            f"input. Got {x.dtype.long_name}")
+    if p < 0 or p == float("inf"):  # a max or min, or 1 / 0, over no elements
+        _check_norm_has_elements(x, p, dim)
     _, shape = _reduced(x, dim, keepdim)
     return Meta(shape, x.dtype)
+
+
+def _check_norm_has_elements(x, p, dim) -> None:
+    dims = [] if dim is None else [dim] if isinstance(dim, int) else list(dim)
+    if x.numel() == 0 and not dims:
+        raise RuntimeError(f"linalg.vector_norm cannot compute the {p:g} norm on an empty tensor "
+                           f"because the operation does not have an identity")
+    d = first_empty_dim(x, dims)
+    if d is not None:  # (torch's words, a space missing)
+        raise RuntimeError(f"linalg.vector_norm cannot compute the {p:g} norm on the dimension "
+                           f"{d}because this dimension is empty and the operation does not have "
+                           f"an identity")
 
 
 def _norm_forward(x, p=2.0, dim=None, keepdim=False):

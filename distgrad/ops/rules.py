@@ -63,6 +63,21 @@ def dims_of(dim, ndim: int) -> tuple:
     return tuple(sorted(seen)) if ndim else ()
 
 
+def first_empty_dim(x, dims):
+    """The first of `dims`, as given, along which an empty x has no elements (None: there is
+    none, or x has elements): what torch's reductions without an identity name."""
+    if x.numel():
+        return None
+    return next((d for d in dims if x.shape[wrap_dim(d, x.ndim)] == 0), None)
+
+
+def check_reduced_dims_nonempty(x, dims, op: str) -> None:
+    """torch's zero_numel_check_dims: max, argmax, ... have no value over no elements."""
+    d = first_empty_dim(x, dims)
+    if d is not None:
+        raise IndexError(f"{op}: Expected reduction dim {d} to have non-zero size.")
+
+
 def reduced_shape(shape: tuple, dims: tuple, keepdim: bool) -> Size:
     if keepdim:
         return Size(1 if i in dims else d for i, d in enumerate(shape))

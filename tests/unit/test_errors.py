@@ -239,3 +239,45 @@ def test_one_sample_with_a_one_element_target():
         return losses, [attempt(loss.backward) for loss in losses]
 
     same(f)
+
+
+# ---- reductions over no elements ------------------------------------------------------------------
+
+INF = float("inf")
+EMPTY_REDUCTIONS = {  # of zeros(2, 0, 3); the empty dim named as given (amax, amin) or wrapped
+    "amax": [lambda T, x: x.amax(0), lambda T, x: x.amax(-2), lambda T, x: x.amax((2, 1)),
+             lambda T, x: x.amax((-1, -2)), lambda T, x: x.amax(0, True), lambda T, x: x.amax(),
+             lambda T, x: x.amax([])],
+    "amin": [lambda T, x: x.amin(1), lambda T, x: x.amin([0, 1]), lambda T, x: x.amin()],
+    "argmax": [lambda T, x: x.argmax(1), lambda T, x: x.argmax(-2),
+               lambda T, x: x.argmax(-2, keepdim=True), lambda T, x: x.argmax()],
+    "argmin": [lambda T, x: x.argmin(1), lambda T, x: x.argmin(-2), lambda T, x: x.argmin()],
+    "max_min": [lambda T, x: x.max(1), lambda T, x: x.max(-2), lambda T, x: x.min(1, True),
+                lambda T, x: x.min(-2), lambda T, x: x.max(), lambda T, x: x.min()],
+    "selections": [lambda T, x: x.median(-2), lambda T, x: x.nanmedian(1),
+                   lambda T, x: x.kthvalue(1, -2), lambda T, x: x.kthvalue(5, 1),
+                   lambda T, x: x.mode(1)],
+    "aminmax": [lambda T, x: T.aminmax(x, dim=-2), lambda T, x: T.aminmax(x)],
+    "norm": [lambda T, x: x.norm(INF, dim=1), lambda T, x: x.norm(-INF, dim=(0, 1)),
+             lambda T, x: x.norm(-0.5, dim=(-1, 2)), lambda T, x: x.norm(-2.0),
+             lambda T, x: x.norm(INF), lambda T, x: x.norm(0.5, dim=1)],
+    "quantile": [lambda T, x: x.quantile(0.5, dim=0), lambda T, x: x.nanquantile(0.5),
+                 lambda T, x: x.nanquantile(2.0, dim=0),
+                 lambda T, x: x.quantile(0.5, interpolation="x"),
+                 lambda T, x: x.quantile(T.tensor([[2.0]])),
+                 lambda T, x: T.ones(3, dtype=T.int64).nanquantile(T.tensor([2.0])),
+                 lambda T, x: T.ones(3).nanquantile(T.tensor([2.0]), interpolation="x")],
+    # ops with a value over no elements give it
+    "identities": [lambda T, x: x.amax(0), lambda T, x: x.cummax(1), lambda T, x: x.cummin(0),
+                   lambda T, x: x.sum(1), lambda T, x: x.prod(1), lambda T, x: x.logsumexp(1),
+                   lambda T, x: x.mean(1), lambda T, x: x.mean(), lambda T, x: x.nanmean(1),
+                   lambda T, x: T.zeros(0, dtype=T.int64).mean(dtype=T.float64),
+                   lambda T, x: x.transpose(0, 1).amax(1), lambda T, x: x.transpose(0, 1).max(1)],
+}
+
+
+@pytest.mark.parametrize("name", sorted(EMPTY_REDUCTIONS))
+def test_reductions_over_empty_dims_as_torch(name):
+    """torch's errors where an op has no identity, its values where it has (and no warnings
+    of numpy's)."""
+    same(lambda T: [attempt(call, T, T.zeros(2, 0, 3)) for call in EMPTY_REDUCTIONS[name]])
