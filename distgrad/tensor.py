@@ -463,6 +463,15 @@ class Tensor:
 
     @property
     def T(self):
+        if self.ndim not in (0, 2):
+            _warn_once("The use of `x.T` on tensors of dimension other than 2 to reverse their "
+                       "shape is deprecated and it will throw an error in a future release. "
+                       "Consider `x.mT` to transpose batches of matrices or "
+                       "`x.permute(*torch.arange(x.ndim - 1, -1, -1))` to reverse the "
+                       "dimensions of a tensor.")
+        if self.ndim == 0:
+            _warn_once("Tensor.T is deprecated on 0-D tensors. This function is the identity in "
+                       "these cases.")
         return self.permute(*reversed(range(self.ndim)))
 
     @property

@@ -226,14 +226,24 @@ defop("amin", _amax_forward(np.min), _amax_rule("amin"), _amax_vjp, node="AminBa
 
 # ---- var, std -----------------------------------------------------------------------------
 
-def _var_rule(x, dim=None, correction=1, keepdim=False):
-    if not x.dtype.is_floating_point:
-        raise RuntimeError("std and var only support floating point and complex dtypes")
-    dims, shape = _reduced(x, dim, keepdim)
-    if x.numel() and _count(x.shape, dims) - correction <= 0:
-        warnings.warn("var(): degrees of freedom is <= 0. Correction should be strictly less than "
-                      "the reduction factor (input numel divided by output numel).", UserWarning,
-                      stacklevel=4)
+def _var_rule(name):
+    def rule(x, dim=None, correction=1, keepdim=False):
+        if not x.dtype.is_floating_point:
+            raise RuntimeError("std and var only support floating point and complex dtypes")
+        return _var_meta(name, x, dim, correction, keepdim)
+
+    return rule
+
+
+def _var_meta(name, x, dim, correction, keepdim) -> Meta:
+    """The result's; and torch's warn_invalid_degrees_of_freedom, whose reduction factor is 0
+    for an empty result."""
+    _, shape = _reduced(x, dim, keepdim)
+    factor = x.numel() // numel(shape) if numel(shape) else 0
+    if factor - correction <= 0:
+        warnings.warn(f"{name}(): degrees of freedom is <= 0. Correction should be strictly less "
+                      f"than the reduction factor (input numel divided by output numel).",
+                      UserWarning, stacklevel=5)
     return Meta(shape, x.dtype)
 
 
@@ -276,8 +286,8 @@ def _std_vjp(c, g):
     return _var_backward(c, (g / (c.out * 2)).masked_fill(c.out == 0, 0.0))
 
 
-defop("var", _var_forward, _var_rule, _var_backward, node="VarBackward0", save=(0,))
-defop("std", lambda x, **a: _var_forward(x, root=True, **a), _var_rule, _std_vjp,
+defop("var", _var_forward, _var_rule("var"), _var_backward, node="VarBackward0", save=(0,))
+defop("std", lambda x, **a: _var_forward(x, root=True, **a), _var_rule("std"), _std_vjp,
       node="StdBackward0", save=(0,), save_out=True)
 
 
@@ -540,7 +550,7 @@ def _var_mean_rule(name):
     def rule(x, dim=None, correction=1, keepdim=False):
         if not x.dtype.is_floating_point:
             raise RuntimeError(f"{name} only support floating point and complex dtypes")
-        meta = _var_rule(x, dim=dim, correction=correction, keepdim=keepdim)
+        meta = _var_meta(name, x, dim, correction, keepdim)
         return meta, Meta(meta.shape, meta.dtype)
 
     return rule

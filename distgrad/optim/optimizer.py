@@ -3,6 +3,7 @@ their parameters, zero_grad. distgrad.optim's optimizers and lr_scheduler build 
 from __future__ import annotations
 
 import functools
+import warnings
 from collections import defaultdict
 from copy import deepcopy
 from typing import Any, Callable, Optional
@@ -87,6 +88,11 @@ class Optimizer:
                 raise ValueError("parameter group didn't specify a value of required "
                                  f"optimization parameter {name}")
             group.setdefault(name, default)
+        if len({id(p) for p in params}) != len(params):
+            warnings.warn("optimizer contains a parameter group with duplicate parameters; in "
+                          "future, this will cause an error; see "
+                          "github.com/pytorch/pytorch/issues/40967 for more information",
+                          stacklevel=3)
         seen = {id(p) for g in self.param_groups for p in g["params"]}
         if any(id(p) in seen for p in params):
             raise ValueError("some parameters appear in more than one parameter group")

@@ -132,6 +132,32 @@ def test_conversions_to_dtypes_distgrad_lacks_are_refused_as_a_type_error(method
                                         f"use {instead}\\(\\) instead$"):
         getattr(distgrad.ones(2), method)()
 
+T_WARNINGS = [
+    "The use of `x.T` on tensors of dimension other than 2 to reverse their shape is deprecated "
+    "and it will throw an error in a future release. Consider `x.mT` to transpose batches of "
+    "matrices or `x.permute(*torch.arange(x.ndim - 1, -1, -1))` to reverse the dimensions of a "
+    "tensor.",
+    "Tensor.T is deprecated on 0-D tensors. This function is the identity in these cases."]
+
+
+def _t_warnings(T, *shapes):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        results = [T.ones(shape).T for shape in shapes]
+    return results, [str(w.message).split(" (Triggered internally")[0] for w in caught]
+
+
+def test_t_of_a_tensor_not_2d_warns_once(monkeypatch):
+    # torch warns once per process (TORCH_WARN_ONCE): its words are checked where it says them
+    _, theirs = _t_warnings(torch, (2, 3, 4), ())
+    assert set(theirs) <= set(T_WARNINGS)
+    monkeypatch.setattr(sys.modules["distgrad.tensor"], "_warned_once", set())
+    shapes = [(2, 3, 4), (3,), (2, 3), (2, 3, 4, 5), (), ()]
+    results, ours = _t_warnings(distgrad, *shapes)
+    assert ours == T_WARNINGS
+    assert [tuple(r.shape) for r in results] == [tuple(reversed(s)) for s in shapes]
+
+
 # ---- comparisons under torch's long names -------------------------------------------------------
 
 def test_comparison_aliases():

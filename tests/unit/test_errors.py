@@ -281,3 +281,17 @@ def test_reductions_over_empty_dims_as_torch(name):
     """torch's errors where an op has no identity, its values where it has (and no warnings
     of numpy's)."""
     same(lambda T: [attempt(call, T, T.zeros(2, 0, 3)) for call in EMPTY_REDUCTIONS[name]])
+
+
+@pytest.mark.parametrize("case", [
+    lambda T: T.ones(1).std(), lambda T: T.ones(1).var(), lambda T: T.std_mean(T.ones(1)),
+    lambda T: T.var_mean(T.ones(1)), lambda T: T.ones(3, 1).std(1),
+    lambda T: T.ones(2).var(correction=2),
+    lambda T: T.zeros(0, 3).std(0), lambda T: T.zeros(0, 3).var(1), lambda T: T.zeros(3, 0).var(0),
+    lambda T: T.zeros(0).var(), lambda T: T.zeros(3, 0).std(1, keepdim=True),
+    lambda T: T.ones(1).var(correction=0), lambda T: T.var_mean(T.zeros(3, 0), 0),
+    lambda T: T.std_mean(T.ones(2, 3), 0, correction=2),
+    lambda T: T.ones(2, 3).var(0, correction=3)])
+def test_too_few_degrees_of_freedom_warn_in_the_ops_name(case):
+    """torch's warning names the op (std, var_mean, ...), also for a reduction over no elements."""
+    same(case)

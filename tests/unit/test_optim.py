@@ -2,6 +2,8 @@
 steps, gives the same loss curve and weights; state, zero_grad and errors as torch's."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -156,6 +158,25 @@ def test_param_groups():
     assert a.tolist() == pytest.approx([0.9, 0.9]) and b.tolist() == [0.0, 0.0]
     named = distgrad.optim.SGD(dnn.Linear(2, 1).named_parameters(), lr=0.1)
     assert named.param_groups[0]["param_names"] == ["weight", "bias"]
+
+
+@pytest.mark.parametrize("build", [
+    lambda lib, p, q: lib.optim.SGD([p, p], lr=0.1),
+    lambda lib, p, q: lib.optim.Adam([{"params": [p, q, p]}]),
+    lambda lib, p, q: lib.optim.SGD((x for x in [p, p]), lr=0.1),
+    lambda lib, p, q: lib.optim.SGD([("w", p), ("v", p)], lr=0.1),
+    lambda lib, p, q: lib.optim.SGD([p], lr=0.1).add_param_group({"params": [q, q]}),
+    lambda lib, p, q: lib.optim.SGD([p, q], lr=0.1),
+])
+def test_a_parameter_twice_in_a_group_warns_as_torch(build):
+    seen = []
+    for lib in (torch, distgrad):
+        p, q = lib.nn.Parameter(lib.ones(2)), lib.nn.Parameter(lib.ones(2))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            build(lib, p, q)
+        seen.append([(w.category, str(w.message)) for w in caught])
+    assert seen[1] == seen[0]
 
 
 def test_closure():
