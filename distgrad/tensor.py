@@ -83,6 +83,21 @@ def device_str(d) -> str:
     return "cpu" if s in ("cpu", "cpu:0") else s
 
 
+def _operators(op: str):
+    """Tensor's operator methods for a binary op of the table: `x op y`, `y op x` (a number
+    first) and `x op= y`."""
+    def forward(self, other):
+        return call(op, self, other)
+
+    def reflected(self, other):
+        return call(op, other, self)
+
+    def in_place(self, other):
+        return self._in_place_binary(op, other)
+
+    return forward, reflected, in_place
+
+
 def _refused_conversion(name: str, scalar_type: str, instead: str):
     """Tensor.half() and the like: a dtype distgrad does not have (by design), refused with
     torch's TypeError for a ScalarType it cannot take, and what to use instead."""
@@ -929,13 +944,17 @@ class Tensor:
     def _as_written(self, result):
         """`result` in self's dtype (torch casts what an in-place op writes), shape checked."""
         if result.dtype is not self.dtype:
-            require_castable(result.dtype, self.dtype)
+            self._check_can_hold(result.dtype)
             with grad_mode.enable_grad() if result._requires_grad else grad_mode.no_grad():
                 result = result.to(self.dtype)
         if tuple(result.shape) != tuple(self.shape):
             raise RuntimeError(f"output with shape {list(self.shape)} doesn't match the broadcast "
                                f"shape {list(result.shape)}")
         return result
+
+    def _check_can_hold(self, result_dtype) -> None:
+        """What an in-place op writes is cast to self's dtype, if torch casts it."""
+        require_castable(result_dtype, self.dtype)
 
     def _write(self, result) -> None:
         """Copy result's values into self's memory, wherever it lives."""
@@ -1115,36 +1134,20 @@ class Tensor:
     def __invert__(self):
         return call("logical_not", self) if self.dtype is dtypes.bool_ else call("bitwise_not", self)
 
-    # &, |, ^ are bitwise (logical on bools), as torch's operators
-    def __and__(self, other):
-        return call("bitwise_and", self, other)
+    # &, |, ^ are bitwise (logical on bools), as torch's operators; <<, >> shift integers
+    __and__, __rand__, __iand__ = _operators("bitwise_and")
+    __or__, __ror__, __ior__ = _operators("bitwise_or")
+    __xor__, __rxor__, __ixor__ = _operators("bitwise_xor")
+    __lshift__, __rlshift__, __ilshift__ = _operators("bitwise_left_shift")
+    __rshift__, __rrshift__, __irshift__ = _operators("bitwise_right_shift")
+    bitwise_left_shift_, bitwise_right_shift_ = __ilshift__, __irshift__
 
-    def __rand__(self, other):
-        return call("bitwise_and", other, self)
-
-    def __iand__(self, other):
+    def _in_place_binary(self, op: str, other):
+        """`self op= other`: torch checks that self can hold the result's dtype before its
+        kernel is looked for (`int &= float` is a cast error, not a missing kernel)."""
         self._check_write_to_stale_view()
-        return self._inplace(call("bitwise_and", self, other))
-
-    def __or__(self, other):
-        return call("bitwise_or", self, other)
-
-    def __ror__(self, other):
-        return call("bitwise_or", other, self)
-
-    def __ior__(self, other):
-        self._check_write_to_stale_view()
-        return self._inplace(call("bitwise_or", self, other))
-
-    def __xor__(self, other):
-        return call("bitwise_xor", self, other)
-
-    def __rxor__(self, other):
-        return call("bitwise_xor", other, self)
-
-    def __ixor__(self, other):
-        self._check_write_to_stale_view()
-        return self._inplace(call("bitwise_xor", self, other))
+        self._check_can_hold(dtypes.result_type((self, other)))
+        return self._inplace(call(op, self, other))
 
 
 _warned_float = []

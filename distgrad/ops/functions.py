@@ -14,6 +14,7 @@ from ..autograd.record import call
 from ..tensor import Tensor
 from . import indexing, linalg, math, nn, overwrite, reduce, shape, views  # noqa: F401  (fill the op table)
 from . import ranges  # noqa: F401  (the arange and linspace ops)
+from . import shifts  # noqa: F401  (<< and >>)
 from . import conv, layers  # noqa: F401  (the layer ops: convolution, pooling, norms, attention)
 from . import activations_more, conv_transpose, group_norm, resample  # noqa: F401  (more nn)
 from . import activations  # noqa: F401  (nn.functional's one-node activations)

@@ -290,6 +290,10 @@ case("bitwise_and", lambda T, i, j: T.bitwise_and(i, j), I(5, lo=-3, hi=3), I(5,
 case("bitwise_or_bool", lambda T, a, b: a.bitwise_or(b), B(3, 4), B(4), covers="bitwise_or")
 case("bitwise_xor_scalar", lambda T, i: T.bitwise_xor(i, 5), I(5, lo=-3, hi=3),
      covers="bitwise_xor")
+case("left_shift", lambda T, i, j: i << j, I(2, 5, lo=-70, hi=70), I(5, lo=-3, hi=70),
+     covers="bitwise_left_shift")
+case("right_shift_scalar", lambda T, i: T.bitwise_right_shift(i, 3), I(5, lo=-40, hi=40),
+     covers="bitwise_right_shift")
 case("isnan", lambda T, x: T.isnan(x.log()), K(5), covers=("isnan", "log"))
 case("isnan_method", lambda T, x: x.isnan(), F(5), covers="isnan")
 
@@ -1041,6 +1045,7 @@ error("index_select_float_index", lambda T, x, i: x.index_select(0, i), K(3, 4),
 error("masked_fill_int_mask", lambda T, x, i: x.masked_fill(i, 1.0), K(3), I(3))
 error("bitwise_not_float", lambda T, x: ~x, K(3))
 error("bitwise_and_float", lambda T, x: T.bitwise_and(x, 1), K(3))
+error("left_shift_float", lambda T, x: x << 1, K(3))
 error("gather_out_of_range", lambda T, x, i: x.gather(1, i + 4), K(3, 4), I(3, 2, hi=4))
 error("expand_negative_lead", lambda T, x: x.expand(-1, 3), K(3))
 error("squeeze_0d_dim", lambda T, x: x.squeeze(1), K())

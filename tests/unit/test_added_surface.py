@@ -269,6 +269,41 @@ def test_bitwise_not():
     same(scenario)
 
 
+def test_shifts_of_integers():
+    """Past the width, or by a negative amount: 0 to the left, the sign to the right."""
+    def scenario(T):
+        i = T.tensor([1, -8, 5, 2 ** 40, -1])
+        by = T.tensor([0, 1, 2, 3, 4])
+        left, right = i.clone(), i.clone()
+        left <<= 3
+        right >>= by
+        chained = i.clone().bitwise_left_shift_(1).bitwise_right_shift_(T.tensor(2))
+        view = T.tensor([[1, 2], [4, 8]])
+        view[0] >>= 1
+        return [i >> 2, i << 3, i >> by, i << by, 100 >> T.tensor([1, 2]), 3 << T.tensor([1, 2]),
+                T.bitwise_right_shift(i, 1), T.bitwise_left_shift(3, by), i.bitwise_left_shift(2),
+                i.bitwise_right_shift(by), left, right, chained, view,
+                i >> -1, i >> 63, i >> 64, i >> 70, i << 63, i << 64, i << -1,
+                i >> T.tensor([64, 65, -1, 100, 63]), T.tensor([[1], [2]]) << by,
+                T.tensor(16) >> T.tensor(2), T.tensor([True, False]) >> 1]
+
+    same(scenario)
+
+
+def test_shifts_refuse_floats_and_bools_as_torch():
+    def scenario(T):
+        i, f = T.tensor([8]), T.tensor([8.0, 3.5])
+        return [attempt(lambda: f >> 1), attempt(lambda: f << 1), attempt(lambda: i >> 1.5),
+                attempt(lambda: i >> T.tensor([1.0])), attempt(lambda: 2.5 >> i),
+                attempt(lambda: T.tensor([True]) << T.tensor([True])),
+                attempt(lambda: T.ones(1, dtype=T.float64).bitwise_right_shift(2)),
+                attempt(i.__ilshift__, T.tensor([1.5])), attempt(f.__irshift__, 1),
+                attempt(T.tensor([True]).__irshift__, 1), attempt(i.__iand__, T.tensor([1.5])),
+                attempt(i.__ior__, 0.5), attempt(T.tensor([True]).__ixor__, 2)]
+
+    same(scenario)
+
+
 def test_isposinf_and_isneginf():
     def scenario(T):
         x = T.tensor([1.0, INF, -INF, NAN, 0.0], requires_grad=True)
