@@ -13,13 +13,14 @@ import numpy as np
 from . import return_types
 from .autograd.record import call
 from .ops.decompositions import check_matrix, pinv_tolerances
+from .ops.rules import wrap_dim
 from .ops.lapack import LinAlgError
 from .ops.linalg import check_chain
 
 __all__ = ["LinAlgError", "vector_norm", "matrix_norm", "norm", "det", "slogdet", "inv", "inv_ex",
            "solve", "solve_ex", "solve_triangular", "cholesky", "cholesky_ex", "lu_factor", "lu_factor_ex", "lu", "lu_solve", "qr", "svd",
-           "svdvals", "eigh", "eigvalsh", "pinv", "lstsq", "matrix_rank", "matrix_power", "matrix_exp",
-           "multi_dot", "cross", "vecdot", "diagonal"]
+           "svdvals", "eigh", "eigvalsh", "pinv", "lstsq", "matrix_rank", "cond", "matrix_power",
+           "matrix_exp", "multi_dot", "cross", "vecdot", "diagonal"]
 
 _INF = float("inf")
 
@@ -35,12 +36,9 @@ def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None):
 
 
 def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None):
-    if A.ndim < 2:
-        raise RuntimeError(f"linalg.matrix_norm: The input tensor A must have at least 2 "
-                           f"dimensions.")
+    d0, d1 = _matrix_norm_dims(A, ord, dim)
     if dtype is not None:
         A = A.to(dtype)
-    d0, d1 = (int(d) % A.ndim for d in dim)
     if ord == "fro":
         return vector_norm(A, 2, (d0, d1), keepdim)
     if ord == "nuc" or abs(ord) == 2:
@@ -54,14 +52,28 @@ def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None):
         if keepdim:
             out = out.unsqueeze(-1).permute(*[perm.index(d) for d in range(A.ndim)])
         return out
-    if abs(ord) not in (1, _INF):
-        raise RuntimeError(f"linalg.matrix_norm: Order {ord} not supported.")
     if abs(ord) == _INF:
         d0, d1 = d1, d0
     if not keepdim and d0 < d1:
         d1 -= 1
     sums = vector_norm(A, 1.0, (d0,), keepdim)
     return sums.amax(d1, keepdim) if ord > 0 else sums.amin(d1, keepdim)
+
+
+def _matrix_norm_dims(A, ord, dim) -> tuple:
+    """torch's checks of matrix_norm's arguments, in its order; the two dims, wrapped."""
+    if ord not in ("fro", "nuc") and (isinstance(ord, str) or abs(ord) not in (1, 2, _INF)):
+        shown = ord if isinstance(ord, str) else f"{ord:g}"
+        raise RuntimeError(f"linalg.matrix_norm: Order {shown} not supported.")
+    check_matrix("linalg.matrix_norm", A, square=False)
+    dim = list(dim)
+    if len(dim) != 2:
+        raise RuntimeError(f"linalg.matrix_norm: dim must be a 2-tuple. Got "
+                           f"{' '.join(map(str, dim))}")
+    d0, d1 = (wrap_dim(d, A.ndim) for d in dim)
+    if d0 == d1:
+        raise RuntimeError(f"linalg.matrix_norm: dims must be different. Got ({d0}, {d1})")
+    return d0, d1
 
 
 def norm(A, ord=None, dim=None, keepdim=False, *, dtype=None):
@@ -188,6 +200,46 @@ def matrix_rank(A, *, atol=None, rtol=None, hermitian=False):
     s = np.abs(np.linalg.eigvalsh(a)) if hermitian else np.linalg.svd(a, compute_uv=False)
     cut = np.maximum(atol, rtol * np.max(s, axis=-1, keepdims=True))
     return tensor(np.sum(s > cut, axis=-1).astype(np.int64), device=A.device_str)
+
+
+def cond(A, p=None):
+    """The condition number in the norm p, as torch computes it: for None or ±2 the ratio of
+    the extreme singular values (of any matrices), for "nuc" sum(σ)·sum(1/σ), else
+    ‖A‖·‖A⁻¹‖, inf where A is singular; 0 for each empty matrix."""
+    if A.ndim < 2:
+        raise RuntimeError("linalg.cond: The input tensor must have at least 2 dimensions.")
+    if isinstance(p, str):
+        check_matrix(f"linalg.cond(ord={p})", A, floating=False)
+    _check_cond_ord(p)
+    if A.numel() == 0:
+        from .creation import zeros
+
+        return zeros(A.shape[:-2], dtype=A.dtype, device=A.device_str)
+    if p is None or p in (2, -2):
+        s = svdvals(A)
+        largest, smallest = s.narrow(-1, 0, 1), s.narrow(-1, s.shape[-1] - 1, 1)
+        return (smallest / largest if p == -2 else largest / smallest).squeeze(-1)
+    if p == "nuc":  # (matrix_norm's nuclear norm refuses infinities)
+        s = svdvals(A)
+        return s.sum(-1) * s.reciprocal().sum(-1)
+    if not isinstance(p, str):  # (torch prints a float ord as C's %f)
+        check_matrix(f"linalg.cond(ord={p:f})" if isinstance(p, float) else
+                     f"linalg.cond(ord={p})", A, floating=False)
+    return _norm_times_inverse_norm(A, p)
+
+
+def _check_cond_ord(p) -> None:
+    if p in ("fro", "nuc") or p is None or (not isinstance(p, str) and abs(p) in (1, 2, _INF)):
+        return
+    shown = p if isinstance(p, str) else f"{p:g}"
+    raise RuntimeError(f"linalg.cond got an invalid norm type: {shown}")
+
+
+def _norm_times_inverse_norm(A, p):
+    inverse, info = inv_ex(A)
+    inverse.masked_fill_((info > 0)[..., None, None], _INF)  # a singular A: its inverse inf
+    product = matrix_norm(A, p) * matrix_norm(inverse, p)
+    return product.nan_to_num_(_INF, _INF, -_INF)  # 0 · inf is inf here, as in NumPy
 
 
 def matrix_power(A, n: int):

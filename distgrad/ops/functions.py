@@ -9,7 +9,7 @@ import builtins
 
 import numpy as np
 
-from .. import dtypes, return_types
+from .. import dtypes, linalg as _linalg, return_types
 from ..autograd.record import call
 from ..tensor import Tensor
 from . import indexing, linalg, math, nn, overwrite, reduce, shape, views  # noqa: F401  (fill the op table)
@@ -548,11 +548,14 @@ def logsumexp(input, dim, keepdim=False):
 
 
 def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
-    if p == "fro" or p is None:
-        p = 2.0
-    if p == "nuc":
-        raise NotImplementedError("nuclear norm is not supported")
-    return call("norm", input, p=float(p), dim=_dim_arg(dim), keepdim=keepdim)
+    """torch.norm, as torch routes it: a vector norm, except for a norm by name ("nuc", or
+    "fro" over more than two dims), which is linalg.matrix_norm's."""
+    dims = [dim] if isinstance(dim, int) else dim
+    if isinstance(p, str) and not (p == "fro" and (dims is None or len(dims) <= 2)):
+        dims = list(range(input.ndim)) if dims is None else dims
+        return _linalg.matrix_norm(input, p, dims, keepdim, dtype=dtype)
+    p = 2.0 if p is None or p == "fro" else p
+    return _linalg.vector_norm(input, p, dims, keepdim, dtype=dtype)
 
 
 def prod(input, dim=None, keepdim=False, *, dtype=None):
@@ -816,14 +819,23 @@ def inner(input, other):
     return tensordot(input, other, ([-1], [-1]))
 
 
-def einsum(equation, *operands):
-    """Einstein summation, built from sum, diagonal, permute, reshape, bmm and mul.
+def einsum(*args):
+    """Einstein summation, built from sum, diagonal, permute, reshape, bmm and mul:
+    `einsum(equation, *operands)`, or torch's sublist form `einsum(a, [0, 1], b, [1, 2],
+    [0, 2])` (each operand followed by its dims' numbers, the output's last).
 
     Operands are contracted left to right; a pair with summed letters becomes one bmm
     between views, as torch does, so common contractions (`ij,jk->ik`, `bij,bjk->bik`,
     `bhqd,bhkd->bhqk`, `ij->j`) carry torch's grad_fn names. The graph below the result may
     differ from torch's (torch may pick another contraction order for 3+ operands).
     """
+    if len(args) < 2:
+        raise ValueError("einsum(): must specify the equation string and at least one operand, "
+                         "or at least one operand and its subscripts list")
+    if isinstance(args[0], Tensor):
+        equation, operands = _sublist_equation(args)
+    else:
+        equation, operands = args[0], args[1:]
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
     lhs, arrow, rhs = equation.replace(" ", "").partition("->")
@@ -881,6 +893,23 @@ def einsum(equation, *operands):
     elif by_bmm and res is not x:
         res = reshape(res, *res.shape)  # torch's last step after a bmm is a view
     return res
+
+
+def _sublist_equation(args) -> tuple:
+    """(equation, operands) of torch's sublist form: dims 0-25 are the letters A-Z, 26-51
+    a-z, and Ellipsis is '...'; an odd count of arguments ends with the output's list."""
+    def letter(n) -> str:
+        if n is Ellipsis:
+            return "..."
+        if not 0 <= n < 52:
+            raise ValueError("einsum(): subscript in subscript list is not within the valid "
+                             "range [0, 52)")
+        return chr(ord("A") + n) if n < 26 else chr(ord("a") + n - 26)
+
+    equation = ",".join("".join(letter(n) for n in dims) for dims in args[1::2])
+    if len(args) % 2:
+        return equation + "->" + "".join(letter(n) for n in args[-1]), args[:-1:2]
+    return equation, args[::2]
 
 
 def _einsum_prepare(x, s, sizes):

@@ -1046,6 +1046,8 @@ error("masked_fill_int_mask", lambda T, x, i: x.masked_fill(i, 1.0), K(3), I(3))
 error("bitwise_not_float", lambda T, x: ~x, K(3))
 error("bitwise_and_float", lambda T, x: T.bitwise_and(x, 1), K(3))
 error("left_shift_float", lambda T, x: x << 1, K(3))
+error("einsum_sublist_range", lambda T, x: T.einsum(x, [0, 52]), K(3, 3))
+error("einsum_one_argument", lambda T, x: T.einsum(x), K(3, 3))
 error("gather_out_of_range", lambda T, x, i: x.gather(1, i + 4), K(3, 4), I(3, 2, hi=4))
 error("expand_negative_lead", lambda T, x: x.expand(-1, 3), K(3))
 error("squeeze_0d_dim", lambda T, x: x.squeeze(1), K())
@@ -1260,6 +1262,15 @@ case("einsum_chain3", lambda T, a, b, c: T.einsum("ij,jk,kl->il", a, b, c), F(2,
      F(4, 2), covers=("reshape", "bmm"))
 case("einsum_bcast_vec", lambda T, a, b: T.einsum("bij,jk->bik", a, b), F(2, 3, 4), F(4, 2),
      covers=("reshape", "bmm"))
+# the sublist form: dims 0-25 are A-Z, 26-51 a-z, Ellipsis '...'; the output's list last
+case("einsum_sublist", lambda T, a, b: T.einsum(a, [0, 1], b, [1, 2], [0, 2]), F(3, 4), F(4, 5),
+     covers=("reshape", "bmm"))
+case("einsum_sublist_implicit", lambda T, a, b: T.einsum(a, [30, 1], b, [1, 51]), F(3, 4),
+     F(4, 2), covers=("reshape", "bmm"))
+case("einsum_sublist_ellipsis",
+     lambda T, a, b: T.einsum(a, [..., 0], b, [0, 1], [..., 1]), F(2, 3, 4), F(4, 2),
+     covers=("reshape", "bmm"))
+case("einsum_sublist_trace", lambda T, a: T.einsum(a, [3, 3]), F(3, 3), covers=("diagonal", "sum"))
 case("tensordot", lambda T, a, b: T.tensordot(a, b, dims=([1], [0])), F(3, 4), F(4, 5),
      covers=("permute", "reshape", "mm"))
 case("tensordot_int_dims", lambda T, a, b: T.tensordot(a, b, 2), F(2, 3, 4), F(3, 4, 2),

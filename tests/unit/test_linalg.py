@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import distgrad
+from torch_twin import attempt, same
 
 
 def _both(fn, value):
@@ -90,3 +91,35 @@ def test_matrix_rank_and_pinv_tolerances_are_torchs():
         assert got.dtype is distgrad.int64
         np.testing.assert_allclose(distgrad.linalg.pinv(distgrad.tensor(a), **kw).numpy(),
                                    torch.linalg.pinv(torch.tensor(a), **kw).numpy(), atol=1e-9)
+
+
+@pytest.mark.parametrize("ord", [1, -1, 1.0, float("inf"), float("-inf"), "fro"])
+def test_cond_by_the_inverse_as_torch(ord):
+    """‖A‖·‖A⁻¹‖, inf for a singular A; torch writes the inverse's inf in place, after
+    inv_ex saved it, so its backward fails: distgrad's fails as torch's does."""
+    a = np.array([[2.0, 1.0, 0.5], [1.0, 3.0, -1.0], [0.3, 0.2, 1.0]], np.float32)
+
+    def f(T):
+        x = T.tensor(a, requires_grad=True)
+        batch = T.tensor(np.stack([a, a.T * 2, a @ a]))
+        result = T.linalg.cond(x, ord)
+        return [result, T.linalg.cond(batch, ord), T.linalg.cond(T.ones(2, 2), ord),
+                T.linalg.cond(T.zeros(0, 2, 2), ord), attempt(result.backward)]
+
+    same(f, rtol=1e-4)
+
+
+def test_cond_of_singular_empty_and_rectangular_matrices_as_torch():
+    def f(T):
+        return [[T.linalg.cond(T.ones(2, 2), o) for o in (None, 2, "nuc")],
+                [T.linalg.cond(T.zeros(3, 0, 0), o) for o in (None, -2, 1, "fro", "nuc")],
+                T.linalg.cond(T.zeros(0, 3)), T.linalg.cond(T.zeros(2, 0), -2),
+                T.linalg.cond(T.tensor([[1.0, 2.0, 0.0], [0.5, 1.0, 3.0]]))]
+
+    same(f, rtol=1e-4)
+
+
+def test_norm_in_a_dtype_as_torch():
+    same(lambda T: [T.ones(3, 4).norm(3, dtype=T.float64), T.ones(3, 4).norm(dtype=T.float64),
+                    T.ones(3, 4).norm("nuc", dtype=T.float64),
+                    T.norm(T.ones(2, 3), "fro", 1, True, dtype=T.float64)])
