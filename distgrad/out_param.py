@@ -19,8 +19,8 @@ from .tensor import Tensor
 NAMESPACE = """
 abs absolute acos acosh add addbmm addcdiv addcmul addmm addmv addr all amax amin aminmax any
 arange arccos arccosh arcsin arcsinh arctan arctan2 arctanh argmax argmin asin asinh atan atan2
-atanh baddbmm bernoulli bitwise_and bitwise_not bitwise_or
-bitwise_xor bmm bucketize cat ceil chain_matmul cholesky cholesky_inverse
+atanh baddbmm bernoulli bitwise_and bitwise_left_shift bitwise_not bitwise_or
+bitwise_right_shift bitwise_xor bmm bucketize cat ceil chain_matmul cholesky cholesky_inverse
 cholesky_solve clamp clamp_max clamp_min clip column_stack concat concatenate copysign cos cosh
 cross cummax cummin cumprod cumsum deg2rad diag diff digamma div divide dot dstack empty eq erf
 erfc erfinv exp exp2 expm1 eye fix float_power floor floor_divide fmax fmin fmod frac full
@@ -37,7 +37,7 @@ tan tanh tensordot topk triangular_solve tril triu true_divide trunc var var_mea
 where xlogy zeros
 """.split()
 LINALG = """
-cholesky cholesky_ex cross det eigh eigvalsh inv inv_ex lu lu_factor lu_factor_ex lu_solve
+cholesky cholesky_ex cond cross det eigh eigvalsh inv inv_ex lu lu_factor lu_factor_ex lu_solve
 matrix_norm matrix_power matrix_rank multi_dot norm pinv qr slogdet solve solve_ex
 solve_triangular svd svdvals vecdot vector_norm
 """.split()
