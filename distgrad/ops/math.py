@@ -404,7 +404,7 @@ def _relu_rule(x):
     return same(x)
 
 
-defop("relu", lambda x: np.maximum(x, 0).astype(x.dtype, copy=False), _relu_rule,
+defop("relu", lambda x: np.maximum(0, x).astype(x.dtype, copy=False), _relu_rule,
       lambda c, g: call("threshold_backward", g, c.out, threshold=0),
       node="ReluBackward0", save_out=True, api=("relu",), inplace="relu_")
 
@@ -435,7 +435,15 @@ defop("threshold_backward", _threshold_backward,
 def _clamp_forward(x, min=None, max=None):
     if min is not None and max is not None and min > max:
         return np.full_like(x, max)
-    return np.clip(x, min, max)
+    return _clamped(x, min, max)
+
+
+def _clamped(x, lo, hi):
+    """x within [lo, hi] (either None: no bound) as torch's kernels keep it: x itself where
+    it equals a bound (numpy's maximum and minimum give their second operand then: 0.0
+    for a -0.0 that torch keeps)."""
+    out = x if lo is None else np.maximum(lo, x)
+    return out if hi is None else np.minimum(hi, out)
 
 
 @elementwise
@@ -472,8 +480,7 @@ defop("clamp_max", lambda x, max: _clamp_forward(x, max=max), lambda x, max: _cl
 
 # clamp with tensor bounds (either may be None): torch's ClampBackward0.
 def _clamp_tensor_forward(x, lo, hi):
-    out = x if lo is None else np.maximum(x, lo)
-    return out if hi is None else np.minimum(out, hi)
+    return _clamped(x, lo, hi)
 
 
 @elementwise
@@ -553,9 +560,9 @@ def _extremum_vjp(wins):
 
 # (torch.maximum refuses a Python number: functions.maximum says so. A number here is a
 # zero-dim driver tensor sent to a worker as one, which torch lets take part.)
-defop("maximum", in_common_dtype(np.maximum), elementwise(binary), _extremum_vjp(lambda a, b: a > b),
+defop("maximum", in_common_dtype(lambda a, b: np.maximum(b, a)), elementwise(binary), _extremum_vjp(lambda a, b: a > b),
       node="MaximumBackward0", save=(0, 1))
-defop("minimum", in_common_dtype(np.minimum), elementwise(binary), _extremum_vjp(lambda a, b: a < b),
+defop("minimum", in_common_dtype(lambda a, b: np.minimum(b, a)), elementwise(binary), _extremum_vjp(lambda a, b: a < b),
       node="MinimumBackward0", save=(0, 1))
 
 

@@ -309,3 +309,32 @@ def test_float32_exp_rounds_as_torchs():
     want = torch.tensor(x).exp().numpy()
     assert np.mean(got == want) > 0.97
     np.testing.assert_array_max_ulp(got, want, maxulp=1)
+
+
+SIGNED_ZEROS = {  # ops whose result is one of their operands: which one torch keeps at a tie
+    "relu": lambda T, x, y: x.relu(),
+    "relu_": lambda T, x, y: x.clone().relu_(),
+    "clamp_min": lambda T, x, y: x.clamp(min=0),
+    "clamp_max": lambda T, x, y: x.clamp(max=-0.0),
+    "clamp_both": lambda T, x, y: x.clamp(0, 1),
+    "clamp_tensor_bounds": lambda T, x, y: T.clamp(x, min=y, max=y.abs()),
+    "maximum": lambda T, x, y: T.maximum(x, y),
+    "minimum": lambda T, x, y: T.minimum(x, y),
+    "max_binary": lambda T, x, y: T.max(x, y),
+    "fmax": lambda T, x, y: T.fmax(x, y),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SIGNED_ZEROS))
+def test_ties_keep_torchs_operand_and_its_sign_of_zero(name):
+    # numpy's maximum and minimum give their second operand at a tie, torch's kernels their
+    # first (relu(-0.0) is -0.0 in torch: 1 / it is -inf)
+    x = [-0.0, 0.0, -0.0, 0.0, -1.0, float("nan"), 2.0]
+    y = [0.0, -0.0, -0.0, 0.0, -0.0, 1.0, float("nan")]
+    got = []
+    for T in (torch, distgrad):
+        out = SIGNED_ZEROS[name](T, T.tensor(x), T.tensor(y))
+        values = np.asarray(out.tolist())
+        got.append((np.signbit(values).tolist(), np.isnan(values).tolist(),
+                    np.nan_to_num(values).tolist()))
+    assert got[0] == got[1]
