@@ -1275,15 +1275,27 @@ def _on_replicas(name, inputs, attrs):
 
     def result_on(w):  # once per worker, all outputs of a multi-output op at once
         if w not in results:
-            results[w] = record.call(name, *[_replica_on(t, w) if hasattr(t, "_storage")
-                                             else t for t in inputs], **attrs)
+            if results and _written(inputs) != stamp:  # an operand was written since: a
+                results[w] = _moved_to(results[workers[0]], w)  # copy of the first holds
+            else:  # the values this op saw, as torch's result does
+                results[w] = record.call(name, *[_replica_on(t, w) if hasattr(t, "_storage")
+                                                 else t for t in inputs], **attrs)
         return results[w]
 
+    stamp = _written(inputs)
     first = result_on(workers[0])
     if isinstance(first, tuple):
         return tuple(_lazy_replicas([lambda w=w, i=i: result_on(w)[i] for w in workers], workers)
                      for i in range(len(first)))
     return _lazy_replicas([lambda w=w: result_on(w) for w in workers], workers)
+
+
+def _moved_to(result, worker):
+    """A copy of an op's result (each of a multi-output op's) on `worker`."""
+    if isinstance(result, tuple):
+        return tuple(_moved_to(r, worker) for r in result)
+    with grad_mode.set_grad_enabled(result._requires_grad):
+        return result.to(worker)
 
 
 def _lazy_replicas(makers, workers) -> Tensor:

@@ -276,6 +276,30 @@ def test_a_hooked_replicated_tensor_written_in_place_by_a_function(backend):
     _close(*got)
 
 
+def test_a_replicated_result_holds_the_values_its_op_saw_after_its_operand_is_written(backend):
+    # A replicated result's other copies are computed where first needed; once an operand
+    # was written since, they are copies of the first one (they recomputed from the written
+    # operand: new values, or torch's stale-view error for an output of split; differential
+    # fuzzer seed 9815924).
+    got = []
+    for T, rep, sh in ((dg, dist.replicate, lambda t: dist.shard(t, 0)),
+                       (torch, lambda t: t.clone(), lambda t: t)):
+        x = T.tensor([0.86, -1.47, 0.05, -1.16], requires_grad=True)
+        r, s = rep(x * 1), rep(x)
+        y = r * 2
+        part = s.split(2, 0)[0]
+        total = part.sum()
+        with T.no_grad():
+            r.mul_(10)
+            part.mul_(part)
+        z = y * sh(T.ones(4))  # y's copy on worker 1 is needed now
+        total.zero_()  # (and every copy of total, written)
+        z.sum().backward()
+        got.append((z, total, x.grad))
+    for d, t in zip(*got):
+        _close(d, t)
+
+
 # ---- in-place ops on sharded non-leaves ----------------------------------------------------------
 
 def test_inplace_ops_on_sharded_nonleaf(backend):
