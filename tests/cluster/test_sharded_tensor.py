@@ -1675,3 +1675,22 @@ def test_a_sharded_view_written_in_place_takes_its_bases_history(backend):
         (base * base).sum().cpu().backward()
         seen.append((view.grad_fn.name(), view.grad))
     assert seen[0] == seen[1] == ("AsStridedBackward0", None)
+
+
+def test_out_writes_into_worker_and_sharded_tensors_as_into_torchs(backend):
+    # out= into a tensor on a worker, into a sharded one, and into a view of a sharded
+    # one: written where it lives, its version counted, as torch writes a plain tensor
+    x_np = _arr(4, 3)
+    got = []
+    for T, place, dev in ((dg, lambda t: dist.shard(t, 0), "worker:1"),
+                          (torch, lambda t: t.clone(), "cpu")):
+        x = T.tensor(x_np)
+        on_worker = T.empty(4, 3, device=dev)
+        T.mul(x.to(dev), 2, out=on_worker)
+        sharded = place(T.zeros(4, 3))
+        T.add(place(x), 1, out=sharded)
+        T.exp(place(x)[1:3], out=sharded[1:3])  # a view across both shards
+        got.append((on_worker.cpu(), sharded, sharded._version))
+    _close(got[0][0], got[1][0])
+    _close(got[0][1], got[1][1])
+    assert got[0][2] == got[1][2]
