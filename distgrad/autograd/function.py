@@ -27,16 +27,10 @@ import warnings
 from typing import Any
 
 from . import anomaly_mode, grad_mode, record, saved_hooks
-from .graph import Node, SavedTensor, _sequence
+from .graph import FREED, Node, SavedTensor, _sequence
 
 __all__ = ["Function", "FunctionCtx", "BackwardCFunction", "once_differentiable",
            "InplaceFunction"]
-
-_FREED = ("Trying to backward through the graph a second time (or directly access saved tensors "
-          "after they have already been freed). Saved intermediate values of the graph are freed "
-          "when you call .backward() or autograd.grad(). Specify retain_graph=True if you need to "
-          "backward through the graph a second time or if you need to access saved tensors after "
-          "calling backward.")
 
 
 def _is_tensor(x) -> bool:
@@ -118,7 +112,7 @@ class BackwardCFunction(FunctionCtx):
     @property
     def saved_tensors(self) -> tuple:
         if self._freed:
-            raise RuntimeError(_FREED)
+            raise RuntimeError(FREED)
         if self._saved is None:  # still inside forward
             return tuple(self.to_save)
         return tuple(None if s is None else s.unpack(self, by_function=True) for s in self._saved)

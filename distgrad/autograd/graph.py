@@ -24,6 +24,26 @@ def _refuse_inference(t) -> None:
                            "`torch.inference_mode()`.")
 
 
+FREED = ("Trying to backward through the graph a second time (or directly access saved tensors "
+         "after they have already been freed). Saved intermediate values of the graph are freed "
+         "when you call .backward() or autograd.grad(). Specify retain_graph=True if you need to "
+         "backward through the graph a second time or if you need to access saved tensors after "
+         "calling backward.")
+
+
+def modified_error(dtype, shape, producer, output_nr: int, stale) -> RuntimeError:
+    """torch's error for a saved tensor written in place since: its type and shape, the node
+    that made it (and which of its outputs), its version now and when saved."""
+    what = (f", which is output {output_nr} of {_short_name(producer.name())},"
+            if producer is not None else "")
+    return RuntimeError(
+        "one of the variables needed for gradient computation has been modified by an "
+        f"inplace operation: [{dtype.type_name} [{', '.join(map(str, shape))}]]{what} is at "
+        f"version {stale[0]}; expected version {stale[1]} instead. Hint: enable anomaly "
+        "detection to find the operation that failed to compute its gradient, with "
+        "torch.autograd.set_detect_anomaly(True, check_nan=False).")
+
+
 class SavedTensor:
     """A tensor kept for backward, with the version it had when saved.
 
@@ -110,14 +130,8 @@ class SavedTensor:
             if self.is_output:  # (of an in-place op on a view: the view's node, as torch)
                 view_node = self.view_edge[0]() if self.view_edge is not None else None
                 producer = view_node or node
-            what = (f", which is output {self.output_nr if self.is_output else shown._output_nr}"
-                    f" of {_short_name(producer.name())}," if producer is not None else "")
-            raise RuntimeError(
-                "one of the variables needed for gradient computation has been modified by an "
-                f"inplace operation: [{shown.dtype.type_name} [{', '.join(map(str, shown.shape))}]]"
-                f"{what} is at version {stale[0]}; expected version {stale[1]} instead. Hint: "
-                "enable anomaly detection to find the operation that failed to compute its "
-                "gradient, with torch.autograd.set_detect_anomaly(True, check_nan=False).")
+            raise modified_error(shown.dtype, shown.shape, producer,
+                                 self.output_nr if self.is_output else shown._output_nr, stale)
         # (torch refuses an op's saved input detached in place; a custom Function's
         # saved_tensors are unpacked for its node, and pass)
         if self.had_history and not self.is_output and not by_function and t._grad_fn is None:
@@ -206,7 +220,31 @@ class VJPContext:
         return self.outs[0]
 
 
-class Node:
+class NodeHooks:
+    """torch's hook surface of a node (a Node, or a node the driver runs itself)."""
+
+    __slots__ = ()
+
+    def register_hook(self, fn):
+        """fn(grad_inputs, grad_outputs) after the node ran."""
+        if self._hooks is None:
+            self._hooks = []
+        self._hooks.append(fn)
+        return _ListHandle(self._hooks, fn)
+
+    def register_prehook(self, fn):
+        """fn(grad_outputs) before the node runs; may return new grad_outputs."""
+        if self._pre_hooks is None:
+            self._pre_hooks = []
+        self._pre_hooks.append(fn)
+        return _ListHandle(self._pre_hooks, fn)
+
+    @property
+    def metadata(self) -> dict:
+        return {}
+
+
+class Node(NodeHooks):
     """A recorded op: torch's grad_fn. `name()` gives torch's node name."""
 
     __slots__ = ("op", "_name", "attrs", "next_functions", "_saved", "_saved_outs", "_consts",
@@ -269,24 +307,6 @@ class Node:
         # torch's C++ nodes print without their namespace: <CopySlices object at 0x...>
         return f"<{self._name.rpartition('::')[2]} object at {hex(id(self))}>"
 
-    def register_hook(self, fn):
-        """fn(grad_inputs, grad_outputs) after the node ran."""
-        if self._hooks is None:
-            self._hooks = []
-        self._hooks.append(fn)
-        return _ListHandle(self._hooks, fn)
-
-    def register_prehook(self, fn):
-        """fn(grad_outputs) before the node runs; may return new grad_outputs."""
-        if self._pre_hooks is None:
-            self._pre_hooks = []
-        self._pre_hooks.append(fn)
-        return _ListHandle(self._pre_hooks, fn)
-
-    @property
-    def metadata(self) -> dict:
-        return {}
-
     # torch exposes what a node saved as `grad_fn._saved_self`, `_saved_result`, ...
     _SAVED_NAMES = {"self": 0, "input": 0, "other": 1, "exponent": 1, "mat2": 1, "vec": 1,
                     "target": 1, "weight": 2}
@@ -338,12 +358,7 @@ class Node:
 
     def context(self):
         if self._freed:
-            raise RuntimeError(
-                "Trying to backward through the graph a second time (or directly access saved "
-                "tensors after they have already been freed). Saved intermediate values of the "
-                "graph are freed when you call .backward() or autograd.grad(). Specify "
-                "retain_graph=True if you need to backward through the graph a second time or "
-                "if you need to access saved tensors after calling backward.")
+            raise RuntimeError(FREED)
         ctx = VJPContext()
         inputs = [None] * len(self._metas)
         for i, s in self._saved.items():

@@ -8,8 +8,8 @@
     attention        q, k, v sharded on a batch or head dim: each worker attends its heads
     batch            convolution and pooling on a batch sharded on dim 0; a convolution with
                      its output channels split (weight sharded on dim 0) gives channel shards
-    class_softmax    (log_)softmax over the sharded dim: x - logsumexp(x), where logsumexp
-                     combines per-worker partial results of shape [..., 1]
+    class_softmax    (log_)softmax over the sharded dim (sharded_softmax.py): x - logsumexp(x),
+                     logsumexp combining per-worker partial results of shape [..., 1]
     class_loss       nll_loss with the classes sharded: each worker picks the targets it
                      owns, one all-reduce of the per-row picks (vocabulary-parallel
                      cross-entropy with the softmax above: the logits are never gathered)
@@ -19,7 +19,7 @@ Each rule returns NotImplemented for the layouts it does not cover; those fall b
 from __future__ import annotations
 
 from ..autograd import record
-from ..ops.rules import wrap_dim
+from .sharded_softmax import class_softmax
 from .sharding import (RULES, Replicate, Shard, _all_reduce, _local_part, _on_replicas,
                        _replica_on, _wrap, is_sharded)
 
@@ -138,22 +138,7 @@ def _batch(name, inputs, attrs):
     return NotImplemented
 
 
-# ---- softmax and nll_loss over sharded classes ---------------------------------------------------
-
-def _class_softmax(name, inputs, attrs):
-    x = inputs[0]
-    p = _placement(x)
-    if not isinstance(p, Shard) or wrap_dim(attrs["dim"], x.ndim) != p.dim:
-        return RULES["softmax"](name, inputs, attrs)
-    if attrs.get("dtype") is not None:
-        return NotImplemented
-    # logsumexp over the sharded dim moves only each worker's [..., 1] partial. It saves
-    # its input, where torch's softmax keeps only its result: a private copy is saved, so
-    # that a later write to x is no concern of this backward's, as in torch.
-    x = x.clone()
-    out = x - x.logsumexp(attrs["dim"], keepdim=True)
-    return record.call("softmax_result", out.exp() if name == "softmax" else out, of=name)
-
+# ---- nll_loss over sharded classes ----------------------------------------------------------------
 
 def _class_loss(name, inputs, attrs):
     logp, target, weight = inputs
@@ -181,4 +166,4 @@ def _class_loss(name, inputs, attrs):
 
 
 RULES.update({"embedding": _embedding, "layer_norm": _layer_norm, "attention": _attention,
-              "batch": _batch, "class_softmax": _class_softmax, "class_loss": _class_loss})
+              "batch": _batch, "class_softmax": class_softmax, "class_loss": _class_loss})

@@ -329,16 +329,6 @@ defop("log_softmax", _log_softmax, _softmax_rule("log_softmax"),
       node="LogSoftmaxBackward0", save_out=True, sharding="class_softmax")
 
 
-# A sharded (log_)softmax over the sharded dim is composed of other ops
-# (distributed/layer_rules.py); this last step is torch's node for it, which keeps the result
-# so that a later in-place write to it is refused at backward, as torch refuses it.
-defop("softmax_result", lambda x, of: x.copy(), lambda x, of: Meta(x.shape, x.dtype),
-      lambda c, g: g if c.out is not None else None,  # (reading c.out checks its version)
-      node=lambda inputs, attrs: {"softmax": "SoftmaxBackward0",
-                                  "log_softmax": "LogSoftmaxBackward0"}[attrs["of"]],
-      save_out=True, sharding="elementwise")
-
-
 def _logsumexp_rule(x, dim, keepdim=False):
     _, shape = _reduced(x, dim, keepdim)
     return Meta(shape, float_dtype(x.dtype))

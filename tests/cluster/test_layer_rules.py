@@ -116,3 +116,46 @@ def test_vocab_parallel_cross_entropy(backend, reduction):
     target[2] = -100
     fn = lambda m, x, t: m.nn.functional.cross_entropy(x, t, reduction=reduction)  # noqa: E731
     _check(fn, [logits, target], [1, None], Replicate())
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+def test_softmax_over_shards_second_order_reaches_its_result(backend, name):
+    """torch's (Log)SoftmaxBackward0 reads its saved result, so a second-order pass sends
+    part of the gradient back into the result: its hooks and retained grad see it."""
+    a = _arr(3, 6)
+    seen = {}
+
+    def run(m, x):
+        y = getattr(x, name)(1)
+        y.retain_grad()
+        y.register_hook(lambda g: seen.setdefault(m.__name__, []).append(_numpy(g)))
+        loss = (y * y * y).sum()
+        g, = m.autograd.grad(loss.cpu() if m is dg else loss, [x], create_graph=True)
+        g2, = m.autograd.grad((g * g).sum().cpu() if m is dg else (g * g).sum(), [x])
+        return _numpy(g2), _numpy(y.grad)
+
+    leaf = dg.tensor(a, requires_grad=True)
+    got = run(dg, dist.shard(leaf, 1))
+    want = run(torch, torch.tensor(a, requires_grad=True))
+    for x, t in zip(got, want):
+        np.testing.assert_allclose(x, t, rtol=1e-10, atol=1e-12)
+    assert len(seen["distgrad"]) == len(seen["torch"]) == 2
+    for x, t in zip(seen["distgrad"], seen["torch"]):
+        np.testing.assert_allclose(x, t, rtol=1e-10, atol=1e-12)
+
+
+def test_softmax_over_shards_written_in_place_refuses_backward(backend):
+    """The result is saved: a write to it makes backward raise torch's error, naming the
+    whole result and its node."""
+    x = dist.shard(dg.tensor(_arr(2, 4), requires_grad=True), 1)
+    y = x.softmax(1)
+    assert y.grad_fn.name() == "SoftmaxBackward0"
+    y.mul_(2)
+    with pytest.raises(RuntimeError, match=r"\[torch\.DoubleTensor \[2, 4\]\], which is output 0 "
+                                           r"of Softmax, is at version 1; expected "
+                                           r"version 0 instead"):
+        y.sum().backward()
+    z = x.log_softmax(1)
+    z.sum().backward()
+    with pytest.raises(RuntimeError, match="Trying to backward through the graph a second time"):
+        z.sum().backward()

@@ -722,17 +722,6 @@ case("tanh_backward_near_one",
      covers="tanh_backward", fd=False, grad2=False, atol=0.0, rtol=1e-6)
 
 
-def _softmax_result(T, x):
-    """The last step of a sharded log_softmax (the value itself, its result kept, torch's
-    node): against torch's log_softmax of a result (an inner node behind it, as here)."""
-    if T.__name__ == "torch":
-        return (x * 1).log_softmax(1)
-    from distgrad.autograd.record import call
-
-    return call("softmax_result", x.log_softmax(1), of="log_softmax")
-
-
-case("softmax_result", _softmax_result, F(3, 4), covers=("log_softmax", "softmax_result"))
 def _norm_of_squares(T, x):
     """The last step of a sharded 2-norm (the root of the summed squares): against torch's
     norm of the tensor they are the squares of."""
