@@ -289,7 +289,16 @@ def _remainder_vjp(c, g):
     return (unbroadcast(g, c.shapes[0]) if c.needs[0] else None), gb
 
 
-defop("remainder", _integer_division(np.remainder), _no_bool("remainder_cpu"),
+def _remainder(a, b):
+    """torch's remainder: numpy's, but a zero result keeps the sign fmod gives it (the
+    dividend's: -2.0 % 1.0 is -0.0 in torch, 0.0 in numpy, which signs it as the divisor)."""
+    if np.result_type(a, b).kind != "f":
+        return np.remainder(a, b)
+    mod = np.fmod(a, b)
+    return np.where((mod != 0) & ((b < 0) != (mod < 0)), mod + b, mod)
+
+
+defop("remainder", _integer_division(_remainder), _no_bool("remainder_cpu"),
       _remainder_vjp, save=(0, 1),
       node=lambda inputs, attrs: ("torch::autograd::NotImplemented" if _is_num(inputs[0])
                                   else "RemainderBackward0" if _is_num(inputs[1])

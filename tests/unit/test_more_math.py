@@ -338,3 +338,19 @@ def test_ties_keep_torchs_operand_and_its_sign_of_zero(name):
         got.append((np.signbit(values).tolist(), np.isnan(values).tolist(),
                     np.nan_to_num(values).tolist()))
     assert got[0] == got[1]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("divisor", [1.0, -1.0, 2.5, -2.5, float("inf"), float("-inf")])
+def test_remainder_signs_a_zero_as_torch(dtype, divisor):
+    # torch's remainder is fmod's result moved into the divisor's sign, so a zero keeps the
+    # dividend's sign (-2.0 % 1.0 is -0.0); numpy signs a zero as the divisor
+    x = [-0.0, 0.0, -2.0, 2.0, -5.0, 5.0, -1.25, 1.25, float("inf"), float("nan")]
+    got = []
+    for T in (torch, distgrad):
+        for out in (T.tensor(x, dtype=getattr(T, dtype)) % divisor,
+                    T.remainder(T.tensor(x, dtype=getattr(T, dtype)), T.tensor(divisor))):
+            values = np.asarray(out.tolist())
+            got.append((np.signbit(values).tolist(), np.isnan(values).tolist(),
+                        np.nan_to_num(values).tolist()))
+    assert got[:2] == got[2:]
