@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import warnings
 
+from . import return_types
 from .autograd import grad_mode
 from .ops.rules import require_castable
 from .tensor import Tensor
@@ -73,7 +74,9 @@ def _taking_out(fn, name):
             _write_into(o, r)
         if not isinstance(result, tuple):
             return out
-        named = type(result)  # (values, indices, ...: the result's own type)
+        named = type(result)  # (values, indices, ...: the result's own type, its out= variant)
+        if issubclass(named, return_types._NamedResult):
+            return return_types.out_variant(named)(outs)
         return named(*outs) if hasattr(named, "_fields") else named(outs)
     return with_out
 

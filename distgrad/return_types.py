@@ -67,5 +67,12 @@ _FIELDS = {
     "linalg_lu": ("P", "L", "U"),
     "linalg_eigh": ("eigenvalues", "eigenvectors"),
 }
+# ... and each one's out= variant (torch.max(x, 0, out=(v, i)) returns a max_out)
+_FIELDS.update({name + "_out": fields for name, fields in list(_FIELDS.items())})
 globals().update({name: _named_result(name, *fields) for name, fields in _FIELDS.items()})
 __all__ = list(_FIELDS)
+
+
+def out_variant(named: type) -> type:
+    """The type torch returns for `named`'s function called with out=."""
+    return globals().get(named.__name__ + "_out", named)

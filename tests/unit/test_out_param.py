@@ -88,3 +88,27 @@ def test_every_function_torch_gives_out_takes_it(module, ours, names):
     missing = [n for n in public if _torch_takes_out(module, n) and n not in names]
     assert not missing
     assert all(hasattr(ours, n) for n in names)
+
+
+NAMED_WITH_OUT = {  # a function with named results, called with out=: torch's <name>_out type
+    "max": lambda T, x, o: T.max(x, 0, out=o), "min": lambda T, x, o: T.min(x, 1, out=o),
+    "sort": lambda T, x, o: T.sort(x, out=o), "topk": lambda T, x, o: T.topk(x, 2, out=o),
+    "kthvalue": lambda T, x, o: T.kthvalue(x, 1, out=o), "mode": lambda T, x, o: T.mode(x, out=o),
+    "median": lambda T, x, o: T.median(x, 0, out=o),
+    "cummax": lambda T, x, o: T.cummax(x, 0, out=o),
+    "linalg_qr": lambda T, x, o: T.linalg.qr(x, out=o),
+    "linalg_slogdet": lambda T, x, o: T.linalg.slogdet(x, out=o),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NAMED_WITH_OUT))
+def test_named_results_with_out_are_torchs_out_types(name):
+    got = []
+    for T in (torch, dg):
+        x = T.tensor([[3.0, 1.0, 2.0], [0.5, 4.0, 1.5], [2.0, 2.5, 0.1]])
+        index = T.long if name not in ("linalg_qr", "linalg_slogdet") else T.float32
+        outs = (T.empty(0), T.empty(0, dtype=index))
+        r = NAMED_WITH_OUT[name](T, x, outs)
+        assert r[0] is outs[0] and r[1] is outs[1]
+        got.append((type(r).__name__, repr(r).split("(")[0]))
+    assert got[0] == got[1]
