@@ -322,10 +322,28 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: Optional[int] = None,
             padding_idx = weight.shape[0] + padding_idx
     else:
         padding_idx = -1
-    if max_norm is not None or scale_grad_by_freq or sparse:
-        raise NotImplementedError("embedding: max_norm, scale_grad_by_freq and sparse are not "
-                                  "supported by distgrad")
+    if scale_grad_by_freq or sparse:
+        raise NotImplementedError("embedding: scale_grad_by_freq and sparse are not supported "
+                                  "by distgrad")
+    if max_norm is not None:
+        embedding_renorm_(weight, input, max_norm, norm_type)
     return call("embedding", weight, input, padding_idx=padding_idx)
+
+
+def embedding_renorm_(weight: Tensor, input: Tensor, max_norm: float, norm_type: float) -> Tensor:
+    """The rows of `weight` that `input` picks, each scaled in place to a norm of at most
+    max_norm (by max_norm / (norm + 1e-7), computed in double as torch does); not recorded
+    for autograd, as torch's, but a write all the same (the weight's version counts it)."""
+    from ..autograd.grad_mode import no_grad
+
+    with no_grad():
+        w = weight.detach()
+        rows = input.reshape(-1).unique()
+        picked = w.index_select(0, rows)
+        norms = picked.norm(p=norm_type, dim=1, keepdim=True).double()
+        scale = (max_norm / (norms + 1e-7)).where(norms > max_norm, 1.0).to(w.dtype)
+        w.index_copy_(0, rows, picked * scale)
+    return weight
 
 
 def layer_norm(input: Tensor, normalized_shape, weight: Optional[Tensor] = None,

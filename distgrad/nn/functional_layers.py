@@ -600,11 +600,13 @@ def embedding_bag(input: Tensor, weight: Tensor, offsets: Optional[Tensor] = Non
                 "embedding_bag: per_sample_weights was not None. per_sample_weights is only "
                 f"supported for mode='sum' (got mode='{mode}'). Please open a feature request "
                 "on GitHub.")
-    if max_norm is not None or scale_grad_by_freq or sparse:
-        raise NotImplementedError("embedding_bag: max_norm, scale_grad_by_freq and sparse are "
-                                  "not supported by distgrad")
+    if scale_grad_by_freq or sparse:
+        raise NotImplementedError("embedding_bag: scale_grad_by_freq and sparse are not "
+                                  "supported by distgrad")
     flat, bags = _bags(input, offsets, include_last_offset)
     _bag_dtypes(input, offsets, weight, per_sample_weights)
+    if max_norm is not None:
+        _F.embedding_renorm_(weight, flat, max_norm, norm_type)
     num = weight.shape[0]
     if padding_idx is not None:
         if not -num <= padding_idx < num:

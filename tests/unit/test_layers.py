@@ -456,3 +456,25 @@ def test_scheduler_step_before_optimizer_step_warns_as_torch():
             sched.step()
         seen.append([str(w.message) for w in caught])
     assert seen[1] == seen[0] and len(seen[0]) == 1
+
+
+@pytest.mark.parametrize("norm_type", [2.0, 1.0, 3.5])
+def test_embedding_max_norm_renormalises_the_rows_it_picks(norm_type):
+    # torch scales each row the lookup reads to a norm of at most max_norm, in place and
+    # unrecorded (the weight's version counts the write); rows not read keep their values
+    w0 = np.random.default_rng(7).standard_normal((6, 4)).astype(np.float32) * 2
+    got = []
+    for T in (torch, distgrad):
+        emb = T.nn.Embedding(6, 4, max_norm=1.5, norm_type=norm_type)
+        with T.no_grad():
+            emb.weight.copy_(T.tensor(w0))
+        version = emb.weight._version
+        out = emb(T.tensor([[0, 2, 2], [5, 1, 0]]))
+        (out ** 2).sum().backward()
+        bag = T.nn.functional.embedding_bag(T.tensor([3, 4, 3]), emb.weight, T.tensor([0, 1]),
+                                            max_norm=0.5, norm_type=norm_type)
+        got.append([emb.weight._version - version] + [
+            t.detach().numpy() for t in (out, emb.weight, emb.weight.grad, bag)])
+    assert got[0][0] == got[1][0]
+    for a, b in zip(got[0][1:], got[1][1:]):
+        np.testing.assert_allclose(b, a, rtol=1e-6, atol=1e-7)
