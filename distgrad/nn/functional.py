@@ -734,10 +734,9 @@ def _conv(n: int, input, weight, bias, stride, padding, dilation, groups):
             if any(s != 1 for s in stride):
                 raise RuntimeError("padding='same' is not supported for strided convolutions")
             total = [d * (k - 1) for d, k in zip(dilation, weight.shape[2:])]
-            if any(t % 2 for t in total):
-                raise NotImplementedError("padding='same' with an even effective kernel size "
-                                          "(asymmetric padding) is not supported by distgrad")
             padding = tuple(t // 2 for t in total)
+            if any(t % 2 for t in total):
+                input = _pad_same_right(input, total)
         else:
             raise RuntimeError(f"Invalid padding string '{padding}'")
     padding = _tuple(padding, n, "padding")
@@ -747,6 +746,23 @@ def _conv(n: int, input, weight, bias, stride, padding, dilation, groups):
     out = call("convolution", input, weight, bias, stride=list(stride), padding=list(padding),
                dilation=list(dilation), groups=int(groups))
     return out.squeeze(0) if unbatched else out
+
+
+_warned_same_padding = False
+
+
+def _pad_same_right(input, total):
+    """padding='same' where a dim's total padding is odd: its extra zero goes on the right,
+    as torch pads it (a zero-padded copy of the input, which torch warns of once)."""
+    global _warned_same_padding
+    if not _warned_same_padding:
+        _warned_same_padding = True
+        warnings.warn("Using padding='same' with even kernel lengths and odd dilation may "
+                      "require a zero-padded copy of the input be created", stacklevel=4)
+    pad = []
+    for t in reversed(total):  # (pad lists the last dim first)
+        pad += [0, t % 2]
+    return call("constant_pad_nd", input, pad=pad)
 
 
 def conv1d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride=1, padding=0,

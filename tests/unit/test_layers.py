@@ -5,6 +5,7 @@ for step."""
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -478,3 +479,26 @@ def test_embedding_max_norm_renormalises_the_rows_it_picks(norm_type):
     assert got[0][0] == got[1][0]
     for a, b in zip(got[0][1:], got[1][1:]):
         np.testing.assert_allclose(b, a, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("n, kernel, dilation", [(1, 4, 1), (2, (2, 3), 1), (2, (4, 4), (1, 2)),
+                                                 (1, 2, 3)])
+def test_conv_same_padding_with_an_even_kernel_pads_its_right(n, kernel, dilation):
+    # an odd total padding: torch pads the extra zero on the right (a ConstantPadNd before
+    # the convolution), output as long as the input
+    rng = np.random.default_rng(3)
+    x0 = rng.standard_normal((2, 3) + (7,) * n)
+    w0 = rng.standard_normal((4, 3) + ((kernel,) * n if isinstance(kernel, int) else kernel))
+    got = []
+    for T in (torch, distgrad):
+        x, w = T.tensor(x0, requires_grad=True), T.tensor(w0, requires_grad=True)
+        conv = T.nn.functional.conv1d if n == 1 else T.nn.functional.conv2d
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            y = conv(x, w, padding="same", dilation=dilation)
+        (y * y).sum().backward()
+        got.append((y.grad_fn.next_functions[0][0].name(),
+                    [t.detach().numpy() for t in (y, x.grad, w.grad)]))
+    assert got[0][0] == got[1][0] == "ConstantPadNdBackward0"
+    for a, b in zip(got[0][1], got[1][1]):
+        np.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-10)
