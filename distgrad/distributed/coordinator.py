@@ -694,10 +694,10 @@ class Counters:
             self.first_start = [None] * len(self.first_start)
             self.last_end = [None] * len(self.last_end)
 
-    def add_moved(self, nbytes: int) -> None:
+    def add_moved(self, nbytes: int, transfers: int = 1) -> None:
         with self.lock:
             self.moved += nbytes
-            self.transfers += 1
+            self.transfers += transfers
 
     def snapshot(self) -> dict:
         with self.lock:

@@ -27,8 +27,11 @@ ones: a replay's values are the eager call's, bit for bit.
 from __future__ import annotations
 
 import itertools
+import math
 import threading
 import weakref
+
+import numpy as np
 
 from ..autograd import record
 from . import coordinator
@@ -154,6 +157,7 @@ class Program:
         # queue index -> (run index its second message starts at, the outputs made before)
         self.cuts: dict = {}
         self.laid_out = False  # cuts decided (at the first replay on workers that run at once)
+        self.moved = (0, 0)  # (bytes, tensors) each replay sends worker to worker
 
     @classmethod
     def build(cls, rec: Recorder, worker_inputs, outputs):
@@ -192,6 +196,10 @@ class Program:
             prog.order.append((q.index, len(runs)))
             runs.append(kept)
         prog.queues = [queues[k] for k in sorted(queues)]
+        received = [ins for runs in prog.runs.values() for run in runs for ins in run
+                    if ins[0] == "recv"]
+        prog.moved = (sum(math.prod(ins[4]) * np.dtype(ins[5]).itemsize for ins in received),
+                      len(received))
         prog.generations = {k: q.generation for k, q in queues.items()}
         placeholders = set(rename.values())
         made_all = set()
@@ -253,6 +261,8 @@ class Program:
             ref = RemoteRef(q, next(coordinator._ids))
             out_refs.append(ref)
             moves.setdefault(q.index, []).append([ph, ref.id, shape, dtype])
+        if self.moved[1]:  # (counted as an eager step's moves are)
+            self.queues[0].counters.add_moved(*self.moved)
         if concurrent and not self.laid_out:
             self._cut_after_early_outputs()
         for q in self.queues:

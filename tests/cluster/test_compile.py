@@ -194,6 +194,25 @@ def test_a_replay_is_one_message_per_worker_and_its_loss_comes_first(backend):
         assert sum(sent) == len(_stretches(step.recording.program.order)) < 8
 
 
+def test_a_replay_counts_the_bytes_it_moves_worker_to_worker(backend):
+    """A replayed step moves what its eager call moved (the activation forward, its
+    gradient back), and the counters say so, as they do for an eager step."""
+    layers, opt = _model()
+    eager, step = _step_fn(layers, opt), None
+    batches = _batches(5)
+    moved = []
+    for i, (x, y) in enumerate(batches):
+        if i == 2:
+            step = dg.compile(eager)
+        before = dist.counters()
+        (step or eager)(x, y).item()
+        after = dist.counters()
+        moved.append((after["bytes_moved"] - before["bytes_moved"],
+                      after["transfers"] - before["transfers"]))
+    assert moved[0] == (2 * 4 * 6 * 4, 2)  # one 4x6 float32 activation each way
+    assert len(set(moved)) == 1, moved  # eager, recorded and replayed alike
+
+
 def test_a_replays_loss_is_read_while_its_backward_still_runs(ray_with_hooks):
     # The loss's worker is held at its first weight-gradient matmul (after the two that
     # make the input gradient it sends to worker 0): reading the loss still returns (the
