@@ -651,8 +651,8 @@ class Tensor:
     def __float__(self) -> float:
         if self.numel() != 1:
             raise ValueError("only one element tensors can be converted to Python scalars")
-        if self._requires_grad and not _warned_float:
-            _warned_float.append(True)  # torch warns once per process
+        if self._requires_grad and grad_mode.is_grad_enabled() and not _warned_float:
+            _warned_float.append(True)  # torch warns once per process (not under no_grad)
             warnings.warn("Converting a tensor with requires_grad=True to a scalar may lead to "
                           "unexpected behavior.\nConsider using tensor.detach() first.",
                           UserWarning, stacklevel=2)

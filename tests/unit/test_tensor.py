@@ -515,3 +515,31 @@ def test_tensor_utilities_as_torch(case):
         return x.is_contiguous(), x.contiguous()
 
     same(f)
+
+
+def test_float_of_a_tensor_requiring_grad_warns_only_with_grad_mode_on():
+    # torch warns (once per process) about float() of such a tensor, but not under no_grad
+    # (LBFGS reads its loss so, inside its no_grad step)
+    import torch
+
+    dtensor = sys.modules["distgrad.tensor"]  # (the module: distgrad.tensor is the function)
+
+    got = []
+    for T in (torch, distgrad):
+        x = T.ones(1, requires_grad=True) * 2
+        seen = []
+        saved = list(dtensor._warned_float)
+        dtensor._warned_float.clear()
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                with T.no_grad():
+                    float(x)
+                seen.append(len(caught))
+                float(x)
+                seen.append(len(caught))
+        finally:
+            dtensor._warned_float[:] = saved
+        got.append(seen)
+    assert got[1] == [0, 1]
+    assert got[0][0] == 0  # (torch's own once-per-process flag may be spent already)
