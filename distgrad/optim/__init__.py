@@ -1,5 +1,5 @@
 """`distgrad.optim`: torch's optimizers with torch's update rules, step for step: SGD, Adam and
-AdamW here, the others (RMSprop, Adagrad, Adadelta, Adamax, NAdam, RAdam, Rprop, ASGD) a
+AdamW here, the others (RMSprop, Adagrad, Adadelta, Adamax, NAdam, RAdam, Rprop, ASGD, LBFGS) a
 module each; the base class in optimizer.py, learning-rate schedules in lr_scheduler.py.
 
 `step()` runs under no_grad and changes each parameter with in-place tensor ops
@@ -162,12 +162,13 @@ from .adadelta import Adadelta  # noqa: E402
 from .adagrad import Adagrad  # noqa: E402
 from .adamax import Adamax  # noqa: E402
 from .asgd import ASGD  # noqa: E402
+from .lbfgs import LBFGS  # noqa: E402
 from .nadam import NAdam  # noqa: E402
 from .radam import RAdam  # noqa: E402
 from .rmsprop import RMSprop  # noqa: E402
 from .rprop import Rprop  # noqa: E402
 
-__all__ += ["AdamW", "Adadelta", "Adagrad", "Adamax", "ASGD", "NAdam", "RAdam", "RMSprop",
+__all__ += ["AdamW", "Adadelta", "Adagrad", "Adamax", "ASGD", "LBFGS", "NAdam", "RAdam", "RMSprop",
             "Rprop"]
 
 from . import lr_scheduler  # noqa: E402  (optim.lr_scheduler, as in torch)

@@ -92,3 +92,28 @@ def test_state_dict_from_workers_resumes_on_the_driver(backend):
     opt2.step()
     for p, q in zip(params, local):
         np.testing.assert_array_equal(p.detach().cpu().numpy(), q.detach().numpy())
+
+
+@pytest.mark.parametrize("line_search_fn", [None, "strong_wolfe"])
+def test_lbfgs_on_a_worker_matches_torch(backend, line_search_fn):
+    """LBFGS with its parameters on a worker: its step sizes are 0-dim tensors there, read
+    as numbers where torch reads them (add_'s alpha), and the steps are torch's."""
+    rng = np.random.default_rng(5)
+    x0, y0 = rng.standard_normal((16, 4)), (rng.random(16) > 0.5).astype(np.float64)
+    got = []
+    for lib, dev in ((torch, None), (dg, "worker:1")):
+        place = (lambda t: t.to(dev)) if dev else (lambda t: t)
+        x, y = place(lib.tensor(x0)), place(lib.tensor(y0))
+        w = place(lib.tensor([0.5, -1.0, 0.25, 2.0], dtype=lib.float64)).requires_grad_()
+        opt = lib.optim.LBFGS([w], line_search_fn=line_search_fn)
+
+        def closure():
+            opt.zero_grad()
+            loss = lib.nn.functional.binary_cross_entropy_with_logits(x @ w, y) + 0.1 * (w * w).sum()
+            loss.backward()
+            return loss
+        for _ in range(2):
+            opt.step(closure)
+        got.append((w.detach().cpu().numpy(), opt.state[w]["func_evals"]))
+    np.testing.assert_allclose(got[1][0], got[0][0], rtol=1e-9, atol=1e-12)
+    assert got[1][1] == got[0][1]

@@ -211,3 +211,63 @@ def test_errors_match_torch(build):
             build(lib.optim, p)
         seen.append((type(info.value).__name__, str(info.value)))
     assert seen[1] == seen[0]
+
+
+def _lbfgs_run(T, dtype, steps, **kw):
+    """A logistic regression fitted by LBFGS: the parameters, the loss each step returned,
+    and the evaluation and iteration counts."""
+    rng = np.random.default_rng(5)
+    x = T.tensor(rng.standard_normal((16, 4)), dtype=dtype)
+    y = T.tensor((rng.random(16) > 0.5).astype(np.float64), dtype=dtype)
+    w = T.tensor([0.5, -1.0, 0.25, 2.0], dtype=dtype, requires_grad=True)
+    b = T.zeros(1, dtype=dtype, requires_grad=True)
+    opt = T.optim.LBFGS([w, b], **kw)
+    out = []
+    for _ in range(steps):
+        def closure():
+            opt.zero_grad()
+            loss = T.nn.functional.binary_cross_entropy_with_logits(x @ w + b, y) + 0.1 * (w * w).sum()
+            loss.backward()
+            return loss
+        loss = opt.step(closure)
+        state = opt.state[w]
+        out.append((loss.item(), w.detach().numpy().copy(), b.detach().numpy().copy(),
+                    state["func_evals"], state["n_iter"]))
+    return out
+
+
+@pytest.mark.parametrize("kw", [{}, {"line_search_fn": "strong_wolfe"},
+                                {"lr": 0.3, "max_iter": 6, "history_size": 2},
+                                {"line_search_fn": "strong_wolfe", "history_size": 3,
+                                 "max_iter": 4, "max_eval": 5}])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_lbfgs_steps_match_torch(kw, dtype):
+    tol = {"float64": 1e-9, "float32": 2e-5}[dtype]
+    steps = 3
+    if dtype == "float32":  # (near convergence, float32 roundoff decides when a step stops)
+        kw, steps = {**kw, "max_iter": min(kw.get("max_iter", 20), 5)}, 1
+    want = _lbfgs_run(torch, getattr(torch, dtype), steps, **kw)
+    got = _lbfgs_run(distgrad, getattr(distgrad, dtype), steps, **kw)
+    for (lw, ww, bw, ew, nw), (lg, wg, bg, eg, ng) in zip(want, got):
+        assert (eg, ng) == (ew, nw)
+        np.testing.assert_allclose(lg, lw, rtol=tol)
+        np.testing.assert_allclose(wg, ww, rtol=tol, atol=tol)
+        np.testing.assert_allclose(bg, bw, rtol=tol, atol=tol)
+
+
+def test_lbfgs_refuses_what_torch_refuses():
+    for T in (torch, distgrad):
+        a, c = T.zeros(2, requires_grad=True), T.zeros(1, requires_grad=True)
+        with pytest.raises(ValueError, match="LBFGS doesn't support per-parameter options"):
+            T.optim.LBFGS([{"params": [a]}, {"params": [c]}])
+        with pytest.raises(ValueError, match="Invalid learning rate: -1"):
+            T.optim.LBFGS([a], lr=-1)
+        opt = T.optim.LBFGS([a], line_search_fn="wolfe")
+
+        def closure():
+            opt.zero_grad()
+            loss = ((a - 1) ** 2).sum()
+            loss.backward()
+            return loss
+        with pytest.raises(RuntimeError, match="only 'strong_wolfe' is supported"):
+            opt.step(closure)
