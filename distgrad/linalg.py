@@ -14,7 +14,7 @@ from . import return_types
 from .autograd.record import call
 from .ops.decompositions import check_matrix, pinv_tolerances
 from .ops.rules import wrap_dim
-from .ops.lapack import LinAlgError
+from .ops.lapack import LinAlgError, _LinAlgError  # noqa: F401  (pickle finds it here)
 from .ops.linalg import check_chain
 
 __all__ = ["LinAlgError", "vector_norm", "matrix_norm", "norm", "det", "slogdet", "inv", "inv_ex",

@@ -8,6 +8,7 @@ type (torch's IndexError stays an IndexError) and the op and worker named.
 """
 from __future__ import annotations
 
+from ..ops.lapack import LinAlgError
 from .wire import WireFormatError
 
 
@@ -27,7 +28,7 @@ class WorkerDiedError(RuntimeError):
 # The error types a failure record may name; any other comes back as a RuntimeError.
 _TYPES = {t.__name__: t for t in (IndexError, RuntimeError, NotImplementedError,
                                   ZeroDivisionError, ValueError, TypeError, KeyError,
-                                  MemoryError, TimeoutError, WireFormatError)}
+                                  MemoryError, TimeoutError, WireFormatError, LinAlgError)}
 
 
 def record_of(error: BaseException, op: str, worker: int, key: int) -> dict:

@@ -363,9 +363,16 @@ def rms_norm(input: Tensor, normalized_shape, weight: Optional[Tensor] = None,
                         f"ints, not {type(normalized_shape).__name__}")
     shape = [int(d) for d in normalized_shape]
     n = len(shape)
+    # torch's checks, in its order and words ("[*3, 4]": its message has no comma there)
+    if not shape:
+        raise RuntimeError("Expected normalized_shape to be at least 1-dimensional, i.e., "
+                           "containing at least one element, but got normalized_shape = []")
+    if weight is not None and list(weight.shape) != shape:
+        raise RuntimeError(f"Expected weight to be of same shape as normalized_shape, but got "
+                           f"weight of shape {list(weight.shape)} and normalized_shape = {shape}")
     if tuple(input.shape[input.ndim - n:]) != tuple(shape):
         raise RuntimeError(f"Given normalized_shape={shape}, expected input with shape "
-                           f"[*, {', '.join(map(str, shape))}], but got input of size"
+                           f"[*{', '.join(map(str, shape))}], but got input of size"
                            f"{list(input.shape)}")
     require_float("rms_norm", input.dtype)
     if eps is None:

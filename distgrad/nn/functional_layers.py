@@ -651,7 +651,7 @@ def _output_sizes(input, size, scale_factor, spatial):
         if len(sizes) != spatial:
             raise ValueError(f"Input and output must have the same number of spatial dimensions,"
                              f" but got input with spatial dimensions of "
-                             f"{list(input.shape[2:])} and output size of {sizes}. Please "
+                             f"{list(input.shape[2:])} and output size of {size}. Please "
                              "provide input tensor in (N, C, d1, d2, ...,dK) format and output "
                              "size in (o1, o2, ...,oK) format.")
         return [int(s) for s in sizes], None

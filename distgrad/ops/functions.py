@@ -289,10 +289,7 @@ ger = outer
 
 
 def bmm(input, mat2):
-    if input.ndim != 3:
-        raise RuntimeError("batch1 must be a 3D tensor")
-    if mat2.ndim != 3:
-        raise RuntimeError("batch2 must be a 3D tensor")
+    _products.bmm_shapes("bmm", input, mat2)  # (the op broadcasts batches, for matmul)
     return call("bmm", input, mat2)
 
 

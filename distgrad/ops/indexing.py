@@ -234,12 +234,14 @@ def _index_select_rule(x, idx, dim):
 
 def _index_select(x, idx, dim):
     idx = np.atleast_1d(idx)
-    if x.ndim == 0:
-        return x.copy()
-    size = x.shape[dim]
-    if ((idx < -size) | (idx >= size)).any():
+    size = x.shape[dim] if x.ndim else 1
+    bad = (idx < 0) | (idx >= size)  # (torch takes no negative index here)
+    if bad.any():
+        if x.ndim == 2 and dim % 2 == 1:  # torch's kernel for a matrix's columns says it so
+            raise RuntimeError(f"INDICES element is out of DATA bounds, "
+                               f"id={int(idx[bad][0])} axis_dim={size}")
         raise IndexError("index out of range in self")
-    return np.take(x, idx, axis=dim)
+    return x.copy() if x.ndim == 0 else np.take(x, idx, axis=dim)
 
 
 def _index_select_vjp(c, g):

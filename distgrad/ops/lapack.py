@@ -8,12 +8,13 @@ from __future__ import annotations
 import numpy as np
 
 
-class LinAlgError(RuntimeError):
+class _LinAlgError(RuntimeError):
     """torch.linalg.LinAlgError: a matrix the factorisation cannot handle (singular, not
-    positive-definite); a RuntimeError, as torch's is."""
+    positive-definite); a RuntimeError, as torch's is, and named as torch's class is."""
 
 
-LinAlgError.__module__ = "distgrad.linalg"
+_LinAlgError.__module__ = "distgrad.linalg"  # (where pickle finds it: a worker sends it)
+LinAlgError = _LinAlgError
 
 
 def batch_prefix(shape, index: int) -> str:

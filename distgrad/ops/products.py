@@ -16,6 +16,7 @@ from .. import dtypes
 from ..autograd.record import call
 from ..tensor import Tensor
 from .api import _in_place
+from .shape import expanded_shape
 from .linalg import addmm_dtypes, addmv_dtypes, check_chain, dot_dtypes, mm_dtypes
 from .reduce import _norm_forward, _norm_vjp
 from .rules import broadcast_shapes, dims_of, require_scalar_type, unbroadcast, wrap_dim
@@ -371,10 +372,23 @@ defop("addr", lambda x, a, b, beta=1, alpha=1: _plus(beta, x, alpha, np.outer(a,
       _addr_vjp, node="AddrBackward0", save=(1, 2))
 
 
-def _bmm_shapes(name, b1, b2):
-    if b1.ndim != 3 or b2.ndim != 3:
+def bmm_shapes(name, b1, b2):
+    """torch's checks of the batches, in its order and words (addbmm's are its own)."""
+    if name == "addbmm":  # (torch reads the result's sizes first)
+        wrap_dim(1, b1.ndim)
+        wrap_dim(2, b2.ndim)
+    if b1.ndim != 3:
         raise RuntimeError("batch1 must be a 3D tensor")
-    if b1.shape[0] != b2.shape[0] or b1.shape[2] != b2.shape[1]:
+    if b2.ndim != 3:
+        raise RuntimeError("batch2 must be a 3D tensor")
+    if name == "addbmm":
+        if b1.shape[0] != b2.shape[0]:
+            raise RuntimeError(f"batch1 and batch2 must have same number of batches, got "
+                               f"{b1.shape[0]} and {b2.shape[0]}")
+        if b1.shape[2] != b2.shape[1]:
+            raise RuntimeError(f"Incompatible matrix sizes for bmm ({b1.shape[1]}x{b1.shape[2]} "
+                               f"and {b2.shape[1]}x{b2.shape[2]})")
+    elif b1.shape[0] != b2.shape[0] or b1.shape[2] != b2.shape[1]:
         raise RuntimeError(f"Expected size for first two dimensions of batch2 tensor to be: "
                            f"[{b1.shape[0]}, {b1.shape[2]}] but got: [{b2.shape[0]}, "
                            f"{b2.shape[1]}].")
@@ -384,8 +398,8 @@ def _baddbmm_rule(x, b1, b2, beta=1, alpha=1):
     if not (x.dtype is b1.dtype and b1.dtype is b2.dtype):  # torch checks before the shapes
         raise RuntimeError(f"Input dtypes must be the same, got: input {x.dtype.c_name}, "
                            f"batch1: {b1.dtype.c_name}, batch2: {b2.dtype.c_name}")
-    _bmm_shapes("baddbmm", b1, b2)
-    return Meta(broadcast_shapes(tuple(x.shape), (b1.shape[0], b1.shape[1], b2.shape[2])),
+    bmm_shapes("baddbmm", b1, b2)
+    return Meta(expanded_shape(x.shape, (b1.shape[0], b1.shape[1], b2.shape[2]), x.dtype),
                 b1.dtype)
 
 
@@ -401,8 +415,8 @@ defop("baddbmm", lambda x, a, b, beta=1, alpha=1: _plus(beta, x, alpha, np.matmu
 
 
 def _addbmm_rule(x, b1, b2, beta=1, alpha=1):
-    _bmm_shapes("addbmm", b1, b2)
-    shape = broadcast_shapes(tuple(x.shape), (b1.shape[1], b2.shape[2]))
+    bmm_shapes("addbmm", b1, b2)
+    shape = expanded_shape(x.shape, (b1.shape[1], b2.shape[2]), x.dtype)
     addmm_dtypes(x, b1, b2)  # (torch sums the batch, then checks as addmm)
     return Meta(shape, b1.dtype)
 
