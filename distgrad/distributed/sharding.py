@@ -695,14 +695,7 @@ def _copy_written(t: Tensor, result: Tensor) -> None:
 # ---- dispatch ----------------------------------------------------------------------------------
 
 def dispatch(name: str, inputs, attrs):
-    history = grad_mode.is_grad_enabled()
-    for t in inputs:
-        if not is_sharded(t):
-            continue
-        if not history:  # (values only: as torch, a view whose history is forbidden may
-            t._sharding.refresh(t)  # still be read; a copy standing for one is made again)
-        if (t.grad_fn if history else t._grad_fn) is None:
-            _leaf_shards_follow(t)  # (grad_fn brings t up to date first)
+    _bring_up_to_date(inputs)
     if any(_is_partial(t) for t in inputs):
         out = _keep_pending(name, inputs, attrs)
         if out is not NotImplemented:
@@ -720,6 +713,20 @@ def dispatch(name: str, inputs, attrs):
     if op.elementwise:
         _laid_out_as_operands(inputs, out)
     return out
+
+
+def _bring_up_to_date(inputs) -> None:
+    """The sharded operands of an op (or of a custom Function, apply_gathered) as they are
+    now: a copy standing for a view whose base was written since is made again from it,
+    with its history when grad mode is on; a leaf's shards require grad as it does."""
+    history = grad_mode.is_grad_enabled()
+    for t in inputs:
+        if not is_sharded(t):
+            continue
+        if not history:  # (values only: as torch, a view whose history is forbidden may
+            t._sharding.refresh(t)  # still be read; a copy standing for one is made again)
+        if (t.grad_fn if history else t._grad_fn) is None:
+            _leaf_shards_follow(t)  # (grad_fn brings t up to date first)
 
 
 def _laid_out_as_operands(inputs, out) -> None:
@@ -1033,6 +1040,7 @@ def apply_gathered(function, args, kwargs):
     it runs on the gathered operands, and its outputs are placed as the first sharded
     one. An operand it wrote in place (mark_dirty) takes the new values and history, and
     stands for that output, as in torch."""
+    _bring_up_to_date(args)  # (as an op's operands: a stale copied view is made again)
     ref = next(a for a in args if is_sharded(a))
     home = ref._sharding.workers[0]
     _note_fallback(function.__name__, args, home)

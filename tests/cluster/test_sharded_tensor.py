@@ -1510,6 +1510,33 @@ def test_a_custom_functions_view_no_rule_makes_is_a_copy_standing_for_it(backend
     assert outs[0][3:] == outs[1][3:] and outs[1][4] is not None
 
 
+@pytest.mark.parametrize("requires_grad", [False, True])
+def test_a_custom_function_reads_a_copied_view_written_since_it_was_made(requires_grad,
+                                                                          backend):
+    # flatten across the column shards is a copy standing for the view; a write to it is
+    # written back into its base, and the copy is made again when next read. A custom
+    # Function on it read the copy from before the write (the ops' dispatch brings its
+    # operands up to date; the Function's gathering did not): the old values, silently,
+    # and the old history (differential fuzzer seed 9820472).
+    x_np = _arr(2, 3)
+    outs = []
+    for T, place in ((dg, lambda t: dist.shard(t, 1)), (torch, lambda t: t.clone())):
+        _, Cube = _functions(T)
+        x = T.tensor(x_np, requires_grad=requires_grad)
+        v = place(x * 1).flatten()
+        with T.no_grad():
+            v.mul_(3)
+        y = Cube.apply(v)
+        got = [_np(y.detach())]
+        if requires_grad:
+            (y * y).sum().backward()
+            got.append(_np(x.grad))
+        outs.append(got)
+    assert len(outs[0]) == len(outs[1])
+    for d, t in zip(*outs):
+        np.testing.assert_allclose(d, t, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("name", ["softmax", "log_softmax"])
 def test_a_softmax_over_the_sharded_dim_keeps_its_result_as_torch(name, backend):
     # Composed of other ops over the sharded dim, it ends in torch's node, which keeps the
