@@ -747,6 +747,13 @@ def _conv(n: int, input, weight, bias, stride, padding, dilation, groups):
         else:
             raise RuntimeError(f"Invalid padding string '{padding}'")
     padding = _tuple(padding, n, "padding")
+    if input.ndim not in (n + 1, n + 2):
+        raise RuntimeError(f"Expected {n + 1}D (unbatched) or {n + 2}D (batched) input to "
+                           f"conv{n}d, but got input of size: {list(input.shape)}")
+    spatial = weight.ndim - 2
+    if n == 1 and spatial > 1:  # (torch expands one value to the weight's dims)
+        stride, padding, dilation = (v * spatial if len(v) == 1 else v
+                                     for v in (stride, padding, dilation))
     unbatched = input.ndim == n + 1
     if unbatched:
         input = input.unsqueeze(0)

@@ -105,9 +105,17 @@ def _conv_rule(x, w, b, stride, padding, dilation, groups):
     if b is not None and b.dtype is not x.dtype:  # (torch's first check)
         raise RuntimeError(f"Input type ({x.dtype.c_name}) and bias type ({b.dtype.c_name}) "
                            "should be the same")
+    if spatial < 1:
+        raise RuntimeError("weight should have at least three dimensions")
+    for name, values in (("stride", stride), ("padding", padding), ("dilation", dilation)):
+        if len(values) != spatial:  # (conv2d's pairs with a 3-D weight, say)
+            raise RuntimeError(f"expected {name} to be a single integer value or a list of "
+                               f"{spatial} values to match the convolution dimensions, but got "
+                               f"{name}={list(values)}")
     if x.ndim != w.ndim:
-        raise RuntimeError(f"Expected {w.ndim}D (batched) input to conv{spatial}d, but got input "
-                           f"of size: {_dims(x.shape)}")
+        raise RuntimeError(f"Expected {w.ndim}-dimensional input for {w.ndim}-dimensional weight "
+                           f"{_dims(w.shape)}, but got {x.ndim}-dimensional input of size "
+                           f"{_dims(x.shape)} instead")
     if x.shape[1] != w.shape[1] * groups:
         raise RuntimeError(f"Given groups={groups}, weight of size {_dims(w.shape)}, expected "
                            f"input{_dims(x.shape)} to have {w.shape[1] * groups} channels, but "

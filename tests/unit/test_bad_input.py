@@ -130,6 +130,12 @@ CASES = {
     ("norm", "rms_norm weight"): lambda E: E.F.rms_norm(E.ones(2, 3), (3,), E.ones(4)),
     ("norm", "rms_norm no shape"): lambda E: E.F.rms_norm(E.ones(2, 3), ()),
     ("shape", "interpolate sizes"): lambda E: E.F.interpolate(E.ones(1, 1, 4), size=(2, 2)),
+    ("conv", "conv2d of a 2-D input"): lambda E: E.F.conv2d(E.ones(5, 5), E.ones(2, 3, 3, 3)),
+    ("conv", "conv1d with a 2-D kernel"): lambda E: E.F.conv1d(E.ones(1, 3, 5), E.ones(2, 3, 3, 3)),
+    ("conv", "conv2d with a 1-D kernel"): lambda E: E.F.conv2d(E.ones(1, 3, 5, 5), E.ones(2, 3, 3)),
+    ("conv", "conv2d of a 4-D weight's 5-D input"):
+        lambda E: E.F.conv1d(E.ones(1, 1, 3, 5), E.ones(2, 3, 3)),
+    ("conv", "weight of 2 dims"): lambda E: E.F.conv2d(E.ones(1, 3, 5, 5), E.ones(2, 3)),
     # ---- shape ----------------------------------------------------------------------------------
     ("shape", "reshape size"): lambda E: E.ones(2, 3).reshape(4),
     ("shape", "view size"): lambda E: E.ones(2, 3).view(5),
