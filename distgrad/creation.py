@@ -205,6 +205,8 @@ def _check_nested(data) -> None:
         if not len(x):
             break
         x = x[0]
+        if isinstance(x, str):  # (torch takes the sizes from first elements, and a string
+            raise ValueError("too many dimensions 'str'")  # for a sequence without end)
 
     def walk(seq, dim):
         if dim == len(sizes):

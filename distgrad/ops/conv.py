@@ -238,10 +238,7 @@ def _pool_rule(name):
             if padding[d] * 2 > kernel[d]:
                 raise RuntimeError("pad should be at most half of effective kernel size, but got "
                                    f"pad={padding[d]}, kernel_size={kernel[d]} and dilation="
-                                   f"{dilation[d]}" if name != "avg_pool2d" else
-                                   "pad should be smaller than or equal to half of kernel size, "
-                                   f"but got padW = {padding[1]}, padH = {padding[0]}, kW = "
-                                   f"{kernel[1]}, kH = {kernel[0]}")
+                                   f"{dilation[d]}")
         out = _pool_geometry(x.shape, kernel, stride, padding, dilation, ceil_mode)
         if min(out) <= 0:
             if name == "avg_pool3d":

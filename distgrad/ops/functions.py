@@ -197,7 +197,13 @@ def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
 def nonzero(input, *, as_tuple=False):
     from ..creation import tensor
 
-    nz = np.nonzero(input._numpy_value())
+    value = input._numpy_value()
+    if value.ndim == 0:  # torch: as a 1-element vector for as_tuple, else no columns
+        if as_tuple:
+            return (tensor(np.nonzero(value.reshape(1))[0].astype(np.int64),
+                           device=input.device_str),)
+        return tensor(np.zeros((int(value != 0), 0), np.int64), device=input.device_str)
+    nz = np.nonzero(value)
     if as_tuple:
         return tuple(tensor(ix.astype(np.int64), device=input.device_str) for ix in nz)
     return tensor(np.stack(nz, axis=1).astype(np.int64), device=input.device_str)

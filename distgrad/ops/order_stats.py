@@ -443,7 +443,7 @@ def _histc_rule(x, bins=100, min=0, max=0):
     if not x.dtype.is_floating_point:
         raise not_implemented("histogram_cpu", x.dtype)
     if bins <= 0:
-        raise RuntimeError(f"torch.histc: bins must be > 0, but got {bins} for bins")
+        raise RuntimeError(f"torch.histogram(): bins must be > 0, but got {bins} for dimension 0")
     if min > max:
         raise RuntimeError("torch.histc: max must be larger than min")
     return Meta((bins,), x.dtype)

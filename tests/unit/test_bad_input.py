@@ -136,6 +136,11 @@ CASES = {
     ("conv", "conv2d of a 4-D weight's 5-D input"):
         lambda E: E.F.conv1d(E.ones(1, 1, 3, 5), E.ones(2, 3, 3)),
     ("conv", "weight of 2 dims"): lambda E: E.F.conv2d(E.ones(1, 3, 5, 5), E.ones(2, 3)),
+    ("conv", "avg_pool2d padding"): lambda E: E.F.avg_pool2d(E.ones(1, 1, 4, 4), (2, 4),
+                                                            padding=(1, 3)),
+    ("reduce", "histc bins"): lambda E: E.t.histc(E.ones(3), bins=0),
+    ("dtype", "a string in a list"): lambda E: E.tensor(["a"]),
+    ("dtype", "a string after a number"): lambda E: E.tensor([1, "a"]),
     # ---- shape ----------------------------------------------------------------------------------
     ("shape", "reshape size"): lambda E: E.ones(2, 3).reshape(4),
     ("shape", "view size"): lambda E: E.ones(2, 3).view(5),

@@ -543,3 +543,16 @@ def test_float_of_a_tensor_requiring_grad_warns_only_with_grad_mode_on():
         got.append(seen)
     assert got[1] == [0, 1]
     assert got[0][0] == 0  # (torch's own once-per-process flag may be spent already)
+
+
+def test_nonzero_of_a_0_dim_tensor_as_torch():
+    # torch takes a 0-dim tensor as a 1-element vector for as_tuple, else as rows of no
+    # columns (numpy refuses it)
+    import torch
+
+    for value in (0.0, 5.0, True):
+        want = torch.tensor(value)
+        got = distgrad.tensor(value)
+        for t, d in zip(want.nonzero(as_tuple=True), got.nonzero(as_tuple=True)):
+            assert d.tolist() == t.tolist() and d.dtype == distgrad.int64
+        assert tuple(got.nonzero().shape) == tuple(want.nonzero().shape)
