@@ -34,6 +34,13 @@ from . import linalg
 from . import special
 from . import return_types  # noqa: F401  (torch.return_types)
 from ._format import set_printoptions  # noqa: F401
+from .settings import (are_deterministic_algorithms_enabled,  # noqa: F401
+                       get_deterministic_debug_mode, get_float32_matmul_precision,
+                       get_num_interop_threads, get_num_threads,
+                       is_deterministic_algorithms_warn_only_enabled, is_warn_always_enabled,
+                       set_deterministic_debug_mode, set_flush_denormal,
+                       set_float32_matmul_precision, set_num_interop_threads, set_num_threads,
+                       set_warn_always, use_deterministic_algorithms)
 
 bool = _dtypes.bool_  # noqa: A001  (torch.bool)
 float = float32  # noqa: A001
@@ -50,6 +57,22 @@ def is_tensor(obj) -> bool:
 
 def numel(input) -> int:
     return input.numel()
+
+
+def is_inference(input) -> bool:
+    return input.is_inference()
+
+
+def typename(obj) -> str:
+    """A tensor's type string ("torch.FloatTensor"); else the object's module and name."""
+    if isinstance(obj, Tensor):
+        return obj.type()
+    if hasattr(obj, "__qualname__") or hasattr(obj, "__name__"):
+        module = getattr(obj, "__module__", "") or ""
+        name = getattr(obj, "__qualname__", None) or obj.__name__
+    else:
+        module, name = type(obj).__module__ or "", type(obj).__qualname__
+    return name if module in ("", "builtins") else f"{module}.{name}"
 
 
 def result_type(a, b):

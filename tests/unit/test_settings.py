@@ -1,0 +1,55 @@
+"""torch's process-wide switches (distgrad/settings.py) against torch's: what each reports
+after each change, and the errors of bad values."""
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+
+import distgrad
+
+
+def _session(T):
+    seen = [T.get_float32_matmul_precision(), T.are_deterministic_algorithms_enabled(),
+            T.get_deterministic_debug_mode(), T.is_warn_always_enabled()]
+    T.use_deterministic_algorithms(True, warn_only=True)
+    seen += [T.are_deterministic_algorithms_enabled(),
+             T.is_deterministic_algorithms_warn_only_enabled(), T.get_deterministic_debug_mode()]
+    T.set_deterministic_debug_mode("error")
+    seen += [T.get_deterministic_debug_mode(), T.is_deterministic_algorithms_warn_only_enabled()]
+    T.use_deterministic_algorithms(False, warn_only=True)
+    seen += [T.get_deterministic_debug_mode(), T.is_deterministic_algorithms_warn_only_enabled()]
+    T.set_deterministic_debug_mode(0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        T.set_float32_matmul_precision("low")  # (warned of, and ignored)
+    seen += [len(caught), T.get_float32_matmul_precision()]
+    T.set_float32_matmul_precision("high")
+    seen.append(T.get_float32_matmul_precision())
+    T.set_float32_matmul_precision("highest")
+    threads = T.get_num_threads()
+    T.set_num_threads(1)
+    seen.append(T.get_num_threads())
+    T.set_num_threads(threads)
+    seen += [T.typename(T.zeros(1)), T.typename(T.zeros(1, dtype=T.float64)), T.typename(3),
+             T.is_inference(T.zeros(1))]
+    return seen
+
+
+def test_switches_report_as_torchs():
+    assert _session(distgrad) == _session(torch)
+
+
+@pytest.mark.parametrize("call", [
+    lambda T: T.set_num_threads(0), lambda T: T.set_num_threads(1.5),
+    lambda T: T.set_deterministic_debug_mode("x"), lambda T: T.set_deterministic_debug_mode(3),
+    lambda T: T.use_deterministic_algorithms("a"),
+])
+def test_bad_values_raise_as_torch(call):
+    raised = []
+    for T in (torch, distgrad):
+        with pytest.raises(Exception) as info:
+            call(T)
+        raised.append((type(info.value).__name__, str(info.value)))
+    assert raised[1] == raised[0]
