@@ -351,7 +351,36 @@ def in_place_forms(namespace: dict) -> dict:
     """Methods writing existing functions' results into self (namespace: ops/functions.py's)."""
     return {name: _in_place(namespace[of], name, Tensor) for name, of in (
         ("clamp_min_", "clamp_min"), ("clamp_max_", "clamp_max"), ("clip_", "clamp"),
-        ("square_", "square"), ("true_divide_", "div"))}
+        ("square_", "square"), ("true_divide_", "div"),
+        # logical ops: their bool result cast into self's dtype, unrecorded, as torch's
+        ("logical_and_", "logical_and"),
+        ("logical_or_", "logical_or"), ("logical_xor_", "logical_xor"),
+        ("logical_not_", "logical_not"), ("bitwise_and_", "bitwise_and"),
+        ("bitwise_or_", "bitwise_or"), ("bitwise_xor_", "bitwise_xor"),
+        # torch's other names of in-place methods that exist under their first name
+        ("absolute_", "abs"), ("arccos_", "acos"), ("arcsin_", "asin"), ("arctan_", "atan"),
+        ("arctan2_", "atan2"), ("negative_", "neg"), ("divide_", "div"),
+        ("multiply_", "mul"), ("subtract_", "sub"), ("fix_", "trunc"), ("cumprod_", "cumprod"))
+    } | {name: _in_place(_compared_into(namespace[of], node), name, Tensor) for name, of, node in (
+        ("eq_", "eq", "Eq"), ("ne_", "ne", "Ne"), ("lt_", "lt", "Lt"), ("le_", "le", "Le"),
+        ("gt_", "gt", "Gt"), ("ge_", "ge", "Ge"), ("greater_", "gt", "Gt"),
+        ("greater_equal_", "ge", "Ge"), ("less_", "lt", "Lt"), ("less_equal_", "le", "Le"),
+        ("not_equal_", "ne", "Ne"))}
+
+
+def _compared_into(compare, node: str):
+    """x.eq_(y)'s result: the comparison cast into x's dtype, recorded (when x requires
+    grad) as torch's EqBackward0/1, which gives x's old history, and y, zeros."""
+    return lambda x, other: call("compared_into", x, other, compare(x, other), of=node)
+
+
+defop("compared_into", lambda x, other, value, of: value.astype(x.dtype),
+      lambda x, other, value, of: Meta(value.shape, x.dtype),
+      lambda c, g: tuple(zeros_grad(c.shapes[i], g.dtype, g.device_str) if c.needs[i] else None
+                         for i in (0, 1)),
+      node=lambda inputs, attrs: attrs["of"] + ("Backward1" if isinstance(inputs[1], Tensor)
+                                                else "Backward0"),
+      differentiable=(0, 1), number_edges=False, sharding="elementwise")
 
 
 METHODS = dict(

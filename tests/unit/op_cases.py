@@ -274,6 +274,12 @@ for _name, _op in (("eq", "__eq__"), ("ne", "__ne__"), ("lt", "__lt__"), ("le", 
     case(_name + "_int", (lambda o: lambda T, i, j: getattr(i, o)(j))(_op), I(5), I(5),
          covers=_name)
 case("eq_int_float", lambda T, i, x: i == x, I(6, lo=-1, hi=2), K(6, ties=True), covers="eq")
+# a comparison written in place: its result cast into x's dtype, zeros to x's old history
+case("lt_in_place", lambda T, x, y: (x * 1).lt_(y), F(3, 4), F(3, 4),
+     covers=("compared_into", "lt", "mul"))
+case("ge_in_place_scalar", lambda T, x: (x * 1).ge_(0.25), F(3, 4), covers=("compared_into", "ge"))
+case("eq_in_place_ties", lambda T, x, y: (x * 1).eq_(y), F(3, 4, ties=True), F(4, ties=True),
+     covers=("compared_into", "eq"))
 
 case("logical_and", lambda T, a, b: T.logical_and(a, b), B(3, 4), B(4), covers="logical_and")
 case("logical_or", lambda T, a, b: a.logical_or(b), B(3, 4), B(3, 4), covers="logical_or")

@@ -354,3 +354,30 @@ def test_remainder_signs_a_zero_as_torch(dtype, divisor):
             got.append((np.signbit(values).tolist(), np.isnan(values).tolist(),
                         np.nan_to_num(values).tolist()))
     assert got[:2] == got[2:]
+
+
+IN_PLACE_FORMS = ["eq_", "ne_", "lt_", "le_", "gt_", "ge_", "greater_", "greater_equal_", "less_",
+                  "less_equal_", "not_equal_", "logical_and_", "logical_or_", "logical_xor_",
+                  "logical_not_", "absolute_", "arccos_", "arcsin_", "arctan_", "arctan2_",
+                  "negative_", "divide_", "multiply_", "subtract_", "fix_", "cumprod_"]
+
+
+@pytest.mark.parametrize("name", IN_PLACE_FORMS)
+def test_in_place_forms_as_torch(name):
+    # the value written, its dtype, and (self requiring grad through a product) the node
+    # the write records and the gradient the old history gets
+    takes = {"logical_not_": [], "absolute_": [], "arccos_": [], "arcsin_": [], "arctan_": [],
+             "negative_": [], "fix_": [], "cumprod_": [0]}
+    got = []
+    for T in (torch, distgrad):
+        args = takes.get(name, [T.tensor([1.0, 0.0, 0.5, -1.0])])
+        x = T.tensor([0.5, 2.0, -0.75, 0.0])
+        getattr(x, name)(*args)
+        w = T.tensor([0.5, 2.0, -0.75, 0.0], requires_grad=True)
+        y = w * 1
+        getattr(y, name)(*args)
+        (y * T.tensor([3.0, 5.0, 7.0, 11.0])).sum().backward()
+        got.append((np.nan_to_num(x.tolist()).tolist(), str(x.dtype).split(".")[-1],
+                    y.grad_fn.name(), len(y.grad_fn.next_functions),
+                    np.nan_to_num(w.grad.tolist()).round(6).tolist()))
+    assert got[0] == got[1]
