@@ -281,6 +281,8 @@ case("ge_in_place_scalar", lambda T, x: (x * 1).ge_(0.25), F(3, 4), covers=("com
 case("eq_in_place_ties", lambda T, x, y: (x * 1).eq_(y), F(3, 4, ties=True), F(4, ties=True),
      covers=("compared_into", "eq"))
 
+case("gcd", lambda T, i, j: T.gcd(i, j), I(3, 4, lo=-9, hi=9), I(4, lo=-9, hi=9), covers="gcd")
+case("lcm", lambda T, i, j: i.lcm(j), I(3, 4, lo=-9, hi=9), I(3, 4, lo=-9, hi=9), covers="lcm")
 case("logical_and", lambda T, a, b: T.logical_and(a, b), B(3, 4), B(4), covers="logical_and")
 case("logical_or", lambda T, a, b: a.logical_or(b), B(3, 4), B(3, 4), covers="logical_or")
 case("and_op_on_bools", lambda T, a, b: a & b, B(5), B(5), covers="bitwise_and")

@@ -556,3 +556,24 @@ def test_nonzero_of_a_0_dim_tensor_as_torch():
         for t, d in zip(want.nonzero(as_tuple=True), got.nonzero(as_tuple=True)):
             assert d.tolist() == t.tolist() and d.dtype == distgrad.int64
         assert tuple(got.nonzero().shape) == tuple(want.nonzero().shape)
+
+
+def test_real_dense_methods_as_torch():
+    # a real, dense tensor is its own conjugate and real part; the legacy new(); gcd/lcm
+    import torch
+
+    got = []
+    for T in (torch, distgrad):
+        x, i = T.tensor([1.5, -2.0]), T.tensor([12, 18, -4])
+        row = [x.is_signed(), T.tensor([True]).is_signed(), T.is_signed(i),
+               x.is_same_size(T.zeros(2)), T.is_same_size(x, T.zeros(3)), x.conj() is x,
+               T.conj(x) is x, x.resolve_conj() is x, x.resolve_neg() is x, x.is_conj(),
+               T.is_neg(x), x.real is x, T.gcd(i, T.tensor([8, 12, 6])).tolist(),
+               i.lcm(T.tensor([8, 12, 6])).tolist(), x.new([1, 2]).tolist(),
+               tuple(x.new(2, 3).shape), tuple(x.new().shape), str(i.new([1.5]).dtype)]
+        try:
+            x.imag
+        except RuntimeError as e:
+            row.append(str(e))
+        got.append(row)
+    assert got[0] == got[1]
