@@ -1079,14 +1079,17 @@ def _as_view_of_operand(o: Tensor, placed: Tensor, args, whole) -> Tensor:
     are taken of the operand itself (a copy standing for a view where no rule makes one),
     and their parts take the history `placed` has, split as they are (a view made in a
     custom Function, which torch forbids writing in place while it requires grad)."""
-    from ..ops.views import view_chain
-
-    operand = next((a for a, w in zip(args, whole) if is_sharded(a) and o._base is w), None)
-    if operand is None:
+    steps = None
+    for a, w in zip(args, whole):
+        steps = _view_steps(o, w) if is_sharded(a) else None
+        if steps is not None:
+            operand = a
+            break
+    if steps is None:
         return placed
     with grad_mode.no_grad():
         view = operand
-        for _, op, attrs, k in view_chain(o):
+        for _, op, attrs, k in steps:
             view = record.call(op, view, **attrs)
             view = view[k] if isinstance(view, tuple) else view
         if view is operand:  # the operand returned as it is: torch's output is an alias of it
@@ -1110,6 +1113,25 @@ def _as_view_of_operand(o: Tensor, placed: Tensor, args, whole) -> Tensor:
     out._view_kind = "function"
     out._sharded_view = True
     return out
+
+
+def _view_steps(o: Tensor, w) -> list | None:
+    """The view ops that make `o` of `w` (the gathered copy of an operand), None when `o`
+    is no view of it. `w` may be a view itself (of a transpose, gathered in memory order
+    and permuted back: _gathered_in_layout): the steps are those below it, none for `w`
+    returned as it is."""
+    from ..ops.views import view_chain
+
+    if not hasattr(w, "_storage") or o._base is None or o._base is not (
+            w if w._base is None else w._base):
+        return None
+    chain = view_chain(o)
+    if w._base is None:
+        return chain
+    if o._view_of is None:  # an input returned as it is (autograd.function._alias)
+        return [] if (o.shape, o._strides_offset()) == (w.shape, w._strides_offset()) else None
+    below = next((i for i, (parent, _, _, _) in enumerate(chain) if parent is w), None)
+    return None if below is None else chain[below:]
 
 
 def _part(s: Sharding, k: int) -> Tensor:

@@ -1265,6 +1265,41 @@ def test_a_custom_functions_view_of_a_sharded_operand_is_a_view_of_it(dim, backe
     assert outs[0][4:] == outs[1][4:] and outs[1][5] is not None
 
 
+@pytest.mark.parametrize("returns", ["head", "input"])
+def test_a_custom_functions_view_of_a_transposed_sharded_operand_is_a_view_of_it(returns,
+                                                                                 backend):
+    # The Function gets a transpose of a row-sharded tensor, gathered in memory order and
+    # permuted back: a view of the gathered copy, not the copy itself. Its output, a view
+    # of it (a[:1], or a returned as it is), was then taken for a result of its own: a
+    # later write to the base did not show in it (differential fuzzer seed 9903865), and
+    # torch's error for writing a custom Function's view in place was not raised.
+    x_np = _arr(4, 3)
+    outs = []
+    for T, place in ((dg, lambda t: dist.shard(t, 0)), (torch, lambda t: t.clone())):
+        Head = _head_function(T)
+
+        class Same(T.autograd.Function):
+            @staticmethod
+            def forward(ctx, a):
+                return a
+
+            @staticmethod
+            def backward(ctx, g):
+                return g * 3
+
+        F = Head if returns == "head" else Same
+        base = place(T.tensor(x_np))
+        out = F.apply(base.t())
+        base.neg_()
+        x = T.tensor(x_np, requires_grad=True)
+        y = F.apply(place(x * 2).t())
+        (y * y).sum().backward()
+        outs.append((_np(out).copy(), _np(x.grad), _inplace_error(lambda: y.mul_(2))))
+    for d, t in zip(outs[0][:2], outs[1][:2]):
+        np.testing.assert_allclose(d, t, rtol=1e-5, atol=1e-5)
+    assert outs[0][2] == outs[1][2] and outs[1][2] is not None
+
+
 def test_a_custom_function_returning_its_sharded_leaf_input(backend):
     # An identity Function on a sharded leaf (as module backward hooks use one): its output
     # is an alias of the leaf, whose gradient reaches the leaf's .grad. The alias took the
