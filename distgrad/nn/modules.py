@@ -6,6 +6,7 @@ A Module keeps its parameters, buffers and submodules in three ordered dicts, fi
 from __future__ import annotations
 
 import math
+import warnings
 from collections import OrderedDict, namedtuple
 from typing import Iterator, Optional
 
@@ -63,6 +64,10 @@ class Module:
         object.__setattr__(self, "_modules", WatchedOrderedDict())
         object.__setattr__(self, "_forward_pre_hooks", WatchedOrderedDict())
         object.__setattr__(self, "_forward_hooks", WatchedOrderedDict())
+        # Ids of the hooks registered with_kwargs / always_call (as torch keeps them).
+        object.__setattr__(self, "_forward_pre_hooks_with_kwargs", WatchedOrderedDict())
+        object.__setattr__(self, "_forward_hooks_with_kwargs", WatchedOrderedDict())
+        object.__setattr__(self, "_forward_hooks_always_called", WatchedOrderedDict())
         object.__setattr__(self, "_backward_pre_hooks", WatchedOrderedDict())
         object.__setattr__(self, "_backward_hooks", WatchedOrderedDict())
         # Which kind _backward_hooks holds: True full, False the deprecated, None not yet.
@@ -87,24 +92,54 @@ class Module:
         if self._backward_hooks or self._backward_pre_hooks:
             bw_hook, deprecated = self._backward_hooks_for_call()
         record.note_python("hook", [*forward_pre_hooks.values(), *forward_hooks.values()])
-        for hook in list(forward_pre_hooks.values()):
-            out = hook(self, args)
-            if out is not None:
-                args = out if isinstance(out, tuple) else (out,)
-        if bw_hook is not None:
-            args = bw_hook.setup_input_hook(args)
-        result = self.forward(*args, **kwargs)
-        for hook in list(forward_hooks.values()):
-            out = hook(self, args, result)
-            if out is not None:
-                result = out
-        if bw_hook is not None:
-            result = bw_hook.setup_output_hook(result)
-        if deprecated:
-            from .backward_hooks import hook_output_node
+        result, called = None, set()
+        try:
+            for hook_id, hook in list(forward_pre_hooks.items()):
+                if hook_id in self._forward_pre_hooks_with_kwargs:
+                    out = hook(self, args, kwargs)
+                    if out is not None:
+                        if not (isinstance(out, tuple) and len(out) == 2):
+                            raise RuntimeError("forward pre-hook must return None or a tuple of "
+                                               f"(new_args, new_kwargs), but got {out}.")
+                        args, kwargs = out
+                else:
+                    out = hook(self, args)
+                    if out is not None:
+                        args = out if isinstance(out, tuple) else (out,)
+            if bw_hook is not None:
+                args = bw_hook.setup_input_hook(args)
+            result = self.forward(*args, **kwargs)
+            for hook_id, hook in list(forward_hooks.items()):
+                called.add(hook_id)
+                out = self._run_forward_hook(hook_id, hook, args, kwargs, result)
+                if out is not None:
+                    result = out
+            if bw_hook is not None:
+                result = bw_hook.setup_output_hook(result)
+            if deprecated:
+                from .backward_hooks import hook_output_node
 
-            hook_output_node(self, args, result, deprecated)
-        return result
+                hook_output_node(self, args, result, deprecated)
+            return result
+        except Exception:
+            # torch still runs the always_call hooks not yet run, silencing their errors
+            for hook_id, hook in list(forward_hooks.items()):
+                if hook_id in self._forward_hooks_always_called and hook_id not in called:
+                    try:
+                        out = self._run_forward_hook(hook_id, hook, args, kwargs, result)
+                    except Exception as e:
+                        warnings.warn("module forward hook with ``always_call=True`` raised an "
+                                      "exception that was silenced as another error was raised "
+                                      f"in forward: {e}", stacklevel=2)
+                        continue
+                    if out is not None:
+                        result = out
+            raise
+
+    def _run_forward_hook(self, hook_id, hook, args, kwargs, result):
+        if hook_id in self._forward_hooks_with_kwargs:
+            return hook(self, args, kwargs, result)
+        return hook(self, args, result)
 
     def _backward_hooks_for_call(self):
         """(a BackwardHook running the full and pre hooks, or None; the deprecated hooks),
@@ -119,11 +154,27 @@ class Module:
         bw_hook = BackwardHook(self, full, pre_hooks) if full or pre_hooks else None
         return bw_hook, (hooks if self._is_full_backward_hook is False else [])
 
-    def register_forward_pre_hook(self, hook):
-        return _DictHandle(self._forward_pre_hooks, hook)
+    def register_forward_pre_hook(self, hook, *, prepend: bool = False, with_kwargs: bool = False):
+        """hook(module, args) -> None or new args; with_kwargs: hook(module, args, kwargs)
+        -> None or (new args, new kwargs)."""
+        handle = _DictHandle(self._forward_pre_hooks, hook, prepend,
+                             extra=(self._forward_pre_hooks_with_kwargs,))
+        if with_kwargs:
+            self._forward_pre_hooks_with_kwargs[handle.id] = True
+        return handle
 
-    def register_forward_hook(self, hook):
-        return _DictHandle(self._forward_hooks, hook)
+    def register_forward_hook(self, hook, *, prepend: bool = False, with_kwargs: bool = False,
+                              always_call: bool = False):
+        """hook(module, args, output) (with_kwargs: hook(module, args, kwargs, output)) ->
+        None or a new output; always_call: run it even when forward raises."""
+        handle = _DictHandle(self._forward_hooks, hook, prepend,
+                             extra=(self._forward_hooks_with_kwargs,
+                                    self._forward_hooks_always_called))
+        if with_kwargs:
+            self._forward_hooks_with_kwargs[handle.id] = True
+        if always_call:
+            self._forward_hooks_always_called[handle.id] = True
+        return handle
 
     def register_full_backward_pre_hook(self, hook, prepend: bool = False):
         """hook(module, grad_output) when the gradients w.r.t. the module's outputs are
@@ -532,8 +583,9 @@ class _DictHandle:
 
     _next_id = 0
 
-    def __init__(self, hooks: dict, hook, prepend: bool = False) -> None:
+    def __init__(self, hooks: dict, hook, prepend: bool = False, extra: tuple = ()) -> None:
         self.hooks = hooks
+        self.extra = extra  # dicts of flags kept by the hook's id
         self.id = _DictHandle._next_id
         _DictHandle._next_id += 1
         hooks[self.id] = hook
@@ -542,6 +594,8 @@ class _DictHandle:
 
     def remove(self) -> None:
         self.hooks.pop(self.id, None)
+        for d in self.extra:
+            d.pop(self.id, None)
 
     def __enter__(self):
         return self
