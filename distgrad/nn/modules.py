@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections import OrderedDict, namedtuple
-from typing import Iterator, Optional
+from typing import Iterable, Iterator, Optional
 
 from .. import dtypes
 from ..autograd import record
@@ -725,6 +725,33 @@ class LogSoftmax(Softmax):
 
 # ---- containers ---------------------------------------------------------------------------
 
+def _renumber(container: Module) -> None:
+    """Keep a list container's keys 0..n-1 after a deletion, as torch does."""
+    items = list(container._modules.values())
+    container._modules.clear()
+    for i, m in enumerate(items):
+        container._modules[str(i)] = m
+
+
+def _insert(container: Module, index: int, module: Module) -> None:
+    for i in range(len(container._modules), index, -1):
+        container._modules[str(i)] = container._modules[str(i - 1)]
+    container._modules[str(index)] = module
+
+
+def _check_sequential(other) -> None:
+    if not isinstance(other, Sequential):
+        raise ValueError("add operator supports only objects of Sequential class, but "
+                         f"{str(type(other))} is given.")
+
+
+def _check_factor(seq, other) -> None:
+    if not isinstance(other, int):
+        raise TypeError(f"unsupported operand type(s) for *: {type(seq)} and {type(other)}")
+    if other <= 0:
+        raise ValueError(f"Non-positive multiplication factor {other} for {type(seq)}")
+
+
 class Sequential(Module):
     """Modules run one after the other: `Sequential(Linear(2, 8), ReLU(), Linear(8, 1))`,
     or from an OrderedDict of named modules."""
@@ -757,11 +784,33 @@ class Sequential(Module):
         keys = list(self._modules.keys())
         for key in (keys[idx] if isinstance(idx, slice) else [keys[self._index(idx)]]):
             del self._modules[key]
-        # keep the keys 0..n-1, as torch does
-        items = list(self._modules.values())
-        self._modules.clear()
-        for i, m in enumerate(items):
-            self._modules[str(i)] = m
+        _renumber(self)
+
+    def pop(self, key) -> Module:
+        v = self[key]
+        del self[key]
+        return v
+
+    def __add__(self, other) -> "Sequential":
+        _check_sequential(other)
+        return Sequential(*self, *other)
+
+    def __iadd__(self, other) -> "Sequential":
+        _check_sequential(other)
+        return self.extend(other)
+
+    def __mul__(self, other: int) -> "Sequential":
+        _check_factor(self, other)
+        return Sequential(*(list(self) * other))
+
+    __rmul__ = __mul__
+
+    def __imul__(self, other: int) -> "Sequential":
+        _check_factor(self, other)
+        return self.extend(list(self) * (other - 1))
+
+    def __dir__(self):
+        return [k for k in super().__dir__() if not k.isdigit()]
 
     def __len__(self) -> int:
         return len(self._modules)
@@ -771,6 +820,20 @@ class Sequential(Module):
 
     def append(self, module: Module) -> "Sequential":
         self.add_module(str(len(self)), module)
+        return self
+
+    def insert(self, index: int, module: Module) -> "Sequential":
+        if not isinstance(module, Module):
+            raise AssertionError(f"module should be of type: {Module}")
+        n = len(self._modules)
+        if not -n <= index <= n:
+            raise IndexError(f"Index out of range: {index}")
+        _insert(self, index + n if index < 0 else index, module)
+        return self
+
+    def extend(self, sequential) -> "Sequential":
+        for layer in sequential:
+            self.append(layer)
         return self
 
     def forward(self, input):
@@ -796,7 +859,21 @@ class ModuleList(Module):
         return self._modules[str(idx % n)]
 
     def __setitem__(self, idx: int, module: Module) -> None:
-        setattr(self, str(idx % len(self)), module)
+        n = len(self)
+        if not -n <= idx < n:
+            raise IndexError(f"index {idx} is out of range")
+        setattr(self, str(idx % n), module)
+
+    def __delitem__(self, idx) -> None:
+        if isinstance(idx, slice):
+            for k in range(len(self._modules))[idx]:
+                delattr(self, str(k))
+        else:
+            n = len(self)
+            if not -n <= idx < n:
+                raise IndexError(f"index {idx} is out of range")
+            delattr(self, str(idx % n))
+        _renumber(self)
 
     def __len__(self) -> int:
         return len(self._modules)
@@ -804,11 +881,31 @@ class ModuleList(Module):
     def __iter__(self):
         return iter(self._modules.values())
 
+    def __iadd__(self, modules) -> "ModuleList":
+        return self.extend(modules)
+
+    def __add__(self, other) -> "ModuleList":
+        return ModuleList([*self, *other])
+
+    def __dir__(self):
+        return [k for k in super().__dir__() if not k.isdigit()]
+
+    def insert(self, index: int, module: Module) -> None:
+        _insert(self, index, module)  # (torch neither checks nor wraps the index here)
+
     def append(self, module: Module) -> "ModuleList":
         self.add_module(str(len(self)), module)
         return self
 
+    def pop(self, key) -> Module:
+        v = self[key]
+        del self[key]
+        return v
+
     def extend(self, modules) -> "ModuleList":
+        if not isinstance(modules, Iterable):
+            raise TypeError("ModuleList.extend should be called with an iterable, but got "
+                            + type(modules).__name__)
         for m in modules:
             self.append(m)
         return self

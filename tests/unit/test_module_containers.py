@@ -1,0 +1,84 @@
+"""Sequential and ModuleList list operations (insert, pop, del, +, *) against torch."""
+from __future__ import annotations
+
+import re
+
+import torch
+
+import distgrad
+
+
+def _run(mod, steps):
+    out = []
+    for step in steps:
+        try:
+            r = step(mod)
+            out.append(r if isinstance(r, (int, list, bool)) else repr(r))
+        except Exception as e:  # noqa: BLE001 (the type and text are what is compared)
+            # class paths differ by package: compare the class names
+            out.append((type(e).__name__, re.sub(r"<class '[\w.]*?(\w+)'>", r"<\1>", str(e))))
+    return out
+
+
+def _names(m):
+    return [(k, type(v).__name__) for k, v in m.named_children()]
+
+
+def _sequential_steps():
+    nn = lambda mod: mod.nn  # noqa: E731
+    s = {}
+
+    def make(mod):
+        s["a"] = nn(mod).Sequential(nn(mod).ReLU(), nn(mod).Tanh())
+        s["b"] = nn(mod).Sequential(nn(mod).Sigmoid())
+        return _names(s["a"])
+
+    def iadd(mod):
+        s["a"] += s["b"]
+        return _names(s["a"])
+
+    def imul(mod):
+        s["a"] *= 2
+        return _names(s["a"])
+
+    return [make, lambda mod: _names(s["a"] + s["b"]), lambda mod: _names(s["a"] * 2),
+            lambda mod: _names(3 * s["b"]), iadd, lambda mod: _names(s["a"].insert(-1, nn(mod).GELU())),
+            lambda mod: s["a"].pop(0), lambda mod: _names(s["a"].extend([nn(mod).Identity()])),
+            imul, lambda mod: s["a"] + [1], lambda mod: s["a"] * 0,
+            lambda mod: s["a"].insert(99, nn(mod).ReLU()), lambda mod: "0" in dir(s["a"])]
+
+
+def _module_list_steps():
+    s = {}
+
+    def make(mod):
+        s["l"] = mod.nn.ModuleList([mod.nn.ReLU(), mod.nn.Tanh(), mod.nn.GELU(), mod.nn.SiLU()])
+        return _names(s["l"])
+
+    def delete(key):
+        def step(mod):
+            del s["l"][key]
+            return _names(s["l"])
+        return step
+
+    def iadd(mod):
+        s["l"] += [mod.nn.ReLU()]
+        return _names(s["l"])
+
+    def insert(mod):
+        s["l"].insert(1, mod.nn.Identity())
+        return _names(s["l"])
+
+    return [make, delete(0), delete(slice(None, None, 2)), iadd, insert,
+            lambda mod: _names(s["l"] + mod.nn.ModuleList([mod.nn.Tanh()])),
+            lambda mod: s["l"].pop(-1), lambda mod: _names(s["l"]), delete(5),
+            lambda mod: s["l"].extend(3), lambda mod: s["l"].__setitem__(7, mod.nn.ReLU()),
+            lambda mod: "1" in dir(s["l"])]
+
+
+def test_sequential_list_operations_match_torch():
+    assert _run(distgrad, _sequential_steps()) == _run(torch, _sequential_steps())
+
+
+def test_module_list_operations_match_torch():
+    assert _run(distgrad, _module_list_steps()) == _run(torch, _module_list_steps())
