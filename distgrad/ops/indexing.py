@@ -34,6 +34,11 @@ def _as_index_tensor(item, like):
 
     if _is_tensor(item):
         return item if item.device_str == like.device_str else item.to(like.device_str)
+    if isinstance(item, numbers.Number):  # (ints and bools were taken before)
+        kind = type(item)
+        name = kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__name__}"
+        raise IndexError("only integers, slices (`:`), ellipsis (`...`), None and long or byte "
+                         f"Variables are valid indices (got {name})")
     arr = np.asarray(item)
     if arr.dtype.kind not in "biu":
         raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
@@ -64,25 +69,27 @@ def _expand_key(x, key):
             raise IndexError("invalid index of a 0-dim tensor. Use `tensor.item()` in Python or "
                              "`tensor.item<T>()` in C++ to convert a 0-dim tensor to a number")
         raise IndexError(f"too many indices for tensor of dimension {x.ndim}")
-    out = []
+    out, places = [], []  # places: each item's position in the key (torch names it in errors)
     seen_ellipsis = False
-    for k in key:
+    for place, k in enumerate(key):
         if k is Ellipsis:
             if seen_ellipsis:
                 raise IndexError("an index can only have a single ellipsis ('...')")
             seen_ellipsis = True
             out.extend([slice(None)] * (x.ndim - consumed))
+            places.extend([place] * (x.ndim - consumed))
         else:
             out.append(k)
-    return out, seen_ellipsis
+            places.append(place)
+    return out, seen_ellipsis, places
 
 
 def getitem(x, key):
-    items, had_ellipsis = _expand_key(x, key)
+    items, _, places = _expand_key(x, key)
     out = x
     dim = 0
     advanced = []  # (dim in `out`, index) for array indices, applied after the views
-    for k in items:
+    for k, place in zip(items, places):
         if k is None:
             out = call("unsqueeze", out, dim=dim)
             dim += 1
@@ -96,7 +103,7 @@ def getitem(x, key):
             k = int(k)
             size = out.shape[dim]
             if not -size <= k < size:
-                raise IndexError(f"index {k} is out of bounds for dimension {dim} with size {size}")
+                raise IndexError(f"index {k} is out of bounds for dimension {place} with size {size}")
             out = call("select", out, dim=dim, index=k)
         elif isinstance(k, slice):
             start, stop, step = k.start, k.stop, k.step if k.step is not None else 1
@@ -195,10 +202,30 @@ def _empty_shape(x, idx, key):
 
 
 def _index_forward(x, *idx, key):
-    try:
-        return x[numpy_key(key, idx)]
-    except IndexError as e:
-        raise IndexError(str(e).replace("axis", "dimension")) from None
+    _check_in_range(x.shape, idx, key)
+    return x[numpy_key(key, idx)]
+
+
+def _check_in_range(shape, idx, key):
+    """torch's error for an index out of range names the index tensor's place among the
+    key's index tensors (its kernel sees only those), not the dim it indexes."""
+    for place, item in enumerate(key):
+        if item[0] != "t":
+            continue
+        a, size = np.asarray(idx[item[1]]), shape[place]
+        bad = (a < -size) | (a >= size)
+        if bad.any():
+            break
+    else:
+        return
+    # the first element of the broadcast indices with a bad index, as torch's loop meets it
+    arrays = np.broadcast_arrays(*idx)
+    sizes = [shape[place] for place, item in enumerate(key) if item[0] == "t"]
+    bad = np.stack([(a < -n) | (a >= n) for a, n in zip(arrays, sizes)]).reshape(len(idx), -1)
+    first = int(np.argmax(bad.any(axis=0)))
+    k = int(np.argmax(bad[:, first]))
+    raise IndexError(f"index {arrays[k].reshape(-1)[first]} is out of bounds for dimension {k} "
+                     f"with size {sizes[k]}")
 
 
 defop("index", _index_forward, _index_rule,
@@ -263,6 +290,7 @@ defop("alias", lambda x: x, lambda x: Meta(x.shape, x.dtype), lambda c, g: g,
 # ---- assignment -------------------------------------------------------------------------------
 
 def _put_forward(x, v, *idx, key):
+    _check_in_range(x.shape, idx, key)
     out = np.array(x, copy=True)
     out[numpy_key(key, idx)] = v
     return out
@@ -320,7 +348,7 @@ def setitem(x, key, value):
         # torch writes through a view unless the key selects all of x
         what = "a view of a leaf Variable" if _key_makes_view(key, x.shape) else "a leaf Variable"
         raise RuntimeError(f"{what} that requires grad is being used in an in-place operation.")
-    items, _ = _expand_key(x, key)
+    items, _, places = _expand_key(x, key)
     whole = key if isinstance(key, tuple) else (key,)
     selects_all = all(i is Ellipsis or isinstance(i, slice) for i in whole) and \
         not _key_makes_view(key, x.shape)
@@ -340,13 +368,13 @@ def setitem(x, key, value):
     k, tensors = [], []
     squeeze_ints = []  # positions in `k` of int indices (each drops a dim in torch)
     dim = 0
-    for item in items:
+    for item, place in zip(items, places):
         if item is None or _is_bool_scalar(item):  # True selects everything, adds no dim
             continue
         if isinstance(item, (int, np.integer)):
             size = x.shape[dim]
             if not -size <= item < size:
-                raise IndexError(f"index {item} is out of bounds for dimension {dim} with size {size}")
+                raise IndexError(f"index {item} is out of bounds for dimension {place} with size {size}")
             squeeze_ints.append(len(k))
             k.append(["s", int(item) % size, int(item) % size + 1, 1])
             dim += 1

@@ -130,6 +130,9 @@ def take_along_dim(input, indices, dim=None):
 # ---- index_put with accumulate ---------------------------------------------------------------
 
 def _index_put_acc(x, v, *idx, key):
+    from .indexing import _check_in_range
+
+    _check_in_range(x.shape, idx, key)
     out = np.array(x, copy=True)
     k = numpy_key(key, idx)
     np.add.at(out, k, np.broadcast_to(v, out[k].shape))

@@ -196,6 +196,22 @@ def test_shape_errors():
     same(f)
 
 
+def test_index_out_of_range_names_torchs_dimension():
+    # an int: its place in the key; an index tensor: its place among the index tensors
+    def f(torch):
+        x, t = torch.ones(2, 3, 4), torch.tensor
+        keys = [(0, 5), (..., 7), (None, 0, 5), (True, 0, 9), (slice(None), t([0]), 9),
+                (t([[True] * 3] * 2), t([9])), (t([0]), None, t([9])), (slice(None), slice(None), [-5]),
+                (t([0, 1]), t([[2], [7]])), 1.5, (0, 1.0)]
+        out = [attempt(lambda: x[k]) for k in keys]
+        out += [attempt(lambda: x.__setitem__(k, 1.0)) for k in keys[:3] + keys[4:7]]
+        out += [attempt(lambda: x.clone().index_put_((t([0]), t([5])), t(1.0), accumulate=acc))
+                for acc in (False, True)]
+        return out
+
+    same(f)
+
+
 def test_assigned_grad_errors():
     def f(torch):
         x = leaf(torch, [1.0, 2.0])
