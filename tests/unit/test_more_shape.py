@@ -276,6 +276,17 @@ def test_predicates():
     same(fn)
 
 
+def test_nonzero_of_a_zero_dim_tensor():
+    def fn(T):
+        out = []
+        for v in (5, 0, 2.5, True, False):
+            t = T.tensor(v)
+            out += [t.nonzero(), t.nonzero(as_tuple=True), T.argwhere(t), T.where(t)]
+        return out
+
+    same(fn)
+
+
 @pytest.fixture
 def restore_default_dtype():
     import torch
