@@ -137,24 +137,23 @@ def expanded_shape(x_shape, size, dtype=None) -> Size:
                            f"the tensor ({len(x_shape)})")
     lead = len(size) - len(x_shape)
     out = []
-    for i, s in enumerate(size):
-        if i < lead:
-            if s < 0:
-                raise RuntimeError(f"The expanded size of the tensor ({s}) isn't allowed in a leading, "
-                                   "non-existing dimension 0")
-            out.append(s)
-            continue
-        have = x_shape[i - lead]
+    # from the last dim, as torch's inferExpandGeometry, so its first error is torch's
+    for i in reversed(range(len(size))):
+        s, have = size[i], (x_shape[i - lead] if i >= lead else 1)
         if s == -1:
-            out.append(have)
-        elif have == 1 or have == s:
-            out.append(s)
-        else:
+            if i < lead:
+                raise RuntimeError(f"The expanded size of the tensor ({s}) isn't allowed in a leading, "
+                                   f"non-existing dimension {i}")
+            s = have
+        elif have != s and have != 1:
             raise RuntimeError(f"The expanded size of the tensor ({s}) must match the existing size "
                                f"({have}) at non-singleton dimension {i}.  Target sizes: "
                                f"[{', '.join(map(str, size))}].  Tensor sizes: "
                                f"[{', '.join(map(str, x_shape))}]")
-    return Size(out)
+        out.append(s)
+    if any(s < 0 for s in out):  # (a size below -1 against a size-1 dim passes the checks)
+        raise RuntimeError("numel: integer multiplication overflow")
+    return Size(out[::-1])
 
 
 def _sum_to(g, shape):

@@ -212,6 +212,15 @@ def test_index_out_of_range_names_torchs_dimension():
     same(f)
 
 
+def test_expand_checks_sizes_from_the_last_dim():
+    def f(torch):
+        x = torch.ones(1, 2)
+        sizes = [(-1, -1, 3), (3, -1, -1), (2, -1, -1), (5, -1), (-2, 2), (2, -2), (3, 1, 2)]
+        return [attempt(x.expand, *s) for s in sizes]
+
+    same(f)
+
+
 def test_assigned_grad_errors():
     def f(torch):
         x = leaf(torch, [1.0, 2.0])
