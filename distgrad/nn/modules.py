@@ -554,8 +554,8 @@ class Module:
 def _check_name(name, kind: str, module: Module, allow_existing_module: bool = False) -> None:
     if not isinstance(name, str):
         raise TypeError(f"{kind} name should be a string. Got {type(name).__name__}")
-    if "." in name:
-        raise KeyError(f'{kind} name can\'t contain "."')
+    if "." in name:  # (torch names the bad name for modules only)
+        raise KeyError(f'{kind} name can\'t contain "."' + (f", got: {name}" if kind == "module" else ""))
     if name == "":
         raise KeyError(f'{kind} name can\'t be empty string ""')
     if hasattr(module, name) and name not in module._parameters and name not in \

@@ -82,3 +82,13 @@ def test_sequential_list_operations_match_torch():
 
 def test_module_list_operations_match_torch():
     assert _run(distgrad, _module_list_steps()) == _run(torch, _module_list_steps())
+
+
+def test_bad_names_are_refused_in_torchs_words():
+    def run(mod):
+        m = mod.nn.Module()
+        calls = [lambda n: m.add_module(n, mod.nn.ReLU()), lambda n: m.register_module(n, None),
+                 lambda n: m.register_buffer(n, mod.ones(1)), lambda n: m.register_parameter(n, None)]
+        return _run(mod, [lambda _, c=c, n=n: c(n) for c in calls for n in ("a.b", "", 3)])
+
+    assert run(distgrad) == run(torch)
