@@ -246,7 +246,8 @@ defop("stack", lambda *xs, dim=0: np.stack(xs, axis=dim), _stack_rule,
       node="StackBackward0")
 
 
-def split_sizes(length: int, split_size_or_sections) -> list:
+def split_sizes(length: int, split_size_or_sections, dim=0) -> list:
+    """The sizes of the parts; `dim` (as the caller gave it) is only for the error."""
     if isinstance(split_size_or_sections, int):
         step = split_size_or_sections
         if step <= 0:
@@ -257,7 +258,7 @@ def split_sizes(length: int, split_size_or_sections) -> list:
     sizes = list(split_size_or_sections)
     if sum(sizes) != length:
         raise RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to {length} (input "
-                           f"tensor's size at dimension 0), but got split_sizes="
+                           f"tensor's size at dimension {dim}), but got split_sizes="
                            f"[{', '.join(map(str, sizes))}]")
     return sizes
 
@@ -265,7 +266,7 @@ def split_sizes(length: int, split_size_or_sections) -> list:
 def _split_rule(x, split_size_or_sections, dim=0):
     d = wrap_dim(dim, x.ndim)
     metas = []
-    for n in split_sizes(x.shape[d], split_size_or_sections):
+    for n in split_sizes(x.shape[d], split_size_or_sections, dim):
         shape = list(x.shape)
         shape[d] = n
         metas.append(Meta(shape, x.dtype))

@@ -221,6 +221,15 @@ def test_expand_checks_sizes_from_the_last_dim():
     same(f)
 
 
+def test_split_sizes_error_names_the_dim_given():
+    def f(torch):
+        x = torch.zeros(2, 3)
+        return [attempt(x.split, [1, 1], dim=-1), attempt(torch.split, x, [1, 1], 1),
+                attempt(x.split, [1, 1, 1], dim=-2), attempt(x.split_with_sizes, [1], dim=1)]
+
+    same(f)
+
+
 def test_assigned_grad_errors():
     def f(torch):
         x = leaf(torch, [1.0, 2.0])
