@@ -245,6 +245,8 @@ defop("masked_select", _masked_select, lambda x, m, n: Meta((n,), x.dtype), _mas
 
 _UFUNC = {"sum": np.add, "prod": np.multiply, "mean": np.add, "amax": np.maximum,
           "amin": np.minimum}
+# torch's forward takes "max" and "min" for amax and amin; its backward refuses them
+_ALIAS = {"max": "amax", "min": "amin"}
 
 
 def _identity(reduce: str, dtype):
@@ -261,6 +263,7 @@ def _identity(reduce: str, dtype):
 
 
 def _scatter_reduce(x, idx, src, *, dim, reduce, include_self=True):
+    reduce = _ALIAS.get(reduce, reduce)
     out = np.array(x, copy=True).reshape(x.shape or (1,))
     idx = np.asarray(idx).reshape(idx.shape or (1,))
     size = out.shape[dim]
@@ -293,6 +296,9 @@ def _scatter_reduce_rule(x, idx, src, *, dim, reduce, include_self=True):
 def _scatter_reduce_vjp(c, g):
     x, idx, src = c[0], c[1], c[2]
     dim, reduce, include_self = c.attrs["dim"], c.attrs["reduce"], c.attrs["include_self"]
+    if reduce in _ALIAS:
+        raise RuntimeError("Expected 'reduce' to be one of 'sum', 'prod', 'mean', 'amax', 'amin' "
+                           f"but got {reduce}.")
     result = c.out
     d = wrap_dim(dim, max(len(c.shapes[0]), 1))
 
@@ -339,7 +345,7 @@ defop("scatter_reduce", _scatter_reduce, _scatter_reduce_rule, _scatter_reduce_v
 
 
 def scatter_reduce(input, dim, index, src, reduce, *, include_self=True):
-    if reduce not in _UFUNC:
+    if reduce not in _UFUNC and reduce not in _ALIAS:
         raise RuntimeError(f"reduce argument must be either sum, prod, mean, amax or amin, got "
                            f"{reduce}")
     return call("scatter_reduce", input, index, src, dim=dim, reduce=reduce,

@@ -230,6 +230,21 @@ def test_split_sizes_error_names_the_dim_given():
     same(f)
 
 
+def test_scatter_reduce_takes_max_and_min_forward_only():
+    def f(torch):
+        x = torch.tensor([[0.0, 5.0], [1.0, -1.0]], requires_grad=True)
+        idx, src = torch.tensor([[0, 1], [0, 0]]), torch.tensor([[2.0, -2.0], [3.0, 4.0]])
+        out = []
+        for reduce in ("max", "min"):
+            for include_self in (True, False):
+                y = x.scatter_reduce(0, idx, src, reduce, include_self=include_self)
+                out += [y, attempt(y.sum().backward)]
+        out.append(attempt(x.scatter_reduce, 0, idx, src, "maximum"))
+        return out
+
+    same(f)
+
+
 def test_assigned_grad_errors():
     def f(torch):
         x = leaf(torch, [1.0, 2.0])
