@@ -634,7 +634,9 @@ def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=No
 
     arr = input._numpy_value()
     d = None if dim is None else wrap_dim(dim, input.ndim)
-    vals, inverse, counts = np.unique(arr, return_inverse=True, return_counts=True, axis=d)
+    # torch keeps every NaN apart (NaN != NaN); numpy merges them unless told not to
+    nan = {} if d is not None else {"equal_nan": False}
+    vals, inverse, counts = np.unique(arr, return_inverse=True, return_counts=True, axis=d, **nan)
     out = [tensor(vals.astype(arr.dtype), device=input.device_str)]
     if return_inverse:
         shape = tuple(input.shape) if d is None else (input.shape[d],)

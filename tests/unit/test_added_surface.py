@@ -386,6 +386,15 @@ def test_unique_consecutive(inverse, counts):
     same(scenario)
 
 
+def test_unique_keeps_every_nan_apart():
+    def scenario(T):
+        f = T.tensor([2.0, NAN, 2.0, NAN, 1.0])
+        return [T.unique(f, return_inverse=True, return_counts=True), f.unique(sorted=False),
+                T.tensor([[NAN, 1.0], [1.0, NAN]]).unique(return_inverse=True)]
+
+    same(scenario)
+
+
 def test_unique_consecutive_misuse():
     same(lambda T: [attempt(T.unique_consecutive, T.ones(2, 2), dim=2),
                     attempt(T.unique_consecutive, T.zeros(3, 0), dim=0)])
