@@ -39,6 +39,26 @@ _STEP_ORDER_WARNING = (
     "https://pytorch.org/docs/stable/optim.html#how-to-adjust-learning-rate")
 
 
+def _warn_get_lr_called_within_step(scheduler) -> None:
+    """torch's get_lr warns when called from outside step(): it computes the next lr."""
+    if not scheduler._get_lr_called_within_step:
+        warnings.warn("To get the last learning rate computed by the scheduler, please use "
+                      "`get_last_lr()`.", UserWarning, stacklevel=2)
+
+
+class _enable_get_lr_call:
+    """Marks the scheduler as inside step() (torch's flag, kept in its state dict)."""
+
+    def __init__(self, scheduler) -> None:
+        self.scheduler = scheduler
+
+    def __enter__(self):
+        self.scheduler._get_lr_called_within_step = True
+
+    def __exit__(self, *exc) -> None:
+        self.scheduler._get_lr_called_within_step = False
+
+
 def _note_optimizer_steps(optimizer: Optimizer) -> None:
     """Wrap optimizer.step once so the scheduler can tell whether it ran (torch's warning)."""
     step = optimizer.step
@@ -61,6 +81,7 @@ class LRScheduler:
     """Sets each param group's "lr" at every `step()` from `get_lr()`; `last_epoch` counts
     the steps (the constructor takes the first, so the initial lr is in place)."""
 
+    _get_lr_called_within_step = False
     _is_initial = False
 
     def __init__(self, optimizer: Optimizer, last_epoch: int = -1) -> None:
@@ -113,13 +134,14 @@ class LRScheduler:
     def _update_lr(self, epoch: Optional[int] = None) -> None:
         """Set the lrs of the next step (`epoch` given: of that step, in the closed form
         where there is one)."""
-        if epoch is None:
-            self.last_epoch += 1
-            values = self.get_lr()
-        else:
-            self.last_epoch = epoch
-            values = (self._get_closed_form_lr() if hasattr(self, "_get_closed_form_lr")
-                      else self.get_lr())
+        with _enable_get_lr_call(self):
+            if epoch is None:
+                self.last_epoch += 1
+                values = self.get_lr()
+            else:
+                self.last_epoch = epoch
+                values = (self._get_closed_form_lr() if hasattr(self, "_get_closed_form_lr")
+                          else self.get_lr())
         for group, lr in zip(self.optimizer.param_groups, values):
             group["lr"] = lr
         self._last_lr = _lrs(self.optimizer, "lr")
@@ -135,6 +157,7 @@ class StepLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list:
+        _warn_get_lr_called_within_step(self)
         if self.last_epoch == 0 or self.last_epoch % self.step_size != 0:
             return _lrs(self.optimizer, "lr")
         return [group["lr"] * self.gamma for group in self.optimizer.param_groups]
@@ -182,6 +205,7 @@ class LambdaLR(_PerGroupFunctions):
     """initial lr × lr_lambda(step) (one function, or one per param group)."""
 
     def get_lr(self) -> list:
+        _warn_get_lr_called_within_step(self)
         return [base * fn(self.last_epoch) for fn, base in zip(self.lr_lambdas, self.base_lrs)]
 
 
@@ -194,6 +218,7 @@ class MultiplicativeLR(_PerGroupFunctions):
                 raise TypeError(f"lr_lambda should be a function, but got {type(fn).__name__}")
 
     def get_lr(self) -> list:
+        _warn_get_lr_called_within_step(self)
         if self._is_initial:
             return _lrs(self.optimizer, "lr")
         return [group["lr"] * fn(self.last_epoch)
@@ -210,6 +235,7 @@ class MultiStepLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list:
+        _warn_get_lr_called_within_step(self)
         if self.last_epoch not in self.milestones:
             return _lrs(self.optimizer, "lr")
         return [group["lr"] * self.gamma ** self.milestones[self.last_epoch]
@@ -233,6 +259,7 @@ class ConstantLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list:
+        _warn_get_lr_called_within_step(self)
         if self.last_epoch == 0:
             return [group["lr"] * self.factor for group in self.optimizer.param_groups]
         if self.last_epoch != self.total_iters:
@@ -252,6 +279,7 @@ class ExponentialLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list:
+        _warn_get_lr_called_within_step(self)
         # (the constructor's step, also when resuming, keeps the lr it finds)
         if self._is_initial:
             return _lrs(self.optimizer, "lr")
@@ -271,6 +299,7 @@ class PolynomialLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list:
+        _warn_get_lr_called_within_step(self)
         if self._is_initial or self.last_epoch > self.total_iters:
             return _lrs(self.optimizer, "lr")
         decay_factor = ((1.0 - self.last_epoch / self.total_iters)
@@ -298,6 +327,7 @@ class LinearLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list:
+        _warn_get_lr_called_within_step(self)
         if self.last_epoch == 0:
             return [group["lr"] * self.start_factor for group in self.optimizer.param_groups]
         if self._is_initial or self.last_epoch > self.total_iters:
@@ -323,6 +353,7 @@ class CosineAnnealingLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list:
+        _warn_get_lr_called_within_step(self)
         groups = self.optimizer.param_groups
         if self._is_initial:
             return _lrs(self.optimizer, "lr")

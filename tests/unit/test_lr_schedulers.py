@@ -95,6 +95,27 @@ def test_lrs_match_torch(kind, name, build):
     assert dopt.state_dict()["param_groups"] == topt.state_dict()["param_groups"]
 
 
+@pytest.mark.parametrize("kind,name,build", SCHEDULES,
+                         ids=[f"{n}-{i}" for i, (_, n, _) in enumerate(SCHEDULES)])
+def test_state_dict_keys_and_get_lr_warning_match_torch(kind, name, build):
+    """The state dict has torch's keys (its within-step flag too); get_lr() called from
+    outside step() warns as torch's does, once per schedule it asks."""
+    import warnings
+
+    seen = []
+    for lib in (torch, distgrad):
+        _, _, sched = _run(lib, kind, build, steps=3)
+        state = sched.state_dict()
+        inner = state.get("_schedulers") or []
+        with warnings.catch_warnings(record=True) as ws:
+            warnings.simplefilter("always")
+            if name not in ("SequentialLR", "ChainedScheduler"):  # (no get_lr of their own)
+                sched.get_lr()
+        seen.append((sorted(state), [sorted(s) for s in inner],
+                     [(w.category.__name__, str(w.message)) for w in ws]))
+    assert seen[1] == seen[0]
+
+
 PLATEAU = [
     dict(patience=5),  # torch's defaults otherwise
     dict(mode="max", factor=0.5, patience=2, threshold=0.05, cooldown=2, min_lr=0.01),
