@@ -34,7 +34,8 @@ from ..autograd.graph import SavedTensor
 from ..creation import get_rng_state, set_rng_state
 from ..tensor import Tensor
 
-__all__ = ["checkpoint", "CheckpointFunction", "CheckpointError", "noop_context_fn"]
+__all__ = ["checkpoint", "checkpoint_sequential", "CheckpointFunction", "CheckpointError",
+           "noop_context_fn"]
 
 _NO_REENTRANT_FLAG = (
     "torch.utils.checkpoint: the use_reentrant parameter should be passed explicitly. Starting "
@@ -322,3 +323,42 @@ def checkpoint(function, *args, use_reentrant: bool = None, context_fn=noop_cont
         return CheckpointFunction.apply(function, preserve_rng_state, *args)
     return _checkpoint_without_reentrant(function, args, kwargs, preserve_rng_state, context_fn,
                                          determinism_check, debug, early_stop)
+
+
+_NO_REENTRANT_FLAG_SEQUENTIAL = (
+    "torch.utils.checkpoint.checkpoint_sequential: the use_reentrant parameter should be passed "
+    "explicitly. In version 2.9 we will raise an exception if use_reentrant is not passed. "
+    "use_reentrant=False is recommended, but if you need to preserve the current default "
+    "behavior, you can pass use_reentrant=True. Refer to docs for more details on the "
+    "differences between the two variants.")
+
+
+def checkpoint_sequential(functions, segments, input, use_reentrant=None, **kwargs):
+    """Run `functions` (a Sequential or a list of callables) one after the other, in
+    `segments` parts of which all but the last are checkpointed (torch's split: each part
+    len // segments long, the rest in the last)."""
+    from ..nn import Sequential
+
+    if use_reentrant is None:
+        warnings.warn(_NO_REENTRANT_FLAG_SEQUENTIAL, stacklevel=2)
+        use_reentrant = True
+    preserve = kwargs.pop("preserve_rng_state", True)
+    if kwargs:
+        raise ValueError("Unexpected keyword arguments: " + ",".join(kwargs))
+
+    def run_function(start, end, functions):
+        def forward(input):
+            for j in range(start, end + 1):
+                input = functions[j](input)
+            return input
+        return forward
+
+    if isinstance(functions, Sequential):
+        functions = list(functions.children())
+    segment_size = len(functions) // segments
+    end = -1
+    for start in range(0, segment_size * (segments - 1), segment_size):
+        end = start + segment_size - 1
+        input = checkpoint(run_function(start, end, functions), input,
+                           use_reentrant=use_reentrant, preserve_rng_state=preserve)
+    return run_function(end + 1, len(functions) - 1, functions)(input)

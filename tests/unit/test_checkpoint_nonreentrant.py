@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import distgrad
-from torch_twin import node_name, same
+from torch_twin import attempt, node_name, same
 
 
 @pytest.fixture(autouse=True)
@@ -344,3 +344,31 @@ def test_determinism_check_and_debug_are_validated_as_torch():
         return out
 
     same(program)
+
+
+@pytest.mark.parametrize("segments,use_reentrant", [(2, False), (3, True), (1, False), (5, None)])
+def test_checkpoint_sequential(segments, use_reentrant):
+    """torch's split into segments: all but the last checkpointed; a list of functions too."""
+    def program(T):
+        x, w = _leaves(T)
+        calls = []
+        steps = [lambda a: a @ w, T.nn.Tanh(), lambda a: calls.append(1) or a.sin(),
+                 T.nn.Identity(), lambda a: a * 2]
+        seq = T.nn.Sequential(*(s if isinstance(s, T.nn.Module) else _Fn(T, s) for s in steps))
+        kw = {} if use_reentrant is None else {"use_reentrant": use_reentrant}
+        y = T.utils.checkpoint.checkpoint_sequential(seq, segments, x, **kw)
+        z = T.utils.checkpoint.checkpoint_sequential(steps, segments, x, **kw)
+        (y.sum() + z.sum()).backward()
+        extra = T.utils.checkpoint.checkpoint_sequential
+        return (y, z, node_name(y.grad_fn), [x.grad, w.grad], len(calls),
+                attempt(extra, steps, 2, x, use_reentrant=False, bad=1))
+
+    same(program)
+
+
+def _Fn(T, fn):
+    class Fn(T.nn.Module):
+        def forward(self, a):
+            return fn(a)
+
+    return Fn()
