@@ -25,8 +25,8 @@ bitwise_right_shift bitwise_xor bmm bucketize cat ceil chain_matmul cholesky cho
 cholesky_solve clamp clamp_max clamp_min clip column_stack concat concatenate copysign cos cosh
 cross cummax cummin cumprod cumsum deg2rad diag diff digamma div divide dot dstack empty eq erf
 erfc erfinv exp exp2 expm1 eye fix float_power floor floor_divide fmax fmin fmod frac full
-gather gcd ge ger greater greater_equal gt heaviside histc hstack hypot i0 igamma igammac
-index_add index_copy index_select inner inverse isneginf isposinf kron kthvalue ldexp le
+gather gcd ge ger greater greater_equal gt heaviside histc histogram hstack hypot i0 igamma
+igammac index_add index_copy index_select inner inverse isneginf isposinf kron kthvalue ldexp le
 lcm lerp less less_equal lgamma linspace log log10 log1p log2 log_softmax logaddexp logcumsumexp
 logical_and logical_not logical_or logical_xor logit logspace logsumexp lt masked_select matmul
 matrix_power max maximum mean median min minimum mm mode msort mul multinomial multiply mv

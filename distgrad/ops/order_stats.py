@@ -1,5 +1,5 @@
 """Order statistics and scans: median, nanmedian, quantile, nanquantile, mode, cummax, cummin,
-logcumsumexp, aminmax, msort; and the counting functions histc, bincount, searchsorted,
+logcumsumexp, aminmax, msort; and the counting functions histc, histogram, bincount, searchsorted,
 bucketize (integer or count results, no gradient).
 
 Which index a median or mode reports, as torch's CPU kernels: the median along a dim is the
@@ -23,7 +23,8 @@ from .rules import (check_reduced_dims_nonempty, dims_of, not_implemented, reduc
 from .table import Meta, defop
 
 __all__ = ["median", "nanmedian", "quantile", "nanquantile", "mode", "kthvalue", "cummax", "cummin",
-           "logcumsumexp", "aminmax", "msort", "histc", "bincount", "searchsorted", "bucketize"]
+           "logcumsumexp", "aminmax", "msort", "histc", "histogram", "bincount", "searchsorted",
+           "bucketize"]
 
 
 # ---- median, nanmedian -----------------------------------------------------------------------
@@ -456,6 +457,97 @@ def histc(input, bins=100, min=0, max=0):
     return call("histc", input, bins=int(bins), min=min, max=max)
 
 
+def _g(v: float) -> str:
+    """A double as C++'s stream prints it (torch's messages): 3, 1.5, inf."""
+    return f"{v:g}"
+
+
+def _outer_edges(x, range):
+    """torch's select_outer_bin_edges: the range given, else the data's min and max (0 and 1
+    with no data), checked finite and widened by 0.5 each way when empty."""
+    if range is not None:
+        lo, hi = float(range[0]), float(range[1])
+    elif x.size:
+        lo, hi = float(x.min()), float(x.max())
+    else:
+        lo, hi = 0.0, 1.0
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        raise RuntimeError(f"torch.histogramdd: dimension 0's range [{_g(lo)}, {_g(hi)}] is not "
+                           "finite")
+    if lo > hi:
+        raise RuntimeError(f"torch.histogramdd: min should not exceed max, but got min {_g(lo)} "
+                           f"max {_g(hi)} for dimension 0")
+    return (lo - 0.5, hi + 0.5) if lo == hi else (lo, hi)
+
+
+def _histogram(x, *rest, bins, range=None, weighted=False, density=False):
+    from .ranges import _linspace_forward
+
+    x = x.reshape(-1)
+    edges = rest[0] if bins < 0 else None
+    w = rest[-1].reshape(-1) if weighted else None
+    if edges is None:
+        lo, hi = _outer_edges(x, range)
+        edges = _linspace_forward(lo, hi, bins + 1, x.dtype.name)
+    n = len(edges) - 1
+    # an element at or past the last edge goes in the last bin; outside the edges (nan too), none
+    keep = (x >= edges[0]) & (x <= edges[-1])
+    pos = np.minimum(np.searchsorted(edges, x[keep], side="right") - 1, n - 1)
+    hist = np.zeros(n, x.dtype)
+    np.add.at(hist, pos, 1 if w is None else w[keep])  # in x's dtype, in order, as torch adds
+    if density:
+        hist = hist / hist.sum(dtype=x.dtype) / np.diff(edges).astype(x.dtype)
+    return hist.astype(x.dtype), np.asarray(edges, x.dtype)
+
+
+def _histogram_rule(x, *rest, bins, range=None, weighted=False, density=False):
+    if not x.dtype.is_floating_point:
+        raise not_implemented("histogramdd", x.dtype)
+    if bins >= 0 and range is not None and len(range) != 2:
+        raise RuntimeError("torch.histogramdd: for a 1-dimensional histogram range should have 2 "
+                           f"elements, but got {len(range)}")
+    if bins < 0:
+        edges = rest[0]
+        if edges.ndim != 1:
+            raise RuntimeError("torch.histogramdd: bins tensor should have one dimension, but got "
+                               f"{edges.ndim} dimensions in the bins tensor for dimension 0")
+        if edges.dtype is not x.dtype:
+            raise RuntimeError("torch.histogramdd: input tensor and bins tensors should have the "
+                               f"same dtype, but got input with dtype {x.dtype.c_name} and bins "
+                               f"for dimension 0 with dtype {edges.dtype.c_name}")
+        bins = edges.shape[0] - 1
+    if bins <= 0:
+        raise RuntimeError(f"torch.histogram(): bins must be > 0, but got {bins} for dimension 0")
+    if weighted:
+        w = rest[-1]
+        if w.dtype is not x.dtype:
+            raise RuntimeError("torch.histogramdd: if weight tensor is provided, input tensor and "
+                               f"weight tensor should have the same dtype, but got "
+                               f"input({x.dtype.c_name}), and weight({w.dtype.c_name})")
+        if tuple(w.shape) != (x.numel(),):
+            raise RuntimeError("torch.histogramdd: if weight tensor is provided it should have the "
+                               "same shape as the input tensor excluding its innermost dimension, "
+                               f"but got input with shape [{x.numel()}, 1] and weight with shape "
+                               f"[{', '.join(map(str, w.shape))}]")
+    return Meta((bins,), x.dtype), Meta((bins + 1,), x.dtype)
+
+
+defop("histogram", _histogram, _histogram_rule,
+      lambda c, *grads: _not_implemented("histogram")(c, grads), n_out=2,
+      node="torch::autograd::NotImplemented")
+
+
+def histogram(input, bins=100, *, range=None, weight=None, density=False):
+    """(hist, bin_edges) of input's values: `bins` equal bins over `range` (default: the data's
+    min to max), or the bins between the given edges; weighted counts with `weight`."""
+    edges = isinstance(bins, Tensor)
+    rest = ([bins] if edges else []) + ([weight] if weight is not None else [])
+    out = call("histogram", input, *rest, bins=-1 if edges else int(bins),
+               range=None if range is None else [float(v) for v in range],
+               weighted=weight is not None, density=bool(density))
+    return return_types.histogram(out)
+
+
 def _bincount_dtype(x, w=None, minlength=0) -> dtypes.dtype:
     if x.dtype.is_floating_point or x.dtype is dtypes.bool_:
         raise not_implemented("bincount_cpu", x.dtype)
@@ -549,4 +641,4 @@ def bucketize(input, boundaries, *, out_int32=False, right=False):
 
 METHODS = dict(median=median, nanmedian=nanmedian, quantile=quantile, nanquantile=nanquantile,
                mode=mode, kthvalue=kthvalue, cummax=cummax, cummin=cummin, logcumsumexp=logcumsumexp,
-               aminmax=aminmax, msort=msort, histc=histc, bincount=bincount)
+               aminmax=aminmax, msort=msort, histc=histc, histogram=histogram, bincount=bincount)

@@ -263,6 +263,13 @@ case("msort_method", lambda T, x: x.msort(), F(5), covers="sort")
 error("logcumsumexp_int", lambda T, i: T.logcumsumexp(i, 0), I(3))
 error("cummax_dim", lambda T, x: x.cummax(2), K(3, 4))
 error("aminmax_empty", lambda T, x: T.aminmax(x[:0]), K(3))
+error("histogram_int", lambda T, i: T.histogram(i, 2), I(3))
+error("histogram_bins", lambda T, x: T.histogram(x, 0), K(3))
+error("histogram_range_order", lambda T, x: T.histogram(x, 2, range=(3.0, 1.0)), K(3))
+error("histogram_not_finite", lambda T: T.histogram(T.tensor([1.0, float("inf")]), 2))
+error("histogram_edges_dtype", lambda T, x: T.histogram(x, T.tensor([0.0, 1.0], dtype=T.float64)),
+      K(3))
+error("histogram_weight_shape", lambda T, x: T.histogram(x, 2, weight=T.ones(2)), K(3))
 
 # ---- histc, bincount, searchsorted, bucketize ------------------------------------------------------
 
@@ -270,6 +277,15 @@ case("histc", lambda T, x: T.histc(x, bins=7), F(4, 5), covers="histc")
 case("histc_range", lambda T, x: x.histc(5, min=-1, max=1), F(30), covers="histc")
 case("histc_edges", lambda T: T.tensor([0.0, 1.0, 2.0, 2.0, 3.0]).histc(3, 0, 2), covers="histc")
 case("histc_constant", lambda T: T.histc(T.tensor([2.0, 2.0]), bins=4), covers="histc")
+case("histogram", lambda T, x: tuple(T.histogram(x, bins=7)), K(4, 5), covers="histogram")
+case("histogram_range_weight_density",
+     lambda T, x, w: tuple(x.histogram(5, range=(-1.0, 1.5), weight=w, density=True)), K(30),
+     K(30, lo=0.0, hi=1.0), covers="histogram")
+case("histogram_edges",
+     lambda T, x: tuple(T.histogram(x, T.tensor([-2.0, -0.5, 0.0, 2.0], dtype=x.dtype))),
+     K(3, 4), covers="histogram")
+case("histogram_constant", lambda T: tuple(T.histogram(T.tensor([1.0, 1.0]), 2)),
+     covers="histogram")
 case("bincount", lambda T, i: T.bincount(i), I(12, hi=6), covers="bincount")
 case("bincount_minlength", lambda T, i: i.bincount(minlength=9), I(5, hi=4), covers="bincount")
 case("bincount_empty", lambda T: T.bincount(T.tensor([], dtype=T.int64), minlength=3),

@@ -20,7 +20,7 @@ import torch
 
 import distgrad
 import distgrad.distributed as dist
-from torch_twin import attempt, same
+from torch_twin import attempt, node_name, same
 
 A = np.random.default_rng(11).standard_normal((3, 5)).astype(np.float32)
 B = np.random.default_rng(12).standard_normal((3, 5)).astype(np.float32)
@@ -802,3 +802,17 @@ def test_added_functions_run_on_a_worker(local_workers):
     sum(t.sum() for t in on_cpu[:10]).backward()
     sum(t.sum() for t in on_worker[:10]).backward()
     np.testing.assert_allclose(x.grad.cpu().numpy(), x_cpu.grad.numpy(), rtol=1e-5, atol=1e-5)
+
+
+# ---- histogram ----------------------------------------------------------------------------------
+
+def test_histogram_results_and_its_missing_derivative():
+    def scenario(T):
+        x = T.tensor([1.0, 2.0, 1.0, 2.5, 4.0, 0.0], requires_grad=True)
+        h = T.histogram(x, 3)
+        hist, edges = x.histogram(T.tensor([0.0, 1.0, 2.5, 4.0]), weight=T.ones(6) * 2)
+        return [type(h).__name__, h.hist, h.bin_edges, node_name(h.hist.grad_fn), hist, edges,
+                attempt(h.hist.sum().backward), T.histogram(T.tensor([], dtype=T.float64), 2),
+                T.histogram(T.tensor([1.0, NAN, 2.0]), 2, range=(0.0, 3.0))]
+
+    same(scenario)

@@ -47,9 +47,9 @@ FALLS_BACK |= {"as_strided_", "squeeze_", "t_", "transpose_", "unsqueeze_"}
 # is worth it.
 FALLS_BACK |= {
     "addbmm", "addmv", "addr", "aminmax", "baddbmm", "bincount", "cdist", "cdist_backward",
-    "cummax", "cummin", "dist", "euclidean_dist", "histc", "logcumsumexp", "kthvalue", "median",
-    "median_dim", "mode", "nanmedian", "nanmedian_dim", "pdist", "pdist_backward", "renorm",
-    "searchsorted", "squeeze_last_in_place", "vdot",
+    "cummax", "cummin", "dist", "euclidean_dist", "histc", "histogram", "logcumsumexp",
+    "kthvalue", "median", "median_dim", "mode", "nanmedian", "nanmedian_dim", "pdist",
+    "pdist_backward", "renorm", "searchsorted", "squeeze_last_in_place", "vdot",
 }
 # Linear algebra (ops/decompositions.py): a factorization needs each whole matrix.
 FALLS_BACK |= {
