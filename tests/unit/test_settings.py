@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import distgrad
+from torch_twin import attempt, same
 
 
 def _session(T):
@@ -53,3 +54,57 @@ def test_bad_values_raise_as_torch(call):
             call(T)
         raised.append((type(info.value).__name__, str(info.value)))
     assert raised[1] == raised[0]
+
+
+@pytest.fixture
+def restored():
+    """Each library's switches as they were before the test."""
+    saved = [(T, T.are_deterministic_algorithms_enabled(),
+              T.is_deterministic_algorithms_warn_only_enabled(),
+              T.get_float32_matmul_precision(), T.is_warn_always_enabled())
+             for T in (torch, distgrad)]
+    yield
+    for T, det, warn_only, precision, always in saved:
+        T.use_deterministic_algorithms(det, warn_only=warn_only)
+        T.set_float32_matmul_precision(precision)
+        T.set_warn_always(always)
+
+
+def test_switches_and_their_errors(restored):
+    def scenario(T):
+        out = [T.get_num_threads() >= 1, T.get_num_interop_threads() >= 1,
+               T.are_deterministic_algorithms_enabled(), T.get_float32_matmul_precision(),
+               T.is_warn_always_enabled(), T.get_deterministic_debug_mode()]
+        T.set_num_threads(T.get_num_threads())  # (the same number: nothing changes)
+        out += [attempt(T.set_num_threads, 0), attempt(T.set_num_threads, 2.5),
+                attempt(T.set_num_interop_threads, 0), attempt(T.use_deterministic_algorithms, 1)]
+        T.use_deterministic_algorithms(True, warn_only=True)
+        out += [T.are_deterministic_algorithms_enabled(),
+                T.is_deterministic_algorithms_warn_only_enabled(), T.get_deterministic_debug_mode()]
+        T.set_deterministic_debug_mode("error")
+        out += [T.get_deterministic_debug_mode(), attempt(T.set_deterministic_debug_mode, "x"),
+                attempt(T.set_deterministic_debug_mode, 5)]
+        T.set_deterministic_debug_mode(0)
+        T.set_float32_matmul_precision("high")
+        with warnings.catch_warnings(record=True) as ws:
+            warnings.simplefilter("always")
+            T.set_float32_matmul_precision("low")
+        T.set_warn_always(True)
+        return out + [T.are_deterministic_algorithms_enabled(), T.get_float32_matmul_precision(),
+                      len(ws), str(ws[0].message)[:90], T.is_warn_always_enabled()]
+
+    same(scenario)
+
+
+def test_backends_flags():
+    def scenario(T):
+        b = T.backends
+        out = [b.cudnn.enabled, b.cudnn.benchmark, b.cudnn.deterministic, b.cudnn.allow_tf32,
+               b.cudnn.is_available(), b.cudnn.version(), b.cuda.is_built(),
+               b.cuda.matmul.allow_tf32, b.mps.is_available(), b.mps.is_built(),
+               b.openmp.is_available(), b.mkldnn.is_available()]
+        with b.cudnn.flags(enabled=False, deterministic=True):
+            out += [b.cudnn.enabled, b.cudnn.deterministic, b.cudnn.benchmark]
+        return out + [b.cudnn.enabled, b.cudnn.deterministic]
+
+    same(scenario)
