@@ -226,7 +226,8 @@ def masked_select(input, mask):
     """The elements of input (broadcast with mask) where mask is true, as a 1-d tensor."""
     if mask.dtype is not dtypes.bool_:
         raise RuntimeError("masked_select: expected BoolTensor for mask")
-    shape = tuple(broadcast_shapes(tuple(input.shape), tuple(mask.shape)))
+    # (mask first: torch's expand_outplace(mask, input) names the mask "tensor a")
+    shape = tuple(broadcast_shapes(tuple(mask.shape), tuple(input.shape)))
     m = mask._numpy_value()
     n = int(np.count_nonzero(np.broadcast_to(m, shape)))
     return call("masked_select", input, mask, n=n)

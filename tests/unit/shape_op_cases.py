@@ -74,6 +74,7 @@ case("ms_masked_select_broadcast", lambda T, x, m: x.masked_select(m), F(3, 1), 
 
 error("ms_index_put_dtype", lambda T, x: T.index_put(x, (T.tensor([0]),), T.tensor(1)), K(3))
 error("ms_masked_select_float_mask", lambda T, x: T.masked_select(x, x), K(3))
+error("ms_masked_select_shapes", lambda T, x: x.masked_select(T.tensor([True, False])), K(2, 3))
 
 # ---- scatter_reduce ------------------------------------------------------------------------------
 
