@@ -701,6 +701,12 @@ class Tensor:
         return iter(self.unbind(0))
 
     def __deepcopy__(self, memo):
+        if not self.is_leaf:  # (torch's refusal: a copy could not carry the graph)
+            raise RuntimeError(
+                "Only Tensors created explicitly by the user (graph leaves) support the deepcopy "
+                "protocol at the moment.  If you were attempting to deepcopy a module, this may "
+                "be because of a torch.nn.utils.weight_norm usage, see "
+                "https://github.com/pytorch/pytorch/pull/103001")
         out = self.detach().clone()
         out._requires_grad = self._requires_grad
         if self._grad is not None:

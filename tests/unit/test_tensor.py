@@ -577,3 +577,16 @@ def test_real_dense_methods_as_torch():
             row.append(str(e))
         got.append(row)
     assert got[0] == got[1]
+
+
+def test_deepcopy_of_a_tensor_with_history_is_refused():
+    import copy
+
+    def f(T):
+        leaf = T.ones(2, requires_grad=True)
+        copied = copy.deepcopy(leaf)
+        return [copied, copied is leaf, attempt(copy.deepcopy, leaf * 2),
+                attempt(copy.deepcopy, [leaf[0]]), copy.deepcopy(T.ones(2).view(1, 2)),
+                copy.deepcopy(leaf.detach() * 3)]
+
+    same(f)
