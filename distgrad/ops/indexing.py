@@ -253,6 +253,9 @@ def _index_select_rule(x, idx, dim):
         raise IndexError("index_select(): Index is supposed to be a vector")
     if idx.dtype is not dtypes.int64:
         raise RuntimeError("index_select(): Expected dtype int32 or int64 for index")
+    if x.ndim == 0 and idx.numel() > 1:
+        raise RuntimeError("index_select(): Index to scalar can have only 1 value, got "
+                           f"{idx.numel()} value(s)")
     shape = list(x.shape)
     if shape:
         shape[d] = idx.numel()
@@ -261,14 +264,21 @@ def _index_select_rule(x, idx, dim):
 
 def _index_select(x, idx, dim):
     idx = np.atleast_1d(idx)
-    size = x.shape[dim] if x.ndim else 1
+    if x.ndim == 0:
+        if (idx != 0).any():
+            raise IndexError("index out of range in self")
+        return x.copy()
+    d = dim % x.ndim
+    size = x.shape[d]
+    if x.ndim > 1 and idx.size and size == 0:
+        raise RuntimeError("index_select(): self indexing axis dim should be positive")
     bad = (idx < 0) | (idx >= size)  # (torch takes no negative index here)
     if bad.any():
-        if x.ndim == 2 and dim % 2 == 1:  # torch's kernel for a matrix's columns says it so
-            raise RuntimeError(f"INDICES element is out of DATA bounds, "
-                               f"id={int(idx[bad][0])} axis_dim={size}")
+        if x.ndim > 1 and d == 1:  # torch's kernel for dim 1, in its words
+            raise RuntimeError(f"INDICES element is out of DATA bounds, id={idx[bad][0]} "
+                               f"axis_dim={size}")
         raise IndexError("index out of range in self")
-    return x.copy() if x.ndim == 0 else np.take(x, idx, axis=dim)
+    return np.take(x, idx, axis=d)
 
 
 def _index_select_vjp(c, g):

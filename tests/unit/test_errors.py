@@ -245,6 +245,18 @@ def test_scatter_reduce_takes_max_and_min_forward_only():
     same(f)
 
 
+def test_index_select_refuses_negative_and_out_of_range_indices_as_torch():
+    def f(torch):
+        x, t = torch.arange(24.0).reshape(2, 3, 4), torch.tensor
+        cases = [(x, 1, [0, 3]), (x, 1, [-1]), (x, 2, [-2]), (x, -2, [-1]), (x, 0, [2]),
+                 (torch.arange(3.0, requires_grad=True), 0, [-1]), (torch.ones(2, 0, 3), 1, [0]),
+                 (torch.ones(0, 3), 1, [5]), (torch.ones(0), 0, [0]), (torch.tensor(5.0), 0, [1]),
+                 (torch.tensor(5.0), 0, [0, 0]), (torch.ones(2, 0, 3), 1, [])]
+        return [attempt(s.index_select, d, t(i, dtype=torch.int64)) for s, d, i in cases]
+
+    same(f)
+
+
 def test_assigned_grad_errors():
     def f(torch):
         x = leaf(torch, [1.0, 2.0])
