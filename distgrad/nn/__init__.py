@@ -5,7 +5,7 @@ from . import functional, init
 from .modules import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, Flatten, Identity, L1Loss,
                       Linear, LogSoftmax, Module, ModuleList, MSELoss, NLLLoss, ReLU, Sequential,
                       Sigmoid, Softmax, Tanh, Unflatten)
-from .parameter import Parameter
+from .parameter import Buffer, Parameter
 from .activation import (CELU, ELU, GELU, SELU, Dropout, Dropout1d, Dropout2d, Dropout3d,
                          Hardsigmoid, Hardswish, Hardtanh, LeakyReLU, LogSigmoid, Mish, ReLU6,
                          SiLU, Softmin, Softplus, Softsign, Threshold)
@@ -42,8 +42,8 @@ from .sparse import EmbeddingBag
 from .upsampling import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d
 from . import utils
 
-__all__ = ["functional", "init", "Module", "Parameter", "Linear", "Identity", "Flatten", "ReLU",
-           "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "Sequential", "ModuleList", "MSELoss",
+__all__ = ["functional", "init", "Module", "Parameter", "Buffer", "Linear", "Identity", "Flatten",
+           "ReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "Sequential", "ModuleList", "MSELoss",
            "L1Loss", "BCELoss", "BCEWithLogitsLoss", "NLLLoss", "CrossEntropyLoss"]
 __all__ += ["GELU", "SiLU", "Dropout", "MultiheadAttention", "ModuleDict", "ParameterList",
             "Conv1d", "Conv2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "BatchNorm1d",

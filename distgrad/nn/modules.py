@@ -17,7 +17,7 @@ from ..tensor import Tensor, device_str, to_args
 from ..watched import WRITES, WatchedDict, WatchedOrderedDict
 from . import functional as F
 from . import init
-from .parameter import Parameter
+from .parameter import Buffer, Parameter
 
 __all__ = ["Module", "Linear", "Identity", "Flatten", "Unflatten", "ReLU", "Sigmoid", "Tanh", "Softmax",
            "LogSoftmax", "Sequential", "ModuleList", "MSELoss", "L1Loss", "BCELoss",
@@ -229,11 +229,14 @@ class Module:
                 raise TypeError(f"cannot assign '{_typename(value)}' as child module '{name}' "
                                 "(torch.nn.Module or None expected)")
             self._modules[name] = value
-        elif self.__dict__.get("_buffers") is not None and name in self._buffers:
+        elif isinstance(value, Buffer) or (self.__dict__.get("_buffers") is not None
+                                           and name in self._buffers):
             if value is not None and not isinstance(value, Tensor):
                 raise TypeError(f"cannot assign '{_typename(value)}' as buffer '{name}' "
-                                "(torch.Tensor or None expected)")
-            self._buffers[name] = value
+                                "(torch.nn.Buffer, torch.Tensor or None expected)")
+            persistent = value.persistent if isinstance(value, Buffer) else \
+                name not in self._non_persistent_buffers_set
+            self.register_buffer(name, value, persistent)
         else:
             object.__setattr__(self, name, value)
 

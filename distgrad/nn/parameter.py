@@ -1,4 +1,5 @@
-"""`Parameter`: a leaf tensor that a `Module` registers as one of its parameters."""
+"""`Parameter`: a leaf tensor that a `Module` registers as one of its parameters; `Buffer`:
+a tensor marked to be registered as one of its buffers."""
 from __future__ import annotations
 
 from ..tensor import Tensor
@@ -54,3 +55,33 @@ class Parameter(Tensor):
 
 def _rebuild_parameter(data: Tensor, requires_grad: bool) -> Parameter:
     return Parameter(data, requires_grad)
+
+
+class _BufferMeta(type):
+    # isinstance(t, Buffer) holds for a tensor Buffer() marked, as torch's does
+    def __instancecheck__(cls, instance) -> bool:
+        if cls is Buffer and isinstance(instance, Tensor) and \
+                instance.__dict__.get("_is_buffer", False):
+            return True
+        return super().__instancecheck__(instance)
+
+
+class Buffer(Tensor, metaclass=_BufferMeta):
+    """Marks a tensor so that assigning it to a Module attribute registers a buffer
+    (persistent: in the state_dict). As torch's, it returns the tensor detached (sharing its
+    value), not an instance of a subclass::
+
+        self.scale = distgrad.nn.Buffer(distgrad.ones(3), persistent=False)
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, data: Tensor | None = None, *, persistent: bool = True):
+        if data is None:
+            from ..creation import empty
+
+            data = empty(0)
+        t = data.detach().requires_grad_(data.requires_grad)
+        t.persistent = persistent
+        t._is_buffer = True
+        return t

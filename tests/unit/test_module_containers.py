@@ -1,4 +1,5 @@
-"""Sequential and ModuleList list operations (insert, pop, del, +, *) against torch."""
+"""Module registration against torch: Sequential and ModuleList list operations (insert, pop,
+del, +, *), bad names, nn.Buffer attributes."""
 from __future__ import annotations
 
 import re
@@ -90,5 +91,29 @@ def test_bad_names_are_refused_in_torchs_words():
         calls = [lambda n: m.add_module(n, mod.nn.ReLU()), lambda n: m.register_module(n, None),
                  lambda n: m.register_buffer(n, mod.ones(1)), lambda n: m.register_parameter(n, None)]
         return _run(mod, [lambda _, c=c, n=n: c(n) for c in calls for n in ("a.b", "", 3)])
+
+    assert run(distgrad) == run(torch)
+
+
+def test_buffer_assigned_as_an_attribute_registers_a_buffer():
+    def run(mod):
+        class M(mod.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.a = mod.nn.Buffer(mod.ones(2))
+                self.b = mod.nn.Buffer(mod.zeros(1), persistent=False)
+
+        m = M()
+        out = [[n for n, _ in m.named_buffers()], list(m.state_dict()), type(m.a).__name__,
+               isinstance(m.a, mod.nn.Buffer), isinstance(mod.ones(1), mod.nn.Buffer),
+               m.a.persistent, mod.nn.Buffer(mod.ones(1, requires_grad=True)).requires_grad]
+        m.a, m.b = mod.ones(3), mod.ones(1)  # plain tensors keep each one's persistence
+        out += [m.a.tolist(), list(m.state_dict())]
+
+        class Early(mod.nn.Module):
+            def __init__(self):
+                self.x = mod.nn.Buffer(mod.ones(1))
+
+        return out + _run(mod, [lambda _: setattr(m, "a", [1, 2]), lambda _: Early()])
 
     assert run(distgrad) == run(torch)
