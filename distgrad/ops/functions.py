@@ -629,7 +629,7 @@ def topk(input, k, dim=-1, largest=True, sorted=True):
 
 
 def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=None):
-    """The sorted distinct values (no gradient: the result's shape depends on the data)."""
+    """The sorted distinct values (no derivative: the result's shape depends on the data)."""
     from ..creation import tensor
 
     arr = input._numpy_value()
@@ -637,7 +637,9 @@ def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=No
     # torch keeps every NaN apart (NaN != NaN); numpy merges them unless told not to
     nan = {} if d is not None else {"equal_nan": False}
     vals, inverse, counts = np.unique(arr, return_inverse=True, return_counts=True, axis=d, **nan)
-    out = [tensor(vals.astype(arr.dtype), device=input.device_str)]
+    values = tensor(vals.astype(arr.dtype), device=input.device_str)
+    out = [_sets.without_derivative(input, values, "_unique2", "Unique2Backward0") if d is None
+           else _sets.without_derivative(input, values, "unique_dim", "UniqueDimBackward0")]
     if return_inverse:
         shape = tuple(input.shape) if d is None else (input.shape[d],)
         out.append(tensor(inverse.astype(np.int64).reshape(shape), device=input.device_str))

@@ -1,7 +1,7 @@
 """Membership and runs: isin (by sorting the test elements and a binary search, so it is
 ops on the tensors' own devices) and unique_consecutive (torch.unique's neighbour in
 ops/functions.py: like it, a result whose shape depends on the values, read on the driver,
-with no gradient).
+with no derivative: torch's node that refuses a backward).
 """
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ import numpy as np
 
 from .. import dtypes
 from ..autograd.grad_mode import no_grad
+from ..autograd.record import call
 from ..tensor import Tensor
 from .rules import wrap_dim
+from .table import Meta, defop
 
 __all__ = ["isin", "unique_consecutive"]
 
@@ -56,6 +58,23 @@ def isin(elements, test_elements, *, assume_unique=False, invert=False):
     return found.logical_not() if invert else found
 
 
+def _refuse_backward(c, g):
+    raise NotImplementedError(f"the derivative for '{c.attrs['of']}' is not implemented.")
+
+
+# Values computed from x without a derivative: with x requiring grad they carry torch's node
+# for them (Unique2Backward0, ...), whose backward raises, as torch's does.
+defop("without_derivative", lambda x, values, of, node: values,
+      lambda x, values, of, node: Meta(values.shape, values.dtype), _refuse_backward,
+      node=lambda inputs, attrs: attrs["node"], differentiable=(0,))
+
+
+def without_derivative(input, values, name: str, node: str):
+    """`values` (computed from `input`) with torch's node `node` for op `name` when input
+    requires grad."""
+    return call("without_derivative", input, values, of=name, node=node)
+
+
 def unique_consecutive(input, return_inverse=False, return_counts=False, dim=None):
     """The first of each run of equal values (or of equal slices along dim), with each
     element's run (inverse) and the runs' lengths (counts) when asked."""
@@ -76,7 +95,8 @@ def unique_consecutive(input, return_inverse=False, return_counts=False, dim=Non
     starts[1:] = np.any(rows[1:] != rows[:-1], axis=1)
     first = np.flatnonzero(starts)
     values = arr.reshape(-1)[first] if dim is None else np.take(arr, first, axis=d)
-    out = [tensor(values.astype(arr.dtype), device=input.device_str)]
+    out = [without_derivative(input, tensor(values.astype(arr.dtype), device=input.device_str),
+                              "unique_consecutive", "UniqueConsecutiveBackward0")]
     if return_inverse:
         inverse = (np.cumsum(starts) - 1).astype(np.int64).reshape(inverse_shape)
         out.append(tensor(inverse, device=input.device_str))

@@ -1290,8 +1290,14 @@ case("meshgrid_0d", lambda T, a, b: T.meshgrid(a, b, indexing="ij"), F(), F(2),
 case("unique", lambda T, i: T.unique(i), I(10, hi=5), covers=())
 case("unique_all", lambda T, i: i.unique(return_inverse=True, return_counts=True), I(3, 4, hi=4),
      covers=())
-case("unique_float", lambda T, x: T.unique(x, return_counts=True), K(3, 4, ties=True), covers=())
+case("unique_float", lambda T, x: T.unique(x, return_counts=True), K(3, 4, ties=True),
+     covers="without_derivative")
 case("unique_dim", lambda T, i: T.unique(i, dim=0, return_inverse=True), I(5, 2, hi=2), covers=())
+# (with an input that requires grad, torch's node without a derivative: test_added_surface.py)
+case("unique_dim_float", lambda T, x: T.unique(x, dim=1), K(2, 3, ties=True),
+     covers="without_derivative")
+case("unique_consecutive_float", lambda T, x: x.unique_consecutive(), K(6, ties=True),
+     covers="without_derivative")
 
 # random fills: a zero spread makes the values known, so torch's side can be compared
 case("normal_", lambda T, x: (x * 1).normal_(1.5, 0.0), F(3, 4), covers=("mul", "random_fill"))

@@ -816,3 +816,18 @@ def test_histogram_results_and_its_missing_derivative():
                 T.histogram(T.tensor([1.0, NAN, 2.0]), 2, range=(0.0, 3.0))]
 
     same(scenario)
+
+
+def test_unique_of_a_tensor_requiring_grad_has_torchs_node_without_derivative():
+    def scenario(T):
+        x = T.tensor([3.0, 1.0, 3.0], requires_grad=True)
+        out = []
+        for r in (T.unique(x, return_counts=True), T.unique(x, dim=0),
+                  x.unique_consecutive(return_inverse=True)):
+            u = r[0] if isinstance(r, tuple) else r
+            out += [r, node_name(u.grad_fn), attempt(u.sum().backward)]
+        with T.no_grad():
+            out.append(T.unique(x))
+        return out
+
+    same(scenario)

@@ -32,6 +32,7 @@ FALLS_BACK |= {
     "adaptive_avg_pool3d_backward", "avg_pool3d_backward",
 }
 FALLS_BACK |= {"col2im", "glu"}  # (an unbatched col2im's rows, glu's halves span shards)
+FALLS_BACK |= {"without_derivative"}  # (values read on the driver: unique's)
 
 # Indexed reads and writes, block and pixel rearrangements and random draws: the index or
 # the block may name any place of the tensor, a draw's law any of its elements.
