@@ -185,6 +185,7 @@ def test_plateau_state_dict_round_trip():
 
 
 @pytest.mark.parametrize("build", [
+    lambda s, o: s.StepLR(o, 2, last_epoch=3),  # (resuming with no initial_lr in the groups)
     lambda s, o: s.ConstantLR(o, factor=1.5),
     lambda s, o: s.MultiplicativeLR(o, lr_lambda=0.5),
     lambda s, o: s.MultiplicativeLR(o, lr_lambda=[lambda e: 1.0]),
