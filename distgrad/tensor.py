@@ -110,6 +110,12 @@ def _refused_conversion(name: str, scalar_type: str, instead: str):
     return convert
 
 
+def _arg_type_name(value) -> str:
+    """A value's type as torch's argument errors name it (its C type name): int, numpy.bool."""
+    kind = type(value)
+    return f"numpy.{kind.__name__}" if kind.__module__ == "numpy" else kind.__name__
+
+
 def _is_tensor(x) -> bool:
     return isinstance(x, Tensor)
 
@@ -356,12 +362,17 @@ class Tensor:
 
     @requires_grad.setter
     def requires_grad(self, flag) -> None:
+        if not isinstance(flag, bool):  # (torch takes a Python bool only, as the method does)
+            raise RuntimeError("requires_grad must be a bool")
         if flag and self.grad_fn is None and not self.dtype.is_floating_point:
             raise RuntimeError("only Tensors of floating point and complex dtype can require "
                                "gradients")
         self.requires_grad_(flag)
 
     def requires_grad_(self, requires_grad: bool = True):
+        if not isinstance(requires_grad, bool):
+            raise TypeError("requires_grad_(): argument 'requires_grad' (position 1) must be bool, "
+                            f"not {_arg_type_name(requires_grad)}")
         if self.grad_fn is not None:
             if not requires_grad:
                 raise RuntimeError(

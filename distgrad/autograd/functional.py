@@ -58,7 +58,7 @@ def _preprocess(inputs, create_graph: bool, need_graph: bool):
         if create_graph and inp.requires_grad:
             res.append(inp.view_as(inp))
         else:
-            res.append(inp.detach().requires_grad_(need_graph))
+            res.append(inp.detach().requires_grad_(bool(need_graph)))
     return tuple(res)
 
 

@@ -2,7 +2,7 @@
 a tensor marked to be registered as one of its buffers."""
 from __future__ import annotations
 
-from ..tensor import Tensor
+from ..tensor import Tensor, _arg_type_name
 
 
 class Parameter(Tensor):
@@ -26,6 +26,9 @@ class Parameter(Tensor):
         if not isinstance(data, Tensor):
             raise TypeError(f"Parameter(): argument 'data' must be Tensor, not "
                             f"{type(data).__name__}")
+        if not isinstance(requires_grad, bool):  # (torch's _make_subclass takes a bool only)
+            raise TypeError("_make_subclass(): argument 'require_grad' (position 3) must be bool, "
+                            f"not {_arg_type_name(requires_grad)}")
         if requires_grad and not data.dtype.is_floating_point:
             raise RuntimeError("Only Tensors of floating point and complex dtype can require "
                                "gradients")

@@ -257,6 +257,24 @@ def test_index_select_refuses_negative_and_out_of_range_indices_as_torch():
     same(f)
 
 
+def test_requires_grad_takes_a_bool_only():
+    import numpy as np
+
+    def f(torch):
+        t = torch.ones(2)
+
+        def assign(value):
+            t.requires_grad = value
+
+        return [attempt(t.requires_grad_, 1), attempt(t.requires_grad_, np.bool_(True)),
+                attempt(t.requires_grad_, None), attempt(assign, 1), attempt(assign, np.bool_(1)),
+                attempt(torch.nn.Parameter, torch.ones(1), 0),
+                attempt(torch.nn.Linear(1, 1).requires_grad_, 0), t.requires_grad_(False),
+                torch.nn.Parameter(torch.ones(1), False)]
+
+    same(f)
+
+
 def test_assigned_grad_errors():
     def f(torch):
         x = leaf(torch, [1.0, 2.0])
