@@ -40,9 +40,33 @@ def _as_index_tensor(item, like):
         raise IndexError("only integers, slices (`:`), ellipsis (`...`), None and long or byte "
                          f"Variables are valid indices (got {name})")
     arr = np.asarray(item)
+    if arr.dtype.kind == "f":  # torch makes a list or array of numbers a long index (truncated)
+        arr = arr.astype(np.int64)
     if arr.dtype.kind not in "biu":
         raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
     return tensor(arr, device=like.device_str)
+
+
+_SEQUENCE_KEY = ("Using a non-tuple sequence for multidimensional indexing is deprecated and will "
+                 "be changed in pytorch 2.9; use x[tuple(seq)] instead of x[seq]. In pytorch 2.9 "
+                 "this will be interpreted as tensor index, x[torch.tensor(seq)], which will "
+                 "result either in an error or a different result")
+
+
+def _as_tuple_key(key):
+    """torch's treatSequenceAsTuple (numpy's old rule): a short list (or other sequence) with a
+    sequence, tensor, slice, ... or None in it is a tuple of indices, with a warning;
+    otherwise it is one index."""
+    if isinstance(key, tuple) or _is_tensor(key) or isinstance(key, (np.ndarray, str, bytes)):
+        return key
+    if not isinstance(key, (list, range)) or len(key) >= 32:
+        return key
+    for item in key:
+        if _is_tensor(item) or isinstance(item, (list, tuple, range, np.ndarray, slice, str)) \
+                or item is Ellipsis or item is None:
+            warnings.warn(_SEQUENCE_KEY, UserWarning, stacklevel=3)
+            return tuple(key)
+    return key
 
 
 def _is_bool_scalar(k) -> bool:
@@ -85,6 +109,7 @@ def _expand_key(x, key):
 
 
 def getitem(x, key):
+    key = _as_tuple_key(key)
     items, _, places = _expand_key(x, key)
     out = x
     dim = 0
@@ -347,6 +372,7 @@ defop("index_put", _put_forward, _put_rule, _put_vjp, node=_put_name,
 
 
 def setitem(x, key, value):
+    key = _as_tuple_key(key)
     if not (_is_tensor(value) or isinstance(value, (bool, int, float, complex))):
         kind = type(value)
         name = kind.__qualname__ if kind.__module__ == "builtins" else \

@@ -276,6 +276,31 @@ def test_predicates():
     same(fn)
 
 
+def test_list_keys_index_as_torch_2_13_reads_them():
+    """A short list holding a sequence, slice, None, ... is a tuple of indices (with torch's
+    deprecation warning); a list of numbers is one index, floats truncated to longs."""
+    import warnings
+
+    import numpy as np
+
+    def fn(T):
+        y = T.arange(12.0).reshape(3, 4)
+        keys = [[[0, 1]], [[0, 1], [1, 2]], [0, [1, 2]], [slice(0, 2)], [None], [Ellipsis, 1],
+                [[True, False, True]], [1.5], [0, [0.5, 2.7]], [[1.5, 2]], [0, 1],
+                [True, False, True], [(0, 1)], [range(2)], [[0, 1]] * 40, [[]],
+                np.array([1.5]), np.array([[0, 1], [1, 2]]), [np.array([0, 1])]]
+        out = []
+        with warnings.catch_warnings(record=True) as ws:
+            warnings.simplefilter("always")
+            for k in keys:
+                z = y.clone()
+                z[k] = -1.0
+                out += [y[k], z]
+        return out + [len(ws), sorted({str(w.message)[:120] for w in ws})]
+
+    same(fn)
+
+
 def test_nonzero_of_a_zero_dim_tensor():
     def fn(T):
         out = []
