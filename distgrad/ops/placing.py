@@ -109,7 +109,10 @@ def _put_(self, index, source, accumulate=False):
 def take_along_dim(input, indices, dim=None):
     """torch.take_along_dim: a gather along `dim` of indices broadcast against input (all
     but `dim`), or of the flattened input when dim is None."""
-    if dim is None:
+    if indices.dtype is not dtypes.int64:
+        raise RuntimeError(f"torch.take_along_dim(): dtype of indices should be Long but got "
+                           f"{indices.dtype.type_name.split('.')[-1][:-len('Tensor')]}")
+    if dim is None:  # (torch takes no negative index here)
         return call("take_along_dim", input.reshape(-1), indices.reshape(-1), dim=0)
     if input.ndim != indices.ndim:
         raise RuntimeError(f"torch.take_along_dim(): input and indices should have the same "
@@ -124,7 +127,14 @@ def take_along_dim(input, indices, dim=None):
     input = call("expand", input, shape=want_x)  # (torch expands it even to its own shape)
     if list(indices.shape) != want_i:
         indices = indices.expand(*want_i)
-    return call("take_along_dim", input, indices, dim=d)
+    return call("take_along_dim", input, _wrapped(indices, input.shape[d]), dim=d)
+
+
+def _wrapped(indices, size: int):
+    """Negative indices counted from the end, as torch's take_along_dim along a dim counts
+    them (gather, the op under it, refuses them; beyond -size it raises, where torch reads
+    whatever memory is there)."""
+    return indices.where(indices >= 0, indices + size)
 
 
 # ---- index_put with accumulate ---------------------------------------------------------------

@@ -381,3 +381,27 @@ def test_in_place_forms_as_torch(name):
                     y.grad_fn.name(), len(y.grad_fn.next_functions),
                     np.nan_to_num(w.grad.tolist()).round(6).tolist()))
     assert got[0] == got[1]
+
+
+def test_take_along_dim_counts_negative_indices_from_the_end():
+    # along a dim torch takes -1 as the last (gather refuses it); flattened (dim=None) it
+    # refuses negatives, as gather; indices of another dtype are refused in its words
+    got = []
+    for T in (torch, distgrad):
+        x = T.tensor([[10.0, 20.0, 30.0], [40.0, 50.0, 60.0]], requires_grad=True)
+        row = []
+        for idx, d in (([[-1], [0]], 1), ([[2], [-3]], 1), ([[1, -1, 0]], 0), ([[-2, 1, -1]], -2),
+                       ([-1, 2], None)):
+            try:
+                r = T.take_along_dim(x, T.tensor(idx), d)
+                r.sum().backward()
+                row.append((r.tolist(), x.grad.tolist()))
+                x.grad = None
+            except RuntimeError as e:
+                row.append(str(e))
+        try:
+            T.take_along_dim(x, T.tensor([[1.0]]), 1)
+        except RuntimeError as e:
+            row.append(str(e))
+        got.append(row)
+    assert got[0] == got[1]
