@@ -11,6 +11,7 @@ import numpy as np
 
 from .. import dtypes, linalg as _linalg, return_types
 from ..autograd.record import call
+from ..creation import _number  # (a Scalar given as a 0-dim tensor: LBFGS's alpha=t)
 from ..tensor import Tensor
 from . import indexing, linalg, math, nn, overwrite, reduce, shape, views  # noqa: F401  (fill the op table)
 from . import ranges  # noqa: F401  (the arange and linspace ops)
@@ -62,19 +63,13 @@ def _shape_args(args):
 
 # ---- elementwise ------------------------------------------------------------------------
 
-def _scalar(x):
-    """A Scalar argument given as a one-element tensor, read as the number it holds (torch
-    reads it so: LBFGS steps by `alpha=t`, a 0-dim tensor)."""
-    return x.item() if isinstance(x, Tensor) else x
-
-
 def add(input, other, *, alpha=1):
-    alpha = _scalar(alpha)
+    alpha = _number(alpha)
     return call("add", input, other, alpha=alpha) if alpha != 1 else call("add", input, other)
 
 
 def sub(input, other, *, alpha=1):
-    alpha = _scalar(alpha)
+    alpha = _number(alpha)
     return call("sub", input, other, alpha=alpha) if alpha != 1 else call("sub", input, other)
 
 
@@ -214,7 +209,7 @@ def nonzero(input, *, as_tuple=False):
 
 
 def addmm(input, mat1, mat2, *, beta=1, alpha=1):
-    scale = {k: _scalar(v) for k, v in (("beta", beta), ("alpha", alpha)) if v != 1}
+    scale = {k: _number(v) for k, v in (("beta", beta), ("alpha", alpha)) if v != 1}
     return call("addmm", input, mat1, mat2, **scale)
 
 
@@ -713,12 +708,12 @@ def lerp(input, end, weight):
 
 
 def addcmul(input, tensor1, tensor2, *, value=1):
-    scale = {"value": _scalar(value)} if value != 1 else {}
+    scale = {"value": _number(value)} if value != 1 else {}
     return call("addcmul", input, tensor1, tensor2, **scale)
 
 
 def addcdiv(input, tensor1, tensor2, *, value=1):
-    scale = {"value": _scalar(value)} if value != 1 else {}
+    scale = {"value": _number(value)} if value != 1 else {}
     return call("addcdiv", input, tensor1, tensor2, **scale)
 
 
