@@ -371,7 +371,7 @@ class WorkerQueue:
                 (now if t else later).add(ins, size, owner, self.args, self.waits)
             later_ids = set()
             for ins in later.instrs:
-                later_ids.update(_ids_of(ins))
+                later_ids.update(wire.ids_of(ins))
             # A free of an id the deferred work still uses waits for that work.
             frees = _drain(self.frees)
             self.frees.extend(f for f in frees if f in later_ids)
@@ -403,14 +403,14 @@ class WorkerQueue:
             ins = instrs[i]
             code = ins[0]
             if code == "op":
-                if any(o in needed for o in ins[4]):
-                    needed.update(x[1] for x in ins[2] if x[0] == 0)
+                if any(o in needed for o in wire.makes(ins)):
+                    needed.update(wire.reads(ins))
                 else:
                     take[i] = False
             elif code in ("import", "recv"):
-                take[i] = ins[1] in needed
+                take[i] = not needed.isdisjoint(wire.makes(ins))
             elif code in ("export", "send"):
-                needed.add(ins[1])
+                needed.update(wire.reads(ins))
             # "node" (bookkeeping) goes now
         return None if all(take) else take
 
@@ -588,9 +588,11 @@ class _Sent:
         ops, peers = {}, set()
         for ins in self.instrs:
             if ins[0] == "op":
-                ops[ins[1]] = ops.get(ins[1], 0) + 1
+                _, name, *_ = ins
+                ops[name] = ops.get(name, 0) + 1
             elif ins[0] in ("send", "recv"):
-                peers.add(f"{ins[0]} {'to' if ins[0] == 'send' else 'from'} worker:{ins[2]}")
+                code, _, peer, *_ = ins
+                peers.add(f"{code} {'to' if code == 'send' else 'from'} worker:{peer}")
         names = ", ".join(f"{n} x{c}" if c > 1 else n for n, c in list(ops.items())[:8])
         more = ", ..." if len(ops) > 8 else ""
         moves = f"; {', '.join(sorted(peers))}" if peers else ""
@@ -611,10 +613,12 @@ class _Run:
     def add(self, ins, size, owner, args, waits) -> None:
         """Append an instruction of another run (whose `args` and `waits` it refers to)."""
         if ins[0] == "import":
-            self.args.append(args[ins[2]])
-            ins = ["import", ins[1], len(self.args) - 1]
+            _, tid, arg = ins
+            self.args.append(args[arg])
+            ins = ["import", tid, len(self.args) - 1]
         elif ins[0] == "recv":
-            self.waits[ins[3]] = waits[ins[3]]
+            _, _, _, key, _, _ = ins
+            self.waits[key] = waits[key]
         self.instrs.append(ins)
         self.sizes.append(size)
         self.owners.append(owner)
@@ -626,18 +630,6 @@ def _over_the_cap(name: str, meta, device: str):
     raise MemoryError(f"{name}: cannot allocate {n * meta.dtype.itemsize} bytes on {device} for a "
                       f"{meta.dtype.name} tensor of shape {list(meta.shape)}: a worker makes "
                       f"tensors of at most {Worker.MAX_ELEMENTS} elements")
-
-
-def _ids_of(ins) -> list:
-    """The tensor ids an instruction reads or makes."""
-    code = ins[0]
-    if code == "op":
-        return [x[1] for x in ins[2] if x[0] == 0] + list(ins[4])
-    if code in ("import", "export", "send", "recv", "read"):
-        return [ins[1]]
-    if code == "assign":
-        return [ins[1], ins[2]]
-    return []
 
 
 def _drain(dq: deque) -> list:

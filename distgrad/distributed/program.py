@@ -34,7 +34,7 @@ import weakref
 import numpy as np
 
 from ..autograd import record
-from . import coordinator
+from . import coordinator, wire
 from .coordinator import RemoteRef
 
 _program_ids = itertools.count(1)
@@ -188,7 +188,7 @@ class Program:
                     prog.cpu_binds.setdefault(q.index, []).append(
                         (placeholder, rec.imports[ins[1]]))
                     continue
-                kept.append(_renamed(ins, rename))
+                kept.append(wire.renamed(ins, rename))
             if not kept:
                 continue
             queues[q.index] = q
@@ -196,10 +196,13 @@ class Program:
             prog.order.append((q.index, len(runs)))
             runs.append(kept)
         prog.queues = [queues[k] for k in sorted(queues)]
-        received = [ins for runs in prog.runs.values() for run in runs for ins in run
-                    if ins[0] == "recv"]
-        prog.moved = (sum(math.prod(ins[4]) * np.dtype(ins[5]).itemsize for ins in received),
-                      len(received))
+        nbytes = count = 0
+        for ins in (ins for runs in prog.runs.values() for run in runs for ins in run):
+            if ins[0] == "recv":
+                _, _, _, _, shape, dtype = ins
+                nbytes += math.prod(shape) * np.dtype(dtype).itemsize
+                count += 1
+        prog.moved = (nbytes, count)
         prog.generations = {k: q.generation for k, q in queues.items()}
         placeholders = set(rename.values())
         made_all = set()
@@ -207,10 +210,10 @@ class Program:
             made, freed = set(), set()
             for instrs in runs:
                 for ins in instrs:
-                    for tid in _reads(ins):
+                    for tid in wire.reads(ins):
                         if tid not in made and tid not in placeholders:
                             prog.reads.add(tid)
-                    made.update(_makes(ins))
+                    made.update(wire.makes(ins))
                     if ins[0] == "free":
                         freed.update(ins[1])
             if prog.reads & freed - made:
@@ -322,7 +325,7 @@ class Program:
             instrs = [ins for run in self.runs[k] for ins in run]
             ordered, cut = _early_first(instrs, scalars, sends=True)
             if cut is None or cut >= len(ordered) or any(
-                    scalars & _touched(ins) for ins in ordered[cut:]):
+                    scalars & wire.touched(ins) for ins in ordered[cut:]):
                 continue  # (the first message hands the outputs over: the rest must not use them)
             self.runs[k] = [ordered[:cut], ordered[cut:]]
             self.cuts[k] = (1, scalars)
@@ -355,7 +358,7 @@ def _early_first(instrs, wanted: set, sends: bool = False):
 
     makers = {}
     for i, ins in enumerate(instrs):
-        for tid in _makes(ins):
+        for tid in wire.makes(ins):
             makers[tid] = i
     need, todo = set(), [makers.get(t) for t in wanted]
     if None in todo or any(instrs[i][0] != "op" for i in todo):
@@ -367,26 +370,28 @@ def _early_first(instrs, wanted: set, sends: bool = False):
         if i in need or instrs[i][0] not in ("op", "send"):
             continue
         need.add(i)
-        todo.extend(makers[t] for t in _reads(instrs[i]) if t in makers)
+        todo.extend(makers[t] for t in wire.reads(instrs[i]) if t in makers)
     root: dict = {}  # a view's id -> the id of the memory it shares
     for ins in instrs:
-        op = OPS.get(ins[1]) if ins[0] == "op" else None
-        if op is not None and op.view and ins[2] and ins[2][0][0] == 0:
-            base = ins[2][0][1]
-            for t in ins[4]:
+        if ins[0] != "op":
+            continue
+        _, name, inputs, _, out_ids, _ = ins
+        if OPS[name].view and inputs and inputs[0][0] == 0:
+            base = inputs[0][1]
+            for t in out_ids:
                 root[t] = root.get(base, base)
     out: list = []
     for i, ins in enumerate(instrs):
         if i not in need:
             out.append(ins)
             continue
-        touched = _touched(ins)
+        touched = wire.touched(ins)
         memory = {root.get(t, t) for t in touched}
         at = len(out)
         while at > 0 and not _must_follow(out[at - 1], touched, memory, root):
             at -= 1
         out.insert(at, ins)
-    last = max(k for k, ins in enumerate(out) if ins[0] == "op" and set(ins[4]) & wanted
+    last = max(k for k, ins in enumerate(out) if ins[0] == "op" and set(wire.makes(ins)) & wanted
                or sends and ins[0] == "send")
     return out, last + 1
 
@@ -394,22 +399,12 @@ def _early_first(instrs, wanted: set, sends: bool = False):
 def _must_follow(prev, touched: set, memory: set, root: dict) -> bool:
     code = prev[0]
     if code == "assign":
-        return root.get(prev[1], prev[1]) in memory or bool(touched & _touched(prev))
+        return root.get(prev[1], prev[1]) in memory or bool(touched & wire.touched(prev))
     if code == "free_node":  # (a graph node's record on the worker: no tensor)
         return False
     if code in ("op", "import", "recv", "read", "export", "send", "free", "node"):
-        return bool(touched & _touched(prev))
+        return bool(touched & wire.touched(prev))
     return True  # anything else: stay after it
-
-
-def _touched(ins) -> set:
-    """Every tensor id an instruction names (reads, makes, frees or saves)."""
-    code = ins[0]
-    if code == "free":
-        return set(ins[1])
-    if code == "node":
-        return set(ins[2])
-    return set(coordinator._ids_of(ins))
 
 
 def _stretches(order):
@@ -421,43 +416,3 @@ def _stretches(order):
         else:
             out.append([k, i, i + 1])
     return out
-
-
-def _renamed(ins, m: dict):
-    code = ins[0]
-    if not m:
-        return ins
-    g = m.get
-    if code == "op":
-        inputs = [[0, g(x[1], x[1])] if x[0] == 0 else x for x in ins[2]]
-        return ["op", ins[1], inputs, ins[3], [g(t, t) for t in ins[4]], ins[5]]
-    if code in ("import", "export", "send", "recv", "read"):
-        return [code, g(ins[1], ins[1])] + list(ins[2:])
-    if code == "assign":
-        return ["assign", g(ins[1], ins[1]), g(ins[2], ins[2])]
-    if code == "node":
-        return ["node", ins[1], [g(t, t) for t in ins[2]]]
-    if code == "free":
-        return ["free", [g(t, t) for t in ins[1]]]
-    return ins
-
-
-def _reads(ins) -> list:
-    """The tensor ids an instruction reads (or writes in place)."""
-    code = ins[0]
-    if code == "op":
-        return [x[1] for x in ins[2] if x[0] == 0]
-    if code in ("export", "send"):
-        return [ins[1]]
-    if code == "assign":
-        return [ins[1], ins[2]]
-    return []
-
-
-def _makes(ins) -> list:
-    code = ins[0]
-    if code == "op":
-        return ins[4]
-    if code in ("import", "recv", "read"):
-        return [ins[1]]
-    return []

@@ -284,6 +284,73 @@ _INSTR_SHAPES = {
 }
 
 
+# ---- what an instruction names ---------------------------------------------------------------
+# The driver's bookkeeping (which ids a run needs, makes or frees; a compiled program's
+# renaming) reads instructions only through these, so the layout above is read in one place
+# on the driver (the worker unpacks it where it runs each kind).
+
+def op_tensor_inputs(inputs) -> list:
+    """The tensor ids among an "op" instruction's inputs ([0, id] items)."""
+    return [x[1] for x in inputs if x[0] == 0]
+
+
+def reads(ins) -> list:
+    """The tensor ids an instruction reads (or writes in place)."""
+    code = ins[0]
+    if code == "op":
+        return op_tensor_inputs(ins[2])
+    if code in ("export", "send"):
+        return [ins[1]]
+    if code == "assign":
+        return [ins[1], ins[2]]
+    return []
+
+
+def makes(ins) -> list:
+    """The tensor ids an instruction makes."""
+    code = ins[0]
+    if code == "op":
+        return ins[4]
+    if code in ("import", "recv", "read"):
+        return [ins[1]]
+    return []
+
+
+def ids_of(ins) -> list:
+    """The tensor ids an instruction reads or makes."""
+    return reads(ins) + list(makes(ins))
+
+
+def touched(ins) -> set:
+    """Every tensor id an instruction names: read, made, freed or saved by a graph node."""
+    code = ins[0]
+    if code == "free":
+        return set(ins[1])
+    if code == "node":
+        return set(ins[2])
+    return set(ids_of(ins))
+
+
+def renamed(ins, mapping: dict):
+    """The instruction with its tensor ids renamed by `mapping` (an id not in it stays)."""
+    if not mapping:
+        return ins
+    code, g = ins[0], mapping.get
+    if code == "op":
+        _, name, inputs, attrs, out_ids, out_dtypes = ins
+        inputs = [[0, g(x[1], x[1])] if x[0] == 0 else x for x in inputs]
+        return ["op", name, inputs, attrs, [g(t, t) for t in out_ids], out_dtypes]
+    if code in ("import", "export", "send", "recv", "read"):
+        return [code, g(ins[1], ins[1])] + list(ins[2:])
+    if code == "assign":
+        return ["assign", g(ins[1], ins[1]), g(ins[2], ins[2])]
+    if code == "node":
+        return ["node", ins[1], [g(t, t) for t in ins[2]]]
+    if code == "free":
+        return ["free", [g(t, t) for t in ins[1]]]
+    return ins
+
+
 # ---- replies ---------------------------------------------------------------------------------
 
 def reply(body: dict) -> bytes:

@@ -408,52 +408,56 @@ class Worker:
                 if timeline is not None:
                     timeline.append(["op", "aten::" + name, started, time.time_ns()])
             elif code == "import":
-                tensors[ins[1]] = args[ins[2]]
+                _, tid, arg = ins
+                tensors[tid] = args[arg]
             elif code == "export":
                 value = tensors[ins[1]]
                 exported.append(wire.reply({"error": value.record}) if type(value) is _Failure
                                 else value)
             elif code == "send":
+                _, tid, peer, key = ins
                 if hooks is not None:
                     hooks.enter(self.index, "send")
-                value = tensors[ins[1]]
+                value = tensors[tid]
                 if timeline is not None:
                     started = time.time_ns()
                 try:
                     if type(value) is _Failure:
-                        self.channels.send_failure(ins[2], ins[3] + key_offset,
+                        self.channels.send_failure(peer, key + key_offset,
                                                    json.dumps(value.record))
                     else:
-                        self.channels.send(ins[2], ins[3] + key_offset, value)
+                        self.channels.send(peer, key + key_offset, value)
                 except PeerLostError:
                     pass  # the receiver is gone, and its run with it: the rest of ours goes on
-                self._sent.add(ins[3] + key_offset)
+                self._sent.add(key + key_offset)
                 if timeline is not None:
-                    timeline.append(["send", f"send to worker:{ins[2]}", started, time.time_ns(),
-                                     str(ins[3])])
+                    timeline.append(["send", f"send to worker:{peer}", started, time.time_ns(),
+                                     str(key)])
             elif code == "recv":
+                _, tid, peer, key, shape, dtype = ins
                 if hooks is not None:
                     hooks.enter(self.index, "recv")
                 waited = time.perf_counter()
                 if timeline is not None:
                     started = time.time_ns()
                 try:
-                    tensors[ins[1]] = self.channels.recv(
-                        ins[2], ins[3] + key_offset, ins[4], ins[5],
-                        peers[ins[2]] if ins[2] < len(peers) else None)
+                    tensors[tid] = self.channels.recv(
+                        peer, key + key_offset, shape, dtype,
+                        peers[peer] if peer < len(peers) else None)
                 except (PeerRunFailedError, PeerLostError, MemoryError) as e:
-                    self._fail([ins[1]], _received_record(e, self.index, ins[1]))
+                    self._fail([tid], _received_record(e, self.index, tid))
                 self._recv_wait += time.perf_counter() - waited
                 if timeline is not None:
-                    timeline.append(["recv", f"recv from worker:{ins[2]}", started,
-                                     time.time_ns(), str(ins[3])])
+                    timeline.append(["recv", f"recv from worker:{peer}", started,
+                                     time.time_ns(), str(key)])
             elif code == "assign":
-                dst, src = tensors[ins[1]], tensors[ins[2]]
+                _, dst_id, src_id = ins
+                dst, src = tensors[dst_id], tensors[src_id]
                 if type(src) is _Failure or type(dst) is _Failure:
-                    self._fail_memory(ins[1], (src if type(src) is _Failure else dst).record)
+                    self._fail_memory(dst_id, (src if type(src) is _Failure else dst).record)
                     continue
                 if not dst.flags.writeable:
-                    dst = self._writeable(ins[1])
+                    dst = self._writeable(dst_id)
                 np.copyto(dst, src)
             elif code == "read":
                 from .checkpoint.files import read_region
@@ -461,7 +465,8 @@ class Worker:
                 _, tid, path, key, starts, stops, dtype, crc, size = ins
                 tensors[tid] = read_region(path, key, starts, stops, crc, size, files)
             elif code == "node":
-                self.nodes[ins[1]] = ins[2]
+                _, nid, saved = ins
+                self.nodes[nid] = saved
             elif code == "free":
                 for tid in ins[1]:
                     tensors.pop(tid, None)
@@ -469,7 +474,8 @@ class Worker:
                 for nid in ins[1]:
                     self.nodes.pop(nid, None)
             elif code == "program":
-                self.programs[ins[1]] = ins[2]
+                _, pid, runs = ins
+                self.programs[pid] = runs
             elif code == "drop_program":
                 self.programs.pop(ins[1], None)
             elif code == "replay":
@@ -607,8 +613,11 @@ class Worker:
             return
         why = f"{type(error).__name__}: {error}"
         for ins in instrs:
-            if ins[0] == "send" and ins[3] not in self._sent and self.channels.knows(ins[2]):
-                self.channels.send_failure(ins[2], ins[3], why)
+            if ins[0] != "send":
+                continue
+            _, _, peer, key = ins
+            if key not in self._sent and self.channels.knows(peer):
+                self.channels.send_failure(peer, key, why)
 
     def _release(self, instrs) -> None:
         for ins in instrs:
