@@ -24,6 +24,22 @@ class Size(tuple):
     def numel(self) -> int:
         return math.prod(self)
 
+    # A slice, a sum or a repetition of a shape is a shape too (`x.shape[1:]`).
+    def __getitem__(self, key):
+        item = tuple.__getitem__(self, key)
+        return Size(item) if type(key) is slice else item
+
+    def __add__(self, other):
+        return Size(tuple.__add__(self, other))
+
+    def __radd__(self, other):
+        return Size(tuple.__add__(other, self))
+
+    def __mul__(self, n):
+        return Size(tuple.__mul__(self, n))
+
+    __rmul__ = __mul__
+
 
 class Meta:
     """What a shape rule returns: an output's shape and dtype."""

@@ -115,6 +115,15 @@ def test_shape_size_dim_numel():
     same(f)
 
 
+def test_a_shape_sliced_added_or_repeated_is_a_shape():
+    def f(torch):
+        s = torch.zeros(5, 2, 3).shape
+        made = [s[:2], s[1:], s[::-1], s + (1,), (1,) + s, s * 2, 2 * s, s[:0]]
+        return [repr(x) for x in made] + [type(s[0]).__name__, s[-1], s[1:] == (2, 3)]
+
+    same(f)
+
+
 # ---- dtypes ----------------------------------------------------------------------------------
 
 def test_dtype_inference_of_tensor():
