@@ -635,13 +635,7 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
                                  use_separate_proj_weight=False, q_proj_weight=None,
                                  k_proj_weight=None, v_proj_weight=None, static_k=None,
                                  static_v=None, average_attn_weights=True, is_causal=False):
-    """torch's multi_head_attention_forward for (L, N, E) inputs (or unbatched (L, E)), with
-    packed in-projection weights; no bias_k/bias_v, zero attention or static keys."""
-    if bias_k is not None or bias_v is not None or add_zero_attn or static_k is not None or \
-            static_v is not None or use_separate_proj_weight:
-        raise NotImplementedError("multi_head_attention_forward: bias_k/bias_v, add_zero_attn, "
-                                  "static keys and separate projection weights are not supported "
-                                  "by distgrad")
+    """torch's multi_head_attention_forward for (L, N, E) inputs (or unbatched (L, E))."""
     batched = _mha_shape_check(query, key, value, key_padding_mask, attn_mask, num_heads)
     if not batched:
         query, key, value = query.unsqueeze(1), key.unsqueeze(1), value.unsqueeze(1)
@@ -668,12 +662,16 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
     head_dim = embed_dim // num_heads
     if head_dim * num_heads != embed_dim:
         raise AssertionError(f"embed_dim {embed_dim} not divisible by num_heads {num_heads}")
-    if tuple(key.shape) != tuple(value.shape):
+    if use_separate_proj_weight:  # (keys and values may have widths of their own)
+        if tuple(key.shape[:2]) != tuple(value.shape[:2]):
+            raise AssertionError(f"key's sequence and batch dims {key.shape[:2]!r} do not match "
+                                 f"value's {value.shape[:2]!r}")
+    elif tuple(key.shape) != tuple(value.shape):
         raise AssertionError(f"key shape {key.shape!r} does not match value shape "
                              f"{value.shape!r}")
-    w_q, w_k, w_v = in_proj_weight.chunk(3)
-    b_q, b_k, b_v = in_proj_bias.chunk(3) if in_proj_bias is not None else (None,) * 3
-    q, k, v = linear(query, w_q, b_q), linear(key, w_k, b_k), linear(value, w_v, b_v)
+    q, k, v = _mha_in_projection(query, key, value, in_proj_weight, in_proj_bias,
+                                 use_separate_proj_weight, q_proj_weight, k_proj_weight,
+                                 v_proj_weight)
     if attn_mask is not None:
         if attn_mask.ndim == 2:
             if tuple(attn_mask.shape) != (tgt_len, src_len):
@@ -686,9 +684,26 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
                                    f"should be {(bsz * num_heads, tgt_len, src_len)}.")
         else:
             raise RuntimeError(f"attn_mask's dimension {attn_mask.ndim} is not supported")
+    if bias_k is not None and bias_v is not None:  # one more key and value for every query
+        if static_k is not None:
+            raise AssertionError("bias cannot be added to static key.")
+        if static_v is not None:
+            raise AssertionError("bias cannot be added to static value.")
+        k = _f.cat([k, bias_k.repeat(1, bsz, 1)])
+        v = _f.cat([v, bias_v.repeat(1, bsz, 1)])
+        attn_mask, key_padding_mask = _one_more_key(attn_mask, key_padding_mask)
+    elif bias_k is not None:
+        raise AssertionError("bias_k is set but bias_v is None")
+    elif bias_v is not None:
+        raise AssertionError("bias_v is set but bias_k is None")
     q = q.reshape(tgt_len, bsz * num_heads, head_dim).transpose(0, 1)
-    k = k.reshape(src_len, bsz * num_heads, head_dim).transpose(0, 1)
-    v = v.reshape(src_len, bsz * num_heads, head_dim).transpose(0, 1)
+    k = _mha_heads(k, static_k, "static_k", bsz * num_heads, head_dim)
+    v = _mha_heads(v, static_v, "static_v", bsz * num_heads, head_dim)
+    if add_zero_attn:  # and a key and value of zeros
+        k, v = (_f.cat([x, creation.zeros(bsz * num_heads, 1, head_dim, dtype=x.dtype,
+                                          device=x.device)], dim=1) for x in (k, v))
+        attn_mask, key_padding_mask = _one_more_key(attn_mask, key_padding_mask)
+    src_len = k.shape[1]
     if key_padding_mask is not None:
         if key_padding_mask.shape[0] != bsz:
             raise AssertionError(f"Expected key_padded_mask.shape[0] to be {bsz}, but got "
@@ -730,6 +745,45 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
     out = out.permute(2, 0, 1, 3).reshape(bsz * tgt_len, embed_dim)
     out = linear(out, out_proj_weight, out_proj_bias).view(tgt_len, bsz, -1)
     return (out if batched else out.squeeze(1)), None
+
+
+def _mha_in_projection(query, key, value, in_proj_weight, in_proj_bias, separate: bool,
+                       w_q, w_k, w_v):
+    """q, k and v: projected by the packed weight, or (separate) by one weight each."""
+    if not separate:
+        if in_proj_weight is None:
+            raise AssertionError("use_separate_proj_weight is False but in_proj_weight is None")
+        w_q, w_k, w_v = in_proj_weight.chunk(3)
+    else:
+        for name, w in (("q", w_q), ("k", w_k), ("v", w_v)):
+            if w is None:
+                raise AssertionError(f"use_separate_proj_weight is True but {name}_proj_weight "
+                                     "is None")
+        e_q, e_k, e_v = query.shape[-1], key.shape[-1], value.shape[-1]
+        for what, w, shape in (("query", w_q, (e_q, e_q)), ("key", w_k, (e_q, e_k)),
+                               ("value", w_v, (e_q, e_v))):
+            if tuple(w.shape) != shape:
+                raise AssertionError(f"expecting {what} weights shape of {shape}, but got "
+                                     f"{w.shape!r}")
+    b_q, b_k, b_v = in_proj_bias.chunk(3) if in_proj_bias is not None else (None,) * 3
+    return linear(query, w_q, b_q), linear(key, w_k, b_k), linear(value, w_v, b_v)
+
+
+def _mha_heads(x, static, name: str, batch_heads: int, head_dim: int):
+    """Keys (or values) as (batch * heads, S, head_dim); `static` ones are taken as given."""
+    if static is None:
+        return x.reshape(x.shape[0], batch_heads, head_dim).transpose(0, 1)
+    if static.shape[0] != batch_heads:
+        raise AssertionError(f"expecting {name}.size(0) of {batch_heads}, but got "
+                             f"{static.shape[0]}")
+    if static.shape[2] != head_dim:
+        raise AssertionError(f"expecting {name}.size(2) of {head_dim}, but got {static.shape[2]}")
+    return static
+
+
+def _one_more_key(attn_mask, key_padding_mask):
+    """The masks with a column for a key added after the others (not masked)."""
+    return tuple(None if m is None else pad(m, (0, 1)) for m in (attn_mask, key_padding_mask))
 
 
 def _conv(n: int, input, weight, bias, stride, padding, dilation, groups):

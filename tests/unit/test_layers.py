@@ -115,6 +115,23 @@ def test_multihead_attention_self(batch_first, need_weights):
     assert repr(dm) == repr(tm)
 
 
+def _attending(mha, lib, masks: dict, **kw):
+    """A module calling `mha(q, k, v, <masks as lib tensors>, **kw)` (v is k when not given):
+    its output plus half the attention weights' sum (when it returns them), so both reach
+    the gradients."""
+    class Attending(lib.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.m = mha
+
+        def forward(self, q, k, v=None):
+            v = k if v is None else v
+            out, weights = self.m(q, k, v, **{n: lib.tensor(a) for n, a in masks.items()}, **kw)
+            return out if weights is None else out + weights.sum() * 0.5
+
+    return Attending()
+
+
 @pytest.mark.parametrize("mask", ["causal_bool", "float", "key_padding"])
 def test_multihead_attention_masks_and_weights(mask):
     torch.manual_seed(1)
@@ -126,26 +143,60 @@ def test_multihead_attention_masks_and_weights(mask):
              "key_padding": {"key_padding_mask": np.array([[0, 0, 0, 1, 1], [0, 0, 0, 0, 1]],
                                                           bool)}}[mask]
 
-    def wrap(m, lib):
-        class W(lib.nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.m = m
-
-            def forward(self, q, kv):
-                kw = {k: lib.tensor(v) for k, v in masks.items()}
-                out, weights = self.m(q, kv, kv, **kw)
-                return out + weights.sum() * 0.5
-
-        return W()
-
-    run_both(wrap(tm, torch), wrap(dm, distgrad), [q, kv], grad_inputs=(0, 1))
+    run_both(_attending(tm, torch, masks), _attending(dm, distgrad, masks), [q, kv],
+             grad_inputs=(0, 1))
     copy_weights(tm, dm)
     tw = tm(torch.tensor(q), torch.tensor(kv), torch.tensor(kv),
             **{k: torch.tensor(v) for k, v in masks.items()})[1]
     dw = dm(distgrad.tensor(q), distgrad.tensor(kv), distgrad.tensor(kv),
             **{k: distgrad.tensor(v) for k, v in masks.items()})[1]
     np.testing.assert_allclose(as_np(dw), as_np(tw), rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.parametrize("kw", [
+    {"kdim": 3, "vdim": 5},
+    {"kdim": 3, "vdim": 5, "bias": False, "batch_first": True},
+    {"add_bias_kv": True},
+    {"add_zero_attn": True},
+    {"add_bias_kv": True, "add_zero_attn": True, "kdim": 3, "vdim": 5},
+], ids=["kdim_vdim", "kdim_vdim_nobias_batch_first", "bias_kv", "zero_attn", "all"])
+@pytest.mark.parametrize("need_weights", [True, False])
+@pytest.mark.parametrize("mask", [None, "causal_bool", "key_padding"])
+def test_multihead_attention_cross_widths_bias_kv_and_zero_attn(kw, need_weights, mask):
+    """Keys and values of their own widths (q/k/v_proj_weight), the learnt extra key and
+    value (bias_k, bias_v) and the zero key: outputs, weights and every gradient as torch's,
+    the masks widened for the keys added."""
+    torch.manual_seed(2)
+    tm, dm = torch.nn.MultiheadAttention(4, 2, **kw), dnn.MultiheadAttention(4, 2, **kw)
+    assert [n for n, _ in dm.named_parameters()] == [n for n, _ in tm.named_parameters()]
+    bf = kw.get("batch_first", False)
+    q = arr(*((2, 3, 4) if bf else (3, 2, 4)), seed=6)
+    k = arr(*((2, 5, kw.get("kdim", 4)) if bf else (5, 2, kw.get("kdim", 4))), seed=7)
+    v = arr(*((2, 5, kw.get("vdim", 4)) if bf else (5, 2, kw.get("vdim", 4))), seed=8)
+    masks = {None: {}, "causal_bool": {"attn_mask": np.triu(np.ones((3, 5), bool), 1)},
+             "key_padding": {"key_padding_mask": np.array([[0, 0, 0, 1, 1], [0, 0, 0, 0, 1]],
+                                                          bool)}}[mask]
+
+    run_both(_attending(tm, torch, masks, need_weights=need_weights),
+             _attending(dm, distgrad, masks, need_weights=need_weights), [q, k, v],
+             grad_inputs=(0, 1, 2))
+
+
+def test_multi_head_attention_forward_static_keys_and_values():
+    """static_k/static_v (already (batch * heads, S, head_dim)) replace the projected ones."""
+    got = []
+    for lib in (torch, distgrad):
+        q = lib.tensor(arr(3, 2, 4, seed=9), requires_grad=True)
+        sk = lib.tensor(arr(4, 6, 2, seed=10), requires_grad=True)
+        sv = lib.tensor(arr(4, 6, 2, seed=11), requires_grad=True)
+        w_in, w_out = lib.tensor(arr(12, 4, seed=12)), lib.tensor(arr(4, 4, seed=13))
+        out, weights = lib.nn.functional.multi_head_attention_forward(
+            q, q, q, 4, 2, w_in, None, None, None, False, 0.0, w_out, None,
+            static_k=sk, static_v=sv)
+        (out.sum() + weights.sum()).backward()
+        got.append([as_np(t) for t in (out, weights, q.grad, sk.grad, sv.grad)])
+    for d, t in zip(got[1], got[0]):
+        np.testing.assert_allclose(d, t, rtol=RTOL, atol=ATOL)
 
 
 # (query, key, value shapes, masks): each wrong in one way torch checks
@@ -160,18 +211,20 @@ _MHA_BAD = {
     "unbatched_key": ((3, 4), (5, 2, 4), (5, 2, 4), {}),
     "unbatched_3d_mask": ((3, 4), (5, 4), (5, 4), {"attn_mask": ((3, 3, 5), "float32")}),
     "embed_dim": ((3, 2, 5), (5, 2, 5), (5, 2, 5), {}),
+    "kdim_key_value_lengths": ((3, 2, 4), (5, 2, 3), (6, 2, 5), {}, {"kdim": 3, "vdim": 5}),
+    "kdim_wrong_key_width": ((3, 2, 4), (5, 2, 4), (5, 2, 5), {}, {"kdim": 3, "vdim": 5}),
 }
 
 
 @pytest.mark.parametrize("name", list(_MHA_BAD))
 def test_multihead_attention_checks_as_torch(name):
-    *shapes, masks = _MHA_BAD[name]
+    q, k, v, masks, *made_with = _MHA_BAD[name] + ({},)
     caught = []
     for lib in (torch, distgrad):
-        args = [lib.zeros(*s) for s in shapes]
+        args = [lib.zeros(*s) for s in (q, k, v)]
         kw = {k: lib.zeros(*s, dtype=getattr(lib, dt)) for k, (s, dt) in masks.items()}
         with pytest.raises((RuntimeError, AssertionError)) as info:
-            lib.nn.MultiheadAttention(4, 2)(*args, **kw)
+            lib.nn.MultiheadAttention(4, 2, **made_with[0])(*args, **kw)
         caught.append((type(info.value), str(info.value)))
     assert caught[1] == caught[0]
 
