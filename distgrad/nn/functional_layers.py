@@ -641,6 +641,9 @@ def embedding_bag(input: Tensor, weight: Tensor, offsets: Optional[Tensor] = Non
 # ---- interpolate -------------------------------------------------------------------------------------
 
 _LINEAR = {"linear": 1, "bilinear": 2, "trilinear": 3}
+_NODE_KIND = {"nearest": "Nearest", "nearest-exact": "NearestExact", "linear": "Linear",
+              "bilinear": "Bilinear", "trilinear": "Trilinear", "bicubic": "Bicubic"}
+_CUBIC_A = -0.75  # torch's bicubic kernel (Keys' cubic convolution with a = -0.75)
 
 
 def _output_sizes(input, size, scale_factor, spatial):
@@ -662,29 +665,56 @@ def _output_sizes(input, size, scale_factor, spatial):
     if len(scales) != spatial:
         raise ValueError(f"Input and scale_factor must have the same number of spatial "
                          f"dimensions, but got input with spatial dimensions of "
-                         f"{list(input.shape[2:])} and scale_factor of shape {scales}. Please "
-                         "provide input tensor in (N, C, d1, d2, ...,dK) format and scale_factor "
-                         "in (s1, s2, ...,sK) format.")
+                         f"{list(input.shape[2:])} and scale_factor of shape {scale_factor}. "
+                         "Please provide input tensor in (N, C, d1, d2, ...,dK) format and "
+                         "scale_factor in (s1, s2, ...,sK) format.")
     sizes = [int(math.floor(float(input.shape[2 + d]) * scales[d])) for d in range(spatial)]
     return sizes, [float(s) for s in scales]
 
 
-def _source(out: int, size: int, scale, align_corners: Optional[bool], linear: bool):
-    """The (fractional) source position of each output index, as torch's kernels."""
+def _source(out: int, size: int, scale, align_corners: Optional[bool], kind: str):
+    """The (fractional) source position of each output index, as torch's kernels: kind
+    "nearest", "linear" (clamped at 0) or "cubic" (not clamped: its taps are)."""
     dst = np.arange(out, dtype=np.float64)
-    if linear and align_corners:
+    if kind != "nearest" and align_corners:
         return dst * ((size - 1) / (out - 1)) if out > 1 else np.zeros(out)
     ratio = 1.0 / scale if scale is not None else size / out
-    if linear:
+    if kind == "linear":
         return np.maximum((dst + 0.5) * ratio - 0.5, 0.0)
+    if kind == "cubic":
+        return (dst + 0.5) * ratio - 0.5
     return dst * ratio
+
+
+def _cubic_taps(src, n_in: int):
+    """Each output's four source indices (clamped to the input) and their weights."""
+    lo = np.floor(src)
+    t = (src - lo)[:, None]
+    a = _CUBIC_A
+    near = lambda x: ((a + 2) * x - (a + 3)) * x * x + 1  # |x| <= 1  # noqa: E731
+    far = lambda x: ((a * x - 5 * a) * x + 8 * a) * x - 4 * a  # 1 < |x| < 2  # noqa: E731
+    weights = np.concatenate([far(t + 1), near(t), near(1 - t), far(2 - t)], axis=1)
+    taps = np.clip(lo.astype(np.int64)[:, None] + np.arange(-1, 3), 0, n_in - 1)
+    return taps.tolist(), weights.tolist()
+
+
+def _interpolate_dims_error(input, mode: str) -> NotImplementedError:
+    linear_dims = _LINEAR.get(mode)
+    if linear_dims is not None and input.ndim in (3, 4, 5):
+        return NotImplementedError(f"Got {input.ndim}D input, but {mode} mode needs "
+                                   f"{linear_dims + 2}D input")
+    return NotImplementedError(
+        f"Input Error: Only 3D, 4D and 5D input Tensors supported (got {input.ndim}D) for the "
+        "modes: nearest | linear | bilinear | bicubic | trilinear | lanczos | area | "
+        f"nearest-exact (got {mode})")
 
 
 def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "nearest",
                 align_corners: Optional[bool] = None, recompute_scale_factor=None,
                 antialias: bool = False) -> Tensor:
-    """Resize the spatial dims (after N, C): nearest, or (bi/tri)linear with or without
-    align_corners, one dim at a time (gathers and a lerp: differentiable compositions)."""
+    """Resize the spatial dims (after N, C): nearest, (bi/tri)linear or bicubic with or
+    without align_corners, one dim at a time (a linear map per dim: differentiable), or
+    "area" (adaptive average pooling)."""
     spatial = input.ndim - 2
     if mode in ("nearest", "area", "nearest-exact"):
         if align_corners is not None:
@@ -692,34 +722,50 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
                              " linear | bilinear | bicubic | trilinear")
     elif align_corners is None:
         align_corners = False
-    if antialias:
-        raise NotImplementedError("interpolate: antialias is not supported by distgrad")
     sizes, scales = _output_sizes(input, size, scale_factor, spatial)
-    if recompute_scale_factor:
+    if recompute_scale_factor and size is not None:
+        raise ValueError("recompute_scale_factor is not meaningful with an explicit size.")
+    if recompute_scale_factor or mode == "area":
         scales = None
-    linear = mode in _LINEAR
-    if linear and _LINEAR[mode] != spatial:
-        raise NotImplementedError(
-            f"Got {input.ndim}D input, but {mode} mode needs {_LINEAR[mode] + 2}D input")
-    if mode not in ("nearest", "nearest-exact") and not linear:
-        raise NotImplementedError(f"interpolate: mode={mode!r} is not supported by distgrad")
+    if antialias:
+        if not (mode in ("bilinear", "bicubic", "lanczos") and input.ndim == 4):
+            raise ValueError("Anti-alias option is restricted to bilinear, bicubic, and lanczos "
+                             "modes and requires a 4-D tensor as input")
+        raise NotImplementedError("interpolate: antialias is not supported by distgrad")
+    dims_ok = {"linear": (3,), "bilinear": (4,), "trilinear": (5,), "bicubic": (4,)}.get(
+        mode, (3, 4, 5) if mode in ("nearest", "nearest-exact", "area") else ())
+    if input.ndim not in dims_ok:
+        raise _interpolate_dims_error(input, mode)
+    if mode == "area":
+        pool = {1: adaptive_avg_pool1d, 2: _F.adaptive_avg_pool2d, 3: adaptive_avg_pool3d}
+        return pool[spatial](input, sizes if spatial > 1 else sizes[0])
+    if min(list(input.shape[2:]) + sizes) <= 0:
+        dims = "DHW"[-spatial:]
+        ins, outs = (", ".join(f"{n}: {v}" for n, v in zip(dims, vs))
+                     for vs in (input.shape[2:], sizes))
+        raise RuntimeError(f"Input and output sizes should be greater than 0, but got input "
+                           f"({ins}){' and' if spatial == 1 else ''} output ({outs})")
+    kind = "cubic" if mode == "bicubic" else "linear" if mode in _LINEAR else "nearest"
     maps = []
     for d in range(spatial):
         n_in, n_out = input.shape[2 + d], sizes[d]
-        src = _source(n_out, n_in, None if scales is None else scales[d], align_corners, linear)
-        if not linear:
+        scale = None if scales is None else scales[d]
+        src = _source(n_out, n_in, scale, align_corners, kind)
+        if kind == "cubic":
+            taps, weights = _cubic_taps(src, n_in)
+            maps.append([2 + d, n_in, taps, None, weights])
+        elif kind == "nearest":
             if mode == "nearest-exact":
-                ratio = n_in / n_out if scales is None else 1.0 / scales[d]
+                ratio = n_in / n_out if scale is None else 1.0 / scale
                 src = (np.arange(n_out) + 0.5) * ratio
             lo = np.minimum(np.floor(src), n_in - 1).astype(np.int64)
             maps.append([2 + d, n_in, lo.tolist(), lo.tolist(), None])
-            continue
-        lo = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
-        hi = np.minimum(lo + 1, n_in - 1)
-        maps.append([2 + d, n_in, lo.tolist(), hi.tolist(), (src - lo).tolist()])
-    kind = {"nearest": "Nearest", "nearest-exact": "NearestExact", "linear": "Linear",
-            "bilinear": "Bilinear", "trilinear": "Trilinear"}[mode]
-    return call("resample", input, maps=maps, node=f"Upsample{kind}{spatial}DBackward0")
+        else:
+            lo = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
+            hi = np.minimum(lo + 1, n_in - 1)
+            maps.append([2 + d, n_in, lo.tolist(), hi.tolist(), (src - lo).tolist()])
+    return call("resample", input, maps=maps,
+                node=f"Upsample{_NODE_KIND[mode]}{spatial}DBackward0")
 
 
 def _deprecated(name: str) -> None:

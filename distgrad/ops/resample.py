@@ -1,5 +1,6 @@
 """Linear resampling of trailing dims, one dim at a time: each output position along a dim is
-(1 - λ)·x[lo] + λ·x[hi]. F.interpolate's nearest and (bi/tri)linear modes and F.pad's reflect
+(1 - λ)·x[lo] + λ·x[hi], or a weighted sum of a few taps (bicubic's four). F.interpolate's
+nearest, (bi/tri)linear and bicubic modes and F.pad's reflect
 and replicate modes are this op (torch's node names, from attrs["node"]); its transpose
 (`resample_backward`) adds each output's gradient back into its two sources, and each is the
 other's VJP. Also unfold's im2col and fold's col2im, the same kind of linear pair over a
@@ -15,16 +16,23 @@ from ..autograd.record import call
 from .conv import _im2col, _scatter_windows
 from .table import Meta, defop
 
-# attrs["maps"]: per resampled dim, [dim, input size, lo, hi, lam] (lam None: lo alone).
+# attrs["maps"]: per resampled dim, [dim, input size, lo, hi, lam] (lam None: lo alone; hi
+# None: lo[j] and lam[j] list output j's taps and their weights).
 # Dim 0 (the batch, or an unbatched input's channels) is never resampled, so the op runs on
 # each row shard alone ("batch"), as im2col does (its rows are channel-major); col2im's rows
 # of an unbatched input would split a channel's kernel offsets, so it gathers.
 
 
 def _matrix(size: int, lo, hi, lam, dtype) -> np.ndarray:
-    """(len(lo), size) rows of the map: row j takes 1 - λ of lo[j] and λ of hi[j]."""
+    """(len(lo), size) rows of the map: row j takes 1 - λ of lo[j] and λ of hi[j] (or, with
+    taps, lam[j][t] of lo[j][t]; a tap clamped onto another adds to it)."""
     m = np.zeros((len(lo), size), np.float64)
     rows = np.arange(len(lo))
+    if hi is None:
+        taps = np.asarray(lo, np.int64).reshape(len(lo), -1)
+        np.add.at(m, (np.repeat(rows, taps.shape[1]), taps.ravel()),
+                  np.asarray(lam, np.float64).ravel())
+        return m.astype(dtype)
     lam = np.zeros(len(lo)) if lam is None else np.asarray(lam, np.float64)
     np.add.at(m, (rows, np.asarray(lo)), 1 - lam)
     np.add.at(m, (rows, np.asarray(hi)), lam)

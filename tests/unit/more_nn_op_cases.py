@@ -23,6 +23,33 @@ case("interpolate_nearest_node", lambda T, x: nnf(T).interpolate(x, scale_factor
 case("interpolate_trilinear_align_node", lambda T, x: nnf(T).interpolate(
     x, scale_factor=(2, 1.5, 1), mode="trilinear", align_corners=True), F(1, 1, 2, 2, 3),
     covers=_RESAMPLE)
+case("interpolate_bicubic", lambda T, x: nnf(T).interpolate(x, size=(5, 7), mode="bicubic"),
+     F(2, 2, 3, 4), covers=_RESAMPLE)
+case("interpolate_bicubic_align_scale", lambda T, x: nnf(T).interpolate(
+    x, scale_factor=(0.6, 1.7), mode="bicubic", align_corners=True), F(1, 2, 5, 3),
+    covers=_RESAMPLE)
+case("interpolate_bicubic_one_row", lambda T, x: nnf(T).interpolate(
+    x, scale_factor=2, mode="bicubic"), F(1, 1, 1, 3), covers=_RESAMPLE)
+case("interpolate_area_2d", lambda T, x: nnf(T).interpolate(x, size=(2, 3), mode="area"),
+     F(2, 2, 5, 7), covers="adaptive_avg_pool2d")
+case("interpolate_area_1d_scale", lambda T, x: nnf(T).interpolate(
+    x, scale_factor=0.5, mode="area"), F(2, 3, 7), covers="adaptive_avg_pool2d")
+error("interpolate_bicubic_3d_input", lambda T, x: nnf(T).interpolate(x, 3, mode="bicubic"),
+      K(1, 2, 4), prefix=300)
+error("interpolate_nearest_2d_input", lambda T, x: nnf(T).interpolate(x, 3), K(2, 4),
+      prefix=300)
+error("interpolate_unknown_mode", lambda T, x: nnf(T).interpolate(x, 3, mode="cubic"),
+      K(1, 2, 4, 4), prefix=300)
+error("interpolate_zero_output_1d", lambda T, x: nnf(T).interpolate(x, 0, mode="linear"),
+      K(1, 2, 4), prefix=300)
+error("interpolate_zero_output_2d", lambda T, x: nnf(T).interpolate(x, (0, 2)), K(1, 2, 4, 3),
+      prefix=300)
+error("interpolate_recompute_with_size", lambda T, x: nnf(T).interpolate(
+    x, 3, recompute_scale_factor=True), K(1, 2, 4))
+error("interpolate_antialias_nearest", lambda T, x: nnf(T).interpolate(
+    x, 3, antialias=True), K(1, 2, 4, 4))
+error("interpolate_scale_factor_tuple_length", lambda T, x: nnf(T).interpolate(
+    x, scale_factor=(2.0, 1.0)), K(1, 2, 4), prefix=300)
 case("pad_reflect_node", lambda T, x: nnf(T).pad(x, (1, 2, 2, 0), mode="reflect"), F(2, 3, 4),
      covers=_RESAMPLE)
 case("pad_replicate_node", lambda T, x: nnf(T).pad(x, (2, 1), mode="replicate"), F(2, 3, 4),
