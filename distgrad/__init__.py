@@ -29,7 +29,7 @@ from .dtype_info import (can_cast, finfo, iinfo, is_complex, is_floating_point, 
                          is_nonzero, isreal, set_default_dtype)
 from .functional_aliases import (avg_pool1d, conv1d, conv2d, cosine_similarity,  # noqa: F401
                                  dropout, embedding, layer_norm, max_pool2d, pairwise_distance,
-                                 pixel_shuffle, pixel_unshuffle)
+                                 pixel_shuffle, pixel_unshuffle, channel_shuffle)
 from . import linalg
 from . import special
 from . import return_types  # noqa: F401  (torch.return_types)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import importlib
 
-from .ops.pixel import pixel_shuffle, pixel_unshuffle  # noqa: F401  (torch.pixel_shuffle)
+from .ops.pixel import channel_shuffle, pixel_shuffle, pixel_unshuffle  # noqa: F401
 
 
 def _F():

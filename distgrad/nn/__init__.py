@@ -19,7 +19,7 @@ from .conv import AdaptiveAvgPool2d, AvgPool2d, Conv1d, Conv2d, MaxPool2d
 from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm, RMSNorm
 from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
 from .sparse import Embedding
-from .pixelshuffle import PixelShuffle, PixelUnshuffle
+from .pixelshuffle import ChannelShuffle, PixelShuffle, PixelUnshuffle
 from .transformer import (Transformer, TransformerDecoder, TransformerDecoderLayer,
                           TransformerEncoder, TransformerEncoderLayer)
 from .activation_more import GLU, AlphaDropout, FeatureAlphaDropout, PReLU, RReLU, Softmax2d
@@ -57,7 +57,7 @@ __all__ += ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell
 __all__ += ["Unflatten", "ParameterDict", "PairwiseDistance", "Dropout1d", "Dropout2d",
             "Dropout3d", "ConstantPad1d", "ConstantPad2d", "ConstantPad3d", "ZeroPad1d",
             "ZeroPad2d", "ZeroPad3d"]
-__all__ += ["PixelShuffle", "PixelUnshuffle"]
+__all__ += ["ChannelShuffle", "PixelShuffle", "PixelUnshuffle"]
 
 __all__ += ["PReLU", "GLU", "RReLU", "Softmax2d", "AlphaDropout", "FeatureAlphaDropout",
             "Bilinear", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "Fold", "Unfold",

@@ -1,7 +1,7 @@
-"""nn.PixelShuffle and nn.PixelUnshuffle."""
+"""nn.PixelShuffle, nn.PixelUnshuffle and nn.ChannelShuffle."""
 from __future__ import annotations
 
-from ..ops.pixel import pixel_shuffle, pixel_unshuffle
+from ..ops.pixel import channel_shuffle, pixel_shuffle, pixel_unshuffle
 from .modules import Module
 
 
@@ -27,3 +27,15 @@ class PixelUnshuffle(Module):
 
     def extra_repr(self) -> str:
         return f"downscale_factor={self.downscale_factor}"
+
+
+class ChannelShuffle(Module):
+    def __init__(self, groups: int) -> None:
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, input):
+        return channel_shuffle(input, self.groups)
+
+    def extra_repr(self) -> str:
+        return f"groups={self.groups}"

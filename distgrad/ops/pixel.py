@@ -1,5 +1,6 @@
 """pixel_shuffle and pixel_unshuffle: channels to space and back, each the other's
-transpose (so each VJP is the other op and gradients of gradients work)."""
+transpose (so each VJP is the other op and gradients of gradients work); channel_shuffle,
+whose transpose is itself with the other factor of the channels."""
 from __future__ import annotations
 
 import numpy as np
@@ -74,3 +75,31 @@ def pixel_shuffle(input, upscale_factor: int):
 
 def pixel_unshuffle(input, downscale_factor: int):
     return call("pixel_unshuffle", input, downscale_factor=int(downscale_factor))
+
+
+def _channel_shuffle(x, groups):
+    n, c, *rest = x.shape
+    y = x.reshape(n, groups, c // groups, *rest).swapaxes(1, 2)
+    return np.ascontiguousarray(y.reshape(x.shape))
+
+
+def _channel_shuffle_rule(x, groups):
+    if groups <= 0:
+        raise RuntimeError(f"Number of groups to divide channels in must be positive. Value of "
+                           f"groups:{groups}")
+    if x.ndim <= 2:
+        raise RuntimeError(f"channel_shuffle expects input with > 2 dims, but got input with "
+                           f"sizes {list(x.shape)}")
+    if x.shape[1] % groups:
+        raise RuntimeError(f"Number of channels must be divisible by groups. Got {x.shape[1]} "
+                           f"channels and {groups} groups.")
+    return Meta(tuple(x.shape), x.dtype)
+
+
+defop("channel_shuffle", _channel_shuffle, _channel_shuffle_rule,
+      lambda c, g: call("channel_shuffle", g, groups=g.shape[1] // c.attrs["groups"]),
+      node="ChannelShuffleBackward0", sharding="batch")  # (dim 0 is always the batch)
+
+
+def channel_shuffle(input, groups: int):
+    return call("channel_shuffle", input, groups=int(groups))

@@ -1,9 +1,9 @@
 """Op cases for the in-place shape ops (t_, transpose_, squeeze_, unsqueeze_, as_strided_),
 take/put, index_put with accumulate, masked_select, scatter_reduce, the *_scatter family,
-narrow_copy, block_diag, pixel_shuffle and the samples whose gradient is zero (bernoulli,
-normal, poisson), added to op_cases.CASES and ERRORS: test_ops runs them against torch
-(values, dtypes, grad_fn names and edges, first- and second-order gradients) and against
-float64 finite differences."""
+narrow_copy, block_diag, pixel_shuffle, channel_shuffle and the samples whose gradient is
+zero (bernoulli, normal, poisson), added to op_cases.CASES and ERRORS: test_ops runs them
+against torch (values, dtypes, grad_fn names and edges, first- and second-order gradients)
+and against float64 finite differences."""
 from __future__ import annotations
 
 from op_cases import Arg, B, F, I, K, P, case, error  # noqa: F401
@@ -154,6 +154,16 @@ error("ms_block_diag_3d", lambda T, x: T.block_diag(x), K(2, 2, 2))
 error("ms_pixel_shuffle_channels", lambda T, x: T.pixel_shuffle(x, 2), K(1, 5, 2, 2))
 error("ms_pixel_shuffle_2d", lambda T, x: T.pixel_shuffle(x, 2), K(4, 2))
 error("ms_pixel_unshuffle_width", lambda T, x: T.pixel_unshuffle(x, 2), K(1, 4, 3))
+
+case("ms_channel_shuffle", lambda T, x: T.channel_shuffle(x, 2), F(2, 6, 3),
+     covers="channel_shuffle")
+case("ms_channel_shuffle_module", lambda T, x: T.nn.ChannelShuffle(3)(x), F(1, 6, 2, 2),
+     covers="channel_shuffle")
+case("ms_channel_shuffle_functional", lambda T, x: T.nn.functional.channel_shuffle(x, 4),
+     F(2, 4, 1, 2, 2), covers="channel_shuffle")
+error("ms_channel_shuffle_groups", lambda T, x: T.channel_shuffle(x, 4), K(1, 6, 2), prefix=200)
+error("ms_channel_shuffle_2d", lambda T, x: T.channel_shuffle(x, 2), K(2, 4), prefix=200)
+error("ms_channel_shuffle_zero", lambda T, x: T.channel_shuffle(x, 0), K(1, 4, 2), prefix=200)
 
 # ---- samples: a node whose gradient for the parameters is zero -----------------------------------
 # (probabilities 0 and 1, a zero std and zero rates make the draws the same in both libraries)
