@@ -12,7 +12,7 @@ import math
 from typing import Callable, Optional, Union
 
 from .. import dtypes
-from ..autograd.grad_mode import no_grad
+from ..autograd.grad_mode import is_grad_enabled, no_grad
 from ..ops.functions import where
 from ..ops.rules import require_float, require_scalar_type
 from ..tensor import Tensor
@@ -82,6 +82,9 @@ def soft_margin_loss(input: Tensor, target: Tensor, size_average=None, reduce=No
     """log(1 + exp(-target · x)): torch computes it in place in a tensor like the input, so of
     the input's dtype and shape."""
     reduction = _reduction(reduction, size_average, reduce)
+    if target.requires_grad and is_grad_enabled():  # (torch's kernel has no target gradient)
+        raise RuntimeError("The function 'soft_margin_loss' is not differentiable with respect "
+                           "to argument 'target'. This input cannot have requires_grad True.")
     return _apply_reduction(input._as_written((-input * target).exp().log1p()), reduction)
 
 

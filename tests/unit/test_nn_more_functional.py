@@ -113,6 +113,8 @@ error("margin_ranking_dims", lambda T, a, b: nnf(T).margin_ranking_loss(a, b, a[
 error("triplet_margin_margin", lambda T, a: nnf(T).triplet_margin_loss(a, a, a, margin=0), K(3))
 error("triplet_margin_dims", lambda T, a: nnf(T).triplet_margin_loss(a, a, a[0]), K(2, 3))
 error("multi_margin_p", lambda T, x, y: nnf(T).multi_margin_loss(x, y, p=3), K(2, 3), I(2))
+error("soft_margin_target_requires_grad", lambda T, x: nnf(T).soft_margin_loss(
+    x, x.detach().requires_grad_()), K(3))
 error("gaussian_nll_negative", lambda T, x: nnf(T).gaussian_nll_loss(x, x, x - 5), K(3))
 error("gaussian_nll_size", lambda T, x, v: nnf(T).gaussian_nll_loss(x, x, v), K(3, 4), K(2))
 error("poisson_nll_reduction", lambda T, x: nnf(T).poisson_nll_loss(x, x, reduction="x"), K(3))
