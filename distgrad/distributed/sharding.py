@@ -1706,7 +1706,7 @@ def _batch_loss(name, inputs, attrs):
     if reduction == "sum":
         return total
     if name == "nll_loss":
-        weights = [record.call("nll_weights", parts[1], parts[2], classes=x.shape[-1],
+        weights = [record.call("nll_weights", parts[1], parts[2], classes=x.shape[1],  # (N, C, ...)
                                dtype=x.dtype.name, ignore_index=attrs.get("ignore_index", -100)
                                ).sum() for _, parts in per_shard]
         return _on_replicas("div", (total, _all_reduce(weights)), {})

@@ -200,7 +200,7 @@ def nll_loss(input: Tensor, target: Tensor, weight: Optional[Tensor] = None, siz
     if input.ndim <= 2:
         return call("nll_loss", input, target, weight, reduction=reduction,
                     ignore_index=ignore_index)
-    # (N, C, d1, ...): torch's nll_loss_nd checks the target, then sees it as (N * d..., C).
+    # (N, C, d1, ...): torch's nll_loss_nd checks the target, then runs nll_loss2d.
     n, c = input.shape[0], input.shape[1]
     if target.ndim == 0 or target.shape[0] != n:
         raise ValueError(f"Expected input batch_size ({n}) to match target batch_size "
@@ -209,11 +209,13 @@ def nll_loss(input: Tensor, target: Tensor, weight: Optional[Tensor] = None, siz
         want = ", ".join(map(str, (n,) + tuple(input.shape[2:])))
         raise RuntimeError(f"Expected target size [{want}], got "
                            f"[{', '.join(map(str, target.shape))}]")
-    dims = [0] + list(range(2, input.ndim)) + [1]
-    rows = input.permute(*dims).reshape(-1, c)
-    out = call("nll_loss", rows, target.reshape(-1), weight, reduction=reduction,
-               ignore_index=ignore_index)
-    return out.reshape(*target.shape) if reduction == "none" else out
+    if input.ndim == 4:
+        return call("nll_loss", input, target, weight, reduction=reduction,
+                    ignore_index=ignore_index, spatial=True)
+    # other dims: as (N, C, 1, d...) and (N, 1, d...), the "none" losses viewed back
+    out = call("nll_loss", input.reshape(n, c, 1, -1), target.reshape(n, 1, -1), weight,
+               reduction=reduction, ignore_index=ignore_index, spatial=True)
+    return out.view(*target.shape) if reduction == "none" else out
 
 
 def cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor] = None,

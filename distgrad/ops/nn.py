@@ -234,47 +234,59 @@ defop("binary_cross_entropy_with_logits", _bce_logits_forward, _bce_logits_rule,
 
 
 # ---- nll_loss: log-probabilities (N, C) or (C,), class indices (N,) or () ---------------------
+# With spatial=True (torch's nll_loss2d): log-probabilities (N, C, H, W), class indices
+# (N, H, W); F.nll_loss brings other (N, C, d...) inputs to that form, as torch does.
 
-def _nll_rule(logp, target, weight=None, reduction="mean", ignore_index=-100):
+def _nll_rule(logp, target, weight=None, reduction="mean", ignore_index=-100, spatial=False):
     if reduction not in _REDUCTIONS:
         raise ValueError(f"{reduction} is not a valid value for reduction")
-    if logp.ndim == 0:
+    if spatial:
+        if logp.ndim != 4 or target.ndim != 3:
+            raise RuntimeError(f"nll_loss2d: expects a 4-D input and a 3-D target, got "
+                               f"{list(logp.shape)} and {list(target.shape)}")
+    elif logp.ndim == 0:
         raise ValueError("Expected 1 or more dimensions (got 0)")
-    if logp.ndim > 2:
+    elif logp.ndim > 2:
         raise ValueError(f"Expected 1 or 2 dimensions (got {logp.ndim})")
-    if logp.ndim == 2 and (target.ndim == 0 or logp.shape[0] != target.shape[0]):
+    elif logp.ndim == 2 and (target.ndim == 0 or logp.shape[0] != target.shape[0]):
         raise ValueError(f"Expected input batch_size ({logp.shape[0]}) to match target batch_size "
                          f"({target.shape[0] if target.ndim else 1}).")
-    if target.ndim > 1:
+    elif target.ndim > 1:
         raise RuntimeError("0D or 1D target tensor expected, multi-target not supported")
     if target.dtype is not dtypes.int64:
         raise RuntimeError(f"expected target dtype to be Long or Byte, but got {target.dtype.long_name}")
-    if weight is not None and tuple(weight.shape) != (logp.shape[-1],):
-        raise RuntimeError(f"weight tensor should be defined either for all {logp.shape[-1]} classes "
+    classes = _nll_classes(logp.shape, spatial)
+    if weight is not None and tuple(weight.shape) != (classes,):
+        raise RuntimeError(f"weight tensor should be defined either for all {classes} classes "
                            "or no classes but got weight tensor of shape: "
                            f"[{', '.join(map(str, weight.shape))}]")
     require_scalar_type(logp.dtype, weight)  # (the kernel's, before the targets' values)
-    shape = target.shape if reduction == "none" and logp.ndim == 2 else ()
+    shape = target.shape if reduction == "none" and logp.ndim >= 2 else ()
     return Meta(shape, logp.dtype)
 
 
-def _nll_weights(logp, target, weight, ignore_index):
-    classes = logp.shape[-1]
+def _nll_classes(logp_shape, spatial: bool) -> int:
+    return logp_shape[1] if spatial else logp_shape[-1]
+
+
+def _nll_weights(classes: int, dtype, target, weight, ignore_index):
+    """Each target's class weight (0 for ignore_index); raises for a class out of range."""
     t = np.atleast_1d(target)
     if np.any(((t < 0) | (t >= classes)) & (t != ignore_index)):
         bad = int(t[((t < 0) | (t >= classes)) & (t != ignore_index)][0])
         raise IndexError(f"Target {bad} is out of bounds.")
-    w = np.ones(classes, logp.dtype) if weight is None else weight
-    return np.where(t == ignore_index, 0, w[np.clip(t, 0, classes - 1)]).astype(logp.dtype)
+    w = np.ones(classes, dtype) if weight is None else weight
+    return np.where(t == ignore_index, 0, w[np.clip(t, 0, classes - 1)]).astype(dtype)
 
 
-def _nll_forward(logp, target, weight=None, reduction="mean", ignore_index=-100):
-    w = _nll_weights(logp, target, weight, ignore_index)
-    lp = np.atleast_2d(logp)
-    t = np.clip(np.atleast_1d(target), 0, logp.shape[-1] - 1)
+def _nll_forward(logp, target, weight=None, reduction="mean", ignore_index=-100, spatial=False):
+    classes = _nll_classes(logp.shape, spatial)
+    w = _nll_weights(classes, logp.dtype, target, weight, ignore_index).reshape(-1)
+    lp = np.moveaxis(logp, 1, -1).reshape(-1, classes) if spatial else np.atleast_2d(logp)
+    t = np.clip(np.atleast_1d(target).reshape(-1), 0, classes - 1)
     picked = -lp[np.arange(lp.shape[0]), t] * w
     if reduction == "none":  # (one sample's loss is 0-dim, whether its target is or not)
-        return picked.reshape(np.shape(target) if logp.ndim == 2 else ())
+        return picked.reshape(np.shape(target) if logp.ndim >= 2 else ())
     if reduction == "sum":
         return picked.sum()
     return picked.sum() / w.sum()
@@ -285,7 +297,8 @@ def _nll_vjp(c, g):
     if len(logp_shape) == 1 and len(c.shapes[1]) == 1:  # torch's forward takes it, not this
         raise RuntimeError(f"size mismatch (got input: [{logp_shape[0]}], target: [1])")
     target, weight = c[1], c[2]
-    classes = logp_shape[-1]
+    spatial = c.attrs.get("spatial", False)
+    classes = _nll_classes(logp_shape, spatial)
     onehot = call("one_hot", target.masked_fill(target == c.attrs.get("ignore_index", -100), 0),
                   num_classes=classes, dtype=c.dtypes[0].name)
     w = call("nll_weights", target, weight, classes=classes, dtype=c.dtypes[0].name,
@@ -294,16 +307,18 @@ def _nll_vjp(c, g):
     scale = g.unsqueeze(-1) if reduction == "none" else g
     if reduction == "mean":
         scale = scale / w.sum()
-    return -(scale * (w.unsqueeze(-1) * onehot)), None, None
+    grad = -(scale * (w.unsqueeze(-1) * onehot))  # (classes last)
+    return (grad.movedim(-1, 1) if spatial else grad), None, None
 
 
-defop("nll_loss", _nll_forward, _nll_rule, _nll_vjp, node="NllLossBackward0", save=(1, 2),
-      differentiable=(0,), sharding="class_loss")
+defop("nll_loss", _nll_forward, _nll_rule, _nll_vjp,
+      node=lambda inputs, attrs: "NllLoss2DBackward0" if attrs.get("spatial") else
+      "NllLossBackward0", save=(1, 2), differentiable=(0,), sharding="class_loss")
 
 
 def _nll_weights_op(target, weight, classes, dtype, ignore_index=-100):
-    fake = np.zeros((1, classes), dtypes.from_name(dtype).np)
-    return _nll_weights(fake, target, weight, ignore_index).reshape(np.shape(target))
+    return _nll_weights(classes, dtypes.from_name(dtype).np, target, weight,
+                        ignore_index).reshape(np.shape(target))
 
 
 defop("nll_weights", _nll_weights_op,

@@ -687,6 +687,13 @@ case("nll_loss_weight", lambda T, x, t, w: nnf(T).nll_loss(x, t, weight=w), F(5,
 case("nll_loss_ignore", lambda T, x, t: nnf(T).nll_loss(x, t, ignore_index=1), F(6, 3),
      I(6, hi=3), covers="nll_loss")
 case("nll_loss_1d", lambda T, x, t: nnf(T).nll_loss(x, t), F(3), I(hi=3), covers="nll_loss")
+# (N, C, d...): torch's nll_loss2d, so its node is NllLoss2DBackward0 (a "none" of 3-D input: a
+# view of that)
+for _red in ("mean", "sum", "none"):
+    case(f"cross_entropy_spatial_{_red}", (lambda r: lambda T, x, t: nnf(T).cross_entropy(
+        x, t, reduction=r))(_red), F(2, 3, 5), I(2, 5, hi=3), covers="nll_loss")
+case("nll_loss_4d_weight", lambda T, x, t, w: nnf(T).nll_loss(x, t, weight=w), F(2, 3, 2, 2),
+     I(2, 2, 2, hi=3), K(3, lo=0.5, hi=2), covers="nll_loss")
 case("one_hot", lambda T, t: nnf(T).one_hot(t, 4), I(2, 3, hi=4), covers="one_hot")
 
 # =============================================================================================
