@@ -44,6 +44,39 @@ def modified_error(dtype, shape, producer, output_nr: int, stale) -> RuntimeErro
         "torch.autograd.set_detect_anomaly(True, check_nan=False).")
 
 
+class RawSavedTensor:
+    """What `grad_fn._raw_saved_self` (or `_raw_saved_result`, ...) gives, as torch's
+    torch._C._autograd.SavedTensor: hooks for this one saved tensor, packed at once."""
+
+    __slots__ = ("_node", "_saved")
+
+    def __init__(self, node, saved):
+        self._node, self._saved = node, saved
+
+    def register_hooks(self, pack_hook, unpack_hook) -> None:
+        if not (callable(pack_hook) and callable(unpack_hook)):
+            raise TypeError("register_hooks(): incompatible function arguments. The following "
+                            "argument types are supported:\n    1. (self: torch._C._autograd."
+                            "SavedTensor, arg0: collections.abc.Callable, arg1: collections.abc."
+                            f"Callable) -> None\n\nInvoked with: {self!r}, {pack_hook!r}, "
+                            f"{unpack_hook!r}")
+        if self._node._freed:
+            raise RuntimeError("Calling register_hooks on a saved tensor after it has been freed. "
+                               "Saved intermediate values of the graph are freed when you call "
+                               ".backward() or autograd.grad(). Specify retain_graph=True if you "
+                               "need to backward through the graph a second time or if you need "
+                               "to access saved variables after calling backward.")
+        if self._saved.hooks is not None:
+            raise RuntimeError("Calling register_hooks on a saved tensor whose hooks have already "
+                               "been set. Hint: only one pair of hooks is allowed at a time.")
+        # (torch's pack hook is given the saved data here, without its autograd metadata)
+        tensor = self._saved.tensor
+        self._saved.pack((pack_hook, unpack_hook), tensor, tensor._alias(keep_graph=False))
+
+    def __repr__(self) -> str:
+        return f"<torch._C._autograd.SavedTensor object at {hex(id(self))}>"
+
+
 class SavedTensor:
     """A tensor kept for backward, with the version it had when saved.
 
@@ -72,9 +105,10 @@ class SavedTensor:
         self.tensor = tensor._alias(keep_graph=False) if is_output else tensor
         self.hooks = None  # (pack_hook, unpack_hook) it was packed with (saved_hooks)
 
-    def pack(self, hooks, tensor) -> None:
-        """Keep pack_hook(tensor) instead of the tensor, and what unpack needs to give the
-        unpacked one the saved tensor's history (torch's SavedVariable with hooks)."""
+    def pack(self, hooks, tensor, shown=None) -> None:
+        """Keep pack_hook(tensor) (or pack_hook(shown)) instead of the tensor, and what
+        unpack needs to give the unpacked one the saved tensor's history (torch's
+        SavedVariable with hooks)."""
         self.hooks = hooks
         self.edge = None
         if not self.is_output and tensor._requires_grad:
@@ -82,7 +116,7 @@ class SavedTensor:
         self.origin = weakref.ref(tensor)
         self.tensor = None
         with grad_mode.no_grad():
-            self.packed = hooks[0](tensor)
+            self.packed = hooks[0](tensor if shown is None else shown)
 
     def _unpack_hooked(self, node):
         got = self.hooks[1](self.packed)
@@ -312,6 +346,12 @@ class Node(NodeHooks):
                     "target": 1, "weight": 2}
 
     def __getattr__(self, name):
+        if name.startswith("_raw_saved_"):  # the saved tensor itself (register_hooks)
+            key = name[len("_raw_saved_"):]
+            saved = (self._saved_outs or [None])[0] if key == "result" else \
+                self._saved.get(self._SAVED_NAMES.get(key))
+            if saved is not None or (self._freed and (key == "result" or key in self._SAVED_NAMES)):
+                return RawSavedTensor(self, saved)
         if name.startswith("_saved_"):
             key = name[len("_saved_"):]
             if key == "result" and (self._saved_outs or self._freed):

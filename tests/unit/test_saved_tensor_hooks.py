@@ -237,3 +237,24 @@ def test_binary_ops_pack_their_inputs_last_first(op):
         return rec, a.grad, b.grad
 
     same(scenario)
+
+
+def test_hooks_registered_on_one_saved_tensor_of_a_node():
+    # grad_fn._raw_saved_self / _raw_saved_result: torch's SavedTensor, packed at once
+    def scenario(torch):
+        a, _ = leaves(torch)
+        rec = Recorder()
+        y = a.pow(2)
+        y.grad_fn._raw_saved_self.register_hooks(
+            lambda x: (rec("pack", seen(x)), x * 2)[1], lambda x: (rec("unpack", seen(x)), x)[1])
+        again = attempt(y.grad_fn._raw_saved_self.register_hooks, lambda x: x, lambda x: x)
+        y.sum().backward(retain_graph=True)
+        e = a.exp()
+        e.grad_fn._raw_saved_result.register_hooks(lambda x: (rec("pack", seen(x)), x)[1],
+                                                   lambda x: x * 3)
+        e.sum().backward()
+        freed = attempt(e.grad_fn._raw_saved_result.register_hooks, lambda x: x, lambda x: x)
+        not_callable = attempt(a.sin().grad_fn._raw_saved_self.register_hooks, 1, 2)
+        return rec, again, a.grad, freed, type(not_callable).__name__
+
+    same(scenario, prefix=150)
