@@ -44,7 +44,8 @@ from .matrix_functions import (cholesky, cholesky_inverse, cholesky_solve, det, 
                                inverse, logdet, matrix_exp, matrix_power, pinverse, qr,
                                slogdet, svd, triangular_solve)
 from .accumulate import cumprod, nanmean, nansum  # noqa: F401  (bound below)
-from .pointwise import arctan2, atan2, hypot, logaddexp  # noqa: F401  (bound below)
+from .pointwise import (arctan2, atan2, hypot, logaddexp, logaddexp2,  # noqa: F401  (bound below)
+                        nextafter)
 from .arrange import (column_stack, diff, dsplit, dstack, hsplit, hstack,  # noqa: F401
                       movedim, moveaxis, repeat_interleave, rot90, row_stack, tensor_split,
                       unflatten, vsplit, vstack)

@@ -1,5 +1,5 @@
 """More elementwise math, formula for formula as torch's derivatives.yaml: atan2, hypot,
-logaddexp, fmod, frac, and the special functions lgamma, digamma (with polygamma for its
+logaddexp, logaddexp2, nextafter, fmod, frac, and the special functions lgamma, digamma (with polygamma for its
 derivatives) and erfinv (forwards in ops/special.py: numpy has none of them).
 
 All are elementwise rows: they run per shard, and keep their inputs' layout.
@@ -13,7 +13,7 @@ from ..autograd.record import call
 from . import special
 from .math import _is_num, float_forward
 from .rules import (binary, binary_float, in_common_dtype, not_implemented, require_float,
-                    require_tensor, same, same_float, unbroadcast)
+                    require_tensor, same, same_float, unbroadcast, zeros_grad)
 from .table import defop, elementwise
 
 
@@ -43,7 +43,7 @@ def _float_unary(kernel: str):
     return rule
 
 
-# ---- atan2, hypot, logaddexp (tensors only, as torch) -------------------------------------------
+# ---- atan2, hypot, logaddexp, logaddexp2, nextafter (tensors only, as torch) -------------------------------------------
 
 def _atan2_vjp(c, g):
     """torch's: g·b·r and g·-a·r with r = 1 / (a² + b²), and r = 0 where a² + b² is 0 (at
@@ -63,24 +63,31 @@ defop("logaddexp", np.logaddexp, _float_kernel("logaddexp_cpu"),
       lambda c, g: _grads(c, lambda: g / ((c[1] - c[0]).exp() + 1),
                           lambda: g / ((c[0] - c[1]).exp() + 1)),
       node="LogaddexpBackward0", save=(0, 1), api=("logaddexp",))
+defop("logaddexp2", in_common_dtype(np.logaddexp2), _float_kernel("logaddexp2_cpu"),
+      lambda c, g: _grads(c, lambda: g / ((c[1] - c[0]).exp2() + 1),
+                          lambda: g / ((c[0] - c[1]).exp2() + 1)),
+      node="Logaddexp2Backward0", save=(0, 1), api=("logaddexp2",))
+# torch: self's gradient passes where self != other; other's is zeros (not None: a tensor)
+defop("nextafter", in_common_dtype(np.nextafter), _float_kernel("nextafter_cpu"),
+      lambda c, g: (unbroadcast(call("where", c[0] != c[1], g, 0.0), c.shapes[0])
+                    if c.needs[0] else None,
+                    zeros_grad(c.shapes[1], c.dtypes[1], g.device_str) if c.needs[1] else None),
+      node="NextafterBackward0", save=(0, 1), api=("nextafter",), inplace="nextafter_")
 
 
-def atan2(input, other):
-    require_tensor("atan2", "other", 2, other)
-    return call("atan2", input, other)
+def _of_tensors(name: str):
+    """torch.<name>(input, other), refusing a number for other as torch does."""
+    def function(input, other):
+        require_tensor(name, "other", 2, other)
+        return call(name, input, other)
+
+    function.__name__ = function.__qualname__ = name
+    return function
 
 
+atan2, hypot, logaddexp, logaddexp2, nextafter = map(
+    _of_tensors, ("atan2", "hypot", "logaddexp", "logaddexp2", "nextafter"))
 arctan2 = atan2
-
-
-def hypot(input, other):
-    require_tensor("hypot", "other", 2, other)
-    return call("hypot", input, other)
-
-
-def logaddexp(input, other):
-    require_tensor("logaddexp", "other", 2, other)
-    return call("logaddexp", input, other)
 
 
 def _method(name: str, fn):
@@ -142,4 +149,6 @@ defop("erfinv", float_forward(special.erfinv), same_float,
 
 # Methods whose `other` must be a tensor (torch names it argument 1 of the method).
 METHODS = dict(atan2=_method("atan2", atan2), arctan2=_method("arctan2", atan2),
-               hypot=_method("hypot", hypot), logaddexp=_method("logaddexp", logaddexp))
+               hypot=_method("hypot", hypot), logaddexp=_method("logaddexp", logaddexp),
+               logaddexp2=_method("logaddexp2", logaddexp2),
+               nextafter=_method("nextafter", nextafter))

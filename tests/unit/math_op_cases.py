@@ -24,6 +24,15 @@ case("logaddexp", lambda T, a, b: a.logaddexp(b), F(3, 4, lo=-30, hi=30), F(4, l
      covers="logaddexp")
 case("logaddexp_fn_int_and_float", lambda T, i, b: T.logaddexp(i, b), I(3, 4, lo=-3, hi=3), F(4),
      covers="logaddexp")
+case("logaddexp2", lambda T, a, b: T.logaddexp2(a, b), F(3, 4, lo=-30, hi=30), F(4, lo=-30, hi=30),
+     covers="logaddexp2")
+case("logaddexp2_method_int_and_float", lambda T, i, b: i.logaddexp2(b), I(3, 4, lo=-3, hi=3),
+     F(3, 1), covers="logaddexp2")
+case("nextafter", lambda T, a, b: T.nextafter(a, b), F(3, 4), F(4), covers="nextafter")
+case("nextafter_toward_itself_and_f64", lambda T, a: a.nextafter(T.where(a > 0, a, a.double())),
+     F(3, 4), covers=("nextafter", "where", "to_dtype", "gt"), fd=False)  # torch: 0 where equal
+case("nextafter_", lambda T, a, b: (a * 1).nextafter_(b), F(3, 4), F(3, 4),
+     covers=("mul", "nextafter"))
 
 error("atan2_number", lambda T, a: T.atan2(a, 2.0), K(3))
 error("atan2_method_number", lambda T, a: a.atan2(2.0), K(3))
@@ -31,6 +40,11 @@ error("hypot_int", lambda T, i, j: T.hypot(i, j), I(3), I(3))
 error("hypot_number", lambda T, a: T.hypot(a, 2.0), K(3))
 error("logaddexp_int", lambda T, i, j: T.logaddexp(i, j), I(3), I(3))
 error("logaddexp_method_number", lambda T, a: a.logaddexp(1.0), K(3))
+error("logaddexp2_int", lambda T, i, j: T.logaddexp2(i, j), I(3), I(3))
+error("logaddexp2_number", lambda T, a: T.logaddexp2(a, 1.0), K(3))
+error("nextafter_int", lambda T, i, j: i.nextafter(j), I(3), I(3))
+error("nextafter_bool", lambda T, i, j: T.nextafter(i, j), B(3), B(3))
+error("nextafter_method_number", lambda T, a: a.nextafter(1.0), K(3))
 error("atan2_shape", lambda T, a, b: T.atan2(a, b), K(3), K(4))
 
 # ---- fmod, frac ----------------------------------------------------------------------------------
