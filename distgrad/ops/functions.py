@@ -49,8 +49,8 @@ from .pointwise import (arctan2, atan2, hypot, logaddexp, logaddexp2,  # noqa: F
 from .arrange import (column_stack, diff, dsplit, dstack, hsplit, hstack,  # noqa: F401
                       movedim, moveaxis, repeat_interleave, rot90, row_stack, tensor_split,
                       unflatten, vsplit, vstack)
-from .scatter import (index_add, index_copy, index_fill, scatter,  # noqa: F401  (bound below)
-                      scatter_add)
+from .scatter import (index_add, index_copy, index_fill, index_reduce,  # noqa: F401  (bound below)
+                      scatter, scatter_add)
 from . import api, layout
 from .rules import wrap_dim
 from .shape import infer_shape

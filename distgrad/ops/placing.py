@@ -304,51 +304,52 @@ def _scatter_reduce_rule(x, idx, src, *, dim, reduce, include_self=True):
     return Meta(x.shape, x.dtype)
 
 
-def _scatter_reduce_vjp(c, g):
-    x, idx, src = c[0], c[1], c[2]
-    dim, reduce, include_self = c.attrs["dim"], c.attrs["reduce"], c.attrs["include_self"]
-    if reduce in _ALIAS:
-        raise RuntimeError("Expected 'reduce' to be one of 'sum', 'prod', 'mean', 'amax', 'amin' "
-                           f"but got {reduce}.")
+def reduce_at_backward(c, g, gather, add_at, again, zero_at):
+    """torch's scatter_reduce_backward and index_reduce_backward, one formula over their
+    places: gather(t) reads t where the source went (take_along_dim, index_select), add_at
+    (t, s) adds s there (scatter_add, index_add), again(x, src) is the forward with other
+    operands and zero_at(t) zeroes those places of t (scatter, index_fill)."""
+    x, src, reduce, include_self = c[0], c[2], c.attrs["reduce"], c.attrs["include_self"]
     result = c.out
-    d = wrap_dim(dim, max(len(c.shapes[0]), 1))
-
-    def gather(t):
-        return call("take_along_dim", t, idx, dim=d)
-
-    def scatter_add(t, s):
-        return call("scatter_add", t, idx, s, dim=d)
-
     if reduce == "sum":
         gx, gs = g, gather(g)
     elif reduce == "mean":
         n = call("full", shape=list(g.shape), value=1.0 if include_self else 0.0,
                  dtype=g.dtype.name, _device=g.device_str)
-        n = scatter_add(n, call("full", shape=list(src.shape), value=1.0, dtype=g.dtype.name,
-                                _device=g.device_str))
+        n = add_at(n, call("full", shape=list(src.shape), value=1.0, dtype=g.dtype.name,
+                           _device=g.device_str))
         n = call("masked_fill", n, call("eq", n, 0.0), value=1.0)
         gx, gs = g / n, gather(g) / gather(n)
     elif reduce == "prod":
         masked_x = call("masked_fill", x, call("eq", x, 0.0), value=1.0)
-        masked_x_result = call("scatter_reduce", masked_x, idx, src, **c.attrs)
-        gx = g * masked_x_result / masked_x
+        gx = g * again(masked_x, src) / masked_x
         src_zero = call("eq", src, 0.0)
-        zeros_at = scatter_add(zeros_grad(c.shapes[0], g.dtype, g.device_str),
-                               src_zero.to(g.dtype))
+        zeros_at = add_at(zeros_grad(c.shapes[0], g.dtype, g.device_str), src_zero.to(g.dtype))
         single = call("logical_and", src_zero, call("eq", gather(zeros_at), 1.0))
         masked_src = call("masked_fill", src, single, value=1.0)
-        masked_src_result = call("scatter_reduce", x, idx, masked_src, **c.attrs)
-        gs = call("where", single, gather(g * masked_src_result),
+        gs = call("where", single, gather(g * again(x, masked_src)),
                   gather(g * result) / call("masked_fill", src, src_zero, value=1.0))
     else:  # amax, amin: the gradient shared evenly among the places that hold the result
         value = gather(result)
         x_is = call("eq", x, result).to(g.dtype)
         src_is = call("eq", src, value).to(g.dtype)
-        shared = g / scatter_add(x_is, src_is)
+        shared = g / add_at(x_is, src_is)
         gx, gs = x_is * shared, src_is * gather(shared)
     if not include_self:
-        gx = call("scatter", gx, idx, dim=d, value=0.0)
+        gx = zero_at(gx)
     return (gx if c.needs[0] else None), None, (gs if c.needs[2] else None)
+
+
+def _scatter_reduce_vjp(c, g):
+    if c.attrs["reduce"] in _ALIAS:
+        raise RuntimeError("Expected 'reduce' to be one of 'sum', 'prod', 'mean', 'amax', 'amin' "
+                           f"but got {c.attrs['reduce']}.")
+    idx, d = c[1], wrap_dim(c.attrs["dim"], max(len(c.shapes[0]), 1))
+    return reduce_at_backward(
+        c, g, lambda t: call("take_along_dim", t, idx, dim=d),
+        lambda t, s: call("scatter_add", t, idx, s, dim=d),
+        lambda x, src: call("scatter_reduce", x, idx, src, **c.attrs),
+        lambda t: call("scatter", t, idx, dim=d, value=0.0))
 
 
 defop("scatter_reduce", _scatter_reduce, _scatter_reduce_rule, _scatter_reduce_vjp,

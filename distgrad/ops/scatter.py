@@ -1,5 +1,5 @@
 """Writes at indices: scatter and scatter_add (along a dim, at an index tensor's places),
-index_add, index_copy and index_fill (whole slices at a vector's indices), and
+index_add, index_copy, index_fill and index_reduce (whole slices at a vector's indices), and
 masked_scatter (a source's elements, in order, where a mask is true).
 
 Each is one op with torch's node name; its in-place form (`scatter_`, ...) is the row's
@@ -16,9 +16,11 @@ import numpy as np
 
 from .. import dtypes
 from ..autograd.record import call
-from ..tensor import Tensor
+from ..tensor import Tensor, _warn_once
 from .math import _not_implemented
-from .rules import broadcast_shapes, require_tensor, shape_of, unbroadcast, wrap_dim
+from . import placing
+from .rules import (broadcast_shapes, not_implemented, require_tensor, shape_of, unbroadcast,
+                    wrap_dim)
 from .shape import _gather_key
 from .table import Meta, defop
 
@@ -188,18 +190,23 @@ def _slices_at(dim: int, idx):
 
 
 def _index_add_rule(x, idx, source, *, dim, alpha=1):
+    return _index_source_checks("index_add_", x, idx, source, dim)
+
+
+def _index_source_checks(name: str, x, idx, source, dim) -> Meta:
+    """torch's checks of index_add_ and index_reduce_, which take source's slices."""
     d = wrap_dim(dim, x.ndim)
     if idx.ndim > 1:
-        raise IndexError(f"index_add_(): Index is supposed to be a vector, but got dim: {idx.ndim} "
+        raise IndexError(f"{name}(): Index is supposed to be a vector, but got dim: {idx.ndim} "
                          f"with type: {idx.dtype.long_name} and size: {_sizes(idx.shape)}")
     if idx.dtype is not dtypes.int64:
-        raise RuntimeError(f"index_add_(): Expected dtype int32/int64 for index but got: "
+        raise RuntimeError(f"{name}(): Expected dtype int32/int64 for index but got: "
                            f"{idx.dtype.long_name}")
     if source.dtype is not x.dtype:
-        raise RuntimeError(f"index_add_(): self ({x.dtype.long_name}) and source "
+        raise RuntimeError(f"{name}(): self ({x.dtype.long_name}) and source "
                            f"({source.dtype.long_name}) must have the same scalar type")
     if x.ndim and source.ndim and idx.numel() != source.shape[d]:
-        raise RuntimeError(f"index_add_(): Number of indices ({idx.numel()}) should be equal to "
+        raise RuntimeError(f"{name}(): Number of indices ({idx.numel()}) should be equal to "
                            f"source.size(dim): ({source.shape[d]}), for dim: {d}")
     if (max(x.ndim, 1) != max(source.ndim, 1) or
             any(k != d and _size_or_1(x, k) != _size_or_1(source, k)
@@ -241,6 +248,45 @@ def _index_add_vjp(c, g):
 
 defop("index_add", _index_add, _index_add_rule, _index_add_vjp, save=(1,), differentiable=(0, 2),
       node="IndexAddBackward0", api=("index_add",), inplace="index_add_")
+
+
+# index_reduce: scatter_reduce of source's slices (ops/placing.py), torch's IndexReduceBackward0
+_INDEX_REDUCTIONS = ("prod", "mean", "amax", "amin")
+
+
+def _index_reduce_rule(x, idx, source, *, dim, reduce, include_self=True):
+    meta = _index_source_checks("index_reduce_", x, idx, source, dim)
+    # torch's kernel for at most one dim takes no bools; the other divides a mean by floor
+    if x.dtype is dtypes.bool_ and (x.ndim <= 1 or reduce == "mean"):
+        raise not_implemented("index_func_" if x.ndim <= 1 else "div_floor_cpu", x.dtype)
+    return meta
+
+
+def _index_reduce(x, idx, source, *, dim, reduce, include_self=True):
+    d = wrap_dim(dim, np.ndim(x))
+    out = np.asarray(x).reshape(np.shape(x) or (1,))
+    idx = np.atleast_1d(idx)
+    if ((idx < 0) | (idx >= out.shape[d])).any():
+        raise IndexError("index out of range in self")
+    source = np.asarray(source).reshape(np.shape(source) or (1,))
+    places = np.broadcast_to(idx.reshape([-1 if k == d else 1 for k in range(source.ndim)]),
+                             source.shape)
+    return placing._scatter_reduce(out, places, source, dim=d, reduce=reduce,
+                                   include_self=include_self).reshape(np.shape(x))
+
+
+def _index_reduce_vjp(c, g):
+    idx, d = c[1], wrap_dim(c.attrs["dim"], max(len(c.shapes[0]), 1))
+    return placing.reduce_at_backward(
+        c, g, lambda t: call("index_select", t, idx, dim=d),
+        lambda t, s: call("index_add", t, idx, s, dim=d),
+        lambda x, src: call("index_reduce", x, idx, src, **c.attrs),
+        lambda t: call("index_fill", t, idx, dim=d, value=0.0))
+
+
+defop("index_reduce", _index_reduce, _index_reduce_rule, _index_reduce_vjp, save=(0, 1, 2),
+      save_out=True, differentiable=(0, 2), node="IndexReduceBackward0", api=("index_reduce",),
+      inplace="index_reduce_")
 
 
 def _index_copy_rule(x, idx, source, *, dim):
@@ -339,6 +385,16 @@ def index_add(input, dim, index, source, *, alpha=1):
     require_tensor("index_add", "source", 3, source)
     scale = {"alpha": alpha} if alpha != 1 else {}
     return call("index_add", input, index, source, dim=dim, **scale)
+
+
+def index_reduce(input, dim, index, source, reduce, *, include_self=True):
+    require_tensor("index_reduce", "source", 3, source)
+    _warn_once("index_reduce() is in beta and the API may change at any time.")
+    if reduce not in _INDEX_REDUCTIONS:
+        raise RuntimeError("index_reduce(): Expected reduce to be one of prod, mean, amax or amin "
+                           f"but got {reduce}.")
+    return call("index_reduce", input, index, source, dim=dim, reduce=reduce,
+                include_self=bool(include_self))
 
 
 def index_copy(input, dim, index, source):

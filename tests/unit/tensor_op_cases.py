@@ -121,6 +121,32 @@ case("index_fill_int", lambda T, i: i.index_fill(0, T.tensor([1]), 2.5), I(3, 2,
 case("index_fill_", lambda T, x, v: x.clone().index_fill_(0, T.tensor(2), v), F(3, 4), F(),
      covers=("clone", "index_fill"))
 
+# index_reduce: torch's IndexReduceBackward0 for each reduction, with and without self
+_DUPLICATES = [2, 0, 2, 3, 2]
+for _reduce in ("prod", "mean", "amax", "amin"):
+    case(f"index_reduce_{_reduce}",
+         lambda T, x, s, r=_reduce: x.index_reduce(1, T.tensor(_DUPLICATES), s, r), F(3, 4),
+         F(3, 5), covers=("index_reduce", "index_select", "index_add"))
+    case(f"index_reduce_{_reduce}_no_self",
+         lambda T, x, s, r=_reduce: T.index_reduce(x, 0, T.tensor([1, 1]), s, r,
+                                                  include_self=False),
+         F(3, 4), F(2, 4), covers=("index_reduce", "index_fill"))
+case("index_reduce_amax_ties", lambda T, x, s: x.index_reduce(0, T.tensor([0, 2, 0]), s, "amax"),
+     F(3, 4, ties=True), F(3, 4, ties=True), covers="index_reduce", fd=False)
+case("index_reduce_prod_zeros",
+     lambda T, x, s: x.index_reduce(0, T.tensor([1, 0, 1]), s * T.tensor([[0.], [1.], [1.]]),
+                                    "prod"),
+     F(2, 3), F(3, 3), covers=("index_reduce", "mul"), grad2=False)
+case("index_reduce_0d", lambda T, x, s: x.index_reduce(0, T.tensor([0]), s, "mean"), F(), F(),
+     covers="index_reduce")
+case("index_reduce_int_mean", lambda T, i, j: i.index_reduce(0, T.tensor([0, 0, 1]), j, "mean"),
+     I(2, 3, lo=-9, hi=9), I(3, 3, lo=-9, hi=9), covers="index_reduce")
+case("index_reduce_bool_amax", lambda T, a, b: a.index_reduce(0, T.tensor([1, 1]), b, "amax"),
+     B(2, 3), B(2, 3), covers="index_reduce")
+case("index_reduce_", lambda T, x, s: (x * 1).index_reduce_(-1, T.tensor([0, 3]), s, "amin",
+                                                           include_self=False),
+     F(3, 4), F(3, 2), covers=("mul", "index_reduce"))
+
 error("index_add_dim", lambda T, x, s, i: x.index_add(2, i, s), K(3, 4), K(3, 2), I(2, hi=4))
 error("index_add_out_of_range", lambda T, x, s, i: x.index_add(1, i + 4, s), K(3, 4), K(3, 2),
       I(2, hi=4))
@@ -135,6 +161,23 @@ error("index_add_dtype", lambda T, x, s, i: x.index_add(1, i, s.double()), K(3, 
 error("index_add_count", lambda T, x, s, i: x.index_add(1, i, s), K(3, 4), K(3, 2), I(3, hi=4))
 error("index_add_shape", lambda T, x, s, i: x.index_add(1, i, s), K(3, 4), K(2, 2), I(2, hi=4))
 error("index_add_number", lambda T, x, i: x.index_add(1, i, 2.0), K(3, 4), I(2, hi=4))
+error("index_reduce_sum", lambda T, x, s: x.index_reduce(0, T.tensor([0]), s, "sum"), K(3),
+      K(1))
+error("index_reduce_out_of_range", lambda T, x, s: x.index_reduce(0, T.tensor([3]), s, "prod"),
+      K(3), K(1))
+error("index_reduce_negative_index",
+      lambda T, x, s: x.index_reduce(0, T.tensor([-1]), s, "prod"), K(3), K(1))
+error("index_reduce_dtype", lambda T, x, s: x.index_reduce(0, T.tensor([0]), s.double(), "amax"),
+      K(3), K(1))
+error("index_reduce_shape", lambda T, x, s: x.index_reduce(0, T.tensor([0]), s, "amax"), K(3, 2),
+      K(1, 3))
+error("index_reduce_bool_mean", lambda T, a, b: a.index_reduce(0, T.tensor([0]), b, "mean"),
+      B(3, 2), B(1, 2))
+error("index_reduce_bool_1d", lambda T, a, b: a.index_reduce(0, T.tensor([0]), b, "amax"),
+      B(3), B(1))
+error("index_reduce_number", lambda T, x: x.index_reduce(0, T.tensor([0]), 1.0, "amax"), K(3))
+error("index_reduce_leaf", lambda T, x, s: x.index_reduce_(0, T.tensor([0]), s, "amax"), F(3),
+      K(1))
 error("index_copy_out_of_range", lambda T, x, s: x.index_copy(1, T.tensor([4, 0]), s), K(3, 4),
       K(3, 2))
 error("index_copy_float_index", lambda T, x, s: x.index_copy(1, T.tensor([1., 0.]), s), K(3, 4),

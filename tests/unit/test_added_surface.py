@@ -789,7 +789,11 @@ def test_added_functions_run_on_a_worker(local_workers):
                 T.ldexp(x, T.tensor([1, 2, 0, -1, 3], device=x.device)), T.vander(x[0], 3),
                 T.combinations(x[1], 2), T.isin(x.detach(), x.detach()[0]),
                 T.unique_consecutive(x.detach().round()), x.H, x.isposinf(),
-                distgrad.nn.functional.gumbel_softmax(x, hard=True).detach() * 0]
+                distgrad.nn.functional.gumbel_softmax(x, hard=True).detach() * 0,
+                T.logaddexp2(x, x * 2), x.nextafter(x.detach() + 1),
+                x.index_reduce(0, T.tensor([2, 0], device=x.device), x[:2] * 3, "prod"),
+                x.index_reduce(1, T.tensor([1, 1, 4], device=x.device), x[:, :3], "amax",
+                               include_self=False)]
 
     on_cpu, on_worker = program(x_cpu), program(x)
     for a, b in zip(on_cpu, on_worker):
@@ -799,8 +803,9 @@ def test_added_functions_run_on_a_worker(local_workers):
     assert not x.is_cpu and not x.is_cuda and x.layout is distgrad.strided
     with pytest.raises(RuntimeError, match="^Cannot access data pointer of a Tensor on worker:1"):
         x.data_ptr()
-    sum(t.sum() for t in on_cpu[:10]).backward()
-    sum(t.sum() for t in on_worker[:10]).backward()
+    backward = list(range(10)) + list(range(15, 19))  # (and the gradients of the new ops)
+    sum(on_cpu[k].sum() for k in backward).backward()
+    sum(on_worker[k].sum() for k in backward).backward()
     np.testing.assert_allclose(x.grad.cpu().numpy(), x_cpu.grad.numpy(), rtol=1e-5, atol=1e-5)
 
 
