@@ -53,6 +53,7 @@ from .scatter import (index_add, index_copy, index_fill, index_reduce,  # noqa: 
                       scatter, scatter_add)
 from . import api, layout
 from .rules import wrap_dim
+from . import shape as _shape
 from .shape import infer_shape
 from .views import as_strided_of
 
@@ -308,9 +309,11 @@ def reshape(input, *shape):
     return call("unsafe_view", call("contiguous", input), shape=list(new_shape))
 
 
-def view(input, *shape):
+def view(input, *shape, dtype=None):
+    if dtype is not None and not shape:
+        shape = (dtype,)
     if len(shape) == 1 and isinstance(shape[0], dtypes.dtype):
-        raise NotImplementedError("view(dtype) is not supported")
+        return _shape.view_dtype(input, shape[0])
     shape = list(_shape_args(shape))
     new_shape = infer_shape(shape, input.numel())
     if layout.view_strides(input.shape, input.stride(), new_shape) is None:
@@ -1001,7 +1004,7 @@ for _name, _fn in {**_METHODS, **_arrange.METHODS, **_pointwise.METHODS,
                    **_products.METHODS, **_more_pointwise.in_place_forms(globals()),
                    **_products.in_place_forms(globals()), **_matrix_functions.METHODS,
                    **_numerics.METHODS, **_sets.METHODS, **_windows.METHODS,
-                   **_real_dense.METHODS}.items():
+                   **_real_dense.METHODS, **overwrite.METHODS}.items():
     setattr(Tensor, _name, _fn)
 globals().update(_real_dense.FUNCTIONS)
 

@@ -47,3 +47,55 @@ def _copy_vjp(c, g):
 
 defop("copy", lambda x, src: np.broadcast_to(src, x.shape).astype(x.dtype), _copy_rule, _copy_vjp,
       node="torch::autograd::CopyBackwards", sharding="elementwise")
+
+
+# ---- resize_: a new shape over the same values in memory order -------------------------------
+
+def _resize(x, shape):
+    """The first elements of x in memory order, row-major in `shape`; zeros past x's end
+    (torch leaves those uninitialized)."""
+    flat = np.ravel(x, order="K")
+    out = np.zeros(int(np.prod(shape, dtype=np.int64)), x.dtype)
+    n = min(out.size, flat.size)
+    out[:n] = flat[:n]
+    return out.reshape(shape)
+
+
+defop("resize", _resize, lambda x, shape: Meta(shape, x.dtype))
+
+
+def resize_(self, *size, memory_format=None):
+    """torch's Tensor.resize_: refused for a tensor that requires grad; else self takes the
+    new shape (row-major), keeping its leading elements, and a new version if it changed."""
+    if self.requires_grad:
+        raise RuntimeError("cannot resize variables that require grad")
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = tuple(size[0])
+    if len(size) == 1 and not isinstance(size[0], int) and not hasattr(size[0], "_storage"):
+        raise TypeError(f"resize_(): argument 'size' (position 1) must be tuple of ints, not "
+                        f"{type(size[0]).__name__}")
+    for k, s in enumerate(size):
+        if not isinstance(s, int) and not hasattr(s, "_storage"):
+            raise TypeError(f"resize_(): argument 'size' failed to unpack the object at pos "
+                            f"{k + 1} with error \"type must be tuple of ints,but got "
+                            f"{type(s).__name__}\"")
+    shape = [int(s) for s in size]
+    if any(s < 0 for s in shape):
+        raise RuntimeError("numel: integer multiplication overflow")
+    if tuple(shape) == tuple(self.shape):
+        return self
+    resized = call("resize", self, shape=list(shape))
+    self._value, self.shape, self._layout = resized._value, resized.shape, None
+    self._base = self._view_of = None  # (a view's new shape is no longer its parent's view)
+    self._count_write()
+    return self
+
+
+def resize_as_(self, the_template, memory_format=None):
+    if not hasattr(the_template, "_storage"):
+        raise TypeError(f"resize_as_(): argument 'the_template' (position 1) must be Tensor, not "
+                        f"{type(the_template).__name__}")
+    return resize_(self, tuple(the_template.shape))
+
+
+METHODS = dict(resize_=resize_, resize_as_=resize_as_)

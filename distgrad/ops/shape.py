@@ -40,6 +40,68 @@ defop("reshape", lambda x, shape: np.reshape(x, shape),
       strides=layout.reshape, sharding="reshape")
 
 
+# ---- view(dtype): the same memory read as another dtype ------------------------------------
+
+def _itemsize_ratio(a) -> tuple:
+    """(old, new) element sizes of a view as another dtype."""
+    return dtypes.from_name(a["from_dtype"]).itemsize, dtypes.from_name(a["dtype"]).itemsize
+
+
+def _view_dtype_rule(x, dtype, from_dtype):
+    old, new = _itemsize_ratio({"dtype": dtype, "from_dtype": from_dtype})
+    shape = list(x.shape)
+    if shape and old != new:  # the last dim takes the change of element size
+        shape[-1] = shape[-1] * old // new
+    return Meta(shape, dtypes.from_name(dtype))
+
+
+def _view_dtype_strides(shape, strides, offset, out_shape, k, a):
+    old, new = _itemsize_ratio(a)
+    if old == new or not strides:
+        return tuple(strides), offset
+    scale = (lambda n: n * (old // new)) if old > new else (lambda n: n // (new // old))
+    return tuple(scale(s) for s in strides[:-1]) + (1,), scale(offset)
+
+
+# No VJP: torch's view.dtype has no differentiable output.
+defop("view_dtype", lambda x, dtype, from_dtype: x.view(dtypes.from_name(dtype).np),
+      _view_dtype_rule, view=True, strides=_view_dtype_strides)
+
+
+def view_dtype(input, dtype):
+    """Tensor.view(dtype): input's memory as `dtype`, sharing its version counter, as torch's
+    a tensor of its own to autograd (no `_base`, no history), like detach()."""
+    if dtype is input.dtype:
+        return input.detach()
+    old, new = input.dtype.itemsize, dtype.itemsize
+    if old != new:
+        _check_view_dtype(input, dtype, old, new)
+    t = call("view_dtype", input.detach(), dtype=dtype.name, from_dtype=input.dtype.name)
+    t._base = t._view_of = None
+    return t
+
+
+def _check_view_dtype(input, dtype, old: int, new: int) -> None:
+    """torch's conditions for a view whose element size differs (view_dtype in ATen)."""
+    what = f"to view {input.dtype.long_name} as {dtype.long_name} (different element sizes)"
+    if not input.ndim:
+        raise RuntimeError(f"self.dim() cannot be 0 {what}")
+    ratio = max(old, new) // min(old, new)
+    strides = input.stride()
+    if new > old:
+        if input.shape[-1] % ratio:
+            raise RuntimeError(f"self.size(-1) must be divisible by {ratio} {what}, but got "
+                               f"{input.shape[-1]}")
+        if input.storage_offset() % ratio:
+            raise RuntimeError(f"self.storage_offset() must be divisible by {ratio} {what}, but "
+                               f"got {input.storage_offset()}")
+    if strides[-1] != 1:
+        raise RuntimeError(f"self.stride(-1) must be 1 {what}, but got {strides[-1]}")
+    for d, s in enumerate(strides[:-1]):
+        if new > old and s % ratio:
+            raise RuntimeError(f"self.stride({d}) must be divisible by {ratio} {what}, but got {s}")
+
+
 def _t_rule(x):
     if x.ndim > 2:
         raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {x.ndim}D")

@@ -1,0 +1,124 @@
+"""A tensor's memory, against torch (torch_twin.same): resize_ and resize_as_, view(dtype)
+(the same bytes read as another dtype), share_memory_ and is_shared, torch.is_storage."""
+from __future__ import annotations
+
+import numpy as np
+
+import distgrad
+from test_added_surface import local_workers  # noqa: F401  (two in-process workers)
+from torch_twin import attempt, same
+
+
+# ---- resize_ --------------------------------------------------------------------------------
+
+def test_resize_keeps_the_leading_elements_in_memory_order():
+    def scenario(T):
+        x = T.arange(6.0).reshape(2, 3)
+        shrunk = x.clone().resize_(2, 2)
+        same_shape = x.clone()
+        kept = same_shape.resize_(2, 3)
+        grown = x.clone().resize_((3, 3))
+        flat = x.clone().resize_(T.Size([4]))
+        transposed = x.clone().t().resize_(2, 2)
+        ints = T.arange(5).resize_([2, 2])
+        template = x.clone().resize_as_(T.ones(3, 1))
+        return [shrunk, shrunk.is_contiguous(), kept is same_shape, same_shape._version,
+                grown.shape, grown.reshape(-1)[:6], flat, transposed, ints, template]
+
+    same(scenario)
+
+
+def test_resize_counts_a_write_only_when_the_shape_changes():
+    def scenario(T):
+        x = T.ones(3)
+        alias = x.view(3)
+        versions = [x.resize_(3)._version]
+        x.resize_(2)
+        versions += [x._version, alias._version, x.resize_((2,))._version]
+        return versions + [x.shape, alias.shape]
+
+    same(scenario)
+
+
+def test_resize_refuses_a_tensor_that_requires_grad_and_bad_sizes():
+    def scenario(T):
+        leaf = T.ones(3, requires_grad=True)
+        with T.no_grad():
+            under_no_grad = attempt(lambda: leaf.resize_(2))
+        return [attempt(lambda: leaf.resize_(2)), attempt(lambda: (leaf * 2).resize_(3)),
+                under_no_grad, attempt(lambda: leaf.resize_as_(T.ones(1))),
+                attempt(lambda: T.ones(2).resize_(-1)), attempt(lambda: T.ones(2).resize_(2.0)),
+                attempt(lambda: T.ones(2).resize_(2, 2.0)), attempt(lambda: T.ones(2).resize_as_(3))]
+
+    same(scenario)
+
+
+def test_resize_of_a_view_is_a_tensor_of_its_own_shape():
+    def scenario(T):
+        base = T.arange(6.0).reshape(2, 3)
+        row = base[1]
+        row.resize_(2)
+        return [row, row + 1, row.shape, base]
+
+    same(scenario)
+
+
+# ---- view(dtype) ----------------------------------------------------------------------------
+
+def test_view_as_a_dtype_of_the_same_size_shares_memory_and_version():
+    def scenario(T):
+        x = T.tensor([1.0, -2.5, 3.0], dtype=T.float64)
+        bits = x.view(T.int64)
+        back = T.tensor([4607182418800017408, 0]).view(dtype=T.float64)
+        bits[1] = 4611686018427387904  # 2.0's bits, written through the other dtype
+        leaf = T.ones(2, 3, dtype=T.float64, requires_grad=True)
+        alias = leaf.view(T.float64)
+        hist = leaf * 2
+        hist_bits = hist.view(T.int64)
+        hist_bits.zero_()
+        return [bits, x, x._version, bits._version, back, bits._base is None,
+                alias.requires_grad, alias._base is None, alias.grad_fn,
+                hist.grad_fn.name(), hist, T.ones(2, 3, dtype=T.float64).t().view(T.int64).stride(),
+                T.tensor(1.0, dtype=T.float64).view(T.int64)]
+
+    same(scenario)
+
+
+def test_view_as_a_dtype_of_another_size_rescales_the_last_dim():
+    def scenario(T):
+        x = T.arange(12.0).reshape(3, 4)
+        views = [x.view(T.float64), x[1:].view(T.bool), x[::2].view(T.float64),
+                 x[1:, 2:].view(T.int64), T.ones(2, 8, dtype=T.bool).view(T.float64),
+                 T.tensor([1, 2]).view(T.float32)]
+        return [(v, v.shape, v.stride(), v.storage_offset()) for v in views]
+
+    same(scenario)
+
+
+def test_view_as_a_dtype_of_another_size_refuses_what_torch_refuses():
+    def scenario(T):
+        x = T.arange(12.0).reshape(3, 4)
+        return [attempt(lambda: T.tensor(1.0).view(T.float64)),
+                attempt(lambda: T.tensor(1.0).view(T.bool)),
+                attempt(lambda: x.t().view(T.float64)), attempt(lambda: x[:, ::2].view(T.float64)),
+                attempt(lambda: x[:, 1:3].view(T.float64)), attempt(lambda: x.t().view(T.bool)),
+                attempt(lambda: T.arange(15.0).reshape(3, 5)[:, :4].view(T.float64)),
+                attempt(lambda: T.ones(3, 0).view(T.float64))]
+
+    same(scenario)
+
+
+# ---- on a worker ----------------------------------------------------------------------------
+
+def test_resize_and_view_dtype_on_a_worker(local_workers):
+    def program(device):
+        x = distgrad.arange(6.0, device=device).reshape(2, 3).double()
+        bits = x.view(distgrad.int64)
+        bits[0, 0] = 4611686018427387904  # 2.0
+        halves = x.float().view(distgrad.bool)
+        return [x.clone().resize_(4), x.t().clone().resize_(2, 2), bits, x, halves,
+                x.clone().resize_(3, 3)[:2]]
+
+    for a, b in zip(program("cpu"), program("worker:1")):
+        assert b.device_str == "worker:1" and b.shape == a.shape and b.dtype is a.dtype
+        np.testing.assert_array_equal(b.cpu().numpy(), a.numpy())
