@@ -38,6 +38,9 @@ def _addindent(s: str, num_spaces: int) -> str:
     return first + "\n" + "\n".join(num_spaces * " " + line for line in lines)
 
 
+_EXTRA_STATE = "_extra_state"  # the key suffix of a module's get_extra_state()
+
+
 class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
     def __repr__(self) -> str:
         if not self.missing_keys and not self.unexpected_keys:
@@ -459,27 +462,110 @@ class Module:
         return self.to(dst_type)
 
     # ---- state ---------------------------------------------------------------------------
-    def state_dict(self, *args, destination=None, prefix: str = "", keep_vars: bool = False):
-        """Parameters and persistent buffers by dotted name (detached unless keep_vars)."""
-        if args:  # torch's deprecated positional (destination, prefix, keep_vars)
-            destination = args[0]
-            if len(args) > 1:
-                prefix = args[1]
-            if len(args) > 2:
-                keep_vars = args[2]
-        if destination is None:
-            destination = OrderedDict()
+    # torch's layout of a state dict: each module's entries under its prefix, its extra state
+    # under `<prefix>_extra_state`, and `_metadata` giving each prefix its class's `_version`,
+    # which an overridden _load_from_state_dict reads to load an older checkpoint.
+    _version: int = 1
+
+    def get_extra_state(self):
+        raise RuntimeError("Reached a code path in Module.get_extra_state() that should never be "
+                           "called. Please file an issue at https://github.com/pytorch/pytorch/"
+                           "issues/new?template=bug-report.yml to report this bug.")
+
+    def set_extra_state(self, state) -> None:
+        raise RuntimeError("Reached a code path in Module.set_extra_state() that should never be "
+                           "called. Please file an issue at https://github.com/pytorch/pytorch/"
+                           "issues/new?template=bug-report.yml to report this bug.")
+
+    def _has_own(self, method: str) -> bool:
+        """Does the class define get_extra_state / set_extra_state (not Module's)?"""
+        return getattr(type(self), method, None) is not getattr(Module, method)
+
+    def _save_to_state_dict(self, destination, prefix: str, keep_vars: bool) -> None:
         for name, p in self._parameters.items():
             if p is not None:
                 destination[prefix + name] = p if keep_vars else p.detach()
         for name, b in self._buffers.items():
             if b is not None and name not in self._non_persistent_buffers_set:
                 destination[prefix + name] = b if keep_vars else b.detach()
+        if self._has_own("get_extra_state"):
+            destination[prefix + _EXTRA_STATE] = self.get_extra_state()
+
+    def state_dict(self, *args, destination=None, prefix: str = "", keep_vars: bool = False):
+        """Parameters and persistent buffers by dotted name (detached unless keep_vars)."""
+        if args:  # torch's deprecated positional (destination, prefix, keep_vars)
+            warnings.warn("Positional args are being deprecated, use kwargs instead. Refer to "
+                          "https://pytorch.org/docs/main/generated/torch.nn.Module.html#torch.nn."
+                          "Module.state_dict for details.", FutureWarning, stacklevel=2)
+            if destination is None:
+                destination = args[0]
+            if len(args) > 1 and prefix == "":
+                prefix = args[1]
+            if len(args) > 2 and keep_vars is False:
+                keep_vars = args[2]
+        if destination is None:
+            destination = OrderedDict()
+            destination._metadata = OrderedDict()
+        if hasattr(destination, "_metadata"):
+            destination._metadata[prefix[:-1]] = dict(version=self._version)
+        self._save_to_state_dict(destination, prefix, keep_vars)
         for name, m in self._modules.items():
             if m is not None:
                 m.state_dict(destination=destination, prefix=prefix + name + ".",
                              keep_vars=keep_vars)
         return destination
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
+                              unexpected_keys, error_msgs) -> None:
+        """Load this module's own entries (not its children's), as torch's: what is missing,
+        unexpected or fails goes into the lists."""
+        local_state = {k: v for k, v in self._parameters.items() if v is not None}
+        local_state.update((k, v) for k, v in self._buffers.items()
+                           if v is not None and k not in self._non_persistent_buffers_set)
+        assign = local_metadata.get("assign_to_params_buffers", False)
+        for name, current in local_state.items():
+            key = prefix + name
+            if key not in state_dict:
+                if strict:
+                    missing_keys.append(key)
+                continue
+            value = state_dict[key]
+            if not isinstance(value, Tensor):
+                error_msgs.append(f'While copying the parameter named "{key}", expected '
+                                  "torch.Tensor or Tensor-like object from checkpoint but "
+                                  f"received {type(value)}")
+                continue
+            if not current.ndim and tuple(value.shape) == (1,):
+                value = value[0]
+            if tuple(value.shape) != tuple(current.shape):
+                error_msgs.append(f"size mismatch for {key}: copying a param with shape "
+                                  f"{value.shape!r} from checkpoint, the shape in current model "
+                                  f"is {current.shape!r}.")
+                continue
+            with no_grad():
+                # placed as the current tensor is (its device, or its sharding) first
+                new = current._storage.place_like(current, value)
+                if assign:
+                    if name in self._parameters:
+                        new = Parameter(new, current.requires_grad)
+                    setattr(self, name, new)
+                else:
+                    current.copy_(new)
+        extra = prefix + _EXTRA_STATE
+        if self._has_own("set_extra_state"):
+            if extra in state_dict:
+                self.set_extra_state(state_dict[extra])
+            elif strict:
+                missing_keys.append(extra)
+        elif strict and extra in state_dict:
+            unexpected_keys.append(extra)
+        if strict:
+            for key in state_dict:
+                if key.startswith(prefix) and key != extra:
+                    first = key[len(prefix):].split(".", 1)
+                    if (first[0] not in self._modules if len(first) > 1
+                            else first[0] not in local_state):
+                        unexpected_keys.append(key)
 
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
         """Copy values in place (no_grad); torch's errors for missing, unexpected or
@@ -487,39 +573,24 @@ class Module:
         if not hasattr(state_dict, "keys"):
             raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
         missing, unexpected, errors = [], [], []
-        expected = set()
-        for mod_prefix, mod in self.named_modules():
-            pre = mod_prefix + "." if mod_prefix else ""
-            local = [(k, v, True) for k, v in mod._parameters.items() if v is not None]
-            local += [(k, v, False) for k, v in mod._buffers.items()
-                      if v is not None and k not in mod._non_persistent_buffers_set]
-            for name, current, is_param in local:
-                key = pre + name
-                expected.add(key)
-                if key not in state_dict:
-                    missing.append(key)
-                    continue
-                value = state_dict[key]
-                if not isinstance(value, Tensor):
-                    errors.append(f'While copying the parameter named "{key}", expected '
-                                  "torch.Tensor or Tensor-like object from checkpoint but "
-                                  f"received {type(value)}")
-                    continue
-                if tuple(value.shape) != tuple(current.shape):
-                    errors.append(f"size mismatch for {key}: copying a param with shape "
-                                  f"{value.shape!r} from checkpoint, the shape in current model "
-                                  f"is {current.shape!r}.")
-                    continue
-                with no_grad():
-                    # placed as the current tensor is (its device, or its sharding) first
-                    new = current._storage.place_like(current, value)
-                    if assign:
-                        if is_param:
-                            new = Parameter(new, current.requires_grad)
-                        setattr(mod, name, new)
-                    else:
-                        current.copy_(new)
-        unexpected = [k for k in state_dict.keys() if k not in expected]
+        metadata = getattr(state_dict, "_metadata", None)
+        state_dict = OrderedDict(state_dict)  # (an overridden loader may add or remove keys)
+        if metadata is not None:
+            state_dict._metadata = metadata
+
+        def load(module, local_state_dict, prefix=""):
+            local_metadata = {} if metadata is None else metadata.get(prefix[:-1], {})
+            if assign:
+                local_metadata["assign_to_params_buffers"] = assign
+            module._load_from_state_dict(local_state_dict, prefix, local_metadata, True,
+                                         missing, unexpected, errors)
+            for name, child in module._modules.items():
+                if child is not None:
+                    child_prefix = prefix + name + "."
+                    load(child, {k: v for k, v in local_state_dict.items()
+                                 if k.startswith(child_prefix)}, child_prefix)
+
+        load(self, state_dict)
         if strict:
             if unexpected:
                 errors.insert(0, "Unexpected key(s) in state_dict: {}. ".format(
