@@ -55,6 +55,13 @@ def is_tensor(obj) -> bool:
     return isinstance(obj, Tensor)
 
 
+def is_storage(obj) -> bool:
+    """torch's test for its storage objects; distgrad hands out none (a tensor is not one)."""
+    from .storage import Storage
+
+    return isinstance(obj, Storage)
+
+
 def numel(input) -> int:
     return input.numel()
 

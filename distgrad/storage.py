@@ -15,7 +15,7 @@ import numpy as np
 class Storage:
     """The driver's memory: each view's handle is a numpy array over it."""
 
-    __slots__ = ("version", "memory", "memory_writes", "inference")
+    __slots__ = ("version", "memory", "memory_writes", "inference", "shared")
 
     def __init__(self, memory=None):
         self.version = 0
@@ -24,6 +24,7 @@ class Storage:
         # Made under inference_mode: torch's inference tensors (it and every view of it)
         # cannot be saved for backward or written in place outside it.
         self.inference = False
+        self.shared = False  # share_memory_() was called on a tensor of it (first storage's)
 
     def renewed(self) -> "Storage":
         """The same memory under a new version counter (torch's `.data`)."""

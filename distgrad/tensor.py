@@ -254,6 +254,16 @@ class Tensor:
     def is_floating_point(self) -> bool:
         return self.dtype.is_floating_point
 
+    # torch moves a CPU tensor's memory to shared memory for its worker processes; distgrad's
+    # workers get tensors by their own channels, so only the mark (the memory's) is kept.
+    def share_memory_(self):
+        memory = self._storage.memory or self._storage
+        memory.shared = True
+        return self
+
+    def is_shared(self) -> bool:
+        return (self._storage.memory or self._storage).shared
+
     # ---- layout: strides and storage offset (ops/layout.py) -------------------------------
     def _strides_offset(self) -> tuple:
         if self._layout is None:

@@ -452,6 +452,9 @@ class Module:
     def cpu(self):
         return self.to("cpu")
 
+    def share_memory(self):
+        return self._apply(lambda t: t.share_memory_())
+
     def float(self):
         return self.to(dtypes.float32)
 

@@ -108,6 +108,28 @@ def test_view_as_a_dtype_of_another_size_refuses_what_torch_refuses():
     same(scenario)
 
 
+# ---- share_memory_, is_shared, is_storage ------------------------------------------------
+
+def test_share_memory_marks_the_memory_every_view_of_it_shares():
+    def scenario(T):
+        x = T.ones(2, 3)
+        early_view = x[0]
+        before = [x.is_shared(), early_view.is_shared()]
+        out = x.share_memory_()
+        leaf = T.ones(2, requires_grad=True)
+        model = T.nn.Linear(2, 2)
+        return before + [out is x, x.is_shared(), early_view.is_shared(), x[1].is_shared(),
+                         x.detach().is_shared(), x.data.is_shared(), x.clone().is_shared(),
+                         x._version, leaf.share_memory_().is_shared(),
+                         (leaf * 2).share_memory_().is_shared(),
+                         T.ones(0).share_memory_().is_shared(),
+                         model.share_memory() is model, model.weight.is_shared(),
+                         model.bias.is_shared(), T.is_storage(x), T.is_storage(1),
+                         T.is_storage([1.0])]
+
+    same(scenario)
+
+
 # ---- on a worker ----------------------------------------------------------------------------
 
 def test_resize_and_view_dtype_on_a_worker(local_workers):
