@@ -48,7 +48,8 @@ def test_resize_refuses_a_tensor_that_requires_grad_and_bad_sizes():
         return [attempt(lambda: leaf.resize_(2)), attempt(lambda: (leaf * 2).resize_(3)),
                 under_no_grad, attempt(lambda: leaf.resize_as_(T.ones(1))),
                 attempt(lambda: T.ones(2).resize_(-1)), attempt(lambda: T.ones(2).resize_(2.0)),
-                attempt(lambda: T.ones(2).resize_(2, 2.0)), attempt(lambda: T.ones(2).resize_as_(3))]
+                attempt(lambda: T.ones(2).resize_(2, 2.0)),
+                attempt(lambda: T.ones(2).resize_as_(3))]
 
     same(scenario)
 
