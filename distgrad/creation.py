@@ -247,6 +247,7 @@ def tensor(data, *, dtype=None, device=None, requires_grad=False, pin_memory=Fal
                       "sourceTensor.detach().clone() or sourceTensor.detach().clone()"
                       ".requires_grad_(True), rather than torch.tensor(sourceTensor).",
                       UserWarning, stacklevel=2)
+    _check_args("tensor", (), none_ok=False, requires_grad=requires_grad)
     arr = np.array(_infer_array(data, dtype), copy=True)
     return _from_array(arr, device, requires_grad)
 
@@ -265,6 +266,56 @@ def from_numpy(ndarray: np.ndarray) -> Tensor:
     if not isinstance(ndarray, np.ndarray):
         raise TypeError(f"expected np.ndarray (got {type(ndarray).__name__})")
     return _from_array(ndarray, "cpu", False)  # shares the array's memory, as torch's
+
+
+# ---- torch's argument parser: a requires_grad that is not a bool, a generator that is not one --
+
+_KW = ("torch.dtype dtype = None, torch.layout layout = None, torch.device device = None, "
+       "bool pin_memory = False, bool requires_grad = False")
+_OUT_KW = "Tensor out = None, " + _KW
+_SIZE, _GEN = "tuple of ints size, *, ", "torch.Generator generator, "
+# The overloads torch lists for the functions that have several.
+_OVERLOADS = {
+    "rand": (_SIZE + _GEN + _OUT_KW, _SIZE + _OUT_KW),
+    "randn": (_SIZE + _GEN + _OUT_KW, _SIZE + _OUT_KW),
+    "randperm": ("int n, *, " + _GEN + _OUT_KW, "int n, *, " + _OUT_KW),
+    "randint": tuple(f"{bounds}, tuple of ints size, *, {gen}" + _OUT_KW
+                     for bounds in ("int high", "int low, int high") for gen in (_GEN, "")),
+    "arange": ("Number end, *, " + _OUT_KW, "Number start, Number end, *, " + _KW,
+               "Number start, Number end, Number step = 1, *, " + _OUT_KW),
+    "eye": ("int n, *, " + _OUT_KW, "int n, int m, *, " + _OUT_KW),
+    "linspace": tuple(f"{a} start, {b} end, int steps, *, " + _OUT_KW
+                      for a, b in (("Tensor", "Tensor"), ("Number", "Tensor"),
+                                   ("Tensor", "Number"), ("Number", "Number"))),
+}
+
+
+def _parser_type(x) -> str:
+    if isinstance(x, dtypes.dtype):
+        return "torch.dtype"
+    if isinstance(x, _Device):
+        return "torch.device"
+    return "torch.Generator" if type(x).__name__ == "Generator" else type(x).__name__
+
+
+def _check_args(name: str, args: tuple, none_ok: bool = True, **keywords) -> None:
+    """torch's TypeError when requires_grad= is not a bool (None: the default, but for
+    tensor()) or generator= is not a Generator. A function of one overload names the
+    argument; one of several lists them, with the types of the arguments given."""
+    from .generator import Generator
+
+    rg = keywords.get("requires_grad")
+    bad_rg = not isinstance(rg, bool) and not (rg is None and none_ok)
+    gen = keywords.get("generator")
+    if not bad_rg and (gen is None or isinstance(gen, Generator)):
+        return
+    if name not in _OVERLOADS:
+        raise TypeError(f"{name}(): argument 'requires_grad' must be bool, not {type(rg).__name__}")
+    given = [_parser_type(a) for a in args] + [
+        f"{k}={_parser_type(v)}" for k, v in keywords.items() if v is not None and v is not False]
+    raise TypeError(f"{name}() received an invalid combination of arguments - got "
+                    f"({', '.join(given)}), but expected one of:\n" +
+                    "".join(f" * ({o})\n" for o in _OVERLOADS[name]))
 
 
 def _size(size, name=None):
@@ -309,23 +360,29 @@ def _filled(shape, value, dtype, device, requires_grad):
 
 
 def zeros(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+    _check_args("zeros", size, requires_grad=requires_grad)
     return _filled(_size(size, "zeros"), 0, dtype, device, requires_grad)
 
 
 def ones(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+    _check_args("ones", size, requires_grad=requires_grad)
     return _filled(_size(size), 1, dtype, device, requires_grad)
 
 
 def empty(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+    _check_args("empty", size, requires_grad=requires_grad)
     return _filled(_size(size), 0, dtype, device, requires_grad)
 
 
 def full(size, fill_value, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    _check_args("full", (size, fill_value), requires_grad=requires_grad)
     return _filled(_size((size,)), fill_value, _dtype_or_default(dtype, fill_value), device,
                    requires_grad)
 
 
 def eye(n, m=None, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    _check_args("eye", (n,) if m is None else (n, m), dtype=dtype, device=device,
+                requires_grad=requires_grad)
     dtype = dtype or dtypes.get_default_dtype()
     t = call("eye", n=int(n), m=int(m if m is not None else n), dtype=dtype.name,
              _device=_placed(device))
@@ -333,6 +390,8 @@ def eye(n, m=None, *, dtype=None, device=None, requires_grad=False) -> Tensor:
 
 
 def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    _check_args("arange", (start,) if end is None else (start, end) if step == 1 else
+                (start, end, step), dtype=dtype, device=device, requires_grad=requires_grad)
     start, end, step = _number(start), _number(end), _number(step)
     if end is None:
         start, end = 0, start
@@ -344,6 +403,8 @@ def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=Fa
 
 
 def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    _check_args("linspace", (start, end, steps), dtype=dtype, device=device,
+                requires_grad=requires_grad)
     dtype = dtype or dtypes.get_default_dtype()
     t = call("linspace", start=float(start), end=float(end), steps=int(steps), dtype=dtype.name,
              _device=_placed(device))
@@ -351,12 +412,16 @@ def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False)
 
 
 def rand(*size, dtype=None, device=None, requires_grad=False, generator=None) -> Tensor:
+    _check_args("rand", size, generator=generator, dtype=dtype, device=device,
+                requires_grad=requires_grad)
     dtype = _random_dtype(dtype, "check_uniform_bounds")
     arr = random_stream(generator).random(_size(size), dtype=np.float64).astype(dtype.np)
     return _from_array(arr, device, requires_grad)
 
 
 def randn(*size, dtype=None, device=None, requires_grad=False, generator=None) -> Tensor:
+    _check_args("randn", size, generator=generator, dtype=dtype, device=device,
+                requires_grad=requires_grad)
     dtype = _random_dtype(dtype, "normal_kernel_cpu")
     arr = random_stream(generator).standard_normal(_size(size)).astype(dtype.np)
     return _from_array(arr, device, requires_grad)
@@ -364,6 +429,8 @@ def randn(*size, dtype=None, device=None, requires_grad=False, generator=None) -
 
 def randint(low, high=None, size=None, *, generator=None, dtype=None, device=None,
             requires_grad=False) -> Tensor:
+    _check_args("randint", tuple(a for a in (low, high, size) if a is not None),
+                generator=generator, dtype=dtype, device=device, requires_grad=requires_grad)
     if size is None and isinstance(high, (tuple, list)):  # randint(high, size)
         low, high, size = 0, low, high
     if high is None:
@@ -380,6 +447,7 @@ def randint(low, high=None, size=None, *, generator=None, dtype=None, device=Non
 
 
 def randperm(n, *, generator=None, dtype=None, device=None) -> Tensor:
+    _check_args("randperm", (n,), generator=generator, dtype=dtype, device=device)
     arr = random_stream(generator).permutation(int(n)).astype((dtype or dtypes.int64).np)
     return _from_array(arr, device, False)
 

@@ -275,6 +275,32 @@ def test_requires_grad_takes_a_bool_only():
     same(f)
 
 
+def test_creation_functions_take_a_bool_requires_grad_and_a_generator():
+    """torch's parser: one overload names the argument, several list themselves."""
+    def f(torch):
+        calls = {"tensor": lambda rg: torch.tensor([1.0], requires_grad=rg),
+                 "zeros": lambda rg: torch.zeros(2, requires_grad=rg),
+                 "ones": lambda rg: torch.ones((2,), requires_grad=rg),
+                 "empty": lambda rg: torch.empty(2, requires_grad=rg).shape,
+                 "full": lambda rg: torch.full((2,), 1.0, requires_grad=rg),
+                 "rand": lambda rg: torch.rand(2, requires_grad=rg).shape,
+                 "randn": lambda rg: torch.randn(2, 3, requires_grad=rg).shape,
+                 "arange": lambda rg: torch.arange(3.0, requires_grad=rg),
+                 "arange2": lambda rg: torch.arange(0, 3.0, requires_grad=rg),
+                 "eye": lambda rg: torch.eye(2, 3, requires_grad=rg),
+                 "linspace": lambda rg: torch.linspace(0, 1, 3, requires_grad=rg)}
+        out = {name: [attempt(call, rg) for rg in (1, 0, 1.0, None, "yes", torch.tensor(True))]
+               for name, call in calls.items()}
+        out["generator"] = [attempt(torch.randn, 2, generator=3),
+                            attempt(torch.rand, (2,), generator="g"),
+                            attempt(torch.randint, 3, (2,), generator=3),
+                            attempt(torch.randint, 0, 3, (2,), requires_grad=1),
+                            attempt(torch.randperm, 3, generator=3)]
+        return out
+
+    same(f)
+
+
 def test_assigned_grad_errors():
     def f(torch):
         x = leaf(torch, [1.0, 2.0])
