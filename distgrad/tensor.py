@@ -700,8 +700,13 @@ class Tensor:
             suffixes.append(f"placements={self.placements}")
         elif self.device_str != "cpu":
             suffixes.append(f"device='{self.device_str}'")
-        if self.grad_fn is not None:
-            suffixes.append(f"grad_fn=<{self.grad_fn.name().rpartition('::')[2]}>")
+        try:
+            node = self.grad_fn
+            name = None if node is None else node.name().rpartition("::")[2]
+        except RuntimeError:  # (a custom Function's view whose base was written since)
+            name = "Invalid"  # torch's _tensor_str prints it so
+        if name is not None:
+            suffixes.append(f"grad_fn=<{name}>")
         elif self._requires_grad:
             suffixes.append("requires_grad=True")
         return format_tensor(self._numpy_value(), self.dtype.name, suffixes)

@@ -312,6 +312,27 @@ def test_view_returned_by_custom_function_refuses_in_place_writes():
     same(program)
 
 
+def test_custom_function_view_prints_an_invalid_grad_fn_once_its_base_is_written():
+    """Reading grad_fn raises (torch's view+inplace check), but repr prints grad_fn=<Invalid>."""
+    def program(T):
+        class Same(T.autograd.Function):
+            @staticmethod
+            def forward(ctx, t):
+                return t.view_as(t)
+
+            @staticmethod
+            def backward(ctx, g):
+                return g
+
+        base = T.ones(3, requires_grad=True) * 1
+        out = Same.apply(base)
+        before = repr(out)
+        base.mul_(2)
+        return before, repr(out), str(out), attempt(lambda: out.grad_fn)
+
+    same(program)
+
+
 def test_input_passed_twice_to_an_in_place_op_is_version_checked():
     def program(T):
         x, _ = _leaves(T)
