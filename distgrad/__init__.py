@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from . import dtypes as _dtypes
 from .dtypes import dtype, float32, float64, int64, get_default_dtype
-from .layouts import layout, sparse_coo, strided
+from .layouts import (channels_last, channels_last_3d, contiguous_format, layout,  # noqa: F401
+                      memory_format, preserve_format, sparse_coo, strided)
 from .tensor import Tensor, device
 from .ops.table import Size
 from .generator import Generator

@@ -282,6 +282,11 @@ class Tensor:
         return self._strides_offset()[1]
 
     def is_contiguous(self, memory_format=None) -> bool:
+        if memory_format is not None:
+            from .ops.functions import memory_format_name
+
+            fmt = memory_format_name("is_contiguous", memory_format)
+            return layout.is_contiguous_in(self.shape, self._strides_offset()[0], fmt)
         return self._layout is None or layout.is_contiguous(self.shape, self._layout[0])
 
     def _is_view(self) -> bool:

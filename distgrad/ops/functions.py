@@ -9,7 +9,7 @@ import builtins
 
 import numpy as np
 
-from .. import dtypes, linalg as _linalg, return_types
+from .. import dtypes, layouts, linalg as _linalg, return_types
 from ..autograd.record import call
 from ..creation import _number  # (a Scalar given as a 0-dim tensor: LBFGS's alpha=t)
 from ..tensor import Tensor
@@ -448,12 +448,36 @@ def gather(input, dim, index):
     return call("take_along_dim", input, index, dim=wrap_dim(dim, input.ndim))
 
 
+def memory_format_name(fn: str, memory_format):
+    """A memory_format argument's name (None: not given), with torch's TypeError."""
+    if memory_format is None:
+        return None
+    if not isinstance(memory_format, layouts.memory_format):
+        raise TypeError(f"{fn}(): argument 'memory_format' must be torch.memory_format, not "
+                        f"{type(memory_format).__name__}")
+    return memory_format.name
+
+
+def _copy_in(input, fmt: str):
+    """A copy of input laid out in a memory format (torch: CloneBackward0)."""
+    if fmt == "contiguous_format":
+        return call("contiguous", input)
+    layout.memory_format_strides(input.shape, fmt)  # (torch's error for another rank)
+    return call("contiguous", input, memory_format=fmt)
+
+
 def clone(input, *, memory_format=None):
-    return call("clone", input)
+    fmt = memory_format_name("clone", memory_format)
+    return call("clone", input) if fmt in (None, "preserve_format") else _copy_in(input, fmt)
 
 
 def contiguous(input, memory_format=None):
-    return input if input.is_contiguous() else call("contiguous", input)
+    fmt = memory_format_name("contiguous", memory_format) or "contiguous_format"
+    if input.is_contiguous(memory_format=memory_format):
+        return input
+    if fmt == "preserve_format":
+        raise RuntimeError("preserve memory format is unsupported by the contiguous operator")
+    return _copy_in(input, fmt)
 
 
 # ---- reductions -------------------------------------------------------------------------

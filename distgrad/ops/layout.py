@@ -33,6 +33,41 @@ def contiguous_strides(shape) -> tuple:
 _CONTIGUOUS: dict = {}
 
 
+# channels_last (4 dims) and channels_last_3d (5): the dims from fastest to slowest
+_LAST_ORDERS = {"channels_last": (1, 3, 2, 0), "channels_last_3d": (1, 4, 3, 2, 0)}
+
+
+def memory_format_strides(shape, fmt: str) -> tuple:
+    """Dense strides of `shape` in a memory format (torch's get_channels_last_strides_*d),
+    with its error for a tensor of another rank."""
+    if fmt not in _LAST_ORDERS:
+        return contiguous_strides(shape)
+    order = _LAST_ORDERS[fmt]
+    if len(shape) != len(order):
+        raise RuntimeError(f"required rank {len(order)} tensor to use {fmt} format")
+    strides, step = [0] * len(shape), 1
+    for d in order:
+        strides[d] = step
+        step *= max(shape[d], 1)
+    return tuple(strides)
+
+
+def is_contiguous_in(shape, strides, fmt: str) -> bool:
+    """torch's is_contiguous(memory_format=...): size-1 dims may have any stride."""
+    if fmt not in _LAST_ORDERS:
+        return is_contiguous(shape, strides)
+    order = _LAST_ORDERS[fmt]
+    if len(shape) != len(order):
+        return False
+    expected = 1
+    for d in order:
+        if shape[d] != 1:
+            if strides[d] != expected:
+                return False
+            expected *= shape[d]
+    return True
+
+
 def is_contiguous(shape, strides) -> bool:
     """torch's test: size-1 dims may have any stride; an empty tensor is contiguous."""
     expected = 1

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import layout
 from .rules import (binary, binary_float, broadcast_shapes, cast_to, common_dtype, compare,
                     in_common_dtype, not_implemented, require_scalar_type, same, same_float,
                     shape_of, unbroadcast, zeros_grad)
@@ -672,9 +673,12 @@ defop("to_dtype", lambda x, dtype: x.astype(dtypes.from_name(dtype).np),
       lambda c, g: g.to(c.dtypes[0]), node="ToCopyBackward0", elementwise=True)
 
 defop("clone", lambda x: np.array(x, order="C", copy=True), same, lambda c, g: g, node="CloneBackward0")
-# clone(memory_format=torch.contiguous_format): a row-major copy, whatever x's layout.
-defop("contiguous", lambda x: np.array(x, order="C", copy=True), same, lambda c, g: g,
-      node="CloneBackward0", elementwise=False, sharding="elementwise")
+# clone(memory_format=torch.contiguous_format): a row-major copy, whatever x's layout; with
+# memory_format="channels_last" (or "channels_last_3d") a copy in that dim order.
+defop("contiguous", lambda x, memory_format=None: np.array(x, order="C", copy=True), same,
+      lambda c, g: g, node="CloneBackward0", elementwise=False, sharding="elementwise",
+      layout_rule=lambda out_shape, operands, attrs, k: layout.memory_format_strides(
+          out_shape, attrs["memory_format"]) if "memory_format" in attrs else None)
 
 
 # ---- more unary functions (torch's derivatives.yaml, formula for formula) -------------------

@@ -1,6 +1,9 @@
 """A tensor's memory, against torch (torch_twin.same): resize_ and resize_as_, view(dtype)
-(the same bytes read as another dtype), share_memory_ and is_shared, torch.is_storage."""
+(the same bytes read as another dtype), share_memory_ and is_shared, torch.is_storage, and
+the memory formats (contiguous(memory_format=torch.channels_last), ...)."""
 from __future__ import annotations
+
+import pickle
 
 import numpy as np
 
@@ -131,17 +134,60 @@ def test_share_memory_marks_the_memory_every_view_of_it_shares():
     same(scenario)
 
 
+# ---- memory formats ---------------------------------------------------------------------------
+
+def test_memory_formats_print_and_pickle_as_torch():
+    same(lambda T: [repr(T.channels_last), str(T.contiguous_format), repr(T.channels_last_3d),
+                    type(T.preserve_format).__name__, T.memory_format.__name__,
+                    pickle.loads(pickle.dumps(T.channels_last)) is T.channels_last])
+
+
+def test_contiguous_and_clone_in_channels_last():
+    def scenario(T):
+        x = T.arange(120.0).reshape(2, 3, 4, 5).requires_grad_()
+        y = x.contiguous(memory_format=T.channels_last)
+        y.retain_grad()
+        (y * T.arange(120.0).reshape(2, 3, 4, 5)).sum().backward()
+        five = T.ones(2, 3, 4, 5, 6).contiguous(memory_format=T.channels_last_3d)
+        return [y, y.stride(), y.is_contiguous(), y.is_contiguous(memory_format=T.channels_last),
+                x.is_contiguous(memory_format=T.channels_last),
+                y.contiguous(memory_format=T.channels_last) is y, y.contiguous().stride(),
+                (y * 2).stride(), y.clone().stride(), y.grad.stride(), x.grad,
+                y.clone(memory_format=T.contiguous_format).stride(),
+                T.clone(x, memory_format=T.channels_last).stride(), five.stride(),
+                five.is_contiguous(memory_format=T.channels_last_3d),
+                T.ones(1, 3, 1, 1).is_contiguous(memory_format=T.channels_last),
+                T.ones(3, 2).contiguous(memory_format=T.preserve_format).stride(),
+                T.ones(3, 2).t().is_contiguous(memory_format=T.preserve_format)]
+
+    same(scenario)
+
+
+def test_memory_format_misuse():
+    def scenario(T):
+        x = T.ones(2, 3)
+        return [attempt(lambda: x.contiguous(memory_format=T.channels_last)),
+                attempt(lambda: x.clone(memory_format=T.channels_last_3d)),
+                attempt(lambda: x.t().contiguous(memory_format=T.preserve_format)),
+                attempt(lambda: x.contiguous(memory_format="channels_last")),
+                attempt(lambda: x.is_contiguous(memory_format=1))]
+
+    same(scenario)
+
+
 # ---- on a worker ----------------------------------------------------------------------------
 
-def test_resize_and_view_dtype_on_a_worker(local_workers):
+def test_resize_view_dtype_and_memory_formats_on_a_worker(local_workers):
     def program(device):
         x = distgrad.arange(6.0, device=device).reshape(2, 3).double()
         bits = x.view(distgrad.int64)
         bits[0, 0] = 4611686018427387904  # 2.0
         halves = x.float().view(distgrad.bool)
+        images = distgrad.arange(120.0, device=device).reshape(2, 3, 4, 5)
         return [x.clone().resize_(4), x.t().clone().resize_(2, 2), bits, x, halves,
-                x.clone().resize_(3, 3)[:2]]
+                x.clone().resize_(3, 3)[:2], images.contiguous(memory_format=distgrad.channels_last)]
 
     for a, b in zip(program("cpu"), program("worker:1")):
         assert b.device_str == "worker:1" and b.shape == a.shape and b.dtype is a.dtype
+        assert b.stride() == a.stride()
         np.testing.assert_array_equal(b.cpu().numpy(), a.numpy())
