@@ -5,6 +5,8 @@
 """
 from __future__ import annotations
 
+import math as _math
+
 from . import dtypes as _dtypes
 from .dtypes import dtype, float32, float64, int64, get_default_dtype
 from .layouts import (channels_last, channels_last_3d, contiguous_format, layout,  # noqa: F401
@@ -31,6 +33,7 @@ from .dtype_info import (can_cast, finfo, iinfo, is_complex, is_floating_point, 
 from .functional_aliases import (avg_pool1d, conv1d, conv2d, cosine_similarity,  # noqa: F401
                                  dropout, embedding, layer_norm, max_pool2d, pairwise_distance,
                                  pixel_shuffle, pixel_unshuffle, channel_shuffle)
+from .inplace_functions import *  # noqa: F401,F403  (torch.relu_(x), torch.exp_(x), ...)
 from . import linalg
 from . import special
 from . import return_types  # noqa: F401  (torch.return_types)
@@ -50,6 +53,10 @@ long = int64
 int = int64  # noqa: A001
 
 __version__ = "0.1.0"
+
+# torch's constants
+pi, e, inf, nan = _math.pi, _math.e, _math.inf, _math.nan
+newaxis = None
 
 
 def is_tensor(obj) -> bool:

@@ -836,3 +836,24 @@ def test_unique_of_a_tensor_requiring_grad_has_torchs_node_without_derivative():
         return out
 
     same(scenario)
+
+
+# ---- torch's constants and its top-level in-place functions ---------------------------------------
+
+def test_constants():
+    same(lambda T: [T.pi, T.e, T.inf, T.nan, T.newaxis, T.ones(2)[T.newaxis].shape])
+
+
+def test_top_level_in_place_functions_are_the_methods():
+    def scenario(T):
+        x = T.tensor([0.25, -1.5, 2.0])
+        a = x * 1
+        b = T.tensor([1.5, 2.5]).requires_grad_() * 1
+        i = T.tensor([4, 6])
+        return [T.relu_(a) is a, a, T.exp_(a), T.clamp_(x.clone(), min=0.0, max=1.0),
+                T.sigmoid_(b), b.grad_fn.name(), T.fill_(x.clone(), 2.0), T.zero_(x.clone()),
+                T.gcd_(i, T.tensor([6, 4])), T.xlogy_(x.abs(), 2.0), T.round_(x.clone()),
+                T.relu_.__name__, attempt(T.exp_, 1.0), attempt(T.relu_, None),
+                attempt(T.exp_, T.tensor([1]))]
+
+    same(scenario)
