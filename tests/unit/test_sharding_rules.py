@@ -38,10 +38,12 @@ FALLS_BACK |= {"without_derivative"}  # (values read on the driver: unique's)
 # the block may name any place of the tensor, a draw's law any of its elements.
 FALLS_BACK |= {"block_diag", "index_put_accumulate", "masked_select", "narrow_copy",
                "pixel_shuffle", "pixel_unshuffle", "put", "region_scatter", "sample",
-               "scatter_reduce", "take"}
+               "scatter_reduce", "take", "index_reduce"}
 # In-place shape ops: on a sharded tensor they run as their out-of-place view's rule
 # (ops/inplace_views.py), and as_strided_ is refused there.
 FALLS_BACK |= {"as_strided_", "squeeze_", "t_", "transpose_", "unsqueeze_"}
+# A tensor's memory in another shape (resize_) or read as another dtype (view(dtype)).
+FALLS_BACK |= {"resize", "view_dtype"}
 
 # Order statistics, scans, distances and fused products (ops/order_stats.py, products.py):
 # a median, mode or quantile needs a whole slice; the rest are the gather's until a rule
