@@ -34,6 +34,7 @@ from .functional_aliases import (avg_pool1d, conv1d, conv2d, cosine_similarity, 
                                  dropout, embedding, layer_norm, max_pool2d, pairwise_distance,
                                  pixel_shuffle, pixel_unshuffle, channel_shuffle)
 from .inplace_functions import *  # noqa: F401,F403  (torch.relu_(x), torch.exp_(x), ...)
+from .signal_windows import *  # noqa: F401,F403  (hann_window, ...)
 from . import linalg
 from . import special
 from . import return_types  # noqa: F401  (torch.return_types)

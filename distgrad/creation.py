@@ -288,6 +288,14 @@ _OVERLOADS = {
                       for a, b in (("Tensor", "Tensor"), ("Number", "Tensor"),
                                    ("Tensor", "Number"), ("Number", "Number"))),
 }
+# the window functions (signal_windows.py): after periodic, their parameters
+for _name, _params in (("hann_window", ()), ("hamming_window", ("alpha", "beta")),
+                       ("blackman_window", ()), ("bartlett_window", ()),
+                       ("kaiser_window", ("beta",))):
+    _OVERLOADS[_name] = tuple(
+        ", ".join(["int window_length", "bool periodic"][:1 + bool(k)] +
+                  [f"float {p}" for p in _params[:max(k - 1, 0)]]) + ", *, " + _KW
+        for k in range(len(_params) + 2))
 
 
 def _parser_type(x) -> str:

@@ -857,3 +857,24 @@ def test_top_level_in_place_functions_are_the_methods():
                 attempt(T.exp_, T.tensor([1]))]
 
     same(scenario)
+
+
+# ---- window functions ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["hann_window", "hamming_window", "blackman_window",
+                                  "bartlett_window", "kaiser_window"])
+def test_window_functions(name):
+    def scenario(T):
+        window = getattr(T, name)
+        return [window(n, periodic) for n in (0, 1, 2, 5, 8, 33) for periodic in (True, False)] + [
+            window(6, dtype=T.float64), window(4, requires_grad=True),
+            attempt(window, -1), attempt(window, 4, dtype=T.int64),
+            attempt(window, 3, dtype=T.bool), attempt(window, 2.0),
+            attempt(window, 3, requires_grad=1)]
+
+    same(scenario)
+
+
+def test_window_parameters():
+    same(lambda T: [T.hamming_window(9, False, 0.5, 0.4), T.hamming_window(8, True, 0.6),
+                    T.kaiser_window(9, False, 3.5), T.kaiser_window(10, True, 0.0)])
