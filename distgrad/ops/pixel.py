@@ -84,12 +84,12 @@ def _channel_shuffle(x, groups):
 
 
 def _channel_shuffle_rule(x, groups):
-    if groups <= 0:
-        raise RuntimeError(f"Number of groups to divide channels in must be positive. Value of "
-                           f"groups:{groups}")
     if x.ndim <= 2:
         raise RuntimeError(f"channel_shuffle expects input with > 2 dims, but got input with "
                            f"sizes {list(x.shape)}")
+    if groups <= 0:
+        raise RuntimeError(f"Number of groups to divide channels in must be positive. Value of "
+                           f"groups:{groups}")
     if x.shape[1] % groups:
         raise RuntimeError(f"Number of channels must be divisible by groups. Got {x.shape[1]} "
                            f"channels and {groups} groups.")
@@ -102,4 +102,7 @@ defop("channel_shuffle", _channel_shuffle, _channel_shuffle_rule,
 
 
 def channel_shuffle(input, groups: int):
-    return call("channel_shuffle", input, groups=int(groups))
+    if not isinstance(groups, int):
+        raise TypeError(f"channel_shuffle(): argument 'groups' (position 2) must be int, not "
+                        f"{type(groups).__name__}")
+    return call("channel_shuffle", input, groups=groups)

@@ -164,6 +164,11 @@ case("ms_channel_shuffle_functional", lambda T, x: T.nn.functional.channel_shuff
 error("ms_channel_shuffle_groups", lambda T, x: T.channel_shuffle(x, 4), K(1, 6, 2), prefix=200)
 error("ms_channel_shuffle_2d", lambda T, x: T.channel_shuffle(x, 2), K(2, 4), prefix=200)
 error("ms_channel_shuffle_zero", lambda T, x: T.channel_shuffle(x, 0), K(1, 4, 2), prefix=200)
+error("ms_channel_shuffle_2d_zero", lambda T, x: T.channel_shuffle(x, 0), K(2, 6), prefix=200)
+error("ms_channel_shuffle_float_groups", lambda T, x: T.nn.ChannelShuffle(2.0)(x), K(1, 6, 2),
+      prefix=200)
+case("ms_channel_shuffle_ints", lambda T, i: T.channel_shuffle(i, 2), I(2, 4, 1, 1, hi=9),
+     covers="channel_shuffle")
 
 # ---- samples: a node whose gradient for the parameters is zero -----------------------------------
 # (probabilities 0 and 1, a zero std and zero rates make the draws the same in both libraries)
