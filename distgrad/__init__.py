@@ -79,6 +79,10 @@ def is_inference(input) -> bool:
     return input.is_inference()
 
 
+def adjoint(input):
+    return input.adjoint()
+
+
 def typename(obj) -> str:
     """A tensor's type string ("torch.FloatTensor"); else the object's module and name."""
     if isinstance(obj, Tensor):

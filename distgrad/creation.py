@@ -534,6 +534,13 @@ def _new_zeros(self, *size, dtype=None, device=None, requires_grad=False):
     return zeros(*size, dtype=d, device=dev, requires_grad=requires_grad)
 
 
+def _new_empty_strided(self, size, stride, *, dtype=None, device=None, requires_grad=False):
+    from .ops.reshaping import empty_strided
+
+    d, dev = _new_args(self, dtype, device)
+    return empty_strided(size, stride, dtype=d, device=dev, requires_grad=requires_grad)
+
+
 def _new_ones(self, *size, dtype=None, device=None, requires_grad=False):
     d, dev = _new_args(self, dtype, device)
     return ones(*size, dtype=d, device=dev, requires_grad=requires_grad)
@@ -603,6 +610,7 @@ Tensor.__new__ = staticmethod(_legacy_constructor)
 Tensor.__reduce_ex__ = _reduce_ex
 for _name, _method in (("new_zeros", _new_zeros), ("new_ones", _new_ones),
                        ("new_empty", _new_zeros), ("new_full", _new_full),
+                       ("new_empty_strided", _new_empty_strided),
                        ("new_tensor", _new_tensor), ("normal_", _normal_),
                        ("uniform_", _uniform_), ("random_", _random_)):
     _method.__name__ = _method.__qualname__ = _name

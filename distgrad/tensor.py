@@ -246,10 +246,23 @@ class Tensor:
     def layout(self):
         return layouts.strided  # every distgrad tensor is dense
 
+    # What a dense tensor of distgrad's (on the CPU or a worker) is not: sparse, quantized,
+    # nested, meta, pinned, or on another kind of accelerator.
+    is_sparse = is_sparse_csr = is_quantized = is_nested = is_meta = is_mkldnn = False
+    is_mps = is_xpu = is_xla = is_ipu = is_vulkan = is_mtia = is_maia = False
+
+    def is_pinned(self, device=None) -> bool:
+        return False
+
+    def is_distributed(self) -> bool:
+        return False
+
     def data_ptr(self) -> int:
         """The address of its first element: equal for tensors that share memory at the same
         offset; 0 for a tensor without elements, as torch's."""
         return 0 if self.numel() == 0 else self._storage.data_ptr(self)
+
+    const_data_ptr = data_ptr
 
     def is_floating_point(self) -> bool:
         return self.dtype.is_floating_point
@@ -533,12 +546,19 @@ class Tensor:
 
     @property
     def mH(self):
+        return self._matrices_transposed("mH", "Tensor.mH")
+
+    def adjoint(self):
+        return self._matrices_transposed("adjoint()", "adjoint()")
+
+    def _matrices_transposed(self, name: str, deprecated: str):
+        """mH and adjoint(): the last two dims swapped (a view); a 0-dim tensor itself."""
         if self.ndim == 0:
-            _warn_once("Tensor.mH is deprecated on 0-D tensors. Consider using x.conj().")
+            _warn_once(f"{deprecated} is deprecated on 0-D tensors. Consider using x.conj().")
             return self
         if self.ndim < 2:
-            raise RuntimeError(f"tensor.mH is only supported on matrices or batches of matrices. "
-                               f"Got {self.ndim}-D tensor.")
+            raise RuntimeError(f"tensor.{name} is only supported on matrices or batches of "
+                               f"matrices. Got {self.ndim}-D tensor.")
         return self.transpose(-2, -1)
 
     @property

@@ -94,6 +94,37 @@ def test_memory_device_and_layout_attributes():
     same(scenario)
 
 
+def test_what_a_dense_cpu_tensor_is_not():
+    flags = ("is_sparse", "is_sparse_csr", "is_quantized", "is_nested", "is_meta", "is_mkldnn",
+             "is_mps", "is_xpu", "is_xla", "is_ipu", "is_vulkan", "is_mtia", "is_maia")
+    same(lambda T: [[getattr(t, f) for f in flags] + [t.is_pinned(), t.is_distributed(),
+                                                      t.const_data_ptr() == t.data_ptr()]
+                    for t in (T.ones(2, 3), T.tensor(1, dtype=T.int64))])
+
+
+def test_adjoint_and_new_empty_strided():
+    def scenario(T):
+        x = leaf(T, A)
+        batch = leaf(T, np.stack([A, B]))
+        adj = x.adjoint()
+        strided = x.new_empty_strided((2, 3), (1, 2), dtype=T.float64)
+        return [adj, adj._base is x, T.adjoint(batch), *grads_of(T, adj * 2, x),
+                attempt(lambda: T.ones(3).adjoint()), strided.shape, strided.stride(),
+                strided.dtype, strided.requires_grad, x.new_empty_strided((2,), (1,)).dtype]
+
+    same(scenario)
+
+
+def test_adjoint_of_a_zero_dim_tensor_is_itself_with_one_warning(monkeypatch):
+    monkeypatch.setattr(sys.modules["distgrad.tensor"], "_warned_once", set())
+    s = distgrad.tensor(2.0, requires_grad=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert s.adjoint() is s and s.adjoint() is s
+    assert [str(w.message) for w in caught] == [
+        "adjoint() is deprecated on 0-D tensors. Consider using x.conj()."]
+
+
 def test_data_ptr_tells_shared_memory_at_the_same_offset():
     """Each view's address less its base's, as torch has it; a copy elsewhere; 0 when empty."""
     def scenario(T):
