@@ -30,9 +30,10 @@ from .sampling import (bernoulli, default_generator, get_rng_state, multinomial,
                        normal, poisson, set_rng_state)
 from .dtype_info import (can_cast, finfo, iinfo, is_complex, is_floating_point,  # noqa: F401
                          is_nonzero, isreal, set_default_dtype)
-from .functional_aliases import (avg_pool1d, conv1d, conv2d, cosine_similarity,  # noqa: F401
-                                 dropout, embedding, layer_norm, max_pool2d, pairwise_distance,
-                                 pixel_shuffle, pixel_unshuffle, channel_shuffle)
+from .functional_aliases import (affine_grid_generator, avg_pool1d, channel_shuffle,  # noqa: F401
+                                 conv1d, conv2d, cosine_similarity, dropout, embedding,
+                                 grid_sampler, grid_sampler_2d, grid_sampler_3d, layer_norm,
+                                 max_pool2d, pairwise_distance, pixel_shuffle, pixel_unshuffle)
 from .inplace_functions import *  # noqa: F401,F403  (torch.relu_(x), torch.exp_(x), ...)
 from .signal_windows import *  # noqa: F401,F403  (hann_window, ...)
 from . import linalg

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import importlib
 
+from .ops.grid_sample import (affine_grid_generator, grid_sampler,  # noqa: F401
+                               grid_sampler_2d, grid_sampler_3d)
 from .ops.pixel import channel_shuffle, pixel_shuffle, pixel_unshuffle  # noqa: F401
 
 

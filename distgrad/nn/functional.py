@@ -20,6 +20,7 @@ from ..ops.activations import SELU_ALPHA, SELU_SCALE
 from ..ops.api import in_place
 from ..ops.layers import check_batch_norm, check_sdpa_dtypes
 from ..ops.rules import require_float
+from ..ops.grid_sample import affine_grid, grid_sample  # noqa: F401  (F.grid_sample)
 from ..ops.pixel import channel_shuffle, pixel_shuffle, pixel_unshuffle  # noqa: F401
 from ..tensor import Tensor
 

@@ -77,3 +77,64 @@ case("group_norm_weight_only", lambda T, x, w: nnf(T).group_norm(x, 1, w), F(2, 
      covers="native_group_norm")
 error("group_norm_weight_size", lambda T, x, w: nnf(T).group_norm(x, 2, w), K(2, 4, 3), K(3))
 error("group_norm_one_value", lambda T, x: nnf(T).group_norm(x, 2), K(1, 2))
+
+# ---- grid_sample and affine_grid (ops/grid_sample.py) ------------------------------------------
+
+def _grid(*shape):
+    """Sample points in and a little past [-1, 1] (so every padding mode is exercised)."""
+    return F(*shape, lo=-1.3, hi=1.3)
+
+
+case("grid_sample_bilinear_zeros", lambda T, x, g: nnf(T).grid_sample(
+    x, g, align_corners=False), F(2, 3, 4, 5), _grid(2, 3, 4, 2), covers="grid_sampler")
+case("grid_sample_bilinear_border_align", lambda T, x, g: nnf(T).grid_sample(
+    x, g, padding_mode="border", align_corners=True), F(1, 2, 3, 4), _grid(1, 5, 2, 2),
+    covers="grid_sampler")
+case("grid_sample_bilinear_reflection", lambda T, x, g: nnf(T).grid_sample(
+    x, g, padding_mode="reflection", align_corners=False), F(2, 1, 4, 3), _grid(2, 3, 3, 2),
+    covers="grid_sampler")
+case("grid_sample_reflection_align", lambda T, x, g: T.grid_sampler(x, g, 0, 2, True),
+     F(1, 2, 3, 5), _grid(1, 4, 2, 2), covers="grid_sampler")
+case("grid_sample_nearest", lambda T, x, g: nnf(T).grid_sample(
+    x, g, mode="nearest", padding_mode="border", align_corners=False), F(2, 2, 4, 4),
+    _grid(2, 3, 3, 2), covers="grid_sampler")
+case("grid_sample_trilinear", lambda T, x, g: nnf(T).grid_sample(
+    x, g, padding_mode="reflection", align_corners=True), F(1, 2, 3, 2, 4), _grid(1, 2, 2, 3, 3),
+    covers="grid_sampler")
+case("grid_sample_3d_nearest_zeros", lambda T, x, g: T.grid_sampler_3d(x, g, 1, 0, False),
+     F(2, 1, 2, 3, 3), _grid(2, 2, 1, 2, 3), covers="grid_sampler")
+case("affine_grid_2d", lambda T, t: nnf(T).affine_grid(t, [2, 3, 4, 5], align_corners=False),
+     F(2, 2, 3), covers=("affine_grid_generator", "affine_base_grid"))
+case("affine_grid_3d_align", lambda T, t: T.affine_grid_generator(t, [1, 1, 2, 3, 4], True),
+     F(1, 3, 4), covers=("affine_grid_generator", "affine_base_grid"))
+case("affine_grid_then_grid_sample", lambda T, t, x: nnf(T).grid_sample(
+    x, nnf(T).affine_grid(t, [1, 2, 3, 3], align_corners=False), align_corners=False),
+    F(1, 2, 3), F(1, 2, 4, 4), covers=("affine_grid_generator", "grid_sampler"))
+
+error("grid_sample_batch", lambda T, x, g: T.grid_sampler(x, g, 0, 0, False), K(2, 1, 3, 3),
+      K(1, 2, 2, 2))
+error("grid_sample_last_dim", lambda T, x, g: T.grid_sampler(x, g, 0, 0, False), K(1, 1, 3, 3),
+      K(1, 2, 2, 3))
+error("grid_sample_dims", lambda T, x, g: T.grid_sampler_2d(x, g, 0, 0, False),
+      K(1, 1, 3, 3, 3), K(1, 2, 2, 2, 3))
+error("grid_sample_3d_dims", lambda T, x, g: T.grid_sampler(x, g, 0, 0, False), K(1, 1, 3),
+      K(1, 2, 1))
+error("grid_sample_dtypes", lambda T, x, g: T.grid_sampler(x, g.double(), 0, 0, False),
+      K(1, 1, 3, 3), K(1, 2, 2, 2))
+error("grid_sample_long", lambda T, x, g: T.grid_sampler(x.long(), g.long(), 0, 0, False),
+      K(1, 1, 3, 3, 3), K(1, 2, 2, 2, 3))
+error("grid_sample_bicubic_3d", lambda T, x, g: nnf(T).grid_sample(
+    x, g, mode="bicubic", align_corners=False), K(1, 1, 3, 3, 3), K(1, 2, 2, 2, 3))
+error("grid_sample_mode", lambda T, x, g: nnf(T).grid_sample(x, g, mode="linear"),
+      K(1, 1, 3, 3), K(1, 2, 2, 2))
+error("grid_sample_padding_mode", lambda T, x, g: nnf(T).grid_sample(x, g, padding_mode="wrap"),
+      K(1, 1, 3, 3), K(1, 2, 2, 2))
+error("affine_grid_theta_shape", lambda T, t: nnf(T).affine_grid(t, [1, 1, 3, 3],
+                                                                   align_corners=False),
+      K(1, 3, 4))
+error("affine_grid_size", lambda T, t: nnf(T).affine_grid(t, [1, 3, 3], align_corners=False),
+      K(1, 2, 3))
+error("affine_grid_empty", lambda T, t: nnf(T).affine_grid(t, [1, 1, 0, 3], align_corners=False),
+      K(1, 2, 3))
+error("affine_grid_int_theta", lambda T, t: nnf(T).affine_grid(t.long(), [1, 1, 2, 2],
+                                                                 align_corners=False), K(1, 2, 3))

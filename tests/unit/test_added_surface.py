@@ -909,3 +909,35 @@ def test_window_functions(name):
 def test_window_parameters():
     same(lambda T: [T.hamming_window(9, False, 0.5, 0.4), T.hamming_window(8, True, 0.6),
                     T.kaiser_window(9, False, 3.5), T.kaiser_window(10, True, 0.0)])
+
+
+# ---- grid_sample and affine_grid: torch's warnings, and on a worker ------------------------------
+
+def test_grid_sample_and_affine_grid_warn_as_torch():
+    def scenario(T):
+        F = T.nn.functional
+        theta = T.tensor([[[0.9, 0.1, 0.0], [-0.2, 1.1, 0.1]]])
+        x = T.arange(12.0).reshape(1, 1, 3, 4)
+        grid = F.affine_grid(theta, [1, 1, 2, 3])  # (warns: align_corners not given)
+        return [grid, F.grid_sample(x, grid), F.affine_grid(theta, [1, 1, 1, 3], True),
+                T.grid_sampler(x, grid, 1, 1, True)]
+
+    same(scenario)
+
+
+def test_grid_sample_runs_on_a_worker(local_workers):
+    rng = np.random.default_rng(5)
+    image, theta = rng.standard_normal((2, 3, 4, 5)), rng.standard_normal((2, 2, 3)) * 0.5
+
+    def program(device):
+        x = distgrad.tensor(image, dtype=distgrad.float32, device=device, requires_grad=True)
+        t = distgrad.tensor(theta, dtype=distgrad.float32, device=device, requires_grad=True)
+        F = distgrad.nn.functional
+        out = F.grid_sample(x, F.affine_grid(t, [2, 3, 3, 4], align_corners=False),
+                            padding_mode="reflection", align_corners=False)
+        out.sum().backward()
+        return [out, x.grad, t.grad]
+
+    for a, b in zip(program("cpu"), program("worker:1")):
+        assert b.device_str == "worker:1"
+        np.testing.assert_allclose(b.detach().cpu().numpy(), a.detach().numpy(), rtol=1e-6)

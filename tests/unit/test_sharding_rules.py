@@ -38,7 +38,9 @@ FALLS_BACK |= {"without_derivative"}  # (values read on the driver: unique's)
 # the block may name any place of the tensor, a draw's law any of its elements.
 FALLS_BACK |= {"block_diag", "index_put_accumulate", "masked_select", "narrow_copy",
                "pixel_shuffle", "pixel_unshuffle", "put", "region_scatter", "sample",
-               "scatter_reduce", "take", "index_reduce"}
+               "scatter_reduce", "take", "index_reduce", "grid_sampler"}
+# Affine grids: made whole (affine_base_grid, as full) from a batch of matrices.
+FALLS_BACK |= {"affine_base_grid", "affine_grid_generator"}
 # In-place shape ops: on a sharded tensor they run as their out-of-place view's rule
 # (ops/inplace_views.py), and as_strided_ is refused there.
 FALLS_BACK |= {"as_strided_", "squeeze_", "t_", "transpose_", "unsqueeze_"}
