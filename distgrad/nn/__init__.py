@@ -24,7 +24,7 @@ from .transformer import (Transformer, TransformerDecoder, TransformerDecoderLay
                           TransformerEncoder, TransformerEncoderLayer)
 from .activation_more import GLU, AlphaDropout, FeatureAlphaDropout, PReLU, RReLU, Softmax2d
 from .bilinear import Bilinear
-from .conv import Conv3d, ConvTranspose1d, ConvTranspose2d
+from .conv import Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
 from .fold import Fold, Unfold
 from .loss import (CosineEmbeddingLoss, GaussianNLLLoss, HingeEmbeddingLoss, MarginRankingLoss,
                    MultiLabelMarginLoss, MultiLabelSoftMarginLoss, MultiMarginLoss,
@@ -57,7 +57,7 @@ __all__ += ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell
 __all__ += ["Unflatten", "ParameterDict", "PairwiseDistance", "Dropout1d", "Dropout2d",
             "Dropout3d", "ConstantPad1d", "ConstantPad2d", "ConstantPad3d", "ZeroPad1d",
             "ZeroPad2d", "ZeroPad3d"]
-__all__ += ["ChannelShuffle", "PixelShuffle", "PixelUnshuffle"]
+__all__ += ["ChannelShuffle", "PixelShuffle", "PixelUnshuffle", "ConvTranspose3d"]
 
 __all__ += ["PReLU", "GLU", "RReLU", "Softmax2d", "AlphaDropout", "FeatureAlphaDropout",
             "Bilinear", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "Fold", "Unfold",

@@ -33,6 +33,7 @@ __all__ = ["conv3d", "conv_transpose1d", "conv_transpose2d", "unfold", "fold", "
            "max_unpool1d", "max_unpool2d", "lp_pool1d", "lp_pool2d", "group_norm",
            "instance_norm", "local_response_norm", "prelu", "glu", "rrelu", "alpha_dropout",
            "feature_alpha_dropout", "bilinear", "embedding_bag", "interpolate", "upsample"]
+__all__ += ["conv_transpose3d"]
 __all__ += ["rrelu_", "gumbel_softmax", "upsample_nearest", "upsample_bilinear",
             "max_pool1d_with_indices", "max_pool2d_with_indices", "max_pool3d_with_indices",
             "adaptive_max_pool1d_with_indices", "adaptive_max_pool2d_with_indices",
@@ -84,6 +85,12 @@ def conv_transpose1d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = Non
 def conv_transpose2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride=1,
                      padding=0, output_padding=0, groups: int = 1, dilation=1) -> Tensor:
     return _conv_transpose(2, input, weight, bias, stride, padding, output_padding, groups,
+                           dilation)
+
+
+def conv_transpose3d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride=1,
+                     padding=0, output_padding=0, groups: int = 1, dilation=1) -> Tensor:
+    return _conv_transpose(3, input, weight, bias, stride, padding, output_padding, groups,
                            dilation)
 
 

@@ -138,3 +138,9 @@ error("affine_grid_empty", lambda T, t: nnf(T).affine_grid(t, [1, 1, 0, 3], alig
       K(1, 2, 3))
 error("affine_grid_int_theta", lambda T, t: nnf(T).affine_grid(t.long(), [1, 1, 2, 2],
                                                                  align_corners=False), K(1, 2, 3))
+
+case("conv_transpose3d", lambda T, x, w, b: nnf(T).conv_transpose3d(
+    x, w, b, stride=(2, 1, 2), padding=(1, 0, 1), output_padding=(1, 0, 0), dilation=(1, 2, 1)),
+    F(1, 2, 2, 3, 2), F(2, 3, 2, 2, 3), F(3), covers=_COVERS)
+case("conv_transpose3d_groups_unbatched", lambda T, x, w: nnf(T).conv_transpose3d(
+    x, w, stride=2, padding=1, groups=2), F(4, 2, 2, 3), F(4, 1, 3, 2, 2), covers=_COVERS)

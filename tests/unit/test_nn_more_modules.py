@@ -28,6 +28,8 @@ MODULES = [
     ("conv_transpose2d", lambda nn: nn.ConvTranspose2d(3, 2, (2, 3), stride=(2, 1),
                                                        dilation=(1, 2), bias=False),
      (2, 3, 4, 3)),
+    ("conv_transpose3d", lambda nn: nn.ConvTranspose3d(2, 4, (2, 3, 2), stride=(2, 1, 2),
+                                                       padding=1, groups=2), (1, 2, 3, 3, 2)),
     ("fold", lambda nn: nn.Fold((4, 5), 2), (2, 8, 12)),
     ("unfold", lambda nn: nn.Unfold(2, padding=1, stride=2), (2, 3, 4, 5)),
     ("batchnorm3d", lambda nn: nn.BatchNorm3d(3), (2, 3, 2, 2, 2)),
@@ -115,6 +117,10 @@ def test_conv_transpose_output_size():
     assert pairs["result0"][0].shape == (1, 3, 10, 9)
     with pytest.raises(ValueError, match="requested an output size of"):
         dnn.ConvTranspose2d(2, 3, 3, stride=2)(distgrad.ones(1, 2, 4, 4), output_size=[12, 9])
+    pairs = run_pair(lambda nn: nn.ConvTranspose3d(2, 2, 3, stride=2), {"x": arr(1, 2, 2, 3, 2)},
+                     lambda m, lib, t: m(t["x"], output_size=[6, 7, 5]))
+    assert_match(pairs, rtol=1e-4, atol=1e-5)
+    assert pairs["result0"][0].shape == (1, 2, 6, 7, 5)
 
 
 @pytest.mark.parametrize("name,make", [
