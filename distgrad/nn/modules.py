@@ -5,8 +5,10 @@ A Module keeps its parameters, buffers and submodules in three ordered dicts, fi
 """
 from __future__ import annotations
 
+import functools
 import math
 import warnings
+import weakref
 from collections import OrderedDict, namedtuple
 from typing import Iterable, Iterator, Optional
 
@@ -39,6 +41,23 @@ def _addindent(s: str, num_spaces: int) -> str:
 
 
 _EXTRA_STATE = "_extra_state"  # the key suffix of a module's get_extra_state()
+_STATE_DICT_HOOKS = ("_state_dict_pre_hooks", "_state_dict_hooks", "_load_state_dict_pre_hooks",
+                     "_load_state_dict_post_hooks")
+
+
+class _WithModule:
+    """A load_state_dict pre-hook called with its module first (torch's _WrappedHook; a weak
+    reference, so the hook keeps no module alive)."""
+
+    def __init__(self, hook, module) -> None:
+        self.hook, self.module = hook, weakref.ref(module)
+        functools.update_wrapper(self, hook)
+
+    def __call__(self, *args, **kwargs):
+        module = self.module()
+        if module is None:
+            raise RuntimeError("You are trying to call the hook of a dead Module!")
+        return self.hook(module, *args, **kwargs)
 
 
 class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
@@ -75,6 +94,8 @@ class Module:
         object.__setattr__(self, "_backward_hooks", WatchedOrderedDict())
         # Which kind _backward_hooks holds: True full, False the deprecated, None not yet.
         object.__setattr__(self, "_is_full_backward_hook", None)
+        for name in _STATE_DICT_HOOKS:
+            object.__setattr__(self, name, WatchedOrderedDict())
 
     def forward(self, *input):
         raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required '
@@ -316,11 +337,35 @@ class Module:
         return mod
 
     def get_parameter(self, target: str) -> Parameter:
+        return self._get_entry(target, "_parameters", "an nn.Parameter")
+
+    def get_buffer(self, target: str) -> Tensor:
+        return self._get_entry(target, "_buffers", "a buffer")
+
+    def _get_entry(self, target: str, kind: str, what: str):
+        """A parameter or buffer by dotted path, with torch's errors."""
         mod_path, _, name = target.rpartition(".")
         mod = self.get_submodule(mod_path)
-        if name not in mod._parameters:
+        if not hasattr(mod, name):
             raise AttributeError(f"{mod._get_name()} has no attribute `{name}`")
-        return mod._parameters[name]
+        if name not in getattr(mod, kind):
+            raise AttributeError(f"`{name}` is not {what}")
+        return getattr(mod, kind)[name]
+
+    def set_submodule(self, target: str, module: "Module", strict: bool = False) -> None:
+        """Put `module` at a dotted path (torch's checks: the parent exists; with strict, so
+        does what is replaced; what is replaced is a module)."""
+        if target == "":
+            raise ValueError("Cannot set the submodule without a target name!")
+        if not isinstance(module, Module):
+            raise ValueError(f"`module` is not an nn.Module, found {type(module)}")
+        parent_path, _, name = target.rpartition(".")
+        parent = self.get_submodule(parent_path)
+        if strict and not hasattr(parent, name):
+            raise AttributeError(f"{parent._get_name()} has no attribute `{name}`")
+        if hasattr(parent, name) and not isinstance(getattr(parent, name), Module):
+            raise AttributeError(f"`{name}` is not an nn.Module")
+        setattr(parent, name, module)
 
     # ---- traversal --------------------------------------------------------------------
     def named_modules(self, memo=None, prefix: str = "", remove_duplicate: bool = True):
@@ -509,19 +554,65 @@ class Module:
         if destination is None:
             destination = OrderedDict()
             destination._metadata = OrderedDict()
+        local_metadata = dict(version=self._version)
         if hasattr(destination, "_metadata"):
-            destination._metadata[prefix[:-1]] = dict(version=self._version)
+            destination._metadata[prefix[:-1]] = local_metadata
+        for hook in self._hooks_of("_state_dict_pre_hooks"):
+            hook(self, prefix, keep_vars)
         self._save_to_state_dict(destination, prefix, keep_vars)
         for name, m in self._modules.items():
             if m is not None:
                 m.state_dict(destination=destination, prefix=prefix + name + ".",
                              keep_vars=keep_vars)
+        for hook in self._hooks_of("_state_dict_hooks"):
+            result = hook(self, destination, prefix, local_metadata)
+            if getattr(hook, "_from_public_api", False):
+                if result is not None:
+                    raise RuntimeError("state_dict post-hook must return None")
+            elif result is not None:  # (the private hook may give a new dict)
+                destination = result
         return destination
+
+    # ---- state dict hooks: torch's four kinds, each a dict of hooks by handle id ------------
+    def _hooks_of(self, kind: str):
+        return list(self.__dict__.get(kind, {}).values())
+
+    def register_state_dict_pre_hook(self, hook):
+        """hook(module, prefix, keep_vars) before the module's entries are saved."""
+        return _DictHandle(self._state_dict_pre_hooks, hook)
+
+    def register_state_dict_post_hook(self, hook):
+        """hook(module, state_dict, prefix, local_metadata) -> None, after its entries."""
+        hook._from_public_api = True
+        return _DictHandle(self._state_dict_hooks, hook)
+
+    def _register_state_dict_hook(self, hook):
+        if getattr(hook, "_from_public_api", False):
+            raise RuntimeError("Cannot register the same function as the state dict post hook "
+                               "that was previously registered via "
+                               "register_state_dict_post_hook")
+        return _DictHandle(self._state_dict_hooks, hook)
+
+    def _register_load_state_dict_pre_hook(self, hook, with_module=False):
+        """hook(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+        error_msgs), with the module first when with_module."""
+        return _DictHandle(self._load_state_dict_pre_hooks,
+                           _WithModule(hook, self) if with_module else hook)
+
+    def register_load_state_dict_pre_hook(self, hook):
+        return self._register_load_state_dict_pre_hook(hook, with_module=True)
+
+    def register_load_state_dict_post_hook(self, hook):
+        """hook(module, incompatible_keys) -> None, after the module and its children load."""
+        return _DictHandle(self._load_state_dict_post_hooks, hook)
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
                               unexpected_keys, error_msgs) -> None:
         """Load this module's own entries (not its children's), as torch's: what is missing,
         unexpected or fails goes into the lists."""
+        for hook in self._hooks_of("_load_state_dict_pre_hooks"):
+            hook(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                 error_msgs)
         local_state = {k: v for k, v in self._parameters.items() if v is not None}
         local_state.update((k, v) for k, v in self._buffers.items()
                            if v is not None and k not in self._non_persistent_buffers_set)
@@ -592,6 +683,13 @@ class Module:
                     child_prefix = prefix + name + "."
                     load(child, {k: v for k, v in local_state_dict.items()
                                  if k.startswith(child_prefix)}, child_prefix)
+            keys = _IncompatibleKeys(missing, unexpected)
+            for hook in module._hooks_of("_load_state_dict_post_hooks"):
+                if hook(module, keys) is not None:
+                    raise AssertionError(
+                        "Hooks registered with ``register_load_state_dict_post_hook`` are not "
+                        "expected to return new values, if incompatible_keys need to be "
+                        "modified, it should be done inplace.")
 
         load(self, state_dict)
         if strict:

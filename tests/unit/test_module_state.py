@@ -110,3 +110,76 @@ def test_positional_state_dict_arguments_warn():
         return [out is dest, list(dest)]
 
     same(scenario)
+
+
+# ---- state dict hooks ----------------------------------------------------------------------
+
+def test_state_dict_hooks_run_in_torchs_order_with_its_arguments():
+    def scenario(T):
+        seen = []
+        model = T.nn.Sequential(T.nn.Linear(2, 2), T.nn.BatchNorm1d(2))
+        inner = model[1]
+        h1 = inner.register_state_dict_pre_hook(
+            lambda m, prefix, keep_vars: seen.append(("pre", type(m).__name__, prefix, keep_vars)))
+        inner.register_state_dict_post_hook(
+            lambda m, sd, prefix, meta: seen.append(("post", prefix, sorted(sd), meta)))
+        model._register_state_dict_hook(lambda m, sd, prefix, meta: OrderedDict(
+            (k, v) for k, v in sd.items() if "num_batches" not in k))
+        sd = model.state_dict()
+        h1.remove()
+        model.state_dict(keep_vars=True)
+        bad = T.nn.Linear(1, 1)
+        bad.register_state_dict_post_hook(lambda m, sd, prefix, meta: sd)
+        return [seen, list(sd), attempt(bad.state_dict)]
+
+    same(scenario)
+
+
+def test_load_state_dict_hooks_see_and_change_what_is_loaded():
+    def scenario(T):
+        seen = []
+        model = T.nn.Sequential(T.nn.Linear(2, 2), T.nn.Linear(2, 1))
+        sd = model.state_dict()
+        renamed = OrderedDict((k.replace("1.", "1.old_"), v) for k, v in sd.items())
+
+        def rename_back(m, state_dict, prefix, meta, strict, missing, unexpected, errors):
+            seen.append(("pre", type(m).__name__, prefix, meta, strict))
+            for name in ("weight", "bias"):
+                if prefix + "old_" + name in state_dict:
+                    state_dict[prefix + name] = state_dict.pop(prefix + "old_" + name)
+
+        def post(m, keys):
+            seen.append(("post", type(m).__name__, list(keys.missing_keys),
+                         list(keys.unexpected_keys)))
+
+        model[1].register_load_state_dict_pre_hook(rename_back)
+        model[1].register_load_state_dict_post_hook(post)
+        model.register_load_state_dict_post_hook(post)
+        result = model.load_state_dict(renamed)
+        model._register_load_state_dict_pre_hook(
+            lambda state_dict, prefix, *rest: seen.append(("private", prefix)))
+        model.load_state_dict(sd)
+        bad = T.nn.Linear(1, 1)
+        bad.register_load_state_dict_post_hook(lambda m, keys: 1)
+        return [seen, repr(result), attempt(lambda: bad.load_state_dict(bad.state_dict()))]
+
+    same(scenario)
+
+
+def test_get_buffer_get_parameter_and_set_submodule():
+    def scenario(T):
+        model = T.nn.Sequential(T.nn.Linear(2, 2), T.nn.BatchNorm1d(2))
+        model.set_submodule("0", T.nn.Linear(2, 3))
+        model.set_submodule("extra", T.nn.ReLU())
+        return [model.get_buffer("1.running_mean"), model.get_parameter("0.bias").shape,
+                [type(m).__name__ for m in model.children()],
+                attempt(lambda: model.get_buffer("1.weight")),
+                attempt(lambda: model.get_buffer("1.nothing")),
+                attempt(lambda: model.get_parameter("0.training")),
+                attempt(lambda: model.set_submodule("", T.nn.ReLU())),
+                attempt(lambda: model.set_submodule("0", 3)),
+                attempt(lambda: model.set_submodule("new", T.nn.ReLU(), strict=True)),
+                attempt(lambda: model.set_submodule("0.weight", T.nn.ReLU())),
+                attempt(lambda: model.set_submodule("5.x", T.nn.ReLU()))]
+
+    same(scenario)
