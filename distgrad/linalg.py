@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import return_types
+from . import dtypes, return_types
 from .autograd.record import call
 from .ops.decompositions import check_matrix, pinv_tolerances
 from .ops.rules import wrap_dim
@@ -20,7 +20,8 @@ from .ops.linalg import check_chain
 __all__ = ["LinAlgError", "vector_norm", "matrix_norm", "norm", "det", "slogdet", "inv", "inv_ex",
            "solve", "solve_ex", "solve_triangular", "cholesky", "cholesky_ex", "lu_factor", "lu_factor_ex", "lu", "lu_solve", "qr", "svd",
            "svdvals", "eigh", "eigvalsh", "pinv", "lstsq", "matrix_rank", "cond", "matrix_power",
-           "matrix_exp", "multi_dot", "cross", "vecdot", "diagonal"]
+           "matrix_exp", "multi_dot", "cross", "vecdot", "diagonal", "matmul", "vander",
+           "tensorsolve"]
 
 _INF = float("inf")
 
@@ -320,3 +321,35 @@ def vecdot(x, y, *, dim=-1):
 
 def diagonal(A, *, offset=0, dim1=-2, dim2=-1):
     return call("diagonal", A, offset=offset, dim1=dim1, dim2=dim2)
+
+
+def matmul(input, other):
+    return input.matmul(other)
+
+
+def vander(x, *, N=None):
+    """Powers x^0 ... x^(N-1) along a new last dim (increasing, unlike torch.vander): torch's
+    cat of ones and a cumprod of x expanded."""
+    if x.dtype is dtypes.bool_:
+        raise RuntimeError("linalg.vander supports floating point, complex, and integer tensors, "
+                           f"but got {x.dtype.long_name}")
+    x = x.unsqueeze(-1) if x.ndim == 0 else x
+    n = x.shape[-1] if N is None else int(N)
+    if n <= 1:
+        raise RuntimeError("N must be greater than 1.")
+    powers = x.unsqueeze(-1).expand(*x.shape, n - 1).cumprod(-1)
+    return call("cat", powers.new_ones(*x.shape, 1), powers, dim=-1)
+
+
+def tensorsolve(A, B, dims=None):
+    """X with tensordot(A, X, X.ndim) = B: A's dims (after `dims` moved last) as one square
+    matrix, solved for B flattened (torch's linalg_tensorsolve)."""
+    if dims is not None:
+        dims = list(dims)
+        A = A.movedim(dims, list(range(A.ndim - len(dims), A.ndim)))
+    shape = list(A.shape[B.ndim:])
+    n, m = int(np.prod(shape, dtype=np.int64)), int(np.prod(B.shape, dtype=np.int64))
+    if n != m:
+        raise RuntimeError("Expected self to satisfy the requirement prod(self.shape[other.ndim:]) "
+                           f"== prod(self.shape[:other.ndim]), but got {n} != {m}")
+    return solve(A.reshape(n, n), B.flatten()).reshape(shape)

@@ -123,3 +123,25 @@ def test_norm_in_a_dtype_as_torch():
     same(lambda T: [T.ones(3, 4).norm(3, dtype=T.float64), T.ones(3, 4).norm(dtype=T.float64),
                     T.ones(3, 4).norm("nuc", dtype=T.float64),
                     T.norm(T.ones(2, 3), "fro", 1, True, dtype=T.float64)])
+
+
+def test_vander_matmul_and_tensorsolve_as_torch():
+    def scenario(T):
+        x = T.tensor([1.0, -2.0, 0.5], requires_grad=True)
+        rows = T.tensor([[1.0, 2.0], [3.0, -1.0]], requires_grad=True)
+        v, w = T.linalg.vander(x, N=4), T.linalg.vander(rows)
+        (v.sum() + (w * w).sum()).backward()
+        A = T.tensor(np.random.default_rng(7).standard_normal((2, 3, 6)), requires_grad=True)
+        B = T.tensor(np.random.default_rng(8).standard_normal((2, 3)))
+        X = T.linalg.tensorsolve(A, B)
+        moved = T.linalg.tensorsolve(A.permute(2, 0, 1), B, dims=(0,))
+        (X * X).sum().backward()
+        return [v, w, x.grad, rows.grad, T.linalg.vander(T.tensor([2, 3])),
+                T.linalg.vander(T.tensor(2.0), N=3), X, moved, A.grad,
+                T.linalg.matmul(T.ones(2, 3), T.arange(3.0)),
+                attempt(lambda: T.linalg.vander(T.tensor([True]))),
+                attempt(lambda: T.linalg.vander(x, N=1)),
+                attempt(lambda: T.linalg.vander(T.tensor(2.0))),
+                attempt(lambda: T.linalg.tensorsolve(T.ones(2, 3, 5), B))]
+
+    same(scenario, rtol=1e-5, atol=1e-6)
