@@ -34,6 +34,8 @@ from .functional_aliases import (affine_grid_generator, avg_pool1d, channel_shuf
                                  conv1d, conv2d, cosine_similarity, dropout, embedding,
                                  grid_sampler, grid_sampler_2d, grid_sampler_3d, layer_norm,
                                  max_pool2d, pairwise_distance, pixel_shuffle, pixel_unshuffle)
+from . import functional_aliases as _aliases
+globals().update({_name: getattr(_aliases, _name) for _name in _aliases.TOP_LEVEL})
 from .inplace_functions import *  # noqa: F401,F403  (torch.relu_(x), torch.exp_(x), ...)
 from .signal_windows import *  # noqa: F401,F403  (hann_window, ...)
 from . import linalg

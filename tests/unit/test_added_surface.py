@@ -807,7 +807,10 @@ def local_workers():
     dist.shutdown()
 
 
-def test_added_functions_run_on_a_worker(local_workers):
+def test_added_functions_run_on_a_worker(local_workers, monkeypatch):
+    # (index_reduce's warning fires once per process, in torch and in distgrad: a set of its
+    # own here, so that a later test calling both sees both fire)
+    monkeypatch.setattr(sys.modules["distgrad.tensor"], "_warned_once", set())
     x_cpu = distgrad.tensor(A, requires_grad=True)
     x = distgrad.tensor(A, device="worker:1", requires_grad=True)
     assert x.get_device() == 1 and distgrad.ones(1, device="worker:0").get_device() == 0
@@ -941,3 +944,66 @@ def test_grid_sample_runs_on_a_worker(local_workers):
     for a, b in zip(program("cpu"), program("worker:1")):
         assert b.device_str == "worker:1"
         np.testing.assert_allclose(b.detach().cpu().numpy(), a.detach().numpy(), rtol=1e-6)
+
+
+# ---- nn.functional's ops at torch's top level, with its signatures -------------------------------
+
+def _top_level_calls(T):
+    rng = np.random.default_rng(21)
+
+    def r(*shape):
+        return T.tensor(rng.standard_normal(shape).astype(np.float32), requires_grad=True)
+
+    x, y, sign = r(2, 3, 4), r(4), T.tensor([1.0, -1.0, 1.0, -1.0])
+    running = [T.zeros(3), T.ones(3)]
+    calls = {
+        "selu": lambda: T.selu(x), "celu": lambda: T.celu(x, 0.5),
+        "threshold": lambda: T.threshold(x, 0.1, 2.0),
+        "prelu": lambda: T.prelu(x, T.tensor([0.1, 0.2, 0.3])), "rrelu": lambda: T.rrelu(x),
+        "selu_": lambda: T.selu_(x * 1), "celu_": lambda: T.celu_(x * 1, 0.3),
+        "threshold_": lambda: T.threshold_(x * 1, 0.0, -1.0), "rrelu_": lambda: T.rrelu_(x * 1),
+        "conv3d": lambda: T.conv3d(r(1, 2, 3, 3, 3), r(2, 2, 2, 2, 2), None, 1, 1),
+        "conv_transpose1d": lambda: T.conv_transpose1d(r(1, 2, 4), r(2, 3, 3), r(3), 2),
+        "conv_transpose2d": lambda: T.conv_transpose2d(r(1, 2, 3, 3), r(2, 3, 2, 2)),
+        "conv_transpose3d": lambda: T.conv_transpose3d(r(1, 2, 2, 2, 2), r(2, 1, 2, 2, 2)),
+        "bilinear": lambda: T.bilinear(r(2, 3), r(2, 4), r(5, 3, 4), r(5)),
+        "group_norm": lambda: T.group_norm(r(2, 4, 3), 2, r(4), r(4)),
+        "batch_norm": lambda: (T.batch_norm(x, r(3), r(3), *running, True, 0.1, 1e-5, True),
+                               running[0]),
+        "instance_norm": lambda: T.instance_norm(x, r(3), r(3), None, None, True, 0.1, 1e-5,
+                                                 True),
+        "rms_norm": lambda: T.rms_norm(x, [4], r(4)),
+        "max_pool1d": lambda: T.max_pool1d(x, 2),
+        "max_pool3d": lambda: T.max_pool3d(r(1, 2, 4, 4, 4), 2, 1),
+        "adaptive_avg_pool1d": lambda: T.adaptive_avg_pool1d(x, 2),
+        "adaptive_max_pool1d": lambda: T.adaptive_max_pool1d(x, 2),
+        "alpha_dropout": lambda: T.alpha_dropout(x, 0.3, False),
+        "feature_alpha_dropout": lambda: T.feature_alpha_dropout(x, 0.3, False),
+        "dropout_": lambda: T.dropout_(x * 1, 0.3, False),
+        "constant_pad_nd": lambda: T.constant_pad_nd(x, [1, 2], 0.5)}
+    for red in (0, 1, 2):
+        calls.update({
+            f"hinge_embedding_loss{red}": lambda red=red: T.hinge_embedding_loss(y, sign, 0.5,
+                                                                                  red),
+            f"margin_ranking_loss{red}": lambda red=red: T.margin_ranking_loss(y, r(4), sign,
+                                                                                0.1, red),
+            f"cosine_embedding_loss{red}": lambda red=red: T.cosine_embedding_loss(
+                r(4, 3), r(4, 3), sign, 0.1, red),
+            f"triplet_margin_loss{red}": lambda red=red: T.triplet_margin_loss(
+                r(4, 3), r(4, 3), r(4, 3), 1.0, 2, 1e-6, False, red),
+            f"binary_cross_entropy_with_logits{red}": lambda red=red:
+                T.binary_cross_entropy_with_logits(y, (sign + 1) / 2, None, T.tensor([2.0]),
+                                                   red),
+            f"poisson_nll_loss{red}": lambda red=red: T.poisson_nll_loss(y, sign + 1, True,
+                                                                          False, 1e-8, red)})
+    return calls
+
+
+@pytest.mark.parametrize("name", sorted(_top_level_calls(torch)))
+def test_nn_functional_ops_at_top_level(name):
+    def scenario(T):
+        out = _top_level_calls(T)[name]()
+        outs = list(out) if isinstance(out, tuple) else [out]
+        return outs + [node_name(o.grad_fn) for o in outs]
+
+    same(scenario)
