@@ -1,6 +1,6 @@
 """numpy's numerical helpers that torch has too, composed of existing ops as torch's ATen
-composes them (Correlation.cpp, Integration.cpp, vander): cov, corrcoef, trapezoid (trapz),
-cumulative_trapezoid and vander. Being compositions, they are differentiable and run where
+composes them (Correlation.cpp, Integration.cpp, vander, ReduceOps.cpp): cov, corrcoef,
+trapezoid (trapz), cumulative_trapezoid, vander and gradient. Being compositions, they are differentiable and run where
 their operands are.
 
 Their values and gradients are torch's; the last node may differ by name (torch's C++
@@ -11,10 +11,11 @@ from __future__ import annotations
 import warnings
 
 from .. import dtypes
+from ..autograd.record import call
 from ..tensor import Tensor
 from .rules import wrap_dim
 
-__all__ = ["cov", "corrcoef", "trapezoid", "trapz", "cumulative_trapezoid", "vander"]
+__all__ = ["cov", "corrcoef", "trapezoid", "trapz", "cumulative_trapezoid", "vander", "gradient"]
 
 
 # ---- cov and corrcoef ---------------------------------------------------------------------------
@@ -206,6 +207,79 @@ def vander(x, N=None, increasing=False):
         powers = x.to(dtype).unsqueeze(1).expand(-1, n - 1).cumprod(1)
         result = cat([result, powers], 1)
     return result if increasing else result.flip(1)
+
+
+# ---- gradient: central differences inside, one-sided at the edges (torch's gradient_helper) ----
+
+def gradient(input, *, spacing=1, dim=None, edge_order=1):
+    """The derivative estimate along each of `dim` (all dims by default), one tensor each:
+    spacing a number (the same step everywhere), one number per dim, or one coordinate
+    tensor per dim."""
+    dims = list(range(input.ndim)) if dim is None else [dim] if isinstance(dim, int) else \
+        list(dim)
+    if isinstance(spacing, (list, tuple)):
+        if dim is None and len(spacing) != input.ndim:
+            raise RuntimeError(f"torch.gradient expected spacing to be unspecified, a scalar, or "
+                               f"a list of length equal to 'self.dim() = {input.ndim}', since dim "
+                               f"argument was not given, but got a list of length {len(spacing)}")
+        if dim is not None and len(spacing) != len(dims):
+            raise RuntimeError(f"torch.gradient expected spacing to be unspecified, a scalar or "
+                               f"it's spacing and dim arguments to have the same length, but got "
+                               f"a spacing argument of length {len(spacing)} and a dim argument "
+                               f"of length {len(dims)}.")
+        steps = list(spacing)
+    else:
+        steps = [spacing] * len(dims)
+    if edge_order not in (1, 2):
+        raise RuntimeError("torch.gradient only supports edge_order=1 and edge_order=2.")
+    for d in dims:
+        if input.shape[wrap_dim(d, input.ndim)] < edge_order + 1:
+            raise RuntimeError("torch.gradient expected each dimension size to be at least "
+                               "edge_order+1")
+    return tuple(_gradient_along(input, wrap_dim(d, input.ndim), step, edge_order)
+                 for d, step in zip(dims, steps))
+
+
+def _gradient_along(x, d: int, step, edge_order: int):
+    def cut(start=None, stop=None):  # (torch's at::slice along d)
+        return x[(slice(None),) * d + (slice(start, stop),)]
+
+    if isinstance(step, Tensor):
+        return _gradient_at_coordinates(x, d, step, edge_order, cut)
+    center = (cut(2) - cut(0, -2)) / step / 2
+    if edge_order == 1:
+        before, after = (cut(1, 2) - cut(0, 1)) / step, (cut(-1) - cut(-2, -1)) / step
+    else:
+        before = (cut(0, 1) * -1.5 + cut(1, 2) * 2.0 + cut(2, 3) * -0.5) / step
+        after = (cut(-3, -2) * 0.5 + cut(-2, -1) * -2.0 + cut(-1) * 1.5) / step
+    return call("cat", before, center, after, dim=d)
+
+
+def _gradient_at_coordinates(x, d: int, coords, edge_order: int, cut):
+    """Second-order differences for uneven steps (the coordinates' differences)."""
+    if coords.ndim != 1:
+        raise RuntimeError(f"torch.gradient expected each element of spacing to have one "
+                           f"dimension, but got an element with {coords.ndim} dimensions!")
+    h = coords.diff()
+    h1, h2 = h[:-1], h[1:]
+    shape = [1] * x.ndim
+    shape[d] = -1
+    a = (-h2 / (h1 * (h1 + h2))).reshape(shape)
+    b = ((h2 - h1) / (h1 * h2)).reshape(shape)
+    c = (h1 / (h2 * (h1 + h2))).reshape(shape)
+    center = a * cut(0, -2) + b * cut(1, -1) + c * cut(2)
+    if edge_order == 1:
+        before, after = (cut(1, 2) - cut(0, 1)) / h[0], (cut(-1) - cut(-2, -1)) / h[-1]
+    else:
+        a = -(2.0 * h[0] + h[1]) / (h[0] * (h[0] + h[1]))
+        b = (h[0] + h[1]) / (h[0] * h[1])
+        c = -h[0] / (h[1] * (h[0] + h[1]))
+        before = a * cut(0, 1) + b * cut(1, 2) + c * cut(2, 3)
+        a = h[-1] / (h[-2] * (h[-1] + h[-2]))
+        b = -(h[-1] + h[-2]) / (h[-1] * h[-2])
+        c = (2 * h[-1] + h[-2]) / (h[-1] * (h[-1] + h[-2]))
+        after = a * cut(-3, -2) + b * cut(-2, -1) + c * cut(-1)
+    return call("cat", before, center, after, dim=d)
 
 
 METHODS = dict(cov=cov, corrcoef=corrcoef)

@@ -529,6 +529,26 @@ def test_trapezoid_misuse():
     same(lambda T: attempt(T.trapezoid, T.tensor(A), T.tensor(A), dx=2), prefix=60)
 
 
+def test_gradient_by_steps_and_by_coordinates():
+    def scenario(T):
+        x = leaf(T, A)
+        coords = T.tensor([0.0, 1.0, 3.0, 4.5, 7.0])
+        parts = [*T.gradient(x), *T.gradient(x, dim=1, edge_order=2),
+                 *T.gradient(x, spacing=[2.0, 0.5]), *T.gradient(x, spacing=3.0, dim=[-1]),
+                 *T.gradient(x, spacing=(coords,), dim=1),
+                 *T.gradient(x, spacing=(coords,), dim=1, edge_order=2)]
+        total = sum((p * (k + 1)).sum() for k, p in enumerate(parts))
+        return parts + grads_of(T, total, x) + [
+            T.gradient(T.tensor([1, 2, 4, 8])), T.gradient(T.tensor([1, 2, 4, 8]), edge_order=2),
+            attempt(lambda: T.gradient(T.tensor([1.0]))),
+            attempt(lambda: T.gradient(x, edge_order=3)),
+            attempt(lambda: T.gradient(x, dim=1, spacing=[1.0, 2.0])),
+            attempt(lambda: T.gradient(x, spacing=[1.0, 2.0, 3.0])),
+            attempt(lambda: T.gradient(x, spacing=(T.ones(2, 5),), dim=1))]
+
+    same(scenario)
+
+
 def test_cumulative_trapezoid():
     def scenario(T):
         y = leaf(T, A)
@@ -827,7 +847,8 @@ def test_added_functions_run_on_a_worker(local_workers, monkeypatch):
                 T.logaddexp2(x, x * 2), x.nextafter(x.detach() + 1),
                 x.index_reduce(0, T.tensor([2, 0], device=x.device), x[:2] * 3, "prod"),
                 x.index_reduce(1, T.tensor([1, 1, 4], device=x.device), x[:, :3], "amax",
-                               include_self=False)]
+                               include_self=False),
+                T.gradient(x, dim=1, edge_order=2)[0]]
 
     on_cpu, on_worker = program(x_cpu), program(x)
     for a, b in zip(on_cpu, on_worker):
@@ -837,7 +858,7 @@ def test_added_functions_run_on_a_worker(local_workers, monkeypatch):
     assert not x.is_cpu and not x.is_cuda and x.layout is distgrad.strided
     with pytest.raises(RuntimeError, match="^Cannot access data pointer of a Tensor on worker:1"):
         x.data_ptr()
-    backward = list(range(10)) + list(range(15, 19))  # (and the gradients of the new ops)
+    backward = list(range(10)) + list(range(15, 20))  # (and the gradients of the new ops)
     sum(on_cpu[k].sum() for k in backward).backward()
     sum(on_worker[k].sum() for k in backward).backward()
     np.testing.assert_allclose(x.grad.cpu().numpy(), x_cpu.grad.numpy(), rtol=1e-5, atol=1e-5)
