@@ -39,8 +39,8 @@ zeros
 """.split()
 LINALG = """
 cholesky cholesky_ex cond cross det eigh eigvalsh inv inv_ex lu lu_factor lu_factor_ex lu_solve
-matrix_norm matrix_power matrix_rank multi_dot norm pinv qr slogdet solve solve_ex
-solve_triangular svd svdvals vecdot vector_norm
+matmul matrix_norm matrix_power matrix_rank multi_dot norm pinv qr slogdet solve solve_ex
+solve_triangular svd svdvals tensorsolve vecdot vector_norm
 """.split()
 
 
