@@ -212,3 +212,23 @@ def sparse_(tensor: Tensor, sparsity: float, std: float = 0.01, generator=None) 
     zeros = np.argsort(stream.random((rows, cols)), axis=0)[:math.ceil(sparsity * rows)]
     np.put_along_axis(values, zeros, 0.0, axis=0)
     return _fill_array(tensor, values)
+
+
+# torch's deprecated names without the trailing underscore: the same init, with a warning.
+def _deprecated(method):
+    new_name = method.__name__
+    old_name = new_name[:-1]
+
+    def deprecated_init(*args, **kwargs):
+        warnings.warn(f"`nn.init.{old_name}` is now deprecated in favor of `nn.init.{new_name}`.",
+                      FutureWarning, stacklevel=2)
+        return method(*args, **kwargs)
+
+    deprecated_init.__name__ = deprecated_init.__qualname__ = old_name
+    return deprecated_init
+
+
+uniform, normal, constant, eye, dirac, xavier_uniform, xavier_normal, kaiming_uniform, \
+    kaiming_normal, orthogonal, sparse = map(_deprecated, (
+        uniform_, normal_, constant_, eye_, dirac_, xavier_uniform_, xavier_normal_,
+        kaiming_uniform_, kaiming_normal_, orthogonal_, sparse_))
