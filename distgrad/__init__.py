@@ -18,7 +18,7 @@ from .ops import functions as _functions
 from .ops.functions import *  # noqa: F401,F403  (add, mul, matmul, sum, ... as torch has them)
 from .creation import (arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like,
                        get_default_device, initial_seed, linspace, manual_seed, ones, ones_like,
-                       rand, rand_like, randint, randn, randn_like, randperm, seed,
+                       rand, rand_like, randint, randn, randn_like, randperm, scalar_tensor, seed,
                        set_default_device, tensor, zeros, zeros_like)
 from .autograd.grad_mode import (enable_grad, inference_mode, is_grad_enabled,
                                  is_inference_mode_enabled, no_grad, set_grad_enabled)

@@ -382,6 +382,17 @@ def empty(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
     return _filled(_size(size), 0, dtype, device, requires_grad)
 
 
+def scalar_tensor(s, *, dtype=None, layout=None, device=None, pin_memory=False,
+                  requires_grad=False) -> Tensor:
+    """A 0-dim tensor of the number s, in the default float dtype unless told otherwise."""
+    if isinstance(s, Tensor):
+        s = s.item()
+    if not isinstance(s, numbers.Number):
+        raise TypeError(f"scalar_tensor(): argument 's' (position 1) must be Number, not "
+                        f"{type(s).__name__}")
+    return _filled((), s, dtype or dtypes.get_default_dtype(), device, requires_grad)
+
+
 def full(size, fill_value, *, dtype=None, device=None, requires_grad=False) -> Tensor:
     _check_args("full", (size, fill_value), requires_grad=requires_grad)
     return _filled(_size((size,)), fill_value, _dtype_or_default(dtype, fill_value), device,

@@ -1028,3 +1028,26 @@ def test_nn_functional_ops_at_top_level(name):
         return outs + [node_name(o.grad_fn) for o in outs]
 
     same(scenario)
+
+
+def test_scalar_tensor():
+    same(lambda T: [T.scalar_tensor(3), T.scalar_tensor(True),
+                    T.scalar_tensor(2.5, dtype=T.float64),
+                    T.scalar_tensor(1, requires_grad=True), T.scalar_tensor(T.tensor(4)),
+                    T.scalar_tensor(2, dtype=T.int64),
+                    attempt(lambda: T.scalar_tensor("a")),
+                    attempt(lambda: T.scalar_tensor(3, dtype=T.int64, requires_grad=True))])
+
+
+@pytest.mark.parametrize("name,args", [("uniform", (-1.0, 1.0)), ("normal", ()),
+                                       ("constant", (0.5,)), ("eye", ()), ("xavier_uniform", ()),
+                                       ("xavier_normal", ()), ("kaiming_uniform", ()),
+                                       ("kaiming_normal", ()), ("orthogonal", ()),
+                                       ("sparse", (0.5,))])
+def test_deprecated_init_names_warn_and_fill(name, args):
+    def scenario(T):
+        t = T.zeros(4, 3)
+        out = getattr(T.nn.init, name)(t, *args)
+        return [out is t, t.shape, name != "constant" or bool((t == 0.5).all())]
+
+    same(scenario)
