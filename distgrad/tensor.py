@@ -767,11 +767,14 @@ class Tensor:
 
     # ---- placement ---------------------------------------------------------------------
     def to(self, *args, **kwargs):
-        """`to(device)`, `to(dtype)`, `to(other)`: a differentiable copy (or self)."""
+        """`to(device)`, `to(dtype)`, `to(other)`: a differentiable copy (or self, unless
+        copy=True)."""
+        copy = kwargs.get("copy", False)
         target_device, target_dtype = to_args(args, kwargs)
         out = self
-        if target_dtype is not None and target_dtype is not self.dtype:
-            out = call("to_dtype", out, dtype=target_dtype.name)
+        if target_dtype is not None and target_dtype is not self.dtype or copy and (
+                target_device is None or device_str(target_device) == self.device_str):
+            out = call("to_dtype", out, dtype=(target_dtype or self.dtype).name)
         if target_device is not None and device_str(target_device) != self.device_str:
             out = storage.placement().move(out, device_str(target_device))
         return out

@@ -325,8 +325,9 @@ def view(input, *shape, dtype=None):
 
 def as_strided(input, size, stride, storage_offset=None):
     """A view of input's storage with the given layout (offset and strides in elements)."""
-    if input._base is None and input._layout is not None and (
-            input._layout[1] or layout.preserved(input.shape, input._layout[0]) is None):
+    if input._base is None and input._layout is not None and (  # (a layout no copy has)
+            input._layout[1] or layout.preserved(input.shape, input._layout[0]) !=
+            tuple(input._layout[0])):
         raise NotImplementedError("as_strided of a tensor that shares a view's memory without "
                                   "being its view (a detached view) is not supported; clone() it")
     base = input if input._base is None else input._base

@@ -93,12 +93,14 @@ def is_non_overlapping_and_dense(shape, strides) -> bool:
 
 
 def preserved(shape, strides):
-    """The strides of a copy made as torch's `.to()` makes it (preserve_format): the same
-    strides when the tensor is non-overlapping and dense, else row-major (overlapping, or
-    with gaps); None when that is row-major."""
-    if is_contiguous(shape, strides) or not is_non_overlapping_and_dense(shape, strides):
-        return None
-    return tuple(strides)
+    """The strides of a copy made as torch's `empty_like` makes it (preserve_format: clone,
+    `.to()`, flip, sort): a non-overlapping and dense tensor's very strides (a size-1 dim's
+    too: x[1:2, 3:] keeps (4, 1), whose transpose then partly overlaps it), else its dims'
+    order packed densely (a slice of a transpose stays transposed); None when row-major."""
+    strides = tuple(strides)
+    if is_non_overlapping_and_dense(shape, strides):
+        return None if strides == contiguous_strides(tuple(shape)) else strides
+    return elementwise_strides(shape, [(shape, strides)])
 
 
 def has_internal_overlap(shape, strides) -> bool:
@@ -202,9 +204,9 @@ def elementwise(out_shape, operands, attrs, k):
 
 
 def like_first(out_shape, operands, attrs, k):
-    """The layout of an `empty_like(input)` of torch's (flip, sort, an out-of-place
-    index_put): a dense input's dim order, packed densely."""
-    return elementwise_strides(out_shape, operands[:1])
+    """The layout of an `empty_like(input)` of torch's (clone, `.to(dtype)`, flip, sort, an
+    out-of-place index_put)."""
+    return preserved(*operands[0])
 
 
 def rot90(out_shape, operands, attrs, k):

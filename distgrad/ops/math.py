@@ -670,9 +670,11 @@ for _name, _fn in (("bitwise_and", np.bitwise_and), ("bitwise_or", np.bitwise_or
 
 defop("to_dtype", lambda x, dtype: x.astype(dtypes.from_name(dtype).np),
       lambda x, dtype: Meta(x.shape, dtypes.from_name(dtype)),
-      lambda c, g: g.to(c.dtypes[0]), node="ToCopyBackward0", elementwise=True)
+      lambda c, g: g.to(c.dtypes[0]), node="ToCopyBackward0", elementwise=True,
+      layout_rule=layout.like_first)
 
-defop("clone", lambda x: np.array(x, order="C", copy=True), same, lambda c, g: g, node="CloneBackward0")
+defop("clone", lambda x: np.array(x, order="C", copy=True), same, lambda c, g: g,
+      node="CloneBackward0", layout_rule=layout.like_first)
 # clone(memory_format=torch.contiguous_format): a row-major copy, whatever x's layout; with
 # memory_format="channels_last" (or "channels_last_3d") a copy in that dim order.
 defop("contiguous", lambda x, memory_format=None: np.array(x, order="C", copy=True), same,

@@ -127,3 +127,27 @@ def test_a_gathered_transposed_shard_keeps_torchs_layout(case, local_workers):
                         torch.tensor(arr, requires_grad=True).transpose(0, 1))
     assert mine[:3] == theirs[:3], (mine[:3], theirs[:3])
     assert (mine[3] is None) == (theirs[3] is None)
+
+
+def _moved_and_flattened_in_place(T, where):
+    # .to() lays its copy out as torch's empty_like: a slice of a transpose (not dense)
+    # keeps the transpose's dim order, so flatten() copies and div_ leaves the copy as it
+    # was (fuzzer seed 9994264); copy=True copies on the same device too.
+    x = T.tensor(np.arange(9.0).reshape(3, 3) / 7 - 0.5, requires_grad=True)
+    moved = x.t()[1:3].to(where, copy=True)
+    again = moved.to(where, copy=True)
+    again.mul_(2)
+    moved.flatten().div_(0.5)
+    return (moved.stride(), moved.grad_fn.name(), moved.detach().cpu().numpy(),
+            again.stride(), again.grad_fn.name(), again.detach().cpu().numpy())
+
+
+@pytest.mark.parametrize("where", ["cpu", "worker:0"])
+def test_a_copy_by_to_keeps_torchs_dim_order(where, local_workers):
+    mine = _moved_and_flattened_in_place(distgrad, where)
+    theirs = _moved_and_flattened_in_place(torch, "cpu")
+    assert [m for m in mine if not isinstance(m, np.ndarray)] == \
+        [t for t in theirs if not isinstance(t, np.ndarray)]
+    np.testing.assert_allclose(mine[2], theirs[2], rtol=1e-6)
+    np.testing.assert_allclose(mine[5], theirs[5], rtol=1e-6)
+

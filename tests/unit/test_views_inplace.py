@@ -435,6 +435,21 @@ def test_overlap_is_refused_only_between_dense_blocks():
     same(program)
 
 
+def test_a_copy_keeps_its_inputs_strides_even_of_size_1_dims():
+    # clone, .to(dtype), flip and sort lay their result out as torch's empty_like: a dense
+    # input's very strides, a size-1 dim's too. So a clone of x[1:2, 3:] steps (4, 1), and
+    # its transpose partly overlaps it: torch refuses the copy_ (fuzzer seed 9949540).
+    def program(T):
+        x = T.tensor(np.arange(12.0).reshape(3, 4) / 5 - 1, dtype=T.float32)
+        inputs = [x[1:2, 3:], x[:, 1:2], x[:1].t(), x.t().unsqueeze(1)]
+        copies = [[c.stride() for c in (v.clone(), v.to(T.float64), v.double(), v.flip(0),
+                                        v.sort(0)[0])] for v in inputs]
+        v = x[1:2, 3:].clone()
+        return copies, attempt(lambda: v.t().copy_(v)), v
+
+    same(program)
+
+
 def test_copy_of_a_tensor_onto_its_own_data_writes_nothing_but_is_recorded():
     # torch's copy_ kernel returns at once when src is dst's very data (the same view, even
     # of an expanded tensor: v[:] = v after v = a[1].expand(3); seed 7018006), while
