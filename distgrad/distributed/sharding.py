@@ -755,6 +755,7 @@ def _laid_out_as_view(op, inputs, attrs, out):
         if is_sharded(o):
             o._layout = op.strides(x.shape, strides, offset, o.shape, k, attrs)
             o._sharded_view = True  # (its parts are views, or it is a copy standing for one)
+            o._storage.memory = x._storage.memory or x._storage  # (torch's overlap checks)
             node = o._grad_fn
             if isinstance(node, _ShardedGradFn):  # (torch's node, whatever the parts ran:
                 node._name = op.node_name(inputs, attrs)  # a split's parts are slices)
@@ -1112,6 +1113,7 @@ def _as_view_of_operand(o: Tensor, placed: Tensor, args, whole) -> Tensor:
     out._sharding.copied_view_of = s.copied_view_of  # (a copy: written back to the operand)
     out._view_kind = "function"
     out._sharded_view = True
+    out._layout, out._storage.memory = view._layout, view._storage.memory  # (as the view's)
     return out
 
 

@@ -11,6 +11,7 @@ import torch
 
 import distgrad
 from test_function import exp_function
+from torch_twin import attempt
 
 
 def _inputs(T, device):
@@ -151,3 +152,34 @@ def test_a_copy_by_to_keeps_torchs_dim_order(where, local_workers):
     np.testing.assert_allclose(mine[2], theirs[2], rtol=1e-6)
     np.testing.assert_allclose(mine[5], theirs[5], rtol=1e-6)
 
+
+def _head(T):
+    """A custom Function returning a view of its input (the first row)."""
+    class Head(T.autograd.Function):
+        @staticmethod
+        def forward(ctx, a):
+            return a[:1]
+
+        @staticmethod
+        def backward(ctx, g):
+            return T.cat([g, T.zeros_like(g).expand(2, -1)], 0)
+    return Head
+
+
+@pytest.mark.parametrize("view", ["slice", "function"])
+def test_a_view_of_a_replicated_tensor_overlapping_it_is_refused(view, local_workers):
+    # A view of a sharded or replicated tensor shares its memory as torch's view does:
+    # copy_ of the one into the other partly overlaps and is refused (fuzzer seed 9973575).
+    import distgrad.distributed as dist
+
+    def program(T, whole):
+        first = whole[:1] if view == "slice" else _head(T).apply(whole)
+        return [attempt(lambda: write(whole, first)) for write in
+                (lambda a, b: a.copy_(b), lambda a, b: a.add_(b), lambda a, b: a[1:].copy_(a[:2]))]
+
+    arr = np.arange(3.0).reshape(3, 1) / 4 - 0.2
+    x = distgrad.tensor(arr, requires_grad=True)
+    mine = program(distgrad, dist.replicate(x) * 2)
+    theirs = program(torch, torch.tensor(arr, requires_grad=True) * 2)
+    assert [type(m).__name__ for m in mine] == ["Raised"] * 3, mine
+    assert [repr(m) for m in mine] == [repr(t) for t in theirs]
