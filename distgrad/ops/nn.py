@@ -299,7 +299,8 @@ def _nll_vjp(c, g):
     target, weight = c[1], c[2]
     spatial = c.attrs.get("spatial", False)
     classes = _nll_classes(logp_shape, spatial)
-    onehot = call("one_hot", target.masked_fill(target == c.attrs.get("ignore_index", -100), 0),
+    ignored = target == c.attrs.get("ignore_index", -100)
+    onehot = call("one_hot", target.masked_fill(ignored, 0),
                   num_classes=classes, dtype=c.dtypes[0].name)
     w = call("nll_weights", target, weight, classes=classes, dtype=c.dtypes[0].name,
              ignore_index=c.attrs.get("ignore_index", -100))
@@ -307,8 +308,10 @@ def _nll_vjp(c, g):
     scale = g.unsqueeze(-1) if reduction == "none" else g
     if reduction == "mean":
         scale = scale / w.sum()
-    grad = -(scale * (w.unsqueeze(-1) * onehot))  # (classes last)
-    return (grad.movedim(-1, 1) if spatial else grad), None, None
+    # torch never writes the rows of ignored targets: they stay 0 even when the
+    # incoming gradient is nan (a mean over no targets is 0/0)
+    grad = (-(scale * (w.unsqueeze(-1) * onehot))).masked_fill(ignored.unsqueeze(-1), 0)
+    return (grad.movedim(-1, 1) if spatial else grad), None, None  # (classes last, then 1)
 
 
 defop("nll_loss", _nll_forward, _nll_rule, _nll_vjp,

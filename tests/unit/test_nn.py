@@ -291,6 +291,32 @@ def test_cross_entropy_ignore_index():
     check("cross_entropy", [Grad(randn(6, 3)), t, rand01(3)], {"ignore_index": 1})
 
 
+@pytest.mark.parametrize("kw", [{}, {"label_smoothing": 0.1}, {"reduction": "none"},
+                                {"weight": [1.0, 2.0, 3.0]}])
+def test_cross_entropy_every_target_ignored(kw):
+    # the mean over no targets is nan, but torch leaves the ignored rows' gradient 0
+    def run(lib):
+        x = lib.tensor(np.linspace(-1, 1, 12, dtype=np.float32).reshape(4, 3),
+                       requires_grad=True)
+        args = {k: lib.tensor(v) if k == "weight" else v for k, v in kw.items()}
+        loss = lib.nn.functional.cross_entropy(x, lib.tensor([-100, -100, -100, -100]), **args)
+        loss.sum().backward()
+        return loss.detach().numpy(), x.grad.numpy()
+    (tl, tg), (dl, dg) = run(torch), run(distgrad)
+    np.testing.assert_array_equal(dl, tl)
+    np.testing.assert_array_equal(dg, tg)
+    assert not np.signbit(dg).any()
+
+
+def test_nll_loss_nan_grad_of_ignored_sample_stays_out():
+    def run(lib):
+        x = lib.tensor([[1.0, 2.0], [0.5, 0.0]], requires_grad=True)
+        loss = lib.nn.functional.nll_loss(x.log_softmax(1), lib.tensor([1, -100]), reduction="none")
+        (loss * lib.tensor([1.0, float("nan")])).sum().backward()
+        return x.grad.numpy()
+    np.testing.assert_allclose(run(distgrad), run(torch), rtol=1e-6)
+
+
 def test_cross_entropy_single_sample():
     check("cross_entropy", [Grad(randn(4)), np.array(3)])
 
