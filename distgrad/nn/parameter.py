@@ -46,9 +46,8 @@ class Parameter(Tensor):
     def __deepcopy__(self, memo):
         if id(self) in memo:
             return memo[id(self)]
+        # (torch's copy of a Parameter leaves its .grad behind, unlike a plain tensor's)
         out = Parameter(self.detach().clone(), self.requires_grad)
-        if self._grad is not None:
-            out._grad = self._grad.detach().clone()
         memo[id(self)] = out
         return out
 

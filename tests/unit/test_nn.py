@@ -685,6 +685,18 @@ def test_module_deepcopy_and_pickle():
                                       m[0].weight.detach().numpy())
 
 
+def test_deepcopy_of_a_parameter_leaves_its_grad_behind():
+    # an EMA copy made mid-training has no .grad in torch; a plain tensor's copy keeps it
+    got = []
+    for lib in (torch, distgrad):
+        m = lib.nn.Linear(2, 1)
+        m(lib.ones(1, 2)).sum().backward()
+        t = lib.ones(2, requires_grad=True)
+        (t * 3).sum().backward()
+        got.append((copy.deepcopy(m).weight.grad, copy.deepcopy(t).grad.tolist()))
+    assert got[1] == got[0] == (None, [3.0, 3.0])
+
+
 def test_module_to_int_dtype_error():
     with pytest.raises(TypeError, match="nn.Module.to only accepts floating point or complex "
                                         "dtypes, but got desired dtype=torch.int64"):
