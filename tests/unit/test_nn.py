@@ -415,6 +415,12 @@ def test_module_repr_matches_torch():
     assert repr(ml) == repr(tl)
 
 
+@pytest.mark.parametrize("kw", [{}, {"padding_idx": 1, "max_norm": 1.0},
+                                {"norm_type": 1.0, "scale_grad_by_freq": True, "sparse": True}])
+def test_embedding_repr_matches_torch(kw):
+    assert repr(dnn.Embedding(5, 3, **kw)) == repr(torch.nn.Embedding(5, 3, **kw))
+
+
 # The modules of the more activations and losses: torch's constructor arguments, repr, and
 # forward (through a product first, so that an in-place one writes a non-leaf).
 MORE_MODULES = [
