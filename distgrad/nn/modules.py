@@ -321,7 +321,7 @@ class Module:
     def add_module(self, name: str, module: Optional["Module"]) -> None:
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"{_typename(module)} is not a Module subclass")
-        _check_name(name, "module", self, allow_existing_module=True)
+        _check_name(name, "module", self)
         self._modules[name] = module
 
     register_module = add_module
@@ -726,15 +726,19 @@ class Module:
         return main + ")"
 
 
-def _check_name(name, kind: str, module: Module, allow_existing_module: bool = False) -> None:
+_REGISTRY = {"parameter": "_parameters", "buffer": "_buffers", "module": "_modules"}
+
+
+def _check_name(name, kind: str, module: Module) -> None:
     if not isinstance(name, str):
         raise TypeError(f"{kind} name should be a string. Got {type(name).__name__}")
     if "." in name:  # (torch names the bad name for modules only)
         raise KeyError(f'{kind} name can\'t contain "."' + (f", got: {name}" if kind == "module" else ""))
     if name == "":
         raise KeyError(f'{kind} name can\'t be empty string ""')
-    if hasattr(module, name) and name not in module._parameters and name not in \
-            module._buffers and not (allow_existing_module and name in module._modules):
+    # a name may be registered again only as the same kind (torch: a buffer named like
+    # a parameter, or a module like a buffer, is refused)
+    if hasattr(module, name) and name not in getattr(module, _REGISTRY[kind]):
         raise KeyError(f"attribute '{name}' already exists")
 
 

@@ -117,3 +117,27 @@ def test_buffer_assigned_as_an_attribute_registers_a_buffer():
         return out + _run(mod, [lambda _: setattr(m, "a", [1, 2]), lambda _: Early()])
 
     assert run(distgrad) == run(torch)
+
+
+def test_a_name_is_registered_again_only_as_the_same_kind():
+    # register_buffer("weight") on a Linear is refused; a buffer, parameter or child may be
+    # registered again under its own name
+    def run(mod):
+        m = mod.nn.Linear(1, 1)
+        steps = [lambda m: m.register_buffer("weight", mod.ones(1)),
+                 lambda m: m.register_parameter("bias", mod.nn.Parameter(mod.ones(1))),
+                 lambda m: m.register_buffer("b", mod.ones(1)),
+                 lambda m: m.register_parameter("b", mod.nn.Parameter(mod.ones(1))),
+                 lambda m: m.add_module("b", mod.nn.ReLU()),
+                 lambda m: m.add_module("weight", mod.nn.ReLU()),
+                 lambda m: m.add_module("r", mod.nn.ReLU()),
+                 lambda m: m.add_module("r", mod.nn.Tanh()),
+                 lambda m: m.register_buffer("r", mod.ones(1)),
+                 lambda m: m.register_buffer("b", None)]
+        out = _run(m, steps)
+        m.weight = mod.nn.Parameter(mod.ones(1, 1))  # assignment moves a name between kinds
+        m.r = mod.nn.Parameter(mod.ones(1))
+        return out + [[n for n, _ in m.named_parameters()], [n for n, _ in m.named_buffers()],
+                      [n for n, _ in m.named_children()]]
+
+    assert run(distgrad) == run(torch)
