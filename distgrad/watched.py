@@ -37,10 +37,16 @@ class WatchedDict(dict):
 class WatchedOrderedDict(OrderedDict):
     """An OrderedDict that counts its changes (a Module's parameters, submodules, ...)."""
 
+    __repr__ = dict.__repr__  # printed as torch's plain dicts are
+
 
 class WatchedDefaultDict(defaultdict):
     """A defaultdict that counts its changes (an optimizer's per-parameter state, whose
     new entries are WatchedDicts)."""
+
+    def __repr__(self) -> str:  # printed as torch's defaultdict(dict)
+        factory = dict if self.default_factory is WatchedDict else self.default_factory
+        return f"defaultdict({factory!r}, {dict.__repr__(self)})"
 
 
 def _counting(method):

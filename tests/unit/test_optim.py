@@ -104,6 +104,22 @@ def test_sgd_state_and_repr():
     assert list(o.state_dict()["state"][0]) == ["momentum_buffer"]
 
 
+def test_state_and_module_dicts_print_as_torch():
+    # print(opt.state) and print(model._parameters) while debugging
+    def run(lib):
+        m = lib.nn.Linear(1, 1)
+        with lib.no_grad():
+            m.weight.fill_(0.5)
+            m.bias.fill_(-0.25)
+        opt = lib.optim.SGD(m.parameters(), lr=0.1, momentum=0.9)
+        out = [repr(opt.state)]
+        m(lib.ones(1, 1)).sum().backward()
+        opt.step()
+        return out + [repr(opt.state), repr(m._parameters), repr(m._modules)]
+
+    assert run(distgrad) == run(torch)
+
+
 def test_first_momentum_buffer_is_grad():
     p = dnn.Parameter(distgrad.tensor([1.0, -2.0]))
     opt = distgrad.optim.SGD([p], lr=0.5, momentum=0.9, dampening=0.5)
