@@ -134,8 +134,9 @@ class Optimizer:
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict: dict) -> None:
-        state_dict = deepcopy(state_dict)
-        groups, saved = self.param_groups, state_dict["param_groups"]
+        # the groups are copied, the state tensors are not: as in torch, an optimizer loaded
+        # from another's live state_dict() steps the very same tensors
+        groups, saved = self.param_groups, deepcopy(state_dict["param_groups"])
         if len(groups) != len(saved):
             raise ValueError("loaded state dict has a different number of parameter groups")
         if any(len(g["params"]) != len(s["params"]) for g, s in zip(groups, saved)):

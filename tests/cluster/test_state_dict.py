@@ -87,17 +87,20 @@ def test_optimizer_state_takes_its_parameters_placement(three, make_opt, to_cpu)
     src = _block(["worker:0", "worker:1"], 0)
     opt = make_opt(src.parameters())
     train(src, opt)
-    saved = _through_file({"model": src.state_dict(), "optim": opt.state_dict()},
-                          map_location="cpu" if to_cpu else None)
+    snapshot = {"model": src.state_dict(), "optim": opt.state_dict()}
+
+    def saved():  # read afresh for each optimizer: as torch's, one steps the tensors it loaded
+        return _through_file(snapshot, map_location="cpu" if to_cpu else None)
+
     expected = [{k: _value(v).tobytes() for k, v in opt.state[p].items()}
                 for p in src.parameters()]
     for workers in (None, ["worker:0", "worker:1"]):
         dst = _block(workers, 1)
         opt2 = make_opt(dst.parameters())
-        dst.load_state_dict(saved["model"])
+        dst.load_state_dict(saved()["model"])
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # no gather fallback, now or at the next step
-            opt2.load_state_dict(saved["optim"])
+            opt2.load_state_dict(saved()["optim"])
             train(dst, opt2)
         for p2, state in zip(dst.parameters(), expected):
             assert set(opt2.state[p2]) == set(state)
@@ -109,8 +112,8 @@ def test_optimizer_state_takes_its_parameters_placement(three, make_opt, to_cpu)
         # the same layout resumes bit for bit
         dst = _block(workers, 1)
         opt2 = make_opt(dst.parameters())
-        dst.load_state_dict(saved["model"])
-        opt2.load_state_dict(saved["optim"])
+        dst.load_state_dict(saved()["model"])
+        opt2.load_state_dict(saved()["optim"])
         for p2, state in zip(dst.parameters(), expected):
             for k, v2 in opt2.state[p2].items():
                 assert _value(v2).tobytes() == state[k], k

@@ -2,6 +2,7 @@
 steps, gives the same loss curve and weights; state, zero_grad and errors as torch's."""
 from __future__ import annotations
 
+import copy
 import warnings
 
 import numpy as np
@@ -120,6 +121,26 @@ def test_state_and_module_dicts_print_as_torch():
     assert run(distgrad) == run(torch)
 
 
+def test_loading_a_live_state_dict_shares_the_state_tensors():
+    # opt2.load_state_dict(opt.state_dict()) in torch gives opt2 opt's own exp_avg and step
+    # tensors (only the groups are copied), so each step of either moves both
+    def run(lib):
+        a, b = (lib.nn.Parameter(lib.tensor([1.0, -2.0])) for _ in range(2))
+        opt = lib.optim.Adam([a], lr=0.1)
+        (a ** 2).sum().backward()
+        opt.step()
+        opt2 = lib.optim.Adam([b], lr=0.5)
+        opt2.load_state_dict(opt.state_dict())
+        for p, o in ((a, opt), (b, opt2)):
+            o.zero_grad()
+            (p ** 2).sum().backward()
+            o.step()
+        return a.tolist() + b.tolist() + opt2.state[b]["exp_avg"].tolist() + [
+            opt2.param_groups[0]["lr"], opt.state[a]["step"].item()]
+
+    np.testing.assert_allclose(run(distgrad), run(torch), rtol=1e-6)
+
+
 def test_first_momentum_buffer_is_grad():
     p = dnn.Parameter(distgrad.tensor([1.0, -2.0]))
     opt = distgrad.optim.SGD([p], lr=0.5, momentum=0.9, dampening=0.5)
@@ -141,7 +162,7 @@ def test_load_state_dict_resumes():
     clone, _ = _models()
     clone.load_state_dict(ours.state_dict())
     opt2 = distgrad.optim.Adam(clone.parameters(), lr=5.0)
-    opt2.load_state_dict(opt.state_dict())
+    opt2.load_state_dict(copy.deepcopy(opt.state_dict()))  # as from a file: not shared
     assert opt2.param_groups[0]["lr"] == 1e-2
     assert opt2.state[next(clone.parameters())]["step"].item() == 3
     for model, o in ((ours, opt), (clone, opt2)):
