@@ -641,7 +641,10 @@ class Module:
                 new = current._storage.place_like(current, value)
                 if assign:
                     if name in self._parameters:
-                        new = Parameter(new, current.requires_grad)
+                        if isinstance(new, Parameter):  # (a Parameter given is kept, as torch)
+                            new.requires_grad_(current.requires_grad)
+                        else:
+                            new = Parameter(new, current.requires_grad)
                     setattr(self, name, new)
                 else:
                     current.copy_(new)
