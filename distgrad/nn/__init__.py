@@ -83,3 +83,8 @@ def __getattr__(name):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 from .activation import Hardshrink, Softshrink, Tanhshrink  # noqa: E402
 __all__ += ["Hardshrink", "Softshrink", "Tanhshrink"]
+import sys  # noqa: E402
+
+from . import modules  # noqa: E402
+
+modules.install_layout(sys.modules[__name__])  # torch.nn.modules.batchnorm, ... (all loaded now)

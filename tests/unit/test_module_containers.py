@@ -141,3 +141,40 @@ def test_a_name_is_registered_again_only_as_the_same_kind():
                       [n for n, _ in m.named_children()]]
 
     assert run(distgrad) == run(torch)
+
+
+def test_torch_nn_modules_layout():
+    # torch.nn.modules.batchnorm._BatchNorm in a weight-decay filter, _pair in a custom conv
+    import importlib
+
+    import torch.nn.modules as theirs
+
+    import distgrad.nn.modules as ours
+
+    for sub in ("activation", "batchnorm", "container", "conv", "dropout", "flatten", "linear",
+                "loss", "module", "normalization", "pooling", "rnn", "sparse", "utils"):
+        mine = importlib.import_module(f"distgrad.nn.modules.{sub}")
+        assert getattr(ours, sub) is mine
+        for name in getattr(importlib.import_module(f"torch.nn.modules.{sub}"), "__all__", []):
+            if hasattr(distgrad.nn, name):
+                assert getattr(mine, name) is getattr(distgrad.nn, name), (sub, name)
+    assert isinstance(distgrad.nn.BatchNorm2d(2), ours.batchnorm._BatchNorm)
+    assert issubclass(distgrad.nn.Conv2d, ours.conv._ConvNd)
+    assert issubclass(distgrad.nn.HuberLoss, ours.loss._WeightedLoss) == \
+        issubclass(torch.nn.HuberLoss, theirs.loss._WeightedLoss)
+    assert ours.Conv2d is distgrad.nn.Conv2d and ours.module.Module is distgrad.nn.Module
+    for f in ("_single", "_pair", "_triple", "_quadruple"):
+        for value in (3, [1, 2]):
+            assert getattr(ours.utils, f)(value) == getattr(theirs.utils, f)(value)
+    assert ours.utils._reverse_repeat_tuple((1, 2), 2) == \
+        theirs.utils._reverse_repeat_tuple((1, 2), 2)
+
+
+def test_consume_prefix_in_state_dict_if_present():
+    def run(mod):
+        m = mod.nn.Sequential(mod.nn.Linear(1, 1))
+        sd = mod.nn.Module.state_dict(m, prefix="module.")  # as a DDP wrapper saves it
+        mod.nn.modules.utils.consume_prefix_in_state_dict_if_present(sd, "module.")
+        return list(sd), dict(sd._metadata), repr(m.load_state_dict(sd))
+
+    assert run(distgrad) == run(torch)

@@ -12,14 +12,14 @@ import weakref
 from collections import OrderedDict, namedtuple
 from typing import Iterable, Iterator, Optional
 
-from .. import dtypes
-from ..autograd import record
-from ..autograd.grad_mode import no_grad
-from ..tensor import Tensor, device_str, to_args
-from ..watched import WRITES, WatchedDict, WatchedOrderedDict
-from . import functional as F
-from . import init
-from .parameter import Buffer, Parameter
+from ... import dtypes
+from ...autograd import record
+from ...autograd.grad_mode import no_grad
+from ...tensor import Tensor, device_str, to_args
+from ...watched import WRITES, WatchedDict, WatchedOrderedDict
+from .. import functional as F
+from .. import init
+from ..parameter import Buffer, Parameter
 
 __all__ = ["Module", "Linear", "Identity", "Flatten", "Unflatten", "ReLU", "Sigmoid", "Tanh", "Softmax",
            "LogSoftmax", "Sequential", "ModuleList", "MSELoss", "L1Loss", "BCELoss",
@@ -141,7 +141,7 @@ class Module:
             if bw_hook is not None:
                 result = bw_hook.setup_output_hook(result)
             if deprecated:
-                from .backward_hooks import hook_output_node
+                from ..backward_hooks import hook_output_node
 
                 hook_output_node(self, args, result, deprecated)
             return result
@@ -169,7 +169,7 @@ class Module:
         """(a BackwardHook running the full and pre hooks, or None; the deprecated hooks),
         taken as registered now: as in torch, a hook registered or removed after the call
         does not change its backward."""
-        from .backward_hooks import BackwardHook
+        from ..backward_hooks import BackwardHook
 
         pre_hooks = list(self._backward_pre_hooks.values())
         hooks = list(self._backward_hooks.values())
@@ -802,7 +802,7 @@ class Linear(Module):
     def __init__(self, in_features: int, out_features: int, bias: bool = True, device=None,
                  dtype=None) -> None:
         super().__init__()
-        from ..creation import empty
+        from ...creation import empty
 
         self.in_features = in_features
         self.out_features = out_features
