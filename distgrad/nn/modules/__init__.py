@@ -21,7 +21,8 @@ _LAYOUT = {
                   "Softmax2d LogSoftmax",
     "batchnorm": "BatchNorm1d BatchNorm2d BatchNorm3d normalization._BatchNorm",
     "container": "Sequential ModuleList ModuleDict ParameterList ParameterDict",
-    "conv": "Conv1d Conv2d Conv3d ConvTranspose1d ConvTranspose2d conv._ConvNd "
+    "channelshuffle": "ChannelShuffle",
+    "conv": "Conv1d Conv2d Conv3d ConvTranspose1d ConvTranspose2d ConvTranspose3d conv._ConvNd "
             "conv._ConvTransposeNd",
     "distance": "PairwiseDistance CosineSimilarity",
     "dropout": "Dropout Dropout1d Dropout2d Dropout3d AlphaDropout FeatureAlphaDropout "
