@@ -151,6 +151,11 @@ class LRScheduler:
         self._last_lr = _lrs(self.optimizer, "lr")
 
 
+class _LRScheduler(LRScheduler):
+    """torch's old name, still the base of many schedulers written by hand (a subclass,
+    not an alias, so that its __name__ is its own)."""
+
+
 class StepLR(LRScheduler):
     """lr × gamma every step_size steps."""
 

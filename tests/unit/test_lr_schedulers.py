@@ -242,3 +242,27 @@ def test_one_cycle_past_its_steps():
             sched.step()
         seen.append(str(info.value))
     assert seen[1] == seen[0]
+
+
+def test_a_scheduler_written_on_the_old_base_class():
+    # class WarmupInvSqrt(torch.optim.lr_scheduler._LRScheduler), as older code writes it
+    def run(lib):
+        class WarmupInvSqrt(lib.optim.lr_scheduler._LRScheduler):
+            def __init__(self, optimizer, warmup, last_epoch=-1):
+                self.warmup = warmup
+                super().__init__(optimizer, last_epoch)
+
+            def get_lr(self):
+                s = max(1, self.last_epoch)
+                return [base * min(s ** -0.5, s * self.warmup ** -1.5) for base in self.base_lrs]
+
+        opt = _optimizer(lib)
+        sched = WarmupInvSqrt(opt, 3)
+        lrs = []
+        for _ in range(6):
+            opt.step()
+            sched.step()
+            lrs.append(sched.get_last_lr())
+        return lrs, sched.state_dict(), type(sched).__mro__[1].__name__
+
+    assert run(distgrad) == run(torch)
