@@ -308,9 +308,10 @@ def _nll_vjp(c, g):
     scale = g.unsqueeze(-1) if reduction == "none" else g
     if reduction == "mean":
         scale = scale / w.sum()
-    # torch never writes the rows of ignored targets: they stay 0 even when the
-    # incoming gradient is nan (a mean over no targets is 0/0)
-    grad = (-(scale * (w.unsqueeze(-1) * onehot))).masked_fill(ignored.unsqueeze(-1), 0)
+    # torch writes only each kept sample's target entry: the others stay +0 (not the -0
+    # of a product), also when the incoming gradient is nan (a mean over no targets)
+    written = (onehot != 0) & ~ignored.unsqueeze(-1)
+    grad = (-(scale * (w.unsqueeze(-1) * onehot))).masked_fill(~written, 0)
     return (grad.movedim(-1, 1) if spatial else grad), None, None  # (classes last, then 1)
 
 

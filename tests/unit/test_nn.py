@@ -308,6 +308,20 @@ def test_cross_entropy_every_target_ignored(kw):
     assert not np.signbit(dg).any()
 
 
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_nll_loss_grad_of_the_other_classes_is_plus_zero(reduction):
+    # print(x.grad) shows 0.0000 in torch where a product gave -0.0000
+    def run(lib):
+        x = lib.tensor([[0.2, 0.8], [0.6, 0.4]], requires_grad=True)
+        loss = lib.nn.functional.nll_loss(x.log(), lib.tensor([1, 0]),
+                                          weight=lib.tensor([1.0, 2.0]), reduction=reduction)
+        loss.sum().backward()
+        return x.grad.numpy()
+    ours, theirs = run(distgrad), run(torch)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-6)
+    np.testing.assert_array_equal(np.signbit(ours), np.signbit(theirs))
+
+
 def test_nll_loss_nan_grad_of_ignored_sample_stays_out():
     def run(lib):
         x = lib.tensor([[1.0, 2.0], [0.5, 0.0]], requires_grad=True)
