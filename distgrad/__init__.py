@@ -26,6 +26,8 @@ from .autograd.anomaly_mode import (is_anomaly_check_nan_enabled, is_anomaly_ena
                                      set_anomaly_enabled)
 from . import autograd
 from . import accelerator
+from . import amp
+from .amp import autocast, is_autocast_enabled  # noqa: F401
 from .sampling import (bernoulli, default_generator, get_rng_state, multinomial,  # noqa: F401
                        normal, poisson, set_rng_state)
 from .dtype_info import (can_cast, finfo, iinfo, is_complex, is_floating_point,  # noqa: F401

@@ -20,3 +20,11 @@ def manual_seed(seed: int) -> None:
 
 def manual_seed_all(seed: int) -> None:
     """No CUDA generators to seed (a no-op)."""
+
+
+def __getattr__(name):
+    if name == "amp":  # torch.cuda.amp.autocast / GradScaler, deprecated spellings
+        from .amp import cuda_amp
+
+        return cuda_amp
+    raise AttributeError(f"module 'distgrad.cuda' has no attribute '{name}'")
