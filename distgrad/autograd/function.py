@@ -357,6 +357,7 @@ def _alias(t):
     """An input returned from forward comes back as a new tensor viewing the same data."""
     out = t._alias(keep_graph=False)
     out._base = t if t._base is None else t._base
+    out._view_version = t._storage.version  # made now: after any write forward did to t
     return out
 
 

@@ -536,6 +536,33 @@ def test_mark_dirty_on_a_leaf_that_requires_grad_raises():
     same(f)
 
 
+def test_an_input_written_without_mark_dirty_and_returned():
+    """Forward writes its input in place, forgets mark_dirty and returns it: torch returns
+    a view made after the write (not stale), whose backward is the Function's."""
+    def f(torch):
+        class Forgot(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                x.mul_(2)
+                return x
+
+            @staticmethod
+            def backward(ctx, g):
+                return g * 5
+
+        x = leaf(torch)
+        a = x * 1
+        b = Forgot.apply(a)
+        out = [b, b is a, b._base is a, version_of(b), node_name(b.grad_fn)]
+        (b * 1).sum().backward()
+        later = x * 1
+        c = Forgot.apply(later)
+        later.add_(1)  # now it is stale: torch refuses its history
+        return out + [x.grad, attempt(lambda: c.sum().backward())]
+
+    same(f)
+
+
 def test_mark_dirty_without_grad_bumps_the_version():
     def f(torch):
         Inplace = add_one_in_place(torch)
