@@ -27,6 +27,7 @@ from .autograd.anomaly_mode import (is_anomaly_check_nan_enabled, is_anomaly_ena
 from . import autograd
 from . import accelerator
 from . import amp
+from .foreach import *  # noqa: F401,F403  (torch._foreach_add_, ...)
 from .amp import autocast, is_autocast_enabled  # noqa: F401
 from .sampling import (bernoulli, default_generator, get_rng_state, multinomial,  # noqa: F401
                        normal, poisson, set_rng_state)
