@@ -172,3 +172,4 @@ __all__ += ["AdamW", "Adadelta", "Adagrad", "Adamax", "ASGD", "LBFGS", "NAdam", 
             "Rprop"]
 
 from . import lr_scheduler  # noqa: E402  (optim.lr_scheduler, as in torch)
+from . import swa_utils  # noqa: E402  (optim.swa_utils, as in torch)
