@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import warnings
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from copy import deepcopy
 from typing import Any, Callable, Optional
 
@@ -29,14 +29,49 @@ def _typename(value) -> str:
     return type(value).__name__
 
 
+_global_step_pre_hooks: OrderedDict = OrderedDict()
+_global_step_post_hooks: OrderedDict = OrderedDict()
+
+
+def register_optimizer_step_pre_hook(hook):
+    """hook(optimizer, args, kwargs) -> None or (new_args, new_kwargs), before every
+    optimizer's step (args start with the optimizer, as torch's)."""
+    from ..nn.modules.module import _DictHandle
+
+    return _DictHandle(_global_step_pre_hooks, hook)
+
+
+def register_optimizer_step_post_hook(hook):
+    """hook(optimizer, args, kwargs) after every optimizer's step."""
+    from ..nn.modules.module import _DictHandle
+
+    return _DictHandle(_global_step_post_hooks, hook)
+
+
 def _labelled(method, what: str):
-    """`method` recorded in a profile as torch names it: Optimizer.step#SGD.step."""
+    """`method` with torch's step hooks around it, recorded in a profile as torch names
+    it: Optimizer.step#SGD.step. (As torch's, a subclass's step that calls super().step()
+    runs the hooks twice.)"""
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
+        args = (self, *args)
+        for hook in [*_global_step_pre_hooks.values(),
+                     *getattr(self, "_optimizer_step_pre_hooks", {}).values()]:
+            result = hook(self, args, kwargs)
+            if result is not None:
+                if not (isinstance(result, tuple) and len(result) == 2):
+                    raise RuntimeError(f"{method} must return None or a tuple of (new_args, "
+                                       f"new_kwargs), but got {result}.")
+                args, kwargs = result
         if record.profiling is None:
-            return method(self, *args, **kwargs)
-        with record_function(f"Optimizer.{what}#{type(self).__name__}.{what}"):
-            return method(self, *args, **kwargs)
+            out = method(*args, **kwargs)
+        else:
+            with record_function(f"Optimizer.{what}#{type(self).__name__}.{what}"):
+                out = method(*args, **kwargs)
+        for hook in [*getattr(self, "_optimizer_step_post_hooks", {}).values(),
+                     *_global_step_post_hooks.values()]:  # (torch: its own first, here)
+            hook(self, args, kwargs)
+        return out
 
     return wrapper
 
@@ -50,6 +85,8 @@ class Optimizer:
         # (its changes are counted: a compiled step's guard need not look into it)
         self.state: defaultdict = WatchedDefaultDict(WatchedDict)
         self.param_groups: list[dict] = []
+        self._optimizer_step_pre_hooks: OrderedDict = OrderedDict()
+        self._optimizer_step_post_hooks: OrderedDict = OrderedDict()
         if isinstance(params, Tensor):
             raise TypeError("params argument given to the optimizer should be an iterable of "
                             f"Tensors or dicts, but got {_typename(params)}")
@@ -102,6 +139,18 @@ class Optimizer:
         super().__init_subclass__(**kwargs)
         if "step" in cls.__dict__:  # a profile shows each step as torch's does
             cls.step = _labelled(cls.step, "step")
+
+    def register_step_pre_hook(self, hook):
+        """hook(optimizer, args, kwargs) -> None or (new_args, new_kwargs), before step."""
+        from ..nn.modules.module import _DictHandle
+
+        return _DictHandle(self._optimizer_step_pre_hooks, hook)
+
+    def register_step_post_hook(self, hook):
+        """hook(optimizer, args, kwargs) after step."""
+        from ..nn.modules.module import _DictHandle
+
+        return _DictHandle(self._optimizer_step_post_hooks, hook)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         from ..nn.modules import _zero_grad

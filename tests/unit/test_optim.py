@@ -268,3 +268,44 @@ def test_step_keeps_params_leaf_and_state_on_param_device():
         st = opt.state[p]
         assert st["exp_avg"].device == p.device and st["exp_avg"].shape == p.shape
         assert not st["exp_avg"].requires_grad
+
+
+def test_step_hooks():
+    # hooks around step (an EMA update after each step, say): torch's arguments and order,
+    # twice for a subclass whose step calls super().step(), a bad return value refused
+    def run(lib):
+        from importlib import import_module
+
+        module = import_module(f"{lib.__name__}.optim.optimizer")
+        p = lib.nn.Parameter(lib.ones(2))
+        opt = lib.optim.SGD([p], lr=0.1)
+        log = []
+        handles = [module.register_optimizer_step_pre_hook(lambda o, a, k: log.append("g-pre")),
+                   module.register_optimizer_step_post_hook(lambda o, a, k: log.append("g-post")),
+                   opt.register_step_pre_hook(
+                       lambda o, a, k: log.append(("pre", a[0] is o, len(a), dict(k)))),
+                   opt.register_step_post_hook(lambda o, a, k: log.append(("post", p.tolist())))]
+        p.grad = lib.ones(2)
+        opt.step()
+        handles[0].remove()
+        opt.register_step_pre_hook(lambda o, a, k: ((o,), {"closure": lambda: log.append("c")}))
+        opt.step()
+        bad = opt.register_step_pre_hook(lambda o, a, k: 5)
+        try:
+            opt.step()
+        except RuntimeError as e:
+            log.append(str(e).split(" must ")[1])
+        bad.remove()
+
+        class Sub(lib.optim.SGD):
+            def step(self, closure=None):
+                return super().step(closure)
+
+        sub = Sub([p], lr=0.1)
+        sub.register_step_post_hook(lambda o, a, k: log.append("sub-post"))
+        sub.step()
+        for h in handles[1:]:
+            h.remove()
+        return log, p.tolist()
+
+    assert run(distgrad) == run(torch)
