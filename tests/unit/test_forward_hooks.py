@@ -56,3 +56,41 @@ def _events(mod):
 
 def test_forward_hook_options_match_torch():
     assert _events(distgrad) == _events(torch)
+
+
+def test_hooks_on_every_module_match_torch():
+    # register_module_forward_hook: a profiler's or a logger's hook on every module's forward
+    def run(mod):
+        from importlib import import_module
+
+        module = import_module(f"{mod.__name__}.nn.modules.module")
+        log = []
+        m = mod.nn.Sequential(mod.nn.Linear(2, 2), mod.nn.ReLU())
+        with mod.no_grad():
+            m[0].weight.fill_(1.0)
+            m[0].bias.fill_(-1.0)
+        m[0].register_forward_hook(lambda s, a, o: log.append(("own", type(s).__name__)))
+        pre = module.register_module_forward_pre_hook(
+            lambda s, a: log.append(("pre", type(s).__name__)))
+        post = module.register_module_forward_hook(
+            lambda s, a, kw, o: (log.append(("post", type(s).__name__, sorted(kw))), o * 2)[1],
+            with_kwargs=True)
+        out = [m(mod.ones(1, 2)).tolist()]
+        pre.remove()
+        post.remove()
+        out.append(m(mod.ones(1, 2)).tolist())
+
+        class Boom(mod.nn.Module):
+            def forward(self, x):
+                raise ValueError("boom")
+
+        always = module.register_module_forward_hook(
+            lambda s, a, o: log.append(("always", o)), always_call=True)
+        try:
+            Boom()(mod.ones(1))
+        except ValueError as e:
+            out.append(str(e))
+        always.remove()
+        return out, log
+
+    assert run(distgrad) == run(torch)

@@ -69,6 +69,31 @@ class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpec
     __str__ = __repr__
 
 
+# Hooks of every module's forward (torch.nn.modules.module.register_module_forward_hook),
+# run before each module's own; keyed by handle id as a module's own are.
+_global_forward_pre_hooks = WatchedOrderedDict()
+_global_forward_hooks = WatchedOrderedDict()
+_global_forward_hooks_with_kwargs = WatchedOrderedDict()
+_global_forward_hooks_always_called = WatchedOrderedDict()
+
+
+def register_module_forward_pre_hook(hook):
+    """hook(module, args) -> None or new args, before the forward of every module."""
+    return _DictHandle(_global_forward_pre_hooks, hook)
+
+
+def register_module_forward_hook(hook, *, with_kwargs: bool = False, always_call: bool = False):
+    """hook(module, args, output) (with_kwargs: hook(module, args, kwargs, output)) -> None
+    or a new output, after the forward of every module."""
+    handle = _DictHandle(_global_forward_hooks, hook, extra=(
+        _global_forward_hooks_with_kwargs, _global_forward_hooks_always_called))
+    if with_kwargs:
+        _global_forward_hooks_with_kwargs[handle.id] = True
+    if always_call:
+        _global_forward_hooks_always_called[handle.id] = True
+    return handle
+
+
 class Module:
     """Base class of layers and models: subclass it, assign layers and Parameters in
     `__init__`, write `forward`; call the module to run it."""
@@ -104,14 +129,17 @@ class Module:
     # ---- calling ----------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
         if not (self._forward_pre_hooks or self._forward_hooks or self._backward_hooks
-                or self._backward_pre_hooks):
+                or self._backward_pre_hooks or _global_forward_pre_hooks
+                or _global_forward_hooks):
             return self.forward(*args, **kwargs)
         return self._call_with_hooks(args, kwargs)
 
     def _call_with_hooks(self, args: tuple, kwargs: dict):
         """torch's Module._call_impl: forward pre-hooks, backward hooks set up on the
         inputs, forward, forward hooks, backward hooks set up on the outputs."""
-        forward_pre_hooks, forward_hooks = self._forward_pre_hooks, self._forward_hooks
+        # (the hooks of every module, registered with register_module_forward_hook, first)
+        forward_pre_hooks = {**_global_forward_pre_hooks, **self._forward_pre_hooks}
+        forward_hooks = {**_global_forward_hooks, **self._forward_hooks}
         bw_hook = deprecated = None
         if self._backward_hooks or self._backward_pre_hooks:
             bw_hook, deprecated = self._backward_hooks_for_call()
@@ -148,7 +176,9 @@ class Module:
         except Exception:
             # torch still runs the always_call hooks not yet run, silencing their errors
             for hook_id, hook in list(forward_hooks.items()):
-                if hook_id in self._forward_hooks_always_called and hook_id not in called:
+                if (hook_id in self._forward_hooks_always_called
+                        or hook_id in _global_forward_hooks_always_called) and \
+                        hook_id not in called:
                     try:
                         out = self._run_forward_hook(hook_id, hook, args, kwargs, result)
                     except Exception as e:
@@ -161,7 +191,8 @@ class Module:
             raise
 
     def _run_forward_hook(self, hook_id, hook, args, kwargs, result):
-        if hook_id in self._forward_hooks_with_kwargs:
+        if hook_id in self._forward_hooks_with_kwargs or \
+                hook_id in _global_forward_hooks_with_kwargs:
             return hook(self, args, kwargs, result)
         return hook(self, args, result)
 
