@@ -275,7 +275,11 @@ class NodeHooks:
 
     @property
     def metadata(self) -> dict:
-        return {}
+        """A dict kept with the node (made on first use), for the user's own notes."""
+        meta = getattr(self, "_metadata", None)
+        if meta is None:
+            meta = self._metadata = {}
+        return meta
 
 
 class Node(NodeHooks):
@@ -284,7 +288,7 @@ class Node(NodeHooks):
     __slots__ = ("op", "_name", "attrs", "next_functions", "_saved", "_saved_outs", "_consts",
                  "_metas", "needs", "_seq", "device", "_freed", "_tensor_pre_hooks",
                  "_retain_grad", "_hooks", "_pre_hooks", "n_outputs", "_out_metas", "_slots",
-                 "_remote", "_anomaly", "__weakref__")
+                 "_remote", "_anomaly", "_metadata", "__weakref__")
 
     def __init__(self, op, name, attrs, inputs, outputs, needs, device):
         self.op = op
@@ -461,7 +465,7 @@ class AccumulateGrad:
     """The node behind a leaf that requires grad: adds incoming gradient into `.grad`."""
 
     __slots__ = ("variable", "next_functions", "_seq", "_hooks", "_pre_hooks", "n_outputs",
-                 "__weakref__")
+                 "_metadata", "__weakref__")
 
     _name = "AccumulateGrad"
     priority = float("inf")  # torch runs AccumulateGrad as soon as it is ready
@@ -489,10 +493,7 @@ class AccumulateGrad:
 
     register_hook = Node.register_hook
     register_prehook = Node.register_prehook
-
-    @property
-    def metadata(self) -> dict:
-        return {}
+    metadata = NodeHooks.metadata
 
     def has_saved(self) -> bool:
         return False

@@ -1335,3 +1335,17 @@ def test_saved_tensors_are_visible_on_grad_fn():
             attempt(lambda: hasattr(y.grad_fn, "_saved_nothing"))
 
     same(f)
+
+
+def test_node_metadata_is_kept_with_the_node():
+    # grad_fn.metadata["tag"] = ..., read back later (and on a leaf's AccumulateGrad)
+    def f(torch):
+        x = leaf(torch, X3)
+        y = (x * 2).sum()
+        y.grad_fn.metadata["tag"] = "loss"
+        acc = y.grad_fn.next_functions[0][0].next_functions[0][0]
+        acc.metadata["leaf"] = 1
+        return (dict(y.grad_fn.metadata), y.grad_fn.metadata is y.grad_fn.metadata,
+                dict(acc.metadata))
+
+    same(f)
