@@ -69,6 +69,9 @@ def resize_(self, *size, memory_format=None):
     new shape (row-major), keeping its leading elements, and a new version if it changed."""
     if self.requires_grad:
         raise RuntimeError("cannot resize variables that require grad")
+    if self._storage.runs_ops:  # (its parts would each need a new shape: not done)
+        raise NotImplementedError(f"resize_ of a {'sharded' if self._sharding else 'remote'} "
+                                  "tensor is not supported; use .full_tensor() first")
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
         size = tuple(size[0])
     if len(size) == 1 and not isinstance(size[0], int) and not hasattr(size[0], "_storage"):

@@ -26,6 +26,10 @@ EXPECTED_ERRORS: dict = {
     # as_strided_ gives a tensor strides into one memory; a sharded one has several
     **{("ms_as_strided_", p): "as_strided_ of a sharded tensor is not supported"
        for p in ("shard_first", "shard_last", "replicate")},
+    # resize_ would give each part a new shape; refused rather than leaving the old one
+    **{(case, p): "resize_ of a sharded tensor is not supported"
+       for case in ("resize_", "resize_transposed")
+       for p in ("shard_first", "shard_last", "replicate")},
 }
 
 PLACEMENTS = {"shard_first": lambda t: dist.shard(t, 0), "shard_last": lambda t: dist.shard(t, -1),
