@@ -5,6 +5,7 @@ placement; checkpoint dropping the saved bytes on the worker (stats())."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 import distgrad as dg
@@ -223,3 +224,51 @@ def test_second_order_through_layers_on_a_worker(backend):
         results.append([_np(t) for t in (gx, ge, x.grad, w.grad, e.grad)])
     for got, expected, name in zip(results[1], results[0], ("gx", "ge", "x", "w", "e")):
         np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5, err_msg=name)
+
+
+def _cross_and_resample(lib):
+    nn, F = lib.nn, lib.nn.functional
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.attn = nn.MultiheadAttention(4, 2, kdim=3, vdim=5, add_bias_kv=True,
+                                              add_zero_attn=True, batch_first=True)
+            self.conv = nn.Conv2d(1, 3, 3, padding=1)
+
+        def forward(self, q, memory, values, image):
+            out, weights = self.attn(q, memory, values, need_weights=True)
+            up = F.interpolate(self.conv(image), scale_factor=1.5, mode="bicubic")
+            up = lib.channel_shuffle(up, 3)
+            return out, weights, up
+
+    return Net()
+
+
+def test_cross_attention_bicubic_and_spatial_loss_mixed_with_views_and_moves(backend):
+    """kdim/vdim attention with bias_kv and zero attention, a bicubic upsample and a spatial
+    cross-entropy, in one program with a view written in place and tensors on two workers."""
+    torch.manual_seed(3)
+    tm, dm = _cross_and_resample(torch), _cross_and_resample(dg)
+    _copy(tm, dm)
+    dm.to("worker:1")
+    arrays = [_arr(2, 3, 4, seed=4), _arr(2, 5, 3, seed=5), _arr(2, 5, 5, seed=6),
+              _arr(2, 1, 4, 4, seed=7)]
+    target = np.random.default_rng(8).integers(0, 3, (2, 6, 6))
+    results = []
+    for lib, model, dev in ((torch, tm, None), (dg, dm, "worker:0")):
+        kw = {"device": dev} if dev else {}
+        leaves = [lib.tensor(a, requires_grad=True, **kw) for a in arrays]
+        q, memory, values, image = (x * 1 for x in leaves)
+        q[:, 0].mul_(2)  # a view of a non-leaf, written in place
+        if dev:
+            q, memory, values, image = (x.to("worker:1") for x in (q, memory, values, image))
+        out, weights, up = model(q, memory, values, image)
+        loss = lib.nn.functional.cross_entropy(up, lib.tensor(target, **(
+            {"device": "worker:1"} if dev else {}))) + out.pow(2).mean() + weights.sum()
+        loss.backward()
+        results.append([float(loss), up.grad_fn.name()] + [_np(x.grad) for x in leaves] +
+                       [_np(p.grad) for _, p in model.named_parameters()])
+    assert results[1][:2] == [pytest.approx(results[0][0], rel=1e-5), results[0][1]]
+    for got, expected in zip(results[1][2:], results[0][2:]):
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
