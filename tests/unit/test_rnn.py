@@ -145,14 +145,16 @@ def test_cell_steps_a_sequence_as_the_layer_does():
     lambda nn: nn.GRUCell(3, 5),
 ], ids=["rnn", "lstm", "lstm_proj", "gru", "rnncell", "lstmcell", "grucell"])
 def test_parameters_init_and_repr_as_torch(make):
+    distgrad.manual_seed(0)
     tmod, dmod = make(torch.nn), make(dnn)
     assert [(n, tuple(p.shape)) for n, p in dmod.named_parameters()] == \
         [(n, tuple(p.shape)) for n, p in tmod.named_parameters()]
     assert repr(dmod) == repr(tmod)
     bound = 1 / np.sqrt(5)
     for name, p in dmod.named_parameters():
-        values = as_np(p)
-        assert np.all(np.abs(values) <= bound) and values.std() > bound / 4, name
+        assert np.all(np.abs(as_np(p)) <= bound), name
+    # uniform over the bound (std bound / sqrt(3)); a 5-element bias alone may spread less
+    assert np.concatenate([as_np(p).ravel() for p in dmod.parameters()]).std() > bound / 4
     if hasattr(tmod, "all_weights"):
         assert [[tuple(w.shape) for w in ws] for ws in dmod.all_weights] == \
             [[tuple(w.shape) for w in ws] for ws in tmod.all_weights]
