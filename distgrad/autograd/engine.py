@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 
+from ..layouts import contiguous_format
 from . import anomaly_mode, grad_mode, record
 from .graph import AccumulateGrad, Node
 
@@ -321,7 +322,7 @@ def _only_here(g) -> bool:
     AccumulateGrad steals a gradient nothing else uses, instead of copying it."""
     return g is not None and sys.getrefcount(g) == _SOLE[0] and g._sharding is None and \
         sys.getrefcount(g._storage) == _SOLE[1] and g._grad_fn is None and \
-        not g._requires_grad and g.is_contiguous()
+        not g._requires_grad
 
 
 class _Slot:
@@ -355,10 +356,10 @@ def accumulate_grad(var, g, create_graph, steal=False):
         return
     with _accumulate_lock:  # two threads' backward into one leaf: neither sum is lost
         if var._grad is None:
-            if steal and not create_graph and var.is_contiguous():
+            if steal and not create_graph and _obeys_layout(g, var):
                 var._grad = g
             else:
-                var._grad = g.clone() if create_graph else g.detach().clone()
+                var._grad = _copy_laid_out(g if create_graph else g.detach(), var)
         elif not create_graph:
             with grad_mode.no_grad():
                 var._grad.add_(g)
@@ -368,6 +369,29 @@ def accumulate_grad(var, g, create_graph, steal=False):
         record.note_python("hook", var._post_acc_hooks)
         for hook in list(var._post_acc_hooks):
             hook(var)
+
+
+def _obeys_layout(g, var) -> bool:
+    """torch's gradient layout contract: the .grad of a leaf whose elements fill a block of
+    memory once each has the leaf's strides (a size-1 dim's aside, unless 0); any other
+    leaf's .grad is row-major."""
+    if var._sharding is not None or g._sharding is not None:
+        return True  # (a sharded gradient is laid out as its shards are)
+    if not var._dense_block():
+        return g.is_contiguous()
+    return all((a == b) if d != 1 else (a != 0 and b != 0)
+               for d, a, b in zip(var.shape, var.stride(), g.stride()))
+
+
+def _copy_laid_out(g, var):
+    """A copy of `g` that keeps the layout contract (_obeys_layout), as torch's
+    AccumulateGrad stores a gradient it cannot steal (a copy_ when a graph is built)."""
+    if var._sharding is not None or g._sharding is not None:
+        return g.clone()
+    if not var._dense_block():
+        return g.clone(memory_format=contiguous_format)
+    out = g.new_empty_strided(var.shape, var.stride(), dtype=var.dtype, device=var.device)
+    return out.copy_(g)
 
 
 def _retain(t, g):

@@ -35,6 +35,7 @@ class Parameter(Tensor):
         p = cls._make(data._value, data.shape, data.dtype, data.device_str)
         p._storage = data._storage  # shares storage with `data`, as a detached alias does
         p._sharding = data._sharding
+        p._layout = data._layout  # (a transposed or sliced `data` keeps its strides)
         p.requires_grad_(requires_grad)
         return p
 

@@ -183,3 +183,52 @@ def test_a_view_of_a_replicated_tensor_overlapping_it_is_refused(view, local_wor
     theirs = program(torch, torch.tensor(arr, requires_grad=True) * 2)
     assert [type(m).__name__ for m in mine] == ["Raised"] * 3, mine
     assert [repr(m) for m in mine] == [repr(t) for t in theirs]
+
+
+# ---- a leaf's .grad: torch's gradient layout contract ------------------------------------------
+
+LEAVES = {
+    "detached": lambda T, x: x.detach().requires_grad_(),
+    "parameter": lambda T, x: T.nn.Parameter(x),
+}
+LOSSES = {
+    "elementwise": lambda T, x: (x * 2).sum(),  # a gradient laid out as the leaf
+    "row_major_grad": lambda T, x: (x.reshape(x.shape) * x.new_ones(x.shape)).sum(),
+    "transposed_grad": lambda T, x: x.mul(x.new_ones(tuple(reversed(x.shape))).permute(
+        *reversed(range(x.ndim)))).sum(),
+}
+
+
+def _grad_layout(T, device, inp, leaf, loss, create_graph):
+    x = LEAVES[leaf](T, _inputs(T, device)[inp])
+    seen = []
+    for _ in range(2):  # the first gradient is stored, the second added to it
+        LOSSES[loss](T, x).backward(create_graph=create_graph)
+        g = x.grad
+        seen.append((tuple(x.stride()), tuple(g.stride()), g.is_contiguous(),
+                     type(g.grad_fn).__name__ if g.grad_fn is not None else None,
+                     attempt(lambda: tuple(g.view(-1).shape)), g.detach().cpu().numpy().copy()))
+        if create_graph:
+            x.grad = None  # (the graph of a gradient: a fresh .grad each time)
+    return seen
+
+
+@pytest.mark.filterwarnings("ignore:Using backward\\(\\) with create_graph=True")
+@pytest.mark.parametrize("create_graph", [False, True], ids=["plain", "create_graph"])
+@pytest.mark.parametrize("loss", sorted(LOSSES))
+@pytest.mark.parametrize("leaf", sorted(LEAVES))
+@pytest.mark.parametrize("where", ["cpu", "worker:0"])
+@pytest.mark.parametrize("inp", ["row_major", "transposed", "permuted", "strided_slice"])
+def test_a_leafs_grad_is_laid_out_as_torchs(inp, where, leaf, loss, create_graph,
+                                            local_workers):
+    """torch's AccumulateGrad keeps a dense leaf's strides in its .grad (and a non-dense
+    leaf's .grad row-major), copying a gradient laid out otherwise (CopyBackwards when a
+    graph is built); nn.Parameter keeps its data's strides. distgrad made every .grad
+    row-major (so `x.grad.view(-1)` of a transposed leaf worked where torch raises) and a
+    Parameter of a transpose row-major."""
+    mine = _grad_layout(distgrad, where, inp, leaf, loss, create_graph)
+    theirs = _grad_layout(torch, "cpu", inp, leaf, loss, create_graph)
+    for m, t in zip(mine, theirs):
+        assert m[:4] == t[:4], (m[:4], t[:4])
+        assert type(m[4]) is type(t[4]) and (not isinstance(t[4], tuple) or m[4] == t[4])
+        np.testing.assert_allclose(m[5], t[5], rtol=1e-6)
