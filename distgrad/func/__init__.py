@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from .batching import vmap
 from .differentiate import grad, grad_and_value, hessian, jacfwd, jacrev, jvp, vjp
-from .stateless import functional_call
+from .stateless import functional_call, stack_module_state
 
 __all__ = ["grad", "grad_and_value", "vmap", "hessian", "jacfwd", "jacrev", "jvp", "vjp",
-           "functional_call"]
+           "functional_call", "stack_module_state"]

@@ -1,5 +1,7 @@
 """`functional_call`: run a module with given tensors in place of its parameters and
-buffers (torch.func.functional_call), so that `grad` and `vmap` can take them as arguments:
+buffers (torch.func.functional_call), so that `grad` and `vmap` can take them as arguments;
+`stack_module_state`: the parameters and buffers of several alike modules, stacked, for a
+`vmap` over `functional_call` (an ensemble run as one model):
 
     >>> params = {k: v.detach() for k, v in model.named_parameters()}
     >>> loss = lambda p, x, y: F.mse_loss(functional_call(model, p, (x,)), y)
@@ -15,7 +17,7 @@ from typing import Any
 
 from ..tensor import Tensor
 
-__all__ = ["functional_call"]
+__all__ = ["functional_call", "stack_module_state"]
 
 _MISSING = object()  # the module had no attribute of that name
 
@@ -129,3 +131,35 @@ def functional_call(module, parameter_and_buffer_dicts, args: Any = None,
         args = (args,)
     with _reparametrized(module, tensors, tie_weights, strict):
         return module(*args, **(kwargs or {}))
+
+
+def stack_module_state(models) -> tuple[dict, dict]:
+    """(params, buffers): for each name, the models' tensors of that name stacked along a
+    new first dim; stacked parameters are new leaves (requiring grad when the models'
+    do), as torch.func.stack_module_state."""
+    models = list(models)
+    if not models:
+        raise RuntimeError("stack_module_state: Expected at least one model, got 0.")
+    if len({m.training for m in models}) > 1:
+        raise RuntimeError("stack_module_state: Expected all models to have the same "
+                           "training/eval mode.")
+    if len({type(m) for m in models}) > 1:
+        raise RuntimeError("stack_module_state: Expected all models to be of the same class.")
+    params = _stacked([dict(m.named_parameters()) for m in models])
+    buffers = _stacked([dict(m.named_buffers()) for m in models])
+    return params, buffers
+
+
+def _stacked(named: list) -> dict:
+    from ..ops.functions import stack
+
+    out = {}
+    for name in named[0]:
+        tensors = [d[name] for d in named]
+        wanted = {t.requires_grad for t in tensors}
+        if len(wanted) > 1:
+            raise RuntimeError(f"Expected {name} from each model to have the same "
+                               ".requires_grad")
+        stacked = stack(tensors)
+        out[name] = stacked.detach().requires_grad_() if wanted == {True} else stacked
+    return out

@@ -345,3 +345,40 @@ def test_per_sample_gradients_of_an_mlp():
 
 RNG_SAMPLES = {"x": np.random.default_rng(7).standard_normal((6, 3)).tolist(),
                "y": [0, 1, 1, 0, 1, 0]}
+
+
+def test_stack_module_state_runs_an_ensemble_under_vmap():
+    """The model-ensembling tutorial: torch.func.stack_module_state stacks alike models'
+    parameters (new leaves) and buffers for a vmap over functional_call."""
+    def f(torch):
+        nn = torch.nn
+        models = []
+        for k in range(3):
+            m = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Linear(4, 2))
+            with torch.no_grad():
+                for i, p in enumerate(m.parameters()):
+                    p.copy_(torch.tensor(np.random.default_rng(10 * k + i).standard_normal(
+                        tuple(p.shape)), dtype=torch.float32))
+            models.append(m.eval())
+        params, buffers = torch.func.stack_module_state(models)
+        x = t(torch, B43)
+
+        def fmodel(p, b, x):
+            return torch.func.functional_call(models[0], (p, b), (x,))
+
+        out = torch.func.vmap(fmodel, in_dims=(0, 0, None))(params, buffers, x)
+        loop = torch.stack([m(x) for m in models])
+        out.sum().backward()
+        shapes = {k: (tuple(v.shape), v.requires_grad, v.is_leaf, v.dtype) for k, v in
+                  list(params.items()) + list(buffers.items())}
+        models[1].train()
+        mixed_mode = attempt(torch.func.stack_module_state, models)
+        models[1].eval()
+        models[2][0].bias.requires_grad_(False)
+        mixed_grad = attempt(torch.func.stack_module_state, models)
+        # (out.detach(): distgrad's vmap stacks per-slice results, a StackBackward0 node)
+        return (out.detach(), loop, shapes, params["0.weight"].grad, mixed_mode, mixed_grad,
+                attempt(torch.func.stack_module_state, []),
+                attempt(torch.func.stack_module_state, [models[0], nn.Linear(3, 4)]))
+
+    same(f)
