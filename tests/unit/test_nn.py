@@ -662,6 +662,29 @@ def test_module_to_cpu():
         np.testing.assert_array_equal(p.detach().numpy(), v)
 
 
+def test_module_to_empty_as_torch():
+    """Module.to_empty(device=, recurse=) (torch's: fresh uninitialized tensors of the same
+    shapes and dtypes, the Parameter objects kept, grads too; keyword-only device)."""
+    def run(lib):
+        m = lib.nn.Sequential(lib.nn.Linear(2, 3), lib.nn.BatchNorm1d(3))
+        w, old = m[0].weight, m[1].running_mean
+        m[0].weight.grad = lib.ones(3, 2)
+        shallow = m.to_empty(device="cpu", recurse=False) is m and m[1].running_mean is old
+        out = m.to_empty(device="cpu")
+        state = [(k, tuple(v.shape), str(v.dtype), v.requires_grad, type(v).__name__)
+                 for k, v in m.state_dict(keep_vars=True).items()]
+        errors = []
+        for call in (lambda: m.to_empty("cpu"), lambda: m.to_empty()):
+            try:
+                call()
+            except TypeError as e:
+                errors.append(str(e).replace("distgrad", "torch"))
+        return (out is m, shallow, m[0].weight is w, m[1].running_mean is not old,
+                tuple(m[0].weight.grad.shape), state, errors)
+
+    assert run(distgrad) == run(torch)
+
+
 def test_module_to_dtype():
     m = dnn.Linear(3, 2)
     w = m.weight

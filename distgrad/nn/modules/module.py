@@ -484,11 +484,13 @@ class Module:
             _zero_grad(p, set_to_none)
 
     # ---- placement and dtype --------------------------------------------------------------
-    def _apply(self, fn):
+    def _apply(self, fn, recurse: bool = True):
         """Replace every parameter's (and its grad's) data by fn(data), keeping the Parameter
-        objects, so an optimizer built before `.to(...)` still holds them; buffers are rebound."""
-        for m in self.children():
-            m._apply(fn)
+        objects, so an optimizer built before `.to(...)` still holds them; buffers are rebound.
+        `recurse`: the submodules' too."""
+        if recurse:
+            for m in self.children():
+                m._apply(fn)
         for p in self._parameters.values():
             if p is None:
                 continue
@@ -505,6 +507,13 @@ class Module:
                 with no_grad():
                     self._buffers[k] = fn(b)
         return self
+
+    def to_empty(self, *, device, recurse: bool = True):
+        """Parameters and buffers replaced by uninitialized ones on `device` (torch's way
+        out of a module built on another device, before loading its state)."""
+        from ...creation import empty_like
+
+        return self._apply(lambda t: empty_like(t, device=device), recurse=recurse)
 
     def to(self, *args, **kwargs):
         """`to(device)`, `to(dtype)`, `to(device, dtype)`, `to(tensor)`: moves parameters and
