@@ -734,6 +734,9 @@ class Tensor:
             suffixes.append(f"grad_fn=<{name}>")
         elif self._requires_grad:
             suffixes.append("requires_grad=True")
+        tangent = self.__dict__.get("_fw_tangent")  # (a dual tensor: autograd.forward_ad)
+        if tangent is not None:
+            suffixes.append(f"tangent={tangent!r}")
         return format_tensor(self._numpy_value(), self.dtype.name, suffixes)
 
     __str__ = __repr__
@@ -894,6 +897,8 @@ class Tensor:
         if result._requires_grad:
             self._take_history(result)
             self._storage.took_write(self)
+        if record.forward_ad is not None:  # (a dual level is open: the tangent follows)
+            record.forward_ad.took_write(self, result)
         return self
 
     def _inplace_through_view(self, result, overlap_ok: bool = False, in_a_part: bool = False):

@@ -21,7 +21,7 @@ def __getattr__(name):
         # The function shadows its module, as in torch (the import bound the module here).
         globals().update(gradcheck=_gc.gradcheck, gradgradcheck=_gc.gradgradcheck)
         return getattr(_gc, name)
-    if name in ("functional", "profiler"):
+    if name in ("functional", "profiler", "forward_ad"):
         import importlib  # `from . import functional` would re-enter this __getattr__
 
         return importlib.import_module(f".{name}", __name__)
@@ -30,4 +30,4 @@ def __getattr__(name):
 
 __all__ = ["backward", "grad", "Function", "Variable", "gradcheck", "functional", "profiler",
            "no_grad", "enable_grad", "set_grad_enabled", "inference_mode", "grad_mode", "engine",
-           "detect_anomaly", "set_detect_anomaly", "anomaly_mode", "graph"]
+           "detect_anomaly", "set_detect_anomaly", "anomaly_mode", "graph", "forward_ad"]

@@ -24,9 +24,10 @@ from __future__ import annotations
 import functools
 import inspect
 import warnings
+from contextlib import nullcontext
 from typing import Any
 
-from . import anomaly_mode, grad_mode, record, saved_hooks
+from . import anomaly_mode, forward_ad, grad_mode, record, saved_hooks
 from .graph import FREED, Node, SavedTensor, _sequence
 
 __all__ = ["Function", "FunctionCtx", "BackwardCFunction", "once_differentiable",
@@ -247,13 +248,18 @@ class Function(FunctionCtx, metaclass=FunctionMeta):
         requires = tuple(_is_tensor(a) and a._requires_grad for a in args)
         ctx.needs_input_grad = requires
         executable = grad_mode.is_grad_enabled() and any(requires)
-        with grad_mode.no_grad():
+        dual = record.forward_ad is not None and any(
+            forward_ad.tangent_of(a) is not None for a in args if _is_tensor(a))
+        with grad_mode.no_grad(), (forward_ad.no_push() if dual else nullcontext()):
             if setup:
                 output = cls.forward(*args, **kwargs)
                 cls.setup_context(ctx, args, output)
             else:
                 output = cls.forward(ctx, *args, **kwargs)
-        return _wrap_outputs(ctx, args, output, executable)
+        wrapped = _wrap_outputs(ctx, args, output, executable)
+        if dual:
+            forward_ad.function_pushed(cls, ctx, args, wrapped)
+        return wrapped
 
 
 def _wrap_outputs(ctx, args, output, executable):

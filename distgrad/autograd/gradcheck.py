@@ -9,8 +9,9 @@ matrices per (output, input) pair, as torch builds them, so a mismatch prints li
     numerical:tensor(...)
     analytical:tensor(...)
 
-Not available (no forward-mode AD or vmap in distgrad): `check_forward_ad`,
-`check_batched_grad`, `check_batched_forward_grad`. `fast_mode=True` runs the full
+With `check_forward_ad`, the Jacobian from forward mode (autograd.forward_ad, one unit
+tangent per input element) is compared with the numerical one too. Not available (no
+batching in distgrad's vmap): `check_batched_grad`, `check_batched_forward_grad`. `fast_mode=True` runs the full
 (slow-mode) comparison, which accepts and rejects the same gradients.
 """
 from __future__ import annotations
@@ -189,19 +190,55 @@ def _analytical_jacobian(output, diff_inputs, nondet_tol, check_grad_dtypes):
     return jac1
 
 
-def _mismatch_msg(analytical, numerical, output_idx, input_idx) -> str:
-    return (f"Jacobian mismatch for output {output_idx:d} with respect to input {input_idx:d},\n"
-            f"numerical:{numerical}\nanalytical:{analytical}\n")
+def _mismatch_msg(analytical, numerical, output_idx, input_idx, forward=False) -> str:
+    mode = "computed with forward mode " if forward else ""
+    return (f"Jacobian {mode}mismatch for output {output_idx:d} with respect to input "
+            f"{input_idx:d},\nnumerical:{numerical}\nanalytical:{analytical}\n")
+
+
+def _forward_jacobian(func, inputs, out_indices, out_numels):
+    """As _numerical_jacobian, from forward mode: row e of input x's block is the
+    outputs' tangents when x's tangent is the unit vector e (the other inputs plain)."""
+    from . import forward_ad
+
+    result = []
+    for i, x in enumerate(inputs):
+        if not (_is_tensor(x) and x.requires_grad):
+            continue
+        jacs = [np.zeros((x.numel(), n)) for n in out_numels]
+        for e in range(x.numel()):
+            unit = np.zeros(x.numel())
+            unit[e] = 1.0
+            with forward_ad.dual_level():
+                args = list(inputs)
+                args[i] = forward_ad.make_dual(x, _to_tensor(unit.reshape(tuple(x.shape)), x))
+                for jac, out in zip(jacs, _evaluate(func, args, out_indices)):
+                    tangent = forward_ad.unpack_dual(out).tangent
+                    if tangent is not None:
+                        jac[e] = _as_array(tangent)
+        result.append(jacs)
+    return result
 
 
 # ---- the checks ----------------------------------------------------------------------------
 
-def _slow_gradcheck(func, func_out, inputs, eps, rtol, atol, nondet_tol, check_grad_dtypes):
+def _slow_gradcheck(func, func_out, inputs, eps, rtol, atol, nondet_tol, check_grad_dtypes,
+                    forward=False, backward=True):
     func_out = _as_tuple(func_out)
     float_idx = [k for k, o in enumerate(func_out) if _is_tensor(o) and o.dtype.is_floating_point]
     diff_inputs = [x for x in inputs if _is_tensor(x) and x.requires_grad]
-    numerical = _numerical_jacobian(func, inputs, float_idx,
-                                    [func_out[k].numel() for k in float_idx], eps)
+    numels = [func_out[k].numel() for k in float_idx]
+    numerical = _numerical_jacobian(func, inputs, float_idx, numels, eps)
+    if forward:
+        for j, (per_output, x) in enumerate(zip(_forward_jacobian(func, inputs, float_idx,
+                                                                  numels), diff_inputs)):
+            for i, a in enumerate(per_output):
+                n = numerical[j][i]
+                if not np.all(np.abs(a - n) <= atol + rtol * np.abs(n)):
+                    raise GradcheckError(_mismatch_msg(_to_tensor(a, x), _to_tensor(
+                        n, func_out[float_idx[i]]), i, j, forward=True))
+    if not backward:
+        return True
     if not any(func_out[k].requires_grad for k in float_idx):
         # No differentiable output: the numerical gradient must then be zero.
         for per_input in numerical:
@@ -293,13 +330,14 @@ def _test_undefined_backward_mode(func, outputs, inputs) -> bool:
 
 
 def _gradcheck_helper(func, inputs, eps, atol, rtol, nondet_tol, check_undefined_grad,
-                      check_grad_dtypes):
+                      check_grad_dtypes, forward=False, backward=True):
     tupled = _as_tuple(inputs)
     _check_inputs(tupled)
     func_out = func(*tupled)
     outputs = _differentiable_outputs(func_out)
-    _slow_gradcheck(func, func_out, tupled, eps, rtol, atol, nondet_tol, check_grad_dtypes)
-    if outputs:
+    _slow_gradcheck(func, func_out, tupled, eps, rtol, atol, nondet_tol, check_grad_dtypes,
+                    forward, backward)
+    if outputs and backward:
         _test_backward_mul_by_grad_output(outputs, tupled)
         if check_undefined_grad:
             _test_undefined_backward_mode(func, outputs, tupled)
@@ -328,14 +366,14 @@ def gradcheck(func: Callable, inputs, *, eps: float = 1e-6, atol: float = 1e-5,
     if check_batched_forward_grad and not check_forward_ad:
         raise AssertionError("Setting check_batched_forward_grad=True requires check_forward_ad to "
                              "be True")
-    if check_forward_ad or check_batched_forward_grad:
-        raise NotImplementedError("gradcheck: distgrad has no forward-mode AD; use "
-                                  "check_forward_ad=False")
+    if check_batched_forward_grad:
+        raise NotImplementedError("gradcheck: distgrad's vmap has no batching; use "
+                                  "check_batched_forward_grad=False")
     if check_batched_grad:
         raise NotImplementedError("gradcheck: distgrad has no vmap; use check_batched_grad=False")
     try:
         return _gradcheck_helper(func, inputs, eps, atol, rtol, nondet_tol, check_undefined_grad,
-                                 check_grad_dtypes)
+                                 check_grad_dtypes, check_forward_ad, check_backward_ad)
     except GradcheckError:
         if raise_exception:
             raise

@@ -181,6 +181,10 @@ class SavedTensor:
             out = t._alias(keep_graph=False)
             out._requires_grad = True
             out.grad_fn, out._output_nr = node, self.output_nr
+            if "_fw_tangent" in t.__dict__:  # (a dual level is open: forward_ad._push)
+                from .forward_ad import keep_tangent
+
+                keep_tangent(t, out)
             view_node = self.view_edge[0]() if self.view_edge is not None else None
             if view_node is not None:
                 out.grad_fn, out._output_nr = view_node, self.view_edge[1]

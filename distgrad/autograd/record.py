@@ -28,6 +28,8 @@ profiling = None  # the Recorder of the profile under way (autograd/profiler.py)
 # The recording of a distgrad.compile call under way (distributed/program.py), if any: it
 # is told of what a replay could not repeat (Python code in hooks, driver computations).
 capturing = None
+# autograd.forward_ad while a dual level is open: its push gives an op's outputs tangents
+forward_ad = None
 
 
 def note_python(what: str, functions=()) -> None:
@@ -92,6 +94,8 @@ def call(name: str, *inputs, _device=None, **attrs):
         if memory is None:
             continue
         if memory.runs_ops:  # a sharded tensor: its kind runs the op on its parts
+            if forward_ad is not None:
+                forward_ad.refuse_parts(name, inputs)
             return memory.run_op(name, inputs, attrs)
         if t._base is not None and t._view_version != memory.version and \
                 grad_mode.is_grad_enabled():  # (no history is read under no_grad)
@@ -150,6 +154,8 @@ def call(name: str, *inputs, _device=None, **attrs):
             anomaly_mode.note(node)
         if device != CPU and not op.moves:
             _note_remote_node(node, device)
+    if forward_ad is not None:
+        forward_ad.push(op, inputs, attrs, outs)
     return tuple(outs) if multi else outs[0]
 
 

@@ -1,0 +1,282 @@
+"""torch.autograd.forward_ad: forward-mode AD with dual tensors.
+
+    >>> with dual_level():
+    ...     y = f(make_dual(x, v))
+    ...     jvp = unpack_dual(y).tangent      # J(x) @ v
+
+Within a level, every op with an input that has a tangent gives its outputs the tangent
+J @ v: a view op applies itself to the tangent (the tangent of `x[1:]` is a view of x's
+tangent, as torch's); any other op gets it by the double-vjp trick on a fresh copy of
+itself (its VJP is linear in the cotangent u, so d(vjp(u) . v)/du = J v), so every op whose
+backward is differentiable has a forward derivative, with torch's values. An in-place op
+writes the new tangent into the written tensor's; a custom Function uses its `jvp`. Leaving
+the level drops every tangent made in it. One level at a time, as torch (no nesting).
+
+A tangent is itself differentiable where it depends on primals or tangents that require
+grad (forward-over-reverse). Differences from torch: torch's formulas also connect a tangent
+to primals it does not depend on (a zero term), so its `requires_grad` can be True where
+this one's is False; each op with a tangent runs about three times; a sharded or replicated
+tensor takes no tangent (NotImplementedError); a saved output unpacked through
+saved_tensors_hooks loses its tangent in a backward run inside the level.
+"""
+from __future__ import annotations
+
+import contextlib
+import sys
+import weakref
+from typing import NamedTuple
+
+from . import grad_mode, record
+
+__all__ = ["UnpackedDualTensor", "enter_dual_level", "exit_dual_level", "make_dual",
+           "unpack_dual", "dual_level"]
+
+_current_level = -1
+_duals: list = []  # weak references to the tensors given a tangent in the current level
+
+
+class UnpackedDualTensor(NamedTuple):
+    """What unpack_dual returns: the primal and its tangent (None when it has none)."""
+
+    primal: object
+    tangent: object
+
+
+def enter_dual_level() -> int:
+    global _current_level
+    if _current_level >= 0:
+        raise RuntimeError("Nested forward mode AD is not supported at the moment")
+    _current_level = 0
+    record.forward_ad = sys.modules[__name__]  # ops now push tangents (push, below)
+    return _current_level
+
+
+def exit_dual_level(*, level=None) -> None:
+    global _current_level
+    if level is None:
+        level = _current_level
+    if level != _current_level:
+        raise RuntimeError("Trying to exit a forward AD level that was not the last one that "
+                           "was created. This is not supported.")
+    record.forward_ad = None
+    for ref in _duals:
+        t = ref()
+        if t is not None:
+            t.__dict__.pop("_fw_tangent", None)
+    _duals.clear()
+    _current_level = level - 1
+
+
+class dual_level(contextlib.ContextDecorator):
+    """A forward AD level: tangents made in it are dropped at its end."""
+
+    def __enter__(self) -> int:
+        return enter_dual_level()
+
+    def __exit__(self, *exc) -> None:
+        exit_dual_level()
+
+
+def make_dual(tensor, tangent, *, level=None):
+    """A view of `tensor` (differentiable) carrying `tangent`: `tangent` itself when it is
+    laid out as `tensor`, else a copy that is."""
+    if level is None:
+        level = _current_level
+    if level < 0:
+        raise RuntimeError("Trying to create a dual Tensor for forward AD but no level exists, "
+                           "make sure to enter_dual_level() first.")
+    if not tensor.is_floating_point():
+        raise ValueError(f"Expected primal to be floating point or complex, but got: "
+                         f"{tensor.dtype}")
+    if not tangent.is_floating_point():
+        raise ValueError(f"Expected tangent to be floating point or complex, but got: "
+                         f"{tangent.dtype}")
+    if tuple(tangent.shape) != tuple(tensor.shape):
+        raise RuntimeError("Trying to set a forward gradient that has a different size than "
+                           "that of the original Tensor, this is not supported. Tensor is of "
+                           f"size {list(tensor.shape)} while the given forward gradient is of "
+                           f"size {list(tangent.shape)}.")
+    if tensor._sharding is not None or tangent._sharding is not None:
+        raise NotImplementedError("forward-mode AD of a sharded or replicated tensor is not "
+                                  "supported")
+    if tangent.device_str != tensor.device_str:
+        raise RuntimeError(f"Expected tangent to be on the same device as the primal: "
+                           f"{tensor.device_str} and {tangent.device_str}")
+    dual = _without_push(lambda: tensor.view(tuple(tensor.shape)))  # (ViewBackward0, as torch)
+    _set_tangent(dual, tangent if _laid_out_alike(tangent, tensor) else _copy_laid_out(
+        tangent, tensor))
+    return dual
+
+
+def unpack_dual(tensor, *, level=None) -> UnpackedDualTensor:
+    """(primal, tangent): the primal a view of `tensor` without the tangent, the tangent as
+    it is held (None outside a level or for a tensor without one)."""
+    if level is None:
+        level = _current_level
+    if level < 0:
+        return UnpackedDualTensor(tensor, None)
+    tangent = tangent_of(tensor)
+    primal = _without_push(lambda: record.call("alias", tensor))
+    return UnpackedDualTensor(primal, tangent)
+
+
+# ---- tangents ------------------------------------------------------------------------------
+
+def keep_tangent(src, dst) -> None:
+    """`dst`, a new handle on `src`'s values (a saved output unpacked), has src's tangent."""
+    _set_tangent(dst, tangent_of(src))
+
+
+def tangent_of(t):
+    """t's tangent in the current level, or None."""
+    d = getattr(t, "__dict__", None)
+    return d.get("_fw_tangent") if d else None
+
+
+def _set_tangent(t, tangent) -> None:
+    if tangent is None:
+        return
+    if "_fw_tangent" not in t.__dict__:
+        _duals.append(weakref.ref(t))
+    t.__dict__["_fw_tangent"] = tangent
+
+
+def _laid_out_alike(a, b) -> bool:
+    return a.dtype is b.dtype and tuple(a.stride()) == tuple(b.stride())
+
+
+def _copy_laid_out(tangent, primal):
+    with grad_mode.no_grad():
+        out = primal.new_empty_strided(tuple(primal.shape), tuple(primal.stride()))
+        return out.copy_(tangent)
+
+
+@contextlib.contextmanager
+def no_push():
+    """No tangent propagation within (the tangents' own computations, a custom Function's
+    forward, as torch runs it)."""
+    level, record.forward_ad = record.forward_ad, None
+    try:
+        yield
+    finally:
+        record.forward_ad = level
+
+
+def _without_push(fn):
+    with no_push():
+        return fn()
+
+
+def function_pushed(cls, ctx, args, outputs) -> None:
+    """A custom Function applied to dual tensors: its outputs' tangents from its `jvp`
+    (a tangent per input; zeros for a tensor without one, None for other arguments)."""
+    from ..creation import zeros_like
+
+    tangents = [(tangent_of(a) if tangent_of(a) is not None else zeros_like(a))
+                if hasattr(a, "_storage") else None for a in args]
+    with no_push():
+        pushed = cls.jvp(ctx, *tangents)
+    outs = outputs if isinstance(outputs, tuple) else (outputs,)
+    pushed = pushed if isinstance(pushed, tuple) else (pushed,)
+    if len(pushed) != len(outs):
+        raise RuntimeError(f"jvp() returned {len(pushed)} tangents, forward() {len(outs)} "
+                           "outputs")
+    for out, tangent in zip(outs, pushed):
+        if hasattr(out, "_storage") and tangent is not None:
+            _set_tangent(out, tangent)
+
+
+def took_write(t, result) -> None:
+    """`t` was written in place with `result`'s values (Tensor._inplace): its tangent becomes
+    result's, written into t's own tangent when it has one (a view of a tangent sees it)."""
+    new, old = tangent_of(result), tangent_of(t)
+    if new is None and old is None:
+        return
+    if old is None:
+        _set_tangent(t, new)
+        return
+    with grad_mode.no_grad():
+        _without_push(lambda: old.copy_(new) if new is not None else old.zero_())
+
+
+def push(op, inputs, attrs, outs) -> None:
+    """(record.call, in a level) Give `outs`, the outputs of `op` on `inputs`, their tangents."""
+    tangents = [tangent_of(t) for t in inputs]
+    if all(v is None for v in tangents):
+        return
+    if op.view:  # the same view of the tangent (views of it see writes to it)
+        if tangents[0] is not None:
+            views = _without_push(lambda: record.call(op.name, tangents[0], **attrs))
+            for out, view in zip(outs, views if isinstance(views, tuple) else (views,)):
+                _set_tangent(out, view)
+        return
+    floating = [o for o in outs if o.dtype.is_floating_point]
+    if not floating:
+        return
+    for out, tangent in zip(floating, _pushed_forward(op, inputs, attrs, tangents)):
+        _set_tangent(out, tangent)
+        # The node keeps its own handle on an output it saved (exp's result): a backward
+        # run inside the level reads the tangent there (forward-over-reverse).
+        for saved in getattr(out._grad_fn, "_saved_outs", None) or ():
+            if saved.output_nr == out._output_nr and saved.tensor is not None:
+                _set_tangent(saved.tensor, tangent)
+
+
+def refuse_parts(name, inputs) -> None:
+    """(record.call, in a level) An op on a sharded or replicated tensor (its kind runs it on the parts, without this
+    hook): a tangent would be lost, so it is refused instead."""
+    if any(tangent_of(t) is not None for t in inputs):
+        raise NotImplementedError(f"forward-mode AD: {name} on a sharded or replicated tensor "
+                                  "has no tangent here")
+
+
+def _pushed_forward(op, inputs, attrs, tangents) -> list:
+    """J @ tangents for each floating output of `op`, by the double-vjp trick on a copy of
+    the op that does not touch the inputs' histories."""
+    from ..creation import zeros_like
+    from .differentiate import grad
+
+    # A tangent is differentiable (forward-over-reverse) where the primals or tangents it
+    # comes from require grad: the copy of the op is then made from them, not detached.
+    keep = grad_mode.is_grad_enabled() and (
+        any(getattr(t, "_requires_grad", False) for t in inputs) or
+        any(v.requires_grad for v in tangents if v is not None))
+
+    def operand(t, v):
+        if not hasattr(t, "_storage"):
+            return t
+        if v is None:
+            return t if keep else t.detach()
+        if keep and t._requires_grad:
+            return record.call("alias", t)  # (differentiated, and connected to t)
+        return t.detach().requires_grad_()
+
+    def run():
+        with grad_mode.enable_grad():
+            xs = [operand(t, v) for t, v in zip(inputs, tangents)]
+            ys = record.call(op.name, *xs, **attrs)
+            ys = [y for y in (ys if isinstance(ys, tuple) else (ys,))
+                  if y.dtype.is_floating_point]
+            wrt = [(x, v) for x, v in zip(xs, tangents) if v is not None]
+            us = [zeros_like(y, requires_grad=True) for y in ys]
+            live = [k for k, y in enumerate(ys) if y.requires_grad]
+            if not live:
+                return [zeros_like(y) for y in ys]
+            gs = grad([ys[k] for k in live], [x for x, _ in wrt], [us[k] for k in live],
+                      create_graph=True, allow_unused=True)
+            pairs = [(g, v) for g, (_, v) in zip(gs, wrt) if g is not None]
+            if not pairs:
+                return [zeros_like(y) for y in ys]
+            try:
+                jvps = grad([g for g, _ in pairs], [us[k] for k in live],
+                            [v for _, v in pairs], allow_unused=True, create_graph=keep)
+            except RuntimeError as e:
+                raise NotImplementedError(f"forward-mode AD: the derivative of {op.name} is "
+                                          f"not differentiable here ({e})") from None
+            out = [zeros_like(y) for y in ys]
+            for k, j in zip(live, jvps):
+                if j is not None:
+                    out[k] = j
+            return out
+
+    return _without_push(run)

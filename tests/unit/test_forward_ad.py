@@ -1,0 +1,203 @@
+"""autograd.forward_ad (dual tensors) against torch's: tangents of ops, views, in-place
+writes, modules, custom Functions and gradcheck's forward mode, with torch's errors."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from test_result_layout import local_workers  # noqa: F401  (the fixture)
+from torch_twin import attempt, same
+
+RNG = np.random.default_rng(0)
+A = RNG.standard_normal((3, 4)).tolist()
+V = RNG.standard_normal((3, 4)).tolist()
+W = RNG.standard_normal((4, 2)).tolist()
+
+
+def _t(torch, values, **kw):
+    return torch.tensor(values, dtype=torch.float64, **kw)
+
+
+OPS = {
+    "polynomial": lambda T, x: x ** 3 - 2 * x * x + 1,
+    "transcendental": lambda T, x: x.sin().exp() + x.tanh() * x.sigmoid(),
+    "matmul": lambda T, x: x @ _t(T, W),
+    "reductions": lambda T, x: (x.sum(0), x.mean(), x.norm(), x.logsumexp(1)),
+    "softmax_and_norm": lambda T, x: (T.softmax(x, 1), T.nn.functional.layer_norm(x, (4,))),
+    "views": lambda T, x: (x.t(), x[1:, ::2], x.reshape(4, 3), x.unsqueeze(0).expand(2, 3, 4)),
+    "max_with_indices": lambda T, x: x.max(1),
+    "cat_and_where": lambda T, x: T.cat([x, x.abs()]).where(T.cat([x, x]) > 0, 0.0),
+    "loss": lambda T, x: T.nn.functional.mse_loss(x, _t(T, V) * 0.5),
+}
+
+
+@pytest.mark.parametrize("op", sorted(OPS))
+def test_tangents_of_ops_are_torchs(op):
+    def f(torch):
+        fwAD = torch.autograd.forward_ad
+        with fwAD.dual_level():
+            out = OPS[op](torch, fwAD.make_dual(_t(torch, A), _t(torch, V)))
+            outs = out if isinstance(out, tuple) else (out,)
+            return [(fwAD.unpack_dual(o).primal, fwAD.unpack_dual(o).tangent) for o in outs]
+
+    same(f)
+
+
+def test_make_and_unpack_dual_as_torch():
+    def f(torch):
+        fwAD = torch.autograd.forward_ad
+        p, t = _t(torch, A), _t(torch, V)
+        no_level = attempt(fwAD.make_dual, p, t)
+        with fwAD.dual_level() as level:
+            nested = attempt(fwAD.enter_dual_level)
+            d = fwAD.make_dual(p, t)
+            kept = fwAD.unpack_dual(d).tangent is t  # laid out as the primal: kept as it is
+            node = type(fwAD.make_dual(p.requires_grad_(), t).grad_fn).__name__
+            p.requires_grad_(False)
+            moved = fwAD.make_dual(p, _t(torch, V).t().contiguous().t())
+            copied = fwAD.unpack_dual(moved).tangent
+            view = d[1:]
+            view_of_tangent = fwAD.unpack_dual(view).tangent._base is t
+            errors = (attempt(fwAD.make_dual, p, torch.ones(4, dtype=torch.float64)),
+                      attempt(fwAD.make_dual, torch.ones(2, dtype=torch.int64), t[0, :2]),
+                      attempt(fwAD.make_dual, p, torch.ones(3, 4, dtype=torch.int64)))
+            plain = fwAD.unpack_dual(p)
+            detached = fwAD.unpack_dual(d.detach()).tangent
+            y = d * 2
+        after = fwAD.unpack_dual(y)
+        return (no_level, level, nested, kept, node, copied, copied.stride(), view_of_tangent, errors,
+                plain.tangent, detached, after.tangent, type(after).__name__, after._fields)
+
+    same(f)
+
+
+def test_in_place_writes_carry_the_tangent():
+    def f(torch):
+        fwAD = torch.autograd.forward_ad
+        p, t = _t(torch, A), _t(torch, V)
+        with fwAD.dual_level():
+            d = fwAD.make_dual(p, t)
+            plain = torch.ones(3, 4, dtype=torch.float64)
+            plain.mul_(d)  # a plain tensor written with a dual's values takes a tangent
+            own = fwAD.make_dual(p.clone(), t.clone())
+            tangent = fwAD.unpack_dual(own).tangent
+            own.sin_()  # written into its own tangent
+            view = own[0]
+            view.add_(d[1] * d[1])  # through a view: the base's tangent sees it
+            return (fwAD.unpack_dual(plain).tangent, fwAD.unpack_dual(own).tangent,
+                    fwAD.unpack_dual(own).tangent is tangent, tangent)
+
+    same(f)
+
+
+def test_a_module_with_dual_parameters_and_backward_through_a_dual():
+    def f(torch):
+        fwAD = torch.autograd.forward_ad
+        torch.manual_seed(0)
+        model = torch.nn.Linear(4, 2).double()
+        with torch.no_grad():
+            model.weight.copy_(_t(torch, W).t())
+            model.bias.fill_(0.5)
+        tangents = {n: torch.ones_like(p) * 0.1 for n, p in model.named_parameters()}
+        x = _t(torch, A)
+        with fwAD.dual_level():
+            dual = {n: fwAD.make_dual(p, tangents[n]) for n, p in model.named_parameters()}
+            out = torch.func.functional_call(model, dual, (x,))
+            # (.detach(): torch's tangent here requires grad through a zero term; see the
+            # module doc of distgrad.autograd.forward_ad)
+            jvp = fwAD.unpack_dual(out).tangent.detach()
+            out.sum().backward()  # the dual is a differentiable alias of the parameter
+        return jvp, out.detach(), model.weight.grad, model.bias.grad
+
+    same(f)
+
+
+def _exp_function(torch, with_jvp=True):
+    class Exp(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            result = torch.exp(x)
+            ctx.result = result
+            ctx.save_for_backward(result)
+            return result
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * ctx.saved_tensors[0]
+
+    if with_jvp:
+        Exp.jvp = staticmethod(lambda ctx, g: g * ctx.result)
+    return Exp
+
+
+def test_custom_function_jvp_and_gradcheck_forward_mode():
+    def f(torch):
+        fwAD = torch.autograd.forward_ad
+        x = _t(torch, A, requires_grad=True)
+        with fwAD.dual_level():
+            jvp = fwAD.unpack_dual(_exp_function(torch).apply(fwAD.make_dual(x, _t(torch, V)))
+                                   ).tangent
+            missing = attempt(lambda: _exp_function(torch, False).apply(
+                fwAD.make_dual(x, _t(torch, V))))
+        ok = torch.autograd.gradcheck(_exp_function(torch).apply, (x,), check_forward_ad=True,
+                                      check_backward_ad=False, check_undefined_grad=False)
+        both = torch.autograd.gradcheck(lambda a: (a.sin() * a).sum(1), (x,),
+                                        check_forward_ad=True)
+        Wrong = _exp_function(torch)
+        Wrong.jvp = staticmethod(lambda ctx, g: 2 * g * ctx.result)
+        wrong = attempt(torch.autograd.gradcheck, Wrong.apply, (x[0, :2].detach()
+                                                                .requires_grad_(),),
+                        check_forward_ad=True, check_backward_ad=False,
+                        check_undefined_grad=False)
+        return jvp, missing, ok, both, wrong
+
+    same(f)
+
+
+def test_tangents_on_a_worker(local_workers):
+    import torch
+
+    import distgrad
+    import distgrad.distributed  # noqa: F401
+
+    def run(T, device):
+        fwAD = T.autograd.forward_ad
+        with fwAD.dual_level():
+            d = fwAD.make_dual(_t(T, A).to(device), _t(T, V).to(device))
+            out = (d.sin() @ _t(T, W).to(device)).relu()[1:]
+            return fwAD.unpack_dual(out).tangent.cpu().numpy()
+
+    np.testing.assert_allclose(run(distgrad, "worker:1"), run(torch, "cpu"), rtol=1e-12)
+    with distgrad.autograd.forward_ad.dual_level():  # a tangent would be lost: refused
+        fwAD = distgrad.autograd.forward_ad
+        sharded = distgrad.distributed.shard(_t(distgrad, A), 0)
+        d = fwAD.make_dual(_t(distgrad, A), _t(distgrad, V))
+        with pytest.raises(NotImplementedError, match="add on a sharded or replicated"):
+            d + sharded
+        with pytest.raises(NotImplementedError, match="of a sharded or replicated tensor"):
+            fwAD.make_dual(sharded, _t(distgrad, V))
+        parts = fwAD.unpack_dual(d.unbind(0)[1]).tangent  # a multi-output view
+    np.testing.assert_allclose(parts.numpy(), np.array(V[1]))
+
+
+
+def test_forward_over_reverse_and_a_duals_repr():
+    """A backward run inside a level: the gradients' tangents are Hessian-vector products
+    (saved outputs, as exp's and softmax's, carry their tangents too)."""
+    def f(torch):
+        fwAD = torch.autograd.forward_ad
+        x = _t(torch, A[0], requires_grad=True)
+        v = _t(torch, V[0])
+        out = []
+        with fwAD.dual_level():
+            xd = fwAD.make_dual(x, v)
+            for fn in (lambda a: (a.sin() * a).sum(), lambda a: a.exp().pow(2).sum(),
+                       lambda a: (torch.softmax(a, 0) * a).sum()):
+                g, = torch.autograd.grad(fn(xd), xd, create_graph=True)
+                out.append((g, fwAD.unpack_dual(g).tangent.detach()))
+            shown = repr(fwAD.make_dual(x.detach(), v) * 2)
+        checks = [torch.autograd.gradgradcheck(fn, (x,), check_fwd_over_rev=True)
+                  for fn in (lambda a: a.exp() * a, lambda a: torch.softmax(a, 0))]
+        return out, shown, checks
+
+    same(f)
