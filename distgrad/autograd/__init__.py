@@ -6,6 +6,7 @@ from .anomaly_mode import detect_anomaly, set_detect_anomaly
 from .differentiate import backward, grad
 from .grad_mode import enable_grad, inference_mode, no_grad, set_grad_enabled
 from .variable import Variable
+from .engine import is_checkpoint_valid as _is_checkpoint_valid  # noqa: F401
 
 
 def __getattr__(name):

@@ -56,6 +56,13 @@ def will_engine_execute_node(node) -> bool:
     return node in task.deps or node in task.roots
 
 
+def is_checkpoint_valid() -> bool:
+    """torch.autograd._is_checkpoint_valid: False inside a backward asked for some inputs only
+    (autograd.grad, backward(inputs=)), which a reentrant checkpoint cannot serve."""
+    stack = getattr(_tasks, "stack", None)
+    return not stack or stack[-1].wanted is None
+
+
 def _discover(root_nodes):
     """Every node reachable from the roots, parents before children, and how many edges
     point at each (its dependency count)."""

@@ -27,7 +27,7 @@ from collections import defaultdict
 from typing import Any
 
 from ..autograd import saved_hooks
-from ..autograd.engine import current_graph_task_id
+from ..autograd.engine import current_graph_task_id, is_checkpoint_valid
 from ..autograd.function import Function
 from ..autograd.grad_mode import enable_grad, is_grad_enabled, no_grad
 from ..autograd.graph import SavedTensor
@@ -70,6 +70,12 @@ class CheckpointFunction(Function):
     def backward(ctx, *grads):
         from ..autograd import backward as run_backward
 
+        if not is_checkpoint_valid():
+            raise RuntimeError(
+                "When use_reentrant=True, torch.utils.checkpoint is incompatible with .grad() or "
+                "passing an `inputs` parameter to .backward(). To resolve this error, you can "
+                "either set use_reentrant=False, or call .backward() without passing the `inputs` "
+                "argument.")
         inputs = list(ctx.inputs)
         for i, t in zip(ctx.tensor_indices, ctx.saved_tensors):
             inputs[i] = t

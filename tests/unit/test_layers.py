@@ -441,6 +441,24 @@ def test_checkpoint_recomputes_with_torchs_gradients():
         np.testing.assert_allclose(a, b, rtol=RTOL, atol=ATOL)
 
 
+def test_reentrant_checkpoint_refuses_autograd_grad_and_backward_inputs():
+    from torch_twin import attempt, same
+
+    def scenario(lib):
+        import importlib
+        ckpt = importlib.import_module(f"{lib.__name__}.utils.checkpoint").checkpoint
+        x = lib.tensor([0.5, -1.0, 2.0], requires_grad=True)
+        w = lib.tensor([1.5, 0.5, -2.0], requires_grad=True)
+        first = attempt(lambda: lib.autograd.grad(ckpt(lambda a: a.exp() * w, x,
+                                                       use_reentrant=True).sum(), x))
+        second = attempt(lambda: ckpt(lambda a: a.exp() * w, x,
+                                      use_reentrant=True).sum().backward(inputs=[x]))
+        ckpt(lambda a: a.exp() * w, x, use_reentrant=True).sum().backward()
+        return first, second, x.grad, w.grad, lib.autograd._is_checkpoint_valid()
+
+    same(scenario)
+
+
 def test_checkpoint_replays_dropout_masks():
     x = distgrad.ones(20, 30, requires_grad=True)
     drop = dnn.Dropout(0.5)
