@@ -239,6 +239,9 @@ class Function(FunctionCtx, metaclass=FunctionMeta):
             bound = inspect.signature(cls.forward).bind(*args, **kwargs)
             bound.apply_defaults()
             args, kwargs = bound.args, bound.kwargs
+        if kwargs:
+            args = _fold_kwargs(cls.forward, args, kwargs, skip=0 if setup else 1)
+            kwargs = {}
         ctx = cls._backward_cls()
         for a in args:
             # As an op's inputs (record.call): a view whose base was written since gets
@@ -260,6 +263,25 @@ class Function(FunctionCtx, metaclass=FunctionMeta):
         if dual:
             forward_ad.function_pushed(cls, ctx, args, wrapped)
         return wrapped
+
+
+def _fold_kwargs(forward, args: tuple, kwargs: dict, skip: int) -> tuple:
+    """apply's keyword arguments as positional ones, as torch's C++ apply binds them: by name
+    to forward's positional parameters (after ctx), up to the last one given, so that they
+    count as inputs (needs_input_grad, edges); keyword-only ones are refused."""
+    names = [p.name for p in inspect.signature(forward).parameters.values()
+             if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)][skip:]
+    for name in kwargs:
+        if name not in names:
+            raise TypeError(f"forward() got an unexpected keyword argument '{name}'")
+        if names.index(name) < len(args):
+            raise TypeError(f"forward() got multiple values for argument '{name}'")
+    args = list(args)
+    for i in range(len(args), max(map(names.index, kwargs)) + 1):
+        if names[i] not in kwargs:
+            raise TypeError(f"forward() missing required argument: '{names[i]}' (position {i})")
+        args.append(kwargs[names[i]])
+    return tuple(args)
 
 
 def _wrap_outputs(ctx, args, output, executable):

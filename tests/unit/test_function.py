@@ -257,6 +257,31 @@ def test_keyword_arguments_to_apply():
     same(f)
 
 
+def test_keyword_arguments_become_inputs_by_forwards_parameter_names():
+    def f(torch):
+        seen = []
+
+        class Mul(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, x, y=None, s=2.0, *, k=1):
+                seen.append(ctx.needs_input_grad)
+                return x * y * s
+
+            @staticmethod
+            def backward(ctx, g):
+                seen.append(ctx.needs_input_grad)
+                return g, g * 2, None
+
+        x, y = leaf(torch), leaf(torch) * 1
+        out = Mul.apply(x, s=3.0, y=y)
+        out.sum().backward()
+        errors = [attempt(Mul.apply, x, s=3.0), attempt(Mul.apply, x, y, k=2),
+                  attempt(Mul.apply, x, y, y=y), attempt(Mul.apply, x, zz=1)]
+        return seen, out, graph(out), x.grad, errors
+
+    same(f)
+
+
 def test_needs_input_grad():
     def f(torch):
         rec = Recorder()
