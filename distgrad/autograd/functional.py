@@ -230,6 +230,15 @@ def jacobian(func: Callable, inputs, create_graph: bool = False, strict: bool = 
                                       '`strategy="forward-mode"` are not supported together (yet). '
                                       "Please either set `create_graph=False` or "
                                       '`strategy="reverse-mode"`.')
+        # torch's own refusals (its _jacfwd) come before the missing forward-mode AD
+        if strict:
+            raise RuntimeError('torch.autograd.functional.jacobian: `strict=True` and '
+                               '`strategy="forward-mode"` are not supported together (yet). '
+                               'Please either set `strict=False` or `strategy="reverse-mode"`.')
+        _as_tuple(inputs, "inputs", "jacobian")
+        if not vectorize:
+            raise NotImplementedError("Computing Jacobian using forward-AD or forward-over-reverse "
+                                      "Hessian isonly implemented for `vectorize=True`.")
         raise NotImplementedError('distgrad has no forward-mode AD: use strategy="reverse-mode".')
     with enable_grad():
         is_inputs_tuple, inputs = _as_tuple(inputs, "inputs", "jacobian")

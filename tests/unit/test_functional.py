@@ -240,3 +240,17 @@ def test_functional_with_a_custom_function():
                 F(torch).jvp(Cube.apply, x, t(torch, [1.0, 2.0, 3.0])))
 
     same(f)
+
+
+def test_forward_mode_jacobian_refusals_come_in_torchs_order():
+    def f(torch):
+        from importlib import import_module
+        fn = import_module(f"{torch.__name__}.autograd.functional")
+        x = torch.tensor([1.0, -2.0])
+        double = lambda t: t * 2  # noqa: E731
+        return [attempt(fn.jacobian, double, x, strategy="forward-mode"),
+                attempt(fn.jacobian, double, x, strategy="forward-mode", strict=True),
+                attempt(fn.jacobian, double, 3, strategy="forward-mode"),
+                attempt(fn.hessian, lambda t: t.sum(), x, outer_jacobian_strategy="forward-mode")]
+
+    same(f)
