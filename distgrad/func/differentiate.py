@@ -27,7 +27,7 @@ from ..autograd.grad_mode import enable_grad, is_grad_enabled
 from ..creation import zeros_like
 from ..tensor import Tensor
 from .batching import check_randomness, random_draws, vmap
-from .pytree import tree_flatten, tree_map, tree_unflatten
+from .pytree import tree_flatten, tree_map, tree_unflatten, treespec_pprint
 
 argnums_t = Union[int, tuple[int, ...]]
 
@@ -236,8 +236,9 @@ def _linearize(func, primals: tuple, argnums, has_aux: bool, api: str = "vjp(f, 
         flat_cot, cot_spec = tree_flatten(cotangents)
         if cot_spec != out_spec:
             raise RuntimeError("Expected pytree structure of cotangents to be the same as pytree "
-                               f"structure of outputs to the function. cotangents: {cot_spec}, "
-                               f"primal output: {out_spec}")
+                               f"structure of outputs to the function. cotangents: "
+                               f"{treespec_pprint(cot_spec)}, primal output: "
+                               f"{treespec_pprint(out_spec)}")
         with enable_grad():
             grads = _grads(flat_out, fresh, flat_cot, retain_graph=retain_graph,
                            create_graph=create_graph)

@@ -28,14 +28,26 @@ class TreeSpec:
         return (isinstance(other, TreeSpec) and self.kind is other.kind and self.keys == other.keys
                 and self.children == other.children)
 
-    def __repr__(self) -> str:
-        # torch's treespec_pprint: (*, *), [*], {'a': *}
-        inner = [LEAF if c is LEAF else repr(c) for c in self.children]
-        if issubclass(self.kind, dict):
-            return "{" + ", ".join(f"{k!r}: {v}" for k, v in zip(self.keys, inner)) + "}"
-        if issubclass(self.kind, list):
-            return "[" + ", ".join(inner) + "]"
-        return "(" + ", ".join(inner) + ("," if len(inner) == 1 else "") + ")"
+    def __repr__(self, indent: int = 0) -> str:
+        # torch.utils._pytree's TreeSpec repr, which torch.func's messages print
+        named = hasattr(self.kind, "_fields")  # a namedtuple: torch's context is its class
+        context = self.keys if issubclass(self.kind, dict) else self.kind if named else None
+        indent += 2
+        inner = [LEAF if c is LEAF else c.__repr__(indent) for c in self.children]
+        return (f"TreeSpec({'namedtuple' if named else self.kind.__name__}, {context}, ["
+                + (",\n" + " " * indent).join(inner) + "])")
+
+
+def treespec_pprint(spec) -> str:
+    """torch's brief form of a spec, as torch.func.vjp prints it: (*, *), [*], {'a': *}."""
+    if spec is LEAF:
+        return LEAF
+    inner = [treespec_pprint(c) for c in spec.children]
+    if issubclass(spec.kind, dict):
+        return "{" + ", ".join(f"{k!r}: {v}" for k, v in zip(spec.keys, inner)) + "}"
+    if issubclass(spec.kind, list):
+        return "[" + ", ".join(inner) + "]"
+    return "(" + ", ".join(inner) + ("," if len(inner) == 1 else "") + ")"
 
 
 def _children(x):
