@@ -529,7 +529,7 @@ class _ListHandle:
 
 
 # torch.autograd.graph's public names kept in modules of their own
-from .saved_hooks import (disable_saved_tensors_hooks, save_on_cpu,  # noqa: E402,F401
-                          saved_tensors_hooks)
+from .saved_hooks import (allow_mutation_on_saved_tensors,  # noqa: E402,F401
+                          disable_saved_tensors_hooks, save_on_cpu, saved_tensors_hooks)
 from .multi_grad import register_multi_grad_hook  # noqa: E402,F401
 from .edges import GradientEdge, get_gradient_edge, increment_version  # noqa: E402,F401

@@ -85,3 +85,51 @@ class disable_saved_tensors_hooks(contextlib.ContextDecorator):
 
     def __exit__(self, *exc) -> None:
         _state.disabled = self.prev
+
+
+_mutation_allowed = []  # the one allow_mutation_on_saved_tensors block under way, if any
+_OUTSIDE = ("Trying to backward outside of the 'allow_mutation_on_saved_tensors' context"
+            "in which the graph was originally recorded.")  # (torch's words, space missing)
+
+
+class _AllowMutationOnSavedContext:
+    """What an allow_mutation_on_saved_tensors block keeps: per saved tensor, the tensor,
+    its version when saved and a copy of it then; cleared when the block ends."""
+
+    def __init__(self) -> None:
+        self.saved: list = []
+
+    def clear(self) -> None:
+        self.saved.clear()
+
+
+@contextlib.contextmanager
+def allow_mutation_on_saved_tensors():
+    """Tensors saved for backward in this block may be written in place afterwards: backward
+    gets them as they were when saved. Forward and backward must both run in the block.
+
+    torch copies a saved tensor when it is first written; distgrad copies each one when it
+    is saved (where it lives), and backward gets the tensor itself while it is unwritten.
+    """
+    ctx = _AllowMutationOnSavedContext()
+
+    def pack(tensor):
+        entry = (tensor, tensor._version, tensor.clone())
+        ctx.saved.append(entry)
+        return entry
+
+    def unpack(entry):
+        if not _mutation_allowed or not ctx.saved:
+            raise AssertionError(_OUTSIDE)
+        tensor, version, copy = entry
+        return tensor if tensor._version == version else copy
+
+    with saved_tensors_hooks(pack, unpack):
+        try:
+            if _mutation_allowed:
+                raise RuntimeError("allow_mutation_on_saved_tensors contexts cannot be nested")
+            _mutation_allowed.append(ctx)
+            yield ctx
+        finally:
+            ctx.clear()
+            _mutation_allowed.clear()  # (as torch: a nested block's error ends the outer too)

@@ -258,3 +258,26 @@ def test_hooks_registered_on_one_saved_tensor_of_a_node():
         return rec, again, a.grad, freed, type(not_callable).__name__
 
     same(scenario, prefix=150)
+
+
+def test_allow_mutation_on_saved_tensors():
+    def f(torch):
+        graph = torch.autograd.graph
+        a = torch.tensor([[0.5, -1.0, 2.0], [0.3, 0.1, -0.7]], requires_grad=True)
+        with graph.allow_mutation_on_saved_tensors() as ctx:
+            b = a.clone()
+            out = (b ** 2).sum()
+            b.sin_()  # saved by pow: backward gets it as it was
+            out.backward()
+            first = a.grad.clone()
+            v = a.clone()
+            e = v.exp()
+            v[0].mul_(3)  # a view's write, the saved result untouched
+            e.sum().backward()
+            nested = attempt(lambda: graph.allow_mutation_on_saved_tensors().__enter__())
+        with graph.allow_mutation_on_saved_tensors():
+            y = (a.clone() * a).sum()
+        outside = attempt(y.backward)
+        return type(ctx).__name__, first, a.grad, nested, outside
+
+    same(f)
