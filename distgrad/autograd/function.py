@@ -306,14 +306,19 @@ def _wrap_outputs(ctx, args, output, executable):
         node._out_metas = tuple((o.shape, o.dtype, o.device_str) if _is_tensor(o) else None
                                 for o in outputs)
 
+    def differentiable(out) -> bool:
+        return node is not None and id(out) not in nondiff and out.dtype.is_floating_point
+
+    # torch forbids writing a view output in place; its message depends on whether the
+    # Function has more than one differentiable output
+    n_diff = sum(1 for out in outputs if _is_tensor(out) and differentiable(out))
+    view_kind = "multi" if n_diff > 1 else "function"
     wrapped = []
     for nr, out in enumerate(outputs):
         if not _is_tensor(out):
             wrapped.append(out)
             continue
         is_input, is_dirty = id(out) in inputs, id(out) in dirty
-        differentiable = (node is not None and id(out) not in nondiff
-                          and out.dtype.is_floating_point)
         if is_dirty and out._requires_grad and out.grad_fn is None:
             raise RuntimeError("a leaf Variable that requires grad has been used in an in-place "
                                "operation.")
@@ -322,11 +327,14 @@ def _wrap_outputs(ctx, args, output, executable):
                 and grad_mode.is_grad_enabled()):  # (the second: a base detached in place since)
             raise RuntimeError("a view of a leaf Variable that requires grad is being used in an "
                                "in-place operation.")
-        if not differentiable:
+        if not differentiable(out):
             if is_input and not is_dirty:
                 out = _alias(out)
-            elif out._requires_grad:
-                out.detach_()
+            elif out._base is None:
+                if out._requires_grad:
+                    out.detach_()
+            elif out._requires_grad:  # a view (of a base that requires grad) stays one
+                out._view_kind = view_kind
         else:
             if is_dirty and not is_input:
                 warnings.warn("Only input Tensors should be given to ctx.mark_dirty(). If a Tensor "
@@ -344,7 +352,7 @@ def _wrap_outputs(ctx, args, output, executable):
             out._output_nr = nr
             out._move_retained_grad(old, old_nr)  # (a dirty input's retain follows it)
             if out._base is not None:
-                out._view_kind = "function"  # torch forbids writing it in place
+                out._view_kind = view_kind
         wrapped.append(out)
 
     # torch counts mark_dirty as one more in-place change. Counted after the bases took the

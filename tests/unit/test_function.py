@@ -813,3 +813,30 @@ def test_dtype_is_kept(dtype):
         return y, x.grad
 
     same(f)
+
+
+def test_view_outputs_written_in_place_name_multiple_outputs_and_non_differentiable_views():
+    def f(torch):
+        def function(make, nondiff=False):
+            class Views(torch.autograd.Function):
+                @staticmethod
+                def forward(ctx, x):
+                    outs = make(x)
+                    if nondiff:
+                        ctx.mark_non_differentiable(outs[1])
+                    return outs
+
+                @staticmethod
+                def backward(ctx, ga, gb):
+                    return torch.cat([ga, gb]) if gb is not None else None
+            return Views
+
+        x = leaf(torch)
+        two_views = function(lambda x: (x[:1], x[1:])).apply(x * 1)
+        view_and_new = function(lambda x: (x[:1], x[1:].exp())).apply(x * 1)
+        a, b = function(lambda x: (x[:1], x[1:]), nondiff=True).apply(x * 1)
+        return [attempt(lambda: two_views[0].mul_(2)), attempt(lambda: view_and_new[0].mul_(2)),
+                (b.requires_grad, b.grad_fn, b.is_leaf), attempt(lambda: a.mul_(2)),
+                attempt(lambda: b.mul_(2))]
+
+    same(f)
