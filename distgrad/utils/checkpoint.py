@@ -101,6 +101,27 @@ class CheckpointFunction(Function):
 
 # ---- use_reentrant=False: saved tensors recomputed through saved-tensor hooks ------------
 
+# torch's tail of its recomputation errors (its debug=True logs are not kept here)
+_DEBUG_TIP = """
+Tip: To see a more detailed error message, either pass `debug=True` to
+`torch.utils.checkpoint.checkpoint(...)` or wrap the code block
+with `with torch.utils.checkpoint.set_checkpoint_debug_enabled(True):` to
+enable checkpoint‑debug mode globally.
+
+If this error occurs under torch.compile with automatic_dynamic_shapes enabled,
+it may be because the recomputation selected a different compiled graph than the
+forward pass (e.g., a dynamic graph instead of the original static graph).
+To fix this, either:
+  - Use torch._dynamo.mark_dynamic() to explicitly mark varying dimensions as
+    dynamic upfront, avoiding the static-to-dynamic transition.
+  - Call torch._C._dynamo.eval_frame._set_lru_cache(False) to disable LRU cache
+    reordering, which can change which graph is checked first between forward
+    and recompute.
+See https://github.com/pytorch/pytorch/issues/166926 for more details and
+workaround examples.
+"""
+
+
 class CheckpointError(RuntimeError):
     """The recomputation in backward did not save what the original forward saved."""
 
@@ -210,7 +231,8 @@ class _Frame:
                 self.ignore_saved_mismatch = True
                 return x
             raise CheckpointError("torch.utils.checkpoint: trying to save more tensors during "
-                                  "recomputation than during the original forward pass.")
+                                  "recomputation than during the original forward pass.\n"
+                                  f"{_DEBUG_TIP}")
         holder = self.weak_holders[position]()
         if holder is not None:  # (else backward has freed its node: not needed again)
             handle = holder.handles[gid] = _Handle()
@@ -227,7 +249,8 @@ class _Frame:
                 "torch.utils.checkpoint: A different number of tensors was saved during the "
                 "original forward and recomputation.\n"
                 f"Number of tensors saved during forward: {len(self.weak_holders)}\n"
-                f"Number of tensors saved during recomputation: {self.counts[gid]}.\n")
+                f"Number of tensors saved during recomputation: {self.counts[gid]}.\n"
+                f"{_DEBUG_TIP}")
         different = ""
         for position, (ref, saved_meta) in enumerate(zip(self.weak_holders, self.metadatas)):
             holder = ref()
@@ -240,7 +263,7 @@ class _Frame:
         if different:
             raise CheckpointError(
                 "torch.utils.checkpoint: Recomputed values for the following tensors have "
-                f"different metadata than during the forward pass.\n{different}.\n")
+                f"different metadata than during the forward pass.\n{different}.\n{_DEBUG_TIP}")
 
 
 def _kept_input(tensor: Tensor) -> SavedTensor:

@@ -372,3 +372,24 @@ def _Fn(T, fn):
             return fn(a)
 
     return Fn()
+
+
+def test_recomputation_mismatch_errors_end_with_torchs_debug_tip():
+    def f(T):
+        x, _ = _leaves(T)
+        calls = []
+
+        def shape_changes(t):  # saves a slice one longer on each call
+            calls.append(1)
+            return t[: len(calls)].exp().sum()
+
+        def more_saved(t):  # saves one more tensor when recomputed
+            calls.append(1)
+            return t.exp().sum() if len(calls) == 1 else (t.exp() * t.sin()).sum()
+
+        first = attempt(_ckpt(T)(shape_changes, x, use_reentrant=False).backward)
+        calls.clear()
+        second = attempt(_ckpt(T)(more_saved, x, use_reentrant=False).backward)
+        return first, second
+
+    same(f)
