@@ -256,7 +256,7 @@ def _tensor_pre_hooks(node, grads, create_graph):
         for nr, hook in list(node._tensor_pre_hooks):
             new = hook(grads[nr])
             if new is not None:
-                grads[nr] = new
+                grads[nr] = _hook_result(hook, grads[nr], new)
     if node._retain_grad:
         for nr, ref in list(node._retain_grad.items()):
             t = ref()
@@ -269,8 +269,35 @@ def _run_tensor_hooks(hooks, g):
     for hook in list(hooks):
         new = hook(g)
         if new is not None:
-            g = new
+            g = _hook_result(hook, g, new)
     return g
+
+
+def _hook_result(hook, old, new):
+    """A gradient a hook returned in place of `old` (not None), checked as torch does."""
+    if new is old:
+        return new
+    if old is None:
+        raise RuntimeError("can't replace a None gradient with a non-None value")
+    if not hasattr(new, "_storage"):
+        raise TypeError(f"expected Variable, but hook returned '{type(new).__name__}'")
+    name = getattr(hook, "__name__", "<unknown>")
+    if new.dtype is not old.dtype:
+        raise RuntimeError(f"hook '{name}' has changed the type of value (was {old.type()} got "
+                           f"{new.type()})")
+    if tuple(new.shape) != tuple(old.shape):
+        raise RuntimeError(f"hook '{name}' has changed the size of value")
+    return new
+
+
+def _node_hook_result(hook, old: tuple, new) -> list:
+    """The gradients a node hook returned in place of `old`, checked as torch does."""
+    if not isinstance(new, tuple):
+        raise TypeError(f"expected tuple, but hook returned '{type(new).__name__}'")
+    if len(new) != len(old):
+        raise RuntimeError(f"hook '{getattr(hook, '__name__', '<unknown>')}' has returned an "
+                           f"incorrect number of values (got {len(new)}, but expected {len(old)})")
+    return [g if g is None else _hook_result(hook, o, g) for o, g in zip(old, new)]
 
 
 def _call(node, grads, create_graph, wanted=None):
@@ -286,7 +313,7 @@ def _call(node, grads, create_graph, wanted=None):
         for hook in list(node._pre_hooks):
             new = hook(tuple(grads))
             if new is not None:
-                grads = list(new)
+                grads = _node_hook_result(hook, tuple(grads), new)
     if leaf:
         g = grads[0]
         if node._hooks:
@@ -305,7 +332,7 @@ def _call(node, grads, create_graph, wanted=None):
         for hook in list(node._hooks):
             new = hook(tuple(out), tuple(grads))
             if new is not None:
-                out = list(new)
+                out = _node_hook_result(hook, tuple(out), new)
     return out
 
 

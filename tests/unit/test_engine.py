@@ -1349,3 +1349,27 @@ def test_node_metadata_is_kept_with_the_node():
                 dict(acc.metadata))
 
     same(f)
+
+
+def test_hooks_that_return_a_wrong_gradient_are_refused_as_torch_does():
+    def f(torch):
+        def shorter(g):
+            return g[:1]
+
+        def wider(g):
+            return g.double()
+
+        def run(register):
+            a = torch.tensor([0.5, -1.0, 2.0], requires_grad=True)
+            z = a.exp()
+            register(z)
+            return attempt(lambda: z.sum().backward())
+
+        return [run(lambda z: z.register_hook(shorter)), run(lambda z: z.register_hook(wider)),
+                run(lambda z: z.register_hook(lambda g: 3.0)),
+                run(lambda z: z.grad_fn.register_prehook(lambda go: go[0])),
+                run(lambda z: z.grad_fn.register_prehook(lambda go: (go[0], go[0]))),
+                run(lambda z: z.grad_fn.register_prehook(lambda go: (shorter(go[0]),))),
+                run(lambda z: z.grad_fn.register_hook(lambda gi, go: (wider(gi[0]),)))]
+
+    same(f)
