@@ -21,8 +21,10 @@ tensor ops it calls run where their tensors live.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
+import threading
 import warnings
 from contextlib import nullcontext
 from typing import Any
@@ -36,6 +38,37 @@ __all__ = ["Function", "FunctionCtx", "BackwardCFunction", "once_differentiable"
 
 def _is_tensor(x) -> bool:
     return hasattr(x, "_storage")
+
+
+_transforms = threading.local()  # the torch.func transforms running a function now
+_EXTENDING = "For more details, please see https://pytorch.org/docs/main/notes/extending.func.html"
+
+
+@contextlib.contextmanager
+def transform(kind: str):
+    """Mark a torch.func transform ("vmap", "grad", ...) as running its function: torch
+    lets an autograd.Function run under one only with setup_context (and, under vmap,
+    a vmap rule)."""
+    stack = _transforms.__dict__.setdefault("stack", [])
+    stack.append(kind)
+    try:
+        yield
+    finally:
+        stack.pop()
+
+
+def _check_transforms(cls) -> None:
+    stack = getattr(_transforms, "stack", None)
+    if not stack:
+        return
+    if cls.setup_context is Function.setup_context:
+        raise RuntimeError("In order to use an autograd.Function with functorch transforms (vmap, "
+                           "grad, jvp, jacrev, ...), it must override the setup_context "
+                           f"staticmethod. {_EXTENDING}")
+    if "vmap" in stack and not cls.generate_vmap_rule and cls.vmap is Function.vmap:
+        raise RuntimeError(f"You tried to vmap over {cls.__name__}, but it does not have vmap "
+                           "support. Please override and implement the vmap staticmethod or set "
+                           f"generate_vmap_rule=True. {_EXTENDING}")
 
 
 class FunctionCtx:
@@ -222,6 +255,13 @@ class Function(FunctionCtx, metaclass=FunctionMeta):
 
     vjp = backward
 
+    generate_vmap_rule = False
+
+    @staticmethod
+    def vmap(info, in_dims, *args):
+        raise NotImplementedError("To use autograd.Function with vmap, you must either override "
+                                  "the vmap staticmethod or set generate_vmap_rule=True.")
+
     @staticmethod
     def jvp(ctx: Any, *grad_inputs: Any) -> Any:
         raise NotImplementedError("You must implement the jvp function for custom autograd.Function "
@@ -231,6 +271,7 @@ class Function(FunctionCtx, metaclass=FunctionMeta):
     def apply(cls, *args, **kwargs):
         """Run forward without recording, and record one `<Name>Backward` node for it."""
         record.note_python("function", (cls,))
+        _check_transforms(cls)
         for a in args:
             if getattr(a, "_storage", None) is not None and a._storage.runs_ops:
                 return a._storage.apply_function(cls, args, kwargs)  # sharded operands

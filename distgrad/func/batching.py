@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from typing import Any, Callable
 
 from .. import creation
+from ..autograd.function import transform
 from ..ops.functions import stack
 from ..tensor import Tensor
 from .pytree import broadcast_to_and_flatten, tree_flatten, tree_unflatten
@@ -164,7 +165,8 @@ def vmap(func: Callable, in_dims=0, out_dims=0, randomness: str = "error", *,
             for i in range(size):
                 before_each()
                 one = [arg if s is None else s[i] for arg, s in zip(flat_args, slices)]
-                results.append(func(*tree_unflatten(one, spec), **kwargs))
+                with transform("vmap"):
+                    results.append(func(*tree_unflatten(one, spec), **kwargs))
         return _stack_results(results, out_dims, func)
 
     return wrapped

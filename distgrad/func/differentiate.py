@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from typing import Any, Callable, Union
 
 from ..autograd.engine import _discover
+from ..autograd.function import transform
 from ..autograd.functional import _autograd_grad
 from ..autograd.graph import AccumulateGrad
 from ..autograd.grad_mode import enable_grad, is_grad_enabled
@@ -182,7 +183,9 @@ def grad_and_value(func: Callable, argnums: argnums_t = 0, has_aux: bool = False
     def wrapper(*args, **kwargs):
         outer = is_grad_enabled()
         with enable_grad(), _differentiable(args, argnums) as (args, fresh, spec):
-            output, aux = _split_aux(func(*args, **kwargs), has_aux, "grad_and_value(f)(*args)")
+            with transform("grad"):
+                output = func(*args, **kwargs)
+            output, aux = _split_aux(output, has_aux, "grad_and_value(f)(*args)")
             if not isinstance(output, Tensor):
                 raise RuntimeError("grad_and_value(f)(*args): Expected f(*args) to return a "
                                    f"Tensor, got {type(output)}")
@@ -221,7 +224,9 @@ def _linearize(func, primals: tuple, argnums, has_aux: bool, api: str = "vjp(f, 
     """Run func once for its vjps: (output, vjp_fn, aux, keep); output still attached."""
     outer = is_grad_enabled()
     with enable_grad(), _differentiable(primals, argnums) as (args, fresh, spec):
-        output, aux = _split_aux(func(*args), has_aux, api)
+        with transform("grad"):
+            output = func(*args)
+        output, aux = _split_aux(output, has_aux, api)
         flat_out, out_spec = tree_flatten(output)
         _check_tensor_outputs(flat_out, api)
         for o in flat_out:

@@ -376,3 +376,31 @@ def test_stack_module_state_runs_an_ensemble_under_vmap():
                 attempt(torch.func.stack_module_state, [models[0], nn.Linear(3, 4)]))
 
     same(f)
+
+
+def test_autograd_function_under_transforms_needs_setup_context_and_a_vmap_rule():
+    def f(torch):
+        def function(setup: bool, vmap_rule: bool):
+            class Double(torch.autograd.Function):
+                generate_vmap_rule = vmap_rule
+
+                @staticmethod
+                def backward(ctx, g):
+                    return g * 2
+
+            if setup:
+                Double.forward = staticmethod(lambda x: x * 2)
+                Double.setup_context = staticmethod(lambda ctx, inputs, output: None)
+            else:
+                Double.forward = staticmethod(lambda ctx, x: x * 2)
+            return Double
+
+        x = t(torch, A23)
+        F = torch.func
+        old, no_rule, full = function(False, False), function(True, False), function(True, True)
+        return [attempt(F.vmap(old.apply), x), attempt(F.grad(lambda v: old.apply(v).sum()), x),
+                attempt(F.vmap(no_rule.apply), x), F.grad(lambda v: no_rule.apply(v).sum())(x),
+                F.vmap(full.apply)(x), F.vmap(F.grad(lambda v: full.apply(v).sum()))(x),
+                old.apply(x)]
+
+    same(f)
