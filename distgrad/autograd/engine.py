@@ -31,11 +31,11 @@ _task_ids = itertools.count()
 class _GraphTask:
     """One backward call, as hooks ask after it (torch's graph task)."""
 
-    __slots__ = ("id", "deps", "roots", "wanted")
+    __slots__ = ("id", "deps", "roots", "wanted", "captures")
 
-    def __init__(self, deps, roots, wanted):
+    def __init__(self, deps, roots, wanted, captures):
         self.id = next(_task_ids)
-        self.deps, self.roots, self.wanted = deps, roots, wanted
+        self.deps, self.roots, self.wanted, self.captures = deps, roots, wanted, captures
 
 
 def current_graph_task_id() -> int:
@@ -51,9 +51,14 @@ def will_engine_execute_node(node) -> bool:
         raise RuntimeError("_will_engine_execute_node should only be called during the backward "
                            "pass")
     task = stack[-1]
+    in_graph = node in task.deps or node in task.roots
     if task.wanted is not None:
+        if in_graph and isinstance(node, AccumulateGrad) and node in task.captures:
+            raise RuntimeError("A leaf node was passed to _will_engine_execute_node but we are "
+                               "currently running autograd.grad(). This is currently not "
+                               "supported.")
         return node in task.wanted
-    return node in task.deps or node in task.roots
+    return in_graph
 
 
 def is_checkpoint_valid() -> bool:
@@ -146,7 +151,7 @@ def execute(roots, keep_graph: bool, create_graph: bool, inputs=None, capture: b
 
     if getattr(_tasks, "stack", None) is None:
         _tasks.stack = []
-    _tasks.stack.append(_GraphTask(deps, root_nodes, wanted))
+    _tasks.stack.append(_GraphTask(deps, root_nodes, wanted, captures))
     try:
         _run(ready, push, buffers, deps, runs, wanted, captures, captured, keep_graph,
              create_graph)

@@ -58,3 +58,18 @@ def test_an_unknown_mode():
 
     same(scenario)
 
+
+
+def test_all_mode_over_a_leaf_refuses_autograd_grad_but_not_backward_inputs():
+    def f(torch):
+        a = torch.tensor([0.5, -1.0, 2.0], requires_grad=True)
+        b = torch.tensor([1.5, 0.25, -0.5], requires_grad=True)
+        seen = []
+        torch.autograd.graph.register_multi_grad_hook(
+            (a, b), lambda grads: seen.append([g is not None for g in grads]))
+        (a * b).sum().backward(inputs=[a])
+        refused = attempt(torch.autograd.grad, (a * b).sum(), [a])
+        unused = attempt(torch.autograd.grad, (b * 2).sum(), [a, b], allow_unused=True)
+        return seen, refused, unused
+
+    same(f)
