@@ -77,11 +77,7 @@ class FunctionCtx:
     def save_for_backward(self, *tensors) -> None:
         """Keep tensors (inputs, outputs, or None) for `backward`, read back through
         `ctx.saved_tensors`, checked against in-place changes made in between."""
-        for i, t in enumerate(tensors):
-            if t is not None and not _is_tensor(t):
-                raise TypeError(f"save_for_backward can only save variables, but argument {i} is "
-                                f"of type {type(t).__name__}")
-        self.to_save = tensors
+        self.to_save = tensors  # (checked once forward has returned, as torch does)
 
     def save_for_forward(self, *tensors) -> None:
         # distgrad has no forward-mode AD; kept so code written for torch runs.
@@ -147,8 +143,8 @@ class BackwardCFunction(FunctionCtx):
     def saved_tensors(self) -> tuple:
         if self._freed:
             raise RuntimeError(FREED)
-        if self._saved is None:  # still inside forward
-            return tuple(self.to_save)
+        if self._saved is None:  # still inside forward: torch has saved nothing yet
+            return ()
         return tuple(None if s is None else s.unpack(self, by_function=True) for s in self._saved)
 
     def _get_user_fn(self):
@@ -346,6 +342,17 @@ def _wrap_outputs(ctx, args, output, executable):
         node.n_outputs = len(outputs)
         node._out_metas = tuple((o.shape, o.dtype, o.device_str) if _is_tensor(o) else None
                                 for o in outputs)
+
+    if node is not None:  # (torch checks what is saved only when it will be)
+        for i, t in enumerate(ctx.to_save):
+            if t is not None and not _is_tensor(t):
+                raise TypeError(f"save_for_backward can only save variables, but argument {i} is "
+                                f"of type {type(t).__name__}")
+    returned = {id(out) for out in outputs}
+    if any(id(t) not in returned for t in ctx.dirty_tensors):
+        raise RuntimeError("Some elements marked as dirty during the forward method were not "
+                           "returned as output. The inputs that are modified inplace must all be "
+                           "outputs of the Function.")
 
     def differentiable(out) -> bool:
         return node is not None and id(out) not in nondiff and out.dtype.is_floating_point

@@ -840,3 +840,48 @@ def test_view_outputs_written_in_place_name_multiple_outputs_and_non_differentia
                 attempt(lambda: b.mul_(2))]
 
     same(f)
+
+
+def test_what_forward_saves_and_marks_dirty_is_checked_when_forward_returns():
+    def f(torch):
+        seen = []
+
+        class Saves(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, x, bad):
+                ctx.save_for_backward(x, bad)
+                seen.append(ctx.saved_tensors)  # torch has saved nothing yet
+                if bad is not None:
+                    ctx.save_for_backward(x, None)  # a later call replaces the first
+                return x * 2
+
+            @staticmethod
+            def backward(ctx, g):
+                seen.append(ctx.saved_tensors[1])
+                return g * 2, None
+
+        class Dirty(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                ctx.mark_dirty(x)
+                return x.clone()
+
+            @staticmethod
+            def backward(ctx, g):
+                return g
+
+        x = leaf(torch)
+        Saves.apply(x, 3).sum().backward()
+
+        class SavesInt(Saves):
+            @staticmethod
+            def forward(ctx, x, bad):
+                ctx.save_for_backward(x, bad)
+                return x * 2
+
+        with torch.no_grad():
+            unchecked = SavesInt.apply(x, 3)
+        return (seen, x.grad, unchecked, attempt(SavesInt.apply, x, 3),
+                attempt(Dirty.apply, x * 1), attempt(Dirty.apply, x.detach() * 1))
+
+    same(f)
