@@ -330,12 +330,18 @@ class Node(NodeHooks):
             if i >= len(inputs):
                 break
             x = inputs[i]
-            if hasattr(x, "_storage"):
-                self._saved[i] = SavedTensor(x)
-            else:
+            if not hasattr(x, "_storage"):
                 self._consts[i] = x
+            elif self._read(i):
+                self._saved[i] = SavedTensor(x)
         self._saved_outs = ([SavedTensor(o, True, k) for k, o in enumerate(outputs)]
-                            if op.save_out else None)
+                            if op.save_out and self._read("out") else None)
+
+    def _read(self, saved) -> bool:
+        """Will the VJP read this saved input position (or "out")? (OpDef.save_for)"""
+        save_for = self.op.save_for
+        return save_for is None or any(
+            need and saved in save_for.get(k, ()) for k, need in enumerate(self.needs))
 
     def _diff_mask(self, n):
         d = self.op.differentiable
@@ -367,6 +373,8 @@ class Node(NodeHooks):
             pos = self._SAVED_NAMES.get(key)
             if pos is not None and (pos in self._saved or pos in self._consts or self._freed):
                 return self.context()[pos]
+            if pos in self.op.save and pos < len(self._metas):  # not needed: torch saved none
+                return None
         raise AttributeError(f"'{self._name.rpartition('::')[2]}' object has no attribute '{name}'")
 
     # the engine's surface ---------------------------------------------------------------

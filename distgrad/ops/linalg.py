@@ -219,7 +219,7 @@ def _bmm_rule(a, b):
 defop("bmm", np.matmul, _bmm_rule,
       lambda c, g: (unbroadcast(g.matmul(c[1].transpose(-1, -2)), c.shapes[0]) if c.needs[0] else None,
                     unbroadcast(c[0].transpose(-1, -2).matmul(g), c.shapes[1]) if c.needs[1] else None),
-      node="BmmBackward0", save=(0, 1), sharding="matmul")
+      node="BmmBackward0", save=(0, 1), save_for={0: (1,), 1: (0,)}, sharding="matmul")
 
 
 # ---- the views torch's matmul wraps around mm/mv/bmm --------------------------------------

@@ -122,7 +122,8 @@ def _integer_division(fn):
 defop("mul", in_common_dtype(np.multiply), binary,
       lambda c, g: (unbroadcast(g * c[1], c.shapes[0]) if c.needs[0] else None,
                     unbroadcast(g * c[0], c.shapes[1]) if c.needs[1] else None),
-      node="MulBackward0", save=(0, 1), api=("mul", "multiply"), inplace="mul_",
+      node="MulBackward0", save=(0, 1), save_for={0: (1,), 1: (0,)}, api=("mul", "multiply"),
+      inplace="mul_",
       into=lambda out, a, b: np.multiply(a, b, out=out))
 
 def _div_forward(a, b, rounding_mode=None):
@@ -177,7 +178,7 @@ def _div_vjp(c, g):
             unbroadcast(-g * ((c[0] / c[1]) / c[1]), c.shapes[1]) if c.needs[1] else None)
 
 
-defop("div", _div_forward, _div_rule, _div_vjp, save=(0, 1),
+defop("div", _div_forward, _div_rule, _div_vjp, save=(0, 1), save_for={0: (1,), 1: (0, 1)},
       node=lambda inputs, attrs: "DivBackward2" if attrs.get("rounding_mode") else "DivBackward0",
       api=("div", "divide", "true_divide"), inplace="div_")
 

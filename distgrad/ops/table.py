@@ -79,6 +79,10 @@ class OpDef:
     save: tuple = ()
     save_out: bool = False
     n_out: int = 1
+    # {input position: the saved positions ("out": the result) its gradient reads}: then a
+    # tensor is saved only if an input that needs a gradient reads it, as torch saves
+    # (x * c with only x requiring grad keeps c alone). None: all of `save` always.
+    save_for: Optional[dict] = None
     differentiable: tuple = None  # input positions that can receive a gradient (default: all)
     view: bool = False  # the result aliases input 0 (shares its version counter)
     strides: Optional[Callable] = None  # a view's layout from its parent's (ops/layout.py)
@@ -133,7 +137,8 @@ def defop(name: str, forward: Callable, shape: Callable, vjp: Optional[Callable]
           strides: Optional[Callable] = None, elementwise: Optional[bool] = None,
           sharding: Optional[str] = None, api: tuple = (), params: Optional[tuple] = None,
           inplace: Optional[str] = None, into: Optional[Callable] = None,
-          stack_rows: Optional[Callable] = None, layout_rule: Optional[Callable] = None) -> OpDef:
+          stack_rows: Optional[Callable] = None, layout_rule: Optional[Callable] = None,
+          save_for: Optional[dict] = None) -> OpDef:
     if name in OPS:
         raise ValueError(f"op {name!r} is defined twice")
     if view and strides is None:
@@ -146,7 +151,7 @@ def defop(name: str, forward: Callable, shape: Callable, vjp: Optional[Callable]
         layout_rule = layout.elementwise
     if params is None:
         params = ("input", "other")[:_operand_count(shape)]
-    op = OpDef(name, forward, shape, vjp, node, tuple(save), save_out, n_out,
+    op = OpDef(name, forward, shape, vjp, node, tuple(save), save_out, n_out, save_for,
                differentiable, view, strides, elementwise, layout_rule, tuple(nondiff_outputs),
                moves, number_edges, sharding, tuple(api), tuple(params), inplace, into,
                stack_rows)

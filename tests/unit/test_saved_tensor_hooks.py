@@ -281,3 +281,26 @@ def test_allow_mutation_on_saved_tensors():
         return type(ctx).__name__, first, a.grad, nested, outside
 
     same(f)
+
+
+def test_binary_ops_save_only_what_the_inputs_needing_a_gradient_read():
+    def f(torch):
+        x = torch.tensor([[0.5, -1.0], [2.0, 0.25]], requires_grad=True)
+        c = torch.tensor([[1.5, 0.5], [-2.0, 4.0]])
+        packed = []
+
+        def pack(t):
+            packed.append(tuple(t.shape))
+            return t
+
+        counts = []
+        for op in (lambda: x * c, lambda: c * x, lambda: x / c, lambda: c / x, lambda: x * 2,
+                   lambda: x / 2, lambda: torch.bmm(x[None], c[None]), lambda: x * x):
+            packed.clear()
+            with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+                y = op()
+            counts.append(len(packed))
+        y = x * c
+        return counts, y.grad_fn._saved_self, y.grad_fn._saved_other
+
+    same(f)
