@@ -404,3 +404,27 @@ def test_autograd_function_under_transforms_needs_setup_context_and_a_vmap_rule(
                 old.apply(x)]
 
     same(f)
+
+
+def test_stack_module_state_ensembles_models_with_vmap():
+    def f(torch):
+        models = [_mlp(torch) for _ in range(3)]
+        with torch.no_grad():
+            for k, m in enumerate(models):
+                for p in m.parameters():
+                    p.mul_(1 + k)
+        params, buffers = torch.func.stack_module_state(models)
+        x = t(torch, B43)
+
+        def loss(p, b, x):
+            return torch.func.functional_call(models[0], (p, b), (x,)).pow(2).mean()
+
+        grads = torch.func.vmap(torch.func.grad(loss), in_dims=(0, 0, None))(params, buffers, x)
+        models[1].eval()
+        # (torch's per-model gradients keep a graph of its batching rules: values compared)
+        return (params, buffers, {k: g.detach() for k, g in grads.items()},
+                attempt(torch.func.stack_module_state, models),
+                attempt(torch.func.stack_module_state, []),
+                attempt(torch.func.stack_module_state, [models[0], torch.nn.Linear(3, 5)]))
+
+    same(f)
