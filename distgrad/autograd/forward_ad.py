@@ -174,8 +174,13 @@ def function_pushed(cls, ctx, args, outputs) -> None:
 
     tangents = [(tangent_of(a) if tangent_of(a) is not None else zeros_like(a))
                 if hasattr(a, "_storage") else None for a in args]
-    with no_push():
-        pushed = cls.jvp(ctx, *tangents)
+    saved = getattr(ctx, "saved_for_forward", None)
+    ctx._in_jvp = tuple(saved) if saved is not None else None  # (its ctx.saved_tensors)
+    try:
+        with no_push():
+            pushed = cls.jvp(ctx, *tangents)
+    finally:
+        ctx._in_jvp = None
     outs = outputs if isinstance(outputs, tuple) else (outputs,)
     pushed = pushed if isinstance(pushed, tuple) else (pushed,)
     if len(pushed) != len(outs):

@@ -80,7 +80,8 @@ class FunctionCtx:
         self.to_save = tensors  # (checked once forward has returned, as torch does)
 
     def save_for_forward(self, *tensors) -> None:
-        # distgrad has no forward-mode AD; kept so code written for torch runs.
+        """Keep tensors for `jvp` (forward-mode AD), read there through
+        `ctx.saved_tensors`."""
         self.saved_for_forward = tensors
 
     def mark_dirty(self, *args) -> None:
@@ -143,6 +144,8 @@ class BackwardCFunction(FunctionCtx):
     def saved_tensors(self) -> tuple:
         if self._freed:
             raise RuntimeError(FREED)
+        if self.__dict__.get("_in_jvp") is not None:  # (forward_ad.function_pushed)
+            return self._in_jvp
         if self._saved is None:  # still inside forward: torch has saved nothing yet
             return ()
         return tuple(None if s is None else s.unpack(self, by_function=True) for s in self._saved)

@@ -9,9 +9,11 @@ only when the forward reached some other tensor that requires grad (an enclosing
 transform's input, a captured parameter), so `grad(grad(f))` is a second derivative, while
 at the outermost level the results are plain tensors, as torch.func's are.
 
-distgrad has no forward-mode AD: `jacfwd` is `jacrev` (the same values) and `jvp` is the
-double-vjp trick (a vjp is linear in its cotangent; differentiating it in the cotangent
-gives J v).
+`jvp` is forward mode (autograd.forward_ad: the primals made dual, so a custom Function's
+own `jvp` is used); within an open dual level (a jvp of a jvp) it is the double-vjp trick
+(a vjp is linear in its cotangent; differentiating it in the cotangent gives J v).
+Transforms carry a dual's tangent through the tensors they make, so `jvp(grad(f))` is a
+Hessian-vector product. `jacfwd` is `jacrev` (the same values).
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ import weakref
 from contextlib import contextmanager
 from typing import Any, Callable, Union
 
+from ..autograd import forward_ad
 from ..autograd.engine import _discover
 from ..autograd.function import transform
 from ..autograd.functional import _autograd_grad
@@ -94,7 +97,7 @@ def _fresh(x):
         raise ValueError(f"Thing passed to transform API must be Tensor, got {type(x)}")
     if x.requires_grad:  # an alias keeps x visible to whoever differentiates it
         return x.view_as(x)
-    leaf = x.detach().requires_grad_()
+    leaf = _detached(x).requires_grad_()
     _MADE[id(leaf)] = leaf
     return leaf
 
@@ -137,9 +140,17 @@ def _unwrap(tree, keep: bool):
     def one(x):
         if not isinstance(x, Tensor):
             raise RuntimeError(f"Expected tensors, got unsupported type {type(x)}")
-        return x if keep else x.detach()
+        return x if keep else _detached(x)
 
     return tree_map(one, tree)
+
+
+def _detached(x):
+    """x.detach(), with x's tangent when a dual level is open (a transform's own tensors
+    stay dual: torch's levels do not detach the tangent)."""
+    d = x.detach()
+    forward_ad.keep_tangent(x, d)
+    return d
 
 
 def _split_aux(out, has_aux: bool, api: str):
@@ -342,8 +353,8 @@ def jvp(func: Callable, primals: Any, tangents: Any, *, strict: bool = False,
         has_aux: bool = False):
     """`(func(*primals), J @ tangents)`, or `(output, jvp_out, aux)` with `has_aux`.
 
-    distgrad has no forward-mode AD: this is the double-vjp trick (two reverse passes), so
-    `func`'s backward must itself be differentiable."""
+    Forward mode (autograd.forward_ad); inside an open dual level, the double-vjp trick
+    (two reverse passes), so there `func`'s backward must itself be differentiable."""
     if not isinstance(primals, tuple):
         raise RuntimeError(f"{_JVP}: Expected primals to be a tuple. E.g. it should be valid to "
                            "call f(*primals).")
@@ -362,6 +373,8 @@ def jvp(func: Callable, primals: Any, tangents: Any, *, strict: bool = False,
                                "that of the original Tensor, this is not supported. Tensor is of "
                                f"size {list(p.shape)} while the given forward gradient is of size "
                                f"{list(t.shape)}.")
+    if forward_ad._current_level < 0:
+        return _jvp_forward(func, primals, flat_primals, flat_tangents, strict, has_aux)
     output, vjp_fn, aux, keep = _linearize(func, primals, None, has_aux, _JVP)
     flat_out, out_spec = tree_flatten(output)
     if strict and not any(o.requires_grad for o in flat_out):
@@ -373,4 +386,24 @@ def jvp(func: Callable, primals: Any, tangents: Any, *, strict: bool = False,
         flat_vjp = tree_flatten(vjp_fn(tree_unflatten(u, out_spec), create_graph=True))[0]
         tangents_out = _grads(flat_vjp, u, tuple(flat_tangents), create_graph=keep)
     result = (_unwrap(output, keep), _unwrap(tree_unflatten(tangents_out, out_spec), keep))
+    return result + (_unwrap(aux, keep),) if has_aux else result
+
+
+def _jvp_forward(func, primals, flat_primals, flat_tangents, strict: bool, has_aux: bool):
+    """jvp by forward mode: func on the primals made dual, in a level of its own."""
+    _, spec = tree_flatten(primals)
+    keep = is_grad_enabled() and any(t.requires_grad for t in flat_primals + flat_tangents)
+    with forward_ad.dual_level(), transform("jvp"):
+        duals = [forward_ad.make_dual(p, t) for p, t in zip(flat_primals, flat_tangents)]
+        output, aux = _split_aux(func(*tree_unflatten(duals, spec)), has_aux, _JVP)
+        flat_out, out_spec = tree_flatten(output)
+        _check_tensor_outputs(flat_out, _JVP)
+        unpacked = [forward_ad.unpack_dual(o) for o in flat_out]
+    if strict and all(u.tangent is None for u in unpacked):
+        raise RuntimeError("jvp(f, primals, tangents, strict=True): The output of f is "
+                           "independent of the inputs. This is not allowed with strict=True.")
+    tangents_out = [zeros_like(o) if u.tangent is None else u.tangent
+                    for u, o in zip(unpacked, flat_out)]
+    result = (_unwrap(tree_unflatten([u.primal for u in unpacked], out_spec), keep),
+              _unwrap(tree_unflatten(tangents_out, out_spec), keep))
     return result + (_unwrap(aux, keep),) if has_aux else result

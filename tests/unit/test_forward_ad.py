@@ -201,3 +201,47 @@ def test_forward_over_reverse_and_a_duals_repr():
         return out, shown, checks
 
     same(f)
+
+
+def test_the_extending_torch_func_tutorials_functions():
+    """Functions written for torch.func: a forward that reads numpy (its inputs need no
+    grad under a transform, as torch's unwrapped ones), a jvp reading what setup_context
+    saved for forward, and func.jvp in forward mode (the Function's own jvp: its backward
+    reads nothing saved, so the double-vjp trick could not have run it)."""
+    def f(torch):
+        class NumpyExp(torch.autograd.Function):
+            @staticmethod
+            def forward(x):
+                return torch.tensor(np.exp(x.numpy()), dtype=x.dtype)
+
+            @staticmethod
+            def setup_context(ctx, inputs, output):
+                ctx.save_for_forward(output)
+                ctx.save_for_backward(output)
+
+            @staticmethod
+            def backward(ctx, g):
+                return g * ctx.saved_tensors[0]
+
+            @staticmethod
+            def jvp(ctx, x_t):
+                result, = ctx.saved_tensors
+                return x_t * result
+
+        class OnlyForward(NumpyExp):
+            @staticmethod
+            def setup_context(ctx, inputs, output):
+                ctx.save_for_forward(output)
+
+            @staticmethod
+            def backward(ctx, g):
+                result, = ctx.saved_tensors  # nothing saved for backward
+                return g * result
+
+        x, v = _t(torch, A[0]), _t(torch, V[0])
+        grad = torch.func.grad(lambda a: NumpyExp.apply(a).sum())(x)
+        primal, tangent = torch.func.jvp(OnlyForward.apply, (x,), (v,))
+        outside = attempt(lambda: NumpyExp.apply(x.clone().requires_grad_()))
+        return grad, primal, tangent, outside
+
+    same(f)
