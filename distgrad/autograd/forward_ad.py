@@ -122,6 +122,15 @@ def unpack_dual(tensor, *, level=None) -> UnpackedDualTensor:
 
 # ---- tangents ------------------------------------------------------------------------------
 
+def detached(x):
+    """x.detach(), keeping x's tangent: the tensors a transform (torch.func,
+    autograd.functional) makes of its inputs stay dual, as torch's levels keep the tangent
+    (only a user's detach() drops it)."""
+    d = x.detach()
+    keep_tangent(x, d)
+    return d
+
+
 def keep_tangent(src, dst) -> None:
     """`dst`, a new handle on `src`'s values (a saved output unpacked), has src's tangent."""
     _set_tangent(dst, tangent_of(src))

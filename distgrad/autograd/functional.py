@@ -13,6 +13,7 @@ from __future__ import annotations
 from contextlib import nullcontext
 from typing import Callable
 
+from . import forward_ad
 from . import grad as _grad
 from .grad_mode import enable_grad, is_grad_enabled, set_grad_enabled
 
@@ -58,13 +59,13 @@ def _preprocess(inputs, create_graph: bool, need_graph: bool):
         if create_graph and inp.requires_grad:
             res.append(inp.view_as(inp))
         else:
-            res.append(inp.detach().requires_grad_(bool(need_graph)))
+            res.append(forward_ad.detached(inp).requires_grad_(bool(need_graph)))
     return tuple(res)
 
 
 def _postprocess(res, create_graph: bool):
     if _is_tensor(res[0]):
-        return res if create_graph else tuple(r.detach() for r in res)
+        return res if create_graph else tuple(forward_ad.detached(r) for r in res)
     return tuple(_postprocess(r, create_graph) for r in res)
 
 
@@ -215,8 +216,9 @@ def jvp(func: Callable, inputs, v=None, create_graph: bool = False, strict: bool
 def jacobian(func: Callable, inputs, create_graph: bool = False, strict: bool = False,
              vectorize: bool = False, strategy: str = "reverse-mode"):
     """The Jacobian of `func` at `inputs`: a tensor of shape out.shape + in.shape, or
-    (nested) tuples of them when `func` takes or returns tuples. `vectorize` is accepted
-    and ignored (one backward per output element); only reverse mode is available."""
+    (nested) tuples of them when `func` takes or returns tuples. Reverse mode is one
+    backward per output element (`vectorize` changes nothing); forward mode one forward per
+    input element, with dual tensors (autograd.forward_ad)."""
     from ..creation import zeros_like
     from ..ops.functions import stack
 
@@ -239,7 +241,7 @@ def jacobian(func: Callable, inputs, create_graph: bool = False, strict: bool = 
         if not vectorize:
             raise NotImplementedError("Computing Jacobian using forward-AD or forward-over-reverse "
                                       "Hessian isonly implemented for `vectorize=True`.")
-        raise NotImplementedError('distgrad has no forward-mode AD: use strategy="reverse-mode".')
+        return _jacobian_forward(func, inputs)
     with enable_grad():
         is_inputs_tuple, inputs = _as_tuple(inputs, "inputs", "jacobian")
         inputs = _preprocess(inputs, create_graph, need_graph=True)
@@ -270,6 +272,38 @@ def jacobian(func: Callable, inputs, create_graph: bool = False, strict: bool = 
             jac.append(tuple(_stack_rows(row, out, inp, stack) for row, inp in zip(rows, inputs)))
         jac = _postprocess(tuple(jac), create_graph)
         return _unpack(jac, (is_outputs_tuple, is_inputs_tuple))
+
+
+def _jacobian_forward(func, inputs):
+    """jacobian(strategy="forward-mode"): column e of input k's block is the outputs'
+    tangents when input k's tangent is the unit vector e (autograd.forward_ad)."""
+    from ..creation import zeros, zeros_like
+    from ..ops.functions import stack
+    from . import forward_ad
+
+    is_inputs_tuple, inputs = _as_tuple(inputs, "inputs", "jacobian")
+    inputs = tuple(x.detach() for x in inputs)
+    is_outputs_tuple, outputs = _as_tuple(func(*inputs), "outputs of the user-provided "
+                                          "function", "jacobian")
+    columns = [[[] for _ in inputs] for _ in outputs]
+    for k, x in enumerate(inputs):
+        for e in range(x.nelement()):
+            unit = zeros(x.nelement(), dtype=x.dtype, device=x.device)
+            unit[e] = 1
+            with forward_ad.dual_level():
+                args = list(inputs)
+                args[k] = forward_ad.make_dual(x, unit.view(x.shape))
+                _, outs = _as_tuple(func(*args), "outputs of the user-provided function",
+                                    "jacobian")
+                for per_input, out in zip(columns, outs):
+                    tangent = forward_ad.unpack_dual(out).tangent
+                    per_input[k].append((zeros_like(out) if tangent is None else tangent)
+                                        .detach().reshape(-1))
+    jac = tuple(tuple(
+        stack(cols, dim=1).view(tuple(out.shape) + tuple(inp.shape)) if cols else
+        zeros(tuple(out.shape) + tuple(inp.shape), dtype=out.dtype, device=out.device)
+        for cols, inp in zip(per_input, inputs)) for per_input, out in zip(columns, outputs))
+    return _unpack(jac, (is_outputs_tuple, is_inputs_tuple))
 
 
 def _stack_rows(rows, out, inp, stack):

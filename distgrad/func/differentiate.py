@@ -97,7 +97,7 @@ def _fresh(x):
         raise ValueError(f"Thing passed to transform API must be Tensor, got {type(x)}")
     if x.requires_grad:  # an alias keeps x visible to whoever differentiates it
         return x.view_as(x)
-    leaf = _detached(x).requires_grad_()
+    leaf = forward_ad.detached(x).requires_grad_()
     _MADE[id(leaf)] = leaf
     return leaf
 
@@ -140,17 +140,9 @@ def _unwrap(tree, keep: bool):
     def one(x):
         if not isinstance(x, Tensor):
             raise RuntimeError(f"Expected tensors, got unsupported type {type(x)}")
-        return x if keep else _detached(x)
+        return x if keep else forward_ad.detached(x)
 
     return tree_map(one, tree)
-
-
-def _detached(x):
-    """x.detach(), with x's tangent when a dual level is open (a transform's own tensors
-    stay dual: torch's levels do not detach the tangent)."""
-    d = x.detach()
-    forward_ad.keep_tangent(x, d)
-    return d
 
 
 def _split_aux(out, has_aux: bool, api: str):

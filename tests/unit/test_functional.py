@@ -254,3 +254,27 @@ def test_forward_mode_jacobian_refusals_come_in_torchs_order():
                 attempt(fn.hessian, lambda t: t.sum(), x, outer_jacobian_strategy="forward-mode")]
 
     same(f)
+
+
+def test_forward_mode_jacobian_and_hessian_values():
+    """jacobian(strategy="forward-mode", vectorize=True) and hessian's forward-mode outer
+    Jacobian (forward-over-reverse) give torch's values (they raised NotImplementedError)."""
+    def f(torch):
+        fn = F(torch)
+        x = torch.tensor(np.linspace(-1, 1, 6).reshape(2, 3), dtype=torch.float64)
+        y = torch.tensor([0.5, -0.25, 2.0], dtype=torch.float64)
+
+        def two(a, b):
+            return a @ b, (a * b).exp()
+
+        def scalar(a):
+            return (a.exp() * a).sum()
+
+        return (fn.jacobian(lambda a: (a.sin() * a).sum(0), x, vectorize=True,
+                            strategy="forward-mode"),
+                fn.jacobian(two, (x, y), vectorize=True, strategy="forward-mode"),
+                # (torch's forward-over-reverse Hessian keeps a graph: values compared)
+                fn.hessian(scalar, x, vectorize=True,
+                           outer_jacobian_strategy="forward-mode").detach())
+
+    same(f)
