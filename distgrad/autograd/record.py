@@ -81,6 +81,19 @@ def _only_scalar_cpu(inputs, cpu) -> bool:
     return all(not t.shape for t in inputs if hasattr(t, "_storage") and t.device_str == cpu)
 
 
+def _refresh_stale_views(op, inputs) -> None:
+    """A view whose base was written since its history was made gets it made anew when an
+    op records a node that reads it: torch does so as it collects the node's edges, so not
+    for a comparison (no node) nor when no differentiable input requires grad."""
+    diff = op.differentiable
+    ins = [t for i, t in enumerate(inputs)
+           if (diff is None or i in diff) and hasattr(t, "_storage")]
+    if any(t.requires_grad for t in ins):
+        for t in ins:
+            if t._base is not None and t._view_version != t._storage.version:
+                t._refresh_view()
+
+
 def call(name: str, *inputs, _device=None, **attrs):
     """Run op `name` on `inputs` (tensors, Python numbers or None) with `attrs`."""
     # (No frame of its own between the caller and this body: warnings raised below name the
@@ -97,11 +110,10 @@ def call(name: str, *inputs, _device=None, **attrs):
             if forward_ad is not None:
                 forward_ad.refuse_parts(name, inputs)
             return memory.run_op(name, inputs, attrs)
-        if t._base is not None and t._view_version != memory.version and \
-                grad_mode.is_grad_enabled():  # (no history is read under no_grad)
-            t._refresh_view()  # its base was written since: its history is made anew
         strided = strided or t._layout is not None
     op = lookup(name)
+    if op.vjp is not None and grad_mode.is_grad_enabled():  # (no history is read under no_grad)
+        _refresh_stale_views(op, inputs)
     device = attrs["device"] if op.moves else common_device(name, inputs, _device)
     metas = op.shape(*inputs, **attrs)
     multi = isinstance(metas, (tuple, list))

@@ -653,6 +653,27 @@ def test_a_stale_forbidden_view_is_an_operand_under_no_grad():
     same(program)
 
 
+def test_a_comparison_does_not_make_a_stale_views_history_anew():
+    # torch makes it anew only for an op that records a node reading it (fuzzer seeds
+    # 10210824, 10218127): after `v > 0.1` the view still counts as a leaf that requires
+    # grad when written (distgrad had made it a view of the base's CopySlices).
+    def program(T):
+        x, y = _leaves(T)
+        base = x.detach()
+        v = base.reshape(-1)[2:]
+        base.add_(y)
+        _ = v > 0.1, T.where(v > 0, 1.0, 0.0), v.argmax()
+        first = attempt(lambda: v.copy_(v))
+        _ = v.sign()  # (this one does)
+        w = x * 1
+        parts = w.unbind(0)
+        w.mul_(2)
+        return first, attempt(lambda: v.add_(v)), attempt(lambda: parts[0] > 0), \
+            attempt(lambda: parts[0] * 1)
+
+    same(program)
+
+
 def test_second_order_gradient_through_a_regenerated_view():
     # The stale view's history is regenerated as as_strided of its base; the double backward
     # of that gathers from an expanded first-order gradient (was read past its storage).
