@@ -181,7 +181,7 @@ class SavedTensor:
             out = t._alias(keep_graph=False)
             out._requires_grad = True
             out.grad_fn, out._output_nr = node, self.output_nr
-            if "_fw_tangent" in t.__dict__:  # (a dual level is open: forward_ad._push)
+            if "_fw_tangent" in t.__dict__:  # (a dual level is open: forward_ad.push)
                 from .forward_ad import keep_tangent
 
                 keep_tangent(t, out)
