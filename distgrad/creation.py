@@ -487,38 +487,74 @@ def _placed_as_input(like):
     return wrapper
 
 
-@_placed_as_input
-def zeros_like(input, *, dtype=None, device=None, requires_grad=False) -> Tensor:
-    d, dev = _like(input, dtype, device)
-    return _filled(input.shape, 0, d, dev, requires_grad)
+def _made_like(name: str, input, memory_format, make, requires_grad: bool) -> Tensor:
+    """What *_like `name` makes, `make(shape, requires_grad)`, laid out as torch lays it
+    out: preserve_format (the default) keeps a dense input's strides (a transpose's, a
+    size-1 dim's) and packs any other in its dims' order, as `clone` does; or the memory
+    format asked for."""
+    from .ops import layout
+    from .ops.functions import memory_format_name
+    from .ops.reshaping import strided_on
+
+    fmt = memory_format_name(name, memory_format) or "preserve_format"
+    shape = tuple(input.shape)
+    if fmt == "preserve_format":
+        strides = layout.preserved(shape, input.stride())
+    elif fmt == "contiguous_format":
+        strides = None
+    else:
+        strides = layout.memory_format_strides(shape, fmt)
+    if strides is None or strides == layout.contiguous_strides(shape):
+        return make(shape, requires_grad)
+    return strided_on(make((input.numel(),), False), list(shape), strides, requires_grad)
 
 
 @_placed_as_input
-def ones_like(input, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+def zeros_like(input, *, dtype=None, device=None, requires_grad=False,
+               memory_format=None) -> Tensor:
     d, dev = _like(input, dtype, device)
-    return _filled(input.shape, 1, d, dev, requires_grad)
-
-
-def empty_like(input, *, dtype=None, device=None, requires_grad=False) -> Tensor:
-    return zeros_like(input, dtype=dtype, device=device, requires_grad=requires_grad)
+    return _made_like("zeros_like", input, memory_format,
+                      lambda shape, rg: _filled(shape, 0, d, dev, rg), requires_grad)
 
 
 @_placed_as_input
-def full_like(input, fill_value, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+def ones_like(input, *, dtype=None, device=None, requires_grad=False,
+              memory_format=None) -> Tensor:
     d, dev = _like(input, dtype, device)
-    return _filled(input.shape, fill_value, d, dev, requires_grad)
+    return _made_like("ones_like", input, memory_format,
+                      lambda shape, rg: _filled(shape, 1, d, dev, rg), requires_grad)
+
+
+def empty_like(input, *, dtype=None, device=None, requires_grad=False,
+               memory_format=None) -> Tensor:
+    return zeros_like(input, dtype=dtype, device=device, requires_grad=requires_grad,
+                      memory_format=memory_format)
 
 
 @_placed_as_input
-def randn_like(input, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+def full_like(input, fill_value, *, dtype=None, device=None, requires_grad=False,
+              memory_format=None) -> Tensor:
     d, dev = _like(input, dtype, device)
-    return randn(*input.shape, dtype=d, device=dev, requires_grad=requires_grad)
+    return _made_like("full_like", input, memory_format,
+                      lambda shape, rg: _filled(shape, fill_value, d, dev, rg), requires_grad)
 
 
 @_placed_as_input
-def rand_like(input, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+def randn_like(input, *, dtype=None, device=None, requires_grad=False,
+               memory_format=None) -> Tensor:
     d, dev = _like(input, dtype, device)
-    return rand(*input.shape, dtype=d, device=dev, requires_grad=requires_grad)
+    return _made_like("randn_like", input, memory_format,
+                      lambda shape, rg: randn(*shape, dtype=d, device=dev, requires_grad=rg),
+                      requires_grad)
+
+
+@_placed_as_input
+def rand_like(input, *, dtype=None, device=None, requires_grad=False,
+              memory_format=None) -> Tensor:
+    d, dev = _like(input, dtype, device)
+    return _made_like("rand_like", input, memory_format,
+                      lambda shape, rg: rand(*shape, dtype=d, device=dev, requires_grad=rg),
+                      requires_grad)
 
 
 def _legacy_constructor(cls, *args, **kwargs):

@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import storage
 from ..ops import layout
-from ..ops.table import lookup, run_forward
+from ..ops.table import lookup, number_operands, run_forward
 from . import anomaly_mode, grad_mode, saved_hooks
 from .graph import node_class
 
@@ -228,7 +228,7 @@ def _lay_out_by_rule(t, op, inputs, attrs, k) -> None:
     """Output k laid out as torch lays it out, by the op's layout rule (OpDef.layout; the
     forward, here or on a worker, gives its array the same layout: ops/table.run_forward)."""
     operands = [(x.shape, x._strides_offset()[0]) for x in inputs if hasattr(x, "_layout")]
-    strides = op.layout(t.shape, operands, attrs, k)
+    strides = op.layout(t.shape, operands + number_operands(op, inputs), attrs, k)
     if strides is not None:
         t._layout = (strides, 0)
 

@@ -20,6 +20,7 @@ import numpy as np
 from ..autograd.record import call
 from .math import _not_implemented, _tanh
 from .. import dtypes
+from . import layout
 from .rules import not_implemented, require_float, same, zeros_grad
 from .table import Meta, defop, elementwise
 
@@ -181,7 +182,8 @@ def _hardtanh_rule(x, min_val=-1.0, max_val=1.0, in_place=False):
 defop("hardtanh", _hardtanh, _hardtanh_rule,
       lambda c, g: call("hardtanh_backward", g, c[0], min_val=c.attrs.get("min_val", -1.0),
                         max_val=c.attrs.get("max_val", 1.0)),
-      node="HardtanhBackward0", save=(0,))
+      node="HardtanhBackward0", save=(0,),
+      layout_rule=layout.like_first)  # (torch computes it into an empty_like of x)
 defop("hardtanh_backward",
       lambda g, x, min_val, max_val: np.where((x <= min_val) | (x >= max_val), 0, g).astype(g.dtype),
       _gradient_rule, _piecewise_linear_vjp("hardtanh_backward"),

@@ -163,14 +163,16 @@ def elementwise_strides(out_shape, operands):
 
 def iteration_order(out_shape, operands) -> list:
     """The dims of torch's TensorIterator over tensor operands (shape, strides), fastest
-    first: as the operands' strides order them, the first operand deciding first (broadcast
-    and size-1 dims say nothing; equal strides put the shorter dim first)."""
+    first: as the operands' strides order them, the first operand deciding first (a
+    broadcast dim says nothing, a size-1 dim of a size-1 result dim does; equal strides put
+    the shorter dim first)."""
     n = len(out_shape)
     seen = []
     for shape, strides in operands:
         lead = n - len(shape)
         if lead >= 0:
-            seen.append([0] * lead + [s if d != 1 else 0 for d, s in zip(shape, strides)])
+            seen.append([0] * lead + [s if d != 1 or out_shape[lead + i] == 1 else 0
+                                      for i, (d, s) in enumerate(zip(shape, strides))])
 
     def order(d0, d1) -> int:  # 1: d1 steps faster than d0
         for s in seen:
@@ -200,7 +202,27 @@ def iteration_order(out_shape, operands) -> list:
 
 def elementwise(out_shape, operands, attrs, k):
     """TensorIterator's layout over all tensor operands (broadcast as the result is)."""
+    if all(tuple(shape) == tuple(out_shape) for shape, _ in operands):
+        fast = _same_shape_layout(out_shape, operands)
+        if fast is not False:
+            return fast
     return elementwise_strides(out_shape, operands)
+
+
+def _same_shape_layout(shape, operands):
+    """TensorIterator's fast set-up, for operands all of the result's shape (a Python number
+    torch wraps as a tensor is a 0-dim operand, which rules it out): row-major when all are
+    contiguous, channels-last when all are, the operands' very strides (a size-1 dim's too)
+    when all are dense with the same strides; False: none of those."""
+    layouts = [tuple(strides) for _, strides in operands]
+    if all(is_contiguous(shape, s) for s in layouts):
+        return None
+    for fmt, order in _LAST_ORDERS.items():
+        if len(shape) == len(order) and all(is_contiguous_in(shape, s, fmt) for s in layouts):
+            return memory_format_strides(shape, fmt)
+    if len(set(layouts)) == 1 and is_non_overlapping_and_dense(shape, layouts[0]):
+        return layouts[0]
+    return False
 
 
 def like_first(out_shape, operands, attrs, k):

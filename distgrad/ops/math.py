@@ -265,7 +265,8 @@ def _pow_vjp(c, g):
 defop("pow", in_common_dtype(_pow_forward), _pow_rule, _pow_vjp, save=(0, 1), save_out=True,
       node=lambda inputs, attrs: ("PowBackward2" if _is_num(inputs[0])
                                   else "PowBackward0" if _is_num(inputs[1]) else "PowBackward1"),
-      number_edges=False, api=("pow",), params=("input", "exponent"), inplace="pow_")
+      number_edges=False, number_operands=False, api=("pow",), params=("input", "exponent"),
+      inplace="pow_")
 
 def _not_implemented(name: str):
     """The VJP of an op torch gives no derivative: its float results still require grad

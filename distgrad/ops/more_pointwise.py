@@ -16,7 +16,7 @@ import numpy as np
 from .. import dtypes
 from ..autograd.record import call
 from ..tensor import Tensor
-from . import special
+from . import layout, special
 from .activations import _gradient_rule, _piecewise_linear_vjp
 from .api import _in_place, in_place
 from .math import _is_num, _not_implemented, _zero_vjp, float_forward, sign_forward
@@ -227,7 +227,8 @@ def tanhshrink(input):
 defop("nan_to_num", lambda x, nan=0.0, posinf=None, neginf=None:
       np.nan_to_num(x, nan=nan, posinf=posinf, neginf=neginf) if x.dtype.kind == "f" else x.copy(),
       same, lambda c, g: g * (c[0].isinf() | c[0].isnan()).logical_not(),
-      node="NanToNumBackward0", save=(0,), api=("nan_to_num",), inplace="nan_to_num_")
+      node="NanToNumBackward0", save=(0,), api=("nan_to_num",), inplace="nan_to_num_",
+      layout_rule=layout.like_first)  # (torch computes it into an empty_like of x)
 
 
 def nan_to_num(input, nan=0.0, posinf=None, neginf=None):

@@ -285,14 +285,21 @@ def logspace(start, end, steps, base=10.0, *, dtype=None, device=None, requires_
 
 def empty_strided(size, stride, *, dtype=None, device=None, requires_grad=False):
     """A tensor of `size` laid out with `stride` (in elements), on fresh memory."""
-    from ..creation import _finish, zeros
+    from ..creation import zeros
 
     size, stride = [int(n) for n in size], [int(n) for n in stride]
     if len(size) != len(stride):
         raise RuntimeError(f"mismatch in length of strides and shape")
     places = (builtins.sum((n - 1) * s for n, s in zip(size, stride)) + 1
               if all(size) else 0)
-    memory = zeros(places, dtype=dtype, device=device)
+    return strided_on(zeros(places, dtype=dtype, device=device), size, stride, requires_grad)
+
+
+def strided_on(memory, size, stride, requires_grad=False):
+    """`memory` (a fresh 1-D tensor) as a tensor of `size` laid out with `stride` that owns
+    that memory (not a view of it)."""
+    from ..creation import _finish
+
     if size == [] or list(stride) == _row_major(size):
         out = memory.as_strided(size, stride).clone() if size != [] else memory.reshape(())
         return _finish(out, requires_grad)

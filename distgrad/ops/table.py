@@ -114,6 +114,12 @@ class OpDef:
     # gradients stacked on dim 0 (a pipeline stage's weight gradients over micro-batches:
     # one matmul over the whole batch instead of one per micro-batch and a sum).
     stack_rows: Optional[Callable] = None
+    # Is a Python number among an elementwise op's inputs an operand of torch's
+    # TensorIterator (the 0-dim tensor torch wraps the `other` of add, mul, eq, where in)?
+    # Then the result's layout comes from the operands' order, not the same-shape fast
+    # set-up: `t.t() + 1` keeps a size-1 dim's stride where `-t.t()` does not. Not for
+    # the Scalar overloads that pass the number to the kernel (pow).
+    number_operands: bool = True
 
     def node_name(self, inputs, attrs) -> str:
         return self.node(inputs, attrs) if callable(self.node) else self.node
@@ -138,7 +144,7 @@ def defop(name: str, forward: Callable, shape: Callable, vjp: Optional[Callable]
           sharding: Optional[str] = None, api: tuple = (), params: Optional[tuple] = None,
           inplace: Optional[str] = None, into: Optional[Callable] = None,
           stack_rows: Optional[Callable] = None, layout_rule: Optional[Callable] = None,
-          save_for: Optional[dict] = None) -> OpDef:
+          save_for: Optional[dict] = None, number_operands: bool = True) -> OpDef:
     if name in OPS:
         raise ValueError(f"op {name!r} is defined twice")
     if view and strides is None:
@@ -154,7 +160,7 @@ def defop(name: str, forward: Callable, shape: Callable, vjp: Optional[Callable]
     op = OpDef(name, forward, shape, vjp, node, tuple(save), save_out, n_out, save_for,
                differentiable, view, strides, elementwise, layout_rule, tuple(nondiff_outputs),
                moves, number_edges, sharding, tuple(api), tuple(params), inplace, into,
-               stack_rows)
+               stack_rows, number_operands)
     OPS[name] = op
     return op
 
@@ -233,7 +239,15 @@ def _rule_strides(op, arr, inputs, attrs, k):
     """The strides the op's layout rule gives output k, from the arrays' own; None: row-major."""
     operands = [(x.shape, tuple(s // x.itemsize for s in x.strides)) for x in inputs
                 if type(x) is np.ndarray]
-    return op.layout(arr.shape, operands, attrs, k)
+    return op.layout(arr.shape, operands + number_operands(op, inputs), attrs, k)
+
+
+def number_operands(op: OpDef, inputs) -> list:
+    """The 0-dim operands torch's TensorIterator has for the Python numbers among an
+    elementwise op's inputs, as (shape, strides) (OpDef.number_operands)."""
+    if not (op.elementwise and op.number_operands):
+        return []
+    return [((), ()) for x in inputs if isinstance(x, (int, float))]
 
 
 def _in_layout(arr, strides) -> np.ndarray:

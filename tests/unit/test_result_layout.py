@@ -59,6 +59,10 @@ CASES = {
     "round_decimals": lambda T, x: x.round(decimals=1),
     "kthvalue": lambda T, x: x.kthvalue(2, 0)[0],
     "add": lambda T, x: x + 1,
+    "zeros_like": lambda T, x: T.zeros_like(x),
+    "full_like": lambda T, x: T.full_like(x, 2.0, dtype=T.float64),
+    "ones_like_contiguous": lambda T, x: T.ones_like(x, memory_format=T.contiguous_format),
+    "nan_to_num": lambda T, x: T.nan_to_num(x),
 }
 
 
@@ -105,6 +109,67 @@ def local_workers():
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_result_layout_on_a_worker_matches_torch(case, inp, local_workers):
     _check(case, inp, "worker:0")
+
+
+# A size-1 dim's stride, whole: torch's TensorIterator keeps it from the operands' order
+# where an operand is not of the result's shape (a Python number it wraps, a 0-dim tensor),
+# and drops it in its same-shape fast set-up (-x, x + x, x ** 2); *_like keeps the input's.
+def _size_one_inputs(T, device):
+    def base(*shape):
+        return T.tensor(np.arange(float(np.prod(shape))).reshape(shape) / 7 - 0.8,
+                        dtype=T.float32, device=device)
+    return {
+        "row_transposed": base(1, 3).t(),
+        "middle_one_permuted": base(2, 1, 3).permute(2, 1, 0),
+        "sliced_row": base(4, 6)[1:2, ::2],
+        "one_of_a_transpose": base(3, 4).t()[:, 1:2],
+    }
+
+
+SIZE_ONE_CASES = {
+    "add_number": lambda T, x: x + 1,
+    "number_minus": lambda T, x: 1 - x,
+    "mul_float": lambda T, x: x * 2.0,
+    "eq_number": lambda T, x: x == 0,
+    "where_number": lambda T, x: T.where(x > 0, x, 0.0),
+    "fmod_number": lambda T, x: T.fmod(x, 2),
+    "mul_0d": lambda T, x: x * T.tensor(2.0, device=x.device),
+    "add_broadcast": lambda T, x: x + T.zeros(x.shape[-1], device=x.device),
+    "neg": lambda T, x: -x,
+    "add_self": lambda T, x: x + x,
+    "pow_number": lambda T, x: x ** 2,
+    "clamp": lambda T, x: x.clamp(0, 1),
+    "hardtanh": lambda T, x: T.nn.functional.hardtanh(x),
+    "nan_to_num": lambda T, x: T.nan_to_num(x),
+    "zeros_like": lambda T, x: T.zeros_like(x),
+    "rand_like": lambda T, x: T.rand_like(x),
+    "clone": lambda T, x: x.clone(),
+}
+
+
+@pytest.mark.parametrize("device", ["cpu", "worker:0"])
+@pytest.mark.parametrize("inp", ["row_transposed", "middle_one_permuted", "sliced_row",
+                                 "one_of_a_transpose"])
+@pytest.mark.parametrize("case", sorted(SIZE_ONE_CASES))
+def test_a_size_one_dims_stride_is_torchs(case, inp, device, local_workers):
+    mine = SIZE_ONE_CASES[case](distgrad, _size_one_inputs(distgrad, device)[inp])
+    theirs = SIZE_ONE_CASES[case](torch, _size_one_inputs(torch, "cpu")[inp])
+    assert (tuple(mine.shape), mine.stride()) == (tuple(theirs.shape), theirs.stride())
+    if case != "rand_like":
+        np.testing.assert_allclose(mine.detach().cpu().numpy(), theirs.detach().numpy())
+
+
+@pytest.mark.parametrize("fmt", ["channels_last", "contiguous_format", None])
+@pytest.mark.parametrize("like", ["zeros_like", "ones_like", "empty_like", "randn_like"])
+def test_like_takes_torchs_memory_format(like, fmt):
+    def made(T):
+        x = T.zeros(2, 3, 4, 5).permute(0, 2, 1, 3)
+        return getattr(T, like)(x) if fmt is None else \
+            getattr(T, like)(x, memory_format=getattr(T, fmt))
+    mine, theirs = made(distgrad), made(torch)
+    assert mine.stride() == theirs.stride()
+    assert mine.is_contiguous() == theirs.is_contiguous()
+    assert mine._base is None and mine.is_leaf
 
 
 SHARDED_CASES = {
