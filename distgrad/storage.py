@@ -15,7 +15,7 @@ import numpy as np
 class Storage:
     """The driver's memory: each view's handle is a numpy array over it."""
 
-    __slots__ = ("version", "memory", "memory_writes", "inference", "shared")
+    __slots__ = ("version", "memory", "memory_writes", "inference", "shared", "python_storage")
 
     def __init__(self, memory=None):
         self.version = 0
@@ -25,6 +25,7 @@ class Storage:
         # cannot be saved for backward or written in place outside it.
         self.inference = False
         self.shared = False  # share_memory_() was called on a tensor of it (first storage's)
+        self.python_storage = None  # its torch storage object, made when first asked for
 
     def renewed(self) -> "Storage":
         """The same memory under a new version counter (torch's `.data`)."""

@@ -9,7 +9,7 @@ import weakref
 
 import numpy as np
 
-from . import dtypes, layouts, storage
+from . import dtypes, layouts, storage, storage_objects
 from ._format import format_tensor
 from .autograd import differentiate, grad_mode, record
 from .autograd.graph import AccumulateGrad, _ListHandle, _short_name
@@ -263,6 +263,14 @@ class Tensor:
         return 0 if self.numel() == 0 else self._storage.data_ptr(self)
 
     const_data_ptr = data_ptr
+
+    def untyped_storage(self):
+        """Its memory's bytes, one object for every view of it (storage_objects.py)."""
+        return storage_objects.untyped_storage(self)
+
+    def storage(self):
+        """Its memory as elements of its dtype (torch's deprecated TypedStorage)."""
+        return storage_objects.typed_storage(self)
 
     def is_floating_point(self) -> bool:
         return self.dtype.is_floating_point

@@ -1,0 +1,161 @@
+"""torch's storage objects: `Tensor.untyped_storage()` (the bytes of a tensor's whole
+memory) and the deprecated `Tensor.storage()` (the same memory as elements of the tensor's
+dtype). Code reads them to tell whether two tensors share memory
+(`a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()`) and how much there
+is; every view of one memory gets the same object, as in torch.
+
+A worker's tensor has its memory in another process: its storage tells its size, and
+reading an address or a byte of it raises, as `Tensor.data_ptr()` does.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+_TYPED_WARNING = (
+    "TypedStorage is deprecated. It will be removed in the future and UntypedStorage will be "
+    "the only storage class. This should only matter to you if you are using storages "
+    "directly.  To access UntypedStorage directly, use tensor.untyped_storage() instead of "
+    "tensor.storage()")
+_warned_typed = False
+
+
+class UntypedStorage:
+    """The bytes of one memory (see the module doc)."""
+
+    def __init__(self, tensor):
+        self.device = tensor.device
+        self._nbytes = _memory_nbytes(tensor)
+        # The driver's memory itself; for a worker's, a tensor on it (without its graph)
+        # whose data_ptr() raises torch's error for memory that is not here.
+        on_driver = tensor.device_str == "cpu"
+        self._array = _root_array(tensor) if on_driver else None
+        self._elsewhere = None if on_driver else tensor.detach()
+
+    def _memory(self) -> np.ndarray:
+        if self._array is None:
+            self._elsewhere.data_ptr()
+        return self._array
+
+    def data_ptr(self) -> int:
+        if self._nbytes == 0:
+            return 0
+        return self._memory().__array_interface__["data"][0]
+
+    def nbytes(self) -> int:
+        return self._nbytes
+
+    size = nbytes
+
+    def __len__(self) -> int:
+        return self._nbytes
+
+    def element_size(self) -> int:
+        return 1
+
+
+    def tolist(self) -> list:
+        return self._bytes().tolist()
+
+    def __getitem__(self, index):
+        return self._bytes()[index].tolist()
+
+    def __iter__(self):
+        return iter(self.tolist())
+
+    def _bytes(self) -> np.ndarray:
+        if self._nbytes == 0:
+            return np.zeros(0, np.uint8)
+        # (in memory order: a root may own its memory column-major)
+        return self._memory().ravel(order="K").view(np.uint8)[:self._nbytes]
+
+    def __repr__(self) -> str:
+        return _listed(self.tolist(), f"torch.storage.UntypedStorage(device={self.device}) of "
+                                      f"size {len(self)}")
+
+
+class TypedStorage:
+    """One memory as elements of a dtype: torch's deprecated `Tensor.storage()`."""
+
+    def __init__(self, untyped: UntypedStorage, dtype):
+        self._untyped, self.dtype = untyped, dtype
+
+    @property
+    def device(self):
+        return self._untyped.device
+
+    def untyped(self) -> UntypedStorage:
+        return self._untyped
+
+    def data_ptr(self) -> int:
+        return self._untyped.data_ptr()
+
+    def nbytes(self) -> int:
+        return self._untyped.nbytes()
+
+    def element_size(self) -> int:
+        return self.dtype.itemsize
+
+    def size(self) -> int:
+        return self._untyped.nbytes() // self.dtype.itemsize
+
+    __len__ = size
+
+    def tolist(self) -> list:
+        return self._untyped._bytes().view(self.dtype.np).tolist()
+
+    def __getitem__(self, index):
+        return self._untyped._bytes().view(self.dtype.np)[index].tolist()
+
+    def __iter__(self):
+        return iter(self.tolist())
+
+    def __repr__(self) -> str:
+        return _listed(self.tolist(), f"torch.storage.TypedStorage(dtype={self.dtype}, "
+                                      f"device={self.device}) of size {len(self)}")
+
+
+def untyped_storage(tensor) -> UntypedStorage:
+    """The storage object of tensor's memory: one per memory (Tensor.untyped_storage)."""
+    memory = tensor._storage.memory or tensor._storage
+    cached = memory.python_storage
+    if cached is None or cached._nbytes != _memory_nbytes(tensor):
+        cached = memory.python_storage = UntypedStorage(tensor)
+    return cached
+
+
+def typed_storage(tensor) -> TypedStorage:
+    """Tensor.storage(): warns once, as torch does."""
+    global _warned_typed
+    if not _warned_typed:
+        _warned_typed = True
+        warnings.warn(_TYPED_WARNING, UserWarning, stacklevel=3)
+    return TypedStorage(untyped_storage(tensor), tensor.dtype)
+
+
+def _root_array(tensor) -> np.ndarray:
+    """The outermost numpy array whose memory the driver tensor views."""
+    arr = tensor._value
+    while True:
+        base = getattr(arr, "base", None)
+        if not isinstance(base, np.ndarray):
+            # as_strided's result views its array through a wrapper (numpy's DummyArray)
+            base = getattr(base, "base", None)
+            if not isinstance(base, np.ndarray):
+                return arr
+        arr = base
+
+
+def _memory_nbytes(tensor) -> int:
+    """The bytes of the memory tensor views: its driver array's whole buffer, or on a
+    worker its base's elements (every view of which lies inside them)."""
+    if tensor.device_str == "cpu":
+        root = _root_array(tensor)
+        return root.nbytes if root.size else 0
+    base = tensor._base if tensor._base is not None else tensor
+    return base.numel() * tensor.dtype.itemsize
+
+
+def _listed(values: list, title: str) -> str:
+    return "\n".join([f" {v}" for v in values] + [f"[{title}]"])
