@@ -17,10 +17,10 @@ from .generator import Generator
 from .ops import functions as _functions
 from .ops.functions import *  # noqa: F401,F403  (add, mul, matmul, sum, ... as torch has them)
 from .storage_objects import TypedStorage, UntypedStorage
-from .creation import (arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like,
-                       get_default_device, initial_seed, linspace, manual_seed, ones, ones_like,
-                       rand, rand_like, randint, randn, randn_like, randperm, scalar_tensor, seed,
-                       set_default_device, tensor, zeros, zeros_like)
+from .creation import (arange, as_tensor, asarray, empty, empty_like, eye, from_numpy, full,
+                       full_like, get_default_device, initial_seed, linspace, manual_seed, ones,
+                       ones_like, rand, rand_like, randint, randn, randn_like, randperm,
+                       scalar_tensor, seed, set_default_device, tensor, zeros, zeros_like)
 from .autograd.grad_mode import (enable_grad, inference_mode, is_grad_enabled,
                                  is_inference_mode_enabled, no_grad, set_grad_enabled)
 from .autograd.anomaly_mode import (is_anomaly_check_nan_enabled, is_anomaly_enabled,

@@ -106,7 +106,7 @@ def _infer_array(data, dtype):
     if isinstance(data, Tensor):
         arr = data._numpy_value()
     elif isinstance(data, np.ndarray):
-        arr = data
+        arr = _checked_numpy(data)
     elif isinstance(data, (list, tuple)):
         if any(isinstance(x, np.ndarray) for x in _leaves(data)):
             _warn_once("Creating a tensor from a list of numpy.ndarrays is extremely slow. Please "
@@ -248,8 +248,10 @@ def tensor(data, *, dtype=None, device=None, requires_grad=False, pin_memory=Fal
                       ".requires_grad_(True), rather than torch.tensor(sourceTensor).",
                       UserWarning, stacklevel=2)
     _check_args("tensor", (), none_ok=False, requires_grad=requires_grad)
-    arr = np.array(_infer_array(data, dtype), copy=True)
-    return _from_array(arr, device, requires_grad)
+    arr = _infer_array(data, dtype)
+    if isinstance(data, np.ndarray):
+        return _from_numpy_source(arr, data, device, requires_grad, copy=True)
+    return _from_array(np.array(arr, copy=True), device, requires_grad)
 
 
 def as_tensor(data, dtype=None, device=None) -> Tensor:
@@ -258,6 +260,8 @@ def as_tensor(data, dtype=None, device=None) -> Tensor:
         return data
     if isinstance(data, Tensor):
         return data.to(*(a for a in (device, dtype) if a is not None))
+    if isinstance(data, np.ndarray):
+        return _from_numpy_source(_infer_array(data, dtype), data, device, False)
     return _from_array(_infer_array(data, dtype), device, False)
 
 
@@ -265,7 +269,95 @@ def from_numpy(ndarray: np.ndarray) -> Tensor:
     """A tensor sharing memory with `ndarray` (torch.from_numpy)."""
     if not isinstance(ndarray, np.ndarray):
         raise TypeError(f"expected np.ndarray (got {type(ndarray).__name__})")
-    return _from_array(ndarray, "cpu", False)  # shares the array's memory, as torch's
+    # (shares the array's memory, as torch's)
+    return _from_numpy_source(_checked_numpy(ndarray), ndarray, "cpu", False)
+
+
+def asarray(obj, *, dtype=None, device=None, copy=None, requires_grad=None) -> Tensor:
+    """torch.asarray: `obj` itself when it is a tensor of that dtype and device, a tensor on a
+    numpy array's memory (as from_numpy), else a new tensor (as torch.tensor); copy=True
+    always copies, copy=False refuses to."""
+    if isinstance(obj, Tensor):
+        out = _tensor_as_array(obj, dtype, device, copy, requires_grad)
+        if out is not obj and requires_grad is None and obj.requires_grad:
+            _warn_once("torch.asarray: unspecified requires_grad now defaults to "
+                       "obj.requires_grad instead of False. Pass requires_grad=False "
+                       "explicitly to get the old behavior and silence this warning.")
+        return out
+    if isinstance(obj, np.ndarray) and not copy and (device is None or
+                                                     device_str(device) == "cpu"):
+        arr = _checked_numpy(obj)
+        wanted = dtype or dtypes.from_numpy(arr.dtype)
+        if wanted.np != arr.dtype:
+            if copy is False:
+                raise ValueError(f"can't alias tensor with dtype "
+                                 f"'{dtypes.from_numpy(arr.dtype).long_name}' into dtype "
+                                 f"'{wanted.long_name}'.")
+            return tensor(arr, dtype=wanted, requires_grad=bool(requires_grad))
+        out = from_numpy(arr)
+        return out.requires_grad_(True) if requires_grad else out
+    if copy is False:
+        raise ValueError("can't alias arbitrary sequence into a tensor.")
+    return tensor(obj, dtype=dtype, device=device, requires_grad=bool(requires_grad))
+
+
+def _tensor_as_array(obj, dtype, device, copy, requires_grad) -> Tensor:
+    """asarray of a tensor: itself (requires_grad=True sets it in place), or a copy that
+    keeps its history unless requires_grad=False."""
+    to_dtype = dtype if dtype is not None and dtype is not obj.dtype else None
+    to_device = device_str(device) if device is not None else obj.device_str
+    if copy is False and to_dtype is not None:
+        raise ValueError(f"can't alias tensor with dtype '{obj.dtype.long_name}' into dtype "
+                         f"'{to_dtype.long_name}'.")
+    if copy is False and to_device != obj.device_str:
+        raise ValueError(f"can't alias tensor from device '{obj.device_str}' to '{to_device}'.")
+    if not copy and to_dtype is None and to_device == obj.device_str:
+        return obj.requires_grad_(True) if requires_grad else obj
+    source = obj.detach() if requires_grad is False else obj
+    out = source.to(*(a for a in (to_device, to_dtype) if a is not None))
+    if out is source:
+        out = source.clone()
+    return out.requires_grad_(True) if requires_grad and not out.requires_grad else out
+
+
+def _checked_numpy(arr: np.ndarray) -> np.ndarray:
+    """torch's refusals of a numpy array's strides: a tensor has none below 0 and steps by
+    whole elements."""
+    if any(s < 0 for s in arr.strides):
+        raise ValueError("At least one stride in the given numpy array is negative, and "
+                         "tensors with negative strides are not currently supported. (You can "
+                         "probably work around this by making a copy of your array  with "
+                         "array.copy().) ")
+    if any(s % arr.itemsize for s in arr.strides):
+        raise ValueError("given numpy array strides not a multiple of the element byte size. "
+                         "Copy the numpy array to reallocate the memory.")
+    return arr
+
+
+def _from_numpy_source(arr: np.ndarray, source: np.ndarray, device, requires_grad: bool,
+                       copy: bool = False) -> Tensor:
+    """`_from_array` of `arr`, which is numpy array `source` or made from it, laid out as
+    torch lays it out: on source's memory with its strides when `arr` is source (from_numpy,
+    as_tensor: a transposed or sliced array is not contiguous, and `view` says so), else a
+    copy in clone's layout of them (tensor(), a dtype change)."""
+    if not source.flags.writeable and not copy:
+        _warn_once("The given NumPy array is not writable, and PyTorch does not support "
+                   "non-writable tensors. This means writing to this tensor will result in "
+                   "undefined behavior. You may want to copy the array to protect its data or "
+                   "make it writable before converting it to a tensor. This type of warning "
+                   "will be suppressed for the rest of this program.")
+    from .ops import layout
+    from .ops.table import in_layout
+
+    strides = tuple(s // source.itemsize for s in source.strides)
+    if copy or arr is not source or dtypes.from_numpy(arr.dtype).np != arr.dtype:
+        strides = layout.preserved(source.shape, strides) if source.size else None
+        arr = np.array(arr, order="C") if strides is None else in_layout(arr, strides)
+    t = _from_array(arr, device, requires_grad)
+    if t.device_str == "cpu" and t.numel() and strides is not None and \
+            strides != layout.contiguous_strides(tuple(t.shape)):
+        t._layout = (strides, 0)
+    return t
 
 
 # ---- torch's argument parser: a requires_grad that is not a bool, a generator that is not one --

@@ -205,7 +205,7 @@ def run_forward(op: OpDef, values, attrs: dict, out_dtypes) -> list:
             arr = arr.astype(d.np)
         strides = _rule_strides(op, arr, values, attrs, k) if relayout else None
         if strides is not None:
-            arr = _in_layout(arr, strides)
+            arr = in_layout(arr, strides)
         elif not arr.flags.c_contiguous or (values and arr is values[0]) or (
                 arr.base is not None and _input_memory(arr, values)):
             arr = np.array(arr, order="C")
@@ -250,7 +250,7 @@ def number_operands(op: OpDef, inputs) -> list:
     return [((), ()) for x in inputs if isinstance(x, (int, float))]
 
 
-def _in_layout(arr, strides) -> np.ndarray:
+def in_layout(arr, strides) -> np.ndarray:
     """arr's values in memory of their own, laid out with these (dense) strides."""
     slowest_first = sorted(range(arr.ndim), key=lambda d: -strides[d])
     out = np.empty([arr.shape[d] for d in slowest_first], arr.dtype)
