@@ -43,6 +43,16 @@ matmul matrix_norm matrix_power matrix_rank multi_dot norm pinv qr slogdet solve
 solve_triangular svd svdvals tensorsolve vecdot vector_norm
 """.split()
 
+# Those whose kernels do not refuse an `out` that partly overlaps an input (torch's
+# reductions, matrix products, linalg): what they write there is undefined in torch. Every
+# other refuses, as torch's TensorIterator and cat, sort, gather... do.
+OVERLAP_UNCHECKED = set("""
+all amax amin aminmax any argmax argmin cholesky_inverse cummax cummin diag dot histc inner
+inverse isneginf isposinf log_softmax logsumexp matmul matrix_power max mean median min mm mode
+mv mvlgamma nanmean nanmedian nanquantile nansum narrow_copy norm prod quantile searchsorted
+signbit softmax std std_mean sum tensordot tril triu var var_mean vdot bmm chain_matmul
+""".split()) | set(LINALG) - {"cross"}  # (linalg's by their own names)
+
 
 def add_out_param(namespace: dict, names) -> None:
     """Give each function `names` lists in `namespace` torch's out= parameter."""
@@ -65,7 +75,12 @@ def _taking_out(fn, name):
                                "automatic differentiation, but one of the arguments requires "
                                "grad.")
         with grad_mode.no_grad():
-            result = fn(*args, **kwargs)
+            result = fn(*args, **kwargs)  # (first: torch checks the arguments before out)
+        if name not in OVERLAP_UNCHECKED:
+            inputs = tuple(_tensors((*args, *kwargs.values())))
+            for o in outs:
+                if isinstance(o, Tensor):
+                    o._check_no_partial_overlap(*inputs)
         results = tuple(result) if isinstance(result, tuple) else (result,)
         if len(results) != len(outs):
             raise TypeError(f"{name}(): argument 'out' must be tuple of {len(results)} "

@@ -112,3 +112,37 @@ def test_named_results_with_out_are_torchs_out_types(name):
         assert r[0] is outs[0] and r[1] is outs[1]
         got.append((type(r).__name__, repr(r).split("(")[0]))
     assert got[0] == got[1]
+
+
+OVERLAPPING_OUT = {  # out= a view that partly overlaps an input: torch refuses these
+    "add": lambda T, x: T.add(x[:4], 1, out=x[1:5]),
+    "mul": lambda T, x: T.mul(x[:4], x[4:], out=x[2:6]),
+    "exp": lambda T, x: T.exp(x[:4], out=x[1:5]),
+    "clamp": lambda T, x: T.clamp(x[:4], 0, 3, out=x[1:5]),
+    "where": lambda T, x: T.where(x[:4] > 2, x[:4], x[4:], out=x[1:5]),
+    "cumsum": lambda T, x: T.cumsum(x[:4], 0, out=x[1:5]),
+    "cat": lambda T, x: T.cat([x[:2], x[2:4]], out=x[1:5]),
+    "sort": lambda T, x: T.sort(x[:4], out=(x[1:5], T.zeros(4, dtype=T.int64))),
+    "gather": lambda T, x: T.gather(x[:4], 0, T.tensor([0, 1, 2, 3]), out=x[1:5]),
+    "addmm": lambda T, x: T.addmm(x[:4].view(2, 2), x[:4].view(2, 2), x[:4].view(2, 2),
+                                  out=x[1:5].view(2, 2)),
+    # what torch allows: the same view, a disjoint one, a matrix product (its result there
+    # is undefined: only that it runs is compared)
+    "add_same_view": lambda T, x: T.add(x[:4], 1, out=x[:4]),
+    "add_disjoint": lambda T, x: T.add(x[:4], 1, out=x[4:]),
+    "mm": lambda T, x: T.mm(x[:4].view(2, 2), x[:4].view(2, 2), out=x[1:5].view(2, 2)) * 0,
+    # an argument torch's parser refuses is told before the overlap
+    "cat_not_a_sequence": lambda T, x: T.cat(x[:4], out=x[1:5]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(OVERLAPPING_OUT))
+def test_an_out_overlapping_an_input_is_refused_as_torch(case):
+    def seen(T):
+        x = T.tensor(np.arange(1.0, 9.0))
+        try:
+            r = OVERLAPPING_OUT[case](T, x)
+        except (RuntimeError, TypeError) as e:
+            return type(e).__name__, str(e).split(",")[0][:60]
+        return "ok", None if case == "mm" else x.tolist()
+    assert seen(dg) == seen(torch)
