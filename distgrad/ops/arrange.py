@@ -12,7 +12,7 @@ from .. import dtypes
 from ..autograd.record import call
 from ..tensor import Tensor
 from . import layout
-from .rules import not_implemented, wrap_dim
+from .rules import not_implemented, tensor_list, wrap_dim
 from .table import Meta, defop
 
 
@@ -145,7 +145,7 @@ def _at_least(t, ndim: int):
 
 
 def _stacked(name: str, tensors, ndim: int, dim):
-    tensors = [_at_least(t, ndim) for t in tensors]
+    tensors = [_at_least(t, ndim) for t in tensor_list(name, tensors)]
     if not tensors:
         raise RuntimeError(f"{name} expects a non-empty TensorList")
     return call("cat", *tensors, dim=dim(tensors))
@@ -167,7 +167,8 @@ def dstack(tensors):
 
 
 def column_stack(tensors):
-    columns = [t.reshape(t.numel(), 1) if t.ndim <= 1 else t for t in tensors]
+    columns = [t.reshape(t.numel(), 1) if t.ndim <= 1 else t
+               for t in tensor_list("column_stack", tensors)]
     if not columns:
         raise RuntimeError("column_stack expects a non-empty TensorList")
     return hstack(columns)

@@ -52,7 +52,7 @@ from .arrange import (column_stack, diff, dsplit, dstack, hsplit, hstack,  # noq
 from .scatter import (index_add, index_copy, index_fill, index_reduce,  # noqa: F401  (bound below)
                       scatter, scatter_add)
 from . import api, layout
-from .rules import wrap_dim
+from .rules import tensor_list, wrap_dim
 from . import shape as _shape
 from .shape import infer_shape
 from .views import as_strided_of
@@ -391,7 +391,7 @@ def broadcast_to(input, size):
 
 
 def cat(tensors, dim=0):
-    tensors = list(tensors)
+    tensors = tensor_list("cat", tensors)
     if not tensors:
         raise ValueError("torch.cat(): expected a non-empty list of Tensors")
     return call("cat", *tensors, dim=dim)
@@ -401,7 +401,7 @@ concat = concatenate = cat
 
 
 def stack(tensors, dim=0):
-    tensors = list(tensors)
+    tensors = tensor_list("stack", tensors)
     if not tensors:
         raise RuntimeError("stack expects a non-empty TensorList")
     return call("stack", *tensors, dim=dim)

@@ -234,3 +234,16 @@ def unbroadcast(g, shape: tuple):
         g = g.sum(dim=tuple(range(lead)))
     ones = tuple(i for i, d in enumerate(shape) if d == 1 and g.shape[i] != 1)
     return g.sum(dim=ones, keepdim=True) if ones else g
+
+
+def tensor_list(name: str, tensors) -> list:
+    """A TensorList argument (cat's, stack's) as torch's parser takes it: a tuple or list of
+    tensors, with its TypeErrors (a tensor itself is not one, though it iterates)."""
+    if not isinstance(tensors, (tuple, list)):
+        raise TypeError(f"{name}(): argument 'tensors' (position 1) must be tuple of Tensors, "
+                        f"not {type(tensors).__name__}")
+    for i, t in enumerate(tensors):
+        if not hasattr(t, "_storage"):
+            raise TypeError(f"expected Tensor as element {i} in argument 0, but got "
+                            f"{type(t).__name__}")
+    return list(tensors)

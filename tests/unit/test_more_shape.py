@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 import distgrad
 from torch_twin import attempt, grad_of, same
@@ -377,3 +378,17 @@ def test_pixel_shuffle_modules():
                 attempt(up, T.zeros(1, 5, 2, 2)), attempt(down, T.zeros(1, 4, 3))]
 
     same(fn)
+
+
+@pytest.mark.parametrize("join", ["cat", "stack", "hstack", "vstack", "dstack", "column_stack"])
+@pytest.mark.parametrize("arg", ["a_tensor", "a_number_inside", "a_generator"])
+def test_joins_take_a_sequence_of_tensors_as_torch(join, arg):
+    def outcome(T):
+        parts = {"a_tensor": lambda: T.zeros(2, 3),
+                 "a_number_inside": lambda: (T.zeros(3), 3),
+                 "a_generator": lambda: (t for t in (T.zeros(3), T.ones(3)))}[arg]()
+        try:
+            return "ok", getattr(T, join)(parts).tolist()
+        except (TypeError, RuntimeError, ValueError) as e:
+            return type(e).__name__, str(e)
+    assert outcome(distgrad) == outcome(torch)
