@@ -54,6 +54,83 @@ signbit softmax std std_mean sum tensordot tril triu var var_mean vdot bmm chain
 """.split()) | set(LINALG) - {"cross"}  # (linalg's by their own names)
 
 
+
+# The functions whose out must have one dtype, not any the result casts to: rule(k, out's
+# dtype, the result's, kwargs, how many results) -> torch's message, or None when out k is
+# right.
+def _exact(k, out, result, kwargs, n):
+    if out is not result:
+        return f"Expected out tensor to have dtype {result.c_name}, but got {out.c_name} instead"
+
+
+def _exact_with_indices(k, out, result, kwargs, n):
+    """max and min: exact over a dim (values and indices), cast for the whole tensor."""
+    return _exact(k, out, result, kwargs, n) if n == 2 else None
+
+
+def _bool_only(name):
+    return lambda k, out, result, kwargs, n: None if out.name == "bool" else \
+        f"{name} only supports bool tensor for result, got: {out.long_name}"
+
+
+def _boolean_outputs(name):
+    return lambda k, out, result, kwargs, n: None if out.name == "bool" else \
+        f"{name} does not support non-boolean outputs."
+
+
+def _searchsorted(k, out, result, kwargs, n):
+    flag = bool(kwargs.get("out_int32", False))
+    if out.name != "int64" or flag:
+        return ("torch.searchsorted(): output tensor's dtype is wrong, it can only be "
+                "Int(int32) or Long(int64) depending on whether out_int32 flag is True, but we "
+                f"got output tensor's dtype {out.long_name} and out_int32 flag is {flag}")
+
+
+def _kthvalue(k, out, result, kwargs, n):
+    if out is not result:
+        return "output indices must be of scalar type Long" if k else \
+            "output values must be of same type as input"
+
+
+def _cumulative(k, out, result, kwargs, n):
+    if out is not result:
+        return f"expected scalar_type {result.long_name} but found {out.long_name}"
+
+
+def _median(k, out, result, kwargs, n):
+    if out is result:
+        return None
+    if k:
+        return (f"Expected tensor for argument #1 'indices' to have scalar type Long; but got "
+                f"torch.{out.long_name}Tensor instead (while checking arguments for median)")
+    return (f"Expected tensor for 'values' to have the same type as tensor for argument #2 "
+            f"'self'; but type torch.{out.long_name}Tensor does not equal "
+            f"torch.{result.long_name}Tensor (while checking arguments for median)")
+
+
+def _mode(k, out, result, kwargs, n):
+    if out is not result:
+        return (f"expected scalar type '{result.long_name}' but got '{out.long_name}' for "
+                f"{'indices' if k else 'values'} output")
+
+
+def _nonzero(k, out, result, kwargs, n):
+    if out.name != "int64":
+        return ("nonzero: Expected out tensor to have scalar type Long but got scalar "
+                f"type{out.long_name}")  # (torch's words, without the space)
+
+
+OUT_DTYPES = {
+    **dict.fromkeys(("argmax", "argmin", "sort", "topk", "msort", "aminmax"), _exact),
+    "max": _exact_with_indices, "min": _exact_with_indices,
+    "all": _bool_only("all"), "any": _bool_only("any"),
+    **{n: _boolean_outputs(n) for n in ("isneginf", "isposinf", "signbit")},
+    "searchsorted": _searchsorted, "bucketize": _searchsorted, "kthvalue": _kthvalue,
+    "cummax": _cumulative, "cummin": _cumulative, "median": _median, "nanmedian": _median,
+    "mode": _mode, "nonzero": _nonzero,
+}
+
+
 def add_out_param(namespace: dict, names) -> None:
     """Give each function `names` lists in `namespace` torch's out= parameter."""
     for name in names:
@@ -76,12 +153,18 @@ def _taking_out(fn, name):
                                "grad.")
         with grad_mode.no_grad():
             result = fn(*args, **kwargs)  # (first: torch checks the arguments before out)
+        results = tuple(result) if isinstance(result, tuple) else (result,)
+        if name in OUT_DTYPES:
+            for k, (o, r) in enumerate(zip(outs, results)):
+                if isinstance(o, Tensor) and isinstance(r, Tensor):
+                    message = OUT_DTYPES[name](k, o.dtype, r.dtype, kwargs, len(results))
+                    if message is not None:
+                        raise RuntimeError(message)
         if name not in OVERLAP_UNCHECKED:
             inputs = tuple(_tensors((*args, *kwargs.values())))
             for o in outs:
                 if isinstance(o, Tensor):
                     o._check_no_partial_overlap(*inputs)
-        results = tuple(result) if isinstance(result, tuple) else (result,)
         if len(results) != len(outs):
             raise TypeError(f"{name}(): argument 'out' must be tuple of {len(results)} "
                             f"Tensors, not {len(outs)}")

@@ -146,3 +146,53 @@ def test_an_out_overlapping_an_input_is_refused_as_torch(case):
             return type(e).__name__, str(e).split(",")[0][:60]
         return "ok", None if case == "mm" else x.tolist()
     assert seen(dg) == seen(torch)
+
+
+def _x(T):
+    return T.tensor([1.0, -2.0, 0.0, 3.0], dtype=T.float64)
+
+
+def _z(T, dtype, *shape):
+    return T.zeros(shape, dtype=getattr(T, dtype))
+
+
+OUT_OF_A_DTYPE = {  # out= of a dtype the function refuses (or takes), each with torch's words
+    "argmax_bool": lambda T: T.argmax(_x(T), out=_z(T, "bool")),
+    "argmin_long": lambda T: T.argmin(_x(T), out=_z(T, "int64")),
+    "max_dim_values": lambda T: T.max(_x(T).view(2, 2), 0, out=(_z(T, "float32", 2),
+                                                                 _z(T, "int64", 2))),
+    "max_dim_indices": lambda T: T.max(_x(T).view(2, 2), 0, out=(_z(T, "float64", 2),
+                                                                  _z(T, "float64", 2))),
+    "max_whole_casts": lambda T: T.max(_x(T), out=_z(T, "float32")),
+    "sort_values": lambda T: T.sort(_x(T), out=(_z(T, "float32", 4), _z(T, "int64", 4))),
+    "topk_indices": lambda T: T.topk(_x(T), 2, out=(_z(T, "float64", 2), _z(T, "float64", 2))),
+    "kthvalue_values": lambda T: T.kthvalue(_x(T), 1, out=(_z(T, "float32"), _z(T, "int64"))),
+    "kthvalue_indices": lambda T: T.kthvalue(_x(T), 1, out=(_z(T, "float64"),
+                                                            _z(T, "float64"))),
+    "cummax_values": lambda T: T.cummax(_x(T), 0, out=(_z(T, "float32", 4), _z(T, "int64", 4))),
+    "median_indices": lambda T: T.median(_x(T).view(2, 2), 0, out=(_z(T, "float64", 2),
+                                                                    _z(T, "float64", 2))),
+    "median_values": lambda T: T.median(_x(T).view(2, 2), 0, out=(_z(T, "float32", 2),
+                                                                   _z(T, "int64", 2))),
+    "mode_indices": lambda T: T.mode(_x(T), 0, out=(_z(T, "float64"), _z(T, "float64"))),
+    "all_float": lambda T: T.all(_x(T), out=_z(T, "float64")),
+    "any_long": lambda T: T.any(_x(T), out=_z(T, "int64")),
+    "all_bool": lambda T: T.all(_x(T), out=_z(T, "bool")),
+    "isneginf_float": lambda T: T.isneginf(_x(T), out=_z(T, "float64", 4)),
+    "signbit_long": lambda T: T.signbit(_x(T), out=_z(T, "int64", 4)),
+    "nonzero_float": lambda T: T.nonzero(_x(T), out=_z(T, "float64", 3, 1)),
+    "searchsorted_float": lambda T: T.searchsorted(_x(T).sort()[0], _x(T),
+                                                   out=_z(T, "float64", 4)),
+    "eq_float_casts": lambda T: T.eq(_x(T), 0, out=_z(T, "float64", 4)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(OUT_OF_A_DTYPE))
+def test_an_out_of_a_dtype_the_function_refuses_as_torch(case):
+    def seen(T):
+        try:
+            r = OUT_OF_A_DTYPE[case](T)
+        except RuntimeError as e:
+            return str(e)
+        return [v.tolist() for v in r] if isinstance(r, tuple) else r.tolist()
+    assert seen(dg) == seen(torch)
