@@ -56,6 +56,10 @@ class Storage:
         """View `t`'s values as a numpy array in the driver."""
         return t._value
 
+    def shown_as(self, t):
+        """The tensor torch's errors name for `t` (a kind of parts names their whole)."""
+        return t
+
     def data_ptr(self, t) -> int:
         """The address of t's first element (t has elements): its numpy view's, which starts
         there in the memory every view of it shares."""

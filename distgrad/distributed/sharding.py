@@ -153,9 +153,7 @@ class Sharding:
 
     def held_by(self, t) -> "Sharding":
         """This sharding as `t`'s (a write through a view of a part finds `t`)."""
-        for part in self.shards:
-            if part is not None:
-                _sharded_tensor_of[id(part)] = t
+        _note_parts(t, self.shards)
         return self
 
     def detached(self, own_versions: bool = False) -> "Sharding":
@@ -230,19 +228,39 @@ def _wrap(placement, shards, workers) -> Tensor:
             for s in history:
                 if s is not None and s._base is not None:
                     record.note_no_grad_view(s._base, t)
-    for part in shards:
-        if part is not None:
-            _sharded_tensor_of[id(part)] = t
+    _note_parts(t, shards)
     return t
 
 
 # shard -> the sharded tensor it is part of: a write through a view of its shards gives it
 # a new history (assign_inplace), as a plain base gets CopySlices.
 _sharded_tensor_of = weakref.WeakValueDictionary()
+_sharded_tensor_by_value = weakref.WeakValueDictionary()  # id(part._value) -> its tensor
+
+
+def _note_parts(t: Tensor, parts) -> None:
+    """Remember that `parts` are `t`'s (by the part, and by its value's handle, which a
+    saved alias of the part shares)."""
+    for part in parts:
+        if part is not None:
+            _sharded_tensor_of[id(part)] = t
+            _sharded_tensor_by_value[id(part._value)] = t
 
 
 def _holds(t: Tensor, part: Tensor) -> bool:
     return any(p is part for p in t._sharding.shards)
+
+
+def whole_of(part: Tensor):
+    """The sharded or replicated tensor `part` (or an alias of it) is a part of, or None."""
+    owner = _sharded_tensor_of.get(id(part))
+    if owner is not None and _holds(owner, part):
+        return owner
+    owner = _sharded_tensor_by_value.get(id(part._value))
+    if owner is not None and any(p is not None and p._value is part._value
+                                 for p in owner._sharding.shards):
+        return owner
+    return None
 
 
 def _take_shards_history(t: Tensor) -> None:
@@ -1002,9 +1020,7 @@ class _CopiedView:
         t._sharding = fresh._sharding
         if not forbidden:  # (one keeps requiring grad; its history may not be used)
             t._requires_grad, t._grad_fn = fresh._requires_grad, fresh._grad_fn
-        for part in t._sharding.shards:
-            if part is not None:
-                _sharded_tensor_of[id(part)] = t
+        _note_parts(t, t._sharding.shards)
         if t._retains_grad:  # (as a regenerated view's grad is retained on its new node)
             if old is not None and old._retain_grad:
                 old._retain_grad.pop(0, None)

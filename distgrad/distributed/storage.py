@@ -35,6 +35,13 @@ class WorkerStorage(storage.Storage):
                 result = full_tensor(result, t.device_str)
         record.executor_for(t.device_str).assign(t._value, result._value)
 
+    def shown_as(self, t):
+        """A part of a sharded tensor is named as that tensor in torch's errors."""
+        from .sharding import whole_of
+
+        whole = whole_of(t)
+        return t if whole is None else whole
+
 
 class ShardedStorage(storage.Storage):
     """A sharded or replicated tensor's memory is its parts': ops go to the sharding rules,

@@ -1756,3 +1756,18 @@ def test_out_writes_into_worker_and_sharded_tensors_as_into_torchs(backend):
     _close(got[0][0], got[1][0])
     _close(got[0][1], got[1][1])
     assert got[0][2] == got[1][2]
+
+
+@pytest.mark.parametrize("through", ["itself", "a view"])
+def test_a_saved_part_written_since_is_named_as_its_sharded_tensor(backend, through):
+    # torch's error names the tensor saved (its shape, the node that made it), not the part
+    # of it that a worker saved
+    (x,), (tx,) = _leaves(_arr(4, 3))
+    messages = []
+    for leaf in (dist.shard(x, 0), tx):
+        y = leaf.exp()
+        (y if through == "itself" else y.view(2, 6)).mul_(3)
+        with pytest.raises(RuntimeError) as raised:
+            (y * y).sum().backward()
+        messages.append(str(raised.value))
+    assert messages[0] == messages[1]
