@@ -536,13 +536,22 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
     """softmax(q kᵀ · scale + mask) v. A boolean mask keeps where True; a float mask is added.
     Without dropout it is one op (torch's CPU flash kernel); with dropout, torch's math path."""
     check_sdpa_dtypes(query, key, value, attn_mask)
-    if is_causal and attn_mask is not None:
-        raise RuntimeError("_scaled_dot_product_attention: Explicit attn_mask should not be set "
-                           "when is_causal=True")
+    if 0 in (query.numel(), key.numel(), value.numel()):
+        # torch's answer for empty inputs: zeros, still joined to the inputs' graphs
+        zeros = creation.zeros(*query.shape[:-1], value.shape[-1], dtype=query.dtype,
+                               device=query.device)
+        return zeros + (query.sum() + key.sum() + value.sum()) * 0
     if _flash_applies(query, key, value, attn_mask, dropout_p, enable_gqa):
+        if dropout_p != 0.0:
+            raise RuntimeError("scaled_dot_product_attention_flash_attention: Currently do not "
+                               "support dropout > 0")
         gqa = {"enable_gqa": True} if enable_gqa else {}
+        # the kernel applies a mask and is_causal together
         return call("scaled_dot_product_attention", query, key, value, attn_mask,
                     is_causal=bool(is_causal), scale=scale, **gqa)
+    if is_causal and attn_mask is not None:  # only torch's math path refuses both
+        raise RuntimeError("_scaled_dot_product_attention: Explicit attn_mask should not be set "
+                           "when is_causal=True")
     if enable_gqa:  # grouped-query attention: each key/value head serves a group of heads
         key, value = (_heads_repeated(t, query.shape[-3]) for t in (key, value))
     # torch's math path: q and k each scaled by sqrt(scale), a boolean mask made additive.
@@ -553,11 +562,14 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
         attn_mask = creation.ones_like(scores, dtype=dtypes.bool_).tril()  # made where scores live
     if attn_mask is not None:
         if attn_mask.dtype is dtypes.bool_:
-            scores = scores.masked_fill(attn_mask.logical_not(), -math.inf)
-        else:
-            scores = scores + attn_mask
+            attn_mask = creation.zeros_like(attn_mask, dtype=query.dtype).masked_fill(
+                attn_mask.logical_not(), -math.inf)
+        scores = scores.add_(attn_mask)  # in place, as torch: a mask cannot widen the scores
     weights = softmax(scores, -1)
     if dropout_p > 0.0:
+        if dropout_p > 1.0:  # aten's dropout, in C++'s words
+            raise RuntimeError(f"dropout probability has to be between 0 and 1, but got "
+                               f"{dropout_p:g}")
         weights = dropout(weights, dropout_p, True)
     return weights.matmul(value)
 
@@ -570,15 +582,27 @@ def _heads_repeated(t: Tensor, heads: int) -> Tensor:
 
 
 def _flash_applies(q, k, v, mask, dropout_p, enable_gqa=False) -> bool:
-    """When torch runs its CPU flash kernel (one node) rather than the math composite
-    (grouped-query attention too: a key/value head may serve several query heads)."""
-    if not (dropout_p == 0.0 and q.ndim == 4 and k.ndim == 4 and v.ndim == 4):
+    """When torch runs its CPU flash kernel (one node) rather than the math composite: its
+    checks in their order (grouped-query attention too: a key/value head may serve several
+    query heads). A mask is 2-D or 4-D, each dim the query's, the key's or 1; a 1-D mask
+    fails on its size(-2) as in torch."""
+    if not (dropout_p <= 0.0 and q.ndim == 4 and k.ndim == 4 and v.ndim == 4):
         return False
     heads_fit = (tuple(q.shape[:2]) == tuple(k.shape[:2]) == tuple(v.shape[:2])) or (
         enable_gqa and q.shape[0] == k.shape[0] == v.shape[0]
         and k.shape[1] == v.shape[1] and q.shape[1] % k.shape[1] == 0)
-    return (heads_fit and q.shape[-1] == k.shape[-1] == v.shape[-1]
-            and (mask is None or not mask.requires_grad))
+    if not heads_fit:
+        return False
+    if mask is not None:
+        if mask.requires_grad or mask.size(-2) not in (q.shape[2], 1) \
+                or mask.size(-1) not in (k.shape[2], 1):
+            return False
+        if mask.ndim != 2 and not (mask.ndim == 4 and mask.shape[0] in (1, q.shape[0])
+                                   and mask.shape[1] in (1, q.shape[1])):
+            return False
+    return (q.shape[-1] == k.shape[-1] == v.shape[-1]
+            and q.stride(-1) == k.stride(-1) == v.stride(-1) == 1
+            and q.dtype.is_floating_point)
 
 
 def _canonical_mask(mask: Optional[Tensor], mask_name: str, other_type, other_name: str,

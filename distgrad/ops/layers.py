@@ -336,11 +336,15 @@ defop("dropout_mask", _dropout_mask, _dropout_mask_rule)
 
 def check_sdpa_dtypes(q, k, v, mask=None) -> None:
     """torch's first checks of attention, whichever kernel runs it: one dtype for query, key
-    and value; a mask of bool, float32 or the query's dtype."""
+    and value; at least 2 dims each; a mask of bool, float32 or the query's dtype."""
     if not (q.dtype is k.dtype and q.dtype is v.dtype):
         raise RuntimeError(f"Expected query, key, and value to have the same dtype, but got "
                            f"query.dtype: {q.dtype.c_name} key.dtype: {k.dtype.c_name} and "
                            f"value.dtype: {v.dtype.c_name} instead.")
+    if min(q.ndim, k.ndim, v.ndim) < 2:
+        raise RuntimeError(f"Expected query, key, and value to all be  at least 2 dimensional, "
+                           f"but got query.dim: {q.ndim} key.dim: {k.ndim} and value.dim: "
+                           f"{v.ndim} instead.")
     if mask is not None and mask.dtype not in (dtypes.bool_, dtypes.float32, q.dtype):
         raise RuntimeError(f"Expected attn_mask dtype to be bool or float or to match query "
                            f"dtype, but got attn_mask.dtype: {mask.dtype.c_name} and  "

@@ -216,6 +216,25 @@ case("sdpa_math_causal", lambda T, q, k, v: nnf(T).scaled_dot_product_attention(
     q, k, v, is_causal=True), F(2, 3, 4), F(2, 5, 4), F(2, 5, 3),
     covers=("bmm", "softmax", "masked_fill", "tril"))
 
+# torch's CPU kernel takes a mask and is_causal together (only the math path refuses both)
+case("sdpa_causal_and_mask", lambda T, q, k, v, m: nnf(T).scaled_dot_product_attention(
+    q, k, v, attn_mask=m | T.eye(3, 4, dtype=T.bool), is_causal=True), F(1, 2, 3, 2),
+    F(1, 2, 4, 2), F(1, 2, 4, 2), B(3, 4), covers=_SDPA, grad2=False)
+# what the kernel does not take goes to the math path: a 3-D mask, a mask needing a gradient,
+# a query whose last dim is strided
+case("sdpa_3d_mask_math", lambda T, q, k, v, m: nnf(T).scaled_dot_product_attention(
+    q, k, v, attn_mask=m), F(2, 2, 3, 2), F(2, 2, 4, 2), F(2, 2, 4, 2), K(2, 3, 4),
+    covers=("bmm", "softmax", "add"))
+case("sdpa_mask_with_grad_math", lambda T, q, k, v, m: nnf(T).scaled_dot_product_attention(
+    q, k, v, attn_mask=m), F(1, 2, 3, 2), F(1, 2, 4, 2), F(1, 2, 4, 2), F(3, 4),
+    covers=("bmm", "softmax", "add"))
+case("sdpa_strided_query_math", lambda T, q, k, v: nnf(T).scaled_dot_product_attention(
+    q.transpose(-1, -2), k, v), F(1, 2, 2, 3), F(1, 2, 4, 2), F(1, 2, 4, 2),
+    covers=("bmm", "softmax"))
+# no keys: zeros, still joined to the inputs (torch's answer for empty inputs)
+case("sdpa_no_keys", lambda T, q, k, v: nnf(T).scaled_dot_product_attention(q, k, v),
+     F(1, 2, 3, 2), F(1, 2, 0, 2), F(1, 2, 0, 2), covers=("sum", "add", "mul"), grad2=False)
+
 # ---- convolution and pooling ------------------------------------------------------------------------
 
 case("conv1d_groups", lambda T, x, w, b: nnf(T).conv1d(x, w, b, stride=2, padding=1, groups=2),
@@ -263,6 +282,19 @@ error("conv2d_channels", lambda T, x, w: nnf(T).conv2d(x, w), K(1, 3, 5, 5), K(2
 error("conv2d_kernel_too_big", lambda T, x, w: nnf(T).conv2d(x, w), K(1, 1, 2, 2), K(1, 1, 3, 3))
 error("sdpa_causal_and_mask", lambda T, q, m: nnf(T).scaled_dot_product_attention(
     q, q, q, attn_mask=m, is_causal=True), K(2, 3), B(2, 2))
+error("sdpa_one_dim", lambda T, q, k: nnf(T).scaled_dot_product_attention(q, k, k), K(2),
+      K(3, 2), prefix=200)
+error("sdpa_long_math", lambda T, q: nnf(T).scaled_dot_product_attention(q, q, q),
+      I(1, 2, 3, 2))
+# the math path adds the mask in place: it cannot widen the scores
+error("sdpa_5d_mask", lambda T, q, m: nnf(T).scaled_dot_product_attention(q, q, q, attn_mask=m),
+      K(1, 2, 3, 2), B(2, 1, 1, 3, 3), prefix=200)
+error("sdpa_1d_mask", lambda T, q, m: nnf(T).scaled_dot_product_attention(q, q, q, attn_mask=m),
+      K(1, 2, 3, 2), B(3))
+error("sdpa_negative_dropout_kernel", lambda T, q: nnf(T).scaled_dot_product_attention(
+    q, q, q, dropout_p=-0.5), K(1, 2, 3, 2), prefix=200)
+error("sdpa_dropout_above_one", lambda T, q: nnf(T).scaled_dot_product_attention(
+    q, q, q, dropout_p=2.0), K(1, 2, 3, 2), prefix=200)
 error("dropout_p_range", lambda T, x: nnf(T).dropout(x, p=1.5), K(3))
 error("batch_norm_one_value", lambda T, x: nnf(T).batch_norm(x, None, None, training=True),
       K(1, 3))
