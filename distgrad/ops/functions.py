@@ -230,15 +230,25 @@ def matmul(input, other):
         return call("squeeze_matmul", call("mm", call("unsqueeze", a, dim=0), b), dim=0)
     if a.ndim == 2 and b.ndim == 2:
         return call("mm", a, b)
-    if a.ndim >= 3 and b.ndim <= 2:
+    if a.ndim >= 3 and b.ndim <= 2 and (b.requires_grad or _foldable(a)):
         return _matmul_folded(a, b)
-    if b.ndim >= 3 and a.ndim <= 2 and a.requires_grad:
+    if b.ndim >= 3 and a.ndim <= 2 and (a.requires_grad or (
+            a.ndim == 1 and _foldable(call("transpose", b, dim0=-1, dim1=-2)))):
         # torch folds (a @ b) as (bᵀ @ aᵀ)ᵀ when a needs a gradient.
         if a.ndim == 1:
             return _matmul_folded(call("transpose", b, dim0=-1, dim1=-2), a)
         out = _matmul_folded(call("transpose", b, dim0=-1, dim1=-2), call("t", a))
         return call("clone", call("transpose", out, dim0=-1, dim1=-2))
     return _matmul_batched(a, b)
+
+
+def _foldable(a) -> bool:
+    """torch's should_fold for a tensor that needs no copy to be one matrix (its batch dims
+    and rows contiguous with each other), or is empty; torch folds only such a tensor when
+    the other factor needs no gradient (otherwise always)."""
+    shape, strides = a.shape, a.stride()
+    return a.numel() == 0 or builtins.all(strides[i] == strides[i + 1] * shape[i + 1]
+                                          for i in range(a.ndim - 2))
 
 
 def _matmul_folded(a, b):

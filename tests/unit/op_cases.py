@@ -460,6 +460,13 @@ case("matmul_3d_1d_right", lambda T, a, b: b @ a, F(2, 3, 4), F(3),
      covers=("transpose", "mv", "unsafe_view"))
 case("matmul_3d_1d_right_const", lambda T, a, b: b @ a, F(2, 3, 4), K(3),
      covers=("bmm", "unsafe_view"))
+# torch folds a batch into one mm only when that needs no copy, or the matrix needs a gradient
+case("matmul_3d_strided_2d_const", lambda T, a, b: a.transpose(0, 1) @ b, F(3, 2, 4), K(4, 2),
+     covers=("bmm", "unsafe_view"))
+case("matmul_3d_strided_2d", lambda T, a, b: a.transpose(0, 1) @ b, F(3, 2, 4), F(4, 2),
+     covers=("reshape", "mm", "unsafe_view"))
+case("matmul_1d_3d_const_foldable", lambda T, a, b: a @ b, K(1), F(2, 1, 3),
+     covers=("transpose", "mv", "unsafe_view"))
 case("outer", lambda T, a, b: T.outer(a, b), F(3), F(4), covers=("reshape", "mul"))
 case("outer_method", lambda T, a, b: a.outer(b), F(2), F(2), covers="mul")
 
@@ -953,6 +960,9 @@ error("mm_dtype", lambda T, a, b: T.mm(a, b.double()), K(2, 3), K(3, 2))
 error("matmul_shape", lambda T, a, b: a @ b, K(2, 3), K(4, 5))
 error("matmul_3d_2d_shape", lambda T, a, b: a @ b, K(2, 2, 3), K(4, 5))
 error("matmul_3d_3d_shape", lambda T, a, b: T.matmul(a, b), K(2, 2, 3), K(2, 4, 5))
+# not folded: the batched product's words
+error("matmul_dtype_strided", lambda T, a, b: a.double().transpose(0, 1) @ b, K(3, 2, 4),
+      K(4, 2))
 error("matmul_0d", lambda T, a, b: T.matmul(a, b), K(), K(3))
 error("matmul_1d_shape", lambda T, a, b: a @ b, K(3), K(4))
 error("matmul_2d_1d_shape", lambda T, a, b: a @ b, K(2, 3), K(4))
