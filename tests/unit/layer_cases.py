@@ -14,6 +14,17 @@ case("embedding", lambda T, w, i: nnf(T).embedding(i, w), F(5, 3), I(2, 3, hi=5)
 case("embedding_padding_idx", lambda T, w, i: nnf(T).embedding(i, w, padding_idx=-2), F(4, 2),
      I(6, hi=4), covers="embedding", fd=False)
 
+# ---- linear -------------------------------------------------------------------------------------
+
+case("linear_3d", lambda T, x, w, b: nnf(T).linear(x, w, b), F(2, 3, 4), F(5, 4), F(5),
+     covers="addmm")
+# an input not contiguous (a batch-first attention's transposed one): torch multiplies, then
+# adds the bias in place (AddBackward0)
+case("linear_3d_strided", lambda T, x, w, b: nnf(T).linear(x.transpose(0, 1), w, b),
+     F(2, 3, 4), F(5, 4), F(5), covers=("mm", "add"))
+case("linear_4d_sliced", lambda T, x, w, b: nnf(T).linear(x[:, ::2], w, b), F(2, 3, 2, 4),
+     F(5, 4), F(5), covers=("mm", "add"))
+
 # ---- norms -----------------------------------------------------------------------------------------
 
 case("layer_norm", lambda T, x, w, b: nnf(T).layer_norm(x, (4,), w, b), F(2, 3, 4), F(4), F(4),
