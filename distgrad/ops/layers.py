@@ -12,6 +12,7 @@ import numpy as np
 
 from .. import dtypes
 from ..autograd.record import call
+from . import layout
 from .math import _erf
 from .rules import (float_dtype, require_castable, require_float, require_scalar_type, same,
                     scalar_types_error, unbroadcast)
@@ -438,6 +439,7 @@ def _summed_groups(t, r: int):
     return t.reshape(shape[:-3] + [shape[-3] // r, r] + shape[-2:]).sum(-3)
 
 
+# the kernel writes its result into an empty_like(query): the query's layout
 defop("scaled_dot_product_attention", _sdpa, _sdpa_rule, _sdpa_vjp,
       node="ScaledDotProductFlashAttentionForCpuBackward0", save=(0, 1, 2, 3),
-      differentiable=(0, 1, 2), sharding="attention")
+      differentiable=(0, 1, 2), sharding="attention", layout_rule=layout.like_first)

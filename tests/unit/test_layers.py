@@ -514,6 +514,25 @@ def test_sdpa_fully_masked_row_gives_zeros_and_zero_gradients():
         np.testing.assert_allclose(d, t, rtol=RTOL, atol=ATOL)
 
 
+@pytest.mark.parametrize("layout", ["heads_transposed", "permuted", "expanded"])
+def test_sdpa_kernel_result_is_laid_out_as_its_query(layout):
+    # torch's CPU kernel writes into an empty_like(query): a batch-first attention's
+    # (B, L, H, E) query transposed to (B, H, L, E) gives a result with the same strides
+    views = {"heads_transposed": lambda x: x.view(2, 4, 2, 3).transpose(1, 2),
+             "permuted": lambda x: x.view(4, 2, 2, 3).permute(1, 2, 0, 3),
+             "expanded": lambda x: x[:1].view(1, 1, 4, 6).expand(2, 1, 4, 6)}
+    got = []
+    for lib in (torch, distgrad):
+        x = lib.tensor(arr(2, 4, 6, seed=3), requires_grad=True)
+        q = views[layout](x)
+        y = lib.nn.functional.scaled_dot_product_attention(q, q, q, is_causal=True)
+        (y * y).sum().backward()
+        got.append((y.stride(), y.grad_fn.name(), as_np(y), as_np(x.grad)))
+    assert got[1][:2] == got[0][:2]
+    for d, t in zip(got[1][2:], got[0][2:]):
+        np.testing.assert_allclose(d, t, rtol=RTOL, atol=ATOL)
+
+
 def test_scheduler_step_before_optimizer_step_warns_as_torch():
     import warnings
 
