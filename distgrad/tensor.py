@@ -213,9 +213,9 @@ class Tensor:
     def size(self, dim=None):
         if dim is None:
             return self.shape
-        from .ops.rules import wrap_dim
+        from .ops.rules import wrap_dim_of_some
 
-        return self.shape[wrap_dim(dim, self.ndim)]
+        return self.shape[wrap_dim_of_some(dim, self.ndim)]
 
     def numel(self) -> int:
         return self.shape.numel()
@@ -295,9 +295,9 @@ class Tensor:
         strides = self._strides_offset()[0]
         if dim is None:
             return strides
-        from .ops.rules import wrap_dim
+        from .ops.rules import wrap_dim_of_some
 
-        return strides[wrap_dim(dim, self.ndim)]
+        return strides[wrap_dim_of_some(dim, self.ndim)]
 
     def storage_offset(self) -> int:
         return self._strides_offset()[1]

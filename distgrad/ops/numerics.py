@@ -13,7 +13,7 @@ import warnings
 from .. import dtypes
 from ..autograd.record import call
 from ..tensor import Tensor
-from .rules import wrap_dim
+from .rules import wrap_dim, wrap_dim_of_some
 
 __all__ = ["cov", "corrcoef", "trapezoid", "trapz", "cumulative_trapezoid", "vander", "gradient"]
 
@@ -108,10 +108,6 @@ def _both_given(name: str, y, x, dx):
         " * (Tensor y, *, Number dx = 1, int dim = -1)\n")
 
 
-def _dim_of(y, dim: int) -> int:
-    if y.ndim == 0:
-        raise IndexError(f"Dimension specified as {dim} but tensor has no dimensions")
-    return wrap_dim(dim, y.ndim)
 
 
 def _ends(t, d: int):
@@ -160,7 +156,7 @@ def trapz(y, x=None, *, dx=None, dim=-1):
 def _trapezoid(name: str, y, x, dx, dim):
     if x is not None and dx is not None:
         raise _both_given(name, y, x, dx)
-    d = _dim_of(y, dim)
+    d = wrap_dim_of_some(dim, y.ndim)
     if y.shape[d] == 0:  # numpy's 0 for no samples
         from ..creation import zeros
 
@@ -179,7 +175,7 @@ def cumulative_trapezoid(y, x=None, *, dx=None, dim=-1):
     name = "cumulative_trapezoid"
     if x is not None and dx is not None:
         raise _both_given(name, y, x, dx)
-    d = _dim_of(y, dim)
+    d = wrap_dim_of_some(dim, y.ndim)
     left, right = _ends(y, d)
     if x is not None:
         return ((left + right) * _spacings(name, y, x, d)).cumsum(d) / 2.0

@@ -48,6 +48,14 @@ def wrap_dim(dim: int, ndim: int, op: str = "") -> int:
     return dim % lim
 
 
+def wrap_dim_of_some(dim: int, ndim: int) -> int:
+    """wrap_dim for a call that needs the dim to exist (size, stride): a 0-D tensor has none,
+    in torch's words."""
+    if ndim == 0:
+        raise IndexError(f"Dimension specified as {dim} but tensor has no dimensions")
+    return wrap_dim(dim, ndim)
+
+
 def dims_of(dim, ndim: int) -> tuple:
     """A reduction's dims as a sorted tuple; None or () means all."""
     if isinstance(dim, int):

@@ -526,6 +526,12 @@ def test_tensor_utilities_as_torch(case):
     same(f)
 
 
+@pytest.mark.parametrize("call", ["size(0)", "size(-1)", "size(-2)", "stride(0)", "stride(-1)",
+                                  "size(1)"])
+def test_a_dim_of_a_zero_dim_tensor_is_refused_in_torchs_words(call):
+    same(lambda torch: attempt(eval, f"x.{call}", {"x": torch.tensor(1.0)}))
+
+
 def test_float_of_a_tensor_requiring_grad_warns_only_with_grad_mode_on():
     # torch warns (once per process) about float() of such a tensor, but not under no_grad
     # (LBFGS reads its loss so, inside its no_grad step)
