@@ -565,6 +565,18 @@ def _bags(input: Tensor, offsets: Optional[Tensor], include_last_offset: bool):
     return input, list(zip(starts, ends))
 
 
+def _check_bag_ids(ids, num: int, per_index_kernel: bool) -> None:
+    """torch's range check of embedding_bag's indices, in the words of the kernel that runs
+    (max, or with a padding_idx: each index's own; otherwise the first one's place)."""
+    for i, v in enumerate(ids):
+        if not 0 <= v < num:
+            if per_index_kernel:
+                raise RuntimeError("embedding_bag: Expected idx >= 0 && idx < num_embeddings but "
+                                   f"found idx to be {v}")
+            raise RuntimeError(f"Index {i} of input takes value {v} which is not in the valid "
+                               f"range [0, {num})")
+
+
 def _bag_dtypes(input: Tensor, offsets: Optional[Tensor], weight: Tensor,
                 per_sample_weights: Optional[Tensor]) -> None:
     """torch's checks of embedding_bag's dtypes (its indices and offsets promoted to one)."""
@@ -612,14 +624,24 @@ def embedding_bag(input: Tensor, weight: Tensor, offsets: Optional[Tensor] = Non
                                   "supported by distgrad")
     flat, bags = _bags(input, offsets, include_last_offset)
     _bag_dtypes(input, offsets, weight, per_sample_weights)
-    if max_norm is not None:
-        _F.embedding_renorm_(weight, flat, max_norm, norm_type)
     num = weight.shape[0]
+    ids = [int(v) for v in flat.tolist()]
+    if max_norm is not None:
+        # torch's renorm selects the rows in ascending order (select wraps a negative index)
+        # and stops at the first it cannot select, the rows before it renormed
+        order = sorted(set(ids))
+        bad = next((v for v in order if not -num <= v < num), None)
+        rows = [v % num for v in order if bad is None or v < bad]
+        if rows:
+            _F.embedding_renorm_(weight, _index(rows, weight), max_norm, norm_type)
+        if bad is not None:
+            raise IndexError(f"select(): index {bad} out of range for tensor of size "
+                             f"{list(weight.shape)} at dimension 0")
     if padding_idx is not None:
         if not -num <= padding_idx < num:
             raise AssertionError("padding_idx must be within num_embeddings")
         padding_idx %= num
-    ids = [int(v) for v in flat.tolist()]
+    _check_bag_ids(ids, num, mode == "max" or padding_idx is not None)
     keep = [i for i, v in enumerate(ids) if v != padding_idx]
     bag_of = np.zeros(len(ids), np.int64)
     for b, (s, e) in enumerate(bags):

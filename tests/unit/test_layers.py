@@ -571,6 +571,21 @@ def test_embedding_max_norm_renormalises_the_rows_it_picks(norm_type):
         np.testing.assert_allclose(b, a, rtol=1e-6, atol=1e-7)
 
 
+def test_embedding_bag_max_norm_renorms_the_rows_before_a_bad_index():
+    # torch renorms the rows it reads in ascending order (-1 wraps) and fails at the first
+    # it cannot select: the rows before it are renormed all the same
+    w0 = np.random.default_rng(8).standard_normal((5, 3)).astype(np.float32) * 3
+    got = []
+    for T in (torch, distgrad):
+        w = T.tensor(w0)
+        with pytest.raises(IndexError) as caught:
+            T.nn.functional.embedding_bag(T.tensor([3, 9, -1, 0, 7]), w, T.tensor([0]),
+                                          max_norm=1.0)
+        got.append((str(caught.value), w.numpy()))
+    assert got[1][0] == got[0][0]
+    np.testing.assert_allclose(got[1][1], got[0][1], rtol=1e-6, atol=1e-7)
+
+
 @pytest.mark.parametrize("n, kernel, dilation", [(1, 4, 1), (2, (2, 3), 1), (2, (4, 4), (1, 2)),
                                                  (1, 2, 3)])
 def test_conv_same_padding_with_an_even_kernel_pads_its_right(n, kernel, dilation):

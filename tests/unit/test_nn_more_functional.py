@@ -232,6 +232,20 @@ error("embedding_bag_2d_offsets", lambda T, w: nnf(T).embedding_bag(
     T.tensor([[1, 2]]), w, T.tensor([0])), K(3, 2))
 error("embedding_bag_no_offsets", lambda T, w: nnf(T).embedding_bag(T.tensor([1, 2]), w),
       K(3, 2))
+# an index out of range, in the words of the kernel that runs: the first bad index's place
+# (sum, mean), the index itself (max, or with a padding_idx), the renorm's select (max_norm)
+error("embedding_bag_index_sum", lambda T, w: nnf(T).embedding_bag(
+    T.tensor([1, 9, -1]), w, T.tensor([0])), K(3, 2))
+error("embedding_bag_negative_index_mean", lambda T, w: nnf(T).embedding_bag(
+    T.tensor([[1, -1]]), w), K(3, 2))
+error("embedding_bag_index_max", lambda T, w: nnf(T).embedding_bag(
+    T.tensor([1, 9, 8]), w, T.tensor([0]), mode="max"), K(3, 2))
+error("embedding_bag_index_padding", lambda T, w: nnf(T).embedding_bag(
+    T.tensor([1, 3]), w, T.tensor([0]), padding_idx=0), K(3, 2))
+error("embedding_bag_index_max_norm", lambda T, w: nnf(T).embedding_bag(
+    T.tensor([1, 9, 8]), w, T.tensor([0]), max_norm=1.0), K(3, 2))
+error("embedding_bag_negative_index_max_norm", lambda T, w: nnf(T).embedding_bag(
+    T.tensor([1, -1]), w, T.tensor([0]), max_norm=1.0), K(3, 2))
 
 case("interpolate_nearest_size", lambda T, x: nnf(T).interpolate(x, size=(5, 3)), F(2, 2, 3, 4))
 case("interpolate_nearest_scale", lambda T, x: nnf(T).interpolate(x, scale_factor=1.7),
