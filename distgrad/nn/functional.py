@@ -18,7 +18,7 @@ from ..autograd.record import call
 from ..ops import functions as _f
 from ..ops.activations import SELU_ALPHA, SELU_SCALE
 from ..ops.api import in_place
-from ..ops.layers import check_batch_norm, check_sdpa_dtypes
+from ..ops.layers import check_batch_norm, check_normalized_shape, check_sdpa_dtypes
 from ..ops.rules import require_float
 from ..ops.grid_sample import affine_grid, grid_sample  # noqa: F401  (F.grid_sample)
 from ..ops.pixel import channel_shuffle, pixel_shuffle, pixel_unshuffle  # noqa: F401
@@ -370,12 +370,12 @@ def rms_norm(input: Tensor, normalized_shape, weight: Optional[Tensor] = None,
     shape = [int(d) for d in normalized_shape]
     n = len(shape)
     # torch's checks, in its order and words ("[*3, 4]": its message has no comma there)
-    if not shape:
-        raise RuntimeError("Expected normalized_shape to be at least 1-dimensional, i.e., "
-                           "containing at least one element, but got normalized_shape = []")
+    check_normalized_shape(shape)
     if weight is not None and list(weight.shape) != shape:
         raise RuntimeError(f"Expected weight to be of same shape as normalized_shape, but got "
                            f"weight of shape {list(weight.shape)} and normalized_shape = {shape}")
+    if input.ndim < n:
+        raise ValueError(f"Input tensor must have at least {n} dimensions, but got {input.ndim}")
     if tuple(input.shape[input.ndim - n:]) != tuple(shape):
         raise RuntimeError(f"Given normalized_shape={shape}, expected input with shape "
                            f"[*{', '.join(map(str, shape))}], but got input of size"

@@ -90,15 +90,23 @@ def norm_kernel_dtypes(kernel: str, x, params) -> None:
 
 # ---- layer norm --------------------------------------------------------------------------------
 
+def check_normalized_shape(normalized_shape) -> None:
+    """layer_norm's and rms_norm's refusal of an empty normalized_shape."""
+    if len(normalized_shape) == 0:
+        raise RuntimeError("Expected normalized_shape to be at least 1-dimensional, i.e., "
+                           "containing at least one element, but got normalized_shape = []")
+
+
 def _layer_norm_rule(x, weight, bias, normalized_shape, eps=1e-5):
     mixed_norm_dtypes(x, (weight, bias))  # (torch's first check)
+    check_normalized_shape(normalized_shape)
     n = len(normalized_shape)
     for name, p in (("weight", weight), ("bias", bias)):
         if p is not None and tuple(p.shape) != tuple(normalized_shape):
             raise RuntimeError(f"Expected {name} to be of same shape as normalized_shape, but got "
                                f"{name} of shape {_dims(p.shape)} and normalized_shape = "
                                f"{_dims(normalized_shape)}")
-    if n == 0 or x.ndim < n or tuple(x.shape[x.ndim - n:]) != tuple(normalized_shape):
+    if x.ndim < n or tuple(x.shape[x.ndim - n:]) != tuple(normalized_shape):
         raise RuntimeError(f"Given normalized_shape={_dims(normalized_shape)}, expected input with "
                            f"shape [*, {', '.join(map(str, normalized_shape))}], but got input of "
                            f"size{_dims(x.shape)}")

@@ -311,6 +311,12 @@ error("batch_norm_one_value", lambda T, x: nnf(T).batch_norm(x, None, None, trai
       K(1, 3))
 error("layer_norm_int_shape", lambda T, x: nnf(T).layer_norm(x, 4), K(2, 4))
 error("rms_norm_int_shape", lambda T, x: nnf(T).rms_norm(x, 4), K(2, 4))
+error("layer_norm_empty_shape", lambda T, x: nnf(T).layer_norm(x, ()), K(2, 4), prefix=200)
+error("layer_norm_empty_shape_0d", lambda T, x: nnf(T).layer_norm(x, [], T.ones(3)), K(),
+      prefix=200)
+error("rms_norm_shape_longer_than_input", lambda T, x: nnf(T).rms_norm(x, (5, 2, 4)), K(2, 4),
+      prefix=200)
+error("rms_norm_0d", lambda T, x: nnf(T).rms_norm(x, (1,)), K(), prefix=200)
 error("batch_norm_eval_no_var", lambda T, x, m: nnf(T).batch_norm(x, m, None), K(2, 3), K(3))
 
 # the more activations' and losses' refusals, in torch's words
