@@ -81,6 +81,37 @@ class MultiheadAttention(Module):
                 attn_mask: Optional[Tensor] = None, average_attn_weights: bool = True,
                 is_causal: bool = False):
         batched = query.ndim == 3
+        if self._takes_fast_path(query, key, value, attn_mask, key_padding_mask):
+            # torch's fused inference kernel: the math of need_weights=True (a row masked out
+            # entirely gives NaN), is_causal ignored, the result contiguous
+            out, weights = self._forward(query, key, value, key_padding_mask, True, attn_mask,
+                                         average_attn_weights, False)
+            return out.contiguous(), weights if need_weights else None
+        return self._forward(query, key, value, key_padding_mask, need_weights, attn_mask,
+                             average_attn_weights, is_causal)
+
+    def _takes_fast_path(self, query, key, value, attn_mask, key_padding_mask) -> bool:
+        """torch's conditions for its fast path (MultiheadAttention.forward's
+        why_not_fast_path), on any device: a worker's result is the driver's."""
+        from ..autograd.grad_mode import is_grad_enabled
+        from ..backends import mha
+
+        if any(m is not None and m.dtype.is_floating_point
+               for m in (attn_mask, key_padding_mask)):
+            return False
+        params = (self.in_proj_weight, self.in_proj_bias, self.out_proj.weight,
+                  self.out_proj.bias)
+        return (mha.get_fastpath_enabled() and query.ndim == 3 and query is key is value
+                and not self.training and self.num_heads % 2 == 0 and self.batch_first
+                and self.bias_k is None and self.bias_v is None and not self.add_zero_attn
+                and self._qkv_same_embed_dim and self.in_proj_bias is not None
+                and query.dtype is self.in_proj_weight.dtype is self.in_proj_bias.dtype
+                and not (is_grad_enabled() and any(
+                    t is not None and t.requires_grad for t in (query,) + params)))
+
+    def _forward(self, query, key, value, key_padding_mask, need_weights, attn_mask,
+                 average_attn_weights, is_causal):
+        batched = query.ndim == 3
         if self.batch_first and batched:
             # one transpose for self-attention, so q, k and v stay the same tensor
             if key is value:

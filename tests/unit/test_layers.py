@@ -115,6 +115,53 @@ def test_multihead_attention_self(batch_first, need_weights):
     assert repr(dm) == repr(tm)
 
 
+@pytest.mark.parametrize("kw", [dict(need_weights=False), dict(average_attn_weights=False),
+                                dict(need_weights=False, is_causal=True),
+                                dict(need_weights=False, mask=True),
+                                dict(need_weights=False, mask=True, bias=False)])
+def test_multihead_attention_inference_fast_path_as_torch(kw):
+    # eval, no grad, batch_first self-attention: torch's fused kernel computes what
+    # need_weights=True computes (a fully masked row gives NaN, is_causal without a mask is
+    # ignored) into a contiguous result; with bias=False it is not taken
+    kw = dict(kw)
+    bias, masked = kw.pop("bias", True), kw.pop("mask", False)
+    kpm = np.array([[1, 1, 1, 1], [0, 0, 1, 0]], bool)
+    am = np.array([[0, 0, 1, 0], [0, 1, 0, 0], [1, 1, 1, 1], [1, 0, 0, 0]], bool)
+    tm = torch.nn.MultiheadAttention(8, 2, batch_first=True, bias=bias).eval()
+    dm = dnn.MultiheadAttention(8, 2, batch_first=True, bias=bias).eval()
+    copy_weights(tm, dm)
+    got = []
+    for lib, m in ((torch, tm), (distgrad, dm)):
+        x = lib.tensor(arr(2, 4, 8, seed=4))
+        masks = dict(key_padding_mask=lib.tensor(kpm), attn_mask=lib.tensor(am)) if masked else {}
+        with lib.no_grad():
+            out, weights = m(x, x, x, **masks, **kw)
+        got.append((out.stride(), as_np(out), None if weights is None else as_np(weights)))
+    assert got[1][0] == got[0][0]
+    for d, t in zip(got[1][1:], got[0][1:]):
+        if t is None:
+            assert d is None
+        else:
+            np.testing.assert_allclose(d, t, rtol=RTOL, atol=ATOL)
+
+
+def test_backends_mha_fastpath_flag():
+    # with the fast path off, eval under no_grad is the general path (a transposed result)
+    strides = []
+    for lib in (torch, distgrad):
+        assert lib.backends.mha.get_fastpath_enabled() is True
+        lib.backends.mha.set_fastpath_enabled(False)
+        try:
+            m = lib.nn.MultiheadAttention(4, 2, batch_first=True).eval()
+            x = lib.ones(2, 3, 4)
+            with lib.no_grad():
+                strides.append(m(x, x, x)[0].stride())
+            assert lib.backends.mha.get_fastpath_enabled() is False
+        finally:
+            lib.backends.mha.set_fastpath_enabled(True)
+    assert strides[1] == strides[0] == (4, 8, 1)
+
+
 def _attending(mha, lib, masks: dict, **kw):
     """A module calling `mha(q, k, v, <masks as lib tensors>, **kw)` (v is k when not given):
     its output plus half the attention weights' sum (when it returns them), so both reach
