@@ -234,10 +234,7 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor] = None
     if tuple(input.shape) == tuple(target.shape):
         return _cross_entropy_probs(input, target, weight, ignore_index, reduction,
                                     label_smoothing, class_dim)
-    if target.dtype.is_floating_point:
-        raise RuntimeError(f"expected target dtype to be Long or Byte, but got "
-                           f"{target.dtype.long_name}")
-    logp = log_softmax(input, class_dim)
+    logp = log_softmax(input, class_dim)  # (nll_loss checks the target: shape, then dtype)
     if label_smoothing > 0.0:
         return _cross_entropy_smoothed(logp, target, weight, ignore_index, reduction,
                                        label_smoothing, class_dim)

@@ -1047,6 +1047,13 @@ error("bce_shape", lambda T, x, y: nnf(T).binary_cross_entropy(x, y), K(3, lo=0.
 error("nll_loss_target_dtype", lambda T, x, t: nnf(T).nll_loss(x, t), K(3, 4), K(3))
 error("nll_loss_batch", lambda T, x, t: nnf(T).nll_loss(x, t), K(3, 4), I(2, hi=4))
 error("nll_loss_target_range", lambda T, x, t: nnf(T).nll_loss(x, t + 4), K(3, 4), I(3, hi=4))
+# a float target not of the input's shape is class indices: its shape is checked first
+error("cross_entropy_float_target_2d", lambda T, x, t: nnf(T).cross_entropy(x, t), K(3, 4),
+      K(3, 2))
+error("cross_entropy_float_target_batch", lambda T, x, t: nnf(T).cross_entropy(x, t), K(3, 4),
+      K(2), prefix=200)
+error("cross_entropy_float_target_spatial", lambda T, x, t: nnf(T).cross_entropy(
+    x, t, label_smoothing=0.1), K(2, 4, 3), K(2, 2))
 
 # creation
 error("arange_zero_step", lambda T: T.arange(0, 5, 0))
