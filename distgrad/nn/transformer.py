@@ -5,7 +5,7 @@ Built from MultiheadAttention, Linear, LayerNorm and Dropout with torch's submod
 and order, so a torch state_dict loads as it is. This is torch's own (math) path: torch's
 fused inference fast path computes the same values, except that its nested-tensor variant
 (TransformerEncoder in eval mode under no_grad with a key padding mask) returns zeros at
-padded positions, which distgrad does not.
+padded positions, which distgrad gives too (TransformerEncoder._nested_padding).
 """
 from __future__ import annotations
 
@@ -210,13 +210,45 @@ class TransformerEncoder(Module):
         src_key_padding_mask = F._canonical_mask(src_key_padding_mask, "src_key_padding_mask",
                                                  F._none_or_dtype(mask), "mask", src.dtype)
         mask = F._canonical_mask(mask, "mask", None, "", src.dtype, check_other=False)
+        padded = self._nested_padding(src, mask, src_key_padding_mask)
+        if padded is not None:
+            src_key_padding_mask = padded
         seq_len = _get_seq_len(src, self.layers[0].self_attn.batch_first)
         is_causal = _detect_is_causal_mask(mask, is_causal, seq_len)
         output = src
         for mod in self.layers:
             output = mod(output, src_mask=mask, is_causal=is_causal,
                          src_key_padding_mask=src_key_padding_mask)
+        if padded is not None:  # torch's nested result padded back with zeros
+            output = output.masked_fill(padded.unsqueeze(-1), 0.0)
         return self.norm(output) if self.norm is not None else output
+
+    def _nested_padding(self, src, mask, key_padding_mask) -> Optional[Tensor]:
+        """When torch runs the layers on a nested tensor (inference with a key padding mask:
+        TransformerEncoder.forward's why_not_sparsity_fast_path), the padding it assumes:
+        each sequence's first (number of unmasked keys) positions, the rest padding (True).
+        torch's nested path computes each sequence alone: the unmasked positions' values
+        are the padded computation's, the padding comes back as zeros. None otherwise."""
+        from ..autograd.grad_mode import is_grad_enabled
+        from ..backends import mha
+        from ..creation import arange
+
+        first = self.layers[0]
+        if not (mha.get_fastpath_enabled() and self.use_nested_tensor and not first.training
+                and src.ndim == 3 and key_padding_mask is not None and mask is None):
+            return None
+        valid = key_padding_mask.logical_not()
+        lengths = valid.sum(1, keepdim=True)
+        padding = arange(src.shape[1], device=lengths.device).unsqueeze(0) >= lengths
+        # torch's mask_check: only a mask that is already so (left-aligned) takes the path
+        if self.mask_check and not bool(padding.logical_not().eq(valid).all()):
+            return None
+        attn, params = first.self_attn, (first.norm1, first.norm2, first.linear1, first.linear2)
+        tensors = [src, attn.in_proj_weight, attn.in_proj_bias, attn.out_proj.weight,
+                   attn.out_proj.bias] + [t for m in params for t in (m.weight, m.bias)]
+        if is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors):
+            return None
+        return padding
 
 
 class TransformerDecoder(Module):

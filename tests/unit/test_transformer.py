@@ -279,3 +279,31 @@ def test_mask_and_padding_change_the_result():
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
         outs.append(got)
     assert not np.allclose(outs[0], outs[1]) and not np.allclose(outs[0], outs[2])
+
+
+@pytest.mark.parametrize("padding, mask_check", [
+    ([[0, 0, 0, 1, 1], [0, 0, 0, 0, 0], [0, 1, 1, 1, 1]], True),  # left-aligned: nested
+    ([[0, 0, 0, 1, 1], [1, 1, 1, 1, 1], [0, 1, 1, 1, 1]], True),  # a sequence all padding
+    ([[1, 0, 0, 0, 1], [0, 0, 0, 0, 0], [0, 1, 1, 1, 1]], True),  # not left-aligned: not nested
+    ([[1, 0, 0, 0, 1], [0, 0, 0, 0, 0], [0, 1, 1, 1, 1]], False),  # nested all the same
+], ids=["left_aligned", "all_padding", "not_left_aligned", "unchecked"])
+def test_encoder_inference_with_padding_is_torchs_nested_path(padding, mask_check):
+    # eval, no grad, a key padding mask: torch runs the layers on a nested tensor (each
+    # sequence as long as its unmasked keys count) and pads the result back with zeros,
+    # before the final norm
+    torch.manual_seed(0)
+    outs = []
+    for nn in (torch.nn, dnn):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            layer = nn.TransformerEncoderLayer(E, HEADS, FF, batch_first=True)
+            outs.append(nn.TransformerEncoder(layer, 2, norm=nn.LayerNorm(E),
+                                              mask_check=mask_check).eval())
+    load_torch_state(*outs)
+    x = _seq((3, 5, E), False)
+    got = []
+    for lib, mod in zip((torch, distgrad), outs):
+        with lib.no_grad():
+            got.append(as_np(mod(lib.tensor(x), src_key_padding_mask=lib.tensor(
+                np.array(padding, bool)))))
+    np.testing.assert_allclose(got[1], got[0], rtol=1e-5, atol=1e-5)
