@@ -1018,6 +1018,15 @@ class Tensor:
         """`result` in self's dtype (torch casts what an in-place op writes), shape checked."""
         if result.dtype is not self.dtype:
             self._check_can_hold(result.dtype)
+            node = result._grad_fn
+            if hasattr(node, "save_original") and record.forward_ad is None:
+                # torch's in-place op keeps its own node (AddBackward0 for x += double) and
+                # writes the cast; the engine casts each input's gradient to its dtype
+                with grad_mode.no_grad():
+                    cast = result.to(self.dtype)
+                cast._requires_grad, cast._grad_fn = True, node
+                cast._output_nr = result._output_nr
+                return self._as_written(cast)
             with grad_mode.enable_grad() if result._requires_grad else grad_mode.no_grad():
                 result = result.to(self.dtype)
         if tuple(result.shape) != tuple(self.shape):

@@ -39,6 +39,24 @@ def test_view_sees_a_later_write_to_its_base(write):
     same(program)
 
 
+@pytest.mark.parametrize("write", ["add_", "mul_", "div_", "addcmul_", "clamp_"])
+def test_write_of_a_wider_dtype_keeps_the_ops_node(write):
+    # x += a double tensor: torch's node is the op's (AddBackward0), the write cast into x's
+    # dtype; each input's gradient is cast to that input's dtype (recorded: second order)
+    def program(T):
+        x, _ = _leaves(T)
+        d = T.tensor([[0.5, -1.5], [2.0, 1.0], [-0.5, 3.0]], dtype=T.float64,
+                     requires_grad=True)
+        a = x * 1
+        args = {"addcmul_": (d, d), "clamp_": ()}.get(write, (d,))
+        getattr(a, write)(*args, **({"min": d} if write == "clamp_" else {}))
+        gx, gd = T.autograd.grad((a * a).sum(), (x, d), create_graph=True)
+        second = T.autograd.grad(gx.sum() + gd.sum(), (x, d), allow_unused=True)
+        return a, graph(a), gx, gd, node_name(gd.grad_fn), second
+
+    same(program)
+
+
 def test_overlapping_sibling_view_sees_a_write():
     def program(T):
         x, _ = _leaves(T)
