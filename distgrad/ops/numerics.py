@@ -108,8 +108,6 @@ def _both_given(name: str, y, x, dx):
         " * (Tensor y, *, Number dx = 1, int dim = -1)\n")
 
 
-
-
 def _ends(t, d: int):
     """t without its last place along d, and without its first."""
     lead = (slice(None),) * d
