@@ -385,16 +385,19 @@ class SocketChannels:
             reader = threading.Thread(target=self._read, args=(peer, s, incoming), daemon=True,
                                       name=f"distgrad-recv-{peer}")
             self.readers[peer] = reader
+            # The mailbox hears of the new process before its first frame, and the reader
+            # starts before anyone can see it (close() joins every reader it finds).
+            if old is not None:
+                self.box.reopen(peer, incarnation)
+            else:
+                with self.box.cond:
+                    self.box.incarnation[peer] = incarnation
+            reader.start()
             self.registered.notify_all()
         if old is not None:  # the peer was restarted: its old connection is done
-            self.box.reopen(peer, incarnation)
             _close(old)  # (shut down, so that its reader thread wakes and ends)
             if old_ring is not None:
                 _drop_ring(old_ring, old_lock, "the worker was restarted")
-        else:
-            with self.box.cond:
-                self.box.incarnation[peer] = incarnation
-        reader.start()
 
     def _read(self, peer: int, s: socket.socket, incoming: "shm.Incoming | None") -> None:
         try:

@@ -308,3 +308,31 @@ def test_a_recv_sent_for_a_process_not_connected_yet_waits_for_it():
     waiter.join(60)  # (a limit for a hang only: the tensor is sent just above)
     assert not waiter.is_alive()
     np.testing.assert_array_equal(got["value"], [4.0, 4.0])
+
+
+def test_closing_while_a_restarted_peer_connects_waits_for_its_reader():
+    """close() at the moment a restarted peer's connection is taken (its reader made, the
+    mailbox told of the new process) joins that reader once it runs, instead of failing on
+    a thread not started yet."""
+    a, b = _pair()
+    errors, closers = [], []
+    reopen = a.box.reopen
+
+    def close(*args):
+        try:
+            a.close()
+        except Exception as e:  # (what a close racing the connection raised)
+            errors.append(e)
+
+    def reopen_then_close(peer, incarnation=None):
+        reopen(peer, incarnation)
+        closer = threading.Thread(target=close)
+        closers.append(closer)
+        closer.start()
+        closer.join(2.0)  # (it waits for the connection to be taken; a limit, not a pace)
+
+    a.box.reopen = reopen_then_close
+    b2 = _restarted(a, b, incarnation=2)
+    closers[0].join(30)  # (a limit for a hang only)
+    b2.close()
+    assert not closers[0].is_alive() and errors == []
