@@ -315,7 +315,7 @@ def test_closing_while_a_restarted_peer_connects_waits_for_its_reader():
     mailbox told of the new process) joins that reader once it runs, instead of failing on
     a thread not started yet."""
     a, b = _pair()
-    errors, closers = [], []
+    errors, closers, hooked = [], [], threading.Event()
     reopen = a.box.reopen
 
     def close(*args):
@@ -327,12 +327,14 @@ def test_closing_while_a_restarted_peer_connects_waits_for_its_reader():
     def reopen_then_close(peer, incarnation=None):
         reopen(peer, incarnation)
         closer = threading.Thread(target=close)
-        closers.append(closer)
         closer.start()
+        closers.append(closer)
         closer.join(2.0)  # (it waits for the connection to be taken; a limit, not a pace)
+        hooked.set()
 
     a.box.reopen = reopen_then_close
     b2 = _restarted(a, b, incarnation=2)
-    closers[0].join(30)  # (a limit for a hang only)
+    assert hooked.wait(30)  # (this side takes the connection in its own thread)
+    closers[0].join(30)  # (limits for a hang only)
     b2.close()
     assert not closers[0].is_alive() and errors == []
