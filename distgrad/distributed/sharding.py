@@ -1243,7 +1243,8 @@ def _local_part(t, ref: Sharding, k: int, out_ndim: int):
     if replica:
         t = _replica_on(t, worker)
     d = ref.placement.dim - (out_ndim - t.ndim)
-    if d >= 0 and t.shape[d] != 1:
+    # (a size-1 dim broadcasts, unless the output is 1 long there too: then it is split)
+    if d >= 0 and (t.shape[d] != 1 or sum(ref.sizes) == 1):
         start, size = sum(ref.sizes[:k]), ref.sizes[k]
         return _carried(t, lambda t: _moved(t.narrow(d, start, size), worker, t))
     return _carried(t, lambda t: _moved(t, worker, t))

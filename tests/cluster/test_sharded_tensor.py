@@ -1771,3 +1771,24 @@ def test_a_saved_part_written_since_is_named_as_its_sharded_tensor(backend, thro
             (y * y).sum().backward()
         messages.append(str(raised.value))
     assert messages[0] == messages[1]
+
+
+@pytest.mark.parametrize("write", ["copy_", "setitem", "add"])
+def test_a_one_long_result_split_over_an_empty_part_takes_its_operands_split(backend, write):
+    # y = shard(x)[2:] is one long, its parts 0 and 1 long: an operand of length 1 there is
+    # that one element, to be split as y is, not a size-1 dim broadcast to each part
+    # (differential fuzzer seed 10345268)
+    (x,), (tx,) = _leaves(_arr(3))
+    got = []
+    for y, r in ((dist.shard(x * 1, 0)[2:], dist.replicate(dg.zeros(1))),
+                 (tx[2:] * 1, torch.zeros(1))):
+        if write == "copy_":
+            r.copy_(y)
+        elif write == "setitem":
+            r[:1] = y
+        else:
+            r = r + y
+        (r * 3).sum().backward()
+        got.append(r)
+    _close(got[0], got[1])
+    _close(x.grad, tx.grad)
