@@ -838,8 +838,20 @@ def _views_of_copies_are_copies(name, inputs, attrs, out):
     """A view of a fallback's copy of a view is no view of the original either."""
     if lookup(name).view and any(is_sharded(t) and t._sharding.copied_view_of is not None
                                  for t in inputs):
-        _CopiedView.mark(name, inputs, attrs, out)
+        _mark_copied_view(name, inputs, attrs, out)
     return out
+
+
+def _mark_copied_view(name, inputs, attrs, out) -> None:
+    """`out`, a copy standing for view op `name`'s result, is marked so (_CopiedView.mark);
+    made under no_grad of a tensor that requires grad, it is such a view (its history may
+    not be made anew after a write to its base)."""
+    _CopiedView.mark(name, inputs, attrs, out)
+    if not grad_mode.is_grad_enabled() and getattr(inputs[0], "_requires_grad", False):
+        base = _view_base(inputs[0])
+        for o in out if isinstance(out, tuple) else (out,):
+            _as_no_grad_view(o)
+            record.note_no_grad_view(base, o)
 
 
 def _leaf_shards_follow(t: Tensor) -> None:
@@ -883,12 +895,7 @@ def _fallback(name, inputs, attrs):
             o._sharding.computed_by = whole._grad_fn
     out = outs if isinstance(out, tuple) else outs[0]
     if lookup(name).view:  # a copy: a write to it would not reach its base
-        _CopiedView.mark(name, inputs, attrs, out)
-        if not grad_mode.is_grad_enabled() and getattr(inputs[0], "_requires_grad", False):
-            base = _view_base(inputs[0])
-            for o in outs:
-                _as_no_grad_view(o)
-                record.note_no_grad_view(base, o)
+        _mark_copied_view(name, inputs, attrs, out)
     return out
 
 

@@ -1792,3 +1792,19 @@ def test_a_one_long_result_split_over_an_empty_part_takes_its_operands_split(bac
         got.append(r)
     _close(got[0], got[1])
     _close(x.grad, tx.grad)
+
+
+def test_a_no_grad_view_of_a_copied_view_is_refused_after_a_write(backend):
+    # v = shard(x.t(), 1).reshape(-1) is a copy standing for a view (no rule makes it one);
+    # a slice of it taken under no_grad is a no_grad view, whose history torch will not
+    # make anew once its base is written (differential fuzzer seed 10340902)
+    (x,), (tx,) = _leaves(_arr(3, 4))
+    errors = []
+    for v in (dist.shard(x.t(), 1).reshape(-1), tx.t().clone().reshape(-1)):
+        with (dg if v.__class__ is dg.Tensor else torch).no_grad():
+            w = v[7:]
+        v.copy_(v)
+        with pytest.raises(RuntimeError) as raised:
+            w.is_leaf
+        errors.append(str(raised.value))
+    assert errors[0] == errors[1] and "created in no_grad mode" in errors[0]
