@@ -13,8 +13,8 @@ from typing import Iterable
 from ..autograd.grad_mode import no_grad
 from ..autograd.record import call
 from ..tensor import Tensor
-from .optimizer import (Optimizer, _check_betas, _check_nonnegative, _grads, _lerp_,
-                        _on_workers, _scalar_state, _value, required)
+from .optimizer import (Optimizer, _check_betas, _check_fused, _check_nonnegative, _grads,
+                        _lerp_, _on_workers, _scalar_state, _value, required)
 
 __all__ = ["Optimizer", "SGD", "Adam"]
 
@@ -39,6 +39,7 @@ class SGD(Optimizer):
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
         super().__init__(params, defaults)
+        _check_fused(defaults)
 
     def step(self, closure=None):
         loss = self._closure_loss(closure)
@@ -80,6 +81,7 @@ class Adam(Optimizer):
                         differentiable=differentiable, fused=fused,
                         decoupled_weight_decay=decoupled_weight_decay)
         super().__init__(params, defaults)
+        _check_fused(defaults)
 
     def _init_state(self, p: Tensor, amsgrad: bool) -> dict:
         from ..creation import zeros_like

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from ..creation import full_like
-from .optimizer import _check_nonnegative, _EachParam, _l2_grad, _value
+from .optimizer import _check_fused, _check_nonnegative, _EachParam, _l2_grad, _value
 
 
 class Adagrad(_EachParam):
@@ -21,6 +21,7 @@ class Adagrad(_EachParam):
                         initial_accumulator_value=initial_accumulator_value, foreach=foreach,
                         maximize=maximize, differentiable=differentiable, fused=fused)
         super().__init__(params, defaults)
+        _check_fused(defaults)
         for group in self.param_groups:
             for p in group["params"]:
                 self._state(p, group)

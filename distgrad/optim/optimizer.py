@@ -278,6 +278,16 @@ def _check_nonnegative(**values) -> None:
             raise ValueError(f"Invalid {_WORDS.get(name, name + ' value')}: {value}")
 
 
+def _check_fused(group: dict) -> None:
+    """torch's refusals of fused=True with differentiable or foreach (after the groups are
+    added, as torch checks them)."""
+    if group["fused"]:
+        if group["differentiable"]:
+            raise RuntimeError("`fused` does not support `differentiable`")
+        if group["foreach"]:
+            raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
+
+
 def _check_betas(betas) -> None:
     for i, beta in enumerate(betas[:2]):
         if not 0.0 <= beta < 1.0:

@@ -246,6 +246,10 @@ def test_closure():
     lambda lib, p: lib.optim.Adam([p], betas=(1.0, 0.9)),
     lambda lib, p: lib.optim.Adam([p], betas=(0.9, -0.1)),
     lambda lib, p: lib.optim.Adam([p], weight_decay=-1.0),
+    lambda lib, p: lib.optim.AdamW([p], foreach=True, fused=True),
+    lambda lib, p: lib.optim.Adam([p], fused=True, differentiable=True),
+    lambda lib, p: lib.optim.SGD([p], lr=0.1, fused=True, foreach=True),
+    lambda lib, p: lib.optim.Adagrad([p], fused=True, foreach=True),
 ])
 def test_errors_match_torch(build):
     seen = []
