@@ -466,6 +466,18 @@ def test_clip_grad_norm_nonfinite_error():
     assert msgs[0] == msgs[1]
 
 
+def test_deprecated_clip_grad_norm_warns_and_clips_as_torch():
+    seen = []
+    for lib in (torch, distgrad):
+        p = lib.zeros(2, requires_grad=True)
+        p.grad = lib.tensor([3.0, 4.0])
+        with pytest.warns(FutureWarning) as record:
+            total = lib.nn.utils.clip_grad_norm(p, 1.0)
+        seen.append((str(record[0].message), record[0].filename,
+                     round(total.item(), 5), [round(g, 5) for g in p.grad.tolist()]))
+    assert seen[1] == seen[0]
+
+
 # ---- checkpoint -------------------------------------------------------------------------------------------
 
 def test_checkpoint_recomputes_with_torchs_gradients():
