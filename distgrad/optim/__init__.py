@@ -23,6 +23,9 @@ class SGD(Optimizer):
     """Stochastic gradient descent with momentum, dampening, weight decay and Nesterov,
     exactly torch's rule (the first momentum buffer is the gradient itself)."""
 
+    _old_group_defaults = dict(nesterov=False, maximize=False, foreach=None,
+                               differentiable=False, fused=False)
+
     def __init__(self, params: Iterable, lr: float = 1e-3, momentum: float = 0,
                  dampening: float = 0, weight_decay: float = 0, nesterov: bool = False, *,
                  maximize: bool = False, foreach=None, differentiable: bool = False,
@@ -68,6 +71,10 @@ class SGD(Optimizer):
 class Adam(Optimizer):
     """Adam (and AMSGrad) with torch's formula: bias-corrected moments, eps added after the
     square root; weight_decay is L2 added to the gradient (decoupled_weight_decay: AdamW)."""
+
+    _old_group_defaults = dict(amsgrad=False, maximize=False, foreach=None, capturable=False,
+                               differentiable=False, decoupled_weight_decay=False, fused=None)
+    _old_scalar_state = ("step",)
 
     def __init__(self, params: Iterable, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0, amsgrad: bool = False, *, foreach=None,
@@ -157,6 +164,11 @@ class AdamW(Adam):
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad, foreach=foreach,
                          maximize=maximize, capturable=capturable, differentiable=differentiable,
                          fused=fused, decoupled_weight_decay=True)
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        for group in self.param_groups:  # (even a loaded Adam's group, as torch's)
+            group["decoupled_weight_decay"] = True
 
 
 # The other optimizers, a module each (as torch's), built on the helpers in optimizer.py.

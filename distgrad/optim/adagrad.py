@@ -11,6 +11,8 @@ class Adagrad(_EachParam):
     """sum ← sum + g²; p ← p − clr·g / (√sum + eps), clr = lr / (1 + (step − 1)·lr_decay).
     As torch's, its state (step, sum) exists from the constructor on."""
 
+    _old_group_defaults = dict(foreach=None, maximize=False, differentiable=False, fused=None)
+
     def __init__(self, params: Iterable, lr: float = 1e-2, lr_decay: float = 0,
                  weight_decay: float = 0, initial_accumulator_value: float = 0,
                  eps: float = 1e-10, foreach=None, *, maximize: bool = False,

@@ -15,6 +15,8 @@ class ASGD(_EachParam):
     η ← lr / (1 + λ·lr·t)^α and μ ← 1 / max(1, t − t0). η and μ are float32 0-dim state,
     as torch's."""
 
+    _old_scalar_state = ("step", "eta", "mu")
+
     def __init__(self, params: Iterable, lr: float = 1e-2, lambd: float = 1e-4,
                  alpha: float = 0.75, t0: float = 1e6, weight_decay: float = 0, foreach=None,
                  maximize: bool = False, differentiable: bool = False,

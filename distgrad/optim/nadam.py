@@ -27,6 +27,10 @@ class NAdam(_EachParam):
     (1 − μ_t)/(1 − Πμ), with the first moment, weighted μ_{t+1}/(1 − Πμ·μ_{t+1}), both over
     √(v / (1 − β2^t)) + eps."""
 
+    _old_group_defaults = dict(maximize=False, foreach=None, capturable=False,
+                               differentiable=False, decoupled_weight_decay=False)
+    _old_scalar_state = ("step", "mu_product")
+
     def __init__(self, params: Iterable, lr: float = 2e-3, betas=(0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0, momentum_decay: float = 4e-3,
                  decoupled_weight_decay: bool = False, *, foreach=None, maximize: bool = False,

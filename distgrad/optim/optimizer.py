@@ -192,19 +192,34 @@ class Optimizer:
             raise ValueError("loaded state dict contains a parameter group that doesn't match "
                              "the size of optimizer's group")
         by_index = {i: p for g, s in zip(groups, saved) for i, p in zip(s["params"], g["params"])}
-        self.state = WatchedDefaultDict(WatchedDict)
+        state = WatchedDefaultDict(WatchedDict)
         for i, s in state_dict["state"].items():
             p = by_index.get(int(i))
             if p is None:
                 continue
-            self.state[p] = WatchedDict((k, _to_param(v, p, k)) for k, v in s.items())
-        self.param_groups = [dict(s, params=g["params"]) for g, s in zip(groups, saved)]
+            state[p] = WatchedDict((k, _to_param(v, p, k)) for k, v in s.items())
+        self.__setstate__({"state": state, "param_groups": [dict(s, params=g["params"])
+                                                            for g, s in zip(groups, saved)]})
 
     def __getstate__(self):
         return {"defaults": self.defaults, "state": self.state, "param_groups": self.param_groups}
 
+    # What torch's __setstate__ of each optimizer fills into a group saved by an older torch
+    # (a key it lacks, and the value then), and the 0-dim state values saved as numbers then
+    # that it turns into float32 tensors.
+    _old_group_defaults: dict = {}
+    _old_scalar_state: tuple = ()
+
     def __setstate__(self, state):
         self.__dict__.update(state)
+        for group in self.param_groups:
+            for key, value in self._old_group_defaults.items():
+                group.setdefault(key, value)
+            for p in group["params"]:
+                p_state = self.state.get(p, {})
+                for key in self._old_scalar_state:
+                    if key in p_state and not isinstance(p_state[key], Tensor):
+                        p_state[key] = _scalar_state(p, float(p_state[key]))
 
     def __repr__(self) -> str:
         text = type(self).__name__ + " ("
@@ -221,6 +236,10 @@ class _EachParam(Optimizer):
     torch's single-tensor forms do: a subclass gives the state a parameter starts with
     (after its step count) and the update, which changes the parameter and its state in
     place."""
+
+    _old_group_defaults = dict(foreach=None, maximize=False, differentiable=False,
+                               capturable=False)
+    _old_scalar_state = ("step",)
 
     def _new_state(self, p: Tensor, group: dict) -> dict:
         raise NotImplementedError

@@ -15,6 +15,9 @@ class RAdam(_EachParam):
     momentum on the bias-corrected first moment, after it Adam's times the rectification
     √((ρ_t−4)(ρ_t−2)ρ_∞ / ((ρ_∞−4)(ρ_∞−2)ρ_t))."""
 
+    _old_group_defaults = dict(foreach=None, maximize=False, differentiable=False,
+                               decoupled_weight_decay=False, capturable=False)
+
     def __init__(self, params: Iterable, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0, decoupled_weight_decay: bool = False, *, foreach=None,
                  maximize: bool = False, capturable: bool = False,

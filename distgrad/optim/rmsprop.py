@@ -12,6 +12,9 @@ class RMSprop(_EachParam):
     momentum (a buffer of those steps) and centered (the variance: minus the squared
     running mean of g)."""
 
+    _old_group_defaults = dict(momentum=0, centered=False, foreach=None, maximize=False,
+                               differentiable=False, capturable=False)
+
     def __init__(self, params: Iterable, lr: float = 1e-2, alpha: float = 0.99,
                  eps: float = 1e-8, weight_decay: float = 0, momentum: float = 0,
                  centered: bool = False, capturable: bool = False, foreach=None,

@@ -139,6 +139,42 @@ def test_resumes_from_state_dict(name, kw):
             np.testing.assert_array_equal(x, y)
 
 
+# what torch's __setstate__ fills into a group saved by an older torch, per optimizer
+_NEWER_KEYS = ["nesterov", "amsgrad", "momentum", "centered", "maximize", "foreach",
+               "capturable", "differentiable", "fused", "decoupled_weight_decay"]
+
+
+@pytest.mark.parametrize("name,kw", [("SGD", dict(lr=0.1, momentum=0.9)), ("Adam", {}),
+                                     ("AdamW", {}), CASES[2], CASES[4], CASES[7], CASES[10],
+                                     CASES[13], CASES[16], CASES[19], CASES[22]],
+                         ids=lambda c: str(c))
+def test_loads_a_state_dict_of_an_older_torch(name, kw):
+    """A state dict whose groups lack the newer keys and whose step counts (and NAdam's
+    mu_product, ASGD's eta and mu) are numbers: loaded, the group filled in and the numbers
+    made tensors as torch's, the steps after it torch's."""
+    seen = []
+    for lib in (torch, distgrad):
+        _, opt, params = _run(lib, name, kw, steps=2)
+        saved = opt.state_dict()
+        for group in saved["param_groups"]:
+            for key in _NEWER_KEYS:
+                if key != "momentum" or name == "RMSprop":
+                    group.pop(key, None)
+        for state in saved["state"].values():
+            for key in ("step", "mu_product", "eta", "mu"):
+                if key in state:
+                    state[key] = state[key].item()
+        opt2 = getattr(lib.optim, name)(params, **kw)
+        opt2.load_state_dict(saved)
+        after, _, _ = _run(lib, name, kw, steps=2, params=params, opt=opt2)
+        loaded = opt2.state_dict()
+        state = {k: (v.dtype.type_name if isinstance(v, distgrad.Tensor) else v.type())
+                 for k, v in loaded["state"][0].items() if k in ("step", "mu_product", "eta")}
+        seen.append((loaded["param_groups"], state, after))
+    assert seen[1][:2] == seen[0][:2]
+    _assert_close(seen[1][2], seen[0][2])
+
+
 def test_param_groups_and_a_param_without_grad():
     """Two groups with their own lr, and a parameter whose grad is None (left as it is,
     without state), as torch."""
