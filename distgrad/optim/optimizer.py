@@ -87,6 +87,7 @@ class Optimizer:
         self.param_groups: list[dict] = []
         self._optimizer_step_pre_hooks: OrderedDict = OrderedDict()
         self._optimizer_step_post_hooks: OrderedDict = OrderedDict()
+        self._add_state_dict_hook_dicts()
         if isinstance(params, Tensor):
             raise TypeError("params argument given to the optimizer should be an iterable of "
                             f"Tensors or dicts, but got {_typename(params)}")
@@ -152,6 +153,38 @@ class Optimizer:
 
         return _DictHandle(self._optimizer_step_post_hooks, hook)
 
+    _STATE_DICT_HOOKS = ("_optimizer_state_dict_pre_hooks", "_optimizer_state_dict_post_hooks",
+                         "_optimizer_load_state_dict_pre_hooks",
+                         "_optimizer_load_state_dict_post_hooks")
+
+    def _add_state_dict_hook_dicts(self) -> None:
+        for name in self._STATE_DICT_HOOKS:  # (an unpickled optimizer has none, as torch's)
+            self.__dict__.setdefault(name, OrderedDict())
+
+    def register_state_dict_pre_hook(self, hook, prepend: bool = False):
+        """hook(optimizer) before state_dict() builds the dict."""
+        from ..nn.modules.module import _DictHandle
+
+        return _DictHandle(self._optimizer_state_dict_pre_hooks, hook, prepend)
+
+    def register_state_dict_post_hook(self, hook, prepend: bool = False):
+        """hook(optimizer, state_dict) -> None or the state dict state_dict() returns."""
+        from ..nn.modules.module import _DictHandle
+
+        return _DictHandle(self._optimizer_state_dict_post_hooks, hook, prepend)
+
+    def register_load_state_dict_pre_hook(self, hook, prepend: bool = False):
+        """hook(optimizer, state_dict) -> None or the state dict to load instead."""
+        from ..nn.modules.module import _DictHandle
+
+        return _DictHandle(self._optimizer_load_state_dict_pre_hooks, hook, prepend)
+
+    def register_load_state_dict_post_hook(self, hook, prepend: bool = False):
+        """hook(optimizer) after load_state_dict() has loaded."""
+        from ..nn.modules.module import _DictHandle
+
+        return _DictHandle(self._optimizer_load_state_dict_post_hooks, hook, prepend)
+
     def zero_grad(self, set_to_none: bool = True) -> None:
         from ..nn.modules import _zero_grad
 
@@ -171,6 +204,8 @@ class Optimizer:
 
     def state_dict(self) -> dict:
         """{"state": {index: {...}}, "param_groups": [{..., "params": [index, ...]}]}."""
+        for pre_hook in self._optimizer_state_dict_pre_hooks.values():
+            pre_hook(self)
         index: dict[int, int] = {}
         groups = []
         for group in self.param_groups:
@@ -180,11 +215,21 @@ class Optimizer:
             packed["params"] = [index[id(p)] for p in group["params"]]
             groups.append(packed)
         state = {index[id(p)]: s for p, s in self.state.items() if id(p) in index}
-        return {"state": state, "param_groups": groups}
+        state_dict = {"state": state, "param_groups": groups}
+        for post_hook in self._optimizer_state_dict_post_hooks.values():
+            result = post_hook(self, state_dict)
+            if result is not None:
+                state_dict = result
+        return state_dict
 
     def load_state_dict(self, state_dict: dict) -> None:
         # the groups are copied, the state tensors are not: as in torch, an optimizer loaded
         # from another's live state_dict() steps the very same tensors
+        state_dict = state_dict.copy()
+        for pre_hook in self._optimizer_load_state_dict_pre_hooks.values():
+            result = pre_hook(self, state_dict)
+            if result is not None:
+                state_dict = result
         groups, saved = self.param_groups, deepcopy(state_dict["param_groups"])
         if len(groups) != len(saved):
             raise ValueError("loaded state dict has a different number of parameter groups")
@@ -200,6 +245,8 @@ class Optimizer:
             state[p] = WatchedDict((k, _to_param(v, p, k)) for k, v in s.items())
         self.__setstate__({"state": state, "param_groups": [dict(s, params=g["params"])
                                                             for g, s in zip(groups, saved)]})
+        for post_hook in self._optimizer_load_state_dict_post_hooks.values():
+            post_hook(self)
 
     def __getstate__(self):
         return {"defaults": self.defaults, "state": self.state, "param_groups": self.param_groups}
@@ -212,6 +259,7 @@ class Optimizer:
 
     def __setstate__(self, state):
         self.__dict__.update(state)
+        self._add_state_dict_hook_dicts()
         for group in self.param_groups:
             for key, value in self._old_group_defaults.items():
                 group.setdefault(key, value)

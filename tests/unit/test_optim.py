@@ -313,3 +313,35 @@ def test_step_hooks():
         return log, p.tolist()
 
     assert run(distgrad) == run(torch)
+
+
+def test_state_dict_hooks():
+    # hooks around state_dict and load_state_dict (a checkpoint adding or renaming an entry,
+    # say): torch's arguments, order (prepend), returned dicts used, removal
+    def run(lib):
+        import pickle
+
+        p = lib.ones(2, requires_grad=True)
+        p.grad = lib.tensor([1.0, -2.0])
+        opt = lib.optim.SGD([p], lr=0.1, momentum=0.9)
+        opt.step()
+        log = []
+        opt.register_state_dict_pre_hook(lambda o: log.append(("pre", o is opt)))
+        opt.register_state_dict_pre_hook(lambda o: log.append("pre-first"), prepend=True)
+        opt.register_state_dict_post_hook(
+            lambda o, sd: dict(sd, note="mine") if log.append(sorted(sd)) is None else None)
+        saved = opt.state_dict()
+        log.append(saved["note"])
+        drop = opt.register_load_state_dict_pre_hook(
+            lambda o, sd: {"state": {}, "param_groups": sd["param_groups"]})
+        opt.register_load_state_dict_pre_hook(lambda o, sd: log.append(sorted(sd)),
+                                              prepend=True)
+        opt.register_load_state_dict_post_hook(lambda o: log.append(len(o.state)))
+        opt.load_state_dict(saved)
+        drop.remove()
+        opt.load_state_dict(saved)
+        again = pickle.loads(pickle.dumps(lib.optim.SGD([lib.ones(1)], lr=0.1)))
+        again.load_state_dict(again.state_dict())
+        return log
+
+    assert run(distgrad) == run(torch)
