@@ -1,7 +1,7 @@
 """`distgrad.save` / `distgrad.load`: tensors and nested containers of them, without pickle.
 
 The file is one safetensors file: the arrays as its tensors, and the structure (dicts,
-lists, tuples, numbers, strings, None; each tensor's dtype, shape, requires_grad,
+lists, tuples, sets, numbers, strings, None; each tensor's dtype, shape, requires_grad,
 device and placement) as JSON in its metadata under the key "distgrad". It can be read
 with nothing but numpy and safetensors:
 
@@ -28,7 +28,7 @@ import json
 import math
 import os
 import struct
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 
 import numpy as np
 
@@ -88,15 +88,17 @@ class _Writer:
             x = float(obj)
             return {"float": x if math.isfinite(x) else repr(x)}
         if isinstance(obj, dict):
-            kind = "odict" if isinstance(obj, OrderedDict) else "dict"
+            # (a Counter: MultiStepLR's milestones, which its closed form counts)
+            kind = ("odict" if isinstance(obj, OrderedDict) else
+                    "counter" if isinstance(obj, Counter) else "dict")
             return {kind: [[self.encode(k, f"{where} key"), self.encode(v, f"{where}[{k!r}]")]
                            for k, v in obj.items()]}
-        if isinstance(obj, (list, tuple)):  # (a namedtuple comes back a tuple)
-            return {"tuple" if isinstance(obj, tuple) else "list":
-                    [self.encode(v, f"{where}[{i}]") for i, v in enumerate(obj)]}
+        if isinstance(obj, (list, tuple, set)):  # (a namedtuple comes back a tuple)
+            kind = "tuple" if isinstance(obj, tuple) else "set" if isinstance(obj, set) else "list"
+            return {kind: [self.encode(v, f"{where}[{i}]") for i, v in enumerate(obj)]}
         raise TypeError(f"distgrad.save: cannot save {type(obj).__name__} at {where}: only "
-                        "tensors, numbers, strings, None and dicts/lists/tuples of them are "
-                        "saved (the file holds no pickle)")
+                        "tensors, numbers, strings, None and dicts/lists/tuples/sets of them "
+                        "are saved (the file holds no pickle)")
 
     def _tensor(self, t: Tensor) -> dict:
         rec = self.seen.get(id(t))
@@ -218,8 +220,8 @@ class _Reader:
             return int(value)
         if kind == "float":
             return float(value)
-        if kind in ("dict", "odict"):
-            out = OrderedDict() if kind == "odict" else {}
+        if kind in ("dict", "odict", "counter"):
+            out = {"dict": dict, "odict": OrderedDict, "counter": Counter}[kind]()
             for k, v in value:
                 out[self.decode(k)] = self.decode(v)
             return out
@@ -227,6 +229,8 @@ class _Reader:
             return [self.decode(v) for v in value]
         if kind == "tuple":
             return tuple(self.decode(v) for v in value)
+        if kind == "set":
+            return {self.decode(v) for v in value}
         raise RuntimeError(f"distgrad.load: unknown entry {kind!r} in the file's structure")
 
     def _tensor(self, index: int):
