@@ -205,6 +205,16 @@ def test_defaults_match_torch():
         assert ours.defaults == theirs.defaults, name
 
 
+@pytest.mark.parametrize("name", ["Adam", "AdamW", "Adamax", "NAdam", "RAdam"])
+def test_betas_given_as_a_list_kept_as_torch(name):
+    # torch's Adam (and AdamW) turns a list into a tuple; the others keep the list
+    seen = []
+    for lib in (torch, distgrad):
+        opt = getattr(lib.optim, name)([lib.zeros(1, requires_grad=True)], betas=[0.8, 0.9])
+        seen.append((opt.defaults["betas"], opt.state_dict()["param_groups"][0]["betas"]))
+    assert seen[1] == seen[0] and type(seen[1][1]) is type(seen[0][1])
+
+
 @pytest.mark.parametrize("build", [
     lambda o, p: o.RMSprop([p], lr=-1.0),
     lambda o, p: o.RMSprop([p], eps=-1.0),
