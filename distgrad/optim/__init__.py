@@ -14,7 +14,7 @@ from ..autograd.grad_mode import no_grad
 from ..autograd.record import call
 from ..tensor import Tensor
 from .optimizer import (Optimizer, _check_betas, _check_fused, _check_nonnegative, _grads,
-                        _lerp_, _on_workers, _scalar_state, _value, required)
+                        _lerp_, _on_workers, _scalar_state, _value)
 
 __all__ = ["Optimizer", "SGD", "Adam"]
 
@@ -30,8 +30,7 @@ class SGD(Optimizer):
                  dampening: float = 0, weight_decay: float = 0, nesterov: bool = False, *,
                  maximize: bool = False, foreach=None, differentiable: bool = False,
                  fused=None) -> None:
-        if lr is not required and lr < 0.0:
-            raise ValueError(f"Invalid learning rate: {lr}")
+        _check_nonnegative(lr=lr)
         if momentum < 0.0:
             raise ValueError(f"Invalid momentum value: {momentum}")
         if weight_decay < 0.0:
@@ -80,6 +79,9 @@ class Adam(Optimizer):
                  weight_decay: float = 0, amsgrad: bool = False, *, foreach=None,
                  maximize: bool = False, capturable: bool = False, differentiable: bool = False,
                  fused=None, decoupled_weight_decay: bool = False) -> None:
+        if isinstance(lr, Tensor) and foreach and not capturable:
+            raise ValueError("lr as a Tensor is not supported for capturable=False and "
+                             "foreach=True")
         _check_nonnegative(lr=lr, eps=eps)
         _check_betas(betas)
         _check_nonnegative(weight_decay=weight_decay)

@@ -28,7 +28,8 @@ class ASGD(_EachParam):
         super().__init__(params, defaults)
 
     def _new_state(self, p, group):
-        return {"eta": _scalar_state(p, group["lr"]), "mu": _scalar_state(p, 1.0),
+        # (float(): an lr given as a tensor starts eta as its number, quietly, as torch's)
+        return {"eta": _scalar_state(p, float(group["lr"])), "mu": _scalar_state(p, 1.0),
                 "ax": zeros_like(p)}
 
     def _update(self, p, grad, state, group):

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 from ..autograd.grad_mode import enable_grad, no_grad
 from ..ops.functions import cat
-from .optimizer import Optimizer
+from .optimizer import Optimizer, _check_nonnegative
 
 
 class LBFGS(Optimizer):
     def __init__(self, params, lr=1, max_iter: int = 20, max_eval=None,
                  tolerance_grad: float = 1e-7, tolerance_change: float = 1e-9,
                  history_size: int = 100, line_search_fn=None):
-        if not 0.0 <= lr:
-            raise ValueError(f"Invalid learning rate: {lr}")
+        _check_nonnegative(lr=lr)
         if max_eval is None:
             max_eval = max_iter * 5 // 4
         super().__init__(params, dict(lr=lr, max_iter=max_iter, max_eval=max_eval,

@@ -339,8 +339,11 @@ _WORDS = {"lr": "learning rate", "eps": "epsilon value"}
 
 def _check_nonnegative(**values) -> None:
     """torch's ValueError for a hyper-parameter below zero, checked in the order given:
-    "Invalid learning rate: -1", "Invalid weight_decay value: -1"."""
+    "Invalid learning rate: -1", "Invalid weight_decay value: -1"; an lr given as a
+    tensor must hold one number."""
     for name, value in values.items():
+        if name == "lr" and isinstance(value, Tensor) and value.numel() != 1:
+            raise ValueError("Tensor lr must be 1-element")
         if not 0.0 <= value:
             raise ValueError(f"Invalid {_WORDS.get(name, name + ' value')}: {value}")
 

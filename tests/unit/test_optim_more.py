@@ -4,6 +4,8 @@ rule can differ), each option set's parameters after every step; constructor err
 dicts and a resumed run as torch's."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -203,6 +205,31 @@ def test_defaults_match_torch():
         ours = getattr(distgrad.optim, name)([distgrad.zeros(1, requires_grad=True)])
         theirs = getattr(torch.optim, name)([torch.zeros(1, requires_grad=True)])
         assert ours.defaults == theirs.defaults, name
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "Adagrad", "Adadelta", "Adamax", "ASGD",
+                                  "LBFGS", "NAdam", "RAdam", "RMSprop", "Rprop"])
+def test_lr_given_as_a_tensor_as_torch(name):
+    # a 0-dim tensor is taken (as the number it holds); more numbers refused in torch's words
+    seen = []
+    for lib in (torch, distgrad):
+        p = lib.ones(3, requires_grad=True)
+        with warnings.catch_warnings(record=True) as warned:
+            warnings.simplefilter("always")
+            opt = getattr(lib.optim, name)([p], lr=lib.tensor(0.01))
+            if name != "LBFGS":
+                p.grad = lib.tensor([1.0, -2.0, 0.5])
+                opt.step()
+        assert not warned, [str(w.message) for w in warned]
+        errors = []
+        for kw in [dict(lr=lib.tensor([0.1, 0.2])), dict(lr=lib.tensor(0.1), foreach=True)]:
+            try:
+                getattr(lib.optim, name)([p], **kw)
+            except Exception as e:
+                errors.append((type(e).__name__, str(e)))
+        seen.append((p.tolist(), errors))
+    np.testing.assert_allclose(seen[1][0], seen[0][0], rtol=1e-6)
+    assert seen[1][1] == seen[0][1]
 
 
 @pytest.mark.parametrize("name", ["Adam", "AdamW", "Adamax", "NAdam", "RAdam"])
