@@ -111,8 +111,12 @@ class Optimizer:
                             "but the ordering of tensors in sets will change between runs. "
                             "Please use a list instead.")
         params = list(params)
-        if params and isinstance(params[0], tuple):  # named_parameters()
-            group["param_names"] = [name for name, _ in params]
+        names = [p[0] for p in params if isinstance(p, tuple)]  # named_parameters()
+        if names:
+            if len(names) != len(params):
+                raise ValueError("all optimizer params should be with/without names. Some "
+                                 "param names are missing")
+            group["param_names"] = names
             params = [p for _, p in params]
         for p in params:
             if not isinstance(p, Tensor):
@@ -131,6 +135,12 @@ class Optimizer:
                           "future, this will cause an error; see "
                           "github.com/pytorch/pytorch/issues/40967 for more information",
                           stacklevel=3)
+        for other in self.param_groups:
+            if ("param_names" in group) != ("param_names" in other):
+                raise ValueError("all optimizer param groups should be with/without names. "
+                                 "cannot add param group "
+                                 f"{'with' if 'param_names' in group else 'without'} names to "
+                                 "the optimizer")
         seen = {id(p) for g in self.param_groups for p in g["params"]}
         if any(id(p) in seen for p in params):
             raise ValueError("some parameters appear in more than one parameter group")
@@ -243,8 +253,11 @@ class Optimizer:
             if p is None:
                 continue
             state[p] = WatchedDict((k, _to_param(v, p, k)) for k, v in s.items())
-        self.__setstate__({"state": state, "param_groups": [dict(s, params=g["params"])
-                                                            for g, s in zip(groups, saved)]})
+        for g, s in zip(groups, saved):
+            s["params"] = g["params"]
+            if "param_names" in g:  # (a loaded group without names keeps the optimizer's)
+                s.setdefault("param_names", g["param_names"])
+        self.__setstate__({"state": state, "param_groups": saved})
         for post_hook in self._optimizer_load_state_dict_post_hooks.values():
             post_hook(self)
 

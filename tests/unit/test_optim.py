@@ -345,3 +345,30 @@ def test_state_dict_hooks():
         return log
 
     assert run(distgrad) == run(torch)
+
+
+def test_param_names_as_torch():
+    # named_parameters() given: names kept through a state dict without them, and groups
+    # (or params) with and without names not mixed, in torch's words
+    def run(lib):
+        lin = lib.nn.Linear(2, 1)
+        log = []
+        opt = lib.optim.SGD(lin.named_parameters(), lr=0.1)
+        plain = lib.optim.SGD(lin.parameters(), lr=0.2).state_dict()
+        opt.load_state_dict(plain)
+        log.append(opt.state_dict()["param_groups"])
+        extra = lib.nn.Linear(1, 1)
+        for group in [{"params": extra.parameters()},
+                      {"params": [("w", extra.weight), extra.bias]}]:
+            try:
+                opt.add_param_group(group)
+            except ValueError as e:
+                log.append(str(e))
+        unnamed = lib.optim.SGD(lin.parameters(), lr=0.1)
+        try:
+            unnamed.add_param_group({"params": extra.named_parameters()})
+        except ValueError as e:
+            log.append(str(e))
+        return log
+
+    assert run(distgrad) == run(torch)
