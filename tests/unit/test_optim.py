@@ -372,3 +372,24 @@ def test_param_names_as_torch():
         return log
 
     assert run(distgrad) == run(torch)
+
+
+def test_which_tensors_an_optimizer_takes_as_torch():
+    # a non-leaf is refused unless it retains its grad or the optimizer is differentiable;
+    # a param group that is not a dict is named by its type
+    def run(lib):
+        a = lib.ones(2, requires_grad=True)
+        kept, other = a * 2, a * 3
+        kept.retain_grad()
+        log = []
+        for build in [lambda: lib.optim.SGD([a * 4], lr=0.1),
+                      lambda: lib.optim.SGD([kept], lr=0.1),
+                      lambda: lib.optim.SGD([other], lr=0.1, differentiable=True),
+                      lambda: lib.optim.SGD([a], lr=0.1).add_param_group([a])]:
+            try:
+                log.append(len(build().param_groups))
+            except (TypeError, ValueError) as e:
+                log.append((type(e).__name__, str(e)))
+        return log
+
+    assert run(distgrad) == run(torch)
