@@ -1,6 +1,6 @@
 """`distgrad.optim`: torch's optimizers with torch's update rules, step for step: SGD, Adam and
-AdamW here, the others (RMSprop, Adagrad, Adadelta, Adamax, NAdam, RAdam, Rprop, ASGD, LBFGS) a
-module each; the base class in optimizer.py, learning-rate schedules in lr_scheduler.py.
+AdamW here, the others (RMSprop, Adagrad, Adadelta, Adafactor, Adamax, NAdam, RAdam, Rprop, ASGD,
+LBFGS) a module each; the base class in optimizer.py, learning-rate schedules in lr_scheduler.py.
 
 `step()` runs under no_grad and changes each parameter with in-place tensor ops
 (`p.add_(...)`), and keeps its state (momentum buffers, moments) as tensors created like
@@ -176,6 +176,7 @@ class AdamW(Adam):
 
 # The other optimizers, a module each (as torch's), built on the helpers in optimizer.py.
 from .adadelta import Adadelta  # noqa: E402
+from .adafactor import Adafactor  # noqa: E402
 from .adagrad import Adagrad  # noqa: E402
 from .adamax import Adamax  # noqa: E402
 from .asgd import ASGD  # noqa: E402
@@ -185,8 +186,8 @@ from .radam import RAdam  # noqa: E402
 from .rmsprop import RMSprop  # noqa: E402
 from .rprop import Rprop  # noqa: E402
 
-__all__ += ["AdamW", "Adadelta", "Adagrad", "Adamax", "ASGD", "LBFGS", "NAdam", "RAdam", "RMSprop",
-            "Rprop"]
+__all__ += ["AdamW", "Adadelta", "Adafactor", "Adagrad", "Adamax", "ASGD", "LBFGS", "NAdam",
+            "RAdam", "RMSprop", "Rprop"]
 
 from . import lr_scheduler  # noqa: E402  (optim.lr_scheduler, as in torch)
 from . import swa_utils  # noqa: E402  (optim.swa_utils, as in torch)

@@ -49,6 +49,9 @@ CASES = [
     # t0 = 3: averaging (μ < 1) starts within the run
     ("ASGD", dict(lr=0.05, lambd=0.1, alpha=0.5, t0=3, weight_decay=0.1)),
     ("ASGD", dict(lr=0.05, t0=2, maximize=True)),
+    ("Adafactor", dict()),
+    ("Adafactor", dict(lr=0.05, weight_decay=0.1, d=2.0, maximize=True)),
+    ("Adafactor", dict(eps=(1e-20, 1e-4), beta2_decay=-0.5)),
 ]
 
 
@@ -274,6 +277,12 @@ def test_betas_given_as_a_list_kept_as_torch(name):
     lambda o, p: o.Rprop([p], etas=(0.5, 0.9)),
     lambda o, p: o.ASGD([p], lr=-1.0),
     lambda o, p: o.ASGD([p], weight_decay=-1.0),
+    lambda o, p: o.Adafactor([p], lr=-1.0),
+    lambda o, p: o.Adafactor([p], beta2_decay=0.5),
+    lambda o, p: o.Adafactor([p], eps=(-1.0, 1e-3)),
+    lambda o, p: o.Adafactor([p], eps=(None, -1.0)),
+    lambda o, p: o.Adafactor([p], d=0.5),
+    lambda o, p: o.Adafactor([p], weight_decay=-1.0),
     lambda o, p: o.RMSprop([], lr=0.1),
 ])
 def test_errors_match_torch(build):
