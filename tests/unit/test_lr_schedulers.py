@@ -266,3 +266,27 @@ def test_a_scheduler_written_on_the_old_base_class():
         return lrs, sched.state_dict(), type(sched).__mro__[1].__name__
 
     assert run(distgrad) == run(torch)
+
+
+def test_step_order_warnings_as_torch():
+    # scheduler.step() before optimizer.step() warns; so (in other words) does a first
+    # scheduler.step() after optimizer.step was replaced since the scheduler was made
+    import warnings
+
+    def run(lib):
+        seen = []
+        for replace, step_first in [(False, False), (False, True), (True, True)]:
+            opt = _optimizer(lib)
+            sched = lib.optim.lr_scheduler.StepLR(opt, step_size=1)
+            if replace:
+                opt.step = lambda closure=None: None
+            if step_first:
+                opt.step()
+            with warnings.catch_warnings(record=True) as warned:
+                warnings.simplefilter("always")
+                sched.step()
+                sched.step()
+            seen.append([str(w.message) for w in warned])
+        return seen
+
+    assert run(distgrad) == run(torch)
