@@ -538,9 +538,11 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
     check_sdpa_dtypes(query, key, value, attn_mask)
     if 0 in (query.numel(), key.numel(), value.numel()):
         # torch's answer for empty inputs: zeros, still joined to the inputs' graphs
-        zeros = creation.zeros(*query.shape[:-1], value.shape[-1], dtype=query.dtype,
-                               device=query.device)
-        return zeros + (query.sum() + key.sum() + value.sum()) * 0
+        # (made from the query, so placed as it is: on its worker, or sharded like it; a
+        # sum over none of its features, so an inf or nan in it stays out)
+        zeros = query.detach()[..., :0].sum(-1, keepdim=True).expand(*query.shape[:-1],
+                                                                    value.shape[-1])
+        return zeros.contiguous() + (query.sum() + key.sum() + value.sum()) * 0
     if _flash_applies(query, key, value, attn_mask, dropout_p, enable_gqa):
         if dropout_p != 0.0:
             raise RuntimeError("scaled_dot_product_attention_flash_attention: Currently do not "
