@@ -54,7 +54,6 @@ signbit softmax std std_mean sum tensordot tril triu var var_mean vdot bmm chain
 """.split()) | set(LINALG) - {"cross"}  # (linalg's by their own names)
 
 
-
 # The functions whose out must have one dtype, not any the result casts to: rule(k, out's
 # dtype, the result's, kwargs, how many results) -> torch's message, or None when out k is
 # right.
