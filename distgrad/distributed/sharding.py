@@ -671,7 +671,7 @@ def assign_inplace(t: Tensor, result: Tensor) -> None:
                            f"written into a {placement_of(t)}; use .full_tensor() first")
     copied = t._sharding.copied_view_of
     if copied is not None:
-        if not copied.write_back(result):
+        if not copied.write_back(result, t):
             raise RuntimeError(f"in-place op on the result of '{copied.name}' of a sharded "
                                "tensor: no sharding rule makes it a view (it was gathered and "
                                "copied), so the write would not reach its base; write to the "
@@ -971,21 +971,25 @@ class _CopiedView:
         untracked = base.data if own_versions else base.detach()
         return _CopiedView(self.name, [untracked] + self.inputs[1:], self.attrs, self.index)
 
-    def write_back(self, value) -> bool:
-        """Write `value`, the copy's new values, into its base as a write through torch's
-        view does (the copy is made again from it when next read); False if this view op
-        cannot be undone (ops/views.py)."""
-        from ..ops.views import UNDOABLE, one_output, unview
+    def write_back(self, value, copy) -> bool:
+        """Write `value`, the new values of `copy` (this view's copy), into its base as a
+        write through torch's view does (the copy is made again from it when next read);
+        False if this view op cannot be undone (ops/views.py). The write was checked
+        where it was made: the base may be an expanded view itself."""
+        from ..ops.views import UNDOABLE, one_output, unexpand, unview
 
         base = self.inputs[0]
         if not hasattr(base, "_storage"):
             return False
         name, attrs = one_output(self.name, self.attrs, self.index, base.shape)
+        if name == "expand":
+            base._inplace(unexpand(base, copy.detach(), value), overlap_ok=True)
+            return True
         # (torch's reshape is a view only for some layouts: here, for a base that is
         # contiguous, shards and all; other reshapes' copies still refuse)
         if name not in UNDOABLE or (name == "reshape" and not _contiguous_throughout(base)):
             return False
-        base._inplace(unview(name, attrs, base, value))
+        base._inplace(unview(name, attrs, base, value), overlap_ok=True)
         return True
 
     def made_from_root(self):

@@ -458,7 +458,7 @@ def write_in_order(x, value, tensors, key, in_a_part: bool = False, accumulate: 
     that is the plain out-of-place put."""
     aliased = _is_tensor(value) and value._storage.same_memory(x._storage)
     put = "index_put_accumulate" if accumulate else "index_put"
-    if x._sharding is not None or not (aliased or x._has_internal_overlap()):
+    if not (aliased or x._has_internal_overlap()):
         return x._inplace(call(put, x, value, *tensors, key=key), in_a_part=in_a_part)
     from ..creation import tensor
 

@@ -64,6 +64,28 @@ def unview(op: str, attrs: dict, parent, new_child):
     return _replaced(parent, covered, placed)
 
 
+def unexpand(parent, old_child, new_child):
+    """The parent's value once a copy of its expanded view (`old_child`) holds
+    `new_child`: each of the parent's elements takes what was written into its copies
+    (torch's copies are one memory, so the elements written together hold one value; here
+    their mean); an element none of whose copies changed keeps its value."""
+    from .reshaping import sum_to_size  # (reshaping imports the op table, which imports this)
+
+    both_nan = call("logical_and", call("isnan", new_child), call("isnan", old_child))
+    changed = call("logical_and", call("ne", new_child, old_child), call("logical_not", both_nan))
+    count = sum_to_size(changed.to(new_child.dtype if new_child.is_floating_point() else
+                                   _float32()), list(parent.shape))
+    written = sum_to_size(call("where", changed, new_child, 0), list(parent.shape))
+    mean = (written / call("clamp", count, min=1)).to(parent.dtype)
+    return _replaced(parent, count, mean)
+
+
+def _float32():
+    from .. import dtypes
+
+    return dtypes.float32
+
+
 def _ones_like(t):
     from .. import creation, dtypes  # (creation imports the op table, which imports this)
 

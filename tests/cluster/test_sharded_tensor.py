@@ -1808,3 +1808,33 @@ def test_a_no_grad_view_of_a_copied_view_is_refused_after_a_write(backend):
             w.is_leaf
         errors.append(str(raised.value))
     assert errors[0] == errors[1] and "created in no_grad mode" in errors[0]
+
+
+@pytest.mark.parametrize("case", ["slice", "index", "masked_fill", "nan"])
+def test_writes_into_an_expanded_sharded_tensor_reach_its_base(backend, case):
+    # Every element of an expanded view is its base's element: a write to some of them is
+    # a write to the base, whether the expand is a view of the shards (dim 0 of a tensor
+    # sharded on dim 1) or a copy standing for one (a one-long sharded dim expanded); the
+    # written part itself is one place each, so torch takes it (differential fuzzer seeds
+    # 10292154, 10368856)
+    import warnings
+
+    got = []
+    for T, place in ((dg, dist.shard), (torch, lambda t, d: t.clone())):
+        x = T.tensor([[1.74, 0.0, -0.58], [float("nan"), -1.71, 1.52]])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # (torch's deprecation warning; the fallback's)
+            if case == "slice":
+                base = place(x.reshape(-1), 0)[3:4]
+                base.expand(3)[:1] = 0.07
+            elif case == "index":
+                base = place(x[0:1], 1)
+                base.expand(3, 3)[[1, 2]] = 0.15
+            elif case == "masked_fill":
+                base = place(x.reshape(-1), 0)[4:5]
+                base.expand(2, 3).masked_fill_(T.tensor([[False, True, False]] * 2), 5.0)
+            else:  # a NaN base: its copies the write leaves are not a change
+                base = place(x.reshape(-1), 0)[3:4]
+                base.expand(3)[1:2] = 3.0
+        got.append(base)
+    np.testing.assert_array_equal(_np(got[0]), got[1].numpy())
