@@ -582,11 +582,24 @@ class Tensor:
             return self._storage.writes(self)
         return self._storage.writes(self) + self._stands_for._version
 
-    def _stand_for(self, original) -> "Tensor":
+    def _stand_for(self, original, copied_from=None) -> "Tensor":
         """Mark self as the copy of `original` an op runs on (see _version): a saved copy
-        is checked, and named in the error, as the original."""
+        is checked, and named in the error, as the original. `copied_from`: the tensor
+        (original or a view of it) whose values self copies, which `_copy_if_rewritten`
+        copies again once its memory is written without a version count (`.data`)."""
         self._stands_for = original
+        if copied_from is not None:
+            self.__dict__["_copied_from"] = (copied_from, copied_from._storage.memory_stamp())
         return self
+
+    def _copy_if_rewritten(self) -> "Tensor":
+        """Self, or a new copy of what it copies if that memory was written since through
+        a handle with its own version counter (`.data`): torch saved the original itself,
+        so its saved value shows such a write."""
+        source = self.__dict__.get("_copied_from")
+        if source is None or source[0]._storage.memory_stamp() == source[1]:
+            return self
+        return source[0].to(self.device_str)
 
     # ---- autograd plumbing -------------------------------------------------------------
     def _gradient_edge(self):

@@ -190,7 +190,7 @@ class SavedTensor:
             if view_node is not None:
                 out.grad_fn, out._output_nr = view_node, self.view_edge[1]
             return out
-        return t
+        return t._copy_if_rewritten() if t._stands_for is not None else t
 
 
 def _unpack_all(node, ctx) -> None:

@@ -1263,7 +1263,7 @@ def _local_part(t, ref: Sharding, k: int, out_ndim: int):
 
 def _moved(t, worker, operand):
     """t on worker, standing for `operand` (whose slice it may be)."""
-    return t if t.device_str == worker else t.to(worker)._stand_for(operand)
+    return t if t.device_str == worker else t.to(worker)._stand_for(operand, copied_from=t)
 
 
 def _shard_ref(name, inputs, out_ndim):

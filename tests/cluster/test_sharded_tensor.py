@@ -1017,6 +1017,25 @@ def test_a_write_through_data_is_not_a_write_autograd_sees(backend):
     assert outs[0][2] == outs[1][2] == 0
 
 
+def test_a_write_through_data_reaches_what_an_op_on_a_worker_saved_of_a_driver_tensor(backend):
+    # s * x runs where s's shards are, on copies of x's slices; torch saves x itself, so a
+    # later write through x.data (no version count) shows in the backward: the copy is
+    # made again (differential fuzzer seed 10407264).
+    x_np = np.array([1.15, 1.88, -1.54, 0.21], np.float32)
+    outs = []
+    for T, place in ((dg, lambda t: dist.shard(t, 0)),
+                     (torch, lambda t: t.detach().clone().requires_grad_())):
+        x = T.tensor(x_np, requires_grad=True)
+        s = place(x)  # (a leaf of its own)
+        y = s * x
+        x.data[3:].mul_(2)
+        grads = T.autograd.grad((y * y).sum(), [x, s], create_graph=True)
+        second = T.autograd.grad(sum((g * g).sum() for g in grads), [x])
+        outs.append(grads + second)
+    for d, t in zip(*outs):
+        _close(d, t)
+
+
 def test_a_sharded_view_takes_the_history_its_base_took_in_place(backend):
     # v = s.view(-1) keeps s's shards' rows whole (a view of each); s.copy_(x) then gives
     # s a history: v requires grad through it, and a gradient through v reaches x
