@@ -45,10 +45,17 @@ def _nan_ignoring_vjp(wins):
     return vjp
 
 
-defop("fmax", in_common_dtype(np.fmax), elementwise(binary), _nan_ignoring_vjp(lambda a, b: a >= b),
-      node="FmaxBackward0", save=(0, 1), api=("fmax",))
-defop("fmin", in_common_dtype(np.fmin), elementwise(binary), _nan_ignoring_vjp(lambda a, b: a <= b),
-      node="FminBackward0", save=(0, 1), api=("fmin",))
+def _nan_ignoring(wins):
+    """torch's kernel: self where it wins or other is nan, else other; so at a tie self, and
+    its sign of zero (numpy's fmax and fmin keep one operand or the other at a tie,
+    depending on the CPU's vector instructions)."""
+    return lambda a, b: np.where(wins(a, b) | np.isnan(b), a, b)
+
+
+defop("fmax", in_common_dtype(_nan_ignoring(np.greater_equal)), elementwise(binary),
+      _nan_ignoring_vjp(lambda a, b: a >= b), node="FmaxBackward0", save=(0, 1), api=("fmax",))
+defop("fmin", in_common_dtype(_nan_ignoring(np.less_equal)), elementwise(binary),
+      _nan_ignoring_vjp(lambda a, b: a <= b), node="FminBackward0", save=(0, 1), api=("fmin",))
 
 
 def _tensors_only(name: str, arg: str = "other"):

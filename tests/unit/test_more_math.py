@@ -322,6 +322,7 @@ SIGNED_ZEROS = {  # ops whose result is one of their operands: which one torch k
     "minimum": lambda T, x, y: T.minimum(x, y),
     "max_binary": lambda T, x, y: T.max(x, y),
     "fmax": lambda T, x, y: T.fmax(x, y),
+    "fmin": lambda T, x, y: T.fmin(x, y),
 }
 
 
