@@ -378,10 +378,14 @@ def test_in_place_forms_as_torch(name):
         y = w * 1
         getattr(y, name)(*args)
         (y * T.tensor([3.0, 5.0, 7.0, 11.0])).sum().backward()
-        got.append((np.nan_to_num(x.tolist()).tolist(), str(x.dtype).split(".")[-1],
+        got.append((np.nan_to_num(x.tolist()), str(x.dtype).split(".")[-1],
                     y.grad_fn.name(), len(y.grad_fn.next_functions),
-                    np.nan_to_num(w.grad.tolist()).round(6).tolist()))
-    assert got[0] == got[1]
+                    np.nan_to_num(w.grad.tolist())))
+    # (values to a float32 ulp: torch's own arcsin and arctan2 differ by one between CPUs,
+    # as its vector kernels do, and so do numpy's)
+    np.testing.assert_allclose(got[1][0], got[0][0], rtol=3e-7, atol=0)
+    np.testing.assert_allclose(got[1][4], got[0][4], rtol=1e-6, atol=1e-6)
+    assert got[0][1:4] == got[1][1:4]
 
 
 def test_take_along_dim_counts_negative_indices_from_the_end():
