@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import dtypes
 from ..autograd.record import call
-from .reduce import _cumsum_rule, _sum_rule, expand_back
+from .reduce import _cumsum_rule, _sum_rule, check_mean_dtype, expand_back
 from .rules import dims_of, wrap_dim
 from .table import defop
 
@@ -54,6 +54,8 @@ def nanmean(input, dim=None, keepdim=False, *, dtype=None):
     if not input.dtype.is_floating_point:
         raise RuntimeError("nanmean(): expected input to have floating point or complex dtype "
                            f"but got {input.dtype.long_name}")
+    if dtype is not None:
+        check_mean_dtype("nanmean", dtype, given=True)
     count = input.isnan().logical_not().sum(**_reduce_attrs(dim, keepdim, None))
     return nansum(input, dim, keepdim, dtype=dtype) / count
 

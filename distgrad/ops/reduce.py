@@ -56,11 +56,18 @@ defop("sum", _sum_forward, _sum_rule,
 
 def _mean_rule(x, dim=None, keepdim=False, dtype=None):
     d = dtypes.from_name(dtype) if dtype is not None else x.dtype
-    if not d.is_floating_point:
-        raise RuntimeError("mean(): could not infer output dtype. Input dtype must be either a "
-                           f"floating point or complex dtype. Got: {d.long_name}")
+    check_mean_dtype("mean", d, given=dtype is not None)
     _, shape = _reduced(x, dim, keepdim)
     return Meta(shape, d)
+
+
+def check_mean_dtype(name: str, d, given: bool) -> None:
+    """torch's error for a mean in a dtype that is not floating (the one asked for, or the
+    input's)."""
+    if not d.is_floating_point:
+        which = "Optional" if given else "Input"
+        raise RuntimeError(f"{name}(): could not infer output dtype. {which} dtype must be "
+                           f"either a floating point or complex dtype. Got: {d.long_name}")
 
 
 def _mean_vjp(c, g):

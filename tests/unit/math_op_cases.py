@@ -108,6 +108,7 @@ case("nanmean_all_nan_row", lambda T, x: (x * NAN).nanmean(1), F(2, 3), covers=(
      fd=False)
 
 error("nanmean_int", lambda T, i: i.nanmean(), I(3))
+error("nanmean_int_dtype", lambda T, x: x.nanmean(dtype=T.int64), K(3))
 error("nansum_dim", lambda T, x: x.nansum(2), K(3, 4))
 
 # ---- cumprod -------------------------------------------------------------------------------------

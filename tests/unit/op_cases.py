@@ -1024,6 +1024,7 @@ error("cat_dim_neg", lambda T, a: T.cat([a, a], -3), K(2, 3))
 
 # dtypes a reduction refuses
 error("mean_int", lambda T, i: i.mean(), I(3))
+error("mean_int_dtype", lambda T, x: x.mean(0, dtype=T.int64), K(3))
 error("var_int", lambda T, i: i.var(), I(3))
 error("std_int", lambda T, i: i.std(), I(3))
 error("norm_int", lambda T, i: i.norm(), I(3))
