@@ -715,6 +715,31 @@ class Tensor:
     def tolist(self):
         return self._numpy_value().tolist()
 
+    def apply_(self, callable):
+        """Each element replaced by `callable(element)`, in Python (torch's apply_: no
+        autograd, so refused for a tensor that requires grad, and no version count)."""
+        return self._map_elements("apply_", callable)
+
+    def map_(self, tensor, callable):
+        """Each element replaced by `callable(element, tensor's element)`, `tensor`
+        broadcast to self's shape (torch's map_)."""
+        return self._map_elements("map_", callable, tensor)
+
+    def _map_elements(self, name, callable, other=None):
+        if self._requires_grad:
+            raise RuntimeError(f"Can't call {name}() on Variable that requires grad. Use "
+                               f"var.detach().{name}() instead.")
+        columns = [self._numpy_value().ravel().tolist()]
+        if other is not None:
+            columns.append(np.broadcast_to(other._numpy_value(), tuple(self.shape)).ravel().tolist())
+        results = [callable(*args) for args in zip(*columns)]
+        for r in results:
+            if not isinstance(r, numbers.Number) and not hasattr(r, "__float__"):
+                raise TypeError(f"must be real number, not {type(r).__name__}")
+        values = np.array(results).astype(self.dtype.np).reshape(self.shape)
+        self.data.copy_(Tensor._make(values, tuple(self.shape), self.dtype))
+        return self
+
     def __float__(self) -> float:
         if self.numel() != 1:
             raise ValueError("only one element tensors can be converted to Python scalars")

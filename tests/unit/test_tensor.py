@@ -605,3 +605,20 @@ def test_deepcopy_of_a_tensor_with_history_is_refused():
                 copy.deepcopy(leaf.detach() * 3)]
 
     same(f)
+
+
+def test_apply_and_map_run_a_python_function_on_each_element_as_torch():
+    # in place, cast to the tensor's dtype, through a view into its base, with no version
+    # count; refused for a tensor that requires grad and for a result that is no number
+    def scenario(T):
+        x = T.tensor([1.5, -2.0, 0.25])
+        ints = T.tensor([[1, 2], [3, 4]])
+        base = T.arange(6.0).reshape(2, 3)
+        base.t().apply_(lambda v: v * 10)
+        out = [x.apply_(lambda v: v * 2), x._version, ints.apply_(lambda v: v + 0.9),
+               T.tensor([True, False]).apply_(lambda v: not v), base,
+               T.tensor([1.0, 2.0]).map_(T.tensor([10.0]), lambda a, b: a + b)]
+        return out + [attempt(lambda: T.tensor([1.0], requires_grad=True).apply_(abs)),
+                      attempt(lambda: T.tensor([1.0]).apply_(lambda v: "a"))]
+
+    same(scenario)
