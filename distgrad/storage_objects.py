@@ -32,6 +32,12 @@ class UntypedStorage:
         on_driver = tensor.device_str == "cpu"
         self._array = _root_array(tensor) if on_driver else None
         self._elsewhere = None if on_driver else tensor.detach()
+        self._tensor_memory = tensor._storage.memory or tensor._storage  # (its flags)
+
+    def is_shared(self) -> bool:
+        """Whether share_memory_() was called on a tensor of this memory (before or after
+        this object was made)."""
+        return self._tensor_memory.shared
 
     def _memory(self) -> np.ndarray:
         if self._array is None:
@@ -87,6 +93,9 @@ class TypedStorage:
 
     def untyped(self) -> UntypedStorage:
         return self._untyped
+
+    def is_shared(self) -> bool:
+        return self._untyped.is_shared()
 
     def data_ptr(self) -> int:
         return self._untyped.data_ptr()

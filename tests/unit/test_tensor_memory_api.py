@@ -118,11 +118,13 @@ def test_share_memory_marks_the_memory_every_view_of_it_shares():
     def scenario(T):
         x = T.ones(2, 3)
         early_view = x[0]
-        before = [x.is_shared(), early_view.is_shared()]
+        storage = x.untyped_storage()
+        before = [x.is_shared(), early_view.is_shared(), storage.is_shared()]
         out = x.share_memory_()
         leaf = T.ones(2, requires_grad=True)
         model = T.nn.Linear(2, 2)
-        return before + [out is x, x.is_shared(), early_view.is_shared(), x[1].is_shared(),
+        return before + [out is x, storage.is_shared(), x[1].untyped_storage().is_shared(),
+                         x.is_shared(), early_view.is_shared(), x[1].is_shared(),
                          x.detach().is_shared(), x.data.is_shared(), x.clone().is_shared(),
                          x._version, leaf.share_memory_().is_shared(),
                          (leaf * 2).share_memory_().is_shared(),
