@@ -128,3 +128,6 @@ from .out_param import add_out_param as _add_out_param  # noqa: E402
 
 _add_out_param(globals(), _OUT_NAMESPACE)
 _add_out_param(vars(linalg), _OUT_LINALG)
+from .ops.api import require_tensor_input as _require_tensor_input  # noqa: E402
+
+_require_tensor_input(globals(), Tensor)  # (after out=: its check comes first, as torch's)

@@ -8,6 +8,9 @@ the in-place method: the function's result written into `self` (Tensor._inplace)
 """
 from __future__ import annotations
 
+import functools
+import inspect
+
 from ..autograd.record import call
 from .table import OPS
 
@@ -54,3 +57,42 @@ def _in_place(fn, name: str, tensor_class):
 
     method.__name__ = method.__qualname__ = name
     return method
+
+
+# torch.<name>(2, t) works for these (they have an overload taking a number first, or
+# take one there: polygamma's order, isin's element); every other function whose first
+# parameter is `input` takes only a tensor there.
+NUMBER_INPUT = frozenset({"add", "bitwise_and", "bitwise_left_shift", "bitwise_or",
+                          "bitwise_right_shift", "bitwise_xor", "bucketize", "div", "divide",
+                          "float_power", "floor_divide", "isin", "mul", "multiply", "normal",
+                          "polygamma", "pow", "remainder", "result_type", "sub", "subtract",
+                          "true_divide", "xlogy", "norm"})
+
+
+# The names torch gives a first parameter that must be a tensor.
+_TENSOR_FIRST = ("input", "x1", "x", "y", "condition", "sorted_sequence")
+
+
+def require_tensor_input(namespace: dict, tensor_class) -> None:
+    """Give each public function of `namespace` whose first parameter is a tensor in torch
+    (`input`, ...) torch's TypeError for anything else there (its methods get self, a
+    tensor, anyway)."""
+    for name, fn in list(namespace.items()):
+        if name.startswith("_") or name in NUMBER_INPUT or not inspect.isfunction(
+                inspect.unwrap(fn)):
+            continue
+        first = next(iter(inspect.signature(fn).parameters), None)
+        if first in _TENSOR_FIRST:
+            namespace[name] = _tensor_first(fn, name, first, tensor_class)
+
+
+def _tensor_first(fn, name: str, param: str, tensor_class):
+    @functools.wraps(fn)
+    def checked(*args, **kwargs):
+        value = args[0] if args else kwargs.get(param)
+        if not isinstance(value, tensor_class) and (args or param in kwargs):
+            raise TypeError(f"{name}(): argument '{param}' (position 1) must be Tensor, not "
+                            f"{type(value).__name__}")
+        return fn(*args, **kwargs)
+
+    return checked

@@ -622,3 +622,27 @@ def test_apply_and_map_run_a_python_function_on_each_element_as_torch():
                       attempt(lambda: T.tensor([1.0]).apply_(lambda v: "a"))]
 
     same(scenario)
+
+
+@pytest.mark.parametrize("name", ["fmod", "atan2", "fmax", "hypot", "eq", "lt", "clamp",
+                                  "logaddexp", "matmul", "sum", "softmax", "isclose",
+                                  "cdist", "vander", "where", "searchsorted"])
+def test_a_function_whose_first_argument_is_a_tensor_refuses_a_number_as_torch(name):
+    # torch.fmod(2.0, t) has no overload taking a number first: a TypeError naming the
+    # function (and the argument: torch lists its overloads instead where it has several),
+    # where distgrad computed (fmod, eq, where) or failed inside (matmul)
+    got = []
+    for T in (__import__("torch"), distgrad):
+        try:
+            getattr(T, name)(2.0, T.tensor([1.5, 2.0]))
+        except TypeError as e:
+            got.append(str(e).split("(")[0])  # (the function torch's message names)
+        else:
+            got.append(None)
+    assert got[0] == got[1] == name
+
+
+def test_the_functions_that_take_a_number_first_still_do():
+    same(lambda T: [T.pow(2.0, T.tensor([1.0, 3.0])), T.sub(1, T.tensor([2, 5])),
+                    T.remainder(5, T.tensor([3, 4])), T.xlogy(2.0, T.tensor([4.0])),
+                    T.bucketize(2, T.tensor([1, 3]))])
