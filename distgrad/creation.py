@@ -1,6 +1,7 @@
 """Creation functions (`tensor`, `ones`, `randn`, ...), each taking dtype=, device=,
 requires_grad= where torch does. Random values come from one driver-side generator, so
-`manual_seed(s)` gives the same numbers whatever device the tensor is placed on.
+`manual_seed(s)` gives the same numbers whatever device the tensor is placed on, and
+torch's numbers (mersenne.py reproduces its CPU generator).
 """
 from __future__ import annotations
 
@@ -11,26 +12,29 @@ import warnings
 import numpy as np
 
 from . import dtypes, storage
+from .mersenne import DEFAULT_SEED, MersenneStream, nondeterministic_seed
 from .autograd import record
 from .autograd.record import call
 from .tensor import Tensor, _warn_once, device_str
 from .tensor import device as _Device
 
-_rng = np.random.default_rng(0)
-_initial_seed = 0
+_rng = MersenneStream(DEFAULT_SEED)
+_initial_seed = DEFAULT_SEED
 _default_device = None  # set_default_device: where a factory puts a tensor given no device=
 # torch's words for a random op under vmap(randomness="error"), set while one runs.
 forbid_random: str | None = None
 
 
 def manual_seed(seed: int):
-    global _rng, _initial_seed
-    _initial_seed = int(seed)
-    _rng = np.random.default_rng(int(seed))
-    return _rng
+    """Seed the default stream; like torch, a negative seed counts modulo 2**64."""
+    global _initial_seed
+    _initial_seed = int(seed) % 2 ** 64
+    _rng.manual_seed(_initial_seed)
+    from .sampling import default_generator
+    return default_generator
 
 
-def random_stream(generator=None) -> np.random.Generator:
+def random_stream(generator=None) -> MersenneStream:
     """The stream every random op draws from (manual_seed's, or a `Generator`'s given as
     `generator=`). A compile recording is told: a replay would draw the same numbers again."""
     if forbid_random is not None:
@@ -41,16 +45,17 @@ def random_stream(generator=None) -> np.random.Generator:
 
 
 def get_rng_state() -> dict:
-    """The generator's state (numpy's), to draw the same numbers again from it."""
-    return _rng.bit_generator.state
+    """The generator's state, to draw the same numbers again from it."""
+    return _rng.get_state()
 
 
 def set_rng_state(state: dict) -> None:
-    _rng.bit_generator.state = state
+    _rng.set_state(state)
 
 
 def initial_seed() -> int:
-    """The seed the random numbers are drawn from (the last manual_seed's, else 0)."""
+    """The seed the random numbers are drawn from (the last manual_seed's, else torch's
+    default, 67280421310721)."""
     return _initial_seed
 
 
@@ -75,7 +80,7 @@ def _placed(where) -> str:
 
 
 def seed() -> int:
-    s = int(np.random.SeedSequence().entropy % (2 ** 63))
+    s = nondeterministic_seed()
     manual_seed(s)
     return s
 
@@ -526,7 +531,7 @@ def rand(*size, dtype=None, device=None, requires_grad=False, generator=None) ->
     _check_args("rand", size, generator=generator, dtype=dtype, device=device,
                 requires_grad=requires_grad)
     dtype = _random_dtype(dtype, "check_uniform_bounds")
-    arr = random_stream(generator).random(_size(size), dtype=np.float64).astype(dtype.np)
+    arr = random_stream(generator).uniform_values(_size(size), dtype.np)
     return _from_array(arr, device, requires_grad)
 
 
@@ -534,7 +539,7 @@ def randn(*size, dtype=None, device=None, requires_grad=False, generator=None) -
     _check_args("randn", size, generator=generator, dtype=dtype, device=device,
                 requires_grad=requires_grad)
     dtype = _random_dtype(dtype, "normal_kernel_cpu")
-    arr = random_stream(generator).standard_normal(_size(size)).astype(dtype.np)
+    arr = random_stream(generator).normal_values(_size(size), dtype.np)
     return _from_array(arr, device, requires_grad)
 
 
@@ -552,14 +557,14 @@ def randint(low, high=None, size=None, *, generator=None, dtype=None, device=Non
     if low >= high:
         raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} >= "
                            f"to={high}")
-    arr = random_stream(generator).integers(low, high, size=tuple(_size((size,))))
+    arr = random_stream(generator).randint(low, high, tuple(_size((size,))))
     arr = arr.astype((dtype or dtypes.int64).np)
     return _from_array(arr, device, requires_grad)
 
 
 def randperm(n, *, generator=None, dtype=None, device=None) -> Tensor:
     _check_args("randperm", (n,), generator=generator, dtype=dtype, device=device)
-    arr = random_stream(generator).permutation(int(n)).astype((dtype or dtypes.int64).np)
+    arr = random_stream(generator).randperm(int(n)).astype((dtype or dtypes.int64).np)
     return _from_array(arr, device, False)
 
 
@@ -711,7 +716,12 @@ def _reduce_ex(self, protocol):
 def _random_fill(self, kind: str, draw, generator=None):
     self._check_write_to_stale_view()
     self._check_inplace()
-    values = np.asarray(draw(random_stream(generator), tuple(self.shape))).astype(self.dtype.np)
+    # torch fills in memory order (outermost stride first), whatever the view's dim order
+    strides = self.stride()
+    order = sorted(range(self.ndim), key=lambda d: -strides[d])
+    in_memory = tuple(self.shape[d] for d in order)
+    values = np.asarray(draw(random_stream(generator), in_memory)).astype(self.dtype.np)
+    values = np.transpose(values.reshape(in_memory), np.argsort(order))
     drawn = tensor(values, device=self.device_str)
     return self._inplace(call("random_fill", self, drawn, kind=kind))
 
@@ -719,16 +729,17 @@ def _random_fill(self, kind: str, draw, generator=None):
 def _normal_(self, mean=0.0, std=1.0, *, generator=None):
     if std < 0:
         raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
-    return _random_fill(self, "normal", lambda rng, shape: rng.standard_normal(shape) * std + mean,
-                        generator)
+    contiguous = self.is_contiguous()
+    return _random_fill(self, "normal", lambda rng, shape: rng.normal_values(
+        shape, self.dtype.np, mean, std, contiguous), generator)
 
 
 def _uniform_(self, from_=0.0, to=1.0, *, generator=None):
     if from_ > to:
         raise RuntimeError(f"uniform_ expects to return a [from, to) range, but found from="
                            f"{from_} > to={to}")
-    return _random_fill(self, "uniform", lambda rng, shape: rng.uniform(from_, to, shape),
-                        generator)
+    return _random_fill(self, "uniform", lambda rng, shape: rng.uniform_values(
+        shape, self.dtype.np, from_, to), generator)
 
 
 def _random_(self, from_=0, to=None, *, generator=None):
@@ -741,7 +752,7 @@ def _random_(self, from_=0, to=None, *, generator=None):
     if from_ >= to:
         raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={from_} "
                            f">= to={to}")
-    return _random_fill(self, "random", lambda rng, shape: rng.integers(from_, to, shape),
+    return _random_fill(self, "random", lambda rng, shape: rng.randint(from_, to, shape),
                         generator)
 
 

@@ -37,7 +37,7 @@ class dtype:
 
 
 bool_ = dtype("bool", np.bool_, 0, "bool", "Bool", 2)
-int64 = dtype("int64", np.int64, 1, "long int", "Long", 2 ** 63 - 1)
+int64 = dtype("int64", np.int64, 1, "long int", "Long", 2 ** 63)
 float32 = dtype("float32", np.float32, 2, "float", "Float", 2 ** 24 + 1)
 float64 = dtype("float64", np.float64, 2, "double", "Double", 2 ** 53 + 1)
 

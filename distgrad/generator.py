@@ -1,32 +1,29 @@
 """`Generator`: a random stream of its own, as torch.Generator, for code that passes
-`generator=` (random_split, samplers, randperm, rand, randn, randint).
+`generator=` (random_split, samplers, randperm, rand, randn, randint, the in-place fills).
 
-Its numbers are numpy's (PCG64), not torch's: a seed gives the same numbers on every run
-and placement, but not torch's numbers.
+Its numbers are torch's: the same 32-bit Mersenne Twister, seeded the same way, turned into
+floats, normals, integers and permutations as torch's CPU kernels do (mersenne.py). A seed
+gives torch's numbers on every run and placement.
 
 >>> g = distgrad.Generator().manual_seed(42)
->>> distgrad.randperm(4, generator=g).tolist() == distgrad.randperm(
-...     4, generator=distgrad.Generator().manual_seed(42)).tolist()
-True
+>>> distgrad.randperm(4, generator=g).tolist()
+[2, 3, 0, 1]
 """
 from __future__ import annotations
 
-import numpy as np
-
+from .mersenne import DEFAULT_SEED, MersenneStream, nondeterministic_seed
 from .tensor import device as _Device
-
-# torch.Generator()'s seed before manual_seed is called (default_rng_seed_val in c10)
-_DEFAULT_SEED = 67280421310721
 
 
 class Generator:
     def __init__(self, device="cpu") -> None:
         self.device = _Device(device)
-        self.manual_seed(_DEFAULT_SEED)
+        self._seed = DEFAULT_SEED
+        self._rng = MersenneStream(DEFAULT_SEED)
 
     def manual_seed(self, seed: int) -> "Generator":
-        self._seed = int(seed)
-        self._rng = np.random.default_rng(self._seed)
+        self._seed = int(seed) % 2 ** 64
+        self._rng.manual_seed(self._seed)
         return self
 
     def initial_seed(self) -> int:
@@ -34,9 +31,15 @@ class Generator:
 
     def seed(self) -> int:
         """Re-seed from the operating system's entropy; returns the new seed."""
-        seed = int(np.random.SeedSequence().entropy % 2 ** 63)
+        seed = nondeterministic_seed()
         self.manual_seed(seed)
         return seed
+
+    def get_state(self):
+        return self._rng.get_state()
+
+    def set_state(self, state) -> None:
+        self._rng.set_state(state)
 
     def __repr__(self) -> str:
         return f"<distgrad.Generator object at {hex(id(self))}>"

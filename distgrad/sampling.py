@@ -3,8 +3,9 @@ the in-place fills exponential_, geometric_, log_normal_, cauchy_ and bernoulli_
 `default_generator` (the stream `manual_seed` seeds).
 
 Values are drawn on the driver from distgrad's stream (or a `generator=`), then placed
-where the parameters live; numbers are numpy's, not torch's. As in torch, a sample has a
-node whose gradient for its parameters is zero (no reparameterization).
+where the parameters live; the numbers are torch's (mersenne.py), except poisson's, which
+are numpy's over the same stream. As in torch, a sample has a node whose gradient for its
+parameters is zero (no reparameterization).
 """
 from __future__ import annotations
 
@@ -51,18 +52,6 @@ class _DefaultGenerator(Generator):
 default_generator = _DefaultGenerator()
 
 
-def _get_state(self):
-    return self._rng.bit_generator.state
-
-
-def _set_state(self, state) -> None:
-    self._rng.bit_generator.state = state
-
-
-Generator.get_state = _get_state
-Generator.set_state = _set_state
-
-
 # ---- a sample from parameter tensors: one node, zero gradients for them ----------------------
 
 _SAMPLE_NODES = {"bernoulli": "BernoulliBackward0", "normal_tensor_float": "NormalBackward1",
@@ -93,14 +82,14 @@ def bernoulli(input, p=None, *, generator=None):
     """0/1 draws with probabilities `input` (or `p` for every element)."""
     rng = creation.random_stream(generator)
     if p is not None:
-        values = rng.random(tuple(input.shape)) < float(p)
+        values = rng.bernoulli(tuple(input.shape), float(p))
         return creation.tensor(values.astype(input.dtype.np), device=input.device_str)
     probs = _value(input)
     if ((probs < 0) | (probs > 1)).any() or np.isnan(probs).any():
         raise RuntimeError("Expected p_in >= 0 && p_in <= 1 to be true, but got false.  (Could "
                            "this error message be improved?  If so, please report an "
                            "enhancement request to PyTorch.)")
-    values = rng.random(probs.shape) < probs
+    values = rng.bernoulli(probs.shape, probs.astype(input.dtype.np))
     return _sampled("bernoulli", values, input.dtype, (input,), input.device_str)
 
 
@@ -117,17 +106,21 @@ def normal(mean, std=1.0, size=None, *, generator=None, dtype=None, device=None,
             raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
         d = dtype or dtypes.get_default_dtype()
         size = tuple(size) if not isinstance(size, int) else (size,)
-        values = rng.standard_normal(size) * float(std) + float(mean)
-        return creation._finish(creation.tensor(values.astype(d.np), device=device),
-                                requires_grad)
-    m = _value(mean) if m_t else np.float64(mean)
-    s = _value(std) if s_t else np.float64(std)
+        values = rng.normal_values(size, d.np, float(mean), float(std))
+        return creation._finish(creation.tensor(values, device=device), requires_grad)
+    like = mean if m_t else std
+    d = like.dtype.np
+    m = _value(mean).astype(d) if m_t else d.type(mean)
+    s = _value(std).astype(d) if s_t else d.type(std)
     if (s < 0).any():
         what = "all elements of std >= 0.0" if s_t else f"std >= 0.0, but found std {float(s)}"
         raise RuntimeError(f"normal expects {what}")
     shape = np.broadcast_shapes(np.shape(m), np.shape(s))
-    values = rng.standard_normal(shape) * s + m
-    like = mean if m_t else std
+    # torch: normal_(0, std) then add mean for a number std, else normal_(0, 1) * std + mean
+    if s_t:
+        values = rng.normal_values(shape, d) * s + m
+    else:
+        values = rng.normal_values(shape, d, 0.0, float(std)) + m
     kind = "normal_" + ("tensor" if m_t else "float") + "_" + ("tensor" if s_t else "float")
     params = tuple(t for t in (mean, std) if isinstance(t, Tensor))
     return _sampled(kind, values, like.dtype, params, like.device_str)
@@ -159,21 +152,34 @@ def multinomial(input, num_samples, replacement=False, *, generator=None):
         raise RuntimeError("probability tensor contains either `inf`, `nan` or element < 0")
     if (weights.sum(axis=1) <= 0).any():
         raise RuntimeError("invalid multinomial distribution (sum of probabilities <= 0)")
+    if not replacement and (np.count_nonzero(weights, axis=1) < num_samples).any():
+        raise RuntimeError("invalid multinomial distribution (with replacement=False, not "
+                           "enough non-negative category to sample)")
     rng = creation.random_stream(generator)
-    rows = []
-    for w in weights:
-        p = w / w.sum()
-        if replacement:
-            rows.append(rng.choice(n, num_samples, replace=True, p=p))
-        else:
-            if num_samples > np.count_nonzero(p):
-                raise RuntimeError("invalid multinomial distribution (with replacement=False, "
-                                   "not enough non-negative category to sample)")
-            rows.append(rng.choice(n, num_samples, replace=False, p=p))
-    out = np.stack(rows).astype(np.int64)
+    weights = weights.astype(input.dtype.np)
+    if replacement and num_samples > 1:
+        out = np.stack([_inverse_cdf_samples(rng, w, num_samples) for w in weights])
+    else:
+        out = _exponential_race(rng, weights, num_samples)
     if input.ndim == 1:
         out = out[0]
     return creation.tensor(out, device=input.device_str)
+
+
+def _exponential_race(rng, weights, num_samples):
+    """torch's draw without replacement (or of one sample): the top num_samples of
+    weight / Exp(1), an Exp(1) per weight (Gumbel's trick)."""
+    race = weights / rng.exponential(weights.shape, 1.0).astype(weights.dtype)
+    return np.argsort(-race, axis=1, kind="stable")[:, :num_samples]
+
+
+def _inverse_cdf_samples(rng, weights, num_samples):
+    """torch's draw with replacement: float64 uniforms looked up in the row's cumulative
+    sum (accumulated and normalised in the weights' dtype, its last entry set to 1)."""
+    cdf = np.cumsum(weights, dtype=weights.dtype)
+    cdf = cdf / cdf[-1]
+    cdf[-1] = 1
+    return np.searchsorted(cdf.astype(np.float64), rng.uniform01(num_samples, np.float64))
 
 
 # ---- in-place fills ---------------------------------------------------------------------------
@@ -182,13 +188,13 @@ def _exponential_(self, lambd=1.0, *, generator=None):
     if lambd <= 0:
         raise RuntimeError(f"exponential_ expects lambda > 0.0, but found lambda={float(lambd)}")
     return creation._random_fill(self, "exponential",
-                                 lambda rng, shape: rng.exponential(1.0 / lambd, shape), generator)
+                                 lambda rng, shape: rng.exponential(shape, lambd), generator)
 
 
 def _geometric_(self, p, *, generator=None):
     if not 0 < p < 1:
         raise RuntimeError(f"geometric_ expects p to be in (0, 1), but got p={p}")
-    return creation._random_fill(self, "geometric", lambda rng, shape: rng.geometric(p, shape),
+    return creation._random_fill(self, "geometric", lambda rng, shape: rng.geometric(shape, p),
                                  generator)
 
 
@@ -196,12 +202,12 @@ def _log_normal_(self, mean=1.0, std=2.0, *, generator=None):
     if std <= 0:
         raise RuntimeError(f"log_normal_ expects std > 0.0, but found std={float(std)}")
     return creation._random_fill(self, "log_normal",
-                                 lambda rng, shape: rng.lognormal(mean, std, shape), generator)
+                                 lambda rng, shape: rng.log_normal(shape, mean, std), generator)
 
 
 def _cauchy_(self, median=0.0, sigma=1.0, *, generator=None):
     return creation._random_fill(
-        self, "cauchy", lambda rng, shape: median + sigma * rng.standard_cauchy(shape), generator)
+        self, "cauchy", lambda rng, shape: rng.cauchy(shape, median, sigma), generator)
 
 
 def _bernoulli_(self, p=0.5, *, generator=None):
@@ -209,11 +215,12 @@ def _bernoulli_(self, p=0.5, *, generator=None):
         probs = _value(p)
         return creation._random_fill(
             self, "bernoulli_tensor",
-            lambda rng, shape: rng.random(shape) < np.broadcast_to(probs, shape), generator)
+            lambda rng, shape: rng.bernoulli(shape, np.broadcast_to(probs.astype(p.dtype.np),
+                                                                    shape)), generator)
     if not 0 <= p <= 1:
         raise RuntimeError(f"bernoulli_ expects p to be in [0, 1], but got p={p}")
     return creation._random_fill(self, "bernoulli_float",
-                                 lambda rng, shape: rng.random(shape) < p, generator)
+                                 lambda rng, shape: rng.bernoulli(shape, float(p)), generator)
 
 
 METHODS = dict(exponential_=_exponential_, geometric_=_geometric_, log_normal_=_log_normal_,

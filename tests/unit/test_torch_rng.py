@@ -1,0 +1,159 @@
+"""distgrad's random numbers are torch's CPU generator's, bit for bit: the same seed gives
+the same values in torch and distgrad, call after call (float32 and float64, sizes below and
+above normal_'s 16-element blocks, Generator objects)."""
+import numpy as np
+import pytest
+import torch
+
+import distgrad
+
+SIZES = (1, 5, 15, 16, 17, 40, 100, 1003)
+
+
+def _array(x):
+    if isinstance(x, (list, tuple)):
+        return np.concatenate([_array(v).ravel() for v in x]) if x else np.zeros(0)
+    if isinstance(x, torch.Tensor):
+        return x.detach().numpy()
+    if isinstance(x, distgrad.Tensor):
+        return x.detach().numpy()
+    return np.asarray(x)
+
+
+def assert_same_draws(make, seed=0):
+    """make(T) with T = torch, then distgrad, each seeded with `seed`: equal, bit for bit."""
+    torch.manual_seed(seed)
+    expected = _array(make(torch))
+    distgrad.manual_seed(seed)
+    got = _array(make(distgrad))
+    assert got.dtype == expected.dtype and got.shape == expected.shape
+    np.testing.assert_array_equal(got, expected)
+
+
+def _dtype(T, name):
+    return getattr(T, name)
+
+
+# ---- the factories ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_rand_and_randn_several_calls_of_mixed_sizes(dtype):
+    def draws(T):
+        d = _dtype(T, dtype)
+        out = []
+        for n in SIZES:
+            out += [T.randn(n, dtype=d), T.rand(n, dtype=d), T.randn(3, n % 7 + 1, dtype=d)]
+        return out
+    assert_same_draws(draws)
+
+
+def test_randn_of_a_million_elements():
+    assert_same_draws(lambda T: [T.randn(1000, 1000), T.randn(5), T.randn(1000003)], seed=7)
+
+
+def test_the_cached_normal_carries_into_the_next_call():
+    # randn(5) draws three pairs and keeps the last sine for the next small draw
+    assert_same_draws(lambda T: [T.randn(5), T.randn(1), T.randn(20), T.randn(3),
+                                 T.randn(2, dtype=T.float64)])
+
+
+def test_manual_seed_drops_the_cached_normal():
+    def draws(T):
+        T.randn(3)
+        T.manual_seed(4)
+        return T.randn(3)
+    assert_same_draws(draws)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_in_place_fills(dtype):
+    def draws(T):
+        d = _dtype(T, dtype)
+        return [T.empty(40, dtype=d).normal_(0.3, 2.5), T.empty(7, dtype=d).normal_(-1, 0.5),
+                T.empty(100, dtype=d).uniform_(-0.3, 0.6), T.empty(9, dtype=d).uniform_(),
+                T.empty(30, dtype=d).random_(), T.empty(30, dtype=d).random_(10),
+                T.empty(30, dtype=d).random_(-3, 10), T.empty(50, dtype=d).exponential_(2.0),
+                T.empty(50, dtype=d).geometric_(0.2), T.empty(50, dtype=d).cauchy_(0.5, 2.0),
+                T.empty(51, dtype=d).log_normal_(0.5, 0.7),
+                T.empty(50, dtype=d).bernoulli_(0.3),
+                T.empty(50, dtype=d).bernoulli_(T.rand(50, dtype=d))]
+    assert_same_draws(draws, seed=5)
+
+
+def test_a_fill_of_a_transposed_view_draws_in_memory_order():
+    assert_same_draws(lambda T: [T.zeros(20, 30).t().normal_(), T.zeros(4, 6).t().uniform_(),
+                                 T.zeros(6, 4, dtype=T.float64).t().normal_()])
+
+
+def test_randint_random_and_randperm():
+    assert_same_draws(lambda T: [
+        T.randint(10, (20,)), T.randint(-5, 5, (3, 4)), T.randint(-2 ** 40, 2 ** 40, (20,)),
+        T.randint(0, 2 ** 32, (5,)), T.empty(30, dtype=T.int64).random_(),
+        T.empty(30, dtype=T.bool).random_(), T.randperm(0), T.randperm(1), T.randperm(2),
+        T.randperm(1000), T.randint(3, (2,), dtype=T.float32),
+        T.randint_like(T.zeros(5), 10), T.rand_like(T.zeros(5)), T.randn_like(T.zeros(50))],
+        seed=11)
+
+
+def test_normal_with_tensor_arguments():
+    def draws(T):
+        mean, std = T.linspace(-1, 1, 40), T.linspace(0.5, 2, 40)
+        return [T.normal(mean, std), T.normal(mean, 2.7), T.normal(0.3, std[:7]),
+                T.normal(0.3, 2.7, (5, 7)), T.normal(mean.double(), std.double()),
+                T.normal(mean[:3], std[:3])]
+    assert_same_draws(draws, seed=3)
+
+
+def test_bernoulli_and_multinomial():
+    weights = [[0.1, 0.5, 0.2, 0.2], [1, 2, 3, 4], [0, 3, 0, 7]]
+
+    def draws(T):
+        out = []
+        for d in (T.float32, T.float64):
+            w = T.tensor(weights, dtype=d)
+            out += [T.multinomial(w, 2), T.multinomial(w, 1),
+                    T.multinomial(w, 20, replacement=True), T.multinomial(w[1], 3),
+                    T.multinomial(w[1], 3, True), T.bernoulli(T.rand(50, dtype=d)),
+                    T.bernoulli(T.zeros(50, dtype=d), 0.3)]
+        return out
+    assert_same_draws(draws, seed=2)
+
+
+# ---- Generator objects and the state ------------------------------------------------------------
+
+def test_generators_are_streams_of_their_own():
+    def draws(T):
+        g, h = T.Generator().manual_seed(5), T.Generator()
+        return [T.randn(3, generator=g), T.randn(30, generator=g), T.rand(4, generator=h),
+                T.randn(5), T.randperm(10, generator=g), T.randint(9, (4,), generator=h),
+                T.empty(20).normal_(generator=g), T.randn(3, generator=g),
+                T.empty(5).uniform_(generator=h)]
+    assert_same_draws(draws)
+
+
+def test_seeds_as_torch():
+    assert distgrad.Generator().initial_seed() == torch.Generator().initial_seed()
+    assert distgrad.Generator().manual_seed(-1).initial_seed() == torch.Generator().manual_seed(
+        -1).initial_seed()
+    assert distgrad.manual_seed(3) is distgrad.default_generator
+    assert distgrad.initial_seed() == 3
+    g = distgrad.Generator()
+    s = g.seed()
+    assert g.initial_seed() == s and 0 <= s < 2 ** 64
+    # a seed beyond 32 bits: the generator takes its low 32 bits, as torch's does
+    assert_same_draws(lambda T: T.randn(5), seed=2 ** 32 + 7)
+
+
+def test_the_state_round_trips_with_the_cached_normal():
+    distgrad.manual_seed(0)
+    distgrad.randn(5)  # leaves a normal cached
+    state = distgrad.get_rng_state()
+    first = distgrad.randn(3).tolist(), distgrad.rand(20).tolist()
+    distgrad.set_rng_state(state)
+    assert (distgrad.randn(3).tolist(), distgrad.rand(20).tolist()) == first
+    g = distgrad.Generator().manual_seed(9)
+    distgrad.randn(1, generator=g)
+    state = g.get_state()
+    first = distgrad.randn(7, generator=g).tolist()
+    g.set_state(state)
+    assert distgrad.randn(7, generator=g).tolist() == first
