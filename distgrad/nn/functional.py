@@ -442,10 +442,15 @@ def silu(input: Tensor, inplace: bool = False) -> Tensor:
     return call("silu", input)
 
 
-def _draw_seed() -> int:
-    """A seed for one random op, from distgrad.manual_seed's stream (drawn in the driver, so
-    the op's values do not depend on where it runs)."""
-    return int(creation.random_stream().integers(2 ** 63))
+def _mask_stream(like: Tensor, p: float) -> tuple:
+    """The default stream's words for a dropout mask shaped as `like`, drawn where it lives;
+    the driver's stream skips the float64 uniform per element the mask takes (none for
+    p == 1, as torch)."""
+    stream = creation.random_stream()
+    words = stream.words()
+    if p < 1:
+        stream.random64(like.numel())
+    return words
 
 
 def _check_dropout_p(p: float) -> None:
@@ -456,7 +461,7 @@ def _check_dropout_p(p: float) -> None:
 def _masked(input: Tensor, mask_like: Tensor, p: float, inplace: bool) -> Tensor:
     """input * mask (MulBackward0): the mask, shaped as mask_like, drawn where it lives, 0 or
     1/(1-p); a mask smaller than input is broadcast (channel dropout)."""
-    mask = call("dropout_mask", mask_like, p=float(p), seed=_draw_seed())
+    mask = call("dropout_mask", mask_like, p=float(p), stream=_mask_stream(mask_like, p))
     return input.mul_(mask) if inplace else input * mask
 
 

@@ -432,14 +432,19 @@ def glu(input: Tensor, dim: int = -1) -> Tensor:
 
 def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False,
           inplace: bool = False) -> Tensor:
-    """Training: x where x > 0, x · a elsewhere with a ~ U(lower, upper) drawn per element;
-    eval: leaky_relu with slope (lower + upper) / 2. One op, as torch's rrelu_with_noise."""
-    from ..creation import rand
+    """Training: x where x > 0, x · a elsewhere with a ~ U(lower, upper) drawn (as torch, a
+    float64 uniform for each element <= 0 only, in order); eval: leaky_relu with slope
+    (lower + upper) / 2. One op, as torch's rrelu_with_noise."""
+    from ..creation import random_stream, tensor
 
     with no_grad():
         if training:
-            draws = rand(*input.shape, dtype=input.dtype, device=home(input))
-            slope = draws.mul(upper - lower).add(lower)
+            below = input.detach()._numpy_value() <= 0
+            slope = np.ones(below.shape, input.dtype.np)
+            bounds = input.dtype.np.type(lower), input.dtype.np.type(upper)  # torch's opmath
+            slope[below] = random_stream().uniform_values(
+                int(below.sum()), np.dtype(np.float64), *bounds)
+            slope = tensor(slope, device=home(input))
         else:
             slope = (lower + upper) / 2
         above = (input > 0).to(input.dtype)
@@ -485,7 +490,7 @@ def _alpha_dropout(input: Tensor, p: float, training: bool, inplace: bool,
         return input.mul_(0) if inplace else zeros
     like = (input.new_zeros(tuple(input.shape[:2]) + (1,) * (input.ndim - 2)) if feature
             else input)
-    keep = call("dropout_mask", like, p=float(p), seed=_F._draw_seed()) * (1 - p)
+    keep = call("dropout_mask", like, p=float(p), stream=_F._mask_stream(like, p)) * (1 - p)
     a = 1.0 / math.sqrt((_ALPHA * _ALPHA * p + 1) * (1 - p))
     shift = (keep - 1) * (_ALPHA * a) + _ALPHA * a * p
     scale = keep * a

@@ -1,7 +1,8 @@
 """`distgrad.nn.init`: fill a tensor in place (under no_grad), from distgrad's generator.
 
-Values come from `distgrad.manual_seed`'s stream, so a seeded run is reproducible; they are
-not PyTorch's numbers for the same seed (copy weights across to compare with torch).
+Values come from `distgrad.manual_seed`'s stream (or `generator=`), drawn in torch's
+order and torch's way: the same seed gives torch's numbers (trunc_normal_ and orthogonal_
+to within float32 rounding, as their arithmetic after the draws differs).
 """
 from __future__ import annotations
 
@@ -62,18 +63,19 @@ def _fill_array(tensor: Tensor, values: np.ndarray) -> Tensor:
 
 
 def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0, generator=None) -> Tensor:
-    from ..creation import rand
+    from ..creation import random_stream
 
     # drawn in the driver (the same numbers wherever the tensor lives), then copied to it
-    return _fill(tensor, rand(*tensor.shape, dtype=tensor.dtype, device="cpu",
-                              generator=generator) * (b - a) + a)
+    values = random_stream(generator).uniform_values(tuple(tensor.shape), tensor.dtype.np, a, b)
+    return _fill_array(tensor, values)
 
 
 def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, generator=None) -> Tensor:
-    from ..creation import randn
+    from ..creation import random_stream
 
-    return _fill(tensor, randn(*tensor.shape, dtype=tensor.dtype, device="cpu",
-                               generator=generator) * std + mean)
+    values = random_stream(generator).normal_values(tuple(tensor.shape), tensor.dtype.np, mean,
+                                                    std, tensor.is_contiguous())
+    return _fill_array(tensor, values)
 
 
 def constant_(tensor: Tensor, val: float) -> Tensor:
@@ -93,13 +95,14 @@ def kaiming_uniform_(tensor: Tensor, a: float = 0, mode: str = "fan_in",
                      nonlinearity: str = "leaky_relu", generator=None) -> Tensor:
     fan = _fan(tensor, mode)
     gain = calculate_gain(nonlinearity, a)
-    bound = math.sqrt(3.0) * gain / math.sqrt(fan) if fan else 0.0
+    # torch's order of operations, so the bound has torch's last bit
+    bound = math.sqrt(3.0) * (gain / math.sqrt(fan)) if fan else 0.0
     return uniform_(tensor, -bound, bound, generator)
 
 
 def xavier_uniform_(tensor: Tensor, gain: float = 1.0, generator=None) -> Tensor:
     fan_in, fan_out = _fan_in_out(tensor)
-    bound = gain * math.sqrt(6.0 / float(fan_in + fan_out))
+    bound = math.sqrt(3.0) * (gain * math.sqrt(2.0 / float(fan_in + fan_out)))
     return uniform_(tensor, -bound, bound, generator)
 
 
@@ -130,29 +133,42 @@ def xavier_normal_(tensor: Tensor, gain: float = 1.0, generator=None) -> Tensor:
 
 def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0,
                   b: float = 2.0, generator=None) -> Tensor:
-    """N(mean, std²) truncated to [a, b], by the inverse of the normal CDF on uniform draws
-    between the bounds' CDFs (torch rejects draws outside; the distribution is the same),
-    taken in the lower tail (mirrored) so that bounds far out keep their precision."""
+    """N(mean, std²) truncated to [a, b] by torch's rejection sampling, draw for draw: redraw
+    normals outside [a, b] while the bounds hold over 0.3 of the mass, else uniform
+    candidates on [a, b] accepted with probability pdf / pdf's peak."""
     from ..creation import random_stream
-    from ..ops.special_more import log_ndtr, ndtri, ndtri_of_log
 
     if mean < a - 2 * std or mean > b + 2 * std:
         warnings.warn("mean is more than 2 std from [a, b] in nn.init.trunc_normal_. The "
                       "distribution of values may be incorrect.", stacklevel=2)
-    lo, hi = (a - mean) / std, (b - mean) / std
-    flip = lo > 0  # both bounds in the upper tail: draw -z from [-hi, -lo] instead
-    if flip:
-        lo, hi = -hi, -lo
-    # u uniform on [Φ(lo), Φ(hi)], as log u = log Φ(hi) + log(r + U(1 - r)), r = Φ(lo)/Φ(hi):
-    # exact however far out the bounds are
-    log_lo, log_hi = log_ndtr(lo), log_ndtr(hi)
-    r = math.exp(log_lo - log_hi)
-    log_u = log_hi + np.log(r + random_stream(generator).random(tuple(tensor.shape)) * (1 - r))
-    with np.errstate(all="ignore"):
-        z = np.where(log_u < math.log(0.5), ndtri_of_log(np.minimum(log_u, math.log(0.5))),
-                     ndtri(np.exp(log_u)))
-    z = np.clip(z, lo, hi)
-    return _fill_array(tensor, np.clip(mean + std * (-z if flip else z), a, b))
+    stream, shape, dtype = random_stream(generator), tuple(tensor.shape), tensor.dtype.np
+
+    def norm_cdf(x: float) -> float:
+        return (1.0 + math.erf(x / math.sqrt(2.0))) / 2.0
+
+    if norm_cdf((b - mean) / std) - norm_cdf((a - mean) / std) > 0.3:
+        values = stream.normal_values(shape, dtype, mean, std, tensor.is_contiguous())
+        outside = (values < dtype.type(a)) | (values > dtype.type(b))
+        while outside.any():
+            values = np.where(outside, stream.normal_values(shape, dtype, mean, std), values)
+            outside = (values < dtype.type(a)) | (values > dtype.type(b))
+        return _fill_array(tensor, values)
+    mode = max(a, min(mean, b))
+    log_peak = dtype.type(-0.5 * ((mode - mean) / std) ** 2)
+
+    def rejected(candidates):
+        scaled = (candidates - dtype.type(mean)) / dtype.type(std)
+        log_pdf = scaled * scaled * dtype.type(-0.5) - log_peak
+        with np.errstate(divide="ignore"):
+            return np.log(stream.uniform_values(shape, dtype)) > log_pdf
+
+    values = stream.uniform_values(shape, dtype, a, b)
+    pending = rejected(values)
+    while pending.any():
+        candidates = stream.uniform_values(shape, dtype, a, b)
+        values = np.where(pending, candidates, values)
+        pending = np.where(pending, rejected(candidates), pending)
+    return _fill_array(tensor, values)
 
 
 def eye_(tensor: Tensor) -> Tensor:
@@ -190,7 +206,8 @@ def orthogonal_(tensor: Tensor, gain: float = 1, generator=None) -> Tensor:
         return tensor
     rows = tensor.shape[0]
     cols = tensor.numel() // rows
-    flat = random_stream(generator).standard_normal((rows, cols))
+    flat = random_stream(generator).normal_values((rows, cols), tensor.dtype.np)
+    flat = flat.astype(np.float64)
     if rows < cols:
         flat = flat.T
     q, r = np.linalg.qr(flat)
@@ -201,16 +218,17 @@ def orthogonal_(tensor: Tensor, gain: float = 1, generator=None) -> Tensor:
 
 
 def sparse_(tensor: Tensor, sparsity: float, std: float = 0.01, generator=None) -> Tensor:
-    """N(0, std²) with ceil(sparsity · rows) zeros in each column, at random rows."""
+    """N(0, std²) with ceil(sparsity · rows) zeros in each column, at random rows (as torch,
+    a randperm of the rows per column, from the default stream whatever `generator`)."""
     from ..creation import random_stream
 
     if tensor.ndim != 2:
         raise ValueError("Only tensors with 2 dimensions are supported")
     rows, cols = tensor.shape
-    stream = random_stream(generator)
-    values = stream.normal(0.0, std, (rows, cols))
-    zeros = np.argsort(stream.random((rows, cols)), axis=0)[:math.ceil(sparsity * rows)]
-    np.put_along_axis(values, zeros, 0.0, axis=0)
+    values = random_stream(generator).normal_values((rows, cols), tensor.dtype.np, 0.0, std)
+    num_zeros = math.ceil(sparsity * rows)
+    for column in range(cols):
+        values[random_stream().randperm(rows)[:num_zeros], column] = 0.0
     return _fill_array(tensor, values)
 
 

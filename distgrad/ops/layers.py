@@ -11,6 +11,7 @@ import math
 import numpy as np
 
 from .. import dtypes
+from ..mersenne import MersenneStream
 from ..autograd.record import call
 from . import layout
 from .math import _erf
@@ -324,15 +325,18 @@ defop("silu", lambda x: x * _sigmoid(x), _silu_rule, _silu_vjp, node="SiluBackwa
 
 
 # ---- dropout's mask ------------------------------------------------------------------------------
-# The mask is drawn where x lives, from a generator seeded by `seed` (the driver draws it from
-# distgrad.manual_seed's stream), so a seeded run gives the same masks whatever the placement.
+# The mask is drawn where x lives, from `stream`: the default stream's words as the driver had
+# them (it skips past the words the mask takes), so a seeded run gives torch's masks whatever
+# the placement: torch's bernoulli_(1 - p) (a float64 uniform per element), divided by 1 - p.
 
-def _dropout_mask(x, p, seed):
-    keep = np.random.default_rng(seed).random(x.shape) >= p
-    return keep.astype(x.dtype) / (1 - p) if p < 1 else np.zeros(x.shape, x.dtype)
+def _dropout_mask(x, p, stream):
+    if p == 1:
+        return np.zeros(x.shape, x.dtype)
+    keep = MersenneStream.from_words(stream).bernoulli(x.shape, 1 - p)
+    return keep.astype(x.dtype) / x.dtype.type(1 - p)
 
 
-def _dropout_mask_rule(x, p, seed):
+def _dropout_mask_rule(x, p, stream):
     if p < 1:  # torch scales its mask in place by 1 / (1 - p): not into an integer mask
         require_castable(float_dtype(x.dtype), x.dtype)
     return Meta(x.shape, x.dtype)

@@ -136,7 +136,9 @@ def test_cnn_on_a_worker(backend):
 
 
 def test_dropout_masks_do_not_depend_on_placement(backend):
-    masks = []
+    torch.manual_seed(123)
+    expected = torch.nn.functional.dropout(torch.ones(30, 40), 0.25).numpy()
+    expected_after = torch.rand(3).numpy()
     for device in ("cpu", "worker:0", "worker:1"):
         dg.manual_seed(123)
         x = dg.ones(30, 40, device=device, requires_grad=True)
@@ -144,10 +146,9 @@ def test_dropout_masks_do_not_depend_on_placement(backend):
         y.sum().backward()
         assert y.grad_fn.name() == "MulBackward0" and y.device_str == device
         np.testing.assert_array_equal(_np(x.grad), _np(y))
-        masks.append(_np(y))
-    np.testing.assert_array_equal(masks[1], masks[0])
-    np.testing.assert_array_equal(masks[2], masks[0])
-    assert 0.6 < (masks[0] != 0).mean() < 0.9
+        # torch's mask wherever it is drawn, and the driver's stream goes on as torch's
+        np.testing.assert_array_equal(_np(y), expected)
+        np.testing.assert_array_equal(dg.rand(3).numpy(), expected_after)
 
 
 def _deep_block(lib, width=128, depth=4):

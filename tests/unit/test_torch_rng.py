@@ -1,6 +1,6 @@
 """distgrad's random numbers are torch's CPU generator's, bit for bit: the same seed gives
 the same values in torch and distgrad, call after call (float32 and float64, sizes below and
-above normal_'s 16-element blocks, Generator objects)."""
+above normal_'s 16-element blocks, Generator objects, layers' default init, dropout)."""
 import numpy as np
 import pytest
 import torch
@@ -157,3 +157,57 @@ def test_the_state_round_trips_with_the_cached_normal():
     first = distgrad.randn(7, generator=g).tolist()
     g.set_state(state)
     assert distgrad.randn(7, generator=g).tolist() == first
+
+
+# ---- layers and nn.init -------------------------------------------------------------------------
+
+def _parameters(module):
+    return [p for _, p in module.named_parameters()]
+
+
+@pytest.mark.parametrize("make", [
+    lambda nn: [nn.Linear(3, 4), nn.Linear(30, 40)],
+    lambda nn: [nn.Conv2d(3, 8, 3), nn.Conv1d(3, 8, 3), nn.ConvTranspose2d(3, 4, 3)],
+    lambda nn: [nn.Embedding(10, 4), nn.LayerNorm(4), nn.Linear(3, 4), nn.BatchNorm1d(4)],
+    lambda nn: [nn.LSTM(3, 5), nn.GRU(3, 5, num_layers=2), nn.Bilinear(3, 4, 5)],
+    lambda nn: [nn.MultiheadAttention(8, 2), nn.TransformerEncoderLayer(8, 2, 16)],
+], ids=["linear", "conv", "embedding_norm", "recurrent", "attention"])
+def test_default_init_of_layers(make):
+    assert_same_draws(lambda T: [_parameters(m) for m in make(T.nn)])
+
+
+def test_nn_init_functions():
+    def draws(T):
+        init = T.nn.init
+        out = [init.xavier_uniform_(T.empty(7, 9)), init.xavier_normal_(T.empty(7, 9)),
+               init.kaiming_normal_(T.empty(7, 9)), init.kaiming_uniform_(T.empty(7, 9)),
+               init.uniform_(T.empty(7, 9), -2, 3), init.normal_(T.empty(7, 9), 1, 2),
+               init.sparse_(T.empty(7, 9), 0.3)]
+        for bounds in [(0, 1, -2, 2), (0, 1, 2, 3), (0, 0.02, -0.04, 0.04), (1, 0.1, -2, 2)]:
+            out.append(init.trunc_normal_(T.empty(50, 50), *bounds))
+        return out
+    assert_same_draws(draws)
+
+
+def test_orthogonal_init_draws_torchs_normals():
+    # the QR after the draws runs in float64 here (LAPACK's float32 in torch): a rounding apart
+    torch.manual_seed(0)
+    expected = [torch.nn.init.orthogonal_(torch.empty(*s)).numpy() for s in [(7, 9), (9, 4)]]
+    distgrad.manual_seed(0)
+    got = [distgrad.nn.init.orthogonal_(distgrad.empty(*s)).numpy() for s in [(7, 9), (9, 4)]]
+    for g, e in zip(got, expected):
+        np.testing.assert_allclose(g, e, atol=1e-6)
+    # and the stream after them is torch's
+    np.testing.assert_array_equal(distgrad.rand(3).numpy(), torch.rand(3).numpy())
+
+
+# ---- random layers, distributions, data ---------------------------------------------------------
+
+def test_dropout_and_random_activations():
+    def draws(T):
+        F = T.nn.functional
+        x = T.linspace(-1, 1, 600).reshape(30, 20)
+        return [F.dropout(x, 0.3), T.nn.Dropout(0.5)(x), F.dropout2d(x.reshape(2, 5, 6, 10), 0.3),
+                F.alpha_dropout(x, 0.3, True), F.rrelu(x, training=True), F.dropout(x, 1.0),
+                T.rand(3)]
+    assert_same_draws(draws)
