@@ -1,6 +1,7 @@
 """Draws for the samplers: numbers from distgrad's generator (`distgrad.manual_seed`), made
 in the driver and placed where the distribution's parameters live, as every distgrad random
-op is. Draws that depend on parameter values (gamma, poisson, binomial) read those values."""
+op is. Normal, uniform and exponential draws are torch's; those that depend on parameter
+values (gamma, poisson, binomial) read those values and are numpy's over the same stream."""
 from __future__ import annotations
 
 import numpy as np
@@ -21,15 +22,15 @@ def values(t) -> np.ndarray:
 
 
 def standard_normal(like, shape):
-    return draw(lambda rng, s: rng.standard_normal(s), like, shape)
+    return draw(lambda rng, s: rng.normal_values(s, like.dtype.np), like, shape)
 
 
 def uniform(like, shape, low=0.0, high=1.0):
-    return draw(lambda rng, s: rng.uniform(low, high, s), like, shape)
+    return draw(lambda rng, s: rng.uniform_values(s, like.dtype.np, low, high), like, shape)
 
 
 def exponential(like, shape):
-    return draw(lambda rng, s: rng.standard_exponential(s), like, shape)
+    return draw(lambda rng, s: rng.exponential(s, 1.0), like, shape)
 
 
 def standard_gamma(concentration):

@@ -2,6 +2,7 @@
 Geometric (probs or logits, each computed from the other on first use, as in torch)."""
 from __future__ import annotations
 
+import math
 
 import distgrad
 import distgrad.nn.functional as F
@@ -154,15 +155,12 @@ class Categorical(Distribution):
         return self.mean
 
     def sample(self, sample_shape=()):
-        """By the inverse cdf: the number of cumulative probabilities below a uniform draw."""
+        """torch's way: all of a row's samples by multinomial with replacement, transposed."""
         shape = tuple(self._extended_shape(sample_shape))
+        count = math.prod(tuple(sample_shape))
         with distgrad.no_grad():
-            probs = self.probs
-            cdf = probs.cumsum(-1)
-            cdf = cdf / cdf[..., -1:]
-            u = _random.uniform(probs, shape + (1,))
-            index = (u >= cdf).to(distgrad.int64).sum(-1)
-            return index.clamp(max=self._num_events - 1)
+            probs_2d = self.probs.reshape(-1, self._num_events)
+            return distgrad.multinomial(probs_2d, count, True).T.reshape(shape)
 
     def log_prob(self, value):
         if self._validate_args:

@@ -1,6 +1,6 @@
 """distgrad's random numbers are torch's CPU generator's, bit for bit: the same seed gives
 the same values in torch and distgrad, call after call (float32 and float64, sizes below and
-above normal_'s 16-element blocks, Generator objects, layers' default init, dropout)."""
+above normal_'s 16-element blocks, Generator objects, layers' default init, samplers)."""
 import numpy as np
 import pytest
 import torch
@@ -211,3 +211,45 @@ def test_dropout_and_random_activations():
                 F.alpha_dropout(x, 0.3, True), F.rrelu(x, training=True), F.dropout(x, 1.0),
                 T.rand(3)]
     assert_same_draws(draws)
+
+
+def test_distributions_sample_as_torch():
+    def draws(T):
+        D = T.distributions
+        p = T.tensor([0.2, 0.3, 0.5])
+        return [D.Normal(T.zeros(5), T.ones(5)).sample((3,)),
+                D.Normal(T.zeros(20), T.ones(20)).rsample(),
+                D.Uniform(T.zeros(20), T.ones(20)).sample(), D.Categorical(p).sample((10,)),
+                D.Categorical(p).sample(), D.Bernoulli(p).sample((10,)),
+                D.Exponential(p).sample((10,)), D.Geometric(p).sample((10,))]
+    assert_same_draws(draws, seed=11)
+
+
+def test_laplace_samples_torchs_draws():
+    # the draws are torch's; float32 log1p of them may differ in the last bit
+    torch.manual_seed(0)
+    expected = torch.distributions.Laplace(torch.zeros(20), torch.ones(20)).sample().numpy()
+    distgrad.manual_seed(0)
+    got = distgrad.distributions.Laplace(distgrad.zeros(20), distgrad.ones(20)).sample().numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
+    np.testing.assert_array_equal(distgrad.rand(3).numpy(), torch.rand(3).numpy())
+
+
+def test_samplers_and_data_loader_shuffle_as_torch():
+    def draws(T):
+        data = T.utils.data
+        return [list(data.RandomSampler(range(10))),
+                list(data.RandomSampler(range(10), replacement=True, num_samples=40)),
+                [b.tolist() for b in data.DataLoader(list(range(10)), batch_size=3,
+                                                     shuffle=True)],
+                [list(s.indices) for s in data.random_split(range(10), [3, 7])],
+                list(data.WeightedRandomSampler([0.1, 0.9, 0.4], 10)),
+                list(data.SubsetRandomSampler([5, 6, 7, 8]))]
+
+    def flat(T):
+        out = []
+        for group in draws(T):
+            for item in group:
+                out += item if isinstance(item, list) else [item]
+        return np.array(out)
+    assert_same_draws(flat, seed=4)

@@ -12,6 +12,7 @@ import math
 import warnings
 from typing import Any, Callable, Iterable, Optional
 
+from ...creation import random_stream
 from .collate import default_collate, default_convert
 from .dataset import Dataset, IterableDataset
 from .sampler import BatchSampler, RandomSampler, Sampler, SequentialSampler
@@ -166,6 +167,9 @@ class _DataLoaderIter:
         self._auto_collation = loader._auto_collation
         self._index_sampler = loader._index_sampler
         self._sampler_iter = iter(self._index_sampler)
+        # torch draws each pass's base seed (for its worker processes) here, before the
+        # sampler's first draw: drawn too, so the shuffles that follow are torch's
+        self._base_seed = int(random_stream(loader.generator).randint(0, 2 ** 63, ()))
         self._dataset_iter = iter(self._dataset) if loader._iterable else None
         self._ended = False
         self._num_yielded = 0

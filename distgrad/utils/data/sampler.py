@@ -11,7 +11,8 @@ from typing import Generic, Iterable, Iterator, Optional, Sequence, Sized, TypeV
 
 import numpy as np
 
-from ...creation import random_stream, randperm
+from ...creation import random_stream, randperm, tensor
+from ...sampling import multinomial
 from ...generator import Generator
 
 __all__ = ["Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler",
@@ -68,9 +69,10 @@ class RandomSampler(Sampler[int]):
         n = len(self.data_source)
         generator = self.generator
         if generator is None:
-            generator = Generator().manual_seed(int(random_stream().integers(2 ** 63)))
+            # torch's seed for it: empty((), dtype=int64).random_()
+            generator = Generator().manual_seed(int(random_stream().randint(0, 2 ** 63, ())))
         if self.replacement:
-            yield from generator._rng.integers(0, n, self.num_samples).tolist()
+            yield from generator._rng.randint(0, n, self.num_samples).tolist()
             return
         for _ in range(self.num_samples // n):
             yield from randperm(n, generator=generator).tolist()
@@ -123,9 +125,8 @@ class WeightedRandomSampler(Sampler[int]):
                                "replacement")
         if self.weights.sum() <= 0:
             raise RuntimeError("invalid multinomial distribution (sum of probabilities <= 0)")
-        rng = random_stream(self.generator)
-        drawn = rng.choice(len(self.weights), self.num_samples, replace=self.replacement,
-                           p=self.weights / self.weights.sum())
+        drawn = multinomial(tensor(self.weights), self.num_samples, self.replacement,
+                            generator=self.generator)
         yield from drawn.tolist()
 
     def __len__(self) -> int:
