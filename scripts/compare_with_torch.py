@@ -13,9 +13,10 @@ outputs are compared, after dropping `object at 0x...` addresses:
     1e-4      the same text around the numbers, each number within 1e-4 (relative, or
               absolute below 1)
     shape     the same text around the numbers, for a program that draws random numbers
-              (randn, a layer's initial weights, ...): PyTorch's generator and distgrad's
-              differ, so only the shape of the output can agree; where it prints a
-              `step loss` series, the loss must also go down under distgrad
+              (randn, a layer's initial weights, ...) distgrad does not reproduce bit for
+              bit (numpy's samplers, float32 rounding after the draws), so only the shape
+              of the output can agree; where it prints a `step loss` series, the loss must
+              also go down under distgrad
     DIFFERS   none of these
     FAILS     it ran under PyTorch and raised under distgrad
 
