@@ -12,24 +12,22 @@ import warnings
 import numpy as np
 
 from . import dtypes, storage
-from .mersenne import DEFAULT_SEED, MersenneStream, nondeterministic_seed
+from .mersenne import DEFAULT_SEED, TORCH_STATE, MersenneStream, nondeterministic_seed
 from .autograd import record
 from .autograd.record import call
 from .tensor import Tensor, _warn_once, device_str
 from .tensor import device as _Device
 
 _rng = MersenneStream(DEFAULT_SEED)
-_initial_seed = DEFAULT_SEED
 _default_device = None  # set_default_device: where a factory puts a tensor given no device=
 # torch's words for a random op under vmap(randomness="error"), set while one runs.
 forbid_random: str | None = None
+STATE_BYTES = TORCH_STATE.itemsize
 
 
 def manual_seed(seed: int):
     """Seed the default stream; like torch, a negative seed counts modulo 2**64."""
-    global _initial_seed
-    _initial_seed = int(seed) % 2 ** 64
-    _rng.manual_seed(_initial_seed)
+    _rng.manual_seed(seed)
     from .sampling import default_generator
     return default_generator
 
@@ -44,19 +42,47 @@ def random_stream(generator=None) -> MersenneStream:
     return _rng if generator is None else generator._rng
 
 
-def get_rng_state() -> dict:
-    """The generator's state, to draw the same numbers again from it."""
+def get_rng_state() -> Tensor:
+    """The default stream's state, to draw the same numbers again from it."""
+    return state_tensor(_rng)
+
+
+def set_rng_state(state: Tensor) -> None:
+    load_state(_rng, state)
+
+
+def state_tensor(stream: MersenneStream) -> Tensor:
+    """torch's get_rng_state() bytes, as an int64 tensor (distgrad has no uint8)."""
+    return tensor(stream.torch_state().astype(np.int64))
+
+
+def load_state(stream: MersenneStream, state) -> None:
+    """Set the stream from a state_tensor(), with torch's checks."""
+    if not isinstance(state, Tensor):
+        raise TypeError(f"expected a torch.ByteTensor, but got {type(state).__name__}")
+    if state.dtype is not dtypes.int64:
+        raise TypeError("RNG state must be a torch.ByteTensor")
+    data = state.detach()._numpy_value().reshape(-1)
+    if data.size != STATE_BYTES:
+        raise RuntimeError(f"Expected a CPUGeneratorImplState of size {STATE_BYTES} but found "
+                           f"the input RNG state size to be {data.size}")
+    stream.set_torch_state(data.astype(np.uint8))
+
+
+def stream_state() -> dict:
+    """The default stream's state for distgrad's own save and restore (fork_rng, vmap's
+    randomness="same"): no tensor made, so nothing is recorded."""
     return _rng.get_state()
 
 
-def set_rng_state(state: dict) -> None:
+def restore_stream_state(state: dict) -> None:
     _rng.set_state(state)
 
 
 def initial_seed() -> int:
     """The seed the random numbers are drawn from (the last manual_seed's, else torch's
     default, 67280421310721)."""
-    return _initial_seed
+    return _rng.seed
 
 
 def set_default_device(device) -> None:

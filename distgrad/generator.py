@@ -18,16 +18,14 @@ from .tensor import device as _Device
 class Generator:
     def __init__(self, device="cpu") -> None:
         self.device = _Device(device)
-        self._seed = DEFAULT_SEED
         self._rng = MersenneStream(DEFAULT_SEED)
 
     def manual_seed(self, seed: int) -> "Generator":
-        self._seed = int(seed) % 2 ** 64
-        self._rng.manual_seed(self._seed)
+        self._rng.manual_seed(seed)
         return self
 
     def initial_seed(self) -> int:
-        return self._seed
+        return self._rng.seed
 
     def seed(self) -> int:
         """Re-seed from the operating system's entropy; returns the new seed."""
@@ -36,10 +34,14 @@ class Generator:
         return seed
 
     def get_state(self):
-        return self._rng.get_state()
+        """torch's state bytes (an int64 tensor: distgrad has no uint8)."""
+        from .creation import state_tensor
+        return state_tensor(self._rng)
 
-    def set_state(self, state) -> None:
-        self._rng.set_state(state)
+    def set_state(self, state) -> "Generator":
+        from .creation import load_state
+        load_state(self._rng, state)
+        return self
 
     def __repr__(self) -> str:
         return f"<distgrad.Generator object at {hex(id(self))}>"

@@ -24,6 +24,12 @@ _TWO_PI = 2.0 * math.pi
 _NORMAL_FILL_MIN = 16
 # randperm's swap loop draws 32-bit words below this n (TensorFactories.cpp randperm_cpu).
 _RANDPERM_SMALL = (2 ** 32 - 1) // 20
+# torch's get_rng_state() bytes (CPUGeneratorImplState): the seed, the twister's countdown
+# and index, its 624 words (8 bytes each), and the cached normal (normal_y, its flag).
+TORCH_STATE = np.dtype({
+    "names": ["seed", "left", "seeded", "next", "words", "normal_y", "normal_is_valid"],
+    "formats": ["<u8", "<i4", "<i4", "<u8", ("<u8", 624), "<f8", "<i4"],
+    "offsets": [0, 8, 12, 16, 24, 5024, 5040], "itemsize": 5056})
 
 
 def nondeterministic_seed() -> int:
@@ -36,6 +42,7 @@ class MersenneStream:
         self.manual_seed(seed)
 
     def manual_seed(self, seed: int) -> None:
+        self.seed = int(seed) % 2 ** 64
         self.bits = np.random.MT19937()
         self.bits._legacy_seeding(int(seed) & 0xFFFFFFFF)
         self.numpy = np.random.Generator(self.bits)
@@ -165,11 +172,34 @@ class MersenneStream:
                              "state": {"key": np.array(key, np.uint32), "pos": pos}}
         return stream
 
+    def torch_state(self) -> np.ndarray:
+        """The state as torch's get_rng_state() bytes (uint8)."""
+        key, pos = self.words()
+        state = np.zeros((), TORCH_STATE)
+        state["seed"], state["seeded"], state["words"] = self.seed, 1, key
+        # torch counts down `left` to its next twist; a fresh seed shows index 0, not 624
+        state["left"], state["next"] = 625 - pos, 0 if _untwisted(key, pos) else pos
+        if self.next_normal is not None:
+            state["normal_y"], state["normal_is_valid"] = self.next_normal, 1
+        return np.frombuffer(state.tobytes(), np.uint8)
+
+    def set_torch_state(self, data: np.ndarray) -> None:
+        state = np.frombuffer(np.asarray(data, np.uint8).tobytes(), TORCH_STATE)[0]
+        self.seed = int(state["seed"])
+        words = state["words"].astype(np.uint32).tolist(), 625 - int(state["left"])
+        self.bits.state = MersenneStream.from_words(words).bits.state
+        self.next_normal = float(state["normal_y"]) if state["normal_is_valid"] else None
+
     def __getattr__(self, name):
         # numpy's Generator methods (poisson, binomial, choice, ...) over the same words
         if name == "numpy":  # not set yet (unpickling)
             raise AttributeError(name)
         return getattr(self.numpy, name)
+
+
+def _untwisted(key, pos) -> bool:
+    """Whether the words are a seed's, not yet twisted (init_genrand's recurrence holds)."""
+    return pos == 624 and key[1] == (1812433253 * (key[0] ^ (key[0] >> 30)) + 1) & 0xFFFFFFFF
 
 
 def _map(fn, values: np.ndarray) -> np.ndarray:

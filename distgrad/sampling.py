@@ -34,19 +34,9 @@ class _DefaultGenerator(Generator):
     def _rng(self):
         return creation._rng
 
-    @property
-    def _seed(self):
-        return creation._initial_seed
-
     def manual_seed(self, seed: int) -> "Generator":
         creation.manual_seed(seed)
         return self
-
-    def get_state(self):
-        return creation.get_rng_state()
-
-    def set_state(self, state) -> None:
-        creation.set_rng_state(state)
 
 
 default_generator = _DefaultGenerator()

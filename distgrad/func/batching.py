@@ -40,9 +40,10 @@ def random_draws(randomness: str):
     lets each slice draw on."""
     before = creation.forbid_random
     creation.forbid_random = _RANDOM_ERROR if randomness == "error" else None
-    state = creation.get_rng_state() if randomness == "same" else None
+    state = creation.stream_state() if randomness == "same" else None
     try:
-        yield (lambda: creation.set_rng_state(state)) if state is not None else (lambda: None)
+        yield ((lambda: creation.restore_stream_state(state)) if state is not None
+               else (lambda: None))
     finally:
         creation.forbid_random = before
 

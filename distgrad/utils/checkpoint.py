@@ -31,7 +31,7 @@ from ..autograd.engine import current_graph_task_id, is_checkpoint_valid
 from ..autograd.function import Function
 from ..autograd.grad_mode import enable_grad, is_grad_enabled, no_grad
 from ..autograd.graph import SavedTensor
-from ..creation import get_rng_state, set_rng_state
+from ..creation import restore_stream_state, stream_state
 from ..tensor import Tensor
 
 __all__ = ["checkpoint", "checkpoint_sequential", "CheckpointFunction", "CheckpointError",
@@ -53,7 +53,7 @@ class CheckpointFunction(Function):
                           stacklevel=4)
         ctx.run_function = run_function
         ctx.preserve_rng_state = preserve_rng_state
-        ctx.fwd_rng_state = get_rng_state() if preserve_rng_state else None
+        ctx.fwd_rng_state = stream_state() if preserve_rng_state else None
         ctx.inputs, ctx.tensor_indices, tensors = [], [], []
         for i, arg in enumerate(args):
             if isinstance(arg, Tensor):
@@ -284,17 +284,17 @@ def _random_state(state):
     if state is None:
         yield
         return
-    current = get_rng_state()
-    set_rng_state(state)
+    current = stream_state()
+    restore_stream_state(state)
     try:
         yield
     finally:
-        set_rng_state(current)
+        restore_stream_state(current)
 
 
 def _recomputation(function, kwargs: dict, preserve_rng_state: bool, recompute_context):
     """`function` again on given inputs, with the random state it sees now."""
-    state = get_rng_state() if preserve_rng_state else None
+    state = stream_state() if preserve_rng_state else None
 
     def recompute(*args) -> None:
         with _random_state(state), recompute_context:

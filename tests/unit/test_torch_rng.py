@@ -144,6 +144,40 @@ def test_seeds_as_torch():
     assert_same_draws(lambda T: T.randn(5), seed=2 ** 32 + 7)
 
 
+def test_the_state_is_torchs_bytes():
+    def states(T):
+        g = T.Generator()
+        out = [T.get_rng_state(), g.get_state()]
+        T.randn(5)  # a normal cached
+        out.append(T.get_rng_state())
+        T.rand(700)  # past a twist
+        g.manual_seed(-1)
+        T.rand(1, generator=g)
+        return out + [T.get_rng_state(), g.get_state()]
+    assert_same_draws(lambda T: [s.long() for s in states(T)], seed=2 ** 40 + 3)
+
+
+def test_a_torch_state_sets_the_stream():
+    torch.manual_seed(9)
+    torch.randn(3)
+    state = torch.get_rng_state()
+    distgrad.set_rng_state(distgrad.tensor(state.long().tolist()))
+    assert distgrad.initial_seed() == 9
+    np.testing.assert_array_equal(distgrad.randn(7).numpy(), torch.randn(7).numpy())
+
+
+@pytest.mark.parametrize("state, error, message", [
+    ({}, TypeError, "expected a torch.ByteTensor, but got dict"),
+    (distgrad.zeros(5056), TypeError, "RNG state must be a torch.ByteTensor"),
+    (distgrad.zeros(10, dtype=distgrad.int64), RuntimeError,
+     "Expected a CPUGeneratorImplState of size 5056 but found the input RNG state size to be "
+     "10"),
+])
+def test_a_wrong_state_is_refused_as_torch(state, error, message):
+    with pytest.raises(error, match=message):
+        distgrad.set_rng_state(state)
+
+
 def test_the_state_round_trips_with_the_cached_normal():
     distgrad.manual_seed(0)
     distgrad.randn(5)  # leaves a normal cached
