@@ -80,8 +80,9 @@ def restore_stream_state(state: dict) -> None:
 
 
 def initial_seed() -> int:
-    """The seed the random numbers are drawn from (the last manual_seed's, else torch's
-    default, 67280421310721)."""
+    """The seed the random numbers are drawn from: the last manual_seed's, else
+    67280421310721 (torch seeds its default stream from the OS at start; distgrad starts
+    from a new torch Generator's seed, so an unseeded run repeats)."""
     return _rng.seed
 
 
