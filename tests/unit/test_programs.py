@@ -1,0 +1,59 @@
+"""Whole programs as users write them (tests/unit/programs/), run under torch and under
+distgrad: each must print the same. The op-level tests check one op at a time; these check
+what a program mixes (a model, its optimizer and scheduler, a DataLoader, hooks, printing,
+errors, seeded random numbers).
+
+Each program imports distgrad as torch on a line of its own, which the torch run replaces
+with `import torch`, and prints "done" last (so a program that stops early in both fails). The outputs are compared as text with the numbers taken out, and the
+numbers to a printed float32's last digit (torch's own kernels differ that much between
+CPUs; a zero's sign is not told); object addresses are left out.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import distgrad
+
+IMPORT = "import distgrad as torch  # PyTorch: import torch"
+PROGRAMS = sorted((Path(__file__).parent / "programs").glob("*.py"))
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan|inf")
+_SPACES = re.compile(r"\s+")
+
+
+def _text(output: str) -> str:
+    """The output without its numbers and spaces (a tensor's columns are padded to its
+    widest number: a -0.0 makes them one wider)."""
+    return _SPACES.sub("", _NUMBER.sub("#", output))
+
+
+def _run(source: str, path: Path) -> str:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            exec(compile(source, str(path), "exec"), {"__name__": "__program__"})  # noqa: S102
+        finally:
+            for module in (torch, distgrad):
+                module.set_printoptions(profile="default")
+    return _ADDRESS.sub("", out.getvalue())
+
+
+@pytest.mark.parametrize("path", PROGRAMS, ids=lambda p: p.stem)
+def test_a_program_prints_what_it_prints_under_torch(path):
+    source = path.read_text()
+    assert IMPORT in source, f"{path.name} must import distgrad on a line of its own"
+    expected = _run(source.replace(IMPORT, "import torch"), path)
+    got = _run(source, path)
+    assert expected.endswith("done\n"), "the program stopped under torch"
+    assert _text(got) == _text(expected)
+    numbers = [np.array([float(n) for n in _NUMBER.findall(text)]) for text in (expected, got)]
+    np.testing.assert_allclose(numbers[1], numbers[0], rtol=1e-4, atol=1.5e-4)
