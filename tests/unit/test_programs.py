@@ -6,7 +6,9 @@ errors, seeded random numbers).
 Each program imports distgrad as torch on a line of its own, which the torch run replaces
 with `import torch`, and prints "done" last (so a program that stops early in both fails). The outputs are compared as text with the numbers taken out, and the
 numbers to a printed float32's last digit (torch's own kernels differ that much between
-CPUs; a zero's sign is not told); object addresses are left out.
+CPUs; a zero's sign is not told); object addresses are left out. A program may place
+tensors: `W[k]` is worker k's device under distgrad and the CPU under torch, `shard(t, dim)`
+splits t over the workers (a copy under torch) and `full(t)` gathers a sharded result.
 """
 from __future__ import annotations
 
@@ -35,24 +37,44 @@ def _text(output: str) -> str:
     return _SPACES.sub("", _NUMBER.sub("#", output))
 
 
-def _run(source: str, path: Path) -> str:
+def _run(source: str, path: Path, places: dict) -> str:
     out = io.StringIO()
     with contextlib.redirect_stdout(out), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            exec(compile(source, str(path), "exec"), {"__name__": "__program__"})  # noqa: S102
+            exec(compile(source, str(path), "exec"), {"__name__": "__program__", **places})  # noqa: S102
         finally:
             for module in (torch, distgrad):
                 module.set_printoptions(profile="default")
     return _ADDRESS.sub("", out.getvalue())
 
 
+@contextlib.contextmanager
+def _placements(wanted: bool):
+    """What a program places its tensors with: under distgrad two in-process workers, a
+    shard over them and its gathering; under torch the CPU twice and a copy."""
+    import distgrad.distributed as dist
+
+    if not wanted:  # (no runtime to start)
+        yield {}, {}
+        return
+    if dist.is_initialized():
+        dist.shutdown()
+    dist.init(num_workers=2, backend="local")
+    try:
+        yield ({"W": ["worker:0", "worker:1"], "shard": dist.shard, "full": lambda t: t.full_tensor()},
+               {"W": ["cpu", "cpu"], "shard": lambda t, dim: t.clone(), "full": lambda t: t})
+    finally:
+        dist.shutdown()
+
+
 @pytest.mark.parametrize("path", PROGRAMS, ids=lambda p: p.stem)
 def test_a_program_prints_what_it_prints_under_torch(path):
     source = path.read_text()
     assert IMPORT in source, f"{path.name} must import distgrad on a line of its own"
-    expected = _run(source.replace(IMPORT, "import torch"), path)
-    got = _run(source, path)
+    with _placements("W[" in source or "shard(" in source) as (ours, theirs):
+        expected = _run(source.replace(IMPORT, "import torch"), path, theirs)
+        got = _run(source, path, ours)
     assert expected.endswith("done\n"), "the program stopped under torch"
     assert _text(got) == _text(expected)
     numbers = [np.array([float(n) for n in _NUMBER.findall(text)]) for text in (expected, got)]
