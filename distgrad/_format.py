@@ -6,6 +6,8 @@ options, so a distgrad tensor prints character-for-character like torch's.
 
 import numpy as np
 
+from .dtypes import get_default_dtype
+
 PRECISION = 4
 THRESHOLD = 1000
 EDGEITEMS = 3
@@ -35,8 +37,13 @@ def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=N
     SCI_MODE = sci_mode
 
 _FLOAT_DTYPES = ("float32", "float64")
-# torch omits dtype= for non-empty tensors whose dtype it would infer anyway.
-_INFERRED_DTYPES = ("float32", "int64", "bool")
+# torch omits dtype= for non-empty tensors whose dtype it would infer anyway (with the
+# default float dtype), and for empty ones of the default float dtype.
+_INFERRED_DTYPES = ("int64", "bool")
+
+
+def _default_float() -> str:
+    return get_default_dtype().name
 
 
 class _Formatter:
@@ -150,11 +157,11 @@ def format_tensor(array: np.ndarray, dtype_name: str, suffixes: list[str]) -> st
         # Nothing to infer the dtype or shape from, so torch spells them out.
         if a.ndim != 1:
             ours.append(f"size={tuple(a.shape)}")
-        if dtype_name != "float32":
+        if dtype_name != _default_float():
             ours.append(f"dtype=torch.{dtype_name}")
         body = "[]"
     else:
-        if dtype_name not in _INFERRED_DTYPES:
+        if dtype_name not in _INFERRED_DTYPES and dtype_name != _default_float():
             ours.append(f"dtype=torch.{dtype_name}")
         summarize = a.size > THRESHOLD
         fmt = _Formatter(_summarized(a) if summarize else a,

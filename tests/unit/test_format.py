@@ -188,3 +188,19 @@ def test_set_printoptions_prints_as_torch_does(options):
         for T in (torch, distgrad):
             T.set_printoptions(profile="default")
     assert repr(distgrad.tensor([1e-8, 3e9])) == repr(torch.tensor([1e-8, 3e9]))
+
+
+def test_dtype_is_left_out_for_the_default_float_dtype_as_torch():
+    # set_default_dtype(float64): float64 tensors print without dtype=, float32 ones with it
+    import distgrad
+
+    got = []
+    for T in (torch, distgrad):
+        T.set_default_dtype(T.float64)
+        try:
+            got.append([repr(t) for t in (T.tensor([1.0, 2.5]), T.tensor([1.0], dtype=T.float32),
+                                          T.tensor([]), T.zeros(0, 2, dtype=T.float32),
+                                          T.tensor(2.0), T.tensor([1, 2]))])
+        finally:
+            T.set_default_dtype(T.float32)
+    assert got[0] == got[1]
