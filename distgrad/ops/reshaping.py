@@ -301,7 +301,8 @@ def strided_on(memory, size, stride, requires_grad=False):
     from ..creation import _finish
 
     if size == [] or list(stride) == _row_major(size):
-        out = memory.as_strided(size, stride).clone() if size != [] else memory.reshape(())
+        # (a copy: a view of `memory` would take writes as a view does, through its base)
+        out = (memory.as_strided(size, stride) if size != [] else memory.reshape(())).clone()
         return _finish(out, requires_grad)
     from ..autograd.grad_mode import no_grad
 

@@ -392,3 +392,16 @@ def test_joins_take_a_sequence_of_tensors_as_torch(join, arg):
         except (TypeError, RuntimeError, ValueError) as e:
             return type(e).__name__, str(e)
     assert outcome(distgrad) == outcome(torch)
+
+
+def test_a_zero_dim_empty_strided_owns_its_memory():
+    # a write into it is a plain copy (CopyBackwards), not a write through a view; so is
+    # the .grad of a 0-dim leaf built with create_graph, which AccumulateGrad makes so
+    def fn(T):
+        s = T.tensor(1.5, requires_grad=True)
+        e = T.empty_strided((), ())
+        written = e.copy_(s * 3)
+        (s * s).backward(create_graph=True)
+        return [e._is_view(), written.grad_fn.name(), s.grad, s.grad.grad_fn.name()]
+
+    same(fn)
