@@ -3,8 +3,9 @@ the seed's low 32 bits, and torch's ways of turning its words into numbers (ATen
 DistributionsHelper.h, TransformationHelper.h and cpu/DistributionTemplates.h).
 
 The words come from numpy's MT19937 (the same generator, seeded the same way), so every
-transformation below is vectorized. What torch does not define the same way here (poisson,
-binomial, ...) draws from `numpy`, a numpy Generator over the same words: deterministic
+transformation below is vectorized (gamma's rejection loop is not: one element at a time,
+as torch's). What torch does not define the same way here (poisson, binomial, ...) draws
+from `numpy`, a numpy Generator over the same words: deterministic
 under a seed, but not torch's numbers.
 """
 from __future__ import annotations
@@ -22,6 +23,9 @@ _TWO_PI = 2.0 * math.pi
 # blocks of 16 into normals; below it (or not contiguous) it draws one Box-Muller pair per
 # two elements and keeps the second for the next draw.
 _NORMAL_FILL_MIN = 16
+# sample_gamma's constants are float literals, so these values even in its double arithmetic.
+_THIRD = np.float32(1) / np.float32(3)
+_SQUEEZE = float(np.float32(0.0331))
 # randperm's swap loop draws 32-bit words below this n (TensorFactories.cpp randperm_cpu).
 _RANDPERM_SMALL = (2 ** 32 - 1) // 20
 # torch's get_rng_state() bytes (CPUGeneratorImplState): the seed, the twister's countdown
@@ -127,6 +131,54 @@ class MersenneStream:
     def log_normal(self, shape, mean, std) -> np.ndarray:
         z = _fma64(self.standard_normal_pairs(_numel(shape)), std, mean)
         return _map(math.exp, z).reshape(shape)
+
+    def standard_gamma(self, alpha: np.ndarray) -> np.ndarray:
+        """Gamma(alpha, 1) per element of `alpha` (C order), as torch's _standard_gamma:
+        Marsaglia and Tsang's rejection from double uniforms and normals, alpha's own dtype
+        where torch's kernel keeps it (the boost below 1 and d), at least the dtype's tiny."""
+        dtype = alpha.dtype
+        tiny = float(np.finfo(dtype).tiny)
+        out = [max(tiny, float(dtype.type(self._gamma(a)))) for a in alpha.reshape(-1)]
+        return np.array(out, dtype).reshape(alpha.shape)
+
+    def dirichlet(self, concentration: np.ndarray) -> np.ndarray:
+        """A Dirichlet draw per row (last dim) of `concentration`, as torch's
+        _sample_dirichlet: gammas in double, each over its row's sum, cast and kept in
+        [the dtype's tiny, the float below 1]."""
+        dtype = concentration.dtype
+        gammas = self.standard_gamma(concentration.astype(_F64))
+        x = (gammas / gammas.sum(-1, keepdims=True)).astype(dtype)
+        return np.clip(x, np.finfo(dtype).tiny, np.nextafter(dtype.type(1), dtype.type(0)))
+
+    def _gamma(self, a):
+        """One draw of torch's sample_gamma for `a` (a numpy float of the tensor's dtype)."""
+        one = a.dtype.type(1)
+        scale = 1.0
+        if a < one:
+            if a == 0:
+                return 0.0
+            scale *= (1.0 - self._uniform()) ** float(one / a)
+            a = a + one
+        d = float(a - a.dtype.type(_THIRD))
+        c = 1.0 / math.sqrt(9.0 * d)
+        while True:
+            x = self._normal()
+            y = 1.0 + c * x
+            while y <= 0:
+                x = self._normal()
+                y = 1.0 + c * x
+            v = y * y * y
+            u = 1.0 - self._uniform()
+            xx = x * x
+            if u < 1.0 - _SQUEEZE * xx * xx or \
+                    math.log(u) < 0.5 * xx + d * (1.0 - v + math.log(v)):
+                return scale * d * v
+
+    def _uniform(self) -> float:
+        return float(self.uniform01(1, _F64)[0])
+
+    def _normal(self) -> float:
+        return float(self.standard_normal_pairs(1)[0])
 
     # ---- integers -------------------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 """Draws for the samplers: numbers from distgrad's generator (`distgrad.manual_seed`), made
 in the driver and placed where the distribution's parameters live, as every distgrad random
-op is. Normal, uniform and exponential draws are torch's; those that depend on parameter
-values (gamma, poisson, binomial) read those values and are numpy's over the same stream."""
+op is. Normal, uniform, exponential, gamma and Dirichlet draws are torch's; poisson and
+binomial read their parameters' values and are numpy's over the same stream."""
 from __future__ import annotations
 
 import numpy as np
@@ -34,10 +34,20 @@ def exponential(like, shape):
 
 
 def standard_gamma(concentration):
-    """Gamma(concentration, 1) draws of concentration's shape, at least float's tiny."""
-    alpha = values(concentration)
-    tiny = np.finfo(concentration.dtype.np).tiny
-    return draw(lambda rng, s: np.maximum(rng.standard_gamma(alpha), tiny), concentration)
+    """Gamma(concentration, 1) draws of concentration's shape (torch's)."""
+    alpha = _own_values(concentration)
+    return draw(lambda rng, s: rng.standard_gamma(alpha), concentration)
+
+
+def dirichlet(concentration):
+    """A Dirichlet draw for each row (last dim) of concentration (torch's)."""
+    alpha = _own_values(concentration)
+    return draw(lambda rng, s: rng.dirichlet(alpha), concentration)
+
+
+def _own_values(t) -> np.ndarray:
+    """A parameter's values in the driver, in its own dtype (torch's samplers compute in it)."""
+    return np.ascontiguousarray(t.detach().cpu().numpy())
 
 
 def poisson(rate):

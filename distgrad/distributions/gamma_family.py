@@ -86,10 +86,7 @@ class Dirichlet(ExponentialFamily):
 
     def rsample(self, sample_shape=()):
         concentration = self.concentration.expand(tuple(self._extended_shape(sample_shape)))
-        gammas = _random.standard_gamma(concentration)
-        x = gammas / gammas.sum(-1, True)
-        tiny = float(finfo(x.dtype).tiny)
-        return reparameterized_dirichlet(concentration, x.clamp(min=tiny))
+        return reparameterized_dirichlet(concentration, _random.dirichlet(concentration))
 
     def log_prob(self, value):
         if self._validate_args:

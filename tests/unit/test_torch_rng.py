@@ -259,6 +259,21 @@ def test_distributions_sample_as_torch():
     assert_same_draws(draws, seed=11)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_gamma_family_samples_as_torch(dtype):
+    # Marsaglia and Tsang's rejection, draw for draw (concentrations below 1 boosted, a
+    # rejection now and then), in the dtype torch's kernel keeps; Dirichlet in double; the
+    # Beta mixup draws from one
+    def draws(T):
+        D, dt = T.distributions, getattr(T, dtype)
+        alpha = T.tensor([0.05, 0.4, 1.0, 2.5, 9.0, 0.9], dtype=dt)
+        return [D.Gamma(alpha, T.tensor(2.0, dtype=dt)).sample((4,)),
+                D.Dirichlet(T.tensor([[0.3, 1.0, 2.0], [5.0, 0.2, 0.2]], dtype=dt)).sample((2,)),
+                D.Beta(T.tensor(0.4, dtype=dt), T.tensor(0.4, dtype=dt)).sample((8,)),
+                D.Beta(alpha, alpha.flip(0)).rsample(), T.rand(3, dtype=dt)]
+    assert_same_draws(draws, seed=13)
+
+
 def test_laplace_samples_torchs_draws():
     # the draws are torch's; float32 log1p of them may differ in the last bit
     torch.manual_seed(0)
