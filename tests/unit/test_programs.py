@@ -8,7 +8,9 @@ with `import torch`, and prints "done" last (so a program that stops early in bo
 numbers to a printed float32's last digit (torch's own kernels differ that much between
 CPUs; a zero's sign is not told); object addresses are left out. A program may place
 tensors: `W[k]` is worker k's device under distgrad and the CPU under torch, `shard(t, dim)`
-splits t over the workers (a copy under torch) and `full(t)` gathers a sharded result.
+splits t over the workers (a copy under torch), `full(t)` gathers a sharded result, and
+`ddp(module)` and `compiled(fn)` are DistributedDataParallel and distgrad.compile (the
+module and the function themselves under torch).
 """
 from __future__ import annotations
 
@@ -62,8 +64,13 @@ def _placements(wanted: bool):
         dist.shutdown()
     dist.init(num_workers=2, backend="local")
     try:
-        yield ({"W": ["worker:0", "worker:1"], "shard": dist.shard, "full": lambda t: t.full_tensor()},
-               {"W": ["cpu", "cpu"], "shard": lambda t, dim: t.clone(), "full": lambda t: t})
+        from distgrad.nn.parallel import DistributedDataParallel
+
+        yield ({"W": ["worker:0", "worker:1"], "shard": dist.shard,
+                "full": lambda t: t.full_tensor(), "ddp": DistributedDataParallel,
+                "compiled": distgrad.compile},
+               {"W": ["cpu", "cpu"], "shard": lambda t, dim: t.clone(), "full": lambda t: t,
+                "ddp": lambda m: m, "compiled": lambda fn: fn})
     finally:
         dist.shutdown()
 
@@ -72,7 +79,8 @@ def _placements(wanted: bool):
 def test_a_program_prints_what_it_prints_under_torch(path):
     source = path.read_text()
     assert IMPORT in source, f"{path.name} must import distgrad on a line of its own"
-    with _placements("W[" in source or "shard(" in source) as (ours, theirs):
+    with _placements(any(name in source for name in ("W[", "shard(", "ddp(", "@compiled"))) \
+            as (ours, theirs):
         expected = _run(source.replace(IMPORT, "import torch"), path, theirs)
         got = _run(source, path, ours)
     assert expected.endswith("done\n"), "the program stopped under torch"
