@@ -8,7 +8,8 @@ from __future__ import annotations
 import math as _math
 
 from . import dtypes as _dtypes
-from .dtypes import dtype, float32, float64, int64, get_default_dtype
+from .dtypes import (dtype, float16, float32, float64, get_default_dtype, int8, int16,  # noqa: F401
+                     int32, int64, uint8)
 from .layouts import (channels_last, channels_last_3d, contiguous_format, layout,  # noqa: F401
                       memory_format, preserve_format, sparse_coo, strided)
 from .tensor import Tensor, device
@@ -57,8 +58,10 @@ from .settings import (are_deterministic_algorithms_enabled,  # noqa: F401
 bool = _dtypes.bool_  # noqa: A001  (torch.bool)
 float = float32  # noqa: A001
 double = float64
+half = float16
 long = int64
-int = int64  # noqa: A001
+int = int32  # noqa: A001
+short = int16
 
 __version__ = "0.1.0"
 

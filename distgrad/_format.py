@@ -36,7 +36,7 @@ def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=N
         LINEWIDTH = linewidth
     SCI_MODE = sci_mode
 
-_FLOAT_DTYPES = ("float32", "float64")
+_FLOAT_DTYPES = ("float16", "float32", "float64")
 # torch omits dtype= for non-empty tensors whose dtype it would infer anyway (with the
 # default float dtype), and for empty ones of the default float dtype.
 _INFERRED_DTYPES = ("int64", "bool")

@@ -1,10 +1,11 @@
 """`distgrad.amp`: autocast and GradScaler as torch's behave on a machine without CUDA, so
 that a training script with an `--amp` switch runs unchanged.
 
-distgrad has no float16 or bfloat16, so mixed precision never turns on: `enabled=False`
-is torch's no-op; "cuda" turns itself off with torch's warning; a CPU autocast to a dtype
-torch refuses is turned off with torch's warning; and what torch would compute in
-bfloat16 on the CPU raises NotImplementedError rather than give other numbers::
+distgrad's autocast casts nothing (and distgrad has no bfloat16), so mixed precision never
+turns on: `enabled=False` is torch's no-op; "cuda" turns itself off with torch's warning; a
+CPU autocast to a dtype torch refuses is turned off with torch's warning; and what torch
+would compute in bfloat16 or float16 on the CPU raises NotImplementedError rather than give
+other numbers (a model made float16 with `.half()` computes in float16 as torch's)::
 
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     with torch.autocast("cuda", dtype=torch.float16, enabled=use_amp):
@@ -20,12 +21,14 @@ import sys
 import types
 import warnings
 
+from . import dtypes
 from .tensor import device
 
 __all__ = ["autocast", "GradScaler", "is_autocast_enabled"]
 
-_NO_LOW_PRECISION = ("distgrad has no float16 or bfloat16 dtype, so it cannot compute in "
-                     "mixed precision: pass enabled=False (torch computes in {} here)")
+_NO_LOW_PRECISION = ("distgrad's autocast casts nothing (and distgrad has no bfloat16 dtype), "
+                     "so it cannot compute in mixed precision: pass enabled=False (torch "
+                     "computes in {} here)")
 
 
 def is_autocast_enabled(device_type=None) -> bool:
@@ -47,7 +50,9 @@ class autocast:
         if enabled and kind == "cuda":
             warnings.warn("CUDA is not available or torch_xla is imported. Disabling autocast.",
                           stacklevel=2)
-        elif enabled and kind == "cpu" and dtype is not None:  # none of distgrad's dtypes is
+        elif enabled and kind == "cpu" and dtype is dtypes.float16:
+            raise NotImplementedError(_NO_LOW_PRECISION.format("float16"))
+        elif enabled and kind == "cpu" and dtype is not None:  # no other of distgrad's dtypes is
             warnings.warn("In CPU autocast, but the target dtype is not supported. Disabling "
                           "autocast.\nCPU Autocast only supports dtypes of torch.bfloat16, "
                           "torch.float16 currently.", stacklevel=2)  # (one of torch's two)
@@ -70,7 +75,7 @@ class autocast:
 
 
 class GradScaler:
-    """torch.amp.GradScaler: disabled here (no CUDA, no float16), so scale() returns its
+    """torch.amp.GradScaler: disabled here (no CUDA, no autocast), so scale() returns its
     argument, step() is the optimizer's step and update() does nothing, as torch's own
     when disabled."""
 

@@ -163,9 +163,9 @@ def _infer_array(data, dtype):
     else:
         _check_scalar(data)
     if dtype is not None:
+        if not isinstance(data, (np.ndarray, Tensor)):  # (an array's values are cast, wrapping)
+            dtypes.check_fits(arr, dtype)
         arr = arr.astype(dtype.np)
-    elif arr.dtype.kind in "iu" and arr.dtype != np.int64 and not isinstance(data, np.ndarray):
-        arr = arr.astype(np.int64)
     return arr
 
 

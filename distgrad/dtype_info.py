@@ -24,7 +24,7 @@ class finfo:
         self.max = float(info.max)
         self.min = float(info.min)
         self.tiny = self.smallest_normal = float(info.smallest_normal)
-        self.resolution = float(info.resolution)
+        self.resolution = 10.0 ** -info.precision  # (torch's, not rounded to the dtype)
         self.dtype = d.name
 
     def __repr__(self) -> str:

@@ -1,4 +1,5 @@
-"""The four dtypes of distgrad and torch's type-promotion rules for them."""
+"""distgrad's dtypes (bool, the integers uint8 to int64, float16 to float64) and torch's
+type-promotion rules for them."""
 from __future__ import annotations
 
 import numpy as np
@@ -14,8 +15,8 @@ class dtype:
     integer the dtype holds exactly, plus one (2**24 + 1 for float32, as torch).
     """
 
-    __slots__ = ("name", "np", "category", "is_floating_point", "itemsize", "c_name",
-                 "long_name", "type_name", "random_to")
+    __slots__ = ("name", "np", "category", "is_floating_point", "is_signed", "itemsize",
+                 "c_name", "long_name", "type_name", "random_to")
 
     def __init__(self, name: str, np_dtype, category: int, c_name: str, long_name: str,
                  random_to: int):
@@ -23,6 +24,7 @@ class dtype:
         self.np = np.dtype(np_dtype)
         self.category = category  # 0 bool < 1 integer < 2 floating, as torch orders them
         self.is_floating_point = category == 2
+        self.is_signed = category == 2 or category == 1 and self.np.kind == "i"
         self.itemsize = self.np.itemsize
         self.c_name = c_name
         self.long_name = long_name
@@ -37,14 +39,23 @@ class dtype:
 
 
 bool_ = dtype("bool", np.bool_, 0, "bool", "Bool", 2)
+uint8 = dtype("uint8", np.uint8, 1, "unsigned char", "Byte", 2 ** 8)
+int8 = dtype("int8", np.int8, 1, "signed char", "Char", 2 ** 7)
+int16 = dtype("int16", np.int16, 1, "short int", "Short", 2 ** 15)
+int32 = dtype("int32", np.int32, 1, "int", "Int", 2 ** 31)
 int64 = dtype("int64", np.int64, 1, "long int", "Long", 2 ** 63)
+float16 = dtype("float16", np.float16, 2, "c10::Half", "Half", 2 ** 11 + 1)
 float32 = dtype("float32", np.float32, 2, "float", "Float", 2 ** 24 + 1)
 float64 = dtype("float64", np.float64, 2, "double", "Double", 2 ** 53 + 1)
 
-_BY_NAME = {d.name: d for d in (bool_, int64, float32, float64)}
-_BY_NP = {d.np: d for d in (bool_, int64, float32, float64)}
-# numpy types outside the four map to the nearest one of the same category.
-_NP_FALLBACK = {"b": bool_, "i": int64, "u": int64, "f": float32}
+ALL = (bool_, uint8, int8, int16, int32, int64, float16, float32, float64)
+NAMES = frozenset(d.name for d in ALL)
+# The dtypes torch takes for index tensors (gather, index_select, indexing, embedding, ...).
+INDEX = (int32, int64)
+_BY_NAME = {d.name: d for d in ALL}
+_BY_NP = {d.np: d for d in ALL}
+# numpy types torch has but distgrad does not (uint16 to uint64) map to int64.
+_NP_FALLBACK = {"u": int64}
 
 
 def from_name(name: str) -> dtype:
@@ -56,12 +67,11 @@ def from_numpy(np_dtype) -> dtype:
     found = _BY_NP.get(nd)
     if found is not None:
         return found
-    if nd.kind == "f" and nd.itemsize > 4:
-        return float64
     if nd.kind in _NP_FALLBACK:
         return _NP_FALLBACK[nd.kind]
-    raise TypeError(f"can't convert np.ndarray of type numpy.{nd.name}. The only supported types are: "
-                    "float64, float32, int64, and bool.")
+    raise TypeError(f"can't convert np.ndarray of type numpy.{nd.type.__name__}. The only "
+                    "supported types are: float64, float32, float16, complex64, complex128, int64, "
+                    "int32, int16, int8, uint64, uint32, uint16, uint8, and bool.")
 
 
 _default = float32  # set_default_dtype's (float32 or float64)
@@ -77,10 +87,15 @@ def set_default_dtype(d: dtype) -> None:
 
 
 def promote(a: dtype, b: dtype) -> dtype:
+    """torch.promote_types: the higher category wins; within one, the wider dtype, except
+    that uint8 with int8 meets in int16 (the narrowest dtype holding both)."""
     if a is b:
         return a
     if a.category != b.category:
         return a if a.category > b.category else b
+    if uint8 in (a, b) and a.category == 1:
+        signed = b if a is uint8 else a
+        return int16 if signed is int8 else signed
     return a if a.itemsize >= b.itemsize else b
 
 
@@ -122,3 +137,22 @@ def result_type(operands) -> dtype:
         if out is None or tier.category > out.category:
             out = tier  # a higher-category zero-dim tensor or number wins with its own dtype
     return out
+
+
+def check_fits(values, d: dtype, c_type: bool = False) -> None:
+    """torch's check of numbers given for an integer dtype (tensor(), full, fill_): no value
+    beyond its range; a float not below its lowest (-0.5 is refused for uint8, truncated to 0
+    for int8), an int down to -max for uint8 (where it wraps around); no nan or inf.
+    `c_type`: the message names the C++ type (int64_t, int), as a kernel's check does."""
+    if d.category != 1:
+        return
+    arr = np.asarray(values)
+    if arr.size == 0 or arr.dtype.kind not in "iuf":
+        return
+    info = np.iinfo(d.np)
+    low = -int(info.max) if arr.dtype.kind in "iu" and info.min == 0 else int(info.min)
+    with np.errstate(invalid="ignore"):
+        inside = np.isfinite(arr).all() and arr.min() >= low and arr.max() <= int(info.max)
+    if not inside:
+        name = ("int" if d is int32 else f"{d.name}_t") if c_type else d.name
+        raise RuntimeError(f"value cannot be converted to type {name} without overflow")

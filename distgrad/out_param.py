@@ -79,7 +79,7 @@ def _boolean_outputs(name):
 
 def _searchsorted(k, out, result, kwargs, n):
     flag = bool(kwargs.get("out_int32", False))
-    if out.name != "int64" or flag:
+    if out.name != ("int32" if flag else "int64"):
         return ("torch.searchsorted(): output tensor's dtype is wrong, it can only be "
                 "Int(int32) or Long(int64) depending on whether out_int32 flag is True, but we "
                 f"got output tensor's dtype {out.long_name} and out_int32 flag is {flag}")

@@ -103,8 +103,7 @@ def _refused_conversion(name: str, scalar_type: str, instead: str):
     torch's TypeError for a ScalarType it cannot take, and what to use instead."""
     def convert(self, memory_format=None):
         raise TypeError(f"Got unsupported ScalarType {scalar_type}: distgrad has no {name} dtype "
-                        f"(its dtypes are float32, float64, int64 and bool); use {instead}() "
-                        f"instead")
+                        f"(numpy has none); use {instead}() instead")
 
     convert.__name__ = convert.__qualname__ = scalar_type.lower()
     return convert
@@ -318,17 +317,12 @@ class Tensor:
         if dtype is None:
             return self.dtype.type_name
         if isinstance(dtype, str):
-            by_name = {d.type_name: d for d in (dtypes.float32, dtypes.float64, dtypes.int64,
-                                                 dtypes.bool_)}
+            by_name = {d.type_name: d for d in dtypes.ALL}
             if dtype not in by_name:
                 raise ValueError(f"invalid type: '{dtype}'")
             dtype = by_name[dtype]
         return self.to(dtype)
 
-    byte = _refused_conversion("uint8", "Byte", "long")
-    char = _refused_conversion("int8", "Char", "long")
-    short = _refused_conversion("int16", "Short", "long")
-    half = _refused_conversion("float16", "Half", "float")
     bfloat16 = _refused_conversion("bfloat16", "BFloat16", "float")
 
     def __len__(self) -> int:
@@ -844,7 +838,19 @@ class Tensor:
         return self.to(dtypes.int64)
 
     def int(self):
-        return self.to(dtypes.int64)
+        return self.to(dtypes.int32)
+
+    def short(self):
+        return self.to(dtypes.int16)
+
+    def char(self):
+        return self.to(dtypes.int8)
+
+    def byte(self):
+        return self.to(dtypes.uint8)
+
+    def half(self):
+        return self.to(dtypes.float16)
 
     def bool(self):
         return self.to(dtypes.bool_)

@@ -586,7 +586,7 @@ def _bag_dtypes(input: Tensor, offsets: Optional[Tensor], weight: Tensor,
                 per_sample_weights: Optional[Tensor]) -> None:
     """torch's checks of embedding_bag's dtypes (its indices and offsets promoted to one)."""
     indices = input.dtype if offsets is None else dtypes.promote(input.dtype, offsets.dtype)
-    if indices is not dtypes.int64:
+    if indices not in dtypes.INDEX:
         raise scalar_types_error("embedding_bag", "indices", "Long, Int", indices)
     if not weight.dtype.is_floating_point:
         raise scalar_types_error("embedding_bag", "weight", "Half, BFloat16, Float, Double",

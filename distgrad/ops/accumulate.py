@@ -62,7 +62,7 @@ def nanmean(input, dim=None, keepdim=False, *, dtype=None):
 
 # ---- cumprod -------------------------------------------------------------------------------------
 
-def _cumprod(x, dim):
+def _cumprod(x, dim, dtype=None):
     if x.ndim == 0:
         return x.astype(np.int64) if x.dtype.kind in "biu" else x.copy()
     return np.cumprod(x, axis=dim, dtype=np.int64 if x.dtype.kind in "biu" else None)
@@ -102,9 +102,9 @@ defop("cumprod", _cumprod, _cumsum_rule, _cumprod_vjp, node="CumprodBackward0", 
 
 
 def cumprod(input, dim, *, dtype=None):
-    if dtype is not None:
-        input = input.to(dtype)
-    return call("cumprod", input, dim=dim)
+    if dtype is None:
+        return call("cumprod", input, dim=dim)
+    return call("cumprod", input.to(dtype), dim=dim, dtype=dtype.name)
 
 
 METHODS = dict(nansum=nansum, nanmean=nanmean, cumprod=cumprod)

@@ -253,12 +253,12 @@ def _repeated_indices(repeats):
 
     if repeats.ndim != 1:
         raise RuntimeError("repeat_interleave only accept 1D vector as repeat")
-    if repeats.dtype is not dtypes.int64:
+    if repeats.dtype not in dtypes.INDEX:
         raise not_implemented("repeat_interleave_cpu", repeats.dtype)
     counts = repeats._numpy_value()
     if (counts < 0).any():
         raise RuntimeError("repeats can not be negative")
-    return tensor(np.repeat(np.arange(len(counts), dtype=np.int64), counts),
+    return tensor(np.repeat(np.arange(len(counts), dtype=repeats.dtype.np), counts),
                   device=repeats.device_str)
 
 

@@ -15,8 +15,8 @@ from .rules import broadcast_shapes, unbroadcast
 from .table import Meta, defop
 
 
-# torch's `info` outputs are int32; distgrad has no int32, so they are int64 here.
-_INFO = dtypes.int64
+# torch's `info` and `pivots` outputs are int32.
+_INFO = dtypes.int32
 
 
 def mH(x):

@@ -615,9 +615,9 @@ def prod(input, dim=None, keepdim=False, *, dtype=None):
 
 
 def cumsum(input, dim, *, dtype=None):
-    if dtype is not None:
-        input = input.to(dtype)
-    return call("cumsum", input, dim=dim)
+    if dtype is None:
+        return call("cumsum", input, dim=dim)
+    return call("cumsum", input.to(dtype), dim=dim, dtype=dtype.name)
 
 
 def all(input, dim=None, keepdim=False):

@@ -16,7 +16,7 @@ from .. import dtypes
 from ..autograd import grad_mode
 from ..autograd.record import call
 from . import layout
-from .rules import unbroadcast, wrap_dim
+from .rules import unbroadcast, wrap_dim, wrapped_int
 from .table import Meta, defop
 
 
@@ -108,8 +108,24 @@ def _expand_key(x, key):
     return out, seen_ellipsis, places
 
 
+_UINT8_KEY = ("indexing with dtype torch.uint8 is now deprecated, please use a dtype torch.bool "
+              "instead.")
+
+
+def _uint8_as_mask(key):
+    """torch still reads a uint8 index tensor as a mask, with a deprecation warning (none for
+    a 0-dim one)."""
+    items = key if isinstance(key, tuple) else (key,)
+    if not any(_is_tensor(k) and k.dtype is dtypes.uint8 for k in items):
+        return key
+    if any(_is_tensor(k) and k.ndim and k.dtype is dtypes.uint8 for k in items):
+        warnings.warn(_UINT8_KEY, UserWarning, stacklevel=4)
+    items = tuple(k.bool() if _is_tensor(k) and k.dtype is dtypes.uint8 else k for k in items)
+    return items if isinstance(key, tuple) else items[0]
+
+
 def getitem(x, key):
-    key = _as_tuple_key(key)
+    key = _uint8_as_mask(_as_tuple_key(key))
     items, _, places = _expand_key(x, key)
     out = x
     dim = 0
@@ -124,7 +140,7 @@ def getitem(x, key):
             advanced.append((dim, np.array([bool(k)])))
             dim += 1
         elif isinstance(k, (int, np.integer)) or (_is_tensor(k) and k.ndim == 0 and
-                                                 k.dtype is dtypes.int64):
+                                                 k.dtype.category == 1):
             k = int(k)
             size = out.shape[dim]
             if not -size <= k < size:
@@ -209,7 +225,7 @@ def numpy_key(key, arrays):
 
 def _index_rule(x, *idx, key):
     for t in idx:
-        if t.dtype is not dtypes.int64:
+        if t.dtype not in dtypes.INDEX:
             raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
     dummy = np.broadcast_to(np.empty((), x.dtype.np), x.shape)
     fake = [np.broadcast_to(np.zeros((), np.int64), t.shape) for t in idx]
@@ -276,7 +292,7 @@ def _index_select_rule(x, idx, dim):
     d = wrap_dim(dim, x.ndim)
     if idx.ndim > 1:
         raise IndexError("index_select(): Index is supposed to be a vector")
-    if idx.dtype is not dtypes.int64:
+    if idx.dtype not in dtypes.INDEX:
         raise RuntimeError("index_select(): Expected dtype int32 or int64 for index")
     if x.ndim == 0 and idx.numel() > 1:
         raise RuntimeError("index_select(): Index to scalar can have only 1 value, got "
@@ -327,12 +343,14 @@ defop("alias", lambda x: x, lambda x: Meta(x.shape, x.dtype), lambda c, g: g,
 def _put_forward(x, v, *idx, key):
     _check_in_range(x.shape, idx, key)
     out = np.array(x, copy=True)
-    out[numpy_key(key, idx)] = v
+    out[numpy_key(key, idx)] = wrapped_int(v, x.dtype)
     return out
 
 
 def _put_rule(x, v, *idx, key):
     target = _index_rule(x, *idx, key=key)
+    if not hasattr(v, "shape"):  # (a number: torch's fill_ of the selection checks it)
+        dtypes.check_fits(v, x.dtype, c_type=True)
     from .rules import broadcast_shapes, shape_of
 
     if not any(item[0] == "t" for item in key):

@@ -27,7 +27,7 @@ def _dims(shape) -> str:
 # ---- embedding -------------------------------------------------------------------------------
 
 def _embedding_rule(weight, indices, padding_idx=-1):
-    if indices.dtype is not dtypes.int64:
+    if indices.dtype not in dtypes.INDEX:
         raise scalar_types_error("embedding", "indices", "Long, Int", indices.dtype)
     if weight.ndim != 2:
         raise RuntimeError("'weight' must be 2-D")

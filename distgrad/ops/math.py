@@ -6,7 +6,7 @@ import numpy as np
 from . import layout
 from .rules import (binary, binary_float, broadcast_shapes, cast_to, common_dtype, compare,
                     in_common_dtype, not_implemented, require_scalar_type, same, same_float,
-                    shape_of, unbroadcast, zeros_grad)
+                    shape_of, unbroadcast, wrapped_int, zeros_grad)
 from .table import Meta, defop, elementwise
 from .. import dtypes
 from ..autograd.record import call
@@ -445,6 +445,8 @@ defop("threshold_backward", _threshold_backward,
 
 
 def _clamp_forward(x, min=None, max=None):
+    d = dtypes.from_numpy(x.dtype)
+    min, max = wrapped_int(min, d), wrapped_int(max, d)
     if min is not None and max is not None and min > max:
         return np.full_like(x, max)
     return _clamped(x, min, max)
@@ -586,7 +588,17 @@ def _where_rule(cond, a, b):
         raise RuntimeError(f"where expected condition to be a boolean tensor, but got a tensor with "
                            f"dtype {cond.dtype.long_name}")
     shape = broadcast_shapes(broadcast_shapes(shape_of(cond), shape_of(a)), shape_of(b))
-    return Meta(shape, dtypes.result_type((a, b)))
+    result = dtypes.result_type((a, b))
+    _check_numbers_fit((a, b), result)
+    return Meta(shape, result)
+
+
+def _check_numbers_fit(values, d: dtypes.dtype) -> None:
+    """torch converts a number given to where or masked_fill to the result's dtype, checked
+    (where `+` wraps it around)."""
+    for v in values:
+        if not hasattr(v, "shape"):
+            dtypes.check_fits(v, d, c_type=True)
 
 
 def _where_vjp(c, g):
@@ -610,6 +622,7 @@ def _masked_fill_rule(x, mask, value=0.0):
     if hasattr(value, "shape") and len(value.shape):
         raise RuntimeError("masked_fill_ only supports a 0-dimensional value tensor, but got tensor "
                            f"with {len(value.shape)} dimension(s).")
+    _check_numbers_fit((value,), x.dtype)
     return Meta(broadcast_shapes(mask.shape, x.shape), x.dtype)  # out of place, both broadcast
 
 
@@ -621,7 +634,8 @@ def _masked_fill_vjp(c, g):
     return (unbroadcast(g.masked_fill(mask, 0.0), c.shapes[0]) if c.needs[0] else None), None, gv
 
 
-defop("masked_fill", lambda x, mask, value=0.0: np.where(mask, np.asarray(value, x.dtype), x),
+defop("masked_fill", lambda x, mask, value=0.0: np.where(mask, np.asarray(wrapped_int(value, x.dtype),
+                                                                         x.dtype), x),
       _masked_fill_rule, _masked_fill_vjp, save=(1,), differentiable=(0, 2),
       node=lambda inputs, attrs: "MaskedFillBackward1" if len(inputs) > 2 else "MaskedFillBackward0",
       api=("masked_fill",), inplace="masked_fill_",

@@ -253,7 +253,9 @@ def _nll_rule(logp, target, weight=None, reduction="mean", ignore_index=-100, sp
                          f"({target.shape[0] if target.ndim else 1}).")
     elif target.ndim > 1:
         raise RuntimeError("0D or 1D target tensor expected, multi-target not supported")
-    if target.dtype is not dtypes.int64:
+    if spatial and target.dtype is not dtypes.int64:  # (nll_loss2d takes no Byte)
+        raise RuntimeError(f"expected scalar type Long but found {target.dtype.long_name}")
+    if target.dtype not in (dtypes.int64, dtypes.uint8):
         raise RuntimeError(f"expected target dtype to be Long or Byte, but got {target.dtype.long_name}")
     classes = _nll_classes(logp.shape, spatial)
     if weight is not None and tuple(weight.shape) != (classes,):

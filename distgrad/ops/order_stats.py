@@ -583,7 +583,7 @@ def bincount(input, weights=None, minlength=0):
     return call("bincount", input, weights, length=length)
 
 
-def _searchsorted(seq, x, sorter=None, right=False):
+def _searchsorted(seq, x, sorter=None, right=False, out_int32=False):
     side = "right" if right else "left"
     if sorter is not None:
         seq = np.take_along_axis(seq, sorter, axis=-1)
@@ -595,22 +595,17 @@ def _searchsorted(seq, x, sorter=None, right=False):
     return out.reshape(np.shape(x))
 
 
-def _searchsorted_rule(seq, x, sorter=None, right=False):
+def _searchsorted_rule(seq, x, sorter=None, right=False, out_int32=False):
     if seq.ndim > 1 and (len(shape_of(x)) != seq.ndim or tuple(shape_of(x))[:-1] !=
                          tuple(seq.shape)[:-1]):
         raise RuntimeError("torch.searchsorted(): boundaries tensor should be 1 dimension or the "
                            "first N-1 dimensions of boundaries tensor and input value tensor "
                            f"must match, but we got boundaries tensor {list(seq.shape)} and "
                            f"input value tensor {list(shape_of(x))}")
-    return Meta(shape_of(x), dtypes.int64)
+    return Meta(shape_of(x), dtypes.int32 if out_int32 else dtypes.int64)
 
 
 defop("searchsorted", _searchsorted, _searchsorted_rule)
-
-
-def _no_int32(name: str, out_int32: bool) -> None:
-    if out_int32:
-        raise NotImplementedError(f"{name}(out_int32=True): distgrad has no int32 dtype")
 
 
 def searchsorted(sorted_sequence, input, *, out_int32=False, right=False, side=None,
@@ -624,8 +619,7 @@ def searchsorted(sorted_sequence, input, *, out_int32=False, right=False, side=N
             raise RuntimeError("torch.searchsorted(): side and right can't be set to opposites, "
                                "got side of left while right was True")
         right = side == "right"
-    _no_int32("searchsorted", out_int32)
-    attrs = dict(right=right)
+    attrs = dict(right=right, out_int32=bool(out_int32))
     if sorter is not None:
         return call("searchsorted", sorted_sequence, input, sorter, **attrs)
     return call("searchsorted", sorted_sequence, input, **attrs)
@@ -635,8 +629,7 @@ def bucketize(input, boundaries, *, out_int32=False, right=False):
     if boundaries.ndim != 1:
         raise RuntimeError("boundaries tensor must be 1 dimension, but got dim("
                            f"{boundaries.ndim})")
-    _no_int32("bucketize", out_int32)
-    return call("searchsorted", boundaries, input, right=right)
+    return call("searchsorted", boundaries, input, right=right, out_int32=bool(out_int32))
 
 
 METHODS = dict(median=median, nanmedian=nanmedian, quantile=quantile, nanquantile=nanquantile,

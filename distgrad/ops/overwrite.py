@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import dtypes
 from ..autograd.record import call
-from .rules import unbroadcast, zeros_grad
+from .rules import unbroadcast, wrapped_int, zeros_grad
 from .shape import expanded_shape
 from .table import Meta, defop
 
@@ -22,7 +23,13 @@ def _keep(x, *_, **__):
     return Meta(x.shape, x.dtype)
 
 
-defop("fill", lambda x, value: np.full(x.shape, value, x.dtype), _keep,
+def _fill_rule(x, value):
+    if not hasattr(value, "shape"):  # (a number; a tensor's value is cast)
+        dtypes.check_fits(value, x.dtype, c_type=True)
+    return Meta(x.shape, x.dtype)
+
+
+defop("fill", lambda x, value: np.full(x.shape, wrapped_int(value, x.dtype), x.dtype), _fill_rule,
       lambda c, g: (_zeros_like(g) if c.needs[0] else None, g.sum() if c.needs[1] else None),
       node=lambda inputs, attrs: "FillBackward3" if hasattr(inputs[1], "_storage") else "FillBackward2",
       number_edges=False, sharding="elementwise")

@@ -15,7 +15,7 @@ from ..autograd import grad_mode
 from ..autograd.record import call
 from ..tensor import Tensor
 from .api import in_place
-from .indexing import _mask_to_indices, numpy_key, write_in_order
+from .indexing import _check_mask, _mask_to_indices, numpy_key, write_in_order
 from .rules import broadcast_shapes, unbroadcast, wrap_dim, zeros_grad
 from .shape import _gather_key
 from .table import Meta, defop
@@ -182,10 +182,17 @@ def _index_put_key(input, indices, values):
         raise IndexError(f"too many indices for tensor of dimension {input.ndim} (got "
                          f"{len(indices)})")
     key, tensors = [], []
+    dim = 0  # the dim of input the index starts at
     for ix in indices:
         if ix is None:
             key.append(["s", None, None, None])
+            dim += 1
             continue
+        if ix.dtype is dtypes.uint8:  # (torch still reads it as a mask, deprecated)
+            ix = ix.bool()
+        if ix.dtype is dtypes.bool_:
+            _check_mask(ix, input, dim)
+        dim += max(ix.ndim, 1) if ix.dtype is dtypes.bool_ else 1
         parts = _mask_to_indices(ix) if ix.dtype is dtypes.bool_ else [ix]
         for p in parts:
             key.append(["t", len(tensors)])

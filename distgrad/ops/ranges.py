@@ -2,14 +2,16 @@
 them, to the bit (RangeFactories.cpp and RangeFactoriesKernel.cpp, built for AVX2, where the
 compiler fuses each `a + b * c` into one multiply-add: ops/fused.py).
 
-arange computes in double for float32 (in int64 for int64): element i is start + step * i,
+arange computes in double for float32 (in int64 for the integer dtypes, in float for float16):
+element i is start + step * i,
 except that the kernel fills runs of two vectors (8 floats or 4 doubles each) at a time, each
 vector from its first element, rounded to the dtype, plus j * step. The runs start again where
 torch splits a range of more than 32768 elements among its threads; distgrad's values are
 those of one thread.
 
-linspace computes in the dtype (in double for int64): step = (end - start) / (steps - 1), the
-first half start + step * i, the second end - step * (steps - 1 - i).
+linspace computes in the dtype (in double for the integer dtypes; float16 rounds each step):
+step = (end - start) / (steps - 1), the first half start + step * i, the second
+end - step * (steps - 1 - i).
 """
 from __future__ import annotations
 
@@ -21,7 +23,8 @@ from .. import dtypes
 from .fused import fma
 from .table import Meta, defop
 
-_VECTOR = {"float32": 8, "float64": 4}  # the elements of an AVX2 vector
+_VECTOR = {"float16": 16, "float32": 8, "float64": 4}  # the elements of an AVX2 vector
+_ACCUMULATE = {"float16": np.float32, "float32": np.float64, "float64": np.float64}
 _INT64_RANGE = (-2 ** 63, 2 ** 63)
 
 
@@ -35,6 +38,16 @@ def _to_int64(x) -> int:
     if not _INT64_RANGE[0] <= x < _INT64_RANGE[1]:
         raise RuntimeError("value cannot be converted to type int64_t without overflow")
     return int(x)
+
+
+def _in_dtype(x, dtype: str) -> int:
+    """An end of an integer linspace as C++ converts it to the dtype: truncated, wrapped, refused
+    beyond the range (see dtypes.check_fits)."""
+    d = dtypes.from_name(dtype)
+    if math.isfinite(x) and float(x).is_integer():  # (creation passes an int end as a float)
+        x = int(x)
+    dtypes.check_fits(x, d, c_type=True)
+    return int(np.array(_to_int64(x)).astype(d.np))
 
 
 # ---- arange ----------------------------------------------------------------------------------
@@ -57,6 +70,10 @@ def _int64_arange_length(start, end, step) -> int:
     return (last - first + by - (1 if by > 0 else -1)) // by  # (never negative: exact)
 
 
+def _is_integer(dtype: str) -> bool:
+    return dtypes.from_name(dtype).category == 1
+
+
 def _arange_length(start, end, step, dtype: str) -> int:
     _not_for_bool("arange_cpu", dtype)
     _check_arange_bounds(start, end, step)
@@ -74,15 +91,16 @@ def _arange_rule(start, end, step, dtype):
 
 def _arange_forward(start, end, step, dtype):
     n = _arange_length(start, end, step, dtype)
-    if dtype == "int64":
+    if _is_integer(dtype):  # (cast to a narrower dtype afterwards, wrapping as C++ does)
         return _to_int64(start) + _to_int64(step) * np.arange(n, dtype=np.int64)
     out_type = dtypes.from_name(dtype).np
+    work = _ACCUMULATE[dtype]
     i = np.arange(n)
     lanes = _VECTOR[dtype]
     in_runs = i < n - n % (2 * lanes)  # the tail past the last whole run goes one by one
     lane = np.where(in_runs, i % lanes, 0)
-    first = fma(step, i - lane, start, np.float64).astype(out_type)  # each vector's first
-    return fma(lane, step, first, np.float64).astype(out_type)
+    first = fma(step, i - lane, start, work).astype(out_type)  # each vector's first
+    return fma(lane, step, first, work).astype(out_type)
 
 
 # ---- linspace ----------------------------------------------------------------------------------
@@ -99,15 +117,20 @@ def _linspace_forward(start, end, steps, dtype):
     out_type = dtypes.from_name(dtype).np
     if steps <= 1:  # torch fills the start (no kernel)
         return np.full(steps, start).astype(out_type)
-    if dtype == "int64":  # the ends as int64, the step and the values in double
-        start, end, work = _to_int64(start), _to_int64(end), np.float64
+    if _is_integer(dtype):  # the ends in the dtype, the step and the values in double
+        start, end, work = _in_dtype(start, dtype), _in_dtype(end, dtype), np.float64
     else:
         start, end, work = out_type.type(start), out_type.type(end), out_type.type
     step = work((work(end) - work(start)) / work(steps - 1))
     i = np.arange(steps)
     from_start = i < steps // 2
-    values = np.where(from_start, fma(step, i, start, work), fma(-step, steps - 1 - i, end, work))
-    return values.astype(out_type)  # (int64: truncated, as C++ converts)
+    if work is np.float16:  # (c10::Half rounds the product, then the sum: no fused op)
+        values = np.where(from_start, start + step * i.astype(work),
+                          end - step * (steps - 1 - i).astype(work))
+    else:
+        values = np.where(from_start, fma(step, i, start, work),
+                          fma(-step, steps - 1 - i, end, work))
+    return values.astype(out_type)  # (integers: truncated, as C++ converts)
 
 
 defop("arange", _arange_forward, _arange_rule)

@@ -446,12 +446,14 @@ def _int_to_long(d: dtypes.dtype) -> dtypes.dtype:
     return d if d.is_floating_point else dtypes.int64
 
 
-def _cumsum_rule(x, dim):
+def _cumsum_rule(x, dim, dtype=None):
+    """cumsum's and cumprod's: integers give int64, unless dtype= names the result's dtype
+    (x was cast to it: the int64 sums cast back wrap around as the dtype's would)."""
     wrap_dim(dim, x.ndim)
-    return Meta(x.shape, _int_to_long(x.dtype))
+    return Meta(x.shape, dtypes.from_name(dtype) if dtype else _int_to_long(x.dtype))
 
 
-def _cumsum_forward(x, dim):
+def _cumsum_forward(x, dim, dtype=None):
     if x.ndim == 0:
         return x.astype(np.int64) if x.dtype.kind in "biu" else x.copy()
     return np.cumsum(x, axis=dim, dtype=np.int64 if x.dtype.kind in "biu" else None)
@@ -529,7 +531,7 @@ defop("prod_dim", lambda x, dim, keepdim=False:
 
 def _bool_reduce_rule(x, dim=None, keepdim=False):
     _, shape = _reduced(x, dim, keepdim)
-    return Meta(shape, dtypes.bool_)
+    return Meta(shape, dtypes.uint8 if x.dtype is dtypes.uint8 else dtypes.bool_)  # (as torch)
 
 
 defop("all", lambda x, dim=None, keepdim=False:

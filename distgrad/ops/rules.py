@@ -136,8 +136,22 @@ def common_dtype(values, floating: bool = False) -> dtypes.dtype:
 
 def cast_to(values, d: dtypes.dtype) -> list:
     """Arrays cast to `d`; Python numbers and None as they are (numpy takes a number in the
-    array's dtype)."""
-    return [v.astype(d.np) if hasattr(v, "dtype") and v.dtype != d.np else v for v in values]
+    array's dtype), but for an int beyond a narrower integer dtype (see wrapped_int)."""
+    return [v.astype(d.np) if hasattr(v, "dtype") and v.dtype != d.np else wrapped_int(v, d)
+            for v in values]
+
+
+def wrapped_int(value, d):
+    """A Python int as torch casts a number into integer dtype `d` (a dtype, its name or its
+    numpy dtype): wrapped around (uint8 takes 300 as 44), where numpy refuses it."""
+    if type(value) is not int:
+        return value
+    if not isinstance(d, dtypes.dtype):
+        d = dtypes.from_name(d) if isinstance(d, str) else dtypes.from_numpy(d)
+    if d.category != 1 or d is dtypes.int64:
+        return value
+    info = np.iinfo(d.np)
+    return value if info.min <= value <= info.max else np.array(value).astype(d.np)[()]
 
 
 def _one_float_dtype(values) -> bool:

@@ -40,7 +40,7 @@ def _scatter_checks(x, idx, src, dim) -> None:
     """torch's scatter_meta checks, in its order (src is None for a number value); its words
     say scatter() for scatter_add too."""
     d = wrap_dim(dim, x.ndim)
-    if idx.dtype is not dtypes.int64:
+    if idx.dtype not in dtypes.INDEX:
         raise RuntimeError("scatter(): Expected dtype int32/int64 for index")
     if src is not None and src.dtype is not x.dtype:
         raise RuntimeError("scatter(): Expected self.dtype to be equal to src.dtype")
@@ -199,7 +199,7 @@ def _index_source_checks(name: str, x, idx, source, dim) -> Meta:
     if idx.ndim > 1:
         raise IndexError(f"{name}(): Index is supposed to be a vector, but got dim: {idx.ndim} "
                          f"with type: {idx.dtype.long_name} and size: {_sizes(idx.shape)}")
-    if idx.dtype is not dtypes.int64:
+    if idx.dtype not in dtypes.INDEX:
         raise RuntimeError(f"{name}(): Expected dtype int32/int64 for index but got: "
                            f"{idx.dtype.long_name}")
     if source.dtype is not x.dtype:

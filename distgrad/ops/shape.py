@@ -7,7 +7,7 @@ from .. import dtypes
 from ..autograd import grad_mode
 from ..autograd.record import call
 from . import layout
-from .rules import numel, type_name, wrap_dim
+from .rules import numel, type_name, wrap_dim, wrapped_int
 from .table import Meta, Size, defop
 
 
@@ -469,8 +469,8 @@ def _take_along_dim(x, idx, dim):
 
 
 def _take_along_dim_rule(x, idx, dim):
-    if idx.dtype is not dtypes.int64:
-        raise RuntimeError("gather(): Expected dtype int64 for index")
+    if idx.dtype not in dtypes.INDEX:
+        raise RuntimeError("gather(): Expected dtype int32/int64 for index")
     if max(idx.ndim, 1) != max(x.ndim, 1):
         raise RuntimeError("Index tensor must have the same number of dimensions as input tensor")
     d = wrap_dim(dim, x.ndim)
@@ -519,8 +519,15 @@ def _eye_rule(n, m, dtype):
     return Meta((n, m), dtypes.from_name(dtype))
 
 
-defop("full", lambda shape, value, dtype: np.full(shape, value, dtypes.from_name(dtype).np),
-      lambda shape, value, dtype: Meta(_check_size(shape), dtypes.from_name(dtype)))
+def _full_rule(shape, value, dtype):
+    d = dtypes.from_name(dtype)
+    dtypes.check_fits(value, d, c_type=True)
+    return Meta(_check_size(shape), d)
+
+
+defop("full", lambda shape, value, dtype: np.full(shape, wrapped_int(value, dtype),
+                                                  dtypes.from_name(dtype).np),
+      _full_rule)
 defop("eye", lambda n, m, dtype: np.eye(n, m, dtype=dtypes.from_name(dtype).np), _eye_rule)
 defop("one_hot", lambda idx, num_classes, dtype: (np.arange(num_classes) == idx[..., None]).astype(
       dtypes.from_name(dtype).np),

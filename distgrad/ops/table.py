@@ -186,6 +186,8 @@ def run_forward(op: OpDef, values, attrs: dict, out_dtypes) -> list:
 
     The driver (for cpu tensors) and every worker run forwards through here.
     """
+    if not op.view and op.name not in OWN_HALF:
+        values = half_as_float(values)
     out = op.forward(*values, **attrs)
     if not isinstance(out, (tuple, list)):
         out = (out,)
@@ -211,6 +213,20 @@ def run_forward(op: OpDef, values, attrs: dict, out_dtypes) -> list:
             arr = np.array(arr, order="C")
         results.append(arr)
     return results
+
+
+# Ops whose float16 forward must see float16 (the next float16 value, not float32's).
+OWN_HALF = {"nextafter"}
+
+
+def half_as_float(values):
+    """float16 arrays as float32: torch's CPU kernels compute float16 in float32 and round
+    each result once (a sum or a matmul accumulates in float32; numpy's would in float16)."""
+    for v in values:
+        if type(v) is np.ndarray and v.dtype.char == "e":
+            return [v.astype(np.float32) if type(v) is np.ndarray and v.dtype.char == "e" else v
+                    for v in values]
+    return values
 
 
 def run_into(op: OpDef, out: np.ndarray, values, attrs: dict, out_dtype) -> bool:

@@ -42,10 +42,10 @@ def test_info_outputs_report_without_raising():
     a = np.stack([np.eye(2), np.zeros((2, 2))])
     inv, info = distgrad.linalg.inv_ex(distgrad.tensor(a))
     t_info = torch.linalg.inv_ex(torch.tensor(a)).info
-    np.testing.assert_array_equal(info.numpy(), t_info.numpy())
+    np.testing.assert_array_equal(info.numpy(), t_info.numpy(), strict=True)
     low, info = distgrad.linalg.cholesky_ex(distgrad.tensor(np.stack([np.eye(2), -np.eye(2)])))
     t_info = torch.linalg.cholesky_ex(torch.tensor(np.stack([np.eye(2), -np.eye(2)]))).info
-    np.testing.assert_array_equal(info.numpy(), t_info.numpy())
+    np.testing.assert_array_equal(info.numpy(), t_info.numpy(), strict=True)
 
 
 SINGULAR = [np.array([[1e-9, 0., 0.], [0., 1., 0.], [0., 0., 1e-9]]),  # det 1e-18 (< 100 eps)

@@ -125,12 +125,13 @@ def test_result_fields_are_torchs():
         assert r.values is r[0] and r.indices is r[1]
 
 
-def test_int32_results_are_refused_without_an_int32_dtype():
-    s = distgrad.tensor([1.0, 2.0])
-    with pytest.raises(NotImplementedError, match="int32"):
-        distgrad.searchsorted(s, s, out_int32=True)
-    with pytest.raises(NotImplementedError, match="int32"):
-        distgrad.bucketize(s, s, out_int32=True)
+def test_out_int32_gives_int32_indices_as_torch():
+    for T in (distgrad, torch):
+        s = T.tensor([1.0, 2.0, 3.0])
+        found = T.searchsorted(s, T.tensor([2.5, 0.0]), out_int32=True)
+        bucket = T.bucketize(T.tensor([2.5, 0.0]), s, out_int32=True, right=True)
+        assert str(found.dtype) == str(bucket.dtype) == "torch.int32"
+        assert found.tolist() == [2, 0] and bucket.tolist() == [2, 0]
 
 
 @pytest.mark.parametrize("rows, mode", [(30, "use_mm_for_euclid_dist_if_necessary"),

@@ -129,7 +129,7 @@ def test_a_shape_sliced_added_or_repeated_is_a_shape():
 def test_dtype_inference_of_tensor():
     def f(torch):
         vals = [1, 1.0, True, [1, 2], [1.0, 2], [True, False], [[1], [2]], [1, 2.5, True],
-                np.float64(1.5), np.array([1.0], np.float32),  # (int32 is not a distgrad dtype)
+                np.float64(1.5), np.array([1.0], np.float32), np.int32(3), np.array([1], np.uint8),
                 np.array([1.0]), [], 3]
         return [torch.tensor(v).dtype for v in vals]
 

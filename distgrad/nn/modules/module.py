@@ -546,6 +546,9 @@ class Module:
     def double(self):
         return self.to(dtypes.float64)
 
+    def half(self):
+        return self.to(dtypes.float16)
+
     def type(self, dst_type):
         return self.to(dst_type)
 
