@@ -40,9 +40,11 @@ import math
 import msgpack
 import numpy as np
 
+from .. import dtypes
+
 VERSION = 1
 _ARRAY_EXT = 1
-_DTYPES = {"float32", "float64", "int64", "bool"}
+_DTYPES = dtypes.NAMES
 
 
 class WireFormatError(ValueError):

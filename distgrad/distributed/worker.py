@@ -55,7 +55,7 @@ from .wire import WireFormatError
 # An op's own errors, raised on the values it was given: these pass through unchanged.
 OP_ERRORS = (IndexError, RuntimeError, NotImplementedError, ZeroDivisionError)
 
-_NP_DTYPES = {np.dtype(d) for d in ("float32", "float64", "int64", "bool")}
+_NP_DTYPES = {d.np for d in dtypes.ALL}
 
 
 class _Operand:
@@ -85,7 +85,7 @@ def _operand(arr: np.ndarray) -> _Operand:
     return _Operand(arr.shape, dtypes.from_numpy(arr.dtype))
 
 
-_DTYPES = {d: dtypes.from_name(d) for d in ("float32", "float64", "int64", "bool")}
+_DTYPES = {d: dtypes.from_name(d) for d in dtypes.NAMES}
 
 
 def _numel(shape) -> int:
@@ -289,7 +289,7 @@ class Worker:
                 a = args[k]
                 if not isinstance(a, np.ndarray) or a.dtype not in _NP_DTYPES:
                     raise WireFormatError(f"field 'instrs[{i}][2]': argument {k} is not an array "
-                                          f"of float32, float64, int64 or bool "
+                                          f"of a distgrad dtype "
                                           f"({type(a).__name__} {getattr(a, 'dtype', '')})")
                 known[ins[1]] = _operand(a)
             elif code == "export":

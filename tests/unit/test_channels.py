@@ -34,7 +34,10 @@ def _pair(nodes=("n", "n"), idle_timeout_s=5.0):
 
 ARRAYS = [np.arange(12, dtype=np.float32).reshape(3, 4), np.float64(2.5) * np.ones(()),
           np.array([3, -1], np.int64), np.array([[True], [False]]), np.zeros((0, 5), np.float32),
-          np.arange(20, dtype=np.float64).reshape(4, 5)[:, ::2]]  # not contiguous
+          np.arange(20, dtype=np.float64).reshape(4, 5)[:, ::2],  # not contiguous
+          np.array([-7, 2 ** 31 - 1], np.int32), np.array([[0, 255]], np.uint8),
+          np.array([-300, 7], np.int16), np.array([-128], np.int8),
+          np.array([1.5, -65504.0, np.inf], np.float16)]
 
 
 @pytest.mark.parametrize("nodes", [("n", "n"), ("a", "b")], ids=["unix", "tcp"])
@@ -226,7 +229,7 @@ def test_a_connection_naming_no_lower_worker_is_closed(peer):
 
 BAD_FRAMES = {
     "status": struct.pack("<qBBB", 1, 9, 0, 0),
-    "dtype": struct.pack("<qBBB", 1, 0, 7, 1) + struct.pack("<q", 2),
+    "dtype": struct.pack("<qBBB", 1, 0, 99, 1) + struct.pack("<q", 2),
     "ndim": struct.pack("<qBBB", 1, 0, 0, 200),
     "negative dim": struct.pack("<qBBB", 1, 0, 0, 1) + struct.pack("<q", -4),
     "over the cap": struct.pack("<qBBB", 1, 0, 1, 2) + struct.pack("<qq", 2 ** 20, 2 ** 20),

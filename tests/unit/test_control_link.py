@@ -30,12 +30,18 @@ def test_messages_are_served_in_order_with_their_arrays():
     _, link = _server(serve)
     a = np.arange(6, dtype=np.float32).reshape(2, 3)
     b = np.array([True, False])
-    handles = [link.call((b"m%d" % k, a, b), returns=3) for k in range(50)]
-    for k, (reply, x, y) in enumerate(handles):
+    others = [np.array([3, -4], dt) for dt in (np.int32, np.int16, np.int8, np.float16)]
+    others.append(np.array([200, 1], np.uint8))
+    handles = [link.call((b"m%d" % k, a, b, *others), returns=3 + len(others))
+               for k in range(50)]
+    for k, (reply, x, y, *rest) in enumerate(handles):
         assert reply.result(10) == b"m%d!" % k
         np.testing.assert_array_equal(x.result(10), a * 2)
         assert x.result(10).dtype == np.float32 and x.result(10).shape == (2, 3)
         np.testing.assert_array_equal(y.result(10), b * 2)
+        for got, sent in zip(rest, others):  # every dtype's code (uint8's 200 * 2 wraps)
+            assert got.result(10).dtype == sent.dtype
+            np.testing.assert_array_equal(got.result(10), sent * 2)
     assert seen == [b"m%d" % k for k in range(50)]
     # one return: the whole answer, as Ray's single return was
     assert link.call((b"x",))[0].result(10) == (b"x!",)

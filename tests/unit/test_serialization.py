@@ -35,6 +35,11 @@ def test_nested_containers_numbers_and_dtypes_as_torch():
               "f64": rng.standard_normal(5),
               "i64": rng.integers(-9, 9, (2, 3)),
               "b": rng.integers(0, 2, (4,)).astype(bool),
+              "i32": rng.integers(-9, 9, (3,)).astype(np.int32),
+              "i16": rng.integers(-9, 9, (3,)).astype(np.int16),
+              "i8": rng.integers(-9, 9, (3,)).astype(np.int8),
+              "u8": rng.integers(0, 255, (3,)).astype(np.uint8),
+              "f16": rng.standard_normal((2, 2)).astype(np.float16),
               "scalar": np.array(2.5, np.float32), "empty": np.zeros((0, 3), np.float32)}
 
     def scenario(torch):

@@ -16,7 +16,9 @@ from ...serialization import row_major
 
 
 # safetensors' names of distgrad's dtypes
-_SAFETENSORS_DTYPES = {"float32": "F32", "float64": "F64", "int64": "I64", "bool": "BOOL"}
+_SAFETENSORS_DTYPES = {"float16": "F16", "float32": "F32", "float64": "F64", "int8": "I8",
+                       "int16": "I16", "int32": "I32", "int64": "I64", "uint8": "U8",
+                       "bool": "BOOL"}
 
 
 def write_shard_file(path: str, arrays: dict) -> dict:
