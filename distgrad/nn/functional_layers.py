@@ -273,6 +273,9 @@ def adaptive_max_pool3d_with_indices(input: Tensor, output_size, return_indices:
 def _unpool(input: Tensor, indices: Tensor, out_shape) -> Tensor:
     from ..creation import zeros
 
+    if indices.dtype is not dtypes.int64:  # (scatter would take int32; torch's unpool does not)
+        raise RuntimeError(f"elements in indices should be type int64 but got: "
+                           f"{indices.dtype.long_name}")
     lead = tuple(input.shape[:-len(out_shape)])
     flat = zeros(*lead, math.prod(out_shape), dtype=input.dtype, device=home(input))
     src = input.reshape(*lead, -1)

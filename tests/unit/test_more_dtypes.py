@@ -252,7 +252,9 @@ def test_index_tensors_of_each_dtype(name):
                 attempt(lambda: x.clone().index_put_((i,), T.tensor(5.0))),
                 attempt(T.nn.functional.embedding, i, x),
                 attempt(T.nn.functional.nll_loss, x.log_softmax(1)[:2], i),
-                attempt(T.repeat_interleave, i), attempt(T.take, x, i))
+                attempt(T.repeat_interleave, i), attempt(T.take, x, i),
+                attempt(T.nn.functional.max_unpool1d, x[None, :2, :2],
+                        T.zeros(1, 2, 2, dtype=i.dtype), 2))
 
     same(scenario)
 
@@ -327,3 +329,16 @@ def test_out_int32_and_int32_info_and_pivots():
                 T.linalg.cholesky_ex(a).info, T.linalg.inv_ex(a).info)
 
     same(scenario)
+
+
+def test_float16_layers():
+    """torch's CPU float16 kernels compute in float32 and round the result once."""
+    def scenario(T):
+        F = T.nn.functional
+        x = T.tensor([[0.5, -1.25, 2.0, 3.5], [1.0, 0.0, -0.75, 8.0]], dtype=T.float16)
+        w = (T.arange(8.0).reshape(2, 4) / 7).to(T.float16)
+        return (x.softmax(1), x.log_softmax(1), F.layer_norm(x, (4,)), F.linear(x, w),
+                F.gelu(x), F.cross_entropy(x, T.tensor([1, 3])), x.var(1), x.std(),
+                T.tanh(x), F.relu(x) * 3, (x / 3).sum(0))
+
+    same(scenario, rtol=2e-3, atol=1e-3)
