@@ -11,7 +11,7 @@ from ..autograd import grad_mode
 from ..autograd.record import call
 from . import lapack
 from .lapack import LinAlgError
-from .rules import broadcast_shapes, unbroadcast
+from .rules import broadcast_shapes, not_implemented, unbroadcast
 from .table import Meta, defop
 
 
@@ -47,7 +47,32 @@ def _solve_tri(a, b, upper: bool, left: bool = True, unitriangular: bool = False
 
 # ---- argument checks with torch's words -------------------------------------------------------
 
+# What torch says of a float16 matrix, by function: its LAPACK kernel has no float16 (or the
+# function refuses low precision first). Functions not named compute float16 (matrix_exp).
+_NO_HALF_KERNEL = {
+    "cholesky_inverse": "cholesky_inverse_out_cpu", "cholesky_solve": "cholesky_solve_cpu",
+    "linalg.det": "lu_cpu", "linalg.lu": "lu_cpu", "torch.linalg.lu_factor_ex": "lu_cpu",
+    "linalg.solve": "lu_cpu", "linalg.eigh": "linalg_eigh_cpu",
+    "linalg.lu_solve": "linalg.lu_solve_cpu", "linalg.qr": "geqrf_cpu",
+    "linalg.solve_triangular": "triangular_solve_cpu",
+    "torch.triangular_solve": "triangular_solve_cpu", "linalg.svd": "linalg_svd_cpu",
+    "linalg.cholesky": "cholesky_cpu", "cholesky": "cholesky_cpu"}
+_NO_LOW_PRECISION = ("linalg.inv", "linalg.slogdet")
+_FLOAT_AND_DOUBLE_ONLY = ("linalg.matrix_rank", "torch.linalg.lstsq")
+
+
+def _refuse_float16(name: str) -> None:
+    if name in _NO_HALF_KERNEL:
+        raise not_implemented(_NO_HALF_KERNEL[name], dtypes.float16)
+    if name in _NO_LOW_PRECISION:
+        raise RuntimeError(f"{name}: Low precision dtypes not supported. Got Half")
+    if name in _FLOAT_AND_DOUBLE_ONLY:
+        raise RuntimeError("This function doesn't handle types other than float and double")
+
+
 def check_matrix(name: str, a, square: bool = True, floating: bool = True) -> None:
+    if a.dtype is dtypes.float16:
+        _refuse_float16(name)
     if a.ndim < 2:
         raise RuntimeError(f"{name}: The input tensor A must have at least 2 dimensions.")
     if square and a.shape[-1] != a.shape[-2]:

@@ -24,7 +24,7 @@ def is_conj(input) -> bool:
 
 
 def is_signed(input) -> bool:
-    return input.dtype is not dtypes.bool_
+    return input.dtype.is_signed
 
 
 def is_same_size(input, other) -> bool:

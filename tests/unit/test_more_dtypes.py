@@ -342,3 +342,26 @@ def test_float16_layers():
                 T.tanh(x), F.relu(x) * 3, (x / 3).sum(0))
 
     same(scenario, rtol=2e-3, atol=1e-3)
+
+
+LINALG = {
+    "det": lambda T, a: T.linalg.det(a), "inv": lambda T, a: T.linalg.inv(a),
+    "slogdet": lambda T, a: T.linalg.slogdet(a), "qr": lambda T, a: T.linalg.qr(a),
+    "svd": lambda T, a: T.linalg.svd(a), "eigh": lambda T, a: T.linalg.eigh(a),
+    "cholesky": lambda T, a: T.linalg.cholesky(a), "cholesky_method": lambda T, a: a.cholesky(),
+    "solve": lambda T, a: T.linalg.solve(a, a), "lu_factor": lambda T, a: T.linalg.lu_factor(a),
+    "matrix_rank": lambda T, a: T.linalg.matrix_rank(a),
+    "lstsq": lambda T, a: T.linalg.lstsq(a, a),
+    "matrix_power": lambda T, a: T.linalg.matrix_power(a, 3),
+    "is_signed": lambda T, a: (a.is_signed(), a.byte().is_signed(), a.char().is_signed()),
+}
+
+
+@pytest.mark.parametrize("op", sorted(LINALG))
+def test_float16_linear_algebra_is_refused_where_torch_has_no_kernel(op):
+    def scenario(T):
+        a = T.tensor([[2.0, 1.0], [1.0, 3.0]], dtype=T.float16)
+        out = LINALG[op](T, a)
+        return tuple(out) if isinstance(out, tuple) else out
+
+    same(scenario, rtol=1e-3)
