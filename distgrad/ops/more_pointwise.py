@@ -21,8 +21,8 @@ from .activations import _gradient_rule, _piecewise_linear_vjp
 from .api import _in_place, in_place
 from .math import _is_num, _not_implemented, _zero_vjp, float_forward, sign_forward
 from .pointwise import _grads
-from .rules import (binary, binary_float, in_common_dtype, not_implemented, require_tensor, same,
-                    same_float, zeros_grad)
+from .rules import (binary, binary_float, float_dtype, in_common_dtype, not_implemented,
+                    require_tensor, same, same_float, zeros_grad)
 from .table import Meta, defop, elementwise
 
 __all__ = ["fmax", "fmin", "logit", "heaviside", "float_power", "hardshrink", "softshrink",
@@ -335,9 +335,12 @@ def isneginf(input):
 
 
 def ldexp(input, other):
-    """input · 2^other, in the dtype of that product (float for integers)."""
+    """input · 2^other, in the operands' common dtype (float for integers: float16 stays
+    float16 with an integer `other`, where the float32 power would promote it)."""
     require_tensor("ldexp", "other", 2, other)
-    return input * call("pow", 2.0, other)
+    out = input * call("pow", 2.0, other)
+    wanted = float_dtype(dtypes.result_type((input, other)))
+    return out if out.dtype is wanted else out.to(wanted)
 
 
 def _ldexp_method(self, other):

@@ -161,6 +161,8 @@ BINARY = {
     "div_floor": lambda a, b: a.div(b, rounding_mode="floor"),
     "where_number": lambda a, b: a.where(a > b, 7), "clamp": lambda a, b: a.clamp(-1, 50),
     "clamp_float": lambda a, b: a.clamp(max=2.5), "atan2": lambda a, b: a.atan2(b),
+    "ldexp": lambda a, b: a.ldexp(b.abs() % 4), "hypot": lambda a, b: a.hypot(b),
+    "float_power": lambda a, b: a.float_power(b), "xlogy": lambda a, b: a.xlogy(b),
 }
 
 
