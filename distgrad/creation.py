@@ -165,7 +165,7 @@ def _infer_array(data, dtype):
     if dtype is not None:
         if not isinstance(data, (np.ndarray, Tensor)):  # (an array's values are cast, wrapping)
             dtypes.check_fits(arr, dtype)
-        arr = arr.astype(dtype.np)
+        arr = dtypes.cast(arr, dtype.np)
     return arr
 
 

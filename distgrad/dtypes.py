@@ -58,6 +58,14 @@ _BY_NP = {d.np: d for d in ALL}
 _NP_FALLBACK = {"u": int64}
 
 
+def cast(arr: np.ndarray, np_dtype) -> np.ndarray:
+    """arr converted to np_dtype as torch's CPU converts: float64 to float16 through float32
+    (c10::Half is made from a float; numpy's direct rounding differs at half-way points)."""
+    if arr.dtype == np.float64 and np_dtype == np.float16:
+        arr = arr.astype(np.float32)
+    return arr.astype(np_dtype)
+
+
 def from_name(name: str) -> dtype:
     return _BY_NAME[name]
 

@@ -68,7 +68,7 @@ class Raised(Exception):
 
 class NotCarried:
     """What the worker gets in place of a value the link does not carry (neither bytes
-    nor an array of the four dtypes): its checks refuse it as they refuse any wrong value."""
+    nor an array of a distgrad dtype): its checks refuse it as they refuse any wrong value."""
 
     def __init__(self, what: str):
         self.what = what

@@ -16,7 +16,7 @@ from .. import dtypes
 from ..autograd import grad_mode
 from ..autograd.record import call
 from . import layout
-from .rules import unbroadcast, wrap_dim, wrapped_int
+from .rules import number_as, unbroadcast, wrap_dim
 from .table import Meta, defop
 
 
@@ -343,7 +343,7 @@ defop("alias", lambda x: x, lambda x: Meta(x.shape, x.dtype), lambda c, g: g,
 def _put_forward(x, v, *idx, key):
     _check_in_range(x.shape, idx, key)
     out = np.array(x, copy=True)
-    out[numpy_key(key, idx)] = wrapped_int(v, x.dtype)
+    out[numpy_key(key, idx)] = number_as(v, x.dtype)
     return out
 
 

@@ -5,8 +5,8 @@ import numpy as np
 
 from . import layout
 from .rules import (binary, binary_float, broadcast_shapes, cast_to, common_dtype, compare,
-                    in_common_dtype, not_implemented, require_scalar_type, same, same_float,
-                    shape_of, unbroadcast, wrapped_int, zeros_grad)
+                    in_common_dtype, not_implemented, number_as, require_scalar_type, same,
+                    same_float, shape_of, unbroadcast, zeros_grad)
 from .table import Meta, defop, elementwise
 from .. import dtypes
 from ..autograd.record import call
@@ -446,7 +446,7 @@ defop("threshold_backward", _threshold_backward,
 
 def _clamp_forward(x, min=None, max=None):
     d = dtypes.from_numpy(x.dtype)
-    min, max = wrapped_int(min, d), wrapped_int(max, d)
+    min, max = number_as(min, d), number_as(max, d)
     if min is not None and max is not None and min > max:
         return np.full_like(x, max)
     return _clamped(x, min, max)
@@ -634,7 +634,7 @@ def _masked_fill_vjp(c, g):
     return (unbroadcast(g.masked_fill(mask, 0.0), c.shapes[0]) if c.needs[0] else None), None, gv
 
 
-defop("masked_fill", lambda x, mask, value=0.0: np.where(mask, np.asarray(wrapped_int(value, x.dtype),
+defop("masked_fill", lambda x, mask, value=0.0: np.where(mask, np.asarray(number_as(value, x.dtype),
                                                                          x.dtype), x),
       _masked_fill_rule, _masked_fill_vjp, save=(1,), differentiable=(0, 2),
       node=lambda inputs, attrs: "MaskedFillBackward1" if len(inputs) > 2 else "MaskedFillBackward0",
@@ -684,7 +684,7 @@ for _name, _fn in (("bitwise_and", np.bitwise_and), ("bitwise_or", np.bitwise_or
 
 # ---- dtype conversion and copies ---------------------------------------------------------
 
-defop("to_dtype", lambda x, dtype: x.astype(dtypes.from_name(dtype).np),
+defop("to_dtype", lambda x, dtype: dtypes.cast(x, dtypes.from_name(dtype).np),
       lambda x, dtype: Meta(x.shape, dtypes.from_name(dtype)),
       lambda c, g: g.to(c.dtypes[0]), node="ToCopyBackward0", elementwise=True,
       layout_rule=layout.like_first)

@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import dtypes
 from ..autograd.record import call
-from .rules import unbroadcast, wrapped_int, zeros_grad
+from .rules import number_as, unbroadcast, zeros_grad
 from .shape import expanded_shape
 from .table import Meta, defop
 
@@ -29,7 +29,7 @@ def _fill_rule(x, value):
     return Meta(x.shape, x.dtype)
 
 
-defop("fill", lambda x, value: np.full(x.shape, wrapped_int(value, x.dtype), x.dtype), _fill_rule,
+defop("fill", lambda x, value: np.full(x.shape, number_as(value, x.dtype), x.dtype), _fill_rule,
       lambda c, g: (_zeros_like(g) if c.needs[0] else None, g.sum() if c.needs[1] else None),
       node=lambda inputs, attrs: "FillBackward3" if hasattr(inputs[1], "_storage") else "FillBackward2",
       number_edges=False, sharding="elementwise")

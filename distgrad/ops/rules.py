@@ -136,18 +136,21 @@ def common_dtype(values, floating: bool = False) -> dtypes.dtype:
 
 def cast_to(values, d: dtypes.dtype) -> list:
     """Arrays cast to `d`; Python numbers and None as they are (numpy takes a number in the
-    array's dtype), but for an int beyond a narrower integer dtype (see wrapped_int)."""
-    return [v.astype(d.np) if hasattr(v, "dtype") and v.dtype != d.np else wrapped_int(v, d)
+    array's dtype), but for those numpy would take otherwise than torch (see number_as)."""
+    return [v.astype(d.np) if hasattr(v, "dtype") and v.dtype != d.np else number_as(v, d)
             for v in values]
 
 
-def wrapped_int(value, d):
-    """A Python int as torch casts a number into integer dtype `d` (a dtype, its name or its
-    numpy dtype): wrapped around (uint8 takes 300 as 44), where numpy refuses it."""
-    if type(value) is not int:
+def number_as(value, d):
+    """A Python number as torch casts it into dtype `d` (a dtype, its name or its numpy
+    dtype), where numpy would not: an int wrapped around into a narrower integer dtype
+    (uint8 takes 300 as 44, numpy refuses it), a float into float16 through float32."""
+    if type(value) not in (int, float):
         return value
     if not isinstance(d, dtypes.dtype):
         d = dtypes.from_name(d) if isinstance(d, str) else dtypes.from_numpy(d)
+    if type(value) is float:
+        return np.float32(value) if d is dtypes.float16 else value
     if d.category != 1 or d is dtypes.int64:
         return value
     info = np.iinfo(d.np)

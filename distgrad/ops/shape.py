@@ -7,7 +7,7 @@ from .. import dtypes
 from ..autograd import grad_mode
 from ..autograd.record import call
 from . import layout
-from .rules import numel, type_name, wrap_dim, wrapped_int
+from .rules import number_as, numel, type_name, wrap_dim
 from .table import Meta, Size, defop
 
 
@@ -525,7 +525,7 @@ def _full_rule(shape, value, dtype):
     return Meta(_check_size(shape), d)
 
 
-defop("full", lambda shape, value, dtype: np.full(shape, wrapped_int(value, dtype),
+defop("full", lambda shape, value, dtype: np.full(shape, number_as(value, dtype),
                                                   dtypes.from_name(dtype).np),
       _full_rule)
 defop("eye", lambda n, m, dtype: np.eye(n, m, dtype=dtypes.from_name(dtype).np), _eye_rule)

@@ -204,7 +204,7 @@ def run_forward(op: OpDef, values, attrs: dict, out_dtypes) -> list:
     for k, (v, d) in enumerate(zip(out, out_dtypes)):
         arr = np.asarray(v)
         if arr.dtype != d.np:
-            arr = arr.astype(d.np)
+            arr = dtypes.cast(arr, d.np)
         strides = _rule_strides(op, arr, values, attrs, k) if relayout else None
         if strides is not None:
             arr = in_layout(arr, strides)

@@ -367,3 +367,19 @@ def test_float16_linear_algebra_is_refused_where_torch_has_no_kernel(op):
         return tuple(out) if isinstance(out, tuple) else out
 
     same(scenario, rtol=1e-3)
+
+
+def test_float64_to_float16_rounds_through_float32_as_torch():
+    """c10::Half is made from a float: a double just above a half-way point between two
+    float16 values rounds to float32's half-way point first, then to even."""
+    rng = np.random.default_rng(3)
+    h = rng.standard_normal(500).astype(np.float16).astype(np.float64)
+    near_half_way = h + np.spacing(h.astype(np.float16)).astype(np.float64) * (0.5 + 2 ** -30)
+
+    def scenario(T):
+        x = T.tensor(near_half_way)
+        return (x.half(), x.to(T.float16), T.tensor(near_half_way.tolist(), dtype=T.float16),
+                T.tensor(near_half_way, dtype=T.float16),
+                T.stack([T.full((1,), v, dtype=T.float16) for v in near_half_way[:50].tolist()]))
+
+    same(scenario, rtol=0, atol=0)
