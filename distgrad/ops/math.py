@@ -224,6 +224,10 @@ _POW_BY_EXPONENT = {
 @elementwise
 def _pow_rule(a, b):
     if _is_num(b):  # a bool tensor to a Python bool power is fine (torch's Scalar overload)
+        if type(b) is int and getattr(a, "dtype", None) is not None and a.dtype.category < 2:
+            if b < 0:  # (numpy would wrap -1 into uint8 first)
+                raise RuntimeError("Integers to negative integer powers are not allowed.")
+            dtypes.check_fits(b, a.dtype, c_type=True)  # (its kernel takes it in a's dtype)
         return binary(a, b)
     return _no_bool("pow")(a, b)
 
