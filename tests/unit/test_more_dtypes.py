@@ -385,3 +385,17 @@ def test_float64_to_float16_rounds_through_float32_as_torch():
                 T.stack([T.full((1,), v, dtype=T.float16) for v in near_half_way[:50].tolist()]))
 
     same(scenario, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("default", ["float16", "float64"])
+def test_the_default_dtype_prints_without_its_name(default):
+    def scenario(T):
+        T.set_default_dtype(getattr(T, default))
+        try:
+            return [repr(t) for t in (T.tensor([1.5]), T.tensor([1.5], dtype=T.float32),
+                                      T.arange(0, 1, 0.25), T.tensor([1, 2]) / 3, T.zeros(0),
+                                      T.zeros(0, dtype=T.float32))]
+        finally:
+            T.set_default_dtype(T.float32)
+
+    same(scenario)
