@@ -469,6 +469,7 @@ def _clamp_rule(x, min=None, max=None):
     if min is None and max is None:
         raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
     meta = Meta(x.shape, dtypes.result_type([x] + [v for v in (min, max) if v is not None]))
+    _check_numbers_fit([v for v in (min, max) if v is not None], meta.dtype)
     if meta.dtype is dtypes.bool_:  # torch's kernel is named by the bounds given
         kernel = "clamp" if min is not None and max is not None else (
             "clamp_min" if min is not None else "clamp_max")

@@ -162,6 +162,8 @@ BINARY = {
     "div_trunc": lambda a, b: a.div(b, rounding_mode="trunc"),
     "div_floor": lambda a, b: a.div(b, rounding_mode="floor"),
     "where_number": lambda a, b: a.where(a > b, 7), "clamp": lambda a, b: a.clamp(-1, 50),
+    "clamp_beyond": lambda a, b: a.clamp(min=300), "clamp_below": lambda a, b: a.clamp(max=-200),
+    "compare_beyond": lambda a, b: (a > -1, a == 300, a < 256, a.eq(44)),
     "clamp_float": lambda a, b: a.clamp(max=2.5), "atan2": lambda a, b: a.atan2(b),
     "ldexp": lambda a, b: a.ldexp(b.abs() % 4), "hypot": lambda a, b: a.hypot(b),
     "float_power": lambda a, b: a.float_power(b), "xlogy": lambda a, b: a.xlogy(b),
