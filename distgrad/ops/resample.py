@@ -44,9 +44,14 @@ def _apply(x, dim, m):
 
 
 def _resample(x, maps, node=""):
+    weighted = x.dtype.kind in "biu" and any(lam is not None for *_, lam in maps)
+    out = x.astype(np.float64) if weighted else x  # (integer weights would all be 0 or 1)
     for dim, size, lo, hi, lam in maps:
-        x = _apply(x, dim, _matrix(size, lo, hi, lam, x.dtype))
-    return np.ascontiguousarray(x)
+        out = _apply(out, dim, _matrix(size, lo, hi, lam, out.dtype))
+    if weighted:  # rounded and saturated into the integer dtype, as torch's uint8 kernels
+        info = np.iinfo(x.dtype) if x.dtype.kind != "b" else np.iinfo(np.uint8)
+        out = np.clip(np.rint(out), info.min, info.max).astype(x.dtype)
+    return np.ascontiguousarray(out)
 
 
 def _resample_backward(g, maps, node=""):

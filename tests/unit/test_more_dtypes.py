@@ -401,3 +401,22 @@ def test_the_default_dtype_prints_without_its_name(default):
             T.set_default_dtype(T.float32)
 
     same(scenario)
+
+
+@pytest.mark.parametrize("mode", ["nearest", "nearest-exact", "bilinear", "bicubic"])
+def test_uint8_images_resize_to_within_one_of_torch(mode):
+    """torch's uint8 kernels weigh in fixed point (bicubic also saturates between its two
+    passes); distgrad weighs in float64 and rounds: each value within 1 of torch's where no
+    pass overshoots (a smooth image)."""
+    ramp = (np.add.outer(np.arange(13) * 9, np.arange(17) * 5) % 256).astype(np.uint8)
+    image = np.stack([ramp, ramp[::-1], 255 - ramp])[None]
+
+    def scenario(T):
+        out = T.nn.functional.interpolate(T.tensor(image), size=(9, 11), mode=mode)
+        return out.dtype, out.shape
+
+    same(scenario)
+    ours = distgrad.nn.functional.interpolate(distgrad.tensor(image), size=(9, 11), mode=mode)
+    theirs = torch.nn.functional.interpolate(torch.tensor(image), size=(9, 11), mode=mode)
+    assert np.abs(ours.numpy().astype(int) - theirs.numpy().astype(int)).max() <= 1
+
