@@ -19,7 +19,7 @@ from ..ops import functions as _f
 from ..ops.activations import SELU_ALPHA, SELU_SCALE
 from ..ops.api import in_place
 from ..ops.layers import check_batch_norm, check_normalized_shape, check_sdpa_dtypes
-from ..ops.rules import require_float
+from ..ops.rules import not_implemented, require_float
 from ..ops.grid_sample import affine_grid, grid_sample  # noqa: F401  (F.grid_sample)
 from ..ops.pixel import channel_shuffle, pixel_shuffle, pixel_unshuffle  # noqa: F401
 from ..tensor import Tensor
@@ -882,8 +882,19 @@ def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
     return _max_pool(2, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
 
 
+_INTEGERS = tuple(d for d in dtypes.ALL if d.category == 1)
+
+
+def check_pool_dtype(kernel: str, d, integers=(), half: bool = True) -> None:
+    """torch's dtype dispatch of a pooling kernel: the floating dtypes (float16 unless `half`
+    is False) and the integer dtypes listed; any other raises its NotImplementedError."""
+    if not (d.is_floating_point and (half or d is not dtypes.float16)) and d not in integers:
+        raise not_implemented(kernel, d)
+
+
 def _max_pool(n: int, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
     """max_pool2d or max_pool3d (n spatial dims)."""
+    check_pool_dtype(f"max_pool{n}d", input.dtype, _INTEGERS)
     kernel = _tuple(kernel_size, n, "kernel_size")
     stride = kernel if stride is None or stride == [] else _tuple(stride, n, "stride")
     out, indices = call(f"max_pool{n}d_with_indices", input, kernel=list(kernel),
@@ -901,6 +912,8 @@ def avg_pool2d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bo
 def _avg_pool(n: int, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
               divisor_override) -> Tensor:
     """avg_pool2d or avg_pool3d (n spatial dims)."""
+    check_pool_dtype("avg_pool2d" if n == 2 else "avg_pool3d_out_frame", input.dtype,
+                     (dtypes.int64,), half=n == 2)
     kernel = _tuple(kernel_size, n, "kernel_size")
     stride = kernel if stride is None or stride == [] else _tuple(stride, n, "stride")
     return call(f"avg_pool{n}d", input, kernel=list(kernel), stride=list(stride),
@@ -926,6 +939,7 @@ def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:
     size = [input.shape[-2 + i] if s is None else int(s) for i, s in enumerate(size)]
     if size == [1, 1]:  # torch takes the mean here (MeanBackward1)
         return input.mean((-1, -2), keepdim=True)
+    check_pool_dtype("adaptive_avg_pool2d", input.dtype)
     return call("adaptive_avg_pool2d", input, output_size=size)
 
 

@@ -145,6 +145,7 @@ def max_pool1d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
     if input.ndim not in (2, 3):
         raise RuntimeError("max_pool1d: Expected 2D or 3D (batch mode) tensor with optional 0 "
                            f"dim batch size for input, but got:{list(input.shape)}")
+    _F.check_pool_dtype("max_pool1d_impl", input.dtype)
     k = _tuple(kernel_size, 1, "kernel_size")[0]
     s = k if stride is None or stride == [] else _tuple(stride, 1, "stride")[0]
     out, idx = _F.max_pool2d(input.unsqueeze(-2), (1, k), (1, s),
@@ -168,6 +169,7 @@ def avg_pool1d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bo
 
 def adaptive_avg_pool1d(input: Tensor, output_size) -> Tensor:
     size = _tuple(output_size, 1, "output_size")[0]
+    _F.check_pool_dtype("adaptive_avg_pool2d", input.dtype)
     return call("adaptive_avg_pool2d", input.unsqueeze(-2), output_size=[1, size]).squeeze(-2)
 
 
@@ -192,6 +194,8 @@ def _adaptive_max_pool(n: int, input: Tensor, output_size, return_indices: bool)
     if input.ndim not in (n + 1, n + 2) or any(d == 0 for d in input.shape[-n:]):
         raise RuntimeError(f"adaptive_max_pool{n}d(): Expected {n + 1}D or {n + 2}D tensor, but "
                            f"got: {list(input.shape)}")
+    _F.check_pool_dtype("adaptive_max_pool2d" if n == 2 else "adaptive_max_pool3d_cpu",
+                        input.dtype)
     size = list(output_size) if isinstance(output_size, (tuple, list)) else [output_size] * n
     spatial = input.shape[-n:]
     size = [spatial[i] if s is None else int(s) for i, s in enumerate(size)]
@@ -229,6 +233,7 @@ def adaptive_avg_pool3d(input: Tensor, output_size) -> Tensor:
     size = [input.shape[-3 + i] if s is None else int(s) for i, s in enumerate(size)]
     if size == [1, 1, 1] and input.ndim in (4, 5):  # torch takes the mean here (MeanBackward1)
         return input.mean((-1, -2, -3), keepdim=True)
+    _F.check_pool_dtype("adaptive_avg_pool3d_cpu", input.dtype)
     return call("adaptive_avg_pool3d", input, output_size=size)
 
 

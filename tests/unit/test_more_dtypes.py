@@ -420,3 +420,27 @@ def test_uint8_images_resize_to_within_one_of_torch(mode):
     theirs = torch.nn.functional.interpolate(torch.tensor(image), size=(9, 11), mode=mode)
     assert np.abs(ours.numpy().astype(int) - theirs.numpy().astype(int)).max() <= 1
 
+
+POOLS = {
+    "avg_pool1d": lambda F, x: F.avg_pool1d(x[0], 2), "avg_pool2d": lambda F, x: F.avg_pool2d(x, 2),
+    "avg_pool3d": lambda F, x: F.avg_pool3d(x[None], 2),
+    "adaptive_avg_pool1d": lambda F, x: F.adaptive_avg_pool1d(x[0], 3),
+    "adaptive_avg_pool2d": lambda F, x: F.adaptive_avg_pool2d(x, 3),
+    "adaptive_avg_pool2d_1": lambda F, x: F.adaptive_avg_pool2d(x, 1),
+    "adaptive_avg_pool3d": lambda F, x: F.adaptive_avg_pool3d(x[None], 3),
+    "max_pool1d": lambda F, x: F.max_pool1d(x[0], 2), "max_pool2d": lambda F, x: F.max_pool2d(x, 2),
+    "max_pool3d": lambda F, x: F.max_pool3d(x[None], 2),
+    "adaptive_max_pool1d": lambda F, x: F.adaptive_max_pool1d(x[0], 3),
+    "adaptive_max_pool2d": lambda F, x: F.adaptive_max_pool2d(x, 3),
+    "adaptive_max_pool3d": lambda F, x: F.adaptive_max_pool3d(x[None], 3),
+}
+
+
+@pytest.mark.parametrize("pool", sorted(POOLS))
+@pytest.mark.parametrize("name", ALL)
+def test_poolings_take_the_dtypes_torchs_kernels_take(pool, name):
+    def scenario(T):
+        x = T.arange(64).reshape(1, 4, 4, 4).to(getattr(T, name))
+        return attempt(POOLS[pool], T.nn.functional, x)
+
+    same(scenario, rtol=1e-3)
