@@ -22,7 +22,7 @@ from .. import dtypes
 from ..autograd.grad_mode import no_grad
 from ..autograd.record import call
 from ..ops.api import in_place
-from ..ops.rules import scalar_types_error
+from ..ops.rules import not_implemented, scalar_types_error
 from ..tensor import Tensor
 from . import functional as _F
 from .functional import _tuple
@@ -778,6 +778,7 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
         mode, (3, 4, 5) if mode in ("nearest", "nearest-exact", "area") else ())
     if input.ndim not in dims_ok:
         raise _interpolate_dims_error(input, mode)
+    _check_interpolate_dtype(input.dtype, mode, spatial)
     if mode == "area":
         pool = {1: adaptive_avg_pool1d, 2: _F.adaptive_avg_pool2d, 3: adaptive_avg_pool3d}
         return pool[spatial](input, sizes if spatial > 1 else sizes[0])
@@ -808,6 +809,20 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
             maps.append([2 + d, n_in, lo.tolist(), hi.tolist(), (src - lo).tolist()])
     return call("resample", input, maps=maps,
                 node=f"Upsample{_NODE_KIND[mode]}{spatial}DBackward0")
+
+
+def _check_interpolate_dtype(d, mode: str, spatial: int) -> None:
+    """torch's kernels interpolate floating dtypes, and uint8 images by nearest, bilinear and
+    bicubic; others raise NotImplementedError naming the kernel (area: its pooling's)."""
+    if d.is_floating_point or mode == "area" or d is dtypes.uint8 and (
+            mode in ("nearest", "nearest-exact") or mode in ("bilinear", "bicubic")):
+        return
+    kind = {"nearest-exact": "nearest", "bicubic": "cubic"}.get(mode, mode)
+    kind = kind if kind in ("nearest", "cubic") else "linear"
+    if spatial == 2 and kind != "cubic":
+        raise not_implemented(f"upsample_{'nearest' if kind == 'nearest' else 'bilinear'}2d"
+                              "_channels_last", d)
+    raise not_implemented(f"compute_indices_weights_{kind}", d)
 
 
 def _deprecated(name: str) -> None:

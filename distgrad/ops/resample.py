@@ -44,14 +44,29 @@ def _apply(x, dim, m):
 
 
 def _resample(x, maps, node=""):
-    weighted = x.dtype.kind in "biu" and any(lam is not None for *_, lam in maps)
-    out = x.astype(np.float64) if weighted else x  # (integer weights would all be 0 or 1)
+    if x.dtype.kind in "biu" and any(lam is not None for *_, lam in maps):
+        return _resample_fixed_point(x, maps)
     for dim, size, lo, hi, lam in maps:
-        out = _apply(out, dim, _matrix(size, lo, hi, lam, out.dtype))
-    if weighted:  # rounded and saturated into the integer dtype, as torch's uint8 kernels
-        info = np.iinfo(x.dtype) if x.dtype.kind != "b" else np.iinfo(np.uint8)
-        out = np.clip(np.rint(out), info.min, info.max).astype(x.dtype)
-    return np.ascontiguousarray(out)
+        x = _apply(x, dim, _matrix(size, lo, hi, lam, x.dtype))
+    return np.ascontiguousarray(x)
+
+
+def _resample_fixed_point(x, maps):
+    """uint8 images as torch's separable uint8 kernels resample them: the last dim first,
+    each pass with int16 weights (the float weights scaled by 2**precision, the most bits
+    that keep the largest below 2**15) summed in integers, rounded, shifted back and
+    saturated into the dtype."""
+    info = np.iinfo(x.dtype)
+    for dim, size, lo, hi, lam in reversed(maps):
+        weights = _matrix(size, lo, hi, lam, np.float64)
+        precision = 0
+        while precision < 22 and int(0.5 + weights.max() * 2 ** (precision + 1)) < 2 ** 15:
+            precision += 1
+        scaled = weights * 2 ** precision
+        ints = np.trunc(np.where(scaled < 0, scaled - 0.5, scaled + 0.5)).astype(np.int64)
+        sums = _apply(x.astype(np.int64), dim, ints) + (1 << (precision - 1))
+        x = np.clip(sums >> precision, info.min, info.max).astype(x.dtype)
+    return np.ascontiguousarray(x)
 
 
 def _resample_backward(g, maps, node=""):

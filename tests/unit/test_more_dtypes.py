@@ -403,23 +403,32 @@ def test_the_default_dtype_prints_without_its_name(default):
     same(scenario)
 
 
+@pytest.mark.parametrize("align_corners", [None, True])
+@pytest.mark.parametrize("size", [(4, 9), (30, 41), (13, 5), (1, 3)])
 @pytest.mark.parametrize("mode", ["nearest", "nearest-exact", "bilinear", "bicubic"])
-def test_uint8_images_resize_to_within_one_of_torch(mode):
-    """torch's uint8 kernels weigh in fixed point (bicubic also saturates between its two
-    passes); distgrad weighs in float64 and rounds: each value within 1 of torch's where no
-    pass overshoots (a smooth image)."""
-    ramp = (np.add.outer(np.arange(13) * 9, np.arange(17) * 5) % 256).astype(np.uint8)
-    image = np.stack([ramp, ramp[::-1], 255 - ramp])[None]
+def test_uint8_images_resize_as_torch(mode, size, align_corners):
+    """torch's uint8 kernels: int16 weights, the last dim first, saturated each pass."""
+    image = np.random.default_rng(0).integers(0, 256, (2, 3, 13, 17)).astype(np.uint8)
+    align = align_corners if mode in ("bilinear", "bicubic") else None
 
     def scenario(T):
-        out = T.nn.functional.interpolate(T.tensor(image), size=(9, 11), mode=mode)
-        return out.dtype, out.shape
+        return T.nn.functional.interpolate(T.tensor(image), size=size, mode=mode,
+                                           align_corners=align)
 
-    same(scenario)
-    ours = distgrad.nn.functional.interpolate(distgrad.tensor(image), size=(9, 11), mode=mode)
-    theirs = torch.nn.functional.interpolate(torch.tensor(image), size=(9, 11), mode=mode)
-    assert np.abs(ours.numpy().astype(int) - theirs.numpy().astype(int)).max() <= 1
+    same(scenario, rtol=0, atol=0)
 
+
+@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("mode,ndim", [("nearest", 3), ("nearest", 4), ("nearest", 5),
+                                       ("nearest-exact", 4), ("linear", 3), ("bilinear", 4),
+                                       ("trilinear", 5), ("bicubic", 4), ("area", 4)])
+def test_interpolate_takes_the_dtypes_torchs_kernels_take(name, mode, ndim):
+    def scenario(T):
+        x = T.arange(2 * 3 * 4 ** (ndim - 2)).reshape((2, 3) + (4,) * (ndim - 2))
+        return attempt(T.nn.functional.interpolate, x.to(getattr(T, name)), scale_factor=2,
+                       mode=mode)
+
+    same(scenario, rtol=1e-3, atol=1e-2)
 
 POOLS = {
     "avg_pool1d": lambda F, x: F.avg_pool1d(x[0], 2), "avg_pool2d": lambda F, x: F.avg_pool2d(x, 2),
