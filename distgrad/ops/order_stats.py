@@ -501,7 +501,7 @@ def _histogram(x, *rest, bins, range=None, weighted=False, density=False):
 
 
 def _histogram_rule(x, *rest, bins, range=None, weighted=False, density=False):
-    if not x.dtype.is_floating_point:
+    if not x.dtype.is_floating_point or x.dtype is dtypes.float16:  # (no float16 kernel)
         raise not_implemented("histogramdd", x.dtype)
     if bins >= 0 and range is not None and len(range) != 2:
         raise RuntimeError("torch.histogramdd: for a 1-dimensional histogram range should have 2 "

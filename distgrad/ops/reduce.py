@@ -342,6 +342,8 @@ def _logsumexp_rule(x, dim, keepdim=False):
 
 
 def _logsumexp(x, dim, keepdim=False):
+    if x.dtype.kind in "biu":  # (x - max would wrap around in an unsigned dtype)
+        x = x.astype(np.float64)
     dims = _axis(dims_of(dim, x.ndim))
     if x.size == 0:
         return np.log(np.sum(np.exp(x), axis=dims, keepdims=keepdim))
