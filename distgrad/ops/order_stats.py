@@ -364,7 +364,7 @@ def _quantile_checks(input, q, interpolation):
         raise RuntimeError("quantile() input tensor must be non-empty")
     if q_is_tensor and q.ndim > 1:
         raise RuntimeError("quantile() q must be a scalar or 1D tensor")
-    if not input.dtype.is_floating_point:
+    if not input.dtype.is_floating_point or input.dtype is dtypes.float16:
         raise RuntimeError("quantile() input tensor must be either float or double dtype")
     if q_is_tensor and q.dtype is not input.dtype:
         raise RuntimeError("quantile() q tensor must be same dtype as the input tensor")

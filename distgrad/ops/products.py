@@ -19,7 +19,8 @@ from .api import _in_place
 from .shape import expanded_shape
 from .linalg import addmm_dtypes, addmv_dtypes, check_chain, dot_dtypes, mm_dtypes
 from .reduce import _norm_forward, _norm_vjp
-from .rules import broadcast_shapes, dims_of, require_scalar_type, unbroadcast, wrap_dim
+from .rules import (broadcast_shapes, dims_of, not_implemented, require_scalar_type, unbroadcast,
+                    wrap_dim)
 from .table import Meta, defop
 
 __all__ = ["dist", "renorm", "kron", "cdist", "pdist", "addmv", "addr", "baddbmm",
@@ -44,7 +45,11 @@ def _scaled(t, s):
 # ---- dist, renorm --------------------------------------------------------------------------------
 
 def _dist_rule(a, b, p=2.0):
-    return Meta((), dtypes.result_type((a, b)))
+    d = dtypes.result_type((a, b))
+    if not d.is_floating_point:
+        raise RuntimeError(f"norm(): input dtype should be either floating point or complex. "
+                           f"Got {d.long_name} instead.")
+    return Meta((), d)
 
 
 def _dist_vjp(c, g):
@@ -86,6 +91,9 @@ def _renorm_rule(x, p, dim, maxnorm):
         raise RuntimeError(f"renorm: expected maxnorm to be >= 0 but got {maxnorm}")
     if x.ndim <= 1:
         raise RuntimeError(f"renorm: input needs at least 2 dimensions, got {x.ndim} dimensions")
+    if not x.dtype.is_floating_point:  # (its kernel's norms refuse it)
+        raise RuntimeError(f"linalg.vector_norm: Expected a floating point or complex tensor as "
+                           f"input. Got {x.dtype.long_name}")
     return Meta(x.shape, x.dtype)
 
 
@@ -281,6 +289,8 @@ def cdist(x1, x2, p=2.0, compute_mode="use_mm_for_euclid_dist_if_necessary"):
             b = x2.expand(*batch, r2, x2.shape[-1]).reshape(n, r2, x2.shape[-1])
             dist_ = call("euclidean_dist", a, b)
         return dist_.view(*batch, r1, r2)
+    if dtypes.float16 in (x1.dtype, x2.dtype):  # (only the matrix-product path takes it)
+        raise not_implemented("cdist", dtypes.float16)
     return call("cdist", x1, x2, p=float(p))
 
 

@@ -215,6 +215,9 @@ REDUCTIONS = {
     "histogram": lambda x: tuple(x.histogram(3)), "logcumsumexp": lambda x: x.logcumsumexp(0),
     "bincount": lambda x: x.abs().bincount(), "logsumexp": lambda x: x.logsumexp(0),
     "nansum": lambda x: x.nansum(), "aminmax": lambda x: tuple(x.aminmax()),
+    "quantile": lambda x: x.quantile(0.5), "dist": lambda x: x.dist(x.flip(0)),
+    "renorm": lambda x: x.reshape(2, 2).renorm(2, 0, 1.0),
+    "cdist": lambda x: distgrad_or_torch(x).cdist(x.reshape(2, 2), x.reshape(2, 2)),
 }
 
 
