@@ -105,6 +105,8 @@ def unfold(input: Tensor, kernel_size, dilation=1, padding=0, stride=1) -> Tenso
     if input.ndim not in (3, 4):
         raise NotImplementedError(f"Input Error: Only 3D or 4D input Tensors are supported "
                                   f"(got {input.ndim}D)")
+    if input.dtype.category == 1:  # (torch's im2col takes bool and floating dtypes)
+        raise not_implemented("im2col_out_cpu", input.dtype)
     return call("im2col", input, kernel=list(_pair(kernel_size, "kernel_size")),
                 dilation=list(_pair(dilation, "dilation")), padding=list(_pair(padding, "padding")),
                 stride=list(_pair(stride, "stride")))
@@ -133,6 +135,8 @@ def fold(input: Tensor, output_size, kernel_size, dilation=1, padding=0, stride=
             f"{st[1]}), expected size of input's dimension 2 to match the calculated number of "
             f"sliding blocks {blocks[0]} * {blocks[1]} = {blocks[0] * blocks[1]}, but got "
             f"input.size(2)={x.shape[2]}.")
+    if input.dtype.category == 1:  # (torch's col2im takes bool and floating dtypes)
+        raise not_implemented("col2im_out_cpu", input.dtype)
     return call("col2im", input, output_size=list(size), kernel=list(kernel),
                 dilation=list(dil), padding=list(pad), stride=list(st))
 

@@ -14,7 +14,7 @@ from typing import Callable, Optional, Union
 from .. import dtypes
 from ..autograd.grad_mode import is_grad_enabled, no_grad
 from ..ops.functions import where
-from ..ops.rules import require_float, require_scalar_type
+from ..ops.rules import not_implemented, require_float, require_scalar_type
 from ..tensor import Tensor
 from .functional import (_apply_reduction, _reduction, logsigmoid, pairwise_distance)
 from .functional_layers import home
@@ -152,6 +152,8 @@ def _multi_margin_checks(input: Tensor, target: Tensor, weight: Optional[Tensor]
         raise RuntimeError(f"inconsistent weight size, expected {classes} but got "
                            f"{list(weight.shape)}")
     require_float("multi_margin_loss_cpu_kernel", input.dtype)
+    if input.dtype is dtypes.float16:  # (its CPU kernel has none)
+        raise not_implemented("multi_margin_loss_cpu_kernel", input.dtype)
     require_scalar_type(dtypes.int64, target)
     require_scalar_type(input.dtype, weight)
 

@@ -176,6 +176,8 @@ def _hardtanh(x, min_val=-1.0, max_val=1.0, in_place=False):
 def _hardtanh_rule(x, min_val=-1.0, max_val=1.0, in_place=False):
     if x.dtype is dtypes.bool_:
         raise RuntimeError("Bool inputs not supported for hardtanh")
+    if x.dtype is dtypes.uint8 and min_val < 0:
+        raise RuntimeError("cannot do hardtanh on an unsigned type with negative limits")
     return same(x)
 
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import dtypes
 from ..autograd.record import call
 from .conv import _conv_input_grad, _dims
-from .rules import require_scalar_type
+from .rules import not_implemented, require_scalar_type
 from .table import Meta, defop
 
 
@@ -50,6 +51,8 @@ def _rule(x, w, b, stride, padding, dilation, groups, output_padding):
                            f"to be 1-dimensional with {shape[1]} elements, but got bias of size "
                            f"{_dims(b.shape)} instead")
     require_scalar_type(x.dtype, w)  # (a bias of another dtype is added in x's)
+    if not x.dtype.is_floating_point and x.dtype is not dtypes.int64:
+        raise not_implemented(f"slow_conv_transpose{max(spatial, 2)}d_out_cpu", x.dtype)
     return Meta(shape, x.dtype)
 
 

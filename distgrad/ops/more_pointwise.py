@@ -201,13 +201,25 @@ def _shrink_backward(g, x, lambd):
     return np.where((x >= -lambd) & (x <= lambd), np.zeros((), g.dtype), g)
 
 
+def _float_kernel_rule(kernel: str):
+    """`same`, for a kernel that takes only floating dtypes (torch's error names it)."""
+    @elementwise
+    def rule(x, **_):
+        if not x.dtype.is_floating_point:
+            raise not_implemented(kernel, x.dtype)
+        return same(x)
+
+    return rule
+
+
 defop("hardshrink", lambda x, lambd=0.5: np.where((x >= -lambd) & (x <= lambd), 0, x).astype(x.dtype),
-      same, _shrink_vjp("hardshrink"), node="HardshrinkBackward0", save=(0,))
+      _float_kernel_rule("hardshrink_cpu"), _shrink_vjp("hardshrink"), node="HardshrinkBackward0", save=(0,))
 defop("hardshrink_backward", _shrink_backward, _gradient_rule,
       _piecewise_linear_vjp("hardshrink_backward"), node="HardshrinkBackwardBackward0", save=(1,))
 # (x·0 in the middle: NaN stays NaN and -0.3 gives -0.0, as torch's kernel)
 defop("softshrink", lambda x, lambd=0.5: np.where(x > lambd, x - lambd, np.where(
-    x < -lambd, x + lambd, x * 0)).astype(x.dtype), same, _shrink_vjp("softshrink"),
+    x < -lambd, x + lambd, x * 0)).astype(x.dtype), _float_kernel_rule("softshrink_check"),
+      _shrink_vjp("softshrink"),
       node="SoftshrinkBackward0", save=(0,))
 defop("softshrink_backward", _shrink_backward, _gradient_rule,
       _piecewise_linear_vjp("softshrink_backward"), node="SoftshrinkBackwardBackward0", save=(1,))

@@ -7,8 +7,8 @@ from .. import dtypes
 from ..autograd.record import call
 from . import layout
 from .math import _sub_rule
-from .rules import (broadcast_shapes, require_castable, require_float, require_one_dtype,
-                    require_scalar_type)
+from .rules import (broadcast_shapes, not_implemented, require_castable, require_float,
+                    require_one_dtype, require_scalar_type)
 from .table import Meta, defop
 
 _REDUCTIONS = ("none", "mean", "sum")
@@ -257,6 +257,9 @@ def _nll_rule(logp, target, weight=None, reduction="mean", ignore_index=-100, sp
         raise RuntimeError(f"expected scalar type Long but found {target.dtype.long_name}")
     if target.dtype not in (dtypes.int64, dtypes.uint8):
         raise RuntimeError(f"expected target dtype to be Long or Byte, but got {target.dtype.long_name}")
+    if not logp.dtype.is_floating_point:
+        raise not_implemented("nll_loss2d_forward_out_frame" if spatial else "nll_loss_out_frame",
+                              logp.dtype)
     classes = _nll_classes(logp.shape, spatial)
     if weight is not None and tuple(weight.shape) != (classes,):
         raise RuntimeError(f"weight tensor should be defined either for all {classes} classes "

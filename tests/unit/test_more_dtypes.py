@@ -461,3 +461,28 @@ def test_poolings_take_the_dtypes_torchs_kernels_take(pool, name):
         return attempt(POOLS[pool], T.nn.functional, x)
 
     same(scenario, rtol=1e-3)
+
+
+LAYERS = {
+    "hardtanh": lambda F, x: F.hardtanh(x), "hardtanh_0_1": lambda F, x: F.hardtanh(x, 0, 1),
+    "relu6": lambda F, x: F.relu6(x), "hardshrink": lambda F, x: F.hardshrink(x),
+    "softshrink": lambda F, x: F.softshrink(x),
+    "conv_transpose1d": lambda F, x: F.conv_transpose1d(x[0], x[0, :, :1, :2]),
+    "conv_transpose2d": lambda F, x: F.conv_transpose2d(x, x[0, :, None, :2, :2]),
+    "conv_transpose2d_bad": lambda F, x: F.conv_transpose2d(x, x[:, :, :2, :2]),
+    "unfold": lambda F, x: F.unfold(x, 2), "fold": lambda F, x: F.fold(x[0], (3, 3), 2),
+    "fold_bad_shape": lambda F, x: F.fold(x[0, :3], (3, 3), 2),
+    "nll_loss": lambda F, x: F.nll_loss(x[0, 0], x[0, 0, 0].long().clamp(0, 3)),
+    "nll_loss2d": lambda F, x: F.nll_loss(x, x[:, 0].long().clamp(0, 3)),
+    "multi_margin_loss": lambda F, x: F.multi_margin_loss(x[0, 0], x[0, 0, 0].long().clamp(0, 3)),
+}
+
+
+@pytest.mark.parametrize("layer", sorted(LAYERS))
+@pytest.mark.parametrize("name", ALL)
+def test_layers_take_the_dtypes_torchs_kernels_take(layer, name):
+    def scenario(T):
+        x = (T.arange(64) % 7).reshape(1, 4, 4, 4).to(getattr(T, name))
+        return attempt(LAYERS[layer], T.nn.functional, x)
+
+    same(scenario, rtol=1e-3, atol=1e-3)
