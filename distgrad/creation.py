@@ -52,15 +52,15 @@ def set_rng_state(state: Tensor) -> None:
 
 
 def state_tensor(stream: MersenneStream) -> Tensor:
-    """torch's get_rng_state() bytes, as an int64 tensor (distgrad has no uint8)."""
-    return tensor(stream.torch_state().astype(np.int64))
+    """torch's get_rng_state() bytes, a uint8 tensor."""
+    return tensor(stream.torch_state().astype(np.uint8))
 
 
 def load_state(stream: MersenneStream, state) -> None:
     """Set the stream from a state_tensor(), with torch's checks."""
     if not isinstance(state, Tensor):
         raise TypeError(f"expected a torch.ByteTensor, but got {type(state).__name__}")
-    if state.dtype is not dtypes.int64:
+    if state.dtype is not dtypes.uint8:
         raise TypeError("RNG state must be a torch.ByteTensor")
     data = state.detach()._numpy_value().reshape(-1)
     if data.size != STATE_BYTES:
@@ -469,6 +469,18 @@ def _random_dtype(dtype, kernel):
     return dtype
 
 
+def _check_random_bounds(dtype, low: int, high: int) -> None:
+    """torch's check that random_'s [low, high) fits an integer (or bool) dtype."""
+    if dtype.is_floating_point:
+        return
+    info = np.iinfo(dtype.np) if dtype is not dtypes.bool_ else None
+    least, most = (info.min, info.max) if info is not None else (0, 1)
+    if not least <= low <= most:
+        raise RuntimeError(f"from is out of bounds for {dtype.c_name}")
+    if not least <= high - 1 <= most:
+        raise RuntimeError(f"to - 1 is out of bounds for {dtype.c_name}")
+
+
 def _number(x):
     """A 0-dim tensor argument (arange(t), full(size, t)) as the Python number it holds."""
     return x.item() if isinstance(x, Tensor) else x
@@ -584,15 +596,26 @@ def randint(low, high=None, size=None, *, generator=None, dtype=None, device=Non
     if low >= high:
         raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} >= "
                            f"to={high}")
+    dtype = dtype or dtypes.int64
+    _check_random_bounds(dtype, low, high)
     arr = random_stream(generator).randint(low, high, tuple(_size((size,))))
-    arr = arr.astype((dtype or dtypes.int64).np)
+    arr = arr.astype(dtype.np)
     return _from_array(arr, device, requires_grad)
 
 
 def randperm(n, *, generator=None, dtype=None, device=None) -> Tensor:
     _check_args("randperm", (n,), generator=generator, dtype=dtype, device=device)
-    arr = random_stream(generator).randperm(int(n)).astype((dtype or dtypes.int64).np)
+    dtype = dtype or dtypes.int64
+    if not dtype.is_floating_point and dtype is not dtypes.bool_ and \
+            int(n) - 1 > np.iinfo(dtype.np).max:
+        raise RuntimeError(f"value cannot be converted to type {_c_type(dtype)} without overflow")
+    arr = random_stream(generator).randperm(int(n)).astype(dtype.np)
     return _from_array(arr, device, False)
+
+
+def _c_type(dtype) -> str:
+    """The C type torch's overflow messages name (int8_t, uint8_t, int16_t, int, int64_t)."""
+    return "int" if dtype is dtypes.int32 else f"{dtype.name}_t"
 
 
 def _like(t, dtype, device):
@@ -754,6 +777,7 @@ def _random_fill(self, kind: str, draw, generator=None):
 
 
 def _normal_(self, mean=0.0, std=1.0, *, generator=None):
+    _random_dtype(self.dtype, "normal_kernel_cpu")
     if std < 0:
         raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
     contiguous = self.is_contiguous()
@@ -762,6 +786,7 @@ def _normal_(self, mean=0.0, std=1.0, *, generator=None):
 
 
 def _uniform_(self, from_=0.0, to=1.0, *, generator=None):
+    _random_dtype(self.dtype, "check_uniform_bounds")
     if from_ > to:
         raise RuntimeError(f"uniform_ expects to return a [from, to) range, but found from="
                            f"{from_} > to={to}")
@@ -779,6 +804,7 @@ def _random_(self, from_=0, to=None, *, generator=None):
     if from_ >= to:
         raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={from_} "
                            f">= to={to}")
+    _check_random_bounds(self.dtype, from_, to)
     return _random_fill(self, "random", lambda rng, shape: rng.randint(from_, to, shape),
                         generator)
 

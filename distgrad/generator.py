@@ -34,7 +34,7 @@ class Generator:
         return seed
 
     def get_state(self):
-        """torch's state bytes (an int64 tensor: distgrad has no uint8)."""
+        """torch's state bytes (a uint8 tensor)."""
         from .creation import state_tensor
         return state_tensor(self._rng)
 

@@ -154,14 +154,14 @@ def test_the_state_is_torchs_bytes():
         g.manual_seed(-1)
         T.rand(1, generator=g)
         return out + [T.get_rng_state(), g.get_state()]
-    assert_same_draws(lambda T: [s.long() for s in states(T)], seed=2 ** 40 + 3)
+    assert_same_draws(states, seed=2 ** 40 + 3)  # (uint8 tensors, torch's ByteTensor)
 
 
 def test_a_torch_state_sets_the_stream():
     torch.manual_seed(9)
     torch.randn(3)
     state = torch.get_rng_state()
-    distgrad.set_rng_state(distgrad.tensor(state.long().tolist()))
+    distgrad.set_rng_state(distgrad.tensor(state.tolist(), dtype=distgrad.uint8))
     assert distgrad.initial_seed() == 9
     np.testing.assert_array_equal(distgrad.randn(7).numpy(), torch.randn(7).numpy())
 
@@ -169,7 +169,8 @@ def test_a_torch_state_sets_the_stream():
 @pytest.mark.parametrize("state, error, message", [
     ({}, TypeError, "expected a torch.ByteTensor, but got dict"),
     (distgrad.zeros(5056), TypeError, "RNG state must be a torch.ByteTensor"),
-    (distgrad.zeros(10, dtype=distgrad.int64), RuntimeError,
+    (distgrad.zeros(5056, dtype=distgrad.int64), TypeError, "RNG state must be a torch.ByteTensor"),
+    (distgrad.zeros(10, dtype=distgrad.uint8), RuntimeError,
      "Expected a CPUGeneratorImplState of size 5056 but found the input RNG state size to be "
      "10"),
 ])
@@ -302,3 +303,28 @@ def test_samplers_and_data_loader_shuffle_as_torch():
                 out += item if isinstance(item, list) else [item]
         return np.array(out)
     assert_same_draws(flat, seed=4)
+
+
+@pytest.mark.parametrize("call", [
+    lambda T: T.randint(0, 300, (3,), dtype=T.uint8),
+    lambda T: T.randint(-5, 3, (3,), dtype=T.uint8),
+    lambda T: T.zeros(2, dtype=T.int8).random_(0, 200),
+    lambda T: T.zeros(2, dtype=T.bool).random_(0, 3),
+    lambda T: T.randperm(300, dtype=T.uint8),
+    lambda T: T.randperm(2 ** 31 + 2, dtype=T.int32),
+    lambda T: T.zeros(2, dtype=T.int32).normal_(),
+    lambda T: T.zeros(2, dtype=T.int16).uniform_(),
+])
+def test_random_draws_a_dtype_cannot_hold_are_refused_as_torch(call):
+    errors = []
+    for T in (torch, distgrad):
+        with pytest.raises((RuntimeError, NotImplementedError)) as e:
+            call(T)
+        errors.append((e.type, str(e.value)))
+    assert errors[0] == errors[1]
+
+
+def test_random_fills_of_narrow_integers_as_torch():
+    assert_same_draws(lambda T: [T.zeros(5, dtype=T.int8).random_(), T.randperm(256, dtype=T.uint8),
+                                 T.randint(-3, 100, (6,), dtype=T.int16),
+                                 T.zeros(4, dtype=T.bool).random_(0, 2)], seed=17)
