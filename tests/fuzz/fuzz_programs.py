@@ -133,6 +133,17 @@ class Head(torch.autograd.Function):  # returns a view of its input
         rest = torch.zeros((ctx.n - 1,) + tuple(g.shape[1:]), dtype=g.dtype, device=g.device)
         return torch.cat([g, rest], 0)
 ''',
+    "fit": '''\
+def fit(x, w, b, make_optimizer, steps=2):  # an nn.Linear set to (w, b), trained, applied to x
+    lin = torch.nn.Linear(w.shape[1], w.shape[0], dtype=w.dtype)
+    lin.load_state_dict({"weight": w.detach(), "bias": b.detach()})
+    opt = make_optimizer(lin.parameters())
+    for _ in range(steps):
+        opt.zero_grad()
+        lin(x.detach()).tanh().pow(2).mean().backward()
+        opt.step()
+    return lin(x) + lin.weight.sum()
+''',
 }
 
 
@@ -164,13 +175,15 @@ def uses_workers(prog) -> bool:
 
 def functions_used(prog):
     return [name for name in FUNCTIONS
-            if any(f"{name}.apply(" in op["src"] for op in prog["ops"])]
+            if any(re.search(rf"\b{name}(\.apply)?\(", op["src"]) for op in prog["ops"])]
 
 
 def input_line(inp, dtype) -> str:
     vals = np.array(inp["values"]).round(2).tolist()
     args = [repr(vals)]
-    if dtype == "float64":
+    if inp.get("dtype"):  # an integer input
+        args.append(f"dtype=torch.{inp['dtype']}")
+    elif dtype == "float64":
         args.append("dtype=torch.float64")
     if inp["device"] != "cpu":
         args.append(f"device=W[{inp['device'][-1]}]")
@@ -623,17 +636,25 @@ class Gen:
         return devs[0]
 
     # -- inputs ---------------------------------------------------------------------------
-    def add_input(self, device="cpu", requires_grad=None):
+    def add_input(self, device="cpu", requires_grad=None, shape=None, int_dtype=None):
+        """A new input (made before the ops, as every input): float of the program's dtype,
+        or integer (`int_dtype`, small values, no grad)."""
         name = f"x{len(self.prog['inputs'])}"
-        shape = self.rng.choice(SHAPES)
+        shape = self.rng.choice(SHAPES) if shape is None else tuple(shape)
         rg = self.rng.random() < 0.75 if requires_grad is None else requires_grad
         inp = {"name": name, "shape": shape, "device": device, "requires_grad": rg,
                "values": _rand_values(self.rng, shape)}
+        if int_dtype:
+            n = int(np.prod(shape)) if shape else 1
+            vals = [self.rng.randint(-3, 4) for _ in range(n)]
+            inp.update(dtype=int_dtype, requires_grad=False,
+                       values=np.array(vals).reshape(shape).tolist())
         line = input_line(inp, self.dtype)
         exec(line, self.ns)
         self.prog["inputs"].append(inp)
         self.prog["vars"].append(name)
         self.dev[name] = {"cpu": "cpu", "worker:0": "w0", "worker:1": "w1"}[device]
+        return name
 
     # -- ops ------------------------------------------------------------------------------
     def op_candidates(self):
@@ -643,6 +664,10 @@ class Gen:
              (4, self.g_reduce), (30, self.g_view), (24, self.g_inplace), (4, self.g_detach),
              (5, self.g_hook), (6, self.g_function), (3, self.g_bool), (4, self.g_join),
              (3, self.g_gather)]
+        w += [(4, self.g_int), (4, self.g_index_op), (2, self.g_scan), (3, self.g_sort),
+              (2, self.g_bounds), (3, self.g_stats), (2, self.g_einsum), (1, self.g_out),
+              (2, self.g_func), (4, self.g_nn), (1, self.g_fit), (1, self.g_checkpoint),
+              (2, self.g_autograd)]
         if self.mode != "driver":
             w += [(6, self.g_move), (6, self.g_shard)]
         return w
@@ -1012,6 +1037,509 @@ class Gen:
             return "replicate", v, [a], f"{v} = replicate({a})", f"s:{v}"
         d = self.rng.choice(dims)
         return "shard", v, [a], f"{v} = shard({a}, {d})", f"s:{v}"
+
+    # -- the wider families: integer and bool tensors, index ops, scans, sorting, bounds,
+    #    statistics, einsum, out=, torch.func, nn.functional, optimizers, checkpoint,
+    #    autograd.grad. Their operands live on one device (not sharded); an operand of a
+    #    shape no variable has is a new input.
+
+    def emit(self, kind, out, src, dev):
+        """A builder's record; the variables `src` reads are its uses."""
+        uses = [u for u in dict.fromkeys(re.findall(r"\b[xv]\d+\b", src)) if u != out]
+        return kind, out, uses, src, dev
+
+    def plain(self, v) -> bool:
+        return self.dev[v] in ("cpu", "w0", "w1")
+
+    def plain_float(self, min_dim=0, grad=None):
+        return [v for v in self.float_vars(grad) if self.plain(v) and self.t(v).dim() >= min_dim]
+
+    def on(self, v) -> str:
+        """The `device=` argument (with its comma) that puts a new tensor where `v` is."""
+        d = self.dev[v]
+        return "" if d == "cpu" else f", device=W[{d[1]}]"
+
+    def device_name(self, v) -> str:
+        return {"cpu": "cpu", "w0": "worker:0", "w1": "worker:1"}[self.dev[v]]
+
+    def operand(self, a, shape, fresh=0.4):
+        """A float variable of exactly `shape`, a's dtype and device, or a new input."""
+        cands = [v for v in self.float_vars() if v != a and tuple(self.t(v).shape) == tuple(shape)
+                 and self.t(v).dtype == self.t(a).dtype and self.dev[v] == self.dev[a]]
+        if cands and self.rng.random() > fresh:
+            return self.pick(cands, 0.4)
+        return self.add_input(self.device_name(a), shape=shape)
+
+    def of_dtype(self, pred):
+        return [v for v in self.prog["vars"] if self.usable(v) and _is_tensor(self.t(v))
+                and self.plain(v) and pred(self.t(v).dtype)]
+
+    def int_vars(self):
+        return self.of_dtype(lambda d: not d.is_floating_point and d != self.torch.bool)
+
+    def lit(self, values, a) -> str:
+        """An integer tensor literal on a's device."""
+        return f"torch.tensor({values}{self.on(a)})"
+
+    def indices(self, shape, high, unique_dim=None):
+        """Index values in [0, high) of `shape`; distinct along `unique_dim` (a write's
+        order of duplicates is unspecified)."""
+        arr = np.array([self.rng.randrange(high) for _ in range(int(np.prod(shape)))],
+                       dtype=np.int64).reshape(shape)
+        if unique_dim is not None:
+            moved = np.moveaxis(arr, unique_dim, -1)
+            for pos in np.ndindex(moved.shape[:-1]):
+                moved[pos] = self.rng.sample(range(high), moved.shape[-1])
+        return arr.tolist()
+
+    def distinct_along(self, a, d) -> bool:
+        """No two values of `a` along dim d are near each other: sorting it, its order and
+        its gradients' routes are the same in both libraries."""
+        t = self.t(a).detach().double()
+        if t.numel() == 0 or t.shape[d] < 2:
+            return True
+        s = t.sort(d).values
+        return bool(s.diff(dim=d).abs().min() > 1e-3 * (1 + float(s.abs().max())))
+
+    def g_int(self):
+        """Integer and bool tensors meeting floats: type promotion, integer division,
+        comparisons used as numbers, in-place writes their result type forbids."""
+        rng = self.rng
+        ints = self.int_vars()
+        if not ints or rng.random() < 0.25:
+            a = self.pick(self.plain_float())
+            shape = tuple(self.t(a).shape) if a and rng.random() < 0.7 else rng.choice(SHAPES)
+            self.add_input(self.device_name(a) if a else "cpu", shape=shape,
+                           int_dtype=rng.choice(["int64", "int64", "int32"]))
+            ints = self.int_vars()
+        i = self.pick(ints)
+        ti = self.t(i)
+        fl = []
+        for f in self.plain_float():
+            try:
+                if self.dev[f] == self.dev[i]:
+                    self.torch.broadcast_shapes(ti.shape, self.t(f).shape)
+                    fl.append(f)
+            except RuntimeError:
+                pass
+        f = self.pick(fl)
+        v = self.new_var()
+        opts = [f"{i} / 2", f"{i} // 2", f"{i} % 3", f"{i} * 2.5", f"{i} ** 2", f"{i}.abs()",
+                f"{i}.sqrt()", f"{i}.exp()", f"{i}.sum()", f"{i}.mean()", f"{i}.float().mean()",
+                f"torch.div({i}, 2, rounding_mode='floor')", f"{i}.clamp(0, 2)",
+                f"torch.div({i}, -2, rounding_mode='trunc')", f"{i}.clamp(min=0.5)",
+                f"{i}.to(torch.int32) + {i}", f"({i} > 0).sum()", f"({i} == 1) | ({i} < 0)",
+                f"({i} > 0) + ({i} < 2)", f"({i} > 0) * 1.5", f"~({i} > 0)", f"{i}.double()",
+                f"{i}.argmax()", f"{i} & 1", f"{i}.cumsum(-1)", f"({i} > 0).float().requires_grad_()",
+                f"{i}.prod()", f"torch.tensor(3{self.on(i)}) * {i}", f"{i}.max()"]
+        if f is not None:
+            opts += [f"{f} + {i}", f"{f} * {i}", f"{f} / {i}", f"{i} - {f}", f"{f} ** {i}",
+                     f"torch.maximum({i}, {f})", f"torch.where({i} > 0, {f}, {i})",
+                     f"{f} * ({i} > 0)", f"{f} + ({i} >= 1)", f"{f} + {i}.double()",
+                     f"({f} > {i}).sum()", f"{f} * torch.tensor(3{self.on(f)})",
+                     f"{f} + {i}.sum()", f"{f} - ({i} > 0).float()", f"{f}.float() + {i}",
+                     f"torch.where({f} > 0, {f}, 2)", f"{f}.clamp(min={i})"]
+        inplace = [f"{i}.add_(1.5)", f"{i}.mul_(2)", f"{i}.div_(2)", f"{i}.floor_divide_(2)",
+                   f"{i}[0] = 2.7", f"({i} > 0).add_(1)", f"{i}.clamp_(0, 1)"]
+        if f is not None:
+            inplace += [f"{i}.add_({f})", f"{f}.add_({i})", f"{f}.mul_({i} > 0)",
+                        f"{f}.masked_fill_({i} > 0, 0.5)"]
+        if rng.random() < 0.25:
+            src = rng.choice(inplace)
+            return self.emit("int in-place", None, src, self.dev[i])
+        expr = rng.choice(opts)
+        return self.emit("promote" if f is not None and f in expr else "int op", v,
+                         f"{v} = {expr}", self.dev[i])
+
+    def index_source(self, a, shape, d, n):
+        """An int64 variable usable as gather's index into `a` along d (a sort's indices),
+        or None."""
+        for i in self.int_vars():
+            t = self.t(i)
+            if t.dtype == self.torch.int64 and t.dim() == len(shape) and t.numel() > 0 \
+                    and self.dev[i] == self.dev[a] and int(t.min()) >= 0 and int(t.max()) < n \
+                    and all(t.shape[k] <= shape[k] for k in range(len(shape)) if k != d):
+                return i
+        return None
+
+    INDEX_OPS = ["index_select", "gather", "take", "scatter", "scatter_add", "scatter_reduce",
+                 "index_add", "index_copy", "index_fill", "masked_fill", "masked_scatter", "put"]
+    IN_PLACE_INDEX_OPS = {"scatter", "scatter_add", "scatter_reduce", "index_add",
+                          "index_copy", "index_fill", "masked_fill", "masked_scatter", "put"}
+
+    def g_index_op(self):
+        """gather/scatter/index_*/masked_*/take/put, out of place or in place."""
+        rng = self.rng
+        name = rng.choice(self.INDEX_OPS)
+        in_place = name in self.IN_PLACE_INDEX_OPS and rng.random() < 0.35
+        vs = [v for v in self.plain_float(1) if self.t(v).numel() > 0]
+        if in_place:
+            vs = [v for v in vs if not (self.t(v).is_leaf and self.t(v).requires_grad)
+                  and not self._expanded(v)] or vs
+        a = self.pick(vs)
+        if a is None:
+            return None
+        shape = tuple(self.t(a).shape)
+        d = rng.randrange(len(shape))
+        n = shape[d]
+        row = lambda k: self.lit(self.indices((k,), n, 0 if name == "index_copy" else None), a)
+        sub = lambda k: shape[:d] + (k,) + shape[d + 1:]
+        if name == "index_select":
+            expr = f"{a}.index_select({d}, {row(rng.randint(1, 4))})"
+        elif name == "gather":
+            idx = self.index_source(a, shape, d, n) if rng.random() < 0.5 else None
+            if idx is None:
+                idx = self.lit(self.indices(sub(rng.randint(1, n + 1)), n), a)
+            expr = f"torch.gather({a}, {d}, {idx})"
+        elif name == "take":
+            expr = f"torch.take({a}, {self.lit(self.indices((rng.randint(1, 5),), int(np.prod(shape))), a)})"
+        elif name in ("scatter", "scatter_add", "scatter_reduce"):
+            ishape = sub(rng.randint(1, n))
+            idx = self.lit(self.indices(ishape, n, d if name == "scatter" else None), a)
+            src = self.operand(a, ishape) if name != "scatter" or rng.random() < 0.7 else "0.5"
+            extra = ""
+            if name == "scatter_reduce":
+                extra = (f", '{rng.choice(['sum', 'prod', 'mean', 'amax', 'amin'])}', "
+                         f"include_self={rng.random() < 0.5}")
+            expr = f"{a}.{name}({d}, {idx}, {src}{extra})"
+        elif name in ("index_add", "index_copy", "index_fill"):
+            k = rng.randint(1, n)
+            tail = "0.5" if name == "index_fill" else self.operand(a, sub(k))
+            alpha = ", alpha=2" if name == "index_add" and rng.random() < 0.4 else ""
+            expr = f"{a}.{name}({d}, {row(k)}, {tail}{alpha})"
+        elif name == "masked_fill":
+            expr = f"{a}.masked_fill({a} > 0.3, -1.0)"
+        elif name == "masked_scatter":
+            expr = f"{a}.masked_scatter({a} < 0, {self.operand(a, shape)})"
+        else:  # put
+            m = int(np.prod(shape))
+            acc = rng.random() < 0.5
+            k = rng.randint(1, min(m, 4))
+            idx = self.indices((k,), m, None if acc else 0)
+            expr = f"{a}.put({self.lit(idx, a)}, {self.operand(a, (k,))}, accumulate={acc})"
+        if in_place:
+            return self.emit(name + "_", None, expr.replace(f".{name}(", f".{name}_(", 1),
+                             self.dev[a])
+        v = self.new_var()
+        return self.emit(name, v, f"{v} = {expr}", self.dev[a])
+
+    def g_scan(self):
+        a = self.pick(self.plain_float(1))
+        if a is None:
+            return None
+        d = self.rng.randrange(self.t(a).dim())
+        opts = [f"{a}.cumsum({d})", f"torch.cumprod({a}, {d})", f"{a}.logcumsumexp({d})",
+                f"torch.cumprod({a}.relu(), {d})", f"{a}.cumsum({d}, dtype=torch.float64)",
+                f"{a}.flip({d}).cumsum({d})", f"torch.diff({a}, dim={d})",
+                f"{a}.cumprod({d}).sum({d})"]
+        if self.distinct_along(a, d):
+            opts += [f"{a}.cummax({d}).values", f"torch.cummin({a}, {d})[1]"]
+        v = self.new_var()
+        return self.emit("scan", v, f"{v} = {self.rng.choice(opts)}", self.dev[a])
+
+    def g_sort(self):
+        """sort/argsort/topk/kthvalue/median/max(dim): only where no two values along the
+        dim are close (a tie's order is the library's choice), or a stable sort."""
+        rng = self.rng
+        a = self.pick(self.plain_float(1))
+        if a is None:
+            return None
+        d = rng.randrange(self.t(a).dim())
+        n = self.t(a).shape[d]
+        if n == 0:
+            return None
+        opts = [f"{a}.sort({d}, stable=True).indices",
+                f"torch.sort({a}, {d}, descending=True, stable=True)[0]"]
+        if self.distinct_along(a, d):
+            k = rng.randint(1, n)
+            field = rng.choice([".values", ".indices", "[0]", "[1]"])
+            opts += [f"{a}.sort({d}, descending={rng.random() < 0.5}){field}",
+                     f"{a}.argsort({d}, descending=True)", f"torch.argsort({a}, dim={d})",
+                     f"{a}.topk({k}, {d}){field}", f"{a}.topk({k}, {d}, largest=False){field}",
+                     f"{a}.kthvalue({k}, {d}){field}", f"{a}.max({d}){field}",
+                     f"{a}.min({d}, keepdim=True){field}", f"{a}.median({d}){field}",
+                     f"{a}.argmax({d})", f"{a}.argmin({d}, keepdim=True)", f"{a}.msort()"]
+        v = self.new_var()
+        return self.emit("sort", v, f"{v} = {rng.choice(opts)}", self.dev[a])
+
+    def g_bounds(self):
+        """where/clamp with tensor bounds."""
+        a = self.pick(self.plain_float())
+        if a is None:
+            return None
+        shape = tuple(self.t(a).shape)
+        b = self.partner(a) or self.operand(a, shape)
+        c = self.partner(a) or self.operand(a, shape)
+        opts = [f"{a}.clamp(min={b})", f"torch.clamp({a}, {b}, {c})", f"{a}.clamp(max={b})",
+                f"torch.clip({a}, min={b}, max={c})", f"torch.where({a} > {b}, {a}, {b})",
+                f"torch.where({a} > 0, {a}, 0.0)", f"torch.where({a} < {b}, {a} * {b}, {b} - 1)",
+                f"torch.where({b} > 0, {a}, {c})", f"{a}.clamp({b}, 0.5)"]
+        if self.rng.random() < 0.2:
+            src = self.rng.choice([f"{a}.clamp_(min={b})", f"{a}.clamp_({b}, {c})",
+                                   f"{a}.clamp_(max={b})"])
+            return self.emit("clamp_ tensor", None, src, self.dev[a])
+        v = self.new_var()
+        return self.emit("bounds", v, f"{v} = {self.rng.choice(opts)}", self.dev[a])
+
+    def g_stats(self):
+        """norms, var/std with dims and correction, softmax/log_softmax/logsumexp."""
+        rng = self.rng
+        a = self.pick(self.plain_float(1))
+        if a is None:
+            return None
+        nd = self.t(a).dim()
+        d = rng.randrange(nd)
+        p = rng.choice(["1", "2", "3", "float('inf')", "0.5"])
+        both = "(0, 1)" if nd >= 2 else "(0,)"
+        opts = [f"{a}.norm(p={p}, dim={d})", f"{a}.norm(dim={d}, keepdim=True)",
+                f"torch.linalg.vector_norm({a}, ord={p}, dim={d})", f"torch.linalg.norm({a})",
+                f"{a}.var({d}, correction={rng.choice([0, 1, 2])})", f"{a}.std()",
+                f"{a}.std({d}, unbiased=False, keepdim=True)", f"torch.var_mean({a}, {d})[1]",
+                f"torch.std_mean({a}, dim={d}, correction=0)[0]", f"torch.softmax({a}, {d})",
+                f"torch.log_softmax({a}, {d})", f"{a}.softmax({d}, dtype=torch.float64)",
+                f"{a}.logsumexp({both})", f"torch.nn.functional.softmin({a}, {d})",
+                f"{a}.mean({both})", f"{a}.prod({d})", f"{a}.sum(dim={both}, keepdim=True)",
+                f"torch.nn.functional.normalize({a}, dim={d})", f"{a}.var({both})",
+                f"torch.dist({a}, {a}.detach() * 0.5)", f"{a}.nansum({d})",
+                f"{a}.amin({both})", f"{a}.std({d}, correction=0)"]
+        if nd == 2:
+            opts += [f"torch.linalg.matrix_norm({a})", f"{a}.norm(p='fro')"]
+        v = self.new_var()
+        return self.emit("stats", v, f"{v} = {rng.choice(opts)}", self.dev[a])
+
+    def g_einsum(self):
+        rng = self.rng
+        a = self.pick(self.plain_float(1))
+        if a is None:
+            return None
+        shape = tuple(self.t(a).shape)
+        k = rng.randint(1, 3)
+        if len(shape) == 1:
+            (m,) = shape
+            eqs = [("i->", []), ("i,i->", [(m,)]), ("i,j->ij", [(k,)]), ("i,i->i", [(m,)])]
+        elif len(shape) == 2:
+            m, n = shape
+            eqs = [("ij->ji", []), ("ij->", []), ("ij->j", []), ("ij,jk->ik", [(n, k)]),
+                   ("ij,kj->ik", [(k, n)]), ("ij,ij->i", [(m, n)]), ("ij,j->i", [(n,)]),
+                   ("ij,ij,ij->", [(m, n), (m, n)]), ("ij,jk,kl->il", [(n, k), (k, 2)])]
+            if m == n:
+                eqs += [("ii->i", []), ("ii", [])]
+        else:
+            b, m, n = shape[:3]
+            eqs = [("bij,bjk->bik", [(b, n, k)]), ("bij->bji", []), ("bij,bij->b", [shape]),
+                   ("...j,j->...", [(shape[-1],)])]
+            if len(shape) > 3:
+                return None
+        eq, others = rng.choice(eqs)
+        names = [a] + [self.operand(a, s) for s in others]
+        v = self.new_var()
+        return self.emit("einsum", v, f"{v} = torch.einsum('{eq}', {', '.join(names)})",
+                         self.dev[a])
+
+    def g_out(self):
+        """A tensor given as out=: fresh (resized), of the right shape, of another dtype;
+        under no_grad or not (torch refuses out= when an input requires grad)."""
+        rng = self.rng
+        a = self.pick(self.plain_float())
+        if a is None:
+            return None
+        t = self.t(a)
+        o = self.new_var()
+        dtype = rng.choice(["", "", ", dtype=torch.float64", ", dtype=torch.int64"]) \
+            if self.dtype == "float32" else rng.choice(["", ", dtype=torch.float32"])
+        if dtype == "" and self.dtype == "float64":
+            dtype = ", dtype=torch.float64"
+        b = self.partner(a) or "1.5"
+        calls = [f"torch.add({a}, {b}, out={o})", f"torch.mul({a}, 2, out={o})",
+                 f"torch.exp({a}, out={o})", f"torch.clamp({a}, 0, 1, out={o})",
+                 f"torch.cat([{a}, {a}], out={o})" if t.dim() else f"torch.neg({a}, out={o})"]
+        if t.dim():
+            calls.append(f"torch.sum({a}, 0, out={o})")
+        make = rng.choice([f"torch.empty(0{dtype}{self.on(a)})",
+                           f"torch.zeros({tuple(t.shape)}{dtype}{self.on(a)})"])
+        body = f"{o} = {make}; {rng.choice(calls)}"
+        if rng.random() < 0.6:
+            body = f"with torch.no_grad(): {body}"
+        return self.emit("out=", o, body, self.dev[a])
+
+    def g_func(self):
+        """torch.func's grad / vmap / jacrev / jvp / vjp / hessian over small functions."""
+        rng = self.rng
+        a = self.pick(self.plain_float(1))
+        if a is None:
+            return None
+        t = self.t(a)
+        opts = [f"torch.func.grad(lambda u: (u.sin() * u).sum())({a})",
+                f"torch.func.vmap(lambda r: (r * r).sum())({a})",
+                f"torch.func.jvp(lambda u: u * u.sin(), ({a},), (torch.ones_like({a}),))[1]",
+                f"torch.func.vjp(lambda u: u.cos() * u, {a})[1](torch.ones_like({a}))[0]",
+                f"torch.func.vmap(torch.func.grad(lambda r: r.pow(3).sum()))({a})",
+                f"torch.func.grad_and_value(lambda u: u.exp().sum())({a})[0]"]
+        b = self.partner(a, broadcast=False)
+        if b is not None:
+            opts += [f"torch.func.grad(lambda u, w: (u * w).tanh().sum(), argnums=1)({a}, {b})",
+                     f"torch.func.vmap(lambda r, s: (r * s).sum())({a}, {b})"]
+        if t.dim() == 1 and t.shape[0] <= 4:
+            opts += [f"torch.func.jacrev(lambda u: u.exp() * u.sum())({a})",
+                     f"torch.func.hessian(lambda u: u.pow(3).sum())({a})",
+                     f"torch.func.jacfwd(lambda u: u.sin() * u[0])({a})"]
+        if t.dim() == 2:
+            opts += [f"torch.func.vmap(lambda r: r.softmax(0), in_dims=1)({a})",
+                     f"torch.func.vmap(torch.outer)({a}, {a})"]
+        v = self.new_var()
+        return self.emit("func", v, f"{v} = {rng.choice(opts)}", self.dev[a])
+
+    F = "torch.nn.functional"
+
+    def g_nn(self):
+        """nn.functional layers and losses on small shapes."""
+        rng, F = self.rng, self.F
+        a = self.pick(self.plain_float(1))
+        if a is None:
+            return None
+        shape = tuple(self.t(a).shape)
+        nd, last = len(shape), shape[-1]
+        opt = lambda make: make if rng.random() < 0.6 else None  # noqa: E731
+        kind, expr = None, None
+        layer = rng.choice(["linear", "conv1d", "layer_norm", "embedding", "dropout",
+                            "cross_entropy", "loss", "activation", "activation", "pad"])
+        if layer == "linear":
+            o = rng.randint(1, 3)
+            bias = opt(self.operand(a, (o,)))
+            expr = f"{F}.linear({a}, {self.operand(a, (o, last))}" + (
+                f", {bias})" if bias else ")")
+        elif layer == "conv1d" and nd in (2, 3):
+            c = shape[-2]
+            kw = rng.randint(1, last)
+            pad, stride = rng.choice([0, 0, 1]), rng.choice([1, 1, 2])
+            bias = opt(self.operand(a, (2,)))
+            expr = (f"{F}.conv1d({a}, {self.operand(a, (2, c, kw))}, {bias}, stride={stride}, "
+                    f"padding={pad})")
+        elif layer == "layer_norm":
+            w = opt(self.operand(a, (last,)))
+            b = opt(self.operand(a, (last,)))
+            expr = f"{F}.layer_norm({a}, ({last},), {w}, {b})"
+            if nd >= 2 and rng.random() < 0.3:
+                expr = f"{F}.layer_norm({a}, {shape[-2:]})"
+        elif layer == "embedding" and nd == 2:
+            idx = self.indices(rng.choice([(2,), (2, 2), (3,)]), shape[0])
+            extra = rng.choice(["", "", ", padding_idx=0"])
+            expr = f"{F}.embedding({self.lit(idx, a)}, {a}{extra})"
+        elif layer == "dropout":
+            expr = rng.choice([f"{F}.dropout({a}, p=0.0)", f"{F}.dropout({a}, 0.5, training=False)",
+                               f"torch.nn.Dropout(0.0)({a})", f"torch.dropout({a}, 0.3, False)"])
+        elif layer == "cross_entropy" and nd in (1, 2):
+            c = last
+            if nd == 2:
+                target = self.lit(self.indices((shape[0],), c), a)
+            else:
+                target = self.lit(rng.randrange(c), a)
+            extra = rng.choice(["", "", ", label_smoothing=0.1", ", reduction='sum'",
+                                ", reduction='none'", f", ignore_index={rng.randrange(c)}",
+                                f", weight={self.operand(a, (c,))}.detach().abs()"])
+            expr = rng.choice([f"{F}.cross_entropy({a}, {target}{extra})",
+                               f"{F}.nll_loss({a}.log_softmax(-1), {target})",
+                               f"{F}.cross_entropy({a}, {self.operand(a, shape)}.softmax(-1))"])
+        elif layer == "loss":
+            b = self.operand(a, shape)
+            red = rng.choice(["mean", "sum", "none"])
+            expr = rng.choice([f"{F}.mse_loss({a}, {b}, reduction='{red}')",
+                               f"{F}.l1_loss({a}, {b})", f"{F}.smooth_l1_loss({a}, {b}, beta=0.5)",
+                               f"{F}.huber_loss({a}, {b}, delta=0.5)",
+                               f"{F}.binary_cross_entropy_with_logits({a}, {b}.sigmoid())",
+                               f"{F}.binary_cross_entropy({a}.sigmoid(), {b}.sigmoid().detach())",
+                               f"{F}.kl_div({a}.log_softmax(-1), {b}.softmax(-1), "
+                               f"reduction='batchmean')",
+                               f"{F}.cosine_similarity({a}, {b}, dim=-1)",
+                               f"{F}.mse_loss({a}, {b}.detach())"])
+        elif layer == "activation":
+            expr = rng.choice([f"{F}.gelu({a})", f"{F}.gelu({a}, approximate='tanh')",
+                               f"{F}.silu({a})", f"{F}.softplus({a}, beta=2)", f"{F}.elu({a})",
+                               f"{F}.leaky_relu({a}, 0.1)", f"{F}.hardtanh({a})",
+                               f"{F}.mish({a})", f"{F}.hardswish({a})", f"{F}.logsigmoid({a})",
+                               f"{F}.selu({a})", f"{F}.relu6({a} * 4)", f"{F}.softsign({a})",
+                               f"{F}.threshold({a}, 0.1, -1.0)", f"{F}.celu({a}, 0.5)",
+                               f"torch.nn.GELU()({a})", f"{F}.hardsigmoid({a})"]
+                              + ([f"{F}.glu({a})"] if last % 2 == 0 else []))
+        elif layer == "pad":
+            mode = rng.choice(["", "", ", mode='reflect'", ", mode='replicate'", ", value=0.5"])
+            if "reflect" in mode and (last < 2 or nd < 2):
+                mode = ""
+            expr = f"{F}.pad({a}, (1, {rng.randint(0, 2)}){mode})"
+        if expr is None:
+            return None
+        v = self.new_var()
+        return self.emit(kind or layer, v, f"{v} = {expr}", self.dev[a])
+
+    OPTIMIZERS = ["SGD(p, lr=0.1, momentum=0.9)",
+                  "SGD(p, lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01)",
+                  "SGD(p, lr=0.1, momentum=0.9, dampening=0.5)", "Adam(p, lr=0.05)",
+                  "AdamW(p, lr=0.05, weight_decay=0.1)", "Adam(p, lr=0.05, amsgrad=True)",
+                  "RMSprop(p, lr=0.01, momentum=0.5)", "Adagrad(p, lr=0.1)",
+                  "Adamax(p, lr=0.05)", "NAdam(p, lr=0.05)", "RAdam(p, lr=0.05)",
+                  "Adam(p, lr=0.05, maximize=True)", "RMSprop(p, lr=0.01, centered=True)"]
+
+    def g_fit(self):
+        """An nn.Linear set to two variables' values, trained two optimizer steps, then
+        applied to a third (the `fit` helper)."""
+        a = self.pick([v for v in self.plain_float(1) if self.dev[v] == "cpu"])
+        if a is None:
+            return None
+        k = self.t(a).shape[-1]
+        o = self.rng.randint(1, 3)
+        w, b = self.operand(a, (o, k)), self.operand(a, (o,))
+        if "fit" not in self.functions_loaded:
+            exec(FUNCTIONS["fit"], self.ns)
+            self.functions_loaded.add("fit")
+        v = self.new_var()
+        opt = self.rng.choice(self.OPTIMIZERS)
+        return self.emit("optimizer", v, f"{v} = fit({a}, {w}, {b}, lambda p: torch.optim.{opt})",
+                         "cpu")
+
+    def g_checkpoint(self):
+        a = self.pick(self.plain_float())
+        if a is None:
+            return None
+        b = self.partner(a)
+        fns = [("lambda u: (u.sin() * u).exp()", [a]), ("lambda u: u.tanh().pow(2) + u", [a])]
+        if b is not None:
+            fns.append(("lambda u, w: u * w.cos()", [a, b]))
+        fn, args = self.rng.choice(fns)
+        reentrant = self.rng.random() < 0.25
+        v = self.new_var()
+        return self.emit("checkpoint", v, f"{v} = torch.utils.checkpoint.checkpoint({fn}, "
+                                          f"{', '.join(args)}, use_reentrant={reentrant})",
+                         self.out_dev(*args))
+
+    def g_autograd(self):
+        """autograd.grad with grad_outputs, twice on a retained graph, materialize_grads;
+        backward(inputs=...) into a leaf's or a non-leaf's .grad."""
+        rng = self.rng
+        outs = [v for v in self.plain_float(grad=True) if not self.t(v).is_leaf]
+        b = self.pick(outs)
+        if b is None:
+            return None
+        ins = [v for v in self.plain_float(grad=True) if v != b
+               and self.prog["vars"].index(v) < self.prog["vars"].index(b)]
+        a = self.pick(ins, 0.3)
+        if a is None:
+            return None
+        v = self.new_var()
+        shape = tuple(self.t(b).shape)
+        opts = [f"torch.autograd.grad({b}, {a}, grad_outputs=torch.ones_like({b}), "
+                f"retain_graph=True)[0]",
+                f"torch.autograd.grad({b}, {a}, grad_outputs={self.operand(b, shape)}, "
+                f"create_graph=True)[0]",
+                f"torch.autograd.grad({b}.sum(), [{a}], retain_graph=True, allow_unused=True, "
+                f"materialize_grads=True)[0]",
+                f"sum(torch.autograd.grad(({b} * {b}).sum(), {a}, retain_graph=True)[0] "
+                f"for _ in range(2))"]
+        if rng.random() < 0.35:
+            keep = "retain_graph=True" if rng.random() < 0.85 else "retain_graph=False"
+            return self.emit("backward(inputs)", v,
+                             f"({b} * {b}).sum().backward(inputs=[{a}], {keep}); "
+                             f"{v} = {a}.grad.clone()", self.dev[a])
+        return self.emit("autograd.grad", v, f"{v} = {rng.choice(opts)}", self.dev[a])
 
     # -- the whole program ----------------------------------------------------------------
     def build(self, n_ops=None):
