@@ -1110,7 +1110,7 @@ class Gen:
             a = self.pick(self.plain_float())
             shape = tuple(self.t(a).shape) if a and rng.random() < 0.7 else rng.choice(SHAPES)
             self.add_input(self.device_name(a) if a else "cpu", shape=shape,
-                           int_dtype=rng.choice(["int64", "int64", "int32"]))
+                           int_dtype="int64")  # (distgrad has no other integer dtype)
             ints = self.int_vars()
         i = self.pick(ints)
         ti = self.t(i)
@@ -1128,7 +1128,7 @@ class Gen:
                 f"{i}.sqrt()", f"{i}.exp()", f"{i}.sum()", f"{i}.mean()", f"{i}.float().mean()",
                 f"torch.div({i}, 2, rounding_mode='floor')", f"{i}.clamp(0, 2)",
                 f"torch.div({i}, -2, rounding_mode='trunc')", f"{i}.clamp(min=0.5)",
-                f"{i}.to(torch.int32) + {i}", f"({i} > 0).sum()", f"({i} == 1) | ({i} < 0)",
+                f"{i}.long() + ({i} > 0)", f"({i} > 0).sum()", f"({i} == 1) | ({i} < 0)",
                 f"({i} > 0) + ({i} < 2)", f"({i} > 0) * 1.5", f"~({i} > 0)", f"{i}.double()",
                 f"{i}.argmax()", f"{i} & 1", f"{i}.cumsum(-1)", f"({i} > 0).float().requires_grad_()",
                 f"{i}.prod()", f"torch.tensor(3{self.on(i)}) * {i}", f"{i}.max()"]
