@@ -241,6 +241,7 @@ def _cum_rule(name):
 
 def _cummaxmin_vjp(c, g, _indices_grad=None):
     """torch's cummaxmin_backward: zeros with the gradient added at each index."""
+    c[0]  # noqa: B018  (unpacked, so its version is checked, as torch unpacks `self`)
     shape = c.shapes[0]
     if not shape:
         return g
@@ -248,10 +249,12 @@ def _cummaxmin_vjp(c, g, _indices_grad=None):
     return zeros.scatter_add(wrap_dim(c.attrs["dim"], len(shape)), c.outs[1], g)
 
 
+# (the input is saved, as torch's cummaxmin_backward(grad, self, indices, dim) saves and
+# reads it: an in-place write to it before backward is an error there)
 defop("cummax", _cumulative_extremum(np.greater_equal), _cum_rule("cummax"), _cummaxmin_vjp,
-      node="CummaxBackward0", save_out=True, n_out=2, nondiff_outputs=(1,))
+      node="CummaxBackward0", save=(0,), save_out=True, n_out=2, nondiff_outputs=(1,))
 defop("cummin", _cumulative_extremum(np.less_equal), _cum_rule("cummin"), _cummaxmin_vjp,
-      node="CumminBackward0", save_out=True, n_out=2, nondiff_outputs=(1,))
+      node="CumminBackward0", save=(0,), save_out=True, n_out=2, nondiff_outputs=(1,))
 
 
 def cummax(input, dim):
