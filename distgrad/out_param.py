@@ -119,6 +119,18 @@ def _nonzero(k, out, result, kwargs, n):
                 f"type{out.long_name}")  # (torch's words, without the space)
 
 
+# cat and the functions made of it refuse an out their inputs cannot be cast to with
+# cat's own TypeError, not TensorIterator's RuntimeError.
+CAT_FAMILY = {"cat", "concat", "concatenate", "stack", "hstack", "vstack", "dstack",
+              "column_stack", "row_stack"}
+
+
+def _require_cat_castable(result, out) -> None:
+    if result.category > out.category:
+        raise TypeError(f"torch.cat(): input types can't be cast to the desired output type "
+                        f"{out.long_name}")
+
+
 OUT_DTYPES = {
     **dict.fromkeys(("argmax", "argmin", "sort", "topk", "msort", "aminmax"), _exact),
     "max": _exact_with_indices, "min": _exact_with_indices,
@@ -159,6 +171,8 @@ def _taking_out(fn, name):
                     message = OUT_DTYPES[name](k, o.dtype, r.dtype, kwargs, len(results))
                     if message is not None:
                         raise RuntimeError(message)
+        if name in CAT_FAMILY and isinstance(outs[0], Tensor):
+            _require_cat_castable(results[0].dtype, outs[0].dtype)
         if name not in OVERLAP_UNCHECKED:
             inputs = tuple(_tensors((*args, *kwargs.values())))
             for o in outs:

@@ -94,17 +94,24 @@ def square(input):
 
 
 def clamp(input, min=None, max=None):
+    _bounds_of_one_kind(min, max)
     if isinstance(min, Tensor) or isinstance(max, Tensor):
-        return call("clamp_tensor", input, _bound(input, min), _bound(input, max))
+        return call("clamp_tensor", input, min, max)
     return call("clamp", input, min=min, max=max)
 
 
-def _bound(input, value):
-    if value is None or isinstance(value, Tensor):
-        return value
-    from ..creation import tensor
-
-    return tensor(value, dtype=input.dtype, device=input.device_str)
+def _bounds_of_one_kind(min, max) -> None:
+    """torch's clamp has a Tensor overload and a Number one: a tensor bound with a number
+    bound matches neither (its TypeError)."""
+    if (isinstance(min, Tensor) and max is not None and not isinstance(max, Tensor)) or (
+            isinstance(max, Tensor) and min is not None and not isinstance(min, Tensor)):
+        got = ", ".join(type(b).__name__ for b in (min, max))
+        raise TypeError(f"clamp() received an invalid combination of arguments - got (Tensor, "
+                        f"{got}), but expected one of:\n"
+                        " * (Tensor input, Tensor min = None, Tensor max = None, *, "
+                        "Tensor out = None)\n"
+                        " * (Tensor input, Number min = None, Number max = None, *, "
+                        "Tensor out = None)\n")
 
 
 def clamp_min(input, min):

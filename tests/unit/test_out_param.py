@@ -196,3 +196,17 @@ def test_an_out_of_a_dtype_the_function_refuses_as_torch(case):
             return str(e)
         return [v.tolist() for v in r] if isinstance(r, tuple) else r.tolist()
     assert seen(dg) == seen(torch)
+
+
+@pytest.mark.parametrize("name", sorted(out_param.CAT_FAMILY))
+@pytest.mark.parametrize("out_dtype", ["int64", "bool"])
+def test_cat_refuses_an_out_its_inputs_cannot_be_cast_to_with_a_type_error(name, out_dtype):
+    # (fuzzer seed 103 of the out= family: torch's cat raises TypeError, not RuntimeError)
+    def program(T):
+        out = T.empty(0, dtype=getattr(T, out_dtype))
+        with T.no_grad():
+            return getattr(T, name)([T.tensor(X), T.tensor(X)], out=out)
+
+    ours, theirs = _both(program)
+    assert ours == theirs
+    assert theirs[0][0] == "TypeError"
