@@ -73,12 +73,12 @@ def _reversed_cumsum(t, dim: int):
 
 
 def _cumprod_vjp(c, g):
-    x = c[0]
+    x, out = c[0], c.out  # (both unpacked, so versions checked, as torch's node does)
     if x.ndim == 0 or x.shape[wrap_dim(c.attrs["dim"], x.ndim)] == 1:
         return g
     dim = wrap_dim(c.attrs["dim"], x.ndim)
     if not bool((x == 0).any()):  # (read now, as torch reads it)
-        return _reversed_cumsum(g * c.out, dim) / x
+        return _reversed_cumsum(g * out, dim) / x
     return _cumprod_vjp_with_zeros(x, g, dim)
 
 

@@ -50,10 +50,14 @@ def _take_rule(x, idx):
     return Meta(idx.shape, x.dtype)
 
 
-defop("take", _take, _take_rule,
-      lambda c, g: (call("put", zeros_grad(c.shapes[0], g.dtype, g.device_str), c[1], g,
-                         accumulate=True), None),
-      node="TakeBackward0", save=(1,), differentiable=(0,))
+def _take_vjp(c, g):
+    c[0]  # noqa: B018  (torch's take_backward(grad, self, index) saves and unpacks self)
+    return call("put", zeros_grad(c.shapes[0], g.dtype, g.device_str), c[1], g,
+                accumulate=True), None
+
+
+defop("take", _take, _take_rule, _take_vjp, node="TakeBackward0", save=(0, 1),
+      differentiable=(0,))
 
 
 def _put(x, idx, src, accumulate=False):
@@ -82,6 +86,7 @@ def _put_rule(x, idx, src, accumulate=False):
 
 
 def _put_vjp(c, g):
+    c[2]  # noqa: B018  (torch saves and unpacks source, for zeros_like and reshape_as)
     gx = None
     if c.needs[0]:
         gx = g if c.attrs.get("accumulate") else call(
@@ -90,7 +95,8 @@ def _put_vjp(c, g):
     return gx, None, gs
 
 
-defop("put", _put, _put_rule, _put_vjp, node="PutBackward0", save=(1,), differentiable=(0, 2))
+defop("put", _put, _put_rule, _put_vjp, node="PutBackward0", save=(1, 2),
+      differentiable=(0, 2))
 
 
 def take(input, index):
