@@ -131,6 +131,19 @@ def _require_cat_castable(result, out) -> None:
                         f"{out.long_name}")
 
 
+# The reductions whose result dtype torch takes from out (get_dtype_from_result): they
+# compute in out's dtype, and refuse a dtype= that is not out's.
+RESULT_DTYPE_FROM_OUT = {"sum", "prod"}
+
+
+def _dtype_of_out(kwargs: dict, out) -> dict:
+    asked = kwargs.get("dtype")
+    if asked is not None and asked is not out.dtype:
+        raise RuntimeError(f"Expected out tensor to have dtype {asked.c_name}, but got "
+                           f"{out.dtype.c_name} instead")
+    return {**kwargs, "dtype": out.dtype}
+
+
 OUT_DTYPES = {
     **dict.fromkeys(("argmax", "argmin", "sort", "topk", "msort", "aminmax"), _exact),
     "max": _exact_with_indices, "min": _exact_with_indices,
@@ -162,6 +175,8 @@ def _taking_out(fn, name):
             raise RuntimeError(f"{name}(): functions with out=... arguments don't support "
                                "automatic differentiation, but one of the arguments requires "
                                "grad.")
+        if name in RESULT_DTYPE_FROM_OUT and isinstance(out, Tensor):
+            kwargs = _dtype_of_out(kwargs, out)
         with grad_mode.no_grad():
             result = fn(*args, **kwargs)  # (first: torch checks the arguments before out)
         results = tuple(result) if isinstance(result, tuple) else (result,)

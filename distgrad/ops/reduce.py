@@ -44,6 +44,8 @@ def _sum_rule(x, dim=None, keepdim=False, dtype=None):
 
 
 def _sum_forward(x, dim=None, keepdim=False, dtype=None):
+    if dtype is not None:  # (torch casts the input first: 1.34 - 0.93 sums to 1 as int64)
+        x = x.astype(dtypes.from_name(dtype).np)
     return np.sum(x, axis=_axis(dims_of(dim, x.ndim)), keepdims=keepdim)
 
 

@@ -210,3 +210,23 @@ def test_cat_refuses_an_out_its_inputs_cannot_be_cast_to_with_a_type_error(name,
     ours, theirs = _both(program)
     assert ours == theirs
     assert theirs[0][0] == "TypeError"
+
+
+SUM_OUT_CASES = {
+    "sum into int64": lambda T: T.sum(T.tensor(X) * 0.5, 0, out=T.empty(0, dtype=T.int64)),
+    "sum into bool": lambda T: T.sum(T.tensor(X), 0, out=T.empty(0, dtype=T.bool)),
+    "prod into int64": lambda T: T.prod(T.tensor(X) + 0.7, 1, out=T.empty(0, dtype=T.int64)),
+    "sum into float64": lambda T: T.sum(T.tensor(X), (0, 1), out=T.empty(0, dtype=T.float64)),
+    "sum with another dtype=": lambda T: T.sum(T.tensor(X), 0, dtype=T.float32,
+                                               out=T.empty(0, dtype=T.float64)),
+    "sum with dtype=int64": lambda T: T.sum(T.tensor([[0.44, 1.34], [-0.56, -0.93]]), 0,
+                                            dtype=T.int64),
+}
+
+
+@pytest.mark.parametrize("case", list(SUM_OUT_CASES))
+def test_sum_and_prod_compute_in_outs_dtype_as_torch(case):
+    # torch takes sum's and prod's result dtype from out, casting the input first (1.34 and
+    # -0.93 sum to 1 as int64); fuzzer seeds 20001424, 20004834 of the out= family
+    ours, theirs = _both(SUM_OUT_CASES[case])
+    assert ours == theirs
