@@ -61,7 +61,7 @@ defop("take", _take, _take_rule, _take_vjp, node="TakeBackward0", save=(0, 1),
 
 
 def _put(x, idx, src, accumulate=False):
-    out = np.array(x, copy=True)
+    out = np.array(x, order="C", copy=True)  # (row-major: `flat` must be a view of it)
     flat = out.reshape(-1)
     places = _flat_places(x, idx, "put").reshape(-1)
     values = np.asarray(src).reshape(-1)

@@ -232,7 +232,9 @@ def _index_add(x, idx, source, *, dim, alpha=1):
 
 
 def _selected(c, g, source_shape):
-    """g's slices at the index, shaped as the source (which may be 0-dim)."""
+    """g's slices at the index, shaped as the source (which may be 0-dim). The source is
+    unpacked, so its version checked: torch saves it for the source's gradient (expand_as)."""
+    c[2]  # noqa: B018
     gs = call("index_select", g, c[1], dim=c.attrs["dim"])
     return gs.reshape(tuple(source_shape)) if tuple(gs.shape) != tuple(source_shape) else gs
 
@@ -246,8 +248,9 @@ def _index_add_vjp(c, g):
     return (g if c.needs[0] else None), None, gs
 
 
-defop("index_add", _index_add, _index_add_rule, _index_add_vjp, save=(1,), differentiable=(0, 2),
-      node="IndexAddBackward0", api=("index_add",), inplace="index_add_")
+defop("index_add", _index_add, _index_add_rule, _index_add_vjp, save=(1, 2),
+      save_for={2: (1, 2)}, differentiable=(0, 2), node="IndexAddBackward0", api=("index_add",),
+      inplace="index_add_")
 
 
 # index_reduce: scatter_reduce of source's slices (ops/placing.py), torch's IndexReduceBackward0
@@ -335,9 +338,9 @@ def _index_copy_vjp(c, g):
     return gx, None, (_selected(c, g, c.shapes[2]) if c.needs[2] else None)
 
 
-defop("index_copy", _index_copy, _index_copy_rule, _index_copy_vjp, save=(1,),
-      differentiable=(0, 2), node="IndexCopyBackward0", api=("index_copy",),
-      inplace="index_copy_")
+defop("index_copy", _index_copy, _index_copy_rule, _index_copy_vjp, save=(1, 2),
+      save_for={0: (1,), 2: (1, 2)}, differentiable=(0, 2), node="IndexCopyBackward0",
+      api=("index_copy",), inplace="index_copy_")
 
 
 # The fill value is an attr (a number: IndexFillBackward0) or a 0-dim tensor (IndexFillBackward1).

@@ -482,9 +482,13 @@ def _take_along_dim_rule(x, idx, dim):
     return Meta(idx.shape, x.dtype)
 
 
-defop("take_along_dim", _take_along_dim, _take_along_dim_rule,
-      lambda c, g: (call("scatter_dim", g, c[1], dim=c.attrs["dim"], size=list(c.shapes[0])), None),
-      node="GatherBackward0", save=(1,), differentiable=(0,))
+def _take_along_dim_vjp(c, g):
+    c[0]  # noqa: B018  (torch's gather_backward(grad, self, dim, index) saves and unpacks self)
+    return call("scatter_dim", g, c[1], dim=c.attrs["dim"], size=list(c.shapes[0])), None
+
+
+defop("take_along_dim", _take_along_dim, _take_along_dim_rule, _take_along_dim_vjp,
+      node="GatherBackward0", save=(0, 1), differentiable=(0,))
 
 
 def _scatter_dim(g, idx, dim, size):

@@ -1,6 +1,7 @@
 """The tensors an op's backward node saves, as torch's saves them: an in-place write to one
 between the forward and the backward raises torch's "modified by an inplace operation",
-whichever branch of the gradient formula runs (torch unpacks every saved tensor first)."""
+whichever branch of the gradient formula runs (torch unpacks every saved tensor first).
+And put's writes into a tensor that is not row-major."""
 from __future__ import annotations
 
 import pytest
@@ -22,6 +23,14 @@ CASES = {
     "cumprod without zeros writes its result": (lambda T, x, s: T.cumprod(x, 1), "out"),
     "cumprod over a dim of one writes self": (lambda T, x, s: x[:1].cumprod(0), "x"),
     "cumprod over a dim of one writes its result": (lambda T, x, s: x[:1].cumprod(0), "out"),
+    # (seed 20002150)
+    "index_add writes source": (
+        lambda T, x, s: x.index_add(1, T.tensor([1, 0, 1]), s.expand(2, 3)), "s"),
+    "index_copy writes source": (
+        lambda T, x, s: x.index_copy(0, T.tensor([1]), s[:2].unsqueeze(0)), "s"),
+    "gather writes self": (lambda T, x, s: T.gather(x, 1, T.tensor([[1, 0], [0, 0]])), "x"),
+    "take_along_dim writes self": (
+        lambda T, x, s: T.take_along_dim(x, T.tensor([[1], [0]]), 1), "x"),
 }
 
 
@@ -46,3 +55,17 @@ def test_a_write_to_a_saved_tensor_raises_as_torch(name):
     assert theirs == "one of the variables needed for gradient computation has been " \
                      "modified by an inplace operation"
     assert _run(distgrad, forward, written) == theirs
+
+
+@pytest.mark.parametrize("accumulate", [False, True])
+def test_put_into_a_transposed_tensor_writes_it(accumulate):
+    # put and put_ index the tensor as if row-major: on a transposed one they wrote a copy
+    # (fuzzer seeds 20001670, 20003530)
+    got = []
+    for T in (torch, distgrad):
+        x = T.tensor([[-0.81, 0.57, -0.41, 1.09], [-1.4, -0.57, 1.53, -0.09]])
+        index, source = T.tensor([7, 1, 7]), T.tensor([1.22, 5.0, 2.0])
+        out = x.t().put(index, source, accumulate=accumulate)
+        x.t().put_(index, source, accumulate=accumulate)
+        got.append((out.tolist(), x.tolist()))
+    assert got[0] == got[1]
