@@ -213,7 +213,10 @@ defop("hardsigmoid", lambda x, in_place=False: _relu6_of_x_plus_3(x) / 6, _float
       lambda c, g: call("hardsigmoid_backward", g, c[0]), node="HardsigmoidBackward0",
       save=(0,))
 # torch gives hardsigmoid's derivative no derivative of its own: a double backward raises.
-defop("hardsigmoid_backward", lambda g, x: np.where((x > -3) & (x < 3), g / 6, 0).astype(x.dtype),
+# Its kernel multiplies by `scalar_t(1.0f / 6.0f)`: a float32 sixth, in float64 too.
+_FLOAT32_SIXTH = float(np.float32(1.0) / np.float32(6.0))
+defop("hardsigmoid_backward",
+      lambda g, x: np.where((x > -3) & (x < 3), g * x.dtype.type(_FLOAT32_SIXTH), 0).astype(x.dtype),
       lambda g, x: Meta(x.shape, x.dtype), _not_implemented("hardsigmoid_backward"),
       node="torch::autograd::NotImplemented", elementwise=True)
 

@@ -744,3 +744,15 @@ def test_module_to_int_dtype_error():
     with pytest.raises(TypeError, match="nn.Module.to only accepts floating point or complex "
                                         "dtypes, but got desired dtype=torch.int64"):
         dnn.Linear(2, 3).to(distgrad.int64)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_hardsigmoid_gradient_rounds_as_torchs(dtype):
+    # torch's kernel multiplies by a float32 sixth, in float64 too (fuzzer seed 20001495)
+    xs, gs = np.linspace(-3.5, 3.5, 101).tolist(), np.linspace(-2, 5, 101).tolist()
+    grads = []
+    for T, F in ((torch, TF), (distgrad, DF)):
+        x = T.tensor(xs, dtype=getattr(T, dtype), requires_grad=True)
+        (F.hardsigmoid(x) * T.tensor(gs, dtype=getattr(T, dtype))).sum().backward()
+        grads.append(x.grad.tolist())
+    assert grads[0] == grads[1]
