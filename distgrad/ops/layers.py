@@ -141,6 +141,7 @@ def _norm_input_grad(gy, xhat, rstd, dims):
 
 def _layer_norm_vjp(c, g):
     x, weight = c[0], c[1]
+    c[2]  # noqa: B018  (torch saves and unpacks the bias too: a write to it is an error)
     shape = tuple(c.attrs["normalized_shape"])
     dims = tuple(range(len(c.shapes[0]) - len(shape), len(c.shapes[0])))
     xhat, rstd = _normalized(x, dims, c.attrs.get("eps", 1e-5))
@@ -155,7 +156,7 @@ def _layer_norm_vjp(c, g):
 
 
 defop("native_layer_norm", _layer_norm, _layer_norm_rule, _layer_norm_vjp,
-      node="NativeLayerNormBackward0", save=(0, 1), sharding="layer_norm")
+      node="NativeLayerNormBackward0", save=(0, 1, 2), sharding="layer_norm")
 
 
 # ---- batch norm (training: batch statistics; eval: the running ones) ----------------------------

@@ -29,6 +29,8 @@ CASES = {
     "index_copy writes source": (
         lambda T, x, s: x.index_copy(0, T.tensor([1]), s[:2].unsqueeze(0)), "s"),
     "gather writes self": (lambda T, x, s: T.gather(x, 1, T.tensor([[1, 0], [0, 0]])), "x"),
+    "layer_norm writes its bias": (  # (test_fuzz's seed 114)
+        lambda T, x, s: T.nn.functional.layer_norm(x, (2,), s[:2] * 1, s[1:]), "s"),
     "take_along_dim writes self": (
         lambda T, x, s: T.take_along_dim(x, T.tensor([[1], [0]]), 1), "x"),
 }
