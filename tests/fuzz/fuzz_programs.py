@@ -140,7 +140,7 @@ def fit(x, w, b, make_optimizer, steps=2):  # an nn.Linear set to (w, b), traine
     opt = make_optimizer(lin.parameters())
     for _ in range(steps):
         opt.zero_grad()
-        lin(x.detach()).tanh().pow(2).mean().backward()
+        (lin(x.detach()) - 0.5).pow(2).mean().backward()
         opt.step()
     return lin(x) + lin.weight.sum()
 ''',
@@ -964,11 +964,11 @@ class Gen:
             # torch 2.13 crashes (SIGSEGV) on register_hook on a view whose storage was
             # written since the view was made, before anything refreshed its grad_fn
             r = 0.6
-        if r < 0.4:
+        if r < 0.4:  # (a copy: torch may keep the gradient as a leaf's .grad and add into it)
             k = self.hook_ids
             self.hook_ids += 1
             return "hook", None, [a], \
-                f"{a}.register_hook(lambda g: H.append(({k}, g.detach())))", None
+                f"{a}.register_hook(lambda g: H.append(({k}, g.detach().clone())))", None
         if r < 0.6:
             return "hook", None, [a], f"{a}.register_hook(lambda g: g * 2)", None
         if a not in self.prog["retained"]:
@@ -1074,6 +1074,13 @@ class Gen:
         return [v for v in self.prog["vars"] if self.usable(v) and _is_tensor(self.t(v))
                 and self.plain(v) and pred(self.t(v).dtype)]
 
+    def no_grad_view(self, v) -> bool:
+        t = self.t(v)
+        return t._is_view() and t.requires_grad and t.grad_fn is None
+
+    def shares_memory(self, a, b) -> bool:
+        return self.t(a).untyped_storage().data_ptr() == self.t(b).untyped_storage().data_ptr()
+
     def int_vars(self):
         return self.of_dtype(lambda d: not d.is_floating_point and d != self.torch.bool)
 
@@ -1137,7 +1144,7 @@ class Gen:
                      f"torch.maximum({i}, {f})", f"torch.where({i} > 0, {f}, {i})",
                      f"{f} * ({i} > 0)", f"{f} + ({i} >= 1)", f"{f} + {i}.double()",
                      f"({f} > {i}).sum()", f"{f} * torch.tensor(3{self.on(f)})",
-                     f"{f} + {i}.sum()", f"{f} - ({i} > 0).float()", f"{f}.float() + {i}",
+                     f"{f} + {i}.sum()", f"{f} - ({i} > 0).float()",
                      f"torch.where({f} > 0, {f}, 2)", f"{f}.clamp(min={i})"]
         inplace = [f"{i}.add_(1.5)", f"{i}.mul_(2)", f"{i}.div_(2)", f"{i}.floor_divide_(2)",
                    f"{i}[0] = 2.7", f"({i} > 0).add_(1)", f"{i}.clamp_(0, 1)"]
@@ -1218,6 +1225,9 @@ class Gen:
             idx = self.indices((k,), m, None if acc else 0)
             expr = f"{a}.put({self.lit(idx, a)}, {self.operand(a, (k,))}, accumulate={acc})"
         if in_place:
+            if any(self.shares_memory(a, u) for u in re.findall(r"\b[xv]\d+\b", expr)
+                   if u != a):
+                return None  # (a source read while it is written: undefined in torch)
             return self.emit(name + "_", None, expr.replace(f".{name}(", f".{name}_(", 1),
                              self.dev[a])
         v = self.new_var()
@@ -1248,8 +1258,8 @@ class Gen:
         n = self.t(a).shape[d]
         if n == 0:
             return None
-        opts = [f"{a}.sort({d}, stable=True).indices",
-                f"torch.sort({a}, {d}, descending=True, stable=True)[0]"]
+        opts = [f"{a}.sort(dim={d}, stable=True).indices",  # (stable=: dim= a keyword)
+                f"torch.sort({a}, dim={d}, descending=True, stable=True)[0]"]
         if self.distinct_along(a, d):
             k = rng.randint(1, n)
             field = rng.choice([".values", ".indices", "[0]", "[1]"])
@@ -1268,8 +1278,9 @@ class Gen:
         if a is None:
             return None
         shape = tuple(self.t(a).shape)
-        b = self.partner(a) or self.operand(a, shape)
-        c = self.partner(a) or self.operand(a, shape)
+        # (bounds that broadcast to a's shape: torch's clamp backward fails on wider ones)
+        b = self.partner(a, shape=shape) or self.operand(a, shape)
+        c = self.partner(a, shape=shape) or self.operand(a, shape)
         opts = [f"{a}.clamp(min={b})", f"torch.clamp({a}, {b}, {c})", f"{a}.clamp(max={b})",
                 f"torch.clip({a}, min={b}, max={c})", f"torch.where({a} > {b}, {a}, {b})",
                 f"torch.where({a} > 0, {a}, 0.0)", f"torch.where({a} < {b}, {a} * {b}, {b} - 1)",
@@ -1365,7 +1376,9 @@ class Gen:
     def g_func(self):
         """torch.func's grad / vmap / jacrev / jvp / vjp / hessian over small functions."""
         rng = self.rng
-        a = self.pick(self.plain_float(1))
+        # (not a view made under no_grad: it requires grad without a gradient edge, and
+        # torch.func's levels make its derivatives require grad anyway)
+        a = self.pick([v for v in self.plain_float(1) if not self.no_grad_view(v)])
         if a is None:
             return None
         t = self.t(a)
@@ -1380,9 +1393,10 @@ class Gen:
             opts += [f"torch.func.grad(lambda u, w: (u * w).tanh().sum(), argnums=1)({a}, {b})",
                      f"torch.func.vmap(lambda r, s: (r * s).sum())({a}, {b})"]
         if t.dim() == 1 and t.shape[0] <= 4:
-            opts += [f"torch.func.jacrev(lambda u: u.exp() * u.sum())({a})",
-                     f"torch.func.hessian(lambda u: u.pow(3).sum())({a})",
-                     f"torch.func.jacfwd(lambda u: u.sin() * u[0])({a})"]
+            # (cloned: torch's jacobians are views of an unbind, which refuse writes)
+            opts += [f"torch.func.jacrev(lambda u: u.exp() * u.sum())({a}).clone()",
+                     f"torch.func.hessian(lambda u: u.pow(3).sum())({a}).clone()",
+                     f"torch.func.jacfwd(lambda u: u.sin() * u[0])({a}).clone()"]
         if t.dim() == 2:
             opts += [f"torch.func.vmap(lambda r: r.softmax(0), in_dims=1)({a})",
                      f"torch.func.vmap(torch.outer)({a}, {a})"]
@@ -1416,8 +1430,11 @@ class Gen:
             expr = (f"{F}.conv1d({a}, {self.operand(a, (2, c, kw))}, {bias}, stride={stride}, "
                     f"padding={pad})")
         elif layer == "layer_norm":
-            w = opt(self.operand(a, (last,)))
-            b = opt(self.operand(a, (last,)))
+            # (weight and bias together: torch's double backward of a bias without a
+            # weight raises, or gives zeros)
+            affine = opt(True)
+            w = self.operand(a, (last,)) if affine else None
+            b = self.operand(a, (last,)) if affine else None
             expr = f"{F}.layer_norm({a}, ({last},), {w}, {b})"
             if nd >= 2 and rng.random() < 0.3:
                 expr = f"{F}.layer_norm({a}, {shape[-2:]})"
@@ -1515,11 +1532,15 @@ class Gen:
         """autograd.grad with grad_outputs, twice on a retained graph, materialize_grads;
         backward(inputs=...) into a leaf's or a non-leaf's .grad."""
         rng = self.rng
+        if any(op["kind"] == "layer_norm" for op in self.prog["ops"]):
+            return None  # torch's third derivative of layer_norm is wrong (not distgrad's)
         outs = [v for v in self.plain_float(grad=True) if not self.t(v).is_leaf]
         b = self.pick(outs)
         if b is None:
             return None
-        ins = [v for v in self.plain_float(grad=True) if v != b
+        # (on b's device: a move is an identity in torch's one-device runs, so their
+        # gradient is grad_outputs itself, a leaf, where distgrad's is a moved copy)
+        ins = [v for v in self.plain_float(grad=True) if v != b and self.dev[v] == self.dev[b]
                and self.prog["vars"].index(v) < self.prog["vars"].index(b)]
         a = self.pick(ins, 0.3)
         if a is None:
