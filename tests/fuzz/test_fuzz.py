@@ -104,6 +104,43 @@ def test_programs_mix_the_op_families():
         assert k in kinds, k
 
 
+# The wider families (fuzz_programs.Gen.g_int ... g_autograd) by the kinds they record.
+WIDER_FAMILIES = {
+    "integer and bool tensors": {"int op", "promote", "int in-place"},
+    "index ops": set(fp.Gen.INDEX_OPS) | {n + "_" for n in fp.Gen.IN_PLACE_INDEX_OPS},
+    "scans": {"scan"},
+    "sorting": {"sort"},
+    "tensor bounds": {"bounds", "clamp_ tensor"},
+    "statistics": {"stats"},
+    "einsum": {"einsum"},
+    "out=": {"out="},
+    "torch.func": {"func"},
+    "nn.functional": {"linear", "conv1d", "layer_norm", "embedding", "dropout",
+                      "cross_entropy", "loss", "activation", "pad"},
+    "optimizers": {"optimizer"},
+    "checkpoint": {"checkpoint"},
+    "autograd.grad": {"autograd.grad", "backward(inputs)"},
+}
+
+
+@pytest.mark.parametrize("family", list(WIDER_FAMILIES))
+def test_a_wider_family_is_generated_and_runs(family):
+    """Some program of the first 400 has an op of the family, runs in torch to its end,
+    and agrees with distgrad."""
+    import torch
+
+    kinds = WIDER_FAMILIES[family]
+    for seed in range(400):
+        prog = fp.generate(seed, "driver")
+        if not kinds & {op["kind"] for op in prog["ops"]}:
+            continue
+        if fp.run(prog, torch).error is None:
+            m, _, _ = fp.check(prog)
+            assert m is None, fp.report(prog, m)
+            return
+    pytest.fail(f"no program of the first 400 runs a {family} op to its end")
+
+
 def test_a_known_wrong_program_is_caught():
     """The fuzzer's comparison sees the issue's first example as a difference when the
     distgrad side computes the old history (simulated: torch against a torch run whose
