@@ -86,17 +86,18 @@ def _put_rule(x, idx, src, accumulate=False):
 
 
 def _put_vjp(c, g):
-    c[2]  # noqa: B018  (torch saves and unpacks source, for zeros_like and reshape_as)
-    gx = None
+    gx = gs = None
     if c.needs[0]:
         gx = g if c.attrs.get("accumulate") else call(
             "put", g, c[1], zeros_grad(c.shapes[2], g.dtype, g.device_str))
-    gs = call("take", g, c[1]).reshape(c.shapes[2]) if c.needs[2] else None
+    if c.needs[2]:
+        c[2]  # noqa: B018  (torch saves source for its gradient (reshape_as) and unpacks it)
+        gs = call("take", g, c[1]).reshape(c.shapes[2])
     return gx, None, gs
 
 
 defop("put", _put, _put_rule, _put_vjp, node="PutBackward0", save=(1, 2),
-      differentiable=(0, 2))
+      save_for={0: (1,), 2: (1, 2)}, differentiable=(0, 2))
 
 
 def take(input, index):
