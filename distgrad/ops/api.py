@@ -49,9 +49,18 @@ def in_place(self, fn, /, *args, **kwargs):
     return self._inplace(fn(self, *args, **kwargs))
 
 
+# torch's index and scatter kernels refuse a source sharing self's memory even as the same
+# view (at::assert_no_overlap), where elementwise ones allow it (`a.add_(a)`)
+SOURCE_NOT_SELF = {"index_copy_", "index_add_", "index_reduce_", "scatter_", "scatter_add_"}
+
+
 def _in_place(fn, name: str, tensor_class):
+    same_too = name in SOURCE_NOT_SELF
+
     def method(self, *args, **kwargs):
-        if args and isinstance(args[0], tensor_class):
+        if same_too:
+            self._check_no_partial_overlap(*args, *kwargs.values(), same_too=True)
+        elif args and isinstance(args[0], tensor_class):
             self._check_no_partial_overlap(args[0])
         return in_place(self, fn, *args, **kwargs)
 

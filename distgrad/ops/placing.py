@@ -109,7 +109,7 @@ def put(input, index, source, accumulate=False):
 
 
 def _put_(self, index, source, accumulate=False):
-    self._check_no_partial_overlap(source)
+    self._check_no_partial_overlap(source, same_too=True)
     return in_place(self, put, index, source, accumulate)
 
 
@@ -379,6 +379,7 @@ def scatter_reduce(input, dim, index, src, reduce, *, include_self=True):
 
 
 def _scatter_reduce_(self, dim, index, src, reduce, *, include_self=True):
+    self._check_no_partial_overlap(src, same_too=True)
     return in_place(self, scatter_reduce, dim, index, src, reduce, include_self=include_self)
 
 

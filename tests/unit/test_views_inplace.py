@@ -1163,3 +1163,27 @@ def test_a_write_through_a_shape_helpers_view_reaches_its_base(view):
                 a, a.grad_fn.name(), v.grad_fn.name(), _grads(x, y))
 
     same(program)
+
+
+def test_index_and_scatter_writes_refuse_a_source_sharing_self():
+    # torch's index_copy_, index_add_, index_reduce_, scatter_, scatter_add_,
+    # scatter_reduce_ and put_ refuse a dense source overlapping self even as the same
+    # view (at::assert_no_overlap); index_fill_, masked_fill_ and masked_scatter_ do not
+    # (fuzzer seed 20000720: v.reshape(-1).unsqueeze(1).index_copy_(1, i, v))
+    def program(T):
+        i = T.tensor([1, 0, 2, 3])
+        cases = [lambda a: a.index_copy_(0, i, a), lambda a: a.index_copy_(0, i[:2], a[2:]),
+                 lambda a: a.index_add_(0, i, a), lambda a: a.scatter_(0, i, a),
+                 lambda a: a.scatter_add_(0, i, a), lambda a: a.put_(i, a),
+                 lambda a: a.scatter_reduce_(0, i, a, "sum"),
+                 lambda a: a.index_reduce_(0, i, a, "prod"),
+                 lambda a: a.index_fill_(0, i[:1], a[0]), lambda a: a.masked_fill_(a > 0, a[0]),
+                 lambda a: a.masked_scatter_(a > 0, a[1:]),
+                 lambda a: a.view(2, 2).index_copy_(1, i[:1], a.view(2, 2)[:, 1:])]
+        out = []
+        for case in cases:
+            a = T.tensor([1.0, -2.0, 3.0, 4.0])
+            out.append((attempt(case, a), a))
+        return out
+
+    same(program)
