@@ -245,6 +245,8 @@ def _int_power(a, b):
 def _pow_vjp(c, g):
     """torch's pow_backward_self / pow_backward_exponent, formula for formula."""
     base, exp = c[0], c[1]
+    if not _is_num(exp):
+        c.out  # noqa: B018  (PowBackward1 and 2 save the result and unpack it, whatever is needed)
     gb = ge = None
     if c.needs[0]:
         if _is_num(exp):

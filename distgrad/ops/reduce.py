@@ -569,6 +569,7 @@ def _var_mean_forward(std):
 def _var_mean_vjp(std):
     """torch's var_std_mean_backward: the var (or std) gradient plus the mean's."""
     def vjp(c, g_var, g_mean=None):
+        c[0]  # noqa: B018  (torch saves and unpacks self, whichever outputs have gradients)
         out = None
         if g_var is not None:
             out = _std_vjp(c, g_var) if std else _var_backward(c, g_var)

@@ -29,6 +29,12 @@ CASES = {
     "index_copy writes source": (
         lambda T, x, s: x.index_copy(0, T.tensor([1]), s[:2].unsqueeze(0)), "s"),
     "gather writes self": (lambda T, x, s: T.gather(x, 1, T.tensor([[1, 0], [0, 0]])), "x"),
+    # (seeds 21000203, 21003389, 21004323)
+    "pow by an integer tensor writes its result": (
+        lambda T, x, s: x ** T.tensor([[2, 0], [-1, 3]]), "out"),
+    "pow by a tensor writes its result": (lambda T, x, s: x ** s[:2], "out"),
+    "var_mean's mean writes self": (lambda T, x, s: T.var_mean(x, 0)[1], "x"),
+    "std_mean's mean writes self": (lambda T, x, s: T.std_mean(x, 1)[1], "x"),
     "layer_norm writes its bias": (  # (test_fuzz's seed 114)
         lambda T, x, s: T.nn.functional.layer_norm(x, (2,), s[:2] * 1, s[1:]), "s"),
     "take_along_dim writes self": (
