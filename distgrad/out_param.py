@@ -9,6 +9,7 @@ through out=: with grad mode on, an argument that requires grad is refused.
 from __future__ import annotations
 
 import functools
+import inspect
 import warnings
 
 from . import return_types
@@ -144,6 +145,14 @@ def _dtype_of_out(kwargs: dict, out) -> dict:
     return {**kwargs, "dtype": out.dtype}
 
 
+def _clamp_by_numbers(k, out, result, kwargs, n):
+    """clamp by numbers (the Scalar overloads) wants out of the result's dtype; by tensors
+    it casts."""
+    bounds = (kwargs.get("min"), kwargs.get("max"))
+    if out is not result and not any(isinstance(b, Tensor) for b in bounds):
+        return f"Found dtype {out.long_name} but expected {result.long_name}"
+
+
 OUT_DTYPES = {
     **dict.fromkeys(("argmax", "argmin", "sort", "topk", "msort", "aminmax"), _exact),
     "max": _exact_with_indices, "min": _exact_with_indices,
@@ -152,6 +161,7 @@ OUT_DTYPES = {
     "searchsorted": _searchsorted, "bucketize": _searchsorted, "kthvalue": _kthvalue,
     "cummax": _cumulative, "cummin": _cumulative, "median": _median, "nanmedian": _median,
     "mode": _mode, "nonzero": _nonzero,
+    **dict.fromkeys(("clamp", "clip", "clamp_min", "clamp_max"), _clamp_by_numbers),
 }
 
 
@@ -181,9 +191,10 @@ def _taking_out(fn, name):
             result = fn(*args, **kwargs)  # (first: torch checks the arguments before out)
         results = tuple(result) if isinstance(result, tuple) else (result,)
         if name in OUT_DTYPES:
+            named = _named_arguments(fn, args, kwargs)
             for k, (o, r) in enumerate(zip(outs, results)):
                 if isinstance(o, Tensor) and isinstance(r, Tensor):
-                    message = OUT_DTYPES[name](k, o.dtype, r.dtype, kwargs, len(results))
+                    message = OUT_DTYPES[name](k, o.dtype, r.dtype, named, len(results))
                     if message is not None:
                         raise RuntimeError(message)
         if name in CAT_FAMILY and isinstance(outs[0], Tensor):
@@ -205,6 +216,14 @@ def _taking_out(fn, name):
             return return_types.out_variant(named)(outs)
         return named(*outs) if hasattr(named, "_fields") else named(outs)
     return with_out
+
+
+def _named_arguments(fn, args, kwargs) -> dict:
+    """The call's arguments by parameter name (positional ones too), for OUT_DTYPES."""
+    try:
+        return dict(inspect.signature(fn).bind_partial(*args, **kwargs).arguments)
+    except (TypeError, ValueError):
+        return kwargs
 
 
 def _tensors(values):

@@ -94,24 +94,29 @@ def square(input):
 
 
 def clamp(input, min=None, max=None):
-    _bounds_of_one_kind(min, max)
+    min, max = _bounds_of_one_kind(min, max)
     if isinstance(min, Tensor) or isinstance(max, Tensor):
         return call("clamp_tensor", input, min, max)
     return call("clamp", input, min=min, max=max)
 
 
-def _bounds_of_one_kind(min, max) -> None:
+def _bounds_of_one_kind(min, max):
     """torch's clamp has a Tensor overload and a Number one: a tensor bound with a number
-    bound matches neither (its TypeError)."""
-    if (isinstance(min, Tensor) and max is not None and not isinstance(max, Tensor)) or (
-            isinstance(max, Tensor) and min is not None and not isinstance(min, Tensor)):
-        got = ", ".join(type(b).__name__ for b in (min, max))
-        raise TypeError(f"clamp() received an invalid combination of arguments - got (Tensor, "
-                        f"{got}), but expected one of:\n"
-                        " * (Tensor input, Tensor min = None, Tensor max = None, *, "
-                        "Tensor out = None)\n"
-                        " * (Tensor input, Number min = None, Number max = None, *, "
-                        "Tensor out = None)\n")
+    bound takes the Number one, which reads a 0-dim tensor that needs no gradient as its
+    number; any other tensor there matches neither (its TypeError)."""
+    # (this module's any and all are torch's)
+    tensors = [b for b in (min, max) if isinstance(b, Tensor)]
+    if not tensors or len(tensors) + [min, max].count(None) == 2:
+        return min, max
+    if not [t for t in tensors if t.dim() != 0 or t.requires_grad]:
+        return tuple(b.item() if isinstance(b, Tensor) else b for b in (min, max))
+    got = ", ".join(type(b).__name__ for b in (min, max))
+    raise TypeError(f"clamp() received an invalid combination of arguments - got (Tensor, "
+                    f"{got}), but expected one of:\n"
+                    " * (Tensor input, Tensor min = None, Tensor max = None, *, "
+                    "Tensor out = None)\n"
+                    " * (Tensor input, Number min = None, Number max = None, *, "
+                    "Tensor out = None)\n")
 
 
 def clamp_min(input, min):

@@ -445,3 +445,10 @@ def test_clamp_refuses_a_tensor_bound_with_a_number_bound(call):
             call(T, T.tensor([1.0, 2.0]), T.tensor([0.0, 3.0]))
     got = [call(T, T.tensor([1.0, 2.0]), None).tolist() for T in (torch, distgrad)]
     assert got[0] == got[1]  # (None for the other bound: clamp by the number alone)
+    # a 0-dim tensor that needs no gradient is a number there (fuzzer seeds 21000236,
+    # 21008237); one that needs a gradient is not
+    got = [call(T, T.tensor([1.0, 2.0]), T.tensor(1.5)).tolist() for T in (torch, distgrad)]
+    assert got[0] == got[1]
+    for T in (torch, distgrad):
+        with pytest.raises(TypeError, match="received an invalid combination of arguments"):
+            call(T, T.tensor([1.0, 2.0]), T.tensor(1.5, requires_grad=True))

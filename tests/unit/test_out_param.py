@@ -230,3 +230,14 @@ def test_sum_and_prod_compute_in_outs_dtype_as_torch(case):
     # -0.93 sum to 1 as int64); fuzzer seeds 20001424, 20004834 of the out= family
     ours, theirs = _both(SUM_OUT_CASES[case])
     assert ours == theirs
+
+
+@pytest.mark.parametrize("call", [lambda T, o: T.clamp(T.tensor(X), 0, 1, out=o),
+                                  lambda T, o: T.clip(T.tensor(X), min=0, out=o),
+                                  lambda T, o: T.clamp(T.tensor(X), T.tensor([0.0]), out=o)])
+@pytest.mark.parametrize("out_dtype", ["float64", "int64", "float32"])
+def test_clamp_by_numbers_wants_out_of_the_results_dtype(call, out_dtype):
+    # clamp's Scalar overloads refuse an out of another dtype ("Found dtype Double but
+    # expected Float"), its Tensor overload casts (fuzzer seeds 21005689, 21001925)
+    ours, theirs = _both(lambda T: call(T, T.empty(0, dtype=getattr(T, out_dtype))))
+    assert ours == theirs
