@@ -12,7 +12,16 @@ unsqueeze/squeeze, narrow, split/chunk/unbind, views made under no_grad), in-pla
 on bases and views (add_ sub_ mul_ copy_ fill_ zero_ clamp_ relu_, __setitem__, some under
 no_grad), elementwise ops, matmul, reductions, bool masks, detach/.data, hooks
 (recording or doubling) and retain_grad, custom Functions (save_for_backward, mark_dirty,
-a saved output, a view output), moves and shards.
+a saved output, a view output), moves and shards. And the wider families, on one device:
+int64 and bool tensors meeting floats (type promotion, integer division, comparisons as
+numbers, in-place writes their result type forbids); gather/scatter/index_*/masked_*/
+take/put, out of place and in place; cumulative scans; sort/topk/kthvalue/median/max(dim)
+where no two values along the dim are close (or a stable sort); where/clamp with tensor
+bounds; norms, var/std with correction, softmax; einsum; out=; torch.func's grad, vmap,
+jvp, vjp, jacrev, hessian; nn.functional layers, losses and activations; an nn.Linear
+trained two optimizer steps (`fit`); checkpoint; autograd.grad with grad_outputs, twice on
+a retained graph, and backward(inputs=...). An operand of a shape no variable has is a
+new input (integer inputs hold small literal values).
 
 What is compared (`compare`): the error type (the first builtin class in its MRO) and the
 line that raised when PyTorch raises, else every variable's dtype, shape, value,
@@ -22,7 +31,8 @@ the second-order gradients of their squared norm, the leaves' and retained `.gra
 `loss.backward()`, and the gradients every recording hook saw. Floats compare to rtol
 1e-4 / atol 1e-5 (float32) or 1e-9 / 1e-10 (float64, about 30% of the programs), atol
 scaled by the largest magnitude of the tensor. A float32 program whose numbers differ
-where torch's own float32 and float64 runs of it differ too is roundoff, not counted.
+where torch's own float32 and float64 runs of it differ too, or where distgrad's agree with
+torch's float64 run, is roundoff, not counted.
 
 Placements: `W[k]` is "worker:K" under distgrad and "cpu" under torch; a move is
 `t.to(W[k], copy=True)` (a copy under both); `shard(t, d)` and `replicate(t)` are
