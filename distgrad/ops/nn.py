@@ -301,6 +301,7 @@ def _nll_vjp(c, g):
     logp_shape = c.shapes[0]
     if len(logp_shape) == 1 and len(c.shapes[1]) == 1:  # torch's forward takes it, not this
         raise RuntimeError(f"size mismatch (got input: [{logp_shape[0]}], target: [1])")
+    c[0]  # noqa: B018  (torch's nll_loss_backward saves and unpacks self)
     target, weight = c[1], c[2]
     spatial = c.attrs.get("spatial", False)
     classes = _nll_classes(logp_shape, spatial)
@@ -322,7 +323,7 @@ def _nll_vjp(c, g):
 
 defop("nll_loss", _nll_forward, _nll_rule, _nll_vjp,
       node=lambda inputs, attrs: "NllLoss2DBackward0" if attrs.get("spatial") else
-      "NllLossBackward0", save=(1, 2), differentiable=(0,), sharding="class_loss")
+      "NllLossBackward0", save=(0, 1, 2), differentiable=(0,), sharding="class_loss")
 
 
 def _nll_weights_op(target, weight, classes, dtype, ignore_index=-100):

@@ -240,6 +240,7 @@ def _masked_fill_(self, mask, value):
 # ---- masked_select --------------------------------------------------------------------------
 
 def _masked_select_vjp(c, g):
+    c[0]  # noqa: B018  (torch's masked_select_backward(grad, self, mask) saves and unpacks self)
     shape = tuple(broadcast_shapes(tuple(c.shapes[0]), tuple(c.shapes[1])))
     mask = c[1] if tuple(c.shapes[1]) == shape else call("expand", c[1], shape=list(shape))
     zeros = zeros_grad(shape, g.dtype, g.device_str)
@@ -263,7 +264,7 @@ def _masked_select(x, m, n):
 
 
 defop("masked_select", _masked_select, lambda x, m, n: Meta((n,), x.dtype), _masked_select_vjp,
-      node="MaskedSelectBackward0", save=(1,), differentiable=(0,))
+      node="MaskedSelectBackward0", save=(0, 1), differentiable=(0,))
 
 
 # ---- scatter_reduce -------------------------------------------------------------------------

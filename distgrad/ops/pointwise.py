@@ -142,9 +142,11 @@ defop("polygamma", float_forward(lambda x, n, in_place=False:
       same_float, lambda c, g: g * call("polygamma", c[0], n=c.attrs["n"] + 1),
       node=lambda inputs, attrs: f"PolygammaBackward{int(bool(attrs.get('in_place')))}",
       save=(0,))
+# (torch's formula erfinv's self again, `exp(self.erfinv().pow(2))`: it saves self, not
+# the result, so a write to the result before backward is no error there)
 defop("erfinv", float_forward(special.erfinv), same_float,
-      lambda c, g: g * (c.out * c.out).exp() * 0.8862269254527580,  # √π / 2
-      node="ErfinvBackward0", save_out=True, api=("erfinv",), inplace="erfinv_")
+      lambda c, g: g * call("erfinv", c[0]).square().exp() * 0.8862269254527580,  # √π / 2
+      node="ErfinvBackward0", save=(0,), api=("erfinv",), inplace="erfinv_")
 
 
 # Methods whose `other` must be a tensor (torch names it argument 1 of the method).

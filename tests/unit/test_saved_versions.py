@@ -35,6 +35,11 @@ CASES = {
     "pow by a tensor writes its result": (lambda T, x, s: x ** s[:2], "out"),
     "var_mean's mean writes self": (lambda T, x, s: T.var_mean(x, 0)[1], "x"),
     "std_mean's mean writes self": (lambda T, x, s: T.std_mean(x, 1)[1], "x"),
+    # (a sweep of ops under the same program)
+    "nll_loss writes self": (
+        lambda T, x, s: T.nn.functional.nll_loss(x, T.tensor([0, 1])), "x"),
+    "masked_select writes self": (
+        lambda T, x, s: x.masked_select(T.tensor([[True, False], [True, True]])), "x"),
     "layer_norm writes its bias": (  # (test_fuzz's seed 114)
         lambda T, x, s: T.nn.functional.layer_norm(x, (2,), s[:2] * 1, s[1:]), "s"),
     "take_along_dim writes self": (
@@ -87,3 +92,11 @@ def test_put_into_a_transposed_tensor_writes_it(accumulate):
         x.t().put_(index, source, accumulate=accumulate)
         got.append((out.tolist(), x.tolist()))
     assert got[0] == got[1]
+
+
+def test_erfinv_saves_its_input_not_its_result():
+    # torch's ErfinvBackward0 computes erfinv(self) again: a write to the result is no
+    # error, one to the input is
+    for written in ("out", "x"):
+        got = [_run(T, lambda T, x, s: (x * 0.3).erfinv(), written) for T in (torch, distgrad)]
+        assert got[0] == got[1]
