@@ -126,6 +126,9 @@ def _uint8_as_mask(key):
 
 def getitem(x, key):
     key = _uint8_as_mask(_as_tuple_key(key))
+    # torch's get_item slices by a lone slice always; in a tuple it skips a slice from 0 (or
+    # None) to the length or past it, step 1 (x[:, 0:] is an alias of x, x[:] a slice)
+    lone_slice = isinstance(key, slice)
     items, _, places = _expand_key(x, key)
     out = x
     dim = 0
@@ -150,7 +153,8 @@ def getitem(x, key):
             start, stop, step = k.start, k.stop, k.step if k.step is not None else 1
             if step <= 0:
                 raise ValueError("step must be greater than zero")
-            if (start, stop, step) != (None, None, 1):
+            whole = start in (None, 0) and (stop is None or stop >= out.shape[dim]) and step == 1
+            if lone_slice or not whole:
                 start, stop, _ = slice(start, stop, step).indices(out.shape[dim])
                 stop = max(stop, start)
                 out = call("slice", out, dim=dim, start=start, stop=stop, step=step)

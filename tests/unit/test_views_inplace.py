@@ -1187,3 +1187,18 @@ def test_index_and_scatter_writes_refuse_a_source_sharing_self():
         return out
 
     same(program)
+
+
+@pytest.mark.parametrize("key", ["[:]", "[::1]", "[0:]", "[:, 0:]", "[:, :1]", "[0:5, 0:1]",
+                                 "[:, -1:]", "[-2:, :]", "[..., :]"])
+def test_whole_slices_are_skipped_in_a_tuple_key_not_alone(key):
+    # torch's get_item slices by a lone slice always (SliceBackward0), and in a tuple skips
+    # a slice from 0 (or None) to the length or past it (x[:, 0:] is AliasBackward0): the
+    # gradient through an alias is grad_outputs itself, a leaf (fuzzer seed 22004158)
+    def program(T):
+        x = T.tensor([[-1.89], [-1.65]], requires_grad=True)
+        v = eval("x" + key)  # noqa: S307  (the parametrized keys)
+        g = T.autograd.grad(v, x, grad_outputs=x, create_graph=True)[0]
+        return v, node_name(v.grad_fn), g, g.is_leaf, g is x
+
+    same(program)
