@@ -89,8 +89,14 @@ def _resample_backward_rule(g, maps, node=""):
     return Meta(tuple(shape), g.dtype)
 
 
-defop("resample", _resample, _resample_rule,
-      lambda c, g: call("resample_backward", g, maps=c.attrs["maps"], node=c.attrs["node"]),
+def _resample_vjp(c, g):
+    if c.attrs["node"].startswith(("Reflection", "Replication")):
+        c[0]  # noqa: B018  (torch's padding backward saves and unpacks self; upsampling's
+        #      keeps its sizes only)
+    return call("resample_backward", g, maps=c.attrs["maps"], node=c.attrs["node"])
+
+
+defop("resample", _resample, _resample_rule, _resample_vjp, save=(0,),
       node=lambda inputs, attrs: attrs["node"], sharding="batch")
 defop("resample_backward", _resample_backward, _resample_backward_rule,
       lambda c, g: call("resample", g, maps=c.attrs["maps"], node=c.attrs["node"]),
