@@ -275,6 +275,7 @@ def _max_pool(x, kernel, stride, padding, dilation=None, ceil_mode=False):
 
 
 def _max_pool_vjp(c, g, _):
+    c[0]  # noqa: B018  (torch's pooling backward saves and unpacks self, with the indices)
     shape, n = c.shapes[0], len(c.attrs["kernel"])
     plane = list(shape[:-n]) + [math.prod(shape[-n:])]
     flat_g = g.reshape(*shape[:-n], -1)
@@ -292,7 +293,7 @@ def _max_pool_rule(x, kernel, stride, padding, dilation=None, ceil_mode=False):
 for _n in (2, 3):
     defop(f"max_pool{_n}d_with_indices", _max_pool, _max_pool_rule, _max_pool_vjp,
           node=f"MaxPool{_n}DWithIndicesBackward0", n_out=2, nondiff_outputs=(1,),
-          save_out=True, sharding="batch")
+          save=(0,), save_out=True, sharding="batch")
 
 
 def _avg_divisor(shape, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override,
@@ -346,11 +347,15 @@ def _avg_pool_rule(x, kernel, stride, padding, ceil_mode=False, **_):
     return _pool_rule(f"avg_pool{len(kernel)}d")(x, kernel, stride, padding, None, ceil_mode)
 
 
+def _avg_pool_vjp(c, g):
+    c[0]  # noqa: B018  (torch's avg_pool backward saves and unpacks self)
+    n = len(c.attrs["kernel"])
+    return call(f"avg_pool{n}d_backward", g, input_size=list(c.shapes[0]), **_avg_attrs(c.attrs))
+
+
 for _n in (2, 3):
-    defop(f"avg_pool{_n}d", _avg_pool, _avg_pool_rule,
-          lambda c, g, n=_n: call(f"avg_pool{n}d_backward", g, input_size=list(c.shapes[0]),
-                                  **_avg_attrs(c.attrs)),
-          node=f"AvgPool{_n}DBackward0", sharding="batch")
+    defop(f"avg_pool{_n}d", _avg_pool, _avg_pool_rule, _avg_pool_vjp,
+          node=f"AvgPool{_n}DBackward0", save=(0,), sharding="batch")
     defop(f"avg_pool{_n}d_backward", _avg_pool_backward,
           lambda g, input_size, **_: Meta(tuple(input_size), g.dtype),
           lambda c, gg, n=_n: call(f"avg_pool{n}d", gg, **_avg_attrs(c.attrs)),

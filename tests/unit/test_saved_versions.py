@@ -46,6 +46,10 @@ CASES = {
         lambda T, x, s: T.nn.functional.pad(x[None], (1, 1), mode="reflect"), "x"),
     "replication pad writes self": (
         lambda T, x, s: T.nn.functional.pad(x[None], (1, 1), mode="replicate"), "x"),
+    "max_pool1d writes self": (lambda T, x, s: T.nn.functional.max_pool1d(x[None], 2), "x"),
+    "max_pool2d writes self": (lambda T, x, s: T.nn.functional.max_pool2d(x[None], 2), "x"),
+    "avg_pool1d writes self": (lambda T, x, s: T.nn.functional.avg_pool1d(x[None], 2), "x"),
+    "avg_pool2d writes self": (lambda T, x, s: T.nn.functional.avg_pool2d(x[None], 1), "x"),
     "layer_norm writes its bias": (  # (test_fuzz's seed 114)
         lambda T, x, s: T.nn.functional.layer_norm(x, (2,), s[:2] * 1, s[1:]), "s"),
     "take_along_dim writes self": (
