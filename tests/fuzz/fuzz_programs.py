@@ -1139,7 +1139,7 @@ class Gen:
             a = self.pick(self.plain_float())
             shape = tuple(self.t(a).shape) if a and rng.random() < 0.7 else rng.choice(SHAPES)
             self.add_input(self.device_name(a) if a else "cpu", shape=shape,
-                           int_dtype="int64")  # (distgrad has no other integer dtype)
+                           int_dtype="int64")  # (the narrower ones: tests/unit/test_more_dtypes.py)
             ints = self.int_vars()
         i = self.pick(ints)
         ti = self.t(i)
