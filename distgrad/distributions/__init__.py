@@ -7,20 +7,24 @@ entropy, rsample and KL are differentiable and run where the parameters live.
 tensor(-1.0439)
 """
 from . import constraints, transforms
-from .continuous import Exponential, Laplace, Normal, Uniform
+from .continuous import Cauchy, Exponential, Laplace, Normal, Uniform
+from .derived import Gumbel, HalfCauchy, HalfNormal, InverseGamma, Pareto, Weibull
 from .discrete import Bernoulli, Binomial, Categorical, Geometric, OneHotCategorical, Poisson
 from .distribution import Distribution, ExponentialFamily
-from .gamma_family import Beta, Dirichlet, Gamma
+from .gamma_family import Beta, Chi2, Dirichlet, Gamma, StudentT
 from .independent import Independent
 from .kl import kl_divergence, register_kl
 from .multivariate_normal import MultivariateNormal
 from .transformed_distribution import LogNormal, TransformedDistribution
-from .transforms import (AffineTransform, ComposeTransform, ExpTransform, SigmoidTransform,
-                         TanhTransform, Transform)
+from .transforms import (AbsTransform, AffineTransform, ComposeTransform, ExpTransform,
+                         PowerTransform, SigmoidTransform, TanhTransform, Transform)
 
-__all__ = ["AffineTransform", "Bernoulli", "Beta", "Binomial", "Categorical", "ComposeTransform",
-           "Dirichlet", "Distribution", "ExpTransform", "Exponential", "ExponentialFamily",
-           "Gamma", "Geometric", "Independent", "Laplace", "LogNormal", "MultivariateNormal",
-           "Normal", "OneHotCategorical", "Poisson", "SigmoidTransform", "TanhTransform",
-           "Transform", "TransformedDistribution", "Uniform", "constraints", "kl_divergence",
-           "register_kl", "transforms"]
+__all__ = ["AbsTransform", "AffineTransform", "Bernoulli", "Beta", "Binomial",
+           "Categorical", "Cauchy", "Chi2", "ComposeTransform", "Dirichlet",
+           "Distribution", "ExpTransform", "Exponential", "ExponentialFamily", "Gamma",
+           "Geometric", "Gumbel", "HalfCauchy", "HalfNormal", "Independent",
+           "InverseGamma", "Laplace", "LogNormal", "MultivariateNormal", "Normal",
+           "OneHotCategorical", "Pareto", "Poisson", "PowerTransform",
+           "SigmoidTransform", "StudentT", "TanhTransform", "Transform",
+           "TransformedDistribution", "Uniform", "Weibull", "constraints",
+           "kl_divergence", "register_kl", "transforms"]

@@ -1,6 +1,6 @@
 """Draws for the samplers: numbers from distgrad's generator (`distgrad.manual_seed`), made
 in the driver and placed where the distribution's parameters live, as every distgrad random
-op is. Normal, uniform, exponential, gamma and Dirichlet draws are torch's; poisson and
+op is. Normal, uniform, exponential, Cauchy, gamma and Dirichlet draws are torch's; poisson and
 binomial read their parameters' values and are numpy's over the same stream."""
 from __future__ import annotations
 
@@ -58,3 +58,7 @@ def poisson(rate):
 def binomial(total_count, probs):
     n, p = values(total_count).astype(np.int64), np.clip(values(probs), 0.0, 1.0)
     return draw(lambda rng, s: rng.binomial(n, p), probs)
+
+
+def standard_cauchy(like, shape):
+    return draw(lambda rng, s: rng.cauchy(s, 0.0, 1.0), like, shape)

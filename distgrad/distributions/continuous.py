@@ -1,4 +1,5 @@
-"""Location-scale and simple continuous distributions: Normal, Uniform, Exponential, Laplace."""
+"""Location-scale and simple continuous distributions: Normal, Uniform, Exponential, Laplace,
+Cauchy."""
 from __future__ import annotations
 
 import math
@@ -11,11 +12,18 @@ from .distribution import Distribution, ExponentialFamily
 from .utils import broadcast_all, finfo, size
 
 nan = float("nan")
+inf = float("inf")
 
 
 def _batch_shape(*params, tensor):
     """torch's rule: scalar parameters give an empty batch shape, else the broadcast one."""
     return size() if all(isinstance(p, numbers.Number) for p in params) else size(tensor.shape)
+
+
+def _constant(d, value, like):
+    """`value` over d's batch and event shape, in like's dtype and place (an undefined mean,
+    an infinite variance)."""
+    return distgrad.full(d._extended_shape(), value, dtype=like.dtype, device=like.device_str)
 
 
 class _LocationScale:
@@ -222,3 +230,37 @@ class Laplace(_LocationScale, Distribution):
 
     def entropy(self):
         return 1 + distgrad.log(2 * self.scale)
+
+
+class Cauchy(_LocationScale, Distribution):
+    """The Cauchy (Lorentz) distribution with median loc and half width scale; it has no mean
+    (nan) and an infinite variance."""
+
+    @property
+    def mean(self):
+        return _constant(self, nan, self.loc)
+
+    @property
+    def variance(self):
+        return _constant(self, inf, self.loc)
+
+    def rsample(self, sample_shape=()):
+        eps = _random.standard_cauchy(self.loc, self._extended_shape(sample_shape))
+        return self.loc + eps * self.scale
+
+    def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        return (-math.log(math.pi) - self.scale.log()
+                - (((value - self.loc) / self.scale) ** 2).log1p())
+
+    def cdf(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        return distgrad.atan((value - self.loc) / self.scale) / math.pi + 0.5
+
+    def icdf(self, value):
+        return distgrad.tan(math.pi * (value - 0.5)) * self.scale + self.loc
+
+    def entropy(self):
+        return math.log(4 * math.pi) + self.scale.log()

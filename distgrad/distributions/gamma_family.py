@@ -1,8 +1,10 @@
 """Gamma, Dirichlet and Beta, reparameterized as torch does: a Gamma draw and a Dirichlet
 draw (normalized Gamma draws) carry torch's implicit gradients (_implicit.py); Beta is the
-first coordinate of a two-category Dirichlet."""
+first coordinate of a two-category Dirichlet. Chi2 is a Gamma, and StudentT divides a normal
+draw by a Chi2 one."""
 from __future__ import annotations
 
+import math
 import numbers
 
 import distgrad
@@ -11,8 +13,11 @@ import distgrad.nn.functional as F
 from . import _random, constraints
 from ._implicit import reparameterized_dirichlet, reparameterized_standard_gamma
 from .continuous import _batch_shape
-from .distribution import ExponentialFamily
+from .distribution import Distribution, ExponentialFamily
 from .utils import broadcast_all, finfo, size
+
+nan = float("nan")
+inf = float("inf")
 
 
 def _standard_gamma(concentration):
@@ -64,6 +69,76 @@ class Gamma(ExponentialFamily):
     def entropy(self):
         c = self.concentration
         return c - distgrad.log(self.rate) + distgrad.lgamma(c) + (1.0 - c) * distgrad.digamma(c)
+
+
+class Chi2(Gamma):
+    """The chi-squared distribution with `df` degrees of freedom: Gamma(df / 2, 1 / 2)."""
+
+    arg_constraints = {"df": constraints.positive}
+
+    def __init__(self, df, validate_args=None):
+        super().__init__(0.5 * df, 0.5, validate_args=validate_args)
+
+    def expand(self, batch_shape, _instance=None):
+        new = self._get_checked_instance(Chi2, _instance)
+        return super().expand(batch_shape, new)
+
+    @property
+    def df(self):
+        return self.concentration * 2
+
+
+class StudentT(Distribution):
+    """Student's t-distribution with `df` degrees of freedom, location `loc` and `scale`."""
+
+    arg_constraints = {"df": constraints.positive, "loc": constraints.real,
+                       "scale": constraints.positive}
+    support = constraints.real
+    has_rsample = True
+
+    def __init__(self, df, loc=0.0, scale=1.0, validate_args=None):
+        self.df, self.loc, self.scale = broadcast_all(df, loc, scale)
+        self._chi2 = Chi2(self.df)
+        super().__init__(size(self.df.shape), validate_args=validate_args)
+
+    def expand(self, batch_shape, _instance=None):
+        new = self._expanded(StudentT, batch_shape, _instance, ("df", "loc", "scale"))
+        new._chi2 = self._chi2.expand(batch_shape)
+        return new
+
+    @property
+    def mean(self):
+        return distgrad.where(self.df <= 1, nan, self.loc)
+
+    @property
+    def mode(self):
+        return self.loc
+
+    @property
+    def variance(self):
+        finite = self.scale.pow(2) * self.df / (self.df - 2)
+        return distgrad.where(self.df > 2, finite, distgrad.where(self.df > 1, inf, nan))
+
+    def rsample(self, sample_shape=()):
+        # X ~ Normal(0, 1), Z ~ Chi2(df), X / sqrt(Z / df) ~ StudentT(df); drawn in that order
+        x = _random.standard_normal(self.df, self._extended_shape(sample_shape))
+        z = self._chi2.rsample(sample_shape)
+        return self.loc + self.scale * x * distgrad.rsqrt(z / self.df)
+
+    def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        y = (value - self.loc) / self.scale
+        z = (self.scale.log() + 0.5 * self.df.log() + 0.5 * math.log(math.pi)
+             + distgrad.lgamma(0.5 * self.df) - distgrad.lgamma(0.5 * (self.df + 1.0)))
+        return -0.5 * (self.df + 1.0) * distgrad.log1p(y ** 2.0 / self.df) - z
+
+    def entropy(self):
+        half_df, half_df_1 = 0.5 * self.df, 0.5 * (self.df + 1)
+        lbeta = distgrad.lgamma(half_df) + math.lgamma(0.5) - distgrad.lgamma(half_df_1)
+        return (self.scale.log()
+                + 0.5 * (self.df + 1) * (distgrad.digamma(half_df_1) - distgrad.digamma(half_df))
+                + 0.5 * self.df.log() + lbeta)
 
 
 class Dirichlet(ExponentialFamily):

@@ -1,5 +1,5 @@
 """Bijections for TransformedDistribution (torch.distributions.transforms): Exp, Affine,
-Sigmoid, Tanh, their inverses (`t.inv`) and compositions."""
+Sigmoid, Tanh, Power, their inverses (`t.inv`) and compositions; and Abs."""
 from __future__ import annotations
 
 import functools
@@ -11,10 +11,10 @@ import distgrad
 import distgrad.nn.functional as F
 
 from . import constraints
-from .utils import broadcast_shapes, finfo, lazy_property, sum_rightmost
+from .utils import broadcast_all, broadcast_shapes, finfo, lazy_property, sum_rightmost
 
-__all__ = ["AffineTransform", "ComposeTransform", "ExpTransform", "SigmoidTransform",
-           "TanhTransform", "Transform"]
+__all__ = ["AbsTransform", "AffineTransform", "ComposeTransform", "ExpTransform",
+           "PowerTransform", "SigmoidTransform", "TanhTransform", "Transform"]
 
 
 class Transform:
@@ -268,6 +268,60 @@ class ExpTransform(_SameTypeEqual, Transform):
 
     def log_abs_det_jacobian(self, x, y):
         return x
+
+
+class AbsTransform(_SameTypeEqual, Transform):
+    """y = |x|: not a bijection, so no log|det J| (HalfNormal and HalfCauchy score directly);
+    its inverse returns the nonnegative root."""
+
+    domain = constraints.real
+    codomain = constraints.positive
+
+    def _call(self, x):
+        return x.abs()
+
+    def _inverse(self, y):
+        return y
+
+
+class PowerTransform(Transform):
+    """y = x ** exponent on the positive reals."""
+
+    domain = constraints.positive
+    codomain = constraints.positive
+    bijective = True
+
+    def __init__(self, exponent, cache_size: int = 0):
+        super().__init__(cache_size=cache_size)
+        (self.exponent,) = broadcast_all(exponent)
+
+    def with_cache(self, cache_size=1):
+        if self._cache_size == cache_size:
+            return self
+        return PowerTransform(self.exponent, cache_size=cache_size)
+
+    @lazy_property
+    def sign(self):
+        return self.exponent.sign()
+
+    def __eq__(self, other):
+        return isinstance(other, PowerTransform) and self.exponent.eq(other.exponent).all().item()
+
+    __hash__ = object.__hash__
+
+    def _call(self, x):
+        return x.pow(self.exponent)
+
+    def _inverse(self, y):
+        return y.pow(1 / self.exponent)
+
+    def log_abs_det_jacobian(self, x, y):
+        return (self.exponent * y / x).abs().log()
+
+    def forward_shape(self, shape):
+        return broadcast_shapes(shape, getattr(self.exponent, "shape", ()))
+
+    inverse_shape = forward_shape
 
 
 def _clipped_sigmoid(x):

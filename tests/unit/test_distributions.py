@@ -167,6 +167,17 @@ SHAPE_BUILDS = [
     ("binomial", lambda T, D: D.Binomial(T.full((2,), 5.0), T.full((3, 1), 0.5))),
     ("affine_event", lambda T, D: D.TransformedDistribution(
         D.Normal(T.zeros(2, 3), 1.0), D.AffineTransform(T.zeros(3), T.ones(3), event_dim=1))),
+    ("cauchy_numbers", lambda T, D: D.Cauchy(0.0, 1.0)),
+    ("half_normal_number", lambda T, D: D.HalfNormal(2.0)),
+    ("half_cauchy", lambda T, D: D.HalfCauchy(T.ones(2, 3))),
+    ("gumbel_numbers", lambda T, D: D.Gumbel(1.0, 2.0)),
+    ("gumbel_broadcast", lambda T, D: D.Gumbel(T.zeros(3, 1), T.ones(4))),
+    ("student_t_number", lambda T, D: D.StudentT(3.0)),
+    ("student_t_broadcast", lambda T, D: D.StudentT(T.full((2, 1), 3.0), T.zeros(3))),
+    ("chi2", lambda T, D: D.Chi2(T.full((2, 3), 4.0))),
+    ("weibull", lambda T, D: D.Weibull(T.ones(3), T.full((2, 1), 2.0))),
+    ("pareto", lambda T, D: D.Pareto(T.ones(3), 3.0)),
+    ("inverse_gamma", lambda T, D: D.InverseGamma(T.full((2,), 3.0), T.ones(2))),
 ]
 
 
@@ -229,6 +240,20 @@ ERRORS = [
     ("beta_support", lambda T, D: D.Beta(T.ones(2), T.ones(2)).log_prob(T.tensor([0.5, 2.0]))),
     ("dirichlet_support", lambda T, D: D.Dirichlet(T.ones(2)).log_prob(T.tensor([0.5, 0.6]))),
     ("uniform_support", lambda T, D: D.Uniform(0.0, 1.0).log_prob(T.tensor(2.0))),
+    ("cauchy_scale", lambda T, D: D.Cauchy(T.zeros(2), T.tensor([1.0, 0.0]))),
+    ("half_normal_scale", lambda T, D: D.HalfNormal(T.tensor([-1.0]))),
+    ("half_normal_support", lambda T, D: D.HalfNormal(1.0).log_prob(T.tensor(-0.5))),
+    ("half_cauchy_scale", lambda T, D: D.HalfCauchy(-1.0)),
+    ("gumbel_scale", lambda T, D: D.Gumbel(T.zeros(2), T.tensor([1.0, -2.0]))),
+    ("student_t_df", lambda T, D: D.StudentT(T.tensor([0.0, 1.0]))),
+    ("chi2_df", lambda T, D: D.Chi2(T.tensor([-1.0]))),
+    ("weibull_concentration", lambda T, D: D.Weibull(T.ones(1), T.tensor([0.0]))),
+    ("pareto_alpha", lambda T, D: D.Pareto(T.ones(1), T.tensor([-1.0]))),
+    ("pareto_support", lambda T, D: D.Pareto(T.full((2,), 2.0), 1.0).log_prob(T.tensor([3.0, 1.0]))),
+    ("inverse_gamma_rate", lambda T, D: D.InverseGamma(T.ones(1), T.tensor([0.0]))),
+    ("inverse_gamma_support", lambda T, D: D.InverseGamma(1.0, 1.0).log_prob(T.tensor(-1.0))),
+    ("power_support", lambda T, D: D.TransformedDistribution(
+        D.Exponential(T.ones(2)), D.PowerTransform(T.tensor(2.0))).log_prob(T.tensor([1.0, -1.0]))),
     ("no_kl", lambda T, D: D.kl_divergence(D.Categorical(T.ones(2)), D.Normal(0.0, 1.0))),
 ]
 
@@ -272,6 +297,13 @@ SAMPLERS = [
     ("mvn", lambda: DD.MultivariateNormal(distgrad.tensor([1.0, -1.0]),
                                          distgrad.tensor([[2.0, 0.5], [0.5, 1.0]]))),
     ("lognormal", lambda: DD.LogNormal(distgrad.tensor([0.0, 0.5]), distgrad.tensor([0.3, 0.5]))),
+    ("half_normal", lambda: DD.HalfNormal(distgrad.tensor([0.5, 2.0]))),
+    ("gumbel", lambda: DD.Gumbel(distgrad.tensor([1.0, -1.0]), distgrad.tensor([0.5, 1.5]))),
+    ("student_t", lambda: DD.StudentT(distgrad.tensor([5.0, 9.0]), 1.0, 2.0)),
+    ("chi2", lambda: DD.Chi2(distgrad.tensor([1.0, 6.0]))),
+    ("weibull", lambda: DD.Weibull(distgrad.tensor([1.0, 2.0]), distgrad.tensor([1.5, 3.0]))),
+    ("pareto", lambda: DD.Pareto(distgrad.tensor([1.0, 2.0]), distgrad.tensor([5.0, 9.0]))),
+    ("inverse_gamma", lambda: DD.InverseGamma(distgrad.tensor([5.0, 9.0]), distgrad.tensor([1.0, 2.0]))),
 ]
 
 

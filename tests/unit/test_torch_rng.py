@@ -260,6 +260,42 @@ def test_distributions_sample_as_torch():
     assert_same_draws(draws, seed=11)
 
 
+def _scale_and_shape(T, dtype):
+    dt = getattr(T, dtype)
+    return T.tensor([0.5, 1.0, 2.0], dtype=dt), T.tensor([0.7, 1.0, 3.0], dtype=dt)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_heavy_tailed_samples_as_torch(dtype):
+    # Cauchy and normal draws scaled, folded, or divided by a Chi2 (gamma) draw: StudentT
+    # draws its normals before its gammas
+    def draws(T):
+        D, (scale, k) = T.distributions, _scale_and_shape(T, dtype)
+        return [D.Cauchy(T.zeros_like(scale), scale).sample((2,)),
+                D.HalfCauchy(scale).sample((2,)), D.HalfNormal(scale).rsample((2,)),
+                D.StudentT(k, 1.0, scale).sample((2,)), D.Chi2(k).sample((2,)),
+                T.rand(3, dtype=scale.dtype)]
+    assert_same_draws(draws, seed=17)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_transformed_samples_take_torchs_draws(dtype):
+    # uniform, exponential and gamma draws through log, pow and exp, which may round the
+    # last bit unlike torch's vectorized kernels (as Laplace's log1p)
+    def draws(T):
+        D, (scale, k) = T.distributions, _scale_and_shape(T, dtype)
+        return [D.Gumbel(T.zeros_like(scale), scale).sample((2,)),
+                D.Weibull(scale, k).sample((2,)), D.Pareto(scale, k).sample((2,)),
+                D.InverseGamma(k, scale).sample((2,))]
+    torch.manual_seed(17)
+    expected = _array(draws(torch))
+    distgrad.manual_seed(17)
+    got = _array(draws(distgrad))
+    assert got.dtype == expected.dtype
+    np.testing.assert_allclose(got, expected, rtol=1e-6 if dtype == "float32" else 1e-14)
+    np.testing.assert_array_equal(distgrad.rand(3).numpy(), torch.rand(3).numpy())
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_gamma_family_samples_as_torch(dtype):
     # Marsaglia and Tsang's rejection, draw for draw (concentrations below 1 boosted, a
