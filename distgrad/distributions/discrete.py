@@ -1,5 +1,6 @@
-"""Discrete distributions: Bernoulli, Categorical, OneHotCategorical, Poisson, Binomial and
-Geometric (probs or logits, each computed from the other on first use, as in torch)."""
+"""Discrete distributions: Bernoulli, Categorical, OneHotCategorical, Poisson, Binomial,
+Geometric and Multinomial (probs or logits, each computed from the other on first use, as in
+torch)."""
 from __future__ import annotations
 
 import math
@@ -13,6 +14,7 @@ from .distribution import Distribution, ExponentialFamily
 from .utils import broadcast_all, finfo, lazy_property, logits_to_probs, probs_to_logits, size
 
 nan = float("nan")
+inf = float("inf")
 
 
 def _one_of(probs, logits):
@@ -416,3 +418,79 @@ class Geometric(_BinaryParams, Distribution):
                                                   reduction="none") / self.probs
 
 
+
+
+class Multinomial(Distribution):
+    """Counts of each of K categories in `total_count` Categorical(probs or logits) draws;
+    the probabilities are normalized over the last dim."""
+
+    arg_constraints = {"probs": constraints.simplex, "logits": constraints.real_vector}
+
+    def __init__(self, total_count=1, probs=None, logits=None, validate_args=None):
+        if not isinstance(total_count, int):
+            raise NotImplementedError("inhomogeneous total_count is not supported")
+        self.total_count = total_count
+        self._categorical = Categorical(probs=probs, logits=logits)
+        self._binomial = Binomial(total_count=total_count, probs=self.probs)
+        super().__init__(self._categorical.batch_shape, self._categorical.param_shape[-1:],
+                         validate_args=validate_args)
+
+    def expand(self, batch_shape, _instance=None):
+        new = self._get_checked_instance(Multinomial, _instance)
+        new.total_count = self.total_count
+        new._categorical = self._categorical.expand(batch_shape)
+        Distribution.__init__(new, batch_shape, self.event_shape, validate_args=False)
+        new._validate_args = self._validate_args
+        return new
+
+    @constraints.dependent_property(is_discrete=True, event_dim=1)
+    def support(self):
+        return constraints.multinomial(self.total_count)
+
+    @property
+    def logits(self):
+        return self._categorical.logits
+
+    @property
+    def probs(self):
+        return self._categorical.probs
+
+    @property
+    def param_shape(self):
+        return self._categorical.param_shape
+
+    @property
+    def mean(self):
+        return self.probs * self.total_count
+
+    @property
+    def variance(self):
+        return self.total_count * self.probs * (1 - self.probs)
+
+    def sample(self, sample_shape=()):
+        """torch's way: total_count Categorical draws, counted per category."""
+        samples = self._categorical.sample((self.total_count,) + tuple(sample_shape))
+        order = list(range(1, samples.dim())) + [0]
+        samples = samples.permute(*order)
+        counts = distgrad.zeros(tuple(self._extended_shape(sample_shape)), dtype=samples.dtype,
+                                device=samples.device_str)
+        counts = counts.scatter_add(-1, samples, distgrad.ones_like(samples))
+        return counts.type_as(self.probs)
+
+    def entropy(self):
+        # n H(categorical) - log n! + E[sum_i log x_i!], each x_i binomial
+        n = distgrad.tensor(self.total_count)
+        term1 = n * self._categorical.entropy() - distgrad.lgamma(n + 1)
+        support = self._binomial.enumerate_support(expand=False)[1:]
+        binomial_probs = distgrad.exp(self._binomial.log_prob(support))
+        weights = distgrad.lgamma(support + 1)
+        return term1 + (binomial_probs * weights).sum([0, -1])
+
+    def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        logits, value = broadcast_all(self.logits, value)
+        log_factorial_n = distgrad.lgamma(value.sum(-1) + 1)
+        log_factorial_xs = distgrad.lgamma(value + 1).sum(-1)
+        logits = distgrad.where((value == 0) & (logits == -inf), 0.0, logits)  # 0 * log 0 = 0
+        return log_factorial_n - log_factorial_xs + (logits * value).sum(-1)

@@ -17,12 +17,18 @@ class DistCase:
     build: Callable
     value: Callable  # rng -> numpy array of points of the support
     cdf: bool = False  # cdf and icdf exist in torch
+    icdf: bool = True  # with cdf: icdf exists too
     no_grad: tuple = ()  # parameters given without requires_grad (counts)
     extra: dict = field(default_factory=dict)
 
 
 def _ints(shape, hi):
     return lambda rng: rng.integers(0, hi, size=shape).astype(np.float64)
+
+
+def _counts(rng, shape, k, n):
+    """Counts of k categories in n draws, for each of `shape`."""
+    return rng.multinomial(n, np.full(k, 1.0 / k), size=shape).astype(np.float64)
 
 
 def _spd(rng, batch, n):
@@ -139,6 +145,20 @@ CASES = [
              lambda D, p: D.TransformedDistribution(
                  D.Exponential(p["rate"]), [D.PowerTransform(p["exponent"]), D.ExpTransform()]),
              lambda rng: rng.uniform(1.1, 4, (2, 3))),
+    DistCase("multinomial_probs", {"probs": ((3, 4), 0.1, 1)},
+             lambda D, p: D.Multinomial(5, probs=p["probs"]), lambda rng: _counts(rng, (2, 3), 4, 5)),
+    DistCase("multinomial_logits", {"logits": ((4,), -2, 2)},
+             lambda D, p: D.Multinomial(3, logits=p["logits"]), lambda rng: _counts(rng, (2,), 4, 3)),
+    DistCase("mixture_normal", {"logits": ((3,), -1, 1), "loc": ((2, 3), -2, 2),
+                                "scale": ((2, 3), 0.5, 2)},
+             lambda D, p: D.MixtureSameFamily(D.Categorical(logits=p["logits"]),
+                                              D.Normal(p["loc"], p["scale"])),
+             lambda rng: rng.uniform(-3, 3, (4, 2)), cdf=True, icdf=False),
+    DistCase("mixture_mvn", {"probs": ((2, 3), 0.1, 1), "loc": ((2, 3, 2), -2, 2),
+                             "scale": ((2, 3, 2), 0.5, 2)},
+             lambda D, p: D.MixtureSameFamily(D.Categorical(probs=p["probs"]),
+                                              D.Independent(D.Normal(p["loc"], p["scale"]), 1)),
+             lambda rng: rng.uniform(-3, 3, (4, 2, 2))),
 ]
 
 

@@ -62,6 +62,7 @@ def _outputs(case, lib, raw, value, dtype):
             pass
     if case.cdf:
         out["cdf"] = d.cdf(v)
+    if case.cdf and case.icdf:
         u = T.tensor(_rng(case.id, "u").uniform(0.05, 0.95, tuple(d.batch_shape)),
                      dtype=getattr(T, dtype))
         out["icdf"] = d.icdf(u)
@@ -178,6 +179,11 @@ SHAPE_BUILDS = [
     ("weibull", lambda T, D: D.Weibull(T.ones(3), T.full((2, 1), 2.0))),
     ("pareto", lambda T, D: D.Pareto(T.ones(3), 3.0)),
     ("inverse_gamma", lambda T, D: D.InverseGamma(T.full((2,), 3.0), T.ones(2))),
+    ("multinomial", lambda T, D: D.Multinomial(4, probs=T.ones(2, 3))),
+    ("mixture", lambda T, D: D.MixtureSameFamily(D.Categorical(T.ones(2, 3)),
+                                                 D.Normal(T.zeros(2, 3), 1.0))),
+    ("mixture_events", lambda T, D: D.MixtureSameFamily(
+        D.Categorical(T.ones(4, 3)), D.Independent(D.Normal(T.zeros(4, 3, 2), 1.0), 1))),
 ]
 
 
@@ -254,6 +260,16 @@ ERRORS = [
     ("inverse_gamma_support", lambda T, D: D.InverseGamma(1.0, 1.0).log_prob(T.tensor(-1.0))),
     ("power_support", lambda T, D: D.TransformedDistribution(
         D.Exponential(T.ones(2)), D.PowerTransform(T.tensor(2.0))).log_prob(T.tensor([1.0, -1.0]))),
+    ("multinomial_count", lambda T, D: D.Multinomial(2.5, T.ones(3))),
+    ("multinomial_support", lambda T, D: D.Multinomial(2, T.ones(3)).log_prob(T.tensor([2.0, 1.0, 0.0]))),
+    ("mixture_not_categorical", lambda T, D: D.MixtureSameFamily(D.Normal(0.0, 1.0),
+                                                                 D.Normal(T.zeros(2), 1.0))),
+    ("mixture_components", lambda T, D: D.MixtureSameFamily(D.Categorical(T.ones(3)),
+                                                            D.Normal(T.zeros(2), 1.0))),
+    ("mixture_batch", lambda T, D: D.MixtureSameFamily(D.Categorical(T.ones(3, 2)),
+                                                       D.Normal(T.zeros(4, 2), 1.0))),
+    ("mixture_support", lambda T, D: D.MixtureSameFamily(
+        D.Categorical(T.ones(2)), D.HalfNormal(T.ones(2))).log_prob(T.tensor([1.0, -1.0]))),
     ("no_kl", lambda T, D: D.kl_divergence(D.Categorical(T.ones(2)), D.Normal(0.0, 1.0))),
 ]
 
@@ -304,6 +320,9 @@ SAMPLERS = [
     ("weibull", lambda: DD.Weibull(distgrad.tensor([1.0, 2.0]), distgrad.tensor([1.5, 3.0]))),
     ("pareto", lambda: DD.Pareto(distgrad.tensor([1.0, 2.0]), distgrad.tensor([5.0, 9.0]))),
     ("inverse_gamma", lambda: DD.InverseGamma(distgrad.tensor([5.0, 9.0]), distgrad.tensor([1.0, 2.0]))),
+    ("multinomial", lambda: DD.Multinomial(6, distgrad.tensor([0.2, 0.5, 0.3]))),
+    ("mixture", lambda: DD.MixtureSameFamily(DD.Categorical(distgrad.tensor([0.3, 0.7])),
+                                             DD.Normal(distgrad.tensor([-1.0, 2.0]), 0.5))),
 ]
 
 

@@ -260,6 +260,19 @@ def test_distributions_sample_as_torch():
     assert_same_draws(draws, seed=11)
 
 
+def test_multinomial_and_mixture_samples_as_torch():
+    # Categorical draws counted; a mixture draws its choices, then every component
+    def draws(T):
+        D = T.distributions
+        p = T.tensor([[0.2, 0.3, 0.5], [0.6, 0.1, 0.3]])
+        loc = T.tensor([[-5.0, 0.0, 5.0], [1.0, 2.0, 3.0]])
+        mvn_like = D.Independent(D.Normal(loc[0].unsqueeze(-1).expand(3, 2), 1.0), 1)
+        return [D.Multinomial(7, p).sample((3,)).flatten(),
+                D.MixtureSameFamily(D.Categorical(p), D.Normal(loc, 0.5)).sample((4,)).flatten(),
+                D.MixtureSameFamily(D.Categorical(p[0]), mvn_like).sample((3,)).flatten()]
+    assert_same_draws(lambda T: T.cat(draws(T)), seed=19)
+
+
 def _scale_and_shape(T, dtype):
     dt = getattr(T, dtype)
     return T.tensor([0.5, 1.0, 2.0], dtype=dt), T.tensor([0.7, 1.0, 3.0], dtype=dt)
