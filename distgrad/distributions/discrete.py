@@ -30,6 +30,16 @@ def _enumerate(values, batch_shape, expand: bool):
 class _BinaryParams:
     """probs <-> logits for the distributions of one success probability."""
 
+    def _one_param(self, probs, logits):
+        """Keep the one of probs and logits given, as a tensor; torch's batch shape for it."""
+        _one_of(probs, logits)
+        if probs is not None:
+            (self.probs,) = broadcast_all(probs)
+        else:
+            (self.logits,) = broadcast_all(logits)
+        self._param = self.probs if probs is not None else self.logits
+        return _batch_shape(probs if probs is not None else logits, tensor=self._param)
+
     @lazy_property
     def logits(self):
         return probs_to_logits(self.probs, is_binary=True)
@@ -52,14 +62,7 @@ class Bernoulli(_BinaryParams, ExponentialFamily):
     _mean_carrier_measure = 0
 
     def __init__(self, probs=None, logits=None, validate_args=None):
-        _one_of(probs, logits)
-        if probs is not None:
-            (self.probs,) = broadcast_all(probs)
-        else:
-            (self.logits,) = broadcast_all(logits)
-        self._param = self.probs if probs is not None else self.logits
-        given = probs if probs is not None else logits
-        super().__init__(_batch_shape(given, tensor=self._param), validate_args=validate_args)
+        super().__init__(self._one_param(probs, logits), validate_args=validate_args)
 
     def expand(self, batch_shape, _instance=None):
         new = self._expanded(Bernoulli, batch_shape, _instance, ("probs", "logits"))
@@ -181,7 +184,34 @@ class Categorical(Distribution):
         return _enumerate(values, self._batch_shape, expand)
 
 
-class OneHotCategorical(Distribution):
+class _OverCategorical:
+    """What the distributions built on a Categorical of K categories share: its probs and
+    logits, and an expand that expands it (and copies the attributes named in `kept`)."""
+
+    @property
+    def probs(self):
+        return self._categorical.probs
+
+    @property
+    def logits(self):
+        return self._categorical.logits
+
+    @property
+    def param_shape(self):
+        return self._categorical.param_shape
+
+    def _expand_categorical(self, cls, batch_shape, _instance, kept=()):
+        new = self._get_checked_instance(cls, _instance)
+        batch_shape = size(batch_shape)
+        new._categorical = self._categorical.expand(batch_shape)
+        for name in kept:
+            setattr(new, name, getattr(self, name))
+        Distribution.__init__(new, batch_shape, self.event_shape, validate_args=False)
+        new._validate_args = self._validate_args
+        return new
+
+
+class OneHotCategorical(_OverCategorical, Distribution):
     """A Categorical whose values are one-hot vectors."""
 
     arg_constraints = {"probs": constraints.simplex, "logits": constraints.real_vector}
@@ -194,24 +224,11 @@ class OneHotCategorical(Distribution):
                          validate_args=validate_args)
 
     def expand(self, batch_shape, _instance=None):
-        new = self._get_checked_instance(OneHotCategorical, _instance)
-        batch_shape = size(batch_shape)
-        new._categorical = self._categorical.expand(batch_shape)
-        Distribution.__init__(new, batch_shape, self.event_shape, validate_args=False)
-        new._validate_args = self._validate_args
-        return new
+        return self._expand_categorical(OneHotCategorical, batch_shape, _instance)
 
     @property
     def _param(self):
         return self._categorical._param
-
-    @property
-    def probs(self):
-        return self._categorical.probs
-
-    @property
-    def logits(self):
-        return self._categorical.logits
 
     @property
     def mean(self):
@@ -243,6 +260,18 @@ class OneHotCategorical(Distribution):
         values = distgrad.eye(n, dtype=self._param.dtype, device=self._param.device_str)
         values = values.view((n,) + (1,) * len(self.batch_shape) + (n,))
         return values.expand((n,) + tuple(self.batch_shape) + (n,)) if expand else values
+
+
+class OneHotCategoricalStraightThrough(OneHotCategorical):
+    """OneHotCategorical with the straight-through gradient (Bengio et al., 2013): a draw
+    whose gradient is that of the probabilities."""
+
+    has_rsample = True
+
+    def rsample(self, sample_shape=()):
+        samples = self.sample(sample_shape)
+        probs = self._categorical.probs
+        return samples + (probs - probs.detach())
 
 
 class Poisson(ExponentialFamily):
@@ -367,14 +396,7 @@ class Geometric(_BinaryParams, Distribution):
     support = constraints.nonnegative_integer
 
     def __init__(self, probs=None, logits=None, validate_args=None):
-        _one_of(probs, logits)
-        if probs is not None:
-            (self.probs,) = broadcast_all(probs)
-        else:
-            (self.logits,) = broadcast_all(logits)
-        given = probs if probs is not None else logits
-        tensor = self.probs if probs is not None else self.logits
-        super().__init__(_batch_shape(given, tensor=tensor), validate_args=validate_args)
+        super().__init__(self._one_param(probs, logits), validate_args=validate_args)
         if self._validate_args and probs is not None:
             value = self.probs
             valid = value > 0
@@ -420,7 +442,7 @@ class Geometric(_BinaryParams, Distribution):
 
 
 
-class Multinomial(Distribution):
+class Multinomial(_OverCategorical, Distribution):
     """Counts of each of K categories in `total_count` Categorical(probs or logits) draws;
     the probabilities are normalized over the last dim."""
 
@@ -436,28 +458,11 @@ class Multinomial(Distribution):
                          validate_args=validate_args)
 
     def expand(self, batch_shape, _instance=None):
-        new = self._get_checked_instance(Multinomial, _instance)
-        new.total_count = self.total_count
-        new._categorical = self._categorical.expand(batch_shape)
-        Distribution.__init__(new, batch_shape, self.event_shape, validate_args=False)
-        new._validate_args = self._validate_args
-        return new
+        return self._expand_categorical(Multinomial, batch_shape, _instance, ("total_count",))
 
     @constraints.dependent_property(is_discrete=True, event_dim=1)
     def support(self):
         return constraints.multinomial(self.total_count)
-
-    @property
-    def logits(self):
-        return self._categorical.logits
-
-    @property
-    def probs(self):
-        return self._categorical.probs
-
-    @property
-    def param_shape(self):
-        return self._categorical.param_shape
 
     @property
     def mean(self):

@@ -159,6 +159,21 @@ CASES = [
              lambda D, p: D.MixtureSameFamily(D.Categorical(probs=p["probs"]),
                                               D.Independent(D.Normal(p["loc"], p["scale"]), 1)),
              lambda rng: rng.uniform(-3, 3, (4, 2, 2))),
+    DistCase("relaxed_bernoulli", {"temperature": ((), 0.3, 2), "probs": ((4,), 0.1, 0.9)},
+             lambda D, p: D.RelaxedBernoulli(p["temperature"], probs=p["probs"]),
+             lambda rng: rng.uniform(0.05, 0.95, (3, 4))),
+    DistCase("relaxed_bernoulli_logits", {"temperature": ((4,), 0.3, 2), "logits": ((4,), -2, 2)},
+             lambda D, p: D.RelaxedBernoulli(p["temperature"], logits=p["logits"]),
+             lambda rng: rng.uniform(0.05, 0.95, (4,))),
+    DistCase("relaxed_one_hot", {"temperature": ((), 0.3, 2), "logits": ((2, 4), -2, 2)},
+             lambda D, p: D.RelaxedOneHotCategorical(p["temperature"], logits=p["logits"]),
+             _simplex((3, 2, 4))),
+    DistCase("relaxed_one_hot_probs", {"temperature": ((), 0.3, 2), "probs": ((3,), 0.1, 1)},
+             lambda D, p: D.RelaxedOneHotCategorical(p["temperature"], probs=p["probs"]),
+             _simplex((2, 3))),
+    DistCase("one_hot_straight_through", {"logits": ((3, 4), -2, 2)},
+             lambda D, p: D.OneHotCategoricalStraightThrough(logits=p["logits"]),
+             lambda rng: np.eye(4)[rng.integers(0, 4, (2, 3))]),
 ]
 
 

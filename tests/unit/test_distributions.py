@@ -184,6 +184,10 @@ SHAPE_BUILDS = [
                                                  D.Normal(T.zeros(2, 3), 1.0))),
     ("mixture_events", lambda T, D: D.MixtureSameFamily(
         D.Categorical(T.ones(4, 3)), D.Independent(D.Normal(T.zeros(4, 3, 2), 1.0), 1))),
+    ("relaxed_bernoulli_number", lambda T, D: D.RelaxedBernoulli(T.tensor(0.5), 0.3)),
+    ("relaxed_bernoulli", lambda T, D: D.RelaxedBernoulli(T.tensor(0.5), T.full((2, 3), 0.3))),
+    ("relaxed_one_hot", lambda T, D: D.RelaxedOneHotCategorical(T.tensor(0.5), T.ones(2, 3))),
+    ("straight_through", lambda T, D: D.OneHotCategoricalStraightThrough(T.ones(2, 3))),
 ]
 
 
@@ -270,6 +274,14 @@ ERRORS = [
                                                        D.Normal(T.zeros(4, 2), 1.0))),
     ("mixture_support", lambda T, D: D.MixtureSameFamily(
         D.Categorical(T.ones(2)), D.HalfNormal(T.ones(2))).log_prob(T.tensor([1.0, -1.0]))),
+    ("relaxed_bernoulli_probs", lambda T, D: D.RelaxedBernoulli(T.tensor(0.5), T.tensor([1.5]))),
+    ("relaxed_bernoulli_both", lambda T, D: D.RelaxedBernoulli(T.tensor(0.5))),
+    ("relaxed_bernoulli_support", lambda T, D: D.RelaxedBernoulli(
+        T.tensor(0.5), T.full((2,), 0.5)).log_prob(T.tensor([0.5, 1.5]))),
+    ("relaxed_one_hot_simplex", lambda T, D: D.RelaxedOneHotCategorical(
+        T.tensor(0.5), T.tensor([0.5, -0.5, 1.0]))),
+    ("relaxed_one_hot_support", lambda T, D: D.RelaxedOneHotCategorical(
+        T.tensor(0.5), T.ones(3)).log_prob(T.tensor([0.5, 0.6, 0.1]))),
     ("no_kl", lambda T, D: D.kl_divergence(D.Categorical(T.ones(2)), D.Normal(0.0, 1.0))),
 ]
 
@@ -440,3 +452,21 @@ def test_enumerate_support_and_perplexity_match_torch():
             assert np.array_equal(ours.enumerate_support(expand).numpy(),
                                   theirs.enumerate_support(expand).numpy())
         _close(ours.perplexity(), theirs.perplexity(), "float32", "perplexity")
+
+
+def test_relaxed_and_straight_through_rsamples_carry_gradients():
+    """A relaxed draw is differentiable in its logits and temperature; a straight-through
+    draw is one-hot with the probabilities' gradient, as in torch."""
+    grads = {}
+    for lib, (T, D) in LIBS.items():
+        T.manual_seed(5)
+        logits = T.tensor([[0.2, -1.0, 0.5], [1.0, 0.0, -0.5]], requires_grad=True)
+        temperature = T.tensor(0.7, requires_grad=True)
+        weights = T.tensor([1.0, 2.0, 3.0])
+        x = D.RelaxedOneHotCategorical(temperature, logits=logits).rsample((4,))
+        b = D.RelaxedBernoulli(temperature, logits=logits).rsample()
+        st = D.OneHotCategoricalStraightThrough(logits=logits).rsample((2,))
+        ((x * weights).sum() + (b * weights).sum() + (st * weights).sum()).backward()
+        grads[lib] = (x, b, st, logits.grad, temperature.grad)
+    for ours, theirs in zip(grads["distgrad"], grads["torch"]):
+        _close(ours, theirs, "float32", "relaxed rsample")

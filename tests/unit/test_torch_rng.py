@@ -273,6 +273,20 @@ def test_multinomial_and_mixture_samples_as_torch():
     assert_same_draws(lambda T: T.cat(draws(T)), seed=19)
 
 
+def test_relaxed_samples_as_torch():
+    # clamped uniforms through logs: torch's draws, rounded as torch's kernels may not be
+    def draws(T):
+        D, p = T.distributions, T.tensor([[0.2, 0.3, 0.5], [0.6, 0.1, 0.3]])
+        return T.cat([D.RelaxedBernoulli(T.tensor(0.5), p).sample((2,)).flatten(),
+                      D.RelaxedOneHotCategorical(T.tensor(0.5), p).sample((2,)).flatten(),
+                      D.OneHotCategoricalStraightThrough(p).rsample((3,)).flatten()])
+    torch.manual_seed(23)
+    expected = draws(torch).numpy()
+    distgrad.manual_seed(23)
+    np.testing.assert_allclose(draws(distgrad).numpy(), expected, rtol=1e-5, atol=1e-7)
+    np.testing.assert_array_equal(distgrad.rand(3).numpy(), torch.rand(3).numpy())
+
+
 def _scale_and_shape(T, dtype):
     dt = getattr(T, dtype)
     return T.tensor([0.5, 1.0, 2.0], dtype=dt), T.tensor([0.7, 1.0, 3.0], dtype=dt)
