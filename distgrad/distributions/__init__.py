@@ -8,9 +8,10 @@ tensor(-1.0439)
 """
 from . import constraints, transforms
 from .continuous import Cauchy, Exponential, Laplace, Normal, Uniform
-from .derived import Gumbel, HalfCauchy, HalfNormal, InverseGamma, Pareto, Weibull
+from .derived import (Gumbel, HalfCauchy, HalfNormal, InverseGamma, Kumaraswamy, Pareto,
+                      Weibull)
 from .discrete import (Bernoulli, Binomial, Categorical, Geometric, Multinomial, OneHotCategorical,
-                       OneHotCategoricalStraightThrough, Poisson)
+                       NegativeBinomial, OneHotCategoricalStraightThrough, Poisson)
 from .distribution import Distribution, ExponentialFamily
 from .gamma_family import Beta, Chi2, Dirichlet, Gamma, StudentT
 from .independent import Independent
@@ -26,10 +27,10 @@ __all__ = ["AbsTransform", "AffineTransform", "Bernoulli", "Beta", "Binomial",
            "Categorical", "Cauchy", "Chi2", "ComposeTransform", "Dirichlet",
            "Distribution", "ExpTransform", "Exponential", "ExponentialFamily", "Gamma",
            "Geometric", "Gumbel", "HalfCauchy", "HalfNormal", "Independent",
-           "InverseGamma", "Laplace", "LogNormal", "MixtureSameFamily", "Multinomial",
-           "MultivariateNormal", "Normal", "OneHotCategorical",
-           "OneHotCategoricalStraightThrough", "Pareto", "Poisson", "PowerTransform",
-           "RelaxedBernoulli", "RelaxedOneHotCategorical", "SigmoidTransform",
-           "StudentT", "TanhTransform", "Transform", "TransformedDistribution",
-           "Uniform", "Weibull", "constraints", "kl_divergence", "register_kl",
-           "transforms"]
+           "InverseGamma", "Kumaraswamy", "Laplace", "LogNormal", "MixtureSameFamily",
+           "Multinomial", "MultivariateNormal", "NegativeBinomial", "Normal",
+           "OneHotCategorical", "OneHotCategoricalStraightThrough", "Pareto", "Poisson",
+           "PowerTransform", "RelaxedBernoulli", "RelaxedOneHotCategorical",
+           "SigmoidTransform", "StudentT", "TanhTransform", "Transform",
+           "TransformedDistribution", "Uniform", "Weibull", "constraints",
+           "kl_divergence", "register_kl", "transforms"]

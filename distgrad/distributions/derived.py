@@ -1,6 +1,7 @@
 """Distributions torch writes as a simpler one pushed through transforms: HalfNormal and
 HalfCauchy (|x|), Gumbel (a double log of a uniform), Weibull (a power of an exponential),
-Pareto (exp of an exponential, scaled) and InverseGamma (1 / a Gamma draw). Samples are the
+Pareto (exp of an exponential, scaled), InverseGamma (1 / a Gamma draw) and Kumaraswamy
+(powers of a uniform). Samples are the
 base distribution's draws, transformed, so they are torch's."""
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from .transforms import AbsTransform, AffineTransform, ExpTransform, PowerTransf
 from .utils import broadcast_all, euler_constant, finfo
 
 inf = float("inf")
+nan = float("nan")
 
 
 class _Folded(TransformedDistribution):
@@ -273,3 +275,56 @@ class InverseGamma(TransformedDistribution):
     def entropy(self):
         c = self.concentration
         return c + self.rate.log() + c.lgamma() - (1 + c) * c.digamma()
+
+
+def _kumaraswamy_moment(a, b, n):
+    """E[X ** n] = b B(1 + n / a, b), by lgamma."""
+    arg1 = 1 + n / a
+    return b * distgrad.exp(distgrad.lgamma(arg1) + distgrad.lgamma(b) - distgrad.lgamma(arg1 + b))
+
+
+class Kumaraswamy(TransformedDistribution):
+    """The Kumaraswamy distribution on (0, 1): (1 - U ** (1 / b)) ** (1 / a) for U uniform,
+    with a = concentration1, b = concentration0."""
+
+    arg_constraints = {"concentration1": constraints.positive,
+                       "concentration0": constraints.positive}
+    support = constraints.unit_interval
+    has_rsample = True
+
+    def __init__(self, concentration1, concentration0, validate_args=None):
+        self.concentration1, self.concentration0 = broadcast_all(concentration1, concentration0)
+        base_dist = Uniform(distgrad.full_like(self.concentration0, 0),
+                            distgrad.full_like(self.concentration0, 1),
+                            validate_args=validate_args)
+        transforms = [PowerTransform(exponent=self.concentration0.reciprocal()),
+                      AffineTransform(loc=1.0, scale=-1.0),
+                      PowerTransform(exponent=self.concentration1.reciprocal())]
+        super().__init__(base_dist, transforms, validate_args=validate_args)
+
+    def expand(self, batch_shape, _instance=None):
+        new = self._get_checked_instance(Kumaraswamy, _instance)
+        new.concentration1 = self.concentration1.expand(batch_shape)
+        new.concentration0 = self.concentration0.expand(batch_shape)
+        return super().expand(batch_shape, _instance=new)
+
+    @property
+    def mean(self):
+        return _kumaraswamy_moment(self.concentration1, self.concentration0, 1)
+
+    @property
+    def mode(self):
+        a, b = self.concentration1, self.concentration0
+        log_mode = b.reciprocal() * (-b).log1p() - (-b * a).log1p()
+        return distgrad.where((b < 1) | (a < 1), nan, log_mode).exp()
+
+    @property
+    def variance(self):
+        second = _kumaraswamy_moment(self.concentration1, self.concentration0, 2)
+        return second - distgrad.pow(self.mean, 2)
+
+    def entropy(self):
+        t1 = 1 - self.concentration1.reciprocal()
+        t0 = 1 - self.concentration0.reciprocal()
+        h0 = distgrad.digamma(self.concentration0 + 1) + euler_constant
+        return t0 + t1 * h0 - distgrad.log(self.concentration1) - distgrad.log(self.concentration0)

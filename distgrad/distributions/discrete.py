@@ -1,5 +1,5 @@
 """Discrete distributions: Bernoulli, Categorical, OneHotCategorical, Poisson, Binomial,
-Geometric and Multinomial (probs or logits, each computed from the other on first use, as in
+Geometric, NegativeBinomial and Multinomial (probs or logits, each computed from the other on first use, as in
 torch)."""
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import distgrad.nn.functional as F
 from . import _random, constraints
 from .continuous import _batch_shape
 from .distribution import Distribution, ExponentialFamily
+from .gamma_family import Gamma
 from .utils import broadcast_all, finfo, lazy_property, logits_to_probs, probs_to_logits, size
 
 nan = float("nan")
@@ -387,6 +388,63 @@ class Binomial(_BinaryParams, Distribution):
         values = distgrad.arange(1 + total_count, dtype=self._param.dtype,
                                  device=self._param.device_str)
         return _enumerate(values, self._batch_shape, expand)
+
+
+class NegativeBinomial(_BinaryParams, Distribution):
+    """The number of successes before `total_count` failures, each trial a success with
+    probability `probs`; a Poisson draw at a Gamma-distributed rate."""
+
+    arg_constraints = {"total_count": constraints.greater_than_eq(0),
+                       "probs": constraints.half_open_interval(0.0, 1.0),
+                       "logits": constraints.real}
+    support = constraints.nonnegative_integer
+
+    def __init__(self, total_count, probs=None, logits=None, validate_args=None):
+        _one_of(probs, logits)
+        if probs is not None:
+            self.total_count, self.probs = broadcast_all(total_count, probs)
+        else:
+            self.total_count, self.logits = broadcast_all(total_count, logits)
+        self._param = self.probs if probs is not None else self.logits
+        self.total_count = self.total_count.type_as(self._param)
+        super().__init__(self._param.size(), validate_args=validate_args)
+
+    def expand(self, batch_shape, _instance=None):
+        new = self._expanded(NegativeBinomial, batch_shape, _instance,
+                             ("total_count", "probs", "logits"))
+        new._param = new.__dict__.get("logits", new.__dict__.get("probs"))
+        return new
+
+    @property
+    def mean(self):
+        return self.total_count * distgrad.exp(self.logits)
+
+    @property
+    def mode(self):
+        return ((self.total_count - 1) * self.logits.exp()).floor().clamp(min=0.0)
+
+    @property
+    def variance(self):
+        return self.mean / distgrad.sigmoid(-self.logits)
+
+    @lazy_property
+    def _gamma(self):
+        return Gamma(concentration=self.total_count, rate=distgrad.exp(-self.logits),
+                     validate_args=False)
+
+    def sample(self, sample_shape=()):
+        with distgrad.no_grad():
+            return _random.poisson(self._gamma.sample(sample_shape))
+
+    def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        log_unnormalized_prob = (self.total_count * F.logsigmoid(-self.logits)
+                                 + value * F.logsigmoid(self.logits))
+        log_normalization = (-distgrad.lgamma(self.total_count + value)
+                             + distgrad.lgamma(1.0 + value) + distgrad.lgamma(self.total_count))
+        log_normalization = log_normalization.masked_fill(self.total_count + value == 0.0, 0.0)
+        return log_unnormalized_prob - log_normalization
 
 
 class Geometric(_BinaryParams, Distribution):

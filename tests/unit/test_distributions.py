@@ -188,6 +188,8 @@ SHAPE_BUILDS = [
     ("relaxed_bernoulli", lambda T, D: D.RelaxedBernoulli(T.tensor(0.5), T.full((2, 3), 0.3))),
     ("relaxed_one_hot", lambda T, D: D.RelaxedOneHotCategorical(T.tensor(0.5), T.ones(2, 3))),
     ("straight_through", lambda T, D: D.OneHotCategoricalStraightThrough(T.ones(2, 3))),
+    ("kumaraswamy", lambda T, D: D.Kumaraswamy(T.ones(3), 2.0)),
+    ("negative_binomial", lambda T, D: D.NegativeBinomial(T.full((2, 1), 3.0), T.full((3,), 0.4))),
 ]
 
 
@@ -282,6 +284,12 @@ ERRORS = [
         T.tensor(0.5), T.tensor([0.5, -0.5, 1.0]))),
     ("relaxed_one_hot_support", lambda T, D: D.RelaxedOneHotCategorical(
         T.tensor(0.5), T.ones(3)).log_prob(T.tensor([0.5, 0.6, 0.1]))),
+    ("kumaraswamy_concentration", lambda T, D: D.Kumaraswamy(T.ones(1), T.tensor([-1.0]))),
+    ("kumaraswamy_support", lambda T, D: D.Kumaraswamy(1.0, 1.0).log_prob(T.tensor(1.5))),
+    ("negative_binomial_probs", lambda T, D: D.NegativeBinomial(2.0, T.tensor([1.0]))),
+    ("negative_binomial_count", lambda T, D: D.NegativeBinomial(T.tensor([-1.0]), T.tensor([0.5]))),
+    ("negative_binomial_support", lambda T, D: D.NegativeBinomial(
+        2.0, T.full((2,), 0.5)).log_prob(T.tensor([1.0, 1.5]))),
     ("no_kl", lambda T, D: D.kl_divergence(D.Categorical(T.ones(2)), D.Normal(0.0, 1.0))),
 ]
 
@@ -333,6 +341,9 @@ SAMPLERS = [
     ("pareto", lambda: DD.Pareto(distgrad.tensor([1.0, 2.0]), distgrad.tensor([5.0, 9.0]))),
     ("inverse_gamma", lambda: DD.InverseGamma(distgrad.tensor([5.0, 9.0]), distgrad.tensor([1.0, 2.0]))),
     ("multinomial", lambda: DD.Multinomial(6, distgrad.tensor([0.2, 0.5, 0.3]))),
+    ("kumaraswamy", lambda: DD.Kumaraswamy(distgrad.tensor([0.5, 2.0]), distgrad.tensor([1.5, 3.0]))),
+    ("negative_binomial", lambda: DD.NegativeBinomial(distgrad.tensor([2.0, 5.0]),
+                                                      distgrad.tensor([0.3, 0.6]))),
     ("mixture", lambda: DD.MixtureSameFamily(DD.Categorical(distgrad.tensor([0.3, 0.7])),
                                              DD.Normal(distgrad.tensor([-1.0, 2.0]), 0.5))),
 ]
