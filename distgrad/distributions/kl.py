@@ -10,6 +10,7 @@ import distgrad
 import distgrad.nn.functional as F
 
 from ._linalg import solve_lower
+from .continuous_bernoulli import ContinuousBernoulli
 from .continuous import Cauchy, Exponential, Laplace, Normal, Uniform
 from .derived import Gumbel, HalfNormal, Pareto
 from .discrete import Bernoulli, Categorical, OneHotCategorical, Poisson
@@ -220,6 +221,14 @@ def _kl_cauchy_cauchy(p, q):
     t1 = ((p.scale + q.scale).pow(2) + (p.loc - q.loc).pow(2)).log()
     t2 = (4 * p.scale * q.scale).log()
     return t1 - t2
+
+
+@register_kl(ContinuousBernoulli, ContinuousBernoulli)
+def _kl_continuous_bernoulli_continuous_bernoulli(p, q):
+    t1 = p.mean * (p.logits - q.logits)
+    t2 = p._cont_bern_log_norm() + distgrad.log1p(-p.probs)
+    t3 = -q._cont_bern_log_norm() - distgrad.log1p(-q.probs)
+    return t1 + t2 + t3
 
 
 @register_kl(HalfNormal, HalfNormal)

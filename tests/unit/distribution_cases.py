@@ -179,6 +179,16 @@ CASES = [
              _ints((3, 4), 8)),
     DistCase("negative_binomial_logits", {"logits": ((3,), -2, 2)},
              lambda D, p: D.NegativeBinomial(4, logits=p["logits"]), _ints((2, 3), 8)),
+    # away from 1/2: the closed forms' float32 gradients lose digits as probs nears it
+    DistCase("continuous_bernoulli", {"probs": ((6,), 0.6, 0.95)},
+             lambda D, p: D.ContinuousBernoulli(probs=p["probs"]),
+             lambda rng: rng.uniform(0.0, 1.0, (3, 6)), cdf=True),
+    DistCase("continuous_bernoulli_logits", {"logits": ((4,), -3, 3)},
+             lambda D, p: D.ContinuousBernoulli(logits=p["logits"]),
+             lambda rng: rng.uniform(0.0, 1.0, (4,)), cdf=True),
+    DistCase("continuous_bernoulli_near_half", {"probs": ((5,), 0.4995, 0.5005)},
+             lambda D, p: D.ContinuousBernoulli(probs=p["probs"]),
+             lambda rng: rng.uniform(0.0, 1.0, (5,)), cdf=True),
     DistCase("one_hot_straight_through", {"logits": ((3, 4), -2, 2)},
              lambda D, p: D.OneHotCategoricalStraightThrough(logits=p["logits"]),
              lambda rng: np.eye(4)[rng.integers(0, 4, (2, 3))]),
@@ -215,7 +225,8 @@ KL_CASES = [
     ("half_normal", "half_normal", "half_normal"), ("gumbel", "gumbel", "gumbel"),
     ("pareto", "pareto", "pareto"), ("exponential_gumbel", "exponential", "gumbel_2x3"),
     ("gumbel_normal", "gumbel", "normal"), ("normal_gumbel", "normal", "gumbel"),
-    ("chi2", "chi2", "chi2"), ("inverse_gamma", "inverse_gamma", "inverse_gamma"),
+    ("chi2", "chi2", "chi2"),
+    ("continuous_bernoulli", "continuous_bernoulli", "continuous_bernoulli"), ("inverse_gamma", "inverse_gamma", "inverse_gamma"),
 ]
 
 BY_ID = {c.id: c for c in CASES}

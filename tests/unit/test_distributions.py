@@ -189,6 +189,8 @@ SHAPE_BUILDS = [
     ("relaxed_one_hot", lambda T, D: D.RelaxedOneHotCategorical(T.tensor(0.5), T.ones(2, 3))),
     ("straight_through", lambda T, D: D.OneHotCategoricalStraightThrough(T.ones(2, 3))),
     ("kumaraswamy", lambda T, D: D.Kumaraswamy(T.ones(3), 2.0)),
+    ("continuous_bernoulli_number", lambda T, D: D.ContinuousBernoulli(0.3)),
+    ("continuous_bernoulli", lambda T, D: D.ContinuousBernoulli(logits=T.zeros(2, 3))),
     ("negative_binomial", lambda T, D: D.NegativeBinomial(T.full((2, 1), 3.0), T.full((3,), 0.4))),
 ]
 
@@ -290,6 +292,9 @@ ERRORS = [
     ("negative_binomial_count", lambda T, D: D.NegativeBinomial(T.tensor([-1.0]), T.tensor([0.5]))),
     ("negative_binomial_support", lambda T, D: D.NegativeBinomial(
         2.0, T.full((2,), 0.5)).log_prob(T.tensor([1.0, 1.5]))),
+    ("continuous_bernoulli_checked", lambda T, D: D.ContinuousBernoulli(T.tensor([1.5]),
+                                                                        validate_args=True)),
+    ("continuous_bernoulli_support", lambda T, D: D.ContinuousBernoulli(0.3).log_prob(T.tensor(1.5))),
     ("no_kl", lambda T, D: D.kl_divergence(D.Categorical(T.ones(2)), D.Normal(0.0, 1.0))),
 ]
 
@@ -344,6 +349,7 @@ SAMPLERS = [
     ("kumaraswamy", lambda: DD.Kumaraswamy(distgrad.tensor([0.5, 2.0]), distgrad.tensor([1.5, 3.0]))),
     ("negative_binomial", lambda: DD.NegativeBinomial(distgrad.tensor([2.0, 5.0]),
                                                       distgrad.tensor([0.3, 0.6]))),
+    ("continuous_bernoulli", lambda: DD.ContinuousBernoulli(distgrad.tensor([0.2, 0.5, 0.9]))),
     ("mixture", lambda: DD.MixtureSameFamily(DD.Categorical(distgrad.tensor([0.3, 0.7])),
                                              DD.Normal(distgrad.tensor([-1.0, 2.0]), 0.5))),
 ]

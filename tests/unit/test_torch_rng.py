@@ -313,7 +313,8 @@ def test_transformed_samples_take_torchs_draws(dtype):
         D, (scale, k) = T.distributions, _scale_and_shape(T, dtype)
         return [D.Gumbel(T.zeros_like(scale), scale).sample((2,)),
                 D.Weibull(scale, k).sample((2,)), D.Pareto(scale, k).sample((2,)),
-                D.InverseGamma(k, scale).sample((2,)), D.Kumaraswamy(k, scale).sample((2,))]
+                D.InverseGamma(k, scale).sample((2,)), D.Kumaraswamy(k, scale).sample((2,)),
+                D.ContinuousBernoulli(scale / 2.5).rsample((2,))]
     torch.manual_seed(17)
     expected = _array(draws(torch))
     distgrad.manual_seed(17)
