@@ -10,13 +10,14 @@ import distgrad
 import distgrad.nn.functional as F
 
 from ._linalg import solve_lower
-from .continuous_bernoulli import ContinuousBernoulli
 from .continuous import Cauchy, Exponential, Laplace, Normal, Uniform
+from .continuous_bernoulli import ContinuousBernoulli
 from .derived import Gumbel, HalfNormal, Pareto
 from .discrete import Bernoulli, Categorical, OneHotCategorical, Poisson
 from .distribution import Distribution
 from .gamma_family import Beta, Dirichlet, Gamma
 from .independent import Independent
+from .lowrank_multivariate_normal import LowRankMultivariateNormal
 from .multivariate_normal import MultivariateNormal, batch_mahalanobis
 from .transformed_distribution import TransformedDistribution
 from .utils import broadcast_shapes, euler_constant, sum_rightmost
@@ -169,9 +170,7 @@ def _kl_laplace_laplace(p, q):
 
 @register_kl(MultivariateNormal, MultivariateNormal)
 def _kl_multivariatenormal_multivariatenormal(p, q):
-    if p.event_shape != q.event_shape:
-        raise ValueError("KL-divergence between two Multivariate Normals with"
-                         "                          different event shapes cannot be computed")
+    _check_event_shapes(p, q, "Multivariate Normals")
     half_term1 = q._half_log_det() - p._half_log_det()
     batch = tuple(broadcast_shapes(q._unbroadcasted_scale_tril.shape[:-2],
                                    p._unbroadcasted_scale_tril.shape[:-2]))
@@ -181,6 +180,56 @@ def _kl_multivariatenormal_multivariatenormal(p, q):
     term2 = solve_lower(q_tril, p_tril).pow(2).sum((-2, -1))  # trace of X Xᵀ
     term3 = batch_mahalanobis(q._unbroadcasted_scale_tril, q.loc - p.loc)
     return half_term1 + 0.5 * (term2 + term3 - n)
+
+
+def _trace_xxt(x):
+    return x.pow(2).sum((-2, -1))
+
+
+def _check_event_shapes(p, q, which):
+    if p.event_shape != q.event_shape:
+        raise ValueError(f"KL-divergence between two {which} with"
+                         "                          different event shapes cannot be computed")
+
+
+@register_kl(LowRankMultivariateNormal, LowRankMultivariateNormal)
+def _kl_lowrankmultivariatenormal_lowrankmultivariatenormal(p, q):
+    _check_event_shapes(p, q, "Low Rank Multivariate Normals")
+    term1 = q._logdet() - p._logdet()
+    term3 = q._mahalanobis(q.loc - p.loc)
+    # inv(qcov) pcov = [inv(qD) - Aᵀ A] (pD + pW pWᵀ), traced term by term
+    a = q._woodbury_factor()
+    p_w, p_d = p._unbroadcasted_cov_factor, p._unbroadcasted_cov_diag
+    term21 = (p_d / q._unbroadcasted_cov_diag).sum(-1)
+    term22 = _trace_xxt(p_w * q._unbroadcasted_cov_diag.rsqrt().unsqueeze(-1))
+    term23 = _trace_xxt(a * p_d.sqrt().unsqueeze(-2))
+    term24 = _trace_xxt(a @ p_w)
+    return 0.5 * (term1 + term21 + term22 - term23 - term24 + term3 - p.event_shape[0])
+
+
+@register_kl(MultivariateNormal, LowRankMultivariateNormal)
+def _kl_multivariatenormal_lowrankmultivariatenormal(p, q):
+    _check_event_shapes(p, q, "(Low Rank) Multivariate Normals")
+    p_tril = p._unbroadcasted_scale_tril
+    term1 = q._logdet() - 2 * p_tril.diagonal(dim1=-2, dim2=-1).log().sum(-1)
+    term3 = q._mahalanobis(q.loc - p.loc)
+    # inv(qcov) pcov = [inv(qD) - Aᵀ A] p_tril p_trilᵀ
+    term21 = _trace_xxt(p_tril * q._unbroadcasted_cov_diag.rsqrt().unsqueeze(-1))
+    term22 = _trace_xxt(q._woodbury_factor() @ p_tril)
+    return 0.5 * (term1 + term21 - term22 + term3 - p.event_shape[0])
+
+
+@register_kl(LowRankMultivariateNormal, MultivariateNormal)
+def _kl_lowrankmultivariatenormal_multivariatenormal(p, q):
+    _check_event_shapes(p, q, "(Low Rank) Multivariate Normals")
+    q_tril = q._unbroadcasted_scale_tril
+    term1 = 2 * q_tril.diagonal(dim1=-2, dim2=-1).log().sum(-1) - p._logdet()
+    term3 = batch_mahalanobis(q_tril, q.loc - p.loc)
+    # inv(qcov) pcov = inv(q_tril q_trilᵀ) (pW pWᵀ + pD)
+    p_d_sqrt = distgrad.diag_embed(p._unbroadcasted_cov_diag.sqrt())
+    term21 = _trace_xxt(solve_lower(q_tril, p._unbroadcasted_cov_factor))
+    term22 = _trace_xxt(solve_lower(q_tril, p_d_sqrt))
+    return 0.5 * (term1 + term21 + term22 + term3 - p.event_shape[0])
 
 
 @register_kl(Normal, Normal)

@@ -190,6 +190,10 @@ SHAPE_BUILDS = [
     ("straight_through", lambda T, D: D.OneHotCategoricalStraightThrough(T.ones(2, 3))),
     ("kumaraswamy", lambda T, D: D.Kumaraswamy(T.ones(3), 2.0)),
     ("continuous_bernoulli_number", lambda T, D: D.ContinuousBernoulli(0.3)),
+    ("lowrank_mvn", lambda T, D: D.LowRankMultivariateNormal(T.zeros(2, 3), T.ones(3, 1),
+                                                             T.ones(3))),
+    ("lowrank_mvn_factor_batch", lambda T, D: D.LowRankMultivariateNormal(
+        T.zeros(3), T.ones(4, 3, 2), T.ones(3))),
     ("continuous_bernoulli", lambda T, D: D.ContinuousBernoulli(logits=T.zeros(2, 3))),
     ("negative_binomial", lambda T, D: D.NegativeBinomial(T.full((2, 1), 3.0), T.full((3,), 0.4))),
 ]
@@ -209,11 +213,12 @@ def test_shapes_samples_and_expand_match_torch(name, build):
     assert shapes["distgrad"] == shapes["torch"]
 
 
-def test_expanded_distribution_scores_as_torch():
-    raw = draw_params(BY_ID["mvn_cov"], _rng("expand"))
+@pytest.mark.parametrize("case_id", ["mvn_cov", "lowrank_mvn"])
+def test_expanded_distribution_scores_as_torch(case_id):
+    raw = draw_params(BY_ID[case_id], _rng("expand"))
     out = {}
     for lib, (T, D) in LIBS.items():
-        d = BY_ID["mvn_cov"].build(D, _params(BY_ID["mvn_cov"], lib, raw, "float64"))
+        d = BY_ID[case_id].build(D, _params(BY_ID[case_id], lib, raw, "float64"))
         e = d.expand((5, 2))
         x = T.tensor(_rng("x").standard_normal((5, 2, 3)))
         out[lib] = (e.log_prob(x), e.entropy(), e.covariance_matrix, e.precision_matrix,
@@ -295,6 +300,21 @@ ERRORS = [
     ("continuous_bernoulli_checked", lambda T, D: D.ContinuousBernoulli(T.tensor([1.5]),
                                                                         validate_args=True)),
     ("continuous_bernoulli_support", lambda T, D: D.ContinuousBernoulli(0.3).log_prob(T.tensor(1.5))),
+    ("lowrank_loc_0d", lambda T, D: D.LowRankMultivariateNormal(T.tensor(0.0), T.ones(1, 1),
+                                                                T.ones(1))),
+    ("lowrank_factor_1d", lambda T, D: D.LowRankMultivariateNormal(T.zeros(2), T.ones(2),
+                                                                   T.ones(2))),
+    ("lowrank_factor_rows", lambda T, D: D.LowRankMultivariateNormal(T.zeros(2), T.ones(3, 1),
+                                                                     T.ones(2))),
+    ("lowrank_diag_shape", lambda T, D: D.LowRankMultivariateNormal(T.zeros(2), T.ones(2, 1),
+                                                                    T.ones(3))),
+    ("lowrank_batches", lambda T, D: D.LowRankMultivariateNormal(T.zeros(2, 2), T.ones(3, 2, 1),
+                                                                 T.ones(2))),
+    ("lowrank_diag_positive", lambda T, D: D.LowRankMultivariateNormal(
+        T.zeros(2), T.ones(2, 1), T.tensor([1.0, -1.0]))),
+    ("lowrank_kl_events", lambda T, D: D.kl_divergence(
+        D.LowRankMultivariateNormal(T.zeros(2), T.ones(2, 1), T.ones(2)),
+        D.MultivariateNormal(T.zeros(3), T.eye(3)))),
     ("no_kl", lambda T, D: D.kl_divergence(D.Categorical(T.ones(2)), D.Normal(0.0, 1.0))),
 ]
 
@@ -350,6 +370,8 @@ SAMPLERS = [
     ("negative_binomial", lambda: DD.NegativeBinomial(distgrad.tensor([2.0, 5.0]),
                                                       distgrad.tensor([0.3, 0.6]))),
     ("continuous_bernoulli", lambda: DD.ContinuousBernoulli(distgrad.tensor([0.2, 0.5, 0.9]))),
+    ("lowrank_mvn", lambda: DD.LowRankMultivariateNormal(
+        distgrad.tensor([1.0, -1.0]), distgrad.tensor([[1.0], [0.5]]), distgrad.tensor([0.5, 1.0]))),
     ("mixture", lambda: DD.MixtureSameFamily(DD.Categorical(distgrad.tensor([0.3, 0.7])),
                                              DD.Normal(distgrad.tensor([-1.0, 2.0]), 0.5))),
 ]

@@ -260,8 +260,9 @@ def test_distributions_sample_as_torch():
     assert_same_draws(draws, seed=11)
 
 
-def test_multinomial_and_mixture_samples_as_torch():
-    # Categorical draws counted; a mixture draws its choices, then every component
+def test_multinomial_mixture_and_lowrank_samples_as_torch():
+    # Categorical draws counted; a mixture draws its choices, then every component; a
+    # low-rank normal its factor's normals, then the diagonal's
     def draws(T):
         D = T.distributions
         p = T.tensor([[0.2, 0.3, 0.5], [0.6, 0.1, 0.3]])
@@ -269,7 +270,8 @@ def test_multinomial_and_mixture_samples_as_torch():
         mvn_like = D.Independent(D.Normal(loc[0].unsqueeze(-1).expand(3, 2), 1.0), 1)
         return [D.Multinomial(7, p).sample((3,)).flatten(),
                 D.MixtureSameFamily(D.Categorical(p), D.Normal(loc, 0.5)).sample((4,)).flatten(),
-                D.MixtureSameFamily(D.Categorical(p[0]), mvn_like).sample((3,)).flatten()]
+                D.MixtureSameFamily(D.Categorical(p[0]), mvn_like).sample((3,)).flatten(),
+                D.LowRankMultivariateNormal(loc, T.ones(2, 3, 2), T.ones(3)).sample((5,)).flatten()]
     assert_same_draws(lambda T: T.cat(draws(T)), seed=19)
 
 
