@@ -8,7 +8,7 @@ import numbers
 import distgrad
 
 from . import _random, constraints
-from .distribution import Distribution, ExponentialFamily
+from .distribution import CenteredAtLoc, Distribution, ExponentialFamily
 from .utils import broadcast_all, finfo, size
 
 nan = float("nan")
@@ -26,8 +26,9 @@ def _constant(d, value, like):
     return distgrad.full(d._extended_shape(), value, dtype=like.dtype, device=like.device_str)
 
 
-class _LocationScale:
-    """What Normal and Laplace share: real `loc`, positive `scale`, mean and mode at loc."""
+class _LocationScale(CenteredAtLoc):
+    """What Normal, Laplace and Cauchy share: real `loc`, positive `scale`, mean and mode at
+    loc."""
 
     arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
     support = constraints.real
@@ -39,14 +40,6 @@ class _LocationScale:
 
     def expand(self, batch_shape, _instance=None):
         return self._expanded(_LocationScale, batch_shape, _instance, ("loc", "scale"))
-
-    @property
-    def mean(self):
-        return self.loc
-
-    @property
-    def mode(self):
-        return self.loc
 
 
 class Normal(_LocationScale, ExponentialFamily):

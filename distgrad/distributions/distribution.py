@@ -172,5 +172,18 @@ class Distribution:
         return f"{self.__class__.__name__}({args})"
 
 
+class CenteredAtLoc:
+    """For the symmetric, unimodal families (Normal, Laplace, Cauchy, the multivariate
+    normals): mean and mode are `loc`."""
+
+    @property
+    def mean(self):
+        return self.loc
+
+    @property
+    def mode(self):
+        return self.loc
+
+
 class ExponentialFamily(Distribution):
     """Distributions of the exponential family (the base torch gives them)."""

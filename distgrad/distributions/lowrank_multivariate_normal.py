@@ -8,7 +8,7 @@ import distgrad
 
 from . import _random, constraints
 from ._linalg import cholesky, solve_lower
-from .distribution import Distribution
+from .distribution import CenteredAtLoc, Distribution
 from .multivariate_normal import batch_mahalanobis
 from .utils import lazy_property, size
 
@@ -37,7 +37,7 @@ def lowrank_mahalanobis(w, d, x, capacitance):
     return (x.pow(2) / d).sum(-1) - batch_mahalanobis(capacitance, wt_dinv_x)
 
 
-class LowRankMultivariateNormal(Distribution):
+class LowRankMultivariateNormal(CenteredAtLoc, Distribution):
     """N(loc, cov_factor cov_factorᵀ + diag(cov_diag)).
 
     >>> d = LowRankMultivariateNormal(distgrad.zeros(3), distgrad.ones(3, 1), distgrad.ones(3))
@@ -92,14 +92,6 @@ class LowRankMultivariateNormal(Distribution):
     def _full_shape(self, matrix):
         n = self._event_shape[0]
         return matrix.expand(tuple(self._batch_shape) + (n, n))
-
-    @property
-    def mean(self):
-        return self.loc
-
-    @property
-    def mode(self):
-        return self.loc
 
     @lazy_property
     def variance(self):

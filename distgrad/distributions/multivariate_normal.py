@@ -8,7 +8,7 @@ import distgrad
 
 from . import _random, constraints
 from ._linalg import cholesky, inverse_from_cholesky, solve_lower
-from .distribution import Distribution
+from .distribution import CenteredAtLoc, Distribution
 from .utils import broadcast_shapes, lazy_property
 
 
@@ -24,7 +24,7 @@ def _precision_to_scale_tril(p):
     return solve_lower(l_inv, eye)
 
 
-class MultivariateNormal(Distribution):
+class MultivariateNormal(CenteredAtLoc, Distribution):
     """N(loc, Σ) with Σ given as covariance_matrix, precision_matrix or scale_tril."""
 
     arg_constraints = {"loc": constraints.real_vector,
@@ -84,14 +84,6 @@ class MultivariateNormal(Distribution):
     @lazy_property
     def precision_matrix(self):
         return inverse_from_cholesky(self._unbroadcasted_scale_tril).expand(self._matrix_shape())
-
-    @property
-    def mean(self):
-        return self.loc
-
-    @property
-    def mode(self):
-        return self.loc
 
     @property
     def variance(self):
