@@ -1,5 +1,7 @@
 """Bijections for TransformedDistribution (torch.distributions.transforms): Exp, Affine,
-Sigmoid, Tanh, Power, their inverses (`t.inv`) and compositions; and Abs."""
+Sigmoid, Tanh, Power, Softplus, StickBreaking, Reshape, a distribution's CDF, their inverses
+(`t.inv`), compositions and Independent wrappers; and the maps torch gives no Jacobian for
+(Abs, Softmax, LowerCholesky, PositiveDefinite)."""
 from __future__ import annotations
 
 import functools
@@ -11,10 +13,14 @@ import distgrad
 import distgrad.nn.functional as F
 
 from . import constraints
-from .utils import broadcast_all, broadcast_shapes, finfo, lazy_property, sum_rightmost
+from ._linalg import cholesky
+from .utils import broadcast_all, broadcast_shapes, finfo, lazy_property, size, sum_rightmost
 
-__all__ = ["AbsTransform", "AffineTransform", "ComposeTransform", "ExpTransform",
-           "PowerTransform", "SigmoidTransform", "TanhTransform", "Transform"]
+__all__ = ["AbsTransform", "AffineTransform", "ComposeTransform",
+           "CumulativeDistributionTransform", "ExpTransform", "IndependentTransform",
+           "LowerCholeskyTransform", "PositiveDefiniteTransform", "PowerTransform",
+           "ReshapeTransform", "SigmoidTransform", "SoftmaxTransform", "SoftplusTransform",
+           "StickBreakingTransform", "TanhTransform", "Transform"]
 
 
 class Transform:
@@ -252,13 +258,18 @@ class _SameTypeEqual:
     __hash__ = object.__hash__
 
 
-class ExpTransform(_SameTypeEqual, Transform):
-    """y = exp(x)."""
+class _IncreasingOnReals(_SameTypeEqual, Transform):
+    """An increasing bijection from the reals (its codomain is the subclass's)."""
 
     domain = constraints.real
-    codomain = constraints.positive
     bijective = True
     sign = +1
+
+
+class ExpTransform(_IncreasingOnReals):
+    """y = exp(x)."""
+
+    codomain = constraints.positive
 
     def _call(self, x):
         return x.exp()
@@ -329,13 +340,10 @@ def _clipped_sigmoid(x):
     return distgrad.clamp(distgrad.sigmoid(x), min=float(fi.tiny), max=1.0 - float(fi.eps))
 
 
-class SigmoidTransform(_SameTypeEqual, Transform):
+class SigmoidTransform(_IncreasingOnReals):
     """y = sigmoid(x), clipped into (0, 1) as torch clips it."""
 
-    domain = constraints.real
     codomain = constraints.unit_interval
-    bijective = True
-    sign = +1
 
     def _call(self, x):
         return _clipped_sigmoid(x)
@@ -349,13 +357,10 @@ class SigmoidTransform(_SameTypeEqual, Transform):
         return -F.softplus(-x) - F.softplus(x)
 
 
-class TanhTransform(_SameTypeEqual, Transform):
+class TanhTransform(_IncreasingOnReals):
     """y = tanh(x)."""
 
-    domain = constraints.real
     codomain = constraints.interval(-1.0, 1.0)
-    bijective = True
-    sign = +1
 
     def _call(self, x):
         return x.tanh()
@@ -435,3 +440,249 @@ class AffineTransform(Transform):
                                 getattr(self.scale, "shape", ()))
 
     inverse_shape = forward_shape
+
+
+class IndependentTransform(Transform):
+    """base_transform with `reinterpreted_batch_ndims` more rightmost dims taken as one event:
+    the same map, its log|det J| summed over them."""
+
+    def __init__(self, base_transform: Transform, reinterpreted_batch_ndims: int,
+                 cache_size: int = 0):
+        super().__init__(cache_size=cache_size)
+        self.base_transform = base_transform.with_cache(cache_size)
+        self.reinterpreted_batch_ndims = reinterpreted_batch_ndims
+
+    def with_cache(self, cache_size=1):
+        if self._cache_size == cache_size:
+            return self
+        return IndependentTransform(self.base_transform, self.reinterpreted_batch_ndims,
+                                    cache_size=cache_size)
+
+    @constraints.dependent_property(is_discrete=False)
+    def domain(self):
+        return constraints.independent(self.base_transform.domain,
+                                       self.reinterpreted_batch_ndims)
+
+    @constraints.dependent_property(is_discrete=False)
+    def codomain(self):
+        return constraints.independent(self.base_transform.codomain,
+                                       self.reinterpreted_batch_ndims)
+
+    @property
+    def bijective(self) -> bool:
+        return self.base_transform.bijective
+
+    @property
+    def sign(self):
+        return self.base_transform.sign
+
+    def _call(self, x):
+        if x.dim() < self.domain.event_dim:
+            raise ValueError("Too few dimensions on input")
+        return self.base_transform(x)
+
+    def _inverse(self, y):
+        if y.dim() < self.codomain.event_dim:
+            raise ValueError("Too few dimensions on input")
+        return self.base_transform.inv(y)
+
+    def log_abs_det_jacobian(self, x, y):
+        return sum_rightmost(self.base_transform.log_abs_det_jacobian(x, y),
+                             self.reinterpreted_batch_ndims)
+
+    def __repr__(self) -> str:
+        return (f"{self.__class__.__name__}({self.base_transform!r}, "
+                f"{self.reinterpreted_batch_ndims})")
+
+    def forward_shape(self, shape):
+        return self.base_transform.forward_shape(shape)
+
+    def inverse_shape(self, shape):
+        return self.base_transform.inverse_shape(shape)
+
+
+class ReshapeTransform(Transform):
+    """Reshapes the rightmost `in_shape` to `out_shape` (a unit Jacobian)."""
+
+    bijective = True
+
+    def __init__(self, in_shape, out_shape, cache_size: int = 0):
+        self.in_shape = size(in_shape)
+        self.out_shape = size(out_shape)
+        if self.in_shape.numel() != self.out_shape.numel():
+            raise ValueError("in_shape, out_shape have different numbers of elements")
+        super().__init__(cache_size=cache_size)
+
+    @constraints.dependent_property
+    def domain(self):
+        return constraints.independent(constraints.real, len(self.in_shape))
+
+    @constraints.dependent_property
+    def codomain(self):
+        return constraints.independent(constraints.real, len(self.out_shape))
+
+    def with_cache(self, cache_size=1):
+        if self._cache_size == cache_size:
+            return self
+        return ReshapeTransform(self.in_shape, self.out_shape, cache_size=cache_size)
+
+    @staticmethod
+    def _swap_event(t, old, new):
+        return t.reshape(tuple(t.shape[:t.dim() - len(old)]) + tuple(new))
+
+    def _call(self, x):
+        return self._swap_event(x, self.in_shape, self.out_shape)
+
+    def _inverse(self, y):
+        return self._swap_event(y, self.out_shape, self.in_shape)
+
+    def log_abs_det_jacobian(self, x, y):
+        return x.new_zeros(tuple(x.shape[:x.dim() - len(self.in_shape)]))
+
+    @staticmethod
+    def _swapped_shape(shape, old, new):
+        if len(shape) < len(old):
+            raise ValueError("Too few dimensions on input")
+        cut = len(shape) - len(old)
+        if size(shape[cut:]) != old:
+            raise ValueError(f"Shape mismatch: expected {shape[cut:]} but got {old}")
+        return size(tuple(shape[:cut]) + tuple(new))
+
+    def forward_shape(self, shape):
+        return self._swapped_shape(shape, self.in_shape, self.out_shape)
+
+    def inverse_shape(self, shape):
+        return self._swapped_shape(shape, self.out_shape, self.in_shape)
+
+
+class SoftplusTransform(_IncreasingOnReals):
+    """y = log(1 + exp(x))."""
+
+    codomain = constraints.positive
+
+    def _call(self, x):
+        return F.softplus(x)
+
+    def _inverse(self, y):
+        return (-y).expm1().neg().log() + y
+
+    def log_abs_det_jacobian(self, x, y):
+        return -F.softplus(-x)
+
+
+def _at_least_1d(shape):
+    if len(shape) < 1:
+        raise ValueError("Too few dimensions on input")
+
+
+class SoftmaxTransform(_SameTypeEqual, Transform):
+    """y = softmax(x) over the last dim; not a bijection (the inverse is one log)."""
+
+    domain = constraints.real_vector
+    codomain = constraints.simplex
+
+    def _call(self, x):
+        probs = (x - x.max(-1, True)[0]).exp()
+        return probs / probs.sum(-1, True)
+
+    def _inverse(self, y):
+        return y.log()
+
+    def forward_shape(self, shape):
+        _at_least_1d(shape)
+        return shape
+
+    inverse_shape = forward_shape
+
+
+def _stick_offset(x, k):
+    """k - 0, k - 1, ...: the logit shift that makes x = 0 the simplex's centre."""
+    return k - x.new_ones(x.shape[-1]).cumsum(-1)
+
+
+class StickBreakingTransform(_SameTypeEqual, Transform):
+    """Real K-vectors onto the (K+1)-simplex by breaking a stick: each coordinate's sigmoid
+    is the share of what is left."""
+
+    domain = constraints.real_vector
+    codomain = constraints.simplex
+    bijective = True
+
+    def _call(self, x):
+        z = _clipped_sigmoid(x - _stick_offset(x, x.shape[-1] + 1).log())
+        z_cumprod = (1 - z).cumprod(-1)
+        return F.pad(z, [0, 1], value=1) * F.pad(z_cumprod, [1, 0], value=1)
+
+    def _inverse(self, y):
+        y_crop = y[..., :-1]
+        sf = (1 - y_crop.cumsum(-1)).clamp(min=float(finfo(y.dtype).tiny))
+        return y_crop.log() - sf.log() + _stick_offset(y_crop, y.shape[-1]).log()
+
+    def log_abs_det_jacobian(self, x, y):
+        x = x - _stick_offset(x, x.shape[-1] + 1).log()
+        return (-x + F.logsigmoid(x) + y[..., :-1].log()).sum(-1)
+
+    def forward_shape(self, shape):
+        _at_least_1d(shape)
+        return size(tuple(shape[:-1]) + (shape[-1] + 1,))
+
+    def inverse_shape(self, shape):
+        _at_least_1d(shape)
+        return size(tuple(shape[:-1]) + (shape[-1] - 1,))
+
+
+class LowerCholeskyTransform(_SameTypeEqual, Transform):
+    """Square matrices onto lower triangular ones with a positive diagonal (exp of x's)."""
+
+    domain = constraints.independent(constraints.real, 2)
+    codomain = constraints.lower_cholesky
+
+    def _call(self, x):
+        return x.tril(-1) + x.diagonal(dim1=-2, dim2=-1).exp().diag_embed()
+
+    def _inverse(self, y):
+        return y.tril(-1) + y.diagonal(dim1=-2, dim2=-1).log().diag_embed()
+
+
+class PositiveDefiniteTransform(_SameTypeEqual, Transform):
+    """Square matrices onto positive-definite ones: L Lᵀ for L = LowerCholeskyTransform(x)."""
+
+    domain = constraints.independent(constraints.real, 2)
+    codomain = constraints.positive_definite
+
+    def _call(self, x):
+        x = LowerCholeskyTransform()(x)
+        return x @ x.mT
+
+    def _inverse(self, y):
+        return LowerCholeskyTransform().inv(cholesky(y))
+
+
+class CumulativeDistributionTransform(Transform):
+    """y = distribution.cdf(x), onto (0, 1); log|det J| is the log density."""
+
+    bijective = True
+    codomain = constraints.unit_interval
+    sign = +1
+
+    def __init__(self, distribution, cache_size: int = 0):
+        super().__init__(cache_size=cache_size)
+        self.distribution = distribution
+
+    @property
+    def domain(self):
+        return self.distribution.support
+
+    def _call(self, x):
+        return self.distribution.cdf(x)
+
+    def _inverse(self, y):
+        return self.distribution.icdf(y)
+
+    def log_abs_det_jacobian(self, x, y):
+        return self.distribution.log_prob(x)
+
+    def with_cache(self, cache_size=1):
+        if self._cache_size == cache_size:
+            return self
+        return type(self)(self.distribution, cache_size=cache_size)

@@ -509,3 +509,63 @@ def test_relaxed_and_straight_through_rsamples_carry_gradients():
         grads[lib] = (x, b, st, logits.grad, temperature.grad)
     for ours, theirs in zip(grads["distgrad"], grads["torch"]):
         _close(ours, theirs, "float32", "relaxed rsample")
+
+
+# ---- transforms ------------------------------------------------------------------------------
+
+TRANSFORMS = [  # (id, build(T, D), input shape, input sampler)
+    ("abs", lambda T, D: D.AbsTransform(), (2, 3), "real"),
+    ("power", lambda T, D: D.PowerTransform(T.tensor([0.5, 2.0, -1.5])), (2, 3), "positive"),
+    ("softplus", lambda T, D: D.SoftplusTransform(), (2, 3), "real"),
+    ("softmax", lambda T, D: D.SoftmaxTransform(), (2, 4), "real"),
+    ("stick_breaking", lambda T, D: D.StickBreakingTransform(), (2, 3), "real"),
+    ("lower_cholesky", lambda T, D: D.LowerCholeskyTransform(), (2, 3, 3), "real"),
+    ("positive_definite", lambda T, D: D.PositiveDefiniteTransform(), (2, 3, 3), "real"),
+    ("reshape", lambda T, D: D.ReshapeTransform((2, 3), (6,)), (4, 2, 3), "real"),
+    ("independent_softplus", lambda T, D: D.IndependentTransform(D.SoftplusTransform(), 2),
+     (4, 2, 3), "real"),
+    ("cdf", lambda T, D: D.CumulativeDistributionTransform(D.Normal(1.0, 2.0)), (2, 3), "real"),
+]
+
+
+@pytest.mark.parametrize("tid, build, shape, kind", TRANSFORMS, ids=[t[0] for t in TRANSFORMS])
+def test_transforms_match_torch(tid, build, shape, kind):
+    """Forward, inverse (round trip), log|det J|, shapes and attributes, and the gradients of
+    each with respect to the input, as torch's, in float64."""
+    x_np = _rng(tid).standard_normal(shape)
+    if kind == "positive":
+        x_np = np.abs(x_np) + 0.1
+    out = {}
+    for lib, (T, D) in LIBS.items():
+        t = build(T, D)
+        x = T.tensor(x_np, requires_grad=True)
+        y = t(x)
+        results = [y, t.inv(y)]
+        try:
+            results.append(t.log_abs_det_jacobian(x, y))
+        except NotImplementedError:
+            pass
+        total = sum((r * T.tensor(_rng(tid, i).uniform(0.5, 1.5, tuple(r.shape)))).sum()
+                    for i, r in enumerate(results))
+        grad, = T.autograd.grad(total, [x])
+        facts = (tuple(t.forward_shape(shape)), tuple(t.inverse_shape(tuple(y.shape))),
+                 t.bijective, repr(t.domain), repr(t.codomain), t == build(T, D))
+        out[lib] = (results + [grad], facts)
+    (ours, our_facts), (theirs, their_facts) = out["distgrad"], out["torch"]
+    assert our_facts == their_facts
+    assert len(ours) == len(theirs)
+    for i, (a, b) in enumerate(zip(ours, theirs)):
+        _close(a, b, "float64", f"{tid}: output {i}")
+
+
+def test_transform_shape_errors_match_torch():
+    for build in (lambda T, D: D.ReshapeTransform((2, 3), (5,)),
+                  lambda T, D: D.ReshapeTransform((2, 3), (6,)).forward_shape((3, 2)),
+                  lambda T, D: D.StickBreakingTransform().forward_shape(()),
+                  lambda T, D: D.IndependentTransform(D.ExpTransform(), 2)(T.zeros(3))):
+        caught = {}
+        for lib, (T, D) in LIBS.items():
+            with pytest.raises(Exception) as info:
+                build(T, D)
+            caught[lib] = (type(info.value).__name__, str(info.value))
+        assert caught["distgrad"] == caught["torch"]
