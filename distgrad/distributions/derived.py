@@ -1,7 +1,7 @@
 """Distributions torch writes as a simpler one pushed through transforms: HalfNormal and
 HalfCauchy (|x|), Gumbel (a double log of a uniform), Weibull (a power of an exponential),
-Pareto (exp of an exponential, scaled), InverseGamma (1 / a Gamma draw) and Kumaraswamy
-(powers of a uniform). Samples are the
+Pareto (exp of an exponential, scaled), InverseGamma (1 / a Gamma draw), Kumaraswamy
+(powers of a uniform) and LogisticNormal (a normal vector broken onto the simplex). Samples are the
 base distribution's draws, transformed, so they are torch's."""
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from . import constraints
 from .continuous import Cauchy, Exponential, Normal, Uniform, _constant
 from .gamma_family import Gamma
 from .transformed_distribution import TransformedDistribution
-from .transforms import AbsTransform, AffineTransform, ExpTransform, PowerTransform
+from .transforms import (AbsTransform, AffineTransform, ExpTransform, PowerTransform,
+                         StickBreakingTransform)
 from .utils import broadcast_all, euler_constant, finfo
 
 inf = float("inf")
@@ -328,3 +329,29 @@ class Kumaraswamy(TransformedDistribution):
         t0 = 1 - self.concentration0.reciprocal()
         h0 = distgrad.digamma(self.concentration0 + 1) + euler_constant
         return t0 + t1 * h0 - distgrad.log(self.concentration1) - distgrad.log(self.concentration0)
+
+
+class LogisticNormal(TransformedDistribution):
+    """A Normal(loc, scale) vector taken onto the simplex by StickBreakingTransform."""
+
+    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
+    support = constraints.simplex
+    has_rsample = True
+
+    def __init__(self, loc, scale, validate_args=None):
+        base_dist = Normal(loc, scale, validate_args=validate_args)
+        if not base_dist.batch_shape:
+            base_dist = base_dist.expand([1])
+        super().__init__(base_dist, StickBreakingTransform(), validate_args=validate_args)
+
+    def expand(self, batch_shape, _instance=None):
+        new = self._get_checked_instance(LogisticNormal, _instance)
+        return super().expand(batch_shape, _instance=new)
+
+    @property
+    def loc(self):
+        return self.base_dist.base_dist.loc
+
+    @property
+    def scale(self):
+        return self.base_dist.base_dist.scale

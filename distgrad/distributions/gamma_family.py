@@ -1,7 +1,7 @@
 """Gamma, Dirichlet and Beta, reparameterized as torch does: a Gamma draw and a Dirichlet
 draw (normalized Gamma draws) carry torch's implicit gradients (_implicit.py); Beta is the
-first coordinate of a two-category Dirichlet. Chi2 is a Gamma, and StudentT divides a normal
-draw by a Chi2 one."""
+first coordinate of a two-category Dirichlet. Chi2 is a Gamma, StudentT divides a normal
+draw by a Chi2 one, and FisherSnedecor one Gamma draw by another."""
 from __future__ import annotations
 
 import math
@@ -139,6 +139,58 @@ class StudentT(Distribution):
         return (self.scale.log()
                 + 0.5 * (self.df + 1) * (distgrad.digamma(half_df_1) - distgrad.digamma(half_df))
                 + 0.5 * self.df.log() + lbeta)
+
+
+class FisherSnedecor(Distribution):
+    """The F-distribution with `df1` and `df2` degrees of freedom: the ratio of two scaled
+    chi-squared draws."""
+
+    arg_constraints = {"df1": constraints.positive, "df2": constraints.positive}
+    support = constraints.positive
+    has_rsample = True
+
+    def __init__(self, df1, df2, validate_args=None):
+        self.df1, self.df2 = broadcast_all(df1, df2)
+        self._gamma1 = Gamma(self.df1 * 0.5, self.df1)
+        self._gamma2 = Gamma(self.df2 * 0.5, self.df2)
+        super().__init__(_batch_shape(df1, df2, tensor=self.df1), validate_args=validate_args)
+
+    def expand(self, batch_shape, _instance=None):
+        new = self._expanded(FisherSnedecor, batch_shape, _instance, ("df1", "df2"))
+        new._gamma1 = self._gamma1.expand(batch_shape)
+        new._gamma2 = self._gamma2.expand(batch_shape)
+        return new
+
+    @property
+    def mean(self):
+        df2 = distgrad.where(self.df2 <= 2, nan, self.df2)
+        return df2 / (df2 - 2)
+
+    @property
+    def mode(self):
+        mode = (self.df1 - 2) / self.df1 * self.df2 / (self.df2 + 2)
+        return distgrad.where(self.df1 <= 2, nan, mode)
+
+    @property
+    def variance(self):
+        df2 = distgrad.where(self.df2 <= 4, nan, self.df2)
+        return 2 * df2.pow(2) * (self.df1 + df2 - 2) / (self.df1 * (df2 - 2).pow(2) * (df2 - 4))
+
+    def rsample(self, sample_shape=()):
+        shape = tuple(self._extended_shape(sample_shape))
+        x1 = self._gamma1.rsample(sample_shape).view(shape)
+        x2 = self._gamma2.rsample(sample_shape).view(shape)
+        tiny = float(finfo(x2.dtype).tiny)
+        return (x1 / x2.clamp(min=tiny)).clamp(min=tiny)
+
+    def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        ct1, ct2, ct3 = self.df1 * 0.5, self.df2 * 0.5, self.df1 / self.df2
+        t1 = (ct1 + ct2).lgamma() - ct1.lgamma() - ct2.lgamma()
+        t2 = ct1 * ct3.log() + (ct1 - 1) * distgrad.log(value)
+        t3 = (ct1 + ct2) * distgrad.log1p(ct3 * value)
+        return t1 + t2 - t3
 
 
 class Dirichlet(ExponentialFamily):

@@ -216,6 +216,11 @@ CASES = [
                  D.Normal(p["loc"], p["scale"]), D.CumulativeDistributionTransform(
                      D.Normal(0.0, 1.0))),
              lambda rng: rng.uniform(0.05, 0.95, (3, 2)), cdf=True),
+    DistCase("fisher_snedecor", {"df1": ((5,), 0.5, 8), "df2": ((5,), 0.5, 8)},
+             lambda D, p: D.FisherSnedecor(p["df1"], p["df2"]),
+             lambda rng: rng.uniform(0.1, 4, (3, 5))),
+    DistCase("logistic_normal", {"loc": ((2, 3), -1, 1), "scale": ((3,), 0.5, 1.5)},
+             lambda D, p: D.LogisticNormal(p["loc"], p["scale"]), _simplex((4, 2, 4))),
     DistCase("one_hot_straight_through", {"logits": ((3, 4), -2, 2)},
              lambda D, p: D.OneHotCategoricalStraightThrough(logits=p["logits"]),
              lambda rng: np.eye(4)[rng.integers(0, 4, (2, 3))]),

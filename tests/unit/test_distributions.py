@@ -190,6 +190,10 @@ SHAPE_BUILDS = [
     ("straight_through", lambda T, D: D.OneHotCategoricalStraightThrough(T.ones(2, 3))),
     ("kumaraswamy", lambda T, D: D.Kumaraswamy(T.ones(3), 2.0)),
     ("continuous_bernoulli_number", lambda T, D: D.ContinuousBernoulli(0.3)),
+    ("fisher_snedecor_numbers", lambda T, D: D.FisherSnedecor(3.0, 5.0)),
+    ("fisher_snedecor", lambda T, D: D.FisherSnedecor(T.full((2, 1), 3.0), T.full((3,), 5.0))),
+    ("logistic_normal_numbers", lambda T, D: D.LogisticNormal(0.0, 1.0)),
+    ("logistic_normal", lambda T, D: D.LogisticNormal(T.zeros(2, 3), 1.0)),
     ("lowrank_mvn", lambda T, D: D.LowRankMultivariateNormal(T.zeros(2, 3), T.ones(3, 1),
                                                              T.ones(3))),
     ("lowrank_mvn_factor_batch", lambda T, D: D.LowRankMultivariateNormal(
@@ -315,6 +319,11 @@ ERRORS = [
     ("lowrank_kl_events", lambda T, D: D.kl_divergence(
         D.LowRankMultivariateNormal(T.zeros(2), T.ones(2, 1), T.ones(2)),
         D.MultivariateNormal(T.zeros(3), T.eye(3)))),
+    ("fisher_snedecor_df", lambda T, D: D.FisherSnedecor(T.tensor([1.0]), T.tensor([0.0]))),
+    ("fisher_snedecor_support", lambda T, D: D.FisherSnedecor(1.0, 2.0).log_prob(T.tensor(-1.0))),
+    ("logistic_normal_scale", lambda T, D: D.LogisticNormal(T.zeros(2), T.tensor([1.0, -1.0]))),
+    ("logistic_normal_support", lambda T, D: D.LogisticNormal(T.zeros(2), 1.0).log_prob(
+        T.tensor([0.5, 0.6, 0.1]))),
     ("no_kl", lambda T, D: D.kl_divergence(D.Categorical(T.ones(2)), D.Normal(0.0, 1.0))),
 ]
 
@@ -372,6 +381,8 @@ SAMPLERS = [
     ("continuous_bernoulli", lambda: DD.ContinuousBernoulli(distgrad.tensor([0.2, 0.5, 0.9]))),
     ("lowrank_mvn", lambda: DD.LowRankMultivariateNormal(
         distgrad.tensor([1.0, -1.0]), distgrad.tensor([[1.0], [0.5]]), distgrad.tensor([0.5, 1.0]))),
+    ("fisher_snedecor", lambda: DD.FisherSnedecor(distgrad.tensor([5.0, 9.0]),
+                                                  distgrad.tensor([12.0, 20.0]))),
     ("mixture", lambda: DD.MixtureSameFamily(DD.Categorical(distgrad.tensor([0.3, 0.7])),
                                              DD.Normal(distgrad.tensor([-1.0, 2.0]), 0.5))),
 ]

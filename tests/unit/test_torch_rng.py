@@ -303,6 +303,7 @@ def test_heavy_tailed_samples_as_torch(dtype):
         return [D.Cauchy(T.zeros_like(scale), scale).sample((2,)),
                 D.HalfCauchy(scale).sample((2,)), D.HalfNormal(scale).rsample((2,)),
                 D.StudentT(k, 1.0, scale).sample((2,)), D.Chi2(k).sample((2,)),
+                D.FisherSnedecor(k, scale).sample((2,)),
                 T.rand(3, dtype=scale.dtype)]
     assert_same_draws(draws, seed=17)
 
@@ -316,7 +317,8 @@ def test_transformed_samples_take_torchs_draws(dtype):
         return [D.Gumbel(T.zeros_like(scale), scale).sample((2,)),
                 D.Weibull(scale, k).sample((2,)), D.Pareto(scale, k).sample((2,)),
                 D.InverseGamma(k, scale).sample((2,)), D.Kumaraswamy(k, scale).sample((2,)),
-                D.ContinuousBernoulli(scale / 2.5).rsample((2,))]
+                D.ContinuousBernoulli(scale / 2.5).rsample((2,)),
+                D.LogisticNormal(T.zeros_like(scale), scale).sample((2,))]
     torch.manual_seed(17)
     expected = _array(draws(torch))
     distgrad.manual_seed(17)
