@@ -1,5 +1,5 @@
 """Location-scale and simple continuous distributions: Normal, Uniform, Exponential, Laplace,
-Cauchy."""
+Cauchy, GeneralizedPareto."""
 from __future__ import annotations
 
 import math
@@ -257,3 +257,91 @@ class Cauchy(_LocationScale, Distribution):
 
     def entropy(self):
         return math.log(4 * math.pi) + self.scale.log()
+
+
+class GeneralizedPareto(Distribution):
+    """The generalized Pareto distribution: location `loc`, scale `scale`, tail index
+    `concentration` (0 is the exponential tail, which every formula treats apart)."""
+
+    arg_constraints = {"loc": constraints.real, "scale": constraints.positive,
+                       "concentration": constraints.real}
+    has_rsample = True
+
+    def __init__(self, loc, scale, concentration, validate_args=None):
+        self.loc, self.scale, self.concentration = broadcast_all(loc, scale, concentration)
+        super().__init__(_batch_shape(loc, scale, concentration, tensor=self.loc),
+                         validate_args=validate_args)
+
+    def expand(self, batch_shape, _instance=None):
+        return self._expanded(GeneralizedPareto, batch_shape, _instance,
+                              ("loc", "scale", "concentration"))
+
+    def _zero_and_safe_concentration(self):
+        """Where concentration is 0, and concentration with those entries set to 1 (so the
+        formulas for the other entries stay finite there). torch compares with a float32 0,
+        which fails for float64 parameters; a 0 of their dtype works for both."""
+        c = self.concentration
+        eq_zero = distgrad.isclose(c, distgrad.zeros_like(c))
+        return eq_zero, distgrad.where(eq_zero, distgrad.ones_like(c), c)
+
+    def rsample(self, sample_shape=()):
+        return self.icdf(_random.uniform(self.loc, self._extended_shape(sample_shape)))
+
+    def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        z = self._z(value)
+        eq_zero, safe_conc = self._zero_and_safe_concentration()
+        y = 1 / safe_conc + distgrad.ones_like(z)
+        where_nonzero = distgrad.where(y == 0, y, y * distgrad.log1p(safe_conc * z))
+        return -self.scale.log() - distgrad.where(eq_zero, z, where_nonzero)
+
+    def log_survival_function(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        z = self._z(value)
+        eq_zero, safe_conc = self._zero_and_safe_concentration()
+        return distgrad.where(eq_zero, -z, -distgrad.log1p(safe_conc * z) / safe_conc)
+
+    def log_cdf(self, value):
+        return distgrad.log1p(-distgrad.exp(self.log_survival_function(value)))
+
+    def cdf(self, value):
+        return distgrad.exp(self.log_cdf(value))
+
+    def icdf(self, value):
+        eq_zero, safe_conc = self._zero_and_safe_concentration()
+        logu = distgrad.log1p(-value)
+        where_nonzero = self.loc + self.scale / safe_conc * distgrad.expm1(-safe_conc * logu)
+        return distgrad.where(eq_zero, self.loc - self.scale * logu, where_nonzero)
+
+    def _z(self, x):
+        return (x - self.loc) / self.scale
+
+    @property
+    def mean(self):
+        valid = self.concentration < 1
+        safe_conc = distgrad.where(valid, self.concentration, 0.5)
+        return distgrad.where(valid, self.loc + self.scale / (1 - safe_conc), nan)
+
+    @property
+    def variance(self):
+        valid = self.concentration < 0.5
+        safe_conc = distgrad.where(valid, self.concentration, 0.25)
+        result = self.scale ** 2 / ((1 - safe_conc) ** 2 * (1 - 2 * safe_conc))
+        return distgrad.where(valid, result, nan)
+
+    def entropy(self):
+        return distgrad.broadcast_to(distgrad.log(self.scale) + self.concentration + 1,
+                                     tuple(self._batch_shape))
+
+    @property
+    def mode(self):
+        return self.loc
+
+    @constraints.dependent_property(is_discrete=False, event_dim=0)
+    def support(self):
+        lower = self.loc
+        upper = distgrad.where(self.concentration < 0, lower - self.scale / self.concentration,
+                               inf)
+        return constraints.interval(lower, upper)

@@ -18,6 +18,7 @@ class DistCase:
     value: Callable  # rng -> numpy array of points of the support
     cdf: bool = False  # cdf and icdf exist in torch
     icdf: bool = True  # with cdf: icdf exists too
+    float64: bool = True  # torch scores it in float64
     no_grad: tuple = ()  # parameters given without requires_grad (counts)
     extra: dict = field(default_factory=dict)
 
@@ -221,6 +222,15 @@ CASES = [
              lambda rng: rng.uniform(0.1, 4, (3, 5))),
     DistCase("logistic_normal", {"loc": ((2, 3), -1, 1), "scale": ((3,), 0.5, 1.5)},
              lambda D, p: D.LogisticNormal(p["loc"], p["scale"]), _simplex((4, 2, 4))),
+    # torch's log_prob and cdf compare float64 parameters with a float32 0 and raise
+    DistCase("generalized_pareto", {"loc": ((4,), -1, 1), "scale": ((4,), 0.5, 2),
+                                    "concentration": ((4,), 0.05, 0.8)},
+             lambda D, p: D.GeneralizedPareto(p["loc"], p["scale"], p["concentration"]),
+             lambda rng: rng.uniform(1.0, 4, (3, 4)), cdf=True, float64=False),
+    DistCase("generalized_pareto_bounded", {"loc": ((4,), -1, 1), "scale": ((4,), 2, 3),
+                                            "concentration": ((4,), -0.8, -0.1)},
+             lambda D, p: D.GeneralizedPareto(p["loc"], p["scale"], p["concentration"]),
+             lambda rng: rng.uniform(1.0, 1.5, (3, 4)), cdf=True, float64=False),
     DistCase("one_hot_straight_through", {"logits": ((3, 4), -2, 2)},
              lambda D, p: D.OneHotCategoricalStraightThrough(logits=p["logits"]),
              lambda rng: np.eye(4)[rng.integers(0, 4, (2, 3))]),

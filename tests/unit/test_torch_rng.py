@@ -318,7 +318,8 @@ def test_transformed_samples_take_torchs_draws(dtype):
                 D.Weibull(scale, k).sample((2,)), D.Pareto(scale, k).sample((2,)),
                 D.InverseGamma(k, scale).sample((2,)), D.Kumaraswamy(k, scale).sample((2,)),
                 D.ContinuousBernoulli(scale / 2.5).rsample((2,)),
-                D.LogisticNormal(T.zeros_like(scale), scale).sample((2,))]
+                D.LogisticNormal(T.zeros_like(scale), scale).sample((2,)),
+                D.GeneralizedPareto(T.zeros_like(scale), scale, k - 1).sample((2,))]
     torch.manual_seed(17)
     expected = _array(draws(torch))
     distgrad.manual_seed(17)
