@@ -1,6 +1,6 @@
 """Bijections for TransformedDistribution (torch.distributions.transforms): Exp, Affine,
 Sigmoid, Tanh, Power, Softplus, StickBreaking, Reshape, a distribution's CDF, their inverses
-(`t.inv`), compositions and Independent wrappers; and the maps torch gives no Jacobian for
+(`t.inv`), compositions, Independent wrappers and slice-wise Cat and Stack; and the maps torch gives no Jacobian for
 (Abs, Softmax, LowerCholesky, PositiveDefinite)."""
 from __future__ import annotations
 
@@ -16,11 +16,11 @@ from . import constraints
 from ._linalg import cholesky
 from .utils import broadcast_all, broadcast_shapes, finfo, lazy_property, size, sum_rightmost
 
-__all__ = ["AbsTransform", "AffineTransform", "ComposeTransform",
+__all__ = ["AbsTransform", "AffineTransform", "CatTransform", "ComposeTransform",
            "CumulativeDistributionTransform", "ExpTransform", "IndependentTransform",
            "LowerCholeskyTransform", "PositiveDefiniteTransform", "PowerTransform",
            "ReshapeTransform", "SigmoidTransform", "SoftmaxTransform", "SoftplusTransform",
-           "StickBreakingTransform", "TanhTransform", "Transform"]
+           "StackTransform", "StickBreakingTransform", "TanhTransform", "Transform"]
 
 
 class Transform:
@@ -686,3 +686,127 @@ class CumulativeDistributionTransform(Transform):
         if self._cache_size == cache_size:
             return self
         return type(self)(self.distribution, cache_size=cache_size)
+
+
+def _check_along(t, dim: int, length: int, name: str, tensor_word: str, length_word: str):
+    """torch's checks that `dim` exists and has `length` entries (AssertionError)."""
+    if not -t.dim() <= dim < t.dim():
+        raise AssertionError(f"dim {dim} out of range for {tensor_word} with {t.dim()} "
+                             "dimensions")
+    if t.size(dim) != length:
+        raise AssertionError(f"{name}.size({dim}) = {t.size(dim)} must equal {length_word} "
+                             f"{length}")
+
+
+class _SliceWise(Transform):
+    """What Cat and Stack share: transforms applied each to its slice of `dim`."""
+
+    def __init__(self, tseq, dim: int, cache_size: int):
+        if not all(isinstance(t, Transform) for t in tseq):
+            raise AssertionError("All elements of tseq must be Transform instances")
+        if cache_size:
+            tseq = [t.with_cache(cache_size) for t in tseq]
+        super().__init__(cache_size=cache_size)
+        self.transforms = list(tseq)
+        self.dim = dim
+
+    @property
+    def bijective(self) -> bool:
+        return all(t.bijective for t in self.transforms)
+
+    def _map(self, z, name, tensor_word, apply, join):
+        self._check(z, name, tensor_word)
+        return join([apply(t, part) for t, part in zip(self.transforms, self._slices(z))],
+                    self.dim)
+
+    def _call(self, x):
+        return self._map(x, "x", "tensor", lambda t, part: t(part), self._join)
+
+    def _inverse(self, y):
+        return self._map(y, "y", "tensor", lambda t, part: t.inv(part), self._join)
+
+
+class CatTransform(_SliceWise):
+    """transforms[i] on the i-th slice of `dim`, of lengths[i] entries (as torch.cat)."""
+
+    def __init__(self, tseq, dim: int = 0, lengths=None, cache_size: int = 0):
+        super().__init__(tseq, dim, cache_size)
+        self.lengths = list([1] * len(self.transforms) if lengths is None else lengths)
+        if len(self.lengths) != len(self.transforms):
+            raise AssertionError(f"lengths ({len(self.lengths)}) must match transforms "
+                                 f"({len(self.transforms)})")
+
+    @lazy_property
+    def event_dim(self) -> int:
+        return max(t.event_dim for t in self.transforms)
+
+    @lazy_property
+    def length(self) -> int:
+        return sum(self.lengths)
+
+    def with_cache(self, cache_size=1):
+        if self._cache_size == cache_size:
+            return self
+        return CatTransform(self.transforms, self.dim, self.lengths, cache_size)
+
+    def _check(self, t, name, tensor_word):
+        _check_along(t, self.dim, self.length, name, tensor_word, "length")
+
+    def _slices(self, z):
+        starts = [sum(self.lengths[:i]) for i in range(len(self.lengths))]
+        return [z.narrow(self.dim, start, n) for start, n in zip(starts, self.lengths)]
+
+    _join = staticmethod(distgrad.cat)
+
+    def log_abs_det_jacobian(self, x, y):
+        self._check(x, "x", "x")
+        self._check(y, "y", "y")
+        terms = []
+        for t, a, b in zip(self.transforms, self._slices(x), self._slices(y)):
+            term = t.log_abs_det_jacobian(a, b)
+            terms.append(sum_rightmost(term, self.event_dim - t.event_dim)
+                         if t.event_dim < self.event_dim else term)
+        dim = (self.dim - x.dim() if self.dim >= 0 else self.dim) + self.event_dim
+        return distgrad.cat(terms, dim=dim) if dim < 0 else sum(terms)
+
+    @constraints.dependent_property
+    def domain(self):
+        return constraints.cat([t.domain for t in self.transforms], self.dim, self.lengths)
+
+    @constraints.dependent_property
+    def codomain(self):
+        return constraints.cat([t.codomain for t in self.transforms], self.dim, self.lengths)
+
+
+class StackTransform(_SliceWise):
+    """transforms[i] on index i of `dim` (as torch.stack)."""
+
+    def __init__(self, tseq, dim: int = 0, cache_size: int = 0):
+        super().__init__(tseq, dim, cache_size)
+
+    def with_cache(self, cache_size=1):
+        if self._cache_size == cache_size:
+            return self
+        return StackTransform(self.transforms, self.dim, cache_size)
+
+    def _check(self, t, name, tensor_word):
+        _check_along(t, self.dim, len(self.transforms), name, tensor_word, "len(transforms)")
+
+    def _slices(self, z):
+        return [z.select(self.dim, i) for i in range(z.size(self.dim))]
+
+    _join = staticmethod(distgrad.stack)
+
+    def log_abs_det_jacobian(self, x, y):
+        self._check(x, "x", "x")
+        self._check(y, "y", "y")
+        return distgrad.stack([t.log_abs_det_jacobian(a, b) for t, a, b in
+                               zip(self.transforms, self._slices(x), self._slices(y))], self.dim)
+
+    @constraints.dependent_property
+    def domain(self):
+        return constraints.stack([t.domain for t in self.transforms], self.dim)
+
+    @constraints.dependent_property
+    def codomain(self):
+        return constraints.stack([t.codomain for t in self.transforms], self.dim)

@@ -544,7 +544,23 @@ TRANSFORMS = [  # (id, build(T, D), input shape, input sampler)
     ("independent_softplus", lambda T, D: D.IndependentTransform(D.SoftplusTransform(), 2),
      (4, 2, 3), "real"),
     ("cdf", lambda T, D: D.CumulativeDistributionTransform(D.Normal(1.0, 2.0)), (2, 3), "real"),
+    ("cat", lambda T, D: D.CatTransform([D.ExpTransform(), D.SoftplusTransform()], dim=1,
+                                        lengths=[1, 2]), (2, 3), "real"),
+    ("cat_events", lambda T, D: D.CatTransform(
+        [D.IndependentTransform(D.ExpTransform(), 1), D.SoftplusTransform()], dim=0,
+        lengths=[2, 2]), (4, 3), "real"),
+    ("stack", lambda T, D: D.StackTransform([D.ExpTransform(), D.TanhTransform(),
+                                             D.SoftplusTransform()], dim=-1), (2, 3), "real"),
 ]
+
+
+def _outcome(fn):
+    """fn()'s value, or the type of what it raised (torch's Cat constraint cannot check
+    parts of different event dims)."""
+    try:
+        return fn()
+    except Exception as e:  # noqa: BLE001 - compared with torch's
+        return type(e).__name__
 
 
 @pytest.mark.parametrize("tid, build, shape, kind", TRANSFORMS, ids=[t[0] for t in TRANSFORMS])
@@ -568,7 +584,9 @@ def test_transforms_match_torch(tid, build, shape, kind):
                     for i, r in enumerate(results))
         grad, = T.autograd.grad(total, [x])
         facts = (tuple(t.forward_shape(shape)), tuple(t.inverse_shape(tuple(y.shape))),
-                 t.bijective, repr(t.domain), repr(t.codomain), t == build(T, D))
+                 t.bijective, repr(t.domain), repr(t.codomain), t == build(T, D),
+                 _outcome(lambda: _np(t.codomain.check(y)).tolist()),
+                 _outcome(lambda: _np(t.domain.check(x)).tolist()))
         out[lib] = (results + [grad], facts)
     (ours, our_facts), (theirs, their_facts) = out["distgrad"], out["torch"]
     assert our_facts == their_facts
@@ -581,7 +599,12 @@ def test_transform_shape_errors_match_torch():
     for build in (lambda T, D: D.ReshapeTransform((2, 3), (5,)),
                   lambda T, D: D.ReshapeTransform((2, 3), (6,)).forward_shape((3, 2)),
                   lambda T, D: D.StickBreakingTransform().forward_shape(()),
-                  lambda T, D: D.IndependentTransform(D.ExpTransform(), 2)(T.zeros(3))):
+                  lambda T, D: D.IndependentTransform(D.ExpTransform(), 2)(T.zeros(3)),
+                  lambda T, D: D.CatTransform([D.ExpTransform()], dim=2)(T.zeros(3)),
+                  lambda T, D: D.CatTransform([D.ExpTransform()], lengths=[2])(T.zeros(3)),
+                  lambda T, D: D.StackTransform([D.ExpTransform()]).log_abs_det_jacobian(
+                      T.zeros(2), T.zeros(2)),
+                  lambda T, D: D.CatTransform([D.ExpTransform()], lengths=[1, 2])):
         caught = {}
         for lib, (T, D) in LIBS.items():
             with pytest.raises(Exception) as info:
