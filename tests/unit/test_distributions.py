@@ -193,6 +193,8 @@ SHAPE_BUILDS = [
     ("kumaraswamy", lambda T, D: D.Kumaraswamy(T.ones(3), 2.0)),
     ("continuous_bernoulli_number", lambda T, D: D.ContinuousBernoulli(0.3)),
     ("fisher_snedecor_numbers", lambda T, D: D.FisherSnedecor(3.0, 5.0)),
+    ("von_mises_numbers", lambda T, D: D.VonMises(0.0, 1.0)),
+    ("von_mises", lambda T, D: D.VonMises(T.zeros(2, 1), T.full((3,), 2.0))),
     ("generalized_pareto", lambda T, D: D.GeneralizedPareto(T.zeros(2, 1), 1.0, T.full((3,), 0.2))),
     ("fisher_snedecor", lambda T, D: D.FisherSnedecor(T.full((2, 1), 3.0), T.full((3,), 5.0))),
     ("logistic_normal_numbers", lambda T, D: D.LogisticNormal(0.0, 1.0)),
@@ -330,6 +332,8 @@ ERRORS = [
     ("generalized_pareto_scale", lambda T, D: D.GeneralizedPareto(0.0, T.tensor([-1.0]), 0.1)),
     ("generalized_pareto_support", lambda T, D: D.GeneralizedPareto(
         T.zeros(2), 1.0, T.full((2,), -0.5)).log_prob(T.tensor([1.0, 2.5]))),
+    ("von_mises_concentration", lambda T, D: D.VonMises(T.zeros(2), T.tensor([1.0, 0.0]))),
+    ("von_mises_value", lambda T, D: D.VonMises(0.0, 1.0).log_prob(T.tensor(float("nan")))),
     ("no_kl", lambda T, D: D.kl_divergence(D.Categorical(T.ones(2)), D.Normal(0.0, 1.0))),
 ]
 

@@ -297,13 +297,15 @@ def _scale_and_shape(T, dtype):
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_heavy_tailed_samples_as_torch(dtype):
     # Cauchy and normal draws scaled, folded, or divided by a Chi2 (gamma) draw: StudentT
-    # draws its normals before its gammas
+    # draws its normals before its gammas; VonMises rejects uniforms until every entry has
+    # accepted one
     def draws(T):
         D, (scale, k) = T.distributions, _scale_and_shape(T, dtype)
         return [D.Cauchy(T.zeros_like(scale), scale).sample((2,)),
                 D.HalfCauchy(scale).sample((2,)), D.HalfNormal(scale).rsample((2,)),
                 D.StudentT(k, 1.0, scale).sample((2,)), D.Chi2(k).sample((2,)),
                 D.FisherSnedecor(k, scale).sample((2,)),
+                D.VonMises(scale, T.tensor([1e-6, 0.5, 40.0], dtype=k.dtype)).sample((5,)),
                 T.rand(3, dtype=scale.dtype)]
     assert_same_draws(draws, seed=17)
 
