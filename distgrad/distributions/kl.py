@@ -13,7 +13,7 @@ from ._linalg import solve_lower
 from .continuous import Cauchy, Exponential, Laplace, Normal, Uniform
 from .continuous_bernoulli import ContinuousBernoulli
 from .derived import Gumbel, HalfNormal, Pareto
-from .discrete import Bernoulli, Categorical, OneHotCategorical, Poisson
+from .discrete import Bernoulli, Binomial, Categorical, OneHotCategorical, Poisson
 from .distribution import Distribution
 from .gamma_family import Beta, Dirichlet, Gamma
 from .independent import Independent
@@ -334,3 +334,131 @@ def _kl_normal_gumbel(p, q):
     t2 = mean_scale_ratio - loc_scale_ratio
     t3 = distgrad.exp(-mean_scale_ratio + 0.5 * var_scale_sqr_ratio + loc_scale_ratio)
     return -t1 + t2 + t3 - (0.5 * (1 + math.log(2 * math.pi)))
+
+
+
+# ---- pairs where p puts mass outside q's support: KL is infinite ------------------------------
+
+def _infinite_like(t):
+    return distgrad.full_like(t, inf)
+
+
+def _register_infinite(type_p, parameter: str, types_q) -> None:
+    """KL(p || q) = inf for each q type, shaped as p's `parameter` (as torch shapes it)."""
+    def infinite(p, q):
+        return _infinite_like(getattr(p, parameter))
+    for type_q in types_q:
+        register_kl(type_p, type_q)(infinite)
+
+
+_register_infinite(Beta, "concentration1", [Pareto])
+_register_infinite(ContinuousBernoulli, "probs", [Pareto])
+_register_infinite(Exponential, "rate", [Beta, ContinuousBernoulli, Pareto, Uniform])
+_register_infinite(Gamma, "concentration", [Beta, ContinuousBernoulli, Pareto, Uniform])
+for _type in (Gumbel, Laplace, Normal):
+    _register_infinite(_type, "loc", [Beta, ContinuousBernoulli, Exponential, Gamma, Pareto,
+                                      Uniform])
+_register_infinite(Pareto, "scale", [Beta, ContinuousBernoulli, Uniform])
+_register_infinite(Poisson, "rate", [Bernoulli, Binomial])
+
+
+# ---- closed forms across the families of a continuous support -------------------------------
+
+@register_kl(Gamma, Gumbel)
+def _kl_gamma_gumbel(p, q):
+    beta_scale_prod = p.rate * q.scale
+    loc_scale_ratio = q.loc / q.scale
+    c = p.concentration
+    t1 = (c - 1) * c.digamma() - c.lgamma() - c
+    t2 = beta_scale_prod.log() + c / beta_scale_prod
+    t3 = distgrad.exp(loc_scale_ratio) * (1 + beta_scale_prod.reciprocal()).pow(-c) \
+        - loc_scale_ratio
+    return t1 + t2 + t3
+
+
+@register_kl(Uniform, Gumbel)
+def _kl_uniform_gumbel(p, q):
+    common_term = q.scale / (p.high - p.low)
+    high_loc_diff = (p.high - q.loc) / q.scale
+    low_loc_diff = (p.low - q.loc) / q.scale
+    t1 = common_term.log() + 0.5 * (high_loc_diff + low_loc_diff)
+    t2 = common_term * (distgrad.exp(-high_loc_diff) - distgrad.exp(-low_loc_diff))
+    return t1 - t2
+
+
+@register_kl(Pareto, Exponential)
+def _kl_pareto_exponential(p, q):
+    scale_rate_prod = p.scale * q.rate
+    t1 = (p.alpha / scale_rate_prod).log()
+    t2 = p.alpha.reciprocal()
+    t3 = p.alpha * scale_rate_prod / (p.alpha - 1)
+    return _set_where(t1 - t2 + t3 - 1, p.alpha <= 1, inf)
+
+
+@register_kl(Pareto, Gamma)
+def _kl_pareto_gamma(p, q):
+    common_term = p.scale.log() + p.alpha.reciprocal()
+    t1 = p.alpha.log() - common_term
+    t2 = q.concentration.lgamma() - q.concentration * q.rate.log()
+    t3 = (1 - q.concentration) * common_term
+    t4 = q.rate * p.alpha * p.scale / (p.alpha - 1)
+    return _set_where(t1 + t2 + t3 + t4 - 1, p.alpha <= 1, inf)
+
+
+@register_kl(Pareto, Normal)
+def _kl_pareto_normal(p, q):
+    var_normal = 2 * q.scale.pow(2)
+    common_term = p.scale / (p.alpha - 1)
+    t1 = (math.sqrt(2 * math.pi) * q.scale * p.alpha / p.scale).log()
+    t2 = p.alpha.reciprocal()
+    t3 = p.alpha * common_term.pow(2) / (p.alpha - 2)
+    t4 = (p.alpha * common_term - q.loc).pow(2)
+    return _set_where(t1 - t2 + (t3 + t4) / var_normal - 1, p.alpha <= 2, inf)
+
+
+@register_kl(Uniform, Pareto)
+def _kl_uniform_pareto(p, q):
+    support_uniform = p.high - p.low
+    t1 = (q.alpha * q.scale.pow(q.alpha) * support_uniform).log()
+    t2 = (distgrad.xlogy(p.high, p.high) - distgrad.xlogy(p.low, p.low) - support_uniform) \
+        / support_uniform
+    return _set_where(t2 * (q.alpha + 1) - t1, p.low < q.scale, inf)
+
+
+def _cross_entropy_continuous_bernoulli(p, q):
+    """-E_p[log q] - H(p) for q continuous Bernoulli and p on [0, 1]."""
+    return -p.entropy() - p.mean * q.logits - distgrad.log1p(-q.probs) - q._cont_bern_log_norm()
+
+
+@register_kl(Beta, ContinuousBernoulli)
+def _kl_beta_continuous_bernoulli(p, q):
+    return _cross_entropy_continuous_bernoulli(p, q)
+
+
+@register_kl(Uniform, ContinuousBernoulli)
+def _kl_uniform_continuous_bernoulli(p, q):
+    outside = distgrad.maximum(distgrad.ge(p.high, q.support.upper_bound),
+                               distgrad.le(p.low, q.support.lower_bound))
+    return _set_where(_cross_entropy_continuous_bernoulli(p, q), outside, inf)
+
+
+@register_kl(ContinuousBernoulli, Exponential)
+def _kl_continuous_bernoulli_exponential(p, q):
+    return -p.entropy() - distgrad.log(q.rate) + q.rate * p.mean
+
+
+@register_kl(ContinuousBernoulli, Normal)
+def _kl_continuous_bernoulli_normal(p, q):
+    t1 = -p.entropy()
+    t2 = 0.5 * (math.log(2.0 * math.pi) + distgrad.square(q.loc / q.scale)) + distgrad.log(q.scale)
+    t3 = (p.variance + distgrad.square(p.mean) - 2.0 * q.loc * p.mean) \
+        / (2.0 * distgrad.square(q.scale))
+    return t1 + t2 + t3
+
+
+@register_kl(ContinuousBernoulli, Uniform)
+def _kl_continuous_bernoulli_uniform(p, q):
+    result = -p.entropy() + (q.high - q.low).log()
+    inside = distgrad.maximum(distgrad.ge(q.low, p.support.lower_bound),
+                              distgrad.le(q.high, p.support.upper_bound))
+    return _set_where(result, inside, inf)

@@ -234,6 +234,23 @@ CASES = [
     DistCase("von_mises", {"loc": ((2, 5), -3, 3), "concentration": ((5,), 0.1, 8)},
              lambda D, p: D.VonMises(p["loc"], p["concentration"]),
              lambda rng: rng.uniform(-7, 7, (3, 2, 5))),
+    # the second member of a KL pair, in the shape of the first
+    DistCase("normal_4", {"loc": ((4,), -2, 2), "scale": ((4,), 0.5, 2)},
+             lambda D, p: D.Normal(p["loc"], p["scale"]), lambda rng: rng.uniform(-3, 3, (4,))),
+    DistCase("exponential_4", {"rate": ((4,), 0.5, 2)},
+             lambda D, p: D.Exponential(p["rate"]), lambda rng: rng.uniform(0, 3, (4,))),
+    DistCase("beta_4", {"concentration1": ((4,), 0.5, 3), "concentration0": ((4,), 0.5, 3)},
+             lambda D, p: D.Beta(p["concentration1"], p["concentration0"]),
+             lambda rng: rng.uniform(0.05, 0.95, (4,))),
+    DistCase("uniform_unit_4", {"low": ((4,), 0.05, 0.3), "high": ((4,), 0.6, 0.95)},
+             lambda D, p: D.Uniform(p["low"], p["high"]),
+             lambda rng: rng.uniform(0.31, 0.59, (4,))),
+    DistCase("uniform_wide_4", {"low": ((4,), -2, -0.1), "high": ((4,), 1.1, 3)},
+             lambda D, p: D.Uniform(p["low"], p["high"]),
+             lambda rng: rng.uniform(-0.09, 1.09, (4,))),
+    DistCase("uniform_positive_4", {"low": ((4,), 1, 2), "high": ((4,), 2.5, 4)},
+             lambda D, p: D.Uniform(p["low"], p["high"]),
+             lambda rng: rng.uniform(2.01, 2.49, (4,))),
     DistCase("one_hot_straight_through", {"logits": ((3, 4), -2, 2)},
              lambda D, p: D.OneHotCategoricalStraightThrough(logits=p["logits"]),
              lambda rng: np.eye(4)[rng.integers(0, 4, (2, 3))]),
@@ -271,7 +288,15 @@ KL_CASES = [
     ("pareto", "pareto", "pareto"), ("exponential_gumbel", "exponential", "gumbel_2x3"),
     ("gumbel_normal", "gumbel", "normal"), ("normal_gumbel", "normal", "gumbel"),
     ("chi2", "chi2", "chi2"), ("lowrank_mvn", "lowrank_mvn", "lowrank_mvn_batched_factor"),
-    ("mvn_lowrank", "mvn_cov", "lowrank_mvn"), ("lowrank_mvn_mvn", "lowrank_mvn", "mvn_scale_tril"),
+    ("mvn_lowrank", "mvn_cov", "lowrank_mvn"), ("gamma_gumbel", "gamma", "gumbel"),
+    ("uniform_gumbel", "uniform_positive_4", "gumbel"),
+    ("pareto_exponential", "pareto", "exponential_4"), ("pareto_gamma", "pareto", "gamma"),
+    ("pareto_normal", "pareto", "normal_4"), ("uniform_pareto", "uniform_positive_4", "pareto"),
+    ("beta_continuous_bernoulli", "beta_4", "continuous_bernoulli_logits"),
+    ("uniform_continuous_bernoulli", "uniform_unit_4", "continuous_bernoulli_logits"),
+    ("continuous_bernoulli_exponential", "continuous_bernoulli_logits", "exponential_4"),
+    ("continuous_bernoulli_normal", "continuous_bernoulli_logits", "normal"),
+    ("continuous_bernoulli_uniform", "continuous_bernoulli_logits", "uniform_wide_4"), ("lowrank_mvn_mvn", "lowrank_mvn", "mvn_scale_tril"),
     ("continuous_bernoulli", "continuous_bernoulli", "continuous_bernoulli"), ("inverse_gamma", "inverse_gamma", "inverse_gamma"),
 ]
 
@@ -280,3 +305,11 @@ BY_ID = {c.id: c for c in CASES}
 
 def find(case_id: str) -> Optional[DistCase]:
     return BY_ID.get(case_id)
+
+# pairs where p has mass outside q's support (KL is infinite, no gradient)
+INFINITE_KL_CASES = [
+    ("normal", "pareto"), ("gumbel", "beta_4"), ("laplace", "exponential_4"),
+    ("exponential", "uniform"), ("gamma", "continuous_bernoulli_logits"), ("pareto", "beta"),
+    ("beta", "pareto"), ("continuous_bernoulli", "pareto"), ("poisson", "bernoulli_probs"),
+    ("poisson", "binomial"),
+]

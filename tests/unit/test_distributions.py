@@ -14,7 +14,7 @@ import torch.distributions as TD
 
 import distgrad
 import distgrad.distributions as DD
-from distribution_cases import BY_ID, CASES, KL_CASES, draw_params
+from distribution_cases import BY_ID, CASES, INFINITE_KL_CASES, KL_CASES, draw_params
 
 LIBS = {"torch": (torch, TD), "distgrad": (distgrad, DD)}
 TOL = {"float32": dict(rtol=2e-4, atol=2e-5), "float64": dict(rtol=1e-7, atol=1e-10)}
@@ -129,6 +129,16 @@ def test_kl_divergence_and_its_gradients_match_torch(kl_id, p_id, q_id, dtype):
         if tg is None:
             continue
         _close(dg, tg, dtype, f"kl {kl_id}: gradient {i}")
+
+
+@pytest.mark.parametrize("p_id, q_id", INFINITE_KL_CASES, ids=["_".join(c) for c in INFINITE_KL_CASES])
+def test_infinite_kl_divergences_match_torch(p_id, q_id):
+    rng = _rng("kl_inf", p_id, q_id)
+    raw_p, raw_q = draw_params(BY_ID[p_id], rng), draw_params(BY_ID[q_id], rng)
+    kls = {lib: LIBS[lib][1].kl_divergence(_kl_side(lib, p_id, raw_p, "float32")[0],
+                                           _kl_side(lib, q_id, raw_q, "float32")[0])
+           for lib in LIBS}
+    _close(kls["distgrad"], kls["torch"], "float32", f"kl {p_id} || {q_id}")
 
 
 def test_kl_gradient_passes_finite_differences_in_float64():
