@@ -58,7 +58,8 @@ class ContinuousBernoulli(_BinaryParams, ExponentialFamily):
                                     distgrad.zeros_like(cut_probs))
         above_half = distgrad.where(distgrad.ge(cut_probs, 0.5), cut_probs,
                                     distgrad.ones_like(cut_probs))
-        log_norm = distgrad.log(distgrad.abs(distgrad.log1p(-cut_probs) - distgrad.log(cut_probs))) \
+        log_ratio = distgrad.log1p(-cut_probs) - distgrad.log(cut_probs)
+        log_norm = distgrad.log(distgrad.abs(log_ratio)) \
             - distgrad.where(distgrad.le(cut_probs, 0.5), distgrad.log1p(-2.0 * below_half),
                              distgrad.log(2.0 * above_half - 1.0))
         x = distgrad.pow(self.probs - 0.5, 2)

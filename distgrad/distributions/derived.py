@@ -111,8 +111,8 @@ class Gumbel(TransformedDistribution):
         if isinstance(loc, numbers.Number) and isinstance(scale, numbers.Number):
             base_dist = Uniform(low, high, validate_args=validate_args)
         else:
-            base_dist = Uniform(distgrad.full_like(self.loc, low), distgrad.full_like(self.loc, high),
-                                validate_args=validate_args)
+            base_dist = Uniform(distgrad.full_like(self.loc, low),
+                                distgrad.full_like(self.loc, high), validate_args=validate_args)
         transforms = [ExpTransform().inv, AffineTransform(0, -distgrad.ones_like(self.scale)),
                       ExpTransform().inv, AffineTransform(loc, -self.scale)]
         super().__init__(base_dist, transforms, validate_args=validate_args)

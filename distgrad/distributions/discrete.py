@@ -1,6 +1,6 @@
 """Discrete distributions: Bernoulli, Categorical, OneHotCategorical, Poisson, Binomial,
-Geometric, NegativeBinomial and Multinomial (probs or logits, each computed from the other on first use, as in
-torch)."""
+Geometric, NegativeBinomial and Multinomial (probs or logits, each computed from the other
+on first use, as in torch)."""
 from __future__ import annotations
 
 import math

@@ -1,7 +1,7 @@
 """Bijections for TransformedDistribution (torch.distributions.transforms): Exp, Affine,
 Sigmoid, Tanh, Power, Softplus, StickBreaking, Reshape, a distribution's CDF, their inverses
-(`t.inv`), compositions, Independent wrappers and slice-wise Cat and Stack; and the maps torch gives no Jacobian for
-(Abs, Softmax, LowerCholesky, PositiveDefinite)."""
+(`t.inv`), compositions, Independent wrappers and slice-wise Cat and Stack; and the maps
+torch gives no Jacobian for (Abs, Softmax, LowerCholesky, PositiveDefinite)."""
 from __future__ import annotations
 
 import functools
