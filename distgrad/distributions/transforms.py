@@ -1,7 +1,8 @@
 """Bijections for TransformedDistribution (torch.distributions.transforms): Exp, Affine,
 Sigmoid, Tanh, Power, Softplus, StickBreaking, Reshape, a distribution's CDF, their inverses
 (`t.inv`), compositions, Independent wrappers and slice-wise Cat and Stack; and the maps
-torch gives no Jacobian for (Abs, Softmax, LowerCholesky, PositiveDefinite)."""
+torch gives no Jacobian for (Abs, Softmax, LowerCholesky, PositiveDefinite); CorrCholesky onto
+Cholesky factors of correlation matrices."""
 from __future__ import annotations
 
 import functools
@@ -14,13 +15,15 @@ import distgrad.nn.functional as F
 
 from . import constraints
 from ._linalg import cholesky
-from .utils import broadcast_all, broadcast_shapes, finfo, lazy_property, size, sum_rightmost
+from .utils import (broadcast_all, broadcast_shapes, finfo, lazy_property, size, sum_rightmost,
+                    tril_matrix_to_vec, vec_to_tril_matrix)
 
 __all__ = ["AbsTransform", "AffineTransform", "CatTransform", "ComposeTransform",
-           "CumulativeDistributionTransform", "ExpTransform", "IndependentTransform",
-           "LowerCholeskyTransform", "PositiveDefiniteTransform", "PowerTransform",
-           "ReshapeTransform", "SigmoidTransform", "SoftmaxTransform", "SoftplusTransform",
-           "StackTransform", "StickBreakingTransform", "TanhTransform", "Transform"]
+           "CorrCholeskyTransform", "CumulativeDistributionTransform", "ExpTransform",
+           "IndependentTransform", "LowerCholeskyTransform", "PositiveDefiniteTransform",
+           "PowerTransform", "ReshapeTransform", "SigmoidTransform", "SoftmaxTransform",
+           "SoftplusTransform", "StackTransform", "StickBreakingTransform", "TanhTransform",
+           "Transform"]
 
 
 class Transform:
@@ -810,3 +813,48 @@ class StackTransform(_SliceWise):
     @constraints.dependent_property
     def codomain(self):
         return constraints.stack([t.codomain for t in self.transforms], self.dim)
+
+
+class CorrCholeskyTransform(Transform):
+    """Real vectors of D(D-1)/2 entries onto the D x D lower Cholesky factors of correlation
+    matrices (rows of unit norm): tanh to (-1, 1), then a stick-breaking of each row."""
+
+    domain = constraints.real_vector
+    codomain = constraints.corr_cholesky
+    bijective = True
+
+    def _call(self, x):
+        eps = float(finfo(x.dtype).eps)
+        x = distgrad.tanh(x).clamp(min=-1 + eps, max=1 - eps)
+        r = vec_to_tril_matrix(x, diag=-1)
+        z1m_cumprod_sqrt = (1 - r ** 2).sqrt().cumprod(-1)
+        r = r + distgrad.eye(r.shape[-1], dtype=r.dtype, device=r.device_str)
+        return r * F.pad(z1m_cumprod_sqrt[..., :-1], [1, 0], value=1)
+
+    def _inverse(self, y):
+        y_cumsum = 1 - distgrad.cumsum(y * y, dim=-1)
+        y_cumsum_shifted = F.pad(y_cumsum[..., :-1], [1, 0], value=1)
+        t = tril_matrix_to_vec(y, diag=-1) / tril_matrix_to_vec(y_cumsum_shifted, diag=-1).sqrt()
+        return (t.log1p() - t.neg().log1p()) / 2  # atanh
+
+    def log_abs_det_jacobian(self, x, y, intermediates=None):
+        y1m_cumsum_tril = tril_matrix_to_vec(1 - (y * y).cumsum(dim=-1), diag=-2)
+        stick_breaking_logdet = 0.5 * y1m_cumsum_tril.log().sum(-1)
+        tanh_logdet = -2 * (x + F.softplus(-2 * x) - math.log(2.0)).sum(dim=-1)
+        return stick_breaking_logdet + tanh_logdet
+
+    def forward_shape(self, shape):
+        _at_least_1d(shape)
+        n = shape[-1]
+        d = round((0.25 + 2 * n) ** 0.5 + 0.5)
+        if d * (d - 1) // 2 != n:
+            raise ValueError("Input is not a flattened lower-diagonal number")
+        return size(tuple(shape[:-1]) + (d, d))
+
+    def inverse_shape(self, shape):
+        if len(shape) < 2:
+            raise ValueError("Too few dimensions on input")
+        if shape[-2] != shape[-1]:
+            raise ValueError("Input is not square")
+        d = shape[-1]
+        return size(tuple(shape[:-2]) + (d * (d - 1) // 2,))

@@ -76,6 +76,34 @@ class lazy_property:
         return value
 
 
+def _tril_mask(n: int, diag: int, device):
+    """Where a row-major walk of an n x n matrix is on or below diagonal `diag`."""
+    arange = distgrad.arange(n, device=device)
+    return arange < arange.view(-1, 1) + (diag + 1)
+
+
+def tril_matrix_to_vec(mat, diag: int = 0):
+    """The entries of mat on or below diagonal `diag`, in row order."""
+    n = mat.shape[-1]
+    if diag < -n or diag >= n:
+        raise ValueError(f"diag ({diag}) provided is outside [{-n}, {n - 1}].")
+    return mat[..., _tril_mask(n, diag, mat.device_str)]
+
+
+def vec_to_tril_matrix(vec, diag: int = 0):
+    """The D x D lower triangular matrix (below diagonal `diag`) with vec's entries in row
+    order; D solves D² + (1 + 2 diag) D - |diag| (diag + 1) = 2 len(vec)."""
+    n = (-(1 + 2 * diag) + ((1 + 2 * diag) ** 2 + 8 * vec.shape[-1]
+                            + 4 * abs(diag) * (diag + 1)) ** 0.5) / 2
+    if round(n) - n > float(finfo(vec.dtype).eps):
+        raise ValueError(f"The size of last dimension is {vec.shape[-1]} which cannot be "
+                         "expressed as the lower triangular part of a square D x D matrix.")
+    n = round(n)
+    mat = vec.new_zeros(tuple(vec.shape[:-1]) + (n, n))
+    mat[..., _tril_mask(n, diag, vec.device_str)] = vec
+    return mat
+
+
 def size(shape=()) -> "distgrad.Size":
     return distgrad.Size(tuple(int(d) for d in shape))
 

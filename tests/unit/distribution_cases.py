@@ -32,6 +32,15 @@ def _counts(rng, shape, k, n):
     return rng.multinomial(n, np.full(k, 1.0 / k), size=shape).astype(np.float64)
 
 
+def _corr_cholesky(shape):
+    """Lower Cholesky factors of random correlation matrices, D x D from D(D-1)/2 reals."""
+    def make(rng):
+        import torch  # the oracle's own map makes valid points of the support
+        x = torch.tensor(rng.standard_normal(shape))
+        return torch.distributions.CorrCholeskyTransform()(x).numpy()
+    return make
+
+
 def _spd(rng, batch, n):
     a = rng.standard_normal(batch + (n, n))
     return a @ np.swapaxes(a, -1, -2) + n * np.eye(n)
@@ -236,6 +245,10 @@ CASES = [
     DistCase("von_mises", {"loc": ((2, 5), -3, 3), "concentration": ((5,), 0.1, 8)},
              lambda D, p: D.VonMises(p["loc"], p["concentration"]),
              lambda rng: rng.uniform(-7, 7, (3, 2, 5))),
+    DistCase("corr_cholesky", {"loc": ((2, 6), -1, 1), "scale": ((2, 6), 0.5, 1.5)},
+             lambda D, p: D.TransformedDistribution(D.Normal(p["loc"], p["scale"]),
+                                                    D.CorrCholeskyTransform()),
+             _corr_cholesky((3, 2, 6))),
     # the second member of a KL pair, in the shape of the first
     DistCase("normal_4", {"loc": ((4,), -2, 2), "scale": ((4,), 0.5, 2)},
              lambda D, p: D.Normal(p["loc"], p["scale"]), lambda rng: rng.uniform(-3, 3, (4,))),
@@ -298,8 +311,10 @@ KL_CASES = [
     ("uniform_continuous_bernoulli", "uniform_unit_4", "continuous_bernoulli_logits"),
     ("continuous_bernoulli_exponential", "continuous_bernoulli_logits", "exponential_4"),
     ("continuous_bernoulli_normal", "continuous_bernoulli_logits", "normal"),
-    ("continuous_bernoulli_uniform", "continuous_bernoulli_logits", "uniform_wide_4"), ("lowrank_mvn_mvn", "lowrank_mvn", "mvn_scale_tril"),
-    ("continuous_bernoulli", "continuous_bernoulli", "continuous_bernoulli"), ("inverse_gamma", "inverse_gamma", "inverse_gamma"),
+    ("continuous_bernoulli_uniform", "continuous_bernoulli_logits", "uniform_wide_4"),
+    ("lowrank_mvn_mvn", "lowrank_mvn", "mvn_scale_tril"),
+    ("continuous_bernoulli", "continuous_bernoulli", "continuous_bernoulli"),
+    ("inverse_gamma", "inverse_gamma", "inverse_gamma"),
 ]
 
 BY_ID = {c.id: c for c in CASES}

@@ -563,6 +563,7 @@ TRANSFORMS = [  # (id, build(T, D), input shape, input sampler)
     ("cat_events", lambda T, D: D.CatTransform(
         [D.IndependentTransform(D.ExpTransform(), 1), D.SoftplusTransform()], dim=0,
         lengths=[2, 2]), (4, 3), "real"),
+    ("corr_cholesky", lambda T, D: D.CorrCholeskyTransform(), (2, 6), "real"),
     ("stack", lambda T, D: D.StackTransform([D.ExpTransform(), D.TanhTransform(),
                                              D.SoftplusTransform()], dim=-1), (2, 3), "real"),
 ]
@@ -618,7 +619,10 @@ def test_transform_shape_errors_match_torch():
                   lambda T, D: D.CatTransform([D.ExpTransform()], lengths=[2])(T.zeros(3)),
                   lambda T, D: D.StackTransform([D.ExpTransform()]).log_abs_det_jacobian(
                       T.zeros(2), T.zeros(2)),
-                  lambda T, D: D.CatTransform([D.ExpTransform()], lengths=[1, 2])):
+                  lambda T, D: D.CatTransform([D.ExpTransform()], lengths=[1, 2]),
+                  lambda T, D: D.CorrCholeskyTransform().forward_shape((2, 5)),
+                  lambda T, D: D.CorrCholeskyTransform().inverse_shape((3, 4)),
+                  lambda T, D: D.CorrCholeskyTransform()(T.zeros(2, 5))):
         caught = {}
         for lib, (T, D) in LIBS.items():
             with pytest.raises(Exception) as info:
