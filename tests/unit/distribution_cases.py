@@ -249,6 +249,8 @@ CASES = [
              lambda D, p: D.TransformedDistribution(D.Normal(p["loc"], p["scale"]),
                                                     D.CorrCholeskyTransform()),
              _corr_cholesky((3, 2, 6))),
+    DistCase("lkj_cholesky", {"concentration": ((2,), 0.5, 3)},
+             lambda D, p: D.LKJCholesky(3, p["concentration"]), _corr_cholesky((4, 2, 3))),
     # the second member of a KL pair, in the shape of the first
     DistCase("normal_4", {"loc": ((4,), -2, 2), "scale": ((4,), 0.5, 2)},
              lambda D, p: D.Normal(p["loc"], p["scale"]), lambda rng: rng.uniform(-3, 3, (4,))),

@@ -204,6 +204,8 @@ SHAPE_BUILDS = [
     ("continuous_bernoulli_number", lambda T, D: D.ContinuousBernoulli(0.3)),
     ("fisher_snedecor_numbers", lambda T, D: D.FisherSnedecor(3.0, 5.0)),
     ("von_mises_numbers", lambda T, D: D.VonMises(0.0, 1.0)),
+    ("lkj_cholesky_number", lambda T, D: D.LKJCholesky(3, 2.0)),
+    ("lkj_cholesky", lambda T, D: D.LKJCholesky(4, T.full((2, 3), 0.5))),
     ("von_mises", lambda T, D: D.VonMises(T.zeros(2, 1), T.full((3,), 2.0))),
     ("generalized_pareto", lambda T, D: D.GeneralizedPareto(T.zeros(2, 1), 1.0, T.full((3,), 0.2))),
     ("fisher_snedecor", lambda T, D: D.FisherSnedecor(T.full((2, 1), 3.0), T.full((3,), 5.0))),
@@ -344,6 +346,9 @@ ERRORS = [
         T.zeros(2), 1.0, T.full((2,), -0.5)).log_prob(T.tensor([1.0, 2.5]))),
     ("von_mises_concentration", lambda T, D: D.VonMises(T.zeros(2), T.tensor([1.0, 0.0]))),
     ("von_mises_value", lambda T, D: D.VonMises(0.0, 1.0).log_prob(T.tensor(float("nan")))),
+    ("lkj_cholesky_dim", lambda T, D: D.LKJCholesky(1)),
+    ("lkj_cholesky_concentration", lambda T, D: D.LKJCholesky(2, T.tensor([-1.0]))),
+    ("lkj_cholesky_support", lambda T, D: D.LKJCholesky(2).log_prob(T.ones(2, 2))),
     ("no_kl", lambda T, D: D.kl_divergence(D.Categorical(T.ones(2)), D.Normal(0.0, 1.0))),
 ]
 

@@ -319,6 +319,7 @@ def test_transformed_samples_take_torchs_draws(dtype):
         return [D.Gumbel(T.zeros_like(scale), scale).sample((2,)),
                 D.Weibull(scale, k).sample((2,)), D.Pareto(scale, k).sample((2,)),
                 D.InverseGamma(k, scale).sample((2,)), D.Kumaraswamy(k, scale).sample((2,)),
+                D.LKJCholesky(3, k).sample((2,)).flatten(),
                 D.ContinuousBernoulli(scale / 2.5).rsample((2,)),
                 D.LogisticNormal(T.zeros_like(scale), scale).sample((2,)),
                 D.GeneralizedPareto(T.zeros_like(scale), scale, k - 1).sample((2,))]
