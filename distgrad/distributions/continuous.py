@@ -78,6 +78,13 @@ class Normal(_LocationScale, ExponentialFamily):
     def entropy(self):
         return 0.5 + 0.5 * math.log(2 * math.pi) + distgrad.log(self.scale)
 
+    @property
+    def _natural_params(self):
+        return (self.loc / self.scale.pow(2), -0.5 * self.scale.pow(2).reciprocal())
+
+    def _log_normalizer(self, x, y):
+        return -0.25 * x.pow(2) / y + 0.5 * distgrad.log(-math.pi / y)
+
 
 class Uniform(Distribution):
     """The uniform distribution on [low, high)."""
@@ -188,6 +195,13 @@ class Exponential(ExponentialFamily):
 
     def entropy(self):
         return 1.0 - distgrad.log(self.rate)
+
+    @property
+    def _natural_params(self):
+        return (-self.rate,)
+
+    def _log_normalizer(self, x):
+        return -distgrad.log(-x)
 
 
 class Laplace(_LocationScale, Distribution):

@@ -125,3 +125,19 @@ class ContinuousBernoulli(_BinaryParams, ExponentialFamily):
         log_probs0 = distgrad.log1p(-self.probs)
         log_probs1 = distgrad.log(self.probs)
         return self.mean * (log_probs0 - log_probs1) - self._cont_bern_log_norm() - log_probs0
+
+    @property
+    def _natural_params(self):
+        return (self.logits,)
+
+    def _log_normalizer(self, x):
+        """The log normalizing constant as a function of the natural parameter (a Taylor
+        expansion near 0, as torch's)."""
+        out_unst_reg = distgrad.maximum(distgrad.le(x, self._lims[0] - 0.5),
+                                        distgrad.gt(x, self._lims[1] - 0.5))
+        cut_nat_params = distgrad.where(out_unst_reg, x,
+                                        (self._lims[0] - 0.5) * distgrad.ones_like(x))
+        log_norm = distgrad.log(distgrad.abs(distgrad.special.expm1(cut_nat_params))) \
+            - distgrad.log(distgrad.abs(cut_nat_params))
+        taylor = 0.5 * x + distgrad.pow(x, 2) / 24.0 - distgrad.pow(x, 4) / 2880.0
+        return distgrad.where(out_unst_reg, log_norm, taylor)

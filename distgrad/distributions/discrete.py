@@ -102,6 +102,13 @@ class Bernoulli(_BinaryParams, ExponentialFamily):
         values = distgrad.arange(2, dtype=self._param.dtype, device=self._param.device_str)
         return _enumerate(values, self._batch_shape, expand)
 
+    @property
+    def _natural_params(self):
+        return (distgrad.logit(self.probs),)
+
+    def _log_normalizer(self, x):
+        return distgrad.log1p(distgrad.exp(x))
+
 
 class Categorical(Distribution):
     """One of K categories, with probabilities `probs` (normalized) or `logits`."""
@@ -309,6 +316,13 @@ class Poisson(ExponentialFamily):
             self._validate_sample(value)
         rate, value = broadcast_all(self.rate, value)
         return value.xlogy(rate) - rate - (value + 1).lgamma()
+
+    @property
+    def _natural_params(self):
+        return (distgrad.log(self.rate),)
+
+    def _log_normalizer(self, x):
+        return distgrad.exp(x)
 
 
 def _clamp_by_zero(x):

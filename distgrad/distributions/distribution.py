@@ -186,4 +186,31 @@ class CenteredAtLoc:
 
 
 class ExponentialFamily(Distribution):
-    """Distributions of the exponential family (the base torch gives them)."""
+    """Distributions of the exponential family (the base torch gives them): a density
+    exp(<t(x), theta> - F(theta) + k(x)) with natural parameters theta (`_natural_params`),
+    log normalizer F (`_log_normalizer`) and expected carrier measure E[k(x)]
+    (`_mean_carrier_measure`), from which the entropy and the KL divergence between two
+    members follow as Bregman divergences of F."""
+
+    @property
+    def _natural_params(self):
+        raise NotImplementedError
+
+    def _log_normalizer(self, *natural_params):
+        raise NotImplementedError
+
+    @property
+    def _mean_carrier_measure(self):
+        raise NotImplementedError
+
+    def entropy(self):
+        """-E[k(x)] + F(theta) - <theta, grad F(theta)> (torch's: the natural parameters taken
+        as new leaves, F's gradient by autograd)."""
+        result = -self._mean_carrier_measure
+        nparams = [p.detach().requires_grad_() for p in self._natural_params]
+        lg_normal = self._log_normalizer(*nparams)
+        gradients = distgrad.autograd.grad(lg_normal.sum(), nparams, create_graph=True)
+        result = result + lg_normal
+        for nparam, g in zip(nparams, gradients):
+            result = result - (nparam * g).reshape(tuple(self._batch_shape) + (-1,)).sum(-1)
+        return result

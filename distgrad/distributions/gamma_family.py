@@ -70,6 +70,13 @@ class Gamma(ExponentialFamily):
         c = self.concentration
         return c - distgrad.log(self.rate) + distgrad.lgamma(c) + (1.0 - c) * distgrad.digamma(c)
 
+    @property
+    def _natural_params(self):
+        return (self.concentration - 1, -self.rate)
+
+    def _log_normalizer(self, x, y):
+        return distgrad.lgamma(x + 1) + (x + 1) * distgrad.log(-y.reciprocal())
+
 
 class Chi2(Gamma):
     """The chi-squared distribution with `df` degrees of freedom: Gamma(df / 2, 1 / 2)."""
@@ -246,6 +253,13 @@ class Dirichlet(ExponentialFamily):
         return (distgrad.lgamma(c).sum(-1) - distgrad.lgamma(a0) - (k - a0) * distgrad.digamma(a0)
                 - ((c - 1.0) * distgrad.digamma(c)).sum(-1))
 
+    @property
+    def _natural_params(self):
+        return (self.concentration,)
+
+    def _log_normalizer(self, x):
+        return x.lgamma().sum(-1) - distgrad.lgamma(x.sum(-1))
+
 
 class Beta(ExponentialFamily):
     """The Beta distribution with concentration1 (alpha) and concentration0 (beta)."""
@@ -296,6 +310,13 @@ class Beta(ExponentialFamily):
 
     def entropy(self):
         return self._dirichlet.entropy()
+
+    @property
+    def _natural_params(self):
+        return (self.concentration1, self.concentration0)
+
+    def _log_normalizer(self, x, y):
+        return distgrad.lgamma(x) + distgrad.lgamma(y) - distgrad.lgamma(x + y)
 
     @property
     def concentration1(self):

@@ -13,8 +13,8 @@ from ._linalg import solve_lower
 from .continuous import Cauchy, Exponential, Laplace, Normal, Uniform
 from .continuous_bernoulli import ContinuousBernoulli
 from .derived import Gumbel, HalfNormal, Pareto
-from .discrete import Bernoulli, Binomial, Categorical, OneHotCategorical, Poisson
-from .distribution import Distribution
+from .discrete import Bernoulli, Binomial, Categorical, Geometric, OneHotCategorical, Poisson
+from .distribution import Distribution, ExponentialFamily
 from .gamma_family import Beta, Dirichlet, Gamma
 from .independent import Independent
 from .lowrank_multivariate_normal import LowRankMultivariateNormal
@@ -94,16 +94,30 @@ def kl_divergence(p, q):
 
 
 def _set_where(t, mask, value):
-    """t with `value` where mask holds (torch writes it in place: t[mask] = value)."""
+    """t with `value` where mask holds, mask broadcast against t (torch.where)."""
+    return distgrad.where(mask, distgrad.full_like(t, value), t)
+
+
+def _put(t, mask, value):
+    """t with `value` where mask holds, as torch's in-place `t[mask] = value` writes it: a
+    boolean mask covers t's leading dims and must match their sizes (a 0-dim one covers all
+    of t), else torch's IndexError. The masked entries get no gradient, as index_put's."""
+    if mask.dim() > t.dim():
+        raise IndexError(f"too many indices for tensor of dimension {t.dim()}")
+    for i, (m, n) in enumerate(zip(mask.shape, t.shape)):
+        if m != n:
+            raise IndexError(f"The shape of the mask {list(mask.shape)} at index {i} does not "
+                             f"match the shape of the indexed tensor {list(t.shape)} at index {i}")
+    mask = mask.reshape(tuple(mask.shape) + (1,) * (t.dim() - mask.dim()))
     return distgrad.where(mask, distgrad.full_like(t, value), t)
 
 
 @register_kl(Bernoulli, Bernoulli)
 def _kl_bernoulli_bernoulli(p, q):
     t1 = p.probs * (F.softplus(-q.logits) - F.softplus(-p.logits))
-    t1 = _set_where(_set_where(t1, q.probs == 0, inf), p.probs == 0, 0.0)
+    t1 = _put(_put(t1, q.probs == 0, inf), p.probs == 0, 0.0)
     t2 = (1 - p.probs) * (F.softplus(q.logits) - F.softplus(p.logits))
-    t2 = _set_where(_set_where(t2, q.probs == 1, inf), p.probs == 1, 0.0)
+    t2 = _put(_put(t2, q.probs == 1, inf), p.probs == 1, 0.0)
     return t1 + t2
 
 
@@ -122,8 +136,8 @@ def _kl_beta_beta(p, q):
 @register_kl(Categorical, Categorical)
 def _kl_categorical_categorical(p, q):
     t = p.probs * (p.logits - q.logits)
-    t = _set_where(t, (q.probs == 0).expand_as(t), inf)
-    t = _set_where(t, (p.probs == 0).expand_as(t), 0.0)
+    t = _put(t, (q.probs == 0).expand_as(t), inf)
+    t = _put(t, (p.probs == 0).expand_as(t), 0.0)
     return t.sum(-1)
 
 
@@ -254,7 +268,7 @@ def _kl_transformed_transformed(p, q):
 @register_kl(Uniform, Uniform)
 def _kl_uniform_uniform(p, q):
     result = ((q.high - q.low) / (p.high - p.low)).log()
-    return _set_where(result, (q.low > p.low) | (q.high < p.high), inf)
+    return _put(result, (q.low > p.low) | (q.high < p.high), inf)
 
 
 @register_kl(Independent, Independent)
@@ -290,7 +304,7 @@ def _kl_pareto_pareto(p, q):
     scale_ratio = p.scale / q.scale
     alpha_ratio = q.alpha / p.alpha
     result = q.alpha * scale_ratio.log() - alpha_ratio.log() + alpha_ratio - 1
-    return _set_where(result, p.scale < q.scale, inf)  # p puts mass below q's support
+    return _put(result, p.scale < q.scale, inf)  # p puts mass below q's support
 
 
 # ---- Gumbel against Gumbel and the other location families ----------------------------------
@@ -392,7 +406,7 @@ def _kl_pareto_exponential(p, q):
     t1 = (p.alpha / scale_rate_prod).log()
     t2 = p.alpha.reciprocal()
     t3 = p.alpha * scale_rate_prod / (p.alpha - 1)
-    return _set_where(t1 - t2 + t3 - 1, p.alpha <= 1, inf)
+    return _put(t1 - t2 + t3 - 1, p.alpha <= 1, inf)
 
 
 @register_kl(Pareto, Gamma)
@@ -402,7 +416,7 @@ def _kl_pareto_gamma(p, q):
     t2 = q.concentration.lgamma() - q.concentration * q.rate.log()
     t3 = (1 - q.concentration) * common_term
     t4 = q.rate * p.alpha * p.scale / (p.alpha - 1)
-    return _set_where(t1 + t2 + t3 + t4 - 1, p.alpha <= 1, inf)
+    return _put(t1 + t2 + t3 + t4 - 1, p.alpha <= 1, inf)
 
 
 @register_kl(Pareto, Normal)
@@ -413,7 +427,7 @@ def _kl_pareto_normal(p, q):
     t2 = p.alpha.reciprocal()
     t3 = p.alpha * common_term.pow(2) / (p.alpha - 2)
     t4 = (p.alpha * common_term - q.loc).pow(2)
-    return _set_where(t1 - t2 + (t3 + t4) / var_normal - 1, p.alpha <= 2, inf)
+    return _put(t1 - t2 + (t3 + t4) / var_normal - 1, p.alpha <= 2, inf)
 
 
 @register_kl(Uniform, Pareto)
@@ -422,7 +436,7 @@ def _kl_uniform_pareto(p, q):
     t1 = (q.alpha * q.scale.pow(q.alpha) * support_uniform).log()
     t2 = (distgrad.xlogy(p.high, p.high) - distgrad.xlogy(p.low, p.low) - support_uniform) \
         / support_uniform
-    return _set_where(t2 * (q.alpha + 1) - t1, p.low < q.scale, inf)
+    return _put(t2 * (q.alpha + 1) - t1, p.low < q.scale, inf)
 
 
 def _cross_entropy_continuous_bernoulli(p, q):
@@ -462,3 +476,193 @@ def _kl_continuous_bernoulli_uniform(p, q):
     inside = distgrad.maximum(distgrad.ge(q.low, p.support.lower_bound),
                               distgrad.le(q.high, p.support.upper_bound))
     return _set_where(result, inside, inf)
+
+
+# ---- Bregman divergence for two members of one exponential family -----------------------------
+
+_CROSS_FAMILY = ("The cross KL-divergence between different exponential families cannot "
+                 + " " * 28 + "be computed using Bregman divergences")
+
+
+@register_kl(ExponentialFamily, ExponentialFamily)
+def _kl_expfamily_expfamily(p, q):
+    """The Bregman divergence of the log normalizer at the natural parameters, p's taken as
+    new leaves (torch detaches them: no gradient reaches p's parameters by this route)."""
+    if type(p) is not type(q):
+        raise NotImplementedError(_CROSS_FAMILY)
+    p_nparams = [nparam.detach().requires_grad_() for nparam in p._natural_params]
+    q_nparams = q._natural_params
+    lg_normal = p._log_normalizer(*p_nparams)
+    gradients = distgrad.autograd.grad(lg_normal.sum(), p_nparams, create_graph=True)
+    result = q._log_normalizer(*q_nparams) - lg_normal
+    for pnp, qnp, g in zip(p_nparams, q_nparams, gradients):
+        result = result - sum_rightmost((qnp - pnp) * g, len(q.event_shape))
+    return result
+
+
+# ---- more pairs of torch's: discrete ----------------------------------------------------------
+
+@register_kl(Bernoulli, Poisson)
+def _kl_bernoulli_poisson(p, q):
+    return -p.entropy() - (p.probs * q.rate.log() - q.rate)
+
+
+@register_kl(Binomial, Binomial)
+def _kl_binomial_binomial(p, q):
+    # from https://math.stackexchange.com/questions/2214993/
+    if (p.total_count < q.total_count).any():
+        raise NotImplementedError(
+            "KL between Binomials where q.total_count > p.total_count is not implemented")
+    kl = p.total_count * (p.probs * (p.logits - q.logits) + (-p.probs).log1p()
+                          - (-q.probs).log1p())
+    return _put(kl, p.total_count > q.total_count, inf)
+
+
+@register_kl(Geometric, Geometric)
+def _kl_geometric_geometric(p, q):
+    return -p.entropy() - distgrad.log1p(-q.probs) / p.probs - q.logits
+
+
+# ---- more pairs of torch's: continuous --------------------------------------------------------
+
+def _beta_mean(p):
+    return p.concentration1 / (p.concentration1 + p.concentration0)
+
+
+@register_kl(Beta, Exponential)
+def _kl_beta_exponential(p, q):
+    return -p.entropy() - q.rate.log() + q.rate * _beta_mean(p)
+
+
+@register_kl(Beta, Gamma)
+def _kl_beta_gamma(p, q):
+    t1 = -p.entropy()
+    t2 = q.concentration.lgamma() - q.concentration * q.rate.log()
+    t3 = (q.concentration - 1) * (p.concentration1.digamma()
+                                  - (p.concentration1 + p.concentration0).digamma())
+    t4 = q.rate * _beta_mean(p)
+    return t1 + t2 - t3 + t4
+
+
+@register_kl(Beta, Normal)
+def _kl_beta_normal(p, q):
+    e_beta = _beta_mean(p)
+    var_normal = q.scale.pow(2)
+    t1 = -p.entropy()
+    t2 = 0.5 * (var_normal * 2 * math.pi).log()
+    t3 = (e_beta * (1 - e_beta) / (p.concentration1 + p.concentration0 + 1)
+          + e_beta.pow(2)) * 0.5
+    t4 = q.loc * e_beta
+    t5 = q.loc.pow(2) * 0.5
+    return t1 + t2 + (t3 - t4 + t5) / var_normal
+
+
+@register_kl(Beta, Uniform)
+def _kl_beta_uniform(p, q):
+    result = -p.entropy() + (q.high - q.low).log()
+    outside = (q.low > p.support.lower_bound) | (q.high < p.support.upper_bound)
+    return _put(result, outside, inf)
+
+
+@register_kl(Exponential, Gamma)
+def _kl_exponential_gamma(p, q):
+    ratio = q.rate / p.rate
+    t1 = -q.concentration * distgrad.log(ratio)
+    return (t1 + ratio + q.concentration.lgamma() + q.concentration * euler_constant
+            - (1 + euler_constant))
+
+
+@register_kl(Exponential, Normal)
+def _kl_exponential_normal(p, q):
+    var_normal = q.scale.pow(2)
+    rate_sqr = p.rate.pow(2)
+    t1 = 0.5 * distgrad.log(rate_sqr * var_normal * 2 * math.pi)
+    t2 = rate_sqr.reciprocal()
+    t3 = q.loc / p.rate
+    t4 = q.loc.pow(2) * 0.5
+    return t1 - 1 + (t2 - t3 + t4) / var_normal
+
+
+@register_kl(Gamma, Exponential)
+def _kl_gamma_exponential(p, q):
+    return -p.entropy() - q.rate.log() + q.rate * p.concentration / p.rate
+
+
+@register_kl(Gamma, Normal)
+def _kl_gamma_normal(p, q):
+    var_normal = q.scale.pow(2)
+    beta_sqr = p.rate.pow(2)
+    t1 = (0.5 * distgrad.log(beta_sqr * var_normal * 2 * math.pi) - p.concentration
+          - p.concentration.lgamma())
+    t2 = 0.5 * (p.concentration.pow(2) + p.concentration) / beta_sqr
+    t3 = q.loc * p.concentration / p.rate
+    t4 = 0.5 * q.loc.pow(2)
+    return t1 + (p.concentration - 1) * p.concentration.digamma() + (t2 - t3 + t4) / var_normal
+
+
+@register_kl(Laplace, Normal)
+def _kl_laplace_normal(p, q):
+    var_normal = q.scale.pow(2)
+    scale_sqr_var_ratio = p.scale.pow(2) / var_normal
+    t1 = 0.5 * distgrad.log(2 * scale_sqr_var_ratio / math.pi)
+    t2 = 0.5 * p.loc.pow(2)
+    t3 = p.loc * q.loc
+    t4 = 0.5 * q.loc.pow(2)
+    return -t1 + scale_sqr_var_ratio + (t2 - t3 + t4) / var_normal - 1
+
+
+@register_kl(Normal, Laplace)
+def _kl_normal_laplace(p, q):
+    loc_diff = p.loc - q.loc
+    scale_ratio = p.scale / q.scale
+    loc_diff_scale_ratio = loc_diff / p.scale
+    t1 = distgrad.log(scale_ratio)
+    t2 = math.sqrt(2 / math.pi) * p.scale * distgrad.exp(-0.5 * loc_diff_scale_ratio.pow(2))
+    t3 = loc_diff * distgrad.erf(math.sqrt(0.5) * loc_diff_scale_ratio)
+    return -t1 + (t2 + t3) / q.scale - (0.5 * (1 + math.log(0.5 * math.pi)))
+
+
+def _x_log_x(t):
+    return distgrad.xlogy(t, t)  # 0 at 0, as torch's
+
+
+@register_kl(Uniform, Beta)
+def _kl_uniform_beta(p, q):
+    common_term = p.high - p.low
+    t1 = distgrad.log(common_term)
+    t2 = ((q.concentration1 - 1) * (_x_log_x(p.high) - _x_log_x(p.low) - common_term)
+          / common_term)
+    t3 = ((q.concentration0 - 1) * (_x_log_x(1 - p.high) - _x_log_x(1 - p.low) + common_term)
+          / common_term)
+    t4 = (q.concentration1.lgamma() + q.concentration0.lgamma()
+          - (q.concentration1 + q.concentration0).lgamma())
+    result = t3 + t4 - t1 - t2
+    outside = (p.high > q.support.upper_bound) | (p.low < q.support.lower_bound)
+    return _put(result, outside, inf)
+
+
+@register_kl(Uniform, Exponential)
+def _kl_uniform_exponential(p, q):
+    result = q.rate * (p.high + p.low) / 2 - ((p.high - p.low) * q.rate).log()
+    return _put(result, p.low < q.support.lower_bound, inf)
+
+
+@register_kl(Uniform, Gamma)
+def _kl_uniform_gamma(p, q):
+    common_term = p.high - p.low
+    t1 = common_term.log()
+    t2 = q.concentration.lgamma() - q.concentration * q.rate.log()
+    t3 = ((1 - q.concentration) * (_x_log_x(p.high) - _x_log_x(p.low) - common_term)
+          / common_term)
+    t4 = q.rate * (p.high + p.low) / 2
+    result = -t1 + t2 + t3 + t4
+    return _put(result, p.low < q.support.lower_bound, inf)
+
+
+@register_kl(Uniform, Normal)
+def _kl_uniform_normal(p, q):
+    common_term = p.high - p.low
+    t1 = (math.sqrt(math.pi * 2) * q.scale / common_term).log()
+    t2 = common_term.pow(2) / 12
+    t3 = ((p.high + p.low - 2 * q.loc) / 2).pow(2)
+    return t1 + 0.5 * (t2 + t3) / q.scale.pow(2)

@@ -7,6 +7,7 @@ categorical, the low-rank normal) score, differentiate and sample as torch's the
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 import torch.distributions as TD
 
@@ -112,3 +113,38 @@ def test_derived_families_on_a_worker_match_torch(backend):
     for g, w in zip(got + got_grads, want + want_grads):
         assert g.device_str == "worker:0"
         np.testing.assert_allclose(_np(g), _np(w), rtol=2e-4, atol=2e-5)
+
+
+def _wishart_program(T, D, device):
+    """A Wishart and the later KL pairs with their parameters on the worker: log_prob,
+    entropy, the Bregman KL of two Wisharts (autograd.grad of the log normalizer, on the
+    worker), closed-form KLs, their gradients, and a seeded draw (torch's Bartlett draws)."""
+    kw = {} if device is None else {"device": device}
+    a = A_WISHART
+    df = T.tensor([4.0, 5.5], dtype=T.float64, requires_grad=True, **kw)
+    cov = T.tensor(a @ a.transpose(0, 2, 1) + 3 * np.eye(3), requires_grad=True, **kw)
+    scale = T.tensor(SCALE[0].astype(np.float64), requires_grad=True, **kw)
+    w = D.Wishart(df, covariance_matrix=cov)
+    q = D.Wishart(df + 1, precision_matrix=cov[0])
+    x = T.tensor(a @ a.transpose(0, 2, 1) + np.eye(3), **kw)
+    out = [w.log_prob(x), w.entropy(), w.variance, D.kl_divergence(q, w),
+           D.kl_divergence(D.Gamma(scale, scale + 1), D.Normal(scale, 2.0)),
+           D.kl_divergence(D.Uniform(scale - 1, scale + 1), D.Normal(scale * 0, scale)),
+           D.kl_divergence(D.Beta(scale, scale + 1), D.Exponential(scale))]
+    loss = sum((o * (i + 1)).sum() for i, o in enumerate(out))
+    grads = list(T.autograd.grad(loss, [df, cov, scale]))
+    T.manual_seed(6)
+    draws = [D.Wishart(df, covariance_matrix=cov).sample((2,))]
+    return out + grads + draws
+
+
+A_WISHART = np.random.default_rng(15).standard_normal((2, 3, 3))
+
+
+@pytest.mark.filterwarnings("ignore:Singular sample detected")
+def test_wishart_and_later_kl_pairs_on_a_worker_match_torch(backend):
+    got = _wishart_program(dg, DD, "worker:0")
+    want = _wishart_program(torch, TD, None)
+    for g, w in zip(got, want):
+        assert g.device_str == "worker:0"
+        np.testing.assert_allclose(_np(g), _np(w), rtol=1e-7, atol=1e-9)

@@ -271,6 +271,31 @@ CASES = [
     DistCase("one_hot_straight_through", {"logits": ((3, 4), -2, 2)},
              lambda D, p: D.OneHotCategoricalStraightThrough(logits=p["logits"]),
              lambda rng: np.eye(4)[rng.integers(0, 4, (2, 3))]),
+    DistCase("bernoulli_4", {"probs": ((4,), 0.1, 0.9)},
+             lambda D, p: D.Bernoulli(probs=p["probs"]), _ints((4,), 2)),
+    DistCase("binomial_count_8", {"total_count": ((3,), 8, 8), "probs": ((3,), 0.1, 0.9)},
+             lambda D, p: D.Binomial(p["total_count"], probs=p["probs"]), _ints((3,), 9),
+             no_grad=("total_count",)),
+    # bounds in and out of [0, 1] and of [0, inf): some KLs against these are infinite
+    DistCase("uniform_mixed_4", {"low": ((4,), -0.5, 0.5), "high": ((4,), 0.6, 1.6)},
+             lambda D, p: D.Uniform(p["low"], p["high"]),
+             lambda rng: rng.uniform(0.51, 0.59, (4,))),
+    # Wishart: df above the dimension (between it and the dimension less one torch warns;
+    # test_distributions tests that alone), the scale matrix as covariance, precision or
+    # Cholesky factor, batched and broadcast
+    DistCase("wishart_cov", {"df": ((2,), 3.5, 7), "covariance_matrix": ("spd", (2,), 3)},
+             lambda D, p: D.Wishart(p["df"], covariance_matrix=p["covariance_matrix"]),
+             lambda rng: _spd(rng, (4, 2), 3)),
+    DistCase("wishart_precision", {"df": ((2,), 3.2, 6), "precision_matrix": ("spd", (), 3)},
+             lambda D, p: D.Wishart(p["df"], precision_matrix=p["precision_matrix"]),
+             lambda rng: _spd(rng, (2,), 3)),
+    DistCase("wishart_scale_tril", {"df": ((3, 1), 2.1, 5), "scale_tril": ("tril", (2,), 2)},
+             lambda D, p: D.Wishart(p["df"], scale_tril=p["scale_tril"]),
+             lambda rng: _spd(rng, (3, 2), 2)),
+    # (a number df with a batch of matrices: torch's mean, mode and variance raise)
+    DistCase("wishart_df_number", {"covariance_matrix": ("spd", (), 2)},
+             lambda D, p: D.Wishart(4.5, covariance_matrix=p["covariance_matrix"]),
+             lambda rng: _spd(rng, (2,), 2)),
 ]
 
 
@@ -282,6 +307,11 @@ def draw_params(case: DistCase, rng) -> dict:
             out[name] = _spd(rng, batch, 3)
         elif spec == "tril":
             out[name] = np.linalg.cholesky(_spd(rng, (2,), 3))
+        elif isinstance(spec[0], str):  # ("spd" or "tril", batch shape, n)
+            kind, batch, n = spec
+            out[name] = _spd(rng, batch, n) / n
+            if kind == "tril":
+                out[name] = np.linalg.cholesky(out[name])
         else:
             shape, lo, hi = spec
             out[name] = rng.uniform(lo, hi, shape)
@@ -317,6 +347,31 @@ KL_CASES = [
     ("lowrank_mvn_mvn", "lowrank_mvn", "mvn_scale_tril"),
     ("continuous_bernoulli", "continuous_bernoulli", "continuous_bernoulli"),
     ("inverse_gamma", "inverse_gamma", "inverse_gamma"),
+    # the pairs torch registers among the families above that came later (torch's formulas;
+    # a parameter of p or q alone broadcast against the other's batch shape)
+    ("bernoulli_poisson", "bernoulli_4", "poisson"),
+    ("beta_exponential", "beta_4", "exponential_4"), ("beta_gamma", "beta_4", "gamma"),
+    ("beta_normal", "beta_4", "normal"), ("beta_uniform", "beta_4", "uniform_wide_4"),
+    ("beta_uniform_mixed", "beta_4", "uniform_mixed_4"),
+    ("binomial_binomial", "binomial", "binomial"),
+    ("binomial_binomial_more", "binomial", "binomial_count_8"),
+    ("exponential_gamma", "exponential_4", "gamma"),
+    ("exponential_normal", "exponential_4", "normal"),
+    ("gamma_exponential", "gamma", "exponential_4"), ("gamma_normal", "gamma", "normal"),
+    ("geometric_geometric", "geometric", "geometric_logits"),
+    ("laplace_normal", "laplace", "normal"), ("normal_laplace", "normal", "laplace"),
+    ("uniform_beta", "uniform_unit_4", "beta_4"),
+    ("uniform_beta_mixed", "uniform_mixed_4", "beta_4"),
+    ("uniform_exponential", "uniform_positive_4", "exponential_4"),
+    ("uniform_exponential_mixed", "uniform_mixed_4", "exponential_4"),
+    ("uniform_gamma", "uniform_positive_4", "gamma"),
+    ("uniform_gamma_mixed", "uniform_mixed_4", "gamma"),
+    ("uniform_normal", "uniform_wide_4", "normal"),
+    ("chi2_exponential", "chi2", "exponential_4"), ("exponential_chi2", "exponential_4", "chi2"),
+    # two members of one exponential family by the Bregman divergence (Wishart's only route;
+    # torch takes p's natural parameters as new leaves, so only q's get a gradient)
+    ("wishart", "wishart_cov", "wishart_precision"),
+    ("wishart_tril", "wishart_scale_tril", "wishart_df_number"),
 ]
 
 BY_ID = {c.id: c for c in CASES}
@@ -331,4 +386,6 @@ INFINITE_KL_CASES = [
     ("exponential", "uniform"), ("gamma", "continuous_bernoulli_logits"), ("pareto", "beta"),
     ("beta", "pareto"), ("continuous_bernoulli", "pareto"), ("poisson", "bernoulli_probs"),
     ("poisson", "binomial"),
+    ("binomial_count_8", "binomial_logits"),  # p.total_count > q.total_count
+    ("exponential", "beta"), ("gamma", "uniform"),
 ]

@@ -17,6 +17,10 @@ import distgrad.distributions as DD
 from distribution_cases import BY_ID, CASES, INFINITE_KL_CASES, KL_CASES, draw_params
 
 LIBS = {"torch": (torch, TD), "distgrad": (distgrad, DD)}
+# torch's Wishart.rsample warns at every draw (see test_wishart_samples_are_torchs); the tests
+# of that warning, and of the low-df one, record them themselves
+pytestmark = [pytest.mark.filterwarnings("ignore:Singular sample detected"),
+              pytest.mark.filterwarnings("ignore:Low df values detected")]
 TOL = {"float32": dict(rtol=2e-4, atol=2e-5), "float64": dict(rtol=1e-7, atol=1e-10)}
 STATS = ("mean", "variance", "stddev", "mode")
 
@@ -217,6 +221,10 @@ SHAPE_BUILDS = [
         T.zeros(3), T.ones(4, 3, 2), T.ones(3))),
     ("continuous_bernoulli", lambda T, D: D.ContinuousBernoulli(logits=T.zeros(2, 3))),
     ("negative_binomial", lambda T, D: D.NegativeBinomial(T.full((2, 1), 3.0), T.full((3,), 0.4))),
+    ("wishart", lambda T, D: D.Wishart(T.full((2,), 3.0), covariance_matrix=T.eye(2))),
+    ("wishart_number", lambda T, D: D.Wishart(4.0, scale_tril=T.eye(3))),
+    ("wishart_broadcast", lambda T, D: D.Wishart(T.full((3, 1), 3.0),
+                                                 precision_matrix=T.eye(2).expand(2, 2, 2))),
 ]
 
 
@@ -350,6 +358,54 @@ ERRORS = [
     ("lkj_cholesky_concentration", lambda T, D: D.LKJCholesky(2, T.tensor([-1.0]))),
     ("lkj_cholesky_support", lambda T, D: D.LKJCholesky(2).log_prob(T.ones(2, 2))),
     ("no_kl", lambda T, D: D.kl_divergence(D.Categorical(T.ones(2)), D.Normal(0.0, 1.0))),
+    ("wishart_two", lambda T, D: D.Wishart(3.0, covariance_matrix=T.eye(2), scale_tril=T.eye(2))),
+    ("wishart_none", lambda T, D: D.Wishart(3.0)),
+    ("wishart_1d", lambda T, D: D.Wishart(3.0, covariance_matrix=T.ones(2))),
+    ("wishart_df", lambda T, D: D.Wishart(T.tensor([1.0, 3.0]), covariance_matrix=T.eye(3))),
+    ("wishart_df_number", lambda T, D: D.Wishart(1.5, covariance_matrix=T.eye(3))),
+    ("wishart_not_pd", lambda T, D: D.Wishart(3.0, covariance_matrix=T.tensor([[1.0, 2.0],
+                                                                               [2.0, 1.0]]))),
+    ("wishart_not_symmetric", lambda T, D: D.Wishart(3.0, precision_matrix=T.tensor(
+        [[1.0, 0.5], [0.0, 1.0]]))),
+    ("wishart_tril", lambda T, D: D.Wishart(3.0, scale_tril=T.tensor([[1.0, 0.5], [0.0, 1.0]]))),
+    ("wishart_tril_diagonal", lambda T, D: D.Wishart(3.0, scale_tril=T.tensor([[-1.0, 0.0],
+                                                                                [0.0, 1.0]]))),
+    ("wishart_unchecked_not_pd", lambda T, D: D.Wishart(
+        3.0, covariance_matrix=T.tensor([[1.0, 2.0], [2.0, 1.0]]), validate_args=False)),
+    ("wishart_support", lambda T, D: D.Wishart(3.0, covariance_matrix=T.eye(2)).log_prob(
+        T.tensor([[1.0, 2.0], [2.0, 1.0]]))),
+    ("wishart_event", lambda T, D: D.Wishart(3.0, covariance_matrix=T.eye(2)).log_prob(T.eye(3))),
+    ("wishart_not_broadcastable", lambda T, D: D.Wishart(
+        T.tensor([3.0, 4.0]), covariance_matrix=T.eye(2)).log_prob(T.eye(2).expand(3, 2, 2))),
+    ("wishart_number_df_mean", lambda T, D: D.Wishart(
+        4.5, covariance_matrix=T.eye(2).expand(2, 2, 2)).mean),
+    ("wishart_kl_other_family", lambda T, D: D.kl_divergence(
+        D.Wishart(3.0, covariance_matrix=T.eye(2)), D.Gamma(1.0, 1.0))),
+    ("wishart_kl_mvn", lambda T, D: D.kl_divergence(
+        D.Wishart(3.0, covariance_matrix=T.eye(2)), D.MultivariateNormal(T.zeros(2), T.eye(2)))),
+    ("wishart_kl_sizes", lambda T, D: D.kl_divergence(
+        D.Wishart(3.0, covariance_matrix=T.eye(2)), D.Wishart(3.0, covariance_matrix=T.eye(3)))),
+    ("kl_exponential_families", lambda T, D: D.kl_divergence(D.Dirichlet(T.ones(3)),
+                                                             D.Gamma(1.0, 1.0))),
+    ("kl_normal_poisson", lambda T, D: D.kl_divergence(D.Normal(0.0, 1.0), D.Poisson(T.tensor(2.0)))),
+    ("kl_binomial_counts", lambda T, D: D.kl_divergence(
+        D.Binomial(T.tensor([5.0, 4.0]), T.tensor([0.3, 0.4])),
+        D.Binomial(T.tensor([5.0, 5.0]), T.tensor([0.3, 0.4])))),
+    # torch writes its infinite entries with t[mask] = inf: a mask of q's batch shape alone
+    # must match the result's leading dims
+    ("kl_beta_uniform_mask", lambda T, D: D.kl_divergence(
+        D.Beta(T.ones(2, 3), T.ones(2, 3)), D.Uniform(T.zeros(3), T.ones(3)))),
+    ("kl_uniform_beta_mask", lambda T, D: D.kl_divergence(
+        D.Uniform(T.zeros(3), 1.0), D.Beta(T.ones(2, 3), 2.0))),
+    ("kl_uniform_exponential_mask", lambda T, D: D.kl_divergence(
+        D.Uniform(T.tensor([[0.0], [-1.0]]), 1.0), D.Exponential(T.ones(3)))),
+    ("kl_uniform_gamma_mask", lambda T, D: D.kl_divergence(
+        D.Uniform(T.zeros(3), 1.0), D.Gamma(T.ones(2, 3), 1.0))),
+    ("kl_bernoulli_mask", lambda T, D: D.kl_divergence(
+        D.Bernoulli(T.full((2, 3), 0.5)), D.Bernoulli(T.full((3,), 0.5)))),
+    ("kl_pareto_exponential_mask", lambda T, D: D.kl_divergence(
+        D.Pareto(T.ones(3), T.tensor([0.5, 2.0, 3.0])), D.Exponential(T.ones(2, 3)))),
+    ("poisson_entropy", lambda T, D: D.Poisson(T.tensor([2.0])).entropy()),
 ]
 
 
@@ -412,6 +468,8 @@ SAMPLERS = [
                                                         distgrad.tensor([-0.3, 0.1]))),
     ("mixture", lambda: DD.MixtureSameFamily(DD.Categorical(distgrad.tensor([0.3, 0.7])),
                                              DD.Normal(distgrad.tensor([-1.0, 2.0]), 0.5))),
+    ("wishart", lambda: DD.Wishart(distgrad.tensor([6.0, 9.0]), covariance_matrix=distgrad.tensor(
+        [[1.0, 0.3], [0.3, 0.5]]))),
 ]
 
 
@@ -648,3 +706,274 @@ def test_generalized_pareto_scores_float64_parameters():
         got = getattr(ours, name)(distgrad.tensor(x, dtype=distgrad.float64)).numpy()
         np.testing.assert_allclose(got, getattr(theirs, name)(torch.tensor(x)).numpy(),
                                    rtol=1e-6, err_msg=name)
+
+
+# ---- KL: the registry and its dispatch ---------------------------------------------------------
+
+def _families(D):
+    return {n: getattr(D, n) for n in TD.__all__
+            if isinstance(getattr(TD, n), type) and issubclass(getattr(TD, n), TD.Distribution)}
+
+
+def test_kl_registry_has_torchs_pairs():
+    """Every (type_p, type_q) torch 2.13 registers is registered here, and no other."""
+    theirs = {(p.__name__, q.__name__) for p, q in TD.kl._KL_REGISTRY}
+    ours = {(p.__name__, q.__name__) for p, q in DD.kl._KL_REGISTRY}
+    assert set(_families(DD)) == set(_families(TD))
+    assert ours == theirs
+
+
+def _chosen(kl_module, fun):
+    """The registered pairs (by name) whose function `fun` is."""
+    return {(p.__name__, q.__name__) for (p, q), f in kl_module._KL_REGISTRY.items() if f is fun}
+
+
+def _subclasses(D):
+    """Subclasses a user might write: of a family with a pair of its own, of a derived
+    family, and of the exponential family base."""
+    class MyNormal(D.Normal):
+        pass
+
+    class MyChi2(D.Chi2):
+        pass
+
+    class MyHalfNormal(D.HalfNormal):
+        pass
+
+    class MyWishart(D.Wishart):
+        pass
+
+    return {"MyNormal": MyNormal, "MyChi2": MyChi2, "MyHalfNormal": MyHalfNormal,
+            "MyWishart": MyWishart}
+
+
+def test_kl_dispatch_picks_torchs_pair_for_every_pair_of_types():
+    """For each pair of families (and of subclasses of them), the most specific registered
+    pair torch's rule picks is the one picked here, or neither has one."""
+    theirs = {**_families(TD), **_subclasses(TD)}
+    ours = {**_families(DD), **_subclasses(DD)}
+    for a in theirs:
+        for b in theirs:
+            t = TD.kl._dispatch_kl(theirs[a], theirs[b])
+            d = DD.kl._dispatch_kl(ours[a], ours[b])
+            assert (t is NotImplemented) == (d is NotImplemented), (a, b)
+            if t is not NotImplemented:
+                assert _chosen(TD.kl, t) & _chosen(DD.kl, d), (a, b)
+
+
+def test_kl_of_subclasses_is_the_most_specific_pairs():
+    """Subclasses (user-written, Chi2 as a Gamma) take the closed form of their nearest
+    registered ancestors: values and gradients as torch's."""
+    out = {}
+    for lib, (T, D) in LIBS.items():
+        sub = _subclasses(D)
+        df = T.tensor([2.5, 4.0], dtype=T.float64, requires_grad=True)
+        loc = T.tensor([0.3, -0.2], dtype=T.float64, requires_grad=True)
+        kls = [D.kl_divergence(sub["MyChi2"](df), D.Exponential(loc.exp())),
+               D.kl_divergence(D.Exponential(loc.exp()), sub["MyChi2"](df)),
+               D.kl_divergence(sub["MyNormal"](loc, df), D.Laplace(loc * 2, df)),
+               D.kl_divergence(D.Uniform(loc - 1, df), sub["MyNormal"](loc, df)),
+               D.kl_divergence(sub["MyChi2"](df), sub["MyNormal"](loc, df)),
+               D.kl_divergence(sub["MyHalfNormal"](df), D.HalfNormal(df + loc))]
+        total = sum((k * (i + 1)).sum() for i, k in enumerate(kls))
+        out[lib] = kls + list(T.autograd.grad(total, [df, loc]))
+    for i, (ours, theirs) in enumerate(zip(out["distgrad"], out["torch"])):
+        _close(ours, theirs, "float64", f"subclass kl {i}")
+
+
+def test_kl_of_numbers_and_broadcast_batches_match_torch():
+    """Parameters given as numbers (batch shape ()), and p and q of different batch shapes
+    that broadcast (where torch's masked writes allow it)."""
+    builds = [lambda T, D: (D.Beta(2.0, 3.0), D.Exponential(1.0)),
+              lambda T, D: (D.Beta(2.0, 3.0), D.Uniform(0.0, 1.0)),
+              lambda T, D: (D.Beta(2.0, 3.0), D.Uniform(0.1, 1.0)),
+              lambda T, D: (D.Uniform(0.0, 1.0), D.Beta(2.0, 3.0)),
+              lambda T, D: (D.Uniform(T.tensor([[0.0], [-1.0]]), 1.0), D.Normal(T.ones(3), 2.0)),
+              lambda T, D: (D.Uniform(T.tensor([[0.0, 0.1, 0.2], [0.5, -0.1, 0.3]]), 1.0),
+                            D.Gamma(T.ones(3), 2.0)),
+              lambda T, D: (D.Uniform(T.full((2, 3), 0.2), 0.7), D.Beta(T.ones(3), 2.0)),
+              lambda T, D: (D.Beta(T.ones(3), T.full((3,), 2.0)),
+                            D.Uniform(T.tensor([[0.0, -0.1, 0.2], [0.0, -1.0, -0.5]]), 1.0)),
+              lambda T, D: (D.Gamma(T.ones(2, 1), 2.0), D.Normal(T.zeros(3), 1.5)),
+              lambda T, D: (D.Laplace(0.0, 1.0), D.Normal(T.zeros(2, 2), 1.5)),
+              lambda T, D: (D.Normal(T.zeros(2, 1), 1.0), D.Laplace(T.zeros(3), 1.5)),
+              lambda T, D: (D.Exponential(T.ones(2, 1)), D.Gamma(T.ones(3), 1.5)),
+              lambda T, D: (D.Geometric(T.tensor([0.2, 0.7])), D.Geometric(0.5)),
+              lambda T, D: (D.Bernoulli(0.3), D.Poisson(T.tensor([1.0, 2.0]))),
+              lambda T, D: (D.Binomial(6, T.tensor([[0.2], [0.7]])),
+                            D.Binomial(T.tensor([6.0, 4.0, 6.0]), T.tensor([0.5, 0.1, 0.9])))]
+    for i, build in enumerate(builds):
+        kls = {lib: D.kl_divergence(*build(T, D)) for lib, (T, D) in LIBS.items()}
+        _close(kls["distgrad"], kls["torch"], "float32", f"kl {i}")
+
+
+_COV3 = [[2.0, 0.3, 0.1], [0.3, 1.0, 0.2], [0.1, 0.2, 1.5]]
+FAMILIES = [  # (name, build(D, *parameters), p's parameters, q's): members of one family
+    ("bernoulli", lambda D, p: D.Bernoulli(p), [[0.2, 0.6, 0.9]], [[0.5, 0.3, 0.95]]),
+    ("beta", lambda D, a, b: D.Beta(a, b), [[0.5, 2.0], [1.5, 3.0]], [[1.5, 3.0], [1.0, 2.5]]),
+    ("continuous_bernoulli", lambda D, p: D.ContinuousBernoulli(p), [[0.2, 0.4999, 0.8]],
+     [[0.7, 0.1, 0.5001]]),
+    ("dirichlet", lambda D, c: D.Dirichlet(c), [[[0.5, 2.0, 1.0], [3.0, 1.0, 0.7]]],
+     [[[1.5, 3.0, 2.0], [4.0, 2.0, 1.7]]]),
+    ("exponential", lambda D, r: D.Exponential(r), [[0.5, 2.0]], [[1.5, 3.0]]),
+    ("gamma", lambda D, c, r: D.Gamma(c, r), [[0.5, 2.0], [1.5, 0.5]], [[1.5, 3.0], [1.5, 0.5]]),
+    ("normal", lambda D, m, s: D.Normal(m, s), [[0.0, 0.0], [1.5, 0.5]],
+     [[0.5, -1.0], [2.5, 1.5]]),
+    ("poisson", lambda D, r: D.Poisson(r), [[0.5, 2.0]], [[1.5, 3.0]]),
+    ("wishart", lambda D, df, c: D.Wishart(df, covariance_matrix=c), [[3.5, 5.0], _COV3],
+     [[4.5, 6.0], np.array(_COV3) + np.diag([0.0, 1.0, 0.0])]),
+]
+
+
+@pytest.mark.parametrize("name, build, raw_p, raw_q", FAMILIES, ids=[f[0] for f in FAMILIES])
+def test_exponential_families_bregman_kl_and_entropy_match_torch(name, build, raw_p, raw_q):
+    """Each exponential family's natural parameters and log normalizer give torch's Bregman
+    KL (as the closed form, where one is registered) and, where torch has the carrier
+    measure, its Bregman entropy; with q's gradients (p's natural parameters are new leaves,
+    so p's parameters get none)."""
+    out = {}
+    for lib, (T, D) in LIBS.items():
+        p_params = [T.tensor(v, dtype=T.float64, requires_grad=True) for v in raw_p]
+        q_params = [T.tensor(v, dtype=T.float64, requires_grad=True) for v in raw_q]
+        p, q = build(D, *p_params), build(D, *q_params)
+        kl = D.kl._kl_expfamily_expfamily(p, q)
+        grads = T.autograd.grad(kl.sum(), p_params + q_params, allow_unused=True)
+        assert all(g is None for g in grads[:len(p_params)])
+        got = [kl, D.kl_divergence(p, q)] + list(grads[len(p_params):])
+        try:
+            got.append(D.ExponentialFamily.entropy(p))
+        except NotImplementedError:
+            got.append(None)
+        out[lib] = got
+    for i, (ours, theirs) in enumerate(zip(out["distgrad"], out["torch"])):
+        assert (ours is None) == (theirs is None)
+        if theirs is not None:
+            _close(ours, theirs, "float64", f"{name}: {i}")
+    _close(out["torch"][0], out["torch"][1], "float64", f"{name}: Bregman vs closed form")
+
+
+# ---- Wishart -----------------------------------------------------------------------------------
+
+def _wishart_draws(T, D, dtype, seed):
+    """Draws of several Wisharts, then a few uniforms from the stream after them."""
+    dt = getattr(T, dtype)
+    cov = T.tensor([[2.0, 0.5, 0.1], [0.5, 1.0, 0.2], [0.1, 0.2, 1.5]], dtype=dt)
+    T.manual_seed(seed)
+    draws = [D.Wishart(T.tensor([4.0, 5.5], dtype=dt), covariance_matrix=cov).rsample((2,)),
+             D.Wishart(T.tensor([4.0, 5.5], dtype=dt), covariance_matrix=cov).sample(),
+             D.Wishart(3.5, scale_tril=T.linalg.cholesky(cov)).sample((3,)),
+             D.Wishart(T.tensor([[2.5], [7.0]], dtype=dt), precision_matrix=cov[:2, :2]).sample(),
+             D.Wishart(T.tensor(8.0, dtype=dt), covariance_matrix=cov).expand((2,)).sample((2,)),
+             D.Wishart(6.0, covariance_matrix=cov).rsample((2,), max_try_correction=0)]
+    return draws, T.rand(4, dtype=dt)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_wishart_samples_are_torchs(dtype):
+    """Bartlett's draws are torch's: the Chi2 (gamma) draws of the diagonal, then the normals
+    below it, from the same stream; torch 2.13's correction step draws everything again
+    (it redraws the draws its positive-definiteness check passes, with a warning) unless
+    max_try_correction=0, and so does distgrad; the stream after them is torch's, bit for
+    bit. The values agree to the rounding of the two matrix products."""
+    out = {}
+    for lib, (T, D) in LIBS.items():
+        with pytest.warns(UserWarning, match="Singular sample detected") as record:
+            out[lib] = _wishart_draws(T, D, dtype, seed=21)
+        out[lib] += ([str(w.message) for w in record],)
+    (ours, our_next, our_warnings), (theirs, their_next, their_warnings) = \
+        out["distgrad"], out["torch"]
+    assert our_warnings == their_warnings
+    np.testing.assert_array_equal(our_next.numpy(), their_next.numpy())
+    tol = dict(rtol=2e-6, atol=1e-6) if dtype == "float32" else dict(rtol=1e-13, atol=1e-13)
+    for i, (a, b) in enumerate(zip(ours, theirs)):
+        assert a.shape == b.shape and str(a.dtype) == str(b.dtype)
+        np.testing.assert_allclose(_np(a), _np(b), err_msg=f"draw {i}", **tol)
+
+
+@pytest.mark.parametrize("which", ["covariance_matrix", "precision_matrix", "scale_tril"])
+def test_wishart_rsample_gradients_match_torch(which):
+    """A draw (sample_shape ()) is reparameterized: its gradient with respect to df (through
+    the gamma draws' implicit gradient) and to the scale matrix is torch's."""
+    cov = np.array([[2.0, 0.5, 0.1], [0.5, 1.0, 0.2], [0.1, 0.2, 1.5]])
+    raw = np.linalg.cholesky(cov) if which == "scale_tril" else cov
+    weights = _rng("wishart rsample").uniform(0.5, 1.5, (2, 3, 3))
+    out = {}
+    for lib, (T, D) in LIBS.items():
+        df = T.tensor([3.5, 6.0], dtype=T.float64, requires_grad=True)
+        m = T.tensor(raw, requires_grad=True)
+        T.manual_seed(4)
+        x = D.Wishart(df, **{which: m}).rsample()
+        out[lib] = [x] + list(T.autograd.grad((x * T.tensor(weights)).sum(), [df, m]))
+    for i, (a, b) in enumerate(zip(out["distgrad"], out["torch"])):
+        _close(a, b, "float64", f"{which}: {i}")
+
+
+def test_wishart_rsample_with_a_sample_shape_has_the_redraws_gradient():
+    """torch 2.13's backward through rsample(sample_shape) raises (its correction writes in
+    place the mask its index_put saved); distgrad's gives the gradient of the draws kept,
+    which are torch's second Bartlett draws."""
+    cov = np.array([[2.0, 0.5], [0.5, 1.0]])
+    T, D = torch, TD
+    df = T.tensor([3.5, 6.0], dtype=T.float64, requires_grad=True)
+    m = T.tensor(cov, requires_grad=True)
+    w = D.Wishart(df, covariance_matrix=m)
+    T.manual_seed(8)
+    w._bartlett_sampling((3,))
+    theirs = w._bartlett_sampling((3,))
+    with pytest.warns(UserWarning, match="Singular sample detected"), \
+            pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        T.manual_seed(8)
+        D.Wishart(df, covariance_matrix=m).rsample((3,)).sum().backward()
+    their_grads = T.autograd.grad(theirs.sum(), [df, m])
+    df_d = distgrad.tensor([3.5, 6.0], dtype=distgrad.float64, requires_grad=True)
+    m_d = distgrad.tensor(cov, requires_grad=True)
+    distgrad.manual_seed(8)
+    ours = DD.Wishart(df_d, covariance_matrix=m_d).rsample((3,))
+    our_grads = distgrad.autograd.grad(ours.sum(), [df_d, m_d])
+    for i, (a, b) in enumerate(zip([ours, *our_grads], [theirs, *their_grads])):
+        _close(a, b, "float64", f"output {i}")
+
+
+def test_wishart_low_df_warns_and_scores_as_torch():
+    """df between the dimension less one and the dimension: torch's warning, and log_prob,
+    entropy and mode (nan where df - p - 1 <= 0) as torch's."""
+    out = {}
+    for lib, (T, D) in LIBS.items():
+        with pytest.warns(UserWarning, match="Low df values detected") as record:
+            w = D.Wishart(T.tensor([2.2, 2.9, 6.0]), covariance_matrix=T.eye(3))
+        x = T.tensor(_rng("low df").standard_normal((3, 3)), dtype=T.float32)
+        out[lib] = ([str(r.message) for r in record],
+                    [w.log_prob(x @ x.mT + T.eye(3)), w.entropy(), w.mode, w.variance])
+    assert out["distgrad"][0] == out["torch"][0]
+    for i, (a, b) in enumerate(zip(out["distgrad"][1], out["torch"][1])):
+        _close(a, b, "float32", f"low df {i}")
+
+
+def test_wishart_expand_and_matrices_match_torch():
+    """expand keeps whichever matrix was given and broadcasts df; the other two matrices
+    are computed from the Cholesky factor (torch's cholesky_solve for the precision)."""
+    raw = draw_params(BY_ID["wishart_precision"], _rng("wishart expand"))
+    out = {}
+    for lib, (T, D) in LIBS.items():
+        d = BY_ID["wishart_precision"].build(D, _params(BY_ID["wishart_precision"], lib, raw,
+                                                        "float64"))
+        e = d.expand((4, 2))
+        assert "precision_matrix" in e.__dict__ and "covariance_matrix" not in e.__dict__
+        assert e._batch_dims == [-1, -2]
+        x = T.tensor(_rng("x").standard_normal((4, 2, 3, 3)))
+        x = x @ x.mT + T.eye(3, dtype=x.dtype)
+        out[lib] = (e.log_prob(x), e.entropy(), e.covariance_matrix, e.precision_matrix,
+                    e.scale_tril, e.mean, e.variance, e.df, e._dist_chi2.df)
+    for i, (ours, theirs) in enumerate(zip(out["distgrad"], out["torch"])):
+        _close(ours, theirs, "float64", f"expanded wishart {i}")
+
+
+def test_wishart_constraints_match_torch():
+    facts = {}
+    for lib, (T, D) in LIBS.items():
+        w = D.Wishart(3.0, covariance_matrix=T.eye(2))
+        facts[lib] = ({k: repr(v) for k, v in w.arg_constraints.items()}, repr(w.support),
+                      w.has_rsample, w.has_enumerate_support, w._mean_carrier_measure,
+                      issubclass(D.Wishart, D.ExponentialFamily),
+                      _np(w.support.check(T.stack([T.eye(2), -T.eye(2)]))).tolist())
+    assert facts["distgrad"] == facts["torch"]
