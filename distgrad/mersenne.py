@@ -183,11 +183,11 @@ class MersenneStream:
     # ---- integers -------------------------------------------------------------------------
 
     def randint(self, low: int, high: int, shape) -> np.ndarray:
-        """[low, high) as torch's random_(from, to): a word (random64 for a range of 2**32 or
-        more) modulo the range."""
+        """[low, high) as torch's random_(from, to): a word (random64 for a range of 2**28 or
+        more, as torch 2.13 draws) modulo the range."""
         span = int(high) - int(low)
         n = _numel(shape)
-        words = self.random64(n) if span >= 2 ** 32 else self.random32(n)
+        words = self.random64(n) if span >= 2 ** 28 else self.random32(n)
         return ((words % np.uint64(span)).astype(np.int64) + int(low)).reshape(shape)
 
     def randperm(self, n: int) -> np.ndarray:
