@@ -8,8 +8,8 @@ from __future__ import annotations
 import math as _math
 
 from . import dtypes as _dtypes
-from .dtypes import (dtype, float16, float32, float64, get_default_dtype, int8, int16,  # noqa: F401
-                     int32, int64, uint8)
+from .dtypes import (bfloat16, dtype, float16, float32, float64, get_default_dtype,  # noqa: F401
+                     int8, int16, int32, int64, uint8)
 from .layouts import (channels_last, channels_last_3d, contiguous_format, layout,  # noqa: F401
                       memory_format, preserve_format, sparse_coo, strided)
 from .tensor import Tensor, device
@@ -30,7 +30,11 @@ from . import autograd
 from . import accelerator
 from . import amp
 from .foreach import *  # noqa: F401,F403  (torch._foreach_add_, ...)
-from .amp import autocast, is_autocast_enabled  # noqa: F401
+from .amp import (autocast, autocast_decrement_nesting, autocast_increment_nesting,  # noqa: F401
+                  clear_autocast_cache, get_autocast_cpu_dtype, get_autocast_dtype,
+                  is_autocast_available, is_autocast_cache_enabled, is_autocast_cpu_enabled,
+                  is_autocast_enabled, set_autocast_cache_enabled, set_autocast_dtype,
+                  set_autocast_enabled)
 from .sampling import (bernoulli, default_generator, get_rng_state, multinomial,  # noqa: F401
                        normal, poisson, set_rng_state)
 from .dtype_info import (can_cast, finfo, iinfo, is_complex, is_floating_point,  # noqa: F401
@@ -118,7 +122,7 @@ def __getattr__(name):
     # .cuda, .profiler, .testing, .func, .distributions, .backends.
     import importlib
 
-    if name in ("nn", "optim", "distributed", "viz", "cuda", "utils", "profiler", "testing",
+    if name in ("nn", "optim", "distributed", "viz", "cuda", "cpu", "utils", "profiler", "testing",
                 "func", "distributions", "backends"):
         return importlib.import_module(f".{name}", __name__)
     if name == "vmap":  # torch.vmap is torch.func.vmap
@@ -134,3 +138,6 @@ _add_out_param(vars(linalg), _OUT_LINALG)
 from .ops.api import require_tensor_input as _require_tensor_input  # noqa: E402
 
 _require_tensor_input(globals(), Tensor)  # (after out=: its check comes first, as torch's)
+from .autocast_lists import install_torch as _install_autocast  # noqa: E402
+
+_install_autocast(globals(), Tensor, linalg)  # (torch's CPU autocast lists: autocast_lists.py)

@@ -36,7 +36,7 @@ def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=N
         LINEWIDTH = linewidth
     SCI_MODE = sci_mode
 
-_FLOAT_DTYPES = ("float16", "float32", "float64")
+_FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 # torch omits dtype= for non-empty tensors whose dtype it would infer anyway (with the
 # default float dtype), and for empty ones of the default float dtype.
 _INFERRED_DTYPES = ("int64", "bool")
@@ -150,7 +150,9 @@ def format_tensor(array: np.ndarray, dtype_name: str, suffixes: list[str]) -> st
     ``suffixes`` are caller extras (device first, then grad_fn/requires_grad);
     size= and dtype= are inserted after the device, as torch orders them.
     """
-    a = np.asarray(array, dtype=dtype_name)
+    # (torch prints float16 and bfloat16 as their float32 values)
+    a = np.asarray(array).astype(np.float32) if dtype_name == "bfloat16" else \
+        np.asarray(array, dtype=dtype_name)
     head = 1 if suffixes and suffixes[0].startswith("device=") else 0
     ours = []
     if a.size == 0:

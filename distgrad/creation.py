@@ -469,16 +469,48 @@ def _random_dtype(dtype, kernel):
     return dtype
 
 
-def _check_random_bounds(dtype, low: int, high: int) -> None:
-    """torch's check that random_'s [low, high) fits an integer (or bool) dtype."""
+_DIGITS = {"float16": 11, "bfloat16": 8, "float32": 24, "float64": 53}  # mantissa bits + 1
+
+
+def _in_float(x: int, dtype) -> int:
+    """An int64 made a `dtype` number and back, as C++ casts it (bfloat16 through float)."""
+    return int(dtypes.cast(np.array(x, np.int64), dtype.np).astype(np.float64))
+
+
+def _check_random_bounds(dtype, low: int, high: int):
+    """torch's check that random_'s [low, high) fits an integer (or bool) dtype; for a
+    floating dtype, the bounds moved to numbers it holds (torch's update_from and update_to)
+    and its warning beyond the integers it holds exactly. Returns the bounds to draw in."""
     if dtype.is_floating_point:
-        return
+        digits = _DIGITS[dtype.name]
+        biggest = float(np.finfo(dtype.np).max)
+        for value, name in ((low, "from"), (high - 1, "to - 1")):
+            if not -biggest <= value <= biggest:
+                raise RuntimeError(f"{name} is out of bounds for {dtype.c_name}")
+        if _in_float(low + 1, dtype) < low:
+            n = max(abs(low + 1).bit_length() - 1, 0)
+            low = _in_float(low + 1, dtype) + (1 << (n - digits + 1))
+        if _in_float(high - 1, dtype) >= high:
+            n = max(abs(high - 1).bit_length() - 1, 0)
+            high = _in_float(high - 1, dtype) - (1 << (n - digits + 1))
+        if low >= high:
+            raise RuntimeError(f"random_ expects 'from' casted to dtype to be less than 'to' "
+                               f"casted to dtype, but got from={low} >= to={high}")
+        for value, name in ((low, "from"), (high - 1, "to - 1")):
+            if not -(1 << digits) <= value <= 1 << digits:
+                warnings.warn(f"{name} is out of bounds [-(2^{digits}), 2^{digits}]. Due to "
+                              f"precision limitations {dtype.c_name} can support discrete "
+                              "uniform distribution only within this range. This warning will "
+                              "become an error in version 1.7 release, please fix the code in "
+                              "advance", stacklevel=3)
+        return low, high
     info = np.iinfo(dtype.np) if dtype is not dtypes.bool_ else None
     least, most = (info.min, info.max) if info is not None else (0, 1)
     if not least <= low <= most:
         raise RuntimeError(f"from is out of bounds for {dtype.c_name}")
     if not least <= high - 1 <= most:
         raise RuntimeError(f"to - 1 is out of bounds for {dtype.c_name}")
+    return low, high
 
 
 def _number(x):
@@ -597,9 +629,9 @@ def randint(low, high=None, size=None, *, generator=None, dtype=None, device=Non
         raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} >= "
                            f"to={high}")
     dtype = dtype or dtypes.int64
-    _check_random_bounds(dtype, low, high)
+    low, high = _check_random_bounds(dtype, low, high)
     arr = random_stream(generator).randint(low, high, tuple(_size((size,))))
-    arr = arr.astype(dtype.np)
+    arr = dtypes.cast(arr, dtype.np)
     return _from_array(arr, device, requires_grad)
 
 
@@ -804,7 +836,7 @@ def _random_(self, from_=0, to=None, *, generator=None):
     if from_ >= to:
         raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={from_} "
                            f">= to={to}")
-    _check_random_bounds(self.dtype, from_, to)
+    from_, to = _check_random_bounds(self.dtype, from_, to)
     return _random_fill(self, "random", lambda rng, shape: rng.randint(from_, to, shape),
                         generator)
 

@@ -1,7 +1,17 @@
-"""distgrad's dtypes (bool, the integers uint8 to int64, float16 to float64) and torch's
-type-promotion rules for them."""
+"""distgrad's dtypes (bool, the integers uint8 to int64, float16, bfloat16, float32 and
+float64) and torch's type-promotion rules for them.
+
+bfloat16 has no dtype of numpy's own: its arrays are of ml_dtypes' `bfloat16`, a numpy
+dtype of 2 bytes holding exactly torch's bits (c10::BFloat16: the upper half of a float32).
+So a bfloat16 tensor is an array like any other: element_size, views, the wire and
+safetensors files take its bytes as they are, and every value is one bfloat16 holds. Ops
+never compute on it: as torch's CPU kernels, they compute in float32 and round each result
+once (see `cast` and ops/table.py's `half_as_float`); casts go through float32, as
+c10::BFloat16 converts.
+"""
 from __future__ import annotations
 
+import ml_dtypes
 import numpy as np
 
 
@@ -45,10 +55,13 @@ int16 = dtype("int16", np.int16, 1, "short int", "Short", 2 ** 15)
 int32 = dtype("int32", np.int32, 1, "int", "Int", 2 ** 31)
 int64 = dtype("int64", np.int64, 1, "long int", "Long", 2 ** 63)
 float16 = dtype("float16", np.float16, 2, "c10::Half", "Half", 2 ** 11 + 1)
+bfloat16 = dtype("bfloat16", ml_dtypes.bfloat16, 2, "c10::BFloat16", "BFloat16", 2 ** 8 + 1)
 float32 = dtype("float32", np.float32, 2, "float", "Float", 2 ** 24 + 1)
 float64 = dtype("float64", np.float64, 2, "double", "Double", 2 ** 53 + 1)
 
-ALL = (bool_, uint8, int8, int16, int32, int64, float16, float32, float64)
+# The 2-byte floats: torch's CPU kernels compute them in float32, and many refuse both alike.
+LOW_FLOATS = (float16, bfloat16)
+ALL = (bool_, uint8, int8, int16, int32, int64, float16, bfloat16, float32, float64)
 NAMES = frozenset(d.name for d in ALL)
 # The dtypes torch takes for index tensors (gather, index_select, indexing, embedding, ...).
 INDEX = (int32, int64)
@@ -58,12 +71,30 @@ _BY_NP = {d.np: d for d in ALL}
 _NP_FALLBACK = {"u": int64}
 
 
+BF16 = bfloat16.np  # (ml_dtypes' numpy dtype)
+
+
 def cast(arr: np.ndarray, np_dtype) -> np.ndarray:
     """arr converted to np_dtype as torch's CPU converts: float64 to float16 through float32
-    (c10::Half is made from a float; numpy's direct rounding differs at half-way points)."""
-    if arr.dtype == np.float64 and np_dtype == np.float16:
+    (c10::Half is made from a float; numpy's direct rounding differs at half-way points);
+    anything to or from bfloat16 through float32 (c10::BFloat16 is made from a float, round
+    to nearest even, and read as one; ml_dtypes' own casts round a double once and saturate
+    integers)."""
+    if arr.dtype == np_dtype:
+        return arr.astype(np_dtype)
+    if arr.dtype == BF16:
+        arr = arr.astype(np.float32)
+        return arr if np_dtype == np.float32 else arr.astype(np_dtype)
+    if np_dtype == BF16 and arr.dtype != np.float32 and arr.dtype != np.bool_:
+        arr = np.asarray(arr).astype(np.float32)
+    elif arr.dtype == np.float64 and np_dtype == np.float16:
         arr = arr.astype(np.float32)
     return arr.astype(np_dtype)
+
+
+def is_low_float(np_dtype) -> bool:
+    """Whether arrays of this numpy dtype hold float16 or bfloat16 (computed in float32)."""
+    return np_dtype.char in "eE" and np_dtype.itemsize == 2
 
 
 def from_name(name: str) -> dtype:
@@ -96,11 +127,14 @@ def set_default_dtype(d: dtype) -> None:
 
 def promote(a: dtype, b: dtype) -> dtype:
     """torch.promote_types: the higher category wins; within one, the wider dtype, except
-    that uint8 with int8 meets in int16 (the narrowest dtype holding both)."""
+    that uint8 with int8 meets in int16 (the narrowest dtype holding both) and float16 with
+    bfloat16 in float32."""
     if a is b:
         return a
     if a.category != b.category:
         return a if a.category > b.category else b
+    if a.itemsize == b.itemsize == 2 and a.category == 2:
+        return float32
     if uint8 in (a, b) and a.category == 1:
         signed = b if a is uint8 else a
         return int16 if signed is int8 else signed

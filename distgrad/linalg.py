@@ -67,6 +67,9 @@ def _matrix_norm_dims(A, ord, dim) -> tuple:
         shown = ord if isinstance(ord, str) else f"{ord:g}"
         raise RuntimeError(f"linalg.matrix_norm: Order {shown} not supported.")
     check_matrix("linalg.matrix_norm", A, square=False)
+    if ord in ("nuc", 2, -2) and A.dtype in dtypes.LOW_FLOATS:  # (its svd path refuses them)
+        raise RuntimeError(f"linalg.matrix_norm: Low precision dtypes not supported. Got "
+                           f"{A.dtype.long_name}")
     dim = list(dim)
     if len(dim) != 2:
         raise RuntimeError(f"linalg.matrix_norm: dim must be a 2-tuple. Got "

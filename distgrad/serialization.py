@@ -10,7 +10,9 @@ with nothing but numpy and safetensors:
         structure = json.loads(f.metadata()["distgrad"])
         arrays = {k: f.get_tensor(k) for k in f.keys()}
 
-Values round-trip bit for bit, with their dtypes, requires_grad and Parameter-ness.
+Values round-trip bit for bit, with their dtypes, requires_grad and Parameter-ness. A
+bfloat16 tensor is stored as safetensors' BF16 (which safetensors.numpy cannot read, having
+no bfloat16; safetensors.torch and distgrad.load can).
 Sharing: tensors of `obj` that share memory (a base and its views, or two views of
 one base, on the driver or on one worker) are stored once, as their base's memory, and
 come back sharing memory and a version counter (as torch.load gives them: views in
@@ -169,11 +171,30 @@ def load(f, map_location=None, *, weights_only=None, mmap=None):
     for torch's signature and change nothing."""
     data = _read_bytes(f)
     meta = _metadata(data, f)
-    from safetensors.numpy import load as st_load
-
-    arrays = st_load(data)
+    arrays = _arrays(data)
     reader = _Reader(arrays, meta, map_location)
     return reader.decode(meta["obj"])
+
+
+# safetensors' dtype names, bfloat16's too (safetensors.numpy reads no BF16: numpy has none)
+_NUMPY_OF = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "BF16": dtypes.BF16,
+             "I64": np.int64, "I32": np.int32, "I16": np.int16, "I8": np.int8, "U8": np.uint8,
+             "U16": np.uint16, "U32": np.uint32, "U64": np.uint64, "BOOL": np.bool_}
+
+
+def _arrays(data: bytes) -> dict:
+    """The tensors of a safetensors file's bytes, by key, as (read-only) numpy arrays."""
+    (n,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8:8 + n])
+    body = memoryview(data)[8 + n:]
+    out = {}
+    for key, info in header.items():
+        if key == "__metadata__":
+            continue
+        start, stop = info["data_offsets"]
+        out[key] = np.frombuffer(body[start:stop], _NUMPY_OF[info["dtype"]]).reshape(
+            info["shape"])
+    return out
 
 
 def _read_bytes(f) -> bytes:

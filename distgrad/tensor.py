@@ -98,17 +98,6 @@ def _operators(op: str):
     return forward, reflected, in_place
 
 
-def _refused_conversion(name: str, scalar_type: str, instead: str):
-    """Tensor.half() and the like: a dtype distgrad does not have (by design), refused with
-    torch's TypeError for a ScalarType it cannot take, and what to use instead."""
-    def convert(self, memory_format=None):
-        raise TypeError(f"Got unsupported ScalarType {scalar_type}: distgrad has no {name} dtype "
-                        f"(numpy has none); use {instead}() instead")
-
-    convert.__name__ = convert.__qualname__ = scalar_type.lower()
-    return convert
-
-
 def _arg_type_name(value) -> str:
     """A value's type as torch's argument errors name it (its C type name): int, numpy.bool."""
     kind = type(value)
@@ -322,8 +311,6 @@ class Tensor:
                 raise ValueError(f"invalid type: '{dtype}'")
             dtype = by_name[dtype]
         return self.to(dtype)
-
-    bfloat16 = _refused_conversion("bfloat16", "BFloat16", "float")
 
     def __len__(self) -> int:
         if not self.shape:
@@ -695,19 +682,24 @@ class Tensor:
         if self.device_str != "cpu" and not force:
             raise TypeError(f"can't convert {self.device_str} device type tensor to numpy. Use "
                             "Tensor.cpu() to copy the tensor to host memory first.")
+        if self.dtype is dtypes.bfloat16:  # (numpy has no bfloat16: torch refuses)
+            raise TypeError("Got unsupported ScalarType BFloat16")
         return self._numpy_value()
 
     def __array__(self, dtype=None, copy=None):
+        if self.dtype is dtypes.bfloat16:
+            raise TypeError("Got unsupported ScalarType BFloat16")
         arr = self._numpy_value()
         return arr if dtype is None else arr.astype(dtype)
 
     def item(self):
         if self.numel() != 1:
             raise RuntimeError(f"a Tensor with {self.numel()} elements cannot be converted to Scalar")
-        return self._numpy_value().reshape(()).item()
+        return self._numpy_value().reshape(()).item()  # (a bfloat16's too is a Python float)
 
     def tolist(self):
-        return self._numpy_value().tolist()
+        arr = self._numpy_value()
+        return (arr.astype(np.float32) if self.dtype is dtypes.bfloat16 else arr).tolist()
 
     def apply_(self, callable):
         """Each element replaced by `callable(element)`, in Python (torch's apply_: no
@@ -730,7 +722,7 @@ class Tensor:
         for r in results:
             if not isinstance(r, numbers.Number) and not hasattr(r, "__float__"):
                 raise TypeError(f"must be real number, not {type(r).__name__}")
-        values = np.array(results).astype(self.dtype.np).reshape(self.shape)
+        values = dtypes.cast(np.array(results), self.dtype.np).reshape(self.shape)
         self.data.copy_(Tensor._make(values, tuple(self.shape), self.dtype))
         return self
 
@@ -851,6 +843,9 @@ class Tensor:
 
     def half(self):
         return self.to(dtypes.float16)
+
+    def bfloat16(self):
+        return self.to(dtypes.bfloat16)
 
     def bool(self):
         return self.to(dtypes.bool_)

@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 
+from .. import autocast_state
 from ..layouts import contiguous_format
 from . import anomaly_mode, grad_mode, record
 from .graph import AccumulateGrad, Node
@@ -153,8 +154,9 @@ def execute(roots, keep_graph: bool, create_graph: bool, inputs=None, capture: b
         _tasks.stack = []
     _tasks.stack.append(_GraphTask(deps, root_nodes, wanted, captures))
     try:
-        _run(ready, push, buffers, deps, runs, wanted, captures, captured, keep_graph,
-             create_graph)
+        with autocast_state.suspended():  # (backward ops run in the forward's dtypes)
+            _run(ready, push, buffers, deps, runs, wanted, captures, captured, keep_graph,
+                 create_graph)
     finally:
         _tasks.stack.pop()
     return captured

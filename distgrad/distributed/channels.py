@@ -45,6 +45,7 @@ import uuid
 
 import numpy as np
 
+from .. import dtypes
 from . import shm
 
 _HEAD = struct.Struct("<qBBB")
@@ -52,7 +53,7 @@ _DIM = struct.Struct("<q")
 _LEN = struct.Struct("<I")
 # A dtype's code is its place here (new dtypes go at the end: the codes stay).
 _DTYPES = [np.dtype(d) for d in ("float32", "float64", "int64", "bool", "int32", "uint8", "int16",
-                                 "int8", "float16")]
+                                 "int8", "float16")] + [dtypes.BF16]
 _CODES = {d: k for k, d in enumerate(_DTYPES)}
 _HELLO = struct.Struct("<qq")  # index, incarnation (which of its processes)
 SECRET_BYTES = 32

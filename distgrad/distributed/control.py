@@ -22,7 +22,8 @@ answer is the exception the handler raised, pickled), number of parts (u32), the
 part: kind (u8: 0 bytes, 1 an array, 2 a value not carried) and a u64, then for bytes that
 many bytes (for a value not carried: its type, which the receiver gets as `NotCarried`);
 for an array the u64 is its dtype's code as in channels.py (float32, float64, int64,
-bool, int32, uint8, int16, int8, float16), then ndim (u8), the shape (i64 each) and the raw bytes.
+bool, int32, uint8, int16, int8, float16, bfloat16), then ndim (u8), the shape (i64 each)
+and the raw bytes.
 """
 from __future__ import annotations
 

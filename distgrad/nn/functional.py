@@ -378,16 +378,17 @@ def rms_norm(input: Tensor, normalized_shape, weight: Optional[Tensor] = None,
                            f"[*{', '.join(map(str, shape))}], but got input of size"
                            f"{list(input.shape)}")
     require_float("rms_norm", input.dtype)
+    low = input.dtype in dtypes.LOW_FLOATS  # (computed in float32, cast back at the end)
+    x = input.to(dtypes.float32) if low else input
     if eps is None:
-        eps = float(np.finfo(input.dtype.np).eps)
+        eps = float(np.finfo(x.dtype.np).eps)
     dims = tuple(range(input.ndim - n, input.ndim))
-    out = input * (input.pow(2).mean(dims, keepdim=True) + eps).rsqrt()
-    if weight is None:
-        return out
-    if weight.dtype is input.dtype:
-        return out * weight
-    _warn_rms_norm_dtypes(input.dtype, weight.dtype)
-    return (out * weight).to(input.dtype)  # torch's result keeps the input's dtype
+    out = x * (x.pow(2).mean(dims, keepdim=True) + eps).rsqrt()
+    if weight is not None and weight.dtype is not input.dtype:
+        _warn_rms_norm_dtypes(input.dtype, weight.dtype)
+    if weight is not None:
+        out = out * weight
+    return out.to(input.dtype) if low or out.dtype is not input.dtype else out  # (input's)
 
 
 _warned_rms_norm = False
@@ -561,6 +562,9 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
                            "when is_causal=True")
     if enable_gqa:  # grouped-query attention: each key/value head serves a group of heads
         key, value = (_heads_repeated(t, query.shape[-3]) for t in (key, value))
+    origin = query.dtype
+    if origin in dtypes.LOW_FLOATS:  # (torch's math path computes them in float32)
+        query, key, value = (t.to(dtypes.float32) for t in (query, key, value))
     # torch's math path: q and k each scaled by sqrt(scale), a boolean mask made additive.
     factor = math.sqrt(1 / math.sqrt(query.shape[-1]) if scale is None else abs(scale))
     q = query * (-factor if scale is not None and scale < 0 else factor)
@@ -578,7 +582,8 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
             raise RuntimeError(f"dropout probability has to be between 0 and 1, but got "
                                f"{dropout_p:g}")
         weights = dropout(weights, dropout_p, True)
-    return weights.matmul(value)
+    out = weights.matmul(value)
+    return out.to(origin) if origin is not out.dtype else out
 
 
 def _heads_repeated(t: Tensor, heads: int) -> Tensor:
@@ -886,9 +891,10 @@ _INTEGERS = tuple(d for d in dtypes.ALL if d.category == 1)
 
 
 def check_pool_dtype(kernel: str, d, integers=(), half: bool = True) -> None:
-    """torch's dtype dispatch of a pooling kernel: the floating dtypes (float16 unless `half`
-    is False) and the integer dtypes listed; any other raises its NotImplementedError."""
-    if not (d.is_floating_point and (half or d is not dtypes.float16)) and d not in integers:
+    """torch's dtype dispatch of a pooling kernel: the floating dtypes (float16 and bfloat16
+    unless `half` is False) and the integer dtypes listed; any other raises its
+    NotImplementedError."""
+    if not (d.is_floating_point and (half or d not in dtypes.LOW_FLOATS)) and d not in integers:
         raise not_implemented(kernel, d)
 
 
@@ -1199,3 +1205,7 @@ from .functional_layers import *  # noqa: E402,F401,F403
 from .functional_layers import __all__ as _layers
 
 __all__ += _losses + _layers
+
+from ..autocast_lists import install_functional as _install_autocast  # noqa: E402
+
+_install_autocast(globals())  # (torch's CPU autocast lists: distgrad/autocast_lists.py)

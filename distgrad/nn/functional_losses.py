@@ -152,7 +152,7 @@ def _multi_margin_checks(input: Tensor, target: Tensor, weight: Optional[Tensor]
         raise RuntimeError(f"inconsistent weight size, expected {classes} but got "
                            f"{list(weight.shape)}")
     require_float("multi_margin_loss_cpu_kernel", input.dtype)
-    if input.dtype is dtypes.float16:  # (its CPU kernel has none)
+    if input.dtype in dtypes.LOW_FLOATS:  # (its CPU kernel has none)
         raise not_implemented("multi_margin_loss_cpu_kernel", input.dtype)
     require_scalar_type(dtypes.int64, target)
     require_scalar_type(input.dtype, weight)

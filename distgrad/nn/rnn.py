@@ -8,11 +8,13 @@ Parameters have torch's names, shapes and order, so a torch state_dict loads as 
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
 import warnings
 from typing import Optional
 
+from .. import autocast_state, dtypes
 from ..creation import empty, zeros
 from ..ops.functions import cat, stack
 from ..tensor import Tensor
@@ -283,11 +285,26 @@ class RNNBase(Module):
         step = _STEPS[self.mode]
         num_directions = 2 if self.bidirectional else 1
         finals = [[] for _ in state]
+        # Under CPU autocast torch runs an LSTM without projections layer by layer through
+        # mkldnn_rnn_layer, on its "lower" list: input, states and weights in the autocast
+        # dtype, and nothing inside cast again.
+        low = (autocast_state.get_dtype("cpu") if self.mode == "LSTM" and not self.proj_size
+               and batch_sizes is None and autocast_state.active() else None)
+        if low is not None:
+            x = x.to(low) if x.dtype is not dtypes.float64 else x
+            state = tuple(s.to(low) if s.dtype is not dtypes.float64 else s for s in state)
+        with (autocast_state.suspended() if low is not None else contextlib.nullcontext()):
+            return self._stacked(step, x, state, batch_sizes, num_directions, finals, low)
+
+    def _stacked(self, step, x, state, batch_sizes, num_directions, finals, low):
         for layer in range(self.num_layers):
             outs = []
             for direction in range(num_directions):
                 k = layer * num_directions + direction
                 w_ih, w_hh, b_ih, b_hh, w_hr = self._layer_weights(k)
+                if low is not None:
+                    w_ih, w_hh, b_ih, b_hh = (w if w is None or w.dtype is dtypes.float64
+                                              else w.to(low) for w in (w_ih, w_hh, b_ih, b_hh))
                 args = (step, F.linear(x, w_ih, b_ih), tuple(s[k] for s in state),
                         (w_hh, b_hh, w_hr), direction == 1)
                 out, last = (_scan(*args) if batch_sizes is None

@@ -47,8 +47,8 @@ def _solve_tri(a, b, upper: bool, left: bool = True, unitriangular: bool = False
 
 # ---- argument checks with torch's words -------------------------------------------------------
 
-# What torch says of a float16 matrix, by function: its LAPACK kernel has no float16 (or the
-# function refuses low precision first). Functions not named compute float16 (matrix_exp).
+# What torch says of a float16 or bfloat16 matrix, by function: its LAPACK kernel has neither
+# (or the function refuses low precision first). Functions not named compute them (matrix_exp).
 _NO_HALF_KERNEL = {
     "cholesky_inverse": "cholesky_inverse_out_cpu", "cholesky_solve": "cholesky_solve_cpu",
     "linalg.det": "lu_cpu", "linalg.lu": "lu_cpu", "torch.linalg.lu_factor_ex": "lu_cpu",
@@ -61,18 +61,22 @@ _NO_LOW_PRECISION = ("linalg.inv", "linalg.slogdet")
 _FLOAT_AND_DOUBLE_ONLY = ("linalg.matrix_rank", "torch.linalg.lstsq")
 
 
-def _refuse_float16(name: str) -> None:
+def _refuse_float16(name: str, a) -> None:
+    d = a.dtype
+    if name == "linalg.pinv":
+        raise RuntimeError(f"linalg.pinv({d.long_name}{{{list(a.shape)}}}): expected a tensor with "
+                           "2 or more dimensions of float, double, cfloat or cdouble types")
     if name in _NO_HALF_KERNEL:
-        raise not_implemented(_NO_HALF_KERNEL[name], dtypes.float16)
+        raise not_implemented(_NO_HALF_KERNEL[name], d)
     if name in _NO_LOW_PRECISION:
-        raise RuntimeError(f"{name}: Low precision dtypes not supported. Got Half")
+        raise RuntimeError(f"{name}: Low precision dtypes not supported. Got {d.long_name}")
     if name in _FLOAT_AND_DOUBLE_ONLY:
         raise RuntimeError("This function doesn't handle types other than float and double")
 
 
 def check_matrix(name: str, a, square: bool = True, floating: bool = True) -> None:
-    if a.dtype is dtypes.float16:
-        _refuse_float16(name)
+    if a.dtype in dtypes.LOW_FLOATS:
+        _refuse_float16(name, a)
     if a.ndim < 2:
         raise RuntimeError(f"{name}: The input tensor A must have at least 2 dimensions.")
     if square and a.shape[-1] != a.shape[-2]:

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .layers import _norm_input_grad, _normalized, mixed_norm_dtypes, norm_kernel_dtypes
+from .layers import (_norm_input_grad, _normalized, in_float32, mixed_norm_dtypes,
+                     norm_kernel_dtypes)
 from .table import Meta, defop
 
 
@@ -33,13 +34,13 @@ def _group_norm_rule(x, weight, bias, num_groups, eps=1e-5):
                                f"channels in input, but got {name} of shape "
                                f"[{', '.join(map(str, p.shape))}] and input of shape "
                                f"[{', '.join(map(str, x.shape))}]")
-    mixed_norm_dtypes(x, (weight, bias))
-    norm_kernel_dtypes("GroupNormKernelImpl", x, (weight, bias))
+    mixed = mixed_norm_dtypes(x, (weight, bias))
+    norm_kernel_dtypes("GroupNormKernelImpl", x, (weight, bias), mixed)
     return Meta(x.shape, x.dtype)
 
 
 def _group_norm_vjp(c, g):
-    x, weight = c[0], c[1]
+    x, weight, g = in_float32(c[0], c[1], g)
     shape, groups = tuple(c.shapes[0]), c.attrs["num_groups"]
     xhat, rstd = _normalized(x.reshape(shape[0], groups, -1), (2,), c.attrs.get("eps", 1e-5))
     reduce = [0] + list(range(2, len(shape)))

@@ -71,22 +71,32 @@ defop("embedding_dense_backward", _embedding_backward,
 
 # ---- the norms' dtype checks (torch's CPU kernels) ----------------------------------------------
 
-def mixed_norm_dtypes(x, params) -> None:
+def mixed_norm_dtypes(x, params) -> bool:
     """A norm whose first parameter given (None: absent) is of another dtype than the input is
-    a 'mixed' call, which torch takes only with float32 parameters and a half-precision input
-    (a dtype distgrad has not)."""
+    a 'mixed' call, which torch takes only with float32 parameters and a float16 or bfloat16
+    input (what autocast hands a norm): then it computes in float32 and gives the input's
+    dtype. Returns whether the call is mixed."""
     given = [p for p in params if p is not None]
     if given and given[0].dtype is not x.dtype:
         if any(p.dtype is not dtypes.float32 for p in given):
             raise RuntimeError("mixed dtype (CPU): expect parameter to have scalar type of Float")
-        raise RuntimeError("mixed dtype (CPU): all inputs must share same datatype.")
+        if x.dtype not in dtypes.LOW_FLOATS:
+            raise RuntimeError("mixed dtype (CPU): all inputs must share same datatype.")
+        return True
+    return False
 
 
-def norm_kernel_dtypes(kernel: str, x, params) -> None:
+def norm_kernel_dtypes(kernel: str, x, params, mixed: bool = False) -> None:
     """The checks of a norm's kernel, after the mixed call's: a floating input, and each
-    parameter read as the input's type."""
+    parameter read as the input's type (float32 in a mixed call)."""
     require_float(kernel, x.dtype)
-    require_scalar_type(x.dtype, *params)
+    require_scalar_type(dtypes.float32 if mixed else x.dtype, *params)
+
+
+def in_float32(*tensors):
+    """A norm's VJP operands in float32 where the input is float16 or bfloat16 (torch's
+    kernels compute them in float; the engine casts each gradient to its input's dtype)."""
+    return [t.float() if t is not None and t.dtype in dtypes.LOW_FLOATS else t for t in tensors]
 
 
 # ---- layer norm --------------------------------------------------------------------------------
@@ -99,7 +109,7 @@ def check_normalized_shape(normalized_shape) -> None:
 
 
 def _layer_norm_rule(x, weight, bias, normalized_shape, eps=1e-5):
-    mixed_norm_dtypes(x, (weight, bias))  # (torch's first check)
+    mixed = mixed_norm_dtypes(x, (weight, bias))  # (torch's first check)
     check_normalized_shape(normalized_shape)
     n = len(normalized_shape)
     for name, p in (("weight", weight), ("bias", bias)):
@@ -111,7 +121,7 @@ def _layer_norm_rule(x, weight, bias, normalized_shape, eps=1e-5):
         raise RuntimeError(f"Given normalized_shape={_dims(normalized_shape)}, expected input with "
                            f"shape [*, {', '.join(map(str, normalized_shape))}], but got input of "
                            f"size{_dims(x.shape)}")
-    norm_kernel_dtypes("LayerNormKernelImpl", x, (weight, bias))
+    norm_kernel_dtypes("LayerNormKernelImpl", x, (weight, bias), mixed)
     return Meta(x.shape, x.dtype)
 
 
@@ -142,6 +152,7 @@ def _norm_input_grad(gy, xhat, rstd, dims):
 def _layer_norm_vjp(c, g):
     x, weight = c[0], c[1]
     c[2]  # noqa: B018  (torch saves and unpacks the bias too: a write to it is an error)
+    x, weight, g = in_float32(x, weight, g)
     shape = tuple(c.attrs["normalized_shape"])
     dims = tuple(range(len(c.shapes[0]) - len(shape), len(c.shapes[0])))
     xhat, rstd = _normalized(x, dims, c.attrs.get("eps", 1e-5))
@@ -170,8 +181,8 @@ def check_batch_norm(x, weight, bias, running_mean, running_var) -> None:
             raise RuntimeError(f"{name} should contain {c} elements not {p.shape[0] if p.ndim else 1}")
     params = (weight, bias, running_mean, running_var)
     require_float("batch_norm", x.dtype)  # (before the mixed call's check, unlike the others)
-    mixed_norm_dtypes(x, params)
-    require_scalar_type(x.dtype, *params)
+    mixed = mixed_norm_dtypes(x, params)
+    require_scalar_type(dtypes.float32 if mixed else x.dtype, *params)
 
 
 def _batch_norm_rule(x, weight, bias, running_mean, running_var, training, eps=1e-5):
@@ -200,7 +211,7 @@ def _batch_norm(x, weight, bias, running_mean, running_var, training, eps=1e-5):
 
 
 def _batch_norm_vjp(c, g):
-    x, weight, rm, rv = c[0], c[1], c[3], c[4]
+    x, weight, rm, rv, g = in_float32(c[0], c[1], c[3], c[4], g)
     ndim = len(c.shapes[0])
     dims = (0,) + tuple(range(2, ndim))
     shape = (1, -1) + (1,) * (ndim - 2)

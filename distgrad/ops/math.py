@@ -7,7 +7,7 @@ from . import layout
 from .rules import (binary, binary_float, broadcast_shapes, cast_to, common_dtype, compare,
                     in_common_dtype, not_implemented, number_as, require_scalar_type, same,
                     same_float, shape_of, unbroadcast, zeros_grad)
-from .table import Meta, defop, elementwise
+from .table import OPS, Meta, defop, elementwise, half_as_float, low_common
 from .. import dtypes
 from ..autograd.record import call
 
@@ -268,7 +268,25 @@ def _pow_vjp(c, g):
     return gb, ge
 
 
-defop("pow", in_common_dtype(_pow_forward), _pow_rule, _pow_vjp, save=(0, 1), save_out=True,
+def _pow_in_steps(forward):
+    """pow of float16 and bfloat16 as torch's kernel computes it: in float32 and rounded
+    once, but a bfloat16 x ** 3 and x ** -2, whose product x * x is rounded to bfloat16
+    first."""
+    def run(a, b):
+        low = low_common((a, b))
+        if low is None:
+            return forward(a, b)
+        a, b = half_as_float((a, b), OPS["pow"])
+        if low is dtypes.bfloat16 and type(a) is np.ndarray and type(b) is float and \
+                b in (3.0, -2.0):
+            square = dtypes.cast(a * a, low.np).astype(np.float32)
+            return square * a if b == 3.0 else 1 / square
+        return forward(a, b)
+
+    return run
+
+
+defop("pow", _pow_in_steps(in_common_dtype(_pow_forward)), _pow_rule, _pow_vjp, save=(0, 1), save_out=True,
       node=lambda inputs, attrs: ("PowBackward2" if _is_num(inputs[0])
                                   else "PowBackward0" if _is_num(inputs[1]) else "PowBackward1"),
       number_edges=False, number_operands=False, api=("pow",), params=("input", "exponent"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import warnings
 
-from .. import linalg as _linalg, return_types
+from .. import dtypes, linalg as _linalg, return_types
 from ..autograd.record import call
 from ..linalg import det, matrix_exp, matrix_power  # noqa: F401  (torch.det, ...)
 
@@ -16,6 +16,9 @@ def slogdet(input):
 
 def logdet(input):
     """log det A: nan where det < 0 (torch's where over slogdet)."""
+    if input.dtype in dtypes.LOW_FLOATS:
+        raise RuntimeError(f"logdet: Low precision dtypes not supported. Got "
+                           f"{input.dtype.long_name}")
     sign, logabsdet = _linalg.slogdet(input)
     return call("where", sign == -1, float("nan"), logabsdet)
 

@@ -22,7 +22,7 @@ from .api import _in_place, in_place
 from .math import _is_num, _not_implemented, _zero_vjp, float_forward, sign_forward
 from .pointwise import _grads
 from .rules import (binary, binary_float, float_dtype, in_common_dtype, not_implemented,
-                    require_tensor, same, same_float, zeros_grad)
+                    refuse_low_grad, require_tensor, same, same_float, zeros_grad)
 from .table import Meta, defop, elementwise
 
 __all__ = ["fmax", "fmin", "logit", "heaviside", "float_power", "hardshrink", "softshrink",
@@ -251,6 +251,10 @@ defop("nan_to_num", lambda x, nan=0.0, posinf=None, neginf=None:
 
 
 def nan_to_num(input, nan=0.0, posinf=None, neginf=None):
+    if input.dtype in dtypes.LOW_FLOATS:  # (the forward sees float32: name the dtype's limits)
+        info = np.finfo(input.dtype.np)
+        posinf = float(info.max) if posinf is None else posinf
+        neginf = float(info.min) if neginf is None else neginf
     return call("nan_to_num", input, nan=nan, posinf=posinf, neginf=neginf)
 
 
@@ -323,9 +327,13 @@ defop("i0", float_forward(lambda x: np.i0(x.astype(np.float64))), same_float,
       lambda c, g: g * call("i1", c[0]), node="I0Backward0", save=(0,), api=("i0",),
       inplace="i0_")
 # (torch.special.i1: here for i0's derivative; I₁' = I₀ - I₁/x, 1/2 at 0)
-defop("i1", float_forward(_i1), same_float,
-      lambda c, g: g * call("where", c[0] == 0, 0.5, c[0].i0() - c.out / c[0]),
-      node="SpecialI1Backward0", save=(0,), save_out=True)
+def _i1_vjp(c, g):
+    refuse_low_grad("i1_backward", c.dtypes[0])
+    return g * call("where", c[0] == 0, 0.5, c[0].i0() - c.out / c[0])
+
+
+defop("i1", float_forward(_i1), same_float, _i1_vjp, node="SpecialI1Backward0", save=(0,),
+      save_out=True)
 
 
 # ---- bitwise_not, isposinf, isneginf, ldexp: other rows under torch's names -------------------

@@ -367,7 +367,7 @@ def _quantile_checks(input, q, interpolation):
         raise RuntimeError("quantile() input tensor must be non-empty")
     if q_is_tensor and q.ndim > 1:
         raise RuntimeError("quantile() q must be a scalar or 1D tensor")
-    if not input.dtype.is_floating_point or input.dtype is dtypes.float16:
+    if not input.dtype.is_floating_point or input.dtype in dtypes.LOW_FLOATS:
         raise RuntimeError("quantile() input tensor must be either float or double dtype")
     if q_is_tensor and q.dtype is not input.dtype:
         raise RuntimeError("quantile() q tensor must be same dtype as the input tensor")
@@ -504,7 +504,8 @@ def _histogram(x, *rest, bins, range=None, weighted=False, density=False):
 
 
 def _histogram_rule(x, *rest, bins, range=None, weighted=False, density=False):
-    if not x.dtype.is_floating_point or x.dtype is dtypes.float16:  # (no float16 kernel)
+    if not x.dtype.is_floating_point or (x.dtype in dtypes.LOW_FLOATS and bins >= 0 and
+                                         range is None):  # (its min-max search has neither)
         raise not_implemented("histogramdd", x.dtype)
     if bins >= 0 and range is not None and len(range) != 2:
         raise RuntimeError("torch.histogramdd: for a 1-dimensional histogram range should have 2 "

@@ -289,8 +289,9 @@ def cdist(x1, x2, p=2.0, compute_mode="use_mm_for_euclid_dist_if_necessary"):
             b = x2.expand(*batch, r2, x2.shape[-1]).reshape(n, r2, x2.shape[-1])
             dist_ = call("euclidean_dist", a, b)
         return dist_.view(*batch, r1, r2)
-    if dtypes.float16 in (x1.dtype, x2.dtype):  # (only the matrix-product path takes it)
-        raise not_implemented("cdist", dtypes.float16)
+    for d in (x1.dtype, x2.dtype):  # (only the matrix-product path takes them)
+        if d in dtypes.LOW_FLOATS:
+            raise not_implemented("cdist", d)
     return call("cdist", x1, x2, p=float(p))
 
 
@@ -317,6 +318,8 @@ def _pdist_rule(x, p=2.0):
         raise RuntimeError(f"pdist only supports 2D tensors, got: {x.ndim}D")
     if not x.dtype.is_floating_point:
         raise RuntimeError("pdist only supports floating-point dtypes")
+    if x.dtype in dtypes.LOW_FLOATS:  # (its CPU kernel has neither)
+        raise not_implemented("pdist", x.dtype)
     if p < 0:
         raise RuntimeError("pdist only supports non-negative p values")
     n = x.shape[0]

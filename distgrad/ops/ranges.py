@@ -2,14 +2,16 @@
 them, to the bit (RangeFactories.cpp and RangeFactoriesKernel.cpp, built for AVX2, where the
 compiler fuses each `a + b * c` into one multiply-add: ops/fused.py).
 
-arange computes in double for float32 (in int64 for the integer dtypes, in float for float16):
+arange computes in double for float32 (in int64 for the integer dtypes, in float for float16
+and bfloat16):
 element i is start + step * i,
 except that the kernel fills runs of two vectors (8 floats or 4 doubles each) at a time, each
 vector from its first element, rounded to the dtype, plus j * step. The runs start again where
 torch splits a range of more than 32768 elements among its threads; distgrad's values are
 those of one thread.
 
-linspace computes in the dtype (in double for the integer dtypes; float16 rounds each step):
+linspace computes in the dtype (in double for the integer dtypes; float16 and bfloat16 round
+each step):
 step = (end - start) / (steps - 1), the first half start + step * i, the second
 end - step * (steps - 1 - i).
 """
@@ -23,8 +25,9 @@ from .. import dtypes
 from .fused import fma
 from .table import Meta, defop
 
-_VECTOR = {"float16": 16, "float32": 8, "float64": 4}  # the elements of an AVX2 vector
-_ACCUMULATE = {"float16": np.float32, "float32": np.float64, "float64": np.float64}
+_VECTOR = {"float16": 16, "bfloat16": 16, "float32": 8, "float64": 4}  # an AVX2 vector's
+_ACCUMULATE = {"float16": np.float32, "bfloat16": np.float32, "float32": np.float64,
+               "float64": np.float64}
 _INT64_RANGE = (-2 ** 63, 2 ** 63)
 
 
@@ -119,12 +122,15 @@ def _linspace_forward(start, end, steps, dtype):
         return np.full(steps, start).astype(out_type)
     if _is_integer(dtype):  # the ends in the dtype, the step and the values in double
         start, end, work = _in_dtype(start, dtype), _in_dtype(end, dtype), np.float64
-    else:
-        start, end, work = out_type.type(start), out_type.type(end), out_type.type
-    step = work((work(end) - work(start)) / work(steps - 1))
+    else:  # (a bfloat16 is made from a float)
+        work = out_type.type
+        start, end = (work(np.float32(start)), work(np.float32(end))) if \
+            out_type == dtypes.BF16 else (work(start), work(end))
+    step = work(np.float32(work(end) - work(start)) / np.float32(steps - 1)) if \
+        out_type == dtypes.BF16 else work((work(end) - work(start)) / work(steps - 1))
     i = np.arange(steps)
     from_start = i < steps // 2
-    if work is np.float16:  # (c10::Half rounds the product, then the sum: no fused op)
+    if out_type.itemsize == 2:  # (c10::Half rounds the product, then the sum: no fused op)
         values = np.where(from_start, start + step * i.astype(work),
                           end - step * (steps - 1 - i).astype(work))
     else:

@@ -5,7 +5,7 @@ import numpy as np
 
 from .. import dtypes
 from ..autograd.record import call
-from .table import Meta, Size, elementwise
+from .table import ELEMENTWISE_RULES, Meta, Size, elementwise
 
 
 def shape_of(x) -> tuple:
@@ -232,6 +232,24 @@ def scalar_types_error(op: str, arg: str, names: str, d: dtypes.dtype) -> Runtim
 def not_implemented(kernel: str, d: dtypes.dtype) -> NotImplementedError:
     """torch's error for a kernel without this dtype: `"abs_cpu" not implemented for 'Bool'`."""
     return NotImplementedError(f"\"{kernel}\" not implemented for '{d.long_name}'")
+
+
+def no_low_float(kernel: str, rule):
+    """`rule` refusing float16 and bfloat16 results with torch's words for a CPU kernel that
+    has neither (erfcx_cpu, zeta_cpu, ...)."""
+    def checked(*operands, **attrs):
+        meta = rule(*operands, **attrs)
+        if meta.dtype in dtypes.LOW_FLOATS:
+            raise not_implemented(kernel, meta.dtype)
+        return meta
+
+    return elementwise(checked) if rule in ELEMENTWISE_RULES else checked
+
+
+def refuse_low_grad(kernel: str, d: dtypes.dtype) -> None:
+    """torch's error from a backward kernel that has no float16 or bfloat16 (i1_backward)."""
+    if d in dtypes.LOW_FLOATS:
+        raise not_implemented(kernel, d)
 
 
 def type_name(d: dtypes.dtype) -> str:

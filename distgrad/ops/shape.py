@@ -529,9 +529,14 @@ def _full_rule(shape, value, dtype):
     return Meta(_check_size(shape), d)
 
 
-defop("full", lambda shape, value, dtype: np.full(shape, number_as(value, dtype),
-                                                  dtypes.from_name(dtype).np),
-      _full_rule)
+def _full(shape, value, dtype):
+    d = dtypes.from_name(dtype)
+    if d is dtypes.bfloat16:  # (a number becomes a float first, as c10::BFloat16 is made)
+        return dtypes.cast(np.full(shape, value, np.float32), d.np)
+    return np.full(shape, number_as(value, dtype), d.np)
+
+
+defop("full", _full, _full_rule)
 defop("eye", lambda n, m, dtype: np.eye(n, m, dtype=dtypes.from_name(dtype).np), _eye_rule)
 defop("one_hot", lambda idx, num_classes, dtype: (np.arange(num_classes) == idx[..., None]).astype(
       dtypes.from_name(dtype).np),

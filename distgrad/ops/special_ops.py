@@ -16,7 +16,8 @@ from .. import dtypes
 from ..autograd.record import call
 from . import special_more as sm
 from .math import _is_num, float_forward, x_log_vjp
-from .rules import binary_float, not_implemented, same_float, unbroadcast, zeros_grad
+from .rules import (binary_float, no_low_float, not_implemented, refuse_low_grad, same_float,
+                    unbroadcast, zeros_grad)
 from .table import defop, elementwise
 
 _TWO_OVER_SQRT_PI = 2 / math.sqrt(math.pi)
@@ -36,13 +37,13 @@ def _by_numbers(name: str):
 
 # ---- erfcx, ndtri, log_ndtr, entr ----------------------------------------------------------------
 
-defop("special_erfcx", float_forward(sm.erfcx), same_float,
+defop("special_erfcx", float_forward(sm.erfcx), no_low_float("erfcx_cpu", same_float),
       lambda c, g: g * (2 * c[0] * c.out - _TWO_OVER_SQRT_PI),
       node="SpecialErfcxBackward0", save=(0,), save_out=True)
-defop("special_ndtri", float_forward(sm.ndtri), same_float,
+defop("special_ndtri", float_forward(sm.ndtri), no_low_float("ndtri_cpu", same_float),
       lambda c, g: g * (c.out * c.out / 2).exp() * _SQRT_2PI,
       node="SpecialNdtriBackward0", save_out=True)
-defop("special_log_ndtr", float_forward(sm.log_ndtr), same_float,
+defop("special_log_ndtr", float_forward(sm.log_ndtr), no_low_float("log_ndtr_cpu", same_float),
       lambda c, g: g / _SQRT_2PI * (c.out + c[0] * c[0] / 2).neg().exp(),
       node="SpecialLogNdtrBackward0", save=(0,), save_out=True)
 
@@ -60,12 +61,18 @@ defop("special_entr", float_forward(_entr), same_float, lambda c, g: g * (-(1 + 
 defop("special_i0e", float_forward(sm.i0e), same_float,
       lambda c, g: g * (call("special_i1e", c[0]) - c[0].sgn() * c.out),
       node="SpecialI0EBackward0", save=(0,), save_out=True)
-defop("special_i1e", float_forward(sm.i1e), same_float,
-      lambda c, g: g * call("where", c[0] == 0, 0.5, call("special_i0e", c[0])
-                            - c.out * (c[0].sgn() + c[0].reciprocal())),
+
+
+def _i1e_vjp(c, g):
+    refuse_low_grad("i1e_backward", c.dtypes[0])
+    return g * call("where", c[0] == 0, 0.5, call("special_i0e", c[0])
+                    - c.out * (c[0].sgn() + c[0].reciprocal()))
+
+
+defop("special_i1e", float_forward(sm.i1e), same_float, _i1e_vjp,
       node="SpecialI1EBackward0", save=(0,), save_out=True)
-defop("special_bessel_j0", float_forward(sm.bessel_j0), same_float)
-defop("special_bessel_j1", float_forward(sm.bessel_j1), same_float)
+defop("special_bessel_j0", float_forward(sm.bessel_j0), no_low_float("bessel_j0_cpu", same_float))
+defop("special_bessel_j1", float_forward(sm.bessel_j1), no_low_float("bessel_j1_cpu", same_float))
 
 # ---- xlog1py, zeta ------------------------------------------------------------------------------
 
@@ -87,7 +94,7 @@ def _zeta_vjp(c, g):
     return None, unbroadcast(g * -x * call("special_zeta", x + 1.0, c[1]), c.shapes[1])
 
 
-defop("special_zeta", float_forward(sm.zeta), binary_float, _zeta_vjp, save=(0, 1),
+defop("special_zeta", float_forward(sm.zeta), no_low_float("zeta_cpu", binary_float), _zeta_vjp, save=(0, 1),
       node=_by_numbers("SpecialZetaBackward"), number_edges=False)
 
 # ---- igamma, igammac: the regularized incomplete gamma functions ---------------------------------

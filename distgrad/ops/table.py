@@ -187,7 +187,9 @@ def run_forward(op: OpDef, values, attrs: dict, out_dtypes) -> list:
     The driver (for cpu tensors) and every worker run forwards through here.
     """
     if not op.view and op.name not in OWN_HALF:
-        values = half_as_float(values)
+        if "alpha" in attrs and op.elementwise:  # (add's and sub's: in the dtype, as numbers)
+            attrs = dict(attrs, alpha=low_alpha(values, attrs["alpha"]))
+        values = half_as_float(values, op)
     out = op.forward(*values, **attrs)
     if not isinstance(out, (tuple, list)):
         out = (out,)
@@ -215,18 +217,64 @@ def run_forward(op: OpDef, values, attrs: dict, out_dtypes) -> list:
     return results
 
 
-# Ops whose float16 forward must see float16 (the next float16 value, not float32's).
-OWN_HALF = {"nextafter"}
+# Ops whose float16 (bfloat16) forward must see float16 (the next float16 value, not
+# float32's; pow's rounded steps).
+OWN_HALF = {"nextafter", "pow"}
 
 
-def half_as_float(values):
-    """float16 arrays as float32: torch's CPU kernels compute float16 in float32 and round
-    each result once (a sum or a matmul accumulates in float32; numpy's would in float16)."""
+# Elementwise ops whose kernels read a number operand's own value (as a float) where the
+# operands are float16 or bfloat16: torch special-cases mul and div. Every other one takes
+# it as TensorIterator casts a wrapped number (or a 0-dim tensor) to the common dtype.
+ORIGINAL_SCALAR = {"mul", "div", "floor_divide"}
+
+
+def half_as_float(values, op=None):
+    """float16 and bfloat16 arrays as float32: torch's CPU kernels compute them in float32
+    and round each result once (a sum or a matmul accumulates in float32; numpy's would in
+    float16, and ml_dtypes' bfloat16 in bfloat16). The numbers and 0-dim tensors an
+    elementwise op computes with in that dtype are rounded to it first, as torch's are
+    (`bf16 + 0.1` adds bfloat16's 0.1)."""
     for v in values:
-        if type(v) is np.ndarray and v.dtype.char == "e":
-            return [v.astype(np.float32) if type(v) is np.ndarray and v.dtype.char == "e" else v
-                    for v in values]
+        if type(v) is np.ndarray and v.dtype.char in "eE":
+            if op is not None and op.elementwise and op.name not in ORIGINAL_SCALAR:
+                values = _numbers_in_low_dtype(values)
+            return [v.astype(np.float32) if type(v) is np.ndarray and v.dtype.char in "eE"
+                    else v for v in values]
     return values
+
+
+def low_common(values):
+    """The operands' common dtype if float16 or bfloat16 (and an array holds it), else None."""
+    if not any(type(v) is np.ndarray and v.dtype.char in "eE" for v in values):
+        return None
+    operands = [Meta(v.shape, dtypes.from_numpy(v.dtype)) if type(v) is np.ndarray else v
+                for v in values if v is not None and not isinstance(v, (str, bool))]
+    try:
+        common = dtypes.result_type(operands)
+    except TypeError:
+        return None
+    return common if common in dtypes.LOW_FLOATS else None
+
+
+def low_alpha(values, alpha):
+    """add's and sub's alpha as their kernels take it: in the operands' float16 or bfloat16."""
+    common = low_common(values) if type(alpha) in (int, float) else None
+    return alpha if common is None else float(dtypes.cast(np.array(alpha, np.float64), common.np))
+
+
+def _numbers_in_low_dtype(values):
+    """The numbers and 0-dim float arrays among `values` rounded to the operands' common
+    dtype when that is float16 or bfloat16."""
+    common = low_common(values)
+    if common is None:
+        return values
+    out = []
+    for v in values:
+        if (type(v) in (int, float) or isinstance(v, np.floating)) or (
+                type(v) is np.ndarray and v.ndim == 0 and v.dtype.kind in "fiu"):
+            v = float(dtypes.cast(np.array(v, np.float64), common.np))
+        out.append(v)
+    return out
 
 
 def run_into(op: OpDef, out: np.ndarray, values, attrs: dict, out_dtype) -> bool:
@@ -237,7 +285,8 @@ def run_into(op: OpDef, out: np.ndarray, values, attrs: dict, out_dtype) -> bool
 
     Workers do this for an op followed by the write of its result (worker.py).
     """
-    if op.into is None or out_dtype.np != out.dtype or not out.flags.writeable:
+    if op.into is None or out_dtype.np != out.dtype or not out.flags.writeable or (
+            out.dtype.char == "E"):  # (bfloat16 is computed in float32: run_forward's way)
         return False
     shapes = []
     for v in values:

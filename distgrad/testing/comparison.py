@@ -143,9 +143,10 @@ def _tensor_pair(actual, expected, id, allow_subclasses=True, rtol=None, atol=No
         raise differ("device", actual.device, expected.device)
     if check_dtype and actual.dtype != expected.dtype:
         raise differ("dtype", actual.dtype, expected.dtype)
-    common = dtypes.promote(actual.dtype, expected.dtype).np
-    a = np.asarray(actual.detach().cpu().numpy()).astype(common)
-    e = np.asarray(expected.detach().cpu().numpy()).astype(common)
+    common = dtypes.promote(actual.dtype, expected.dtype)
+    common = np.dtype(np.float32) if common is dtypes.bfloat16 else common.np  # (numpy has none)
+    a = dtypes.cast(np.asarray(actual.detach().cpu()._numpy_value()), common)
+    e = dtypes.cast(np.asarray(expected.detach().cpu()._numpy_value()), common)
     matches = _isclose(a, e, rtol, atol, equal_nan)
     if matches.all():
         return

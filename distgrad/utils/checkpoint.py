@@ -26,6 +26,7 @@ import weakref
 from collections import defaultdict
 from typing import Any
 
+from .. import autocast_state
 from ..autograd import saved_hooks
 from ..autograd.engine import current_graph_task_id, is_checkpoint_valid
 from ..autograd.function import Function
@@ -54,6 +55,7 @@ class CheckpointFunction(Function):
         ctx.run_function = run_function
         ctx.preserve_rng_state = preserve_rng_state
         ctx.fwd_rng_state = stream_state() if preserve_rng_state else None
+        ctx.fwd_autocast = autocast_state.snapshot()  # (the recompute runs under it, as torch)
         ctx.inputs, ctx.tensor_indices, tensors = [], [], []
         for i, arg in enumerate(args):
             if isinstance(arg, Tensor):
@@ -86,7 +88,8 @@ class CheckpointFunction(Function):
                 d.requires_grad_(a.requires_grad)
                 a = d
             detached.append(a)
-        with _random_state(ctx.fwd_rng_state), enable_grad():
+        with _random_state(ctx.fwd_rng_state), enable_grad(), \
+                autocast_state.restored(ctx.fwd_autocast):
             outputs = ctx.run_function(*detached)
         if isinstance(outputs, Tensor):
             outputs = (outputs,)
@@ -295,9 +298,10 @@ def _random_state(state):
 def _recomputation(function, kwargs: dict, preserve_rng_state: bool, recompute_context):
     """`function` again on given inputs, with the random state it sees now."""
     state = stream_state() if preserve_rng_state else None
+    autocast = autocast_state.snapshot()  # (the recompute runs under it, as torch)
 
     def recompute(*args) -> None:
-        with _random_state(state), recompute_context:
+        with _random_state(state), recompute_context, autocast_state.restored(autocast):
             function(*args, **kwargs)
 
     return recompute

@@ -16,7 +16,7 @@ from ...serialization import row_major
 
 
 # safetensors' names of distgrad's dtypes
-_SAFETENSORS_DTYPES = {"float16": "F16", "float32": "F32", "float64": "F64", "int8": "I8",
+_SAFETENSORS_DTYPES = {"float16": "F16", "bfloat16": "BF16", "float32": "F32", "float64": "F64", "int8": "I8",
                        "int16": "I16", "int32": "I32", "int64": "I64", "uint8": "U8",
                        "bool": "BOOL"}
 
