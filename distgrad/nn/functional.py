@@ -1206,6 +1206,11 @@ from .functional_layers import __all__ as _layers
 
 __all__ += _losses + _layers
 
+# the CTC loss (functional_ctc.py; its ops in ops/ctc.py)
+from .functional_ctc import ctc_loss  # noqa: E402,F401
+
+__all__ += ["ctc_loss"]
+
 from ..autocast_lists import install_functional as _install_autocast  # noqa: E402
 
 _install_autocast(globals())  # (torch's CPU autocast lists: distgrad/autocast_lists.py)

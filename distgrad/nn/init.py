@@ -41,7 +41,7 @@ def calculate_gain(nonlinearity: str, param=None) -> float:
 
 
 def _fan_in_out(tensor: Tensor):
-    if tensor.ndim < 2:
+    if tensor.dim() < 2:  # (torch's dim(): refused for an uninitialized parameter)
         raise ValueError("Fan in and fan out can not be computed for tensor with fewer than 2 "
                          "dimensions")
     receptive = 1
@@ -84,11 +84,13 @@ def constant_(tensor: Tensor, val: float) -> Tensor:
 
 
 def zeros_(tensor: Tensor) -> Tensor:
-    return constant_(tensor, 0.0)
+    with no_grad():  # (torch's zero_, as an uninitialized parameter's refusal names it)
+        return tensor.zero_()
 
 
 def ones_(tensor: Tensor) -> Tensor:
-    return constant_(tensor, 1.0)
+    with no_grad():
+        return tensor.fill_(1.0)
 
 
 def kaiming_uniform_(tensor: Tensor, a: float = 0, mode: str = "fan_in",

@@ -21,6 +21,7 @@ from . import activations_more, conv_transpose, group_norm, resample  # noqa: F4
 from . import activations  # noqa: F401  (nn.functional's one-node activations)
 from . import optim  # noqa: F401  (the optimizers' fused update)
 from . import special_ops  # noqa: F401  (torch.special's ops: erfcx, zeta, igamma, ...)
+from . import ctc  # noqa: F401  (the CTC loss's forward and backward)
 from . import accumulate as _accumulate, arrange as _arrange, pointwise as _pointwise
 from . import scatter as _scatter
 from . import inplace_views as _inplace_views, placing as _placing, reshaping as _reshaping

@@ -19,22 +19,27 @@ _LAYOUT = {
                   "Hardswish ELU CELU SELU GLU GELU Hardshrink LeakyReLU LogSigmoid Softplus "
                   "Softshrink MultiheadAttention PReLU Softsign Tanhshrink Softmin Softmax "
                   "Softmax2d LogSoftmax",
-    "batchnorm": "BatchNorm1d BatchNorm2d BatchNorm3d normalization._BatchNorm",
+    "batchnorm": "BatchNorm1d BatchNorm2d BatchNorm3d LazyBatchNorm1d LazyBatchNorm2d "
+                 "LazyBatchNorm3d normalization._BatchNorm lazy._LazyNormBase",
     "container": "Sequential ModuleList ModuleDict ParameterList ParameterDict",
     "channelshuffle": "ChannelShuffle",
-    "conv": "Conv1d Conv2d Conv3d ConvTranspose1d ConvTranspose2d ConvTranspose3d conv._ConvNd "
-            "conv._ConvTransposeNd",
+    "conv": "Conv1d Conv2d Conv3d ConvTranspose1d ConvTranspose2d ConvTranspose3d LazyConv1d "
+            "LazyConv2d LazyConv3d LazyConvTranspose1d LazyConvTranspose2d LazyConvTranspose3d "
+            "conv._ConvNd conv._ConvTransposeNd lazy._LazyConvXdMixin",
     "distance": "PairwiseDistance CosineSimilarity",
     "dropout": "Dropout Dropout1d Dropout2d Dropout3d AlphaDropout FeatureAlphaDropout "
                "activation._DropoutNd",
     "flatten": "Flatten Unflatten",
     "fold": "Fold Unfold",
-    "instancenorm": "InstanceNorm1d InstanceNorm2d InstanceNorm3d normalization._InstanceNorm",
-    "linear": "Identity Linear Bilinear",
+    "instancenorm": "InstanceNorm1d InstanceNorm2d InstanceNorm3d LazyInstanceNorm1d "
+                    "LazyInstanceNorm2d LazyInstanceNorm3d normalization._InstanceNorm",
+    "lazy": "lazy.LazyModuleMixin",
+    "linear": "Identity Linear Bilinear LazyLinear",
     "loss": "L1Loss NLLLoss PoissonNLLLoss GaussianNLLLoss KLDivLoss MSELoss BCELoss "
             "BCEWithLogitsLoss HingeEmbeddingLoss MultiLabelMarginLoss SmoothL1Loss HuberLoss "
             "SoftMarginLoss CrossEntropyLoss MultiLabelSoftMarginLoss CosineEmbeddingLoss "
             "MarginRankingLoss MultiMarginLoss TripletMarginLoss TripletMarginWithDistanceLoss "
+            "CTCLoss "
             "loss._Loss loss._WeightedLoss",
     "normalization": "LocalResponseNorm LayerNorm GroupNorm RMSNorm",
     "padding": "CircularPad1d CircularPad2d CircularPad3d ConstantPad1d ConstantPad2d "

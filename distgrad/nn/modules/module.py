@@ -19,7 +19,7 @@ from ...tensor import Tensor, device_str, to_args
 from ...watched import WRITES, WatchedDict, WatchedOrderedDict
 from .. import functional as F
 from .. import init
-from ..parameter import Buffer, Parameter
+from ..parameter import Buffer, Parameter, is_lazy
 
 __all__ = ["Module", "Linear", "Identity", "Flatten", "Unflatten", "ReLU", "Sigmoid", "Tanh", "Softmax",
            "LogSoftmax", "Sequential", "ModuleList", "MSELoss", "L1Loss", "BCELoss",
@@ -675,12 +675,19 @@ class Module:
                                   "torch.Tensor or Tensor-like object from checkpoint but "
                                   f"received {type(value)}")
                 continue
-            if not current.ndim and tuple(value.shape) == (1,):
+            # (an uninitialized current one takes the value as it is, as torch's; an
+            # uninitialized value into an initialized one fails on reading its shape)
+            lazy = is_lazy(current)
+            if not lazy and not current.ndim and tuple(value.shape) == (1,):
                 value = value[0]
-            if tuple(value.shape) != tuple(current.shape):
+            if not lazy and tuple(value.shape) != tuple(current.shape):
                 error_msgs.append(f"size mismatch for {key}: copying a param with shape "
                                   f"{value.shape!r} from checkpoint, the shape in current model "
                                   f"is {current.shape!r}.")
+                continue
+            if lazy and not assign:
+                with no_grad():
+                    current.copy_(value)
                 continue
             with no_grad():
                 # placed as the current tensor is (its device, or its sharding) first
