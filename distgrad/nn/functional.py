@@ -1198,6 +1198,11 @@ def pad(input: Tensor, pad, mode: str = "constant", value: Optional[float] = Non
 __all__ += ["hardshrink", "softshrink", "tanhshrink", "pdist"]
 hardshrink, softshrink, tanhshrink, pdist = _f.hardshrink, _f.softshrink, _f.tanhshrink, _f.pdist
 
+# the CTC loss (functional_ctc.py; its ops in ops/ctc.py)
+from .functional_ctc import ctc_loss  # noqa: E402,F401
+
+__all__ += ["ctc_loss"]
+
 # the losses and layers of functional_losses.py and functional_layers.py, under F's name
 from .functional_losses import *  # noqa: E402,F401,F403
 from .functional_losses import __all__ as _losses
@@ -1205,11 +1210,6 @@ from .functional_layers import *  # noqa: E402,F401,F403
 from .functional_layers import __all__ as _layers
 
 __all__ += _losses + _layers
-
-# the CTC loss (functional_ctc.py; its ops in ops/ctc.py)
-from .functional_ctc import ctc_loss  # noqa: E402,F401
-
-__all__ += ["ctc_loss"]
 
 from ..autocast_lists import install_functional as _install_autocast  # noqa: E402
 

@@ -144,3 +144,21 @@ case("conv_transpose3d", lambda T, x, w, b: nnf(T).conv_transpose3d(
     F(1, 2, 2, 3, 2), F(2, 3, 2, 2, 3), F(3), covers=_COVERS)
 case("conv_transpose3d_groups_unbatched", lambda T, x, w: nnf(T).conv_transpose3d(
     x, w, stride=2, padding=1, groups=2), F(4, 2, 2, 3), F(4, 1, 3, 2, 2), covers=_COVERS)
+
+# ---- the CTC loss (ops/ctc.py): through log_softmax, as its gradient assumes ------------------
+
+_CTC = ("ctc_loss", "ctc_loss_backward")
+
+
+def _ctc(T, x, targets, il, tl, **kw):
+    return nnf(T).ctc_loss(x.log_softmax(-1), T.tensor(targets), il, tl, **kw)
+
+
+case("ctc_loss_mean", lambda T, x: _ctc(T, x, [[1, 2, 2], [3, 1, 0], [4, 0, 0]], (7, 6, 4),
+                                        (3, 2, 1)), F(7, 3, 5), covers=_CTC, grad2=False)
+case("ctc_loss_none_zero_infinity", lambda T, x: _ctc(
+    T, x, [[1, 2, 2], [3, 3, 3], [4, 0, 0]], (7, 3, 0), (3, 3, 0), reduction="none",
+    zero_infinity=True), F(7, 3, 5), covers=_CTC + ("where",), grad2=False)
+case("ctc_loss_sum_concatenated_blank", lambda T, x: _ctc(
+    T, x, [0, 1, 1, 3, 0], (6, 5), (3, 2), reduction="sum", blank=2), F(6, 2, 4),
+    covers=_CTC, grad2=False)

@@ -56,6 +56,8 @@ FALLS_BACK |= {
     "kthvalue", "median", "median_dim", "mode", "nanmedian", "nanmedian_dim", "pdist",
     "pdist_backward", "renorm", "searchsorted", "squeeze_last_in_place", "vdot",
 }
+# The CTC loss (ops/ctc.py): each batch element's recursion runs over all its time steps.
+FALLS_BACK |= {"ctc_loss", "ctc_loss_backward"}
 # Linear algebra (ops/decompositions.py): a factorization needs each whole matrix.
 FALLS_BACK |= {
     "cholesky", "cholesky_inverse", "cholesky_solve", "linalg_cholesky_ex", "linalg_det",
