@@ -671,8 +671,10 @@ def argsort(input, dim=-1, descending=False, stable=False):
 
 
 def topk(input, k, dim=-1, largest=True, sorted=True):
-    """(values, indices) of the k largest (or smallest); always in sorted order."""
-    return return_types.topk(call("topk", input, k=int(k), dim=dim, largest=largest))
+    """(values, indices) of the k largest (or smallest), chosen and ordered as torch's CPU
+    kernel does (equal values too; unsorted: in its selection's order)."""
+    return return_types.topk(call("topk", input, k=int(k), dim=dim, largest=largest,
+                                  sorted=bool(sorted)))
 
 
 def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=None):

@@ -7,7 +7,7 @@ import numpy as np
 
 from .. import dtypes
 from ..autograd.record import call
-from . import layout
+from . import layout, stdsort
 from .rules import (check_reduced_dims_nonempty, dims_of, first_empty_dim, float_dtype,
                     not_implemented, numel, reduced_shape, wrap_dim)
 from .table import Meta, defop
@@ -641,7 +641,24 @@ def _topk_rule(x, k, dim=-1, largest=True, sorted=True):
 def _topk_forward(x, k, dim=-1, largest=True, sorted=True):
     if x.ndim == 0:
         return x.copy(), np.zeros((), np.int64)
-    idx = np.take(_argsort(x, dim, largest), np.arange(k), axis=dim)
+    moved = np.moveaxis(x, dim, -1)
+    rows = moved.reshape(-1, moved.shape[-1])
+    n = rows.shape[1]
+    order = _argsort(rows, -1, largest)
+    idx = order[:, :k].copy()
+    # Where the k best (and the next) are all distinct, any correct selection gives these
+    # indices in this order; ties (and an unsorted nth_element selection) take torch's
+    # algorithm, row by row.
+    best = np.take_along_axis(rows, order[:, :k + 1], axis=1)
+    tied = best[:, 1:] == best[:, :-1]
+    if best.dtype.kind == "f":
+        tied |= np.isnan(best[:, 1:]) & np.isnan(best[:, :-1])
+    redo = tied.any(axis=1)
+    if not sorted and k * 64 > n:
+        redo[:] = True
+    for r in np.nonzero(redo)[0]:
+        idx[r] = stdsort.topk_positions(rows[r], k, largest, sorted)
+    idx = np.moveaxis(idx.reshape(moved.shape[:-1] + (k,)), -1, dim)
     return np.take_along_axis(x, idx, axis=dim), idx
 
 

@@ -1,6 +1,6 @@
 """What the op cases (more_math_op_cases.py) do not reach: which index median, nanmedian,
-mode, cummax and cummin report on long rows full of ties and nan (torch's std::sort and
-nth_element orders), quantile on bigger inputs in every mode, erfc, i0 and i1 over wide
+mode, cummax, cummin and topk report on long rows full of ties and nan (torch's std::sort,
+nth_element and partial_sort orders), quantile on bigger inputs in every mode, erfc, i0 and i1 over wide
 ranges in float64, float32 tanh where it rounds to ±1, and torch's names and warnings for
 the in-place and deprecated forms."""
 from __future__ import annotations
@@ -14,12 +14,13 @@ import torch
 import distgrad
 
 RNG = np.random.default_rng(20261204)
+TOPK_RNG = np.random.default_rng(20261205)  # (its own: the other tests' draws stay as they were)
 
 
-def _rows(kind: str, n: int) -> np.ndarray:
+def _rows(kind: str, n: int, rng=RNG) -> np.ndarray:
     if kind == "normal":
-        return RNG.standard_normal((6, n)).astype(np.float32)
-    x = RNG.integers(0, 2 if kind == "two" else 4, size=(6, n)).astype(np.float32)
+        return rng.standard_normal((6, n)).astype(np.float32)
+    x = rng.integers(0, 2 if kind == "two" else 4, size=(6, n)).astype(np.float32)
     if kind == "nan":
         x[:, ::5] = np.nan
     if kind == "descending":
@@ -45,6 +46,42 @@ def test_gradient_goes_to_the_selected_index(name):
     theirs = torch.tensor(x, requires_grad=True)
     getattr(distgrad, name)(ours, 1).values.sum().backward()
     getattr(torch, name)(theirs, 1).values.sum().backward()
+    np.testing.assert_array_equal(ours.grad.numpy(), theirs.grad.numpy())
+
+
+@pytest.mark.parametrize("sorted_", [True, False])
+@pytest.mark.parametrize("largest", [True, False])
+@pytest.mark.parametrize("n, k", [(3, 2), (17, 1), (17, 9), (40, 39), (64, 1), (300, 4),
+                                  (300, 5), (300, 120)])
+@pytest.mark.parametrize("kind", ["two", "four", "nan", "descending", "normal"])
+def test_topk_selects_and_orders_as_torch(kind, n, k, largest, sorted_):
+    """k * 64 <= n selects by partial_sort, else by nth_element (then sorts k - 1 of them,
+    or leaves them in the selection's order): which of equal values are taken, and where
+    they land, are the algorithm's."""
+    x = _rows(kind, n, TOPK_RNG)
+    ours = distgrad.topk(distgrad.tensor(x), k, 1, largest, sorted_)
+    theirs = torch.topk(torch.tensor(x), k, 1, largest, sorted_)
+    np.testing.assert_array_equal(ours.indices.numpy(), theirs.indices.numpy())
+    np.testing.assert_array_equal(ours.values.numpy(), theirs.values.numpy())
+
+
+@pytest.mark.parametrize("dtype", ["int64", "int32", "uint8", "int8", "float16", "float64"])
+def test_topk_on_other_dtypes_and_dims(dtype):
+    x = TOPK_RNG.integers(0, 3, size=(70, 5)).astype(dtype)
+    x[0, 0] = np.iinfo(dtype).min if dtype.startswith(("int", "uint")) else -np.inf
+    for k, largest in ((1, True), (1, False), (30, True), (30, False)):
+        ours = distgrad.topk(distgrad.tensor(x), k, 0, largest)
+        theirs = torch.topk(torch.tensor(x), k, 0, largest)
+        np.testing.assert_array_equal(ours.indices.numpy(), theirs.indices.numpy())
+
+
+def test_topk_gradient_goes_to_the_selected_indices():
+    x = _rows("four", 40, TOPK_RNG)
+    ours = distgrad.tensor(x, requires_grad=True)
+    theirs = torch.tensor(x, requires_grad=True)
+    w = TOPK_RNG.standard_normal((6, 7)).astype(np.float32)
+    (distgrad.topk(ours, 7, 1).values * distgrad.tensor(w)).sum().backward()
+    (torch.topk(theirs, 7, 1).values * torch.tensor(w)).sum().backward()
     np.testing.assert_array_equal(ours.grad.numpy(), theirs.grad.numpy())
 
 
