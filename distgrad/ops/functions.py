@@ -662,12 +662,14 @@ def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
 
 
 def sort(input, dim=-1, descending=False, stable=False):
-    """(values, indices); a stable sort, so equal values keep their order."""
-    return return_types.sort(call("sort", input, dim=dim, descending=descending))
+    """(values, indices); equal values in the order torch's CPU sort leaves them (std::sort's
+    unless stable)."""
+    return return_types.sort(call("sort", input, dim=dim, descending=descending,
+                                  stable=bool(stable)))
 
 
 def argsort(input, dim=-1, descending=False, stable=False):
-    return sort(input, dim, descending)[1]
+    return sort(input, dim, descending, stable)[1]
 
 
 def topk(input, k, dim=-1, largest=True, sorted=True):

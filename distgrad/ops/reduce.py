@@ -604,8 +604,45 @@ def _argsort(x, dim, descending):
 def _sort_forward(x, dim=-1, descending=False, stable=False):
     if x.ndim == 0:
         return x.copy(), np.zeros((), np.int64)
+    if x.strides[dim] == 0:  # (an expanded dim: torch keeps its order, 0, 1, 2, ...)
+        idx = np.broadcast_to(np.expand_dims(np.arange(x.shape[dim]), tuple(
+            d for d in range(x.ndim) if d != dim % x.ndim)), x.shape).copy()
+        return x.copy(), idx
     idx = _argsort(x, dim, descending)
+    if not stable and not _radix_sorted(x, descending):
+        idx = _std_sorted(x, idx, dim, descending)
     return np.take_along_axis(x, idx, axis=dim), idx
+
+
+def _radix_sorted(x, descending: bool) -> bool:
+    """Whether torch's CPU sort takes fbgemm's radix sort (stable): a 1-D integer tensor of
+    at least 32768 elements (aten's GRAIN_SIZE), ascending."""
+    return x.ndim == 1 and not descending and x.dtype.kind in "iu" and x.size >= 32768
+
+
+def _std_sorted(x, idx, dim, descending: bool):
+    """`idx` (a stable argsort) where each row's values are distinct; std::sort's order of
+    equal values (torch's unstable sort) where they are not, row by row."""
+    moved = np.moveaxis(x, dim, -1)
+    rows = moved.reshape(-1, moved.shape[-1])
+    order = np.moveaxis(idx, dim, -1).reshape(rows.shape).copy()
+    ordered = np.take_along_axis(rows, order, axis=1)
+    tied = ordered[:, 1:] == ordered[:, :-1]
+    if ordered.dtype.kind == "f":
+        tied |= np.isnan(ordered[:, 1:]) & np.isnan(ordered[:, :-1])
+    for r in _within_budget(np.nonzero(tied.any(axis=1))[0], rows.shape[1]):
+        order[r] = stdsort.argsort(stdsort.ordering_keys(rows[r], descending)[0])
+    return np.moveaxis(order.reshape(moved.shape), -1, dim)
+
+
+# How many elements an op redoes in Python as torch's std algorithms order them (~0.3 s):
+# past it, the remaining tied rows keep the stable order (the same values; equal ones may
+# sit elsewhere than torch puts them).
+EXACT_TIES_BUDGET = 1 << 16
+
+
+def _within_budget(rows, n: int):
+    return rows[:max(1, EXACT_TIES_BUDGET // max(n, 1))] if n <= EXACT_TIES_BUDGET else rows[:0]
 
 
 def _sort_rule(x, dim=-1, descending=False, stable=False):
@@ -656,7 +693,7 @@ def _topk_forward(x, k, dim=-1, largest=True, sorted=True):
     redo = tied.any(axis=1)
     if not sorted and k * 64 > n:
         redo[:] = True
-    for r in np.nonzero(redo)[0]:
+    for r in _within_budget(np.nonzero(redo)[0], n):
         idx[r] = stdsort.topk_positions(rows[r], k, largest, sorted)
     idx = np.moveaxis(idx.reshape(moved.shape[:-1] + (k,)), -1, dim)
     return np.take_along_axis(x, idx, axis=dim), idx

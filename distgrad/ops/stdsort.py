@@ -7,7 +7,7 @@ selects with std::partial_sort (k * 64 <= n) or std::nth_element then std::sort.
 the same indices (and send the gradient there) distgrad runs the same algorithms: introsort
 (median of three pivots, unguarded partitions, a heapsort below a depth limit, then an
 insertion sort over runs of 16), introselect, heap selection. Plain Python, one row at a
-time, on keys ordered by `<` (callers map torch's comparators onto keys: `topk_keys`).
+time, on keys ordered by `<` (callers map torch's comparators onto keys: `ordering_keys`).
 """
 from __future__ import annotations
 
@@ -187,7 +187,7 @@ def topk_positions(row, k: int, largest: bool, sorted_: bool) -> list:
     """The positions of `row` (a 1-D numpy array) that torch's CPU topk reports, in its
     order: std::partial_sort of (value, index) pairs when k * 64 <= len(row), else
     std::nth_element and (sorted) std::sort of the first k - 1; nan ranks first."""
-    keys, numeric = topk_keys(row, largest)
+    keys, numeric = ordering_keys(row, largest)
     a = list(range(len(keys)))
     if k == 0:
         return []
@@ -203,10 +203,10 @@ def topk_positions(row, k: int, largest: bool, sorted_: bool) -> list:
     return a[:k]
 
 
-def topk_keys(row, largest: bool):
-    """Keys whose `<` is torch's topk comparator on `row` (nan before every number when
-    largest, after when smallest; equal nans tie), as a list, and as an array when no nan
-    needs the tuples."""
+def ordering_keys(row, largest: bool):
+    """Keys whose `<` is torch's sort and topk comparator on `row` (largest first or
+    smallest first; nan counts as the largest, equal nans tie), as a list, and as an array
+    when no nan needs the tuples."""
     if row.dtype.kind == "f" and np.isnan(row).any():
         nan_rank = 0 if largest else 1
         keys = [(nan_rank, 0.0) if v != v else (1 - nan_rank, -v if largest else v)

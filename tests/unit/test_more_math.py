@@ -1,6 +1,6 @@
 """What the op cases (more_math_op_cases.py) do not reach: which index median, nanmedian,
-mode, cummax, cummin and topk report on long rows full of ties and nan (torch's std::sort,
-nth_element and partial_sort orders), quantile on bigger inputs in every mode, erfc, i0 and i1 over wide
+mode, cummax, cummin, topk and sort report on long rows full of ties and nan (torch's
+std::sort, nth_element and partial_sort orders), quantile on bigger inputs in every mode, erfc, i0 and i1 over wide
 ranges in float64, float32 tanh where it rounds to ±1, and torch's names and warnings for
 the in-place and deprecated forms."""
 from __future__ import annotations
@@ -63,6 +63,41 @@ def test_topk_selects_and_orders_as_torch(kind, n, k, largest, sorted_):
     theirs = torch.topk(torch.tensor(x), k, 1, largest, sorted_)
     np.testing.assert_array_equal(ours.indices.numpy(), theirs.indices.numpy())
     np.testing.assert_array_equal(ours.values.numpy(), theirs.values.numpy())
+
+
+@pytest.mark.parametrize("stable", [False, True])
+@pytest.mark.parametrize("descending", [False, True])
+@pytest.mark.parametrize("n", [3, 16, 17, 40, 300])
+@pytest.mark.parametrize("kind", ["two", "four", "nan", "descending", "normal"])
+def test_sort_orders_equal_values_as_torch(kind, n, descending, stable):
+    x = _rows(kind, n, TOPK_RNG)
+    ours = distgrad.sort(distgrad.tensor(x), dim=1, descending=descending, stable=stable)
+    theirs = torch.sort(torch.tensor(x), dim=1, descending=descending, stable=stable)
+    np.testing.assert_array_equal(ours.indices.numpy(), theirs.indices.numpy())
+    np.testing.assert_array_equal(ours.values.numpy(), theirs.values.numpy())
+
+
+@pytest.mark.parametrize("case", ["argsort", "msort", "dim0", "bool", "int8", "long_1d",
+                                  "long_1d_descending", "expanded"])
+def test_sort_orders_equal_values_as_torch_elsewhere(case):
+    """1-D integers of 32768 or more, ascending, take torch's radix sort (stable); an
+    expanded dim keeps its order."""
+    x = TOPK_RNG.integers(0, 3, size=(40, 30)).astype(np.float32)
+    calls = {
+        "argsort": lambda T, t: T.argsort(t, 1, descending=True),
+        "msort": lambda T, t: (T.msort(t), T.sort(t, 0).indices),
+        "dim0": lambda T, t: T.sort(t, 0, True).indices,
+        "bool": lambda T, t: T.sort(t > 0, 1).indices,
+        "int8": lambda T, t: T.sort(t.to(T.int8), 0).indices,
+        "long_1d": lambda T, t: T.sort(t.long().reshape(-1).repeat(30)).indices,
+        "long_1d_descending": lambda T, t: T.sort(t.long().reshape(-1).repeat(30), 0, True).indices,
+        "expanded": lambda T, t: T.sort(t[:1, :1].expand(3, 40), 1).indices,
+    }
+    ours = calls[case](distgrad, distgrad.tensor(x))
+    theirs = calls[case](torch, torch.tensor(x))
+    for a, b in zip(ours if isinstance(ours, tuple) else (ours,),
+                    theirs if isinstance(theirs, tuple) else (theirs,)):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
 @pytest.mark.parametrize("dtype", ["int64", "int32", "uint8", "int8", "float16", "float64"])

@@ -183,3 +183,17 @@ def test_packed_gru_finite_differences_and_second_order():
 
     assert distgrad.autograd.gradcheck(f, (x, h0))
     assert distgrad.autograd.gradgradcheck(f, (x, h0))
+
+
+def test_unsorted_batch_of_many_equal_lengths_is_ordered_as_torch():
+    """torch sorts the lengths with its (unstable) sort: past 16 sequences, equal lengths
+    come in std::sort's order, and so do the packed rows."""
+    lens = [3, 5, 3, 2, 5, 3, 1, 3, 5, 2, 2, 3, 4, 4, 1, 3, 5, 2, 3, 3, 1]
+    packed = []
+    for T in (distgrad, torch):
+        x = T.arange(5 * 21 * 2.).reshape(5, 21, 2)
+        packed.append(T.nn.utils.rnn.pack_padded_sequence(x, T.tensor(lens),
+                                                          enforce_sorted=False))
+    ours, theirs = packed
+    assert ours.sorted_indices.tolist() == theirs.sorted_indices.tolist()
+    np.testing.assert_array_equal(ours.data.numpy(), theirs.data.numpy())

@@ -14,6 +14,7 @@ from typing import List, Optional, Sequence, Union
 
 import numpy as np
 
+from ...ops import stdsort
 from ...tensor import Tensor
 
 __all__ = ["PackedSequence", "invert_permutation", "pack_padded_sequence",
@@ -119,7 +120,8 @@ def pack_padded_sequence(input: Tensor, lengths: Union[Tensor, List[int]],
     sorted_indices = None
     batch_dim = 0 if batch_first else 1
     if not enforce_sorted:
-        order = np.argsort(-lens, kind="stable")
+        # (torch.sort(lengths, descending=True): std::sort's order of equal lengths)
+        order = np.array(stdsort.argsort(stdsort.ordering_keys(lens, True)[0]), np.int64)
         lens = lens[order]
         sorted_indices = _index(order, input.device)
         input = input.index_select(batch_dim, sorted_indices)
