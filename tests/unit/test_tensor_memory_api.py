@@ -67,6 +67,30 @@ def test_resize_of_a_view_is_a_tensor_of_its_own_shape():
     same(scenario)
 
 
+def test_resize_of_a_view_within_its_memory_writes_there():
+    """torch keeps the memory and the offset: a resized view (or out= given a view of
+    another shape) is a row-major run of its base's memory, so writes reach the base."""
+    def scenario(T):
+        base = T.arange(12.0)
+        window = base[1:3]
+        window.resize_(2, 3)
+        window.mul_(10)
+        column = T.zeros(4, 4)
+        col = column.t()[1]
+        col.resize_(3)
+        col.fill_(7)
+        target = T.zeros(20)
+        out = target[2:4]
+        T.mul(T.ones(3), 2, out=out)
+        whole = T.zeros(10)
+        T.add(T.ones(4), 1, out=whole)
+        return [base, window, window.stride(), window.storage_offset(), window._version,
+                column, col.stride(), target, out, out.stride(), out.storage_offset(),
+                target._version, whole, whole.untyped_storage().nbytes()]
+
+    same(scenario)
+
+
 # ---- view(dtype) ----------------------------------------------------------------------------
 
 def test_view_as_a_dtype_of_the_same_size_shares_memory_and_version():
