@@ -609,7 +609,7 @@ def _sort_forward(x, dim=-1, descending=False, stable=False):
             d for d in range(x.ndim) if d != dim % x.ndim)), x.shape).copy()
         return x.copy(), idx
     idx = _argsort(x, dim, descending)
-    if not stable and not _radix_sorted(x, descending):
+    if not stable and x.size and not _radix_sorted(x, descending):
         idx = _std_sorted(x, idx, dim, descending)
     return np.take_along_axis(x, idx, axis=dim), idx
 
@@ -678,6 +678,9 @@ def _topk_rule(x, k, dim=-1, largest=True, sorted=True):
 def _topk_forward(x, k, dim=-1, largest=True, sorted=True):
     if x.ndim == 0:
         return x.copy(), np.zeros((), np.int64)
+    if x.size == 0:
+        idx = np.take(_argsort(x, dim, largest), np.arange(k), axis=dim)
+        return np.take_along_axis(x, idx, axis=dim), idx
     moved = np.moveaxis(x, dim, -1)
     rows = moved.reshape(-1, moved.shape[-1])
     n = rows.shape[1]

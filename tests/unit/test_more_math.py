@@ -78,7 +78,7 @@ def test_sort_orders_equal_values_as_torch(kind, n, descending, stable):
 
 
 @pytest.mark.parametrize("case", ["argsort", "msort", "dim0", "bool", "int8", "long_1d",
-                                  "long_1d_descending", "expanded"])
+                                  "long_1d_descending", "expanded", "empty"])
 def test_sort_orders_equal_values_as_torch_elsewhere(case):
     """1-D integers of 32768 or more, ascending, take torch's radix sort (stable); an
     expanded dim keeps its order."""
@@ -92,6 +92,8 @@ def test_sort_orders_equal_values_as_torch_elsewhere(case):
         "long_1d": lambda T, t: T.sort(t.long().reshape(-1).repeat(30)).indices,
         "long_1d_descending": lambda T, t: T.sort(t.long().reshape(-1).repeat(30), 0, True).indices,
         "expanded": lambda T, t: T.sort(t[:1, :1].expand(3, 40), 1).indices,
+        "empty": lambda T, t: (T.sort(t[:0, 0]).indices, T.sort(t[:0], 1).indices,
+                               T.topk(t[:, :0], 0).indices, T.topk(t[:0], 2).indices),
     }
     ours = calls[case](distgrad, distgrad.tensor(x))
     theirs = calls[case](torch, torch.tensor(x))
