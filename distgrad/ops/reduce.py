@@ -636,13 +636,13 @@ def _std_sorted(x, idx, dim, descending: bool):
 
 
 # How many elements an op redoes in Python as torch's std algorithms order them (~0.3 s):
-# past it, the remaining tied rows keep the stable order (the same values; equal ones may
-# sit elsewhere than torch puts them).
+# when its tied rows hold more, they all keep the stable order (the same values; equal
+# ones may sit elsewhere than torch puts them).
 EXACT_TIES_BUDGET = 1 << 16
 
 
 def _within_budget(rows, n: int):
-    return rows[:max(1, EXACT_TIES_BUDGET // max(n, 1))] if n <= EXACT_TIES_BUDGET else rows[:0]
+    return rows if len(rows) * n <= EXACT_TIES_BUDGET else rows[:0]
 
 
 def _sort_rule(x, dim=-1, descending=False, stable=False):
