@@ -255,23 +255,40 @@ def _pool_rule(name):
 
 
 def _max_pool(x, kernel, stride, padding, dilation=None, ceil_mode=False):
+    """torch's scan of each window in kernel order: a larger value, or any NaN, takes the
+    place (so the first maximum, the last NaN); an all-lowest window answers its first
+    position inside the input. One pass per kernel offset over the whole output."""
     n = len(kernel)
     dilation = dilation or (1,) * n
     out = _pool_geometry(x.shape, kernel, stride, padding, dilation, ceil_mode)
-    xp = _padded(x, n, padding, out, kernel, stride, dilation, value=-np.inf)
-    win = _windows(xp, n, out, kernel, stride, dilation).reshape(x.shape[:-n] + out + (-1,))
-    # torch picks the first maximum, and the last NaN (a NaN always replaces the maximum)
-    nan = np.isnan(win)
-    last_nan = win.shape[-1] - 1 - nan[..., ::-1].argmax(-1)
-    arg = np.where(nan.any(-1), last_nan, win.argmax(-1))
-    values = np.take_along_axis(win, arg[..., None], -1)[..., 0]
-    # each maximum's index over the flattened input plane (or volume)
-    at = np.unravel_index(arg, kernel)
+    lowest = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
+    xp = _padded(x, n, padding, out, kernel, stride, dilation, value=lowest)
+    win = _windows(xp, n, out, kernel, stride, dilation)  # (..., *out, *kernel), a view
+    plane = x.shape[-n:]
+    starts = [np.arange(out[d]) * stride[d] - padding[d] for d in range(n)]
+    # the first position of each window inside the input (past the padding, by dilations)
+    first = [s + -(np.minimum(s, 0) // dilation[d]) * dilation[d] for d, s in enumerate(starts)]
+    values = np.full(x.shape[:-n] + out, lowest, x.dtype)
+    index = np.broadcast_to(_flat_index(first, plane), values.shape).astype(np.int64)
+    with_nan = x.dtype.kind == "f" and bool(np.isnan(x).any())
+    for k in np.ndindex(*kernel):
+        v = win[(Ellipsis,) + k]
+        take = v > values
+        if with_nan:
+            take |= np.isnan(v)
+        np.copyto(values, v, where=take)
+        at = _flat_index([starts[d] + k[d] * dilation[d] for d in range(n)], plane)
+        np.copyto(index, np.broadcast_to(at, index.shape), where=take)
+    return values, index
+
+
+def _flat_index(positions, plane):
+    """The flat index in `plane` of the grid of per-dim positions (each a 1-D array)."""
+    n = len(plane)
     index = 0
     for d in range(n):
-        o = np.arange(out[d]).reshape((-1,) + (1,) * (n - 1 - d))
-        index = index * x.shape[-n + d] + o * stride[d] + at[d] * dilation[d] - padding[d]
-    return values, index.astype(np.int64)
+        index = index * plane[d] + positions[d].reshape((-1,) + (1,) * (n - 1 - d))
+    return index
 
 
 def _max_pool_vjp(c, g, _):

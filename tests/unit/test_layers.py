@@ -311,6 +311,27 @@ def test_conv_and_pool_modules(make, shape):
     assert repr(dm) == repr(tm)
 
 
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_max_pool_indices_of_windows_with_nan_and_nothing_above_the_lowest(n):
+    """torch scans each window in kernel order: the first maximum, the last NaN; a window
+    of -inf (or padding) only answers its first position inside the input, where the
+    gradient goes."""
+    rng = np.random.default_rng(n)
+    x = rng.integers(-2, 2, (2, 2) + (7,) * n).astype(np.float32)
+    x[rng.random(x.shape) < 0.4] = -np.inf
+    x[(Ellipsis,) + (slice(0, 4),) * n] = -np.inf  # (windows of padding and -inf only)
+    x[rng.random(x.shape) < 0.05] = np.nan
+    results = []
+    for T in (torch, distgrad):
+        t = T.tensor(x, requires_grad=True)
+        pool = getattr(T.nn.functional, f"max_pool{n}d")
+        v, i = pool(t, 3, 2, 1, dilation=2 if n > 1 else 1, ceil_mode=True, return_indices=True)
+        v.backward(T.ones_like(v))
+        results.append((v.detach().numpy(), i.numpy(), t.grad.numpy()))
+    for ours, theirs in zip(*results):
+        np.testing.assert_array_equal(ours, theirs)
+
+
 @pytest.mark.parametrize("cls,shape", [("BatchNorm1d", (4, 3)), ("BatchNorm1d", (4, 3, 5)),
                                        ("BatchNorm2d", (3, 2, 4, 4))])
 @pytest.mark.parametrize("momentum", [0.1, None])
