@@ -646,9 +646,12 @@ case("zero_", _overwritten(lambda y: y.zero_()), F(3, 4), covers="zero")
 case("copy_broadcast", _overwritten(lambda y, v: y.copy_(v)), F(3, 4), F(4), covers="copy")
 case("copy_other_dtype", _overwritten(lambda y, v: y.copy_(v.double())), F(3, 4), F(3, 4),
      covers=("copy", "to_dtype"))
-# resize_ (of a tensor that requires no grad): the leading elements in memory order
-case("resize_", lambda T, x: x.resize_(2, 5), K(3, 4), covers="resize")
-case("resize_transposed", lambda T, x: x.t().resize_(5, 2), K(3, 4), covers=("t", "resize"))
+# resize_ (of a tensor that requires no grad): the leading elements in memory order; within
+# its memory it stays there (no op), past it (the op) the new elements are torch's garbage
+case("resize_", lambda T, x: x.resize_(2, 5), K(3, 4), covers=())
+case("resize_transposed", lambda T, x: x.t().resize_(5, 2), K(3, 4), covers="t")
+case("resize_grown", lambda T, x: x.t().resize_(4, 4).reshape(-1)[:12], K(3, 4),
+     covers=("t", "resize"))
 case("view_dtype", lambda T, i: i.double().view(T.int64).view(T.float64), K(3, 4),
      covers=("to_dtype", "view_dtype"))
 case("as_strided", lambda T, x: x.as_strided((2, 2), (1, 3), 1), F(4, 3),
