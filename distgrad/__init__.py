@@ -35,8 +35,8 @@ from .amp import (autocast, autocast_decrement_nesting, autocast_increment_nesti
                   is_autocast_available, is_autocast_cache_enabled, is_autocast_cpu_enabled,
                   is_autocast_enabled, set_autocast_cache_enabled, set_autocast_dtype,
                   set_autocast_enabled)
-from .sampling import (bernoulli, default_generator, get_rng_state, multinomial,  # noqa: F401
-                       normal, poisson, set_rng_state)
+from .sampling import (bernoulli, binomial, default_generator, get_rng_state,  # noqa: F401
+                       multinomial, normal, poisson, set_rng_state)
 from .dtype_info import (can_cast, finfo, iinfo, is_complex, is_floating_point,  # noqa: F401
                          is_nonzero, isreal, set_default_dtype)
 from .functional_aliases import (affine_grid_generator, avg_pool1d, channel_shuffle,  # noqa: F401

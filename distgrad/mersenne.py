@@ -3,13 +3,15 @@ the seed's low 32 bits, and torch's ways of turning its words into numbers (ATen
 DistributionsHelper.h, TransformationHelper.h and cpu/DistributionTemplates.h).
 
 The words come from numpy's MT19937 (the same generator, seeded the same way), so every
-transformation below is vectorized (gamma's rejection loop is not: one element at a time,
-as torch's). What torch does not define the same way here (poisson, binomial, ...) draws
-from `numpy`, a numpy Generator over the same words: deterministic
+transformation below is vectorized (the rejection samplers of gamma, poisson and binomial
+are not: one element at a time, as torch's). What torch does not define the same way here
+(choice, ...) draws from `numpy`, a numpy Generator over the same words: deterministic
 under a seed, but not torch's numbers.
 """
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import math
 import os
 
@@ -180,6 +182,45 @@ class MersenneStream:
     def _normal(self) -> float:
         return float(self.standard_normal_pairs(1)[0])
 
+    # ---- poisson and binomial (Distributions.cpp sample_poisson, Distributions.h
+    # sample_binomial): a rejection loop per element, in C order, from double uniforms ---------
+
+    def poisson(self, rates: np.ndarray) -> np.ndarray:
+        """A Poisson draw per rate (float64, C order), as torch's sample_poisson: Hoermann's
+        transformed rejection from rate 10, a product of uniforms below it, 0 for rate 0.
+        A negative or NaN rate raises where torch's loop meets it, the earlier elements
+        drawn."""
+        rates = np.asarray(rates, _F64)
+        out = np.empty(rates.size, _F64)
+        with _Uniforms(self, 2 * rates.size) as uniform:
+            for i, lam in enumerate(rates.reshape(-1).tolist()):
+                if not lam >= 0:
+                    raise RuntimeError("invalid Poisson rate, expected rate to be non-negative")
+                out[i] = _poisson_ptrs(lam, uniform) if lam >= 10 else \
+                    _poisson_product(lam, uniform)
+        return out.reshape(rates.shape)
+
+    def binomial(self, count: np.ndarray, prob: np.ndarray) -> np.ndarray:
+        """A binomial draw per (count, prob) pair of one float dtype (C order), as torch's
+        sample_binomial: 0 for count <= 0 or prob <= 0, count for prob >= 1, else of the
+        smaller of prob and 1 - prob, BTRS where count times it is 10 or more, inversion
+        below; NaN for a NaN prob. Set up in the dtype's precision, as torch's kernel."""
+        dtype = count.dtype
+        plan = _binomial_plan(count.reshape(-1), prob.reshape(-1))
+        out = np.empty(count.size, dtype)
+        single = dtype == _F32
+        with _Uniforms(self, 2 * count.size) as uniform:
+            for i, (n, flip, kind, constants) in enumerate(zip(*plan)):
+                if kind == _BTRS:
+                    k = _btrs(n, constants, uniform, single)
+                elif kind == _INVERSION:
+                    k = _binomial_inversion(n, constants, uniform)
+                else:
+                    out[i] = constants
+                    continue
+                out[i] = n - k if flip else k
+        return out.reshape(count.shape)
+
     # ---- integers -------------------------------------------------------------------------
 
     def randint(self, low: int, high: int, shape) -> np.ndarray:
@@ -248,6 +289,186 @@ class MersenneStream:
             raise AttributeError(name)
         return getattr(self.numpy, name)
 
+
+# ---- the serial samplers' pieces ----------------------------------------------------------------
+
+# The C library's lgamma and float log1p, as torch's kernels call them (Python's math.lgamma is
+# its own and differs in the last bit now and then; numpy has no float log1p of the C library).
+_LIBM = ctypes.CDLL(ctypes.util.find_library("m"))
+_LIBM.lgamma.restype, _LIBM.lgamma.argtypes = ctypes.c_double, [ctypes.c_double]
+_LIBM.log1pf.restype, _LIBM.log1pf.argtypes = ctypes.c_float, [ctypes.c_float]
+_lgamma = _LIBM.lgamma
+# sample_binomial's branches, and the table of stirling_approx_tail below 10
+_CONSTANT, _INVERSION, _BTRS = 0, 1, 2
+_STIRLING_TAIL = (0.0810614667953272, 0.0413406959554092, 0.0276779256849983,
+                  0.02079067210376509, 0.0166446911898211, 0.0138761288230707,
+                  0.0118967099458917, 0.0104112652619720, 0.00925546218271273,
+                  0.00833056343336287)
+_F32_EXACT = 2 ** 24  # float32 holds every integer up to here
+
+
+class _Uniforms:
+    """torch's uniform doubles for a serial sampler, one per call, drawn ahead in chunks
+    (a Python loop takes them faster from a list); on exit the twister is left just after the
+    last one taken, where torch's is."""
+
+    def __init__(self, stream: MersenneStream, ahead: int) -> None:
+        self.stream, self.ahead = stream, min(max(int(ahead), 64), 2 ** 20)
+
+    def __enter__(self):
+        self.start = self.stream.bits.state
+        values, at, drawn = [], 0, 0
+
+        def uniform() -> float:
+            nonlocal values, at, drawn
+            if at == len(values):
+                values, at = self.stream.uniform01(self.ahead, _F64).tolist(), 0
+                drawn += len(values)
+            at += 1
+            return values[at - 1]
+
+        self.taken = lambda: drawn - len(values) + at
+        return uniform
+
+    def __exit__(self, *error) -> None:
+        taken = self.taken()
+        self.stream.bits.state = self.start
+        self.stream.random64(taken)
+
+
+def _poisson_product(lam: float, uniform) -> float:
+    """Below rate 10: how many uniforms multiply to above exp(-rate) (one more is drawn)."""
+    if lam == 0:
+        return 0
+    enlam = math.exp(-lam)
+    x, prod = 0, 1.0
+    while True:
+        prod *= uniform()
+        if prod <= enlam:
+            return x
+        x += 1
+
+
+def _transformed_try(uniform, a: float, b: float, center: float, offset: float = 0.0) -> tuple:
+    """One try of Hoermann's transformed rejection (PTRS and BTRS): a pair of uniforms as
+    us and v, and the candidate floor((2a / us + b) u + center + offset), summed in torch's
+    order; a zero first uniform (us = 0) makes it -inf, as torch's, refused as negative."""
+    u = uniform() - 0.5
+    v = uniform()
+    us = 0.5 - abs(u)
+    k = -math.inf if us == 0.0 else float(math.floor((2 * a / us + b) * u + center + offset))
+    return us, v, k
+
+
+def _poisson_ptrs(lam: float, uniform) -> float:
+    """From rate 10: Hoermann's transformed rejection (PTRS), a pair of uniforms a try."""
+    loglam = math.log(lam)
+    b = 0.931 + 2.53 * math.sqrt(lam)
+    a = -0.059 + 0.02483 * b
+    log_invalpha = math.log(1.1239 + 1.1328 / (b - 3.4))
+    vr = 0.9277 - 3.6224 / (b - 2)
+    while True:
+        us, v, k = _transformed_try(uniform, a, b, lam, 0.43)
+        if us >= 0.07 and v <= vr:
+            return k
+        if k < 0 or (us < 0.013 and v > us):
+            continue
+        if v == 0.0 or (math.log(v) + log_invalpha - math.log(a / (us * us) + b)
+                        <= -lam + k * loglam - _lgamma(k + 1.0)):
+            return k
+
+
+def _binomial_plan(count: np.ndarray, prob: np.ndarray) -> tuple:
+    """Per element (flat, one float dtype): the count, whether torch samples 1 - prob and
+    subtracts, the branch, and its constants, computed in the dtype where torch's are."""
+    dtype, one = count.dtype, count.dtype.type(1)
+    flip = prob > 0.5
+    q = np.where(flip, (1.0 - prob.astype(_F64)).astype(dtype), prob)
+    kind = np.where(count * q >= 10.0, _BTRS, _INVERSION)
+    zero, whole = (count <= 0) | (prob <= 0), prob >= 1
+    nan = ~(zero | whole | (prob <= 0.5) | flip)
+    kind[zero | whole | nan] = _CONSTANT
+    constants = np.where(zero, 0.0, np.where(whole, count, np.nan)).astype(object)
+    inversion, btrs = np.flatnonzero(kind == _INVERSION), np.flatnonzero(kind == _BTRS)
+    constants[inversion] = _log1p_of_dtype(-q[inversion])
+    constants[btrs] = _btrs_constants(count[btrs], q[btrs], one)
+    return count.tolist(), flip.tolist(), kind.tolist(), constants.tolist()
+
+
+def _log1p_of_dtype(x: np.ndarray) -> np.ndarray:
+    """log1p in x's precision (the C library's double or float function), per element,
+    once per distinct value."""
+    log1p = math.log1p if x.dtype == _F64 else _LIBM.log1pf
+    values, where = np.unique(x, return_inverse=True)
+    return np.array([log1p(v) for v in values.tolist()], _F64)[where.reshape(-1)]
+
+
+def _btrs_constants(count, q, one) -> np.ndarray:
+    """btrs's set-up per element: float products in the dtype, the rest in double, and the
+    parts of the acceptance bound that do not depend on the try."""
+    stddev = np.sqrt(count * q * (one - q)).astype(_F64)
+    b = 1.15 + 2.53 * stddev
+    a = -0.0873 + 0.0248 * b + 0.01 * q.astype(_F64)
+    c = (count * q).astype(_F64) + 0.5
+    v_r = 0.92 - 4.2 / b
+    r = (q / (one - q)).astype(_F64)
+    alpha = (2.83 + 5.1 / b) * stddev
+    m = np.floor((count + one) * q).astype(_F64)
+    rest_m = count.astype(_F64) - m
+    head = (m + 0.5) * _map(math.log, (m + 1) / (r * (rest_m + 1)))
+    tails = [(_stirling_tail(x), _stirling_tail(y)) for x, y in zip(m.tolist(), rest_m.tolist())]
+    rows = np.empty(len(count), object)
+    rows[:] = list(zip(a.tolist(), b.tolist(), c.tolist(), v_r.tolist(), r.tolist(),
+                    alpha.tolist(), (rest_m + 1).tolist(), (count + one).astype(_F64).tolist(),
+                    head.tolist(), tails))
+    return rows
+
+
+def _stirling_tail(k: float) -> float:
+    """log k! minus Stirling's approximation of it: a table below 10, a series above."""
+    if k < 10:
+        return _STIRLING_TAIL[int(k)]
+    kp1sq = (k + 1) * (k + 1)
+    return (1.0 / 12 - (1.0 / 360 - 1.0 / 1260 / kp1sq) / kp1sq) / (k + 1)
+
+
+def _btrs(n: float, constants: tuple, uniform, single: bool) -> float:
+    """Hoermann's BTRS for a binomial of mean n * q >= 10 (q <= 0.5), a pair of uniforms a
+    try; `single`: torch keeps k, n - k + 1 and k + 1 in float32."""
+    a, b, c, v_r, r, alpha, rest_m1, n_plus_1, head, (tail_m, tail_rest_m) = constants
+    rounds = single and n > _F32_EXACT
+    while True:
+        us, v, k = _transformed_try(uniform, a, b, c)
+        if rounds:
+            k = float(_F32(k))
+        if k < 0 or k > n:
+            continue
+        if us >= 0.07 and v <= v_r:
+            return k
+        v *= alpha
+        if v == 0.0:  # log(0) is below any bound
+            return k
+        rest_k1, k1, rest_k = n - k + 1, k + 1, n - k
+        if rounds:
+            rest_k1, k1, rest_k = (float(_F32(x)) for x in (_F32(rest_k) + _F32(1), k1, rest_k))
+        bound = (head + n_plus_1 * math.log(rest_m1 / rest_k1)
+                 + (k + 0.5) * math.log(r * rest_k1 / k1) + tail_m + tail_rest_m
+                 - _stirling_tail(k) - _stirling_tail(rest_k))
+        if math.log(v / (a / (us * us) + b)) <= bound:
+            return k
+
+
+def _binomial_inversion(n: float, logprob: float, uniform) -> int:
+    """For a mean below 10: geometric gaps (ceil(log U / log(1 - q))) until they pass n."""
+    total, successes = 0.0, 0
+    while True:
+        u = uniform()
+        if u == 0.0:  # log(0): an infinite gap
+            return successes
+        total += math.ceil(math.log(u) / logprob)
+        if total > n:
+            return successes
+        successes += 1
 
 def _untwisted(key, pos) -> bool:
     """Whether the words are a seed's, not yet twisted (init_genrand's recurrence holds)."""

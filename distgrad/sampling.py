@@ -1,11 +1,10 @@
 """Random sampling as torch has it: multinomial, bernoulli, normal's overloads, poisson,
-the in-place fills exponential_, geometric_, log_normal_, cauchy_ and bernoulli_, and
-`default_generator` (the stream `manual_seed` seeds).
+binomial, the in-place fills exponential_, geometric_, log_normal_, cauchy_ and bernoulli_,
+and `default_generator` (the stream `manual_seed` seeds).
 
 Values are drawn on the driver from distgrad's stream (or a `generator=`), then placed
-where the parameters live; the numbers are torch's (mersenne.py), except poisson's, which
-are numpy's over the same stream. As in torch, a sample has a node whose gradient for its
-parameters is zero (no reparameterization).
+where the parameters live; the numbers are torch's (mersenne.py). As in torch, a sample has
+a node whose gradient for its parameters is zero (no reparameterization).
 """
 from __future__ import annotations
 
@@ -117,11 +116,26 @@ def normal(mean, std=1.0, size=None, *, generator=None, dtype=None, device=None,
 
 
 def poisson(input, generator=None):
-    rates = _value(input)
-    if (rates < 0).any() or np.isnan(rates).any():
-        raise RuntimeError("invalid Poisson rate, expected rate to be non-negative")
-    values = creation.random_stream(generator).poisson(rates)
+    """A Poisson draw per rate, in memory order as torch's serial kernel (a negative or NaN
+    rate raises when reached, the elements before it drawn)."""
+    values = creation.random_stream(generator).poisson(_value(input))
     return _sampled("poisson", values, input.dtype, (input,), input.device_str)
+
+
+def binomial(count, prob, generator=None):
+    """A binomial draw per element of count and prob (broadcast), both of one float dtype."""
+    for name, t in (("count", count), ("prob", prob)):
+        if not t.dtype.is_floating_point:
+            raise ValueError(f"binomial only supports floating-point dtypes for {name}, got: "
+                             f"{t.dtype.long_name}")
+    if prob.dtype != count.dtype:
+        raise RuntimeError(f"Found dtype {prob.dtype.long_name} but expected "
+                           f"{count.dtype.long_name}")
+    d = count.dtype.np
+    shape = np.broadcast_shapes(tuple(count.shape), tuple(prob.shape))
+    n, p = (np.broadcast_to(_value(t).astype(d), shape) for t in (count, prob))
+    values = creation.random_stream(generator).binomial(n, p)
+    return creation.tensor(values, device=count.device_str)
 
 
 def multinomial(input, num_samples, replacement=False, *, generator=None):

@@ -1,7 +1,7 @@
 """Draws for the samplers: numbers from distgrad's generator (`distgrad.manual_seed`), made
 in the driver and placed where the distribution's parameters live, as every distgrad random
-op is. Normal, uniform, exponential, Cauchy, gamma and Dirichlet draws are torch's; poisson and
-binomial read their parameters' values and are numpy's over the same stream."""
+op is, and torch's numbers (normal, uniform, exponential, Cauchy, gamma, Dirichlet, Poisson
+and binomial draws)."""
 from __future__ import annotations
 
 import numpy as np
@@ -56,7 +56,8 @@ def poisson(rate):
 
 
 def binomial(total_count, probs):
-    n, p = values(total_count).astype(np.int64), np.clip(values(probs), 0.0, 1.0)
+    """torch.binomial(total_count, probs): in probs' dtype (total_count is cast to it)."""
+    n, p = _own_values(total_count).astype(probs.dtype.np), _own_values(probs)
     return draw(lambda rng, s: rng.binomial(n, p), probs)
 
 

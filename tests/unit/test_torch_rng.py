@@ -30,6 +30,16 @@ def assert_same_draws(make, seed=0):
     np.testing.assert_array_equal(got, expected)
 
 
+def assert_same_error(call, types):
+    """call(torch) and call(distgrad) raise the same exception type and message."""
+    errors = []
+    for T in (torch, distgrad):
+        with pytest.raises(types) as e:
+            call(T)
+        errors.append((e.type, str(e.value)))
+    assert errors[0] == errors[1]
+
+
 def _dtype(T, name):
     return getattr(T, name)
 
@@ -347,6 +357,106 @@ def test_gamma_family_samples_as_torch(dtype):
     assert_same_draws(draws, seed=13)
 
 
+# ---- poisson and binomial: torch's rejection samplers, element by element ---------------------
+
+RATES = [0.0, 1e-8, 0.5, 1.0, 9.99, 10.0, 10.5, 37.0, 1e3, 1e6]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("seed", [0, 3])
+def test_poisson_as_torch(dtype, seed):
+    # products of uniforms below rate 10, Hoermann's transformed rejection from it, drawn in
+    # memory order (a transposed or expanded rate is read as the result's layout), and the
+    # uniform after the last one taken comes next
+    def draws(T):
+        d = getattr(T, dtype)
+        rates = T.tensor(RATES, dtype=d)
+        grid = T.linspace(0, 40, 300, dtype=d).reshape(3, 100)
+        return [T.poisson(rates), T.poisson(grid), T.poisson(grid.t()),
+                T.poisson(rates.reshape(-1, 1).expand(10, 4)), T.poisson(T.tensor(12.0, dtype=d)),
+                T.poisson(T.full((500,), 3.0, dtype=d)), T.poisson(T.zeros(0, 3, dtype=d)),
+                T.rand(3, dtype=T.float64)]
+    assert_same_draws(draws, seed=seed)
+
+
+def test_poisson_with_a_generator_and_the_state_after():
+    def draws(T):
+        gen = T.Generator().manual_seed(5)
+        rates = T.tensor(RATES)
+        return [T.poisson(rates, generator=gen), T.rand(3, generator=gen), T.randn(3),
+                T.poisson(rates, gen), T.rand(2, generator=gen), T.get_rng_state()]
+    assert_same_draws(draws, seed=2)
+
+
+@pytest.mark.parametrize("bad", [-1.0, float("nan")])
+def test_a_bad_poisson_rate_raises_where_torch_meets_it(bad):
+    # torch's kernel has drawn for the elements before it: the stream is left there
+    errors = []
+    for T in (torch, distgrad):
+        T.manual_seed(0)
+        with pytest.raises(RuntimeError) as e:
+            T.poisson(T.tensor([5.0, 20.0, bad, 3.0]))
+        errors.append((str(e.value), T.rand(3).numpy()))
+    assert errors[0][0] == errors[1][0]
+    np.testing.assert_array_equal(errors[0][1], errors[1][1])
+
+
+def _binomial_cases(T, d):
+    counts = T.tensor([0.0, 1.0, 2.5, 7.0, 20.0, 100.0, 1e3, 1e6, -3.0], dtype=d)
+    probs = T.tensor([0.0, 1e-6, 0.01, 0.2, 0.5, 0.50001, 0.8, 0.99, 1 - 1e-6, 1.0], dtype=d)
+    return counts.reshape(-1, 1).expand(9, 10), probs
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("seed", [0, 7])
+def test_binomial_as_torch(dtype, seed):
+    # BTRS where count * min(p, 1 - p) >= 10, inversion below, count minus a draw of 1 - p
+    # above p = 0.5; 0 for count <= 0 or p = 0, count for p = 1, NaN for a NaN p; the
+    # constants in the parameters' float dtype as torch's kernel keeps them
+    def draws(T):
+        d = getattr(T, dtype)
+        counts, probs = _binomial_cases(T, d)
+        return [T.binomial(counts, probs.expand(9, 10)), T.binomial(counts.t(), probs.reshape(-1, 1)),
+                T.binomial(T.full((400,), 50.0, dtype=d), T.full((400,), 0.3, dtype=d)),
+                T.binomial(T.tensor([1e8, 3e7], dtype=d), T.tensor([0.4, 1e-6], dtype=d)),
+                T.binomial(T.tensor([4.0, 4.0], dtype=d), T.tensor([float("nan"), 0.5], dtype=d)),
+                T.rand(3, dtype=T.float64)]
+    assert_same_draws(draws, seed=seed)
+
+
+def test_binomial_with_a_generator_and_its_errors_as_torch():
+    def draws(T):
+        gen = T.Generator().manual_seed(9)
+        counts, probs = _binomial_cases(T, T.float64)
+        return [T.binomial(counts, probs.expand(9, 10), generator=gen), T.rand(3, generator=gen),
+                T.rand(3)]
+    assert_same_draws(draws, seed=1)
+    for call in (lambda T: T.binomial(T.tensor([5]), T.tensor([0.5])),
+                 lambda T: T.binomial(T.tensor([5.0]), T.tensor([1])),
+                 lambda T: T.binomial(T.tensor([5.0]), T.tensor([0.5], dtype=T.float64))):
+        assert_same_error(call, (ValueError, RuntimeError))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_poisson_binomial_and_negative_binomial_samples_as_torch(dtype):
+    # Poisson samples torch.poisson of the expanded rate, Binomial torch.binomial of the
+    # expanded count and probs (logits through their probs), NegativeBinomial a Poisson draw
+    # at a Gamma draw's rate
+    def draws(T):
+        D, d = T.distributions, getattr(T, dtype)
+        probs = _binomial_cases(T, d)[1]
+        return [D.Poisson(T.tensor(RATES, dtype=d)).sample((3,)),
+                D.Poisson(T.tensor(4.0, dtype=d)).sample((200,)),
+                D.Binomial(T.tensor([[0.0], [7.0], [20.0], [1e3], [1e6]], dtype=d),
+                           probs).sample((2,)),
+                D.Binomial(7, logits=T.tensor([-2.0, 3.0], dtype=d)).sample((20,)),
+                D.Binomial(T.tensor(1000.0, dtype=d), T.tensor(0.3, dtype=d)).sample((100,)),
+                D.NegativeBinomial(T.tensor([2.0, 50.0], dtype=d),
+                                   T.tensor([0.3, 0.9], dtype=d)).sample((10,)),
+                D.NegativeBinomial(3.0, logits=T.tensor([0.5, -1.0], dtype=d)).sample((10,)),
+                T.rand(3, dtype=T.float64)]
+    assert_same_draws(draws, seed=21)
+
 def test_laplace_samples_torchs_draws():
     # the draws are torch's; float32 log1p of them may differ in the last bit
     torch.manual_seed(0)
@@ -388,12 +498,7 @@ def test_samplers_and_data_loader_shuffle_as_torch():
     lambda T: T.zeros(2, dtype=T.int16).uniform_(),
 ])
 def test_random_draws_a_dtype_cannot_hold_are_refused_as_torch(call):
-    errors = []
-    for T in (torch, distgrad):
-        with pytest.raises((RuntimeError, NotImplementedError)) as e:
-            call(T)
-        errors.append((e.type, str(e.value)))
-    assert errors[0] == errors[1]
+    assert_same_error(call, (RuntimeError, NotImplementedError))
 
 
 def test_random_fills_of_narrow_integers_as_torch():
