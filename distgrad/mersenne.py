@@ -391,7 +391,9 @@ def _binomial_plan(count: np.ndarray, prob: np.ndarray) -> tuple:
     constants = np.where(zero, 0.0, np.where(whole, count, np.nan)).astype(object)
     inversion, btrs = np.flatnonzero(kind == _INVERSION), np.flatnonzero(kind == _BTRS)
     constants[inversion] = _log1p_of_dtype(-q[inversion])
-    constants[btrs] = _btrs_constants(count[btrs], q[btrs], one)
+    # the set-up once per distinct (count, q): most draws repeat a few parameters
+    pairs, where = np.unique(np.stack([count[btrs], q[btrs]], 1), axis=0, return_inverse=True)
+    constants[btrs] = _btrs_constants(pairs[:, 0], pairs[:, 1], one)[where.reshape(-1)]
     return count.tolist(), flip.tolist(), kind.tolist(), constants.tolist()
 
 
