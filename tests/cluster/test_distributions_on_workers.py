@@ -3,7 +3,8 @@ worker:0 tensors give torch's log_prob, entropy and KL, and their gradients reac
 worker's leaves; rsample draws land on the worker with the pathwise gradient torch's formula
 gives; a MultivariateNormal (its Cholesky factor composed on the worker) scores as torch;
 families built from others (HalfNormal, StudentT, Weibull, a Gumbel mixture, the relaxed
-categorical, the low-rank normal) score, differentiate and sample as torch's there too."""
+categorical, the low-rank normal) score, differentiate and sample as torch's there too, as do
+Poisson, Binomial and NegativeBinomial."""
 from __future__ import annotations
 
 import numpy as np
@@ -103,7 +104,9 @@ def _derived_program(T, D, device):
     loss.backward()
     T.manual_seed(3)
     draws = [D.Cauchy(scale, 1.0).sample(), D.StudentT(scale + 1).sample((2,)),
-             D.Multinomial(5, logits=logits).sample()]
+             D.Multinomial(5, logits=logits).sample(), D.Poisson(scale * 8).sample((2,)),
+             D.Binomial(30, logits=logits).sample(),
+             D.NegativeBinomial(scale * 3, logits=logits[:, :4]).sample()]
     return out + draws, [scale.grad, logits.grad]
 
 
