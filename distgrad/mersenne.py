@@ -198,6 +198,9 @@ class MersenneStream:
                     raise RuntimeError("invalid Poisson rate, expected rate to be non-negative")
                 out[i] = _poisson_ptrs(lam, uniform) if lam >= 10 else \
                     _poisson_product(lam, uniform)
+        # torch casts k to int64: what it cannot hold (an infinite rate's NaN, say) becomes
+        # int64's minimum, as x86's conversion gives
+        out[~((out >= -2.0 ** 63) & (out < 2.0 ** 63))] = -2.0 ** 63
         return out.reshape(rates.shape)
 
     def binomial(self, count: np.ndarray, prob: np.ndarray) -> np.ndarray:
@@ -356,8 +359,10 @@ def _transformed_try(uniform, a: float, b: float, center: float, offset: float =
     u = uniform() - 0.5
     v = uniform()
     us = 0.5 - abs(u)
-    k = -math.inf if us == 0.0 else float(math.floor((2 * a / us + b) * u + center + offset))
-    return us, v, k
+    if us == 0.0:
+        return us, v, -math.inf
+    k = (2 * a / us + b) * u + center + offset
+    return us, v, float(math.floor(k)) if math.isfinite(k) else k  # an infinite rate's NaN
 
 
 def _poisson_ptrs(lam: float, uniform) -> float:

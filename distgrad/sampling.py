@@ -118,6 +118,9 @@ def normal(mean, std=1.0, size=None, *, generator=None, dtype=None, device=None,
 def poisson(input, generator=None):
     """A Poisson draw per rate, in memory order as torch's serial kernel (a negative or NaN
     rate raises when reached, the elements before it drawn)."""
+    if not input.dtype.is_floating_point:
+        raise NotImplementedError(f'"poisson_cpu" not implemented for '
+                                  f"'{input.dtype.long_name}'")
     values = creation.random_stream(generator).poisson(_value(input))
     return _sampled("poisson", values, input.dtype, (input,), input.device_str)
 

@@ -401,6 +401,15 @@ def test_a_bad_poisson_rate_raises_where_torch_meets_it(bad):
     np.testing.assert_array_equal(errors[0][1], errors[1][1])
 
 
+def test_poisson_of_rates_beyond_int64_and_of_integers_as_torch():
+    # torch's k of an infinite rate is NaN or inf, of 1e30 too large: its cast to int64
+    # gives int64's minimum (x86), once the box test passes
+    assert_same_draws(lambda T: [T.poisson(T.tensor([float("inf"), 12.0, 1e30])),
+                                 T.poisson(T.tensor([1e25, 50.0], dtype=T.float64)),
+                                 T.rand(3)], seed=1)
+    assert_same_error(lambda T: T.poisson(T.tensor([5, 6])), NotImplementedError)
+
+
 def _binomial_cases(T, d):
     counts = T.tensor([0.0, 1.0, 2.5, 7.0, 20.0, 100.0, 1e3, 1e6, -3.0], dtype=d)
     probs = T.tensor([0.0, 1e-6, 0.01, 0.2, 0.5, 0.50001, 0.8, 0.99, 1 - 1e-6, 1.0], dtype=d)
