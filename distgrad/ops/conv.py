@@ -78,15 +78,18 @@ def _scatter_windows(cols, shape, spatial, padding, out, kernel, stride, dilatio
     return xp[tuple(crop)]
 
 
-def _im2col(x, spatial, padding, out, kernel, stride, dilation):
+def _im2col(x, spatial, padding, out, kernel, stride, dilation, batch_inner=False):
     """(N, C, *in) -> (N, C, *kernel, *out) in memory of its own: [.., k, o] = xp[.., o*s + k*d]
-    (the output positions innermost, so a matrix product gives (N, O, *out) directly)."""
+    (the output positions innermost, so a matrix product gives (N, O, *out) directly);
+    batch_inner: laid out (C, *kernel, N, *out), one matrix (C·k, N·P) for all the batch."""
     xp = _padded(x, spatial, padding, out, kernel, stride, dilation)
     st = xp.strides
     lead, sp = st[:xp.ndim - spatial], st[xp.ndim - spatial:]
     view = as_strided(xp, tuple(xp.shape[:xp.ndim - spatial]) + tuple(kernel) + tuple(out),
                       tuple(lead) + tuple(s * d for s, d in zip(sp, dilation))
                       + tuple(s * k for s, k in zip(sp, stride)), writeable=False)
+    if batch_inner:  # (N, C, *k, *o) -> (C, *k, N, *o)
+        view = np.moveaxis(view, 0, 1 + spatial)
     return np.ascontiguousarray(view)
 
 
@@ -140,17 +143,26 @@ def _conv_rule(x, w, b, stride, padding, dilation, groups):
 
 
 def _conv_cols(x, w_shape, stride, padding, dilation, groups):
-    """x's windows as (N, groups, C/groups · kernel, positions), and the output size."""
+    """x's windows as one matrix per group, (groups, C/groups · kernel, N · positions), and
+    the output size: a convolution, or a gradient of one, is then one matrix product per
+    group for the whole batch (not one per sample, each a BLAS call)."""
     spatial, kernel, out = _conv_geometry(x.shape, w_shape, stride, padding, dilation)
-    cols = _im2col(x, spatial, padding, out, kernel, stride, dilation)
-    return cols.reshape(x.shape[0], groups, -1, math.prod(out)), out
+    cols = _im2col(x, spatial, padding, out, kernel, stride, dilation, batch_inner=True)
+    return cols.reshape(groups, -1, x.shape[0] * math.prod(out)), out
+
+
+def _by_group(g, groups):
+    """(N, G·O, *out) -> (G, O, N·P) in memory of its own."""
+    n, c = g.shape[:2]
+    per = g.reshape(n, groups, c // groups, -1).transpose(1, 2, 0, 3)
+    return np.ascontiguousarray(per).reshape(groups, c // groups, -1)
 
 
 def _convolution(x, w, b, stride, padding, dilation, groups):
     cols, out = _conv_cols(x, w.shape, stride, padding, dilation, groups)
-    # one batched matrix product per group: (G, O/G, C/G·k) @ (N, G, C/G·k, P)
-    y = np.matmul(w.reshape(groups, w.shape[0] // groups, -1), cols)
-    y = y.reshape((x.shape[0], w.shape[0]) + out)
+    y = np.matmul(w.reshape(groups, w.shape[0] // groups, -1), cols)  # (G, O/G, N·P)
+    y = y.reshape(w.shape[0], x.shape[0], -1).transpose(1, 0, 2)
+    y = np.ascontiguousarray(y).reshape((x.shape[0], w.shape[0]) + out)
     if b is not None:
         y += b.reshape((1, -1) + (1,) * len(out))
     return y
@@ -162,8 +174,9 @@ def _conv_input_grad(g, w, input_size, stride, padding, dilation, groups):
     kernel, out = tuple(w.shape[2:]), tuple(g.shape[2:])
     n, cout = g.shape[0], w.shape[0] // groups
     wg = w.reshape(groups, cout, -1).swapaxes(-1, -2)  # (G, C/G·k, O/G)
-    cols = np.matmul(wg, g.reshape(n, groups, cout, -1))  # (N, G, C/G·k, P)
-    cols = cols.reshape((n, w.shape[1] * groups) + kernel + out)
+    cols = np.matmul(wg, _by_group(g, groups))  # (G, C/G·k, N·P)
+    cols = cols.reshape((w.shape[1] * groups,) + kernel + (n,) + out)
+    cols = np.moveaxis(cols, 1 + spatial, 0)  # (N, C, *k, *out), a view
     return _scatter_windows(cols, (n, w.shape[1] * groups) + tuple(input_size[-spatial:]),
                             spatial, padding, out, kernel, stride, dilation)
 
@@ -171,8 +184,7 @@ def _conv_input_grad(g, w, input_size, stride, padding, dilation, groups):
 def _conv_weight_grad(g, x, weight_size, stride, padding, dilation, groups):
     """d<g, conv(x, w)>/dw: each output's gradient times its input window, summed."""
     cols, _ = _conv_cols(x, weight_size, stride, padding, dilation, groups)
-    n, cout = g.shape[0], weight_size[0] // groups
-    gw = np.matmul(g.reshape(n, groups, cout, -1), cols.swapaxes(-1, -2)).sum(axis=0)
+    gw = np.matmul(_by_group(g, groups), cols.swapaxes(-1, -2))  # (G, O/G, C/G·k)
     return gw.reshape(tuple(weight_size))
 
 
