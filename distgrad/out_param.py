@@ -14,7 +14,6 @@ import warnings
 
 from . import return_types
 from .autograd import grad_mode
-from .ops.overwrite import reshape_in_memory
 from .ops.rules import require_castable
 from .tensor import Tensor
 
@@ -251,7 +250,7 @@ def _write_into(out: Tensor, result: Tensor) -> None:
                 "release outputs will not be resized unless they have zero elements. You can "
                 "explicitly reuse an out tensor t by resizing it, inplace, to zero elements "
                 "with t.resize_(0).", UserWarning, stacklevel=3)
-        if reshape_in_memory(out, result.shape):  # (its views see the result, as torch's)
+        if out._storage.resized_in_memory(out, result.shape):  # (its views see it, as torch's)
             out.copy_(result)
             return
         out.data = result.to(dtype=out.dtype, device=out.device_str).clone()

@@ -11,6 +11,21 @@ from __future__ import annotations
 
 import numpy as np
 
+from .ops import layout
+
+
+def root_array(tensor) -> np.ndarray:
+    """The outermost numpy array whose memory the driver tensor views."""
+    arr = tensor._value
+    while True:
+        base = getattr(arr, "base", None)
+        if not isinstance(base, np.ndarray):
+            # as_strided's result views its array through a wrapper (numpy's DummyArray)
+            base = getattr(base, "base", None)
+            if not isinstance(base, np.ndarray):
+                return arr
+        arr = base
+
 
 class Storage:
     """The driver's memory: each view's handle is a numpy array over it."""
@@ -64,6 +79,27 @@ class Storage:
         """The address of t's first element (t has elements): its numpy view's, which starts
         there in the memory every view of it shares."""
         return t._value.__array_interface__["data"][0]
+
+    def resized_in_memory(self, t, shape) -> bool:
+        """torch's resize of t to `shape` where its memory holds it: t becomes row-major at
+        its offset in the memory it views, so its other views see what is written to it.
+        False where the memory is too small (torch grows it; resize_ then gives t memory of
+        its own) or is not a driver array's."""
+        if t._value is None:
+            return False
+        root = root_array(t)
+        if root.dtype != t._value.dtype or not root.flags.c_contiguous or root.size == 0:
+            return False
+        start = (t._value.__array_interface__["data"][0]
+                 - root.__array_interface__["data"][0]) // root.itemsize
+        n = int(np.prod(shape, dtype=np.int64))
+        if start + n > root.size:
+            return False
+        offset = t.storage_offset()
+        t._value = root.reshape(-1)[start:start + n].reshape(shape)
+        t.shape = type(t.shape)(shape)
+        t._layout = (layout.contiguous_strides(t.shape), offset)
+        return True
 
     # What a tensor asks of its memory beyond reading and writing: a kind whose tensors are
     # made of other tensors (sharded) answers these for its parts.

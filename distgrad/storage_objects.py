@@ -13,6 +13,8 @@ import warnings
 
 import numpy as np
 
+from .storage import root_array
+
 _TYPED_WARNING = (
     "TypedStorage is deprecated. It will be removed in the future and UntypedStorage will be "
     "the only storage class. This should only matter to you if you are using storages "
@@ -30,7 +32,7 @@ class UntypedStorage:
         # The driver's memory itself; for a worker's, a tensor on it (without its graph)
         # whose data_ptr() raises torch's error for memory that is not here.
         on_driver = tensor.device_str == "cpu"
-        self._array = _root_array(tensor) if on_driver else None
+        self._array = root_array(tensor) if on_driver else None
         self._elsewhere = None if on_driver else tensor.detach()
         self._tensor_memory = tensor._storage.memory or tensor._storage  # (its flags)
 
@@ -143,24 +145,11 @@ def typed_storage(tensor) -> TypedStorage:
     return TypedStorage(untyped_storage(tensor), tensor.dtype)
 
 
-def _root_array(tensor) -> np.ndarray:
-    """The outermost numpy array whose memory the driver tensor views."""
-    arr = tensor._value
-    while True:
-        base = getattr(arr, "base", None)
-        if not isinstance(base, np.ndarray):
-            # as_strided's result views its array through a wrapper (numpy's DummyArray)
-            base = getattr(base, "base", None)
-            if not isinstance(base, np.ndarray):
-                return arr
-        arr = base
-
-
 def _memory_nbytes(tensor) -> int:
     """The bytes of the memory tensor views: its driver array's whole buffer, or on a
     worker its base's elements (every view of which lies inside them)."""
     if tensor.device_str == "cpu":
-        root = _root_array(tensor)
+        root = root_array(tensor)
         return root.nbytes if root.size else 0
     base = tensor._base if tensor._base is not None else tensor
     return base.numel() * tensor.dtype.itemsize

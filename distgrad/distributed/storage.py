@@ -20,9 +20,14 @@ def _remote_data_ptr(self, t) -> int:
                        f"is in another process")
 
 
+def _no_resize_in_memory(self, t, shape) -> bool:
+    return False  # (resize_ refuses these kinds; out= gives them a result of their own)
+
+
 class WorkerStorage(storage.Storage):
     __slots__ = ()
     data_ptr = _remote_data_ptr
+    resized_in_memory = _no_resize_in_memory
 
     def read(self, t) -> np.ndarray:
         return record.executor_for(t.device_str).fetch(t._value)
@@ -50,6 +55,7 @@ class ShardedStorage(storage.Storage):
     __slots__ = ()
     runs_ops = True
     data_ptr = _remote_data_ptr
+    resized_in_memory = _no_resize_in_memory
 
     def run_op(self, name: str, inputs, attrs: dict):
         from . import sharding

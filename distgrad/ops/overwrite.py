@@ -9,9 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import dtypes
-from ..storage_objects import _root_array
 from ..autograd.record import call
-from . import layout
 from .rules import number_as, unbroadcast, zeros_grad
 from .shape import expanded_shape
 from .table import Meta, defop
@@ -73,34 +71,6 @@ def _resize(x, shape):
 defop("resize", _resize, lambda x, shape: Meta(shape, x.dtype))
 
 
-def reshape_in_memory(t, shape) -> bool:
-    """Make driver tensor t row-major in `shape` at its offset in the memory it views, as
-    torch's resize does, when that memory holds the new shape (its other views see what is
-    written to t then). False when it does not (torch would grow the memory; resize_ gives
-    t new memory of its own) or t is not on the driver."""
-    within = _within_memory(t, shape)
-    if within is None:
-        return False
-    offset = t.storage_offset()
-    t._value, t.shape = within, type(t.shape)(shape)
-    t._layout = (layout.contiguous_strides(t.shape), offset)
-    return True
-
-
-def _within_memory(t, shape):
-    if t.device_str != "cpu" or t._value is None or t._sharding is not None:
-        return None
-    root = _root_array(t)
-    n = int(np.prod(shape, dtype=np.int64))
-    if root.dtype != t._value.dtype or not root.flags.c_contiguous or root.size == 0:
-        return None
-    start = (t._value.__array_interface__["data"][0] - root.__array_interface__["data"][0]
-             ) // root.itemsize
-    if start + n > root.size:
-        return None
-    return root.reshape(-1)[start:start + n].reshape(shape)
-
-
 def resize_(self, *size, memory_format=None):
     """torch's Tensor.resize_: refused for a tensor that requires grad; else self takes the
     new shape (row-major), keeping its leading elements, and a new version if it changed."""
@@ -124,7 +94,7 @@ def resize_(self, *size, memory_format=None):
         raise RuntimeError("numel: integer multiplication overflow")
     if tuple(shape) == tuple(self.shape):
         return self
-    if reshape_in_memory(self, shape):
+    if self._storage.resized_in_memory(self, shape):
         self._count_write()
         return self
     resized = call("resize", self, shape=list(shape))
