@@ -108,22 +108,22 @@ def ctc_loss(log_probs: Tensor, targets: Tensor, input_lengths, target_lengths, 
     tg = targets
     if tg.dtype is not dtypes.int64:
         tg = tg.to(dtypes.int64)
-    if tg.device_str != lp.device_str:
-        tg = tg.to(lp.device_str)
+    if tg.device != lp.device:
+        tg = tg.to(lp.device)
     res, _ = call("ctc_loss", lp, tg, input_lengths=in_lengths, target_lengths=tg_lengths,
                   blank=int(blank), zero_infinity=bool(zero_infinity))
     if zero_infinity:
         from ..creation import zeros
         from ..ops.functions import where
 
-        res = where(res == float("inf"), zeros((), dtype=res.dtype, device=res.device_str), res)
+        res = where(res == float("inf"), zeros((), dtype=res.dtype, device=res.device), res)
     if reduction == "mean":
         from ..creation import tensor
 
         if as_tensors:
-            lengths = target_lengths.to(res.device_str).clamp_min(1)
+            lengths = target_lengths.to(res.device).clamp_min(1)
         else:
-            lengths = tensor(tg_lengths, dtype=res.dtype, device=res.device_str).clamp_min(1)
+            lengths = tensor(tg_lengths, dtype=res.dtype, device=res.device).clamp_min(1)
         return (res / lengths).mean()
     if reduction == "sum":
         return res.sum()

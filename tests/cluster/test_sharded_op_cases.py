@@ -28,7 +28,7 @@ EXPECTED_ERRORS: dict = {
        for p in ("shard_first", "shard_last", "replicate")},
     # resize_ would give each part a new shape; refused rather than leaving the old one
     **{(case, p): "resize_ of a sharded tensor is not supported"
-       for case in ("resize_", "resize_transposed")
+       for case in ("resize_", "resize_transposed", "resize_grown")
        for p in ("shard_first", "shard_last", "replicate")},
 }
 
