@@ -16,6 +16,7 @@ from .. import creation, dtypes
 from ..autograd.grad_mode import no_grad
 from ..autograd.record import call
 from ..ops import functions as _f
+from ..ops import layout
 from ..ops.activations import SELU_ALPHA, SELU_SCALE
 from ..ops.api import in_place
 from ..ops.layers import check_batch_norm, check_normalized_shape, check_sdpa_dtypes
@@ -459,10 +460,23 @@ def _check_dropout_p(p: float) -> None:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
 
 
+def dropout_mask(like: Tensor, p: float) -> Tensor:
+    """0 or 1/(1-p) per element of `like`, drawn where it lives and laid out as torch's
+    empty_like(like).bernoulli_(1 - p) draws it: in memory order (a transpose's mask takes
+    the words along its columns), then viewed back in like's dims."""
+    strides = layout.preserved(tuple(like.shape), like.stride())
+    if strides is None:
+        return call("dropout_mask", like, p=float(p), stream=_mask_stream(like, p))
+    outer_first = sorted(range(like.ndim), key=lambda d: -strides[d])
+    packed = like.detach().permute(outer_first)
+    mask = call("dropout_mask", packed, p=float(p), stream=_mask_stream(packed, p))
+    return mask.permute(np.argsort(outer_first).tolist())
+
+
 def _masked(input: Tensor, mask_like: Tensor, p: float, inplace: bool) -> Tensor:
-    """input * mask (MulBackward0): the mask, shaped as mask_like, drawn where it lives, 0 or
-    1/(1-p); a mask smaller than input is broadcast (channel dropout)."""
-    mask = call("dropout_mask", mask_like, p=float(p), stream=_mask_stream(mask_like, p))
+    """input * mask (MulBackward0): the mask shaped as mask_like; a mask smaller than input
+    is broadcast (channel dropout)."""
+    mask = dropout_mask(mask_like, p)
     return input.mul_(mask) if inplace else input * mask
 
 

@@ -502,7 +502,7 @@ def _alpha_dropout(input: Tensor, p: float, training: bool, inplace: bool,
         return input.mul_(0) if inplace else zeros
     like = (input.new_zeros(tuple(input.shape[:2]) + (1,) * (input.ndim - 2)) if feature
             else input)
-    keep = call("dropout_mask", like, p=float(p), stream=_F._mask_stream(like, p)) * (1 - p)
+    keep = _F.dropout_mask(like, p) * (1 - p)
     a = 1.0 / math.sqrt((_ALPHA * _ALPHA * p + 1) * (1 - p))
     shift = (keep - 1) * (_ALPHA * a) + _ALPHA * a * p
     scale = keep * a

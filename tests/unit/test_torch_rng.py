@@ -258,6 +258,18 @@ def test_dropout_and_random_activations():
     assert_same_draws(draws)
 
 
+def test_dropout_of_a_transpose_draws_its_mask_in_memory_order():
+    # torch draws the mask into empty_like(input): a transpose's along its columns, as
+    # attention's output is when it reaches a Transformer layer's dropout1
+    def draws(T):
+        F = T.nn.functional
+        x = T.linspace(-1, 1, 336).reshape(7, 3, 16)
+        return [F.dropout(x.transpose(0, 1), 0.3), F.dropout(x.permute(2, 0, 1), 0.5),
+                F.alpha_dropout(x.transpose(1, 2), 0.3, True), F.dropout(x[:, 1:, ::2].mT, 0.2),
+                F.dropout(x.transpose(0, 1).clone(), 0.3, inplace=True), T.rand(3)]
+    assert_same_draws(draws, seed=3)
+
+
 def test_distributions_sample_as_torch():
     def draws(T):
         D = T.distributions
