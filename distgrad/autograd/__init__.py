@@ -22,7 +22,7 @@ def __getattr__(name):
         # The function shadows its module, as in torch (the import bound the module here).
         globals().update(gradcheck=_gc.gradcheck, gradgradcheck=_gc.gradgradcheck)
         return getattr(_gc, name)
-    if name in ("functional", "profiler", "forward_ad"):
+    if name in ("function", "functional", "profiler", "forward_ad"):
         import importlib  # `from . import functional` would re-enter this __getattr__
 
         return importlib.import_module(f".{name}", __name__)

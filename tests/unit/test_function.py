@@ -3,6 +3,9 @@ with `torch.autograd.Function` and runs under both `torch` and `distgrad` (see t
 comparing values, gradients, grad_fn names, graph structure, what the user's code saw, and
 errors."""
 
+import subprocess
+import sys
+
 import pytest
 
 from torch_twin import Recorder, attempt, graph, node_name, same
@@ -622,6 +625,16 @@ def test_double_backward_through_saved_input():
         return g, x.grad, graph(g)
 
     same(f)
+
+
+def test_autograd_function_module_is_an_attribute_after_import_alone():
+    # torch.autograd.function.once_differentiable, as written, with nothing imported before
+    # (a fresh interpreter: this one has the module loaded already)
+    code = ("import distgrad as torch\n"
+            "print(torch.autograd.function.once_differentiable.__name__)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "once_differentiable"
 
 
 def test_once_differentiable_blocks_double_backward():
