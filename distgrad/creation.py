@@ -102,8 +102,10 @@ def get_default_device() -> _Device:
 
 
 def _placed(where) -> str:
-    """The device string a factory puts its tensor on."""
-    return device_str(where if where is not None else _default_device)
+    """The device string a factory puts its tensor on: a sharded tensor's device (as in
+    zeros(n, device=x.device)) is the driver, whose tensors act as replicated next to it."""
+    placed = device_str(where if where is not None else _default_device)
+    return "cpu" if placed == "sharded" else placed
 
 
 def seed() -> int:

@@ -25,7 +25,7 @@ call = record.call
 # distgrad's own: a worker.
 _DEVICE_TYPES = ("cpu", "cuda", "ipu", "xpu", "mkldnn", "opengl", "opencl", "ideep", "hip", "ve",
                  "fpga", "maia", "xla", "lazy", "vulkan", "mps", "meta", "hpu", "mtia",
-                 "privateuseone", "worker")
+                 "privateuseone", "worker", "sharded")
 
 
 class device:

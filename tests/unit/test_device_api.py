@@ -156,3 +156,28 @@ def test_training_on_the_default_worker_matches_the_driver(workers):
     where_worker, on_worker = fit()
     assert (where_cpu, where_worker) == ("cpu", "worker:0")
     np.testing.assert_allclose(on_worker, cpu, rtol=1e-6)
+
+
+def test_a_sharded_tensors_device_makes_tensors_that_act_as_replicated(workers):
+    """zeros(n, device=x.device) as library code writes it (an RNN's initial state): for a
+    sharded x, a driver tensor, which acts as replicated next to x."""
+    import distgrad.distributed as dist
+
+    x = dist.shard(distgrad.arange(12.0).reshape(4, 3), 0)
+    assert (repr(x.device), str(x.device)) == ("device(type='sharded')", "sharded")
+    made = [distgrad.zeros(3, device=x.device), distgrad.arange(3, device=x.device),
+            distgrad.tensor([1.0, 2.0, 3.0], device=x.device), distgrad.randn(3, device=x.device),
+            distgrad.full((3,), 2.0, device=x.device), distgrad.eye(3, device=x.device)]
+    assert [t.device_str for t in made] == ["cpu"] * len(made)
+    assert (x + made[1]).full_tensor().tolist() == (distgrad.arange(12.0).reshape(4, 3)
+                                                    + distgrad.arange(3)).tolist()
+
+    distgrad.manual_seed(0)
+    lstm = distgrad.nn.LSTM(3, 4, batch_first=True)
+    seq = distgrad.randn(6, 5, 3)
+    whole, (h, _) = lstm(seq)
+    sharded, (h_sharded, _) = lstm(dist.shard(seq, 0))
+    np.testing.assert_allclose(sharded.full_tensor().detach().numpy(), whole.detach().numpy(),
+                               rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(h_sharded.detach().cpu().numpy(), h.detach().numpy(),
+                               rtol=1e-6, atol=1e-7)

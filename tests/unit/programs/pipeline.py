@@ -1,8 +1,9 @@
 # A model in two stages on two devices trained GPipe-style (micro-batches, gradients
 # accumulated, one optimizer step; distgrad: two workers, torch: the CPU twice), its
 # state dict saved and loaded into a copy on one device; a sharded batch through an
-# embedding bag-style model with a driver weight; and a compiled step (`compiled`) with
-# AdamW, a MultiStepLR and gradient clipping. `W`, `shard`, `full`, `compiled`: the runner's.
+# embedding bag-style model with a driver weight and through a bidirectional GRU; and a
+# compiled step (`compiled`) with AdamW, a MultiStepLR and gradient clipping. `W`,
+# `shard`, `full`, `compiled`: the runner's.
 import io
 import distgrad as torch  # PyTorch: import torch
 nn, F = torch.nn, torch.nn.functional
@@ -49,6 +50,11 @@ scores = torch.tanh(bags @ proj)
 loss = scores.pow(2).sum()
 loss.backward()
 print(full(scores.detach()), proj.grad, emb.weight.grad.abs().sum(1)[:6])
+encoder = nn.GRU(3, 5, batch_first=True, bidirectional=True)
+states, last = encoder(shard(torch.randn(6, 4, 3), 0))
+pooled = states.mean(1) + torch.linspace(0, 1, 10, device=states.device)
+pooled.pow(2).sum().backward()
+print(full(pooled.detach())[:2], last.shape, encoder.weight_hh_l0_reverse.grad.sum(1))
 
 mlp = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 1)).to(W[1])
 adamw = torch.optim.AdamW(mlp.parameters(), lr=0.05, weight_decay=0.01)
