@@ -668,6 +668,22 @@ def _placed_as_input(like):
     return wrapper
 
 
+def _drawn_whole_as_input(like):
+    """randn_like or rand_like of a sharded or replicated tensor (no device given): torch
+    draws the whole tensor in row-major order (normal_ in blocks of 16, the tail with the
+    last block), which a column shard's parts or a normal_ split at any row would not
+    follow; the whole is drawn in the driver, where random values are made, and split as
+    the input is."""
+    @functools.wraps(like)
+    def wrapper(input, *args, device=None, requires_grad=False, **kwargs):
+        if device is None and getattr(input, "_storage", None) is not None:
+            placed = input._storage.place_as(input, like(input, *args, device="cpu", **kwargs))
+            return placed.requires_grad_(True) if requires_grad else placed
+        return like(input, *args, device=device, requires_grad=requires_grad, **kwargs)
+
+    return wrapper
+
+
 def _made_like(name: str, input, memory_format, make, requires_grad: bool) -> Tensor:
     """What *_like `name` makes, `make(shape, requires_grad)`, laid out as torch lays it
     out: preserve_format (the default) keeps a dense input's strides (a transpose's, a
@@ -720,7 +736,7 @@ def full_like(input, fill_value, *, dtype=None, device=None, requires_grad=False
                       lambda shape, rg: _filled(shape, fill_value, d, dev, rg), requires_grad)
 
 
-@_placed_as_input
+@_drawn_whole_as_input
 def randn_like(input, *, dtype=None, device=None, requires_grad=False,
                memory_format=None) -> Tensor:
     d, dev = _like(input, dtype, device)
@@ -729,7 +745,7 @@ def randn_like(input, *, dtype=None, device=None, requires_grad=False,
                       requires_grad)
 
 
-@_placed_as_input
+@_drawn_whole_as_input
 def rand_like(input, *, dtype=None, device=None, requires_grad=False,
               memory_format=None) -> Tensor:
     d, dev = _like(input, dtype, device)

@@ -142,6 +142,10 @@ class Storage:
         """A `*_like` of t placed as t is: `make(t)` here; a kind of parts, part by part."""
         return make(t)
 
+    def place_as(self, t, value):
+        """`value`, a driver tensor of t's shape, placed as t is: itself here."""
+        return value
+
     def watch_leaf_hooks(self, t) -> None:
         """`t`, a leaf, was given a hook: a kind whose backward runs elsewhere notes it."""
 

@@ -102,6 +102,11 @@ class ShardedStorage(storage.Storage):
 
         return sharding.like_shards(t, make)
 
+    def place_as(self, t, value):
+        from . import sharding
+
+        return sharding.placed_like(value, t._sharding)
+
     def writes(self, t) -> int:
         return max(self.version, t._sharding.writes())
 

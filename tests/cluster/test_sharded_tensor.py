@@ -544,6 +544,25 @@ def test_like_constructors_keep_the_placement(backend, placement):
     assert on_cpu.placements == [] and on_cpu.device_str == "cpu"
 
 
+@pytest.mark.parametrize("placement", ["shard0", "shard1", "replicate"])
+def test_random_like_constructors_draw_torchs_seeded_values(backend, placement):
+    # torch's normal_ draws a whole tensor in blocks of 16, so a sharded randn_like is drawn
+    # whole and split; rand_like's draws go element by element, part after part
+    x = dg.zeros(10, 5, dtype=dg.float64)
+    xs = dist.replicate(x) if placement == "replicate" else dist.shard(x, int(placement[-1]))
+    tx = torch.zeros(10, 5, dtype=torch.float64)
+    for T, t in ((torch, tx), (dg, xs)):
+        T.manual_seed(3)
+        drawn = [T.randn_like(t), T.rand_like(t), T.randn_like(t, dtype=T.float32,
+                                                               requires_grad=True), T.randn(2)]
+        if T is torch:
+            expected = drawn
+    for got, want in zip(drawn, expected):
+        _close(got, want.detach())
+    _same_split(drawn[0], xs)
+    assert drawn[2].is_leaf and drawn[2].requires_grad and drawn[2].dtype == dg.float32
+
+
 # ---- gradients reset and optimizers over sharded parameters -------------------------------------
 
 def test_grad_zero_and_zero_grad_keep_placement(backend):
