@@ -31,6 +31,7 @@ PROGRAMS = sorted((Path(__file__).parent / "programs").glob("*.py"))
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 _NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan|inf")
 _SPACES = re.compile(r"\s+")
+_DISTGRAD_IMPORT = re.compile(r"^\s*(?:import|from)\s+distgrad\b", re.MULTILINE)
 
 
 def _text(output: str) -> str:
@@ -91,6 +92,9 @@ def _torch_in_one_thread():
 def test_a_program_prints_what_it_prints_under_torch(path):
     source = path.read_text()
     assert IMPORT in source, f"{path.name} must import distgrad on a line of its own"
+    assert len(_DISTGRAD_IMPORT.findall(source)) == 1, (
+        f"{path.name} imports distgrad on another line too, which the torch run would keep: "
+        "take the names from torch.* after the import instead")
     with _placements(any(name in source for name in ("W[", "shard(", "ddp(", "@compiled"))) \
             as (ours, theirs):
         with _torch_in_one_thread():
