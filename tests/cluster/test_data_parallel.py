@@ -126,6 +126,30 @@ def test_ddp_trains_as_one_process_on_the_full_batch(backend, bucket_cap_mb):
     _assert_params_match(ddp.module, tm)
 
 
+def test_a_ddp_recurrent_layer_trains_as_one_process_and_its_tensors_name_a_device(backend):
+    """LSTM makes its initial state with device=input.device: a sharded batch (and a
+    replicated parameter) is on the "sharded" device, where a factory makes a tensor that
+    acts as replicated beside it."""
+    torch.manual_seed(3)
+    tm = torch.nn.LSTM(3, 4, batch_first=True).double()
+    dm = dg.nn.LSTM(3, 4, batch_first=True).double()
+    dm.load_state_dict({k: dg.tensor(v.numpy()) for k, v in tm.state_dict().items()})
+    ddp = DistributedDataParallel(dm)
+    assert next(ddp.parameters()).device == dg.device("sharded")
+    X = np.random.default_rng(4).standard_normal((4, 5, 3))
+    x = dist.shard(dg.tensor(X), 0)
+    assert x.device == dg.device("sharded") and x.get_device() == -1 and not x.is_cpu
+    out, (h, c) = ddp(x)
+    tout, (th, tc) = tm(torch.tensor(X))
+    out.square().sum().backward()
+    tout.square().sum().backward()
+    np.testing.assert_allclose(out.full_tensor().detach().numpy(), tout.detach().numpy(),
+                               rtol=1e-12)
+    for (name, p), tp in zip(ddp.module.named_parameters(), tm.parameters()):
+        np.testing.assert_allclose(_copies(p.grad)[0], tp.grad.numpy(), rtol=1e-10,
+                                   err_msg=name)
+
+
 def test_ddp_no_sync_accumulates_and_the_next_backward_sums_it_in(backend):
     dm, tm = _twin_mlp(1)
     ddp = DistributedDataParallel(dm)
