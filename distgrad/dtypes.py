@@ -3,6 +3,9 @@ float64) and torch's type-promotion rules for them.
 
 bfloat16 has no dtype of numpy's own: its arrays are of ml_dtypes' `bfloat16`, a numpy
 dtype of 2 bytes holding exactly torch's bits (c10::BFloat16: the upper half of a float32).
+ml_dtypes is optional (`pip install distgrad[bfloat16]`; the test extras have it): without
+it torch.bfloat16 still prints, compares and promotes, and the first array asked of it
+raises, naming the package.
 So a bfloat16 tensor is an array like any other: element_size, views, the wire and
 safetensors files take its bytes as they are, and every value is one bfloat16 holds. Ops
 never compute on it: as torch's CPU kernels, they compute in float32 and round each result
@@ -11,8 +14,12 @@ c10::BFloat16 converts.
 """
 from __future__ import annotations
 
-import ml_dtypes
 import numpy as np
+
+try:
+    import ml_dtypes
+except ImportError:  # (bfloat16 then holds no arrays: _WithoutArrays)
+    ml_dtypes = None
 
 
 class dtype:
@@ -31,11 +38,12 @@ class dtype:
     def __init__(self, name: str, np_dtype, category: int, c_name: str, long_name: str,
                  random_to: int):
         self.name = name
-        self.np = np.dtype(np_dtype)
+        measured = np.dtype(np_dtype)
+        self.np = measured
         self.category = category  # 0 bool < 1 integer < 2 floating, as torch orders them
         self.is_floating_point = category == 2
-        self.is_signed = category == 2 or category == 1 and self.np.kind == "i"
-        self.itemsize = self.np.itemsize
+        self.is_signed = category == 2 or category == 1 and measured.kind == "i"
+        self.itemsize = measured.itemsize
         self.c_name = c_name
         self.long_name = long_name
         self.type_name = f"torch.{long_name}Tensor"
@@ -55,7 +63,29 @@ int16 = dtype("int16", np.int16, 1, "short int", "Short", 2 ** 15)
 int32 = dtype("int32", np.int32, 1, "int", "Int", 2 ** 31)
 int64 = dtype("int64", np.int64, 1, "long int", "Long", 2 ** 63)
 float16 = dtype("float16", np.float16, 2, "c10::Half", "Half", 2 ** 11 + 1)
-bfloat16 = dtype("bfloat16", ml_dtypes.bfloat16, 2, "c10::BFloat16", "BFloat16", 2 ** 8 + 1)
+
+
+class _WithoutArrays(dtype):
+    """A dtype this installation holds no arrays of (bfloat16 without ml_dtypes): asking for
+    its numpy dtype raises."""
+
+    __slots__ = ()
+
+    @property
+    def np(self):
+        raise RuntimeError(f"torch.{self.name} needs the ml_dtypes package (numpy has no "
+                           f"{self.name}): pip install ml_dtypes, or distgrad[bfloat16]")
+
+    @np.setter
+    def np(self, measured) -> None:
+        pass  # (a 2-byte stand-in that dtype.__init__ measures the itemsize of)
+
+
+# A 2-byte numpy dtype no array of another dtype has: bfloat16's when ml_dtypes is absent.
+_NO_BF16 = np.dtype([("bfloat16", "<u2")])
+bfloat16 = (dtype if ml_dtypes is not None else _WithoutArrays)(
+    "bfloat16", ml_dtypes.bfloat16 if ml_dtypes is not None else _NO_BF16, 2, "c10::BFloat16",
+    "BFloat16", 2 ** 8 + 1)
 float32 = dtype("float32", np.float32, 2, "float", "Float", 2 ** 24 + 1)
 float64 = dtype("float64", np.float64, 2, "double", "Double", 2 ** 53 + 1)
 
@@ -66,12 +96,14 @@ NAMES = frozenset(d.name for d in ALL)
 # The dtypes torch takes for index tensors (gather, index_select, indexing, embedding, ...).
 INDEX = (int32, int64)
 _BY_NAME = {d.name: d for d in ALL}
-_BY_NP = {d.np: d for d in ALL}
+# The dtypes this installation holds arrays of (all but bfloat16 without ml_dtypes).
+HELD = tuple(d for d in ALL if not isinstance(d, _WithoutArrays))
+_BY_NP = {d.np: d for d in HELD}
 # numpy types torch has but distgrad does not (uint16 to uint64) map to int64.
 _NP_FALLBACK = {"u": int64}
 
 
-BF16 = bfloat16.np  # (ml_dtypes' numpy dtype)
+BF16 = bfloat16.np if ml_dtypes is not None else _NO_BF16  # (ml_dtypes' numpy dtype)
 
 
 def cast(arr: np.ndarray, np_dtype) -> np.ndarray:

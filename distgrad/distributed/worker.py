@@ -55,7 +55,7 @@ from .wire import WireFormatError
 # An op's own errors, raised on the values it was given: these pass through unchanged.
 OP_ERRORS = (IndexError, RuntimeError, NotImplementedError, ZeroDivisionError)
 
-_NP_DTYPES = {d.np for d in dtypes.ALL}
+_NP_DTYPES = {d.np for d in dtypes.HELD}
 
 
 class _Operand:

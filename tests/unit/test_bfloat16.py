@@ -554,3 +554,30 @@ if __name__ == "__main__":
     import json
 
     print(json.dumps(_all_cases()))
+
+
+def test_without_ml_dtypes_bfloat16_exists_and_refuses_arrays():
+    """ml_dtypes is optional (distgrad[bfloat16]): without it distgrad imports and runs, and
+    torch.bfloat16 prints and promotes, but an array of it raises, naming the package."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent("""
+        import sys
+        sys.modules["ml_dtypes"] = None  # (an import of it fails, as when not installed)
+        import distgrad as torch
+        print(torch.bfloat16, torch.promote_types(torch.bfloat16, torch.float16))
+        print((torch.ones(3) * 2).sum().item())
+        for make in (lambda: torch.zeros(2, dtype=torch.bfloat16),
+                     lambda: torch.ones(2).bfloat16()):
+            try:
+                make()
+            except RuntimeError as e:
+                print("refused:", "ml_dtypes" in str(e))
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[:4] == ["torch.bfloat16 torch.float32", "6.0",
+                                          "refused: True", "refused: True"]
