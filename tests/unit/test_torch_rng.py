@@ -526,3 +526,13 @@ def test_random_fills_of_narrow_integers_as_torch():
     assert_same_draws(lambda T: [T.zeros(5, dtype=T.int8).random_(), T.randperm(256, dtype=T.uint8),
                                  T.randint(-3, 100, (6,), dtype=T.int16),
                                  T.zeros(4, dtype=T.bool).random_(0, 2)], seed=17)
+
+
+@pytest.mark.parametrize("high", [2 ** 28 - 1, 2 ** 28, 2 ** 30 + 7, 2 ** 32 - 1, 2 ** 32, 2 ** 40])
+def test_randint_of_a_wide_range_takes_torchs_word(high):
+    """torch 2.13 draws a 64-bit word from a range of 2**28 on, a 32-bit one below it."""
+    draws = []
+    for T in (torch, distgrad):
+        T.manual_seed(5)
+        draws.append((T.randint(0, high, (6,)).tolist(), T.rand(2).tolist()))
+    assert draws[1] == draws[0]
