@@ -18,6 +18,7 @@ from .generator import Generator
 from .ops import functions as _functions
 from .ops.functions import *  # noqa: F401,F403  (add, mul, matmul, sum, ... as torch has them)
 from .storage_objects import TypedStorage, UntypedStorage
+from . import moves as _moves  # noqa: F401  (to_device; moves to and from the meta device)
 from .creation import (arange, as_tensor, asarray, empty, empty_like, eye, from_numpy, full,
                        full_like, get_default_device, initial_seed, linspace, manual_seed, ones,
                        ones_like, rand, rand_like, randint, randn, randn_like, randperm,

@@ -153,7 +153,6 @@ def format_tensor(array: np.ndarray, dtype_name: str, suffixes: list[str]) -> st
     # (torch prints float16 and bfloat16 as their float32 values)
     a = np.asarray(array).astype(np.float32) if dtype_name == "bfloat16" else \
         np.asarray(array, dtype=dtype_name)
-    head = 1 if suffixes and suffixes[0].startswith("device=") else 0
     ours = []
     if a.size == 0:
         # Nothing to infer the dtype or shape from, so torch spells them out.
@@ -169,5 +168,21 @@ def format_tensor(array: np.ndarray, dtype_name: str, suffixes: list[str]) -> st
         fmt = _Formatter(_summarized(a) if summarize else a,
                          dtype_name in _FLOAT_DTYPES)
         body = _body(a, len(PREFIX), summarize, fmt)
+    return _with_suffixes(body, ours, suffixes)
+
+
+def format_metas(shape, dtype_name: str, suffixes: list[str]) -> str:
+    """torch's repr of a tensor without data (the meta device's): `...`, its size and its
+    dtype (unless the default float one)."""
+    ours = [f"size={tuple(shape)}"]
+    if dtype_name != _default_float():
+        ours.append(f"dtype=torch.{dtype_name}")
+    return _with_suffixes("...", ours, suffixes)
+
+
+def _with_suffixes(body: str, ours: list[str], suffixes: list[str]) -> str:
+    """`tensor(body, ...)` with size= and dtype= (`ours`) after the device, as torch orders
+    them."""
+    head = 1 if suffixes and suffixes[0].startswith("device=") else 0
     all_suffixes = list(suffixes[:head]) + ours + list(suffixes[head:])
     return _add_suffixes(PREFIX + body, all_suffixes, len(PREFIX))

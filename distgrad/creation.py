@@ -132,8 +132,16 @@ def _from_array(arr: np.ndarray, device, requires_grad: bool) -> Tensor:
     if dev == "cpu":
         t = Tensor._make(arr, arr.shape, d, "cpu")
     else:
-        t = storage.placement().put(arr, dev)
+        t = storage.placement(dev).put(arr, dev)
     return _finish(t, requires_grad)
+
+
+def _drawn(draw, shape, dtype, device, requires_grad: bool) -> Tensor:
+    """A tensor of the random values `draw()` makes, on `device`; on one whose tensors have
+    no data (meta) nothing is drawn, as torch draws nothing there."""
+    if not storage.holds_data(_placed(device)):
+        return _filled(shape, 0, dtype, device, requires_grad)
+    return _from_array(draw(), device, requires_grad)
 
 
 def _infer_array(data, dtype):
@@ -604,16 +612,16 @@ def rand(*size, dtype=None, device=None, requires_grad=False, generator=None) ->
     _check_args("rand", size, generator=generator, dtype=dtype, device=device,
                 requires_grad=requires_grad)
     dtype = _random_dtype(dtype, "check_uniform_bounds")
-    arr = random_stream(generator).uniform_values(_size(size), dtype.np)
-    return _from_array(arr, device, requires_grad)
+    return _drawn(lambda: random_stream(generator).uniform_values(_size(size), dtype.np),
+                  _size(size), dtype, device, requires_grad)
 
 
 def randn(*size, dtype=None, device=None, requires_grad=False, generator=None) -> Tensor:
     _check_args("randn", size, generator=generator, dtype=dtype, device=device,
                 requires_grad=requires_grad)
     dtype = _random_dtype(dtype, "normal_kernel_cpu")
-    arr = random_stream(generator).normal_values(_size(size), dtype.np)
-    return _from_array(arr, device, requires_grad)
+    return _drawn(lambda: random_stream(generator).normal_values(_size(size), dtype.np),
+                  _size(size), dtype, device, requires_grad)
 
 
 def randint(low, high=None, size=None, *, generator=None, dtype=None, device=None,
@@ -632,9 +640,9 @@ def randint(low, high=None, size=None, *, generator=None, dtype=None, device=Non
                            f"to={high}")
     dtype = dtype or dtypes.int64
     low, high = _check_random_bounds(dtype, low, high)
-    arr = random_stream(generator).randint(low, high, tuple(_size((size,))))
-    arr = dtypes.cast(arr, dtype.np)
-    return _from_array(arr, device, requires_grad)
+    shape = tuple(_size((size,)))
+    return _drawn(lambda: dtypes.cast(random_stream(generator).randint(low, high, shape),
+                                      dtype.np), shape, dtype, device, requires_grad)
 
 
 def randperm(n, *, generator=None, dtype=None, device=None) -> Tensor:
@@ -643,8 +651,8 @@ def randperm(n, *, generator=None, dtype=None, device=None) -> Tensor:
     if not dtype.is_floating_point and dtype is not dtypes.bool_ and \
             int(n) - 1 > np.iinfo(dtype.np).max:
         raise RuntimeError(f"value cannot be converted to type {_c_type(dtype)} without overflow")
-    arr = random_stream(generator).randperm(int(n)).astype(dtype.np)
-    return _from_array(arr, device, False)
+    return _drawn(lambda: random_stream(generator).randperm(int(n)).astype(dtype.np),
+                  (int(n),), dtype, device, False)
 
 
 def _c_type(dtype) -> str:
@@ -673,10 +681,11 @@ def _drawn_whole_as_input(like):
     draws the whole tensor in row-major order (normal_ in blocks of 16, the tail with the
     last block), which a column shard's parts or a normal_ split at any row would not
     follow; the whole is drawn in the driver, where random values are made, and split as
-    the input is."""
+    the input is. (A meta tensor's like is made on the meta device, with nothing drawn.)"""
     @functools.wraps(like)
     def wrapper(input, *args, device=None, requires_grad=False, **kwargs):
-        if device is None and getattr(input, "_storage", None) is not None:
+        memory = getattr(input, "_storage", None)
+        if device is None and memory is not None and memory.holds_data:
             placed = input._storage.place_as(input, like(input, *args, device="cpu", **kwargs))
             return placed.requires_grad_(True) if requires_grad else placed
         return like(input, *args, device=device, requires_grad=requires_grad, **kwargs)
@@ -820,9 +829,11 @@ def _random_fill(self, kind: str, draw, generator=None):
     strides = self.stride()
     order = sorted(range(self.ndim), key=lambda d: -strides[d])
     in_memory = tuple(self.shape[d] for d in order)
-    values = np.asarray(draw(random_stream(generator), in_memory)).astype(self.dtype.np)
-    values = np.transpose(values.reshape(in_memory), np.argsort(order))
-    drawn = tensor(values, device=self.device_str)
+
+    def values():
+        drawn = np.asarray(draw(random_stream(generator), in_memory)).astype(self.dtype.np)
+        return np.transpose(drawn.reshape(in_memory), np.argsort(order))
+    drawn = _drawn(values, tuple(self.shape), self.dtype, self.device_str, False)
     return self._inplace(call("random_fill", self, drawn, kind=kind))
 
 

@@ -31,6 +31,7 @@ class Storage:
     """The driver's memory: each view's handle is a numpy array over it."""
 
     __slots__ = ("version", "memory", "memory_writes", "inference", "shared", "python_storage")
+    holds_data = True  # False: a kind of tensors with metas only (meta), whose ops skip values
 
     def __init__(self, memory=None):
         self.version = 0
@@ -100,6 +101,10 @@ class Storage:
         t.shape = type(t.shape)(shape)
         t._layout = (layout.contiguous_strides(t.shape), offset)
         return True
+
+    def item(self, t):
+        """The value of `t`, one element, as a Python number."""
+        return self.read(t).reshape(()).item()  # (a bfloat16's too is a Python float)
 
     # What a tensor asks of its memory beyond reading and writing: a kind whose tensors are
     # made of other tensors (sharded) answers these for its parts.
@@ -182,9 +187,34 @@ def _writable_view(t) -> np.ndarray:
                                            tuple(s * root.itemsize for s in strides))
 
 
-_KINDS: dict[str, type] = {"cpu": Storage}
+class MetaStorage(Storage):
+    """torch's "meta" device: tensors with a shape, dtype and strides but no memory. Ops on
+    them compute only their results' metas (autograd/record.py), in-place ones only check;
+    reading values raises torch's errors."""
+
+    __slots__ = ()
+    holds_data = False
+
+    def read(self, t) -> np.ndarray:
+        raise NotImplementedError("Cannot copy out of meta tensor; no data!")
+
+    def item(self, t):
+        raise RuntimeError("Tensor.item() cannot be called on meta tensors")
+
+    def data_ptr(self, t) -> int:
+        return 0
+
+    def resized_in_memory(self, t, shape) -> bool:
+        return False  # (resize_ gives it a result of its own: no memory to keep)
+
+    def write(self, t, result) -> None:
+        """Nothing to write: the op's checks (shapes, dtypes, devices) were made."""
+
+
+_KINDS: dict[str, type] = {"cpu": Storage, "meta": MetaStorage}
 _BY_DEVICE: dict[str, type] = {}  # the kind of each device string seen (a lookup per op)
 _placement = None  # distgrad.distributed.placement, once it registered itself
+_PLACEMENTS: dict = {}  # device type -> the means of moves to and from it (moves.py: meta)
 _backward_expander = None  # distgrad.distributed.sharding, once it registered itself
 
 
@@ -206,23 +236,39 @@ def backward_expander():
     return _backward_expander
 
 
-def register_placement(placement) -> None:
+def register_placement(placement, device_type: str | None = None) -> None:
     """distgrad.distributed gives the means to place tensors on its devices:
     `put(array, device)` (a new tensor there), `move(t, device)` (a differentiable copy) and
-    `transfer(t, device)` (a value's handle there, for the copy op)."""
+    `transfer(t, device)` (a value's handle there, for the copy op). With `device_type`: the
+    means of moves to and from devices of that type (distgrad/moves.py: "meta")."""
     global _placement
-    _placement = placement
+    if device_type is None:
+        _placement = placement
+    else:
+        _PLACEMENTS[device_type] = placement
 
 
-def placement():
+def placement(*devices: str):
+    """The means to place tensors on and between `devices`: a device type's own where one
+    of them has them (meta), else distgrad.distributed's."""
+    for d in devices:
+        own = _PLACEMENTS.get(d.partition(":")[0])
+        if own is not None:
+            return own
     if _placement is None:
         raise RuntimeError("distgrad.distributed is not initialized (call "
                            "distgrad.distributed.init() first)")
     return _placement
 
 
-def for_device(device: str) -> Storage:
-    """A new storage for memory on `device` ("cpu", "worker:1", "sharded")."""
+def holds_data(device: str) -> bool:
+    """Whether tensors on `device` have values (not on the meta device; a device of no
+    registered kind is taken to, for the error it gives where it is used)."""
+    return getattr(_KINDS.get(device.partition(":")[0]), "holds_data", True)
+
+
+def kind_of(device: str) -> type:
+    """The storage kind of memory on `device` ("cpu", "meta", "worker:1", "sharded")."""
     kind = _BY_DEVICE.get(device)
     if kind is None:
         kind = _KINDS.get(device.partition(":")[0])
@@ -231,4 +277,9 @@ def for_device(device: str) -> Storage:
     if kind is None:
         raise RuntimeError(f"device '{device}' names no worker: distgrad.distributed is not "
                            "initialized (call distgrad.distributed.init() first)")
-    return kind()
+    return kind
+
+
+def for_device(device: str) -> Storage:
+    """A new storage for memory on `device`."""
+    return kind_of(device)()

@@ -10,7 +10,7 @@ import weakref
 import numpy as np
 
 from . import dtypes, layouts, storage, storage_objects
-from ._format import format_tensor
+from ._format import format_metas, format_tensor
 from .autograd import differentiate, grad_mode, record
 from .autograd.graph import AccumulateGrad, _ListHandle, _short_name
 from .ops import layout
@@ -74,12 +74,31 @@ class device:
     def __hash__(self) -> int:
         return hash(str(self))
 
+    # `with distgrad.device("meta"):` is the default device of the factories given no
+    # device= (a new layer's parameters too) until the block ends, as torch's.
+    def __enter__(self):
+        from . import creation
+
+        _outer_devices.append(creation._default_device)
+        creation.set_default_device(self)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        from . import creation
+
+        creation.set_default_device(_outer_devices.pop())
+
+
+_outer_devices: list = []  # the default device outside each `with device(...)` block
+
 
 def device_str(d) -> str:
     """Normalise a device argument to its string form ('cpu', 'worker:1')."""
     if d is None:
         return "cpu"
     s = str(d)
+    if s.startswith("meta:"):
+        return "meta"  # (torch's meta tensors have no device index, whatever was asked)
     return "cpu" if s in ("cpu", "cpu:0") else s
 
 
@@ -234,9 +253,13 @@ class Tensor:
     def layout(self):
         return layouts.strided  # every distgrad tensor is dense
 
-    # What a dense tensor of distgrad's (on the CPU or a worker) is not: sparse, quantized,
-    # nested, meta, pinned, or on another kind of accelerator.
-    is_sparse = is_sparse_csr = is_quantized = is_nested = is_meta = is_mkldnn = False
+    @property
+    def is_meta(self) -> bool:
+        return not self._storage.holds_data
+
+    # What a dense tensor of distgrad's (on the CPU, the meta device or a worker) is not:
+    # sparse, quantized, nested, pinned, or on another kind of accelerator.
+    is_sparse = is_sparse_csr = is_quantized = is_nested = is_mkldnn = False
     is_mps = is_xpu = is_xla = is_ipu = is_vulkan = is_mtia = is_maia = False
 
     def is_pinned(self, device=None) -> bool:
@@ -695,7 +718,7 @@ class Tensor:
     def item(self):
         if self.numel() != 1:
             raise RuntimeError(f"a Tensor with {self.numel()} elements cannot be converted to Scalar")
-        return self._numpy_value().reshape(()).item()  # (a bfloat16's too is a Python float)
+        return self._storage.item(self)
 
     def tolist(self):
         arr = self._numpy_value()
@@ -769,12 +792,14 @@ class Tensor:
         tangent = self.__dict__.get("_fw_tangent")  # (a dual tensor: autograd.forward_ad)
         if tangent is not None:
             suffixes.append(f"tangent={tangent!r}")
+        if not self._storage.holds_data:
+            return format_metas(self.shape, self.dtype.name, suffixes)
         return format_tensor(self._numpy_value(), self.dtype.name, suffixes)
 
     __str__ = __repr__
 
     def __format__(self, spec: str) -> str:
-        if self.ndim == 0:  # torch formats a 0-dim tensor as its number, spec or not
+        if self.ndim == 0 and not self.is_meta:  # torch formats a 0-dim tensor as its number
             return self.item().__format__(spec)
         return object.__format__(self, spec) if spec else repr(self)
 
@@ -811,7 +836,8 @@ class Tensor:
                 target_device is None or device_str(target_device) == self.device_str):
             out = call("to_dtype", out, dtype=(target_dtype or self.dtype).name)
         if target_device is not None and device_str(target_device) != self.device_str:
-            out = storage.placement().move(out, device_str(target_device))
+            target = device_str(target_device)
+            out = storage.placement(self.device_str, target).move(out, target)
         return out
 
     def cpu(self):

@@ -71,10 +71,17 @@ def common_device(name: str, inputs, device=None) -> str:
             if found == CPU and _only_scalar_cpu(inputs, found):
                 found = d
                 continue
-            raise RuntimeError(
-                "Expected all tensors to be on the same device, but found at least two devices, "
-                f"{found} and {d}! (when checking argument for op {name})")
+            raise _two_devices(name, found, d)
     return found if found is not None else (device or CPU)
+
+
+def _two_devices(name: str, found: str, other: str) -> RuntimeError:
+    """torch's error for an op given tensors on two devices (its meta kernels' words where
+    one is the meta device)."""
+    if not (storage.holds_data(found) and storage.holds_data(other)):
+        return RuntimeError(f"Tensor on device {other} is not on the expected device {found}!")
+    return RuntimeError("Expected all tensors to be on the same device, but found at least two "
+                        f"devices, {found} and {other}! (when checking argument for op {name})")
 
 
 def _only_scalar_cpu(inputs, cpu) -> bool:
@@ -128,6 +135,7 @@ def call(name: str, *inputs, _device=None, **attrs):
                 break
 
     moved_layout = None
+    remote = False
     if op.moves:
         value, moved_layout = _moved(inputs[0], device)
         values = [value]
@@ -135,8 +143,11 @@ def call(name: str, *inputs, _device=None, **attrs):
         values = _run_local(op, inputs, attrs, metas)
         if capturing is not None:
             capturing.computed_on_driver(inputs, attrs, values)
+    elif not storage.holds_data(device):
+        values = [None] * len(metas)  # the meta device: the metas are the whole result
     else:
         values = executor_for(device).run(op, inputs, attrs, metas, device)
+        remote = True
 
     outs = []
     for k, (v, m) in enumerate(zip(values, metas)):
@@ -164,7 +175,7 @@ def call(name: str, *inputs, _device=None, **attrs):
             node.pack_saved(hooks, outs)
         if anomaly_mode._enabled:
             anomaly_mode.note(node)
-        if device != CPU and not op.moves:
+        if remote:
             _note_remote_node(node, device)
     if forward_ad is not None:
         forward_ad.push(op, inputs, attrs, outs)
@@ -188,11 +199,11 @@ def _moved(x, device: str):
     is row-major, and a permute back on `device` gives x's strides again."""
     strides = layout.preserved(x.shape, x._layout[0]) if x._layout is not None else None
     if strides is None:
-        return storage.placement().transfer(x, device), None
+        return storage.placement(x.device_str, device).transfer(x, device), None
     order = sorted(range(x.ndim), key=lambda d: (-strides[d], d))
     with grad_mode.no_grad():
         in_memory_order = call("permute", x, dims=order)
-        arrived = storage.placement().transfer(in_memory_order, device)
+        arrived = storage.placement(x.device_str, device).transfer(in_memory_order, device)
         there = Tensor._make(arrived, in_memory_order.shape, x.dtype, device)
         back = call("permute", there, dims=sorted(range(x.ndim), key=order.__getitem__))
     return back._value, strides

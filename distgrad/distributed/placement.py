@@ -1,5 +1,5 @@
-"""Moving tensors between the driver and workers: `put` for new data, and `to_device`,
-the differentiable copy whose VJP is the copy back (to^T = to)."""
+"""Moving tensors between the driver and workers: `put` for new data, and `to_device`
+(distgrad/moves.py), the differentiable copy whose VJP is the copy back (to^T = to)."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,12 +8,8 @@ import sys
 
 from .. import storage
 from ..autograd import record
-from ..ops.table import Meta, defop
 from ..tensor import Tensor
 from .coordinator import holding
-
-defop("to_device", lambda x, device: x, lambda x, device: Meta(x.shape, x.dtype),
-      lambda c, g: g.to(c.devices[0]), node="ToCopyBackward0", moves=True, sharding="move")
 
 
 # A sharded tensor's device: a tensor made or moved "there" (an index, random values for

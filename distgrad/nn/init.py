@@ -55,10 +55,16 @@ def _fill(tensor: Tensor, values: Tensor) -> Tensor:
         return tensor.copy_(values)
 
 
-def _fill_array(tensor: Tensor, values: np.ndarray) -> Tensor:
-    """Copy values made in the driver into the tensor, wherever it lives (the copy runs there)."""
-    from ..creation import tensor as make
+def _fill_array(tensor: Tensor, values) -> Tensor:
+    """Copy values made in the driver (an array, or a function drawing one) into the tensor,
+    wherever it lives (the copy runs there). A tensor without data (meta) gets none: its
+    copy only checks, and no numbers are drawn for it, as torch draws none."""
+    from ..creation import empty, tensor as make
 
+    if tensor.is_meta:
+        return _fill(tensor, empty(tuple(tensor.shape), dtype=tensor.dtype, device="meta"))
+    if callable(values):
+        values = values()
     return _fill(tensor, make(values, dtype=tensor.dtype, device="cpu"))
 
 
@@ -66,16 +72,15 @@ def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0, generator=None) -> 
     from ..creation import random_stream
 
     # drawn in the driver (the same numbers wherever the tensor lives), then copied to it
-    values = random_stream(generator).uniform_values(tuple(tensor.shape), tensor.dtype.np, a, b)
-    return _fill_array(tensor, values)
+    return _fill_array(tensor, lambda: random_stream(generator).uniform_values(
+        tuple(tensor.shape), tensor.dtype.np, a, b))
 
 
 def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, generator=None) -> Tensor:
     from ..creation import random_stream
 
-    values = random_stream(generator).normal_values(tuple(tensor.shape), tensor.dtype.np, mean,
-                                                    std, tensor.is_contiguous())
-    return _fill_array(tensor, values)
+    return _fill_array(tensor, lambda: random_stream(generator).normal_values(
+        tuple(tensor.shape), tensor.dtype.np, mean, std, tensor.is_contiguous()))
 
 
 def constant_(tensor: Tensor, val: float) -> Tensor:
@@ -143,18 +148,23 @@ def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float 
     if mean < a - 2 * std or mean > b + 2 * std:
         warnings.warn("mean is more than 2 std from [a, b] in nn.init.trunc_normal_. The "
                       "distribution of values may be incorrect.", stacklevel=2)
-    stream, shape, dtype = random_stream(generator), tuple(tensor.shape), tensor.dtype.np
+    return _fill_array(tensor, lambda: _truncated_normal(
+        random_stream(generator), tuple(tensor.shape), tensor.dtype.np, mean, std, a, b,
+        tensor.is_contiguous()))
 
+
+def _truncated_normal(stream, shape, dtype, mean, std, a, b, contiguous) -> np.ndarray:
+    """trunc_normal_'s values, drawn from `stream` as torch draws them."""
     def norm_cdf(x: float) -> float:
         return (1.0 + math.erf(x / math.sqrt(2.0))) / 2.0
 
     if norm_cdf((b - mean) / std) - norm_cdf((a - mean) / std) > 0.3:
-        values = stream.normal_values(shape, dtype, mean, std, tensor.is_contiguous())
+        values = stream.normal_values(shape, dtype, mean, std, contiguous)
         outside = (values < dtype.type(a)) | (values > dtype.type(b))
         while outside.any():
             values = np.where(outside, stream.normal_values(shape, dtype, mean, std), values)
             outside = (values < dtype.type(a)) | (values > dtype.type(b))
-        return _fill_array(tensor, values)
+        return values
     mode = max(a, min(mean, b))
     log_peak = dtype.type(-0.5 * ((mode - mean) / std) ** 2)
 
@@ -170,7 +180,7 @@ def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float 
         candidates = stream.uniform_values(shape, dtype, a, b)
         values = np.where(pending, candidates, values)
         pending = np.where(pending, rejected(candidates), pending)
-    return _fill_array(tensor, values)
+    return values
 
 
 def eye_(tensor: Tensor) -> Tensor:
@@ -208,15 +218,18 @@ def orthogonal_(tensor: Tensor, gain: float = 1, generator=None) -> Tensor:
         return tensor
     rows = tensor.shape[0]
     cols = tensor.numel() // rows
-    flat = random_stream(generator).normal_values((rows, cols), tensor.dtype.np)
-    flat = flat.astype(np.float64)
-    if rows < cols:
-        flat = flat.T
-    q, r = np.linalg.qr(flat)
-    q = q * np.sign(np.diag(r))
-    if rows < cols:
-        q = q.T
-    return _fill_array(tensor, (q * gain).reshape(tuple(tensor.shape)))
+
+    def draw() -> np.ndarray:
+        flat = random_stream(generator).normal_values((rows, cols), tensor.dtype.np)
+        flat = flat.astype(np.float64)
+        if rows < cols:
+            flat = flat.T
+        q, r = np.linalg.qr(flat)
+        q = q * np.sign(np.diag(r))
+        if rows < cols:
+            q = q.T
+        return (q * gain).reshape(tuple(tensor.shape))
+    return _fill_array(tensor, draw)
 
 
 def sparse_(tensor: Tensor, sparsity: float, std: float = 0.01, generator=None) -> Tensor:
@@ -227,11 +240,14 @@ def sparse_(tensor: Tensor, sparsity: float, std: float = 0.01, generator=None) 
     if tensor.ndim != 2:
         raise ValueError("Only tensors with 2 dimensions are supported")
     rows, cols = tensor.shape
-    values = random_stream(generator).normal_values((rows, cols), tensor.dtype.np, 0.0, std)
-    num_zeros = math.ceil(sparsity * rows)
-    for column in range(cols):
-        values[random_stream().randperm(rows)[:num_zeros], column] = 0.0
-    return _fill_array(tensor, values)
+
+    def draw() -> np.ndarray:
+        values = random_stream(generator).normal_values((rows, cols), tensor.dtype.np, 0.0, std)
+        num_zeros = math.ceil(sparsity * rows)
+        for column in range(cols):
+            values[random_stream().randperm(rows)[:num_zeros], column] = 0.0
+        return values
+    return _fill_array(tensor, draw)
 
 
 # torch's deprecated names without the trailing underscore: the same init, with a warning.
