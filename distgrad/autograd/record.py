@@ -84,6 +84,17 @@ def _two_devices(name: str, found: str, other: str) -> RuntimeError:
                         f"devices, {found} and {other}! (when checking argument for op {name})")
 
 
+def _in_device_words(error: RuntimeError, op, inputs, device: str) -> RuntimeError:
+    """A shape rule's error as torch words it on `device`: its meta kernels of elementwise
+    ops (its Python references) word a broadcasting error their own way."""
+    if op.elementwise and not storage.holds_data(device):
+        from ..ops.rules import references_broadcast_error  # (rules records its ops here)
+
+        shapes = [getattr(t, "shape", None) for t in inputs]
+        return references_broadcast_error(shapes) or error
+    return error
+
+
 def _only_scalar_cpu(inputs, cpu) -> bool:
     return all(not t.shape for t in inputs if hasattr(t, "_storage") and t.device_str == cpu)
 
@@ -122,7 +133,10 @@ def call(name: str, *inputs, _device=None, **attrs):
     if op.vjp is not None and grad_mode.is_grad_enabled():  # (no history is read under no_grad)
         _refresh_stale_views(op, inputs)
     device = attrs["device"] if op.moves else common_device(name, inputs, _device)
-    metas = op.shape(*inputs, **attrs)
+    try:
+        metas = op.shape(*inputs, **attrs)
+    except RuntimeError as error:
+        raise _in_device_words(error, op, inputs, device)
     multi = isinstance(metas, (tuple, list))
     metas = tuple(metas) if multi else (metas,)
 

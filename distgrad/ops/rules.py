@@ -39,6 +39,23 @@ def broadcast_shapes(a: tuple, b: tuple) -> Size:
     return Size(out)
 
 
+def references_broadcast_error(shapes) -> RuntimeError | None:
+    """The error torch's Python references (its meta kernels of elementwise ops) give for
+    operands of `shapes` (None: a number) that do not broadcast: each operand in turn is
+    broadcast against the shape of those before it. None if they broadcast."""
+    common = [1] * max((len(s) for s in shapes if s is not None), default=0)
+    for index, shape in enumerate(shapes):
+        for dim in range(-1, -1 - len(shape or ()), -1):
+            if common[dim] == 1:
+                common[dim] = shape[dim]
+            elif shape[dim] != 1 and common[dim] != shape[dim]:
+                return RuntimeError(
+                    f"Attempting to broadcast a dimension of length {shape[dim]} at {dim}! "
+                    f"Mismatching argument at index {index} had torch.Size({list(shape)}); but "
+                    f"expected shape should be broadcastable to {common}")
+    return None
+
+
 def wrap_dim(dim: int, ndim: int, op: str = "") -> int:
     """A dim in [-ndim, ndim) made non-negative; torch's IndexError otherwise."""
     lim = max(ndim, 1)

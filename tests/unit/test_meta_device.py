@@ -128,6 +128,12 @@ def test_ops_compute_metas(op):
 
 
 @pytest.mark.parametrize("op", [
+    lambda torch, x: x + torch.empty(4, device="meta"),
+    lambda torch, x: torch.empty(4, device="meta") * x,
+    lambda torch, x: x.add_(torch.empty(4, 3, device="meta")),
+    lambda torch, x: torch.where(x > 0, torch.empty(3, device="meta"), torch.empty(4,
+                                                                             device="meta")),
+    lambda torch, x: torch.maximum(x, torch.empty(2, 1, 4, device="meta")),
     lambda torch, x: x.T.view(6),
     lambda torch, x: x.sum(2),
     lambda torch, x: x + torch.ones(2, 3),
@@ -156,7 +162,8 @@ def test_in_place_ops_only_check():
         x = torch.empty(2, 3, device="meta")
         before = x._version
         seen = [metas(x.add_(1)), metas(x.mul_(torch.empty(3, device="meta"))),
-                metas(x.fill_(2)), metas(x.zero_()), x._version - before]
+                metas(x.fill_(2)), metas(x.zero_()), x._version - before,
+                attempt(x.add_, torch.empty(4, 3, device="meta"))]
         leaf = torch.empty(2, device="meta", requires_grad=True)
         seen.append(attempt(leaf.add_, 1))
         with torch.no_grad():
