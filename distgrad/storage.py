@@ -210,6 +210,11 @@ class MetaStorage(Storage):
     def write(self, t, result) -> None:
         """Nothing to write: the op's checks (shapes, dtypes, devices) were made."""
 
+    def place_like(self, t, value):
+        """A state dict's value for t stays where it is: a meta tensor, with no data to keep,
+        takes another's place as it is (load_state_dict(..., assign=True) materializes it)."""
+        return value
+
 
 _KINDS: dict[str, type] = {"cpu": Storage, "meta": MetaStorage}
 _BY_DEVICE: dict[str, type] = {}  # the kind of each device string seen (a lookup per op)

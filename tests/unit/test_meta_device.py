@@ -252,3 +252,18 @@ def test_model_ensembling_tutorial():
                 [p.size(0) for p in params.values()]]
 
     same(f)
+
+
+def test_load_state_dict_into_and_out_of_meta():
+    def f(torch):
+        nn = torch.nn
+        torch.manual_seed(0)
+        source = nn.Linear(2, 3)
+        meta = nn.Linear(2, 3, device="meta")
+        seen = [attempt(nn.Linear(2, 3).load_state_dict, meta.state_dict()),
+                str(meta.load_state_dict(source.state_dict())), metas(meta.weight)]
+        seen.append(str(meta.load_state_dict(source.state_dict(), assign=True)))
+        seen += [meta.weight, meta.weight.is_leaf, type(meta.weight).__name__, meta.bias.device]
+        return seen
+
+    same(f)

@@ -685,22 +685,19 @@ class Module:
                                   f"{value.shape!r} from checkpoint, the shape in current model "
                                   f"is {current.shape!r}.")
                 continue
-            if lazy and not assign:
-                with no_grad():
-                    current.copy_(value)
-                continue
-            with no_grad():
-                # placed as the current tensor is (its device, or its sharding) first
-                new = current._storage.place_like(current, value)
-                if assign:
-                    if name in self._parameters:
-                        if isinstance(new, Parameter):  # (a Parameter given is kept, as torch)
-                            new.requires_grad_(current.requires_grad)
-                        else:
-                            new = Parameter(new, current.requires_grad)
-                    setattr(self, name, new)
-                else:
-                    current.copy_(new)
+            if current.is_meta and not value.is_meta and not assign:
+                warnings.warn(f"for {key}: copying from a non-meta parameter in the checkpoint to "
+                              "a meta parameter in the current model, which is a no-op. (Did you "
+                              "mean to pass `assign=True` to assign items in the state dictionary "
+                              "to their corresponding key in the module instead of copying them "
+                              "in place?)", stacklevel=3)
+            try:
+                self._load_entry(name, current, value, lazy, assign)
+            except Exception as ex:
+                error_msgs.append(f'While copying the parameter named "{key}", whose dimensions '
+                                  f"in the model are {current.size()!r} and whose dimensions in "
+                                  f"the checkpoint are {value.size()!r}, an exception occurred : "
+                                  f"{ex.args}.")
         extra = prefix + _EXTRA_STATE
         if self._has_own("set_extra_state"):
             if extra in state_dict:
@@ -716,6 +713,25 @@ class Module:
                     if (first[0] not in self._modules if len(first) > 1
                             else first[0] not in local_state):
                         unexpected_keys.append(key)
+
+    def _load_entry(self, name: str, current, value, lazy: bool, assign: bool) -> None:
+        """`value` into entry `name` (`current`): copied in place, or with `assign` set as it."""
+        if lazy and not assign:
+            with no_grad():
+                current.copy_(value)
+            return
+        with no_grad():
+            # placed as the current tensor is (its device, or its sharding) first
+            new = current._storage.place_like(current, value)
+            if assign:
+                if name in self._parameters:
+                    if isinstance(new, Parameter):  # (a Parameter given is kept, as torch)
+                        new.requires_grad_(current.requires_grad)
+                    else:
+                        new = Parameter(new, current.requires_grad)
+                setattr(self, name, new)
+            else:
+                current.copy_(new)
 
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
         """Copy values in place (no_grad); torch's errors for missing, unexpected or
