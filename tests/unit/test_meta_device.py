@@ -267,3 +267,22 @@ def test_load_state_dict_into_and_out_of_meta():
         return seen
 
     same(f)
+
+
+def test_a_training_step_on_meta():
+    def f(torch):
+        nn, F = torch.nn, torch.nn.functional
+        model = nn.Sequential(nn.Linear(4, 8), nn.GELU(), nn.LayerNorm(8), nn.Linear(8, 3))
+        model.to("meta")
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+        x = torch.empty(5, 4, device="meta")
+        y = torch.empty(5, dtype=torch.long, device="meta")
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        total = nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad()
+        return [metas(loss), metas(total), [metas(p) for p in model.parameters()],
+                sorted(opt.state[model[0].weight])]
+
+    same(f)

@@ -19,7 +19,9 @@ _CPU = "cpu"
 
 
 def _on_driver(t: Tensor) -> Tensor:
-    return t if t.device_str == _CPU and not getattr(t, "placements", None) else t.to(_CPU)
+    """t in the driver: a meta tensor is (it has no data to move), as a CPU one is."""
+    in_driver = t.device_str == _CPU or t.is_meta
+    return t if in_driver and not getattr(t, "placements", None) else t.to(_CPU)
 
 
 @no_grad()
