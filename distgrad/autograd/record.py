@@ -84,15 +84,14 @@ def _two_devices(name: str, found: str, other: str) -> RuntimeError:
                         f"devices, {found} and {other}! (when checking argument for op {name})")
 
 
-def _in_device_words(error: RuntimeError, op, inputs, device: str) -> RuntimeError:
-    """A shape rule's error as torch words it on `device`: its meta kernels of elementwise
-    ops (its Python references) word a broadcasting error their own way."""
-    if op.elementwise and not storage.holds_data(device):
-        from ..ops.rules import references_broadcast_error  # (rules records its ops here)
+def in_device_words(error: RuntimeError, elementwise: bool, inputs, device: str) -> RuntimeError:
+    """A shape rule's error (for an op on `inputs`) as torch words it on `device`: its meta
+    kernels word some of them their own way (ops/rules.meta_kernel_error)."""
+    if storage.holds_data(device):
+        return error
+    from ..ops.rules import meta_kernel_error  # (rules records its ops here)
 
-        shapes = [getattr(t, "shape", None) for t in inputs]
-        return references_broadcast_error(shapes) or error
-    return error
+    return meta_kernel_error(error, elementwise, [getattr(t, "shape", None) for t in inputs])
 
 
 def _only_scalar_cpu(inputs, cpu) -> bool:
@@ -136,7 +135,7 @@ def call(name: str, *inputs, _device=None, **attrs):
     try:
         metas = op.shape(*inputs, **attrs)
     except RuntimeError as error:
-        raise _in_device_words(error, op, inputs, device)
+        raise in_device_words(error, op.elementwise, inputs, device)
     multi = isinstance(metas, (tuple, list))
     metas = tuple(metas) if multi else (metas,)
 

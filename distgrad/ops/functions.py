@@ -10,7 +10,7 @@ import builtins
 import numpy as np
 
 from .. import dtypes, layouts, linalg as _linalg, return_types
-from ..autograd.record import call
+from ..autograd.record import call, in_device_words
 from ..creation import _number  # (a Scalar given as a 0-dim tensor: LBFGS's alpha=t)
 from ..tensor import Tensor
 from . import indexing, linalg, math, nn, overwrite, reduce, shape, views  # noqa: F401  (fill the op table)
@@ -268,14 +268,18 @@ def _matmul_folded(a, b):
     """a (..., n, k) @ b (k, m) or (k,): the batch folded into the rows of one mm / mv."""
     k = a.shape[-1]
     folded = reshape(a, -1, k)
+    # (checked before a sharded operand's fallback would gather it; worded as mv's and mm's
+    # shape rules, on the operands' device)
     if b.ndim == 1:
         if k != b.shape[0]:
-            raise RuntimeError(f"size mismatch, got input ({folded.shape[0]}), mat "
-                               f"({folded.shape[0]}x{k}), vec ({b.shape[0]})")
+            raise in_device_words(RuntimeError(
+                f"size mismatch, got input ({folded.shape[0]}), mat ({folded.shape[0]}x{k}), "
+                f"vec ({b.shape[0]})"), False, (folded, b), a.device_str)
         return call("unsafe_view", call("mv", folded, b), shape=list(a.shape[:-1]))
     if k != b.shape[0]:
-        raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied "
-                           f"({folded.shape[0]}x{k} and {b.shape[0]}x{b.shape[1]})")
+        raise in_device_words(RuntimeError(
+            f"mat1 and mat2 shapes cannot be multiplied ({folded.shape[0]}x{k} and "
+            f"{b.shape[0]}x{b.shape[1]})"), False, (folded, b), a.device_str)
     return call("unsafe_view", call("mm", folded, b), shape=list(a.shape[:-1]) + [b.shape[1]])
 
 

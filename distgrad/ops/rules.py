@@ -1,6 +1,8 @@
 """Shape/dtype rules shared by many ops, with torch's error words, and VJP helpers."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from .. import dtypes
@@ -37,6 +39,28 @@ def broadcast_shapes(a: tuple, b: tuple) -> Size:
                 f"The size of tensor a ({da}) must match the size of tensor b ({db}) "
                 f"at non-singleton dimension {i}")
     return Size(out)
+
+
+# torch's CPU kernels' words for a matrix product's mismatch, and its meta kernels' for them
+_META_WORDS = (
+    (re.compile(r"mat1 and mat2 shapes cannot be multiplied \((\d+)x(\d+) and (\d+)x(\d+)\)"),
+     "a and b must have same reduction dim, but got [{0}, {1}] X [{2}, {3}]."),
+    (re.compile(r"size mismatch, got input \(\d+\), mat \((\d+x\d+)\), vec \((\d+)\)"),
+     "size mismatch, got input ({0}), vec ({1})"),
+)
+
+
+def meta_kernel_error(error: RuntimeError, elementwise: bool, shapes) -> RuntimeError:
+    """A shape rule's `error` (torch's CPU kernels' words) for operands of `shapes` (None: a
+    number) as torch's meta kernels word it: an elementwise op's broadcasting error as its
+    Python references do, a matrix product's mismatch as its meta functions do."""
+    if elementwise:
+        return references_broadcast_error(shapes) or error
+    for cpu_words, meta_words in _META_WORDS:
+        found = cpu_words.fullmatch(str(error))
+        if found:
+            return RuntimeError(meta_words.format(*found.groups()))
+    return error
 
 
 def references_broadcast_error(shapes) -> RuntimeError | None:
