@@ -1095,8 +1095,9 @@ class Tensor:
             with grad_mode.enable_grad() if result._requires_grad else grad_mode.no_grad():
                 result = result.to(self.dtype)
         if tuple(result.shape) != tuple(self.shape):
-            raise RuntimeError(f"output with shape {list(self.shape)} doesn't match the broadcast "
-                               f"shape {list(result.shape)}")
+            raise record.in_device_words(RuntimeError(
+                f"output with shape {list(self.shape)} doesn't match the broadcast shape "
+                f"{list(result.shape)}"), False, (), self.device_str)
         return result
 
     def _check_can_hold(self, result_dtype) -> None:

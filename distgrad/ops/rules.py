@@ -41,25 +41,34 @@ def broadcast_shapes(a: tuple, b: tuple) -> Size:
     return Size(out)
 
 
-# torch's CPU kernels' words for a matrix product's mismatch, and its meta kernels' for them
+def _sizes(listed: str) -> tuple:
+    return tuple(int(n) for n in listed.split(", ") if n)
+
+
+# torch's CPU kernels' words for a mismatch (a matrix product's, an in-place op's output),
+# and how its meta kernels word it
 _META_WORDS = (
     (re.compile(r"mat1 and mat2 shapes cannot be multiplied \((\d+)x(\d+) and (\d+)x(\d+)\)"),
-     "a and b must have same reduction dim, but got [{0}, {1}] X [{2}, {3}]."),
+     lambda a, k, k2, b: f"a and b must have same reduction dim, but got [{a}, {k}] X [{k2}, {b}]."),
     (re.compile(r"size mismatch, got input \(\d+\), mat \((\d+x\d+)\), vec \((\d+)\)"),
-     "size mismatch, got input ({0}), vec ({1})"),
+     lambda mat, vec: f"size mismatch, got input ({mat}), vec ({vec})"),
+    (re.compile(r"output with shape \[(.*)\] doesn't match the broadcast shape \[(.*)\]"),
+     lambda out, shape: f"output with shape {Size(_sizes(out))!r} doesn't match the broadcast "
+                        f"shape {_sizes(shape)}"),
 )
 
 
 def meta_kernel_error(error: RuntimeError, elementwise: bool, shapes) -> RuntimeError:
     """A shape rule's `error` (torch's CPU kernels' words) for operands of `shapes` (None: a
     number) as torch's meta kernels word it: an elementwise op's broadcasting error as its
-    Python references do, a matrix product's mismatch as its meta functions do."""
+    Python references do, a matrix product's or an in-place op's output's mismatch as its
+    meta functions do."""
     if elementwise:
         return references_broadcast_error(shapes) or error
     for cpu_words, meta_words in _META_WORDS:
         found = cpu_words.fullmatch(str(error))
         if found:
-            return RuntimeError(meta_words.format(*found.groups()))
+            return RuntimeError(meta_words(*found.groups()))
     return error
 
 

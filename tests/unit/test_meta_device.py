@@ -134,6 +134,8 @@ def test_ops_compute_metas(op):
     lambda torch, x: torch.where(x > 0, torch.empty(3, device="meta"), torch.empty(4,
                                                                              device="meta")),
     lambda torch, x: torch.maximum(x, torch.empty(2, 1, 4, device="meta")),
+    lambda torch, x: torch.empty(3, device="meta").add_(x),
+    lambda torch, x: x.sum().mul_(x[0]),
     lambda torch, x: x @ x,
     lambda torch, x: torch.empty(2, 4, 3, device="meta") @ x,
     lambda torch, x: x @ torch.empty(2, device="meta"),
