@@ -293,3 +293,37 @@ def test_a_training_step_on_meta():
                 sorted(opt.state[model[0].weight])]
 
     same(f)
+
+
+# ---- with workers: a worker's tensor moves to the meta device (torch's cuda tensor does) ------
+
+@pytest.fixture
+def workers():
+    """One worker: the runtime a cluster test left running, else an in-process one."""
+    import distgrad.distributed as dist
+
+    own = not dist.is_initialized()
+    if own:
+        dist.init(num_workers=1, backend="local")
+    try:
+        yield
+    finally:
+        if own:
+            dist.shutdown()
+
+
+def test_worker_tensors_and_meta(workers):
+    import distgrad
+
+    w = distgrad.randn(2, 3, device="worker:0", requires_grad=True)
+    moved = w.to("meta")
+    assert repr(moved) == ("tensor(..., device='meta', size=(2, 3), "
+                           "grad_fn=<ToCopyBackward0>)")
+    assert repr(distgrad.zeros_like(w, device="meta")) == "tensor(..., device='meta', size=(2, 3))"
+    with pytest.raises(NotImplementedError, match="Cannot copy out of meta tensor; no data!"):
+        moved.sum().backward()  # (the gradient's copy back to the worker)
+    with pytest.raises(NotImplementedError, match="Cannot copy out of meta tensor; no data!"):
+        distgrad.empty(2, device="meta").to("worker:0")
+    with pytest.raises(RuntimeError, match="Tensor on device meta is not on the expected "
+                                           "device worker:0!"):
+        w + distgrad.empty(2, 3, device="meta")
