@@ -267,7 +267,7 @@ def _foldable(a) -> bool:
 def _matmul_folded(a, b):
     """a (..., n, k) @ b (k, m) or (k,): the batch folded into the rows of one mm / mv."""
     k = a.shape[-1]
-    folded = reshape(a, -1, k)
+    folded = reshape(a, _numel(a.shape[:-1]), k)  # (sizes, not -1: k may be 0)
     # (checked before a sharded operand's fallback would gather it; worded as mv's and mm's
     # shape rules, on the operands' device)
     if b.ndim == 1:

@@ -211,9 +211,38 @@ def _bmm_rule(a, b):
         raise RuntimeError(f"Expected size for first two dimensions of batch2 tensor to be: "
                            f"[{a.shape[0]}, {a.shape[-1]}] but got: [{b.shape[0]}, {b.shape[-2]}].")
     batch = broadcast_shapes(a.shape[:-2], b.shape[:-2])
-    require_scalar_type(a.dtype, b)
-    _no_bool("bmm", a.dtype)
-    return Meta(tuple(batch) + (a.shape[-2], b.shape[-1]), dtypes.result_type((a, b)))
+    shape = tuple(batch) + (a.shape[-2], b.shape[-1])
+    if 0 in a.shape or 0 in b.shape:  # torch returns zeros before its kernel reads a dtype:
+        return Meta(shape, b.dtype)   # in mat2's (its result is allocated like mat2)
+    _bmm_kernel_dtypes(a, b)
+    return Meta(shape, a.dtype)
+
+
+def _bmm_kernel_dtypes(a, b) -> None:
+    """The dtype checks of torch's CPU bmm kernel, whose result has mat2's dtype: a small
+    product (under 400 multiply-adds a batch) runs in mat1's dtype, a larger one of floats
+    or doubles whose matrices are row- or column-major runs in mat2's, any other is a loop
+    of addmm."""
+    if a.dtype is b.dtype and a.dtype is not dtypes.bool_:
+        return
+    n, k, m = a.shape[-2], a.shape[-1], b.shape[-1]
+    if n * k * m < 400:
+        _no_bool("bmm", a.dtype)
+        require_scalar_type(a.dtype, b)
+    elif b.dtype in (dtypes.float32, dtypes.float64) and _rows_or_columns(a) and \
+            _rows_or_columns(b):
+        require_scalar_type(b.dtype, a)
+    else:
+        mm_dtypes(a, b)
+        _no_bool("addmm_impl_cpu_", a.dtype)
+
+
+def _rows_or_columns(t) -> bool:
+    """torch's batch_items_contiguous_or_transposed, of the last two dims."""
+    if t.ndim != 3:  # (matmul's batches, which torch reshapes to 3 dims first)
+        return True
+    (r, c), (sr, sc) = t.shape[-2:], t.stride()[-2:]
+    return (sc == 1 and sr >= c) or (sr == 1 and sc >= r)
 
 
 defop("bmm", np.matmul, _bmm_rule,

@@ -255,6 +255,21 @@ MIXED_PRODUCTS = {
     "mv": lambda t: t.mv(f64(t, 2, 2), f32(t, 2)),
     "matmul of a batch and a vector": lambda t: t.matmul(f64(t, 3, 2, 2), f32(t, 2)),
     "bmm": lambda t: t.bmm(f32(t, 3, 2, 2), f64(t, 3, 2, 2)),
+    # torch's kernel: under 400 multiply-adds in mat1's dtype, over in mat2's (floats) or by
+    # addmm (others); empty factors give zeros of mat2's dtype, unchecked
+    "bmm of a bool and a float": lambda t: t.bmm(f32(t, 1, 2, 3).bool(), f32(t, 1, 3, 2)),
+    "bmm of 400 longs and floats": lambda t: t.bmm(f32(t, 1, 10, 10).long(), f32(t, 1, 10, 10)),
+    "bmm of 400 floats and ints": lambda t: t.bmm(f32(t, 1, 10, 10), f32(t, 1, 10, 10).int()),
+    "bmm of 400 longs and strided floats": lambda t: t.bmm(f32(t, 1, 10, 10).long(),
+                                                           f32(t, 1, 10, 20)[:, :, ::2]),
+    "bmm of 400 bools": lambda t: t.bmm(f32(t, 1, 10, 10).bool(), f32(t, 1, 10, 10).bool()),
+    "bmm over an empty dim": lambda t: t.bmm(f32(t, 2, 2, 0).long(), f32(t, 2, 0, 3)),
+    "bmm of an empty batch": lambda t: t.bmm(f32(t, 0, 2, 2), f64(t, 0, 2, 3)),
+    "bmm of no rows": lambda t: t.bmm(f32(t, 2, 0, 2).bool(), f32(t, 2, 2, 3).int()),
+    "matmul of a batch and a matrix over an empty dim": lambda t: t.matmul(
+        f32(t, 2, 2, 0).long(), f32(t, 0, 3)),
+    "matmul of broadcast batches over an empty dim": lambda t: t.matmul(
+        f32(t, 3, 2, 0).long(), f32(t, 1, 0, 3)),
     "matmul of batches": lambda t: t.matmul(f64(t, 2, 3, 2, 2), f32(t, 3, 2, 2)),
     "matmul of a vector and a batch": lambda t: t.matmul(f64(t, 2), f32(t, 3, 2, 2)),
     "einsum": lambda t: t.einsum("ij,jk->ik", f64(t, 2, 2), f32(t, 2, 2)),
