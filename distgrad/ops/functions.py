@@ -891,14 +891,16 @@ def inner(input, other):
 
 
 def einsum(*args):
-    """Einstein summation, built from sum, diagonal, permute, reshape, bmm and mul:
-    `einsum(equation, *operands)`, or torch's sublist form `einsum(a, [0, 1], b, [1, 2],
-    [0, 2])` (each operand followed by its dims' numbers, the output's last).
+    """Einstein summation as torch computes it: `einsum(equation, *operands)`, or torch's
+    sublist form `einsum(a, [0, 1], b, [1, 2], [0, 2])` (each operand followed by its dims'
+    numbers, the output's last).
 
-    Operands are contracted left to right; a pair with summed letters becomes one bmm
-    between views, as torch does, so common contractions (`ij,jk->ik`, `bij,bjk->bik`,
-    `bhqd,bhkd->bhqk`, `ij->j`) carry torch's grad_fn names. The graph below the result may
-    differ from torch's (torch may pick another contraction order for 3+ operands).
+    torch's steps, so results carry its dtypes, values and grad_fn names: each operand is
+    permuted (repeated letters to their diagonal, missing ones unsqueezed) to the output's
+    dims then the summed ones; operands are contracted left to right, a dim only one side
+    has non-1 summed first, a pair's shared summed dims by one bmm between views, a pair
+    with none by mul (which promotes dtypes where bmm requires one; a summed dim of length 1
+    everywhere is no bmm). The summed dims, length 1 by then, are viewed away at the end.
     """
     if len(args) < 2:
         raise ValueError("einsum(): must specify the equation string and at least one operand, "
@@ -928,41 +930,55 @@ def einsum(*args):
                                f"does not match the number of dimensions ({x.ndim}) for operand "
                                f"{i} and no ellipsis was given")
         subs.append(t)
+    letters = "".join(subs)
     if arrow:
         out = rhs.replace("...", ell)
+        for k, c in enumerate(out):
+            if c not in letters or c in out[:k]:
+                raise RuntimeError(f"einsum(): output subscript {c} " + (
+                    "appears more than once in the output" if c in out[:k]
+                    else "does not appear in the equation for any input operand"))
     else:
-        letters = "".join(subs)
         out = ell + "".join(builtins.sorted(c for c in set(letters)
                                             if letters.count(c) == 1 and c not in ell))
+    # torch's order of dims: the output's, then the summed ones (ellipsis dims, then A-Z a-z)
+    order = out + "".join(c for c in ell if c not in out) + "".join(
+        builtins.sorted(c for c in set(letters) if c not in out and c not in ell))
+    n_out = len(out)
+    counts = dict.fromkeys(order, 0)  # operands in which a letter's length is not 1
     sizes = {}
-    for i, (s, x) in enumerate(zip(subs, operands)):
-        for c, n in zip(s, x.shape):
-            seen = sizes.get(c)
-            if seen is not None and seen != n and 1 not in (seen, n):
-                raise RuntimeError(f"einsum(): subscript {c} has size {n} for operand {i} which "
-                                   f"does not broadcast with previously seen size {seen}")
-            if seen is None or seen == 1:
-                sizes[c] = n
-    for c in out:
-        if c not in sizes:
-            raise RuntimeError(f"einsum(): output subscript {c} does not appear in the equation "
-                               "for any input operand")
-    ops = [_einsum_prepare(x, s, sizes) for x, s in zip(operands, subs)]
-    for i, (x, s) in enumerate(ops):  # letters no other operand nor the output has: sum now
-        others = out + "".join(t for k, (_, t) in enumerate(ops) if k != i)
-        drop = [j for j, c in enumerate(s) if c not in others]
-        if drop:
-            ops[i] = (sum(x, dim=tuple(drop)), "".join(c for c in s if c in others))
-    x, s = ops[0]
-    by_bmm = False
-    for i in range(1, len(ops)):
-        keep = out + "".join(t for _, t in ops[i + 1:])
-        x, s, by_bmm = _einsum_pair(x, s, ops[i][0], ops[i][1], keep, sizes)
-    res = _einsum_permute(x, s, out)
-    if res is operands[0]:
-        res = permute(res, *range(res.ndim))  # torch's result is never the operand itself
-    elif by_bmm and res is not x:
-        res = reshape(res, *res.shape)  # torch's last step after a bmm is a view
+    ops = []
+    for i, (x, s) in enumerate(zip(operands, subs)):
+        x, where = _einsum_align(x, s, i, sizes, counts, ell)
+        for c in order:
+            if c not in where:
+                where[c] = x.ndim
+                x = unsqueeze(x, x.ndim)
+        ops.append(permute(x, *[where[c] for c in order]))
+    dims = range(n_out, len(order))
+    counts = [counts[c] for c in order]
+    while len(ops) > 1:
+        a, b = ops[0], ops[1]
+        both, a_only, b_only = [], [], []
+        for d in dims:
+            if a.shape[d] != 1 and b.shape[d] != 1:
+                counts[d] -= 1
+                if counts[d] == 1:
+                    both.append(d)
+                    counts[d] = 0
+            elif counts[d] == 1 and (a.shape[d] != 1 or b.shape[d] != 1):
+                (a_only if a.shape[d] != 1 else b_only).append(d)
+                counts[d] = 0
+        if a_only:
+            a = sum(a, dim=a_only, keepdim=True)
+        if b_only:
+            b = sum(b, dim=b_only, keepdim=True)
+        ops[:2] = [_sumproduct_pair(a, b, both)]
+    res = ops[0]
+    if len(order) > n_out:
+        if len(operands) > 1:
+            return view(res, *res.shape[:n_out])
+        return sum(res, dim=list(dims))
     return res
 
 
@@ -983,44 +999,64 @@ def _sublist_equation(args) -> tuple:
     return equation, args[::2]
 
 
-def _einsum_prepare(x, s, sizes):
-    """One operand: repeated letters to their diagonal, size-1 dims expanded to broadcast."""
-    while len(set(s)) != len(s):
-        c = next(c for c in s if s.count(c) > 1)
-        p, q = s.index(c), s.index(c, s.index(c) + 1)
-        rest = [ch for k, ch in enumerate(s) if k not in (p, q)]
-        # the diagonal comes last; move it back to where its letter first stood, as torch does
-        perm = list(range(len(rest)))
-        perm.insert(p, len(rest))
-        x = permute(diagonal(x, 0, p, q), *perm)
-        s = "".join(rest[:p] + [c] + rest[p:])
-    if builtins.any(x.shape[k] != sizes[c] for k, c in enumerate(s)):
-        x = expand(x, *[sizes[c] for c in s])
-    return x, s
+def _einsum_align(x, s, i, sizes, counts, ell):
+    """Operand i with letters s: repeated letters to their diagonal (where the letter first
+    stood, as torch puts it), each letter's length checked against the others' and counted
+    where it is not 1; the operand and each letter's dim in it."""
+    where = {}
+    for c in s:
+        d = len(where)
+        if c in where:
+            p = where[c]
+            if x.shape[d] != x.shape[p]:
+                raise RuntimeError(f"einsum(): subscript {c} is repeated for operand {i} but the "
+                                   f"sizes don't match, {x.shape[d]} != {x.shape[p]}")
+            x = movedim(diagonal(x, 0, p, d), -1, p)
+            continue
+        n = x.shape[d]
+        if n != 1:
+            seen = sizes.get(c, 1)
+            if seen != 1 and seen != n:
+                if c in ell:
+                    raise RuntimeError(f"einsum(): dimension {d} covered by ellipsis in operand "
+                                       f"{i}has size {n} which does not broadcast with "
+                                       f"previously seen ellipsis with size {seen} for the "
+                                       "respective dimension")
+                raise RuntimeError(f"einsum(): subscript {c} has size {n} for operand {i} which "
+                                   f"does not broadcast with previously seen size {seen}")
+            sizes[c] = n
+            counts[c] += 1
+        where[c] = d
+    return x, where
 
 
-def _einsum_permute(x, s, order):
-    if s == order:
-        return x
-    return permute(x, *[s.index(c) for c in order])
-
-
-def _einsum_pair(a, sa, b, sb, keep, sizes):
-    batch = [c for c in sa if c in sb and c in keep]
-    summed = [c for c in sa if c in sb and c not in keep]
-    left = [c for c in sa if c not in sb]
-    right = [c for c in sb if c not in sa]
-    bs, ls, rs = ([sizes[c] for c in g] for g in (batch, left, right))
-    res = "".join(batch + left + right)
+def _sumproduct_pair(a, b, summed):
+    """torch's sumproduct_pair of two aligned operands (keepdim): their product summed over
+    `summed` (dims both have of the same length), by one bmm, or a mul when there are none.
+    The bmm is (a, b), or (b, a) transposed when all of a's own dims come after b's in the
+    result (so torch's bmm writes the result in its order)."""
     if not summed:
-        a2 = reshape(_einsum_permute(a, sa, "".join(batch + left)), *(bs + ls + [1] * len(rs)))
-        b2 = reshape(_einsum_permute(b, sb, "".join(batch + right)), *(bs + [1] * len(ls) + rs))
-        return mul(a2, b2), res, False
-    k = _numel(sizes[c] for c in summed)
-    a2 = reshape(_einsum_permute(a, sa, "".join(batch + left + summed)), _numel(bs), _numel(ls), k)
-    b2 = reshape(_einsum_permute(b, sb, "".join(batch + summed + right)), _numel(bs), k,
-                 _numel(rs))
-    return reshape(bmm(a2, b2), *(bs + ls + rs)), res, True
+        return mul(a, b)
+    both, left, right = [], [], []
+    for d in range(a.ndim):
+        if d in summed:
+            continue
+        if a.shape[d] != 1 and b.shape[d] != 1:
+            both.append(d)
+        else:
+            (left if a.shape[d] != 1 else right).append(d)
+    if left and right and left[0] > right[-1]:
+        a, b, left, right = b, a, right, left
+    n_both = _numel(a.shape[d] for d in both)
+    n_left = _numel(a.shape[d] for d in left)
+    n_right = _numel(b.shape[d] for d in right)
+    k = _numel(a.shape[d] for d in summed)
+    a2 = reshape(permute(a, *(both + left + summed + right)), n_both, n_left, k)
+    b2 = reshape(permute(b, *(both + summed + right + left)), n_both, k, n_right)
+    placed = both + left + summed + right
+    res = view(bmm(a2, b2), *([a.shape[d] for d in both + left] + [1] * len(summed)
+                              + [b.shape[d] for d in right]))
+    return permute(res, *[placed.index(d) for d in range(a.ndim)])
 
 
 # ---- binding as Tensor methods ---------------------------------------------------------------

@@ -235,6 +235,14 @@ def f64(t, *shape):
     return t.ones(*shape, dtype=t.float64)
 
 
+def ar(t, *shape):
+    """1, 2, 3, ... in float32, in that shape."""
+    n = 1
+    for d in shape:
+        n *= d
+    return t.arange(1.0, n + 1).reshape(*shape)
+
+
 MIXED_PRODUCTS = {
     "Linear of doubles": lambda t: t.nn.Linear(3, 2)(f64(t, 4, 3)),
     "Linear of a batch of doubles": lambda t: t.nn.Linear(3, 2)(f64(t, 5, 4, 3)),
@@ -273,6 +281,37 @@ MIXED_PRODUCTS = {
     "matmul of batches": lambda t: t.matmul(f64(t, 2, 3, 2, 2), f32(t, 3, 2, 2)),
     "matmul of a vector and a batch": lambda t: t.matmul(f64(t, 2), f32(t, 3, 2, 2)),
     "einsum": lambda t: t.einsum("ij,jk->ik", f64(t, 2, 2), f32(t, 2, 2)),
+    # torch's einsum: a dim summed that is 1 in every operand needs no bmm (mul promotes); a
+    # dim only one operand has is summed first (sum makes ints int64); a pair's bmm is (b, a)
+    # transposed when all of a's own dims come after b's in the result
+    "einsum over a length-1 dim": lambda t: t.einsum("ij,jk->ik", ar(t, 2, 1).long(),
+                                                     ar(t, 1, 3)),
+    "einsum of doubles over a length-1 dim": lambda t: t.einsum("ij,jk->ik", ar(t, 2, 1),
+                                                                ar(t, 1, 3).double()),
+    "einsum of ints over a length-1 dim": lambda t: t.einsum("ij,jk->ik", ar(t, 2, 1).int(),
+                                                             ar(t, 1, 3).long()),
+    "einsum of bools over a length-1 dim": lambda t: t.einsum("ij,j->i", ar(t, 2, 1) > 1,
+                                                              ar(t, 1)),
+    "einsum of longs, floats and doubles over length-1 dims": lambda t: t.einsum(
+        "ij,jk,kl->il", ar(t, 2, 1).long(), ar(t, 1, 1), ar(t, 1, 2).double()),
+    "einsum of a dim summed to a scalar": lambda t: t.einsum("ij,kj->", ar(t, 2, 1).int(),
+                                                             ar(t, 3, 1)),
+    "einsum of ellipses over a length-1 dim": lambda t: t.einsum(
+        "...j,jk->...k", ar(t, 2, 1).long(), ar(t, 1, 3)),
+    "einsum of a dim one operand broadcasts": lambda t: t.einsum(
+        "ij,jk->ik", ar(t, 2, 2).long(), ar(t, 1, 3)),
+    "einsum of ints summing a dim first": lambda t: t.einsum("ij,jk->ik", ar(t, 2, 2).int(),
+                                                             ar(t, 1, 3).int()),
+    "einsum over an empty dim": lambda t: t.einsum("ij,jk->ik", ar(t, 2, 0).long(),
+                                                   ar(t, 0, 3)),
+    "einsum over an empty dim, floats first": lambda t: t.einsum("ij,jk->ik", ar(t, 2, 0),
+                                                                 ar(t, 0, 3).long()),
+    "einsum to a transposed result": lambda t: t.einsum("ij,jk->ki", ar(t, 2, 2).long(),
+                                                        ar(t, 2, 2)),
+    "einsum of ellipses transposed": lambda t: t.einsum("...cba,...b", ar(t, 2, 3, 1),
+                                                        ar(t, 2, 1, 3).int()),
+    "einsum of a bool and a float": lambda t: t.einsum("da,ca", ar(t, 3, 2).long(),
+                                                       ar(t, 2, 2) > 1),
     "dot before sizes": lambda t: t.dot(f64(t, 2), f32(t, 3)),
     "vdot": lambda t: t.vdot(f64(t, 2), f32(t, 2)),
     "tensordot before sizes": lambda t: t.tensordot(f64(t, 2, 3), f32(t, 2, 2), dims=1),
@@ -292,6 +331,18 @@ MIXED_PRODUCTS = {
 @pytest.mark.parametrize("name", MIXED_PRODUCTS)
 def test_products_of_two_dtypes(name):
     same(lambda t: attempt(MIXED_PRODUCTS[name], t))
+
+
+@pytest.mark.parametrize("equation", ("ij,jk->ik", "ij,jk->ki", "ij,jk->", "ij,jk"))
+def test_einsum_of_floats_and_doubles_over_length_1_dims_differentiates(equation):
+    """The product (a mul, not a bmm) has torch's dtype, grad_fn and gradients."""
+    def scenario(t):
+        a = ar(t, 2, 1).requires_grad_()
+        b = ar(t, 1, 3).double().requires_grad_()
+        y = t.einsum(equation, a, b)
+        return y, t.autograd.grad((y * y).sum(), (a, b))
+
+    same(scenario)
 
 
 MIXED_CONVOLUTIONS = {
