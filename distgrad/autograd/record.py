@@ -164,9 +164,13 @@ def call(name: str, *inputs, _device=None, **attrs):
 
     outs = []
     for k, (v, m) in enumerate(zip(values, metas)):
-        t = Tensor._make(v, m.shape, m.dtype, device, inputs[0]._storage if op.view else None)
+        t = Tensor._make(v, m.shape, m.dtype, device, inputs[0]._storage if op.view else
+                         inputs[0]._storage.renewed() if op.alias else None)
         if op.view:
             _make_view(t, op, inputs[0], attrs, k, multi)
+        elif op.alias:
+            t._layout = op.strides(inputs[0].shape, *inputs[0]._strides_offset(), t.shape, k,
+                                   attrs)
         elif op.layout is not None and (strided or not op.elementwise):
             _lay_out_by_rule(t, op, inputs, attrs, k)
         elif moved_layout is not None:

@@ -190,8 +190,8 @@ class WorkerQueue:
             if n > Worker.MAX_ELEMENTS:
                 _over_the_cap(op.name, m, self.device)
         out_ids = [next(_ids) for _ in metas]
-        # A view op's result shares its input's memory: a write to either reaches both.
-        root = inputs[0]._value.root if op.view and encoded[0][0] == 0 else None
+        # A view's (an alias's) result shares its input's memory: a write to either reaches both.
+        root = inputs[0]._value.root if op.shares_memory and encoded[0][0] == 0 else None
         refs = [RemoteRef(self, i, root) for i in out_ids]
         with self.lock:
             self.instrs.append(["op", op.name, encoded, attrs, out_ids, [m.dtype.name for m in metas]])

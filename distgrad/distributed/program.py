@@ -376,7 +376,7 @@ def _early_first(instrs, wanted: set, sends: bool = False):
         if ins[0] != "op":
             continue
         _, name, inputs, _, out_ids, _ = ins
-        if OPS[name].view and inputs and inputs[0][0] == 0:
+        if OPS[name].shares_memory and inputs and inputs[0][0] == 0:
             base = inputs[0][1]
             for t in out_ids:
                 root[t] = root.get(base, base)

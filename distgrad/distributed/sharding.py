@@ -1576,13 +1576,16 @@ def _unsqueeze(name, inputs, attrs, x, s):
 
 def _reshape(name, inputs, attrs):
     """Each shard (or copy) reshaped as Tensor.reshape does: a view where its layout
-    allows, else a copy."""
+    allows, else a copy (an unsafe_view: an alias)."""
     from ..ops.shape import infer_shape
+
+    def reshaped(p, shape):
+        return p.reshape(shape) if name == "reshape" else record.call(name, p, shape=shape)
 
     x = inputs[0]
     s = x._sharding
     if isinstance(s.placement, Replicate):
-        makers = [lambda w=w: _replica_on(x, w).reshape(attrs["shape"]) for w in s.workers]
+        makers = [lambda w=w: reshaped(_replica_on(x, w), attrs["shape"]) for w in s.workers]
         return _lazy_replicas(makers, s.workers)
     d = s.placement.dim
     target = list(infer_shape(attrs["shape"], x.numel()))
@@ -1594,7 +1597,7 @@ def _reshape(name, inputs, attrs):
     for p in s.shards:
         local = list(target)
         local[new_d] = p.shape[d] * inner // new_inner
-        outs.append(p.reshape(local) if name == "reshape" else record.call(name, p, shape=local))
+        outs.append(reshaped(p, local))
     return _wrap(Shard(new_d), outs, s.workers)
 
 

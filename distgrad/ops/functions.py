@@ -343,10 +343,7 @@ def view(input, *shape, dtype=None):
         return _shape.view_dtype(input, shape[0])
     shape = list(_shape_args(shape))
     new_shape = infer_shape(shape, input.numel())
-    if layout.view_strides(input.shape, input.stride(), new_shape) is None:
-        raise RuntimeError("view size is not compatible with input tensor's size and stride (at "
-                           "least one dimension spans across two contiguous subspaces). Use "
-                           ".reshape(...) instead.")
+    layout.require_view(input.shape, input.stride(), new_shape)
     return call("reshape", input, shape=shape)
 
 

@@ -290,6 +290,16 @@ def same(shape, strides, offset, out_shape, k, a):
     return tuple(strides), offset
 
 
+def require_view(shape, strides, new_shape) -> tuple:
+    """view_strides, or torch's error where there are none (view, _unsafe_view)."""
+    found = view_strides(shape, strides, new_shape)
+    if found is None:
+        raise RuntimeError("view size is not compatible with input tensor's size and stride (at "
+                           "least one dimension spans across two contiguous subspaces). Use "
+                           ".reshape(...) instead.")
+    return found
+
+
 def reshape(shape, strides, offset, out_shape, k, a):
     found = view_strides(shape, strides, out_shape)
     if found is None:  # the recorder copies instead of viewing, so reaching this is a bug

@@ -255,7 +255,7 @@ defop("bmm", np.matmul, _bmm_rule,
 
 defop("unsafe_view", lambda x, shape: np.reshape(x, shape),
       lambda x, shape: Meta(shape, x.dtype), lambda c, g: g.reshape(c.shapes[0]),
-      node="UnsafeViewBackward0", sharding="reshape")
+      node="UnsafeViewBackward0", alias=True, strides=layout.reshape, sharding="reshape")
 defop("squeeze_matmul", lambda x, dim: np.squeeze(x, axis=dim),
       lambda x, dim: Meta([d for i, d in enumerate(x.shape) if i != dim], x.dtype),
       lambda c, g: g.unsqueeze(c.attrs["dim"]), node="SqueezeBackward4", view=True,

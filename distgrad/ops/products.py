@@ -15,6 +15,7 @@ import numpy as np
 from .. import dtypes
 from ..autograd.record import call
 from ..tensor import Tensor
+from . import layout
 from .api import _in_place
 from .shape import expanded_shape
 from .linalg import addmm_dtypes, addmv_dtypes, check_chain, dot_dtypes, mm_dtypes
@@ -136,7 +137,10 @@ defop("vdot", lambda a, b: np.asarray(np.dot(a, b)), _vdot_rule,
 
 
 def kron(input, other):
-    """torch's kron: both reshaped with interleaved unit dims, multiplied, viewed flat."""
+    """torch's kron: both reshaped with interleaved unit dims (_unsafe_views: the product
+    saves aliases of their memory with counters of their own, so a later in-place write to
+    an operand is no error, and its gradient reads the values written), multiplied, viewed
+    flat."""
     nd = max(input.ndim, other.ndim)
     a_shape = [1] * (nd - input.ndim) + list(input.shape)
     b_shape = [1] * (nd - other.ndim) + list(other.shape)
@@ -144,8 +148,10 @@ def kron(input, other):
     for sa, sb in zip(a_shape, b_shape):
         a_view += [sa, 1]
         b_view += [1, sb]
-    prod = input.reshape(a_view) * other.reshape(b_view)
-    return call("unsafe_view", prod, shape=[sa * sb for sa, sb in zip(a_shape, b_shape)])
+    prod = call("unsafe_view", input, shape=a_view) * call("unsafe_view", other, shape=b_view)
+    shape = [sa * sb for sa, sb in zip(a_shape, b_shape)]
+    layout.require_view(prod.shape, prod.stride(), shape)  # (the product is laid out as its
+    return call("unsafe_view", prod, shape=shape)          # operands: a transposed one's isn't)
 
 
 # ---- cdist, pdist --------------------------------------------------------------------------------

@@ -120,9 +120,18 @@ class OpDef:
     # set-up: `t.t() + 1` keeps a size-1 dim's stride where `-t.t()` does not. Not for
     # the Scalar overloads that pass the number to the kernel (pow).
     number_operands: bool = True
+    # The result shares input 0's memory under a version counter of its own, and autograd
+    # sees no view (torch's _unsafe_view): a write through either is no version bump of
+    # the other, and what saved one reads the memory as it is at backward.
+    alias: bool = False
 
     def node_name(self, inputs, attrs) -> str:
         return self.node(inputs, attrs) if callable(self.node) else self.node
+
+    @property
+    def shares_memory(self) -> bool:
+        """Whether the result is input 0's memory (a view, or an alias)."""
+        return self.view or self.alias
 
 
 OPS: dict[str, OpDef] = {}
@@ -144,10 +153,11 @@ def defop(name: str, forward: Callable, shape: Callable, vjp: Optional[Callable]
           sharding: Optional[str] = None, api: tuple = (), params: Optional[tuple] = None,
           inplace: Optional[str] = None, into: Optional[Callable] = None,
           stack_rows: Optional[Callable] = None, layout_rule: Optional[Callable] = None,
-          save_for: Optional[dict] = None, number_operands: bool = True) -> OpDef:
+          save_for: Optional[dict] = None, number_operands: bool = True,
+          alias: bool = False) -> OpDef:
     if name in OPS:
         raise ValueError(f"op {name!r} is defined twice")
-    if view and strides is None:
+    if (view or alias) and strides is None:
         raise ValueError(f"view op {name!r} needs a strides rule (ops/layout.py)")
     if elementwise is None:
         elementwise = shape in ELEMENTWISE_RULES
@@ -160,7 +170,7 @@ def defop(name: str, forward: Callable, shape: Callable, vjp: Optional[Callable]
     op = OpDef(name, forward, shape, vjp, node, tuple(save), save_out, n_out, save_for,
                differentiable, view, strides, elementwise, layout_rule, tuple(nondiff_outputs),
                moves, number_edges, sharding, tuple(api), tuple(params), inplace, into,
-               stack_rows, number_operands)
+               stack_rows, number_operands, alias)
     OPS[name] = op
     return op
 
@@ -193,7 +203,7 @@ def run_forward(op: OpDef, values, attrs: dict, out_dtypes) -> list:
     out = op.forward(*values, **attrs)
     if not isinstance(out, (tuple, list)):
         out = (out,)
-    if op.view:
+    if op.shares_memory:
         return [np.asarray(v) for v in out]
     # (an elementwise result of row-major inputs is row-major: the hot path asks no rule)
     relayout = op.layout is not None and not op.elementwise

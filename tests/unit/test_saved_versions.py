@@ -120,3 +120,27 @@ def test_upsampling_keeps_no_input():
     ours, theirs = _run(distgrad, upsample, "x"), _run(torch, upsample, "x")
     assert isinstance(theirs, list) and isinstance(ours, list)
     np.testing.assert_allclose(ours[0], theirs[0], rtol=1e-6)
+
+
+@pytest.mark.parametrize("written", ["x", "s", "out"])
+def test_kron_saves_aliases_of_its_operands(written):
+    # torch's kron multiplies _unsafe_views of its operands: its MulBackward0 saves those,
+    # which share the operands' memory under version counters of their own, so a write to an
+    # operand is no error and the gradient reads the values written
+    def kron(T, x, s):
+        return T.kron(x, s)
+
+    got = [_run(T, kron, written) for T in (torch, distgrad)]
+    assert isinstance(got[0], list) and got[0] == got[1]
+
+
+def test_kron_of_a_transposed_operand_raises_as_torch():
+    # the product keeps the transposed operand's layout, which torch's last _unsafe_view
+    # cannot view flat
+    got = []
+    for T in (torch, distgrad):
+        try:
+            got.append(T.kron(T.tensor(X).t(), T.tensor([[1.0, 2.0], [3.0, 4.0]])).tolist())
+        except RuntimeError as e:
+            got.append(str(e))
+    assert got[0] == got[1] and got[0].startswith("view size is not compatible")

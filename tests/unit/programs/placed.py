@@ -42,4 +42,13 @@ inp = torch.randn(4, 6).to(W[0]).requires_grad_()
 z = torch.utils.checkpoint.checkpoint(lambda t: torch.sin(block(t)) * t, inp, use_reentrant=False)
 z.sum().backward()
 print(inp.grad.cpu(), block.weight.grad.cpu())
+# kron multiplies aliases of its operands: a write to one after it is no error, and the
+# gradient reads what was written (on a worker, and of a sharded operand)
+a, b = torch.randn(3, 2, requires_grad=True), torch.randn(2, 2, requires_grad=True)
+for xa, xb in ((a.to(W[1]) * 1, b.to(W[1]) * 1), (shard(a * 1, 0), b * 1)):
+    k = torch.kron(xa, xb)
+    xa.add_(1)
+    xb[0].mul_(2)
+    (k * k).sum().backward()
+    print(full(k.detach()).cpu(), a.grad, b.grad)
 print("done")
