@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import functools
 import inspect
-import warnings
 
 from . import return_types
 from .autograd import grad_mode
-from .ops.rules import require_castable
+from .ops.rules import require_castable, warn_resized
 from .tensor import Tensor
 
 # torch's functions (torch.*, torch.linalg.*) that take out=, as distgrad has them
@@ -153,6 +152,11 @@ def _clamp_by_numbers(k, out, result, kwargs, n):
         return f"Found dtype {out.long_name} but expected {result.long_name}"
 
 
+def _ldexp(k, out, result, kwargs, n):
+    if result.category > out.category:
+        return f"ldexp can't be cast to the desired output type {out.long_name}"
+
+
 OUT_DTYPES = {
     **dict.fromkeys(("argmax", "argmin", "sort", "topk", "msort", "aminmax"), _exact),
     "max": _exact_with_indices, "min": _exact_with_indices,
@@ -160,7 +164,7 @@ OUT_DTYPES = {
     **{n: _boolean_outputs(n) for n in ("isneginf", "isposinf", "signbit")},
     "searchsorted": _searchsorted, "bucketize": _searchsorted, "kthvalue": _kthvalue,
     "cummax": _cumulative, "cummin": _cumulative, "median": _median, "nanmedian": _median,
-    "mode": _mode, "nonzero": _nonzero,
+    "mode": _mode, "nonzero": _nonzero, "ldexp": _ldexp,
     **dict.fromkeys(("clamp", "clip", "clamp_min", "clamp_max"), _clamp_by_numbers),
 }
 
@@ -243,13 +247,7 @@ def _write_into(out: Tensor, result: Tensor) -> None:
             out.copy_(result)
             return
         if out.numel() != 0:
-            warnings.warn(
-                f"An output with one or more elements was resized since it had shape "
-                f"{list(out.shape)}, which does not match the required output shape "
-                f"{list(result.shape)}. This behavior is deprecated, and in a future PyTorch "
-                "release outputs will not be resized unless they have zero elements. You can "
-                "explicitly reuse an out tensor t by resizing it, inplace, to zero elements "
-                "with t.resize_(0).", UserWarning, stacklevel=3)
+            warn_resized(out.shape, result.shape, stacklevel=3)
         if out._storage.resized_in_memory(out, result.shape):  # (its views see it, as torch's)
             out.copy_(result)
             return

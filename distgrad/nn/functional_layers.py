@@ -11,7 +11,6 @@ with its kernel's formula: values and gradients are torch's, the grad_fn is the 
 """
 from __future__ import annotations
 
-import itertools
 import math
 import warnings
 from typing import Optional
@@ -172,13 +171,14 @@ def avg_pool1d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bo
 
 
 def adaptive_avg_pool1d(input: Tensor, output_size) -> Tensor:
+    """adaptive_avg_pool2d over a height of 1, squeezed back, as torch's (the mean when the
+    size is 1)."""
+    if input.ndim not in (2, 3):
+        raise RuntimeError(f"Expected 2 to 3 dimensions, but got {input.ndim}-dimensional tensor "
+                           "for argument #1 'self' (while checking arguments for "
+                           "adaptive_avg_pool1d)")
     size = _tuple(output_size, 1, "output_size")[0]
-    _F.check_pool_dtype("adaptive_avg_pool2d", input.dtype)
-    return call("adaptive_avg_pool2d", input.unsqueeze(-2), output_size=[1, size]).squeeze(-2)
-
-
-def _bounds(size: int, out: int):
-    return [((i * size) // out, -(-((i + 1) * size) // out)) for i in range(out)]
+    return _F.adaptive_avg_pool2d(input.unsqueeze(-2), [1, size]).squeeze(-2)
 
 
 def adaptive_max_pool2d(input: Tensor, output_size, return_indices: bool = False):
@@ -193,8 +193,6 @@ def adaptive_max_pool3d(input: Tensor, output_size, return_indices: bool = False
 
 
 def _adaptive_max_pool(n: int, input: Tensor, output_size, return_indices: bool):
-    from ..ops.functions import stack
-
     if input.ndim not in (n + 1, n + 2) or any(d == 0 for d in input.shape[-n:]):
         raise RuntimeError(f"adaptive_max_pool{n}d(): Expected {n + 1}D or {n + 2}D tensor, but "
                            f"got: {list(input.shape)}")
@@ -203,21 +201,8 @@ def _adaptive_max_pool(n: int, input: Tensor, output_size, return_indices: bool)
     size = list(output_size) if isinstance(output_size, (tuple, list)) else [output_size] * n
     spatial = input.shape[-n:]
     size = [spatial[i] if s is None else int(s) for i, s in enumerate(size)]
-    lead = input.shape[:-n]
-    values, indices = [], []
-    for window in itertools.product(*[_bounds(spatial[d], size[d]) for d in range(n)]):
-        win = input[(Ellipsis,) + tuple(slice(a, b) for a, b in window)].reshape(*lead, -1)
-        v, k = win.max(-1)
-        values.append(v)
-        index = 0  # k over the window, as an index over the whole plane (or volume)
-        for d, (a, b) in enumerate(window):
-            inner = math.prod(e - s for s, e in window[d + 1:])
-            index = index * spatial[d] + (k // inner) % (b - a) + a
-        indices.append(index)
-    out = stack(values, -1).reshape(*lead, *size)
-    if not return_indices:
-        return out
-    return out, stack(indices, -1).reshape(*lead, *size)
+    out, indices = call(f"adaptive_max_pool{n}d", input, output_size=size)
+    return (out, indices) if return_indices else out
 
 
 def max_pool3d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
@@ -535,15 +520,25 @@ def bilinear(input1: Tensor, input2: Tensor, weight: Tensor,
                            f"{input2.ndim}")
     if weight.ndim != 3:
         raise RuntimeError(f"bilinear(): weight must be 3-dimensional, but got {weight.ndim}")
+    for d in range(input1.ndim - 1):
+        if input1.shape[d] != input2.shape[d]:
+            raise RuntimeError(f"bilinear(): input batch dimensions do not match at dim {d}: got "
+                               f"{input1.shape[d]} and {input2.shape[d]}")
     if input1.shape[-1] != weight.shape[1]:
         raise RuntimeError(f"bilinear(): input1 size does not match weight size: got "
                            f"{input1.shape[-1]} but expected {weight.shape[1]}")
     if input2.shape[-1] != weight.shape[2]:
         raise RuntimeError(f"bilinear(): input2 size does not match weight size: got "
                            f"{input2.shape[-1]} but expected {weight.shape[2]}")
-    from ..ops.functions import einsum
-
-    out = einsum("...i,oij,...j->...o", input1, weight, input2)
+    if bias is not None and bias.shape[0] != weight.shape[0]:
+        raise RuntimeError(f"bilinear(): bias size does not match weight size: got "
+                           f"{bias.shape[0]} but expected {weight.shape[0]}")
+    # torch's: both inputs flattened to rows (views), one _trilinear node (which saves each
+    # of them only for the others' gradients), viewed back, plus the bias
+    x1 = input1.reshape(-1, input1.shape[-1])
+    x2 = input2.reshape(-1, input2.shape[-1])
+    out = call("trilinear", x1, weight, x2, spec="bi,oij,bj->bo")
+    out = out.reshape(*input1.shape[:-1], weight.shape[0])
     return out if bias is None else out + bias
 
 

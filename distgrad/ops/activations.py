@@ -89,9 +89,14 @@ defop("leaky_relu_backward",
 
 # ---- rrelu: x times its noise (1 above 0; the slope drawn in training, the mean in eval) ------
 
+def _rrelu_vjp(c, g):
+    c[0]  # noqa: B018  (torch's node saves self with the noise and unpacks both)
+    return g * c[1], None
+
+
 defop("rrelu_with_noise", lambda x, noise, in_place=False: x * noise,
-      _float_only("rrelu_with_noise_out_cpu"), lambda c, g: (g * c[1], None),
-      node=_named("RreluWithNoiseBackward0", "RreluWithNoiseBackward1"), save=(1,),
+      _float_only("rrelu_with_noise_out_cpu"), _rrelu_vjp,
+      node=_named("RreluWithNoiseBackward0", "RreluWithNoiseBackward1"), save=(0, 1),
       differentiable=(0,), elementwise=False, sharding="elementwise")  # (contiguous, as torch's)
 
 

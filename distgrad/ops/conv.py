@@ -10,6 +10,7 @@ average pools are linear, their backward ops are each other's transposes.
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 
 import numpy as np
@@ -266,6 +267,15 @@ def _pool_rule(name):
     return rule
 
 
+def _first_max(win):
+    """The maximum over the last dim and where it is, as torch's pooling picks it: the
+    first maximum, and the last NaN (a NaN always replaces the maximum)."""
+    nan = np.isnan(win)
+    last_nan = win.shape[-1] - 1 - nan[..., ::-1].argmax(-1)
+    arg = np.where(nan.any(-1), last_nan, win.argmax(-1))
+    return np.take_along_axis(win, arg[..., None], -1)[..., 0], arg
+
+
 def _max_pool(x, kernel, stride, padding, dilation=None, ceil_mode=False):
     """torch's scan of each window in kernel order: a larger value, or any NaN, takes the
     place (so the first maximum, the last NaN); an all-lowest window answers its first
@@ -305,7 +315,7 @@ def _flat_index(positions, plane):
 
 def _max_pool_vjp(c, g, _):
     c[0]  # noqa: B018  (torch's pooling backward saves and unpacks self, with the indices)
-    shape, n = c.shapes[0], len(c.attrs["kernel"])
+    shape, n = c.shapes[0], len(c.attrs.get("kernel") or c.attrs["output_size"])
     plane = list(shape[:-n]) + [math.prod(shape[-n:])]
     flat_g = g.reshape(*shape[:-n], -1)
     idx = c.outs[1].reshape(*shape[:-n], -1)
@@ -323,6 +333,44 @@ for _n in (2, 3):
     defop(f"max_pool{_n}d_with_indices", _max_pool, _max_pool_rule, _max_pool_vjp,
           node=f"MaxPool{_n}DWithIndicesBackward0", n_out=2, nondiff_outputs=(1,),
           save=(0,), save_out=True, sharding="batch")
+
+
+# ---- adaptive max pooling: each window's maximum, picked as max pooling picks it ------------
+
+def window_bounds(size: int, out: int) -> list:
+    """torch's adaptive windows: output i reads input [⌊i·size/out⌋, ⌈(i+1)·size/out⌉)."""
+    return [((i * size) // out, -(-((i + 1) * size) // out)) for i in range(out)]
+
+
+def _adaptive_max_pool(x, output_size):
+    n = len(output_size)
+    spatial, lead = x.shape[-n:], x.shape[:-n]
+    values = np.empty(lead + tuple(output_size), x.dtype)
+    index = np.empty(lead + tuple(output_size), np.int64)
+    bounds = [window_bounds(spatial[d], output_size[d]) for d in range(n)]
+    for at in itertools.product(*[range(o) for o in output_size]):
+        window = [bounds[d][i] for d, i in enumerate(at)]
+        win = x[(Ellipsis,) + tuple(slice(a, b) for a, b in window)].reshape(lead + (-1,))
+        values[(Ellipsis,) + at], arg = _first_max(win)
+        where = np.unravel_index(arg, [b - a for a, b in window])
+        flat = 0  # the maximum's index over the whole plane (or volume)
+        for d, (a, _) in enumerate(window):
+            flat = flat * spatial[d] + where[d] + a
+        index[(Ellipsis,) + at] = flat
+    return values, index
+
+
+def _adaptive_max_pool_rule(x, output_size):
+    from .. import dtypes
+
+    shape = tuple(x.shape[:-len(output_size)]) + tuple(output_size)
+    return Meta(shape, x.dtype), Meta(shape, dtypes.int64)
+
+
+for _n in (2, 3):
+    defop(f"adaptive_max_pool{_n}d", _adaptive_max_pool, _adaptive_max_pool_rule, _max_pool_vjp,
+          node=f"AdaptiveMaxPool{_n}DBackward0", n_out=2, nondiff_outputs=(1,), save=(0,),
+          save_out=True, sharding="batch")
 
 
 def _avg_divisor(shape, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override,
@@ -394,20 +442,23 @@ for _n in (2, 3):
 # ---- adaptive average pooling: out = Ph x Pwᵀ with averaging matrices ----------------------------
 
 def _averaging_matrix(size: int, out: int, dtype) -> np.ndarray:
-    """Row i averages input [floor(i*size/out), ceil((i+1)*size/out))."""
+    """Row i averages input window i (window_bounds)."""
     m = np.zeros((out, size), dtype)
-    for i in range(out):
-        start = (i * size) // out
-        end = -(-((i + 1) * size) // out)
+    for i, (start, end) in enumerate(window_bounds(size, out)):
         m[i, start:end] = 1.0 / (end - start)
     return m
 
 
 def _adaptive_rule(x, output_size):
     n = len(output_size)
-    if x.ndim not in (n + 1, n + 2) or any(d == 0 for d in x.shape[-n:]):
+    if x.ndim not in (n + 1, n + 2):
         raise RuntimeError(f"adaptive_avg_pool{n}d(): Expected {n + 1}D or {n + 2}D tensor, but "
                            f"got {_dims(x.shape)}")
+    for d in range(x.ndim - n, x.ndim):
+        if x.shape[d] == 0:
+            raise RuntimeError(f"adaptive_avg_pool{n}d(): Expected input to have non-zero size for "
+                               f"non-batch dimensions, but input has sizes {_dims(x.shape)} with "
+                               f"dimension {d} being empty")
     return Meta(tuple(x.shape[:-n]) + tuple(output_size), x.dtype)
 
 
@@ -433,11 +484,15 @@ def _adaptive_backward(n):
     return backward
 
 
+def _adaptive_vjp(c, g):
+    c[0]  # noqa: B018  (torch's backward takes self, for its sizes: saved and unpacked)
+    n = len(c.attrs["output_size"])
+    return call(f"adaptive_avg_pool{n}d_backward", g, input_size=list(c.shapes[0]))
+
+
 for _n in (2, 3):
-    defop(f"adaptive_avg_pool{_n}d", _adaptive, _adaptive_rule,
-          lambda c, g, n=_n: call(f"adaptive_avg_pool{n}d_backward", g,
-                                  input_size=list(c.shapes[0])),
-          node=f"AdaptiveAvgPool{_n}DBackward0", sharding="batch")
+    defop(f"adaptive_avg_pool{_n}d", _adaptive, _adaptive_rule, _adaptive_vjp,
+          node=f"AdaptiveAvgPool{_n}DBackward0", save=(0,), sharding="batch")
     defop(f"adaptive_avg_pool{_n}d_backward", _adaptive_backward(_n),
           lambda g, input_size: Meta(tuple(input_size), g.dtype),
           lambda c, gg, n=_n: call(f"adaptive_avg_pool{n}d", gg,

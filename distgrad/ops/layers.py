@@ -467,3 +467,33 @@ def _summed_groups(t, r: int):
 defop("scaled_dot_product_attention", _sdpa, _sdpa_rule, _sdpa_vjp,
       node="ScaledDotProductFlashAttentionForCpuBackward0", save=(0, 1, 2, 3),
       differentiable=(0, 1, 2), sharding="attention", layout_rule=layout.like_first)
+
+
+# ---- bilinear's product: torch's _trilinear, as an einsum of three operands ------------------------
+
+def _trilinear_rule(a, b, c, spec):
+    sizes = {}
+    for t, letters in zip((a, b, c), spec.split("->")[0].split(",")):
+        sizes.update(zip(letters, t.shape))
+    return Meta(tuple(sizes[k] for k in spec.split("->")[1]), a.dtype)
+
+
+def _trilinear_vjp(c, g):
+    """torch's _trilinear_backward: each operand's gradient is a _trilinear product again,
+    of the output's gradient and the other two (so is each gradient's gradient), and each
+    operand is saved only for the others' gradients."""
+    inputs, out = c.attrs["spec"].split("->")
+    letters = inputs.split(",")
+    grads = []
+    for k in range(3):
+        i, j = (m for m in range(3) if m != k)
+        grads.append(call("trilinear", g, c[i], c[j],
+                          spec=f"{out},{letters[i]},{letters[j]}->{letters[k]}")
+                     if c.needs[k] else None)
+    return tuple(grads)
+
+
+# bilinear's: out[b, o] = Σ_ij x1[b, i] · w[o, i, j] · x2[b, j] (spec "bi,oij,bj->bo")
+defop("trilinear", lambda a, b, c, spec: np.einsum(spec, a, b, c, optimize=True),
+      _trilinear_rule, _trilinear_vjp, node="TrilinearBackward0", save=(0, 1, 2),
+      save_for={0: (1, 2), 1: (0, 2), 2: (0, 1)})

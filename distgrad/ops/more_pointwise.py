@@ -22,7 +22,8 @@ from .api import _in_place, in_place
 from .math import _is_num, _not_implemented, _zero_vjp, float_forward, sign_forward
 from .pointwise import _grads
 from .rules import (binary, binary_float, float_dtype, in_common_dtype, not_implemented,
-                    refuse_low_grad, require_tensor, same, same_float, zeros_grad)
+                    refuse_low_grad, require_tensor, same, same_float, warn_resized,
+                    zeros_grad)
 from .table import Meta, defop, elementwise
 
 __all__ = ["fmax", "fmin", "logit", "heaviside", "float_power", "hardshrink", "softshrink",
@@ -354,18 +355,59 @@ def isneginf(input):
     return call("eq", input, -math.inf)
 
 
+def _ldexp_forward(x, e, power):
+    """torch's kernels: std::ldexp of a float by an integer exponent (taken as a C int, as
+    torch casts it); else input · pow(2.0, other), the power in dtype `power`."""
+    if x.dtype.kind == "f" and e.dtype.kind in "iu":
+        return np.ldexp(x, e.astype(np.int32))
+    p = np.power(np.asarray(2.0, power), e.astype(power))
+    if x.dtype.kind == "f":
+        p = p.astype(np.result_type(x, p))
+    return x.astype(p.dtype) * p
+
+
+@elementwise
+def _ldexp_rule(x, e, power=None):
+    if x.dtype.is_floating_point and e.dtype is dtypes.bool_:
+        raise not_implemented("ldexp_cpu_exp", e.dtype)
+    return binary_float(x, e)
+
+
+def _ldexp_vjp(c, g):
+    """torch's derivatives.yaml, its int pow included: with an integer exponent 2 ** other
+    is an integer, 0 where other < 0 (so is self's gradient there)."""
+    other, out = c[1], c.out  # (LdexpBackward0 unpacks both, whichever gradient is asked)
+    return _grads(c, lambda: g * call("pow", 2, other), lambda: g * out * _LN2)
+
+
+defop("ldexp", _ldexp_forward, _ldexp_rule, _ldexp_vjp, node="LdexpBackward0", save=(1,),
+      save_out=True)
+
+
 def ldexp(input, other):
-    """input · 2^other, in the operands' common dtype (float for integers: float16 stays
-    float16 with an integer `other`, where the float32 power would promote it)."""
+    """input · 2^other, in the operands' common floating dtype: one node (LdexpBackward0)
+    that saves other and the result, as torch's."""
+    require_tensor("ldexp", "input", 1, input)
     require_tensor("ldexp", "other", 2, other)
-    out = input * call("pow", 2.0, other)
-    wanted = float_dtype(dtypes.result_type((input, other)))
-    return out if out.dtype is wanted else out.to(wanted)
+    power = other.dtype if other.dtype.is_floating_point else dtypes.get_default_dtype()
+    out = call("ldexp", input, other, power=power.name)
+    if input.dtype.is_floating_point and not other.dtype.is_floating_point and \
+            out.shape != input.shape and input.numel():
+        warn_resized(input.shape, out.shape, stacklevel=2)  # (torch's kernel writes into a
+    return out                                               # clone of self, resized)
 
 
 def _ldexp_method(self, other):
     require_tensor("ldexp", "other", 1, other)
     return ldexp(self, other)
+
+
+def _ldexp_(self, other):
+    require_tensor("ldexp_", "other", 1, other)
+    out = float_dtype(dtypes.result_type((self, other)))
+    if out.category > self.dtype.category:
+        raise RuntimeError(f"ldexp can't be cast to the desired output type {self.dtype.long_name}")
+    return in_place(self, ldexp, other)
 
 
 # ---- in-place forms of existing functions ------------------------------------------------------
@@ -425,7 +467,7 @@ METHODS = dict(
     mvlgamma=mvlgamma, mvlgamma_=lambda self, p: in_place(self, mvlgamma, p),
     bitwise_not=bitwise_not, bitwise_not_=lambda self: in_place(self, bitwise_not),
     isposinf=isposinf, isneginf=isneginf,
-    ldexp=_ldexp_method, ldexp_=lambda self, other: in_place(self, _ldexp_method, other),
+    ldexp=_ldexp_method, ldexp_=_ldexp_,
 )
 for _name in ("asinh", "acosh", "atanh"):
     METHODS[_name + "_"] = METHODS["arc" + _name[1:] + "_"] = (

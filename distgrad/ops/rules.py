@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 
 import numpy as np
 
@@ -262,6 +263,17 @@ def require_one_dtype(expected: dtypes.dtype, found: dtypes.dtype) -> None:
     TensorIterator with check_all_same_dtype): `Found dtype Float but expected Double`."""
     if found is not expected:
         raise RuntimeError(f"Found dtype {found.long_name} but expected {expected.long_name}")
+
+
+def warn_resized(old_shape, new_shape, stacklevel: int) -> None:
+    """torch's warning for an output with elements resized to another shape (out=)."""
+    warnings.warn(
+        f"An output with one or more elements was resized since it had shape "
+        f"{list(old_shape)}, which does not match the required output shape "
+        f"{list(new_shape)}. This behavior is deprecated, and in a future PyTorch "
+        "release outputs will not be resized unless they have zero elements. You can "
+        "explicitly reuse an out tensor t by resizing it, inplace, to zero elements "
+        "with t.resize_(0).", UserWarning, stacklevel=stacklevel + 1)
 
 
 def require_castable(result: dtypes.dtype, out: dtypes.dtype) -> None:

@@ -438,3 +438,10 @@ case("chain_matmul_1", lambda T, a: _chain(T, a), F(2, 3), covers="clone")
 error("addmv_shapes", lambda T, x, m, v: T.addmv(x, m, v), K(3), K(3, 4), K(5))
 error("baddbmm_shapes", lambda T, x, a, b: T.baddbmm(x, a, b), K(2, 3, 5), K(2, 3, 4), K(2, 3, 5))
 error("chain_matmul_3d", lambda T, a: _chain(T, a, a), K(2, 2, 2))
+
+# ldexp: one node (LdexpBackward0) saving other and the result
+case("ldexp", lambda T, a, b: T.ldexp(a, b), F(3, 4), F(4), covers="ldexp")
+# (no finite differences: torch's gradient of self takes 2 ** other as an integer power,
+# 0 where other < 0)
+case("ldexp_int_exponent", lambda T, a, b: a.ldexp(b), F(3, 4), I(3, 1, lo=-2, hi=3),
+     covers="ldexp", fd=False)

@@ -162,3 +162,23 @@ case("ctc_loss_none_zero_infinity", lambda T, x: _ctc(
 case("ctc_loss_sum_concatenated_blank", lambda T, x: _ctc(
     T, x, [0, 1, 1, 3, 0], (6, 5), (3, 2), reduction="sum", blank=2), F(6, 2, 4),
     covers=_CTC, grad2=False)
+
+# adaptive max pooling (AdaptiveMaxPool2DBackward0: saves self and the indices)
+case("adaptive_max_pool2d_node", lambda T, x: nnf(T).adaptive_max_pool2d(x, (2, 3)),
+     F(2, 3, 5, 7), covers=("adaptive_max_pool2d", "scatter_dim"))
+case("adaptive_max_pool1d_node", lambda T, x: nnf(T).adaptive_max_pool1d(x, 4), F(2, 3, 6),
+     covers="adaptive_max_pool2d")
+case("adaptive_max_pool3d_node", lambda T, x: nnf(T).adaptive_max_pool3d(x, (2, 1, 3)),
+     F(1, 2, 3, 4, 5), covers="adaptive_max_pool3d")
+error("adaptive_avg_pool2d_empty_dim", lambda T, x: nnf(T).adaptive_avg_pool2d(x, 2),
+      K(2, 0, 3), prefix=300)
+error("adaptive_avg_pool1d_dims", lambda T, x: nnf(T).adaptive_avg_pool1d(x, 2), K(3),
+      prefix=300)
+
+# bilinear: one _trilinear node of the flattened inputs (TrilinearBackward0)
+case("bilinear_node", lambda T, a, b, w, c: nnf(T).bilinear(a, b, w, c), F(2, 3, 3), F(2, 3, 4),
+     F(5, 3, 4), F(5), covers="trilinear")
+error("bilinear_batch_dims", lambda T, a, b, w: nnf(T).bilinear(a, b, w), K(2, 3), K(3, 4),
+      K(5, 3, 4), prefix=300)
+error("bilinear_bias_size", lambda T, a, b, w, c: nnf(T).bilinear(a, b, w, c), K(2, 3), K(2, 4),
+      K(5, 3, 4), K(4), prefix=300)

@@ -360,7 +360,27 @@ def test_ldexp_in_place_and_misuse():
     def scenario(T):
         y = T.tensor([1.0, 2.0, -0.5])
         out = y.ldexp_(T.tensor([2, 3, 1]))
-        return [y, out is y, attempt(T.ldexp, T.ones(2), 3), attempt(T.ones(2).ldexp, 3)]
+        return [y, out is y, attempt(T.ldexp, T.ones(2), 3), attempt(T.ones(2).ldexp, 3),
+                attempt(T.ones(2).ldexp_, 3), attempt(T.ldexp, 2.0, T.ones(2)),
+                attempt(T.tensor([1, 2]).ldexp_, T.tensor([1, 2])),
+                attempt(T.ldexp, T.ones(2), T.tensor([1, 2]), out=T.empty(2, dtype=T.int64)),
+                attempt(T.ldexp, T.ones(2), T.tensor([True, False]))]
+
+    same(scenario)
+
+
+def test_ldexp_by_integers_is_std_ldexp():
+    # a float times 2 ** an integer exponent is std::ldexp in torch (0 stays 0 where 2 ** e
+    # overflows; the exponent is taken as a C int), else self * 2.0 ** other; the
+    # gradient of self is grad * 2 ** other, an integer power (0 for e < 0)
+    def scenario(T):
+        x = T.tensor([0.0, 3.0, 1e-40, 1.5], requires_grad=True)
+        e = T.tensor([200, 2 ** 40, 1, -1])
+        out = T.ldexp(x, e)
+        return [out, out.grad_fn.name(), T.autograd.grad(out.sum(), x),
+                T.ldexp(T.tensor([0, 1]), T.tensor([200, -200])),
+                T.ldexp(T.tensor([1.0], dtype=T.float16), T.tensor([-25, -24, 15, 16])),
+                T.ldexp(T.tensor([0.0, 1.0]), T.tensor([200.0, -200.0]))]
 
     same(scenario)
 

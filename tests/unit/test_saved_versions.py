@@ -54,6 +54,26 @@ CASES = {
         lambda T, x, s: T.nn.functional.layer_norm(x, (2,), s[:2] * 1, s[1:]), "s"),
     "take_along_dim writes self": (
         lambda T, x, s: T.take_along_dim(x, T.tensor([[1], [0]]), 1), "x"),
+    # (the widened generator: adaptive pooling, rrelu, bilinear, ldexp)
+    "adaptive_avg_pool1d writes self": (
+        lambda T, x, s: T.nn.functional.adaptive_avg_pool1d(x[None], 3), "x"),
+    "adaptive_avg_pool2d writes self": (
+        lambda T, x, s: T.nn.functional.adaptive_avg_pool2d(x[None], (3, 1)), "x"),
+    "adaptive_max_pool1d writes self": (
+        lambda T, x, s: T.nn.functional.adaptive_max_pool1d(x[None], 1), "x"),
+    "adaptive_max_pool2d writes self": (
+        lambda T, x, s: T.nn.functional.adaptive_max_pool2d(x[None], 2), "x"),
+    "rrelu in eval writes self": (
+        lambda T, x, s: T.nn.functional.rrelu(x, training=False), "x"),
+    "rrelu in training writes self": (lambda T, x, s: T.nn.functional.rrelu(x, 0.1, 0.3, True), "x"),
+    "bilinear writes input1": (
+        lambda T, x, s: T.nn.functional.bilinear(x, x.flip(0), s[1:].reshape(1, 1, 2).expand(
+            3, 2, 2)), "x"),
+    "bilinear writes its weight": (
+        lambda T, x, s: T.nn.functional.bilinear(x, x.flip(0), s[1:].reshape(1, 1, 2).expand(
+            3, 2, 2)), "s"),
+    "ldexp writes its result": (lambda T, x, s: T.ldexp(x, T.tensor([[1, -1], [0, 2]])), "out"),
+    "ldexp writes other": (lambda T, x, s: T.ldexp(x, s[1:]), "s"),
 }
 
 
@@ -78,6 +98,32 @@ def test_a_write_to_a_saved_tensor_raises_as_torch(name):
     assert theirs == "one of the variables needed for gradient computation has been " \
                      "modified by an inplace operation"
     assert _run(distgrad, forward, written) == theirs
+
+
+def _message(T, forward, written):
+    try:
+        _run(T, forward, written)
+    except RuntimeError as e:
+        return str(e)
+    x0, s0 = T.tensor(X, requires_grad=True), T.tensor(S, requires_grad=True)
+    x, s = x0 * 1, s0 * 1
+    out = forward(T, x, s)
+    with T.no_grad():
+        {"x": x, "s": s, "out": out}[written].mul_(2)
+    try:
+        (out * out).sum().backward()
+    except RuntimeError as e:
+        return str(e)
+
+
+@pytest.mark.parametrize("name", list(CASES)[list(CASES).index("adaptive_avg_pool1d writes self"):])
+def test_the_message_names_the_tensor_written_as_torch(name):
+    # which tensor torch saved shows in its message: its type and shape (a view's, here the
+    # unsqueezed input of a 1-d pooling), the node that made it, and its versions
+    forward, written = CASES[name]
+    theirs = _message(torch, forward, written)
+    assert "is at version" in theirs
+    assert _message(distgrad, forward, written) == theirs
 
 
 @pytest.mark.parametrize("name", [n for n in CASES if n.endswith("writes source")])
@@ -110,6 +156,33 @@ def test_erfinv_saves_its_input_not_its_result():
     for written in ("out", "x"):
         got = [_run(T, lambda T, x, s: (x * 0.3).erfinv(), written) for T in (torch, distgrad)]
         assert got[0] == got[1]
+
+
+@pytest.mark.parametrize("written", ["x", "s"])
+def test_ldexp_saves_other_and_its_result_not_self(written):
+    # LdexpBackward0 saves other (for self's gradient, 2 ** other: an integer, 0 below 0,
+    # for an integer other) and the result (for other's): a write to self is no error
+    for exponent in ("s", "int"):
+        def ldexp(T, x, s):
+            return T.ldexp(x, s[1:] if exponent == "s" else T.tensor([[1, -1], [0, 2]]))
+
+        got = [_run(T, ldexp, written) for T in (torch, distgrad)]
+        if written == "s" and exponent == "s":
+            assert got[0] == got[1] and isinstance(got[0], str)
+        else:
+            assert isinstance(got[0], list)
+            np.testing.assert_allclose(got[1][0], got[0][0], rtol=1e-6)
+
+
+def test_bilinear_saves_each_input_for_the_others_gradients():
+    # torch's _trilinear saves input1 only when the weight or input2 needs a gradient
+    def bilinear(T, x, s):
+        w = T.tensor([[[0.5, -1.0], [2.0, 0.25]]])
+        return T.nn.functional.bilinear(x, x.detach().flip(0), w)
+
+    got = [_run(T, bilinear, "x") for T in (torch, distgrad)]
+    assert isinstance(got[0], list) and isinstance(got[1], list)
+    np.testing.assert_allclose(got[1][0], got[0][0], rtol=1e-6)
 
 
 def test_upsampling_keeps_no_input():
