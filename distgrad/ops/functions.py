@@ -662,15 +662,62 @@ def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
                 keepdim=keepdim)
 
 
-def sort(input, dim=-1, descending=False, stable=False):
-    """(values, indices); equal values in the order torch's CPU sort leaves them (std::sort's
-    unless stable)."""
-    return return_types.sort(call("sort", input, dim=dim, descending=descending,
-                                  stable=bool(stable)))
+def _sort_overloads(name: str, method: bool, out: str):
+    """torch's two overloads of sort and argsort: `stable` by keyword with every other
+    argument by keyword, or dim and descending by position (and then no `stable`)."""
+    from .overloads import REQUIRED, Param, Signature
+
+    head = () if method else (Param("input", "Tensor"),)
+    tail = () if method or not out else (Param("out", out + "?", None, True),)
+    return (Signature(name, *head, Param("stable", "bool?", REQUIRED, True),
+                      Param("dim", "int", -1, True), Param("descending", "bool", False, True),
+                      *tail),
+            Signature(name, *head, Param("dim", "int", -1), Param("descending", "bool", False),
+                      *(tail if name == "sort" else ())))
 
 
-def argsort(input, dim=-1, descending=False, stable=False):
-    return sort(input, dim, descending, stable)[1]
+_SORTS = {(name, method): _sort_overloads(name, method, out)
+          for name, out in (("sort", "tuple of Tensors"), ("argsort", "Tensor"))
+          for method in (False, True)}
+
+
+def _sorted(name: str, method: bool, args, kwargs):
+    """(input, the sort op's attrs, out) of a call of sort or argsort, parsed as torch
+    parses it (`stable` given names the node as torch's overload that takes it; without
+    it the sort is torch's unstable one, std::sort's order of equal values)."""
+    from .overloads import parse
+
+    k, v = parse(_SORTS[name, method], args[1:] if method else args, kwargs)
+    attrs = {"dim": v["dim"], "descending": v["descending"]}
+    if k == 0:
+        attrs["stable"] = bool(v["stable"])
+    return args[0] if method else v["input"], attrs, v.get("out")
+
+
+def sort(*args, **kwargs):
+    """(values, indices), in torch's overloads: sort(input, dim=-1, descending=False) or
+    sort(input, *, stable, dim=-1, descending=False)."""
+    input, attrs, _ = _sorted("sort", False, args, kwargs)
+    return return_types.sort(call("sort", input, **attrs))
+
+
+def argsort(*args, **kwargs):
+    input, attrs, out = _sorted("argsort", False, args, kwargs)
+    if out is not None:
+        from ..out_param import _taking_out
+
+        return _taking_out(argsort, "argsort")(input, **attrs, out=out)
+    return call("sort", input, **attrs)[1]
+
+
+def _sort_method(*args, **kwargs):
+    input, attrs, _ = _sorted("sort", True, args, kwargs)
+    return return_types.sort(call("sort", input, **attrs))
+
+
+def _argsort_method(*args, **kwargs):
+    input, attrs, _ = _sorted("argsort", True, args, kwargs)
+    return call("sort", input, **attrs)[1]
 
 
 def topk(input, k, dim=-1, largest=True, sorted=True):
@@ -1079,8 +1126,8 @@ _METHODS = dict(
     select=select, index_select=index_select, gather=gather, clone=clone, contiguous=contiguous,
     sum=sum, mean=mean, max=max, min=min, argmax=argmax, argmin=argmin, amax=amax, amin=amin,
     var=var, std=std, softmax=softmax, log_softmax=log_softmax, logsumexp=logsumexp, norm=norm,
-    prod=prod, cumsum=cumsum, all=all, any=any, count_nonzero=count_nonzero, sort=sort,
-    argsort=argsort, topk=topk, unique=unique, flip=flip, fliplr=fliplr, flipud=flipud, roll=roll,
+    prod=prod, cumsum=cumsum, all=all, any=any, count_nonzero=count_nonzero, sort=_sort_method,
+    argsort=_argsort_method, topk=topk, unique=unique, flip=flip, fliplr=fliplr, flipud=flipud, roll=roll,
     repeat=_repeat, tile=tile, tril=tril, triu=triu, diagonal=diagonal, diag_embed=diag_embed,
     diag=diag, lerp=lerp, addcmul=addcmul, addcdiv=addcdiv, cross=cross, inner=inner,
     __matmul__=matmul, __rmatmul__=lambda self, other: matmul(other, self),

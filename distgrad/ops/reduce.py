@@ -658,7 +658,9 @@ def _scatter_back_vjp(c, g, _indices_grad=None):
     return call("scatter_dim", g, c.outs[1], dim=dim, size=list(shape))
 
 
-defop("sort", _sort_forward, _sort_rule, _scatter_back_vjp, node="SortBackward0",
+# (torch's sort.stable, the overload that takes `stable`, is SortBackward1)
+defop("sort", _sort_forward, _sort_rule, _scatter_back_vjp,
+      node=lambda inputs, attrs: "SortBackward1" if "stable" in attrs else "SortBackward0",
       save_out=True, n_out=2, nondiff_outputs=(1,), layout_rule=layout.like_first)
 
 

@@ -1190,6 +1190,12 @@ case("sort_stable_ties_desc", lambda T, x: x.sort(dim=1, descending=True, stable
      K(3, 6, ties=True),
      covers="sort")
 case("argsort", lambda T, x: T.argsort(x, 1, descending=True), F(3, 4), covers="sort")
+case("sort_positional", lambda T, x: T.sort(x, 0, True), F(3, 4), covers="sort")
+case("sort_stable_none", lambda T, x: x.sort(stable=None, dim=0), F(3, 4), covers="sort")
+case("argsort_stable_out", lambda T, x: T.argsort(x, stable=True, dim=0, out=T.empty(
+    0, dtype=T.int64)), K(3, 4, ties=True), covers="sort")
+case("argsort_stable_method", lambda T, x: x.argsort(stable=True, descending=True),
+     K(3, 4, ties=True), covers="sort")
 case("topk", lambda T, x: T.topk(x, 2), F(3, 4), covers=("topk", "scatter_dim"))
 case("topk_dim0_smallest", lambda T, x: x.topk(2, 0, largest=False), F(3, 4),
      covers=("topk", "scatter_dim"))
@@ -1350,6 +1356,29 @@ error("trace_1d", lambda T, x: T.trace(x), K(3))
 error("topk_k", lambda T, x: x.topk(5), K(3, 4))
 error("topk_dim", lambda T, x: x.topk(1, 2), K(3, 4))
 error("sort_dim", lambda T, x: x.sort(2), K(3, 4))
+# torch's two overloads of sort and argsort: (dim, descending) by position, or `stable` with
+# everything else by keyword; its parser's TypeError when a call matches neither
+error("sort_dim_then_stable", lambda T, x: x.sort(0, stable=True), K(3, 4), prefix=1000)
+error("sort_function_dim_then_stable", lambda T, x: T.sort(x, 0, stable=True), K(3, 4),
+      prefix=1000)
+error("sort_positional_and_stable", lambda T, x: x.sort(0, True, stable=True), K(3, 4),
+      prefix=1000)
+error("sort_three_positional", lambda T, x: T.sort(x, 0, True, True), K(3, 4), prefix=1000)
+error("sort_bool_dim", lambda T, x: x.sort(True), K(3, 4), prefix=1000)
+error("sort_int_descending", lambda T, x: x.sort(0, 1), K(3, 4), prefix=1000)
+error("sort_stable_none_after_dim", lambda T, x: x.sort(0, stable=None), K(3, 4), prefix=1000)
+error("sort_unknown_keyword", lambda T, x: x.sort(dim=0, descending=True, foo=1), K(3, 4),
+      prefix=1000)
+error("sort_dim_twice", lambda T, x: x.sort(0, True, dim=1), K(3, 4), prefix=1000)
+error("argsort_dim_then_stable", lambda T, x: T.argsort(x, 0, stable=True), K(3, 4),
+      prefix=1000)
+error("argsort_method_three_positional", lambda T, x: x.argsort(0, True, True), K(3, 4),
+      prefix=1000)
+error("argsort_int_descending", lambda T, x: T.argsort(x, 0, 1), K(3, 4), prefix=1000)
+error("argsort_descending_not_bool", lambda T, x: T.argsort(
+    x, stable=True, dim=0, descending=1, out=None), K(3, 4), prefix=1000)
+error("argsort_out_by_position", lambda T, x: T.argsort(x, 0, out=T.empty(0, dtype=T.int64)),
+      K(3, 4), prefix=1000)
 error("cumsum_dim", lambda T, x: x.cumsum(2), K(3, 4))
 error("prod_dim_range", lambda T, x: x.prod(2), K(3, 4))
 error("flip_dim", lambda T, x: x.flip(2), K(3, 4))
