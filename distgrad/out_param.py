@@ -136,6 +136,23 @@ def _require_cat_castable(result, out) -> None:
 RESULT_DTYPE_FROM_OUT = {"sum", "prod"}
 
 
+def _nansum_dtype(args, kwargs: dict, out) -> dict:
+    """nansum into out: an integer input's is sum's (dtype from out); a float input's with
+    an integer dtype= too (its nans taken as 0), else computed in out's dtype, which must be
+    dtype='s and a floating one."""
+    input = args[0] if args else kwargs.get("input")
+    asked = kwargs.get("dtype")
+    if not input.dtype.is_floating_point or (asked is not None and
+                                             not asked.is_floating_point):
+        return _dtype_of_out(kwargs, out)
+    if asked is not None and asked is not out.dtype:
+        raise RuntimeError(f"nansum: provided dtype must match dtype of result. Got "
+                           f"{out.dtype.long_name} and {asked.long_name}.")
+    if not out.dtype.is_floating_point:
+        raise NotImplementedError(f'"nansum_cpu" not implemented for \'{out.dtype.long_name}\'')
+    return {**kwargs, "dtype": out.dtype}
+
+
 def _dtype_of_out(kwargs: dict, out) -> dict:
     asked = kwargs.get("dtype")
     if asked is not None and asked is not out.dtype:
@@ -191,8 +208,12 @@ def _taking_out(fn, name):
                                "grad.")
         if name in RESULT_DTYPE_FROM_OUT and isinstance(out, Tensor):
             kwargs = _dtype_of_out(kwargs, out)
+        elif name == "nansum" and isinstance(out, Tensor):
+            kwargs = _nansum_dtype(args, kwargs, out)
         with grad_mode.no_grad():
             result = fn(*args, **kwargs)  # (first: torch checks the arguments before out)
+        if isinstance(result, Tensor) and not isinstance(out, Tensor):
+            raise TypeError(f"{name}(): argument 'out' must be Tensor, not {type(out).__name__}")
         results = tuple(result) if isinstance(result, tuple) else (result,)
         if name in OUT_DTYPES:
             named = _named_arguments(fn, args, kwargs)

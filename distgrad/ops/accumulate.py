@@ -28,6 +28,8 @@ def _reduce_attrs(dim, keepdim, dtype) -> dict:
 def _nansum(x, dim=None, keepdim=False, dtype=None):
     axis = dims_of(dim, x.ndim)
     if dtype is not None:
+        if x.dtype.kind == "f" and dtypes.from_name(dtype).category < 2:
+            x = np.where(np.isnan(x), 0, x)  # (torch: nan is 0 before the cast to an integer)
         x = x.astype(dtypes.from_name(dtype).np)
     return np.nansum(x, axis=tuple(axis), keepdims=keepdim)
 

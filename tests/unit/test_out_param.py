@@ -232,6 +232,48 @@ def test_sum_and_prod_compute_in_outs_dtype_as_torch(case):
     assert ours == theirs
 
 
+def _ints(T):
+    return T.tensor([[1, 2, 3], [4, 5, 6]])
+
+
+def _nans(T):
+    return T.tensor([[1.5, float("nan"), 3.0], [4.0, 5.0, 6.0]])
+
+
+NANSUM_OUT_CASES = {
+    # an integer input's nansum is its sum: the dtype from out, or dtype= which out must have
+    "ints with dtype=float32 into int64": lambda T: T.nansum(
+        _ints(T), 0, dtype=T.float32, out=T.empty(0, dtype=T.int64)),
+    "ints with dtype=int64 into int32": lambda T: T.nansum(
+        _ints(T), 0, dtype=T.int64, out=T.empty(0, dtype=T.int32)),
+    "ints with dtype=float64 into float32": lambda T: T.nansum(
+        _ints(T), 0, dtype=T.float64, out=T.empty(0)),
+    "ints into bool": lambda T: T.nansum(_ints(T), 0, out=T.empty(0, dtype=T.bool)),
+    "ints into float32": lambda T: T.nansum(_ints(T), 1, out=T.empty(0)),
+    "ints into a tuple": lambda T: T.nansum(_ints(T), 0, out=(T.empty(0, dtype=T.int64),)),
+    "ints into a number": lambda T: T.nansum(_ints(T), 0, out=5),
+    # a float input's: computed in out's dtype (a float's only), which dtype= must match; an
+    # integer dtype= is sum's, of the input with nan as 0
+    "floats into int64": lambda T: T.nansum(_nans(T), 0, out=T.empty(0, dtype=T.int64)),
+    "floats into bool": lambda T: T.nansum(_nans(T), 0, out=T.empty(0, dtype=T.bool)),
+    "floats with dtype=float64 into float32": lambda T: T.nansum(
+        _nans(T), 0, dtype=T.float64, out=T.empty(0)),
+    "floats into float64": lambda T: T.nansum(_nans(T), 0, out=T.empty(0, dtype=T.float64)),
+    "floats with dtype=int64": lambda T: T.nansum(_nans(T), 0, dtype=T.int64),
+    "floats with dtype=int32 into int32": lambda T: T.nansum(
+        _nans(T) * 1e10, 0, dtype=T.int32, out=T.empty(0, dtype=T.int32)),
+    "floats with dtype=int64 into int32": lambda T: T.nansum(
+        _nans(T), 0, dtype=T.int64, out=T.empty(0, dtype=T.int32)),
+    "floats with dtype=bool": lambda T: T.nansum(_nans(T), 0, dtype=T.bool),
+}
+
+
+@pytest.mark.parametrize("case", list(NANSUM_OUT_CASES))
+def test_nansum_into_out_as_torch(case):
+    ours, theirs = _both(NANSUM_OUT_CASES[case])
+    assert ours == theirs
+
+
 @pytest.mark.parametrize("call", [lambda T, o: T.clamp(T.tensor(X), 0, 1, out=o),
                                   lambda T, o: T.clip(T.tensor(X), min=0, out=o),
                                   lambda T, o: T.clamp(T.tensor(X), T.tensor([0.0]), out=o)])
