@@ -14,6 +14,7 @@ from .. import dtypes
 from ..autograd import grad_mode
 from ..autograd.record import call
 from ..tensor import Tensor
+from . import layout
 from .api import in_place
 from .indexing import _check_mask, _mask_to_indices, numpy_key, write_in_order
 from .rules import broadcast_shapes, unbroadcast, wrap_dim, zeros_grad
@@ -96,8 +97,9 @@ def _put_vjp(c, g):
     return gx, None, gs
 
 
+# (torch's put is self.clone(preserve_format).put_(...): the result laid out as self)
 defop("put", _put, _put_rule, _put_vjp, node="PutBackward0", save=(1, 2),
-      save_for={0: (1,), 2: (1, 2)}, differentiable=(0, 2))
+      save_for={0: (1,), 2: (1, 2)}, differentiable=(0, 2), layout_rule=layout.like_first)
 
 
 def take(input, index):

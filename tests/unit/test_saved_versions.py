@@ -150,6 +150,22 @@ def test_put_into_a_transposed_tensor_writes_it(accumulate):
     assert got[0] == got[1]
 
 
+@pytest.mark.parametrize("accumulate", [False, True])
+def test_put_lays_its_result_out_as_self(accumulate):
+    # torch's put is self.clone(preserve_format).put_(...): a transposed or permuted self
+    # gives a result of its strides, a strided slice a dense one in its dims' order
+    got = []
+    for T in (torch, distgrad):
+        x = T.tensor([[-0.81, 0.57, -0.41, 1.09], [-1.4, -0.57, 1.53, -0.09]])
+        index, source = T.tensor([3, 1, 0]), T.tensor([1.22, 5.0, 2.0])
+        views = [x.t(), x.t()[1:], x[:, ::2], x.view(2, 2, 2).permute(2, 0, 1), x.t()[:, :1],
+                 x.unsqueeze(0).expand(3, 2, 4), x.t().unsqueeze(0)]
+        outs = [v.put(index[:v.numel()], source[:v.numel()], accumulate=accumulate)
+                for v in views]
+        got.append([(o.tolist(), o.stride()) for o in outs])
+    assert got[0] == got[1]
+
+
 def test_erfinv_saves_its_input_not_its_result():
     # torch's ErfinvBackward0 computes erfinv(self) again: a write to the result is no
     # error, one to the input is
