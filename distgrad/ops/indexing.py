@@ -124,6 +124,33 @@ def _uint8_as_mask(key):
     return items if isinstance(key, tuple) else items[0]
 
 
+_BYTE_FILL = "masked_fill_ only supports boolean masks, but got mask with dtype unsigned char"
+
+
+def _bytes_as_masks(key):
+    """A write's key with its uint8 index tensors as bool masks (torch reads them so), and
+    the ids of those masks."""
+    items = key if isinstance(key, tuple) else (key,)
+    if not any(_is_tensor(k) and k.ndim and k.dtype is dtypes.uint8 for k in items):
+        return key, set()
+    items = tuple(k.bool() if _is_tensor(k) and k.ndim and k.dtype is dtypes.uint8 else k
+                  for k in items)
+    byte = {id(k) for k, old in zip(items, key if isinstance(key, tuple) else (key,))
+            if k is not old}
+    return (items if isinstance(key, tuple) else items[0]), byte
+
+
+def _mask_filled(items, value):
+    """The mask torch's index_put_ writes by masked_fill_ (canDispatchToMaskedFill): the one
+    index tensor of the key, a bool or uint8 mask, when the value has one element."""
+    if not (not _is_tensor(value) or value.numel() == 1):
+        return None
+    tensors = [k for k in items if not _is_basic(k) and k is not Ellipsis]
+    if len(tensors) == 1 and _is_tensor(tensors[0]) and tensors[0].dtype is dtypes.bool_:
+        return tensors[0]
+    return None
+
+
 def getitem(x, key):
     key = _uint8_as_mask(_as_tuple_key(key))
     # torch's get_item slices by a lone slice always; in a tuple it skips a slice from 0 (or
@@ -406,6 +433,7 @@ def setitem(x, key, value):
         # torch writes through a view unless the key selects all of x
         what = "a view of a leaf Variable" if _key_makes_view(key, x.shape) else "a leaf Variable"
         raise RuntimeError(f"{what} that requires grad is being used in an in-place operation.")
+    key, byte = _bytes_as_masks(key)
     items, _, places = _expand_key(x, key)
     whole = key if isinstance(key, tuple) else (key,)
     selects_all = all(i is Ellipsis or isinstance(i, slice) for i in whole) and \
@@ -423,6 +451,10 @@ def setitem(x, key, value):
     if selects_all:
         _write_whole(x, value)
         return
+    filled = _mask_filled(items, value)
+    if byte and filled is None:  # (a mask filled by masked_fill_ is no index: no warning)
+        for _ in byte:
+            warnings.warn(_UINT8_KEY, UserWarning, stacklevel=3)
     k, tensors = [], []
     squeeze_ints = []  # positions in `k` of int indices (each drops a dim in torch)
     dim = 0
@@ -442,6 +474,9 @@ def setitem(x, key, value):
         else:
             t = _as_index_tensor(item, x)
             if t.dtype is dtypes.bool_:
+                _check_mask(t, x, dim)
+                if item is filled and id(item) in byte:
+                    raise RuntimeError(_BYTE_FILL)
                 for ix in _mask_to_indices(t):
                     k.append(["t", len(tensors)])
                     tensors.append(ix)

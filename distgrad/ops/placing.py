@@ -8,6 +8,8 @@ zeroed), so gradients of gradients work.
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from .. import dtypes
@@ -16,7 +18,8 @@ from ..autograd.record import call
 from ..tensor import Tensor
 from . import layout
 from .api import in_place
-from .indexing import _check_mask, _mask_to_indices, numpy_key, write_in_order
+from .indexing import (_BYTE_FILL, _UINT8_KEY, _check_mask, _mask_to_indices, numpy_key,
+                       write_in_order)
 from .rules import broadcast_shapes, unbroadcast, wrap_dim, zeros_grad
 from .shape import _gather_key
 from .table import Meta, defop
@@ -177,13 +180,15 @@ defop("index_put_accumulate", _index_put_acc, _index_put_acc_rule, _index_put_ac
 
 
 def index_put(input, indices, values, accumulate=False):
-    key, tensors = _index_put_key(input, indices, values)
+    key, tensors = _index_put_key(input, indices, values, accumulate)
     return call("index_put_accumulate" if accumulate else "index_put", input, values, *tensors,
                 key=key)
 
 
-def _index_put_key(input, indices, values):
-    """index_put's checks, and its key and index tensors (a bool mask as its nonzero's)."""
+def _index_put_key(input, indices, values, accumulate=False):
+    """index_put's checks, and its key and index tensors (a bool mask as its nonzero's; a
+    uint8 one read as a mask, with torch's deprecation warning, or refused where torch
+    writes it by masked_fill_: the one index, and a value of one element)."""
     if not isinstance(values, Tensor):
         raise TypeError(f"index_put(): argument 'values' (position 3) must be Tensor, not "
                         f"{type(values).__name__}")
@@ -192,15 +197,22 @@ def _index_put_key(input, indices, values):
                          f"{len(indices)})")
     key, tensors = [], []
     dim = 0  # the dim of input the index starts at
+    given = [ix for ix in indices if ix is not None]
+    filled = not accumulate and values.numel() == 1 and len(given) == 1
     for ix in indices:
         if ix is None:
             key.append(["s", None, None, None])
             dim += 1
             continue
-        if ix.dtype is dtypes.uint8:  # (torch still reads it as a mask, deprecated)
+        byte = ix.dtype is dtypes.uint8
+        if byte:  # (torch still reads it as a mask, deprecated)
+            if not filled:
+                warnings.warn(_UINT8_KEY, UserWarning, stacklevel=3)
             ix = ix.bool()
         if ix.dtype is dtypes.bool_:
             _check_mask(ix, input, dim)
+            if byte and filled:
+                raise RuntimeError(_BYTE_FILL)
         dim += max(ix.ndim, 1) if ix.dtype is dtypes.bool_ else 1
         parts = _mask_to_indices(ix) if ix.dtype is dtypes.bool_ else [ix]
         for p in parts:
@@ -216,7 +228,7 @@ def _index_put_key(input, indices, values):
 def _index_put_(self, indices, values, accumulate=False):
     self._check_no_partial_overlap(values, same_too=True)
     self._check_write_to_stale_view()
-    key, tensors = _index_put_key(self, indices, values)
+    key, tensors = _index_put_key(self, indices, values, accumulate)
     write_in_order(self, values, tensors, key, accumulate=accumulate)
     return self
 

@@ -183,6 +183,60 @@ def test_bool_scalar_index_writes(name):
     same(scenario, prefix=0)  # a bad value fails with torch's error type, in other words
 
 
+# torch reads a uint8 index as a mask (deprecated, with a warning), but its index_put_ writes a
+# one-element value through a lone mask by masked_fill_, which takes bool masks only; a mask
+# of another shape than the dims it indexes is an IndexError, bool or uint8
+def _masks(t):
+    x = t.arange(12.0).reshape(3, 4)
+    return {"ok": (x > 5).to(t.uint8), "wrong": t.tensor([[1, 0], [0, 1]], dtype=t.uint8),
+            "rows": t.tensor([1, 0, 1], dtype=t.uint8), "cols": t.tensor([1, 0, 0, 1],
+                                                                        dtype=t.uint8),
+            "values": t.tensor([[2, 0, 0, 0], [0, 3, 0, 0], [0, 0, 0, 0]], dtype=t.uint8),
+            "empty": t.zeros(0, dtype=t.uint8), "bool_wrong": t.tensor([True, False]),
+            "deep": t.ones(3, 4, 1, dtype=t.uint8)}
+
+
+UINT8_WRITES = {
+    "mask, number": lambda t, m: (m["ok"], 5.0),
+    "mask, one-element tensor": lambda t, m: (m["ok"], t.tensor([5.0])),
+    "mask, a value per element": lambda t, m: (m["ok"], t.arange(6.0)),
+    "mask, a value of the wrong size": lambda t, m: (m["ok"], t.tensor([1.0, 2.0, 3.0])),
+    "mask of rows": lambda t, m: (m["rows"], 5.0),
+    "mask of rows, a row": lambda t, m: (m["rows"], t.ones(4)),
+    "mask of the wrong shape": lambda t, m: (m["wrong"], 5.0),
+    "mask of the wrong length": lambda t, m: (m["cols"], 5.0),
+    "mask of values above one": lambda t, m: (m["values"], 1.0),
+    "empty mask": lambda t, m: (m["empty"], 1.0),
+    "mask of too many dims": lambda t, m: (m["deep"], 1.0),
+    "int, then a mask": lambda t, m: ((0, m["cols"]), 1.0),
+    "ellipsis, then a mask": lambda t, m: ((Ellipsis, m["cols"]), 1.0),
+    "two masks": lambda t, m: ((m["rows"], m["cols"]), 3.0),
+    "bool mask of the wrong length": lambda t, m: (m["bool_wrong"], 5.0),
+}
+
+
+@pytest.mark.parametrize("name", UINT8_WRITES)
+def test_uint8_index_writes(name):
+    def scenario(t):
+        x = t.arange(12.0).reshape(3, 4)
+        key, value = UINT8_WRITES[name](t, _masks(t))
+        return attempt(x.__setitem__, key, value) or x
+
+    same(scenario)
+
+
+def test_uint8_index_put():
+    def scenario(t):
+        x, m = t.arange(12.0).reshape(3, 4), _masks(t)
+        return [attempt(x.clone().index_put_, (m["ok"],), t.tensor(2.0)),
+                attempt(t.index_put, x, (m["ok"],), t.tensor([2.0])),
+                attempt(x.index_put, (m["ok"],), t.tensor(2.0), accumulate=True),
+                attempt(x.index_put, (m["ok"],), t.ones(6)),
+                attempt(x.clone().index_put_, (m["wrong"],), t.tensor(1.0))]
+
+    same(scenario)
+
+
 # ---- other ops on each dtype: results, or torch's error for a dtype it has no kernel for ---------
 
 OTHER_OPS = {
