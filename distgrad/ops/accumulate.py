@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import dtypes
+from ..autograd import grad_mode
 from ..autograd.record import call
 from .reduce import _cumsum_rule, _sum_rule, check_mean_dtype, expand_back
 from .rules import dims_of, wrap_dim
@@ -81,22 +82,50 @@ def _cumprod_vjp(c, g):
     dim = wrap_dim(c.attrs["dim"], x.ndim)
     if not bool((x == 0).any()):  # (read now, as torch reads it)
         return _reversed_cumsum(g * out, dim) / x
+    if not grad_mode.is_grad_enabled():
+        return _cumprod_vjp_to_first_zero(x, g, out, dim)
     return _cumprod_vjp_with_zeros(x, g, dim)
 
 
+def _cumprod_vjp_to_first_zero(x, g, out, dim: int):
+    """torch's gradient when none of it is wanted (O(n)): before the first zero as without
+    zeros; at the first zero the sum of g_j times the products of x after it up to j (up
+    to the second zero), times the product before it; 0 after it, whatever g is there."""
+    cumsum = (x == 0).cumsum(dim)
+    before = cumsum == 0
+    w = (out * g).masked_fill(before.logical_not(), 0.0)
+    gx = call("where", before, _reversed_cumsum(w, dim) / x, 0.0)
+    ones = cumsum == 1
+    first = ones.to(dtypes.int64).argmax(dim, keepdim=True)
+    at_first = ones.logical_and(ones.cumsum(dim) == 1)
+    between = ones.logical_and(at_first.logical_not())
+    after = (x.masked_fill(between.logical_not(), 1.0).cumprod(dim)
+             * g.masked_fill(ones.logical_not(), 0.0)).sum(dim, keepdim=True)
+    before_first = out.gather(dim, (first - 1).clamp(min=0)).masked_fill(first == 0, 1.0)
+    return call("where", at_first, after * before_first, gx)
+
+
 def _cumprod_vjp_with_zeros(x, g, dim: int):
-    """dx_k = Σ_{j >= k} g_j · Π_{i <= j, i != k} x_i, for every k at once: row k of an n×n
-    matrix is x with x_k set to 1, whose cumprod gives those products."""
+    """torch's O(n²) gradient, differentiable again: dx_k = Σ_{j >= k} g_j · Π_{i <= j,
+    i != k} x_i, the products before k (a prod) times the cumprod after it, slice by slice
+    as torch's loop (so an inf or a nan in g or x reaches what it reaches in torch)."""
+    from .functions import cat, stack
+
     n = x.shape[dim]
-    xm = x.movedim(dim, -1)
-    gm = g.movedim(dim, -1)
-    eye = call("eye", n=n, m=n, dtype="bool", _device=x.device_str)
-    others = call("where", eye, 1.0, xm.unsqueeze(-2).expand(*xm.shape[:-1], n, n))
-    products = call("cumprod", others, dim=-1)  # [..., k, j]
-    later = call("triu", call("full", shape=[n, n], value=1.0, dtype=x.dtype.name,
-                              _device=x.device_str), diagonal=0)  # j >= k
-    gx = (products * later * gm.unsqueeze(-2)).sum(dim=-1)
-    return gx.movedim(-1, dim)
+    ones = call("full", shape=[1 if d == dim else s for d, s in enumerate(x.shape)],
+                value=1.0, dtype=g.dtype.name, _device=g.device_str)
+    slices = []
+    for k in range(n):
+        if k == 0:
+            omitted = cat([ones, x.narrow(dim, 1, n - 1).cumprod(dim)], dim)
+        elif k == n - 1:
+            omitted = x.narrow(dim, 0, k).prod(dim, keepdim=True)
+        else:
+            until_k = x.narrow(dim, 0, k).prod(dim, keepdim=True)
+            after_k = x.narrow(dim, k + 1, n - k - 1).cumprod(dim)
+            omitted = cat([until_k, until_k.expand_as(after_k) * after_k], dim)
+        slices.append((g.narrow(dim, k, n - k) * omitted).sum(dim))
+    return stack(slices, dim)
 
 
 defop("cumprod", _cumprod, _cumsum_rule, _cumprod_vjp, node="CumprodBackward0", save=(0,),

@@ -120,9 +120,9 @@ case("cumprod", lambda T, x: T.cumprod(x, 1), F(3, 4, away=0.2),
 case("cumprod_neg_dim", lambda T, x: x.cumprod(-3), F(2, 3, 4, away=0.2), covers="cumprod")
 # zeros in the input: the gradient from products of the others (torch's second path)
 case("cumprod_zeros", lambda T, x: (x * T.tensor(_ZEROS)).cumprod(1), F(3, 4),
-     covers=("cumprod", "eye", "where", "triu", "full", "permute"))
+     covers=("cumprod", "where", "full", "cat", "prod_dim", "stack"))
 case("cumprod_zeros_dim0", lambda T, x: (x * T.tensor(_ZEROS)).cumprod(dim=0), F(3, 4),
-     covers=("cumprod", "eye", "where"))
+     covers=("cumprod", "where", "prod_dim"))
 case("cumprod_one_element_dim", lambda T, x: x.cumprod(0), F(1, 3), covers="cumprod")
 case("cumprod_0d", lambda T, x: x.cumprod(0), F(), covers="cumprod")
 case("cumprod_int", lambda T, i: i.cumprod(1), I(3, 4, lo=-3, hi=4), covers="cumprod")

@@ -526,3 +526,44 @@ def test_clamp_refuses_a_tensor_bound_with_a_number_bound(call):
     for T in (torch, distgrad):
         with pytest.raises(TypeError, match="received an invalid combination of arguments"):
             call(T, T.tensor([1.0, 2.0]), T.tensor(1.5, requires_grad=True))
+
+
+# cumprod's gradient where its input has zeros, as torch computes it: without a graph of its
+# own, O(n) and 0 past the first zero whatever the gradient there; with one, torch's loop of
+# products before and cumprods after each place (an inf or a nan in the gradient or the
+# input reaches what it reaches in torch)
+CUMPROD_ZEROS = [
+    ([0.0, 1.74, 0.0], [float("nan")] * 3),
+    ([-0.8, 0.0], [float("inf"), 0.0]),
+    ([0.0, 0.0, 1.4], [float("inf"), 0.3, float("inf")]),
+    ([[0.0, -1.3, -0.7], [1.8, 0.0, 0.3]], [[-1.2, 0.1, float("inf")], [1.9, float("nan"), -1.0]]),
+    ([[1.0, 0.0, 2.0, 0.0, 3.0]], [[1.0, 2.0, 3.0, 4.0, 5.0]]),
+]
+
+
+@pytest.mark.parametrize("case", range(len(CUMPROD_ZEROS)))
+@pytest.mark.parametrize("create_graph", [False, True])
+def test_cumprod_gradient_with_zeros_as_torch(case, create_graph):
+    values, grads = CUMPROD_ZEROS[case]
+    got = []
+    for T in (torch, distgrad):
+        x = T.tensor(values, dtype=T.float64, requires_grad=True)
+        gx, = T.autograd.grad(x.cumprod(-1), x, T.tensor(grads, dtype=T.float64),
+                              create_graph=create_graph)
+        out = [np.array(gx.tolist())]
+        if create_graph:
+            out.append(np.array(T.autograd.grad((gx * gx).sum(), x)[0].tolist()))
+        got.append(out)
+    for theirs, ours in zip(*got):
+        np.testing.assert_allclose(ours, theirs, equal_nan=True)
+
+
+def test_cumprod_of_a_relu_under_a_norm_differentiates_twice_as_torch():
+    # (fuzzer seed 22012524: the second-order gradient was nan past the first zero)
+    got = []
+    for T in (torch, distgrad):
+        x0 = T.tensor([-1.57, 1.74, -1.46], requires_grad=True)
+        v2 = T.cumprod(x0.relu(), 0).norm(p=0.5, dim=0)
+        g, = T.autograd.grad(((v2 + v2) * (v2 + v2)).sum(), [x0], create_graph=True)
+        got.append(T.autograd.grad((g * g).sum(), [x0])[0].tolist())
+    assert got[0] == got[1]
