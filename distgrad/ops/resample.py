@@ -14,6 +14,7 @@ import numpy as np
 
 from ..autograd.record import call
 from .conv import _im2col, _scatter_windows
+from .rules import zeros_grad
 from .table import Meta, defop
 
 # attrs["maps"]: per resampled dim, [dim, input size, lo, hi, lam] (lam None: lo alone; hi
@@ -91,8 +92,9 @@ def _resample_backward_rule(g, maps, node=""):
 
 def _resample_vjp(c, g):
     if c.attrs["node"].startswith(("Reflection", "Replication")):
-        c[0]  # noqa: B018  (torch's padding backward saves and unpacks self; upsampling's
-        #      keeps its sizes only)
+        # torch's padding backward takes self (saved and unpacked), a differentiable input
+        # of zero gradient; upsampling's keeps its sizes only
+        return call("pad_backward", g, c[0], maps=c.attrs["maps"], node=c.attrs["node"])
     return call("resample_backward", g, maps=c.attrs["maps"], node=c.attrs["node"])
 
 
@@ -102,6 +104,12 @@ defop("resample_backward", _resample_backward, _resample_backward_rule,
       lambda c, g: call("resample", g, maps=c.attrs["maps"], node=c.attrs["node"]),
       node=lambda inputs, attrs: attrs["node"].replace("Backward0", "BackwardBackward0"),
       sharding="batch")
+defop("pad_backward", lambda g, x, maps, node="": _resample_backward(g, maps),
+      lambda g, x, maps, node="": _resample_backward_rule(g, maps),
+      lambda c, g: (call("resample", g, maps=c.attrs["maps"], node=c.attrs["node"])
+                    if c.needs[0] else None,
+                    zeros_grad(c.shapes[1], c.dtypes[1], g.device_str) if c.needs[1] else None),
+      node=lambda inputs, attrs: attrs["node"].replace("Backward0", "BackwardBackward0"))
 
 
 # ---- im2col / col2im: (N, C, H, W) <-> (N, C·kh·kw, L) ----------------------------------------

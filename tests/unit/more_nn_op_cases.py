@@ -50,10 +50,14 @@ error("interpolate_antialias_nearest", lambda T, x: nnf(T).interpolate(
     x, 3, antialias=True), K(1, 2, 4, 4))
 error("interpolate_scale_factor_tuple_length", lambda T, x: nnf(T).interpolate(
     x, scale_factor=(2.0, 1.0)), K(1, 2, 4), prefix=300)
+# (their backward takes self too, a differentiable input of zero gradient, as torch's)
 case("pad_reflect_node", lambda T, x: nnf(T).pad(x, (1, 2, 2, 0), mode="reflect"), F(2, 3, 4),
-     covers=_RESAMPLE)
+     covers=("resample", "pad_backward"))
 case("pad_replicate_node", lambda T, x: nnf(T).pad(x, (2, 1), mode="replicate"), F(2, 3, 4),
-     covers=_RESAMPLE)
+     covers=("resample", "pad_backward"))
+case("pad_replicate_gradient", lambda T, x, g: T.autograd.grad(
+    nnf(T).pad(x, (1, 0), mode="replicate"), x, g, create_graph=True)[0], F(3, 3), K(3, 4),
+    covers="pad_backward", fd=False)  # (its gradient is zeros, which require grad)
 case("unfold_node", lambda T, x: nnf(T).unfold(x, 2, dilation=(1, 2), padding=1, stride=2),
      F(2, 2, 4, 5), covers=("im2col", "col2im"))
 case("fold_node", lambda T, x: nnf(T).fold(x, (3, 4), 2, stride=(1, 2)), F(2, 8, 4),

@@ -34,6 +34,7 @@ FALLS_BACK |= {
 FALLS_BACK |= {"col2im", "glu"}  # (an unbatched col2im's rows, glu's halves span shards)
 FALLS_BACK |= {"without_derivative"}  # (values read on the driver: unique's)
 FALLS_BACK |= {"trilinear"}  # (bilinear's: both its inputs batched, which "batch" cannot pair)
+FALLS_BACK |= {"pad_backward"}  # (its gradient and self, both batched, likewise)
 
 # Indexed reads and writes, block and pixel rearrangements and random draws: the index or
 # the block may name any place of the tensor, a draw's law any of its elements.
