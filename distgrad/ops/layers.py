@@ -126,8 +126,11 @@ def _layer_norm_rule(x, weight, bias, normalized_shape, eps=1e-5):
 
 
 def _layer_norm(x, weight, bias, normalized_shape, eps=1e-5):
+    """The mean summed in float64 (rounded to x's dtype): torch's kernel takes each row's
+    moments by Welford's updates, which keep a row of equal values' mean exact (its result
+    then 0), where a float32 sum may be an ulp off (times 1/sqrt(eps))."""
     axes = tuple(range(x.ndim - len(normalized_shape), x.ndim))
-    mean = x.mean(axis=axes, keepdims=True)
+    mean = x.mean(axis=axes, keepdims=True, dtype=np.float64).astype(x.dtype)
     xc = x - mean
     out = xc / np.sqrt((xc * xc).mean(axis=axes, keepdims=True) + eps)
     if weight is not None:

@@ -687,3 +687,14 @@ def test_conv_same_padding_with_an_even_kernel_pads_its_right(n, kernel, dilatio
     assert got[0][0] == got[1][0] == "ConstantPadNdBackward0"
     for a, b in zip(got[0][1], got[1][1]):
         np.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-10)
+
+
+def test_layer_norm_of_equal_values_is_zero_as_torch():
+    # (fuzzer seed 22013620) torch's kernel keeps the mean of a row of equal values exact
+    # (Welford's updates), so the result is 0; a float32 sum may miss it by an ulp, times
+    # 1/sqrt(eps)
+    got = []
+    for T in (torch, distgrad):
+        row = T.tensor([[3.763801097869873] * 3, [7.7] * 3])
+        got.append(T.nn.functional.layer_norm(row, (3,)).tolist())
+    assert got[0] == got[1] == [[0.0] * 3] * 2
