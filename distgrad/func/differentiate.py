@@ -284,7 +284,8 @@ def _basis(flat_out: list):
 
 
 def jacrev(func: Callable, argnums: argnums_t = 0, *, has_aux: bool = False,
-           chunk_size: int | None = None, _preallocate_and_copy: bool = False) -> Callable:
+           chunk_size: int | None = None, _preallocate_and_copy: bool = False,
+           _inputs_outer: bool = False) -> Callable:
     """The Jacobian of `func` with respect to the arguments at `argnums`, by reverse mode
     (one vjp per output element, run by `vmap`). For each output, a structure like those
     arguments of tensors of shape output.shape + argument.shape; outputs nested as `func`'s.
@@ -302,12 +303,24 @@ def jacrev(func: Callable, argnums: argnums_t = 0, *, has_aux: bool = False,
         for o, start in zip(flat_out, _offsets(flat_out)):
             jac = [j[start:start + o.numel()].reshape(tuple(o.shape) + tuple(p.shape))
                    for j, p in zip(per_input, flat_primals)]
+            if _inputs_outer:
+                jac = [_inputs_outer_layout(b, o.ndim) for b in jac]
             jac = tree_unflatten(jac, primals_spec)
             per_output.append(jac)
         result = _unwrap(tree_unflatten(per_output, out_spec), keep)
         return (result, _unwrap(aux, keep)) if has_aux else result
 
     return functools.wraps(func)(wrapper)
+
+
+def _inputs_outer_layout(block, out_ndim: int):
+    """A Jacobian block (output dims, then input dims) laid out as torch's jacfwd makes it:
+    its vmap over input elements puts them outermost in memory, moved to the end after."""
+    ins = tuple(range(out_ndim, block.ndim))
+    if not ins or not out_ndim:
+        return block
+    front = tuple(range(len(ins)))
+    return block.movedim(ins, front).contiguous().movedim(front, ins)
 
 
 def _offsets(flat_out: list) -> list:
@@ -323,7 +336,7 @@ def jacfwd(func: Callable, argnums: argnums_t = 0, has_aux: bool = False, *,
     """torch.func.jacfwd's API and values. distgrad has no forward-mode AD, so this is
     `jacrev` (reverse mode: one vjp per output element instead of one jvp per input
     element). With randomness="error" a random op in `func` raises, as in torch."""
-    rev = jacrev(func, argnums, has_aux=has_aux)
+    rev = jacrev(func, argnums, has_aux=has_aux, _inputs_outer=True)
 
     def wrapper(*args):
         check_randomness(randomness)

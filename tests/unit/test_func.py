@@ -428,3 +428,22 @@ def test_stack_module_state_ensembles_models_with_vmap():
                 attempt(torch.func.stack_module_state, [models[0], torch.nn.Linear(3, 5)]))
 
     same(f)
+
+
+def test_jacfwd_and_hessian_lay_out_their_results_as_torch():
+    # torch's jacfwd vmaps over the input's elements, which end up outermost in memory and
+    # moved to the end: its result is not row-major, so a clone keeps that layout and a
+    # contiguous() of it is a copy (fuzzer seed 22013783: a write to the clone showed in it)
+    def layouts(T):
+        x = T.tensor([0.15, -0.89, -1.31], requires_grad=True)
+        h = T.func.hessian(lambda u: u.pow(3).sum())(x).clone()
+        c = h.contiguous()
+        with T.no_grad():
+            h.copy_(T.ones(3))
+        pair = T.func.jacfwd(lambda u, v: (u * v).sum(0), argnums=(0, 1))(T.ones(2, 3),
+                                                                          T.ones(3))
+        return (c, h.stride(), pair[0].stride(), pair[1].stride(),
+                T.func.jacfwd(lambda u: u.pow(3) * 2)(T.ones(2, 3)).stride(),
+                T.func.jacrev(lambda u: u.pow(3) * 2)(T.ones(2, 3)).stride())
+
+    same(layouts)
