@@ -993,8 +993,11 @@ class Tensor:
         written = scatter_through_view(self, result)
         # (torch's CopySlices keeps an edge to the base's old history even when the view
         # is all of the base: that history then gets zeros)
-        base._inplace(call("copy_slices", written, base) if covers_its_base(self)
-                      else call("copy_slices", written))
+        copied = call("copy_slices", written, base) if covers_its_base(self) else \
+            call("copy_slices", written)
+        if hasattr(copied._grad_fn, "_wraps") and hasattr(node, "release"):
+            copied._grad_fn._wraps = node  # (torch's CopySlices owns it)
+        base._inplace(copied)
         if in_a_part:
             return self
         retained = self._retains_grad

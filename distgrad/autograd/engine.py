@@ -175,6 +175,7 @@ def _buffers_of(roots) -> dict:
 
 def _run(ready, push, buffers, deps, runs, wanted, captures, captured, keep_graph, create_graph):
     """execute's loop: run ready nodes until none is left."""
+    wrapped = []  # the in-place ops' nodes of the CopySlices run (freed with them, at the end)
     with grad_mode.set_grad_enabled(create_graph):
         while ready:
             _, _, node = heapq.heappop(ready)
@@ -195,6 +196,8 @@ def _run(ready, push, buffers, deps, runs, wanted, captures, captured, keep_grap
                 input_grads = _run_node(node, grads, create_graph, wanted)
             if not keep_graph:
                 node.release()
+                if getattr(node, "_wraps", None) is not None:
+                    wrapped.append(node._wraps)
             for i, (child, nr) in enumerate(node.next_functions):
                 if child is None:
                     continue
@@ -209,6 +212,11 @@ def _run(ready, push, buffers, deps, runs, wanted, captures, captured, keep_grap
             # (the buffers hold the gradients now: a leaf's may be taken as its .grad, which
             # _call tells by counting references)
             input_grads = g = None
+    # torch's CopySlices runs the written op's node inside it and frees it with itself: here
+    # that node is a child, which a backward that stops at the CopySlices (backward(inputs=)
+    # of the base) never runs; a later pass through it then finds it freed, as in torch
+    for node in wrapped:
+        node.release()
 
 
 def _run_node(node, grads, create_graph, wanted):

@@ -293,7 +293,7 @@ class Node(NodeHooks):
     __slots__ = ("op", "_name", "attrs", "next_functions", "_saved", "_saved_outs", "_consts",
                  "_metas", "needs", "_seq", "device", "_freed", "_tensor_pre_hooks",
                  "_retain_grad", "_hooks", "_pre_hooks", "n_outputs", "_out_metas", "_slots",
-                 "_remote", "_anomaly", "_metadata", "__weakref__")
+                 "_remote", "_anomaly", "_metadata", "_wraps", "__weakref__")
 
     def __init__(self, op, name, attrs, inputs, outputs, needs, device):
         self.op = op
@@ -304,6 +304,9 @@ class Node(NodeHooks):
         self._seq = next(_sequence)
         self._freed = False
         self._remote = None  # the worker's record of this node's saved state
+        # A copy_slices node's: the node of the in-place op written through the view, which
+        # torch's CopySlices owns (and frees with its own saved state)
+        self._wraps = None
         self._tensor_pre_hooks = None  # [(output_nr, fn)] from Tensor.register_hook
         self._retain_grad = None  # {output_nr: weakref(tensor)} from Tensor.retain_grad
         self._hooks = None

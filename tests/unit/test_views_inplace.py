@@ -1202,3 +1202,21 @@ def test_whole_slices_are_skipped_in_a_tuple_key_not_alone(key):
         return v, node_name(v.grad_fn), g, g.is_leaf, g is x
 
     same(program)
+
+
+@pytest.mark.parametrize("inputs", [True, False])
+def test_a_backward_through_copy_slices_frees_the_op_written_through_the_view(inputs):
+    # torch's CopySlices owns the node of the op written through the view (sigmoid_'s,
+    # which saves its result) and frees it with itself: a backward that stops at the base
+    # (backward(inputs=[base]) runs its CopySlices) leaves a later one through another view
+    # of the base nothing to run (fuzzer seed 22015648)
+    def program(T):
+        x = T.tensor([[-1.6, -1.84, 0.55], [-1.35, 0.61, 1.45]], requires_grad=True)
+        base = x - 1
+        flat = base.reshape(-1)
+        flat.sigmoid_()
+        head, part = flat[:1], flat.split(1, 0)[0]
+        (head * head).sum().backward(**({"inputs": [base]} if inputs else {}))
+        return attempt(T.autograd.grad, (part * part).sum(), [x])
+
+    same(program)
