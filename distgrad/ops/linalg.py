@@ -258,8 +258,8 @@ defop("unsafe_view", lambda x, shape: np.reshape(x, shape),
       node="UnsafeViewBackward0", alias=True, strides=layout.reshape, sharding="reshape")
 defop("squeeze_matmul", lambda x, dim: np.squeeze(x, axis=dim),
       lambda x, dim: Meta([d for i, d in enumerate(x.shape) if i != dim], x.dtype),
-      lambda c, g: g.unsqueeze(c.attrs["dim"]), node="SqueezeBackward4", view=True,
-      strides=layout.squeeze)
+      lambda c, g: g.unsqueeze(c.attrs["dim"]), node="SqueezeBackward4", alias=True,
+      strides=layout.squeeze)  # (torch's squeeze_ of the product in place: no view)
 
 
 def _trace_rule(x):

@@ -1220,3 +1220,20 @@ def test_a_backward_through_copy_slices_frees_the_op_written_through_the_view(in
         return attempt(T.autograd.grad, (part * part).sum(), [x])
 
     same(program)
+
+
+def test_a_vector_times_a_matrix_is_no_view():
+    # torch's matmul of a vector and a matrix squeezes its product in place (squeeze_): no
+    # view, so detach_ and in-place writes treat it as any result (fuzzer seed 22027173)
+    def program(T):
+        x = T.tensor([[-1.55, 0.61, 0.15], [-1.63, -1.67, 1.98]], requires_grad=True)
+        w = T.tensor([[0.34, -0.69], [1.74, 0.97], [0.72, 1.72]], requires_grad=True)
+        v = x.unbind(1)[1]
+        out = T.nn.functional.linear(v, w)
+        kept = T.matmul(v, w.t())
+        r = [out._is_view(), kept._is_view(), node_name(kept.grad_fn), attempt(out.detach_)]
+        kept.add_(1)
+        kept.sum().backward()
+        return r, w.grad
+
+    same(program)
