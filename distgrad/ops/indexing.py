@@ -533,12 +533,13 @@ def write_in_order(x, value, tensors, key, in_a_part: bool = False, accumulate: 
         if accumulate:  # (the put adds the value to each element it writes, once)
             added = np.zeros(x_value.shape, x_value.dtype)
             np.add.at(added, at, v_value)
-            x_moved = x + tensor(written - x_value - added, device=x.device_str)
+            x_moved = _moved_to(x, written - added, x_value)
             result = call(put, x_moved, value, *tensors, key=key)
         else:
-            x_moved = x + tensor(written - x_value, device=x.device_str)
-            v_moved = (value.expand(target) if _is_tensor(value) else value) + tensor(
-                np.asarray(written[at] - v_value, dtype=x.dtype.np), device=x.device_str)
+            x_moved = _moved_to(x, written, x_value)
+            v_moved = _moved_to(value.expand(target) if _is_tensor(value) else value,
+                                np.asarray(written[at], dtype=x.dtype.np), v_value,
+                                x.device_str)
             result = call(put, x_moved, v_moved, *tensors, key=key)
     else:
         result = tensor(written, dtype=x.dtype, device=x.device_str)
@@ -546,6 +547,21 @@ def write_in_order(x, value, tensors, key, in_a_part: bool = False, accumulate: 
     if x._has_internal_overlap():  # (torch's kernel says it, after autograd's checks passed)
         words = ("mask", "scalar") if op == "masked_fill_" else ("indices", "tensor")
         warnings.warn(_EXPANDED_WRITE.format(op, *words), UserWarning, stacklevel=3)
+
+
+def _moved_to(t, values, t_value, device=None):
+    """t shifted by constants to `values` (its gradient passed through), or those values
+    where a shift cannot get there (an inf or a nan on either side: those take no gradient)."""
+    from ..creation import tensor
+
+    device = device or t.device_str
+    shift = np.asarray(values - t_value)
+    stuck = ~np.isfinite(shift)
+    if not stuck.any():
+        return t + tensor(shift, device=device)
+    moved = t + tensor(np.where(stuck, 0, shift).astype(shift.dtype), device=device)
+    return call("where", tensor(stuck, device=device), tensor(np.asarray(values, shift.dtype),
+                                                             device=device), moved)
 
 
 def _written_in_order(x, value, x_value, v_value, at, tensors, key, aliased,

@@ -1237,3 +1237,18 @@ def test_a_vector_times_a_matrix_is_no_view():
         return r, w.grad
 
     same(program)
+
+
+def test_an_indexed_write_into_an_expanded_tensor_of_nans_writes():
+    # (fuzzer seed 22035966) the write into memory that several elements share was built as
+    # a shift of the tensor by constants, which cannot move a nan or an inf
+    def program(T):
+        x = T.tensor([[-1.37, -1.34, -1.21]], requires_grad=True)
+        base = x.var(0, keepdim=True) - 1  # (nan: one row)
+        view = base.expand(3, 3)
+        view[[0, 1]] = 0.85
+        other = (x * 0 + float("inf")).expand(2, 3)
+        other[[1]] = T.tensor([1.0, 2.0, 3.0])
+        return base, other
+
+    same(program)
