@@ -152,18 +152,41 @@ def _norm_input_grad(gy, xhat, rstd, dims):
     return rstd * (gy - gy.mean(dims, keepdim=True) - xhat * (gy * xhat).mean(dims, keepdim=True))
 
 
+def _layer_norm_input_grad(gy, x, dims, eps):
+    """torch's LayerNormBackward kernel's terms: with ds = Σ gy·x, db = Σ gy over each row
+    of n, dx = rstd·gy + b·x + c, b = (db·mean - ds)·rstd³/n, c = -b·mean - db·rstd/n
+    (differentiable again), in float64 for lower precisions: a row's gradient is a
+    difference of large terms, which float32 rounds to torch's float64 result only by
+    torch's very sums."""
+    dtype = x.dtype
+    wide = dtype in (dtypes.float32, dtypes.float16)
+    if wide:
+        gy, x = gy.to(dtypes.float64), x.to(dtypes.float64)
+    n = 1
+    for d in dims:
+        n *= x.shape[d]
+    mean = x.mean(dims, keepdim=True)
+    xc = x - mean
+    rstd = ((xc * xc).mean(dims, keepdim=True) + eps).rsqrt()
+    ds = (gy * x).sum(dims, keepdim=True)
+    db = gy.sum(dims, keepdim=True)
+    b = (db * mean - ds) * rstd * rstd * rstd * (1.0 / n)
+    gx = rstd * gy + b * x + (-b * mean - db * rstd * (1.0 / n))
+    return gx.to(dtype) if wide else gx
+
+
 def _layer_norm_vjp(c, g):
     x, weight = c[0], c[1]
     c[2]  # noqa: B018  (torch saves and unpacks the bias too: a write to it is an error)
     x, weight, g = in_float32(x, weight, g)
     shape = tuple(c.attrs["normalized_shape"])
     dims = tuple(range(len(c.shapes[0]) - len(shape), len(c.shapes[0])))
-    xhat, rstd = _normalized(x, dims, c.attrs.get("eps", 1e-5))
+    eps = c.attrs.get("eps", 1e-5)
     gx = gw = gb = None
     if c.needs[0]:
-        gx = _norm_input_grad(g if weight is None else g * weight, xhat, rstd, dims)
+        gx = _layer_norm_input_grad(g if weight is None else g * weight, x, dims, eps)
     if c.needs[1]:
-        gw = unbroadcast(g * xhat, shape)
+        gw = unbroadcast(g * _normalized(x, dims, eps)[0], shape)
     if c.needs[2]:
         gb = unbroadcast(g, shape)
     return gx, gw, gb

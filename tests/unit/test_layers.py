@@ -698,3 +698,17 @@ def test_layer_norm_of_equal_values_is_zero_as_torch():
         row = T.tensor([[3.763801097869873] * 3, [7.7] * 3])
         got.append(T.nn.functional.layer_norm(row, (3,)).tolist())
     assert got[0] == got[1] == [[0.0] * 3] * 2
+
+
+def test_layer_norm_gradient_is_torchs_float64_gradient_rounded():
+    # a row's input gradient is a difference of large terms (b·x + c against rstd·gy):
+    # float32 sums round it each their own way, torch's kernel included (fuzzer seeds
+    # 22038896, 22025040, 22022015), so distgrad computes it in float64
+    def grad(T, dtype):
+        x = T.tensor([[-1.03, -0.94], [-0.49, -1.43], [-0.71, -0.06]], dtype=dtype,
+                     requires_grad=True)
+        y = T.nn.functional.layer_norm(x, (2,), None, None)
+        return np.array(T.autograd.grad((y * y).sum() * 4, x)[0].tolist())
+
+    exact = grad(torch, torch.float64)
+    np.testing.assert_allclose(grad(distgrad, distgrad.float32), exact, rtol=1e-6)
