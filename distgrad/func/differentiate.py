@@ -119,6 +119,9 @@ def _reaches_beyond(outputs, own) -> bool:
     """Does the outputs' graph reach a tensor requiring grad that someone outside
     differentiates: a user's leaf, or an enclosing running transform's fresh leaf?"""
     own_ids = {id(t) for t in own}
+    for t in own:  # (a sharded or replicated leaf's graph has its parts as leaves)
+        if getattr(t, "_sharding", None) is not None:
+            own_ids.update(id(p) for p in t._sharding.shards)
     running = set().union(*_RUNNING) - own_ids
     roots = [t._gradient_edge()[0] for t in outputs if isinstance(t, Tensor) and t.requires_grad]
     _, order = _discover([r for r in roots if r is not None])

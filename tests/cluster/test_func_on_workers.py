@@ -63,3 +63,18 @@ def test_per_sample_gradients_on_a_worker(backend):
         assert str(got[k].device) == W and tuple(got[k].shape) == tuple(want[k].shape)
         np.testing.assert_allclose(_np(got[k]), want[k].numpy(), rtol=1e-5, atol=1e-6,
                                    err_msg=k)
+
+
+def test_grad_of_a_sharded_argument_is_detached(backend):
+    # (fuzzer seed 22047118) func.grad's result requires no grad when nothing outside the
+    # transform does; a sharded or replicated argument's graph has its parts as leaves,
+    # which counted as tensors of the caller's
+    import distgrad.distributed as dist
+
+    x = _arr(1, 3)
+    want = torch.func.grad(lambda u, w: (u * w).tanh().sum(), argnums=1)(torch.tensor(x),
+                                                                       torch.tensor(x))
+    for place in (lambda t: dist.shard(t, 1), dist.replicate):
+        g = grad(lambda u, w: (u * w).tanh().sum(), argnums=1)(dg.tensor(x), place(dg.tensor(x)))
+        assert not g.requires_grad and g.is_leaf
+        np.testing.assert_allclose(_np(g.full_tensor()), want.numpy(), rtol=1e-5, atol=1e-6)
