@@ -550,18 +550,18 @@ def write_in_order(x, value, tensors, key, in_a_part: bool = False, accumulate: 
 
 
 def _moved_to(t, values, t_value, device=None):
-    """t shifted by constants to `values` (its gradient passed through), or those values
-    where a shift cannot get there (an inf or a nan on either side: those take no gradient)."""
+    """`values`, with t's gradient passed through: t - t.detach() + values (t - t is 0
+    exactly), or the values alone where t is an inf or a nan (those take no gradient)."""
     from ..creation import tensor
 
-    device = device or t.device_str
-    shift = np.asarray(values - t_value)
-    stuck = ~np.isfinite(shift)
+    values = tensor(np.asarray(values), device=device or t.device_str)
+    if not _is_tensor(t):  # (a number: no gradient to pass)
+        return values
+    moved = t - t.detach() + values
+    stuck = ~np.isfinite(np.asarray(t_value))
     if not stuck.any():
-        return t + tensor(shift, device=device)
-    moved = t + tensor(np.where(stuck, 0, shift).astype(shift.dtype), device=device)
-    return call("where", tensor(stuck, device=device), tensor(np.asarray(values, shift.dtype),
-                                                             device=device), moved)
+        return moved
+    return call("where", tensor(stuck, device=values.device_str), values, moved)
 
 
 def _written_in_order(x, value, x_value, v_value, at, tensors, key, aliased,

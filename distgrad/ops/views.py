@@ -145,7 +145,10 @@ def _scatter_by_layout(view, new_value):
 def _overlapping_write(x, times, base, shape, **place):
     """The base once its view `x` (several of whose elements are one place of the base: an
     expanded view written by index_put_ or masked_fill_) is written: the copies of a place
-    hold one value, which it takes once, not their sum."""
+    hold one value, which it takes once, not their sum (summed wider than x: the mean of
+    equal copies is then that value exactly)."""
+    if x.dtype.kind == "f":
+        x = x.astype(np.longdouble if x.dtype == np.float64 else np.float64)
     spread = _as_strided_backward(x, shape, **place) / np.maximum(times, 1)
     return np.where(times > 0, spread.astype(base.dtype), base)
 

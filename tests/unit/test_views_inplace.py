@@ -1252,3 +1252,15 @@ def test_an_indexed_write_into_an_expanded_tensor_of_nans_writes():
         return base, other
 
     same(program)
+
+
+def test_an_indexed_write_into_an_expanded_tensor_writes_the_value_exactly():
+    # the copies of a place hold one value, which the base takes once: their mean in
+    # float32 (and a shift of the old values by constants) missed it by an ulp
+    def program(T):
+        x = T.tensor([[1.0, 2.0, 3.0]], requires_grad=True)
+        base = x * 1
+        base.expand(3, 3)[[0, 1]] = 0.85
+        return [repr(v) for v in base.tolist()[0]]  # (compared exactly)
+
+    same(program)
