@@ -318,12 +318,12 @@ def jacrev(func: Callable, argnums: argnums_t = 0, *, has_aux: bool = False,
 
 def _inputs_outer_layout(block, out_ndim: int):
     """A Jacobian block (output dims, then input dims) laid out as torch's jacfwd makes it:
-    its vmap over input elements puts them outermost in memory, moved to the end after."""
-    ins = tuple(range(out_ndim, block.ndim))
-    if not ins or not out_ndim:
+    its vmap over the input's elements puts them outermost in memory, moved to the end
+    after and unflattened to the input's shape (a view: ViewBackward0, as torch's)."""
+    if block.ndim == out_ndim or not out_ndim:
         return block
-    front = tuple(range(len(ins)))
-    return block.movedim(ins, front).contiguous().movedim(front, ins)
+    flat = block.reshape(tuple(block.shape[:out_ndim]) + (-1,))
+    return flat.movedim(-1, 0).contiguous().movedim(0, -1).view(block.shape)
 
 
 def _offsets(flat_out: list) -> list:
