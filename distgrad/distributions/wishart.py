@@ -12,6 +12,7 @@ import warnings
 import distgrad
 
 from . import _random, constraints
+from ._linalg import inverse_from_cholesky
 from .distribution import ExponentialFamily
 from .gamma_family import Chi2
 from .utils import broadcast_shapes, finfo, lazy_property, size
@@ -145,9 +146,7 @@ class Wishart(ExponentialFamily):
 
     @lazy_property
     def precision_matrix(self):
-        l = self._unbroadcasted_scale_tril
-        identity = distgrad.eye(self._event_shape[-1], dtype=l.dtype, device=l.device_str)
-        return distgrad.cholesky_solve(identity, l).expand(self._matrix_shape())
+        return inverse_from_cholesky(self._unbroadcasted_scale_tril).expand(self._matrix_shape())
 
     def _df_matrix(self):
         return self.df.view(tuple(self._batch_shape) + (1, 1))
