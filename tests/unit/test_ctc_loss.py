@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import distgrad as dg
+from test_added_surface import local_workers  # noqa: F401  (two in-process workers)
 
 T_, N_, C_ = 7, 4, 5
 TARGETS = [[1, 2, 2, 3], [1, 1, 1, 1], [4, 3, 0, 0], [2, 0, 0, 0]]
@@ -262,20 +263,7 @@ def test_gradcheck_float64(reduction, zero_infinity):
     assert dg.autograd.gradcheck(g, (x,), eps=1e-6, atol=1e-6)
 
 
-@pytest.fixture(scope="module")
-def local_runtime():
-    """Two in-process workers (whatever runtime a session had is shut)."""
-    import distgrad.distributed as dist
-
-    if dist.is_initialized():
-        dist.shutdown()
-    dist.init(2, backend="local")
-    yield
-    if dist.is_initialized():
-        dist.shutdown()
-
-
-def test_on_a_worker(local_runtime):
+def test_on_a_worker(local_workers):
     case = CASES["impossible_zero_infinity_mean"]
     t_out, t_grad = _call(torch, case, "float64")
     lp = _log_probs(dg, "float64").to("worker:1").detach().requires_grad_()

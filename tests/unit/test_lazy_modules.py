@@ -16,6 +16,7 @@ import pytest
 import torch
 
 import distgrad as dg
+from test_added_surface import local_workers  # noqa: F401  (two in-process workers)
 
 LAZY = [
     ("linear", lambda nn: nn.LazyLinear(5), (2, 3)),
@@ -393,20 +394,7 @@ def test_layout_names():
         assert issubclass(d, d.cls_to_become) or name.startswith(("LazyBatch", "LazyInstance"))
 
 
-@pytest.fixture(scope="module")
-def local_runtime():
-    """Two in-process workers (whatever runtime a session had is shut)."""
-    import distgrad.distributed as dist
-
-    if dist.is_initialized():
-        dist.shutdown()
-    dist.init(2, backend="local")
-    yield
-    if dist.is_initialized():
-        dist.shutdown()
-
-
-def test_lazy_modules_on_a_worker(local_runtime):
+def test_lazy_modules_on_a_worker(local_workers):
     torch.manual_seed(0)
     dg.manual_seed(0)
     d = dg.nn.LazyLinear(3, device="worker:1")
