@@ -438,11 +438,12 @@ def shard(tensor: Tensor, dim: int, workers=None) -> Tensor:
     """Split `tensor` along `dim` over `workers` (default: all), uneven sizes allowed.
 
     A leaf stays a leaf (each shard is a new leaf on its worker, keeping requires_grad);
-    a non-leaf is scattered differentiably (its gradient is gathered back).
+    a non-leaf is scattered differentiably (its gradient is gathered back). A tensor that
+    is already sharded or replicated is split again the same way, from its whole value.
     """
     workers = list(workers) if workers is not None else runtime.workers()
     if is_sharded(tensor):
-        raise RuntimeError("shard(): the tensor is already sharded; call .full_tensor() first")
+        tensor = _whole(tensor, workers[0])
     if tensor.ndim == 0:
         raise IndexError("shard(): cannot shard a 0-dim tensor; reshape it to 1-D first")
     try:
@@ -461,6 +462,17 @@ def shard(tensor: Tensor, dim: int, workers=None) -> Tensor:
         piece = tensor.narrow(d, int(bounds[k]), int(bounds[k + 1] - bounds[k]))
         shards.append(_new_leaf(piece, w, tensor._requires_grad) if leaf else _copied(piece, w))
     return _wrap(Shard(d), shards, workers)
+
+
+def _whole(t: Tensor, worker: str) -> Tensor:
+    """A sharded or replicated `t` gathered on `worker`: of a leaf, a leaf with its values
+    (the shards split from it are new leaves, as of a plain leaf); of a non-leaf, a
+    differentiable gather."""
+    if t.grad_fn is not None:
+        return full_tensor(t, worker)
+    with grad_mode.no_grad():
+        whole = full_tensor(t, worker)
+    return whole.requires_grad_(t._requires_grad)
 
 
 def _copied(piece: Tensor, worker: str) -> Tensor:
@@ -541,6 +553,8 @@ def replicate(tensor: Tensor, workers=None) -> Tensor:
     every copy holds the whole gradient (replicas.py), and an in-place update writes every
     copy where it lives. Of a non-leaf: its copies' gradients sum into `tensor`."""
     workers = list(workers) if workers is not None else runtime.workers()
+    if is_sharded(tensor):  # a copy of its whole value (a replica's leaves are its own)
+        tensor = _whole(tensor, workers[0])
     if tensor.grad_fn is None and tensor._requires_grad:
         first = _new_leaf(tensor, workers[0], True)
         copies = [first] + [_new_leaf(first, w, True) for w in workers[1:]]

@@ -635,6 +635,48 @@ def test_replicate_of_a_leaf_is_a_leaf_and_an_optimizer_updates_every_copy(backe
     assert w.grad is None  # as shard(): a new leaf
 
 
+@pytest.mark.parametrize("first", ["replicate", "shard0", "shard1"])
+@pytest.mark.parametrize("second", ["replicate", "shard0", "shard1"])
+@pytest.mark.parametrize("leaf", [True, False])
+def test_placing_a_placed_tensor_again_copies_its_whole_value(backend, first, second, leaf):
+    """As placing a plain tensor: a placed leaf placed again is a new leaf (the first keeps
+    no gradient), a non-leaf a differentiable copy; under torch both are copies."""
+    def place(t, how):
+        return dist.replicate(t) if how == "replicate" else dist.shard(t, int(how[-1]))
+
+    (x,), (tx,) = _leaves(_arr(4, 6))
+    a = place(x if leaf else x * 2, first)
+    b = place(a, second)
+    ta = tx.detach().clone().requires_grad_() if leaf else tx * 2
+    tb = ta.detach().clone().requires_grad_() if leaf else ta.clone()
+    assert b is not a and b.is_leaf == leaf and b.requires_grad
+    assert b.placements == ([Replicate()] if second == "replicate" else [Shard(int(second[-1]))])
+    weight = _arr(4, 6)
+    (b * dg.tensor(weight)).sum().backward()
+    (tb * torch.tensor(weight)).sum().backward()
+    _close(b, tb)
+    if leaf:
+        _close(b.grad, tb.grad)
+        assert a.grad is None and x.grad is None
+    else:
+        _close(x.grad, tx.grad)
+
+
+def test_distribute_tensor_of_a_distributed_tensor_follows_torch(backend):
+    from distgrad.distributed.tensor import distribute_tensor, init_device_mesh
+
+    mesh = init_device_mesh((2,))
+    xs = dist.shard(dg.tensor(_arr(4, 3)), 0)
+    assert distribute_tensor(xs, mesh, [Shard(0)]) is xs
+    with pytest.raises(ValueError, match=re.escape(
+            "Cannot distribute a DTensor with placements (Shard(dim=0),) to a different "
+            "placements [Replicate()]. do you want to call `redistribute` instead?")):
+        distribute_tensor(xs, mesh, [Replicate()])
+    with pytest.raises(ValueError, match=r"^Cannot distribute a DTensor with device mesh "
+                                         r"DeviceMesh\('cpu', \[0, 1\]\) to a different device mesh"):
+        distribute_tensor(xs, init_device_mesh((2,), workers=["worker:1", "worker:0"]), [Shard(0)])
+
+
 # ---- tied extremes across shards ----------------------------------------------------------------
 
 TIES = np.array([[5., 1., 2.], [2., 4., 2.], [5., 3., -1.], [5., 0., 2.]], dtype=np.float32)

@@ -317,8 +317,6 @@ MISUSE = {
                                           r"fewer rows than the 2 workers.*use fewer workers"),
     "shard onto a missing worker": (lambda: _shard(0, ["worker:0", "worker:5"]), RuntimeError,
                                     r"'worker:5' names no worker"),
-    "shard twice": (lambda: dist.shard(_shard(0), 0), RuntimeError,
-                    r"already sharded.*\.full_tensor\(\)"),
     "init twice": (lambda: dist.init(2, backend="local"), RuntimeError,
                    r"already initialized.*shutdown\(\)"),
     "init with no workers": (lambda: (dist.shutdown(), dist.init(0, backend="local")), ValueError,

@@ -8,7 +8,7 @@ along the other, as a data x tensor parallel parameter is.
 from __future__ import annotations
 
 from ...tensor import Tensor
-from ..device_mesh import DeviceMesh, init_device_mesh
+from ..device_mesh import DeviceMesh, _index, init_device_mesh
 from ..sharding import (Partial, Replicate, Shard, redistribute, replicate, shard,
                         shard_over_groups)
 
@@ -27,6 +27,8 @@ def distribute_tensor(tensor: Tensor, device_mesh: DeviceMesh | None = None,
         raise ValueError("distribute_tensor: a Partial placement is the result of ops on "
                          "distributed tensors, not a layout to distribute a tensor with")
     workers = [f"worker:{k}" for k in mesh.mesh.reshape(-1).tolist()]
+    if tensor._sharding is not None and mesh.ndim == 1:
+        return _already_distributed(tensor, mesh, placements)
     if all(isinstance(p, Replicate) for p in placements):
         return replicate(tensor, workers)
     if mesh.ndim == 2 and tensor.grad_fn is None and sum(isinstance(p, Shard)
@@ -41,6 +43,21 @@ def distribute_tensor(tensor: Tensor, device_mesh: DeviceMesh | None = None,
                                   f"{placements}: supported there are all-Replicate, and one "
                                   "Shard beside Replicate for a leaf on a 2-D mesh")
     return shard(tensor, placements[0].dim, workers)
+
+
+def _already_distributed(tensor: Tensor, mesh: DeviceMesh, placements: list) -> Tensor:
+    """torch's rule for a tensor already distributed: itself where mesh and placements are
+    its own; else an error pointing to redistribute (shard() and replicate() copy it)."""
+    own = tensor._sharding.workers
+    if own != mesh.workers:
+        theirs = DeviceMesh(mesh.device_type, [_index(w) for w in own])
+        raise ValueError(f"Cannot distribute a DTensor with device mesh {theirs} to a "
+                         f"different device mesh {mesh}.")
+    if tuple(tensor.placements) != tuple(placements):
+        raise ValueError(f"Cannot distribute a DTensor with placements "
+                         f"{tuple(tensor.placements)} to a different placements {placements}. "
+                         f"do you want to call `redistribute` instead?")
+    return tensor
 
 
 def _n_workers() -> int:
