@@ -18,9 +18,9 @@ import math
 import numpy as np
 
 from ..autograd.record import call
-from .math import _not_implemented, _tanh
+from .math import _not_implemented
 from .. import dtypes
-from . import layout
+from . import layout, rounding
 from .rules import not_implemented, require_float, same, zeros_grad
 from .table import Meta, defop, elementwise
 
@@ -110,7 +110,7 @@ SELU_SCALE = 1.0507009873554804934193349852946
 
 
 def _elu(x, alpha=1.0, scale=1.0, input_scale=1.0, in_place=False):
-    negative = scale * alpha * np.expm1(np.minimum(x, 0) * input_scale)
+    negative = scale * alpha * rounding.expm1(np.minimum(x, 0) * input_scale)
     return np.where(x > 0, x * scale, negative)
 
 
@@ -153,7 +153,8 @@ defop("celu", lambda x, alpha=1.0, in_place=False: _elu(x, alpha, 1.0, 1.0 / alp
 
 def _softplus(x, beta=1.0, threshold=20.0):
     bx = x * beta
-    return np.where(bx > threshold, x, np.log1p(np.exp(bx)) / beta)
+    with np.errstate(over="ignore"):  # (where it overflows, the result is x)
+        return np.where(bx > threshold, x, rounding.log1p(rounding.exp(bx)) / beta)
 
 
 def _softplus_vjp(c, g):
@@ -200,7 +201,7 @@ defop("hardtanh_backward",
 # ---- log_sigmoid ---------------------------------------------------------------------------
 
 def _log_sigmoid(x):
-    return np.minimum(x, 0) - np.log1p(np.exp(-np.abs(x)))
+    return np.minimum(x, 0) - rounding.log1p(rounding.exp(-np.abs(x)))
 
 
 defop("log_sigmoid", _log_sigmoid, _float_only("log_sigmoid_cpu"),
@@ -239,7 +240,7 @@ defop("hardswish", lambda x, in_place=False: x * _relu6_of_x_plus_3(x) / 6, _flo
 # ---- mish -------------------------------------------------------------------------------------
 
 def _mish(x, in_place=False):
-    return x * _tanh(np.logaddexp(0, x).astype(x.dtype, copy=False))
+    return x * rounding.tanh(np.logaddexp(0, x).astype(x.dtype, copy=False))
 
 
 def _mish_vjp(c, g):

@@ -13,7 +13,7 @@ import numpy as np
 from .. import dtypes
 from ..mersenne import MersenneStream
 from ..autograd.record import call
-from . import layout
+from . import layout, rounding
 from .math import _erf
 from .rules import (float_dtype, require_castable, require_float, require_scalar_type, same,
                     scalar_types_error, unbroadcast)
@@ -343,9 +343,11 @@ defop("gelu_backward", _gelu_backward,
       node="GeluBackwardBackward0", save=(0, 1), elementwise=True)
 
 
-def _sigmoid(x):
+def _silu(x):
+    """torch's kernel: x / (1 + exp(-x))."""
     with np.errstate(over="ignore"):
-        return 1 / (1 + np.exp(-x))
+        e = rounding.exp(np.negative(x))
+    return x / (e + np.asarray(1, e.dtype))
 
 
 def _silu_vjp(c, g):
@@ -359,7 +361,7 @@ def _silu_rule(x):
     return same(x)
 
 
-defop("silu", lambda x: x * _sigmoid(x), _silu_rule, _silu_vjp, node="SiluBackward0", save=(0,))
+defop("silu", _silu, _silu_rule, _silu_vjp, node="SiluBackward0", save=(0,))
 
 
 # ---- dropout's mask ------------------------------------------------------------------------------

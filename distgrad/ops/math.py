@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import layout
+from . import layout, rounding
 from .rules import (binary, binary_float, broadcast_shapes, cast_to, common_dtype, compare,
                     in_common_dtype, not_implemented, number_as, require_scalar_type, same,
                     same_float, shape_of, unbroadcast, zeros_grad)
@@ -335,24 +335,14 @@ defop("remainder", _integer_division(_remainder), _no_bool("remainder_cpu"),
 
 # ---- unary ---------------------------------------------------------------------------
 
-def _exp(x):
-    """np.exp, float32 computed in float64 and rounded once: numpy's float32 exp is an ulp
-    off the rounded value for about 40% of its results (torch's for 1%), which a chain (sin
-    of an exp, a gradient through cos of one) turns into differences of 1e-3 relative. It
-    costs about 5x numpy's float32 exp per element."""
-    if x.dtype == np.float32:
-        return np.exp(x, dtype=np.float64).astype(np.float32)
-    return np.exp(x)
-
-
-defop("exp", float_forward(_exp), same_float,
+defop("exp", float_forward(rounding.exp), same_float,
       lambda c, g: g * c.out, node="ExpBackward0", save_out=True, api=("exp",), inplace="exp_")
-defop("log", float_forward(np.log), same_float,
+defop("log", float_forward(rounding.log), same_float,
       lambda c, g: g / c[0], node="LogBackward0", save=(0,), api=("log",), inplace="log_")
 defop("sqrt", float_forward(np.sqrt), same_float,
       lambda c, g: g / (2 * c.out), node="SqrtBackward0",
       save_out=True, api=("sqrt",), inplace="sqrt_")
-defop("log1p", float_forward(np.log1p), same_float,
+defop("log1p", float_forward(rounding.log1p), same_float,
       lambda c, g: g / (c[0] + 1), node="Log1PBackward0", save=(0,),
       api=("log1p",), inplace="log1p_")
 defop("rsqrt", float_forward(lambda x: 1 / np.sqrt(x)), same_float,
@@ -361,28 +351,11 @@ defop("rsqrt", float_forward(lambda x: 1 / np.sqrt(x)), same_float,
 defop("reciprocal", float_forward(np.reciprocal), same_float,
       lambda c, g: -g * c.out * c.out, node="ReciprocalBackward0", save_out=True,
       api=("reciprocal",), inplace="reciprocal_")
-defop("sin", float_forward(np.sin), same_float,
+defop("sin", float_forward(rounding.rounded_once(np.sin)), same_float,
       lambda c, g: g * c[0].cos(), node="SinBackward0", save=(0,), api=("sin",), inplace="sin_")
-defop("cos", float_forward(np.cos), same_float,
+defop("cos", float_forward(rounding.rounded_once(np.cos)), same_float,
       lambda c, g: g * -c[0].sin(), node="CosBackward0", save=(0,), api=("cos",), inplace="cos_")
-_TANH_FAR = 3.0  # beyond it, 1 - tanh(x)² cancels (to 0.01 at 3, to 0 at 9.01)
-
-
-def _tanh(x):
-    """np.tanh, with float32 beyond |x| = 3 computed in float64 and rounded once: numpy's
-    float32 tanh is one ulp off for about a third of its results (torch's for 0.1%), and
-    the gradient 1 - y² turns that ulp into 1e-5 relative at 3, 1e-3 at 6, and 1.2e-7
-    against 0 near 9 (where torch's tanh is ±1). Few activations are that far out: the
-    float64 tanh of those few costs little."""
-    y = np.asarray(np.tanh(x))
-    if y.dtype == np.float32:
-        far = np.abs(x) > _TANH_FAR
-        if far.any():
-            y[far] = np.tanh(x[far].astype(np.float64))
-    return y
-
-
-defop("tanh", float_forward(_tanh), same_float,
+defop("tanh", float_forward(rounding.tanh), same_float,
       lambda c, g: call("tanh_backward", g, c.out), node="TanhBackward0",
       save_out=True, api=("tanh",), inplace="tanh_")
 
@@ -404,9 +377,10 @@ defop("tanh_backward", _tanh_backward,
 
 
 def _sigmoid(x):
-    # exp of -|x| never overflows; both branches agree with 1/(1+exp(-x)).
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+    """torch's kernel: 1 / (1 + exp(-x)) (an exp of -x that overflows gives 0)."""
+    with np.errstate(over="ignore"):
+        e = rounding.exp(np.negative(x))
+    return np.reciprocal(e + np.asarray(1, e.dtype), dtype=e.dtype)
 
 
 defop("sigmoid", float_forward(_sigmoid), same_float, lambda c, g: g * (1 - c.out) * c.out,
@@ -733,13 +707,13 @@ def _erf(x):
     return erf(x).astype(x.dtype)
 
 
-defop("log2", float_forward(np.log2), same_float,
+defop("log2", float_forward(rounding.rounded_once(np.log2)), same_float,
       lambda c, g: g / (c[0] * _LN2), node="Log2Backward0",
       save=(0,), api=("log2",), inplace="log2_")
-defop("log10", float_forward(np.log10), same_float,
+defop("log10", float_forward(rounding.rounded_once(np.log10)), same_float,
       lambda c, g: g / (c[0] * _LN10), node="Log10Backward0",
       save=(0,), api=("log10",), inplace="log10_")
-defop("expm1", float_forward(np.expm1), same_float,
+defop("expm1", float_forward(rounding.expm1), same_float,
       lambda c, g: g * (c.out + 1), node="Expm1Backward0",
       save_out=True, api=("expm1",), inplace="expm1_")
 defop("erf", float_forward(_erf), same_float,
@@ -748,17 +722,17 @@ defop("erf", float_forward(_erf), same_float,
 defop("tan", float_forward(np.tan), same_float,
       lambda c, g: g * (c.out * c.out + 1), node="TanBackward0",
       save_out=True, api=("tan",), inplace="tan_")
-defop("sinh", float_forward(np.sinh), same_float,
+defop("sinh", float_forward(rounding.rounded_once(np.sinh)), same_float,
       lambda c, g: g * c[0].cosh(), node="SinhBackward0",
       save=(0,), api=("sinh",), inplace="sinh_")
-defop("cosh", float_forward(np.cosh), same_float,
+defop("cosh", float_forward(rounding.rounded_once(np.cosh)), same_float,
       lambda c, g: g * c[0].sinh(), node="CoshBackward0",
       save=(0,), api=("cosh",), inplace="cosh_")
-defop("asin", float_forward(np.arcsin), same_float, lambda c, g: g * (1 - c[0] * c[0]).rsqrt(),
+defop("asin", float_forward(rounding.rounded_once(np.arcsin)), same_float, lambda c, g: g * (1 - c[0] * c[0]).rsqrt(),
       node="AsinBackward0", save=(0,), api=("asin", "arcsin"), inplace="asin_")
-defop("acos", float_forward(np.arccos), same_float, lambda c, g: g * -(1 - c[0] * c[0]).rsqrt(),
+defop("acos", float_forward(rounding.rounded_once(np.arccos)), same_float, lambda c, g: g * -(1 - c[0] * c[0]).rsqrt(),
       node="AcosBackward0", save=(0,), api=("acos", "arccos"), inplace="acos_")
-defop("atan", float_forward(np.arctan), same_float,
+defop("atan", float_forward(rounding.rounded_once(np.arctan)), same_float,
       lambda c, g: g / (c[0] * c[0] + 1), node="AtanBackward0",
       save=(0,), api=("atan", "arctan"), inplace="atan_")
 

@@ -16,7 +16,7 @@ import numpy as np
 from .. import dtypes
 from ..autograd.record import call
 from ..tensor import Tensor
-from . import layout, special
+from . import layout, rounding, special
 from .activations import _gradient_rule, _piecewise_linear_vjp
 from .api import _in_place, in_place
 from .math import _is_num, _not_implemented, _zero_vjp, float_forward, sign_forward
@@ -109,7 +109,7 @@ def _sinc_vjp(c, g):
 
 defop("sinc", float_forward(lambda x: np.sinc(x.astype(np.float64)).astype(x.dtype)), same_float,
       _sinc_vjp, node="SincBackward0", save=(0,), api=("sinc",), inplace="sinc_")
-defop("exp2", float_forward(np.exp2), same_float, lambda c, g: g * (c.out * _LN2),
+defop("exp2", float_forward(rounding.rounded_once(np.exp2)), same_float, lambda c, g: g * (c.out * _LN2),
       node="Exp2Backward0", save_out=True, api=("exp2",), inplace="exp2_")
 defop("erfc", float_forward(lambda x: np.vectorize(math.erfc, otypes=[np.float64])(x)
                             .astype(x.dtype) if x.size else x.copy()), same_float,
@@ -131,7 +131,7 @@ def _inverse_hyperbolic(name: str, fn, derivative):
 
 _inverse_hyperbolic("asinh", np.arcsinh, lambda x, g: g * (x * x + 1).rsqrt())
 _inverse_hyperbolic("acosh", np.arccosh, lambda x, g: g * (x * x - 1).rsqrt())
-_inverse_hyperbolic("atanh", np.arctanh, lambda x, g: g / (1 - x * x))
+_inverse_hyperbolic("atanh", rounding.rounded_once(np.arctanh), lambda x, g: g / (1 - x * x))
 _DEGREES = 180.0 / math.pi
 defop("rad2deg", float_forward(lambda x: x * np.asarray(_DEGREES, x.dtype)), same_float,
       lambda c, g: g * _DEGREES, node="Rad2DegBackward0", api=("rad2deg",), inplace="rad2deg_")

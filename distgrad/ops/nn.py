@@ -5,7 +5,7 @@ import numpy as np
 
 from .. import dtypes
 from ..autograd.record import call
-from . import layout
+from . import layout, rounding
 from .math import _sub_rule
 from .rules import (broadcast_shapes, not_implemented, require_castable, require_float,
                     require_one_dtype, require_scalar_type)
@@ -157,7 +157,8 @@ def _bce_forward(x, y, weight=None, reduction="mean"):
     _check_probabilities(x, y)
     # torch clamps the logs at -100 so a prediction of exactly 0 or 1 stays finite.
     with np.errstate(divide="ignore"):
-        loss = -(y * np.maximum(np.log(x), -100) + (1 - y) * np.maximum(np.log1p(-x), -100))
+        loss = -(y * np.maximum(rounding.log(x), -100)
+                 + (1 - y) * np.maximum(rounding.log1p(-x), -100))
     if weight is not None:
         loss = loss * weight
     return _reduce(loss, reduction)
@@ -189,7 +190,7 @@ defop("binary_cross_entropy", _bce_forward, _bce_rule, _bce_vjp,
 
 
 def _softplus(z):
-    return np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
+    return np.maximum(z, 0) + rounding.log1p(rounding.exp(-np.abs(z)))
 
 
 def _bce_logits_forward(x, y, weight=None, pos_weight=None, reduction="mean"):

@@ -7,7 +7,7 @@ import numpy as np
 
 from .. import dtypes
 from ..autograd.record import call
-from . import layout, stdsort
+from . import layout, rounding, stdsort, vector_sum
 from .rules import (check_reduced_dims_nonempty, dims_of, first_empty_dim, float_dtype,
                     not_implemented, numel, reduced_shape, wrap_dim)
 from .table import Meta, defop
@@ -318,8 +318,8 @@ def _softmax(x, dim, dtype=None):
     if dtype is not None:
         x = x.astype(dtypes.from_name(dtype).np)
     m = np.max(x, axis=dim, keepdims=True) if x.size else x
-    e = np.exp(x - m)
-    return e / np.sum(e, axis=dim, keepdims=True)
+    e = rounding.exp(x - m)
+    return e * np.reciprocal(_row_sums(e, dim), dtype=e.dtype)  # (torch's: one division a row)
 
 
 def _log_softmax(x, dim, dtype=None):
@@ -327,7 +327,15 @@ def _log_softmax(x, dim, dtype=None):
         x = x.astype(dtypes.from_name(dtype).np)
     m = np.max(x, axis=dim, keepdims=True) if x.size else x
     shifted = x - m
-    return shifted - np.log(np.sum(np.exp(shifted), axis=dim, keepdims=True))
+    return shifted - rounding.log(_row_sums(rounding.exp(shifted), dim))
+
+
+def _row_sums(e, dim):
+    """The sums of softmax's exponentials along dim, in torch's order (its kernel for the
+    last dim adds by SIMD lanes; for another dim, element by element, as numpy does)."""
+    if e.ndim and dim in (-1, e.ndim - 1):
+        return vector_sum.last_dim_sum(e)
+    return np.sum(e, axis=dim, keepdims=True)
 
 
 defop("softmax", _softmax, _softmax_rule("softmax"),
@@ -351,7 +359,7 @@ def _logsumexp(x, dim, keepdim=False):
         return np.log(np.sum(np.exp(x), axis=dims, keepdims=keepdim))
     m = np.max(x, axis=dims, keepdims=True)
     m = np.where(np.isfinite(m), m, 0)
-    out = np.log(np.sum(np.exp(x - m), axis=dims, keepdims=True)) + m
+    out = rounding.log(np.sum(rounding.exp(x - m), axis=dims, keepdims=True)) + m
     return out if keepdim else np.squeeze(out, axis=dims)
 
 
