@@ -15,8 +15,7 @@ the level drops every tangent made in it. One level at a time, as torch (no nest
 A tangent is itself differentiable where it depends on primals or tangents that require
 grad (forward-over-reverse). Differences from torch: torch's formulas also connect a tangent
 to primals it does not depend on (a zero term), so its `requires_grad` can be True where
-this one's is False; each op with a tangent runs about three times; a sharded or replicated
-tensor takes no tangent (NotImplementedError); a saved output unpacked through
+this one's is False; each op with a tangent runs about three times; a saved output unpacked through
 saved_tensors_hooks loses its tangent in a backward run inside the level.
 """
 from __future__ import annotations
@@ -96,9 +95,6 @@ def make_dual(tensor, tangent, *, level=None):
                            "that of the original Tensor, this is not supported. Tensor is of "
                            f"size {list(tensor.shape)} while the given forward gradient is of "
                            f"size {list(tangent.shape)}.")
-    if tensor._sharding is not None or tangent._sharding is not None:
-        raise NotImplementedError("forward-mode AD of a sharded or replicated tensor is not "
-                                  "supported")
     if tangent.device_str != tensor.device_str:
         raise RuntimeError(f"Expected tangent to be on the same device as the primal: "
                            f"{tensor.device_str} and {tangent.device_str}")
@@ -234,14 +230,6 @@ def push(op, inputs, attrs, outs) -> None:
         for saved in getattr(out._grad_fn, "_saved_outs", None) or ():
             if saved.output_nr == out._output_nr and saved.tensor is not None:
                 _set_tangent(saved.tensor, tangent)
-
-
-def refuse_parts(name, inputs) -> None:
-    """(record.call, in a level) An op on a sharded or replicated tensor (its kind runs it on the parts, without this
-    hook): a tangent would be lost, so it is refused instead."""
-    if any(tangent_of(t) is not None for t in inputs):
-        raise NotImplementedError(f"forward-mode AD: {name} on a sharded or replicated tensor "
-                                  "has no tangent here")
 
 
 def _pushed_forward(op, inputs, attrs, tangents) -> list:

@@ -124,9 +124,11 @@ def call(name: str, *inputs, _device=None, **attrs):
         if memory is None:
             continue
         if memory.runs_ops:  # a sharded tensor: its kind runs the op on its parts
+            result = memory.run_op(name, inputs, attrs)
             if forward_ad is not None:
-                forward_ad.refuse_parts(name, inputs)
-            return memory.run_op(name, inputs, attrs)
+                forward_ad.push(lookup(name), inputs, attrs,
+                                result if isinstance(result, tuple) else (result,))
+            return result
         strided = strided or t._layout is not None
     op = lookup(name)
     if op.vjp is not None and grad_mode.is_grad_enabled():  # (no history is read under no_grad)

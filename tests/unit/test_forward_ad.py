@@ -168,16 +168,74 @@ def test_tangents_on_a_worker(local_workers):
             return fwAD.unpack_dual(out).tangent.cpu().numpy()
 
     np.testing.assert_allclose(run(distgrad, "worker:1"), run(torch, "cpu"), rtol=1e-12)
-    with distgrad.autograd.forward_ad.dual_level():  # a tangent would be lost: refused
+    with distgrad.autograd.forward_ad.dual_level():
         fwAD = distgrad.autograd.forward_ad
-        sharded = distgrad.distributed.shard(_t(distgrad, A), 0)
         d = fwAD.make_dual(_t(distgrad, A), _t(distgrad, V))
-        with pytest.raises(NotImplementedError, match="add on a sharded or replicated"):
-            d + sharded
-        with pytest.raises(NotImplementedError, match="of a sharded or replicated tensor"):
-            fwAD.make_dual(sharded, _t(distgrad, V))
         parts = fwAD.unpack_dual(d.unbind(0)[1]).tangent  # a multi-output view
     np.testing.assert_allclose(parts.numpy(), np.array(V[1]))
+
+
+PLACEMENTS = {"rows": lambda dist, t: dist.shard(t, 0), "columns": lambda dist, t: dist.shard(t, 1),
+              "replicated": lambda dist, t: dist.replicate(t)}
+
+
+def _whole(t):
+    return (t.full_tensor() if getattr(t, "placements", None) else t).numpy()
+
+
+@pytest.mark.parametrize("placement", sorted(PLACEMENTS))
+@pytest.mark.parametrize("op", sorted(OPS))
+def test_tangents_of_ops_on_placed_duals_are_torchs(local_workers, op, placement):  # noqa: F811
+    # A sharded or replicated dual (its kind runs each op on its parts) gets its outputs'
+    # tangents as a plain one does (fuzzer seed 22104534: a jvp of a sharded tensor raised).
+    import warnings
+
+    import distgrad
+    import distgrad.distributed as dist
+    import torch
+
+    place = PLACEMENTS[placement]
+    tangents = []
+    for T in (torch, distgrad):
+        fwAD = T.autograd.forward_ad
+        x, v = _t(T, A), _t(T, V)
+        if T is distgrad:
+            x, v = place(dist, x), place(dist, v)
+        with fwAD.dual_level(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # (ops no sharding rule covers gather: a warning)
+            out = OPS[op](T, fwAD.make_dual(x, v))
+            outs = out if isinstance(out, tuple) else (out,)
+            tangents.append([None if t is None else _whole(t) for t in
+                             (fwAD.unpack_dual(o).tangent for o in outs)])
+    assert [t is None for t in tangents[1]] == [t is None for t in tangents[0]]
+    for got, want in zip(tangents[1], tangents[0]):
+        if want is not None:
+            np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
+def test_a_plain_dual_meets_a_sharded_operand_and_func_jvp_takes_sharded_inputs(
+        local_workers):  # noqa: F811
+    import distgrad
+    import distgrad.distributed as dist
+    import torch
+
+    def f(T, x, s):
+        return ((x + s) * s.sin()).sum(0)
+
+    outs = []
+    for T in (torch, distgrad):
+        x, s, v = _t(T, A), _t(T, V) * 0.5, _t(T, V)
+        if T is distgrad:
+            s = dist.shard(s, 0)
+        fwAD = T.autograd.forward_ad
+        with fwAD.dual_level():
+            plain = fwAD.unpack_dual(f(T, fwAD.make_dual(x, v), s)).tangent
+        placed = dist.shard(x, 1) if T is distgrad else x
+        value, tangent = T.func.jvp(lambda u: f(T, u, u.cos()), (placed,), (v,) if T is torch
+                                    else (dist.shard(v, 1),))
+        outs.append([_whole(plain), _whole(value), _whole(tangent)])
+    for got, want in zip(*outs[::-1]):
+        np.testing.assert_allclose(got, want, rtol=1e-10)
 
 
 
