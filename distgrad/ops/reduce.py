@@ -7,7 +7,7 @@ import numpy as np
 
 from .. import dtypes
 from ..autograd.record import call
-from . import layout, rounding, stdsort, vector_sum
+from . import cascade_sum, layout, rounding, stdsort, vector_sum
 from .rules import (check_reduced_dims_nonempty, dims_of, first_empty_dim, float_dtype,
                     not_implemented, numel, reduced_shape, wrap_dim)
 from .table import Meta, defop
@@ -46,7 +46,7 @@ def _sum_rule(x, dim=None, keepdim=False, dtype=None):
 def _sum_forward(x, dim=None, keepdim=False, dtype=None):
     if dtype is not None:  # (torch casts the input first: 1.34 - 0.93 sums to 1 as int64)
         x = x.astype(dtypes.from_name(dtype).np)
-    return np.sum(x, axis=_axis(dims_of(dim, x.ndim)), keepdims=keepdim)
+    return cascade_sum.summed(x, _axis(dims_of(dim, x.ndim)), keepdims=keepdim)
 
 
 defop("sum", _sum_forward, _sum_rule,
@@ -83,6 +83,9 @@ def _mean_forward(x, dim=None, keepdim=False, dtype=None):
     if x.size == 0:  # nan, without numpy's warning for an empty slice (torch has none)
         out_type = dtypes.from_name(dtype).np if dtype is not None else x.dtype
         return np.full(np.sum(x, axis=axis, keepdims=keepdim).shape, np.nan, out_type)
+    if x.dtype in (np.float32, np.float64):  # (torch's: its sum, divided by the count)
+        count = _count(x.shape, dims_of(dim, x.ndim))
+        return cascade_sum.summed(x, axis, keepdims=keepdim) / count
     return np.mean(x, axis=axis, keepdims=keepdim)
 
 
