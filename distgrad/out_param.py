@@ -13,6 +13,7 @@ import inspect
 
 from . import return_types
 from .autograd import grad_mode
+from .ops.api import FACTORS_UNCHECKED, tensor_operands
 from .ops.rules import require_castable, warn_resized
 from .tensor import Tensor
 
@@ -202,7 +203,7 @@ def _taking_out(fn, name):
         outs = tuple(out) if isinstance(out, (tuple, list)) else (out,)
         if grad_mode.is_grad_enabled() and any(
                 isinstance(t, Tensor) and t.requires_grad
-                for t in (*outs, *_tensors(args), *_tensors(kwargs.values()))):
+                for t in (*outs, *tensor_operands(args), *tensor_operands(kwargs.values()))):
             raise RuntimeError(f"{name}(): functions with out=... arguments don't support "
                                "automatic differentiation, but one of the arguments requires "
                                "grad.")
@@ -225,7 +226,7 @@ def _taking_out(fn, name):
         if name in CAT_FAMILY and isinstance(outs[0], Tensor):
             _require_cat_castable(results[0].dtype, outs[0].dtype)
         if name not in OVERLAP_UNCHECKED:
-            inputs = tuple(_tensors((*args, *kwargs.values())))
+            inputs = tuple(tensor_operands(_overlap_checked(name, args, kwargs)))
             for o in outs:
                 if isinstance(o, Tensor):
                     o._check_no_partial_overlap(*inputs)
@@ -251,12 +252,12 @@ def _named_arguments(fn, args, kwargs) -> dict:
         return kwargs
 
 
-def _tensors(values):
-    for v in values:
-        if isinstance(v, Tensor):
-            yield v
-        elif isinstance(v, (tuple, list)):
-            yield from _tensors(v)
+def _overlap_checked(name: str, args, kwargs) -> tuple:
+    """The arguments torch checks out for overlap with: all, or a matrix product's added
+    input alone (copied into out; its factors are read unchecked)."""
+    if name in FACTORS_UNCHECKED:
+        return args[:1] or (kwargs.get("input"),)
+    return (*args, *kwargs.values())
 
 
 def _write_into(out: Tensor, result: Tensor) -> None:

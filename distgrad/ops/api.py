@@ -53,15 +53,33 @@ def in_place(self, fn, /, *args, **kwargs):
 # view (at::assert_no_overlap), where elementwise ones allow it (`a.add_(a)`)
 SOURCE_NOT_SELF = {"index_copy_", "index_add_", "index_reduce_", "scatter_", "scatter_add_"}
 
+# The matrix products with an added input: their BLAS kernels read the factors as they are,
+# unchecked for overlap with what they write (self in place, out='s added input is copied
+# into out first, which is checked).
+FACTORS_UNCHECKED = {"addmm", "addmv", "baddbmm", "addbmm"}
+# Kernels of torch's own (not TensorIterator) that read their value or source unchecked too
+READ_UNCHECKED = {"index_fill_", "masked_scatter_"}
+
+
+def tensor_operands(values):
+    """The tensors among an op's arguments, those in lists too (torch's operands)."""
+    for v in values:
+        if isinstance(v, (tuple, list)):
+            yield from tensor_operands(v)
+        elif hasattr(v, "_check_no_partial_overlap"):
+            yield v
+
 
 def _in_place(fn, name: str, tensor_class):
     same_too = name in SOURCE_NOT_SELF
+    checked = name[:-1] not in FACTORS_UNCHECKED and name not in READ_UNCHECKED
 
     def method(self, *args, **kwargs):
-        if same_too:
-            self._check_no_partial_overlap(*args, *kwargs.values(), same_too=True)
-        elif args and isinstance(args[0], tensor_class):
-            self._check_no_partial_overlap(args[0])
+        # torch's TensorIterator refuses any input, positional or keyword, that partly
+        # overlaps the written tensor (at::assert_no_partial_overlap)
+        if checked:
+            self._check_no_partial_overlap(*tensor_operands((*args, *kwargs.values())),
+                                           same_too=same_too)
         return in_place(self, fn, *args, **kwargs)
 
     method.__name__ = method.__qualname__ = name

@@ -189,6 +189,7 @@ def _float_power_(self, exponent):
     if self.dtype is not dtypes.float64:
         raise RuntimeError(f"the base given to float_power_ has dtype {self.dtype.long_name} but "
                            "the operation's result requires dtype Double")
+    self._check_no_partial_overlap(exponent)
     return in_place(self, float_power, exponent)
 
 

@@ -1264,3 +1264,22 @@ def test_an_indexed_write_into_an_expanded_tensor_writes_the_value_exactly():
         return [repr(v) for v in base.tolist()[0]]  # (compared exactly)
 
     same(program)
+
+
+@pytest.mark.parametrize("write", [
+    "clamp_(min=v)", "clamp_(None, v)", "clip_(max=v)", "add_(other=v)", "lerp_(end=v, weight=0.5)",
+    "lerp_(y, v)", "addcmul_(y, v)", "addcdiv_(tensor1=y, tensor2=v)", "pow_(exponent=v)",
+    "float_power_(v)", "addr_(v[0], y[0])",
+    # what torch reads unchecked: a matrix product's factors, index_fill_'s value
+    "addmm_(v.t(), y[:1])", "index_fill_(0, i, v[0, 0])", "masked_scatter_(y > 0, v)"])
+def test_an_input_partly_overlapping_the_written_tensor_is_refused_wherever_passed(write):
+    # torch's TensorIterator checks every input, a keyword one or the second, against
+    # what it writes (fuzzer seed 22071865: x.clamp_(min=x[3:4]))
+    def program(T):
+        b = T.tensor([[1.16, 0.3], [-0.01, 0.2], [-0.56, 0.7], [1.01, 0.4]], dtype=T.float64)
+        x, v = b[:2], b[1:3]
+        y, i = T.tensor([[0.5, 2.0], [1.5, 0.25]], dtype=T.float64), T.tensor([0])
+        names = {"x": x, "v": v, "y": y, "i": i}
+        return attempt(lambda: eval("x." + write, {}, names)), b
+
+    same(program)
