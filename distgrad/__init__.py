@@ -132,10 +132,11 @@ def __getattr__(name):
 from .serialization import load, save  # noqa: E402
 from .compiled import compile  # noqa: E402,A001  (torch.compile's name)
 from .out_param import LINALG as _OUT_LINALG, NAMESPACE as _OUT_NAMESPACE  # noqa: E402
+from .out_param import LINALG_OUT_DTYPES as _LINALG_OUT_DTYPES  # noqa: E402
 from .out_param import add_out_param as _add_out_param  # noqa: E402
 
 _add_out_param(globals(), _OUT_NAMESPACE)
-_add_out_param(vars(linalg), _OUT_LINALG)
+_add_out_param(vars(linalg), _OUT_LINALG, _LINALG_OUT_DTYPES)
 from .ops.api import require_tensor_input as _require_tensor_input  # noqa: E402
 
 _require_tensor_input(globals(), Tensor)  # (after out=: its check comes first, as torch's)

@@ -64,8 +64,14 @@ def _exact(k, out, result, kwargs, n):
 
 
 def _exact_with_indices(k, out, result, kwargs, n):
-    """max and min: exact over a dim (values and indices), cast for the whole tensor."""
-    return _exact(k, out, result, kwargs, n) if n == 2 else None
+    """max and min: exact over a dim (values and indices); for the whole tensor any dtype
+    it can be cast to."""
+    if n == 2:
+        return _exact(k, out, result, kwargs, n)
+    if result.category > out.category:
+        return ("Expected canCast( typeMetaToScalarType(self.dtype()), typeMetaToScalarType("
+                "out.dtype())) to be true, but got false.  (Could this error message be "
+                "improved?  If so, please report an enhancement request to PyTorch.)")
 
 
 def _bool_only(name):
@@ -132,9 +138,12 @@ def _require_cat_castable(result, out) -> None:
                         f"{out.long_name}")
 
 
-# The reductions whose result dtype torch takes from out (get_dtype_from_result): they
-# compute in out's dtype, and refuse a dtype= that is not out's.
-RESULT_DTYPE_FROM_OUT = {"sum", "prod"}
+# The reductions and scans whose result dtype torch takes from out (get_dtype_from_result):
+# they compute in out's dtype, and refuse a dtype= that is not out's.
+RESULT_DTYPE_FROM_OUT = {"sum", "prod", "cumsum", "cumprod"}
+# The factories make their values in out's dtype too, given no dtype= (`zeros(2, out=long)`)
+FACTORIES = {"arange", "empty", "eye", "full", "linspace", "logspace", "ones", "rand", "randint",
+             "randn", "randperm", "zeros"}
 
 
 def _nansum_dtype(args, kwargs: dict, out) -> dict:
@@ -154,20 +163,51 @@ def _nansum_dtype(args, kwargs: dict, out) -> dict:
     return {**kwargs, "dtype": out.dtype}
 
 
-def _dtype_of_out(kwargs: dict, out) -> dict:
+def _dtype_of_out(kwargs: dict, out, factory: bool = False) -> dict:
+    """kwargs with dtype= out's, refusing another dtype= in torch's words (a factory's own)."""
     asked = kwargs.get("dtype")
     if asked is not None and asked is not out.dtype:
-        raise RuntimeError(f"Expected out tensor to have dtype {asked.c_name}, but got "
-                           f"{out.dtype.c_name} instead")
+        raise RuntimeError(
+            f"dtype {asked.long_name} does not match dtype of out parameter "
+            f"({out.dtype.long_name})" if factory else
+            f"Expected out tensor to have dtype {asked.c_name}, but got {out.dtype.c_name} "
+            "instead")
     return {**kwargs, "dtype": out.dtype}
+
+
+def _found_dtype(k, out, result, kwargs, n):
+    """TensorIterator's ops that do not promote (neg, abs, floor, sign, lerp...) want out of
+    the result's very dtype."""
+    if out is not result:
+        return f"Found dtype {out.long_name} but expected {result.long_name}"
 
 
 def _clamp_by_numbers(k, out, result, kwargs, n):
     """clamp by numbers (the Scalar overloads) wants out of the result's dtype; by tensors
     it casts."""
     bounds = (kwargs.get("min"), kwargs.get("max"))
-    if out is not result and not any(isinstance(b, Tensor) for b in bounds):
-        return f"Found dtype {out.long_name} but expected {result.long_name}"
+    if not any(isinstance(b, Tensor) for b in bounds):
+        return _found_dtype(k, out, result, kwargs, n)
+
+
+def _lerp(k, out, result, kwargs, n):
+    """lerp by a tensor weight wants out of the result's dtype; by a number it casts."""
+    if isinstance(kwargs.get("weight"), Tensor):
+        return _found_dtype(k, out, result, kwargs, n)
+
+
+def _castable(name: str):
+    """torch's linalg kernels that cast their result into out, in their own words where
+    they cannot."""
+    return lambda k, out, result, kwargs, n: None if result.category <= out.category else (
+        f"{name}: Expected result to be safely castable from {result.long_name} dtype, but "
+        f"got result with dtype {out.long_name}")
+
+
+def _differing(message: str):
+    """A rule refusing an out whose dtype is not the result's, in torch's words for the op
+    (a format of `out` and `result`, the dtypes)."""
+    return lambda k, o, r, kwargs, n: None if o is r else message.format(out=o, result=r)
 
 
 def _ldexp(k, out, result, kwargs, n):
@@ -184,18 +224,71 @@ OUT_DTYPES = {
     "cummax": _cumulative, "cummin": _cumulative, "median": _median, "nanmedian": _median,
     "mode": _mode, "nonzero": _nonzero, "ldexp": _ldexp,
     **dict.fromkeys(("clamp", "clip", "clamp_min", "clamp_max"), _clamp_by_numbers),
+    **dict.fromkeys(("abs", "absolute", "neg", "negative", "ceil", "floor", "round", "trunc",
+                     "fix", "frac", "sign", "sgn", "bitwise_not"), _found_dtype),
+    "lerp": _lerp,
+    # the kernels of torch's own that check out's dtype before they write
+    **dict.fromkeys(("addmm", "addmv", "baddbmm", "bmm", "mm", "mv", "matmul", "diag",
+                     "inverse", "tril", "triu", "take_along_dim", "cross", "renorm", "gather",
+                     "index_add", "index_copy", "index_reduce", "softmax", "log_softmax",
+                     "norm"), _exact),
+    # (matrix_power: an out it can be cast to must be of its dtype, else its own words)
+    "matrix_power": lambda *a: _castable("matrix_power")(*a) or _exact(*a),
+    **{name: _castable(name) for name in ("cholesky", "cholesky_solve", "cholesky_inverse")},
+    "logcumsumexp": _cumulative,
+    **dict.fromkeys(("tensordot", "inner"), _differing(
+        "tensordot: Expected the output tensor to have dtype {result.long_name}, but got an "
+        "output tensor with dtype {out.long_name}")),
+    "addbmm": _differing("self and mat2 must have the same dtype, but got {out.long_name} and "
+                         "{result.long_name}"),
+    **dict.fromkeys(("dot", "vdot"), _differing(
+        "result dtype {out.long_name} does not match input dtype {result.long_name}")),
+    **dict.fromkeys(("histc", "histogram"), _differing(
+        "torch.histogram: input tensor and hist tensor should have the same dtype, but got "
+        "input {result.c_name} and hist {out.c_name}")),
+    **{name: _differing(f"{name}(): self and result must have the same scalar type")
+       for name in ("index_select", "masked_select")},
+    **dict.fromkeys(("amax", "amin"), _differing(
+        "Expected the dtype for input and out to match, but got {result.long_name} for "
+        "input's dtype and {out.long_name} for out's dtype.")),
+    **dict.fromkeys(("quantile", "nanquantile"), _differing(
+        "quantile() out tensor must be same dtype as the input tensor")),
+    "nan_to_num": _differing("nan_to_num: dtype of out: {out.long_name} should be same as "
+                             "input: {result.long_name}"),
+    "where": _differing("Expected out type to be {result.long_name} but got {out.long_name}"),
+    "narrow_copy": _differing(
+        "Expected self.dtype() == output.dtype() to be true, but got false.  (Could this error "
+        "message be improved?  If so, please report an enhancement request to PyTorch.)"),
+    "float_power": _differing("the output given to float_power has dtype {out.long_name} but "
+                              "the operation's result requires dtype {result.long_name}"),
+    "heaviside": _differing("heaviside is not yet implemented for tensors with different "
+                            "dtypes."),
+}
+
+# torch.linalg's functions: their own words where they differ from torch's namesakes'
+LINALG_OUT_DTYPES = {
+    **dict.fromkeys(("inv", "det", "eigvalsh", "solve", "svdvals", "vector_norm", "cross",
+                     "matmul"), _exact),
+    **{name: _castable(f"linalg.{name}") for name in ("cond", "pinv")},
+    **{name: _differing(f"linalg.{name} expected out tensor dtype {{result.long_name}} but "
+                        "got: {out.long_name}") for name in ("norm", "matrix_norm")},
+    "multi_dot": _differing("multi_dot(): expected out tensor to have dtype {result.c_name} "
+                            "but got {out.c_name}"),
+    "vecdot": _differing("linalg.vecdot: Expected out of dtype{result.long_name} but found "
+                         "{out.long_name}"),
 }
 
 
-def add_out_param(namespace: dict, names) -> None:
-    """Give each function `names` lists in `namespace` torch's out= parameter."""
+def add_out_param(namespace: dict, names, dtype_rules: dict = OUT_DTYPES) -> None:
+    """Give each function `names` lists in `namespace` torch's out= parameter, its out's
+    dtype checked by `dtype_rules` (by name; any castable dtype where it has none)."""
     for name in names:
         fn = namespace.get(name)
         if fn is not None:
-            namespace[name] = _taking_out(fn, name)
+            namespace[name] = _taking_out(fn, name, dtype_rules.get(name))
 
 
-def _taking_out(fn, name):
+def _taking_out(fn, name, dtype_rule=None):
     @functools.wraps(fn)
     def with_out(*args, out=None, **kwargs):
         if out is None:
@@ -209,6 +302,8 @@ def _taking_out(fn, name):
                                "grad.")
         if name in RESULT_DTYPE_FROM_OUT and isinstance(out, Tensor):
             kwargs = _dtype_of_out(kwargs, out)
+        elif name in FACTORIES and isinstance(out, Tensor):
+            kwargs = _dtype_of_out(kwargs, out, factory=True)
         elif name == "nansum" and isinstance(out, Tensor):
             kwargs = _nansum_dtype(args, kwargs, out)
         with grad_mode.no_grad():
@@ -216,11 +311,11 @@ def _taking_out(fn, name):
         if isinstance(result, Tensor) and not isinstance(out, Tensor):
             raise TypeError(f"{name}(): argument 'out' must be Tensor, not {type(out).__name__}")
         results = tuple(result) if isinstance(result, tuple) else (result,)
-        if name in OUT_DTYPES:
+        if dtype_rule is not None:
             named = _named_arguments(fn, args, kwargs)
             for k, (o, r) in enumerate(zip(outs, results)):
                 if isinstance(o, Tensor) and isinstance(r, Tensor):
-                    message = OUT_DTYPES[name](k, o.dtype, r.dtype, named, len(results))
+                    message = dtype_rule(k, o.dtype, r.dtype, named, len(results))
                     if message is not None:
                         raise RuntimeError(message)
         if name in CAT_FAMILY and isinstance(outs[0], Tensor):
@@ -245,7 +340,7 @@ def _taking_out(fn, name):
 
 
 def _named_arguments(fn, args, kwargs) -> dict:
-    """The call's arguments by parameter name (positional ones too), for OUT_DTYPES."""
+    """The call's arguments by parameter name (positional ones too), for a dtype rule."""
     try:
         return dict(inspect.signature(fn).bind_partial(*args, **kwargs).arguments)
     except (TypeError, ValueError):
