@@ -16,7 +16,11 @@ from .ops import layout
 
 def root_array(tensor) -> np.ndarray:
     """The outermost numpy array whose memory the driver tensor views."""
-    arr = tensor._value
+    return array_root(tensor._value)
+
+
+def array_root(arr: np.ndarray) -> np.ndarray:
+    """The outermost numpy array whose memory `arr` views."""
     while True:
         base = getattr(arr, "base", None)
         if not isinstance(base, np.ndarray):

@@ -56,7 +56,7 @@ from . import api, layout
 from .rules import tensor_list, wrap_dim
 from . import shape as _shape
 from .shape import infer_shape
-from .views import as_strided_of
+from .views import as_strided_of, check_in_storage, memory_size, views_memory_beyond_itself
 
 def _shape_args(args):
     if len(args) == 1 and isinstance(args[0], (tuple, list)):
@@ -349,14 +349,16 @@ def view(input, *shape, dtype=None):
 
 def as_strided(input, size, stride, storage_offset=None):
     """A view of input's storage with the given layout (offset and strides in elements)."""
-    if input._base is None and input._layout is not None and (  # (a layout no copy has)
-            input._layout[1] or layout.preserved(input.shape, input._layout[0]) !=
-            tuple(input._layout[0])):
-        raise NotImplementedError("as_strided of a tensor that shares a view's memory without "
-                                  "being its view (a detached view) is not supported; clone() it")
     base = input if input._base is None else input._base
-    offset = input.storage_offset() if storage_offset is None else storage_offset
-    return as_strided_of(base, [int(n) for n in size], [int(n) for n in stride], int(offset))
+    offset = input.storage_offset() if storage_offset is None else int(storage_offset)
+    size, stride = [int(n) for n in size], [int(n) for n in stride]
+    if views_memory_beyond_itself(base):  # (read in the memory it views: bounded by it)
+        if base.device_str != "cpu":
+            raise NotImplementedError(
+                f"as_strided of a detached view on device '{base.device_str}' is not "
+                "supported; clone() it")
+        check_in_storage(size, stride, offset, input.dtype.itemsize, memory_size(base))
+    return as_strided_of(base, size, stride, offset)
 
 
 def view_as(input, other):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd.record import call
+from ..storage import array_root
 from . import layout
 from .rules import wrap_dim
 from .shape import split_sizes
@@ -183,7 +184,71 @@ def placed_in(base, size, stride, storage_offset) -> dict:
 
 
 def as_strided_of(base, size, stride, storage_offset):
+    if base.device_str == "cpu" and views_memory_beyond_itself(base):
+        strides, offset = base._layout
+        return call("as_strided", base, size=size, stride=stride,
+                    storage_offset=storage_offset, base_stride=list(strides), base_offset=offset)
     return call("as_strided", base, **placed_in(base, size, stride, storage_offset))
+
+
+def views_memory_beyond_itself(t) -> bool:
+    """Whether t, no view, has a layout no copy of its own has (an offset, gaps, shared
+    places): a detached view or `.data` of one, whose memory holds more than its elements,
+    which as_strided may read (torch's reads the storage)."""
+    return t._base is None and t._layout is not None and (
+        t._layout[1] != 0 or layout.preserved(t.shape, t._layout[0]) != tuple(t._layout[0]))
+
+
+# ---- as_strided of a detached view: the memory it views read directly ----------------------
+
+def _in_memory(x, size, stride, storage_offset, base_offset):
+    """The view of the memory x views (x's element 0 at `base_offset` in it)."""
+    root = array_root(x)
+    flat = root.ravel(order="K")
+    if not np.may_share_memory(flat, root) or root.dtype != x.dtype:
+        raise NotImplementedError("as_strided of a detached view of memory that is not one "
+                                  "block of its dtype is not supported; clone() it")
+    start = (x.__array_interface__["data"][0] - flat.__array_interface__["data"][0]) \
+        // x.itemsize - base_offset
+    return np.lib.stride_tricks.as_strided(flat[start + storage_offset:], tuple(size),
+                                           tuple(n * x.itemsize for n in stride),
+                                           writeable=x.flags.writeable)
+
+
+def memory_size(x) -> int:
+    """How many elements of x's dtype the memory x views holds."""
+    return array_root(x._value).nbytes // x.dtype.itemsize
+
+
+def _positions(size, stride, offset: int) -> np.ndarray:
+    """The memory place of each element of a layout, in row-major order."""
+    places = np.full(tuple(size), offset, np.int64)
+    for d, (n, s) in enumerate(zip(size, stride)):
+        places = places + (np.arange(n, dtype=np.int64) * s).reshape(
+            (1,) * d + (n,) + (1,) * (len(size) - d - 1))
+    return places.ravel()
+
+
+def _places_of_both(shape, base_stride, base_offset, size, stride, storage_offset):
+    """The places of the base's elements and of the view's, numbered from the first either
+    reaches, how many there are, and how many of the base's elements share each place."""
+    mine = _positions(shape, base_stride, base_offset)
+    theirs = _positions(size, stride, storage_offset)
+    first = int(min(mine.min(initial=0), theirs.min(initial=0)))
+    mine, theirs = mine - first, theirs - first
+    n = int(max(mine.max(initial=0), theirs.max(initial=0))) + 1
+    return mine, theirs, n, np.maximum(np.bincount(mine, minlength=n), 1), first
+
+
+def _in_memory_backward(g, shape, size, stride, storage_offset, base_stride, base_offset):
+    """The base's gradient: g added into the places of the view's elements, read back at
+    the base's elements' places (each shared place's sum divided among those sharing it,
+    as torch's; a place outside the base gives nothing)."""
+    mine, theirs, n, sharing, _ = _places_of_both(shape, base_stride, base_offset, size,
+                                                  stride, storage_offset)
+    summed = np.zeros(n, g.dtype)
+    np.add.at(summed, theirs, g.ravel())
+    return (summed / sharing.astype(g.dtype))[mine].reshape(tuple(shape))
 
 
 # ---- as_strided: a view by explicit layout (also how a stale view's history is regenerated) --
@@ -229,7 +294,9 @@ def _storage(base, base_stride):
     return out
 
 
-def _as_strided(base, size, stride, storage_offset=0, base_stride=None):
+def _as_strided(base, size, stride, storage_offset=0, base_stride=None, base_offset=None):
+    if base_offset is not None:  # (the base is a detached view: storage_offset is absolute)
+        return _in_memory(base, size, stride, storage_offset, base_offset)
     flat = _storage(base, base_stride) if _not_a_block(base.shape, base_stride) else \
         _memory(base, base_stride)
     return np.lib.stride_tricks.as_strided(flat[storage_offset:], tuple(size),
@@ -237,28 +304,40 @@ def _as_strided(base, size, stride, storage_offset=0, base_stride=None):
                                            writeable=base.flags.writeable)
 
 
-def _as_strided_rule(base, size, stride, storage_offset=0, base_stride=None):
+def _as_strided_rule(base, size, stride, storage_offset=0, base_stride=None, base_offset=None):
     if len(size) != len(stride):
         raise RuntimeError(f"mismatch in length of strides and shape")
     if any(s < 0 for s in stride):
         raise RuntimeError("as_strided: Negative strides are not supported at the moment, got "
                            f"strides: [{', '.join(map(str, stride))}]")
-    needed = storage_offset + sum((n - 1) * s for n, s in zip(size, stride)) + 1
     places = base.numel()
     if _not_a_block(tuple(base.shape), base_stride):
         places = _places(tuple(base.shape), base_stride)[0]
-    if all(size) and needed > places:
-        raise RuntimeError(f"setStorage: sizes [{', '.join(map(str, size))}], strides "
-                           f"[{', '.join(map(str, stride))}], storage offset {storage_offset}, and "
-                           f"itemsize {base.dtype.itemsize} requiring a storage size of "
-                           f"{needed * base.dtype.itemsize} are out of bounds for storage of size "
-                           f"{base.numel() * base.dtype.itemsize}")
+    if base_offset is None:  # (else the memory's bounds, which as_strided() checked)
+        check_in_storage(size, stride, storage_offset, base.dtype.itemsize, places,
+                         base.numel())
     return Meta(size, base.dtype)
 
 
-def _as_strided_backward(g, shape, size, stride, storage_offset=0, base_stride=None):
+def check_in_storage(size, stride, storage_offset, itemsize, places, told=None) -> None:
+    """torch's refusal of a layout reaching past the storage's `places` elements (`told`:
+    the size its message gives, if another)."""
+    needed = storage_offset + sum((n - 1) * s for n, s in zip(size, stride)) + 1
+    if all(size) and needed > places:
+        raise RuntimeError(f"setStorage: sizes [{', '.join(map(str, size))}], strides "
+                           f"[{', '.join(map(str, stride))}], storage offset {storage_offset}, and "
+                           f"itemsize {itemsize} requiring a storage size of "
+                           f"{needed * itemsize} are out of bounds for storage of size "
+                           f"{(places if told is None else told) * itemsize}")
+
+
+def _as_strided_backward(g, shape, size, stride, storage_offset=0, base_stride=None,
+                         base_offset=None):
     """The base's gradient: g added into the memory places of the view's elements, then
     read back in the base's index order (its strides, when its memory is not row-major)."""
+    if base_offset is not None:
+        return _in_memory_backward(g, shape, size, stride, storage_offset, base_stride,
+                                   base_offset)
     numel = int(np.prod(shape))
     if _not_a_block(shape, base_stride):
         # torch's: summed into the memory places, each divided by how many of the base's
@@ -283,6 +362,8 @@ def _as_strided_backward_vjp(c, g):
     # so a g laid out otherwise (an expanded or transposed gradient) is copied first.
     if g._layout is not None:
         g = call("contiguous", g)
+    if c.attrs.get("base_offset") is not None:
+        return _gathered_from_memory(c.attrs, g)
     base_stride = c.attrs.get("base_stride")
     if _not_a_block(tuple(g.shape), base_stride):
         # (the adjoint of the forward's read-back and division: summed into the places,
@@ -299,6 +380,23 @@ def _as_strided_backward_vjp(c, g):
                 storage_offset=c.attrs.get("storage_offset", 0))
 
 
+def _gathered_from_memory(a: dict, g):
+    """The adjoint of a detached view's as_strided gradient: g (the view's base's) put at
+    the places its elements sit (a shared place's divided among them), read at the view's."""
+    from ..creation import tensor
+
+    shape = a["shape"]
+    mine, _, n, sharing, first = _places_of_both(shape, a["base_stride"], a["base_offset"],
+                                                 a["size"], a["stride"], a["storage_offset"])
+    if (sharing > 1).any():
+        g = call("div", g, tensor(sharing[mine].reshape(shape), dtype=g.dtype,
+                                  device=g.device_str))
+    spread = call("as_strided_backward", g, shape=[n], size=list(shape),
+                  stride=a["base_stride"], storage_offset=a["base_offset"] - first)
+    return call("as_strided", spread, size=a["size"], stride=a["stride"],
+                storage_offset=a["storage_offset"] - first)
+
+
 defop("as_strided_backward", _as_strided_backward,
-      lambda g, shape, size, stride, storage_offset=0, base_stride=None: Meta(shape, g.dtype),
-      _as_strided_backward_vjp, node="AsStridedBackwardBackward0")
+      lambda g, shape, size, stride, storage_offset=0, base_stride=None, base_offset=None:
+      Meta(shape, g.dtype), _as_strided_backward_vjp, node="AsStridedBackwardBackward0")

@@ -1283,3 +1283,28 @@ def test_an_input_partly_overlapping_the_written_tensor_is_refused_wherever_pass
         return attempt(lambda: eval("x." + write, {}, names)), b
 
     same(program)
+
+
+def test_as_strided_of_a_detached_view_reads_the_memory_it_views():
+    # torch's as_strided reads the storage: a detached slice's (or its .data's) reaches
+    # the places before and after its own elements, and its gradient is its elements'
+    def program(T):
+        b = T.arange(12.0)
+        reads = [b[2:8].detach().as_strided((2, 2), (1, 2), 3), b[2:8].detach().as_strided(
+            (2, 2), (1, 2)), b[2:4].detach().as_strided((3,), (1,), 0),
+            b[1::3].detach().as_strided((3,), (2,), 1), b[2:8].data.as_strided((2,), (1,), 9),
+            b.view(3, 4)[1:, 1:3].detach().as_strided((2,), (5,), 5),
+            b[:1].expand(4).detach().as_strided((2,), (1,), 0),
+            b[2:4].detach()[:1].as_strided((3,), (1,), 9)]  # (a view of one: the same memory)
+        refused = [attempt(lambda: b[2:4].detach().as_strided((3,), (1,), 10)),
+                   attempt(lambda: b[2:4].detach()[:1].as_strided((30,), (1,), 0))]
+        v = (b * 1)[2:8].detach().requires_grad_()
+        y = v.as_strided((2, 2), (1, 2), 3)
+        again = y.as_strided((2,), (2,), 3)  # (of the same memory: places 3, 5)
+        g, = T.autograd.grad((y * y).sum(), [v], create_graph=True)
+        gg, = T.autograd.grad((g * g).sum(), [v])
+        w = b[2:8].detach()
+        w.as_strided((2,), (1,), 10).mul_(10)  # (a write lands in the memory, as torch's)
+        return reads, refused, y, again, g.detach(), gg, b, w
+
+    same(program)
