@@ -47,10 +47,12 @@ class Storage:
         self.shared = False  # share_memory_() was called on a tensor of it (first storage's)
         self.python_storage = None  # its torch storage object, made when first asked for
 
-    def renewed(self) -> "Storage":
-        """The same memory under a new version counter (torch's `.data`)."""
+    def renewed(self, version: int = 0) -> "Storage":
+        """The same memory under a new version counter (torch's `.data`), at `version` (a
+        tensor given this memory keeps its own count: `.data =`, set_)."""
         renewed = type(self)(self.memory or self)
         renewed.inference = self.inference
+        renewed.version = version
         return renewed
 
     def wrote(self) -> None:

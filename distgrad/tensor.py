@@ -523,9 +523,7 @@ class Tensor:
         self.device_str = other.device_str
         self._sharding = other._sharding
         self._layout = other._layout
-        moved = other._storage.renewed()  # other's memory, self's version counter
-        moved.version = self._storage.version
-        self._storage = moved
+        self._storage = other._storage.renewed(self._storage.version)  # (self's count)
 
     @property
     def T(self):

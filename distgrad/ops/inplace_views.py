@@ -8,11 +8,15 @@ handle on the tensor as it was, whose metadata and history the tensor then takes
 """
 from __future__ import annotations
 
+import numpy as np
+
+from .. import storage
 from ..autograd import grad_mode
 from ..autograd.record import call
-from ..tensor import Tensor
+from ..tensor import Tensor, device_str
+from . import layout
 from .rules import wrap_dim
-from .table import OPS, defop
+from .table import OPS, Meta, Size, defop
 from .views import placed_in
 
 
@@ -128,3 +132,134 @@ def as_strided_(self, size, stride, storage_offset=None):
 
 METHODS = dict(t_=t_, transpose_=transpose_, swapdims_=transpose_, swapaxes_=transpose_,
                unsqueeze_=unsqueeze_, squeeze_=squeeze_, as_strided_=as_strided_)
+
+
+# ---- set_: the tensor takes another's memory ------------------------------------------------
+
+_SET_OVERLOADS = (
+    " * ()\n * (torch.Storage source)\n * (torch.Storage source, int storage_offset, tuple of "
+    "ints size, tuple of ints stride = None)\n * (Tensor source)\n * (Tensor source, int "
+    "storage_offset, tuple of ints size, tuple of ints stride = None)\n")
+
+
+def set_(self, source=None, storage_offset=None, size=None, stride=None):
+    """torch's Tensor.set_: self views the memory of `source` (a tensor: its layout too; a
+    storage object: all of it, or `size` and `stride` from `storage_offset`), or new empty
+    memory (no source). self keeps its version counter, which counts the write, and stops
+    being a view; a write through either is seen by the other, as torch's."""
+    if self._storage.runs_ops or self.device_str != "cpu":
+        raise NotImplementedError(f"set_ of a tensor on device '{self.device_str}' is not "
+                                  "supported (only a driver's tensor's memory is set)")
+    given = [a for a in (source, storage_offset, size, stride) if a is not None]
+    if given:
+        kept, value, strides_offset = _set_target(self, source, storage_offset, size, stride)
+    else:
+        kept, value, strides_offset = storage.for_device("cpu"), np.empty(0, self.dtype.np), None
+    _check(self, "set_")
+    self._value, self.shape, self._layout = value, Size(value.shape), strides_offset
+    self._storage = kept.renewed(self._storage.version)
+    self._base = self._view_of = self._view_kind = None
+    self._count_write()
+    self._view_version = self._storage.version
+    if grad_mode.is_grad_enabled() and (self._requires_grad or (
+            isinstance(source, Tensor) and source.requires_grad)):
+        _record_set(self, source if isinstance(source, Tensor) else None)
+    return self
+
+
+def _set_target(self, source, storage_offset, size, stride):
+    """(the storage kept, self's new array, its (strides, offset) or None) for set_'s
+    arguments, refused in torch's words."""
+    from ..storage_objects import TypedStorage, UntypedStorage
+
+    whole = storage_offset is None and size is None and stride is None
+    if not isinstance(source, (Tensor, TypedStorage, UntypedStorage)) or not whole and (
+            storage_offset is None or size is None):
+        got = ", ".join(_type_name(a) for a in (source, storage_offset, size, stride)
+                        if a is not None)
+        raise TypeError(f"set_() received an invalid combination of arguments - got ({got}), "
+                        f"but expected one of:\n{_SET_OVERLOADS}")
+    if isinstance(source, Tensor):
+        _require_device(self, source.device_str)
+        if source.dtype is not self.dtype:
+            raise RuntimeError(f"Could not set tensor of type {source.dtype.c_name} to a "
+                               f"tensor of type {self.dtype.c_name}")
+        if whole:  # (its very array: the same places of the same memory)
+            return source._storage, source._value, source._layout
+        untyped, kept = source.untyped_storage(), source._storage
+    else:
+        untyped = source.untyped() if isinstance(source, TypedStorage) else source
+        _require_device(self, device_str(untyped.device))
+        if isinstance(source, TypedStorage) and source.dtype is not self.dtype:
+            raise RuntimeError(f"Expected a Storage of type {self.dtype.c_name} or an "
+                               f"UntypedStorage, but got type {source.dtype.long_name} for "
+                               "argument 1 'storage'")
+        kept = untyped._tensor_memory
+    array = _elements(untyped, self.dtype)
+    offset = 0 if whole else int(storage_offset)
+    size = [array.size] if whole else [int(n) for n in size]
+    stride = layout.contiguous_strides(size) if stride is None else [int(n) for n in stride]
+    _check_layout(size, stride, offset, array.size, self.dtype.itemsize)
+    value = np.lib.stride_tricks.as_strided(array[offset:], tuple(size),
+                                            tuple(s * array.itemsize for s in stride),
+                                            writeable=array.flags.writeable)
+    row_major = offset == 0 and tuple(stride) == tuple(layout.contiguous_strides(size))
+    return kept, value, None if row_major else (tuple(stride), offset)
+
+
+def _require_device(self, device: str) -> None:
+    if device != self.device_str:
+        raise RuntimeError(f'Attempted to set the storage of a tensor on device '
+                           f'"{self.device_str}" to a storage on different device "{device}".'
+                           '  This is no longer allowed; the devices must match.')
+
+
+def _type_name(value) -> str:
+    kind = type(value)
+    return kind.__name__ if kind.__module__ in ("builtins", "distgrad.tensor") else \
+        "torch.storage." + kind.__name__
+
+
+def _elements(untyped, dtype) -> np.ndarray:
+    """The memory of a storage object as a flat array of `dtype` (a view of it)."""
+    data = untyped._bytes()
+    if data.size and not np.may_share_memory(data, untyped._memory()):
+        raise NotImplementedError("set_ to memory that is not one block is not supported")
+    return data[:data.size - data.size % dtype.itemsize].view(dtype.np)
+
+
+def _check_layout(size, stride, offset: int, places: int, itemsize: int) -> None:
+    if offset < 0:
+        raise RuntimeError(f"Tensor: invalid storage offset {offset}")
+    if len(size) != len(stride):
+        raise RuntimeError(f"unequal size length ({len(size)}) and stride length "
+                           f"({len(stride)})")
+    needed = offset + sum((n - 1) * s for n, s in zip(size, stride)) + 1
+    if all(size) and needed > places:
+        # (torch grows the storage; distgrad's memory is shared as it was made)
+        raise NotImplementedError(
+            f"set_ past the end of the storage is not supported: sizes {list(size)}, strides "
+            f"{list(stride)}, storage offset {offset}, and itemsize {itemsize} need "
+            f"{needed * itemsize} bytes of a storage of {places * itemsize}")
+
+
+def _record_set(self, source) -> None:
+    """torch gives set_ no derivative: self requires grad through a node whose backward
+    raises, with edges to self's old history and to the source's."""
+    old = _handle(self)
+    old._value = np.zeros(tuple(old.shape), self.dtype.np)  # (what the node reads: nothing)
+    result = call("set_", old, *([source] if source is not None else []),
+                  shape=list(self.shape))
+    self._requires_grad = True
+    self._grad_fn, self._output_nr = result._grad_fn, 0
+
+
+def _no_derivative(c, g):
+    raise RuntimeError("derivative for set_ is not implemented")
+
+
+defop("set_", lambda x, *source, shape: np.zeros(tuple(shape), x.dtype),
+      lambda x, *source, shape: Meta(shape, x.dtype), _no_derivative,
+      node="torch::autograd::NotImplemented")
+
+METHODS["set_"] = set_

@@ -652,6 +652,10 @@ case("resize_", lambda T, x: x.resize_(2, 5), K(3, 4), covers=())
 case("resize_transposed", lambda T, x: x.t().resize_(5, 2), K(3, 4), covers="t")
 case("resize_grown", lambda T, x: x.t().resize_(4, 4).reshape(-1)[:12], K(3, 4),
      covers=("t", "resize"))
+# set_ from a tensor that requires grad: torch's node without a derivative (its edges and
+# backward: test_tensor_memory_api), so only the values it shares are compared
+case("set_", lambda T, x: x.new_zeros(0).set_(x.clone().requires_grad_()).detach() * 2,
+     K(3, 4), covers=("set_", "clone", "mul"))
 case("view_dtype", lambda T, i: i.double().view(T.int64).view(T.float64), K(3, 4),
      covers=("to_dtype", "view_dtype"))
 case("as_strided", lambda T, x: x.as_strided((2, 2), (1, 3), 1), F(4, 3),

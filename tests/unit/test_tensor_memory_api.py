@@ -217,3 +217,98 @@ def test_resize_view_dtype_and_memory_formats_on_a_worker(local_workers):
         assert b.device_str == "worker:1" and b.shape == a.shape and b.dtype is a.dtype
         assert b.stride() == a.stride()
         np.testing.assert_array_equal(b.cpu().numpy(), a.numpy())
+
+
+# ---- set_ ---------------------------------------------------------------------------------
+
+def test_set_to_a_tensor_shares_its_memory_and_layout():
+    def scenario(T):
+        a = T.arange(6.0).reshape(2, 3)
+        b = T.zeros(4)
+        same_object = b.set_(a) is b
+        a[0, 0] = 100  # (each sees the other's writes; each keeps its own version counter)
+        b[1, 2] = -1
+        c = T.zeros(1).set_(a.view(-1)[2:].view(2, 2).t())
+        d = T.arange(3.0)
+        d.set_(source=a)
+        return [same_object, b, b.stride(), b.storage_offset(), b._version, a._version, a,
+                b.data_ptr() == a.data_ptr(), c, c.stride(), c.storage_offset(),
+                c.is_contiguous(), d]
+
+    same(scenario)
+
+
+def test_set_to_a_storage_views_it_from_the_offset_given():
+    def scenario(T):
+        a = T.arange(6.0)
+        b, whole, typed = T.zeros(1), T.zeros(1), T.zeros(1)
+        b.set_(a.untyped_storage(), 1, (2, 2), (1, 2))
+        whole.set_(a.untyped_storage())
+        typed.set_(a.storage(), 2, T.Size([3]))
+        keywords = T.zeros(2).set_(a.untyped_storage(), storage_offset=4, size=(2,),
+                                   stride=(1,))
+        a[1] = 50
+        empty = T.arange(4.0)
+        return [b, b.stride(), b.storage_offset(), b._version, whole, typed, typed.stride(),
+                keywords, empty.set_(), empty.stride(), empty._version]
+
+    same(scenario)
+
+
+def test_set_refuses_as_torch():
+    def scenario(T):
+        storage = T.arange(6.0).untyped_storage()
+        leaf = T.zeros(2, requires_grad=True)
+        with T.no_grad():
+            leaf.set_(T.ones(2))  # (allowed there: it stays a leaf)
+        return [attempt(lambda: T.zeros(2).set_(T.zeros(2, dtype=T.float64))),
+                attempt(lambda: T.zeros(2, dtype=T.int64).set_(T.zeros(2))),
+                attempt(lambda: T.zeros(1, dtype=T.float64).set_(T.arange(6.0).storage())),
+                attempt(lambda: T.zeros(1).set_(storage, -1, (2,), (1,))),
+                attempt(lambda: T.zeros(1).set_(storage, 0, (2,), (1, 1))),
+                attempt(lambda: T.zeros(2).set_(T.ones(2), 0)),
+                attempt(lambda: T.zeros(2).set_(3)),
+                attempt(lambda: T.zeros(2).set_(T.ones(2, device="meta"))),
+                attempt(lambda: T.zeros(2, requires_grad=True).set_(T.ones(2))),
+                leaf, leaf.is_leaf]
+
+    same(scenario, prefix=80)
+
+
+def test_set_has_no_derivative_as_torch():
+    # torch's set_ is recorded with no derivative: self requires grad through a node whose
+    # backward raises, with edges to its old history and to the source's
+    def scenario(T):
+        source = T.ones(2, requires_grad=True)
+        b = T.zeros(2)
+        b.set_(source)
+        x = T.ones(2, requires_grad=True)
+        y = x * 2
+        y.set_(T.zeros(3))
+        edges = [[None if f is None else type(f).__name__ for f, _ in t.grad_fn.next_functions]
+                 for t in (b, y)]
+        z = x * 1
+        saved = z * z
+        with T.no_grad():
+            z.set_(T.zeros(2))
+        return [b.requires_grad, b.is_leaf, edges, attempt(lambda: b.sum().backward()),
+                attempt(lambda: y.sum().backward()), attempt(lambda: saved.sum().backward())]
+
+    same(scenario, prefix=60)
+
+
+def test_set_of_a_workers_tensor_names_the_op_and_the_device(local_workers):
+    x = distgrad.ones(2, device="worker:0")
+    for call in (lambda: x.set_(distgrad.zeros(2, device="worker:0")), lambda: x.set_()):
+        try:
+            call()
+        except NotImplementedError as e:
+            assert "set_" in str(e) and "worker:0" in str(e)
+        else:
+            raise AssertionError("set_ of a worker's tensor ran")
+    try:
+        distgrad.zeros(2).set_(x)
+    except RuntimeError as e:  # (torch's: another device's storage)
+        assert 'different device "worker:0"' in str(e)
+    else:
+        raise AssertionError("set_ to a worker's tensor ran")
