@@ -1227,8 +1227,7 @@ class Tensor:
         return call("floor_divide", other, self)
 
     def __ifloordiv__(self, other):
-        self._check_write_to_stale_view()
-        return self._inplace(call("floor_divide", self, other))
+        return self._in_place_binary("floor_divide", other)
 
     def __mod__(self, other):
         return call("remainder", self, other)
@@ -1237,8 +1236,7 @@ class Tensor:
         return call("remainder", other, self)
 
     def __imod__(self, other):
-        self._check_write_to_stale_view()
-        return self._inplace(call("remainder", self, other))
+        return self._in_place_binary("remainder", other)
 
     def __pow__(self, other):
         return call("pow", self, other)
@@ -1293,7 +1291,9 @@ class Tensor:
 
     def _in_place_binary(self, op: str, other):
         """`self op= other`: torch checks that self can hold the result's dtype before its
-        kernel is looked for (`int &= float` is a cast error, not a missing kernel)."""
+        kernel is looked for (`int &= float` is a cast error, not a missing kernel); an
+        `other` that partly overlaps self is refused (TensorIterator's check)."""
+        self._check_no_partial_overlap(other)
         self._check_write_to_stale_view()
         self._check_can_hold(dtypes.result_type((self, other)))
         return self._inplace(call(op, self, other))

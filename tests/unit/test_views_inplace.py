@@ -7,6 +7,8 @@ its next_functions differ from torch's; its name, values and gradients agree.)
 """
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 import pytest
 
@@ -1269,7 +1271,7 @@ def test_an_indexed_write_into_an_expanded_tensor_writes_the_value_exactly():
 @pytest.mark.parametrize("write", [
     "clamp_(min=v)", "clamp_(None, v)", "clip_(max=v)", "add_(other=v)", "lerp_(end=v, weight=0.5)",
     "lerp_(y, v)", "addcmul_(y, v)", "addcdiv_(tensor1=y, tensor2=v)", "pow_(exponent=v)",
-    "float_power_(v)", "addr_(v[0], y[0])",
+    "float_power_(v)", "addr_(v[0], y[0])", "__ifloordiv__(v)", "__imod__(v)",
     # what torch reads unchecked: a matrix product's factors, index_fill_'s value
     "addmm_(v.t(), y[:1])", "index_fill_(0, i, v[0, 0])", "masked_scatter_(y > 0, v)"])
 def test_an_input_partly_overlapping_the_written_tensor_is_refused_wherever_passed(write):
@@ -1281,6 +1283,19 @@ def test_an_input_partly_overlapping_the_written_tensor_is_refused_wherever_pass
         y, i = T.tensor([[0.5, 2.0], [1.5, 0.25]], dtype=T.float64), T.tensor([0])
         names = {"x": x, "v": v, "y": y, "i": i}
         return attempt(lambda: eval("x." + write, {}, names)), b
+
+    same(program)
+
+
+def test_an_augmented_assignment_refuses_a_partly_overlapping_operand():
+    def program(T):
+        def write(op):
+            b = T.arange(1, 9)
+            v = b[0:4]
+            return attempt(lambda: op(v, b[1:5])), b
+
+        return [write(op) for op in (operator.ifloordiv, operator.imod, operator.iand,
+                                     operator.ixor, operator.ilshift, operator.irshift)]
 
     same(program)
 
