@@ -30,6 +30,9 @@ EXPECTED_ERRORS: dict = {
     **{(case, p): "resize_ of a sharded tensor is not supported"
        for case in ("resize_", "resize_transposed", "resize_grown")
        for p in ("shard_first", "shard_last", "replicate")},
+    # set_ takes a driver's tensor's memory: a sharded source's is on other devices
+    **{("set_", p): 'to a storage on different device "sharded"'
+       for p in ("shard_first", "shard_last", "replicate")},
 }
 
 PLACEMENTS = {"shard_first": lambda t: dist.shard(t, 0), "shard_last": lambda t: dist.shard(t, -1),
