@@ -21,7 +21,7 @@ __all__ = ["LinAlgError", "vector_norm", "matrix_norm", "norm", "det", "slogdet"
            "solve", "solve_ex", "solve_triangular", "cholesky", "cholesky_ex", "lu_factor", "lu_factor_ex", "lu", "lu_solve", "qr", "svd",
            "svdvals", "eigh", "eigvalsh", "pinv", "lstsq", "matrix_rank", "cond", "matrix_power",
            "matrix_exp", "multi_dot", "cross", "vecdot", "diagonal", "matmul", "vander",
-           "tensorsolve"]
+           "tensorsolve", "householder_product"]
 
 _INF = float("inf")
 
@@ -143,6 +143,13 @@ def cholesky(A, *, upper=False):
 
 def qr(A, mode="reduced"):
     return return_types.linalg_qr(call("linalg_qr", A, mode=mode))
+
+
+def householder_product(input, tau):
+    """The first n columns of the product of Householder reflectors I - τ_i v_i v_iᵀ whose
+    vectors v_i are input's columns below the diagonal after a 1 (as geqrf leaves them).
+    (torch documents the matrix as A but names the parameter input.)"""
+    return call("linalg_householder_product", input, tau)
 
 
 def svd(A, full_matrices=True, *, driver=None):

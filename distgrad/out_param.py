@@ -19,27 +19,28 @@ from .tensor import Tensor
 
 # torch's functions (torch.*, torch.linalg.*) that take out=, as distgrad has them
 NAMESPACE = """
-abs absolute acos acosh add addbmm addcdiv addcmul addmm addmv addr all amax amin aminmax any
-arange arccos arccosh arcsin arcsinh arctan arctan2 arctanh argmax argmin asin asinh atan atan2
-atanh baddbmm bernoulli bitwise_and bitwise_left_shift bitwise_not bitwise_or bitwise_right_shift
+abs absolute acos acosh add addbmm addcdiv addcmul addmm addmv addr all amax amin aminmax any arange
+arccos arccosh arcsin arcsinh arctan arctan2 arctanh argmax argmin asin asinh atan atan2 atanh
+baddbmm bernoulli bitwise_and bitwise_left_shift bitwise_not bitwise_or bitwise_right_shift
 bitwise_xor bmm bucketize cat ceil chain_matmul cholesky cholesky_inverse cholesky_solve clamp
 clamp_max clamp_min clip column_stack concat concatenate copysign cos cosh cross cummax cummin
 cumprod cumsum deg2rad diag diff digamma div divide dot dstack empty eq erf erfc erfinv exp exp2
-expm1 eye fix float_power floor floor_divide fmax fmin fmod frac full gather gcd ge ger greater
-greater_equal gt heaviside histc histogram hstack hypot i0 igamma igammac index_add index_copy
-index_reduce index_select inner inverse isneginf isposinf kron kthvalue ldexp le lcm lerp less
-less_equal lgamma linspace log log10 log1p log2 log_softmax logaddexp logaddexp2 logcumsumexp
+expm1 eye fix float_power floor floor_divide fmax fmin fmod frac full gather gcd ge geqrf ger
+greater greater_equal gt heaviside histc histogram hstack hypot i0 igamma igammac index_add
+index_copy index_reduce index_select inner inverse isneginf isposinf kron kthvalue ldexp le lcm lerp
+less less_equal lgamma linspace log log10 log1p log2 log_softmax logaddexp logaddexp2 logcumsumexp
 logical_and logical_not logical_or logical_xor logit logspace logsumexp lt masked_select matmul
 matrix_power max maximum mean median min minimum mm mode msort mul multinomial multiply mv mvlgamma
 nan_to_num nanmean nanmedian nanquantile nansum narrow_copy ne neg negative nextafter nonzero norm
-normal not_equal ones outer polygamma pow prod qr quantile rad2deg rand randint randn randperm
+normal not_equal ones orgqr outer polygamma pow prod qr quantile rad2deg rand randint randn randperm
 reciprocal remainder renorm round row_stack rsqrt searchsorted sgn sigmoid sign signbit sin sinc
 sinh softmax sort sqrt square stack std std_mean sub subtract sum svd take_along_dim tan tanh
 tensordot topk triangular_solve tril triu true_divide trunc var var_mean vdot vstack where xlogy
 zeros
 """.split()
 LINALG = """
-cholesky cholesky_ex cond cross det eigh eigvalsh inv inv_ex lu lu_factor lu_factor_ex lu_solve
+cholesky cholesky_ex cond cross det eigh eigvalsh householder_product inv inv_ex lu lu_factor
+lu_factor_ex lu_solve
 matmul matrix_norm matrix_power matrix_rank multi_dot norm pinv qr slogdet solve solve_ex
 solve_triangular svd svdvals tensorsolve vecdot vector_norm
 """.split()

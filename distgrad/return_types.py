@@ -55,6 +55,7 @@ _FIELDS = {
     "slogdet": ("sign", "logabsdet"),
     "svd": ("U", "S", "V"),
     "qr": ("Q", "R"),
+    "geqrf": ("a", "tau"),
     "triangular_solve": ("solution", "cloned_coefficient"),
     "linalg_slogdet": ("sign", "logabsdet"),
     "linalg_inv_ex": ("inverse", "info"),

@@ -11,7 +11,7 @@ from ..autograd import grad_mode
 from ..autograd.record import call
 from . import lapack
 from .lapack import LinAlgError
-from .rules import broadcast_shapes, not_implemented, unbroadcast
+from .rules import broadcast_shapes, not_implemented, unbroadcast, zeros_grad
 from .table import Meta, defop
 
 
@@ -543,6 +543,102 @@ def _qr_vjp(c, gq, gr):
 
 defop("linalg_qr", _qr, _qr_rule, _qr_vjp, node="LinalgQrBackward0", save=(0,), save_out=True,
       n_out=2)
+
+
+# ---- geqrf, householder_product (orgqr) ---------------------------------------------------------
+
+def _geqrf_rule(a):
+    if a.ndim < 2:
+        raise RuntimeError("torch.geqrf: input must have at least 2 dimensions.")
+    if not a.dtype.is_floating_point or a.dtype in dtypes.LOW_FLOATS:
+        raise not_implemented("geqrf_cpu", a.dtype)
+    k = min(a.shape[-2], a.shape[-1])
+    return Meta(a.shape, a.dtype), Meta(tuple(a.shape[:-2]) + (k,), a.dtype)
+
+
+def _geqrf(a):
+    """LAPACK's geqrf (numpy's raw QR, which returns the factors transposed)."""
+    if a.size == 0:
+        return a.copy(), np.zeros(a.shape[:-2] + (min(a.shape[-2:]),), a.dtype)
+    h, tau = np.linalg.qr(a, mode="raw")
+    return np.ascontiguousarray(np.swapaxes(h, -1, -2)), tau
+
+
+# (no VJP: torch has none; matrix_functions.geqrf gives the results torch's refusing node)
+defop("geqrf", _geqrf, _geqrf_rule, n_out=2)
+
+
+def _householder_rule(a, tau):
+    name = "torch.linalg.householder_product"
+    if a.ndim < 2:
+        raise RuntimeError(f"{name}: input must have at least 2 dimensions.")
+    if a.shape[-2] < a.shape[-1]:
+        raise RuntimeError(f"{name}: input.shape[-2] must be greater than or equal to "
+                           "input.shape[-1]")
+    if a.shape[-1] < tau.shape[-1]:
+        raise RuntimeError(f"{name}: input.shape[-1] must be greater than or equal to "
+                           "tau.shape[-1]")
+    if a.ndim - tau.ndim != 1:
+        raise RuntimeError(f"{name}: Expected tau to have one dimension less than input, but "
+                           f"got tau.ndim equal to {tau.ndim} and input.ndim is equal to {a.ndim}")
+    if tuple(tau.shape[:-1]) != tuple(a.shape[:-2]):
+        raise RuntimeError(f"{name}: Expected batch dimensions of tau to be equal to "
+                           f"input.shape[:-2], but got {list(tau.shape[:-1])}")
+    if tau.dtype != a.dtype:
+        raise RuntimeError(f"{name}: tau dtype {tau.dtype.long_name} does not match input "
+                           f"dtype {a.dtype.long_name}")
+    if not a.dtype.is_floating_point or a.dtype in dtypes.LOW_FLOATS:
+        raise not_implemented("orgqr_cpu", a.dtype)
+    return Meta(a.shape, a.dtype)
+
+
+def _householder_product(a, tau):
+    """The first n columns of H_1 ⋯ H_k, H_i = I - τ_i v_i v_iᵀ with v_i the i-th column of
+    a below its diagonal after a 1 (LAPACK's orgqr, applied to the identity from the right
+    end)."""
+    m, n = a.shape[-2:]
+    k = tau.shape[-1]
+    v = np.tril(a[..., :k], -1) + np.eye(m, k, dtype=a.dtype)
+    q = np.broadcast_to(np.eye(m, n, dtype=a.dtype), a.shape).copy()
+    for i in reversed(range(k)):
+        vi = v[..., i:i + 1]
+        q -= tau[..., i, None, None] * (vi @ (np.swapaxes(vi, -1, -2) @ q))
+    return q
+
+
+def _householder_vjp(c, g):
+    """Back through Q = H_1 ⋯ H_k E one reflector at a time: for Y = H_i X, with
+    H_i = I - τ vvᵀ, gX = H_i gY, gτ = -vᵀ gY Xᵀ v and gv = -τ (gY Xᵀ v + X gYᵀ v); a's
+    gradient is gv below the diagonal (the rest of a is not read)."""
+    a, tau = c[0], c[1]
+    m, n = a.shape[-2], a.shape[-1]
+    k = tau.shape[-1]
+    if k == 0:  # (no reflectors: torch gives neither input a gradient)
+        return None, None
+    eye = call("eye", n=m, m=n, dtype=a.dtype.name, _device=a.device_str)
+    v = (a.tril(-1) + eye).narrow(-1, 0, k)
+    vs = [v.narrow(-1, i, 1) for i in range(k)]
+    taus = [tau.narrow(-1, i, 1).unsqueeze(-1) for i in range(k)]
+    reflected = [None] * k  # reflected[i]: the matrix H_i multiplies, H_{i+1} ⋯ H_k E
+    x = eye
+    for i in reversed(range(k)):
+        reflected[i] = x
+        x = x - taus[i] * vs[i].matmul(mH(vs[i]).matmul(x))
+    gvs, gtaus = [], []
+    for vi, ti, xi in zip(vs, taus, reflected):
+        g_xv = g.matmul(mH(xi).matmul(vi))
+        x_gv = xi.matmul(mH(g).matmul(vi))
+        gtaus.append(-mH(vi).matmul(g_xv))
+        gvs.append(-ti * (g_xv + x_gv))
+        g = g - ti * vi.matmul(mH(vi).matmul(g))
+    ga = call("cat", *gvs, dim=-1)
+    if k < n:
+        ga = call("cat", ga, zeros_grad(a.shape[:-1] + (n - k,), a.dtype, a.device_str), dim=-1)
+    return ga.tril(-1), call("cat", *gtaus, dim=-1).squeeze(-2)
+
+
+defop("linalg_householder_product", _householder_product, _householder_rule, _householder_vjp,
+      node="LinalgHouseholderProductBackward0", save=(0, 1), params=("input", "tau"))
 
 
 # ---- svd, eigh ----------------------------------------------------------------------------------

@@ -62,6 +62,19 @@ def qr(input, some=True):
     return return_types.qr(_linalg.qr(input, "reduced" if some else "complete"))
 
 
+def geqrf(input):
+    """LAPACK's QR in its compact form: R on and above the diagonal, the Householder vectors
+    below it, and their scales tau (linalg.householder_product makes Q of them)."""
+    from .sets import without_derivative
+
+    return return_types.geqrf(without_derivative(input, out, "geqrf", "GeqrfBackward0")
+                              for out in call("geqrf", input))
+
+
+def orgqr(input, input2):
+    return _linalg.householder_product(input, input2)
+
+
 def pinverse(input, rcond=1e-15):
     return _linalg.pinv(input, atol=0.0, rtol=rcond)
 
@@ -76,5 +89,6 @@ def triangular_solve(input, A, upper=True, transpose=False, unitriangular=False)
 
 METHODS = dict(det=det, logdet=logdet, slogdet=slogdet, inverse=inverse, cholesky=cholesky,
                cholesky_solve=cholesky_solve, cholesky_inverse=cholesky_inverse, svd=svd, qr=qr,
+               geqrf=geqrf, orgqr=orgqr,
                pinverse=pinverse, matrix_power=matrix_power, matrix_exp=matrix_exp,
                triangular_solve=triangular_solve)

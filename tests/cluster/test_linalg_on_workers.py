@@ -1,6 +1,7 @@
 """distgrad.linalg on a worker's tensor and on sharded ones (no sharding rule: the operands
 are gathered), against PyTorch on one device: values and gradients of one program through
-det, inv, solve, cholesky, qr, svd, eigh, pinv, matrix_exp, lstsq, lu and the norms."""
+det, inv, solve, cholesky, qr, svd, eigh, pinv, matrix_exp, lstsq, lu, the norms, geqrf and
+householder_product."""
 from __future__ import annotations
 
 import numpy as np
@@ -27,7 +28,8 @@ def _program(T, place):
     outs = [L.det(a), L.inv(a), L.solve(a, h[:, :2]), L.cholesky(spd), q, r, u @ vh, s, w,
             v @ (w.unsqueeze(-1) * v.mT), L.pinv(h), L.matrix_exp(h / 4), L.matrix_norm(a, "nuc"),
             L.norm(h, 2), T.logdet(spd), L.solve_triangular(r, h, upper=True),
-            L.lstsq(a, h).solution, L.lu_solve(*L.lu_factor(a), h), L.lu(a).U]
+            L.lstsq(a, h).solution, L.lu_solve(*L.lu_factor(a), h), L.lu(a).U,
+            L.householder_product(h, h[0, :3] / 4), L.householder_product(*T.geqrf(a.detach()))]
     loss = sum((o * (k + 1)).sum() for k, o in enumerate(outs))
     loss.backward()
     return outs, x.grad

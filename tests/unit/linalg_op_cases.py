@@ -89,6 +89,23 @@ case("linalg_qr_complete_wide", lambda T, a: tuple(T.linalg.qr(a, mode="complete
      covers="linalg_qr")
 case("linalg_qr_r", lambda T, a: T.linalg.qr(a.detach(), mode="r")[1], K(4, 3), covers="linalg_qr")
 case("qr_method", lambda T, a: tuple(a.qr()), F(4, 3), covers="linalg_qr")
+case("linalg_householder_product", lambda T, a, t: T.linalg.householder_product(a, t), F(4, 3),
+     F(2), covers="linalg_householder_product")
+case("householder_product_batch_square", lambda T, a, t: T.linalg.householder_product(a, t),
+     F(2, 3, 3), F(2, 3), covers="linalg_householder_product")
+case("householder_product_no_reflectors", lambda T, a, t: T.linalg.householder_product(a, t),
+     F(3, 2), F(0), covers="linalg_householder_product")
+case("orgqr", lambda T, a, t: T.orgqr(input=a, input2=t), F(5, 2), F(2),
+     covers="linalg_householder_product")
+case("householder_product_keywords", lambda T, a, t: T.linalg.householder_product(input=a, tau=t),
+     F(3, 2), F(1), covers="linalg_householder_product")
+case("orgqr_method", lambda T, a, t: a.orgqr(t), F(2, 4, 4), F(2, 1),
+     covers="linalg_householder_product")
+case("householder_product_of_geqrf", lambda T, a: T.linalg.householder_product(*T.geqrf(a)),
+     K(2, 4, 3), covers=("geqrf", "linalg_householder_product"))
+# geqrf has no derivative (its node's backward raises: test_linalg.py)
+case("geqrf", lambda T, a: tuple(T.geqrf(a)), K(2, 4, 3), covers="geqrf")
+case("geqrf_wide_method", lambda T, a: tuple(a.geqrf()), K(3, 5), covers="geqrf")
 case("linalg_svd_reconstruct",
      lambda T, a: (lambda u, s, vh: (u @ vh, s))(*T.linalg.svd(a, full_matrices=False)),
      F(2, 4, 3), covers="linalg_svd")
@@ -180,6 +197,21 @@ error("linalg_eigh_not_square", lambda T, a: T.linalg.eigh(a), K(2, 3))
 error("linalg_solve_shapes", lambda T, a, b: T.linalg.solve(a, b), K(2, 2), K(3))
 error("linalg_solve_matrix_shapes", lambda T, a, b: T.linalg.solve(a, b), K(2, 2), K(3, 2))
 error("linalg_qr_mode", lambda T, a: T.linalg.qr(a, mode="x"), K(3, 3))
+error("householder_product_vector", lambda T, a, t: T.linalg.householder_product(a, t), K(3),
+      K(1))
+error("householder_product_wide", lambda T, a, t: T.orgqr(a, t), K(3, 4), K(2))
+error("householder_product_long_tau", lambda T, a, t: T.linalg.householder_product(a, t),
+      K(4, 3), K(4))
+error("householder_product_tau_ndim", lambda T, a, t: T.linalg.householder_product(a, t),
+      K(4, 3), K(2, 2))
+error("householder_product_tau_batch", lambda T, a, t: T.linalg.householder_product(a, t),
+      K(2, 4, 3), K(3, 2))
+error("householder_product_tau_dtype",
+      lambda T, a, t: T.linalg.householder_product(a.double(), t), K(4, 3), K(2))
+error("householder_product_int", lambda T, a, t: T.orgqr(a, t), I(4, 3), I(2))
+error("householder_product_half", lambda T, a, t: T.orgqr(a.half(), t.half()), K(4, 3), K(2))
+error("geqrf_vector", lambda T, a: T.geqrf(a), K(3))
+error("geqrf_int", lambda T, a: T.geqrf(a), I(4, 3))
 
 # ---- lstsq: the solution, and per driver the residuals, rank and singular values torch gives --------
 

@@ -79,6 +79,17 @@ def test_result_types_have_torchs_field_names():
         assert T.linalg.qr(x).R.shape == (2, 2)
         assert T.linalg.cholesky_ex(x).L.shape == (2, 2)
         assert T.triangular_solve(x, x).cloned_coefficient.shape == (2, 2)
+        assert T.geqrf(x).tau.shape == (2,)
+
+
+def test_geqrf_results_carry_torchs_node_whose_backward_raises():
+    def scenario(T):
+        x = T.tensor(np.arange(12.).reshape(4, 3) ** 0.5, requires_grad=True)
+        a, tau = T.geqrf(x)
+        return [a.grad_fn.name(), tau.grad_fn.name(), T.geqrf(x.detach()).a.grad_fn,
+                attempt(lambda: T.autograd.grad(tau.sum(), x))]
+
+    same(scenario)
 
 
 def test_matrix_rank_and_pinv_tolerances_are_torchs():
