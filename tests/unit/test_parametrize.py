@@ -63,6 +63,15 @@ NEW = {
         nn.Linear(5, 3), orthogonal_map="matrix_exp"), (2, 5)),
     "orthogonal_cayley_no_trivialization": (lambda nn: nn.utils.parametrizations.orthogonal(
         nn.Linear(3, 3), orthogonal_map="cayley", use_trivialization=False), (2, 3)),
+    # householder: the default for a non-square weight
+    "orthogonal_householder_tall": (lambda nn: nn.utils.parametrizations.orthogonal(
+        nn.Linear(3, 5)), (2, 3)),
+    "orthogonal_householder_wide": (lambda nn: nn.utils.parametrizations.orthogonal(
+        nn.Linear(5, 3)), (2, 5)),
+    "orthogonal_householder_square": (lambda nn: nn.utils.parametrizations.orthogonal(
+        nn.Linear(4, 4), orthogonal_map="householder"), (2, 4)),
+    "orthogonal_householder_no_trivialization": (lambda nn: nn.utils.parametrizations.orthogonal(
+        nn.Linear(5, 3), use_trivialization=False), (2, 5)),
 }
 
 
@@ -272,6 +281,37 @@ def test_orthogonal_assignment():
         np.testing.assert_allclose(mine, theirs, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("shape, kwargs", [((5, 3), {}), ((3, 5), {}),
+                                           ((5, 3), {"use_trivialization": False}),
+                                           ((3, 5), {"use_trivialization": False})])
+def test_orthogonal_non_square_weight_is_torchs_from_the_same_seed(shape, kwargs):
+    """Registering draws the completion of the base from the generator (randn), so a seeded
+    Linear gives torch's parametrized weight, base and original without loading its state."""
+    got = []
+    for lib in (torch, distgrad):
+        lib.manual_seed(0)
+        m = lib.nn.utils.parametrizations.orthogonal(lib.nn.Linear(*shape), **kwargs)
+        plist = m.parametrizations.weight
+        got.append([as_np(m.weight), as_np(plist.original)]
+                   + [as_np(b) for b in plist[0].buffers()])
+    for mine, theirs in zip(*reversed(got)):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-5, atol=1e-6)
+
+
+def test_orthogonal_householder_assignment_without_trivialization():
+    """No base: assigning stores geqrf's reflectors (R's diagonal signs on the diagonal), and
+    the weight read back is the Q of the value's QR."""
+    value = arr(3, 5, seed=8)
+    got = []
+    for lib in (torch, distgrad):
+        m = lib.nn.utils.parametrizations.orthogonal(lib.nn.Linear(5, 3),
+                                                     use_trivialization=False)
+        m.weight = lib.tensor(value)
+        got.append([as_np(m.parametrizations.weight.original), as_np(m.weight)])
+    for mine, theirs in zip(*reversed(got)):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-5, atol=1e-6)
+
+
 def _orthogonal_bad_map(lib):
     lib.nn.utils.parametrizations.orthogonal(lib.nn.Linear(2, 2), orthogonal_map="qr")
 
@@ -288,7 +328,8 @@ def test_errors_are_torchs(fn):
     assert _error(distgrad, fn) == _error(torch, fn)
 
 
-@pytest.mark.parametrize("name", ["weight_norm", "orthogonal_cayley", "spectral_norm_eval"])
+@pytest.mark.parametrize("name", ["weight_norm", "orthogonal_cayley", "spectral_norm_eval",
+                                  "orthogonal_householder_tall", "orthogonal_householder_wide"])
 def test_parametrization_finite_differences_and_second_order(name):
     """The parametrized weight as a function of its originals, in float64: gradients and
     gradients of gradients against finite differences."""
@@ -296,11 +337,18 @@ def test_parametrization_finite_differences_and_second_order(name):
     p = distgrad.nn.utils.parametrizations
     make = {"weight_norm": lambda m: p.weight_norm(m, dim=1),
             "orthogonal_cayley": lambda m: p.orthogonal(m, orthogonal_map="cayley"),
-            "spectral_norm_eval": lambda m: p.spectral_norm(m).eval()}[name]
-    module = make(distgrad.nn.Linear(3, 3).double())
+            "spectral_norm_eval": lambda m: p.spectral_norm(m).eval(),
+            "orthogonal_householder_tall": p.orthogonal,
+            "orthogonal_householder_wide": p.orthogonal}[name]
+    shape = {"orthogonal_householder_tall": (3, 5),
+             "orthogonal_householder_wide": (5, 3)}.get(name, (3, 3))
+    module = make(distgrad.nn.Linear(*shape).double())
     plist = module.parametrizations.weight
     names = sorted(n for n in plist._parameters)
     originals = [getattr(plist, n).detach().clone().requires_grad_() for n in names]
+    if name.startswith("orthogonal_householder"):
+        with distgrad.no_grad():  # (its diagonal is read as int: -1 would step under a nudge)
+            originals[0].diagonal().fill_(-1.5)
 
     def f(*values):
         return distgrad.func.functional_call(plist, dict(zip(names, values)), ())

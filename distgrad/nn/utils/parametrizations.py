@@ -23,10 +23,11 @@ _ORTHOGONAL_MAPS = ("matrix_exp", "cayley", "householder")
 
 def _make_orthogonal(a: Tensor) -> Tensor:
     """The Q of a's QR decomposition with R's diagonal made positive (torch's, from geqrf)."""
-    from ...linalg import qr
+    from ...linalg import householder_product
+    from ...ops.functions import geqrf
 
-    q, r = qr(a)
-    return q * r.diagonal(dim1=-2, dim2=-1).sgn().unsqueeze(-2)
+    x, tau = geqrf(a)
+    return householder_product(x, tau) * x.diagonal(dim1=-2, dim2=-1).sgn().unsqueeze(-2)
 
 
 def _is_orthogonal(q: Tensor) -> bool:
@@ -40,8 +41,9 @@ def _is_orthogonal(q: Tensor) -> bool:
 
 
 class _Orthogonal(Module):
-    """Q = base · map(A), A the skew-symmetric matrix made from original's lower triangle;
-    a tall (n > k) weight takes Q's first k columns, a wide one the transpose."""
+    """Q = base · map(original) for a tall (n > k) original, map a skew-symmetric matrix's
+    exponential or Cayley transform (first k columns) or a product of Householder
+    reflectors; a wide original is mapped transposed."""
 
     def __init__(self, weight: Tensor, orthogonal_map: str, *,
                  use_trivialization: bool = True) -> None:
@@ -52,14 +54,26 @@ class _Orthogonal(Module):
             self.register_buffer("base", None)
 
     def forward(self, x: Tensor) -> Tensor:
+        n, k = x.shape[-2], x.shape[-1]
+        transposed = n < k
+        if transposed:
+            x = x.mT
+        if self.orthogonal_map == "householder":
+            q = self._householder(x)
+        else:
+            q = self._skew_map(x)
+        if hasattr(self, "base"):
+            q = self.base @ q
+        return q.mT if transposed else q
+
+    def _skew_map(self, x: Tensor) -> Tensor:
+        """matrix_exp or cayley of the skew-symmetric A made from x's lower triangle (x tall,
+        embedded into a square), then its first k columns."""
         from ...creation import eye
         from ...linalg import matrix_exp, solve
         from ...ops.functions import cat
 
         n, k = x.shape[-2], x.shape[-1]
-        transposed = n < k
-        if transposed:
-            x, n, k = x.mT, k, n
         x = x.tril()
         if n != k:
             x = cat([x, x.new_zeros(n, n - k).expand(*x.shape[:-2], -1, -1)], dim=-1)
@@ -69,11 +83,18 @@ class _Orthogonal(Module):
         else:
             identity = eye(n, dtype=a.dtype, device=a.device)
             q = solve(identity - 0.5 * a, identity + 0.5 * a)
-        if n != k:
-            q = q[..., :k]
-        if hasattr(self, "base"):
-            q = self.base @ q
-        return q.mT if transposed else q
+        return q[..., :k] if n != k else q
+
+    @staticmethod
+    def _householder(x: Tensor) -> Tensor:
+        """The reflectors below x's diagonal, each scaled to reflect (τ = 2 / ‖v‖²), times the
+        signs on x's diagonal (cast to int: neither differentiated nor updated)."""
+        from ...linalg import householder_product
+
+        a = x.tril(diagonal=-1)
+        tau = 2.0 / (1.0 + (a * a).sum(dim=-2))
+        q = householder_product(a, tau)
+        return q * x.diagonal(dim1=-2, dim2=-1).int().unsqueeze(-2)
 
     @no_grad()
     def right_inverse(self, q: Tensor) -> Tensor:
@@ -85,12 +106,11 @@ class _Orthogonal(Module):
                              f"Got a tensor of shape {q.shape}.")
         q_init = q
         n, k = q.shape[-2], q.shape[-1]
-        if n < k:
+        transposed = n < k
+        if transposed:
             q, n, k = q.mT, k, n
         if not hasattr(self, "base"):
-            raise NotImplementedError("It is not possible to assign to the matrix exponential or "
-                                      "the Cayley parametrizations when "
-                                      "use_trivialization=False.")
+            return self._householder_inverse(q, transposed)
         if n == k:
             q = q.clone() if _is_orthogonal(q) else _make_orthogonal(q)
         else:
@@ -101,11 +121,28 @@ class _Orthogonal(Module):
         neg_id.diagonal(dim1=-2, dim2=-1).fill_(-1.0)
         return neg_id
 
+    def _householder_inverse(self, q: Tensor, transposed: bool) -> Tensor:
+        """Without a base only householder can be assigned: geqrf's reflectors of q, with
+        the signs of R's diagonal on the diagonal (flipped where LAPACK used no reflection,
+        tau exactly 0), so that forward gives back the Q of q's QR with R's diagonal > 0."""
+        from ...ops.functions import geqrf
+
+        if self.orthogonal_map != "householder":
+            raise NotImplementedError("It is not possible to assign to the matrix exponential or "
+                                      "the Cayley parametrizations when "
+                                      "use_trivialization=False.")
+        a, tau = geqrf(q)
+        a.diagonal(dim1=-2, dim2=-1).sign_()
+        a.diagonal(dim1=-2, dim2=-1)[tau == 0.0] *= -1
+        return a.mT if transposed else a
+
 
 def orthogonal(module: Module, name: str = "weight", orthogonal_map: Optional[str] = None, *,
                use_trivialization: bool = True) -> Module:
     """`module.<name>` constrained to an orthogonal matrix (or batch of them), through
-    orthogonal_map "matrix_exp" (the default) or "cayley" of a skew-symmetric matrix."""
+    orthogonal_map "matrix_exp" or "cayley" of a skew-symmetric matrix, or "householder"
+    (a product of reflectors); the default is matrix_exp for a square weight, else
+    householder."""
     weight = getattr(module, name, None)
     if not isinstance(weight, Tensor):
         raise ValueError(f"Module '{module}' has no parameter or buffer with name '{name}'")
@@ -118,9 +155,6 @@ def orthogonal(module: Module, name: str = "weight", orthogonal_map: Optional[st
     if orthogonal_map not in _ORTHOGONAL_MAPS:
         raise ValueError('orthogonal_map has to be one of "matrix_exp", "cayley", '
                          f'"householder". Got: {orthogonal_map}')
-    if orthogonal_map == "householder":
-        raise NotImplementedError("orthogonal: distgrad has no householder_product; pass "
-                                  "orthogonal_map='matrix_exp' or 'cayley'")
     orth = _Orthogonal(weight, orthogonal_map, use_trivialization=use_trivialization)
     parametrize.register_parametrization(module, name, orth, unsafe=True)
     return module
