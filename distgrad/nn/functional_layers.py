@@ -51,12 +51,6 @@ def _index(values, like: Tensor) -> Tensor:
     return tensor(np.asarray(values, np.int64), device=home(like))
 
 
-def _constant(values, like: Tensor) -> Tensor:
-    from ..creation import tensor
-
-    return tensor(np.asarray(values), dtype=like.dtype, device=home(like))
-
-
 # ---- convolution ---------------------------------------------------------------------------------
 
 def conv3d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride=1, padding=0,
@@ -613,9 +607,6 @@ def embedding_bag(input: Tensor, weight: Tensor, offsets: Optional[Tensor] = Non
                   padding_idx: Optional[int] = None) -> Tensor:
     """The sum, mean or max of each bag's embedding rows (padding_idx rows left out; an empty
     bag gives zeros)."""
-    from ..creation import zeros
-    from ..ops.functions import stack
-
     if weight.ndim != 2:
         raise ValueError(f"weight has to be a 2D Tensor, but got Tensor of dimension "
                          f"{weight.ndim}")
@@ -658,25 +649,12 @@ def embedding_bag(input: Tensor, weight: Tensor, offsets: Optional[Tensor] = Non
     bag_of = np.zeros(len(ids), np.int64)
     for b, (s, e) in enumerate(bags):
         bag_of[s:e] = b
-    rows = weight.index_select(0, _index([ids[i] for i in keep], weight))
-    if per_sample_weights is not None:
-        psw = per_sample_weights.reshape(-1).index_select(0, _index(keep, weight))
-        rows = rows * psw.unsqueeze(1)
-    kept_bag = bag_of[keep]
-    if mode == "max":
-        out = []
-        for b in range(len(bags)):
-            at = np.nonzero(kept_bag == b)[0]
-            out.append(rows.index_select(0, _index(at, weight)).max(0)[0] if len(at) else
-                       zeros(weight.shape[1], dtype=weight.dtype, device=home(weight)))
-        return stack(out) if out else zeros(0, weight.shape[1], dtype=weight.dtype,
-                                            device=home(weight))
-    out = zeros(len(bags), weight.shape[1], dtype=rows.dtype, device=home(weight))
-    out = out.index_add(0, _index(kept_bag, weight), rows)
-    if mode == "mean":
-        counts = np.bincount(kept_bag, minlength=len(bags)).clip(min=1)
-        out = out / _constant(counts.reshape(-1, 1), out)
-    return out
+    if input.ndim == 2 and per_sample_weights is not None:
+        per_sample_weights = per_sample_weights.reshape(-1)  # (torch's: its node's edge)
+    kept_ids = _index([ids[i] for i in keep], weight)
+    return call("embedding_bag", weight, per_sample_weights, kept_ids,
+                _index(bag_of[keep], weight), _index(keep, weight), n_bags=len(bags),
+                mode=mode)[0]
 
 
 # ---- interpolate -------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from ..autograd.record import call
 from . import layout, rounding
 from .math import _erf
 from .rules import (float_dtype, require_castable, require_float, require_scalar_type, same,
-                    scalar_types_error, unbroadcast)
+                    scalar_types_error, unbroadcast, zeros_grad)
 from .table import Meta, defop, elementwise
 
 
@@ -67,6 +67,82 @@ defop("embedding_dense_backward", _embedding_backward,
       lambda g, indices, num_weights, padding_idx=-1: Meta((num_weights, g.shape[-1]), g.dtype),
       _embedding_backward_vjp, node="EmbeddingDenseBackwardBackward0", save=(1,),
       differentiable=(0,))
+
+
+# ---- embedding_bag -----------------------------------------------------------------------------
+# One op, as torch's _embedding_bag (EmbeddingBagBackward0, with edges to the weight and the
+# per-sample weights): nn.functional.embedding_bag checks its arguments and works out, for
+# each index it keeps (padding_idx left out), the row `ids`, its bag `bag_of` and its place in
+# the input `keep`. The second result is, in max mode, the place in `ids` of each bag's
+# maximum per column (-1 for an empty bag): the VJP routes the gradient there.
+
+def _embedding_bag_rule(weight, per_sample_weights, ids, bag_of, keep, n_bags, mode):
+    picked = (n_bags, weight.shape[1]) if mode == "max" else (0,)
+    return Meta((n_bags, weight.shape[1]), weight.dtype), Meta(picked, dtypes.int64)
+
+
+def _embedding_bag(weight, per_sample_weights, ids, bag_of, keep, n_bags, mode):
+    rows = weight[ids]
+    if per_sample_weights is not None:
+        rows = rows * per_sample_weights.reshape(-1)[keep][:, None]
+    if mode == "max":
+        return _bag_max(rows, bag_of, n_bags)
+    out = np.zeros((n_bags, weight.shape[1]), weight.dtype)
+    np.add.at(out, bag_of, rows)
+    if mode == "mean":
+        out /= _bag_sizes(bag_of, n_bags)[:, None].astype(out.dtype)
+    return out, np.zeros((0,), np.int64)
+
+
+def _bag_sizes(bag_of, n_bags: int):
+    """How many kept indices each bag has, at least 1 (an empty bag's mean is 0)."""
+    return np.bincount(bag_of, minlength=n_bags).clip(min=1)
+
+
+def _bag_max(rows, bag_of, n_bags: int):
+    out = np.zeros((n_bags, rows.shape[1]), rows.dtype)
+    picked = np.full((n_bags, rows.shape[1]), -1, np.int64)
+    columns = np.arange(rows.shape[1])
+    for b in range(n_bags):
+        at = np.nonzero(bag_of == b)[0]
+        if len(at):
+            first = np.argmax(rows[at], axis=0)  # (torch's kernel keeps the first maximum)
+            out[b] = rows[at[first], columns]
+            picked[b] = at[first]
+    return out, picked
+
+
+def _embedding_bag_vjp(c, g, _):
+    weight, psw, ids, bag_of, keep = c[0], c[1], c[2], c[3], c[4]
+    mode = c.attrs["mode"]
+    num, dim = c.shapes[0]
+    if mode == "max":
+        picked = c.outs[1]
+        target = ids.take(picked.clamp_min(0)) * dim + call("arange", 0, dim, 1, dtype="int64",
+                                                            _device=weight.device_str)
+        spread = g.masked_fill(picked < 0, 0.0).reshape(-1)
+        gw = zeros_grad((num * dim,), g.dtype, weight.device_str).index_add(
+            0, target.reshape(-1), spread).view(num, dim)
+        return gw, None
+    if mode == "mean":
+        ones = call("full", shape=[bag_of.shape[0]], value=1.0, dtype=g.dtype.name,
+                    _device=weight.device_str)
+        sizes = zeros_grad((g.shape[0],), g.dtype, weight.device_str).index_add(0, bag_of, ones)
+        g = g / sizes.clamp_min(1.0).unsqueeze(1)
+    per_row = g.index_select(0, bag_of)
+    gpsw = None
+    if psw is not None and c.needs[1]:
+        gpsw = zeros_grad((psw.numel(),), g.dtype, weight.device_str).index_add(
+            0, keep, (per_row * weight.index_select(0, ids)).sum(1)).view(*psw.shape)
+    if psw is not None:
+        per_row = per_row * psw.reshape(-1).index_select(0, keep).unsqueeze(1)
+    gw = zeros_grad((num, dim), g.dtype, weight.device_str).index_add(0, ids, per_row)
+    return gw, gpsw
+
+
+defop("embedding_bag", _embedding_bag, _embedding_bag_rule, _embedding_bag_vjp,
+      node="EmbeddingBagBackward0", save=(0, 1, 2, 3, 4), save_out=True, n_out=2,
+      differentiable=(0, 1), nondiff_outputs=(1,))
 
 
 # ---- the norms' dtype checks (torch's CPU kernels) ----------------------------------------------

@@ -290,7 +290,7 @@ error("pad_replicate_value", lambda T, x: nnf(T).pad(x, (1, 1), "replicate", 2.0
 for _c in CASES:
     _c.node = _c.node or _c.id.startswith(("interpolate_", "pad_reflect", "pad_replicate",
                                            "prelu", "glu", "unfold", "fold", "conv_transpose",
-                                           "conv3d", "group_norm"))
+                                           "conv3d", "group_norm", "embedding_bag"))
 
 
 # ---- the tests -----------------------------------------------------------------------------------
