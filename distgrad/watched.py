@@ -40,6 +40,13 @@ class WatchedOrderedDict(OrderedDict):
     __repr__ = dict.__repr__  # printed as torch's plain dicts are
 
 
+class WatchedHooks(WatchedOrderedDict):
+    """A Module's hooks by id, which torch keeps (and prints) in an OrderedDict."""
+
+    def __repr__(self) -> str:
+        return repr(OrderedDict(self))
+
+
 class WatchedDefaultDict(defaultdict):
     """A defaultdict that counts its changes (an optimizer's per-parameter state, whose
     new entries are WatchedDicts)."""
@@ -68,7 +75,7 @@ _DICT_WRITES = ("__setitem__", "__delitem__", "__ior__", "pop", "popitem", "clea
 _count_changes(WatchedDict, _DICT_WRITES)
 _count_changes(WatchedOrderedDict, _DICT_WRITES + ("move_to_end",))
 _count_changes(WatchedDefaultDict, _DICT_WRITES)
-WATCHED_CONTAINERS = (WatchedDict, WatchedOrderedDict, WatchedDefaultDict)
+WATCHED_CONTAINERS = (WatchedDict, WatchedOrderedDict, WatchedHooks, WatchedDefaultDict)
 _watched_tensor_classes: dict = {}  # Tensor or Parameter -> its counting subclass
 _watched_classes: set = set()
 

@@ -1,6 +1,7 @@
 """Module forward hooks' keyword options (with_kwargs, prepend, always_call) against torch."""
 from __future__ import annotations
 
+import re
 import warnings
 
 import torch
@@ -94,3 +95,17 @@ def test_hooks_on_every_module_match_torch():
         return out, log
 
     assert run(distgrad) == run(torch)
+
+
+def test_a_modules_hooks_print_as_torchs_ordered_dicts():
+    """(the pruning tutorial prints module._forward_pre_hooks; parameters print as dicts)"""
+    def printed(T):
+        m = T.nn.Linear(2, 2)
+        m.register_forward_pre_hook(print)
+        m.register_forward_hook(print, with_kwargs=True)
+        texts = [repr(d) for d in (m._forward_pre_hooks, m._forward_hooks,
+                                   m._forward_hooks_with_kwargs, m._backward_hooks,
+                                   m._state_dict_hooks, dict(m._parameters).keys())]
+        return [re.sub(r"\d+", "#", t) for t in texts]  # (hook ids count per process)
+
+    assert printed(distgrad) == printed(torch)

@@ -16,7 +16,7 @@ from ... import dtypes
 from ...autograd import record
 from ...autograd.grad_mode import no_grad
 from ...tensor import Tensor, device_str, to_args
-from ...watched import WRITES, WatchedDict, WatchedOrderedDict
+from ...watched import WRITES, WatchedDict, WatchedHooks, WatchedOrderedDict
 from .. import functional as F
 from .. import init
 from ..parameter import Buffer, Parameter, is_lazy
@@ -71,10 +71,10 @@ class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpec
 
 # Hooks of every module's forward (torch.nn.modules.module.register_module_forward_hook),
 # run before each module's own; keyed by handle id as a module's own are.
-_global_forward_pre_hooks = WatchedOrderedDict()
-_global_forward_hooks = WatchedOrderedDict()
-_global_forward_hooks_with_kwargs = WatchedOrderedDict()
-_global_forward_hooks_always_called = WatchedOrderedDict()
+_global_forward_pre_hooks = WatchedHooks()
+_global_forward_hooks = WatchedHooks()
+_global_forward_hooks_with_kwargs = WatchedHooks()
+_global_forward_hooks_always_called = WatchedHooks()
 
 
 def register_module_forward_pre_hook(hook):
@@ -109,18 +109,18 @@ class Module:
         object.__setattr__(self, "_buffers", WatchedOrderedDict())
         object.__setattr__(self, "_non_persistent_buffers_set", set())
         object.__setattr__(self, "_modules", WatchedOrderedDict())
-        object.__setattr__(self, "_forward_pre_hooks", WatchedOrderedDict())
-        object.__setattr__(self, "_forward_hooks", WatchedOrderedDict())
+        object.__setattr__(self, "_forward_pre_hooks", WatchedHooks())
+        object.__setattr__(self, "_forward_hooks", WatchedHooks())
         # Ids of the hooks registered with_kwargs / always_call (as torch keeps them).
-        object.__setattr__(self, "_forward_pre_hooks_with_kwargs", WatchedOrderedDict())
-        object.__setattr__(self, "_forward_hooks_with_kwargs", WatchedOrderedDict())
-        object.__setattr__(self, "_forward_hooks_always_called", WatchedOrderedDict())
-        object.__setattr__(self, "_backward_pre_hooks", WatchedOrderedDict())
-        object.__setattr__(self, "_backward_hooks", WatchedOrderedDict())
+        object.__setattr__(self, "_forward_pre_hooks_with_kwargs", WatchedHooks())
+        object.__setattr__(self, "_forward_hooks_with_kwargs", WatchedHooks())
+        object.__setattr__(self, "_forward_hooks_always_called", WatchedHooks())
+        object.__setattr__(self, "_backward_pre_hooks", WatchedHooks())
+        object.__setattr__(self, "_backward_hooks", WatchedHooks())
         # Which kind _backward_hooks holds: True full, False the deprecated, None not yet.
         object.__setattr__(self, "_is_full_backward_hook", None)
         for name in _STATE_DICT_HOOKS:
-            object.__setattr__(self, name, WatchedOrderedDict())
+            object.__setattr__(self, name, WatchedHooks())
 
     def forward(self, *input):
         raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required '
