@@ -14,7 +14,7 @@ from .. import dtypes
 from ..mersenne import MersenneStream
 from ..autograd.record import call
 from . import layout, rounding
-from .math import _erf
+from .math import _erf, _not_implemented
 from .rules import (float_dtype, require_castable, require_float, require_scalar_type, same,
                     scalar_types_error, unbroadcast, zeros_grad)
 from .table import Meta, defop, elementwise
@@ -113,36 +113,59 @@ def _bag_max(rows, bag_of, n_bags: int):
 
 
 def _embedding_bag_vjp(c, g, _):
+    """torch's two backward kernels, whose own derivatives torch does not have."""
     weight, psw, ids, bag_of, keep = c[0], c[1], c[2], c[3], c[4]
-    mode = c.attrs["mode"]
-    num, dim = c.shapes[0]
-    if mode == "max":
-        picked = c.outs[1]
-        target = ids.take(picked.clamp_min(0)) * dim + call("arange", 0, dim, 1, dtype="int64",
-                                                            _device=weight.device_str)
-        spread = g.masked_fill(picked < 0, 0.0).reshape(-1)
-        gw = zeros_grad((num * dim,), g.dtype, weight.device_str).index_add(
-            0, target.reshape(-1), spread).view(num, dim)
-        return gw, None
-    if mode == "mean":
-        ones = call("full", shape=[bag_of.shape[0]], value=1.0, dtype=g.dtype.name,
-                    _device=weight.device_str)
-        sizes = zeros_grad((g.shape[0],), g.dtype, weight.device_str).index_add(0, bag_of, ones)
-        g = g / sizes.clamp_min(1.0).unsqueeze(1)
-    per_row = g.index_select(0, bag_of)
-    gpsw = None
+    gw = gpsw = None
+    if c.needs[0]:
+        gw = call("embedding_bag_backward", g, psw, ids, bag_of, keep, c.outs[1],
+                  num_weights=c.shapes[0][0], mode=c.attrs["mode"])
     if psw is not None and c.needs[1]:
-        gpsw = zeros_grad((psw.numel(),), g.dtype, weight.device_str).index_add(
-            0, keep, (per_row * weight.index_select(0, ids)).sum(1)).view(*psw.shape)
-    if psw is not None:
-        per_row = per_row * psw.reshape(-1).index_select(0, keep).unsqueeze(1)
-    gw = zeros_grad((num, dim), g.dtype, weight.device_str).index_add(0, ids, per_row)
+        gpsw = call("embedding_bag_per_sample_weights_backward", g, weight, ids, bag_of, keep,
+                    n=c.shapes[1][0])
     return gw, gpsw
+
+
+def _embedding_bag_backward(g, psw, ids, bag_of, keep, picked, num_weights, mode):
+    """The weight's gradient: each kept index's row gets its bag's gradient (divided by
+    the bag's size in mean mode, times its per-sample weight); in max mode each bag's
+    gradient goes to the row of its maximum, per column."""
+    out = np.zeros((num_weights, g.shape[1]), g.dtype)
+    if mode == "max":
+        bags, columns = np.nonzero(picked >= 0)
+        np.add.at(out, (ids[picked[bags, columns]], columns), g[bags, columns])
+        return out
+    per_row = g[bag_of]
+    if mode == "mean":
+        per_row = per_row / _bag_sizes(bag_of, g.shape[0])[bag_of, None].astype(g.dtype)
+    if psw is not None:
+        per_row = per_row * psw[keep][:, None]
+    np.add.at(out, ids, per_row)
+    return out
+
+
+def _per_sample_weights_backward(g, weight, ids, bag_of, keep, n):
+    """Each kept index's per-sample weight's gradient: its row · its bag's gradient."""
+    out = np.zeros(n, g.dtype)
+    np.add.at(out, keep, (g[bag_of] * weight[ids]).sum(1))
+    return out
+
+
+def _refuse_embedding_bag_double_backward(c, g):
+    raise NotImplementedError("the derivative for '_embedding_bag_backward' is not implemented.")
 
 
 defop("embedding_bag", _embedding_bag, _embedding_bag_rule, _embedding_bag_vjp,
       node="EmbeddingBagBackward0", save=(0, 1, 2, 3, 4), save_out=True, n_out=2,
       differentiable=(0, 1), nondiff_outputs=(1,))
+defop("embedding_bag_backward", _embedding_bag_backward,
+      lambda g, psw, ids, bag_of, keep, picked, num_weights, mode: Meta(
+          (num_weights, g.shape[1]), g.dtype),
+      _refuse_embedding_bag_double_backward, node="EmbeddingBagBackwardBackward0",
+      differentiable=(0, 1))
+defop("embedding_bag_per_sample_weights_backward", _per_sample_weights_backward,
+      lambda g, weight, ids, bag_of, keep, n: Meta((n,), g.dtype),
+      _not_implemented("_embedding_bag_per_sample_weights_backward"),
+      node="torch::autograd::NotImplemented", differentiable=(0, 1))
 
 
 # ---- the norms' dtype checks (torch's CPU kernels) ----------------------------------------------

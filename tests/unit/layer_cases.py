@@ -11,18 +11,20 @@ from op_cases import Arg, B, F, I, K, P, case, error, nnf  # noqa: F401
 case("embedding", lambda T, w, i: nnf(T).embedding(i, w), F(5, 3), I(2, 3, hi=5),
      covers=("embedding", "embedding_dense_backward"))
 # the padding row gets no gradient: not the derivative finite differences see
-# embedding_bag: one node, torch's EmbeddingBagBackward0, per mode (torch's second derivative
-# raises, the derivative for '_embedding_bag_backward' is not implemented, so none compared)
+# embedding_bag: one node, torch's EmbeddingBagBackward0, per mode; its gradients' nodes
+# refuse a backward as torch's do (test_layers.py), so no second derivative is compared
+_BAG = ("embedding_bag", "embedding_bag_backward")
 for _mode in ("sum", "mean", "max"):
     case(f"embedding_bag_node_{_mode}", lambda T, w, m=_mode: nnf(T).embedding_bag(
         T.tensor([1, 2, 4, 4, 3, 0, 2]), w, T.tensor([0, 2, 2, 5]), mode=m), F(5, 3),
-        covers="embedding_bag", grad2=False)
+        covers=_BAG, grad2=False)
 case("embedding_bag_node_2d_padding", lambda T, w: nnf(T).embedding_bag(
     T.tensor([[1, 2, 0], [0, 0, 3]]), w, mode="max", padding_idx=0), F(5, 3),
-    covers="embedding_bag", grad2=False)
+    covers=_BAG, grad2=False)
 case("embedding_bag_node_per_sample_weights", lambda T, w, s: nnf(T).embedding_bag(
     T.tensor([[1, 2, 0], [0, 4, 3]]), w, mode="sum", per_sample_weights=s, padding_idx=2),
-    F(5, 3), F(2, 3), covers="embedding_bag", grad2=False)
+    F(5, 3), F(2, 3), covers=_BAG + ("embedding_bag_per_sample_weights_backward",),
+    grad2=False)
 case("embedding_padding_idx", lambda T, w, i: nnf(T).embedding(i, w, padding_idx=-2), F(4, 2),
      I(6, hi=4), covers="embedding", fd=False)
 

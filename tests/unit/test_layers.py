@@ -666,6 +666,30 @@ def test_embedding_bag_max_norm_renorms_the_rows_before_a_bad_index():
     np.testing.assert_allclose(got[1][1], got[0][1], rtol=1e-6, atol=1e-7)
 
 
+@pytest.mark.parametrize("mode", ["sum", "mean", "max"])
+def test_embedding_bag_gradients_carry_torchs_nodes_that_refuse_a_backward(mode):
+    """EmbeddingBagBackward0's gradients, taken with create_graph, are torch's backward
+    kernels: the weight's (EmbeddingBagBackwardBackward0, edges to the output's gradient and
+    the per-sample weights) and the per-sample weights' (NotImplemented); neither has a
+    derivative in torch, and a backward through them raises its words."""
+    from torch_twin import attempt, same
+
+    def scenario(T):
+        w = T.tensor(arr(6, 3, seed=2), requires_grad=True)
+        psw = T.tensor(arr(5, seed=3), requires_grad=True) if mode == "sum" else None
+        out = T.nn.functional.embedding_bag(T.tensor([1, 2, 4, 4, 5]), w, T.tensor([0, 2, 2]),
+                                            mode=mode, per_sample_weights=psw)
+        wanted = (w, psw) if psw is not None else (w,)
+        grads = T.autograd.grad((out ** 2).sum(), wanted, create_graph=True)
+        seen = [[g.grad_fn.name(), [n and n.name() for n, _ in g.grad_fn.next_functions]]
+                for g in grads]
+        seen.append(grads)
+        seen.extend(attempt(T.autograd.grad, g.sum(), w, allow_unused=True) for g in grads)
+        return seen
+
+    same(scenario)
+
+
 @pytest.mark.parametrize("n, kernel, dilation", [(1, 4, 1), (2, (2, 3), 1), (2, (4, 4), (1, 2)),
                                                  (1, 2, 3)])
 def test_conv_same_padding_with_an_even_kernel_pads_its_right(n, kernel, dilation):

@@ -218,10 +218,11 @@ case("bilinear", lambda T, a, b, w, c: nnf(T).bilinear(a, b, w, c), F(4, 3), F(4
      F(5, 3, 2), F(5))
 _IDX = [1, 2, 4, 4, 3, 0, 2]
 for m in ("sum", "mean", "max"):
+    # (torch's gradients refuse a second derivative: test_layers.py)
     case(f"embedding_bag_{m}", (lambda m: lambda T, w: nnf(T).embedding_bag(
-        T.tensor(_IDX), w, T.tensor([0, 2, 2, 5]), mode=m))(m), F(5, 3), grad2=m != "max")
+        T.tensor(_IDX), w, T.tensor([0, 2, 2, 5]), mode=m))(m), F(5, 3), grad2=False)
     case(f"embedding_bag_2d_{m}_padding", (lambda m: lambda T, w: nnf(T).embedding_bag(
-        T.tensor([[1, 2, 0], [0, 0, 3]]), w, mode=m, padding_idx=0))(m), F(5, 3))
+        T.tensor([[1, 2, 0], [0, 0, 3]]), w, mode=m, padding_idx=0))(m), F(5, 3), grad2=False)
 case("embedding_bag_per_sample_weights_last_offset", lambda T, w, s: nnf(T).embedding_bag(
     T.tensor(_IDX), w, T.tensor([0, 3, 7]), mode="sum", per_sample_weights=s,
     include_last_offset=True), F(5, 3), F(7), grad2=False)

@@ -33,7 +33,8 @@ FALLS_BACK |= {
     "adaptive_avg_pool3d_backward", "avg_pool3d_backward",
 }
 FALLS_BACK |= {"col2im", "glu"}  # (an unbatched col2im's rows, glu's halves span shards)
-FALLS_BACK |= {"embedding_bag"}  # (a bag's indices name any row of the weight)
+FALLS_BACK |= {"embedding_bag", "embedding_bag_backward",  # (a bag's indices name any row
+               "embedding_bag_per_sample_weights_backward"}  # of the weight)
 FALLS_BACK |= {"without_derivative"}  # (values read on the driver: unique's)
 FALLS_BACK |= {"trilinear"}  # (bilinear's: both its inputs batched, which "batch" cannot pair)
 FALLS_BACK |= {"pad_backward"}  # (its gradient and self, both batched, likewise)
