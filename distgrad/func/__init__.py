@@ -13,8 +13,8 @@ per slice and stacks the results (no batching rules). Tensors on workers stay th
 from __future__ import annotations
 
 from .batching import vmap
-from .differentiate import grad, grad_and_value, hessian, jacfwd, jacrev, jvp, vjp
+from .differentiate import grad, grad_and_value, hessian, jacfwd, jacrev, jvp, linearize, vjp
 from .stateless import functional_call, stack_module_state
 
 __all__ = ["grad", "grad_and_value", "vmap", "hessian", "jacfwd", "jacrev", "jvp", "vjp",
-           "functional_call", "stack_module_state"]
+           "linearize", "functional_call", "stack_module_state"]

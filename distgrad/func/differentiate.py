@@ -35,7 +35,7 @@ from .pytree import tree_flatten, tree_map, tree_unflatten, treespec_pprint
 
 argnums_t = Union[int, tuple[int, ...]]
 
-__all__ = ["grad", "grad_and_value", "vjp", "jacrev", "jacfwd", "hessian", "jvp"]
+__all__ = ["grad", "grad_and_value", "vjp", "jacrev", "jacfwd", "hessian", "jvp", "linearize"]
 
 _JVP = "jvp(f, primals, tangents)"
 
@@ -395,6 +395,31 @@ def jvp(func: Callable, primals: Any, tangents: Any, *, strict: bool = False,
         tangents_out = _grads(flat_vjp, u, tuple(flat_tangents), create_graph=keep)
     result = (_unwrap(output, keep), _unwrap(tree_unflatten(tangents_out, out_spec), keep))
     return result + (_unwrap(aux, keep),) if has_aux else result
+
+
+def linearize(func: Callable, *primals):
+    """`(func(*primals), jvp_fn)`: `jvp_fn(*tangents)` is `func`'s jvp at `primals`.
+
+    torch traces func's jvp once into a graph; here jvp_fn runs `jvp` at the same
+    primals (the same values; func's Python runs again per call)."""
+    output = func(*primals)
+    flat_primals, primals_spec = tree_flatten(primals)
+
+    def jvp_fn(*tangents):
+        flat_tangents, tangents_spec = tree_flatten(tangents)
+        if tangents_spec != primals_spec:
+            raise RuntimeError(f"Expected the tangents {tangents_spec} to have the same argspec "
+                               f"as the primals {primals_spec}")
+        for idx, (p, t) in enumerate(zip(flat_primals, flat_tangents)):
+            for what in ("shape", "device", "dtype"):
+                if getattr(t, what) != getattr(p, what):
+                    raise RuntimeError(
+                        f"tangent:{idx} with {what} {getattr(t, what)} in flattened pytree "
+                        f"doesn't match the {what} {getattr(p, what)} of the corresponding "
+                        "primal.")
+        return jvp(func, primals, tangents)[1]
+
+    return output, jvp_fn
 
 
 def _jvp_forward(func, primals, flat_primals, flat_tangents, strict: bool, has_aux: bool):

@@ -447,3 +447,17 @@ def test_jacfwd_and_hessian_lay_out_their_results_as_torch():
                 T.func.jacrev(lambda u: u.pow(3) * 2)(T.ones(2, 3)).stride())
 
     same(layouts)
+
+
+# ---- linearize ------------------------------------------------------------------------
+
+def test_linearize_gives_the_output_and_a_reusable_jvp_and_checks_tangents():
+    def f(torch):
+        x, y = t(torch, X3), t(torch, Y3)
+        fn = lambda x, y: {"a": x.sin() * y, "b": (x * y).sum()}  # noqa: E731
+        out, jvp_fn = torch.func.linearize(fn, x, y)
+        return (out, jvp_fn(torch.ones(3), y), jvp_fn(y, torch.zeros(3)),
+                attempt(jvp_fn, torch.ones(3)), attempt(jvp_fn, torch.ones(3), torch.ones(2)),
+                attempt(jvp_fn, torch.ones(3), torch.ones(3, dtype=torch.float64)))
+
+    same(f, warnings_too=False)  # (torch's tracing warns of its fx graph's internals)
