@@ -9,7 +9,8 @@ J @ v: a view op applies itself to the tangent (the tangent of `x[1:]` is a view
 tangent, as torch's); any other op gets it by the double-vjp trick on a fresh copy of
 itself (its VJP is linear in the cotangent u, so d(vjp(u) . v)/du = J v), so every op whose
 backward is differentiable has a forward derivative, with torch's values. An in-place op
-writes the new tangent into the written tensor's; a custom Function uses its `jvp`. Leaving
+writes the new tangent into the written tensor's (a view without one: into its part of its
+base's, which a view reads when it has none of its own); a custom Function uses its `jvp`. Leaving
 the level drops every tangent made in it. One level at a time, as torch (no nesting).
 
 A tangent is itself differentiable where it depends on primals or tangents that require
@@ -62,6 +63,7 @@ def exit_dual_level(*, level=None) -> None:
         t = ref()
         if t is not None:
             t.__dict__.pop("_fw_tangent", None)
+            t.__dict__.pop("_fw_own_tangent_only", None)
     _duals.clear()
     _current_level = level - 1
 
@@ -113,6 +115,7 @@ def unpack_dual(tensor, *, level=None) -> UnpackedDualTensor:
         return UnpackedDualTensor(tensor, None)
     tangent = tangent_of(tensor)
     primal = _without_push(lambda: record.call("alias", tensor))
+    _own_tangent_only(primal)  # (torch's _fw_primal: a view, but not forward-differentiable)
     return UnpackedDualTensor(primal, tangent)
 
 
@@ -133,9 +136,39 @@ def keep_tangent(src, dst) -> None:
 
 
 def tangent_of(t):
-    """t's tangent in the current level, or None."""
+    """t's tangent in the current level, or None. A view without one of its own sees its
+    part of its base's (as torch's: a write into the base reached it)."""
     d = getattr(t, "__dict__", None)
-    return d.get("_fw_tangent") if d else None
+    if d is None:
+        return None
+    tangent = d.get("_fw_tangent")
+    base = getattr(t, "_base", None)
+    if tangent is None and base is not None and "_fw_tangent" in base.__dict__ \
+            and not d.get("_fw_own_tangent_only"):
+        tangent = _part_of_base_tangent(t, base.__dict__["_fw_tangent"])
+    return tangent
+
+
+def _own_tangent_only(t) -> None:
+    """t (and the views made of it in the level) has no part of its base's tangent."""
+    if "_fw_own_tangent_only" not in t.__dict__:
+        _duals.append(weakref.ref(t))
+    t.__dict__["_fw_own_tangent_only"] = True
+
+
+def _part_of_base_tangent(view, tangent):
+    """The view's part of its base's tangent (laid out as the base), now the view's."""
+    from ..ops.views import as_strided_of
+
+    base = view._base
+    if base._sharding is not None or not _laid_out_alike(tangent, base):
+        return None
+    strides, offset = view._strides_offset()
+    with grad_mode.no_grad(), no_push():
+        part = as_strided_of(tangent, list(view.shape), list(strides),
+                             offset - base.storage_offset() + tangent.storage_offset())
+    _set_tangent(view, part)
+    return part
 
 
 def _set_tangent(t, tangent) -> None:
@@ -202,6 +235,8 @@ def took_write(t, result) -> None:
     new, old = tangent_of(result), tangent_of(t)
     if new is None and old is None:
         return
+    if old is None and t._base is not None:
+        old = _tangent_through_view(t)
     if old is None:
         _set_tangent(t, new)
         return
@@ -209,9 +244,27 @@ def took_write(t, result) -> None:
         _without_push(lambda: old.copy_(new) if new is not None else old.zero_())
 
 
+def _tangent_through_view(view):
+    """A view without a tangent written with one: as torch's, the base takes a tangent
+    laid out as itself (zeros where it had none), and the view's is its part of it."""
+    from ..creation import zeros_like
+
+    base = view._base
+    if base._sharding is not None:
+        return None
+    had = tangent_of(base)
+    with grad_mode.no_grad(), no_push():
+        tangent = _copy_laid_out(zeros_like(base) if had is None else had, base)
+    _set_tangent(base, tangent)
+    return _part_of_base_tangent(view, tangent)
+
+
 def push(op, inputs, attrs, outs) -> None:
     """(record.call, in a level) Give `outs`, the outputs of `op` on `inputs`, their tangents."""
     tangents = [tangent_of(t) for t in inputs]
+    if op.view and inputs[0].__dict__.get("_fw_own_tangent_only"):
+        for out in outs if isinstance(outs, (tuple, list)) else (outs,):
+            _own_tangent_only(out)
     if all(v is None for v in tangents):
         return
     if op.view:  # the same view of the tangent (views of it see writes to it)
@@ -266,7 +319,11 @@ def _pushed_forward(op, inputs, attrs, tangents) -> list:
                 return [zeros_like(y) for y in ys]
             gs = grad([ys[k] for k in live], [x for x, _ in wrt], [us[k] for k in live],
                       create_graph=True, allow_unused=True)
-            pairs = [(g, v) for g, (_, v) in zip(gs, wrt) if g is not None]
+            # A gradient without a graph is constant in the cotangent: zeros (a copy's to
+            # the values it overwrites) add nothing; any other is a backward that cannot
+            # be differentiated.
+            pairs = [(g, v) for g, (_, v) in zip(gs, wrt) if g is not None and
+                     (g.requires_grad or bool(g.any()))]
             if not pairs:
                 return [zeros_like(y) for y in ys]
             try:

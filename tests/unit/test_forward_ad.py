@@ -90,6 +90,34 @@ def test_in_place_writes_carry_the_tangent():
     same(f)
 
 
+def test_copy_of_a_dual_and_writes_through_views_of_a_plain_tensor_carry_the_tangent():
+    def f(torch):
+        fwAD = torch.autograd.forward_ad
+        p, t = _t(torch, A), _t(torch, V)
+        x = torch.ones(3, 4, dtype=torch.float64, requires_grad=True)
+        with fwAD.dual_level():
+            d = fwAD.make_dual(p, t)
+            dual = fwAD.make_dual(torch.zeros_like(p), torch.zeros_like(t))
+            dual.copy_(d)  # into a dual: its tangent is the source's
+            row = dual[1]
+            row.copy_(d[0] * 2)
+            plain = torch.zeros_like(p)
+            plain.copy_(d)  # a plain tensor takes the source's tangent
+            part = torch.zeros_like(p)
+            column = part.t()
+            column[1:].add_(d[0, :3])  # part takes zeros, written through the view
+            h = x * 2  # (in a graph: the write goes through CopySlices)
+            h[2].copy_(d[1])
+            primal = fwAD.unpack_dual(d * 3).primal  # (a view with no tangent of its base's)
+            return (fwAD.unpack_dual(dual).tangent, fwAD.unpack_dual(row).tangent,
+                    fwAD.unpack_dual(plain).tangent, fwAD.unpack_dual(part).tangent,
+                    fwAD.unpack_dual(column).tangent, fwAD.unpack_dual(h).tangent.detach(),
+                    fwAD.unpack_dual(h[2]).tangent.detach(), fwAD.unpack_dual(primal).tangent,
+                    fwAD.unpack_dual(primal[0]).tangent)
+
+    same(f)
+
+
 def test_a_module_with_dual_parameters_and_backward_through_a_dual():
     def f(torch):
         fwAD = torch.autograd.forward_ad
