@@ -277,12 +277,22 @@ def push(op, inputs, attrs, outs) -> None:
     if not floating:
         return
     for out, tangent in zip(floating, _pushed_forward(op, inputs, attrs, tangents)):
+        tangent = _unshared(tangent, tangents)
         _set_tangent(out, tangent)
         # The node keeps its own handle on an output it saved (exp's result): a backward
         # run inside the level reads the tangent there (forward-over-reverse).
         for saved in getattr(out._grad_fn, "_saved_outs", None) or ():
             if saved.output_nr == out._output_nr and saved.tensor is not None:
                 _set_tangent(saved.tensor, tangent)
+
+
+def _unshared(tangent, input_tangents):
+    """A tangent of its own for an op's output: the double-vjp trick hands back an input's
+    tangent itself where the op's backward passes the cotangent through (clone, a
+    same-dtype to), and a later in-place write to the output must not reach the input's."""
+    if any(v is not None and v._storage.same_memory(tangent._storage) for v in input_tangents):
+        return _without_push(tangent.clone)
+    return tangent
 
 
 def _pushed_forward(op, inputs, attrs, tangents) -> list:

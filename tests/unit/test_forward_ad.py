@@ -118,6 +118,23 @@ def test_copy_of_a_dual_and_writes_through_views_of_a_plain_tensor_carry_the_tan
     same(f)
 
 
+def test_a_clones_tangent_is_its_own():
+    def f(torch):
+        fwAD = torch.autograd.forward_ad
+        p, t = _t(torch, A), _t(torch, V)
+        with fwAD.dual_level():
+            d = fwAD.make_dual(p, t)
+            c = d.clone()
+            torch.nn.functional.relu(c, inplace=True)  # writes c's tangent, not d's
+            c.diagonal().zero_()
+            e = d.clone(memory_format=torch.contiguous_format)
+            e[0].mul_(3)
+            return (fwAD.unpack_dual(c).tangent, fwAD.unpack_dual(e).tangent,
+                    fwAD.unpack_dual(d).tangent, t)
+
+    same(f)
+
+
 def test_a_module_with_dual_parameters_and_backward_through_a_dual():
     def f(torch):
         fwAD = torch.autograd.forward_ad
