@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 
 from .. import dtypes
-from ..autograd import grad_mode
+from ..autograd import grad_mode, record
 from ..autograd.record import call
 from . import layout
 from .rules import number_as, unbroadcast, wrap_dim
@@ -527,9 +527,11 @@ def write_in_order(x, value, tensors, key, in_a_part: bool = False, accumulate: 
     written = _written_in_order(x, value, x_value, v_value, at, tensors, key, aliased,
                                 accumulate)
     if grad_mode.is_grad_enabled() and (x.requires_grad or
-                                        (_is_tensor(value) and value.requires_grad)):
+                                        (_is_tensor(value) and value.requires_grad)) \
+            or _has_tangent(x, value):
         # Those values, with the put's own history: its (float) operands shifted by
-        # constants, so the gradients are the put's, as torch's IndexPutBackward0 gives them.
+        # constants, so the gradients are the put's, as torch's IndexPutBackward0 gives them
+        # (and in a dual level, its tangent: x[1:] *= 2 writes a view back into itself).
         if accumulate:  # (the put adds the value to each element it writes, once)
             added = np.zeros(x_value.shape, x_value.dtype)
             np.add.at(added, at, v_value)
@@ -547,6 +549,13 @@ def write_in_order(x, value, tensors, key, in_a_part: bool = False, accumulate: 
     if x._has_internal_overlap():  # (torch's kernel says it, after autograd's checks passed)
         words = ("mask", "scalar") if op == "masked_fill_" else ("indices", "tensor")
         warnings.warn(_EXPANDED_WRITE.format(op, *words), UserWarning, stacklevel=3)
+
+
+def _has_tangent(*tensors) -> bool:
+    """Whether a dual level is open and one of `tensors` carries a tangent in it."""
+    fw = record.forward_ad
+    return fw is not None and any(_is_tensor(t) and fw.tangent_of(t) is not None
+                                  for t in tensors)
 
 
 def _moved_to(t, values, t_value, device=None):

@@ -135,6 +135,22 @@ def test_a_clones_tangent_is_its_own():
     same(f)
 
 
+def test_an_augmented_assignment_into_a_slice_keeps_the_tangent():
+    def f(torch):
+        fwAD = torch.autograd.forward_ad
+        p, t = _t(torch, A), _t(torch, V)
+        with fwAD.dual_level():
+            d = fwAD.make_dual(p, t)
+            s = d * 1
+            s[:, :2] *= 0.5  # (the view, scaled, written back into itself)
+            plain = torch.zeros(3, 4, dtype=torch.float64)
+            plain[1:] += d[:2]
+            plain[0, ::2] -= d[2, 1:3]
+            return fwAD.unpack_dual(s).tangent, fwAD.unpack_dual(plain).tangent
+
+    same(f)
+
+
 def test_a_module_with_dual_parameters_and_backward_through_a_dual():
     def f(torch):
         fwAD = torch.autograd.forward_ad
