@@ -669,6 +669,7 @@ class Tensor:
                 "function in torch/optim/optimizer.py as the solution.")
         self.grad_fn = None
         self._requires_grad = False
+        self.__dict__.pop("_fw_tangent", None)  # (a dual's tangent goes too, as torch's)
         self._end_no_grad_views()
         if self._sharding is not None:  # its parts lose their histories too (same memory),
             for part in self._sharding.shards:  # in place: what an op saved of one sees it

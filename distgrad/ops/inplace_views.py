@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import storage
-from ..autograd import grad_mode
+from ..autograd import grad_mode, record
 from ..autograd.record import call
 from ..tensor import Tensor, device_str
 from . import layout
@@ -81,6 +81,9 @@ def _restride(self: Tensor, op: str, of_base: bool = False, **attrs) -> Tensor:
     if new._requires_grad:
         self._requires_grad = True
         self._grad_fn, self._output_nr = new._grad_fn, new._output_nr
+    if record.forward_ad is not None:  # (a dual: its tangent takes the same view)
+        self.__dict__.pop("_fw_tangent", None)
+        record.forward_ad.keep_tangent(new, self)
     self._count_write()
     self._view_version = self._storage.version
     return self

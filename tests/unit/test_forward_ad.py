@@ -151,6 +151,26 @@ def test_an_augmented_assignment_into_a_slice_keeps_the_tangent():
     same(f)
 
 
+def test_in_place_shape_methods_reshape_the_tangent_and_detach_drops_it():
+    def f(torch):
+        fwAD = torch.autograd.forward_ad
+        p, t = _t(torch, A), _t(torch, V)
+        with fwAD.dual_level():
+            d = fwAD.make_dual(p, t)
+            g = d.clone()
+            g.t_()
+            g[0].neg_()  # (a row of the transposed tangent)
+            u = d * 2
+            u.unsqueeze_(0).transpose_(0, 2)
+            u.squeeze_(1)
+            gone = d.clone()
+            gone.detach_()
+            return (fwAD.unpack_dual(g).tangent, fwAD.unpack_dual(u).tangent,
+                    fwAD.unpack_dual(gone).tangent)
+
+    same(f)
+
+
 def test_a_module_with_dual_parameters_and_backward_through_a_dual():
     def f(torch):
         fwAD = torch.autograd.forward_ad
