@@ -26,7 +26,7 @@ import sys
 import weakref
 from typing import NamedTuple
 
-from . import grad_mode, record
+from . import grad_mode, record, saved_hooks
 
 __all__ = ["UnpackedDualTensor", "enter_dual_level", "exit_dual_level", "make_dual",
            "unpack_dual", "dual_level"]
@@ -97,6 +97,9 @@ def make_dual(tensor, tangent, *, level=None):
                            "that of the original Tensor, this is not supported. Tensor is of "
                            f"size {list(tensor.shape)} while the given forward gradient is of "
                            f"size {list(tangent.shape)}.")
+    if tangent_of(tensor) is not None:
+        raise RuntimeError(f"Making a dual Tensor based on a Tensor that already has a forward "
+                           f"gradient at the same level {level} is not supported.")
     if tangent.device_str != tensor.device_str:
         raise RuntimeError(f"Expected tangent to be on the same device as the primal: "
                            f"{tensor.device_str} and {tangent.device_str}")
@@ -260,7 +263,10 @@ def _tangent_through_view(view):
 
 
 def push(op, inputs, attrs, outs) -> None:
-    """(record.call, in a level) Give `outs`, the outputs of `op` on `inputs`, their tangents."""
+    """(record.call, in a level) Give `outs`, the outputs of `op` on `inputs`, their tangents
+    (none in inference mode: torch's inference tensors carry none)."""
+    if grad_mode.is_inference_mode_enabled():
+        return
     tangents = [tangent_of(t) for t in inputs]
     if op.view and inputs[0].__dict__.get("_fw_own_tangent_only"):
         for out in outs if isinstance(outs, (tuple, list)) else (outs,):
@@ -317,7 +323,7 @@ def _pushed_forward(op, inputs, attrs, tangents) -> list:
         return t.detach().requires_grad_()
 
     def run():
-        with grad_mode.enable_grad():
+        with grad_mode.enable_grad(), saved_hooks.suspended():
             xs = [operand(t, v) for t, v in zip(inputs, tangents)]
             ys = record.call(op.name, *xs, **attrs)
             ys = [y for y in (ys if isinstance(ys, tuple) else (ys,))

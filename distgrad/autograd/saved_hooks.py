@@ -29,6 +29,18 @@ def _disabled_message():
     return getattr(_state, "disabled", None)
 
 
+@contextlib.contextmanager
+def suspended():
+    """No hooks in this block: for graphs of distgrad's own (a tangent's double vjp), whose
+    saved tensors torch never makes, so a user's hooks must not see them."""
+    stack = getattr(_state, "stack", None)
+    _state.stack = []
+    try:
+        yield
+    finally:
+        _state.stack = stack
+
+
 class saved_tensors_hooks:
     """Pack and unpack hooks for the tensors ops save in this block::
 

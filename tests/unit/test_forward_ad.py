@@ -171,6 +171,22 @@ def test_in_place_shape_methods_reshape_the_tangent_and_detach_drops_it():
     same(f)
 
 
+def test_checkpoint_inference_mode_and_a_dual_of_a_dual():
+    def f(torch):
+        fwAD = torch.autograd.forward_ad
+        p, t = _t(torch, A), _t(torch, V)
+        with fwAD.dual_level():
+            d = fwAD.make_dual(p, t)
+            # (the tangent's own computation saves nothing a checkpoint would recompute)
+            c = torch.utils.checkpoint.checkpoint(lambda a: a.sin() * a, d, use_reentrant=False)
+            with torch.inference_mode():
+                inferred = d * 3
+            return (fwAD.unpack_dual(c).tangent, fwAD.unpack_dual(inferred).tangent,
+                    attempt(fwAD.make_dual, d, t))
+
+    same(f)
+
+
 def test_a_module_with_dual_parameters_and_backward_through_a_dual():
     def f(torch):
         fwAD = torch.autograd.forward_ad
