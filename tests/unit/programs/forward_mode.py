@@ -3,7 +3,8 @@
 # (slices, transpose, view, unbind) and in-place writes into a dual's views, a plain
 # tensor made dual by copying a dual into it, a module's parameters made dual by
 # functional_call (a directional derivative of the loss), torch.func.jvp and linearize
-# against reverse mode, and a JVP through a custom Function's jvp.
+# against reverse mode, a JVP through a custom Function's jvp, and a checkpointed block
+# of a dual whose output is cloned and reshaped in place.
 import distgrad as torch  # PyTorch: import torch
 nn, F = torch.nn, torch.nn.functional
 fwAD = torch.autograd.forward_ad
@@ -105,5 +106,18 @@ with fwAD.dual_level():
     d = Cube.apply(fwAD.make_dual(x0, v0))
     print(fwAD.unpack_dual(d).tangent, torch.allclose(fwAD.unpack_dual(d).tangent, 3 * x0 ** 2 * v0))
 print(torch.func.jvp(Cube.apply, (x0,), (v0,))[1])
+
+block = nn.Sequential(nn.Linear(5, 5), nn.ReLU(inplace=True), nn.Linear(5, 5))
+with fwAD.dual_level():
+    d = fwAD.make_dual(primal, tangent)
+    out = torch.utils.checkpoint.checkpoint(block, d, use_reentrant=False)
+    scratch = out.clone()
+    scratch.t_()
+    scratch[0].zero_()
+    scratch[1:] *= 2
+    with torch.inference_mode():
+        frozen = d * 2
+    print(fwAD.unpack_dual(out).tangent[0], fwAD.unpack_dual(scratch).tangent[:2],
+          fwAD.unpack_dual(frozen).tangent, torch.equal(fwAD.unpack_dual(d).tangent, tangent))
 print(torch.func.jacfwd(lambda a: Cube.apply(a).sum(0))(x0[:3]))
 print("done")
