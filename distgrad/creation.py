@@ -834,7 +834,7 @@ def _random_fill(self, kind: str, draw, generator=None):
         drawn = np.asarray(draw(random_stream(generator), in_memory)).astype(self.dtype.np)
         return np.transpose(drawn.reshape(in_memory), np.argsort(order))
     drawn = _drawn(values, tuple(self.shape), self.dtype, self.device_str, False)
-    return self._inplace(call("random_fill", self, drawn, kind=kind))
+    return self._inplace(call("random_fill", self, drawn, kind=kind), op=f"aten::{kind}_")
 
 
 def _normal_(self, mean=0.0, std=1.0, *, generator=None):

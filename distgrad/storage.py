@@ -9,6 +9,8 @@ defined here; `distgrad.distributed` registers the worker and sharded kinds with
 """
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from .ops import layout
@@ -31,10 +33,20 @@ def array_root(arr: np.ndarray) -> np.ndarray:
         arr = base
 
 
+_SERIALS = itertools.count()
+
+
+def serial_now() -> int:
+    """A number below the serial of every storage made from now on (torch.func tells the
+    tensors a transformed function captured from the ones it made by it)."""
+    return next(_SERIALS)
+
+
 class Storage:
     """The driver's memory: each view's handle is a numpy array over it."""
 
-    __slots__ = ("version", "memory", "memory_writes", "inference", "shared", "python_storage")
+    __slots__ = ("version", "memory", "memory_writes", "inference", "shared", "python_storage",
+                 "serial")
     holds_data = True  # False: a kind of tensors with metas only (meta), whose ops skip values
 
     def __init__(self, memory=None):
@@ -46,6 +58,7 @@ class Storage:
         self.inference = False
         self.shared = False  # share_memory_() was called on a tensor of it (first storage's)
         self.python_storage = None  # its torch storage object, made when first asked for
+        self.serial = next(_SERIALS)  # (the first storage's tells when the memory was made)
 
     def renewed(self, version: int = 0) -> "Storage":
         """The same memory under a new version counter (torch's `.data`), at `version` (a

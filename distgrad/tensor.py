@@ -12,6 +12,7 @@ import numpy as np
 from . import dtypes, layouts, storage, storage_objects
 from ._format import format_metas, format_tensor
 from .autograd import differentiate, grad_mode, record
+from .autograd.function import refuse_captured_write
 from .autograd.graph import AccumulateGrad, _ListHandle, _short_name
 from .ops import layout
 from .ops.rules import require_castable
@@ -667,6 +668,7 @@ class Tensor:
                 "True, gradients are views of DDP buckets, and hence detach_() cannot be called on "
                 "these gradients. To fix this error, please refer to the Optimizer.zero_grad() "
                 "function in torch/optim/optimizer.py as the solution.")
+        refuse_captured_write(self, "aten::detach_")
         self.grad_fn = None
         self._requires_grad = False
         self.__dict__.pop("_fw_tangent", None)  # (a dual's tangent goes too, as torch's)
@@ -950,11 +952,14 @@ class Tensor:
             return offset, offset - 1
         return offset, offset + sum((n - 1) * s for n, s in zip(self.shape, strides))
 
-    def _inplace(self, result, overlap_ok: bool = False, in_a_part: bool = False):
+    def _inplace(self, result, overlap_ok: bool = False, in_a_part: bool = False,
+                 op: str = "aten::copy_"):
         """Write `result` (computed out of place from self) into self, and take over its
         history; through a view, the base takes the write (torch's CopySlices). `in_a_part`:
         torch writes a view of self (`self[1:] = v`), so self, a view, gets its history
-        made anew when next read, as any other view of the base."""
+        made anew when next read, as any other view of the base. `op`: the in-place op as
+        torch's errors name it."""
+        refuse_captured_write(self, op)
         base = self._base
         if base is not None and grad_mode.is_grad_enabled() and (
                 result._requires_grad or base._requires_grad):
@@ -1150,7 +1155,7 @@ class Tensor:
     # number) and zero_ may write an expanded tensor, as in torch.
     def zero_(self):
         self._check_write_to_stale_view()
-        return self._inplace(call("zero", self), overlap_ok=True)
+        return self._inplace(call("zero", self), overlap_ok=True, op="aten::zero_")
 
     def fill_(self, value):
         if isinstance(value, Tensor) and value.ndim:
@@ -1158,7 +1163,9 @@ class Tensor:
                                f"{value.ndim} dimensions.")
         self._check_write_to_stale_view()
         # (torch fills an expanded tensor with a number, not with a tensor's value)
-        return self._inplace(call("fill", self, value), overlap_ok=not isinstance(value, Tensor))
+        by_tensor = isinstance(value, Tensor)
+        return self._inplace(call("fill", self, value), overlap_ok=not by_tensor,
+                             op="aten::fill_." + ("Tensor" if by_tensor else "Scalar"))
 
     def copy_(self, src, non_blocking=False):
         self._check_write_to_stale_view()
@@ -1298,7 +1305,7 @@ class Tensor:
         self._check_no_partial_overlap(other)
         self._check_write_to_stale_view()
         self._check_can_hold(dtypes.result_type((self, other)))
-        return self._inplace(call(op, self, other))
+        return self._inplace(call(op, self, other), op=f"aten::{op}_.Tensor")
 
 
 _warned_float = []

@@ -29,6 +29,7 @@ import warnings
 from contextlib import nullcontext
 from typing import Any
 
+from ..storage import serial_now
 from . import anomaly_mode, forward_ad, grad_mode, record, saved_hooks
 from .graph import FREED, Node, SavedTensor, _sequence
 
@@ -45,16 +46,37 @@ _EXTENDING = "For more details, please see https://pytorch.org/docs/main/notes/e
 
 
 @contextlib.contextmanager
-def transform(kind: str):
+def transform(kind: str, inputs=()):
     """Mark a torch.func transform ("vmap", "grad", ...) as running its function: torch
     lets an autograd.Function run under one only with setup_context (and, under vmap,
-    a vmap rule)."""
+    a vmap rule). Under a grad transform ("grad", "jvp"), a tensor made before it and not
+    among the function's `inputs` is captured: no in-place op may write it."""
     stack = _transforms.__dict__.setdefault("stack", [])
+    frames = _transforms.__dict__.setdefault("frames", [])
     stack.append(kind)
+    frames.append((serial_now(), [t._storage for t in inputs if _is_tensor(t)]))
     try:
         yield
     finally:
         stack.pop()
+        frames.pop()
+
+
+def refuse_captured_write(t, op: str) -> None:
+    """torch's error for an in-place op (`op`, as aten names it) on a tensor the function
+    under the innermost grad transform captured (a buffer, a module's running stats)."""
+    stack = getattr(_transforms, "stack", None)
+    if not stack or stack[-1] not in ("grad", "jvp"):
+        return
+    made_before, inputs = _transforms.frames[-1]
+    storage = t._storage
+    if (storage.memory or storage).serial >= made_before or \
+            any(storage.same_memory(s) for s in inputs):
+        return
+    raise RuntimeError(f"During a grad (vjp, jvp, grad, etc) transform, the function provided "
+                       f"attempted to call in-place operation ({op}) that would mutate a "
+                       "captured Tensor. This is not supported; please rewrite the function "
+                       "being transformed to explicitly accept the mutated Tensor(s) as inputs.")
 
 
 def _check_transforms(cls) -> None:

@@ -189,7 +189,7 @@ def grad_and_value(func: Callable, argnums: argnums_t = 0, has_aux: bool = False
     def wrapper(*args, **kwargs):
         outer = is_grad_enabled()
         with enable_grad(), _differentiable(args, argnums) as (args, fresh, spec):
-            with transform("grad"):
+            with transform("grad", tree_flatten((args, kwargs))[0]):
                 output = func(*args, **kwargs)
             output, aux = _split_aux(output, has_aux, "grad_and_value(f)(*args)")
             if not isinstance(output, Tensor):
@@ -230,7 +230,7 @@ def _linearize(func, primals: tuple, argnums, has_aux: bool, api: str = "vjp(f, 
     """Run func once for its vjps: (output, vjp_fn, aux, keep); output still attached."""
     outer = is_grad_enabled()
     with enable_grad(), _differentiable(primals, argnums) as (args, fresh, spec):
-        with transform("grad"):
+        with transform("grad", tree_flatten(args)[0]):
             output = func(*args)
         output, aux = _split_aux(output, has_aux, api)
         flat_out, out_spec = tree_flatten(output)
@@ -426,7 +426,7 @@ def _jvp_forward(func, primals, flat_primals, flat_tangents, strict: bool, has_a
     """jvp by forward mode: func on the primals made dual, in a level of its own."""
     _, spec = tree_flatten(primals)
     keep = is_grad_enabled() and any(t.requires_grad for t in flat_primals + flat_tangents)
-    with forward_ad.dual_level(), transform("jvp"):
+    with forward_ad.dual_level(), transform("jvp", flat_primals + flat_tangents):
         duals = [forward_ad.make_dual(p, t) for p, t in zip(flat_primals, flat_tangents)]
         output, aux = _split_aux(func(*tree_unflatten(duals, spec)), has_aux, _JVP)
         flat_out, out_spec = tree_flatten(output)

@@ -46,7 +46,22 @@ def in_place(self, fn, /, *args, **kwargs):
     """Write fn(self, *args, **kwargs) into self, with torch's check on the write: the
     in-place methods below, and nn.functional's `inplace=True` for ops torch gives no method."""
     self._check_write_to_stale_view()
-    return self._inplace(fn(self, *args, **kwargs))
+    return self._inplace(fn(self, *args, **kwargs), op=_aten_name(fn, args))
+
+
+# the in-place overloads torch's errors name for ops that take a tensor or a number alike
+_TENSOR_OVERLOAD = {"add_", "sub_", "mul_", "div_"}
+
+
+def _aten_name(fn, args) -> str:
+    """The in-place op of `fn` (its out-of-place function) as torch's errors name it."""
+    name = getattr(fn, "__name__", "<lambda>")
+    if name.startswith("<"):
+        return "aten::copy_"  # (no better name to give)
+    name = name.rstrip("_") + "_"
+    if name == "lerp_" and len(args) > 1:  # (by its weight)
+        return "aten::lerp_." + ("Tensor" if hasattr(args[1], "_storage") else "Scalar")
+    return f"aten::{name}.Tensor" if name in _TENSOR_OVERLOAD else f"aten::{name}"
 
 
 # torch's index and scatter kernels refuse a source sharing self's memory even as the same

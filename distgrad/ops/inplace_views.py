@@ -12,6 +12,7 @@ import numpy as np
 
 from .. import storage
 from ..autograd import grad_mode, record
+from ..autograd.function import refuse_captured_write
 from ..autograd.record import call
 from ..tensor import Tensor, device_str
 from . import layout
@@ -54,6 +55,7 @@ def _handle(t: Tensor) -> Tensor:
 
 
 def _check(self: Tensor, op: str) -> None:
+    refuse_captured_write(self, f"aten::{op}")
     self._check_write_to_stale_view()
     if (self._base is not None and self._requires_grad and self._grad_fn is None
             and grad_mode.is_grad_enabled()):

@@ -461,3 +461,32 @@ def test_linearize_gives_the_output_and_a_reusable_jvp_and_checks_tangents():
                 attempt(jvp_fn, torch.ones(3), torch.ones(3, dtype=torch.float64)))
 
     same(f, warnings_too=False)  # (torch's tracing warns of its fx graph's internals)
+
+
+# ---- in-place writes under a grad transform ------------------------------------------------
+
+def test_a_grad_transform_refuses_writes_to_captured_tensors():
+    def f(torch):
+        buf, x, tangent = torch.zeros(3), t(torch, X3), t(torch, Y3)
+        bn = torch.nn.BatchNorm1d(3)  # (train mode: its running stats are captured)
+        params = {k: v.detach() for k, v in bn.named_parameters()}
+
+        def inner(p):
+            z = torch.zeros(3)  # made inside, or passed in: writable
+            z.add_(p)
+            return (z * p).sum()
+
+        def bn_loss(p):
+            return torch.func.functional_call(bn, p, (x.view(1, 3).expand(4, 3) * 1,)).sum()
+
+        return (attempt(torch.func.grad(lambda p: (buf.add_(p) * p).sum()), x),
+                attempt(torch.func.vjp, lambda p: buf[:2].mul_(p[:2]), x),
+                attempt(torch.func.jacrev(lambda p: p * buf.lerp_(p, 0.5)), x),
+                attempt(torch.func.jvp, lambda p: buf.zero_() + p, (x,), (x,)),
+                attempt(torch.func.grad(bn_loss), params), bn.running_mean, buf,
+                torch.func.grad(inner)(x),
+                torch.func.grad(lambda p, y: (y.add_(p) * p).sum())(x, torch.zeros(3)),
+                # (a tangent passed in is written as its primal is, as torch's)
+                torch.func.jvp(lambda p: p.sin_(), (x.clone(),), (tangent,)), tangent)
+
+    same(f)
