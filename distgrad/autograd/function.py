@@ -415,6 +415,8 @@ def _wrap_outputs(ctx, args, output, executable):
                               stacklevel=3)
             if is_input and not is_dirty:
                 out = _alias(out)
+            if is_dirty:  # torch resets the grad a written tensor retained
+                out._storage.set_grad(out, None)
             if is_dirty and out._base is not None:
                 out._rebase_view(_output_of(out, node, nr))  # the base takes the write
                 wrapped.append(out)

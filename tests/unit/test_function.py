@@ -556,6 +556,25 @@ def test_a_retained_grad_follows_an_input_marked_dirty():
     same(f)
 
 
+@pytest.mark.parametrize("view", [False, True])
+def test_an_input_marked_dirty_drops_the_grad_it_retained(view):
+    """torch resets the .grad a tensor retained when a Function marks it dirty (a built-in
+    in-place op keeps it); the next backward fills it anew (fuzzer seed 22113581)."""
+    def f(torch):
+        x = leaf(torch)
+        base = x * 3
+        a = base[1:] if view else base
+        a.retain_grad()
+        (a * 1).sum().backward(retain_graph=True)
+        before = a.grad.clone()
+        mul_two_in_place(torch).apply(a)
+        after_write = a.grad
+        (a * a).sum().backward()
+        return before, after_write, a.grad, x.grad
+
+    same(f)
+
+
 def test_mark_dirty_on_a_leaf_that_requires_grad_raises():
     def f(torch):
         Inplace = add_one_in_place(torch)
