@@ -24,6 +24,8 @@ def _refuse_inference(t) -> None:
                            "`torch.inference_mode()`.")
 
 
+COPY_SLICES = "torch::autograd::CopySlices"
+
 FREED = ("Trying to backward through the graph a second time (or directly access saved tensors "
          "after they have already been freed). Saved intermediate values of the graph are freed "
          "when you call .backward() or autograd.grad(). Specify retain_graph=True if you need to "
@@ -454,8 +456,9 @@ class Node(NodeHooks):
         return [result[slot] if slot < len(result) else None for slot in self._slots]
 
     def release(self) -> None:
-        """Drop saved tensors (end of a backward without retain_graph)."""
-        if self.has_saved():
+        """Drop saved tensors (end of a backward without retain_graph). torch's CopySlices
+        drops the written op's node it holds, whatever that saved: it runs once only."""
+        if self.has_saved() or self._name == COPY_SLICES:
             self._saved = {}
             self._consts = {}
             self._saved_outs = None

@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import dtypes
 from ..autograd import grad_mode, record
+from ..autograd.graph import COPY_SLICES
 from ..autograd.record import call
 from . import layout
 from .rules import number_as, unbroadcast, wrap_dim
@@ -413,7 +414,7 @@ def _put_name(inputs, attrs) -> str:
     # Assigning through basic indexing (ints and slices only) is torch's CopySlices.
     if any(item[0] == "t" for item in attrs["key"]):
         return "IndexPutBackward0"
-    return "torch::autograd::CopySlices"
+    return COPY_SLICES
 
 
 defop("index_put", _put_forward, _put_rule, _put_vjp, node=_put_name,

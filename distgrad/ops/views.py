@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..autograd.graph import COPY_SLICES
 from ..autograd.record import call
 from ..storage import array_root
 from . import layout
@@ -26,7 +27,7 @@ def _copy_slices_vjp(c, g):
 
 
 defop("copy_slices", lambda x, *old: x, lambda x, *old: Meta(x.shape, x.dtype),
-      _copy_slices_vjp, node="torch::autograd::CopySlices")
+      _copy_slices_vjp, node=COPY_SLICES)
 
 _SHAPE_VIEWS = ("reshape", "squeeze", "unsqueeze", "squeeze_matmul", "alias")
 
@@ -167,7 +168,7 @@ def _overlapping_write_vjp(c, g):
 
 defop("overlapping_write", _overlapping_write,
       lambda x, times, base, shape, **place: Meta(base.shape, base.dtype),
-      _overlapping_write_vjp, node="torch::autograd::CopySlices")
+      _overlapping_write_vjp, node=COPY_SLICES)
 
 
 def placed_in(base, size, stride, storage_offset) -> dict:

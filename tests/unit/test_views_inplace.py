@@ -1224,6 +1224,34 @@ def test_a_backward_through_copy_slices_frees_the_op_written_through_the_view(in
     same(program)
 
 
+@pytest.mark.parametrize("write", ["add_", "mark_dirty"])
+def test_a_copy_slices_that_ran_refuses_a_second_run_whatever_its_op_saved(write):
+    # torch's CopySlices drops the node it holds when it runs without retain_graph, even
+    # one that saved nothing (add_'s, a custom Function's): a later backward through it, or
+    # through a view of its base, raises. backward(inputs=[base]) runs the base's CopySlices
+    # and nothing past it (fuzzer seeds 22065550, 22068087, 22071781)
+    def program(T):
+        class Double(T.autograd.Function):
+            @staticmethod
+            def forward(ctx, a):
+                ctx.mark_dirty(a)
+                return a.mul_(2)
+
+            @staticmethod
+            def backward(ctx, g):
+                return g * 2
+
+        x = T.tensor([[-1.19, 1.55, -1.89], [-0.77, 1.33, -1.09]], requires_grad=True)
+        base = x / 2
+        view = base.t()
+        view.add_(view) if write == "add_" else Double.apply(view)
+        (view * view).sum().backward(inputs=[base])
+        return attempt(T.autograd.grad, (view * view).sum(), [x]), attempt(
+            T.autograd.grad, base.sum(), [x])
+
+    same(program)
+
+
 def test_a_vector_times_a_matrix_is_no_view():
     # torch's matmul of a vector and a matrix squeezes its product in place (squeeze_): no
     # view, so detach_ and in-place writes treat it as any result (fuzzer seed 22027173)
