@@ -669,6 +669,8 @@ class Tensor:
                 "these gradients. To fix this error, please refer to the Optimizer.zero_grad() "
                 "function in torch/optim/optimizer.py as the solution.")
         refuse_captured_write(self, "aten::detach_")
+        if self._grad_fn is not None:  # (a leaf's saved slices are no history to torch)
+            self._detach_vmap_slices()
         self.grad_fn = None
         self._requires_grad = False
         self.__dict__.pop("_fw_tangent", None)  # (a dual's tangent goes too, as torch's)
@@ -680,6 +682,15 @@ class Tensor:
                     part._end_no_grad_views()
             self._sharding = self._sharding.detached().held_by(self)
         return self
+
+    def _detach_vmap_slices(self) -> None:
+        """The slices vmap ran a function on (record.note_vmap_slice) lose their histories
+        with this tensor's, as the batched tensor torch saved in their place does: an op
+        that saved one then refuses it as detached in place."""
+        for ref in self.__dict__.pop("_vmap_slices", ()):
+            piece = ref()
+            if piece is not None:
+                piece._grad_fn, piece._requires_grad = None, False
 
     def _end_no_grad_views(self) -> None:
         """The views made of this tensor under no_grad required grad through it (record.

@@ -248,10 +248,21 @@ def _make_view(t, op, parent, attrs, k: int, multi: bool) -> None:
 def note_no_grad_view(base, view) -> None:
     """`view`, made under no_grad of `base` (which requires grad), requires grad through
     it until a detach_ of `base` ends that (Tensor.detach_)."""
-    views = base.__dict__.setdefault("_no_grad_views", [])
-    if len(views) >= 32:  # (views made each step under no_grad come and go: no growth)
-        views[:] = [v for v in views if v() is not None]
-    views.append(weakref.ref(view))
+    _keep_weakly(base, "_no_grad_views", view)
+
+
+def note_vmap_slice(arg, piece) -> None:
+    """`piece`, a slice vmap runs the mapped function on, stands for `arg` in what that
+    function's ops save (torch saves the batched tensor, `arg` itself): a detach_ of `arg`
+    detaches it too (Tensor.detach_)."""
+    _keep_weakly(arg, "_vmap_slices", piece)
+
+
+def _keep_weakly(owner, key: str, t) -> None:
+    refs = owner.__dict__.setdefault(key, [])
+    if len(refs) >= 32:  # (ones made each step come and go: no growth)
+        refs[:] = [r for r in refs if r() is not None]
+    refs.append(weakref.ref(t))
 
 
 def _lay_out_by_rule(t, op, inputs, attrs, k) -> None:

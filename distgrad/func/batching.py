@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 from .. import creation
 from ..autograd.function import transform
+from ..autograd.record import note_vmap_slice
 from ..ops.functions import stack
 from ..tensor import Tensor
 from .pytree import broadcast_to_and_flatten, tree_flatten, tree_unflatten
@@ -138,6 +139,17 @@ def _stack_results(results: list, out_dims, func):
     return tree_unflatten(stacked, spec)
 
 
+def _slices(arg, dim: int) -> tuple:
+    """`arg` unbound along `dim`. Along dim 0 the slices stand for it (record.
+    note_vmap_slice): torch's batching rules work on the batched tensor with its batch dim
+    moved to the front, `arg` itself when it is there already (a view of it otherwise)."""
+    pieces = arg.unbind(dim)
+    if dim == 0 and arg._grad_fn is not None:
+        for piece in pieces:
+            note_vmap_slice(arg, piece)
+    return pieces
+
+
 def vmap(func: Callable, in_dims=0, out_dims=0, randomness: str = "error", *,
          chunk_size: int | None = None) -> Callable:
     """`func` mapped over dimension `in_dims` of its arguments (an int, None for an argument
@@ -156,7 +168,7 @@ def vmap(func: Callable, in_dims=0, out_dims=0, randomness: str = "error", *,
     def wrapped(*args, **kwargs):
         _check_out_dims(out_dims, func)
         size, flat_dims, flat_args, spec = _flat_in_dims(in_dims, args, func)
-        slices = [arg.unbind(d) if d is not None else None
+        slices = [_slices(arg, d) if d is not None else None
                   for arg, d in zip(flat_args, flat_dims)]
         if size == 0:  # torch's shape rules would give the empty result's shape; a loop cannot
             raise ValueError("vmap: the mapped dimension has size 0: there is no slice to run "

@@ -236,6 +236,28 @@ def test_nested_vmap():
     same(f)
 
 
+def test_vmap_saves_the_batched_tensor_which_detach_detaches():
+    # torch's batching rules save the batched tensor itself (its batch dim at the front
+    # already), so a detach_ of it after vmap leaves a saved tensor detached in place; one
+    # mapped along another dim is saved as a view of it, a leaf as a leaf, a function's
+    # result as that (fuzzer seed 22071494)
+    def f(torch):
+        V = torch.func.vmap
+        got = []
+        for fn, dim, leaf in [(lambda r, s: (r * s).sum(), 0, False),
+                              (lambda r, s: (r * s).sum(), 1, False),
+                              (lambda r, s: (r * s).sum(), 0, True),
+                              (lambda r, s: (r.exp() + s).sum(), 0, False)]:
+            x = t(torch, B43).requires_grad_()
+            a = x if leaf else x.neg()
+            out = V(fn, in_dims=dim)(a, a)
+            a.detach_()
+            got.append(attempt(torch.autograd.grad, (out * out).sum(), [x], allow_unused=True))
+        return got
+
+    same(f)
+
+
 def test_vmap_randomness_modes():
     def f(torch):
         V = torch.func.vmap
