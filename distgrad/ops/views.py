@@ -355,8 +355,28 @@ def _as_strided_backward(g, shape, size, stride, storage_offset=0, base_stride=N
         out, tuple(shape), tuple(s * out.itemsize for s in base_stride)), order="C")
 
 
-defop("as_strided", _as_strided, _as_strided_rule,
-      lambda c, g: call("as_strided_backward", g, shape=list(c.shapes[0]), **c.attrs),
+def _as_strided_vjp(c, g):
+    """torch's as_strided_backward: g added into a storage of the base's memory (each place
+    divided by how many of the base's elements share it), and the base's gradient a view
+    of that storage with the base's layout; so a gradient written in place later is a view
+    made in no_grad mode, as torch's."""
+    shape = list(c.shapes[0])
+    attrs = dict(c.attrs)
+    base_stride = attrs.pop("base_stride", None)
+    stride = list(base_stride) if base_stride is not None else \
+        list(layout.contiguous_strides(shape))
+    if not _not_a_block(tuple(shape), base_stride):
+        storage = call("as_strided_backward", g, shape=[int(np.prod(shape))], **attrs)
+    else:
+        from ..creation import tensor
+
+        n, _, sharing = _places(shape, stride)
+        storage = call("as_strided_backward", g, shape=[n], **attrs)
+        storage = call("div", storage, tensor(sharing, dtype=g.dtype, device=g.device_str))
+    return call("as_strided", storage, size=shape, stride=stride, storage_offset=0)
+
+
+defop("as_strided", _as_strided, _as_strided_rule, _as_strided_vjp,
       node="AsStridedBackward0", view=True, strides=layout.as_strided)
 def _as_strided_backward_vjp(c, g):
     # The adjoint gathers from g's elements in row-major order: as_strided reads a storage,

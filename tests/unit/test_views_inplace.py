@@ -1252,6 +1252,28 @@ def test_a_copy_slices_that_ran_refuses_a_second_run_whatever_its_op_saved(write
     same(program)
 
 
+@pytest.mark.parametrize("base", ["row_major", "transposed"])
+def test_the_gradient_through_a_regenerated_view_is_a_view_of_its_storage(base):
+    # torch's as_strided_backward adds the gradient into a storage of the base's memory and
+    # returns a view of it with the base's layout: made in no_grad mode, so writing into it
+    # in place with an operand that requires grad raises (fuzzer seed 22026870); a graph of
+    # the gradient goes through that view's node
+    def program(T):
+        x = T.tensor([[-0.85, 0.43, -0.19, 1.54], [-1.05, -1.42, -0.92, 0.03],
+                      [0.28, 1.39, 1.18, 1.66]], requires_grad=True)
+        w = T.tensor([[0.62, 1.16, 1.72, -1.4]], requires_grad=True)
+        a = x * 1 if base == "row_major" else x.t().clone().t()
+        v = a.mT
+        v.mul_(2)
+        g = T.autograd.grad((v * v).sum(), [a], retain_graph=True)[0]
+        shown = [g._is_view(), tuple(g._base.shape), g.stride(), g.grad_fn]
+        gg = T.autograd.grad((v * v).sum(), [a], create_graph=True)[0]
+        return shown, g, attempt(g.index_add_, 0, T.tensor([0]), w), gg, node_name(gg.grad_fn), \
+            T.autograd.grad(gg.sum(), [x])
+
+    same(program)
+
+
 def test_a_vector_times_a_matrix_is_no_view():
     # torch's matmul of a vector and a matrix squeezes its product in place (squeeze_): no
     # view, so detach_ and in-place writes treat it as any result (fuzzer seed 22027173)
