@@ -1158,9 +1158,10 @@ class Tensor:
         written through, whose history the saved result takes (SavedTensor)."""
         from .autograd.graph import SavedTensor
 
-        outs = getattr(node, "_saved_outs", None)
-        if outs and nr < len(outs):
-            outs[nr] = SavedTensor(self, True, nr, on_view)
+        outs = getattr(node, "_saved_outs", None) or ()
+        for k, saved in enumerate(outs):
+            if saved.output_nr == nr:
+                outs[k] = SavedTensor(self, True, nr, on_view)
 
     # Overwriting writes: the old values get a zero gradient (ops/overwrite.py); fill_ (with a
     # number) and zero_ may write an expanded tensor, as in torch.

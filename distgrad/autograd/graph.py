@@ -340,7 +340,7 @@ class Node(NodeHooks):
                 self._consts[i] = x
             elif self._read(i):
                 self._saved[i] = SavedTensor(x)
-        self._saved_outs = ([SavedTensor(o, True, k) for k, o in enumerate(outputs)]
+        self._saved_outs = ([SavedTensor(outputs[k], True, k) for k in op.saved_outputs()]
                             if op.save_out and self._read("out") else None)
 
     def _read(self, saved) -> bool:
@@ -365,17 +365,29 @@ class Node(NodeHooks):
     _SAVED_NAMES = {"self": 0, "input": 0, "other": 1, "exponent": 1, "mat2": 1, "vec": 1,
                     "target": 1, "weight": 2}
 
+    def _saved_output(self, key: str):
+        """The index in ctx.outs of the output torch names `key` (`result`, `result1`,
+        ...), or None."""
+        nr = 0 if key == "result" else (int(key[6:]) if key[:6] == "result" and
+                                        key[6:].isdigit() else None)
+        for i, saved in enumerate(self._saved_outs or ()):
+            if saved.output_nr == nr:
+                return i
+        return None
+
     def __getattr__(self, name):
         if name.startswith("_raw_saved_"):  # the saved tensor itself (register_hooks)
             key = name[len("_raw_saved_"):]
-            saved = (self._saved_outs or [None])[0] if key == "result" else \
+            out = self._saved_output(key)
+            saved = self._saved_outs[out] if out is not None else \
                 self._saved.get(self._SAVED_NAMES.get(key))
             if saved is not None or (self._freed and (key == "result" or key in self._SAVED_NAMES)):
                 return RawSavedTensor(self, saved)
         if name.startswith("_saved_"):
             key = name[len("_saved_"):]
-            if key == "result" and (self._saved_outs or self._freed):
-                return self.context().out
+            out = self._saved_output(key)
+            if out is not None or (key == "result" and self._freed):
+                return self.context().outs[out or 0]
             pos = self._SAVED_NAMES.get(key)
             if pos is not None and (pos in self._saved or pos in self._consts or self._freed):
                 return self.context()[pos]
@@ -410,8 +422,8 @@ class Node(NodeHooks):
         outputs (given with their grad_fn), in torch's order."""
         for i in sorted(self._saved, reverse=True):
             self._saved[i].pack(hooks, self._saved[i].tensor)
-        for k, saved in enumerate(self._saved_outs or ()):
-            saved.pack(hooks, outputs[k])
+        for saved in self._saved_outs or ():
+            saved.pack(hooks, outputs[saved.output_nr])
 
     def saved_outputs_follow(self, base) -> None:
         """Its outputs were written into `base` (SavedTensor.follow)."""

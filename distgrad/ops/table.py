@@ -68,7 +68,8 @@ class OpDef:
     forward(*values, **attrs) -> ndarray | tuple   values: ndarrays or Python numbers
     shape(*operands, **attrs) -> Meta | tuple      operands have .shape/.dtype, or are numbers
     vjp(ctx, *grads) -> grad per input (None = zero)
-    save: which inputs the VJP reads (indices), and `save_out` whether it reads the result.
+    save: which inputs the VJP reads (indices), and `save_out` whether it reads the result
+    (or which outputs, by position: `ctx.outs` holds those, in order).
     """
 
     name: str
@@ -77,7 +78,7 @@ class OpDef:
     vjp: Optional[Callable] = None
     node: NodeName = ""
     save: tuple = ()
-    save_out: bool = False
+    save_out: Union[bool, tuple] = False
     n_out: int = 1
     # {input position: the saved positions ("out": the result) its gradient reads}: then a
     # tensor is saved only if an input that needs a gradient reads it, as torch saves
@@ -128,6 +129,12 @@ class OpDef:
     def node_name(self, inputs, attrs) -> str:
         return self.node(inputs, attrs) if callable(self.node) else self.node
 
+    def saved_outputs(self) -> tuple:
+        """The positions of the outputs the VJP reads (save_out)."""
+        if self.save_out is True:
+            return tuple(range(self.n_out))
+        return tuple(self.save_out or ())
+
     @property
     def shares_memory(self) -> bool:
         """Whether the result is input 0's memory (a view, or an alias)."""
@@ -146,7 +153,8 @@ def elementwise(rule: Callable) -> Callable:
 
 
 def defop(name: str, forward: Callable, shape: Callable, vjp: Optional[Callable] = None, *,
-          node: NodeName = "", save: tuple = (), save_out: bool = False, n_out: int = 1,
+          node: NodeName = "", save: tuple = (), save_out: Union[bool, tuple] = False,
+          n_out: int = 1,
           differentiable: Optional[tuple] = None, view: bool = False,
           nondiff_outputs: tuple = (), moves: bool = False, number_edges=True,
           strides: Optional[Callable] = None, elementwise: Optional[bool] = None,
