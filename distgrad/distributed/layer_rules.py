@@ -87,7 +87,8 @@ def _layer_norm(name, inputs, attrs):
     outs = [record.call(name, part, *[_replica_on(t, w) if t is not None else None
                                       for t in (weight, bias)], **attrs)
             for part, w in zip(s.shards, s.workers)]
-    return _wrap(Shard(p.dim), outs, s.workers)
+    # (the result and the rows' statistics, each sharded as x's rows)
+    return tuple(_wrap(Shard(p.dim), list(column), s.workers) for column in zip(*outs))
 
 
 # ---- attention -----------------------------------------------------------------------------------

@@ -356,7 +356,7 @@ def layer_norm(input: Tensor, normalized_shape, weight: Optional[Tensor] = None,
         raise TypeError("layer_norm(): argument 'normalized_shape' (position 2) must be tuple of "
                         f"ints, not {type(normalized_shape).__name__}")
     shape = [int(d) for d in normalized_shape]
-    return call("native_layer_norm", input, weight, bias, normalized_shape=shape, eps=eps)
+    return call("native_layer_norm", input, weight, bias, normalized_shape=shape, eps=eps)[0]
 
 
 def rms_norm(input: Tensor, normalized_shape, weight: Optional[Tensor] = None,

@@ -12,6 +12,7 @@ import numpy as np
 
 from .. import dtypes
 from ..mersenne import MersenneStream
+from ..autograd import grad_mode
 from ..autograd.record import call
 from . import layout, rounding
 from .math import _erf, _not_implemented
@@ -221,22 +222,26 @@ def _layer_norm_rule(x, weight, bias, normalized_shape, eps=1e-5):
                            f"shape [*, {', '.join(map(str, normalized_shape))}], but got input of "
                            f"size{_dims(x.shape)}")
     norm_kernel_dtypes("LayerNormKernelImpl", x, (weight, bias), mixed)
-    return Meta(x.shape, x.dtype)
+    rows = Meta(tuple(x.shape[:x.ndim - n]) + (1,) * n, dtypes.float64)
+    return Meta(x.shape, x.dtype), rows, rows
 
 
 def _layer_norm(x, weight, bias, normalized_shape, eps=1e-5):
-    """The mean summed in float64 (rounded to x's dtype): torch's kernel takes each row's
-    moments by Welford's updates, which keep a row of equal values' mean exact (its result
-    then 0), where a float32 sum may be an ulp off (times 1/sqrt(eps))."""
+    """(result, mean, rstd), torch's native_layer_norm's: the statistics are per row, kept
+    for the backward (in float64: see _layer_norm_input_grad). The mean summed in float64
+    (rounded to x's dtype for the result): torch's kernel takes each row's moments by
+    Welford's updates, which keep a row of equal values' mean exact (its result then 0),
+    where a float32 sum may be an ulp off (times 1/sqrt(eps))."""
     axes = tuple(range(x.ndim - len(normalized_shape), x.ndim))
-    mean = x.mean(axis=axes, keepdims=True, dtype=np.float64).astype(x.dtype)
-    xc = x - mean
+    mean = x.mean(axis=axes, keepdims=True, dtype=np.float64)
+    xc = x - mean.astype(x.dtype)
     out = xc / np.sqrt((xc * xc).mean(axis=axes, keepdims=True) + eps)
     if weight is not None:
         out = out * weight
     if bias is not None:
         out = out + bias
-    return out
+    wide = x.astype(np.float64) - mean
+    return out, mean, 1 / np.sqrt((wide * wide).mean(axis=axes, keepdims=True) + eps)
 
 
 def _normalized(x, dims, eps):
@@ -251,7 +256,7 @@ def _norm_input_grad(gy, xhat, rstd, dims):
     return rstd * (gy - gy.mean(dims, keepdim=True) - xhat * (gy * xhat).mean(dims, keepdim=True))
 
 
-def _layer_norm_input_grad(gy, x, dims, eps):
+def _layer_norm_input_grad(gy, x, stats, dims):
     """torch's LayerNormBackward kernel's terms: with ds = Σ gy·x, db = Σ gy over each row
     of n, dx = rstd·gy + b·x + c, b = (db·mean - ds)·rstd³/n, c = -b·mean - db·rstd/n
     (differentiable again), in float64 for lower precisions: a row's gradient is a
@@ -264,9 +269,7 @@ def _layer_norm_input_grad(gy, x, dims, eps):
     n = 1
     for d in dims:
         n *= x.shape[d]
-    mean = x.mean(dims, keepdim=True)
-    xc = x - mean
-    rstd = ((xc * xc).mean(dims, keepdim=True) + eps).rsqrt()
+    mean, rstd = _layer_norm_stats(x, stats, dims)
     ds = (gy * x).sum(dims, keepdim=True)
     db = gy.sum(dims, keepdim=True)
     b = (db * mean - ds) * rstd * rstd * rstd * (1.0 / n)
@@ -274,25 +277,39 @@ def _layer_norm_input_grad(gy, x, dims, eps):
     return gx.to(dtype) if wide else gx
 
 
-def _layer_norm_vjp(c, g):
+def _layer_norm_stats(x, stats, dims):
+    """The forward's mean and rstd (torch's saved result1 and result2: a write into x's
+    `.data` since changes x, not them), in x's dtype. In a graph of the gradient they are
+    functions of x, with torch's double backward's derivatives at those values:
+    d mean = mean(dx), d rstd = -rstd³ mean((x - mean) dx)."""
+    mean, rstd = (s.detach().to(x.dtype) for s in stats)
+    if not (grad_mode.is_grad_enabled() and x.requires_grad):
+        return mean, rstd
+    dx = x - x.detach()  # (0, with x's derivative)
+    spread = (dx * (x.detach() - mean)).mean(dims, keepdim=True)
+    return mean + dx.mean(dims, keepdim=True), rstd - rstd * rstd * rstd * spread
+
+
+def _layer_norm_vjp(c, g, _mean_grad=None, _rstd_grad=None):
     x, weight = c[0], c[1]
     c[2]  # noqa: B018  (torch saves and unpacks the bias too: a write to it is an error)
     x, weight, g = in_float32(x, weight, g)
     shape = tuple(c.attrs["normalized_shape"])
     dims = tuple(range(len(c.shapes[0]) - len(shape), len(c.shapes[0])))
-    eps = c.attrs.get("eps", 1e-5)
     gx = gw = gb = None
     if c.needs[0]:
-        gx = _layer_norm_input_grad(g if weight is None else g * weight, x, dims, eps)
+        gx = _layer_norm_input_grad(g if weight is None else g * weight, x, c.outs, dims)
     if c.needs[1]:
-        gw = unbroadcast(g * _normalized(x, dims, eps)[0], shape)
+        mean, rstd = _layer_norm_stats(x, c.outs, dims)
+        gw = unbroadcast(g * ((x - mean) * rstd), shape)
     if c.needs[2]:
         gb = unbroadcast(g, shape)
     return gx, gw, gb
 
 
 defop("native_layer_norm", _layer_norm, _layer_norm_rule, _layer_norm_vjp,
-      node="NativeLayerNormBackward0", save=(0, 1, 2), sharding="layer_norm")
+      node="NativeLayerNormBackward0", save=(0, 1, 2), save_out=(1, 2), n_out=3,
+      nondiff_outputs=(1, 2), sharding="layer_norm")
 
 
 # ---- batch norm (training: batch statistics; eval: the running ones) ----------------------------
