@@ -431,7 +431,7 @@ def batch_norm(input: Tensor, running_mean: Optional[Tensor], running_var: Optio
         raise RuntimeError("running_var must be defined in evaluation mode")
     return call("native_batch_norm", input, weight, bias,
                 running_mean if not training else None, running_var if not training else None,
-                training=bool(training), eps=eps)
+                training=bool(training), eps=eps)[0]
 
 
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:

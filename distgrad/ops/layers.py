@@ -240,8 +240,13 @@ def _layer_norm(x, weight, bias, normalized_shape, eps=1e-5):
         out = out * weight
     if bias is not None:
         out = out + bias
+    return out, mean, _wide_rstd(x, mean, axes, eps)
+
+
+def _wide_rstd(x, mean, axes, eps):
+    """1/sqrt(var + eps) over `axes`, in float64, around `mean` (float64, dims kept)."""
     wide = x.astype(np.float64) - mean
-    return out, mean, 1 / np.sqrt((wide * wide).mean(axis=axes, keepdims=True) + eps)
+    return 1 / np.sqrt((wide * wide).mean(axis=axes, keepdims=True) + eps)
 
 
 def _normalized(x, dims, eps):
@@ -269,7 +274,7 @@ def _layer_norm_input_grad(gy, x, stats, dims):
     n = 1
     for d in dims:
         n *= x.shape[d]
-    mean, rstd = _layer_norm_stats(x, stats, dims)
+    mean, rstd = _saved_stats(x, stats, dims)
     ds = (gy * x).sum(dims, keepdim=True)
     db = gy.sum(dims, keepdim=True)
     b = (db * mean - ds) * rstd * rstd * rstd * (1.0 / n)
@@ -277,11 +282,11 @@ def _layer_norm_input_grad(gy, x, stats, dims):
     return gx.to(dtype) if wide else gx
 
 
-def _layer_norm_stats(x, stats, dims):
-    """The forward's mean and rstd (torch's saved result1 and result2: a write into x's
-    `.data` since changes x, not them), in x's dtype. In a graph of the gradient they are
-    functions of x, with torch's double backward's derivatives at those values:
-    d mean = mean(dx), d rstd = -rstd³ mean((x - mean) dx)."""
+def _saved_stats(x, stats, dims):
+    """A norm's forward's mean and rstd over `dims` (torch's saved result1 and result2: a
+    write into x's `.data` since changes x, not them), in x's dtype. In a graph of the
+    gradient they are functions of x, with torch's double backward's derivatives at those
+    values: d mean = mean(dx), d rstd = -rstd³ mean((x - mean) dx)."""
     mean, rstd = (s.detach().to(x.dtype) for s in stats)
     if not (grad_mode.is_grad_enabled() and x.requires_grad):
         return mean, rstd
@@ -300,7 +305,7 @@ def _layer_norm_vjp(c, g, _mean_grad=None, _rstd_grad=None):
     if c.needs[0]:
         gx = _layer_norm_input_grad(g if weight is None else g * weight, x, c.outs, dims)
     if c.needs[1]:
-        mean, rstd = _layer_norm_stats(x, c.outs, dims)
+        mean, rstd = _saved_stats(x, c.outs, dims)
         gw = unbroadcast(g * ((x - mean) * rstd), shape)
     if c.needs[2]:
         gb = unbroadcast(g, shape)
@@ -329,7 +334,8 @@ def check_batch_norm(x, weight, bias, running_mean, running_var) -> None:
 
 def _batch_norm_rule(x, weight, bias, running_mean, running_var, training, eps=1e-5):
     check_batch_norm(x, weight, bias, running_mean, running_var)
-    return Meta(x.shape, x.dtype)
+    channels = Meta((x.shape[1] if training else 0,), dtypes.float64)  # (torch's: empty in eval)
+    return Meta(x.shape, x.dtype), channels, channels
 
 
 def _channel_view(v, ndim):
@@ -337,11 +343,16 @@ def _channel_view(v, ndim):
 
 
 def _batch_norm(x, weight, bias, running_mean, running_var, training, eps=1e-5):
+    """(result, mean, rstd), torch's native_batch_norm's: in training the channels'
+    statistics (kept for the backward, in float64), else none."""
     axes = (0,) + tuple(range(2, x.ndim))
+    stats = (np.zeros(0), np.zeros(0))
     if training:
         mean = x.mean(axis=axes, keepdims=True)
         xc = x - mean
         out = xc / np.sqrt((xc * xc).mean(axis=axes, keepdims=True) + eps)
+        wide_mean = x.mean(axis=axes, keepdims=True, dtype=np.float64)
+        stats = (wide_mean.reshape(-1), _wide_rstd(x, wide_mean, axes, eps).reshape(-1))
     else:
         out = (x - _channel_view(running_mean, x.ndim)) / np.sqrt(
             _channel_view(running_var, x.ndim) + eps)
@@ -349,17 +360,18 @@ def _batch_norm(x, weight, bias, running_mean, running_var, training, eps=1e-5):
         out = out * _channel_view(weight, x.ndim)
     if bias is not None:
         out = out + _channel_view(bias, x.ndim)
-    return out
+    return (out,) + stats
 
 
-def _batch_norm_vjp(c, g):
+def _batch_norm_vjp(c, g, _mean_grad=None, _rstd_grad=None):
     x, weight, rm, rv, g = in_float32(c[0], c[1], c[3], c[4], g)
     ndim = len(c.shapes[0])
     dims = (0,) + tuple(range(2, ndim))
     shape = (1, -1) + (1,) * (ndim - 2)
     eps = c.attrs.get("eps", 1e-5)
     if c.attrs["training"]:
-        xhat, rstd = _normalized(x, dims, eps)
+        mean, rstd = _saved_stats(x, [s.view(*shape) for s in c.outs], dims)
+        xhat = (x - mean) * rstd
     else:
         rstd = (rv.view(*shape) + eps).rsqrt()
         xhat = (x - rm.view(*shape)) * rstd
@@ -375,7 +387,8 @@ def _batch_norm_vjp(c, g):
 
 
 defop("native_batch_norm", _batch_norm, _batch_norm_rule, _batch_norm_vjp,
-      node="NativeBatchNormBackward0", save=(0, 1, 3, 4), differentiable=(0, 1, 2))
+      node="NativeBatchNormBackward0", save=(0, 1, 3, 4), save_out=(1, 2), n_out=3,
+      nondiff_outputs=(1, 2), differentiable=(0, 1, 2))
 
 
 # ---- GELU (exact and tanh) and SiLU --------------------------------------------------------------

@@ -738,8 +738,9 @@ def test_layer_norm_gradient_is_torchs_float64_gradient_rounded():
     np.testing.assert_allclose(grad(distgrad, distgrad.float32), exact, rtol=1e-6)
 
 
+@pytest.mark.parametrize("norm", ["layer_norm", "batch_norm"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_layer_norm_backward_reads_the_statistics_its_forward_saved(dtype):
+def test_a_norms_backward_reads_the_statistics_its_forward_saved(norm, dtype):
     # torch's backward reads the mean and rstd its forward saved: a write into the input's
     # .data since changes the input it reads, not them (fuzzer seed 22019544); a graph of
     # the gradient differentiates them as torch's double backward does
@@ -749,7 +750,10 @@ def test_layer_norm_backward_reads_the_statistics_its_forward_saved(dtype):
         x = T.tensor([[0.84, 0.3, -0.6], [1.68, -0.2, 0.1], [-1.84, 0.5, 0.9]],
                      dtype=getattr(T, dtype), requires_grad=True)
         w = T.tensor([-1.43, 0.7, 1.1], dtype=getattr(T, dtype), requires_grad=True)
-        y = T.nn.functional.layer_norm(x, (3,), w, w)
+        if norm == "layer_norm":
+            y = T.nn.functional.layer_norm(x, (3,), w, w)
+        else:
+            y = T.nn.functional.batch_norm(x, None, None, w, w, training=True)
         x.data.mul_(0.5)
         g = T.autograd.grad((y * y * w).sum(), [x, w], create_graph=True)
         second = T.autograd.grad(sum((gi * gi).sum() for gi in g), [x, w])
