@@ -333,7 +333,7 @@ def group_norm(input: Tensor, num_groups: int, weight: Optional[Tensor] = None,
         raise ValueError(f"Expected more than 1 value per channel when training, got input size "
                          f"{[n * c // num_groups, num_groups] + list(input.shape[2:])}")
     return call("native_group_norm", input, weight, bias, num_groups=int(num_groups),
-                eps=float(eps))
+                eps=float(eps))[0]
 
 
 def _verify_spatial_size(shape) -> None:

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .layers import (_norm_input_grad, _normalized, in_float32, mixed_norm_dtypes,
-                     norm_kernel_dtypes)
+from .. import dtypes
+from .layers import (_norm_input_grad, _saved_stats, _wide_rstd, in_float32,
+                     mixed_norm_dtypes, norm_kernel_dtypes)
 from .table import Meta, defop
 
 
@@ -16,6 +17,8 @@ def _channel(p, ndim):
 
 
 def _group_norm(x, weight, bias, num_groups, eps=1e-5):
+    """(result, mean, rstd), torch's native_group_norm's: each sample's groups' statistics
+    (N, G), kept for the backward, in float64."""
     groups = x.reshape(x.shape[0], num_groups, -1)
     xc = groups - groups.mean(axis=2, keepdims=True)
     out = (xc / np.sqrt((xc * xc).mean(axis=2, keepdims=True) + eps)).reshape(x.shape)
@@ -23,7 +26,9 @@ def _group_norm(x, weight, bias, num_groups, eps=1e-5):
         out = out * _channel(weight, x.ndim)
     if bias is not None:
         out = out + _channel(bias, x.ndim)
-    return out.astype(x.dtype)
+    mean = groups.mean(axis=2, keepdims=True, dtype=np.float64)
+    rstd = _wide_rstd(groups, mean, (2,), eps)
+    return out.astype(x.dtype), mean[..., 0], rstd[..., 0]
 
 
 def _group_norm_rule(x, weight, bias, num_groups, eps=1e-5):
@@ -36,13 +41,17 @@ def _group_norm_rule(x, weight, bias, num_groups, eps=1e-5):
                                f"[{', '.join(map(str, x.shape))}]")
     mixed = mixed_norm_dtypes(x, (weight, bias))
     norm_kernel_dtypes("GroupNormKernelImpl", x, (weight, bias), mixed)
-    return Meta(x.shape, x.dtype)
+    stats = Meta((x.shape[0], num_groups), dtypes.float64)
+    return Meta(x.shape, x.dtype), stats, stats
 
 
-def _group_norm_vjp(c, g):
+def _group_norm_vjp(c, g, _mean_grad=None, _rstd_grad=None):
     x, weight, g = in_float32(c[0], c[1], g)
     shape, groups = tuple(c.shapes[0]), c.attrs["num_groups"]
-    xhat, rstd = _normalized(x.reshape(shape[0], groups, -1), (2,), c.attrs.get("eps", 1e-5))
+    x = x.reshape(shape[0], groups, -1)
+    # (the statistics the forward saved, as torch's: see layers._saved_stats)
+    mean, rstd = _saved_stats(x, [s.unsqueeze(2) for s in c.outs], (2,), centre_now=True)
+    xhat = (x - mean) * rstd
     reduce = [0] + list(range(2, len(shape)))
     gx = gw = gb = None
     if c.needs[0]:
@@ -56,4 +65,5 @@ def _group_norm_vjp(c, g):
 
 
 defop("native_group_norm", _group_norm, _group_norm_rule, _group_norm_vjp,
-      node="NativeGroupNormBackward0", save=(0, 1), sharding="batch")
+      node="NativeGroupNormBackward0", save=(0, 1), save_out=(1, 2), n_out=3,
+      nondiff_outputs=(1, 2), sharding="batch")

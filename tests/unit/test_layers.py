@@ -738,7 +738,7 @@ def test_layer_norm_gradient_is_torchs_float64_gradient_rounded():
     np.testing.assert_allclose(grad(distgrad, distgrad.float32), exact, rtol=1e-6)
 
 
-@pytest.mark.parametrize("norm", ["layer_norm", "batch_norm"])
+@pytest.mark.parametrize("norm", ["layer_norm", "batch_norm", "group_norm"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_a_norms_backward_reads_the_statistics_its_forward_saved(norm, dtype):
     # torch's backward reads the mean and rstd its forward saved: a write into the input's
@@ -752,8 +752,10 @@ def test_a_norms_backward_reads_the_statistics_its_forward_saved(norm, dtype):
         w = T.tensor([-1.43, 0.7, 1.1], dtype=getattr(T, dtype), requires_grad=True)
         if norm == "layer_norm":
             y = T.nn.functional.layer_norm(x, (3,), w, w)
-        else:
+        elif norm == "batch_norm":
             y = T.nn.functional.batch_norm(x, None, None, w, w, training=True)
+        else:
+            y = T.nn.functional.group_norm(x, 1, w, w)
         x.data.mul_(0.5)
         g = T.autograd.grad((y * y * w).sum(), [x, w], create_graph=True)
         second = T.autograd.grad(sum((gi * gi).sum() for gi in g), [x, w])
