@@ -175,6 +175,9 @@ class SavedTensor:
             raise RuntimeError(
                 "Trying to use a saved tensor that has been detached in-place, i.e. with "
                 ".detach_().This is not supported, please use out-of-place `.detach()` instead")
+        op = getattr(node, "op", None)  # (a custom Function's node has none)
+        if self.is_output and op is not None and self.output_nr in op.nondiff_outputs:
+            return t._alias(keep_graph=False)  # (no history: max's indices, a norm's mean)
         if self.is_output:
             placed = t._stands_for  # (a sharded Function's output: the one the user holds)
             if placed is not None and placed._requires_grad and grad_mode.is_grad_enabled():

@@ -1337,6 +1337,19 @@ def test_saved_tensors_are_visible_on_grad_fn():
     same(f)
 
 
+def test_a_saved_output_that_is_not_differentiable_has_no_history():
+    # layer_norm's saved mean and rstd (grad_fn._saved_result1, 2): plain tensors, as torch's
+    # (their values are compared by the norm tests: distgrad keeps them in float64)
+    def f(torch):
+        x = leaf(torch, M23)
+        node = torch.nn.functional.layer_norm(x, (3,)).grad_fn
+        return [(r.requires_grad, r.grad_fn, r.is_leaf, tuple(r.shape))
+                for r in (node._saved_result1, node._saved_result2)], \
+            attempt(lambda: node._saved_result)
+
+    same(f)
+
+
 def test_node_metadata_is_kept_with_the_node():
     # grad_fn.metadata["tag"] = ..., read back later (and on a leaf's AccumulateGrad)
     def f(torch):
