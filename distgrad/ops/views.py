@@ -361,6 +361,8 @@ def _as_strided_vjp(c, g):
     of that storage with the base's layout; so a gradient written in place later is a view
     made in no_grad mode, as torch's."""
     shape = list(c.shapes[0])
+    if c.attrs.get("base_offset") is not None:  # (a detached view's: read from its memory)
+        return call("as_strided_backward", g, shape=shape, **c.attrs)
     attrs = dict(c.attrs)
     base_stride = attrs.pop("base_stride", None)
     stride = list(base_stride) if base_stride is not None else \
