@@ -20,6 +20,8 @@ only along the last axis).
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .vector_sum import float32_lanes
@@ -33,12 +35,13 @@ def _sequential(a: np.ndarray, axis: int) -> np.ndarray:
     """a summed along `axis`, one slice after another from zero (+ 0 makes a sum of -0.0s
     +0.0, as torch's zeroed accumulators do)."""
     zero = a.dtype.type(0)
-    if a.shape[axis] <= 1:
-        return _at(a, axis, 0) + zero if a.shape[axis] else np.zeros(
-            a.shape[:axis] + a.shape[axis + 1:], a.dtype)
-    if int(np.prod(a.shape[axis + 1:])) >= 2:
+    n = a.shape[axis]
+    if n <= 1:
+        return _at(a, axis, 0) + zero if n else np.zeros(a.shape[:axis] + a.shape[axis + 1:],
+                                                          a.dtype)
+    if math.prod(a.shape[axis + 1:]) >= 2:
         return np.ascontiguousarray(a).sum(axis=axis) + zero
-    return np.take(np.add.accumulate(a, axis=axis), -1, axis=axis) + zero
+    return _at(np.add.accumulate(a, axis=axis), axis, -1) + zero
 
 
 def _split(a: np.ndarray, axis: int, size: int) -> np.ndarray:
@@ -63,6 +66,9 @@ def _cascade(a: np.ndarray, axis: int) -> np.ndarray:
     blocks = n // step
     if not blocks:  # (one run, not finished: the levels above hold zeros)
         return _sequential(a, axis)
+    if blocks < step:  # (the runs' sums on one level: the levels above hold zeros)
+        runs = _sequential(_split(_part(a, axis, 0, blocks * step), axis, step), axis + 1)
+        return _sequential(_part(a, axis, blocks * step), axis) + _sequential(runs, axis)
     level = _sequential(_split(_part(a, axis, 0, blocks * step), axis, step), axis + 1)
     sums = [_sequential(_part(a, axis, blocks * step), axis)]  # (what runs left over)
     for j in range(1, _LEVELS):
@@ -101,10 +107,9 @@ def _inner(a: np.ndarray, lanes: int) -> np.ndarray:
     count = n // lanes
     vectors = a[..., :count * lanes].reshape(a.shape[:-1] + (count, lanes))
     lane_sums = _row_sum(vectors, a.ndim - 1)  # (..., lanes)
-    out = _sequential(a[..., count * lanes:], a.ndim - 1)
-    for k in range(lanes):
-        out = out + lane_sums[..., k]
-    return out
+    tail = _sequential(a[..., count * lanes:], a.ndim - 1)[..., None]
+    # the tail's sum, then each lane in turn (accumulate adds along the last axis in order)
+    return np.add.accumulate(np.concatenate([tail, lane_sums], axis=-1), axis=-1)[..., -1]
 
 
 def _outer(a: np.ndarray, lanes: int) -> np.ndarray:
@@ -114,6 +119,8 @@ def _outer(a: np.ndarray, lanes: int) -> np.ndarray:
     m = a.shape[2]
     width = _ILP * lanes if m >= lanes else _ILP
     wide = m - m % width
+    if wide == m:
+        return _cascade(a, 1)
     out = np.empty((a.shape[0], m), a.dtype)
     out[:, :wide] = _cascade(a[:, :, :wide], 1)
     out[:, wide:] = _row_sum(a[:, :, wide:], 1)
