@@ -68,6 +68,8 @@ def _cascade(a: np.ndarray, axis: int) -> np.ndarray:
         return _sequential(a, axis)
     if blocks < step:  # (the runs' sums on one level: the levels above hold zeros)
         runs = _sequential(_split(_part(a, axis, 0, blocks * step), axis, step), axis + 1)
+        if blocks * step == n:
+            return _sequential(runs, axis)
         return _sequential(_part(a, axis, blocks * step), axis) + _sequential(runs, axis)
     level = _sequential(_split(_part(a, axis, 0, blocks * step), axis, step), axis + 1)
     sums = [_sequential(_part(a, axis, blocks * step), axis)]  # (what runs left over)
@@ -113,17 +115,17 @@ def _inner(a: np.ndarray, lanes: int) -> np.ndarray:
 
 
 def _outer(a: np.ndarray, lanes: int) -> np.ndarray:
-    """a (outer, n, m) summed over n, its m columns side by side: torch's
+    """a (..., n, m) summed over n, its m columns side by side: torch's
     vectorized_outer_sum (4 vectors of columns at once, then fewer) or, for fewer columns
     than a vector, scalar_outer_sum (4 columns at once, then one)."""
-    m = a.shape[2]
+    m, axis = a.shape[-1], a.ndim - 2
     width = _ILP * lanes if m >= lanes else _ILP
     wide = m - m % width
     if wide == m:
-        return _cascade(a, 1)
-    out = np.empty((a.shape[0], m), a.dtype)
-    out[:, :wide] = _cascade(a[:, :, :wide], 1)
-    out[:, wide:] = _row_sum(a[:, :, wide:], 1)
+        return _cascade(a, axis)
+    out = np.empty(a.shape[:-2] + (m,), a.dtype)
+    out[..., :wide] = _cascade(a[..., :wide], axis)
+    out[..., wide:] = _row_sum(a[..., wide:], axis)
     return out
 
 
@@ -148,6 +150,18 @@ def cascade_sum(x: np.ndarray, axes) -> np.ndarray | None:
     lanes = _VECTOR_BYTES // x.itemsize
     gone = {a % x.ndim for a in axes}
     kept_shape = tuple(n for d, n in enumerate(x.shape) if d not in gone)
+    if x.flags.c_contiguous:  # the common layouts, without working out the loop's dims
+        k = len(gone)
+        if gone == set(range(k)):  # leading dims: all of them, or columns side by side
+            m = x.size // math.prod(x.shape[:k]) if k < x.ndim else 1
+            rows = x.reshape(-1, m)
+            if m == 1:
+                return _inner(rows[:, 0], lanes).reshape(kept_shape)
+            if rows.shape[0] > 1:
+                return _outer(rows, lanes).reshape(kept_shape)
+        elif gone == set(range(x.ndim - k, x.ndim)) and math.prod(x.shape[x.ndim - k:]) > 1:
+            return _inner(x.reshape(-1, math.prod(x.shape[x.ndim - k:])), lanes).reshape(
+                kept_shape)  # (trailing dims: rows)
     dims = _memory_dims(x, gone)
     if dims is None:
         return None
