@@ -362,7 +362,8 @@ def _logsumexp(x, dim, keepdim=False):
         return np.log(np.sum(np.exp(x), axis=dims, keepdims=keepdim))
     m = np.max(x, axis=dims, keepdims=True)
     m = np.where(np.isfinite(m), m, 0)
-    out = rounding.log(np.sum(rounding.exp(x - m), axis=dims, keepdims=True)) + m
+    # (torch's: the exponentials added by its sum kernel, then log, then the max back)
+    out = rounding.log(cascade_sum.summed(rounding.exp(x - m), dims, keepdims=True)) + m
     return out if keepdim else np.squeeze(out, axis=dims)
 
 

@@ -30,7 +30,7 @@ def float32_lanes() -> int | None:
     best = ("avx512" if {"avx512f", "avx512bw", "avx512vl", "avx512dq"} <= set(flags)
             else "avx2" if {"avx2", "fma"} <= set(flags) else None)
     asked = os.environ.get("ATEN_CPU_CAPABILITY", "").lower()
-    if asked in ("default",):
+    if asked == "default":
         return None
     if asked == "avx2" and best is not None:
         best = "avx2"

@@ -397,6 +397,7 @@ ROUNDED_ONCE = {
         x, (x / 2).sigmoid(), reduction="none")),
     "softmax": (0.85, lambda T, x: x.view(400, 50).softmax(-1)),
     "log_softmax": (0.98, lambda T, x: x.view(400, 50).log_softmax(-1)),
+    "logsumexp": (0.97, lambda T, x: x.view(400, 50).logsumexp(-1)),
 }
 
 
