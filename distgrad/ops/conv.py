@@ -196,38 +196,56 @@ def _geometry_attrs(attrs) -> dict:
 def _conv_vjp(c, g):
     x, w = c[0], c[1]
     geo = _geometry_attrs(c.attrs)
-    gx = call("conv_input_grad", g, w, input_size=list(c.shapes[0]), **geo) if c.needs[0] else None
-    gw = call("conv_weight_grad", g, x, weight_size=list(c.shapes[1]), **geo) if c.needs[1] else None
-    gb = g.sum([0] + list(range(2, len(c.shapes[0])))) if c.needs[2] else None
+    # Each gradient also takes the operand it does not read, as torch's one
+    # convolution_backward takes (grad, input, weight): under create_graph, each requires
+    # grad when any of the three does (and a gradient of it reaches that operand as none).
+    gx = call("conv_input_grad", g, w, x, input_size=list(c.shapes[0]), **geo) \
+        if c.needs[0] else None
+    gw = call("conv_weight_grad", g, x, w, weight_size=list(c.shapes[1]), **geo) \
+        if c.needs[1] else None
+    gb = call("conv_bias_grad", g, x, w) if c.needs[2] else None
     return gx, gw, gb
 
 
 def _conv_input_grad_vjp(c, u):
-    # <u, Gx(g, w)> = <g, conv(u, w)>
+    # <u, Gx(g, w)> = <g, conv(u, w)> (nothing reaches the input it takes unread)
     geo = _geometry_attrs(c.attrs)
     gg = call("convolution", u, c[1], None, **geo) if c.needs[0] else None
-    gw = call("conv_weight_grad", c[0], u, weight_size=list(c.shapes[1]), **geo) \
+    gw = call("conv_weight_grad", c[0], u, None, weight_size=list(c.shapes[1]), **geo) \
         if c.needs[1] else None
-    return gg, gw
+    return gg, gw, None
 
 
 def _conv_weight_grad_vjp(c, u):
-    # <u, Gw(g, x)> = <g, conv(x, u)>
+    # <u, Gw(g, x)> = <g, conv(x, u)> (nothing reaches the weight it takes unread)
     geo = _geometry_attrs(c.attrs)
     gg = call("convolution", c[1], u, None, **geo) if c.needs[0] else None
-    gx = call("conv_input_grad", c[0], u, input_size=list(c.shapes[1]), **geo) \
+    gx = call("conv_input_grad", c[0], u, None, input_size=list(c.shapes[1]), **geo) \
         if c.needs[1] else None
-    return gg, gx
+    return gg, gx, None
+
+
+def _conv_bias_grad(g, _x, _w):
+    return g.sum(axis=(0,) + tuple(range(2, g.ndim)))
+
+
+def _conv_bias_grad_vjp(c, u):
+    # the bias gradient sums g over all but the channels: u spread back over them
+    shape = (1, -1) + (1,) * (len(c.shapes[0]) - 2)
+    gg = u.reshape(shape).expand(c.shapes[0]) if c.needs[0] else None
+    return gg, None, None
 
 
 defop("convolution", _convolution, _conv_rule, _conv_vjp, node="ConvolutionBackward0",
       save=(0, 1), sharding="batch")
-defop("conv_input_grad", _conv_input_grad,
-      lambda g, w, input_size, **_: Meta((g.shape[0],) + tuple(input_size[1:]), g.dtype),
+defop("conv_input_grad", lambda g, w, _x, **geo: _conv_input_grad(g, w, **geo),
+      lambda g, w, _x, input_size, **_: Meta((g.shape[0],) + tuple(input_size[1:]), g.dtype),
       _conv_input_grad_vjp, node="ConvolutionBackwardBackward0", save=(0, 1))
-defop("conv_weight_grad", _conv_weight_grad,
-      lambda g, x, weight_size, **_: Meta(tuple(weight_size), g.dtype),
+defop("conv_weight_grad", lambda g, x, _w, **geo: _conv_weight_grad(g, x, **geo),
+      lambda g, x, _w, weight_size, **_: Meta(tuple(weight_size), g.dtype),
       _conv_weight_grad_vjp, node="ConvolutionBackwardBackward0", save=(0, 1))
+defop("conv_bias_grad", _conv_bias_grad, lambda g, _x, _w: Meta((g.shape[1],), g.dtype),
+      _conv_bias_grad_vjp, node="ConvolutionBackwardBackward0")
 
 
 # ---- pooling over the last two or three dims (the kernel's length says which) -------------

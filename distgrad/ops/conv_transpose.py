@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import dtypes
 from ..autograd.record import call
-from .conv import _conv_input_grad, _dims
+from .conv import _conv_input_grad, _conv_rule, _convolution, _dims
 from .rules import not_implemented, require_scalar_type
 from .table import Meta, defop
 
@@ -67,12 +67,29 @@ def _forward(x, w, b, stride, padding, dilation, groups, output_padding):
 def _vjp(c, g):
     # y = Gx(x, w): <g, Gx(x, w)> = <conv(g, w), x>, and its weight gradient conv_weight_grad
     geo = {k: c.attrs[k] for k in ("stride", "padding", "dilation", "groups")}
-    gx = call("convolution", g, c[1], None, **geo) if c.needs[0] else None
-    gw = call("conv_weight_grad", c[0], g, weight_size=list(c.shapes[1]), **geo) \
+    gx = call("conv_transpose_input_grad", g, c[1], c[0], **geo) if c.needs[0] else None
+    gw = call("conv_weight_grad", c[0], g, c[1], weight_size=list(c.shapes[1]), **geo) \
         if c.needs[1] else None
-    gb = g.sum([0] + list(range(2, len(c.shapes[0])))) if c.needs[2] else None
+    gb = call("conv_bias_grad", g, c[0], c[1]) if c.needs[2] else None
     return gx, gw, gb
 
 
 defop("conv_transpose", _forward, _rule, _vjp, node="ConvolutionBackward0", save=(0, 1),
       sharding="batch")
+
+
+def _input_grad_vjp(c, u):
+    # the input gradient is conv(g, w): its own VJP, with nothing for the input it takes unread
+    geo = {k: c.attrs[k] for k in ("stride", "padding", "dilation", "groups")}
+    gg = call("conv_input_grad", u, c[1], None, input_size=list(c.shapes[0]), **geo) \
+        if c.needs[0] else None
+    gw = call("conv_weight_grad", u, c[0], None, weight_size=list(c.shapes[1]), **geo) \
+        if c.needs[1] else None
+    return gg, gw, None
+
+
+# (Takes the input too, unread, as torch's convolution_backward: under create_graph the
+# gradient requires grad when the input does.)
+defop("conv_transpose_input_grad", lambda g, w, _x, **geo: _convolution(g, w, None, **geo),
+      lambda g, w, _x, **geo: _conv_rule(g, w, None, **geo), _input_grad_vjp,
+      node="ConvolutionBackwardBackward0", save=(0, 1))

@@ -263,9 +263,11 @@ case("sdpa_no_keys", lambda T, q, k, v: nnf(T).scaled_dot_product_attention(q, k
 # ---- convolution and pooling ------------------------------------------------------------------------
 
 case("conv1d_groups", lambda T, x, w, b: nnf(T).conv1d(x, w, b, stride=2, padding=1, groups=2),
-     F(2, 4, 7), F(6, 2, 3), F(6), covers=("convolution", "conv_input_grad", "conv_weight_grad"))
+     F(2, 4, 7), F(6, 2, 3), F(6),
+     covers=("convolution", "conv_input_grad", "conv_weight_grad", "conv_bias_grad"))
 case("conv2d", lambda T, x, w, b: nnf(T).conv2d(x, w, b, padding=1), F(2, 2, 4, 4),
-     F(3, 2, 3, 3), F(3), covers=("convolution", "conv_input_grad", "conv_weight_grad"))
+     F(3, 2, 3, 3), F(3),
+     covers=("convolution", "conv_input_grad", "conv_weight_grad", "conv_bias_grad"))
 case("conv2d_dilation_stride", lambda T, x, w: nnf(T).conv2d(
     x, w, stride=(2, 1), padding=(1, 0), dilation=(2, 1), groups=2), F(1, 2, 7, 6),
     F(2, 1, 2, 3), covers="convolution")

@@ -690,6 +690,42 @@ def test_embedding_bag_gradients_carry_torchs_nodes_that_refuse_a_backward(mode)
     same(scenario)
 
 
+@pytest.mark.parametrize("n", [1, 2])
+@pytest.mark.parametrize("transposed", [False, True])
+@pytest.mark.parametrize("wanted", ["w", "x", "b", "xwb", "g"])
+def test_conv_gradients_with_create_graph_require_grad_as_torchs(n, transposed, wanted):
+    """torch's convolution_backward takes (grad, input, weight) whichever gradients it makes:
+    under create_graph, the input's, weight's and bias's gradient each require grad when
+    any of the three does (one ConvolutionBackwardBackward0), though the weight's gradient
+    does not read the weight (fuzz seed 22135557: a hook on it raised here)."""
+    from torch_twin import same
+
+    def scenario(T):
+        rng = np.random.default_rng(4)
+        x = T.tensor(rng.standard_normal((2, 3) + (5,) * n).astype("float32"))
+        w = T.tensor(rng.standard_normal(((3, 4) if transposed else (4, 3)) + (2,) * n)
+                     .astype("float32"))
+        b = T.tensor(rng.standard_normal(4).astype("float32"))
+        F = T.nn.functional
+        conv = {(1, False): F.conv1d, (2, False): F.conv2d, (1, True): F.conv_transpose1d,
+                (2, True): F.conv_transpose2d}[n, transposed]
+        leaves = [t for t, name in ((x, "x"), (w, "w"), (b, "b"))
+                  if name in wanted or wanted == "g"]
+        for t in leaves:
+            t.requires_grad_()
+        y = conv(x, w, b, stride=2 if transposed else 1)
+        g = T.tensor(rng.standard_normal(tuple(y.shape)).astype("float32"),
+                     requires_grad=wanted == "g")
+        grads = T.autograd.grad(y, leaves, g, create_graph=True)
+        seen = [(d.requires_grad, d.grad_fn and d.grad_fn.name()) for d in grads]
+        penalty = [(d * d).sum() for d in grads if d.requires_grad]
+        if penalty:
+            sum(penalty).backward()
+        return seen, grads, [t.grad for t in leaves + [g]]
+
+    same(scenario, rtol=1e-4, atol=1e-4)
+
+
 @pytest.mark.parametrize("n, kernel, dilation", [(1, 4, 1), (2, (2, 3), 1), (2, (4, 4), (1, 2)),
                                                  (1, 2, 3)])
 def test_conv_same_padding_with_an_even_kernel_pads_its_right(n, kernel, dilation):

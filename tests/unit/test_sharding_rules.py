@@ -29,7 +29,7 @@ FALLS_BACK |= {"unfold", "unfold_backward"}  # (windows may span shards along th
 # same numbers from the call's seed).
 FALLS_BACK |= {
     "adaptive_avg_pool2d_backward", "avg_pool2d_backward", "conv_input_grad",
-    "conv_weight_grad", "dropout_mask", "embedding_dense_backward", "native_batch_norm",
+    "conv_weight_grad", "conv_bias_grad", "conv_transpose_input_grad", "dropout_mask", "embedding_dense_backward", "native_batch_norm",
     "adaptive_avg_pool3d_backward", "avg_pool3d_backward",
 }
 FALLS_BACK |= {"col2im", "glu"}  # (an unbatched col2im's rows, glu's halves span shards)
