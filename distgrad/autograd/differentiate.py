@@ -34,7 +34,7 @@ def _make_root_grads(outputs, grads):
             if g.device_str != t.device_str:
                 g = g.to(t.device_str)
         elif g is None:
-            if t._requires_grad:
+            if t.requires_grad:
                 if t.numel() != 1:
                     raise RuntimeError("grad can be implicitly created only for scalar outputs")
                 if not t.dtype.is_floating_point:
@@ -54,13 +54,17 @@ def _roots(outputs, grads):
         raise RuntimeError(f"got {len(outputs)} tensors and {len(grads)} gradients")
     roots = []
     for i, (t, g) in enumerate(zip(outputs, grads)):
-        if not t._requires_grad:
+        # As torch, the output's gradient edge must lead somewhere: to its history (a view's
+        # made anew when its base was written since), or to a leaf's accumulator (none for
+        # a tensor that does not require grad, nor for a view made under no_grad).
+        edge = t._gradient_edge() if t.grad_fn is not None or t._requires_grad else (None, 0)
+        if edge[0] is None:
             raise RuntimeError(f"element {i} of tensors does not require grad and does not have a "
                                "grad_fn")
         if g is None:
             raise RuntimeError(f"element {i} of gradients tuple is None, but the corresponding "
                                "Tensor requires grad")
-        roots.append((t._gradient_edge(), g))
+        roots.append((edge, g))
     return roots
 
 
@@ -100,7 +104,7 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
         edges = []
         for t in inputs:
             t.retain_grad()  # a non-leaf input gets its .grad as torch gives it: retain_grad
-            if not t._requires_grad:
+            if not t.requires_grad:
                 raise RuntimeError("One of the differentiated Tensors does not require grad")
             edges.append(t._gradient_edge())
     _run(roots, retain_graph, create_graph, edges, capture=False)
@@ -156,7 +160,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
         if isinstance(t, GradientEdge):  # (the gradient flowing into that node's input)
             edges.append((t.node, t.output_nr))
             continue
-        if not t._requires_grad:
+        if not t.requires_grad:
             raise RuntimeError("One of the differentiated Tensors does not require grad")
         edges.append(t._gradient_edge())
     result = _run(roots, retain_graph, create_graph, edges, capture=True)

@@ -325,6 +325,40 @@ def test_a_no_grad_views_child_with_a_history_is_refused_after_its_base_is_detac
     same(f)
 
 
+@pytest.mark.parametrize("use", ["grad", "backward"])
+def test_a_view_made_before_its_base_required_grad_is_an_output_with_the_bases_history(use):
+    # The base (a detached tensor) comes to require grad by an in-place write; a view made
+    # of it before is differentiated untouched: its history is made anew as the engine
+    # takes it, as torch's gradient edge reads grad_fn (fuzz seed 22149955).
+    def f(torch):
+        x = leaf(torch, [[0.125, 1.625, -0.375]])
+        base = x.detach()
+        base.sigmoid_()
+        v = base[:, 1:]
+        base.mul_(x)
+        if use == "grad":
+            return torch.autograd.grad(v, base, grad_outputs=torch.ones(1, 2))
+        v.backward(torch.tensor([[2.0, -1.0]]))
+        return x.grad
+
+    same(f)
+
+
+@pytest.mark.parametrize("use", ["grad", "backward"])
+def test_a_no_grad_view_as_an_output_has_no_gradient_edge(use):
+    # A view made under no_grad requires grad through its base but has no history and no
+    # accumulator: torch refuses it as an output (an AttributeError here before).
+    def f(torch):
+        x = leaf(torch, [1.0, 2.0, 3.0])
+        with torch.no_grad():
+            v = x[1:]
+        if use == "grad":
+            return attempt(torch.autograd.grad, v, x, torch.ones(2))
+        return attempt(v.backward, torch.ones(2)), v.requires_grad
+
+    same(f)
+
+
 def test_a_view_of_a_base_detached_in_place_still_requires_grad_to_nowhere():
     # The view is made anew from a base without history: torch's AsStridedBackward0 with
     # no next function (differential fuzzer seed 8001404).
