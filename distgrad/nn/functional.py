@@ -261,12 +261,13 @@ def _cross_entropy_probs(input, target, weight, ignore_index, reduction, label_s
     n_classes = input.shape[class_dim]
     logp = log_softmax(input, class_dim)
     if label_smoothing > 0.0:
-        target = target * (1 - label_smoothing) + (label_smoothing / n_classes)
+        target = call("add_number", call("mul_number", target, other=1 - label_smoothing),
+                      other=label_smoothing / n_classes)
     prod = logp * target
     if weight is not None:
         prod = prod * _class_view(weight, input.ndim, class_dim)
     if reduction == "mean":
-        return -prod.sum() / (input.numel() / n_classes)
+        return call("div_number", -prod.sum(), other=input.numel() // n_classes)
     if reduction == "sum":
         return -prod.sum()
     return -prod.sum(class_dim)
@@ -290,7 +291,8 @@ def _cross_entropy_smoothed(logp, target, weight, ignore_index, reduction, label
             smooth = smooth.sum() / (~ignore_mask).sum()
     elif reduction == "sum":
         smooth = smooth.sum()
-    return (1 - label_smoothing) * nll + smooth * (label_smoothing / n_classes)
+    return call("mul_number", nll, other=1 - label_smoothing) + \
+        call("mul_number", smooth, other=label_smoothing / n_classes)
 
 
 # =============================================================================================

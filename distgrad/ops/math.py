@@ -182,6 +182,23 @@ defop("div", _div_forward, _div_rule, _div_vjp, save=(0, 1), save_for={0: (1,), 
       node=lambda inputs, attrs: "DivBackward2" if attrs.get("rounding_mode") else "DivBackward0",
       api=("div", "divide", "true_divide"), inplace="div_")
 
+
+# ---- a float tensor plus, times or over a number: what torch's C++ composites (cross_entropy's
+# mean and label smoothing) compute through add, mul and div's Scalar overloads, whose nodes
+# (AddBackward1, MulBackward1, DivBackward1) keep the number and save no tensor ----------------
+
+@elementwise
+def _by_number_rule(x, other=1.0):
+    return Meta(x.shape, x.dtype)
+
+
+defop("add_number", lambda x, other: np.add(x, x.dtype.type(other)), _by_number_rule,
+      lambda c, g: g, node="AddBackward1")
+defop("mul_number", lambda x, other: np.multiply(x, x.dtype.type(other)), _by_number_rule,
+      lambda c, g: call("mul_number", g, other=c.attrs["other"]), node="MulBackward1")
+defop("div_number", lambda x, other: np.true_divide(x, x.dtype.type(other)), _by_number_rule,
+      lambda c, g: call("div_number", g, other=c.attrs["other"]), node="DivBackward1")
+
 @elementwise
 def _neg_rule(x):
     if x.dtype is dtypes.bool_:

@@ -711,6 +711,11 @@ case("nll_loss_1d", lambda T, x, t: nnf(T).nll_loss(x, t), F(3), I(hi=3), covers
 for _red in ("mean", "sum", "none"):
     case(f"cross_entropy_spatial_{_red}", (lambda r: lambda T, x, t: nnf(T).cross_entropy(
         x, t, reduction=r))(_red), F(2, 3, 5), I(2, 5, hi=3), covers="nll_loss")
+# class probabilities, smoothed: torch's composite scales, shifts and averages through the
+# Scalar overloads (MulBackward1, AddBackward1, DivBackward1)
+case("cross_entropy_probabilities_smoothed", lambda T, x, t: nnf(T).cross_entropy(
+    x, t, label_smoothing=0.25), F(3, 4), F(3, 4, lo=0.1, hi=0.5),
+    covers=("add_number", "mul_number", "div_number"))
 case("nll_loss_4d_weight", lambda T, x, t, w: nnf(T).nll_loss(x, t, weight=w), F(2, 3, 2, 2),
      I(2, 2, 2, hi=3), K(3, lo=0.5, hi=2), covers="nll_loss")
 case("one_hot", lambda T, t: nnf(T).one_hot(t, 4), I(2, 3, hi=4), covers="one_hot")
