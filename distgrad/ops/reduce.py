@@ -476,10 +476,11 @@ def _cumsum_forward(x, dim, dtype=None):
 
 
 def _cumsum_vjp(c, g):
-    """torch's cumsum_backward: the gradient summed from the end (a reversed cumsum)."""
-    if not c.shapes[0]:
+    """torch's cumsum_backward: the gradient summed from the end (a reversed cumsum); the
+    gradient itself when there is nothing to sum (as torch: the same tensor)."""
+    dim = wrap_dim(c.attrs["dim"], max(len(c.shapes[0]), 1))
+    if g.numel() <= 1 or g.shape[dim] == 1:
         return g
-    dim = wrap_dim(c.attrs["dim"], len(c.shapes[0]))
     return call("flip", call("cumsum", call("flip", g, dims=[dim]), dim=dim), dims=[dim])
 
 

@@ -325,6 +325,21 @@ def test_a_no_grad_views_child_with_a_history_is_refused_after_its_base_is_detac
     same(f)
 
 
+@pytest.mark.parametrize("shape, dim", [((1, 3), 0), ((1, 3), 1), ((), 0), ((2, 1, 3), 1),
+                                        ((0, 3), 0), ((4,), 0)])
+def test_cumsum_with_nothing_to_sum_passes_its_gradient_on_itself(shape, dim):
+    # torch's cumsum_backward returns the gradient it was given when the dim has one
+    # element (or there is at most one): with create_graph, autograd.grad hands back the
+    # grad_outputs tensor itself, a leaf (fuzz seed 22156250).
+    def f(torch):
+        x = torch.ones(shape, dtype=torch.float64, requires_grad=True)
+        g = torch.full(shape, 2.0, dtype=torch.float64, requires_grad=True)
+        got, = torch.autograd.grad(x.cumsum(dim), x, grad_outputs=g, create_graph=True)
+        return got, got is g, got.is_leaf, node_name(got.grad_fn)
+
+    same(f)
+
+
 @pytest.mark.parametrize("use", ["grad", "backward"])
 def test_a_view_made_before_its_base_required_grad_is_an_output_with_the_bases_history(use):
     # The base (a detached tensor) comes to require grad by an in-place write; a view made
