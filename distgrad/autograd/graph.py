@@ -155,9 +155,9 @@ class SavedTensor:
             return self.follows[0]._version, self.follows[1]
         return None
 
-    def unpack(self, node, by_function: bool = False):
-        if self.hooks is not None:
-            return self._unpack_hooked(node)
+    def check(self, node, by_function: bool = False) -> None:
+        """What unpacking checks first: the tensor was neither written nor detached in
+        place since it was saved (torch's errors)."""
         t = self.tensor
         stale = self._stale_versions()
         if stale is not None:
@@ -175,6 +175,12 @@ class SavedTensor:
             raise RuntimeError(
                 "Trying to use a saved tensor that has been detached in-place, i.e. with "
                 ".detach_().This is not supported, please use out-of-place `.detach()` instead")
+
+    def unpack(self, node, by_function: bool = False):
+        if self.hooks is not None:
+            return self._unpack_hooked(node)
+        self.check(node, by_function)
+        t = self.tensor
         op = getattr(node, "op", None)  # (a custom Function's node has none)
         if self.is_output and op is not None and self.output_nr in op.nondiff_outputs:
             return t._alias(keep_graph=False)  # (no history: max's indices, a norm's mean)
@@ -461,6 +467,13 @@ class Node(NodeHooks):
         if any(s.hooks is not None for s in self._saved.values()) or any(
                 s.hooks is not None for s in self._saved_outs or ()):
             _unpack_all(self, ctx)
+        if self.op.save_for is not None:
+            # torch's node unpacks, and so checks, all it saved when it runs, whichever
+            # gradients are asked for. Ops that say what torch saves for which gradient
+            # (save_for) saved just that; the others may have saved more, checked on read.
+            for saved in itertools.chain(self._saved.values(), self._saved_outs or ()):
+                if saved.hooks is None:
+                    saved.check(self)
         if wanted is not None:
             for slot, (child, _) in zip(self._slots, self.next_functions):
                 if child is not None and child not in wanted:

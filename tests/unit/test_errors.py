@@ -111,6 +111,23 @@ def test_saved_tensor_modified_in_place():
     same(f)
 
 
+def test_a_node_checks_all_it_saved_whichever_gradients_are_asked_for():
+    # mul saved both operands (both require grad); the backward asks only for the one whose
+    # gradient reads the other, yet torch's MulBackward0 unpacks, and checks, both: the
+    # operand written in place since raises (fuzz seed 22165917).
+    def f(torch):
+        x = leaf(torch, [[1.5, -1.5, -1.0], [0.25, -0.5, 0.125]])
+        y = leaf(torch, [0.75, 1.5, 0.125])
+        base = y.clone()
+        picked = torch.gather(base.chunk(2, 0)[0], 0, torch.tensor([0]))
+        z = picked * x
+        picked.fill_(0.25)
+        return (attempt((z * z).sum().backward, inputs=[base], retain_graph=True),
+                attempt(torch.autograd.grad, (z * z).sum(), base))
+
+    same(f)
+
+
 def test_grad_of_non_leaf_warns_and_is_none():
     def f(torch):
         x = leaf(torch, [1.0, 2.0])
