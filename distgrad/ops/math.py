@@ -630,16 +630,23 @@ defop("where", lambda cond, a, b: np.where(cond, *cast_to((a, b), common_dtype((
 
 
 # The fill value is an attr (a number), or a third input (a 0-dim tensor: MaskedFillBackward1).
-@elementwise
-def _masked_fill_rule(x, mask, value=0.0):
-    if mask.dtype is not dtypes.bool_:
-        raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype "
-                           f"{mask.dtype.c_name}")
+def check_masked_fill_args(mask, value) -> None:
+    """torch's masked_fill_ checks, in its order: the value's dimensions, then the mask's dtype."""
     if hasattr(value, "shape") and len(value.shape):
         raise RuntimeError("masked_fill_ only supports a 0-dimensional value tensor, but got tensor "
                            f"with {len(value.shape)} dimension(s).")
+    if mask.dtype is not dtypes.bool_:
+        raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype "
+                           f"{mask.dtype.c_name}")
+
+
+@elementwise
+def _masked_fill_rule(x, mask, value=0.0):
+    # out of place, torch first expands the mask and self to each other, then fills in place
+    shape = broadcast_shapes(mask.shape, x.shape)
+    check_masked_fill_args(mask, value)
     _check_numbers_fit((value,), x.dtype)
-    return Meta(broadcast_shapes(mask.shape, x.shape), x.dtype)  # out of place, both broadcast
+    return Meta(shape, x.dtype)
 
 
 def _masked_fill_vjp(c, g):

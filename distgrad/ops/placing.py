@@ -20,6 +20,7 @@ from . import layout
 from .api import in_place
 from .indexing import (_BYTE_FILL, _UINT8_KEY, _check_mask, _mask_to_indices, numpy_key,
                        write_in_order)
+from .math import check_masked_fill_args
 from .rules import broadcast_shapes, unbroadcast, wrap_dim, zeros_grad
 from .shape import _gather_key
 from .table import Meta, defop
@@ -240,6 +241,8 @@ def _masked_fill_(self, mask, value):
 
     if isinstance(mask, Tensor):
         self._check_no_partial_overlap(mask)
+        check_masked_fill_args(mask, value)
+        broadcast_shapes(self.shape, mask.shape)  # (in place, self is the first to broadcast)
     if not (isinstance(mask, Tensor) and self._has_internal_overlap()):
         return in_place(self, functions.masked_fill, mask, value)
     with grad_mode.no_grad():

@@ -963,6 +963,12 @@ error("pow_int_negative", lambda T, i: i ** -1, I(3, lo=1, hi=3))
 error("clamp_no_bounds", lambda T, x: T.clamp(x), K(3))
 error("masked_fill_shape", lambda T, x, m: x.masked_fill(m, 0.0), K(3, 4), B(3))
 error("masked_fill_value_dim", lambda T, x, m, v: x.masked_fill(m, v), K(3), B(3), K(3))
+# torch's order of checks: out of place the broadcast, then the value, then the mask's dtype;
+# in place the value and the dtype first, then self broadcast with the mask (self named first)
+error("masked_fill__shape", lambda T, x, m: x.clone().masked_fill_(m, 0.0), K(2, 3), B(2, 3, 1))
+error("masked_fill__int_mask_shape", lambda T, x, i: x.clone().masked_fill_(i, 0.0), K(3), I(4))
+error("masked_fill_int_mask_shape", lambda T, x, i: x.masked_fill(i, 0.0), K(3), I(4))
+error("masked_fill_value_dim_int_mask", lambda T, x, i, v: x.masked_fill(i, v), K(3), I(3), K(3))
 
 # matrix products
 error("mm_shape", lambda T, a, b: T.mm(a, b), K(2, 3), K(4, 5))
