@@ -765,13 +765,52 @@ def rand_like(input, *, dtype=None, device=None, requires_grad=False,
 
 def _legacy_constructor(cls, *args, **kwargs):
     """`distgrad.Tensor([1, 2])` or `distgrad.Tensor(2, 3)`: float32, as torch.Tensor(...)."""
+    return _legacy_new(dtypes.float32, *args, **kwargs, typed=False)
+
+
+def _legacy_new(dtype, *args, device=None, typed=True):
+    """torch's legacy constructors: sizes (zeros here, where torch leaves memory as it is), a
+    torch.Size, data, a tensor (an alias of it, of the type's dtype), or nothing."""
+    if len(args) == 1 and isinstance(args[0], Tensor):
+        if typed and args[0].dtype is not dtype:
+            raise TypeError(f"expected {_tensor_options(dtype)} "
+                            f"(got {_tensor_options(args[0].dtype)})")
+        return call("alias", args[0])
     if args and all(isinstance(a, numbers.Integral) for a in args):
-        return zeros(*args)
+        return zeros(*args, dtype=dtype, device=device)
     if len(args) == 1 and type(args[0]).__name__ == "Size":  # torch.Tensor(torch.Size([2]))
-        return zeros(*args[0])
+        return zeros(*args[0], dtype=dtype, device=device)
     if len(args) == 1:
-        return tensor(args[0], dtype=dtypes.float32)
-    return zeros(0)
+        return tensor(args[0], dtype=dtype, device=device)
+    return zeros(0, dtype=dtype, device=device)
+
+
+def _tensor_options(dtype) -> str:
+    return (f"TensorOptions(dtype={dtype.c_name}, device=cpu, layout=Strided, requires_grad=false "
+            "(default), pinned_memory=false (default), memory_format=(nullopt))")
+
+
+class tensortype(type):
+    """The legacy tensor types (torch.FloatTensor, torch.LongTensor, ...): calling one makes
+    a tensor of its dtype, and a CPU tensor of that dtype is an instance of it."""
+
+    def __call__(cls, *args, **kwargs):
+        return _legacy_new(cls.dtype, *args, **kwargs)
+
+    def __instancecheck__(cls, instance) -> bool:
+        return (isinstance(instance, Tensor) and instance.dtype is cls.dtype
+                and instance.device.type == "cpu")
+
+
+def _legacy_types() -> dict:
+    """torch.FloatTensor and the others, by name, each knowing its dtype."""
+    def named(d):
+        return tensortype(f"{d.long_name}Tensor", (), {"dtype": d, "is_cuda": False,
+                                                      "is_sparse": False, "__module__": "torch"})
+    return {d.type_name.removeprefix("torch."): named(d) for d in dtypes.ALL}
+
+
+LEGACY_TYPES = _legacy_types()
 
 
 # ---- Tensor methods that make tensors -------------------------------------------------------

@@ -329,6 +329,8 @@ class Tensor:
         """`t.type()` is torch's legacy name ('torch.FloatTensor'); `t.type(dtype)` converts."""
         if dtype is None:
             return self.dtype.type_name
+        if isinstance(dtype, type):  # a legacy type (torch.IntTensor)
+            dtype = dtype.dtype
         if isinstance(dtype, str):
             by_name = {d.type_name: d for d in dtypes.ALL}
             if dtype not in by_name:

@@ -319,6 +319,27 @@ def test_legacy_constructor():
     same(f)
 
 
+def test_legacy_tensor_types():
+    """torch.FloatTensor and the others: constructors of their dtype, isinstance by dtype,
+    and `t.type(torch.IntTensor)`; a tensor given to one is aliased (of its dtype only)."""
+    def f(torch):
+        a = torch.arange(3.0, requires_grad=True)
+        alias = torch.Tensor(a)
+        alias.data[0] = 7.0
+        return (torch.LongTensor([1, 2]), torch.FloatTensor(2, 3).shape, torch.IntTensor().dtype,
+                torch.HalfTensor(torch.Size([2])).dtype, torch.BoolTensor([1, 0]),
+                torch.ByteTensor([3]), torch.DoubleTensor([0.1]), torch.BFloat16Tensor([1]).dtype,
+                torch.CharTensor([1]).dtype, torch.ShortTensor([1]).dtype, torch.FloatTensor.dtype,
+                isinstance(torch.ones(2), torch.FloatTensor), isinstance(a, torch.FloatTensor),
+                isinstance(torch.ones(2).long(), torch.FloatTensor),
+                isinstance(torch.ones(2).long(), (torch.IntTensor, torch.LongTensor)),
+                torch.ones(2).type(torch.IntTensor), torch.LongTensor([3]).type(),
+                a, alias.grad_fn.name(), torch.Tensor(torch.arange(2)),
+                attempt(torch.FloatTensor, torch.arange(2)))
+
+    same(f)
+
+
 # ---- len, iteration, indexing ----------------------------------------------------------------
 
 def test_len_and_iteration():
