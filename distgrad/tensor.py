@@ -825,6 +825,13 @@ class Tensor:
             raise TypeError("iteration over a 0-d tensor")
         return iter(self.unbind(0))
 
+    def __contains__(self, element) -> bool:
+        """`x in t`: whether any element equals x (a tensor or a number only, as torch)."""
+        if isinstance(element, (Tensor, numbers.Number)):
+            return bool((element == self).any().item())
+        raise RuntimeError("Tensor.__contains__ only supports Tensor or scalar, but you passed in "
+                           f"a {type(element)}.")
+
     def __deepcopy__(self, memo):
         if not self.is_leaf:  # (torch's refusal: a copy could not carry the graph)
             raise RuntimeError(

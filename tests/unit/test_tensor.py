@@ -342,6 +342,16 @@ def test_legacy_tensor_types():
 
 # ---- len, iteration, indexing ----------------------------------------------------------------
 
+def test_membership():
+    """`x in t` compares every element with x; only a tensor or a number may be looked for."""
+    def f(torch):
+        t = torch.tensor([[1, 2], [3, 4]])
+        return ([2 in t, 5 in t, 2.0 in t, torch.tensor(3) in t, torch.tensor([1, 4]) in t],
+                [attempt(lambda: x in t) for x in ("a", None, [1, 2])])
+
+    same(f)
+
+
 def test_len_and_iteration():
     def f(torch):
         a = torch.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], requires_grad=True)
