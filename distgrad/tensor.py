@@ -1002,12 +1002,8 @@ class Tensor:
         """An in-place op on a view of a tensor in a graph: the base takes the new values
         through the view (CopySlices), and the view's history is regenerated from it.
         (torch's autograd checks come before its kernel's overlap check.)"""
-        self._check_view_writable()
+        self._check_view_rebasable()
         base = self._base
-        if base._grad_fn is None and (base._requires_grad or self._grad_fn is not None):
-            # (the second: a view with a history of a base detached in place since)
-            raise RuntimeError("a view of a leaf Variable that requires grad is being used in an "
-                               "in-place operation.")
         self._check_inplace(overlap_ok)
         node, nr = result._grad_fn, result._output_nr
         if hasattr(node, "save_original"):
@@ -1067,6 +1063,16 @@ class Tensor:
         base = self._base
         base._take_history(call("copy_slices", scatter_through_view(self, result)))
         self._refresh_view()
+
+    def _check_view_rebasable(self) -> None:
+        """torch's checks before an in-place op on this view, in grad mode, rebases its
+        history on its base's: a view it allows to be, of a base not a leaf."""
+        self._check_view_writable()
+        base = self._base
+        if base._grad_fn is None and (base._requires_grad or self._grad_fn is not None):
+            # (the second: a view with a history of a base detached in place since)
+            raise RuntimeError("a view of a leaf Variable that requires grad is being used in an "
+                               "in-place operation.")
 
     def _check_view_writable(self) -> None:
         """torch forbids rebasing the history of some views (their backward would be lost)."""

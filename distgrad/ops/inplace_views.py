@@ -57,7 +57,11 @@ def _handle(t: Tensor) -> Tensor:
 def _check(self: Tensor, op: str) -> None:
     refuse_captured_write(self, f"aten::{op}")
     self._check_write_to_stale_view()
-    if (self._base is not None and self._requires_grad and self._grad_fn is None
+    base = self._base
+    if base is not None and grad_mode.is_grad_enabled() and (
+            self._requires_grad or base._requires_grad):  # (as any in-place op on a view)
+        self._check_view_rebasable()
+    if (base is not None and self._requires_grad and self._grad_fn is None
             and grad_mode.is_grad_enabled()):
         raise RuntimeError("a view of a leaf Variable that requires grad is being used in an "
                            "in-place operation.")
@@ -87,7 +91,10 @@ def _restride(self: Tensor, op: str, of_base: bool = False, **attrs) -> Tensor:
         self.__dict__.pop("_fw_tangent", None)
         record.forward_ad.keep_tangent(new, self)
     self._count_write()
-    self._view_version = self._storage.version
+    if self._base is None or grad_mode.is_grad_enabled():
+        # (without grad mode a view's history is made anew from its base's when next
+        # read, as after any in-place op on it then: AsStridedBackward0)
+        self._view_version = self._storage.version
     return self
 
 

@@ -62,6 +62,31 @@ def test_inplace_shape_op_on_a_view_and_under_no_grad():
     same(fn)
 
 
+def test_inplace_shape_op_checks_a_view_as_any_in_place_op():
+    """On a view, t_/unsqueeze_/... are refused where mul_ would be: a view of a leaf that
+    requires grad, one of several outputs (unbind), one made without grad mode written with
+    it; without grad mode, the view's history is made anew from its base's when read."""
+    def fn(T):
+        out = []
+        for op in (lambda v: v.t_(), lambda v: v.unsqueeze_(0), lambda v: v.transpose_(0, 1)):
+            x = _arange(T, 2, 2).clone().requires_grad_()  # (a leaf that is no view)
+            y = x * 1
+            out += [attempt(op, x.t()), attempt(op, x[0:1]), attempt(op, y.unbind(0)[0])]
+            with T.no_grad():
+                v, u = x.t(), y.t()
+            out.append(attempt(op, v))
+            w = y.t()
+            with T.no_grad():
+                op(w)
+                op(u)
+            out += [w.shape, w.requires_grad, w.grad_fn.name(), attempt(lambda: u.grad_fn)]
+            x.sum().backward()
+            out.append(x.grad)
+        return out
+
+    same(fn)
+
+
 def test_as_strided_():
     def fn(T):
         y = _arange(T, 2, 3, requires_grad=True) * 1
