@@ -259,6 +259,12 @@ def _index_rule(x, *idx, key):
     for t in idx:
         if t.dtype not in dtypes.INDEX:
             raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
+    try:
+        np.broadcast_shapes(*(tuple(t.shape) for t in idx))
+    except ValueError:
+        shapes = ", ".join(f"[{', '.join(map(str, t.shape))}]" for t in idx)
+        raise IndexError(f"shape mismatch: indexing tensors could not be broadcast together "
+                         f"with shapes {shapes}") from None
     dummy = np.broadcast_to(np.empty((), x.dtype.np), x.shape)
     fake = [np.broadcast_to(np.zeros((), np.int64), t.shape) for t in idx]
     try:
@@ -401,6 +407,15 @@ def _put_rule(x, v, *idx, key):
     return Meta(x.shape, x.dtype)
 
 
+def require_put_dtype(x, value, tensors, key) -> None:
+    """torch's index_put_ writes a value of x's dtype only (after checking its shape)."""
+    if value.dtype is not x.dtype:
+        _put_rule(x, value, *tensors, key=key)
+        raise RuntimeError(f"Index put requires the source and destination dtypes match, got "
+                           f"{x.dtype.long_name} for the destination and "
+                           f"{value.dtype.long_name} for the source.")
+
+
 def _put_vjp(c, g):
     idx = c._inputs[2:]
     gx = call("index_put", g, 0.0, *idx, key=c.attrs["key"]) if c.needs[0] else None
@@ -490,14 +505,16 @@ def setitem(x, key, value):
         value = _strip_leading_ones(value)
         if value.device_str != x.device_str and value.ndim:
             value = value.to(x.device_str)
-        if value.dtype is not x.dtype:
-            value = value.to(x.dtype)
     if _is_tensor(value) and squeeze_ints:
         # An int index drops a dim in torch; the slice standing in for it keeps it as size 1.
         target = _index_rule(x, *tensors, key=k).shape
         value = value.expand(tuple(d for i, d in enumerate(target) if i not in squeeze_ints)
                              if len(target) - len(squeeze_ints) >= value.ndim else value.shape)
         value = value.reshape(target) if value.numel() == int(np.prod(target)) else value
+    if _is_tensor(value) and value.dtype is not x.dtype:
+        if tensors and filled is None:  # torch's index_put_ casts nothing (masked_fill_ does)
+            require_put_dtype(x, value, tensors, k)
+        value = value.to(x.dtype)
     write_in_order(x, value, tensors, k, in_a_part=_key_makes_view(key, x.shape))
 
 

@@ -19,7 +19,7 @@ from ..tensor import Tensor
 from . import layout
 from .api import in_place
 from .indexing import (_BYTE_FILL, _UINT8_KEY, _check_mask, _mask_to_indices, numpy_key,
-                       write_in_order)
+                       require_put_dtype, write_in_order)
 from .math import check_masked_fill_args
 from .rules import broadcast_shapes, unbroadcast, wrap_dim, zeros_grad
 from .shape import _gather_key
@@ -219,10 +219,8 @@ def _index_put_key(input, indices, values, accumulate=False):
         for p in parts:
             key.append(["t", len(tensors)])
             tensors.append(p)
-    if values.dtype is not input.dtype:
-        raise RuntimeError(f"Index put requires the source and destination dtypes match, got "
-                           f"{input.dtype.long_name} for the destination and "
-                           f"{values.dtype.long_name} for the source.")
+    if not (filled and given[0].dtype in (dtypes.bool_, dtypes.uint8)):  # (masked_fill_ casts)
+        require_put_dtype(input, values, tensors, key)
     return key, tensors
 
 

@@ -379,6 +379,33 @@ def test_setitem():
     same(f)
 
 
+def test_setitem_by_index_tensors_keeps_the_value_dtype():
+    """Through index tensors torch's index_put_ takes a value of x's dtype only (after its
+    shape check), except where it fills a lone mask with a one-element value (masked_fill_);
+    through basic indexing the value is cast (copy_). Index tensors must broadcast together."""
+    def f(torch):
+        x = torch.arange(12.0).reshape(3, 4)
+        mask, rows, longs = x > 5, torch.tensor([0, 2]), torch.ones(6, dtype=torch.long)
+
+        def put(key, value):
+            y = x.clone()
+            y[key] = value
+            return y
+
+        return [attempt(put, mask, longs), put(mask, longs[:1]), put(mask, torch.tensor(2)),
+                attempt(put, rows, torch.ones(4, dtype=torch.float64)),
+                attempt(put, rows, torch.ones(5, dtype=torch.int32)),
+                attempt(put, (0, rows), torch.tensor([1, 2])), put(0, longs[:4]),
+                put(slice(0, 2), torch.ones(2, 4, dtype=torch.int8)),
+                attempt(put, (rows, torch.tensor([1, 2, 3])), 1.0),
+                attempt(lambda: x[rows, torch.tensor([1, 2, 3])]),
+                attempt(lambda: x.clone().index_put_((rows,), torch.tensor(2))),
+                x.clone().index_put_((mask,), torch.tensor(2)),
+                attempt(lambda: x.clone().index_put_((mask,), torch.tensor(2), accumulate=True))]
+
+    same(f)
+
+
 def test_setitem_on_non_leaf_is_differentiable():
     def f(torch):
         w = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
