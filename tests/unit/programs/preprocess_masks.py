@@ -29,6 +29,14 @@ print(crop.shape, crop.is_contiguous(), x[0, 0, 1], x.mean(dim=(0, 2, 3)))
 labels = torch.LongTensor([2, 0, 2, 1])
 print(labels.type(torch.IntTensor), 2 in labels, 3 in labels, torch.tensor(0) in labels)
 tryp(lambda: "cat" in labels)
+targets = torch.zeros(4, 3)
+for value in (torch.ones(4, dtype=torch.long), torch.ones(4)):
+    try:
+        targets[torch.arange(4), labels] = value
+    except RuntimeError as e:
+        print(type(e).__name__, e)
+tryp(lambda: targets[torch.arange(4), labels[:3]])
+print(targets, targets[labels > 0].sum(1))
 
 cats = torch.randint(0, 4, (6, 2))
 onehot = torch.cat([F.one_hot(cats[:, 0], 4), F.one_hot(cats[:, 1], 4)], dim=1)
@@ -61,4 +69,5 @@ tryp(lambda: scores.detach().masked_fill_(pad[:, None], 0.0))
 tryp(lambda: scores.detach().masked_fill_(pad[:, None, None, :].int(), 0.0))
 tryp(lambda: scores.masked_fill(pad[:, None, None, :], torch.zeros(1)))
 tryp(lambda: torch.FloatTensor(labels))
+tryp(lambda: q.transpose(1, 2).transpose_(2, 3))
 print("done")
