@@ -460,6 +460,19 @@ def _check_args(name: str, args: tuple, none_ok: bool = True, **keywords) -> Non
                     "".join(f" * ({o})\n" for o in _OVERLOADS[name]))
 
 
+def _size_given(name: str, args: tuple, size) -> tuple:
+    """The size as the positional form takes it: torch's size= keyword is a sequence, or
+    the sizes are given positionally (not both)."""
+    if size is None:
+        return args
+    if args:
+        raise TypeError(f"{name}() got multiple values for argument 'size'")
+    if not isinstance(size, (tuple, list)):
+        raise TypeError(f"{name}(): argument 'size' must be tuple of ints, not "
+                        f"{type(size).__name__}")
+    return (size,)
+
+
 def _size(size, name=None):
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
         size = size[0]
@@ -545,17 +558,20 @@ def _filled(shape, value, dtype, device, requires_grad):
     return _finish(t, requires_grad)
 
 
-def zeros(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+def zeros(*sizes, size=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+    size = _size_given("zeros", sizes, size)
     _check_args("zeros", size, requires_grad=requires_grad)
     return _filled(_size(size, "zeros"), 0, dtype, device, requires_grad)
 
 
-def ones(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+def ones(*sizes, size=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+    size = _size_given("ones", sizes, size)
     _check_args("ones", size, requires_grad=requires_grad)
     return _filled(_size(size), 1, dtype, device, requires_grad)
 
 
-def empty(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+def empty(*sizes, size=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+    size = _size_given("empty", sizes, size)
     _check_args("empty", size, requires_grad=requires_grad)
     return _filled(_size(size), 0, dtype, device, requires_grad)
 
@@ -608,7 +624,9 @@ def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False)
     return _finish(t, requires_grad)
 
 
-def rand(*size, dtype=None, device=None, requires_grad=False, generator=None) -> Tensor:
+def rand(*sizes, size=None, dtype=None, device=None, requires_grad=False,
+          generator=None) -> Tensor:
+    size = _size_given("rand", sizes, size)
     _check_args("rand", size, generator=generator, dtype=dtype, device=device,
                 requires_grad=requires_grad)
     dtype = _random_dtype(dtype, "check_uniform_bounds")
@@ -616,7 +634,9 @@ def rand(*size, dtype=None, device=None, requires_grad=False, generator=None) ->
                   _size(size), dtype, device, requires_grad)
 
 
-def randn(*size, dtype=None, device=None, requires_grad=False, generator=None) -> Tensor:
+def randn(*sizes, size=None, dtype=None, device=None, requires_grad=False,
+           generator=None) -> Tensor:
+    size = _size_given("randn", sizes, size)
     _check_args("randn", size, generator=generator, dtype=dtype, device=device,
                 requires_grad=requires_grad)
     dtype = _random_dtype(dtype, "normal_kernel_cpu")
@@ -821,9 +841,15 @@ def _new_args(self, dtype, device):
     return (dtype or self.dtype), (device if device is not None else self.device_str)
 
 
-def _new_zeros(self, *size, dtype=None, device=None, requires_grad=False):
+def _new_zeros(self, *sizes, size=None, dtype=None, device=None, requires_grad=False):
     d, dev = _new_args(self, dtype, device)
-    return zeros(*size, dtype=d, device=dev, requires_grad=requires_grad)
+    return zeros(*_size_given("new_zeros", sizes, size), dtype=d, device=dev,
+                 requires_grad=requires_grad)
+
+
+def _new_empty(self, *sizes, size=None, dtype=None, device=None, requires_grad=False):
+    return _new_zeros(self, *_size_given("new_empty", sizes, size), dtype=dtype, device=device,
+                      requires_grad=requires_grad)
 
 
 def _new_empty_strided(self, size, stride, *, dtype=None, device=None, requires_grad=False):
@@ -833,9 +859,10 @@ def _new_empty_strided(self, size, stride, *, dtype=None, device=None, requires_
     return empty_strided(size, stride, dtype=d, device=dev, requires_grad=requires_grad)
 
 
-def _new_ones(self, *size, dtype=None, device=None, requires_grad=False):
+def _new_ones(self, *sizes, size=None, dtype=None, device=None, requires_grad=False):
     d, dev = _new_args(self, dtype, device)
-    return ones(*size, dtype=d, device=dev, requires_grad=requires_grad)
+    return ones(*_size_given("new_ones", sizes, size), dtype=d, device=dev,
+                requires_grad=requires_grad)
 
 
 def _new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=False):
@@ -912,7 +939,7 @@ def _random_(self, from_=0, to=None, *, generator=None):
 Tensor.__new__ = staticmethod(_legacy_constructor)
 Tensor.__reduce_ex__ = _reduce_ex
 for _name, _method in (("new_zeros", _new_zeros), ("new_ones", _new_ones),
-                       ("new_empty", _new_zeros), ("new_full", _new_full),
+                       ("new_empty", _new_empty), ("new_full", _new_full),
                        ("new_empty_strided", _new_empty_strided),
                        ("new_tensor", _new_tensor), ("normal_", _normal_),
                        ("uniform_", _uniform_), ("random_", _random_)):

@@ -310,6 +310,23 @@ def test_random_values_in_range_and_seeded():
     assert abs(n.mean().item()) < 0.05 and abs(n.std().item() - 1) < 0.05
 
 
+def test_size_given_by_keyword():
+    """zeros/ones/empty/rand/randn and new_zeros/new_ones/new_empty take size= too (a
+    sequence, and not with positional sizes)."""
+    def f(torch):
+        torch.manual_seed(0)
+        x = torch.ones(2, dtype=torch.float64)
+        return (torch.zeros(size=(2, 3)), torch.ones(size=[2], dtype=torch.int8),
+                torch.empty(size=torch.Size([0, 2])).shape, torch.rand(size=(2,)),
+                torch.randn(size=(3,), generator=torch.Generator().manual_seed(1)),
+                torch.ones(size=(1, 2), requires_grad=True), x.new_zeros(size=(2,)),
+                x.new_ones(size=[1, 2]), x.new_empty(size=(0,)).shape,
+                attempt(lambda: torch.zeros(size=3)), attempt(lambda: torch.ones(2, size=(3,))),
+                attempt(lambda: x.new_ones(1, size=(2,))))
+
+    same(f)
+
+
 def test_legacy_constructor():
     def f(torch):
         return (torch.Tensor([1, 2]), torch.Tensor(2, 3).shape, torch.Tensor(2, 3).dtype,
