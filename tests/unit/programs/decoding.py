@@ -35,7 +35,7 @@ def top_k_top_p(logits, k, p):
 model = TinyLM()
 gen = torch.Generator().manual_seed(1234)
 tokens = torch.full((4, 1), BOS, dtype=torch.long)
-h = torch.zeros(4, H)
+h = torch.zeros(size=(4, H))
 finished = torch.zeros(4, dtype=torch.bool)
 with torch.no_grad():
     for step in range(6):
@@ -52,12 +52,12 @@ with torch.no_grad():
         tokens = torch.cat([tokens, nxt[:, None]], dim=1)
 print("sampled", tokens.tolist(), finished.tolist(), tokens.dtype)
 print("draws", torch.multinomial(torch.tensor([0.1, 0.0, 0.6, 0.3]), 3, replacement=False, generator=gen).tolist(),
-      torch.randint(0, V, (5,), generator=gen).tolist(), torch.rand(2, generator=gen))
+      torch.randint(0, V, (5,), generator=gen).tolist(), torch.rand(size=(2,), generator=gen))
 
 beams, B = 3, 5
 seqs = torch.full((beams, 1), BOS)
 scores = torch.tensor([0.0] + [float("-inf")] * (beams - 1))
-h = torch.zeros(beams, H)
+h = seqs.new_zeros(size=(beams, H), dtype=torch.float)
 with torch.no_grad():
     for step in range(B):
         logits, h = model(seqs[:, -1], h)
