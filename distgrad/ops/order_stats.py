@@ -430,13 +430,20 @@ def nanquantile(input, q, dim=None, keepdim=False, *, interpolation="linear"):
 
 # ---- histc, bincount, searchsorted, bucketize (counts and indices: no gradient) -----------------
 
+def _histc_range(x, lo: float, hi: float) -> tuple:
+    """torch's range for histc: min and max as given or, when equal, the data's (an inf or a
+    nan among the data makes it), which must be finite; an empty range is widened by 1."""
+    if lo == hi and x.size:
+        lo, hi = float(x.min()), float(x.max())
+        if np.isnan(lo):  # (torch's min and max of data with a nan print as C++'s -nan)
+            raise RuntimeError("torch.histc: range of [-nan, -nan] is not finite")
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        raise RuntimeError(f"torch.histc: range of [{_g(lo)}, {_g(hi)}] is not finite")
+    return (lo - 1, hi + 1) if lo == hi else (lo, hi)
+
+
 def _histc(x, bins=100, min=0, max=0):
-    lo, hi = float(min), float(max)
-    finite = x[np.isfinite(x)] if x.size else x
-    if lo == hi and finite.size:
-        lo, hi = float(finite.min()), float(finite.max())
-    if lo == hi:
-        lo, hi = lo - 1, hi + 1
+    lo, hi = _histc_range(x, float(min), float(max))
     inside = x[(x >= lo) & (x <= hi)]
     pos = ((inside - lo) * bins / (hi - lo)).astype(np.int64)
     pos = np.minimum(pos, bins - 1)

@@ -318,6 +318,10 @@ case("bucketize_right_int32", lambda T: T.bucketize(T.tensor([[0, 1, 2, 3]]), T.
 
 error("histc_int", lambda T, i: T.histc(i), I(3))
 error("histc_min_max", lambda T, x: T.histc(x, min=2, max=1), K(3))
+# the range is the data's when min == max: an inf or a nan there makes it not finite
+error("histc_nan_data", lambda T: T.histc(T.tensor([1.0, 2.0, float("nan")]), bins=2))
+error("histc_inf_data", lambda T: T.histc(T.tensor([1.0, float("inf")]), bins=2))
+error("histc_inf_max", lambda T: T.histc(T.tensor([1.0, 2.0]), bins=2, min=0, max=float("inf")))
 error("bincount_2d", lambda T, i: T.bincount(i), I(2, 3))
 error("bincount_weights_shape", lambda T, i, w: T.bincount(i, w), I(3), K(4))
 error("bincount_minlength", lambda T, i: T.bincount(i, minlength=-1), I(3))
