@@ -14,6 +14,12 @@ print("bucketize", torch.bucketize(values, edges).tolist(), torch.bucketize(valu
 print("searchsorted", torch.searchsorted(edges, values, side="right").tolist(),
       torch.searchsorted(edges, torch.tensor([[0.0, 5.0], [-9.0, 1.0]])))
 print("histc", torch.histc(values, bins=6, min=-6, max=6), torch.histc(values.double(), bins=4))
+missing = torch.cat([values, torch.tensor([float("nan")])])
+try:
+    torch.histc(missing, bins=4)
+except RuntimeError as e:
+    print(type(e).__name__, e)
+print("without the nan", torch.histc(missing[~missing.isnan()], bins=4))
 ids = torch.bucketize(values, edges)
 print("bincount", torch.bincount(ids), torch.bincount(ids, weights=values, minlength=7))
 
