@@ -122,11 +122,11 @@ def promote_types(a, b):
 
 def __getattr__(name):
     # Submodules that pull in more code load on first use: distgrad.nn, .optim, .distributed,
-    # .cuda, .profiler, .testing, .func, .distributions, .backends.
+    # .cuda, .profiler, .testing, .func, .distributions, .backends, .random.
     import importlib
 
     if name in ("nn", "optim", "distributed", "viz", "cuda", "cpu", "utils", "profiler", "testing",
-                "func", "distributions", "backends"):
+                "func", "distributions", "backends", "random"):
         return importlib.import_module(f".{name}", __name__)
     if name == "vmap":  # torch.vmap is torch.func.vmap
         return importlib.import_module(".func", __name__).vmap

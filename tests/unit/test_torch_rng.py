@@ -204,6 +204,22 @@ def test_the_state_round_trips_with_the_cached_normal():
     assert distgrad.randn(7, generator=g).tolist() == first
 
 
+def test_fork_rng_puts_the_state_back():
+    """torch.random.fork_rng: draws inside the block do not move the stream after it (not
+    when disabled); torch.random has the seed and state functions too."""
+    def draws(T):
+        T.randn(3)
+        with T.random.fork_rng():
+            T.random.manual_seed(5)
+            inside = T.rand(4)
+        after = T.randn(3)
+        with T.random.fork_rng(enabled=False):
+            T.rand(2)
+        state = T.random.get_rng_state()
+        return [inside, after, T.rand(2), T.random.initial_seed(), state.sum()]
+    assert_same_draws(draws, seed=3)
+
+
 # ---- layers and nn.init -------------------------------------------------------------------------
 
 def _parameters(module):
