@@ -54,6 +54,11 @@ print("sampled", tokens.tolist(), finished.tolist(), tokens.dtype)
 print("draws", torch.multinomial(torch.tensor([0.1, 0.0, 0.6, 0.3]), 3, replacement=False, generator=gen).tolist(),
       torch.randint(0, V, (5,), generator=gen).tolist(), torch.rand(size=(2,), generator=gen))
 
+with torch.random.fork_rng():
+    torch.manual_seed(0)
+    probe = torch.multinomial(torch.ones(V), 3)
+print("forked", probe.tolist(), torch.rand(1).item())
+
 beams, B = 3, 5
 seqs = torch.full((beams, 1), BOS)
 scores = torch.tensor([0.0] + [float("-inf")] * (beams - 1))
