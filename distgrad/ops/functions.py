@@ -67,13 +67,28 @@ def _shape_args(args):
 # ---- elementwise ------------------------------------------------------------------------
 
 def add(input, other, *, alpha=1):
-    alpha = _number(alpha)
+    alpha = _checked_alpha(input, other, alpha)
     return call("add", input, other, alpha=alpha) if alpha != 1 else call("add", input, other)
 
 
 def sub(input, other, *, alpha=1):
-    alpha = _number(alpha)
+    alpha = _checked_alpha(input, other, alpha)
     return call("sub", input, other, alpha=alpha) if alpha != 1 else call("sub", input, other)
+
+
+def _checked_alpha(input, other, alpha):
+    """alpha as a number, checked as torch's alpha_check: a bool for a bool result only, a
+    float for a floating result only (2.0 too)."""
+    alpha = _number(alpha)
+    if type(alpha) is int:  # (the default 1 among them: nothing to check)
+        return alpha
+    result = dtypes.result_type((input, other))
+    if isinstance(alpha, (bool, np.bool_)) and result is not dtypes.bool_:
+        raise RuntimeError("Boolean alpha only supported for Boolean results.")
+    if isinstance(alpha, (float, np.floating)) and not result.is_floating_point:
+        raise RuntimeError("For integral input tensors, argument alpha must not be a floating "
+                           "point number.")
+    return alpha
 
 
 def div(input, other, *, rounding_mode=None):
