@@ -46,6 +46,10 @@ for reduce in ["sum", "prod", "amin", "amax", "mean"]:
     print(reduce, a, b)
 acc = torch.zeros(4, 3).index_add_(0, seg, torch.ones(10, 3), alpha=-0.5)
 print("index_add", acc[:, 0], acc.dtype)
+try:
+    torch.add(counts, counts, alpha=0.5)
+except RuntimeError as e:
+    print(type(e).__name__, e)
 print("one_hot", F.one_hot(seg[:5]), F.one_hot(torch.tensor([0, 2]), num_classes=5).float().sum(0))
 
 w = x.clone().requires_grad_()
