@@ -407,6 +407,48 @@ def _warn_rms_norm_dtypes(input_dtype, weight_dtype) -> None:
                       "dispatch to fused implementation.", UserWarning, stacklevel=3)
 
 
+def _update_running_stats(x: Tensor, running_mean: Optional[Tensor],
+                          running_var: Optional[Tensor], momentum: float) -> None:
+    """Move batch norm's running statistics toward the batch's (in place, unbiased variance).
+    A float16 or bfloat16 batch's are taken in float32, as torch's CPU kernel takes them,
+    and the update is float32's (rounded once to the running statistics' dtype), but for
+    bfloat16 running statistics: the kernel computes those in c10::BFloat16 arithmetic,
+    which rounds the batch's mean, the momentum and each product to bfloat16."""
+    dims = [0] + list(range(2, x.ndim))
+    if x.dtype not in dtypes.LOW_FLOATS:
+        if running_mean is not None:
+            running_mean.mul_(1 - momentum).add_(x.mean(dims) * momentum)
+        if running_var is not None:
+            running_var.mul_(1 - momentum).add_(x.var(dims, correction=1) * momentum)
+        return
+    wide = x.float()
+    mean = wide.mean(dims)
+    var_sum = (wide - mean.reshape([1, -1] + [1] * (x.ndim - 2))).square().sum(dims)
+    unbiased_divisor = x.numel() // x.shape[1] - 1
+    stats = running_mean if running_mean is not None else running_var
+    rounded = _rounding_to(stats.dtype)
+    momentum = rounded(momentum)
+    keep = rounded(1 - momentum)
+    if running_mean is not None:
+        running_mean.copy_(rounded(rounded(mean) * momentum) + rounded(running_mean.float() * keep))
+    if running_var is not None:
+        unbiased = rounded(rounded(var_sum) / rounded(unbiased_divisor))
+        running_var.copy_(unbiased * momentum + rounded(running_var.float() * keep))
+
+
+def _rounding_to(d: dtypes.dtype):
+    """A float32 tensor's or a number's value rounded to bfloat16 (as c10::BFloat16's
+    arithmetic rounds each result), or, for another dtype, as it is."""
+    def rounded(value):
+        if d is not dtypes.bfloat16:
+            return value
+        if isinstance(value, Tensor):
+            return value.to(d).float()
+        return float(dtypes.cast(np.array(value, np.float64), d.np))
+
+    return rounded
+
+
 def batch_norm(input: Tensor, running_mean: Optional[Tensor], running_var: Optional[Tensor],
                weight: Optional[Tensor] = None, bias: Optional[Tensor] = None,
                training: bool = False, momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
@@ -420,13 +462,8 @@ def batch_norm(input: Tensor, running_mean: Optional[Tensor], running_var: Optio
         # torch checks the running statistics too (the op is not given them in training)
         check_batch_norm(input, weight, bias, running_mean, running_var)
         if running_mean is not None or running_var is not None:
-            dims = [0] + list(range(2, input.ndim))
             with no_grad():
-                x = input.detach()
-                if running_mean is not None:
-                    running_mean.mul_(1 - momentum).add_(x.mean(dims) * momentum)
-                if running_var is not None:
-                    running_var.mul_(1 - momentum).add_(x.var(dims, correction=1) * momentum)
+                _update_running_stats(input.detach(), running_mean, running_var, momentum)
     elif running_mean is None:
         raise RuntimeError("running_mean must be defined in evaluation mode")
     elif running_var is None:

@@ -280,6 +280,29 @@ def test_layers():
     same(scenario, rtol=3e-2, atol=3e-2)
 
 
+@pytest.mark.parametrize("low", ["bfloat16", "float16"])
+def test_batch_norm_running_statistics_of_a_low_float_batch(low):
+    """torch's CPU kernel takes a float16/bfloat16 batch's statistics in float32 and moves
+    float32 running statistics (autocast's mixed call) and float16 ones by float32's
+    arithmetic, bfloat16 ones by bfloat16's (rounding the batch mean, the momentum and
+    each product): not from the batch's rounded mean and variance."""
+    def scenario(T):
+        T.manual_seed(0)
+        d = getattr(T, low)
+        x = (T.randn(6, 8) * 3 + 1).to(d)
+        images = T.randn(4, 3, 5, 5).to(d)
+        mixed = T.zeros(8), T.ones(8)
+        own = T.zeros(8, dtype=d), T.ones(8, dtype=d)
+        norm = T.nn.BatchNorm2d(3)
+        for _ in range(3):
+            T.nn.functional.batch_norm(x, *mixed, training=True, momentum=0.1)
+            T.nn.functional.batch_norm(x, *own, training=True, momentum=0.3)
+            norm(images)
+        return mixed, own, norm.running_mean, norm.running_var
+
+    same(scenario, rtol=1e-6, atol=1e-7)  # (float32 sums in another order: an ulp)
+
+
 def test_printing():
     def scenario(T):
         x = _values(T)
