@@ -327,7 +327,8 @@ def check_batch_norm(x, weight, bias, running_mean, running_var) -> None:
     require_scalar_type(dtypes.float32 if mixed else x.dtype, *params)
 
 
-def _batch_norm_rule(x, weight, bias, running_mean, running_var, training, eps=1e-5):
+def _batch_norm_rule(x, weight, bias, running_mean, running_var, training, eps=1e-5,
+                     bfloat16_stats=False):
     check_batch_norm(x, weight, bias, running_mean, running_var)
     channels = Meta((x.shape[1] if training else 0,), dtypes.float64)  # (torch's: empty in eval)
     return Meta(x.shape, x.dtype), channels, channels
@@ -337,11 +338,38 @@ def _channel_view(v, ndim):
     return v.reshape((1, -1) + (1,) * (ndim - 2))
 
 
-def _batch_norm(x, weight, bias, running_mean, running_var, training, eps=1e-5):
+def _to_bfloat16(a):
+    """`a`'s values rounded to bfloat16, as float32."""
+    return dtypes.cast(np.asarray(a, np.float32), dtypes.bfloat16.np).astype(np.float32)
+
+
+def _bfloat16_batch_norm(x, weight, bias, axes, eps):
+    """Training batch norm of a bfloat16 batch with bfloat16 (or no) parameters, as torch's
+    CPU kernel: its mean and 1/std are bfloat16 (the mean of float32 sums; the sum of squares
+    about the float32 mean, and its quotient by the count, rounded), and the result is
+    x * alpha + beta with alpha = rstd * weight, beta = bias - mean * alpha in float32."""
+    wide_mean = x.mean(axis=axes, keepdims=True, dtype=np.float64).astype(np.float32)
+    centred = x - wide_mean
+    var_sum = _to_bfloat16((centred * centred).sum(axis=axes, keepdims=True, dtype=np.float64))
+    count = _to_bfloat16(x.size // x.shape[1])
+    var = _to_bfloat16(var_sum / count)
+    mean = _to_bfloat16(wide_mean)
+    rstd = _to_bfloat16(1 / np.sqrt(var.astype(np.float64) + eps))
+    alpha = rstd if weight is None else rstd * _channel_view(weight, x.ndim)
+    beta = -(mean * alpha) if bias is None else _channel_view(bias, x.ndim) - mean * alpha
+    stats = (mean.reshape(-1).astype(np.float64), rstd.reshape(-1).astype(np.float64))
+    return (x * alpha + beta,) + stats
+
+
+def _batch_norm(x, weight, bias, running_mean, running_var, training, eps=1e-5,
+                bfloat16_stats=False):
     """(result, mean, rstd), torch's native_batch_norm's: in training the channels'
-    statistics (kept for the backward, in float64), else none."""
+    statistics (kept for the backward, in float64), else none. `bfloat16_stats`: x is a
+    bfloat16 batch whose parameters are bfloat16 too (its kernel's statistics are)."""
     axes = (0,) + tuple(range(2, x.ndim))
     stats = (np.zeros(0), np.zeros(0))
+    if training and bfloat16_stats:
+        return _bfloat16_batch_norm(x, weight, bias, axes, eps)
     if training:
         mean = x.mean(axis=axes, keepdims=True)
         xc = x - mean
