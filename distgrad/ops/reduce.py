@@ -10,7 +10,8 @@ from ..autograd.record import call
 from . import cascade_sum, layout, rounding, stdsort, vector_sum
 from .rules import (check_reduced_dims_nonempty, dims_of, first_empty_dim, float_dtype,
                     not_implemented, numel, reduced_shape, wrap_dim)
-from .table import Meta, defop
+from .layers import in_float32
+from .table import Meta, defop, low_common
 
 
 def expand_back(g, shape, dims, keepdim):
@@ -328,9 +329,21 @@ def _softmax(x, dim, dtype=None):
 def _log_softmax(x, dim, dtype=None):
     if dtype is not None:
         x = x.astype(dtypes.from_name(dtype).np)
+    low = low_common((x,))
+    if low is not None:
+        x = x.astype(np.float32)
     m = np.max(x, axis=dim, keepdims=True) if x.size else x
     shifted = x - m
-    return shifted - rounding.log(_row_sums(rounding.exp(shifted), dim))
+    sums = _row_sums(rounding.exp(shifted), dim)
+    if low is not None and x.ndim and dim in (-1, x.ndim - 1):
+        # (torch's kernel for the last dim keeps the sums and their logs in the input's dtype)
+        return shifted - _in_low(rounding.log(_in_low(sums, low)), low)
+    return shifted - rounding.log(sums)
+
+
+def _in_low(a, low):
+    """`a` (float32) rounded to float16 or bfloat16 `low`, as float32."""
+    return dtypes.cast(a, low.np).astype(np.float32)
 
 
 def _row_sums(e, dim):
@@ -341,11 +354,19 @@ def _row_sums(e, dim):
     return np.sum(e, axis=dim, keepdims=True)
 
 
-defop("softmax", _softmax, _softmax_rule("softmax"),
-      lambda c, g: c.out * (g - (g * c.out).sum(dim=c.attrs["dim"], keepdim=True)),
+def _softmax_vjp(c, g):
+    out, g = in_float32(c.out, g)
+    return out * (g - (g * out).sum(dim=c.attrs["dim"], keepdim=True))
+
+
+def _log_softmax_vjp(c, g):
+    out, g = in_float32(c.out, g)
+    return g - out.exp() * g.sum(dim=c.attrs["dim"], keepdim=True)
+
+
+defop("softmax", _softmax, _softmax_rule("softmax"), _softmax_vjp,
       node="SoftmaxBackward0", save_out=True, sharding="class_softmax")
-defop("log_softmax", _log_softmax, _softmax_rule("log_softmax"),
-      lambda c, g: g - c.out.exp() * g.sum(dim=c.attrs["dim"], keepdim=True),
+defop("log_softmax", _log_softmax, _softmax_rule("log_softmax"), _log_softmax_vjp,
       node="LogSoftmaxBackward0", save_out=True, sharding="class_softmax")
 
 

@@ -325,6 +325,27 @@ def test_batch_norm_of_a_bfloat16_batch_with_bfloat16_parameters():
     same(scenario, rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("low", ["bfloat16", "float16"])
+def test_log_softmax_over_the_last_dim_rounds_its_sums(low):
+    """torch's log_softmax kernel for the last dim keeps each row's sum of exponentials and
+    its log in the input's dtype; over another dim, and the backwards, compute in float32
+    and round once (a bfloat16 classifier's cross_entropy)."""
+    def scenario(T):
+        T.manual_seed(0)
+        d = getattr(T, low)
+        results = []
+        for shape in ((32, 2), (7, 33), (3, 4, 70)):
+            x = (T.randn(*shape) * 3).to(d).requires_grad_()
+            g = T.randn(*shape).to(d)
+            last, first = T.log_softmax(x, -1), T.log_softmax(x, 0)
+            soft = T.softmax(x, -1)
+            grads = T.autograd.grad((last, first, soft), x, (g, g, g))
+            results += [last, first, soft, grads[0], T.log_softmax(x.detach().float(), -1, dtype=d)]
+        return results
+
+    same(scenario, rtol=0, atol=0)
+
+
 def test_printing():
     def scenario(T):
         x = _values(T)
