@@ -288,9 +288,11 @@ def _numbers_in_low_dtype(values):
         return values
     out = []
     for v in values:
-        if (type(v) in (int, float) or isinstance(v, np.floating)) or (
-                type(v) is np.ndarray and v.ndim == 0 and v.dtype.kind in "fiu"):
+        if type(v) in (int, float) or isinstance(v, np.floating):
             v = float(dtypes.cast(np.array(v, np.float64), common.np))
+        elif type(v) is np.ndarray and v.ndim == 0 and v.dtype.kind in "fiu":
+            # (a float32 array still: a float16 0-dim tensor may be the op's only operand)
+            v = dtypes.cast(np.array(v, np.float64), common.np).astype(np.float32)
         out.append(v)
     return out
 

@@ -131,6 +131,19 @@ def test_casts_between_dtypes(source, target):
     same(scenario)
 
 
+@pytest.mark.parametrize("target", [t for t in ALL if t != "float16"])
+def test_a_0_dim_float16_tensor_converts_and_computes(target):
+    """A 0-dim float16 tensor (a loss, an item of a vector) alone in an op: a conversion,
+    a unary op, one with a 0-dim tensor of another dtype."""
+    def scenario(T):
+        loss = T.tensor([1.1, 2.7, -0.3], dtype=T.float16).sum()
+        one = T.tensor(1.5, dtype=T.float16)
+        return (loss.to(getattr(T, target)), one.to(getattr(T, target)), loss.exp(), -one,
+                one * one, loss + T.tensor(0.1), loss.sqrt(), one.abs())
+
+    same(scenario, rtol=0, atol=0)
+
+
 # ---- promotion -----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("a,b", list(itertools.combinations_with_replacement(ALL, 2)))
