@@ -9,7 +9,7 @@ from . import layout, rounding
 from .math import _sub_rule
 from .rules import (broadcast_shapes, not_implemented, require_castable, require_float,
                     require_one_dtype, require_scalar_type)
-from .table import Meta, defop
+from .table import Meta, defop, half_as_float, low_common
 
 _REDUCTIONS = ("none", "mean", "sum")
 
@@ -286,6 +286,8 @@ def _nll_weights(classes: int, dtype, target, weight, ignore_index):
 
 
 def _nll_forward(logp, target, weight=None, reduction="mean", ignore_index=-100, spatial=False):
+    low = low_common((logp,))
+    logp, weight = half_as_float((logp, weight))
     classes = _nll_classes(logp.shape, spatial)
     w = _nll_weights(classes, logp.dtype, target, weight, ignore_index).reshape(-1)
     lp = np.moveaxis(logp, 1, -1).reshape(-1, classes) if spatial else np.atleast_2d(logp)
@@ -293,9 +295,47 @@ def _nll_forward(logp, target, weight=None, reduction="mean", ignore_index=-100,
     picked = -lp[np.arange(lp.shape[0]), t] * w
     if reduction == "none":  # (one sample's loss is 0-dim, whether its target is or not)
         return picked.reshape(np.shape(target) if logp.ndim >= 2 else ())
+    if low is not None:
+        kept = np.atleast_1d(target).reshape(-1) != ignore_index
+        loss, total = _cascade_in_low(lp[np.arange(len(t)), t], None if weight is None else w,
+                                      kept, low.np)
+        with np.errstate(divide="ignore", invalid="ignore"):  # (0 / 0: nan, as torch)
+            return np.float32(loss) if reduction == "sum" else np.float32(loss) / np.float32(total)
     if reduction == "sum":
         return picked.sum()
     return picked.sum() / w.sum()
+
+
+def _cascade_in_low(values, weights, kept, low):
+    """torch's nll_loss sum of -values (times weights) over the kept samples, and the
+    weights' sum (else the kept count), for a float16/bfloat16 input: its kernel adds in
+    that dtype (each step rounded) into eight levels, a level folded into the next when the
+    sample's index is a multiple of its step (16 at least), then adds up the levels."""
+    def rounded(v):  # (a float32 result in the input's dtype, as a Python float)
+        return float(low.type(np.float32(v)))
+
+    def add(a, b):
+        return rounded(np.float32(a) + np.float32(b))
+
+    n = len(values)
+    power = max(4, (n - 1).bit_length() // 8)
+    mask = (1 << power) - 1
+    losses, totals = [0.0] * 8, [0.0] * 8
+    for b in np.flatnonzero(kept).tolist():
+        if weights is None:
+            losses[0] = add(losses[0], -values[b])
+        else:
+            losses[0] = add(losses[0], -rounded(np.float32(values[b]) * np.float32(weights[b])))
+            totals[0] = add(totals[0], weights[b])
+        for j in range(7):
+            if b & (mask << (j * power)):
+                break
+            losses[j + 1], totals[j + 1] = add(losses[j + 1], losses[j]), add(totals[j + 1], totals[j])
+            losses[j] = totals[j] = 0.0
+    loss = total = 0.0
+    for level in range(8):
+        loss, total = add(loss, losses[level]), add(total, totals[level])
+    return loss, (rounded(int(kept.sum())) if weights is None else total)
 
 
 def _nll_vjp(c, g):

@@ -346,6 +346,31 @@ def test_log_softmax_over_the_last_dim_rounds_its_sums(low):
     same(scenario, rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("low", ["bfloat16", "float16"])
+def test_nll_loss_adds_in_the_inputs_dtype_as_torch(low):
+    """torch's nll_loss kernel sums a float16/bfloat16 batch's losses (and weights) in that
+    dtype, rounding each step, over eight cascade levels: a low-precision classifier's
+    cross_entropy is that sum, not the float32 one rounded once."""
+    def scenario(T):
+        T.manual_seed(0)
+        F, d = T.nn.functional, getattr(T, low)
+        results = []
+        for n in (7, 17, 300, 2000):
+            logp = T.randn(n, 5).log_softmax(1).to(d)
+            target = T.randint(0, 5, (n,))
+            target[3::7] = -100
+            for weight in (None, T.rand(5).to(d)):
+                results += [F.nll_loss(logp, target, weight=weight, reduction=r)
+                            for r in ("mean", "sum")]
+        images = T.randn(2, 4, 3, 5).to(d)
+        labels = T.randint(0, 4, (2, 3, 5))
+        labels[0, 0] = -100
+        return results + [F.cross_entropy(images, labels), F.nll_loss(logp[:3], T.full((3,), -100)),
+                          F.cross_entropy(images[:, :, 0], labels[:, 0], label_smoothing=0.2)]
+
+    same(scenario, rtol=0, atol=0)
+
+
 def test_printing():
     def scenario(T):
         x = _values(T)
