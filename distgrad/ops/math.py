@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import layout, rounding
+from . import layout, rounding, vector_sum
 from .rules import (binary, binary_float, broadcast_shapes, cast_to, common_dtype, compare,
                     in_common_dtype, not_implemented, number_as, require_scalar_type, same,
                     same_float, shape_of, unbroadcast, zeros_grad)
-from .table import OPS, Meta, defop, elementwise, half_as_float, low_common
+from .table import OPS, Meta, defop, elementwise, half_as_float, low_alpha, low_common
 from .. import dtypes
 from ..autograd.record import call
 
@@ -53,7 +53,36 @@ def _scaled_into(ufunc):
     return into
 
 
-defop("add", in_common_dtype(lambda a, b, alpha=1: np.add(a, _scaled(b, alpha))),
+_LOW_PAIR = 32  # float16/bfloat16 elements of two AVX2 vectors (its add kernel's build)
+
+
+def _low_tail_rounded(forward):
+    """add or sub of float16/bfloat16 operands as torch's x86 CPU kernel computes it with an
+    alpha: its vectorized loop, two vectors at a time, computes a ± alpha·b in float32 and
+    rounds once, but the elements after the last pair (of same-shape row-major operands: an
+    optimizer's `p.add_(g, alpha=-lr)`) go through its scalar loop, whose c10::BFloat16 (or
+    Half) arithmetic rounds alpha·b to the dtype first."""
+    def run(a, b, alpha=1):
+        low = low_common((a, b))
+        if low is None:
+            return forward(a, b, alpha=alpha)
+        alpha = low_alpha((a, b), alpha)
+        a, b = half_as_float((a, b), OPS["add"])
+        out = forward(a, b, alpha=alpha)
+        tail = out.size % _LOW_PAIR
+        if alpha == 1 or not tail or vector_sum.float32_lanes() is None or not (
+                type(a) is np.ndarray and type(b) is np.ndarray and a.shape == b.shape and
+                a.flags.c_contiguous and b.flags.c_contiguous):
+            return out
+        out = np.array(out, order="C")
+        scaled = dtypes.cast(b.reshape(-1)[-tail:] * np.float32(alpha), low.np).astype(np.float32)
+        out.reshape(-1)[-tail:] = forward(a.reshape(-1)[-tail:], scaled)
+        return out
+
+    return run
+
+
+defop("add", _low_tail_rounded(in_common_dtype(lambda a, b, alpha=1: np.add(a, _scaled(b, alpha)))),
       binary,
       lambda c, g: (unbroadcast(g, c.shapes[0]) if c.needs[0] else None,
                     unbroadcast(g * c.attrs.get("alpha", 1) if c.attrs.get("alpha", 1) != 1 else g,
@@ -61,7 +90,8 @@ defop("add", in_common_dtype(lambda a, b, alpha=1: np.add(a, _scaled(b, alpha)))
       node="AddBackward0", api=("add",), inplace="add_",
       into=_scaled_into(np.add))
 
-defop("sub", in_common_dtype(lambda a, b, alpha=1: np.subtract(a, _scaled(b, alpha))),
+defop("sub", _low_tail_rounded(in_common_dtype(
+    lambda a, b, alpha=1: np.subtract(a, _scaled(b, alpha)))),
       lambda a, b, alpha=1: _sub_rule(a, b),
       lambda c, g: (unbroadcast(g, c.shapes[0]) if c.needs[0] else None,
                     unbroadcast(-g * c.attrs.get("alpha", 1) if c.attrs.get("alpha", 1) != 1 else -g,

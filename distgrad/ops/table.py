@@ -236,8 +236,8 @@ def run_forward(op: OpDef, values, attrs: dict, out_dtypes) -> list:
 
 
 # Ops whose float16 (bfloat16) forward must see float16 (the next float16 value, not
-# float32's; pow's, log_softmax's and nll_loss's rounded steps).
-OWN_HALF = {"nextafter", "pow", "log_softmax", "nll_loss"}
+# float32's; pow's, log_softmax's, nll_loss's, add's and sub's rounded steps).
+OWN_HALF = {"nextafter", "pow", "log_softmax", "nll_loss", "add", "sub"}
 
 
 # Elementwise ops whose kernels read a number operand's own value (as a float) where the

@@ -371,6 +371,31 @@ def test_nll_loss_adds_in_the_inputs_dtype_as_torch(low):
     same(scenario, rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("low", ["bfloat16", "float16"])
+def test_add_with_an_alpha_rounds_the_scalar_loops_product(low):
+    """torch's x86 add/sub kernel with an alpha computes a ± alpha·b in float32 two vectors
+    (32 float16/bfloat16 elements) at a time; the elements after the last pair go through its
+    scalar loop, which rounds alpha·b to the dtype first: SGD's step of a bfloat16 model's
+    16-element bias is that loop's alone."""
+    def scenario(T):
+        T.manual_seed(0)
+        d = getattr(T, low)
+        results = []
+        for n in (16, 31, 32, 48, 100, 130):
+            p = (T.randn(n) * 1e-3).to(d)
+            g = (T.randn(n) * 1e-2).to(d)
+            results += [p.clone().add_(g, alpha=0.1), p.clone().sub_(g, alpha=0.1),
+                        T.add(p, g, alpha=-0.3), T.sub(p, g.reshape(p.shape), alpha=2), p + g]
+        q = (T.randn(40) * 1e-2).to(d).requires_grad_()
+        opt = T.optim.SGD([q], lr=0.1, momentum=0.9, weight_decay=0.01)
+        for _ in range(3):
+            q.grad = (T.randn(40) * 0.1).to(d)
+            opt.step()
+        return results + [q]
+
+    same(scenario, rtol=0, atol=0)
+
+
 def test_printing():
     def scenario(T):
         x = _values(T)
