@@ -2,7 +2,8 @@
 # torch.autocast("cpu", dtype=torch.bfloat16) (bfloat16 matmuls, float32 losses and
 # BatchNorm running statistics), a GradScaler, train()/eval() switching, inference_mode
 # for evaluation, custom_fwd on a Function, forward hooks with kwargs, a full backward hook
-# that records the gradients' dtypes, and a model cast wholesale with .to(bfloat16).
+# that records the gradients' dtypes, and a model cast wholesale with .to(bfloat16) and
+# trained in bfloat16.
 import distgrad as torch  # PyTorch: import torch
 nn, F = torch.nn, torch.nn.functional
 torch.manual_seed(97)
@@ -72,5 +73,13 @@ half.eval()
 print(half.body[0].weight.dtype, half.body[1].running_var.dtype, half.calls.dtype)
 print(half(x[:3].bfloat16()), half.body[0].bias[:5])
 print({k: v.dtype for k, v in half.state_dict().items()})
+half.train()
+sgd = torch.optim.SGD(half.parameters(), lr=0.05, momentum=0.9)
+for step in range(3):
+    loss = F.cross_entropy(half(x.bfloat16()), y)
+    sgd.zero_grad()
+    loss.backward()
+    sgd.step()
+    print("bfloat16", step, loss, half.body[1].running_var[:4], half.head.bias.grad, half.body[1].bias[:4])
 print(model)
 print("done")
