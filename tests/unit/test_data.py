@@ -131,6 +131,23 @@ def test_subset_concat_and_in_process_workers():
     same(*both(make))
 
 
+def test_stack_dataset_of_tuples_and_of_names():
+    def make(lib, data):
+        ds = data.TensorDataset(lib.tensor(X), lib.tensor(Y))
+        names = [f"s{i}" for i in range(len(X))]
+        tuples = data.StackDataset(ds, data.Subset(names, list(range(len(X)))[::-1]))
+        named = data.StackDataset(pair=ds, sample=names)
+        return (len(tuples), tuples[2], named[3], tuples.__getitems__([0, 4]),
+                named.__getitems__([1]), list(data.DataLoader(tuples, batch_size=4)),
+                list(data.DataLoader(named, batch_size=5)))
+
+    same(*both(make))
+    for bad in (lambda lib, data: data.StackDataset(data.TensorDataset(lib.ones(2)), y=[1, 2]),
+                lambda lib, data: data.StackDataset(),
+                lambda lib, data: data.StackDataset(lib.ones(2), lib.ones(3))):
+        same_error(bad)
+
+
 def Stream(data, n):
     """An iterable dataset of n integers (with a len), of data's IterableDataset."""
     kind = type("Stream", (data.IterableDataset,), {"__iter__": lambda s: iter(range(n)),

@@ -2,7 +2,7 @@
 # by random_split with a seeded generator (lengths and fractions), a shuffled DataLoader
 # with its own generator, SubsetRandomSampler and WeightedRandomSampler (without
 # replacement) with generators, a BatchSampler handed as batch_sampler, drop_last, a
-# collate_fn built on default_collate, an IterableDataset, ConcatDataset/ChainDataset,
+# collate_fn built on default_collate, an IterableDataset, Concat/Chain/StackDataset,
 # and a classifier trained over the batches with a validation pass.
 import collections
 import distgrad as torch  # PyTorch: import torch
@@ -80,6 +80,8 @@ class Countdown(data.IterableDataset):
 stream = data.DataLoader(data.ChainDataset([Countdown(3), Countdown(4)]), batch_size=3)
 print([b.tolist() for b in stream])
 both = data.ConcatDataset([train, val])
+pairs = data.StackDataset(point=val, noise=data.TensorDataset(torch.randn(6, 2)))
+print(len(pairs), pairs[0]["point"]["id"], [b["noise"][0].shape for b in data.DataLoader(pairs, batch_size=4)])
 print(len(both), both.cumulative_sizes, both[25]["id"], both[3]["id"] == train.indices[3])
 print(model[2].weight.grad, model[0].bias)
 print("done")
