@@ -124,6 +124,12 @@ def cast(arr: np.ndarray, np_dtype) -> np.ndarray:
     return arr.astype(np_dtype)
 
 
+def rounded_in(value, np_dtype) -> np.ndarray:
+    """value (an array or a number) rounded to float16 or bfloat16 `np_dtype` as torch casts
+    to it, and held as float32: a CPU kernel's intermediate result kept in that dtype."""
+    return cast(np.asarray(value), np_dtype).astype(np.float32)
+
+
 def is_low_float(np_dtype) -> bool:
     """Whether arrays of this numpy dtype hold float16 or bfloat16 (computed in float32)."""
     return np_dtype.char in "eE" and np_dtype.itemsize == 2

@@ -338,11 +338,6 @@ def _channel_view(v, ndim):
     return v.reshape((1, -1) + (1,) * (ndim - 2))
 
 
-def _to_bfloat16(a):
-    """`a`'s values rounded to bfloat16, as float32."""
-    return dtypes.cast(np.asarray(a, np.float32), dtypes.bfloat16.np).astype(np.float32)
-
-
 def _bfloat16_batch_norm(x, weight, bias, axes, eps):
     """Training batch norm of a bfloat16 batch with bfloat16 (or no) parameters, as torch's
     CPU kernel: its mean and 1/std are bfloat16 (the mean of float32 sums; the sum of squares
@@ -350,11 +345,12 @@ def _bfloat16_batch_norm(x, weight, bias, axes, eps):
     x * alpha + beta with alpha = rstd * weight, beta = bias - mean * alpha in float32."""
     wide_mean = x.mean(axis=axes, keepdims=True, dtype=np.float64).astype(np.float32)
     centred = x - wide_mean
-    var_sum = _to_bfloat16((centred * centred).sum(axis=axes, keepdims=True, dtype=np.float64))
-    count = _to_bfloat16(x.size // x.shape[1])
-    var = _to_bfloat16(var_sum / count)
-    mean = _to_bfloat16(wide_mean)
-    rstd = _to_bfloat16(1 / np.sqrt(var.astype(np.float64) + eps))
+    bf16 = dtypes.bfloat16.np
+    squares = (centred * centred).sum(axis=axes, keepdims=True, dtype=np.float64)
+    var_sum = dtypes.rounded_in(squares, bf16)
+    var = dtypes.rounded_in(var_sum / dtypes.rounded_in(x.size // x.shape[1], bf16), bf16)
+    mean = dtypes.rounded_in(wide_mean, bf16)
+    rstd = dtypes.rounded_in(1 / np.sqrt(var.astype(np.float64) + eps), bf16)
     alpha = rstd if weight is None else rstd * _channel_view(weight, x.ndim)
     beta = -(mean * alpha) if bias is None else _channel_view(bias, x.ndim) - mean * alpha
     stats = (mean.reshape(-1).astype(np.float64), rstd.reshape(-1).astype(np.float64))

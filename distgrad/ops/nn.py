@@ -330,7 +330,8 @@ def _cascade_in_low(values, weights, kept, low):
         for j in range(7):
             if b & (mask << (j * power)):
                 break
-            losses[j + 1], totals[j + 1] = add(losses[j + 1], losses[j]), add(totals[j + 1], totals[j])
+            losses[j + 1] = add(losses[j + 1], losses[j])
+            totals[j + 1] = add(totals[j + 1], totals[j])
             losses[j] = totals[j] = 0.0
     loss = total = 0.0
     for level in range(8):

@@ -337,13 +337,8 @@ def _log_softmax(x, dim, dtype=None):
     sums = _row_sums(rounding.exp(shifted), dim)
     if low is not None and x.ndim and dim in (-1, x.ndim - 1):
         # (torch's kernel for the last dim keeps the sums and their logs in the input's dtype)
-        return shifted - _in_low(rounding.log(_in_low(sums, low)), low)
+        return shifted - dtypes.rounded_in(rounding.log(dtypes.rounded_in(sums, low.np)), low.np)
     return shifted - rounding.log(sums)
-
-
-def _in_low(a, low):
-    """`a` (float32) rounded to float16 or bfloat16 `low`, as float32."""
-    return dtypes.cast(a, low.np).astype(np.float32)
 
 
 def _row_sums(e, dim):
