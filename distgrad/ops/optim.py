@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .table import Meta, defop
+from .. import dtypes
+from .table import OPS, Meta, defop, half_as_float, low_common
 
 
 def _adam_update(p, g, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, weight_decay=0.0,
@@ -18,19 +19,31 @@ def _adam_update(p, g, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, weight_
     # else the number (`count`), so that nothing is sent for it. A number, as torch reads
     # it: a 0-dim float64 array would promote float32 arithmetic.
     step = float(step) if step is not None else float(count)
+    r = _rounding_to(low_common((p,)))
     if maximize:
         g = -g
-    if weight_decay:
-        if decoupled:
-            p = p * (1 - lr * weight_decay)
-        else:
-            g = g + p * weight_decay
+    if weight_decay and not decoupled:  # (grad.add(p, alpha=weight_decay), as add rounds it)
+        g = r(OPS["add"].forward(g, p, alpha=weight_decay))
+    p, g, exp_avg, exp_avg_sq = half_as_float((p, g, exp_avg, exp_avg_sq))
+    if weight_decay and decoupled:
+        p = r(p * (1 - lr * weight_decay))
     w = 1 - beta1  # exp_avg.lerp_(g, w), in the two forms torch's kernel picks by weight
-    exp_avg = exp_avg + (g - exp_avg) * w if abs(w) < 0.5 else g - (g - exp_avg) * (1 - w)
-    exp_avg_sq = exp_avg_sq * beta2 + g * (1 - beta2) * g
+    exp_avg = r(exp_avg + (g - exp_avg) * w if abs(w) < 0.5 else g - (g - exp_avg) * (1 - w))
+    exp_avg_sq = r(r(exp_avg_sq * beta2) + g * (1 - beta2) * g)
     step_size = lr / (1 - beta1 ** step)
-    denom = np.sqrt(exp_avg_sq) / (1 - beta2 ** step) ** 0.5 + eps
-    return p + exp_avg * (-step_size) / denom, exp_avg, exp_avg_sq
+    denom = r(r(r(np.sqrt(exp_avg_sq)) / (1 - beta2 ** step) ** 0.5) + r(eps))
+    return r(p + exp_avg * (-step_size) / denom), exp_avg, exp_avg_sq
+
+
+def _rounding_to(low):
+    """Rounding to float16/bfloat16 `low` (an array as float32, a number as a float): each of
+    the ops torch's optimizer runs one after another rounds to the parameter's dtype; the
+    identity for another dtype (numpy's float32 and float64 ops round as torch's)."""
+    def rounded(value):
+        in_low = dtypes.rounded_in(value, low.np)
+        return in_low if isinstance(value, np.ndarray) else float(in_low)
+
+    return (lambda value: value) if low is None else rounded
 
 
 def _adam_update_rule(p, g, exp_avg, exp_avg_sq, step=None, **_):

@@ -236,8 +236,8 @@ def run_forward(op: OpDef, values, attrs: dict, out_dtypes) -> list:
 
 
 # Ops whose float16 (bfloat16) forward must see float16 (the next float16 value, not
-# float32's; pow's, log_softmax's, nll_loss's, add's and sub's rounded steps).
-OWN_HALF = {"nextafter", "pow", "log_softmax", "nll_loss", "add", "sub"}
+# float32's; the rounded steps of pow, log_softmax, nll_loss, add, sub and adam_update).
+OWN_HALF = {"nextafter", "pow", "log_softmax", "nll_loss", "add", "sub", "adam_update"}
 
 
 # Elementwise ops whose kernels read a number operand's own value (as a float) where the

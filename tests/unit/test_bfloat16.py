@@ -396,6 +396,25 @@ def test_add_with_an_alpha_rounds_the_scalar_loops_product(low):
     same(scenario, rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("low", ["bfloat16", "float16"])
+@pytest.mark.parametrize("options", [dict(), dict(weight_decay=0.1), dict(maximize=True),
+                                     dict(weight_decay=0.05, decoupled_weight_decay=True)])
+def test_adam_steps_a_low_precision_parameter_as_torch(low, options):
+    """torch's Adam runs its update as ops, each rounding to the parameter's dtype (lerp,
+    mul, addcmul, sqrt, the division, the eps, addcdiv; the L2 term by add): distgrad's one
+    update op rounds where they do."""
+    def scenario(T):
+        T.manual_seed(0)
+        q = (T.randn(70) * 0.1).to(getattr(T, low)).requires_grad_()
+        opt = T.optim.Adam([q], lr=0.01, **options)
+        for _ in range(3):
+            q.grad = (T.randn(70) * 0.1).to(q.dtype)
+            opt.step()
+        return q, opt.state[q]["exp_avg"], opt.state[q]["exp_avg_sq"]
+
+    same(scenario, rtol=0, atol=0)
+
+
 def test_printing():
     def scenario(T):
         x = _values(T)
