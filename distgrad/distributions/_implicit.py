@@ -5,12 +5,14 @@ bivariate rational fit otherwise) and for a Dirichlet draw through its Beta marg
 (ATen's dirichlet_grad: series near 0 and 1, a saddle point expansion for large
 concentrations, a rational correction otherwise). Written with distgrad ops, so they run
 where the draw lives; evaluated in float64, with no gradient of their own (torch has no
-second derivative of them either). The draw keeps its value: x + (alpha - alpha.detach())
-times the gradient, whose value is exactly x."""
+second derivative of them either). A Gamma draw keeps its value: x + (alpha -
+alpha.detach()) times the gradient, whose value is exactly x; a Dirichlet draw is a
+once-differentiable Function's output, as torch's."""
 from __future__ import annotations
 
 
 import distgrad
+from distgrad.autograd.function import Function, once_differentiable
 
 # p/q coefficients of the rational fit, as polynomials in u = log(x/alpha) (rows) that
 # make the coefficients of polynomials in v = log(alpha)
@@ -185,15 +187,28 @@ def dirichlet_grad(x, alpha, total):
         return grad.to(dtype)
 
 
+class _Dirichlet(Function):
+    """A Dirichlet draw whose concentration gets, for an output gradient g,
+    dirichlet_grad * (g - <x, g>): torch's distributions.dirichlet._Dirichlet (so its
+    grad_fn is _DirichletBackward, and differentiating that gradient raises as torch's)."""
+
+    @staticmethod
+    def forward(ctx, concentration, x):
+        ctx.save_for_backward(x, concentration)
+        return x.clone()
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_output):
+        x, concentration = ctx.saved_tensors
+        total = concentration.sum(-1, True).expand_as(concentration)
+        grad = _finite(dirichlet_grad(x, concentration, total))
+        return grad * (grad_output - (x * grad_output).sum(-1, True)), None
+
+
 def reparameterized_dirichlet(concentration, x):
-    """The Dirichlet draw x with torch's gradient: for an output gradient g, concentration
-    gets dirichlet_grad * (g - <x, g>)."""
-    if not concentration.requires_grad:
-        return x
-    total = concentration.sum(-1, True).expand_as(concentration)
-    grad = _finite(dirichlet_grad(x, concentration, total))
-    d = grad * (concentration - concentration.detach())  # zero, with the gradient attached
-    return x + d - x * d.sum(-1, True)
+    """The Dirichlet draw x with torch's gradient wrt its concentration."""
+    return _Dirichlet.apply(concentration, x)
 
 
 def _nan_to_zero(t):

@@ -55,8 +55,8 @@ class Gamma(ExponentialFamily):
     def rsample(self, sample_shape=()):
         shape = tuple(self._extended_shape(sample_shape))
         value = _standard_gamma(self.concentration.expand(shape)) / self.rate.expand(shape)
-        tiny = float(finfo(value.dtype).tiny)
-        return distgrad.where(value.detach() < tiny, value - value.detach() + tiny, value)
+        value.detach().clamp_(min=float(finfo(value.dtype).tiny))  # (unrecorded, as torch's)
+        return value
 
     def log_prob(self, value):
         value = distgrad.as_tensor(value, dtype=self.rate.dtype, device=self.rate.device_str)
@@ -115,7 +115,9 @@ class StudentT(Distribution):
 
     @property
     def mean(self):
-        return distgrad.where(self.df <= 1, nan, self.loc)
+        m = self.loc.clone(memory_format=distgrad.contiguous_format)
+        m[self.df <= 1] = nan
+        return m
 
     @property
     def mode(self):
@@ -123,8 +125,14 @@ class StudentT(Distribution):
 
     @property
     def variance(self):
-        finite = self.scale.pow(2) * self.df / (self.df - 2)
-        return distgrad.where(self.df > 2, finite, distgrad.where(self.df > 1, inf, nan))
+        # written into the kept entries only, as torch's: a df <= 2 (whose formula divides
+        # by zero or goes negative) leaves no nan in the gradients of the others
+        m = self.df.clone(memory_format=distgrad.contiguous_format)
+        finite = self.df > 2
+        m[finite] = self.scale[finite].pow(2) * self.df[finite] / (self.df[finite] - 2)
+        m[(self.df <= 2) & (self.df > 1)] = inf
+        m[self.df <= 1] = nan
+        return m
 
     def rsample(self, sample_shape=()):
         # X ~ Normal(0, 1), Z ~ Chi2(df), X / sqrt(Z / df) ~ StudentT(df); drawn in that order

@@ -553,6 +553,34 @@ def test_dirichlet_rsample_gradient_is_torchs_implicit_gradient():
         _close(a.grad, grad * (tg - (tx * tg).sum(-1, True)), dtype, f"dirichlet grad {dtype}")
 
 
+def test_reparameterized_draws_have_torchs_grad_fns():
+    """A Gamma draw is the division's output (its clamp to tiny unrecorded) and a Dirichlet
+    draw its Function's, which like torch's is once-differentiable; Beta selects from it."""
+    c = distgrad.tensor([0.5, 2.0], requires_grad=True)
+    assert DD.Gamma(c, 1.0).rsample().grad_fn.name() == "DivBackward0"
+    x = DD.Dirichlet(c).rsample()
+    assert x.grad_fn.name() == "_DirichletBackward"
+    assert DD.Beta(c, c).rsample().grad_fn.name() == "SelectBackward0"
+    g, = distgrad.autograd.grad(x[0], c, create_graph=True)
+    assert not g.requires_grad
+
+
+def test_student_t_mean_and_variance_gradients_skip_the_undefined_entries():
+    """Written into the entries with df > 1 (mean) and df > 2 (variance) by index, as
+    torch's: df == 2 divides by zero in the formula, which must leave no nan gradient."""
+    grads = {}
+    for name, (lib, dist) in LIBS.items():
+        df = lib.tensor([1.0, 2.0, 4.0], requires_grad=True)
+        scale = lib.tensor([1.0, 2.0, 3.0], requires_grad=True)
+        loc = lib.tensor([0.5, 1.0, 3.0], requires_grad=True)
+        d = dist.StudentT(df, loc, scale)
+        assert d.variance.grad_fn.name() == d.mean.grad_fn.name() == "IndexPutBackward0"
+        (d.variance[2] + d.mean[1:].sum()).backward()
+        grads[name] = (df.grad, scale.grad, loc.grad)
+    for ours, theirs in zip(grads["distgrad"], grads["torch"]):
+        _close(ours, theirs, "float32", "StudentT variance/mean gradient")
+
+
 def test_gamma_beta_dirichlet_rsample_gradients_are_unbiased():
     """E[d x/d theta] = d E[x]/d theta: the pathwise gradients average to the mean's gradient."""
     distgrad.manual_seed(3)
