@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from .batching import vmap
 from .differentiate import grad, grad_and_value, hessian, jacfwd, jacrev, jvp, linearize, vjp
-from .stateless import functional_call, stack_module_state
+from .stateless import functional_call, replace_all_batch_norm_modules_, stack_module_state
 
 __all__ = ["grad", "grad_and_value", "vmap", "hessian", "jacfwd", "jacrev", "jvp", "vjp",
-           "linearize", "functional_call", "stack_module_state"]
+           "linearize", "functional_call", "stack_module_state",
+           "replace_all_batch_norm_modules_"]

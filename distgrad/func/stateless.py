@@ -163,3 +163,19 @@ def _stacked(named: list) -> dict:
         stacked = stack(tensors)
         out[name] = stacked.detach().requires_grad_() if wanted == {True} else stacked
     return out
+
+
+def replace_all_batch_norm_modules_(root):
+    """`root` with every BatchNorm in it made to stop tracking running statistics (its
+    running_mean, running_var and num_batches_tracked set to None), in place: under vmap
+    each slice is then normalized by its own batch's statistics, with no buffer written per
+    slice (torch.func.replace_all_batch_norm_modules_)."""
+    from ..nn.normalization import _BatchNorm
+
+    for module in root.modules():
+        if isinstance(module, _BatchNorm) and module.track_running_stats:
+            module.running_mean = None
+            module.running_var = None
+            module.num_batches_tracked = None
+            module.track_running_stats = False
+    return root

@@ -363,6 +363,33 @@ RNG_SAMPLES = {"x": np.random.default_rng(7).standard_normal((6, 3)).tolist(),
                "y": [0, 1, 1, 0, 1, 0]}
 
 
+def test_replace_all_batch_norm_modules_drops_running_stats_for_vmap():
+    """torch.func.replace_all_batch_norm_modules_: every BatchNorm under the root (the root
+    too) stops tracking running stats, in place, so a vmap over tasks normalizes each by
+    its own batch; a BatchNorm already without them, and other modules, are left alone."""
+    def f(torch):
+        nn = torch.nn
+        net = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Tanh(), nn.Linear(4, 2),
+                            nn.Sequential(nn.BatchNorm1d(2, track_running_stats=False,
+                                                         momentum=None))).double()
+        root = nn.BatchNorm2d(2)
+        same_root = torch.func.replace_all_batch_norm_modules_(root) is root
+        assert torch.func.replace_all_batch_norm_modules_(net) is net
+        with torch.no_grad():
+            for i, p in enumerate(net.parameters()):
+                p.copy_(torch.tensor(np.random.default_rng(i).standard_normal(tuple(p.shape))))
+        params = {k: v.detach() for k, v in net.named_parameters()}
+        xs = torch.tensor(np.random.default_rng(9).standard_normal((2, 5, 3)))
+        per_task = torch.func.vmap(torch.func.grad(
+            lambda p, x: torch.func.functional_call(net, p, (x,)).pow(3).sum()),
+            in_dims=(None, 0))(params, xs)
+        return (same_root, root.running_mean, root.track_running_stats,
+                dict(net.named_buffers()), net[1].track_running_stats, net[4][0].momentum,
+                repr(net), per_task["1.weight"], per_task["0.weight"])
+
+    same(f)
+
+
 def test_stack_module_state_runs_an_ensemble_under_vmap():
     """The model-ensembling tutorial: torch.func.stack_module_state stacks alike models'
     parameters (new leaves) and buffers for a vmap over functional_call."""

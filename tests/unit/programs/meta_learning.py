@@ -4,7 +4,9 @@
 # of them by the transform itself), first-order Reptile (a deepcopy adapted by SGD, the
 # meta weights moved by lerp_ under no_grad, a MultiStepLR on the outer rate), and SAM as
 # an Optimizer subclass (first_step climbs to w + e(w) with e kept in self.state,
-# second_step restores w and takes the base optimizer's step) around a BatchNorm model.
+# second_step restores w and takes the base optimizer's step) around a BatchNorm model;
+# and first-order MAML over a batch of tasks by vmap(grad) as the functorch MAML example
+# does, its BatchNorm stripped of running stats by replace_all_batch_norm_modules_.
 import copy
 import distgrad as torch  # PyTorch: import torch
 nn, F = torch.nn, torch.nn.functional
@@ -78,6 +80,27 @@ for it in range(5):
     sched.step()
     print("reptile", it, round(loss.item(), 5), sched.get_last_lr(),
           reptile.out.weight.grad, round(reptile.out.bias.item(), 5))
+
+fomaml = nn.Sequential(nn.Linear(1, 24), nn.BatchNorm1d(24), nn.ReLU(), nn.Linear(24, 1))
+fc.replace_all_batch_norm_modules_(fomaml)
+print(fomaml[1].running_mean, fomaml[1].track_running_stats, dict(fomaml.named_buffers()))
+weights = {k: v.detach() for k, v in fomaml.named_parameters()}
+task_loss = lambda w, x, y: F.mse_loss(fc.functional_call(fomaml, w, (x,)), y)
+
+
+def adapted_query_grads(w, xs, ys, xq, yq):
+    g = fc.grad(task_loss)(w, xs, ys)
+    fast = {k: v - 0.05 * g[k] for k, v in w.items()}
+    return fc.grad_and_value(task_loss)(fast, xq, yq)
+
+
+for it in range(3):
+    tasks = [sine_task(8) for _ in range(4)]
+    batch = [torch.stack([t[i][j] for t in tasks]) for i in (0, 1) for j in (0, 1)]
+    grads, losses = fc.vmap(adapted_query_grads, in_dims=(None, 0, 0, 0, 0))(weights, *batch)
+    weights = {k: w - 0.01 * grads[k].mean(0) for k, w in weights.items()}
+    print("fomaml", it, losses.numpy().round(4), grads["3.weight"].shape,
+          round(grads["1.weight"].norm().item(), 5), losses.requires_grad)
 
 
 class SAM(torch.optim.Optimizer):
