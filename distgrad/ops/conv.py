@@ -17,7 +17,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from ..autograd.record import call
-from .rules import require_scalar_type
+from .rules import require_scalar_type, zeros_grad
 from .table import Meta, defop
 
 
@@ -332,12 +332,37 @@ def _flat_index(positions, plane):
 
 
 def _max_pool_vjp(c, g, _):
-    c[0]  # noqa: B018  (torch's pooling backward saves and unpacks self, with the indices)
-    shape, n = c.shapes[0], len(c.attrs.get("kernel") or c.attrs["output_size"])
-    plane = list(shape[:-n]) + [math.prod(shape[-n:])]
-    flat_g = g.reshape(*shape[:-n], -1)
-    idx = c.outs[1].reshape(*shape[:-n], -1)
-    return call("scatter_dim", flat_g, idx, dim=-1, size=plane).reshape(*shape)
+    # (the backward takes self with the indices, as torch's: see _zeros_like_input)
+    adaptive = "output_size" in c.attrs
+    n = len(c.attrs["output_size"] if adaptive else c.attrs["kernel"])
+    name = f"adaptive_max_pool{n}d_backward" if adaptive else f"max_pool{n}d_with_indices_backward"
+    return call(name, g, c[0], c.outs[1], n=n)
+
+
+def _max_pool_backward(g, x, idx, n):
+    """g added into a zero input at each window's maximum (the indices flat over the plane)."""
+    from .shape import _scatter_dim
+
+    lead = x.shape[:-n]
+    plane = lead + (math.prod(x.shape[-n:]),)
+    flat = _scatter_dim(g.reshape(lead + (-1,)), idx.reshape(lead + (-1,)), -1, plane)
+    return flat.reshape(x.shape)
+
+
+def _max_pool_backward_vjp(c, gg):
+    # torch's max_pool_double_backward: gg read back at each window's maximum
+    n = c.attrs["n"]
+    g_shape = c.shapes[0]
+    flat = gg.reshape(*g_shape[:-n], -1)
+    idx = c[2].reshape(*g_shape[:-n], -1)
+    return (call("take_along_dim", flat, idx, dim=flat.ndim - 1).reshape(*g_shape)
+            if c.needs[0] else None), _zeros_like_input(c, gg), None
+
+
+def _zeros_like_input(c, gg):
+    """The gradient a pooling backward gives the input it takes (torch's zeros_like(self)):
+    under create_graph the pool's gradient requires grad when its input does, as torch's."""
+    return zeros_grad(c.shapes[1], c.dtypes[1], gg.device_str) if c.needs[1] else None
 
 
 def _max_pool_rule(x, kernel, stride, padding, dilation=None, ceil_mode=False):
@@ -351,6 +376,11 @@ for _n in (2, 3):
     defop(f"max_pool{_n}d_with_indices", _max_pool, _max_pool_rule, _max_pool_vjp,
           node=f"MaxPool{_n}DWithIndicesBackward0", n_out=2, nondiff_outputs=(1,),
           save=(0,), save_out=True, sharding="batch")
+    for _name, _node in ((f"max_pool{_n}d_with_indices_backward", f"MaxPool{_n}DWithIndices"),
+                         (f"adaptive_max_pool{_n}d_backward", f"AdaptiveMaxPool{_n}D")):
+        defop(_name, _max_pool_backward, lambda g, x, idx, n: Meta(tuple(x.shape), g.dtype),
+              _max_pool_backward_vjp, node=f"{_node}BackwardBackward0", save=(2,),
+              differentiable=(0, 1))
 
 
 # ---- adaptive max pooling: each window's maximum, picked as max pooling picks it ------------
@@ -419,7 +449,7 @@ def _avg_pool(x, kernel, stride, padding, ceil_mode=False, count_include_pad=Tru
     return (sums / div).astype(x.dtype)
 
 
-def _avg_pool_backward(g, input_size, kernel, stride, padding, ceil_mode=False,
+def _avg_pool_backward(g, _x, input_size, kernel, stride, padding, ceil_mode=False,
                        count_include_pad=True, divisor_override=None):
     n = len(kernel)
     out = tuple(g.shape[-n:])
@@ -443,17 +473,19 @@ def _avg_pool_rule(x, kernel, stride, padding, ceil_mode=False, **_):
 
 
 def _avg_pool_vjp(c, g):
-    c[0]  # noqa: B018  (torch's avg_pool backward saves and unpacks self)
+    # (the backward takes self, as torch's: see _zeros_like_input)
     n = len(c.attrs["kernel"])
-    return call(f"avg_pool{n}d_backward", g, input_size=list(c.shapes[0]), **_avg_attrs(c.attrs))
+    return call(f"avg_pool{n}d_backward", g, c[0], input_size=list(c.shapes[0]),
+                **_avg_attrs(c.attrs))
 
 
 for _n in (2, 3):
     defop(f"avg_pool{_n}d", _avg_pool, _avg_pool_rule, _avg_pool_vjp,
           node=f"AvgPool{_n}DBackward0", save=(0,), sharding="batch")
     defop(f"avg_pool{_n}d_backward", _avg_pool_backward,
-          lambda g, input_size, **_: Meta(tuple(input_size), g.dtype),
-          lambda c, gg, n=_n: call(f"avg_pool{n}d", gg, **_avg_attrs(c.attrs)),
+          lambda g, _x, input_size, **_: Meta(tuple(input_size), g.dtype),
+          lambda c, gg, n=_n: (call(f"avg_pool{n}d", gg, **_avg_attrs(c.attrs))
+                               if c.needs[0] else None, _zeros_like_input(c, gg)),
           node=f"AvgPool{_n}DBackwardBackward0")
 
 
@@ -497,22 +529,23 @@ def _adaptive(x, output_size):
 
 
 def _adaptive_backward(n):
-    def backward(g, input_size):
+    def backward(g, _x, input_size):
         return _averaged(g, tuple(input_size[-n:]), transpose=True)
     return backward
 
 
 def _adaptive_vjp(c, g):
-    c[0]  # noqa: B018  (torch's backward takes self, for its sizes: saved and unpacked)
+    # (the backward takes self, as torch's: see _zeros_like_input)
     n = len(c.attrs["output_size"])
-    return call(f"adaptive_avg_pool{n}d_backward", g, input_size=list(c.shapes[0]))
+    return call(f"adaptive_avg_pool{n}d_backward", g, c[0], input_size=list(c.shapes[0]))
 
 
 for _n in (2, 3):
     defop(f"adaptive_avg_pool{_n}d", _adaptive, _adaptive_rule, _adaptive_vjp,
           node=f"AdaptiveAvgPool{_n}DBackward0", save=(0,), sharding="batch")
     defop(f"adaptive_avg_pool{_n}d_backward", _adaptive_backward(_n),
-          lambda g, input_size: Meta(tuple(input_size), g.dtype),
-          lambda c, gg, n=_n: call(f"adaptive_avg_pool{n}d", gg,
-                                   output_size=list(c.shapes[0][-n:])),
+          lambda g, _x, input_size: Meta(tuple(input_size), g.dtype),
+          lambda c, gg, n=_n: (call(f"adaptive_avg_pool{n}d", gg,
+                                    output_size=list(c.shapes[0][-n:]))
+                               if c.needs[0] else None, _zeros_like_input(c, gg)),
           node=f"AdaptiveAvgPool{_n}DBackwardBackward0")

@@ -798,3 +798,30 @@ def test_a_norms_backward_reads_the_statistics_its_forward_saved(norm, dtype):
         return [gi.detach() for gi in g], second  # (the nodes of g are named otherwise)
 
     same(scenario, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("pool", ["max_pool2d", "avg_pool2d", "adaptive_max_pool2d",
+                                  "adaptive_avg_pool2d", "max_pool3d", "avg_pool3d",
+                                  "adaptive_avg_pool3d", "max_pool1d", "avg_pool1d"])
+@pytest.mark.parametrize("wanted", ["x", "g", "xg"])  # what the second gradient is wrt
+def test_pool_gradients_with_create_graph_require_grad_as_torchs(pool, wanted):
+    """torch's pooling backward takes (grad, self): under create_graph the input's gradient
+    requires grad when the input does, though it does not read the input's values, and
+    differentiating it gives that input zeros (not an error), the grad a pool of its own."""
+    from torch_twin import same
+
+    def scenario(T):
+        rng = np.random.default_rng(5)
+        n = int(pool[-2])
+        x = T.tensor(rng.standard_normal((2, 3) + (6,) * n).astype("float32"),
+                     requires_grad=True)
+        args = {"max": (3, 2, 1), "avg": (3, 2, 1), "ada": ((2,) * n,)}[pool[:3]]
+        y = getattr(T.nn.functional, pool)(x, *args)
+        g = T.tensor(rng.standard_normal(tuple(y.shape)).astype("float32"),
+                     requires_grad="g" in wanted)
+        gx, = T.autograd.grad(y, x, g, create_graph=True)
+        leaves = [t for t, name in ((x, "x"), (g, "g")) if name in wanted]
+        second = T.autograd.grad((gx * gx.detach().cos()).sum(), leaves)
+        return gx.requires_grad, gx.grad_fn and gx.grad_fn.name(), gx, second
+
+    same(scenario)

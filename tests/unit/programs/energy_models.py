@@ -4,7 +4,9 @@
 # measured); an energy-based model trained by contrastive divergence with SGLD samples
 # (x.requires_grad_(), the energy's input gradient, in-place noise and clamp_ under
 # no_grad, a replay buffer refreshed by torch.where); and sliced score matching
-# (Hutchinson's v^T (ds/dx) v by a second autograd.grad).
+# (Hutchinson's v^T (ds/dx) v by a second autograd.grad); then the curvature of a frozen
+# CNN's class score wrt its features (adaptive average pooling into a linear head) and the
+# input Laplacian of its log-sum-exp through conv, ReLU and max-pooling.
 import distgrad as torch  # PyTorch: import torch
 nn, F = torch.nn, torch.nn.functional
 torch.manual_seed(23)
@@ -106,4 +108,23 @@ for it in range(5):
     loss.backward()
     sopt.step()
     print("ssm", it, round(loss.item(), 5), xb.grad is None or round(xb.grad.norm().item(), 5))
+
+cnn = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                    nn.Conv2d(4, 6, 3, padding=1), nn.Tanh())
+head = nn.Sequential(nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(24, 3))
+for m in (cnn, head):
+    m.eval().requires_grad_(False)
+img = torch.randn(2, 1, 8, 8, requires_grad=True)
+feats = cnn(img)
+acts = feats.detach().requires_grad_()
+score = head(acts)[torch.arange(2), score_idx := head(acts).argmax(1)].sum()
+g_acts, = torch.autograd.grad(score, acts, create_graph=True)
+hvp, = torch.autograd.grad((g_acts * acts.detach().sign()).sum(), acts)
+print("curvature", score_idx.tolist(), g_acts.requires_grad, g_acts.grad_fn.name(),
+      hvp.abs().sum().item(), g_acts[0, :, 0, 0].detach().numpy().round(5))
+g_img, = torch.autograd.grad(head(feats).logsumexp(1).sum(), img, create_graph=True)
+lap = sum(torch.autograd.grad(g_img[:, 0, i, i].sum(), img, retain_graph=True)[0][:, 0, i, i]
+          for i in range(8))
+print(g_img.requires_grad, g_img.grad_fn.name(), lap.detach().numpy().round(5),
+      g_img.abs().mean().item())
 print("done")
