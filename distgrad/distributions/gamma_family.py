@@ -184,7 +184,8 @@ class FisherSnedecor(Distribution):
     @property
     def mode(self):
         mode = (self.df1 - 2) / self.df1 * self.df2 / (self.df2 + 2)
-        return distgrad.where(self.df1 <= 2, nan, mode)
+        mode[self.df1 <= 2] = nan  # (in place, as torch's: an IndexPutBackward0)
+        return mode
 
     @property
     def variance(self):
@@ -245,10 +246,11 @@ class Dirichlet(ExponentialFamily):
     def mode(self):
         cm1 = (self.concentration - 1).clamp(min=0.0)
         mode = cm1 / cm1.sum(-1, True)
-        # all concentrations below 1: the mode is the corner of the largest (torch's choice)
-        corner = F.one_hot(mode.argmax(dim=-1), cm1.shape[-1]).to(mode.dtype)
-        below = (self.concentration < 1).all(dim=-1, keepdim=True)
-        return distgrad.where(below, corner, mode)
+        # all concentrations below 1: the mode is the corner of the largest (torch's choice),
+        # written in place as torch's (an IndexPutBackward0)
+        below = (self.concentration < 1).all(dim=-1)
+        mode[below] = F.one_hot(mode[below].argmax(dim=-1), cm1.shape[-1]).to(mode)
+        return mode
 
     @property
     def variance(self):

@@ -99,17 +99,10 @@ def _set_where(t, mask, value):
 
 
 def _put(t, mask, value):
-    """t with `value` where mask holds, as torch's in-place `t[mask] = value` writes it: a
-    boolean mask covers t's leading dims and must match their sizes (a 0-dim one covers all
-    of t), else torch's IndexError. The masked entries get no gradient, as index_put's."""
-    if mask.dim() > t.dim():
-        raise IndexError(f"too many indices for tensor of dimension {t.dim()}")
-    for i, (m, n) in enumerate(zip(mask.shape, t.shape)):
-        if m != n:
-            raise IndexError(f"The shape of the mask {list(mask.shape)} at index {i} does not "
-                             f"match the shape of the indexed tensor {list(t.shape)} at index {i}")
-    mask = mask.reshape(tuple(mask.shape) + (1,) * (t.dim() - mask.dim()))
-    return distgrad.where(mask, distgrad.full_like(t, value), t)
+    """t with `value` written where mask holds, in place as torch's `t[mask] = value` (its
+    errors, its IndexPutBackward0 node; the masked entries get no gradient)."""
+    t[mask] = value
+    return t
 
 
 @register_kl(Bernoulli, Bernoulli)

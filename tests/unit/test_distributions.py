@@ -581,6 +581,32 @@ def test_student_t_mean_and_variance_gradients_skip_the_undefined_entries():
         _close(ours, theirs, "float32", "StudentT variance/mean gradient")
 
 
+def test_kl_divergences_and_modes_written_by_index_have_torchs_node():
+    """torch writes a KL's infinite entries (and a FisherSnedecor's or batched Dirichlet's
+    mode's special ones) into the result in place, `t[mask] = value`: its grad_fn is an
+    IndexPutBackward0, with the same values and gradients as choosing them by where."""
+    names = {}
+    for name, (lib, dist) in LIBS.items():
+        a = lib.tensor([0.5, 1.0, 3.0], requires_grad=True)
+        b = lib.tensor([2.0, 0.5, 3.0], requires_grad=True)
+        zeros, ones = lib.zeros(3), lib.ones(3)
+        results = [
+            dist.kl_divergence(dist.Beta(a, b), dist.Uniform(zeros, ones)),
+            dist.kl_divergence(dist.Uniform(zeros, a), dist.Uniform(zeros - 1, b)),
+            dist.kl_divergence(dist.Pareto(a, b), dist.Exponential(ones)),
+            dist.kl_divergence(dist.Pareto(a, b + 2), dist.Normal(zeros, ones)),
+            dist.kl_divergence(dist.Binomial(5, probs=a / 4), dist.Binomial(5, probs=b / 4)),
+            dist.FisherSnedecor(a + 1, b).mode,
+            dist.Dirichlet(lib.stack([a, b]).T).mode,
+        ]
+        names[name] = [r.grad_fn.name() for r in results]
+        grads = lib.autograd.grad(sum(r.nan_to_num(0.0, 1.0).sum() for r in results), (a, b))
+        names[name].append([_np(g) for g in grads])
+    assert names["distgrad"][:-1] == names["torch"][:-1]
+    for ours, theirs in zip(names["distgrad"][-1], names["torch"][-1]):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
+
+
 def test_gamma_beta_dirichlet_rsample_gradients_are_unbiased():
     """E[d x/d theta] = d E[x]/d theta: the pathwise gradients average to the mean's gradient."""
     distgrad.manual_seed(3)

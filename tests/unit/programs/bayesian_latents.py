@@ -5,7 +5,8 @@
 # Gamma-Poisson count regression with a Gamma posterior over rates (rsample, Poisson
 # log_prob, KL between Gammas); and a robust regression with a Student-t likelihood
 # whose degrees of freedom start at 2 (infinite variance) and are learned, the
-# predictive variance clamped into a penalty.
+# predictive variance clamped into a penalty; then Beta posteriors over click rates with
+# a flat Uniform prior (the KL by kl_divergence).
 import distgrad as torch  # PyTorch: import torch
 nn, F = torch.nn, torch.nn.functional
 D = torch.distributions
@@ -86,4 +87,21 @@ for step in range(5):
         df.clamp_(min=1.1)
     print("studentt", step, round(loss.item(), 5), var.grad_fn.name(), var[:2, 0].tolist(),
           df.grad.numpy().round(5), round(df.item(), 5), lik.mean.grad_fn.name())
+
+clicks = (torch.rand(5, 30) < torch.tensor([[0.1], [0.3], [0.5], [0.7], [0.2]])).float()
+a_raw, b_raw = nn.Parameter(torch.zeros(5)), nn.Parameter(torch.zeros(5))
+bopt = torch.optim.Adam([a_raw, b_raw], lr=0.1)
+flat_prior = D.Uniform(torch.zeros(5), torch.ones(5))
+for step in range(5):
+    q_rate = D.Beta(F.softplus(a_raw) + 1, F.softplus(b_raw) + 1)
+    rate = q_rate.rsample((8,)).clamp(1e-4, 1 - 1e-4)
+    ll = D.Bernoulli(probs=rate.unsqueeze(-1)).log_prob(clicks).sum(-1).mean(0)
+    kl = D.kl_divergence(q_rate, flat_prior)
+    loss = (kl - ll).sum()
+    bopt.zero_grad()
+    loss.backward()
+    bopt.step()
+    print("beta", step, round(loss.item(), 4), kl.grad_fn.name(), rate.grad_fn.name(),
+          q_rate.mode.grad_fn.name(), round(a_raw.grad.norm().item(), 5))
+print(q_rate.mean.detach().numpy().round(4), clicks.mean(1).numpy().round(4))
 print("done")
