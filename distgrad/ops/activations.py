@@ -90,14 +90,25 @@ defop("leaky_relu_backward",
 # ---- rrelu: x times its noise (1 above 0; the slope drawn in training, the mean in eval) ------
 
 def _rrelu_vjp(c, g):
-    c[0]  # noqa: B018  (torch's node saves self with the noise and unpacks both)
-    return g * c[1], None
+    # (torch's backward takes self with the noise: see _rrelu_backward_vjp)
+    return call("rrelu_with_noise_backward", g, c[0], c[1]), None
+
+
+def _rrelu_backward_vjp(c, gg):
+    # the gradient is linear in g; self, taken unread, gets zeros (torch's zeros_like(self)),
+    # so under create_graph it requires grad when self does
+    return (gg * c[2] if c.needs[0] else None,
+            zeros_grad(c.shapes[1], c.dtypes[1], gg.device_str) if c.needs[1] else None, None)
 
 
 defop("rrelu_with_noise", lambda x, noise, in_place=False: x * noise,
       _float_only("rrelu_with_noise_out_cpu"), _rrelu_vjp,
       node=_named("RreluWithNoiseBackward0", "RreluWithNoiseBackward1"), save=(0, 1),
       differentiable=(0,), elementwise=False, sharding="elementwise")  # (contiguous, as torch's)
+defop("rrelu_with_noise_backward", lambda g, _x, noise: g * noise,
+      lambda g, x, noise: Meta(x.shape, x.dtype), _rrelu_backward_vjp,
+      node="RreluWithNoiseBackwardBackward0", save=(2,), differentiable=(0, 1),
+      elementwise=False, sharding="elementwise")
 
 
 # ---- elu, selu, celu ----------------------------------------------------------------------

@@ -1,12 +1,13 @@
 """PReLU and GLU as one op each, with torch's nodes (PreluKernelBackward0, GluBackward0) and
-VJPs made of distgrad ops (so gradients of gradients come by composition)."""
+VJPs made of distgrad ops (so gradients of gradients come by composition; PReLU's through a
+backward op of (grad, self, weight), as torch's PreluKernelBackwardBackward0)."""
 from __future__ import annotations
 
 import numpy as np
 
 from ..autograd.record import call
 from . import layout
-from .rules import broadcast_shapes, require_float, unbroadcast
+from .rules import broadcast_shapes, require_float, unbroadcast, zeros_grad
 from .table import Meta, defop
 
 
@@ -16,17 +17,54 @@ def _prelu_rule(x, w):
 
 
 def _prelu_vjp(c, g):
-    x, w = c[0], c[1]
+    # one op of (g, x, w) for both gradients, as torch's _prelu_kernel_backward: under
+    # create_graph each requires grad when any of the three does
+    gx, gw = call("prelu_kernel_backward", g, c[0], c[1])
+    return unbroadcast(gx, c.shapes[0]) if c.needs[0] else None, gw if c.needs[1] else None
+
+
+def _prelu_backward(g, x, w):
+    """The input's gradient (g above 0, w·g elsewhere) and the weight's (x·g at or below 0,
+    summed down to w's shape)."""
     positive = x > 0
-    gx = call("where", positive, g, g * w) if c.needs[0] else None
-    gw = (unbroadcast(call("where", positive, g * 0, g * x), c.shapes[1]) if c.needs[1]
-          else None)
-    return unbroadcast(gx, c.shapes[0]), gw
+    gx = np.where(positive, g, w * g).astype(g.dtype)
+    gw = np.where(positive, 0, x * g)
+    lead = gw.ndim - w.ndim
+    ones = tuple(lead + i for i, d in enumerate(w.shape) if d == 1 and gw.shape[lead + i] != 1)
+    gw = gw.sum(axis=tuple(range(lead)) + ones, keepdims=True).reshape(w.shape)
+    return gx, gw.astype(w.dtype)
+
+
+def _prelu_backward_vjp(c, ugx, ugw):
+    """Made of distgrad ops (so higher gradients come by composition); x, read only for its
+    sign, gets a gradient only through the weight's gradient (x·g), as torch's."""
+    g, x, w = c[0], c[1], c[2]
+    positive = x > 0
+    zero = zeros_grad((), c.dtypes[0], g.device_str)  # (torch's 0 above it: not -0)
+    ugw = ugw.expand(c.shapes[0]) if ugw is not None else None  # (over g's shape)
+    dg = dx = dw = None
+    if ugx is not None:
+        dg = call("where", positive, ugx, ugx * w)
+        dw = unbroadcast(call("where", positive, zero, ugx * g), c.shapes[2])
+    if ugw is not None:
+        below_x = call("where", positive, zero, ugw * x)
+        dg = below_x if dg is None else dg + below_x
+        dx = unbroadcast(call("where", positive, zero, ugw * g), c.shapes[1])
+    if dx is None and c.needs[1]:
+        dx = zeros_grad(c.shapes[1], c.dtypes[1], g.device_str)
+    return (dg if c.needs[0] else None, dx if c.needs[1] else None,
+            dw if c.needs[2] else None)
+
+
+def _prelu_backward_rule(g, x, w):
+    return Meta(tuple(g.shape), x.dtype), Meta(tuple(w.shape), w.dtype)
 
 
 # torch's _prelu_kernel: x where x > 0, w·x elsewhere (w already shaped to broadcast)
 defop("prelu_kernel", lambda x, w: np.where(x > 0, x, w * x).astype(x.dtype), _prelu_rule,
       _prelu_vjp, node="PreluKernelBackward0", save=(0, 1), sharding="batch")
+defop("prelu_kernel_backward", _prelu_backward, _prelu_backward_rule, _prelu_backward_vjp,
+      node="PreluKernelBackwardBackward0", n_out=2, save=(0, 1, 2))
 
 
 def _halves(x, dim):

@@ -825,3 +825,31 @@ def test_pool_gradients_with_create_graph_require_grad_as_torchs(pool, wanted):
         return gx.requires_grad, gx.grad_fn and gx.grad_fn.name(), gx, second
 
     same(scenario)
+
+
+@pytest.mark.parametrize("act", ["prelu", "rrelu"])
+@pytest.mark.parametrize("wanted", ["x", "w", "xw", "g", "xwg"])
+def test_prelu_rrelu_gradients_with_create_graph_require_grad_as_torchs(act, wanted):
+    """torch's _prelu_kernel_backward takes (grad, self, weight) and rrelu_with_noise_backward
+    (grad, self, noise): under create_graph the gradients require grad when any of those
+    that require grad does (a frozen PReLU's input gradient too), one node for both of
+    prelu's, and their gradients are torch's (self gets zeros from the input's gradient)."""
+    from torch_twin import same
+
+    def scenario(T):
+        rng = np.random.default_rng(6)
+        x = T.tensor(rng.standard_normal((4, 3, 5)).astype("float32"), requires_grad=True)
+        w = T.tensor(rng.uniform(0, 0.5, 3).astype("float32"), requires_grad="w" in wanted)
+        F = T.nn.functional
+        y = F.prelu(x, w) if act == "prelu" else F.rrelu(x, 0.1, 0.3, training=False)
+        g = T.tensor(rng.standard_normal((4, 3, 5)).astype("float32"),
+                     requires_grad="g" in wanted)
+        leaves = [x] + ([w] if w.requires_grad and act == "prelu" else [])
+        grads = T.autograd.grad(y, leaves, g, create_graph=True)
+        seen = [(d.requires_grad, d.grad_fn and d.grad_fn.name()) for d in grads]
+        penalty = sum((d * d.detach().cos()).sum() for d in grads if d.requires_grad)
+        wrt = [t for t, name in ((x, "x"), (w, "w"), (g, "g")) if name in wanted]
+        return seen, grads, T.autograd.grad(penalty, wrt, allow_unused=True,
+                                            materialize_grads=True)
+
+    same(scenario)

@@ -32,7 +32,7 @@ FALLS_BACK |= {
     "conv_weight_grad", "conv_bias_grad", "conv_transpose_input_grad", "dropout_mask", "embedding_dense_backward", "native_batch_norm",
     "adaptive_avg_pool3d_backward", "avg_pool3d_backward", "max_pool2d_with_indices_backward",
     "max_pool3d_with_indices_backward", "adaptive_max_pool2d_backward",
-    "adaptive_max_pool3d_backward",
+    "adaptive_max_pool3d_backward", "prelu_kernel_backward",
 }
 FALLS_BACK |= {"col2im", "glu"}  # (an unbatched col2im's rows, glu's halves span shards)
 FALLS_BACK |= {"embedding_bag", "embedding_bag_backward",  # (a bag's indices name any row

@@ -6,7 +6,8 @@
 # no_grad, a replay buffer refreshed by torch.where); and sliced score matching
 # (Hutchinson's v^T (ds/dx) v by a second autograd.grad); then the curvature of a frozen
 # CNN's class score wrt its features (adaptive average pooling into a linear head) and the
-# input Laplacian of its log-sum-exp through conv, ReLU and max-pooling.
+# input Laplacian of its log-sum-exp through conv, ReLU and max-pooling; and the input
+# Hessian of a frozen piecewise-linear net (PReLU, RReLU in eval), zero but defined.
 import distgrad as torch  # PyTorch: import torch
 nn, F = torch.nn, torch.nn.functional
 torch.manual_seed(23)
@@ -127,4 +128,12 @@ lap = sum(torch.autograd.grad(g_img[:, 0, i, i].sum(), img, retain_graph=True)[0
           for i in range(8))
 print(g_img.requires_grad, g_img.grad_fn.name(), lap.detach().numpy().round(5),
       g_img.abs().mean().item())
+
+pwl = nn.Sequential(nn.Linear(2, 8), nn.PReLU(8), nn.Linear(8, 8), nn.RReLU(), nn.Linear(8, 1))
+pwl.eval().requires_grad_(False)
+pts = torch.randn(4, 2, requires_grad=True)
+g_pts, = torch.autograd.grad(pwl(pts).sum(), pts, create_graph=True)
+hess_rows = [torch.autograd.grad(g_pts[:, i].sum(), pts, retain_graph=True)[0] for i in range(2)]
+print("piecewise linear", g_pts.requires_grad, g_pts.grad_fn.name(),
+      g_pts.detach().numpy().round(5), torch.stack(hess_rows, 1).abs().max().item())
 print("done")
