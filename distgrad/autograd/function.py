@@ -62,16 +62,32 @@ def transform(kind: str, inputs=()):
         frames.pop()
 
 
+def _captured(t, frame) -> bool:
+    """Whether the function a transform runs took `t` from outside: made before the call
+    and sharing no memory with the call's inputs."""
+    made_before, inputs = frame
+    storage = t._storage
+    return (storage.memory or storage).serial < made_before and \
+        not any(storage.same_memory(s) for s in inputs)
+
+
+def captured_by_vmap(t) -> bool:
+    """Whether the function under the innermost vmap took `t` from outside the slices it
+    maps (torch: an unbatched tensor); False outside vmap."""
+    stack = getattr(_transforms, "stack", None) or []
+    for kind, frame in zip(reversed(stack), reversed(_transforms.frames)):
+        if kind == "vmap":
+            return _captured(t, frame)
+    return False
+
+
 def refuse_captured_write(t, op: str) -> None:
     """torch's error for an in-place op (`op`, as aten names it) on a tensor the function
     under the innermost grad transform captured (a buffer, a module's running stats)."""
     stack = getattr(_transforms, "stack", None)
     if not stack or stack[-1] not in ("grad", "jvp"):
         return
-    made_before, inputs = _transforms.frames[-1]
-    storage = t._storage
-    if (storage.memory or storage).serial >= made_before or \
-            any(storage.same_memory(s) for s in inputs):
+    if not _captured(t, _transforms.frames[-1]):
         return
     raise RuntimeError(f"During a grad (vjp, jvp, grad, etc) transform, the function provided "
                        f"attempted to call in-place operation ({op}) that would mutate a "

@@ -178,7 +178,7 @@ def vmap(func: Callable, in_dims=0, out_dims=0, randomness: str = "error", *,
             for i in range(size):
                 before_each()
                 one = [arg if s is None else s[i] for arg, s in zip(flat_args, slices)]
-                with transform("vmap"):
+                with transform("vmap", [s[i] for s in slices if s is not None]):
                     results.append(func(*tree_unflatten(one, spec), **kwargs))
         return _stack_results(results, out_dims, func)
 

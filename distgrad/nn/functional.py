@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import creation, dtypes
 from ..autograd.grad_mode import no_grad
+from ..autograd.function import captured_by_vmap
 from ..autograd.record import call
 from ..ops import functions as _f
 from ..ops import layout
@@ -449,6 +450,19 @@ def _rounding_to(d: dtypes.dtype):
     return rounded
 
 
+def _refuse_unbatched_running_stats(input, running_mean, running_var) -> None:
+    """torch's vmap cannot write a batched input's statistics into running statistics the
+    function took from outside the mapped inputs (a module's buffers)."""
+    stats = [t for t in (running_mean, running_var) if t is not None]
+    if any(map(captured_by_vmap, stats)) and not captured_by_vmap(input):
+        raise RuntimeError(
+            "Batch norm got a batched tensor as input while the running_mean or running_var, "
+            "which will be updated in place, were not batched.\nIf you are using a module and "
+            "do not need eval mode, please set `track_running_stats` to be False.If you are "
+            "using a prebuilt module and do not need eval mode, please see the functorch "
+            "website for resources on how to patch your module to work with vmap")
+
+
 def batch_norm(input: Tensor, running_mean: Optional[Tensor], running_var: Optional[Tensor],
                weight: Optional[Tensor] = None, bias: Optional[Tensor] = None,
                training: bool = False, momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
@@ -461,6 +475,7 @@ def batch_norm(input: Tensor, running_mean: Optional[Tensor], running_var: Optio
                              f"size {input.shape!r}")
         # torch checks the running statistics too (the op is not given them in training)
         check_batch_norm(input, weight, bias, running_mean, running_var)
+        _refuse_unbatched_running_stats(input, running_mean, running_var)
         if running_mean is not None or running_var is not None:
             with no_grad():
                 _update_running_stats(input.detach(), running_mean, running_var, momentum)

@@ -390,6 +390,31 @@ def test_replace_all_batch_norm_modules_drops_running_stats_for_vmap():
     same(f)
 
 
+def test_vmap_refuses_batch_norm_writing_unbatched_running_stats():
+    """torch's batching rule for batch norm in training refuses a batched input whose
+    running stats come from outside the mapped inputs (a module's buffers; the functorch
+    error); mapped running stats, eval mode, no running stats and an unbatched input pass."""
+    def f(torch):
+        F = torch.nn.functional
+        vmap = torch.func.vmap
+        bn = torch.nn.BatchNorm1d(3)
+        xs = torch.tensor(np.random.default_rng(2).standard_normal((2, 4, 3)),
+                          dtype=torch.float32)
+        m, v = torch.zeros(2, 3), torch.ones(2, 3)
+        outcomes = [attempt(vmap(bn), xs), bn.num_batches_tracked, bn.running_mean,
+                    attempt(vmap(lambda x, m, v: F.batch_norm(x, m, v, training=True)), xs, m, v),
+                    m, attempt(vmap(lambda x, m, v: F.batch_norm(x, m, v, training=True),
+                                    in_dims=(0, None, None)), xs, m[0], v[0]),
+                    attempt(vmap(lambda x: F.batch_norm(x, None, None, training=True)), xs),
+                    attempt(vmap(vmap(bn)), xs.unsqueeze(0))]
+        bn.eval()
+        outcomes.append(attempt(vmap(bn), xs))
+        # (detached: distgrad's vmap stacks per-slice results, a StackBackward0 node)
+        return [o.detach() if hasattr(o, "detach") else o for o in outcomes]
+
+    same(f)
+
+
 def test_stack_module_state_runs_an_ensemble_under_vmap():
     """The model-ensembling tutorial: torch.func.stack_module_state stacks alike models'
     parameters (new leaves) and buffers for a vmap over functional_call."""

@@ -6,7 +6,8 @@
 # an Optimizer subclass (first_step climbs to w + e(w) with e kept in self.state,
 # second_step restores w and takes the base optimizer's step) around a BatchNorm model;
 # and first-order MAML over a batch of tasks by vmap(grad) as the functorch MAML example
-# does, its BatchNorm stripped of running stats by replace_all_batch_norm_modules_.
+# does, its BatchNorm stripped of running stats by replace_all_batch_norm_modules_ (vmap
+# refuses the module before: its running stats are not batched).
 import copy
 import distgrad as torch  # PyTorch: import torch
 nn, F = torch.nn, torch.nn.functional
@@ -82,6 +83,10 @@ for it in range(5):
           reptile.out.weight.grad, round(reptile.out.bias.item(), 5))
 
 fomaml = nn.Sequential(nn.Linear(1, 24), nn.BatchNorm1d(24), nn.ReLU(), nn.Linear(24, 1))
+try:  # a BatchNorm tracking running stats cannot take a batch of tasks
+    fc.vmap(fomaml)(torch.randn(4, 8, 1))
+except RuntimeError as err:
+    print(type(err).__name__, str(err).splitlines()[0], fomaml[1].num_batches_tracked)
 fc.replace_all_batch_norm_modules_(fomaml)
 print(fomaml[1].running_mean, fomaml[1].track_running_stats, dict(fomaml.named_buffers()))
 weights = {k: v.detach() for k, v in fomaml.named_parameters()}
