@@ -86,7 +86,7 @@ case("leaky_relu_kinks", lambda T, x: nnf(T).leaky_relu(_at(T, x, -1, 0, 0.5), 0
      covers=_MOVED + _LEAKY, fd=False)
 case("leaky_relu_inplace_kinks", lambda T, x: nnf(T).leaky_relu(_at(T, x, -1, 0, 0.5), 0.2, True),
      F(3), covers=_MOVED + _LEAKY, fd=False)
-_RRELU = ("gt", "to_dtype", "mul", "add", "rrelu_with_noise")
+_RRELU = ("gt", "to_dtype", "mul", "add", "rrelu_with_noise", "rrelu_with_noise_backward")
 case("rrelu", lambda T, x: nnf(T).rrelu(x, 0.1, 0.3), F(3, 4), covers=_RRELU)
 case("rrelu_inplace", lambda T, x: nnf(T).rrelu(x * 1, 0.2, 0.4, inplace=True), F(3, 4),
      covers=_RRELU)
@@ -272,7 +272,7 @@ case("conv2d_dilation_stride", lambda T, x, w: nnf(T).conv2d(
     x, w, stride=(2, 1), padding=(1, 0), dilation=(2, 1), groups=2), F(1, 2, 7, 6),
     F(2, 1, 2, 3), covers="convolution")
 case("max_pool2d", lambda T, x: nnf(T).max_pool2d(x, 2), F(2, 2, 4, 5),
-     covers=("max_pool2d_with_indices", "scatter_dim"))
+     covers=("max_pool2d_with_indices", "max_pool2d_with_indices_backward"))
 case("max_pool2d_pad_ceil", lambda T, x: nnf(T).max_pool2d(
     x, 3, stride=2, padding=1, ceil_mode=True, return_indices=True), F(1, 2, 6, 5),
     covers="max_pool2d_with_indices")
@@ -286,7 +286,7 @@ case("adaptive_avg_pool2d", lambda T, x: nnf(T).adaptive_avg_pool2d(x, (3, 2)), 
 case("adaptive_avg_pool2d_1x1", lambda T, x: nnf(T).adaptive_avg_pool2d(x, 1), F(2, 2, 3, 3),
      covers="mean")
 case("max_pool3d", lambda T, x: nnf(T).max_pool3d(x, 2), F(2, 2, 4, 5, 4),
-     covers=("max_pool3d_with_indices", "scatter_dim"))
+     covers=("max_pool3d_with_indices", "max_pool3d_with_indices_backward"))
 case("max_pool3d_pad_ceil_dilation", lambda T, x: nnf(T).max_pool3d(
     x, (3, 2, 2), stride=(2, 1, 2), padding=1, dilation=(1, 2, 1), ceil_mode=True,
     return_indices=True), F(1, 2, 5, 6, 5), covers="max_pool3d_with_indices")

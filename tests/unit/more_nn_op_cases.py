@@ -66,7 +66,7 @@ error("unfold_too_small", lambda T, x: nnf(T).unfold(x, 3), K(1, 1, 2, 2))
 case("unfold_fold_unbatched_node", lambda T, x: nnf(T).fold(nnf(T).unfold(x, 2), (3, 4), 2),
      F(2, 3, 4), covers=("im2col", "col2im"))
 
-_PRELU = ("prelu_kernel", "where", "mul", "sum")
+_PRELU = ("prelu_kernel", "prelu_kernel_backward", "where", "mul", "sum")
 case("prelu_channels", lambda T, x, w: nnf(T).prelu(x, w), F(2, 3, 4), F(3), covers=_PRELU)
 case("prelu_one_weight", lambda T, x, w: nnf(T).prelu(x, w), F(3, 4), F(1), covers=_PRELU)
 case("prelu_1d", lambda T, x, w: nnf(T).prelu(x, w), F(5), F(1), covers=_PRELU)
@@ -169,11 +169,11 @@ case("ctc_loss_sum_concatenated_blank", lambda T, x: _ctc(
 
 # adaptive max pooling (AdaptiveMaxPool2DBackward0: saves self and the indices)
 case("adaptive_max_pool2d_node", lambda T, x: nnf(T).adaptive_max_pool2d(x, (2, 3)),
-     F(2, 3, 5, 7), covers=("adaptive_max_pool2d", "scatter_dim"))
+     F(2, 3, 5, 7), covers=("adaptive_max_pool2d", "adaptive_max_pool2d_backward"))
 case("adaptive_max_pool1d_node", lambda T, x: nnf(T).adaptive_max_pool1d(x, 4), F(2, 3, 6),
      covers="adaptive_max_pool2d")
 case("adaptive_max_pool3d_node", lambda T, x: nnf(T).adaptive_max_pool3d(x, (2, 1, 3)),
-     F(1, 2, 3, 4, 5), covers="adaptive_max_pool3d")
+     F(1, 2, 3, 4, 5), covers=("adaptive_max_pool3d", "adaptive_max_pool3d_backward"))
 error("adaptive_avg_pool2d_empty_dim", lambda T, x: nnf(T).adaptive_avg_pool2d(x, 2),
       K(2, 0, 3), prefix=300)
 error("adaptive_avg_pool1d_dims", lambda T, x: nnf(T).adaptive_avg_pool1d(x, 2), K(3),
