@@ -25,7 +25,8 @@ def anderson(f, x0, m=3, iters=25, lam=1e-4, beta=1.0):
         G = Fx[:, :n] - X[:, :n]
         H[:, 1:n + 1, 1:n + 1] = torch.bmm(G, G.transpose(1, 2)) + lam * torch.eye(n)[None]
         alpha = torch.linalg.solve(H[:, :n + 1, :n + 1], y[:, :n + 1])[:, 1:n + 1, 0]
-        X[:, k % m] = beta * (alpha[:, None] @ Fx[:, :n])[:, 0] + (1 - beta) * (alpha[:, None] @ X[:, :n])[:, 0]
+        extrapolated = alpha[:, None] @ Fx[:, :n]
+        X[:, k % m] = beta * extrapolated[:, 0] + (1 - beta) * (alpha[:, None] @ X[:, :n])[:, 0]
         Fx[:, k % m] = f(X[:, k % m])
         res = (Fx[:, k % m] - X[:, k % m]).norm().item() / (1e-5 + Fx[:, k % m].norm().item())
         if res < 1e-4:
