@@ -1236,8 +1236,9 @@ def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -
 def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6,
                       keepdim: bool = False) -> Tensor:
     """The p-norm of x1 - x2 + eps over the last dim, as torch's kernel (eps keeps the norm's
-    gradient finite where x1 == x2)."""
-    return (x1 - x2 + eps).norm(p, max(x1.ndim, x2.ndim) - 1, keepdim=keepdim)
+    gradient finite where x1 == x2), whose node is ATen's norm's (NormBackward1)."""
+    return call("norm", x1 - x2 + eps, p=float(p), dim=max(x1.ndim, x2.ndim) - 1,
+                keepdim=keepdim, aten=True)
 
 
 def pad(input: Tensor, pad, mode: str = "constant", value: Optional[float] = None) -> Tensor:

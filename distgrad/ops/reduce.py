@@ -396,7 +396,7 @@ defop("logsumexp", _logsumexp, _logsumexp_rule, _logsumexp_vjp, node="LogsumexpB
 
 # ---- norm ---------------------------------------------------------------------------------
 
-def _norm_rule(x, p=2.0, dim=None, keepdim=False):
+def _norm_rule(x, p=2.0, dim=None, keepdim=False, aten=False):
     if not x.dtype.is_floating_point:
         raise RuntimeError(f"linalg.vector_norm: Expected a floating point or complex tensor as "
                            f"input. Got {x.dtype.long_name}")
@@ -418,7 +418,7 @@ def _check_norm_has_elements(x, p, dim) -> None:
                            f"an identity")
 
 
-def _norm_forward(x, p=2.0, dim=None, keepdim=False):
+def _norm_forward(x, p=2.0, dim=None, keepdim=False, aten=False):
     dims = _axis(dims_of(dim, x.ndim))
     a = np.abs(x)
     if p == float("inf"):
@@ -460,8 +460,10 @@ def _norm_vjp(c, g):
     return scaled * (ge / out ** (p - 1)).masked_fill(out == 0, 0.0)
 
 
-defop("norm", _norm_forward, _norm_rule, _norm_vjp, node="LinalgVectorNormBackward0",
-      save=(0,), save_out=True, sharding="reduction")
+# (aten: called as ATen's own norm, as pairwise_distance's kernel calls it: NormBackward1)
+defop("norm", _norm_forward, _norm_rule, _norm_vjp,
+      node=lambda inputs, attrs: "NormBackward1" if attrs.get("aten") else
+      "LinalgVectorNormBackward0", save=(0,), save_out=True, sharding="reduction")
 
 
 # The 2-norm of a sharded tensor is this root of the shards' summed squares (its gradient

@@ -7,7 +7,8 @@
 # second_step restores w and takes the base optimizer's step) around a BatchNorm model;
 # and first-order MAML over a batch of tasks by vmap(grad) as the functorch MAML example
 # does, its BatchNorm stripped of running stats by replace_all_batch_norm_modules_ (vmap
-# refuses the module before: its running stats are not batched).
+# refuses the module before: its running stats are not batched); a prototypical-network
+# episode (prototypes by mean, distances by pairwise_distance).
 import copy
 import distgrad as torch  # PyTorch: import torch
 nn, F = torch.nn, torch.nn.functional
@@ -106,6 +107,17 @@ for it in range(3):
     weights = {k: w - 0.01 * grads[k].mean(0) for k, w in weights.items()}
     print("fomaml", it, losses.numpy().round(4), grads["3.weight"].shape,
           round(grads["1.weight"].norm().item(), 5), losses.requires_grad)
+
+embed = nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 4))
+centers = torch.tensor([[2.0, 0.0], [-2.0, 1.0], [0.0, -2.0]])
+support = centers.repeat_interleave(3, 0) + 0.5 * torch.randn(9, 2)
+query, labels = centers + 0.5 * torch.randn(3, 2), torch.arange(3)
+protos = embed(support).view(3, 3, 4).mean(1)
+dists = torch.stack([F.pairwise_distance(embed(query), p.expand(3, 4)) for p in protos], 1)
+proto_loss = F.cross_entropy(-dists, labels)
+proto_loss.backward()
+print("protonet", F.pairwise_distance(embed(query[:1]), protos[:1]), round(proto_loss.item(), 5),
+      embed[0].weight.grad.norm().item())
 
 
 class SAM(torch.optim.Optimizer):
