@@ -115,16 +115,16 @@ class Sharding:
         self.refresh(t)
         if t._sharding is not self:
             return t._sharding.current(t)
-        stale = False
+        stale = []
         for part in self.shards:
             if part is not None and part._base is not None and \
                     part._view_version != part._storage.version:
                 if part._forbids_rebase():
                     raise part._rebase_error(stale=True)
                 part._refresh_view()
-                stale = True
+                stale.append(part)
         if stale:  # parts that are views made anew: t's history becomes theirs
-            _take_shards_history(t)
+            _take_shards_history(t, stale)
 
     def parts_require_grad(self) -> bool:
         """Whether a part requires grad (a replicated tensor's first copy): parts that are
@@ -263,9 +263,11 @@ def whole_of(part: Tensor):
     return None
 
 
-def _take_shards_history(t: Tensor) -> None:
-    """`t`'s shards were written through views: its grad_fn becomes theirs (a retained
-    grad follows, as in torch; hooks stay with the old history)."""
+def _take_shards_history(t: Tensor, changed) -> None:
+    """`t`'s shards were written through views, or (`changed`, some of them) are views made
+    anew: its grad_fn becomes theirs, named as theirs (torch's node for all of `t`, though
+    the other shards keep theirs); a retained grad follows, as in torch; hooks stay with the
+    old history."""
     old = t.grad_fn
     history = t._sharding.shards[:1] if isinstance(t._sharding.placement, Replicate) \
         else t._sharding.shards
@@ -273,6 +275,9 @@ def _take_shards_history(t: Tensor) -> None:
         return
     t._requires_grad = True
     t.grad_fn = _ShardedGradFn(t._sharding)
+    named = next((p.grad_fn for p in changed if p.grad_fn is not None), None)
+    if named is not None:
+        t.grad_fn._name = named.name()
     if t._retains_grad:
         if old is not None and old._retain_grad:
             old._retain_grad.pop(0, None)
@@ -283,8 +288,9 @@ def _take_shards_history(t: Tensor) -> None:
 def take_views_history(t: Tensor) -> None:
     """`t` was written in place: if its parts are views (a sharded view), each was written
     through as a view and took its base's regenerated history, and so does `t`."""
-    if any(p is not None and p._base is not None for p in t._sharding.shards):
-        _take_shards_history(t)
+    views = [p for p in t._sharding.shards if p is not None and p._base is not None]
+    if views:
+        _take_shards_history(t, views)
 
 
 def replicated(value: Tensor, workers) -> Tensor:
@@ -693,14 +699,14 @@ def assign_inplace(t: Tensor, result: Tensor) -> None:
         _copy_written(t, result)
         return
     result = placed_like(result, t._sharding)
-    bases = {}
+    written = {}  # id(base) -> (the sharded base, its parts written through t's)
     for dst, src in zip(t.shards, result.shards):
         dst._inplace(src, overlap_ok=True)  # (the whole tensor's write was checked)
         owner = _sharded_tensor_of.get(id(dst._base)) if dst._base is not None else None
         if owner is not None and owner is not t and _holds(owner, dst._base):
-            bases[id(owner)] = owner
-    for owner in bases.values():
-        _take_shards_history(owner)
+            written.setdefault(id(owner), (owner, []))[1].append(dst._base)
+    for owner, parts in written.values():
+        _take_shards_history(owner, parts)
 
 
 def _copy_written(t: Tensor, result: Tensor) -> None:
@@ -791,8 +797,9 @@ def _laid_out_as_view(op, inputs, attrs, out):
             node = o._grad_fn
             if isinstance(node, _ShardedGradFn):  # (torch's node, whatever the parts ran:
                 node._name = op.node_name(inputs, attrs)  # a split's parts are slices)
-            if isinstance(out, tuple):  # (torch's output_nr, and its errors' "Output k of")
-                o._named_as = (node, k)
+            if isinstance(out, tuple):  # (torch's output_nr, and its errors' "Output k of":
+                for named in [o] + [p for p in o._sharding.shards if p is not None]:
+                    named._named_as = (node, k)  # a write to a part raises them too)
     return out
 
 
@@ -907,6 +914,8 @@ def _fallback(name, inputs, attrs):
     for o, whole in zip(outs, out if isinstance(out, tuple) else (out,)):
         if is_sharded(o):
             o._sharding.computed_by = whole._grad_fn
+            if isinstance(o._grad_fn, _ShardedGradFn) and whole._grad_fn is not None:
+                o._grad_fn._name = whole._grad_fn.name()  # (torch's node: its parts are moves)
     out = outs if isinstance(out, tuple) else outs[0]
     if lookup(name).view:  # a copy: a write to it would not reach its base
         _mark_copied_view(name, inputs, attrs, out)

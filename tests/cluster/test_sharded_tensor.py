@@ -1731,6 +1731,45 @@ def test_outputs_of_unbind_and_split_of_a_sharded_tensor_are_numbered_as_torchs(
     assert seen[0] == seen[1]
 
 
+@pytest.mark.parametrize("pick", [lambda t: t.split(2)[1], lambda t: t.split([1, 5])[1],
+                                  lambda t: t.unbind(0)[4]], ids=["split", "sizes", "unbind"])
+def test_a_write_to_an_output_of_a_split_along_the_sharded_dim_names_torchs_node(pick, backend):
+    # Along the sharded dim the outputs are slices of the shards: the refusal named the
+    # slice ("Output 0 of Slice") for every output, not torch's output k of the split.
+    x_np = _arr(6, 4)
+    outs = []
+    for T, place in ((dg, lambda t: dist.shard(t, 0)), (torch, lambda t: t.clone())):
+        out = pick(place(T.tensor(x_np, requires_grad=True) * 1))
+        try:
+            out.mul_(2)
+        except RuntimeError as e:
+            outs.append(str(e))
+    assert outs[0] == outs[1] and outs[1].startswith("Output ")
+
+
+def test_a_sharded_tensor_written_in_part_or_by_a_fallback_has_torchs_node(backend):
+    # A write to one shard through a view (a row, an element) gave the whole tensor a node
+    # named ShardedBackward, as did an op no rule covers (its parts are moves of the
+    # gathered result); torch's are CopySlices, IndexPutBackward0, CumsumBackward0, and the
+    # views of it are made again as AsStridedBackward0.
+    x_np = _arr(6, 4)
+    names = []
+    for T, place in ((dg, lambda t: dist.shard(t, 0)), (torch, lambda t: t.clone())):
+        x = place(T.tensor(x_np, requires_grad=True) * 1)
+        rows = x[2:5]
+        seen = [x.cummax(0)[0].grad_fn.name()]
+        x[4, 1].mul_(2)
+        seen += [x.grad_fn.name(), rows.grad_fn.name()]
+        x[T.tensor([1, 5])] = 3.0
+        seen.append(x.grad_fn.name())
+        x[0:2] = 1.0
+        seen.append(x.grad_fn.name())
+        x.cumsum_(0)
+        seen.append(x.grad_fn.name())
+        names.append(seen)
+    assert names[0] == names[1]
+
+
 def test_an_unbind_output_of_a_copied_view_refuses_its_history_after_a_write(backend):
     # reshape(-1) across column shards is a copy standing for torch's view; an output of
     # its unbind is one of several views, whose history torch will not rebuild after the
