@@ -621,8 +621,7 @@ class Tensor:
 
     def register_hook(self, hook):
         """hook(grad) -> Tensor or None, called when this tensor's gradient is computed."""
-        if not self.requires_grad:
-            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        self._check_hookable()
         if self.grad_fn is None:
             if self._hooks is None:
                 self._hooks = []
@@ -637,12 +636,18 @@ class Tensor:
         return _ListHandle(node._tensor_pre_hooks, entry)
 
     def register_post_accumulate_grad_hook(self, hook):
+        self._check_hookable()
         if self.grad_fn is not None:
             raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf tensors")
         if self._post_acc_hooks is None:
             self._post_acc_hooks = []
         self._post_acc_hooks.append(hook)
+        self._storage.watch_leaf_hooks(self)
         return _ListHandle(self._post_acc_hooks, hook)
+
+    def _check_hookable(self) -> None:
+        if not self.requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
 
     def retain_grad(self) -> None:
         if not self.requires_grad:

@@ -414,6 +414,11 @@ def accumulate_grad(var, g, create_graph, steal=False):
                 var._grad.add_(g)
         else:
             var._grad = var._grad + g
+    run_post_accumulate_hooks(var)
+
+
+def run_post_accumulate_hooks(var) -> None:
+    """A leaf's post-accumulate-grad hooks, once its .grad holds the backward's gradient."""
     if var._post_acc_hooks:
         record.note_python("hook", var._post_acc_hooks)
         for hook in list(var._post_acc_hooks):

@@ -15,7 +15,7 @@ from __future__ import annotations
 import weakref
 
 from ..autograd import grad_mode, record
-from ..autograd.engine import accumulate_grad
+from ..autograd.engine import accumulate_grad, run_post_accumulate_hooks
 from . import collectives
 
 
@@ -35,6 +35,8 @@ class ReplicaReduce:
         self.syncing = True
         self.pending = [[None] * self.n for _ in self.copies]  # parts kept while not syncing
         self._slot = {}
+        # the replicated leaves with post-accumulate-grad hooks (sharding._hook_joins)
+        self.accumulated = weakref.WeakValueDictionary()  # id -> leaf (tensors' == is no test)
         for i, param_copies in enumerate(self.copies):
             for k, c in enumerate(param_copies):
                 self._slot[id(c)] = i * self.n + k
@@ -82,7 +84,17 @@ class ReplicaReduce:
                     copy._grad = g.detach()  # the total is this copy's alone: no copy of it
                 else:
                     accumulate_grad(copy, g, create_graph)
+        self._run_post_accumulate_hooks(used)
         return []
+
+    def _run_post_accumulate_hooks(self, used) -> None:
+        """Those of the replicated leaves of the used parameters (each .grad holds its
+        total now, on every copy), in the order of the parameters."""
+        hooked = [(self._slot.get(id(t._sharding.shards[0]), -1) // self.n, t)
+                  for t in list(self.accumulated.values())]
+        for i, t in sorted(hooked, key=lambda it: it[0]):
+            if i in used:
+                run_post_accumulate_hooks(t)
 
     def _with_pending(self, i: int, grads) -> list:
         kept = self.pending[i]

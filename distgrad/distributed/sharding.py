@@ -26,6 +26,7 @@ import numpy as np
 
 from .. import storage
 from ..autograd import grad_mode, record
+from ..autograd.engine import run_post_accumulate_hooks
 from ..ops import layout
 from ..ops.rules import dims_of, wrap_dim
 from ..ops.table import Size, lookup
@@ -1886,6 +1887,7 @@ class _JoinBackward:
         self._seq = seq  # the engine's priority: that of the hooked tensor's own node
         self.hooks = hooks  # () -> the hook functions, in registration order
         self.retained = retained  # () -> the tensor whose .grad is retained, or None
+        self.accumulated = None  # a leaf's _AfterParts: its post-accumulate-grad hooks
         self._tensor_pre_hooks = self._retain_grad = self._pre_hooks = self._hooks = None
 
     def name(self) -> str:
@@ -1909,7 +1911,10 @@ class _JoinBackward:
         t = self.retained()
         if t is not None:
             _retain_whole(t, whole)
-        return self._split(whole)
+        parts = self._split(whole)
+        if self.accumulated is not None:
+            self.accumulated.waiting = sum(g is not None for g in parts)
+        return parts
 
     def _whole(self, grads) -> Tensor:
         s = self.sharding
@@ -1953,15 +1958,47 @@ def _hook_joins() -> dict:
             fn.join.next_functions = fn.current_edges()
             _add_join(joins, fn.join)
     for t in list(_SHARDED_LEAVES):
-        if t._hooks and t._requires_grad:
-            s = t._sharding
+        s = t._sharding
+        # (a leaf with a reduce node, a data-parallel copy's, runs them itself: replicas.py)
+        after = t._post_acc_hooks and s.reducer is None
+        if (t._hooks or after) and t._requires_grad:
             edges = [_edge_as_it_stands(p) for p in s.shards]
             if s.join is None:
                 s.join = _JoinBackward(s, edges, lambda t=weakref.ref(t): list(t()._hooks or ()),
                                        lambda: None, AccumulateGrad.priority)
             s.join.next_functions = tuple(edges)  # a leaf's AccumulateGrad nodes may be new
+            if after:
+                _call_after_parts(t, s.join)
             _add_join(joins, s.join)
+        if t._post_acc_hooks and s.reducer is not None:
+            s.reducer.accumulated[id(t)] = t
     return joins
+
+
+class _AfterParts:
+    """A sharded leaf's post-accumulate-grad hooks, called as torch calls them once its
+    .grad holds the backward's gradient: when each part its join gave a gradient has added
+    it (every part's AccumulateGrad calls this, a hook of the part's own)."""
+
+    def __init__(self, t: Tensor):
+        self.leaf = weakref.ref(t)
+        self.waiting = 0  # parts still to add theirs in this backward (_JoinBackward.apply)
+
+    def __call__(self, part) -> None:
+        self.waiting -= 1
+        t = self.leaf()
+        if self.waiting == 0 and t is not None:
+            run_post_accumulate_hooks(t)
+
+
+def _call_after_parts(t: Tensor, join: _JoinBackward) -> None:
+    if join.accumulated is None:
+        join.accumulated = _AfterParts(t)
+    for part in t._sharding.shards:
+        if part is not None and not is_sharded(part):
+            hooks = part._post_acc_hooks = part._post_acc_hooks or []
+            if join.accumulated not in hooks:
+                hooks.append(join.accumulated)
 
 
 def _edge_as_it_stands(part) -> tuple:

@@ -286,3 +286,30 @@ def test_ddp_module_and_optimizer_state_round_trip_through_a_file_and_a_checkpoi
     for a, b in zip(src.parameters(), other.parameters()):
         for ca, cb in zip(_copies(a), _copies(b)):
             assert np.array_equal(ca, cb)
+
+
+def _stepped_in_backward(params, sgd) -> None:
+    """One optimizer per parameter, stepped (and its .grad dropped) by its hook."""
+    steppers = {id(p): sgd([p], lr=0.1) for p in params}
+
+    def step(p):
+        steppers[id(p)].step()
+        steppers[id(p)].zero_grad()
+    for p in params:
+        p.register_post_accumulate_grad_hook(step)
+
+
+def test_an_optimizer_step_in_a_post_accumulate_grad_hook_of_a_ddp_parameter(backend):
+    # The pattern of torch's "optimizer step in backward" tutorial. The replicated
+    # parameters' copies are summed by a reduce node, which never called the parameters'
+    # hooks: nothing stepped.
+    dm, tm = _twin_mlp(3)
+    model = DistributedDataParallel(dm)
+    _stepped_in_backward(list(dm.parameters()), dg.optim.SGD)
+    _stepped_in_backward(list(tm.parameters()), torch.optim.SGD)
+    x = np.random.default_rng(3).standard_normal((6, 5))
+    for _ in range(2):
+        model(dg.tensor(x)).pow(2).sum().backward()
+        tm(torch.tensor(x)).pow(2).sum().backward()
+    _assert_params_match(model, tm)
+    assert all(p.grad is None for p in model.parameters())

@@ -151,6 +151,29 @@ def test_hook_on_sharded_leaf_sees_whole_gradient_and_may_replace_it(backend):
     assert xs.grad.placements == [Shard(0)]
 
 
+@pytest.mark.parametrize("place", [lambda t: dist.shard(t, 0), dist.replicate],
+                         ids=["shard", "replicate"])
+def test_a_post_accumulate_grad_hook_on_a_placed_leaf_runs_once_its_grad_is_whole(place,
+                                                                                   backend):
+    # Each part accumulates its own gradient; the whole leaf's hook was never called.
+    # torch calls it once per backward, its .grad holding that backward's sum (a part the
+    # backward gave nothing to holds zeros).
+    (x,), (tx,) = _leaves(_arr(6, 3))
+    xs = place(x)
+    seen, tseen = [], []
+    xs.register_post_accumulate_grad_hook(lambda t: seen.append(_np(t.grad).copy()))
+    tx.register_post_accumulate_grad_hook(lambda t: tseen.append(_np(t.grad).copy()))
+    for loss, tloss in ((lambda: (xs.exp() * xs).sum(), lambda: (tx.exp() * tx).sum()),
+                        (lambda: xs[1:2].sum() * 3, lambda: tx[1:2].sum() * 3)):
+        loss().backward()
+        tloss().backward()
+    assert len(seen) == len(tseen) == 2
+    for a, b in zip(seen, tseen):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+    with pytest.raises(RuntimeError, match="doesn't require gradient"):
+        dist.shard(dg.tensor(_arr(4)), 0).register_post_accumulate_grad_hook(print)
+
+
 def test_hook_and_retain_grad_on_sharded_nonleaf(backend):
     x_np, w_np = _arr(6, 4), _arr(6, 4)
     (x,), (tx,) = _leaves(x_np)

@@ -189,7 +189,8 @@ def test_hook_and_retain_grad_errors():
         c = torch.tensor([1.0])
         x = leaf(torch, [1.0])
         return (attempt(c.register_hook, print), attempt(c.retain_grad),
-                attempt((x * 2).register_post_accumulate_grad_hook, print))
+                attempt((x * 2).register_post_accumulate_grad_hook, print),
+                attempt(c.register_post_accumulate_grad_hook, print))
 
     same(f)
 
