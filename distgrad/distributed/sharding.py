@@ -794,7 +794,12 @@ def _laid_out_as_view(op, inputs, attrs, out):
         if is_sharded(o):
             o._layout = op.strides(x.shape, strides, offset, o.shape, k, attrs)
             o._sharded_view = True  # (its parts are views, or it is a copy standing for one)
-            o._storage.memory = x._storage.memory or x._storage  # (torch's overlap checks)
+            if o._sharding.copied_view_of is None:
+                # torch's view shares its base's version counter (and memory): a write
+                # through it counts once for the base, whichever parts it reached
+                o._storage = x._storage
+            else:  # (a copy standing for one counts its writes to the base itself)
+                o._storage.memory = x._storage.memory or x._storage  # (overlap checks)
             node = o._grad_fn
             if isinstance(node, _ShardedGradFn):  # (torch's node, whatever the parts ran:
                 node._name = op.node_name(inputs, attrs)  # a split's parts are slices)

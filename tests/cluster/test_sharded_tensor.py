@@ -174,6 +174,29 @@ def test_a_post_accumulate_grad_hook_on_a_placed_leaf_runs_once_its_grad_is_whol
         dist.shard(dg.tensor(_arr(4)), 0).register_post_accumulate_grad_hook(print)
 
 
+@pytest.mark.parametrize("dim", [0, 1])
+def test_writes_through_views_that_reach_different_shards_each_count_for_the_base(dim,
+                                                                                  backend):
+    # The base's version was the most writes one of its parts had seen: two writes through
+    # views on different shards counted once, and a detached alias agreed.
+    x_np = _arr(4, 4)
+    outs = []
+    for T, place in ((dg, lambda t: dist.shard(t, dim)), (torch, lambda t: t.clone())):
+        x = place(T.tensor(x_np))
+        view = x[:, 1:3]
+        seen = [x._version]
+        x.select(dim, 0).zero_()
+        x.select(dim, 3).mul_(2)
+        seen += [x._version, view._version]
+        alias = x.detach()
+        alias[1, 1] = 5.0
+        view.t()[0].add_(1)
+        seen += [x._version, alias._version, view._version]
+        outs.append((seen, _np(x).copy()))
+    assert outs[0][0] == outs[1][0]
+    np.testing.assert_allclose(outs[0][1], outs[1][1])
+
+
 def test_hook_and_retain_grad_on_sharded_nonleaf(backend):
     x_np, w_np = _arr(6, 4), _arr(6, 4)
     (x,), (tx,) = _leaves(x_np)
