@@ -920,8 +920,6 @@ def _fallback(name, inputs, attrs):
     for o, whole in zip(outs, out if isinstance(out, tuple) else (out,)):
         if is_sharded(o):
             o._sharding.computed_by = whole._grad_fn
-            if isinstance(o._grad_fn, _ShardedGradFn) and whole._grad_fn is not None:
-                o._grad_fn._name = whole._grad_fn.name()  # (torch's node: its parts are moves)
     out = outs if isinstance(out, tuple) else outs[0]
     if lookup(name).view:  # a copy: a write to it would not reach its base
         _mark_copied_view(name, inputs, attrs, out)
@@ -1107,7 +1105,10 @@ def apply_gathered(function, args, kwargs):
     outs = list(out) if isinstance(out, tuple) else [out]
     for a, w, v in zip(args, whole, versions):
         if is_sharded(a) and w._version != v:  # written in place
+            writes = w._version - v
             a._inplace(_placed_as(w, a))
+            for _ in range(writes - 1):  # (torch's operand counts each of them)
+                a._count_write()
             outs = [a if o is w else o for o in outs]
     placed = [o if is_sharded(o) or not hasattr(o, "_storage") else
               _as_view_of_operand(o, _placed_as(o, ref), args, whole) for o in outs]
@@ -1252,13 +1253,16 @@ def _gathered_in_layout(t, worker):
 
 def _placed_as(out: Tensor, ref: Tensor) -> Tensor:
     """A fallback's result placed as `ref`: sharded on the same dim when it has that dim
-    with a row for every worker, else replicated."""
+    with a row for every worker, else replicated; its node named as the result's (torch's
+    node, of the op or custom Function: the parts' are moves)."""
     s = ref._sharding
     if isinstance(s.placement, Shard) and out.ndim == ref.ndim \
             and out.shape[s.placement.dim] >= len(s.workers):
         placed = shard(out, s.placement.dim, s.workers)
     else:
         placed = replicated(out, s.workers)
+    if isinstance(placed._grad_fn, _ShardedGradFn) and out._grad_fn is not None:
+        placed._grad_fn._name = out._grad_fn.name()
     if out._layout is not None and placed._layout is None:  # (as torch's result: a transpose)
         strides = layout.preserved(out.shape, out._layout[0])
         if strides is not None:

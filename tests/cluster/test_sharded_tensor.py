@@ -915,6 +915,20 @@ def test_custom_functions_on_sharded_operands(backend):
     _close(xs.grad, tx.grad, 1e-4)
 
 
+def test_a_sharded_operand_a_custom_function_marks_dirty_takes_its_node_and_writes(backend):
+    # The operand took the Function's history through moves of its gathered copy: its node
+    # was named ShardedBackward, and the Function's two writes to it (its mul_, and torch's
+    # bump of a dirty input) counted once.
+    x_np = _arr(6, 4)
+    seen = []
+    for T, place in ((dg, lambda t: dist.shard(t, 0)), (torch, lambda t: t.clone())):
+        double_, _ = _functions(T)
+        y = place(T.tensor(x_np, requires_grad=True) * 1)
+        double_.apply(y)
+        seen.append((y.grad_fn.name(), y._version))
+    assert seen[0] == seen[1]
+
+
 def test_hook_on_a_replicated_view_written_in_place(backend):
     (x,), (tx,) = _leaves(_arr(4, 1))
     grads = []

@@ -1,7 +1,8 @@
 # Views of tensors on workers written in place (slices, a transpose, unsqueeze, diagonal,
 # select), a leaf moved to a worker and where its .grad lands, retain_grad and hooks on
-# placed intermediates, a result moved between workers mid-graph, and the errors torch
-# raises for the unsafe writes (distgrad: two workers; torch: the CPU twice). `W` and
+# placed intermediates, a result moved between workers mid-graph, the errors torch
+# raises for the unsafe writes, and a custom Function writing a placed input in place
+# (distgrad: two workers, or split over both; torch: the CPU twice). `W`, `shard` and
 # `full` are the runner's (test_programs.py).
 import distgrad as torch  # PyTorch: import torch
 torch.manual_seed(5)
@@ -65,4 +66,25 @@ n[0].copy_(m[1].to(W[0]))
 n[1:] += n[0]
 n.to(W[1]).pow(2).sum().backward()
 print(full(n.detach()).cpu(), m.grad, n.grad_fn.name())
+
+
+class Scale_(torch.autograd.Function):  # writes its input in place (mark_dirty)
+    @staticmethod
+    def forward(ctx, x, k):
+        ctx.mark_dirty(x)
+        ctx.k = k
+        return x.mul_(k)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * ctx.k, None
+
+
+for place in (lambda t: t.to(W[0]), lambda t: shard(t, 0)):
+    m.grad = None
+    h = place(m * 1)
+    r = Scale_.apply(h, 3.0)
+    r.retain_grad()
+    (r.sin() * r).sum().backward()
+    print(r is h, r.grad_fn.name(), h._version, full(r.grad).cpu(), m.grad)
 print("done")
