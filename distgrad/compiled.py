@@ -35,6 +35,7 @@ import gc
 import warnings
 import weakref
 
+from . import storage
 from .compile_state import fingerprint, flatten_inputs, grouped, roots_of, unchanged
 from .tensor import Tensor
 from .watched import WRITES
@@ -131,6 +132,7 @@ class CompiledFunction:
         rt.flush_all()  # what was queued before the call is not part of it
         cpu_inputs = [(k, t._value) for k, t in enumerate(tensors) if t.device_str == "cpu"]
         recorder = program.start(cpu_inputs)
+        made_before, storage.WRITTEN = storage.serial_now(), []
         try:
             out = self.fn(*args, **kwargs)
             flat, rebuild, plain = _flatten_outputs(out)
@@ -140,6 +142,13 @@ class CompiledFunction:
             rt.flush_all()
         finally:
             program.stop()
+            written, storage.WRITTEN = storage.WRITTEN, None
+        # the state it wrote in place (parameters, optimizer state): a replay writes them
+        # again, and their version counters count it, as torch's would (not its arguments':
+        # a later call's are other tensors)
+        arguments = {id(p._storage) for t in tensors for p in [t] + [q for _, q in _parts(t)]}
+        state_writes = list(collections.Counter(
+            s for s in written if s.serial < made_before and id(s) not in arguments).items())
         self.counters["recorded"] += 1
         worker_inputs = []
         for k, t in enumerate(tensors):
@@ -178,7 +187,8 @@ class CompiledFunction:
         if self.recording is not None:
             self.recording.drop()
         self.recording = _Recording(rt, sig, sigs_in, ids_in, sigs_out, ids_out, prog, reasons,
-                                    rebuild, out_metas, [k for k, _ in cpu_inputs])
+                                    rebuild, out_metas, [k for k, _ in cpu_inputs],
+                                    state_writes)
         if not reasons:
             prog.watch()
         return rebuild(outs)
@@ -198,7 +208,7 @@ class _Recording:
     """One recorded call, and what must hold for a later call to replay it."""
 
     def __init__(self, rt, sig, sigs_in, ids_in, sigs_out, ids_out, prog, reasons, rebuild,
-                 out_metas, cpu_positions):
+                 out_metas, cpu_positions, state_writes):
         self.runtime = rt
         self.sig = sig
         self.sigs_in, self.ids_in, self.ids_out = sigs_in, ids_in, ids_out
@@ -207,6 +217,7 @@ class _Recording:
         self.rebuild = rebuild
         self.out_metas = out_metas
         self.cpu_positions = cpu_positions
+        self.state_writes = state_writes  # (storage, writes) of the state the step wrote
         self.last = None  # (roots, guards) of the last call the full check let replay
         self.fixed_point = sigs_out == sigs_in and not any(
             before != after and before in prog.reads for before, after in zip(ids_in, ids_out))
@@ -255,6 +266,9 @@ class _Recording:
             input_ids[(k, j)] = part._value.id
         cpu_arrays = {k: tensors[k]._value for k in self.cpu_positions}
         refs = iter(self.program.replay(input_ids, cpu_arrays, rt.endpoint.concurrent))
+        for written, n in self.state_writes:
+            for _ in range(n):
+                written.wrote()
         return self.rebuild([_out_tensor(meta, refs) for meta in self.out_metas])
 
     def drop(self) -> None:

@@ -34,6 +34,9 @@ def array_root(arr: np.ndarray) -> np.ndarray:
 
 
 _SERIALS = itertools.count()
+# While a compiled step records: every storage written, once per write (a replay, which
+# writes on the workers only, counts the same writes again: distgrad/compiled.py).
+WRITTEN = None
 
 
 def serial_now() -> int:
@@ -73,6 +76,8 @@ class Storage:
         it, and so does the memory's count, which `.data` handles (own counters) share."""
         self.version += 1
         (self.memory or self).memory_writes += 1
+        if WRITTEN is not None:
+            WRITTEN.append(self)
 
     def memory_stamp(self) -> tuple:
         """What tells whether this memory was written since: by any handle on it."""

@@ -354,6 +354,27 @@ def test_a_parameter_written_in_place_outside_the_step_replays(backend):
     assert stats["recorded"] == 2 and stats["replayed"] == 4
 
 
+def test_a_replay_counts_its_writes_to_the_state_as_the_eager_step_does(backend):
+    # A replay writes the parameters on the workers only: their version counters stood
+    # still, so a graph that saved a parameter before the step ran backward with the new
+    # values, silently, where torch (and the eager step) refuse.
+    (ea, oa), (ca, ob) = _model(), _model()
+    eager, compiled = _step_fn(ea, oa), dg.compile(_step_fn(ca, ob))
+    seen = []
+    for x, y in _batches(4):
+        for layers, step in ((ea, eager), (ca, compiled)):
+            held = (layers[0].weight * layers[0].weight).sum()
+            step(x, y)
+            try:
+                held.backward()
+                refused = False
+            except RuntimeError as e:
+                refused = "modified by an inplace operation" in str(e)
+            seen.append((refused, layers[0].weight._version, layers[3].bias._version))
+    assert compiled.stats()["replayed"] == 2
+    assert seen[0::2] == seen[1::2] and all(refused for refused, _, _ in seen)
+
+
 def test_zero_grad_outside_the_step_is_never_replayed(backend):
     """The step leaves new gradients in p.grad; zero_grad() outside it takes them away
     before each call. A replay changes no driver object, so it cannot put them back: each

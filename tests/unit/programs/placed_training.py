@@ -1,7 +1,8 @@
 # Training where parameters live on workers, against the same steps on the CPU: a model
 # with a tied embedding, batch norm and an unused layer under `ddp` (a second backward
 # through a retained graph, a hook on a weight's gradient); a compiled Adam step whose
-# forward writes views of its activations in place; an Adam over a sharded leaf, a
+# forward writes views of its activations in place (a graph that saved the weight before
+# it refuses its backward after); an Adam over a sharded leaf, a
 # worker leaf and a driver leaf with clipping; and a manual SGD under torch.no_grad on a
 # worker with the .grad edits real code makes. `W`, `shard`, `full`, `ddp`, `compiled`:
 # the runner's (test_programs.py).
@@ -61,9 +62,14 @@ def train_step(x):
 
 
 xs = torch.randn(3, 4).to(W[0])
-for step in range(3):
+for i in range(4):  # (recorded twice, then replayed)
+    held = lin.weight.pow(2).sum()  # saves the weight the step will write
     loss, h = train_step(xs)
-    print("compiled", step, round(loss.item(), 5), h.cpu()[0])
+    try:
+        held.backward()
+    except RuntimeError as e:
+        held = str(e)[:60]
+    print("compiled", i, round(loss.item(), 5), h.cpu()[0], lin.weight._version, held)
 print(lin.weight.detach().cpu(), lin.bias.grad.cpu())
 
 sl = shard(torch.randn(4, 3), 0).requires_grad_()
