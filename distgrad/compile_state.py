@@ -13,6 +13,8 @@ but not into classes, modules, numpy arrays or distgrad's runtime.
 from __future__ import annotations
 
 import ctypes
+import dis
+import functools
 import operator
 import struct
 import types
@@ -53,10 +55,25 @@ def roots_of(fn, args, kwargs) -> list:
         except ValueError:  # an empty cell
             pass
     g = getattr(target, "__globals__", {})
-    for name in code.co_names:
+    for name in globals_named(code):
         if name in g:
             roots.append(g[name])
     return roots
+
+
+_GLOBAL_OPS = {"LOAD_GLOBAL", "LOAD_NAME", "STORE_GLOBAL", "DELETE_GLOBAL"}
+
+
+@functools.lru_cache(maxsize=4096)
+def globals_named(code) -> tuple:
+    """The globals `code` (or code nested in it: a comprehension, a lambda) names, in the
+    order it first names them. Its co_names also holds the attributes it reads: a global
+    that shares a name with one (a loop's `step` beside `opt.step()`) is not the step's."""
+    names = [i.argval for i in dis.get_instructions(code) if i.opname in _GLOBAL_OPS]
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names.extend(globals_named(const))
+    return tuple(dict.fromkeys(names))
 
 
 def tensor_sig(t: Tensor):
@@ -144,7 +161,7 @@ def fingerprint(roots, inputs=frozenset(), guards=None, held=None):
                     sigs.append("empty")
                     ids.append(None)
             g = obj.__globals__
-            for name in obj.__code__.co_names:
+            for name in globals_named(obj.__code__):
                 if name in g:
                     walk(g[name], _KEY, g, name)
         elif t is types.MethodType:

@@ -269,6 +269,19 @@ def _run_both(change, n=6, expect_warning=None):
     return compiled
 
 
+def test_a_global_named_as_an_attribute_the_step_reads_is_not_its_state(backend):
+    # co_names holds the attributes a step reads too: a program's loop counter named `step`
+    # (beside the step's opt.step()) was taken for state the step reads, and every call
+    # recorded again.
+    def change(layers, opt, i, x, y):
+        globals()["step"] = i
+    try:
+        stats = _run_both(change).stats()
+    finally:
+        globals().pop("step", None)
+    assert stats["recorded"] == 2 and stats["replayed"] == 4
+
+
 def test_a_changed_learning_rate_records_again(backend):
     def change(layers, opt, i, x, y):
         if i == 4:
