@@ -918,8 +918,9 @@ class Tensor:
         self._storage.wrote()
 
     def _check_inplace(self, overlap_ok: bool = False) -> None:
-        if (self._requires_grad and self._grad_fn is None and self._base is None
-                and grad_mode.is_grad_enabled()):  # (a view has its own checks)
+        if (self._requires_grad and self._grad_fn is None and not self._is_view()
+                and grad_mode.is_grad_enabled()):  # (a view has its own checks; a sharded
+            # one's parts are views, checked as such when written: made under no_grad)
             raise RuntimeError("a leaf Variable that requires grad is being used in an in-place "
                                "operation.")
         if not overlap_ok and self._has_internal_overlap():

@@ -197,6 +197,23 @@ def test_writes_through_views_that_reach_different_shards_each_count_for_the_bas
     np.testing.assert_allclose(outs[0][1], outs[1][1])
 
 
+@pytest.mark.parametrize("dim", [0, 1])
+def test_a_view_of_a_sharded_leaf_made_under_no_grad_refuses_a_write_as_torchs(dim, backend):
+    # The whole view requires grad and has no node: it was refused as a leaf ("a leaf
+    # Variable ..."), where torch checks it as a view made under no_grad first.
+    x_np = _arr(6, 4)
+    outs = []
+    for T, place in ((dg, lambda t: dist.shard(t, dim)), (torch, lambda t: t.clone())):
+        leaf = place(T.tensor(x_np)).requires_grad_()
+        with T.no_grad():
+            view = leaf[1:5, 1:3]
+        try:
+            view.mul_(2)
+        except RuntimeError as e:
+            outs.append(str(e))
+    assert outs[0] == outs[1] and outs[1].startswith("A view was created in no_grad mode")
+
+
 def test_hook_and_retain_grad_on_sharded_nonleaf(backend):
     x_np, w_np = _arr(6, 4), _arr(6, 4)
     (x,), (tx,) = _leaves(x_np)

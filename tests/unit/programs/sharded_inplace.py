@@ -3,7 +3,8 @@
 # unsqueeze, masked and indexed writes, retain_grad and hooks on sharded intermediates,
 # a sharded leaf's .grad, torch.no_grad updates of a sharded parameter, the nodes a
 # write to one shard (or by an op with no sharding rule) leaves, and the errors torch
-# raises (an output of a split along the split dim written). `shard`, `full` and `W` are the runner's (test_programs.py).
+# raises (an output of a split along the split dim written, a view made under no_grad).
+# `shard`, `full` and `W` are the runner's (test_programs.py).
 import distgrad as torch  # PyTorch: import torch
 
 
@@ -48,6 +49,8 @@ with torch.no_grad():
     leaf.sub_(leaf.grad * 0.1)
     leaf[0].fill_(1.0)
     leaf.t()[:, 3].mul_(2)
+    rows = leaf[1:3]
+print(rows.requires_grad, rows.is_leaf, attempt(lambda: rows.mul_(2)))
 leaf.grad.zero_()
 (leaf * torch.arange(3.)).sum().backward()
 print(full(leaf.detach()), full(leaf.grad), leaf._version)
