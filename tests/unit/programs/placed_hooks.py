@@ -3,7 +3,8 @@
 # parameters of a `ddp` model stepping one optimizer each (torch's optimizer-in-backward
 # pattern), saved-tensor hooks, backward(inputs=) and several roots on different workers,
 # the layout of a transposed worker leaf's .grad, retain_grad before an in-place write,
-# and detach_. `W`, `shard`, `full`, `ddp`: the runner's (test_programs.py).
+# detach_, and two stages cut by hand at a detached boundary. `W`, `shard`, `full`,
+# `ddp`: the runner's (test_programs.py).
 import distgrad as torch  # PyTorch: import torch
 nn = torch.nn
 torch.manual_seed(6)
@@ -69,4 +70,15 @@ c.detach_()
 sc = shard(torch.randn(4, requires_grad=True) * 2, 0)
 sc.detach_()
 print(c.requires_grad, c.is_leaf, c.grad_fn, sc.requires_grad, sc.is_leaf, sc.grad_fn)
+
+s0, s1 = nn.Linear(5, 8).to(W[0]), nn.Linear(8, 3).to(W[1])  # stages cut by hand
+y = torch.randint(0, 3, (8,))
+for xb, yb in zip(torch.randn(8, 5).chunk(2), y.chunk(2)):
+    h = s0(xb.to(W[0])).tanh()
+    boundary = h.detach().to(W[1]).requires_grad_()
+    loss = nn.functional.cross_entropy(s1(boundary), yb.to(W[1]))
+    loss.backward()
+    h.backward(boundary.grad.to(W[0]))
+    print(boundary.is_leaf, h.grad_fn.name(), round(loss.item(), 5), boundary.grad.cpu()[0])
+print(s0.weight.grad.cpu()[0], s1.bias.grad.cpu())
 print("done")
