@@ -328,10 +328,22 @@ class _ShardedGradFn:
         self._name = names.pop() if len(names) == 1 else "ShardedBackward"
         self._hook_list = None
         self._retained = None
+        self._node_pre_hooks = []  # register_prehook's, run after the tensor hooks (torch's)
+        self.metadata = {}  # (torch's Node.metadata: the user's own notes)
         self.join = None
 
     def name(self) -> str:
         return self._name
+
+    def register_prehook(self, fn):
+        """fn(grad_outputs) before the node runs, on the whole gradient (its join's); may
+        return new grad_outputs."""
+        from ..autograd.graph import _ListHandle
+
+        hook = _NodePreHook(fn)
+        self._node_pre_hooks.append(hook)
+        self._note_hooked()
+        return _ListHandle(self._node_pre_hooks, hook)
 
     def __repr__(self) -> str:
         return f"<{self._name} object at {hex(id(self))}>"
@@ -398,6 +410,9 @@ class _ShardedGradFn:
     def hooks(self) -> list:
         return [fn for _, fn in self._hook_list or ()]
 
+    def pre_hooks(self) -> list:
+        return list(self._node_pre_hooks)
+
     def current_edges(self) -> tuple:
         """Its edges; a replicated copy made since it was made adds its own, when it is a
         copy of this value (not of one written into the tensor since: its history leads
@@ -412,6 +427,19 @@ class _ShardedGradFn:
     def retained_tensor(self):
         ref = (self._retained or {}).get(0)
         return ref() if ref is not None else None
+
+
+class _NodePreHook:
+    """A node pre-hook called as a tensor hook is (the join calls both, in torch's order)."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def __call__(self, grad):
+        new = self.fn((grad,))
+        return None if new is None else new[0]
 
 
 class _KeepAlive:
@@ -1889,13 +1917,14 @@ _HOOKED_GRAD_FNS = weakref.WeakSet()  # those of a non-leaf on its _ShardedGradF
 class _JoinBackward:
     """A node between a sharded tensor's consumers and its shards' nodes (see above)."""
 
-    def __init__(self, sharding: Sharding, edges, hooks, retained, seq):
+    def __init__(self, sharding: Sharding, edges, hooks, retained, seq, pre_hooks=list):
         self.sharding = sharding
         self.next_functions = tuple(edges)
         self.n_outputs = len(edges)
         self._seq = seq  # the engine's priority: that of the hooked tensor's own node
         self.hooks = hooks  # () -> the hook functions, in registration order
         self.retained = retained  # () -> the tensor whose .grad is retained, or None
+        self.pre_hooks = pre_hooks  # () -> the node's pre-hooks (torch runs them after both)
         self.accumulated = None  # a leaf's _AfterParts: its post-accumulate-grad hooks
         self._tensor_pre_hooks = self._retain_grad = self._pre_hooks = self._hooks = None
 
@@ -1912,18 +1941,21 @@ class _JoinBackward:
         pass
 
     def apply(self, grads):
-        whole = self._whole(grads)
-        for hook in self.hooks():
-            new = hook(whole)
-            if new is not None:
-                whole = placed_like(new, self.sharding)
+        whole = self._hooked(self._whole(grads), self.hooks())
         t = self.retained()
         if t is not None:
             _retain_whole(t, whole)
-        parts = self._split(whole)
+        parts = self._split(self._hooked(whole, self.pre_hooks()))
         if self.accumulated is not None:
             self.accumulated.waiting = sum(g is not None for g in parts)
         return parts
+
+    def _hooked(self, whole: Tensor, hooks) -> Tensor:
+        for hook in hooks:
+            new = hook(whole)
+            if new is not None:
+                whole = placed_like(new, self.sharding)
+        return whole
 
     def _whole(self, grads) -> Tensor:
         s = self.sharding
@@ -1960,10 +1992,10 @@ def _hook_joins() -> dict:
 
     joins = {}
     for fn in list(_HOOKED_GRAD_FNS):
-        if fn.hooks() or fn.retained_tensor() is not None:
+        if fn.hooks() or fn.pre_hooks() or fn.retained_tensor() is not None:
             if fn.join is None:
                 fn.join = _JoinBackward(fn.sharding, fn.next_functions, fn.hooks,
-                                        fn.retained_tensor, fn._seq)
+                                        fn.retained_tensor, fn._seq, fn.pre_hooks)
             fn.join.next_functions = fn.current_edges()
             _add_join(joins, fn.join)
     for t in list(_SHARDED_LEAVES):

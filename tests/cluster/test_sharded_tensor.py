@@ -214,6 +214,26 @@ def test_a_view_of_a_sharded_leaf_made_under_no_grad_refuses_a_write_as_torchs(d
     assert outs[0] == outs[1] and outs[1].startswith("A view was created in no_grad mode")
 
 
+def test_a_pre_hook_on_a_sharded_tensors_node_runs_after_its_tensor_hooks(backend):
+    # Its node had no register_prehook (nor metadata). torch runs a node's pre-hooks after
+    # the tensor's hooks and its retained grad: the retained grad does not see what they
+    # return, the backward past the node does.
+    (x,), (tx,) = _leaves(_arr(6, 3))
+    outs = []
+    for T, leaf in ((dg, dist.shard(x, 0)), (torch, tx)):
+        y = (leaf * 3).exp()
+        seen = []
+        y.grad_fn.register_prehook(lambda gs: seen.append(_np(gs[0]).copy()) or (gs[0] * 10,))
+        y.register_hook(lambda g: g + 1)
+        y.retain_grad()
+        y.grad_fn.metadata["stage"] = 1
+        y.sum().backward()
+        outs.append((seen, _np(y.grad), _np(leaf.grad), y.grad_fn.metadata))
+    assert len(outs[0][0]) == len(outs[1][0]) == 1 and outs[0][3] == outs[1][3]
+    for d, t in zip([outs[0][0][0]] + list(outs[0][1:3]), [outs[1][0][0]] + list(outs[1][1:3])):
+        np.testing.assert_allclose(d, t, rtol=1e-5)
+
+
 def test_hook_and_retain_grad_on_sharded_nonleaf(backend):
     x_np, w_np = _arr(6, 4), _arr(6, 4)
     (x,), (tx,) = _leaves(x_np)

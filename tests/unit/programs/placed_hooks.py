@@ -2,9 +2,9 @@
 # over both; torch: the CPU): post-accumulate-grad hooks on a sharded leaf and on the
 # parameters of a `ddp` model stepping one optimizer each (torch's optimizer-in-backward
 # pattern), saved-tensor hooks, backward(inputs=) and several roots on different workers,
-# the layout of a transposed worker leaf's .grad, retain_grad before an in-place write,
-# detach_, and two stages cut by hand at a detached boundary. `W`, `shard`, `full`,
-# `ddp`: the runner's (test_programs.py).
+# the layout of a transposed worker leaf's .grad, retain_grad before an in-place write
+# (and a pre-hook on the node after it), detach_, and two stages cut by hand at a
+# detached boundary. `W`, `shard`, `full`, `ddp`: the runner's (test_programs.py).
 import distgrad as torch  # PyTorch: import torch
 nn = torch.nn
 torch.manual_seed(6)
@@ -63,8 +63,10 @@ b = torch.randn(4, 2, requires_grad=True)
 sb = shard(b * 1, 0)
 sb.retain_grad()
 sb.mul_(3)
+sb.grad_fn.register_prehook(lambda gs: (gs[0].clamp(max=1.0),))
+sb.grad_fn.metadata["stage"] = "after the write"
 (sb * sb).sum().backward()
-print(full(sb.grad), b.grad)
+print(full(sb.grad), b.grad, sb.grad_fn.metadata)
 c = torch.randn(3, requires_grad=True).to(W[0]) * 2
 c.detach_()
 sc = shard(torch.randn(4, requires_grad=True) * 2, 0)
