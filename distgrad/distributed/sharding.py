@@ -1198,7 +1198,8 @@ def _as_view_of_operand(o: Tensor, placed: Tensor, args, whole) -> Tensor:
     out._sharding.copied_view_of = s.copied_view_of  # (a copy: written back to the operand)
     out._view_kind = "function"
     out._sharded_view = True
-    out._layout, out._storage.memory = view._layout, view._storage.memory  # (as the view's)
+    # (laid out as the view, in its memory: the operand's, whose counter the view shares)
+    out._layout, out._storage.memory = view._layout, view._storage.memory or view._storage
     return out
 
 
