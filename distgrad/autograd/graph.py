@@ -249,11 +249,9 @@ class _Saved:
         return (self[k] for k in range(len(self._items)))
 
     def made_by(self, i):
-        """The view op that made saved value i (e.g. "t"), without unpacking it."""
-        v = self._items[i]
-        v = (v.tensor if v.hooks is None else v.origin()) if isinstance(v, SavedTensor) else v
-        view = getattr(v, "_view_of", None)
-        return view[1] if view is not None else None
+        """The view op that made input i (e.g. "t"), whether or not it was saved: a VJP
+        may pick its gradient's layout by it (Node._made_by)."""
+        return self._node._made_by.get(i)
 
 
 class VJPContext:
@@ -304,7 +302,7 @@ class Node(NodeHooks):
     __slots__ = ("op", "_name", "attrs", "next_functions", "_saved", "_saved_outs", "_consts",
                  "_metas", "needs", "_seq", "device", "_freed", "_tensor_pre_hooks",
                  "_retain_grad", "_hooks", "_pre_hooks", "n_outputs", "_out_metas", "_slots",
-                 "_remote", "_anomaly", "_metadata", "_wraps", "__weakref__")
+                 "_remote", "_anomaly", "_metadata", "_wraps", "_made_by", "__weakref__")
 
     def __init__(self, op, name, attrs, inputs, outputs, needs, device):
         self.op = op
@@ -338,6 +336,10 @@ class Node(NodeHooks):
         self._slots = tuple(slots)
         self._metas = tuple((t.shape, t.dtype, t.device_str) if hasattr(t, "_storage") else None
                             for t in inputs)
+        # The view op that made each saved input position, kept even where torch saves no
+        # tensor there (save_for): it costs no memory.
+        self._made_by = {i: inputs[i]._view_of[1] for i in op.save if i < len(inputs)
+                         and getattr(inputs[i], "_view_of", None) is not None}
         # Inputs the VJP reads: tensors as SavedTensor, Python numbers as they are.
         self._saved = {}
         self._consts = {}

@@ -126,7 +126,7 @@ def _mm_stack_rows(needs, shapes):
 defop("mm", _product, _mm_rule,
       lambda c, g: (g.mm(transposed(c[1])) if c.needs[0] else None,
                     _right_grad(c, g, 0, 1) if c.needs[1] else None),
-      node="MmBackward0", save=(0, 1), sharding="matmul", api=("mm",), params=("input", "mat2"),
+      node="MmBackward0", save=(0, 1), save_for={0: (1,), 1: (0,)}, sharding="matmul", api=("mm",), params=("input", "mat2"),
       stack_rows=_mm_stack_rows)
 
 
@@ -168,7 +168,7 @@ def _addmm_stack_rows(needs, shapes):
 
 
 defop("addmm", _addmm_forward, _addmm_rule, _addmm_vjp, node="AddmmBackward0", save=(1, 2),
-      sharding="addmm", stack_rows=_addmm_stack_rows)
+      save_for={1: (2,), 2: (1,)}, sharding="addmm", stack_rows=_addmm_stack_rows)
 
 
 def _mv_rule(a, v):

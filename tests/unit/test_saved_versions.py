@@ -233,3 +233,31 @@ def test_kron_of_a_transposed_operand_raises_as_torch():
         except RuntimeError as e:
             got.append(str(e))
     assert got[0] == got[1] and got[0].startswith("view size is not compatible")
+
+
+@pytest.mark.parametrize("op", ["mm", "addmm", "linear"])
+def test_a_product_checks_what_it_saved_when_only_one_gradient_is_asked(op):
+    # torch's MmBackward0/AddmmBackward0 save `self` for mat2's gradient and mat2 for
+    # self's, and unpack (check) both when the node runs: asking only for self's gradient
+    # still raises when self was written (fuzzer seed 22174939)
+    def product(T, x, w):
+        if op == "mm":
+            return x.mm(w.t())
+        if op == "addmm":
+            return T.addmm(T.ones(2), x, w.t())
+        return T.nn.functional.linear(x, w, T.ones(2))
+
+    got = []
+    for T in (torch, distgrad):
+        x0 = T.tensor(X, requires_grad=True)
+        w = T.tensor(X[::-1], requires_grad=True)
+        x = x0 * 1
+        out = product(T, x, w)
+        with T.no_grad():
+            x.mul_(2)
+        try:
+            got.append(T.autograd.grad(out.sum(), x0)[0].tolist())
+        except RuntimeError as e:
+            got.append(str(e).split(":")[0])
+    assert got[0] == got[1] == ("one of the variables needed for gradient computation has "
+                                "been modified by an inplace operation")
