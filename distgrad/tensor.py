@@ -677,7 +677,7 @@ class Tensor:
                 "function in torch/optim/optimizer.py as the solution.")
         refuse_captured_write(self, "aten::detach_")
         if self._grad_fn is not None:  # (a leaf's saved slices are no history to torch)
-            self._detach_vmap_slices()
+            self._detach_stand_ins()
         self.grad_fn = None
         self._requires_grad = False
         self.__dict__.pop("_fw_tangent", None)  # (a dual's tangent goes too, as torch's)
@@ -690,11 +690,11 @@ class Tensor:
             self._sharding = self._sharding.detached().held_by(self)
         return self
 
-    def _detach_vmap_slices(self) -> None:
-        """The slices vmap ran a function on (record.note_vmap_slice) lose their histories
-        with this tensor's, as the batched tensor torch saved in their place does: an op
-        that saved one then refuses it as detached in place."""
-        for ref in self.__dict__.pop("_vmap_slices", ()):
+    def _detach_stand_ins(self) -> None:
+        """The tensors a transform ran a function on in this one's place (record.
+        note_stand_in) lose their histories with this tensor's, as this tensor torch saved
+        in their place does: an op that saved one then refuses it as detached in place."""
+        for ref in self.__dict__.pop("_stand_ins", ()):
             piece = ref()
             if piece is not None:
                 piece._grad_fn, piece._requires_grad = None, False

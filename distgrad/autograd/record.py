@@ -251,11 +251,12 @@ def note_no_grad_view(base, view) -> None:
     _keep_weakly(base, "_no_grad_views", view)
 
 
-def note_vmap_slice(arg, piece) -> None:
-    """`piece`, a slice vmap runs the mapped function on, stands for `arg` in what that
-    function's ops save (torch saves the batched tensor, `arg` itself): a detach_ of `arg`
-    detaches it too (Tensor.detach_)."""
-    _keep_weakly(arg, "_vmap_slices", piece)
+def note_stand_in(arg, t) -> None:
+    """`t` stands for `arg` in what a transformed function's ops save: a slice vmap runs
+    the function on (torch saves the batched tensor, `arg` itself), or the alias func.grad
+    differentiates (torch saves `arg` unwrapped). A detach_ of `arg` detaches it too
+    (Tensor.detach_)."""
+    _keep_weakly(arg, "_stand_ins", t)
 
 
 def _keep_weakly(owner, key: str, t) -> None:

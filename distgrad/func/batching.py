@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from .. import creation
 from ..autograd.function import transform
-from ..autograd.record import note_vmap_slice
+from ..autograd.record import note_stand_in
 from ..ops.functions import stack
 from ..tensor import Tensor
 from .pytree import broadcast_to_and_flatten, tree_flatten, tree_unflatten
@@ -141,12 +141,12 @@ def _stack_results(results: list, out_dims, func):
 
 def _slices(arg, dim: int) -> tuple:
     """`arg` unbound along `dim`. Along dim 0 the slices stand for it (record.
-    note_vmap_slice): torch's batching rules work on the batched tensor with its batch dim
+    note_stand_in): torch's batching rules work on the batched tensor with its batch dim
     moved to the front, `arg` itself when it is there already (a view of it otherwise)."""
     pieces = arg.unbind(dim)
     if dim == 0 and arg._grad_fn is not None:
         for piece in pieces:
-            note_vmap_slice(arg, piece)
+            note_stand_in(arg, piece)
     return pieces
 
 

@@ -28,6 +28,7 @@ from ..autograd.function import transform
 from ..autograd.functional import _autograd_grad
 from ..autograd.graph import AccumulateGrad
 from ..autograd.grad_mode import enable_grad, is_grad_enabled
+from ..autograd.record import note_stand_in
 from ..creation import zeros_like
 from ..tensor import Tensor
 from .batching import check_randomness, random_draws, vmap
@@ -96,7 +97,10 @@ def _fresh(x):
     if not isinstance(x, Tensor):
         raise ValueError(f"Thing passed to transform API must be Tensor, got {type(x)}")
     if x.requires_grad:  # an alias keeps x visible to whoever differentiates it
-        return x.view_as(x)
+        alias = x.view_as(x)
+        if x._grad_fn is not None:
+            note_stand_in(x, alias)
+        return alias
     leaf = forward_ad.detached(x).requires_grad_()
     _MADE[id(leaf)] = leaf
     return leaf

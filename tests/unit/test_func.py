@@ -109,6 +109,23 @@ def test_grad_of_an_input_that_requires_grad_stays_differentiable():
     same(f)
 
 
+def test_grad_saves_its_input_itself_which_detach_detaches():
+    # torch's grad unwraps its input: the ops of the function's gradient save the input
+    # itself, so a detach_ of it afterwards leaves a saved tensor detached in place; a leaf
+    # is saved as a leaf (fuzzer seeds 22163927, 22176399)
+    def f(torch):
+        got = []
+        for leaf, argnums in [(False, 0), (False, 1), (True, 0)]:
+            x = t(torch, B43).requires_grad_()
+            a = x if leaf else x.cos()
+            g = torch.func.grad(lambda u, w: (u.sin() * w).sum(), argnums=argnums)(a, a * 2)
+            a.detach_()
+            got.append(attempt(torch.autograd.grad, (g * g).sum(), [x], allow_unused=True))
+        return got
+
+    same(f)
+
+
 def test_grad_errors():
     def f(torch):
         G, x = torch.func.grad, t(torch, X3)
