@@ -213,20 +213,39 @@ defop("div", _div_forward, _div_rule, _div_vjp, save=(0, 1), save_for={0: (1,), 
       api=("div", "divide", "true_divide"), inplace="div_")
 
 
-# ---- a float tensor plus, times or over a number: what torch's C++ composites (cross_entropy's
-# mean and label smoothing) compute through add, mul and div's Scalar overloads, whose nodes
-# (AddBackward1, MulBackward1, DivBackward1) keep the number and save no tensor ----------------
+# ---- a tensor plus, times or over a number: what torch's C++ composites (cross_entropy's mean
+# and label smoothing, trapezoid) compute through add, mul and div's Scalar overloads, whose
+# nodes (AddBackward1, MulBackward1, DivBackward1) keep the number and save no tensor ----------
+
+def _with_number_dtype(d: dtypes.dtype, other, true_divide: bool = False) -> dtypes.dtype:
+    """The dtype of a tensor of dtype d with a number: d, unless the number's category is
+    higher (an integer tensor times 0.5 is float); a true division's is a float."""
+    number = dtypes.scalar_dtype(other)
+    out = number if number.category > d.category else d
+    return dtypes.get_default_dtype() if true_divide and out.category < 2 else out
+
+
+def _by_number(ufunc, true_divide: bool = False):
+    def forward(x, other):
+        d = _with_number_dtype(dtypes.from_numpy(x.dtype), other, true_divide).np
+        return ufunc(x.astype(d, copy=False), d.type(other))
+    return forward
+
 
 @elementwise
 def _by_number_rule(x, other=1.0):
-    return Meta(x.shape, x.dtype)
+    return Meta(x.shape, _with_number_dtype(x.dtype, other))
 
 
-defop("add_number", lambda x, other: np.add(x, x.dtype.type(other)), _by_number_rule,
-      lambda c, g: g, node="AddBackward1")
-defop("mul_number", lambda x, other: np.multiply(x, x.dtype.type(other)), _by_number_rule,
+@elementwise
+def _div_number_rule(x, other=1.0):
+    return Meta(x.shape, _with_number_dtype(x.dtype, other, true_divide=True))
+
+
+defop("add_number", _by_number(np.add), _by_number_rule, lambda c, g: g, node="AddBackward1")
+defop("mul_number", _by_number(np.multiply), _by_number_rule,
       lambda c, g: call("mul_number", g, other=c.attrs["other"]), node="MulBackward1")
-defop("div_number", lambda x, other: np.true_divide(x, x.dtype.type(other)), _by_number_rule,
+defop("div_number", _by_number(np.true_divide, true_divide=True), _div_number_rule,
       lambda c, g: call("div_number", g, other=c.attrs["other"]), node="DivBackward1")
 
 @elementwise

@@ -160,12 +160,16 @@ def _trapezoid(name: str, y, x, dx, dim):
 
         return zeros(*(n for i, n in enumerate(y.shape) if i != d), dtype=y.dtype,
                      device=y.device_str)
+    # (torch's C++ multiplies and divides by numbers through the Scalar overloads: their
+    # nodes are MulBackward1 and DivBackward1)
     if x is not None:
         left, right = _ends(y, d)
-        return ((left + right) * _spacings("trapezoid", y, x, d)).sum(d) / 2.0
+        return call("div_number", ((left + right) * _spacings("trapezoid", y, x, d)).sum(d),
+                    other=2.0)
     _no_bool("trapezoid", y)
     step = _real_step("trapezoid", 1 if dx is None else dx)
-    return (y.sum(d) - (y.select(d, 0) + y.select(d, -1)) * 0.5) * step
+    ends = call("mul_number", y.select(d, 0) + y.select(d, -1), other=0.5)
+    return call("mul_number", y.sum(d) - ends, other=step)
 
 
 def cumulative_trapezoid(y, x=None, *, dx=None, dim=-1):
@@ -176,10 +180,11 @@ def cumulative_trapezoid(y, x=None, *, dx=None, dim=-1):
     d = wrap_dim_of_some(dim, y.ndim)
     left, right = _ends(y, d)
     if x is not None:
-        return ((left + right) * _spacings(name, y, x, d)).cumsum(d) / 2.0
+        return call("div_number", ((left + right) * _spacings(name, y, x, d)).cumsum(d),
+                    other=2.0)
     _no_bool(name, y)
     step = _real_step(name, 1 if dx is None else dx)
-    return (step / 2.0 * (left + right)).cumsum(d)
+    return call("mul_number", left + right, other=step / 2.0).cumsum(d)
 
 
 # ---- vander -------------------------------------------------------------------------------------

@@ -529,6 +529,24 @@ def test_trapezoid_with_spacing_or_sample_points(name):
     same(scenario)
 
 
+def test_trapezoid_multiplies_by_its_numbers_as_torch():
+    # torch's C++ multiplies and divides by the step and the 1/2 through the Scalar
+    # overloads: MulBackward1/DivBackward1 nodes, and an integer y times 0.5 is a float
+    def scenario(T):
+        y = leaf(T, A)
+        points = T.tensor([0.0, 1.0, 3.0, 3.5, 5.0])
+        made = [T.trapezoid(y), T.trapezoid(y, dx=0.5), T.trapezoid(y, points),
+                T.cumulative_trapezoid(y, dx=3), T.cumulative_trapezoid(y, points),
+                T.cumulative_trapezoid(y, points).grad_fn.next_functions[0][0]]
+        whole = T.tensor([[1, 3, 2], [4, -1, 0]])
+        return [node_name(m if not isinstance(m, T.Tensor) else m.grad_fn) for m in made] + [
+            T.trapezoid(whole, dx=0.5), T.trapezoid(whole, T.tensor([0, 1, 3])),
+            T.cumulative_trapezoid(whole.to(T.int32), dx=3),
+            T.cumulative_trapezoid(whole.half(), dx=0.25, dim=0)]
+
+    same(scenario)
+
+
 def test_trapezoid_misuse():
     def scenario(T):
         y = T.tensor(A)
