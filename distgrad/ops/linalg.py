@@ -5,7 +5,8 @@ import numpy as np
 
 from .. import dtypes
 from . import layout
-from .rules import broadcast_shapes, not_implemented, require_scalar_type, unbroadcast
+from .rules import (broadcast_shapes, integral_scalar, not_implemented, require_scalar_type,
+                    unbroadcast)
 from .shape import transposed
 from .table import Meta, defop
 
@@ -131,6 +132,7 @@ defop("mm", _product, _mm_rule,
 
 
 def _addmm_forward(bias, a, b, beta=1, alpha=1):
+    beta, alpha = integral_scalar(beta, a.dtype), integral_scalar(alpha, a.dtype)
     if alpha == 1 and beta == 1:
         return _product(a, b, bias)
     prod = _product(a, b)

@@ -5,8 +5,8 @@ import numpy as np
 
 from . import layout, rounding, vector_sum
 from .rules import (binary, binary_float, broadcast_shapes, cast_to, common_dtype, compare,
-                    in_common_dtype, not_implemented, number_as, require_scalar_type, same,
-                    same_float, shape_of, unbroadcast, zeros_grad)
+                    in_common_dtype, integral_scalar, not_implemented, number_as,
+                    require_scalar_type, same, same_float, shape_of, unbroadcast, zeros_grad)
 from .table import OPS, Meta, defop, elementwise, half_as_float, low_alpha, low_common
 from .. import dtypes
 from ..autograd.record import call
@@ -946,7 +946,8 @@ def _addcdiv_vjp(c, g):
             unbroadcast(-gv * c[1] / (c[2] * c[2]), c.shapes[2]) if c.needs[2] else None)
 
 
-defop("addcmul", in_common_dtype(lambda x, t1, t2, value=1: x + value * (t1 * t2)),
+defop("addcmul", in_common_dtype(
+          lambda x, t1, t2, value=1: x + integral_scalar(value, x.dtype) * (t1 * t2)),
       _addcmul_rule, _addcmul_vjp, node="AddcmulBackward0", save=(1, 2), api=("addcmul",),
       inplace="addcmul_")
 defop("addcdiv", in_common_dtype(lambda x, t1, t2, value=1: x + value * (t1 / t2)),

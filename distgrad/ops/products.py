@@ -20,8 +20,8 @@ from .api import _in_place
 from .shape import expanded_shape
 from .linalg import addmm_dtypes, addmv_dtypes, check_chain, dot_dtypes, mm_dtypes
 from .reduce import _norm_forward, _norm_vjp
-from .rules import (broadcast_shapes, dims_of, not_implemented, require_scalar_type, unbroadcast,
-                    wrap_dim)
+from .rules import (broadcast_shapes, dims_of, integral_scalar, not_implemented,
+                    require_scalar_type, unbroadcast, wrap_dim)
 from .table import Meta, defop
 
 __all__ = ["dist", "renorm", "kron", "cdist", "pdist", "addmv", "addr", "baddbmm",
@@ -346,6 +346,7 @@ def pdist(input, p=2):
 
 def _plus(beta, x, alpha, prod):
     """beta·x + alpha·prod; x ignored (nan and inf too) when beta is 0, as torch."""
+    beta, alpha = integral_scalar(beta, prod.dtype), integral_scalar(alpha, prod.dtype)
     scaled = prod * alpha if alpha != 1 else prod
     if beta == 0:
         return scaled + np.zeros((), scaled.dtype)
@@ -376,8 +377,13 @@ defop("addmv", lambda x, m, v, beta=1, alpha=1: _plus(beta, x, alpha, m @ v), _a
 def _addr_rule(x, v1, v2, beta=1, alpha=1):
     if v1.ndim != 1 or v2.ndim != 1:
         raise RuntimeError(f"addr: Expected 1-D argument vec1, but got {v1.ndim}-D")
-    return Meta(broadcast_shapes(tuple(x.shape), (v1.shape[0], v2.shape[0])),
-                dtypes.result_type((x, v1, v2)))
+    dtype = dtypes.result_type((x, v1, v2))
+    if not dtype.is_floating_point:  # (addr refuses what addmm and addmv truncate)
+        for name, scale in (("beta", beta), ("alpha", alpha)):
+            if isinstance(scale, (float, np.floating)):
+                raise RuntimeError(f"For integral input tensors, argument {name} must not be a "
+                                   "floating point number.")
+    return Meta(broadcast_shapes(tuple(x.shape), (v1.shape[0], v2.shape[0])), dtype)
 
 
 def _addr_vjp(c, g):

@@ -276,6 +276,16 @@ def warn_resized(old_shape, new_shape, stacklevel: int) -> None:
         "with t.resize_(0).", UserWarning, stacklevel=stacklevel + 1)
 
 
+def integral_scalar(value, np_dtype):
+    """A float alpha, beta or value as torch's kernels for an integer tensor take it: in the
+    tensor's type, truncated toward zero (addmm's alpha=1.5 multiplies by 1), checked to
+    fit it."""
+    if np_dtype.kind not in "iu" or not isinstance(value, (float, np.floating)):
+        return value
+    dtypes.check_fits(value, dtypes.from_numpy(np_dtype), c_type=True)
+    return int(value)
+
+
 def require_castable(result: dtypes.dtype, out: dtypes.dtype) -> None:
     """torch's check of a result written into a tensor (an in-place op): not into a lower
     category (a float result into a long tensor)."""

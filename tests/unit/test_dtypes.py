@@ -387,6 +387,32 @@ def test_products_of_two_dtypes(name):
     same(lambda t: attempt(MIXED_PRODUCTS[name], t))
 
 
+INTEGER_SCALES = {
+    "addmm": lambda t, m, v, b, kw: t.addmm(m, m, m, **kw),
+    "addmv": lambda t, m, v, b, kw: t.addmv(b, m, v, **kw),
+    "addr": lambda t, m, v, b, kw: t.addr(m, v, v, **kw),
+    "baddbmm": lambda t, m, v, b, kw: t.baddbmm(m[None], m[None], m[None], **kw),
+    "addbmm": lambda t, m, v, b, kw: t.addbmm(m, m[None].expand(2, 2, 2), m[None], **kw),
+    "addcmul": lambda t, m, v, b, kw: t.addcmul(b, b, v, value=kw["alpha"]),
+    "addmm_": lambda t, m, v, b, kw: m.clone().addmm_(m, m, **kw),
+    "addcmul_": lambda t, m, v, b, kw: b.to(t.uint8).addcmul_(b.to(t.uint8), v.to(t.uint8),
+                                                               value=kw["alpha"]),
+}
+
+
+@pytest.mark.parametrize("name", list(INTEGER_SCALES))
+def test_integer_products_truncate_float_scales(name):
+    # torch's kernels for integer tensors cast a float alpha, beta or value to the
+    # tensor's type, toward zero (alpha=1.5 multiplies by 1, beta=0.5 drops the input);
+    # addr refuses them as add does
+    def scenario(t):
+        m, v, b = t.tensor([[1, 2], [3, 4]]), t.tensor([1, 3]), t.tensor([5, 7])
+        return [attempt(INTEGER_SCALES[name], t, m, v, b, kw) for kw in (
+            dict(alpha=1.5, beta=0.5), dict(alpha=-1.5, beta=-2.7), dict(alpha=2, beta=1.5))]
+
+    same(scenario)
+
+
 @pytest.mark.parametrize("equation", ("ij,jk->ik", "ij,jk->ki", "ij,jk->", "ij,jk"))
 def test_einsum_of_floats_and_doubles_over_length_1_dims_differentiates(equation):
     """The product (a mul, not a bmm) has torch's dtype, grad_fn and gradients."""
