@@ -74,7 +74,9 @@ def _captured(t, frame) -> bool:
 def captured_by_vmap(t) -> bool:
     """Whether the function under the innermost vmap took `t` from outside the slices it
     maps (torch: an unbatched tensor); False outside vmap."""
-    stack = getattr(_transforms, "stack", None) or []
+    stack = getattr(_transforms, "stack", None)
+    if not stack:  # (no transform has run in this thread: no frames either)
+        return False
     for kind, frame in zip(reversed(stack), reversed(_transforms.frames)):
         if kind == "vmap":
             return _captured(t, frame)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+import distgrad
+
 from torch_twin import attempt, same
 
 RNG = np.random.default_rng(0)
@@ -430,6 +432,27 @@ def test_vmap_refuses_batch_norm_writing_unbatched_running_stats():
         return [o.detach() if hasattr(o, "detach") else o for o in outcomes]
 
     same(f)
+
+
+def test_batch_norm_trains_in_a_thread_where_no_transform_ran():
+    """The check for vmap's captured running stats reads the transforms of the thread it
+    runs in: in a fresh one (a new program's) there are none."""
+    import threading
+
+    got = []
+
+    def train():
+        bn = distgrad.nn.BatchNorm1d(3)
+        try:
+            bn(distgrad.tensor([[1.0, 2.0, 3.0], [3.0, 0.0, 1.0]]))
+            got.append(bn.running_mean.tolist())
+        except Exception as e:  # noqa: BLE001  (the thread's failure, shown by the assert)
+            got.append(repr(e))
+
+    thread = threading.Thread(target=train)
+    thread.start()
+    thread.join()
+    np.testing.assert_allclose(got[0], [0.2, 0.1, 0.2], rtol=1e-6)
 
 
 def test_stack_module_state_runs_an_ensemble_under_vmap():
