@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import layout, rounding, vector_sum
+from .fused import fma
 from .rules import (binary, binary_float, broadcast_shapes, cast_to, common_dtype, compare,
                     in_common_dtype, integral_scalar, not_implemented, number_as,
                     require_scalar_type, same, same_float, shape_of, unbroadcast, zeros_grad)
@@ -871,11 +872,20 @@ defop("xlogy", float_forward(_xlogy), binary_float, _xlogy_vjp, save=(0, 1),
 
 # ---- lerp, addcmul, addcdiv, cross --------------------------------------------------------
 
+def _fused(a, b, c):
+    """a·b + c as torch's vectorized kernels compute it for floats: one fused multiply-add
+    (fused.fma), rounded once."""
+    dtype = np.result_type(a, b, c)
+    return fma(a, b, c, dtype) if dtype in (np.float32, np.float64) else a * b + c
+
+
 # The weight is an attr (a number: LerpBackward0) or a third input (LerpBackward1).
 def _lerp_forward(start, end, weight):
-    w = weight
+    """torch's two forms, each one fused multiply-add: start + w·(end - start) for a small
+    weight, end - (end - start)·(1 - w) for a large one."""
+    w = np.asarray(weight, start.dtype)  # (a number in the tensors' dtype, as the kernel's)
     diff = end - start
-    return np.where(np.abs(w) < 0.5, start + w * diff, end - diff * (1 - w))
+    return np.where(np.abs(w) < 0.5, _fused(w, diff, start), _fused(-diff, 1 - w, end))
 
 
 @elementwise
@@ -946,11 +956,15 @@ def _addcdiv_vjp(c, g):
             unbroadcast(-gv * c[1] / (c[2] * c[2]), c.shapes[2]) if c.needs[2] else None)
 
 
-defop("addcmul", in_common_dtype(
-          lambda x, t1, t2, value=1: x + integral_scalar(value, x.dtype) * (t1 * t2)),
+def _addcmul_forward(x, t1, t2, value=1):
+    """x + value·t1·t2 as torch's kernel: (value·t1)·t2 + x, one fused multiply-add."""
+    return _fused(integral_scalar(value, x.dtype) * t1, t2, x)
+
+
+defop("addcmul", in_common_dtype(_addcmul_forward),
       _addcmul_rule, _addcmul_vjp, node="AddcmulBackward0", save=(1, 2), api=("addcmul",),
       inplace="addcmul_")
-defop("addcdiv", in_common_dtype(lambda x, t1, t2, value=1: x + value * (t1 / t2)),
+defop("addcdiv", in_common_dtype(lambda x, t1, t2, value=1: x + value * t1 / t2),
       _addcdiv_rule, _addcdiv_vjp, node="AddcdivBackward0", save=(1, 2), api=("addcdiv",),
       inplace="addcdiv_")
 

@@ -27,9 +27,8 @@ def _adam_update(p, g, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, weight_
     p, g, exp_avg, exp_avg_sq = half_as_float((p, g, exp_avg, exp_avg_sq))
     if weight_decay and decoupled:
         p = r(p * (1 - lr * weight_decay))
-    w = 1 - beta1  # exp_avg.lerp_(g, w), in the two forms torch's kernel picks by weight
-    exp_avg = r(exp_avg + (g - exp_avg) * w if abs(w) < 0.5 else g - (g - exp_avg) * (1 - w))
-    exp_avg_sq = r(r(exp_avg_sq * beta2) + g * (1 - beta2) * g)
+    exp_avg = r(OPS["lerp"].forward(exp_avg, g, 1 - beta1))
+    exp_avg_sq = r(OPS["addcmul"].forward(r(exp_avg_sq * beta2), g, g, value=1 - beta2))
     step_size = lr / (1 - beta1 ** step)
     denom = r(r(r(np.sqrt(exp_avg_sq)) / (1 - beta2 ** step) ** 0.5) + r(eps))
     return r(p + exp_avg * (-step_size) / denom), exp_avg, exp_avg_sq

@@ -14,7 +14,7 @@ from ..autograd.grad_mode import no_grad
 from ..autograd.record import call
 from ..tensor import Tensor
 from .optimizer import (Optimizer, _check_betas, _check_fused, _check_nonnegative, _grads,
-                        _lerp_, _on_workers, _scalar_state, _value)
+                        _on_workers, _scalar_state, _value)
 
 __all__ = ["Optimizer", "SGD", "Adam"]
 
@@ -138,9 +138,8 @@ class Adam(Optimizer):
                         else:
                             grad = grad.add(p, alpha=wd)
                     exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-                    _lerp_(exp_avg, grad, 1 - beta1)
-                    # exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-                    exp_avg_sq.mul_(beta2).add_(grad * (1 - beta2) * grad)
+                    exp_avg.lerp_(grad, 1 - beta1)
+                    exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
                     bias_correction1 = 1 - beta1 ** step
                     bias_correction2 = 1 - beta2 ** step
                     step_size = lr / bias_correction1

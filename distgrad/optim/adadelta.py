@@ -29,8 +29,8 @@ class Adadelta(_EachParam):
         rho, eps = group["rho"], group["eps"]
         grad = _l2_grad(p, grad, group)
         square_avg, acc_delta = state["square_avg"], state["acc_delta"]
-        square_avg.mul_(rho).add_(grad * (1 - rho) * grad)  # addcmul_
+        square_avg.mul_(rho).addcmul_(grad, grad, value=1 - rho)
         std = square_avg.add(eps).sqrt_()
         delta = acc_delta.add(eps).sqrt_().div_(std).mul_(grad)
-        acc_delta.mul_(rho).add_(delta * (1 - rho) * delta)  # addcmul_
+        acc_delta.mul_(rho).addcmul_(delta, delta, value=1 - rho)
         p.add_(delta, alpha=-group["lr"])

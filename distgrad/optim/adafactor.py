@@ -7,7 +7,7 @@ from typing import Iterable
 from ..creation import zeros, zeros_like
 from ..dtype_info import finfo
 from ..tensor import Tensor
-from .optimizer import _EachParam, _lerp_
+from .optimizer import _EachParam
 
 
 class Adafactor(_EachParam):
@@ -56,13 +56,13 @@ class Adafactor(_EachParam):
             p.mul_(1 - lr * group["weight_decay"])
         if grad.dim() > 1:
             row_var, col_var = state["row_var"], state["col_var"]
-            _lerp_(row_var, grad.norm(dim=-1, keepdim=True).square_().div_(grad.shape[-1]),
+            row_var.lerp_(grad.norm(dim=-1, keepdim=True).square_().div_(grad.shape[-1]),
                    weight)
-            _lerp_(col_var, grad.norm(dim=-2, keepdim=True).square_().div_(grad.shape[-2]),
+            col_var.lerp_(grad.norm(dim=-2, keepdim=True).square_().div_(grad.shape[-2]),
                    weight)
             var = (row_var @ col_var).div_(row_var.mean(dim=-2, keepdim=True).clamp_(min=eps1))
         else:
-            var = _lerp_(state["variance"], grad * grad, weight).clone()
+            var = state["variance"].lerp_(grad * grad, weight).clone()
         update = var.clamp_(min=eps1 * eps1).rsqrt_().mul_(grad)
         denom = max(1.0, update.norm(2).item() / (math.sqrt(update.numel()) * group["d"]))
         p.add_(update, alpha=-alpha / denom)

@@ -36,6 +36,6 @@ class Adagrad(_EachParam):
         step = _value(state["step"])
         grad = _l2_grad(p, grad, group)
         clr = group["lr"] / (1 + (step - 1) * group["lr_decay"])
-        state["sum"].add_(grad * grad)  # state_sum.addcmul_(grad, grad, value=1)
+        state["sum"].addcmul_(grad, grad, value=1)
         std = state["sum"].sqrt().add_(group["eps"])
         p.add_(grad * (-clr) / std)  # param.addcdiv_(grad, std, value=-clr)

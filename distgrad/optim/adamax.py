@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from ..creation import zeros_like
-from .optimizer import _check_betas, _check_nonnegative, _EachParam, _l2_grad, _lerp_, _value
+from .optimizer import _check_betas, _check_nonnegative, _EachParam, _l2_grad, _value
 
 
 class Adamax(_EachParam):
@@ -28,7 +28,7 @@ class Adamax(_EachParam):
         beta1, beta2 = group["betas"]
         grad = _l2_grad(p, grad, group)
         exp_avg, exp_inf = state["exp_avg"], state["exp_inf"]
-        _lerp_(exp_avg, grad, 1 - beta1)
+        exp_avg.lerp_(grad, 1 - beta1)
         exp_inf.copy_(exp_inf.mul_(beta2).maximum(grad.abs().add_(group["eps"])))
         clr = group["lr"] / (1 - beta1 ** _value(state["step"]))
         p.add_(exp_avg * (-clr) / exp_inf)  # param.addcdiv_(exp_avg, exp_inf, value=-clr)

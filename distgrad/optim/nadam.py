@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from ..creation import zeros_like
-from .optimizer import (_check_betas, _check_nonnegative, _EachParam, _lerp_, _scalar_state,
+from .optimizer import (_check_betas, _check_nonnegative, _EachParam, _scalar_state,
                         _value)
 
 
@@ -57,8 +57,8 @@ class NAdam(_EachParam):
         mu_next = beta1 * (1.0 - 0.5 * (0.96 ** ((step + 1) * decay)))
         mu_product = _value(state["mu_product"].mul_(mu))
         exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-        _lerp_(exp_avg, grad, 1 - beta1)
-        exp_avg_sq.mul_(beta2).add_(grad * (1 - beta2) * grad)  # addcmul_
+        exp_avg.lerp_(grad, 1 - beta1)
+        exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
         denom = exp_avg_sq.div(bias_correction2).sqrt().add_(group["eps"])
         # param.addcdiv_(grad, denom, value=...), then (exp_avg, denom, value=...)
         p.add_(grad * (-lr * (1.0 - mu) / (1.0 - mu_product)) / denom)

@@ -421,10 +421,3 @@ def _branch(cond, then: Callable, otherwise: Callable):
     from ..ops.functions import where
 
     return where(cond, then(), otherwise())
-
-
-def _lerp_(start: Tensor, end: Tensor, weight: float) -> Tensor:
-    """start.lerp_(end, weight), in the two forms torch's kernel picks by weight."""
-    if abs(weight) < 0.5:
-        return start.add_((end - start) * weight)
-    return start.copy_(end - (end - start) * (1 - weight))

@@ -7,7 +7,7 @@ from typing import Iterable
 from ..creation import zeros_like
 from ..tensor import Tensor
 from .nadam import _decayed_grad
-from .optimizer import _branch, _check_betas, _check_nonnegative, _EachParam, _lerp_, _value
+from .optimizer import _branch, _check_betas, _check_nonnegative, _EachParam, _value
 
 
 class RAdam(_EachParam):
@@ -39,8 +39,8 @@ class RAdam(_EachParam):
         step = _value(state["step"])
         grad = _decayed_grad(p, grad, group)
         exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-        _lerp_(exp_avg, grad, 1 - beta1)
-        exp_avg_sq.mul_(beta2).add_(grad * (1 - beta2) * grad)  # addcmul_
+        exp_avg.lerp_(grad, 1 - beta1)
+        exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
         bias_correction2 = 1 - beta2 ** step
         corrected = exp_avg / (1 - beta1 ** step)
         rho_inf = 2 / (1 - beta2) - 1

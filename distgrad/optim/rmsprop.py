@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from ..creation import zeros_like
-from .optimizer import _check_nonnegative, _EachParam, _l2_grad, _lerp_
+from .optimizer import _check_nonnegative, _EachParam, _l2_grad
 
 
 class RMSprop(_EachParam):
@@ -38,10 +38,9 @@ class RMSprop(_EachParam):
         lr, alpha, momentum = group["lr"], group["alpha"], group["momentum"]
         grad = _l2_grad(p, grad, group)
         square_avg = state["square_avg"]
-        # square_avg.mul_(alpha).addcmul_(grad, grad, value=1 - alpha)
-        square_avg.mul_(alpha).add_(grad * (1 - alpha) * grad)
+        square_avg.mul_(alpha).addcmul_(grad, grad, value=1 - alpha)
         if group["centered"]:
-            grad_avg = _lerp_(state["grad_avg"], grad, 1 - alpha)
+            grad_avg = state["grad_avg"].lerp_(grad, 1 - alpha)
             avg = (square_avg - grad_avg * grad_avg).sqrt_()
         else:
             avg = square_avg.sqrt()
@@ -51,4 +50,4 @@ class RMSprop(_EachParam):
             buf.mul_(momentum).add_(grad / avg)
             p.add_(buf, alpha=-lr)
         else:
-            p.add_(grad * (-lr) / avg)  # param.addcdiv_(grad, avg, value=-lr)
+            p.addcdiv_(grad, avg, value=-lr)

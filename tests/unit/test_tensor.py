@@ -286,6 +286,34 @@ def test_a_fused_multiply_add_rounds_once():
     exact = [float(Fraction(p) * Fraction(q) + Fraction(r)) for p, q, r in zip(x, y, z)]
     assert fma(x, y, z, np.float64).tolist() == exact
 
+@pytest.mark.parametrize("dtype", ["float32", "float64", "bfloat16"])
+def test_lerp_and_addcmul_round_once_as_torchs_kernels(dtype):
+    """torch's lerp and addcmul are one fused multiply-add each (lerp in its two forms by
+    the weight): bit for bit torch's, and so are the optimizer steps made of them."""
+    rng = np.random.default_rng(4)
+    start, end, other = (rng.standard_normal((3, 500)) for _ in range(3))
+    weights = rng.random(500)
+
+    def results(T):
+        a, b, c, w = (T.tensor(v).to(getattr(T, dtype)) for v in (start, end, other, weights))
+        made = [a.lerp(b, 0.1), a.lerp(b, 0.7), a[0].clone().lerp_(b[1], w),
+                T.addcmul(a, b, c, value=-0.3), a.clone().addcmul_(b, b, value=0.001),
+                T.addcdiv(a, b, c.abs() + 0.1, value=1.7)]
+        if dtype != "bfloat16":  # (distgrad's optimizers round each op to bfloat16)
+            p = T.tensor(start[0]).to(getattr(T, dtype)).requires_grad_()
+            opt = T.optim.Adamax([p], lr=0.01)
+            for k in range(20):
+                p.grad = T.tensor(other[k % 3]).to(p.dtype) * (k + 1)
+                opt.step()
+            made.append(p.detach())
+        return [m.double().numpy() for m in made]
+
+    import torch
+
+    for ours, theirs in zip(results(distgrad), results(torch)):
+        np.testing.assert_array_equal(ours, theirs)
+
+
 def test_random_creation_shapes_and_dtypes():
     def f(torch):
         torch.manual_seed(0)
