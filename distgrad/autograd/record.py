@@ -180,7 +180,10 @@ def call(name: str, *inputs, _device=None, **attrs):
         outs.append(t)
 
     if requires_grad:
-        needs = tuple(getattr(t, "_requires_grad", False) for t in inputs)
+        # (a view made under no_grad of a leaf requires grad but has no gradient edge: no
+        # gradient of the node's goes to it, so nothing is saved for one)
+        needs = tuple(getattr(t, "_requires_grad", False) and (
+            t._grad_fn is not None or not t._no_accumulator) for t in inputs)
         name = op.node_name(inputs, attrs)
         node = node_class(name)(op, name, attrs, inputs, outs, needs, device)
         for k, t in enumerate(outs):

@@ -261,3 +261,19 @@ def test_a_product_checks_what_it_saved_when_only_one_gradient_is_asked(op):
             got.append(str(e).split(":")[0])
     assert got[0] == got[1] == ("one of the variables needed for gradient computation has "
                                 "been modified by an inplace operation")
+
+
+def test_an_operand_with_no_gradient_edge_has_nothing_saved_for_it():
+    # a view made under no_grad of a leaf requires grad but has no gradient edge (its node's
+    # next_functions entry is None): mul saves nothing for its gradient, so writing the
+    # other operand afterwards is no error (fuzzer seed 22210988)
+    got = []
+    for T in (torch, distgrad):
+        x = T.tensor(X, requires_grad=True)
+        with T.no_grad():
+            row = x[1:2]
+        y = x * 2
+        z = y * row
+        y.zero_()
+        got.append(T.autograd.grad((z * z).sum(), x)[0].tolist())
+    assert got[0] == got[1]
