@@ -131,7 +131,9 @@ def _elu_vjp(c, g):
     _refuse_negative_slope(c, alpha, "elu")
     x = c[0]
     at_zero = scale * alpha * input_scale  # the slope at 0 (torch takes the lower side)
-    below = call("where", x < 0, at_zero * (x * input_scale).exp(), at_zero)
+    # (exp of the negative side only: a large x's exp is inf, whose gradient 0·inf would be
+    # nan where the branch is not taken)
+    below = call("where", x < 0, at_zero * (x.clamp(max=0) * input_scale).exp(), at_zero)
     return g * call("where", x <= 0, below, scale)  # (NaN takes the linear side, as torch)
 
 

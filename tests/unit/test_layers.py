@@ -853,3 +853,20 @@ def test_prelu_rrelu_gradients_with_create_graph_require_grad_as_torchs(act, wan
                                             materialize_grads=True)
 
     same(scenario)
+
+
+@pytest.mark.parametrize("act", ["elu", "selu", "celu"])
+def test_elu_second_order_gradients_of_large_inputs_are_finite_as_torchs(act):
+    """The exponential side of elu's gradient is not taken for a positive input; its exp
+    (inf for a large one) must not reach the second-order gradient as 0·inf = nan
+    (fuzzer seed 22210867)."""
+    from torch_twin import same
+
+    def scenario(T):
+        x = T.tensor([1053.0, 200.0, -1.0, 0.5, 0.0], requires_grad=True)
+        y = getattr(T.nn.functional, act)(x)
+        g, = T.autograd.grad((y * y).sum(), x, create_graph=True)
+        # (the gradient's own node is named as its composite's ops, not EluBackwardBackward0)
+        return g.detach(), T.autograd.grad((g * g).sum(), x)
+
+    same(scenario)
