@@ -4,7 +4,9 @@ what a program mixes (a model, its optimizer and scheduler, a DataLoader, hooks,
 errors, seeded random numbers).
 
 Each program imports distgrad as torch on a line of its own, which the torch run replaces
-with `import torch`, and prints "done" last (so a program that stops early in both fails). The outputs are compared as text with the numbers taken out, and the
+with `import torch`, and prints "done" last (so a program that stops early in both fails).
+Each runs in a thread of its own, as a new program would, with no thread-local state
+left by earlier tests. The outputs are compared as text with the numbers taken out, and the
 numbers to a printed float32's last digit (torch's own kernels differ that much between
 CPUs; a zero's sign is not told); object addresses are left out. A program may place
 tensors: `W[k]` is worker k's device under distgrad and the CPU under torch, `shard(t, dim)`
@@ -17,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import io
 import re
+import threading
 import warnings
 from pathlib import Path
 
@@ -45,11 +48,30 @@ def _run(source: str, path: Path, places: dict) -> str:
     with contextlib.redirect_stdout(out), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            exec(compile(source, str(path), "exec"), {"__name__": "__program__", **places})  # noqa: S102
+            _in_a_thread_of_its_own(lambda: exec(  # noqa: S102
+                compile(source, str(path), "exec"), {"__name__": "__program__", **places}))
         finally:
             for module in (torch, distgrad):
                 module.set_printoptions(profile="default")
     return _ADDRESS.sub("", out.getvalue())
+
+
+def _in_a_thread_of_its_own(fn) -> None:
+    """Run fn in a new thread, as a new program starts: with none of the thread-local state
+    (grad mode, running transforms) that tests before it left in this one."""
+    failure = []
+
+    def run():
+        try:
+            fn()
+        except BaseException as e:  # noqa: BLE001  (raised again in the caller's thread)
+            failure.append(e)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    if failure:
+        raise failure[0]
 
 
 @contextlib.contextmanager
