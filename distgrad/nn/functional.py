@@ -90,8 +90,9 @@ def linear(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None) -> Tens
     if input.ndim == 0:
         raise RuntimeError("both arguments to linear need to be at least 1D, but they are 0D "
                            f"and {weight.ndim}D")
-    if input.ndim >= 3 and not input.is_contiguous():
-        # torch multiplies, then adds the bias in place (AddBackward0; the product's dtype)
+    if not input.is_contiguous():
+        # torch multiplies (a 1-d input unsqueezed), then adds the bias in place
+        # (AddBackward0; the product's dtype)
         return _f.matmul(input, weight.t()).add_(bias)
     # torch views the input as a matrix, runs addmm, and views the result back.
     rows = input.reshape(-1, input.shape[-1])

@@ -114,6 +114,28 @@ def test_linear_graph_is_addmm():
     assert y3.grad_fn.next_functions[0][0].name() == "AddmmBackward0"
 
 
+@pytest.mark.parametrize("strided", ["expanded", "stepped", "transposed"])
+def test_linear_of_a_strided_input_multiplies_then_adds_the_bias_as_torch(strided):
+    # torch flattens only a contiguous input (not 2-d) for one addmm; another goes through
+    # matmul (a 1-d one unsqueezed) and an added bias, whose nodes a write names
+    # (fuzzer seed 22195169)
+    import torch
+
+    def chain(T):
+        w = T.tensor(np.arange(15.0).reshape(5, 3) / 7, requires_grad=True)
+        x = T.tensor(np.arange(12.0) / 5, requires_grad=True)
+        x = {"expanded": x[:1].expand(3), "stepped": x[::4],
+             "transposed": x.view(2, 2, 3).transpose(0, 1)}[strided]
+        y = T.nn.functional.linear(x, w, T.ones(5))
+        names, node = [], y.grad_fn
+        while node is not None:
+            names.append(node.name())
+            node = next((n for n, _ in node.next_functions if n is not None), None)
+        return names, y.detach().numpy().round(5).tolist()
+
+    assert chain(distgrad) == chain(torch)
+
+
 def test_linear_shape_error():
     same_error("linear", [randn(2, 3), randn(4, 5), randn(4)])
     same_error("linear", [randn(2, 7, 3), randn(4, 5), randn(4)])
