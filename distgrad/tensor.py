@@ -924,9 +924,7 @@ class Tensor:
             raise RuntimeError("a leaf Variable that requires grad is being used in an in-place "
                                "operation.")
         if not overlap_ok and self._has_internal_overlap():
-            raise RuntimeError("unsupported operation: more than one element of the written-to "
-                               "tensor refers to a single memory location. Please clone() the "
-                               "tensor before performing the operation.")
+            raise RuntimeError(layout.OVERLAPPING_WRITE)
 
     def _check_write_to_stale_view(self) -> None:
         """Before an in-place op computes: torch still takes a view made while its base

@@ -30,6 +30,7 @@ from ..autograd.graph import AccumulateGrad
 from ..autograd.grad_mode import enable_grad, is_grad_enabled
 from ..autograd.record import note_stand_in
 from ..creation import zeros_like
+from ..ops import layout
 from ..tensor import Tensor
 from .batching import check_randomness, random_draws, vmap
 from .pytree import tree_flatten, tree_map, tree_unflatten, treespec_pprint
@@ -347,6 +348,11 @@ def jacfwd(func: Callable, argnums: argnums_t = 0, has_aux: bool = False, *,
 
     def wrapper(*args):
         check_randomness(randomness)
+        # torch's forward mode copies each basis tangent into a tensor laid out as its
+        # input: an expanded input's overlapping memory refuses the write
+        for x in tree_flatten(_slice_argnums(args, argnums))[0]:
+            if isinstance(x, Tensor) and x._has_internal_overlap():
+                raise RuntimeError(layout.OVERLAPPING_WRITE)
         with random_draws(randomness):
             return rev(*args)
 

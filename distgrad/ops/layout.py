@@ -103,6 +103,11 @@ def preserved(shape, strides):
     return elementwise_strides(shape, [(shape, strides)])
 
 
+OVERLAPPING_WRITE = ("unsupported operation: more than one element of the written-to tensor "
+                     "refers to a single memory location. Please clone() the tensor before "
+                     "performing the operation.")
+
+
 def has_internal_overlap(shape, strides) -> bool:
     """Whether two elements share one memory location (an expanded dim): such a tensor
     cannot be written in place."""

@@ -160,9 +160,7 @@ def _overlapping_write_vjp(c, g):
     (the gradient read through the view's layout), and the base's old value none: torch
     refuses to write its gradient back through the overlapping view."""
     if c.needs[2]:
-        raise RuntimeError("unsupported operation: more than one element of the written-to "
-                           "tensor refers to a single memory location. Please clone() the "
-                           "tensor before performing the operation.")
+        raise RuntimeError(layout.OVERLAPPING_WRITE)
     return _as_strided_backward_vjp(c, g) if c.needs[0] else None, None, None
 
 

@@ -215,6 +215,20 @@ def test_jacobian_errors():
     same(f)
 
 
+def test_forward_jacobians_of_an_expanded_input_are_refused_as_torchs():
+    # torch's jacfwd (and hessian, jacfwd of jacrev) copies each basis tangent into a tensor
+    # laid out as its input: an expanded one's memory overlaps (fuzzer seeds 22141078,
+    # 22190812); an argument not differentiated, and jacrev, pass
+    def f(torch):
+        x = t(torch, X3[:1]).expand(3)
+        return (attempt(torch.func.jacfwd(cubic), x), attempt(torch.func.hessian(cubic), x),
+                attempt(torch.func.jacfwd(mixed, argnums=1), x, t(torch, Y3)),
+                attempt(torch.func.jacfwd(mixed, argnums=0), x, t(torch, Y3)),
+                attempt(torch.func.jacrev(cubic), x))
+
+    same(f)
+
+
 # ---- vmap ---------------------------------------------------------------------------------
 
 def test_vmap_in_dims_variants():
