@@ -461,6 +461,11 @@ def setitem(x, key, value):
         # itself (torch checks the written view, not its base; all of x is x itself).
         (x if selects_all else getitem(x, key)).copy_(value)
         return
+    if _is_tensor(key) and _is_bool_scalar(key) and not bool(key):
+        # torch indexes with a 0-dim mask through a view with a dim of size 1 for it: a write
+        # of nothing into that view, which x's version and node (CopySlices) still record
+        setitem(x.unsqueeze(0), key.reshape(1), value)
+        return
     if any(_is_bool_scalar(item) and not bool(item) for item in items):
         _write_nothing(x, key, items, value)
         return

@@ -183,6 +183,23 @@ def test_bool_scalar_index_writes(name):
     same(scenario, prefix=0)  # a bad value fails with torch's error type, in other words
 
 
+@pytest.mark.parametrize("mask", [False, True])
+def test_a_write_through_a_0_dim_mask_is_recorded_even_when_false(mask):
+    # torch indexes with a 0-dim mask through a view with a dim of size 1 for it: a False
+    # one writes nothing there, which still bumps the version and records CopySlices (as
+    # `loss[loss > limit] = limit` does whether or not the loss is over it)
+    def scenario(t):
+        x = t.arange(3.0).requires_grad_()
+        y = x * 2
+        y[t.tensor(mask)] = t.tensor(5.0)
+        z = t.zeros(2, 3)
+        z[t.tensor(mask)] += 1
+        y.sum().backward()
+        return y, y._version, y.grad_fn.name(), x.grad, z, z._version
+
+    same(scenario)
+
+
 # torch reads a uint8 index as a mask (deprecated, with a warning), but its index_put_ writes a
 # one-element value through a lone mask by masked_fill_, which takes bool masks only; a mask
 # of another shape than the dims it indexes is an IndexError, bool or uint8
