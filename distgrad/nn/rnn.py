@@ -224,12 +224,12 @@ class RNNBase(Module):
         """hx as a tuple of (layers·directions, N, H) tensors, checked as torch checks it."""
         if hx is None:
             return (self._zeros(input, self.hidden_size),)
-        if batched and hx.ndim != 3:
+        if batched and hx.dim() != 3:  # (.dim(), as torch's: a tuple for a GRU's h says so)
             raise RuntimeError(f"For batched 3-D input, hx should also be 3-D but got "
-                               f"{hx.ndim}-D tensor")
-        if not batched and hx.ndim != 2:
+                               f"{hx.dim()}-D tensor")
+        if not batched and hx.dim() != 2:
             raise RuntimeError(f"For unbatched 2-D input, hx should also be 2-D but got "
-                               f"{hx.ndim}-D tensor")
+                               f"{hx.dim()}-D tensor")
         return (hx if batched else hx.unsqueeze(1),)
 
     def _check_state(self, input: Tensor, state: tuple) -> None:
@@ -408,10 +408,10 @@ class LSTM(RNNBase):
             return (self._zeros(input, self.proj_size or self.hidden_size),
                     self._zeros(input, self.hidden_size))
         want = 3 if batched else 2
-        if hx[0].ndim != want or hx[1].ndim != want:
+        if hx[0].dim() != want or hx[1].dim() != want:
             kind = "batched 3-D" if batched else "unbatched 2-D"
             raise RuntimeError(f"For {kind} input, hx and cx should also be {want}-D but got "
-                               f"({hx[0].ndim}-D, {hx[1].ndim}-D) tensors")
+                               f"({hx[0].dim()}-D, {hx[1].dim()}-D) tensors")
         return tuple(hx) if batched else (hx[0].unsqueeze(1), hx[1].unsqueeze(1))
 
     def _check_state(self, input: Tensor, state: tuple) -> None:
@@ -430,6 +430,15 @@ class GRU(RNNBase):
 
 
 # ---- cells ----------------------------------------------------------------------------------
+
+def _check_states(hx, num_states: int, op: str) -> None:
+    """A batched step's states as torch's kernel takes them: a tuple (or list) of them."""
+    if not isinstance(hx, (tuple, list)):
+        raise TypeError(f"{op}(): argument 'hx' (position 2) must be tuple of Tensors, not "
+                        f"{type(hx).__name__}")
+    if len(hx) != num_states:
+        raise RuntimeError(f"{op} expects two hidden states")
+
 
 class RNNCellBase(Module):
     """One step: weight_ih (chunks·hidden, input), weight_hh (chunks·hidden, hidden), and
@@ -468,19 +477,22 @@ class RNNCellBase(Module):
         name = type(self).__name__
         if input.ndim not in (1, 2):
             raise ValueError(f"{name}: Expected input to be 1D or 2D, got {input.ndim}D instead")
-        for k, h in enumerate(hx or ()):
-            if h.ndim not in (1, 2):
+        for k, h in enumerate(() if hx is None else hx):
+            if h.dim() not in (1, 2):  # (.dim(), as torch's: a tuple for a GRU's h says so)
                 label = f"hx[{k}]" if kind == "LSTM" else "hidden"
-                raise ValueError(f"{name}: Expected {label} to be 1D or 2D, got {h.ndim}D "
+                raise ValueError(f"{name}: Expected {label} to be 1D or 2D, got {h.dim()}D "
                                  "instead")
         batched = input.ndim == 2
+        num_states = 2 if kind == "LSTM" else 1
         if not batched:
             input = input.unsqueeze(0)
         if hx is None:
             hx = (zeros(input.shape[0], self.hidden_size, dtype=input.dtype,
-                        device=input.device),) * (2 if kind == "LSTM" else 1)
+                        device=input.device),) * num_states
         elif not batched:
-            hx = tuple(h.unsqueeze(0) for h in hx)
+            hx = tuple(hx[k].unsqueeze(0) for k in range(num_states))
+        else:
+            _check_states(hx, num_states, f"{kind.lower()}_cell")
         self._check_cell(input, hx)
         out = step(F.linear(input, self.weight_ih, self.bias_ih), tuple(hx), self.weight_hh,
                    self.bias_hh)

@@ -194,6 +194,14 @@ ERRORS = [
     (lambda nn: nn.GRUCell(3, 4), lambda lib: (_z(lib, 2, 3), _z(lib, 2, 5))),
     (lambda nn: nn.GRUCell(3, 4), lambda lib: (_z(lib, 2, 3), _z(lib, 1, 2, 4))),
     (lambda nn: nn.RNNCell(3, 4), lambda lib: (_z(lib, 3), _z(lib, 2, 4))),
+    # an LSTMCell given h alone, or not two states; a GRU given an LSTM's (h, c)
+    (lambda nn: nn.LSTMCell(3, 4), lambda lib: (_z(lib, 2, 3), _z(lib, 2, 4))),
+    (lambda nn: nn.LSTMCell(3, 4), lambda lib: (_z(lib, 2, 3), (_z(lib, 2, 4),))),
+    (lambda nn: nn.LSTMCell(3, 4), lambda lib: (_z(lib, 2, 3), (_z(lib, 2, 4),) * 3)),
+    (lambda nn: nn.LSTMCell(3, 4), lambda lib: (_z(lib, 3), (_z(lib, 4),))),
+    (lambda nn: nn.LSTMCell(3, 4), lambda lib: (_z(lib, 3), _z(lib, 4))),
+    (lambda nn: nn.GRUCell(3, 4), lambda lib: (_z(lib, 2, 3), (_z(lib, 2, 4),) * 2)),
+    (lambda nn: nn.GRU(3, 4), lambda lib: (_z(lib, 5, 2, 3), (_z(lib, 1, 2, 4),) * 2)),
 ]
 
 
@@ -202,7 +210,8 @@ def test_forward_errors_as_torch(k):
     make, args = ERRORS[k]
     caught = []
     for lib in (torch, distgrad):
-        with pytest.raises((RuntimeError, ValueError)) as info:
+        with pytest.raises((RuntimeError, ValueError, TypeError, IndexError,
+                            AttributeError)) as info:
             make(lib.nn)(*args(lib))
         caught.append((type(info.value), str(info.value)))
     assert caught[1] == caught[0]
