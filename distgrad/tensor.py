@@ -854,12 +854,21 @@ class Tensor:
     # ---- placement ---------------------------------------------------------------------
     def to(self, *args, **kwargs):
         """`to(device)`, `to(dtype)`, `to(other)`: a differentiable copy (or self, unless
-        copy=True)."""
+        copy=True); with memory_format, a copy laid out in it unless self already is."""
+        from .ops.functions import memory_format_name
+
         copy = kwargs.get("copy", False)
+        fmt = memory_format_name("to", kwargs.get("memory_format")) or "preserve_format"
         target_device, target_dtype = to_args(args, kwargs)
         out = self
-        if target_dtype is not None and target_dtype is not self.dtype or copy and (
-                target_device is None or device_str(target_device) == self.device_str):
+        recast = target_dtype is not None and target_dtype is not self.dtype or copy and (
+            target_device is None or device_str(target_device) == self.device_str)
+        if fmt != "preserve_format" and (recast or layout.suggested_format(
+                self.shape, self._strides_offset()[0]) != fmt):
+            layout.memory_format_strides(self.shape, fmt)  # (torch's error for another rank)
+            out = call("to_format", out, dtype=(target_dtype or self.dtype).name,
+                       memory_format=fmt)
+        elif recast:
             out = call("to_dtype", out, dtype=(target_dtype or self.dtype).name)
         if target_device is not None and device_str(target_device) != self.device_str:
             target = device_str(target_device)

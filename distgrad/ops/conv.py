@@ -17,6 +17,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from ..autograd.record import call
+from . import layout
 from .rules import require_scalar_type, zeros_grad
 from .table import Meta, defop
 
@@ -237,7 +238,7 @@ def _conv_bias_grad_vjp(c, u):
 
 
 defop("convolution", _convolution, _conv_rule, _conv_vjp, node="ConvolutionBackward0",
-      save=(0, 1), sharding="batch")
+      save=(0, 1), sharding="batch", layout_rule=layout.convolution_format)
 defop("conv_input_grad", lambda g, w, _x, **geo: _conv_input_grad(g, w, **geo),
       lambda g, w, _x, input_size, **_: Meta((g.shape[0],) + tuple(input_size[1:]), g.dtype),
       _conv_input_grad_vjp, node="ConvolutionBackwardBackward0", save=(0, 1))
@@ -375,7 +376,7 @@ def _max_pool_rule(x, kernel, stride, padding, dilation=None, ceil_mode=False):
 for _n in (2, 3):
     defop(f"max_pool{_n}d_with_indices", _max_pool, _max_pool_rule, _max_pool_vjp,
           node=f"MaxPool{_n}DWithIndicesBackward0", n_out=2, nondiff_outputs=(1,),
-          save=(0,), save_out=True, sharding="batch")
+          save=(0,), save_out=True, sharding="batch", layout_rule=layout.in_suggested_format)
     for _name, _node in ((f"max_pool{_n}d_with_indices_backward", f"MaxPool{_n}DWithIndices"),
                          (f"adaptive_max_pool{_n}d_backward", f"AdaptiveMaxPool{_n}D")):
         defop(_name, _max_pool_backward, lambda g, x, idx, n: Meta(tuple(x.shape), g.dtype),
@@ -418,7 +419,7 @@ def _adaptive_max_pool_rule(x, output_size):
 for _n in (2, 3):
     defop(f"adaptive_max_pool{_n}d", _adaptive_max_pool, _adaptive_max_pool_rule, _max_pool_vjp,
           node=f"AdaptiveMaxPool{_n}DBackward0", n_out=2, nondiff_outputs=(1,), save=(0,),
-          save_out=True, sharding="batch")
+          save_out=True, sharding="batch", layout_rule=layout.in_suggested_format)
 
 
 def _avg_divisor(shape, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override,
@@ -481,7 +482,8 @@ def _avg_pool_vjp(c, g):
 
 for _n in (2, 3):
     defop(f"avg_pool{_n}d", _avg_pool, _avg_pool_rule, _avg_pool_vjp,
-          node=f"AvgPool{_n}DBackward0", save=(0,), sharding="batch")
+          node=f"AvgPool{_n}DBackward0", save=(0,), sharding="batch",
+          layout_rule=layout.in_suggested_format)
     defop(f"avg_pool{_n}d_backward", _avg_pool_backward,
           lambda g, _x, input_size, **_: Meta(tuple(input_size), g.dtype),
           lambda c, gg, n=_n: (call(f"avg_pool{n}d", gg, **_avg_attrs(c.attrs))
@@ -542,7 +544,8 @@ def _adaptive_vjp(c, g):
 
 for _n in (2, 3):
     defop(f"adaptive_avg_pool{_n}d", _adaptive, _adaptive_rule, _adaptive_vjp,
-          node=f"AdaptiveAvgPool{_n}DBackward0", save=(0,), sharding="batch")
+          node=f"AdaptiveAvgPool{_n}DBackward0", save=(0,), sharding="batch",
+          layout_rule=layout.in_suggested_format)
     defop(f"adaptive_avg_pool{_n}d_backward", _adaptive_backward(_n),
           lambda g, _x, input_size: Meta(tuple(input_size), g.dtype),
           lambda c, gg, n=_n: (call(f"adaptive_avg_pool{n}d", gg,

@@ -8,6 +8,7 @@ import numpy as np
 
 from .. import dtypes
 from ..autograd.record import call
+from . import layout
 from .conv import _conv_input_grad, _conv_rule, _convolution, _dims
 from .rules import not_implemented, require_scalar_type
 from .table import Meta, defop
@@ -75,7 +76,7 @@ def _vjp(c, g):
 
 
 defop("conv_transpose", _forward, _rule, _vjp, node="ConvolutionBackward0", save=(0, 1),
-      sharding="batch")
+      sharding="batch", layout_rule=layout.convolution_format)
 
 
 def _input_grad_vjp(c, u):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import dtypes
+from . import layout
 from .layers import (_norm_input_grad, _saved_stats, _wide_rstd, in_float32,
                      mixed_norm_dtypes, norm_kernel_dtypes)
 from .table import Meta, defop
@@ -66,4 +67,4 @@ def _group_norm_vjp(c, g, _mean_grad=None, _rstd_grad=None):
 
 defop("native_group_norm", _group_norm, _group_norm_rule, _group_norm_vjp,
       node="NativeGroupNormBackward0", save=(0, 1), save_out=(1, 2), n_out=3,
-      nondiff_outputs=(1, 2), sharding="batch")
+      nondiff_outputs=(1, 2), sharding="batch", layout_rule=layout.in_suggested_format)

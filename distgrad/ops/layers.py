@@ -407,7 +407,7 @@ def _batch_norm_vjp(c, g, _mean_grad=None, _rstd_grad=None):
 
 defop("native_batch_norm", _batch_norm, _batch_norm_rule, _batch_norm_vjp,
       node="NativeBatchNormBackward0", save=(0, 1, 3, 4), save_out=(1, 2), n_out=3,
-      nondiff_outputs=(1, 2), differentiable=(0, 1, 2))
+      nondiff_outputs=(1, 2), differentiable=(0, 1, 2), layout_rule=layout.in_suggested_format)
 
 
 # ---- GELU (exact and tanh) and SiLU --------------------------------------------------------------

@@ -52,6 +52,59 @@ def memory_format_strides(shape, fmt: str) -> tuple:
     return tuple(strides)
 
 
+def suggested_format(shape, strides) -> str:
+    """torch's suggest_memory_format: "channels_last" ("channels_last_3d") for a 4-dim
+    (5-dim) tensor whose strides order its dims as that format does, else
+    "contiguous_format"."""
+    for fmt, order in _LAST_ORDERS.items():
+        if len(shape) == len(order) and _strides_like(shape, strides, order):
+            return fmt
+    return "contiguous_format"
+
+
+def _strides_like(shape, strides, order) -> bool:
+    """torch's is_channels_last_strides_2d_s4 (_3d_s5): the strides grow along `order`; its
+    ambiguous cases (a size-1 dim stepping as a neighbour does) are row-major."""
+    if strides[1] == 0:
+        return False
+    least = 0
+    for d in order:
+        if shape[d] == 0 or strides[d] < least:
+            return False
+        if d == 0 and least == strides[1]:
+            return False
+        least = strides[d] * max(shape[d], 1)
+    return True
+
+
+def _in_format(out_shape, fmt: str):
+    if fmt not in _LAST_ORDERS or len(out_shape) != len(_LAST_ORDERS[fmt]):
+        return None
+    return memory_format_strides(out_shape, fmt)
+
+
+def in_suggested_format(out_shape, operands, attrs, k):
+    """The layout of torch's kernels that allocate their result in the input's suggested
+    memory format (pooling, upsampling, padding, batch and group norm, pixel shuffle, roll):
+    a channels-last input gives a channels-last result."""
+    return _in_format(out_shape, suggested_format(*operands[0]))
+
+
+def convolution_format(out_shape, operands, attrs, k):
+    """torch's 2-d convolution on the CPU (mkldnn's and thnn's use_channels_last): a
+    channels-last result when its input or its weight is channels-last."""
+    if any(suggested_format(*o) == "channels_last" for o in operands[:2]):
+        return _in_format(out_shape, "channels_last")
+    return None
+
+
+def cat_format(out_shape, operands, attrs, k):
+    """torch's cat_compute_output_memory_format: its inputs' suggested format when they all
+    suggest the same one."""
+    formats = {suggested_format(*o) for o in operands}
+    return _in_format(out_shape, formats.pop()) if len(formats) == 1 else None
+
+
 def is_contiguous_in(shape, strides, fmt: str) -> bool:
     """torch's is_contiguous(memory_format=...): size-1 dims may have any stride."""
     if fmt not in _LAST_ORDERS:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd.record import call
+from . import layout
 from .table import Meta, defop
 
 
@@ -61,12 +62,12 @@ def _unshuffle_rule(x, downscale_factor):
 defop("pixel_shuffle", lambda x, upscale_factor: np.ascontiguousarray(_shuffle(x, upscale_factor)),
       _shuffle_rule,
       lambda c, g: call("pixel_unshuffle", g, downscale_factor=c.attrs["upscale_factor"]),
-      node="PixelShuffleBackward0")
+      node="PixelShuffleBackward0", layout_rule=layout.in_suggested_format)
 defop("pixel_unshuffle",
       lambda x, downscale_factor: np.ascontiguousarray(_unshuffle(x, downscale_factor)),
       _unshuffle_rule,
       lambda c, g: call("pixel_shuffle", g, upscale_factor=c.attrs["downscale_factor"]),
-      node="PixelUnshuffleBackward0")
+      node="PixelUnshuffleBackward0", layout_rule=layout.in_suggested_format)
 
 
 def pixel_shuffle(input, upscale_factor: int):

@@ -13,6 +13,7 @@ import math
 import numpy as np
 
 from ..autograd.record import call
+from . import layout
 from .conv import _im2col, _scatter_windows
 from .rules import zeros_grad
 from .table import Meta, defop
@@ -99,7 +100,8 @@ def _resample_vjp(c, g):
 
 
 defop("resample", _resample, _resample_rule, _resample_vjp, save=(0,),
-      node=lambda inputs, attrs: attrs["node"], sharding="batch")
+      node=lambda inputs, attrs: attrs["node"], sharding="batch",
+      layout_rule=layout.in_suggested_format)
 defop("resample_backward", _resample_backward, _resample_backward_rule,
       lambda c, g: call("resample", g, maps=c.attrs["maps"], node=c.attrs["node"]),
       node=lambda inputs, attrs: attrs["node"].replace("Backward0", "BackwardBackward0"),

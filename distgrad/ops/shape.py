@@ -285,7 +285,7 @@ def _cat_vjp(c, g):
     return tuple(out)
 
 
-defop("cat", _cat_forward, _cat_rule, _cat_vjp, node="CatBackward0")
+defop("cat", _cat_forward, _cat_rule, _cat_vjp, node="CatBackward0", layout_rule=layout.cat_format)
 
 
 def _stack_rule(*xs, dim=0):
@@ -584,7 +584,7 @@ def _roll_forward(x, shifts, dims=None):
 defop("roll", _roll_forward, _roll_rule,
       lambda c, g: call("roll", g, shifts=[-s for s in c.attrs["shifts"]],
                         dims=c.attrs.get("dims")),
-      node="RollBackward0")
+      node="RollBackward0", layout_rule=layout.in_suggested_format)
 
 
 def _repeat_rule(x, repeats):
@@ -648,7 +648,7 @@ def _constant_pad_nd(x, pad, value=0.0):
 
 defop("constant_pad_nd", _constant_pad_nd, _constant_pad_nd_rule,
       lambda c, g: call("constant_pad_nd", g, pad=[-p for p in c.attrs["pad"]]),
-      node="ConstantPadNdBackward0")
+      node="ConstantPadNdBackward0", layout_rule=layout.in_suggested_format)
 
 
 # ---- triangles and diagonals ------------------------------------------------------------------

@@ -297,3 +297,68 @@ def test_a_leafs_grad_is_laid_out_as_torchs(inp, where, leaf, loss, create_graph
         assert m[:4] == t[:4], (m[:4], t[:4])
         assert type(m[4]) is type(t[4]) and (not isinstance(t[4], tuple) or m[4] == t[4])
         np.testing.assert_allclose(m[5], t[5], rtol=1e-6)
+
+
+# torch's kernels that allocate their result in the input's suggested memory format
+# (a conv's in its input's or its weight's): a channels-last input stays channels-last
+# through a CNN's layers, so view(N, -1) after them fails as torch's does.
+CHANNELS_LAST_CASES = {
+    "conv2d": lambda T, F, x: F.conv2d(x, T.ones(3, 4, 3, 3, device=x.device), padding=1),
+    "conv_transpose2d": lambda T, F, x: F.conv_transpose2d(x, T.ones(4, 2, 3, 3, device=x.device), stride=2),
+    "conv2d_weight_only": lambda T, F, x: F.conv2d(
+        x.contiguous(),
+        T.ones(3, 4, 3, 3, device=x.device).contiguous(memory_format=T.channels_last)),
+    "max_pool2d": lambda T, F, x: F.max_pool2d(x, 2),
+    "max_pool2d_indices": lambda T, F, x: F.max_pool2d(x, 2, return_indices=True)[1],
+    "avg_pool2d": lambda T, F, x: F.avg_pool2d(x, 3, 2, 1, ceil_mode=True),
+    "adaptive_avg_pool2d": lambda T, F, x: F.adaptive_avg_pool2d(x, 3),
+    "adaptive_max_pool2d": lambda T, F, x: F.adaptive_max_pool2d(x, 4),
+    "nearest": lambda T, F, x: F.interpolate(x, scale_factor=2),
+    "bilinear": lambda T, F, x: F.interpolate(x, scale_factor=1.5, mode="bilinear"),
+    "bicubic": lambda T, F, x: F.interpolate(x, size=(5, 7), mode="bicubic"),
+    "batch_norm": lambda T, F, x: F.batch_norm(x, None, None, training=True),
+    "group_norm": lambda T, F, x: F.group_norm(x, 2),
+    "pixel_shuffle": lambda T, F, x: F.pixel_shuffle(x, 2),
+    "pixel_unshuffle": lambda T, F, x: F.pixel_unshuffle(x, 2),
+    "reflect_pad": lambda T, F, x: F.pad(x, (1, 1, 1, 1), mode="reflect"),
+    "replicate_pad": lambda T, F, x: F.pad(x, (1, 2, 1, 0), mode="replicate"),
+    "constant_pad": lambda T, F, x: F.pad(x, (1, 1, 1, 1)),
+    "roll": lambda T, F, x: x.roll(1, 2),
+    "cat_both": lambda T, F, x: T.cat([x, x], 1),
+    "cat_mixed": lambda T, F, x: T.cat([x, x.contiguous()], 1),
+    "max_pool3d": lambda T, F, x: F.max_pool3d(
+        x.unsqueeze(2).contiguous(memory_format=T.channels_last_3d), (1, 2, 2)),
+    "unbatched_pool": lambda T, F, x: F.max_pool2d(x[0], 2),
+}
+
+
+@pytest.mark.parametrize("where", ["cpu", "worker:0"])
+@pytest.mark.parametrize("case", sorted(CHANNELS_LAST_CASES))
+def test_a_channels_last_input_gives_torchs_layout(case, where, local_workers):
+    def run(T, device):
+        x = T.tensor(np.arange(288.0).reshape(2, 4, 6, 6) / 50 - 1, dtype=T.float32,
+                     device=device).contiguous(memory_format=T.channels_last)
+        y = CHANNELS_LAST_CASES[case](T, T.nn.functional, x)
+        return y.stride(), repr(attempt(lambda: y.view(y.shape[0], -1).shape)), y.cpu().numpy()
+
+    mine, theirs = run(distgrad, where), run(torch, "cpu")
+    assert mine[:2] == theirs[:2]
+    np.testing.assert_allclose(mine[2], theirs[2], rtol=1e-5, atol=1e-5)
+
+
+def _laid_out_by_to(T):
+    x = T.tensor(np.arange(120.0).reshape(2, 3, 4, 5), dtype=T.float32, requires_grad=True)
+    y = x.to(memory_format=T.channels_last)
+    module = T.nn.Sequential(T.nn.Conv2d(3, 4, 3), T.nn.Linear(3, 2))
+    module.to(memory_format=T.channels_last)
+    return [y.stride(), y.grad_fn.name(), y.to(memory_format=T.channels_last) is y,
+            y.to(T.float64, memory_format=T.contiguous_format).stride(), y.double().stride(),
+            x.to(memory_format=T.contiguous_format) is x,
+            x[..., :1].to(memory_format=T.channels_last).stride(),
+            x.to(memory_format=T.channels_last, copy=True).stride(),
+            [p.stride() for p in module.parameters()], module[0](y).stride(),
+            repr(attempt(lambda: T.ones(3, 4).to(memory_format=T.channels_last)))]
+
+
+def test_to_takes_torchs_memory_format():
+    assert _laid_out_by_to(distgrad) == _laid_out_by_to(torch)

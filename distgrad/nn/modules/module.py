@@ -517,7 +517,9 @@ class Module:
 
     def to(self, *args, **kwargs):
         """`to(device)`, `to(dtype)`, `to(device, dtype)`, `to(tensor)`: moves parameters and
-        buffers (dtype changes apply to floating-point ones only), in place; returns self."""
+        buffers (dtype changes apply to floating-point ones only), in place; returns self.
+        memory_format lays out the 4- and 5-dim ones (a conv's weight) in it."""
+        memory_format = kwargs.pop("memory_format", None)
         device, dtype = to_args(args, kwargs)
         if dtype is not None and not dtype.is_floating_point:
             raise TypeError(f"nn.Module.to only accepts floating point or complex dtypes, but "
@@ -530,6 +532,8 @@ class Module:
                 out = out.to(dtype)
             if dev is not None and out.device_str != dev:
                 out = out.to(dev)
+            if memory_format is not None and t.dim() in (4, 5):
+                out = out.to(memory_format=memory_format)
             return out
 
         return self._apply(convert)
