@@ -29,7 +29,7 @@ from .functional import _tuple
 __all__ = ["conv3d", "conv_transpose1d", "conv_transpose2d", "unfold", "fold", "max_pool1d",
            "avg_pool1d", "adaptive_avg_pool1d", "adaptive_max_pool1d", "adaptive_max_pool2d",
            "max_pool3d", "avg_pool3d", "adaptive_avg_pool3d", "adaptive_max_pool3d",
-           "max_unpool1d", "max_unpool2d", "lp_pool1d", "lp_pool2d", "group_norm",
+           "max_unpool1d", "max_unpool2d", "max_unpool3d", "lp_pool1d", "lp_pool2d", "group_norm",
            "instance_norm", "local_response_norm", "prelu", "glu", "rrelu", "alpha_dropout",
            "feature_alpha_dropout", "bilinear", "embedding_bag", "interpolate", "upsample"]
 __all__ += ["conv_transpose3d"]
@@ -259,47 +259,66 @@ def adaptive_max_pool3d_with_indices(input: Tensor, output_size, return_indices:
 
 
 def _unpool(input: Tensor, indices: Tensor, out_shape) -> Tensor:
-    from ..creation import zeros
-
-    if indices.dtype is not dtypes.int64:  # (scatter would take int32; torch's unpool does not)
+    """torch's max_unpool2d (max_unpool3d): each value written at its index of the output
+    plane (volume), zeros elsewhere (MaxUnpool2DBackward0)."""
+    n = len(out_shape)
+    if input.ndim not in (n + 1, n + 2):
+        raise RuntimeError(f"Input to max_unpooling{n}d should be a {n + 1}d or {n + 2}d Tensor, "
+                           f"but got a tensor with {input.ndim} dimensions.")
+    if indices.dtype is not dtypes.int64:
         raise RuntimeError(f"elements in indices should be type int64 but got: "
                            f"{indices.dtype.long_name}")
-    lead = tuple(input.shape[:-len(out_shape)])
-    flat = zeros(*lead, math.prod(out_shape), dtype=input.dtype, device=home(input))
-    src = input.reshape(*lead, -1)
-    flat = flat.scatter(-1, indices.reshape(*lead, -1), src)
-    return flat.reshape(*lead, *out_shape)
+    return call("max_unpool", input, indices, output_size=[int(d) for d in out_shape])
 
 
 def _unpool_size(input, kernel, stride, padding, output_size, n):
+    """torch's _unpool_output_size: the spatial size, given or from the pooling's geometry."""
     default = [(input.shape[-n + d] - 1) * stride[d] - 2 * padding[d] + kernel[d]
                for d in range(n)]
     if output_size is None:
-        return default
-    size = list(output_size)[-n:]
+        size = default
+    else:
+        size = output_size  # (as given: its error prints it so)
+        if len(size) == n + 2:
+            size = size[2:]
+        if len(size) != n:
+            raise ValueError(f"output_size should be a sequence containing {n} or {n + 2} "
+                             f"elements, but it has a length of '{len(size)}'")
+        for d in range(n):
+            lo, hi = default[d] - stride[d], default[d] + stride[d]
+            if not lo < size[d] < hi:
+                raise ValueError(f"invalid output_size \"{size}\" (dim {d} must be "
+                                 f"between {lo} and {hi})")
     for d in range(n):
-        lo, hi = default[d] - stride[d], default[d] + stride[d]
-        if not lo < size[d] < hi:
-            raise ValueError(f"invalid output_size \"{output_size}\" (dim {d} must be "
-                             f"between {lo} and {hi})")
+        if size[d] < 0:
+            raise ValueError(f"max_unpooling: output_size must contain non-negative spatial "
+                             f"dimensions, but got output_size[{d}]={size[d]}")
     return size
 
 
-def max_unpool2d(input: Tensor, indices: Tensor, kernel_size, stride=None, padding=0,
-                 output_size=None) -> Tensor:
-    """Each value written at its index of the (H_out · W_out) plane, zeros elsewhere."""
-    kernel = _pair(kernel_size, "kernel_size")
-    stride = kernel if stride is None else _pair(stride, "stride")
-    size = _unpool_size(input, kernel, stride, _pair(padding, "padding"), output_size, 2)
-    return _unpool(input, indices, size)
+def _unpool_geometry(n: int, input, kernel_size, stride, padding, output_size) -> list:
+    kernel = _tuple(kernel_size, n, "kernel_size")
+    stride = kernel if stride is None else _tuple(stride, n, "stride")
+    return _unpool_size(input, kernel, stride, _tuple(padding, n, "padding"), output_size, n)
 
 
 def max_unpool1d(input: Tensor, indices: Tensor, kernel_size, stride=None, padding=0,
                  output_size=None) -> Tensor:
-    kernel = _tuple(kernel_size, 1, "kernel_size")
-    stride = kernel if stride is None else _tuple(stride, 1, "stride")
-    size = _unpool_size(input, kernel, stride, _tuple(padding, 1, "padding"), output_size, 1)
-    return _unpool(input, indices, size)
+    """max_unpool2d over a width of 1, squeezed back, as torch computes it."""
+    size = _unpool_geometry(1, input, kernel_size, stride, padding, output_size)
+    return _unpool(input.unsqueeze(-1), indices.unsqueeze(-1), list(size) + [1]).squeeze(-1)
+
+
+def max_unpool2d(input: Tensor, indices: Tensor, kernel_size, stride=None, padding=0,
+                 output_size=None) -> Tensor:
+    return _unpool(input, indices,
+                   _unpool_geometry(2, input, kernel_size, stride, padding, output_size))
+
+
+def max_unpool3d(input: Tensor, indices: Tensor, kernel_size, stride=None, padding=0,
+                 output_size=None) -> Tensor:
+    return _unpool(input, indices,
+                   _unpool_geometry(3, input, kernel_size, stride, padding, output_size))
 
 
 def lp_pool2d(input: Tensor, norm_type, kernel_size, stride=None,

@@ -118,6 +118,14 @@ class MaxUnpool2d(_MaxUnpool):
                               output_size)
 
 
+class MaxUnpool3d(_MaxUnpool):
+    _dims = 3
+
+    def forward(self, input: Tensor, indices: Tensor, output_size=None) -> Tensor:
+        return F.max_unpool3d(input, indices, self.kernel_size, self.stride, self.padding,
+                              output_size)
+
+
 class _LPPool(Module):
     def __init__(self, norm_type: float, kernel_size, stride=None,
                  ceil_mode: bool = False) -> None:

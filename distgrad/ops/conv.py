@@ -384,6 +384,43 @@ for _n in (2, 3):
               differentiable=(0, 1))
 
 
+# ---- max unpooling: each value put back at its max pooling index, zeros elsewhere -------------
+
+def _max_unpool(x, indices, output_size):
+    n = len(output_size)
+    lead, plane = x.shape[:-n], math.prod(output_size)
+    flat_index = indices.reshape(lead + (-1,))
+    bad = flat_index[(flat_index < 0) | (flat_index >= plane)]
+    if bad.size:
+        raise RuntimeError(f"Found an invalid max index: {bad.flat[0]} (output volumes are of "
+                           f"size {'x'.join(map(str, output_size))})")
+    out = np.zeros(lead + (plane,), x.dtype)
+    np.put_along_axis(out, flat_index, x.reshape(lead + (-1,)), axis=-1)
+    return out.reshape(lead + tuple(output_size))
+
+
+def _max_unpool_rule(x, indices, output_size):
+    n = len(output_size)
+    if tuple(indices.shape) != tuple(x.shape):
+        raise RuntimeError(f"Expected shape of indices to be same as that of the input tensor "
+                           f"({_dims(x.shape)}) but got indices tensor with shape: "
+                           f"{_dims(indices.shape)}")
+    return Meta(tuple(x.shape[:-n]) + tuple(output_size), x.dtype)
+
+
+def _max_unpool_vjp(c, g):
+    # torch's max_pool_double_backward: g read back at each value's index
+    n = len(c.attrs["output_size"])
+    flat = g.reshape(*c.shapes[0][:-n], -1)
+    idx = c[1].reshape(*c.shapes[0][:-n], -1)
+    return call("take_along_dim", flat, idx, dim=flat.ndim - 1).reshape(*c.shapes[0]), None
+
+
+defop("max_unpool", _max_unpool, _max_unpool_rule, _max_unpool_vjp,
+      node=lambda inputs, attrs: f"MaxUnpool{len(attrs['output_size'])}DBackward0", save=(1,),
+      differentiable=(0,), sharding="batch", layout_rule=layout.in_suggested_format)
+
+
 # ---- adaptive max pooling: each window's maximum, picked as max pooling picks it ------------
 
 def window_bounds(size: int, out: int) -> list:

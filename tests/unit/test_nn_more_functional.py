@@ -167,17 +167,29 @@ case("adaptive_max_pool3d", lambda T, x: nnf(T).adaptive_max_pool3d(x, (2, 3, 2)
 case("adaptive_max_pool3d_none", lambda T, x: nnf(T).adaptive_max_pool3d(x, (None, 2, 1)),
      F(2, 3, 4, 5))
 case("max_unpool2d", lambda T, x: nnf(T).max_unpool2d(*nnf(T).max_pool2d(
-    x, 2, return_indices=True), 2), F(2, 2, 4, 6))
+    x, 2, return_indices=True), 2), F(2, 2, 4, 6), node=True)
 case("max_unpool2d_size", lambda T, x: nnf(T).max_unpool2d(*nnf(T).max_pool2d(
     x, 3, 2, return_indices=True), 3, 2, output_size=(6, 8)), F(1, 2, 6, 8), fd=False)
 case("max_unpool1d", lambda T, x: nnf(T).max_unpool1d(*nnf(T).max_pool1d(
-    x, 2, return_indices=True), 2), F(2, 3, 6))
+    x, 2, return_indices=True), 2), F(2, 3, 6), node=True)
+case("max_unpool3d", lambda T, x: nnf(T).max_unpool3d(*nnf(T).max_pool3d(
+    x, 2, return_indices=True), 2), F(1, 2, 2, 4, 4), node=True)
+case("max_unpool3d_module", lambda T, x: T.nn.MaxUnpool3d((1, 2, 2))(*nnf(T).max_pool3d(
+    x, (1, 2, 2), return_indices=True), output_size=(2, 5, 4)), F(2, 2, 5, 4), node=True)
 case("lp_pool2d", lambda T, x: nnf(T).lp_pool2d(x, 2, 2), P(2, 3, 4, 4))
 case("lp_pool1d", lambda T, x: nnf(T).lp_pool1d(x, 3, 2, 1), P(2, 3, 5))
 
 error("max_pool1d_4d", lambda T, x: nnf(T).max_pool1d(x, 2), K(1, 2, 3, 4))
 error("max_unpool2d_size", lambda T, x: nnf(T).max_unpool2d(*nnf(T).max_pool2d(
     x, 2, return_indices=True), 2, output_size=(9, 9)), K(1, 1, 4, 4))
+error("max_unpool2d_size_length", lambda T, x: nnf(T).max_unpool2d(*nnf(T).max_pool2d(
+    x, 2, return_indices=True), 2, output_size=(1, 4, 4)), K(1, 1, 4, 4))
+error("max_unpool2d_bad_index", lambda T, x: nnf(T).max_unpool2d(
+    x, T.tensor([[[[0, 1], [2, 30]]]]), 2), K(1, 1, 2, 2))
+error("max_unpool2d_indices_shape", lambda T, x: nnf(T).max_unpool2d(
+    x, T.tensor([[[[0, 1]]]]), 2), K(1, 1, 2, 2))
+error("max_unpool2d_2d", lambda T, x: nnf(T).max_unpool2d(x, T.tensor([[0, 1], [2, 3]]), 2),
+      K(2, 2))
 
 # ---- norms ---------------------------------------------------------------------------------------
 
