@@ -853,19 +853,41 @@ def _pad_indices(n: int, before: int, after: int, mode: str, dim: int, shape) ->
                                f"dimension {dim} of input {list(shape)}")
         j = np.abs(j)
         return np.where(j >= n, 2 * (n - 1) - j, j)
-    if mode == "replicate":
-        return np.clip(j, 0, n - 1)
-    if before > n or after > n:
-        raise RuntimeError("Padding value causes wrapping around more than once.")
-    # torch crops first (negative padding), then wraps around what is left
-    start = max(-before, 0)
-    kept = n - start - max(-after, 0)
-    return np.arange(-max(before, 0), kept + max(after, 0)) % kept + start
+    return np.clip(j, 0, n - 1)
+
+
+def _pad_circular(input: Tensor, pad) -> Tensor:
+    """torch's _pad_circular: the input (cropped by negative padding) copied into a new
+    tensor, then each padded dim's ends copied from its other end (CopySlices)."""
+    k = len(pad) // 2
+    pads = [(int(pad[2 * i]), int(pad[2 * i + 1]), input.ndim - 1 - i) for i in range(k)]
+    shape = list(input.shape)
+    for before, after, dim in reversed(pads):
+        if before > input.shape[dim] or after > input.shape[dim]:
+            raise RuntimeError("Padding value causes wrapping around more than once.")
+        shape[dim] += before + after
+        if shape[dim] < 0:
+            raise RuntimeError("Negative padding value is resulting in an empty dimension")
+    out = input.new_empty(shape)
+    out_slice, in_slice = out, input
+    for before, after, dim in pads:
+        kept = shape[dim] - max(before, 0) - max(after, 0)
+        out_slice = out_slice.narrow(dim, max(before, 0), kept)
+        in_slice = in_slice.narrow(dim, max(-before, 0), kept)
+    out_slice.copy_(in_slice)
+    for before, after, dim in pads:
+        if before > 0:
+            out.narrow(dim, 0, before).copy_(
+                out.narrow(dim, shape[dim] - before - max(after, 0), before))
+        if after > 0:
+            out.narrow(dim, shape[dim] - after, after).copy_(
+                out.narrow(dim, max(before, 0), after))
+    return out
 
 
 def pad_by_mode(input: Tensor, pad, mode: str) -> Tensor:
     """Reflect (mirror without the edge), replicate (repeat the edge) or circular (wrap)
-    padding of the last len(pad) // 2 dims: one gather per dim."""
+    padding of the last len(pad) // 2 dims."""
     k = len(pad) // 2
     if k not in (1, 2, 3) or input.ndim not in (k + 1, k + 2):
         raise NotImplementedError(
@@ -874,16 +896,13 @@ def pad_by_mode(input: Tensor, pad, mode: str) -> Tensor:
             "  - 2D or 3D input: padding size = 2 (pads last dimension)\n"
             "  - 3D or 4D input: padding size = 4 (pads last 2 dimensions)\n"
             "  - 4D or 5D input: padding size = 6 (pads last 3 dimensions)")
+    if mode == "circular":
+        return _pad_circular(input, pad)
     maps = []
     for i in range(k):
         dim = input.ndim - 1 - i
         before, after = int(pad[2 * i]), int(pad[2 * i + 1])
         idx = _pad_indices(input.shape[dim], before, after, mode, dim, input.shape).tolist()
         maps.append([dim, input.shape[dim], idx, idx, None])
-    if mode == "circular":  # torch's is a composite of copies (CopySlices): gathers here
-        out = input
-        for dim, _, idx, _, _ in maps:
-            out = out.index_select(dim, _index(idx, out))
-        return out
     kind = "Reflection" if mode == "reflect" else "Replication"
     return call("resample", input, maps=maps, node=f"{kind}Pad{k}DBackward0")

@@ -292,9 +292,14 @@ for m in ("reflect", "replicate", "circular"):
     case(f"pad_{m}_3d", (lambda m: lambda T, x: nnf(T).pad(x, (1, 0, 0, 1, 1, 1), m))(m),
          F(1, 2, 2, 3, 2))
 case("pad_circular_crop", lambda T, x: nnf(T).pad(x, (-1, 2), mode="circular"), F(2, 3, 4))
+case("pad_circular_crop_2d", lambda T, x: nnf(T).pad(x, (-1, 2, 1, -2), mode="circular"),
+     F(2, 3, 4, 5))
+case("pad_circular_whole", lambda T, x: nnf(T).pad(x, (0, 5, 4, 0), mode="circular"),
+     F(2, 3, 4, 5))
 
 error("pad_reflect_too_much", lambda T, x: nnf(T).pad(x, (3, 1), mode="reflect"), K(1, 2, 3))
 error("pad_circular_too_much", lambda T, x: nnf(T).pad(x, (4, 1), mode="circular"), K(1, 2, 3))
+error("pad_circular_empty", lambda T, x: nnf(T).pad(x, (-2, -2), mode="circular"), K(1, 2, 3))
 error("pad_reflect_dims", lambda T, x: nnf(T).pad(x, (1, 1), mode="reflect"), K(3))
 error("pad_replicate_value", lambda T, x: nnf(T).pad(x, (1, 1), "replicate", 2.0), K(1, 3))
 
@@ -302,6 +307,7 @@ error("pad_replicate_value", lambda T, x: nnf(T).pad(x, (1, 1), "replicate", 2.0
 # one op each in both libraries: the grad_fn names must be torch's too
 for _c in CASES:
     _c.node = _c.node or _c.id.startswith(("interpolate_", "pad_reflect", "pad_replicate",
+                                           "pad_circular",
                                            "prelu", "glu", "unfold", "fold", "conv_transpose",
                                            "conv3d", "group_norm", "embedding_bag"))
 
