@@ -100,9 +100,27 @@ def unfold(input: Tensor, kernel_size, dilation=1, padding=0, stride=1) -> Tenso
                                   f"(got {input.ndim}D)")
     if input.dtype.category == 1:  # (torch's im2col takes bool and floating dtypes)
         raise not_implemented("im2col_out_cpu", input.dtype)
-    return call("im2col", input, kernel=list(_pair(kernel_size, "kernel_size")),
-                dilation=list(_pair(dilation, "dilation")), padding=list(_pair(padding, "padding")),
-                stride=list(_pair(stride, "stride")))
+    kernel, dil = _pair(kernel_size, "kernel_size"), _pair(dilation, "dilation")
+    pad, st = _pair(padding, "padding"), _pair(stride, "stride")
+    _check_window_geometry(kernel, dil, pad, st)
+    return call("im2col", input, kernel=list(kernel), dilation=list(dil), padding=list(pad),
+                stride=list(st))
+
+
+def _check_window_geometry(kernel, dilation, padding, stride) -> None:
+    """torch's im2col / col2im shape checks of the sliding blocks' geometry."""
+    if min(kernel) <= 0:
+        raise RuntimeError(f"kernel size should be greater than zero, but got kernel_height: "
+                           f"{kernel[0]} kernel_width: {kernel[1]}")
+    if min(dilation) <= 0:
+        raise RuntimeError(f"dilation should be greater than zero, but got dilation_height: "
+                           f"{dilation[0]} dilation_width: {dilation[1]}")
+    if min(padding) < 0:
+        raise RuntimeError(f"padding should be non-negative, but got pad_height: {padding[0]} "
+                           f"pad_width: {padding[1]}")
+    if min(stride) <= 0:
+        raise RuntimeError(f"stride should be greater than zero, but got stride_height: "
+                           f"{stride[0]} stride_width: {stride[1]}")
 
 
 def fold(input: Tensor, output_size, kernel_size, dilation=1, padding=0, stride=1) -> Tensor:
@@ -113,6 +131,7 @@ def fold(input: Tensor, output_size, kernel_size, dilation=1, padding=0, stride=
                                   f"Tensors are supported (got {input.ndim}D)")
     size, kernel = _pair(output_size, "output_size"), _pair(kernel_size, "kernel_size")
     dil, pad, st = _pair(dilation, "dilation"), _pair(padding, "padding"), _pair(stride, "stride")
+    _check_window_geometry(kernel, dil, pad, st)
     x = input if input.ndim == 3 else input.unsqueeze(0)
     kk = math.prod(kernel)
     if x.shape[1] % kk:

@@ -147,6 +147,15 @@ error("conv_transpose2d_output_padding", lambda T, x, w: nnf(T).conv_transpose2d
     x, w, output_padding=1), K(1, 2, 4, 4), K(2, 2, 3, 3))
 error("fold_blocks", lambda T, x: nnf(T).fold(x, (4, 5), 2), K(1, 4, 10))
 error("fold_divisible", lambda T, x: nnf(T).fold(x, (4, 5), 2), K(1, 5, 12))
+# the sliding blocks' geometry checked first, as torch's im2col / col2im shape checks
+error("unfold_padding", lambda T, x: nnf(T).unfold(x, 2, padding=-1), K(1, 2, 5, 5))
+error("unfold_kernel", lambda T, x: nnf(T).unfold(x, (2, -1)), K(1, 2, 5, 5))
+error("unfold_dilation", lambda T, x: nnf(T).unfold(x, 2, dilation=0), K(1, 2, 5, 5))
+error("unfold_stride", lambda T, x: nnf(T).unfold(x, 2, stride=0), K(2, 5, 5))
+error("fold_padding", lambda T, x: nnf(T).fold(x, (5, 5), 2, padding=-1), K(1, 8, 16))
+error("fold_kernel", lambda T, x: nnf(T).fold(x, (5, 5), 0), K(1, 8, 16))
+error("fold_dilation", lambda T, x: nnf(T).fold(x, (5, 5), 2, dilation=(0, 1)), K(1, 8, 16))
+error("fold_stride", lambda T, x: nnf(T).fold(x, (5, 5), 2, stride=(1, 0)), K(8, 16))
 
 # ---- pooling -----------------------------------------------------------------------------------
 
