@@ -747,12 +747,44 @@ def _cubic_taps(src, n_in: int):
     """Each output's four source indices (clamped to the input) and their weights."""
     lo = np.floor(src)
     t = (src - lo)[:, None]
-    a = _CUBIC_A
-    near = lambda x: ((a + 2) * x - (a + 3)) * x * x + 1  # |x| <= 1  # noqa: E731
-    far = lambda x: ((a * x - 5 * a) * x + 8 * a) * x - 4 * a  # 1 < |x| < 2  # noqa: E731
-    weights = np.concatenate([far(t + 1), near(t), near(1 - t), far(2 - t)], axis=1)
+    weights = _keys_cubic(np.concatenate([t + 1, t, 1 - t, 2 - t], axis=1), _CUBIC_A)
     taps = np.clip(lo.astype(np.int64)[:, None] + np.arange(-1, 3), 0, n_in - 1)
     return taps.tolist(), weights.tolist()
+
+
+def _antialias_taps(n_in: int, n_out: int, scale, align_corners: bool, kind: str):
+    """torch's antialiased weights (_compute_indices_min_size_weights_aa, Pillow's): each
+    output averages the inputs under its filter (a triangle, or Keys' cubic with a = -0.5),
+    widened by the downscaling factor and normalized; in float32, as torch's for float."""
+    f32 = np.float32
+    if align_corners:
+        ratio = f32((n_in - 1) / (n_out - 1) if n_out > 1 else 0.0)
+    else:
+        ratio = f32(1.0 / scale if scale is not None and scale > 0 else n_in / n_out)
+    half_width = f32(2.0 if kind == "cubic" else 1.0)
+    support = half_width * ratio if ratio >= 1 else half_width
+    width = int(math.ceil(support)) * 2 + 1
+    inverse = f32(1) / ratio if ratio >= 1 else f32(1)
+    taps, weights = [], []
+    for i in range(n_out):
+        center = ratio * f32(i + 0.5)
+        first = max(int(center - support + f32(0.5)), 0)
+        count = min(max(min(int(center + support + f32(0.5)), n_in) - first, 0), width)
+        x = np.abs((np.arange(count, dtype=f32) + f32(first) - center + f32(0.5)) * inverse)
+        w = _keys_cubic(x, f32(-0.5)) if kind == "cubic" else np.maximum(f32(1) - x, f32(0))
+        total = w.sum(dtype=f32)
+        w = w / total if total != 0 else w
+        taps.append([first + j for j in range(count)] + [first] * (width - count))
+        weights.append(w.tolist() + [0.0] * (width - count))
+    return taps, weights
+
+
+def _keys_cubic(x, a):
+    """Keys' cubic convolution kernel at distances x >= 0 (torch's bicubic: a = -0.75;
+    its antialiased bicubic, Pillow's: a = -0.5), in x's dtype."""
+    near = ((a + 2) * x - (a + 3)) * x * x + 1
+    far = ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+    return np.where(x < 1, near, np.where(x < 2, far, 0)).astype(x.dtype)
 
 
 def _interpolate_dims_error(input, mode: str) -> NotImplementedError:
@@ -788,7 +820,8 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
         if not (mode in ("bilinear", "bicubic", "lanczos") and input.ndim == 4):
             raise ValueError("Anti-alias option is restricted to bilinear, bicubic, and lanczos "
                              "modes and requires a 4-D tensor as input")
-        raise NotImplementedError("interpolate: antialias is not supported by distgrad")
+        if mode == "lanczos":
+            raise NotImplementedError("interpolate: mode='lanczos' is not supported by distgrad")
     dims_ok = {"linear": (3,), "bilinear": (4,), "trilinear": (5,), "bicubic": (4,)}.get(
         mode, (3, 4, 5) if mode in ("nearest", "nearest-exact", "area") else ())
     if input.ndim not in dims_ok:
@@ -809,7 +842,10 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
         n_in, n_out = input.shape[2 + d], sizes[d]
         scale = None if scales is None else scales[d]
         src = _source(n_out, n_in, scale, align_corners, kind)
-        if kind == "cubic":
+        if antialias:
+            taps, weights = _antialias_taps(n_in, n_out, scale, align_corners, kind)
+            maps.append([2 + d, n_in, taps, None, weights])
+        elif kind == "cubic":
             taps, weights = _cubic_taps(src, n_in)
             maps.append([2 + d, n_in, taps, None, weights])
         elif kind == "nearest":
@@ -823,7 +859,7 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
             hi = np.minimum(lo + 1, n_in - 1)
             maps.append([2 + d, n_in, lo.tolist(), hi.tolist(), (src - lo).tolist()])
     return call("resample", input, maps=maps,
-                node=f"Upsample{_NODE_KIND[mode]}{spatial}DBackward0")
+                node=f"Upsample{_NODE_KIND[mode]}{spatial}D{'Aa' if antialias else ''}Backward0")
 
 
 def _check_interpolate_dtype(d, mode: str, spatial: int) -> None:

@@ -288,6 +288,16 @@ case("interpolate_bilinear_recompute", lambda T, x: nnf(T).interpolate(
     x, scale_factor=1.3, mode="bilinear", recompute_scale_factor=True), F(1, 1, 4, 5))
 case("interpolate_trilinear", lambda T, x: nnf(T).interpolate(
     x, scale_factor=2, mode="trilinear"), F(1, 1, 2, 3, 2))
+case("interpolate_bilinear_aa", lambda T, x: nnf(T).interpolate(
+    x, scale_factor=0.4, mode="bilinear", antialias=True), F(2, 2, 9, 11))
+case("interpolate_bicubic_aa", lambda T, x: nnf(T).interpolate(
+    x, size=(4, 5), mode="bicubic", antialias=True), F(1, 2, 9, 11))
+case("interpolate_bilinear_aa_up", lambda T, x: nnf(T).interpolate(
+    x, scale_factor=(1.7, 0.6), mode="bilinear", align_corners=True, antialias=True),
+     F(1, 2, 4, 7))
+case("interpolate_bicubic_aa_scale", lambda T, x: nnf(T).interpolate(
+    x, scale_factor=0.37, mode="bicubic", recompute_scale_factor=True, antialias=True),
+     F(1, 1, 10, 9))
 
 error("interpolate_nearest_align", lambda T, x: nnf(T).interpolate(x, 4, align_corners=True),
       K(1, 2, 3))

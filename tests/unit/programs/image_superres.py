@@ -1,5 +1,5 @@
 # A small super-resolution model and its augmentations, as image code writes them: images
-# made by bicubic upsampling, degraded by area / bilinear / nearest resizing, augmented by
+# made by bicubic upsampling, degraded by area / antialiased / nearest resizing, augmented by
 # rot90, flip, roll and an affine grid_sample; an ESPCN-style model (reflect, replicate and
 # circular padded convs, PixelShuffle, a bicubic skip) in channels_last, trained with Adam
 # on L1 + MSE; patches through unfold / fold; max_pool indices and max_unpool; avg_pool's
@@ -22,7 +22,8 @@ lr = F.interpolate(hr, scale_factor=0.5, mode="area")
 print(torch.allclose(lr, F.avg_pool2d(hr, 2)), lr.shape)
 for kw in (dict(size=(5, 7), mode="nearest"), dict(size=(5, 7), mode="nearest-exact"),
            dict(scale_factor=1.7, mode="bilinear"), dict(scale_factor=1.7, mode="bilinear", recompute_scale_factor=True),
-           dict(scale_factor=(1.5, 0.8), mode="bicubic", align_corners=True)):
+           dict(scale_factor=(1.5, 0.8), mode="bicubic", align_corners=True),
+           dict(scale_factor=0.7, mode="bicubic", antialias=True)):
     y = F.interpolate(lr, **kw)
     print(tuple(y.shape), round(y.sum().item(), 4), round(y[0, 1, -1, -1].item(), 5))
 for kw in (dict(size=4, scale_factor=2), dict(scale_factor=2, align_corners=True),
@@ -74,7 +75,7 @@ x_lr = lr.to(memory_format=torch.channels_last)
 print(x_lr.stride(), x_lr.grad_fn, x_lr.is_contiguous(), x_lr.is_contiguous(memory_format=torch.channels_last))
 for step in range(5):
     batch, _ = augment(torch.cat([hr, warped]), gen)
-    small = F.interpolate(batch, scale_factor=0.5, mode="bilinear", antialias=False)
+    small = F.interpolate(batch, scale_factor=0.5, mode="bilinear", antialias=True)
     sr = model(small.contiguous(memory_format=torch.channels_last))
     loss = F.l1_loss(sr, batch) + 0.5 * F.mse_loss(sr, batch)
     opt.zero_grad()
