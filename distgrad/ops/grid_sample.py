@@ -97,15 +97,27 @@ class _Ops:
     clip = staticmethod(lambda x, lo, hi: x.clamp(lo, hi))
 
 
+def _unnormalized(coord, size: int, align: bool):
+    """torch's grid_sampler_unnormalize: a grid coordinate in [-1, 1] as a pixel coordinate,
+    and its slope."""
+    scale = (size - 1) / 2 if align else size / 2
+    return ((coord + 1) * scale if align else (coord + 1) * scale - 0.5), scale
+
+
 def _source(coord, size: int, padding: int, align: bool, lib):
     """torch's ComputeLocation: the pixel coordinate a grid coordinate in [-1, 1] reads, and
     (for the ops) d(pixel)/d(grid coordinate), or None from numpy."""
-    scale = (size - 1) / 2 if align else size / 2
-    x = (coord + 1) * scale if align else (coord + 1) * scale - 0.5
+    x, scale = _unnormalized(coord, size, align)
     slope = None
     if lib is _Ops:
         slope = call("full", shape=list(coord.shape), value=scale, dtype=coord.dtype.name,
                      _device=coord.device_str)
+    return _padded(x, slope, size, padding, align, lib)
+
+
+def _padded(x, slope, size: int, padding: int, align: bool, lib):
+    """torch's compute_coordinates: a pixel coordinate reflected and clipped into the image
+    by the padding mode (and the slope through it, when given)."""
     if padding == PADDINGS["reflection"]:
         low, high = (0, 2 * (size - 1)) if align else (-1, 2 * size - 1)
         if low == high:
@@ -154,6 +166,9 @@ def _grid_sampler(input, grid, *, interpolation_mode, padding_mode, align_corner
         values = flat[batch, :, place]  # (n, *out_spatial, ch)
         return np.where(inside[..., None], values, 0)
 
+    if interpolation_mode == MODES["bicubic"]:
+        out = _bicubic(grid, spatial, padding_mode, align_corners, read, input.dtype)
+        return np.moveaxis(out, -1, 1).reshape((n, ch) + tuple(out_spatial))
     if interpolation_mode == MODES["nearest"]:
         out = read([np.rint(c).astype(np.int64) for c in coords])
     else:
@@ -169,6 +184,58 @@ def _grid_sampler(input, grid, *, interpolation_mode, padding_mode, align_corner
             points = [low[k].astype(np.int64) + bits[k] for k in range(d)]
             out = out + read(points) * weight[..., None]
     return np.moveaxis(out, -1, 1).reshape((n, ch) + tuple(out_spatial))
+
+
+_CUBIC_A = -0.75  # torch's bicubic (Keys' cubic convolution)
+
+
+def _cubic_coefficients(t):
+    """torch's get_cubic_coefficients: the weights of the taps at -1, 0, 1, 2 from t."""
+    a = _CUBIC_A
+    near = lambda x: ((a + 2) * x - (a + 3)) * x * x + 1  # noqa: E731
+    far = lambda x: ((a * x - 5 * a) * x + 8 * a) * x - 4 * a  # noqa: E731
+    return [far(t + 1), near(t), near(1 - t), far(2 - t)]
+
+
+def _cubic_slopes(t):
+    """d/dt of _cubic_coefficients (torch's get_cubic_coefficients_grad, negated)."""
+    a = _CUBIC_A
+    near = lambda x: (3 * (a + 2) * x - 2 * (a + 3)) * x  # noqa: E731
+    far = lambda x: (3 * a * x - 10 * a) * x + 8 * a  # noqa: E731
+    return [far(t + 1), near(t), -near(1 - t), -far(2 - t)]
+
+
+def _bicubic_taps(grid, spatial, padding_mode, align_corners, lib):
+    """The 4 x 4 taps around each point (x's index fastest) as [(row, col) pixel indices after
+    padding], with the fractional offsets (tx, ty) and the slopes d(pixel)/d(grid)."""
+    (h, w) = spatial
+    x, sx = _unnormalized(grid[..., 0] if lib is _Numpy else grid.select(-1, 0), w,
+                          align_corners)
+    y, sy = _unnormalized(grid[..., 1] if lib is _Numpy else grid.select(-1, 1), h,
+                          align_corners)
+    ix, iy = lib.floor(x), lib.floor(y)
+    taps = [[(_padded(iy + (j - 1), None, h, padding_mode, align_corners, lib)[0],
+              _padded(ix + (i - 1), None, w, padding_mode, align_corners, lib)[0])
+             for i in range(4)] for j in range(4)]
+    return taps, x - ix, y - iy, (sx, sy)
+
+
+def _bicubic(grid, spatial, padding_mode, align_corners, read, dtype):
+    """torch's bicubic sampling: each row of 4 taps weighed by x's coefficients, then the 4
+    rows by y's (float32 arithmetic in float32)."""
+    taps, tx, ty, _ = _bicubic_taps(grid, spatial, padding_mode, align_corners, _Numpy)
+    cx, cy = _cubic_coefficients(tx), _cubic_coefficients(ty)
+    out = None
+    for j in range(4):
+        row = None
+        for i in range(4):
+            r, c = taps[j][i]
+            term = read([np.rint(r).astype(np.int64), np.rint(c).astype(np.int64)]) * \
+                cx[i][..., None]
+            row = term if row is None else row + term
+        term = row * cy[j][..., None]
+        out = term if out is None else out + term
+    return out.astype(dtype)
 
 
 def _grid_sampler_rule(input, grid, *, interpolation_mode, padding_mode, align_corners):
@@ -195,8 +262,6 @@ def _grid_sampler_rule(input, grid, *, interpolation_mode, padding_mode, align_c
     require_float("grid_sampler_2d_cpu_kernel_impl" if d == 2 else "grid_sampler3d_cpu",
                   input.dtype)
     require_scalar_type(input.dtype, grid)
-    if interpolation_mode == MODES["bicubic"]:
-        raise NotImplementedError("grid_sample with mode='bicubic' is not supported by distgrad")
     return Meta((input.shape[0], input.shape[1]) + tuple(grid.shape[1:-1]), input.dtype)
 
 
@@ -229,6 +294,8 @@ def _grid_sampler_vjp(c, g):
         index = place.reshape(n, 1, -1).expand(n, ch, math.prod(points_shape[1:]))
         return index, inside.to(g.dtype).reshape(n, 1, -1)
 
+    if c.attrs["interpolation_mode"] == MODES["bicubic"]:
+        return _bicubic_vjp(c, g, grad_x, place_of)
     if c.attrs["interpolation_mode"] == MODES["nearest"]:
         index, inside = place_of([p.round().to(dtypes.int64) for p in coords])
         if c.needs[0]:
@@ -257,6 +324,36 @@ def _grid_sampler_vjp(c, g):
         axes = [(pull[d - 1 - k].sum(1).reshape(points_shape) * slopes[d - 1 - k])
                 for k in range(d)]  # x (the last spatial dim) first
         grad_grid = call("stack", *axes, dim=-1)
+    return (grad_x.reshape(x.shape) if grad_x is not None else None), grad_grid
+
+
+def _bicubic_vjp(c, g, grad_x, place_of):
+    """torch's bicubic backward: g spread over the 16 taps by their weights, and each grid
+    coordinate's gradient from the taps' values and the coefficients' slopes."""
+    x, grid = c[0], c[1]
+    n, ch = x.shape[0], x.shape[1]
+    taps, tx, ty, (sx, sy) = _bicubic_taps(grid, list(x.shape[2:]), c.attrs["padding_mode"],
+                                           c.attrs["align_corners"], _Ops)
+    flat, g_flat = x.reshape(n, ch, -1), g.reshape(n, ch, -1)
+    cx, cy = _cubic_coefficients(tx), _cubic_coefficients(ty)
+    dx, dy = _cubic_slopes(tx), _cubic_slopes(ty)
+    pull_x = pull_y = None
+    for j in range(4):
+        for i in range(4):
+            r, col = taps[j][i]
+            index, inside = place_of([r.round().to(dtypes.int64), col.round().to(dtypes.int64)])
+            if c.needs[0]:
+                w = (cx[i] * cy[j]).reshape(n, 1, -1)
+                grad_x = grad_x.scatter_add(2, index, g_flat * (w * inside))
+            if c.needs[1]:
+                value = (flat.gather(2, index) * inside * g_flat).sum(1)
+                px, py = value * (dx[i] * cy[j]).reshape(n, -1), value * (cx[i] * dy[j]).reshape(n, -1)
+                pull_x = px if pull_x is None else pull_x + px
+                pull_y = py if pull_y is None else pull_y + py
+    grad_grid = None
+    if c.needs[1]:
+        shape = list(grid.shape[:-1])
+        grad_grid = call("stack", pull_x.reshape(shape) * sx, pull_y.reshape(shape) * sy, dim=-1)
     return (grad_x.reshape(x.shape) if grad_x is not None else None), grad_grid
 
 

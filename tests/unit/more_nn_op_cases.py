@@ -105,6 +105,16 @@ case("grid_sample_nearest", lambda T, x, g: nnf(T).grid_sample(
 case("grid_sample_trilinear", lambda T, x, g: nnf(T).grid_sample(
     x, g, padding_mode="reflection", align_corners=True), F(1, 2, 3, 2, 4), _grid(1, 2, 2, 3, 3),
     covers="grid_sampler")
+case("grid_sample_bicubic_zeros", lambda T, x, g: nnf(T).grid_sample(
+    x, g, mode="bicubic", align_corners=False), F(2, 2, 4, 5), _grid(2, 3, 2, 2),
+    covers="grid_sampler")
+case("grid_sample_bicubic_border_align", lambda T, x, g: nnf(T).grid_sample(
+    x, g, mode="bicubic", padding_mode="border", align_corners=True), F(1, 2, 3, 4),
+    _grid(1, 4, 2, 2), covers="grid_sampler")
+case("grid_sample_bicubic_reflection", lambda T, x, g: T.grid_sampler(x, g, 2, 2, False),
+     F(1, 1, 5, 3), _grid(1, 3, 3, 2), covers="grid_sampler")
+case("grid_sample_bicubic_reflection_align", lambda T, x, g: T.grid_sampler_2d(x, g, 2, 2, True),
+     F(2, 1, 3, 4), _grid(2, 2, 3, 2), covers="grid_sampler")
 case("grid_sample_3d_nearest_zeros", lambda T, x, g: T.grid_sampler_3d(x, g, 1, 0, False),
      F(2, 1, 2, 3, 3), _grid(2, 2, 1, 2, 3), covers="grid_sampler")
 case("affine_grid_2d", lambda T, t: nnf(T).affine_grid(t, [2, 3, 4, 5], align_corners=False),

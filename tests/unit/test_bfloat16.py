@@ -559,6 +559,9 @@ VALUES_DIFFER = {
     # torch's grid_sample kernel rounds its interpolation weights to bfloat16
     "grid_sample_reflection_align": "grid_sample's weights in bfloat16",
     "affine_grid_then_grid_sample": "grid_sample's weights in bfloat16",
+    # its bicubic kernel (the scalar one) rounds every step to bfloat16
+    **{f"grid_sample_bicubic_{name}": "bicubic grid_sample's steps in bfloat16"
+       for name in ("zeros", "border_align", "reflection", "reflection_align")},
 }
 # Cases that need workers (the cluster tests run them) or compare no bfloat16 values.
 SKIPPED = {"to_device", "to_device_method_cpu"}

@@ -1,9 +1,10 @@
 # A small super-resolution model and its augmentations, as image code writes them: images
-# made by bicubic upsampling, degraded by area / antialiased / nearest resizing, augmented by
-# rot90, flip, roll and an affine grid_sample; an ESPCN-style model (reflect, replicate and
-# circular padded convs, PixelShuffle, a bicubic skip) in channels_last, trained with Adam
-# on L1 + MSE; patches through unfold / fold; max_pool indices and max_unpool; avg_pool's
-# ceil_mode and count_include_pad; F.pad's modes; strides, grad_fns, and torch's errors.
+# made by bicubic upsampling, degraded by area / antialiased / nearest resizing, augmented
+# by rot90, flip, roll and a bicubic affine grid_sample on a worker; an ESPCN-style model
+# (reflect, replicate and circular padded convs, PixelShuffle, a bicubic skip) in
+# channels_last, trained with Adam on L1 + MSE; patches through unfold / fold; max_pool
+# indices and max_unpool; avg_pool's ceil_mode and count_include_pad; F.pad's modes;
+# strides, grad_fns, and torch's errors.
 import math
 import distgrad as torch  # PyTorch: import torch
 nn, F = torch.nn, torch.nn.functional
@@ -45,12 +46,14 @@ def augment(batch, g):
 
 aug, how = augment(hr, gen)
 print(how, aug.stride(), torch.rot90(hr, 1, (2, 3)).stride(), torch.rot90(hr, 4, (2, 3)).equal(hr))
-angle = torch.tensor([0.2, -0.1, 0.3, 0.0, -0.25, 0.15]).to(W[0])
+angle = torch.tensor([0.2, -0.1, 0.3, 0.0, -0.25, 0.15]).to(W[0]).requires_grad_()
 cos, sin = angle.cos(), angle.sin()
 theta = torch.stack([torch.stack([cos, -sin, torch.zeros_like(cos)], 1), torch.stack([sin, cos, 0.1 * angle], 1)], 1)
 grid = F.affine_grid(theta, list(hr.shape), align_corners=False)
-warped = F.grid_sample(hr.to(W[0]), grid, mode="bilinear", padding_mode="reflection", align_corners=False).cpu()
-print(grid.shape, round(warped.sum().item(), 4), round((warped - hr).abs().max().item(), 5))
+warped = F.grid_sample(hr.to(W[0]), grid, mode="bicubic", padding_mode="reflection", align_corners=False)
+warped.pow(2).mean().backward()
+warped = warped.detach().cpu().clamp(0, 1)
+print(grid.shape, round(warped.sum().item(), 4), round((warped - hr).abs().max().item(), 5), angle.grad.tolist())
 
 
 class SR(nn.Module):
