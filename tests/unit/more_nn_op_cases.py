@@ -189,6 +189,14 @@ error("adaptive_avg_pool2d_empty_dim", lambda T, x: nnf(T).adaptive_avg_pool2d(x
 error("adaptive_avg_pool1d_dims", lambda T, x: nnf(T).adaptive_avg_pool1d(x, 2), K(3),
       prefix=300)
 
+# max unpooling (MaxUnpool2DBackward0 / 3D: the gradient read back at the indices)
+case("max_unpool2d_node", lambda T, x: nnf(T).max_unpool2d(
+    *nnf(T).max_pool2d(x, 2, return_indices=True), 2), F(2, 2, 4, 6),
+    covers=("max_unpool", "max_pool2d_with_indices"))
+case("max_unpool3d_node", lambda T, x: nnf(T).max_unpool3d(
+    *nnf(T).max_pool3d(x, (1, 2, 2), return_indices=True), (1, 2, 2), output_size=(2, 5, 4)),
+    F(1, 2, 2, 5, 4), covers=("max_unpool", "max_pool3d_with_indices"))
+
 # bilinear: one _trilinear node of the flattened inputs (TrilinearBackward0)
 case("bilinear_node", lambda T, a, b, w, c: nnf(T).bilinear(a, b, w, c), F(2, 3, 3), F(2, 3, 4),
      F(5, 3, 4), F(5), covers="trilinear")

@@ -317,6 +317,10 @@ case("int_to_float", lambda T, i: i.float(), I(4), covers="to_dtype")
 case("bool_to_float", lambda T, b: b.to(T.float32), B(4), covers="to_dtype")
 case("to_bool", lambda T, x: x.bool(), K(4, ties=True), covers="to_dtype")
 case("type_as", lambda T, i, x: i.type_as(x) * x, I(3), F(3), covers=("to_dtype", "mul"))
+case("to_channels_last", lambda T, x: x.to(memory_format=T.channels_last), F(2, 3, 2, 2),
+     covers="to_format")
+case("to_double_channels_last", lambda T, x: x.to(T.float64, memory_format=T.channels_last),
+     F(1, 2, 3, 2), covers="to_format", f64=False)
 case("clone", lambda T, x: x.clone(), F(3, 2), covers="clone")
 case("clone_fn", lambda T, x: T.clone(x), F(3), covers="clone")
 
