@@ -1016,7 +1016,12 @@ def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:
     size = list(output_size) if isinstance(output_size, (tuple, list)) else [output_size] * 2
     size = [input.shape[-2 + i] if s is None else int(s) for i, s in enumerate(size)]
     if size == [1, 1]:  # torch takes the mean here (MeanBackward1)
-        return input.mean((-1, -2), keepdim=True)
+        out = input.mean((-1, -2), keepdim=True)
+        if layout.suggested_format(input.shape, input.stride()) == "channels_last":
+            # and lays it out channels-last in place (AsStridedBackward1)
+            n, c = input.shape[0], input.shape[1]
+            out.as_strided_((n, c, 1, 1), (c, 1, c, c))
+        return out
     check_pool_dtype("adaptive_avg_pool2d", input.dtype)
     return call("adaptive_avg_pool2d", input, output_size=size)
 

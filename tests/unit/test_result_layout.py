@@ -312,6 +312,7 @@ CHANNELS_LAST_CASES = {
     "max_pool2d_indices": lambda T, F, x: F.max_pool2d(x, 2, return_indices=True)[1],
     "avg_pool2d": lambda T, F, x: F.avg_pool2d(x, 3, 2, 1, ceil_mode=True),
     "adaptive_avg_pool2d": lambda T, F, x: F.adaptive_avg_pool2d(x, 3),
+    "adaptive_avg_pool2d_one": lambda T, F, x: F.adaptive_avg_pool2d(x, 1),  # (a mean)
     "adaptive_max_pool2d": lambda T, F, x: F.adaptive_max_pool2d(x, 4),
     "nearest": lambda T, F, x: F.interpolate(x, scale_factor=2),
     "bilinear": lambda T, F, x: F.interpolate(x, scale_factor=1.5, mode="bilinear"),

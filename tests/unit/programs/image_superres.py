@@ -120,7 +120,9 @@ pooled, idx = F.max_pool2d(feat, 2, stride=2, return_indices=True, ceil_mode=Tru
 restored = F.max_unpool2d(pooled, idx, 2, stride=2, output_size=feat.shape[-2:])
 print(pooled.shape, idx.stride(), idx[0, 0], restored.grad_fn.name(), restored.stride())
 print(round((restored != 0).float().mean().item(), 5), torch.equal(restored.amax((2, 3)), feat.amax((2, 3))))
-restored.sum().backward()
+gap = F.adaptive_avg_pool2d(feat, 1)
+print(gap.stride(), gap.grad_fn.name(), gap.view(gap.size(0), -1).shape)
+(restored.sum() + gap.sum()).backward()
 print(model.body[0].bias.grad)
 for kw in (dict(ceil_mode=True), dict(padding=1, count_include_pad=False), dict(padding=1, ceil_mode=True),
            dict(padding=1, divisor_override=3)):
