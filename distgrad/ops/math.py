@@ -4,7 +4,6 @@ from __future__ import annotations
 import numpy as np
 
 from . import layout, rounding, vector_sum
-from .fused import fma
 from .rules import (binary, binary_float, broadcast_shapes, cast_to, common_dtype, compare,
                     in_common_dtype, integral_scalar, not_implemented, number_as,
                     require_scalar_type, same, same_float, shape_of, unbroadcast, zeros_grad)
@@ -880,10 +879,15 @@ defop("xlogy", float_forward(_xlogy), binary_float, _xlogy_vjp, save=(0, 1),
 # ---- lerp, addcmul, addcdiv, cross --------------------------------------------------------
 
 def _fused(a, b, c):
-    """a·b + c as torch's vectorized kernels compute it for floats: one fused multiply-add
-    (fused.fma), rounded once."""
-    dtype = np.result_type(a, b, c)
-    return fma(a, b, c, dtype) if dtype in (np.float32, np.float64) else a * b + c
+    """a·b + c as torch's vectorized kernels compute it: one fused multiply-add, rounded
+    once. For float32 through float64, which holds the product exactly (a sum rounded twice
+    on the way is rare; fused.fma's exact emulation costs 20x a plain product here, too
+    much for an optimizer's step); other dtypes as numpy computes them (float64 rounded
+    twice: an ulp off torch's for some)."""
+    if np.result_type(a, b, c) != np.float32:
+        return a * b + c
+    with np.errstate(over="ignore", invalid="ignore"):
+        return (np.asarray(a, np.float32).astype(np.float64) * b + c).astype(np.float32)
 
 
 # The weight is an attr (a number: LerpBackward0) or a third input (LerpBackward1).
@@ -892,6 +896,8 @@ def _lerp_forward(start, end, weight):
     weight, end - (end - start)·(1 - w) for a large one."""
     w = np.asarray(weight, start.dtype)  # (a number in the tensors' dtype, as the kernel's)
     diff = end - start
+    if w.ndim == 0:  # (one form for all: the other is not computed)
+        return _fused(w, diff, start) if abs(w) < 0.5 else _fused(-diff, 1 - w, end)
     return np.where(np.abs(w) < 0.5, _fused(w, diff, start), _fused(-diff, 1 - w, end))
 
 
