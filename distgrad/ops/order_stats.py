@@ -595,18 +595,43 @@ def bincount(input, weights=None, minlength=0):
 
 
 def _searchsorted(seq, x, sorter=None, right=False, out_int32=False):
-    side = "right" if right else "left"
     if sorter is not None:
         seq = np.take_along_axis(seq, sorter, axis=-1)
-    if seq.ndim <= 1:
-        return np.searchsorted(seq, x, side=side)
-    rows = seq.reshape(-1, seq.shape[-1])
-    xs = np.asarray(x).reshape(rows.shape[0], -1)
-    out = np.stack([np.searchsorted(r, v, side=side) for r, v in zip(rows, xs)])
-    return out.reshape(np.shape(x))
+    x = np.asarray(x)
+    lead = int(np.prod(seq.shape[:-1], dtype=np.int64))  # (1 for one row of boundaries)
+    rows = seq.reshape(lead, seq.shape[-1])
+    values = x.reshape(lead, x.size // lead if lead else 0)
+    return _binary_search(rows, values, right).reshape(x.shape)
+
+
+def _binary_search(rows, values, right: bool):
+    """torch's bisection of each row for its values, vectorised: a NaN compares false both
+    ways, so a NaN value goes past every boundary and a NaN boundary met counts as below
+    the value (NumPy's searchsorted orders NaN last instead)."""
+    n = rows.shape[-1]
+    start = np.zeros(values.shape, np.int64)
+    end = np.full(values.shape, n, np.int64)
+    row = np.arange(rows.shape[0])[:, None]
+    with np.errstate(invalid="ignore"):
+        while (active := start < end).any():
+            mid = start + ((end - start) >> 1)
+            at = rows[row, np.minimum(mid, n - 1)]
+            below = ~(at > values) if right else ~(at >= values)
+            start = np.where(active & below, mid + 1, start)
+            end = np.where(active & ~below, mid, end)
+    return start
 
 
 def _searchsorted_rule(seq, x, sorter=None, right=False, out_int32=False):
+    if not shape_of(x) and seq.ndim != 1:
+        raise RuntimeError("torch.searchsorted(): input value can be a scalar only when "
+                           f"boundaries tensor dimension is 1, but we got boundaries tensor "
+                           f"dim({seq.ndim}) and input value's dim(0) numel(1)")
+    if seq.ndim == 0:
+        raise RuntimeError("torch.searchsorted(): boundaries tensor should have positive "
+                           "dimension, but got 0 dimension")
+    if seq.dtype is dtypes.bool_ and getattr(x, "dtype", None) is dtypes.bool_:
+        raise not_implemented("searchsorted_out_cpu", dtypes.bool_)
     if seq.ndim > 1 and (len(shape_of(x)) != seq.ndim or tuple(shape_of(x))[:-1] !=
                          tuple(seq.shape)[:-1]):
         raise RuntimeError("torch.searchsorted(): boundaries tensor should be 1 dimension or the "

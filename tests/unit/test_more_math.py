@@ -208,6 +208,40 @@ def test_out_int32_gives_int32_indices_as_torch():
         assert found.tolist() == [2, 0] and bucket.tolist() == [2, 0]
 
 
+@pytest.mark.parametrize("right", [False, True])
+def test_searchsorted_bisects_past_nan_as_torch(right):
+    """torch's bisection compares with >= (or >): a NaN boundary it meets is below every
+    value and a NaN value is above every boundary; NumPy would sort NaN last."""
+    nan = float("nan")
+    seq = np.array([[0.0, 1.0, nan], [0.5, nan, nan], [nan, nan, nan],
+                    [0.0, nan, 1.0]], np.float32)
+    values = np.array([[nan, 0.5, 5.0, -1.0], [0.05, 0.1, 0.7, np.inf], [0.0, nan, -np.inf, 3.0],
+                       [0.5, 1.0, 2.0, nan]], np.float32)
+    ours, theirs = (T.searchsorted(T.tensor(seq), T.tensor(values), right=right).tolist()
+                    for T in (distgrad, torch))
+    assert ours == theirs
+    flat = (T.bucketize(T.tensor(values[1]), T.tensor(seq[0]), right=right).tolist()
+            for T in (distgrad, torch))
+    assert next(flat) == next(flat)
+
+
+def test_searchsorted_refuses_what_torch_refuses():
+    for T in (distgrad, torch):
+        cases = [(T.tensor(1.0), T.tensor([1.5])), (T.tensor(1.0), T.tensor(1.5)),
+                 (T.tensor([[1.0, 2.0]]), T.tensor(1.5)),
+                 (T.tensor([False, True]), T.tensor([True]))]
+        errors = []
+        for seq, values in cases:
+            with pytest.raises((RuntimeError, NotImplementedError)) as raised:
+                T.searchsorted(seq, values)
+            errors.append((raised.type, str(raised.value)))
+        if T is distgrad:
+            ours = errors
+    assert ours == errors
+    for T in (distgrad, torch):  # (empty rows and values)
+        assert T.searchsorted(T.zeros(2, 0), T.ones(2, 3)).tolist() == [[0] * 3] * 2
+
+
 @pytest.mark.parametrize("rows, mode", [(30, "use_mm_for_euclid_dist_if_necessary"),
                                         (4, "donot_use_mm_for_euclid_dist"),
                                         (4, "use_mm_for_euclid_dist")])
