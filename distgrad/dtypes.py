@@ -22,18 +22,25 @@ except ImportError:  # (bfloat16 then holds no arrays: _WithoutArrays)
     ml_dtypes = None
 
 
+# the types torch's processErrorMsg gives their legacy names in a message
+_RENAMED_IN_MESSAGES = {"Byte", "Char", "Short", "Int", "Long", "Half", "Float", "Double"}
+
+
 class dtype:
     """A tensor element type; prints as torch prints it (`torch.float32`).
 
     It carries the other names torch prints for it, so messages never spell a map out:
     `c_name` ('long int', as in "expected ... dtype long int"), `long_name` ('Long', as in
-    "not implemented for 'Long'") and `type_name` ('torch.LongTensor', `Tensor.type()`).
+    "not implemented for 'Long'"), `type_name` ('torch.LongTensor', `Tensor.type()`) and
+    `message_name`, what torch's C++ messages call a CPU tensor of it: its type
+    ('CPUBoolType'), which torch's Python layer rewrites to the legacy name for eight dtypes
+    only ('torch.LongTensor').
     `random_to` is the exclusive upper bound of `random_()` without bounds: the largest
     integer the dtype holds exactly, plus one (2**24 + 1 for float32, as torch).
     """
 
     __slots__ = ("name", "np", "category", "is_floating_point", "is_signed", "itemsize",
-                 "c_name", "long_name", "type_name", "random_to")
+                 "c_name", "long_name", "type_name", "message_name", "random_to")
 
     def __init__(self, name: str, np_dtype, category: int, c_name: str, long_name: str,
                  random_to: int):
@@ -47,6 +54,8 @@ class dtype:
         self.c_name = c_name
         self.long_name = long_name
         self.type_name = f"torch.{long_name}Tensor"
+        self.message_name = (self.type_name if long_name in _RENAMED_IN_MESSAGES
+                             else f"CPU{long_name}Type")
         self.random_to = random_to
 
     def __repr__(self) -> str:

@@ -40,7 +40,7 @@ def modified_error(dtype, shape, producer, output_nr: int, stale) -> RuntimeErro
             if producer is not None else "")
     return RuntimeError(
         "one of the variables needed for gradient computation has been modified by an "
-        f"inplace operation: [{dtype.type_name} [{', '.join(map(str, shape))}]]{what} is at "
+        f"inplace operation: [{dtype.message_name} [{', '.join(map(str, shape))}]]{what} is at "
         f"version {stale[0]}; expected version {stale[1]} instead. Hint: enable anomaly "
         "detection to find the operation that failed to compute its gradient, with "
         "torch.autograd.set_detect_anomaly(True, check_nan=False).")

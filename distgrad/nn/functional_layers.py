@@ -633,8 +633,8 @@ def _bag_dtypes(input: Tensor, offsets: Optional[Tensor], weight: Tensor,
     if per_sample_weights is not None and per_sample_weights.dtype is not weight.dtype:
         raise RuntimeError(f"Expected tensor for argument #1 'weight' to have the same type as "
                            f"tensor for argument #1 'per_sample_weights'; but type "
-                           f"{weight.dtype.type_name} does not equal "
-                           f"{per_sample_weights.dtype.type_name} (while checking arguments for "
+                           f"{weight.dtype.message_name} does not equal "
+                           f"{per_sample_weights.dtype.message_name} (while checking arguments for "
                            "embedding_bag)")
 
 

@@ -297,7 +297,7 @@ def require_castable(result: dtypes.dtype, out: dtypes.dtype) -> None:
 def scalar_types_error(op: str, arg: str, names: str, d: dtypes.dtype) -> RuntimeError:
     """torch's checkScalarTypes error: `arg` of dtype `d` is none of the types `names` lists."""
     return RuntimeError(f"Expected tensor for argument #1 '{arg}' to have one of the following "
-                        f"scalar types: {names}; but got {d.type_name} instead (while checking "
+                        f"scalar types: {names}; but got {d.message_name} instead (while checking "
                         f"arguments for {op})")
 
 
@@ -322,14 +322,6 @@ def refuse_low_grad(kernel: str, d: dtypes.dtype) -> None:
     """torch's error from a backward kernel that has no float16 or bfloat16 (i1_backward)."""
     if d in dtypes.LOW_FLOATS:
         raise not_implemented(kernel, d)
-
-
-def type_name(d: dtypes.dtype) -> str:
-    """torch's legacy type name used in some messages: `torch.FloatTensor`.
-
-    The name lives on the dtype (`d.type_name`); shape.py and tensor.py still call this.
-    """
-    return d.type_name
 
 
 # ---- VJP helpers ---------------------------------------------------------------------

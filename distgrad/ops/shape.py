@@ -7,7 +7,7 @@ from .. import dtypes
 from ..autograd import grad_mode
 from ..autograd.record import call
 from . import layout
-from .rules import number_as, numel, type_name, wrap_dim
+from .rules import number_as, numel, wrap_dim
 from .table import Meta, Size, defop
 
 
@@ -193,7 +193,7 @@ defop("unsqueeze", lambda x, dim: np.expand_dims(x, wrap_dim(dim, x.ndim + 1)), 
 def expanded_shape(x_shape, size, dtype=None) -> Size:
     size = [int(s) for s in size]
     if len(size) < len(x_shape):
-        raise RuntimeError(f"expand({type_name(dtype or dtypes.float32)}{{[{', '.join(map(str, x_shape))}]}}, "
+        raise RuntimeError(f"expand({(dtype or dtypes.float32).message_name}{{[{', '.join(map(str, x_shape))}]}}, "
                            f"size=[{', '.join(map(str, size))}]): the number of sizes provided "
                            f"({len(size)}) must be greater or equal to the number of dimensions in "
                            f"the tensor ({len(x_shape)})")

@@ -239,6 +239,25 @@ def test_expand_checks_sizes_from_the_last_dim():
     same(f)
 
 
+def test_messages_name_a_tensor_type_as_torchs_python_layer_rewrites_it():
+    """torch's C++ messages say CPUBoolType; its Python layer rewrites only the eight legacy
+    types (torch.FloatTensor), so bool and bfloat16 keep their C++ names."""
+    def f(torch):
+        out = [attempt(torch.ones(2, 3, dtype=d).expand, 3)
+               for d in (torch.bool, torch.bfloat16, torch.float16, torch.int8, torch.float64)]
+        x = torch.ones(4, dtype=torch.bfloat16, requires_grad=True)
+        y = x.sigmoid()
+        y.mul_(2)
+        out.append(attempt(y.sum().backward))
+        out.append(attempt(torch.nn.functional.embedding, torch.tensor([True]), torch.ones(2, 2)))
+        out.append(attempt(torch.nn.functional.embedding_bag, torch.tensor([0, 1]),
+                           torch.ones(3, 2, dtype=torch.bfloat16), torch.tensor([0]),
+                           per_sample_weights=torch.ones(2), mode="sum"))
+        return out
+
+    same(f)
+
+
 def test_split_sizes_error_names_the_dim_given():
     def f(torch):
         x = torch.zeros(2, 3)
