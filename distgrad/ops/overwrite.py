@@ -10,8 +10,7 @@ import numpy as np
 
 from .. import dtypes
 from ..autograd.record import call
-from .rules import number_as, unbroadcast, zeros_grad
-from .shape import expanded_shape
+from .rules import broadcast_shapes, number_as, unbroadcast, zeros_grad
 from .table import Meta, defop
 
 
@@ -39,7 +38,11 @@ defop("zero", np.zeros_like, _keep, lambda c, g: _zeros_like(g), node="ZeroBackw
 
 def _copy_rule(x, src):
     if hasattr(src, "shape"):  # a number copies as a 0-dim tensor
-        expanded_shape(src.shape, x.shape, src.dtype)  # torch's error when src does not broadcast
+        # torch's TensorIterator broadcasts src with self, and the result must be self's shape
+        shape = broadcast_shapes(tuple(x.shape), tuple(src.shape))
+        if tuple(shape) != tuple(x.shape):
+            raise RuntimeError(f"output with shape {list(x.shape)} doesn't match the broadcast "
+                               f"shape {list(shape)}")
     return Meta(x.shape, x.dtype)
 
 

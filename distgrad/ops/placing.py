@@ -252,6 +252,19 @@ def _masked_fill_(self, mask, value):
     return self
 
 
+def _masked_scatter_(self, mask, source):
+    """torch's masked_scatter_: its mask expanded to self (expand's errors), never self
+    broadcast to the mask."""
+    from . import functions
+    from .scatter import masked_scatter_dtypes
+    from .shape import expanded_shape
+
+    if isinstance(mask, Tensor) and isinstance(source, Tensor):
+        masked_scatter_dtypes(self, mask, source)
+        expanded_shape(mask.shape, self.shape, mask.dtype)
+    return in_place(self, functions.masked_scatter, mask, source)
+
+
 # ---- masked_select --------------------------------------------------------------------------
 
 def _masked_select_vjp(c, g):
@@ -537,6 +550,7 @@ def _diagonal_mask(t, n: int, step: int) -> Tensor:
 
 METHODS = dict(take=take, put=put, put_=_put_, take_along_dim=take_along_dim,
                index_put=index_put, index_put_=_index_put_, masked_fill_=_masked_fill_,
+               masked_scatter_=_masked_scatter_,
                masked_select=masked_select,
                scatter_reduce=scatter_reduce, scatter_reduce_=_scatter_reduce_,
                select_scatter=select_scatter, slice_scatter=slice_scatter,

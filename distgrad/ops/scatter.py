@@ -413,13 +413,17 @@ def index_fill(input, dim, index, value):
 # ---- masked_scatter ------------------------------------------------------------------------------
 
 def _masked_scatter_rule(x, mask, source):
+    masked_scatter_dtypes(x, mask, source)
+    return Meta(broadcast_shapes(shape_of(mask), shape_of(x)), x.dtype)
+
+
+def masked_scatter_dtypes(x, mask, source) -> None:
     if mask.dtype is not dtypes.bool_:
         raise RuntimeError("masked_scatter_ only supports boolean masks, but got mask with dtype "
                            f"{mask.dtype.long_name}")
     if source.dtype is not x.dtype:
         raise RuntimeError("masked_scatter: expected self and source to have same dtypes but got"
                            f"{x.dtype.long_name} and {source.dtype.long_name}")
-    return Meta(broadcast_shapes(shape_of(mask), shape_of(x)), x.dtype)
 
 
 def _masked_scatter(x, mask, source):

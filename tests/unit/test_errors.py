@@ -258,6 +258,24 @@ def test_messages_name_a_tensor_type_as_torchs_python_layer_rewrites_it():
     same(f)
 
 
+def test_in_place_writes_broadcast_as_torchs_kernels():
+    """copy_ broadcasts src with self (TensorIterator: the result must be self's shape);
+    masked_scatter_ expands its mask to self (expand's errors)."""
+    def f(torch):
+        out = []
+        for shape in ((2, 3), (2,), (1, 3), (4, 1, 3)):
+            out += [attempt(torch.zeros(3).copy_, torch.ones(shape)),
+                    attempt(torch.zeros(2, 3).copy_, torch.ones(shape))]
+        for mask in (torch.ones(2, 3, dtype=torch.bool), torch.ones(2, dtype=torch.bool),
+                     torch.ones(1, 3, dtype=torch.bool), torch.ones(1, dtype=torch.bool)):
+            out.append(attempt(torch.zeros(3).masked_scatter_, mask, torch.arange(9.0)))
+        out.append(attempt(torch.zeros(3).masked_scatter_, torch.ones(2, 3, dtype=torch.bool),
+                           torch.arange(9)))
+        return out
+
+    same(f)
+
+
 def test_split_sizes_error_names_the_dim_given():
     def f(torch):
         x = torch.zeros(2, 3)
