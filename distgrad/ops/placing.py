@@ -125,8 +125,8 @@ def take_along_dim(input, indices, dim=None):
     if indices.dtype is not dtypes.int64:
         raise RuntimeError(f"torch.take_along_dim(): dtype of indices should be Long but got "
                            f"{indices.dtype.type_name.split('.')[-1][:-len('Tensor')]}")
-    if dim is None:  # (torch takes no negative index here)
-        return call("take_along_dim", input.reshape(-1), indices.reshape(-1), dim=0)
+    if dim is None:  # (torch takes no negative index here, and views both: no copy of either)
+        return call("take_along_dim", input.view(-1), indices.view(-1), dim=0)
     if input.ndim != indices.ndim:
         raise RuntimeError(f"torch.take_along_dim(): input and indices should have the same "
                            f"number of dimensions, but got {input.ndim} dimensions for input, "
