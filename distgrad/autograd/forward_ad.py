@@ -282,7 +282,11 @@ def push(op, inputs, attrs, outs) -> None:
     floating = [o for o in outs if o.dtype.is_floating_point]
     if not floating:
         return
-    for out, tangent in zip(floating, _pushed_forward(op, inputs, attrs, tangents)):
+    if op.jvp is not None:  # (its own formula, as torch's)
+        pushed = _without_push(lambda: op.jvp(inputs, tangents, outs, **attrs))
+    else:
+        pushed = _pushed_forward(op, inputs, attrs, tangents)
+    for out, tangent in zip(floating, pushed):
         tangent = _unshared(tangent, tangents)
         _set_tangent(out, tangent)
         # The node keeps its own handle on an output it saved (exp's result): a backward

@@ -297,8 +297,19 @@ def _logcumsumexp_rule(x, dim):
     return Meta(x.shape, x.dtype)
 
 
+def _logcumsumexp_jvp(inputs, tangents, outs, dim):
+    """torch's logcumsumexp_jvp: the tangent's running mean weighted by exp(x) (shifted by
+    the max, and 1e-13 added to the running sum). The VJP's log|g| has no derivative at
+    g = 0, where forward-mode's double-vjp trick would take it."""
+    x, t = inputs[0], tangents[0]
+    if x.ndim == 0:
+        return [t]
+    e = (x - x.amax(dim, keepdim=True)).exp()
+    return [(e * t).cumsum(dim) / (e.cumsum(dim) + 1e-13)]
+
+
 defop("logcumsumexp", _logcumsumexp, _logcumsumexp_rule, _logcumsumexp_vjp,
-      node="LogcumsumexpBackward0", save=(0,), save_out=True)
+      node="LogcumsumexpBackward0", save=(0,), save_out=True, jvp=_logcumsumexp_jvp)
 
 
 def logcumsumexp(input, dim):

@@ -125,6 +125,10 @@ class OpDef:
     # sees no view (torch's _unsafe_view): a write through either is no version bump of
     # the other, and what saved one reads the memory as it is at backward.
     alias: bool = False
+    # jvp(inputs, tangents, outs, **attrs) -> the floating outputs' tangents (a tangent None
+    # is zero), for an op whose VJP has no derivative in its cotangent at zero, which
+    # forward-mode AD's double-vjp trick takes (forward_ad.py). None: that trick.
+    jvp: Optional[Callable] = None
 
     def node_name(self, inputs, attrs) -> str:
         return self.node(inputs, attrs) if callable(self.node) else self.node
@@ -162,7 +166,7 @@ def defop(name: str, forward: Callable, shape: Callable, vjp: Optional[Callable]
           inplace: Optional[str] = None, into: Optional[Callable] = None,
           stack_rows: Optional[Callable] = None, layout_rule: Optional[Callable] = None,
           save_for: Optional[dict] = None, number_operands: bool = True,
-          alias: bool = False) -> OpDef:
+          alias: bool = False, jvp: Optional[Callable] = None) -> OpDef:
     if name in OPS:
         raise ValueError(f"op {name!r} is defined twice")
     if (view or alias) and strides is None:
@@ -178,7 +182,7 @@ def defop(name: str, forward: Callable, shape: Callable, vjp: Optional[Callable]
     op = OpDef(name, forward, shape, vjp, node, tuple(save), save_out, n_out, save_for,
                differentiable, view, strides, elementwise, layout_rule, tuple(nondiff_outputs),
                moves, number_edges, sharding, tuple(api), tuple(params), inplace, into,
-               stack_rows, number_operands, alias)
+               stack_rows, number_operands, alias, jvp)
     OPS[name] = op
     return op
 

@@ -28,6 +28,11 @@ OPS = {
     "max_with_indices": lambda T, x: x.max(1),
     "cat_and_where": lambda T, x: T.cat([x, x.abs()]).where(T.cat([x, x]) > 0, 0.0),
     "loss": lambda T, x: T.nn.functional.mse_loss(x, _t(T, V) * 0.5),
+    # (its VJP's log|g| has no derivative at g = 0: torch's own formula, -inf and wide
+    # ranges too)
+    "logcumsumexp": lambda T, x: (x.logcumsumexp(1), x.logcumsumexp(0),
+                                  (x * 300).logcumsumexp(1), x.logcumsumexp(-1),
+                                  x.masked_fill(x < 0, float("-inf")).logcumsumexp(1)),
 }
 
 
@@ -39,6 +44,17 @@ def test_tangents_of_ops_are_torchs(op):
             out = OPS[op](torch, fwAD.make_dual(_t(torch, A), _t(torch, V)))
             outs = out if isinstance(out, tuple) else (out,)
             return [(fwAD.unpack_dual(o).primal, fwAD.unpack_dual(o).tangent) for o in outs]
+
+    same(f)
+
+
+def test_forward_over_reverse_through_logcumsumexp_is_torchs():
+    def f(torch):
+        x = _t(torch, A, requires_grad=True)
+        hvp = torch.func.jvp(torch.func.grad(lambda v: v.logcumsumexp(1).sin().sum()),
+                             (x,), (_t(torch, V),))[1]
+        # (values only: a tangent's grad_fn names differ, see forward_ad.py's doc)
+        return hvp.detach(), torch.func.jacfwd(lambda v: v.logcumsumexp(0))(x[:, 0]).detach()
 
     same(f)
 
