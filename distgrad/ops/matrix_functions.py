@@ -87,6 +87,63 @@ def triangular_solve(input, A, upper=True, transpose=False, unitriangular=False)
                                               transpose=transpose, unitriangular=unitriangular))
 
 
+# ---- randomized low-rank SVD and PCA (torch/_lowrank.py, Halko et al. 2009) -------------------
+
+def _approximate_basis(A, q: int, niter, M=None):
+    """q orthonormal columns Q with Q Qᴴ (A - M) ≈ A - M: a random projection, refined by
+    niter subspace iterations (torch's draws, in its order)."""
+    from ..creation import randn
+
+    niter = 2 if niter is None else niter
+    dtype = A.dtype if A.dtype in (dtypes.float16, dtypes.float32, dtypes.float64) \
+        else dtypes.float32
+    R = randn(A.shape[-1], q, dtype=dtype, device=A.device)
+
+    def project(B, MB, X):
+        out = B.matmul(X)
+        return out if MB is None else out - MB.matmul(X)
+
+    Q = _linalg.qr(project(A, M, R)).Q
+    for _ in range(niter):
+        Q = _linalg.qr(project(A.mH, None if M is None else M.mH, Q)).Q
+        Q = _linalg.qr(project(A, M, Q)).Q
+    return Q
+
+
+def svd_lowrank(A, q=6, niter=2, M=None):
+    """U, S, V with A - M ≈ U diag(S) Vᴴ, of rank q, by a randomized range finder."""
+    q = 6 if q is None else q
+    m, n = A.shape[-2:]
+    if M is not None:
+        M = M.broadcast_to(A.size())
+    if m < n:
+        A = A.mH
+        M = None if M is None else M.mH
+    Q = _approximate_basis(A, q, niter, M)
+    B = Q.mH.matmul(A)
+    if M is not None:
+        B = B - Q.mH.matmul(M)
+    U, S, Vh = _linalg.svd(B, full_matrices=False)
+    V, U = Vh.mH, Q.matmul(U)
+    return (V, S, U) if m < n else (U, S, V)
+
+
+def pca_lowrank(A, q=None, center=True, niter=2):
+    """svd_lowrank of A's columns less their means (center): V's columns are the principal
+    directions, S ** 2 / (m - 1) the variances along them."""
+    m, n = A.shape[-2:]
+    if q is None:
+        q = min(6, m, n)
+    elif not (q >= 0 and q <= min(m, n)):
+        raise ValueError(f"q(={q}) must be non-negative integer and not greater than "
+                         f"min(m, n)={min(m, n)}")
+    if not (niter >= 0):
+        raise ValueError(f"niter(={niter}) must be non-negative integer")
+    if not center:
+        return svd_lowrank(A, q, niter=niter)
+    return svd_lowrank(A - A.mean(dim=(-2,), keepdim=True), q, niter=niter)
+
+
 METHODS = dict(det=det, logdet=logdet, slogdet=slogdet, inverse=inverse, cholesky=cholesky,
                cholesky_solve=cholesky_solve, cholesky_inverse=cholesky_inverse, svd=svd, qr=qr,
                geqrf=geqrf, orgqr=orgqr,
