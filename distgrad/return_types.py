@@ -67,6 +67,8 @@ _FIELDS = {
     "linalg_lu_factor": ("LU", "pivots"),
     "linalg_lu_factor_ex": ("LU", "pivots", "info"),
     "linalg_lu": ("P", "L", "U"),
+    "lu_unpack": ("P", "L", "U"),
+    "_lu_with_info": ("LU", "pivots", "info"),
     "linalg_eigh": ("eigenvalues", "eigenvectors"),
 }
 # ... and each one's out= variant (torch.max(x, 0, out=(v, i)) returns a max_out)

@@ -981,6 +981,48 @@ defop("lu_unpack_p", lambda lu, pivots: lapack.unpack(lu, pivots)[0],
       lambda lu, pivots: Meta(tuple(lu.shape[:-1]) + (lu.shape[-2],), lu.dtype))
 
 
+def _lu_unpack_rule(lu, pivots, unpack_data=True, unpack_pivots=True):
+    if lu.ndim < 2:
+        raise RuntimeError(f"torch.lu_unpack: Expected tensor with 2 or more dimensions. Got "
+                           f"size: {list(lu.shape)} instead")
+    if unpack_pivots and pivots.dtype is not _INFO:
+        raise RuntimeError("torch.lu_unpack: LU_pivots is expected to be a contiguous tensor of "
+                           "torch.int32 dtype.\nNote: this function is intended to be used with "
+                           "the output produced by torch.linalg.lu_factor")
+    m, n, k, batch = _lu_shapes(lu)
+    empty = Meta((0,), lu.dtype)
+    return (Meta(batch + (m, m), lu.dtype) if unpack_pivots else empty,
+            Meta(batch + (m, k), lu.dtype) if unpack_data else empty,
+            Meta(batch + (k, n), lu.dtype) if unpack_data else empty)
+
+
+def _lu_unpack(lu, pivots, unpack_data=True, unpack_pivots=True):
+    if not unpack_pivots:  # (pivots unread: no swaps)
+        pivots = np.arange(1, min(lu.shape[-2:]) + 1, dtype=np.int32)
+    pivots = np.broadcast_to(pivots, lu.shape[:-2] + pivots.shape[-1:])
+    p, low, up = lapack.unpack(lu, pivots)
+    empty = np.zeros((0,), lu.dtype)
+    return (p if unpack_pivots else empty, low if unpack_data else empty,
+            up if unpack_data else empty)
+
+
+def _lu_unpack_vjp(c, _gp, gl, gu):
+    """torch's lu_unpack_backward: L's gradient below the diagonal and U's on and above it,
+    each where its factor was read from the packed (m, n) matrix."""
+    m, n = c.shapes[0][-2:]
+    k = min(m, n)
+    parts = []
+    if gl is not None:
+        parts.append(call("constant_pad_nd", gl.tril(-1), pad=[0, n - k]))
+    if gu is not None:
+        parts.append(call("constant_pad_nd", gu.triu(), pad=[0, 0, 0, m - k]))
+    return (parts[0] if len(parts) == 1 else parts[0] + parts[1]) if parts else None, None
+
+
+defop("lu_unpack", _lu_unpack, _lu_unpack_rule, _lu_unpack_vjp, node="LuUnpackBackward0",
+      n_out=3, nondiff_outputs=(0,), differentiable=(0,), params=("LU_data", "LU_pivots"))
+
+
 def _lu_factor_vjp(c, g, _pivots=None, _info=None):
     """torch's lu_factor_ex_backward: the packed gradient split into L's and U's."""
     lu, pivots = c.outs[0], c.outs[1]

@@ -42,7 +42,8 @@ from .numerics import *  # noqa: F401,F403  (cov, corrcoef, trapezoid, vander, .
 from .sets import *  # noqa: F401,F403  (isin, unique_consecutive)
 from . import decompositions, matrix_functions as _matrix_functions  # noqa: F401  (linear algebra)
 from .matrix_functions import (cholesky, cholesky_inverse, cholesky_solve, det,  # noqa: F401
-                               geqrf, inverse, logdet, matrix_exp, matrix_power, orgqr,
+                               geqrf, inverse, logdet, lu, lu_solve, lu_unpack, matrix_exp,
+                               matrix_power, orgqr,
                                pca_lowrank, pinverse, qr, slogdet, svd, svd_lowrank,
                                triangular_solve)
 from .accumulate import cumprod, nanmean, nansum  # noqa: F401  (bound below)

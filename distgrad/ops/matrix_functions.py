@@ -6,6 +6,8 @@ from __future__ import annotations
 import warnings
 
 from .. import dtypes, linalg as _linalg, return_types
+from ..autograd import grad_mode
+from ..tensor import _warn_once
 from ..autograd.record import call
 from ..linalg import det, matrix_exp, matrix_power  # noqa: F401  (torch.det, ...)
 
@@ -73,6 +75,39 @@ def geqrf(input):
 
 def orgqr(input, input2):
     return _linalg.householder_product(input, input2)
+
+
+def lu(A, pivot=True, get_infos=False):
+    """The deprecated torch.lu: linalg.lu_factor_ex's LU and pivots (and infos), unchecked."""
+    _warn_once("torch.lu is deprecated in favor of torch.linalg.lu_factor / "
+               "torch.linalg.lu_factor_ex and will be removed in a future PyTorch release.\n"
+               "LU, pivots = torch.lu(A, compute_pivots)\nshould be replaced with\n"
+               "LU, pivots = torch.linalg.lu_factor(A, compute_pivots)\nand\n"
+               "LU, pivots, info = torch.lu(A, compute_pivots, get_infos=True)\n"
+               "should be replaced with\nLU, pivots, info = torch.linalg.lu_factor_ex(A, "
+               "compute_pivots)")
+    factors = return_types._lu_with_info(_linalg.lu_factor_ex(A, pivot=pivot))
+    return factors if get_infos else tuple(factors[:2])
+
+
+def lu_solve(input, LU_data, LU_pivots):
+    """The deprecated torch.lu_solve: linalg.lu_solve with its arguments reversed."""
+    _warn_once("torch.lu_solve is deprecated in favor of torch.linalg.lu_solveand will be "
+               "removed in a future PyTorch release.\nNote that torch.linalg.lu_solve has its "
+               "arguments reversed.\nX = torch.lu_solve(B, LU, pivots)\nshould be replaced "
+               "with\nX = torch.linalg.lu_solve(LU, pivots, B)")  # (torch's words, space missing)
+    return _linalg.lu_solve(LU_data, LU_pivots, input)
+
+
+def lu_unpack(LU_data, LU_pivots, unpack_data=True, unpack_pivots=True):
+    """P, L, U with A = P L U from linalg.lu_factor's packed LU and its pivots."""
+    if LU_data.ndim < 2 and LU_data.requires_grad and grad_mode.is_grad_enabled():
+        # (torch's autograd reads the sizes of dims -1 and -2 first, for the backward)
+        raise IndexError("Dimension specified as -1 but tensor has no dimensions" if
+                         LU_data.ndim == 0 else "Dimension out of range (expected to be in "
+                         "range of [-1, 0], but got -2)")
+    return return_types.lu_unpack(call("lu_unpack", LU_data, LU_pivots, unpack_data=unpack_data,
+                                       unpack_pivots=unpack_pivots))
 
 
 def pinverse(input, rcond=1e-15):
@@ -146,6 +181,6 @@ def pca_lowrank(A, q=None, center=True, niter=2):
 
 METHODS = dict(det=det, logdet=logdet, slogdet=slogdet, inverse=inverse, cholesky=cholesky,
                cholesky_solve=cholesky_solve, cholesky_inverse=cholesky_inverse, svd=svd, qr=qr,
-               geqrf=geqrf, orgqr=orgqr,
+               geqrf=geqrf, orgqr=orgqr, lu=lu, lu_solve=lu_solve,
                pinverse=pinverse, matrix_power=matrix_power, matrix_exp=matrix_exp,
                triangular_solve=triangular_solve)

@@ -241,6 +241,13 @@ case("linalg_lu_factor_tall", lambda T, a: T.linalg.lu_factor(a)[0], F(2, 5, 3),
 case("linalg_lu", lambda T, a: tuple(T.linalg.lu(a)), F(2, 4, 4), covers="linalg_lu")
 case("linalg_lu_wide", lambda T, a: tuple(T.linalg.lu(a)), F(3, 5), covers="linalg_lu")
 case("linalg_lu_tall", lambda T, a: tuple(T.linalg.lu(a)), F(5, 3), covers="linalg_lu")
+for _shape in ((2, 4, 4), (3, 5), (2, 5, 3)):
+    case(f"lu_unpack_{'x'.join(map(str, _shape))}",
+         lambda T, a: tuple(T.lu_unpack(*T.linalg.lu_factor(a))), F(*_shape),
+         covers=("lu_unpack", "linalg_lu_factor_ex"))
+case("lu_unpack_data_only", lambda T, a: T.lu_unpack(*T.linalg.lu_factor(a),
+                                                     unpack_pivots=False).U,
+     F(4, 3), covers=("lu_unpack", "linalg_lu_factor_ex"))
 for _left in (True, False):
     for _adjoint in (False, True):
         case(f"linalg_lu_solve_left{_left}_adjoint{_adjoint}",

@@ -70,7 +70,7 @@ FALLS_BACK |= {
     "cholesky", "cholesky_inverse", "cholesky_solve", "linalg_cholesky_ex", "linalg_det",
     "linalg_eigh", "linalg_inv_ex", "linalg_lstsq", "linalg_lu", "linalg_lu_factor_ex",
     "linalg_lu_solve", "linalg_matrix_exp", "linalg_pinv", "linalg_qr", "linalg_slogdet",
-    "linalg_solve_ex", "linalg_solve_triangular", "linalg_svd", "lu_unpack_p",
+    "linalg_solve_ex", "linalg_solve_triangular", "linalg_svd", "lu_unpack", "lu_unpack_p",
     "triangular_solve", "geqrf", "linalg_householder_product",
 }
 

@@ -1,7 +1,8 @@
 # Numerical linear algebra inside learning loops: a Gaussian whose covariance has a learned
 # Cholesky factor (tril + softplus diagonal through diag_embed) fitted by its log-likelihood
 # (solve_triangular, cholesky_solve, triangular_solve) and checked against
-# MultivariateNormal; batched det/slogdet/inv/solve with first and second derivatives;
+# MultivariateNormal; batched det/slogdet/inv/solve with first and second derivatives; an
+# LU factorisation reused and unpacked (lu_factor, lu_unpack, lu_solve, the older torch.lu);
 # qr/svd/eigh/pinv/lstsq/matrix_exp/norms/cross gradients; LinAlgErrors as torch raises them.
 import math
 import distgrad as torch  # PyTorch: import torch
@@ -72,6 +73,24 @@ gg, = torch.autograd.grad(Ainv.trace() if Ainv.ndim == 2 else Ainv.diagonal(0, -
 print(Ainv.grad_fn.name(), torch.autograd.grad(gg.sum(), A)[0][0])
 left = torch.linalg.solve(A, B.mT, left=False)
 print(left.shape, torch.allclose(left @ A, B.mT))
+
+# one LU factorisation reused for many right-hand sides, unpacked, and its gradients
+LU, piv = torch.linalg.lu_factor(A)
+P, Lf, Uf = torch.lu_unpack(LU, piv)
+print(P[0], piv, Lf.grad_fn.name(), P.requires_grad, torch.allclose(P @ Lf @ Uf, A))
+sols = torch.linalg.lu_solve(LU, piv, torch.eye(3).expand(2, 3, 3))
+old_api = torch.lu_solve(torch.eye(3).expand(2, 3, 3), *torch.lu(A))
+print(torch.allclose(sols, old_api), torch.allclose(sols, torch.linalg.inv(A)))
+A.grad = None
+(Lf.tril(-1).pow(2).sum() + Uf.diagonal(0, -2, -1).log().abs().sum() + sols.sum()).backward()
+print(A.grad[0])
+tall_lu, tall_piv = torch.linalg.lu_factor(torch.randn(4, 2))
+print([t.shape for t in torch.lu_unpack(tall_lu, tall_piv)], torch.lu_unpack(tall_lu, tall_piv,
+      unpack_pivots=False).P.shape)
+try:
+    torch.lu_unpack(LU, piv.long())
+except RuntimeError as e:
+    print(e)
 
 # factorisations and their gradients
 M = torch.randn(5, 3, requires_grad=True)
