@@ -18,8 +18,8 @@ from ..tensor import Tensor
 from . import stdsort
 from .math import _not_implemented
 from .reduce import _dim_extremum_vjp, _evenly_distribute, dim_extremum_rule, expand_back
-from .rules import (check_reduced_dims_nonempty, dims_of, not_implemented, reduced_shape,
-                    require_tensor, shape_of, wrap_dim)
+from .rules import (check_reduced_dims_nonempty, dims_of, not_implemented, numel,
+                    reduced_shape, require_tensor, shape_of, wrap_dim)
 from .table import Meta, defop
 
 __all__ = ["median", "nanmedian", "quantile", "nanquantile", "mode", "kthvalue", "cummax", "cummin",
@@ -66,12 +66,25 @@ def _median_dim(ignore_nan):
     return forward
 
 
+def _median_all_rule(x):
+    if x.dtype is dtypes.bool_ and numel(x.shape):  # (an empty one returns before the kernel)
+        raise not_implemented("median_cpu", x.dtype)
+    return Meta((), x.dtype)
+
+
+def _median_dim_rule(x, dim, keepdim=False):
+    # (torch's nanmedian names itself median() when its dim is empty)
+    metas = dim_extremum_rule("median")(x, dim, keepdim)
+    if x.dtype is dtypes.bool_:
+        raise not_implemented("median_out", x.dtype)
+    return metas
+
+
 for _name, _nan in (("median", False), ("nanmedian", True)):
     _node = _name.capitalize()
-    defop(_name, _median_all(_nan), lambda x: Meta((), x.dtype), _evenly_distribute,
+    defop(_name, _median_all(_nan), _median_all_rule, _evenly_distribute,
           node=f"{_node}Backward0", save=(0,), save_out=True)
-    # (torch's nanmedian names itself median() when its dim is empty)
-    defop(f"{_name}_dim", _median_dim(_nan), dim_extremum_rule("median"), _dim_extremum_vjp,
+    defop(f"{_name}_dim", _median_dim(_nan), _median_dim_rule, _dim_extremum_vjp,
           node=f"{_node}Backward1", save_out=True, n_out=2, nondiff_outputs=(1,))
 
 
@@ -197,6 +210,8 @@ def _kthvalue_rule(x, k, dim=-1, keepdim=False):
     d = wrap_dim(dim, x.ndim)
     if not 1 <= k <= (x.shape[d] if x.ndim else 1):
         raise RuntimeError(f"kthvalue(): selected number k out of range for dimension {d}")
+    if x.dtype is dtypes.bool_ and x.ndim:  # (a 0-dim tensor is its own kth value)
+        raise not_implemented("kthvalue_cpu", x.dtype)
     return metas
 
 
@@ -462,8 +477,9 @@ def _histc(x, bins=100, min=0, max=0):
 
 
 def _histc_rule(x, bins=100, min=0, max=0):
-    if not x.dtype.is_floating_point:
-        raise not_implemented("histogram_cpu", x.dtype)
+    if not x.dtype.is_floating_point:  # (bool fails earlier, making the bin edges)
+        raise not_implemented("linspace_cpu" if x.dtype is dtypes.bool_ else "histogram_cpu",
+                              x.dtype)
     if bins <= 0:
         raise RuntimeError(f"torch.histogram(): bins must be > 0, but got {bins} for dimension 0")
     if min > max:

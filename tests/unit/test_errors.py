@@ -276,6 +276,20 @@ def test_in_place_writes_broadcast_as_torchs_kernels():
     same(f)
 
 
+def test_order_statistics_of_bools_are_refused_as_torchs_kernels_refuse_them():
+    def f(torch):
+        x = torch.tensor([[True, False, True]])
+        empty = torch.zeros(0, dtype=torch.bool)
+        calls = [x.median, lambda: x.median(1), x.nanmedian, lambda: x.nanmedian(1),
+                 lambda: x.kthvalue(1), lambda: x[0, 0].kthvalue(1), x[0, 0].median,
+                 lambda: x[0, 0].median(0), empty.median, lambda: torch.histc(x),
+                 lambda: torch.histc(x.int()), lambda: x.kthvalue(5),
+                 lambda: torch.zeros(0, 2, dtype=torch.bool).median(0)]
+        return [attempt(c) for c in calls]
+
+    same(f)
+
+
 def test_split_sizes_error_names_the_dim_given():
     def f(torch):
         x = torch.zeros(2, 3)
