@@ -29,10 +29,10 @@ expm1 eye fix float_power floor floor_divide fmax fmin fmod frac full gather gcd
 greater greater_equal gt heaviside histc histogram hstack hypot i0 igamma igammac index_add
 index_copy index_reduce index_select inner inverse isneginf isposinf kron kthvalue ldexp le lcm lerp
 less less_equal lgamma linspace log log10 log1p log2 log_softmax logaddexp logaddexp2 logcumsumexp
-logical_and logical_not logical_or logical_xor logit logspace logsumexp lt masked_select matmul
-matrix_power max maximum mean median min minimum mm mode msort mul multinomial multiply mv mvlgamma
-nan_to_num nanmean nanmedian nanquantile nansum narrow_copy ne neg negative nextafter nonzero norm
-normal not_equal ones orgqr outer polygamma pow prod qr quantile rad2deg rand randint randn randperm
+logical_and logical_not logical_or logical_xor logit logspace logsumexp lt lu_solve lu_unpack
+masked_select matmul matrix_power max maximum mean median min minimum mm mode msort mul multinomial
+multiply mv mvlgamma nan_to_num nanmean nanmedian nanquantile nansum narrow_copy ne neg negative
+nextafter nonzero norm normal not_equal ones orgqr outer polygamma pow prod qr quantile rad2deg rand randint randn randperm
 reciprocal remainder renorm round row_stack rsqrt searchsorted sgn sigmoid sign signbit sin sinc
 sinh softmax sort sqrt square stack std std_mean sub subtract sum svd take_along_dim tan tanh
 tensordot topk triangular_solve tril triu true_divide trunc var var_mean vdot vstack where xlogy
@@ -50,7 +50,8 @@ solve_triangular svd svdvals tensorsolve vecdot vector_norm
 # other refuses, as torch's TensorIterator and cat, sort, gather... do.
 OVERLAP_UNCHECKED = set("""
 all amax amin aminmax any argmax argmin cholesky_inverse cummax cummin diag dot histc inner
-inverse isneginf isposinf log_softmax logsumexp matmul matrix_power max mean median min mm mode
+inverse isneginf isposinf log_softmax logsumexp lu_solve lu_unpack matmul matrix_power max mean
+median min mm mode
 mv mvlgamma nanmean nanmedian nanquantile nansum narrow_copy norm prod quantile searchsorted
 signbit softmax std std_mean sum tensordot tril triu var var_mean vdot bmm chain_matmul
 """.split()) | set(LINALG) - {"cross"}  # (linalg's by their own names)
@@ -232,7 +233,7 @@ OUT_DTYPES = {
     **dict.fromkeys(("addmm", "addmv", "baddbmm", "bmm", "mm", "mv", "matmul", "diag",
                      "inverse", "tril", "triu", "take_along_dim", "cross", "renorm", "gather",
                      "index_add", "index_copy", "index_reduce", "softmax", "log_softmax",
-                     "norm"), _exact),
+                     "norm", "lu_unpack", "lu_solve"), _exact),
     # (matrix_power: an out it can be cast to must be of its dtype, else its own words)
     "matrix_power": lambda *a: _castable("matrix_power")(*a) or _exact(*a),
     **{name: _castable(name) for name in ("cholesky", "cholesky_solve", "cholesky_inverse")},
