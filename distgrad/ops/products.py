@@ -170,7 +170,8 @@ def _pnorm_of_differences(diff, p):
 
 
 def _no_derivative(name: str):
-    """The VJP of a backward torch does not differentiate (cdist's and pdist's)."""
+    """The VJP of a backward torch does not differentiate (cdist's and pdist's): its node
+    (CdistBackwardBackward0) raises when a backward reaches it."""
     def vjp(c, g):
         raise NotImplementedError(f"the derivative for '{name}' is not implemented.")
 
@@ -201,13 +202,10 @@ def _pair_gradient(g, diff, dist, p):
 
 
 def _cdist_backward(g, x1, x2, dist, p):
-    """x1's gradient of cdist(x1, x2, p) (torch's _cdist_backward), summed to x1's shape."""
+    """x1's gradient of cdist(x1, x2, p) (torch's _cdist_backward), over the broadcast batch:
+    the autograd engine sums it to x1's shape, as torch's does."""
     diff = x1[..., :, None, :] - x2[..., None, :, :]
-    grad = _pair_gradient(g, diff, dist, p).sum(axis=-2)
-    lead = grad.ndim - x1.ndim
-    grad = grad.sum(axis=tuple(range(lead))) if lead else grad
-    ones = tuple(i for i, d in enumerate(x1.shape) if d == 1 and grad.shape[i] != 1)
-    return (grad.sum(axis=ones, keepdims=True) if ones else grad).astype(x1.dtype)
+    return _pair_gradient(g, diff, dist, p).sum(axis=-2).astype(x1.dtype)
 
 
 def _cdist_rule(x1, x2, p=2.0):
@@ -217,18 +215,22 @@ def _cdist_rule(x1, x2, p=2.0):
 
 
 def _cdist_vjp(c, g):
+    """torch's: _cdist_backward(grad.contiguous(), x1, x2, p, result) for x1, and for x2 the
+    same with both operands swapped and grad and result transposed (made contiguous)."""
     p = c.attrs.get("p", 2.0)
-    out_t = c.out.transpose(-1, -2)
-    return (call("cdist_backward", g, c[0], c[1], c.out, p=p) if c.needs[0] else None,
-            call("cdist_backward", g.transpose(-1, -2), c[1], c[0], out_t, p=p)
-            if c.needs[1] else None)
+    g1 = g2 = None
+    if c.needs[0]:
+        g1 = call("cdist_backward", g.contiguous(), c[0], c[1], c.out, p=p)
+    if c.needs[1]:
+        g2 = call("cdist_backward", g.mT.contiguous(), c[1], c[0], c.out.mT.contiguous(), p=p)
+    return unbroadcast(g1, c.shapes[0]), unbroadcast(g2, c.shapes[1])
 
 
 defop("cdist", _cdist, _cdist_rule, _cdist_vjp, node="CdistBackward0", save=(0, 1),
       save_out=True)
 defop("cdist_backward", _cdist_backward,
-      lambda g, x1, x2, dist, p: Meta(x1.shape, x1.dtype),
-      _no_derivative("_cdist_backward"), node="torch::autograd::NotImplemented")
+      lambda g, x1, x2, dist, p: Meta(tuple(g.shape[:-1]) + (x1.shape[-1],), x1.dtype),
+      _no_derivative("_cdist_backward"), node="CdistBackwardBackward0")
 
 
 def _euclidean_dist(x1, x2):
@@ -335,7 +337,7 @@ def _pdist_rule(x, p=2.0):
 defop("pdist", _pdist, _pdist_rule, _pdist_vjp, node="PdistBackward0", save=(0,),
       save_out=True)
 defop("pdist_backward", _pdist_backward, lambda g, x, dist, p: Meta(x.shape, x.dtype),
-      _no_derivative("_pdist_backward"), node="torch::autograd::NotImplemented")
+      _no_derivative("_pdist_backward"), node="PdistBackwardBackward0")
 
 
 def pdist(input, p=2):

@@ -208,6 +208,30 @@ def test_out_int32_gives_int32_indices_as_torch():
         assert found.tolist() == [2, 0] and bucket.tolist() == [2, 0]
 
 
+def test_cdist_second_order_nodes_and_batch_sum_are_torchs():
+    """torch's _cdist_backward gives the gradient over the broadcast batch (the engine sums
+    it to the operand), x2's from the transposed grad and result made contiguous, and its
+    node CdistBackwardBackward0 (pdist's PdistBackwardBackward0) refuses a backward."""
+    def names(T):
+        a = T.tensor(np.arange(9.0).reshape(3, 3) / 7, requires_grad=True)
+        b = T.tensor(np.cos(np.arange(12.0)).reshape(4, 3), requires_grad=True)
+        batch = T.tensor(np.sin(np.arange(24.0)).reshape(2, 4, 3), requires_grad=True)
+        out = []
+        for d, wrt in ((T.cdist(a, b), (a, b)), (T.cdist(a[None], batch, p=1), (a, batch)),
+                       (T.pdist(a), (a,))):
+            grads = T.autograd.grad(d.sum(), wrt, create_graph=True)
+            out.append([(gr.grad_fn.name(), [n.name() if n else None
+                                             for n, _ in gr.grad_fn.next_functions])
+                        for gr in grads])
+            out.append([np.round(gr.detach().numpy(), 5).tolist() for gr in grads])
+            with pytest.raises(NotImplementedError) as raised:
+                grads[-1].sum().backward()
+            out.append(str(raised.value))
+        return out
+
+    assert names(distgrad) == names(torch)
+
+
 @pytest.mark.parametrize("right", [False, True])
 def test_searchsorted_bisects_past_nan_as_torch(right):
     """torch's bisection compares with >= (or >): a NaN boundary it meets is below every
