@@ -450,7 +450,8 @@ def _norm_vjp(c, g):
     if p == 2:
         return ge * (x / out).masked_fill(out == 0, 0.0)
     if p in (float("inf"), -float("inf")):
-        mask = x.abs() == out
+        x_abs = x.abs()  # (the max's places, and a NaN's: the norm of a NaN is NaN)
+        mask = (x_abs == out).logical_or(x_abs.isnan())
         count = expand_back(mask.sum(dim=dims, keepdim=True), shape, dims, True)
         return x.sign() * ((ge / count) * mask)
     if p < 1:

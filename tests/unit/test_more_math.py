@@ -208,6 +208,21 @@ def test_out_int32_gives_int32_indices_as_torch():
         assert found.tolist() == [2, 0] and bucket.tolist() == [2, 0]
 
 
+@pytest.mark.parametrize("ord", [float("inf"), -float("inf")])
+def test_an_infinity_norms_gradient_counts_nan_among_its_maxima_as_torch(ord):
+    """torch's mask of the maxima holds a NaN's place too: a row with NaN shares its
+    gradient there (times sign(NaN) = 0), never 0/0."""
+    rows = [[3.0, np.nan, 1.0, np.nan, -np.inf], [np.inf, 2.0, -np.inf, 0.0, 2.0],
+            [1.0, -1.0, 0.5, 1.0, 0.0]]
+    grads = []
+    for T in (distgrad, torch):
+        x = T.tensor(rows, requires_grad=True)
+        n = T.linalg.vector_norm(x, ord, dim=-1)
+        n.backward(T.tensor([1.0, 2.0, 3.0]))
+        grads.append(x.grad.tolist())
+    np.testing.assert_array_equal(*grads)
+
+
 def test_cdist_second_order_nodes_and_batch_sum_are_torchs():
     """torch's _cdist_backward gives the gradient over the broadcast batch (the engine sums
     it to the operand), x2's from the transposed grad and result made contiguous, and its
