@@ -623,6 +623,8 @@ def bincount(input, weights=None, minlength=0):
 
 def _searchsorted(seq, x, sorter=None, right=False, out_int32=False):
     if sorter is not None:
+        if sorter.size and (sorter.min() < 0 or sorter.max() >= sorter.shape[-1]):
+            raise RuntimeError("torch.searchsorted(): sorter index out of range")
         seq = np.take_along_axis(seq, sorter, axis=-1)
     x = np.asarray(x)
     lead = int(np.prod(seq.shape[:-1], dtype=np.int64))  # (1 for one row of boundaries)
@@ -650,6 +652,14 @@ def _binary_search(rows, values, right: bool):
 
 
 def _searchsorted_rule(seq, x, sorter=None, right=False, out_int32=False):
+    if sorter is not None:
+        if tuple(sorter.shape) != tuple(seq.shape):  # (torch's words, a space missing)
+            raise RuntimeError(f"torch.searchsorted(): boundary and sorter must have the same "
+                               f"size, but got boundary tensor {list(seq.shape)}and got sorter "
+                               f"tensor {list(sorter.shape)}")
+        if sorter.dtype is not dtypes.int64:
+            raise RuntimeError(f"torch.searchsorted(): sorter must be a tensor of long dtype but "
+                               f"got dtype {sorter.dtype.long_name}")
     if not shape_of(x) and seq.ndim != 1:
         raise RuntimeError("torch.searchsorted(): input value can be a scalar only when "
                            f"boundaries tensor dimension is 1, but we got boundaries tensor "

@@ -266,13 +266,17 @@ def test_searchsorted_bisects_past_nan_as_torch(right):
 
 def test_searchsorted_refuses_what_torch_refuses():
     for T in (distgrad, torch):
-        cases = [(T.tensor(1.0), T.tensor([1.5])), (T.tensor(1.0), T.tensor(1.5)),
-                 (T.tensor([[1.0, 2.0]]), T.tensor(1.5)),
-                 (T.tensor([False, True]), T.tensor([True]))]
+        seq2 = T.tensor([1.0, 2.0])
+        cases = [(T.tensor(1.0), T.tensor([1.5]), None), (T.tensor(1.0), T.tensor(1.5), None),
+                 (T.tensor([[1.0, 2.0]]), T.tensor(1.5), None),
+                 (T.tensor([False, True]), T.tensor([True]), None),
+                 (seq2, T.tensor([1.5]), T.tensor([0, 2])),
+                 (seq2, T.tensor([1.5]), T.tensor([0.0, 1.0])),
+                 (seq2, T.tensor([1.5]), T.tensor([0.0]))]
         errors = []
-        for seq, values in cases:
+        for seq, values, sorter in cases:
             with pytest.raises((RuntimeError, NotImplementedError)) as raised:
-                T.searchsorted(seq, values)
+                T.searchsorted(seq, values, sorter=sorter)
             errors.append((raised.type, str(raised.value)))
         if T is distgrad:
             ours = errors
