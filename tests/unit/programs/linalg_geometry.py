@@ -119,6 +119,17 @@ D = torch.cdist(p, q)
 D1 = torch.cdist(p, q, p=1)
 (D.min(-1).values.sum() + D1.mean()).backward()
 print(D[0], D.grad_fn.name(), p.grad[1])
+gp, = torch.autograd.grad(torch.cdist(p, q).sum(), p, create_graph=True)
+print(gp.grad_fn.name(), [n.name() if n else None for n, _ in gp.grad_fn.next_functions])
+try:
+    gp.sum().backward()
+except NotImplementedError as e:
+    print(e)
+robust = torch.linalg.vector_norm(torch.tensor([[1.0, float("nan"), -2.0], [3.0, -3.0, 1.0]],
+                                               requires_grad=True), float("inf"), dim=1)
+r_leaf = robust.grad_fn.next_functions[0][0].variable
+robust.nansum().backward()
+print(robust, r_leaf.grad)
 p.grad = None
 Dself = torch.cdist(p[0], p[0])
 Dself.sum().backward()

@@ -74,6 +74,10 @@ cn = t.cummin(dim=0)
 lcse = t.logcumsumexp(1)
 (cm.sum() + cn.values.sum() + lcse.sum()).backward()
 print(cm, ci, cn.indices, lcse, t.grad, cm.grad_fn.name(), lcse.grad_fn.name())
+# a soft running maximum's directional derivative (forward mode) and its Jacobian
+soft_max_so_far = lambda s: 0.5 * (s / 0.5).logcumsumexp(-1)
+print(torch.func.jvp(soft_max_so_far, (t.detach(),), (torch.ones(2, 5),))[1],
+      torch.func.jacfwd(soft_max_so_far)(t.detach()[0]))
 print(torch.nanmedian(torch.tensor([1.0, float("nan"), 3.0, 2.0])), torch.tensor([1.0, float("nan")]).median())
 
 # binning with searchsorted/bucketize; unique with inverse and counts
