@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 
 from .. import dtypes
+from ..autograd import grad_mode
 from ..autograd.record import call
 from .table import ELEMENTWISE_RULES, Meta, Size, elementwise
 
@@ -337,10 +338,17 @@ def unbroadcast(g, shape: tuple):
     if g is None or tuple(g.shape) == tuple(shape):
         return g
     lead = len(g.shape) - len(shape)
-    if lead:  # leading dims go away in one sum (a bias's gradient: one op)
+    ones = tuple(lead + i for i, d in enumerate(shape) if d == 1 and g.shape[lead + i] != 1)
+    if lead and not grad_mode.is_grad_enabled():
+        # no graph to show: the leading dims go in a sum of their own, and no view is left
+        # for AccumulateGrad to copy (a bias's gradient becomes its .grad as it is)
         g = g.sum(dim=tuple(range(lead)))
-    ones = tuple(i for i, d in enumerate(shape) if d == 1 and g.shape[i] != 1)
-    return g.sum(dim=ones, keepdim=True) if ones else g
+        return g.sum(dim=tuple(d - lead for d in ones), keepdim=True) if ones else g
+    # torch's sum_to: one sum, its dims kept, then a view without the leading ones (so a
+    # gradient taken with create_graph hangs on ViewBackward0 <- SumBackward1, as torch's)
+    dims = tuple(range(lead)) + ones
+    g = g.sum(dim=dims, keepdim=True) if dims else g
+    return g.view(tuple(shape)) if lead else g
 
 
 def tensor_list(name: str, tensors) -> list:

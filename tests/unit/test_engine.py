@@ -88,6 +88,24 @@ def test_create_graph_higher_order():
     same(f)
 
 
+def test_a_broadcast_operands_gradient_graph_is_torchs_sum_to():
+    """The engine sums a broadcast operand's gradient as torch's sum_to does: one sum over
+    the leading and the size-1 dims, kept, then a view without the leading ones."""
+    def f(torch):
+        x = leaf(torch, [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+        b, c = leaf(torch, [0.5, -1.0, 2.0]), leaf(torch, [[0.5, -1.0, 2.0]])
+        cases = [((x + b).pow(2).sum(), b), (b.expand(2, 3).pow(2).sum(), b),
+                 ((x * c).sum(), c), ((x[None] * b[None, None]).pow(2).sum(), b),
+                 (torch.nn.functional.linear(x, x.T @ x, b).pow(2).sum(), b)]
+        out = []
+        for y, wrt in cases:
+            (g,) = torch.autograd.grad(y, wrt, create_graph=True)
+            out.append((g, graph(g, depth=2)))
+        return out
+
+    same(f)
+
+
 def test_backward_create_graph_then_grad_of_grad():
     def f(torch):
         x = leaf(torch, X3)
