@@ -15,9 +15,12 @@ bfloat16 tensor is stored as safetensors' BF16 (which safetensors.numpy cannot r
 no bfloat16; safetensors.torch and distgrad.load can).
 Sharing: tensors of `obj` that share memory (a base and its views, or two views of
 one base, on the driver or on one worker) are stored once, as their base's memory, and
-come back sharing memory and a version counter (as torch.load gives them: views in
-memory, not autograd views of each other). A sharded or replicated tensor is stored
-whole (gathered) with its placement, and comes back placed the same way.
+come back sharing memory (as torch.load gives them: views in memory, not autograd views
+of each other). A view saved alone is stored with its base's memory too, so it comes
+back with its strides and storage offset, as torch's. Each loaded tensor has a version
+counter of its own, at 1 (torch sets each one's storage with `set_`, which counts). A
+sharded or replicated tensor is stored whole (gathered) with its placement, and comes
+back placed the same way.
 
 `map_location` as torch's: None (each tensor where it was saved: its worker, or its
 placement over the same workers), a device ("cpu", "worker:1"), a dict from saved
@@ -126,7 +129,7 @@ class _Writer:
                 groups.setdefault(id(t._storage), []).append((t, rec))
         shared = {}
         for members in groups.values():
-            if len(members) > 1:
+            if len(members) > 1 or _is_view(members[0][0]):
                 base = _memory_of(members)
                 if base is not None:
                     key = f"storage{len(self.storages)}"
@@ -143,6 +146,12 @@ class _Writer:
             else:
                 rec["key"] = key = f"tensor{rec['id']}"
                 self.arrays[key] = row_major(t.detach()._numpy_value())
+
+
+def _is_view(t: Tensor) -> bool:
+    """Whether t is not its memory's whole, row-major from offset 0 (torch saves the
+    whole memory it views, and its strides and offset in it)."""
+    return t._base is not None or t._layout is not None
 
 
 def _memory_of(members):
@@ -267,6 +276,7 @@ class _Reader:
             else:
                 t = self._place(_from_array(self.arrays[rec["key"]], rec), rec)
             t = t.detach()
+            t._storage = t._storage.renewed(version=1)  # (its own counter, as torch's set_)
         if rec.get("parameter"):
             t = Parameter(t, rec["requires_grad"])
         elif rec["requires_grad"]:

@@ -90,6 +90,28 @@ def test_views_share_memory_after_load_as_torch():
     same(scenario, rtol=0, atol=0)
 
 
+def test_each_loaded_tensor_counts_its_own_writes_from_one_as_torch():
+    # torch's load gives each tensor its memory by set_ (a write: version 1), each with a
+    # counter of its own, so a write through one view counts only there
+    def scenario(torch):
+        base = torch.arange(6.0).reshape(2, 3)
+        out = _roundtrip(torch, {"base": base, "row": base[1], "p": torch.nn.Parameter(base)})
+        before = [t._version for t in out.values()]
+        out["row"].mul_(2)
+        return before, [t._version for t in out.values()], out["base"]
+
+    same(scenario, rtol=0, atol=0)
+
+
+def test_a_view_saved_alone_keeps_its_strides_and_offset_as_torch():
+    def scenario(torch):
+        base = torch.arange(12.0).reshape(3, 4)
+        return [(t, t.stride(), t.storage_offset(), t.is_contiguous())
+                for t in (_roundtrip(torch, base.t()), _roundtrip(torch, base[1:, 1:3]))]
+
+    same(scenario, rtol=0, atol=0)
+
+
 def test_module_and_optimizer_state_dicts_resume_bit_for_bit():
     def train(model, opt, steps, seed):
         gen = np.random.default_rng(seed)
