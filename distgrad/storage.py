@@ -71,10 +71,11 @@ class Storage:
         renewed.version = version
         return renewed
 
-    def wrote(self) -> None:
+    def wrote(self, counted: bool = True) -> None:
         """An in-place write through a tensor on this storage: its version counter counts
-        it, and so does the memory's count, which `.data` handles (own counters) share."""
-        self.version += 1
+        it (unless not `counted`: an inference tensor's write in inference_mode), and so
+        does the memory's count, which `.data` handles (own counters) share."""
+        self.version += counted
         (self.memory or self).memory_writes += 1
         if WRITTEN is not None:
             WRITTEN.append(self)

@@ -516,6 +516,7 @@ class Tensor:
         t._storage = self._storage.renewed()
         if self._sharding is not None:  # (its parts' own counters too)
             t._sharding = self._sharding.detached(own_versions=True).held_by(t)
+        _give_own_counter(t)
         return t
 
     @data.setter
@@ -582,7 +583,11 @@ class Tensor:
     def _version(self) -> int:
         """How many in-place writes its storage has seen (through any view of it); for a
         copy distgrad made to run an op where the tensor is not (_stand_for), plus its
-        original's count: torch would have saved the original itself."""
+        original's count: torch would have saved the original itself. An inference
+        tensor has no count (torch raises), but for a handle with a counter of its own
+        (see _give_own_counter)."""
+        if self._storage.inference and not self.__dict__.get("_own_counter"):
+            raise RuntimeError("Inference tensors do not track version counter.")
         if self._stands_for is None:
             return self._storage.writes(self)
         return self._storage.writes(self) + self._stands_for._version
@@ -665,6 +670,7 @@ class Tensor:
 
     def detach(self):
         t = self._alias(keep_graph=False)
+        _give_own_counter(t)
         return t
 
     def detach_(self):
@@ -918,8 +924,15 @@ class Tensor:
 
     def _count_write(self) -> None:
         """Bump the version counter after an in-place write. An inference tensor has none
-        (outside inference_mode torch raises here, after its kernel wrote)."""
-        if self._storage.inference and not grad_mode.is_inference_mode_enabled():
+        (outside inference_mode torch raises here, after its kernel wrote), but for a
+        handle with a counter of its own (_give_own_counter), which counts only the writes
+        made outside inference_mode."""
+        if self._storage.inference:
+            inside = grad_mode.is_inference_mode_enabled()
+            own = self.__dict__.get("_own_counter", False)
+            if inside or own:  # (an inference tensor's own count is never shown)
+                self._storage.wrote(counted=not (inside and own))
+                return
             raise RuntimeError("Inplace update to inference tensor outside InferenceMode is not "
                                "allowed.You can make a clone to get a normal tensor before doing "
                                "inplace update.See https://github.com/pytorch/rfcs/pull/17 for "
@@ -1350,6 +1363,17 @@ class Tensor:
 
 _warned_float = []
 _warned_once: set = set()
+
+
+def _give_own_counter(t: Tensor) -> None:
+    """A handle on an inference tensor that detach() or .data makes outside inference_mode
+    gets a version counter of its own from torch: it may be written outside inference_mode,
+    and counts those writes (not the ones inside, nor its views, which have none)."""
+    if t._storage.inference and not grad_mode.is_inference_mode_enabled():
+        t._storage = t._storage.renewed()
+        if t._sharding is not None:  # (its parts: handles of their own too)
+            t._sharding = t._sharding.detached(own_versions=True).held_by(t)
+        t.__dict__["_own_counter"] = True
 
 
 def _warn_once(message: str) -> None:

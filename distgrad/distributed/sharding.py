@@ -1118,6 +1118,14 @@ def _written(inputs) -> list:
     return stamp
 
 
+def _writes(a):
+    """An operand's version (None for a non-tensor); an inference tensor's writes (torch
+    shows it no version, but it is written in inference_mode)."""
+    if not hasattr(a, "_storage"):
+        return None
+    return a._storage.writes(a) if a._storage.inference else a._version
+
+
 def apply_gathered(function, args, kwargs):
     """A custom autograd.Function on sharded operands falls back as an op without a rule:
     it runs on the gathered operands, and its outputs are placed as the first sharded
@@ -1128,12 +1136,12 @@ def apply_gathered(function, args, kwargs):
     home = ref._sharding.workers[0]
     _note_fallback(function.__name__, args, home)
     whole = [whole_on(a, home) for a in args]
-    versions = [a._version if hasattr(a, "_storage") else None for a in whole]
+    versions = [_writes(a) for a in whole]
     out = function.apply(*whole, **kwargs)
     outs = list(out) if isinstance(out, tuple) else [out]
     for a, w, v in zip(args, whole, versions):
-        if is_sharded(a) and w._version != v:  # written in place
-            writes = w._version - v
+        if is_sharded(a) and _writes(w) != v:  # written in place
+            writes = _writes(w) - v
             a._inplace(_placed_as(w, a))
             for _ in range(writes - 1):  # (torch's operand counts each of them)
                 a._count_write()
@@ -1351,7 +1359,7 @@ def _shard_ref(name, inputs, out_ndim):
 def _broadcast_size(inputs, dim: int, out_ndim: int) -> int:
     """The size of the output's dim `dim` when `inputs` broadcast together."""
     sizes = [t.shape[dim - (out_ndim - t.ndim)] for t in inputs
-             if hasattr(t, "_version") and dim - (out_ndim - t.ndim) >= 0]
+             if hasattr(t, "_storage") and dim - (out_ndim - t.ndim) >= 0]
     return max(sizes, default=1)
 
 

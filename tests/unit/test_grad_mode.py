@@ -249,6 +249,30 @@ def test_inference_tensors_outside_inference_mode():
     same(f)
 
 
+def test_an_inference_tensor_has_no_version_but_its_handles_made_outside_do():
+    """torch: an inference tensor (and a view of it) does not track a version counter, in
+    inference_mode or out of it; detach() or .data of one outside inference_mode gets a
+    counter of its own: it may be written outside inference_mode, and counts those
+    writes only (its views have none)."""
+    def f(torch):
+        with torch.inference_mode():
+            y = torch.ones(3)
+            inside = [attempt(lambda: y._version), attempt(lambda: y.detach()._version)]
+        d, data = y.detach(), y.data
+        with torch.inference_mode():
+            d.add_(1)
+        counts = [d._version, data._version]
+        d.mul_(2)
+        data.sub_(1)
+        x = torch.ones(3, requires_grad=True)
+        return (inside, attempt(lambda: y._version), attempt(lambda: y[1:]._version), counts,
+                d._version, data._version, d.is_inference(), attempt(lambda: d[1:]._version),
+                attempt(lambda: d[1:].add_(1)), attempt(lambda: y.add_(1)),
+                attempt(lambda: x * d), y)
+
+    same(f)
+
+
 def test_a_model_run_under_inference_mode_then_trained():
     def f(torch):
         torch.manual_seed(0)
