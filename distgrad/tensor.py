@@ -15,7 +15,7 @@ from .autograd import differentiate, grad_mode, record
 from .autograd.function import refuse_captured_write
 from .autograd.graph import AccumulateGrad, _ListHandle, _short_name
 from .ops import layout
-from .ops.rules import require_castable
+from .ops.rules import broadcast_shapes, require_castable
 from .ops.views import as_strided_of, covers_its_base, scatter_through_view
 from .ops.table import Size
 
@@ -521,13 +521,31 @@ class Tensor:
 
     @data.setter
     def data(self, other) -> None:
+        placed = self._sharding is not None or other._sharding is not None
+        grad = self._storage.grad(self) if placed else None  # (a sharded one's is its parts')
         self._value = other._value
         self.shape = other.shape
         self.dtype = other.dtype
         self.device_str = other.device_str
-        self._sharding = other._sharding
+        self._sharding = None
+        if other._sharding is not None:  # other's memory in parts of self's own (as .data):
+            # other's grads and history stay other's
+            self._sharding = other._sharding.detached(own_versions=True).held_by(self)
+            self.requires_grad_(self._requires_grad)  # (its parts are its leaves)
         self._layout = other._layout
         self._storage = other._storage.renewed(self._storage.version)  # (self's count)
+        if placed:  # .grad stays what it was, as torch's
+            self._keep_grad(grad)
+
+    def _keep_grad(self, grad) -> None:
+        """`grad` as self's .grad after self's memory changed kind. One whose shape no
+        longer fits a sharded self cannot be split over its parts: torch keeps it, to fail
+        at the next backward (accumulating the new shape's gradient); distgrad raises that
+        error now."""
+        if grad is not None and self._sharding is not None and grad.shape != self.shape:
+            broadcast_shapes(tuple(grad.shape), tuple(self.shape))  # (torch's words)
+            self._check_assigned_grad(grad)
+        self._storage.set_leaf_grad(self, grad)
 
     @property
     def T(self):

@@ -60,6 +60,29 @@ def test_detach_and_data_carry_no_gradient(backend, cut):
     _close(xs.grad, tx.grad)
 
 
+@pytest.mark.parametrize("moves", [("worker", "shard0"), ("shard0", "shard0"),
+                                   ("shard0", "shard1")])
+def test_data_set_to_a_sharded_tensor_keeps_the_grad_apart(backend, moves):
+    # `p.data = other` gives p other's memory; p's .grad stays p's (torch's), and other's
+    # grad and history stay other's, where either is sharded
+    places = {"worker": lambda t: t.to("worker:0"), "shard0": lambda t: dist.shard(t, 0),
+              "shard1": lambda t: dist.shard(t, 1)}
+    first, then = (places[m] for m in moves)
+    p_np, other_np = _arr(4, 3), _arr(4, 3)
+    outs = []
+    for T, place, other_place in ((dg, first, then), (torch, lambda t: t, lambda t: t)):
+        p = place(T.tensor(p_np)).requires_grad_()
+        (p * 2).sum().backward()
+        other = other_place(T.tensor(other_np)).requires_grad_()
+        (other * 5).sum().backward()
+        p.data = other
+        kept = _np(p.grad).copy()
+        (p * 3).sum().backward()
+        outs.append((kept, _np(p.grad), _np(other.grad), _np(p), p.is_leaf, p._version))
+    for d, t in zip(*outs):
+        np.testing.assert_allclose(d, t, rtol=1e-6)
+
+
 def test_detach_shares_memory_and_version(backend):
     (x,), (tx,) = _leaves(_arr(6, 3))
     y, ty = dist.shard(x, 0) * 2, tx * 2
