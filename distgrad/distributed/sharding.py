@@ -729,13 +729,22 @@ def assign_inplace(t: Tensor, result: Tensor) -> None:
         return
     result = placed_like(result, t._sharding)
     written = {}  # id(base) -> (the sharded base, its parts written through t's)
+    refused = None
     for dst, src in zip(t.shards, result.shards):
-        dst._inplace(src, overlap_ok=True)  # (the whole tensor's write was checked)
+        try:
+            dst._inplace(src, overlap_ok=True)  # (the whole tensor's write was checked)
+        except RuntimeError as e:  # torch refuses an inference tensor's write once it is
+            if not dst.is_inference():  # done: every part takes it before the error
+                raise
+            refused = e
+            continue
         owner = _sharded_tensor_of.get(id(dst._base)) if dst._base is not None else None
         if owner is not None and owner is not t and _holds(owner, dst._base):
             written.setdefault(id(owner), (owner, []))[1].append(dst._base)
     for owner, parts in written.values():
         _take_shards_history(owner, parts)
+    if refused is not None:
+        raise refused
 
 
 def _copy_written(t: Tensor, result: Tensor) -> None:
