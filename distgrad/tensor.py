@@ -610,14 +610,18 @@ class Tensor:
             return self._storage.writes(self)
         return self._storage.writes(self) + self._stands_for._version
 
-    def _stand_for(self, original, copied_from=None) -> "Tensor":
+    def _stand_for(self, original, copied_from=None, shown=None) -> "Tensor":
         """Mark self as the copy of `original` an op runs on (see _version): a saved copy
-        is checked, and named in the error, as the original. `copied_from`: the tensor
-        (original or a view of it) whose values self copies, which `_copy_if_rewritten`
-        copies again once its memory is written without a version count (`.data`)."""
+        is checked, and named in the error, as the original (as `shown`, if given: a
+        view's copy counts its base's writes, but torch names the view). `copied_from`:
+        the tensor (original or a view of it) whose values self copies, which
+        `_copy_if_rewritten` copies again once its memory is written without a version
+        count (`.data`)."""
         self._stands_for = original
         if copied_from is not None:
             self.__dict__["_copied_from"] = (copied_from, copied_from._storage.memory_stamp())
+        if shown is not None:
+            self.__dict__["_shown_as"] = shown
         return self
 
     def _copy_if_rewritten(self) -> "Tensor":

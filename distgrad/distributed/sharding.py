@@ -1022,7 +1022,7 @@ class _CopiedView:
                 # view shares the base's version counter.
                 for part in o._sharding.shards:
                     if part is not None and part._stands_for is None:
-                        part._stand_for(inputs[0])
+                        part._stand_for(inputs[0], shown=o)
                 # (a view of such a view is one: record._make_view; so is an output of
                 # unbind or split, whose history torch will not rebuild after a write)
                 o._view_kind = ("multi" if isinstance(out, tuple) else None) or \
@@ -1095,6 +1095,8 @@ class _CopiedView:
         t._sharding = fresh._sharding
         if not forbidden:  # (one keeps requiring grad; its history may not be used)
             t._requires_grad, t._grad_fn = fresh._requires_grad, fresh._grad_fn
+            if isinstance(t._grad_fn, _ShardedGradFn):  # (torch's regenerated view's name)
+                t._grad_fn._name = "AsStridedBackward0"
         _note_parts(t, t._sharding.shards)
         if t._retains_grad:  # (as a regenerated view's grad is retained on its new node)
             if old is not None and old._retain_grad:

@@ -108,6 +108,9 @@ class ShardedStorage(storage.Storage):
         return sharding.placed_like(value, t._sharding)
 
     def writes(self, t) -> int:
+        copied = t._sharding.copied_view_of
+        if copied is not None:  # torch's view shares its base's version counter
+            return copied.inputs[0]._version
         return max(self.version, t._sharding.writes())
 
     def apply_function(self, function, args, kwargs):

@@ -118,6 +118,26 @@ def test_a_write_to_a_detached_copied_view_reaches_its_base(cut, backend):
     assert outs[0][1:] == outs[1][1:]
 
 
+def test_a_copy_standing_for_a_view_counts_and_is_named_as_torchs_view(backend):
+    # unfold of a tensor split along dim 0 is a copy standing for torch's view: its version
+    # is its base's, its history after a write to the base is torch's regenerated one
+    # (AsStridedBackward0), and the version error names it, not its base
+    x_np = _arr(4, 6)
+    outs = []
+    for T, place in ((dg, lambda t: dist.shard(t, 0)), (torch, lambda t: t)):
+        b = place(T.tensor(x_np, requires_grad=True) * 1)
+        u = b.unfold(1, 3, 3)
+        before = (u._version, u.grad_fn.name())
+        b[1].mul_(2)
+        z = u.sin()
+        after = (b._version, u._version, u.grad_fn.name())
+        b.add_(1)
+        with pytest.raises(RuntimeError) as err:
+            z.sum().backward()
+        outs.append((before, after, u._version, str(err.value)))
+    assert outs[0] == outs[1]
+
+
 def test_an_elementwise_result_of_a_transposed_sharded_tensor_keeps_its_layout(backend):
     # torch lays an elementwise result (and a clone) out as its operands: of a transpose, a
     # transpose, whose reshape is a copy and whose view(-1) is refused. distgrad's sharded
