@@ -143,12 +143,12 @@ class CompiledFunction:
         finally:
             program.stop()
             written, storage.WRITTEN = storage.WRITTEN, None
-        # the state it wrote in place (parameters, optimizer state): a replay writes them
-        # again, and their version counters count it, as torch's would (not its arguments':
-        # a later call's are other tensors)
-        arguments = {id(p._storage) for t in tensors for p in [t] + [q for _, q in _parts(t)]}
-        state_writes = list(collections.Counter(
-            s for s in written if s.serial < made_before and id(s) not in arguments).items())
+        # what it wrote in place that was there before (parameters, optimizer state, its
+        # arguments): a replay writes them again, and their version counters count it, as
+        # torch's would (an argument's by its place: a later call's may be another tensor)
+        arguments = _argument_places(tensors)
+        state_writes = [(arguments.get(id(s), s), n) for s, n in collections.Counter(
+            s for s in written if s.serial < made_before).items()]
         self.counters["recorded"] += 1
         worker_inputs = []
         for k, t in enumerate(tensors):
@@ -217,7 +217,9 @@ class _Recording:
         self.rebuild = rebuild
         self.out_metas = out_metas
         self.cpu_positions = cpu_positions
-        self.state_writes = state_writes  # (storage, writes) of the state the step wrote
+        # (storage, writes) of the state the step wrote; an argument's storage as its
+        # place (_argument_places)
+        self.state_writes = state_writes
         self.last = None  # (roots, guards) of the last call the full check let replay
         self.fixed_point = sigs_out == sigs_in and not any(
             before != after and before in prog.reads for before, after in zip(ids_in, ids_out))
@@ -267,12 +269,33 @@ class _Recording:
         cpu_arrays = {k: tensors[k]._value for k in self.cpu_positions}
         refs = iter(self.program.replay(input_ids, cpu_arrays, rt.endpoint.concurrent))
         for written, n in self.state_writes:
+            if isinstance(written, tuple):  # (an argument's, by its place)
+                written = _storage_at(tensors, written)
             for _ in range(n):
                 written.wrote()
         return self.rebuild([_out_tensor(meta, refs) for meta in self.out_metas])
 
     def drop(self) -> None:
         self.program.drop()
+
+
+def _argument_places(tensors) -> dict:
+    """id(storage) -> (argument index, part index or None for the whole) of each storage
+    a step's tensor arguments hold."""
+    places = {}
+    for k, t in enumerate(tensors):
+        places.setdefault(id(t._storage), (k, None))
+        if t._sharding is not None:
+            for j, part in _parts(t):
+                places.setdefault(id(part._storage), (k, j))
+    return places
+
+
+def _storage_at(tensors, place):
+    """The storage at `place` (_argument_places) among a later call's arguments."""
+    k, j = place
+    t = tensors[k]
+    return t._storage if j is None else t._sharding.shards[j]._storage
 
 
 def _parts(t: Tensor):

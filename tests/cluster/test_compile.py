@@ -388,6 +388,34 @@ def test_a_replay_counts_its_writes_to_the_state_as_the_eager_step_does(backend)
     assert seen[0::2] == seen[1::2] and all(refused for refused, _, _ in seen)
 
 
+@pytest.mark.parametrize("placed", ["worker", "sharded"])
+def test_a_replay_counts_its_writes_to_its_arguments_as_the_eager_step_does(backend, placed):
+    # A step that writes its argument (or a view of it) in place: a replay writes it on
+    # the workers, and the argument's version counter counts it, as the eager call's does
+    # (by the argument's place: each call may pass another tensor).
+    def step(x, acc):
+        acc.add_(x.sum(0).to("worker:0"))
+        x[1:3].mul_(0.5)
+        x.t()[0].sub_(1)
+        return acc * 1
+
+    place = (lambda t: t.to("worker:0")) if placed == "worker" else \
+        (lambda t: dist.shard(t, 0))
+    seen, compiled = [], dg.compile(step)
+    p = place(dg.ones(4, 3)).requires_grad_()
+    for fn in (step, compiled):
+        acc = dg.zeros(3).to("worker:0")
+        for i in range(4):
+            x = place(dg.tensor(np.arange(12.0, dtype=np.float32).reshape(4, 3) + i))
+            held = x * p  # saves x, which the step writes
+            fn(x, acc)
+            refused = "modified by an inplace operation" in str(pytest.raises(
+                RuntimeError, held.sum().backward).value)
+            seen.append((x._version, acc._version, refused, _np(x).tolist()))
+    assert compiled.stats()["replayed"] == 3
+    assert seen[:4] == seen[4:] and all(refused for _, _, refused, _ in seen)
+
+
 def test_zero_grad_outside_the_step_is_never_replayed(backend):
     """The step leaves new gradients in p.grad; zero_grad() outside it takes them away
     before each call. A replay changes no driver object, so it cannot put them back: each
