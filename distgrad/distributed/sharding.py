@@ -1329,7 +1329,9 @@ def _local_part(t, ref: Sharding, k: int, out_ndim: int):
     worker = ref.workers[k]
     replica = is_sharded(t) and isinstance(t._sharding.placement, Replicate)
     if is_sharded(t) and not replica:
-        return t._sharding.shards[k]
+        if not isinstance(t._sharding.placement, Shard) or _split_as(t, ref, out_ndim):
+            return t._sharding.shards[k]  # (a pending sum's parts are its terms)
+        t = whole_on(t, worker)  # split otherwise (a bias split across a row split): whole
     # A plain or replicated operand: the slice shard k needs (all of it where it broadcasts
     # along the sharded dim), taken from the copy on that worker, or sent from the driver.
     if replica:
@@ -1340,6 +1342,14 @@ def _local_part(t, ref: Sharding, k: int, out_ndim: int):
         start, size = sum(ref.sizes[:k]), ref.sizes[k]
         return _carried(t, lambda t: _moved(t.narrow(d, start, size), worker, t))
     return _carried(t, lambda t: _moved(t, worker, t))
+
+
+def _split_as(t, ref, out_ndim: int) -> bool:
+    """Whether sharded `t`'s parts are the output's (`ref`'s) parts of it: split along the
+    same output dim at the same sizes over the same workers."""
+    s = t._sharding
+    return (s.placement.dim + out_ndim - t.ndim == ref.placement.dim
+            and s.workers == ref.workers and s.sizes == ref.sizes)
 
 
 def _moved(t, worker, operand):

@@ -138,6 +138,23 @@ def test_a_copy_standing_for_a_view_counts_and_is_named_as_torchs_view(backend):
     assert outs[0] == outs[1]
 
 
+def test_a_bias_split_otherwise_than_the_output_is_added_whole(backend):
+    # addmm's row split (or column split) takes each operand's part for each output part:
+    # a sharded bias split along the other dim, or at other sizes (a slice of a sharded
+    # flat buffer), is not that part
+    x_np, w_np = _arr(6, 3), _arr(4, 3)
+    outs = []
+    for T, place in ((dg, dist.shard), (torch, lambda t, d: t)):
+        x, w = T.tensor(x_np), T.tensor(w_np)
+        bias, flat = place(T.arange(4.0), 0), place(T.arange(8.0), 0)
+        outs.append([_np(r) for r in (
+            T.addmm(bias, place(x, 0), w.t()), T.addmm(flat[3:7], place(x, 0), w.t()),
+            T.addmm(flat[1:5], x, place(w.t().contiguous(), 1)),
+            T.nn.functional.linear(x, w, flat[1:5]))])
+    for d, t in zip(*outs):
+        np.testing.assert_allclose(d, t, rtol=1e-5)
+
+
 def test_an_elementwise_result_of_a_transposed_sharded_tensor_keeps_its_layout(backend):
     # torch lays an elementwise result (and a clone) out as its operands: of a transpose, a
     # transpose, whose reshape is a copy and whose view(-1) is refused. distgrad's sharded
