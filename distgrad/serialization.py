@@ -126,7 +126,9 @@ class _Writer:
         groups: dict[int, list] = {}
         for t, rec in self.tensors:
             if t._sharding is None:
-                groups.setdefault(id(t._storage), []).append((t, rec))
+                # (by memory: a handle with a counter of its own, `p.data = flat[i:j]`,
+                # is in the same memory as torch's storage is the same)
+                groups.setdefault(id(t._storage.memory or t._storage), []).append((t, rec))
         shared = {}
         for members in groups.values():
             if len(members) > 1 or _is_view(members[0][0]):
@@ -158,7 +160,7 @@ def _memory_of(members):
     """The base holding the memory every member views (row-major from offset 0), or None."""
     for t, _ in members:
         base = t._base if t._base is not None else t
-        if base._layout is None and base._storage is t._storage:
+        if base._layout is None and base._storage.same_memory(t._storage):
             size = base.numel()
             if all(_extent(m) <= size for m, _ in members):
                 return base

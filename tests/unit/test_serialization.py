@@ -112,6 +112,20 @@ def test_a_view_saved_alone_keeps_its_strides_and_offset_as_torch():
     same(scenario, rtol=0, atol=0)
 
 
+def test_handles_with_their_own_counters_share_memory_after_load_as_torch():
+    # `.data`, and a parameter given a view of a flat buffer by `p.data =`, have version
+    # counters of their own but are in the buffer's memory: torch saves one storage
+    def scenario(torch):
+        flat = torch.zeros(10)
+        p = torch.nn.Parameter(torch.ones(2, 3))
+        p.data = flat[2:8].view(2, 3)
+        out = _roundtrip(torch, {"flat": flat, "p": p, "data": flat.data})
+        out["flat"][3:5].fill_(7.0)
+        return out["p"], out["data"], out["p"].storage_offset(), out["p"]._version
+
+    same(scenario, rtol=0, atol=0)
+
+
 def test_module_and_optimizer_state_dicts_resume_bit_for_bit():
     def train(model, opt, steps, seed):
         gen = np.random.default_rng(seed)
