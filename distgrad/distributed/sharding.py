@@ -1156,6 +1156,8 @@ def apply_gathered(function, args, kwargs):
             a._inplace(_placed_as(w, a))
             for _ in range(writes - 1):  # (torch's operand counts each of them)
                 a._count_write()
+            if w._stands_for is a:  # its writes are a's now: what the Function saved of
+                w._storage.version -= writes  # it counts them once, as torch's operand
             outs = [a if o is w else o for o in outs]
     placed = [o if is_sharded(o) or not hasattr(o, "_storage") else
               _as_view_of_operand(o, _placed_as(o, ref), args, whole) for o in outs]

@@ -994,6 +994,38 @@ def _functions(T):
     return Double_, Cube
 
 
+def test_a_function_writing_its_sharded_input_it_saves_counts_the_write_once(backend):
+    # a Function that writes its input in place (without mark_dirty) and saves it, as
+    # reentrant checkpoint does: torch takes the saved version when forward returns, so
+    # backward reads it unhindered (here: recomputing writes a leaf, torch's leaf error)
+    x_np = _arr(4, 3)
+    outs = []
+    for T, place in ((dg, lambda t: dist.shard(t, 0)), (torch, lambda t: t)):
+        class Scale(T.autograd.Function):
+            @staticmethod
+            def forward(ctx, a):
+                a.mul_(2)
+                ctx.save_for_backward(a)
+                return a * 3
+
+            @staticmethod
+            def backward(ctx, g):
+                (a,) = ctx.saved_tensors
+                return g * a
+
+        x = T.tensor(x_np, requires_grad=True)
+        g = place(x * 1)
+        out = Scale.apply(g)
+        out.sum().backward()
+        outs.append((g._version, _np(x.grad).tolist()))
+        h = place(T.tensor(x_np, requires_grad=True) * 1)
+        out = T.utils.checkpoint.checkpoint(lambda t: t.mul_(2).sin(), h, use_reentrant=True)
+        with pytest.raises(RuntimeError) as err:
+            out.sum().backward()
+        outs.append(str(err.value))
+    assert outs[:2] == outs[2:]
+
+
 def test_custom_functions_on_sharded_operands(backend):
     (x,), (tx,) = _leaves(_arr(6, 4))
     xs = dist.shard(x, 0)

@@ -126,6 +126,12 @@ with torch.inference_mode():
 print(n._version, n.is_inference(), nv.is_inference(), nv.mul_(2), n._version)
 
 for place in (lambda t: t.to(W[0]), lambda t: shard(t, 0)):
+    for reentrant in (False, True):
+        g = place(torch.randn(4, 3, requires_grad=True) * 1)
+        out = checkpoint(write_view, g, use_reentrant=reentrant)
+        print(reentrant, out.grad_fn.name(), full(out.detach()).cpu()[1])
+        out = checkpoint(scale_in_place, g, use_reentrant=reentrant)
+        print(g._version, attempt(lambda: out.sum().backward()))
     x = place(torch.randn(4, 3)).requires_grad_()
     y = x.sigmoid()
     x.data.add_(1)
