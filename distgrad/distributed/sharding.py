@@ -934,9 +934,12 @@ def _leaf_shards_follow(t: Tensor) -> None:
         if isinstance(s.placement, Shard):
             for p in s.shards[1:]:
                 p.requires_grad_(t._requires_grad)
-    if isinstance(s.placement, Replicate) and (t._requires_grad and s.makers or any(
-            p is not None and (p._requires_grad != t._requires_grad or
-                               t._requires_grad and p.grad_fn is None) for p in s.shards[1:])):
+    # (a view's other copies are views of its base's copies: a write through it reaches them)
+    if isinstance(s.placement, Replicate) and not t._is_view() and (
+            t._requires_grad and s.makers or any(
+                p is not None and (p._requires_grad != t._requires_grad or
+                                   t._requires_grad and p.grad_fn is None)
+                for p in s.shards[1:])):
         s.shards[1:] = [None] * (len(s.shards) - 1)
         s.makers = None
 

@@ -150,6 +150,23 @@ def test_a_ddp_recurrent_layer_trains_as_one_process_and_its_tensors_name_a_devi
                                    err_msg=name)
 
 
+def test_a_write_through_a_view_of_a_ddp_parameter_reaches_every_copy(backend):
+    # (pruning a row, scaling a column under no_grad between steps): the view's copy on
+    # each worker is a view of the parameter's copy there, not a move of the first
+    dm, tm = _twin_mlp()
+    ddp = DistributedDataParallel(dm)
+    X = np.random.default_rng(3).standard_normal((6, 5))
+    ddp(dg.tensor(X)).sum().backward()
+    for m in (dm, tm):
+        with dg.no_grad(), torch.no_grad():
+            m[2].weight[0].zero_()
+            m[2].weight.t()[1].mul_(2)
+            m[4].bias[1:].fill_(0.5)
+    _assert_params_match(dm, tm)
+    out = ddp(dg.tensor(X)).detach().cpu().numpy()
+    np.testing.assert_allclose(out, tm(torch.tensor(X)).detach().numpy(), rtol=1e-12)
+
+
 def test_ddp_no_sync_accumulates_and_the_next_backward_sums_it_in(backend):
     dm, tm = _twin_mlp(1)
     ddp = DistributedDataParallel(dm)

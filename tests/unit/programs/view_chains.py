@@ -6,7 +6,9 @@
 # saved view, and gradients through them; then compiled steps that write their
 # arguments, views of them and state in place, called again with the arguments written
 # between calls (distgrad: recorded, then replayed; the versions count the replayed
-# writes). `W`, `shard`, `full` and `compiled` are the runner's (test_programs.py).
+# writes); and a DistributedDataParallel model whose parameters are written through views
+# under no_grad between steps (each worker's copy takes the write). `W`, `shard`, `full`,
+# `compiled` and `ddp` are the runner's (test_programs.py).
 import distgrad as torch  # PyTorch: import torch
 torch.manual_seed(21)
 
@@ -112,4 +114,22 @@ for i in range(4):
     xs.add_(1)
     y = accumulate(xs, acc)
     print(i, xs._version, acc._version, full(xs).cpu()[2], acc.cpu(), full(y).cpu()[0])
+
+nn, F = torch.nn, torch.nn.functional
+net = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.ReLU(), nn.Linear(4, 2))
+model = ddp(net)
+sgd = torch.optim.SGD(model.parameters(), lr=0.1)
+x, y = torch.randn(8, 3), torch.randn(8, 2)
+for step in range(3):
+    sgd.zero_grad(set_to_none=False)
+    loss = F.mse_loss(model(x), y)
+    loss.backward()
+    sgd.step()
+    with torch.no_grad():
+        net[3].weight[0].zero_()
+        net[3].weight.t()[1].mul_(2)
+        net[0].bias[1:].clamp_(min=0.0)
+        net[1].running_var.fill_(1.0)
+    print(step, round(loss.item(), 5), full(net[3].weight.grad).cpu()[1], full(net[1].running_mean).cpu())
+print(full(net[3].weight.detach()).cpu(), full(net[0].bias.detach()).cpu(), F.mse_loss(model(x), y).item())
 print("done")
