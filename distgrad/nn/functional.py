@@ -415,7 +415,11 @@ def _update_running_stats(x: Tensor, running_mean: Optional[Tensor],
     A float16 or bfloat16 batch's are taken in float32, as torch's CPU kernel takes them,
     and the update is float32's (rounded once to the running statistics' dtype), but for
     bfloat16 running statistics: the kernel computes those in c10::BFloat16 arithmetic,
-    which rounds the batch's mean, the momentum and each product to bfloat16."""
+    which rounds the batch's mean, the momentum and each product to bfloat16. The kernel
+    writes them below autograd: their version counters do not count it (written through
+    `.data` here)."""
+    running_mean = running_mean.data if running_mean is not None else None
+    running_var = running_var.data if running_var is not None else None
     dims = [0] + list(range(2, x.ndim))
     if x.dtype not in dtypes.LOW_FLOATS:
         if running_mean is not None:

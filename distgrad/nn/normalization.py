@@ -115,6 +115,7 @@ class _BatchNorm(Module):
             self.register_buffer("running_var", ones(num_features, dtype=dtype, device=device))
             self.register_buffer("num_batches_tracked", tensor(0, dtype=dtypes.int64,
                                                                device=device))
+            self.reset_running_stats()  # (as torch's: each buffer written once, version 1)
         else:
             self.register_buffer("running_mean", None)
             self.register_buffer("running_var", None)

@@ -82,6 +82,23 @@ def test_batchnorm_loads_a_checkpoint_from_before_num_batches_tracked():
     same(scenario)
 
 
+def test_batch_norm_running_stats_count_the_writes_torch_counts():
+    # torch's __init__ resets them in place (version 1 each); its kernel then moves the
+    # running mean and variance below autograd (not counted); num_batches_tracked += 1 is
+    def scenario(torch):
+        bn = torch.nn.BatchNorm1d(3)
+        buffers = (bn.running_mean, bn.running_var, bn.num_batches_tracked)
+        seen = [[b._version for b in buffers]]
+        bn(torch.tensor([[0.5, -1.0, 2.0], [1.5, 0.0, -2.0], [0.1, 3.0, 1.0]]))
+        seen.append([b._version for b in buffers])
+        torch.nn.functional.batch_norm(torch.ones(2, 3), bn.running_mean, bn.running_var,
+                                       training=True)
+        seen.append([b._version for b in buffers])
+        return seen, bn.running_mean
+
+    same(scenario)
+
+
 def test_instance_norm_refuses_running_stats_of_an_unversioned_checkpoint():
     def scenario(T):
         tracked = T.nn.InstanceNorm1d(3, track_running_stats=True).state_dict()
