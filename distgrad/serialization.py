@@ -132,11 +132,11 @@ class _Writer:
         shared = {}
         for members in groups.values():
             if len(members) > 1 or _is_view(members[0][0]):
-                base = _memory_of(members)
-                if base is not None:
+                memory = _memory_of(members)
+                if memory is not None:
                     key = f"storage{len(self.storages)}"
-                    self.arrays[key] = row_major(base.detach()._numpy_value()).reshape(-1)
-                    self.storages[key] = {"device": base.device_str}
+                    self.arrays[key], device = memory
+                    self.storages[key] = {"device": device}
                     for t, rec in members:
                         shared[id(t)] = key
         for t, rec in self.tensors:
@@ -157,14 +157,35 @@ def _is_view(t: Tensor) -> bool:
 
 
 def _memory_of(members):
-    """The base holding the memory every member views (row-major from offset 0), or None."""
+    """The values of the memory every member views, flat from offset 0, and its device:
+    a base's that holds it (row-major from offset 0), or the driver array it is; or None."""
     for t, _ in members:
         base = t._base if t._base is not None else t
         if base._layout is None and base._storage.same_memory(t._storage):
             size = base.numel()
             if all(_extent(m) <= size for m, _ in members):
-                return base
-    return None
+                return row_major(base.detach()._numpy_value()).reshape(-1), base.device_str
+    return _driver_memory_of(members)
+
+
+def _driver_memory_of(members):
+    """The driver array the members view, where no member is its whole (a parameter given
+    a view of a buffer by `p.data = flat[i:j]`, saved without the buffer), or None."""
+    t = members[0][0]
+    if t.device_str != "cpu" or not isinstance(t._value, np.ndarray):
+        return None
+    root = storage.root_array(t)
+    if root.dtype != t._value.dtype or not root.flags.c_contiguous or \
+            any(_extent(m) > root.size or _offset_in(m, root) != m.storage_offset()
+                for m, _ in members if m.numel()):
+        return None
+    return root.reshape(-1), "cpu"
+
+
+def _offset_in(t: Tensor, root: np.ndarray) -> int:
+    """Where t's first element is in `root`, in elements."""
+    start = t._value.__array_interface__["data"][0] - root.__array_interface__["data"][0]
+    return start // root.itemsize
 
 
 def _extent(t: Tensor) -> int:

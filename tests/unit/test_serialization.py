@@ -121,7 +121,9 @@ def test_handles_with_their_own_counters_share_memory_after_load_as_torch():
         p.data = flat[2:8].view(2, 3)
         out = _roundtrip(torch, {"flat": flat, "p": p, "data": flat.data})
         out["flat"][3:5].fill_(7.0)
-        return out["p"], out["data"], out["p"].storage_offset(), out["p"]._version
+        alone = _roundtrip(torch, p)  # (the whole memory it views is saved with it)
+        return (out["p"], out["data"], out["p"].storage_offset(), out["p"]._version, alone,
+                alone.storage_offset(), alone.stride())
 
     same(scenario, rtol=0, atol=0)
 
