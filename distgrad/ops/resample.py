@@ -45,11 +45,52 @@ def _apply(x, dim, m):
     return np.moveaxis(np.tensordot(x, m, axes=([dim], [1])), -1, dim)
 
 
+def _taps(lo, hi, lam):
+    """(indices, weights), each (outputs, taps): the input places each output reads, and
+    their weights (None for a copy)."""
+    if lam is None:
+        return np.asarray(lo, np.int64).reshape(len(lo), 1), None
+    if hi is None:
+        taps = np.asarray(lo, np.int64).reshape(len(lo), -1)
+        return taps, np.asarray(lam, np.float64).reshape(taps.shape)
+    lam = np.asarray(lam, np.float64)
+    return np.stack([lo, hi], 1).astype(np.int64), np.stack([1 - lam, lam], 1)
+
+
+def _apply_by_taps(x, dim, lo, hi, lam):
+    """The map applied as torch's kernels apply it, output by output: a copy copies, a
+    weighted output sums its taps. The matrix product's zero weights would make a nan or
+    an inf of one place the nan of every output."""
+    taps, weights = _taps(lo, hi, lam)
+    rows = np.moveaxis(x, dim, 0)
+    if weights is None:
+        out = rows[taps[:, 0]]
+    else:
+        w = weights.astype(x.dtype).reshape(weights.shape + (1,) * (rows.ndim - 1))
+        out = sum(rows[taps[:, t]] * w[:, t] for t in range(taps.shape[1]))
+    return np.moveaxis(out, 0, dim)
+
+
+def _apply_transposed_by_taps(g, dim, size, lo, hi, lam):
+    """The transposed map as torch's backward kernels apply it: each output's gradient added
+    to the places it read (weighted)."""
+    taps, weights = _taps(lo, hi, lam)
+    rows = np.moveaxis(g, dim, 0)
+    out = np.zeros((size,) + rows.shape[1:], g.dtype)
+    for t in range(taps.shape[1]):
+        part = rows if weights is None else rows * weights[:, t].astype(g.dtype).reshape(
+            (-1,) + (1,) * (rows.ndim - 1))
+        np.add.at(out, taps[:, t], part)
+    return np.moveaxis(out, 0, dim)
+
+
 def _resample(x, maps, node=""):
     if x.dtype.kind in "biu" and any(lam is not None for *_, lam in maps):
         return _resample_fixed_point(x, maps)
+    finite = x.dtype.kind != "f" or np.isfinite(x).all()
     for dim, size, lo, hi, lam in maps:
-        x = _apply(x, dim, _matrix(size, lo, hi, lam, x.dtype))
+        x = _apply(x, dim, _matrix(size, lo, hi, lam, x.dtype)) if finite else \
+            _apply_by_taps(x, dim, lo, hi, lam)
     return np.ascontiguousarray(x)
 
 
@@ -72,8 +113,10 @@ def _resample_fixed_point(x, maps):
 
 
 def _resample_backward(g, maps, node=""):
+    finite = np.isfinite(g).all()
     for dim, size, lo, hi, lam in reversed(maps):
-        g = _apply(g, dim, _matrix(size, lo, hi, lam, g.dtype).T)
+        g = _apply(g, dim, _matrix(size, lo, hi, lam, g.dtype).T) if finite else \
+            _apply_transposed_by_taps(g, dim, size, lo, hi, lam)
     return np.ascontiguousarray(g)
 
 

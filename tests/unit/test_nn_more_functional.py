@@ -418,3 +418,28 @@ def test_error_matches_torch(c: Case):
     assert type(d_exc.value) is type(t_exc.value), (d_exc.value, t_exc.value)
     t_msg, d_msg = str(t_exc.value).split("\n")[0], str(d_exc.value).split("\n")[0]
     assert d_msg[:60] == t_msg[:60], (d_msg, t_msg)
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular", "nearest", "linear",
+                                  "bicubic"])
+def test_a_nan_or_inf_reaches_only_the_outputs_that_read_it(mode):
+    # torch's padding and upsampling kernels compute each output from its own taps (a pad
+    # copies): a nan or an inf in the input, or in the gradient, stays in the places that
+    # read it, where a matrix product's zero weights spread it over the whole row (and a
+    # pad's second-order gradient with it: fuzzer seed 22214827)
+    from torch_twin import same
+
+    def scenario(T):
+        nan, inf = float("nan"), float("inf")
+        values = [[1.0, nan, 3.0, inf, 5.0, -2.0], [0.5, 2.0, -1.0, 4.0, 1.0, 3.0]]
+        x = T.tensor([values] if mode != "bicubic" else [values[:1] * 2 + values[1:] * 2],
+                     requires_grad=True)
+        if mode in ("reflect", "replicate", "circular"):
+            y = T.nn.functional.pad(x, (2, 1), mode=mode)
+        else:
+            y = T.nn.functional.interpolate(x, scale_factor=2, mode=mode)
+        g = T.ones(y.shape)
+        g.view(-1)[1] = nan
+        return y, T.autograd.grad(y, x, g)
+
+    same(scenario)
