@@ -555,12 +555,30 @@ def _averaged(x, sizes, transpose: bool = False):
     """x with each of its last len(sizes) dims multiplied by the averaging matrix from that
     dim's size to sizes[d] (its transpose with `transpose`: from sizes[d] to the dim's)."""
     n = len(sizes)
+    finite = np.isfinite(x).all()
     for d in range(n):
         axis = x.ndim - n + d
+        if not finite:
+            x = _averaged_by_windows(x, axis, sizes[d], transpose)
+            continue
         m = _averaging_matrix(sizes[d], x.shape[axis], x.dtype) if transpose else \
             _averaging_matrix(x.shape[axis], sizes[d], x.dtype).T
         x = np.moveaxis(np.matmul(np.moveaxis(x, axis, -1), m), -1, axis)
     return x
+
+
+def _averaged_by_windows(x, axis: int, size: int, transpose: bool):
+    """One dim of _averaged window by window, as torch's kernels: a nan or an inf reaches
+    only the windows that hold it (the matrix's zeros would spread it over all)."""
+    rows = np.moveaxis(x, axis, 0)
+    if not transpose:
+        windows = window_bounds(rows.shape[0], size)
+        out = np.stack([rows[start:end].sum(0) / (end - start) for start, end in windows])
+    else:
+        out = np.zeros((size,) + rows.shape[1:], x.dtype)
+        for i, (start, end) in enumerate(window_bounds(size, rows.shape[0])):
+            out[start:end] += rows[i] / (end - start)
+    return np.moveaxis(out.astype(x.dtype, copy=False), 0, axis)
 
 
 def _adaptive(x, output_size):

@@ -421,12 +421,12 @@ def test_error_matches_torch(c: Case):
 
 
 @pytest.mark.parametrize("mode", ["reflect", "replicate", "circular", "nearest", "linear",
-                                  "bicubic"])
+                                  "bicubic", "adaptive_avg"])
 def test_a_nan_or_inf_reaches_only_the_outputs_that_read_it(mode):
-    # torch's padding and upsampling kernels compute each output from its own taps (a pad
-    # copies): a nan or an inf in the input, or in the gradient, stays in the places that
-    # read it, where a matrix product's zero weights spread it over the whole row (and a
-    # pad's second-order gradient with it: fuzzer seed 22214827)
+    # torch's padding, upsampling and adaptive pooling kernels compute each output from its
+    # own taps or window (a pad copies): a nan or an inf in the input, or in the gradient,
+    # stays in the places that read it, where a matrix product's zero weights spread it
+    # over the whole row (and a pad's second-order gradient with it: fuzzer seed 22214827)
     from torch_twin import same
 
     def scenario(T):
@@ -436,6 +436,8 @@ def test_a_nan_or_inf_reaches_only_the_outputs_that_read_it(mode):
                      requires_grad=True)
         if mode in ("reflect", "replicate", "circular"):
             y = T.nn.functional.pad(x, (2, 1), mode=mode)
+        elif mode == "adaptive_avg":
+            y = T.nn.functional.adaptive_avg_pool1d(x, 4)
         else:
             y = T.nn.functional.interpolate(x, scale_factor=2, mode=mode)
         g = T.ones(y.shape)
