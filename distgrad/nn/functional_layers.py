@@ -588,9 +588,11 @@ def _bags(input: Tensor, offsets: Optional[Tensor], include_last_offset: bool):
     """(flat indices, [(start, end)] per bag)."""
     if input.ndim == 2:
         if offsets is not None:
+            # (torch names its tensor class as users do; ours is distgrad.tensor.Tensor)
+            kind = "<class 'torch.Tensor'>" if isinstance(offsets, Tensor) else type(offsets)
             raise ValueError("if input is 2D, then offsets has to be None, as input is treated "
                              "is a mini-batch of fixed length sequences. However, found offsets "
-                             f"of type {type(offsets)}")
+                             f"of type {kind}")
         n, length = input.shape
         return input.reshape(-1), [(b * length, (b + 1) * length) for b in range(n)]
     if input.ndim != 1:
@@ -607,6 +609,21 @@ def _bags(input: Tensor, offsets: Optional[Tensor], include_last_offset: bool):
     else:
         ends = starts[1:] + [total]
     return input, list(zip(starts, ends))
+
+
+def _check_offsets(offsets: Tensor, input: Tensor, index_dtype) -> None:
+    """torch's checks that the bags start at the input's start and end within it (its
+    first message shows offsets[0], a 0-d tensor, as C++ prints one)."""
+    if offsets.shape[0] == 0:
+        return
+    first, last = int(offsets[0]), int(offsets[-1])
+    if first != 0:
+        raise RuntimeError("offsets[0] has to be 0, i.e., the first sequence in the mini-batch "
+                           f"has to start from position 0. However, got {first}\n"
+                           f"[ {index_dtype.type_name}{{}} ]")
+    if last > input.shape[0]:
+        raise RuntimeError(f"offsets[-1] can not be greater than input's length "
+                           f"{input.shape[0]} but got offsets[-1] of {last}")
 
 
 def _check_bag_ids(ids, num: int, per_index_kernel: bool) -> None:
@@ -682,6 +699,8 @@ def embedding_bag(input: Tensor, weight: Tensor, offsets: Optional[Tensor] = Non
         if not -num <= padding_idx < num:
             raise AssertionError("padding_idx must be within num_embeddings")
         padding_idx %= num
+    if offsets is not None and input.ndim == 1:
+        _check_offsets(offsets, input, dtypes.promote(input.dtype, offsets.dtype))
     _check_bag_ids(ids, num, mode == "max" or padding_idx is not None)
     keep = [i for i, v in enumerate(ids) if v != padding_idx]
     bag_of = np.zeros(len(ids), np.int64)

@@ -666,6 +666,41 @@ def test_embedding_bag_max_norm_renorms_the_rows_before_a_bad_index():
     np.testing.assert_allclose(got[1][1], got[0][1], rtol=1e-6, atol=1e-7)
 
 
+def test_embedding_bag_refuses_offsets_in_torchs_words():
+    """Offsets must start the first bag at 0 (torch's message prints offsets[0] as C++ prints
+    a 0-d tensor, of the indices' promoted type) and end within the input; a 2-D input takes
+    no offsets (its message names the class as torch.Tensor)."""
+    from torch_twin import attempt, same
+
+    def scenario(T):
+        w, bag = T.ones(5, 2), T.nn.functional.embedding_bag
+        return [attempt(bag, T.tensor([1, 2]), w, T.tensor([2], dtype=T.int32)),
+                attempt(bag, T.tensor([1, 2], dtype=T.int32), w, T.tensor([1, 2])),
+                attempt(bag, T.tensor([1, 2]), w, T.tensor([0, 3]), mode="max"),
+                attempt(bag, T.tensor([1, 2]), w, T.tensor([0, 2, 3]), include_last_offset=True),
+                attempt(bag, T.tensor([[1, 2]]), w, T.tensor([0])),
+                bag(T.tensor([1, 2]), w, T.tensor([0, 2]))]
+
+    same(scenario)
+
+
+def test_embedding_bag_from_pretrained_takes_the_bags_arguments():
+    from torch_twin import same
+
+    def scenario(T):
+        w = T.tensor(arr(5, 3, seed=4))
+        frozen = T.nn.EmbeddingBag.from_pretrained(w, mode="max", padding_idx=1)
+        trained = T.nn.EmbeddingBag.from_pretrained(w, freeze=False, include_last_offset=True,
+                                                    max_norm=0.5)
+        idx = T.tensor([1, 2, 4, 0])
+        out = trained(idx, T.tensor([0, 1, 4]))
+        out.sum().backward()
+        return [repr(frozen), repr(trained), frozen.weight.requires_grad,
+                frozen(idx, T.tensor([0, 2])), out, trained.weight.grad]
+
+    same(scenario)
+
+
 @pytest.mark.parametrize("mode", ["sum", "mean", "max"])
 def test_embedding_bag_gradients_carry_torchs_nodes_that_refuse_a_backward(mode):
     """EmbeddingBagBackward0's gradients, taken with create_graph, are torch's backward

@@ -254,6 +254,14 @@ error("embedding_bag_2d_offsets", lambda T, w: nnf(T).embedding_bag(
     T.tensor([[1, 2]]), w, T.tensor([0])), K(3, 2))
 error("embedding_bag_no_offsets", lambda T, w: nnf(T).embedding_bag(T.tensor([1, 2]), w),
       K(3, 2))
+# offsets that do not start the first bag at 0, or that end past the input (int32 offsets
+# promoted with the indices to the type torch's message names)
+error("embedding_bag_first_offset", lambda T, w: nnf(T).embedding_bag(
+    T.tensor([1, 2]), w, T.tensor([1], dtype=T.int32)), K(3, 2))
+error("embedding_bag_last_offset", lambda T, w: nnf(T).embedding_bag(
+    T.tensor([1, 2]), w, T.tensor([0, 3]), mode="max"), K(3, 2))
+error("embedding_bag_last_offset_included", lambda T, w: nnf(T).embedding_bag(
+    T.tensor([1, 2]), w, T.tensor([0, 3]), include_last_offset=True), K(3, 2))
 # an index out of range, in the words of the kernel that runs: the first bad index's place
 # (sum, mean), the index itself (max, or with a padding_idx), the renorm's select (max_norm)
 error("embedding_bag_index_sum", lambda T, w: nnf(T).embedding_bag(
