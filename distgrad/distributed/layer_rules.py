@@ -52,7 +52,10 @@ def _owned(indices, start: int, n: int):
 def _embedding(name, inputs, attrs):
     weight, indices = inputs
     pw, pi = _placement(weight), _placement(indices)
-    if isinstance(pw, Shard) and pw.dim == 0 and _whole(indices):
+    # (a table's rows over the workers: an index another worker owns picks a local row, so
+    # counting how often each row is picked, scale_grad_by_freq, takes the whole table)
+    if (isinstance(pw, Shard) and pw.dim == 0 and _whole(indices)
+            and not attrs.get("scale_grad_by_freq")):
         s = weight._sharding
         padding = attrs.get("padding_idx", -1)
         parts = []

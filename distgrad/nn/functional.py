@@ -330,11 +330,12 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: Optional[int] = None,
             padding_idx = weight.shape[0] + padding_idx
     else:
         padding_idx = -1
-    if scale_grad_by_freq or sparse:
-        raise NotImplementedError("embedding: scale_grad_by_freq and sparse are not supported "
-                                  "by distgrad")
+    if sparse:
+        raise NotImplementedError("embedding: sparse is not supported by distgrad")
     if max_norm is not None:
         embedding_renorm_(weight, input, max_norm, norm_type)
+    if scale_grad_by_freq:
+        return call("embedding", weight, input, padding_idx=padding_idx, scale_grad_by_freq=True)
     return call("embedding", weight, input, padding_idx=padding_idx)
 
 

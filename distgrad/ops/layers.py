@@ -27,7 +27,7 @@ def _dims(shape) -> str:
 
 # ---- embedding -------------------------------------------------------------------------------
 
-def _embedding_rule(weight, indices, padding_idx=-1):
+def _embedding_rule(weight, indices, padding_idx=-1, scale_grad_by_freq=False):
     if indices.dtype not in dtypes.INDEX:
         raise scalar_types_error("embedding", "indices", "Long, Int", indices.dtype)
     if weight.ndim != 2:
@@ -35,22 +35,26 @@ def _embedding_rule(weight, indices, padding_idx=-1):
     return Meta(tuple(indices.shape) + (weight.shape[1],), weight.dtype)
 
 
-def _embedding(weight, indices, padding_idx=-1):
+def _embedding(weight, indices, padding_idx=-1, scale_grad_by_freq=False):
     if indices.size and (indices.min() < 0 or indices.max() >= weight.shape[0]):
         raise IndexError("index out of range in self")
     return weight[indices]
 
 
-def _embedding_backward(g, indices, num_weights, padding_idx=-1):
+def _embedding_backward(g, indices, num_weights, padding_idx=-1, scale_grad_by_freq=False):
     out = np.zeros((num_weights, g.shape[-1]), g.dtype)
-    np.add.at(out, indices.reshape(-1), g.reshape(-1, g.shape[-1]))
+    flat, rows = indices.reshape(-1), g.reshape(-1, g.shape[-1])
+    if scale_grad_by_freq:  # each row's gradient divided by how often the input picks it
+        rows = rows / np.bincount(flat, minlength=num_weights)[flat, None].astype(g.dtype)
+    np.add.at(out, flat, rows)
     if padding_idx >= 0:
         out[padding_idx] = 0
     return out
 
 
 def _embedding_backward_vjp(c, gg):
-    # torch's embedding_dense_double_backward: the rows picked again, padding positions zero.
+    # torch's embedding_dense_double_backward: the rows picked again, padding positions zero
+    # (not scaled by frequency even when the backward was: torch's is not).
     picked = call("embedding", gg, c[1])
     p = c.attrs.get("padding_idx", -1)
     if p >= 0:
@@ -60,12 +64,14 @@ def _embedding_backward_vjp(c, gg):
 
 defop("embedding", _embedding, _embedding_rule,
       lambda c, g: (call("embedding_dense_backward", g, c[1], num_weights=c.shapes[0][0],
-                         padding_idx=c.attrs.get("padding_idx", -1)), None),
+                         padding_idx=c.attrs.get("padding_idx", -1),
+                         scale_grad_by_freq=c.attrs.get("scale_grad_by_freq", False)), None),
       node="EmbeddingBackward0", save=(1,), differentiable=(0,),
       sharding="embedding")
 
 defop("embedding_dense_backward", _embedding_backward,
-      lambda g, indices, num_weights, padding_idx=-1: Meta((num_weights, g.shape[-1]), g.dtype),
+      lambda g, indices, num_weights, padding_idx=-1, scale_grad_by_freq=False:
+      Meta((num_weights, g.shape[-1]), g.dtype),
       _embedding_backward_vjp, node="EmbeddingDenseBackwardBackward0", save=(1,),
       differentiable=(0,))
 

@@ -701,6 +701,24 @@ def test_embedding_bag_from_pretrained_takes_the_bags_arguments():
     same(scenario)
 
 
+@pytest.mark.parametrize("padding_idx", [None, 2])
+def test_embedding_scale_grad_by_freq_divides_each_rows_gradient_by_its_count(padding_idx):
+    """Each picked row's gradient over how often the input picks it (padding counted, its
+    gradient zero); the double backward is not scaled, as torch's is not."""
+    from torch_twin import same
+
+    def scenario(T):
+        w = T.tensor(arr(6, 3, seed=5), requires_grad=True)
+        idx = T.tensor([[0, 2, 2], [5, 2, 0]])
+        out = T.nn.functional.embedding(idx, w, padding_idx, scale_grad_by_freq=True)
+        g = T.tensor(arr(2, 3, 3, seed=6), requires_grad=True)
+        gw, = T.autograd.grad(out, w, g, create_graph=True)
+        gg, = T.autograd.grad((gw ** 2).sum(), g)
+        return [gw, gw.grad_fn.name(), gg, repr(T.nn.Embedding(6, 3, scale_grad_by_freq=True))]
+
+    same(scenario)
+
+
 @pytest.mark.parametrize("mode", ["sum", "mean", "max"])
 def test_embedding_bag_gradients_carry_torchs_nodes_that_refuse_a_backward(mode):
     """EmbeddingBagBackward0's gradients, taken with create_graph, are torch's backward
