@@ -14,6 +14,7 @@ from . import creation, dtypes
 from .autograd.record import call
 from .generator import Generator
 from .ops.math import _RANDOM_NODES
+from .ops import stdsort
 from .ops.rules import zeros_grad
 from .ops.table import Meta, defop
 from .tensor import Tensor
@@ -159,9 +160,6 @@ def multinomial(input, num_samples, replacement=False, *, generator=None):
         raise RuntimeError("probability tensor contains either `inf`, `nan` or element < 0")
     if (weights.sum(axis=1) <= 0).any():
         raise RuntimeError("invalid multinomial distribution (sum of probabilities <= 0)")
-    if not replacement and (np.count_nonzero(weights, axis=1) < num_samples).any():
-        raise RuntimeError("invalid multinomial distribution (with replacement=False, not "
-                           "enough non-negative category to sample)")
     rng = creation.random_stream(generator)
     weights = weights.astype(input.dtype.np)
     if replacement and num_samples > 1:
@@ -175,9 +173,14 @@ def multinomial(input, num_samples, replacement=False, *, generator=None):
 
 def _exponential_race(rng, weights, num_samples):
     """torch's draw without replacement (or of one sample): the top num_samples of
-    weight / Exp(1), an Exp(1) per weight (Gumbel's trick)."""
+    weight / Exp(1), an Exp(1) per weight (Gumbel's trick). A row with fewer nonzero
+    weights than samples ends in zero-weight categories (torch's CPU kernel does not refuse
+    it), in the order its topk leaves the tied zeros."""
     race = weights / rng.exponential(weights.shape, 1.0).astype(weights.dtype)
-    return np.argsort(-race, axis=1, kind="stable")[:, :num_samples]
+    out = np.argsort(-race, axis=1, kind="stable")[:, :num_samples]
+    for r in np.nonzero(np.count_nonzero(weights, axis=1) < num_samples)[0]:
+        out[r] = stdsort.topk_positions(race[r], num_samples, largest=True, sorted_=True)
+    return out
 
 
 def _inverse_cdf_samples(rng, weights, num_samples):

@@ -129,6 +129,18 @@ def test_bernoulli_and_multinomial():
     assert_same_draws(draws, seed=2)
 
 
+
+@pytest.mark.parametrize("n", [6, 40, 300])
+def test_multinomial_without_replacement_past_the_nonzero_weights(n):
+    """torch's CPU kernel draws more samples than nonzero weights without refusing: the
+    zero-weight categories follow, in the order its topk leaves the tied zeros."""
+    def draws(T):
+        w = T.zeros(3, n)
+        w[0, 1], w[1, :n // 2], w[2, -1] = 1.0, T.rand(n // 2), 2.0
+        return [T.multinomial(w, n), T.multinomial(w[0].double(), n // 2 + 1),
+                T.multinomial(w, 1), T.multinomial(w[1], n // 2 + 2)]
+    assert_same_draws(draws, seed=4)
+
 # ---- Generator objects and the state ------------------------------------------------------------
 
 def test_generators_are_streams_of_their_own():
