@@ -1,6 +1,7 @@
 """`distgrad.optim`: torch's optimizers with torch's update rules, step for step: SGD, Adam and
 AdamW here, the others (RMSprop, Adagrad, Adadelta, Adafactor, Adamax, NAdam, RAdam, Rprop, ASGD,
-LBFGS) a module each; the base class in optimizer.py, learning-rate schedules in lr_scheduler.py.
+LBFGS, SparseAdam) a module each; the base class in optimizer.py, learning-rate schedules in
+lr_scheduler.py.
 
 `step()` runs under no_grad and changes each parameter with in-place tensor ops
 (`p.add_(...)`), and keeps its state (momentum buffers, moments) as tensors created like
@@ -184,9 +185,10 @@ from .nadam import NAdam  # noqa: E402
 from .radam import RAdam  # noqa: E402
 from .rmsprop import RMSprop  # noqa: E402
 from .rprop import Rprop  # noqa: E402
+from .sparse_adam import SparseAdam  # noqa: E402
 
 __all__ += ["AdamW", "Adadelta", "Adafactor", "Adagrad", "Adamax", "ASGD", "LBFGS", "NAdam",
-            "RAdam", "RMSprop", "Rprop"]
+            "RAdam", "RMSprop", "Rprop", "SparseAdam"]
 
 from . import lr_scheduler  # noqa: E402  (optim.lr_scheduler, as in torch)
 from . import swa_utils  # noqa: E402  (optim.swa_utils, as in torch)

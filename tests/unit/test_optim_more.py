@@ -353,3 +353,23 @@ def test_lbfgs_refuses_what_torch_refuses():
             return loss
         with pytest.raises(RuntimeError, match="only 'strong_wolfe' is supported"):
             opt.step(closure)
+
+
+def test_sparse_adam_refuses_dense_gradients_as_torch():
+    """SparseAdam takes dense parameters and steps over sparse gradients only: distgrad's
+    are dense, so a step with one raises torch's words (a step without any does nothing)."""
+    for T in (torch, distgrad):
+        w = T.nn.Parameter(T.ones(3, 2))
+        opt = T.optim.SparseAdam([w], lr=0.1, betas=(0.8, 0.9))
+        assert opt.defaults == {"lr": 0.1, "betas": (0.8, 0.9), "eps": 1e-8, "maximize": False}
+        assert opt.step(lambda: 7) == 7
+        for kw, message in (({"lr": 0.0}, "Invalid learning rate: 0.0"),
+                            ({"eps": 0.0}, "Invalid epsilon value: 0.0"),
+                            ({"betas": (0.5, 1.0)}, "Invalid beta parameter at index 1: 1.0")):
+            with pytest.raises(ValueError, match=f"^{message}$"):
+                T.optim.SparseAdam([w], **kw)
+        (w * 2).sum().backward()
+        with pytest.raises(RuntimeError, match="^SparseAdam does not support dense gradients, "
+                                               "please consider Adam instead$"):
+            opt.step()
+        assert w.detach().sum().item() == 6.0 and opt.state == {}
