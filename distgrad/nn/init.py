@@ -55,6 +55,14 @@ def _fill(tensor: Tensor, values: Tensor) -> Tensor:
         return tensor.copy_(values)
 
 
+def _count_writes(tensor: Tensor, n: int) -> Tensor:
+    """torch's init writes the tensor in several in-place steps where distgrad copies its
+    values once: its version counter counts the n more."""
+    for _ in range(n):
+        tensor._count_write()
+    return tensor
+
+
 def _fill_array(tensor: Tensor, values) -> Tensor:
     """Copy values made in the driver (an array, or a function drawing one) into the tensor,
     wherever it lives (the copy runs there). A tensor without data (meta) gets none: its
@@ -145,26 +153,32 @@ def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float 
     candidates on [a, b] accepted with probability pdf / pdf's peak."""
     from ..creation import random_stream
 
+    if tensor.is_meta:  # (torch draws nothing and writes nothing)
+        return tensor
     if mean < a - 2 * std or mean > b + 2 * std:
         warnings.warn("mean is more than 2 std from [a, b] in nn.init.trunc_normal_. The "
                       "distribution of values may be incorrect.", stacklevel=2)
-    return _fill_array(tensor, lambda: _truncated_normal(
-        random_stream(generator), tuple(tensor.shape), tensor.dtype.np, mean, std, a, b,
-        tensor.is_contiguous()))
+    values, redrawn = _truncated_normal(random_stream(generator), tuple(tensor.shape),
+                                        tensor.dtype.np, mean, std, a, b,
+                                        tensor.is_contiguous())
+    # (torch draws into the tensor, then copies the redrawn values in when there are any)
+    return _count_writes(_fill_array(tensor, values), int(redrawn))
 
 
-def _truncated_normal(stream, shape, dtype, mean, std, a, b, contiguous) -> np.ndarray:
-    """trunc_normal_'s values, drawn from `stream` as torch draws them."""
+def _truncated_normal(stream, shape, dtype, mean, std, a, b, contiguous):
+    """trunc_normal_'s values, drawn from `stream` as torch draws them, and whether any
+    was drawn again."""
     def norm_cdf(x: float) -> float:
         return (1.0 + math.erf(x / math.sqrt(2.0))) / 2.0
 
     if norm_cdf((b - mean) / std) - norm_cdf((a - mean) / std) > 0.3:
         values = stream.normal_values(shape, dtype, mean, std, contiguous)
         outside = (values < dtype.type(a)) | (values > dtype.type(b))
+        redrawn = bool(outside.any())
         while outside.any():
             values = np.where(outside, stream.normal_values(shape, dtype, mean, std), values)
             outside = (values < dtype.type(a)) | (values > dtype.type(b))
-        return values
+        return values, redrawn
     mode = max(a, min(mean, b))
     log_peak = dtype.type(-0.5 * ((mode - mean) / std) ** 2)
 
@@ -176,11 +190,12 @@ def _truncated_normal(stream, shape, dtype, mean, std, a, b, contiguous) -> np.n
 
     values = stream.uniform_values(shape, dtype, a, b)
     pending = rejected(values)
+    redrawn = bool(pending.any())
     while pending.any():
         candidates = stream.uniform_values(shape, dtype, a, b)
         values = np.where(pending, candidates, values)
         pending = np.where(pending, rejected(candidates), pending)
-    return values
+    return values, redrawn
 
 
 def eye_(tensor: Tensor) -> Tensor:
@@ -198,13 +213,16 @@ def dirac_(tensor: Tensor, groups: int = 1) -> Tensor:
         raise ValueError("Only tensors with 3, 4, or 5 dimensions are supported")
     if tensor.shape[0] % groups != 0:
         raise ValueError("dim 0 must be divisible by groups")
+    if tensor.is_meta:
+        return tensor
     per_group = tensor.shape[0] // groups
     values = np.zeros(tuple(tensor.shape))
     centre = tuple(n // 2 for n in tensor.shape[2:])
     for g in range(groups):
         for d in range(min(per_group, tensor.shape[1])):
             values[(g * per_group + d, d) + centre] = 1
-    return _fill_array(tensor, values)
+    # (torch zeroes the tensor, then writes each delta by itself)
+    return _count_writes(_fill_array(tensor, values), groups * min(per_group, tensor.shape[1]))
 
 
 def orthogonal_(tensor: Tensor, gain: float = 1, generator=None) -> Tensor:
@@ -214,7 +232,7 @@ def orthogonal_(tensor: Tensor, gain: float = 1, generator=None) -> Tensor:
 
     if tensor.ndim < 2:
         raise ValueError("Only tensors with 2 or more dimensions are supported")
-    if tensor.numel() == 0:
+    if tensor.numel() == 0 or tensor.is_meta:
         return tensor
     rows = tensor.shape[0]
     cols = tensor.numel() // rows
@@ -229,7 +247,7 @@ def orthogonal_(tensor: Tensor, gain: float = 1, generator=None) -> Tensor:
         if rows < cols:
             q = q.T
         return (q * gain).reshape(tuple(tensor.shape))
-    return _fill_array(tensor, draw)
+    return _count_writes(_fill_array(tensor, draw), 1)  # (torch: copy_, then mul_(gain))
 
 
 def sparse_(tensor: Tensor, sparsity: float, std: float = 0.01, generator=None) -> Tensor:
@@ -239,6 +257,8 @@ def sparse_(tensor: Tensor, sparsity: float, std: float = 0.01, generator=None) 
 
     if tensor.ndim != 2:
         raise ValueError("Only tensors with 2 dimensions are supported")
+    if tensor.is_meta:
+        return tensor
     rows, cols = tensor.shape
 
     def draw() -> np.ndarray:
@@ -247,7 +267,7 @@ def sparse_(tensor: Tensor, sparsity: float, std: float = 0.01, generator=None) 
         for column in range(cols):
             values[random_stream().randperm(rows)[:num_zeros], column] = 0.0
         return values
-    return _fill_array(tensor, draw)
+    return _count_writes(_fill_array(tensor, draw), cols)  # (torch zeroes column by column)
 
 
 # torch's deprecated names without the trailing underscore: the same init, with a warning.

@@ -168,3 +168,30 @@ def test_gains_match_torch():
     for name, param in [("conv_transpose3d", None), ("leaky_relu", 2), ("leaky_relu", 0.3),
                         ("selu", None), ("tanh", None), ("sigmoid", None)]:
         assert init.calculate_gain(name, param) == torch.nn.init.calculate_gain(name, param)
+
+
+_WRITES = {  # torch's in-place steps: each counts on the version counter
+    "trunc_normal_redrawn": lambda I, t: I.trunc_normal_(t),
+    "trunc_normal_narrow": lambda I, t: I.trunc_normal_(t, a=-0.1, b=0.2),
+    "trunc_normal_wide": lambda I, t: I.trunc_normal_(t, a=-9.0, b=9.0),
+    "orthogonal": lambda I, t: I.orthogonal_(t, gain=3.0),
+    "sparse": lambda I, t: I.sparse_(t, 0.5),
+    "sparse_none_zeroed": lambda I, t: I.sparse_(t, 0.0),
+    "dirac_groups": lambda I, t: I.dirac_(t.view(4, 2, 3), groups=2),
+    "dirac": lambda I, t: I.dirac_(t.view(2, 3, 2, 2)),
+}
+
+
+@pytest.mark.parametrize("device", ["cpu", "meta"])
+@pytest.mark.parametrize("name", sorted(_WRITES))
+def test_inits_count_torchs_writes(name, device):
+    """orthogonal_ copies then scales, sparse_ zeroes column by column, dirac_ writes each
+    delta, trunc_normal_ copies its redrawn values in: the version counter counts each
+    write, as users see it (nothing on the meta device, which these leave alone)."""
+    versions = []
+    for T in (torch, distgrad):
+        T.manual_seed(3)
+        t = T.empty(4, 6, device=device)
+        _WRITES[name](T.nn.init, t)
+        versions.append(t._version)
+    assert versions[1] == versions[0]
