@@ -378,19 +378,24 @@ defop("alias", lambda x: x, lambda x: Meta(x.shape, x.dtype), lambda c, g: g,
 
 # ---- assignment -------------------------------------------------------------------------------
 
-def _put_forward(x, v, *idx, key):
+def _put_forward(x, v, *idx, key, view_shape=None, through_view=False):
     _check_in_range(x.shape, idx, key)
     out = np.array(x, copy=True)
-    out[numpy_key(key, idx)] = number_as(v, x.dtype)
+    at = numpy_key(key, idx)
+    if view_shape is not None:  # (the value fits torch's view: reshaped to the put's target)
+        v = np.broadcast_to(v, tuple(view_shape)).reshape(out[at].shape)
+    out[at] = number_as(v, x.dtype)
     return out
 
 
-def _put_rule(x, v, *idx, key):
+def _put_rule(x, v, *idx, key, view_shape=None, through_view=False):
     target = _index_rule(x, *idx, key=key)
     if not hasattr(v, "shape"):  # (a number: torch's fill_ of the selection checks it)
         dtypes.check_fits(v, x.dtype, c_type=True)
     from .rules import broadcast_shapes, shape_of
 
+    if view_shape is not None:
+        target = Meta(tuple(view_shape), target.dtype)
     if not any(item[0] == "t" for item in key):
         from .shape import expanded_shape
 
@@ -421,13 +426,16 @@ def _put_vjp(c, g):
     gx = call("index_put", g, 0.0, *idx, key=c.attrs["key"]) if c.needs[0] else None
     gv = None
     if c.needs[1]:
-        gv = unbroadcast(call("index", g, *idx, key=c.attrs["key"]), c.shapes[1])
+        gv = call("index", g, *idx, key=c.attrs["key"])
+        view_shape = c.attrs.get("view_shape")
+        gv = unbroadcast(gv if view_shape is None else gv.reshape(view_shape), c.shapes[1])
     return (gx, gv) + (None,) * len(idx)
 
 
 def _put_name(inputs, attrs) -> str:
-    # Assigning through basic indexing (ints and slices only) is torch's CopySlices.
-    if any(item[0] == "t" for item in attrs["key"]):
+    # Assigning through basic indexing (ints and slices only), or by index tensors into a
+    # view the key's basic indices select first, is torch's CopySlices.
+    if any(item[0] == "t" for item in attrs["key"]) and not attrs.get("through_view"):
         return "IndexPutBackward0"
     return COPY_SLICES
 
@@ -506,21 +514,59 @@ def setitem(x, key, value):
                 k.append(["t", len(tensors)])
                 tensors.append(t)
                 dim += 1
+    view_shape = None
     if _is_tensor(value):
-        value = _strip_leading_ones(value)
         if value.device_str != x.device_str and value.ndim:
             value = value.to(x.device_str)
-    if _is_tensor(value) and squeeze_ints:
-        # An int index drops a dim in torch; the slice standing in for it keeps it as size 1.
-        target = _index_rule(x, *tensors, key=k).shape
-        value = value.expand(tuple(d for i, d in enumerate(target) if i not in squeeze_ints)
-                             if len(target) - len(squeeze_ints) >= value.ndim else value.shape)
-        value = value.reshape(target) if value.numel() == int(np.prod(target)) else value
-    if _is_tensor(value) and value.dtype is not x.dtype:
-        if tensors and filled is None:  # torch's index_put_ casts nothing (masked_fill_ does)
+        target = tuple(_index_rule(x, *tensors, key=k).shape)
+        # torch writes into the view the key's basic indices select (an int drops a dim, a
+        # None adds one); the put here keeps an int's dim as size 1 and adds no None's, so
+        # it reshapes a value of the view's shape itself (`view_shape`): the put's edge is
+        # the value's own history, as torch's.
+        if tensors or any(_is_bool_scalar(item) for item in items):
+            # (torch indexes by a tensor for a bool too: index_put_, no copy_to)
+            selected = tuple(d for i, d in enumerate(target) if i not in squeeze_ints)
+            value = _strip_leading_ones(value)
+        else:
+            selected = _basic_shape(x, items)
+            value = _copy_to_source(value, selected)
+        if selected != target:
+            if _broadcasts(tuple(value.shape), selected):
+                view_shape = list(selected)
+            else:  # (the put's rule says how it does not fit, in torch's words)
+                value = value.expand(selected if len(selected) >= value.ndim else value.shape)
+                value = value.reshape(target) if value.numel() == int(np.prod(target)) else value
+    if _is_tensor(value) and value.dtype is not x.dtype and tensors:
+        if filled is None:  # torch's index_put_ casts nothing (masked_fill_ does)
             require_put_dtype(x, value, tensors, k)
-        value = value.to(x.dtype)
-    write_in_order(x, value, tensors, k, in_a_part=_key_makes_view(key, x.shape))
+        value = value.to(x.dtype)  # (without index tensors the put casts, as copy_ does)
+    write_in_order(x, value, tensors, k, in_a_part=_key_makes_view(key, x.shape),
+                   view_shape=view_shape)
+
+
+def _basic_shape(x, items) -> tuple:
+    """The shape of the view of x that basic indices (ints, slices, None, Ellipsis, bools)
+    select, as numpy's basic indexing gives it."""
+    dummy = np.broadcast_to(np.empty((), np.int8), tuple(x.shape))
+    return np.shape(dummy[tuple(items)])
+
+
+def _copy_to_source(value, selected: tuple):
+    """The value torch's copy_to writes into a view of shape `selected`: the value itself
+    when it has that shape or none (copy_, fill_), else a view of it without its leading
+    size-1 dims, expanded to the shape when it differs."""
+    if tuple(value.shape) == selected or value.ndim == 0:
+        return value
+    stripped = value.view(_without_leading_ones(tuple(value.shape)))
+    return stripped if tuple(stripped.shape) == selected else stripped.expand(selected)
+
+
+def _broadcasts(shape: tuple, to: tuple) -> bool:
+    """Whether a value of `shape` broadcasts to `to` (the put's value fits the selection)."""
+    try:
+        return np.broadcast_shapes(shape, to) == to
+    except ValueError:
+        return False
 
 
 _EXPANDED_WRITE = ("Use of {} on expanded tensors is deprecated. Please clone() the tensor "
@@ -529,7 +575,7 @@ _EXPANDED_WRITE = ("Use of {} on expanded tensors is deprecated. Please clone() 
 
 
 def write_in_order(x, value, tensors, key, in_a_part: bool = False, accumulate: bool = False,
-                   op: str = "index_put_") -> None:
+                   op: str = "index_put_", view_shape=None) -> None:
     """x[key] = value (`accumulate`: x[key] += value) by index_put, as torch's kernel
     writes: element by element. When the value shares x's memory, an element reads what the
     write has already put there; into an expanded x, the last write to a memory location
@@ -539,10 +585,18 @@ def write_in_order(x, value, tensors, key, in_a_part: bool = False, accumulate: 
     aliased = _is_tensor(value) and value._storage.same_memory(x._storage)
     put = "index_put_accumulate" if accumulate else "index_put"
     if not (aliased or x._has_internal_overlap()):
-        return x._inplace(call(put, x, value, *tensors, key=key), in_a_part=in_a_part)
+        # (written through a view torch takes first: its node is CopySlices, tensors or not)
+        attrs = {} if view_shape is None else dict(view_shape=view_shape)
+        if in_a_part and tensors and not accumulate:
+            attrs["through_view"] = True
+        return x._inplace(call(put, x, value, *tensors, key=key, **attrs), in_a_part=in_a_part)
     from ..creation import tensor
 
     target = _index_rule(x, *tensors, key=key).shape
+    if view_shape is not None:  # (the value's dims as the put's target has them)
+        value = value.expand(view_shape).reshape(target)
+    if _is_tensor(value) and value.dtype is not x.dtype:
+        value = value.to(x.dtype)
     at = numpy_key(key, [t._numpy_value() for t in tensors])
     x_value = x.detach()._numpy_value()
     v_value = np.broadcast_to(value.detach()._numpy_value() if _is_tensor(value) else value,
@@ -684,10 +738,15 @@ def _write_whole(x, value):
 
 def _strip_leading_ones(value):
     """torch drops a value's leading size-1 dims before it writes (`x[0] = v[None]`)."""
+    shape = _without_leading_ones(tuple(value.shape))
+    return value.reshape(shape) if len(shape) < value.ndim else value
+
+
+def _without_leading_ones(shape: tuple) -> list:
     lead = 0
-    while lead < value.ndim and value.shape[lead] == 1:
+    while lead < len(shape) and shape[lead] == 1:
         lead += 1
-    return value.reshape(value.shape[lead:]) if lead else value
+    return list(shape[lead:])
 
 
 def _write_nothing(x, key, items, value):

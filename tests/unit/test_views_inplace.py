@@ -975,6 +975,43 @@ def test_setitem_names_a_value_that_does_not_fit_the_indexing_result():
     same(program)
 
 
+_SETITEM_GRAPHS = {  # key, value (of w): torch's copy_to, or index_put_ on the view
+    "same_shape": (1, lambda w: w * 2),
+    "column_from_a_number": ((slice(None), 0), lambda w: w.sum() * 2),
+    "column_from_a_0_dim": ((Ellipsis, 1), lambda w: (w * 3)[0]),
+    "element": ((2, 2), lambda w: w[1] * 3),
+    "rows_expanded": (slice(1, 3), lambda w: w + 5),
+    "another_dtype": (0, lambda w: w.double() * 2),
+    "leading_ones": (3, lambda w: (w * 2)[None, None]),
+    "expanded_and_cast": ((slice(0, 2), 1), lambda w: w[:1].double() * 7),
+    "int_and_tensor": ((0, [0, 2]), lambda w: w[:2] * 1),
+    "tensor_and_int": (([0, 2], 1), lambda w: w[:2] * 2),
+    "tensor_alone": (([0, 2],), lambda w: w * 2),
+    "none_then_int": ((None, 1), lambda w: w * 2),  # (a (1, 3) view: expanded)
+    "int_then_none": ((1, None), lambda w: (w * 2)[None]),  # (its shape: as it is)
+    "int_then_true": ((0, True), lambda w: w * 2),  # (a bool indexes by a tensor in torch)
+}
+
+
+@pytest.mark.parametrize("case", sorted(_SETITEM_GRAPHS))
+def test_setitem_edges_are_torchs_copy_to(case):
+    """`x[key] = value`: torch copies a value of the selection's shape (or a 0-dim one) as it
+    is, else a view of it without leading 1s, expanded; by index tensors into a view the
+    key's ints or slices select first, the node is CopySlices too. The put's edge to the
+    value is the value's own history, as torch's (a buffer filled step by step in RL)."""
+    key, make = _SETITEM_GRAPHS[case]
+
+    def program(T):
+        w = T.tensor([1.0, 2.0, 3.0], requires_grad=True)
+        x = T.zeros(4, 3) * w[0]
+        k = tuple(T.tensor(i) if isinstance(i, list) else i for i in key)
+        x[k] = make(w)
+        x.pow(2).sum().backward()
+        return graph(x, depth=3), x, w.grad
+
+    same(program)
+
+
 @pytest.mark.parametrize("read_between", [False, True])
 def test_a_view_written_in_a_part_gets_its_history_when_next_read(read_between):
     # `v[:, 1:] = c` writes a view of v (torch's slicing, then copy_): v itself, a view of

@@ -3,8 +3,10 @@
 # with TanhTransform), rollouts sampled under a seed into preallocated buffers, GAE
 # written backwards in place into an advantage buffer, advantage normalisation, the
 # clipped ratio objective with clamp, a smooth-L1 value loss, an entropy bonus,
-# clip_grad_norm_, and a soft update of a target critic by p.data.mul_().add_() and by
-# lerp_ under no_grad; then a replay buffer indexed by index tensors on a worker.
+# clip_grad_norm_; an A2C pass writing values into buffers that keep their history (the
+# edges torch's setitem gives them); a soft update of a target critic by
+# p.data.mul_().add_() and by lerp_ under no_grad; then a replay buffer indexed by index
+# tensors on a worker.
 import distgrad as torch  # PyTorch: import torch
 nn, F = torch.nn, torch.nn.functional
 D = torch.distributions
@@ -89,6 +91,27 @@ for epoch in range(3):
     clipped = ((ratio - 1).abs() > CLIP).float().mean()
     print(epoch, round(loss.item(), 5), round(norm.item(), 5), clipped.item(), ratio.grad_fn.name())
 print(net.log_std.grad, net.mu.bias.detach(), logp.grad_fn.name(), surr.grad_fn.name())
+
+# an A2C-style pass: values and log-probs written step by step into buffers that keep
+# their history, n-step returns read back from them
+vbuf, lbuf = torch.zeros(T), torch.zeros(T, 2)
+for t in range(T):
+    cat, base, squashed, v = net(obs_buf[t])
+    vbuf[t] = v
+    lbuf[t] = torch.stack([cat.log_prob(act_buf[t]), base.log_prob(cont_buf[t])])
+bad = lbuf.clone()
+bad[:, 1] = bad[:, 1].clamp(-5.0, 5.0)  # (clamp saved the column it then overwrites)
+try:
+    bad.sum().backward()
+except RuntimeError as e:
+    print("RuntimeError", str(e)[:150])
+lbuf[:, 1] = lbuf[:, 1].clone().clamp(-5.0, 5.0)
+edges = lambda b: [n.name() if n else None for n, _ in b.grad_fn.next_functions]
+print(edges(vbuf), edges(lbuf), vbuf._version, lbuf._version)
+a2c = -(lbuf.sum(1) * (returns - vbuf).detach()).mean() + (returns - vbuf).pow(2).mean()
+opt.zero_grad()
+a2c.backward()
+print(round(a2c.item(), 5), net.value.bias.grad, net.logits.bias.grad)
 
 # the squashed Normal's samples, log_prob and rsample gradient
 torch.manual_seed(4)
