@@ -64,13 +64,11 @@ class device:
             return f"device(type='{self.type}')"
         return f"device(type='{self.type}', index={self.index})"
 
-    def __eq__(self, other) -> bool:
-        if isinstance(other, str):
-            try:
-                other = device(other)
-            except RuntimeError:
-                return False
-        return isinstance(other, device) and str(self) == str(other)
+    def __eq__(self, other):
+        # (a device equals a device only: torch's `t.device == "cpu"` is False)
+        if not isinstance(other, device):
+            return NotImplemented
+        return str(self) == str(other)
 
     def __hash__(self) -> int:
         return hash(str(self))

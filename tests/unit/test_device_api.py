@@ -46,6 +46,17 @@ def test_device_objects(spec):
     same(f)
 
 
+def test_a_device_equals_devices_only():
+    """torch's device is not equal to its name: `t.device == "cpu"` is False (a check
+    users write, which always takes torch's other branch); `in` and `!=` follow."""
+    def f(torch):
+        d, t = torch.device("cpu"), torch.zeros(1)
+        return (d == "cpu", "cpu" == d, d != "cpu", d in ("cpu", "meta"), t.device == "cpu",
+                t.device == d, d == 0, d != torch.device("meta"), d in [torch.device("cpu")])
+
+    same(f)
+
+
 @pytest.mark.parametrize("spec", ["foo", "cuda:x", ("cpu", -1), 0])
 def test_device_strings_torch_refuses(spec):
     def f(torch):
