@@ -274,7 +274,7 @@ def test_save_load_restores_workers_and_placements(three, tmp_path):
            "leaf": dg.tensor(B, requires_grad=True).to("worker:2").detach().requires_grad_()}
     dg.save(obj, tmp_path / "obj.pt")
     out = dg.load(tmp_path / "obj.pt")
-    assert out["base"].device == "worker:1" and out["view"].device == "worker:1"
+    assert out["base"].device == dg.device("worker:1") and out["view"].device == dg.device("worker:1")
     assert _value(out["view"]).tobytes() == W[2:, 1:4].tobytes()
     with dg.no_grad():  # the view and its base share memory on the worker
         out["base"][3, 2] = 100.0
@@ -283,13 +283,13 @@ def test_save_load_restores_workers_and_placements(three, tmp_path):
     assert out["sharded"]._sharding.workers == ["worker:0", "worker:1", "worker:2"]
     assert out["replicated"]._sharding.workers == ["worker:2", "worker:0"]
     assert _value(out["sharded"]).tobytes() == W.tobytes()
-    assert out["leaf"].requires_grad and out["leaf"].is_leaf and out["leaf"].device == "worker:2"
+    assert out["leaf"].requires_grad and out["leaf"].is_leaf and out["leaf"].device == dg.device("worker:2")
 
     moved = dg.load(tmp_path / "obj.pt", map_location="cpu")
     assert {v.device.type for v in moved.values()} == {"cpu"}
     assert _value(moved["sharded"]).tobytes() == W.tobytes()
     mapped = dg.load(tmp_path / "obj.pt", map_location={"worker:1": "worker:0"})
-    assert mapped["base"].device == "worker:0" and mapped["leaf"].device == "worker:2"
+    assert mapped["base"].device == dg.device("worker:0") and mapped["leaf"].device == dg.device("worker:2")
 
 
 def test_load_onto_missing_workers_says_to_map_them(backend_name, switch_runtime, tmp_path):
@@ -298,7 +298,7 @@ def test_load_onto_missing_workers_says_to_map_them(backend_name, switch_runtime
     switch_runtime(backend_name, 2)
     with pytest.raises(RuntimeError, match="worker:2.*map_location"):
         dg.load(tmp_path / "t.pt")
-    assert dg.load(tmp_path / "t.pt", map_location="worker:1")["t"].device == "worker:1"
+    assert dg.load(tmp_path / "t.pt", map_location="worker:1")["t"].device == dg.device("worker:1")
 
 
 _KILLED_MIDWAY = """

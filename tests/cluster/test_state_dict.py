@@ -68,7 +68,7 @@ def test_plain_module_loads_a_sharded_state_dict(backend):
     dst = dg.nn.Sequential(dg.nn.Linear(6, 8), dg.nn.ReLU(), dg.nn.Linear(8, 3)).to("worker:1")
     dst.load_state_dict(src.state_dict())
     for k, v in dst.state_dict().items():
-        assert v.device == "worker:1" and _value(v).tobytes() == \
+        assert v.device == dg.device("worker:1") and _value(v).tobytes() == \
             _value(src.state_dict()[k]).tobytes()
 
 
