@@ -2,7 +2,7 @@
 `hessian`, `jvp`) on distgrad's reverse-mode autograd.
 
 distgrad has no functorch levels, so a transform stays composable another way: the
-arguments it differentiates become fresh tensors, a differentiable alias (`view_as`) of an
+arguments it differentiates become fresh tensors, a differentiable alias (`alias`) of an
 argument that already requires grad (an enclosing transform's input, or the user's own
 leaf: they see through it) and a detached leaf otherwise. The derivatives keep a graph
 only when the forward reached some other tensor that requires grad (an enclosing
@@ -28,7 +28,7 @@ from ..autograd.function import transform
 from ..autograd.functional import _autograd_grad
 from ..autograd.graph import AccumulateGrad
 from ..autograd.grad_mode import enable_grad, is_grad_enabled
-from ..autograd.record import note_stand_in
+from ..autograd.record import call, note_stand_in
 from ..creation import zeros_like
 from ..ops import layout
 from ..tensor import Tensor
@@ -97,8 +97,9 @@ _RUNNING: list[set[int]] = []
 def _fresh(x):
     if not isinstance(x, Tensor):
         raise ValueError(f"Thing passed to transform API must be Tensor, got {type(x)}")
-    if x.requires_grad:  # an alias keeps x visible to whoever differentiates it
-        alias = x.view_as(x)
+    if x.requires_grad:  # an alias keeps x visible to whoever differentiates it (its
+        # gradient passes as it comes, as no node stands between torch's wrapper and x)
+        alias = call("alias", x)
         if x._grad_fn is not None:
             note_stand_in(x, alias)
         return alias

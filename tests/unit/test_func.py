@@ -128,6 +128,21 @@ def test_grad_saves_its_input_itself_which_detach_detaches():
     same(f)
 
 
+def test_a_gradient_through_a_transforms_input_is_no_view():
+    # torch's wrapper of a transform's input is no node of the graph: a gradient that passes
+    # through it comes out as it went in, not as a view (which detach_ would refuse; fuzzer
+    # seed 22229049)
+    def f(torch):
+        x = t(torch, B43, requires_grad=True)
+        v = torch.func.vjp(lambda u: u.cos() * u, x)[1](torch.ones_like(x))[0]
+        g = torch.autograd.grad(v, x, grad_outputs=x, create_graph=True)[0]
+        after = torch.nn.functional.leaky_relu(g, 0.1)
+        return g._is_view(), attempt(g.detach_), attempt(torch.autograd.grad,
+                                                         (after * after).sum(), [x])
+
+    same(f)
+
+
 def test_grad_errors():
     def f(torch):
         G, x = torch.func.grad, t(torch, X3)
