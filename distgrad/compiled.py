@@ -173,7 +173,9 @@ class CompiledFunction:
         prog, reasons = program.Program.build(recorder, worker_inputs, out_specs)
         held = set()
         sigs_out, ids_out = fingerprint(roots, inputs, held=held)
-        if {p._value.id for t in outs for _, p in _parts(t)} & set(ids_out):
+        on_workers = {p._value.id for t in outs for _, p in _parts(t)
+                      if p.device_str.startswith("worker:")}  # (a driver output: "output" above)
+        if on_workers & set(ids_out):
             reasons.append("output")  # kept by the state too: a replay would not update it
         if prog.kept - set(ids_out) - held:
             # It leaves tensors behind that the state walk does not reach: each replay would

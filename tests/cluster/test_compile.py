@@ -576,6 +576,36 @@ def test_driver_tensors_the_step_writes_or_draws_are_never_replayed(backend, kin
     assert stats["reasons"][f"eager: {reason}"] == 3, stats
 
 
+def test_a_step_on_the_driver_alone_runs_eagerly(backend):
+    """A model, its batch and its loss all on the driver: nothing to replay on the workers,
+    so every call runs eagerly and gives the eager step's numbers."""
+    def driver_model():
+        layers = [_linear(w, b) for w, b in zip(W, B)]
+        return layers, optim.SGD([p for lin in layers for p in lin.parameters()], lr=0.05)
+
+    def step_fn(layers, opt):
+        def step(x, y):
+            opt.zero_grad()
+            h = x
+            for lin in layers:
+                h = lin(h)
+            loss = F.mse_loss(h, y)
+            loss.backward()
+            opt.step()
+            return loss
+        return step
+
+    (ea, oa), (ca, ob) = driver_model(), driver_model()
+    eager, compiled = step_fn(ea, oa), dg.compile(step_fn(ca, ob))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for x, y in _batches(3):
+            x, y = x.cpu(), y.cpu()
+            assert _np(eager(x, y)).tobytes() == _np(compiled(x, y)).tobytes()
+    _same_params(ea, ca)
+    assert compiled.stats()["replayed"] == 0, compiled.stats()
+
+
 def test_a_tensor_replaced_in_an_object_the_step_reads_records_again(backend):
     layers, opt = _model()
     box = _Box()
