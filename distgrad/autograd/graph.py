@@ -297,13 +297,19 @@ class NodeHooks:
         return meta
 
 
+def edgeless(t) -> bool:
+    """Does `t` require grad with no gradient edge (a view made under no_grad)?"""
+    return getattr(t, "_requires_grad", False) and t._grad_fn is None and t._no_accumulator
+
+
 class Node(NodeHooks):
     """A recorded op: torch's grad_fn. `name()` gives torch's node name."""
 
     __slots__ = ("op", "_name", "attrs", "next_functions", "_saved", "_saved_outs", "_consts",
                  "_metas", "needs", "_seq", "device", "_freed", "_tensor_pre_hooks",
                  "_retain_grad", "_hooks", "_pre_hooks", "n_outputs", "_out_metas", "_slots",
-                 "_remote", "_anomaly", "_metadata", "_wraps", "_made_by", "__weakref__")
+                 "_remote", "_anomaly", "_metadata", "_wraps", "_made_by", "_edgeless",
+                 "__weakref__")
 
     def __init__(self, op, name, attrs, inputs, outputs, needs, device):
         self.op = op
@@ -317,6 +323,11 @@ class Node(NodeHooks):
         # A copy_slices node's: the node of the in-place op written through the view, which
         # torch's CopySlices owns (and frees with its own saved state)
         self._wraps = None
+        # weak references to the tensors requiring grad behind its edgeless inputs (views
+        # made under no_grad, by their bases): no edge shows them, yet its output requires
+        # grad through them (func transforms ask whose)
+        self._edgeless = tuple(weakref.ref(t._base if t._base is not None else t)
+                               for t in inputs if edgeless(t))
         self._tensor_pre_hooks = None  # [(output_nr, fn)] from Tensor.register_hook
         self._retain_grad = None  # {output_nr: weakref(tensor)} from Tensor.retain_grad
         self._hooks = None

@@ -17,7 +17,7 @@ from .. import storage
 from ..ops import layout
 from ..ops.table import lookup, number_operands, run_forward
 from . import anomaly_mode, grad_mode, saved_hooks
-from .graph import node_class
+from .graph import edgeless, node_class
 
 Tensor = None  # set by distgrad.tensor (the class is defined there)
 
@@ -182,8 +182,7 @@ def call(name: str, *inputs, _device=None, **attrs):
     if requires_grad:
         # (a view made under no_grad of a leaf requires grad but has no gradient edge: no
         # gradient of the node's goes to it, so nothing is saved for one)
-        needs = tuple(getattr(t, "_requires_grad", False) and (
-            t._grad_fn is not None or not t._no_accumulator) for t in inputs)
+        needs = tuple(getattr(t, "_requires_grad", False) and not edgeless(t) for t in inputs)
         name = op.node_name(inputs, attrs)
         node = node_class(name)(op, name, attrs, inputs, outs, needs, device)
         for k, t in enumerate(outs):

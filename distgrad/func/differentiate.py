@@ -132,9 +132,11 @@ def _reaches_beyond(outputs, own) -> bool:
     roots = [t._gradient_edge()[0] for t in outputs if isinstance(t, Tensor) and t.requires_grad]
     _, order = _discover([r for r in roots if r is not None])
     def beyond(v) -> bool:
-        return id(v) not in own_ids and (_MADE.get(id(v)) is not v or id(v) in running)
+        return v is None or id(v) not in own_ids and (_MADE.get(id(v)) is not v or
+                                                      id(v) in running)
 
-    return any(isinstance(n, AccumulateGrad) and beyond(n.variable) for n in order)
+    return any(isinstance(n, AccumulateGrad) and beyond(n.variable) or
+               any(beyond(ref()) for ref in getattr(n, "_edgeless", ())) for n in order)
 
 
 def _grads(outputs, inputs, cotangents=None, retain_graph=None, create_graph=False) -> list:

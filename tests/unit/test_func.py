@@ -111,6 +111,32 @@ def test_grad_of_an_input_that_requires_grad_stays_differentiable():
     same(f)
 
 
+def test_a_view_made_under_no_grad_makes_a_transforms_result_require_grad():
+    # such a view of a leaf requires grad with no gradient edge: a result computed from it,
+    # as an input or captured, requires grad at the caller's level as torch's does, unless
+    # the view is of the transform's own input (fuzzer seed 22282322)
+    def f(torch):
+        leaf = t(torch, X3, requires_grad=True)
+        with torch.no_grad():
+            view = leaf[1]
+        shifted = torch.ones(3) - view
+
+        def own_view(u):
+            with torch.no_grad():
+                m = u[0]
+            return (u * m).sum()
+
+        _, vjp_fn = torch.func.vjp(lambda u: u.cos() * u, shifted)
+        return [vjp_fn(torch.ones(3))[0].requires_grad,
+                torch.func.grad(lambda u: (u.cos() * u).sum())(shifted).requires_grad,
+                torch.func.grad(lambda u: (u * view).sum())(torch.ones(3)).requires_grad,
+                torch.func.jacrev(lambda u: u * u)(view).requires_grad,
+                torch.func.grad(own_view)(torch.ones(3)).requires_grad,
+                torch.func.grad(own_view)(leaf).requires_grad]
+
+    same(f)
+
+
 def test_grad_saves_its_input_itself_which_detach_detaches():
     # torch's grad unwraps its input: the ops of the function's gradient save the input
     # itself, so a detach_ of it afterwards leaves a saved tensor detached in place; a leaf
