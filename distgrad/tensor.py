@@ -312,6 +312,16 @@ class Tensor:
     def storage_offset(self) -> int:
         return self._strides_offset()[1]
 
+    def is_set_to(self, tensor) -> bool:
+        """Whether both are the same places of the same memory: its offset, sizes and
+        strides (not the dtype, as torch's)."""
+        if not isinstance(tensor, Tensor):
+            raise TypeError("is_set_to(): argument 'tensor' (position 1) must be Tensor, not "
+                            f"{type(tensor).__name__}")
+        return (self._storage.same_memory(tensor._storage) and self.shape == tensor.shape and
+                tuple(self.stride()) == tuple(tensor.stride()) and
+                self.storage_offset() == tensor.storage_offset())
+
     def is_contiguous(self, memory_format=None) -> bool:
         if memory_format is not None:
             from .ops.functions import memory_format_name

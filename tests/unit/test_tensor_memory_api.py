@@ -238,6 +238,21 @@ def test_set_to_a_tensor_shares_its_memory_and_layout():
     same(scenario)
 
 
+def test_is_set_to_asks_for_the_same_places_of_the_same_memory():
+    def scenario(T):
+        a = T.arange(12.0).reshape(3, 4)
+        b = T.empty(0)
+        b.set_(a)
+        empty = T.empty(0)
+        return [a.is_set_to(a), a.is_set_to(a.view(3, 4)), a.is_set_to(a.view(12)),
+                a.is_set_to(a.clone()), a.is_set_to(a[:]), a.is_set_to(a[1:]),
+                a.is_set_to(a.t().t()), a.is_set_to(a.t()), b.is_set_to(a),
+                a.is_set_to(a.view(T.int32)), empty.is_set_to(T.empty(0)),
+                empty.is_set_to(empty), attempt(a.is_set_to, 3)]
+
+    same(scenario)
+
+
 def test_set_to_a_storage_views_it_from_the_offset_given():
     def scenario(T):
         a = T.arange(6.0)
