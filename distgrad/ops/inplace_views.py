@@ -106,8 +106,11 @@ def _sharded_restride(self: Tensor, old: Tensor, op: str, attrs: dict) -> Tensor
     if new._grad_fn is not None:
         new._grad_fn._name = OPS[op].node_name([old], attrs)
     self._sharding = new._sharding.held_by(self)
-    for part in self._sharding.shards:
+    for was, part in zip(old._sharding.shards, self._sharding.shards):
         if part is not None:
+            if was is not None and was._base is None:  # a part that was no view stays none,
+                part._base = part._view_of = None     # as self (_restride)
+                part._view_kind = was._view_kind
             part._storage.wrote()
             part._view_version = part._storage.version  # (its history is this op's)
     return new
