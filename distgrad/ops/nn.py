@@ -4,11 +4,12 @@ from __future__ import annotations
 import numpy as np
 
 from .. import dtypes
+from ..autograd import grad_mode
 from ..autograd.record import call
 from . import layout, rounding
 from .math import _sub_rule
 from .rules import (broadcast_shapes, not_implemented, require_castable, require_float,
-                    require_one_dtype, require_scalar_type)
+                    require_one_dtype, require_scalar_type, unbroadcast)
 from .table import Meta, defop, half_as_float, low_common
 
 _REDUCTIONS = ("none", "mean", "sum")
@@ -164,17 +165,62 @@ def _bce_forward(x, y, weight=None, reduction="mean"):
     return _reduce(loss, reduction)
 
 
+_BCE_EPS = 1e-12  # torch's, for every dtype
+
+
 def _bce_vjp(c, g):
     x, y, w = c[0], c[1], c[2]
-    gs = _scale_back(c, g)
-    if w is not None:
-        gs = gs * w
+    n = _mean_count(c)
     gx = gy = None
     if c.needs[0]:
-        gx = gs * (x - y) / ((1 - x) * x).clamp(min=1e-12)
-    if c.needs[1]:
-        gy = gs * ((1 - x).log() - x.log())
+        gx = call("binary_cross_entropy_backward", g, x, y, w, count=n)
+    if c.needs[1]:  # torch's binary_cross_entropy_target_backward: -logit(x)
+        gy = _weighted_mean(-x.logit() * g, w, n)
     return gx, gy, None
+
+
+def _mean_count(c) -> int:
+    """N for a mean over input 0's elements (the whole tensor's, if it is sharded), else 1."""
+    if c.attrs.get("reduction", "mean") != "mean":
+        return 1
+    return int(np.prod(c.shapes[0], dtype=np.int64))
+
+
+def _weighted_mean(t, w, n: int):
+    """t times the weight, / N: the last steps of torch's loss backward formulas (a
+    division by a number, DivBackward1)."""
+    if w is not None:
+        t = t * w
+    return call("div_number", t, other=n) if n != 1 else t
+
+
+def _bce_backward(g, x, y, w=None, count=1):
+    """torch's binary_cross_entropy_backward kernel: g (x - y) / max((1 - x) x, eps),
+    times the weight, / N for a mean."""
+    gx = g * (x - y) / np.maximum((1 - x) * x, x.dtype.type(_BCE_EPS))
+    if w is not None:
+        gx = gx * w
+    return (gx / count if count != 1 else gx).astype(x.dtype, copy=False)
+
+
+def _bce_backward_vjp(c, grad):
+    """torch's double backward of binary cross entropy (its FunctionsManual formulas, eps
+    added to x and 1 - x where the first-order kernel takes a max)."""
+    g, x, y, w = c[0], c[1], c[2], c[3]
+    n = c.attrs["count"]
+    gg = gx = gy = None
+    if c.needs[0]:
+        ggo = (x - y) / ((x + _BCE_EPS) * (1 - x + _BCE_EPS)) * grad
+        gg = unbroadcast(_weighted_mean(ggo, w, n), c.shapes[0])
+    if c.needs[1]:
+        curve = (x * x - 2 * x * y + y) / ((x + _BCE_EPS).pow(2) * (1 - x + _BCE_EPS).pow(2))
+        gx = _weighted_mean(curve * (grad * g), w, n)
+    if c.needs[2]:
+        denominator = (1 - x) * x
+        with grad_mode.no_grad():  # (torch clamps it in place, unrecorded)
+            denominator.clamp_(min=_BCE_EPS)
+        gy = _weighted_mean(_weighted_mean(-grad * g, w, 1) / denominator, None, n)
+    return gg, gx, gy, None
 
 
 def _bce_rule(x, y, weight=None, reduction="mean"):
@@ -187,6 +233,10 @@ def _bce_rule(x, y, weight=None, reduction="mean"):
 defop("binary_cross_entropy", _bce_forward, _bce_rule, _bce_vjp,
       node="BinaryCrossEntropyBackward0", save=(0, 1, 2), differentiable=(0, 1),
       sharding="batch_loss")
+defop("binary_cross_entropy_backward", _bce_backward,
+      lambda g, x, y, w=None, count=1: Meta(x.shape, x.dtype), _bce_backward_vjp,
+      node="BinaryCrossEntropyBackwardBackward0", save=(0, 1, 2, 3), differentiable=(0, 1, 2),
+      elementwise=True)
 
 
 def _softplus(z):

@@ -923,3 +923,24 @@ def test_elu_second_order_gradients_of_large_inputs_are_finite_as_torchs(act):
         return g.detach(), T.autograd.grad((g * g).sum(), x)
 
     same(scenario)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_binary_cross_entropy_second_order_gradients_are_torchs_formulas(reduction):
+    """torch differentiates BCE's gradient by its own formulas, with eps added to x and
+    1 - x: near a probability of 1 they differ from the exact derivative by parts in 1e6,
+    which a float64 comparison sees (fuzzer seed 22299471). Input, target and the incoming
+    gradient, with a weight."""
+    from torch_twin import same
+
+    def scenario(T):
+        p = T.tensor([[0.999994, 0.2, 1e-5], [0.7, 0.99, 0.5]], dtype=T.float64,
+                     requires_grad=True)
+        y = T.tensor([[0.3, 0.9, 0.1], [0.0, 1.0, 0.5]], dtype=T.float64, requires_grad=True)
+        w = T.tensor([0.5, 2.0, 1.5], dtype=T.float64)
+        loss = T.nn.functional.binary_cross_entropy(p, y, weight=w, reduction=reduction)
+        g_out = T.ones_like(loss).mul(1.5).requires_grad_()
+        gp, gy = T.autograd.grad(loss, (p, y), g_out, create_graph=True)
+        return gp, gy, T.autograd.grad((gp * gp).sum() + (gy * gp).sum(), (p, y, g_out))
+
+    same(scenario, rtol=1e-12, atol=0)
