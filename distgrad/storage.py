@@ -285,6 +285,7 @@ def placement(*devices: str):
         own = _PLACEMENTS.get(d.partition(":")[0])
         if own is not None:
             return own
+        refuse_absent_backend(d)
     if _placement is None:
         raise RuntimeError("distgrad.distributed is not initialized (call "
                            "distgrad.distributed.init() first)")
@@ -305,9 +306,24 @@ def kind_of(device: str) -> type:
         if kind is not None:
             _BY_DEVICE[device] = kind
     if kind is None:
+        refuse_absent_backend(device)
         raise RuntimeError(f"device '{device}' names no worker: distgrad.distributed is not "
                            "initialized (call distgrad.distributed.init() first)")
     return kind
+
+
+_OWN_DEVICE_TYPES = ("cpu", "meta", "worker", "sharded")
+
+
+def refuse_absent_backend(device: str) -> None:
+    """torch's error for memory on a device type that a CPU-only build has no backend for
+    (`.to("cuda")` on a machine without one)."""
+    kind = device.partition(":")[0]
+    if kind in _OWN_DEVICE_TYPES:
+        return
+    if kind in ("cuda", "xpu"):
+        raise AssertionError(f"Torch not compiled with {kind.upper()} enabled")
+    raise RuntimeError(f"PyTorch is not linked with support for {kind} devices")
 
 
 def for_device(device: str) -> Storage:

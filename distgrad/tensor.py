@@ -4,6 +4,7 @@ plus its autograd metadata. Every math method goes through `record.call`.
 from __future__ import annotations
 
 import numbers
+import re
 import warnings
 import weakref
 
@@ -29,6 +30,10 @@ _DEVICE_TYPES = ("cpu", "cuda", "ipu", "xpu", "mkldnn", "opengl", "opencl", "ide
                  "privateuseone", "worker", "sharded")
 
 
+# a type, and an index without leading zeros (torch's device string grammar)
+_DEVICE_STRING = re.compile(r"[A-Za-z_]+(?::(?:0|[1-9][0-9]*))?")
+
+
 class device:
     """Where a tensor lives: `device(type='cpu')` or `device(type='worker', index=1)`.
 
@@ -43,10 +48,14 @@ class device:
         elif isinstance(spec, int) and not isinstance(spec, bool):
             raise RuntimeError("Cannot access accelerator device when none is available.")
         spec = str(spec)
+        if not spec:
+            raise RuntimeError("Device string must not be empty")
+        if not _DEVICE_STRING.fullmatch(spec):
+            hint = "; a worker is 'worker:K', K its index: worker:0, worker:1, ..." \
+                if spec.startswith("worker") else ""
+            raise RuntimeError(f"Invalid device string: '{spec}'{hint}")
         if ":" in spec:
             spec, idx = spec.split(":", 1)
-            if not idx.isdigit():
-                raise RuntimeError(f"Invalid device string: '{spec}:{idx}'")
             index = int(idx)
         if spec not in _DEVICE_TYPES:
             raise RuntimeError(f"Expected one of {', '.join(_DEVICE_TYPES)} device type at start "
@@ -92,13 +101,21 @@ _outer_devices: list = []  # the default device outside each `with device(...)` 
 
 
 def device_str(d) -> str:
-    """Normalise a device argument to its string form ('cpu', 'worker:1')."""
+    """Normalise a device argument to its string form ('cpu', 'worker:1'), refused in
+    torch's words if it names no device (device's checks)."""
     if d is None:
         return "cpu"
-    s = str(d)
-    if s.startswith("meta:"):
-        return "meta"  # (torch's meta tensors have no device index, whatever was asked)
-    return "cpu" if s in ("cpu", "cpu:0") else s
+    key = d if isinstance(d, str) else str(device(d))
+    known = _DEVICE_STRS.get(key)
+    if known is None:
+        parsed = device(key)
+        # (torch's CPU and meta tensors have no device index, whatever was asked)
+        known = parsed.type if parsed.type in ("cpu", "meta") else str(parsed)
+        _DEVICE_STRS[key] = known
+    return known
+
+
+_DEVICE_STRS: dict = {}  # device string given -> its normal form
 
 
 def _operators(op: str):

@@ -50,6 +50,7 @@ def register_runtime(runtime) -> None:
 def executor_for(device: str):
     """The queue of the worker that `device` names."""
     if _runtime is None:
+        storage.refuse_absent_backend(device)
         raise RuntimeError(f"device '{device}' names no worker: distgrad.distributed is not "
                            "initialized (call distgrad.distributed.init() first)")
     return _runtime.queue(device)

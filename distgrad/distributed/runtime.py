@@ -41,6 +41,7 @@ import time
 
 import numpy as np
 
+from .. import storage
 from ..autograd import record
 from . import capacity, control, credentials, errors, wire
 from .channels import SECRET_BYTES, LocalHub, PeerLostError
@@ -641,6 +642,7 @@ class Runtime:
                 k = -1
             if 0 <= k < len(self.queues):
                 return self.queues[k]
+        storage.refuse_absent_backend(device)
         names = ", ".join(q.device for q in self.queues)
         raise RuntimeError(f"Invalid device string: '{device}' names no worker; this "
                            f"distgrad.distributed runtime has {len(self.queues)} workers: {names}. "

@@ -299,7 +299,8 @@ MISUSE = {
                                r"'worker:7' names no worker.*2 workers: worker:0, worker:1.*"
                                r"Use one of them"),
     "device string not a worker": (lambda: distgrad.zeros(2, device="worker:one"), RuntimeError,
-                                   r"names no worker.*Use one of them"),
+                                   r"Invalid device string: 'worker:one'; a worker is "
+                                   r"'worker:K', K its index"),
     "to() a missing worker": (lambda: distgrad.ones(2).to("worker:2"), RuntimeError,
                               r"'worker:2' names no worker.*Use one of them"),
     "to() a worker after shutdown()": (_after_shutdown, RuntimeError,

@@ -57,13 +57,28 @@ def test_a_device_equals_devices_only():
     same(f)
 
 
-@pytest.mark.parametrize("spec", ["foo", "cuda:x", ("cpu", -1), 0])
+@pytest.mark.parametrize("spec", ["foo", "cuda:x", ("cpu", -1), 0, "float33", "cuda0",
+                                  "cuda:01", ":0", ""])
 def test_device_strings_torch_refuses(spec):
     def f(torch):
         return attempt(torch.device, *spec) if isinstance(spec, tuple) else attempt(
             torch.device, spec)
 
     same(f, prefix=60)  # distgrad's list of device types goes on with "worker"
+
+
+@pytest.mark.parametrize("spec", ["cuda", "cuda:1", "xpu", "float33", "gpu", "cpu:x", "",
+                                  "cpu:1", "meta:2"])
+def test_tensors_put_on_a_device_this_build_lacks_fail_as_torchs(spec):
+    """`model.to("cuda")` on a machine without one: torch's AssertionError; a string that
+    names no device (a dtype's name passed as a device): torch's parse error, from every
+    function taking a device."""
+    def f(torch):
+        return [attempt(lambda: torch.zeros(2).to(spec).device),
+                attempt(lambda: torch.zeros(2, device=spec).device),
+                attempt(lambda: torch.tensor([1.0], device=spec).device)]
+
+    same(f, prefix=60)
 
 
 def test_worker_is_a_device():
