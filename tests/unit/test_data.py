@@ -5,6 +5,7 @@ deterministic under a seed and a Generator, and a permutation of the data."""
 from __future__ import annotations
 
 import collections
+import os
 import warnings
 
 import numpy as np
@@ -272,3 +273,126 @@ def test_generator_seeds_randperm_and_rand():
     assert distgrad.rand(3, generator=g1).tolist() == distgrad.rand(3, generator=g2).tolist()
     assert g1.initial_seed() == 7 and distgrad.Generator().initial_seed() == \
         torch.Generator().initial_seed()
+
+
+# ---- num_workers > 0: torch's worker processes, stood for in-process ---------------------------
+
+class Augmented:
+    """A map-style dataset drawing a random augmentation from each global stream (torch's,
+    Python's, numpy's), and naming the worker that fetched it."""
+
+    def __init__(self, lib, data, n=6):
+        self.lib, self.data, self.n = lib, data, n
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        import random
+
+        info = self.data.get_worker_info()
+        return (i, self.lib.rand(()).item(), random.random(), float(np.random.rand()),
+                -1 if info is None else info.id)
+
+
+@pytest.mark.parametrize("num_workers,persistent", [(0, False), (2, False), (2, True),
+                                                     (3, True)])
+def test_workers_draw_torchs_augmentations_from_their_own_seeded_streams(num_workers,
+                                                                         persistent):
+    """Each worker's streams are seeded as torch seeds its process (base seed + id); batches
+    go to the workers in turn; persistent workers keep their streams, and the base seed is
+    drawn once, so the next pass's shuffle is torch's too."""
+    def make(lib, data):
+        import random
+
+        lib.manual_seed(1)
+        random.seed(2)  # (the driver's own streams, which a pass without workers draws from)
+        np.random.seed(3)
+        loader = data.DataLoader(Augmented(lib, data), batch_size=2, shuffle=True,
+                                 num_workers=num_workers, persistent_workers=persistent)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # (3 workers on a 2-core machine)
+            passes = [list(loader) for _ in range(2)]
+        return passes, lib.rand(2)
+
+    same(*both(make))
+
+
+class Split:
+    """An iterable dataset of n items, split between the workers when `split`."""
+
+    def __init__(self, data, n, split):
+        self.data, self.n, self.split = data, n, split
+
+    def __iter__(self):
+        info = self.data.get_worker_info()
+        if not self.split or info is None:
+            return iter(range(self.n))
+        return iter(range(info.id, self.n, info.num_workers))
+
+
+@pytest.mark.parametrize("split", [False, True])
+@pytest.mark.parametrize("batch_size,drop_last", [(2, False), (2, True), (None, False)])
+def test_an_iterable_dataset_is_iterated_by_every_worker(split, batch_size, drop_last):
+    """Unsplit, each worker yields the whole stream (torch's duplicates); split by worker
+    info, the workers' batches come in turn until each stream ends."""
+    def make(lib, data):
+        class Iterable(Split, data.IterableDataset):
+            pass
+
+        return list(data.DataLoader(Iterable(data, 7, split), batch_size=batch_size,
+                                    drop_last=drop_last, num_workers=2))
+
+    same(*both(make))
+
+
+def test_worker_init_fn_runs_in_each_worker_with_its_info():
+    def make(lib, data):
+        def init(worker_id):
+            info = data.get_worker_info()
+            np.random.seed((info.seed + 10 * info.id) % 2 ** 32)  # a common recipe
+
+        class Draws(data.Dataset):
+            def __len__(self):
+                return 4
+
+            def __getitem__(self, i):
+                info = data.get_worker_info()
+                return (float(np.random.rand()), info.id, info.num_workers,
+                        info.dataset is not None, type(info).__name__)
+
+        lib.manual_seed(5)
+        return list(data.DataLoader(Draws(), batch_size=2, num_workers=2, worker_init_fn=init))
+
+    same(*both(make))
+    assert distgrad.utils.data.get_worker_info() is None
+
+
+def test_an_error_in_a_worker_is_raised_in_torchs_words():
+    def make(lib, data):
+        class Failing(data.Dataset):
+            def __len__(self):
+                return 4
+
+            def __getitem__(self, i):
+                if i == 3:
+                    raise ValueError("bad sample 3")
+                return i
+
+        return list(data.DataLoader(Failing(), batch_size=1, num_workers=2))
+
+    d, t = raised(lambda: make(distgrad, ddata)), raised(lambda: make(torch, tdata))
+    first = [(kind, message.splitlines()[:2]) for kind, message in (d, t)]
+    assert first[0] == first[1] and "bad sample 3" in d[1], first
+
+
+def test_loader_warnings_as_torchs():
+    def make(lib, data):
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            list(data.DataLoader(range(4), batch_size=2, pin_memory=True))
+            data.DataLoader(range(4), num_workers=len(os.sched_getaffinity(0)) + 1)
+        return [str(w.message) for w in seen]
+
+    d, t = both(make)
+    assert d == t, (d, t)

@@ -1,8 +1,9 @@
 """`distgrad.utils.data`: datasets, samplers and the DataLoader, as torch.utils.data's.
 
-Batches are made in the driver process (`num_workers > 0` runs in-process too); tensors keep
-their device, so a TensorDataset on worker:0 yields batches on worker:0. Shuffling draws
-from distgrad's generators: deterministic under a seed, not torch's order.
+Batches are made in the driver process; with `num_workers > 0` by stand-ins for torch's
+worker processes, which draw what torch's workers draw (dataloader.py, workers.py).
+Tensors keep their device, so a TensorDataset on worker:0 yields batches on worker:0.
+Shuffles and splits draw torch's numbers from torch's seeds.
 """
 from __future__ import annotations
 
