@@ -396,3 +396,40 @@ def test_loader_warnings_as_torchs():
 
     d, t = both(make)
     assert d == t, (d, t)
+
+
+@pytest.mark.parametrize("n,replicas,drop_last", [(10, 3, False), (10, 3, True), (2, 5, False),
+                                                  (9, 3, True)])
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_distributed_sampler_shares_as_torchs(n, replicas, drop_last, shuffle):
+    def make(lib, data):
+        shares = []
+        for rank in range(replicas):
+            sampler = data.DistributedSampler(range(n), num_replicas=replicas, rank=rank,
+                                              shuffle=shuffle, seed=4, drop_last=drop_last)
+            passes = []
+            for epoch in range(2):
+                sampler.set_epoch(epoch)
+                passes.append(list(sampler))
+            shares.append((len(sampler), sampler.total_size, passes))
+        return shares
+
+    same(*both(make))
+    for bad in (lambda lib, data: data.DistributedSampler(range(4), num_replicas=2, rank=2),
+                lambda lib, data: data.DistributedSampler(range(4))):
+        same_error(bad)
+
+
+def test_distributed_sampler_of_one_driver_is_the_whole_dataset():
+    """With distgrad.distributed running, the driver is the one replica (DDP splits its
+    batches over the workers)."""
+    import distgrad.distributed as dist
+
+    dist.init(num_workers=2, backend="local")
+    try:
+        sampler = ddata.DistributedSampler(range(6), seed=1)
+        expected = tdata.DistributedSampler(range(6), num_replicas=1, rank=0, seed=1)
+        assert (sampler.num_replicas, sampler.rank) == (1, 0)
+        assert list(sampler) == list(expected)
+    finally:
+        dist.shutdown()
