@@ -173,8 +173,8 @@ class Storage:
         return make(t)
 
     def place_as(self, t, value):
-        """`value`, a driver tensor of t's shape, placed as t is: itself here."""
-        return value
+        """`value`, a driver tensor of t's shape, placed as t is: on t's device."""
+        return value if value.device_str == t.device_str else value.to(t.device_str)
 
     def watch_leaf_hooks(self, t) -> None:
         """`t`, a leaf, was given a hook: a kind whose backward runs elsewhere notes it."""

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import distgrad
+from test_added_surface import local_workers  # noqa: F401  (two in-process workers)
 
 SIZES = (1, 5, 15, 16, 17, 40, 100, 1003)
 
@@ -564,3 +565,19 @@ def test_randint_of_a_wide_range_takes_torchs_word(high):
         T.manual_seed(5)
         draws.append((T.randint(0, high, (6,)).tolist(), T.rand(2).tolist()))
     assert draws[1] == draws[0]
+
+
+def test_random_likes_of_a_worker_tensor_stay_on_its_worker(local_workers):
+    """randn_like and rand_like draw the whole tensor in the driver (torch's order), then
+    place it as their input is: on its worker (they came back on the driver)."""
+    x = distgrad.zeros(5, 4, device="worker:1")
+    distgrad.manual_seed(3)
+    got = [distgrad.randn_like(x), distgrad.rand_like(x, dtype=distgrad.float64),
+           distgrad.randn_like(x, requires_grad=True)]
+    assert [(t.device, t.requires_grad) for t in got] == [
+        (distgrad.device("worker:1"), False), (distgrad.device("worker:1"), False),
+        (distgrad.device("worker:1"), True)]
+    torch.manual_seed(3)
+    expected = [torch.randn(5, 4), torch.rand(5, 4, dtype=torch.float64), torch.randn(5, 4)]
+    for g, e in zip(got, expected):
+        np.testing.assert_array_equal(g.detach().cpu().numpy(), e.numpy())
