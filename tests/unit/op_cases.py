@@ -693,7 +693,8 @@ for _red in ("mean", "sum", "none"):
     case(f"mse_loss_{_red}", (lambda r: lambda T, x, y: nnf(T).mse_loss(x, y, reduction=r))(_red),
          F(3, 4), F(3, 4), covers="mse_loss")
     case(f"bce_{_red}", (lambda r: lambda T, x, y: nnf(T).binary_cross_entropy(x, y, reduction=r))(
-        _red), Arg("f", (3, 4), 0.1, 0.9), Arg("f", (3, 4), 0.0, 1.0), covers="binary_cross_entropy")
+        _red), Arg("f", (3, 4), 0.1, 0.9), Arg("f", (3, 4), 0.0, 1.0),
+        covers=("binary_cross_entropy", "binary_cross_entropy_backward"))
     case(f"bce_logits_{_red}", (lambda r: lambda T, x, y: nnf(T).binary_cross_entropy_with_logits(
         x, y, reduction=r))(_red), F(3, 4), Arg("f", (3, 4), 0.0, 1.0),
         covers="binary_cross_entropy_with_logits")
@@ -701,7 +702,7 @@ for _red in ("mean", "sum", "none"):
          F(4, 3), I(4, hi=3), covers=("nll_loss", "one_hot", "nll_weights", "masked_fill", "eq"))
 case("bce_weight", lambda T, x, y, w: nnf(T).binary_cross_entropy(x, y, weight=w),
      Arg("f", (3, 4), 0.1, 0.9), K(3, 4, lo=0, hi=1), K(4, lo=0.5, hi=2),
-     covers="binary_cross_entropy")
+     covers=("binary_cross_entropy", "binary_cross_entropy_backward"))
 case("bce_logits_weights", lambda T, x, y, w, pw: nnf(T).binary_cross_entropy_with_logits(
     x, y, weight=w, pos_weight=pw), F(3, 4), Arg("f", (3, 4), 0.0, 1.0), K(3, 1, lo=0.5, hi=2),
     K(4, lo=0.5, hi=2), covers="binary_cross_entropy_with_logits")
