@@ -841,10 +841,20 @@ def _new_args(self, dtype, device):
     return (dtype or self.dtype), (device if device is not None else self.device_str)
 
 
+def _new_placed(self, sizes, device, make):
+    """A new_zeros/new_ones/new_full/new_empty of `self`, `make(sizes, device)`: on the
+    device given, else where `self` is (a sharded tensor's kind places it as DTensor's:
+    part by part, `sizes` each part's own, or copied to each worker)."""
+    if device is not None:
+        return make(sizes, device)
+    return self._storage.make_new(self, lambda dev: make(sizes, dev),
+                                  lambda part: make((tuple(part.shape),), part.device_str))
+
+
 def _new_zeros(self, *sizes, size=None, dtype=None, device=None, requires_grad=False):
-    d, dev = _new_args(self, dtype, device)
-    return zeros(*_size_given("new_zeros", sizes, size), dtype=d, device=dev,
-                 requires_grad=requires_grad)
+    d = dtype or self.dtype
+    return _new_placed(self, _size_given("new_zeros", sizes, size), device, lambda s, dev: zeros(
+        *s, dtype=d, device=dev, requires_grad=requires_grad))
 
 
 def _new_empty(self, *sizes, size=None, dtype=None, device=None, requires_grad=False):
@@ -860,14 +870,15 @@ def _new_empty_strided(self, size, stride, *, dtype=None, device=None, requires_
 
 
 def _new_ones(self, *sizes, size=None, dtype=None, device=None, requires_grad=False):
-    d, dev = _new_args(self, dtype, device)
-    return ones(*_size_given("new_ones", sizes, size), dtype=d, device=dev,
-                requires_grad=requires_grad)
+    d = dtype or self.dtype
+    return _new_placed(self, _size_given("new_ones", sizes, size), device, lambda s, dev: ones(
+        *s, dtype=d, device=dev, requires_grad=requires_grad))
 
 
 def _new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=False):
-    d, dev = _new_args(self, dtype, device)
-    return full(size, fill_value, dtype=d, device=dev, requires_grad=requires_grad)
+    d = dtype or self.dtype
+    return _new_placed(self, (size,), device, lambda s, dev: full(
+        *s, fill_value, dtype=d, device=dev, requires_grad=requires_grad))
 
 
 def _new_tensor(self, data, *, dtype=None, device=None, requires_grad=False):

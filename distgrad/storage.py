@@ -172,6 +172,11 @@ class Storage:
         """A `*_like` of t placed as t is: `make(t)` here; a kind of parts, part by part."""
         return make(t)
 
+    def make_new(self, t, make, make_part):
+        """A `new_*` of t: `make(device)` on t's device; a kind of parts places it by their
+        placement (`make_part(part)` one alike each part)."""
+        return make(t.device_str)
+
     def place_as(self, t, value):
         """`value`, a driver tensor of t's shape, placed as t is: on t's device."""
         return value if value.device_str == t.device_str else value.to(t.device_str)

@@ -704,12 +704,23 @@ def placed_like(t: Tensor, s: Sharding) -> Tensor:
 
 def like_shards(t: Tensor, make) -> Tensor:
     """A new tensor placed as `t`, `make(part)` for each of its parts (for zeros_like and
-    friends); a replicated one is made once and copied, so its copies are equal."""
+    friends); a replicated one is made once and copied, so its copies are equal, and so is
+    a pending sum's (as DTensor's: its parts would add up)."""
     s = t._sharding
-    if isinstance(s.placement, Replicate):
+    if isinstance(s.placement, (Replicate, Partial)):
         return replicate(make(s.shards[0]), s.workers)
     return _wrap(s.placement, [like_shards(p, make) if is_sharded(p) else make(p)
                                for p in s.shards], s.workers)
+
+
+def new_placed(t: Tensor, make, make_part) -> Tensor:
+    """A new_zeros/new_full/... of `t` placed as DTensor places it: split as `t` is when it
+    has t's shape and `t` is split (`make_part(part)` for each part), else a copy on each of
+    t's workers (Replicate; of a pending sum too, whose parts would add up)."""
+    s = t._sharding
+    if isinstance(s.placement, Shard) and make("meta").shape == t.shape:
+        return like_shards(t, make_part)
+    return replicate(make("cpu"), s.workers)
 
 
 def assign_inplace(t: Tensor, result: Tensor) -> None:

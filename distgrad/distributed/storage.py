@@ -102,6 +102,11 @@ class ShardedStorage(storage.Storage):
 
         return sharding.like_shards(t, make)
 
+    def make_new(self, t, make, make_part):
+        from . import sharding
+
+        return sharding.new_placed(t, make, make_part)
+
     def place_as(self, t, value):
         from . import sharding
 

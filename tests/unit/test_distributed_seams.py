@@ -1,0 +1,77 @@
+"""Where sharded tensors and DistributedDataParallel met torch's tensor model: new_* of a
+sharded tensor placed as DTensor places it, post-accumulate-grad hooks inside no_sync,
+version counters across the wrapping and of an inference tensor's copy, a channels_last
+sharded tensor's strides, and writes through an as_strided view of a sharded tensor.
+Against torch (torch_twin.same) with a shard standing for a copy there, as the programs'
+runner does (test_programs.py), over two in-process workers."""
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import pytest
+
+import distgrad
+import distgrad.distributed as dist
+from distgrad.distributed.tensor import Replicate, Shard
+from distgrad.nn.parallel import DistributedDataParallel
+from test_added_surface import local_workers  # noqa: F401  (two in-process workers)
+from torch_twin import attempt, same
+
+
+def _placing(torch):
+    """shard / gather / ddp: the workers' under distgrad, a copy / itself under torch."""
+    if torch is distgrad:
+        return dist.shard, lambda t: t.full_tensor(), DistributedDataParallel
+    return (lambda t, dim: t.clone()), (lambda t: t), (lambda m: m)
+
+
+# ---- new_* of a sharded tensor: placed as DTensor's -------------------------------------------
+# torch's new_factory_strategy (distributed/tensor/_ops/_tensor_ops.py), as a two-rank
+# DTensor run shows it: the input's placement when the shape is the input's and the input is
+# sharded, else Replicate() over the same mesh; new_tensor gives a plain tensor.
+
+@pytest.mark.parametrize("make", [
+    lambda x, shape: x.new_zeros(shape), lambda x, shape: x.new_ones(*shape),
+    lambda x, shape: x.new_full(shape, 2.5), lambda x, shape: x.new_empty(size=shape)],
+    ids=["new_zeros", "new_ones", "new_full", "new_empty"])
+def test_new_factories_keep_a_sharded_tensors_placement(local_workers, make):
+    x = dist.shard(distgrad.arange(10.0).reshape(5, 2), 0)
+    same_shape, other = make(x, (5, 2)), make(x, (3, 4))
+    assert same_shape.placements == [Shard(0)] and other.placements == [Replicate()]
+    assert [p.shape for p in same_shape.shards] == [p.shape for p in x.shards]  # (uneven too)
+    assert same_shape._sharding.workers == other._sharding.workers == x._sharding.workers
+    plain = make(distgrad.arange(10.0).reshape(5, 2), (5, 2))
+    if plain.ne(0).any():  # (new_empty's values are any)
+        np.testing.assert_array_equal(same_shape.full_tensor().numpy(), plain.numpy())
+
+
+def test_new_factories_of_a_pending_sum_are_replicated(local_workers):
+    """As ones_like of one: its parts would add up."""
+    a, b = dist.shard(distgrad.ones(2, 4), 1), dist.shard(distgrad.ones(4, 3), 0)
+    p = a @ b
+    assert p.placements == [dist.Partial()]
+    for made in (p.new_ones(2, 3), distgrad.ones_like(p)):
+        assert made.placements == [Replicate()]
+        np.testing.assert_array_equal(made.full_tensor().numpy(), np.ones((2, 3)))
+
+
+def test_new_factories_given_a_device_or_of_data_are_plain(local_workers):
+    x = dist.shard(distgrad.arange(4.0).reshape(4, 1), 0)
+    assert x.new_zeros((4, 1), device="cpu").placements == []
+    assert x.new_tensor([1.0, 2.0]).placements == []
+    y = x.new_zeros((4, 1), dtype=distgrad.int64, requires_grad=False)
+    assert y.dtype is distgrad.int64 and y.placements == [Shard(0)]
+
+
+def test_a_new_leaf_of_a_sharded_tensor_gets_its_gradient(local_workers):
+    def f(torch):
+        shard, full, _ = _placing(torch)
+        x = shard(torch.arange(8.0).reshape(4, 2), 0)
+        w = x.new_ones((4, 2), requires_grad=True)
+        b = x.new_zeros((2,), requires_grad=True)
+        (w * x + b).pow(2).sum().backward()
+        return w.is_leaf, full(w.grad), full(b.grad)
+    same(f, warnings_too=False)  # (distgrad warns of its fallbacks)
+
+
