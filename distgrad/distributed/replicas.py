@@ -60,14 +60,21 @@ class ReplicaReduce:
     def release(self) -> None:
         pass
 
+    def pending_of(self, copy) -> list:
+        """The gradient parts kept for `copy`'s parameter in no_sync (None where none)."""
+        return self.pending[self.param_index(copy)]
+
     def clear_pending(self, param: int) -> None:
         self.pending[param] = [None] * self.n
 
     def apply(self, grads):
         parts = [self._with_pending(i, grads[i * self.n:(i + 1) * self.n])
                  for i in range(len(self.copies))]
-        if not self.syncing:
+        used = [i for i in range(len(self.copies))
+                if any(g is not None for g in grads[i * self.n:(i + 1) * self.n])]
+        if not self.syncing:  # (each rank of torch's runs its hooks in no_sync too)
             self.pending = [[g.detach() if g is not None else None for g in p] for p in parts]
+            self._run_post_accumulate_hooks(used)
             return []
         used = [i for i, p in enumerate(parts) if any(g is not None for g in p)]
         if not used:

@@ -75,3 +75,24 @@ def test_a_new_leaf_of_a_sharded_tensor_gets_its_gradient(local_workers):
     same(f, warnings_too=False)  # (distgrad warns of its fallbacks)
 
 
+# ---- DDP no_sync: post-accumulate-grad hooks run on every backward --------------------------
+
+def test_no_sync_runs_post_accumulate_grad_hooks(local_workers):
+    def f(torch):
+        _, full, ddp = _placing(torch)
+        torch.manual_seed(3)
+        net = torch.nn.Linear(3, 2)
+        model = ddp(net)
+        seen = []
+        for name, p in model.named_parameters():
+            p.register_post_accumulate_grad_hook(
+                lambda p, name=name: seen.append((name.removeprefix("module."),
+                                                  full(p.grad).sum().item())))
+        x = torch.randn(4, 3)
+        with getattr(model, "no_sync", contextlib.nullcontext)():  # (torch: one process)
+            model(x).pow(2).sum().backward()
+        inside = sorted(seen)
+        seen.clear()
+        model(x).pow(2).sum().backward()
+        return inside, sorted(seen), full(net.bias.grad)
+    same(f, warnings_too=False)  # (distgrad warns of its fallbacks)
