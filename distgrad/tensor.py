@@ -635,6 +635,15 @@ class Tensor:
             return self._storage.writes(self)
         return self._storage.writes(self) + self._stands_for._version
 
+    def _copied_into(self, out: "Tensor") -> "Tensor":
+        """`out`, a copy of self (clone, contiguous, to): torch writes it with a copy_,
+        which counts a write on it when self is an inference tensor read outside
+        inference_mode (self has no autograd keys for the copy to skip the count)."""
+        if out is not self and self._storage.inference and \
+                not grad_mode.is_inference_mode_enabled():
+            out._storage.wrote()
+        return out
+
     def _stand_for(self, original, copied_from=None, shown=None) -> "Tensor":
         """Mark self as the copy of `original` an op runs on (see _version): a saved copy
         is checked, and named in the error, as the original (as `shown`, if given: a
@@ -926,7 +935,7 @@ class Tensor:
         if target_device is not None and device_str(target_device) != self.device_str:
             target = device_str(target_device)
             out = storage.placement(self.device_str, target).move(out, target)
-        return out
+        return self._copied_into(out)
 
     def cpu(self):
         return self.to("cpu")

@@ -512,7 +512,8 @@ def _copy_in(input, fmt: str):
 
 def clone(input, *, memory_format=None):
     fmt = memory_format_name("clone", memory_format)
-    return call("clone", input) if fmt in (None, "preserve_format") else _copy_in(input, fmt)
+    return input._copied_into(call("clone", input) if fmt in (None, "preserve_format")
+                              else _copy_in(input, fmt))
 
 
 def contiguous(input, memory_format=None):
@@ -521,7 +522,7 @@ def contiguous(input, memory_format=None):
         return input
     if fmt == "preserve_format":
         raise RuntimeError("preserve memory format is unsupported by the contiguous operator")
-    return _copy_in(input, fmt)
+    return input._copied_into(_copy_in(input, fmt))
 
 
 # ---- reductions -------------------------------------------------------------------------

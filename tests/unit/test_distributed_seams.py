@@ -96,3 +96,35 @@ def test_no_sync_runs_post_accumulate_grad_hooks(local_workers):
         model(x).pow(2).sum().backward()
         return inside, sorted(seen), full(net.bias.grad)
     same(f, warnings_too=False)  # (distgrad warns of its fallbacks)
+
+
+# ---- version counters ----------------------------------------------------------------------
+
+def test_versions_go_on_counting_under_ddp(local_workers):
+    def f(torch):
+        _, _, ddp = _placing(torch)
+        torch.manual_seed(0)
+        net = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2))
+        with torch.no_grad():
+            net[0].weight.mul_(2.0)
+        model = ddp(net)
+        seen = [(net[0].weight._version, net[0].bias._version,
+                 net[1].num_batches_tracked._version)]
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        model(torch.randn(4, 3)).sum().backward()
+        opt.step()
+        seen.append((net[0].weight._version, net[0].bias._version,
+                     net[1].num_batches_tracked._version))
+        return seen
+    same(f, warnings_too=False)  # (distgrad warns of its fallbacks)
+
+
+def test_a_copy_of_an_inference_tensor_is_at_version_one():
+    """torch writes the copy with a counted copy_: the input has no autograd keys."""
+    def f(torch):
+        with torch.inference_mode():
+            t = torch.ones(3, 2)
+        return [t.clone()._version, t.t().contiguous()._version, t.double()._version,
+                t.clone(memory_format=torch.contiguous_format)._version, (t * 1)._version,
+                torch.ones(2).clone()._version, attempt(lambda: t._version)]
+    same(f, warnings_too=False)  # (distgrad warns of its fallbacks)

@@ -143,9 +143,7 @@ def _replicate_over_groups(module: Module, groups) -> list:
                     raise ValueError(f"DistributedDataParallel: parameter {name!r} is "
                                      f"{sharding.placement_of(p)}, neither split over the "
                                      "module's tensor-parallel groups nor plain")
-                source = p.detach().requires_grad_(p.requires_grad)
-                mod._parameters[name] = p = Parameter(sharding.replicate(source, firsts),
-                                                      p.requires_grad)
+                mod._parameters[name] = p = _replicated(p, firsts)
             if p.requires_grad:
                 units.extend(p._sharding.shards if sharding.groups_of(p) else [p])
     return units
@@ -192,14 +190,26 @@ def _replicate_parameters(module: Module, workers) -> list:
                     raise ValueError(f"DistributedDataParallel: parameter {name!r} is already "
                                      f"{sharding.placement_of(p)}; wrap a module whose "
                                      "parameters are plain tensors")
-                source = p.detach().requires_grad_(p.requires_grad)
-                done[id(p)] = Parameter(sharding.replicate(source, workers), p.requires_grad)
+                done[id(p)] = _replicated(p, workers)
             mod._parameters[name] = done[id(p)]
     return [p for p in done.values() if p.requires_grad]
+
+
+def _replicated(p: Parameter, workers) -> Parameter:
+    """Parameter `p` as a replicated leaf over `workers`."""
+    source = p.detach().requires_grad_(p.requires_grad)
+    return _counting_on(Parameter(sharding.replicate(source, workers), p.requires_grad), p)
+
+
+def _counting_on(copies, t):
+    """`copies`, which stand for `t` from now on, go on counting its writes: torch's
+    parameters and buffers are the same tensors after the wrapping (`_version` goes on)."""
+    copies._storage.version = t._version
+    return copies
 
 
 def _replicate_buffers(module: Module, workers) -> None:
     for mod in module.modules():
         for name, b in list(mod._buffers.items()):
             if b is not None and not sharding.is_sharded(b):
-                mod._buffers[name] = sharding.replicate(b, workers)
+                mod._buffers[name] = _counting_on(sharding.replicate(b, workers), b)
