@@ -24,7 +24,7 @@ import weakref
 
 import numpy as np
 
-from .. import storage
+from .. import layouts, storage
 from ..autograd import grad_mode, record
 from ..autograd.engine import run_post_accumulate_hooks
 from ..ops import layout
@@ -217,6 +217,7 @@ def _wrap(placement, shards, workers) -> Tensor:
     # A replicated tensor is one logical value: the first copy is it; the others are moves
     # or recomputations of it (a leaf's copies are moves of its first copy).
     history = [first] if isinstance(placement, Replicate) else shards
+    _laid_out_as_parts(t, history)
     t._requires_grad = any(s._requires_grad for s in history)
     if t._requires_grad and any(s.grad_fn is not None for s in history):
         t.grad_fn = _ShardedGradFn(t._sharding)
@@ -231,6 +232,16 @@ def _wrap(placement, shards, workers) -> Tensor:
                     record.note_no_grad_view(s._base, t)
     _note_parts(t, shards)
     return t
+
+
+def _laid_out_as_parts(t: Tensor, parts) -> None:
+    """`t` laid out in its parts' memory format (channels_last: a shard of such a tensor, a
+    convolution of one), as torch's tensor of theirs would be; else row-major."""
+    formats = {layout.suggested_format(p.shape, p.stride()) for p in parts}
+    fmt = formats.pop() if len(formats) == 1 else "contiguous_format"
+    if fmt != "contiguous_format" and all(
+            p.is_contiguous(memory_format=getattr(layouts, fmt)) for p in parts):
+        t._layout = (layout.memory_format_strides(t.shape, fmt), 0)
 
 
 # shard -> the sharded tensor it is part of: a write through a view of its shards gives it
@@ -492,10 +503,13 @@ def shard(tensor: Tensor, dim: int, workers=None) -> Tensor:
                            f"{len(workers)} workers it should be split over; use fewer workers")
     bounds = np.cumsum([0] + [len(p) for p in np.array_split(np.arange(size), len(workers))])
     leaf = tensor.grad_fn is None
+    # (shards in the tensor's memory format: channels_last stays so, as torch's copy would)
+    fmt = getattr(layouts, layout.suggested_format(tensor.shape, tensor.stride()))
     shards = []
     for k, w in enumerate(workers):
         piece = tensor.narrow(d, int(bounds[k]), int(bounds[k + 1] - bounds[k]))
-        shards.append(_new_leaf(piece, w, tensor._requires_grad) if leaf else _copied(piece, w))
+        shards.append(_new_leaf(piece, w, tensor._requires_grad, fmt) if leaf
+                      else _copied(piece, w, fmt))
     return _wrap(Shard(d), shards, workers)
 
 
@@ -510,13 +524,13 @@ def _whole(t: Tensor, worker: str) -> Tensor:
     return whole.requires_grad_(t._requires_grad)
 
 
-def _copied(piece: Tensor, worker: str) -> Tensor:
+def _copied(piece: Tensor, worker: str, fmt=layouts.contiguous_format) -> Tensor:
     """A contiguous copy of `piece` on `worker` (differentiable), in memory of its own: a
     shard is a copy, and a piece that stays where it is would otherwise be a view of the
     tensor sharded, which a later write to that tensor (or a view of the shard) would
     reach. (Contiguous, as the sharded tensor says it is: a transpose's piece would keep
-    its strides through .to().)"""
-    part = piece.contiguous().to(worker)
+    its strides through .to(); a memory format's `fmt` is kept.)"""
+    part = piece.contiguous(memory_format=fmt).to(worker)
     return part.clone() if part._storage.same_memory(piece._storage) else part
 
 
@@ -573,10 +587,11 @@ def group_view(t: Tensor, group: list) -> Tensor:
     return view
 
 
-def _new_leaf(piece: Tensor, worker: str, requires_grad: bool) -> Tensor:
-    """A contiguous copy of `piece` on `worker` with no history (its own memory)."""
+def _new_leaf(piece: Tensor, worker: str, requires_grad: bool,
+              fmt=layouts.contiguous_format) -> Tensor:
+    """A contiguous copy of `piece` (in `fmt`) on `worker` with no history (its own memory)."""
     with grad_mode.no_grad():
-        part = piece.contiguous().to(worker)
+        part = piece.contiguous(memory_format=fmt).to(worker)
         if part is piece or part.device_str == piece.device_str:
             part = part.clone()
     return part.requires_grad_(requires_grad)

@@ -128,3 +128,23 @@ def test_a_copy_of_an_inference_tensor_is_at_version_one():
                 t.clone(memory_format=torch.contiguous_format)._version, (t * 1)._version,
                 torch.ones(2).clone()._version, attempt(lambda: t._version)]
     same(f, warnings_too=False)  # (distgrad warns of its fallbacks)
+
+
+# ---- channels_last ---------------------------------------------------------------------------
+
+def test_a_channels_last_sharded_tensor_reports_its_layout(local_workers):
+    def f(torch):
+        shard, full, _ = _placing(torch)
+        x = torch.arange(120.0).reshape(2, 3, 4, 5).contiguous(memory_format=torch.channels_last)
+        out = []
+        for d in range(4):
+            s = shard(x, d)
+            out.append((s.stride(), s.is_contiguous(),
+                        s.is_contiguous(memory_format=torch.channels_last)))
+        s = shard(torch.arange(120.0).reshape(2, 3, 4, 5), 0)
+        c = s.contiguous(memory_format=torch.channels_last)
+        y = torch.nn.functional.conv2d(shard(x, 0), torch.ones(2, 3, 3, 3))
+        out += [c.stride(), (shard(x, 0) * 2).stride(), y.stride(), full(y),
+                torch.empty_like(shard(x, 0)).stride()]
+        return out
+    same(f, warnings_too=False)  # (distgrad warns of its fallbacks)
