@@ -172,6 +172,10 @@ class Storage:
         """A `*_like` of t placed as t is: `make(t)` here; a kind of parts, part by part."""
         return make(t)
 
+    def view_base(self, t):
+        """The tensor whose memory view `t` views (None for no view): its `_base`."""
+        return t._base
+
     def make_new(self, t, make, make_part):
         """A `new_*` of t: `make(device)` on t's device; a kind of parts places it by their
         placement (`make_part(part)` one alike each part)."""

@@ -1081,7 +1081,7 @@ class _CopiedView:
         write through torch's view does (the copy is made again from it when next read);
         False if this view op cannot be undone (ops/views.py). The write was checked
         where it was made: the base may be an expanded view itself."""
-        from ..ops.views import UNDOABLE, one_output, unexpand, unview
+        from ..ops.views import UNDOABLE, one_output, scatter_by_place, unexpand, unview
 
         base = self.inputs[0]
         if not hasattr(base, "_storage"):
@@ -1089,6 +1089,10 @@ class _CopiedView:
         name, attrs = one_output(self.name, self.attrs, self.index, base.shape)
         if name == "expand":
             base._inplace(unexpand(base, copy.detach(), value), overlap_ok=True)
+            return True
+        if name == "as_strided":  # (its places are in the base's memory: checked when made)
+            written = scatter_by_place(base, attrs, value)
+            base._inplace(record.call("copy_slices", written), overlap_ok=True)
             return True
         # (torch's reshape is a view only for some layouts: here, for a base that is
         # contiguous, shards and all; other reshapes' copies still refuse)

@@ -102,6 +102,12 @@ class ShardedStorage(storage.Storage):
 
         return sharding.like_shards(t, make)
 
+    def view_base(self, t):
+        from . import sharding
+
+        base = sharding._view_base(t) if t._is_view() else t
+        return base if base is not t else None
+
     def make_new(self, t, make, make_part):
         from . import sharding
 

@@ -366,7 +366,8 @@ def view(input, *shape, dtype=None):
 
 def as_strided(input, size, stride, storage_offset=None):
     """A view of input's storage with the given layout (offset and strides in elements)."""
-    base = input if input._base is None else input._base
+    base = input._storage.view_base(input)
+    base = input if base is None else base
     offset = input.storage_offset() if storage_offset is None else int(storage_offset)
     size, stride = [int(n) for n in size], [int(n) for n in stride]
     if views_memory_beyond_itself(base):  # (read in the memory it views: bounded by it)

@@ -134,11 +134,21 @@ def scatter_through_view(view, new_value):
 
 
 def _scatter_by_layout(view, new_value):
-    base = view._base
     strides, offset = view._strides_offset()
-    place = placed_in(base, list(view.shape), list(strides), offset)
+    base = view._base
+    return scatter_by_place(base, placed_in(base, list(view.shape), list(strides), offset),
+                            new_value, view._has_internal_overlap())
+
+
+def scatter_by_place(base, place: dict, new_value, overlapping: bool | None = None):
+    """`base` with the elements of its view at `place` (as_strided's attrs: placed_in)
+    replaced by `new_value`, as torch's CopySlices writes them; `overlapping`: whether two
+    of the view's elements are one place (None: told from `place`)."""
+    if overlapping is None:
+        places = _positions(place["size"], place["stride"], 0)
+        overlapping = np.unique(places).size < places.size
     times = call("as_strided_backward", _ones_like(new_value), shape=list(base.shape), **place)
-    if view._has_internal_overlap():
+    if overlapping:
         return call("overlapping_write", new_value, times, base, shape=list(base.shape), **place)
     spread = call("as_strided_backward", new_value, shape=list(base.shape), **place)
     return _replaced(base, times, spread)

@@ -148,3 +148,33 @@ def test_a_channels_last_sharded_tensor_reports_its_layout(local_workers):
                 torch.empty_like(shard(x, 0)).stride()]
         return out
     same(f, warnings_too=False)  # (distgrad warns of its fallbacks)
+
+
+# ---- as_strided views of a sharded tensor, written -----------------------------------------
+
+@pytest.mark.parametrize("size,stride,offset", [
+    ((4, 3), (3, 1), 0), ((2, 3), (3, 1), 6), ((4, 2), (3, 1), 1), ((6,), (2,), 0),
+    ((3, 4), (1, 3), 0)])
+def test_a_write_through_an_as_strided_view_of_a_sharded_tensor(local_workers, size, stride, offset):
+    def f(torch):
+        shard, full, _ = _placing(torch)
+        a = torch.arange(12.0).reshape(4, 3).requires_grad_()
+        x = shard(a * 1, 0)
+        view = x.as_strided(size, stride, offset)
+        view.mul_(torch.arange(2.0, 2.0 + view.numel()).reshape(size))
+        (full(x) * torch.arange(12.0).reshape(4, 3)).sum().backward()
+        return full(x).detach(), a.grad, x.grad_fn.name()
+    same(f, warnings_too=False)  # (distgrad warns of its fallbacks)
+
+
+def test_as_strided_of_a_sharded_view_views_its_base(local_workers):
+    def f(torch):
+        shard, full, _ = _placing(torch)
+        x = shard(torch.arange(12.0).reshape(4, 3), 0)
+        v = x[1:]
+        v.as_strided((2,), (4,), 4).add_(50)
+        z = shard(torch.arange(24.0).reshape(2, 3, 2, 2).contiguous(
+            memory_format=torch.channels_last), 0)
+        z.as_strided((3,), (1,), 0).sub_(100)
+        return full(x), full(z), attempt(lambda: x.as_strided((5, 3), (3, 1), 0))
+    same(f, warnings_too=False)  # (distgrad warns of its fallbacks)
