@@ -61,8 +61,15 @@ class ReplicaReduce:
         pass
 
     def pending_of(self, copy) -> list:
-        """The gradient parts kept for `copy`'s parameter in no_sync (None where none)."""
-        return self.pending[self.param_index(copy)]
+        """The gradient parts kept for `copy`'s parameter in no_sync, each made where none
+        is (zeros): its .grad there reads as their sum, and writes to it go into them."""
+        i = self.param_index(copy)
+        self.pending[i] = [g if g is not None else zeros_like(c)
+                           for g, c in zip(self.pending[i], self.copies[i])]
+        return self.pending[i]
+
+    def keeps_parts(self, copy) -> bool:
+        return any(g is not None for g in self.pending[self.param_index(copy)])
 
     def clear_pending(self, param: int) -> None:
         self.pending[param] = [None] * self.n
@@ -74,6 +81,8 @@ class ReplicaReduce:
                 if any(g is not None for g in grads[i * self.n:(i + 1) * self.n])]
         if not self.syncing:  # (each rank of torch's runs its hooks in no_sync too)
             self.pending = [[g.detach() if g is not None else None for g in p] for p in parts]
+            for i in used:
+                self._fold_total(i)
             self._run_post_accumulate_hooks(used)
             return []
         used = [i for i, p in enumerate(parts) if any(g is not None for g in p)]
@@ -102,6 +111,18 @@ class ReplicaReduce:
         for i, t in sorted(hooked, key=lambda it: it[0]):
             if i in used:
                 run_post_accumulate_hooks(t)
+
+    def _fold_total(self, i: int) -> None:
+        """Parameter i's total reduced before (every copy's .grad) joins its first kept
+        part, and the copies' .grad is the kept parts alone: what torch's ranks accumulate
+        into, read and written as one gradient until the next reduce sums them."""
+        total = self.copies[i][0]._grad
+        if total is None:
+            return
+        first = self.pending[i][0]
+        self.pending[i][0] = total if first is None else first + total
+        for c in self.copies[i]:
+            c._grad = None
 
     def _with_pending(self, i: int, grads) -> list:
         kept = self.pending[i]

@@ -668,22 +668,13 @@ def sharded_grad(t: Tensor):
         g = s.shards[0]._grad
         return replicated(g, s.workers) if g is not None else None
     grads = [_grad_of(p) for p in s.shards]
-    if s.reducer is not None and any(g is not None for g in s.reducer.pending_of(s.shards[0])):
-        return _grad_with_pending(s, grads[0])
+    if s.reducer is not None and s.reducer.keeps_parts(s.shards[0]):
+        # (no_sync's parts, not reduced yet: read as their pending sum, written into)
+        return _wrap(Partial(), s.reducer.pending_of(s.shards[0]), s.workers)
     if all(g is None for g in grads):
         return None
     grads = [g if g is not None else replicas.zeros_like(p) for g, p in zip(grads, s.shards)]
     return _wrap(s.placement, grads, s.workers)
-
-
-def _grad_with_pending(s: Sharding, total):
-    """The gradient of a data-parallel copy whose parts no_sync kept: their pending sum, with
-    the total they are to be added to (the gradient it reads as once they are reduced)."""
-    kept = s.reducer.pending_of(s.shards[0])
-    parts = [g if g is not None else replicas.zeros_like(p) for g, p in zip(kept, s.shards)]
-    if total is not None:
-        parts[0] = parts[0] + total
-    return _wrap(Partial(), parts, s.workers)
 
 
 def _grad_of(part: Tensor):

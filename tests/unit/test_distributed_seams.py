@@ -98,6 +98,37 @@ def test_no_sync_runs_post_accumulate_grad_hooks(local_workers):
     same(f, warnings_too=False)  # (distgrad warns of its fallbacks)
 
 
+def test_a_write_to_grad_inside_no_sync_is_kept(local_workers):
+    """A hook that scales .grad in no_sync: torch's ranks scale what they accumulated, and
+    the sum reduced after is scaled so; zero_grad there drops it."""
+    def f(torch):
+        _, full, ddp = _placing(torch)
+        torch.manual_seed(4)
+        net = torch.nn.Linear(3, 2)
+        model = ddp(net)
+
+        def halve(p):
+            p.grad.mul_(0.5)
+        net.bias.register_post_accumulate_grad_hook(halve)
+        x = torch.randn(4, 3)
+        no_sync = getattr(model, "no_sync", contextlib.nullcontext)
+        seen = []
+        for _ in range(2):
+            with no_sync():
+                model(x).sum().backward()
+                model(x).sum().backward()
+                seen.append(full(net.bias.grad).clone())
+            model(x).sum().backward()
+            seen.append(full(net.bias.grad).clone())
+        with no_sync():
+            model(x).sum().backward()
+            net.zero_grad()
+            seen.append(net.bias.grad)
+        model(x).sum().backward()
+        return seen + [full(net.bias.grad), full(net.weight.grad)]
+    same(f, warnings_too=False)  # (distgrad warns of its fallbacks)
+
+
 # ---- version counters ----------------------------------------------------------------------
 
 def test_versions_go_on_counting_under_ddp(local_workers):
