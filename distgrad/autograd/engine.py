@@ -422,7 +422,8 @@ def run_post_accumulate_hooks(var) -> None:
     if var._post_acc_hooks:
         record.note_python("hook", var._post_acc_hooks)
         for hook in list(var._post_acc_hooks):
-            hook(var)
+            if hook(var) is not None:
+                raise RuntimeError("Tensor post accumulate grad hooks should return None.")
 
 
 def _obeys_layout(g, var) -> bool:

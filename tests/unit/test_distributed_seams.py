@@ -129,6 +129,14 @@ def test_a_write_to_grad_inside_no_sync_is_kept(local_workers):
     same(f, warnings_too=False)  # (distgrad warns of its fallbacks)
 
 
+def test_a_post_accumulate_grad_hook_returning_a_value_raises():
+    def f(torch):
+        w = torch.ones(2, requires_grad=True)
+        w.register_post_accumulate_grad_hook(lambda p: p.grad.mul_(2))
+        return attempt(lambda: (w * 3).sum().backward()), w.grad
+    same(f)
+
+
 # ---- version counters ----------------------------------------------------------------------
 
 def test_versions_go_on_counting_under_ddp(local_workers):
