@@ -20,7 +20,8 @@ of each other). A view saved alone is stored with its base's memory too, so it c
 back with its strides and storage offset, as torch's. Each loaded tensor has a version
 counter of its own, at 1 (torch sets each one's storage with `set_`, which counts). A
 sharded or replicated tensor is stored whole (gathered) with its placement, and comes
-back placed the same way.
+back placed the same way; its views saved with it come back viewing its memory (by their
+strides and offset, as as_strided views placed as it is).
 
 `map_location` as torch's: None (each tensor where it was saved: its worker, or its
 placement over the same workers), a device ("cpu", "worker:1"), a dict from saved
@@ -125,12 +126,14 @@ class _Writer:
         """Store each tensor's values: once per shared memory, else its own."""
         groups: dict[int, list] = {}
         for t, rec in self.tensors:
-            if t._sharding is None:
-                # (by memory: a handle with a counter of its own, `p.data = flat[i:j]`,
-                # is in the same memory as torch's storage is the same)
-                groups.setdefault(id(t._storage.memory or t._storage), []).append((t, rec))
+            # (by memory: a handle with a counter of its own, `p.data = flat[i:j]`,
+            # is in the same memory as torch's storage is the same)
+            groups.setdefault(id(t._storage.memory or t._storage), []).append((t, rec))
         shared = {}
         for members in groups.values():
+            if members[0][0]._sharding is not None:
+                _as_views_of_the_whole(members)
+                continue
             if len(members) > 1 or _is_view(members[0][0]):
                 memory = _memory_of(members)
                 if memory is not None:
@@ -141,6 +144,8 @@ class _Writer:
                         shared[id(t)] = key
         for t, rec in self.tensors:
             key = shared.get(id(t))
+            if "view_of" in rec:
+                continue
             if key is not None:
                 rec["storage"] = key
                 rec["stride"] = list(t.stride())
@@ -148,6 +153,19 @@ class _Writer:
             else:
                 rec["key"] = key = f"tensor{rec['id']}"
                 self.arrays[key] = row_major(t.detach()._numpy_value())
+
+
+def _as_views_of_the_whole(members) -> None:
+    """Sharded tensors of one memory (a sharded tensor and its views): the views are
+    recorded by their strides and offset in the whole one's memory, which is stored once
+    (placed as it was), so they come back viewing it as torch's come back. Views saved
+    without their whole are stored each as its own."""
+    whole = next((rec for t, rec in members if not t._is_view() and t._layout is None), None)
+    if whole is None:
+        return
+    for t, rec in members:
+        if rec is not whole:
+            rec.update(view_of=whole["id"], stride=list(t.stride()), offset=t.storage_offset())
 
 
 def _is_view(t: Tensor) -> bool:
@@ -294,7 +312,9 @@ class _Reader:
         from .nn.parameter import Parameter
 
         with no_grad():
-            if "storage" in rec:
+            if "view_of" in rec:
+                t = self._view_of_whole(rec)
+            elif "storage" in rec:
                 t = self._view(rec)
             else:
                 t = self._place(_from_array(self.arrays[rec["key"]], rec), rec)
@@ -306,6 +326,14 @@ class _Reader:
             t.requires_grad_(True)
         self.tensors[rec["id"]] = t
         return t
+
+    def _view_of_whole(self, rec) -> Tensor:
+        """A view saved with its sharded whole: the loaded whole's memory viewed by its
+        strides and offset, under a counter of its own at 1 (a sharded view counts its
+        whole's writes: here those of the whole's `.data`, not of the whole)."""
+        whole = self._tensor(rec["view_of"]).data
+        whole._storage.version = 1
+        return whole.as_strided(rec["shape"], rec["stride"], rec["offset"])
 
     def _view(self, rec) -> Tensor:
         key = rec["storage"]

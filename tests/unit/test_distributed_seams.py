@@ -7,6 +7,7 @@ runner does (test_programs.py), over two in-process workers."""
 from __future__ import annotations
 
 import contextlib
+import io
 
 import numpy as np
 import pytest
@@ -216,4 +217,28 @@ def test_as_strided_of_a_sharded_view_views_its_base(local_workers):
             memory_format=torch.channels_last), 0)
         z.as_strided((3,), (1,), 0).sub_(100)
         return full(x), full(z), attempt(lambda: x.as_strided((5, 3), (3, 1), 0))
+    same(f, warnings_too=False)  # (distgrad warns of its fallbacks)
+
+
+# ---- saved with their whole: sharded views come back viewing it -----------------------------
+
+@pytest.mark.parametrize("map_location", [None, "cpu"])
+def test_sharded_views_saved_with_their_whole_come_back_sharing_it(local_workers, map_location):
+    def f(torch):
+        shard, full, _ = _placing(torch)
+        torch.manual_seed(0)
+        w = shard(torch.randn(6, 3), 0).requires_grad_()
+        file = io.BytesIO()
+        torch.save({"w": w, "wv": w[2:5], "wt": w.t()}, file)
+        file.seek(0)
+        ck = torch.load(file, map_location=map_location)
+        w, wv, wt = ck["w"], ck["wv"], ck["wt"]
+        seen = [wv.requires_grad, wv.is_leaf, wv._version, wt.stride(), wv.stride(),
+                wv.storage_offset()]
+        with torch.no_grad():
+            wv.mul_(0)
+            seen += [full(w).clone(), w._version, wv._version]
+            w[0].fill_(7)
+        (full(w) * torch.arange(6.0).view(6, 1)).sum().backward()
+        return seen + [full(wt).detach(), full(wv).detach(), full(w.grad), wv.grad]
     same(f, warnings_too=False)  # (distgrad warns of its fallbacks)
