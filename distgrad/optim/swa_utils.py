@@ -14,15 +14,21 @@ from copy import deepcopy
 
 from .. import creation, dtypes
 from ..autograd.grad_mode import no_grad
-from ..dtype_info import is_floating_point
-from ..foreach import _foreach_add_, _foreach_lerp_, _foreach_sub
+from ..dtype_info import is_complex, is_floating_point
+from ..foreach import _foreach_add_, _foreach_addcdiv_, _foreach_lerp_, _foreach_sub
 from ..nn.modules import Module
 from ..nn.normalization import _BatchNorm
+from ..tensor import Tensor
 from ._cyclic_lr import _per_group
 from .lr_scheduler import LRScheduler, _warn_get_lr_called_within_step
 
 __all__ = ["AveragedModel", "update_bn", "SWALR", "get_ema_multi_avg_fn",
            "get_swa_multi_avg_fn", "get_ema_avg_fn", "get_swa_avg_fn"]
+
+
+def _lerps(tensors: list) -> bool:
+    """Whether foreach lerp takes these (floating and complex tensors only)."""
+    return is_floating_point(tensors[0]) or is_complex(tensors[0])
 
 
 def _check_decay(decay: float) -> None:
@@ -37,7 +43,7 @@ def get_ema_multi_avg_fn(decay: float = 0.999):
 
     @no_grad()
     def ema_update(ema_params, current_params, _) -> None:
-        if is_floating_point(ema_params[0]):
+        if _lerps(ema_params):
             _foreach_lerp_(ema_params, current_params, 1 - decay)
         else:
             for p_ema, p_model in zip(ema_params, current_params):
@@ -50,8 +56,11 @@ def get_swa_multi_avg_fn():
     """The running mean of every version seen so far, for lists of tensors."""
     @no_grad()
     def swa_update(averaged, current, num_averaged) -> None:
-        if is_floating_point(averaged[0]):
+        if _lerps(averaged):
             _foreach_lerp_(averaged, current, 1 / (num_averaged + 1))
+        elif isinstance(num_averaged, Tensor):  # (integral: refused, as torch's addcdiv)
+            _foreach_addcdiv_(averaged, _foreach_sub(current, averaged),
+                              [num_averaged + 1] * len(averaged))
         else:
             _foreach_add_(averaged, _foreach_sub(current, averaged),
                           alpha=1.0 / (num_averaged + 1))
@@ -112,14 +121,14 @@ class AveragedModel(Module):
             if first:
                 p_averaged.detach().copy_(p_model)
         if self.n_averaged > 0:
-            if self.avg_fn is None:  # (torch groups by device and dtype; one call a group)
-                update = self.multi_avg_fn or get_swa_multi_avg_fn()
+            if self.multi_avg_fn is not None:  # (torch groups by device and dtype)
                 for group in _by_device_and_dtype(averaged, current):
-                    update(*group, self.n_averaged.to(group[0][0].device))
-            else:
+                    self.multi_avg_fn(*group, self.n_averaged.to(group[0][0].device))
+            else:  # one tensor at a time, as torch on the CPU (no foreach kernels there)
+                avg_fn = self.avg_fn or get_swa_avg_fn()
                 for p_averaged, p_model in zip(averaged, current):
                     n = self.n_averaged.to(p_averaged.device)
-                    p_averaged.copy_(self.avg_fn(p_averaged, p_model, n))
+                    p_averaged.copy_(avg_fn(p_averaged, p_model, n))
         if not self.use_buffers:  # the buffers are the model's latest (BN: see update_bn)
             for b_swa, b_model in zip(self.module.buffers(), model.buffers()):
                 b_swa.detach().copy_(b_model.detach().to(b_swa.device))

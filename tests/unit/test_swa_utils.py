@@ -21,12 +21,12 @@ def _model(lib):
 X = np.linspace(-2, 2, 24, dtype=np.float32).reshape(8, 3)
 
 
-@pytest.mark.parametrize("kind", ["swa", "ema_multi", "ema_fn", "ema_buffers"])
+@pytest.mark.parametrize("kind", ["swa", "swa_buffers", "ema_multi", "ema_fn", "ema_buffers"])
 def test_averaged_model_over_training(kind):
     def run(lib):
         su = lib.optim.swa_utils
         m = _model(lib)
-        kw = {"swa": {}, "ema_multi": {"multi_avg_fn": su.get_ema_multi_avg_fn(0.9)},
+        kw = {"swa": {}, "swa_buffers": {"use_buffers": True}, "ema_multi": {"multi_avg_fn": su.get_ema_multi_avg_fn(0.9)},
               "ema_fn": {"avg_fn": su.get_ema_avg_fn(0.8)},
               "ema_buffers": {"multi_avg_fn": su.get_ema_multi_avg_fn(0.7),
                               "use_buffers": True}}[kind]
@@ -81,3 +81,18 @@ def test_decay_out_of_range():
     for lib in (distgrad, torch):
         with pytest.raises(ValueError, match=r"Invalid decay value 1.5 provided"):
             lib.optim.swa_utils.get_ema_multi_avg_fn(1.5)
+
+
+def test_swa_of_integer_buffers_with_a_counted_tensor():
+    """The default SWA averages integral buffers one at a time (truncated, as torch on the
+    CPU); get_swa_multi_avg_fn divides them with addcdiv, which torch refuses for integers."""
+    for lib in (distgrad, torch):
+        su = lib.optim.swa_utils
+        m = lib.nn.BatchNorm1d(2)
+        avg = su.AveragedModel(m, use_buffers=True)
+        for _ in range(3):
+            m(lib.ones(4, 2))
+            avg.update_parameters(m)
+        assert avg.module.num_batches_tracked.item() == 1  # 1, then 1 + 1/2, then 1 + 2/3
+        with pytest.raises(RuntimeError, match=r"Integer division with addcdiv"):
+            su.get_swa_multi_avg_fn()([lib.tensor(1)], [lib.tensor(2)], lib.tensor(1))
