@@ -606,6 +606,31 @@ def test_a_step_on_the_driver_alone_runs_eagerly(backend):
     assert compiled.stats()["replayed"] == 0, compiled.stats()
 
 
+def test_a_step_returning_a_driver_tensor_runs_eagerly(backend):
+    """clip_grad_norm_'s total norm is the driver's: a step that returns it cannot be
+    replayed (its recording failed while telling its outputs from the state)."""
+    def make(layers, opt):
+        def step(x, y):
+            opt.zero_grad()
+            loss = F.mse_loss(_forward(layers, x), y)
+            loss.backward()
+            norm = nn.utils.clip_grad_norm_([p for lin in layers for p in lin.parameters()], 0.5)
+            opt.step()
+            return loss, norm
+        return step
+
+    (ea, oa), (ca, ob) = _model(), _model()
+    eager, compiled = make(ea, oa), dg.compile(make(ca, ob))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for x, y in _batches(4):
+            assert [_np(t).tobytes() for t in eager(x, y)] == \
+                [_np(t).tobytes() for t in compiled(x, y)]
+    _same_params(ea, ca)
+    stats = compiled.stats()
+    assert stats["replayed"] == 0 and stats["reasons"]["eager: output"] == 2, stats
+
+
 def test_a_tensor_replaced_in_an_object_the_step_reads_records_again(backend):
     layers, opt = _model()
     box = _Box()
