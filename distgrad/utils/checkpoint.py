@@ -36,7 +36,8 @@ from ..creation import restore_stream_state, stream_state
 from ..tensor import Tensor
 
 __all__ = ["checkpoint", "checkpoint_sequential", "CheckpointFunction", "CheckpointError",
-           "noop_context_fn"]
+           "noop_context_fn", "set_checkpoint_early_stop", "set_checkpoint_debug_enabled",
+           "detach_variable", "check_backward_validity"]
 
 _NO_REENTRANT_FLAG = (
     "torch.utils.checkpoint: the use_reentrant parameter should be passed explicitly. Starting "
@@ -46,12 +47,60 @@ _NO_REENTRANT_FLAG = (
     "differences between the two variants.")
 
 
+# What set_checkpoint_early_stop / set_checkpoint_debug_enabled set for the checkpoints
+# whose forward runs inside them, over each call's own flag (None: the call's flag).
+_OVERRIDES = {"early_stop": None, "debug": None}
+
+
+@contextlib.contextmanager
+def _overriding(flag: str, value):
+    previous, _OVERRIDES[flag] = _OVERRIDES[flag], value
+    try:
+        yield
+    finally:
+        _OVERRIDES[flag] = previous
+
+
+def _flag(flag: str, given):
+    return given if _OVERRIDES[flag] is None else _OVERRIDES[flag]
+
+
+def set_checkpoint_early_stop(enable: bool):
+    """Whether the non-reentrant checkpoints whose forward runs inside stop recomputing once
+    every saved tensor is back (over their early_stop; needed at forward only)."""
+    return _overriding("early_stop", enable)
+
+
+def set_checkpoint_debug_enabled(enabled):
+    """debug=enabled for the checkpoints run inside (None: each call's own)."""
+    return _overriding("debug", enabled)
+
+
+def detach_variable(inputs: tuple) -> tuple:
+    """The tensors of a tuple detached, each keeping whether it requires grad."""
+    if not isinstance(inputs, tuple):
+        raise RuntimeError("Only tuple of tensors is supported. Got Unsupported input type: "
+                           f"{type(inputs).__name__}")
+    out = []
+    for inp in inputs:
+        if isinstance(inp, Tensor):
+            x = inp.detach()
+            x.requires_grad = inp.requires_grad
+            inp = x
+        out.append(inp)
+    return tuple(out)
+
+
+def check_backward_validity(inputs) -> None:
+    if not any(inp.requires_grad for inp in inputs if isinstance(inp, Tensor)):
+        warnings.warn("None of the inputs have requires_grad=True. Gradients will be None",
+                      stacklevel=2)
+
+
 class CheckpointFunction(Function):
     @staticmethod
     def forward(ctx, run_function, preserve_rng_state, *args):
-        if not any(isinstance(a, Tensor) and a.requires_grad for a in args):
-            warnings.warn("None of the inputs have requires_grad=True. Gradients will be None",
-                          stacklevel=4)
+        check_backward_validity(args)
         ctx.run_function = run_function
         ctx.preserve_rng_state = preserve_rng_state
         ctx.fwd_rng_state = stream_state() if preserve_rng_state else None
@@ -81,13 +130,7 @@ class CheckpointFunction(Function):
         inputs = list(ctx.inputs)
         for i, t in zip(ctx.tensor_indices, ctx.saved_tensors):
             inputs[i] = t
-        detached = []
-        for a in inputs:
-            if isinstance(a, Tensor):
-                d = a.detach()
-                d.requires_grad_(a.requires_grad)
-                a = d
-            detached.append(a)
+        detached = detach_variable(tuple(inputs))
         with _random_state(ctx.fwd_rng_state), enable_grad(), \
                 autocast_state.restored(ctx.fwd_autocast):
             outputs = ctx.run_function(*detached)
@@ -309,7 +352,7 @@ def _recomputation(function, kwargs: dict, preserve_rng_state: bool, recompute_c
 
 def _checkpoint_without_reentrant(function, args, kwargs, preserve_rng_state, context_fn,
                                   determinism_check, debug, early_stop):
-    if debug and context_fn is not noop_context_fn:
+    if _flag("debug", debug) and context_fn is not noop_context_fn:
         raise ValueError("debug=True is incompatible with non-default context_fn")
     if determinism_check not in _DETERMINISM_CHECKS:
         raise ValueError(f"determinism_check should be one of {list(_DETERMINISM_CHECKS)}, "
@@ -318,7 +361,7 @@ def _checkpoint_without_reentrant(function, args, kwargs, preserve_rng_state, co
     if not is_grad_enabled():  # nothing is saved, so nothing to recompute
         return function(*args, **kwargs)
     frame = _Frame(_recomputation(function, kwargs, preserve_rng_state, recompute_context),
-                   early_stop, _DETERMINISM_CHECKS[determinism_check])
+                   _flag("early_stop", early_stop), _DETERMINISM_CHECKS[determinism_check])
     frame.save_inputs(args)
     finished = False
     with saved_hooks.saved_tensors_hooks(frame.pack, frame.unpack), forward_context:

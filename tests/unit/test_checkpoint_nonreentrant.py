@@ -220,6 +220,49 @@ def test_recomputation_stops_after_the_last_saved_tensor_unless_early_stop_is_of
     same(program)
 
 
+def test_set_checkpoint_early_stop_overrides_the_calls_flag_at_forward():
+    def program(T):
+        x, _ = _leaves(T)
+        cp = T.utils.checkpoint
+        reached_end = []
+
+        def block(a):
+            out = a.sin().cos()
+            reached_end.append(1)
+            return out
+
+        counts = []
+        for outer, flag in ((False, True), (True, False), (None, False)):
+            with cp.set_checkpoint_early_stop(outer):
+                out = cp.checkpoint(block, x, use_reentrant=False, early_stop=flag)
+            reached_end.clear()
+            out.sum().backward()  # (outside the context: its forward decided)
+            counts.append(len(reached_end))
+        return counts
+
+    same(program)
+
+
+def test_set_checkpoint_debug_enabled_and_the_helpers():
+    def program(T):
+        x, _ = _leaves(T)
+        cp = T.utils.checkpoint
+        contexts = lambda: (contextlib.nullcontext(), contextlib.nullcontext())  # noqa: E731
+        out = []
+        with cp.set_checkpoint_debug_enabled(True):  # (debug refuses a context_fn)
+            out.append(attempt(lambda: cp.checkpoint(lambda a: a.sin(), x, use_reentrant=False,
+                                                     context_fn=contexts)))
+        with cp.set_checkpoint_debug_enabled(False):
+            out.append(cp.checkpoint(lambda a: a.sin(), x, use_reentrant=False, debug=True,
+                                     context_fn=contexts))
+        d = cp.detach_variable((x, 3, x.detach()))
+        out += [[getattr(t, "requires_grad", t) for t in d], d[0] is x, d[0].grad_fn]
+        out.append(attempt(lambda: cp.detach_variable([x])))
+        return out
+
+    same(program)
+
+
 def test_context_fn_wraps_forward_and_recomputation():
     def program(T):
         x, _ = _leaves(T)
