@@ -86,8 +86,10 @@ class Adam(Optimizer):
         _check_nonnegative(lr=lr, eps=eps)
         _check_betas(betas)
         _check_nonnegative(weight_decay=weight_decay)
-        # (torch's Adam keeps betas given as a list as a tuple)
-        defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+        _check_tensor_betas(betas, foreach and not capturable)
+        # (torch's Adam keeps betas given as a list as a tuple, a 1-element tensor as 0-dim)
+        betas = tuple(b.squeeze() if isinstance(b, Tensor) else b for b in betas)
+        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                         amsgrad=amsgrad, maximize=maximize, foreach=foreach, capturable=capturable,
                         differentiable=differentiable, fused=fused,
                         decoupled_weight_decay=decoupled_weight_decay)
@@ -113,9 +115,9 @@ class Adam(Optimizer):
         loss = self._closure_loss(closure)
         with no_grad():
             for group in self.param_groups:
-                beta1, beta2 = group["betas"]
-                lr, eps, wd, amsgrad = group["lr"], group["eps"], group["weight_decay"], \
-                    group["amsgrad"]
+                beta1, beta2 = (_number(b) for b in group["betas"])
+                lr, eps, wd, amsgrad = _number(group["lr"]), group["eps"], \
+                    group["weight_decay"], group["amsgrad"]
                 for p, grad in _grads(group):
                     state = self._init_state(p, amsgrad)
                     state["step"].add_(1)
@@ -154,6 +156,28 @@ class Adam(Optimizer):
                     # param.addcdiv_(exp_avg, denom, value=-step_size)
                     p.add_(exp_avg * (-step_size) / denom)
         return loss
+
+
+def _check_tensor_betas(betas, foreach_without_capturable: bool) -> None:
+    """torch's refusals of betas mixing floats and tensors, or given as tensors that hold
+    more than one number or to a foreach Adam that is not capturable."""
+    if not (all(isinstance(b, float) for b in betas[:2])
+            or all(isinstance(b, Tensor) for b in betas[:2])):
+        raise ValueError("betas must be either both floats or both Tensors")
+    for i, beta in enumerate(betas[:2]):
+        if isinstance(beta, Tensor):
+            if foreach_without_capturable:
+                raise ValueError(f"betas[{i}] as a Tensor is not supported for "
+                                 "capturable=False and foreach=True")
+            if beta.numel() != 1:
+                raise ValueError(f"Tensor betas[{i}] must be 1-element")
+
+
+def _number(hyperparameter):
+    """An lr or beta given as a tensor, as the number torch's update reads from it."""
+    if isinstance(hyperparameter, Tensor):
+        return hyperparameter.item()
+    return hyperparameter
 
 
 class AdamW(Adam):

@@ -235,6 +235,33 @@ def test_lr_given_as_a_tensor_as_torch(name):
     assert seen[1][1] == seen[0][1]
 
 
+@pytest.mark.parametrize("name", ["Adam", "AdamW"])
+@pytest.mark.parametrize("amsgrad", [False, True])
+def test_betas_given_as_tensors_as_torch(name, amsgrad):
+    # torch's Adam takes betas (and lr) as 1-element tensors, kept 0-dim in the group, and
+    # refuses a float mixed with a tensor and tensors to a foreach step that is not capturable
+    seen = []
+    for lib in (torch, distgrad):
+        p = lib.ones(3, requires_grad=True)
+        opt = getattr(lib.optim, name)([p], lr=lib.tensor([0.05]), amsgrad=amsgrad,
+                                       betas=(lib.tensor([0.8]), lib.tensor(0.9)))
+        for _ in range(3):
+            p.grad = lib.tensor([1.0, -2.0, 0.5])
+            opt.step()
+        errors = []
+        for kw in [dict(betas=(0.9, lib.tensor(0.99))), dict(betas=(lib.tensor([0.9, 0.8]), 0.9)),
+                   dict(betas=(lib.tensor(0.9), lib.tensor(0.9)), foreach=True),
+                   dict(betas=(lib.tensor([[0.9]]), lib.tensor([0.9, 0.8]))), dict(betas=(0.9, 1))]:
+            try:
+                getattr(lib.optim, name)([p], **kw)
+            except Exception as e:
+                errors.append((type(e).__name__, str(e)))
+        betas = opt.param_groups[0]["betas"]
+        seen.append((p.tolist(), [tuple(b.shape) for b in betas], errors))
+    np.testing.assert_allclose(seen[1][0], seen[0][0], rtol=1e-6)
+    assert seen[1][1:] == seen[0][1:]
+
+
 @pytest.mark.parametrize("name", ["Adam", "AdamW", "Adamax", "NAdam", "RAdam"])
 def test_betas_given_as_a_list_kept_as_torch(name):
     # torch's Adam (and AdamW) turns a list into a tuple; the others keep the list
