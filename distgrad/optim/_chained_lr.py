@@ -6,7 +6,7 @@ from bisect import bisect_right
 from typing import Optional, Sequence
 
 from ._plateau_lr import ReduceLROnPlateau
-from .lr_scheduler import LRScheduler, _lrs
+from .lr_scheduler import LRScheduler, _lrs, _set_lr
 from .optimizer import Optimizer
 
 
@@ -66,7 +66,7 @@ class SequentialLR(_OfSchedulers):
         # Undo the constructors' steps of the schedulers: back to the initial lrs, and
         # only the first scheduler takes its initial step.
         for group in optimizer.param_groups:
-            group["lr"] = group["initial_lr"]
+            _set_lr(group, group["initial_lr"])
         self.recursive_undo()
         first = self._schedulers[bisect_right(milestones, 0)]
         first._initial_step()

@@ -8,7 +8,8 @@ import types
 from functools import partial
 from typing import Callable, Optional
 
-from .lr_scheduler import LRScheduler, _enable_get_lr_call, _warn_get_lr_called_within_step
+from .lr_scheduler import (LRScheduler, _enable_get_lr_call, _lrs, _set_lr,
+                           _warn_get_lr_called_within_step)
 from .optimizer import Optimizer
 
 
@@ -95,8 +96,8 @@ class CosineAnnealingWarmRestarts(LRScheduler):
         with _enable_get_lr_call(self):
             values = self.get_lr()
         for group, lr in zip(self.optimizer.param_groups, values):
-            group["lr"] = lr
-        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+            _set_lr(group, lr)
+        self._last_lr = _lrs(self.optimizer, "lr")
 
 
 class CyclicLR(LRScheduler):
@@ -116,7 +117,7 @@ class CyclicLR(LRScheduler):
         base_lrs = _per_group("base_lr", optimizer, base_lr)
         if last_epoch == -1:
             for lr, group in zip(base_lrs, optimizer.param_groups):
-                group["lr"] = lr
+                _set_lr(group, lr)
         self.max_lrs = _per_group("max_lr", optimizer, max_lr)
         step_size_up = float(step_size_up)
         step_size_down = float(step_size_down) if step_size_down is not None else step_size_up

@@ -5,7 +5,7 @@ from __future__ import annotations
 import warnings
 from typing import Optional
 
-from .lr_scheduler import EPOCH_DEPRECATION_WARNING, LRScheduler, _lrs
+from .lr_scheduler import EPOCH_DEPRECATION_WARNING, LRScheduler, _lrs, _set_lr
 from .optimizer import Optimizer
 
 
@@ -82,7 +82,7 @@ class ReduceLROnPlateau(LRScheduler):
             old_lr = float(group["lr"])
             new_lr = max(old_lr * self.factor, min_lr)
             if old_lr - new_lr > self.eps:
-                group["lr"] = new_lr
+                _set_lr(group, new_lr)
 
     @property
     def in_cooldown(self) -> bool:

@@ -16,6 +16,7 @@ from bisect import bisect_right
 from collections import Counter
 from typing import Callable, Iterable, Optional
 
+from ..tensor import Tensor
 from .optimizer import Optimizer
 
 __all__ = ["LRScheduler", "LambdaLR", "MultiplicativeLR", "StepLR", "MultiStepLR", "ConstantLR",
@@ -74,7 +75,19 @@ def _note_optimizer_steps(optimizer: Optimizer) -> None:
 
 
 def _lrs(optimizer: Optimizer, key: str) -> list:
-    return [group[key] for group in optimizer.param_groups]
+    """Each group's `key`; an lr given as a tensor cloned (a schedule's list does not
+    change with the group's)."""
+    return [group[key].clone() if isinstance(group[key], Tensor) else group[key]
+            for group in optimizer.param_groups]
+
+
+def _set_lr(group: dict, lr) -> None:
+    """The group's lr set to `lr`, written into it in place when it is a tensor (so that an
+    optimizer holding it sees the change, as torch's)."""
+    if isinstance(group["lr"], Tensor):
+        group["lr"].fill_(lr.squeeze() if isinstance(lr, Tensor) else lr)
+    else:
+        group["lr"] = lr
 
 
 class LRScheduler:
@@ -90,7 +103,9 @@ class LRScheduler:
         self.optimizer = optimizer
         if last_epoch == -1:
             for group in optimizer.param_groups:
-                group.setdefault("initial_lr", group["lr"])
+                initial = group["lr"]
+                group.setdefault("initial_lr",
+                                 initial.clone() if isinstance(initial, Tensor) else initial)
         else:
             for i, group in enumerate(optimizer.param_groups):
                 if "initial_lr" not in group:
@@ -154,7 +169,7 @@ class LRScheduler:
                 values = (self._get_closed_form_lr() if hasattr(self, "_get_closed_form_lr")
                           else self.get_lr())
         for group, lr in zip(self.optimizer.param_groups, values):
-            group["lr"] = lr
+            _set_lr(group, lr)
         self._last_lr = _lrs(self.optimizer, "lr")
 
 

@@ -4,6 +4,7 @@ the same momentum or beta1 where a schedule cycles it, and the same after a stat
 round trip; constructor errors as torch's."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -182,6 +183,33 @@ def test_plateau_state_dict_round_trip():
         sched2.load_state_dict(sched.state_dict())
         assert sched2.mode == "min" and sched2.mode_worse == float("inf")
         assert sched2.best == sched.best and sched2.num_bad_epochs == sched.num_bad_epochs
+
+
+@pytest.mark.parametrize("kind,name,build", SCHEDULES,
+                         ids=[f"{n}-{i}" for i, (_, n, _) in enumerate(SCHEDULES)])
+def test_an_lr_given_as_a_tensor_is_written_in_place(kind, name, build):
+    """torch's schedules fill a tensor lr in place (the optimizer's tensor is the group's
+    still) and keep clones of it as the lrs they report."""
+    def run(lib):
+        a, b = (lib.zeros(2, requires_grad=True) for _ in range(2))
+        groups = [{"params": [a]}, {"params": [b], "lr": lib.tensor(0.05)}]
+        opt = (lib.optim.Adam(groups, lr=lib.tensor(0.1)) if kind == "Adam"
+               else lib.optim.SGD(groups, lr=lib.tensor(0.1), momentum=0.9))
+        held = [g["lr"] for g in opt.param_groups]
+        sched = build(lib.optim.lr_scheduler, opt)
+        seen = []
+        for _ in range(6):
+            opt.step()
+            sched.step()
+            last = sched.get_last_lr()
+            seen.append(([float(lr) for lr in last], [type(lr).__name__ for lr in last],
+                         [g["lr"] is h for g, h in zip(opt.param_groups, held)],
+                         any(lr is h for lr in last for h in held)))
+        return seen
+
+    got, expected = run(distgrad), run(torch)
+    assert [s[1:] for s in got] == [s[1:] for s in expected]
+    np.testing.assert_allclose([s[0] for s in got], [s[0] for s in expected], rtol=1e-6)
 
 
 @pytest.mark.parametrize("build", [

@@ -2,9 +2,10 @@
 # low-rank adapters added as a parametrization on one layer and as a wrapper module on
 # another, the trainable parameters filtered into AdamW groups (no decay on biases), a
 # checkpointed block (use_reentrant False and True), clip_grad_norm_ and clip_grad_value_,
-# SequentialLR chaining a LinearLR warmup into a CosineAnnealingLR, then ReduceLROnPlateau;
-# the adapters' state_dict loaded with strict=False into a fresh model, and the adapter merged
-# into the weight under no_grad through weight.data and a view of it; then a compiled
+# SequentialLR chaining a LinearLR warmup into a CosineAnnealingLR, then ReduceLROnPlateau
+# on an lr given as a tensor; the adapters' state_dict loaded with strict=False into a
+# fresh model, and the adapter merged into the weight under no_grad through weight.data
+# and a view of it; then a compiled
 # step on a worker's adapted model returning its clipped norm, with OneCycleLR and an EMA
 # of the adapter by _foreach_lerp_ (`W`, `compiled`: the runner's, test_programs.py).
 import math
@@ -148,13 +149,15 @@ xin = x.clone().requires_grad_(True)
 out = re(xin)
 out.sum().backward()
 print(re.block.down.weight.grad.norm().item(), xin.grad is None or xin.grad.abs().sum().item())
-plateau_opt = torch.optim.SGD([re.block.down.weight], lr=0.1, momentum=0.9)
+plateau_opt = torch.optim.SGD([re.block.down.weight], lr=torch.tensor(0.1), momentum=0.9)
+held_lr = plateau_opt.param_groups[0]["lr"]
 plateau = sched_lib.ReduceLROnPlateau(plateau_opt, mode="min", factor=0.5, patience=1, threshold=1e-3)
 for epoch, metric in enumerate([1.0, 0.9, 0.95, 0.96, 0.97, 0.5, 0.6, 0.61]):
     plateau_opt.step()
     plateau.step(metric)
     print(epoch, plateau.get_last_lr(), plateau.num_bad_epochs, round(plateau.best, 4))
-print(math.isclose(plateau_opt.param_groups[0]["lr"], 0.025), plateau.state_dict()["cooldown_counter"])
+print(math.isclose(plateau_opt.param_groups[0]["lr"], 0.025), plateau.state_dict()["cooldown_counter"], held_lr)
+print(plateau_opt.param_groups[0]["lr"] is held_lr, plateau.get_last_lr()[0] is held_lr)
 
 placed = Net().to(W[0])
 placed.requires_grad_(False)
