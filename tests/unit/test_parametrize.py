@@ -355,3 +355,35 @@ def test_parametrization_finite_differences_and_second_order(name):
 
     assert distgrad.autograd.gradcheck(f, tuple(originals))
     assert distgrad.autograd.gradgradcheck(f, tuple(originals))
+
+
+def test_transfer_parametrizations_and_params_as_torch():
+    """The parametrizations move to another module sharing the originals (one original,
+    and a right_inverse's several), onto a tensor it lacks too; an unparametrized source
+    changes nothing."""
+    def run(lib):
+        P = lib.nn.utils.parametrize
+
+        class Split(lib.nn.Module):
+            def forward(self, a, b):
+                return a + b
+
+            def right_inverse(self, w):
+                return w * 0.5, w * 0.5
+
+        lib.manual_seed(0)
+        a = lib.nn.Linear(3, 3)
+        P.register_parametrization(a, "weight", lib.nn.Identity())
+        P.register_parametrization(a, "bias", Split())
+        b = P.transfer_parametrizations_and_params(a, lib.nn.Linear(3, 3))
+        c = P.transfer_parametrizations_and_params(a, lib.nn.Identity(), "weight")
+        plain = lib.nn.Linear(2, 2)
+        b(lib.ones(2, 3)).sum().backward()
+        return [type(b).__name__, sorted(n for n, _ in b.named_parameters()),
+                b.parametrizations.weight.original is a.parametrizations.weight.original,
+                b.parametrizations.bias.original1 is a.parametrizations.bias.original1,
+                sorted(n for n, _ in c.named_parameters()), type(c).__name__,
+                P.transfer_parametrizations_and_params(lib.nn.Linear(3, 3), plain) is plain,
+                a.parametrizations.bias.original0.grad.tolist()]
+
+    assert run(distgrad) == run(torch)

@@ -22,7 +22,8 @@ from ..modules import Module, ModuleList
 from ..parameter import Parameter
 
 __all__ = ["cached", "ParametrizationList", "register_parametrization", "is_parametrized",
-           "remove_parametrizations", "type_before_parametrizations"]
+           "remove_parametrizations", "type_before_parametrizations",
+           "transfer_parametrizations_and_params"]
 
 _cache_enabled = 0
 _cache: dict = {}
@@ -309,3 +310,33 @@ def type_before_parametrizations(module: Module) -> type:
     if is_parametrized(module):
         return module.__class__.__bases__[0]
     return type(module)
+
+
+def transfer_parametrizations_and_params(from_module: Module, to_module: Module,
+                                         tensor_name: Optional[str] = None) -> Module:
+    """from_module's parametrizations (of tensor_name, else of all its parametrized
+    tensors) registered on to_module too, sharing from_module's originals; a tensor
+    to_module lacks is made a Parameter of from_module's value first."""
+    if not is_parametrized(from_module):
+        return to_module
+    for name in from_module.parametrizations if tensor_name is None else [tensor_name]:
+        if not hasattr(to_module, name):
+            setattr(to_module, name, Parameter(getattr(from_module, name)))
+        source = from_module.parametrizations[name]
+        for parametrization in source:
+            register_parametrization(to_module, name, parametrization)
+        target = to_module.parametrizations[name]
+        for original in _originals(source):
+            setattr(target, original, getattr(source, original))
+    return to_module
+
+
+def _originals(parametrizations: ParametrizationList) -> list:
+    """The names its originals are kept under: `original`, or original0, original1, ...
+    (for a right_inverse that returns several tensors)."""
+    if hasattr(parametrizations, "original"):
+        return ["original"]
+    names = []
+    while hasattr(parametrizations, f"original{len(names)}"):
+        names.append(f"original{len(names)}")
+    return names
