@@ -108,13 +108,15 @@ def _cumprod_vjp_to_first_zero(x, g, out, dim: int):
 def _cumprod_vjp_with_zeros(x, g, dim: int):
     """torch's O(n²) gradient, differentiable again: dx_k = Σ_{j >= k} g_j · Π_{i <= j,
     i != k} x_i, the products before k (a prod) times the cumprod after it, slice by slice
-    as torch's loop (so an inf or a nan in g or x reaches what it reaches in torch)."""
-    from .functions import cat, stack
+    as torch's loop (so an inf or a nan in g or x reaches what it reaches in torch), each
+    copied into its slice of a zero gradient (its grad_fn CopySlices, as torch's)."""
+    from .functions import cat
 
     n = x.shape[dim]
+    grad_x = call("full", shape=list(x.shape), value=0.0, dtype=g.dtype.name,
+                  _device=g.device_str)
     ones = call("full", shape=[1 if d == dim else s for d, s in enumerate(x.shape)],
                 value=1.0, dtype=g.dtype.name, _device=g.device_str)
-    slices = []
     for k in range(n):
         if k == 0:
             omitted = cat([ones, x.narrow(dim, 1, n - 1).cumprod(dim)], dim)
@@ -124,8 +126,8 @@ def _cumprod_vjp_with_zeros(x, g, dim: int):
             until_k = x.narrow(dim, 0, k).prod(dim, keepdim=True)
             after_k = x.narrow(dim, k + 1, n - k - 1).cumprod(dim)
             omitted = cat([until_k, until_k.expand_as(after_k) * after_k], dim)
-        slices.append((g.narrow(dim, k, n - k) * omitted).sum(dim))
-    return stack(slices, dim)
+        grad_x.select(dim, k).copy_((g.narrow(dim, k, n - k) * omitted).sum(dim))
+    return grad_x
 
 
 defop("cumprod", _cumprod, _cumsum_rule, _cumprod_vjp, node="CumprodBackward0", save=(0,),

@@ -120,7 +120,7 @@ case("cumprod", lambda T, x: T.cumprod(x, 1), F(3, 4, away=0.2),
 case("cumprod_neg_dim", lambda T, x: x.cumprod(-3), F(2, 3, 4, away=0.2), covers="cumprod")
 # zeros in the input: the gradient from products of the others (torch's second path)
 case("cumprod_zeros", lambda T, x: (x * T.tensor(_ZEROS)).cumprod(1), F(3, 4),
-     covers=("cumprod", "where", "full", "cat", "prod_dim", "stack"))
+     covers=("cumprod", "where", "full", "cat", "prod_dim", "select", "copy"))
 case("cumprod_zeros_dim0", lambda T, x: (x * T.tensor(_ZEROS)).cumprod(dim=0), F(3, 4),
      covers=("cumprod", "where", "prod_dim"))
 case("cumprod_one_element_dim", lambda T, x: x.cumprod(0), F(1, 3), covers="cumprod")
