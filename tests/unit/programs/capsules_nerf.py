@@ -1,11 +1,11 @@
 # Capsule networks and NeRF-style rendering: squash, dynamic routing by agreement (softmax of
 # routing logits updated in a loop, the intermediate agreements detached), a margin loss;
 # positional encodings of sin/cos at powers of two, volume rendering with cumprod of
-# (1 - alpha) made exclusive with cat, opacity exactly 1 in one ray (cumprod through a zero),
-# hierarchical sampling by searchsorted into a CDF of the weights (right=True, out_int32, a
-# sorter), and gathered samples; a renderer's rays sharded over the workers, and a compiled
-# compositing step on a worker (`shard`, `full`, `W`, `compiled`: the runner's,
-# test_programs.py).
+# (1 - alpha) made exclusive with cat, opacity exactly 1 in one ray (cumprod through a zero,
+# differentiated twice), hierarchical sampling by searchsorted into a CDF of the weights
+# (right=True, out_int32, a sorter), and gathered samples; a renderer's rays sharded over
+# the workers, and a compiled compositing step on a worker (`shard`, `full`, `W`,
+# `compiled`: the runner's, test_programs.py).
 import math
 import distgrad as torch  # PyTorch: import torch
 nn, F = torch.nn, torch.nn.functional
@@ -127,6 +127,9 @@ trans = torch.cumprod(keep, -1)
 excl = torch.cat([torch.ones_like(trans[:, :1]), trans[:, :-1]], -1)
 (alpha * excl).sum().backward()
 print(trans, excl, alpha.grad)
+kept = (1 - alpha.detach()).requires_grad_()
+g, = torch.autograd.grad(torch.cumprod(kept, -1).sum(), kept, create_graph=True)
+print(g, torch.autograd.grad(g.pow(2).sum(), kept)[0])
 cdf = torch.tensor([[0.0, 0.2, 0.2, 0.7, 1.0]])
 vals = torch.tensor([[0.2, 0.0, 0.99, 1.0, 0.5]])
 print(torch.searchsorted(cdf, vals), torch.searchsorted(cdf, vals, right=True, out_int32=True),
