@@ -1,7 +1,8 @@
 """torch's window functions (hann_window, hamming_window, blackman_window, bartlett_window,
 kaiser_window): new tensors, as a creation function makes them (dtype=, device=,
-requires_grad=). Computed in float64 and rounded to the dtype; a periodic window is the
-symmetric window one longer, without its last point."""
+requires_grad=). Computed in the dtype, op by op in ATen's order (a float32 Blackman
+window starts at -2.98e-08, a float64 one at 0, as torch prints them); a periodic window
+is the symmetric window one longer, without its last point."""
 from __future__ import annotations
 
 import numpy as np
@@ -29,46 +30,63 @@ def _window(name: str, window_length, periodic, dtype, device, requires_grad, va
         arr = np.ones(window_length)
     else:
         n = window_length + 1 if periodic else window_length
-        arr = values(np.arange(n, dtype=np.float64), n)[:window_length]
+        arr = values(np.arange(n, dtype=_computed_in(dtype)), n)[:window_length]
     return _from_array(arr.astype(dtype.np), device, requires_grad)
 
 
-def _cosines(*coefs):
-    """a0 - a1 cos(2πk/(n-1)) + a2 cos(4πk/(n-1)) - ..."""
-    def values(k, n):
-        phase = 2 * np.pi * k / (n - 1)
-        return sum((-1) ** j * a * np.cos(j * phase) for j, a in enumerate(coefs))
+def _computed_in(dtype) -> np.dtype:
+    """numpy's type for the dtype's arithmetic: a Python float with it stays in it, as a
+    scalar does with torch's tensors (ml_dtypes' bfloat16 included)."""
+    return np.dtype(dtype.np)
 
-    return values
+
+def _hamming(alpha, beta):
+    """alpha - beta cos(2πk/(n-1)), in ATen's order: ((k * step).cos() * -beta) + alpha."""
+    return lambda k, n: np.cos(k * (2 * np.pi / (n - 1))) * -beta + alpha
 
 
 def hann_window(window_length, periodic=True, *, dtype=None, layout=None, device=None,
                 requires_grad=False):
     return _window("hann_window", window_length, periodic, dtype, device, requires_grad,
-                   _cosines(0.5, 0.5))
+                   _hamming(0.5, 0.5))
 
 
 def hamming_window(window_length, periodic=True, alpha=0.54, beta=0.46, *, dtype=None,
                    layout=None, device=None, requires_grad=False):
     return _window("hamming_window", window_length, periodic, dtype, device, requires_grad,
-                   _cosines(alpha, beta))
+                   _hamming(alpha, beta))
+
+
+def _blackman(k, n):
+    """0.42 - 0.5 cos(2πk/(n-1)) + 0.08 cos(4πk/(n-1)), summed in ATen's order."""
+    phase = k * (np.pi / (n - 1))
+    return np.cos(phase * 4) * 0.08 - np.cos(phase * 2) * 0.5 + 0.42
 
 
 def blackman_window(window_length, periodic=True, *, dtype=None, layout=None, device=None,
                     requires_grad=False):
     return _window("blackman_window", window_length, periodic, dtype, device, requires_grad,
-                   _cosines(0.42, 0.5, 0.08))
+                   _blackman)
+
+
+def _bartlett(k, n):
+    """2k/(n-1) rising, then 2 - 2k/(n-1) from the middle on."""
+    ramp = k * (2 / (n - 1))
+    middle = (n - 1) // 2 + 1
+    ramp[middle:] = 2 - ramp[middle:]
+    return ramp
 
 
 def bartlett_window(window_length, periodic=True, *, dtype=None, layout=None, device=None,
                     requires_grad=False):
     return _window("bartlett_window", window_length, periodic, dtype, device, requires_grad,
-                   lambda k, n: 1 - np.abs(2 * k / (n - 1) - 1))
+                   _bartlett)
 
 
 def kaiser_window(window_length, periodic=True, beta=12.0, *, dtype=None, layout=None,
                   device=None, requires_grad=False):
-    def values(k, n):
+    def values(k, n):  # (in float32 for a 16-bit dtype, as ATen's kernel computes it)
+        k = k.astype(np.float64 if k.dtype == np.float64 else np.float32)
         half = (n - 1) / 2
         return np.i0(beta * np.sqrt(np.clip(1 - ((k - half) / half) ** 2, 0, None))) / np.i0(beta)
 

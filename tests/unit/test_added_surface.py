@@ -967,6 +967,24 @@ def test_window_parameters():
                     T.kaiser_window(9, False, 3.5), T.kaiser_window(10, True, 0.0)])
 
 
+@pytest.mark.parametrize("name", ["hann_window", "hamming_window", "blackman_window",
+                                  "bartlett_window"])
+@pytest.mark.parametrize("dtype", ["float64", "float16", "bfloat16", "float32"])
+def test_window_functions_round_as_torch_computes_them(name, dtype):
+    """In the dtype op by op, as ATen does: float64's and the 16-bit dtypes' values are
+    torch's to the bit, float32's to the ulp its cos may differ by; and a Blackman window's
+    ends print as torch's (0 in float64, -2.98e-08 in float32)."""
+    for n in (2, 3, 5, 8, 33, 100):
+        for periodic in (True, False):
+            ours = getattr(distgrad, name)(n, periodic, dtype=getattr(distgrad, dtype))
+            theirs = getattr(torch, name)(n, periodic, dtype=getattr(torch, dtype))
+            tol = 1.2e-7 if dtype == "float32" else 0.0
+            np.testing.assert_allclose(ours.float().numpy(), theirs.float().numpy(), rtol=0, atol=tol)
+    assert str(distgrad.blackman_window(5, dtype=distgrad.float64)) == str(
+        torch.blackman_window(5, dtype=torch.float64))
+    assert str(distgrad.blackman_window(5)) == str(torch.blackman_window(5))
+
+
 # ---- grid_sample and affine_grid: torch's warnings, and on a worker ------------------------------
 
 def test_grid_sample_and_affine_grid_warn_as_torch():
