@@ -143,23 +143,19 @@ class _ConvTransposeNd(_ConvNd):
         if output_size is None:
             return self.output_padding
         n = self._dims
-        size = list(output_size)
-        if len(size) in (n + 1, n + 2):
-            size = size[-n:]
+        leading = 2 if input.ndim == n + 2 else 1  # (batch and) channels
+        size = output_size[leading:] if len(output_size) == leading + n else output_size
         if len(size) != n:
             raise ValueError(f"ConvTranspose{n}D: for {input.ndim}D input, output_size must "
-                             f"have {n} or {n + 2} elements (got {len(output_size)})")
-        padding = []
-        for d in range(n):
-            least = ((input.shape[input.ndim - n + d] - 1) * self.stride[d]
-                     - 2 * self.padding[d] + self.dilation[d] * (self.kernel_size[d] - 1) + 1)
-            most = least + self.stride[d] - 1
-            if not least <= size[d] <= most:
-                raise ValueError(f"requested an output size of {size}, but valid sizes range "
-                                 f"from {least} to {most} (for an input of "
-                                 f"{list(input.shape[2:])})")
-            padding.append(size[d] - least)
-        return tuple(padding)
+                             f"have {n} or {leading + n} elements (got {len(output_size)})")
+        least = [(input.shape[leading + d] - 1) * self.stride[d] - 2 * self.padding[d]
+                 + self.dilation[d] * (self.kernel_size[d] - 1) + 1 for d in range(n)]
+        most = [low + step - 1 for low, step in zip(least, self.stride)]
+        if any(not low <= s <= high for s, low, high in zip(size, least, most)):
+            # (torch names input.size()[2:], an unbatched input's last dims but one)
+            raise ValueError(f"requested an output size of {size}, but valid sizes range "
+                             f"from {least} to {most} (for an input of {input.size()[2:]})")
+        return tuple(s - low for s, low in zip(size, least))
 
 
 class ConvTranspose1d(_ConvTransposeNd):

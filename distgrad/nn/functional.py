@@ -915,7 +915,7 @@ def _conv(n: int, input, weight, bias, stride, padding, dilation, groups):
             if any(t % 2 for t in total):
                 input = _pad_same_right(input, total)
         else:
-            raise RuntimeError(f"Invalid padding string '{padding}'")
+            raise RuntimeError(f"Invalid padding string: '{padding}'")
     padding = _tuple(padding, n, "padding")
     if input.ndim not in (n + 1, n + 2):
         raise RuntimeError(f"Expected {n + 1}D (unbatched) or {n + 2}D (batched) input to "

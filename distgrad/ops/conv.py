@@ -105,6 +105,33 @@ def _conv_geometry(x_shape, w_shape, stride, padding, dilation):
     return spatial, kernel, out
 
 
+def check_conv_params(groups, stride, padding, output_padding=()) -> None:
+    """ATen's checks of a convolution's parameters, in its order (before the shapes')."""
+    for bad, message in ((groups <= 0, "non-positive groups"),
+                         (min(padding) < 0, "negative padding"),
+                         (min(output_padding, default=0) < 0, "negative output_padding"),
+                         (min(stride) <= 0, "non-positive stride")):
+        if bad:
+            raise RuntimeError(f"{message} is not supported")
+
+
+def check_dilation(dilation) -> None:
+    """(ATen's, after the shapes' checks but the kernel's size)"""
+    if min(dilation) <= 0:
+        raise RuntimeError("non-positive dilation is not supported")
+
+
+def check_weight_groups(w_shape, groups: int) -> None:
+    """ATen's checks of the weight's first dimension against groups, before the input's
+    channels (the second prints the sizes in brackets twice, as torch does)."""
+    if w_shape[0] < groups:
+        raise RuntimeError(f"Given groups={groups}, expected weight to be at least {groups} at "
+                           f"dimension 0, but got weight of size {_dims(w_shape)} instead")
+    if w_shape[0] % groups:
+        raise RuntimeError(f"Given groups={groups}, expected weight to be divisible by {groups} "
+                           f"at dimension 0, but got weight of size [{_dims(w_shape)}] instead")
+
+
 def _conv_rule(x, w, b, stride, padding, dilation, groups):
     spatial = w.ndim - 2
     if b is not None and b.dtype is not x.dtype:  # (torch's first check)
@@ -117,28 +144,27 @@ def _conv_rule(x, w, b, stride, padding, dilation, groups):
             raise RuntimeError(f"expected {name} to be a single integer value or a list of "
                                f"{spatial} values to match the convolution dimensions, but got "
                                f"{name}={list(values)}")
+    check_conv_params(groups, stride, padding)
     if x.ndim != w.ndim:
         raise RuntimeError(f"Expected {w.ndim}-dimensional input for {w.ndim}-dimensional weight "
                            f"{_dims(w.shape)}, but got {x.ndim}-dimensional input of size "
                            f"{_dims(x.shape)} instead")
+    check_weight_groups(w.shape, groups)
     if x.shape[1] != w.shape[1] * groups:
         raise RuntimeError(f"Given groups={groups}, weight of size {_dims(w.shape)}, expected "
                            f"input{_dims(x.shape)} to have {w.shape[1] * groups} channels, but "
                            f"got {x.shape[1]} channels instead")
-    if w.shape[0] % groups:
-        raise RuntimeError("Given groups={}, expected weight to be divisible by {} at dimension 0, "
-                           "but got weight of size {} instead".format(groups, groups,
-                                                                      _dims(w.shape)))
+    if b is not None and tuple(b.shape) != (w.shape[0],):
+        raise RuntimeError(f"Given weight of size {_dims(w.shape)}, expected bias to be 1-dimensional "
+                           f"with {w.shape[0]} elements, but got bias of size {_dims(b.shape)} "
+                           "instead")
+    check_dilation(dilation)
     padded = [x.shape[2 + d] + 2 * padding[d] for d in range(spatial)]
     reach = [dilation[d] * (w.shape[2 + d] - 1) + 1 for d in range(spatial)]
     if any(p < r for p, r in zip(padded, reach)):
         raise RuntimeError("Calculated padded input size per channel: ({}). Kernel size: ({}). "
                            "Kernel size can't be greater than actual input size".format(
                                " x ".join(map(str, padded)), " x ".join(map(str, reach))))
-    if b is not None and tuple(b.shape) != (w.shape[0],):
-        raise RuntimeError(f"Given weight of size {_dims(w.shape)}, expected bias to be 1-dimensional "
-                           f"with {w.shape[0]} elements, but got bias of size {_dims(b.shape)} "
-                           "instead")
     require_scalar_type(x.dtype, w)  # (its kernel's, after the shapes)
     _, _, out = _conv_geometry(x.shape, w.shape, stride, padding, dilation)
     return Meta((x.shape[0], w.shape[0]) + out, x.dtype)

@@ -9,7 +9,8 @@ import numpy as np
 from .. import dtypes
 from ..autograd.record import call
 from . import layout
-from .conv import _conv_input_grad, _conv_rule, _convolution, _dims
+from .conv import (_conv_input_grad, _conv_rule, _convolution, _dims, check_conv_params,
+                   check_dilation, check_weight_groups)
 from .rules import not_implemented, require_scalar_type
 from .table import Meta, defop
 
@@ -26,31 +27,45 @@ def _geometry(x_shape, w_shape, groups, stride, padding, dilation, output_paddin
     return (x_shape[0], w_shape[1] * groups) + out
 
 
+def _per_dimension(output_padding, stride, dilation) -> str:
+    """ "output_padding_height: 1 output_padding_width: 2 stride_height: ..." as ATen names
+    them; it runs a 1-d transposed convolution as a 2-d one of height 1 (padding 0, stride
+    and dilation 1)."""
+    names = ("depth", "height", "width")[-max(len(stride), 2):]
+    one_d = len(stride) == 1
+    parts = []
+    for label, values, lead in (("output_padding", output_padding, 0), ("stride", stride, 1),
+                                ("dilation", dilation, 1)):
+        values = (lead, *values) if one_d else tuple(values)
+        parts += [f"{label}_{name}: {v}" for name, v in zip(names, values)]
+    return " ".join(parts)
+
+
 def _rule(x, w, b, stride, padding, dilation, groups, output_padding):
     spatial = w.ndim - 2
     if x.ndim != w.ndim:
         raise RuntimeError(f"Expected {w.ndim}D (batched) input to conv_transpose{spatial}d, but "
                            f"got input of size: {_dims(x.shape)}")
+    check_conv_params(groups, stride, padding, output_padding)
+    check_weight_groups(w.shape, groups)
     if x.shape[1] != w.shape[0]:
         raise RuntimeError(f"Given transposed=1, weight of size {_dims(w.shape)}, expected "
                            f"input{_dims(x.shape)} to have {w.shape[0]} channels, but got "
                            f"{x.shape[1]} channels instead")
-    for d in range(spatial):
-        if output_padding[d] >= max(stride[d], dilation[d]):
-            raise RuntimeError("output padding must be smaller than either stride or dilation, "
-                               f"but got output_padding_height: {output_padding[0]} "
-                               f"output_padding_width: {output_padding[-1]} stride_height: "
-                               f"{stride[0]} stride_width: {stride[-1]} dilation_height: "
-                               f"{dilation[0]} dilation_width: {dilation[-1]}")
+    out_channels = w.shape[1] * groups
+    if b is not None and tuple(b.shape) != (out_channels,):
+        raise RuntimeError(f"Given transposed=1, weight of size {_dims(w.shape)}, expected bias "
+                           f"to be 1-dimensional with {out_channels} elements, but got bias of "
+                           f"size {_dims(b.shape)} instead")
+    check_dilation(dilation)  # (torch's oneDNN kernel fails, in its own words)
+    if any(p >= max(s, d) for p, s, d in zip(output_padding, stride, dilation)):
+        raise RuntimeError("output padding must be smaller than either stride or dilation, but "
+                           f"got {_per_dimension(output_padding, stride, dilation)}")
     shape = _geometry(x.shape, w.shape, groups, stride, padding, dilation, output_padding)
     if min(shape[2:]) <= 0:
         raise RuntimeError(f"Given input size per channel: ({' x '.join(map(str, x.shape[2:]))})"
                            f". Calculated output size per channel: "
                            f"({' x '.join(map(str, shape[2:]))}). Output size is too small")
-    if b is not None and tuple(b.shape) != (shape[1],):
-        raise RuntimeError(f"Given transposed=1, weight of size {_dims(w.shape)}, expected bias "
-                           f"to be 1-dimensional with {shape[1]} elements, but got bias of size "
-                           f"{_dims(b.shape)} instead")
     require_scalar_type(x.dtype, w)  # (a bias of another dtype is added in x's)
     if not x.dtype.is_floating_point and x.dtype is not dtypes.int64:
         raise not_implemented(f"slow_conv_transpose{max(spatial, 2)}d_out_cpu", x.dtype)

@@ -453,3 +453,52 @@ def test_a_nan_or_inf_reaches_only_the_outputs_that_read_it(mode):
         return y, T.autograd.grad(y, x, g)
 
     same(scenario)
+
+
+# ---- a convolution's parameter and shape checks: torch's order and whole messages ----------------
+
+_CONV_CALLS = {
+    "stride": lambda F, T, x: F.conv1d(x, T.ones(4, 2, 3), groups=2, stride=0),
+    "padding": lambda F, T, x: F.conv1d(x, T.ones(4, 2, 3), groups=2, padding=-1),
+    "dilation": lambda F, T, x: F.conv1d(x, T.ones(4, 2, 3), groups=2, dilation=0),
+    "dilation_after_bias": lambda F, T, x: F.conv1d(x, T.ones(4, 4, 30), T.ones(3), dilation=0),
+    "dilation_before_kernel": lambda F, T, x: F.conv1d(x, T.ones(4, 4, 30), T.ones(4), dilation=0),
+    "dilation_after_channels": lambda F, T, x: F.conv2d(x[None], T.ones(4, 2, 3, 3), groups=2,
+                                                        dilation=(1, 0)),
+    "groups_zero": lambda F, T, x: F.conv1d(x, T.ones(4, 2, 3), groups=0, stride=0),
+    "groups_negative": lambda F, T, x: F.conv1d(x, T.ones(4, 2, 3), groups=-2),
+    "groups_at_least": lambda F, T, x: F.conv1d(x, T.ones(1, 2, 3), groups=2),
+    "groups_divisible": lambda F, T, x: F.conv1d(x, T.ones(3, 2, 3), groups=2),
+    "padding_string": lambda F, T, x: F.conv1d(x, T.ones(4, 4, 3), padding="full"),
+    "t_stride": lambda F, T, x: F.conv_transpose1d(x, T.ones(4, 2, 3), stride=0),
+    "t_output_padding": lambda F, T, x: F.conv_transpose1d(x, T.ones(4, 2, 3), output_padding=-1),
+    "t_groups_zero": lambda F, T, x: F.conv_transpose1d(x, T.ones(4, 2, 3), groups=0),
+    "t_groups_at_least": lambda F, T, x: F.conv_transpose1d(x, T.ones(4, 2, 3), groups=8),
+    "t_groups_divisible": lambda F, T, x: F.conv_transpose1d(x, T.ones(4, 2, 3), groups=3),
+    "t_bias_first": lambda F, T, x: F.conv_transpose1d(x, T.ones(4, 1, 3), T.ones(3), padding=9),
+    "t_output_padding_1d": lambda F, T, x: F.conv_transpose1d(x, T.ones(4, 2, 3), stride=2,
+                                                              output_padding=2),
+    "t_output_padding_2d": lambda F, T, x: F.conv_transpose2d(
+        x[None].expand(1, 4, 4, 5), T.ones(4, 2, 3, 3), stride=(2, 3), output_padding=(2, 1)),
+    "t_output_padding_3d": lambda F, T, x: F.conv_transpose3d(
+        x[None, None].expand(1, 2, 2, 4, 5), T.ones(2, 2, 3, 3, 3), stride=(2, 3, 1),
+        output_padding=(1, 1, 2)),
+    "t_output_size": lambda F, T, x: T.nn.ConvTranspose2d(4, 3, 3, stride=2)(
+        x[None].expand(2, 4, 4, 5), output_size=[25, 25]),
+    "t_output_size_unbatched": lambda F, T, x: T.nn.ConvTranspose1d(4, 3, 3, stride=2)(
+        x[0], output_size=[1, 25]),
+    "t_output_size_length": lambda F, T, x: T.nn.ConvTranspose2d(4, 3, 3, stride=2)(
+        x[None].expand(2, 4, 4, 5), output_size=[3, 9, 11]),
+}
+
+
+@pytest.mark.parametrize("name", list(_CONV_CALLS))
+def test_conv_checks_raise_as_torch_in_its_order(name):
+    """The first of several wrong things is the one torch names, and in its words; a wrong
+    dilation or output_padding is not computed with."""
+    raised = []
+    for T in (torch, distgrad):
+        with pytest.raises(Exception) as e:
+            _CONV_CALLS[name](T.nn.functional, T, T.ones(2, 4, 5))
+        raised.append(e.value)
+    assert type(raised[1]) is type(raised[0]) and str(raised[1]) == str(raised[0])
