@@ -489,7 +489,9 @@ def index_select(input, dim, index):
     return call("index_select", input, index, dim=dim)
 
 
-def gather(input, dim, index):
+def gather(input, dim, index, *, sparse_grad=False):
+    if sparse_grad:
+        raise NotImplementedError("gather: sparse_grad is not supported by distgrad")
     return call("take_along_dim", input, index, dim=wrap_dim(dim, input.ndim))
 
 

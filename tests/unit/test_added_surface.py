@@ -985,6 +985,20 @@ def test_window_functions_round_as_torch_computes_them(name, dtype):
     assert str(distgrad.blackman_window(5)) == str(torch.blackman_window(5))
 
 
+def test_gather_takes_sparse_grad_false():
+    """gather(..., sparse_grad=False), as code passing torch's keyword writes it; a sparse
+    gradient (True) is not built."""
+    def scenario(T):
+        x = leaf(T, A)
+        index = T.tensor([[0, 4, 4], [1, 1, 0]])
+        out = T.gather(x, 1, index, sparse_grad=False) + x.gather(1, index, sparse_grad=False)
+        return [out.detach(), *grads_of(T, out, x)]
+
+    same(scenario)
+    with pytest.raises(NotImplementedError, match="sparse_grad"):
+        distgrad.ones(2, 3).gather(1, distgrad.tensor([[0]]), sparse_grad=True)
+
+
 # ---- grid_sample and affine_grid: torch's warnings, and on a worker ------------------------------
 
 def test_grid_sample_and_affine_grid_warn_as_torch():
