@@ -712,3 +712,14 @@ def test_sum_and_mean_add_in_torchs_order(shape, dim, transposed, dtype):
             out.append(r.numpy())
     for g, w in zip(got, want):
         np.testing.assert_array_equal(g, w)
+
+
+@pytest.mark.parametrize("maxnorm", [-1, -1.0, -1.5])
+def test_renorm_names_a_negative_maxnorm_as_torch_prints_it(maxnorm):
+    """torch prints the Scalar as C++ does a double: -1.0 as -1 (the message ends there)."""
+    raised = []
+    for T in (torch, distgrad):
+        with pytest.raises(RuntimeError) as e:
+            T.renorm(T.ones(2, 2), 2, 0, maxnorm)
+        raised.append(str(e.value))
+    assert raised[1] == raised[0]
