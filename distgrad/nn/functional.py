@@ -1201,9 +1201,16 @@ def kl_div(input: Tensor, target: Tensor, size_average=None, reduce=None,
     return loss
 
 
-def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Tensor:
-    """input divided by its p-norm along dim (at least eps)."""
-    return input / input.norm(p, dim, keepdim=True).clamp_min(eps).expand_as(input)
+def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12,
+              out: Optional[Tensor] = None) -> Tensor:
+    """input divided by its p-norm along dim (at least eps); into out, as torch.div writes
+    it (a table normalized in place: `normalize(w.data, out=w.data)`)."""
+    denom = input.norm(p, dim, keepdim=True).clamp_min(eps).expand_as(input)
+    if out is None:
+        return input / denom
+    from .. import div
+
+    return div(input, denom, out=out)
 
 
 def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:

@@ -999,6 +999,24 @@ def test_gather_takes_sparse_grad_false():
         distgrad.ones(2, 3).gather(1, distgrad.tensor([[0]]), sparse_grad=True)
 
 
+def test_normalize_into_out_as_torch():
+    """F.normalize(..., out=): torch.div's out (its own input too, as a table normalized in
+    place is written), its resize warning, dtype check and refusal of a graph."""
+    def scenario(T):
+        F = T.nn.functional
+        w = T.tensor([[3.0, 4.0], [0.0, 0.0], [1.0, 1.0]])
+        out = T.empty(3, 2)
+        same_tensor = F.normalize(w, out=out) is out
+        table = w.clone()
+        F.normalize(table, p=1, dim=0, out=table)
+        return [same_tensor, out, table, table._version,
+                F.normalize(w, out=T.empty(3, 2, dtype=T.float64)),
+                attempt(F.normalize, w, out=T.empty(3, 2, dtype=T.int64)),
+                attempt(F.normalize, w.clone().requires_grad_(), out=T.empty(3, 2))]
+
+    same(scenario)
+
+
 # ---- grid_sample and affine_grid: torch's warnings, and on a worker ------------------------------
 
 def test_grid_sample_and_affine_grid_warn_as_torch():

@@ -1,11 +1,12 @@
 # Knowledge-graph embeddings as their papers' reference code trains them: TransE with
 # entity tables renormed in place by max_norm (norm_type 1 and 2, repeated ids in a batch,
-# the version counter it bumps), relation tables with a padding_idx, DistMult with
-# two Adagrads, negatives corrupted under a seeded generator (randint,
-# randperm, a bernoulli choice of head or tail), margin ranking, triplet margin with swap,
-# triplet with a custom distance, cosine embedding losses; Adagrad with lr_decay and
-# weight decay; filtered ranking under no_grad; a state_dict and a relation table on a
-# worker. (distgrad has no sparse gradients: DistMult's tables are dense here.)
+# the version counter it bumps), relation tables with a padding_idx, DistMult with its
+# entity rows normalized in place by F.normalize(out=) and two Adagrads, negatives
+# corrupted under a seeded generator (randint, randperm, a bernoulli choice of head or
+# tail), margin ranking, triplet margin with swap, triplet with a custom distance, cosine
+# embedding losses; Adagrad with lr_decay and weight decay; filtered ranking under no_grad;
+# a state_dict and a relation table on a worker. (distgrad has no sparse gradients:
+# DistMult's tables are dense here.)
 import distgrad as torch  # PyTorch: import torch
 nn, F = torch.nn, torch.nn.functional
 torch.manual_seed(13)
@@ -90,6 +91,7 @@ dm = DistMult()
 ent_opt = torch.optim.Adagrad(list(dm.ent.parameters()), lr=0.2)
 rel_opt = torch.optim.Adagrad(list(dm.rel.parameters()), lr=0.2, lr_decay=0.1, weight_decay=1e-3)
 for step in range(3):
+    F.normalize(dm.ent.weight.data, dim=1, out=dm.ent.weight.data)  # unit entities, in place
     neg = corrupt(triples, gen)
     scores = dm(*torch.cat([triples, neg]).unbind(1))
     target = torch.cat([torch.ones(len(triples)), torch.zeros(len(neg))])
@@ -101,7 +103,7 @@ for step in range(3):
     print(step, round(loss.item(), 5), grad.abs().sum(1).nonzero().flatten().tolist(), grad[0], grad[2])
     ent_opt.step()
     rel_opt.step()
-print(dm.ent.weight[1], dm.rel.weight[PAD], ent_opt.state[dm.ent.weight]["sum"][1])
+print(dm.ent.weight[1], dm.rel.weight[PAD], ent_opt.state[dm.ent.weight]["sum"][1], dm.ent.weight._version)
 
 # the other losses on embedded triples, and their gradients
 ent = model.ent.weight.detach().clone().requires_grad_()
