@@ -40,7 +40,7 @@ LOSSES = ("cross_entropy", "nll_loss", "mse_loss", "l1_loss", "smooth_l1_loss", 
           "binary_cross_entropy", "binary_cross_entropy_with_logits", "kl_div",
           "cosine_embedding_loss", "hinge_embedding_loss", "margin_ranking_loss",
           "soft_margin_loss", "triplet_margin_loss", "multi_margin_loss",
-          "multilabel_margin_loss", "poisson_nll_loss")
+          "multilabel_margin_loss", "poisson_nll_loss", "ctc_loss")
 POOLS_FP32 = ("avg_pool3d", "adaptive_avg_pool3d", "adaptive_max_pool3d", "max_unpool2d",
               "max_unpool3d", "fractional_max_pool2d", "fractional_max_pool3d", "grid_sample")
 

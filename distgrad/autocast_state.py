@@ -52,6 +52,11 @@ def set_enabled(device_type: str, enabled: bool) -> None:
     _state.enabled[device_type] = bool(enabled)
 
 
+def any_enabled() -> bool:
+    """torch._C._is_any_autocast_enabled: autocast on for some device type."""
+    return any(_state.enabled.values())
+
+
 def get_dtype(device_type: str):
     return _state.dtype.get(device_type, _DEFAULT_DTYPE["cuda"])
 

@@ -187,7 +187,8 @@ class RNNBase(Module):
     # ---- checks, in torch's words ----------------------------------------------------------------
     def check_input(self, input: Tensor, batch_sizes=None) -> None:
         weight = self._flat_weights[0]
-        if input.dtype is not weight.dtype:
+        if input.dtype is not weight.dtype and not autocast_state.any_enabled():
+            # (under autocast torch lets the casts of the ops inside decide)
             raise ValueError(f"RNN input dtype ({input.dtype}) does not match weight dtype "
                              f"({weight.dtype}). Convert input: input.to({weight.dtype}), or "
                              f"convert model: model.to({input.dtype})")

@@ -283,6 +283,28 @@ def test_modules_under_autocast(name):
     same(scenario, rtol=5e-2, atol=5e-2)
 
 
+@pytest.mark.parametrize("rnn", ["GRU", "RNN", "LSTM"])
+def test_an_acoustic_model_under_autocast(rnn):
+    """A conv front end's bfloat16 output into a recurrent layer of float32 weights (torch
+    skips its dtype check under autocast and lets the casts inside decide), then log_softmax
+    and ctc_loss (on the float32 list)."""
+    def scenario(T):
+        T.manual_seed(0)
+        F = T.nn.functional
+        conv, recurrent = T.nn.Conv1d(4, 6, 3, padding=1), getattr(T.nn, rnn)(6, 5)
+        head = T.nn.Linear(5, 4)
+        with T.autocast("cpu"):
+            h = conv(T.randn(2, 4, 9))
+            out, _ = recurrent(h.permute(2, 0, 1))
+            log_probs = F.log_softmax(head(out), -1)
+            loss = F.ctc_loss(log_probs, T.tensor([[1, 2], [3, 3]]), [9, 8], [2, 2])
+        loss.backward()
+        return [h.dtype, out.dtype, log_probs.dtype, loss, conv.weight.grad,
+                recurrent.weight_hh_l0.grad]
+
+    same(scenario, rtol=5e-2, atol=5e-2)
+
+
 @pytest.mark.parametrize("scaled", [False, True])
 @pytest.mark.parametrize("low", LOW)
 def test_mlp_training_steps_match_torch(low, scaled):
