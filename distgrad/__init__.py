@@ -52,6 +52,7 @@ from .inplace_functions import *  # noqa: F401,F403  (torch.relu_(x), torch.exp_
 from .signal_windows import *  # noqa: F401,F403  (hann_window, ...)
 from . import linalg
 from . import special
+from . import signal
 from . import return_types  # noqa: F401  (torch.return_types)
 from ._format import set_printoptions  # noqa: F401
 from .settings import (are_deterministic_algorithms_enabled,  # noqa: F401

@@ -1,5 +1,5 @@
 # A small acoustic model trained with CTC as speech tutorials build one: log-mel-like
-# features framed from a waveform (unfold, a Hann window), a conv front end (dilated,
+# features framed from a waveform (unfold, torch.signal.windows), a conv front end (dilated,
 # grouped, reflect/circular/replicate padding, a stride), a bidirectional GRU, log_softmax
 # over time-major frames and F.ctc_loss in its many forms (mean/sum/none, zero_infinity,
 # a blank that is not 0, targets concatenated and padded, lengths as tuples); a hook on the
@@ -12,10 +12,12 @@ B, N_MEL, VOCAB, BLANK = 3, 6, 5, 0
 
 # waveforms -> frames -> windowed "spectral" features
 wave = torch.randn(B, 200)
-frames = wave.unfold(1, 16, 8) * torch.hann_window(16)
+frames = wave.unfold(1, 16, 8) * torch.signal.windows.hamming(16, sym=False)
 feats = torch.log1p((frames @ torch.randn(16, N_MEL)).pow(2)).transpose(1, 2)
 feats = (feats - feats.mean(-1, keepdim=True)) / (feats.std(-1, keepdim=True) + 1e-5)
 print(frames.shape, feats.shape, torch.hann_window(5), torch.hann_window(4, periodic=False))
+print(torch.signal.windows.kaiser(5, beta=4.0), torch.signal.windows.gaussian(4, std=1.5, sym=False),
+      torch.equal(torch.signal.windows.hann(8, sym=False), torch.hann_window(8)))
 
 
 class Acoustic(nn.Module):
