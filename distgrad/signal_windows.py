@@ -5,6 +5,9 @@ window starts at -2.98e-08, a float64 one at 0, as torch prints them); a periodi
 is the symmetric window one longer, without its last point."""
 from __future__ import annotations
 
+import functools
+import inspect
+
 import numpy as np
 
 from . import dtypes
@@ -34,6 +37,34 @@ def _window(name: str, window_length, periodic, dtype, device, requires_grad, va
     return _from_array(arr.astype(dtype.np), device, requires_grad)
 
 
+def _torchs_overloads(fn):
+    """torch's parser matches a window's parameters after window_length only as a prefix of
+    (periodic, alpha, beta), each an overload of its own: one given by keyword without
+    those before it (kaiser_window(8, beta=5.0)) matches none, and torch says so."""
+    params = inspect.signature(fn).parameters.values()
+    names = [p.name for p in params if p.kind is p.POSITIONAL_OR_KEYWORD][1:]
+
+    @functools.wraps(fn)
+    def parsed(*args, **kwargs):
+        given = names[:max(len(args) - 1, 0)] + [k for k in names if k in kwargs]
+        if sorted(given, key=names.index) != names[:len(given)]:
+            raise TypeError(_invalid_combination(fn.__name__, args, kwargs))
+        return fn(*args, **kwargs)
+
+    return parsed
+
+
+def _invalid_combination(name: str, args, kwargs) -> str:
+    from .creation import _OVERLOADS, _parser_type
+
+    # (torch keeps the keywords in a hash map: it lists them in reverse)
+    got = [_parser_type(a) for a in args] + [
+        f"{k}={_parser_type(kwargs[k])}" for k in reversed(kwargs)]
+    return (f"{name}() received an invalid combination of arguments - got "
+            f"({', '.join(got)}{')' if args else ', )'}, but expected one of:\n" +
+            "".join(f" * ({o})\n" for o in _OVERLOADS[name]))
+
+
 def _computed_in(dtype) -> np.dtype:
     """numpy's type for the dtype's arithmetic: a Python float with it stays in it, as a
     scalar does with torch's tensors (ml_dtypes' bfloat16 included)."""
@@ -45,12 +76,14 @@ def _hamming(alpha, beta):
     return lambda k, n: np.cos(k * (2 * np.pi / (n - 1))) * -beta + alpha
 
 
+@_torchs_overloads
 def hann_window(window_length, periodic=True, *, dtype=None, layout=None, device=None,
                 requires_grad=False):
     return _window("hann_window", window_length, periodic, dtype, device, requires_grad,
                    _hamming(0.5, 0.5))
 
 
+@_torchs_overloads
 def hamming_window(window_length, periodic=True, alpha=0.54, beta=0.46, *, dtype=None,
                    layout=None, device=None, requires_grad=False):
     return _window("hamming_window", window_length, periodic, dtype, device, requires_grad,
@@ -63,6 +96,7 @@ def _blackman(k, n):
     return np.cos(phase * 4) * 0.08 - np.cos(phase * 2) * 0.5 + 0.42
 
 
+@_torchs_overloads
 def blackman_window(window_length, periodic=True, *, dtype=None, layout=None, device=None,
                     requires_grad=False):
     return _window("blackman_window", window_length, periodic, dtype, device, requires_grad,
@@ -77,12 +111,14 @@ def _bartlett(k, n):
     return ramp
 
 
+@_torchs_overloads
 def bartlett_window(window_length, periodic=True, *, dtype=None, layout=None, device=None,
                     requires_grad=False):
     return _window("bartlett_window", window_length, periodic, dtype, device, requires_grad,
                    _bartlett)
 
 
+@_torchs_overloads
 def kaiser_window(window_length, periodic=True, beta=12.0, *, dtype=None, layout=None,
                   device=None, requires_grad=False):
     def values(k, n):  # (in float32 for a 16-bit dtype, as ATen's kernel computes it)

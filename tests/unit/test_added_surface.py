@@ -967,6 +967,17 @@ def test_window_parameters():
                     T.kaiser_window(9, False, 3.5), T.kaiser_window(10, True, 0.0)])
 
 
+def test_window_parameters_by_keyword_match_torchs_overloads():
+    """periodic, alpha, beta are overloads' prefixes: a later one by keyword without those
+    before it is torch's TypeError (the keywords listed in reverse, as torch's map has them)."""
+    same(lambda T: [
+        attempt(T.kaiser_window, 6, beta=8.0), attempt(T.hamming_window, 6, True, beta=0.4),
+        attempt(T.hamming_window, 6, alpha=1.0, beta=8.0, requires_grad=True),
+        attempt(T.kaiser_window, window_length=6, beta=8.0),
+        T.hamming_window(6, periodic=False, alpha=0.5, beta=0.4),
+        T.kaiser_window(6, periodic=True, beta=2.0), T.hann_window(window_length=6)])
+
+
 @pytest.mark.parametrize("name", ["hann_window", "hamming_window", "blackman_window",
                                   "bartlett_window"])
 @pytest.mark.parametrize("dtype", ["float64", "float16", "bfloat16", "float32"])
