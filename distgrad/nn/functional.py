@@ -342,17 +342,33 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: Optional[int] = None,
 def embedding_renorm_(weight: Tensor, input: Tensor, max_norm: float, norm_type: float) -> Tensor:
     """The rows of `weight` that `input` picks, each scaled in place to a norm of at most
     max_norm (by max_norm / (norm + 1e-7), computed in double as torch does); not recorded
-    for autograd, as torch's, but a write all the same (the weight's version counts it)."""
-    from ..autograd.grad_mode import no_grad
+    for autograd, as torch's, but a write all the same (the weight's version counts it).
+    torch's kernel takes int32 or int64 ids, and selects the rows in ascending order of id
+    (a negative one wrapping): at the first it cannot select it stops, the rows before it
+    renormed."""
+    from ..ops.rules import scalar_types_error
 
+    if input.dtype not in (dtypes.int64, dtypes.int32):
+        raise scalar_types_error("embedding_renorm_", "indices", "Long, Int", input.dtype, 2)
+    num = weight.shape[0]
+    ids = sorted(set(int(v) for v in input.reshape(-1).tolist()))
+    bad = next((v for v in ids if not -num <= v < num), None)
+    wanted = sorted(set(v % num for v in ids if bad is None or v < bad))
+    if wanted:
+        _renorm_rows(weight, creation.tensor(wanted, device=weight.device), max_norm, norm_type)
+    if bad is not None:
+        raise IndexError(f"select(): index {bad} out of range for tensor of size "
+                         f"{list(weight.shape)} at dimension 0")
+    return weight
+
+
+def _renorm_rows(weight: Tensor, rows: Tensor, max_norm: float, norm_type: float) -> None:
     with no_grad():
         w = weight.detach()
-        rows = input.reshape(-1).unique()
         picked = w.index_select(0, rows)
         norms = picked.norm(p=norm_type, dim=1, keepdim=True).double()
         scale = (max_norm / (norms + 1e-7)).where(norms > max_norm, 1.0).to(w.dtype)
         w.index_copy_(0, rows, picked * scale)
-    return weight
 
 
 def layer_norm(input: Tensor, normalized_shape, weight: Optional[Tensor] = None,

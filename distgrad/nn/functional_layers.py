@@ -685,16 +685,7 @@ def embedding_bag(input: Tensor, weight: Tensor, offsets: Optional[Tensor] = Non
     num = weight.shape[0]
     ids = [int(v) for v in flat.tolist()]
     if max_norm is not None:
-        # torch's renorm selects the rows in ascending order (select wraps a negative index)
-        # and stops at the first it cannot select, the rows before it renormed
-        order = sorted(set(ids))
-        bad = next((v for v in order if not -num <= v < num), None)
-        rows = [v % num for v in order if bad is None or v < bad]
-        if rows:
-            _F.embedding_renorm_(weight, _index(rows, weight), max_norm, norm_type)
-        if bad is not None:
-            raise IndexError(f"select(): index {bad} out of range for tensor of size "
-                             f"{list(weight.shape)} at dimension 0")
+        _F.embedding_renorm_(weight, flat, max_norm, norm_type)
     if padding_idx is not None:
         if not -num <= padding_idx < num:
             raise AssertionError("padding_idx must be within num_embeddings")

@@ -295,11 +295,12 @@ def require_castable(result: dtypes.dtype, out: dtypes.dtype) -> None:
                            f"type {out.long_name}")
 
 
-def scalar_types_error(op: str, arg: str, names: str, d: dtypes.dtype) -> RuntimeError:
+def scalar_types_error(op: str, arg: str, names: str, d: dtypes.dtype,
+                       position: int = 1) -> RuntimeError:
     """torch's checkScalarTypes error: `arg` of dtype `d` is none of the types `names` lists."""
-    return RuntimeError(f"Expected tensor for argument #1 '{arg}' to have one of the following "
-                        f"scalar types: {names}; but got {d.message_name} instead (while checking "
-                        f"arguments for {op})")
+    return RuntimeError(f"Expected tensor for argument #{position} '{arg}' to have one of the "
+                        f"following scalar types: {names}; but got {d.message_name} instead "
+                        f"(while checking arguments for {op})")
 
 
 def not_implemented(kernel: str, d: dtypes.dtype) -> NotImplementedError:

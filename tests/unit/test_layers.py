@@ -666,6 +666,41 @@ def test_embedding_bag_max_norm_renorms_the_rows_before_a_bad_index():
     np.testing.assert_allclose(got[1][1], got[0][1], rtol=1e-6, atol=1e-7)
 
 
+@pytest.mark.parametrize("ids", [[3, 9, -1, 0, 7], [1, -1, 3], [2, -6]])
+def test_embedding_max_norm_renorms_the_rows_before_a_bad_index(ids):
+    # as embedding_bag's: ascending order, -1 wrapping, the rows before a bad id renormed
+    w0 = np.random.default_rng(9).standard_normal((5, 3)).astype(np.float32) * 3
+    got = []
+    for T in (torch, distgrad):
+        w = T.tensor(w0)
+        with pytest.raises(IndexError) as caught:
+            T.nn.functional.embedding(T.tensor(ids), w, max_norm=1.0)
+        got.append((str(caught.value), w.numpy()))
+    assert got[1][0] == got[0][0]
+    np.testing.assert_allclose(got[1][1], got[0][1], rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("dtype", ["int32", "int64", "float32", "int16"])
+def test_embedding_max_norm_takes_int32_ids_as_torch(dtype):
+    # torch's renorm kernel takes int32 ids as its lookup does; others fail its check of
+    # argument #2 first
+    w0 = np.random.default_rng(10).standard_normal((5, 3)).astype(np.float32) * 3
+    got = []
+    for T in (torch, distgrad):
+        w = T.tensor(w0)
+        try:
+            out = T.nn.functional.embedding(T.tensor([[4, 1], [1, 0]], dtype=getattr(T, dtype)),
+                                            w, max_norm=1.0, norm_type=1.0).numpy()
+        except RuntimeError as e:
+            out = str(e)
+        got.append((out, w.numpy()))
+    if isinstance(got[0][0], str):
+        assert got[1][0] == got[0][0]
+    else:
+        np.testing.assert_allclose(got[1][0], got[0][0], rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(got[1][1], got[0][1], rtol=1e-6, atol=1e-7)
+
+
 def test_embedding_bag_refuses_offsets_in_torchs_words():
     """Offsets must start the first bag at 0 (torch's message prints offsets[0] as C++ prints
     a 0-d tensor, of the indices' promoted type) and end within the input; a 2-D input takes

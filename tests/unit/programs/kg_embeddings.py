@@ -65,6 +65,7 @@ emb = nn.Embedding.from_pretrained(table.clone(), freeze=False, max_norm=2.0)
 with torch.no_grad():
     emb(torch.tensor([0, 0, 1]))
 print(emb.weight, emb.weight._version)
+print(emb(torch.tensor([[2], [3]], dtype=torch.int32)), emb.weight[2:], emb.weight._version)  # (ids from numpy)
 out = F.embedding(torch.tensor([[2, 3], [2, 0]]), emb.weight, max_norm=1.0, norm_type=1.0)
 out.sum().backward()
 print(out, emb.weight.detach(), emb.weight.grad)
