@@ -750,15 +750,34 @@ def topk(input, k, dim=-1, largest=True, sorted=True):
                                   sorted=bool(sorted)))
 
 
+def _unique_of_sorted(input):
+    """(values, inverse, counts) as torch's CPU kernel finds them: it sorts the flattened
+    input (its sort's order of equal values) and keeps the first of each run, so of 0.0
+    and -0.0 the one its sort puts first (np.unique's sort may put the other); every NaN
+    stays apart (NaN != NaN)."""
+    from ..autograd.grad_mode import no_grad
+
+    with no_grad():
+        ordered, order = call("sort", input.detach().reshape(-1), dim=0, descending=False)
+    ordered, order = ordered._numpy_value(), order._numpy_value()
+    starts = np.ones(len(ordered), bool)
+    starts[1:] = ordered[1:] != ordered[:-1]
+    inverse = np.empty(len(ordered), np.int64)
+    inverse[order] = np.cumsum(starts) - 1
+    counts = np.diff(np.append(np.flatnonzero(starts), len(ordered)))
+    return ordered[starts], inverse, counts
+
+
 def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=None):
     """The sorted distinct values (no derivative: the result's shape depends on the data)."""
     from ..creation import tensor
 
     arr = input._numpy_value()
     d = None if dim is None else wrap_dim(dim, input.ndim)
-    # torch keeps every NaN apart (NaN != NaN); numpy merges them unless told not to
-    nan = {} if d is not None else {"equal_nan": False}
-    vals, inverse, counts = np.unique(arr, return_inverse=True, return_counts=True, axis=d, **nan)
+    if d is None and input.dtype.is_floating_point:
+        vals, inverse, counts = _unique_of_sorted(input)
+    else:
+        vals, inverse, counts = np.unique(arr, return_inverse=True, return_counts=True, axis=d)
     values = tensor(vals.astype(arr.dtype), device=input.device_str)
     out = [_sets.without_derivative(input, values, "_unique2", "Unique2Backward0") if d is None
            else _sets.without_derivative(input, values, "unique_dim", "UniqueDimBackward0")]

@@ -440,6 +440,18 @@ def test_unique_keeps_every_nan_apart():
     same(scenario)
 
 
+@pytest.mark.parametrize("values", [[-1.0, -0.0, -2.0, 0.0, -1.0, -1.0], [0.0, -0.0, 0.0, -1.0],
+                                    [1.0, -0.0, 0.0], [0.0, -0.0] * 20 + [NAN, -0.0]])
+def test_unique_keeps_the_zero_torchs_sort_puts_first(values):
+    """torch sorts, then keeps the first of each run: of 0.0 and -0.0 the one its sort
+    puts first (np.unique's sort may put the other there; the sign shows when printed)."""
+    def scenario(T):
+        out = T.unique(T.tensor(values), return_inverse=True, return_counts=True)
+        return [str(out[0]), *out]
+
+    same(scenario)
+
+
 def test_unique_consecutive_misuse():
     same(lambda T: [attempt(T.unique_consecutive, T.ones(2, 2), dim=2),
                     attempt(T.unique_consecutive, T.zeros(3, 0), dim=0)])
