@@ -2,8 +2,9 @@
 # max pooling over points (its gradient to one point of a tie, amax's split over ties),
 # a k-nearest-neighbour edge feature by cdist + topk + gather, a chamfer distance by min
 # over both dims, a T-net's orthogonality penalty, random rotations under a seed; in-place
-# centering of a view, a hook on the pooled features, no_grad evaluation, a state_dict and
-# a batch sharded over the workers.
+# centering of a view, a hook on the pooled features; voxel downsampling (unique rows,
+# scatter_reduce amax/mean) and farthest point sampling; no_grad evaluation, a state_dict
+# and a batch sharded over the workers.
 import math
 
 import distgrad as torch  # PyTorch: import torch
@@ -110,6 +111,25 @@ grid = torch.tensor([[[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [2.0, 0.0]
 feats, idx = knn_features(grid, 2)
 feats.pow(2).sum().backward()
 print(idx[0], torch.cdist(grid, grid)[0, 0], grid.grad)
+
+# voxel downsampling: points binned by unique rows, features pooled per voxel by
+# scatter_reduce (amax's gradient split over ties, mean), farthest point sampling
+cloud = (clouds[2] * 2).requires_grad_()
+cells = torch.div(cloud.detach() + 8, 4.0, rounding_mode="floor").long()
+voxels, which, counts = torch.unique(cells, dim=0, return_inverse=True, return_counts=True)
+idx3 = which.unsqueeze(1).expand(-1, 3)
+peak = torch.zeros(len(voxels), 3).scatter_reduce(0, idx3, cloud.abs().round(), "amax", include_self=False)
+mean = torch.zeros(len(voxels), 3).scatter_reduce(0, idx3, cloud, "mean", include_self=False)
+(peak.sum() + mean.pow(2).sum()).backward()
+print(voxels.shape, which, counts, peak[:3], mean[:2], cloud.grad[:4])
+print(torch.unique(cloud.detach().round()), torch.unique(cloud.detach().round(), sorted=False).shape)
+far = torch.full((N,), float("inf"))
+chosen = [0]
+for _ in range(3):
+    far = torch.minimum(far, (clouds[2] - clouds[2, chosen[-1]]).pow(2).sum(1))
+    chosen.append(int(far.argmax()))
+normals = F.normalize(torch.linalg.cross(clouds[2, 1:] - clouds[2, :1], -clouds[2, :1], dim=1), dim=1)
+print(chosen, normals[:2], torch.gather(clouds[2], 0, torch.tensor([[1, 0, 2]]), sparse_grad=False))
 
 # evaluation without grad, a state_dict, a batch sharded over the workers
 model.eval()
