@@ -998,8 +998,20 @@ def _cross_rule(a, b, dim):
 
 
 def _cross_forward(a, b, dim):
+    """a_i b_j - a_j b_i as torch's kernel computes it: compiled with fused multiply-adds,
+    for float32 and float64 the first product is not rounded apart (so the cross product
+    of parallel vectors is their rounding error, 1e-8, not 0: a normal then normalized is a
+    unit vector, not 0); a 16-bit float's products and difference are each rounded."""
+    from .fused import fma
+
     shape = np.broadcast_shapes(a.shape, b.shape)
-    return np.cross(np.broadcast_to(a, shape), np.broadcast_to(b, shape), axis=dim)
+    a, b = (np.moveaxis(np.broadcast_to(t, shape), dim, 0) for t in (a, b))
+    pairs = ((1, 2), (2, 0), (0, 1))
+    if a.dtype in (np.float32, np.float64):
+        out = [fma(a[i], b[j], -(a[j] * b[i]), a.dtype) for i, j in pairs]
+    else:
+        out = [a[i] * b[j] - a[j] * b[i] for i, j in pairs]
+    return np.moveaxis(np.stack(out), 0, dim)
 
 
 defop("cross", _cross_forward, _cross_rule,

@@ -240,8 +240,9 @@ def run_forward(op: OpDef, values, attrs: dict, out_dtypes) -> list:
 
 
 # Ops whose float16 (bfloat16) forward must see float16 (the next float16 value, not
-# float32's; the rounded steps of pow, log_softmax, nll_loss, add, sub and adam_update).
-OWN_HALF = {"nextafter", "pow", "log_softmax", "nll_loss", "add", "sub", "adam_update"}
+# float32's; the rounded steps of pow, log_softmax, nll_loss, add, sub, adam_update, cross).
+OWN_HALF = {"nextafter", "pow", "log_softmax", "nll_loss", "add", "sub", "adam_update",
+            "cross"}
 
 
 # Elementwise ops whose kernels read a number operand's own value (as a float) where the

@@ -723,3 +723,23 @@ def test_renorm_names_a_negative_maxnorm_as_torch_prints_it(maxnorm):
             T.renorm(T.ones(2, 2), 2, 0, maxnorm)
         raised.append(str(e.value))
     assert raised[1] == raised[0]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "bfloat16"])
+@pytest.mark.parametrize("dim", [-1, 0])
+def test_cross_rounds_as_torchs_fused_kernel(dtype, dim):
+    """torch's cross kernel is compiled with fused multiply-adds (float32, float64: the
+    cross product of parallel vectors is a rounding error, not 0) and rounds a 16-bit
+    float's products and difference each: its values to the bit, broadcast too."""
+    rng = np.random.default_rng(5)
+    a, b = rng.standard_normal((2, 300, 3)) * 3
+    b[:100], b[100:150] = a[:100], 2 * a[100:150]
+    a, b = (x.T.copy() if dim == 0 else x for x in (a, b))
+    results = []
+    for T in (torch, distgrad):
+        x, y = (T.tensor(v, dtype=T.float32).to(getattr(T, dtype)) for v in (a, b))
+        one = y[:, :1] if dim == 0 else y[:1]
+        results.append([T.linalg.cross(x, y, dim=dim).float().numpy(),
+                        T.linalg.cross(x, one, dim=dim).float().numpy()])
+    for mine, theirs in zip(results[1], results[0]):
+        np.testing.assert_array_equal(mine, theirs)

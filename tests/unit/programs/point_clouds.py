@@ -113,7 +113,8 @@ feats.pow(2).sum().backward()
 print(idx[0], torch.cdist(grid, grid)[0, 0], grid.grad)
 
 # voxel downsampling: points binned by unique rows, features pooled per voxel by
-# scatter_reduce (amax's gradient split over ties, mean), farthest point sampling
+# scatter_reduce (amax's gradient split over ties, mean), farthest point sampling, normals
+# (a degenerate one: torch's cross of a vector with itself is its rounding error, not 0)
 cloud = (clouds[2] * 2).requires_grad_()
 cells = torch.div(cloud.detach() + 8, 4.0, rounding_mode="floor").long()
 voxels, which, counts = torch.unique(cells, dim=0, return_inverse=True, return_counts=True)
@@ -129,6 +130,9 @@ for _ in range(3):
     far = torch.minimum(far, (clouds[2] - clouds[2, chosen[-1]]).pow(2).sum(1))
     chosen.append(int(far.argmax()))
 normals = F.normalize(torch.linalg.cross(clouds[2, 1:] - clouds[2, :1], -clouds[2, :1], dim=1), dim=1)
+edges = clouds[2, 1:4] - clouds[2, :1]
+degenerate = torch.linalg.cross(edges, edges[1:2], dim=1)  # (row 1 crosses itself: a rounding error)
+print(degenerate[1].abs().max() < 1e-6, F.normalize(degenerate, dim=1).norm(dim=1))
 print(chosen, normals[:2], torch.gather(clouds[2], 0, torch.tensor([[1, 0, 2]]), sparse_grad=False))
 
 # evaluation without grad, a state_dict, a batch sharded over the workers
