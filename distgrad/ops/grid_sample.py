@@ -17,6 +17,7 @@ import numpy as np
 
 from .. import dtypes
 from ..autograd.record import call
+from .fused import fma
 from .ranges import _linspace_forward
 from .rules import require_float, require_scalar_type
 from .table import Meta, defop
@@ -84,8 +85,30 @@ def affine_grid_generator(theta, size, align_corners):
 
 # ---- grid_sampler: where each output point reads ------------------------------------------------
 
+def _unnormalize_forward(coord, size: int, align_corners: bool):
+    """torch's unnormalize: (coord + 1) * scale, less 0.5 without align_corners, as its
+    kernels compute it: one fused multiply-add (which decides, at a pixel's centre, which
+    pair of pixels a bilinear gradient is taken from)."""
+    scale = (size - 1) / 2 if align_corners else size / 2
+    kind = coord.dtype.type
+    shifted = coord + kind(1)
+    if align_corners:
+        return shifted * kind(scale)
+    if coord.dtype not in (np.float32, np.float64):  # (16-bit: rounded op by op, as before)
+        return shifted * kind(scale) - kind(0.5)
+    return fma(shifted, scale, -0.5, coord.dtype)
+
+
+defop("grid_sampler_unnormalize", _unnormalize_forward,
+      lambda coord, size, align_corners: Meta(coord.shape, coord.dtype),
+      lambda c, g: g * ((c.attrs["size"] - 1) / 2 if c.attrs["align_corners"] else
+                        c.attrs["size"] / 2),
+      node="GridSamplerUnnormalizeBackward0", elementwise=True)
+
+
 class _Numpy:
     where, floor, abs, fmod, clip = np.where, np.floor, np.abs, np.fmod, np.clip
+    unnormalize = staticmethod(_unnormalize_forward)
 
 
 class _Ops:
@@ -95,19 +118,24 @@ class _Ops:
     abs = staticmethod(lambda x: x.abs())
     fmod = staticmethod(lambda x, s: x.fmod(s))
     clip = staticmethod(lambda x, lo, hi: x.clamp(lo, hi))
+    @staticmethod
+    def unnormalize(coord, size, align):
+        if coord.dtype in (dtypes.float32, dtypes.float64):
+            return call("grid_sampler_unnormalize", coord, size=size, align_corners=align)
+        scale = (size - 1) / 2 if align else size / 2  # (16-bit: rounded op by op)
+        return (coord + 1) * scale if align else (coord + 1) * scale - 0.5
 
 
-def _unnormalized(coord, size: int, align: bool):
+def _unnormalized(coord, size: int, align: bool, lib):
     """torch's grid_sampler_unnormalize: a grid coordinate in [-1, 1] as a pixel coordinate,
     and its slope."""
-    scale = (size - 1) / 2 if align else size / 2
-    return ((coord + 1) * scale if align else (coord + 1) * scale - 0.5), scale
+    return lib.unnormalize(coord, size, align), (size - 1) / 2 if align else size / 2
 
 
 def _source(coord, size: int, padding: int, align: bool, lib):
     """torch's ComputeLocation: the pixel coordinate a grid coordinate in [-1, 1] reads, and
     (for the ops) d(pixel)/d(grid coordinate), or None from numpy."""
-    x, scale = _unnormalized(coord, size, align)
+    x, scale = _unnormalized(coord, size, align, lib)
     slope = None
     if lib is _Ops:
         slope = call("full", shape=list(coord.shape), value=scale, dtype=coord.dtype.name,
@@ -210,9 +238,9 @@ def _bicubic_taps(grid, spatial, padding_mode, align_corners, lib):
     padding], with the fractional offsets (tx, ty) and the slopes d(pixel)/d(grid)."""
     (h, w) = spatial
     x, sx = _unnormalized(grid[..., 0] if lib is _Numpy else grid.select(-1, 0), w,
-                          align_corners)
+                          align_corners, lib)
     y, sy = _unnormalized(grid[..., 1] if lib is _Numpy else grid.select(-1, 1), h,
-                          align_corners)
+                          align_corners, lib)
     ix, iy = lib.floor(x), lib.floor(y)
     taps = [[(_padded(iy + (j - 1), None, h, padding_mode, align_corners, lib)[0],
               _padded(ix + (i - 1), None, w, padding_mode, align_corners, lib)[0])

@@ -90,7 +90,8 @@ def _grid(*shape):
 
 
 case("grid_sample_bilinear_zeros", lambda T, x, g: nnf(T).grid_sample(
-    x, g, align_corners=False), F(2, 3, 4, 5), _grid(2, 3, 4, 2), covers="grid_sampler")
+    x, g, align_corners=False), F(2, 3, 4, 5), _grid(2, 3, 4, 2),
+    covers=("grid_sampler", "grid_sampler_unnormalize"))
 case("grid_sample_bilinear_border_align", lambda T, x, g: nnf(T).grid_sample(
     x, g, padding_mode="border", align_corners=True), F(1, 2, 3, 4), _grid(1, 5, 2, 2),
     covers="grid_sampler")
