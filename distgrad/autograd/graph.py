@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import weakref
 
-from . import grad_mode
+from . import anomaly_mode, grad_mode
 
 _sequence = itertools.count()
 
@@ -41,9 +41,16 @@ def modified_error(dtype, shape, producer, output_nr: int, stale) -> RuntimeErro
     return RuntimeError(
         "one of the variables needed for gradient computation has been modified by an "
         f"inplace operation: [{dtype.message_name} [{', '.join(map(str, shape))}]]{what} is at "
-        f"version {stale[0]}; expected version {stale[1]} instead. Hint: enable anomaly "
-        "detection to find the operation that failed to compute its gradient, with "
-        "torch.autograd.set_detect_anomaly(True, check_nan=False).")
+        f"version {stale[0]}; expected version {stale[1]} instead. Hint: "
+        + (_ANOMALY_HINT if anomaly_mode.is_anomaly_enabled() else _PLAIN_HINT))
+
+
+_PLAIN_HINT = ("enable anomaly detection to find the operation that failed to compute its "
+               "gradient, with torch.autograd.set_detect_anomaly(True, check_nan=False).")
+# (anomaly mode's warning shows where the node was made, above the error)
+_ANOMALY_HINT = ("the backtrace further above shows the operation that failed to compute its "
+                 "gradient. The variable in question was changed in there or anywhere later. "
+                 "Good luck!")
 
 
 class RawSavedTensor:
