@@ -91,8 +91,13 @@ def note(node) -> None:
     frames = [f for k, f in enumerate(stack) if not f.filename.startswith(_PACKAGE) and not (
         f.filename == "<string>" and k + 1 < len(stack)
         and stack[k + 1].filename.startswith(_PACKAGE))]
+    lines, parent = traceback.format_list(frames), getattr(_running, "node", None)
     try:
-        node._anomaly = ("".join(traceback.format_list(frames)), getattr(_running, "node", None))
+        node._anomaly = ("".join(lines), parent)
+        # (torch shows them in the node's metadata too)
+        node.metadata["traceback_"] = lines
+        if parent is not None:
+            node.metadata["parent_"] = parent
     except AttributeError:  # (a node kind that keeps no stack)
         pass
 

@@ -226,3 +226,19 @@ def test_twin_run_helper_sees_the_same_error():
 
     (t, _), (d, _) = run(scenario, torch), run(scenario, distgrad)
     assert t.type == d.type and t.message == d.message
+
+
+def test_a_nodes_metadata_keeps_its_forward_stack_and_parent():
+    """torch keeps the forward stack in `grad_fn.metadata["traceback_"]` (and the node whose
+    backward made a node of a gradient's graph in "parent_")."""
+    def scenario(torch):
+        x = torch.tensor([0.5, 1.0], requires_grad=True)
+        with torch.autograd.set_detect_anomaly(True):
+            y = x * 2
+            (g,) = torch.autograd.grad((y * y).sum(), x, create_graph=True)
+        plain = (x * 3).grad_fn.metadata
+        return (sorted(y.grad_fn.metadata), y.grad_fn.metadata["traceback_"][-1],
+                sorted(g.grad_fn.metadata), g.grad_fn.metadata["parent_"].name(), plain)
+
+    (t_res, _), (d_res, _) = both(scenario)
+    assert d_res == t_res
