@@ -186,9 +186,13 @@ def _found_dtype(k, out, result, kwargs, n):
 
 def _clamp_by_numbers(k, out, result, kwargs, n):
     """clamp by numbers (the Scalar overloads) wants out of the result's dtype; by tensors
-    it casts."""
+    it casts. Into its own input, its meta function refuses a higher category first, naming
+    out's C++ type."""
     bounds = (kwargs.get("min"), kwargs.get("max"))
     if not any(isinstance(b, Tensor) for b in bounds):
+        if kwargs.get("out") is kwargs.get("input") and result.category > out.category:
+            return (f"result type {result.long_name} can't be cast to the desired output type "
+                    f"{out.c_name}")
         return _found_dtype(k, out, result, kwargs, n)
 
 
@@ -317,7 +321,7 @@ def _taking_out(fn, name, dtype_rule=None):
             named = _named_arguments(fn, args, kwargs)
             for k, (o, r) in enumerate(zip(outs, results)):
                 if isinstance(o, Tensor) and isinstance(r, Tensor):
-                    message = dtype_rule(k, o.dtype, r.dtype, named, len(results))
+                    message = dtype_rule(k, o.dtype, r.dtype, {**named, "out": o}, len(results))
                     if message is not None:
                         raise RuntimeError(message)
         if name in CAT_FAMILY and isinstance(outs[0], Tensor):

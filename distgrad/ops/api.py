@@ -85,9 +85,30 @@ def tensor_operands(values):
             yield v
 
 
+# clamp by numbers (its Scalar overloads): torch's meta function refuses a result of a
+# higher category than self in words naming self's C++ type (self.dtype(): "long int")
+CLAMPS = {"clamp_", "clamp_min_", "clamp_max_", "clip_"}
+
+
+def clamped_by_numbers(fn):
+    """`fn` (clamp, clamp_min, clamp_max) whose result, by number bounds, must fit self."""
+    from .rules import require_castable
+
+    @functools.wraps(fn)
+    def checked(self, *bounds, **kw):
+        result = fn(self, *bounds, **kw)
+        given = [b for b in (*bounds, *kw.values()) if b is not None]
+        if not all(hasattr(b, "_storage") for b in given):  # (the Number overload)
+            require_castable(result.dtype, self.dtype, c_type=True)
+        return result
+    return checked
+
+
 def _in_place(fn, name: str, tensor_class):
     same_too = name in SOURCE_NOT_SELF
     checked = name[:-1] not in FACTORS_UNCHECKED and name not in READ_UNCHECKED
+    if name in CLAMPS:
+        fn = clamped_by_numbers(fn)
 
     def method(self, *args, **kwargs):
         # torch's TensorIterator refuses any input, positional or keyword, that partly

@@ -287,12 +287,13 @@ def integral_scalar(value, np_dtype):
     return int(value)
 
 
-def require_castable(result: dtypes.dtype, out: dtypes.dtype) -> None:
+def require_castable(result: dtypes.dtype, out: dtypes.dtype, c_type: bool = False) -> None:
     """torch's check of a result written into a tensor (an in-place op): not into a lower
-    category (a float result into a long tensor)."""
+    category (a float result into a long tensor). `c_type`: the check names out's C++ type
+    ("long int"), as torch's checks that print a tensor's TypeMeta (self.dtype()) do."""
     if result.category > out.category:
         raise RuntimeError(f"result type {result.long_name} can't be cast to the desired output "
-                           f"type {out.long_name}")
+                           f"type {out.c_name if c_type else out.long_name}")
 
 
 def scalar_types_error(op: str, arg: str, names: str, d: dtypes.dtype,

@@ -469,3 +469,24 @@ def test_reductions_over_empty_dims_as_torch(name):
 def test_too_few_degrees_of_freedom_warn_in_the_ops_name(case):
     """torch's warning names the op (std, var_mean, ...), also for a reduction over no elements."""
     same(case)
+
+
+def test_clamp_by_numbers_in_place_names_selfs_cpp_type():
+    """clamp's Scalar overloads refuse a float bound on an integer self written in place
+    (or out=self) naming self's C++ type ("long int"); other in-place ops, and clamp by
+    tensors or into another out, name the dtype ("Long")."""
+    def f(torch):
+        out = []
+        for d in (torch.int8, torch.uint8, torch.int16, torch.int32, torch.int64, torch.bool):
+            def x():
+                return torch.ones(3, dtype=d)
+            t = x()
+            out += [attempt(x().clamp_, 0.5, 2.5), attempt(x().clamp_, max=0.5),
+                    attempt(x().clamp_min_, 0.5), attempt(x().clamp_max_, 0.5),
+                    attempt(x().clip_, 0, 1.5), attempt(x().clamp_, 0, 1),
+                    attempt(torch.clamp, t, 0.5, out=t), attempt(torch.clamp_min, t, 0.5, out=t),
+                    attempt(torch.clamp, x(), 0.5, out=x()), attempt(x().add_, 0.5),
+                    attempt(x().clamp_, torch.tensor(0.5))]
+        return out
+
+    same(f)
