@@ -444,14 +444,49 @@ defop("squeeze_last_in_place", lambda x: np.squeeze(x, -1).copy(),
       node="SqueezeBackward4")
 
 
-def quantile(input, q, dim=None, keepdim=False, *, interpolation="linear"):
-    """The q-th quantiles, as torch computes them (sort, gather, lerp): a tensor q (1-D)
-    puts its dim first."""
-    return _quantile(input, q, dim, keepdim, interpolation, False)
+def _quantile_overloads(name: str, method: bool) -> tuple:
+    """torch's two overloads of quantile and nanquantile: q a Tensor, or a float."""
+    from .overloads import Param, Signature
+
+    head = () if method else (Param("input", "Tensor"),)
+    tail = () if method else (Param("out", "Tensor", None, True),)
+    return tuple(Signature(name, *head, Param("q", kind), Param("dim", "int", None),
+                           Param("keepdim", "bool", False),
+                           Param("interpolation", "str", "linear", True), *tail)
+                 for kind in ("Tensor", "float"))
 
 
-def nanquantile(input, q, dim=None, keepdim=False, *, interpolation="linear"):
-    return _quantile(input, q, dim, keepdim, interpolation, True)
+_QUANTILES = {(name, method): _quantile_overloads(name, method)
+              for name in ("quantile", "nanquantile") for method in (False, True)}
+
+
+def _parsed_quantile(name: str, method: bool, args, kwargs):
+    """The quantiles of a call parsed as torch parses it (a list q is its TypeError)."""
+    from .overloads import parse
+
+    _, v = parse(_QUANTILES[name, method], args[1:] if method else args, kwargs)
+    return _quantile(args[0] if method else v["input"], v["q"], v["dim"], v["keepdim"],
+                     v["interpolation"], name == "nanquantile")
+
+
+def quantile(*args, **kwargs):
+    """quantile(input, q, dim=None, keepdim=False, *, interpolation="linear"): the q-th
+    quantiles, as torch computes them (sort, gather, lerp): a tensor q (1-D) puts its dim
+    first."""
+    return _parsed_quantile("quantile", False, args, kwargs)
+
+
+def nanquantile(*args, **kwargs):
+    """nanquantile(input, q, dim=None, keepdim=False, *, interpolation="linear")."""
+    return _parsed_quantile("nanquantile", False, args, kwargs)
+
+
+def _quantile_method(*args, **kwargs):
+    return _parsed_quantile("quantile", True, args, kwargs)
+
+
+def _nanquantile_method(*args, **kwargs):
+    return _parsed_quantile("nanquantile", True, args, kwargs)
 
 
 # ---- histc, bincount, searchsorted, bucketize (counts and indices: no gradient) -----------------
@@ -705,6 +740,7 @@ def bucketize(input, boundaries, *, out_int32=False, right=False):
     return call("searchsorted", boundaries, input, right=right, out_int32=bool(out_int32))
 
 
-METHODS = dict(median=median, nanmedian=nanmedian, quantile=quantile, nanquantile=nanquantile,
+METHODS = dict(median=median, nanmedian=nanmedian, quantile=_quantile_method,
+               nanquantile=_nanquantile_method,
                mode=mode, kthvalue=kthvalue, cummax=cummax, cummin=cummin, logcumsumexp=logcumsumexp,
                aminmax=aminmax, msort=msort, histc=histc, histogram=histogram, bincount=bincount)

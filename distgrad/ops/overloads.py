@@ -37,6 +37,11 @@ class Param:
             if _is_tensor(value):
                 return value.ndim == 0 and value.dtype.category == 1 and not value.requires_grad
             return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+        if kind == "float":  # (a Python int or bool too, as torch's parser takes them)
+            return isinstance(value, (int, float, np.integer, np.floating)) or (
+                _is_tensor(value) and value.ndim == 0 and not value.requires_grad)
+        if kind == "str":
+            return isinstance(value, str)
         if kind == "tuple of Tensors":
             return isinstance(value, (tuple, list)) and all(_is_tensor(v) for v in value)
         raise ValueError(f"unknown parameter type {self.type!r}")
@@ -47,7 +52,7 @@ class Param:
 
 
 def _printed_default(v) -> str:
-    return "None" if v is None else str(v)
+    return "None" if v is None else f'"{v}"' if isinstance(v, str) else str(v)
 
 
 def _is_tensor(v) -> bool:

@@ -490,3 +490,24 @@ def test_clamp_by_numbers_in_place_names_selfs_cpp_type():
         return out
 
     same(f)
+
+
+def test_quantile_parses_its_arguments_as_torchs_two_overloads():
+    """quantile and nanquantile take q as a Tensor or a float (a bool or int too): a list,
+    a string or None, or a wrong keyword's type, is torch's invalid-combination TypeError."""
+    def f(torch):
+        x = torch.arange(5.0)
+        out = []
+        for fn in (torch.quantile, torch.nanquantile):
+            out += [attempt(fn, x, [0.5]), attempt(fn, x, (0.5, 0.2)), attempt(fn, x, "a"),
+                    attempt(fn, x, None), attempt(fn, x, 1), attempt(fn, x, True),
+                    attempt(fn, x, 0.5, dim=[0]), attempt(fn, x, 0.5, interpolation=3),
+                    attempt(fn, x, q=[0.5], dim=0), attempt(fn, [1.0, 2.0], 0.5),
+                    attempt(fn, x, 0.5, 0, True, "linear"),
+                    attempt(fn, x, 0.5, 0, True, interpolation="lower"),
+                    attempt(fn, x, torch.tensor([0.5, 0.2]), keepdim=True)]
+        out += [attempt(x.quantile, [0.5]), attempt(x.nanquantile, [0.5]),
+                attempt(x.quantile, 0.3, dim=0, keepdim=True), attempt(x.quantile, q=None)]
+        return out
+
+    same(f)
