@@ -76,19 +76,84 @@ def _is_bool_scalar(k) -> bool:
                                                k.dtype is dtypes.bool_)
 
 
+def _dims_consumed(k) -> int:
+    """How many of the indexed tensor's dims an index item takes: a boolean mask as many as
+    it has; None, ... and bools none."""
+    if k is None or k is Ellipsis or _is_bool_scalar(k):
+        return 0
+    if (_is_tensor(k) or isinstance(k, np.ndarray)) and getattr(k, "dtype", None) in (
+            dtypes.bool_, np.bool_):
+        return k.ndim
+    return 1
+
+
+def _is_index_int(k) -> bool:
+    return isinstance(k, (int, np.integer)) and not isinstance(k, (bool, np.bool_)) or (
+        _is_tensor(k) and k.ndim == 0 and k.dtype.category == 1)
+
+
+_INLINE_SIZES = 5  # (the sizes a torch tensor keeps in place, strides after them)
+
+
+def one_ellipsis(x, key):
+    """The key without its second and later ellipses, selecting what torch's does: torch
+    takes several, each moving its place in the dims by all the key leaves unspecified, so
+    the items after them index further right (past the last dim: its errors, where a whole
+    slice is nothing); the key is then given as one slice per dim skipped."""
+    if not isinstance(key, tuple) or sum(k is Ellipsis for k in key) < 2:
+        return key
+    consumed = sum(_dims_consumed(k) for k in key)
+    if consumed > x.ndim:
+        return key  # (too many indices: _expand_key says so)
+    skip = x.ndim - consumed
+    origin = list(range(x.ndim))  # the original dim of each dim of the result so far
+    out, dim, done = [], 0, 0  # done: the original dims the key has passed
+    for place, k in enumerate(key):
+        if k is Ellipsis:
+            dim += skip
+            continue
+        if k is None or _is_bool_scalar(k):
+            wrap_dim(dim, len(origin) + 1)
+            after = next((d for d in origin[dim:] if d is not None), x.ndim)
+            out.extend([slice(None)] * (after - done))
+            done = after
+            origin.insert(dim, None)
+            dim += 1
+            out.append(k)
+            continue
+        if isinstance(k, slice) and k == slice(None) and dim >= len(origin):
+            dim += 1  # (a whole slice past the end: nothing to take)
+            continue
+        n = _dims_consumed(k)
+        if dim + n > len(origin) and not isinstance(k, slice):
+            if _is_index_int(k) and dim < _INLINE_SIZES:
+                # (torch reads a size past its sizes: an unused one of the five it keeps in
+                # place, 0; further on it reads a stride, and select refuses the dim)
+                raise IndexError(f"index {int(k)} is out of bounds for dimension {place} with "
+                                 "size 0")
+            if _is_index_int(k):
+                wrap_dim(dim, len(origin))
+            raise IndexError(f"too many indices for tensor of dimension {len(origin)} "
+                             f"(got {dim + 1})")
+        wrap_dim(dim, len(origin))
+        first = origin[dim]
+        if _is_index_int(k) and not -x.shape[first] <= int(k) < x.shape[first]:
+            raise IndexError(f"index {int(k)} is out of bounds for dimension {place} with size "
+                             f"{x.shape[first]}")
+        out.extend([slice(None)] * (first - done))
+        out.append(k)
+        done = first + n
+        if _is_index_int(k):
+            del origin[dim]
+        else:
+            dim += n
+    return tuple(out)
+
+
 def _expand_key(x, key):
     if not isinstance(key, tuple):
         key = (key,)
-    # A boolean mask consumes as many dims as it has; None, ... and bools consume none.
-    consumed = 0
-    for k in key:
-        if k is None or k is Ellipsis or _is_bool_scalar(k):
-            continue
-        if (_is_tensor(k) or isinstance(k, np.ndarray)) and getattr(k, "dtype", None) in (
-                dtypes.bool_, np.bool_):
-            consumed += k.ndim
-        else:
-            consumed += 1
+    consumed = sum(_dims_consumed(k) for k in key)
     if consumed > x.ndim:
         if x.ndim == 0:
             raise IndexError("invalid index of a 0-dim tensor. Use `tensor.item()` in Python or "
@@ -153,7 +218,7 @@ def _mask_filled(items, value):
 
 
 def getitem(x, key):
-    key = _uint8_as_mask(_as_tuple_key(key))
+    key = _uint8_as_mask(one_ellipsis(x, _as_tuple_key(key)))
     # torch's get_item slices by a lone slice always; in a tuple it skips a slice from 0 (or
     # None) to the length or past it, step 1 (x[:, 0:] is an alias of x, x[:] a slice)
     lone_slice = isinstance(key, slice)
@@ -412,10 +477,10 @@ def _put_rule(x, v, *idx, key, view_shape=None, through_view=False):
     return Meta(x.shape, x.dtype)
 
 
-def require_put_dtype(x, value, tensors, key) -> None:
+def require_put_dtype(x, value, tensors, key, view_shape=None) -> None:
     """torch's index_put_ writes a value of x's dtype only (after checking its shape)."""
     if value.dtype is not x.dtype:
-        _put_rule(x, value, *tensors, key=key)
+        _put_rule(x, value, *tensors, key=key, view_shape=view_shape)
         raise RuntimeError(f"Index put requires the source and destination dtypes match, got "
                            f"{x.dtype.long_name} for the destination and "
                            f"{value.dtype.long_name} for the source.")
@@ -445,7 +510,11 @@ defop("index_put", _put_forward, _put_rule, _put_vjp, node=_put_name,
 
 
 def setitem(x, key, value):
-    key = _as_tuple_key(key)
+    if key is False:  # (torch writes nothing and checks nothing)
+        return
+    if key is True:  # (torch copies into x's view with a new dim of size 1, as for None)
+        key = None
+    key = one_ellipsis(x, _as_tuple_key(key))
     if not (_is_tensor(value) or isinstance(value, (bool, int, float, complex))):
         kind = type(value)
         name = kind.__qualname__ if kind.__module__ == "builtins" else \
@@ -474,7 +543,7 @@ def setitem(x, key, value):
         # of nothing into that view, which x's version and node (CopySlices) still record
         setitem(x.unsqueeze(0), key.reshape(1), value)
         return
-    if any(_is_bool_scalar(item) and not bool(item) for item in items):
+    if x.ndim == 0 and any(_is_bool_scalar(item) and not bool(item) for item in items):
         _write_nothing(x, key, items, value)
         return
     if selects_all:
@@ -515,16 +584,17 @@ def setitem(x, key, value):
                 tensors.append(t)
                 dim += 1
     view_shape = None
-    if _is_tensor(value):
-        if value.device_str != x.device_str and value.ndim:
-            value = value.to(x.device_str)
+    if _is_tensor(value) and value.device_str != x.device_str and value.ndim:
+        value = value.to(x.device_str)
+    if any(_is_bool_scalar(item) for item in items):
+        value, tensors, k, view_shape = _put_by_bool_scalars(x, key, value, tensors, k)
+    elif _is_tensor(value):
         target = tuple(_index_rule(x, *tensors, key=k).shape)
         # torch writes into the view the key's basic indices select (an int drops a dim, a
         # None adds one); the put here keeps an int's dim as size 1 and adds no None's, so
         # it reshapes a value of the view's shape itself (`view_shape`): the put's edge is
         # the value's own history, as torch's.
-        if tensors or any(_is_bool_scalar(item) for item in items):
-            # (torch indexes by a tensor for a bool too: index_put_, no copy_to)
+        if tensors:  # (index_put_, no copy_to)
             selected = tuple(d for i, d in enumerate(target) if i not in squeeze_ints)
             value = _strip_leading_ones(value)
         else:
@@ -536,12 +606,47 @@ def setitem(x, key, value):
             else:  # (the put's rule says how it does not fit, in torch's words)
                 value = value.expand(selected if len(selected) >= value.ndim else value.shape)
                 value = value.reshape(target) if value.numel() == int(np.prod(target)) else value
-    if _is_tensor(value) and value.dtype is not x.dtype and tensors:
+    by_index = bool(tensors) or any(_is_bool_scalar(item) for item in items)
+    if _is_tensor(value) and value.dtype is not x.dtype and by_index:
         if filled is None:  # torch's index_put_ casts nothing (masked_fill_ does)
-            require_put_dtype(x, value, tensors, k)
+            require_put_dtype(x, value, tensors, k, view_shape)
         value = value.to(x.dtype)  # (without index tensors the put casts, as copy_ does)
     write_in_order(x, value, tensors, k, in_a_part=_key_makes_view(key, x.shape),
                    view_shape=view_shape)
+
+
+def _put_by_bool_scalars(x, key, value, tensors, k):
+    """(value, tensors, k, view_shape) of a put whose key holds True or False. torch indexes
+    by them as by an index tensor ([0], or [] for False) on a new dim of size 1: index_put_
+    into the view of x with that dim, the value (without its leading 1s) broadcast to that
+    indexing result. The put here has no such dims: it takes the value of that result's
+    shape reshaped (`view_shape`); a False writes nothing (an empty index), still recorded."""
+    with grad_mode.no_grad():
+        result = tuple(getitem(x.detach(), key).shape)
+    if _is_tensor(value):
+        value = _strip_leading_ones(value)
+    require_value_fits(value, result)
+    if 0 in result:
+        from ..creation import tensor
+
+        return value, [tensor(np.zeros(0, np.int64), device=x.device_str)], [["t", 0]], \
+            list(result)
+    target = tuple(_index_rule(x, *tensors, key=k).shape)
+    if [n for n in result if n != 1] != [n for n in target if n != 1]:
+        raise NotImplementedError("a bool index that moves the dims of the advanced indices' "
+                                  "result is not supported; index without it")
+    return value, tensors, k, (list(result) if result != target else None)
+
+
+def require_value_fits(value, target: tuple) -> None:
+    """torch's index_put_ check: the value broadcasts to the indexing result."""
+    from .rules import shape_of
+
+    value_shape = tuple(shape_of(value))
+    if not _broadcasts(value_shape, tuple(target)):
+        raise RuntimeError(f"shape mismatch: value tensor of shape "
+                           f"[{', '.join(map(str, value_shape))}] cannot be broadcast to indexing "
+                           f"result of shape [{', '.join(map(str, target))}]")
 
 
 def _basic_shape(x, items) -> tuple:
@@ -750,22 +855,13 @@ def _without_leading_ones(shape: tuple) -> list:
 
 
 def _write_nothing(x, key, items, value):
-    """A False bool index selects nothing: no write. torch still checks that a value fits
-    the empty selection when the False is a tensor (an index_put), not a Python bool."""
+    """A False bool index into a 0-dim tensor selects nothing: no write. torch still checks
+    that a value fits the empty selection when the False is a tensor (an index_put), not a
+    Python bool."""
     if not any(_is_tensor(item) and item.dtype is dtypes.bool_ for item in items):
         return
-    from .rules import broadcast_shapes, shape_of
-
     target = tuple(getitem(x.detach(), key).shape)
-    value_shape = tuple(shape_of(_strip_leading_ones(value) if _is_tensor(value) else value))
-    try:
-        fits = broadcast_shapes(target, value_shape) == target
-    except RuntimeError:
-        fits = False
-    if not fits:
-        raise RuntimeError(f"shape mismatch: value tensor of shape "
-                           f"[{', '.join(map(str, value_shape))}] cannot be broadcast to indexing "
-                           f"result of shape [{', '.join(map(str, target))}]")
+    require_value_fits(_strip_leading_ones(value) if _is_tensor(value) else value, target)
 
 
 def _key_makes_view(key, shape) -> bool:
@@ -780,8 +876,8 @@ def _key_makes_view(key, shape) -> bool:
     else:
         dims = range(len(items))
     for item, d in zip(items, dims):
-        if item is None or isinstance(item, numbers.Integral) and not isinstance(item, bool):
-            return True
+        if item is None or _is_bool_scalar(item) or isinstance(item, numbers.Integral):
+            return True  # (a bool: torch indexes a new dim of size 1 for it)
         if isinstance(item, slice) and 0 <= d < len(shape):
             if item.indices(shape[d]) != (0, shape[d], 1):
                 return True
