@@ -17,7 +17,7 @@ from .autograd.function import refuse_captured_write
 from .autograd.graph import AccumulateGrad, _ListHandle, _short_name
 from .ops import layout
 from .ops.rules import broadcast_shapes, require_castable
-from .ops.views import as_strided_of, covers_its_base, scatter_through_view
+from .ops.views import as_strided_of, copy_slices_owning, covers_its_base, scatter_through_view
 from .ops.table import Size
 
 call = record.call
@@ -1088,17 +1088,24 @@ class Tensor:
         base = self._base
         self._check_inplace(overlap_ok)
         node, nr = result._grad_fn, result._output_nr
+        owned = self._copy_slices_can_own(node)
         if hasattr(node, "save_original"):
             node.save_original(self)  # before the base's values are overwritten
-            self._bypass_own_node(node)
+            if not owned:
+                self._bypass_own_node(node)
         result = self._as_written(result)
-        written = scatter_through_view(self, result)
-        # (torch's CopySlices keeps an edge to the base's old history even when the view
-        # is all of the base: that history then gets zeros)
-        copied = call("copy_slices", written, base) if covers_its_base(self) else \
-            call("copy_slices", written)
-        if hasattr(copied._grad_fn, "_wraps") and hasattr(node, "release"):
-            copied._grad_fn._wraps = node  # (torch's CopySlices owns it)
+        if owned:
+            with grad_mode.no_grad():
+                written = scatter_through_view(self, result.detach())
+            copied = copy_slices_owning(self, written, result)
+        else:
+            written = scatter_through_view(self, result)
+            # (torch's CopySlices keeps an edge to the base's old history even when the
+            # view is all of the base: that history then gets zeros)
+            copied = call("copy_slices", written, base) if covers_its_base(self) else \
+                call("copy_slices", written)
+            if hasattr(copied._grad_fn, "_wraps") and hasattr(node, "release"):
+                copied._grad_fn._wraps = node  # (torch's CopySlices owns it)
         base._inplace(copied)
         if in_a_part:
             return self
@@ -1109,6 +1116,17 @@ class Tensor:
         if retained and not self._retains_grad:
             self.retain_grad()
         return self
+
+    def _copy_slices_can_own(self, node) -> bool:
+        """Whether the base's CopySlices takes over `node`, the in-place op's on this view,
+        as torch's: a recorded op whose first edge is this view's history, on a view not
+        overlapping itself, none of them sharded (their nodes route gradients themselves),
+        outside a dual level (the write's tangent follows the written values' ops)."""
+        own = self._gradient_edge() if self._requires_grad else (None, 0)
+        return (record.forward_ad is None and hasattr(node, "save_original")
+                and bool(node.next_functions)
+                and node.next_functions[0] == own and not self._has_internal_overlap()
+                and self._sharding is None and self._base._sharding is None)
 
     def _bypass_own_node(self, node) -> None:
         """The written op's gradient for its `self` goes to the base's old history, not

@@ -206,7 +206,7 @@ def _run(ready, push, buffers, deps, runs, wanted, captures, captured, keep_grap
                     continue
                 g = input_grads[i] if i < len(input_grads) else None
                 if g is not None:
-                    _add(buffers, child, nr, _validate(node, i, g))
+                    _add(buffers, child, nr, validated(node, i, g))
                 if deps[child] == 0:
                     push(child)
             # (the buffers hold the gradients now: a leaf's may be taken as its .grad, which
@@ -232,7 +232,7 @@ def _add(buffers, node, nr, g):
         buf[nr] = g if buf[nr] is None else buf[nr] + g
 
 
-def _validate(node, i, g):
+def validated(node, i, g):
     """Make a VJP's gradient match the input it is for (shape, dtype, device), as torch does."""
     meta = node._metas[node._slots[i]] if hasattr(node, "_slots") else None
     if meta is None:

@@ -92,7 +92,7 @@ def _collect(node, out, p_only, roots) -> None:
             continue
         g = out[i] if i < len(out) else None
         if g is not None:
-            roots.append(((child, nr), engine._validate(node, i, g)))
+            roots.append(((child, nr), engine.validated(node, i, g)))
 
 
 def _aligned(parts) -> list:

@@ -533,6 +533,8 @@ def setitem(x, key, value):
         not _key_makes_view(key, x.shape)
     if not selects_all and _is_tensor(value) and value._storage.same_memory(x._storage):
         _refuse_overlap(x, items, value)  # (all of x: copy_ checks it)
+        if _copied_into_itself(x, key, items, value):
+            return
     if x._has_internal_overlap() and all(_is_basic(i) for i in items):
         # An expanded tensor: write through the view the key selects, which may not overlap
         # itself (torch checks the written view, not its base; all of x is x itself).
@@ -647,6 +649,21 @@ def require_value_fits(value, target: tuple) -> None:
         raise RuntimeError(f"shape mismatch: value tensor of shape "
                            f"[{', '.join(map(str, value_shape))}] cannot be broadcast to indexing "
                            f"result of shape [{', '.join(map(str, target))}]")
+
+
+def _copied_into_itself(x, key, items, value) -> bool:
+    """x[k] = x[k] (what `x[k] += v` ends with, the view written in place already): torch
+    copies the value into the view the key selects, as any basic write, recording it
+    (CopySlices whose edge is the value's history). Whether the key selected that view."""
+    if not all(i is None or isinstance(i, (int, np.integer, slice)) and not isinstance(
+            i, (bool, np.bool_)) for i in items):
+        return False
+    view = getitem(x, key)
+    if (view.shape, view.stride(), view.storage_offset()) != (
+            value.shape, value.stride(), value.storage_offset()):
+        return False
+    view.copy_(value)
+    return True
 
 
 def _basic_shape(x, items) -> tuple:
@@ -838,7 +855,7 @@ def _write_whole(x, value):
         return x.copy_(value)
     if value.ndim == 0:  # (torch: from a CPU value; every device here is a CPU)
         return x.fill_(value if value.device_str == x.device_str else value.to(x.device_str))
-    return x.copy_(_strip_leading_ones(value).expand(tuple(x.shape)))
+    return x.copy_(_copy_to_source(value, tuple(x.shape)))
 
 
 def _strip_leading_ones(value):

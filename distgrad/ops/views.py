@@ -134,10 +134,8 @@ def scatter_through_view(view, new_value):
 
 
 def _scatter_by_layout(view, new_value):
-    strides, offset = view._strides_offset()
-    base = view._base
-    return scatter_by_place(base, placed_in(base, list(view.shape), list(strides), offset),
-                            new_value, view._has_internal_overlap())
+    return scatter_by_place(view._base, place_of(view), new_value,
+                            view._has_internal_overlap())
 
 
 def scatter_by_place(base, place: dict, new_value, overlapping: bool | None = None):
@@ -147,11 +145,77 @@ def scatter_by_place(base, place: dict, new_value, overlapping: bool | None = No
     if overlapping is None:
         places = _positions(place["size"], place["stride"], 0)
         overlapping = np.unique(places).size < places.size
-    times = call("as_strided_backward", _ones_like(new_value), shape=list(base.shape), **place)
     if overlapping:
+        times = call("as_strided_backward", _ones_like(new_value), shape=list(base.shape),
+                     **place)
         return call("overlapping_write", new_value, times, base, shape=list(base.shape), **place)
-    spread = call("as_strided_backward", new_value, shape=list(base.shape), **place)
-    return _replaced(base, times, spread)
+    return _written_at(base, place, new_value)
+
+
+def place_of(view) -> dict:
+    """as_strided's attrs for `view` in its base."""
+    strides, offset = view._strides_offset()
+    return placed_in(view._base, list(view.shape), list(strides), offset)
+
+
+def _written_at(whole, place: dict, part):
+    """`whole` with the elements of its view at `place` (as_strided's attrs) replaced by
+    `part`."""
+    times = call("as_strided_backward", _ones_like(part), shape=list(whole.shape), **place)
+    spread = call("as_strided_backward", part, shape=list(whole.shape), **place)
+    return _replaced(whole, times, spread)
+
+
+# ---- torch's CopySlices: the base's node after an in-place op on its view -------------------
+#
+# It owns the op's node (`fn`): its edges are the base's old history and the op's edges but
+# the first (the view's own history, which it passes by); its gradient runs `fn` on the
+# gradient's part at the view, whose result for the view goes back into that part.
+# Inputs: (the written base's values, the base, the op's result) and then one position per
+# edge of `fn` after its first.
+
+_OWNED_FROM = 3  # the position of fn's second edge among the node's inputs
+
+
+def _copy_slices_owning_vjp(c, g):
+    fn, nr = c.attrs["fn"], c.attrs["nr"]
+    place = {k: v for k, v in c.attrs.items() if k not in ("fn", "nr")}
+    edges = fn.next_functions
+    needed = [c.needs[1]] + [c.needs[_OWNED_FROM + i] for i in range(len(edges) - 1)]
+    wanted = {child for (child, _), need in zip(edges, needed) if need and child is not None}
+    grads = [None] * fn.n_outputs
+    grads[nr] = read_at(g, place)
+    from ..autograd.engine import validated  # (the engine imports the op table)
+
+    got = [validated(fn, i, r) if r is not None else None
+           for i, r in enumerate(fn.apply(grads, wanted))]
+    g_base = None
+    if c.needs[1]:
+        part = got[0] if got and got[0] is not None else call("zero", grads[nr])
+        g_base = _written_at(g, place, part)
+    return (None, g_base, None, *got[1:])
+
+
+defop("copy_slices_owning", lambda written, base, result, **attrs: written,
+      lambda written, base, result, **attrs: Meta(written.shape, written.dtype),
+      _copy_slices_owning_vjp, node=COPY_SLICES, differentiable=(1, 2))
+
+
+def copy_slices_owning(view, written, result):
+    """The base's new value `written` (no history) with torch's CopySlices as its node,
+    owning the node of `result`, the in-place op's on `view`."""
+    base, fn, nr = view._base, result._grad_fn, result._output_nr
+    copied = call("copy_slices_owning", written, base, result, **place_of(view))
+    node = copied._grad_fn
+    node.attrs = {**node.attrs, "fn": fn, "nr": nr}
+    node.next_functions = (base._gradient_edge() if base._requires_grad else (None, 0),
+                           *fn.next_functions[1:])
+    rest = range(_OWNED_FROM, _OWNED_FROM + len(fn.next_functions) - 1)
+    node._slots = (1, *rest)
+    node._metas = node._metas[:_OWNED_FROM] + tuple(fn._metas[fn._slots[i]]
+                                                    for i in range(1, len(fn.next_functions)))
+    node._wraps = fn  # (freed with it)
+    return copied
 
 
 def _overlapping_write(x, times, base, shape, **place):
@@ -389,13 +453,19 @@ def _as_strided_vjp(c, g):
 defop("as_strided", _as_strided, _as_strided_rule, _as_strided_vjp,
       node="AsStridedBackward0", view=True, strides=layout.as_strided)
 def _as_strided_backward_vjp(c, g):
+    return read_at(g, c.attrs)
+
+
+def read_at(g, place: dict):
+    """The elements of `g` (a tensor of the base's shape) that the view at `place`
+    (as_strided's attrs in the base) reads, whatever g's own layout."""
     # The adjoint gathers from g's elements in row-major order: as_strided reads a storage,
     # so a g laid out otherwise (an expanded or transposed gradient) is copied first.
     if g._layout is not None:
         g = call("contiguous", g)
-    if c.attrs.get("base_offset") is not None:
-        return _gathered_from_memory(c.attrs, g)
-    base_stride = c.attrs.get("base_stride")
+    if place.get("base_offset") is not None:
+        return _gathered_from_memory(place, g)
+    base_stride = place.get("base_stride")
     if _not_a_block(tuple(g.shape), base_stride):
         # (the adjoint of the forward's read-back and division: summed into the places,
         # divided by how many of the base's elements share each)
@@ -407,8 +477,8 @@ def _as_strided_backward_vjp(c, g):
     elif base_stride is not None:  # g's elements put where the base's sit in memory
         g = call("as_strided_backward", g, shape=[g.numel()], size=list(g.shape),
                  stride=base_stride)
-    return call("as_strided", g, size=c.attrs["size"], stride=c.attrs["stride"],
-                storage_offset=c.attrs.get("storage_offset", 0))
+    return call("as_strided", g, size=place["size"], stride=place["stride"],
+                storage_offset=place.get("storage_offset", 0))
 
 
 def _gathered_from_memory(a: dict, g):

@@ -614,13 +614,37 @@ def _inplace_on_view(view, op):
 
 # An in-place op on a view of a tensor in a graph: the base gets torch's CopySlices.
 case("inplace_select_view", _inplace_on_view(lambda y: y[1], "mul_"), F(3, 4), F(4),
-     covers=("copy_slices", "select", "select_backward"))
+     covers=("copy_slices_owning", "select", "select_backward"))
 case("inplace_slice_view", _inplace_on_view(lambda y: y[:, 1:3], "add_"), F(3, 4), F(3, 2),
-     covers=("copy_slices", "slice", "slice_backward"))
+     covers=("copy_slices_owning", "slice", "slice_backward"))
 case("inplace_t_view", _inplace_on_view(lambda y: y.t(), "sub_"), F(3, 4), F(4, 3),
-     covers=("copy_slices", "t"))
+     covers=("copy_slices_owning", "t"))
 case("inplace_chained_views", _inplace_on_view(lambda y: y.reshape(12)[2:8], "mul_"), F(3, 4),
-     F(6), covers=("copy_slices", "reshape", "slice"))
+     F(6), covers=("copy_slices_owning", "reshape", "slice"))
+
+
+def _custom_write_on_view(T, x, v):
+    """A custom Function writing its input, a view, in place (mark_dirty): the base takes
+    the write through the view."""
+    class Scale(T.autograd.Function):
+        @staticmethod
+        def forward(ctx, a, b):
+            ctx.mark_dirty(a)
+            ctx.save_for_backward(a.detach().clone(), b)
+            return a.mul_(b)
+
+        @staticmethod
+        def backward(ctx, g):
+            a, b = ctx.saved_tensors
+            return g * b, g * a
+
+    y = x * 1
+    Scale.apply(y[1], v)
+    return y
+
+
+case("custom_write_on_view", _custom_write_on_view, F(3, 4), F(4), grad2=False,
+     covers=("copy_slices",))
 
 
 def _fill_through_expand(T, x):
@@ -630,7 +654,7 @@ def _fill_through_expand(T, x):
 
 
 case("fill_through_expanded_view", _fill_through_expand, F(3, 4), fd=False, grad2=False,
-     covers=("overlapping_write", "expand", "as_strided_backward"))
+     covers=("overlapping_write", "copy_slices", "expand", "as_strided_backward"))
 
 
 def _overwritten(write):

@@ -65,12 +65,11 @@ def node_name(t):
 
 # Cases whose grad_fn reaches its inputs through other steps than torch's (values, names and
 # gradients agree): torch casts before softmax(dtype=), distgrad casts before
-# cumsum/cumprod/prod(dtype=); CopySlices of an in-place write on a view;
-# threshold_backward's edge to its non-differentiable input.
+# cumsum/cumprod/prod(dtype=); CopySlices of a write by setitem, or by a custom Function
+# through a view; threshold_backward's edge to its non-differentiable input.
 EDGES_DIFFER = {"softmax_dtype", "cumsum_dtype", "cumprod_dtype", "prod_dtype",
-                "setitem_int", "setitem_slice_bcast", "inplace_select_view", "inplace_slice_view",
-                "inplace_t_view", "inplace_chained_views", "threshold_backward",
-                "linalg_vector_norm_dtype"}
+                "setitem_int", "setitem_slice_bcast", "custom_write_on_view",
+                "threshold_backward", "linalg_vector_norm_dtype"}
 
 
 def edges(t, inputs):
