@@ -589,7 +589,11 @@ def setitem(x, key, value):
     if _is_tensor(value) and value.device_str != x.device_str and value.ndim:
         value = value.to(x.device_str)
     if any(_is_bool_scalar(item) for item in items):
-        value, tensors, k, view_shape = _put_by_bool_scalars(x, key, value, tensors, k)
+        put = _put_by_bool_scalars(x, key, value, tensors, k)
+        if put is None:
+            _write_through_new_dims(x, key, value)
+            return
+        value, tensors, k, view_shape = put
     elif _is_tensor(value):
         target = tuple(_index_rule(x, *tensors, key=k).shape)
         # torch writes into the view the key's basic indices select (an int drops a dim, a
@@ -622,7 +626,9 @@ def _put_by_bool_scalars(x, key, value, tensors, k):
     by them as by an index tensor ([0], or [] for False) on a new dim of size 1: index_put_
     into the view of x with that dim, the value (without its leading 1s) broadcast to that
     indexing result. The put here has no such dims: it takes the value of that result's
-    shape reshaped (`view_shape`); a False writes nothing (an empty index), still recorded."""
+    shape reshaped (`view_shape`); a False writes nothing (an empty index), still recorded.
+    None when that result's dims are in another order than the put's (the new dim parts
+    the index tensors: theirs go first)."""
     with grad_mode.no_grad():
         result = tuple(getitem(x.detach(), key).shape)
     if _is_tensor(value):
@@ -635,9 +641,28 @@ def _put_by_bool_scalars(x, key, value, tensors, k):
             list(result)
     target = tuple(_index_rule(x, *tensors, key=k).shape)
     if [n for n in result if n != 1] != [n for n in target if n != 1]:
-        raise NotImplementedError("a bool index that moves the dims of the advanced indices' "
-                                  "result is not supported; index without it")
+        return None
     return value, tensors, k, (list(result) if result != target else None)
+
+
+def _write_through_new_dims(x, key, value) -> None:
+    """x[key] = value as torch writes it for a key with True or False: into the view of x
+    with a new dim of size 1 for each, indexed there by [0] (or [])."""
+    from ..creation import tensor
+
+    view_key, put_key = [], []
+    for item in (key if isinstance(key, tuple) else (key,)):
+        if _is_bool_scalar(item):
+            view_key.append(None)
+            put_key.append(tensor([0] if bool(item) else [], dtype=dtypes.int64,
+                                  device=x.device_str))
+            continue
+        if item is Ellipsis:
+            view_key.append(item)
+        elif item is not None:
+            view_key.extend([slice(None)] * _dims_consumed(item))
+        put_key.append(item)
+    setitem(getitem(x, tuple(view_key)), tuple(put_key), value)
 
 
 def require_value_fits(value, target: tuple) -> None:

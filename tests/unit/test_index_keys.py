@@ -108,3 +108,21 @@ def test_a_bool_or_none_key_reads_and_writes_leaves_and_views_as_torch(k):
                         torch.ones(3))]
 
     same(f)
+
+
+def test_a_true_parting_the_index_tensors_writes_in_torchs_order():
+    """x[:, t, :, True]: the index tensors [0] and t are apart, so torch's result puts their
+    dims first; the write takes a value in that order, with torch's graph and gradients."""
+    def f(torch):
+        x = torch.zeros(2, 5, 4, requires_grad=True)
+        t = torch.tensor([0, 1, 2])
+        out = []
+        for key in ((slice(None), t, slice(None), True), (True, slice(None), t)):
+            b = x * 1
+            v = torch.arange(24.0).reshape(3, 2, 4).requires_grad_()
+            b[key] = v
+            (b * b).sum().backward()
+            out += [b, graph(b, 2), v.grad, x.grad.clone(), b[key]]
+        return out
+
+    same(f)
