@@ -294,11 +294,32 @@ def add_out_param(namespace: dict, names, dtype_rules: dict = OUT_DTYPES) -> Non
             namespace[name] = _taking_out(fn, name, dtype_rules.get(name))
 
 
+# Functions that parse their own overloads, out= among their parameters: their parser says
+# what is wrong with an out that is no tensor (torch's invalid-combination TypeError).
+PARSES_OUT = {"quantile", "nanquantile"}
+
+# Functions whose out= overload takes tensors only where another takes numbers too:
+# {name: ((parameter, its position), ...)} (torch.where(c, 0.5, x) but not with out=).
+TENSORS_WITH_OUT = {"where": (("input", 2), ("other", 3))}
+
+
+def _require_tensors_with_out(name: str, named: dict) -> None:
+    for param, position in TENSORS_WITH_OUT[name]:
+        value = named.get(param)
+        if value is not None and not isinstance(value, Tensor):
+            raise TypeError(f"{name}(): argument '{param}' (position {position}) must be "
+                            f"Tensor, not {type(value).__name__}")
+
+
 def _taking_out(fn, name, dtype_rule=None):
     @functools.wraps(fn)
     def with_out(*args, out=None, **kwargs):
         if out is None:
             return fn(*args, **kwargs)
+        if name in PARSES_OUT and not isinstance(out, Tensor):
+            return fn(*args, out=out, **kwargs)
+        if name in TENSORS_WITH_OUT:
+            _require_tensors_with_out(name, _named_arguments(fn, args, kwargs))
         outs = tuple(out) if isinstance(out, (tuple, list)) else (out,)
         if grad_mode.is_grad_enabled() and any(
                 isinstance(t, Tensor) and t.requires_grad

@@ -325,3 +325,22 @@ def test_clamp_by_numbers_wants_out_of_the_results_dtype(call, out_dtype):
     # expected Float"), its Tensor overload casts (fuzzer seeds 21005689, 21001925)
     ours, theirs = _both(lambda T: call(T, T.empty(0, dtype=getattr(T, out_dtype))))
     assert ours == theirs
+
+
+def test_out_takes_torchs_out_overload_only():
+    """torch.where(c, 0.5, x) takes a number, its out= overload tensors only; quantile's
+    parser refuses an out that is no tensor with its invalid-combination TypeError."""
+    from torch_twin import attempt, same
+
+    def f(T):
+        x = T.arange(4.0) - 1
+        return [attempt(T.where, x > 0, 0.5, x, out=T.empty(4)),
+                attempt(T.where, x > 0, x, 0.5, out=T.empty(4)),
+                attempt(T.where, x > 0, 0.5, 1.5, out=T.empty(4)),
+                attempt(T.where, x > 0, x, x, out=T.empty(4)), T.where(x > 0, 1.0, x),
+                attempt(T.where, x > 0, x, 2, out=T.empty(4, dtype=T.long)),
+                attempt(T.quantile, x, T.tensor([0.5]), out=[1]),
+                attempt(T.quantile, x, 0.5, out=T.empty(())),
+                attempt(T.nanquantile, x, 0.5, out=3)]
+
+    same(f)
