@@ -183,17 +183,46 @@ def _copy_slices_owning_vjp(c, g):
     edges = fn.next_functions
     needed = [c.needs[1]] + [c.needs[_OWNED_FROM + i] for i in range(len(edges) - 1)]
     wanted = {child for (child, _), need in zip(edges, needed) if need and child is not None}
+    from ..autograd import grad_mode
+
+    if grad_mode.is_grad_enabled() and "base_stride" not in place and \
+            "base_offset" not in place:
+        return _recorded_copy_slices_backward(g, fn, nr, place, wanted)
     grads = [None] * fn.n_outputs
     grads[nr] = read_at(g, place)
-    from ..autograd.engine import validated  # (the engine imports the op table)
-
-    got = [validated(fn, i, r) if r is not None else None
-           for i, r in enumerate(fn.apply(grads, wanted))]
+    got = _run_owned(fn, grads, wanted)
     g_base = None
     if c.needs[1]:
         part = got[0] if got and got[0] is not None else call("zero", grads[nr])
         g_base = _written_at(g, place, part)
     return (None, g_base, None, *got[1:])
+
+
+def _run_owned(fn, grads, wanted) -> list:
+    from ..autograd.engine import validated  # (the engine imports the op table)
+
+    return [validated(fn, i, r) if r is not None else None
+            for i, r in enumerate(fn.apply(grads, wanted))]
+
+
+def _recorded_copy_slices_backward(g, fn, nr: int, place: dict, wanted) -> tuple:
+    """CopySlices's backward as torch's records it when a graph of the gradient is built
+    (a row-major base): g copied into a new tensor, the op's node run on a clone of its
+    part at the view, whose result for the view is copied into that part in place."""
+    from ..creation import empty
+
+    whole = empty(list(g.shape), dtype=g.dtype, device=g.device_str)
+    whole.copy_(g)
+    part = call("as_strided", whole, size=place["size"], stride=place["stride"],
+                storage_offset=place.get("storage_offset", 0))
+    grads = [None] * fn.n_outputs
+    grads[nr] = part.clone()
+    got = _run_owned(fn, grads, wanted)
+    if got and got[0] is not None:
+        part.copy_(got[0])
+    else:
+        part.zero_()
+    return (None, whole, None, *got[1:])
 
 
 defop("copy_slices_owning", lambda written, base, result, **attrs: written,
