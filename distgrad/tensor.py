@@ -1119,11 +1119,12 @@ class Tensor:
 
     def _copy_slices_can_own(self, node) -> bool:
         """Whether the base's CopySlices takes over `node`, the in-place op's on this view,
-        as torch's: a recorded op whose first edge is this view's history, on a view not
-        overlapping itself, none of them sharded (their nodes route gradients themselves),
-        outside a dual level (the write's tangent follows the written values' ops)."""
+        as torch's: a recorded op's or a custom Function's, whose first edge is this view's
+        history, on a view not overlapping itself, none of them sharded (their nodes route
+        gradients themselves), outside a dual level (the write's tangent follows the
+        written values' ops)."""
         own = self._gradient_edge() if self._requires_grad else (None, 0)
-        return (record.forward_ad is None and hasattr(node, "save_original")
+        return (record.forward_ad is None and hasattr(node, "_slots")
                 and bool(node.next_functions)
                 and node.next_functions[0] == own and not self._has_internal_overlap()
                 and self._sharding is None and self._base._sharding is None)
@@ -1161,7 +1162,12 @@ class Tensor:
         marked it dirty): the base's history takes them through the view, as after an
         in-place op on the view (CopySlices), without writing again."""
         base = self._base
-        base._take_history(call("copy_slices", scatter_through_view(self, result)))
+        if self._copy_slices_can_own(result._grad_fn):
+            with grad_mode.no_grad():
+                written = scatter_through_view(self, result.detach())
+            base._take_history(copy_slices_owning(self, written, result))
+        else:
+            base._take_history(call("copy_slices", scatter_through_view(self, result)))
         self._refresh_view()
 
     def _check_view_rebasable(self) -> None:

@@ -644,7 +644,7 @@ def _custom_write_on_view(T, x, v):
 
 
 case("custom_write_on_view", _custom_write_on_view, F(3, 4), F(4), grad2=False,
-     covers=("copy_slices",))
+     covers=("copy_slices_owning",))
 
 
 def _fill_through_expand(T, x):

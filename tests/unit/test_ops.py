@@ -65,11 +65,11 @@ def node_name(t):
 
 # Cases whose grad_fn reaches its inputs through other steps than torch's (values, names and
 # gradients agree): torch casts before softmax(dtype=), distgrad casts before
-# cumsum/cumprod/prod(dtype=); CopySlices of a write by setitem, or by a custom Function
-# through a view; threshold_backward's edge to its non-differentiable input.
+# cumsum/cumprod/prod(dtype=); CopySlices of a write by setitem;
+# threshold_backward's edge to its non-differentiable input.
 EDGES_DIFFER = {"softmax_dtype", "cumsum_dtype", "cumprod_dtype", "prod_dtype",
-                "setitem_int", "setitem_slice_bcast", "custom_write_on_view",
-                "threshold_backward", "linalg_vector_norm_dtype"}
+                "setitem_int", "setitem_slice_bcast", "threshold_backward",
+                "linalg_vector_norm_dtype"}
 
 
 def edges(t, inputs):
@@ -144,12 +144,13 @@ def test_every_differentiable_op_has_a_finite_difference_case():
     # torch gives some ops no derivative (floor_divide): their VJP raises, as torch's
     # NotImplemented node does (test_api_rows checks it)
     # (nor a write into overlapping elements: overlapping_write's VJP is torch's CopySlices,
-    # which gives each copy its place's whole gradient, not the adjoint of the write; nor
-    # without_derivative, torch's named nodes that refuse a backward: Unique2Backward0, ...,
-    # EmbeddingBagBackwardBackward0)
+    # which gives each copy its place's whole gradient, not the adjoint of the write, and
+    # copy_slices, the node of such writes (and of sharded views' and dual levels'), whose
+    # VJP passes the gradient on; nor without_derivative, torch's named nodes that refuse a
+    # backward: Unique2Backward0, ..., EmbeddingBagBackwardBackward0)
     differentiable = {n for n, op in OPS.items()
                       if op.vjp is not None and op.node != "torch::autograd::NotImplemented"
-                      and n not in ("overlapping_write", "without_derivative",
+                      and n not in ("overlapping_write", "copy_slices", "without_derivative",
                                     "embedding_bag_backward")}
     missing = sorted(n for n in differentiable if n not in checked)
     assert not missing, f"differentiable ops without a finite-difference case: {missing}"

@@ -1476,3 +1476,19 @@ def test_copy_slices_runs_once_without_retain_graph_and_again_with_it():
         return x.grad, w.grad, again
 
     same(f)
+
+
+def test_copy_slices_owns_a_custom_functions_write_of_a_view():
+    """A custom Function writing its input, a view, in place (mark_dirty): the base's
+    CopySlices has torch's edges (the base's old history, then the Function's others) and
+    runs the Function's backward on the gradient's part at the view."""
+    from op_cases import _custom_write_on_view
+
+    def f(torch):
+        x = torch.arange(6.0, requires_grad=True)
+        w = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
+        b = _custom_write_on_view(torch, x.reshape(2, 3), w)
+        (b * b).sum().backward()
+        return b, graph(b, 3), x.grad, w.grad
+
+    same(f)
