@@ -30,8 +30,9 @@ EXPECTED_ERRORS: dict = {
     **{(case, p): "resize_ of a sharded tensor is not supported"
        for case in ("resize_", "resize_transposed", "resize_grown")
        for p in ("shard_first", "shard_last", "replicate")},
-    # set_ takes a driver's tensor's memory: a sharded source's is on other devices
-    **{("set_", p): 'to a storage on different device "sharded"'
+    # set_ takes a driver's tensor's memory: the case's new_zeros of a sharded tensor is
+    # placed over the workers too (as DTensor's), and a sharded tensor's memory is not set
+    **{("set_", p): "set_ of a tensor on device 'sharded' is not supported"
        for p in ("shard_first", "shard_last", "replicate")},
 }
 
