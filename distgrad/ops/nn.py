@@ -256,17 +256,26 @@ def _bce_logits_forward(x, y, weight=None, pos_weight=None, reduction="mean"):
 
 def _bce_logits_vjp(c, g):
     x, y, w, pw = c[0], c[1], c[2], c[3]
+    s = x.sigmoid()
+    if pw is None:  # torch's formulas: g first, then the weight and 1/N in place
+        n = _mean_count(c)
+        return (_scaled_in_place((s - y) * g, w, n) if c.needs[0] else None,
+                _scaled_in_place(-x * g, w, n) if c.needs[1] else None, None, None)
     gs = _scale_back(c, g)
     if w is not None:
         gs = gs * w
-    s = x.sigmoid()
-    gx = gy = None
-    if c.needs[0]:
-        gx = gs * (s - y) if pw is None else gs * (s * (pw * y + 1 - y) - pw * y)
-    if c.needs[1]:
-        # d/dy = pw*softplus(-x) - softplus(x); softplus(-x) - softplus(x) = -x when pw is 1.
-        gy = -gs * x if pw is None else gs * (pw * (-s.log()) - (-(1 - s).log()))
+    gx = gs * (s * (pw * y + 1 - y) - pw * y) if c.needs[0] else None
+    # d/dy = pw*softplus(-x) - softplus(x)
+    gy = gs * (pw * (-s.log()) - (-(1 - s).log())) if c.needs[1] else None
     return gx, gy, None, None
+
+
+def _scaled_in_place(t, w, n: int):
+    """t times the weight, / N, each kept in t's dtype as torch's mul_ and div_ keep it (a
+    float32 input's gradient times a 0-dim float64 one is float32, and stays so)."""
+    if w is not None:
+        t = (t * w).to(t.dtype)
+    return call("div_number", t, other=n) if n != 1 else t
 
 
 def _bce_logits_rule(x, y, weight=None, pos_weight=None, reduction="mean"):

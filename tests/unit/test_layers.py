@@ -979,3 +979,23 @@ def test_binary_cross_entropy_second_order_gradients_are_torchs_formulas(reducti
         return gp, gy, T.autograd.grad((gp * gp).sum() + (gy * gp).sum(), (p, y, g_out))
 
     same(scenario, rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_bce_with_logits_target_gradient_is_torchs_to_the_bit(reduction, weighted):
+    """torch's target gradient is -input * grad, then the weight and 1/N in place: for a
+    float32 input and a float64 target, all in float32 (a 0-dim float64 grad keeps the
+    input's dtype), then cast (fuzzer seed 22328329: parts in 1e8 in a float64 program)."""
+    rng = np.random.default_rng(2)
+    values = rng.normal(size=(4, 3)), rng.random((4, 3)), rng.random(3) + 0.5
+    grads = []
+    for T in (torch, distgrad):
+        x = T.tensor(values[0], dtype=T.float32)
+        y = T.tensor(values[1], dtype=T.float64, requires_grad=True)
+        w = T.tensor(values[2], dtype=T.float64) if weighted else None
+        loss = T.nn.functional.binary_cross_entropy_with_logits(x, y, weight=w,
+                                                                reduction=reduction)
+        (g,) = T.autograd.grad((loss * 1.37).sum(), y)
+        grads.append(np.asarray(g.tolist()))
+    np.testing.assert_array_equal(grads[1], grads[0])
