@@ -128,7 +128,7 @@ defop("scatter", _scatter, _scatter_rule, _scatter_vjp, save=(1,), differentiabl
       node=lambda inputs, attrs: "ScatterBackward0" if len(inputs) > 2 else "ScatterBackward1",
       api=("scatter",), inplace="scatter_")
 defop("scatter_add", _scatter_add, _scatter_add_rule, _scatter_add_vjp, save=(1,),
-      differentiable=(0, 2), node="ScatterAddBackward0", api=("scatter_add",),
+      save_for={2: (1,)}, differentiable=(0, 2), node="ScatterAddBackward0", api=("scatter_add",),
       inplace="scatter_add_")
 
 

@@ -472,6 +472,26 @@ def test_backward_inputs_non_leaf():
     same(f)
 
 
+def test_a_node_keeps_only_what_a_gradient_it_computes_reads():
+    """scatter_add_ of a source without grad saves no index (torch saves it for the
+    source's gradient only): a backward that stopped at its result freed nothing the
+    graph behind it needs again (fuzzer seed 22323039); a product's freed operand raises."""
+    def f(torch):
+        out = []
+        for write in ("scatter_add_", "mul_"):
+            x = leaf(torch, X3)
+            h = x[[1, 2, 1]]
+            if write == "scatter_add_":
+                h.scatter_add_(0, torch.tensor([1]), torch.tensor([0.36]))
+            else:
+                h.mul_(torch.tensor(2.0))
+            ((h * h) * (h * h)).sum().backward(inputs=[h])
+            out.append(attempt(torch.autograd.grad, (h * h).sum(), [x]))
+        return out
+
+    same(f)
+
+
 def test_backward_inputs_nonleaf_and_leaf_together():
     def f(torch):
         x = leaf(torch, X3)
