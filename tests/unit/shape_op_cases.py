@@ -186,3 +186,31 @@ error("ms_multinomial_too_many", lambda T, x: T.multinomial(x.abs() + 0.1, 5), K
 error("ms_multinomial_3d", lambda T, x: T.multinomial(x.abs(), 1), K(2, 2, 2))
 error("ms_normal_negative_std", lambda T, x: T.normal(x, -1.0), K(3))
 error("ms_poisson_negative", lambda T, x: T.poisson(x * 0 - 1), K(3))
+
+# ---- the *_copy functions and the unsafe splits (ops/view_copies.py) ---------------------------
+
+case("copy_view", lambda T, x: T.view_copy(x.t(), [-1, 2]), F(3, 4), covers="reshape_copy")
+case("copy_permute", lambda T, x: T.permute_copy(x, [2, 0, 1]), F(2, 3, 4), covers="permute_copy")
+case("copy_transpose", lambda T, x: T.transpose_copy(x, 0, -1), F(2, 3, 4),
+     covers="transpose_copy")
+case("copy_t", lambda T, x: T.t_copy(x), F(3, 4), covers="t_copy")
+case("copy_expand", lambda T, x: T.expand_copy(x, [2, 3, 4]), F(3, 1), covers="expand_copy")
+case("copy_squeeze", lambda T, x: T.squeeze_copy(x, 1), F(3, 1, 4), covers="squeeze_copy")
+case("copy_unsqueeze", lambda T, x: T.unsqueeze_copy(x, -1), F(3, 4), covers="unsqueeze_copy")
+case("copy_select", lambda T, x: T.select_copy(x, 1, -2), F(3, 4), covers="select_copy")
+case("copy_slice", lambda T, x: T.slice_copy(x, 1, 1, 4, 2), F(3, 5), covers="slice_copy")
+case("copy_diagonal", lambda T, x: T.diagonal_copy(x, -1, 0, 2), F(3, 2, 4),
+     covers="diagonal_copy")
+case("copy_split", lambda T, x: T.split_copy(x, 2, 1), F(3, 5), covers="split_copy")
+case("copy_split_with_sizes", lambda T, x: T.split_with_sizes_copy(x, [1, 2]), F(3, 2),
+     covers="split_copy")
+case("copy_unbind", lambda T, x: T.unbind_copy(x, 1), F(3, 2), covers="unbind_copy")
+case("copy_alias", lambda T, x: T.alias_copy(x), F(3, 2), covers="alias_copy")
+case("copy_as_strided", lambda T, x: T.as_strided_copy(x, [2, 2], [1, 3], 1), F(3, 4),
+     covers="as_strided_copy")
+case("copy_unfold", lambda T, x: T.unfold_copy(x, 1, 2, 1), F(3, 4), covers="unfold_copy")
+case("copy_detach", lambda T, x: T.detach_copy(x) * 2, K(3, 2), covers="detach_copy")
+case("unsafe_split", lambda T, x: x.unsafe_split(2, 1), F(3, 5), covers="unsafe_split")
+case("unsafe_chunk", lambda T, x: T.unsafe_chunk(x, 2), F(3, 5), covers="unsafe_split")
+case("unsafe_split_with_sizes", lambda T, x: T.unsafe_split_with_sizes(x, [1, 2]), F(3, 2),
+     covers="unsafe_split_with_sizes")

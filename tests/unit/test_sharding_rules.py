@@ -35,6 +35,12 @@ FALLS_BACK |= {
     "max_pool3d_with_indices_backward", "adaptive_max_pool2d_backward",
     "adaptive_max_pool3d_backward", "prelu_kernel_backward",
 }
+# The *_copy ops and the unsafe splits (ops/view_copies.py): gathered, until one is worth
+# its view's rule.
+FALLS_BACK |= {"alias_copy", "as_strided_copy", "detach_copy", "expand_copy", "permute_copy",
+               "reshape_copy", "select_copy", "slice_copy", "split_copy", "squeeze_copy",
+               "t_copy", "transpose_copy", "unbind_copy", "unfold_copy", "unsafe_split",
+               "unsafe_split_with_sizes", "unsqueeze_copy"}
 FALLS_BACK |= {"col2im", "glu"}  # (an unbatched col2im's rows, glu's halves span shards)
 FALLS_BACK |= {"embedding_bag", "embedding_bag_backward",  # (a bag's indices name any row
                "embedding_bag_per_sample_weights_backward"}  # of the weight)
