@@ -4,7 +4,8 @@ splits (unsafe_chunk, unsafe_split, unsafe_split_with_sizes).
 Each is its view op's values as a new, row-major tensor: a row like the view's (same rule
 and VJP) whose forward copies, its node named as torch names it (PermuteBackward0_copy,
 UnsafeSplitBackward0). The public functions read the view's arguments by taking the view
-itself under no_grad (one place checks them, with torch's errors), then record the copy.
+of a stand-in on the meta device (one place checks them, with torch's errors), then
+record the copy.
 """
 from __future__ import annotations
 
@@ -65,15 +66,33 @@ defop("detach_copy", lambda x: np.array(x, order="C", copy=True),
 
 
 def _copy_of(view_fn, op_names=None):
-    """A *_copy function: view_fn's view of input, recorded as its row's copy."""
+    """A *_copy function: view_fn's view of input, recorded as its row's copy. The view is
+    taken of a stand-in on the meta device (input's shape, dtype and strides, no data), so
+    its checks and attrs come from the one place, whatever input's device or sharding."""
     def copy_fn(input, *args, **kwargs):
-        with grad_mode.no_grad():
-            view = view_fn(input, *args, **kwargs)
+        view = view_fn(_stand_in(input), *args, **kwargs)
         first = view[0] if isinstance(view, (tuple, list)) else view
-        parent, op, attrs, _ = first._view_of
-        return call((op_names or {}).get(op, op + "_copy"), parent, **attrs)
+        _, op, attrs, _ = first._view_of
+        return call((op_names or {}).get(op, op + "_copy"), input, **attrs)
 
     return copy_fn
+
+
+def _stand_in(input):
+    from .reshaping import empty_strided
+
+    return empty_strided(input.shape, input.stride(), dtype=input.dtype, device="meta")
+
+
+def _as_strided_copy(input, size, stride, storage_offset=None):
+    """as_strided's view reads input's memory: it is taken of input itself (under no_grad),
+    then copied from the tensor it was made of."""
+    if getattr(input, "placements", None):  # (its parts have no one memory to read)
+        raise RuntimeError("as_strided_copy of a sharded tensor is not supported")
+    with grad_mode.no_grad():
+        view = input.as_strided(size, stride, storage_offset)
+    parent, _, attrs, _ = view._view_of
+    return call("as_strided_copy", parent, **attrs)
 
 
 def functions(F) -> dict:
@@ -100,7 +119,8 @@ def functions(F) -> dict:
 
     made = {name + "_copy": _copy_of(F[name]) for name in (
         "permute", "transpose", "t", "expand", "squeeze", "unsqueeze", "select", "diagonal",
-        "split_with_sizes", "unbind", "as_strided")}
+        "split_with_sizes", "unbind")}
+    made["as_strided_copy"] = _as_strided_copy
     made["unfold_copy"] = _copy_of(windows.unfold)
     made["slice_copy"] = _copy_of(_slice)
     made.update(view_copy=view_copy, split_copy=split_copy, unsafe_split=unsafe_split, unsafe_chunk=unsafe_chunk,

@@ -24,7 +24,8 @@ EXPECTED_ERRORS: dict = {
     # (a reshape across a column-sharded dim, the fallback's copy, writes an in-place write
     # back into its contiguous base, as through torch's view)
     # as_strided_ gives a tensor strides into one memory; a sharded one has several
-    **{("ms_as_strided_", p): "as_strided_ of a sharded tensor is not supported"
+    **{(case, p): f"{op} of a sharded tensor is not supported"
+       for case, op in (("ms_as_strided_", "as_strided_"), ("copy_as_strided", "as_strided_copy"))
        for p in ("shard_first", "shard_last", "replicate")},
     # resize_ would give each part a new shape; refused rather than leaving the old one
     **{(case, p): "resize_ of a sharded tensor is not supported"
