@@ -47,6 +47,7 @@ from .functional_aliases import (affine_grid_generator, avg_pool1d, channel_shuf
 from . import functional_aliases as _aliases
 globals().update({_name: getattr(_aliases, _name) for _name in _aliases.TOP_LEVEL})
 from .creation import LEGACY_TYPES as _LEGACY_TYPES, tensortype  # noqa: E402
+from .creation import inclusive_range as range  # noqa: E402,A001  (torch.range, deprecated)
 globals().update(_LEGACY_TYPES)  # (torch.FloatTensor, torch.LongTensor, ...)
 from .inplace_functions import *  # noqa: F401,F403  (torch.relu_(x), torch.exp_(x), ...)
 from .signal_windows import *  # noqa: F401,F403  (hann_window, ...)

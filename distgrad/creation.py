@@ -421,6 +421,8 @@ _OVERLOADS = {
     "linspace": tuple(f"{a} start, {b} end, int steps, *, " + _OUT_KW
                       for a, b in (("Tensor", "Tensor"), ("Number", "Tensor"),
                                    ("Tensor", "Number"), ("Number", "Number"))),
+    "rsub": ("Tensor input, Tensor other, *, Number alpha = 1",
+             "Tensor input, Number other, Number alpha = 1"),
 }
 # the window functions (signal_windows.py): after periodic, their parameters
 for _name, _params in (("hann_window", ()), ("hamming_window", ("alpha", "beta")),
@@ -453,11 +455,16 @@ def _check_args(name: str, args: tuple, none_ok: bool = True, **keywords) -> Non
         return
     if name not in _OVERLOADS:
         raise TypeError(f"{name}(): argument 'requires_grad' must be bool, not {type(rg).__name__}")
+    raise invalid_combination(name, args, keywords)
+
+
+def invalid_combination(name: str, args: tuple, keywords: dict) -> TypeError:
+    """torch's TypeError for arguments that fit none of a function's overloads."""
     given = [_parser_type(a) for a in args] + [
         f"{k}={_parser_type(v)}" for k, v in keywords.items() if v is not None and v is not False]
-    raise TypeError(f"{name}() received an invalid combination of arguments - got "
-                    f"({', '.join(given)}), but expected one of:\n" +
-                    "".join(f" * ({o})\n" for o in _OVERLOADS[name]))
+    return TypeError(f"{name}() received an invalid combination of arguments - got "
+                     f"({', '.join(given)}), but expected one of:\n" +
+                     "".join(f" * ({o})\n" for o in _OVERLOADS[name]))
 
 
 def _size_given(name: str, args: tuple, size) -> tuple:
@@ -612,6 +619,21 @@ def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=Fa
         is_int = all(isinstance(v, numbers.Integral) for v in (start, end, step))
         dtype = dtypes.int64 if is_int else dtypes.get_default_dtype()
     t = call("arange", start=start, end=end, step=step, dtype=dtype.name, _device=_placed(device))
+    return _finish(t, requires_grad)
+
+
+def inclusive_range(start, end, step=1, *, dtype=None, device=None,
+                    requires_grad=False) -> Tensor:
+    """torch.range: from start to end, end included, in the default dtype (deprecated)."""
+    warnings.warn("torch.range is deprecated and will be removed in a future release because "
+                  "its behavior is inconsistent with Python's range builtin. Instead, use "
+                  "torch.arange, which produces values in [start, end).", UserWarning,
+                  stacklevel=2)
+    _check_args("range", (start, end, step), dtype=dtype, device=device,
+                requires_grad=requires_grad)
+    dtype = dtype or dtypes.get_default_dtype()
+    t = call("range", start=_number(start), end=_number(end), step=_number(step),
+             dtype=dtype.name, _device=_placed(device))
     return _finish(t, requires_grad)
 
 

@@ -3,7 +3,13 @@ signatures (`torch.dropout(input, p, train)`, `torch.embedding(weight, indices, 
 each calling distgrad.nn.functional's implementation."""
 from __future__ import annotations
 
+import functools
 import importlib
+
+import numpy as np
+
+from .creation import tensor
+from .dtypes import int64
 
 from .ops.grid_sample import (affine_grid_generator, grid_sampler,  # noqa: F401
                                grid_sampler_2d, grid_sampler_3d)
@@ -208,10 +214,71 @@ def poisson_nll_loss(input, target, log_input, full, eps, reduction):
                                  reduction=_REDUCTION[reduction])
 
 
+def kl_div(input, target, reduction=1, *, log_target=False):
+    return _F().kl_div_reduced(input, target, _REDUCTION[reduction], log_target)
+
+
+def convolution(input, weight, bias, stride, padding, dilation, transposed, output_padding,
+                groups):
+    """ATen's convolution: conv{1,2,3}d, or conv_transpose{1,2,3}d when transposed, by the
+    weight's dims."""
+    n = weight.ndim - 2
+    if transposed:
+        return getattr(_F(), f"conv_transpose{n}d")(input, weight, bias, stride, padding,
+                                                    output_padding, groups, dilation)
+    return getattr(_F(), f"conv{n}d")(input, weight, bias, stride, padding, dilation, groups)
+
+
+_BAG_MODES = ("sum", "mean", "max")
+
+
+def embedding_bag(weight, indices, offsets, scale_grad_by_freq=False, mode=0, sparse=False,
+                  per_sample_weights=None, include_last_offset=False, padding_idx=None):
+    """torch's (output, offset2bag, bag_size, max_indices), as its CPU kernel fills them:
+    offset2bag each index's bag by the offsets (none in sum mode without a padding_idx);
+    bag_size each bag's span of indices, less its padding (zeros in sum mode);
+    max_indices each bag's maximum's row per column in max mode (0 for an empty bag), else
+    bag_size again."""
+    from .nn import functional_layers
+
+    if not hasattr(offsets, "_storage"):
+        raise TypeError(f"embedding_bag(): argument 'offsets' (position 3) must be Tensor, not "
+                        f"{type(offsets).__name__}")
+    name = _BAG_MODES[mode]
+    padding = None if padding_idx is None or padding_idx < 0 else padding_idx
+    out, picked, _, keep = functional_layers.embedding_bag_parts(
+        indices, weight, offsets, None, 2, scale_grad_by_freq, name, sparse, per_sample_weights,
+        include_last_offset, padding)
+    ids = indices.reshape(-1).detach().cpu().numpy()
+    starts = offsets.detach().cpu().numpy()[:out.shape[0]]
+    as_index = functools.partial(tensor, dtype=int64, device=out.device)
+    offset2bag = _offset2bag(starts, len(ids))
+    if name == "sum":
+        zeros = as_index(np.zeros(out.shape[0], np.int64))
+        return out, as_index(offset2bag if padding is not None else []), zeros, zeros
+    bag_size = np.diff(np.append(starts, len(ids)))
+    if padding is not None:
+        bag_size -= np.bincount(offset2bag[ids == padding], minlength=len(starts))
+    if name == "max":
+        picked = picked.cpu().numpy()
+        rows = np.where(picked >= 0, ids[keep][picked.clip(min=0)], 0)
+        return out, as_index(offset2bag), as_index(bag_size), as_index(rows)
+    return out, as_index(offset2bag), as_index(bag_size), as_index(bag_size)
+
+
+def _offset2bag(starts, n: int):
+    """torch's make_offset2bag: a one at each bag's start (the first less one), summed."""
+    marks = np.zeros(n + 1, np.int64)
+    np.add.at(marks, starts, 1)
+    marks[0] -= 1
+    return np.cumsum(marks)[:n]
+
+
 TOP_LEVEL = ["selu", "celu", "threshold", "prelu", "rrelu", "selu_", "celu_", "threshold_",
              "rrelu_", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
              "bilinear", "group_norm", "batch_norm", "instance_norm", "rms_norm", "max_pool1d",
              "max_pool3d", "adaptive_avg_pool1d", "adaptive_max_pool1d", "alpha_dropout",
              "feature_alpha_dropout", "dropout_", "constant_pad_nd", "hinge_embedding_loss",
              "margin_ranking_loss", "cosine_embedding_loss", "triplet_margin_loss",
-             "binary_cross_entropy_with_logits", "poisson_nll_loss"]
+             "binary_cross_entropy_with_logits", "poisson_nll_loss", "kl_div", "convolution",
+             "embedding_bag"]

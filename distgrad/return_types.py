@@ -51,6 +51,7 @@ _FIELDS = {
                                                  "nanmedian", "mode", "kthvalue", "cummax",
                                                  "cummin")},
     "aminmax": ("min", "max"),
+    "frexp": ("mantissa", "exponent"),
     "histogram": ("hist", "bin_edges"),
     "slogdet": ("sign", "logabsdet"),
     "svd": ("U", "S", "V"),

@@ -1205,16 +1205,21 @@ def kl_div(input: Tensor, target: Tensor, size_average=None, reduce=None,
                           "with the KL div math definition.'mean' will be changed to behave the "
                           "same as 'batchmean' in the next major release.", stacklevel=2)
         summed = "sum" if reduction == "batchmean" else _reduction(reduction)
+    loss = kl_div_reduced(input, target, summed, log_target)
+    if reduction == "batchmean" and input.ndim != 0:
+        return loss / input.shape[0]
+    return loss
+
+
+def kl_div_reduced(input: Tensor, target: Tensor, reduction: str, log_target: bool) -> Tensor:
+    """The pointwise divergence, reduced by "none", "mean" or "sum" (torch.kl_div's)."""
     if not (input.dtype.is_floating_point and target.dtype.is_floating_point):
         raise RuntimeError("kl_div: Integral inputs not supported.")
     if log_target:
         loss = target.exp() * (target - input)
     else:
         loss = target.xlogy(target) - target * input
-    loss = _apply_reduction(loss, summed)
-    if reduction == "batchmean" and input.ndim != 0:
-        return loss / input.shape[0]
-    return loss
+    return _apply_reduction(loss, reduction)
 
 
 def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12,

@@ -662,6 +662,15 @@ def embedding_bag(input: Tensor, weight: Tensor, offsets: Optional[Tensor] = Non
                   padding_idx: Optional[int] = None) -> Tensor:
     """The sum, mean or max of each bag's embedding rows (padding_idx rows left out; an empty
     bag gives zeros)."""
+    return embedding_bag_parts(input, weight, offsets, max_norm, norm_type, scale_grad_by_freq,
+                               mode, sparse, per_sample_weights, include_last_offset,
+                               padding_idx)[0]
+
+
+def embedding_bag_parts(input, weight, offsets, max_norm, norm_type, scale_grad_by_freq, mode,
+                        sparse, per_sample_weights, include_last_offset, padding_idx) -> tuple:
+    """embedding_bag's result, its op's second output (in max mode each bag's maximum's place
+    in the kept indices, per column), each index's bag, and the places of the indices kept."""
     if weight.ndim != 2:
         raise ValueError(f"weight has to be a 2D Tensor, but got Tensor of dimension "
                          f"{weight.ndim}")
@@ -693,16 +702,21 @@ def embedding_bag(input: Tensor, weight: Tensor, offsets: Optional[Tensor] = Non
     if offsets is not None and input.ndim == 1:
         _check_offsets(offsets, input, dtypes.promote(input.dtype, offsets.dtype))
     _check_bag_ids(ids, num, mode == "max" or padding_idx is not None)
-    keep = [i for i, v in enumerate(ids) if v != padding_idx]
-    bag_of = np.zeros(len(ids), np.int64)
+    if include_last_offset and bags and (mode == "max" or padding_idx is not None):
+        # torch's per-index kernels take the indices past the last offset into the last bag
+        # (the fast path of sum and mean without a padding_idx drops them)
+        bags[-1] = (bags[-1][0], len(ids))
+    bag_of = np.full(len(ids), -1, np.int64)  # (-1: past the last bag's end)
     for b, (s, e) in enumerate(bags):
         bag_of[s:e] = b
+    keep = [i for i, v in enumerate(ids) if v != padding_idx and bag_of[i] >= 0]
     if input.ndim == 2 and per_sample_weights is not None:
         per_sample_weights = per_sample_weights.reshape(-1)  # (torch's: its node's edge)
     kept_ids = _index([ids[i] for i in keep], weight)
-    return call("embedding_bag", weight, per_sample_weights, kept_ids,
-                _index(bag_of[keep], weight), _index(keep, weight), n_bags=len(bags),
-                mode=mode)[0]
+    out, picked = call("embedding_bag", weight, per_sample_weights, kept_ids,
+                       _index(bag_of[keep], weight), _index(keep, weight), n_bags=len(bags),
+                       mode=mode)
+    return out, picked, bag_of, keep
 
 
 # ---- interpolate -------------------------------------------------------------------------------------

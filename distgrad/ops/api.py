@@ -129,7 +129,7 @@ NUMBER_INPUT = frozenset({"add", "bitwise_and", "bitwise_left_shift", "bitwise_o
                           "bitwise_right_shift", "bitwise_xor", "bucketize", "div", "divide",
                           "float_power", "floor_divide", "isin", "mul", "multiply", "normal",
                           "polygamma", "pow", "remainder", "result_type", "sub", "subtract",
-                          "true_divide", "xlogy", "norm"})
+                          "true_divide", "xlogy", "norm", "rsub"})
 
 
 # The names torch gives a first parameter that must be a tensor.

@@ -34,6 +34,7 @@ from .reshaping import (argwhere, atleast_1d, atleast_2d, atleast_3d, block_diag
 from . import more_pointwise as _more_pointwise, order_stats as _order_stats, products as _products
 from . import real_dense as _real_dense
 from . import view_copies as _view_copies
+from . import more_functions as _more_functions
 from .more_pointwise import *  # noqa: F401,F403  (fmax, logit, ...: bound below)
 from .order_stats import *  # noqa: F401,F403  (median, quantile, cummax, ...)
 from .products import *  # noqa: F401,F403  (cdist, addmv, kron, ...)
@@ -1183,9 +1184,11 @@ for _name, _fn in {**_METHODS, **_arrange.METHODS, **_pointwise.METHODS,
                    **_products.METHODS, **_more_pointwise.in_place_forms(globals()),
                    **_products.in_place_forms(globals()), **_matrix_functions.METHODS,
                    **_numerics.METHODS, **_sets.METHODS, **_windows.METHODS,
-                   **_real_dense.METHODS, **overwrite.METHODS}.items():
+                   **_real_dense.METHODS, **overwrite.METHODS,
+                   **_more_functions.METHODS}.items():
     setattr(Tensor, _name, _fn)
 globals().update(_real_dense.FUNCTIONS)
+globals().update(_more_functions.FUNCTIONS)
 globals().update(_view_copies.functions(globals()))
 for _name in _view_copies.METHOD_NAMES:
     setattr(Tensor, _name, globals()[_name])
@@ -1195,7 +1198,7 @@ _HOMES = (__name__, _scatter.__name__, _arrange.__name__, _pointwise.__name__,
           _accumulate.__name__, _placing.__name__, _reshaping.__name__,
           _more_pointwise.__name__, _order_stats.__name__, _products.__name__,
           _matrix_functions.__name__, _numerics.__name__, _sets.__name__, _real_dense.__name__,
-          _view_copies.__name__,
+          _view_copies.__name__, _more_functions.__name__,
           "distgrad.linalg")
 __all__ = [n for n, v in list(globals().items())
            if callable(v) and not n.startswith("_") and getattr(v, "__module__", None) in _HOMES]

@@ -1,4 +1,4 @@
-"""The arange and linspace ops: their checks, lengths and values as torch's CPU kernels give
+"""The arange, range and linspace ops: their checks, lengths and values as torch's CPU kernels give
 them, to the bit (RangeFactories.cpp and RangeFactoriesKernel.cpp, built for AVX2, where the
 compiler fuses each `a + b * c` into one multiply-add: ops/fused.py).
 
@@ -104,6 +104,33 @@ def _arange_forward(start, end, step, dtype):
     lane = np.where(in_runs, i % lanes, 0)
     first = fma(step, i - lane, start, work).astype(out_type)  # each vector's first
     return fma(lane, step, first, work).astype(out_type)
+
+
+# ---- range (torch's deprecated one: the end included) -------------------------------------------
+
+def _range_length(start, end, step, dtype: str) -> int:
+    """torch's range_out: in the accumulate type (int64 for the integer dtypes, double for
+    float32 and float64, float for float16 and bfloat16), ((end - start) / step) + 1, truncated."""
+    _not_for_bool("range_cpu", dtype)
+    work = np.int64 if _is_integer(dtype) else _ACCUMULATE[dtype]
+    if _is_integer(dtype):
+        start, end, step = _to_int64(start), _to_int64(end), _to_int64(step)
+    _check_arange_bounds(start, end, step)
+    if _is_integer(dtype):
+        return int(np.trunc((end - start) / step)) + 1  # (C++'s int64 division truncates)
+    return int((work(end) - work(start)) / work(step) + work(1))
+
+
+def _range_forward(start, end, step, dtype):
+    n = _range_length(start, end, step, dtype)
+    if _is_integer(dtype):
+        return _to_int64(start) + _to_int64(step) * np.arange(n, dtype=np.int64)
+    work = _ACCUMULATE[dtype]
+    return fma(step, np.arange(n), start, work).astype(dtypes.from_name(dtype).np)
+
+
+defop("range", _range_forward, lambda start, end, step, dtype: Meta(
+    (_range_length(start, end, step, dtype),), dtypes.from_name(dtype)))
 
 
 # ---- linspace ----------------------------------------------------------------------------------

@@ -449,3 +449,14 @@ case("ldexp", lambda T, a, b: T.ldexp(a, b), F(3, 4), F(4), covers="ldexp")
 # 0 where other < 0)
 case("ldexp_int_exponent", lambda T, a, b: a.ldexp(b), F(3, 4), I(3, 1, lo=-2, hi=3),
      covers="ldexp", fd=False)
+
+# ---- torch.range, rsub, the out-of-place fill and frexp (ops/ranges.py, more_functions.py) -----
+
+case("range", lambda T: T.range(-1.5, 2, 0.5), covers="range")
+case("range_int", lambda T: T.range(0, 10, 3, dtype=T.int32), covers="range")
+case("rsub_tensors", lambda T, x, y: T.rsub(x, y, alpha=2), F(3, 4), F(4), covers="rsub")
+case("rsub_number", lambda T, x: T.rsub(x, 2), F(3, 4), covers="sub")
+case("fill_number", lambda T, x: T.fill(x, 1.5) * x, F(3, 4), covers="fill_new")
+case("fill_tensor", lambda T, x, v: T.fill(x, v), F(3, 4), F(), covers="fill_new")
+case("frexp", lambda T, x: T.frexp(x)[0], F(3, 4, lo=-9, hi=9), covers="frexp")
+case("frexp_exponent", lambda T, x: T.frexp(x)[1], K(3, 4, lo=-9, hi=9), covers="frexp")

@@ -13,7 +13,7 @@ FALLS_BACK = {
     "cat", "constant_pad_nd", "copy_slices", "count_nonzero", "cross", "cumsum", "diag_embed", "diagonal",
     "diagonal_backward", "diagonal_copy", "dot", "eye", "flip", "full", "index",
     "index_backward", "index_put", "index_select", "linspace", "max_dim", "min_dim", "mv",
-    "nll_weights", "one_hot", "prod", "prod_dim", "repeat", "roll", "scatter_dim",
+    "nll_weights", "one_hot", "prod", "prod_dim", "range", "repeat", "roll", "scatter_dim",
     "select_backward", "slice_backward", "sort", "squeeze_matmul", "stack", "std", "std_mean",
     "take_along_dim", "topk", "trace", "tril", "triu", "var", "var_mean",
 }
