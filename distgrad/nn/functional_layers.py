@@ -29,7 +29,8 @@ from .functional import _tuple
 __all__ = ["conv3d", "conv_transpose1d", "conv_transpose2d", "unfold", "fold", "max_pool1d",
            "avg_pool1d", "adaptive_avg_pool1d", "adaptive_max_pool1d", "adaptive_max_pool2d",
            "max_pool3d", "avg_pool3d", "adaptive_avg_pool3d", "adaptive_max_pool3d",
-           "max_unpool1d", "max_unpool2d", "max_unpool3d", "lp_pool1d", "lp_pool2d", "group_norm",
+           "max_unpool1d", "max_unpool2d", "max_unpool3d", "lp_pool1d", "lp_pool2d", "lp_pool3d",
+           "group_norm",
            "instance_norm", "local_response_norm", "prelu", "glu", "rrelu", "alpha_dropout",
            "feature_alpha_dropout", "bilinear", "embedding_bag", "interpolate", "upsample"]
 __all__ += ["conv_transpose3d"]
@@ -340,18 +341,39 @@ def max_unpool3d(input: Tensor, indices: Tensor, kernel_size, stride=None, paddi
                    _unpool_geometry(3, input, kernel_size, stride, padding, output_size))
 
 
-def lp_pool2d(input: Tensor, norm_type, kernel_size, stride=None,
-              ceil_mode: bool = False) -> Tensor:
-    """(Σ x^p)^(1/p) over each window: torch's composite of avg_pool2d."""
-    kw, kh = _pair(kernel_size, "kernel_size")
-    out = _F.avg_pool2d(input.pow(norm_type), (kw, kh), stride, 0, ceil_mode)
-    return (out.sign() * out.abs().relu()).mul(kw * kh).pow(1.0 / norm_type)
-
-
 def lp_pool1d(input: Tensor, norm_type, kernel_size, stride=None,
               ceil_mode: bool = False) -> Tensor:
-    out = avg_pool1d(input.pow(norm_type), kernel_size, stride, 0, ceil_mode)
-    return (out.sign() * out.abs().relu()).mul(kernel_size).pow(1.0 / norm_type)
+    return _lp_pool(1, input, norm_type, kernel_size, stride, ceil_mode, kernel_size)
+
+
+def lp_pool2d(input: Tensor, norm_type, kernel_size, stride=None,
+              ceil_mode: bool = False) -> Tensor:
+    return _lp_pool(2, input, norm_type, kernel_size, stride, ceil_mode,
+                    math.prod(_repeated(kernel_size, 2)))
+
+
+def lp_pool3d(input: Tensor, norm_type, kernel_size, stride=None,
+              ceil_mode: bool = False) -> Tensor:
+    return _lp_pool(3, input, norm_type, kernel_size, stride, ceil_mode,
+                    math.prod(_repeated(kernel_size, 3)))
+
+
+def _repeated(value, n: int) -> tuple:
+    """torch's _ntuple: a sequence as it is, a number n times (its unpacking then checks)."""
+    return tuple(value) if isinstance(value, (tuple, list)) else (value,) * n
+
+
+def _lp_pool(n: int, input: Tensor, norm_type, kernel_size, stride, ceil_mode,
+             window: int) -> Tensor:
+    """(Σ x^p)^(1/p) over each window of `window` elements, a max of |x| for p = ±inf: torch's
+    composite of avg_pool{n}d (max_pool{n}d)."""
+    max_pool = getattr(_F, f"max_pool{n}d")
+    if norm_type == math.inf:
+        return max_pool(input.abs(), kernel_size, stride, 0, 1, ceil_mode)
+    if norm_type == -math.inf:
+        return -max_pool(-input.abs(), kernel_size, stride, 0, 1, ceil_mode)
+    out = getattr(_F, f"avg_pool{n}d")(input.pow(norm_type), kernel_size, stride, 0, ceil_mode)
+    return (out.sign() * out.abs().relu()).mul(window).pow(1.0 / norm_type)
 
 
 # ---- normalisation -------------------------------------------------------------------------------

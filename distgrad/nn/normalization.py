@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+from ..autograd.function import Function
 from ..tensor import Tensor
 from . import functional as F
 from . import init
@@ -12,7 +13,7 @@ from .parameter import Parameter
 
 __all__ = ["LayerNorm", "RMSNorm", "BatchNorm1d", "BatchNorm2d"]
 __all__ += ["BatchNorm3d", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d",
-            "LocalResponseNorm"]
+            "LocalResponseNorm", "CrossMapLRN2d"]
 
 
 def _shape(normalized_shape) -> tuple:
@@ -292,7 +293,9 @@ class InstanceNorm3d(_InstanceNorm):
     _no_batch_dim = 4
 
 
-class LocalResponseNorm(Module):
+class _ResponseNorm(Module):
+    """A normalisation over a window of `size` channels: LocalResponseNorm, CrossMapLRN2d."""
+
     def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75,
                  k: float = 1.0) -> None:
         super().__init__()
@@ -301,8 +304,84 @@ class LocalResponseNorm(Module):
         self.beta = beta
         self.k = k
 
+    def extra_repr(self) -> str:
+        return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
+
+
+class LocalResponseNorm(_ResponseNorm):
     def forward(self, input: Tensor) -> Tensor:
         return F.local_response_norm(input, self.size, self.alpha, self.beta, self.k)
 
-    def extra_repr(self) -> str:
-        return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
+
+class _CrossMapLRN2dFunction:
+    """torch.nn.modules._functions.CrossMapLRN2d, step for step (its window of channels is
+    its own: it starts (size - 1) // 2 + 1 wide, and drops a channel only past pre_pad)."""
+
+    @staticmethod
+    def forward(ctx, input, size, alpha=1e-4, beta=0.75, k=1):
+        from ..creation import zeros_like
+        from ..ops.functions import stack
+
+        ctx.size, ctx.alpha, ctx.beta, ctx.k = size, alpha, beta, k
+        if input.dim() != 4:
+            raise ValueError(f"CrossMapLRN2d: Expected input to be 4D, got {input.dim()}D "
+                             f"instead.")
+        channels = input.size(1)
+        square = input.pow(2)
+        pre_pad = int((size - 1) / 2 + 1)
+        scale = zeros_like(square.select(1, 0))
+        for c in range(min(pre_pad, channels)):
+            scale = scale + square.select(1, c)
+        scales = [scale]
+        for c in range(1, channels):
+            if c < channels - pre_pad + 1:
+                scale = scale + square.select(1, c + pre_pad - 1)
+            if c > pre_pad:
+                scale = scale - square.select(1, c - pre_pad)
+            scales.append(scale)
+        ctx.scale = stack(scales, 1).mul(alpha / size).add(k)
+        output = ctx.scale.pow(-beta).mul(input)
+        ctx.save_for_backward(input, output)
+        return output
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        from ..creation import zeros
+        from ..ops.functions import cat, stack
+
+        input, output = ctx.saved_tensors
+        batch, channels, height, width = input.shape
+        cache_ratio_value = 2 * ctx.alpha * ctx.beta / ctx.size
+        inverse_pre_pad = int(ctx.size - (ctx.size - 1) / 2)
+        grad_input = ctx.scale.pow(-ctx.beta).mul(grad_output)
+        rows = []
+        for n in range(batch):
+            center = grad_output[n].mul(output[n]).div(ctx.scale[n])
+            padded = cat([zeros(inverse_pre_pad, height, width, dtype=input.dtype,
+                                device=input.device), center,
+                          zeros(ctx.size - 1 - inverse_pre_pad, height, width,
+                                dtype=input.dtype, device=input.device)])
+            accum = padded.narrow(0, 0, ctx.size - 1).sum(0)
+            planes = []
+            for c in range(channels):
+                accum = accum + padded[c + ctx.size - 1]
+                planes.append(grad_input[n][c].addcmul(input[n][c], accum,
+                                                       value=-cache_ratio_value))
+                accum = accum - padded[c]
+            rows.append(stack(planes))
+        return stack(rows), None, None, None, None
+
+
+# (named as torch's Function, whose node is CrossMapLRN2dBackward, beside the module's name)
+_cross_map_lrn2d = type("CrossMapLRN2d", (_CrossMapLRN2dFunction, Function), {})
+
+
+class CrossMapLRN2d(_ResponseNorm):
+    """Local response normalisation across channels, as torch's legacy (Lua torch) layer
+    computes it (torch's default k is the int 1 here)."""
+
+    def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1) -> None:
+        super().__init__(size, alpha, beta, k)
+
+    def forward(self, input: Tensor) -> Tensor:
+        return _cross_map_lrn2d.apply(input, self.size, self.alpha, self.beta, self.k)

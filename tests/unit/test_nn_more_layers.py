@@ -1,0 +1,39 @@
+"""torch.nn layers programs use that distgrad lacked, against torch.nn (torch_twin.same):
+LPPool3d and the p = ±inf power pools, CrossMapLRN2d, DataParallel without GPUs,
+FractionalMaxPool2d/3d and AdaptiveLogSoftmaxWithLoss. Values, gradients, grad_fn names,
+reprs and errors."""
+from __future__ import annotations
+
+import numpy as np
+
+from torch_twin import attempt, same
+
+X = np.random.default_rng(4).standard_normal((2, 3, 5, 6, 7)).astype(np.float32)
+
+
+def test_lp_pool3d_and_the_infinite_powers():
+    def scenario(T):
+        x, F = T.tensor(X, requires_grad=True), T.nn.functional
+        outs = [F.lp_pool3d(x, 2, 2),
+                F.lp_pool3d(x, 1.5, (2, 3, 2), stride=(1, 2, 3), ceil_mode=True),
+                T.nn.LPPool3d(3, 2, stride=2)(x), F.lp_pool3d(x, float("inf"), 2),
+                F.lp_pool2d(x[0], -float("inf"), 2), F.lp_pool1d(x[0, 0], float("inf"), 3)]
+        sum((o * o).sum() for o in outs).backward()
+        return outs + [x.grad, repr(T.nn.LPPool3d(2, 3))]
+
+    same(scenario, rtol=1e-4, atol=1e-5)
+
+
+def test_cross_map_lrn2d():
+    def scenario(T):
+        x = T.tensor(X[:, :, 0], requires_grad=True)
+        x2 = T.tensor(np.random.default_rng(1).standard_normal((2, 6, 3, 4)).astype(np.float32),
+                      requires_grad=True)
+        m = T.nn.CrossMapLRN2d(3, 1e-2, 0.75, 1)
+        outs = [m(x), T.nn.CrossMapLRN2d(2)(x), T.nn.CrossMapLRN2d(5, 0.1, 0.5, 2)(x2),
+                T.nn.CrossMapLRN2d(4, 0.3)(x2)]
+        sum((o * o).sum() for o in outs).backward()
+        return outs + [x.grad, x2.grad, repr(m), repr(T.nn.CrossMapLRN2d(3)),
+                       repr(T.nn.LocalResponseNorm(3)), attempt(m, x[0])]
+
+    same(scenario, rtol=1e-4, atol=1e-5)
