@@ -92,6 +92,8 @@ def __getattr__(name):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 from .activation import Hardshrink, Softshrink, Tanhshrink  # noqa: E402
 __all__ += ["Hardshrink", "Softshrink", "Tanhshrink"]
+from .data_parallel import DataParallel  # noqa: E402
+__all__ += ["DataParallel"]
 import sys  # noqa: E402
 
 from . import modules  # noqa: E402

@@ -37,3 +37,19 @@ def test_cross_map_lrn2d():
                        repr(T.nn.LocalResponseNorm(3)), attempt(m, x[0])]
 
     same(scenario, rtol=1e-4, atol=1e-5)
+
+
+def test_data_parallel_without_gpus_runs_its_module():
+    def scenario(T):
+        T.manual_seed(0)
+        inner = T.nn.Sequential(T.nn.Linear(4, 3), T.nn.ReLU())
+        model = T.nn.DataParallel(inner, device_ids=[0, 1], dim=1)
+        x = T.tensor(X[0, 0, :2, :4], requires_grad=True)
+        out = model(x)
+        out.sum().backward()
+        return [out, x.grad, inner[0].weight.grad, model.device_ids, model.module is inner,
+                sorted(model.state_dict()), repr(model), hasattr(model, "dim"),
+                isinstance(model, T.nn.parallel.DataParallel),
+                attempt(T.nn.parallel.data_parallel, inner, x)]
+
+    same(scenario)
