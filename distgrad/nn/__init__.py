@@ -93,7 +93,8 @@ def __getattr__(name):
 from .activation import Hardshrink, Softshrink, Tanhshrink  # noqa: E402
 __all__ += ["Hardshrink", "Softshrink", "Tanhshrink"]
 from .data_parallel import DataParallel  # noqa: E402
-__all__ += ["DataParallel"]
+from .adaptive import AdaptiveLogSoftmaxWithLoss  # noqa: E402
+__all__ += ["DataParallel", "AdaptiveLogSoftmaxWithLoss"]
 import sys  # noqa: E402
 
 from . import modules  # noqa: E402

@@ -53,3 +53,39 @@ def test_data_parallel_without_gpus_runs_its_module():
                 attempt(T.nn.parallel.data_parallel, inner, x)]
 
     same(scenario)
+
+
+def test_adaptive_log_softmax_with_loss():
+    def scenario(T):
+        T.manual_seed(0)
+        m = T.nn.AdaptiveLogSoftmaxWithLoss(8, 10, [3, 6], div_value=2.0)
+        x = T.randn(7, 8, requires_grad=True)
+        y = T.tensor([0, 9, 4, 2, 6, 5, 1])
+        r = m(x, y)
+        r.loss.backward()
+        log_prob = m.log_prob(x)
+        return [type(r).__name__, r._fields, tuple(r), x.grad, m.head.weight.grad,
+                m.tail[1][0].weight.grad, log_prob, log_prob.exp().sum(1), m.predict(x),
+                tuple(m(x[0], y[1])), repr(m), sorted(m.state_dict()),
+                type(T.nn.modules.adaptive.AdaptiveLogSoftmaxWithLoss).__name__,
+                attempt(m, x, T.tensor([0, 10, 1, 1, 1, 1, 1])), attempt(m, x, y[:3]),
+                attempt(m, x[0], y), attempt(m, x, y[None]),
+                attempt(T.nn.AdaptiveLogSoftmaxWithLoss, 8, 10, [6, 3]),
+                attempt(T.nn.AdaptiveLogSoftmaxWithLoss, 8, 10, [])]
+
+    same(scenario, rtol=1e-4, atol=1e-5)
+
+
+def test_adaptive_log_softmax_predicts_the_most_probable_class():
+    def scenario(T):
+        T.manual_seed(1)
+        m = T.nn.AdaptiveLogSoftmaxWithLoss(4, 6, [2], head_bias=True)
+        outs = []
+        for scale in range(1, 5):  # (rows whose best is in the head, in a tail, or both)
+            x = T.randn(5, 4) * scale
+            outs.append([m.predict(x), m.log_prob(x).argmax(1)])
+        with T.no_grad():
+            m.head.bias.copy_(T.tensor([-9., -9, 9]))
+        return outs + [m.predict(T.randn(3, 4))]
+
+    same(scenario)
