@@ -24,6 +24,7 @@ from ..ops.api import in_place
 from ..ops.rules import not_implemented, scalar_types_error
 from ..tensor import Tensor
 from . import functional as _F
+from .conv import _ntuple
 from .functional import _tuple
 
 __all__ = ["conv3d", "conv_transpose1d", "conv_transpose2d", "unfold", "fold", "max_pool1d",
@@ -37,7 +38,8 @@ __all__ += ["conv_transpose3d"]
 __all__ += ["rrelu_", "gumbel_softmax", "upsample_nearest", "upsample_bilinear",
             "max_pool1d_with_indices", "max_pool2d_with_indices", "max_pool3d_with_indices",
             "adaptive_max_pool1d_with_indices", "adaptive_max_pool2d_with_indices",
-            "adaptive_max_pool3d_with_indices"]
+            "adaptive_max_pool3d_with_indices", "fractional_max_pool2d", "fractional_max_pool3d",
+            "fractional_max_pool2d_with_indices", "fractional_max_pool3d_with_indices"]
 
 
 def home(t: Tensor) -> str:
@@ -266,6 +268,90 @@ def max_pool3d_with_indices(input: Tensor, kernel_size, stride=None, padding=0, 
     return max_pool3d(input, kernel_size, stride, padding, dilation, ceil_mode, True)
 
 
+def fractional_max_pool2d_with_indices(input: Tensor, kernel_size, output_size=None,
+                                       output_ratio=None, return_indices: bool = False,
+                                       _random_samples: Optional[Tensor] = None):
+    return _fractional_max_pool(2, input, kernel_size, output_size, output_ratio,
+                                _random_samples)
+
+
+def fractional_max_pool3d_with_indices(input: Tensor, kernel_size, output_size=None,
+                                       output_ratio=None, return_indices: bool = False,
+                                       _random_samples: Optional[Tensor] = None):
+    return _fractional_max_pool(3, input, kernel_size, output_size, output_ratio,
+                                _random_samples)
+
+
+def fractional_max_pool2d(input: Tensor, kernel_size, output_size=None, output_ratio=None,
+                          return_indices: bool = False, _random_samples=None):
+    """Max pooling over windows placed pseudo-randomly (Graham's fractional max pooling):
+    _random_samples (N, C, 2) in [0, 1), drawn by torch.rand when not given."""
+    out = fractional_max_pool2d_with_indices(input, kernel_size, output_size, output_ratio,
+                                             return_indices, _random_samples)
+    return out if return_indices else out[0]
+
+
+def fractional_max_pool3d(input: Tensor, kernel_size, output_size=None, output_ratio=None,
+                          return_indices: bool = False, _random_samples=None):
+    out = fractional_max_pool3d_with_indices(input, kernel_size, output_size, output_ratio,
+                                             return_indices, _random_samples)
+    return out if return_indices else out[0]
+
+
+_DIM_NAMES = {2: ("height", "width"), 3: ("time", "height", "width")}
+
+
+def _fractional_max_pool(n: int, input, kernel_size, output_size, output_ratio, samples):
+    """torch's F.fractional_max_pool{n}d_with_indices and its kernel's checks."""
+    name = f"fractional_max_pool{n}d"
+    if output_size is None and output_ratio is None:
+        raise ValueError(f"{name} requires specifying either an output_size or an output_ratio")
+    if output_size is None:
+        if n == 2 and len(output_ratio) > 2:
+            raise ValueError(f"{name} requires output_ratio to either be a single Int or tuple "
+                             f"of Ints.")
+        ratio = _ntuple(output_ratio, n)
+        output_size = [int(input.size(d - n) * ratio[d]) for d in range(n)]
+    if samples is None:
+        from ..creation import rand
+
+        samples = rand(1 if input.dim() == n + 1 else input.size(0), input.size(-n - 1), n,
+                       dtype=input.dtype, device=input.device)
+    kernel, size = _ntuple(kernel_size, n), _ntuple(output_size, n)
+    ints = "Ints" if n == 2 else "three Ints"
+    if len(kernel) != n:
+        raise RuntimeError(f"{name}: kernel_size must either be a single Int or tuple of {ints}")
+    if len(size) != n:
+        raise RuntimeError(f"{name}: output_size must either be a single Int or tuple of {ints}")
+    if input.dim() not in (n + 1, n + 2):
+        raise RuntimeError(f"{name}(): Expected {n + 1}D or {n + 2}D tensor, but got: "
+                           f"{list(input.shape)}")
+    for dim, k, o, i in zip(_DIM_NAMES[n], kernel, size, input.shape[-n:]):
+        # (torch's 3d kernel wants a window past the last one's start: its check is strict)
+        if o + k - 1 > i or (n == 3 and o + k - 1 == i):
+            raise RuntimeError(f"{name}{'_out' if n == 3 else ''}(): pool {dim} {k} too large "
+                               f"relative to input {dim} {i}")
+    _check_fractional_samples(n, input, samples)
+    return call(name, input, samples, kernel=[int(k) for k in kernel],
+                output_size=[int(o) for o in size])
+
+
+def _check_fractional_samples(n: int, input, samples) -> None:
+    """torch's fractional_max_pool_check_shape."""
+    if samples.dtype is not input.dtype:
+        raise RuntimeError("Expect _random_samples to have the same dtype as input")
+    if samples.dim() != 3:
+        raise RuntimeError(f"Expect _random_samples to have 3 dimensions, got {samples.dim()}")
+    batch, channels = (1, input.size(0)) if input.dim() == n + 1 else input.shape[:2]
+    if samples.size(0) < batch:
+        raise RuntimeError("Expect _random_samples.size(0) no less then input batch size.")
+    if samples.size(1) != channels:
+        raise RuntimeError("Expect _random_samples.size(1) equals to input channel size.")
+    if samples.size(2) != n:
+        raise RuntimeError(f"Expect _random_samples.size(2) equals to {n}; got "
+                           f"{samples.size(2)}.")
+
+
 def adaptive_max_pool1d_with_indices(input: Tensor, output_size, return_indices: bool = False):
     return adaptive_max_pool1d(input, output_size, True)
 
@@ -349,18 +435,13 @@ def lp_pool1d(input: Tensor, norm_type, kernel_size, stride=None,
 def lp_pool2d(input: Tensor, norm_type, kernel_size, stride=None,
               ceil_mode: bool = False) -> Tensor:
     return _lp_pool(2, input, norm_type, kernel_size, stride, ceil_mode,
-                    math.prod(_repeated(kernel_size, 2)))
+                    math.prod(_ntuple(kernel_size, 2)))
 
 
 def lp_pool3d(input: Tensor, norm_type, kernel_size, stride=None,
               ceil_mode: bool = False) -> Tensor:
     return _lp_pool(3, input, norm_type, kernel_size, stride, ceil_mode,
-                    math.prod(_repeated(kernel_size, 3)))
-
-
-def _repeated(value, n: int) -> tuple:
-    """torch's _ntuple: a sequence as it is, a number n times (its unpacking then checks)."""
-    return tuple(value) if isinstance(value, (tuple, list)) else (value,) * n
+                    math.prod(_ntuple(kernel_size, 3)))
 
 
 def _lp_pool(n: int, input: Tensor, norm_type, kernel_size, stride, ceil_mode,

@@ -404,10 +404,80 @@ for _n in (2, 3):
           node=f"MaxPool{_n}DWithIndicesBackward0", n_out=2, nondiff_outputs=(1,),
           save=(0,), save_out=True, sharding="batch", layout_rule=layout.in_suggested_format)
     for _name, _node in ((f"max_pool{_n}d_with_indices_backward", f"MaxPool{_n}DWithIndices"),
-                         (f"adaptive_max_pool{_n}d_backward", f"AdaptiveMaxPool{_n}D")):
+                         (f"adaptive_max_pool{_n}d_backward", f"AdaptiveMaxPool{_n}D"),
+                         (f"fractional_max_pool{_n}d_backward", f"FractionalMaxPool{_n}D")):
         defop(_name, _max_pool_backward, lambda g, x, idx, n: Meta(tuple(x.shape), g.dtype),
               _max_pool_backward_vjp, node=f"{_node}BackwardBackward0", save=(2,),
               differentiable=(0, 1))
+
+
+# ---- fractional max pooling (Graham): windows placed by a random sample per plane and dim ---
+
+def _fractional_intervals(sample, input_size: int, output_size: int, pool_size: int):
+    """torch's generate_intervals, in the input's dtype: each window's first position."""
+    t = type(sample)
+    sequence = np.empty(output_size, np.int64)
+    if output_size > 1:
+        alpha = t(input_size - pool_size) / t(output_size - 1)
+        for i in range(output_size - 1):
+            sequence[i] = int((t(i) + sample) * alpha) - int(sample * alpha)
+    if output_size > 0:
+        sequence[output_size - 1] = input_size - pool_size
+    return sequence
+
+
+# Which of a plane's samples places the windows along each spatial dim (torch's kernels: in 2d
+# the first is the width's, in 3d the time's).
+_SAMPLE_OF = {2: (1, 0), 3: (0, 1, 2)}
+
+
+def _fractional_max_pool(x, samples, kernel, output_size):
+    """Each output's window of `kernel` from the intervals of its plane's samples (torch's:
+    the first maximum, the last NaN)."""
+    n = len(kernel)
+    batched = x.ndim == n + 2
+    xb = x if batched else x[None]
+    out = np.empty(xb.shape[:2] + tuple(output_size), x.dtype)
+    index = np.empty(out.shape, np.int64)
+    spatial = xb.shape[2:]
+    for b, c in np.ndindex(*xb.shape[:2]):
+        plane = xb[b, c].reshape(-1)
+        starts = [_fractional_intervals(samples[b, c, _SAMPLE_OF[n][d]], spatial[d],
+                                        output_size[d], kernel[d]) for d in range(n)]
+        # every window's flat positions: (*output_size, prod(kernel))
+        at = 0
+        for d in range(n):
+            pos = starts[d][:, None] + np.arange(kernel[d])  # (out_d, k_d)
+            shape = [1] * (2 * n)
+            shape[d], shape[n + d] = output_size[d], kernel[d]
+            at = at * spatial[d] + pos.reshape(shape)
+        at = at.reshape(tuple(output_size) + (-1,))
+        values = plane[at]
+        pick = np.argmax(values, axis=-1)
+        nan = np.isnan(values)
+        last_nan = values.shape[-1] - 1 - np.argmax(nan[..., ::-1], axis=-1)
+        pick = np.where(nan.any(-1), last_nan, pick)
+        index[b, c] = np.take_along_axis(at, pick[..., None], -1)[..., 0]
+        out[b, c] = np.take_along_axis(values, pick[..., None], -1)[..., 0]
+    return (out, index) if batched else (out[0], index[0])
+
+
+def _fractional_max_pool_rule(x, samples, kernel, output_size):
+    from .. import dtypes
+
+    shape = tuple(x.shape[:-len(kernel)]) + tuple(output_size)
+    return Meta(shape, x.dtype), Meta(shape, dtypes.int64)
+
+
+def _fractional_max_pool_vjp(c, g, _):
+    n = len(c.attrs["kernel"])
+    return call(f"fractional_max_pool{n}d_backward", g, c[0], c.outs[0], n=n), None
+
+
+for _n in (2, 3):
+    defop(f"fractional_max_pool{_n}d", _fractional_max_pool, _fractional_max_pool_rule,
+          _fractional_max_pool_vjp, node=f"FractionalMaxPool{_n}DBackward0", n_out=2,
+          nondiff_outputs=(1,), save=(0,), save_out=(1,), differentiable=(0,))
 
 
 # ---- max unpooling: each value put back at its max pooling index, zeros elsewhere -------------

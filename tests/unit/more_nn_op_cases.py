@@ -205,3 +205,23 @@ error("bilinear_batch_dims", lambda T, a, b, w: nnf(T).bilinear(a, b, w), K(2, 3
       K(5, 3, 4), prefix=300)
 error("bilinear_bias_size", lambda T, a, b, w, c: nnf(T).bilinear(a, b, w, c), K(2, 3), K(2, 4),
       K(5, 3, 4), K(4), prefix=300)
+
+# ---- fractional max pooling (ops/conv.py), the windows placed by given samples ----------------
+
+
+def _samples(T, x, *shape):
+    n = 1
+    for d in shape:
+        n *= d
+    return T.linspace(0.05, 0.95, n, dtype=x.dtype).reshape(shape)
+
+
+case("fractional_max_pool2d", lambda T, x: nnf(T).fractional_max_pool2d(
+    x, (2, 3), output_size=(3, 4), _random_samples=_samples(T, x, 2, 3, 2)), F(2, 3, 5, 7),
+    covers=("fractional_max_pool2d", "fractional_max_pool2d_backward"))
+case("fractional_max_pool2d_unbatched", lambda T, x: nnf(T).fractional_max_pool2d(
+    x, 2, output_ratio=(0.5, 0.7), _random_samples=_samples(T, x, 1, 2, 2),
+    return_indices=True), F(2, 6, 5), covers="fractional_max_pool2d")
+case("fractional_max_pool3d", lambda T, x: nnf(T).fractional_max_pool3d(
+    x, (2, 1, 2), output_size=(2, 3, 2), _random_samples=_samples(T, x, 2, 2, 3)),
+    F(2, 2, 4, 5, 4), covers=("fractional_max_pool3d", "fractional_max_pool3d_backward"))

@@ -89,3 +89,83 @@ def test_adaptive_log_softmax_predicts_the_most_probable_class():
         return outs + [m.predict(T.randn(3, 4))]
 
     same(scenario)
+
+
+X4 = np.random.default_rng(6).standard_normal((2, 3, 7, 9)).astype(np.float32)
+
+
+def test_fractional_max_pool_with_given_samples():
+    def scenario(T):
+        F = T.nn.functional
+        x, x3 = T.tensor(X4, requires_grad=True), T.tensor(X, requires_grad=True)
+        s = T.tensor(np.random.default_rng(1).random((2, 3, 2)), dtype=T.float32)
+        s3 = T.tensor(np.random.default_rng(2).random((2, 3, 3)), dtype=T.float32)
+        outs = [F.fractional_max_pool2d(x, 3, output_size=(4, 5), _random_samples=s,
+                                        return_indices=True),
+                F.fractional_max_pool2d(x, (2, 3), output_ratio=(0.5, 0.6), _random_samples=s),
+                F.fractional_max_pool2d(x[0], 2, output_size=3, _random_samples=s[:1]),
+                F.fractional_max_pool3d(x3, 2, output_size=(3, 4, 5), _random_samples=s3,
+                                        return_indices=True),
+                F.fractional_max_pool3d(x3, (2, 1, 3), output_ratio=(0.5, 0.6, 0.7),
+                                        _random_samples=s3)]
+        loss = sum((o[0] if isinstance(o, tuple) else o).pow(2).sum() for o in outs)
+        loss.backward()
+        return outs + [x.grad, x3.grad]
+
+    same(scenario)
+
+
+def test_fractional_max_pool_nan_and_double():
+    def scenario(T):
+        F = T.nn.functional
+        a = X4.astype(np.float64)
+        a[0, 0, 1:3, 2:5] = np.nan
+        x = T.tensor(a, requires_grad=True)
+        s = T.tensor(np.random.default_rng(3).random((2, 3, 2)))
+        out, idx = F.fractional_max_pool2d(x, 2, output_size=(5, 6), _random_samples=s,
+                                           return_indices=True)
+        out.nansum().backward()
+        return [out, idx, x.grad]
+
+    same(scenario)
+
+
+def test_fractional_max_pool_draws_torchs_samples():
+    def scenario(T):
+        T.manual_seed(3)
+        x = T.tensor(X4, requires_grad=True)
+        m = T.nn.FractionalMaxPool2d(3, output_ratio=0.5, return_indices=True)
+        m3 = T.nn.FractionalMaxPool3d(2, output_size=3)
+        return [m(x), m(x), m3(T.tensor(X)), T.nn.functional.fractional_max_pool2d(x, 2, 3),
+                repr(m), repr(m3), sorted(m.state_dict()),
+                T.nn.FractionalMaxPool2d(2, 3, _random_samples=T.ones(2, 3, 2) / 2)(x)]
+
+    same(scenario)
+
+
+def test_fractional_max_pool_errors():
+    def scenario(T):
+        F, nn = T.nn.functional, T.nn
+        x = T.tensor(X4)
+        s = T.rand(2, 3, 2)
+        return [attempt(F.fractional_max_pool2d, x, 3, output_size=(6, 4)),
+                attempt(F.fractional_max_pool2d, x, (3,), output_size=(3, 4)),
+                attempt(F.fractional_max_pool2d, x, 3, output_size=(3, 4), _random_samples=s[:1]),
+                attempt(F.fractional_max_pool2d, x, 3, output_size=(3, 4),
+                        _random_samples=s.double()),
+                attempt(F.fractional_max_pool2d, x, 3, output_size=(3, 4),
+                        _random_samples=T.rand(2, 3, 3)),
+                attempt(F.fractional_max_pool2d, x, 3, output_size=(3, 4),
+                        _random_samples=T.rand(2, 2, 2)),
+                attempt(F.fractional_max_pool2d, x, 3, output_size=(3, 4),
+                        _random_samples=T.rand(2, 3, 2, 1)),
+                attempt(F.fractional_max_pool2d, x, 3),
+                attempt(F.fractional_max_pool2d, x, 3, output_ratio=0.5),
+                attempt(F.fractional_max_pool2d, x[0, 0], 3, output_size=(1, 1)),
+                attempt(F.fractional_max_pool3d, T.tensor(X), 2, output_size=(3, 3, 6)),
+                attempt(F.fractional_max_pool3d, T.tensor(X), 2, output_size=(4, 3, 3)),
+                attempt(nn.FractionalMaxPool2d, 2), attempt(nn.FractionalMaxPool2d, 2, 3, 0.5),
+                attempt(nn.FractionalMaxPool2d, 2, output_ratio=1.5),
+                attempt(nn.FractionalMaxPool3d, 0, 3), attempt(nn.FractionalMaxPool3d, 2)]
+
+    same(scenario)

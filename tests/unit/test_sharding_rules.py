@@ -33,6 +33,8 @@ FALLS_BACK |= {
     "conv_weight_grad", "conv_bias_grad", "conv_transpose_input_grad", "dropout_mask", "embedding_dense_backward", "native_batch_norm",
     "adaptive_avg_pool3d_backward", "avg_pool3d_backward", "max_pool2d_with_indices_backward",
     "max_pool3d_with_indices_backward", "adaptive_max_pool2d_backward",
+    "fractional_max_pool2d_backward", "fractional_max_pool3d_backward",
+    "fractional_max_pool2d", "fractional_max_pool3d",  # (the samples come with the batch)
     "adaptive_max_pool3d_backward", "prelu_kernel_backward",
 }
 # The *_copy ops and the unsafe splits (ops/view_copies.py): gathered, until one is worth
