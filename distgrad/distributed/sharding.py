@@ -1575,7 +1575,7 @@ def _reduction(name, inputs, attrs, x, s):
         stacked = record.call("cat", *[p.to(root) for p in parts], dim=0)
         return replicated(record.call("logsumexp", stacked, dim=0), s.workers)
     if name == "norm" and attrs.get("p", 2.0) == 2.0:
-        summed = {k: v for k, v in attrs.items() if k != "p"}
+        summed = {k: v for k, v in attrs.items() if k not in ("p", "aten")}  # (aten: its name)
         squares = _all_reduce([record.call("sum", p * p, **summed) for p in s.shards])
         return _on_replicas("norm_of_squares", (squares,), {})
     return NotImplemented
