@@ -622,9 +622,11 @@ def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=Fa
     return _finish(t, requires_grad)
 
 
-def inclusive_range(start, end, step=1, *, dtype=None, device=None,
+def inclusive_range(start, end=None, step=1, *, dtype=None, device=None,
                     requires_grad=False) -> Tensor:
     """torch.range: from start to end, end included, in the default dtype (deprecated)."""
+    if end is None:  # (torch's parser: no warning yet)
+        raise TypeError('range() missing 1 required positional arguments: "end"')
     warnings.warn("torch.range is deprecated and will be removed in a future release because "
                   "its behavior is inconsistent with Python's range builtin. Instead, use "
                   "torch.arange, which produces values in [start, end).", UserWarning,

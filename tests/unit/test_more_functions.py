@@ -24,7 +24,8 @@ def test_range_includes_its_end_and_warns():
         T.range(0, 10, 3, dtype=T.int32), T.range(0., 1., 0.1), T.range(1, 3, requires_grad=True),
         attempt(T.range, 0, 3, 0), attempt(T.range, 3, 0),
         attempt(T.range, 1, 2, dtype=T.int32, requires_grad=True),
-        attempt(T.range, 0, 2, dtype=T.bool), attempt(T.range, 0, float("inf"))])
+        attempt(T.range, 0, 2, dtype=T.bool), attempt(T.range, 0, float("inf")),
+        attempt(T.range, 2)])
 
 
 def test_rsub_is_other_less_alpha_times_input():
