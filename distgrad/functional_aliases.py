@@ -223,6 +223,10 @@ def convolution(input, weight, bias, stride, padding, dilation, transposed, outp
     """ATen's convolution: conv{1,2,3}d, or conv_transpose{1,2,3}d when transposed, by the
     weight's dims."""
     n = weight.ndim - 2
+    if input.ndim != weight.ndim:  # (ATen's convolution takes a batch only)
+        raise RuntimeError(f"Expected {weight.ndim}-dimensional input for {weight.ndim}-"
+                           f"dimensional weight {list(weight.shape)}, but got {input.ndim}-"
+                           f"dimensional input of size {list(input.shape)} instead")
     if transposed:
         return getattr(_F(), f"conv_transpose{n}d")(input, weight, bias, stride, padding,
                                                     output_padding, groups, dilation)

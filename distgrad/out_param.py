@@ -25,7 +25,7 @@ baddbmm bernoulli bitwise_and bitwise_left_shift bitwise_not bitwise_or bitwise_
 bitwise_xor bmm bucketize cat ceil chain_matmul cholesky cholesky_inverse cholesky_solve clamp
 clamp_max clamp_min clip column_stack concat concatenate copysign cos cosh cross cummax cummin
 cumprod cumsum deg2rad diag diff digamma div divide dot dstack empty eq erf erfc erfinv exp exp2
-expm1 eye fix float_power floor floor_divide fmax fmin fmod frac full gather gcd ge geqrf ger
+expm1 eye fix float_power floor floor_divide fmax fmin fmod frac frexp full gather gcd ge geqrf ger
 greater greater_equal gt heaviside histc histogram hstack hypot i0 igamma igammac index_add
 index_copy index_reduce index_select inner inverse isneginf isposinf kron kthvalue ldexp le lcm lerp
 less less_equal lgamma linspace log log10 log1p log2 log_softmax logaddexp logaddexp2 logcumsumexp
@@ -33,7 +33,7 @@ logical_and logical_not logical_or logical_xor logit logspace logsumexp lt lu_so
 masked_select matmul matrix_power max maximum mean median min minimum mm mode msort mul multinomial
 multiply mv mvlgamma nan_to_num nanmean nanmedian nanquantile nansum narrow_copy ne neg negative
 nextafter nonzero norm normal not_equal ones orgqr outer polygamma pow prod qr quantile rad2deg rand randint randn randperm
-reciprocal remainder renorm round row_stack rsqrt searchsorted sgn sigmoid sign signbit sin sinc
+range reciprocal remainder renorm round row_stack rsqrt searchsorted sgn sigmoid sign signbit sin sinc
 sinh softmax sort sqrt square stack std std_mean sub subtract sum svd take_along_dim tan tanh
 tensordot topk triangular_solve tril triu true_divide trunc var var_mean vdot vstack where xlogy
 zeros
@@ -145,7 +145,9 @@ def _require_cat_castable(result, out) -> None:
 RESULT_DTYPE_FROM_OUT = {"sum", "prod", "cumsum", "cumprod"}
 # The factories make their values in out's dtype too, given no dtype= (`zeros(2, out=long)`)
 FACTORIES = {"arange", "empty", "eye", "full", "linspace", "logspace", "ones", "rand", "randint",
-             "randn", "randperm", "zeros"}
+             "randn", "randperm", "range", "zeros"}
+# Those whose kernels resize out themselves, without the resize warning (torch's range_out)
+RESIZED_SILENTLY = {"range"}
 
 
 def _nansum_dtype(args, kwargs: dict, out) -> dict:
@@ -182,6 +184,13 @@ def _found_dtype(k, out, result, kwargs, n):
     the result's very dtype."""
     if out is not result:
         return f"Found dtype {out.long_name} but expected {result.long_name}"
+
+
+def _frexp(k, out, result, kwargs, n):
+    if out is not result:
+        return (f"torch.frexp() expects mantissa to have dtype {result.c_name} but got "
+                f"{out.c_name}" if k == 0 else
+                f"torch.frexp() expects exponent to have int dtype but got {out.c_name}")
 
 
 def _clamp_by_numbers(k, out, result, kwargs, n):
@@ -228,7 +237,7 @@ OUT_DTYPES = {
     **{n: _boolean_outputs(n) for n in ("isneginf", "isposinf", "signbit")},
     "searchsorted": _searchsorted, "bucketize": _searchsorted, "kthvalue": _kthvalue,
     "cummax": _cumulative, "cummin": _cumulative, "median": _median, "nanmedian": _median,
-    "mode": _mode, "nonzero": _nonzero, "ldexp": _ldexp,
+    "mode": _mode, "nonzero": _nonzero, "ldexp": _ldexp, "frexp": _frexp,
     **dict.fromkeys(("clamp", "clip", "clamp_min", "clamp_max"), _clamp_by_numbers),
     **dict.fromkeys(("abs", "absolute", "neg", "negative", "ceil", "floor", "round", "trunc",
                      "fix", "frac", "sign", "sgn", "bitwise_not"), _found_dtype),
@@ -356,7 +365,7 @@ def _taking_out(fn, name, dtype_rule=None):
             raise TypeError(f"{name}(): argument 'out' must be tuple of {len(results)} "
                             f"Tensors, not {len(outs)}")
         for o, r in zip(outs, results):
-            _write_into(o, r)
+            _write_into(o, r, warn=name not in RESIZED_SILENTLY)
         if not isinstance(result, tuple):
             return out
         named = type(result)  # (values, indices, ...: the result's own type, its out= variant)
@@ -382,7 +391,7 @@ def _overlap_checked(name: str, args, kwargs) -> tuple:
     return (*args, *kwargs.values())
 
 
-def _write_into(out: Tensor, result: Tensor) -> None:
+def _write_into(out: Tensor, result: Tensor, warn: bool = True) -> None:
     if not isinstance(out, Tensor):
         raise TypeError(f"argument 'out' must be Tensor, not {type(out).__name__}")
     require_castable(result.dtype, out.dtype)
@@ -390,7 +399,7 @@ def _write_into(out: Tensor, result: Tensor) -> None:
         if tuple(out.shape) == tuple(result.shape):
             out.copy_(result)
             return
-        if out.numel() != 0:
+        if out.numel() != 0 and warn:
             warn_resized(out.shape, result.shape, stacklevel=3)
         if out._storage.resized_in_memory(out, result.shape):  # (its views see it, as torch's)
             out.copy_(result)

@@ -25,7 +25,14 @@ def test_range_includes_its_end_and_warns():
         attempt(T.range, 0, 3, 0), attempt(T.range, 3, 0),
         attempt(T.range, 1, 2, dtype=T.int32, requires_grad=True),
         attempt(T.range, 0, 2, dtype=T.bool), attempt(T.range, 0, float("inf")),
-        attempt(T.range, 2)])
+        attempt(T.range, 2), T.range(1, 3, out=T.empty(3)),
+        T.range(1, 3, out=T.empty(2, dtype=T.float64)),
+        T.range(1, 3, out=T.empty(0, dtype=T.int64))])
+
+
+def test_convolution_takes_a_batch():
+    same(lambda T: [attempt(T.convolution, T.ones(2, 5), T.ones(3, 2, 2), None, [1], [0], [1],
+                            False, [0], 1)])
 
 
 def test_rsub_is_other_less_alpha_times_input():
@@ -66,7 +73,12 @@ def test_frexp_splits_mantissa_and_exponent():
         m2.sum().backward()
         return [type(r).__name__, r.mantissa, r.exponent, x.grad, m2, e2, x2.grad,
                 T.frexp(T.tensor([1.5, 3.0], dtype=T.float16)),
-                attempt(T.frexp, T.tensor([1, 2])), repr(T.frexp(T.tensor([0.5, 4.0])))]
+                attempt(T.frexp, T.tensor([1, 2])), repr(T.frexp(T.tensor([0.5, 4.0]))),
+                attempt(T.frexp, T.tensor([3.0, -0.25]),
+                        out=(T.empty(2), T.empty(2, dtype=T.int32))),
+                attempt(T.frexp, T.ones(2), out=(T.empty(2, dtype=T.float64),
+                                                 T.empty(2, dtype=T.int32))),
+                attempt(T.frexp, T.ones(2), out=(T.empty(2), T.empty(2)))]
 
     same(scenario)
 
@@ -184,7 +196,8 @@ def test_embedding_bag_with_an_empty_bag():
     # (not max mode, nor a backward: torch leaves an empty bag's max_indices unwritten, and
     # its gradients then read memory never written)
     def scenario(T):
-        weight, idx, offsets = _bag_weight(T), T.tensor([1, 2, 4, 5, 4, 3, 2, 9]), T.tensor([0, 4, 4])
+        weight, idx = _bag_weight(T), T.tensor([1, 2, 4, 5, 4, 3, 2, 9])
+        offsets = T.tensor([0, 4, 4])
         return [T.embedding_bag(weight, idx, offsets, False, mode, False, None, False, padding)
                 for mode in (0, 1) for padding in (None, 2)]
 
@@ -196,7 +209,8 @@ def test_embedding_bag_indices_past_the_last_offset():
     # into the last bag; the fast path of sum drops them (no backward: torch's reads memory
     # it never wrote then)
     def scenario(T):
-        weight, idx, offsets = _bag_weight(T), T.tensor([1, 2, 4, 5, 4, 3, 2, 9]), T.tensor([0, 2, 6])
+        weight, idx = _bag_weight(T), T.tensor([1, 2, 4, 5, 4, 3, 2, 9])
+        offsets = T.tensor([0, 2, 6])
         res = [T.embedding_bag(weight, idx, offsets, False, mode, False, None, True, padding)
                for mode, padding in ((0, None), (0, 4), (1, 4), (2, None), (2, 4))]
         return res + [T.nn.functional.embedding_bag(idx, weight, offsets, mode="max",
