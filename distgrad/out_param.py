@@ -33,11 +33,15 @@ logical_and logical_not logical_or logical_xor logit logspace logsumexp lt lu_so
 masked_select matmul matrix_power max maximum mean median min minimum mm mode msort mul multinomial
 multiply mv mvlgamma nan_to_num nanmean nanmedian nanquantile nansum narrow_copy ne neg negative
 nextafter nonzero norm normal not_equal ones orgqr outer polygamma pow prod qr quantile rad2deg rand randint randn randperm
-range reciprocal remainder renorm round row_stack rsqrt searchsorted sgn sigmoid sign signbit sin sinc
-sinh softmax sort sqrt square stack std std_mean sub subtract sum svd take_along_dim tan tanh
+range reciprocal remainder renorm round row_stack rsqrt searchsorted sgn sigmoid sign signbit sin
+sinc sinh softmax sort sqrt square stack std std_mean sub subtract sum svd take_along_dim tan tanh
 tensordot topk triangular_solve tril triu true_divide trunc var var_mean vdot vstack where xlogy
 zeros
-""".split()
+""".split() + """
+alias_copy as_strided_copy detach_copy diagonal_copy expand_copy frobenius_norm nuclear_norm
+permute_copy select_copy slice_copy squeeze_copy t_copy transpose_copy unfold_copy
+unsqueeze_copy view_copy
+""".split()  # (the *_copy functions of one result, and the deprecated norms)
 LINALG = """
 cholesky cholesky_ex cond cross det eigh eigvalsh householder_product inv inv_ex lu lu_factor
 lu_factor_ex lu_solve
@@ -238,6 +242,9 @@ OUT_DTYPES = {
     "searchsorted": _searchsorted, "bucketize": _searchsorted, "kthvalue": _kthvalue,
     "cummax": _cumulative, "cummin": _cumulative, "median": _median, "nanmedian": _median,
     "mode": _mode, "nonzero": _nonzero, "ldexp": _ldexp, "frexp": _frexp,
+    **dict.fromkeys([n for n in NAMESPACE if n.endswith("_copy")] + ["frobenius_norm"], _exact),
+    "nuclear_norm": _differing("linalg.matrix_norm expected out tensor dtype {result.long_name} "
+                               "but got: {out.long_name}"),
     **dict.fromkeys(("clamp", "clip", "clamp_min", "clamp_max"), _clamp_by_numbers),
     **dict.fromkeys(("abs", "absolute", "neg", "negative", "ceil", "floor", "round", "trunc",
                      "fix", "frac", "sign", "sgn", "bitwise_not"), _found_dtype),

@@ -77,3 +77,23 @@ def test_copy_functions_check_their_arguments_as_torch():
                     attempt(T.split_copy, T.ones(4), [1, 3]),
                     attempt(T.unsafe_split_with_sizes, T.ones(4), [1, 2]),
                     attempt(T.unsafe_chunk, T.ones(4), 0)])
+
+
+def test_copy_functions_and_the_deprecated_norms_take_out():
+    def scenario(T):
+        x, res = T.tensor(A[0]), []
+        for name, args in dict(view_copy=([12],), permute_copy=([1, 0],), t_copy=(),
+                               select_copy=(0, 1), slice_copy=(1, 0, 2), unsqueeze_copy=(0,),
+                               as_strided_copy=([2], [1]), unfold_copy=(1, 2, 1),
+                               detach_copy=(), alias_copy=(), nuclear_norm=(),
+                               frobenius_norm=([0],)).items():
+            out = T.empty(0)
+            res += [name, getattr(T, name)(x, *args, out=out) is out, out,
+                    attempt(getattr(T, name), x, *args, out=T.empty(1, dtype=T.int64))]
+        return res
+
+    same(scenario, warnings_too=False)  # (nuclear_norm's once-a-process warning)
+
+
+def test_a_copy_into_an_out_of_another_shape_resizes_it_with_a_warning():
+    same(lambda T: [T.t_copy(T.tensor(A[0]), out=T.empty(7))])
