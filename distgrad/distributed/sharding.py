@@ -1101,6 +1101,8 @@ class _CopiedView:
         parent = inputs[0]
         if is_sharded(parent) and parent._sharding.copied_view_of is not None:
             inputs[0] = parent._sharding.copied_view_of.made_from_root()
+        elif is_sharded(parent) and _view_base(parent) is not parent:
+            inputs[0] = _sharded_view_made_again(parent)
         fresh = record.call(self.name, *inputs, **self.attrs)
         return fresh[self.index] if isinstance(fresh, tuple) else fresh
 
@@ -1139,6 +1141,25 @@ class _CopiedView:
                 old._retain_grad.pop(0, None)
             t._retains_grad = False
             t.retain_grad()
+
+
+def _sharded_view_made_again(t):
+    """Sharded view `t` made again from its base: each part's view ops replayed on the
+    base's part. The same memory and values, with a history that does not pass through
+    `t`'s own node, so its hooks and retained grad are not on the way (as torch's view
+    regenerated from its base); `t` itself when a part is not there to replay."""
+    from ..ops.views import view_chain
+
+    parts = []
+    for part in t._sharding.shards:
+        if part is None or part._base is None:
+            return t
+        x = part._base
+        for _, name, attrs, k in view_chain(part):
+            out = record.call(name, x, **attrs)
+            x = out[k] if isinstance(out, tuple) else out
+        parts.append(x)
+    return _wrap(t._sharding.placement, parts, t._sharding.workers)
 
 
 def _contiguous_throughout(t) -> bool:

@@ -220,6 +220,23 @@ def test_as_strided_of_a_sharded_view_views_its_base(local_workers):
     same(f, warnings_too=False)  # (distgrad warns of its fallbacks)
 
 
+def test_a_write_through_a_copied_view_of_a_view_leaves_the_view_between_off_its_way(
+        local_workers):
+    # v6, a reshape no rule keeps sharded (a copy standing for the view), of v5, a sharded
+    # view: after the write, v6 is made again from the base, not through v5's node.
+    def f(torch):
+        shard, full, _ = _placing(torch)
+        x = torch.tensor([-1.13, -0.9, 0.25, 1.69], dtype=torch.float64, requires_grad=True)
+        v4 = shard(x * 1, 0).expand(2, -1).softmax(-1) * 1
+        v5 = v4.unsqueeze(0)
+        v6 = v5.reshape(4, 2)
+        v6.relu_()
+        v5.retain_grad()
+        (full(v6) * full(v6)).sum().backward()
+        return v5.grad, x.grad, full(v5).detach(), v6.grad_fn.name()
+    same(f, warnings_too=False)  # (distgrad warns of its fallbacks)
+
+
 # ---- saved with their whole: sharded views come back viewing it -----------------------------
 
 @pytest.mark.parametrize("map_location", [None, "cpu"])
