@@ -256,10 +256,17 @@ class _Saved:
     def __iter__(self):
         return (self[k] for k in range(len(self._items)))
 
-    def made_by(self, i):
-        """The view op that made input i (e.g. "t"), whether or not it was saved: a VJP
-        may pick its gradient's layout by it (Node._made_by)."""
-        return self._node._made_by.get(i)
+    def column_major(self, i) -> bool:
+        """Whether input i was a column-major matrix, whether or not it was saved: torch's
+        mm backward lays out that input's gradient as the input (Node._column_major)."""
+        return i in self._node._column_major
+
+
+def _is_column_major(t) -> bool:
+    """torch's test in mm's backward: a matrix whose strides are (1, its rows)."""
+    laid_out = getattr(t, "_layout", None)  # (None: row-major)
+    return laid_out is not None and t.ndim == 2 and laid_out[0][0] == 1 and \
+        laid_out[0][1] == t.shape[0]
 
 
 class VJPContext:
@@ -315,7 +322,7 @@ class Node(NodeHooks):
     __slots__ = ("op", "_name", "attrs", "next_functions", "_saved", "_saved_outs", "_consts",
                  "_metas", "needs", "_seq", "device", "_freed", "_tensor_pre_hooks",
                  "_retain_grad", "_hooks", "_pre_hooks", "n_outputs", "_out_metas", "_slots",
-                 "_remote", "_anomaly", "_metadata", "_wraps", "_made_by", "_edgeless",
+                 "_remote", "_anomaly", "_metadata", "_wraps", "_column_major", "_edgeless",
                  "__weakref__")
 
     def __init__(self, op, name, attrs, inputs, outputs, needs, device):
@@ -355,10 +362,10 @@ class Node(NodeHooks):
         self._slots = tuple(slots)
         self._metas = tuple((t.shape, t.dtype, t.device_str) if hasattr(t, "_storage") else None
                             for t in inputs)
-        # The view op that made each saved input position, kept even where torch saves no
-        # tensor there (save_for): it costs no memory.
-        self._made_by = {i: inputs[i]._view_of[1] for i in op.save if i < len(inputs)
-                         and getattr(inputs[i], "_view_of", None) is not None}
+        # The saved input positions that hold a column-major matrix, kept even where torch
+        # saves no tensor there (save_for), as it keeps their strides: it costs no memory.
+        self._column_major = frozenset(i for i in op.save if i < len(inputs)
+                                       and _is_column_major(inputs[i]))
         # Inputs the VJP reads: tensors as SavedTensor, Python numbers as they are.
         self._saved = {}
         self._consts = {}

@@ -109,12 +109,13 @@ def _product(a, b, bias=None):
 def _right_grad(c, g, a_pos: int, b_pos: int):
     """aᵀ·g, the gradient of the right operand b of a·b (saved at positions a_pos, b_pos).
 
-    When b is the transpose of a weight (Linear's `w.t()`), (gᵀ·a)ᵀ is the same matrix
-    but comes out as a transposed view of a row-major product, so the weight's gradient
-    (after TBackward0) is row-major like the weight: no transposing copy when it is
-    stored, and the optimizer's update walks both in the same order.
+    Laid out as torch's mm_mat2_backward lays it: as b is. When b is column-major (the
+    transpose of a weight: Linear's `w.t()`), (gᵀ·a)ᵀ is the same matrix but comes out as
+    a transposed view of a row-major product, so the weight's gradient (after TBackward0)
+    is row-major like the weight: no transposing copy when it is stored, and the
+    optimizer's update walks both in the same order.
     """
-    if c._inputs.made_by(b_pos) == "t":
+    if c._inputs.column_major(b_pos):
         return g.t().mm(c[a_pos]).t()
     return c[a_pos].t().mm(g)
 

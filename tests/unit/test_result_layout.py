@@ -299,6 +299,42 @@ def test_a_leafs_grad_is_laid_out_as_torchs(inp, where, leaf, loss, create_graph
         np.testing.assert_allclose(m[5], t[5], rtol=1e-6)
 
 
+# mm and addmm give the right operand's gradient the operand's layout (torch's
+# mm_mat2_backward): a column-major operand's gradient is column-major, however it was made
+# column-major (t, transpose, permute, mT, einsum, a transposed copy transposed back).
+# (The left operand's, torch's mm_mat1_backward, stays row-major here: its (b·gᵀ)ᵀ, summed
+# by OpenBLAS, moved a program's float32 Hessian-vector products off torch's.)
+MATRIX_OPERANDS = {
+    "t": lambda x: x.t(),
+    "einsum": lambda x: distgrad.einsum("ij->ji", x) if isinstance(x, distgrad.Tensor)
+    else torch.einsum("ij->ji", x),
+    "permute": lambda x: x.permute(1, 0),
+    "mT": lambda x: x.mT,
+    "t_three_times": lambda x: x.t().t().t(),
+    "transposed_copy": lambda x: x.t().contiguous(),
+    "column_major_copy": lambda x: x.t().contiguous().t().t(),
+}
+
+
+@pytest.mark.parametrize("where", ["cpu", "worker:0"])
+@pytest.mark.parametrize("op", ["mm", "addmm"])
+@pytest.mark.parametrize("make", sorted(MATRIX_OPERANDS))
+def test_a_matrix_products_right_operands_gradient_is_laid_out_as_it(make, op, where,
+                                                                     local_workers):
+    def grads(T, device):
+        x = T.arange(6.0, device=device).reshape(2, 3).requires_grad_()
+        operand = MATRIX_OPERANDS[make](x)
+        a, b = T.ones(4, 3, device=device), operand
+        y = T.mm(a, b) if op == "mm" else T.addmm(T.zeros(b.shape[1], device=device), a, b)
+        g_operand, g_x = T.autograd.grad((y * y).sum(), [operand, x])
+        return [(tuple(g.stride()), repr(attempt(lambda: tuple(g.view(-1).shape))),
+                 g.detach().cpu().numpy()) for g in (g_operand, g_x)]
+
+    for m, t in zip(grads(distgrad, where), grads(torch, "cpu")):
+        assert m[:2] == t[:2]
+        np.testing.assert_allclose(m[2], t[2], rtol=1e-6)
+
+
 # torch's kernels that allocate their result in the input's suggested memory format
 # (a conv's in its input's or its weight's): a channels-last input stays channels-last
 # through a CNN's layers, so view(N, -1) after them fails as torch's does.
