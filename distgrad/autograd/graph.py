@@ -10,6 +10,7 @@ import itertools
 import weakref
 
 from . import anomaly_mode, grad_mode
+from ..hook_handles import RemovableHandle
 
 _sequence = itertools.count()
 
@@ -577,26 +578,21 @@ class AccumulateGrad:
         pass
 
 
-class _ListHandle:
-    """Returned by register_hook: `.remove()` takes the hook out again (also as a `with`)."""
+class _ListHandle(RemovableHandle):
+    """Returned by register_hook: `.remove()` takes the hook out of its list again."""
 
     __slots__ = ("_hooks", "_fn")
 
     def __init__(self, hooks: list, fn):
         self._hooks = hooks
         self._fn = fn
+        self.id = RemovableHandle.take_id()
 
     def remove(self) -> None:
         for i, h in enumerate(self._hooks):
             if h is self._fn:
                 del self._hooks[i]
                 return
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.remove()
 
 
 # torch.autograd.graph's public names kept in modules of their own

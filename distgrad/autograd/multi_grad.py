@@ -10,23 +10,19 @@ import functools
 import threading
 
 from . import engine
+from ..hook_handles import RemovableHandle
 
 
-class _MultiHandle:
+class _MultiHandle(RemovableHandle):
     """Removes every tensor hook it holds."""
 
     def __init__(self, handles) -> None:
         self.handles = handles
+        self.id = RemovableHandle.take_id()
 
     def remove(self) -> None:
         for handle in self.handles:
             handle.remove()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.remove()
 
 
 def _grad_fn_or_acc(t):

@@ -14,6 +14,7 @@ from typing import Iterable, Iterator, Optional
 
 from ... import dtypes
 from ...autograd import record
+from ...hook_handles import RemovableHandle
 from ...autograd.grad_mode import no_grad
 from ...tensor import Tensor, device_str, to_args
 from ...watched import WRITES, WatchedDict, WatchedHooks, WatchedOrderedDict
@@ -833,16 +834,14 @@ def _zero_grad(p: Tensor, set_to_none: bool) -> None:
         g.zero_()
 
 
-class _DictHandle:
-    """What register_forward_hook returns: `.remove()` takes the hook out again."""
-
-    _next_id = 0
+class _DictHandle(RemovableHandle):
+    """What register_forward_hook returns: `.remove()` takes the hook out again. It puts
+    the hook in (at the front: `prepend`) and holds its dicts, which may be plain ones."""
 
     def __init__(self, hooks: dict, hook, prepend: bool = False, extra: tuple = ()) -> None:
         self.hooks = hooks
         self.extra = extra  # dicts of flags kept by the hook's id
-        self.id = _DictHandle._next_id
-        _DictHandle._next_id += 1
+        self.id = RemovableHandle.take_id()
         hooks[self.id] = hook
         if prepend:
             hooks.move_to_end(self.id, last=False)
@@ -852,11 +851,11 @@ class _DictHandle:
         for d in self.extra:
             d.pop(self.id, None)
 
-    def __enter__(self):
-        return self
+    def __getstate__(self):
+        return (self.hooks, self.id, self.extra)
 
-    def __exit__(self, *exc):
-        self.remove()
+    def __setstate__(self, state) -> None:
+        self.hooks, self.id, self.extra = state
 
 
 # ---- layers ---------------------------------------------------------------------------------
