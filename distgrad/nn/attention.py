@@ -1,4 +1,5 @@
-"""MultiheadAttention: torch's module (packed q/k/v projection, output projection)."""
+"""MultiheadAttention: torch's module (packed q/k/v projection, output projection); and
+torch.nn.attention's SDPBackend and sdpa_kernel (sdpa_backends.py)."""
 from __future__ import annotations
 
 from typing import Optional
@@ -8,8 +9,9 @@ from . import functional as F
 from . import init
 from .modules import Linear, Module
 from .parameter import Parameter
+from .sdpa_backends import SDPBackend, sdpa_kernel
 
-__all__ = ["MultiheadAttention"]
+__all__ = ["MultiheadAttention", "SDPBackend", "sdpa_kernel"]
 
 
 class NonDynamicallyQuantizableLinear(Linear):

@@ -13,6 +13,7 @@ from typing import Optional
 import numpy as np
 
 from .. import creation, dtypes
+from ..backends import cuda as _backend_flags
 from ..autograd.grad_mode import no_grad
 from ..autograd.function import captured_by_vmap
 from ..autograd.record import call
@@ -642,7 +643,9 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
         zeros = query.detach()[..., :0].sum(-1, keepdim=True).expand(*query.shape[:-1],
                                                                     value.shape[-1])
         return zeros.contiguous() + (query.sum() + key.sum() + value.sum()) * 0
-    if _flash_applies(query, key, value, attn_mask, dropout_p, enable_gqa):
+    flash = _flash_applies(query, key, value, attn_mask, dropout_p, enable_gqa)
+    _check_a_kernel_is_enabled(flash, dropout_p)
+    if flash and _backend_flags.flash_sdp_enabled():
         if dropout_p != 0.0:
             raise RuntimeError("scaled_dot_product_attention_flash_attention: Currently do not "
                                "support dropout > 0")
@@ -677,6 +680,21 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
         weights = dropout(weights, dropout_p, True)
     out = weights.matmul(value)
     return out.to(origin) if origin is not out.dtype else out
+
+
+def _check_a_kernel_is_enabled(flash_applies: bool, dropout_p: float) -> None:
+    """torch's CPU choice when backend flags are off (nn.attention.sdpa_kernel): its errors,
+    and its warning that says why flash was not used."""
+    if not (_backend_flags.flash_sdp_enabled() or _backend_flags.math_sdp_enabled()):
+        raise RuntimeError("No viable backend for scaled_dot_product_attention was found. This "
+                           "is likely due to turning off both the math kernel and the fused "
+                           "kernels.")
+    if _backend_flags.math_sdp_enabled() or flash_applies:
+        return
+    warnings.warn("Flash attention kernel not used because:", stacklevel=3)
+    if dropout_p > 0.0:
+        warnings.warn("Both fused kernels do not support non-zero dropout.", stacklevel=3)
+    raise RuntimeError("No available kernel.  Aborting execution.")
 
 
 def _heads_repeated(t: Tensor, heads: int) -> Tensor:
