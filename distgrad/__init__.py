@@ -72,7 +72,7 @@ long = int64
 int = int32  # noqa: A001
 short = int16
 
-__version__ = "0.1.0"
+from .version import __version__  # noqa: E402
 
 # torch's constants
 pi, e, inf, nan = _math.pi, _math.e, _math.inf, _math.nan
@@ -124,11 +124,11 @@ def promote_types(a, b):
 
 def __getattr__(name):
     # Submodules that pull in more code load on first use: distgrad.nn, .optim, .distributed,
-    # .cuda, .profiler, .testing, .func, .distributions, .backends, .random.
+    # .cuda, .profiler, .testing, .func, .distributions, .backends, .random, .jit, .version.
     import importlib
 
     if name in ("nn", "optim", "distributed", "viz", "cuda", "cpu", "utils", "profiler", "testing",
-                "func", "distributions", "backends", "random"):
+                "func", "distributions", "backends", "random", "jit", "version"):
         return importlib.import_module(f".{name}", __name__)
     if name == "vmap":  # torch.vmap is torch.func.vmap
         return importlib.import_module(".func", __name__).vmap
