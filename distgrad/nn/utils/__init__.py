@@ -3,7 +3,7 @@ PackedSequence helpers, parametrize and parametrizations (weight_norm, spectral_
 older hook-based weight_norm and spectral_norm, and stateless.functional_call."""
 from __future__ import annotations
 
-from . import parametrizations, parametrize, prune, rnn, stateless
+from . import fusion, parametrizations, parametrize, prune, rnn, stateless
 from .clip_grad import (clip_grad_norm, clip_grad_norm_, clip_grad_value_,
                         clip_grads_with_norm_, get_total_norm)
 from .convert_parameters import parameters_to_vector, vector_to_parameters
@@ -12,5 +12,5 @@ from .weight_norm import remove_weight_norm, weight_norm
 
 __all__ = ["clip_grad_norm", "clip_grad_norm_", "clip_grad_value_", "clip_grads_with_norm_", "get_total_norm",
            "parameters_to_vector", "vector_to_parameters", "rnn", "parametrize",
-           "parametrizations", "prune", "stateless", "weight_norm", "remove_weight_norm",
+           "parametrizations", "prune", "stateless", "fusion", "weight_norm", "remove_weight_norm",
            "spectral_norm", "remove_spectral_norm"]
