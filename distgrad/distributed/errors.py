@@ -95,3 +95,9 @@ class ThreadErrors:
         with self.lock:
             errors = self.by_thread.pop(thread, None)
         return next(iter(errors.values())) if errors else None
+
+    def take_all(self) -> list:
+        """Every thread's unreported errors, in the order they came (all dropped here)."""
+        with self.lock:
+            by_thread, self.by_thread = self.by_thread, {}
+        return [e for errors in by_thread.values() for e in errors.values()]

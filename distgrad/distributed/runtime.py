@@ -32,10 +32,12 @@ worker's queue: the tensors made before are lost, and reading one raises WorkerD
 """
 from __future__ import annotations
 
+import atexit
 import collections
 import os
 import secrets
 import socket
+import sys
 import threading
 import time
 
@@ -778,7 +780,41 @@ def init(num_workers: int = 2, address=None, backend: str = "ray", timeout_s: fl
             raise ValueError(f"backend must be 'ray', 'local' or 'simulated', got {backend!r}")
         _runtime = rt
         record.register_runtime(rt)
+        _report_unread_errors_at_exit()
         return rt
+
+
+_EXIT_WAIT_S = 10.0  # at exit, how long the workers' last replies are waited for
+_exit_report_registered = False
+
+
+def _report_unread_errors_at_exit() -> None:
+    """Once per process: at exit, the errors of work that no read raised and no
+    synchronize() reported (an op that failed on a worker, its result never read) go to
+    stderr rather than being lost. Registered after Ray's own exit handler, so it runs
+    while the workers are still there."""
+    global _exit_report_registered
+    if not _exit_report_registered:
+        _exit_report_registered = True
+        atexit.register(_report_unread_errors)
+
+
+def _report_unread_errors() -> None:
+    rt = _runtime
+    if rt is None:
+        return
+    unread = []
+    try:
+        with call_timeout(_EXIT_WAIT_S):
+            for q in rt.queues:
+                q.flush()
+            for q in rt.queues:
+                q.check(block=True)
+    except Exception as e:  # noqa: BLE001  (a worker stuck or dead at exit: said too)
+        unread.append(e)
+    for err in rt.errors.take_all() + unread:
+        sys.stderr.write("distgrad: an error of work on the workers that no read raised and "
+                         f"no synchronize() reported: {type(err).__name__}: {err}\n")
 
 
 _H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
