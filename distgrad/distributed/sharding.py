@@ -25,7 +25,7 @@ import weakref
 import numpy as np
 
 from .. import layouts, storage
-from ..autograd import grad_mode, record
+from ..autograd import anomaly_mode, grad_mode, record
 from ..autograd.engine import run_post_accumulate_hooks
 from ..ops import layout
 from ..ops.rules import dims_of, wrap_dim
@@ -342,6 +342,8 @@ class _ShardedGradFn:
         self._node_pre_hooks = []  # register_prehook's, run after the tensor hooks (torch's)
         self.metadata = {}  # (torch's Node.metadata: the user's own notes)
         self.join = None
+        if anomaly_mode._enabled:  # its forward stack kept, in metadata too, as a node's
+            anomaly_mode.note(self)
 
     def name(self) -> str:
         return self._name

@@ -237,6 +237,17 @@ def test_a_write_through_a_copied_view_of_a_view_leaves_the_view_between_off_its
     same(f, warnings_too=False)  # (distgrad warns of its fallbacks)
 
 
+def test_anomaly_mode_keeps_a_sharded_nodes_forward_stack(local_workers):
+    def f(torch):
+        shard, full, _ = _placing(torch)
+        x = torch.arange(6.0).reshape(3, 2).requires_grad_()
+        with torch.autograd.detect_anomaly():
+            y = shard(x * 2, 0) * 3
+        stack = y.grad_fn.metadata.get("traceback_")
+        return sorted(y.grad_fn.metadata), stack[-1].strip().splitlines()[-1]
+    same(f, warnings_too=False)  # (distgrad warns of its fallbacks)
+
+
 # ---- saved with their whole: sharded views come back viewing it -----------------------------
 
 @pytest.mark.parametrize("map_location", [None, "cpu"])
