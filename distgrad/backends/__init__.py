@@ -3,6 +3,6 @@
 as programs written for GPUs do; nothing here runs on a GPU, so they change nothing."""
 from __future__ import annotations
 
-from . import cuda, cudnn, mha, mkldnn, mps, openmp  # noqa: F401
+from . import cpu, cuda, cudnn, mha, mkldnn, mps, openmp  # noqa: F401
 
-__all__ = ["cuda", "cudnn", "mha", "mkldnn", "mps", "openmp"]
+__all__ = ["cpu", "cuda", "cudnn", "mha", "mkldnn", "mps", "openmp"]

@@ -19,22 +19,30 @@ _LANES = {"avx512": 16, "avx2": 8}
 
 
 @functools.lru_cache(maxsize=1)
-def float32_lanes() -> int | None:
-    """float32 lanes of torch's kernels on this CPU, or None (not an x86 torch knows)."""
+def cpu_capability() -> str:
+    """The kernels torch runs on this CPU ("AVX512", "AVX2", or "DEFAULT": an x86 without
+    AVX2 and FMA, another CPU, or ATEN_CPU_CAPABILITY=default), as
+    torch.backends.cpu.get_cpu_capability() names them."""
     try:
         with open("/proc/cpuinfo") as f:
             flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")),
                          [])
     except OSError:
-        return None
+        return "DEFAULT"
     best = ("avx512" if {"avx512f", "avx512bw", "avx512vl", "avx512dq"} <= set(flags)
             else "avx2" if {"avx2", "fma"} <= set(flags) else None)
     asked = os.environ.get("ATEN_CPU_CAPABILITY", "").lower()
     if asked == "default":
-        return None
+        return "DEFAULT"
     if asked == "avx2" and best is not None:
         best = "avx2"
-    return _LANES.get(best)
+    return best.upper() if best else "DEFAULT"
+
+
+@functools.lru_cache(maxsize=1)
+def float32_lanes() -> int | None:
+    """float32 lanes of torch's kernels on this CPU, or None (not an x86 torch knows)."""
+    return _LANES.get(cpu_capability().lower())
 
 
 def last_dim_sum(x: np.ndarray) -> np.ndarray:

@@ -108,3 +108,23 @@ def test_backends_flags():
         return out + [b.cudnn.enabled, b.cudnn.deterministic]
 
     same(scenario)
+
+
+@pytest.mark.parametrize("asked", [None, "avx2", "default"])
+def test_the_cpu_capability_is_torchs(asked):
+    """torch.backends.cpu.get_cpu_capability(): the kernels torch chooses for this CPU, or
+    those ATEN_CPU_CAPABILITY asks for (read when torch starts: a process of its own)."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import torch, distgrad; print(torch.backends.cpu.get_cpu_capability(), "
+            "distgrad.backends.cpu.get_cpu_capability())")
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = {k: v for k, v in os.environ.items() if k != "ATEN_CPU_CAPABILITY"}
+    if asked:
+        env["ATEN_CPU_CAPABILITY"] = asked
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=dict(env, PYTHONPATH=root), timeout=300, check=True)
+    theirs, ours = done.stdout.split()
+    assert ours == theirs
