@@ -6,7 +6,8 @@ entropy, rsample and KL are differentiable and run where the parameters live.
 >>> Normal(distgrad.tensor(0.0), 1.0).log_prob(distgrad.tensor(0.5))
 tensor(-1.0439)
 """
-from . import constraints, transforms
+from ..module_aliases import alias_modules as _alias_modules
+from . import constraints, relaxed, transforms
 from .continuous import Cauchy, Exponential, GeneralizedPareto, Laplace, Normal, Uniform
 from .continuous_bernoulli import ContinuousBernoulli
 from .derived import (Gumbel, HalfCauchy, HalfNormal, InverseGamma, Kumaraswamy, LogisticNormal,
@@ -49,3 +50,22 @@ __all__ = ["AbsTransform", "AffineTransform", "Bernoulli", "Beta", "Binomial",
            "StickBreakingTransform", "StudentT", "TanhTransform", "Transform",
            "TransformedDistribution", "Uniform", "VonMises", "Weibull", "Wishart", "constraints",
            "kl_divergence", "register_kl", "transforms"]
+
+# torch's module paths (`from torch.distributions.normal import Normal`)
+_alias_modules(__name__, {
+    "bernoulli": ["Bernoulli"], "beta": ["Beta"], "binomial": ["Binomial"],
+    "categorical": ["Categorical"], "cauchy": ["Cauchy"], "chi2": ["Chi2"],
+    "dirichlet": ["Dirichlet"], "exp_family": ["ExponentialFamily"],
+    "exponential": ["Exponential"], "fishersnedecor": ["FisherSnedecor"], "gamma": ["Gamma"],
+    "generalized_pareto": ["GeneralizedPareto"], "geometric": ["Geometric"],
+    "gumbel": ["Gumbel"], "half_cauchy": ["HalfCauchy"], "half_normal": ["HalfNormal"],
+    "inverse_gamma": ["InverseGamma"], "kumaraswamy": ["Kumaraswamy"], "laplace": ["Laplace"],
+    "log_normal": ["LogNormal"], "logistic_normal": ["LogisticNormal"],
+    "multinomial": ["Multinomial"], "negative_binomial": ["NegativeBinomial"],
+    "normal": ["Normal"], "one_hot_categorical": ["OneHotCategorical",
+                                                  "OneHotCategoricalStraightThrough"],
+    "pareto": ["Pareto"], "poisson": ["Poisson"],
+    "relaxed_bernoulli": ["RelaxedBernoulli", "LogitRelaxedBernoulli"],
+    "relaxed_categorical": ["RelaxedOneHotCategorical", "ExpRelaxedCategorical"],
+    "studentT": ["StudentT"], "uniform": ["Uniform"], "weibull": ["Weibull"]},
+    sources=(relaxed,))

@@ -13,6 +13,7 @@ from typing import Iterable
 
 from ..autograd.grad_mode import no_grad
 from ..autograd.record import call
+from ..module_aliases import alias_modules as _alias_modules
 from ..tensor import Tensor
 from .optimizer import (Optimizer, _check_betas, _check_fused, _check_nonnegative, _grads,
                         _on_workers, _scalar_state, _value)
@@ -216,3 +217,7 @@ __all__ += ["AdamW", "Adadelta", "Adafactor", "Adagrad", "Adamax", "ASGD", "LBFG
 
 from . import lr_scheduler  # noqa: E402  (optim.lr_scheduler, as in torch)
 from . import swa_utils  # noqa: E402  (optim.swa_utils, as in torch)
+
+# torch's module paths (`from torch.optim.adam import Adam`)
+_alias_modules(__name__, {
+    "sgd": ["SGD"], "adam": ["Adam"], "adamw": ["AdamW"]})
