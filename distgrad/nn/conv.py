@@ -38,17 +38,27 @@ class _ConvNd(Module):
             raise ValueError("in_channels must be divisible by groups")
         if out_channels % groups != 0:
             raise ValueError("out_channels must be divisible by groups")
+        stride = _ntuple(stride, n)
+        if isinstance(padding, str):
+            if padding not in ("same", "valid"):
+                raise ValueError(f"Invalid padding string {padding!r}, should be one of "
+                                 f"{ {'same', 'valid'} }")
+            if padding == "same" and any(s != 1 for s in stride):
+                raise ValueError("padding='same' is not supported for strided convolutions")
         if padding_mode not in _PADDING_MODES:
             raise ValueError(f"padding_mode must be one of {set(_PADDING_MODES)}, but got "
                              f"padding_mode='{padding_mode}'")
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.kernel_size = _ntuple(kernel_size, n)
-        self.stride = _ntuple(stride, n)
+        self.stride = stride
         self.padding = padding if isinstance(padding, str) else _ntuple(padding, n)
         self.dilation = _ntuple(dilation, n)
+        self.transposed = self._transposed
+        self.output_padding = (0,) * n  # (a transposed conv's sets its own)
         self.groups = groups
         self.padding_mode = padding_mode
+        self._reversed_padding_repeated_twice = self._padding_for_f_pad()
         rows, cols = ((in_channels, out_channels // groups) if self._transposed
                       else (out_channels, in_channels // groups))
         self.weight = Parameter(empty(rows, cols, *self.kernel_size, dtype=dtype,
@@ -67,23 +77,26 @@ class _ConvNd(Module):
                 bound = 1 / math.sqrt(fan_in)
                 init.uniform_(self.bias, -bound, bound)
 
-    def _conv(self, conv, input: Tensor) -> Tensor:
-        """conv over input, padded by F.pad's padding_mode first unless it is zeros (as
+    def _padding_for_f_pad(self) -> list:
+        """The padding F.pad takes for a padding_mode other than zeros, last dim first (as
         torch: both sides of each dim by its padding; 'same' puts an odd extra on the right)."""
-        if self.padding_mode == "zeros":
-            return conv(input, self.weight, self.bias, self.stride, self.padding, self.dilation,
-                        self.groups)
         if self.padding == "valid":
-            sides = [0] * (2 * self._dims)
-        elif self.padding == "same":
+            return [0] * (2 * self._dims)
+        if self.padding == "same":
             sides = []
             for d, k in zip(reversed(self.dilation), reversed(self.kernel_size)):
                 total = d * (k - 1)
                 sides += [total // 2, total - total // 2]
-        else:
-            sides = [p for p in reversed(self.padding) for _ in range(2)]
-        return conv(F.pad(input, sides, self.padding_mode), self.weight, self.bias, self.stride,
-                    0, self.dilation, self.groups)
+            return sides
+        return [p for p in reversed(self.padding) for _ in range(2)]
+
+    def _conv(self, conv, input: Tensor) -> Tensor:
+        """conv over input, padded by F.pad's padding_mode first unless it is zeros."""
+        if self.padding_mode == "zeros":
+            return conv(input, self.weight, self.bias, self.stride, self.padding, self.dilation,
+                        self.groups)
+        return conv(F.pad(input, self._reversed_padding_repeated_twice, self.padding_mode),
+                    self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
 
     def extra_repr(self) -> str:
         n = self._dims
@@ -93,7 +106,7 @@ class _ConvNd(Module):
             s += f", padding={self.padding}"
         if self.dilation != (1,) * n:
             s += f", dilation={self.dilation}"
-        if getattr(self, "output_padding", (0,) * n) != (0,) * n:
+        if self.output_padding != (0,) * n:
             s += f", output_padding={self.output_padding}"
         if self.groups != 1:
             s += f", groups={self.groups}"
