@@ -1011,13 +1011,33 @@ def check_pool_dtype(kernel: str, d, integers=(), half: bool = True) -> None:
 
 def _max_pool(n: int, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
     """max_pool2d or max_pool3d (n spatial dims)."""
-    check_pool_dtype(f"max_pool{n}d", input.dtype, _INTEGERS)
-    kernel = _tuple(kernel_size, n, "kernel_size")
-    stride = kernel if stride is None or stride == [] else _tuple(stride, n, "stride")
+    name = f"max_pool{n}d"
+    kernel = pool_tuple(name, "kernel_size", kernel_size, n)
+    stride = kernel if stride is None or stride == [] else pool_tuple(name, "stride", stride, n)
+    padding = pool_tuple(name, "padding", padding, n)
+    dilation = pool_tuple(name, "dilation", dilation, n)
+    check_pool_dtype(name, input.dtype, _INTEGERS)
     out, indices = call(f"max_pool{n}d_with_indices", input, kernel=list(kernel),
-                        stride=list(stride), padding=list(_tuple(padding, n, "padding")),
-                        dilation=list(_tuple(dilation, n, "dilation")), ceil_mode=bool(ceil_mode))
+                        stride=list(stride), padding=list(padding), dilation=list(dilation),
+                        ceil_mode=bool(ceil_mode))
     return (out, indices) if return_indices else out
+
+
+_POOL_ARGUMENT = {"kernel_size": "either be a single int", "padding": "either be a single int",
+                  "stride": "either be omitted, a single int", "dilation": "be either a single int"}
+
+
+def pool_tuple(op: str, name: str, value, n: int) -> tuple:
+    """A pool's kernel_size, stride, padding or dilation as n ints: one int, or one or n in a
+    sequence, else torch's error ('max_pool2d: stride must either be omitted, ...')."""
+    values = tuple(value) if isinstance(value, (tuple, list)) else (value,)
+    if len(values) not in (1, n):
+        must = _POOL_ARGUMENT[name]
+        if op == "avg_pool3d":  # (its words lack the either)
+            must = must.replace("either be", "be")
+        raise RuntimeError(f"{op}: {name} must {must}, or a tuple of {('two', 'three')[n - 2]} "
+                           "ints")
+    return tuple(int(v) for v in values) * (n // len(values))
 
 
 def avg_pool2d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
@@ -1029,26 +1049,15 @@ def avg_pool2d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bo
 def _avg_pool(n: int, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
               divisor_override) -> Tensor:
     """avg_pool2d or avg_pool3d (n spatial dims)."""
+    name = f"avg_pool{n}d"
+    kernel = pool_tuple(name, "kernel_size", kernel_size, n)
+    stride = kernel if stride is None or stride == [] else pool_tuple(name, "stride", stride, n)
+    padding = pool_tuple(name, "padding", padding, n)
     check_pool_dtype("avg_pool2d" if n == 2 else "avg_pool3d_out_frame", input.dtype,
                      (dtypes.int64,), half=n == 2)
-    kernel = _tuple(kernel_size, n, "kernel_size")
-    stride = kernel if stride is None or stride == [] else _tuple(stride, n, "stride")
-    return call(f"avg_pool{n}d", input, kernel=list(kernel), stride=list(stride),
-                padding=list(_tuple(padding, n, "padding")), ceil_mode=bool(ceil_mode),
-                count_include_pad=bool(count_include_pad), divisor_override=divisor_override)
-
-
-def avg_pool1d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
-               count_include_pad: bool = True) -> Tensor:
-    """avg_pool2d over a height of 1, squeezed back, as torch computes it (SqueezeBackward1)."""
-    if input.ndim not in (2, 3):
-        raise RuntimeError(f"avg_pool1d() Expected 2D or 3D input tensor, but got "
-                           f"{list(input.shape)}")
-    kernel = _tuple(kernel_size, 1, "kernel_size")
-    stride = kernel if stride is None or stride == [] else _tuple(stride, 1, "stride")
-    out = avg_pool2d(input.unsqueeze(-2), (1,) + kernel, (1,) + stride,
-                     (0,) + _tuple(padding, 1, "padding"), ceil_mode, count_include_pad)
-    return out.squeeze(-2)
+    return call(name, input, kernel=list(kernel), stride=list(stride), padding=list(padding),
+                ceil_mode=bool(ceil_mode), count_include_pad=bool(count_include_pad),
+                divisor_override=divisor_override)
 
 
 def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:

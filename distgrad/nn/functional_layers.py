@@ -21,6 +21,7 @@ from .. import dtypes
 from ..autograd.grad_mode import no_grad
 from ..autograd.record import call
 from ..ops.api import in_place
+from ..ops.conv import out_size
 from ..ops.rules import not_implemented, scalar_types_error
 from ..tensor import Tensor
 from . import functional as _F
@@ -160,29 +161,83 @@ def fold(input: Tensor, output_size, kernel_size, dilation=1, padding=0, stride=
 
 def max_pool1d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
                ceil_mode: bool = False, return_indices: bool = False):
-    """max_pool2d over (…, 1, L): its indices are the positions along L."""
-    if input.ndim not in (2, 3):
-        raise RuntimeError("max_pool1d: Expected 2D or 3D (batch mode) tensor with optional 0 "
-                           f"dim batch size for input, but got:{list(input.shape)}")
-    _F.check_pool_dtype("max_pool1d_impl", input.dtype)
-    k = _tuple(kernel_size, 1, "kernel_size")[0]
-    s = k if stride is None or stride == [] else _tuple(stride, 1, "stride")[0]
+    """max_pool2d over (…, 1, L): its indices are the positions along L. Without indices,
+    torch checks the arguments as max_pool1d's own kernel does first."""
+    if return_indices:
+        _check_dim_range(input, "max_pool1d")
+    else:
+        _check_max_pool1d(input, kernel_size, stride, padding, dilation, ceil_mode)
+    k = _one_int("max_pool1d", "kernel_size", kernel_size)
+    s = k if stride is None or stride == [] else _one_int("max_pool1d", "stride", stride)
     out, idx = _F.max_pool2d(input.unsqueeze(-2), (1, k), (1, s),
-                             (0, _tuple(padding, 1, "padding")[0]),
-                             (1, _tuple(dilation, 1, "dilation")[0]), ceil_mode, True)
+                             (0, _one_int("max_pool1d", "padding", padding)),
+                             (1, _one_int("max_pool1d", "dilation", dilation)), ceil_mode, True)
     out = out.squeeze(-2)
     return (out, idx.squeeze(-2)) if return_indices else out
 
 
+def _one_int(op: str, name: str, value) -> int:
+    """An argument torch's parser takes as one int (an int or a sequence of one)."""
+    if isinstance(value, (tuple, list)):
+        if len(value) != 1:
+            raise RuntimeError(f"{op}() argument '{name}' should contain one int (got "
+                               f"{len(value)})")
+        value = value[0]
+    return int(value)
+
+
+def _check_dim_range(input: Tensor, op: str) -> None:
+    if input.ndim not in (2, 3):
+        raise RuntimeError(f"Expected 2 to 3 dimensions, but got {input.ndim}-dimensional tensor "
+                           f"for argument #1 'self' (while checking arguments for {op})")
+
+
+_MAX_POOL1D_ARGUMENT = {"kernel_size": "an int, list of ints", "stride": "None, an int, list of ints,",
+                        "padding": "an int, list of ints,", "dilation": "an int, list of ints"}
+
+
+def _check_max_pool1d(input: Tensor, kernel_size, stride, padding, dilation, ceil_mode) -> None:
+    """torch's checks of max_pool1d without indices, in its order."""
+    shape = input.shape
+    if not (input.ndim in (2, 3) and 0 not in shape[-2:]):
+        raise RuntimeError("max_pool1d: Expected 2D or 3D (batch mode) tensor with optional 0 "
+                           f"dim batch size for input, but got:{list(shape)}")
+    values = {}
+    for name, value in (("kernel_size", kernel_size), ("stride", stride), ("padding", padding),
+                        ("dilation", dilation)):
+        value = [] if value is None else list(value) if isinstance(value, (tuple, list)) \
+            else [value]
+        if len(value) != 1 and not (name == "stride" and not value):
+            raise RuntimeError(f"max_pool1d() {name} must be {_MAX_POOL1D_ARGUMENT[name]} or "
+                               f"tuple of ints of size 1 but got size {len(value)}")
+        values[name] = value
+    k, p, d = values["kernel_size"][0], values["padding"][0], values["dilation"][0]
+    s = (values["stride"] or [k])[0]
+    for what, bad, value in (("kernel_size must be greater than zero", k <= 0, k),
+                             ("stride must be greater than zero", s <= 0, s),
+                             ("padding must be non-negative", p < 0, p)):
+        if bad:
+            raise RuntimeError(f"max_pool1d() {what}, but got {value}")
+    if p > k // 2:
+        raise RuntimeError("max_pool1d() padding should be at most half of kernel size, but got "
+                           f"padding={p} and kernel_size={k}")
+    if d <= 0:
+        raise RuntimeError(f"max_pool1d() dilation must be greater than zero, but got {d}")
+    length = out_size(shape[-1], k, s, p, d, ceil_mode)
+    if length <= 0:
+        raise RuntimeError(f"max_pool1d() Invalid computed output size: {length}")
+    if not input.requires_grad:  # (torch's own kernel, floating dtypes only)
+        _F.check_pool_dtype("max_pool1d_impl", input.dtype)
+
+
 def avg_pool1d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
                count_include_pad: bool = True) -> Tensor:
-    if input.ndim not in (2, 3):
-        raise RuntimeError(f"avg_pool1d() Expected 2D or 3D input tensor, but got "
-                           f"{list(input.shape)}")
-    k = _tuple(kernel_size, 1, "kernel_size")[0]
-    s = k if stride is None or stride == [] else _tuple(stride, 1, "stride")[0]
-    return _F.avg_pool2d(input.unsqueeze(-2), (1, k), (1, s),
-                         (0, _tuple(padding, 1, "padding")[0]), ceil_mode,
+    """avg_pool2d over a height of 1, squeezed back, as torch computes it (SqueezeBackward1)."""
+    k = _one_int("avg_pool1d", "kernel_size", kernel_size)
+    s = k if stride is None or stride == [] else _one_int("avg_pool1d", "stride", stride)
+    p = _one_int("avg_pool1d", "padding", padding)
+    _check_dim_range(input, "avg_pool1d")
+    return _F.avg_pool2d(input.unsqueeze(-2), (1, k), (1, s), (0, p), ceil_mode,
                          count_include_pad).squeeze(-2)
 
 

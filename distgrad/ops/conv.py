@@ -284,32 +284,111 @@ def _pool_geometry(shape, kernel, stride, padding, dilation, ceil_mode):
 
 
 def _pool_rule(name):
-    def rule(x, kernel, stride, padding, dilation=None, ceil_mode=False, **_):
+    """The output Meta of a max or average pool over the last 2 or 3 dims, after torch's
+    checks in its order: the input's rank, each dim's pooling_output_shape, then its
+    pool{n}d_shape_check."""
+    def rule(x, kernel, stride, padding, dilation=None, ceil_mode=False, divisor_override=None,
+             **_):
         n = len(kernel)
         dilation = dilation or (1,) * n
-        if n == 3 and (x.ndim not in (4, 5) or x.numel() == 0):
-            raise RuntimeError("non-empty 4D or 5D (batch mode) tensor expected for input")
-        if n == 2 and x.ndim not in (3, 4):
-            raise RuntimeError(f"{name}: Expected 3D or 4D (batch mode) tensor for input, but got: "
-                               f"{_dims(x.shape)}")
-        for d in range(n):
-            if padding[d] * 2 > kernel[d]:
-                raise RuntimeError("pad should be at most half of effective kernel size, but got "
-                                   f"pad={padding[d]}, kernel_size={kernel[d]} and dilation="
-                                   f"{dilation[d]}")
+        if name.startswith("avg") and n == 2:
+            if divisor_override == 0:
+                raise RuntimeError("divisor must be not zero")
+            if x.ndim < 3:  # (torch's kernel reads the channels as input.size(-3))
+                raise IndexError(f"Dimension out of range (expected to be in range of "
+                                 f"[{-max(x.ndim, 1)}, {max(x.ndim, 1) - 1}], but got -3)")
+        elif x.ndim not in (n + 1, n + 2):
+            raise RuntimeError(f"non-empty {n + 1}D or {n + 2}D (batch mode) tensor expected "
+                               "for input")
+        elif divisor_override == 0:
+            raise RuntimeError("divisor must be not zero")
+        for k, st, p, d in zip(kernel, stride, padding, dilation):
+            _check_pooling_output_shape(k, st, p, d)
         out = _pool_geometry(x.shape, kernel, stride, padding, dilation, ceil_mode)
-        if min(out) <= 0:
-            if name == "avg_pool3d":
-                t, h, w = x.shape[-3:]
-                raise RuntimeError(f"input image (T: {t} H: {h} W: {w}) smaller than kernel size "
-                                   f"(kT: {kernel[0]} kH: {kernel[1]} kW: {kernel[2]})")
-            raise RuntimeError(f"Given input size: ({'x'.join(map(str, x.shape[-n - 1:]))}). "
-                               f"Calculated output size: "
-                               f"({'x'.join(map(str, (x.shape[-n - 1],) + out))}). "
-                               "Output size is too small")
+        (_pool2d_shape_check if n == 2 else _pool3d_shape_check)(
+            name, x.shape, kernel, stride, padding, dilation, out)
         return Meta(tuple(x.shape[:-n]) + out, x.dtype)
 
     return rule
+
+
+def _c_div(a: int, b: int) -> int:
+    """a / b as C's integers divide: toward zero."""
+    q = abs(a) // abs(b)
+    return q if (a < 0) == (b < 0) else -q
+
+
+def _check_pooling_output_shape(kernel, stride, pad, dilation) -> None:
+    """torch's pooling_output_shape checks of one dim."""
+    if stride == 0:
+        raise RuntimeError("stride should not be zero")
+    if pad < 0:
+        raise RuntimeError(f"pad must be non-negative, but got pad: {pad}")
+    if pad > _c_div((kernel - 1) * dilation + 1, 2):
+        raise RuntimeError(f"pad should be at most half of effective kernel size, but got "
+                           f"pad={pad}, kernel_size={kernel} and dilation={dilation}")
+
+
+def _per_axis(prefix: str, values) -> str:
+    """torch's naming of a pool's per-dim values: 'kT: 2 kH: 2 kW: 2'."""
+    axes = "THW"[3 - len(values):]
+    return " ".join(f"{prefix}{a}: {v}" for a, v in zip(axes, values))
+
+
+def _check_positive_geometry(kernel, stride, dilation) -> None:
+    if min(kernel) <= 0:
+        raise RuntimeError("kernel size should be greater than zero, but got "
+                           + _per_axis("k", kernel))
+    if min(stride) <= 0:
+        raise RuntimeError("stride should be greater than zero, but got "
+                           + _per_axis("d", stride))
+    if min(dilation) <= 0:
+        raise RuntimeError("dilation should be greater than zero, but got "
+                           + _per_axis("dilation", dilation))
+
+
+def _output_too_small(shape, out) -> RuntimeError:
+    n = len(out)
+    planes = shape[-n - 1]
+    return RuntimeError(f"Given input size: ({'x'.join(map(str, shape[-n - 1:]))}). "
+                        f"Calculated output size: ({'x'.join(map(str, (planes,) + out))}). "
+                        "Output size is too small")
+
+
+def _pool2d_shape_check(_name, shape, kernel, stride, padding, dilation, out) -> None:
+    _check_positive_geometry(kernel, stride, dilation)
+    valid = shape[-3] != 0 and shape[-2] != 0 and shape[-1] != 0
+    if not (valid and (len(shape) == 4 or len(shape) == 3)):
+        raise RuntimeError("Expected 3D or 4D (batch mode) tensor with optional 0 dim batch "
+                           f"size for input, but got:{_dims(shape)}")
+    (k_h, k_w), (p_h, p_w) = kernel, padding
+    if k_w // 2 < p_w or k_h // 2 < p_h:
+        raise RuntimeError(f"pad should be smaller than or equal to half of kernel size, but got "
+                           f"padW = {p_w}, padH = {p_h}, kW = {k_w}, kH = {k_h}")
+    if min(out) < 1:
+        raise _output_too_small(shape, out)
+
+
+def _pool3d_shape_check(name, shape, kernel, stride, padding, dilation, out) -> None:
+    _check_positive_geometry(kernel, stride, dilation)
+    where = "avg_pool3d()" if name.startswith("avg") else \
+        "max_pool3d_with_indices_out_cpu_template()"
+    for i, size in enumerate(shape):
+        if size <= 0 and not (len(shape) == 5 and i == 0):
+            raise RuntimeError(f"{where}: Expected input's non-batch dimensions to have positive "
+                               f"length, but input has a shape of {_dims(shape)} and non-batch "
+                               f"dimension {size} has length zero!")
+    (k_t, k_h, k_w), (p_t, p_h, p_w) = kernel, padding
+    if name.startswith("avg") and any(s < k for s, k in zip(shape[-3:], kernel)):
+        # (torch compares the unpadded input with the kernel)
+        t, h, w = shape[-3:]
+        raise RuntimeError(f"input image (T: {t} H: {h} W: {w}) smaller than kernel size "
+                           f"(kT: {k_t} kH: {k_h} kW: {k_w})")
+    if k_t // 2 < p_t or k_w // 2 < p_w or k_h // 2 < p_h:
+        raise RuntimeError(f"pad should be smaller than or equal to half of kernel size, but got "
+                           f"kT: {k_t} kW: {k_w} kH: {k_h} padT: {p_t} padW: {p_w} padH: {p_h}")
+    if min(out) < 1:
+        raise _output_too_small(shape, out)
 
 
 def _first_max(win):
@@ -486,13 +565,23 @@ def _max_unpool(x, indices, output_size):
     n = len(output_size)
     lead, plane = x.shape[:-n], math.prod(output_size)
     flat_index = indices.reshape(lead + (-1,))
-    bad = flat_index[(flat_index < 0) | (flat_index >= plane)]
-    if bad.size:
-        raise RuntimeError(f"Found an invalid max index: {bad.flat[0]} (output volumes are of "
-                           f"size {'x'.join(map(str, output_size))})")
+    _check_unpool_indices(x, indices, plane, output_size)
     out = np.zeros(lead + (plane,), x.dtype)
     np.put_along_axis(out, flat_index, x.reshape(lead + (-1,)), axis=-1)
     return out.reshape(lead + tuple(output_size))
+
+
+def _check_unpool_indices(x, indices, plane, output_size) -> None:
+    """torch's error for an index outside the output: the last one its kernel's scan meets
+    (channels innermost for a channels-last input)."""
+    itemsize = x.dtype.itemsize
+    channels_last = x.ndim == 4 and layout.suggested_format(
+        x.shape, [st // itemsize for st in x.strides]) == "channels_last"
+    scan = indices.transpose(0, 2, 3, 1) if channels_last else indices
+    bad = scan[(scan < 0) | (scan >= plane)]
+    if bad.size:
+        raise RuntimeError(f"Found an invalid max index: {bad.flat[-1]} (output volumes are of "
+                           f"size {'x'.join(map(str, output_size))})")
 
 
 def _max_unpool_rule(x, indices, output_size):
@@ -602,8 +691,9 @@ def _avg_attrs(attrs) -> dict:
     return {k: attrs[k] for k in _AVG_ATTRS if k in attrs}
 
 
-def _avg_pool_rule(x, kernel, stride, padding, ceil_mode=False, **_):
-    return _pool_rule(f"avg_pool{len(kernel)}d")(x, kernel, stride, padding, None, ceil_mode)
+def _avg_pool_rule(x, kernel, stride, padding, ceil_mode=False, divisor_override=None, **_):
+    return _pool_rule(f"avg_pool{len(kernel)}d")(x, kernel, stride, padding, None, ceil_mode,
+                                                 divisor_override)
 
 
 def _avg_pool_vjp(c, g):
