@@ -1012,10 +1012,10 @@ def check_pool_dtype(kernel: str, d, integers=(), half: bool = True) -> None:
 def _max_pool(n: int, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
     """max_pool2d or max_pool3d (n spatial dims)."""
     name = f"max_pool{n}d"
-    kernel = pool_tuple(name, "kernel_size", kernel_size, n)
-    stride = kernel if stride is None or stride == [] else pool_tuple(name, "stride", stride, n)
-    padding = pool_tuple(name, "padding", padding, n)
-    dilation = pool_tuple(name, "dilation", dilation, n)
+    kernel = _pool_tuple(name, "kernel_size", kernel_size, n)
+    stride = kernel if stride is None or stride == [] else _pool_tuple(name, "stride", stride, n)
+    padding = _pool_tuple(name, "padding", padding, n)
+    dilation = _pool_tuple(name, "dilation", dilation, n)
     check_pool_dtype(name, input.dtype, _INTEGERS)
     out, indices = call(f"max_pool{n}d_with_indices", input, kernel=list(kernel),
                         stride=list(stride), padding=list(padding), dilation=list(dilation),
@@ -1027,7 +1027,7 @@ _POOL_ARGUMENT = {"kernel_size": "either be a single int", "padding": "either be
                   "stride": "either be omitted, a single int", "dilation": "be either a single int"}
 
 
-def pool_tuple(op: str, name: str, value, n: int) -> tuple:
+def _pool_tuple(op: str, name: str, value, n: int) -> tuple:
     """A pool's kernel_size, stride, padding or dilation as n ints: one int, or one or n in a
     sequence, else torch's error ('max_pool2d: stride must either be omitted, ...')."""
     values = tuple(value) if isinstance(value, (tuple, list)) else (value,)
@@ -1050,9 +1050,9 @@ def _avg_pool(n: int, input, kernel_size, stride, padding, ceil_mode, count_incl
               divisor_override) -> Tensor:
     """avg_pool2d or avg_pool3d (n spatial dims)."""
     name = f"avg_pool{n}d"
-    kernel = pool_tuple(name, "kernel_size", kernel_size, n)
-    stride = kernel if stride is None or stride == [] else pool_tuple(name, "stride", stride, n)
-    padding = pool_tuple(name, "padding", padding, n)
+    kernel = _pool_tuple(name, "kernel_size", kernel_size, n)
+    stride = kernel if stride is None or stride == [] else _pool_tuple(name, "stride", stride, n)
+    padding = _pool_tuple(name, "padding", padding, n)
     check_pool_dtype("avg_pool2d" if n == 2 else "avg_pool3d_out_frame", input.dtype,
                      (dtypes.int64,), half=n == 2)
     return call(name, input, kernel=list(kernel), stride=list(stride), padding=list(padding),
@@ -1060,16 +1060,22 @@ def _avg_pool(n: int, input, kernel_size, stride, padding, ceil_mode, count_incl
                 divisor_override=divisor_override)
 
 
+def _adaptive_mean(input: Tensor, n: int) -> Tensor:
+    """An adaptive average pool to one position over the last n dims: torch takes the mean
+    (MeanBackward1), laid out channels-last in place when its input is (AsStridedBackward1)."""
+    out = input.mean(tuple(range(-1, -n - 1, -1)), keepdim=True)
+    channels_last = "channels_last" if n == 2 else "channels_last_3d"
+    if layout.suggested_format(input.shape, input.stride()) == channels_last:
+        batch, c = input.shape[0], input.shape[1]
+        out.as_strided_((batch, c) + (1,) * n, (c, 1) + (c,) * n)
+    return out
+
+
 def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:
     size = list(output_size) if isinstance(output_size, (tuple, list)) else [output_size] * 2
     size = [input.shape[-2 + i] if s is None else int(s) for i, s in enumerate(size)]
-    if size == [1, 1]:  # torch takes the mean here (MeanBackward1)
-        out = input.mean((-1, -2), keepdim=True)
-        if layout.suggested_format(input.shape, input.stride()) == "channels_last":
-            # and lays it out channels-last in place (AsStridedBackward1)
-            n, c = input.shape[0], input.shape[1]
-            out.as_strided_((n, c, 1, 1), (c, 1, c, c))
-        return out
+    if size == [1, 1]:
+        return _adaptive_mean(input, 2)
     check_pool_dtype("adaptive_avg_pool2d", input.dtype)
     return call("adaptive_avg_pool2d", input, output_size=size)
 

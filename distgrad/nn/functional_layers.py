@@ -291,8 +291,8 @@ def avg_pool3d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bo
 def adaptive_avg_pool3d(input: Tensor, output_size) -> Tensor:
     size = list(output_size) if isinstance(output_size, (tuple, list)) else [output_size] * 3
     size = [input.shape[-3 + i] if s is None else int(s) for i, s in enumerate(size)]
-    if size == [1, 1, 1] and input.ndim in (4, 5):  # torch takes the mean here (MeanBackward1)
-        return input.mean((-1, -2, -3), keepdim=True)
+    if size == [1, 1, 1] and input.ndim in (4, 5):
+        return _F._adaptive_mean(input, 3)
     _F.check_pool_dtype("adaptive_avg_pool3d_cpu", input.dtype)
     return call("adaptive_avg_pool3d", input, output_size=size)
 

@@ -603,7 +603,7 @@ def _max_unpool_vjp(c, g):
 
 defop("max_unpool", _max_unpool, _max_unpool_rule, _max_unpool_vjp,
       node=lambda inputs, attrs: f"MaxUnpool{len(attrs['output_size'])}DBackward0", save=(1,),
-      differentiable=(0,), sharding="batch", layout_rule=layout.in_suggested_format)
+      differentiable=(0,), sharding="batch", layout_rule=layout.in_suggested_2d_format)
 
 
 # ---- adaptive max pooling: each window's maximum, picked as max pooling picks it ------------
@@ -641,7 +641,7 @@ def _adaptive_max_pool_rule(x, output_size):
 for _n in (2, 3):
     defop(f"adaptive_max_pool{_n}d", _adaptive_max_pool, _adaptive_max_pool_rule, _max_pool_vjp,
           node=f"AdaptiveMaxPool{_n}DBackward0", n_out=2, nondiff_outputs=(1,), save=(0,),
-          save_out=True, sharding="batch", layout_rule=layout.in_suggested_format)
+          save_out=True, sharding="batch", layout_rule=layout.in_suggested_2d_format)
 
 
 def _avg_divisor(shape, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override,
@@ -706,7 +706,7 @@ def _avg_pool_vjp(c, g):
 for _n in (2, 3):
     defop(f"avg_pool{_n}d", _avg_pool, _avg_pool_rule, _avg_pool_vjp,
           node=f"AvgPool{_n}DBackward0", save=(0,), sharding="batch",
-          layout_rule=layout.in_suggested_format)
+          layout_rule=layout.in_suggested_2d_format)
     defop(f"avg_pool{_n}d_backward", _avg_pool_backward,
           lambda g, _x, input_size, **_: Meta(tuple(input_size), g.dtype),
           lambda c, gg, n=_n: (call(f"avg_pool{n}d", gg, **_avg_attrs(c.attrs))
@@ -786,7 +786,7 @@ def _adaptive_vjp(c, g):
 for _n in (2, 3):
     defop(f"adaptive_avg_pool{_n}d", _adaptive, _adaptive_rule, _adaptive_vjp,
           node=f"AdaptiveAvgPool{_n}DBackward0", save=(0,), sharding="batch",
-          layout_rule=layout.in_suggested_format)
+          layout_rule=layout.in_suggested_2d_format)
     defop(f"adaptive_avg_pool{_n}d_backward", _adaptive_backward(_n),
           lambda g, _x, input_size: Meta(tuple(input_size), g.dtype),
           lambda c, gg, n=_n: (call(f"adaptive_avg_pool{n}d", gg,

@@ -11,6 +11,8 @@ parent's layout, the view's shape, `k` the output's position (split, unbind), th
 """
 from __future__ import annotations
 
+import math
+
 
 def contiguous_strides(shape) -> tuple:
     """Row-major strides; a size-0 or size-1 dim steps as if it were 1 long (torch's)."""
@@ -91,11 +93,35 @@ def in_suggested_format(out_shape, operands, attrs, k):
 
 
 def convolution_format(out_shape, operands, attrs, k):
-    """torch's 2-d convolution on the CPU (mkldnn's and thnn's use_channels_last): a
-    channels-last result when its input or its weight is channels-last."""
-    if any(suggested_format(*o) == "channels_last" for o in operands[:2]):
+    """torch's convolution on the CPU: a 2-d one (mkldnn's or thnn's use_channels_last) is
+    channels-last when its input or its weight is; a 3-d one only when mkldnn computes it
+    (its slow_conv3d is row-major)."""
+    formats = [suggested_format(*o) for o in operands[:2]]
+    if "channels_last" in formats:
         return _in_format(out_shape, "channels_last")
+    if "channels_last_3d" in formats and _uses_mkldnn(operands[0][0], operands[1][0], attrs):
+        return _in_format(out_shape, "channels_last_3d")
     return None
+
+
+def _uses_mkldnn(input_shape, weight_shape, attrs) -> bool:
+    """torch's ConvParams::use_mkldnn for a float32 input, one thread (as the tests run
+    torch: with more, mkldnn takes the 1x1 kernels too)."""
+    stride, dilation = attrs["stride"], attrs["dilation"]
+    if any(p >= s for p, s in zip(attrs.get("output_padding", ()), stride)):
+        return False  # (a transposed conv's output_padding past its stride)
+    batch, k_h, k_w = input_shape[0], weight_shape[-2], weight_shape[-1]
+    not_1x1 = (any(s != 1 for s in stride) or any(d != 1 for d in dilation) or batch >= 16
+               or k_w != 1 or k_h != 1)
+    worth_it = (attrs["groups"] > 1 or (k_w > 3 and k_h > 3) or batch > 1
+                or math.prod(input_shape[:4]) > 20480)
+    return not_1x1 and worth_it
+
+
+def in_suggested_2d_format(out_shape, operands, attrs, k):
+    """in_suggested_format for the pools whose CPU kernels are channels-last in 2-d only
+    (torch's 3-d average, adaptive and unpooling kernels allocate row-major results)."""
+    return in_suggested_format(out_shape, operands, attrs, k) if len(out_shape) < 5 else None
 
 
 def cat_format(out_shape, operands, attrs, k):

@@ -142,6 +142,20 @@ for step in range(3):
 print(ed.down.parametrizations.weight.original0.grad.flatten()[:4], ed.mid.weight.grad.shape)
 print(sorted(ed.state_dict()))
 
+# Volumes in channels_last_3d: which layers keep the layout (as torch's CPU kernels do).
+cl = torch.cat([vols, vols.flip(2)], 1).contiguous(memory_format=torch.channels_last_3d).requires_grad_()
+stages = {"conv3d": nn.Conv3d(2, 4, 3, padding=1)(cl), "conv3d 1x1": nn.Conv3d(2, 4, 1)(cl),
+          "conv3d strided 1x1": nn.Conv3d(2, 4, 1, stride=2)(cl), "conv3d one volume": nn.Conv3d(2, 4, 3)(cl[:1]),
+          "grouped one volume": nn.Conv3d(2, 4, 3, groups=2)(cl[:1]), "transposed": nn.ConvTranspose3d(2, 2, 2, stride=2)(cl), "max_pool3d": F.max_pool3d(cl, 2),
+          "avg_pool3d": F.avg_pool3d(cl, 2), "adaptive avg": F.adaptive_avg_pool3d(cl, (2, 3, 3)),
+          "global avg": F.adaptive_avg_pool3d(cl, 1), "adaptive max": F.adaptive_max_pool3d(cl, 2),
+          "unpool": F.max_unpool3d(*F.max_pool3d(cl, 2, return_indices=True), 2, output_size=cl.shape[2:]),
+          "trilinear": F.interpolate(cl, scale_factor=0.5, mode="trilinear"), "area": F.interpolate(cl, size=(2, 3, 3), mode="area"),
+          "lp_pool3d": F.lp_pool3d(cl, 2, 2), "replicate": F.pad(cl, (1,) * 6, mode="replicate")}
+for name, y in stages.items():
+    print(name, tuple(y.shape), y.stride(), y.is_contiguous(memory_format=torch.channels_last_3d), y.grad_fn.name())
+print(nn.init._calculate_fan_in_and_fan_out(net.up.weight), nn.init._calculate_fan_in_and_fan_out(net.enc1[3].weight))
+
 # Shape errors of a bad volume.
 for bad in (lambda: net(torch.randn(1, 2, 5, 6, 7)),
             lambda: net.enc1(torch.randn(5, 6, 7)),
