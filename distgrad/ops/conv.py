@@ -267,7 +267,8 @@ defop("convolution", _convolution, _conv_rule, _conv_vjp, node="ConvolutionBackw
       save=(0, 1), sharding="batch", layout_rule=layout.convolution_format)
 defop("conv_input_grad", lambda g, w, _x, **geo: _conv_input_grad(g, w, **geo),
       lambda g, w, _x, input_size, **_: Meta((g.shape[0],) + tuple(input_size[1:]), g.dtype),
-      _conv_input_grad_vjp, node="ConvolutionBackwardBackward0", save=(0, 1))
+      _conv_input_grad_vjp, node="ConvolutionBackwardBackward0", save=(0, 1),
+      layout_rule=layout.convolution_input_grad_format)
 defop("conv_weight_grad", lambda g, x, _w, **geo: _conv_weight_grad(g, x, **geo),
       lambda g, x, _w, weight_size, **_: Meta(tuple(weight_size), g.dtype),
       _conv_weight_grad_vjp, node="ConvolutionBackwardBackward0", save=(0, 1))
@@ -482,12 +483,15 @@ for _n in (2, 3):
     defop(f"max_pool{_n}d_with_indices", _max_pool, _max_pool_rule, _max_pool_vjp,
           node=f"MaxPool{_n}DWithIndicesBackward0", n_out=2, nondiff_outputs=(1,),
           save=(0,), save_out=True, sharding="batch", layout_rule=layout.in_suggested_format)
-    for _name, _node in ((f"max_pool{_n}d_with_indices_backward", f"MaxPool{_n}DWithIndices"),
-                         (f"adaptive_max_pool{_n}d_backward", f"AdaptiveMaxPool{_n}D"),
-                         (f"fractional_max_pool{_n}d_backward", f"FractionalMaxPool{_n}D")):
+    # (the gradient's layout as torch's kernels give it: see layout.in_input_format)
+    for _name, _node, _layout in (
+            (f"max_pool{_n}d_with_indices_backward", f"MaxPool{_n}DWithIndices",
+             layout.in_input_format),
+            (f"adaptive_max_pool{_n}d_backward", f"AdaptiveMaxPool{_n}D", layout.in_input_2d_format),
+            (f"fractional_max_pool{_n}d_backward", f"FractionalMaxPool{_n}D", None)):
         defop(_name, _max_pool_backward, lambda g, x, idx, n: Meta(tuple(x.shape), g.dtype),
               _max_pool_backward_vjp, node=f"{_node}BackwardBackward0", save=(2,),
-              differentiable=(0, 1))
+              differentiable=(0, 1), layout_rule=_layout)
 
 
 # ---- fractional max pooling (Graham): windows placed by a random sample per plane and dim ---
@@ -711,7 +715,7 @@ for _n in (2, 3):
           lambda g, _x, input_size, **_: Meta(tuple(input_size), g.dtype),
           lambda c, gg, n=_n: (call(f"avg_pool{n}d", gg, **_avg_attrs(c.attrs))
                                if c.needs[0] else None, _zeros_like_input(c, gg)),
-          node=f"AvgPool{_n}DBackwardBackward0")
+          node=f"AvgPool{_n}DBackwardBackward0", layout_rule=layout.in_input_2d_format)
 
 
 # ---- adaptive average pooling: out = Ph x Pwᵀ with averaging matrices ----------------------------
@@ -792,4 +796,4 @@ for _n in (2, 3):
           lambda c, gg, n=_n: (call(f"adaptive_avg_pool{n}d", gg,
                                     output_size=list(c.shapes[0][-n:]))
                                if c.needs[0] else None, _zeros_like_input(c, gg)),
-          node=f"AdaptiveAvgPool{_n}DBackwardBackward0")
+          node=f"AdaptiveAvgPool{_n}DBackwardBackward0", layout_rule=layout.in_input_2d_format)

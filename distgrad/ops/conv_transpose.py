@@ -108,4 +108,5 @@ def _input_grad_vjp(c, u):
 # gradient requires grad when the input does.)
 defop("conv_transpose_input_grad", lambda g, w, _x, **geo: _convolution(g, w, None, **geo),
       lambda g, w, _x, **geo: _conv_rule(g, w, None, **geo), _input_grad_vjp,
-      node="ConvolutionBackwardBackward0", save=(0, 1))
+      node="ConvolutionBackwardBackward0", save=(0, 1),
+      layout_rule=layout.convolution_input_grad_format)

@@ -118,6 +118,26 @@ def _uses_mkldnn(input_shape, weight_shape, attrs) -> bool:
     return not_1x1 and worth_it
 
 
+def convolution_input_grad_format(out_shape, operands, attrs, k):
+    """torch's convolution backward: the input's gradient laid out as the forward's result
+    was, by the input's and weight's formats (operands g, weight and, but in a double
+    backward, the input)."""
+    weight, given = operands[1], operands[2:3]
+    input = given[0] if given else (tuple(out_shape), contiguous_strides(out_shape))
+    return convolution_format(out_shape, [input, weight], attrs, k)
+
+
+def in_input_format(out_shape, operands, attrs, k):
+    """A pooling or padding backward's gradient in the suggested format of the forward's
+    input, which it takes after the gradient (torch's kernels allocate it so)."""
+    return _in_format(out_shape, suggested_format(*operands[1])) if len(operands) > 1 else None
+
+
+def in_input_2d_format(out_shape, operands, attrs, k):
+    """in_input_format for the backwards that are channels-last in 2-d only."""
+    return in_input_format(out_shape, operands, attrs, k) if len(out_shape) < 5 else None
+
+
 def in_suggested_2d_format(out_shape, operands, attrs, k):
     """in_suggested_format for the pools whose CPU kernels are channels-last in 2-d only
     (torch's 3-d average, adaptive and unpooling kernels allocate row-major results)."""

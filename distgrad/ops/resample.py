@@ -154,7 +154,8 @@ defop("pad_backward", lambda g, x, maps, node="": _resample_backward(g, maps),
       lambda c, g: (call("resample", g, maps=c.attrs["maps"], node=c.attrs["node"])
                     if c.needs[0] else None,
                     zeros_grad(c.shapes[1], c.dtypes[1], g.device_str) if c.needs[1] else None),
-      node=lambda inputs, attrs: attrs["node"].replace("Backward0", "BackwardBackward0"))
+      node=lambda inputs, attrs: attrs["node"].replace("Backward0", "BackwardBackward0"),
+      layout_rule=layout.in_input_format)
 
 
 # ---- im2col / col2im: (N, C, H, W) <-> (N, C·kh·kw, L) ----------------------------------------

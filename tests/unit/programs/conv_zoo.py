@@ -80,6 +80,18 @@ try:
     torch.autograd.grad(g.sum(), real)
 except RuntimeError as e:
     print("RuntimeError:", str(e)[:80])
+# The same penalty over a channels_last batch: its gradient is channels-last too, which
+# view refuses (reshape copies).
+real_cl = real.detach().contiguous(memory_format=torch.channels_last).requires_grad_()
+g_cl, = torch.autograd.grad(critic(real_cl).sum(), real_cl, create_graph=True)
+print(g_cl.stride(), g_cl.is_contiguous(), g_cl.is_contiguous(memory_format=torch.channels_last))
+try:
+    g_cl.view(g_cl.size(0), -1)
+except RuntimeError as e:
+    print("RuntimeError:", str(e)[:80])
+pen_cl = ((g_cl.reshape(g_cl.size(0), -1).norm(dim=1) - 1) ** 2).mean()
+pen_cl.backward()
+print(round(pen_cl.item(), 6), torch.allclose(pen_cl, penalty), real_cl.grad.stride())
 
 # state_dict round trips and train/eval.
 sd = convs.state_dict()

@@ -116,6 +116,16 @@ with torch.no_grad():
 cl = img.detach().contiguous(memory_format=torch.channels_last)
 for y in (F.max_pool2d(cl, 2), F.avg_pool2d(cl, 3, 1, 1), F.adaptive_avg_pool2d(cl, 3), F.adaptive_max_pool2d(cl, (2, 5))):
     print(tuple(y.shape), y.stride(), y.is_contiguous(memory_format=torch.channels_last))
+# and so do their gradients (autograd.grad's, which no .grad layout rule touches).
+cl.requires_grad_()
+for name, pool in (("max", lambda a: F.max_pool2d(a, 2)), ("avg", lambda a: F.avg_pool2d(a, 3, 1, 1)),
+                   ("adaptive avg", lambda a: F.adaptive_avg_pool2d(a, 3)), ("adaptive max", lambda a: F.adaptive_max_pool2d(a, (2, 5))),
+                   ("reflect", lambda a: F.pad(a, (1, 1, 1, 1), mode="reflect")), ("replicate", lambda a: F.pad(a, (2, 0, 1, 0), mode="replicate")),
+                   ("conv", lambda a: F.conv2d(a, torch.ones(2, 4, 3, 3))), ("depthwise", lambda a: F.conv2d(a, torch.ones(4, 1, 3, 3), groups=4)),
+                   ("transposed", lambda a: F.conv_transpose2d(a, torch.ones(4, 2, 2, 2), stride=2)),
+                   ("3-d max", lambda a: F.max_pool3d(a.unsqueeze(2).expand(-1, -1, 2, -1, -1).contiguous(memory_format=torch.channels_last_3d), (2, 2, 2)))):
+    g, = torch.autograd.grad(pool(cl).pow(2).sum(), cl)
+    print(name, g.stride(), g.is_contiguous(memory_format=torch.channels_last), round(g.sum().item(), 4))
 
 # On a worker and sharded over the batch.
 xw = img.detach().to(W[0]).requires_grad_()
