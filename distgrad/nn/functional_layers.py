@@ -192,7 +192,8 @@ def _check_dim_range(input: Tensor, op: str) -> None:
                            f"for argument #1 'self' (while checking arguments for {op})")
 
 
-_MAX_POOL1D_ARGUMENT = {"kernel_size": "an int, list of ints", "stride": "None, an int, list of ints,",
+_MAX_POOL1D_ARGUMENT = {"kernel_size": "an int, list of ints",
+                        "stride": "None, an int, list of ints,",
                         "padding": "an int, list of ints,", "dilation": "an int, list of ints"}
 
 

@@ -22,6 +22,12 @@ from .rules import require_scalar_type, zeros_grad
 from .table import Meta, defop
 
 
+def merge_trailing(a, keep: int):
+    """a (an array or a tensor) with its dims after the first `keep` merged into one (a
+    reshape's -1 cannot tell that length when the array is empty, an empty batch's)."""
+    return a.reshape(tuple(a.shape[:keep]) + (math.prod(a.shape[keep:]),))
+
+
 def _dims(shape) -> str:
     return "[" + ", ".join(str(d) for d in shape) + "]"
 
@@ -176,20 +182,22 @@ def _conv_cols(x, w_shape, stride, padding, dilation, groups):
     group for the whole batch (not one per sample, each a BLAS call)."""
     spatial, kernel, out = _conv_geometry(x.shape, w_shape, stride, padding, dilation)
     cols = _im2col(x, spatial, padding, out, kernel, stride, dilation, batch_inner=True)
-    return cols.reshape(groups, -1, x.shape[0] * math.prod(out)), out
+    rows = x.shape[1] // groups * math.prod(kernel)  # (-1 is ambiguous for an empty batch)
+    return cols.reshape(groups, rows, x.shape[0] * math.prod(out)), out
 
 
 def _by_group(g, groups):
     """(N, G·O, *out) -> (G, O, N·P) in memory of its own."""
     n, c = g.shape[:2]
-    per = g.reshape(n, groups, c // groups, -1).transpose(1, 2, 0, 3)
-    return np.ascontiguousarray(per).reshape(groups, c // groups, -1)
+    positions = math.prod(g.shape[2:])
+    per = g.reshape(n, groups, c // groups, positions).transpose(1, 2, 0, 3)
+    return np.ascontiguousarray(per).reshape(groups, c // groups, n * positions)
 
 
 def _convolution(x, w, b, stride, padding, dilation, groups):
     cols, out = _conv_cols(x, w.shape, stride, padding, dilation, groups)
     y = np.matmul(w.reshape(groups, w.shape[0] // groups, -1), cols)  # (G, O/G, N·P)
-    y = y.reshape(w.shape[0], x.shape[0], -1).transpose(1, 0, 2)
+    y = y.reshape(w.shape[0], x.shape[0], math.prod(out)).transpose(1, 0, 2)
     y = np.ascontiguousarray(y).reshape((x.shape[0], w.shape[0]) + out)
     if b is not None:
         y += b.reshape((1, -1) + (1,) * len(out))
@@ -452,7 +460,7 @@ def _max_pool_backward(g, x, idx, n):
 
     lead = x.shape[:-n]
     plane = lead + (math.prod(x.shape[-n:]),)
-    flat = _scatter_dim(g.reshape(lead + (-1,)), idx.reshape(lead + (-1,)), -1, plane)
+    flat = _scatter_dim(merge_trailing(g, len(lead)), merge_trailing(idx, len(lead)), -1, plane)
     return flat.reshape(x.shape)
 
 
@@ -460,8 +468,7 @@ def _max_pool_backward_vjp(c, gg):
     # torch's max_pool_double_backward: gg read back at each window's maximum
     n = c.attrs["n"]
     g_shape = c.shapes[0]
-    flat = gg.reshape(*g_shape[:-n], -1)
-    idx = c[2].reshape(*g_shape[:-n], -1)
+    flat, idx = merge_trailing(gg, len(g_shape) - n), merge_trailing(c[2], len(g_shape) - n)
     return (call("take_along_dim", flat, idx, dim=flat.ndim - 1).reshape(*g_shape)
             if c.needs[0] else None), _zeros_like_input(c, gg), None
 
@@ -487,7 +494,8 @@ for _n in (2, 3):
     for _name, _node, _layout in (
             (f"max_pool{_n}d_with_indices_backward", f"MaxPool{_n}DWithIndices",
              layout.in_input_format),
-            (f"adaptive_max_pool{_n}d_backward", f"AdaptiveMaxPool{_n}D", layout.in_input_2d_format),
+            (f"adaptive_max_pool{_n}d_backward", f"AdaptiveMaxPool{_n}D",
+             layout.in_input_2d_format),
             (f"fractional_max_pool{_n}d_backward", f"FractionalMaxPool{_n}D", None)):
         defop(_name, _max_pool_backward, lambda g, x, idx, n: Meta(tuple(x.shape), g.dtype),
               _max_pool_backward_vjp, node=f"{_node}BackwardBackward0", save=(2,),
@@ -568,10 +576,10 @@ for _n in (2, 3):
 def _max_unpool(x, indices, output_size):
     n = len(output_size)
     lead, plane = x.shape[:-n], math.prod(output_size)
-    flat_index = indices.reshape(lead + (-1,))
+    flat_index = merge_trailing(indices, len(lead))
     _check_unpool_indices(x, indices, plane, output_size)
     out = np.zeros(lead + (plane,), x.dtype)
-    np.put_along_axis(out, flat_index, x.reshape(lead + (-1,)), axis=-1)
+    np.put_along_axis(out, flat_index, merge_trailing(x, len(lead)), axis=-1)
     return out.reshape(lead + tuple(output_size))
 
 
@@ -600,8 +608,8 @@ def _max_unpool_rule(x, indices, output_size):
 def _max_unpool_vjp(c, g):
     # torch's max_pool_double_backward: g read back at each value's index
     n = len(c.attrs["output_size"])
-    flat = g.reshape(*c.shapes[0][:-n], -1)
-    idx = c[1].reshape(*c.shapes[0][:-n], -1)
+    keep = len(c.shapes[0]) - n
+    flat, idx = merge_trailing(g, keep), merge_trailing(c[1], keep)
     return call("take_along_dim", flat, idx, dim=flat.ndim - 1).reshape(*c.shapes[0]), None
 
 
@@ -625,7 +633,7 @@ def _adaptive_max_pool(x, output_size):
     bounds = [window_bounds(spatial[d], output_size[d]) for d in range(n)]
     for at in itertools.product(*[range(o) for o in output_size]):
         window = [bounds[d][i] for d, i in enumerate(at)]
-        win = x[(Ellipsis,) + tuple(slice(a, b) for a, b in window)].reshape(lead + (-1,))
+        win = merge_trailing(x[(Ellipsis,) + tuple(slice(a, b) for a, b in window)], len(lead))
         values[(Ellipsis,) + at], arg = _first_max(win)
         where = np.unravel_index(arg, [b - a for a, b in window])
         flat = 0  # the maximum's index over the whole plane (or volume)

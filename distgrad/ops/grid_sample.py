@@ -17,6 +17,7 @@ import numpy as np
 
 from .. import dtypes
 from ..autograd.record import call
+from .conv import merge_trailing
 from .fused import fma
 from .ranges import _linspace_forward
 from .rules import require_float, require_scalar_type
@@ -182,7 +183,7 @@ def _grid_sampler(input, grid, *, interpolation_mode, padding_mode, align_corner
     # coords[k]: the pixel coordinate along spatial dim k (grid's last axis lists x first)
     coords = [_source(grid[..., d - 1 - k], spatial[k], padding_mode, align_corners, _Numpy)[0]
               for k in range(d)]
-    flat = input.reshape(n, ch, -1)
+    flat = merge_trailing(input, 2)
     batch = np.arange(n).reshape((n,) + (1,) * d)
 
     def read(points):
@@ -300,11 +301,11 @@ def _grid_sampler_vjp(c, g):
     n, ch, *spatial = x.shape
     d = len(spatial)
     points_shape = list(grid.shape[:-1])
+    n_points = math.prod(points_shape[1:])  # (spelled out: a reshape's -1 fails an empty batch)
     located = [_source(grid.select(-1, d - 1 - k), spatial[k], c.attrs["padding_mode"],
                        c.attrs["align_corners"], _Ops) for k in range(d)]
     coords, slopes = [p for p, _ in located], [s for _, s in located]
-    flat = x.reshape(n, ch, -1)
-    g_flat = g.reshape(n, ch, -1)
+    flat, g_flat = merge_trailing(x, 2), merge_trailing(g, 2)
     grad_x = None
     if c.needs[0]:
         grad_x = call("full", shape=[n, ch, math.prod(spatial)], value=0.0,
@@ -319,8 +320,8 @@ def _grid_sampler_vjp(c, g):
             inside = ok if inside is None else inside & ok
             step = p.clamp(0, spatial[k] - 1)
             place = step if place is None else place * spatial[k] + step
-        index = place.reshape(n, 1, -1).expand(n, ch, math.prod(points_shape[1:]))
-        return index, inside.to(g.dtype).reshape(n, 1, -1)
+        index = place.reshape(n, 1, n_points).expand(n, ch, n_points)
+        return index, inside.to(g.dtype).reshape(n, 1, n_points)
 
     if c.attrs["interpolation_mode"] == MODES["bicubic"]:
         return _bicubic_vjp(c, g, grad_x, place_of)
@@ -337,7 +338,7 @@ def _grid_sampler_vjp(c, g):
     near = [1 - f for f in far]
     pull = [None] * d  # the gradient of each coordinate: sum over corners and channels
     for bits in _corners(d):
-        weights = [(far[k] if bits[k] else near[k]).reshape(n, 1, -1) for k in range(d)]
+        weights = [(far[k] if bits[k] else near[k]).reshape(n, 1, n_points) for k in range(d)]
         index, inside = place_of([low[k].to(dtypes.int64) + bits[k] for k in range(d)])
         if c.needs[0]:
             grad_x = grad_x.scatter_add(2, index, g_flat * (math.prod(weights) * inside))
@@ -360,9 +361,10 @@ def _bicubic_vjp(c, g, grad_x, place_of):
     coordinate's gradient from the taps' values and the coefficients' slopes."""
     x, grid = c[0], c[1]
     n, ch = x.shape[0], x.shape[1]
+    n_points = math.prod(grid.shape[1:-1])
     taps, tx, ty, (sx, sy) = _bicubic_taps(grid, list(x.shape[2:]), c.attrs["padding_mode"],
                                            c.attrs["align_corners"], _Ops)
-    flat, g_flat = x.reshape(n, ch, -1), g.reshape(n, ch, -1)
+    flat, g_flat = merge_trailing(x, 2), merge_trailing(g, 2)
     cx, cy = _cubic_coefficients(tx), _cubic_coefficients(ty)
     dx, dy = _cubic_slopes(tx), _cubic_slopes(ty)
     pull_x = pull_y = None
@@ -371,11 +373,12 @@ def _bicubic_vjp(c, g, grad_x, place_of):
             r, col = taps[j][i]
             index, inside = place_of([r.round().to(dtypes.int64), col.round().to(dtypes.int64)])
             if c.needs[0]:
-                w = (cx[i] * cy[j]).reshape(n, 1, -1)
+                w = (cx[i] * cy[j]).reshape(n, 1, n_points)
                 grad_x = grad_x.scatter_add(2, index, g_flat * (w * inside))
             if c.needs[1]:
                 value = (flat.gather(2, index) * inside * g_flat).sum(1)
-                px, py = value * (dx[i] * cy[j]).reshape(n, -1), value * (cx[i] * dy[j]).reshape(n, -1)
+                px = value * (dx[i] * cy[j]).reshape(n, n_points)
+                py = value * (cx[i] * dy[j]).reshape(n, n_points)
                 pull_x = px if pull_x is None else pull_x + px
                 pull_y = py if pull_y is None else pull_y + py
     grad_grid = None

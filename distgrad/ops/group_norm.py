@@ -4,6 +4,8 @@ then a per-channel affine. The VJP is layer norm's over the group (ops/layers.py
 made of distgrad ops."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .. import dtypes
@@ -17,10 +19,16 @@ def _channel(p, ndim):
     return p.reshape((1, -1) + (1,) * (ndim - 2))
 
 
+def _by_group(x, groups: int):
+    """x (an array or a tensor) as (N, groups, the group's values), its length spelled out
+    (a reshape's -1 cannot tell it for an empty batch)."""
+    return x.reshape(x.shape[0], groups, x.shape[1] // groups * math.prod(x.shape[2:]))
+
+
 def _group_norm(x, weight, bias, num_groups, eps=1e-5):
     """(result, mean, rstd), torch's native_group_norm's: each sample's groups' statistics
     (N, G), kept for the backward, in float64."""
-    groups = x.reshape(x.shape[0], num_groups, -1)
+    groups = _by_group(x, num_groups)
     xc = groups - groups.mean(axis=2, keepdims=True)
     out = (xc / np.sqrt((xc * xc).mean(axis=2, keepdims=True) + eps)).reshape(x.shape)
     if weight is not None:
@@ -49,7 +57,7 @@ def _group_norm_rule(x, weight, bias, num_groups, eps=1e-5):
 def _group_norm_vjp(c, g, _mean_grad=None, _rstd_grad=None):
     x, weight, g = in_float32(c[0], c[1], g)
     shape, groups = tuple(c.shapes[0]), c.attrs["num_groups"]
-    x = x.reshape(shape[0], groups, -1)
+    x = _by_group(x, groups)
     # (the statistics the forward saved, as torch's: see layers._saved_stats)
     mean, rstd = _saved_stats(x, [s.unsqueeze(2) for s in c.outs], (2,), centre_now=True)
     xhat = (x - mean) * rstd
@@ -57,7 +65,7 @@ def _group_norm_vjp(c, g, _mean_grad=None, _rstd_grad=None):
     gx = gw = gb = None
     if c.needs[0]:
         gy = g if weight is None else g * weight.reshape(1, -1, *([1] * (len(shape) - 2)))
-        gx = _norm_input_grad(gy.reshape(shape[0], groups, -1), xhat, rstd, (2,)).reshape(*shape)
+        gx = _norm_input_grad(_by_group(gy, groups), xhat, rstd, (2,)).reshape(*shape)
     if c.needs[1]:
         gw = (g * xhat.reshape(*shape)).sum(reduce)
     if c.needs[2]:

@@ -181,7 +181,7 @@ def _batched(fn):
 def _im2col_forward(x, kernel, dilation, padding, stride):
     out = _blocks(x.shape[-2:], kernel, dilation, padding, stride)
     cols = _im2col(x, 2, padding, out, kernel, stride, dilation)
-    return cols.reshape(x.shape[0], -1, math.prod(out))
+    return cols.reshape(x.shape[0], x.shape[1] * math.prod(kernel), math.prod(out))
 
 
 def _col2im_forward(cols, output_size, kernel, dilation, padding, stride):

@@ -154,6 +154,24 @@ for bad in (lambda: convs["depthwise"](torch.randn(6, 9)),
 unbatched = convs["grouped"](x2[0].detach())
 print(unbatched.shape, unbatched.grad_fn.name())
 
+# An empty batch (a filtered last batch) through a conv net and back.
+empty = torch.randn(0, 3, 8, 8, requires_grad=True)
+net0 = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1, padding_mode="reflect"), nn.GroupNorm(2, 4), nn.ReLU(),
+                     nn.MaxPool2d(2), nn.ConvTranspose2d(4, 2, 2, stride=2, groups=2), nn.AdaptiveMaxPool2d(3),
+                     nn.Flatten(), nn.Linear(18, 1))
+out0 = net0(empty)
+out0.sum().backward()
+print(out0.shape, out0.grad_fn.name(), empty.grad.shape, net0[0].weight.grad.abs().sum().item(), net0[7].bias.grad)
+pooled0, idx0 = F.max_pool2d(empty, 2, return_indices=True)
+grid0 = torch.zeros(0, 4, 4, 2)
+try:
+    F.affine_grid(torch.eye(2, 3).expand(0, 2, 3), [0, 3, 4, 4], align_corners=False)
+except ValueError as e:
+    print("ValueError:", e)
+side0 = F.max_unpool2d(pooled0, idx0, 2) + F.grid_sample(empty, grid0, align_corners=False).repeat(1, 1, 2, 2)
+side0.sum().backward()
+print(side0.shape, side0.grad_fn.name(), F.unfold(empty, 3).shape, F.conv1d(empty[:, :, 0], torch.ones(2, 3, 3)).shape)
+
 # The same convs on a worker, over a batch sharded on the workers, under ddp and compiled.
 dw = nn.Sequential(nn.Conv1d(4, 4, 3, padding=1, groups=4, padding_mode="reflect"), nn.GELU(),
                    nn.Conv1d(4, 6, 1, bias=False), nn.ConvTranspose1d(6, 2, 4, stride=2, padding=1))
