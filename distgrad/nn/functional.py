@@ -1071,9 +1071,32 @@ def _adaptive_mean(input: Tensor, n: int) -> Tensor:
     return out
 
 
+def adaptive_output_size(input: Tensor, output_size, n: int) -> list:
+    """An adaptive pool's output_size as n ints, as torch's functional passes it on: an int
+    for every dim, or a sequence whose Nones take the input's sizes (_list_with_default)."""
+    if not isinstance(output_size, (tuple, list)):
+        return [int(output_size)] * n
+    if input.ndim <= len(output_size):
+        raise ValueError(f"Input dimension should be at least {len(output_size) + 1}")
+    tail = input.shape[input.ndim - len(output_size):]
+    return [int(d) if s is None else int(s) for s, d in zip(output_size, tail)]
+
+
+def _adaptive_avg_size(input: Tensor, output_size, n: int) -> list:
+    """adaptive_avg_pool{n}d's output_size, with its kernel's checks."""
+    size = adaptive_output_size(input, output_size, n)
+    name = f"adaptive_avg_pool{n}d"
+    if len(size) != n:
+        raise RuntimeError(f"{name}: output_size must be {n}")
+    if min(size) < 0:  # (torch's braces lack the last space of three)
+        received = ", ".join(map(str, size[:2])) + "".join(f",{s}" for s in size[2:])
+        raise RuntimeError(f"{name}: elements of output_size must be greater than or equal to 0 "
+                           f"but received {{{received}}}")
+    return size
+
+
 def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:
-    size = list(output_size) if isinstance(output_size, (tuple, list)) else [output_size] * 2
-    size = [input.shape[-2 + i] if s is None else int(s) for i, s in enumerate(size)]
+    size = _adaptive_avg_size(input, output_size, 2)
     if size == [1, 1]:
         return _adaptive_mean(input, 2)
     check_pool_dtype("adaptive_avg_pool2d", input.dtype)

@@ -22,7 +22,7 @@ from ..autograd.grad_mode import no_grad
 from ..autograd.record import call
 from ..ops.api import in_place
 from ..ops.conv import out_size
-from ..ops.rules import not_implemented, scalar_types_error
+from ..ops.rules import not_implemented, scalar_types_error, wrap_dim_of_some
 from ..tensor import Tensor
 from . import functional as _F
 from .conv import _ntuple
@@ -99,43 +99,50 @@ def _pair(value, name):
 
 def unfold(input: Tensor, kernel_size, dilation=1, padding=0, stride=1) -> Tensor:
     """(N, C, H, W) -> (N, C·kh·kw, L): every sliding block as a column."""
-    if input.ndim not in (3, 4):
-        raise NotImplementedError(f"Input Error: Only 3D or 4D input Tensors are supported "
-                                  f"(got {input.ndim}D)")
-    if input.dtype.category == 1:  # (torch's im2col takes bool and floating dtypes)
-        raise not_implemented("im2col_out_cpu", input.dtype)
     kernel, dil = _pair(kernel_size, "kernel_size"), _pair(dilation, "dilation")
     pad, st = _pair(padding, "padding"), _pair(stride, "stride")
-    _check_window_geometry(kernel, dil, pad, st)
+    _check_window_geometry(kernel, dil, pad, st, ("kernel", "dilation", "padding", "stride"))
+    shape = input.shape
+    # (torch reads sizes 1 and 2 before it checks the rank: IndexError for fewer dims)
+    valid = shape[wrap_dim_of_some(1, input.ndim)] and shape[wrap_dim_of_some(2, input.ndim)]
+    if not ((input.ndim == 3 and shape[0] and valid) or (input.ndim == 4 and valid and shape[3])):
+        raise RuntimeError("Expected 3D or 4D (batch mode) tensor with possibly 0 batch size and "
+                           f"other non-zero dimensions for input, but got: {list(shape)}")
+    if input.dtype.category == 1:  # (torch's im2col takes bool and floating dtypes)
+        raise not_implemented("im2col_out_cpu", input.dtype)
     return call("im2col", input, kernel=list(kernel), dilation=list(dil), padding=list(pad),
                 stride=list(st))
 
 
-def _check_window_geometry(kernel, dilation, padding, stride) -> None:
-    """torch's im2col / col2im shape checks of the sliding blocks' geometry."""
-    if min(kernel) <= 0:
-        raise RuntimeError(f"kernel size should be greater than zero, but got kernel_height: "
-                           f"{kernel[0]} kernel_width: {kernel[1]}")
-    if min(dilation) <= 0:
-        raise RuntimeError(f"dilation should be greater than zero, but got dilation_height: "
-                           f"{dilation[0]} dilation_width: {dilation[1]}")
-    if min(padding) < 0:
-        raise RuntimeError(f"padding should be non-negative, but got pad_height: {padding[0]} "
-                           f"pad_width: {padding[1]}")
-    if min(stride) <= 0:
-        raise RuntimeError(f"stride should be greater than zero, but got stride_height: "
-                           f"{stride[0]} stride_width: {stride[1]}")
+_WINDOW_CHECKS = {
+    "kernel": ("kernel size should be greater than zero", "kernel_height", "kernel_width", 1),
+    "dilation": ("dilation should be greater than zero", "dilation_height", "dilation_width", 1),
+    "padding": ("padding should be non-negative", "pad_height", "pad_width", 0),
+    "stride": ("stride should be greater than zero", "stride_height", "stride_width", 1)}
+
+
+def _check_window_geometry(kernel, dilation, padding, stride, order) -> None:
+    """torch's im2col / col2im shape checks of the sliding blocks' geometry, in the order
+    each makes them."""
+    values = {"kernel": kernel, "dilation": dilation, "padding": padding, "stride": stride}
+    for what in order:
+        words, height, width, least = _WINDOW_CHECKS[what]
+        h, w = values[what]
+        if min(h, w) < least:
+            raise RuntimeError(f"{words}, but got {height}: {h} {width}: {w}")
 
 
 def fold(input: Tensor, output_size, kernel_size, dilation=1, padding=0, stride=1) -> Tensor:
     """(N, C·kh·kw, L) -> (N, C, H, W): the columns summed back into place (unfold's
     adjoint)."""
-    if input.ndim not in (2, 3):
-        raise NotImplementedError(f"Input Error: Only unbatched (2D) or batched (3D) input "
-                                  f"Tensors are supported (got {input.ndim}D)")
     size, kernel = _pair(output_size, "output_size"), _pair(kernel_size, "kernel_size")
     dil, pad, st = _pair(dilation, "dilation"), _pair(padding, "padding"), _pair(stride, "stride")
-    _check_window_geometry(kernel, dil, pad, st)
+    _check_window_geometry(kernel, dil, pad, st, ("kernel", "stride", "dilation", "padding"))
+    shape = input.shape
+    if not ((input.ndim == 2 and shape[0] and shape[1])
+            or (input.ndim == 3 and shape[1] and shape[2])):
+        raise RuntimeError("Expected 2D or 3D (batch mode) tensor for input with possibly 0 "
+                           f"batch size and non-zero dimensions for input, but got: {list(shape)}")
     x = input if input.ndim == 3 else input.unsqueeze(0)
     kk = math.prod(kernel)
     if x.shape[1] % kk:
@@ -151,6 +158,15 @@ def fold(input: Tensor, output_size, kernel_size, dilation=1, padding=0, stride=
             f"{st[1]}), expected size of input's dimension 2 to match the calculated number of "
             f"sliding blocks {blocks[0]} * {blocks[1]} = {blocks[0] * blocks[1]}, but got "
             f"input.size(2)={x.shape[2]}.")
+    if min(blocks) < 1:
+        raise RuntimeError(
+            f"Given output_size=({size[0]}, {size[1]}), kernel_size=({kernel[0]}, {kernel[1]}), "
+            f"dilation=({dil[0]}, {dil[1]}), padding=({pad[0]}, {pad[1]}), stride=({st[0]}, "
+            f"{st[1]}), calculated shape of the array of sliding blocks as ({blocks[0]}, "
+            f"{blocks[1]}), which is too small (non-positive)")
+    if min(size) < 1:
+        raise RuntimeError(f"Expected output spatial size to be positive, but got: output_size="
+                           f"({size[0]}, {size[1]}).")
     if input.dtype.category == 1:  # (torch's col2im takes bool and floating dtypes)
         raise not_implemented("col2im_out_cpu", input.dtype)
     return call("col2im", input, output_size=list(size), kernel=list(kernel),
@@ -245,11 +261,8 @@ def avg_pool1d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bo
 def adaptive_avg_pool1d(input: Tensor, output_size) -> Tensor:
     """adaptive_avg_pool2d over a height of 1, squeezed back, as torch's (the mean when the
     size is 1)."""
-    if input.ndim not in (2, 3):
-        raise RuntimeError(f"Expected 2 to 3 dimensions, but got {input.ndim}-dimensional tensor "
-                           "for argument #1 'self' (while checking arguments for "
-                           "adaptive_avg_pool1d)")
-    size = _tuple(output_size, 1, "output_size")[0]
+    size = _one_int("adaptive_avg_pool1d", "output_size", output_size)
+    _check_dim_range(input, "adaptive_avg_pool1d")
     return _F.adaptive_avg_pool2d(input.unsqueeze(-2), [1, size]).squeeze(-2)
 
 
@@ -265,14 +278,25 @@ def adaptive_max_pool3d(input: Tensor, output_size, return_indices: bool = False
 
 
 def _adaptive_max_pool(n: int, input: Tensor, output_size, return_indices: bool):
-    if input.ndim not in (n + 1, n + 2) or any(d == 0 for d in input.shape[-n:]):
-        raise RuntimeError(f"adaptive_max_pool{n}d(): Expected {n + 1}D or {n + 2}D tensor, but "
-                           f"got: {list(input.shape)}")
+    """torch's adaptive_max_pool{n}d, its checks in its order."""
+    size = _F.adaptive_output_size(input, output_size, n)
+    name = f"adaptive_max_pool{n}d()"
+    if input.ndim not in (n + 1, n + 2):
+        raise RuntimeError(f"{name}: Expected {n + 1}D or {n + 2}D tensor, but got: "
+                           f"{list(input.shape)}")
+    for d in range(1, input.ndim):
+        if input.shape[d] == 0:
+            raise RuntimeError(f"{name}: Expected input to have non-zero size for non-batch "
+                               f"dimensions, but input has sizes {list(input.shape)} with "
+                               f"dimension {d} being empty")
+    if len(size) != n:
+        raise RuntimeError(f"{name}: internal error: output_size.size() must be {n}")
+    if min(size) < 0:
+        shape = list(input.shape[:-n]) + size
+        raise RuntimeError(f"Trying to create tensor with negative dimension {min(size)}: "
+                           f"{shape}")
     _F.check_pool_dtype("adaptive_max_pool2d" if n == 2 else "adaptive_max_pool3d_cpu",
                         input.dtype)
-    size = list(output_size) if isinstance(output_size, (tuple, list)) else [output_size] * n
-    spatial = input.shape[-n:]
-    size = [spatial[i] if s is None else int(s) for i, s in enumerate(size)]
     out, indices = call(f"adaptive_max_pool{n}d", input, output_size=size)
     return (out, indices) if return_indices else out
 
@@ -290,8 +314,7 @@ def avg_pool3d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bo
 
 
 def adaptive_avg_pool3d(input: Tensor, output_size) -> Tensor:
-    size = list(output_size) if isinstance(output_size, (tuple, list)) else [output_size] * 3
-    size = [input.shape[-3 + i] if s is None else int(s) for i, s in enumerate(size)]
+    size = _F._adaptive_avg_size(input, output_size, 3)
     if size == [1, 1, 1] and input.ndim in (4, 5):
         return _F._adaptive_mean(input, 3)
     _F.check_pool_dtype("adaptive_avg_pool3d_cpu", input.dtype)
@@ -299,10 +322,8 @@ def adaptive_avg_pool3d(input: Tensor, output_size) -> Tensor:
 
 
 def adaptive_max_pool1d(input: Tensor, output_size, return_indices: bool = False):
-    if input.ndim not in (2, 3):
-        raise RuntimeError(f"adaptive_max_pool1d() Expected 2D or 3D input tensor, but got "
-                           f"{list(input.shape)}")
-    size = _tuple(output_size, 1, "output_size")[0]
+    size = _one_int("adaptive_max_pool1d", "output_size", output_size)
+    _check_dim_range(input, "adaptive_max_pool1d")
     out, idx = adaptive_max_pool2d(input.unsqueeze(-2), (1, size), True)
     return (out.squeeze(-2), idx.squeeze(-2)) if return_indices else out.squeeze(-2)
 
@@ -882,7 +903,8 @@ def embedding_bag_parts(input, weight, offsets, max_norm, norm_type, scale_grad_
 
 _LINEAR = {"linear": 1, "bilinear": 2, "trilinear": 3}
 _NODE_KIND = {"nearest": "Nearest", "nearest-exact": "NearestExact", "linear": "Linear",
-              "bilinear": "Bilinear", "trilinear": "Trilinear", "bicubic": "Bicubic"}
+              "bilinear": "Bilinear", "trilinear": "Trilinear", "bicubic": "Bicubic",
+              "lanczos": "Lanczos"}
 _CUBIC_A = -0.75  # torch's bicubic kernel (Keys' cubic convolution with a = -0.75)
 
 
@@ -937,14 +959,15 @@ def _cubic_taps(src, n_in: int):
 
 def _antialias_taps(n_in: int, n_out: int, scale, align_corners: bool, kind: str):
     """torch's antialiased weights (_compute_indices_min_size_weights_aa, Pillow's): each
-    output averages the inputs under its filter (a triangle, or Keys' cubic with a = -0.5),
-    widened by the downscaling factor and normalized; in float32, as torch's for float."""
+    output averages the inputs under its filter (a triangle, Keys' cubic with a = -0.5, or
+    Lanczos-3), widened by the downscaling factor and normalized; in float32, as torch's
+    for float."""
     f32 = np.float32
     if align_corners:
         ratio = f32((n_in - 1) / (n_out - 1) if n_out > 1 else 0.0)
     else:
         ratio = f32(1.0 / scale if scale is not None and scale > 0 else n_in / n_out)
-    half_width = f32(2.0 if kind == "cubic" else 1.0)
+    half_width = f32({"cubic": 2.0, "lanczos": 3.0}.get(kind, 1.0))
     support = half_width * ratio if ratio >= 1 else half_width
     width = int(math.ceil(support)) * 2 + 1
     inverse = f32(1) / ratio if ratio >= 1 else f32(1)
@@ -954,12 +977,18 @@ def _antialias_taps(n_in: int, n_out: int, scale, align_corners: bool, kind: str
         first = max(int(center - support + f32(0.5)), 0)
         count = min(max(min(int(center + support + f32(0.5)), n_in) - first, 0), width)
         x = np.abs((np.arange(count, dtype=f32) + f32(first) - center + f32(0.5)) * inverse)
-        w = _keys_cubic(x, f32(-0.5)) if kind == "cubic" else np.maximum(f32(1) - x, f32(0))
+        w = (_keys_cubic(x, f32(-0.5)) if kind == "cubic" else _lanczos3(x) if kind == "lanczos"
+             else np.maximum(f32(1) - x, f32(0)))
         total = w.sum(dtype=f32)
         w = w / total if total != 0 else w
         taps.append([first + j for j in range(count)] + [first] * (width - count))
         weights.append(w.tolist() + [0.0] * (width - count))
     return taps, weights
+
+
+def _lanczos3(x):
+    """The Lanczos-3 window at distances x >= 0: sinc(x) sinc(x / 3) inside 3, in x's dtype."""
+    return np.where(x < 3, np.sinc(x) * np.sinc(x / 3), 0).astype(x.dtype)
 
 
 def _keys_cubic(x, a):
@@ -1003,13 +1032,19 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
         if not (mode in ("bilinear", "bicubic", "lanczos") and input.ndim == 4):
             raise ValueError("Anti-alias option is restricted to bilinear, bicubic, and lanczos "
                              "modes and requires a 4-D tensor as input")
-        if mode == "lanczos":
-            raise NotImplementedError("interpolate: mode='lanczos' is not supported by distgrad")
-    dims_ok = {"linear": (3,), "bilinear": (4,), "trilinear": (5,), "bicubic": (4,)}.get(
+    if mode == "lanczos" and input.ndim == 4:
+        if align_corners:
+            raise ValueError("Lanczos mode does not support align_corners=True")
+        if not antialias:
+            raise ValueError("Lanczos mode requires antialias=True")
+    dims_ok = {"linear": (3,), "bilinear": (4,), "trilinear": (5,), "bicubic": (4,),
+               "lanczos": (4,)}.get(
         mode, (3, 4, 5) if mode in ("nearest", "nearest-exact", "area") else ())
     if input.ndim not in dims_ok:
         raise _interpolate_dims_error(input, mode)
     _check_interpolate_dtype(input.dtype, mode, spatial)
+    if antialias and input.dtype in dtypes.LOW_FLOATS:  # (its weights' kernel has neither)
+        raise not_implemented("compute_index_ranges_weights", input.dtype)
     if mode == "area":
         pool = {1: adaptive_avg_pool1d, 2: _F.adaptive_avg_pool2d, 3: adaptive_avg_pool3d}
         return pool[spatial](input, sizes if spatial > 1 else sizes[0])
@@ -1019,7 +1054,8 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
                      for vs in (input.shape[2:], sizes))
         raise RuntimeError(f"Input and output sizes should be greater than 0, but got input "
                            f"({ins}){' and' if spatial == 1 else ''} output ({outs})")
-    kind = "cubic" if mode == "bicubic" else "linear" if mode in _LINEAR else "nearest"
+    kind = {"bicubic": "cubic", "lanczos": "lanczos"}.get(
+        mode, "linear" if mode in _LINEAR else "nearest")
     maps = []
     for d in range(spatial):
         n_in, n_out = input.shape[2 + d], sizes[d]
@@ -1049,7 +1085,7 @@ def _check_interpolate_dtype(d, mode: str, spatial: int) -> None:
     """torch's kernels interpolate floating dtypes, and uint8 images by nearest, bilinear and
     bicubic; others raise NotImplementedError naming the kernel (area: its pooling's)."""
     if d.is_floating_point or mode == "area" or d is dtypes.uint8 and (
-            mode in ("nearest", "nearest-exact") or mode in ("bilinear", "bicubic")):
+            mode in ("nearest", "nearest-exact", "bilinear", "bicubic", "lanczos")):
         return
     kind = {"nearest-exact": "nearest", "bicubic": "cubic"}.get(mode, mode)
     kind = kind if kind in ("nearest", "cubic") else "linear"

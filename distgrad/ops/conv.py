@@ -18,7 +18,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from ..autograd.record import call
 from . import layout
-from .rules import require_scalar_type, zeros_grad
+from .rules import require_scalar_type, wrap_dim_of_some, zeros_grad
 from .table import Meta, defop
 
 
@@ -303,9 +303,7 @@ def _pool_rule(name):
         if name.startswith("avg") and n == 2:
             if divisor_override == 0:
                 raise RuntimeError("divisor must be not zero")
-            if x.ndim < 3:  # (torch's kernel reads the channels as input.size(-3))
-                raise IndexError(f"Dimension out of range (expected to be in range of "
-                                 f"[{-max(x.ndim, 1)}, {max(x.ndim, 1) - 1}], but got -3)")
+            wrap_dim_of_some(-3, x.ndim)  # (torch's kernel reads the channels as size(-3))
         elif x.ndim not in (n + 1, n + 2):
             raise RuntimeError(f"non-empty {n + 1}D or {n + 2}D (batch mode) tensor expected "
                                "for input")

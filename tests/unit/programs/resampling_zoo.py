@@ -23,7 +23,8 @@ for mode in ("nearest", "nearest-exact", "bilinear", "bicubic", "area"):
             kw["align_corners"] = len(kw) == 1 and "size" in kw
         y = F.interpolate(img, mode=mode, **kw)
         print(mode, kw, tuple(y.shape), round(y.mean().item(), 5), round(y[1, 2, -1, -1].item(), 5), y.grad_fn.name())
-for kw in (dict(scale_factor=0.4, mode="bilinear", antialias=True), dict(size=(2, 3), mode="bicubic", antialias=True),
+for kw in (dict(scale_factor=0.4, mode="lanczos", antialias=True), dict(size=(11, 4), mode="lanczos", antialias=True),
+           dict(scale_factor=0.4, mode="bilinear", antialias=True), dict(size=(2, 3), mode="bicubic", antialias=True),
            dict(size=(9, 11), mode="bilinear", antialias=True), dict(scale_factor=(0.5, 0.7), mode="bicubic", antialias=True, align_corners=True)):
     y = F.interpolate(img, **kw)
     y.sum().backward()
@@ -131,6 +132,21 @@ for bad in (lambda: F.interpolate(img, size=(4, 4), scale_factor=2),
             lambda: F.interpolate(img, size=4, mode="cubic"),
             lambda: F.interpolate(img, size=4, mode="nearest", antialias=True),
             lambda: F.interpolate(img, size=4, recompute_scale_factor=True),
+            lambda: F.interpolate(img, size=4, mode="lanczos"),
+            lambda: F.interpolate(img, size=4, mode="lanczos", antialias=True, align_corners=True),
+            lambda: F.interpolate(img.half(), size=4, mode="bilinear", antialias=True),
+            lambda: F.adaptive_avg_pool2d(img, (2, 2, 2)),
+            lambda: F.adaptive_avg_pool2d(img, (3, -1)),
+            lambda: F.adaptive_max_pool2d(img, -2),
+            lambda: F.adaptive_max_pool2d(img[:, :, :0], 2),
+            lambda: F.adaptive_avg_pool3d(vol, (2, 2)),
+            lambda: F.adaptive_max_pool1d(img, 2),
+            lambda: F.adaptive_avg_pool1d(sig, (2, 2)),
+            lambda: F.adaptive_avg_pool2d(sig[0, 0], (2, 2)),
+            lambda: F.unfold(vol, 2),
+            lambda: F.unfold(img[0, 0], 2),
+            lambda: F.fold(img, (5, 6), 2),
+            lambda: F.fold(cols, (5, 6), (2, 3), stride=0),
             lambda: F.interpolate(img, size=(0, 4)),
             lambda: F.pad(sig, (3, 3), mode="reflect"),
             lambda: F.pad(sig, (1, 1, 1, 1, 1, 1), mode="replicate"),
@@ -143,6 +159,6 @@ for bad in (lambda: F.interpolate(img, size=(4, 4), scale_factor=2),
             lambda: nn.Upsample(scale_factor=2, mode="bilinear")(sig)):
     try:
         bad()
-    except (ValueError, RuntimeError, NotImplementedError, TypeError) as e:
+    except (ValueError, RuntimeError, NotImplementedError, TypeError, IndexError) as e:
         print(type(e).__name__, str(e).splitlines()[0][:150])
 print("done")
