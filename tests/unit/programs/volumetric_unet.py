@@ -88,6 +88,27 @@ clone.eval()
 with torch.no_grad():
     print(torch.allclose(clone(vols), net(vols)), clone.training, clone.enc1[1].training)
 
+# The trained net on a worker, and over a batch sharded on the workers (eval mode: the
+# batch norms use their running statistics), gradients and all.
+def step(model, x, target):
+    model.zero_grad()
+    x = x.detach().requires_grad_()
+    out = model(x)
+    F.cross_entropy(out, target).backward()
+    return out, x.grad, [p.grad for p in model.parameters()]
+
+
+ref_out, ref_gx, ref_grads = step(net, vols, masks.long())
+ref_grads = [g.clone() for g in ref_grads]
+net.to(W[0])
+w_out, w_gx, w_grads = step(net, vols.to(W[0]), masks.long().to(W[0]))
+print(w_out.device == w_gx.device, torch.allclose(w_out.cpu(), ref_out, atol=1e-5), torch.allclose(w_gx.cpu(), ref_gx, atol=1e-6),
+      all(torch.allclose(g.cpu(), r, atol=1e-5) for g, r in zip(w_grads, ref_grads)))
+net.to("cpu")
+s_out, s_gx, s_grads = step(net, shard(vols, 0), shard(masks.long(), 0))
+print(s_out.shape, torch.allclose(full(s_out), ref_out, atol=1e-5), torch.allclose(full(s_gx), ref_gx, atol=1e-6),
+      all(torch.allclose(full(g), r, atol=1e-5) for g, r in zip(s_grads, ref_grads)))
+
 # Fusing a conv and its batch norm for inference, as deployment code does.
 conv, bn = net.enc1[0], net.enc1[1]
 fused = nn.utils.fusion.fuse_conv_bn_eval(conv, bn)
