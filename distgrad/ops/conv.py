@@ -16,9 +16,10 @@ import math
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from .. import dtypes
 from ..autograd.record import call
 from . import layout
-from .rules import require_scalar_type, wrap_dim_of_some, zeros_grad
+from .rules import not_implemented, require_scalar_type, wrap_dim_of_some, zeros_grad
 from .table import Meta, defop
 
 
@@ -172,8 +173,19 @@ def _conv_rule(x, w, b, stride, padding, dilation, groups):
                            "Kernel size can't be greater than actual input size".format(
                                " x ".join(map(str, padded)), " x ".join(map(str, reach))))
     require_scalar_type(x.dtype, w)  # (its kernel's, after the shapes)
+    _check_conv_kernel_dtype(x.dtype, spatial, dilation)
     _, _, out = _conv_geometry(x.shape, w.shape, stride, padding, dilation)
     return Meta((x.shape[0], w.shape[0]) + out, x.dtype)
+
+
+def _check_conv_kernel_dtype(d, spatial: int, dilation) -> None:
+    """The dtypes of the CPU kernel torch picks: a dilated convolution's (slow_conv_dilated)
+    takes floating dtypes and int64; the others every dtype but bool."""
+    if any(v != 1 for v in dilation):
+        if not (d.is_floating_point or d is dtypes.int64):
+            raise not_implemented("slow_conv_dilated<>", d)
+    elif d is dtypes.bool_:
+        raise not_implemented("compute_columns3d" if spatial == 3 else "slow_conv2d_cpu", d)
 
 
 def _conv_cols(x, w_shape, stride, padding, dilation, groups):
@@ -478,8 +490,6 @@ def _zeros_like_input(c, gg):
 
 
 def _max_pool_rule(x, kernel, stride, padding, dilation=None, ceil_mode=False):
-    from .. import dtypes
-
     m = _pool_rule(f"max_pool{len(kernel)}d")(x, kernel, stride, padding, dilation, ceil_mode)
     return m, Meta(m.shape, dtypes.int64)
 
@@ -552,8 +562,6 @@ def _fractional_max_pool(x, samples, kernel, output_size):
 
 
 def _fractional_max_pool_rule(x, samples, kernel, output_size):
-    from .. import dtypes
-
     shape = tuple(x.shape[:-len(kernel)]) + tuple(output_size)
     return Meta(shape, x.dtype), Meta(shape, dtypes.int64)
 
@@ -600,6 +608,8 @@ def _max_unpool_rule(x, indices, output_size):
         raise RuntimeError(f"Expected shape of indices to be same as that of the input tensor "
                            f"({_dims(x.shape)}) but got indices tensor with shape: "
                            f"{_dims(indices.shape)}")
+    if not x.dtype.is_floating_point:
+        raise not_implemented(f"max_unpool{n}d", x.dtype)
     return Meta(tuple(x.shape[:-n]) + tuple(output_size), x.dtype)
 
 
@@ -642,8 +652,6 @@ def _adaptive_max_pool(x, output_size):
 
 
 def _adaptive_max_pool_rule(x, output_size):
-    from .. import dtypes
-
     shape = tuple(x.shape[:-len(output_size)]) + tuple(output_size)
     return Meta(shape, x.dtype), Meta(shape, dtypes.int64)
 

@@ -66,9 +66,11 @@ def _rule(x, w, b, stride, padding, dilation, groups, output_padding):
         raise RuntimeError(f"Given input size per channel: ({' x '.join(map(str, x.shape[2:]))})"
                            f". Calculated output size per channel: "
                            f"({' x '.join(map(str, shape[2:]))}). Output size is too small")
-    require_scalar_type(x.dtype, w)  # (a bias of another dtype is added in x's)
+    # (its kernel's dtypes first, then its check of the weight's; a bias of another dtype
+    # is added in x's)
     if not x.dtype.is_floating_point and x.dtype is not dtypes.int64:
         raise not_implemented(f"slow_conv_transpose{max(spatial, 2)}d_out_cpu", x.dtype)
+    require_scalar_type(x.dtype, w)
     return Meta(shape, x.dtype)
 
 

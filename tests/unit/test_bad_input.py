@@ -186,6 +186,35 @@ CASES = {
         lambda E: E.F.max_pool1d(E.ones(1, 2, 8), (2, 2), return_indices=True),
     ("pool", "max_unpool2d index outside"): lambda E: E.F.max_unpool2d(
         E.ones(1, 1, 2, 2), E.tensor([[[[0, 30], [2, 3]]]]), 2, output_size=(5, 5)),
+    ("conv", "conv_transpose2d of a byte image"):
+        lambda E: E.F.conv_transpose2d(E.ones(1, 2, 4, 4, dtype=E.t.uint8), E.ones(2, 2, 3, 3)),
+    ("conv", "conv_transpose1d of ints"):
+        lambda E: E.F.conv_transpose1d(E.ones(1, 2, 4, dtype=E.t.int32), E.ones(2, 2, 3)),
+    ("conv", "dilated conv2d of bytes"): lambda E: E.F.conv2d(
+        E.ones(1, 2, 4, 4, dtype=E.t.uint8), E.ones(2, 2, 2, 2, dtype=E.t.uint8), dilation=2),
+    ("conv", "conv2d of bools"):
+        lambda E: E.F.conv2d(E.ones(1, 2, 4, 4) > 0, E.ones(2, 2, 3, 3) > 0),
+    ("conv", "conv3d of bools"):
+        lambda E: E.F.conv3d(E.ones(1, 2, 3, 3, 3) > 0, E.ones(2, 2, 3, 3, 3) > 0),
+    ("pool", "max_unpool2d of longs"): lambda E: E.F.max_unpool2d(
+        E.ones(1, 1, 2, 2, dtype=E.t.long), E.tensor([[[[0, 1], [2, 3]]]]), 2),
+    ("pool", "adaptive_avg_pool2d to 3 sizes"):
+        lambda E: E.F.adaptive_avg_pool2d(E.ones(1, 2, 4, 4), (2, 2, 2)),
+    ("pool", "adaptive_avg_pool3d to a negative size"):
+        lambda E: E.F.adaptive_avg_pool3d(E.ones(1, 2, 4, 4, 4), (2, -1, 2)),
+    ("pool", "adaptive_max_pool2d to a negative size"):
+        lambda E: E.F.adaptive_max_pool2d(E.ones(1, 2, 4, 4), -1),
+    ("pool", "adaptive_max_pool2d of an empty row"):
+        lambda E: E.F.adaptive_max_pool2d(E.ones(1, 2, 0, 4), 2),
+    ("pool", "adaptive_max_pool1d of 4 dims"): lambda E: E.F.adaptive_max_pool1d(E.ones(1, 2, 4, 4), 2),
+    ("pool", "adaptive_avg_pool1d of 2 sizes"): lambda E: E.F.adaptive_avg_pool1d(E.ones(1, 2, 4), (2, 2)),
+    ("shape", "unfold of 5 dims"): lambda E: E.F.unfold(E.ones(1, 2, 3, 4, 4), 2),
+    ("shape", "unfold of 2 dims"): lambda E: E.F.unfold(E.ones(4, 4), 2),
+    ("shape", "fold of 4 dims"): lambda E: E.F.fold(E.ones(1, 4, 3, 3), (4, 4), 2),
+    ("shape", "interpolate lanczos without antialias"):
+        lambda E: E.F.interpolate(E.ones(1, 1, 4, 4), size=2, mode="lanczos"),
+    ("shape", "antialias of halves"): lambda E: E.F.interpolate(
+        E.ones(1, 1, 4, 4, dtype=E.t.float16), size=2, mode="bilinear", antialias=True),
     ("reduce", "histc bins"): lambda E: E.t.histc(E.ones(3), bins=0),
     ("dtype", "a string in a list"): lambda E: E.tensor(["a"]),
     ("dtype", "a string after a number"): lambda E: E.tensor([1, "a"]),

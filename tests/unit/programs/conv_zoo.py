@@ -146,11 +146,16 @@ for bad in (lambda: convs["depthwise"](torch.randn(6, 9)),
             lambda: F.conv1d(x1, torch.randn(8, 4, 3), bias=torch.zeros(7)),
             lambda: F.conv1d(x1, torch.randn(8, 4, 3), stride=0),
             lambda: F.conv1d(x1, torch.randn(8, 4, 3), padding=-1),
-            lambda: F.conv_transpose1d(x1, torch.randn(4, 2, 3), groups=3)):
+            lambda: F.conv_transpose1d(x1, torch.randn(4, 2, 3), groups=3),
+            lambda: up2((x2 * 100).to(torch.uint8)),
+            lambda: F.conv2d(x2 > 0, torch.ones(2, 6, 3, 3) > 0),
+            lambda: F.conv1d(x1.long(), torch.ones(2, 4, 3, dtype=torch.long), dilation=2),
+            lambda: F.conv1d((x1 * 9).to(torch.int8), torch.ones(2, 4, 3, dtype=torch.int8), dilation=2),
+            lambda: F.max_unpool1d(*F.max_pool1d(x1.long(), 2, return_indices=True), 2)):
     try:
-        bad()
-    except RuntimeError as e:
-        print("RuntimeError:", e)
+        print("ok", bad().shape)
+    except (RuntimeError, NotImplementedError) as e:
+        print(type(e).__name__, e)
 unbatched = convs["grouped"](x2[0].detach())
 print(unbatched.shape, unbatched.grad_fn.name())
 
