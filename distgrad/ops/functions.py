@@ -351,7 +351,11 @@ def reshape(input, *shape):
     shape = list(_shape_args(shape))
     new_shape = infer_shape(shape, input.numel())
     if layout.view_strides(input.shape, input.stride(), new_shape) is not None:
-        return call("reshape", input, shape=shape)
+        out = call("reshape", input, shape=shape)
+        if not input.is_contiguous() and out._grad_fn is not None:
+            # (torch views a contiguous input; any other it aliases: _reshape_alias)
+            out._grad_fn._name = "ReshapeAliasBackward0"
+        return out
     return call("unsafe_view", call("contiguous", input), shape=list(new_shape))
 
 

@@ -41,6 +41,19 @@ def test_inplace_shape_ops_keep_memory_and_count_versions():
     same(fn)
 
 
+def test_reshape_of_a_strided_input_is_recorded_as_an_alias():
+    def fn(T):
+        x = _arange(T, 3, 4, 5, requires_grad=True)
+        p = (x * 1).permute(2, 0, 1)
+        views = [p.reshape(5, 12), p.flatten(1), p.view(5, 12), p.reshape(5, 3, 4),
+                 (x * 1).reshape(12, 5), p.unflatten(1, (3, 1))]
+        out = [(v.grad_fn.name(), v._is_view(), v.stride()) for v in views]
+        sum((v * v).sum() for v in views).backward()
+        return out + [x.grad]
+
+    same(fn)
+
+
 def test_inplace_shape_op_on_a_view_and_under_no_grad():
     def fn(T):
         x = _arange(T, 3, 4, requires_grad=True)
