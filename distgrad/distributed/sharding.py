@@ -819,7 +819,18 @@ def dispatch(name: str, inputs, attrs):
         return _laid_out_as_view(op, inputs, attrs, out)
     if op.elementwise:
         _laid_out_as_operands(inputs, out)
+    _named_as_the_op(op, inputs, attrs, out)
     return out
+
+
+def _named_as_the_op(op, inputs, attrs, out) -> None:
+    """A sharded result's node has torch's name for the op, whatever its parts ran: a sum
+    over the split dim is an all-reduce's adds, a mean a division of them."""
+    name = op.node_name(inputs, attrs)
+    for o in out if isinstance(out, tuple) else (out,):
+        node = o._grad_fn if is_sharded(o) else None
+        if name and isinstance(node, _ShardedGradFn):
+            node._name = name
 
 
 def _bring_up_to_date(inputs) -> None:

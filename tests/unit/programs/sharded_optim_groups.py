@@ -32,8 +32,8 @@ def params():
 
 
 def loss_of(a, b, c, d, x):
-    h = torch.tanh(x @ a.to(x.device) if False else full(x @ a))
-    return ((h @ b.cpu() + c) @ d.cpu() if False else (h @ b.cpu() + c) @ full(d)).pow(2).mean()
+    h = torch.tanh(full(x @ a))
+    return ((h @ b.cpu() + c) @ full(d)).pow(2).mean()
 
 
 x = shard(torch.randn(5, 4), 0)

@@ -33,6 +33,7 @@ for dim in (0, 1):
     rk = s.mean(dim, keepdim=True)
     r64 = s.sum(dim, dtype=torch.float64)
     print(r.shape, rk.shape, r64.dtype, full(r64.detach()).tolist()[:2])
+    print([t.grad_fn.name() for t in (r, rk, r64, s.mean(), s.sum(), s.norm(), s.mean((0, 1)))])
     v0, v1 = s.var(dim), s.std(1 - dim, correction=0)
     vm = torch.var_mean(s, dim, correction=2, keepdim=True)
     print(full(v0.detach()), full(v1.detach()), [t.shape for t in vm], type(vm).__name__)
