@@ -15,7 +15,8 @@ placements, and whose module and optimizer state is as the recording left it
 (compile_state.py), runs none of fn's Python: each worker gets one instruction, "run
 your program again on these inputs", and the returned tensors come from that replay,
 bit for bit what the eager call computes. Outputs come back detached (a compiled step
-is a whole step: its backward ran inside it).
+is a whole step: its backward ran inside it). A call given a tensor that requires grad
+runs eagerly, its output keeping the graph the caller differentiates through.
 
 Guards. A call records again when its arguments' signature differs from the recording's,
 when the state fn reads differs (a parameter replaced, a hyperparameter such as lr
@@ -92,6 +93,10 @@ class CompiledFunction:
             return self._eager("no workers", args, kwargs)
         rt = runtime.current()
         tensors, sig, objects = flatten_inputs(args, kwargs)
+        if any(t._requires_grad for t in tensors):
+            # (the caller differentiates through it: its output keeps the graph, as
+            # torch's does, which a replay could not make)
+            return self._eager("input-grad", args, kwargs)
         inputs = {id(t) for t in tensors}
         roots = roots_of(self.fn, objects, {})
         rec = self.recording
@@ -152,8 +157,6 @@ class CompiledFunction:
         self.counters["recorded"] += 1
         worker_inputs = []
         for k, t in enumerate(tensors):
-            if t._requires_grad:
-                recorder.cannot_replay("input-grad")
             for j, part in _parts(t):
                 if part.device_str.startswith("worker:"):
                     worker_inputs.append(((k, j), rt.queue(part.device_str), part._value.id))
