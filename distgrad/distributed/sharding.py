@@ -127,6 +127,12 @@ class Sharding:
         if stale:  # parts that are views made anew: t's history becomes theirs
             _take_shards_history(t, stale)
 
+    def parts_view_kind(self):
+        """Why torch forbids writing the views that are the parts in place (one of several
+        outputs, made under no_grad, ...), or None."""
+        return next((p._view_kind for p in self.shards
+                     if p is not None and p._view_kind is not None), None)
+
     def parts_require_grad(self) -> bool:
         """Whether a part requires grad (a replicated tensor's first copy): parts that are
         views of a base written since with a value requiring grad do, as the views would."""
@@ -751,6 +757,7 @@ def assign_inplace(t: Tensor, result: Tensor) -> None:
                            f"written into a {placement_of(t)}; use .full_tensor() first")
     copied = t._sharding.copied_view_of
     if copied is not None:
+        _check_view_writable(t, result)
         if not copied.write_back(result, t):
             raise RuntimeError(f"in-place op on the result of '{copied.name}' of a sharded "
                                "tensor: no sharding rule makes it a view (it was gathered and "
@@ -776,6 +783,18 @@ def assign_inplace(t: Tensor, result: Tensor) -> None:
         _take_shards_history(owner, parts)
     if refused is not None:
         raise refused
+
+
+def _check_view_writable(t: Tensor, result: Tensor) -> None:
+    """torch's check_inplace of a write of `result` through `t`, a copy standing for a
+    view, before anything is written: a view it forbids writing, or a view of a leaf."""
+    if not grad_mode.is_grad_enabled() or not (result._requires_grad or t._requires_grad):
+        return
+    if t._view_kind is not None:
+        raise t._rebase_error(stale=False)
+    if t._requires_grad and _view_base(t).is_leaf:
+        raise RuntimeError("a view of a leaf Variable that requires grad is being used in an "
+                           "in-place operation.")
 
 
 def _copy_written(t: Tensor, result: Tensor) -> None:
@@ -1028,8 +1047,7 @@ def _view_kind_of(t):
     custom Function, ...): its own, or its parts'; None for a view torch rebuilds."""
     kind = getattr(t, "_view_kind", None)
     if kind is None and is_sharded(t):
-        kind = next((p._view_kind for p in t._sharding.shards
-                     if p is not None and p._view_kind is not None), None)
+        kind = t._sharding.parts_view_kind()
     return kind
 
 
@@ -1092,17 +1110,19 @@ class _CopiedView:
             return False
         name, attrs = one_output(self.name, self.attrs, self.index, base.shape)
         if name == "expand":
-            base._inplace(unexpand(base, copy.detach(), value), overlap_ok=True)
-            return True
-        if name == "as_strided":  # (its places are in the base's memory: checked when made)
-            written = scatter_by_place(base, attrs, value)
-            base._inplace(record.call("copy_slices", written), overlap_ok=True)
-            return True
+            written = unexpand(base, copy.detach(), value)
+        elif name == "as_strided":  # (its places are in the base's memory: checked when made)
+            written = record.call("copy_slices", scatter_by_place(base, attrs, value))
         # (torch's reshape is a view only for some layouts: here, for a base that is
         # contiguous, shards and all; other reshapes' copies still refuse)
-        if name not in UNDOABLE or (name == "reshape" and not _contiguous_throughout(base)):
+        elif name not in UNDOABLE or (name == "reshape" and not _contiguous_throughout(base)):
             return False
-        base._inplace(unview(name, attrs, base, value), overlap_ok=True)
+        else:
+            written = unview(name, attrs, base, value)
+        base._inplace(written, overlap_ok=True)
+        node = base._grad_fn
+        if isinstance(node, _ShardedGradFn) and not base._is_view():
+            node._name = "torch::autograd::CopySlices"  # (torch's, whatever undid the view)
         return True
 
     def made_from_root(self):
