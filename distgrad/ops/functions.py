@@ -382,7 +382,12 @@ def as_strided(input, size, stride, storage_offset=None):
                 f"as_strided of a detached view on device '{base.device_str}' is not "
                 "supported; clone() it")
         check_in_storage(size, stride, offset, input.dtype.itemsize, memory_size(base))
-    return as_strided_of(base, size, stride, offset)
+    out = as_strided_of(base, size, stride, offset)
+    if out._view_kind is None:  # (made from input's base, forbidden to write as input is:
+        # torch's creation_meta goes on to views of views)
+        out._view_kind = input._view_kind or (
+            input._sharding.parts_view_kind() if input._sharding is not None else None)
+    return out
 
 
 def view_as(input, other):

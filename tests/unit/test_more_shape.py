@@ -54,6 +54,23 @@ def test_reshape_of_a_strided_input_is_recorded_as_an_alias():
     same(fn)
 
 
+def test_as_strided_of_a_view_torch_forbids_writing_is_forbidden_too():
+    def fn(T):
+        x = _arange(T, 6, 6, requires_grad=True)
+        y = x * 1
+        out = []
+        for view in (y.unbind(0)[1], y.split(2)[1]):
+            window = view.as_strided((3, 3), (6, 1), 2)
+            out += [attempt(window.mul_, 2), y._version]
+        with T.no_grad():
+            made = y[1:]
+        out.append(attempt(made.as_strided((2, 2), (6, 1)).add_, 1))
+        out += [y._version, T.empty(6, 6)[..., None].permute(2, 1, 0)[1:].is_contiguous()]
+        return out
+
+    same(fn)
+
+
 def test_inplace_shape_op_on_a_view_and_under_no_grad():
     def fn(T):
         x = _arange(T, 3, 4, requires_grad=True)
