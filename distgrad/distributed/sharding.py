@@ -822,12 +822,13 @@ def _copy_written(t: Tensor, result: Tensor) -> None:
 
 def dispatch(name: str, inputs, attrs):
     _bring_up_to_date(inputs)
+    op = lookup(name)
+    op.shape(*inputs, **attrs)  # (torch's checks, of the whole operands: a part's sizes differ)
     if any(_is_partial(t) for t in inputs):
         out = _keep_pending(name, inputs, attrs)
         if out is not NotImplemented:
             return out
         inputs = [_summed(t) if _is_partial(t) else t for t in inputs]
-    op = lookup(name)
     rule = RULES.get(op.sharding)
     out = NotImplemented if rule is None else rule(name, inputs, attrs)
     if out is NotImplemented:
