@@ -480,7 +480,9 @@ class Tensor:
     def grad(self, value) -> None:
         self._storage.set_grad(self, value)
 
-    def _check_assigned_grad(self, value) -> None:
+    def _check_assigned_grad(self, value, any_device: bool = False) -> None:
+        """torch's checks of `t.grad = value`; `any_device`: value is placed as self is
+        (a sharded tensor's gradient, split as it is)."""
         if value is not None:
             if not isinstance(value, Tensor):
                 raise TypeError(f"assigned grad expected to be a Tensor or None but got grad of "
@@ -497,7 +499,7 @@ class Tensor:
                     "grad_dtype attribute with a specific dtype, or None to allow any dtype. Set "
                     "grad_dtype with caution. Diverging the dtypes of a tensor and its gradient may "
                     "break downstream systems that assume they match.")
-            if value.device_str != self.device_str:
+            if value.device_str != self.device_str and not any_device:
                 raise RuntimeError("assigned grad has data located on a different device")
 
     @grad.deleter

@@ -68,11 +68,13 @@ class ShardedStorage(storage.Storage):
         return sharding.sharded_grad(t)
 
     def set_grad(self, t, value) -> None:
+        t._check_assigned_grad(value, any_device=True)
+        self.set_leaf_grad(t, value)
+
+    def set_leaf_grad(self, t, value) -> None:
         from . import sharding
 
         sharding.set_sharded_grad(t, value)
-
-    set_leaf_grad = set_grad
 
     def full(self, t, device: str):
         from . import sharding
