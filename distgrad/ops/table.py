@@ -208,7 +208,7 @@ def run_forward(op: OpDef, values, attrs: dict, out_dtypes) -> list:
 
     The driver (for cpu tensors) and every worker run forwards through here.
     """
-    if not op.view and op.name not in OWN_HALF:
+    if not op.shares_memory and op.name not in OWN_HALF:  # (an alias is its input's memory)
         if "alpha" in attrs and op.elementwise:  # (add's and sub's: in the dtype, as numbers)
             attrs = dict(attrs, alpha=low_alpha(values, attrs["alpha"]))
         values = half_as_float(values, op)

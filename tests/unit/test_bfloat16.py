@@ -719,3 +719,20 @@ def test_without_ml_dtypes_bfloat16_exists_and_refuses_arrays():
     assert out.returncode == 0, out.stderr
     assert out.stdout.split("\n")[:4] == ["torch.bfloat16 torch.float32", "6.0",
                                           "refused: True", "refused: True"]
+
+
+def test_an_alias_of_a_low_precision_tensor_keeps_its_memory_dtype():
+    """reshape of a transposed tensor is a copy then an alias of it (_unsafe_view): the
+    alias is the copy's memory, in its dtype, not a float32 widening of it (which a move
+    to another worker refused, its wire dtype not the tensor's)."""
+    def fn(T):
+        out = []
+        for dtype in (T.float16, T.bfloat16):
+            x = T.arange(12.0).view(3, 4).to(dtype)
+            flat = x.t().reshape(12)
+            batched = x.t().unsqueeze(0) @ T.ones(1, 3, 2, dtype=dtype)
+            out += [flat, batched, flat.float().numpy().dtype]
+        out.append(T.ones(2, 3).half().t().reshape(6).numpy().dtype)
+        return out
+
+    same(fn)
