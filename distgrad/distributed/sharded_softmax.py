@@ -11,6 +11,7 @@ through logsumexp's intermediates instead.)
 """
 from __future__ import annotations
 
+from .. import dtypes
 from ..autograd import grad_mode, graph, saved_hooks
 from ..ops.rules import wrap_dim
 from . import replicas
@@ -25,11 +26,18 @@ def class_softmax(name, inputs, attrs):
     if attrs.get("dtype") is not None:
         return NotImplemented
     with grad_mode.no_grad():
-        out = x - x.logsumexp(p.dim, keepdim=True)
-        y = out.exp() if name == "softmax" else out
+        wide = _wide(x)
+        out = wide - wide.logsumexp(p.dim, keepdim=True)
+        y = (out.exp() if name == "softmax" else out).to(x.dtype)
     if not (grad_mode.is_grad_enabled() and x._requires_grad):
         return y
     return SoftmaxOverShards(name, p.dim, x, y.shards, y._sharding.workers).output
+
+
+def _wide(t):
+    """t in float32 if it is float16 or bfloat16: torch's (log_)softmax kernels and their
+    backward accumulate those in float32 and round once, at the end."""
+    return t.float() if t.dtype in dtypes.LOW_FLOATS else t
 
 
 class SoftmaxOverShards(graph.NodeHooks):
@@ -76,11 +84,12 @@ class SoftmaxOverShards(graph.NodeHooks):
         parts = y._sharding.shards
         g = _wrap(self.placement, [g if g is not None else replicas.zeros_like(p)
                                    for g, p in zip(grads, parts)], self.workers)
+        y, g = _wide(y), _wide(g)
         if self.of == "softmax":
             dx = y * (g - (g * y).sum(self.dim, keepdim=True))
         else:
             dx = g - y.exp() * g.sum(self.dim, keepdim=True)
-        return list(placed_like(dx, y._sharding).shards)
+        return list(placed_like(dx.to(self.dtype), y._sharding).shards)
 
     def _result(self):
         """The saved result, its parts' history this node (torch's SavedVariable of an
