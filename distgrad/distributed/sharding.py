@@ -24,7 +24,7 @@ import weakref
 
 import numpy as np
 
-from .. import layouts, storage
+from .. import dtypes, layouts, storage
 from ..autograd import anomaly_mode, grad_mode, record
 from ..autograd.engine import run_post_accumulate_hooks
 from ..ops import layout
@@ -1614,26 +1614,40 @@ def _reduction(name, inputs, attrs, x, s):
     keepdim = attrs.get("keepdim", False)
     if d not in dims:  # reduce within each shard; the result stays sharded
         return _each_shard(name, s, attrs, d if keepdim else d - sum(1 for r in dims if r < d))
+    # torch accumulates float16/bfloat16 in float32 and rounds once: so do the partial sums
+    wide = x.dtype in dtypes.LOW_FLOATS and attrs.get("dtype") is None
+    summed = dict(attrs, dtype="float32") if wide else attrs
     if name == "sum":
-        return _all_reduce([record.call("sum", p, **attrs) for p in s.shards])
+        total = _all_reduce([record.call("sum", p, **summed) for p in s.shards])
+        return _rounded_to(total, x.dtype) if wide else total
     if name == "mean":
         n = 1
         for r in dims:
             n *= x.shape[r]
-        total = _all_reduce([record.call("sum", p, **attrs) for p in s.shards])
-        return _on_replicas("div", (total, n), {})
+        total = _all_reduce([record.call("sum", p, **summed) for p in s.shards])
+        mean = _on_replicas("div", (total, n), {})
+        return _rounded_to(mean, x.dtype) if wide else mean
     # amax/amin/max/min over the sharded dim: no rule (the gradient of tied extremes is split
     # among all of them, wherever they are), so they fall back to a gather.
     if name == "logsumexp":
-        parts = [record.call("logsumexp", p, **attrs).unsqueeze(0) for p in s.shards]
+        parts = [record.call("logsumexp", p.float() if wide else p, **attrs).unsqueeze(0)
+                 for p in s.shards]
         root = s.shards[0].device_str
         stacked = record.call("cat", *[p.to(root) for p in parts], dim=0)
-        return replicated(record.call("logsumexp", stacked, dim=0), s.workers)
+        total = record.call("logsumexp", stacked, dim=0)
+        return replicated(total.to(x.dtype) if wide else total, s.workers)
     if name == "norm" and attrs.get("p", 2.0) == 2.0:
         summed = {k: v for k, v in attrs.items() if k not in ("p", "aten")}  # (aten: its name)
-        squares = _all_reduce([record.call("sum", p * p, **summed) for p in s.shards])
-        return _on_replicas("norm_of_squares", (squares,), {})
+        parts = [p.float() if wide else p for p in s.shards]
+        squares = _all_reduce([record.call("sum", p * p, **summed) for p in parts])
+        norm = _on_replicas("norm_of_squares", (squares,), {})
+        return _rounded_to(norm, x.dtype) if wide else norm
     return NotImplemented
+
+
+def _rounded_to(t: Tensor, dtype) -> Tensor:
+    """A replicated result accumulated in float32, in its operand's dtype."""
+    return _on_replicas("to_dtype", (t,), {"dtype": dtype.name})
 
 
 # ---- matmul ------------------------------------------------------------------------------------

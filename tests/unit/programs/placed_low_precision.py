@@ -1,8 +1,9 @@
 # Low precision with tensors on workers and split over them (distgrad: two workers;
 # torch: the CPU): bfloat16 autocast over a sharded batch through batched matmuls and
-# their backward, half tensors reshaped (a copy of a transposed one) and moved between
-# workers, numpy() of a half result, bfloat16 weights trained with a float32 master copy,
-# and the dtypes of the grads that come back. `W`, `shard`, `full` are the runner's.
+# their backward, sums, means and norms of a bfloat16 batch over its split dim, half
+# tensors reshaped (a copy of a transposed one) and moved between workers, numpy() of a
+# half result, bfloat16 weights trained with a float32 master copy, and the dtypes of the
+# grads that come back. `W`, `shard`, `full` are the runner's.
 import distgrad as torch  # PyTorch: import torch
 nn, F = torch.nn, torch.nn.functional
 torch.manual_seed(3)
@@ -17,6 +18,15 @@ for dim in (0, 1):
         print(scores.dtype, att.dtype, att.shape, scores.grad_fn.name(), att.grad_fn.name())
     (att.float().pow(2).sum() + scores.float().sum()).backward()
     print(x.grad.dtype, x.grad[1], full(att.detach()).float()[0, 1])
+
+# -- reductions of a bfloat16 batch over its split dim: accumulated in float32 -----------------------
+feats = (torch.randn(64, 8) * 3).bfloat16().requires_grad_()
+sf = shard(feats * 1, 0)
+stats = [sf.sum(0), sf.mean(0, keepdim=True), sf.norm(), sf.sum(), sf.mean()]
+print([(t.dtype, t.grad_fn.name()) for t in stats])
+print([full(t.detach()).float().flatten()[:3] for t in stats])
+sum(t.float().sum() * (k + 1) for k, t in enumerate(stats)).backward()
+print(feats.grad.dtype, feats.grad[5].float())
 
 h = torch.randn(3, 4).half().to(W[0])
 flat = h.t().reshape(12)
