@@ -1667,6 +1667,10 @@ def _matmul(name, inputs, attrs):
         return _wrap(Shard(_out_ndim_mm(a, b) - 1), outs, sb.workers)
     # Last-dim-sharded input @ row-sharded weight: partial products, then one all-reduce.
     if _row_parallel(sa, sb, a, b):  # a pending sum until an op needs its value
+        if a.dtype in dtypes.LOW_FLOATS:  # (torch accumulates these in float32, rounds once)
+            parts = [_local_matmul(name, x.float(), w.float())
+                     for x, w in zip(sa.shards, sb.shards)]
+            return _rounded_to(_all_reduce(parts), a.dtype)
         return _wrap(Partial(), [_local_matmul(name, x, w) for x, w in zip(sa.shards, sb.shards)],
                      sa.workers)
     # Batch-sharded input @ replicated/plain weight: each worker multiplies its rows (and

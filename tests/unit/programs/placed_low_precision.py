@@ -1,9 +1,9 @@
 # Low precision with tensors on workers and split over them (distgrad: two workers;
 # torch: the CPU): bfloat16 autocast over a sharded batch through batched matmuls and
-# their backward, sums, means and norms of a bfloat16 batch over its split dim, half
-# tensors reshaped (a copy of a transposed one) and moved between workers, numpy() of a
-# half result, bfloat16 weights trained with a float32 master copy, and the dtypes of the
-# grads that come back. `W`, `shard`, `full` are the runner's.
+# their backward, sums, means, norms and a Gram matrix of a bfloat16 batch over its split
+# dim, half tensors reshaped (a copy of a transposed one) and moved between workers,
+# numpy() of a half result, bfloat16 weights trained with a float32 master copy, and the
+# dtypes of the grads that come back. `W`, `shard`, `full` are the runner's.
 import distgrad as torch  # PyTorch: import torch
 nn, F = torch.nn, torch.nn.functional
 torch.manual_seed(3)
@@ -25,7 +25,9 @@ sf = shard(feats * 1, 0)
 stats = [sf.sum(0), sf.mean(0, keepdim=True), sf.norm(), sf.sum(), sf.mean()]
 print([(t.dtype, t.grad_fn.name()) for t in stats])
 print([full(t.detach()).float().flatten()[:3] for t in stats])
-sum(t.float().sum() * (k + 1) for k, t in enumerate(stats)).backward()
+gram = sf.t() @ sf  # (a sum over the split dim: of the workers' products)
+print(gram.dtype, gram.grad_fn.name(), full(gram.detach()).float()[2])
+(sum(t.float().sum() * (k + 1) for k, t in enumerate(stats)) + gram.float().mean()).backward()
 print(feats.grad.dtype, feats.grad[5].float())
 
 h = torch.randn(3, 4).half().to(W[0])
