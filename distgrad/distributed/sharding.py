@@ -824,6 +824,7 @@ def dispatch(name: str, inputs, attrs):
     _bring_up_to_date(inputs)
     op = lookup(name)
     op.shape(*inputs, **attrs)  # (torch's checks, of the whole operands: a part's sizes differ)
+    _check_driver_indices(name, op, inputs, attrs)
     if any(_is_partial(t) for t in inputs):
         out = _keep_pending(name, inputs, attrs)
         if out is not NotImplemented:
@@ -841,6 +842,28 @@ def dispatch(name: str, inputs, attrs):
         _laid_out_as_operands(inputs, out)
     _named_as_the_op(op, inputs, attrs, out)
     return out
+
+
+# Ops that read their sharded operand at the places a tensor of indices gives.
+_READ_AT_INDICES = {"index_select", "take_along_dim", "take"}
+
+
+def _check_driver_indices(name, op, inputs, attrs) -> None:
+    """An index out of range raises torch's error now, as torch's does, not when a result
+    is read (the op runs on workers): when the indices are on the driver, its kernel runs
+    there on a stand-in for the sharded operand that has its sizes and no memory."""
+    x = inputs[0]
+    indices = [t for t in inputs[1:] if hasattr(t, "_storage")]
+    if name not in _READ_AT_INDICES or not is_sharded(x) or not indices or any(
+            t.device_str != "cpu" for t in indices):
+        return
+    shape = list(x.shape)
+    if name == "index_select" and x.ndim > 1:  # (its result is the index's rows: of size 1)
+        d = attrs["dim"] % x.ndim
+        shape = [n if k == d else min(n, 1) for k, n in enumerate(shape)]
+    stand_in = np.broadcast_to(np.zeros((), x.dtype.np), shape)
+    op.forward(stand_in, *[t._value if hasattr(t, "_storage") else t for t in inputs[1:]],
+               **attrs)
 
 
 def _named_as_the_op(op, inputs, attrs, out) -> None:
