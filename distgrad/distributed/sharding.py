@@ -780,9 +780,19 @@ def assign_inplace(t: Tensor, result: Tensor) -> None:
         if owner is not None and owner is not t and _holds(owner, dst._base):
             written.setdefault(id(owner), (owner, []))[1].append(dst._base)
     for owner, parts in written.values():
+        _count_on_every_shard(owner, parts)
         _take_shards_history(owner, parts)
     if refused is not None:
         raise refused
+
+
+def _count_on_every_shard(owner: Tensor, written) -> None:
+    """A write through a view of `owner` reached the shards `written`: torch's tensor has one
+    version counter, so its other shards count the write too (what an op saved of them is
+    stale: its backward refuses before any shard's gradient is accumulated)."""
+    for part in owner._sharding.shards:
+        if part is not None and not any(part is w for w in written):
+            part._storage.wrote()
 
 
 def _check_view_writable(t: Tensor, result: Tensor) -> None:

@@ -3,8 +3,8 @@
 # and a head masked in place through the view, a flattened parameter buffer written
 # through its flat view, the nodes the writes leave (CopySlices), version counters, the
 # error of writing one of several outputs of a view that returns many (refused before
-# any write, an as_strided of one too), an empty slice's layout, and the gradients that
-# reach the leaves.
+# any write, an as_strided of one too), a write to one shard that makes every shard's
+# saved values stale, an empty slice's layout, and the gradients that reach the leaves.
 # `shard`, `full` are the runner's (test_programs.py).
 import distgrad as torch  # PyTorch: import torch
 torch.manual_seed(31)
@@ -75,6 +75,15 @@ print(attempt(lambda: (part * 1).sum().backward()))
 for t in (m * 1, shard(m * 1, 0), shard(m * 1, 1)):
     window = t.unbind(0)[1].as_strided((3, 3), (6, 1), 2)
     print(attempt(lambda: window.mul_(2)), t._version)
+
+# -- a write to one shard's columns: every shard's saved values are stale ---------------------------
+cols = shard(torch.arange(12.).view(3, 4), 1).requires_grad_()
+sq = cols * cols
+with torch.no_grad():
+    cols.t()[0].zero_()
+print(cols._version, attempt(lambda: sq.sum().backward()), cols.grad)
+cols.exp().sum().backward()
+print(full(cols.grad)[2], cols._version)
 
 # -- empty slices keep torch's layout ---------------------------------------------------------------
 e = sm.detach()[..., None].permute(2, 1, 0)[1:]
