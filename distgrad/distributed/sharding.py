@@ -855,7 +855,7 @@ def dispatch(name: str, inputs, attrs):
 
 
 # Ops that read their sharded operand at the places a tensor of indices gives.
-_READ_AT_INDICES = {"index_select", "take_along_dim", "take"}
+_READ_AT_INDICES = {"index_select", "take_along_dim", "take", "index"}
 
 
 def _check_driver_indices(name, op, inputs, attrs) -> None:
@@ -867,13 +867,17 @@ def _check_driver_indices(name, op, inputs, attrs) -> None:
     if name not in _READ_AT_INDICES or not is_sharded(x) or not indices or any(
             t.device_str != "cpu" for t in indices):
         return
+    values = [t._value if hasattr(t, "_storage") else t for t in inputs[1:]]
+    if name == "index":  # (its result may be large: the check its kernel makes first)
+        from ..ops.indexing import _check_in_range
+
+        _check_in_range(x.shape, values, attrs["key"])
+        return
     shape = list(x.shape)
     if name == "index_select" and x.ndim > 1:  # (its result is the index's rows: of size 1)
         d = attrs["dim"] % x.ndim
         shape = [n if k == d else min(n, 1) for k, n in enumerate(shape)]
-    stand_in = np.broadcast_to(np.zeros((), x.dtype.np), shape)
-    op.forward(stand_in, *[t._value if hasattr(t, "_storage") else t for t in inputs[1:]],
-               **attrs)
+    op.forward(np.broadcast_to(np.zeros((), x.dtype.np), shape), *values, **attrs)
 
 
 def _named_as_the_op(op, inputs, attrs, out) -> None:
