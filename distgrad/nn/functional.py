@@ -663,8 +663,9 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
         query, key, value = (t.to(dtypes.float32) for t in (query, key, value))
     # torch's math path: q and k each scaled by sqrt(scale), a boolean mask made additive.
     factor = math.sqrt(1 / math.sqrt(query.shape[-1]) if scale is None else abs(scale))
-    q = query * (-factor if scale is not None and scale < 0 else factor)
-    scores = q.matmul(key.transpose(-2, -1) * factor)
+    # (by a number: MulBackward1)
+    q = call("mul_number", query, other=-factor if scale is not None and scale < 0 else factor)
+    scores = q.matmul(call("mul_number", key.transpose(-2, -1), other=factor))
     if is_causal:
         attn_mask = creation.ones_like(scores, dtype=dtypes.bool_).tril()  # made where scores live
     if attn_mask is not None:
@@ -672,7 +673,7 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
             attn_mask = creation.zeros_like(attn_mask, dtype=query.dtype).masked_fill(
                 attn_mask.logical_not(), -math.inf)
         scores = scores.add_(attn_mask)  # in place, as torch: a mask cannot widen the scores
-    weights = softmax(scores, -1)
+    weights = call("safe_softmax", scores, dim=-1)  # a query with no key to attend to: zeros
     if dropout_p > 0.0:
         if dropout_p > 1.0:  # aten's dropout, in C++'s words
             raise RuntimeError(f"dropout probability has to be between 0 and 1, but got "

@@ -365,6 +365,18 @@ defop("log_softmax", _log_softmax, _softmax_rule("log_softmax"), _log_softmax_vj
       node="LogSoftmaxBackward0", save_out=True, sharding="class_softmax")
 
 
+def _safe_softmax(x, dim, dtype=None):
+    """torch's _safe_softmax (attention's math path): softmax, with 0 for a row that is -inf
+    throughout (a query that may attend to no key) where softmax gives NaN."""
+    void = np.all(np.isneginf(x), axis=dim, keepdims=True)
+    return np.where(void, 0, _softmax(x, dim, dtype))
+
+
+# (its backward is softmax's on the result: a void row's zeros give it no gradient)
+defop("safe_softmax", _safe_softmax, _softmax_rule("softmax"), _softmax_vjp,
+      node="SafeSoftmaxBackward0", save_out=True, sharding="softmax")
+
+
 def _logsumexp_rule(x, dim, keepdim=False):
     _, shape = _reduced(x, dim, keepdim)
     return Meta(shape, float_dtype(x.dtype))

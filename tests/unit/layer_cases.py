@@ -235,11 +235,11 @@ case("sdpa_gqa", lambda T, q, k, v: nnf(T).scaled_dot_product_attention(
     covers=_SDPA, grad2=False)
 case("sdpa_gqa_one_kv_head_math", lambda T, q, k, v: nnf(T).scaled_dot_product_attention(
     q, k, v, enable_gqa=True), F(4, 3, 2), F(1, 5, 2), F(1, 5, 3),
-    covers=("bmm", "softmax"), grad2=False)
+    covers=("bmm", "safe_softmax"), grad2=False)
 # torch's math path: 3-D inputs, a value width of its own
 case("sdpa_math_causal", lambda T, q, k, v: nnf(T).scaled_dot_product_attention(
     q, k, v, is_causal=True), F(2, 3, 4), F(2, 5, 4), F(2, 5, 3),
-    covers=("bmm", "softmax", "masked_fill", "tril"))
+    covers=("bmm", "safe_softmax", "masked_fill", "tril"))
 
 # torch's CPU kernel takes a mask and is_causal together (only the math path refuses both)
 case("sdpa_causal_and_mask", lambda T, q, k, v, m: nnf(T).scaled_dot_product_attention(
@@ -249,13 +249,13 @@ case("sdpa_causal_and_mask", lambda T, q, k, v, m: nnf(T).scaled_dot_product_att
 # a query whose last dim is strided
 case("sdpa_3d_mask_math", lambda T, q, k, v, m: nnf(T).scaled_dot_product_attention(
     q, k, v, attn_mask=m), F(2, 2, 3, 2), F(2, 2, 4, 2), F(2, 2, 4, 2), K(2, 3, 4),
-    covers=("bmm", "softmax", "add"))
+    covers=("bmm", "safe_softmax", "add"))
 case("sdpa_mask_with_grad_math", lambda T, q, k, v, m: nnf(T).scaled_dot_product_attention(
     q, k, v, attn_mask=m), F(1, 2, 3, 2), F(1, 2, 4, 2), F(1, 2, 4, 2), F(3, 4),
-    covers=("bmm", "softmax", "add"))
+    covers=("bmm", "safe_softmax", "add"))
 case("sdpa_strided_query_math", lambda T, q, k, v: nnf(T).scaled_dot_product_attention(
     q.transpose(-1, -2), k, v), F(1, 2, 2, 3), F(1, 2, 4, 2), F(1, 2, 4, 2),
-    covers=("bmm", "softmax"))
+    covers=("bmm", "safe_softmax"))
 # no keys: zeros, still joined to the inputs (torch's answer for empty inputs)
 case("sdpa_no_keys", lambda T, q, k, v: nnf(T).scaled_dot_product_attention(q, k, v),
      F(1, 2, 3, 2), F(1, 2, 0, 2), F(1, 2, 0, 2), covers=("sum", "add", "mul"), grad2=False)

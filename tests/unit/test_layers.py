@@ -594,6 +594,31 @@ def test_sdpa_fully_masked_row_gives_zeros_and_zero_gradients():
         np.testing.assert_allclose(d, t, rtol=RTOL, atol=ATOL)
 
 
+@pytest.mark.parametrize("mask", ["bool_3d", "float_rows"])
+def test_sdpa_math_path_gives_a_fully_masked_row_zeros_as_torch(mask):
+    # torch's math path (3-D mask, learnt mask) softmaxes with _safe_softmax: a row with no
+    # key to attend to gives zeros and no NaN gradients; its scalings are MulBackward1
+    m = np.array([[True, True, False], [False, False, False]])
+    got = []
+    for lib in (torch, distgrad):
+        q = lib.tensor(arr(1, 2, 4, seed=1), requires_grad=True)
+        k = lib.tensor(arr(1, 3, 4, seed=2), requires_grad=True)
+        bias = lib.tensor(np.where(m, 0.0, -np.inf).astype(np.float32), requires_grad=True)
+        attn_mask = lib.tensor(m[None]) if mask == "bool_3d" else bias
+        y = lib.nn.functional.scaled_dot_product_attention(q, k, k, attn_mask=attn_mask)
+        (y * y).sum().backward()
+        chain = y.grad_fn.next_functions[0][0]
+        while chain.next_functions and "Softmax" not in chain.name():
+            chain = chain.next_functions[0][0]
+        scale = chain.next_functions[0][0].next_functions[0][0].next_functions[0][0]
+        while scale.name() not in ("MulBackward0", "MulBackward1"):
+            scale = scale.next_functions[0][0]
+        got.append(([chain.name(), scale.name()], as_np(y), as_np(q.grad), as_np(k.grad)))
+    assert got[1][0] == got[0][0] == ["SafeSoftmaxBackward0", "MulBackward1"]
+    for d, t in zip(got[1][1:], got[0][1:]):
+        np.testing.assert_allclose(d, t, rtol=RTOL, atol=ATOL)
+
+
 @pytest.mark.parametrize("layout", ["heads_transposed", "permuted", "expanded"])
 def test_sdpa_kernel_result_is_laid_out_as_its_query(layout):
     # torch's CPU kernel writes into an empty_like(query): a batch-first attention's
