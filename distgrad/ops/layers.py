@@ -596,53 +596,48 @@ def _sdpa_scores(q, k, mask, is_causal, scale):
 def _sdpa(q, k, v, mask=None, is_causal=False, scale=None, enable_gqa=False):
     if enable_gqa and q.ndim >= 3:  # each key/value head serves a group of query heads
         k, v = (np.repeat(t, q.shape[-3] // t.shape[-3], axis=-3) for t in (k, v))
-    s = _sdpa_scores(q, k, mask, is_causal, scale)
-    top = s.max(axis=-1, keepdims=True)
-    p = np.exp(s - np.where(np.isneginf(top), 0, top))  # a row masked out entirely gives 0
-    total = p.sum(axis=-1, keepdims=True)
-    return np.matmul(p / np.where(total == 0, 1, total), v)
+    return np.matmul(_sdpa_probs(q, k, mask, is_causal, scale), v)
 
 
 def _sdpa_probs(q, k, mask, is_causal, scale):
-    """softmax(q kᵀ * scale + mask), as distgrad ops (the VJP recomputes it)."""
-    s = q.matmul(k.transpose(-2, -1)) * _scale(q.shape, scale)
-    if is_causal:
-        from ..creation import ones_like
-
-        causal = ones_like(s, dtype=dtypes.bool_).tril()  # made where s lives
-        s = s.masked_fill(causal.logical_not(), -math.inf)
-    if mask is None:
-        return s.softmax(-1)
-    s = s.masked_fill(mask.logical_not(), -math.inf) if mask.dtype is dtypes.bool_ else s + mask
-    # a row masked out entirely attends to nothing (zeros, as the kernel), without a NaN
-    void = (s == -math.inf).all(-1, keepdim=True)
-    return s.masked_fill(void, 0.0).softmax(-1).masked_fill(void, 0.0)
+    """softmax(q kᵀ * scale + mask), a row masked out entirely giving zeros (the kernel's)."""
+    s = _sdpa_scores(q, k, mask, is_causal, scale)
+    top = s.max(axis=-1, keepdims=True)
+    p = np.exp(s - np.where(np.isneginf(top), 0, top))
+    total = p.sum(axis=-1, keepdims=True)
+    return p / np.where(total == 0, 1, total)
 
 
-def _sdpa_vjp(c, g):
-    q, k, v, mask = c[0], c[1], c[2], c[3]
-    heads = c.shapes[0][-3] if len(c.shapes[0]) >= 3 else None
-    groups = [heads // shape[-3] if c.attrs.get("enable_gqa") and heads else 1
-              for shape in (c.shapes[1], c.shapes[2])]
-    k, v = (t.repeat_interleave(r, dim=-3) if r > 1 else t for t, r in zip((k, v), groups))
-    scale = _scale(c.shapes[0], c.attrs.get("scale"))
-    p = _sdpa_probs(q, k, mask, c.attrs.get("is_causal", False), c.attrs.get("scale"))
-    gv = p.transpose(-2, -1).matmul(g) if c.needs[2] else None
-    gq = gk = None
-    if c.needs[0] or c.needs[1]:
-        gp = g.matmul(v.transpose(-2, -1))
-        gs = p * (gp - (gp * p).sum(-1, keepdim=True)) * scale
-        gq = gs.matmul(k) if c.needs[0] else None
-        gk = gs.transpose(-2, -1).matmul(q) if c.needs[1] else None
-    # a key/value head's gradient: the sum over the query heads of its group
-    gk, gv = (_summed_groups(t, r) if t is not None and r > 1 else t
-              for t, r in zip((gk, gv), groups))
-    return gq, gk, gv, None
+def _sdpa_backward(g, q, k, v, mask=None, is_causal=False, scale=None, enable_gqa=False):
+    """The kernel's gradients of q, k and v (a key/value head's: the sum over the query
+    heads of its group)."""
+    groups = [q.shape[-3] // t.shape[-3] if enable_gqa and q.ndim >= 3 else 1 for t in (k, v)]
+    kr, vr = (np.repeat(t, r, axis=-3) if r > 1 else t for t, r in zip((k, v), groups))
+    p = _sdpa_probs(q, kr, mask, is_causal, scale)
+    gp = np.matmul(g, np.swapaxes(vr, -1, -2))
+    gs = p * (gp - (gp * p).sum(-1, keepdims=True)) * _scale(q.shape, scale)
+    gk, gv = np.matmul(np.swapaxes(gs, -1, -2), q), np.matmul(np.swapaxes(p, -1, -2), g)
+    gk, gv = (_summed_groups(t, r) if r > 1 else t for t, r in zip((gk, gv), groups))
+    return tuple(t.astype(like.dtype) for t, like in ((np.matmul(gs, kr), q), (gk, k), (gv, v)))
 
 
 def _summed_groups(t, r: int):
-    shape = list(t.shape)
-    return t.reshape(shape[:-3] + [shape[-3] // r, r] + shape[-2:]).sum(-3)
+    return t.reshape(t.shape[:-3] + (t.shape[-3] // r, r) + t.shape[-2:]).sum(-3)
+
+
+def _sdpa_vjp(c, g):
+    grads = call("scaled_dot_product_attention_backward", g, c[0], c[1], c[2], c[3],
+                 **c.attrs)
+    return tuple(t if need else None for t, need in zip(grads, c.needs[:3])) + (None,)
+
+
+# torch gives its CPU kernel's backward no derivative: a gradient of a gradient through
+# attention fails (a gradient made with create_graph has the NotImplemented node)
+defop("scaled_dot_product_attention_backward", _sdpa_backward,
+      lambda g, q, k, v, mask=None, **attrs: tuple(Meta(t.shape, t.dtype) for t in (q, k, v)),
+      lambda c, *grads: _not_implemented(
+          "_scaled_dot_product_flash_attention_for_cpu_backward")(c, grads),
+      node="torch::autograd::NotImplemented", n_out=3, differentiable=(0, 1, 2, 3))
 
 
 # the kernel writes its result into an empty_like(query): the query's layout

@@ -619,6 +619,27 @@ def test_sdpa_math_path_gives_a_fully_masked_row_zeros_as_torch(mask):
         np.testing.assert_allclose(d, t, rtol=RTOL, atol=ATOL)
 
 
+@pytest.mark.parametrize("enable_gqa", [False, True])
+def test_sdpa_kernel_gradient_has_no_derivative_as_torch(enable_gqa):
+    # torch's CPU kernel's backward is not differentiable: gradients made with create_graph
+    # have the NotImplemented node, and a backward through them fails with torch's message
+    got = []
+    for lib in (torch, distgrad):
+        q = lib.tensor(arr(1, 4, 3, 2, seed=1), requires_grad=True)
+        k = lib.tensor(arr(1, 4 // (1 + enable_gqa), 3, 2, seed=2), requires_grad=True)
+        y = lib.nn.functional.scaled_dot_product_attention(q, k, k, is_causal=True,
+                                                           enable_gqa=enable_gqa)
+        gq, gk = lib.autograd.grad((y * y).sum(), (q, k), create_graph=True)
+        with pytest.raises(RuntimeError) as failure:
+            gk.sum().backward()
+        got.append((gq.grad_fn.name(), gk.grad_fn.name(), str(failure.value), as_np(gq),
+                    as_np(gk)))
+    assert got[1][:3] == got[0][:3]
+    assert got[0][0] == "torch::autograd::NotImplemented"
+    for d, t in zip(got[1][3:], got[0][3:]):
+        np.testing.assert_allclose(d, t, rtol=RTOL, atol=ATOL)
+
+
 @pytest.mark.parametrize("layout", ["heads_transposed", "permuted", "expanded"])
 def test_sdpa_kernel_result_is_laid_out_as_its_query(layout):
     # torch's CPU kernel writes into an empty_like(query): a batch-first attention's
