@@ -86,13 +86,24 @@ class MersenneStream:
         if n < _NORMAL_FILL_MIN or not contiguous:
             normals = _fma64(self.standard_normal_pairs(n), std, mean)
             return normals.astype(dtype).reshape(shape)
-        fill = _normal_16_float32 if dtype == _F32 else _normal_16_float64
         whole = n - n % 16
+        if np.dtype(dtype).itemsize == 2:
+            return self._low_float_normals(n, whole, mean, std).astype(dtype).reshape(shape)
+        fill = _normal_16_float32 if dtype == _F32 else _normal_16_float64
         out = self.uniform01(n, dtype)
         out[:whole] = fill(out[:whole], mean, std)
         if n % 16:  # torch draws 16 more for the last 16 (overwriting some blocks' too)
             out[n - 16:] = fill(self.uniform01(16, dtype), mean, std)
         return out.reshape(shape)
+
+    def _low_float_normals(self, n: int, whole: int, mean, std) -> np.ndarray:
+        """float16's and bfloat16's normals: float's, rounded; torch draws uniforms for the
+        whole blocks only, then 16 for the last 16."""
+        out = np.empty(n, _F32)
+        out[:whole] = _normal_16_float32(self.uniform01(whole, _F32), mean, std)
+        if n % 16:
+            out[n - 16:] = _normal_16_float32(self.uniform01(16, _F32), mean, std)
+        return out
 
     def standard_normal_pairs(self, n: int) -> np.ndarray:
         """n draws of torch's normal_distribution<double>: a pair from two uniforms, the

@@ -58,6 +58,21 @@ def test_rand_and_randn_several_calls_of_mixed_sizes(dtype):
     assert_same_draws(draws)
 
 
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_low_float_normals_are_floats_rounded_with_torchs_draws(dtype):
+    # torch fills float16 and bfloat16 as float (rounded after), drawing uniforms for the
+    # whole 16-blocks only, then 16 for the last 16: the dtype, values and next draws hold
+    def draws(T):
+        d = _dtype(T, dtype)
+        out = []
+        for n in SIZES:
+            x = T.randn(2, n, dtype=d)
+            assert x.dtype is d
+            out += [x.float(), T.empty(n, dtype=d).normal_(2.0, 3.0).float(), T.rand(3)]
+        return out
+    assert_same_draws(draws)
+
+
 def test_randn_of_a_million_elements():
     assert_same_draws(lambda T: [T.randn(1000, 1000), T.randn(5), T.randn(1000003)], seed=7)
 
