@@ -596,16 +596,32 @@ def _sdpa_scores(q, k, mask, is_causal, scale):
 def _sdpa(q, k, v, mask=None, is_causal=False, scale=None, enable_gqa=False):
     if enable_gqa and q.ndim >= 3:  # each key/value head serves a group of query heads
         k, v = (np.repeat(t, q.shape[-3] // t.shape[-3], axis=-3) for t in (k, v))
+    if q.dtype.itemsize == 2:  # float16, bfloat16: the kernel computes in float
+        low = q.dtype
+        q, k, v = (t.astype(np.float32) for t in (q, k, v))
+        mask = mask.astype(np.float32) if mask is not None and mask.dtype == low else mask
+        e, total = _sdpa_exps(q, k, mask, is_causal, scale)
+        # ... with the exponentials rounded to the dtype for their product with v
+        return (np.matmul(e.astype(low).astype(np.float32), v) / _nonzero(total)).astype(low)
     return np.matmul(_sdpa_probs(q, k, mask, is_causal, scale), v)
+
+
+def _sdpa_exps(q, k, mask, is_causal, scale):
+    """exp(scores - their row's max), and the rows' sums (0 for a row masked out entirely)."""
+    s = _sdpa_scores(q, k, mask, is_causal, scale)
+    top = s.max(axis=-1, keepdims=True)
+    e = np.exp(s - np.where(np.isneginf(top), 0, top))
+    return e, e.sum(axis=-1, keepdims=True)
+
+
+def _nonzero(total):
+    return np.where(total == 0, 1, total)
 
 
 def _sdpa_probs(q, k, mask, is_causal, scale):
     """softmax(q kᵀ * scale + mask), a row masked out entirely giving zeros (the kernel's)."""
-    s = _sdpa_scores(q, k, mask, is_causal, scale)
-    top = s.max(axis=-1, keepdims=True)
-    p = np.exp(s - np.where(np.isneginf(top), 0, top))
-    total = p.sum(axis=-1, keepdims=True)
-    return p / np.where(total == 0, 1, total)
+    e, total = _sdpa_exps(q, k, mask, is_causal, scale)
+    return e / _nonzero(total)
 
 
 def _sdpa_backward(g, q, k, v, mask=None, is_causal=False, scale=None, enable_gqa=False):

@@ -640,6 +640,26 @@ def test_sdpa_kernel_gradient_has_no_derivative_as_torch(enable_gqa):
         np.testing.assert_allclose(d, t, rtol=RTOL, atol=ATOL)
 
 
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("mask", [None, "bool", "float"])
+def test_sdpa_kernel_in_low_floats_is_torchs_bit_for_bit(dtype, mask):
+    # the CPU kernel computes float16 and bfloat16 in float, with the softmax's
+    # exponentials rounded to the dtype for their product with v (short rows)
+    rng = np.random.default_rng(3)
+    qkv = rng.standard_normal((3, 2, 4, 7, 8)).astype(np.float32)
+    m = {"bool": rng.random((7, 7)) > 0.3,
+         "float": rng.standard_normal((7, 7)).astype(np.float32)}.get(mask)
+    got = []
+    for lib in (torch, distgrad):
+        d = getattr(lib, dtype)
+        q, k, v = (lib.tensor(a).to(d) for a in qkv)
+        attn_mask = None if m is None else lib.tensor(m).to(lib.bool if mask == "bool" else d)
+        y = lib.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
+        got.append((str(y.dtype), y.float().detach().numpy()))
+    assert got[1][0] == got[0][0]
+    np.testing.assert_array_equal(got[1][1], got[0][1])
+
+
 @pytest.mark.parametrize("layout", ["heads_transposed", "permuted", "expanded"])
 def test_sdpa_kernel_result_is_laid_out_as_its_query(layout):
     # torch's CPU kernel writes into an empty_like(query): a batch-first attention's
