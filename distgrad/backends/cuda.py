@@ -19,20 +19,33 @@ def is_built() -> bool:
     return False
 
 
-_sdp_enabled = {"flash": True, "mem_efficient": True, "math": True, "cudnn": True}
+# Which kernels scaled_dot_product_attention may choose (torch keeps these flags here, CUDA or
+# not; torch.nn.attention.sdpa_kernel sets them). On the CPU: the flash kernel, else math.
+_sdp_enabled = {"flash": True, "mem_efficient": True, "math": True, "cudnn": True,
+                "overrideable": True}
 
 
-def _switch(name: str):
-    """torch's pair for one backend: enable_<name>_sdp(bool) and <name>_sdp_enabled()."""
-    def enable(enabled: bool) -> None:
-        _sdp_enabled[name] = bool(enabled)
+def _sdp_flags() -> dict:
+    return dict(_sdp_enabled)
 
-    def is_enabled() -> bool:
+
+def _set_sdp_flags(flags: dict) -> None:
+    _sdp_enabled.update(flags)
+
+
+def _sdp_switch(name: str):
+    """The flag's reader and setter: flash_sdp_enabled() and enable_flash_sdp(enabled), ..."""
+    def enabled() -> bool:
         return _sdp_enabled[name]
-    return enable, is_enabled
+
+    def enable(on: bool) -> None:
+        _sdp_enabled[name] = bool(on)
+
+    enabled.__name__, enable.__name__ = f"{name}_sdp_enabled", f"enable_{name}_sdp"
+    return enabled, enable
 
 
-enable_flash_sdp, flash_sdp_enabled = _switch("flash")
-enable_mem_efficient_sdp, mem_efficient_sdp_enabled = _switch("mem_efficient")
-enable_math_sdp, math_sdp_enabled = _switch("math")
-enable_cudnn_sdp, cudnn_sdp_enabled = _switch("cudnn")
+flash_sdp_enabled, enable_flash_sdp = _sdp_switch("flash")
+mem_efficient_sdp_enabled, enable_mem_efficient_sdp = _sdp_switch("mem_efficient")
+math_sdp_enabled, enable_math_sdp = _sdp_switch("math")
+cudnn_sdp_enabled, enable_cudnn_sdp = _sdp_switch("cudnn")

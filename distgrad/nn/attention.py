@@ -1,7 +1,9 @@
-"""MultiheadAttention: torch's module (packed q/k/v projection, output projection); and
-torch.nn.attention's SDPBackend and sdpa_kernel (sdpa_backends.py)."""
+"""torch.nn.attention: MultiheadAttention (torch's module: packed q/k/v projection, output
+projection), and sdpa_kernel, which chooses the kernels scaled_dot_product_attention may run."""
 from __future__ import annotations
 
+import contextlib
+import enum
 from typing import Optional
 
 from ..tensor import Tensor
@@ -9,9 +11,44 @@ from . import functional as F
 from . import init
 from .modules import Linear, Module
 from .parameter import Parameter
-from .sdpa_backends import SDPBackend, sdpa_kernel
 
 __all__ = ["MultiheadAttention", "SDPBackend", "sdpa_kernel"]
+
+
+class SDPBackend(enum.IntEnum):
+    """torch's attention kernels; on the CPU, FLASH_ATTENTION (its CPU kernel) and MATH run."""
+    ERROR = -1
+    MATH = 0
+    FLASH_ATTENTION = 1
+    EFFICIENT_ATTENTION = 2
+    CUDNN_ATTENTION = 3
+    OVERRIDEABLE = 4
+
+    def __str__(self) -> str:  # (an IntEnum's is its number; torch's names it)
+        return f"SDPBackend.{self.name}"
+
+
+_FLAGS = {SDPBackend.FLASH_ATTENTION: "flash", SDPBackend.EFFICIENT_ATTENTION: "mem_efficient",
+          SDPBackend.MATH: "math", SDPBackend.CUDNN_ATTENTION: "cudnn",
+          SDPBackend.OVERRIDEABLE: "overrideable"}
+
+
+@contextlib.contextmanager
+def sdpa_kernel(backends, set_priority: bool = False):
+    """Within the block scaled_dot_product_attention may run only `backends` (one or a list);
+    the flags before it come back after."""
+    from ..backends import cuda
+
+    if not isinstance(backends, (list, SDPBackend)):
+        raise AssertionError("Backend must be an instance of SDPBackend or a list of SDPBackend "
+                             f"instances, got {type(backends).__name__}")
+    backends = [backends] if isinstance(backends, SDPBackend) else backends
+    before = cuda._sdp_flags()
+    cuda._set_sdp_flags({flag: backend in backends for backend, flag in _FLAGS.items()})
+    try:
+        yield {}
+    finally:
+        cuda._set_sdp_flags(before)
 
 
 class NonDynamicallyQuantizableLinear(Linear):

@@ -13,7 +13,6 @@ from typing import Optional
 import numpy as np
 
 from .. import creation, dtypes
-from ..backends import cuda as _backend_flags
 from ..autograd.grad_mode import no_grad
 from ..autograd.function import captured_by_vmap
 from ..autograd.record import call
@@ -643,9 +642,7 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
         zeros = query.detach()[..., :0].sum(-1, keepdim=True).expand(*query.shape[:-1],
                                                                     value.shape[-1])
         return zeros.contiguous() + (query.sum() + key.sum() + value.sum()) * 0
-    flash = _flash_applies(query, key, value, attn_mask, dropout_p, enable_gqa)
-    _check_a_kernel_is_enabled(flash, dropout_p)
-    if flash and _backend_flags.flash_sdp_enabled():
+    if _flash_chosen(query, key, value, attn_mask, dropout_p, enable_gqa):
         if dropout_p != 0.0:
             raise RuntimeError("scaled_dot_product_attention_flash_attention: Currently do not "
                                "support dropout > 0")
@@ -683,21 +680,6 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
     return out.to(origin) if origin is not out.dtype else out
 
 
-def _check_a_kernel_is_enabled(flash_applies: bool, dropout_p: float) -> None:
-    """torch's CPU choice when backend flags are off (nn.attention.sdpa_kernel): its errors,
-    and its warning that says why flash was not used."""
-    if not (_backend_flags.flash_sdp_enabled() or _backend_flags.math_sdp_enabled()):
-        raise RuntimeError("No viable backend for scaled_dot_product_attention was found. This "
-                           "is likely due to turning off both the math kernel and the fused "
-                           "kernels.")
-    if _backend_flags.math_sdp_enabled() or flash_applies:
-        return
-    warnings.warn("Flash attention kernel not used because:", stacklevel=3)
-    if dropout_p > 0.0:
-        warnings.warn("Both fused kernels do not support non-zero dropout.", stacklevel=3)
-    raise RuntimeError("No available kernel.  Aborting execution.")
-
-
 def _heads_repeated(t: Tensor, heads: int) -> Tensor:
     """`t`'s heads (dim -3) each repeated for its group of `heads` (torch's enable_gqa)."""
     if t.ndim < 3 or heads % t.shape[-3]:
@@ -705,28 +687,76 @@ def _heads_repeated(t: Tensor, heads: int) -> Tensor:
     return t.repeat_interleave(heads // t.shape[-3], dim=-3) if heads != t.shape[-3] else t
 
 
-def _flash_applies(q, k, v, mask, dropout_p, enable_gqa=False) -> bool:
-    """When torch runs its CPU flash kernel (one node) rather than the math composite: its
-    checks in their order (grouped-query attention too: a key/value head may serve several
-    query heads). A mask is 2-D or 4-D, each dim the query's, the key's or 1; a 1-D mask
-    fails on its size(-2) as in torch."""
-    if not (dropout_p <= 0.0 and q.ndim == 4 and k.ndim == 4 and v.ndim == 4):
+def _flash_chosen(q, k, v, mask, dropout_p, enable_gqa) -> bool:
+    """Whether torch runs its CPU flash kernel rather than the math composite, among the
+    kernels sdpa_kernel enabled: flash where it applies, else math; with neither, torch's
+    errors (and its warnings saying why flash did not apply)."""
+    from ..backends import cuda
+
+    flags = cuda._sdp_flags()
+    if not (flags["math"] or flags["flash"]):
+        raise RuntimeError("No viable backend for scaled_dot_product_attention was found. This "
+                           "is likely due to turning off both the math kernel and the fused "
+                           "kernels.")
+    why_not = _why_not_flash(q, k, v, mask, dropout_p, enable_gqa)
+    if flags["flash"] and why_not is None:
+        return True
+    if flags["math"]:
         return False
-    heads_fit = (tuple(q.shape[:2]) == tuple(k.shape[:2]) == tuple(v.shape[:2])) or (
-        enable_gqa and q.shape[0] == k.shape[0] == v.shape[0]
-        and k.shape[1] == v.shape[1] and q.shape[1] % k.shape[1] == 0)
-    if not heads_fit:
-        return False
+    warnings.warn("Flash attention kernel not used because:", stacklevel=3)
+    if why_not:
+        warnings.warn(why_not, stacklevel=3)
+    raise RuntimeError("No available kernel.  Aborting execution.")
+
+
+def _why_not_flash(q, k, v, mask, dropout_p, enable_gqa=False) -> Optional[str]:
+    """Why torch's CPU flash kernel does not take these inputs (its checks in their order,
+    its words; "" where it gives none), None when it does. Grouped-query attention is
+    taken: a key/value head may serve several query heads. A mask is 2-D or 4-D, each dim
+    the query's, the key's or 1."""
+    if dropout_p > 0.0:
+        return "Both fused kernels do not support non-zero dropout."
+    if not q.ndim == k.ndim == v.ndim == 4:
+        return (f"All fused kernels requires query, key and value to be 4 dimensional, but got "
+                f"Query dim: {q.ndim}, Key dim: {k.ndim}, Value dim: {v.ndim} instead.")
+    sizes = [list(t.shape) for t in (q, k, v)]
+    broadcast = ("instead. To broadcast dense inputs, try using unsqueeze and expand_to before "
+                 "passing them into the kernel.")
+    if not q.shape[0] == k.shape[0] == v.shape[0]:
+        return (f"For dense inputs, both fused kernels require query, key and value to have the "
+                f"same batch_size. Query.sizes(): {sizes[0]}, Key.sizes(): {sizes[1]}, "
+                f"Value.sizes(): {sizes[2]} {broadcast}")
+    if enable_gqa and k.shape[1] == v.shape[1] and q.shape[1] != k.shape[1]:
+        if q.shape[1] % k.shape[1]:
+            return (f"The number of heads in key/value must divide number of heads in query.Got "
+                    f"input Key sizes(): {k.shape[1]}, Value sizes(): {v.shape[1]}, Query "
+                    f"sizes(): {q.shape[1]} instead.")
+    elif not q.shape[1] == k.shape[1] == v.shape[1]:
+        return (f"For dense input, both fused kernels require query, key and value to have the "
+                f"same num_heads. Query.sizes(): {sizes[0]}, Key sizes(): {sizes[1]}, Value "
+                f"sizes(): {sizes[2]} {broadcast}")
     if mask is not None:
-        if mask.requires_grad or mask.size(-2) not in (q.shape[2], 1) \
-                or mask.size(-1) not in (k.shape[2], 1):
-            return False
-        if mask.ndim != 2 and not (mask.ndim == 4 and mask.shape[0] in (1, q.shape[0])
-                                   and mask.shape[1] in (1, q.shape[1])):
-            return False
-    return (q.shape[-1] == k.shape[-1] == v.shape[-1]
-            and q.stride(-1) == k.stride(-1) == v.stride(-1) == 1
-            and q.dtype.is_floating_point)
+        if mask.requires_grad:
+            return ""
+        if mask.size(-2) not in (q.shape[2], 1) or mask.size(-1) not in (k.shape[2], 1) or (
+                mask.ndim != 2 and not (mask.ndim == 4 and mask.shape[0] in (1, q.shape[0])
+                                        and mask.shape[1] in (1, q.shape[1]))):
+            return ("Please use the following attn mask shapes: 2d - ({Q_seq_len, 1}  x "
+                    "{KV_seq_len, 1}); 4d - ({Batch, 1} x {Num_heads, 1} x {Q_seq_len, 1}  x "
+                    "{KV_seq_len, 1})")
+    if not q.shape[-1] == k.shape[-1] == v.shape[-1]:
+        return (f"Flash attention requires q,k,v to have the same last dimension. Got "
+                f"Query.size(-1): {q.shape[-1]}, Key.size(-1): {k.shape[-1]}, Value.size(-1): "
+                f"{v.shape[-1]} instead.")
+    if not q.stride(-1) == k.stride(-1) == v.stride(-1) == 1:
+        return (f"All fused kernels require the last dimension of the input to have stride 1. "
+                f"Got Query.stride(-1): {q.stride(-1)}, Key.stride(-1): {k.stride(-1)}, "
+                f"Value.stride(-1): {v.stride(-1)}")
+    if not q.dtype.is_floating_point:
+        return (f"Expected query, key and value to all be of dtype: {{Float, Double, BFloat16, "
+                f"Half}}. Got Query dtype: {q.dtype.c_name}, Key dtype: {k.dtype.c_name}, and "
+                f"Value dtype: {v.dtype.c_name} instead.")
+    return None
 
 
 def _canonical_mask(mask: Optional[Tensor], mask_name: str, other_type, other_name: str,
