@@ -656,10 +656,21 @@ defop("scaled_dot_product_attention_backward", _sdpa_backward,
       node="torch::autograd::NotImplemented", n_out=3, differentiable=(0, 1, 2, 3))
 
 
-# the kernel writes its result into an empty_like(query): the query's layout
+def _sdpa_no_forward_ad(inputs, tangents, outs, **attrs):
+    raise NotImplementedError(
+        "Trying to use forward AD with _scaled_dot_product_flash_attention_for_cpu that does "
+        "not support it because it has not been implemented yet.\nPlease file an issue to "
+        "PyTorch at https://github.com/pytorch/pytorch/issues/new?template=feature-request.yml "
+        "so that we can prioritize its implementation or submit a PR adding the "
+        "implementation to derivatives.yaml")
+
+
+# the kernel writes its result into an empty_like(query): the query's layout; torch gives
+# it no forward-mode derivative
 defop("scaled_dot_product_attention", _sdpa, _sdpa_rule, _sdpa_vjp,
       node="ScaledDotProductFlashAttentionForCpuBackward0", save=(0, 1, 2, 3),
-      differentiable=(0, 1, 2), sharding="attention", layout_rule=layout.like_first)
+      differentiable=(0, 1, 2), sharding="attention", layout_rule=layout.like_first,
+      jvp=_sdpa_no_forward_ad)
 
 
 # ---- bilinear's product: torch's _trilinear, as an einsum of three operands ------------------------
