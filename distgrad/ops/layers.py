@@ -624,14 +624,14 @@ def _sdpa_probs(q, k, mask, is_causal, scale):
     return e / _nonzero(total)
 
 
-def _sdpa_backward(g, q, k, v, mask=None, is_causal=False, scale=None, enable_gqa=False):
-    """The kernel's gradients of q, k and v (a key/value head's: the sum over the query
-    heads of its group)."""
+def _sdpa_backward(g, q, k, v, out, mask=None, is_causal=False, scale=None, enable_gqa=False):
+    """The kernel's gradients of q, k and v, from its saved output as torch's (a key/value
+    head's: the sum over the query heads of its group)."""
     groups = [q.shape[-3] // t.shape[-3] if enable_gqa and q.ndim >= 3 else 1 for t in (k, v)]
     kr, vr = (np.repeat(t, r, axis=-3) if r > 1 else t for t, r in zip((k, v), groups))
     p = _sdpa_probs(q, kr, mask, is_causal, scale)
     gp = np.matmul(g, np.swapaxes(vr, -1, -2))
-    gs = p * (gp - (gp * p).sum(-1, keepdims=True)) * _scale(q.shape, scale)
+    gs = p * (gp - (g * out).sum(-1, keepdims=True)) * _scale(q.shape, scale)
     gk, gv = np.matmul(np.swapaxes(gs, -1, -2), q), np.matmul(np.swapaxes(p, -1, -2), g)
     gk, gv = (_summed_groups(t, r) if r > 1 else t for t, r in zip((gk, gv), groups))
     return tuple(t.astype(like.dtype) for t, like in ((np.matmul(gs, kr), q), (gk, k), (gv, v)))
@@ -642,7 +642,7 @@ def _summed_groups(t, r: int):
 
 
 def _sdpa_vjp(c, g):
-    grads = call("scaled_dot_product_attention_backward", g, c[0], c[1], c[2], c[3],
+    grads = call("scaled_dot_product_attention_backward", g, c[0], c[1], c[2], c.out, c[3],
                  **c.attrs)
     return tuple(t if need else None for t, need in zip(grads, c.needs[:3])) + (None,)
 
@@ -650,10 +650,11 @@ def _sdpa_vjp(c, g):
 # torch gives its CPU kernel's backward no derivative: a gradient of a gradient through
 # attention fails (a gradient made with create_graph has the NotImplemented node)
 defop("scaled_dot_product_attention_backward", _sdpa_backward,
-      lambda g, q, k, v, mask=None, **attrs: tuple(Meta(t.shape, t.dtype) for t in (q, k, v)),
+      lambda g, q, k, v, out, mask=None, **attrs: tuple(Meta(t.shape, t.dtype)
+                                                        for t in (q, k, v)),
       lambda c, *grads: _not_implemented(
           "_scaled_dot_product_flash_attention_for_cpu_backward")(c, grads),
-      node="torch::autograd::NotImplemented", n_out=3, differentiable=(0, 1, 2, 3))
+      node="torch::autograd::NotImplemented", n_out=3, differentiable=(0, 1, 2, 3, 4))
 
 
 def _sdpa_no_forward_ad(inputs, tangents, outs, **attrs):
@@ -665,10 +666,11 @@ def _sdpa_no_forward_ad(inputs, tangents, outs, **attrs):
         "implementation to derivatives.yaml")
 
 
-# the kernel writes its result into an empty_like(query): the query's layout; torch gives
-# it no forward-mode derivative
+# the kernel writes its result into an empty_like(query): the query's layout; torch's
+# node saves it too (a write to it fails the backward); torch gives the kernel no
+# forward-mode derivative
 defop("scaled_dot_product_attention", _sdpa, _sdpa_rule, _sdpa_vjp,
-      node="ScaledDotProductFlashAttentionForCpuBackward0", save=(0, 1, 2, 3),
+      node="ScaledDotProductFlashAttentionForCpuBackward0", save=(0, 1, 2, 3), save_out=True,
       differentiable=(0, 1, 2), sharding="attention", layout_rule=layout.like_first,
       jvp=_sdpa_no_forward_ad)
 

@@ -2,7 +2,8 @@
 # padding rows attend to nothing (a pair mask, query and key both real: those rows give zeros
 # on the math path, not NaN), bool and float masks broadcast from (L, S), (B, 1, L, S) and
 # (1, H, 1, S), is_causal with more keys than queries, scale=, a learnt float mask's
-# gradient, seeded dropout in train mode, grouped-query attention, and the errors users hit.
+# gradient, seeded dropout in train mode, grouped-query attention, writes in place to the
+# result, and the errors users hit.
 import math
 import distgrad as torch  # PyTorch: import torch
 nn, F = torch.nn, torch.nn.functional
@@ -100,6 +101,31 @@ o11 = F.scaled_dot_product_attention(q, kg, vg, enable_gqa=True)
 print(o11.shape, o11.grad_fn.name())
 o11.sum().backward()
 print(kg.grad.sum(), vg.grad[0, 1, 0])
+
+# writes in place: the kernel's node saves its result (the math path's keeps no such copy)
+def scaled_in_place(q, k, v, **kw):
+    out = F.scaled_dot_product_attention(q, k, v, **kw)
+    out.mul_(2)
+    out[..., 0].zero_()
+    return out
+
+
+for kw, inputs in (({}, (q, k, v)), ({"is_causal": True}, (q, k, v)), ({}, (q[0], k[0], v[0])),
+                   ({"attn_mask": bias}, (q, k, v))):
+    q.grad = None
+    try:
+        scaled_in_place(*inputs, **kw).sum().backward()
+        print("backward", q.grad.abs().sum())
+    except RuntimeError as e:
+        print(type(e).__name__, e)
+x = q.detach().clone().requires_grad_()
+y = x * 1
+out = F.scaled_dot_product_attention(y, k, v)
+y.add_(1)
+try:
+    out.sum().backward()
+except RuntimeError as e:
+    print(type(e).__name__, e)
 
 for bad in (lambda: F.scaled_dot_product_attention(q, kg, vg),
             lambda: F.scaled_dot_product_attention(q, k, v, attn_mask=keep, is_causal=True),
