@@ -585,9 +585,11 @@ def _scale(q_shape, scale):
 
 
 def _sdpa_scores(q, k, mask, is_causal, scale):
-    s = np.matmul(q, np.swapaxes(k, -1, -2)) * _scale(q.shape, scale)
-    if is_causal:
+    s = np.matmul(q, np.swapaxes(k, -1, -2))
+    if is_causal:  # (masked before the scaling, as the kernel: a scale <= 0 makes those NaN)
         s = np.where(np.tril(np.ones(s.shape[-2:], bool)), s, -np.inf)
+    with np.errstate(invalid="ignore"):
+        s = s * _scale(q.shape, scale)
     if mask is not None:
         s = np.where(mask, s, -np.inf) if mask.dtype == np.bool_ else s + mask
     return s

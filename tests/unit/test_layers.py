@@ -660,6 +660,23 @@ def test_sdpa_kernel_in_low_floats_is_torchs_bit_for_bit(dtype, mask):
     np.testing.assert_array_equal(got[1][1], got[0][1])
 
 
+@pytest.mark.parametrize("scale", [-0.5, 0.0, 0.5])
+def test_sdpa_kernel_masks_causal_keys_before_scaling_as_torch(scale):
+    # -inf times a scale <= 0 is +inf or NaN: the rows with a masked key come out NaN
+    got = []
+    for lib in (torch, distgrad):
+        outs = []
+        for q_len, k_len in ((4, 4), (5, 6), (6, 3)):
+            q = lib.tensor(arr(1, 2, q_len, 4, seed=q_len))
+            k = lib.tensor(arr(1, 2, k_len, 4, seed=k_len + 7))
+            y = lib.nn.functional.scaled_dot_product_attention(q, k, k, scale=scale,
+                                                               is_causal=True)
+            outs.append(as_np(y))
+        got.append(outs)
+    for d, t in zip(got[1], got[0]):
+        np.testing.assert_allclose(d, t, rtol=RTOL, atol=ATOL)
+
+
 @pytest.mark.parametrize("layout", ["heads_transposed", "permuted", "expanded"])
 def test_sdpa_kernel_result_is_laid_out_as_its_query(layout):
     # torch's CPU kernel writes into an empty_like(query): a batch-first attention's

@@ -86,6 +86,10 @@ print(F.scaled_dot_product_attention(q, k, v, attn_mask=row)[0, 0, 1],
 print(F.scaled_dot_product_attention(q, k, v, is_causal=True)[0, 0])
 print(F.scaled_dot_product_attention(q, k, v, scale=0.5)[1, 3, 4],
       F.scaled_dot_product_attention(q[0], k[0], v[0], scale=-0.25, is_causal=True)[3, 4])
+# (the kernel masks before it scales: a negative scale turns the masked keys into +inf)
+print(F.scaled_dot_product_attention(q, k, v, scale=-0.25, is_causal=True)[1, 3, 4],
+      F.scaled_dot_product_attention(q[..., :5, :], k[..., :5, :], v[..., :5, :], scale=-0.25,
+                                     is_causal=True)[0, 0].isnan().any(-1))
 q3 = q[0].detach()
 print(F.scaled_dot_product_attention(q3, k[0].detach(), v[0].detach(), attn_mask=keep).grad_fn)
 
