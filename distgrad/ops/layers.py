@@ -628,15 +628,28 @@ def _sdpa_probs(q, k, mask, is_causal, scale):
 
 def _sdpa_backward(g, q, k, v, out, mask=None, is_causal=False, scale=None, enable_gqa=False):
     """The kernel's gradients of q, k and v, from its saved output as torch's (a key/value
-    head's: the sum over the query heads of its group)."""
+    head's: the sum over the query heads of its group). float16 and bfloat16 in float, the
+    probabilities and the scores' gradient rounded to the dtype for their products."""
+    low = q.dtype if q.dtype.itemsize == 2 else None
+    if low is not None:
+        g, q, k, v, out = (t.astype(np.float32) for t in (g, q, k, v, out))
+        mask = mask.astype(np.float32) if mask is not None and mask.dtype == low else mask
     groups = [q.shape[-3] // t.shape[-3] if enable_gqa and q.ndim >= 3 else 1 for t in (k, v)]
     kr, vr = (np.repeat(t, r, axis=-3) if r > 1 else t for t, r in zip((k, v), groups))
     p = _sdpa_probs(q, kr, mask, is_causal, scale)
     gp = np.matmul(g, np.swapaxes(vr, -1, -2))
-    gs = p * (gp - (g * out).sum(-1, keepdims=True)) * _scale(q.shape, scale)
-    gk, gv = np.matmul(np.swapaxes(gs, -1, -2), q), np.matmul(np.swapaxes(p, -1, -2), g)
+    gs = _rounded(p * (gp - (g * out).sum(-1, keepdims=True)), low)
+    factor = _scale(q.shape, scale)
+    gq, gk = np.matmul(gs, kr) * factor, np.matmul(np.swapaxes(gs, -1, -2), q) * factor
+    gv = np.matmul(np.swapaxes(_rounded(p, low), -1, -2), g)
     gk, gv = (_summed_groups(t, r) if r > 1 else t for t, r in zip((gk, gv), groups))
-    return tuple(t.astype(like.dtype) for t, like in ((np.matmul(gs, kr), q), (gk, k), (gv, v)))
+    return tuple(t.astype(like.dtype if low is None else low)
+                 for t, like in ((gq, q), (gk, k), (gv, v)))
+
+
+def _rounded(a, low):
+    """a's values rounded to the dtype `low` (kept in float32), or a when there is none."""
+    return a if low is None else a.astype(low).astype(np.float32)
 
 
 def _summed_groups(t, r: int):

@@ -652,12 +652,17 @@ def test_sdpa_kernel_in_low_floats_is_torchs_bit_for_bit(dtype, mask):
     got = []
     for lib in (torch, distgrad):
         d = getattr(lib, dtype)
-        q, k, v = (lib.tensor(a).to(d) for a in qkv)
+        q, k, v = (lib.tensor(a).to(d).requires_grad_() for a in qkv)
         attn_mask = None if m is None else lib.tensor(m).to(lib.bool if mask == "bool" else d)
         y = lib.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
-        got.append((str(y.dtype), y.float().detach().numpy()))
+        # (its backward too: probabilities and the scores' gradient rounded to the dtype)
+        grads = lib.autograd.grad(y, (q, k, v), lib.tensor(qkv[0]).to(d))
+        got.append((str(y.dtype), *(t.float().detach().numpy() for t in (y,) + grads)))
     assert got[1][0] == got[0][0]
     np.testing.assert_array_equal(got[1][1], got[0][1])
+    for d, t in zip(got[1][2:], got[0][2:]):  # (float16's: a few a unit in the last place off)
+        np.testing.assert_allclose(d, t, rtol=1e-2, atol=1e-3)
+        assert (d != t).mean() < 0.05
 
 
 @pytest.mark.parametrize("scale", [-0.5, 0.0, 0.5])
