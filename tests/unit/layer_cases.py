@@ -232,7 +232,7 @@ case("sdpa_float_mask", lambda T, q, k, v, m: nnf(T).scaled_dot_product_attentio
 # grouped-query attention: 4 query heads over 2 key/value heads (and over one, unbatched)
 case("sdpa_gqa", lambda T, q, k, v: nnf(T).scaled_dot_product_attention(
     q, k, v, is_causal=True, enable_gqa=True), F(2, 4, 3, 4), F(2, 2, 3, 4), F(2, 2, 3, 4),
-    covers=_SDPA, grad2=False)
+    covers=(_SDPA, _SDPA + "_backward"), grad2=False)
 case("sdpa_gqa_one_kv_head_math", lambda T, q, k, v: nnf(T).scaled_dot_product_attention(
     q, k, v, enable_gqa=True), F(4, 3, 2), F(1, 5, 2), F(1, 5, 3),
     covers=("bmm", "safe_softmax"), grad2=False)
