@@ -74,6 +74,9 @@ FALLS_BACK |= {
 }
 # The CTC loss (ops/ctc.py): each batch element's recursion runs over all its time steps.
 FALLS_BACK |= {"ctc_loss", "ctc_loss_backward"}
+# Attention's backward (ops/layers.py): a sharded attention's nodes are per shard, so it
+# runs on each worker's own tensors.
+FALLS_BACK |= {"scaled_dot_product_attention_backward"}
 # Linear algebra (ops/decompositions.py): a factorization needs each whole matrix.
 FALLS_BACK |= {
     "cholesky", "cholesky_inverse", "cholesky_solve", "linalg_cholesky_ex", "linalg_det",
