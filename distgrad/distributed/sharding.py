@@ -1944,6 +1944,15 @@ def _softmax_like(name, inputs, attrs, x, s):
     return _each_shard(name, s, attrs, s.placement.dim)
 
 
+def _softmax_backward_like(name, inputs, attrs):
+    """(log_)softmax's VJP over an unsharded dim: shard by shard, as an elementwise op."""
+    s = inputs[1]._sharding if is_sharded(inputs[1]) else None
+    if s is not None and isinstance(s.placement, Shard) and \
+            wrap_dim(attrs["dim"], inputs[1].ndim) == s.placement.dim:
+        return NotImplemented
+    return _elementwise(name, inputs, attrs)
+
+
 def _moves(name, inputs, attrs):
     return full_tensor(inputs[0], attrs["device"])
 
@@ -1994,7 +2003,8 @@ def _batch_part(t, ref, k):
 RULES = {"elementwise": _elementwise, "reduction": _reduction, "matmul": _matmul, "addmm": _addmm,
          "transpose": _transpose_like, "select": _select_like, "expand": _expand,
          "split": _split, "unsqueeze": _unsqueeze, "reshape": _reshape,
-         "softmax": _softmax_like, "move": _moves, "batch_loss": _batch_loss}
+         "softmax": _softmax_like, "softmax_backward": _softmax_backward_like, "move": _moves,
+         "batch_loss": _batch_loss}
 
 
 

@@ -350,13 +350,11 @@ def _row_sums(e, dim):
 
 
 def _softmax_vjp(c, g):
-    out, g = in_float32(c.out, g)
-    return out * (g - (g * out).sum(dim=c.attrs["dim"], keepdim=True))
+    return call("softmax_backward_data", g, c.out, dim=c.attrs["dim"])
 
 
 def _log_softmax_vjp(c, g):
-    out, g = in_float32(c.out, g)
-    return g - out.exp() * g.sum(dim=c.attrs["dim"], keepdim=True)
+    return call("log_softmax_backward_data", g, c.out, dim=c.attrs["dim"])
 
 
 defop("softmax", _softmax, _softmax_rule("softmax"), _softmax_vjp,
@@ -375,6 +373,45 @@ def _safe_softmax(x, dim, dtype=None):
 # (its backward is softmax's on the result: a void row's zeros give it no gradient)
 defop("safe_softmax", _safe_softmax, _softmax_rule("softmax"), _softmax_vjp,
       node="SafeSoftmaxBackward0", save_out=True, sharding="softmax")
+
+
+# Their VJPs as ops of their own (torch's _softmax_backward_data and
+# _log_softmax_backward_data): a gradient taken with create_graph=True shows their nodes,
+# and its gradient follows torch's formulas for them.
+
+def _softmax_backward_data(g, out, dim):
+    return out * (g - _row_sums(g * out, dim))
+
+
+def _log_softmax_backward_data(g, out, dim):
+    return g - rounding.exp(out) * _row_sums(g, dim)
+
+
+def _softmax_backward_rule(g, out, dim):
+    return Meta(out.shape, out.dtype)
+
+
+def _softmax_backward_data_vjp(c, gg):
+    g, out = in_float32(c[0], c[1])
+    dim = c.attrs["dim"]
+    return (call("softmax_backward_data", gg, c[1], dim=dim) if c.needs[0] else None,
+            gg * g - (out * g).sum(dim, keepdim=True) * gg - g * (out * gg).sum(dim, keepdim=True)
+            if c.needs[1] else None)
+
+
+def _log_softmax_backward_data_vjp(c, gg):
+    g, out = in_float32(c[0], c[1])
+    dim = c.attrs["dim"]
+    return (gg - (gg * out.exp()).sum(dim, keepdim=True) if c.needs[0] else None,
+            -g.sum(dim, keepdim=True) * out.exp() * gg if c.needs[1] else None)
+
+
+defop("softmax_backward_data", _softmax_backward_data, _softmax_backward_rule,
+      _softmax_backward_data_vjp, node="SoftmaxBackwardDataBackward0", save=(0, 1),
+      sharding="softmax_backward")
+defop("log_softmax_backward_data", _log_softmax_backward_data, _softmax_backward_rule,
+      _log_softmax_backward_data_vjp, node="LogSoftmaxBackwardDataBackward0", save=(0, 1),
+      sharding="softmax_backward")
 
 
 def _logsumexp_rule(x, dim, keepdim=False):

@@ -790,6 +790,28 @@ case("tanh_backward_near_one",
      covers="tanh_backward", fd=False, grad2=False, atol=0.0, rtol=1e-6)
 
 
+def _softmax_backward_data(name):
+    def fn(T, g, x, dim):
+        out = getattr(x, name)(dim)
+        if T.__name__ == "torch":
+            return getattr(T.ops.aten, f"_{name}_backward_data")(g, out, dim, out.dtype)
+        from distgrad.autograd.record import call
+
+        return call(f"{name}_backward_data", g, out, dim=dim)
+    return fn
+
+
+for _name in ("softmax", "log_softmax"):
+    case(f"{_name}_backward_data", lambda T, g, x, f=_softmax_backward_data(_name):
+         f(T, g, x, 1), F(3, 4), F(3, 4), covers=f"{_name}_backward_data")
+    case(f"{_name}_backward_data_dim0", lambda T, g, x, f=_softmax_backward_data(_name):
+         f(T, g, x, 0), F(2, 3, 4), F(2, 3, 4), covers=f"{_name}_backward_data")
+    # a gradient taken with create_graph: torch's (Log)SoftmaxBackwardDataBackward0 node
+    case(f"{_name}_double_backward", lambda T, x, w, name=_name: T.autograd.grad(
+         (getattr(x, name)(-1) * w).sum(), x, create_graph=True)[0] ** 2, F(3, 4), F(3, 4),
+         covers=(_name, f"{_name}_backward_data"), fd=False)
+
+
 def _norm_of_squares(T, x):
     """The last step of a sharded 2-norm (the root of the summed squares): against torch's
     norm of the tensor they are the squares of."""
