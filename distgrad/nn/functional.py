@@ -212,13 +212,13 @@ def nll_loss(input: Tensor, target: Tensor, weight: Optional[Tensor] = None, siz
     if target.ndim == 0 or target.shape[0] != n:
         raise ValueError(f"Expected input batch_size ({n}) to match target batch_size "
                          f"({target.shape[0] if target.ndim else 1}).")
+    if input.ndim == 4:  # (nll_loss2d checks the target's shape itself)
+        return call("nll_loss", input, target, weight, reduction=reduction,
+                    ignore_index=ignore_index, spatial=True)
     if tuple(target.shape[1:]) != tuple(input.shape[2:]):
         want = ", ".join(map(str, (n,) + tuple(input.shape[2:])))
         raise RuntimeError(f"Expected target size [{want}], got "
                            f"[{', '.join(map(str, target.shape))}]")
-    if input.ndim == 4:
-        return call("nll_loss", input, target, weight, reduction=reduction,
-                    ignore_index=ignore_index, spatial=True)
     # other dims: as (N, C, 1, d...) and (N, 1, d...), the "none" losses viewed back
     out = call("nll_loss", input.reshape(n, c, 1, -1), target.reshape(n, 1, -1), weight,
                reduction=reduction, ignore_index=ignore_index, spatial=True)
@@ -231,17 +231,22 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor] = None
     """log_softmax over the class dim, then nll_loss (class indices) or -Σ p log q
     (class probabilities: a target of the input's shape), as torch's cross_entropy_loss."""
     reduction = _reduction(reduction, size_average, reduce)
-    if not 0.0 <= label_smoothing <= 1.0:
-        raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
     class_dim = 0 if input.ndim == 1 else 1
     if tuple(input.shape) == tuple(target.shape):
         return _cross_entropy_probs(input, target, weight, ignore_index, reduction,
                                     label_smoothing, class_dim)
     logp = log_softmax(input, class_dim)  # (nll_loss checks the target: shape, then dtype)
     if label_smoothing > 0.0:
+        _check_label_smoothing(label_smoothing)
         return _cross_entropy_smoothed(logp, target, weight, ignore_index, reduction,
                                        label_smoothing, class_dim)
     return nll_loss(logp, target, weight, None, ignore_index, None, reduction)
+
+
+def _check_label_smoothing(label_smoothing: float) -> None:
+    """torch's check, made only when there is smoothing to do (a negative one is none)."""
+    if label_smoothing > 1.0:
+        raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
 
 
 def _class_view(weight: Tensor, ndim: int, class_dim: int) -> Tensor:
@@ -263,6 +268,7 @@ def _cross_entropy_probs(input, target, weight, ignore_index, reduction, label_s
     n_classes = input.shape[class_dim]
     logp = log_softmax(input, class_dim)
     if label_smoothing > 0.0:
+        _check_label_smoothing(label_smoothing)
         target = call("add_number", call("mul_number", target, other=1 - label_smoothing),
                       other=label_smoothing / n_classes)
     prod = logp * target

@@ -8,7 +8,7 @@ from ..autograd import grad_mode
 from ..autograd.record import call
 from . import layout, rounding
 from .math import _sub_rule
-from .rules import (broadcast_shapes, not_implemented, require_castable, require_float,
+from .rules import (broadcast_shapes, not_implemented, numel, require_castable, require_float,
                     require_one_dtype, require_scalar_type, unbroadcast)
 from .table import Meta, defop, half_as_float, low_common
 
@@ -301,33 +301,61 @@ def _nll_rule(logp, target, weight=None, reduction="mean", ignore_index=-100, sp
     if reduction not in _REDUCTIONS:
         raise ValueError(f"{reduction} is not a valid value for reduction")
     if spatial:
-        if logp.ndim != 4 or target.ndim != 3:
-            raise RuntimeError(f"nll_loss2d: expects a 4-D input and a 3-D target, got "
-                               f"{list(logp.shape)} and {list(target.shape)}")
-    elif logp.ndim == 0:
+        _nll2d_check(logp, target, weight)
+    else:
+        _nll_check(logp, target, weight)
+    require_scalar_type(logp.dtype, weight)  # (the kernel's, before the targets' values)
+    if spatial and target.dtype is not dtypes.int64:  # (nll_loss2d's kernel reads no Byte)
+        raise RuntimeError(f"expected scalar type Long but found {target.dtype.long_name}")
+    shape = target.shape if reduction == "none" and logp.ndim >= 2 else ()
+    return Meta(shape, logp.dtype)
+
+
+def _nll_check(logp, target, weight):
+    if logp.ndim == 0:
         raise ValueError("Expected 1 or more dimensions (got 0)")
-    elif logp.ndim > 2:
+    if logp.ndim > 2:
         raise ValueError(f"Expected 1 or 2 dimensions (got {logp.ndim})")
-    elif logp.ndim == 2 and (target.ndim == 0 or logp.shape[0] != target.shape[0]):
+    if logp.ndim == 2 and (target.ndim == 0 or logp.shape[0] != target.shape[0]):
         raise ValueError(f"Expected input batch_size ({logp.shape[0]}) to match target batch_size "
                          f"({target.shape[0] if target.ndim else 1}).")
-    elif target.ndim > 1:
+    if target.ndim > 1:
         raise RuntimeError("0D or 1D target tensor expected, multi-target not supported")
-    if spatial and target.dtype is not dtypes.int64:  # (nll_loss2d takes no Byte)
-        raise RuntimeError(f"expected scalar type Long but found {target.dtype.long_name}")
-    if target.dtype not in (dtypes.int64, dtypes.uint8):
-        raise RuntimeError(f"expected target dtype to be Long or Byte, but got {target.dtype.long_name}")
-    if not logp.dtype.is_floating_point:
-        raise not_implemented("nll_loss2d_forward_out_frame" if spatial else "nll_loss_out_frame",
-                              logp.dtype)
-    classes = _nll_classes(logp.shape, spatial)
+    _require_class_target(target)
+    _require_float_logp(logp, "nll_loss_out_frame")
+    classes = logp.shape[-1]
     if weight is not None and tuple(weight.shape) != (classes,):
         raise RuntimeError(f"weight tensor should be defined either for all {classes} classes "
                            "or no classes but got weight tensor of shape: "
                            f"[{', '.join(map(str, weight.shape))}]")
-    require_scalar_type(logp.dtype, weight)  # (the kernel's, before the targets' values)
-    shape = target.shape if reduction == "none" and logp.ndim >= 2 else ()
-    return Meta(shape, logp.dtype)
+
+
+def _nll2d_check(logp, target, weight):
+    """torch's nll_loss2d checks, in its order (a weight of any shape with C elements)."""
+    if target.ndim != 3:
+        raise RuntimeError("only batches of spatial targets supported (3D tensors) but got "
+                           f"targets of dimension: {target.ndim}")
+    if logp.ndim != 4:
+        raise RuntimeError("only batches of spatial inputs supported (4D tensors), but got "
+                           f"input of dimension: {logp.ndim}")
+    _require_class_target(target)
+    if weight is not None and numel(weight.shape) != logp.shape[1]:
+        raise RuntimeError("weight tensor should be defined either for all or no classes")
+    if (logp.shape[0],) + tuple(logp.shape[2:]) != tuple(target.shape):
+        raise RuntimeError(f"size mismatch (got input: {list(logp.shape)} , target: "
+                           f"{list(target.shape)}")
+    _require_float_logp(logp, "nll_loss2d_forward_out_frame")
+
+
+def _require_class_target(target):
+    if target.dtype not in (dtypes.int64, dtypes.uint8):
+        raise RuntimeError(f"expected target dtype to be Long or Byte, but got "
+                           f"{target.dtype.long_name}")
+
+
+def _require_float_logp(logp, kernel: str):
+    if not logp.dtype.is_floating_point:
+        raise not_implemented(kernel, logp.dtype)
 
 
 def _nll_classes(logp_shape, spatial: bool) -> int:
@@ -340,7 +368,7 @@ def _nll_weights(classes: int, dtype, target, weight, ignore_index):
     if np.any(((t < 0) | (t >= classes)) & (t != ignore_index)):
         bad = int(t[((t < 0) | (t >= classes)) & (t != ignore_index)][0])
         raise IndexError(f"Target {bad} is out of bounds.")
-    w = np.ones(classes, dtype) if weight is None else weight
+    w = np.ones(classes, dtype) if weight is None else weight.reshape(-1)  # (2d: any shape)
     return np.where(t == ignore_index, 0, w[np.clip(t, 0, classes - 1)]).astype(dtype)
 
 
