@@ -175,9 +175,9 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor]
                          f"size ({input.shape!r}) is deprecated. Please ensure they have the same "
                          "size.")
     if weight is not None:
-        from ..ops.rules import broadcast_shapes
+        from ..ops.reshaping import broadcast_shapes  # (torch.broadcast_shapes' words)
 
-        shape = broadcast_shapes(tuple(target.shape), tuple(weight.shape))
+        shape = broadcast_shapes(target.shape, weight.shape)
         if tuple(weight.shape) != tuple(shape):
             weight = weight.expand(*shape)
     return call("binary_cross_entropy", input, target, weight, reduction=reduction)

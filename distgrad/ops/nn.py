@@ -9,7 +9,7 @@ from ..autograd.record import call
 from . import layout, rounding
 from .math import _sub_rule
 from .rules import (broadcast_shapes, not_implemented, numel, require_castable, require_float,
-                    require_one_dtype, require_scalar_type, unbroadcast)
+                    require_one_dtype, require_scalar_type, unbroadcast, zeros_grad)
 from .table import Meta, defop, half_as_float, low_common
 
 _REDUCTIONS = ("none", "mean", "sum")
@@ -24,7 +24,7 @@ def _reduce(loss, reduction):
 
 
 def _loss_rule(name):
-    def rule(x, y, *weights, reduction="mean", **_):
+    def rule(x, y, reduction="mean"):
         if reduction not in _REDUCTIONS:
             raise ValueError(f"{reduction} is not a valid value for reduction")
         if tuple(x.shape) != tuple(y.shape):
@@ -34,32 +34,101 @@ def _loss_rule(name):
                              f"Using a target size (torch.Size([{', '.join(map(str, y.shape))}])) "
                              f"that is different to the input size (torch.Size("
                              f"[{', '.join(map(str, x.shape))}])).")
-        for w in weights:
-            if w is not None:  # (torch multiplies the loss by it)
-                broadcast_shapes(x.shape, w.shape)
         return Meta(x.shape if reduction == "none" else (), x.dtype)
 
     return rule
 
 
-def _scale_back(c, g):
-    """The loss gradient's outer factor: g broadcast over elements, / N for a mean."""
-    reduction = c.attrs.get("reduction", "mean")
-    if reduction == "mean":
-        n = 1
-        for d in c.shapes[0]:
-            n *= d
-        return g / n
-    return g
-
-
 def _mse_vjp(c, g):
-    """torch's mse_loss_backward: (input - target) · 2/N (a mean of N elements; else 2) · g."""
-    n = 1
-    if c.attrs.get("reduction", "mean") == "mean":
-        for d in c.shapes[0]:
-            n *= d
-    return _pair(c, (c[0] - c[1]) * (2.0 / n) * g)
+    """torch's mse_loss_backward, for the target with the operands swapped."""
+    return _backward_pair(c, "mse_loss_backward", g)
+
+
+def _backward_pair(c, backward: str, g, **width):
+    """(grad input, grad target) of a loss whose backward is an op of its own (torch's
+    <loss>_backward): its target's gradient is that op with input and target swapped."""
+    attrs = dict(norm=_mean_count(c), reduction=c.attrs.get("reduction", "mean"), **width)
+    return (call(backward, g, c[0], c[1], **attrs) if c.needs[0] else None,
+            call(backward, g, c[1], c[0], **attrs) if c.needs[1] else None)
+
+
+def _loss_backward_rule(g, x, y, **_):
+    return Meta(broadcast_shapes(x.shape, y.shape), dtypes.result_type((x, y)))
+
+
+def _mse_backward(g, x, y, norm, reduction):
+    """2/N (a mean of N elements; else 2) · (input - target) · g."""
+    return x.dtype.type(2.0 / norm) * (x - y) * g
+
+
+def _clipped_backward(g, x, y, norm, reduction, width, unit):
+    """torch's smooth L1 and Huber backward kernels: the difference (over beta: unit False)
+    within the width, else its sign (times delta: unit True), · 1/N · g."""
+    d = x - y
+    sign = np.where(d > 0, 1, -1).astype(d.dtype)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inner = d if unit else d / d.dtype.type(width)
+    adjusted = np.where(np.abs(d) >= width, sign * d.dtype.type(width) if unit else sign, inner)
+    return d.dtype.type(1.0 / norm) * adjusted * g
+
+
+def _loss_backward_vjp(backward: str, second):
+    """The VJP of a loss's backward op (torch's formulas): for grad_output, the op again (a
+    reduced loss: its ones-gradient times gg, summed); for input and target, ±second(gg · g)
+    (the loss's second derivative), / N for a mean."""
+    def vjp(c, gg):
+        g, x, y = c[0], c[1], c[2]
+        reduction, norm = c.attrs["reduction"], c.attrs["norm"]
+        ggo = None
+        if c.needs[0]:
+            if reduction == "none":
+                ggo = call(backward, gg, x, y, **c.attrs)
+            else:
+                ones = call("full", shape=list(g.shape), value=1.0, dtype=g.dtype.name,
+                            _device=gg.device_str)
+                ggo = (call(backward, ones, x, y, **c.attrs) * gg).sum()
+        gx = None
+        if c.needs[1] or c.needs[2]:
+            gx = second(gg * g, x, y, c.attrs)
+            if reduction == "mean":
+                gx = call("div_number", gx, other=norm)
+        return ggo, gx if c.needs[1] else None, -gx if c.needs[2] else None
+
+    return vjp
+
+
+def _mse_second(t, x, y, attrs):
+    return t * 2
+
+
+def _within(x, y, width):
+    return ((x - y).abs() < width)
+
+
+def _smooth_l1_second(t, x, y, attrs):
+    beta = attrs["width"]
+    if beta == 0:  # (torch's guard against dividing by it)
+        return zeros_grad(t.shape, t.dtype, t.device_str)
+    return t * _within(x, y, beta).to(t.dtype) / beta
+
+
+def _huber_second(t, x, y, attrs):
+    return t * _within(x, y, attrs["width"])
+
+
+defop("mse_loss_backward", _mse_backward, _loss_backward_rule,
+      _loss_backward_vjp("mse_loss_backward", _mse_second), node="MseLossBackwardBackward0",
+      save=(0, 1, 2), sharding="elementwise", layout_rule=layout.elementwise)
+defop("smooth_l1_loss_backward",
+      lambda g, x, y, **a: _clipped_backward(g, x, y, unit=False, **a), _loss_backward_rule,
+      _loss_backward_vjp("smooth_l1_loss_backward", _smooth_l1_second),
+      node="SmoothL1LossBackwardBackward0", save=(0, 1, 2), sharding="elementwise",
+      layout_rule=layout.elementwise)
+defop("huber_loss_backward",
+      lambda g, x, y, **a: _clipped_backward(g, x, y, unit=True, **a), _loss_backward_rule,
+      _loss_backward_vjp("huber_loss_backward", _huber_second),
+      node="HuberLossBackwardBackward0", save=(0, 1, 2), sharding="elementwise",
+      layout_rule=layout.elementwise)
 
 
 def _mse_rule(x, y, reduction="mean"):
@@ -72,11 +141,6 @@ def _mse_rule(x, y, reduction="mean"):
 defop("mse_loss", lambda x, y, reduction="mean": _reduce((x - y) ** 2, reduction),
       _mse_rule, _mse_vjp, node="MseLossBackward0", save=(0, 1), sharding="batch_loss",
       layout_rule=layout.elementwise)
-
-
-def _pair(c, gx):
-    """(grad input, grad target) for a loss whose target gradient is minus the input's."""
-    return (gx if c.needs[0] else None, -gx if c.needs[1] else None)
 
 
 # ---- smooth L1 and Huber: quadratic within a width of the target, linear beyond ---------------
@@ -116,21 +180,15 @@ def _huber(x, y, delta):
     return np.where(z < delta, 0.5 * z * z, delta * (z - 0.5 * delta))
 
 
-def _clipped_difference(c, width):
-    diff = c[0] - c[1]
-    return call("where", diff.abs() >= width, diff.sign() * width, diff)  # (NaN: NaN, as torch)
-
-
 def _smooth_l1_vjp(c, g):
-    beta = c.attrs["beta"]
-    return _pair(c, _scale_back(c, g) * (_clipped_difference(c, beta) / beta))
+    return _backward_pair(c, "smooth_l1_loss_backward", g, width=c.attrs["beta"])
 
 
 def _huber_vjp(c, g):
     # torch's backward kernel takes only operands of one dtype (its forward takes two)
     first, other = c.dtypes[:2] if c.needs[0] else c.dtypes[1::-1]
     require_one_dtype(first, other)
-    return _pair(c, _scale_back(c, g) * _clipped_difference(c, c.attrs["delta"]))
+    return _backward_pair(c, "huber_loss_backward", g, width=c.attrs["delta"])
 
 
 defop("smooth_l1_loss",
@@ -224,7 +282,9 @@ def _bce_backward_vjp(c, grad):
 
 
 def _bce_rule(x, y, weight=None, reduction="mean"):
-    meta = _loss_rule("bce")(x, y, weight, reduction=reduction)
+    meta = _loss_rule("bce")(x, y, reduction=reduction)
+    if weight is not None:
+        _into_loss(x.shape, broadcast_shapes(x.shape, weight.shape))
     require_one_dtype(x.dtype, y.dtype)
     require_float("binary_cross_entropy", x.dtype)
     return meta  # (a weight of another dtype multiplies the loss in place)
@@ -255,18 +315,20 @@ def _bce_logits_forward(x, y, weight=None, pos_weight=None, reduction="mean"):
 
 
 def _bce_logits_vjp(c, g):
+    """torch's formulas: the derivative, times g, then the weight and 1/N in place."""
     x, y, w, pw = c[0], c[1], c[2], c[3]
-    s = x.sigmoid()
-    if pw is None:  # torch's formulas: g first, then the weight and 1/N in place
-        n = _mean_count(c)
-        return (_scaled_in_place((s - y) * g, w, n) if c.needs[0] else None,
-                _scaled_in_place(-x * g, w, n) if c.needs[1] else None, None, None)
-    gs = _scale_back(c, g)
-    if w is not None:
-        gs = gs * w
-    gx = gs * (s * (pw * y + 1 - y) - pw * y) if c.needs[0] else None
-    # d/dy = pw*softplus(-x) - softplus(x)
-    gy = gs * (pw * (-s.log()) - (-(1 - s).log())) if c.needs[1] else None
+    n = _mean_count(c)
+    gx = gy = None
+    if c.needs[0]:
+        if pw is None:
+            gx = x.sigmoid() - y
+        else:
+            t = pw * y
+            gx = (t + 1 - y) * x.sigmoid() - t
+        gx = _scaled_in_place(gx * g, w, n)
+    if c.needs[1]:  # (log_sigmoid, finite where 1 - sigmoid(x) rounds to 0)
+        gy = -x if pw is None else call("log_sigmoid", -x) - call("log_sigmoid", x) * pw
+        gy = _scaled_in_place(gy * g, w, n)
     return gx, gy, None, None
 
 
@@ -281,11 +343,22 @@ def _scaled_in_place(t, w, n: int):
 def _bce_logits_rule(x, y, weight=None, pos_weight=None, reduction="mean"):
     """torch's loss is log_sigmoid(input), then (1 - target) of the target's dtype multiplied
     by the input in place: the target's dtype."""
-    meta = _loss_rule("bce")(x, y, weight, pos_weight, reduction=reduction)
+    meta = _loss_rule("bce")(x, y, reduction=reduction)
+    if pos_weight is not None:  # torch's (pos_weight - 1) * target, added into the loss
+        _into_loss(y.shape, broadcast_shapes(pos_weight.shape, y.shape))
+    if weight is not None:  # the loss multiplied by it in place
+        _into_loss(y.shape, broadcast_shapes(y.shape, weight.shape))
     require_float("log_sigmoid_cpu", x.dtype)
     loss = _sub_rule(Meta(y.shape, y.dtype), y)
     require_castable(x.dtype, loss.dtype)
     return Meta(meta.shape, loss.dtype)
+
+
+def _into_loss(shape, broadcast) -> None:
+    """torch's in-place step into the loss: what it writes has the loss's shape."""
+    if tuple(broadcast) != tuple(shape):
+        raise RuntimeError(f"output with shape {list(shape)} doesn't match the broadcast shape "
+                           f"{list(broadcast)}")
 
 
 defop("binary_cross_entropy_with_logits", _bce_logits_forward, _bce_logits_rule, _bce_logits_vjp,

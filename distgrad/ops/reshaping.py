@@ -211,7 +211,7 @@ def block_diag(*tensors):
 
 def broadcast_shapes(*shapes):
     """The shape tensors of these shapes broadcast to (torch's checks and words)."""
-    shapes = [(s,) if isinstance(s, int) else tuple(s) for s in shapes]
+    given, shapes = shapes, [(s,) if isinstance(s, int) else tuple(s) for s in shapes]
     for s in shapes:
         for n in s:
             if n < 0:
@@ -224,7 +224,8 @@ def broadcast_shapes(*shapes):
                 continue
             if out[i] != 1:
                 raise RuntimeError(f"Attempting to broadcast a dimension of length {s[i]} at {i}! "
-                                   f"Mismatching argument at index {k} had {s}; but expected "
+                                   f"Mismatching argument at index {k} had "
+                                   f"{s if isinstance(given[k], int) else given[k]}; but expected "
                                    f"shape should be broadcastable to {out}")
             out[i] = s[i]
     return Size(out)

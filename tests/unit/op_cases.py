@@ -724,6 +724,47 @@ for _red in ("mean", "sum", "none"):
         covers="binary_cross_entropy_with_logits")
     case(f"nll_loss_{_red}", (lambda r: lambda T, x, t: nnf(T).nll_loss(x, t, reduction=r))(_red),
          F(4, 3), I(4, hi=3), covers=("nll_loss", "one_hot", "nll_weights", "masked_fill", "eq"))
+def _loss_gradient(name, reduction, **kw):
+    """A loss's input and target gradients taken with create_graph: torch's <loss>_backward
+    op (MseLossBackwardBackward0 ...), and its own gradients."""
+    def fn(T, x, y):
+        loss = getattr(nnf(T), name)(x, y, reduction=reduction, **kw)
+        gx, gy = T.autograd.grad(loss * 1.5 if reduction != "none" else loss,
+                                 (x, y), T.ones_like(loss) if reduction == "none" else None,
+                                 create_graph=True)
+        return gx * y + gy * gy
+    return fn
+
+
+for _red in ("mean", "sum", "none"):
+    case(f"mse_loss_backward_{_red}", _loss_gradient("mse_loss", _red), F(3, 4), F(3, 4),
+         covers=("mse_loss", "mse_loss_backward"), fd=False)
+    case(f"smooth_l1_loss_backward_{_red}", _loss_gradient("smooth_l1_loss", _red, beta=0.5),
+         F(3, 4), F(3, 4), covers=("smooth_l1_loss", "smooth_l1_loss_backward"), fd=False)
+    case(f"huber_loss_backward_{_red}", _loss_gradient("huber_loss", _red, delta=0.7),
+         F(3, 4), F(3, 4), covers=("huber_loss", "huber_loss_backward"), fd=False)
+def _loss_backward_op(name, reduction, **width):
+    """torch's <loss>_backward op called as it is (its finite differences)."""
+    def fn(T, g, x, y):
+        if T.__name__ == "torch":
+            return getattr(T.ops.aten, f"{name}_backward")(
+                g, x, y, ("none", "mean", "sum").index(reduction), *width.values())
+        from distgrad.autograd.record import call
+
+        norm = x.numel() if reduction == "mean" else 1
+        return call(f"{name}_backward", g, x, y, norm=norm, reduction=reduction, **width)
+    return fn
+
+
+for _red, _g in (("none", F(3, 4)), ("mean", F())):
+    case(f"mse_loss_backward_op_{_red}", _loss_backward_op("mse_loss", _red), _g, F(3, 4),
+         F(3, 4), covers="mse_loss_backward")
+    case(f"smooth_l1_loss_backward_op_{_red}", _loss_backward_op("smooth_l1_loss", _red, width=0.5),
+         _g, F(3, 4), F(3, 4, lo=4, hi=5), covers="smooth_l1_loss_backward")
+    case(f"huber_loss_backward_op_{_red}", _loss_backward_op("huber_loss", _red, width=0.7), _g,
+         F(3, 4), F(3, 4, lo=4, hi=5), covers="huber_loss_backward")
+
+
 case("bce_weight", lambda T, x, y, w: nnf(T).binary_cross_entropy(x, y, weight=w),
      Arg("f", (3, 4), 0.1, 0.9), K(3, 4, lo=0, hi=1), K(4, lo=0.5, hi=2),
      covers=("binary_cross_entropy", "binary_cross_entropy_backward"))
