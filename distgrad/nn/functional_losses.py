@@ -3,8 +3,9 @@ them: cosine embedding, margin ranking, hinge embedding, soft margin, multi-labe
 multi-margin, multi-label margin, triplet margin (with a p-norm or any distance function),
 Gaussian and Poisson NLL.
 
-The values and gradients are torch's; the grad_fn is the last composed step's (torch runs
-most of these as one kernel with a node of its own, e.g. SoftMarginLossBackward0).
+The values and gradients are torch's, and so are the nodes: soft margin, multi-margin and
+multi-label margin are ops of their own (ops/nn.py), as torch's kernels are; the others are
+composites in torch too.
 """
 from __future__ import annotations
 
@@ -13,11 +14,11 @@ from typing import Callable, Optional, Union
 
 from .. import dtypes
 from ..autograd.grad_mode import is_grad_enabled, no_grad
+from ..autograd.record import call
 from ..ops.functions import where
-from ..ops.rules import not_implemented, require_float, require_scalar_type
+from ..ops.rules import not_implemented, require_float, require_scalar_type, require_tensor
 from ..tensor import Tensor
 from .functional import (_apply_reduction, _reduction, logsigmoid, pairwise_distance)
-from .functional_layers import home
 
 __all__ = ["cosine_embedding_loss", "margin_ranking_loss", "hinge_embedding_loss",
            "soft_margin_loss", "multilabel_soft_margin_loss", "multi_margin_loss",
@@ -36,7 +37,7 @@ def cosine_embedding_loss(input1: Tensor, input2: Tensor, target: Tensor, margin
     """1 - cos(x1, x2) where target is 1, max(0, cos - margin) where it is -1."""
     reduction = _reduction(reduction, size_average, reduce)
     if target.ndim not in (0, 1):
-        raise RuntimeError(f"{target.ndim}D target tensor expected, multi-target not supported")
+        raise RuntimeError("0D or 1D target tensor expected, multi-target not supported")
     if target.ndim == 1 and (input1.ndim != 2 or input2.ndim != 2):
         raise RuntimeError(f"1D target tensor expects 2D input tensors, but found inputs with "
                            f"sizes {list(input1.shape)} and {list(input2.shape)}.")
@@ -79,13 +80,12 @@ def hinge_embedding_loss(input: Tensor, target: Tensor, margin: float = 1.0, siz
 
 def soft_margin_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
                      reduction: str = "mean") -> Tensor:
-    """log(1 + exp(-target · x)): torch computes it in place in a tensor like the input, so of
-    the input's dtype and shape."""
+    """log(1 + exp(-target · x)), in a tensor like the input (its dtype and shape)."""
     reduction = _reduction(reduction, size_average, reduce)
     if target.requires_grad and is_grad_enabled():  # (torch's kernel has no target gradient)
         raise RuntimeError("The function 'soft_margin_loss' is not differentiable with respect "
                            "to argument 'target'. This input cannot have requires_grad True.")
-    return _apply_reduction(input._as_written((-input * target).exp().log1p()), reduction)
+    return call("soft_margin_loss", input, target, reduction=reduction)
 
 
 def multilabel_soft_margin_loss(input: Tensor, target: Tensor, weight: Optional[Tensor] = None,
@@ -113,23 +113,12 @@ def multi_margin_loss(input: Tensor, target: Tensor, p: int = 1, margin: float =
         raise ValueError("only p == 1 and p == 2 supported")
     if weight is not None and weight.ndim != 1:
         raise ValueError("weight must be one-dimensional")
+    if weight is not None and weight.requires_grad and is_grad_enabled():
+        raise RuntimeError("The function 'multi_margin_loss' is not differentiable with respect "
+                           "to argument 'weight'. This input cannot have requires_grad True.")
     _multi_margin_checks(input, target, weight)
-    squeeze = input.ndim <= 1
-    x = input.reshape(1, -1) if squeeze else input
-    n, c = x.shape
-    y = target.reshape(n, 1)
-    z = (margin - x.gather(1, y) + x).clamp_min(0)
-    if p == 2:
-        z = z * z
-    if weight is not None:
-        z = z * weight[y.reshape(-1)].reshape(n, 1)
-    from ..creation import arange
-
-    z = where(arange(c, device=home(x)) == y, _zeros_like(z), z)
-    loss = z.sum(1) / c
-    if squeeze and reduction == "none":
-        loss = loss.reshape(target.shape)
-    return _apply_reduction(loss, reduction)
+    return call("multi_margin_loss", input, target, weight, p=p, margin=margin,
+                reduction=reduction)
 
 
 def _check_vector_or_matrix(input: Tensor) -> None:
@@ -170,21 +159,14 @@ def multilabel_margin_loss(input: Tensor, target: Tensor, size_average=None, red
     if tuple(t.shape) != tuple(x.shape):
         raise RuntimeError(f"inconsistent target size: {list(target.shape)} for input of size: "
                            f"{list(input.shape)}")
+    classes = x.shape[1]
+    if target.numel() and (int(target.min()) < -1 or int(target.max()) >= classes):
+        raise RuntimeError("argument #2 'target' is out of range")
     require_float("multilabel_margin_loss_forward_out_frame", input.dtype)
+    if input.dtype in dtypes.LOW_FLOATS:  # (its CPU kernel has none)
+        raise not_implemented("multilabel_margin_loss_forward_out_frame", input.dtype)
     require_scalar_type(dtypes.int64, target)
-    from ..creation import arange
-
-    n, c = x.shape
-    valid = (t >= 0).to(t.dtype).cumprod(1) > 0  # the indices before the first -1
-    picks = t.clamp_min(0)
-    is_target = ((picks.unsqueeze(-1) == arange(c, device=home(x)))
-                 & valid.unsqueeze(-1)).any(1)
-    hinge = (1 - x.gather(1, picks).unsqueeze(2) + x.unsqueeze(1)).clamp_min(0)
-    mask = valid.unsqueeze(2) & (~is_target).unsqueeze(1)
-    loss = where(mask, hinge, _zeros_like(hinge)).sum((1, 2)) / c
-    if squeeze:
-        loss = loss.reshape(())
-    return _apply_reduction(loss, reduction)
+    return call("multilabel_margin_loss", input, target, reduction=reduction)
 
 
 def triplet_margin_loss(anchor: Tensor, positive: Tensor, negative: Tensor, margin: float = 1.0,
@@ -193,6 +175,10 @@ def triplet_margin_loss(anchor: Tensor, positive: Tensor, negative: Tensor, marg
     """max(0, margin + d(a, p) - d(a, n)), d the pairwise p-distance (with swap, d(a, n) is
     at most d(p, n))."""
     reduction = _reduction(reduction, size_average, reduce)
+    _check_margin(margin)
+    for position, (arg, t) in enumerate(zip(("anchor", "positive", "negative"),
+                                            (anchor, positive, negative)), 1):
+        require_tensor("triplet_margin_loss", arg, position, t)  # (torch's op takes no other)
     _check_triplet(margin, anchor, positive, negative)
     d_p = pairwise_distance(anchor, positive, p, eps)
     d_n = pairwise_distance(anchor, negative, p, eps)
@@ -201,9 +187,13 @@ def triplet_margin_loss(anchor: Tensor, positive: Tensor, negative: Tensor, marg
     return _apply_reduction((margin + d_p - d_n).clamp_min(0), reduction)
 
 
-def _check_triplet(margin: float, anchor: Tensor, positive: Tensor, negative: Tensor) -> None:
+def _check_margin(margin: float) -> None:
     if margin <= 0:
         raise ValueError(f"margin must be greater than 0, got {margin}")
+
+
+def _check_triplet(margin: float, anchor: Tensor, positive: Tensor, negative: Tensor) -> None:
+    _check_margin(margin)
     dims = (anchor.ndim, positive.ndim, negative.ndim)
     if len(set(dims)) != 1:
         raise RuntimeError("The anchor, positive, and negative tensors are expected to have the "

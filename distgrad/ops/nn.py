@@ -7,9 +7,10 @@ from .. import dtypes
 from ..autograd import grad_mode
 from ..autograd.record import call
 from . import layout, rounding
-from .math import _sub_rule
-from .rules import (broadcast_shapes, not_implemented, numel, require_castable, require_float,
-                    require_one_dtype, require_scalar_type, unbroadcast, zeros_grad)
+from .math import _neg_rule, _not_implemented, _sub_rule
+from .rules import (broadcast_shapes, float_dtype, not_implemented, numel, require_castable,
+                    require_float, require_one_dtype, require_scalar_type, unbroadcast,
+                    zeros_grad)
 from .table import Meta, defop, half_as_float, low_common
 
 _REDUCTIONS = ("none", "mean", "sum")
@@ -536,3 +537,160 @@ def _nll_weights_op(target, weight, classes, dtype, ignore_index=-100):
 defop("nll_weights", _nll_weights_op,
       lambda target, weight, classes, dtype, ignore_index=-100: Meta(target.shape,
                                                                     dtypes.from_name(dtype)))
+
+
+# ---- soft margin: log(1 + exp(-y·x)), in a tensor like the input ------------------------------
+
+def _soft_margin_rule(x, y, reduction="mean"):
+    """torch's steps into a tensor like the input: -x, times y, exp, log1p."""
+    _neg_rule(x)
+    _into_loss(x.shape, broadcast_shapes(x.shape, y.shape))
+    require_castable(float_dtype(dtypes.result_type((x, y))), x.dtype)
+    return Meta(x.shape if reduction == "none" else (), x.dtype)
+
+
+def _soft_margin_forward(x, y, reduction="mean"):
+    loss = rounding.log1p(rounding.exp(-x * y)).astype(x.dtype)
+    return _reduce(loss, reduction).astype(x.dtype)
+
+
+def _soft_margin_backward(g, x, y, norm, reduction):
+    """torch's kernel: -1/N · y · z / (1 + z) · g, z = exp(-y·x)."""
+    z = rounding.exp(-y * x).astype(x.dtype)
+    return (y * z * x.dtype.type(-1.0 / norm) / (z + 1) * g).astype(x.dtype)
+
+
+def _soft_margin_vjp(c, g):
+    attrs = dict(norm=_mean_count(c), reduction=c.attrs.get("reduction", "mean"))
+    return call("soft_margin_loss_backward", g, c[0], c[1], **attrs), None
+
+
+def _soft_margin_second(t, x, y, attrs):
+    z = (x * -y).exp()
+    return t * (y * y) * z / ((z + 1) * (z + 1))
+
+
+defop("soft_margin_loss", _soft_margin_forward, _soft_margin_rule, _soft_margin_vjp,
+      node="SoftMarginLossBackward0", save=(0, 1), differentiable=(0,))
+defop("soft_margin_loss_backward", _soft_margin_backward,
+      lambda g, x, y, **_: Meta(x.shape, x.dtype),
+      _loss_backward_vjp("soft_margin_loss_backward", _soft_margin_second),
+      node="SoftMarginLossBackwardBackward0", save=(0, 1, 2), differentiable=(0, 1))
+
+
+# ---- multi-class margins: torch's kernels, whose gradients torch does not differentiate --------
+
+def _rows(x, target):
+    """A sample's scores as a batch of one, and the class indices as a vector."""
+    return np.atleast_2d(x).reshape(-1, max(x.shape[-1] if x.ndim else 1, 1)), \
+        np.atleast_1d(target).reshape(-1)
+
+
+def _per_sample(loss, x, target, reduction):
+    if reduction == "none":
+        return loss.reshape(np.shape(target) if x.ndim <= 1 else (len(loss),))
+    return _reduce(loss, reduction).astype(x.dtype)
+
+
+def _multi_margin_terms(x, target, p, margin, weight):
+    """Each sample's margin violations max(0, margin - x[y] + x[i]) over i ≠ y, and the
+    derivative of their p-th power (times the class weight)."""
+    rows, t = _rows(x, target)
+    n, c = rows.shape
+    if np.any((t < 0) | (t >= c)):
+        raise RuntimeError("target out of range")
+    picked = rows[np.arange(n), t][:, None]
+    z = rows.dtype.type(margin) - picked + rows
+    z[np.arange(n), t] = 0
+    active = z > 0
+    h = np.where(active, z if p == 1 else z * z, 0).astype(rows.dtype)
+    dh = np.where(active, 1 if p == 1 else 2 * z, 0).astype(rows.dtype)
+    if weight is not None:
+        w = np.ravel(weight)[t][:, None]
+        h, dh = h * w, dh * w
+    return h, dh, t
+
+
+def _multi_margin_forward(x, target, weight=None, p=1, margin=1.0, reduction="mean"):
+    h, _, _ = _multi_margin_terms(x, target, p, margin, weight)
+    c = h.shape[1]
+    return _per_sample(h.sum(1) / h.dtype.type(c), x, target, reduction)
+
+
+def _multi_margin_backward(g, x, target, weight=None, p=1, margin=1.0, reduction="mean"):
+    """torch's multi_margin_loss_backward: each violation's derivative / C (/ N for a
+    mean) on its class, minus their sum on the target's, times g."""
+    _, dh, t = _multi_margin_terms(x, target, p, margin, weight)
+    n, c = dh.shape
+    dh = dh * dh.dtype.type(1.0 / (n * c) if reduction == "mean" else 1.0 / c)
+    dh[np.arange(n), t] = 0 - dh.sum(1)  # (+0 where nothing was taken off, as torch's)
+    g = np.asarray(g)
+    dh = dh * (g.reshape(-1, 1) if reduction == "none" and g.ndim else g)
+    return dh.reshape(x.shape)
+
+
+def _multi_margin_vjp(c, g):
+    return call("multi_margin_loss_backward", g, c[0], c[1], c[2], **c.attrs), None, None
+
+
+def _multi_margin_rule(x, target, weight=None, p=1, margin=1.0, reduction="mean"):
+    shape = (tuple(target.shape) if x.ndim <= 1 else (x.shape[0],)) if reduction == "none" \
+        else ()
+    return Meta(shape, x.dtype)
+
+
+defop("multi_margin_loss", _multi_margin_forward, _multi_margin_rule, _multi_margin_vjp,
+      node="MultiMarginLossBackward0", save=(0, 1, 2), differentiable=(0,))
+defop("multi_margin_loss_backward", _multi_margin_backward,
+      lambda g, x, target, weight=None, **_: Meta(x.shape, x.dtype),
+      _not_implemented("multi_margin_loss_backward"), node="torch::autograd::NotImplemented",
+      number_edges=False)
+
+
+def _multilabel_terms(x, target):
+    """Each sample's violations 1 - x[j] + x[i] > 0 over its targets j (the indices before
+    the first -1) and the classes i that are none of them, as [sample, j slot, i]."""
+    rows, _ = _rows(x, target)
+    n, c = rows.shape
+    t = np.reshape(target, (n, c))
+    valid = np.cumprod(t >= 0, axis=1).astype(bool)
+    picks = np.where(valid, t, 0)
+    is_target = np.zeros((n, c + 1), bool)  # (column c: where the slots past -1 go)
+    np.put_along_axis(is_target, np.where(valid, t, c), True, axis=1)
+    z = 1 - np.take_along_axis(rows, picks, 1)[:, :, None] + rows[:, None, :]
+    active = valid[:, :, None] & ~is_target[:, None, :c] & (z > 0)
+    return z, active, picks
+
+
+def _multilabel_margin_forward(x, target, reduction="mean"):
+    z, active, _ = _multilabel_terms(x, target)
+    c = z.shape[2]
+    loss = np.where(active, z, 0).sum((1, 2)).astype(x.dtype) / x.dtype.type(c)
+    return _per_sample(loss, x, np.zeros(()) if x.ndim <= 1 else target, reduction)
+
+
+def _multilabel_margin_backward(g, x, target, reduction="mean"):
+    """torch's multilabel_margin_loss_backward: 1/C (/ N for a mean) for each violation,
+    added on its class and taken off its target's, times g."""
+    _, active, picks = _multilabel_terms(x, target)
+    n, _, c = active.shape
+    unit = x.dtype.type(1.0 / (n * c) if reduction == "mean" else 1.0 / c)
+    grad = active.sum(1) * unit
+    np.add.at(grad, (np.arange(n)[:, None], picks), -active.sum(2) * unit)
+    g = np.asarray(g)
+    grad = grad * (g.reshape(-1, 1) if reduction == "none" and g.ndim else g)
+    return grad.astype(x.dtype).reshape(x.shape)
+
+
+def _multilabel_margin_rule(x, target, reduction="mean"):
+    shape = (x.shape[0],) if reduction == "none" and x.ndim == 2 else ()
+    return Meta(shape, x.dtype)
+
+
+defop("multilabel_margin_loss", _multilabel_margin_forward, _multilabel_margin_rule,
+      lambda c, g: (call("multilabel_margin_loss_backward", g, c[0], c[1], **c.attrs), None),
+      node="MultilabelMarginLossBackward0", save=(0, 1), differentiable=(0,))
+defop("multilabel_margin_loss_backward", _multilabel_margin_backward,
+      lambda g, x, target, **_: Meta(x.shape, x.dtype),
+      _not_implemented("multilabel_margin_loss_backward"), node="torch::autograd::NotImplemented",
+      number_edges=False)

@@ -765,6 +765,48 @@ for _red, _g in (("none", F(3, 4)), ("mean", F())):
          F(3, 4), F(3, 4, lo=4, hi=5), covers="huber_loss_backward")
 
 
+def _margin_gradient(loss, leaf=False):
+    """A margin loss's input gradient taken with create_graph (torch's node for it: soft
+    margin's backward, or NotImplemented for the multi-class margins' backwards, which
+    `leaf` takes on a leaf of the case's own: nothing differentiates it)."""
+    def fn(T, x, *rest):
+        if leaf:
+            x = x.detach().requires_grad_()
+        return T.autograd.grad(loss(T, x, *rest) * 1.5, x, create_graph=True)[0]
+    return fn
+
+
+_soft_margin = lambda T, x, y: nnf(T).soft_margin_loss(x, (y * 2 - 1).to(x.dtype))  # noqa: E731
+_multi_margin = lambda T, x, y: nnf(T).multi_margin_loss(x, y, p=2, margin=0.7)  # noqa: E731
+_multilabel_margin = lambda T, x: nnf(T).multilabel_margin_loss(  # noqa: E731
+    x, T.tensor([[3, 0, -1, 1], [1, 2, 3, 0], [-1, 1, 1, 1]]))
+case("soft_margin_loss", _soft_margin, F(3, 4), I(3, 4, hi=2), covers="soft_margin_loss")
+case("soft_margin_loss_backward", _margin_gradient(_soft_margin), F(3, 4), I(3, 4, hi=2),
+     covers=("soft_margin_loss", "soft_margin_loss_backward"), fd=False)
+
+
+def _soft_margin_backward(T, g, x, y):
+    """torch's soft_margin_loss_backward called as it is (its finite differences)."""
+    y = (y * 2 - 1).to(x.dtype)
+    if T.__name__ == "torch":
+        return T.ops.aten.soft_margin_loss_backward(g, x, y, 1)
+    from distgrad.autograd.record import call
+
+    return call("soft_margin_loss_backward", g, x, y, norm=x.numel(), reduction="mean")
+
+
+case("soft_margin_loss_backward_op", _soft_margin_backward, F(), F(3, 4), I(3, 4, hi=2),
+     covers="soft_margin_loss_backward")
+case("multi_margin_loss", _multi_margin, F(4, 5), I(4, hi=5), covers="multi_margin_loss",
+     grad2=False)
+case("multi_margin_loss_backward", _margin_gradient(_multi_margin, leaf=True), K(4, 5),
+     I(4, hi=5), covers=("multi_margin_loss", "multi_margin_loss_backward"), fd=False, grad2=False)
+case("multilabel_margin_loss", _multilabel_margin, F(3, 4), covers="multilabel_margin_loss",
+     grad2=False)
+case("multilabel_margin_loss_backward", _margin_gradient(_multilabel_margin, leaf=True),
+     K(3, 4), covers=("multilabel_margin_loss", "multilabel_margin_loss_backward"), fd=False,
+     grad2=False)
+
 case("bce_weight", lambda T, x, y, w: nnf(T).binary_cross_entropy(x, y, weight=w),
      Arg("f", (3, 4), 0.1, 0.9), K(3, 4, lo=0, hi=1), K(4, lo=0.5, hi=2),
      covers=("binary_cross_entropy", "binary_cross_entropy_backward"))

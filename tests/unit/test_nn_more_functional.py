@@ -78,15 +78,15 @@ for red in ("none", "mean", "sum"):
     case(f"hinge_embedding_{red}", (lambda r: lambda T, x, y: nnf(T).hinge_embedding_loss(
         x, (y * 2 - 1).to(x.dtype), margin=0.7, reduction=r))(red), F(3, 4), I(3, 4, hi=2))
     case(f"soft_margin_{red}", (lambda r: lambda T, x, y: nnf(T).soft_margin_loss(
-        x, (y * 2 - 1).to(x.dtype), reduction=r))(red), F(3, 4), I(3, 4, hi=2))
+        x, (y * 2 - 1).to(x.dtype), reduction=r))(red), F(3, 4), I(3, 4, hi=2), node=True)
     case(f"multilabel_soft_margin_{red}", (lambda r: lambda T, x, y, w: nnf(
         T).multilabel_soft_margin_loss(x, y.to(x.dtype), w, reduction=r))(red), F(3, 4),
         I(3, 4, hi=2), P(4))
     case(f"multi_margin_{red}", (lambda r: lambda T, x, y: nnf(T).multi_margin_loss(
-        x, y, reduction=r))(red), F(4, 5), I(4, hi=5), grad2=False)
+        x, y, reduction=r))(red), F(4, 5), I(4, hi=5), grad2=False, node=True)
     case(f"multilabel_margin_{red}", (lambda r: lambda T, x: nnf(T).multilabel_margin_loss(
         x, T.tensor([[3, 0, -1, 1], [1, 2, 3, 0], [-1, 1, 1, 1]]), reduction=r))(red), F(3, 4),
-        grad2=False)
+        grad2=False, node=True)
     case(f"triplet_margin_{red}", (lambda r: lambda T, a, p, n: nnf(T).triplet_margin_loss(
         a, p, n, margin=0.8, reduction=r))(red), F(4, 3), F(4, 3), F(4, 3))
     case(f"gaussian_nll_{red}", (lambda r: lambda T, x, y, v: nnf(T).gaussian_nll_loss(
@@ -94,9 +94,9 @@ for red in ("none", "mean", "sum"):
     case(f"poisson_nll_{red}", (lambda r: lambda T, x, y: nnf(T).poisson_nll_loss(
         x, y, reduction=r))(red), F(3, 4), P(3, 4))
 case("multi_margin_p2_weight", lambda T, x, y, w: nnf(T).multi_margin_loss(
-    x, y, p=2, margin=0.5, weight=w), F(4, 5), I(4, hi=5), K(5, lo=0.5), grad2=False)
+    x, y, p=2, margin=0.5, weight=w), F(4, 5), I(4, hi=5), K(5, lo=0.5), grad2=False, node=True)
 case("multi_margin_1d", lambda T, x: nnf(T).multi_margin_loss(x, T.tensor([2]), reduction="none"),
-     F(5), grad2=False)
+     F(5), grad2=False, node=True)
 case("triplet_margin_swap_p1", lambda T, a, p, n: nnf(T).triplet_margin_loss(
     a, p, n, p=1, swap=True, reduction="sum"), F(5, 3), F(5, 3), F(5, 3))
 case("cosine_embedding_1d", lambda T, a, b: nnf(T).cosine_embedding_loss(a, b, T.tensor(-1)),
