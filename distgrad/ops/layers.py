@@ -718,3 +718,47 @@ def _trilinear_vjp(c, g):
 defop("trilinear", lambda a, b, c, spec: np.einsum(spec, a, b, c, optimize=True),
       _trilinear_rule, _trilinear_vjp, node="TrilinearBackward0", save=(0, 1, 2),
       save_for={0: (1, 2), 1: (0, 2), 2: (0, 1)})
+
+
+# ---- weight norm: torch's fused _weight_norm_interface (dim first or last) ---------------------
+
+def _weight_norm_norms(v, dim):
+    """‖v‖ over every dim but `dim`, kept as size-1 dims (accumulated in float64)."""
+    axes = tuple(d for d in range(v.ndim) if d != dim)
+    wide = v.astype(np.float64)
+    return np.sqrt(np.sum(wide * wide, axis=axes, keepdims=True)).astype(v.dtype)
+
+
+def _weight_norm_interface(v, g, dim):
+    norms = _weight_norm_norms(v, dim)
+    return v * (np.reshape(g, norms.shape) / norms), norms
+
+
+def _weight_norm_interface_rule(v, g, dim):
+    shape = tuple(n if d == dim else 1 for d, n in enumerate(v.shape))
+    return Meta(v.shape, v.dtype), Meta(shape, v.dtype)
+
+
+def _weight_norm_interface_vjp(c, gw, _norms_grad=None):
+    """torch's _weight_norm_differentiable_backward. Taken with create_graph, the norms are
+    v's again, not the saved ones: torch's double backward takes those as constants, which
+    leaves out their derivative (its gradgradcheck fails); ours is the derivative."""
+    v, g, norms = c[0], c[1], c.outs[0]
+    dims = [d for d in range(v.ndim) if d != c.attrs["dim"]]
+    if grad_mode.is_grad_enabled() and v.requires_grad:
+        norms = v.norm(2, dim=dims, keepdim=True) if dims else v.abs()
+    per_dim_sums = (gw * v).sum(dims, keepdim=True) if dims else gw * v
+    flat = tuple(c.shapes[1]) != tuple(norms.shape)  # (a g of the right size, any shape)
+    gv = gg = None
+    if c.needs[0]:
+        gv = ((g.reshape(norms.shape) if flat else g) / norms) * \
+            (gw - v * (per_dim_sums / (norms * norms)))
+    if c.needs[1]:
+        gg = per_dim_sums / norms
+        gg = gg.reshape(c.shapes[1]) if flat else gg
+    return gv, gg
+
+
+defop("weight_norm_interface", _weight_norm_interface, _weight_norm_interface_rule,
+      _weight_norm_interface_vjp, node="WeightNormInterfaceBackward0", save=(0, 1),
+      save_out=(1,), n_out=2, nondiff_outputs=(1,))

@@ -807,6 +807,24 @@ case("multilabel_margin_loss_backward", _margin_gradient(_multilabel_margin, lea
      K(3, 4), covers=("multilabel_margin_loss", "multilabel_margin_loss_backward"), fd=False,
      grad2=False)
 
+def _weight_norm(dim):
+    """torch._weight_norm over the first or last dim: its fused kernel's node."""
+    def fn(T, v, g):
+        if T.__name__ == "torch":
+            return T._weight_norm(v, g, dim)
+        from distgrad.nn.utils.weight_norm import _weight_norm as weight_norm
+
+        return weight_norm(v, g, dim)
+    return fn
+
+
+# (torch's second derivatives leave out the norms' own: gradgradcheck fails there, not here)
+case("weight_norm_interface_dim0", _weight_norm(0), F(3, 4), P(3, 1),
+     covers="weight_norm_interface", grad2=False)
+case("weight_norm_interface_last", _weight_norm(2), F(2, 3, 4), P(1, 1, 4),
+     covers="weight_norm_interface", grad2=False)
+
+
 case("bce_weight", lambda T, x, y, w: nnf(T).binary_cross_entropy(x, y, weight=w),
      Arg("f", (3, 4), 0.1, 0.9), K(3, 4, lo=0, hi=1), K(4, lo=0.5, hi=2),
      covers=("binary_cross_entropy", "binary_cross_entropy_backward"))

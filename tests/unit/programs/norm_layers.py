@@ -4,7 +4,7 @@
 # parameters, the batch-of-one error, InstanceNorm with running statistics and affine,
 # GroupNorm, LayerNorm and RMSNorm variants, LocalResponseNorm, F.normalize and
 # F.batch_norm with no running statistics, gradients of inputs, and a spectral-normed
-# discriminator trained with a gradient penalty through LayerNorm.
+# critic trained with a gradient penalty through RMSNorm, and weight normalization.
 import distgrad as torch  # PyTorch: import torch
 nn, F = torch.nn, torch.nn.functional
 torch.manual_seed(13)
@@ -154,4 +154,18 @@ for step in range(3):
     print(step, round(loss.item(), 5), round(penalty.item(), 5), critic[0].parametrizations.weight.original.grad[0])
 critic.eval()
 print(critic(real).flatten(), critic[3].weight)
+
+# weight normalization: the parametrization, the older hooks, and a gradient's gradient
+WN = torch.nn.utils.parametrizations.weight_norm
+for dim in (0, 1, None):
+    layer = WN(nn.Linear(4, 3), dim=dim)
+    g, v = layer.parametrizations.weight.original0, layer.parametrizations.weight.original1
+    inp = torch.randn(2, 4, requires_grad=True)
+    gi, gg, gv = torch.autograd.grad(layer(inp).pow(2).sum(), (inp, g, v), create_graph=True)
+    print(dim, layer.weight.grad_fn.name(), g.shape, gg.grad_fn.name(), gv[0], gv.grad_fn.name())
+    print(torch.autograd.grad(gi.pow(2).sum(), (inp, g, v))[1:])
+    print(list(layer.state_dict()))
+hooked = nn.utils.weight_norm(nn.Conv1d(2, 3, 2))
+hooked(torch.randn(1, 2, 4)).sum().backward()
+print(hooked.weight.grad_fn.name(), hooked.weight_g.grad.flatten(), hooked.weight_v.grad[0])
 print("done")
