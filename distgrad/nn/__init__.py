@@ -31,7 +31,7 @@ from .loss import (CosineEmbeddingLoss, GaussianNLLLoss, HingeEmbeddingLoss, Mar
                    PoissonNLLLoss, SoftMarginLoss, TripletMarginLoss,
                    TripletMarginWithDistanceLoss)
 from .normalization import (BatchNorm3d, GroupNorm, InstanceNorm1d, InstanceNorm2d,
-                            InstanceNorm3d, LocalResponseNorm, CrossMapLRN2d)
+                            InstanceNorm3d, LocalResponseNorm, CrossMapLRN2d, SyncBatchNorm)
 from .padding import (CircularPad1d, CircularPad2d, CircularPad3d, ReflectionPad1d,
                       ReflectionPad2d, ReflectionPad3d, ReplicationPad1d, ReplicationPad2d,
                       ReplicationPad3d)
@@ -78,7 +78,7 @@ __all__ += ["PReLU", "GLU", "RReLU", "Softmax2d", "AlphaDropout", "FeatureAlphaD
             "LPPool3d", "FractionalMaxPool2d", "FractionalMaxPool3d",
             "MaxPool3d", "AvgPool3d", "AdaptiveAvgPool3d", "AdaptiveMaxPool3d",
             "EmbeddingBag", "Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d"]
-__all__ += ["TripletMarginWithDistanceLoss"]
+__all__ += ["TripletMarginWithDistanceLoss", "SyncBatchNorm"]
 __all__ += ["UninitializedParameter", "UninitializedBuffer", "LazyLinear", "LazyConv1d",
             "LazyConv2d", "LazyConv3d", "LazyConvTranspose1d", "LazyConvTranspose2d",
             "LazyConvTranspose3d", "LazyBatchNorm1d", "LazyBatchNorm2d", "LazyBatchNorm3d",

@@ -1,10 +1,11 @@
 # Normalization layers in a user's models: a CNN with BatchNorm2d trained and evaluated
 # (running statistics, momentum=None's cumulative average, num_batches_tracked, state_dict
-# round trips, reset_running_stats), BatchNorm1d without running statistics or affine
-# parameters, the batch-of-one error, InstanceNorm with running statistics and affine,
-# GroupNorm, LayerNorm and RMSNorm variants, LocalResponseNorm, F.normalize and
-# F.batch_norm with no running statistics, gradients of inputs, and a spectral-normed
-# critic trained with a gradient penalty through RMSNorm, and weight normalization.
+# round trips, reset_running_stats), its batch norms made SyncBatchNorm, BatchNorm1d
+# without running statistics or affine parameters, the batch-of-one error, InstanceNorm
+# with running statistics and affine, GroupNorm, LayerNorm and RMSNorm variants,
+# LocalResponseNorm, F.normalize and F.batch_norm with no running statistics, gradients of
+# inputs, a spectral-normed critic trained with a gradient penalty through RMSNorm, and
+# weight normalization.
 import distgrad as torch  # PyTorch: import torch
 nn, F = torch.nn, torch.nn.functional
 torch.manual_seed(13)
@@ -56,6 +57,13 @@ for momentum in (0.1, None):
     print(copy.bn.running_mean, copy.bn.running_var, copy.bn.num_batches_tracked)
 del state["bn.num_batches_tracked"]
 print(copy.load_state_dict(state, strict=False), copy.bn.num_batches_tracked)
+
+# a model's batch norms made SyncBatchNorm (one process: nothing to synchronize with)
+synced = nn.SyncBatchNorm.convert_sync_batchnorm(Net())
+print(synced.bn, synced.head[2], synced.bn.process_group)
+synced(images).sum().backward()
+print(synced.bn.running_mean, synced.head[2].num_batches_tracked, synced.conv.weight.grad[0, 0])
+tryp(lambda: nn.SyncBatchNorm(4)(torch.randn(4)))
 
 # batch statistics only: no running buffers, no affine parameters
 plain = nn.BatchNorm1d(3, track_running_stats=False, affine=False)
