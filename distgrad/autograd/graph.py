@@ -353,8 +353,9 @@ class Node(NodeHooks):
         # wrapped scalar with (None, 0)); `_slots` maps each edge back to its input position.
         edges, slots = [], []
         number_edges = op.number_edges(inputs) if callable(op.number_edges) else op.number_edges
-        # (torch's NotImplemented node has an edge for each input requiring grad, no other)
-        only_requiring = name == "torch::autograd::NotImplemented"
+        # (torch's NotImplemented node has an edge for each input requiring grad, no other;
+        # but set_'s, written by hand in torch, has one for each operand)
+        only_requiring = name == "torch::autograd::NotImplemented" and op.name != "set_"
         for i, (t, diff) in enumerate(zip(inputs, self._diff_mask(len(inputs)))):
             is_tensor = hasattr(t, "_storage")
             if not diff or (not is_tensor and not number_edges):

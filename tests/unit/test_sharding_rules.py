@@ -77,6 +77,11 @@ FALLS_BACK |= {"ctc_loss", "ctc_loss_backward"}
 # Attention's backward (ops/layers.py): a sharded attention's nodes are per shard, so it
 # runs on each worker's own tensors.
 FALLS_BACK |= {"scaled_dot_product_attention_backward"}
+# The margin losses torch runs as kernels of their own (ops/nn.py), and weight norm's norms
+# over all dims but one: gathered until a batch rule is worth it.
+FALLS_BACK |= {"soft_margin_loss", "soft_margin_loss_backward", "multi_margin_loss",
+               "multi_margin_loss_backward", "multilabel_margin_loss",
+               "multilabel_margin_loss_backward", "weight_norm_interface"}
 # Linear algebra (ops/decompositions.py): a factorization needs each whole matrix.
 FALLS_BACK |= {
     "cholesky", "cholesky_inverse", "cholesky_solve", "linalg_cholesky_ex", "linalg_det",

@@ -21,7 +21,7 @@ _LAYOUT = {
                   "Softshrink MultiheadAttention PReLU Softsign Tanhshrink Softmin Softmax "
                   "Softmax2d LogSoftmax",
     "batchnorm": "BatchNorm1d BatchNorm2d BatchNorm3d LazyBatchNorm1d LazyBatchNorm2d "
-                 "LazyBatchNorm3d normalization._BatchNorm lazy._LazyNormBase",
+                 "LazyBatchNorm3d SyncBatchNorm normalization._BatchNorm lazy._LazyNormBase",
     "container": "Sequential ModuleList ModuleDict ParameterList ParameterDict",
     "channelshuffle": "ChannelShuffle",
     "conv": "Conv1d Conv2d Conv3d ConvTranspose1d ConvTranspose2d ConvTranspose3d LazyConv1d "
