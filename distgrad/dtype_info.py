@@ -10,7 +10,17 @@ from . import dtypes
 from .tensor import Tensor
 
 
-class finfo:
+class _Info:
+    """What finfo and iinfo share: equal when of one dtype (torch compares them so), and so
+    unhashable, as torch's."""
+
+    def __eq__(self, other) -> bool:
+        return type(other) is type(self) and other.dtype == self.dtype
+
+    __hash__ = None
+
+
+class finfo(_Info):
     """torch.finfo: a float dtype's limits (the default dtype's when given none)."""
 
     def __init__(self, type: dtypes.dtype = None) -> None:  # noqa: A002  (torch's name)
@@ -33,7 +43,7 @@ class finfo:
                 f"tiny={self.tiny:g}, dtype={self.dtype})")
 
 
-class iinfo:
+class iinfo(_Info):
     """torch.iinfo: an integer dtype's limits."""
 
     def __init__(self, type: dtypes.dtype) -> None:  # noqa: A002

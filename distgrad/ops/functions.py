@@ -214,6 +214,10 @@ def equal(input, other) -> bool:
 
 
 def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False) -> bool:
+    _check_closeness("allclose", input, other, rtol, atol)
+    from .rules import broadcast_shapes
+
+    broadcast_shapes(tuple(input.shape), tuple(other.shape))  # (torch's isclose broadcasts)
     return builtins.bool(np.allclose(input._numpy_value(), other._numpy_value(), rtol, atol,
                                      equal_nan))
 
@@ -221,7 +225,22 @@ def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False) -> bool:
 def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
     from ..creation import tensor
 
+    _check_closeness("isclose", input, other, rtol, atol)
     return tensor(np.isclose(input._numpy_value(), np.asarray(other), rtol, atol, equal_nan))
+
+
+def _check_closeness(name: str, input, other, rtol, atol) -> None:
+    """torch's checks of isclose's arguments: a tensor of input's dtype (no promotion: an
+    integer tensor against a float one is refused), tolerances not below zero."""
+    if not isinstance(other, Tensor):
+        raise TypeError(f"{name}(): argument 'other' (position 2) must be Tensor, not "
+                        f"{type(other).__name__}")
+    if input.dtype is not other.dtype:
+        raise RuntimeError(f"{input.dtype.long_name} did not match {other.dtype.long_name}")
+    for what, tolerance in (("rtol", rtol), ("atol", atol)):
+        if tolerance < 0:
+            raise RuntimeError(f"{what} must be greater than or equal to zero, but got "
+                               f"{tolerance:g}")
 
 
 def nonzero(input, *, as_tuple=False):

@@ -738,3 +738,24 @@ INTEGER_ACTIVATIONS = {
 def test_activations_and_dropout_of_integers(name):
     """No kernel of torch's takes them (dropout scales its integer mask in place)."""
     same(lambda t: attempt(INTEGER_ACTIVATIONS[name], t))
+
+
+def test_finfo_and_iinfo_compare_by_dtype():
+    same(lambda t: (t.finfo(t.float32) == t.finfo(t.float32), t.finfo() == t.finfo(t.float32),
+                    t.finfo(t.float16) != t.finfo(t.float32), t.iinfo(t.int8) == t.iinfo(t.int8),
+                    t.iinfo(t.int8) == t.iinfo(t.int16), t.finfo(t.float32) == 1,
+                    attempt(hash, t.finfo(t.float32)).type))
+
+
+def test_isclose_checks_its_arguments_as_torch():
+    """No promotion (an integer tensor against a float one is refused), no negative
+    tolerance, no number for other; allclose broadcasts."""
+    def scenario(t):
+        a = t.tensor([1.0, 2.0])
+        return [attempt(fn) for fn in (
+            lambda: t.isclose(a.long(), a), lambda: t.allclose(a, a.double()),
+            lambda: t.isclose(a, a, rtol=-1), lambda: t.isclose(a, a, atol=-0.5),
+            lambda: t.isclose(a, 1.0), lambda: t.allclose(a, t.ones(3)),
+            lambda: t.allclose(a, a[None]), lambda: a.isclose(a))]
+
+    same(scenario)
