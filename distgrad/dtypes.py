@@ -245,15 +245,3 @@ def check_fits(values, d: dtype, c_type: bool = False) -> None:
     if not inside:
         name = ("int" if d is int32 else f"{d.name}_t") if c_type else d.name
         raise RuntimeError(f"value cannot be converted to type {name} without overflow")
-
-
-def check_scalar_fits(value, d: dtype) -> None:
-    """torch's conversion of a Python number to a tensor's dtype by a kernel that takes it as
-    a Scalar (fill_, masked_fill, full, index_fill, clamp's bounds): an integer dtype's range
-    (check_fits), and no finite number beyond a floating dtype's largest (-1e9 for float16;
-    inf and nan pass). A number combined with a tensor (where, +) is cast instead."""
-    check_fits(value, d, c_type=True)
-    if d.category == 2 and isinstance(value, (int, float, np.number)) and \
-            not isinstance(value, (bool, np.bool_)) and np.isfinite(value) and \
-            abs(value) > float(np.finfo(d.np).max):
-        raise RuntimeError(f"value cannot be converted to type {d.c_name} without overflow")

@@ -529,7 +529,7 @@ def _clamp_rule(x, min=None, max=None):
     if min is None and max is None:
         raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
     meta = Meta(x.shape, dtypes.result_type([x] + [v for v in (min, max) if v is not None]))
-    _check_numbers_fit([v for v in (min, max) if v is not None], meta.dtype, scalar=True)
+    _check_numbers_fit([v for v in (min, max) if v is not None], meta.dtype)
     if meta.dtype is dtypes.bool_:  # torch's kernel is named by the bounds given
         kernel = "clamp" if min is not None and max is not None else (
             "clamp_min" if min is not None else "clamp_max")
@@ -658,16 +658,12 @@ def _where_rule(cond, a, b):
     return Meta(shape, result)
 
 
-def _check_numbers_fit(values, d: dtypes.dtype, scalar: bool = False) -> None:
-    """torch converts a number given to where, masked_fill or clamp to the result's dtype,
-    checked (where `+` wraps it around); masked_fill's and clamp's take it as a Scalar
-    (`scalar`), which also refuses a float beyond a float dtype's range."""
+def _check_numbers_fit(values, d: dtypes.dtype) -> None:
+    """torch converts a number given to where or masked_fill to the result's dtype, checked
+    (where `+` wraps it around)."""
     for v in values:
         if not hasattr(v, "shape"):
-            if scalar:
-                dtypes.check_scalar_fits(v, d)
-            else:
-                dtypes.check_fits(v, d, c_type=True)
+            dtypes.check_fits(v, d, c_type=True)
 
 
 def _where_vjp(c, g):
@@ -698,7 +694,7 @@ def _masked_fill_rule(x, mask, value=0.0):
     # out of place, torch first expands the mask and self to each other, then fills in place
     shape = broadcast_shapes(mask.shape, x.shape)
     check_masked_fill_args(mask, value)
-    _check_numbers_fit((value,), x.dtype, scalar=True)
+    _check_numbers_fit((value,), x.dtype)
     return Meta(shape, x.dtype)
 
 

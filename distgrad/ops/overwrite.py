@@ -24,7 +24,7 @@ def _keep(x, *_, **__):
 
 def fill_rule(x, value):
     if not hasattr(value, "shape"):  # (a number; a tensor's value is cast)
-        dtypes.check_scalar_fits(value, x.dtype)
+        dtypes.check_fits(value, x.dtype, c_type=True)
     return Meta(x.shape, x.dtype)
 
 

@@ -353,8 +353,6 @@ def _index_fill_rule(x, idx, value=None, *, dim):
                            f"with {value.ndim} dimension(s).")
     if idx.ndim > 1:
         raise RuntimeError("Index has to be a vector/scalar")
-    if not hasattr(value, "shape"):
-        dtypes.check_scalar_fits(value, x.dtype)
     return Meta(x.shape, x.dtype)
 
 

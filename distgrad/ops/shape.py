@@ -525,7 +525,7 @@ def _eye_rule(n, m, dtype):
 
 def _full_rule(shape, value, dtype):
     d = dtypes.from_name(dtype)
-    dtypes.check_scalar_fits(value, d)
+    dtypes.check_fits(value, d, c_type=True)
     return Meta(_check_size(shape), d)
 
 
@@ -634,7 +634,6 @@ def _constant_pad_nd_rule(x, pad, value=0.0):
         if shape[dim] + min(before, 0) + min(after, 0) < 0:  # torch narrows first
             raise RuntimeError("narrow(): length must be non-negative.")
         shape[dim] += before + after
-    dtypes.check_scalar_fits(value, x.dtype)  # (the padding is filled with it)
     return Meta(shape, x.dtype)
 
 
