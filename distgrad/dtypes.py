@@ -14,6 +14,8 @@ c10::BFloat16 converts.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 try:
@@ -226,6 +228,24 @@ def result_type(operands) -> dtype:
         if out is None or tier.category > out.category:
             out = tier  # a higher-category zero-dim tensor or number wins with its own dtype
     return out
+
+
+def check_scalar_fits(value, d: dtype) -> None:
+    """torch's checked conversion of a number a kernel takes in the tensor's dtype
+    (Scalar::to: fill_'s value, clamp's bounds, alpha): an integer dtype's as check_fits'; a
+    finite number beyond a float dtype's largest is refused too (inf and nan are kept), where
+    an operand of `+` or `where` would round to inf."""
+    if d.category == 1:
+        check_fits(value, d, c_type=True)
+    elif d.category == 2 and d is not float64 and not isinstance(value, complex):
+        v = float(value)
+        if math.isfinite(v) and abs(v) > _FLOAT_MAX[d.name]:
+            raise RuntimeError(f"value cannot be converted to type {d.c_name} without overflow")
+
+
+# the largest finite value of each float dtype below float64 (bfloat16's: without ml_dtypes)
+_FLOAT_MAX = {"float16": 65504.0, "bfloat16": 3.3895313892515355e38,
+              "float32": 3.4028234663852886e38}
 
 
 def check_fits(values, d: dtype, c_type: bool = False) -> None:

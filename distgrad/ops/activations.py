@@ -197,6 +197,8 @@ def _hardtanh_rule(x, min_val=-1.0, max_val=1.0, in_place=False):
         raise RuntimeError("Bool inputs not supported for hardtanh")
     if x.dtype is dtypes.uint8 and min_val < 0:
         raise RuntimeError("cannot do hardtanh on an unsigned type with negative limits")
+    for bound in (min_val, max_val):  # (its kernel clamps with them in x's dtype)
+        dtypes.check_scalar_fits(bound, x.dtype)
     return same(x)
 
 
@@ -277,6 +279,9 @@ def _threshold(x, threshold, value, in_place=False):
 def _threshold_rule(x, threshold, value, in_place=False):
     if x.dtype is dtypes.bool_:
         raise not_implemented("threshold_cpu", x.dtype)
+    # its kernel takes both numbers in x's dtype, the threshold of a 2-byte float in float32
+    dtypes.check_scalar_fits(threshold, dtypes.float32 if x.dtype in dtypes.LOW_FLOATS else x.dtype)
+    dtypes.check_scalar_fits(value, x.dtype)
     return same(x)
 
 

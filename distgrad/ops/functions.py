@@ -82,9 +82,10 @@ def sub(input, other, *, alpha=1):
 
 def _checked_alpha(input, other, alpha):
     """alpha as a number, checked as torch's alpha_check: a bool for a bool result only, a
-    float for a floating result only (2.0 too)."""
+    float for a floating result only (2.0 too); and as its kernel takes it in the result's
+    dtype: fitting it (300 for int8, 1e5 for float16 are refused)."""
     alpha = _number(alpha)
-    if type(alpha) is int:  # (the default 1 among them: nothing to check)
+    if type(alpha) is int and alpha == 1:  # (the default: nothing to check)
         return alpha
     result = dtypes.result_type((input, other))
     if isinstance(alpha, (bool, np.bool_)) and result is not dtypes.bool_:
@@ -92,6 +93,7 @@ def _checked_alpha(input, other, alpha):
     if isinstance(alpha, (float, np.floating)) and not result.is_floating_point:
         raise RuntimeError("For integral input tensors, argument alpha must not be a floating "
                            "point number.")
+    dtypes.check_scalar_fits(alpha, result)
     return alpha
 
 

@@ -294,6 +294,8 @@ def _pow_rule(a, b):
             if b < 0:  # (numpy would wrap -1 into uint8 first)
                 raise RuntimeError("Integers to negative integer powers are not allowed.")
             dtypes.check_fits(b, a.dtype, c_type=True)  # (its kernel takes it in a's dtype)
+        if getattr(a, "dtype", None) in dtypes.LOW_FLOATS:  # (as a 2-byte float kernel does)
+            dtypes.check_scalar_fits(b, a.dtype)
         return binary(a, b)
     return _no_bool("pow")(a, b)
 
@@ -654,16 +656,17 @@ def _where_rule(cond, a, b):
                            f"dtype {cond.dtype.long_name}")
     shape = broadcast_shapes(broadcast_shapes(shape_of(cond), shape_of(a)), shape_of(b))
     result = dtypes.result_type((a, b))
-    _check_numbers_fit((a, b), result)
+    if result not in dtypes.LOW_FLOATS:  # (whose numbers torch rounds to inf unchecked)
+        _check_numbers_fit((a, b), result)
     return Meta(shape, result)
 
 
 def _check_numbers_fit(values, d: dtypes.dtype) -> None:
-    """torch converts a number given to where or masked_fill to the result's dtype, checked
-    (where `+` wraps it around)."""
+    """torch converts a number given to where, masked_fill or clamp to the result's dtype,
+    checked (where `+` wraps it around or rounds it to inf)."""
     for v in values:
         if not hasattr(v, "shape"):
-            dtypes.check_fits(v, d, c_type=True)
+            dtypes.check_scalar_fits(v, d)
 
 
 def _where_vjp(c, g):

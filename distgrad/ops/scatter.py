@@ -64,6 +64,8 @@ def _scatter_checks(x, idx, src, dim) -> None:
 
 def _scatter_rule(x, idx, src=None, *, dim, value=None):
     _scatter_checks(x, idx, src, dim)
+    if value is not None:  # (a number, which its kernel takes in x's dtype)
+        dtypes.check_scalar_fits(value, x.dtype)
     return Meta(x.shape, x.dtype)
 
 
@@ -139,7 +141,7 @@ _REDUCE = {"add": np.add, "multiply": np.multiply}
 def _scatter_reduce_rule(x, idx, src=None, *, dim, reduce, value=None):
     if reduce not in _REDUCE:
         raise RuntimeError("reduce argument must be either add or multiply.")
-    return _scatter_rule(x, idx, src, dim=dim)
+    return _scatter_rule(x, idx, src, dim=dim, value=value)
 
 
 def _scatter_reduce(x, idx, src=None, *, dim, reduce, value=None):
@@ -353,6 +355,8 @@ def _index_fill_rule(x, idx, value=None, *, dim):
                            f"with {value.ndim} dimension(s).")
     if idx.ndim > 1:
         raise RuntimeError("Index has to be a vector/scalar")
+    if not hasattr(value, "shape"):  # (a number, which its kernel takes in x's dtype)
+        dtypes.check_scalar_fits(value, x.dtype)
     return Meta(x.shape, x.dtype)
 
 

@@ -7,6 +7,7 @@ from .. import dtypes
 from ..autograd import grad_mode
 from ..autograd.record import call
 from . import layout
+from .overwrite import check_fill_value
 from .rules import number_as, numel, wrap_dim
 from .table import Meta, Size, defop
 
@@ -525,8 +526,9 @@ def _eye_rule(n, m, dtype):
 
 def _full_rule(shape, value, dtype):
     d = dtypes.from_name(dtype)
-    dtypes.check_fits(value, d, c_type=True)
-    return Meta(_check_size(shape), d)
+    shape = _check_size(shape)
+    check_fill_value(value, d, shape)
+    return Meta(shape, d)
 
 
 def _full(shape, value, dtype):

@@ -740,6 +740,30 @@ def test_activations_and_dropout_of_integers(name):
     same(lambda t: attempt(INTEGER_ACTIVATIONS[name], t))
 
 
+# ---- a number a kernel takes in the tensor's dtype is checked to fit it ----------------------------
+
+@pytest.mark.parametrize("name", ("float16", "bfloat16", "float32", "int8"))
+def test_numbers_beyond_the_dtype_are_refused_where_torch_checks_them(name):
+    """fill_, masked_fill, clamp, alpha, index_fill, scatter, threshold and hardtanh refuse a
+    number their dtype cannot hold (-1e9 for float16 attention scores), where `+` and where
+    round it to inf or wrap it around."""
+    big = {"float16": 1e5, "bfloat16": 1e39, "float32": 1e39, "int8": 300}[name]
+
+    def scenario(t):
+        x, f = t.zeros(3, dtype=getattr(t, name)), t.nn.functional
+        mask, at = t.tensor([True, False, True]), t.tensor([0])
+        return [attempt(fn) for fn in (
+            lambda: x.clone().fill_(big), lambda: x.clone().fill_(-big), lambda: t.full_like(x, big),
+            lambda: x.masked_fill(mask, -big), lambda: x.clamp(max=big), lambda: x.clamp_min(-big),
+            lambda: t.add(x, x, alpha=big), lambda: x.index_fill(0, at, big),
+            lambda: x.scatter(0, at, big), lambda: f.threshold(x, 0, big),
+            lambda: f.hardtanh(x, -1, big), lambda: x + big, lambda: t.where(mask, x, big),
+            lambda: x.clone().fill_(float("inf")), lambda: x[:1].clone().fill_(big),
+            lambda: t.zeros(2, 2, dtype=x.dtype).fill_diagonal_(big), lambda: x ** big)]
+
+    same(scenario)
+
+
 def test_finfo_and_iinfo_compare_by_dtype():
     same(lambda t: (t.finfo(t.float32) == t.finfo(t.float32), t.finfo() == t.finfo(t.float32),
                     t.finfo(t.float16) != t.finfo(t.float32), t.iinfo(t.int8) == t.iinfo(t.int8),
