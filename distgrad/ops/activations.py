@@ -2,18 +2,16 @@
 selu) and celu, softplus, hardtanh (and relu6), log_sigmoid, hardsigmoid, hardswish, mish,
 threshold.
 
-Forwards are numpy; VJPs are distgrad ops. torch's double-backward formulas mask a kink
-with a strict comparison (elu's `x < 0`, softplus's `βx < threshold`) while its first
-derivative takes one side there, so a VJP below gives the kink its value as a number (no
-derivative) rather than as the branch's expression.
+Forwards are numpy; VJPs are distgrad ops. elu's and softplus's derivatives are ops of
+their own, as torch's (EluBackwardBackward0): their first derivative takes one side of a
+kink while their second masks it with a strict comparison (elu's `x < 0`, softplus's
+`βx < threshold`), so at the kink the second derivative is 0.
 
 An op with `in_place=True` is torch's in-place form (`F.elu(x, inplace=True)`): the same
 values, and for leaky_relu, elu, celu and threshold the node torch names for it
 (EluBackward1) and its refusal of a negative slope.
 """
 from __future__ import annotations
-
-import math
 
 import numpy as np
 
@@ -127,14 +125,29 @@ def _elu(x, alpha=1.0, scale=1.0, input_scale=1.0, in_place=False):
 
 def _elu_vjp(c, g):
     alpha = c.attrs.get("alpha", 1.0)
-    scale, input_scale = c.attrs.get("scale", 1.0), c.attrs.get("input_scale", 1.0)
     _refuse_negative_slope(c, alpha, "elu")
-    x = c[0]
-    at_zero = scale * alpha * input_scale  # the slope at 0 (torch takes the lower side)
-    # (exp of the negative side only: a large x's exp is inf, whose gradient 0·inf would be
-    # nan where the branch is not taken)
-    below = call("where", x < 0, at_zero * (x.clamp(max=0) * input_scale).exp(), at_zero)
-    return g * call("where", x <= 0, below, scale)  # (NaN takes the linear side, as torch)
+    return call("elu_backward", g, c[0], alpha=alpha, scale=c.attrs.get("scale", 1.0),
+                input_scale=c.attrs.get("input_scale", 1.0))
+
+
+def _elu_backward(g, x, alpha, scale, input_scale):
+    """torch's kernel: the lower side's slope at 0; NaN takes the linear side. Its
+    coefficients are in x's dtype (float32 for a 2-byte float), alpha·scale rounded too."""
+    in_dtype = x.dtype.type
+    input_scale, scale = in_dtype(input_scale), in_dtype(scale)
+    with np.errstate(over="ignore"):  # (a large x's exp, in the branch not taken)
+        below = rounding.exp(x * input_scale)
+    lower = g * input_scale * (in_dtype(alpha) * scale) * below
+    return np.where(x <= 0, lower, g * scale).astype(x.dtype)
+
+
+def _elu_backward_vjp(c, gg):
+    """torch's elu_double_backward: the second derivative masked with a strict x < 0."""
+    g, x = c[0], c[1]
+    scales = {k: c.attrs[k] for k in ("alpha", "scale", "input_scale")}
+    return (call("elu_backward", gg, x, **scales) if c.needs[0] else None,
+            call("elu_backward", gg * g * scales["input_scale"], x, **scales) * (x < 0)
+            if c.needs[1] else None)
 
 
 def _celu_rule(x, alpha=1.0, in_place=False):
@@ -157,6 +170,8 @@ class _AsElu:
 
 defop("elu", _elu, _float_only("elu_cpu"), _elu_vjp,
       node=_named("EluBackward0", "EluBackward1"), save=(0,))
+defop("elu_backward", _elu_backward, _gradient_rule, _elu_backward_vjp,
+      node="EluBackwardBackward0", save=(0, 1))
 defop("celu", lambda x, alpha=1.0, in_place=False: _elu(x, alpha, 1.0, 1.0 / alpha),
       elementwise(_celu_rule), lambda c, g: _elu_vjp(_AsElu(c), g),
       node=_named("CeluBackward0", "CeluBackward1"), save=(0,))
@@ -171,16 +186,36 @@ def _softplus(x, beta=1.0, threshold=20.0):
 
 
 def _softplus_vjp(c, g):
-    beta, threshold = c.attrs.get("beta", 1.0), c.attrs.get("threshold", 20.0)
-    bx = c[0] * beta
-    # linear above the threshold; at it, the soft side's slope, with no second derivative
-    at_threshold = 1 / (1 + math.exp(-threshold))
-    soft = call("where", bx == threshold, at_threshold, bx.sigmoid())  # (NaN: NaN, as torch)
-    return g * call("where", bx > threshold, 1.0, soft)
+    return call("softplus_backward", g, c[0], beta=c.attrs.get("beta", 1.0),
+                threshold=c.attrs.get("threshold", 20.0))
+
+
+def _softplus_backward(g, x, beta, threshold):
+    """torch's kernel: linear above the threshold, the soft side's slope at it (NaN: NaN)."""
+    bx = x * x.dtype.type(beta)
+    with np.errstate(over="ignore", invalid="ignore"):  # (exp's inf, in the branch not taken)
+        z = rounding.exp(bx)
+        return np.where(bx > threshold, g, g * z / (z + 1)).astype(x.dtype)
+
+
+def _softplus_backward_vjp(c, gg):
+    """torch's softplus_double_backward: sigmoid's derivative masked with a strict
+    βx < threshold."""
+    g, x = c[0], c[1]
+    beta, threshold = c.attrs["beta"], c.attrs["threshold"]
+    gx = None
+    if c.needs[1]:
+        bx = x * beta
+        gx = call("sigmoid_backward", gg * g, bx.sigmoid()) * (bx < threshold)
+        gx = call("mul_number", gx, other=beta)  # (torch's Scalar product: MulBackward1)
+    return (call("softplus_backward", gg, x, beta=beta, threshold=threshold)
+            if c.needs[0] else None, gx)
 
 
 defop("softplus", _softplus, _float_only("softplus_cpu"), _softplus_vjp,
       node="SoftplusBackward0", save=(0,))
+defop("softplus_backward", _softplus_backward, _gradient_rule, _softplus_backward_vjp,
+      node="SoftplusBackwardBackward0", save=(0, 1))
 
 
 # ---- hardtanh (relu6) -----------------------------------------------------------------------

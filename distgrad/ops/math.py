@@ -437,8 +437,12 @@ def _tanh_backward(g, y):
     return g * ((1 - y) * (1 + y))  # (1 - y is exact near 1: one rounding more, no loss)
 
 
-defop("tanh_backward", _tanh_backward,
-      lambda g, y: Meta(broadcast_shapes(g.shape, y.shape), dtypes.result_type((g, y))),
+def _backward_of_output_rule(g, y):
+    """The rule of an op's derivative computed from its output (tanh_backward)."""
+    return Meta(broadcast_shapes(g.shape, y.shape), dtypes.result_type((g, y)))
+
+
+defop("tanh_backward", _tanh_backward, _backward_of_output_rule,
       lambda c, gg: (call("tanh_backward", gg, c[1]) if c.needs[0] else None,
                      gg * (-2 * c[1] * c[0]) if c.needs[1] else None),
       node="TanhBackwardBackward0", save=(0, 1), elementwise=True)
@@ -451,8 +455,25 @@ def _sigmoid(x):
     return np.reciprocal(e + np.asarray(1, e.dtype), dtype=e.dtype)
 
 
-defop("sigmoid", float_forward(_sigmoid), same_float, lambda c, g: g * (1 - c.out) * c.out,
+defop("sigmoid", float_forward(_sigmoid), same_float,
+      lambda c, g: call("sigmoid_backward", g, c.out),
       node="SigmoidBackward0", save_out=True, api=("sigmoid",), inplace="sigmoid_")
+# sigmoid's VJP as one op (torch's sigmoid_backward): g·(1 - y)·y.
+def _sigmoid_backward(g, y):
+    """bfloat16's computed in float32 and rounded once; float16's kernel computes in
+    c10::Half, each step rounded."""
+    if g.dtype == np.float16:
+        return (g * (np.float16(1) - y)) * y
+    low = low_common((g, y))
+    if low is not None:
+        return dtypes.cast(_sigmoid_backward(*half_as_float((g, y))), low.np)
+    return g * (1 - y) * y
+
+
+defop("sigmoid_backward", _sigmoid_backward, _backward_of_output_rule,
+      lambda c, gg: (call("sigmoid_backward", gg, c[1]) if c.needs[0] else None,
+                     gg * c[0] * (-2 * c[1] + 1) if c.needs[1] else None),
+      node="SigmoidBackwardBackward0", save=(0, 1), elementwise=True)
 
 
 @elementwise

@@ -208,9 +208,7 @@ def run_forward(op: OpDef, values, attrs: dict, out_dtypes) -> list:
 
     The driver (for cpu tensors) and every worker run forwards through here.
     """
-    if not op.shares_memory and op.name not in OWN_HALF:  # (an alias is its input's memory)
-        if "alpha" in attrs and op.elementwise:  # (add's and sub's: in the dtype, as numbers)
-            attrs = dict(attrs, alpha=low_alpha(values, attrs["alpha"]))
+    if not op.shares_memory and op.name not in OWN_HALF:  # (add and sub round their alpha)
         values = half_as_float(values, op)
     out = op.forward(*values, **attrs)
     if not isinstance(out, (tuple, list)):
@@ -241,9 +239,10 @@ def run_forward(op: OpDef, values, attrs: dict, out_dtypes) -> list:
 
 # Ops whose float16 (bfloat16) forward must see float16 (the next float16 value, not
 # float32's; the rounded steps of pow, log_softmax, nll_loss, add, sub, adam_update, cross,
-# scaled_dot_product_attention and its backward).
+# scaled_dot_product_attention and its backward, sigmoid_backward).
 OWN_HALF = {"nextafter", "pow", "log_softmax", "nll_loss", "add", "sub", "adam_update",
-            "cross", "scaled_dot_product_attention", "scaled_dot_product_attention_backward"}
+            "cross", "scaled_dot_product_attention", "scaled_dot_product_attention_backward",
+            "sigmoid_backward"}
 
 
 # Elementwise ops whose kernels read a number operand's own value (as a float) where the

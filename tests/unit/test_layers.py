@@ -1042,10 +1042,35 @@ def test_elu_second_order_gradients_of_large_inputs_are_finite_as_torchs(act):
         x = T.tensor([1053.0, 200.0, -1.0, 0.5, 0.0], requires_grad=True)
         y = getattr(T.nn.functional, act)(x)
         g, = T.autograd.grad((y * y).sum(), x, create_graph=True)
-        # (the gradient's own node is named as its composite's ops, not EluBackwardBackward0)
         return g.detach(), T.autograd.grad((g * g).sum(), x)
 
     same(scenario)
+
+
+@pytest.mark.parametrize("act", ["sigmoid", "elu", "selu", "celu", "softplus", "softplus_beta"])
+@pytest.mark.parametrize("dtype", ["float64", "float16", "bfloat16"])
+def test_activation_gradients_are_their_backward_ops_as_torchs(act, dtype):
+    """sigmoid's, elu's and softplus's gradients are ops of their own in torch
+    (SigmoidBackwardBackward0, EluBackwardBackward0, SoftplusBackwardBackward0): a gradient
+    taken with create_graph prints that node; their second derivatives mask the kink with
+    a strict comparison (0 at elu's 0 and at softplus's threshold), and float16's
+    sigmoid_backward rounds each of its products, as its kernel computes in c10::Half.
+    elu's alpha is a float for a 2-byte float input (selu's is not rounded to bfloat16)."""
+    from torch_twin import same
+
+    def scenario(T):
+        F = T.nn.functional
+        fn = {"sigmoid": T.sigmoid, "elu": F.elu, "selu": F.selu,
+              "celu": lambda v: F.celu(v, 0.5), "softplus": F.softplus,
+              "softplus_beta": lambda v: F.softplus(v, beta=2, threshold=1.0)}[act]
+        x = T.tensor([-2.0, -0.5, 0.0, 0.5, 1.0, 25.0, float("nan")],
+                     dtype=getattr(T, dtype), requires_grad=True)
+        y = fn(x)
+        g, = T.autograd.grad(y.sum(), x, create_graph=True)
+        gg, = T.autograd.grad((g * T.arange(7, dtype=x.dtype)).sum(), x)
+        return y, g.grad_fn.name(), g, gg
+
+    same(scenario, rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
