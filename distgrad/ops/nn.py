@@ -139,8 +139,18 @@ def _mse_rule(x, y, reduction="mean"):
     return Meta(meta.shape, d)
 
 
-defop("mse_loss", lambda x, y, reduction="mean": _reduce((x - y) ** 2, reduction),
-      _mse_rule, _mse_vjp, node="MseLossBackward0", save=(0, 1), sharding="batch_loss",
+def _mse_loss(x, y, reduction="mean"):
+    """A 2-byte float's squared differences rounded to its dtype, as torch's kernel writes
+    them (the difference, then its square), before they are reduced in float32."""
+    low = low_common((x, y))
+    if low is None:
+        return _reduce((x - y) ** 2, reduction)
+    x, y = half_as_float((x, y))
+    difference = dtypes.cast(x - y, low.np).astype(np.float32)
+    return _reduce(dtypes.cast(difference * difference, low.np).astype(np.float32), reduction)
+
+
+defop("mse_loss", _mse_loss, _mse_rule, _mse_vjp, node="MseLossBackward0", save=(0, 1), sharding="batch_loss",
       layout_rule=layout.elementwise)
 
 
