@@ -63,7 +63,19 @@ def _integers_only(name: str):
 
 defop("gcd", np.gcd, _integers_only("gcd"), None, api=("gcd",), inplace="gcd_",
       sharding="elementwise")
-defop("lcm", np.lcm, _integers_only("lcm"), None, api=("lcm",), inplace="lcm_",
+def _lcm(a, b):
+    """torch's kernel: std::abs(a / gcd * b), computed as C++ does: in int for the 1- and
+    2-byte types (the absolute value taken before the result wraps into the dtype), in
+    the type itself for int32 and int64 (the product wraps first: numpy's lcm takes the
+    absolute values first)."""
+    dtype = np.result_type(a, b)
+    g = np.gcd(a, b)
+    wide = np.promote_types(dtype, np.int32) if dtype.itemsize < 4 else dtype
+    product = (a // np.where(g == 0, 1, g)).astype(wide) * b.astype(wide)
+    return np.where(g == 0, 0, np.abs(product)).astype(dtype)
+
+
+defop("lcm", _lcm, _integers_only("lcm"), None, api=("lcm",), inplace="lcm_",
       sharding="elementwise")
 
 FUNCTIONS = dict(conj=conj, resolve_conj=conj, resolve_neg=conj,

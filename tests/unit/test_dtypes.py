@@ -783,3 +783,18 @@ def test_isclose_checks_its_arguments_as_torch():
             lambda: t.allclose(a, a[None]), lambda: a.isclose(a))]
 
     same(scenario)
+
+
+@pytest.mark.parametrize("name", ("uint8", "int8", "int16", "int32", "int64"))
+def test_lcm_wraps_as_torchs_kernel(name):
+    """torch's lcm is std::abs(a / gcd * b): for 1- and 2-byte types computed in int (the
+    absolute value before the wrap into the dtype), for int32 and int64 in the type (the
+    product wraps first)."""
+    def scenario(t):
+        d = getattr(t, name)
+        a = t.tensor([100, -100, 200, 7, 0, 127, 2 ** 20 + 1]).to(d)
+        b = t.tensor([99, 99, 3, -5, 0, 126, 2 ** 20 - 1]).to(d)
+        return t.lcm(a, b), t.gcd(a, b)
+
+    same(scenario, rtol=0, atol=0)
+
