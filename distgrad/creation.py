@@ -5,6 +5,7 @@ torch's numbers (mersenne.py reproduces its CPU generator).
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import numbers
 import warnings
@@ -161,8 +162,10 @@ def _infer_array(data, dtype):
         arr = np.array(data)
     elif isinstance(data, bool):
         arr = np.array(data, dtype=np.bool_)
-    elif isinstance(data, numbers.Integral):
-        arr = np.array(data, dtype=np.int64)
+    elif isinstance(data, numbers.Integral):  # (read as a float for a floating dtype)
+        with _long_long_unpacking():
+            arr = np.array(data, dtype=np.float64 if dtype is not None and
+                           dtype.is_floating_point else np.int64)
     elif isinstance(data, numbers.Real):  # float64 first: tensor(0.1, dtype=float64) is exact
         arr = np.array(data, dtype=np.float64 if dtype is not None else
                        dtypes.get_default_dtype().np)
@@ -222,8 +225,18 @@ def _nested_array(data, dtype):
                         f"interpreted as an integer")
     if dtype is not None:  # (converted from float64: tensor([0.1], dtype=float64) is exact)
         return np.array(data)
-    with np.errstate(over="ignore"):  # a float beyond float32's range is inf, silently
+    # (a float beyond float32's range is inf, silently)
+    with np.errstate(over="ignore"), _long_long_unpacking():
         return np.array(data, dtype=inferred.np)
+
+
+@contextlib.contextmanager
+def _long_long_unpacking():
+    """torch reads a Python int as a C long long: beyond int64's range, its ValueError."""
+    try:
+        yield
+    except OverflowError:
+        raise ValueError("Overflow when unpacking long long") from None
 
 
 def _check_scalar(x) -> None:

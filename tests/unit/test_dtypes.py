@@ -798,3 +798,14 @@ def test_lcm_wraps_as_torchs_kernel(name):
 
     same(scenario, rtol=0, atol=0)
 
+
+def test_python_ints_beyond_int64_in_tensor():
+    """torch reads a Python int as a C long long (its ValueError beyond int64) unless the
+    dtype asked for is floating or a float in the list makes it so."""
+    def scenario(t):
+        return [attempt(fn) for fn in (
+            lambda: t.tensor(2 ** 63), lambda: t.tensor([1, 2 ** 63]), lambda: t.tensor([[1], [-2 ** 64]]),
+            lambda: t.tensor(-2 ** 63), lambda: t.tensor([1.5, 2 ** 63]),
+            lambda: t.tensor(2 ** 64, dtype=t.float32), lambda: t.tensor(2 ** 63, dtype=t.float64))]
+
+    same(scenario)
