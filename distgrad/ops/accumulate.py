@@ -40,7 +40,9 @@ def _nansum_vjp(c, g):
     g = expand_back(g, shape, dims_of(c.attrs.get("dim"), len(shape)), c.attrs.get("keepdim"))
     if g.dtype is not c.dtypes[0]:
         g = g.to(c.dtypes[0])
-    return g.masked_fill(c[0].isnan(), 0.0)
+    # (torch's product with the not-nan mask: an infinite g, as nanmean's of no numbers, gives
+    # nan at a nan, not 0)
+    return g * c[0].isnan().logical_not()
 
 
 defop("nansum", _nansum, _sum_rule, _nansum_vjp, node="NansumBackward0", save=(0,),

@@ -54,6 +54,9 @@ lse.sum().backward()
 print("logsumexp of -inf", lse, lse_in.grad)
 print("nan_to_num", torch.tensor([float("nan"), float("inf"), -float("inf"), 1.5]).nan_to_num(),
       torch.tensor([float("inf")], dtype=torch.float16).nan_to_num(), torch.tensor([float("nan")]).nan_to_num(nan=-1.0))
+rows = torch.tensor([[float("nan"), float("nan")], [float("nan"), -2.0]], requires_grad=True)
+(rows.nanmean(1) * torch.tensor([1.0, -1.0])).sum().backward()
+print("nanmean of an all-nan row", rows.grad)
 a, b = torch.tensor([float("nan"), 1.0, float("inf")]), torch.tensor([float("nan"), 1.0 + 1e-7, float("inf")])
 print("close", torch.isclose(a, b), torch.isclose(a, b, equal_nan=True), torch.allclose(a, b),
       torch.allclose(a, b, equal_nan=True), torch.equal(a, a))
