@@ -11,7 +11,7 @@ import numpy as np
 from .. import dtypes
 from ..autograd import grad_mode
 from ..autograd.record import call
-from .reduce import _cumsum_rule, _sum_rule, check_mean_dtype, expand_back
+from .reduce import _sum_rule, check_mean_dtype, cumulative_rule, expand_back
 from .rules import dims_of, wrap_dim
 from .table import defop
 
@@ -132,7 +132,7 @@ def _cumprod_vjp_with_zeros(x, g, dim: int):
     return grad_x
 
 
-defop("cumprod", _cumprod, _cumsum_rule, _cumprod_vjp, node="CumprodBackward0", save=(0,),
+defop("cumprod", _cumprod, cumulative_rule("cumprod"), _cumprod_vjp, node="CumprodBackward0", save=(0,),
       save_out=True)
 
 

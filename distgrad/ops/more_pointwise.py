@@ -434,7 +434,7 @@ def in_place_forms(namespace: dict) -> dict:
         # torch's other names of in-place methods that exist under their first name
         ("absolute_", "abs"), ("arccos_", "acos"), ("arcsin_", "asin"), ("arctan_", "atan"),
         ("arctan2_", "atan2"), ("negative_", "neg"), ("divide_", "div"),
-        ("multiply_", "mul"), ("subtract_", "sub"), ("fix_", "trunc"), ("cumprod_", "cumprod"))
+        ("multiply_", "mul"), ("subtract_", "sub"), ("fix_", "trunc"))
     } | {name: _in_place(_compared_into(namespace[of], node), name, Tensor) for name, of, node in (
         ("eq_", "eq", "Eq"), ("ne_", "ne", "Ne"), ("lt_", "lt", "Lt"), ("le_", "le", "Le"),
         ("gt_", "gt", "Gt"), ("ge_", "ge", "Ge"), ("greater_", "gt", "Gt"),

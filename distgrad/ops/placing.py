@@ -1,6 +1,6 @@
 """Reads and writes at places: take and put (flat indices), index_put with accumulate,
 masked_select, scatter_reduce, the *_scatter family (a select, slice or diagonal of a
-copy replaced by a source), fill_diagonal_ and the in-place tril_, triu_ and cumsum_.
+copy replaced by a source), fill_diagonal_ and the in-place tril_, triu_, cumsum_ and cumprod_.
 
 Each op has torch's node name; its VJP is made of distgrad ops (take and put are each
 other's transpose, a *_scatter's gradient is the region of g and g with the region
@@ -21,7 +21,7 @@ from .api import in_place
 from .indexing import (_BYTE_FILL, _UINT8_KEY, _check_mask, _mask_to_indices, numpy_key,
                        require_put_dtype, write_in_order)
 from .math import check_masked_fill_args
-from .rules import broadcast_shapes, unbroadcast, wrap_dim, zeros_grad
+from .rules import broadcast_shapes, not_implemented, unbroadcast, wrap_dim, zeros_grad
 from .shape import _gather_key
 from .table import Meta, defop
 
@@ -514,8 +514,19 @@ def _triu_(self, diagonal=0):
     return in_place(self, lambda x: call("triu", x, diagonal=diagonal))
 
 
-def _cumsum_(self, dim, *, dtype=None):
-    return in_place(self, lambda x: call("cumsum", x if dtype is None else x.to(dtype), dim=dim))
+def _cumulative_in_place(name: str):
+    """cumsum_ and cumprod_: computed in self's dtype, as torch's (another dtype= is refused,
+    and bool has no kernel)."""
+    def method(self, dim, *, dtype=None):
+        if dtype is not None and dtype is not self.dtype:
+            raise RuntimeError(f"Bad in-place call: input tensor dtype {self.dtype.c_name} and "
+                               f"output tensor dtype {dtype.c_name} should match")
+        if self.dtype is dtypes.bool_:
+            raise not_implemented(f"{name}_out_cpu", self.dtype)
+        return in_place(self, lambda x: call(name, x, dim=dim))
+
+    method.__name__ = method.__qualname__ = f"{name}_"
+    return method
 
 
 def fill_diagonal_(self, fill_value, wrap=False):
@@ -555,4 +566,5 @@ METHODS = dict(take=take, put=put, put_=_put_, take_along_dim=take_along_dim,
                scatter_reduce=scatter_reduce, scatter_reduce_=_scatter_reduce_,
                select_scatter=select_scatter, slice_scatter=slice_scatter,
                diagonal_scatter=diagonal_scatter, tril_=_tril_, triu_=_triu_,
-               cumsum_=_cumsum_, fill_diagonal_=fill_diagonal_)
+               cumsum_=_cumulative_in_place("cumsum"), cumprod_=_cumulative_in_place("cumprod"),
+               fill_diagonal_=fill_diagonal_)

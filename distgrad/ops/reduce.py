@@ -530,11 +530,18 @@ def _int_to_long(d: dtypes.dtype) -> dtypes.dtype:
     return d if d.is_floating_point else dtypes.int64
 
 
-def _cumsum_rule(x, dim, dtype=None):
+def cumulative_rule(kernel: str):
     """cumsum's and cumprod's: integers give int64, unless dtype= names the result's dtype
-    (x was cast to it: the int64 sums cast back wrap around as the dtype's would)."""
-    wrap_dim(dim, x.ndim)
-    return Meta(x.shape, dtypes.from_name(dtype) if dtype else _int_to_long(x.dtype))
+    (x was cast to it: the int64 sums cast back wrap around as the dtype's would); torch
+    has no kernel for a bool result."""
+    def rule(x, dim, dtype=None):
+        wrap_dim(dim, x.ndim)
+        result = dtypes.from_name(dtype) if dtype else _int_to_long(x.dtype)
+        if result is dtypes.bool_:
+            raise not_implemented(f"{kernel}_out_cpu", result)
+        return Meta(x.shape, result)
+
+    return rule
 
 
 def _cumsum_forward(x, dim, dtype=None):
@@ -552,7 +559,7 @@ def _cumsum_vjp(c, g):
     return call("flip", call("cumsum", call("flip", g, dims=[dim]), dim=dim), dims=[dim])
 
 
-defop("cumsum", _cumsum_forward, _cumsum_rule, _cumsum_vjp, node="CumsumBackward0")
+defop("cumsum", _cumsum_forward, cumulative_rule("cumsum"), _cumsum_vjp, node="CumsumBackward0")
 
 
 def _has_zero(x) -> bool:

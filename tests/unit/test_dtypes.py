@@ -809,3 +809,19 @@ def test_python_ints_beyond_int64_in_tensor():
             lambda: t.tensor(2 ** 64, dtype=t.float32), lambda: t.tensor(2 ** 63, dtype=t.float64))]
 
     same(scenario)
+
+
+def test_cumulative_ops_refuse_bool_results_and_in_place_dtypes():
+    """torch's cumsum and cumprod have no kernel for a bool result (dtype=torch.bool, or a
+    bool tensor's cumsum_), and cumsum_/cumprod_ compute in self's dtype: another dtype= is
+    refused."""
+    def scenario(t):
+        b, i, f = t.tensor([True, False]), t.tensor([3, 4], dtype=t.int8), t.tensor([1.0, 2.0])
+        return [attempt(fn) for fn in (
+            lambda: b.cumsum(0, dtype=t.bool), lambda: i.cumprod(0, dtype=t.bool),
+            lambda: f.cumsum(0, dtype=t.bool), lambda: b.clone().cumsum_(0),
+            lambda: b.clone().cumprod_(0), lambda: f.clone().cumsum_(0, dtype=t.float64),
+            lambda: i.clone().cumprod_(0, dtype=t.int64), lambda: i.clone().cumprod_(0),
+            lambda: i.clone().cumsum_(0, dtype=t.int8), lambda: b.cumsum(0), lambda: b.cumprod(0))]
+
+    same(scenario)
