@@ -254,9 +254,30 @@ def _log_sigmoid(x):
     return np.minimum(x, 0) - rounding.log1p(rounding.exp(-np.abs(x)))
 
 
+def _log_sigmoid_backward(g, x):
+    """torch's kernel, from its buffer exp(-|x|): (1 or 0) - (±1)·buffer/(1 + buffer)."""
+    buffer = rounding.exp(-np.abs(x))
+    negative = x < 0
+    one = x.dtype.type(1)
+    return ((np.where(negative, one, 0) - np.where(negative, one, -one) * (buffer / (one + buffer)))
+            * g).astype(x.dtype, copy=False)
+
+
+def _log_sigmoid_backward_vjp(c, gg):
+    """torch's log_sigmoid_double_backward: (gg·g)·(σ(x) - 1)·σ(x)."""
+    g, x = c[0], c[1]
+    gx = None
+    if c.needs[1]:
+        z = x.sigmoid()
+        gx = gg * g * (z - 1) * z
+    return call("log_sigmoid_backward", gg, x) if c.needs[0] else None, gx
+
+
 defop("log_sigmoid", _log_sigmoid, _float_only("log_sigmoid_cpu"),
-      lambda c, g: g * (-c[0]).sigmoid(), node="LogSigmoidBackward0", save=(0,),
+      lambda c, g: call("log_sigmoid_backward", g, c[0]), node="LogSigmoidBackward0", save=(0,),
       elementwise=False, sharding="elementwise")  # (torch's result is contiguous)
+defop("log_sigmoid_backward", _log_sigmoid_backward, _gradient_rule, _log_sigmoid_backward_vjp,
+      node="LogSigmoidBackwardBackward0", save=(0, 1))
 
 
 # ---- hardsigmoid, hardswish -------------------------------------------------------------------
@@ -277,14 +298,24 @@ defop("hardsigmoid_backward",
       node="torch::autograd::NotImplemented", elementwise=True)
 
 
-def _hardswish_vjp(c, g):
-    x = c[0]
-    slope = call("where", x > -3, x / 3 + 0.5, 0.0)
-    return g * call("where", x < 3, slope, 1.0)
+def _hardswish_backward(g, x):
+    """torch's kernel: 0 up to -3, g·(x/3 + 1/2) below 3, g from there (and at nan)."""
+    three, half = x.dtype.type(3), x.dtype.type(0.5)
+    inside = g * (x / three + half)
+    return np.where(x <= -three, x.dtype.type(0), np.where(x < three, inside, g)).astype(x.dtype)
+
+
+def _hardswish_backward_vjp(c, gg):
+    """torch's: g/3 inside (-3, 3), strictly, for x; the same derivative for g."""
+    g, x = c[0], c[1]
+    gx = call("where", (x > -3.0) & (x < 3.0), gg * g / 3.0, 0.0) if c.needs[1] else None
+    return call("hardswish_backward", gg, x) if c.needs[0] else None, gx
 
 
 defop("hardswish", lambda x, in_place=False: x * _relu6_of_x_plus_3(x) / 6, _float_only("hardswish_cpu"),
-      _hardswish_vjp, node="HardswishBackward0", save=(0,))
+      lambda c, g: call("hardswish_backward", g, c[0]), node="HardswishBackward0", save=(0,))
+defop("hardswish_backward", _hardswish_backward, _gradient_rule, _hardswish_backward_vjp,
+      node="HardswishBackwardBackward0", save=(0, 1))
 
 
 # ---- mish -------------------------------------------------------------------------------------

@@ -1047,11 +1047,12 @@ def test_elu_second_order_gradients_of_large_inputs_are_finite_as_torchs(act):
     same(scenario)
 
 
-@pytest.mark.parametrize("act", ["sigmoid", "elu", "selu", "celu", "softplus", "softplus_beta"])
+@pytest.mark.parametrize("act", ["sigmoid", "elu", "selu", "celu", "softplus", "softplus_beta",
+                                 "logsigmoid", "hardswish"])
 @pytest.mark.parametrize("dtype", ["float64", "float16", "bfloat16"])
 def test_activation_gradients_are_their_backward_ops_as_torchs(act, dtype):
-    """sigmoid's, elu's and softplus's gradients are ops of their own in torch
-    (SigmoidBackwardBackward0, EluBackwardBackward0, SoftplusBackwardBackward0): a gradient
+    """sigmoid's, elu's, softplus's, log_sigmoid's and hardswish's gradients are ops of their
+    own in torch (SigmoidBackwardBackward0, EluBackwardBackward0, ...): a gradient
     taken with create_graph prints that node; their second derivatives mask the kink with
     a strict comparison (0 at elu's 0 and at softplus's threshold), and float16's
     sigmoid_backward rounds each of its products, as its kernel computes in c10::Half.
@@ -1062,8 +1063,9 @@ def test_activation_gradients_are_their_backward_ops_as_torchs(act, dtype):
         F = T.nn.functional
         fn = {"sigmoid": T.sigmoid, "elu": F.elu, "selu": F.selu,
               "celu": lambda v: F.celu(v, 0.5), "softplus": F.softplus,
-              "softplus_beta": lambda v: F.softplus(v, beta=2, threshold=1.0)}[act]
-        x = T.tensor([-2.0, -0.5, 0.0, 0.5, 1.0, 25.0, float("nan")],
+              "softplus_beta": lambda v: F.softplus(v, beta=2, threshold=1.0),
+              "logsigmoid": F.logsigmoid, "hardswish": F.hardswish}[act]
+        x = T.tensor([-3.0, -0.5, 0.0, 0.5, 1.0, 25.0, float("nan")],
                      dtype=getattr(T, dtype), requires_grad=True)
         y = fn(x)
         g, = T.autograd.grad(y.sum(), x, create_graph=True)
