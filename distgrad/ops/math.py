@@ -646,15 +646,17 @@ class _OneBound:
 
 def _extremum_vjp(wins):
     # As torch's maximum/minimum: ties split the gradient in half, the operand that loses
-    # gets 0, and the rest g: both get all of it where one is nan (no comparison holds).
+    # gets 0 (masked_fill_: a MaskedFillBackward0), and the rest g: both get all of it where
+    # one is nan (no comparison holds).
     def vjp(c, g):
         a, b = c[0], c[1]
-        split = call("where", a == b, g / 2, g)
         ga = gb = None
         if c.needs[0]:
-            ga = unbroadcast(call("where", wins(b, a), 0.0, split), c.shapes[0])
+            ga = unbroadcast(call("where", a == b, g / 2, g).masked_fill(wins(b, a), 0.0),
+                             c.shapes[0])
         if c.needs[1]:
-            gb = unbroadcast(call("where", wins(a, b), 0.0, split), c.shapes[1])
+            gb = unbroadcast(call("where", a == b, g / 2, g).masked_fill(wins(a, b), 0.0),
+                             c.shapes[1])
         return ga, gb
 
     return vjp

@@ -11,6 +11,7 @@ from . import cascade_sum, layout, rounding, stdsort, vector_sum
 from .rules import (check_reduced_dims_nonempty, dims_of, first_empty_dim, float_dtype,
                     not_implemented, numel, reduced_shape, wrap_dim)
 from .layers import in_float32
+from ..creation import zeros_like
 from .table import Meta, defop, low_common
 
 
@@ -117,7 +118,8 @@ def _evenly_distribute(c, g):
     # gives zeros, not nan.
     x, out = c[0], c.out
     mask = (x == out) | (x.isnan() & out.isnan())
-    return call("where", mask, g / mask.sum(), 0.0)
+    # (torch's: zeros with the share filled in where the mask holds, a MaskedFillBackward1)
+    return call("masked_fill", zeros_like(x), mask, g / mask.sum())
 
 
 defop("max", lambda x: np.max(x), _full_extremum_rule("max"), _evenly_distribute,
@@ -222,8 +224,11 @@ def _amax_vjp(c, g):
     keep = c.attrs.get("keepdim", False)
     out = expand_back(c.out, shape, dims, keep)
     mask = c[0] == out
-    count = expand_back(mask.sum(dim=dims, keepdim=True), shape, dims, True)
-    return expand_back(g, shape, dims, keep) * mask / count
+    if not keep:
+        for d in dims:
+            g = g.unsqueeze(d)
+    # (torch's scale_grad_by_count: the share first, then the mask: a MulBackward0)
+    return g / mask.sum(dim=dims, keepdim=True) * mask
 
 
 def _amax_forward(fn):

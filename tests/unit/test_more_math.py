@@ -743,3 +743,25 @@ def test_cross_rounds_as_torchs_fused_kernel(dtype, dim):
                         T.linalg.cross(x, one, dim=dim).float().numpy()])
     for mine, theirs in zip(results[1], results[0]):
         np.testing.assert_array_equal(mine, theirs)
+
+
+def test_gradients_of_ties_are_named_as_torchs_under_create_graph():
+    """torch's full max spreads the gradient over ties by masked_fill_ into zeros
+    (MaskedFillBackward1), amax scales it by the count before the mask (MulBackward0), and
+    maximum masks the losing side with masked_fill_ (MaskedFillBackward0)."""
+    def scenario(t):
+        x = t.tensor([1.0, 3.0, 3.0], requires_grad=True)
+        a = t.tensor([1.0, 2.0, 5.0], requires_grad=True)
+        b = t.tensor([1.0, 3.0, 4.0], requires_grad=True)
+        out = []
+        for fn, leaves in ((lambda: x.max() ** 2, (x,)), (lambda: x.amax() ** 2, (x,)),
+                           (lambda: t.stack([x, x]).amin(1).sum() ** 2, (x,)),
+                           (lambda: (t.maximum(a, b) ** 2).sum(), (a, b)),
+                           (lambda: (t.minimum(a, b) ** 2).sum(), (a, b))):
+            grads = t.autograd.grad(fn(), leaves, create_graph=True)
+            out.append([(gr.grad_fn.name(), gr) for gr in grads])
+        return out
+
+    from torch_twin import same
+
+    same(scenario)
