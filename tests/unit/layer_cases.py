@@ -90,22 +90,23 @@ _RRELU = ("gt", "to_dtype", "mul", "add", "rrelu_with_noise", "rrelu_with_noise_
 case("rrelu", lambda T, x: nnf(T).rrelu(x, 0.1, 0.3), F(3, 4), covers=_RRELU)
 case("rrelu_inplace", lambda T, x: nnf(T).rrelu(x * 1, 0.2, 0.4, inplace=True), F(3, 4),
      covers=_RRELU)
-case("elu", lambda T, x: nnf(T).elu(x, alpha=0.7), F(3, 4), covers="elu")
+case("elu", lambda T, x: nnf(T).elu(x, alpha=0.7), F(3, 4), covers=("elu", "elu_backward"))
 case("elu_kinks", lambda T, x: nnf(T).elu(_at(T, x, -1, 0, 0.5), alpha=-0.5), F(3),
      covers=_MOVED + ("elu",), fd=False)
 case("elu_inplace", lambda T, x: nnf(T).elu(x.clone(), inplace=True), F(3, 4),
      covers=("clone", "elu"))
 case("elu_inplace_kinks", lambda T, x: nnf(T).elu(_at(T, x, -1, 0, 0.5), 1.5, inplace=True), F(3),
      covers=_MOVED + ("elu",), fd=False)
-case("selu", lambda T, x: nnf(T).selu(x), F(3, 4), covers="elu")
+case("selu", lambda T, x: nnf(T).selu(x), F(3, 4), covers=("elu", "elu_backward"))
 case("selu_inplace_kinks", lambda T, x: nnf(T).selu(_at(T, x, -1, 0, 0.5), True), F(3),
      covers=_MOVED + ("elu",), fd=False)
-case("celu", lambda T, x: nnf(T).celu(x, 1.5), F(3, 4), covers="celu")
+case("celu", lambda T, x: nnf(T).celu(x, 1.5), F(3, 4), covers=("celu", "elu_backward"))
 case("celu_kinks", lambda T, x: nnf(T).celu(_at(T, x, -1, 0, 0.5), -2.0), F(3),
      covers=_MOVED + ("celu",), fd=False)
 case("celu_inplace_kinks", lambda T, x: nnf(T).celu(_at(T, x, -1, 0, 0.5), 0.5, inplace=True),
      F(3), covers=_MOVED + ("celu",), fd=False)
-case("softplus", lambda T, x: nnf(T).softplus(x), F(3, 4, lo=-4, hi=4), covers="softplus")
+case("softplus", lambda T, x: nnf(T).softplus(x), F(3, 4, lo=-4, hi=4),
+     covers=("softplus", "softplus_backward"))
 # beta·x above the threshold is x itself; at it, the soft side's slope and no curvature
 case("softplus_threshold_kinks", lambda T, x: nnf(T).softplus(
     _at(T, x, -1, 0.25, 0.5, 1), beta=2, threshold=1.0), F(4), covers=_MOVED + ("softplus",),
@@ -124,7 +125,8 @@ case("relu6_kinks", lambda T, x: nnf(T).relu6(_at(T, x, -1, 0, 3, 6, 7)), F(5),
      covers=_MOVED + _HARDTANH, fd=False)
 case("relu6_inplace", lambda T, x: nnf(T).relu6(x * 4, inplace=True), F(3, 4),
      covers=("mul",) + _HARDTANH)
-case("logsigmoid", lambda T, x: nnf(T).logsigmoid(x), F(3, 4, lo=-6, hi=6), covers="log_sigmoid")
+case("logsigmoid", lambda T, x: nnf(T).logsigmoid(x), F(3, 4, lo=-6, hi=6),
+     covers=("log_sigmoid", "log_sigmoid_backward"))
 case("logsigmoid_far", lambda T, x: nnf(T).logsigmoid(x * 40), F(3, 4),
      covers=("mul", "log_sigmoid"))
 case("softsign", lambda T, x: nnf(T).softsign(x), F(3, 4), covers=("abs", "add", "div"))
@@ -134,7 +136,8 @@ case("hardsigmoid", lambda T, x: nnf(T).hardsigmoid(x * 3), F(3, 4),
 case("hardsigmoid_inplace_kinks", lambda T, x: nnf(T).hardsigmoid(
     _at(T, x, -4, -3, 0, 3, 4), inplace=True), F(5),
     covers=_MOVED + ("hardsigmoid", "hardsigmoid_backward"), fd=False, grad2=False)
-case("hardswish", lambda T, x: nnf(T).hardswish(x * 4), F(3, 4), covers=("mul", "hardswish"))
+case("hardswish", lambda T, x: nnf(T).hardswish(x * 4), F(3, 4),
+     covers=("mul", "hardswish", "hardswish_backward"))
 case("hardswish_kinks", lambda T, x: nnf(T).hardswish(_at(T, x, -4, -3, 0, 3, 4)), F(5),
      covers=_MOVED + ("hardswish",), fd=False)
 case("hardswish_inplace", lambda T, x: nnf(T).hardswish(x.clone(), True), F(3, 4, lo=-4, hi=4),
@@ -159,7 +162,8 @@ case("softmin_dtype", lambda T, x: nnf(T).softmin(x, 0, dtype=T.float64), F(3, 4
 
 for _red in ("mean", "sum", "none"):
     case(f"smooth_l1_loss_{_red}", (lambda r: lambda T, x, y: nnf(T).smooth_l1_loss(
-        x, y, reduction=r, beta=0.5))(_red), F(3, 4), F(3, 4), covers="smooth_l1_loss")
+        x, y, reduction=r, beta=0.5))(_red), F(3, 4), F(3, 4),
+        covers=("smooth_l1_loss", "smooth_l1_loss_backward"))
     case(f"huber_loss_{_red}", (lambda r: lambda T, x, y: nnf(T).huber_loss(
         x, y, reduction=r, delta=0.7))(_red), F(3, 4), F(3, 4), covers="huber_loss")
     case(f"kl_div_{_red}", (lambda r: lambda T, x, y: nnf(T).kl_div(x, y, reduction=r))(_red),

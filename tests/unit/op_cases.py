@@ -200,7 +200,8 @@ for _name, _arg in (("exp", F(3, 4)), ("log", P(3, 4)), ("sqrt", P(3, 4)), ("sin
                     ("abs", F(3, 4, away=0.1)), ("sign", F(3, 4, away=0.1)),
                     ("relu", F(3, 4, away=0.1)), ("floor", F(3, 4)), ("round", F(3, 4)),
                     ("rsqrt", P(3, 4)), ("log1p", P(3, 4))):
-    case(_name, (lambda n: lambda T, x: getattr(T, n)(x))(_name), _arg, covers=_name)
+    case(_name, (lambda n: lambda T, x: getattr(T, n)(x))(_name), _arg,
+         covers=(_name, "sigmoid_backward") if _name == "sigmoid" else _name)
     case(_name + "_method", (lambda n: lambda T, x: getattr(x, n)())(_name), _arg, covers=_name)
 
 for _name in ("exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid", "rsqrt", "log1p"):
@@ -715,7 +716,7 @@ case("view_after_base_write", _view_then_write_base, F(3, 4), F(3, 4),
 
 for _red in ("mean", "sum", "none"):
     case(f"mse_loss_{_red}", (lambda r: lambda T, x, y: nnf(T).mse_loss(x, y, reduction=r))(_red),
-         F(3, 4), F(3, 4), covers="mse_loss")
+         F(3, 4), F(3, 4), covers=("mse_loss", "mse_loss_backward"))
     case(f"bce_{_red}", (lambda r: lambda T, x, y: nnf(T).binary_cross_entropy(x, y, reduction=r))(
         _red), Arg("f", (3, 4), 0.1, 0.9), Arg("f", (3, 4), 0.0, 1.0),
         covers=("binary_cross_entropy", "binary_cross_entropy_backward"))
@@ -1269,7 +1270,8 @@ for _name, _arg in (("log2", P(3, 4)), ("log10", P(3, 4)), ("expm1", F(3, 4)), (
                     ("tan", F(3, 4, lo=-1.2, hi=1.2)), ("sinh", F(3, 4)), ("cosh", F(3, 4)),
                     ("asin", F(3, 4, lo=-0.9, hi=0.9)), ("acos", F(3, 4, lo=-0.9, hi=0.9)),
                     ("atan", F(3, 4)), ("ceil", F(3, 4)), ("trunc", F(3, 4))):
-    case(_name, (lambda n: lambda T, x: getattr(T, n)(x))(_name), _arg, covers=_name)
+    case(_name, (lambda n: lambda T, x: getattr(T, n)(x))(_name), _arg,
+         covers=(_name, "sigmoid_backward") if _name == "sigmoid" else _name)
     case(_name + "_method", (lambda n: lambda T, x: getattr(x, n)())(_name), _arg, covers=_name)
 for _name in ("log2", "log10", "expm1", "erf", "tan", "sinh", "cosh", "atan"):
     case(_name + "_int", (lambda n: lambda T, i: getattr(T, n)(i))(_name), I(2, 3, lo=1, hi=3),
