@@ -1945,11 +1945,14 @@ def _softmax_like(name, inputs, attrs, x, s):
 
 
 def _softmax_backward_like(name, inputs, attrs):
-    """(log_)softmax's VJP over an unsharded dim: shard by shard, as an elementwise op."""
-    s = inputs[1]._sharding if is_sharded(inputs[1]) else None
-    if s is not None and isinstance(s.placement, Shard) and \
-            wrap_dim(attrs["dim"], inputs[1].ndim) == s.placement.dim:
-        return NotImplemented
+    """(log_)softmax's VJP over an unsharded dim: shard by shard, as an elementwise op. Its
+    row sums run over `dim`: an operand (the gradient or the output) split along it falls
+    back to a gather."""
+    for t in inputs[:2]:
+        s = t._sharding if is_sharded(t) else None
+        if s is not None and isinstance(s.placement, Shard) and \
+                wrap_dim(attrs["dim"], t.ndim) == s.placement.dim:
+            return NotImplemented
     return _elementwise(name, inputs, attrs)
 
 
