@@ -49,8 +49,8 @@ from .matrix_functions import (cholesky, cholesky_inverse, cholesky_solve, det, 
                                pca_lowrank, pinverse, qr, slogdet, svd, svd_lowrank,
                                triangular_solve)
 from .accumulate import cumprod, nanmean, nansum  # noqa: F401  (bound below)
-from .pointwise import (arctan2, atan2, hypot, logaddexp, logaddexp2,  # noqa: F401  (bound below)
-                        nextafter)
+from .pointwise import (arctan2, atan2, gcd, hypot, igamma, igammac, lcm,  # noqa: F401
+                        logaddexp, logaddexp2, nextafter)
 from .arrange import (column_stack, diff, dsplit, dstack, hsplit, hstack,  # noqa: F401
                       movedim, moveaxis, repeat_interleave, rot90, row_stack, tensor_split,
                       unflatten, vsplit, vstack)

@@ -11,6 +11,7 @@ import numpy as np
 from .. import dtypes
 from ..autograd.record import call
 from . import special
+from .api import in_place
 from .math import _is_num, float_forward
 from .rules import (binary, binary_float, in_common_dtype, not_implemented, require_float,
                     require_tensor, same, same_float, unbroadcast, zeros_grad)
@@ -85,8 +86,9 @@ def _of_tensors(name: str):
     return function
 
 
-atan2, hypot, logaddexp, logaddexp2, nextafter = map(
-    _of_tensors, ("atan2", "hypot", "logaddexp", "logaddexp2", "nextafter"))
+atan2, hypot, logaddexp, logaddexp2, nextafter, gcd, lcm, igamma, igammac = map(
+    _of_tensors, ("atan2", "hypot", "logaddexp", "logaddexp2", "nextafter", "gcd", "lcm",
+                  "igamma", "igammac"))
 arctan2 = atan2
 
 
@@ -97,6 +99,16 @@ def _method(name: str, fn):
         return fn(self, other)
 
     method.__name__ = method.__qualname__ = name
+    return method
+
+
+def _in_place_method(name: str, fn):
+    """Tensor.<name>_(other): fn's result written into self; `other` is argument 1."""
+    def method(self, other):
+        require_tensor(name + "_", "other", 1, other)
+        return in_place(self, fn, other)
+
+    method.__name__ = method.__qualname__ = name + "_"
     return method
 
 
@@ -153,4 +165,8 @@ defop("erfinv", float_forward(special.erfinv), same_float,
 METHODS = dict(atan2=_method("atan2", atan2), arctan2=_method("arctan2", atan2),
                hypot=_method("hypot", hypot), logaddexp=_method("logaddexp", logaddexp),
                logaddexp2=_method("logaddexp2", logaddexp2),
-               nextafter=_method("nextafter", nextafter))
+               nextafter=_method("nextafter", nextafter), gcd=_method("gcd", gcd),
+               lcm=_method("lcm", lcm), igamma=_method("igamma", igamma),
+               igammac=_method("igammac", igammac),
+               **{f"{name}_": _in_place_method(name, fn) for name, fn in (
+                   ("gcd", gcd), ("lcm", lcm), ("igamma", igamma), ("igammac", igammac))})
