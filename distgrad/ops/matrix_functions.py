@@ -3,8 +3,6 @@ the deprecated `torch.svd`, `torch.qr`, `torch.cholesky`, `torch.triangular_solv
 distgrad.linalg as torch's are over torch.linalg."""
 from __future__ import annotations
 
-import warnings
-
 from .. import dtypes, linalg as _linalg, return_types
 from ..autograd import grad_mode
 from ..tensor import _warn_once
@@ -30,8 +28,8 @@ def inverse(input):
 
 
 def cholesky(input, upper=False):
-    warnings.warn("torch.cholesky is deprecated in favor of torch.linalg.cholesky and will be "
-                  "removed in a future PyTorch release.", UserWarning, stacklevel=2)
+    _warn_once("torch.cholesky is deprecated in favor of torch.linalg.cholesky and will be "
+               "removed in a future PyTorch release.")
     return call("cholesky", input, upper=upper)
 
 
@@ -59,8 +57,8 @@ def svd(input, some=True, compute_uv=True):
 
 
 def qr(input, some=True):
-    warnings.warn("torch.qr is deprecated in favor of torch.linalg.qr and will be removed in a "
-                  "future PyTorch release.", UserWarning, stacklevel=2)
+    _warn_once("torch.qr is deprecated in favor of torch.linalg.qr and will be removed in a "
+               "future PyTorch release.")
     return return_types.qr(_linalg.qr(input, "reduced" if some else "complete"))
 
 
@@ -115,9 +113,9 @@ def pinverse(input, rcond=1e-15):
 
 
 def triangular_solve(input, A, upper=True, transpose=False, unitriangular=False):
-    warnings.warn("torch.triangular_solve is deprecated in favor of "
-                  "torch.linalg.solve_triangularand will be removed in a future PyTorch "
-                  "release.", UserWarning, stacklevel=2)  # (torch's words, space missing)
+    _warn_once("torch.triangular_solve is deprecated in favor of "
+               "torch.linalg.solve_triangularand will be removed in a future PyTorch "
+               "release.")  # (torch's words, space missing)
     return return_types.triangular_solve(call("triangular_solve", input, A, upper=upper,
                                               transpose=transpose, unitriangular=unitriangular))
 
