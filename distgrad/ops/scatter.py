@@ -453,7 +453,8 @@ def _masked_scatter_vjp(c, g):
             size *= n
         if read.shape[0] != size:
             read = call("constant_pad_nd", read, pad=[0, size - read.shape[0]])
-        gs = read.reshape(tuple(c.shapes[2]))
+        # (torch's masked_scatter_backward is an op of its own: its result is no view)
+        gs = call("reshape_copy", read, shape=list(c.shapes[2]))
     return gx, None, gs
 
 

@@ -1492,3 +1492,19 @@ def test_copy_slices_owns_a_custom_functions_write_of_a_view():
         return b, graph(b, 3), x.grad, w.grad
 
     same(f)
+
+
+def test_masked_scatters_source_gradient_is_no_view():
+    """torch's masked_scatter_backward is an op of its own: the source's gradient it gives is
+    no view, so an in-place write into it with an operand that requires grad is allowed (a
+    view made in no_grad would refuse it)."""
+    def f(torch):
+        x = torch.tensor([[1.66, -1.91], [1.18, -1.64]], requires_grad=True)
+        source = torch.tensor([[-1.2, -0.76], [0.75, -1.91]], requires_grad=True)
+        other = torch.ones(2, 2, requires_grad=True)
+        out = x.masked_scatter(x < 0, source)
+        g = torch.autograd.grad(out.sum(), [source], retain_graph=True)[0]
+        seen = [g._is_view(), g.clone()]
+        g.index_copy_(1, torch.tensor([1, 0]), other)
+        return seen + [g.grad_fn.name(), g]
+    same(f)
