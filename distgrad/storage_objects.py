@@ -4,8 +4,9 @@ dtype). Code reads them to tell whether two tensors share memory
 (`a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()`) and how much there
 is; every view of one memory gets the same object, as in torch.
 
-A worker's tensor has its memory in another process: its storage tells its size, and
-reading an address or a byte of it raises, as `Tensor.data_ptr()` does.
+A worker's tensor has its memory in another process: its storage tells its size and the
+address the driver gave that memory (as `Tensor.data_ptr()` does), and reads its bytes
+from the worker.
 """
 from __future__ import annotations
 
@@ -28,12 +29,11 @@ class UntypedStorage:
 
     def __init__(self, tensor):
         self.device = tensor.device
-        self._nbytes = _memory_nbytes(tensor)
-        # The driver's memory itself; for a worker's, a tensor on it (without its graph)
-        # whose data_ptr() raises torch's error for memory that is not here.
+        self._nbytes = memory_nbytes(tensor)
+        # The driver's memory itself; for a worker's, a tensor on it (without its graph).
         on_driver = tensor.device_str == "cpu"
         self._array = root_array(tensor) if on_driver else None
-        self._elsewhere = None if on_driver else tensor.detach()
+        self._elsewhere = None if on_driver else _memory_tensor(tensor).detach()
         self._tensor_memory = tensor._storage.memory or tensor._storage  # (its flags)
 
     def is_shared(self) -> bool:
@@ -42,14 +42,17 @@ class UntypedStorage:
         return self._tensor_memory.shared
 
     def _memory(self) -> np.ndarray:
-        if self._array is None:
-            self._elsewhere.data_ptr()
+        if self._array is None:  # (read from the worker each time: runs may write it)
+            return _fetched_memory(self._elsewhere)
         return self._array
 
     def data_ptr(self) -> int:
         if self._nbytes == 0:
             return 0
-        return self._memory().__array_interface__["data"][0]
+        if self._array is None:  # (a sharded tensor's raises: its memory is on several)
+            t = self._elsewhere
+            return t.data_ptr() - t.storage_offset() * t.element_size()
+        return self._array.__array_interface__["data"][0]
 
     def nbytes(self) -> int:
         return self._nbytes
@@ -131,7 +134,7 @@ def untyped_storage(tensor) -> UntypedStorage:
     """The storage object of tensor's memory: one per memory (Tensor.untyped_storage)."""
     memory = tensor._storage.memory or tensor._storage
     cached = memory.python_storage
-    if cached is None or cached._nbytes != _memory_nbytes(tensor):
+    if cached is None or cached._nbytes != memory_nbytes(tensor):
         cached = memory.python_storage = UntypedStorage(tensor)
     return cached
 
@@ -145,14 +148,26 @@ def typed_storage(tensor) -> TypedStorage:
     return TypedStorage(untyped_storage(tensor), tensor.dtype)
 
 
-def _memory_nbytes(tensor) -> int:
+def memory_nbytes(tensor) -> int:
     """The bytes of the memory tensor views: its driver array's whole buffer, or on a
     worker its base's elements (every view of which lies inside them)."""
     if tensor.device_str == "cpu":
         root = root_array(tensor)
         return root.nbytes if root.size else 0
-    base = tensor._base if tensor._base is not None else tensor
-    return base.numel() * tensor.dtype.itemsize
+    return _memory_tensor(tensor).numel() * tensor.dtype.itemsize
+
+
+def _memory_tensor(t):
+    """The tensor whose elements are t's whole memory: its base (every view lies inside)."""
+    return t._base if t._base is not None else t
+
+
+def _fetched_memory(base) -> np.ndarray:
+    """A worker's memory (a tensor of all of it), read into the driver with the strides it
+    has there, so its bytes come in memory order as the driver's do."""
+    values = base.cpu().numpy()
+    order = sorted(range(base.dim()), key=lambda d: -base.stride(d))
+    return np.ascontiguousarray(values.transpose(order)).transpose(np.argsort(order))
 
 
 def _listed(values: list, title: str) -> str:

@@ -11,13 +11,19 @@ import numpy as np
 from .. import storage
 from ..autograd import record
 from ..autograd.grad_mode import no_grad
+from ..storage_objects import memory_nbytes
 
 
-def _remote_data_ptr(self, t) -> int:
-    """A worker's memory has its addresses in the worker's process, which the driver cannot
-    give as torch gives a cuda tensor's (a sharded tensor's are its parts', on several)."""
+def _no_data_ptr(self, t) -> int:
+    """A sharded tensor's memory is its parts', on several workers: no one address."""
     raise RuntimeError(f"Cannot access data pointer of a Tensor on {t.device_str}: its memory "
-                       f"is in another process")
+                       f"is its parts', on several workers")
+
+
+# The addresses the driver gives workers' memories: a space of their own, as a cuda
+# device's is (nothing in the driver reads them), 64-byte aligned as torch's allocations.
+_ALIGN = 64
+_next_address = 1 << 40
 
 
 def _no_resize_in_memory(self, t, shape) -> bool:
@@ -25,9 +31,17 @@ def _no_resize_in_memory(self, t, shape) -> bool:
 
 
 class WorkerStorage(storage.Storage):
-    __slots__ = ()
-    data_ptr = _remote_data_ptr
+    __slots__ = ("address",)
     resized_in_memory = _no_resize_in_memory
+
+    def data_ptr(self, t) -> int:
+        """Where t's first element is in its memory, by an address the driver gave that
+        memory when first asked (the worker's own are in its process): views of one memory
+        compare as torch's, and no two live memories share an address."""
+        memory = self.memory or self
+        if getattr(memory, "address", None) is None:
+            memory.address = _address_for(memory_nbytes(t))
+        return memory.address + t.storage_offset() * t.element_size()
 
     def read(self, t) -> np.ndarray:
         return record.executor_for(t.device_str).fetch(t._value)
@@ -54,7 +68,7 @@ class ShardedStorage(storage.Storage):
 
     __slots__ = ()
     runs_ops = True
-    data_ptr = _remote_data_ptr
+    data_ptr = _no_data_ptr
     resized_in_memory = _no_resize_in_memory
 
     def run_op(self, name: str, inputs, attrs: dict):
@@ -148,6 +162,15 @@ class ShardedStorage(storage.Storage):
         from .sharding import take_views_history
 
         take_views_history(t)
+
+
+def _address_for(nbytes: int) -> int:
+    """The next free address for a memory of `nbytes`; the space is never reused (2**64
+    bytes outlast any run)."""
+    global _next_address
+    address = _next_address
+    _next_address += max(_ALIGN, -(-nbytes // _ALIGN) * _ALIGN)
+    return address
 
 
 storage.register_kind("worker", WorkerStorage)

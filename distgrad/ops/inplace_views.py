@@ -162,16 +162,22 @@ def set_(self, source=None, storage_offset=None, size=None, stride=None):
     storage object: all of it, or `size` and `stride` from `storage_offset`), or new empty
     memory (no source). self keeps its version counter, which counts the write, and stops
     being a view; a write through either is seen by the other, as torch's."""
-    if self._storage.runs_ops or self.device_str != "cpu":
+    if self._storage.runs_ops:
         raise NotImplementedError(f"set_ of a tensor on device '{self.device_str}' is not "
-                                  "supported (only a driver's tensor's memory is set)")
+                                  "supported (a sharded tensor's memory is its parts')")
     given = [a for a in (source, storage_offset, size, stride) if a is not None]
     if given:
-        kept, value, strides_offset = _set_target(self, source, storage_offset, size, stride)
+        kept, value, shape, strides_offset = _set_target(self, source, storage_offset, size,
+                                                         stride)
+    elif self.device_str == "cpu":
+        kept, value, shape, strides_offset = (storage.for_device("cpu"),
+                                              np.empty(0, self.dtype.np), (0,), None)
     else:
-        kept, value, strides_offset = storage.for_device("cpu"), np.empty(0, self.dtype.np), None
+        with grad_mode.no_grad():
+            empty = self.new_empty(0)
+        kept, value, shape, strides_offset = empty._storage, empty._value, (0,), None
     _check(self, "set_")
-    self._value, self.shape, self._layout = value, Size(value.shape), strides_offset
+    self._value, self.shape, self._layout = value, Size(shape), strides_offset
     self._storage = kept.renewed(self._storage.version)
     self._base = self._view_of = self._view_kind = None
     self._count_write()
@@ -183,8 +189,8 @@ def set_(self, source=None, storage_offset=None, size=None, stride=None):
 
 
 def _set_target(self, source, storage_offset, size, stride):
-    """(the storage kept, self's new array, its (strides, offset) or None) for set_'s
-    arguments, refused in torch's words."""
+    """(the storage kept, self's new value (an array, or a worker's handle), its shape, its
+    (strides, offset) or None) for set_'s arguments, refused in torch's words."""
     from ..storage_objects import TypedStorage, UntypedStorage
 
     whole = storage_offset is None and size is None and stride is None
@@ -199,8 +205,8 @@ def _set_target(self, source, storage_offset, size, stride):
         if source.dtype is not self.dtype:
             raise RuntimeError(f"Could not set tensor of type {source.dtype.c_name} to a "
                                f"tensor of type {self.dtype.c_name}")
-        if whole:  # (its very array: the same places of the same memory)
-            return source._storage, source._value, source._layout
+        if whole:  # (its very value: the same places of the same memory)
+            return source._storage, source._value, tuple(source.shape), source._layout
         untyped, kept = source.untyped_storage(), source._storage
     else:
         untyped = source.untyped() if isinstance(source, TypedStorage) else source
@@ -210,16 +216,31 @@ def _set_target(self, source, storage_offset, size, stride):
                                f"UntypedStorage, but got type {source.dtype.long_name} for "
                                "argument 1 'storage'")
         kept = untyped._tensor_memory
-    array = _elements(untyped, self.dtype)
+    places = untyped.nbytes() // self.dtype.itemsize
     offset = 0 if whole else int(storage_offset)
-    size = [array.size] if whole else [int(n) for n in size]
+    size = [places] if whole else [int(n) for n in size]
     stride = layout.contiguous_strides(size) if stride is None else [int(n) for n in stride]
-    _check_layout(size, stride, offset, array.size, self.dtype.itemsize)
+    _check_layout(size, stride, offset, places, self.dtype.itemsize)
+    if untyped._array is None:  # a worker's memory: the view is made there
+        view = _view_of_memory(untyped._elsewhere, self.dtype, size, stride, offset)
+        return kept, view._value, tuple(size), view._layout
+    array = _elements(untyped, self.dtype)
     value = np.lib.stride_tricks.as_strided(array[offset:], tuple(size),
                                             tuple(s * array.itemsize for s in stride),
                                             writeable=array.flags.writeable)
     row_major = offset == 0 and tuple(stride) == tuple(layout.contiguous_strides(size))
-    return kept, value, None if row_major else (tuple(stride), offset)
+    return kept, value, tuple(size), None if row_major else (tuple(stride), offset)
+
+
+def _view_of_memory(memory: Tensor, dtype, size, stride, offset: int) -> Tensor:
+    """A view, on its worker, of the memory `memory` (a tensor of all of it) holds, read as
+    `dtype` at torch's places."""
+    if memory.dtype.itemsize != dtype.itemsize:
+        raise NotImplementedError(f"set_ of a {dtype} tensor to the memory of a {memory.dtype} "
+                                  f"tensor on {memory.device_str} is not supported")
+    with grad_mode.no_grad():
+        view = memory.as_strided(size, stride, offset)
+        return view if view.dtype is dtype else view.view(dtype)
 
 
 def _require_device(self, device: str) -> None:
@@ -262,7 +283,8 @@ def _record_set(self, source) -> None:
     """torch gives set_ no derivative: self requires grad through a node whose backward
     raises, with edges to self's old history and to the source's."""
     old = _handle(self)
-    old._value = np.zeros(tuple(old.shape), self.dtype.np)  # (what the node reads: nothing)
+    if self.device_str == "cpu":  # (what the node reads: nothing)
+        old._value = np.zeros(tuple(old.shape), self.dtype.np)
     result = call("set_", old, *([source] if source is not None else []),
                   shape=list(self.shape))
     self._requires_grad = True

@@ -312,17 +312,19 @@ def test_set_has_no_derivative_as_torch():
     same(scenario, prefix=60)
 
 
-def test_set_of_a_workers_tensor_names_the_op_and_the_device(local_workers):
-    x = distgrad.ones(2, device="worker:0")
+def test_set_of_a_sharded_tensor_names_the_op_and_the_device(local_workers):
+    import distgrad.distributed as dist
+
+    x = dist.shard(distgrad.ones(4, 2), 0)
     for call in (lambda: x.set_(distgrad.zeros(2, device="worker:0")), lambda: x.set_()):
         try:
             call()
         except NotImplementedError as e:
-            assert "set_" in str(e) and "worker:0" in str(e)
+            assert "set_" in str(e) and "sharded" in str(e)
         else:
-            raise AssertionError("set_ of a worker's tensor ran")
+            raise AssertionError("set_ of a sharded tensor ran")
     try:
-        distgrad.zeros(2).set_(x)
+        distgrad.zeros(2).set_(distgrad.ones(2, device="worker:0"))
     except RuntimeError as e:  # (torch's: another device's storage)
         assert 'different device "worker:0"' in str(e)
     else:

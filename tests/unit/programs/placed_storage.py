@@ -1,7 +1,9 @@
 # Storage-level code on workers: views of a worker tensor share its memory there (writes
 # through them are seen), a copy sent to another worker is a copy, copy_ between workers,
 # resize_ on a worker, and a backward through writes into views of a worker tensor whose
-# leaf lives on the driver, moved on to another worker and written there too.
+# leaf lives on the driver, moved on to another worker and written there too; the addresses
+# of a worker's memory (data_ptr) compared as code tells views from copies, its bytes read,
+# and set_ onto a worker's memory (a tensor's, a storage's region).
 import distgrad as torch  # PyTorch: import torch
 torch.manual_seed(1)
 
@@ -35,4 +37,32 @@ h2.diagonal().zero_()
 loss = (h2 ** 2).sum()
 loss.backward()
 print(leaf.grad, h.grad_fn.name(), h2.grad_fn.name(), h._version, h2._version)
+start = a.untyped_storage().data_ptr()
+for name, t in v.items():
+    shares = t.untyped_storage().data_ptr() == start
+    print(name, shares, t.data_ptr() - start if shares else None)
+print(a.untyped_storage().nbytes(), a.t().contiguous().untyped_storage().tolist()[4:8],
+      torch.zeros(0, device=W[1]).data_ptr(), a[1:1].data_ptr())
+
+s = torch.zeros(2, device=W[0])
+s.set_(a)
+a[2, 3] = 123.0
+print(s.cpu(), s._version, s.data_ptr() == a.data_ptr(), s._base is None)
+region = torch.zeros(1, device=W[0]).set_(a.untyped_storage(), 1, (2, 3), (4, 1))
+region.mul_(-1)
+print(region.cpu(), region.stride(), region.storage_offset(), a[0].tolist())
+bits = torch.empty(0, dtype=torch.int32, device=W[0]).set_(a.untyped_storage(), 4, (2,))
+print(bits.cpu(), torch.ones(2, device=W[0]).set_().shape)
+w = torch.ones(3, requires_grad=True)
+y = (w.to(W[1]) * 2)
+y.set_(b.t())
+print(y.grad_fn.name(), y.requires_grad, y.shape, y.stride())
+try:
+    y.sum().backward()
+except RuntimeError as e:
+    print("RuntimeError:", e)
+try:
+    torch.zeros(3, device=W[0]).set_(torch.zeros(3, dtype=torch.float64, device=W[0]))
+except RuntimeError as e:
+    print("RuntimeError:", e)
 print("done")
