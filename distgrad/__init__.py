@@ -128,7 +128,8 @@ def __getattr__(name):
     import importlib
 
     if name in ("nn", "optim", "distributed", "viz", "cuda", "cpu", "utils", "profiler", "testing",
-                "func", "distributions", "backends", "random", "jit", "version"):
+                "func", "distributions", "backends", "random", "jit", "version", "compiler",
+                "_dynamo"):
         return importlib.import_module(f".{name}", __name__)
     if name == "vmap":  # torch.vmap is torch.func.vmap
         return importlib.import_module(".func", __name__).vmap

@@ -15,8 +15,10 @@ placements, and whose module and optimizer state is as the recording left it
 (compile_state.py), runs none of fn's Python: each worker gets one instruction, "run
 your program again on these inputs", and the returned tensors come from that replay,
 bit for bit what the eager call computes. Outputs come back detached (a compiled step
-is a whole step: its backward ran inside it). A call given a tensor that requires grad
-runs eagerly, its output keeping the graph the caller differentiates through.
+is a whole step: its backward ran inside it). A call given a tensor that requires grad,
+or one that runs no backward and returns tensors that require grad (torch.compile(model):
+the caller differentiates the forward's output), runs eagerly, its outputs keeping the
+graph the caller differentiates through.
 
 Guards. A call records again when its arguments' signature differs from the recording's,
 when the state fn reads differs (a parameter replaced, a hyperparameter such as lr
@@ -37,6 +39,7 @@ import warnings
 import weakref
 
 from . import storage
+from .autograd import differentiate
 from .compile_state import fingerprint, flatten_inputs, grouped, roots_of, unchanged
 from .tensor import Tensor
 from .watched import WRITES
@@ -49,12 +52,37 @@ _AGAIN = {
 }
 
 
-def compile(fn=None):
-    """`fn` recorded on its first call and replayed on the workers after (module doc);
-    also a decorator, of functions and methods."""
-    if fn is None:
-        return compile
-    return CompiledFunction(fn)
+_MODES = ("default", "lite", "reduce-overhead", "max-autotune-no-cudagraphs", "max-autotune")
+
+
+def compile(model=None, *, fullgraph: bool = False, dynamic=None, backend="inductor",
+            mode=None, options=None, disable: bool = False):
+    """`model` (a function, method or nn.Module) recorded on its first call and replayed on
+    the workers after (module doc); also a decorator, with or without torch.compile's
+    arguments. A module comes back as torch's does, an `OptimizedModule` holding it as
+    `_orig_mod`. The arguments that choose torch's code generation (backend, mode,
+    options, dynamic, fullgraph) are checked as torch checks them and have nothing to
+    choose here: the recording is of the runs the workers were sent."""
+    if mode is not None and options is not None:
+        raise RuntimeError("Either mode or options can be specified, but both can't be "
+                           "specified at the same time.")
+    if mode is not None and mode not in _MODES:
+        raise RuntimeError(f"Unrecognized mode={mode}, should be one of: {', '.join(_MODES)}")
+    if model is None:
+        return functools.partial(compile, fullgraph=fullgraph, dynamic=dynamic,
+                                 backend=backend, mode=mode, options=options, disable=disable)
+    if not callable(model):
+        raise RuntimeError("compile() expected a callable or a Module, got "
+                           f"{type(model).__name__}")
+    if disable:
+        return model
+    from .nn.modules.module import Module
+
+    if isinstance(model, Module):
+        from .optimized_module import OptimizedModule
+
+        return OptimizedModule(model)
+    return CompiledFunction(model)
 
 
 class CompiledFunction:
@@ -62,7 +90,7 @@ class CompiledFunction:
 
     def __init__(self, fn):
         self.fn = fn
-        functools.update_wrapper(self, fn)
+        functools.update_wrapper(self, fn, updated=())  # (a module's __dict__ is its own)
         self.recording = None  # the latest _Recording
         self.counters = collections.Counter()  # calls "recorded", "replayed", "eager"
         self.reasons = collections.Counter()  # "<what happened>: <why>" -> calls
@@ -139,9 +167,14 @@ class CompiledFunction:
         recorder = program.start(cpu_inputs)
         made_before, storage.WRITTEN = storage.serial_now(), []
         try:
+            passes = differentiate.passes
             out = self.fn(*args, **kwargs)
             flat, rebuild, plain = _flatten_outputs(out)
-            outs = [_detached(t) for t in flat]
+            # A call that ran no backward and returns a graph (a compiled model's forward)
+            # leaves the caller to differentiate it: the outputs keep it, which a replay
+            # could not make. (A whole step's loss comes back detached.)
+            graph_out = differentiate.passes == passes and any(t.requires_grad for t in flat)
+            outs = flat if graph_out else [_detached(t) for t in flat]
             del out, flat
             gc.collect()  # the step's temporaries are freed inside the recording
             rt.flush_all()
@@ -173,6 +206,8 @@ class CompiledFunction:
             out_metas.append(_out_meta(t))
         if not plain:
             recorder.cannot_replay("output")
+        if graph_out:
+            recorder.cannot_replay("output-grad")
         prog, reasons = program.Program.build(recorder, worker_inputs, out_specs)
         held = set()
         sigs_out, ids_out = fingerprint(roots, inputs, held=held)
@@ -203,7 +238,7 @@ class CompiledFunction:
         if quiet or (what, reason) in self._warned:
             return
         self._warned.add((what, reason))
-        name = getattr(self.fn, "__qualname__", repr(self.fn))
+        name = getattr(self.fn, "__qualname__", None) or type(self.fn).__name__
         action = "calls that match the recording run eagerly" if what == "eager" else \
             "the call was recorded again"
         warnings.warn(f"distgrad.compile({name}): {action}: {words}", stacklevel=4)

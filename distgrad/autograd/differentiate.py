@@ -258,7 +258,14 @@ def _zeros_like(t):
         "full", shape=list(part.shape), value=0.0, dtype=part.dtype.name, _device=part.device_str))
 
 
+# Backward passes run so far: distgrad.compile tells a whole step (which runs its own)
+# from a forward whose caller differentiates what it returns.
+passes = 0
+
+
 def _run(roots, retain_graph, create_graph, edges, capture):
+    global passes
+    passes += 1
     try:
         return engine.execute(roots, retain_graph, create_graph, edges, capture)
     finally:

@@ -53,6 +53,8 @@ def _run(source: str, path: Path, places: dict) -> str:
         finally:
             for module in (torch, distgrad):
                 module.set_printoptions(profile="default")
+                # (torch.compile turns distributions' argument checks off for the process)
+                module.distributions.Distribution.set_default_validate_args(__debug__)
     return _ADDRESS.sub("", out.getvalue())
 
 

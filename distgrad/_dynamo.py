@@ -1,0 +1,14 @@
+"""torch._dynamo's names that model code and libraries call (is_compiling, reset, the
+markers, `config`); see distgrad.compiler."""
+from __future__ import annotations
+
+import types
+
+from .compiler import allow_in_graph, assume_constant_result, disable, is_compiling, \
+    reset  # noqa: F401
+
+# Settings code sets before compiling; they choose nothing for a recording of the
+# workers' runs, and are kept so what code reads back is what it set.
+config = types.SimpleNamespace(cache_size_limit=8, accumulated_cache_size_limit=256,
+                               suppress_errors=False, verbose=False,
+                               capture_scalar_outputs=False, optimize_ddp=True)
