@@ -466,7 +466,9 @@ class Tensor:
     @property
     def grad(self):
         # The node it had, not one made anew: reading .grad never raises for a stale view.
-        if self._grad_fn is not None and not self._retains_grad:
+        # (torch warns of a non-leaf's .grad only while none was assigned to it)
+        grad = self._storage.grad(self)
+        if grad is None and self._grad_fn is not None and not self._retains_grad:
             warnings.warn(
                 "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its "
                 ".grad attribute won't be populated during autograd.backward(). If you indeed want "
@@ -474,7 +476,7 @@ class Tensor:
                 "non-leaf Tensor. If you access the non-leaf Tensor by mistake, make sure you access "
                 "the leaf Tensor instead. See github.com/pytorch/pytorch/pull/30531 for more "
                 "informations.", UserWarning, stacklevel=2)
-        return self._storage.grad(self)
+        return grad
 
     @grad.setter
     def grad(self, value) -> None:

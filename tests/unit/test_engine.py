@@ -1473,3 +1473,13 @@ def test_hooks_that_return_a_wrong_gradient_are_refused_as_torch_does():
                 run(lambda z: z.grad_fn.register_hook(lambda gi, go: (wider(gi[0]),)))]
 
     same(f)
+
+
+def test_a_non_leaf_warns_of_its_grad_only_while_none_was_assigned():
+    def f(torch):
+        h = leaf(torch, [1.0, 2.0]) * 2
+        before = h.grad
+        h.grad = torch.ones(2)
+        return before, h.grad
+
+    same(f)
