@@ -990,9 +990,13 @@ def _addcmul_vjp(c, g):
 def _addcdiv_vjp(c, g):
     v = c.attrs.get("value", 1)
     gv = g * v if v != 1 else g
+    # (tensor1 unpacked first, as torch's node does: a step that changed both in place is
+    # refused for tensor1)
+    t1 = c[1] if c.needs[2] else None
+    t2 = c[2] if c.needs[1] or c.needs[2] else None
     return (unbroadcast(g, c.shapes[0]) if c.needs[0] else None,
-            unbroadcast(gv / c[2], c.shapes[1]) if c.needs[1] else None,
-            unbroadcast(-gv * c[1] / (c[2] * c[2]), c.shapes[2]) if c.needs[2] else None)
+            unbroadcast(gv / t2, c.shapes[1]) if c.needs[1] else None,
+            unbroadcast(-gv * t1 / (t2 * t2), c.shapes[2]) if c.needs[2] else None)
 
 
 def _addcmul_forward(x, t1, t2, value=1):

@@ -1475,6 +1475,22 @@ def test_hooks_that_return_a_wrong_gradient_are_refused_as_torch_does():
     same(f)
 
 
+def test_addcdiv_refuses_its_changed_tensor1_before_its_tensor2():
+    """Both of addcdiv_'s saved tensors changed in place since (as a differentiable
+    optimizer's next step changes its moments): torch's node unpacks tensor1 first, and
+    names it in its error."""
+    def f(torch):
+        x = leaf(torch, [1.0, 2.0])
+        t1, t2 = x * 1, x * 3
+        out = torch.zeros(2).addcdiv_(t1, t2)
+        t2.mul_(2)
+        t1.mul_(2)
+        t1.add_(1)
+        return attempt(out.sum().backward)
+
+    same(f)
+
+
 def test_a_non_leaf_warns_of_its_grad_only_while_none_was_assigned():
     def f(torch):
         h = leaf(torch, [1.0, 2.0]) * 2
