@@ -3,20 +3,20 @@ AdamW here, the others (RMSprop, Adagrad, Adadelta, Adafactor, Adamax, NAdam, RA
 LBFGS, SparseAdam) a module each; the base class in optimizer.py, learning-rate schedules in
 lr_scheduler.py.
 
-`step()` runs under no_grad and changes each parameter with in-place tensor ops
-(`p.add_(...)`), and keeps its state (momentum buffers, moments) as tensors created like
+`step()` runs under no_grad (with grad mode on for a differentiable=True optimizer, whose
+updates then record the graph torch's do) and changes each parameter with in-place tensor
+ops (`p.add_(...)`), and keeps its state (momentum buffers, moments) as tensors created like
 the parameter, so a parameter on a worker is updated where it lives.
 """
 from __future__ import annotations
 
 from typing import Iterable
 
-from ..autograd.grad_mode import no_grad
 from ..autograd.record import call
 from ..module_aliases import alias_modules as _alias_modules
 from ..tensor import Tensor
-from .optimizer import (Optimizer, _check_betas, _check_fused, _check_nonnegative, _grads,
-                        _on_workers, _scalar_state, _value)
+from .optimizer import (Optimizer, _check_betas, _check_fused, _check_nonnegative,
+                        _grads, _on_workers, _scalar_state, _value, _with_weight_decay)
 
 __all__ = ["Optimizer", "SGD", "Adam"]
 
@@ -47,26 +47,33 @@ class SGD(Optimizer):
 
     def step(self, closure=None):
         loss = self._closure_loss(closure)
-        with no_grad():
+        with self._step_grad_mode():
             for group in self.param_groups:
-                lr, momentum = group["lr"], group["momentum"]
-                dampening, wd = group["dampening"], group["weight_decay"]
-                for p, grad in _grads(group):
-                    if group["maximize"]:
-                        grad = -grad
-                    if wd != 0:
-                        grad = grad.add(p, alpha=wd)
-                    if momentum != 0:
-                        state = self.state[p]
-                        buf = state.get("momentum_buffer")
-                        if buf is None:
-                            buf = grad.detach().clone()
-                            state["momentum_buffer"] = buf
-                        else:
-                            buf.mul_(momentum).add_(grad, alpha=1 - dampening)
-                        grad = grad.add(buf, alpha=momentum) if group["nesterov"] else buf
-                    p.add_(grad, alpha=-lr)
+                self._step_group(group)
         return loss
+
+    def _step_group(self, group: dict) -> None:
+        lr, momentum = group["lr"], group["momentum"]
+        dampening, wd = group["dampening"], group["weight_decay"]
+        buffers = []
+        for p, grad in _grads(group):
+            if group["maximize"]:
+                grad = -grad
+            if wd != 0:
+                grad = _with_weight_decay(grad, p, wd)
+            if momentum != 0:
+                buf = self.state[p].get("momentum_buffer")
+                if buf is None:
+                    buf = grad.detach().clone()
+                else:
+                    buf.mul_(momentum).add_(grad, alpha=1 - dampening)
+                buffers.append((p, buf))
+                grad = grad.add(buf, alpha=momentum) if group["nesterov"] else buf
+            p.add_(grad, alpha=-lr)
+        # (as torch's, a group's new buffers are kept once all its parameters have stepped:
+        # none, if a differentiable step refuses a leaf)
+        for p, buf in buffers:
+            self.state[p]["momentum_buffer"] = buf
 
 
 class Adam(Optimizer):
@@ -114,7 +121,7 @@ class Adam(Optimizer):
 
     def step(self, closure=None):
         loss = self._closure_loss(closure)
-        with no_grad():
+        with self._step_grad_mode():
             for group in self.param_groups:
                 beta1, beta2 = (_number(b) for b in group["betas"])
                 lr, eps, wd, amsgrad = _number(group["lr"]), group["eps"], \
@@ -122,6 +129,9 @@ class Adam(Optimizer):
                 for p, grad in _grads(group):
                     state = self._init_state(p, amsgrad)
                     state["step"].add_(1)
+                    if group["differentiable"]:
+                        _differentiable_adam_update(p, grad, state, group)
+                        continue
                     if not amsgrad:  # the whole update as one op (ops/optim.py)
                         on_worker = _on_workers(state["step"])
                         new = call("adam_update", p, grad, state["exp_avg"], state["exp_avg_sq"],
@@ -157,6 +167,37 @@ class Adam(Optimizer):
                     # param.addcdiv_(exp_avg, denom, value=-step_size)
                     p.add_(exp_avg * (-step_size) / denom)
         return loss
+
+
+def _differentiable_adam_update(p: Tensor, grad: Tensor, state: dict, group: dict) -> None:
+    """Adam's update as torch's differentiable step records it: its bias corrections from
+    the step count tensor, the moments cloned where they are read before they change, and
+    the parameter changed by addcdiv_ (a graph from the parameter's earlier values, and
+    from a weight decay given as a tensor that requires grad)."""
+    from ..ops.functions import maximum
+
+    beta1, beta2 = group["betas"]
+    lr, eps, wd = group["lr"], group["eps"], group["weight_decay"]
+    if group["maximize"]:
+        grad = -grad
+    if wd != 0:
+        if group["decoupled_weight_decay"]:
+            p.mul_(1 - lr * wd)
+        else:
+            grad = _with_weight_decay(grad, p, wd)
+    exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+    exp_avg.lerp_(grad, 1 - beta1)
+    exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+    step = state["step"]
+    step_size_neg = (lr / (1 - beta1 ** step)).neg()
+    bias_correction2_sqrt = (1 - beta2 ** step).sqrt()
+    if group["amsgrad"]:
+        max_sq = state["max_exp_avg_sq"]
+        max_sq.copy_(maximum(max_sq.clone(), exp_avg_sq))
+        exp_avg_sq = max_sq
+    denom = (exp_avg_sq.sqrt() / (bias_correction2_sqrt * step_size_neg)).add_(
+        eps / step_size_neg)
+    p.addcdiv_(exp_avg.clone(), denom)
 
 
 def _check_tensor_betas(betas, foreach_without_capturable: bool) -> None:

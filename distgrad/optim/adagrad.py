@@ -37,5 +37,8 @@ class Adagrad(_EachParam):
         grad = _l2_grad(p, grad, group)
         clr = group["lr"] / (1 + (step - 1) * group["lr_decay"])
         state["sum"].addcmul_(grad, grad, value=1)
+        if group["differentiable"]:  # (torch's ops, the root kept for its backward)
+            p.addcdiv_(grad, state["sum"].sqrt() + group["eps"], value=-clr)
+            return
         std = state["sum"].sqrt().add_(group["eps"])
         p.add_(grad * (-clr) / std)  # param.addcdiv_(grad, std, value=-clr)

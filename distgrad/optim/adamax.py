@@ -29,6 +29,19 @@ class Adamax(_EachParam):
         grad = _l2_grad(p, grad, group)
         exp_avg, exp_inf = state["exp_avg"], state["exp_inf"]
         exp_avg.lerp_(grad, 1 - beta1)
-        exp_inf.copy_(exp_inf.mul_(beta2).maximum(grad.abs().add_(group["eps"])))
         clr = group["lr"] / (1 - beta1 ** _value(state["step"]))
+        if group["differentiable"]:
+            _differentiable_update(p, grad, exp_avg, exp_inf, beta2, group["eps"], clr)
+            return
+        exp_inf.copy_(exp_inf.mul_(beta2).maximum(grad.abs().add_(group["eps"])))
         p.add_(exp_avg * (-clr) / exp_inf)  # param.addcdiv_(exp_avg, exp_inf, value=-clr)
+
+
+def _differentiable_update(p, grad, exp_avg, exp_inf, beta2, eps, clr) -> None:
+    """The infinity norm's update and the step as torch's differentiable Adamax records them:
+    the larger of the two as an amax over them stacked, the step by addcdiv_."""
+    from ..ops.functions import amax, cat
+
+    both = cat([exp_inf.mul_(beta2).unsqueeze(0), grad.abs().add_(eps).unsqueeze(0)], 0)
+    exp_inf.copy_(amax(both, 0, keepdim=False))
+    p.addcdiv_(exp_avg, exp_inf, value=-clr)

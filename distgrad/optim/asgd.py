@@ -37,7 +37,10 @@ class ASGD(_EachParam):
         grad = _l2_grad(p, grad, group)
         eta = _value(state["eta"])
         p.mul_(1 - lambd * eta)
-        p.sub_(grad * eta)  # param.add_(grad, alpha=-eta)
+        if isinstance(eta, Tensor):  # (on workers: a tensor, which alpha cannot be)
+            p.sub_(grad * eta)
+        else:
+            p.add_(grad, alpha=-eta)
         ax, mu = state["ax"], _value(state["mu"])
         ax.copy_(_branch(mu != 1, lambda: ax + (p - ax) * mu, lambda: p))
         step = _value(state["step"])

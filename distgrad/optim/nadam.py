@@ -59,7 +59,15 @@ class NAdam(_EachParam):
         exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
         exp_avg.lerp_(grad, 1 - beta1)
         exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-        denom = exp_avg_sq.div(bias_correction2).sqrt().add_(group["eps"])
+        denom = exp_avg_sq.div(bias_correction2).sqrt()
+        grad_weight = -lr * (1.0 - mu) / (1.0 - mu_product)
+        exp_avg_weight = (-lr * mu_next) / (1.0 - mu_product * mu_next)
+        if group["differentiable"]:  # (torch's ops, the root kept for its backward)
+            denom = denom.add(group["eps"])
+            p.addcdiv_(grad * grad_weight, denom)
+            p.addcdiv_(exp_avg * exp_avg_weight, denom)
+            return
+        denom.add_(group["eps"])
         # param.addcdiv_(grad, denom, value=...), then (exp_avg, denom, value=...)
-        p.add_(grad * (-lr * (1.0 - mu) / (1.0 - mu_product)) / denom)
-        p.add_(exp_avg * ((-lr * mu_next) / (1.0 - mu_product * mu_next)) / denom)
+        p.add_(grad * grad_weight / denom)
+        p.add_(exp_avg * exp_avg_weight / denom)

@@ -9,7 +9,7 @@ from copy import deepcopy
 from typing import Any, Callable, Optional
 
 from ..autograd import record
-from ..autograd.grad_mode import enable_grad, no_grad
+from ..autograd.grad_mode import enable_grad, set_grad_enabled
 from ..autograd.profiler import record_function
 from ..tensor import Tensor
 from ..watched import WatchedDefaultDict, WatchedDict
@@ -207,6 +207,12 @@ class Optimizer:
     def step(self, closure: Optional[Callable[[], Any]] = None):
         raise NotImplementedError
 
+    def _step_grad_mode(self):
+        """The grad mode a step runs in, as torch's: none recorded, unless the optimizer is
+        differentiable (its updates then carry gradients back to the parameters' earlier
+        values and to tensor hyper-parameters, for meta-learning)."""
+        return set_grad_enabled(bool(self.defaults.get("differentiable")))
+
     def _closure_loss(self, closure):
         if closure is None:
             return None
@@ -318,7 +324,7 @@ class _EachParam(Optimizer):
 
     def step(self, closure=None):
         loss = self._closure_loss(closure)
-        with no_grad():
+        with self._step_grad_mode():
             for group in self.param_groups:
                 for p, grad in _grads(group):
                     state = self._state(p, group)
@@ -384,6 +390,15 @@ def _grads(group: dict):
         grad = p._leaf_grad()
         if grad is not None:
             yield p, grad
+
+
+def _with_weight_decay(grad: Tensor, p: Tensor, weight_decay) -> Tensor:
+    """grad + weight_decay·p; a weight decay that is a tensor requiring grad (one being
+    learned) is added as torch adds it: into the gradient itself, in place, times a clone of
+    p (so that p's later in-place update leaves the saved value alone)."""
+    if isinstance(weight_decay, Tensor) and weight_decay.requires_grad:
+        return grad.addcmul_(p.clone(), weight_decay)
+    return grad.add(p, alpha=weight_decay)
 
 
 def _l2_grad(p: Tensor, grad: Tensor, group: dict) -> Tensor:

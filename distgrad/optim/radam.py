@@ -51,7 +51,8 @@ class RAdam(_EachParam):
             # number and `where` drops it: the clamp keeps numpy quiet)
             r = rho_t.clamp(min=5.0) if isinstance(rho_t, Tensor) else rho_t
             rect = ((r - 4) * (r - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * r)) ** 0.5
-            adaptive_lr = (bias_correction2 ** 0.5) / exp_avg_sq.sqrt().add_(eps)
+            # (the root kept: a differentiable step's backward reads it, as torch's)
+            adaptive_lr = (bias_correction2 ** 0.5) / exp_avg_sq.sqrt().add(eps)
             return corrected * lr * adaptive_lr * rect
 
-        p.sub_(_branch(rho_t > 5.0, rectified, lambda: corrected * lr))
+        p.add_(_branch(rho_t > 5.0, rectified, lambda: corrected * lr), alpha=-1.0)

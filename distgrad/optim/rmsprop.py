@@ -44,7 +44,8 @@ class RMSprop(_EachParam):
             avg = (square_avg - grad_avg * grad_avg).sqrt_()
         else:
             avg = square_avg.sqrt()
-        avg.add_(group["eps"])
+        # (a differentiable step keeps the root its backward reads, as torch's)
+        avg = avg.add(group["eps"]) if group["differentiable"] else avg.add_(group["eps"])
         if momentum > 0:
             buf = state["momentum_buffer"]
             buf.mul_(momentum).add_(grad / avg)

@@ -30,6 +30,9 @@ class Rprop(_EachParam):
         etaminus, etaplus = group["etas"]
         if group["maximize"]:
             grad = -grad
+        if group["differentiable"]:
+            _differentiable_update(p, grad, state, group)
+            return
         sign = grad.mul(state["prev"]).sign()
         flipped = sign.lt(0)
         # (etas are > 0, so filling one mask cannot change another's elements)
@@ -40,3 +43,22 @@ class Rprop(_EachParam):
         grad = grad.masked_fill(flipped, 0)
         p.sub_(grad.sign() * step_size)  # param.addcmul_(grad.sign(), step_size, value=-1)
         state["prev"].copy_(grad)
+
+
+def _differentiable_update(p, grad, state: dict, group: dict) -> None:
+    """Rprop's step as torch's differentiable step records it: the sign's factors and the
+    zeroed gradient chosen by `where`, the step by addcmul_ (a graph through the gradient
+    and the step sizes)."""
+    from ..ops.functions import where
+
+    etaminus, etaplus = group["etas"]
+    sign = grad.mul(state["prev"].clone()).sign()
+    sign.copy_(where(sign.gt(0), etaplus, sign))
+    sign.copy_(where(sign.lt(0), etaminus, sign))
+    sign.copy_(where(sign.eq(0), 1, sign))
+    step_size = state["step_size"]
+    step_size.mul_(sign).clamp_(*group["step_sizes"])
+    grad = grad.clone()
+    grad.copy_(where(sign.eq(etaminus), 0, grad))
+    p.addcmul_(grad.sign(), step_size, value=-1)
+    state["prev"].copy_(grad)
