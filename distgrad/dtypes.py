@@ -60,6 +60,8 @@ class dtype:
                              else f"CPU{long_name}Type")
         self.random_to = random_to
 
+    is_complex = False  # (distgrad has no complex dtype)
+
     def __repr__(self) -> str:
         return f"torch.{self.name}"
 

@@ -31,8 +31,8 @@ def test_names_are_torchs():
         d = getattr(distgrad, name)
         t = getattr(torch, name)
         assert repr(d) == repr(t)
-        assert (d.is_floating_point, d.is_signed, d.itemsize) == \
-            (t.is_floating_point, t.is_signed, t.itemsize)
+        assert (d.is_floating_point, d.is_signed, d.itemsize, d.is_complex) == \
+            (t.is_floating_point, t.is_signed, t.itemsize, t.is_complex)
 
 
 @pytest.mark.parametrize("name", NEW)
