@@ -15,8 +15,8 @@ from typing import Iterable
 from ..autograd.record import call
 from ..module_aliases import alias_modules as _alias_modules
 from ..tensor import Tensor
-from .optimizer import (Optimizer, _check_betas, _check_fused, _check_nonnegative,
-                        _grads, _on_workers, _scalar_state, _value, _with_weight_decay)
+from .optimizer import (Optimizer, _check_betas, _check_capturable, _check_fused,
+                        _check_nonnegative, _grads, _on_workers, _scalar_state, _value, _with_weight_decay)
 
 __all__ = ["Optimizer", "SGD", "Adam"]
 
@@ -126,8 +126,9 @@ class Adam(Optimizer):
                 beta1, beta2 = (_number(b) for b in group["betas"])
                 lr, eps, wd, amsgrad = _number(group["lr"]), group["eps"], \
                     group["weight_decay"], group["amsgrad"]
-                for p, grad in _grads(group):
-                    state = self._init_state(p, amsgrad)
+                stepped = [(p, grad, self._init_state(p, amsgrad)) for p, grad in _grads(group)]
+                _check_capturable(group, stepped)
+                for p, grad, state in stepped:
                     state["step"].add_(1)
                     if group["differentiable"]:
                         _differentiable_adam_update(p, grad, state, group)

@@ -11,6 +11,8 @@ class Adadelta(_EachParam):
     """square_avg ← ρ·square_avg + (1−ρ)·g²; δ = √(acc_delta + eps) / √(square_avg + eps)·g;
     acc_delta ← ρ·acc_delta + (1−ρ)·δ²; p ← p − lr·δ."""
 
+    _capturable_refusals = (("params and state_steps", False),) * 2  # (no xla in either)
+
     def __init__(self, params: Iterable, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6,
                  weight_decay: float = 0, foreach=None, *, capturable: bool = False,
                  maximize: bool = False, differentiable: bool = False) -> None:

@@ -16,6 +16,8 @@ class ASGD(_EachParam):
     as torch's."""
 
     _old_scalar_state = ("step", "eta", "mu")
+    _capturable_refusals = (("params, mus, etas, and state_steps", True),
+                            ("params, mus, etas, and state_steps", False))
 
     def __init__(self, params: Iterable, lr: float = 1e-2, lambd: float = 1e-4,
                  alpha: float = 0.75, t0: float = 1e6, weight_decay: float = 0, foreach=None,

@@ -30,6 +30,8 @@ class NAdam(_EachParam):
     _old_group_defaults = dict(maximize=False, foreach=None, capturable=False,
                                differentiable=False, decoupled_weight_decay=False)
     _old_scalar_state = ("step", "mu_product")
+    _capturable_refusals = (("params, mu_products and state_steps", True),
+                            ("params, mu_products, and state_steps", False))
 
     def __init__(self, params: Iterable, lr: float = 2e-3, betas=(0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0, momentum_decay: float = 4e-3,

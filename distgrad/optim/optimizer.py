@@ -23,6 +23,14 @@ class _RequiredParameter:
 required = _RequiredParameter()
 
 
+# The devices torch captures an optimizer's step on (xla too for some steps): no distgrad
+# device is one.
+_CAPTURING_DEVICES = ["cuda", "xpu", "hpu", "privateuseone"]
+# What torch's refusal names, and whether it lists xla, in the single-tensor step (the one
+# foreach=None picks for cpu tensors) and in the foreach step: Adam's, most optimizers'.
+_CAPTURABLE_REFUSALS = (("params and state_steps", True), ("params and state_steps", False))
+
+
 def _typename(value) -> str:
     if isinstance(value, Tensor):
         return value.dtype.type_name
@@ -308,6 +316,7 @@ class _EachParam(Optimizer):
     _old_group_defaults = dict(foreach=None, maximize=False, differentiable=False,
                                capturable=False)
     _old_scalar_state = ("step",)
+    _capturable_refusals = _CAPTURABLE_REFUSALS
 
     def _new_state(self, p: Tensor, group: dict) -> dict:
         raise NotImplementedError
@@ -326,8 +335,9 @@ class _EachParam(Optimizer):
         loss = self._closure_loss(closure)
         with self._step_grad_mode():
             for group in self.param_groups:
-                for p, grad in _grads(group):
-                    state = self._state(p, group)
+                stepped = [(p, grad, self._state(p, group)) for p, grad in _grads(group)]
+                _check_capturable(group, stepped, self._capturable_refusals)
+                for p, grad, state in stepped:
                     state["step"].add_(1)
                     self._update(p, grad, state, group)
         return loss
@@ -382,6 +392,16 @@ def _check_betas(betas) -> None:
     for i, beta in enumerate(betas[:2]):
         if not 0.0 <= beta < 1.0:
             raise ValueError(f"Invalid beta parameter at index {i}: {beta}")
+
+
+def _check_capturable(group: dict, stepped: list, refusals=_CAPTURABLE_REFUSALS) -> None:
+    """torch's refusal of a capturable=True step (once the group's state exists, before it
+    counts a step) of parameters off the devices it captures on: any distgrad parameter."""
+    if group.get("capturable") and stepped:
+        tensors, xla = refusals[bool(group["foreach"])]
+        devices = _CAPTURING_DEVICES + (["xla"] if xla else [])
+        raise AssertionError(f"If capturable=True, {tensors} must be on supported devices: "
+                             f"{devices}.")
 
 
 def _grads(group: dict):

@@ -14,6 +14,7 @@ class RMSprop(_EachParam):
 
     _old_group_defaults = dict(momentum=0, centered=False, foreach=None, maximize=False,
                                differentiable=False, capturable=False)
+    _capturable_refusals = (("params and state_steps", True),) * 2  # (xla in both)
 
     def __init__(self, params: Iterable, lr: float = 1e-2, alpha: float = 0.99,
                  eps: float = 1e-8, weight_decay: float = 0, momentum: float = 0,

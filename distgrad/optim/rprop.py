@@ -13,6 +13,8 @@ class Rprop(_EachParam):
     where < 0, else 1; where the sign flipped the gradient counts as 0 (no move now, and
     none of the penalty next time); p ← p − sign(g)·step_size."""
 
+    _capturable_refusals = (("params and state_steps", True),) * 2  # (xla in both)
+
     def __init__(self, params: Iterable, lr: float = 1e-2, etas=(0.5, 1.2),
                  step_sizes=(1e-6, 50), *, capturable: bool = False, foreach=None,
                  maximize: bool = False, differentiable: bool = False) -> None:

@@ -400,3 +400,22 @@ def test_sparse_adam_refuses_dense_gradients_as_torch():
                                                "please consider Adam instead$"):
             opt.step()
         assert w.detach().sum().item() == 6.0 and opt.state == {}
+
+
+@pytest.mark.parametrize("name", ["Adam", "AdamW", "RMSprop", "NAdam", "RAdam", "Adamax", "ASGD",
+                                  "Rprop", "Adadelta"])
+@pytest.mark.parametrize("foreach", [None, True])
+def test_a_capturable_step_is_refused_off_torchs_capturing_devices(name, foreach):
+    """capturable=True steps only on cuda/xpu/hpu (torch's single-tensor step lists xla too,
+    in most optimizers): the state exists by then, no step is counted."""
+    seen = []
+    for T in (torch, distgrad):
+        p = T.nn.Parameter(T.ones(2))
+        opt = getattr(T.optim, name)([p], lr=0.1, capturable=True, foreach=foreach)
+        assert opt.step() is None  # (no gradient: nothing to refuse)
+        p.grad = T.ones(2)
+        with pytest.raises(AssertionError) as raised:
+            opt.step()
+        seen.append((str(raised.value), sorted(opt.state[p]), float(opt.state[p]["step"]),
+                     p.detach().tolist()))
+    assert seen[0] == seen[1]
