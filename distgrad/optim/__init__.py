@@ -15,7 +15,7 @@ from typing import Iterable
 from ..autograd.record import call
 from ..module_aliases import alias_modules as _alias_modules
 from ..tensor import Tensor
-from .optimizer import (Optimizer, _check_betas, _check_capturable, _check_fused,
+from .optimizer import (Optimizer, _addcdiv_step, _check_betas, _check_capturable, _check_fused,
                         _check_nonnegative, _grads, _on_workers, _scalar_state, _value, _with_weight_decay)
 
 __all__ = ["Optimizer", "SGD", "Adam"]
@@ -165,8 +165,7 @@ class Adam(Optimizer):
                         denom = (max_sq.sqrt() / bias_correction2_sqrt).add_(eps)
                     else:
                         denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps)
-                    # param.addcdiv_(exp_avg, denom, value=-step_size)
-                    p.add_(exp_avg * (-step_size) / denom)
+                    _addcdiv_step(p, exp_avg, denom, -step_size)
         return loss
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from ..creation import full_like
-from .optimizer import _check_fused, _check_nonnegative, _EachParam, _l2_grad, _value
+from .optimizer import _addcdiv_step, _check_fused, _check_nonnegative, _EachParam, _l2_grad, _value
 
 
 class Adagrad(_EachParam):
@@ -41,4 +41,4 @@ class Adagrad(_EachParam):
             p.addcdiv_(grad, state["sum"].sqrt() + group["eps"], value=-clr)
             return
         std = state["sum"].sqrt().add_(group["eps"])
-        p.add_(grad * (-clr) / std)  # param.addcdiv_(grad, std, value=-clr)
+        _addcdiv_step(p, grad, std, -clr)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from ..creation import zeros_like
-from .optimizer import _check_betas, _check_nonnegative, _EachParam, _l2_grad, _value
+from .optimizer import _addcdiv_step, _check_betas, _check_nonnegative, _EachParam, _l2_grad, _value
 
 
 class Adamax(_EachParam):
@@ -34,7 +34,7 @@ class Adamax(_EachParam):
             _differentiable_update(p, grad, exp_avg, exp_inf, beta2, group["eps"], clr)
             return
         exp_inf.copy_(exp_inf.mul_(beta2).maximum(grad.abs().add_(group["eps"])))
-        p.add_(exp_avg * (-clr) / exp_inf)  # param.addcdiv_(exp_avg, exp_inf, value=-clr)
+        _addcdiv_step(p, exp_avg, exp_inf, -clr)
 
 
 def _differentiable_update(p, grad, exp_avg, exp_inf, beta2, eps, clr) -> None:

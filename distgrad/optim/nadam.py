@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from ..creation import zeros_like
-from .optimizer import (_check_betas, _check_nonnegative, _EachParam, _scalar_state,
+from .optimizer import (_addcdiv_step, _check_betas, _check_nonnegative, _EachParam, _scalar_state,
                         _value)
 
 
@@ -70,6 +70,5 @@ class NAdam(_EachParam):
             p.addcdiv_(exp_avg * exp_avg_weight, denom)
             return
         denom.add_(group["eps"])
-        # param.addcdiv_(grad, denom, value=...), then (exp_avg, denom, value=...)
-        p.add_(grad * grad_weight / denom)
-        p.add_(exp_avg * exp_avg_weight / denom)
+        _addcdiv_step(p, grad, denom, grad_weight)
+        _addcdiv_step(p, exp_avg, denom, exp_avg_weight)

@@ -431,6 +431,17 @@ def _l2_grad(p: Tensor, grad: Tensor, group: dict) -> Tensor:
     return grad
 
 
+def _addcdiv_step(p: Tensor, tensor1: Tensor, tensor2: Tensor, value) -> None:
+    """p.addcdiv_(tensor1, tensor2, value=value), as torch's steps change a parameter (a
+    half-precision one rounded once, from float32); a value that is a tensor (worked out on
+    the workers from their step count), which value cannot be, scales tensor1 first, as
+    torch's kernel does."""
+    if isinstance(value, Tensor):
+        p.add_(tensor1 * value / tensor2)
+    else:
+        p.addcdiv_(tensor1, tensor2, value=value)
+
+
 def _scalar_state(p: Tensor, value: float) -> Tensor:
     """A float32 0-dim state value (a step count, NAdam's mu_product), which torch keeps on
     the cpu, kept where p's memory is: a parameter on workers then reads it there, and a

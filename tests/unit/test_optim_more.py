@@ -419,3 +419,22 @@ def test_a_capturable_step_is_refused_off_torchs_capturing_devices(name, foreach
         seen.append((str(raised.value), sorted(opt.state[p]), float(opt.state[p]["step"]),
                      p.detach().tolist()))
     assert seen[0] == seen[1]
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("name, options", [("Adam", {"amsgrad": True}), ("Adagrad", {}),
+                                           ("Adamax", {}), ("NAdam", {})])
+def test_half_precision_steps_round_once_as_torchs_addcdiv(dtype, name, options):
+    """torch steps these by addcdiv_, which computes a half-precision parameter's update in
+    float32 and rounds once: the same bits, not the last bit off."""
+    seen = []
+    for T in (torch, distgrad):
+        T.manual_seed(1)
+        p = T.nn.Parameter(T.randn(64).to(getattr(T, dtype)))
+        opt = getattr(T.optim, name)([p], lr=0.1, **options)
+        for _ in range(3):
+            opt.zero_grad()
+            (p * p).sum().backward()
+            opt.step()
+        seen.append(p.detach().float().tolist())
+    assert seen[0] == seen[1]
