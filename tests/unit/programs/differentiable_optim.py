@@ -4,7 +4,7 @@
 # weight decay (a tensor that requires grad); the errors torch's differentiable steps raise
 # (a leaf parameter updated in place, a saved tensor changed by a later step), the .grad of
 # a non-leaf read with and without an assigned gradient, and a placed variant on a worker
-# (`W`: the runner's, test_programs.py).
+# and one split over two (`W`, `shard`, `full`: the runner's, test_programs.py).
 import warnings
 import distgrad as torch  # PyTorch: import torch
 nn, F = torch.nn, torch.nn.functional
@@ -94,4 +94,18 @@ for name, make in [("sgd", lambda w: O.SGD([w], lr=0.1, momentum=0.9, differenti
         opt.step()
     F.mse_loss(xv.to(W[1]) @ w, yv.to(W[1])).backward()
     print("placed", name, w.grad_fn.name(), w.detach().cpu(), w0.grad)
+
+# and split over the workers
+for name, make in [("sgd", lambda w: O.SGD([w], lr=0.1, momentum=0.9, differentiable=True)),
+                   ("adam", lambda w: O.Adam([w], lr=0.1, differentiable=True)),
+                   ("rmsprop", lambda w: O.RMSprop([w], lr=0.01, differentiable=True)),
+                   ("nadam", lambda w: O.NAdam([w], lr=0.1, differentiable=True))]:
+    w0.grad = None
+    w = shard(w0 * 1.0, 0)
+    opt = make(w)
+    for step in range(3):
+        w.grad = torch.autograd.grad(F.mse_loss(x @ full(w), y), w, create_graph=True)[0]
+        opt.step()
+    F.mse_loss(xv @ full(w), yv).backward()
+    print("sharded", name, full(w.detach()), w0.grad)
 print("done")
