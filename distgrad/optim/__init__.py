@@ -1,6 +1,6 @@
 """`distgrad.optim`: torch's optimizers with torch's update rules, step for step: SGD, Adam and
 AdamW here, the others (RMSprop, Adagrad, Adadelta, Adafactor, Adamax, NAdam, RAdam, Rprop, ASGD,
-LBFGS, SparseAdam) a module each; the base class in optimizer.py, learning-rate schedules in
+LBFGS, Muon, SparseAdam) a module each; the base class in optimizer.py, learning-rate schedules in
 lr_scheduler.py.
 
 `step()` runs under no_grad (with grad mode on for a differentiable=True optimizer, whose
@@ -15,8 +15,9 @@ from typing import Iterable
 from ..autograd.record import call
 from ..module_aliases import alias_modules as _alias_modules
 from ..tensor import Tensor
-from .optimizer import (Optimizer, _addcdiv_step, _check_betas, _check_capturable, _check_fused,
-                        _check_nonnegative, _grads, _on_workers, _scalar_state, _value, _with_weight_decay)
+from .optimizer import (Optimizer, _addcdiv_step, _check_betas, _check_capturable,
+                        _check_fused, _check_nonnegative, _grads, _on_workers, _scalar_state,
+                        _value, _with_weight_decay)
 
 __all__ = ["Optimizer", "SGD", "Adam"]
 
@@ -247,14 +248,15 @@ from .adagrad import Adagrad  # noqa: E402
 from .adamax import Adamax  # noqa: E402
 from .asgd import ASGD  # noqa: E402
 from .lbfgs import LBFGS  # noqa: E402
+from ._muon import Muon  # noqa: E402
 from .nadam import NAdam  # noqa: E402
 from .radam import RAdam  # noqa: E402
 from .rmsprop import RMSprop  # noqa: E402
 from .rprop import Rprop  # noqa: E402
 from .sparse_adam import SparseAdam  # noqa: E402
 
-__all__ += ["AdamW", "Adadelta", "Adafactor", "Adagrad", "Adamax", "ASGD", "LBFGS", "NAdam",
-            "RAdam", "RMSprop", "Rprop", "SparseAdam"]
+__all__ += ["AdamW", "Adadelta", "Adafactor", "Adagrad", "Adamax", "ASGD", "LBFGS", "Muon",
+            "NAdam", "RAdam", "RMSprop", "Rprop", "SparseAdam"]
 
 from . import lr_scheduler  # noqa: E402  (optim.lr_scheduler, as in torch)
 from . import swa_utils  # noqa: E402  (optim.swa_utils, as in torch)
