@@ -399,7 +399,7 @@ def _check_capturable(group: dict, stepped: list, refusals=_CAPTURABLE_REFUSALS)
     counts a step) of parameters off the devices it captures on: any distgrad parameter."""
     if group.get("capturable") and stepped:
         tensors, xla = refusals[bool(group["foreach"])]
-        devices = _CAPTURING_DEVICES + (["xla"] if xla else [])
+        devices = _get_capturable_supported_devices(supports_xla=xla)
         raise AssertionError(f"If capturable=True, {tensors} must be on supported devices: "
                              f"{devices}.")
 
@@ -467,3 +467,72 @@ def _branch(cond, then: Callable, otherwise: Callable):
     from ..ops.functions import where
 
     return where(cond, then(), otherwise())
+
+
+# ---- torch.optim.optimizer's helpers, which optimizers written after torch's import -------
+
+def _use_grad_for_differentiable(step):
+    """A step run in the grad mode its optimizer's defaults["differentiable"] sets (torch's
+    decorator of its optimizers' steps)."""
+    @functools.wraps(step)
+    def stepped(self, *args, **kwargs):
+        with set_grad_enabled(bool(self.defaults["differentiable"])):
+            return step(self, *args, **kwargs)
+    return stepped
+
+
+def _get_value(x):
+    """A 0-dim tensor (a step count) as its number; anything else as it is."""
+    return x.item() if isinstance(x, Tensor) else x
+
+
+def _stack_if_compiling(x):
+    return x  # (torch stacks only under torch.compile)
+
+
+def _view_as_real(params, *state_and_grads) -> None:
+    """torch views complex tensors as real ones here; distgrad has none."""
+
+
+def _to_scalar(x):
+    """A 1-element hyper-parameter tensor as a 0-dim one; anything else as it is."""
+    return x.squeeze() if isinstance(x, Tensor) and x.dim() != 0 else x
+
+
+def _get_scalar_dtype(is_fused=None):
+    """The dtype of a step count: float64 under a float64 default dtype, else float32."""
+    from .. import dtypes
+
+    if not is_fused and dtypes.get_default_dtype() is dtypes.float64:
+        return dtypes.float64
+    return dtypes.float32
+
+
+def _get_capturable_supported_devices(supports_xla: bool = True) -> list:
+    return _CAPTURING_DEVICES + (["xla"] if supports_xla else [])
+
+
+def _get_foreach_kernels_supported_devices() -> list:
+    return ["cuda", "xpu", "privateuseone"]
+
+
+def _get_fused_kernels_supported_devices() -> list:
+    return ["mps", "cuda", "xpu", "hpu", "cpu", "privateuseone"]
+
+
+def _default_to_fused_or_foreach(params, differentiable: bool, use_fused: bool = False):
+    """(fused, foreach) as torch picks them when a step is given neither: fused (if asked
+    for) when every parameter is a floating tensor on a fused kernel's device, else foreach
+    when all are on a foreach kernel's device (cuda-like: never distgrad's); neither for a
+    differentiable step."""
+    if differentiable:
+        return False, False
+    fused = use_fused and all(
+        p is None or (isinstance(p, Tensor) and p.device.type in
+                      _get_fused_kernels_supported_devices() and p.dtype.is_floating_point)
+        for p in params)
+    foreach = not fused and all(
+        p is None or (isinstance(p, Tensor) and p.device.type in
+                      _get_foreach_kernels_supported_devices())
+        for p in params)
+    return fused, foreach
