@@ -71,19 +71,23 @@ def _shape_args(args):
 # ---- elementwise ------------------------------------------------------------------------
 
 def add(input, other, *, alpha=1):
-    alpha = _checked_alpha(input, other, alpha)
+    alpha = _checked_alpha(input, other, alpha, "add")
     return call("add", input, other, alpha=alpha) if alpha != 1 else call("add", input, other)
 
 
 def sub(input, other, *, alpha=1):
-    alpha = _checked_alpha(input, other, alpha)
+    alpha = _checked_alpha(input, other, alpha, "sub")
     return call("sub", input, other, alpha=alpha) if alpha != 1 else call("sub", input, other)
 
 
-def _checked_alpha(input, other, alpha):
+def _checked_alpha(input, other, alpha, name="add"):
     """alpha as a number, checked as torch's alpha_check: a bool for a bool result only, a
     float for a floating result only (2.0 too); and as its kernel takes it in the result's
-    dtype: fitting it (300 for int8, 1e5 for float16 are refused)."""
+    dtype: fitting it (300 for int8, 1e5 for float16 are refused). A tensor is a Number to
+    torch's argument parser only 0-dim and not requiring grad (an optimizer's weight decay
+    given as one)."""
+    if _not_a_number(alpha):
+        raise TypeError(f"{name}(): argument 'alpha' must be Number, not Tensor")
     alpha = _number(alpha)
     if type(alpha) is int and alpha == 1:  # (the default: nothing to check)
         return alpha
@@ -95,6 +99,12 @@ def _checked_alpha(input, other, alpha):
                            "point number.")
     dtypes.check_scalar_fits(alpha, result)
     return alpha
+
+
+def _not_a_number(value) -> bool:
+    """A tensor torch's argument parser takes for no Number: one not 0-dim, or requiring
+    grad."""
+    return isinstance(value, Tensor) and (value.dim() != 0 or value.requires_grad)
 
 
 def div(input, other, *, rounding_mode=None):

@@ -35,10 +35,13 @@ defop("rsub", lambda a, b, alpha=1: np.subtract(b, _scaled(a, alpha)),
 
 
 def rsub(input, other, alpha=1):
-    from .functions import _checked_alpha
+    from .functions import _checked_alpha, _not_a_number
 
     if not isinstance(input, Tensor):
         raise invalid_combination("rsub", (input, other), {})
+    if _not_a_number(alpha):  # (torch's parser: its Number overload takes alpha by position)
+        raise TypeError(str(invalid_combination("rsub", (input, other), {"alpha": alpha})) +
+                        "      didn't match because some of the keywords were incorrect: alpha\n")
     alpha = _checked_alpha(input, other, alpha)
     scaled = {"alpha": alpha} if alpha != 1 else {}
     if _is_num(other):

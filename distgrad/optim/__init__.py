@@ -14,6 +14,7 @@ from typing import Iterable
 
 from ..autograd.record import call
 from ..module_aliases import alias_modules as _alias_modules
+from ..ops.functions import _checked_alpha
 from ..tensor import Tensor
 from .optimizer import (Optimizer, _addcdiv_step, _check_betas, _check_capturable,
                         _check_fused, _check_nonnegative, _grads, _on_workers, _scalar_state,
@@ -134,6 +135,9 @@ class Adam(Optimizer):
                     if group["differentiable"]:
                         _differentiable_adam_update(p, grad, state, group)
                         continue
+                    if wd != 0 and not group["decoupled_weight_decay"]:
+                        # (torch's grad.add(p, alpha=wd) refuses a decay that is no Number)
+                        _checked_alpha(grad, p, wd)
                     if not amsgrad:  # the whole update as one op (ops/optim.py)
                         on_worker = _on_workers(state["step"])
                         new = call("adam_update", p, grad, state["exp_avg"], state["exp_avg_sq"],

@@ -49,6 +49,16 @@ def test_rsub_is_other_less_alpha_times_input():
     same(scenario)
 
 
+
+def test_an_alpha_tensor_is_a_number_only_0_dim_and_not_requiring_grad():
+    """torch's argument parser takes a tensor for alpha's Number only 0-dim and without
+    requires_grad (an optimizer's weight decay given as a tensor reaches add's alpha)."""
+    same(lambda T: [
+        T.ones(2).add(T.ones(2), alpha=T.tensor(2)), T.sub(T.ones(2), 1, alpha=T.tensor(0.5)),
+        attempt(T.add, T.ones(2), T.ones(2), alpha=T.tensor([2.0])),
+        attempt(T.sub, T.ones(2), T.ones(2), alpha=T.tensor(2.0, requires_grad=True)),
+        attempt(T.rsub, T.ones(2), T.ones(2), alpha=T.tensor([2.0]))])
+
 def test_fill_makes_a_new_tensor_of_the_value():
     def scenario(T):
         x, v = T.tensor(A, requires_grad=True), T.tensor(3.0, requires_grad=True)

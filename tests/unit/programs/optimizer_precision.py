@@ -4,7 +4,7 @@
 # float32 state_dict loaded into half-precision parameters, a user's clipping helper that
 # asks dtype.is_complex, a master-weights loop (float32 copies stepped, float16 model
 # refreshed), the errors capturable=True steps raise off the devices torch captures on,
-# and a float16 model on a worker (`W`: the runner's, test_programs.py).
+# a weight decay given as a tensor, and a float16 model on a worker (`W`: the runner's, test_programs.py).
 import warnings
 import distgrad as torch  # PyTorch: import torch
 nn, F = torch.nn, torch.nn.functional
@@ -105,6 +105,20 @@ for name, flags in (("Adam", {}), ("Adam", dict(foreach=True)), ("AdamW", {}), (
     print("  ", sorted(opt.state[p]), opt.state[p]["step"], p.detach(), opt.param_groups[0]["capturable"])
 opt = O.Adam([nn.Parameter(torch.ones(2))], lr=0.1, capturable=True)
 print(opt.step(), "(no gradient: nothing refused)")
+
+# a weight decay given as a tensor: a 0-dim one is a number; torch's grad.add(p, alpha=wd)
+# refuses one of shape [1] or one that requires grad (AdamW decays p itself, and takes both)
+for name in ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "NAdam"):
+    for wd in (torch.tensor(0.1), torch.tensor([0.1]), torch.tensor(0.1, requires_grad=True)):
+        p = nn.Parameter(torch.tensor([1.0, -2.0]))
+        opt = getattr(O, name)([p], lr=0.1, weight_decay=wd)
+        try:
+            for _ in range(2):
+                p.grad = torch.tensor([0.5, 0.25])
+                opt.step()
+            print(name, wd.shape, p.detach())
+        except TypeError as e:
+            print(name, wd.shape, type(e).__name__, e)
 
 # half precision on a worker
 torch.manual_seed(2)
