@@ -19,10 +19,11 @@ from .ops import functions as _functions
 from .ops.functions import *  # noqa: F401,F403  (add, mul, matmul, sum, ... as torch has them)
 from .storage_objects import TypedStorage, UntypedStorage
 from . import moves as _moves  # noqa: F401  (to_device; moves to and from the meta device)
-from .creation import (arange, as_tensor, asarray, empty, empty_like, eye, from_numpy, full,
-                       full_like, get_default_device, initial_seed, linspace, manual_seed, ones,
-                       ones_like, rand, rand_like, randint, randn, randn_like, randperm,
-                       scalar_tensor, seed, set_default_device, tensor, zeros, zeros_like)
+from .creation import (arange, as_tensor, asarray, empty, empty_like, eye, from_numpy,
+                       frombuffer, full, full_like, get_default_device, initial_seed, linspace,
+                       manual_seed, ones, ones_like, rand, rand_like, randint, randn, randn_like,
+                       randperm, scalar_tensor, seed, set_default_device,
+                       set_default_tensor_type, tensor, zeros, zeros_like)
 from .autograd.grad_mode import (enable_grad, inference_mode, is_grad_enabled,
                                  is_inference_mode_enabled, no_grad, set_grad_enabled)
 from .autograd.anomaly_mode import (is_anomaly_check_nan_enabled, is_anomaly_enabled,

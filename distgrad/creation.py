@@ -870,6 +870,59 @@ def _legacy_types() -> dict:
 LEGACY_TYPES = _legacy_types()
 
 
+def set_default_tensor_type(t) -> None:
+    """torch's deprecated way to set the default dtype: a floating legacy type (or its
+    name, "torch.DoubleTensor")."""
+    _warn_once("torch.set_default_tensor_type() is deprecated as of PyTorch 2.1, please use "
+               "torch.set_default_dtype() and torch.set_default_device() as alternatives.")
+    if isinstance(t, str):
+        name = t.removeprefix("torch.")
+        if name not in LEGACY_TYPES:
+            raise AttributeError(f"module 'torch' has no attribute '{name}'")
+        t = LEGACY_TYPES[name]
+    if not isinstance(t, tensortype):
+        raise TypeError("invalid type object: only floating-point types are supported as the "
+                        "default type")
+    if not t.dtype.is_floating_point:
+        raise TypeError("only floating-point types are supported as the default type")
+    dtypes.set_default_dtype(t.dtype)
+
+
+def frombuffer(buffer, *, dtype, count: int = -1, offset: int = 0,
+               requires_grad: bool = False) -> Tensor:
+    """A 1-D tensor on the memory of an object with the buffer protocol (torch.frombuffer):
+    `count` elements of `dtype` from byte `offset` (-1: all that follow)."""
+    view = memoryview(buffer).cast("B")
+    length = len(view)
+    if offset < 0 or offset >= length:
+        raise ValueError(f"offset ({offset} bytes) must be non-negative and no greater than "
+                         f"buffer length ({length} bytes) minus 1")
+    if count == 0:
+        raise ValueError(f"both buffer length ({length}) and count ({count}) must not be 0")
+    itemsize = dtype.itemsize
+    if count < 0:
+        if (length - offset) % itemsize:
+            raise ValueError(f"buffer length ({length - offset} bytes) after offset ({offset} "
+                             f"bytes) must be a multiple of element size ({itemsize})")
+        count = (length - offset) // itemsize
+    elif offset + count * itemsize > length:
+        raise ValueError(f"requested buffer length ({count} * {itemsize} bytes) after offset "
+                         f"({offset} bytes) must not be greater than actual buffer length "
+                         f"({length} bytes)")
+    if view.readonly:
+        _warn_once("The given buffer is not writable, and PyTorch does not support "
+                   "non-writable tensors. This means you can write to the underlying "
+                   "(supposedly non-writable) buffer using the tensor. You may want to copy the "
+                   "buffer to protect its data or make it writable before converting it to a "
+                   "tensor. This type of warning will be suppressed for the rest of this "
+                   "program.")
+    arr = np.frombuffer(view, dtype=dtype.np, count=count, offset=offset)
+    if view.readonly:  # (memory nothing may change: a copy reads the same)
+        arr = arr.copy()
+    out = from_numpy(arr)
+    return out.requires_grad_(True) if requires_grad else out
+
+
 # ---- Tensor methods that make tensors -------------------------------------------------------
 # tensor.py sits below this module (everything here makes Tensors): the methods that make new
 # tensors or draw from the generator are written here and bound onto the class at the end.
