@@ -35,6 +35,7 @@ from . import more_pointwise as _more_pointwise, order_stats as _order_stats, pr
 from . import real_dense as _real_dense
 from . import view_copies as _view_copies
 from . import more_functions as _more_functions
+from . import fake_quant as _fake_quant
 from .more_pointwise import *  # noqa: F401,F403  (fmax, logit, ...: bound below)
 from .order_stats import *  # noqa: F401,F403  (median, quantile, cummax, ...)
 from .products import *  # noqa: F401,F403  (cdist, addmv, kron, ...)
@@ -1229,6 +1230,7 @@ for _name, _fn in {**_METHODS, **_arrange.METHODS, **_pointwise.METHODS,
     setattr(Tensor, _name, _fn)
 globals().update(_real_dense.FUNCTIONS)
 globals().update(_more_functions.FUNCTIONS)
+globals().update(_fake_quant.FUNCTIONS)
 globals().update(_view_copies.functions(globals()))
 for _name in _view_copies.METHOD_NAMES:
     setattr(Tensor, _name, globals()[_name])
@@ -1238,7 +1240,7 @@ _HOMES = (__name__, _scatter.__name__, _arrange.__name__, _pointwise.__name__,
           _accumulate.__name__, _placing.__name__, _reshaping.__name__,
           _more_pointwise.__name__, _order_stats.__name__, _products.__name__,
           _matrix_functions.__name__, _numerics.__name__, _sets.__name__, _real_dense.__name__,
-          _view_copies.__name__, _more_functions.__name__,
+          _view_copies.__name__, _more_functions.__name__, _fake_quant.__name__,
           "distgrad.linalg")
 __all__ = [n for n, v in list(globals().items())
            if callable(v) and not n.startswith("_") and getattr(v, "__module__", None) in _HOMES]

@@ -1601,3 +1601,4 @@ import more_math_op_cases  # noqa: E402,F401  (fmax ... copysign, median ... buc
 import linalg_op_cases  # noqa: E402,F401  (det, inv, solve, cholesky, qr, svd, eigh, pinv, ...)
 import more_nn_op_cases  # noqa: E402,F401  (conv_transpose, resample (interpolate, pads), im2col)
 import special_op_cases  # noqa: E402,F401  (torch.special: erfcx, zeta, gammainc, bessel_j0, ...)
+import quant_op_cases  # noqa: E402,F401  (fake_quantize_per_tensor_affine, per_channel)

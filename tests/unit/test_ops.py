@@ -147,11 +147,13 @@ def test_every_differentiable_op_has_a_finite_difference_case():
     # which gives each copy its place's whole gradient, not the adjoint of the write, and
     # copy_slices, the node of such writes (and of sharded views' and dual levels'), whose
     # VJP passes the gradient on; nor without_derivative, torch's named nodes that refuse a
-    # backward: Unique2Backward0, ..., EmbeddingBagBackwardBackward0)
+    # backward: Unique2Backward0, ..., EmbeddingBagBackwardBackward0; nor fake quantization,
+    # whose straight-through gradient is torch's choice, not its staircase's derivative)
     differentiable = {n for n, op in OPS.items()
                       if op.vjp is not None and op.node != "torch::autograd::NotImplemented"
                       and n not in ("overlapping_write", "copy_slices", "without_derivative",
-                                    "embedding_bag_backward")}
+                                    "embedding_bag_backward", "fake_quantize_per_tensor",
+                                    "fake_quantize_per_channel")}
     missing = sorted(n for n in differentiable if n not in checked)
     assert not missing, f"differentiable ops without a finite-difference case: {missing}"
 
