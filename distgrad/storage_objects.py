@@ -33,8 +33,9 @@ class UntypedStorage:
         # The driver's memory itself; for a worker's, a tensor on it (without its graph).
         on_driver = tensor.device_str == "cpu"
         self._array = root_array(tensor) if on_driver else None
-        self._elsewhere = None if on_driver else _memory_tensor(tensor).detach()
-        self._tensor_memory = tensor._storage.memory or tensor._storage  # (its flags)
+        self._elsewhere = None if on_driver else memory_tensor(tensor).detach()
+        owner = memory_tensor(tensor)._storage
+        self._tensor_memory = owner.memory or owner  # (its flags)
 
     def is_shared(self) -> bool:
         """Whether share_memory_() was called on a tensor of this memory (before or after
@@ -49,7 +50,7 @@ class UntypedStorage:
     def data_ptr(self) -> int:
         if self._nbytes == 0:
             return 0
-        if self._array is None:  # (a sharded tensor's raises: its memory is on several)
+        if self._array is None:  # (an address the driver gave it: distributed/storage.py)
             t = self._elsewhere
             return t.data_ptr() - t.storage_offset() * t.element_size()
         return self._array.__array_interface__["data"][0]
@@ -132,7 +133,8 @@ class TypedStorage:
 
 def untyped_storage(tensor) -> UntypedStorage:
     """The storage object of tensor's memory: one per memory (Tensor.untyped_storage)."""
-    memory = tensor._storage.memory or tensor._storage
+    owner = memory_tensor(tensor)._storage
+    memory = owner.memory or owner
     cached = memory.python_storage
     if cached is None or cached._nbytes != memory_nbytes(tensor):
         cached = memory.python_storage = UntypedStorage(tensor)
@@ -154,12 +156,14 @@ def memory_nbytes(tensor) -> int:
     if tensor.device_str == "cpu":
         root = root_array(tensor)
         return root.nbytes if root.size else 0
-    return _memory_tensor(tensor).numel() * tensor.dtype.itemsize
+    return memory_tensor(tensor).numel() * tensor.dtype.itemsize
 
 
-def _memory_tensor(t):
-    """The tensor whose elements are t's whole memory: its base (every view lies inside)."""
-    return t._base if t._base is not None else t
+def memory_tensor(t):
+    """The tensor whose elements are t's whole memory: its base (every view lies inside;
+    a sharded view's is the sharded tensor its parts view)."""
+    base = t._storage.view_base(t)
+    return t if base is None else base
 
 
 def _fetched_memory(base) -> np.ndarray:

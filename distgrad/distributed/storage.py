@@ -11,13 +11,7 @@ import numpy as np
 from .. import storage
 from ..autograd import record
 from ..autograd.grad_mode import no_grad
-from ..storage_objects import memory_nbytes
-
-
-def _no_data_ptr(self, t) -> int:
-    """A sharded tensor's memory is its parts', on several workers: no one address."""
-    raise RuntimeError(f"Cannot access data pointer of a Tensor on {t.device_str}: its memory "
-                       f"is its parts', on several workers")
+from ..storage_objects import memory_nbytes, memory_tensor
 
 
 # The addresses the driver gives workers' memories: a space of their own, as a cuda
@@ -30,18 +24,22 @@ def _no_resize_in_memory(self, t, shape) -> bool:
     return False  # (resize_ refuses these kinds; out= gives them a result of their own)
 
 
+def _data_ptr(self, t) -> int:
+    """Where t's first element is in its memory, by an address the driver gave that memory
+    when first asked (a worker's own addresses are in its process; a sharded tensor's
+    memory is its parts', on several): views of one memory compare as torch's, and no two
+    live memories share an address."""
+    owner = memory_tensor(t)._storage
+    memory = owner.memory or owner
+    if getattr(memory, "address", None) is None:
+        memory.address = _address_for(memory_nbytes(t))
+    return memory.address + t.storage_offset() * t.element_size()
+
+
 class WorkerStorage(storage.Storage):
     __slots__ = ("address",)
+    data_ptr = _data_ptr
     resized_in_memory = _no_resize_in_memory
-
-    def data_ptr(self, t) -> int:
-        """Where t's first element is in its memory, by an address the driver gave that
-        memory when first asked (the worker's own are in its process): views of one memory
-        compare as torch's, and no two live memories share an address."""
-        memory = self.memory or self
-        if getattr(memory, "address", None) is None:
-            memory.address = _address_for(memory_nbytes(t))
-        return memory.address + t.storage_offset() * t.element_size()
 
     def read(self, t) -> np.ndarray:
         return record.executor_for(t.device_str).fetch(t._value)
@@ -66,9 +64,9 @@ class ShardedStorage(storage.Storage):
     """A sharded or replicated tensor's memory is its parts': ops go to the sharding rules,
     its gradient is its parts' gradients."""
 
-    __slots__ = ()
+    __slots__ = ("address",)
     runs_ops = True
-    data_ptr = _no_data_ptr
+    data_ptr = _data_ptr
     resized_in_memory = _no_resize_in_memory
 
     def run_op(self, name: str, inputs, attrs: dict):

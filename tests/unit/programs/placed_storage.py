@@ -3,7 +3,8 @@
 # resize_ on a worker, and a backward through writes into views of a worker tensor whose
 # leaf lives on the driver, moved on to another worker and written there too; the addresses
 # of a worker's memory (data_ptr) compared as code tells views from copies, its bytes read,
-# and set_ onto a worker's memory (a tensor's, a storage's region).
+# and set_ onto a worker's memory (a tensor's, a storage's region); the same addresses and
+# storages for views of a tensor sharded over the workers.
 import distgrad as torch  # PyTorch: import torch
 torch.manual_seed(1)
 
@@ -65,4 +66,12 @@ try:
     torch.zeros(3, device=W[0]).set_(torch.zeros(3, dtype=torch.float64, device=W[0]))
 except RuntimeError as e:
     print("RuntimeError:", e)
+x = shard(torch.arange(24.0).reshape(4, 6), 0)
+start = x.untyped_storage().data_ptr()
+sv = {"row": x[1], "col": x[:, 2], "t": x.t(), "slice": x[1:3], "view": x.view(2, 12),
+      "narrow": x.narrow(1, 2, 3), "clone": x.clone(), "contig_t": x.t().contiguous()}
+for name, t in sv.items():
+    same = t.untyped_storage().data_ptr() == start
+    print(name, t.storage_offset(), t.untyped_storage().nbytes(), same,
+          t.data_ptr() - start if same else None, t.untyped_storage().tolist()[24:28])
 print("done")
