@@ -66,6 +66,11 @@ class Gamma(ExponentialFamily):
                 + distgrad.xlogy(self.concentration - 1, value)
                 - self.rate * value - distgrad.lgamma(self.concentration))
 
+    def cdf(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        return distgrad.special.gammainc(self.concentration, self.rate * value)
+
     def entropy(self):
         c = self.concentration
         return c - distgrad.log(self.rate) + distgrad.lgamma(c) + (1.0 - c) * distgrad.digamma(c)

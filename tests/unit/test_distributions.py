@@ -1031,3 +1031,23 @@ def test_wishart_constraints_match_torch():
                       issubclass(D.Wishart, D.ExponentialFamily),
                       _np(w.support.check(T.stack([T.eye(2), -T.eye(2)]))).tolist())
     assert facts["distgrad"] == facts["torch"]
+
+
+def test_gamma_cdf_is_torchs_regularized_incomplete_gamma():
+    """Gamma.cdf (and Chi2's) is gammainc of the rate-scaled value: its gradient flows to the
+    rate; torch has none for the concentration."""
+    out = {}
+    for lib, (T, D) in LIBS.items():
+        rate = T.tensor([1.0, 3.0, 0.5], requires_grad=True)
+        conc = T.tensor([0.5, 2.0, 4.0], requires_grad=True)
+        cdf = D.Gamma(conc, rate).cdf(T.tensor([0.1, 0.9, 6.0]))
+        rate_grad, = T.autograd.grad(cdf.sum(), rate, retain_graph=True)
+        with pytest.raises(NotImplementedError) as error:
+            cdf.sum().backward()
+        out[lib] = (_np(cdf), _np(rate_grad), cdf.grad_fn.name(), str(error.value),
+                    _np(D.Chi2(T.tensor(3.0)).cdf(T.tensor(2.0))))
+    for ours, theirs in zip(out["distgrad"], out["torch"]):
+        if isinstance(theirs, str):
+            assert ours == theirs
+        else:
+            np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
