@@ -7,7 +7,8 @@ entropy, rsample and KL are differentiable and run where the parameters live.
 tensor(-1.0439)
 """
 from ..module_aliases import alias_modules as _alias_modules
-from . import constraints, relaxed, transforms
+from . import constraint_registry, constraints, relaxed, transforms
+from .constraint_registry import biject_to, transform_to
 from .continuous import Cauchy, Exponential, GeneralizedPareto, Laplace, Normal, Uniform
 from .continuous_bernoulli import ContinuousBernoulli
 from .derived import (Gumbel, HalfCauchy, HalfNormal, InverseGamma, Kumaraswamy, LogisticNormal,
@@ -31,7 +32,8 @@ from .transforms import (AbsTransform, AffineTransform, CatTransform, ComposeTra
                          IndependentTransform,
                          LowerCholeskyTransform, PositiveDefiniteTransform, PowerTransform,
                          ReshapeTransform, SigmoidTransform, SoftmaxTransform, SoftplusTransform,
-                         StackTransform, StickBreakingTransform, TanhTransform, Transform)
+                         StackTransform, StickBreakingTransform, TanhTransform, Transform,
+                         identity_transform)
 
 __all__ = ["AbsTransform", "AffineTransform", "Bernoulli", "Beta", "Binomial",
            "CatTransform", "Categorical", "Cauchy", "Chi2", "ComposeTransform",
@@ -48,8 +50,8 @@ __all__ = ["AbsTransform", "AffineTransform", "Bernoulli", "Beta", "Binomial",
            "RelaxedOneHotCategorical", "ReshapeTransform", "SigmoidTransform",
            "SoftmaxTransform", "SoftplusTransform", "StackTransform",
            "StickBreakingTransform", "StudentT", "TanhTransform", "Transform",
-           "TransformedDistribution", "Uniform", "VonMises", "Weibull", "Wishart", "constraints",
-           "kl_divergence", "register_kl", "transforms"]
+           "TransformedDistribution", "Uniform", "VonMises", "Weibull", "Wishart", "biject_to", "constraints",
+           "kl_divergence", "register_kl", "transform_to", "transforms"]
 
 # torch's module paths (`from torch.distributions.normal import Normal`)
 _alias_modules(__name__, {

@@ -12,7 +12,7 @@ __all__ = ["Constraint", "MixtureSameFamilyConstraint", "boolean", "cat", "corr_
            "half_open_interval", "independent", "integer_interval", "interval",
            "is_dependent", "less_than", "lower_cholesky", "lower_triangular", "multinomial",
            "nonnegative", "nonnegative_integer", "one_hot", "positive", "positive_definite",
-           "positive_integer", "real", "real_vector", "simplex", "square", "stack",
+           "positive_integer", "positive_semidefinite", "real", "real_vector", "simplex", "square", "stack",
            "symmetric", "unit_interval"]
 
 
@@ -336,6 +336,14 @@ class _Symmetric(_Square):
         return distgrad.isclose(value, value.transpose(-2, -1), atol=1e-6).all(-2).all(-1)
 
 
+class _PositiveSemidefinite(_Symmetric):
+    def check(self, value):
+        symmetric = super().check(value)
+        if not symmetric.all():
+            return symmetric
+        return distgrad.linalg.eigvalsh(value).ge(0).all(-1)
+
+
 class _PositiveDefinite(_Symmetric):
     def check(self, value):
         symmetric = super().check(value)
@@ -384,4 +392,5 @@ lower_cholesky = _LowerCholesky()
 corr_cholesky = _CorrCholesky()
 square = _Square()
 symmetric = _Symmetric()
+positive_semidefinite = _PositiveSemidefinite()
 positive_definite = _PositiveDefinite()

@@ -23,7 +23,7 @@ __all__ = ["AbsTransform", "AffineTransform", "CatTransform", "ComposeTransform"
            "IndependentTransform", "LowerCholeskyTransform", "PositiveDefiniteTransform",
            "PowerTransform", "ReshapeTransform", "SigmoidTransform", "SoftmaxTransform",
            "SoftplusTransform", "StackTransform", "StickBreakingTransform", "TanhTransform",
-           "Transform"]
+           "Transform", "identity_transform"]
 
 
 class Transform:
@@ -250,6 +250,9 @@ class ComposeTransform(Transform):
     def __repr__(self) -> str:
         return (self.__class__.__name__ + "(\n    "
                 + ",\n    ".join(repr(p) for p in self.parts) + "\n)")
+
+
+identity_transform = ComposeTransform([])
 
 
 class _SameTypeEqual:
