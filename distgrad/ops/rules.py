@@ -339,6 +339,8 @@ def unbroadcast(g, shape: tuple):
     """Sum g down to `shape`, undoing numpy/torch broadcasting (differentiable)."""
     if g is None or tuple(g.shape) == tuple(shape):
         return g
+    if not shape:  # torch's sum_to onto a 0-dim shape: one full sum (SumBackward0)
+        return g.sum()
     lead = len(g.shape) - len(shape)
     ones = tuple(lead + i for i, d in enumerate(shape) if d == 1 and g.shape[lead + i] != 1)
     if lead and not grad_mode.is_grad_enabled():

@@ -220,9 +220,11 @@ def expanded_shape(x_shape, size, dtype=None) -> Size:
 
 
 def _sum_to(g, shape):
+    """torch's sum_to: onto a 0-dim shape it always sums, even a 0-dim gradient (so
+    expand's gradient taken with create_graph hangs on SumBackward0, as torch's)."""
     from .rules import unbroadcast
 
-    return unbroadcast(g, shape)
+    return g.sum() if not shape else unbroadcast(g, shape)
 
 
 def _expand(x, shape):

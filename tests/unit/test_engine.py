@@ -106,6 +106,23 @@ def test_a_broadcast_operands_gradient_graph_is_torchs_sum_to():
     same(f)
 
 
+def test_a_gradient_summed_to_a_0_dim_shape_is_one_sum():
+    """torch's sum_to onto a 0-dim shape is tensor.sum(): a 0-dim operand's broadcast
+    gradient hangs on SumBackward0 (no view), and expand's on one even when the expand
+    kept the 0-dim shape."""
+    def f(torch):
+        x, v = leaf(torch, 2.0), leaf(torch, X3)
+        cases = [x.expand(()) * x, (x.expand(3) * x).sum(), (x * v).pow(2).sum(),
+                 torch.broadcast_tensors(x, torch.tensor(1.0))[0] * x]
+        out = []
+        for y in cases:
+            (g,) = torch.autograd.grad(y, x, create_graph=True)
+            out.append((g, graph(g, depth=3)))
+        return out
+
+    same(f)
+
+
 def test_backward_create_graph_then_grad_of_grad():
     def f(torch):
         x = leaf(torch, X3)
