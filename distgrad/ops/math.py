@@ -414,7 +414,7 @@ defop("log1p", float_forward(rounding.log1p), same_float,
       lambda c, g: g / (c[0] + 1), node="Log1PBackward0", save=(0,),
       api=("log1p",), inplace="log1p_")
 defop("rsqrt", float_forward(lambda x: 1 / np.sqrt(x)), same_float,
-      lambda c, g: g * (c.out ** 3 * -0.5),
+      lambda c, g: call("mul_number", g, other=-0.5) * c.out.pow(3),
       node="RsqrtBackward0", save_out=True, api=("rsqrt",), inplace="rsqrt_")
 defop("reciprocal", float_forward(np.reciprocal), same_float,
       lambda c, g: -g * c.out * c.out, node="ReciprocalBackward0", save_out=True,

@@ -123,6 +123,17 @@ def test_a_gradient_summed_to_a_0_dim_shape_is_one_sum():
     same(f)
 
 
+def test_rsqrts_gradient_graph_is_torchs():
+    """rsqrt's derivative is -0.5 * grad * result.pow(3): a Scalar product, then a Pow."""
+    def f(torch):
+        x, w = leaf(torch, [2.0, 3.0]), leaf(torch, [1.0, 2.0])
+        (g,) = torch.autograd.grad((x.rsqrt() * w).sum(), x, create_graph=True)
+        gg = torch.autograd.grad(g.sum(), [x, w])
+        return g, graph(g), gg
+
+    same(f)
+
+
 def test_backward_create_graph_then_grad_of_grad():
     def f(torch):
         x = leaf(torch, X3)
