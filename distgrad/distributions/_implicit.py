@@ -5,9 +5,9 @@ bivariate rational fit otherwise) and for a Dirichlet draw through its Beta marg
 (ATen's dirichlet_grad: series near 0 and 1, a saddle point expansion for large
 concentrations, a rational correction otherwise). Written with distgrad ops, so they run
 where the draw lives; evaluated in float64, with no gradient of their own (torch has no
-second derivative of them either). A Gamma draw keeps its value: x + (alpha -
-alpha.detach()) times the gradient, whose value is exactly x; a Dirichlet draw is a
-once-differentiable Function's output, as torch's."""
+second derivative of them either). A Gamma draw is a Function's output whose gradient is
+recorded under create_graph up to the implicit gradient's node, which raises as torch's; a
+Dirichlet draw is a once-differentiable Function's output, as torch's."""
 from __future__ import annotations
 
 
@@ -73,12 +73,50 @@ def standard_gamma_grad(alpha, x):
         return grad.to(x.dtype)
 
 
+def _node_named(name: str):
+    """Give a Function's node torch's name for the native op it stands for."""
+    def rename(function):
+        function._backward_cls.__name__ = function._backward_cls.__qualname__ = name
+        return function
+
+    return rename
+
+
+@_node_named("StandardGammaBackward0")
+class _StandardGamma(Function):
+    """A standard Gamma draw x whose alpha gets g * standard_gamma_grad(alpha, x), as
+    torch._standard_gamma's: that product is recorded under create_graph, so its gradient
+    reaches _StandardGammaGrad, which (as torch's) has none. The draw comes in a tuple, so
+    alpha is the nodes' one input, as torch's native ops have it."""
+
+    @staticmethod
+    def forward(ctx, alpha, draw):
+        x, = draw
+        ctx.save_for_backward(alpha, x)
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        alpha, x = ctx.saved_tensors
+        return grad_output * _StandardGammaGrad.apply(alpha, (x,)), None
+
+
+@_node_named("StandardGammaGradBackward0")
+class _StandardGammaGrad(Function):
+    @staticmethod
+    def forward(ctx, alpha, draw):
+        return _finite(standard_gamma_grad(alpha, draw[0]))
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        raise NotImplementedError("the derivative for '_standard_gamma_grad' is not implemented.")
+
+
 def reparameterized_standard_gamma(alpha, x):
     """The draw x with alpha's implicit gradient: x's value, d/d alpha = standard_gamma_grad."""
     if not alpha.requires_grad:
         return x
-    grad = _finite(standard_gamma_grad(alpha, x))
-    return x + (alpha - alpha.detach()) * grad
+    return _StandardGamma.apply(alpha, (x,))
 
 
 
@@ -190,10 +228,12 @@ def dirichlet_grad(x, alpha, total):
 class _Dirichlet(Function):
     """A Dirichlet draw whose concentration gets, for an output gradient g,
     dirichlet_grad * (g - <x, g>): torch's distributions.dirichlet._Dirichlet (so its
-    grad_fn is _DirichletBackward, and differentiating that gradient raises as torch's)."""
+    grad_fn is _DirichletBackward, and differentiating that gradient raises as torch's).
+    The draw comes in a tuple: the node's one input is the concentration, as torch's."""
 
     @staticmethod
-    def forward(ctx, concentration, x):
+    def forward(ctx, concentration, draw):
+        x, = draw
         ctx.save_for_backward(x, concentration)
         return x.clone()
 
@@ -208,7 +248,7 @@ class _Dirichlet(Function):
 
 def reparameterized_dirichlet(concentration, x):
     """The Dirichlet draw x with torch's gradient wrt its concentration."""
-    return _Dirichlet.apply(concentration, x)
+    return _Dirichlet.apply(concentration, (x,))
 
 
 def _nan_to_zero(t):

@@ -143,7 +143,7 @@ class StudentT(Distribution):
         # X ~ Normal(0, 1), Z ~ Chi2(df), X / sqrt(Z / df) ~ StudentT(df); drawn in that order
         x = _random.standard_normal(self.df, self._extended_shape(sample_shape))
         z = self._chi2.rsample(sample_shape)
-        return self.loc + self.scale * x * distgrad.rsqrt(z / self.df)
+        return self.loc + self.scale * (x * distgrad.rsqrt(z / self.df))
 
     def log_prob(self, value):
         if self._validate_args:

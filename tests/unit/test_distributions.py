@@ -565,6 +565,28 @@ def test_reparameterized_draws_have_torchs_grad_fns():
     assert not g.requires_grad
 
 
+def test_gamma_draws_second_order_graph_is_torchs():
+    """A standard Gamma draw hangs on StandardGammaBackward0, whose gradient (taken with
+    create_graph) is recorded up to StandardGammaGradBackward0, which raises when
+    differentiated, as torch's; StudentT scales X * rsqrt(Z / df), as torch's."""
+    from torch_twin import attempt, graph, same
+
+    def program(T):
+        D = T.distributions
+        out = []
+        for make in (lambda c: D.Gamma(c, 1.0), lambda c: D.Chi2(c),
+                     lambda c: D.StudentT(c, 0.5, 2.0), lambda c: D.Beta(c, 2.0)):
+            T.manual_seed(0)
+            c = T.tensor(2.5, requires_grad=True)
+            x = make(c).rsample()
+            g, = T.autograd.grad(x, c, create_graph=True)
+            out.append((x, graph(x), g, graph(g),
+                        attempt(lambda: T.autograd.grad(g, c)) if g.requires_grad else None))
+        return out
+
+    same(program)
+
+
 def test_student_t_mean_and_variance_gradients_skip_the_undefined_entries():
     """Written into the entries with df > 1 (mean) and df > 2 (variance) by index, as
     torch's: df == 2 divides by zero in the formula, which must leave no nan gradient."""
