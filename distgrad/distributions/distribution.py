@@ -96,6 +96,11 @@ class Distribution:
     def rsample(self, sample_shape=()):
         raise NotImplementedError
 
+    def sample_n(self, n: int):
+        warnings.warn("`sample_n(n)` will be deprecated. Use `sample((n,))` instead.",
+                      FutureWarning, stacklevel=2)
+        return self.sample(size((n,)))
+
     def log_prob(self, value):
         raise NotImplementedError
 

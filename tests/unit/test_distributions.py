@@ -1073,3 +1073,15 @@ def test_gamma_cdf_is_torchs_regularized_incomplete_gamma():
             assert ours == theirs
         else:
             np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
+
+
+def test_sample_n_warns_as_torch_and_draws_n():
+    from torch_twin import same
+
+    def program(T):
+        T.manual_seed(0)
+        return (T.distributions.Normal(T.zeros(2), 1.0).sample_n(3),
+                T.distributions.Categorical(logits=T.zeros(4)).sample_n(2))
+
+    same(program)
+
