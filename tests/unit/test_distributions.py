@@ -1085,3 +1085,15 @@ def test_sample_n_warns_as_torch_and_draws_n():
 
     same(program)
 
+
+def test_register_kl_checks_its_types_as_torch_does():
+    """torch's test lets any class through (the KL is registered for it) and fails on
+    anything else with issubclass's own TypeError."""
+    from torch_twin import attempt, same
+
+    def program(T):
+        D = T.distributions
+        return (callable(D.register_kl(int, D.Normal)), attempt(D.register_kl, 3, D.Normal),
+                attempt(D.register_kl, D.Normal, "Normal"))
+
+    same(program)
