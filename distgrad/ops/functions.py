@@ -239,7 +239,7 @@ def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
     from ..creation import tensor
 
     _check_closeness("isclose", input, other, rtol, atol)
-    return tensor(np.isclose(input._numpy_value(), np.asarray(other), rtol, atol, equal_nan))
+    return tensor(np.isclose(input._numpy_value(), other._numpy_value(), rtol, atol, equal_nan))
 
 
 def _check_closeness(name: str, input, other, rtol, atol) -> None:

@@ -346,6 +346,16 @@ def test_log_softmax_over_the_last_dim_rounds_its_sums(low):
     same(scenario, rtol=0, atol=0)
 
 
+def test_isclose_of_bfloat16_tensors():
+    def scenario(T):
+        a = T.tensor([1.0, 1.001, 2.0, float("nan")], dtype=T.bfloat16)
+        b = T.tensor([1.0, 1.0, 2.01, float("nan")], dtype=T.bfloat16)
+        return (T.isclose(a, b), T.isclose(a, b, equal_nan=True), T.isclose(a, b, atol=0.01),
+                T.allclose(a[:2], b[:2]))
+
+    same(scenario)
+
+
 @pytest.mark.parametrize("low", ["bfloat16", "float16"])
 def test_nll_loss_adds_in_the_inputs_dtype_as_torch(low):
     """torch's nll_loss kernel sums a float16/bfloat16 batch's losses (and weights) in that
