@@ -421,19 +421,30 @@ defop("log_softmax_backward_data", _log_softmax_backward_data, _softmax_backward
 
 def _logsumexp_rule(x, dim, keepdim=False):
     _, shape = _reduced(x, dim, keepdim)
+    if not keepdim and x.shape and isinstance(dim, (tuple, list)) and not dim:
+        # torch's: dim=() sums every dim, and adding back the max (kept with its dims, one
+        # per input dim) to that 0-dim result in place cannot broadcast
+        raise RuntimeError("output with shape [] doesn't match the broadcast shape "
+                           f"[{', '.join('1' * len(x.shape))}]")
     return Meta(shape, float_dtype(x.dtype))
 
 
 def _logsumexp(x, dim, keepdim=False):
     if x.dtype.kind in "biu":  # (x - max would wrap around in an unsigned dtype)
         x = x.astype(np.float64)
+    low = low_common((x,))
+    if low is not None:
+        x = x.astype(np.float32)
+    # (torch's is composed of ops: in float16 or bfloat16 each step's result is rounded)
+    step = (lambda v: v) if low is None else (lambda v: dtypes.rounded_in(v, low.np))
     dims = _axis(dims_of(dim, x.ndim))
     if x.size == 0:
         return np.log(np.sum(np.exp(x), axis=dims, keepdims=keepdim))
     m = np.max(x, axis=dims, keepdims=True)
     m = np.where(np.isfinite(m), m, 0)
     # (torch's: the exponentials added by its sum kernel, then log, then the max back)
-    out = rounding.log(cascade_sum.summed(rounding.exp(x - m), dims, keepdims=True)) + m
+    sums = step(cascade_sum.summed(step(rounding.exp(step(x - m))), dims, keepdims=True))
+    out = step(step(rounding.log(sums)) + m)
     return out if keepdim else np.squeeze(out, axis=dims)
 
 

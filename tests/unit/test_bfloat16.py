@@ -346,6 +346,34 @@ def test_log_softmax_over_the_last_dim_rounds_its_sums(low):
     same(scenario, rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("low", ["bfloat16", "float16"])
+def test_logsumexp_rounds_each_step_as_torchs_composite(low):
+    """torch's logsumexp is composed of ops: x - max, exp, the sum (accumulated in float32),
+    log and the max added back each round to the input's dtype (a bfloat16 Categorical's
+    normalized logits and entropy)."""
+    def scenario(T):
+        T.manual_seed(0)
+        d = getattr(T, low)
+        x = (T.randn(300, 3, 5) * 3).to(d)
+        x[0, 0, 0], x[1, :, 2], x[2, 1, 1] = float("-inf"), float("-inf"), float("inf")
+        c = T.distributions.Categorical(logits=x[:, 0])
+        return ([x.logsumexp(dim) for dim in (-1, 0, (0, 2))] + [x.logsumexp(1, keepdim=True)]
+                + [c.logits, c.entropy()])
+
+    same(scenario, rtol=0, atol=0)
+
+
+def test_logsumexp_over_no_dims_refuses_as_torch():
+    """dim=() reduces every dim, and torch's in-place add of the kept max then cannot
+    broadcast (unless keepdim, or the input is 0-dim)."""
+    def scenario(T):
+        x = T.tensor([[1.0, 2.0, 3.0], [0.5, 0.0, -1.0]])
+        return (attempt(T.logsumexp, x, ()), attempt(T.logsumexp, x[0], []),
+                T.logsumexp(x, (), keepdim=True), T.logsumexp(T.tensor(2.0), ()))
+
+    same(scenario)
+
+
 def test_isclose_of_bfloat16_tensors():
     def scenario(T):
         a = T.tensor([1.0, 1.001, 2.0, float("nan")], dtype=T.bfloat16)
