@@ -6,12 +6,21 @@ distribution, not as a general linalg."""
 from __future__ import annotations
 
 import distgrad
+from distgrad import dtypes
+from distgrad.ops.rules import not_implemented
 
 from .utils import broadcast_shapes
 
 
+def _refuse_low_floats(t, kernel: str) -> None:
+    """torch's CPU linear algebra has no float16 or bfloat16 kernels: its error."""
+    if t.dtype in dtypes.LOW_FLOATS:
+        raise not_implemented(kernel, t.dtype)
+
+
 def cholesky(a):
     """The lower Cholesky factor L of a symmetric positive-definite a (a = L Lᵀ)."""
+    _refuse_low_floats(a, "cholesky_cpu")
     n = a.shape[-1]
     a = (a + a.transpose(-2, -1)) / 2  # torch's gradient is symmetric: read both triangles
     rows = distgrad.arange(n, device=a.device_str)
@@ -27,6 +36,7 @@ def cholesky(a):
 
 def solve_lower(l, b):
     """X with l X = b, l lower triangular (..., n, n), b (..., n, m); batches broadcast."""
+    _refuse_low_floats(l, "triangular_solve_cpu")
     n = l.shape[-1]
     batch = broadcast_shapes(tuple(l.shape[:-2]), tuple(b.shape[:-2]))
     l = l.expand(tuple(batch) + tuple(l.shape[-2:]))
@@ -40,6 +50,7 @@ def solve_lower(l, b):
 
 def inverse_from_cholesky(l):
     """(l lᵀ)⁻¹ from its Cholesky factor l (torch.cholesky_inverse)."""
+    _refuse_low_floats(l, "cholesky_inverse_out_cpu")
     eye = distgrad.eye(l.shape[-1], dtype=l.dtype, device=l.device_str)
     l_inv = solve_lower(l, eye)
     return l_inv.transpose(-2, -1) @ l_inv

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from distgrad import creation
+from distgrad import creation, dtypes
+from distgrad.ops.rules import not_implemented
 
 
 def draw(make, like, shape=None):
@@ -18,7 +19,7 @@ def draw(make, like, shape=None):
 
 def values(t) -> np.ndarray:
     """A parameter's values in the driver, as float64 (for the draws that depend on them)."""
-    return t.detach().cpu().numpy().astype(np.float64)
+    return t.detach().cpu().double().numpy()
 
 
 def standard_normal(like, shape):
@@ -35,18 +36,21 @@ def exponential(like, shape):
 
 def standard_gamma(concentration):
     """Gamma(concentration, 1) draws of concentration's shape (torch's)."""
-    alpha = _own_values(concentration)
+    alpha = _own_values(concentration, "gamma_cpu")
     return draw(lambda rng, s: rng.standard_gamma(alpha), concentration)
 
 
 def dirichlet(concentration):
     """A Dirichlet draw for each row (last dim) of concentration (torch's)."""
-    alpha = _own_values(concentration)
+    alpha = _own_values(concentration, "dirichlet")
     return draw(lambda rng, s: rng.dirichlet(alpha), concentration)
 
 
-def _own_values(t) -> np.ndarray:
-    """A parameter's values in the driver, in its own dtype (torch's samplers compute in it)."""
+def _own_values(t, kernel: str) -> np.ndarray:
+    """A parameter's values in the driver, in its own dtype (torch's samplers compute in
+    it): float32 or float64, as torch's CPU kernel has them."""
+    if t.dtype in dtypes.LOW_FLOATS:
+        raise not_implemented(kernel, t.dtype)
     return np.ascontiguousarray(t.detach().cpu().numpy())
 
 
@@ -57,7 +61,8 @@ def poisson(rate):
 
 def binomial(total_count, probs):
     """torch.binomial(total_count, probs): in probs' dtype (total_count is cast to it)."""
-    n, p = _own_values(total_count).astype(probs.dtype.np), _own_values(probs)
+    p = _own_values(probs, "binomial_cpu")
+    n = _own_values(total_count, "binomial_cpu").astype(probs.dtype.np)
     return draw(lambda rng, s: rng.binomial(n, p), probs)
 
 

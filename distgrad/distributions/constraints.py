@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 import distgrad
+from distgrad.ops.rules import not_implemented
 
 __all__ = ["Constraint", "MixtureSameFamilyConstraint", "boolean", "cat", "corr_cholesky",
            "dependent", "dependent_property", "greater_than", "greater_than_eq",
@@ -351,6 +352,8 @@ class _PositiveDefinite(_Symmetric):
             return symmetric
         # torch asks linalg.cholesky_ex whether the factorization succeeds; so does this
         # (on the values, in the driver: a yes or no per matrix, no gradient)
+        if value.dtype in distgrad.dtypes.LOW_FLOATS:
+            raise not_implemented("cholesky_cpu", value.dtype)
         mats = value.detach().cpu().numpy().astype(np.float64)
         flat = mats.reshape((-1,) + mats.shape[-2:])
         ok = np.array([_cholesky_succeeds(m) for m in flat], dtype=bool)
