@@ -2,13 +2,19 @@
 and entropy summed over them)."""
 from __future__ import annotations
 
+from typing import Generic, TypeVar
+
 from . import constraints
 from .distribution import Distribution
 from .utils import size, sum_rightmost
 
 
-class Independent(Distribution):
-    """`base_distribution` with its `reinterpreted_batch_ndims` rightmost batch dims as event dims."""
+D = TypeVar("D", bound=Distribution)
+
+
+class Independent(Distribution, Generic[D]):
+    """`base_distribution` with its `reinterpreted_batch_ndims` rightmost batch dims as event
+    dims; generic in the base's type, as torch's (`Independent[Normal]` in annotations)."""
 
     arg_constraints: dict = {}
 

@@ -3,7 +3,8 @@
 # fitted by maximum likelihood through rsample-free log_prob), a triangular distribution
 # with a dependent support (validated samples, expand through _get_checked_instance, a
 # KL registered by register_kl), a LogNormal-like TransformedDistribution subclass and an
-# Independent subclass (torch's most specific KL rule); a Distribution without
+# Independent subclass (torch's most specific KL rule), Independent[Normal] as an
+# annotation; a Distribution without
 # arg_constraints (its warning); the deprecated sample_n; register_kl's ambiguity
 # warning and its checks; then the Rayleigh on a worker as a reward model's noise.
 import warnings
@@ -174,6 +175,15 @@ class Diag(D.Independent):
     pass
 
 
+DiagonalGaussian = D.Independent[D.Normal]  # (a type alias: torch's Independent is Generic)
+
+
+def diagonal_gaussian(loc, scale) -> DiagonalGaussian:
+    return D.Independent(D.Normal(loc, scale), 1)
+
+
+print(diagonal_gaussian(torch.zeros(2), torch.ones(2)).event_shape,
+      DiagonalGaussian.__args__[0].__name__, DiagonalGaussian.__origin__.__name__)
 p = Diag(D.Normal(torch.zeros(3), 1.0), 1)
 q = D.Independent(D.Normal(torch.ones(3), 2.0), 1)
 print("diag", p.expand((2,)), D.kl_divergence(p, q), type(p.expand((2,))).__name__)
