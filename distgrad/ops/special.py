@@ -83,7 +83,9 @@ def _shifted_up(x, term):
 def digamma(x) -> np.ndarray:
     """ψ(x) = Γ'(x)/Γ(x) in float64: the reflection formula below 0, the recurrence up to 10,
     then the asymptotic series (relative error ~1e-15). -inf at 0 (inf at -0), nan at the
-    negative integers and -inf, as torch."""
+    negative integers and -inf, as torch. A float32 x gets torch's float32 kernel's values."""
+    if getattr(x, "dtype", None) == np.float32:
+        return _digamma_float32(x)
     x = np.asarray(x, np.float64)
     with np.errstate(all="ignore"):
         neg = x < 0
@@ -99,6 +101,69 @@ def digamma(x) -> np.ndarray:
         psi = np.where(x == np.inf, np.inf, psi)
         psi = np.where(np.isneginf(x) | (neg & (x == np.floor(x))), np.nan, psi)
         return np.where(x == 0, -np.copysign(np.inf, x), psi)
+
+
+_F32 = np.float32
+_PSI_10 = _F32(2.25175258906672110764)  # ψ(10)
+# the asymptotic series' coefficients in z = 1/x², highest power first (cephes' psi)
+_PSI_SERIES = tuple(_F32(a) for a in (
+    8.33333333333333333333E-2, -2.10927960927960927961E-2, 7.57575757575757575758E-3,
+    -4.16666666666666666667E-3, 3.96825396825396825397E-3, -8.33333333333333333333E-3,
+    8.33333333333333333333E-2))
+
+
+def _digamma_float32(x) -> np.ndarray:
+    """torch's float32 digamma, step for step in float32 (its error of a few ulps
+    included): the reflection formula below 0 (its cotangent in float64), the recurrence up
+    to 10, ψ(10) at 10, then log(x) - 1/(2x) and the series in 1/x², with the C library's
+    logf."""
+    x = np.asarray(x, _F32)
+    with np.errstate(all="ignore"):
+        neg = x < 0
+        v = np.where(neg, _F32(1) - x, x).astype(_F32)
+        shift = np.zeros_like(v)
+        low = v < 10
+        while low.any():
+            shift[low] -= _F32(1) / v[low]
+            v[low] += _F32(1)
+            low = v < 10
+        z = _F32(1) / (v * v)
+        series = np.full_like(v, _PSI_SERIES[0])
+        for a in _PSI_SERIES[1:]:
+            series = series * z + a
+        series = np.where(v < _F32(1e17), z * series, _F32(0))
+        psi = ((shift + _logf(v)) - _F32(0.5) / v) - series
+        psi = np.where(v == 10, shift + _PSI_10, psi)
+        cot = (np.pi / np.tan(np.pi * np.modf(x.astype(np.float64))[0])).astype(_F32)
+        psi = np.where(neg, psi - cot, psi)
+        psi = np.where(neg & (x == np.trunc(x)), _F32(np.nan), psi)
+        return np.where(x == 0, -np.copysign(_F32(np.inf), x), psi).astype(_F32)
+
+
+def _logf(v) -> np.ndarray:
+    """The C library's logf of each element (torch's scalar kernels call it; it is not
+    always the correctly rounded log): element by element, or log in float64 rounded once
+    where there is no such library."""
+    fn = _libm_logf()
+    if fn is None:
+        return np.log(v.astype(np.float64)).astype(_F32)
+    return np.array([fn(a) for a in v.ravel().tolist()], _F32).reshape(v.shape)
+
+
+_LIBM = []
+
+
+def _libm_logf():
+    if not _LIBM:
+        try:
+            import ctypes
+
+            fn = ctypes.CDLL("libm.so.6").logf
+            fn.restype, fn.argtypes = ctypes.c_float, [ctypes.c_float]
+        except (OSError, AttributeError):
+            fn = None
+        _LIBM.append(fn)
+    return _LIBM[0]
 
 
 def polygamma(n: int, x) -> np.ndarray:
