@@ -163,6 +163,11 @@ try:
     D.constraint_registry.ConstraintRegistry()(C.positive)
 except NotImplementedError as e:
     print("NotImplementedError", e)
+for base, ndims in ((C.positive, -1), ("positive", 1), (C.positive, 1.0)):
+    try:
+        transform_to(C.independent(base, ndims))
+    except AssertionError as e:
+        print("AssertionError", e)
 
 dev = W[1]
 obs = (rain * 1.0).to(dev)
