@@ -48,8 +48,11 @@ def _run(source: str, path: Path, places: dict) -> str:
     with contextlib.redirect_stdout(out), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
+            # (dont_inherit: this module's `from __future__ import annotations` would leave
+            # a program's annotations unevaluated, where run alone it evaluates them)
             _in_a_thread_of_its_own(lambda: exec(  # noqa: S102
-                compile(source, str(path), "exec"), {"__name__": "__program__", **places}))
+                compile(source, str(path), "exec", dont_inherit=True),
+                {"__name__": "__program__", **places}))
         finally:
             for module in (torch, distgrad):
                 module.set_printoptions(profile="default")

@@ -178,7 +178,7 @@ class Diag(D.Independent):
 DiagonalGaussian = D.Independent[D.Normal]  # (a type alias: torch's Independent is Generic)
 
 
-def diagonal_gaussian(loc, scale) -> DiagonalGaussian:
+def diagonal_gaussian(loc: torch.Tensor, scale: torch.Tensor) -> D.Independent[D.Normal]:
     return D.Independent(D.Normal(loc, scale), 1)
 
 
