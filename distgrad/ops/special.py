@@ -140,37 +140,75 @@ def _digamma_float32(x) -> np.ndarray:
         return np.where(x == 0, -np.copysign(_F32(np.inf), x), psi).astype(_F32)
 
 
+def _trigamma_float32(x) -> np.ndarray:
+    """torch's float32 polygamma(1, x), step for step in float32: the reflection term
+    -(π/sin(πx))² below 0.5 (the C library's sinf), six steps of the recurrence, then the
+    series in 1/x², whose products and sums its compiled kernel fuses (each a*b + c
+    rounded once)."""
+    x = np.asarray(x, _F32)
+    with np.errstate(all="ignore"):
+        small = x < _F32(0.5)
+        pi = _F32(np.pi)
+        sin = _libm_apply("sinf", (pi * x).astype(_F32), np.sin)
+        total = np.where(small, -((pi * pi) / (sin * sin)), _F32(0)).astype(_F32)
+        v = np.where(small, _F32(1) - x, x).astype(_F32)
+        for _ in range(6):
+            total = total + _F32(1) / (v * v)
+            v = v + _F32(1)
+        ixx = _F32(1) / (v * v)
+        inner = _fused(-ixx, _F32(1.0 / 42), _F32(1.0 / 30))
+        inner = _fused(-ixx, inner, _F32(1.0 / 6))
+        inner = _fused(ixx, inner, _F32(1) + _F32(1) / (_F32(2) * v))
+        total = total + inner / v
+        return np.where(small, -total, total).astype(_F32)
+
+
+def _fused(a, b, c) -> np.ndarray:
+    """a * b + c rounded once to float32 (a fused multiply-add: the float64 product of two
+    float32 values is exact)."""
+    return (np.asarray(a, np.float64) * np.asarray(b, np.float64) + c).astype(_F32)
+
+
 def _logf(v) -> np.ndarray:
     """The C library's logf of each element (torch's scalar kernels call it; it is not
-    always the correctly rounded log): element by element, or log in float64 rounded once
-    where there is no such library."""
-    fn = _libm_logf()
+    always the correctly rounded log)."""
+    return _libm_apply("logf", v, np.log)
+
+
+def _libm_apply(name: str, v, fallback) -> np.ndarray:
+    """The C library's float function `name` of each element, or `fallback` in float64
+    rounded once where there is no such library."""
+    fn = _libm(name)
     if fn is None:
-        return np.log(v.astype(np.float64)).astype(_F32)
+        return fallback(np.asarray(v, np.float64)).astype(_F32)
+    v = np.asarray(v, _F32)
     return np.array([fn(a) for a in v.ravel().tolist()], _F32).reshape(v.shape)
 
 
-_LIBM = []
+_LIBM = {}
 
 
-def _libm_logf():
-    if not _LIBM:
+def _libm(name: str):
+    if name not in _LIBM:
         try:
             import ctypes
 
-            fn = ctypes.CDLL("libm.so.6").logf
+            fn = getattr(ctypes.CDLL("libm.so.6"), name)
             fn.restype, fn.argtypes = ctypes.c_float, [ctypes.c_float]
         except (OSError, AttributeError):
             fn = None
-        _LIBM.append(fn)
-    return _LIBM[0]
+        _LIBM[name] = fn
+    return _LIBM[name]
 
 
 def polygamma(n: int, x) -> np.ndarray:
     """ψ⁽ⁿ⁾(x) for n >= 1 in float64: the recurrence up to 10, then the asymptotic series
-    (negative x by the recurrence too; inf at the poles)."""
+    (negative x by the recurrence too; inf at the poles). A float32 x gets torch's float32
+    trigamma for n = 1."""
     import math
 
+    if n == 1 and getattr(x, "dtype", None) == np.float32:
+        return _trigamma_float32(x)
     x = np.asarray(x, np.float64)
     sign = 1.0 if n % 2 else -1.0
     with np.errstate(all="ignore"):
