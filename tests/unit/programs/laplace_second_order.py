@@ -134,6 +134,20 @@ for step in range(3):
     print("critic", step, round(loss.item(), 5), round(gp.item(), 5), g.grad_fn.name(),
           round(critic[1].weight.grad.norm().item(), 5))
 
+# Newton's method for a Beta's concentrations (digamma's and trigamma's float32 values)
+rates = D.Beta(torch.tensor(2.5), torch.tensor(6.0)).sample((400,))
+ab = torch.tensor([1.0, 1.0])
+for step in range(4):
+    nll = lambda v: -D.Beta(v[0], v[1]).log_prob(rates).mean()
+    g = torch.autograd.functional.jacobian(nll, ab)
+    Hb = torch.autograd.functional.hessian(nll, ab)
+    ab = ab - torch.linalg.solve(Hb, g)
+    print("newton", step, ab.numpy().round(5), g.numpy().round(6), Hb.numpy().round(5))
+conc = torch.tensor([0.4, 3.0, 25.0], requires_grad=True)
+kl = D.kl_divergence(D.Beta(conc, torch.tensor(6.0)), D.Beta(torch.tensor(2.0), torch.tensor(5.0)))
+g, = torch.autograd.grad(kl.sum(), conc, create_graph=True)
+gg, = torch.autograd.grad(g.sum(), conc)
+print("kl grads", kl.detach().numpy().round(5), g.detach().numpy().round(6), gg.numpy().round(6))
 scale = torch.tensor(0.8, requires_grad=True)
 batch = D.Normal(torch.zeros(5), scale.expand(5))
 lp = batch.log_prob(torch.linspace(-1, 1, 5)).sum()
