@@ -869,7 +869,14 @@ defop("isfinite", np.isfinite, lambda x: Meta(x.shape, dtypes.bool_), elementwis
 # ---- xlogy: x·log(y), 0 where x is 0 (unless y is nan) -----------------------------------------
 
 def _xlogy(x, y):
-    return np.where(np.equal(x, 0) & ~np.isnan(y), 0, x * np.log(y))
+    return np.where(np.equal(x, 0) & ~np.isnan(y), 0, x * _log_as_torchs(y))
+
+
+def _log_as_torchs(y):
+    """log(y) as torch's scalar xlogy kernel takes it: the C library's logf for float32."""
+    from .special import libm_float32
+
+    return libm_float32("logf", y, np.log)
 
 
 def x_log_vjp(op: str, shift: float = 0.0):

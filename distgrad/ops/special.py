@@ -175,6 +175,14 @@ def _logf(v) -> np.ndarray:
     return _libm_apply("logf", v, np.log)
 
 
+def libm_float32(name: str, v, fallback):
+    """`fallback(v)`, or for a float32 array the C library's float function `name` of each
+    element, as torch's scalar (not vectorized) float32 kernels compute it."""
+    if getattr(v, "dtype", None) == np.float32:
+        return _libm_apply(name, v, fallback)
+    return fallback(v)
+
+
 def _libm_apply(name: str, v, fallback) -> np.ndarray:
     """The C library's float function `name` of each element, or `fallback` in float64
     rounded once where there is no such library."""

@@ -78,8 +78,11 @@ defop("special_bessel_j1", float_forward(sm.bessel_j1), no_low_float("bessel_j1_
 
 
 def _xlog1py(x, y):
+    from .special import libm_float32
+
     with np.errstate(all="ignore"):
-        return np.where(np.isnan(y), np.nan, np.where(np.equal(x, 0), 0, x * np.log1p(y)))
+        log1p = libm_float32("log1pf", y, np.log1p)  # (torch's scalar kernel: log1pf)
+        return np.where(np.isnan(y), np.nan, np.where(np.equal(x, 0), 0, x * log1p))
 
 
 defop("special_xlog1py", float_forward(_xlog1py), binary_float, x_log_vjp("special_xlog1py", 1.0),

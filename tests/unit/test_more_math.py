@@ -804,3 +804,18 @@ def test_float32_trigamma_is_torchs_to_the_bit():
                                            T.distributions.Beta(T.ones(3), T.ones(3)))
         grads.append(T.autograd.grad(kl.sum(), c)[0].numpy())
     np.testing.assert_array_equal(*grads)
+
+
+def test_float32_xlogy_and_xlog1py_are_torchs_to_the_bit():
+    """torch's float32 xlogy and xlog1py are scalar kernels, x * logf(y) and
+    x * log1pf(y) with the C library's functions (not always correctly rounded); xlogy
+    is a term of the Gamma, Beta, Dirichlet and Poisson log_probs."""
+    rng = np.random.default_rng(9)
+    x = rng.uniform(-5, 5, 20000).astype(np.float32)
+    y = np.exp(rng.uniform(-10, 10, 20000)).astype(np.float32)
+    x[:5], y[5:10], y[10:15], y[15:20] = 0, 0, np.nan, -1
+    for op in (lambda T, a, b: T.xlogy(a, b), lambda T, a, b: T.special.xlog1py(a, b),
+               lambda T, a, b: T.xlogy(a.abs() - 1, b) - b * 2.0):
+        got = op(distgrad, distgrad.tensor(x), distgrad.tensor(y)).numpy()
+        want = op(torch, torch.tensor(x), torch.tensor(y)).numpy()
+        np.testing.assert_array_equal(got, want)
