@@ -19,7 +19,7 @@ from ..autograd.record import call
 from .math import _not_implemented
 from .. import dtypes
 from . import layout, rounding
-from .rules import not_implemented, require_float, same, zeros_grad
+from .rules import not_implemented, number_as, require_float, same, zeros_grad
 from .table import Meta, defop, elementwise
 
 
@@ -336,8 +336,9 @@ defop("mish", _mish, _float_only("mish_cpu"), _mish_vjp, node="MishBackward0", s
 # ---- threshold ---------------------------------------------------------------------------------
 
 def _threshold(x, threshold, value, in_place=False):
-    if x.dtype.kind in "iu":  # torch truncates the scalars for an integer input
-        threshold, value = int(threshold), int(value)
+    if x.dtype.kind in "iu":  # torch truncates the scalars for an integer input, and wraps
+        d = dtypes.from_numpy(x.dtype)  # them into its dtype (uint8 takes -1 as 255)
+        threshold, value = number_as(int(threshold), d), number_as(int(value), d)
     return np.where(x <= threshold, np.asarray(value, x.dtype), x)
 
 

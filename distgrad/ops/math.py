@@ -532,7 +532,10 @@ defop("threshold_backward", _threshold_backward,
 
 
 def _clamp_forward(x, min=None, max=None):
-    d = dtypes.from_numpy(x.dtype)
+    # (in the result's dtype: an int tensor clamped to a float bound is compared as floats,
+    # its int bound not wrapped into the tensor's dtype first)
+    d = common_dtype([v for v in (x, min, max) if v is not None])
+    x = x if x.dtype == d.np else x.astype(d.np)
     min, max = number_as(min, d), number_as(max, d)
     if min is not None and max is not None and min > max:
         return np.full_like(x, max)
