@@ -228,18 +228,30 @@ def equal(input, other) -> bool:
 
 def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False) -> bool:
     _check_closeness("allclose", input, other, rtol, atol)
-    from .rules import broadcast_shapes
-
-    broadcast_shapes(tuple(input.shape), tuple(other.shape))  # (torch's isclose broadcasts)
-    return builtins.bool(np.allclose(input._numpy_value(), other._numpy_value(), rtol, atol,
-                                     equal_nan))
+    return builtins.bool(_close(input, other, rtol, atol, equal_nan).all().item())
 
 
 def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
-    from ..creation import tensor
-
     _check_closeness("isclose", input, other, rtol, atol)
-    return tensor(np.isclose(input._numpy_value(), other._numpy_value(), rtol, atol, equal_nan))
+    return _close(input, other, rtol, atol, equal_nan)
+
+
+def _close(input, other, rtol, atol, equal_nan):
+    """torch's isclose in its steps, so in its dtypes (bfloat16 tensors compare in bfloat16,
+    integer ones' error against a float allowance) and on the tensors' device."""
+    from ..autograd.grad_mode import no_grad
+
+    with no_grad():
+        close = input == other
+        if equal_nan and input.dtype.is_floating_point:
+            close = close | (input.isnan() & other.isnan())
+        if rtol == 0 and atol == 0:  # (an equality: no inf is close to another)
+            return close
+        a, b = (t.to(dtypes.get_default_dtype()) if t.dtype is dtypes.bool_ else t
+                for t in (input, other))
+        allowed = (b * rtol).abs() + atol
+        actual = (a - b).abs()
+        return close | (actual.isfinite() & (actual <= allowed))
 
 
 def _check_closeness(name: str, input, other, rtol, atol) -> None:
