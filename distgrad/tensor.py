@@ -1223,7 +1223,9 @@ class Tensor:
             "want the inplace to be tracked).")
 
     def _as_written(self, result):
-        """`result` in self's dtype (torch casts what an in-place op writes), shape checked."""
+        """`result` in self's dtype (torch casts what an in-place op writes), its shape
+        checked first (as TensorIterator does: `t0 += t4` of another dtype is a shape error)."""
+        self._check_write_shape(result.shape)
         if result.dtype is not self.dtype:
             self._check_can_hold(result.dtype)
             node = result._grad_fn
@@ -1237,15 +1239,30 @@ class Tensor:
                 return self._as_written(cast)
             with grad_mode.enable_grad() if result._requires_grad else grad_mode.no_grad():
                 result = result.to(self.dtype)
-        if tuple(result.shape) != tuple(self.shape):
+        return result
+
+    def _check_write_shape(self, shape) -> None:
+        """An in-place op writes a result of self's shape (it broadcasts to self only)."""
+        if tuple(shape) != tuple(self.shape):
             raise record.in_device_words(RuntimeError(
                 f"output with shape {list(self.shape)} doesn't match the broadcast shape "
-                f"{list(result.shape)}"), False, (), self.device_str)
-        return result
+                f"{list(shape)}"), False, (), self.device_str)
 
     def _check_can_hold(self, result_dtype) -> None:
         """What an in-place op writes is cast to self's dtype, if torch casts it."""
         require_castable(result_dtype, self.dtype)
+
+    def _check_elementwise_write(self, operands, promotes: bool = True) -> None:
+        """TensorIterator's checks of `self op= operands` (tensors and numbers), in its
+        order: their broadcast shape is self's, then (for an op that promotes) their common
+        dtype fits self's."""
+        shape = tuple(self.shape)
+        for t in operands:
+            if isinstance(t, Tensor):
+                shape = broadcast_shapes(shape, tuple(t.shape))
+        self._check_write_shape(shape)
+        if promotes:
+            self._check_can_hold(dtypes.result_type((self, *operands)))
 
     def _write(self, result) -> None:
         """Copy result's values into self's memory, wherever it lives."""
@@ -1441,7 +1458,7 @@ class Tensor:
         `other` that partly overlaps self is refused (TensorIterator's check)."""
         self._check_no_partial_overlap(other)
         self._check_write_to_stale_view()
-        self._check_can_hold(dtypes.result_type((self, other)))
+        self._check_elementwise_write((other,))
         return self._inplace(call(op, self, other), op=f"aten::{op}_.Tensor")
 
 

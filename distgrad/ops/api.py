@@ -26,7 +26,8 @@ def bind(namespace: dict, tensor_class) -> None:
             namespace.setdefault(name, fn)
             setattr(tensor_class, name, fn)
         if op.inplace:
-            setattr(tensor_class, op.inplace, _in_place(fn, op.inplace, tensor_class))
+            setattr(tensor_class, op.inplace,
+                    _in_place(fn, op.inplace, tensor_class, op.elementwise))
 
 
 def _one_line(op, module: str):
@@ -104,11 +105,12 @@ def clamped_by_numbers(fn):
     return checked
 
 
-def _in_place(fn, name: str, tensor_class):
+def _in_place(fn, name: str, tensor_class, elementwise: bool = False):
     same_too = name in SOURCE_NOT_SELF
     checked = name[:-1] not in FACTORS_UNCHECKED and name not in READ_UNCHECKED
     if name in CLAMPS:
         fn = clamped_by_numbers(fn)
+    promotes = name != "lerp_"  # (lerp takes its operands in self's dtype)
 
     def method(self, *args, **kwargs):
         # torch's TensorIterator refuses any input, positional or keyword, that partly
@@ -116,10 +118,23 @@ def _in_place(fn, name: str, tensor_class):
         if checked:
             self._check_no_partial_overlap(*tensor_operands((*args, *kwargs.values())),
                                            same_too=same_too)
-        return in_place(self, fn, *args, **kwargs)
+        if not elementwise:
+            return in_place(self, fn, *args, **kwargs)
+        try:
+            return in_place(self, fn, *args, **kwargs)
+        except (NotImplementedError, RuntimeError) as error:
+            if _from_kernel(error):  # (TensorIterator checks the write before its kernel runs)
+                self._check_elementwise_write(args, promotes)
+            raise
 
     method.__name__ = method.__qualname__ = name
     return method
+
+
+def _from_kernel(error: Exception) -> bool:
+    """An error of an elementwise op's kernel (none for the dtype, an integer division by
+    zero), which torch raises only once the written tensor has passed its checks."""
+    return isinstance(error, NotImplementedError) or str(error) == "ZeroDivisionError"
 
 
 # torch.<name>(2, t) works for these (they have an overload taking a number first, or

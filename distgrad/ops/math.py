@@ -939,12 +939,13 @@ def _lerp_forward(start, end, weight):
 
 @elementwise
 def _lerp_rule(start, end, weight):
-    if not start.dtype.is_floating_point:
-        raise not_implemented("lerp_kernel_scalar", start.dtype)
+    # (torch's meta function checks the dtypes before its kernel is looked for)
     for name, t in (("end", end), ("weight", weight)):
         if hasattr(t, "dtype") and (name == "end" or t.ndim) and t.dtype is not start.dtype:
             raise RuntimeError(f"expected dtype {start.dtype.c_name} for `{name}` but got dtype "
                                f"{t.dtype.c_name}")
+    if not start.dtype.is_floating_point:
+        raise not_implemented("lerp_kernel_scalar", start.dtype)
     shape = broadcast_shapes(start.shape, end.shape)
     return Meta(broadcast_shapes(shape, shape_of(weight)), start.dtype)
 

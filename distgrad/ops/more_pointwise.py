@@ -429,17 +429,19 @@ def in_place_forms(namespace: dict) -> dict:
         # logical ops: their bool result cast into self's dtype, unrecorded, as torch's
         ("logical_and_", "logical_and"),
         ("logical_or_", "logical_or"), ("logical_xor_", "logical_xor"),
-        ("logical_not_", "logical_not"), ("bitwise_and_", "bitwise_and"),
-        ("bitwise_or_", "bitwise_or"), ("bitwise_xor_", "bitwise_xor"),
+        ("logical_not_", "logical_not"),
         # torch's other names of in-place methods that exist under their first name
         ("absolute_", "abs"), ("arccos_", "acos"), ("arcsin_", "asin"), ("arctan_", "atan"),
-        ("arctan2_", "atan2"), ("negative_", "neg"), ("divide_", "div"),
+        ("negative_", "neg"), ("divide_", "div"),
         ("multiply_", "mul"), ("subtract_", "sub"), ("fix_", "trunc"))
     } | {name: _in_place(_compared_into(namespace[of], node), name, Tensor) for name, of, node in (
         ("eq_", "eq", "Eq"), ("ne_", "ne", "Ne"), ("lt_", "lt", "Lt"), ("le_", "le", "Le"),
         ("gt_", "gt", "Gt"), ("ge_", "ge", "Ge"), ("greater_", "gt", "Gt"),
         ("greater_equal_", "ge", "Ge"), ("less_", "lt", "Lt"), ("less_equal_", "le", "Le"),
-        ("not_equal_", "ne", "Ne"))}
+        ("not_equal_", "ne", "Ne"))} | {
+        # (as &=, |=, ^=: torch refuses a float result before it looks for a float kernel)
+        "bitwise_and_": Tensor.__iand__, "bitwise_or_": Tensor.__ior__,
+        "bitwise_xor_": Tensor.__ixor__}
 
 
 def _compared_into(compare, node: str):

@@ -11,7 +11,8 @@ import numpy as np
 from .. import dtypes
 from ..autograd.record import call
 from . import special
-from .api import in_place
+from ..tensor import Tensor
+from .api import _in_place
 from .math import _is_num, float_forward
 from .rules import (binary, binary_float, in_common_dtype, not_implemented, require_float,
                     require_tensor, same, same_float, unbroadcast, zeros_grad)
@@ -104,9 +105,11 @@ def _method(name: str, fn):
 
 def _in_place_method(name: str, fn):
     """Tensor.<name>_(other): fn's result written into self; `other` is argument 1."""
+    write = _in_place(fn, name + "_", Tensor, elementwise=True)
+
     def method(self, other):
         require_tensor(name + "_", "other", 1, other)
-        return in_place(self, fn, other)
+        return write(self, other)
 
     method.__name__ = method.__qualname__ = name + "_"
     return method
@@ -169,4 +172,6 @@ METHODS = dict(atan2=_method("atan2", atan2), arctan2=_method("arctan2", atan2),
                lcm=_method("lcm", lcm), igamma=_method("igamma", igamma),
                igammac=_method("igammac", igammac),
                **{f"{name}_": _in_place_method(name, fn) for name, fn in (
-                   ("gcd", gcd), ("lcm", lcm), ("igamma", igamma), ("igammac", igammac))})
+                   ("gcd", gcd), ("lcm", lcm), ("igamma", igamma), ("igammac", igammac),
+                   ("atan2", atan2), ("arctan2", atan2), ("hypot", hypot),
+                   ("nextafter", nextafter))})

@@ -499,3 +499,30 @@ def test_layers_take_the_dtypes_torchs_kernels_take(layer, name):
         return attempt(LAYERS[layer], T.nn.functional, x)
 
     same(scenario, rtol=1e-3, atol=1e-3)
+
+
+# ---- in-place ops: torch's checks of the write, in its order -------------------------------------
+
+IN_PLACE = {"add_": lambda x, y: x.add_(y), "mul_": lambda x, y: x.mul_(y),
+            "div_": lambda x, y: x.div_(y), "pow_": lambda x, y: x.pow_(y),
+            "remainder_": lambda x, y: x.remainder_(y),
+            "floor_divide_": lambda x, y: x.floor_divide_(y),
+            "bitwise_and_": lambda x, y: x.bitwise_and_(y), "__ior__": lambda x, y: x.__ior__(y),
+            "atan2_": lambda x, y: x.atan2_(y), "lerp_": lambda x, y: x.lerp_(y, 0.5),
+            "clamp_": lambda x, y: x.clamp_(min=y)}
+
+
+@pytest.mark.parametrize("op", IN_PLACE)
+@pytest.mark.parametrize("self_name", ["bool", "uint8", "int64", "float16"])
+@pytest.mark.parametrize("other_name", ["bool", "int8", "float32", "number"])
+def test_an_in_place_op_checks_shape_then_dtype_then_kernel(op, self_name, other_name):
+    """A 0-dim self cannot take a vector (a shape error, whatever the dtypes); a self that
+    cannot hold the result is refused before a missing kernel or a division by zero."""
+    def scenario(T):
+        write = IN_PLACE[op]
+        other = 0 if other_name == "number" else _values(T, other_name)
+        one = _values(T, self_name)
+        return (attempt(lambda: write(one.clone(), other)),
+                attempt(lambda: write(one[0].clone(), other)))
+
+    same(scenario)
