@@ -903,9 +903,32 @@ def diag(input, diagonal=0):
 
 
 def lerp(input, end, weight):
+    _refuse_number_end("lerp", False, end, (input, end, weight), {})
     if isinstance(weight, Tensor):
         return call("lerp", input, end, weight)
     return call("lerp", input, end, weight=weight)
+
+
+def _refuse_number_end(name: str, method: bool, end, args, kwargs) -> None:
+    """torch's TypeError for lerp's `end` given as a number: its overloads take a tensor
+    (the weight alone may be a number)."""
+    if not isinstance(end, Tensor):
+        from .overloads import Param, Signature, _invalid_combination
+
+        head = () if method else (Param("input", "Tensor"),)
+        tail = () if method else (Param("out", "Tensor?", None, True),)
+        overloads = [Signature(name, *head, Param("end", "Tensor"), Param("weight", kind), *tail)
+                     for kind in ("Tensor", "Number")]
+        raise TypeError(_invalid_combination(overloads, args, kwargs))
+
+
+def _lerp_method(name: str, fn):
+    def method(self, *args, **kwargs):
+        _refuse_number_end(name, True, args[0] if args else kwargs.get("end"), args, kwargs)
+        return fn(self, *args, **kwargs)
+
+    method.__name__ = method.__qualname__ = name
+    return method
 
 
 def addcmul(input, tensor1, tensor2, *, value=1):
@@ -1226,7 +1249,8 @@ _METHODS = dict(
     prod=prod, cumsum=cumsum, all=all, any=any, count_nonzero=count_nonzero, sort=_sort_method,
     argsort=_argsort_method, topk=topk, unique=unique, flip=flip, fliplr=fliplr, flipud=flipud, roll=roll,
     repeat=_repeat, tile=tile, tril=tril, triu=triu, diagonal=diagonal, diag_embed=diag_embed,
-    diag=diag, lerp=lerp, addcmul=addcmul, addcdiv=addcdiv, cross=cross, inner=inner,
+    diag=diag, lerp=_lerp_method("lerp", lerp), lerp_=_lerp_method("lerp_", Tensor.lerp_),
+    addcmul=addcmul, addcdiv=addcdiv, cross=cross, inner=inner,
     __matmul__=matmul, __rmatmul__=lambda self, other: matmul(other, self),
     __getitem__=indexing.getitem, __setitem__=indexing.setitem,
 )
