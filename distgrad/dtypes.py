@@ -197,11 +197,20 @@ def scalar_dtype(value) -> dtype:
     if isinstance(value, (bool, np.bool_)):
         return bool_
     if isinstance(value, (int, np.integer)):
+        check_scalar_int(value)
         return int64
     if not hasattr(value, "__float__"):  # (torch takes no list, str, ...)
         raise TypeError(f"expected Tensor as element of the operands, but got "
                         f"{type(value).__name__}")
     return _default
+
+
+def check_scalar_int(value) -> None:
+    """torch's OverflowError for a Python int no Scalar holds (beyond int64 below, uint64
+    above)."""
+    if type(value) is int and not -2 ** 63 <= value < 2 ** 64:
+        raise OverflowError("int too big to convert" if value > 0 else
+                            "can't convert negative int to unsigned")
 
 
 def result_type(operands) -> dtype:
@@ -237,6 +246,7 @@ def check_scalar_fits(value, d: dtype) -> None:
     (Scalar::to: fill_'s value, clamp's bounds, alpha): an integer dtype's as check_fits'; a
     finite number beyond a float dtype's largest is refused too (inf and nan are kept), where
     an operand of `+` or `where` would round to inf."""
+    check_scalar_int(value)
     if d.category == 1:
         check_fits(value, d, c_type=True)
     elif d.category == 2 and d is not float64 and not isinstance(value, complex):
