@@ -872,7 +872,16 @@ defop("isfinite", np.isfinite, lambda x: Meta(x.shape, dtypes.bool_), elementwis
 # ---- xlogy: x·log(y), 0 where x is 0 (unless y is nan) -----------------------------------------
 
 def _xlogy(x, y):
-    return np.where(np.equal(x, 0) & ~np.isnan(y), 0, x * _log_as_torchs(y))
+    """x·log(y); float32's log is the C library's logf, as torch's scalar kernel takes it;
+    in float16 and bfloat16 (the common dtype in which `in_common_dtype` gives them) each
+    step is rounded to it, as torch's kernel computes its log and product in the tensors'
+    own dtype."""
+    low = next((v.dtype for v in (x, y) if hasattr(v, "dtype") and dtypes.is_low_float(v.dtype)),
+               None)
+    if low is not None:  # (a number operand too, as TensorIterator casts it)
+        x, y = np.asarray(x, low), np.asarray(y, low)
+    log = np.log if low is not None else _log_as_torchs
+    return np.where(np.equal(x, 0) & ~np.isnan(y), 0, x * log(y))
 
 
 def _log_as_torchs(y):

@@ -239,10 +239,10 @@ def run_forward(op: OpDef, values, attrs: dict, out_dtypes) -> list:
 
 # Ops whose float16 (bfloat16) forward must see float16 (the next float16 value, not
 # float32's; the rounded steps of pow, log_softmax, nll_loss, add, sub, adam_update, cross,
-# scaled_dot_product_attention and its backward, sigmoid_backward, mse_loss, logsumexp).
+# scaled_dot_product_attention and its backward, sigmoid_backward, mse_loss, logsumexp, xlogy).
 OWN_HALF = {"nextafter", "pow", "log_softmax", "nll_loss", "add", "sub", "adam_update", "cross",
             "scaled_dot_product_attention", "scaled_dot_product_attention_backward",
-            "sigmoid_backward", "mse_loss", "logsumexp"}
+            "sigmoid_backward", "mse_loss", "logsumexp", "xlogy"}
 
 
 # Elementwise ops whose kernels read a number operand's own value (as a float) where the
