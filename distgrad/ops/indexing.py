@@ -87,6 +87,20 @@ def _dims_consumed(k) -> int:
     return 1
 
 
+def _refuse_for_a_0_dim_tensor(key) -> None:
+    """torch's error for a key that takes a dim from a 0-dim tensor: a lone Python int or
+    slice takes its own path (select, slice), any other key (a tuple, a tensor, a list) is
+    too many indices."""
+    if _is_index_int(key) and not _is_tensor(key):
+        if int(key) == 0:
+            raise IndexError("invalid index of a 0-dim tensor. Use `tensor.item()` in Python or "
+                             "`tensor.item<T>()` in C++ to convert a 0-dim tensor to a number")
+        raise IndexError(f"index {int(key)} is out of bounds for dimension 0 with size 0")
+    if isinstance(key, slice):
+        raise IndexError("slice() cannot be applied to a 0-dim tensor.")
+    raise IndexError("too many indices for tensor of dimension 0")
+
+
 def _is_index_int(k) -> bool:
     return isinstance(k, (int, np.integer)) and not isinstance(k, (bool, np.bool_)) or (
         _is_tensor(k) and k.ndim == 0 and k.dtype.category == 1)
@@ -151,13 +165,13 @@ def one_ellipsis(x, key):
 
 
 def _expand_key(x, key):
+    lone = key
     if not isinstance(key, tuple):
         key = (key,)
     consumed = sum(_dims_consumed(k) for k in key)
     if consumed > x.ndim:
         if x.ndim == 0:
-            raise IndexError("invalid index of a 0-dim tensor. Use `tensor.item()` in Python or "
-                             "`tensor.item<T>()` in C++ to convert a 0-dim tensor to a number")
+            _refuse_for_a_0_dim_tensor(lone)
         raise IndexError(f"too many indices for tensor of dimension {x.ndim}")
     out, places = [], []  # places: each item's position in the key (torch names it in errors)
     seen_ellipsis = False
