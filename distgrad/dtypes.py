@@ -194,12 +194,12 @@ def promote(a: dtype, b: dtype) -> dtype:
 
 def scalar_dtype(value) -> dtype:
     """The dtype torch gives a Python number that takes part in an op (a 'wrapped number')."""
-    if isinstance(value, (bool, np.bool_)):
+    if isinstance(value, bool):  # (torch reads numpy's bool_ as a float)
         return bool_
     if isinstance(value, (int, np.integer)):
         check_scalar_int(value)
         return int64
-    if not hasattr(value, "__float__"):  # (torch takes no list, str, ...)
+    if not hasattr(value, "__float__") or isinstance(value, np.ndarray):  # (no list, str, ...)
         raise TypeError(f"expected Tensor as element of the operands, but got "
                         f"{type(value).__name__}")
     return _default

@@ -118,19 +118,52 @@ def device_str(d) -> str:
 _DEVICE_STRS: dict = {}  # device string given -> its normal form
 
 
+def _operator(op: str, reflected: bool = False):
+    """Tensor's operator for a binary op of the table (`x op y`; reflected: `y op x`, a
+    number first). Where the op refuses the other operand (a list, None, a numpy array) it
+    returns NotImplemented, as torch's operators do: Python then gives the other operand its
+    turn (a numpy array computes the op in numpy, its result a tensor by __array_wrap__)."""
+    if reflected:
+        def method(self, other):
+            try:
+                return call(op, other, self)
+            except TypeError:
+                return NotImplemented
+    else:
+        def method(self, other):
+            try:
+                return call(op, self, other)
+            except TypeError:
+                return NotImplemented
+    return method
+
+
+def _in_place_operator(method: str):
+    """`x op= y` by Tensor's in-place `method`; where it refuses y, NotImplemented (Python
+    then tries `x = x op y`, as with torch's)."""
+    def in_place(self, other):
+        try:
+            return getattr(self, method)(other)
+        except TypeError:
+            return NotImplemented
+    return in_place
+
+
+def _in_place_binary_operator(op: str):
+    """`x op= y` for a binary op of the table checked as TensorIterator checks it (as
+    _in_place_operator's otherwise)."""
+    def in_place(self, other):
+        try:
+            return self._in_place_binary(op, other)
+        except TypeError:
+            return NotImplemented
+    return in_place
+
+
 def _operators(op: str):
     """Tensor's operator methods for a binary op of the table: `x op y`, `y op x` (a number
     first) and `x op= y`."""
-    def forward(self, other):
-        return call(op, self, other)
-
-    def reflected(self, other):
-        return call(op, other, self)
-
-    def in_place(self, other):
-        return self._in_place_binary(op, other)
-
-    return forward, reflected, in_place
+    return _operator(op), _operator(op, reflected=True), _in_place_binary_operator(op)
 
 
 def _arg_type_name(value) -> str:
@@ -795,10 +828,22 @@ class Tensor:
         return self._numpy_value()
 
     def __array__(self, dtype=None, copy=None):
+        if self._requires_grad and grad_mode.is_grad_enabled():  # (torch's numpy() check)
+            raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use "
+                               "tensor.detach().numpy() instead.")
         if self.dtype is dtypes.bfloat16:
             raise TypeError("Got unsupported ScalarType BFloat16")
         arr = self._numpy_value()
         return arr if dtype is None else arr.astype(dtype)
+
+    def __array_wrap__(self, array, context=None, return_scalar=False):
+        """A numpy ufunc's result on tensors (`tensor + array` computes in numpy) as a
+        tensor, a bool one as uint8 (torch's workaround, kept from before its bool dtype)."""
+        from .creation import from_numpy
+
+        if array.dtype == np.bool_:
+            array = array.astype(np.uint8)
+        return from_numpy(np.asarray(array))
 
     def item(self):
         if self.numel() != 1:
@@ -1346,69 +1391,33 @@ class Tensor:
         return self._inplace(call("copy", self, src), overlap_ok=same_data)
 
     # ---- operators ---------------------------------------------------------------------
-    def __add__(self, other):
-        return call("add", self, other)
-
+    # (each gives Python the other operand's turn where the op refuses it, as torch's do)
+    __add__ = _operator("add")
     # A reflected operator lists self first in next_functions, as torch's `2 * t` (= t.mul(2))
-    def __radd__(self, other):
-        return call("add", self, other)
-
-    def __iadd__(self, other):
-        return self.add_(other)
-
-    def __sub__(self, other):
-        return call("sub", self, other)
-
-    def __rsub__(self, other):
-        return call("sub", other, self)
-
-    def __isub__(self, other):
-        return self.sub_(other)
-
-    def __mul__(self, other):
-        return call("mul", self, other)
-
-    def __rmul__(self, other):
-        return call("mul", self, other)
-
-    def __imul__(self, other):
-        return self.mul_(other)
-
-    def __truediv__(self, other):
-        return call("div", self, other)
+    __radd__ = _operator("add")
+    __sub__ = _operator("sub")
+    __rsub__ = _operator("sub", reflected=True)
+    __mul__ = __rmul__ = _operator("mul")
+    __truediv__ = _operator("div")
 
     def __rtruediv__(self, other):
-        return call("mul", call("reciprocal", self), other)  # as torch: MulBackward0
+        try:  # (torch's: reciprocal() * other, so an array multiplies in numpy)
+            return call("reciprocal", self) * other
+        except TypeError:
+            return NotImplemented
 
-    def __itruediv__(self, other):
-        return self.div_(other)
+    __floordiv__ = _operator("floor_divide")
+    __rfloordiv__ = _operator("floor_divide", reflected=True)
+    __mod__ = _operator("remainder")
+    __rmod__ = _operator("remainder", reflected=True)
+    __pow__ = _operator("pow")
+    __rpow__ = _operator("pow", reflected=True)
 
-    def __floordiv__(self, other):
-        return call("floor_divide", self, other)
-
-    def __rfloordiv__(self, other):
-        return call("floor_divide", other, self)
-
-    def __ifloordiv__(self, other):
-        return self._in_place_binary("floor_divide", other)
-
-    def __mod__(self, other):
-        return call("remainder", self, other)
-
-    def __rmod__(self, other):
-        return call("remainder", other, self)
-
-    def __imod__(self, other):
-        return self._in_place_binary("remainder", other)
-
-    def __pow__(self, other):
-        return call("pow", self, other)
-
-    def __rpow__(self, other):
-        return call("pow", other, self)
-
-    def __ipow__(self, other):
-        return self.pow_(other)
+    __iadd__, __isub__ = _in_place_operator("add_"), _in_place_operator("sub_")
+    __imul__, __itruediv__ = _in_place_operator("mul_"), _in_place_operator("div_")
+    __ifloordiv__ = _in_place_binary_operator("floor_divide")
+    __imod__ = _in_place_binary_operator("remainder")
+    __ipow__ = _in_place_operator("pow_")
 
     def __neg__(self):
         return call("neg", self)
@@ -1422,24 +1431,19 @@ class Tensor:
     def __eq__(self, other):
         if not isinstance(other, _COMPARABLE):  # (Python then compares identities, as torch)
             return NotImplemented
+        if type(other) is np.ndarray:  # (torch's == takes an array as a tensor, != does not)
+            from .creation import from_numpy
+
+            other = from_numpy(other)
         return call("eq", self, other)
 
     def __ne__(self, other):
-        if not isinstance(other, _COMPARABLE):
+        if not isinstance(other, _COMPARABLE) or type(other) is np.ndarray:
             return NotImplemented
         return call("ne", self, other)
 
-    def __lt__(self, other):
-        return call("lt", self, other)
-
-    def __le__(self, other):
-        return call("le", self, other)
-
-    def __gt__(self, other):
-        return call("gt", self, other)
-
-    def __ge__(self, other):
-        return call("ge", self, other)
+    __lt__, __le__ = _operator("lt"), _operator("le")
+    __gt__, __ge__ = _operator("gt"), _operator("ge")
 
     def __invert__(self):
         return call("logical_not", self) if self.dtype is dtypes.bool_ else call("bitwise_not", self)

@@ -291,10 +291,23 @@ def addmm(input, mat1, mat2, *, beta=1, alpha=1):
     return call("addmm", input, mat1, mat2, **scale)
 
 
+def _matmul_operator(self, other):
+    """`self @ other`; NotImplemented for an operand matmul refuses, as torch's operator
+    (`t @ array` multiplies in numpy)."""
+    try:
+        return matmul(self, other)
+    except TypeError:
+        return NotImplemented
+
+
 def matmul(input, other):
     """torch.matmul's dispatch: dot, mv, mm, a batch folded into one mm, or bmm — with the
     views torch puts around them, so results carry the same grad_fn names."""
+    from .rules import require_tensor
+
     a, b = input, other
+    require_tensor("matmul", "input", 1, a)
+    require_tensor("matmul", "other", 2, b)
     if a.ndim == 0 or b.ndim == 0:
         raise RuntimeError(f"both arguments to matmul need to be at least 1D, but they are "
                            f"{a.ndim}D and {b.ndim}D")
@@ -1251,7 +1264,7 @@ _METHODS = dict(
     repeat=_repeat, tile=tile, tril=tril, triu=triu, diagonal=diagonal, diag_embed=diag_embed,
     diag=diag, lerp=_lerp_method("lerp", lerp), lerp_=_lerp_method("lerp_", Tensor.lerp_),
     addcmul=addcmul, addcdiv=addcdiv, cross=cross, inner=inner,
-    __matmul__=matmul, __rmatmul__=lambda self, other: matmul(other, self),
+    __matmul__=_matmul_operator, __rmatmul__=lambda self, other: _matmul_operator(other, self),
     __getitem__=indexing.getitem, __setitem__=indexing.setitem,
 )
 

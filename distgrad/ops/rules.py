@@ -173,6 +173,9 @@ def binary_float(a, b, **_):
 
 @elementwise
 def compare(a, b, **_):
+    for x in (a, b):
+        if type(x) is np.ndarray:  # (torch takes tensors and numbers only)
+            dtypes.scalar_dtype(x)
     return Meta(broadcast_shapes(shape_of(a), shape_of(b)), dtypes.bool_)
 
 
@@ -246,8 +249,10 @@ def require_float(name: str, d: dtypes.dtype) -> None:
 def require_tensor(name: str, arg: str, position: int, value) -> None:
     """torch's TypeError for a number where a function takes only a tensor."""
     if not hasattr(value, "_storage"):
+        from .overloads import typename
+
         raise TypeError(f"{name}(): argument '{arg}' (position {position}) must be Tensor, not "
-                        f"{type(value).__name__}")
+                        f"{typename(value)}")
 
 
 def require_scalar_type(expected: dtypes.dtype, *tensors) -> None:
