@@ -35,7 +35,7 @@ def _as_index_tensor(item, like):
 
     if _is_tensor(item):
         return item if item.device_str == like.device_str else item.to(like.device_str)
-    if isinstance(item, numbers.Number):  # (ints and bools were taken before)
+    if isinstance(item, (numbers.Number, np.bool_)):  # (ints and bools were taken before)
         kind = type(item)
         name = kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__name__}"
         raise IndexError("only integers, slices (`:`), ellipsis (`...`), None and long or byte "
@@ -71,9 +71,10 @@ def _as_tuple_key(key):
 
 
 def _is_bool_scalar(k) -> bool:
-    """A Python bool or a 0-dim bool tensor: torch indexes a new dim of size 1 with it."""
-    return isinstance(k, (bool, np.bool_)) or (_is_tensor(k) and k.ndim == 0 and
-                                               k.dtype is dtypes.bool_)
+    """A Python bool or a 0-dim bool tensor (or array): torch indexes a new dim of size 1
+    with it."""
+    return isinstance(k, bool) or (_is_tensor(k) and k.ndim == 0 and k.dtype is dtypes.bool_) or (
+        type(k) is np.ndarray and k.ndim == 0 and k.dtype == np.bool_)
 
 
 def _dims_consumed(k) -> int:
