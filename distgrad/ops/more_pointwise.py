@@ -142,6 +142,10 @@ defop("deg2rad", float_forward(lambda x: x * np.asarray(1 / _DEGREES, x.dtype)),
 
 # ---- sgn, signbit, heaviside, copysign ---------------------------------------------------------
 
+# angle of a real number: π below zero, else 0 (nan stays nan); integers give floats
+defop("angle", float_forward(lambda x: np.where(np.isnan(x), x, np.where(x < 0, np.pi, 0))
+                             .astype(x.dtype)),
+      same_float, _zero_vjp, node="AngleBackward0", api=("angle",))
 defop("sgn", sign_forward, same, _zero_vjp,
       node="SgnBackward0", api=("sgn",), inplace="sgn_")
 defop("signbit", np.signbit, lambda x: Meta(x.shape, dtypes.bool_), elementwise=True,

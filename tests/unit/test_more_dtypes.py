@@ -526,3 +526,21 @@ def test_an_in_place_op_checks_shape_then_dtype_then_kernel(op, self_name, other
                 attempt(lambda: write(one[0].clone(), other)))
 
     same(scenario)
+
+
+@pytest.mark.parametrize("name", ALL + ["bfloat16"])
+def test_angle_of_real_tensors(name):
+    """π below zero, else 0, nan kept; integers and bools give the default float dtype;
+    its gradient is zero (AngleBackward0)."""
+    def scenario(T):
+        x = _values(T, name)
+        out = [T.angle(x), x.angle()]
+        if x.dtype.is_floating_point:
+            w = T.tensor([-1.5, 0.0, -0.0, float("nan"), -float("inf")], dtype=x.dtype,
+                         requires_grad=True)
+            y = T.angle(w)
+            y.sum().backward()
+            out += [y, y.grad_fn.name(), w.grad]
+        return out
+
+    same(scenario)
