@@ -206,8 +206,10 @@ def number_as(value, d):
         d = dtypes.from_name(d) if isinstance(d, str) else dtypes.from_numpy(d)
     if type(value) is float:
         return np.float32(value) if d is dtypes.float16 else value
-    if d.category != 1 or d is dtypes.int64:
+    if d.category != 1:
         return value
+    if d is dtypes.int64:  # (an int past int64's range is a uint64 Scalar: torch wraps it)
+        return value - 2 ** 64 if value >= 2 ** 63 else value
     info = np.iinfo(d.np)
     return value if info.min <= value <= info.max else np.array(value).astype(d.np)[()]
 

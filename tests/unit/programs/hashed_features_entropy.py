@@ -1,9 +1,10 @@
 # Hashed categorical features and an entropy regularizer as a user writes them: ids hashed
-# with large Python ints (those no int64 or uint64 holds refused with torch's OverflowError
-# wherever a number goes), a confusion matrix by bincount and its trace (a bool one has no
-# kernel), the entropy of float16 and bfloat16 probabilities by xlogy (each step rounded in
-# the tensors' dtype, as torch's kernel), a scalar loss indexed by mistake (each kind of key
-# in torch's words), and a small classifier's gradients, on a worker too.
+# with large Python ints (those past int64 wrap as torch's uint64 numbers, those no uint64
+# holds are refused with torch's OverflowError wherever a number goes), a confusion matrix
+# by bincount and its trace (a bool one has no kernel), the entropy of float16 and bfloat16
+# probabilities by xlogy (each step rounded in the tensors' dtype, as torch's kernel), a
+# scalar loss indexed by mistake (each kind of key in torch's words), and a small
+# classifier's gradients, on a worker too.
 import distgrad as torch  # PyTorch: import torch
 nn, F = torch.nn, torch.nn.functional
 torch.manual_seed(11)
@@ -31,6 +32,7 @@ for label, big in (("2**64", 2 ** 64), ("10**30", 10 ** 30), ("-2**63-1", -2 ** 
     attempt(f"where {label}", lambda: torch.where(ids > 50, ids, big))
     attempt(f"clamp {label}", lambda: ids.clamp(max=big))
     attempt(f"floats * {label}", lambda: ids.float() * big)
+print("uint64 numbers wrap", ids + 2 ** 63, ids * (2 ** 64 - 1), ids - 2 ** 63, ids < 2 ** 63, ids.to(torch.int8) + 2 ** 63)
 attempt("int8 + 2**70", lambda: ids.to(torch.int8) + 2 ** 70)
 attempt("alpha 2**64", lambda: ids.add(1, alpha=2 ** 64))
 print("within int64", (ids * (2 ** 40)) // (2 ** 40), ids.float() * 2 ** 62)
