@@ -303,13 +303,14 @@ def tensor(data, *, dtype=None, device=None, requires_grad=False, pin_memory=Fal
                       ".requires_grad_(True), rather than torch.tensor(sourceTensor).",
                       UserWarning, stacklevel=2)
     _check_args("tensor", (), none_ok=False, requires_grad=requires_grad)
-    arr = _infer_array(data, dtype)
+    arr = _infer_array(data, dtypes.given(dtype))
     if isinstance(data, np.ndarray):
         return _from_numpy_source(arr, data, device, requires_grad, copy=True)
     return _from_array(np.array(arr, copy=True), device, requires_grad)
 
 
 def as_tensor(data, dtype=None, device=None) -> Tensor:
+    dtype = dtypes.given(dtype)
     if isinstance(data, Tensor) and (dtype is None or data.dtype is dtype) and (
             device is None or device_str(device) == data.device_str):
         return data
@@ -506,7 +507,7 @@ def _size(size, name=None):
 
 
 def _random_dtype(dtype, kernel):
-    dtype = dtype or dtypes.get_default_dtype()
+    dtype = dtypes.given(dtype) or dtypes.get_default_dtype()
     if not dtype.is_floating_point:
         raise NotImplementedError(f"\"{kernel}\" not implemented for '{dtype.long_name}'")
     return dtype
@@ -563,15 +564,14 @@ def _number(x):
 
 def _dtype_or_default(dtype, value=None):
     if dtype is not None:
-        return dtype
+        return dtypes.given(dtype)
     if value is None:
         return dtypes.get_default_dtype()
     return dtypes.scalar_dtype(value)
 
 
 def _filled(shape, value, dtype, device, requires_grad):
-    if dtype is None:
-        dtype = dtypes.get_default_dtype()
+    dtype = dtypes.given(dtype) or dtypes.get_default_dtype()
     if requires_grad and not dtype.is_floating_point:
         raise RuntimeError("Only Tensors of floating point and complex dtype can require gradients")
     t = call("full", shape=list(shape), value=value, dtype=dtype.name, _device=_placed(device))
@@ -616,7 +616,7 @@ def full(size, fill_value, *, dtype=None, device=None, requires_grad=False) -> T
 def eye(n, m=None, *, dtype=None, device=None, requires_grad=False) -> Tensor:
     _check_args("eye", (n,) if m is None else (n, m), dtype=dtype, device=device,
                 requires_grad=requires_grad)
-    dtype = dtype or dtypes.get_default_dtype()
+    dtype = dtypes.given(dtype) or dtypes.get_default_dtype()
     t = call("eye", n=int(n), m=int(m if m is not None else n), dtype=dtype.name,
              _device=_placed(device))
     return _finish(t, requires_grad)
@@ -628,6 +628,7 @@ def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=Fa
     start, end, step = _number(start), _number(end), _number(step)
     if end is None:
         start, end = 0, start
+    dtype = dtypes.given(dtype)
     if dtype is None:
         is_int = all(isinstance(v, numbers.Integral) for v in (start, end, step))
         dtype = dtypes.int64 if is_int else dtypes.get_default_dtype()
@@ -646,7 +647,7 @@ def inclusive_range(start, end=None, step=1, *, dtype=None, device=None,
                   stacklevel=2)
     _check_args("range", (start, end, step), dtype=dtype, device=device,
                 requires_grad=requires_grad)
-    dtype = dtype or dtypes.get_default_dtype()
+    dtype = dtypes.given(dtype) or dtypes.get_default_dtype()
     t = call("range", start=_number(start), end=_number(end), step=_number(step),
              dtype=dtype.name, _device=_placed(device))
     return _finish(t, requires_grad)
@@ -655,7 +656,7 @@ def inclusive_range(start, end=None, step=1, *, dtype=None, device=None,
 def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False) -> Tensor:
     _check_args("linspace", (start, end, steps), dtype=dtype, device=device,
                 requires_grad=requires_grad)
-    dtype = dtype or dtypes.get_default_dtype()
+    dtype = dtypes.given(dtype) or dtypes.get_default_dtype()
     t = call("linspace", start=float(start), end=float(end), steps=int(steps), dtype=dtype.name,
              _device=_placed(device))
     return _finish(t, requires_grad)
@@ -695,7 +696,7 @@ def randint(low, high=None, size=None, *, generator=None, dtype=None, device=Non
     if low >= high:
         raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} >= "
                            f"to={high}")
-    dtype = dtype or dtypes.int64
+    dtype = dtypes.given(dtype) or dtypes.int64
     low, high = _check_random_bounds(dtype, low, high)
     shape = tuple(_size((size,)))
     return _drawn(lambda: dtypes.cast(random_stream(generator).randint(low, high, shape),
@@ -704,7 +705,7 @@ def randint(low, high=None, size=None, *, generator=None, dtype=None, device=Non
 
 def randperm(n, *, generator=None, dtype=None, device=None) -> Tensor:
     _check_args("randperm", (n,), generator=generator, dtype=dtype, device=device)
-    dtype = dtype or dtypes.int64
+    dtype = dtypes.given(dtype) or dtypes.int64
     if not dtype.is_floating_point and dtype is not dtypes.bool_ and \
             int(n) - 1 > np.iinfo(dtype.np).max:
         raise RuntimeError(f"value cannot be converted to type {_c_type(dtype)} without overflow")
@@ -718,7 +719,7 @@ def _c_type(dtype) -> str:
 
 
 def _like(t, dtype, device):
-    return (dtype or t.dtype), (device if device is not None else t.device_str)
+    return (dtypes.given(dtype) or t.dtype), (device if device is not None else t.device_str)
 
 
 def _placed_as_input(like):

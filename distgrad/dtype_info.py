@@ -24,7 +24,7 @@ class finfo(_Info):
     """torch.finfo: a float dtype's limits (the default dtype's when given none)."""
 
     def __init__(self, type: dtypes.dtype = None) -> None:  # noqa: A002  (torch's name)
-        d = dtypes.get_default_dtype() if type is None else type
+        d = dtypes.get_default_dtype() if type is None else dtypes.given(type)
         if not d.is_floating_point:
             raise TypeError("torch.finfo() requires a floating point input type. Use torch.iinfo "
                             "to handle 'torch.finfo'")
@@ -47,6 +47,7 @@ class iinfo(_Info):
     """torch.iinfo: an integer dtype's limits."""
 
     def __init__(self, type: dtypes.dtype) -> None:  # noqa: A002
+        type = dtypes.given(type)  # noqa: A001
         if type is dtypes.bool_:
             raise TypeError("torch.bool is not supported by torch.iinfo")
         if type.is_floating_point:
@@ -63,12 +64,15 @@ class iinfo(_Info):
 def can_cast(from_: dtypes.dtype, to: dtypes.dtype) -> bool:
     """Whether torch's casting rules let an op write a `from_` result into `to` (never to
     a lower category: float to integer, or anything but bool to bool)."""
-    return from_.category <= to.category
+    return dtypes.given(from_).category <= dtypes.given(to).category
 
 
 def set_default_dtype(d: dtypes.dtype) -> None:
     """The dtype of factories given no dtype= and of tensor() of Python floats."""
-    if not isinstance(d, dtypes.dtype) or not d.is_floating_point:
+    if not isinstance(d, dtypes.dtype):  # (Python's float too: torch takes no type here)
+        raise TypeError("invalid dtype object: only floating-point types are supported as the "
+                        "default type")
+    if not d.is_floating_point:
         raise TypeError("only floating-point types are supported as the default type")
     dtypes.set_default_dtype(d)
 

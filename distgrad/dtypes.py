@@ -166,6 +166,15 @@ def from_numpy(np_dtype) -> dtype:
 
 _default = float32  # set_default_dtype's (float32 or float64)
 
+# Python's types, which torch takes for a dtype argument (`zeros(3, dtype=int)`, `to(float)`)
+_PYTHON_TYPES = {float: float64, int: int64, bool: bool_}
+
+
+def given(d):
+    """A dtype argument as torch reads it: Python's float, int and bool stand for float64,
+    int64 and bool; anything else (a dtype, None) as it is."""
+    return _PYTHON_TYPES.get(d, d) if type(d) is type else d
+
 
 def get_default_dtype() -> dtype:
     return _default

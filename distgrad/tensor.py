@@ -387,7 +387,9 @@ class Tensor:
         """`t.type()` is torch's legacy name ('torch.FloatTensor'); `t.type(dtype)` converts."""
         if dtype is None:
             return self.dtype.type_name
-        if isinstance(dtype, type):  # a legacy type (torch.IntTensor)
+        if isinstance(dtype, type):  # a legacy type (torch.IntTensor); not Python's (float)
+            if not hasattr(dtype, "dtype"):
+                raise ValueError(f"invalid type: '{dtype.__name__}'")
             dtype = dtype.dtype
         if isinstance(dtype, str):
             by_name = {d.type_name: d for d in dtypes.ALL}
@@ -1491,14 +1493,14 @@ def _warn_once(message: str) -> None:
 def to_args(args, kwargs):
     """(device, dtype) from the arguments of `to(...)`, as torch reads them (Tensor.to and
     Module.to); either may be None. Unknown keywords raise torch's TypeError."""
-    device, dtype = kwargs.pop("device", None), kwargs.pop("dtype", None)
+    device, dtype = kwargs.pop("device", None), dtypes.given(kwargs.pop("dtype", None))
     for name in ("non_blocking", "copy", "memory_format"):
         kwargs.pop(name, None)
     if kwargs:
         raise TypeError(f"to() got an unexpected keyword argument '{next(iter(kwargs))}'")
     for a in args:
-        if isinstance(a, dtypes.dtype):
-            dtype = a
+        if isinstance(a, dtypes.dtype) or a in (float, int, bool):
+            dtype = dtypes.given(a)
         elif isinstance(a, Tensor):
             device, dtype = a.device_str, a.dtype
         elif a is not None:

@@ -20,7 +20,7 @@ def _reduce_attrs(dim, keepdim, dtype) -> dict:
     attrs = {"dim": dim if dim is None or isinstance(dim, int) else list(dim),
              "keepdim": keepdim}
     if dtype is not None:
-        attrs["dtype"] = dtype.name
+        attrs["dtype"] = dtypes.given(dtype).name
     return attrs
 
 
@@ -139,6 +139,7 @@ defop("cumprod", _cumprod, cumulative_rule("cumprod"), _cumprod_vjp, node="Cumpr
 def cumprod(input, dim, *, dtype=None):
     if dtype is None:
         return call("cumprod", input, dim=dim)
+    dtype = dtypes.given(dtype)
     return call("cumprod", input.to(dtype), dim=dim, dtype=dtype.name)
 
 

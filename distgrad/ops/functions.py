@@ -622,7 +622,7 @@ def _reduce_attrs(dim, keepdim, dtype) -> dict:
         attrs["dim"] = _dim_arg(None if dim is _UNSET else dim)
         attrs["keepdim"] = keepdim
     if dtype is not None:
-        attrs["dtype"] = dtype.name
+        attrs["dtype"] = dtypes.given(dtype).name
     return attrs
 
 
@@ -687,11 +687,11 @@ def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
 
 
 def softmax(input, dim, dtype=None):
-    return call("softmax", input, dim=dim, dtype=dtype.name if dtype is not None else None)
+    return call("softmax", input, dim=dim, dtype=dtypes.given(dtype).name if dtype else None)
 
 
 def log_softmax(input, dim, dtype=None):
-    return call("log_softmax", input, dim=dim, dtype=dtype.name if dtype is not None else None)
+    return call("log_softmax", input, dim=dim, dtype=dtypes.given(dtype).name if dtype else None)
 
 
 def logsumexp(input, dim, keepdim=False):
@@ -712,16 +712,19 @@ def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
 def prod(input, dim=None, keepdim=False, *, dtype=None):
     """torch.prod: ProdBackward0 over everything, ProdBackward1 along `dim` (zeros handled
     as torch does: the gradient at a zero is the product of the others)."""
+    dtype = dtypes.given(dtype)
     if dtype is not None:
         input = input.to(dtype)
-    if dim is None:
-        return call("prod", input)
-    return call("prod_dim", input, dim=dim, keepdim=keepdim)
+    out = call("prod", input) if dim is None else call("prod_dim", input, dim=dim,
+                                                      keepdim=keepdim)
+    # (an integer or bool dtype is the result's too: its product, wrapped, as torch's)
+    return out if dtype is None or out.dtype is dtype else out.to(dtype)
 
 
 def cumsum(input, dim, *, dtype=None):
     if dtype is None:
         return call("cumsum", input, dim=dim)
+    dtype = dtypes.given(dtype)
     return call("cumsum", input.to(dtype), dim=dim, dtype=dtype.name)
 
 

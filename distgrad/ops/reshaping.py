@@ -278,7 +278,7 @@ def logspace(start, end, steps, base=10.0, *, dtype=None, device=None, requires_
 
     if steps < 0:
         raise RuntimeError("number of steps must be non-negative")
-    dtype = dtype or dtypes.get_default_dtype()
+    dtype = dtypes.given(dtype) or dtypes.get_default_dtype()
     exps = np.linspace(float(start), float(end), int(steps), dtype=np.float64)
     arr = np.power(float(base), exps).astype(dtype.np)
     return _finish(tensor(arr, device=device), requires_grad)

@@ -544,3 +544,27 @@ def test_angle_of_real_tensors(name):
         return out
 
     same(scenario)
+
+
+@pytest.mark.parametrize("kind", [float, int, bool])
+def test_python_types_stand_for_dtypes_as_torchs(kind):
+    """float, int and bool given for a dtype are float64, int64 and bool: in factories,
+    conversions, reductions' dtype= and finfo/iinfo (but not set_default_dtype or type())."""
+    def scenario(T):
+        f, i = T.tensor([1.5, -2.5]), T.tensor([1, 2, 3])
+        return (attempt(T.zeros, 2, dtype=kind), attempt(T.full, (2,), 1, dtype=kind),
+                attempt(T.tensor, [1.7, 0], dtype=kind), attempt(T.arange, 3, dtype=kind),
+                attempt(T.linspace, 0, 2, 3, dtype=kind), attempt(T.eye, 2, dtype=kind),
+                attempt(T.zeros_like, f, dtype=kind), attempt(f.to, kind),
+                attempt(f.to, dtype=kind), attempt(f.to, "cpu", kind),
+                attempt(i.sum, dtype=kind), attempt(f.mean, dtype=kind),
+                attempt(i.cumsum, 0, dtype=kind), attempt(i.prod, dtype=kind),
+                attempt(f.softmax, 0, dtype=kind), attempt(lambda: T.iinfo(kind).max),
+                attempt(lambda: T.finfo(kind).eps), attempt(T.can_cast, kind, T.int8),
+                attempt(f.new_full, (1,), 2, dtype=kind), attempt(lambda: T.rand(2, dtype=kind).dtype),
+                attempt(lambda: T.randint(0, 3, (2,), dtype=kind).dtype),
+                attempt(T.set_default_dtype, kind), attempt(f.type, kind),
+                attempt(T.tensor([1, 2, 3]).prod, dtype=T.bool),
+                attempt(T.tensor([100, 3]).prod, dtype=T.int8))
+
+    same(scenario)
