@@ -10,7 +10,7 @@ from op_cases import Arg, B, F, I, K, P, case, error, is_torch, nnf  # noqa: F40
 
 NAN, INF = float("nan"), float("inf")
 
-# ---- fmax, fmin, copysign, heaviside, sgn, signbit ------------------------------------------------
+# ---- fmax, fmin, copysign, heaviside, sgn, angle, signbit ------------------------------------------
 
 
 def _some_nan(T, x):
@@ -37,6 +37,8 @@ case("heaviside_", lambda T, a, b: (a * 1).heaviside_(b), K(3, 4, ties=True), K(
 case("sgn", lambda T, x: T.sgn(x), F(3, 4, away=0.1), covers="sgn")
 case("sgn_", lambda T, x: x.clone().sgn_(), F(4, away=0.1), covers=("clone", "sgn"))
 case("sgn_int", lambda T, i: i.sgn(), I(5, lo=-3, hi=3), covers="sgn")
+case("angle", lambda T, x: T.angle(x), F(3, 4, away=0.1), covers="angle")
+case("angle_int", lambda T, i: i.angle(), I(5, lo=-3, hi=3), covers="angle")
 case("signbit", lambda T, x: T.signbit(x), K(3, 4), covers="signbit")
 case("signbit_zeros", lambda T: T.tensor([0.0, -0.0, -INF, NAN]).signbit(), covers="signbit")
 
