@@ -143,7 +143,7 @@ class Adam(Optimizer):
                         new = call("adam_update", p, grad, state["exp_avg"], state["exp_avg_sq"],
                                    state["step"] if on_worker else None,
                                    count=None if on_worker else state["step"].item(), lr=lr,
-                                   beta1=beta1, beta2=beta2, eps=eps, weight_decay=wd,
+                                   beta1=beta1, beta2=beta2, eps=eps, weight_decay=_number(wd),
                                    decoupled=group["decoupled_weight_decay"],
                                    maximize=group["maximize"])
                         for t, value in zip((p, state["exp_avg"], state["exp_avg_sq"]), new):
