@@ -273,7 +273,7 @@ def _lay_out_by_rule(t, op, inputs, attrs, k) -> None:
     """Output k laid out as torch lays it out, by the op's layout rule (OpDef.layout; the
     forward, here or on a worker, gives its array the same layout: ops/table.run_forward)."""
     operands = [(x.shape, x._strides_offset()[0]) for x in inputs if hasattr(x, "_layout")]
-    strides = op.layout(t.shape, operands + number_operands(op, inputs), attrs, k)
+    strides = op.layout(t.shape, operands + number_operands(op, inputs), attrs, k, t.dtype)
     if strides is not None:
         t._layout = (strides, 0)
 

@@ -85,28 +85,35 @@ def _in_format(out_shape, fmt: str):
     return memory_format_strides(out_shape, fmt)
 
 
-def in_suggested_format(out_shape, operands, attrs, k):
+def in_suggested_format(out_shape, operands, attrs, k, dtype):
     """The layout of torch's kernels that allocate their result in the input's suggested
     memory format (pooling, upsampling, padding, batch and group norm, pixel shuffle, roll):
     a channels-last input gives a channels-last result."""
     return _in_format(out_shape, suggested_format(*operands[0]))
 
 
-def convolution_format(out_shape, operands, attrs, k):
+def convolution_format(out_shape, operands, attrs, k, dtype):
     """torch's convolution on the CPU: a 2-d one (mkldnn's or thnn's use_channels_last) is
     channels-last when its input or its weight is; a 3-d one only when mkldnn computes it
     (its slow_conv3d is row-major)."""
     formats = [suggested_format(*o) for o in operands[:2]]
     if "channels_last" in formats:
         return _in_format(out_shape, "channels_last")
-    if "channels_last_3d" in formats and _uses_mkldnn(operands[0][0], operands[1][0], attrs):
+    if "channels_last_3d" in formats and _uses_mkldnn(operands[0][0], operands[1][0], attrs,
+                                                      dtype):
         return _in_format(out_shape, "channels_last_3d")
     return None
 
 
-def _uses_mkldnn(input_shape, weight_shape, attrs) -> bool:
-    """torch's ConvParams::use_mkldnn for a float32 input, one thread (as the tests run
-    torch: with more, mkldnn takes the 1x1 kernels too)."""
+# The dtypes mkldnn convolves on a CPU with AVX-512 (float16 wants AVX-512-FP16 or AMX)
+_MKLDNN_DTYPES = ("float32", "bfloat16")
+
+
+def _uses_mkldnn(input_shape, weight_shape, attrs, dtype) -> bool:
+    """torch's ConvParams::use_mkldnn, one thread (as the tests run torch: with more, mkldnn
+    takes the 1x1 kernels too)."""
+    if dtype.name not in _MKLDNN_DTYPES:
+        return False  # (slow_conv3d's float64 and float16)
     stride, dilation = attrs["stride"], attrs["dilation"]
     if any(p >= s for p, s in zip(attrs.get("output_padding", ()), stride)):
         return False  # (a transposed conv's output_padding past its stride)
@@ -118,33 +125,34 @@ def _uses_mkldnn(input_shape, weight_shape, attrs) -> bool:
     return not_1x1 and worth_it
 
 
-def convolution_input_grad_format(out_shape, operands, attrs, k):
+def convolution_input_grad_format(out_shape, operands, attrs, k, dtype):
     """torch's convolution backward: the input's gradient laid out as the forward's result
     was, by the input's and weight's formats (operands g, weight and, but in a double
     backward, the input)."""
     weight, given = operands[1], operands[2:3]
     input = given[0] if given else (tuple(out_shape), contiguous_strides(out_shape))
-    return convolution_format(out_shape, [input, weight], attrs, k)
+    return convolution_format(out_shape, [input, weight], attrs, k, dtype)
 
 
-def in_input_format(out_shape, operands, attrs, k):
+def in_input_format(out_shape, operands, attrs, k, dtype):
     """A pooling or padding backward's gradient in the suggested format of the forward's
     input, which it takes after the gradient (torch's kernels allocate it so)."""
     return _in_format(out_shape, suggested_format(*operands[1])) if len(operands) > 1 else None
 
 
-def in_input_2d_format(out_shape, operands, attrs, k):
+def in_input_2d_format(out_shape, operands, attrs, k, dtype):
     """in_input_format for the backwards that are channels-last in 2-d only."""
-    return in_input_format(out_shape, operands, attrs, k) if len(out_shape) < 5 else None
+    return in_input_format(out_shape, operands, attrs, k, dtype) if len(out_shape) < 5 else None
 
 
-def in_suggested_2d_format(out_shape, operands, attrs, k):
+def in_suggested_2d_format(out_shape, operands, attrs, k, dtype):
     """in_suggested_format for the pools whose CPU kernels are channels-last in 2-d only
     (torch's 3-d average, adaptive and unpooling kernels allocate row-major results)."""
-    return in_suggested_format(out_shape, operands, attrs, k) if len(out_shape) < 5 else None
+    return (in_suggested_format(out_shape, operands, attrs, k, dtype) if len(out_shape) < 5
+            else None)
 
 
-def cat_format(out_shape, operands, attrs, k):
+def cat_format(out_shape, operands, attrs, k, dtype):
     """torch's cat_compute_output_memory_format: its inputs' suggested format when they all
     suggest the same one."""
     formats = {suggested_format(*o) for o in operands}
@@ -302,9 +310,9 @@ def iteration_order(out_shape, operands) -> list:
     return perm
 
 
-# ---- where a non-view op's result goes: rule(out_shape, operands, attrs, k) -> strides --------
+# ---- where a non-view op's result goes: rule(out_shape, operands, attrs, k, dtype) -> strides
 
-def elementwise(out_shape, operands, attrs, k):
+def elementwise(out_shape, operands, attrs, k, dtype):
     """TensorIterator's layout over all tensor operands (broadcast as the result is)."""
     if all(tuple(shape) == tuple(out_shape) for shape, _ in operands):
         fast = _same_shape_layout(out_shape, operands)
@@ -329,13 +337,13 @@ def _same_shape_layout(shape, operands):
     return False
 
 
-def like_first(out_shape, operands, attrs, k):
+def like_first(out_shape, operands, attrs, k, dtype):
     """The layout of an `empty_like(input)` of torch's (clone, `.to(dtype)`, flip, sort, an
     out-of-place index_put)."""
     return preserved(*operands[0])
 
 
-def rot90(out_shape, operands, attrs, k):
+def rot90(out_shape, operands, attrs, k, dtype):
     """torch's rot90 is a flip, transposed in place for an odd turn: a row-major input
     gives a transposed result."""
     turns, dims = attrs["k"] % 4, attrs["dims"]
@@ -349,7 +357,7 @@ def rot90(out_shape, operands, attrs, k):
     return None if is_contiguous(out_shape, flipped) else tuple(flipped)
 
 
-def advanced_index(out_shape, operands, attrs, k):
+def advanced_index(out_shape, operands, attrs, k, dtype):
     """torch's `index` runs a TensorIterator over the input restrided to the result's shape
     (the indexed dims stepping 0, the index tensors' broadcast shape in their place, or in
     front when they are not adjacent) and the index tensors laid over those dims."""

@@ -796,14 +796,14 @@ defop("clone", lambda x: np.array(x, order="C", copy=True), same, lambda c, g: g
 # memory_format="channels_last" (or "channels_last_3d") a copy in that dim order.
 defop("contiguous", lambda x, memory_format=None: np.array(x, order="C", copy=True), same,
       lambda c, g: g, node="CloneBackward0", elementwise=False, sharding="elementwise",
-      layout_rule=lambda out_shape, operands, attrs, k: layout.memory_format_strides(
+      layout_rule=lambda out_shape, operands, attrs, k, dtype: layout.memory_format_strides(
           out_shape, attrs["memory_format"]) if "memory_format" in attrs else None)
 
 # to(memory_format=...): a copy in that format, cast to dtype (torch's _to_copy)
 defop("to_format", lambda x, dtype, memory_format: dtypes.cast(x, dtypes.from_name(dtype).np),
       lambda x, dtype, memory_format: Meta(x.shape, dtypes.from_name(dtype)),
       lambda c, g: g.to(c.dtypes[0]), node="ToCopyBackward0", elementwise=False,
-      sharding="elementwise", layout_rule=lambda out_shape, operands, attrs, k:
+      sharding="elementwise", layout_rule=lambda out_shape, operands, attrs, k, dtype:
       layout.memory_format_strides(out_shape, attrs["memory_format"]))
 
 

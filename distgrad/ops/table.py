@@ -88,10 +88,11 @@ class OpDef:
     view: bool = False  # the result aliases input 0 (shares its version counter)
     strides: Optional[Callable] = None  # a view's layout from its parent's (ops/layout.py)
     elementwise: bool = False  # lays its result out as its inputs are (torch's TensorIterator)
-    # layout(out_shape, operands, attrs, k) -> strides | None (row-major): how torch lays out
-    # output k of a non-view op from its tensor operands' (shape, strides). Elementwise ops
-    # get layout.elementwise, asked only when an operand is strided (the hot path); any other
-    # op's rule is asked always (rot90 of a row-major matrix is a transpose). None: row-major.
+    # layout(out_shape, operands, attrs, k, dtype) -> strides | None (row-major): how torch
+    # lays out output k (of that dtype) of a non-view op from its tensor operands' (shape,
+    # strides). Elementwise ops get layout.elementwise, asked only when an operand is strided
+    # (the hot path); any other op's rule is asked always (rot90 of a row-major matrix is a
+    # transpose). None: row-major.
     layout: Optional[Callable] = None
     nondiff_outputs: tuple = ()  # output positions that never require grad (indices of max)
     moves: bool = False  # the result lives on attrs["device"] (a copy between devices)
@@ -227,7 +228,7 @@ def run_forward(op: OpDef, values, attrs: dict, out_dtypes) -> list:
         arr = np.asarray(v)
         if arr.dtype != d.np:
             arr = dtypes.cast(arr, d.np)
-        strides = _rule_strides(op, arr, values, attrs, k) if relayout else None
+        strides = _rule_strides(op, arr, values, attrs, k, d) if relayout else None
         if strides is not None:
             arr = in_layout(arr, strides)
         elif not arr.flags.c_contiguous or (values and arr is values[0]) or (
@@ -325,11 +326,12 @@ def run_into(op: OpDef, out: np.ndarray, values, attrs: dict, out_dtype) -> bool
     return True
 
 
-def _rule_strides(op, arr, inputs, attrs, k):
-    """The strides the op's layout rule gives output k, from the arrays' own; None: row-major."""
+def _rule_strides(op, arr, inputs, attrs, k, dtype):
+    """The strides the op's layout rule gives output k (of that dtype), from the arrays' own;
+    None: row-major."""
     operands = [(x.shape, tuple(s // x.itemsize for s in x.strides)) for x in inputs
                 if type(x) is np.ndarray]
-    return op.layout(arr.shape, operands + number_operands(op, inputs), attrs, k)
+    return op.layout(arr.shape, operands + number_operands(op, inputs), attrs, k, dtype)
 
 
 def number_operands(op: OpDef, inputs) -> list:

@@ -383,6 +383,34 @@ def test_a_channels_last_input_gives_torchs_layout(case, where, local_workers):
     np.testing.assert_allclose(mine[2], theirs[2], rtol=1e-5, atol=1e-5)
 
 
+
+# A 3-d conv of a channels_last_3d volume is channels-last only when mkldnn computes it: in
+# float32 and bfloat16, not in float64 or float16 (slow_conv3d's row-major result).
+CONV3D_CASES = {
+    "conv3d": lambda T, F, x: F.conv3d(x, T.ones(3, 4, 3, 3, 3, dtype=x.dtype, device=x.device),
+                                       padding=1),
+    "conv_transpose3d": lambda T, F, x: F.conv_transpose3d(
+        x, T.ones(4, 2, 2, 2, 2, dtype=x.dtype, device=x.device), stride=2),
+}
+
+
+@pytest.mark.parametrize("where", ["cpu", "worker:0"])
+@pytest.mark.parametrize("dtype", ["float32", "float64", "bfloat16", "float16"])
+@pytest.mark.parametrize("case", sorted(CONV3D_CASES))
+def test_a_3d_convs_layout_follows_torchs_kernel_for_its_dtype(case, dtype, where,
+                                                                local_workers):
+    def run(T, device):
+        x = T.tensor(np.arange(240.0).reshape(2, 4, 3, 5, 2) / 100 - 1,
+                     dtype=getattr(T, dtype), device=device)
+        x = x.contiguous(memory_format=T.channels_last_3d).requires_grad_()
+        y = CONV3D_CASES[case](T, T.nn.functional, x)
+        g, = T.autograd.grad(y.sum(), x)
+        return y.stride(), g.stride(), y.detach().float().cpu().numpy()
+
+    mine, theirs = run(distgrad, where), run(torch, "cpu")
+    assert mine[:2] == theirs[:2]
+    np.testing.assert_allclose(mine[2], theirs[2], rtol=2e-2, atol=2e-2)
+
 def _laid_out_by_to(T):
     x = T.tensor(np.arange(120.0).reshape(2, 3, 4, 5), dtype=T.float32, requires_grad=True)
     y = x.to(memory_format=T.channels_last)
