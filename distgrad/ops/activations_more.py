@@ -60,11 +60,23 @@ def _prelu_backward_rule(g, x, w):
     return Meta(tuple(g.shape), x.dtype), Meta(tuple(w.shape), w.dtype)
 
 
-# torch's _prelu_kernel: x where x > 0, w·x elsewhere (w already shaped to broadcast)
+def _prelu_backward_layout(out_shape, operands, attrs, k, dtype):
+    """torch's _prelu_kernel_backward is a TensorIterator over (x, w, g): the input's
+    gradient laid out as they are; the weight's, summed down, row-major."""
+    if k:
+        return None
+    g, x, w = operands
+    return layout.elementwise(out_shape, [x, w, g], attrs, k, dtype)
+
+
+# torch's _prelu_kernel: x where x > 0, w·x elsewhere (w already shaped to broadcast); a
+# TensorIterator's result, laid out as x (a channels-last activation stays channels-last)
 defop("prelu_kernel", lambda x, w: np.where(x > 0, x, w * x).astype(x.dtype), _prelu_rule,
-      _prelu_vjp, node="PreluKernelBackward0", save=(0, 1), sharding="batch")
+      _prelu_vjp, node="PreluKernelBackward0", save=(0, 1), sharding="batch",
+      layout_rule=layout.elementwise)
 defop("prelu_kernel_backward", _prelu_backward, _prelu_backward_rule, _prelu_backward_vjp,
-      node="PreluKernelBackwardBackward0", n_out=2, save=(0, 1, 2))
+      node="PreluKernelBackwardBackward0", n_out=2, save=(0, 1, 2),
+      layout_rule=_prelu_backward_layout)
 
 
 def _halves(x, dim):

@@ -337,6 +337,12 @@ def _same_shape_layout(shape, operands):
     return False
 
 
+def row_major(out_shape, operands, attrs, k, dtype):
+    """An elementwise op torch computes through a reduction (mvlgamma): row-major whatever
+    its operands' layouts."""
+    return None
+
+
 def like_first(out_shape, operands, attrs, k, dtype):
     """The layout of an `empty_like(input)` of torch's (clone, `.to(dtype)`, flip, sort, an
     out-of-place index_put)."""

@@ -304,8 +304,10 @@ def _mvlgamma_rule(x, p):
     return same_float(x)
 
 
+# (torch's mvlgamma ends in a sum over a new last dim: its result is row-major, whatever
+# the input's layout)
 defop("mvlgamma", float_forward(_mvlgamma), _mvlgamma_rule, _mvlgamma_vjp,
-      node="MvlgammaBackward0", save=(0,))
+      node="MvlgammaBackward0", save=(0,), layout_rule=layout.row_major)
 
 
 def mvlgamma(input, p):

@@ -477,7 +477,9 @@ def _region_scatter_vjp(c, g):
     return gx, gs
 
 
+# (torch's *_scatter copy self by clone_preserve_strides: a dense self's layout kept)
 defop("region_scatter", _region_scatter, _region_scatter_rule, _region_scatter_vjp,
+      layout_rule=layout.like_first,
       node=lambda inputs, attrs: {"select": "SelectScatterBackward0",
                                   "slice": "SliceScatterBackward0",
                                   "diagonal": "DiagonalScatterBackward0"}[attrs["kind"]])

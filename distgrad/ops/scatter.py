@@ -18,7 +18,7 @@ from .. import dtypes
 from ..autograd.record import call
 from ..tensor import Tensor, _warn_once
 from .math import _not_implemented
-from . import placing
+from . import layout, placing
 from .rules import (broadcast_shapes, not_implemented, require_tensor, shape_of, unbroadcast,
                     wrap_dim)
 from .shape import _gather_key
@@ -382,8 +382,9 @@ def _index_fill_vjp(c, g):
     return gx, None, gv
 
 
+# (torch's index_fill is clone(preserve_format).index_fill_(...): the result laid out as x)
 defop("index_fill", _index_fill, _index_fill_rule, _index_fill_vjp, save=(1,),
-      differentiable=(0, 2),
+      differentiable=(0, 2), layout_rule=layout.like_first,
       node=lambda inputs, attrs: "IndexFillBackward1" if len(inputs) > 2 else "IndexFillBackward0",
       api=("index_fill",), inplace="index_fill_")
 

@@ -63,6 +63,11 @@ CASES = {
     "full_like": lambda T, x: T.full_like(x, 2.0, dtype=T.float64),
     "ones_like_contiguous": lambda T, x: T.ones_like(x, memory_format=T.contiguous_format),
     "nan_to_num": lambda T, x: T.nan_to_num(x),
+    "index_fill": lambda T, x: x.index_fill(-1, T.tensor([1, 0], device=x.device), 0.5),
+    "index_fill_tensor": lambda T, x: x.index_fill(0, T.tensor([1], device=x.device),
+                                                   T.tensor(0.5, device=x.device)),
+    "mvlgamma": lambda T, x: (x + 3).mvlgamma(2),
+    "prelu": lambda T, x: T.nn.functional.prelu(x, T.tensor([0.25], device=x.device)),
 }
 
 
@@ -410,6 +415,43 @@ def test_a_3d_convs_layout_follows_torchs_kernel_for_its_dtype(case, dtype, wher
     mine, theirs = run(distgrad, where), run(torch, "cpu")
     assert mine[:2] == theirs[:2]
     np.testing.assert_allclose(mine[2], theirs[2], rtol=2e-2, atol=2e-2)
+
+# torch's select_scatter, slice_scatter and diagonal_scatter copy self keeping its strides
+# (clone_preserve_strides; a dense self's here: a non-dense one's storage is not followed)
+SCATTER_CASES = {
+    "select_scatter": lambda T, x: x.select_scatter(T.zeros(x.select(0, 1).shape,
+                                                            device=x.device), 0, 1),
+    "slice_scatter": lambda T, x: x.slice_scatter(T.zeros(x[:, 1:].shape, device=x.device),
+                                                  1, 1),
+    "diagonal_scatter": lambda T, x: x.diagonal_scatter(
+        T.zeros(x.diagonal(0, 0, -1).shape, device=x.device), 0, 0, -1),
+}
+
+
+@pytest.mark.parametrize("device", ["cpu", "worker:0"])
+@pytest.mark.parametrize("inp", ["row_major", "transposed", "permuted", "expanded_transpose"])
+@pytest.mark.parametrize("case", sorted(SCATTER_CASES))
+def test_a_region_scatter_keeps_selfs_layout(case, inp, device, local_workers):
+    mine = _described(distgrad, SCATTER_CASES[case], _inputs(distgrad, device)[inp])
+    theirs = _described(torch, SCATTER_CASES[case], _inputs(torch, "cpu")[inp])
+    assert mine[:3] == theirs[:3]
+    assert (mine[3] is None) == (theirs[3] is None)
+
+
+def test_a_channels_last_prelus_gradients_are_channels_last():
+    def run(T):
+        x = T.tensor(np.arange(120.0).reshape(2, 3, 4, 5) / 60 - 1, dtype=T.float32)
+        x = x.contiguous(memory_format=T.channels_last).requires_grad_()
+        w = T.tensor([0.1, 0.2, 0.3], requires_grad=True)
+        y = T.nn.functional.prelu(x, w)
+        gx, gw = T.autograd.grad(y, (x, w), T.ones(y.shape), create_graph=True)
+        ggx, = T.autograd.grad((gx * gx).sum() + gw.sum(), x)
+        return [y.stride(), gx.stride(), gw.stride(), ggx.stride(), gx.detach().numpy()]
+
+    mine, theirs = run(distgrad), run(torch)
+    assert mine[:4] == theirs[:4]
+    np.testing.assert_allclose(mine[4], theirs[4], rtol=1e-6)
+
 
 def _laid_out_by_to(T):
     x = T.tensor(np.arange(120.0).reshape(2, 3, 4, 5), dtype=T.float32, requires_grad=True)
