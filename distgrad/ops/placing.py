@@ -21,7 +21,7 @@ from .api import in_place
 from .indexing import (_BYTE_FILL, _UINT8_KEY, _check_mask, _mask_to_indices, numpy_key,
                        require_put_dtype, write_in_order)
 from .math import check_masked_fill_args
-from .rules import broadcast_shapes, not_implemented, unbroadcast, wrap_dim, zeros_grad
+from .rules import broadcast_shapes, not_implemented, same, unbroadcast, wrap_dim, zeros_grad
 from .shape import _gather_key
 from .table import Meta, defop
 
@@ -347,11 +347,23 @@ def _scatter_reduce_rule(x, idx, src, *, dim, reduce, include_self=True):
     return Meta(x.shape, x.dtype)
 
 
-def reduce_at_backward(c, g, gather, add_at, again, zero_at):
+def _delayed_error_vjp(c, g):
+    raise RuntimeError(c.attrs["message"])
+
+
+# torch's DelayedError: its input's data, through a node whose backward raises `message`
+# (a gradient formula valid once, not twice)
+defop("delayed_error", lambda x, message: x, same, _delayed_error_vjp,
+      node="torch::autograd::Error", alias=True, strides=layout.same)
+
+
+def reduce_at_backward(c, g, gather, add_at, again, zero_at, name="scatter_reduce",
+                       source="src"):
     """torch's scatter_reduce_backward and index_reduce_backward, one formula over their
     places: gather(t) reads t where the source went (take_along_dim, index_select), add_at
     (t, s) adds s there (scatter_add, index_add), again(x, src) is the forward with other
-    operands and zero_at(t) zeroes those places of t (scatter, index_fill)."""
+    operands and zero_at(t) zeroes those places of t (scatter, index_fill); `name` and
+    `source` word the error of a double backward through a product's source gradient."""
     x, src, reduce, include_self = c[0], c[2], c.attrs["reduce"], c.attrs["include_self"]
     result = c.out
     if reduce == "sum":
@@ -372,6 +384,10 @@ def reduce_at_backward(c, g, gather, add_at, again, zero_at):
         masked_src = call("masked_fill", src, single, value=1.0)
         gs = call("where", single, gather(g * again(x, masked_src)),
                   gather(g * result) / call("masked_fill", src, src_zero, value=1.0))
+        if gs.requires_grad and bool(call("gt", gather(zeros_at), 1.0).any()):
+            gs = call("delayed_error", gs, message=(
+                f"{name}(): Double backward is unsupported for {source} when >1 zeros in "
+                f"{source} are scattered to the same position in self"))
     else:  # amax, amin: the gradient shared evenly among the places that hold the result
         value = gather(result)
         x_is = call("eq", x, result).to(g.dtype)

@@ -286,7 +286,7 @@ def _index_reduce_vjp(c, g):
         c, g, lambda t: call("index_select", t, idx, dim=d),
         lambda t, s: call("index_add", t, idx, s, dim=d),
         lambda x, src: call("index_reduce", x, idx, src, **c.attrs),
-        lambda t: call("index_fill", t, idx, dim=d, value=0.0))
+        lambda t: call("index_fill", t, idx, dim=d, value=0.0), "index_reduce", "source")
 
 
 defop("index_reduce", _index_reduce, _index_reduce_rule, _index_reduce_vjp, save=(0, 1, 2),

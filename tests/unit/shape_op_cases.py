@@ -91,6 +91,11 @@ case("ms_scatter_reduce_amax_ties", lambda T, x, s: x.scatter_reduce(1, T.tensor
 case("ms_scatter_reduce_prod_zero",
      lambda T, x, s: x.scatter_reduce(0, T.tensor([[1, 0], [0, 1]]), s, "prod"),
      F(2, 2), Arg("f", (2, 2), 0.0, 0.0), covers="scatter_reduce", grad2=False)
+# (two zeros of the source meet in each place: its gradient is behind torch's Error node)
+case("ms_scatter_reduce_prod_zeros_meet",
+     lambda T, x, s: x.scatter_reduce(0, T.tensor([[0, 1], [0, 1]]), s, "prod"),
+     F(2, 2), Arg("f", (2, 2), 0.0, 0.0), covers=("scatter_reduce", "delayed_error"),
+     grad2=False)
 case("ms_scatter_reduce_", lambda T, x, s: (x * 1).scatter_reduce_(0, T.tensor([[0, 1, 0]]), s,
                                                                  "mean"),
      F(2, 3), F(1, 3), covers=("mul", "scatter_reduce"))

@@ -314,6 +314,24 @@ def test_scatter_reduce_takes_max_and_min_forward_only():
     same(f)
 
 
+def test_a_products_source_gradient_refuses_a_double_backward_over_two_zeros():
+    # torch's scatter_reduce and index_reduce "prod": where two zeros of the source go to
+    # one place, the source's gradient (right once) is behind an Error node
+    def f(torch):
+        out = []
+        for zeros in ([0.0, 0.0, 2.0, 5.0], [0.0, 3.0, 2.0, 0.0]):
+            x = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
+            src, idx = torch.tensor(zeros, requires_grad=True), torch.tensor([0, 0, 1, 1])
+            for y in (x.scatter_reduce(0, idx, src, "prod"), x.index_reduce(0, idx, src, "prod")):
+                gx, gs = torch.autograd.grad((y * y).sum(), (x, src), create_graph=True)
+                out += [gx, gs, gs.grad_fn.name(),
+                        attempt(torch.autograd.grad, gs.sum(), src, retain_graph=True),
+                        torch.autograd.grad(gx.sum(), src)]
+        return out
+
+    same(f)
+
+
 def test_index_select_refuses_negative_and_out_of_range_indices_as_torch():
     def f(torch):
         x, t = torch.arange(24.0).reshape(2, 3, 4), torch.tensor
