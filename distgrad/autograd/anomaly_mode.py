@@ -120,10 +120,29 @@ def checked(node, run):
         _running.node = prev
 
 
+class batched_backward:
+    """A block of backwards torch runs under its legacy vmap (grad's is_grads_batched,
+    functional.jacobian's vectorize): there its nan check's `.item()` has no batching rule."""
+
+    def __enter__(self) -> None:
+        self.prev = getattr(_running, "batched", False)
+        _running.batched = True
+
+    def __exit__(self, *exc) -> None:
+        _running.batched = self.prev
+
+
+BATCHED_ITEM = "Batching rule not implemented for aten::item. We could not generate a fallback."
+
+
 def _check(node, grads) -> None:
     with grad_mode.no_grad():
         for i, g in enumerate(grads):
-            if g is None or not g.dtype.is_floating_point or not bool(g.isnan().any().item()):
+            if g is None or not g.dtype.is_floating_point:
+                continue
+            if getattr(_running, "batched", False):
+                raise RuntimeError(BATCHED_ITEM)
+            if not bool(g.isnan().any().item()):
                 continue
             where = g.device_str
             msg = f"Function '{node.name()}' returned nan values in its {i}th output."

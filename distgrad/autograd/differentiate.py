@@ -6,7 +6,7 @@ from __future__ import annotations
 import warnings
 
 from .. import storage
-from . import engine
+from . import anomaly_mode, engine
 from .edges import GradientEdge
 from .record import call, flush_remote
 
@@ -216,11 +216,12 @@ def _grad_batched(outputs, inputs, grads, retain_graph, create_graph, allow_unus
     if retain_graph is None:
         retain_graph = create_graph
     per_entry = []
-    for b in range(sizes[0] if sizes else 0):
-        last = b == sizes[0] - 1
-        per_entry.append(grad(outputs, inputs, [None if g is None else g[b] for g in made],
-                              retain_graph=retain_graph if last else True,
-                              create_graph=create_graph, allow_unused=allow_unused))
+    with anomaly_mode.batched_backward():
+        for b in range(sizes[0] if sizes else 0):
+            last = b == sizes[0] - 1
+            per_entry.append(grad(outputs, inputs, [None if g is None else g[b] for g in made],
+                                  retain_graph=retain_graph if last else True,
+                                  create_graph=create_graph, allow_unused=allow_unused))
     result = []
     for k, t in enumerate(inputs):
         column = [entry[k] for entry in per_entry]

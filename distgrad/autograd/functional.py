@@ -13,7 +13,7 @@ from __future__ import annotations
 from contextlib import nullcontext
 from typing import Callable
 
-from . import forward_ad
+from . import anomaly_mode, forward_ad
 from . import grad as _grad
 from .grad_mode import enable_grad, is_grad_enabled, set_grad_enabled
 
@@ -254,8 +254,10 @@ def jacobian(func: Callable, inputs, create_graph: bool = False, strict: bool = 
             rows = tuple([] for _ in inputs)
             flat = out.reshape(-1)
             for j in range(out.nelement()):
-                vj = _autograd_grad((flat[j],), inputs, retain_graph=True,
-                                    create_graph=create_graph)
+                # (torch's vectorized backward runs under its legacy vmap)
+                with anomaly_mode.batched_backward() if vectorize else nullcontext():
+                    vj = _autograd_grad((flat[j],), inputs, retain_graph=True,
+                                        create_graph=create_graph)
                 for k, (row, g, inp) in enumerate(zip(rows, vj, inputs)):
                     if g is not None:
                         if strict and create_graph and not g.requires_grad:

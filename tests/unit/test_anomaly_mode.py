@@ -242,3 +242,24 @@ def test_a_nodes_metadata_keeps_its_forward_stack_and_parent():
 
     (t_res, _), (d_res, _) = both(scenario)
     assert d_res == t_res
+
+
+def test_a_batched_backward_has_no_nan_check_in_anomaly_mode():
+    # torch runs is_grads_batched and jacobian(vectorize=True) under its legacy vmap, where
+    # the nan check's .item() has no batching rule: an error, in anomaly mode only
+    def scenario(torch):
+        x = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
+        AF, out = torch.autograd.functional, []
+        for mode, check_nan in ((True, True), (True, False), (False, True)):
+            with torch.autograd.set_detect_anomaly(mode, check_nan=check_nan):
+                out += [attempt(torch.autograd.grad, x * 2, x, torch.eye(3),
+                                is_grads_batched=True),
+                        attempt(AF.jacobian, lambda v: v.sin() * v, x, vectorize=True),
+                        attempt(AF.jacobian, lambda v: v.sin() * v, x),
+                        attempt(AF.hessian, lambda v: v.sin().sum(), x, vectorize=True),
+                        torch.func.vmap(torch.func.grad(lambda w: (w * w).sum()))(
+                            x.detach().expand(2, 3))]
+        return out
+
+    (t_res, _), (d_res, _) = both(scenario)
+    assert repr(d_res) == repr(t_res)
