@@ -416,6 +416,8 @@ def rms_norm(input: Tensor, normalized_shape, weight: Optional[Tensor] = None,
         _warn_rms_norm_dtypes(input.dtype, weight.dtype)
     if weight is not None:
         out = out * weight
+    if layout.suggested_format(input.shape, input.stride()) == "contiguous_format":
+        out = out.contiguous()  # (torch's composite: a channels-last input's result is kept)
     return out.to(input.dtype) if low or out.dtype is not input.dtype else out  # (input's)
 
 

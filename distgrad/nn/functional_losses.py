@@ -256,7 +256,8 @@ def poisson_nll_loss(input: Tensor, target: Tensor, log_input: bool = True, full
     if reduction not in ("none", "mean", "sum"):
         raise ValueError(reduction + " is not a valid value for reduction")
     if log_input:
-        loss = input.exp() - target * input
+        product = target * input  # (torch's build records it before the exp)
+        loss = input.exp() - product
     else:
         loss = input - target * (input + eps).log()
     if full:

@@ -159,6 +159,23 @@ def cat_format(out_shape, operands, attrs, k, dtype):
     return _in_format(out_shape, formats.pop()) if len(formats) == 1 else None
 
 
+def stack_format(out_shape, operands, attrs, k, dtype):
+    """torch's stack along an existing dim: a cat along it, viewed with the new dim split out
+    of it (stacked channels-last images stay channels-last); after the last dim, a cat of
+    the inputs unsqueezed there (each new dim stepping 1)."""
+    ndim = len(out_shape) - 1
+    d = attrs.get("dim", 0) % (ndim + 1)
+    if d == ndim:
+        return cat_format(out_shape, [(tuple(shape) + (1,), tuple(strides) + (1,))
+                                      for shape, strides in operands], attrs, k, dtype)
+    cat_shape = list(operands[0][0])
+    cat_shape[d] *= len(operands)
+    cat_strides = (cat_format(cat_shape, operands, attrs, k, dtype)
+                   or contiguous_strides(tuple(cat_shape)))
+    strides = view_strides(cat_shape, cat_strides, out_shape)
+    return None if is_contiguous(out_shape, strides) else tuple(strides)
+
+
 def is_contiguous_in(shape, strides, fmt: str) -> bool:
     """torch's is_contiguous(memory_format=...): size-1 dims may have any stride."""
     if fmt not in _LAST_ORDERS:

@@ -117,19 +117,18 @@ def _huber_second(t, x, y, attrs):
     return t * _within(x, y, attrs["width"])
 
 
+# (torch's loss backward kernels write into a zeros_like(input, contiguous): row-major)
 defop("mse_loss_backward", _mse_backward, _loss_backward_rule,
       _loss_backward_vjp("mse_loss_backward", _mse_second), node="MseLossBackwardBackward0",
-      save=(0, 1, 2), sharding="elementwise", layout_rule=layout.elementwise)
+      save=(0, 1, 2), sharding="elementwise")
 defop("smooth_l1_loss_backward",
       lambda g, x, y, **a: _clipped_backward(g, x, y, unit=False, **a), _loss_backward_rule,
       _loss_backward_vjp("smooth_l1_loss_backward", _smooth_l1_second),
-      node="SmoothL1LossBackwardBackward0", save=(0, 1, 2), sharding="elementwise",
-      layout_rule=layout.elementwise)
+      node="SmoothL1LossBackwardBackward0", save=(0, 1, 2), sharding="elementwise")
 defop("huber_loss_backward",
       lambda g, x, y, **a: _clipped_backward(g, x, y, unit=True, **a), _loss_backward_rule,
       _loss_backward_vjp("huber_loss_backward", _huber_second),
-      node="HuberLossBackwardBackward0", save=(0, 1, 2), sharding="elementwise",
-      layout_rule=layout.elementwise)
+      node="HuberLossBackwardBackward0", save=(0, 1, 2), sharding="elementwise")
 
 
 def _mse_rule(x, y, reduction="mean"):
@@ -301,9 +300,33 @@ def _bce_rule(x, y, weight=None, reduction="mean"):
     return meta  # (a weight of another dtype multiplies the loss in place)
 
 
+def _unreduced_like_input(out_shape, operands, attrs, k, dtype):
+    """A loss torch computes into an empty_like of its input (binary_cross_entropy, then
+    times the weight in place): laid out as the input when not reduced."""
+    if attrs.get("reduction", "mean") != "none":
+        return None
+    return layout.like_first(out_shape, operands, attrs, k, dtype)
+
+
+def _unreduced_as_input(out_shape, operands, attrs, k, dtype):
+    """A loss torch starts from an op of its input alone (soft_margin_loss's neg): laid out
+    as the input when not reduced."""
+    if attrs.get("reduction", "mean") != "none":
+        return None
+    return layout.elementwise(out_shape, operands[:1], attrs, k, dtype)
+
+
+def _unreduced_as_target(out_shape, operands, attrs, k, dtype):
+    """binary_cross_entropy_with_logits starts from 1 - target and works in place: laid out
+    as the target when not reduced."""
+    if attrs.get("reduction", "mean") != "none":
+        return None
+    return layout.elementwise(out_shape, [operands[1], ((), ())], attrs, k, dtype)
+
+
 defop("binary_cross_entropy", _bce_forward, _bce_rule, _bce_vjp,
       node="BinaryCrossEntropyBackward0", save=(0, 1, 2), differentiable=(0, 1),
-      sharding="batch_loss")
+      sharding="batch_loss", layout_rule=_unreduced_like_input)
 defop("binary_cross_entropy_backward", _bce_backward,
       lambda g, x, y, w=None, count=1: Meta(x.shape, x.dtype), _bce_backward_vjp,
       node="BinaryCrossEntropyBackwardBackward0", save=(0, 1, 2, 3), differentiable=(0, 1, 2),
@@ -374,7 +397,7 @@ def _into_loss(shape, broadcast) -> None:
 
 defop("binary_cross_entropy_with_logits", _bce_logits_forward, _bce_logits_rule, _bce_logits_vjp,
       node="BinaryCrossEntropyWithLogitsBackward0", save=(0, 1, 2, 3), differentiable=(0, 1),
-      sharding="batch_loss", layout_rule=layout.elementwise)
+      sharding="batch_loss", layout_rule=_unreduced_as_target)
 
 
 # ---- nll_loss: log-probabilities (N, C) or (C,), class indices (N,) or () ---------------------
@@ -581,7 +604,8 @@ def _soft_margin_second(t, x, y, attrs):
 
 
 defop("soft_margin_loss", _soft_margin_forward, _soft_margin_rule, _soft_margin_vjp,
-      node="SoftMarginLossBackward0", save=(0, 1), differentiable=(0,))
+      node="SoftMarginLossBackward0", save=(0, 1), differentiable=(0,),
+      layout_rule=_unreduced_as_input)
 defop("soft_margin_loss_backward", _soft_margin_backward,
       lambda g, x, y, **_: Meta(x.shape, x.dtype),
       _loss_backward_vjp("soft_margin_loss_backward", _soft_margin_second),

@@ -308,7 +308,7 @@ def _stack_rule(*xs, dim=0):
 defop("stack", lambda *xs, dim=0: np.stack(xs, axis=dim), _stack_rule,
       lambda c, g: tuple(g.select(c.attrs.get("dim", 0), i) if need else None
                          for i, need in enumerate(c.needs)),
-      node="StackBackward0")
+      node="StackBackward0", layout_rule=layout.stack_format)
 
 
 def split_sizes(length: int, split_size_or_sections, dim=0) -> list:
@@ -585,10 +585,23 @@ def _roll_forward(x, shifts, dims=None):
     return np.roll(x, tuple(shifts), axis=tuple(dims)) if x.ndim else x.copy()
 
 
+def _roll_layout(out_shape, operands, attrs, k, dtype):
+    """torch rolls along each dim in turn by a cat of two narrows: in the input's suggested
+    format, but row-major once a shift is whole turns (one narrow is empty, and an empty
+    tensor suggests row-major), and over all dims (rolled flat)."""
+    dims = attrs.get("dims")
+    if dims is None:
+        return None
+    for shift, d in zip(attrs["shifts"], dims):
+        if shift % max(out_shape[d], 1) == 0:
+            return None
+    return layout.in_suggested_format(out_shape, operands, attrs, k, dtype)
+
+
 defop("roll", _roll_forward, _roll_rule,
       lambda c, g: call("roll", g, shifts=[-s for s in c.attrs["shifts"]],
                         dims=c.attrs.get("dims")),
-      node="RollBackward0", layout_rule=layout.in_suggested_format)
+      node="RollBackward0", layout_rule=_roll_layout)
 
 
 def _repeat_rule(x, repeats):

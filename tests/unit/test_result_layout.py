@@ -68,6 +68,17 @@ CASES = {
                                                    T.tensor(0.5, device=x.device)),
     "mvlgamma": lambda T, x: (x + 3).mvlgamma(2),
     "prelu": lambda T, x: T.nn.functional.prelu(x, T.tensor([0.25], device=x.device)),
+    "rms_norm": lambda T, x: T.nn.functional.rms_norm(x, x.shape[-1:]),
+    "stack": lambda T, x: T.stack([x, x]),
+    "stack_dim1": lambda T, x: T.stack([x, x], 1),
+    "stack_last": lambda T, x: T.stack([x, x], -1),
+    "roll_flat": lambda T, x: x.roll(1),
+    "bce_none": lambda T, x: T.nn.functional.binary_cross_entropy(
+        x.sigmoid(), T.full(x.shape, 0.5, device=x.device), reduction="none"),
+    "bce_logits_row_major_target": lambda T, x: T.nn.functional.binary_cross_entropy_with_logits(
+        x, T.full(x.shape, 0.5, device=x.device), reduction="none"),
+    "soft_margin_none": lambda T, x: T.nn.functional.soft_margin_loss(
+        x, T.ones(x.shape, device=x.device), reduction="none"),
 }
 
 
@@ -371,6 +382,13 @@ CHANNELS_LAST_CASES = {
     "max_pool3d": lambda T, F, x: F.max_pool3d(
         x.unsqueeze(2).contiguous(memory_format=T.channels_last_3d), (1, 2, 2)),
     "unbatched_pool": lambda T, F, x: F.max_pool2d(x[0], 2),
+    "roll_flat": lambda T, F, x: x.roll(1),
+    "roll_two_dims": lambda T, F, x: x.roll((1, 1), (2, 3)),
+    "roll_whole_turn": lambda T, F, x: x.roll((1, 6), (2, 3)),
+    "stack": lambda T, F, x: T.stack([x, x]),
+    "stack_dim1": lambda T, F, x: T.stack([x, x], 1),
+    "stack_last": lambda T, F, x: T.stack([x, x], -1),
+    "rms_norm": lambda T, F, x: F.rms_norm(x, (6,)),
 }
 
 
@@ -451,6 +469,32 @@ def test_a_channels_last_prelus_gradients_are_channels_last():
     mine, theirs = run(distgrad), run(torch)
     assert mine[:4] == theirs[:4]
     np.testing.assert_allclose(mine[4], theirs[4], rtol=1e-6)
+
+
+# torch's mse, smooth L1 and Huber backward kernels write a row-major gradient; its
+# poisson_nll_loss records target * input before exp(input) (so exp's gradient comes first)
+LOSS_GRAD_CASES = {
+    "mse": lambda F, x, y: F.mse_loss(x, y, reduction="none"),
+    "smooth_l1": lambda F, x, y: F.smooth_l1_loss(x, y),
+    "huber": lambda F, x, y: F.huber_loss(x, y, reduction="sum"),
+    "poisson": lambda F, x, y: F.poisson_nll_loss(x, y, reduction="none"),
+    "bce": lambda F, x, y: F.binary_cross_entropy(x.sigmoid(), y, reduction="none"),
+}
+
+
+@pytest.mark.parametrize("create_graph", [False, True])
+@pytest.mark.parametrize("inp", ["transposed", "permuted"])
+@pytest.mark.parametrize("case", sorted(LOSS_GRAD_CASES))
+def test_a_losss_gradient_is_laid_out_as_torchs(case, inp, create_graph):
+    def run(T):
+        x = _inputs(T, "cpu")[inp].requires_grad_()
+        loss = LOSS_GRAD_CASES[case](T.nn.functional, x, T.full(x.shape, 0.5))
+        g, = T.autograd.grad(loss.sum(), x, create_graph=create_graph)
+        return loss.stride(), g.stride(), g.detach().numpy()
+
+    mine, theirs = run(distgrad), run(torch)
+    assert mine[:2] == theirs[:2]
+    np.testing.assert_allclose(mine[2], theirs[2], rtol=1e-5, atol=1e-6)
 
 
 def _laid_out_by_to(T):
