@@ -536,10 +536,8 @@ def _clamp_forward(x, min=None, max=None):
     # its int bound not wrapped into the tensor's dtype first)
     d = common_dtype([v for v in (x, min, max) if v is not None])
     x = x if x.dtype == d.np else x.astype(d.np)
-    min, max = number_as(min, d), number_as(max, d)
-    if min is not None and max is not None and min > max:
-        return np.full_like(x, max)
-    return _clamped(x, min, max)
+    # (min above max: max everywhere but at a nan, which stays, as torch's min(max(x, lo), hi))
+    return _clamped(x, number_as(min, d), number_as(max, d))
 
 
 def _clamped(x, lo, hi):

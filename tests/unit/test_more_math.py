@@ -640,6 +640,20 @@ def test_clamp_refuses_a_tensor_bound_with_a_number_bound(call):
             call(T, T.tensor([1.0, 2.0]), T.tensor(1.5, requires_grad=True))
 
 
+def test_clamp_by_numbers_min_above_max_keeps_a_nan():
+    # torch's kernel is min(max(x, lo), hi): max everywhere, but a nan stays (fuzzer seed
+    # 22461021: a 0-dim tensor bound above a number one, the Number overload)
+    def run(T):
+        x = T.tensor([float("nan"), 0.2, 2.0, -1.0], requires_grad=True)
+        ys = [x.clamp(1.5, 0.5), x.clamp(T.tensor(1.5), 0.5), T.clip(x, 3, -3),
+              x.clamp(T.tensor(1.5), T.tensor(0.5)), x.detach().clone().clamp_(1.5, 0.5)]
+        g, = T.autograd.grad(ys[0].sum(), x)
+        return [y.detach().numpy() for y in ys] + [g.numpy()]
+
+    for mine, theirs in zip(run(distgrad), run(torch)):
+        np.testing.assert_array_equal(mine, theirs)
+
+
 # cumprod's gradient where its input has zeros, as torch computes it: without a graph of its
 # own, O(n) and 0 past the first zero whatever the gradient there; with one, torch's loop of
 # products before and cumprods after each place (an inf or a nan in the gradient or the
