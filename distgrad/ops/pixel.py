@@ -99,7 +99,8 @@ def _channel_shuffle_rule(x, groups):
 
 defop("channel_shuffle", _channel_shuffle, _channel_shuffle_rule,
       lambda c, g: call("channel_shuffle", g, groups=g.shape[1] // c.attrs["groups"]),
-      node="ChannelShuffleBackward0", sharding="batch")  # (dim 0 is always the batch)
+      node="ChannelShuffleBackward0", sharding="batch",  # (dim 0 is always the batch)
+      layout_rule=layout.in_suggested_format)  # (torch's kernel resizes it to that format)
 
 
 def channel_shuffle(input, groups: int):

@@ -145,10 +145,22 @@ def _resample_vjp(c, g):
 defop("resample", _resample, _resample_rule, _resample_vjp, save=(0,),
       node=lambda inputs, attrs: attrs["node"], sharding="batch",
       layout_rule=layout.in_suggested_format)
+# The upsampling backward kernels that allocate the input's gradient in the suggested
+# format of the output's (torch's bicubic and 3-d nearest ones: row-major)
+_BACKWARD_IN_G_FORMAT = ("UpsampleNearest2D", "UpsampleNearestExact2D", "UpsampleBilinear2D",
+                         "UpsampleTrilinear3D")
+
+
+def _resample_backward_layout(out_shape, operands, attrs, k, dtype):
+    if not attrs["node"].startswith(_BACKWARD_IN_G_FORMAT):
+        return None
+    return layout.in_suggested_format(out_shape, operands, attrs, k, dtype)
+
+
 defop("resample_backward", _resample_backward, _resample_backward_rule,
       lambda c, g: call("resample", g, maps=c.attrs["maps"], node=c.attrs["node"]),
       node=lambda inputs, attrs: attrs["node"].replace("Backward0", "BackwardBackward0"),
-      sharding="batch")
+      sharding="batch", layout_rule=_resample_backward_layout)
 defop("pad_backward", lambda g, x, maps, node="": _resample_backward(g, maps),
       lambda g, x, maps, node="": _resample_backward_rule(g, maps),
       lambda c, g: (call("resample", g, maps=c.attrs["maps"], node=c.attrs["node"])

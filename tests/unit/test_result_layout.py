@@ -389,6 +389,8 @@ CHANNELS_LAST_CASES = {
     "stack_dim1": lambda T, F, x: T.stack([x, x], 1),
     "stack_last": lambda T, F, x: T.stack([x, x], -1),
     "rms_norm": lambda T, F, x: F.rms_norm(x, (6,)),
+    "channel_shuffle": lambda T, F, x: F.channel_shuffle(x, 2),
+    "channel_shuffle_3d": lambda T, F, x: F.channel_shuffle(x.unsqueeze(2), 2),
 }
 
 
@@ -495,6 +497,26 @@ def test_a_losss_gradient_is_laid_out_as_torchs(case, inp, create_graph):
     mine, theirs = run(distgrad), run(torch)
     assert mine[:2] == theirs[:2]
     np.testing.assert_allclose(mine[2], theirs[2], rtol=1e-5, atol=1e-6)
+
+
+# torch's upsampling backward kernels: nearest, bilinear and trilinear lay the input's
+# gradient out in the gradient's suggested format; bicubic and 3-d nearest row-major
+INTERPOLATIONS = [("nearest", 4), ("nearest-exact", 4), ("bilinear", 4), ("bicubic", 4),
+                  ("nearest", 5), ("trilinear", 5)]
+
+
+@pytest.mark.parametrize("mode,ndim", INTERPOLATIONS)
+def test_an_upsampling_gradient_is_laid_out_as_torchs(mode, ndim):
+    def run(T):
+        fmt = T.channels_last if ndim == 4 else T.channels_last_3d
+        shape = (2, 3, 4, 5) if ndim == 4 else (2, 3, 2, 3, 4)
+        x = T.tensor(np.arange(float(np.prod(shape))).reshape(shape) / 50, dtype=T.float32)
+        x = x.contiguous(memory_format=fmt).requires_grad_()
+        y = T.nn.functional.interpolate(x, scale_factor=2, mode=mode)
+        return [T.autograd.grad(y, x, g, retain_graph=True)[0].stride()
+                for g in (T.ones(y.shape), y.detach() * 2)]
+
+    assert run(distgrad) == run(torch)
 
 
 def _laid_out_by_to(T):
