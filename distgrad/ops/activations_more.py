@@ -96,11 +96,35 @@ def _glu_rule(x, dim):
 
 
 def _glu_vjp(c, g):
-    a, b = c[0].chunk(2, c.attrs["dim"])
+    # one op of (g, x), as torch's glu_backward (GluBackwardBackward0 under create_graph)
+    return call("glu_backward", g, c[0], dim=c.attrs["dim"])
+
+
+def _glu_backward(g, x, dim):
+    """The input's gradient: (g·s, g·a·s·(1 - s)) over x's halves (a, b), s = sigmoid(b),
+    row-major as torch's kernel writes it."""
+    a, b = _halves(x, dim)
+    s = 1 / (1 + np.exp(-b))
+    return np.concatenate([g * s, g * a * s * (1 - s)], axis=dim).astype(x.dtype)
+
+
+def _glu_backward_vjp(c, u):
+    """Made of distgrad ops (higher gradients by composition): with u's halves (ua, ub)
+    and s' = s·(1 - s), d/dg = ua·s + ub·a·s', d/da = ub·g·s', d/db = (ua + ub·a·(1 - 2s))·g·s'."""
+    g, x, dim = c[0], c[1], c.attrs["dim"]
+    a, b = x.chunk(2, dim)
+    ua, ub = u.chunk(2, dim)
     s = b.sigmoid()
-    return call("cat", g * s, g * a * s * (1 - s), dim=c.attrs["dim"])
+    slope = s * (1 - s)
+    gg = ua * s + ub * a * slope if c.needs[0] else None
+    gx = None
+    if c.needs[1]:
+        gx = call("cat", ub * g * slope, (ua + ub * a * (1 - 2 * s)) * g * slope, dim=dim)
+    return gg, gx
 
 
 # (no sharding rule: halving the sharded dim would need both halves' shards)
 defop("glu", _glu, _glu_rule, _glu_vjp, node="GluBackward0", save=(0,),
       layout_rule=layout.elementwise)  # (over the input's two halves)
+defop("glu_backward", _glu_backward, lambda g, x, dim: Meta(tuple(x.shape), x.dtype),
+      _glu_backward_vjp, node="GluBackwardBackward0", save=(0, 1))

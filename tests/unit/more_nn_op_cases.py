@@ -70,7 +70,8 @@ _PRELU = ("prelu_kernel", "prelu_kernel_backward", "where", "mul", "sum")
 case("prelu_channels", lambda T, x, w: nnf(T).prelu(x, w), F(2, 3, 4), F(3), covers=_PRELU)
 case("prelu_one_weight", lambda T, x, w: nnf(T).prelu(x, w), F(3, 4), F(1), covers=_PRELU)
 case("prelu_1d", lambda T, x, w: nnf(T).prelu(x, w), F(5), F(1), covers=_PRELU)
-case("glu_dim1", lambda T, x: nnf(T).glu(x, 1), F(2, 6, 3), covers=("glu", "sigmoid", "cat"))
+case("glu_dim1", lambda T, x: nnf(T).glu(x, 1), F(2, 6, 3),
+     covers=("glu", "glu_backward", "sigmoid", "cat"))
 case("glu_last", lambda T, x: nnf(T).glu(x), F(3, 4), covers="glu")
 
 case("group_norm_affine", lambda T, x, w, b: nnf(T).group_norm(x, 2, w, b, eps=1e-3),

@@ -1075,6 +1075,25 @@ def test_activation_gradients_are_their_backward_ops_as_torchs(act, dtype):
     same(scenario, rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("dim", [0, 1, -1])
+def test_glus_gradient_is_its_backward_op_as_torchs(dim):
+    """glu's gradient is torch's glu_backward: GluBackwardBackward0 under create_graph,
+    row-major whatever the layouts of the input and the incoming gradient, and its
+    gradients (of g and of x, torch's glu double-backward formulas)."""
+    from torch_twin import same
+
+    def scenario(T):
+        x = T.tensor(np.linspace(-2, 2, 48).reshape(2, 4, 3, 2), dtype=T.float64)
+        x = x.contiguous(memory_format=T.channels_last).requires_grad_()
+        y = T.nn.functional.glu(x, dim)
+        u = (y.detach() * 3).requires_grad_()
+        g, = T.autograd.grad(y, x, u, create_graph=True)
+        gu, gx = T.autograd.grad((g * g.detach().cos()).sum(), (u, x), create_graph=True)
+        return g.grad_fn.name(), g.stride(), g, gu, gx, T.autograd.grad(gx.sum(), x)
+
+    same(scenario)
+
+
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 def test_binary_cross_entropy_second_order_gradients_are_torchs_formulas(reduction):
     """torch differentiates BCE's gradient by its own formulas, with eps added to x and

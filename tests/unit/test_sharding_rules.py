@@ -43,7 +43,8 @@ FALLS_BACK |= {"alias_copy", "as_strided_copy", "detach_copy", "expand_copy", "p
                "reshape_copy", "select_copy", "slice_copy", "split_copy", "squeeze_copy",
                "t_copy", "transpose_copy", "unbind_copy", "unfold_copy", "unsafe_split",
                "unsafe_split_with_sizes", "unsqueeze_copy"}
-FALLS_BACK |= {"col2im", "glu"}  # (an unbatched col2im's rows, glu's halves span shards)
+# (an unbatched col2im's rows, glu's halves span shards)
+FALLS_BACK |= {"col2im", "glu", "glu_backward"}
 FALLS_BACK |= {"embedding_bag", "embedding_bag_backward",  # (a bag's indices name any row
                "embedding_bag_per_sample_weights_backward"}  # of the weight)
 FALLS_BACK |= {"without_derivative"}  # (values read on the driver: unique's)
