@@ -193,8 +193,10 @@ def _div_rule(a, b, rounding_mode=None):
 
 def _zero_vjp(c, g):
     """A piecewise-constant op's gradient: torch's zeros_like(grad) (zeros, not g * 0,
-    which would carry g's inf and nan)."""
-    return zeros_grad(g.shape, g.dtype, g.device_str)
+    which would carry g's inf and nan), laid out as g."""
+    from ..creation import zeros_like
+
+    return zeros_like(g)
 
 
 def _div_vjp(c, g):

@@ -512,8 +512,8 @@ def _norm_vjp(c, g):
     out = expand_back(c.out, shape, dims, keep)
     if p == 1:
         return x.sign() * ge
-    if p == 2:
-        return ge * (x / out).masked_fill(out == 0, 0.0)
+    if p == 2:  # (torch fills in place: x's layout kept)
+        return ge * (x / out).masked_fill_(out == 0, 0.0)
     if p in (float("inf"), -float("inf")):
         x_abs = x.abs()  # (the max's places, and a NaN's: the norm of a NaN is NaN)
         mask = (x_abs == out).logical_or(x_abs.isnan())

@@ -499,6 +499,34 @@ def test_a_losss_gradient_is_laid_out_as_torchs(case, inp, create_graph):
     np.testing.assert_allclose(mine[2], theirs[2], rtol=1e-5, atol=1e-6)
 
 
+# torch's norm_backward fills its quotient in place (x's layout kept), and a
+# piecewise-constant op's gradient is zeros_like(grad) (the gradient's layout)
+GRAD_LAYOUT_CASES = {
+    "norm_2": lambda T, x: T.linalg.vector_norm(x, 2, dim=-1, keepdim=True),
+    "norm_all": lambda T, x: x.norm(),
+    "norm_1_twice": lambda T, x: x.norm(1, dim=0),
+    "round": lambda T, x: x.round() * x,
+    "sign": lambda T, x: x.sign() * x,
+    "floor_divide": lambda T, x: T.div(x, 0.3, rounding_mode="floor") * x,
+}
+
+
+@pytest.mark.parametrize("inp", ["transposed", "permuted"])
+@pytest.mark.parametrize("case", sorted(GRAD_LAYOUT_CASES))
+def test_a_gradient_and_its_gradient_are_laid_out_as_torchs(case, inp):
+    def run(T):
+        x = _inputs(T, "cpu")[inp].requires_grad_()
+        y = GRAD_LAYOUT_CASES[case](T, x)
+        g, = T.autograd.grad((y * y).sum(), x, create_graph=True)
+        g2, = T.autograd.grad((g * g).sum(), x)
+        return g.stride(), g2.stride(), g.detach().numpy(), g2.numpy()
+
+    mine, theirs = run(distgrad), run(torch)
+    assert mine[:2] == theirs[:2]
+    for m, t in zip(mine[2:], theirs[2:]):
+        np.testing.assert_allclose(m, t, rtol=1e-5, atol=1e-5)
+
+
 # torch's upsampling backward kernels: nearest, bilinear and trilinear lay the input's
 # gradient out in the gradient's suggested format; bicubic and 3-d nearest row-major
 INTERPOLATIONS = [("nearest", 4), ("nearest-exact", 4), ("bilinear", 4), ("bicubic", 4),
