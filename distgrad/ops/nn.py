@@ -537,10 +537,18 @@ def _nll_vjp(c, g):
     logp_shape = c.shapes[0]
     if len(logp_shape) == 1 and len(c.shapes[1]) == 1:  # torch's forward takes it, not this
         raise RuntimeError(f"size mismatch (got input: [{logp_shape[0]}], target: [1])")
-    c[0]  # noqa: B018  (torch's nll_loss_backward saves and unpacks self)
+    if "sharded" in g.device_str or "sharded" in c[0].device_str:
+        return _nll_vjp_by_ops(c, g)  # (ops with sharding rules: classes or samples apart)
+    # one op of (g, self, target, weight), as torch's nll_loss_backward: under create_graph
+    # the gradient requires grad when self does (NllLossBackwardBackward0)
+    return call("nll_loss_backward", g, c[0], c[1], c[2], dtype=c.dtypes[0].name,
+                **c.attrs), None, None
+
+
+def _nll_vjp_by_ops(c, g):
     target, weight = c[1], c[2]
     spatial = c.attrs.get("spatial", False)
-    classes = _nll_classes(logp_shape, spatial)
+    classes = _nll_classes(c.shapes[0], spatial)
     ignored = target == c.attrs.get("ignore_index", -100)
     onehot = call("one_hot", target.masked_fill(ignored, 0),
                   num_classes=classes, dtype=c.dtypes[0].name)
@@ -555,6 +563,49 @@ def _nll_vjp(c, g):
     written = (onehot != 0) & ~ignored.unsqueeze(-1)
     grad = (-(scale * (w.unsqueeze(-1) * onehot))).masked_fill(~written, 0)
     return (grad.movedim(-1, 1) if spatial else grad), None, None  # (classes last, then 1)
+
+
+def _nll_backward(g, logp, target, weight=None, reduction="mean", ignore_index=-100,
+                  spatial=False, dtype="float32"):
+    """torch's nll_loss_backward kernel: row-major zeros, but -w·g (over the total weight
+    for a mean) at each kept sample's target class, each step rounded to the input's dtype
+    (the kernel computes in it); the other entries stay +0, also for a nan g."""
+    low = dtypes.from_name(dtype).np
+
+    def rounded(v):
+        return np.asarray(v, np.float32).astype(low).astype(np.float32) if low != logp.dtype \
+            else np.asarray(v, logp.dtype)
+
+    classes = _nll_classes(logp.shape, spatial)
+    w = rounded(_nll_weights(classes, logp.dtype, target, weight, ignore_index).reshape(-1))
+    t = np.clip(np.atleast_1d(target).reshape(-1), 0, classes - 1)
+    scale = np.broadcast_to(np.asarray(g, logp.dtype).reshape(-1), w.shape)
+    if reduction == "mean":
+        scale = rounded(scale / rounded(w.sum()))
+    out = np.zeros((w.size, classes), logp.dtype)
+    kept = np.atleast_1d(target).reshape(-1) != ignore_index
+    with np.errstate(invalid="ignore"):
+        out[np.arange(w.size)[kept], t[kept]] = rounded(-(scale * w))[kept]
+    if spatial:  # (samples were (N, d1, ...) flattened: classes back to dim 1)
+        lead = (logp.shape[0],) + tuple(logp.shape[2:])
+        return np.ascontiguousarray(np.moveaxis(out.reshape(lead + (classes,)), -1, 1))
+    return out.reshape(logp.shape)
+
+
+def _nll_backward_vjp(c, u):
+    # torch's formulas: grad_output's is nll_loss of the incoming gradient, self's zeros
+    attrs = {k: v for k, v in c.attrs.items() if k != "dtype"}
+    gg = call("nll_loss", u, c[2], c[3], **attrs) if c.needs[0] else None
+    gx = zeros_grad(c.shapes[1], c.dtypes[1], u.device_str) if c.needs[1] else None
+    return gg, gx, None, None
+
+
+defop("nll_loss_backward", _nll_backward,
+      lambda g, logp, target, weight=None, **_: Meta(tuple(logp.shape), logp.dtype),
+      _nll_backward_vjp, save=(2, 3),
+      node=lambda inputs, attrs: "NllLoss2DBackwardBackward0" if attrs.get("spatial") else
+      "NllLossBackwardBackward0",
+      differentiable=(0, 1))
 
 
 defop("nll_loss", _nll_forward, _nll_rule, _nll_vjp,

@@ -724,7 +724,7 @@ for _red in ("mean", "sum", "none"):
         x, y, reduction=r))(_red), F(3, 4), Arg("f", (3, 4), 0.0, 1.0),
         covers="binary_cross_entropy_with_logits")
     case(f"nll_loss_{_red}", (lambda r: lambda T, x, t: nnf(T).nll_loss(x, t, reduction=r))(_red),
-         F(4, 3), I(4, hi=3), covers=("nll_loss", "one_hot", "nll_weights", "masked_fill", "eq"))
+         F(4, 3), I(4, hi=3), covers=("nll_loss", "nll_loss_backward"))
 def _loss_gradient(name, reduction, **kw):
     """A loss's input and target gradients taken with create_graph: torch's <loss>_backward
     op (MseLossBackwardBackward0 ...), and its own gradients."""
@@ -833,7 +833,7 @@ case("bce_logits_weights", lambda T, x, y, w, pw: nnf(T).binary_cross_entropy_wi
     x, y, weight=w, pos_weight=pw), F(3, 4), Arg("f", (3, 4), 0.0, 1.0), K(3, 1, lo=0.5, hi=2),
     K(4, lo=0.5, hi=2), covers="binary_cross_entropy_with_logits")
 case("nll_loss_weight", lambda T, x, t, w: nnf(T).nll_loss(x, t, weight=w), F(5, 3), I(5, hi=3),
-     K(3, lo=0.5, hi=2), covers=("nll_loss", "nll_weights"))
+     K(3, lo=0.5, hi=2), covers=("nll_loss", "nll_loss_backward"))
 case("nll_loss_ignore", lambda T, x, t: nnf(T).nll_loss(x, t, ignore_index=1), F(6, 3),
      I(6, hi=3), covers="nll_loss")
 case("nll_loss_1d", lambda T, x, t: nnf(T).nll_loss(x, t), F(3), I(hi=3), covers="nll_loss")
@@ -850,6 +850,43 @@ case("cross_entropy_probabilities_smoothed", lambda T, x, t: nnf(T).cross_entrop
 case("nll_loss_4d_weight", lambda T, x, t, w: nnf(T).nll_loss(x, t, weight=w), F(2, 3, 2, 2),
      I(2, 2, 2, hi=3), K(3, lo=0.5, hi=2), covers="nll_loss")
 case("one_hot", lambda T, t: nnf(T).one_hot(t, 4), I(2, 3, hi=4), covers="one_hot")
+
+
+def _nll_loss_backward(reduction, spatial=False):
+    """torch's nll_loss_backward called as it is (its finite differences in g)."""
+    def fn(T, g, x, t, w):
+        if T.__name__ == "torch":
+            r = ("none", "mean", "sum").index(reduction)
+            forward = T.ops.aten.nll_loss2d_forward if spatial else T.ops.aten.nll_loss_forward
+            backward = (T.ops.aten.nll_loss2d_backward if spatial
+                        else T.ops.aten.nll_loss_backward)
+            total = forward(x.detach(), t, w, r, 1)[1]
+            return backward(g, x, t, w, r, 1, total)
+        from distgrad.autograd.record import call
+
+        return call("nll_loss_backward", g, x, t, w, dtype=x.dtype.name, reduction=reduction,
+                    ignore_index=1, spatial=spatial)
+    return fn
+
+
+case("nll_loss_backward_none", _nll_loss_backward("none"), F(4), F(4, 3), I(4, hi=3),
+     K(3, lo=0.5, hi=2), covers="nll_loss_backward")
+case("nll_loss_backward_mean", _nll_loss_backward("mean"), F(), F(4, 3), I(4, hi=3),
+     K(3, lo=0.5, hi=2), covers="nll_loss_backward")
+case("nll_loss_backward_2d", _nll_loss_backward("sum", True), F(), F(2, 3, 2, 2),
+     I(2, 2, 2, hi=3), K(3, lo=0.5, hi=2), covers="nll_loss_backward")
+
+
+def _nll_weights(T, t, w):
+    """Each target's class weight, 0 at ignore_index 1 (sharded nll_loss's op)."""
+    if T.__name__ == "torch":
+        return T.where(t == 1, 0.0, w[t])
+    from distgrad.autograd.record import call
+
+    return call("nll_weights", t, w, classes=3, dtype=w.dtype.name, ignore_index=1)
+
+
+case("nll_weights", _nll_weights, I(5, hi=3), K(3, lo=0.5, hi=2), covers="nll_weights")
 
 # =============================================================================================
 # corners: kinks and poles hit exactly, ties, empty and 0-dim tensors, dtype promotion

@@ -1094,6 +1094,29 @@ def test_glus_gradient_is_its_backward_op_as_torchs(dim):
     same(scenario)
 
 
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+def test_nll_losss_gradient_is_its_backward_op_as_torchs(reduction):
+    """nll_loss's gradient is torch's nll_loss_backward: under create_graph it requires grad
+    when the input does (NllLossBackwardBackward0, NllLoss2D... for images), even of a
+    leaf's loss, row-major; its gradients: nll_loss of the incoming one, zeros for self."""
+    from torch_twin import same
+
+    def scenario(T):
+        out = []
+        for x, t in ((T.tensor(np.linspace(-1, 1, 12).reshape(4, 3)).t(), T.tensor([0, 2, 1])),
+                     (T.tensor(np.linspace(-1, 1, 24).reshape(2, 3, 2, 2)), T.tensor(
+                         [[[0, 1], [2, 1]], [[1, 1], [0, 2]]]))):
+            x = x.requires_grad_()
+            y = T.nn.functional.nll_loss(x, t, reduction=reduction, ignore_index=2)
+            u = T.full(y.shape, 1.5, dtype=y.dtype, requires_grad=True)
+            g, = T.autograd.grad(y, x, u, create_graph=True)
+            out += [g.grad_fn.name(), g.stride(), g,
+                    T.autograd.grad((g * g).sum(), (u, x), allow_unused=True)]
+        return out
+
+    same(scenario)
+
+
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 def test_binary_cross_entropy_second_order_gradients_are_torchs_formulas(reduction):
     """torch differentiates BCE's gradient by its own formulas, with eps added to x and

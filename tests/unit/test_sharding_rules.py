@@ -45,6 +45,8 @@ FALLS_BACK |= {"alias_copy", "as_strided_copy", "detach_copy", "expand_copy", "p
                "unsafe_split_with_sizes", "unsqueeze_copy"}
 # (an unbatched col2im's rows, glu's halves span shards)
 FALLS_BACK |= {"col2im", "glu", "glu_backward"}
+# (a sharded nll_loss's gradient is made of ops with rules: ops/nn._nll_vjp_by_ops)
+FALLS_BACK |= {"nll_loss_backward"}
 FALLS_BACK |= {"embedding_bag", "embedding_bag_backward",  # (a bag's indices name any row
                "embedding_bag_per_sample_weights_backward"}  # of the weight)
 FALLS_BACK |= {"without_derivative"}  # (values read on the driver: unique's)
