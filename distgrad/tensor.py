@@ -985,7 +985,12 @@ class Tensor:
             out = call("to_dtype", out, dtype=(target_dtype or self.dtype).name)
         if target_device is not None and device_str(target_device) != self.device_str:
             target = device_str(target_device)
-            out = storage.placement(self.device_str, target).move(out, target)
+            moved = storage.placement(self.device_str, target).move(out, target)
+            if copy and out is self and self._sharding is not None and any(
+                    moved is part for part in self._sharding.shards):
+                # (a replicated tensor's copy already there is its own memory: copy it)
+                moved = call("to_dtype", moved, dtype=moved.dtype.name)
+            out = moved
         return self._copied_into(out)
 
     def cpu(self):

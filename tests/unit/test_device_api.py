@@ -207,3 +207,17 @@ def test_a_sharded_tensors_device_makes_tensors_that_act_as_replicated(workers):
                                rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(h_sharded.detach().cpu().numpy(), h.detach().numpy(),
                                rtol=1e-6, atol=1e-7)
+
+
+def test_a_copy_of_a_replicated_tensor_to_a_worker_it_holds_is_a_copy(workers):
+    """`to(worker, copy=True)` of a replicated tensor whose copy on that worker exists
+    already: a copy of it (ToCopyBackward0), not that copy itself (fuzz seed 22524333)."""
+    import distgrad.distributed as dist
+
+    leaf = distgrad.tensor([1.0, 2.0], requires_grad=True)
+    r = dist.replicate(leaf)
+    c = r.to("worker:0", copy=True)
+    assert c.grad_fn.name() == "ToCopyBackward0"
+    with distgrad.no_grad():
+        c.mul_(10)
+    assert r.full_tensor().tolist() == [1.0, 2.0] and c.tolist() == [10.0, 20.0]
