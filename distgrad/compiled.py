@@ -72,8 +72,7 @@ def compile(model=None, *, fullgraph: bool = False, dynamic=None, backend="induc
         return functools.partial(compile, fullgraph=fullgraph, dynamic=dynamic,
                                  backend=backend, mode=mode, options=options, disable=disable)
     if not callable(model):
-        raise RuntimeError("compile() expected a callable or a Module, got "
-                           f"{type(model).__name__}")
+        raise AssertionError(f"A callable function is expected, but {type(model)} is provided.")
     if disable:
         return model
     from .nn.modules.module import Module

@@ -77,5 +77,9 @@ for bad in (dict(mode="fastest"), dict(mode="default", options={"x": 1})):
         torch.compile(nn.ReLU(), **bad)
     except RuntimeError as e:
         print("RuntimeError:", e)
+try:
+    torch.compile(3)
+except AssertionError as e:
+    print("AssertionError:", e)
 print(torch.compile(model, disable=True) is model)
 print("done")
