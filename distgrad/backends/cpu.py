@@ -2,7 +2,7 @@
 rounds in their order where it matters: ops/vector_sum.py)."""
 from __future__ import annotations
 
-from ..ops.vector_sum import cpu_capability
+from ..ops.cpu_features import cpu_capability
 
 
 def get_cpu_capability() -> str:

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import math
 
+from .cpu_features import onednn_computes
+
 
 def contiguous_strides(shape) -> tuple:
     """Row-major strides; a size-0 or size-1 dim steps as if it were 1 long (torch's)."""
@@ -99,21 +101,18 @@ def convolution_format(out_shape, operands, attrs, k, dtype):
     formats = [suggested_format(*o) for o in operands[:2]]
     if "channels_last" in formats:
         return _in_format(out_shape, "channels_last")
-    if "channels_last_3d" in formats and _uses_mkldnn(operands[0][0], operands[1][0], attrs,
+    if "channels_last_3d" in formats and uses_mkldnn(operands[0][0], operands[1][0], attrs,
                                                       dtype):
         return _in_format(out_shape, "channels_last_3d")
     return None
 
 
-# The dtypes mkldnn convolves on a CPU with AVX-512 (float16 wants AVX-512-FP16 or AMX)
-_MKLDNN_DTYPES = ("float32", "bfloat16")
-
-
-def _uses_mkldnn(input_shape, weight_shape, attrs, dtype) -> bool:
+def uses_mkldnn(input_shape, weight_shape, attrs, dtype) -> bool:
     """torch's ConvParams::use_mkldnn, one thread (as the tests run torch: with more, mkldnn
-    takes the 1x1 kernels too)."""
-    if dtype.name not in _MKLDNN_DTYPES:
-        return False  # (slow_conv3d's float64 and float16)
+    takes the 1x1 kernels too): float32, and float16 or bfloat16 where this CPU's oneDNN
+    computes in them."""
+    if not onednn_computes(dtype.name):
+        return False  # (the slow kernels' float64, and float16/bfloat16 on most CPUs)
     stride, dilation = attrs["stride"], attrs["dilation"]
     if any(p >= s for p, s in zip(attrs.get("output_padding", ()), stride)):
         return False  # (a transposed conv's output_padding past its stride)

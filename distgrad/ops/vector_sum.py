@@ -11,32 +11,12 @@ ATEN_CPU_CAPABILITY may lower it); on other CPUs numpy's order is kept.
 from __future__ import annotations
 
 import functools
-import os
 
 import numpy as np
 
+from .cpu_features import cpu_capability
+
 _LANES = {"avx512": 16, "avx2": 8}
-
-
-@functools.lru_cache(maxsize=1)
-def cpu_capability() -> str:
-    """The kernels torch runs on this CPU ("AVX512", "AVX2", or "DEFAULT": an x86 without
-    AVX2 and FMA, another CPU, or ATEN_CPU_CAPABILITY=default), as
-    torch.backends.cpu.get_cpu_capability() names them."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")),
-                         [])
-    except OSError:
-        return "DEFAULT"
-    best = ("avx512" if {"avx512f", "avx512bw", "avx512vl", "avx512dq"} <= set(flags)
-            else "avx2" if {"avx2", "fma"} <= set(flags) else None)
-    asked = os.environ.get("ATEN_CPU_CAPABILITY", "").lower()
-    if asked == "default":
-        return "DEFAULT"
-    if asked == "avx2" and best is not None:
-        best = "avx2"
-    return best.upper() if best else "DEFAULT"
 
 
 @functools.lru_cache(maxsize=1)

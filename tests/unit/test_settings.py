@@ -128,3 +128,13 @@ def test_the_cpu_capability_is_torchs(asked):
                           env=dict(env, PYTHONPATH=root), timeout=300, check=True)
     theirs, ours = done.stdout.split()
     assert ours == theirs
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_onednn_computes_in_the_low_dtypes_where_torchs_does(dtype):
+    """Which float16/bfloat16 convolutions and LSTMs torch gives oneDNN on this CPU (the
+    others take its slow kernels, with their own roundings, or fail)."""
+    from distgrad.ops.cpu_features import onednn_computes
+
+    short = {"bfloat16": "bf16", "float16": "fp16"}[dtype]
+    assert onednn_computes(dtype) == getattr(torch.ops.mkldnn, f"_is_mkldnn_{short}_supported")()
