@@ -216,24 +216,67 @@ def _convolution(x, w, b, stride, padding, dilation, groups):
     return y
 
 
-def _conv_input_grad(g, w, input_size, stride, padding, dilation, groups):
-    """d<g, conv(x, w)>/dx: each output's gradient spread back over its window."""
+def _conv_input_grad(g, w, input_size, stride, padding, dilation, groups, low=None):
+    """d<g, conv(x, w)>/dx: each output's gradient spread back over its window. With `low`
+    (slow_kernel_dtype's), as torch's slow kernels: each window's values rounded to it,
+    then added in it (col2im), one kernel offset after another."""
     spatial = w.ndim - 2
     kernel, out = tuple(w.shape[2:]), tuple(g.shape[2:])
     n, cout = g.shape[0], w.shape[0] // groups
     wg = w.reshape(groups, cout, -1).swapaxes(-1, -2)  # (G, C/G·k, O/G)
     cols = np.matmul(wg, _by_group(g, groups))  # (G, C/G·k, N·P)
+    if low is not None:
+        cols = dtypes.cast(cols, low)
     cols = cols.reshape((w.shape[1] * groups,) + kernel + (n,) + out)
     cols = np.moveaxis(cols, 1 + spatial, 0)  # (N, C, *k, *out), a view
     return _scatter_windows(cols, (n, w.shape[1] * groups) + tuple(input_size[-spatial:]),
                             spatial, padding, out, kernel, stride, dilation)
 
 
-def _conv_weight_grad(g, x, weight_size, stride, padding, dilation, groups):
-    """d<g, conv(x, w)>/dw: each output's gradient times its input window, summed."""
+def _conv_weight_grad(g, x, weight_size, stride, padding, dilation, groups, low=None):
+    """d<g, conv(x, w)>/dw: each output's gradient times its input window, summed. With
+    `low` (slow_kernel_dtype's), as torch's slow kernels: one sample's sum at a time added
+    to the gradient in that dtype (a gemm per sample, its result rounded)."""
     cols, _ = _conv_cols(x, weight_size, stride, padding, dilation, groups)
-    gw = np.matmul(_by_group(g, groups), cols.swapaxes(-1, -2))  # (G, O/G, C/G·k)
+    per_group = _by_group(g, groups)  # (G, O/G, N·P), sample-major
+    if low is None:
+        gw = np.matmul(per_group, cols.swapaxes(-1, -2))  # (G, O/G, C/G·k)
+        return gw.reshape(tuple(weight_size))
+    positions = cols.shape[-1] // max(g.shape[0], 1)
+    gw = np.zeros(per_group.shape[:2] + cols.shape[1:2], low)
+    for n in range(g.shape[0]):
+        at = slice(n * positions, (n + 1) * positions)
+        gw = dtypes.cast(gw.astype(np.float32) + np.matmul(
+            per_group[..., at], cols[..., at].swapaxes(-1, -2)), low)
     return gw.reshape(tuple(weight_size))
+
+
+def slow_kernel_dtype(dtype, input_shape, weight_shape, attrs):
+    """float16 or bfloat16 (numpy's) when torch convolves in it with its slow kernels here,
+    whose roundings differ from oneDNN's one rounding of a float32 sum: None for oneDNN
+    (layout.uses_mkldnn) and for the other dtypes."""
+    if dtype.char not in "eE":
+        return None
+    low = dtypes.from_numpy(dtype)
+    return None if layout.uses_mkldnn(input_shape, weight_shape, attrs, low) else dtype
+
+
+def as_float32(*arrays):
+    """float16 and bfloat16 arrays as float32 (what the convolutions compute in)."""
+    return [a.astype(np.float32) if a is not None and a.dtype.char in "eE" else a
+            for a in arrays]
+
+
+def _input_grad_forward(g, w, _x, input_size, **geo):
+    low = slow_kernel_dtype(g.dtype, input_size, w.shape, geo)
+    return _conv_input_grad(*as_float32(g, w), input_size, low=low, **geo)
+
+
+def _weight_grad_forward(g, x, _w, weight_size, transposed=False, **geo):
+    # (a transposed convolution's weight gradient takes its input first: the input its
+    # kernel choice reads)
+    low = slow_kernel_dtype(g.dtype, (g if transposed else x).shape, weight_size, geo)
+    return _conv_weight_grad(*as_float32(g, x), weight_size, low=low, **geo)
 
 
 def _geometry_attrs(attrs) -> dict:
@@ -250,7 +293,7 @@ def _conv_vjp(c, g):
         if c.needs[0] else None
     gw = call("conv_weight_grad", g, x, w, weight_size=list(c.shapes[1]), **geo) \
         if c.needs[1] else None
-    gb = call("conv_bias_grad", g, x, w) if c.needs[2] else None
+    gb = call("conv_bias_grad", g, x, w, **geo) if c.needs[2] else None
     return gx, gw, gb
 
 
@@ -272,8 +315,20 @@ def _conv_weight_grad_vjp(c, u):
     return gg, gx, None
 
 
-def _conv_bias_grad(g, _x, _w):
-    return g.sum(axis=(0,) + tuple(range(2, g.ndim)))
+def _conv_bias_grad(g, x, w, **geo):
+    """g summed over all but the channels. Given the convolution's geometry (not for a
+    transposed one), as a dilated convolution's slow kernel in float16 or bfloat16: each
+    sample's sum rounded to that dtype, and added to the others' in it."""
+    low = slow_kernel_dtype(g.dtype, x.shape, w.shape, geo) if geo and any(
+        d != 1 for d in geo["dilation"]) else None
+    g, = as_float32(g)
+    if low is None:
+        return g.sum(axis=(0,) + tuple(range(2, g.ndim)))
+    per_sample = dtypes.cast(g.sum(axis=tuple(range(2, g.ndim))), low)  # (each rounded)
+    gb = np.zeros(g.shape[1], low)
+    for row in per_sample.astype(np.float32):
+        gb = dtypes.cast(gb.astype(np.float32) + row, low)
+    return gb
 
 
 def _conv_bias_grad_vjp(c, u):
@@ -285,14 +340,14 @@ def _conv_bias_grad_vjp(c, u):
 
 defop("convolution", _convolution, _conv_rule, _conv_vjp, node="ConvolutionBackward0",
       save=(0, 1), sharding="batch", layout_rule=layout.convolution_format)
-defop("conv_input_grad", lambda g, w, _x, **geo: _conv_input_grad(g, w, **geo),
+defop("conv_input_grad", _input_grad_forward,
       lambda g, w, _x, input_size, **_: Meta((g.shape[0],) + tuple(input_size[1:]), g.dtype),
       _conv_input_grad_vjp, node="ConvolutionBackwardBackward0", save=(0, 1),
       layout_rule=layout.convolution_input_grad_format)
-defop("conv_weight_grad", lambda g, x, _w, **geo: _conv_weight_grad(g, x, **geo),
+defop("conv_weight_grad", _weight_grad_forward,
       lambda g, x, _w, weight_size, **_: Meta(tuple(weight_size), g.dtype),
       _conv_weight_grad_vjp, node="ConvolutionBackwardBackward0", save=(0, 1))
-defop("conv_bias_grad", _conv_bias_grad, lambda g, _x, _w: Meta((g.shape[1],), g.dtype),
+defop("conv_bias_grad", _conv_bias_grad, lambda g, _x, _w, **_: Meta((g.shape[1],), g.dtype),
       _conv_bias_grad_vjp, node="ConvolutionBackwardBackward0")
 
 

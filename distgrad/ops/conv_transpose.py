@@ -9,8 +9,8 @@ import numpy as np
 from .. import dtypes
 from ..autograd.record import call
 from . import layout
-from .conv import (_conv_input_grad, _conv_rule, _convolution, _dims, check_conv_params,
-                   check_dilation, check_weight_groups)
+from .conv import (_conv_input_grad, _conv_rule, _convolution, _dims, as_float32,
+                   check_conv_params, check_dilation, check_weight_groups, slow_kernel_dtype)
 from .rules import not_implemented, require_scalar_type
 from .table import Meta, defop
 
@@ -76,18 +76,21 @@ def _rule(x, w, b, stride, padding, dilation, groups, output_padding):
 
 def _forward(x, w, b, stride, padding, dilation, groups, output_padding):
     shape = _geometry(x.shape, w.shape, groups, stride, padding, dilation, output_padding)
-    y = _conv_input_grad(x, w, shape, stride, padding, dilation, groups)
-    if b is not None:
-        y = y + b.reshape((1, -1) + (1,) * (y.ndim - 2))
-    return np.ascontiguousarray(y, dtype=x.dtype)
+    geo = {"stride": stride, "padding": padding, "dilation": dilation, "groups": groups}
+    low = slow_kernel_dtype(x.dtype, x.shape, w.shape, {**geo, "output_padding": output_padding})
+    x, w, b = as_float32(x, w, b)
+    y = _conv_input_grad(x, w, shape, low=low, **geo)
+    if b is not None:  # (added in float32, rounded once)
+        y = y.astype(x.dtype) + b.reshape((1, -1) + (1,) * (y.ndim - 2))
+    return np.ascontiguousarray(y, dtype=low or x.dtype)
 
 
 def _vjp(c, g):
     # y = Gx(x, w): <g, Gx(x, w)> = <conv(g, w), x>, and its weight gradient conv_weight_grad
     geo = {k: c.attrs[k] for k in ("stride", "padding", "dilation", "groups")}
     gx = call("conv_transpose_input_grad", g, c[1], c[0], **geo) if c.needs[0] else None
-    gw = call("conv_weight_grad", c[0], g, c[1], weight_size=list(c.shapes[1]), **geo) \
-        if c.needs[1] else None
+    gw = call("conv_weight_grad", c[0], g, c[1], weight_size=list(c.shapes[1]),
+              transposed=True, **geo) if c.needs[1] else None
     gb = call("conv_bias_grad", g, c[0], c[1]) if c.needs[2] else None
     return gx, gw, gb
 
