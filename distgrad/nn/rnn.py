@@ -15,7 +15,9 @@ import warnings
 from typing import Optional
 
 from .. import autocast_state, dtypes
+from ..autograd import grad_mode
 from ..creation import empty, zeros
+from ..ops.cpu_features import onednn_computes
 from ..ops.functions import cat, stack
 from ..tensor import Tensor
 from . import functional as F
@@ -58,6 +60,16 @@ def _gru_step(gi, state, w_hh, b_hh, w_hr=None):
 
 
 _STEPS = {"RNN_TANH": _tanh_step, "RNN_RELU": _relu_step, "LSTM": _lstm_step, "GRU": _gru_step}
+
+
+def _onednn_takes(dtype) -> bool:
+    """torch's use_mkldnn for a recurrent layer's input dtype: float32, and float16 or
+    bfloat16 where this CPU's oneDNN computes in them (float16 only without grad mode)."""
+    if dtype is dtypes.float32:
+        return True
+    if dtype is dtypes.float16 and grad_mode.is_grad_enabled():
+        return False
+    return dtype in (dtypes.bfloat16, dtypes.float16) and onednn_computes(dtype.name)
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
 
@@ -286,14 +298,22 @@ class RNNBase(Module):
         step = _STEPS[self.mode]
         num_directions = 2 if self.bidirectional else 1
         finals = [[] for _ in state]
-        # Under CPU autocast torch runs an LSTM without projections layer by layer through
-        # mkldnn_rnn_layer, on its "lower" list: input, states and weights in the autocast
-        # dtype, and nothing inside cast again.
+        # Under CPU autocast torch runs an LSTM without projections whose input oneDNN takes
+        # layer by layer through mkldnn_rnn_layer, on its "lower" list: input, states and
+        # weights in the autocast dtype, and nothing inside cast again. (Other inputs take
+        # its own cells, each op autocast.)
         low = (autocast_state.get_dtype("cpu") if self.mode == "LSTM" and not self.proj_size
-               and batch_sizes is None and autocast_state.active() else None)
+               and batch_sizes is None and autocast_state.active()
+               and _onednn_takes(x.dtype) else None)
         if low is not None:
             x = x.to(low) if x.dtype is not dtypes.float64 else x
             state = tuple(s.to(low) if s.dtype is not dtypes.float64 else s for s in state)
+            if not onednn_computes(low.name):
+                # (oneDNN has no LSTM in that dtype on this CPU: torch fails, in its words)
+                raise RuntimeError(
+                    "could not create a primitive descriptor for the LSTM forward propagation "
+                    "primitive. Run workload with environment variable ONEDNN_VERBOSE=all to "
+                    "get additional diagnostic information.")
         with (autocast_state.suspended() if low is not None else contextlib.nullcontext()):
             return self._stacked(step, x, state, batch_sizes, num_directions, finals, low)
 

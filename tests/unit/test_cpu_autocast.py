@@ -263,6 +263,24 @@ MODULES = {
 }
 
 
+@pytest.mark.parametrize("grad", [True, False])
+@pytest.mark.parametrize("given", ["float32", "float64", "bfloat16", "float16"])
+@pytest.mark.parametrize("low", LOW)
+def test_an_lstm_under_autocast_takes_onednn_as_torch_for_its_input(low, given, grad):
+    """torch gives an LSTM's input to oneDNN (mkldnn_rnn_layer, which autocast lowers, and
+    which fails where this CPU's oneDNN has no such dtype) when oneDNN takes its dtype:
+    float32, and float16/bfloat16 where it computes in them (float16 without grad mode);
+    any other input runs torch's own cells, each op autocast."""
+    def scenario(T):
+        T.manual_seed(0)
+        lstm = T.nn.LSTM(6, 5)
+        x = T.randn(2, 4, 6).to(getattr(T, given))
+        with _ac(T, low), T.set_grad_enabled(grad):
+            return attempt(lambda: lstm(x)[0])
+
+    same(scenario, rtol=5e-2, atol=5e-2)
+
+
 @pytest.mark.parametrize("name", sorted(MODULES))
 def test_modules_under_autocast(name):
     def scenario(T):
