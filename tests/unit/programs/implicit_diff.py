@@ -101,8 +101,9 @@ for step in range(4):
     print("ridge", step, round(val.item(), 6), round(mixed.item(), 6), round(log_lam.item(), 5),
           Hw.shape, Hw.dtype)
 
-model = nn.Sequential(nn.Linear(3, 6), nn.Tanh(), nn.Linear(6, 1))
-X, Y = torch.randn(24, 3), torch.randn(24, 1)
+# (in float64: ten conjugate-gradient steps in float32 magnify each CPU's own roundoff)
+model = nn.Sequential(nn.Linear(3, 6), nn.Tanh(), nn.Linear(6, 1)).double()
+X, Y = torch.randn(24, 3, dtype=torch.float64), torch.randn(24, 1, dtype=torch.float64)
 params = [p for p in model.parameters() if p.requires_grad]
 loss = F.mse_loss(model(X), Y)
 grads = torch.autograd.grad(loss, params, create_graph=True)
