@@ -67,16 +67,19 @@ def _windows(xp, spatial, out, kernel, stride, dilation):
     return as_strided(xp, shape, strides, writeable=False)
 
 
-def _scatter_windows(cols, shape, spatial, padding, out, kernel, stride, dilation):
+def _scatter_windows(cols, shape, spatial, padding, out, kernel, stride, dilation,
+                     reverse=False):
     """The transpose of gathering windows: add cols (..., *kernel, *out) into an array of
-    `shape` (unpadded), one kernel offset at a time."""
+    `shape` (unpadded), one kernel offset at a time (the last first with `reverse`: the order
+    torch's channels-last col2im adds them in, which a float16 sum rounds by)."""
     lead = shape[:len(shape) - spatial]
     full = [shape[len(lead) + d] + 2 * padding[d] for d in range(spatial)]
     for d in range(spatial):
         full[d] = max(full[d], (out[d] - 1) * stride[d] + dilation[d] * (kernel[d] - 1) + 1)
     xp = np.zeros(tuple(lead) + tuple(full), cols.dtype)
     n_lead = len(lead)
-    for k in np.ndindex(*kernel):
+    offsets = list(np.ndindex(*kernel))
+    for k in reversed(offsets) if reverse else offsets:
         key = [slice(None)] * n_lead
         for d in range(spatial):
             start = k[d] * dilation[d]
@@ -216,10 +219,12 @@ def _convolution(x, w, b, stride, padding, dilation, groups):
     return y
 
 
-def _conv_input_grad(g, w, input_size, stride, padding, dilation, groups, low=None):
+def _conv_input_grad(g, w, input_size, stride, padding, dilation, groups, low=None,
+                     reverse=False):
     """d<g, conv(x, w)>/dx: each output's gradient spread back over its window. With `low`
     (slow_kernel_dtype's), as torch's slow kernels: each window's values rounded to it,
-    then added in it (col2im), one kernel offset after another."""
+    then added in it (col2im), one kernel offset after another (the last first with
+    `reverse`)."""
     spatial = w.ndim - 2
     kernel, out = tuple(w.shape[2:]), tuple(g.shape[2:])
     n, cout = g.shape[0], w.shape[0] // groups
@@ -230,7 +235,7 @@ def _conv_input_grad(g, w, input_size, stride, padding, dilation, groups, low=No
     cols = cols.reshape((w.shape[1] * groups,) + kernel + (n,) + out)
     cols = np.moveaxis(cols, 1 + spatial, 0)  # (N, C, *k, *out), a view
     return _scatter_windows(cols, (n, w.shape[1] * groups) + tuple(input_size[-spatial:]),
-                            spatial, padding, out, kernel, stride, dilation)
+                            spatial, padding, out, kernel, stride, dilation, reverse)
 
 
 def _conv_weight_grad(g, x, weight_size, stride, padding, dilation, groups, low=None):
@@ -261,15 +266,23 @@ def slow_kernel_dtype(dtype, input_shape, weight_shape, attrs):
     return None if layout.uses_mkldnn(input_shape, weight_shape, attrs, low) else dtype
 
 
+def thnn_channels_last(*arrays) -> bool:
+    """torch's thnn_conv_use_channels_last: a 2-d slow kernel walks channels-last (its col2im
+    adding the kernel offsets last first) when its input or its weight is channels-last."""
+    return any(a is not None and a.ndim == 4 and layout.suggested_format(
+        a.shape, tuple(st // a.itemsize for st in a.strides)) == "channels_last" for a in arrays)
+
+
 def as_float32(*arrays):
     """float16 and bfloat16 arrays as float32 (what the convolutions compute in)."""
     return [a.astype(np.float32) if a is not None and a.dtype.char in "eE" else a
             for a in arrays]
 
 
-def _input_grad_forward(g, w, _x, input_size, **geo):
+def _input_grad_forward(g, w, x, input_size, **geo):
     low = slow_kernel_dtype(g.dtype, input_size, w.shape, geo)
-    return _conv_input_grad(*as_float32(g, w), input_size, low=low, **geo)
+    return _conv_input_grad(*as_float32(g, w), input_size, low=low, **geo,
+                            reverse=low is not None and thnn_channels_last(x, w, g))
 
 
 def _weight_grad_forward(g, x, _w, weight_size, transposed=False, **geo):

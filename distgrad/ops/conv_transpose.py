@@ -10,7 +10,8 @@ from .. import dtypes
 from ..autograd.record import call
 from . import layout
 from .conv import (_conv_input_grad, _conv_rule, _convolution, _dims, as_float32,
-                   check_conv_params, check_dilation, check_weight_groups, slow_kernel_dtype)
+                   check_conv_params, check_dilation, check_weight_groups, slow_kernel_dtype,
+                   thnn_channels_last)
 from .rules import not_implemented, require_scalar_type
 from .table import Meta, defop
 
@@ -78,8 +79,9 @@ def _forward(x, w, b, stride, padding, dilation, groups, output_padding):
     shape = _geometry(x.shape, w.shape, groups, stride, padding, dilation, output_padding)
     geo = {"stride": stride, "padding": padding, "dilation": dilation, "groups": groups}
     low = slow_kernel_dtype(x.dtype, x.shape, w.shape, {**geo, "output_padding": output_padding})
+    reverse = low is not None and thnn_channels_last(x, w)
     x, w, b = as_float32(x, w, b)
-    y = _conv_input_grad(x, w, shape, low=low, **geo)
+    y = _conv_input_grad(x, w, shape, low=low, reverse=reverse, **geo)
     if b is not None:  # (added in float32, rounded once)
         y = y.astype(x.dtype) + b.reshape((1, -1) + (1,) * (y.ndim - 2))
     return np.ascontiguousarray(y, dtype=low or x.dtype)
