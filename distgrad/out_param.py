@@ -302,13 +302,15 @@ LINALG_OUT_DTYPES = {
 }
 
 
-def add_out_param(namespace: dict, names, dtype_rules: dict = OUT_DTYPES) -> None:
+def add_out_param(namespace: dict, names, dtype_rules: dict = OUT_DTYPES,
+                  differentiable: bool = True) -> None:
     """Give each function `names` lists in `namespace` torch's out= parameter, its out's
-    dtype checked by `dtype_rules` (by name; any castable dtype where it has none)."""
+    dtype checked by `dtype_rules` (by name; any castable dtype where it has none). Those
+    not `differentiable` (torch gives them no derivative) take arguments that require grad."""
     for name in names:
         fn = namespace.get(name)
         if fn is not None:
-            namespace[name] = _taking_out(fn, name, dtype_rules.get(name))
+            namespace[name] = _taking_out(fn, name, dtype_rules.get(name), differentiable)
 
 
 # Functions that parse their own overloads, out= among their parameters: their parser says
@@ -328,7 +330,7 @@ def _require_tensors_with_out(name: str, named: dict) -> None:
                             f"Tensor, not {type(value).__name__}")
 
 
-def _taking_out(fn, name, dtype_rule=None):
+def _taking_out(fn, name, dtype_rule=None, differentiable=True):
     @functools.wraps(fn)
     def with_out(*args, out=None, **kwargs):
         if out is None:
@@ -338,7 +340,7 @@ def _taking_out(fn, name, dtype_rule=None):
         if name in TENSORS_WITH_OUT:
             _require_tensors_with_out(name, _named_arguments(fn, args, kwargs))
         outs = tuple(out) if isinstance(out, (tuple, list)) else (out,)
-        if grad_mode.is_grad_enabled() and any(
+        if differentiable and grad_mode.is_grad_enabled() and any(
                 isinstance(t, Tensor) and t.requires_grad
                 for t in (*outs, *tensor_operands(args), *tensor_operands(kwargs.values()))):
             raise RuntimeError(f"{name}(): functions with out=... arguments don't support "

@@ -14,19 +14,34 @@ from .ops.functions import (digamma, erf, erfc, erfinv, exp2, expm1, i0, lgamma,
                             log_softmax, logit, logsumexp, mvlgamma, polygamma, sigmoid, sinc,
                             softmax, xlogy)
 from .ops.rules import require_tensor
+from .ops.special_ops import BESSEL, POLYNOMIALS
+from .out_param import add_out_param
 
 __all__ = ["expit", "logit", "erf", "erfc", "erfinv", "erfcx", "gammaln", "digamma", "psi",
            "polygamma", "multigammaln", "i0", "i0e", "i1", "i1e", "ndtr", "ndtri", "log_ndtr",
            "log1p", "expm1", "exp2", "xlogy", "xlog1py", "zeta", "entr", "sinc", "logsumexp",
-           "softmax", "log_softmax", "round", "gammainc", "gammaincc", "bessel_j0", "bessel_j1"]
+           "softmax", "log_softmax", "round", "gammainc", "gammaincc", *BESSEL, *POLYNOMIALS]
 
 expit, gammaln, psi, multigammaln = sigmoid, lgamma, digamma, mvlgamma
 
 
-def _tensor_only(op: str, name: str):
-    def fn(input):
-        require_tensor(f"special_{name}", "input", 1, input)
-        return call(op, input)
+def _bind(name: str, params: tuple, args: tuple, kwargs: dict) -> list:
+    """The call's arguments in `params`' order, or torch's TypeError for a missing one."""
+    values = list(args) + [kwargs.pop(p) for p in params[len(args):] if p in kwargs]
+    if len(values) < len(params):
+        missing = len(params) - len(values)
+        raise TypeError(f"{name}() missing {missing} required positional arguments: "
+                        + ", ".join(f'"{p}"' for p in params[len(values):]))
+    if kwargs or len(values) > len(params):
+        raise TypeError(f"{name}() takes {len(params)} arguments")
+    return values
+
+
+def _tensor_only(op: str, name: str, arg: str = "input"):
+    def fn(*args, **kwargs):
+        (value,) = _bind(f"special_{name}", (arg,), args, kwargs)
+        require_tensor(f"special_{name}", arg, 1, value)
+        return call(op, value)
 
     fn.__name__ = fn.__qualname__ = name
     return fn
@@ -39,8 +54,12 @@ i1e = _tensor_only("special_i1e", "i1e")
 ndtri = _tensor_only("special_ndtri", "ndtri")
 log_ndtr = _tensor_only("special_log_ndtr", "log_ndtr")
 entr = _tensor_only("special_entr", "entr")
-bessel_j0 = _tensor_only("special_bessel_j0", "bessel_j0")
-bessel_j1 = _tensor_only("special_bessel_j1", "bessel_j1")
+# (torch names the argument of its older Bessel functions `input`, of the newer ones `x`)
+_X_NAMED = ("scaled_modified_bessel_k0", "scaled_modified_bessel_k1", "spherical_bessel_j0",
+            "airy_ai")
+for _name in BESSEL:
+    globals()[_name] = _tensor_only(f"special_{_name}", _name,
+                                    "x" if _name in _X_NAMED else "input")
 
 
 def ndtr(input):
@@ -49,17 +68,21 @@ def ndtr(input):
     return (1 + erf(input * (1 / math.sqrt(2.0)))) * 0.5
 
 
-def _number_or_tensor(op: str, name: str):
-    """A binary function taking (Tensor, Tensor), (Number, Tensor) or (Tensor, Number)."""
-    def fn(input, other):
-        if not hasattr(input, "_storage") and not hasattr(other, "_storage"):
+def _number_or_tensor(op: str, name: str, params=("input", "self", "other")):
+    """A binary function taking (Tensor, Tensor), (Number, Tensor) or (Tensor, Number);
+    params: torch's names of the first argument as a tensor and as a number, of the second."""
+    first, first_number, second = params
+
+    def fn(*args, **kwargs):
+        a, b = _bind(f"special_{name}", (first, second), args, kwargs)
+        if not hasattr(a, "_storage") and not hasattr(b, "_storage"):
             raise TypeError(
                 f"special_{name}() received an invalid combination of arguments - got "
-                f"({type(input).__name__}, {type(other).__name__}), but expected one of:\n"
-                " * (Tensor input, Tensor other, *, Tensor out = None)\n"
-                " * (Number self, Tensor other, *, Tensor out = None)\n"
-                " * (Tensor input, Number other, *, Tensor out = None)\n")
-        return call(op, input, other)
+                f"({type(a).__name__}, {type(b).__name__}), but expected one of:\n"
+                f" * (Tensor {first}, Tensor {second}, *, Tensor out = None)\n"
+                f" * (Number {first_number}, Tensor {second}, *, Tensor out = None)\n"
+                f" * (Tensor {first}, Number {second}, *, Tensor out = None)\n")
+        return call(op, a, b)
 
     fn.__name__ = fn.__qualname__ = name
     return fn
@@ -67,6 +90,8 @@ def _number_or_tensor(op: str, name: str):
 
 xlog1py = _number_or_tensor("special_xlog1py", "xlog1py")
 zeta = _number_or_tensor("special_zeta", "zeta")
+for _name in POLYNOMIALS:
+    globals()[_name] = _number_or_tensor(f"special_{_name}", _name, ("x", "x", "n"))
 
 
 def gammainc(input, other):
@@ -85,3 +110,7 @@ def round(input, *, decimals=0):  # noqa: A001  (torch.special.round)
     """torch's round.decimals overload (its node is RoundBackward1, even for decimals=0)."""
     require_tensor("special_round", "input", 1, input)
     return call("round_decimals", input, decimals=int(decimals))
+
+
+# out=: torch.special's functions without a derivative (the others take it in a later change)
+add_out_param(globals(), (*BESSEL, *POLYNOMIALS), differentiable=False)

@@ -1,6 +1,6 @@
 """More special functions for numpy arrays (scipy is not a dependency), in float64, for
 torch.special's ops (ops/special_ops.py): erfcx, log_ndtr, ndtri, the exponentially scaled
-Bessel functions i0e and i1e, the Bessel functions j0 and j1, the Hurwitz zeta function and
+Bessel functions i0e and i1e, the Hurwitz zeta function and
 the regularized incomplete gamma functions. Series, continued fractions and asymptotic
 expansions, each where it converges to float64 precision, with torch's values at the edges
 (inf, nan, poles)."""
@@ -98,16 +98,15 @@ def ndtri(p) -> np.ndarray:
     return np.where((p < 0) | (p > 1) | np.isnan(p), np.nan, x)
 
 
-# ---- Bessel functions: i0e, i1e (scaled modified, first kind), j0, j1 --------------------------
+# ---- Bessel functions: i0e, i1e (scaled modified, first kind) ----------------------------------
 
 _ASYMPTOTIC_BESSEL = 30.0  # |x| from where the asymptotic expansions give float64 precision
 
 
-def _hankel_terms(nu: int, x, signs: str, count: int = 60):
-    """The asymptotic series of the Bessel functions in a_m(ν)/x^m, a_m(ν) =
+def _hankel_terms(nu: int, x, count: int = 60):
+    """The asymptotic series of I_ν in (-1)^m a_m(ν)/x^m, a_m(ν) =
     Π_{j<=m} (4ν² - (2j-1)²) / (m! 8^m), summed while the terms shrink, split by the parity
-    of m (P from even m, Q from odd m), signed (-1)^m for I_ν ("modified") and +, +, -, -, ...
-    for J_ν ("oscillating")."""
+    of m (from even m, from odd m)."""
     mu = 4.0 * nu * nu
     term = np.ones_like(x)
     even, odd = np.ones_like(x), np.zeros_like(x)
@@ -116,7 +115,7 @@ def _hankel_terms(nu: int, x, signs: str, count: int = 60):
         nxt = term * (mu - (2 * m - 1) ** 2) / (m * 8.0 * x)
         live &= np.abs(nxt) < np.abs(term)
         term = np.where(live, nxt, 0.0)
-        sign = (-1) ** m if signs == "modified" else (-1) ** (m // 2)
+        sign = (-1) ** m
         if m % 2:
             odd = odd + sign * term
         else:
@@ -140,7 +139,7 @@ def _scaled_i(nu: int, x) -> np.ndarray:
             break
     series = total * np.exp(-small)
     big = np.maximum(a, _ASYMPTOTIC_BESSEL)
-    even, odd = _hankel_terms(nu, big, "modified")
+    even, odd = _hankel_terms(nu, big)
     with np.errstate(all="ignore"):
         far = np.where(np.isinf(big), 0.0, (even + odd) / np.sqrt(2 * math.pi * big))
     return np.where(a < _ASYMPTOTIC_BESSEL, series, far)
@@ -154,56 +153,6 @@ def i0e(x) -> np.ndarray:
 def i1e(x) -> np.ndarray:
     x = _f64(x)
     return np.where(np.isnan(x), np.nan, np.copysign(_scaled_i(1, x), x))
-
-
-def _bessel_j01(x):
-    """(J₀(|x|), J₁(|x|)): Miller's backward recurrence J_{k-1} = (2k/x) J_k - J_{k+1},
-    normalised by J₀ + 2 Σ J_2k = 1, below 30 (stable where the power series cancels); the
-    Hankel expansion √(2/(πx)) (P cos χ - Q sin χ) beyond; the Taylor series below 1e-3."""
-    a = np.abs(x)
-    mid = np.clip(a, 1e-3, _ASYMPTOTIC_BESSEL)
-    top = 2 * int(math.ceil((_ASYMPTOTIC_BESSEL + 50) / 2))
-    nxt, cur = np.zeros_like(mid), np.full_like(mid, 1e-300)
-    norm = np.zeros_like(mid)
-    j1 = np.zeros_like(mid)
-    for k in range(top, 0, -1):  # cur = J_k (unnormalised), nxt = J_{k+1}
-        prev = (2.0 * k / mid) * cur - nxt
-        nxt, cur = cur, prev  # now cur = J_{k-1}
-        if k - 1 == 1:
-            j1 = cur.copy()
-        if (k - 1) % 2 == 0 and k - 1 > 0:
-            norm = norm + 2.0 * cur
-        big = np.abs(cur) > 1e250
-        if big.any():
-            scale = np.where(big, 1e-250, 1.0)
-            nxt, cur, norm, j1 = nxt * scale, cur * scale, norm * scale, j1 * scale
-    norm = norm + cur  # + J₀
-    j0_mid, j1_mid = cur / norm, j1 / norm
-    sq = np.minimum(a, 1.0) ** 2
-    j0_tiny, j1_tiny = 1 - sq / 4 + sq * sq / 64, a / 2 - a * sq / 16 + a * sq * sq / 384
-    # (nan at ±inf, as torch: cos and sin of inf)
-    far_x = np.maximum(a, _ASYMPTOTIC_BESSEL)
-    with np.errstate(all="ignore"):
-        c, s = np.cos(far_x), np.sin(far_x)
-        amp = np.sqrt(2 / (math.pi * far_x)) / math.sqrt(2.0)
-        p0, q0 = _hankel_terms(0, far_x, "oscillating")
-        p1, q1 = _hankel_terms(1, far_x, "oscillating")
-        j0_far = amp * (p0 * (c + s) - q0 * (s - c))  # χ = x - π/4
-        j1_far = amp * (p1 * (s - c) - q1 * (-s - c))  # χ = x - 3π/4
-    def pick(tiny, m, far):
-        return np.where(a < 1e-3, tiny, np.where(a < _ASYMPTOTIC_BESSEL, m, far))
-
-    return pick(j0_tiny, j0_mid, j0_far), pick(j1_tiny, j1_mid, j1_far)
-
-
-def bessel_j0(x) -> np.ndarray:
-    x = _f64(x)
-    return np.where(np.isnan(x), np.nan, _bessel_j01(x)[0])
-
-
-def bessel_j1(x) -> np.ndarray:
-    x = _f64(x)
-    return np.where(np.isnan(x), np.nan, np.copysign(1.0, x) * _bessel_j01(x)[1])
 
 
 # ---- the Hurwitz zeta function -----------------------------------------------------------------

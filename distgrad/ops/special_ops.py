@@ -1,7 +1,9 @@
 """torch.special's functions that distgrad had no op for, formula for formula as torch's
 derivatives.yaml: erfcx, i0e, i1e, ndtri, log_ndtr, xlog1py, zeta, entr, igamma and igammac
-(special.gammainc, gammaincc), bessel_j0 and bessel_j1 (no derivative in torch: their
-results never require grad). Forwards in ops/special_more.py; where torch gives no
+(special.gammainc, gammaincc); and those torch gives no derivative (their results never
+require grad): the Bessel family (bessel_j0 ... airy_ai, ops/cephes_bessel.py) and the
+orthogonal polynomials (chebyshev_polynomial_t ... legendre_polynomial_p,
+ops/orthogonal_polynomials.py). Forwards in ops/special_more.py; where torch gives no
 derivative for an argument (zeta's x, igamma's a) the VJP raises torch's error.
 
 All rows here are elementwise: they run per shard and keep their inputs' layout.
@@ -14,7 +16,7 @@ import numpy as np
 
 from .. import dtypes
 from ..autograd.record import call
-from . import special_more as sm
+from . import cephes_bessel as bessel, orthogonal_polynomials as poly, special_more as sm
 from .math import _is_num, float_forward, x_log_vjp
 from .rules import (binary_float, no_low_float, not_implemented, refuse_low_grad, same_float,
                     unbroadcast, zeros_grad)
@@ -71,8 +73,30 @@ def _i1e_vjp(c, g):
 
 defop("special_i1e", float_forward(sm.i1e), same_float, _i1e_vjp,
       node="SpecialI1EBackward0", save=(0,), save_out=True)
-defop("special_bessel_j0", float_forward(sm.bessel_j0), no_low_float("bessel_j0_cpu", same_float))
-defop("special_bessel_j1", float_forward(sm.bessel_j1), no_low_float("bessel_j1_cpu", same_float))
+
+# ---- without a derivative in torch: the Bessel family, the orthogonal polynomials ---------------
+
+BESSEL = ("bessel_j0", "bessel_j1", "bessel_y0", "bessel_y1", "modified_bessel_i0",
+          "modified_bessel_i1", "modified_bessel_k0", "modified_bessel_k1",
+          "scaled_modified_bessel_k0", "scaled_modified_bessel_k1", "spherical_bessel_j0",
+          "airy_ai")
+for _name in BESSEL:
+    defop(f"special_{_name}", float_forward(getattr(bessel, _name)),
+          no_low_float(f"{_name}_cpu", same_float))
+
+# torch's name (x, n) -> the forward's
+POLYNOMIALS = {
+    "chebyshev_polynomial_t": poly.chebyshev_t, "chebyshev_polynomial_u": poly.chebyshev_u,
+    "chebyshev_polynomial_v": poly.chebyshev_v, "chebyshev_polynomial_w": poly.chebyshev_w,
+    "shifted_chebyshev_polynomial_t": poly.shifted_chebyshev_t,
+    "shifted_chebyshev_polynomial_u": poly.shifted_chebyshev_u,
+    "shifted_chebyshev_polynomial_v": poly.shifted_chebyshev_v,
+    "shifted_chebyshev_polynomial_w": poly.shifted_chebyshev_w,
+    "hermite_polynomial_h": poly.hermite_h, "hermite_polynomial_he": poly.hermite_he,
+    "laguerre_polynomial_l": poly.laguerre_l, "legendre_polynomial_p": poly.legendre_p,
+}
+for _name, _forward in POLYNOMIALS.items():
+    defop(f"special_{_name}", float_forward(_forward), no_low_float(f"{_name}_cpu", binary_float))
 
 # ---- xlog1py, zeta ------------------------------------------------------------------------------
 

@@ -5,7 +5,7 @@ edges, first- and second-order gradients) and against float64 finite differences
 errors where it gives no derivative (zeta's x, igamma's a)."""
 from __future__ import annotations
 
-from op_cases import Arg, F, I, K, P, case, error  # noqa: F401
+from op_cases import INF, Arg, F, I, K, P, case, error  # noqa: F401
 
 case("special_erfcx", lambda T, x: T.special.erfcx(x), F(3, 4, lo=-2, hi=5), covers="special_erfcx")
 case("special_erfcx_far", lambda T, x: T.special.erfcx(x), Arg("f", (4,), 8.0, 40.0),
@@ -64,3 +64,56 @@ error("special_zeta_numbers", lambda T: T.special.zeta(2.0, 3.0))
 error("special_round_int", lambda T, i: T.special.round(i, decimals=1), I(3))
 error("special_round_int_0", lambda T, i: T.special.round(i), I(3))
 error("special_erfcx_number", lambda T: T.special.erfcx(1.0))
+
+# the Bessel family and the orthogonal polynomials: torch gives them no derivative (their
+# results never require grad, even of inputs that do); values at their edges (0, below 0,
+# the branch points of torch's approximations, inf and nan; n < 0, |x| = 1, large n)
+_BESSEL_EDGES = (0.0, -0.0, 1e-6, 2.0, 5.0, 8.0, 2.09, -2.09, 8.3203353, 104.0, -30.0, 30.0,
+                 INF, -INF, float("nan"))
+
+
+def _with_edges(T, x, edges):
+    return T.cat([x.flatten(), T.tensor(edges, dtype=x.dtype)])
+
+
+for _name in ("bessel_j0", "bessel_j1", "bessel_y0", "bessel_y1", "modified_bessel_i0",
+              "modified_bessel_i1", "modified_bessel_k0", "modified_bessel_k1",
+              "scaled_modified_bessel_k0", "scaled_modified_bessel_k1", "spherical_bessel_j0",
+              "airy_ai"):
+    case(f"special_{_name}",
+         lambda T, x, _n=_name: getattr(T.special, _n)(_with_edges(T, x, _BESSEL_EDGES)),
+         F(3, 8, lo=-12, hi=12), covers=(f"special_{_name}", "cat"),
+         rtol=2e-5, atol=1e-6)
+    error(f"special_{_name}_number", lambda T, _n=_name: getattr(T.special, _n)(1.5))
+    error(f"special_{_name}_half", lambda T, x, _n=_name: getattr(T.special, _n)(x.half()), K(3))
+case("special_bessel_int", lambda T, i: T.special.bessel_y1(i) + T.special.airy_ai(i > 1),
+     I(6, lo=-2, hi=6), covers=("special_bessel_y1", "special_airy_ai", "gt", "add"))
+
+_POLY_X = (0.0, 1.0, -1.0, 0.5, 2.0, -2.0, INF, -INF, 1e-8)
+_POLY_N = (-2.0, 0.0, 1.0, 2.0, 3.0, 5.0, 7.0, 9.0, 12.0, 40.0, 129.0, 513.0, 2.5, INF)
+
+for _name in ("chebyshev_polynomial_t", "chebyshev_polynomial_u", "chebyshev_polynomial_v",
+              "chebyshev_polynomial_w", "shifted_chebyshev_polynomial_t",
+              "shifted_chebyshev_polynomial_u", "shifted_chebyshev_polynomial_v",
+              "shifted_chebyshev_polynomial_w", "hermite_polynomial_h", "hermite_polynomial_he",
+              "laguerre_polynomial_l", "legendre_polynomial_p"):
+    case(f"special_{_name}",
+         lambda T, x, _n=_name: getattr(T.special, _n)(
+             _with_edges(T, x, _POLY_X).reshape(-1, 1),
+             T.tensor(_POLY_N, dtype=x.dtype)),
+         F(10, lo=-1.2, hi=1.2), covers=(f"special_{_name}", "cat", "reshape"),
+         rtol=1e-4, atol=1e-4)
+    case(f"special_{_name}_numbers",
+         lambda T, x, i, _n=_name: getattr(T.special, _n)(x, 4) + getattr(T.special, _n)(0.25, i)
+         + getattr(T.special, _n)(i, i), F(3), I(3, lo=-1, hi=9), covers=(f"special_{_name}", "add"))
+    error(f"special_{_name}_numbers", lambda T, _n=_name: getattr(T.special, _n)(0.5, 2))
+    error(f"special_{_name}_half", lambda T, x, _n=_name: getattr(T.special, _n)(x.half(), 2),
+          K(3))
+    error(f"special_{_name}_grad",
+          lambda T, x, _n=_name: getattr(T.special, _n)(x, 3).sum().backward(), F(3))
+case("special_bessel_out", lambda T, x: T.special.modified_bessel_k1(
+         x, out=T.empty(3, 4, dtype=T.float64)), F(3, 4), covers="special_modified_bessel_k1")
+case("special_polynomial_out", lambda T, x: T.special.legendre_polynomial_p(
+         x, 5, out=T.empty(0)), F(3, 4), covers="special_legendre_polynomial_p")
+error("special_polynomial_out_int", lambda T, x: T.special.hermite_polynomial_he(
+          x, 5, out=T.empty(3, dtype=T.int64)), K(3))

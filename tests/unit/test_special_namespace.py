@@ -60,25 +60,17 @@ def test_unary_values_match_torch(name, inputs, rtol, dtype):
 @pytest.mark.parametrize("name", ["bessel_j0", "bessel_j1"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_bessel_j_matches_torch(name, dtype):
-    """Absolute agreement (relative near the zeros means nothing) where torch reduces x - π/4
-    well (below 1e5; 1e4 in float32, which it computes in float32). torch's own j0 and j1 are
-    off by up to 5e-7 for 5 < |x| < 25 (ours are within 1e-15 of mpmath's: the next test)."""
+    """torch's values, not the exact ones: its Cephes approximations are off by up to 5e-7
+    for 5 < |x| < 25, and distgrad computes them as torch does (absolute agreement: relative
+    near the zeros means nothing; where torch reduces x - π/4 well, below 1e5, 1e4 in
+    float32)."""
     x = REAL[np.abs(REAL) < (1e5 if dtype == "float64" else 1e4)].astype(dtype)
     ours = getattr(distgrad.special, name)(distgrad.tensor(x)).numpy()
     theirs = getattr(torch.special, name)(torch.tensor(x)).numpy()
     assert np.array_equal(np.isnan(ours), np.isnan(theirs))
     ok = ~np.isnan(theirs)
-    tol = np.where(np.abs(x[ok]) < 25, 1e-6, 1e-12 if dtype == "float64" else 1e-6)
+    tol = 1e-12 if dtype == "float64" else 1e-6
     assert (np.abs(ours[ok] - theirs[ok]) <= tol).all()
-
-
-@pytest.mark.parametrize("order", [0, 1])
-def test_bessel_j_to_float64_precision(order):
-    mpmath = pytest.importorskip("mpmath")  # (installed with torch, through sympy)
-    x = np.concatenate([RNG.uniform(-40, 40, 300), 10.0 ** RNG.uniform(-8, 15, 100)])
-    ours = getattr(distgrad.special, f"bessel_j{order}")(distgrad.tensor(x)).numpy()
-    exact = np.array([float(mpmath.besselj(order, v)) for v in x])
-    np.testing.assert_allclose(ours, exact, rtol=0, atol=1e-15)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
