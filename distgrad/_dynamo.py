@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import types
 
+from . import control_flow as _control_flow
 from .compiler import allow_in_graph, assume_constant_result, disable, is_compiling, \
     reset  # noqa: F401
 
@@ -12,3 +13,7 @@ from .compiler import allow_in_graph, assume_constant_result, disable, is_compil
 config = types.SimpleNamespace(cache_size_limit=8, accumulated_cache_size_limit=256,
                                suppress_errors=False, verbose=False,
                                capture_scalar_outputs=False, optimize_ddp=True)
+
+# torch._dynamo.exc: the errors torch.cond and torch.while_loop raise for what they refuse
+exc = types.SimpleNamespace(**{name: getattr(_control_flow, name) for name in (
+    "TorchDynamoException", "UncapturedHigherOrderOpError", "TorchRuntimeError")})
