@@ -53,6 +53,7 @@ _FIELDS = {
     "aminmax": ("min", "max"),
     "frexp": ("mantissa", "exponent"),
     "histogram": ("hist", "bin_edges"),
+    "histogramdd": ("hist", "bin_edges"),
     "slogdet": ("sign", "logabsdet"),
     "svd": ("U", "S", "V"),
     "qr": ("Q", "R"),

@@ -534,9 +534,10 @@ def _g(v: float) -> str:
     return f"{v:g}"
 
 
-def _outer_edges(x, range):
+def _outer_edges(x, range, dim: int = 0):
     """torch's select_outer_bin_edges: the range given, else the data's min and max (0 and 1
-    with no data), checked finite and widened by 0.5 each way when empty."""
+    with no data), checked finite and widened by 0.5 each way when empty (`dim`: the
+    dimension of a histogramdd, for the messages)."""
     if range is not None:
         lo, hi = float(range[0]), float(range[1])
     elif x.size:
@@ -544,12 +545,19 @@ def _outer_edges(x, range):
     else:
         lo, hi = 0.0, 1.0
     if not (np.isfinite(lo) and np.isfinite(hi)):
-        raise RuntimeError(f"torch.histogramdd: dimension 0's range [{_g(lo)}, {_g(hi)}] is not "
-                           "finite")
+        raise RuntimeError(f"torch.histogramdd: dimension {dim}'s range [{_g(lo)}, {_g(hi)}] is "
+                           "not finite")
     if lo > hi:
         raise RuntimeError(f"torch.histogramdd: min should not exceed max, but got min {_g(lo)} "
-                           f"max {_g(hi)} for dimension 0")
+                           f"max {_g(hi)} for dimension {dim}")
     return (lo - 0.5, hi + 0.5) if lo == hi else (lo, hi)
+
+
+def bin_positions(x, edges):
+    """(which elements fall in the edges, each one's bin): an element at or past the last
+    edge goes in the last bin; outside the edges (nan too), in none."""
+    keep = (x >= edges[0]) & (x <= edges[-1])
+    return keep, np.minimum(np.searchsorted(edges, x[keep], side="right") - 1, len(edges) - 2)
 
 
 def _histogram(x, *rest, bins, range=None, weighted=False, density=False):
@@ -562,9 +570,7 @@ def _histogram(x, *rest, bins, range=None, weighted=False, density=False):
         lo, hi = _outer_edges(x, range)
         edges = _linspace_forward(lo, hi, bins + 1, x.dtype.name)
     n = len(edges) - 1
-    # an element at or past the last edge goes in the last bin; outside the edges (nan too), none
-    keep = (x >= edges[0]) & (x <= edges[-1])
-    pos = np.minimum(np.searchsorted(edges, x[keep], side="right") - 1, n - 1)
+    keep, pos = bin_positions(x, edges)
     hist = np.zeros(n, x.dtype)
     np.add.at(hist, pos, 1 if w is None else w[keep])  # in x's dtype, in order, as torch adds
     if density:
@@ -579,30 +585,41 @@ def _histogram_rule(x, *rest, bins, range=None, weighted=False, density=False):
     if bins >= 0 and range is not None and len(range) != 2:
         raise RuntimeError("torch.histogramdd: for a 1-dimensional histogram range should have 2 "
                            f"elements, but got {len(range)}")
-    if bins < 0:
-        edges = rest[0]
+    bins = bin_count(x, bins, rest[0] if bins < 0 else None, 0)
+    if weighted:
+        check_weight(x, rest[-1], (x.numel(),), (x.numel(), 1))
+    return Meta((bins,), x.dtype), Meta((bins + 1,), x.dtype)
+
+
+def bin_count(x, count: int, edges, dim: int) -> int:
+    """A histogram dimension's number of bins (from its edges when given), checked as torch's
+    histogramdd checks it."""
+    if edges is not None:
         if edges.ndim != 1:
             raise RuntimeError("torch.histogramdd: bins tensor should have one dimension, but got "
-                               f"{edges.ndim} dimensions in the bins tensor for dimension 0")
+                               f"{edges.ndim} dimensions in the bins tensor for dimension {dim}")
         if edges.dtype is not x.dtype:
             raise RuntimeError("torch.histogramdd: input tensor and bins tensors should have the "
                                f"same dtype, but got input with dtype {x.dtype.c_name} and bins "
-                               f"for dimension 0 with dtype {edges.dtype.c_name}")
-        bins = edges.shape[0] - 1
-    if bins <= 0:
-        raise RuntimeError(f"torch.histogram(): bins must be > 0, but got {bins} for dimension 0")
-    if weighted:
-        w = rest[-1]
-        if w.dtype is not x.dtype:
-            raise RuntimeError("torch.histogramdd: if weight tensor is provided, input tensor and "
-                               f"weight tensor should have the same dtype, but got "
-                               f"input({x.dtype.c_name}), and weight({w.dtype.c_name})")
-        if tuple(w.shape) != (x.numel(),):
-            raise RuntimeError("torch.histogramdd: if weight tensor is provided it should have the "
-                               "same shape as the input tensor excluding its innermost dimension, "
-                               f"but got input with shape [{x.numel()}, 1] and weight with shape "
-                               f"[{', '.join(map(str, w.shape))}]")
-    return Meta((bins,), x.dtype), Meta((bins + 1,), x.dtype)
+                               f"for dimension {dim} with dtype {edges.dtype.c_name}")
+        count = edges.shape[0] - 1
+    if count <= 0:
+        raise RuntimeError(f"torch.histogram(): bins must be > 0, but got {count} for dimension "
+                           f"{dim}")
+    return count
+
+
+def check_weight(x, w, shape: tuple, points_shape: tuple) -> None:
+    """torch's checks of a histogram's weight: x's dtype, one per point (`shape`)."""
+    if w.dtype is not x.dtype:
+        raise RuntimeError("torch.histogramdd: if weight tensor is provided, input tensor and "
+                           f"weight tensor should have the same dtype, but got "
+                           f"input({x.dtype.c_name}), and weight({w.dtype.c_name})")
+    if tuple(w.shape) != tuple(shape):
+        raise RuntimeError("torch.histogramdd: if weight tensor is provided it should have the "
+                           "same shape as the input tensor excluding its innermost dimension, "
+                           f"but got input with shape [{', '.join(map(str, points_shape))}] and "
+                           f"weight with shape [{', '.join(map(str, w.shape))}]")
 
 
 defop("histogram", _histogram, _histogram_rule,

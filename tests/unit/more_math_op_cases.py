@@ -288,6 +288,43 @@ case("histogram_edges",
      K(3, 4), covers="histogram")
 case("histogram_constant", lambda T: tuple(T.histogram(T.tensor([1.0, 1.0]), 2)),
      covers="histogram")
+
+
+def _histogramdd(T, *args, **kwargs):
+    """histogramdd's hist and edges as one flat tuple; and its result type's fields."""
+    r = T.histogramdd(*args, **kwargs)
+    assert type(r).__name__ == "histogramdd" and r.hist is r[0] and r.bin_edges is r[1]
+    assert type(r.bin_edges) is tuple
+    return (r.hist, *r.bin_edges)
+
+
+case("histogramdd", lambda T, x: _histogramdd(T, x, bins=[3, 4]), K(20, 2), covers="histogramdd")
+case("histogramdd_3d", lambda T, x: _histogramdd(T, x.reshape(2, 5, 3), bins=2), K(10, 3),
+     covers=("histogramdd", "reshape"))
+case("histogramdd_range_weight_density",
+     lambda T, x, w: _histogramdd(T, x, bins=(2, 3, 4), range=[-1.0, 1.0, 0.0, 1.5, -2, 2],
+                                  weight=w, density=True),
+     K(30, 3), K(30, lo=0.0, hi=1.0), covers="histogramdd")
+case("histogramdd_edges",
+     lambda T, x: _histogramdd(T, x, bins=[T.tensor([-2.0, -0.5, 0.0, 2.0], dtype=x.dtype),
+                                           T.tensor([-1.0, 1.0], dtype=x.dtype)]),
+     K(12, 2), covers="histogramdd")
+case("histogramdd_constant", lambda T: _histogramdd(T, T.ones(3, 2), bins=2),
+     covers="histogramdd")
+error("histogramdd_bins_size", lambda T, x: T.histogramdd(x, bins=[2]), K(4, 2))
+error("histogramdd_range_size", lambda T, x: T.histogramdd(x, bins=[2, 2], range=[0.0, 1.0]),
+      K(4, 2))
+error("histogramdd_int", lambda T, i: T.histogramdd(i, bins=[2, 2]), I(4, 2))
+error("histogramdd_1d", lambda T, x: T.histogramdd(x, bins=[2]), K(4))
+error("histogramdd_weight_shape",
+      lambda T, x: T.histogramdd(x, bins=[2, 2], weight=T.ones(3)), K(4, 2))
+error("histogramdd_zero_bins", lambda T, x: T.histogramdd(x, bins=[2, 0]), K(4, 2))
+error("histogramdd_range_order",
+      lambda T, x: T.histogramdd(x, bins=[2, 2], range=[0.0, 1.0, 1.0, 0.0]), K(4, 2))
+error("histogramdd_mixed_bins", lambda T, x: T.histogramdd(x, bins=[T.tensor([0.0, 1.0]), 2]),
+      K(4, 2))
+error("histogramdd_backward", lambda T, x: T.histogramdd(x, bins=[2, 2]).hist.sum().backward(),
+      F(4, 2))
 case("bincount", lambda T, i: T.bincount(i), I(12, hi=6), covers="bincount")
 case("bincount_minlength", lambda T, i: i.bincount(minlength=9), I(5, hi=4), covers="bincount")
 case("bincount_empty", lambda T: T.bincount(T.tensor([], dtype=T.int64), minlength=3),
