@@ -27,7 +27,7 @@ bitwise_xor bmm bucketize cat ceil chain_matmul cholesky cholesky_inverse choles
 clamp_max clamp_min clip column_stack concat concatenate copysign cos cosh cross cummax cummin
 cumprod cumsum deg2rad diag diff digamma div divide dot dstack empty eq erf erfc erfinv exp exp2
 expm1 eye fix float_power floor floor_divide fmax fmin fmod frac frexp full gather gcd ge geqrf ger
-greater greater_equal gt heaviside histc histogram hstack hypot i0 igamma igammac index_add
+greater greater_equal gt heaviside histc histogram histogramdd hstack hypot i0 igamma igammac index_add
 index_copy index_reduce index_select inner inverse isneginf isposinf kron kthvalue ldexp le lcm lerp
 less less_equal lgamma linspace log log10 log1p log2 log_softmax logaddexp logaddexp2 logcumsumexp
 logical_and logical_not logical_or logical_xor logit logspace logsumexp lt lu_solve lu_unpack
@@ -315,7 +315,7 @@ def add_out_param(namespace: dict, names, dtype_rules: dict = OUT_DTYPES,
 
 # Functions that parse their own overloads, out= among their parameters: their parser says
 # what is wrong with an out that is no tensor (torch's invalid-combination TypeError).
-PARSES_OUT = {"quantile", "nanquantile"}
+PARSES_OUT = {"quantile", "nanquantile", "histogramdd"}  # (histogramdd: out = (hist, [edges]))
 
 # Functions whose out= overload takes tensors only where another takes numbers too:
 # {name: ((parameter, its position), ...)} (torch.where(c, 0.5, x) but not with out=).

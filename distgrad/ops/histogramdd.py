@@ -53,8 +53,9 @@ def _histogramdd(x, *rest, bins, range=None, weighted=False, density=False):
 
 def _histogramdd_rule(x, *rest, bins, range=None, weighted=False, density=False):
     d = len(bins)
-    if not x.dtype.is_floating_point or x.dtype in dtypes.LOW_FLOATS:
-        raise not_implemented("histogramdd", x.dtype)
+    searched = range is None and any(count >= 0 for count in bins)
+    if not x.dtype.is_floating_point or (x.dtype in dtypes.LOW_FLOATS and searched):
+        raise not_implemented("histogramdd", x.dtype)  # (its min-max search has no low floats)
     if x.ndim < 2:
         raise RuntimeError("torch.histogramdd: input tensor should have at least 2 dimensions")
     if x.shape[-1] != d:
@@ -76,9 +77,29 @@ defop("histogramdd", _histogramdd, _histogramdd_rule,
       node="torch::autograd::NotImplemented")
 
 
-def histogramdd(input, bins=10, *, range=None, weight=None, density=False):
+def _refuse_out(args: tuple, kwargs: dict) -> TypeError:
+    """torch documents out= but its parser takes it with no form of bins: with counts it
+    reads them as edges, else it lists its overloads."""
+    from .overloads import Param, Signature, _invalid_combination
+
+    bins = kwargs.get("bins", args[1] if len(args) > 1 else None)
+    if not (isinstance(bins, (list, tuple)) and bins and isinstance(bins[0], Tensor)):
+        return TypeError("expected Tensor as element 0 in argument 1, but got int")
+    tail = (Param("range", "tuple of floats", None), Param("weight", "Tensor", None),
+            Param("density", "bool", False))
+    overloads = [Signature("histogramdd", Param("input", "Tensor"), Param("bins", kind), *tail)
+                 for kind in ("int", "tuple of ints", "tuple of Tensors")]
+    return TypeError(_invalid_combination(overloads, args, kwargs))
+
+
+def histogramdd(input, bins=10, *, range=None, weight=None, density=False, out=None):
     """(hist, bin_edges) of the points in input's rows: `bins` a count for every dimension, a
-    count per dimension, or each dimension's edges as tensors."""
+    count per dimension, or each dimension's edges as tensors. (out= is refused, as torch's
+    parser refuses it.)"""
+    if out is not None:
+        given = {k: v for k, v in (("bins", bins), ("range", range), ("weight", weight),
+                                   ("density", density or None), ("out", out)) if v is not None}
+        raise _refuse_out((input,), given)
     if isinstance(bins, (list, tuple)) and any(isinstance(b, Tensor) for b in bins):
         for k, b in enumerate(bins):
             if not isinstance(b, Tensor):
@@ -90,7 +111,7 @@ def histogramdd(input, bins=10, *, range=None, weight=None, density=False):
                   else [int(bins)] * (input.shape[-1] if input.dim() else 1))
         edges = []
     rest = edges + ([weight] if weight is not None else [])
-    out = call("histogramdd", input, *rest, bins=counts,
+    result = call("histogramdd", input, *rest, bins=counts,
                range=None if range is None else [float(v) for v in range],
                weighted=weight is not None, density=bool(density))
-    return return_types.histogramdd((out[0], tuple(out[1:])))
+    return return_types.histogramdd((result[0], tuple(result[1:])))

@@ -323,6 +323,12 @@ error("histogramdd_range_order",
       lambda T, x: T.histogramdd(x, bins=[2, 2], range=[0.0, 1.0, 1.0, 0.0]), K(4, 2))
 error("histogramdd_mixed_bins", lambda T, x: T.histogramdd(x, bins=[T.tensor([0.0, 1.0]), 2]),
       K(4, 2))
+error("histogramdd_out_counts",
+      lambda T, x: T.histogramdd(x, bins=[2, 2], out=(T.empty(0), [T.empty(0), T.empty(0)])),
+      K(4, 2))
+error("histogramdd_out_edges",
+      lambda T, x: T.histogramdd(x, bins=[T.tensor([-2.0, 0.0, 2.0])],
+                                 out=(T.empty(0), [T.empty(0)])), K(6, 1))
 error("histogramdd_backward", lambda T, x: T.histogramdd(x, bins=[2, 2]).hist.sum().backward(),
       F(4, 2))
 case("bincount", lambda T, i: T.bincount(i), I(12, hi=6), covers="bincount")

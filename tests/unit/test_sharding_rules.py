@@ -73,7 +73,8 @@ FALLS_BACK |= {"resize", "view_dtype"}
 # is worth it.
 FALLS_BACK |= {
     "addbmm", "addmv", "addr", "aminmax", "baddbmm", "bincount", "cdist", "cdist_backward",
-    "cummax", "cummin", "dist", "euclidean_dist", "histc", "histogram", "logcumsumexp",
+    "cummax", "cummin", "dist", "euclidean_dist", "histc", "histogram", "histogramdd",
+    "logcumsumexp",
     "kthvalue", "median", "median_dim", "mode", "nanmedian", "nanmedian_dim", "pdist",
     "pdist_backward", "renorm", "searchsorted", "squeeze_last_in_place", "vdot",
 }
