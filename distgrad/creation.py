@@ -302,7 +302,7 @@ def tensor(data, *, dtype=None, device=None, requires_grad=False, pin_memory=Fal
                       "sourceTensor.detach().clone() or sourceTensor.detach().clone()"
                       ".requires_grad_(True), rather than torch.tensor(sourceTensor).",
                       UserWarning, stacklevel=2)
-    _check_args("tensor", (), none_ok=False, requires_grad=requires_grad)
+    _check_args("tensor", (), none_ok=False, requires_grad=requires_grad, dtype=dtype)
     arr = _infer_array(data, dtypes.given(dtype))
     if isinstance(data, np.ndarray):
         return _from_numpy_source(arr, data, device, requires_grad, copy=True)
@@ -458,17 +458,22 @@ def _parser_type(x) -> str:
 
 def _check_args(name: str, args: tuple, none_ok: bool = True, **keywords) -> None:
     """torch's TypeError when requires_grad= is not a bool (None: the default, but for
-    tensor()) or generator= is not a Generator. A function of one overload names the
+    tensor()), generator= is not a Generator or dtype= is no dtype (a string, a numpy type;
+    Python's float, int and bool stand for theirs). A function of one overload names the
     argument; one of several lists them, with the types of the arguments given."""
     from .generator import Generator
 
     rg = keywords.get("requires_grad")
     bad_rg = not isinstance(rg, bool) and not (rg is None and none_ok)
     gen = keywords.get("generator")
-    if not bad_rg and (gen is None or isinstance(gen, Generator)):
+    d = dtypes.given(keywords.get("dtype"))
+    bad_dtype = d is not None and not isinstance(d, dtypes.dtype)
+    if not bad_rg and not bad_dtype and (gen is None or isinstance(gen, Generator)):
         return
     if name not in _OVERLOADS:
-        raise TypeError(f"{name}(): argument 'requires_grad' must be bool, not {type(rg).__name__}")
+        arg, value = ("dtype", d) if bad_dtype else ("requires_grad", rg)
+        wanted = "torch.dtype" if bad_dtype else "bool"
+        raise TypeError(f"{name}(): argument '{arg}' must be {wanted}, not {type(value).__name__}")
     raise invalid_combination(name, args, keywords)
 
 
@@ -580,19 +585,19 @@ def _filled(shape, value, dtype, device, requires_grad):
 
 def zeros(*sizes, size=None, dtype=None, device=None, requires_grad=False) -> Tensor:
     size = _size_given("zeros", sizes, size)
-    _check_args("zeros", size, requires_grad=requires_grad)
+    _check_args("zeros", size, requires_grad=requires_grad, dtype=dtype)
     return _filled(_size(size, "zeros"), 0, dtype, device, requires_grad)
 
 
 def ones(*sizes, size=None, dtype=None, device=None, requires_grad=False) -> Tensor:
     size = _size_given("ones", sizes, size)
-    _check_args("ones", size, requires_grad=requires_grad)
+    _check_args("ones", size, requires_grad=requires_grad, dtype=dtype)
     return _filled(_size(size), 1, dtype, device, requires_grad)
 
 
 def empty(*sizes, size=None, dtype=None, device=None, requires_grad=False) -> Tensor:
     size = _size_given("empty", sizes, size)
-    _check_args("empty", size, requires_grad=requires_grad)
+    _check_args("empty", size, requires_grad=requires_grad, dtype=dtype)
     return _filled(_size(size), 0, dtype, device, requires_grad)
 
 
@@ -608,7 +613,7 @@ def scalar_tensor(s, *, dtype=None, layout=None, device=None, pin_memory=False,
 
 
 def full(size, fill_value, *, dtype=None, device=None, requires_grad=False) -> Tensor:
-    _check_args("full", (size, fill_value), requires_grad=requires_grad)
+    _check_args("full", (size, fill_value), requires_grad=requires_grad, dtype=dtype)
     return _filled(_size((size,)), fill_value, _dtype_or_default(dtype, fill_value), device,
                    requires_grad)
 

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import functools
 import inspect
+import numbers
+
+import numpy as np
 
 from ..autograd.record import call
 from .table import OPS
@@ -153,24 +156,44 @@ _TENSOR_FIRST = ("input", "x1", "x", "y", "condition", "sorted_sequence")
 
 def require_tensor_input(namespace: dict, tensor_class) -> None:
     """Give each public function of `namespace` whose first parameter is a tensor in torch
-    (`input`, ...) torch's TypeError for anything else there (its methods get self, a
-    tensor, anyway)."""
+    (`input`, ...; or a number too, NUMBER_INPUT) torch's TypeError for anything else there
+    (its methods get self, a tensor, anyway), and for what is neither a tensor nor a number
+    as its `other` (a numpy array, a list)."""
     for name, fn in list(namespace.items()):
-        if name.startswith("_") or name in NUMBER_INPUT or not inspect.isfunction(
-                inspect.unwrap(fn)):
+        if name.startswith("_") or not inspect.isfunction(inspect.unwrap(fn)):
             continue
-        first = next(iter(inspect.signature(fn).parameters), None)
-        if first in _TENSOR_FIRST:
-            namespace[name] = _tensor_first(fn, name, first, tensor_class)
+        params = list(inspect.signature(fn).parameters)[:2]
+        if params and (params[0] in _TENSOR_FIRST or params[1:] == ["other"]):
+            namespace[name] = _tensor_first(fn, name, params, tensor_class)
 
 
-def _tensor_first(fn, name: str, param: str, tensor_class):
+def _refuse(name: str, param: str, position: int, value) -> None:
+    from .overloads import typename
+
+    raise TypeError(f"{name}(): argument '{param}' (position {position}) must be Tensor, not "
+                    f"{typename(value)}")
+
+
+def _tensor_first(fn, name: str, params: list, tensor_class):
+    # (position, parameter, whether a number is taken there too)
+    checks = ([(1, params[0], name in NUMBER_INPUT)] if params[0] in _TENSOR_FIRST else []) + (
+        [(2, "other", True)] if params[1:] == ["other"] else [])
+
+    def taken(value, position: int, numbers_too: bool) -> bool:
+        return isinstance(value, tensor_class) or numbers_too and (
+            isinstance(value, (numbers.Number, np.generic)) or value is None and position == 2)
+
     @functools.wraps(fn)
     def checked(*args, **kwargs):
-        value = args[0] if args else kwargs.get(param)
-        if not isinstance(value, tensor_class) and (args or param in kwargs):
-            raise TypeError(f"{name}(): argument '{param}' (position 1) must be Tensor, not "
-                            f"{type(value).__name__}")
+        for position, param, numbers_too in checks:
+            if len(args) >= position:
+                value = args[position - 1]
+            elif param in kwargs:
+                value = kwargs[param]
+            else:
+                continue
+            if not taken(value, position, numbers_too):
+                _refuse(name, param, position, value)
         return fn(*args, **kwargs)
 
     return checked

@@ -6,6 +6,7 @@ wrappers of single ops are made from the op table's rows (ops/api.py, at the end
 from __future__ import annotations
 
 import builtins
+import functools
 
 import numpy as np
 
@@ -133,23 +134,43 @@ def clamp(input, min=None, max=None):
     return call("clamp", input, min=min, max=max)
 
 
-def _bounds_of_one_kind(min, max):
+def _bounds_of_one_kind(min, max, refuse=None):
     """torch's clamp has a Tensor overload and a Number one: a tensor bound with a number
     bound takes the Number one, which reads a 0-dim tensor that needs no gradient as its
-    number; any other tensor there matches neither (its TypeError)."""
+    number; any other tensor there matches neither (`refuse()`: its TypeError)."""
     # (this module's any and all are torch's)
     tensors = [b for b in (min, max) if isinstance(b, Tensor)]
     if not tensors or len(tensors) + [min, max].count(None) == 2:
         return min, max
     if not [t for t in tensors if t.dim() != 0 or t.requires_grad]:
         return tuple(b.item() if isinstance(b, Tensor) else b for b in (min, max))
-    got = ", ".join(type(b).__name__ for b in (min, max))
-    raise TypeError(f"clamp() received an invalid combination of arguments - got (Tensor, "
-                    f"{got}), but expected one of:\n"
-                    " * (Tensor input, Tensor min = None, Tensor max = None, *, "
-                    "Tensor out = None)\n"
-                    " * (Tensor input, Number min = None, Number max = None, *, "
-                    "Tensor out = None)\n")
+    raise (refuse or (lambda: _clamp_refused("clamp", False, (None, min, max), {})))()
+
+
+def _clamp_refused(name: str, method: bool, args: tuple, kwargs: dict) -> TypeError:
+    """torch's TypeError for bounds of both kinds, listing the overloads of the function
+    (input, min, max, out) or of the method (min, max; the call's arguments as given)."""
+    from .overloads import Param, Signature, _invalid_combination
+
+    head = () if method else (Param("input", "Tensor"),)
+    tail = () if method else (Param("out", "Tensor?", None, True),)
+    overloads = [Signature(name, *head, Param("min", kind, None), Param("max", kind, None), *tail)
+                 for kind in ("Tensor", "Number")]
+    return TypeError(_invalid_combination(overloads, args, kwargs))
+
+
+def _clamp_checked(name: str, method: bool, bound):
+    """`bound` (clamp, clamp_ as methods; clamp as a function) refusing mixed bounds with
+    torch's words for the call as it was written."""
+    @functools.wraps(bound)
+    def checked(*args, **kwargs):
+        shown = args[1:] if method else args
+        at = 0 if method else 1
+        min = shown[at] if len(shown) > at else kwargs.get("min")
+        max = shown[at + 1] if len(shown) > at + 1 else kwargs.get("max")
+        _bounds_of_one_kind(min, max, lambda: _clamp_refused(name, method, shown, kwargs))
+        return bound(*args, **kwargs)
+    return checked
 
 
 def clamp_min(input, min):
@@ -1280,6 +1301,10 @@ for _name, _fn in {**_METHODS, **_arrange.METHODS, **_pointwise.METHODS,
                    **_real_dense.METHODS, **overwrite.METHODS,
                    **_more_functions.METHODS}.items():
     setattr(Tensor, _name, _fn)
+# (clamp's errors for bounds of both kinds: torch's words for each form of the call)
+Tensor.clamp = _clamp_checked("clamp", True, Tensor.clamp)
+Tensor.clamp_ = _clamp_checked("clamp_", True, Tensor.clamp_)
+clamp = _clamp_checked("clamp", False, clamp)
 globals().update(_real_dense.FUNCTIONS)
 globals().update(_more_functions.FUNCTIONS)
 globals().update(_fake_quant.FUNCTIONS)

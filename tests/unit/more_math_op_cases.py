@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
+
 from op_cases import Arg, B, F, I, K, P, case, error, is_torch, nnf  # noqa: F401
 
 NAN, INF = float("nan"), float("inf")
@@ -331,6 +333,33 @@ error("histogramdd_out_edges",
                                  out=(T.empty(0), [T.empty(0)])), K(6, 1))
 error("histogramdd_backward", lambda T, x: T.histogramdd(x, bins=[2, 2]).hist.sum().backward(),
       F(4, 2))
+# ---- torch's words for arguments its parser refuses -------------------------------------------
+
+error("clamp_bounds_mixed", lambda T, x: T.clamp(x, min=T.tensor([0.0]), max=2.0), K(3), prefix=200)
+error("clamp_bounds_mixed_positional", lambda T, x: T.clamp(x, 0.0, T.tensor([2.0])), K(3),
+      prefix=200)
+error("clamp_method_bounds_mixed", lambda T, x: x.clamp(min=T.tensor([0.0]), max=2.0), K(3),
+      prefix=200)
+error("clamp_method_bounds_mixed_positional", lambda T, x: x.clamp(0.0, T.tensor([2.0])), K(3),
+      prefix=200)
+error("clamp__bounds_mixed", lambda T, x: x.clone().clamp_(min=T.tensor([0.0]), max=2.0), K(3),
+      prefix=200)
+error("clamp_method_no_bounds", lambda T, x: x.clamp(min=None, max=None), K(3))
+error("zeros_dtype_str", lambda T: T.zeros(2, dtype="float32"))
+error("ones_dtype_numpy", lambda T: T.ones(2, dtype=np.float32))
+error("empty_dtype_str", lambda T: T.empty(2, dtype="int64"))
+error("full_dtype_numpy", lambda T: T.full((2,), 1.0, dtype=np.float64))
+error("tensor_dtype_str", lambda T: T.tensor([1.0], dtype="float32"))
+error("tensor_dtype_numpy", lambda T: T.tensor([1.0], dtype=np.float64))
+error("arange_dtype_str", lambda T: T.arange(3, dtype="int64"))
+error("add_ndarray_input", lambda T, x: T.add(np.ones(3), x), K(3))
+error("add_ndarray_other", lambda T, x: T.add(x, np.ones(3)), K(3))
+error("mul_list_other", lambda T, x: T.mul(x, [1.0, 2.0, 3.0]), K(3))
+error("sub_ndarray_input", lambda T, x: T.sub(np.ones(3), x), K(3))
+error("maximum_ndarray", lambda T, x: T.maximum(np.ones(3), x), K(3))
+error("atan2_ndarray_other", lambda T, x: T.atan2(x, np.ones(3)), K(3))
+case("add_numpy_number", lambda T, x: T.add(np.float64(2.0), x) + T.mul(x, np.float32(3.0)),
+     F(3), covers=("add", "mul"))
 case("bincount", lambda T, i: T.bincount(i), I(12, hi=6), covers="bincount")
 case("bincount_minlength", lambda T, i: i.bincount(minlength=9), I(5, hi=4), covers="bincount")
 case("bincount_empty", lambda T: T.bincount(T.tensor([], dtype=T.int64), minlength=3),
