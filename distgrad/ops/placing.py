@@ -534,13 +534,17 @@ def _triu_(self, diagonal=0):
 
 def _cumulative_in_place(name: str):
     """cumsum_ and cumprod_: computed in self's dtype, as torch's (another dtype= is refused,
-    and bool has no kernel)."""
+    and bool has no kernel but for a 0-dim tensor)."""
     def method(self, dim, *, dtype=None):
         if dtype is not None and dtype is not self.dtype:
             raise RuntimeError(f"Bad in-place call: input tensor dtype {self.dtype.c_name} and "
                                f"output tensor dtype {dtype.c_name} should match")
         if self.dtype is dtypes.bool_:
-            raise not_implemented(f"{name}_out_cpu", self.dtype)
+            if self.dim() != 0:
+                raise not_implemented(f"{name}_out_cpu", self.dtype)
+            # (a 0-dim tensor's scan is a copy of itself: torch runs no kernel for it)
+            call(name, self, dim=dim)  # (its dim checked as the scan checks it)
+            return in_place(self, lambda x: call("clone", x))
         return in_place(self, lambda x: call(name, x, dim=dim))
 
     method.__name__ = method.__qualname__ = f"{name}_"

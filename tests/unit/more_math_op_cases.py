@@ -534,3 +534,7 @@ case("fill_number", lambda T, x: T.fill(x, 1.5) * x, F(3, 4), covers="fill_new")
 case("fill_tensor", lambda T, x, v: T.fill(x, v), F(3, 4), F(), covers="fill_new")
 case("frexp", lambda T, x: T.frexp(x)[0], F(3, 4, lo=-9, hi=9), covers="frexp")
 case("frexp_exponent", lambda T, x: T.frexp(x)[1], K(3, 4, lo=-9, hi=9), covers="frexp")
+case("cumsum__0d_bool", lambda T: (T.tensor(True).cumsum_(0), T.tensor(False).cumprod_(-1)),
+     covers=("cumsum", "cumprod", "clone"))
+error("cumsum__0d_bool_dim", lambda T: T.tensor(True).cumsum_(1))
+error("cumsum__bool", lambda T: T.tensor([True]).cumsum_(0))
