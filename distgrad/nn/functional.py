@@ -6,6 +6,7 @@ broadcasting, the reduction), then calls the op, so its result carries torch's `
 """
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from typing import Optional
@@ -21,6 +22,7 @@ from ..ops import layout
 from ..ops.activations import SELU_ALPHA, SELU_SCALE
 from ..ops.api import in_place
 from ..ops.layers import check_batch_norm, check_normalized_shape, check_sdpa_dtypes
+from ..ops.overloads import Param, Signature, parse
 from ..ops.rules import not_implemented, require_float
 from ..ops.grid_sample import affine_grid, grid_sample  # noqa: F401  (F.grid_sample)
 from ..ops.pixel import channel_shuffle, pixel_shuffle, pixel_unshuffle  # noqa: F401
@@ -1022,11 +1024,30 @@ def _pad_same_right(input, total):
     return call("constant_pad_nd", input, pad=pad)
 
 
+def parsed_as_conv(fn):
+    """conv1d, conv2d, conv3d taking their arguments as torch's parser does: anything that
+    fits neither of its overloads (padding as numbers, or as a string) is its TypeError."""
+    head = (Param("input", "Tensor"), Param("weight", "Tensor"), Param("bias", "Tensor?", None),
+            Param("stride", "tuple of ints", 1))
+    tail = (Param("dilation", "tuple of ints", 1), Param("groups", "int", 1))
+    overloads = [Signature(fn.__name__, *head, padding, *tail)
+                 for padding in (Param("padding", "tuple of ints", 0),
+                                 Param("padding", "str", "valid"))]
+
+    @functools.wraps(fn)
+    def parsed(*args, **kwargs):
+        parse(overloads, args, kwargs)
+        return fn(*args, **kwargs)
+    return parsed
+
+
+@parsed_as_conv
 def conv1d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride=1, padding=0,
            dilation=1, groups: int = 1) -> Tensor:
     return _conv(1, input, weight, bias, stride, padding, dilation, groups)
 
 
+@parsed_as_conv
 def conv2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride=1, padding=0,
            dilation=1, groups: int = 1) -> Tensor:
     return _conv(2, input, weight, bias, stride, padding, dilation, groups)

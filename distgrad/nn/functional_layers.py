@@ -57,6 +57,7 @@ def _index(values, like: Tensor) -> Tensor:
 
 # ---- convolution ---------------------------------------------------------------------------------
 
+@_F.parsed_as_conv
 def conv3d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride=1, padding=0,
            dilation=1, groups: int = 1) -> Tensor:
     return _F._conv(3, input, weight, bias, stride, padding, dilation, groups)

@@ -36,12 +36,14 @@ class Param:
         if kind == "int":
             if _is_tensor(value):
                 return value.ndim == 0 and value.dtype.category == 1 and not value.requires_grad
-            return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+            return _is_int(value)
         if kind == "float":  # (a Python int or bool too, as torch's parser takes them)
             return isinstance(value, (int, float, np.integer, np.floating)) or (
                 _is_tensor(value) and value.ndim == 0 and not value.requires_grad)
         if kind == "str":
             return isinstance(value, str)
+        if kind == "tuple of ints":  # (one int stands for all)
+            return _is_int(value) or isinstance(value, (tuple, list)) and all(map(_is_int, value))
         if kind == "tuple of Tensors":
             return isinstance(value, (tuple, list)) and all(_is_tensor(v) for v in value)
         raise ValueError(f"unknown parameter type {self.type!r}")
@@ -57,6 +59,10 @@ def _printed_default(v) -> str:
 
 def _is_tensor(v) -> bool:
     return hasattr(v, "_storage")
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
 
 
 def typename(v) -> str:

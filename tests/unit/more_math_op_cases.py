@@ -538,3 +538,12 @@ case("cumsum__0d_bool", lambda T: (T.tensor(True).cumsum_(0), T.tensor(False).cu
      covers=("cumsum", "cumprod", "clone"))
 error("cumsum__0d_bool_dim", lambda T: T.tensor(True).cumsum_(1))
 error("cumsum__bool", lambda T: T.tensor([True]).cumsum_(0))
+error("conv2d_list_input", lambda T, w: nnf(T).conv2d([[1.0]], w), K(1, 1, 1, 1), prefix=200)
+error("conv2d_number_weight", lambda T, x: nnf(T).conv2d(x, 3), K(1, 1, 2, 2), prefix=200)
+error("conv1d_ndarray_input", lambda T, w: nnf(T).conv1d(np.ones((1, 1, 2)), w), K(1, 1, 1),
+      prefix=200)
+error("conv2d_number_bias", lambda T, x, w: nnf(T).conv2d(x, w, bias=1.0), K(1, 1, 2, 2),
+      K(1, 1, 1, 1), prefix=200)
+error("conv3d_stride_str", lambda T, x, w: nnf(T).conv3d(x, w, stride="a"), K(1, 1, 2, 2, 2),
+      K(1, 1, 1, 1, 1), prefix=200)
+error("conv2d_keywords", lambda T, x: nnf(T).conv2d(input=x, weight=3), K(1, 1, 2, 2), prefix=200)
