@@ -1495,15 +1495,33 @@ def _warn_once(message: str) -> None:
         warnings.warn(message, UserWarning, stacklevel=3)
 
 
+def _to_refused(args, kwargs) -> TypeError:
+    """torch's TypeError for arguments of to() that fit none of its overloads (a dtype given
+    as a string or a numpy type)."""
+    from .ops.overloads import Param, Signature, _invalid_combination
+
+    tail = (Param("non_blocking", "bool", False), Param("copy", "bool", False),
+            Param("memory_format", "torch.memory_format", None, True))
+    overloads = [Signature("to", *head, *tail) for head in (
+        (Param("device", "torch.device", None), Param("dtype", "torch.dtype", None)),
+        (Param("dtype", "torch.dtype"),), (Param("tensor", "Tensor"),))]
+    return TypeError(_invalid_combination(overloads, args, kwargs))
+
+
 def to_args(args, kwargs):
     """(device, dtype) from the arguments of `to(...)`, as torch reads them (Tensor.to and
     Module.to); either may be None. Unknown keywords raise torch's TypeError."""
+    given = dict(kwargs)
     device, dtype = kwargs.pop("device", None), dtypes.given(kwargs.pop("dtype", None))
     for name in ("non_blocking", "copy", "memory_format"):
         kwargs.pop(name, None)
     if kwargs:
         raise TypeError(f"to() got an unexpected keyword argument '{next(iter(kwargs))}'")
+    if dtype is not None and not isinstance(dtype, dtypes.dtype):
+        raise _to_refused(args, given)
     for a in args:
+        if isinstance(a, type) and a not in (float, int, bool):  # (a numpy type, ...)
+            raise _to_refused(args, given)
         if isinstance(a, dtypes.dtype) or a in (float, int, bool):
             dtype = dtypes.given(a)
         elif isinstance(a, Tensor):

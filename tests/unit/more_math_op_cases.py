@@ -547,3 +547,8 @@ error("conv2d_number_bias", lambda T, x, w: nnf(T).conv2d(x, w, bias=1.0), K(1, 
 error("conv3d_stride_str", lambda T, x, w: nnf(T).conv3d(x, w, stride="a"), K(1, 1, 2, 2, 2),
       K(1, 1, 1, 1, 1), prefix=200)
 error("conv2d_keywords", lambda T, x: nnf(T).conv2d(input=x, weight=3), K(1, 1, 2, 2), prefix=200)
+error("to_dtype_str", lambda T, x: x.to(dtype="float32"), K(2), prefix=200)
+error("to_numpy_type", lambda T, x: x.to(np.float32), K(2), prefix=200)
+error("to_dtype_numpy", lambda T, x: x.to(dtype=np.float64), K(2), prefix=200)
+error("to_device_dtype_str", lambda T, x: x.to("cpu", dtype="float32"), K(2), prefix=200)
+error("module_to_dtype_str", lambda T: T.nn.Linear(2, 2).to(dtype="float32"), prefix=200)
