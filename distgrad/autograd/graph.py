@@ -11,6 +11,7 @@ import weakref
 
 from . import anomaly_mode, grad_mode
 from ..hook_handles import RemovableHandle
+from ..ops.table import ALWAYS
 
 _sequence = itertools.count()
 
@@ -213,6 +214,13 @@ class SavedTensor:
         return t._copy_if_rewritten() if t._stands_for is not None else t
 
 
+def _saves(save_for, needs, saved) -> bool:
+    """Does torch's node save this input position (or "out"), given which inputs need a
+    gradient? (OpDef.save_for)"""
+    return save_for is None or saved in save_for.get(ALWAYS, ()) or any(
+        need and saved in save_for.get(k, ()) for k, need in enumerate(needs))
+
+
 def _unpack_all(node, ctx) -> None:
     """Unpack every saved tensor that went through hooks, in the order they were packed, as
     torch's node does when it runs (whether or not the gradients asked for read it)."""
@@ -375,22 +383,17 @@ class Node(NodeHooks):
         # Inputs the VJP reads: tensors as SavedTensor, Python numbers as they are.
         self._saved = {}
         self._consts = {}
+        save_for = op.save_for(inputs, attrs) if callable(op.save_for) else op.save_for
         for i in op.save:
             if i >= len(inputs):
                 break
             x = inputs[i]
             if not hasattr(x, "_storage"):
                 self._consts[i] = x
-            elif self._read(i):
+            elif _saves(save_for, needs, i):
                 self._saved[i] = SavedTensor(x)
         self._saved_outs = ([SavedTensor(outputs[k], True, k) for k in op.saved_outputs()]
-                            if op.save_out and self._read("out") else None)
-
-    def _read(self, saved) -> bool:
-        """Will the VJP read this saved input position (or "out")? (OpDef.save_for)"""
-        save_for = self.op.save_for
-        return save_for is None or any(
-            need and saved in save_for.get(k, ()) for k, need in enumerate(self.needs))
+                            if op.save_out and _saves(save_for, needs, "out") else None)
 
     def _diff_mask(self, n):
         d = self.op.differentiable
@@ -501,13 +504,11 @@ class Node(NodeHooks):
         if any(s.hooks is not None for s in self._saved.values()) or any(
                 s.hooks is not None for s in self._saved_outs or ()):
             _unpack_all(self, ctx)
-        if self.op.save_for is not None:
-            # torch's node unpacks, and so checks, all it saved when it runs, whichever
-            # gradients are asked for. Ops that say what torch saves for which gradient
-            # (save_for) saved just that; the others may have saved more, checked on read.
-            for saved in itertools.chain(self._saved.values(), self._saved_outs or ()):
-                if saved.hooks is None:
-                    saved.check(self)
+        # torch's node unpacks, and so checks, all it saved when it runs, whichever gradients
+        # are asked for and whichever of its tensors their formulas read.
+        for saved in itertools.chain(self._saved.values(), self._saved_outs or ()):
+            if saved.hooks is None:
+                saved.check(self)
         if wanted is not None:
             for slot, (child, _) in zip(self._slots, self.next_functions):
                 if child is not None and child not in wanted:

@@ -20,7 +20,7 @@ from .math import _not_implemented
 from .. import dtypes
 from . import layout, rounding
 from .rules import not_implemented, number_as, require_float, same, zeros_grad
-from .table import Meta, defop, elementwise
+from .table import ALWAYS, Meta, defop, elementwise
 
 
 def _float_only(kernel: str):
@@ -35,6 +35,17 @@ def _float_only(kernel: str):
 
 def _named(out_of_place: str, in_place: str):
     return lambda inputs, attrs: in_place if attrs.get("in_place") else out_of_place
+
+
+def _result_in_place(kept: tuple = ()):
+    """What the node saves (save_for): self, or in the in-place form (torch's Backward1)
+    the result, which the write leaves where self was; and `kept` either way."""
+    return lambda inputs, attrs: {ALWAYS: kept + (("out",) if attrs.get("in_place") else (0,))}
+
+
+def _self_or_result(c):
+    """What _result_in_place saved: the gradient formula reads it as torch's self_or_result."""
+    return c.out if c.attrs.get("in_place") else c[0]
 
 
 def _refuse_negative_slope(c, slope: float, what: str, tail: str = "") -> None:
@@ -74,11 +85,13 @@ def _leaky_relu_vjp(c, g):
                            " File an issue at https://github.com/pytorch/pytorch if you do "
                            "require supporting in-place leakRelu backward calculation with "
                            "negative slope")
-    return call("leaky_relu_backward", g, c[0], negative_slope=slope)
+    # (the result has self's signs: a negative slope, which would flip them, is refused)
+    return call("leaky_relu_backward", g, _self_or_result(c), negative_slope=slope)
 
 
 defop("leaky_relu", _leaky_relu, _float_only("leaky_relu_cpu"), _leaky_relu_vjp,
-      node=_named("LeakyReluBackward0", "LeakyReluBackward1"), save=(0,))
+      node=_named("LeakyReluBackward0", "LeakyReluBackward1"), save=(0,), save_out=True,
+      save_for=_result_in_place())
 defop("leaky_relu_backward",
       lambda g, x, negative_slope: np.where(x > 0, g, g * negative_slope),
       _gradient_rule, _piecewise_linear_vjp("leaky_relu_backward"),
@@ -89,7 +102,7 @@ defop("leaky_relu_backward",
 
 def _rrelu_vjp(c, g):
     # (torch's backward takes self with the noise: see _rrelu_backward_vjp)
-    return call("rrelu_with_noise_backward", g, c[0], c[1]), None
+    return call("rrelu_with_noise_backward", g, _self_or_result(c), c[1]), None
 
 
 def _rrelu_backward_vjp(c, gg):
@@ -102,6 +115,7 @@ def _rrelu_backward_vjp(c, gg):
 defop("rrelu_with_noise", lambda x, noise, in_place=False: x * noise,
       _float_only("rrelu_with_noise_out_cpu"), _rrelu_vjp,
       node=_named("RreluWithNoiseBackward0", "RreluWithNoiseBackward1"), save=(0, 1),
+      save_out=True, save_for=_result_in_place(kept=(1,)),
       differentiable=(0,), elementwise=False, sharding="elementwise")  # (contiguous, as torch's)
 defop("rrelu_with_noise_backward", lambda g, _x, noise: g * noise,
       lambda g, x, noise: Meta(x.shape, x.dtype), _rrelu_backward_vjp,
@@ -126,28 +140,39 @@ def _elu(x, alpha=1.0, scale=1.0, input_scale=1.0, in_place=False):
 def _elu_vjp(c, g):
     alpha = c.attrs.get("alpha", 1.0)
     _refuse_negative_slope(c, alpha, "elu")
-    return call("elu_backward", g, c[0], alpha=alpha, scale=c.attrs.get("scale", 1.0),
-                input_scale=c.attrs.get("input_scale", 1.0))
+    result = {"is_result": True} if c.attrs.get("in_place") else {}
+    return call("elu_backward", g, _self_or_result(c), alpha=alpha,
+                scale=c.attrs.get("scale", 1.0), input_scale=c.attrs.get("input_scale", 1.0),
+                **result)
 
 
-def _elu_backward(g, x, alpha, scale, input_scale):
+def _elu_backward(g, x, alpha, scale, input_scale, is_result=False):
     """torch's kernel: the lower side's slope at 0; NaN takes the linear side. Its
-    coefficients are in x's dtype (float32 for a 2-byte float), alpha·scale rounded too."""
+    coefficients are in x's dtype (float32 for a 2-byte float), alpha·scale rounded too.
+    With is_result, x is the result (the in-place form's): the lower slope from it."""
     in_dtype = x.dtype.type
     input_scale, scale = in_dtype(input_scale), in_dtype(scale)
+    negcoef = in_dtype(alpha) * scale
+    if is_result:
+        return np.where(x <= 0, g * input_scale * (x + negcoef), g * scale).astype(x.dtype)
     with np.errstate(over="ignore"):  # (a large x's exp, in the branch not taken)
         below = rounding.exp(x * input_scale)
-    lower = g * input_scale * (in_dtype(alpha) * scale) * below
+    lower = g * input_scale * negcoef * below
     return np.where(x <= 0, lower, g * scale).astype(x.dtype)
 
 
 def _elu_backward_vjp(c, gg):
-    """torch's elu_double_backward: the second derivative masked with a strict x < 0."""
+    """torch's elu_double_backward: the second derivative masked with a strict x < 0 (of
+    the result, is_result: gg·g·input_scale there)."""
     g, x = c[0], c[1]
-    scales = {k: c.attrs[k] for k in ("alpha", "scale", "input_scale")}
+    scales = {k: c.attrs[k] for k in ("alpha", "scale", "input_scale", "is_result")
+              if k in c.attrs}
+    if c.needs[1]:
+        inner = gg * g * scales["input_scale"]
+        gx = (inner if scales.get("is_result") else call("elu_backward", inner, x, **scales)) \
+            * (x < 0)
     return (call("elu_backward", gg, x, **scales) if c.needs[0] else None,
-            call("elu_backward", gg * g * scales["input_scale"], x, **scales) * (x < 0)
-            if c.needs[1] else None)
+            gx if c.needs[1] else None)
 
 
 def _celu_rule(x, alpha=1.0, in_place=False):
@@ -167,14 +192,20 @@ class _AsElu:
     def __getitem__(self, i):
         return self._c[i]
 
+    @property
+    def out(self):
+        return self._c.out
+
 
 defop("elu", _elu, _float_only("elu_cpu"), _elu_vjp,
-      node=_named("EluBackward0", "EluBackward1"), save=(0,))
+      node=_named("EluBackward0", "EluBackward1"), save=(0,), save_out=True,
+      save_for=_result_in_place())
 defop("elu_backward", _elu_backward, _gradient_rule, _elu_backward_vjp,
       node="EluBackwardBackward0", save=(0, 1))
 defop("celu", lambda x, alpha=1.0, in_place=False: _elu(x, alpha, 1.0, 1.0 / alpha),
       elementwise(_celu_rule), lambda c, g: _elu_vjp(_AsElu(c), g),
-      node=_named("CeluBackward0", "CeluBackward1"), save=(0,))
+      node=_named("CeluBackward0", "CeluBackward1"), save=(0,), save_out=True,
+      save_for=_result_in_place())
 
 
 # ---- softplus -------------------------------------------------------------------------------

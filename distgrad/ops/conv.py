@@ -529,7 +529,7 @@ def _max_pool_vjp(c, g, _):
     adaptive = "output_size" in c.attrs
     n = len(c.attrs["output_size"] if adaptive else c.attrs["kernel"])
     name = f"adaptive_max_pool{n}d_backward" if adaptive else f"max_pool{n}d_with_indices_backward"
-    return call(name, g, c[0], c.outs[1], n=n)
+    return call(name, g, c[0], c.outs[0], n=n)  # (the indices, the one output saved)
 
 
 def _max_pool_backward(g, x, idx, n):
@@ -565,7 +565,7 @@ def _max_pool_rule(x, kernel, stride, padding, dilation=None, ceil_mode=False):
 for _n in (2, 3):
     defop(f"max_pool{_n}d_with_indices", _max_pool, _max_pool_rule, _max_pool_vjp,
           node=f"MaxPool{_n}DWithIndicesBackward0", n_out=2, nondiff_outputs=(1,),
-          save=(0,), save_out=True, sharding="batch", layout_rule=layout.in_suggested_format)
+          save=(0,), save_out=(1,), sharding="batch", layout_rule=layout.in_suggested_format)
     # (the gradient's layout as torch's kernels give it: see layout.in_input_format)
     for _name, _node, _layout in (
             (f"max_pool{_n}d_with_indices_backward", f"MaxPool{_n}DWithIndices",
@@ -727,7 +727,7 @@ def _adaptive_max_pool_rule(x, output_size):
 for _n in (2, 3):
     defop(f"adaptive_max_pool{_n}d", _adaptive_max_pool, _adaptive_max_pool_rule, _max_pool_vjp,
           node=f"AdaptiveMaxPool{_n}DBackward0", n_out=2, nondiff_outputs=(1,), save=(0,),
-          save_out=True, sharding="batch", layout_rule=layout.in_suggested_2d_format)
+          save_out=(1,), sharding="batch", layout_rule=layout.in_suggested_2d_format)
 
 
 def _avg_divisor(shape, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override,

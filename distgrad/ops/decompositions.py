@@ -176,7 +176,7 @@ def _slogdet_vjp(c, g_sign, g_logabsdet):
 
 
 defop("linalg_slogdet", lambda a: np.linalg.slogdet(a), _slogdet_rule, _slogdet_vjp,
-      node="LinalgSlogdetBackward0", save=(0,), n_out=2)
+      node="LinalgSlogdetBackward0", save=(0,), save_out=(0,), n_out=2)
 
 
 # ---- inv, solve -------------------------------------------------------------------------------
@@ -206,7 +206,7 @@ def _inv_vjp(c, g, _info=None):
 
 
 defop("linalg_inv_ex", _inv_ex, _inv_ex_rule, _inv_vjp, node="LinalgInvExBackward0",
-      save_out=True, n_out=2, nondiff_outputs=(1,))
+      save_out=(0,), n_out=2, nondiff_outputs=(1,))
 
 
 def vector_case(a_shape, b_shape) -> bool:
@@ -357,7 +357,7 @@ def _triangular_solve_vjp(c, g_x, g_m):
 
 
 defop("triangular_solve", _triangular_solve, _triangular_solve_rule, _triangular_solve_vjp,
-      node="TriangularSolveBackward0", save=(1,), save_out=True, n_out=2)
+      node="TriangularSolveBackward0", save=(0, 1), save_out=(0,), n_out=2)
 
 
 # ---- cholesky ---------------------------------------------------------------------------------
@@ -408,7 +408,7 @@ def _cholesky_vjp(c, g, _info=None):
 
 defop("linalg_cholesky_ex", lambda a, upper=False, check_errors=False: _cholesky(a, upper, check_errors),
       _cholesky_rule("linalg.cholesky", True), _cholesky_vjp, node="LinalgCholeskyExBackward0",
-      save_out=True, n_out=2, nondiff_outputs=(1,))
+      save_out=(0,), n_out=2, nondiff_outputs=(1,))
 defop("cholesky", lambda a, upper=False: _cholesky(a, upper, True, "cholesky")[0],
       _cholesky_rule("cholesky", False), _cholesky_vjp, node="CholeskyBackward0", save_out=True)
 
@@ -442,7 +442,7 @@ def _cholesky_solve_vjp(c, g):
 
 
 defop("cholesky_solve", _cholesky_solve, _cholesky_solve_rule, _cholesky_solve_vjp,
-      node="CholeskySolveBackward0", save=(1,), save_out=True)
+      node="CholeskySolveBackward0", save=(0, 1), save_out=True)
 
 
 def _cholesky_inverse(low, upper=False):
@@ -522,9 +522,9 @@ def _qr_vjp(c, gq, gr):
                            "nrows > ncols.")
     if m >= n:
         return _qr_square_vjp(q, r, gq, gr)
-    # A = Q [R1 R2] with A's first m columns X = Q R1 and the rest Y = Q R2 (R2 = Qᴴ Y)
-    a = c[0]
-    y = a.narrow(-1, m, n - m)
+    # A = Q [R1 R2] with A's first m columns X = Q R1 and the rest Y = Q R2 (R2 = Qᴴ Y); as
+    # torch, Y from Q and R, the node's only saved tensors
+    y = q.matmul(r.narrow(-1, m, n - m))
     gq_all = gq
     gy = None
     if gr is not None:
@@ -541,7 +541,7 @@ def _qr_vjp(c, gq, gr):
     return call("cat", gx, gy, dim=-1)
 
 
-defop("linalg_qr", _qr, _qr_rule, _qr_vjp, node="LinalgQrBackward0", save=(0,), save_out=True,
+defop("linalg_qr", _qr, _qr_rule, _qr_vjp, node="LinalgQrBackward0", save_out=True,
       n_out=2)
 
 
@@ -638,7 +638,8 @@ def _householder_vjp(c, g):
 
 
 defop("linalg_householder_product", _householder_product, _householder_rule, _householder_vjp,
-      node="LinalgHouseholderProductBackward0", save=(0, 1), params=("input", "tau"))
+      node="LinalgHouseholderProductBackward0", save=(0, 1), save_out=True,
+      params=("input", "tau"))
 
 
 # ---- svd, eigh ----------------------------------------------------------------------------------
@@ -914,7 +915,7 @@ def _add(a, b):
 
 
 defop("linalg_lstsq", _lstsq, _lstsq_rule, _lstsq_vjp, node="LinalgLstsqBackward0",
-      save=(0, 1), save_out=True, n_out=4, nondiff_outputs=(2, 3))
+      save=(0, 1), save_out=(0,), n_out=4, nondiff_outputs=(2, 3))
 
 
 # ---- lu_factor, lu, lu_solve ---------------------------------------------------------------------

@@ -24,14 +24,13 @@ def _grid(x, scale, zero_point):
 
 
 def _fake_quantized(x, scale, zero_point, quant_min, quant_max):
-    q = np.clip(_grid(x, scale, zero_point), quant_min, quant_max)
+    """The values, and the mask of those whose grid integer fell inside the range (torch's
+    cachemask kernels: the node saves the mask, not the input)."""
+    grid = _grid(x, scale, zero_point)
+    q = np.clip(grid, quant_min, quant_max)
     back = (q - np.asarray(zero_point).astype(x.dtype)).astype(np.float32)
-    return (back * np.asarray(scale, np.float32)).astype(x.dtype)
-
-
-def _inside(x, scale, zero_point, quant_min, quant_max):
-    q = _grid(x, scale, zero_point)
-    return (q >= quant_min) & (q <= quant_max)
+    return (back * np.asarray(scale, np.float32)).astype(x.dtype), \
+        (grid >= quant_min) & (grid <= quant_max)
 
 
 def _per_channel(x, scale, zero_point, axis):
@@ -42,21 +41,19 @@ def _per_channel(x, scale, zero_point, axis):
 
 
 @elementwise
-def _float_input_rule(x, **_):
+def _float_input_rule(x, *_, **__):
+    """The values' meta and the mask's."""
     if not x.dtype.is_floating_point:
         raise not_implemented("fake_quantize_tensor_cachemask_kernel_type_handling", x.dtype)
-    return same(x)
+    return same(x), Meta(tuple(x.shape), dtypes.bool_)
 
 
 def _per_tensor_forward(x, scale, zero_point, quant_min, quant_max, tensor_qparams=False):
     return _fake_quantized(x, scale, zero_point, quant_min, quant_max)
 
 
-def _per_tensor_vjp(c, g):
-    a = c.attrs
-    inside = call("fake_quantize_inside", c[0], scale=a["scale"], zero_point=a["zero_point"],
-                  quant_min=a["quant_min"], quant_max=a["quant_max"])
-    return g * inside  # (torch's backward: the gradient times the mask, a mul)
+def _masked_vjp(c, g, _mask_grad=None):
+    return g * c.outs[0]  # (torch's backward: the gradient times the saved mask, a mul)
 
 
 def _per_channel_forward(x, scale, zero_point, axis, quant_min, quant_max):
@@ -64,20 +61,6 @@ def _per_channel_forward(x, scale, zero_point, axis, quant_min, quant_max):
     return _fake_quantized(x, s, z, quant_min, quant_max)
 
 
-def _per_channel_rule(x, scale, zero_point, **_):
-    return _float_input_rule(x)
-
-
-def _per_channel_vjp(c, g):
-    a = c.attrs
-    inside = call("fake_quantize_channel_inside", c[0], c[1], c[2], axis=a["axis"],
-                  quant_min=a["quant_min"], quant_max=a["quant_max"])
-    return g * inside, None, None
-
-
-def _channel_inside(x, scale, zero_point, axis, quant_min, quant_max):
-    s, z = _per_channel(x, scale, zero_point, axis)
-    return _inside(x, s, z, quant_min, quant_max)
 
 
 def _per_tensor_name(inputs, attrs) -> str:
@@ -85,18 +68,11 @@ def _per_tensor_name(inputs, attrs) -> str:
             if attrs.get("tensor_qparams") else "FakeQuantizePerTensorAffineCachemaskBackward0")
 
 
-def _mask_rule(x, *_, **__):
-    return Meta(tuple(x.shape), dtypes.bool_)
-
-
-defop("fake_quantize_per_tensor", _per_tensor_forward, _float_input_rule, _per_tensor_vjp,
-      node=_per_tensor_name, save=(0,))
-defop("fake_quantize_inside", _inside, elementwise(_mask_rule), differentiable=())
-defop("fake_quantize_per_channel", _per_channel_forward, _per_channel_rule, _per_channel_vjp,
-      node="FakeQuantizePerChannelAffineCachemaskBackward0", save=(0, 1, 2),
-      differentiable=(0,), elementwise=False)
-defop("fake_quantize_channel_inside", _channel_inside, _mask_rule, differentiable=(),
-      elementwise=False)
+defop("fake_quantize_per_tensor", _per_tensor_forward, _float_input_rule, _masked_vjp,
+      node=_per_tensor_name, n_out=2, nondiff_outputs=(1,), save_out=(1,))
+defop("fake_quantize_per_channel", _per_channel_forward, _float_input_rule,
+      _masked_vjp, node="FakeQuantizePerChannelAffineCachemaskBackward0", n_out=2,
+      nondiff_outputs=(1,), save_out=(1,), differentiable=(0,), elementwise=False)
 
 
 def _check_range(quant_min: int, quant_max: int) -> None:
@@ -121,7 +97,7 @@ def fake_quantize_per_tensor_affine(input, scale, zero_point, quant_min: int,
     _check_zero_point(zero_point, quant_min, quant_max)
     return call("fake_quantize_per_tensor", input, scale=float(np.float32(scale)),
                 zero_point=int(zero_point), quant_min=int(quant_min),
-                quant_max=int(quant_max), tensor_qparams=tensor_qparams)
+                quant_max=int(quant_max), tensor_qparams=tensor_qparams)[0]
 
 
 def fake_quantize_per_channel_affine(input, scale, zero_point, axis: int, quant_min: int,
@@ -141,7 +117,7 @@ def fake_quantize_per_channel_affine(input, scale, zero_point, axis: int, quant_
     if bool(((zero_point < quant_min) | (zero_point > quant_max)).any()):
         raise RuntimeError("`zero_point` must be between `quant_min` and `quant_max`.")
     return call("fake_quantize_per_channel", input, scale, zero_point, axis=axis,
-                quant_min=int(quant_min), quant_max=int(quant_max))
+                quant_min=int(quant_min), quant_max=int(quant_max))[0]
 
 
 FUNCTIONS = {"fake_quantize_per_tensor_affine": fake_quantize_per_tensor_affine,

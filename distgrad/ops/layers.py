@@ -18,7 +18,7 @@ from . import layout, rounding
 from .math import _erf, _not_implemented
 from .rules import (float_dtype, require_castable, require_float, require_scalar_type, same,
                     scalar_types_error, unbroadcast, zeros_grad)
-from .table import Meta, defop, elementwise
+from .table import ALWAYS, Meta, defop, elementwise
 
 
 def _dims(shape) -> str:
@@ -121,13 +121,13 @@ def _bag_max(rows, bag_of, n_bags: int):
 
 def _embedding_bag_vjp(c, g, _):
     """torch's two backward kernels, whose own derivatives torch does not have."""
-    weight, psw, ids, bag_of, keep = c[0], c[1], c[2], c[3], c[4]
+    psw, ids, bag_of, keep = c[1], c[2], c[3], c[4]
     gw = gpsw = None
     if c.needs[0]:
-        gw = call("embedding_bag_backward", g, psw, ids, bag_of, keep, c.outs[1],
+        gw = call("embedding_bag_backward", g, psw, ids, bag_of, keep, c.outs[0],
                   num_weights=c.shapes[0][0], mode=c.attrs["mode"])
     if psw is not None and c.needs[1]:
-        gpsw = call("embedding_bag_per_sample_weights_backward", g, weight, ids, bag_of, keep,
+        gpsw = call("embedding_bag_per_sample_weights_backward", g, c[0], ids, bag_of, keep,
                     n=c.shapes[1][0])
     return gw, gpsw
 
@@ -162,7 +162,8 @@ def _refuse_embedding_bag_double_backward(c, g):
 
 
 defop("embedding_bag", _embedding_bag, _embedding_bag_rule, _embedding_bag_vjp,
-      node="EmbeddingBagBackward0", save=(0, 1, 2, 3, 4), save_out=True, n_out=2,
+      node="EmbeddingBagBackward0", save=(0, 1, 2, 3, 4), save_out=(1,), n_out=2,
+      save_for={ALWAYS: (1, 2, 3, 4, "out"), 1: (0,)},
       differentiable=(0, 1), nondiff_outputs=(1,))
 defop("embedding_bag_backward", _embedding_bag_backward,
       lambda g, psw, ids, bag_of, keep, picked, num_weights, mode: Meta(

@@ -188,7 +188,8 @@ def _mv_rule(a, v):
 defop("mv", np.matmul, _mv_rule,
       lambda c, g: (g.unsqueeze(1) * c[1].unsqueeze(0) if c.needs[0] else None,
                     c[0].t().mv(g) if c.needs[1] else None),
-      node="MvBackward0", save=(0, 1), api=("mv",), params=("input", "vec"))
+      node="MvBackward0", save=(0, 1), save_for={0: (1,), 1: (0,)}, api=("mv",),
+      params=("input", "vec"))
 
 
 def _dot_rule(a, b):
@@ -205,7 +206,8 @@ def _dot_rule(a, b):
 
 defop("dot", lambda a, b: np.dot(a, b), _dot_rule,
       lambda c, g: (g * c[1] if c.needs[0] else None, g * c[0] if c.needs[1] else None),
-      node="DotBackward0", save=(0, 1), api=("dot",), params=("input", "other"))
+      node="DotBackward0", save=(0, 1), save_for={0: (1,), 1: (0,)}, api=("dot",),
+      params=("input", "other"))
 
 
 def _bmm_rule(a, b):

@@ -7,7 +7,7 @@ from . import layout, rounding, vector_sum
 from .rules import (binary, binary_float, broadcast_shapes, cast_to, common_dtype, compare,
                     in_common_dtype, integral_scalar, not_implemented, number_as,
                     require_scalar_type, same, same_float, shape_of, unbroadcast, zeros_grad)
-from .table import OPS, Meta, defop, elementwise, half_as_float, low_alpha, low_common
+from .table import ALWAYS, OPS, Meta, defop, elementwise, half_as_float, low_alpha, low_common
 from .. import dtypes
 from ..autograd.record import call
 
@@ -315,8 +315,6 @@ def _int_power(a, b):
 def _pow_vjp(c, g):
     """torch's pow_backward_self / pow_backward_exponent, formula for formula."""
     base, exp = c[0], c[1]
-    if not _is_num(exp):
-        c.out  # noqa: B018  (PowBackward1 and 2 save the result and unpack it, whatever is needed)
     gb = ge = None
     if c.needs[0]:
         if _is_num(exp):
@@ -356,7 +354,13 @@ def _pow_in_steps(forward):
     return run
 
 
-defop("pow", _pow_in_steps(in_common_dtype(_pow_forward)), _pow_rule, _pow_vjp, save=(0, 1), save_out=True,
+def _pow_saves(inputs, attrs) -> dict:
+    """PowBackward0 (a number exponent) saves no result; PowBackward1 and 2 do."""
+    return {ALWAYS: (0, 1) if _is_num(inputs[1]) else (0, 1, "out")}
+
+
+defop("pow", _pow_in_steps(in_common_dtype(_pow_forward)), _pow_rule, _pow_vjp, save=(0, 1),
+      save_out=True, save_for=_pow_saves,
       node=lambda inputs, attrs: ("PowBackward2" if _is_num(inputs[0])
                                   else "PowBackward0" if _is_num(inputs[1]) else "PowBackward1"),
       number_edges=False, number_operands=False, api=("pow",), params=("input", "exponent"),
@@ -396,7 +400,7 @@ def _remainder(a, b):
 
 
 defop("remainder", _integer_division(_remainder), _no_bool("remainder_cpu"),
-      _remainder_vjp, save=(0, 1),
+      _remainder_vjp, save=(0, 1), save_for={1: (0, 1)},
       node=lambda inputs, attrs: ("torch::autograd::NotImplemented" if _is_num(inputs[0])
                                   else "RemainderBackward0" if _is_num(inputs[1])
                                   else "RemainderBackward1"),
@@ -969,6 +973,7 @@ def _lerp_vjp(c, g):
 
 
 defop("lerp", _lerp_forward, _lerp_rule, _lerp_vjp, save=(0, 1, 2),
+      save_for={ALWAYS: (2,), 2: (0, 1)},
       node=lambda inputs, attrs: "LerpBackward1" if len(inputs) > 2 else "LerpBackward0",
       api=("lerp",), inplace="lerp_")
 
@@ -1025,10 +1030,12 @@ def _addcmul_forward(x, t1, t2, value=1):
 
 
 defop("addcmul", in_common_dtype(_addcmul_forward),
-      _addcmul_rule, _addcmul_vjp, node="AddcmulBackward0", save=(1, 2), api=("addcmul",),
+      _addcmul_rule, _addcmul_vjp, node="AddcmulBackward0", save=(1, 2),
+      save_for={1: (2,), 2: (1,)}, api=("addcmul",),
       inplace="addcmul_")
 defop("addcdiv", in_common_dtype(lambda x, t1, t2, value=1: x + value * t1 / t2),
-      _addcdiv_rule, _addcdiv_vjp, node="AddcdivBackward0", save=(1, 2), api=("addcdiv",),
+      _addcdiv_rule, _addcdiv_vjp, node="AddcdivBackward0", save=(1, 2),
+      save_for={ALWAYS: (2,), 2: (1,)}, api=("addcdiv",),
       inplace="addcdiv_")
 
 
@@ -1069,7 +1076,7 @@ defop("cross", _cross_forward, _cross_rule,
                     if c.needs[0] else None,
                     unbroadcast(call("cross", g, c[0], dim=c.attrs["dim"]), c.shapes[1])
                     if c.needs[1] else None),
-      node="LinalgCrossBackward0", save=(0, 1))
+      node="LinalgCrossBackward0", save=(0, 1), save_for={0: (1,), 1: (0,)})
 
 
 # ---- filling with random values in place (normal_, uniform_, random_) ------------------------

@@ -24,7 +24,7 @@ from .pointwise import _grads
 from .rules import (binary, binary_float, float_dtype, in_common_dtype, not_implemented,
                     refuse_low_grad, require_tensor, same, same_float, warn_resized,
                     zeros_grad)
-from .table import Meta, defop, elementwise
+from .table import ALWAYS, Meta, defop, elementwise
 
 __all__ = ["fmax", "fmin", "logit", "heaviside", "float_power", "hardshrink", "softshrink",
            "tanhshrink", "nan_to_num", "nan_to_num_", "positive", "polygamma", "mvlgamma",
@@ -145,9 +145,9 @@ defop("deg2rad", float_forward(lambda x: x * np.asarray(1 / _DEGREES, x.dtype)),
 # angle of a real number: π below zero, else 0 (nan stays nan); integers give floats
 defop("angle", float_forward(lambda x: np.where(np.isnan(x), x, np.where(x < 0, np.pi, 0))
                              .astype(x.dtype)),
-      same_float, _zero_vjp, node="AngleBackward0", api=("angle",))
-defop("sgn", sign_forward, same, _zero_vjp,
-      node="SgnBackward0", api=("sgn",), inplace="sgn_")
+      same_float, _zero_vjp, node="AngleBackward0", save=(0,), api=("angle",))
+defop("sgn", sign_forward, same, _zero_vjp,  # (its node saves self and the result, as torch's)
+      node="SgnBackward0", save=(0,), save_out=True, api=("sgn",), inplace="sgn_")
 defop("signbit", np.signbit, lambda x: Meta(x.shape, dtypes.bool_), elementwise=True,
       api=("signbit",))
 
@@ -167,14 +167,13 @@ heaviside, _heaviside_method = _tensors_only("heaviside", "values")
 
 
 def _copysign_vjp(c, g):
-    ratio = (c.out / c[0]).masked_fill(c[0] == 0, 0.0)
-    return (g * ratio if c.needs[0] else None,
+    return (g * (c.out / c[0]).masked_fill(c[0] == 0, 0.0) if c.needs[0] else None,
             zeros_grad(c.shapes[1], c.dtypes[1], g.device_str)
             if len(c.shapes) > 1 and c.needs[1] else None)
 
 
 defop("copysign", float_forward(np.copysign), binary_float, _copysign_vjp, save=(0,),
-      save_out=True, number_edges=False,
+      save_out=True, save_for={ALWAYS: ("out",), 0: (0,)}, number_edges=False,
       node=lambda inputs, attrs: "CopysignBackward1" if _is_num(inputs[1]) else "CopysignBackward0",
       api=("copysign",), inplace="copysign_")
 
@@ -383,12 +382,11 @@ def _ldexp_rule(x, e, power=None):
 def _ldexp_vjp(c, g):
     """torch's derivatives.yaml, its int pow included: with an integer exponent 2 ** other
     is an integer, 0 where other < 0 (so is self's gradient there)."""
-    other, out = c[1], c.out  # (LdexpBackward0 unpacks both, whichever gradient is asked)
-    return _grads(c, lambda: g * call("pow", 2, other), lambda: g * out * _LN2)
+    return _grads(c, lambda: g * call("pow", 2, c[1]), lambda: g * c.out * _LN2)
 
 
 defop("ldexp", _ldexp_forward, _ldexp_rule, _ldexp_vjp, node="LdexpBackward0", save=(1,),
-      save_out=True)
+      save_out=True, save_for={ALWAYS: ("out",), 0: (1,)})
 
 
 def ldexp(input, other):

@@ -85,7 +85,7 @@ for _name, _nan in (("median", False), ("nanmedian", True)):
     defop(_name, _median_all(_nan), _median_all_rule, _evenly_distribute,
           node=f"{_node}Backward0", save=(0,), save_out=True)
     defop(f"{_name}_dim", _median_dim(_nan), _median_dim_rule, _dim_extremum_vjp,
-          node=f"{_node}Backward1", save_out=True, n_out=2, nondiff_outputs=(1,))
+          node=f"{_node}Backward1", save_out=(1,), n_out=2, nondiff_outputs=(1,))
 
 
 def median(input, dim=None, keepdim=False):
@@ -136,7 +136,7 @@ def _mode(x, dim=-1, keepdim=False):
 
 
 defop("mode", _mode, dim_extremum_rule("mode"), _dim_extremum_vjp, node="ModeBackward0",
-      save_out=True, n_out=2, nondiff_outputs=(1,))
+      save_out=(1,), n_out=2, nondiff_outputs=(1,))
 
 
 def mode(input, dim=-1, keepdim=False):
@@ -216,7 +216,7 @@ def _kthvalue_rule(x, k, dim=-1, keepdim=False):
 
 
 defop("kthvalue", _kthvalue, _kthvalue_rule, _dim_extremum_vjp, node="KthvalueBackward0",
-      save_out=True, n_out=2, nondiff_outputs=(1,))
+      save_out=(1,), n_out=2, nondiff_outputs=(1,))
 
 
 def kthvalue(input, k, dim=-1, keepdim=False):
@@ -256,20 +256,19 @@ def _cum_rule(name):
 
 def _cummaxmin_vjp(c, g, _indices_grad=None):
     """torch's cummaxmin_backward: zeros with the gradient added at each index."""
-    c[0]  # noqa: B018  (unpacked, so its version is checked, as torch unpacks `self`)
     shape = c.shapes[0]
     if not shape:
         return g
     zeros = call("full", shape=list(shape), value=0.0, dtype=g.dtype.name, _device=g.device_str)
-    return zeros.scatter_add(wrap_dim(c.attrs["dim"], len(shape)), c.outs[1], g)
+    return zeros.scatter_add(wrap_dim(c.attrs["dim"], len(shape)), c.outs[0], g)  # (indices)
 
 
 # (the input is saved, as torch's cummaxmin_backward(grad, self, indices, dim) saves and
 # reads it: an in-place write to it before backward is an error there)
 defop("cummax", _cumulative_extremum(np.greater_equal), _cum_rule("cummax"), _cummaxmin_vjp,
-      node="CummaxBackward0", save=(0,), save_out=True, n_out=2, nondiff_outputs=(1,))
+      node="CummaxBackward0", save=(0,), save_out=(1,), n_out=2, nondiff_outputs=(1,))
 defop("cummin", _cumulative_extremum(np.less_equal), _cum_rule("cummin"), _cummaxmin_vjp,
-      node="CumminBackward0", save=(0,), save_out=True, n_out=2, nondiff_outputs=(1,))
+      node="CumminBackward0", save=(0,), save_out=(1,), n_out=2, nondiff_outputs=(1,))
 
 
 def cummax(input, dim):

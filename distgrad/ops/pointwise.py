@@ -16,7 +16,7 @@ from .api import _in_place
 from .math import _is_num, float_forward
 from .rules import (binary, binary_float, in_common_dtype, not_implemented, require_float,
                     require_tensor, same, same_float, unbroadcast, zeros_grad)
-from .table import defop, elementwise
+from .table import ALWAYS, defop, elementwise
 
 
 def _grads(c, ga, gb):
@@ -60,7 +60,8 @@ defop("atan2", float_forward(np.arctan2), binary_float, _atan2_vjp, node="Atan2B
       save=(0, 1), api=("atan2", "arctan2"), inplace="atan2_")
 defop("hypot", np.hypot, _float_kernel("hypot_cpu"),
       lambda c, g: _grads(c, lambda: g * c[0] / c.out, lambda: g * c[1] / c.out),
-      node="HypotBackward0", save=(0, 1), save_out=True, api=("hypot",), inplace="hypot_")
+      node="HypotBackward0", save=(0, 1), save_out=True,
+      save_for={ALWAYS: ("out",), 0: (0,), 1: (1,)}, api=("hypot",), inplace="hypot_")
 defop("logaddexp", np.logaddexp, _float_kernel("logaddexp_cpu"),
       lambda c, g: _grads(c, lambda: g / ((c[1] - c[0]).exp() + 1),
                           lambda: g / ((c[0] - c[1]).exp() + 1)),
@@ -74,7 +75,8 @@ defop("nextafter", in_common_dtype(np.nextafter), _float_kernel("nextafter_cpu")
       lambda c, g: (unbroadcast(call("where", c[0] != c[1], g, 0.0), c.shapes[0])
                     if c.needs[0] else None,
                     zeros_grad(c.shapes[1], c.dtypes[1], g.device_str) if c.needs[1] else None),
-      node="NextafterBackward0", save=(0, 1), api=("nextafter",), inplace="nextafter_")
+      node="NextafterBackward0", save=(0, 1), save_for={0: (0, 1)}, api=("nextafter",),
+      inplace="nextafter_")
 
 
 def _of_tensors(name: str):
@@ -137,7 +139,7 @@ def _fmod_vjp(c, g):
 
 
 # A number divisor is torch's Scalar overload (FmodBackward0): no edge for it.
-defop("fmod", in_common_dtype(_fmod), _fmod_rule, _fmod_vjp, save=(0, 1),
+defop("fmod", in_common_dtype(_fmod), _fmod_rule, _fmod_vjp, save=(0, 1), save_for={1: (0, 1)},
       node=lambda inputs, attrs: "FmodBackward0" if _is_num(inputs[1]) else "FmodBackward1",
       number_edges=False, api=("fmod",), inplace="fmod_")
 defop("frac", lambda x: x - np.trunc(x), _float_unary("frac_cpu"), lambda c, g: g,

@@ -133,7 +133,8 @@ def _vdot_rule(a, b):
 
 defop("vdot", lambda a, b: np.asarray(np.dot(a, b)), _vdot_rule,
       lambda c, g: (g * c[1] if c.needs[0] else None, g * c[0] if c.needs[1] else None),
-      node="VdotBackward0", save=(0, 1), api=("vdot",), params=("input", "other"))
+      node="VdotBackward0", save=(0, 1), save_for={0: (1,), 1: (0,)}, api=("vdot",),
+      params=("input", "other"))
 
 
 def kron(input, other):
@@ -373,7 +374,7 @@ def _addmv_vjp(c, g):
 
 
 defop("addmv", lambda x, m, v, beta=1, alpha=1: _plus(beta, x, alpha, m @ v), _addmv_rule,
-      _addmv_vjp, node="AddmvBackward0", save=(1, 2))
+      _addmv_vjp, node="AddmvBackward0", save=(1, 2), save_for={1: (2,), 2: (1,)})
 
 
 def _addr_rule(x, v1, v2, beta=1, alpha=1):
@@ -396,7 +397,7 @@ def _addr_vjp(c, g):
 
 
 defop("addr", lambda x, a, b, beta=1, alpha=1: _plus(beta, x, alpha, np.outer(a, b)), _addr_rule,
-      _addr_vjp, node="AddrBackward0", save=(1, 2))
+      _addr_vjp, node="AddrBackward0", save=(1, 2), save_for={1: (2,), 2: (1,)})
 
 
 def bmm_shapes(name, b1, b2):
@@ -438,7 +439,8 @@ def _baddbmm_vjp(c, g):
 
 
 defop("baddbmm", lambda x, a, b, beta=1, alpha=1: _plus(beta, x, alpha, np.matmul(a, b)),
-      _baddbmm_rule, _baddbmm_vjp, node="BaddbmmBackward0", save=(1, 2))
+      _baddbmm_rule, _baddbmm_vjp, node="BaddbmmBackward0", save=(1, 2),
+      save_for={1: (2,), 2: (1,)})
 
 
 def _addbmm_rule(x, b1, b2, beta=1, alpha=1):
@@ -449,16 +451,16 @@ def _addbmm_rule(x, b1, b2, beta=1, alpha=1):
 
 
 def _addbmm_vjp(c, g):
-    alpha, b1, b2 = c.attrs.get("alpha", 1), c[1], c[2]
-    spread = g.unsqueeze(0).expand(b1.shape[0], b1.shape[1], b2.shape[2])
+    alpha, (batches, rows, _), columns = c.attrs.get("alpha", 1), c.shapes[1], c.shapes[2][2]
+    spread = g.unsqueeze(0).expand(batches, rows, columns)
     return (unbroadcast(_scaled(g, c.attrs.get("beta", 1)), c.shapes[0]) if c.needs[0] else None,
-            _scaled(spread.bmm(b2.transpose(1, 2)), alpha) if c.needs[1] else None,
-            _scaled(b1.transpose(1, 2).bmm(spread), alpha) if c.needs[2] else None)
+            _scaled(spread.bmm(c[2].transpose(1, 2)), alpha) if c.needs[1] else None,
+            _scaled(c[1].transpose(1, 2).bmm(spread), alpha) if c.needs[2] else None)
 
 
 defop("addbmm", lambda x, a, b, beta=1, alpha=1:
       _plus(beta, x, alpha, np.matmul(a, b).sum(axis=0)), _addbmm_rule, _addbmm_vjp,
-      node="AddbmmBackward0", save=(1, 2))
+      node="AddbmmBackward0", save=(1, 2), save_for={1: (2,), 2: (1,)})
 
 
 def _scales(beta, alpha) -> dict:

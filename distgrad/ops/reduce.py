@@ -158,16 +158,16 @@ def _dim_extremum_vjp(c, g, _indices_grad=None):
     if not shape:
         return g
     dim = wrap_dim(c.attrs["dim"], len(shape))
-    idx = c.outs[1]
+    idx = c.outs[0]  # (the indices, the one output torch saves)
     if not c.attrs.get("keepdim", False):
         g, idx = g.unsqueeze(dim), idx.unsqueeze(dim)
     return call("scatter_dim", g, idx, dim=dim, size=list(shape))
 
 
 defop("max_dim", _dim_extremum_forward(np.argmax), dim_extremum_rule("max"),
-      _dim_extremum_vjp, node="MaxBackward0", save_out=True, n_out=2, nondiff_outputs=(1,))
+      _dim_extremum_vjp, node="MaxBackward0", save_out=(1,), n_out=2, nondiff_outputs=(1,))
 defop("min_dim", _dim_extremum_forward(np.argmin), dim_extremum_rule("min"),
-      _dim_extremum_vjp, node="MinBackward0", save_out=True, n_out=2, nondiff_outputs=(1,))
+      _dim_extremum_vjp, node="MinBackward0", save_out=(1,), n_out=2, nondiff_outputs=(1,))
 
 
 def _argext_rule(name):
@@ -673,7 +673,6 @@ def _var_mean_forward(std):
 def _var_mean_vjp(std):
     """torch's var_std_mean_backward: the var (or std) gradient plus the mean's."""
     def vjp(c, g_var, g_mean=None):
-        c[0]  # noqa: B018  (torch saves and unpacks self, whichever outputs have gradients)
         out = None
         if g_var is not None:
             out = _std_vjp(c, g_var) if std else _var_backward(c, g_var)
@@ -689,9 +688,9 @@ def _var_mean_vjp(std):
 
 
 defop("var_mean", _var_mean_forward(False), _var_mean_rule("var_mean"), _var_mean_vjp(False),
-      node="VarMeanBackward0", save=(0,), save_out=True, n_out=2)
+      node="VarMeanBackward0", save=(0,), n_out=2)
 defop("std_mean", _var_mean_forward(True), _var_mean_rule("std_mean"), _var_mean_vjp(True),
-      node="StdMeanBackward0", save=(0,), save_out=True, n_out=2)
+      node="StdMeanBackward0", save=(0,), save_out=(0,), n_out=2)
 
 
 # ---- sort, topk: values and int64 indices; the gradient scatters back by index ----------------
@@ -759,13 +758,13 @@ def _scatter_back_vjp(c, g, _indices_grad=None):
     if not shape:
         return g
     dim = wrap_dim(c.attrs.get("dim", -1), len(shape))
-    return call("scatter_dim", g, c.outs[1], dim=dim, size=list(shape))
+    return call("scatter_dim", g, c.outs[0], dim=dim, size=list(shape))  # (the indices)
 
 
 # (torch's sort.stable, the overload that takes `stable`, is SortBackward1)
 defop("sort", _sort_forward, _sort_rule, _scatter_back_vjp,
       node=lambda inputs, attrs: "SortBackward1" if "stable" in attrs else "SortBackward0",
-      save_out=True, n_out=2, nondiff_outputs=(1,), layout_rule=layout.like_first)
+      save_out=(1,), n_out=2, nondiff_outputs=(1,), layout_rule=layout.like_first)
 
 
 def _topk_rule(x, k, dim=-1, largest=True, sorted=True):
@@ -809,4 +808,4 @@ def _topk_forward(x, k, dim=-1, largest=True, sorted=True):
 
 
 defop("topk", _topk_forward, _topk_rule, _scatter_back_vjp, node="TopkBackward0",
-      save_out=True, n_out=2, nondiff_outputs=(1,))
+      save_out=(1,), n_out=2, nondiff_outputs=(1,))

@@ -142,7 +142,12 @@ def _resample_vjp(c, g):
     return call("resample_backward", g, maps=c.attrs["maps"], node=c.attrs["node"])
 
 
-defop("resample", _resample, _resample_rule, _resample_vjp, save=(0,),
+def _resample_saves(inputs, attrs):
+    """Padding's node saves self; upsampling's nothing (its sizes only)."""
+    return None if attrs["node"].startswith(("Reflection", "Replication")) else {}
+
+
+defop("resample", _resample, _resample_rule, _resample_vjp, save=(0,), save_for=_resample_saves,
       node=lambda inputs, attrs: attrs["node"], sharding="batch",
       layout_rule=layout.in_suggested_format)
 # The upsampling backward kernels that allocate the input's gradient in the suggested

@@ -59,6 +59,7 @@ class Meta:
 
 
 NodeName = Union[str, Callable[[Sequence[Any], dict], str]]
+ALWAYS = "always"  # the save_for key of what is saved whichever inputs need a gradient
 
 
 @dataclass
@@ -82,8 +83,11 @@ class OpDef:
     n_out: int = 1
     # {input position: the saved positions ("out": the result) its gradient reads}: then a
     # tensor is saved only if an input that needs a gradient reads it, as torch saves
-    # (x * c with only x requiring grad keeps c alone). None: all of `save` always.
-    save_for: Optional[dict] = None
+    # (x * c with only x requiring grad keeps c alone); under the key ALWAYS, those torch
+    # saves whichever inputs need one. Or save_for(inputs, attrs) -> such a dict, where
+    # torch's overloads save differently. None: all of `save` always. What is saved is
+    # what torch saves: each is checked for in-place writes when the node runs.
+    save_for: Optional[Union[dict, Callable]] = None
     differentiable: tuple = None  # input positions that can receive a gradient (default: all)
     view: bool = False  # the result aliases input 0 (shares its version counter)
     strides: Optional[Callable] = None  # a view's layout from its parent's (ops/layout.py)
@@ -166,7 +170,7 @@ def defop(name: str, forward: Callable, shape: Callable, vjp: Optional[Callable]
           sharding: Optional[str] = None, api: tuple = (), params: Optional[tuple] = None,
           inplace: Optional[str] = None, into: Optional[Callable] = None,
           stack_rows: Optional[Callable] = None, layout_rule: Optional[Callable] = None,
-          save_for: Optional[dict] = None, number_operands: bool = True,
+          save_for: Optional[Union[dict, Callable]] = None, number_operands: bool = True,
           alias: bool = False, jvp: Optional[Callable] = None) -> OpDef:
     if name in OPS:
         raise ValueError(f"op {name!r} is defined twice")

@@ -15,15 +15,14 @@ def _channel_qparams(T, x, axis):
 
 case("fake_quantize_per_tensor",
      lambda T, x: T.fake_quantize_per_tensor_affine(x, 0.25, 3, -8, 7), F(3, 4),
-     covers=("fake_quantize_per_tensor", "fake_quantize_inside", "mul"), fd=False)
+     covers=("fake_quantize_per_tensor", "mul"), fd=False)
 case("fake_quantize_per_tensor_qparams",
      lambda T, x: T.fake_quantize_per_tensor_affine(x, T.tensor(0.3), T.tensor(-2, dtype=T.int32),
                                                     -16, 15),
-     Arg("f", (5,), -6.0, 6.0), covers=("fake_quantize_per_tensor", "fake_quantize_inside",
-                                         "mul"), fd=False)
+     Arg("f", (5,), -6.0, 6.0), covers=("fake_quantize_per_tensor", "mul"), fd=False)
 case("fake_quantize_per_channel",
      lambda T, x: T.fake_quantize_per_channel_affine(x, *_channel_qparams(T, x, 1), 1, -4, 3),
-     F(3, 4), covers=("fake_quantize_per_channel", "fake_quantize_channel_inside", "mul"),
+     F(3, 4), covers=("fake_quantize_per_channel", "mul"),
      fd=False)
 case("fake_quantize_per_channel_dim0",
      lambda T, x: T.fake_quantize_per_channel_affine(x, *_channel_qparams(T, x, 0), 0, -128, 127),

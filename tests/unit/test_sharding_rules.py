@@ -53,7 +53,7 @@ FALLS_BACK |= {"without_derivative"}  # (values read on the driver: unique's)
 FALLS_BACK |= {"trilinear"}  # (bilinear's: both its inputs batched, which "batch" cannot pair)
 FALLS_BACK |= {"pad_backward"}  # (its gradient and self, both batched, likewise)
 # Per-channel fake quantization: a scale per slice of its axis, which any dim may be.
-FALLS_BACK |= {"fake_quantize_per_channel", "fake_quantize_channel_inside"}
+FALLS_BACK |= {"fake_quantize_per_channel"}
 
 # Indexed reads and writes, block and pixel rearrangements and random draws: the index or
 # the block may name any place of the tensor, a draw's law any of its elements.
