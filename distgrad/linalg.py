@@ -16,6 +16,7 @@ from .ops.decompositions import check_matrix, pinv_tolerances
 from .ops.rules import wrap_dim
 from .ops.lapack import LinAlgError, _LinAlgError  # noqa: F401  (pickle finds it here)
 from .ops.linalg import check_chain
+from .ops.products import multiplied_in_order
 
 __all__ = ["LinAlgError", "vector_norm", "matrix_norm", "norm", "det", "slogdet", "inv", "inv_ex",
            "solve", "solve_ex", "solve_triangular", "cholesky", "cholesky_ex", "lu_factor", "lu_factor_ex", "lu", "lu_solve", "qr", "svd",
@@ -282,8 +283,8 @@ def matrix_exp(A):
 
 
 def multi_dot(tensors):
-    """The chain multiplied in the order of fewest scalar products (torch's dynamic
-    programme); a 1-D first or last operand is a row or column vector."""
+    """The chain multiplied in torch's order (ops/products.multiplied_in_order); a 1-D
+    first or last operand is a row or column vector."""
     tensors = list(tensors)
     check_chain(tensors)
     first, last = tensors[0].ndim == 1, tensors[-1].ndim == 1
@@ -292,25 +293,7 @@ def multi_dot(tensors):
         mats[0] = mats[0].unsqueeze(0)
     if last:
         mats[-1] = mats[-1].unsqueeze(-1)
-    dims = [m.shape[0] for m in mats] + [mats[-1].shape[1]]
-    k = len(mats)
-    cost = [[0] * k for _ in range(k)]
-    split = [[0] * k for _ in range(k)]
-    for length in range(1, k):
-        for i in range(k - length):
-            j = i + length
-            cost[i][j] = None
-            for s in range(i, j):
-                c = cost[i][s] + cost[s + 1][j] + dims[i] * dims[s + 1] * dims[j + 1]
-                if cost[i][j] is None or c < cost[i][j]:
-                    cost[i][j], split[i][j] = c, s
-
-    def chain(i, j):
-        if i == j:
-            return mats[i]
-        return call("mm", chain(i, split[i][j]), chain(split[i][j] + 1, j))
-
-    out = chain(0, k - 1)
+    out = multiplied_in_order(mats)
     shape = ([] if first else [out.shape[0]]) + ([] if last else [out.shape[1]])
     return out.view(*shape)
 

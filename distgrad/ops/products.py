@@ -494,8 +494,8 @@ _warned = False
 
 
 def chain_matmul(*matrices):
-    """The product of the matrices (deprecated in torch for linalg.multi_dot), in torch's order
-    for three (the cheaper side first), left to right for more."""
+    """The product of the matrices (deprecated in torch for linalg.multi_dot, which torch
+    runs for it: multiplied in its order)."""
     global _warned
     if not _warned:
         _warned = True
@@ -512,16 +512,40 @@ def chain_matmul(*matrices):
     if len(matrices) == 1:
         return matrices[0].clone()
     check_chain(matrices)  # torch's chain_matmul is a multi_dot
-    if len(matrices) == 3:
-        a, b, c = matrices
-        left = a.shape[0] * a.shape[1] * b.shape[1] + a.shape[0] * b.shape[1] * c.shape[1]
-        right = b.shape[0] * b.shape[1] * c.shape[1] + a.shape[0] * a.shape[1] * c.shape[1]
-        out = a.mm(b).mm(c) if left <= right else a.mm(b.mm(c))
-    else:
-        out = matrices[0]
-        for m in matrices[1:]:
-            out = out.mm(m)
+    out = multiplied_in_order(matrices)
     return out.view(matrices[0].shape[0], matrices[-1].shape[1])
+
+
+def multiplied_in_order(mats):
+    """The product of a chain of matrices in torch's multi_dot order: for three the cheaper
+    side first (the left on a tie), for more the order of fewest scalar products (its
+    dynamic programme, the first split of least cost)."""
+    if len(mats) == 2:
+        return call("mm", mats[0], mats[1])
+    dims = [m.shape[0] for m in mats] + [mats[-1].shape[1]]
+    if len(mats) == 3:
+        a, b, c, d = dims
+        if a * c * (b + d) > b * d * (a + c):
+            return call("mm", mats[0], call("mm", mats[1], mats[2]))
+        return call("mm", call("mm", mats[0], mats[1]), mats[2])
+    k = len(mats)
+    cost = [[0] * k for _ in range(k)]
+    split = [[0] * k for _ in range(k)]
+    for length in range(1, k):
+        for i in range(k - length):
+            j = i + length
+            cost[i][j] = None
+            for s in range(i, j):
+                c = cost[i][s] + cost[s + 1][j] + dims[i] * dims[s + 1] * dims[j + 1]
+                if cost[i][j] is None or c < cost[i][j]:
+                    cost[i][j], split[i][j] = c, s
+
+    def chain(i, j):
+        if i == j:
+            return mats[i]
+        return call("mm", chain(i, split[i][j]), chain(split[i][j] + 1, j))
+
+    return chain(0, k - 1)
 
 
 def in_place_forms(namespace: dict) -> dict:

@@ -4,6 +4,8 @@ singular matrices (zero at det = 0 first-order, the SVD formula in double backwa
 the result types' field names."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -159,3 +161,38 @@ def test_vander_matmul_and_tensorsolve_as_torch():
                 attempt(lambda: T.linalg.tensorsolve(T.ones(2, 3, 5), B))]
 
     same(scenario, rtol=1e-5, atol=1e-6)
+
+
+def _products(fn, inputs) -> str:
+    """Which products a graph is made of: each MmBackward0 with what it multiplies (an
+    input by position, or the product it names)."""
+    def name(node):
+        for k, x in enumerate(inputs):
+            if getattr(node, "variable", None) is x:
+                return f"m{k}"
+        if node.name() == "MmBackward0":
+            return "(" + " ".join(name(child) for child, _ in node.next_functions) + ")"
+        return name(node.next_functions[0][0])  # (views: the tensor behind them)
+
+    return name(fn)
+
+
+@pytest.mark.parametrize("shapes", [
+    [(3, 3), (3, 3), (3, 3)],  # (three of equal cost: the left product first)
+    [(2, 3), (3, 3), (3, 2), (2, 2)],  # (splits of equal cost: the first)
+    [(4, 2), (2, 5), (5, 1), (1, 3), (3, 3)], [(3,), (3, 4), (4, 2), (2, 2)]])
+@pytest.mark.parametrize("function", ["multi_dot", "chain_matmul"])
+def test_a_chain_is_multiplied_in_torchs_order(shapes, function):
+    # torch's chain_matmul is its multi_dot: for three matrices the cheaper side first (the
+    # left on a tie), for more its dynamic programme's order; which product saves which
+    # matrix follows (a write to one raises as in torch)
+    if function == "chain_matmul" and len(shapes[0]) == 1:
+        return
+    got = []
+    for T in (torch, distgrad):
+        ms = [T.ones(*s, requires_grad=True) for s in shapes]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # (chain_matmul is deprecated)
+            out = T.linalg.multi_dot(ms) if function == "multi_dot" else T.chain_matmul(*ms)
+        got.append(_products(out.grad_fn, ms))
+    assert got[0] == got[1]
