@@ -294,8 +294,9 @@ def cdist(x1, x2, p=2.0, compute_mode="use_mm_for_euclid_dist_if_necessary"):
         if n == 1 and x1.ndim == x2.ndim == 2:
             dist_ = call("euclidean_dist", x1, x2)
         else:
-            a = x1.expand(*batch, r1, x1.shape[-1]).reshape(n, r1, x1.shape[-1])
-            b = x2.expand(*batch, r2, x2.shape[-1]).reshape(n, r2, x2.shape[-1])
+            # (as torch: contiguous copies of broadcast operands, which the node saves)
+            a = x1.expand(*batch, r1, x1.shape[-1]).contiguous().view(n, r1, x1.shape[-1])
+            b = x2.expand(*batch, r2, x2.shape[-1]).contiguous().view(n, r2, x2.shape[-1])
             dist_ = call("euclidean_dist", a, b)
         return dist_.view(*batch, r1, r2)
     for d in (x1.dtype, x2.dtype):  # (only the matrix-product path takes them)

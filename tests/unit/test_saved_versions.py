@@ -277,3 +277,26 @@ def test_an_operand_with_no_gradient_edge_has_nothing_saved_for_it():
         y.zero_()
         got.append(T.autograd.grad((z * z).sum(), x)[0].tolist())
     assert got[0] == got[1]
+
+
+
+
+@pytest.mark.parametrize("broadcast", [False, True])
+@pytest.mark.parametrize("written", ["x", "s"])
+def test_cdist_saves_copies_of_broadcast_operands(written, broadcast):
+    # torch's cdist by matrix products makes each operand contiguous in the broadcast batch
+    # and views it 3-d: an operand broadcast over the batch is copied (CloneBackward0), so
+    # a write to it after the forward is no error; one of the batch's shape is saved as is
+    def cdist(T, x, s):
+        columns = s.reshape(1, 3, 1)
+        if broadcast:
+            return T.cdist(x.reshape(2, 2, 1), columns.expand(2, 3, 1),
+                           compute_mode="use_mm_for_euclid_dist")
+        return T.cdist(x.reshape(1, 4, 1), columns, compute_mode="use_mm_for_euclid_dist")
+
+    got = [_run(T, cdist, written) for T in (torch, distgrad)]
+    assert type(got[0]) is (list if broadcast and written == "s" else str)
+    if isinstance(got[0], list):
+        np.testing.assert_allclose(got[1][0], got[0][0], rtol=1e-5)
+    else:
+        assert got[0] == got[1]
