@@ -224,7 +224,7 @@ def _saves(save_for, needs, saved) -> bool:
 def _unpack_all(node, ctx) -> None:
     """Unpack every saved tensor that went through hooks, in the order they were packed, as
     torch's node does when it runs (whether or not the gradients asked for read it)."""
-    for i in sorted(node._saved, reverse=True):
+    for i in node.packing_order():
         if node._saved[i].hooks is not None:
             ctx._inputs[i]  # noqa: B018  (unpacked once, and kept for the VJP)
     for k, saved in enumerate(node._saved_outs or ()):
@@ -464,12 +464,19 @@ class Node(NodeHooks):
             self._saved[0] = SavedTensor(saved.tensor._alias())
 
     def pack_saved(self, hooks, outputs) -> None:
-        """Pass what this node saved through saved-tensor hooks: inputs last to first, then
-        outputs (given with their grad_fn), in torch's order."""
-        for i in sorted(self._saved, reverse=True):
+        """Pass what this node saved through saved-tensor hooks: inputs, then outputs
+        (given with their grad_fn), in torch's order (OpDef.pack_order)."""
+        for i in self.packing_order():
             self._saved[i].pack(hooks, self._saved[i].tensor)
         for saved in self._saved_outs or ():
             saved.pack(hooks, outputs[saved.output_nr])
+
+    def packing_order(self) -> list:
+        """The positions of its saved inputs, in the order torch's node saves them."""
+        order = self.op.pack_order
+        if order is None:
+            return sorted(self._saved, reverse=True)
+        return [i for i in order if i in self._saved]
 
     def saved_outputs_follow(self, base) -> None:
         """Its outputs were written into `base` (SavedTensor.follow)."""

@@ -110,7 +110,8 @@ def _attention(name, inputs, attrs):
     outs = [record.call(name, qk, kk, vk, _local_part(mask, s, i, q.ndim), **attrs)
             for i, (qk, kk, vk) in enumerate(zip(s.shards, k._sharding.shards,
                                                  v._sharding.shards))]
-    return _wrap(Shard(p.dim), outs, s.workers)
+    # (the result and the queries' logsumexp, each sharded as the queries)
+    return tuple(_wrap(Shard(p.dim), list(column), s.workers) for column in zip(*outs))
 
 
 # ---- convolution and pooling ---------------------------------------------------------------------

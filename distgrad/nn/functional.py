@@ -657,9 +657,11 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
             raise RuntimeError("scaled_dot_product_attention_flash_attention: Currently do not "
                                "support dropout > 0")
         gqa = {"enable_gqa": True} if enable_gqa else {}
-        # the kernel applies a mask and is_causal together
-        return call("scaled_dot_product_attention", query, key, value, attn_mask,
-                    is_causal=bool(is_causal), scale=scale, **gqa)
+        # the kernel applies a mask and is_causal together; a boolean mask made additive,
+        # in the query's dtype, first (torch's convert_boolean_attn_mask: what its node saves)
+        return call("scaled_dot_product_attention", query, key, value,
+                    _additive(attn_mask, query.dtype), is_causal=bool(is_causal), scale=scale,
+                    **gqa)[0]
     if is_causal and attn_mask is not None:  # only torch's math path refuses both
         raise RuntimeError("_scaled_dot_product_attention: Explicit attn_mask should not be set "
                            "when is_causal=True")
@@ -676,10 +678,7 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
     if is_causal:
         attn_mask = creation.ones_like(scores, dtype=dtypes.bool_).tril()  # made where scores live
     if attn_mask is not None:
-        if attn_mask.dtype is dtypes.bool_:
-            attn_mask = creation.zeros_like(attn_mask, dtype=query.dtype).masked_fill(
-                attn_mask.logical_not(), -math.inf)
-        scores = scores.add_(attn_mask)  # in place, as torch: a mask cannot widen the scores
+        scores = scores.add_(_additive(attn_mask, query.dtype))  # in place, as torch: a mask cannot widen the scores
     weights = call("safe_softmax", scores, dim=-1)  # a query with no key to attend to: zeros
     if dropout_p > 0.0:
         if dropout_p > 1.0:  # aten's dropout, in C++'s words
@@ -688,6 +687,14 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
         weights = dropout(weights, dropout_p, True)
     out = weights.matmul(value)
     return out.to(origin) if origin is not out.dtype else out
+
+
+def _additive(mask: Optional[Tensor], dtype) -> Optional[Tensor]:
+    """A boolean attention mask as the float one torch adds to the scores: 0 where it keeps,
+    -inf where it masks; any other mask (or None) as it is."""
+    if mask is None or mask.dtype is not dtypes.bool_:
+        return mask
+    return creation.zeros_like(mask, dtype=dtype).masked_fill(mask.logical_not(), -math.inf)
 
 
 def _heads_repeated(t: Tensor, heads: int) -> Tensor:

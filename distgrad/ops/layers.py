@@ -573,7 +573,10 @@ def _sdpa_rule(q, k, v, mask=None, is_causal=False, scale=None, enable_gqa=False
             tuple(q.shape[:-2]) != tuple(k.shape[:-2]) or tuple(k.shape[:-2]) != tuple(v.shape[:-2]):
         raise RuntimeError(f"scaled_dot_product_attention: shapes do not match: query "
                            f"{_dims(q.shape)}, key {_dims(k.shape)}, value {_dims(v.shape)}")
-    return Meta(tuple(q.shape[:-1]) + (v.shape[-1],), q.dtype)
+    # the result, and the kernel's logsumexp of each query's scores (in float for a 2-byte
+    # float), which its node saves
+    lse_dtype = dtypes.float32 if q.dtype in dtypes.LOW_FLOATS else q.dtype
+    return Meta(tuple(q.shape[:-1]) + (v.shape[-1],), q.dtype), Meta(q.shape[:-1], lse_dtype)
 
 
 def _grouped(shape, heads: int) -> tuple:
@@ -603,18 +606,24 @@ def _sdpa(q, k, v, mask=None, is_causal=False, scale=None, enable_gqa=False):
         low = q.dtype
         q, k, v = (t.astype(np.float32) for t in (q, k, v))
         mask = mask.astype(np.float32) if mask is not None and mask.dtype == low else mask
-        e, total = _sdpa_exps(q, k, mask, is_causal, scale)
+        e, total, top = _sdpa_exps(q, k, mask, is_causal, scale)
         # ... with the exponentials rounded to the dtype for their product with v
-        return (np.matmul(e.astype(low).astype(np.float32), v) / _nonzero(total)).astype(low)
-    return np.matmul(_sdpa_probs(q, k, mask, is_causal, scale), v)
+        out = (np.matmul(e.astype(low).astype(np.float32), v) / _nonzero(total)).astype(low)
+    else:
+        e, total, top = _sdpa_exps(q, k, mask, is_causal, scale)
+        out = np.matmul(e / _nonzero(total), v)
+    with np.errstate(divide="ignore"):  # (a row masked out entirely: 0, as the kernel's)
+        lse = np.where(total == 0, 0, top + np.log(total))
+    return out, lse[..., 0].astype(top.dtype)
 
 
 def _sdpa_exps(q, k, mask, is_causal, scale):
-    """exp(scores - their row's max), and the rows' sums (0 for a row masked out entirely)."""
+    """exp(scores - their row's max), the rows' sums (0 for a row masked out entirely) and
+    their maxima."""
     s = _sdpa_scores(q, k, mask, is_causal, scale)
     top = s.max(axis=-1, keepdims=True)
     e = np.exp(s - np.where(np.isneginf(top), 0, top))
-    return e, e.sum(axis=-1, keepdims=True)
+    return e, e.sum(axis=-1, keepdims=True), top
 
 
 def _nonzero(total):
@@ -623,7 +632,7 @@ def _nonzero(total):
 
 def _sdpa_probs(q, k, mask, is_causal, scale):
     """softmax(q kᵀ * scale + mask), a row masked out entirely giving zeros (the kernel's)."""
-    e, total = _sdpa_exps(q, k, mask, is_causal, scale)
+    e, total, _ = _sdpa_exps(q, k, mask, is_causal, scale)
     return e / _nonzero(total)
 
 
@@ -657,8 +666,9 @@ def _summed_groups(t, r: int):
     return t.reshape(t.shape[:-3] + (t.shape[-3] // r, r) + t.shape[-2:]).sum(-3)
 
 
-def _sdpa_vjp(c, g):
-    grads = call("scaled_dot_product_attention_backward", g, c[0], c[1], c[2], c.out, c[3],
+def _sdpa_vjp(c, g, _lse_grad=None):
+    out = c.outs[1]  # (saved after the logsumexp, as torch's node: save_out's order)
+    grads = call("scaled_dot_product_attention_backward", g, c[0], c[1], c[2], out, c[3],
                  **c.attrs)
     return tuple(t if need else None for t, need in zip(grads, c.needs[:3])) + (None,)
 
@@ -673,6 +683,11 @@ defop("scaled_dot_product_attention_backward", _sdpa_backward,
       node="torch::autograd::NotImplemented", n_out=3, differentiable=(0, 1, 2, 3, 4))
 
 
+def _sdpa_layout(out_shape, operands, attrs, k, dtype):
+    """The result laid out as the query (empty_like), the logsumexp row-major."""
+    return layout.like_first(out_shape, operands, attrs, k, dtype) if k == 0 else None
+
+
 def _sdpa_no_forward_ad(inputs, tangents, outs, **attrs):
     raise NotImplementedError(
         "Trying to use forward AD with _scaled_dot_product_flash_attention_for_cpu that does "
@@ -683,11 +698,13 @@ def _sdpa_no_forward_ad(inputs, tangents, outs, **attrs):
 
 
 # the kernel writes its result into an empty_like(query): the query's layout; torch's
-# node saves it too (a write to it fails the backward); torch gives the kernel no
-# forward-mode derivative
+# node saves the inputs, the result and the logsumexp (a write to one fails the backward),
+# passed to saved-tensor hooks by name: attn_mask, key, query, value, logsumexp, output.
+# torch gives the kernel no forward-mode derivative
 defop("scaled_dot_product_attention", _sdpa, _sdpa_rule, _sdpa_vjp,
-      node="ScaledDotProductFlashAttentionForCpuBackward0", save=(0, 1, 2, 3), save_out=True,
-      differentiable=(0, 1, 2), sharding="attention", layout_rule=layout.like_first,
+      node="ScaledDotProductFlashAttentionForCpuBackward0", save=(0, 1, 2, 3),
+      pack_order=(3, 1, 0, 2), n_out=2, nondiff_outputs=(1,), save_out=(1, 0),
+      differentiable=(0, 1, 2), sharding="attention", layout_rule=_sdpa_layout,
       jvp=_sdpa_no_forward_ad)
 
 

@@ -88,6 +88,10 @@ class OpDef:
     # torch's overloads save differently. None: all of `save` always. What is saved is
     # what torch saves: each is checked for in-place writes when the node runs.
     save_for: Optional[Union[dict, Callable]] = None
+    # The saved input positions in the order torch's node saves them, and so passes them to
+    # saved-tensor hooks: its codegen's, by argument name (sdpa's attn_mask, key, query,
+    # value). None: last to first (`other` before `self`). Outputs follow, in save_out's order.
+    pack_order: Optional[tuple] = None
     differentiable: tuple = None  # input positions that can receive a gradient (default: all)
     view: bool = False  # the result aliases input 0 (shares its version counter)
     strides: Optional[Callable] = None  # a view's layout from its parent's (ops/layout.py)
@@ -171,6 +175,7 @@ def defop(name: str, forward: Callable, shape: Callable, vjp: Optional[Callable]
           inplace: Optional[str] = None, into: Optional[Callable] = None,
           stack_rows: Optional[Callable] = None, layout_rule: Optional[Callable] = None,
           save_for: Optional[Union[dict, Callable]] = None, number_operands: bool = True,
+          pack_order: Optional[tuple] = None,
           alias: bool = False, jvp: Optional[Callable] = None) -> OpDef:
     if name in OPS:
         raise ValueError(f"op {name!r} is defined twice")
@@ -185,7 +190,7 @@ def defop(name: str, forward: Callable, shape: Callable, vjp: Optional[Callable]
     if params is None:
         params = ("input", "other")[:_operand_count(shape)]
     op = OpDef(name, forward, shape, vjp, node, tuple(save), save_out, n_out, save_for,
-               differentiable, view, strides, elementwise, layout_rule, tuple(nondiff_outputs),
+               pack_order, differentiable, view, strides, elementwise, layout_rule, tuple(nondiff_outputs),
                moves, number_edges, sharding, tuple(api), tuple(params), inplace, into,
                stack_rows, number_operands, alias, jvp)
     OPS[name] = op

@@ -304,3 +304,35 @@ def test_binary_ops_save_only_what_the_inputs_needing_a_gradient_read():
         return counts, y.grad_fn._saved_self, y.grad_fn._saved_other
 
     same(f)
+
+
+@pytest.mark.parametrize("variant", ["plain", "bool_mask", "float_mask", "causal", "bfloat16"])
+def test_attention_packs_what_torchs_kernel_node_saves(variant):
+    # the CPU flash kernel's node saves five tensors (six with a mask), packed by name:
+    # attn_mask (a boolean one made additive, in the query's dtype), key, query, value, the
+    # logsumexp of each query's scores (float for bfloat16), the output
+    def scenario(torch):
+        rec = Recorder()
+        dtype = torch.bfloat16 if variant == "bfloat16" else torch.float32
+        q, k, v = (torch.tensor(values, dtype=dtype).reshape(1, 2, 3, 2).requires_grad_()
+                   for values in ([0.5, -1.0, 0.25, 2.0, 1.5, -0.5] * 2,
+                                  [1.0, 0.5, -0.25, 0.75, -1.5, 0.5] * 2,
+                                  [2.0, -0.5, 1.0, 0.25, 0.5, -1.0] * 2))
+        mask = {"bool_mask": torch.tensor([[True, False, True], [True, True, False],
+                                           [False, False, False]]),
+                "float_mask": torch.tensor([[0.0, -1.0, 0.5]] * 3)}.get(variant)
+        names = {id(q): "q", id(k): "k", id(v): "v"}
+
+        def pack(t):
+            rec(names.get(id(t)), tuple(t.shape), str(t.dtype), node_name(t.grad_fn),
+                t.detach().float().tolist())
+            return t
+
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            out = torch.nn.functional.scaled_dot_product_attention(
+                q, k, v, attn_mask=mask, is_causal=variant == "causal")
+        out.float().sum().backward()
+        return rec, q.grad.float(), k.grad.float(), v.grad.float()
+
+    theirs, _ = same(scenario, rtol=1e-4, atol=1e-5)
+    assert len(theirs[0]) == (5 if variant in ("plain", "causal", "bfloat16") else 6)
