@@ -145,7 +145,7 @@ def _cast(x, to):
         return x
     st = _state
     if (st.cache_enabled and to is st.dtype["cpu"] and x.dtype is dtypes.float32
-            and x.requires_grad and x.is_leaf and x._base is None and grad_mode.is_grad_enabled()):
+            and x.requires_grad and x.is_leaf and x._viewed is None and grad_mode.is_grad_enabled()):
         hit = st.cache.get(id(x))
         if hit is not None and hit[0]() is x and hit[1].dtype is to:
             return hit[1]

@@ -171,14 +171,14 @@ def _as_views_of_the_whole(members) -> None:
 def _is_view(t: Tensor) -> bool:
     """Whether t is not its memory's whole, row-major from offset 0 (torch saves the
     whole memory it views, and its strides and offset in it)."""
-    return t._base is not None or t._layout is not None
+    return t._viewed is not None or t._layout is not None
 
 
 def _memory_of(members):
     """The values of the memory every member views, flat from offset 0, and its device:
     a base's that holds it (row-major from offset 0), or the driver array it is; or None."""
     for t, _ in members:
-        base = t._base if t._base is not None else t
+        base = t._viewed if t._viewed is not None else t
         if base._layout is None and base._storage.same_memory(t._storage):
             size = base.numel()
             if all(_extent(m) <= size for m, _ in members):

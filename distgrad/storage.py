@@ -174,7 +174,7 @@ class Storage:
 
     def view_base(self, t):
         """The tensor whose memory view `t` views (None for no view): its `_base`."""
-        return t._base
+        return t._viewed
 
     def make_new(self, t, make, make_part):
         """A `new_*` of t: `make(device)` on t's device; a kind of parts places it by their
@@ -201,7 +201,7 @@ class Storage:
         """Write `result`'s values into view `t` (same shape and dtype)."""
         values = result._storage.read(result)  # (a sharded result is gathered)
         target = t._value
-        if not target.flags.writeable and t._base is not None and t._base._value.flags.writeable:
+        if not target.flags.writeable and t._viewed is not None and t._viewed._value.flags.writeable:
             target = _writable_view(t)  # a view of an expanded tensor: numpy's is read-only
         if target.flags.writeable:
             np.copyto(target, values)
@@ -212,7 +212,7 @@ class Storage:
 def _writable_view(t) -> np.ndarray:
     """t's elements in its base's memory, as a view numpy lets one write (t._value itself, if
     the base's memory is not one dense block)."""
-    base = t._base._value
+    base = t._viewed._value
     root = base.ravel(order="K")  # the memory in its order: a view when it is dense
     if not np.may_share_memory(root, base):
         return t._value

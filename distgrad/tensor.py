@@ -185,7 +185,7 @@ class Tensor:
     """
 
     __slots__ = ("_value", "shape", "dtype", "device_str", "_requires_grad", "_grad_fn", "_grad",
-                 "_output_nr", "_storage", "_base", "_acc", "_hooks", "_retains_grad",
+                 "_output_nr", "_storage", "_viewed", "_acc", "_hooks", "_retains_grad",
                  "_post_acc_hooks", "_sharding", "_layout", "_view_of", "_view_version",
                  "_view_kind", "_no_accumulator", "_stands_for", "__weakref__", "__dict__")
 
@@ -207,7 +207,7 @@ class Tensor:
             memory = storage.for_device(device_s)
             memory.inference = grad_mode.is_inference_mode_enabled()
         t._storage = memory
-        t._base = None
+        t._viewed = None
         t._layout = None  # (strides, storage offset); None: row-major from offset 0
         t._view_of = None  # (parent, op, attrs, output nr) for a view: how to replay it
         t._view_version = 0  # the version its grad_fn was made at (stale after a write)
@@ -381,7 +381,14 @@ class Tensor:
         return self._layout is None or layout.is_contiguous(self.shape, self._layout[0])
 
     def _is_view(self) -> bool:
-        return self._base is not None or self.__dict__.get("_sharded_view", False)
+        return self._viewed is not None or self.__dict__.get("_sharded_view", False)
+
+    @property
+    def _base(self):
+        """torch's base of a view: the tensor whose memory it views (a sharded view's, the
+        sharded tensor its parts view), None for a tensor that is no view. (`_viewed` is
+        the driver's own link, which a sharded view's parts hold instead.)"""
+        return self._storage.view_base(self)
 
     def type(self, dtype=None, non_blocking=False):
         """`t.type()` is torch's legacy name ('torch.FloatTensor'); `t.type(dtype)` converts."""
@@ -409,7 +416,7 @@ class Tensor:
 
     @property
     def grad_fn(self):
-        if self._base is not None and self._view_version != self._storage.version:
+        if self._viewed is not None and self._view_version != self._storage.version:
             self._refresh_view()
         elif self._sharding is not None:
             self._sharding.current(self)
@@ -423,7 +430,7 @@ class Tensor:
         """Its base (or a view of the same base) was written in place since this view's
         history was made: the view's history becomes an as_strided of the base's new one,
         as torch regenerates it (AsStridedBackward0)."""
-        base = self._base
+        base = self._viewed
         if self._forbids_rebase():
             raise self._rebase_error(stale=True)  # each time it is read, as torch
         self._view_version = self._storage.version
@@ -449,12 +456,12 @@ class Tensor:
         """A view whose history torch will not rebuild once its base requires grad, or it
         has a history of its own (made under no_grad, one of several outputs, in a custom
         Function)."""
-        return self._view_kind is not None and (self._base._requires_grad or
+        return self._view_kind is not None and (self._viewed._requires_grad or
                                                  self._grad_fn is not None)
 
     @property
     def requires_grad(self) -> bool:
-        base = self._base
+        base = self._viewed
         if base is None:
             # (a sharded view: its parts are the views)
             return self._requires_grad or (self._sharding is not None and
@@ -1065,7 +1072,7 @@ class Tensor:
         needed no gradient for a leaf, once the base was written with a value that needs one,
         until the view's history is looked at (grad_fn, is_leaf, an op using it); a write to
         it then is a write to a leaf that requires grad."""
-        base = self._base
+        base = self._viewed
         if (base is not None and self._grad_fn is None and not self._requires_grad
                 and self._view_kind is None and self._view_version != self._storage.version
                 and base._requires_grad and base._grad_fn is not None
@@ -1118,7 +1125,7 @@ class Tensor:
         made anew when next read, as any other view of the base. `op`: the in-place op as
         torch's errors name it."""
         refuse_captured_write(self, op)
-        base = self._base
+        base = self._viewed
         if base is not None and grad_mode.is_grad_enabled() and (
                 result._requires_grad or base._requires_grad):
             return self._inplace_through_view(result, overlap_ok, in_a_part)
@@ -1141,7 +1148,7 @@ class Tensor:
         through the view (CopySlices), and the view's history is regenerated from it.
         (torch's autograd checks come before its kernel's overlap check.)"""
         self._check_view_rebasable()
-        base = self._base
+        base = self._viewed
         self._check_inplace(overlap_ok)
         node, nr = result._grad_fn, result._output_nr
         owned = self._copy_slices_can_own(node)
@@ -1183,7 +1190,7 @@ class Tensor:
         return (record.forward_ad is None and hasattr(node, "_slots")
                 and bool(node.next_functions)
                 and node.next_functions[0] == own and not self._has_internal_overlap()
-                and self._sharding is None and self._base._sharding is None)
+                and self._sharding is None and self._viewed._sharding is None)
 
     def _bypass_own_node(self, node) -> None:
         """The written op's gradient for its `self` goes to the base's old history, not
@@ -1195,7 +1202,7 @@ class Tensor:
             return  # (a sharded tensor's nodes route their gradients themselves)
         strides, offset = self._strides_offset()
         with grad_mode.enable_grad():
-            fresh = as_strided_of(self._base, list(self.shape), list(strides), offset)
+            fresh = as_strided_of(self._viewed, list(self.shape), list(strides), offset)
         own = (old, self._output_nr)
         node.next_functions = tuple(
             fresh._gradient_edge() if slot == 0 and edge == own else edge
@@ -1205,7 +1212,7 @@ class Tensor:
         """Whether this view's node, or that of a view it was taken through (x[0] of
         x = base[1:]), has tensor hooks or a retained grad."""
         t = self
-        while t is not None and t._base is not None:
+        while t is not None and t._viewed is not None:
             node = t._grad_fn
             if node is not None and (getattr(node, "_tensor_pre_hooks", None) or
                                      getattr(node, "_retain_grad", None)):
@@ -1217,7 +1224,7 @@ class Tensor:
         """Self, a view, already holds `result`'s values (a custom Function wrote them and
         marked it dirty): the base's history takes them through the view, as after an
         in-place op on the view (CopySlices), without writing again."""
-        base = self._base
+        base = self._viewed
         if self._copy_slices_can_own(result._grad_fn):
             with grad_mode.no_grad():
                 written = scatter_through_view(self, result.detach())
@@ -1230,7 +1237,7 @@ class Tensor:
         """torch's checks before an in-place op on this view, in grad mode, rebases its
         history on its base's: a view it allows to be, of a base not a leaf."""
         self._check_view_writable()
-        base = self._base
+        base = self._viewed
         if base._grad_fn is None and (base._requires_grad or self._grad_fn is not None):
             # (the second: a view with a history of a base detached in place since)
             raise RuntimeError("a view of a leaf Variable that requires grad is being used in an "

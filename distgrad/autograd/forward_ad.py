@@ -145,7 +145,7 @@ def tangent_of(t):
     if d is None:
         return None
     tangent = d.get("_fw_tangent")
-    base = getattr(t, "_base", None)
+    base = getattr(t, "_viewed", None)
     if tangent is None and base is not None and "_fw_tangent" in base.__dict__ \
             and not d.get("_fw_own_tangent_only"):
         tangent = _part_of_base_tangent(t, base.__dict__["_fw_tangent"])
@@ -163,7 +163,7 @@ def _part_of_base_tangent(view, tangent):
     """The view's part of its base's tangent (laid out as the base), now the view's."""
     from ..ops.views import as_strided_of
 
-    base = view._base
+    base = view._viewed
     if base._sharding is not None or not _laid_out_alike(tangent, base):
         return None
     strides, offset = view._strides_offset()
@@ -238,7 +238,7 @@ def took_write(t, result) -> None:
     new, old = tangent_of(result), tangent_of(t)
     if new is None and old is None:
         return
-    if old is None and t._base is not None:
+    if old is None and t._viewed is not None:
         old = _tangent_through_view(t)
     if old is None:
         _set_tangent(t, new)
@@ -252,7 +252,7 @@ def _tangent_through_view(view):
     laid out as itself (zeros where it had none), and the view's is its part of it."""
     from ..creation import zeros_like
 
-    base = view._base
+    base = view._viewed
     if base._sharding is not None:
         return None
     had = tangent_of(base)

@@ -326,7 +326,7 @@ class Function(FunctionCtx, metaclass=FunctionMeta):
         for a in args:
             # As an op's inputs (record.call): a view whose base was written since gets
             # its history made anew first, so that it requires grad as its base now does.
-            if _is_tensor(a) and a._base is not None and a._view_version != a._storage.version:
+            if _is_tensor(a) and a._viewed is not None and a._view_version != a._storage.version:
                 a._refresh_view()
         requires = tuple(_is_tensor(a) and a._requires_grad for a in args)
         ctx.needs_input_grad = requires
@@ -413,15 +413,15 @@ def _wrap_outputs(ctx, args, output, executable):
         if is_dirty and out._requires_grad and out.grad_fn is None:
             raise RuntimeError("a leaf Variable that requires grad has been used in an in-place "
                                "operation.")
-        if (is_dirty and out._base is not None and out._base.grad_fn is None
-                and (out._base._requires_grad or out._grad_fn is not None)
+        if (is_dirty and out._viewed is not None and out._viewed.grad_fn is None
+                and (out._viewed._requires_grad or out._grad_fn is not None)
                 and grad_mode.is_grad_enabled()):  # (the second: a base detached in place since)
             raise RuntimeError("a view of a leaf Variable that requires grad is being used in an "
                                "in-place operation.")
         if not differentiable(out):
             if is_input and not is_dirty:
                 out = _alias(out)
-            elif out._base is None:
+            elif out._viewed is None:
                 if out._requires_grad:
                     out.detach_()
             elif out._requires_grad:  # a view (of a base that requires grad) stays one
@@ -435,7 +435,7 @@ def _wrap_outputs(ctx, args, output, executable):
                 out = _alias(out)
             if is_dirty:  # torch resets the grad a written tensor retained
                 out._storage.set_grad(out, None)
-            if is_dirty and out._base is not None:
+            if is_dirty and out._viewed is not None:
                 out._rebase_view(_output_of(out, node, nr))  # the base takes the write
                 wrapped.append(out)
                 continue
@@ -444,7 +444,7 @@ def _wrap_outputs(ctx, args, output, executable):
             out.grad_fn = node
             out._output_nr = nr
             out._move_retained_grad(old, old_nr)  # (a dirty input's retain follows it)
-            if out._base is not None:
+            if out._viewed is not None:
                 out._view_kind = view_kind
         wrapped.append(out)
 
@@ -452,7 +452,7 @@ def _wrap_outputs(ctx, args, output, executable):
     # writes: views of them refreshed meanwhile (while the write was scattered) are stale again.
     for t in ctx.dirty_tensors:
         t._count_write()
-        if t._base is not None and t.grad_fn is not None:
+        if t._viewed is not None and t.grad_fn is not None:
             t._view_version = t._storage.version  # its history was just made from the base's
 
     if node is not None:
@@ -485,7 +485,7 @@ def _output_of(t, node, nr: int):
 def _alias(t):
     """An input returned from forward comes back as a new tensor viewing the same data."""
     out = t._alias(keep_graph=False)
-    out._base = t if t._base is None else t._base
+    out._viewed = t if t._viewed is None else t._viewed
     out._view_version = t._storage.version  # made now: after any write forward did to t
     return out
 

@@ -349,7 +349,7 @@ class Node(NodeHooks):
         # weak references to the tensors requiring grad behind its edgeless inputs (views
         # made under no_grad, by their bases): no edge shows them, yet its output requires
         # grad through them (func transforms ask whose)
-        self._edgeless = tuple(weakref.ref(t._base if t._base is not None else t)
+        self._edgeless = tuple(weakref.ref(t._viewed if t._viewed is not None else t)
                                for t in inputs if edgeless(t))
         self._tensor_pre_hooks = None  # [(output_nr, fn)] from Tensor.register_hook
         self._retain_grad = None  # {output_nr: weakref(tensor)} from Tensor.retain_grad

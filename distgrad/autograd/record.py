@@ -108,7 +108,7 @@ def _refresh_stale_views(op, inputs) -> None:
            if (diff is None or i in diff) and hasattr(t, "_storage")]
     if any(t.requires_grad for t in ins):
         for t in ins:
-            if t._base is not None and t._view_version != t._storage.version:
+            if t._viewed is not None and t._view_version != t._storage.version:
                 t._refresh_view()
 
 
@@ -235,17 +235,17 @@ def _make_view(t, op, parent, attrs, k: int, multi: bool) -> None:
     """`t` (output k of view op `op`, made on parent's storage) shares parent's memory: its
     base, version counter, layout, and how to replay it from its parent (CopySlices)."""
     t._view_version = parent._storage.version
-    t._base = parent if parent._base is None else parent._base
+    t._viewed = parent if parent._viewed is None else parent._viewed
     t._view_of = (parent, op.name, attrs, k)
     strides, offset = parent._strides_offset()
     t._layout = op.strides(parent.shape, strides, offset, t.shape, k, attrs)
     # torch forbids an in-place write through these later (Tensor._check_view_writable).
     kind = "multi" if multi else None if grad_mode.is_grad_enabled() else "no_grad"
     t._view_kind = kind or parent._view_kind
-    if not grad_mode.is_grad_enabled() and t._base._requires_grad:
+    if not grad_mode.is_grad_enabled() and t._viewed._requires_grad:
         t._requires_grad = True  # as in torch: a leaf that requires grad but gets no .grad
         t._no_accumulator = True  # (through its base: a detach_ of the base ends it)
-        note_no_grad_view(t._base, t)
+        note_no_grad_view(t._viewed, t)
 
 
 def note_no_grad_view(base, view) -> None:

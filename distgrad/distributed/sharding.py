@@ -118,7 +118,7 @@ class Sharding:
             return t._sharding.current(t)
         stale = []
         for part in self.shards:
-            if part is not None and part._base is not None and \
+            if part is not None and part._viewed is not None and \
                     part._view_version != part._storage.version:
                 if part._forbids_rebase():
                     raise part._rebase_error(stale=True)
@@ -234,8 +234,8 @@ def _wrap(placement, shards, workers) -> Tensor:
             s._no_accumulator for s in history if s is not None and s._requires_grad)
         if t._no_accumulator:  # (views of their bases' parts: a detach_ of those ends it)
             for s in history:
-                if s is not None and s._base is not None:
-                    record.note_no_grad_view(s._base, t)
+                if s is not None and s._viewed is not None:
+                    record.note_no_grad_view(s._viewed, t)
     _note_parts(t, shards)
     return t
 
@@ -306,7 +306,7 @@ def _take_shards_history(t: Tensor, changed) -> None:
 def take_views_history(t: Tensor) -> None:
     """`t` was written in place: if its parts are views (a sharded view), each was written
     through as a view and took its base's regenerated history, and so does `t`."""
-    views = [p for p in t._sharding.shards if p is not None and p._base is not None]
+    views = [p for p in t._sharding.shards if p is not None and p._viewed is not None]
     if views:
         _take_shards_history(t, views)
 
@@ -776,9 +776,9 @@ def assign_inplace(t: Tensor, result: Tensor) -> None:
                 raise
             refused = e
             continue
-        owner = _sharded_tensor_of.get(id(dst._base)) if dst._base is not None else None
-        if owner is not None and owner is not t and _holds(owner, dst._base):
-            written.setdefault(id(owner), (owner, []))[1].append(dst._base)
+        owner = _sharded_tensor_of.get(id(dst._viewed)) if dst._viewed is not None else None
+        if owner is not None and owner is not t and _holds(owner, dst._viewed):
+            written.setdefault(id(owner), (owner, []))[1].append(dst._viewed)
     for owner, parts in written.values():
         _count_on_every_shard(owner, parts)
         _take_shards_history(owner, parts)
@@ -1070,14 +1070,14 @@ def _view_base(t):
     the sharded tensor whose parts its parts view; for a copy standing in for a view, its
     parent's base."""
     if not is_sharded(t):
-        return t._base if getattr(t, "_base", None) is not None else t
+        return t._viewed if getattr(t, "_viewed", None) is not None else t
     s = t._sharding
     if s.copied_view_of is not None:
         return _view_base(s.copied_view_of.inputs[0])
     part = next((p for p in s.shards if p is not None), None)
-    owner = _sharded_tensor_of.get(id(part._base)) if part is not None and \
-        part._base is not None else None
-    return owner if owner is not None and _holds(owner, part._base) else t
+    owner = _sharded_tensor_of.get(id(part._viewed)) if part is not None and \
+        part._viewed is not None else None
+    return owner if owner is not None and _holds(owner, part._viewed) else t
 
 
 def _view_kind_of(t):
@@ -1223,9 +1223,9 @@ def _sharded_view_made_again(t):
 
     parts = []
     for part in t._sharding.shards:
-        if part is None or part._base is None:
+        if part is None or part._viewed is None:
             return t
-        x = part._base
+        x = part._viewed
         for _, name, attrs, k in view_chain(part):
             out = record.call(name, x, **attrs)
             x = out[k] if isinstance(out, tuple) else out
@@ -1359,11 +1359,11 @@ def _view_steps(o: Tensor, w) -> list | None:
     returned as it is."""
     from ..ops.views import view_chain
 
-    if not hasattr(w, "_storage") or o._base is None or o._base is not (
-            w if w._base is None else w._base):
+    if not hasattr(w, "_storage") or o._viewed is None or o._viewed is not (
+            w if w._viewed is None else w._viewed):
         return None
     chain = view_chain(o)
-    if w._base is None:
+    if w._viewed is None:
         return chain
     if o._view_of is None:  # an input returned as it is (autograd.function._alias)
         return [] if (o.shape, o._strides_offset()) == (w.shape, w._strides_offset()) else None
@@ -2239,7 +2239,7 @@ def _edge_as_it_stands(part) -> tuple:
     raise, and the backward may not even reach it)."""
     if part is None:
         return (None, 0)
-    if part._base is not None and part._view_version != part._storage.version \
+    if part._viewed is not None and part._view_version != part._storage.version \
             and part._forbids_rebase():
         return (part._grad_fn, part._output_nr) if part._grad_fn is not None else (None, 0)
     return part._gradient_edge()

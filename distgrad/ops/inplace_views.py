@@ -57,7 +57,7 @@ def _handle(t: Tensor) -> Tensor:
 def _check(self: Tensor, op: str) -> None:
     refuse_captured_write(self, f"aten::{op}")
     self._check_write_to_stale_view()
-    base = self._base
+    base = self._viewed
     if base is not None and grad_mode.is_grad_enabled() and (
             self._requires_grad or base._requires_grad):  # (as any in-place op on a view)
         self._check_view_rebasable()
@@ -80,9 +80,9 @@ def _restride(self: Tensor, op: str, of_base: bool = False, **attrs) -> Tensor:
     if self._sharding is not None:
         new = _sharded_restride(self, old, op, attrs)
     else:
-        new = call(op, self._base if of_base and self._base is not None else old, **attrs)
+        new = call(op, self._viewed if of_base and self._viewed is not None else old, **attrs)
     self._value, self.shape, self._layout = new._value, new.shape, new._layout
-    if self._base is not None:  # still a view of the same base, one step further
+    if self._viewed is not None:  # still a view of the same base, one step further
         self._view_of = new._view_of
     if new._requires_grad:
         self._requires_grad = True
@@ -91,7 +91,7 @@ def _restride(self: Tensor, op: str, of_base: bool = False, **attrs) -> Tensor:
         self.__dict__.pop("_fw_tangent", None)
         record.forward_ad.keep_tangent(new, self)
     self._count_write()
-    if self._base is None or grad_mode.is_grad_enabled():
+    if self._viewed is None or grad_mode.is_grad_enabled():
         # (without grad mode a view's history is made anew from its base's when next
         # read, as after any in-place op on it then: AsStridedBackward0)
         self._view_version = self._storage.version
@@ -108,8 +108,8 @@ def _sharded_restride(self: Tensor, old: Tensor, op: str, attrs: dict) -> Tensor
     self._sharding = new._sharding.held_by(self)
     for was, part in zip(old._sharding.shards, self._sharding.shards):
         if part is not None:
-            if was is not None and was._base is None:  # a part that was no view stays none,
-                part._base = part._view_of = None     # as self (_restride)
+            if was is not None and was._viewed is None:  # a part that was no view stays none,
+                part._viewed = part._view_of = None     # as self (_restride)
                 part._view_kind = was._view_kind
             part._storage.wrote()
             part._view_version = part._storage.version  # (its history is this op's)
@@ -139,7 +139,7 @@ def squeeze_(self, dim=None):
 
 
 def as_strided_(self, size, stride, storage_offset=None):
-    base = self if self._base is None else self._base
+    base = self if self._viewed is None else self._viewed
     offset = self.storage_offset() if storage_offset is None else int(storage_offset)
     return _restride(self, _AS_STRIDED, of_base=True, **placed_in(
         base, [int(n) for n in size], [int(n) for n in stride], offset))
@@ -179,7 +179,7 @@ def set_(self, source=None, storage_offset=None, size=None, stride=None):
     _check(self, "set_")
     self._value, self.shape, self._layout = value, Size(shape), strides_offset
     self._storage = kept.renewed(self._storage.version)
-    self._base = self._view_of = self._view_kind = None
+    self._viewed = self._view_of = self._view_kind = None
     self._count_write()
     self._view_version = self._storage.version
     if grad_mode.is_grad_enabled() and (self._requires_grad or (

@@ -117,7 +117,7 @@ def resize_(self, *size, memory_format=None):
         return self
     resized = call("resize", self, shape=list(shape))
     self._value, self.shape, self._layout = resized._value, resized.shape, None
-    self._base = self._view_of = None  # (a view's new shape is no longer its parent's view)
+    self._viewed = self._view_of = None  # (a view's new shape is no longer its parent's view)
     self._count_write()
     return self
 

@@ -309,7 +309,7 @@ def strided_on(memory, size, stride, requires_grad=False):
 
     with no_grad():
         out = memory.as_strided(size, stride)
-    out._base = out._view_of = None  # (fresh memory of its own, not a view)
+    out._viewed = out._view_of = None  # (fresh memory of its own, not a view)
     return _finish(out, requires_grad)
 
 

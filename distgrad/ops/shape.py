@@ -78,7 +78,7 @@ def view_dtype(input, dtype):
     if old != new:
         _check_view_dtype(input, dtype, old, new)
     t = call("view_dtype", input.detach(), dtype=dtype.name, from_dtype=input.dtype.name)
-    t._base = t._view_of = None
+    t._viewed = t._view_of = None
     return t
 
 
@@ -115,7 +115,7 @@ def transposed(x):
     values with no op, row-major and not a view (a weight keeps such a gradient as its
     .grad with no copy: engine._only_here)."""
     made = x._view_of
-    if made is not None and made[1] == "t" and made[0]._base is None and x.ndim == 2 and \
+    if made is not None and made[1] == "t" and made[0]._viewed is None and x.ndim == 2 and \
             not grad_mode.is_grad_enabled():
         return made[0]
     return x.t()

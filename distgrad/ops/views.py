@@ -123,7 +123,7 @@ def scatter_through_view(view, new_value):
     else at once by the view's place in its base's memory (as torch's CopySlices does)."""
     chain = view_chain(view)
     if any(op not in UNDOABLE for _, op, _, _ in chain) or any(
-            parent._base is not None and parent._views_hooked() for parent, _, _, _ in chain):
+            parent._viewed is not None and parent._views_hooked() for parent, _, _, _ in chain):
         # (undoing step by step reads the views between: a hook or retained grad on one of
         # them would see the write's gradient, which torch's CopySlices sends past them)
         return _scatter_by_layout(view, new_value)
@@ -134,7 +134,7 @@ def scatter_through_view(view, new_value):
 
 
 def _scatter_by_layout(view, new_value):
-    return scatter_by_place(view._base, place_of(view), new_value,
+    return scatter_by_place(view._viewed, place_of(view), new_value,
                             view._has_internal_overlap())
 
 
@@ -155,7 +155,7 @@ def scatter_by_place(base, place: dict, new_value, overlapping: bool | None = No
 def place_of(view) -> dict:
     """as_strided's attrs for `view` in its base."""
     strides, offset = view._strides_offset()
-    return placed_in(view._base, list(view.shape), list(strides), offset)
+    return placed_in(view._viewed, list(view.shape), list(strides), offset)
 
 
 def _written_at(whole, place: dict, part):
@@ -235,7 +235,7 @@ defop("copy_slices_owning", lambda written, base, result, **attrs: written,
 def copy_slices_owning(view, written, result):
     """The base's new value `written` (no history) with torch's CopySlices as its node,
     owning the node of `result`, the in-place op's on `view`."""
-    base, fn, nr = view._base, result._grad_fn, result._output_nr
+    base, fn, nr = view._viewed, result._grad_fn, result._output_nr
     copied = call("copy_slices_owning", written, base, result, **place_of(view))
     node = copied._grad_fn
     node.attrs = {**node.attrs, "fn": fn, "nr": nr}
@@ -299,7 +299,7 @@ def views_memory_beyond_itself(t) -> bool:
     """Whether t, no view, has a layout no copy of its own has (an offset, gaps, shared
     places): a detached view or `.data` of one, whose memory holds more than its elements,
     which as_strided may read (torch's reads the storage)."""
-    return t._base is None and t._layout is not None and (
+    return t._viewed is None and t._layout is not None and (
         t._layout[1] != 0 or layout.preserved(t.shape, t._layout[0]) != tuple(t._layout[0]))
 
 

@@ -270,3 +270,15 @@ def test_sharded_views_saved_with_their_whole_come_back_sharing_it(local_workers
         (full(w) * torch.arange(6.0).view(6, 1)).sum().backward()
         return seen + [full(wt).detach(), full(wv).detach(), full(w.grad), wv.grad]
     same(f, warnings_too=False)  # (distgrad warns of its fallbacks)
+
+
+def test_a_view_of_a_sharded_tensor_has_it_as_its_base(local_workers):
+    # torch's x[1:]._base is x, a view of a view's the first tensor; a tensor that is no
+    # view has no base (the shards' own links to theirs stay inside)
+    def f(torch):
+        shard, _, _ = _placing(torch)
+        x = shard(torch.arange(12.0).reshape(4, 3), 0)
+        views = [x[1:], x.t(), x[1:].unsqueeze(0), x.view(2, 6), x.expand(2, 4, 3), x[:, 1]]
+        return ([v._base is x for v in views], [v._is_view() for v in views], x._base,
+                (x * 2)._base, x.detach()._base)
+    same(f, warnings_too=False)  # (distgrad warns of its fallbacks)
