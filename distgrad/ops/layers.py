@@ -315,7 +315,8 @@ def _layer_norm_vjp(c, g, _mean_grad=None, _rstd_grad=None):
 
 
 defop("native_layer_norm", _layer_norm, _layer_norm_rule, _layer_norm_vjp,
-      node="NativeLayerNormBackward0", save=(0, 1, 2), save_out=(1, 2), n_out=3,
+      node="NativeLayerNormBackward0", save=(0, 1, 2), pack_order=(2, 0, 1), save_out=(1, 2),
+      n_out=3,
       nondiff_outputs=(1, 2), sharding="layer_norm")
 
 
@@ -413,7 +414,8 @@ def _batch_norm_vjp(c, g, _mean_grad=None, _rstd_grad=None):
 
 
 defop("native_batch_norm", _batch_norm, _batch_norm_rule, _batch_norm_vjp,
-      node="NativeBatchNormBackward0", save=(0, 1, 3, 4), save_out=(1, 2), n_out=3,
+      node="NativeBatchNormBackward0", save=(0, 1, 3, 4), pack_order=(0, 3, 4, 1),
+      save_out=(1, 2), n_out=3,
       nondiff_outputs=(1, 2), differentiable=(0, 1, 2), layout_rule=layout.in_suggested_format)
 
 

@@ -610,7 +610,8 @@ defop("nll_loss_backward", _nll_backward,
 
 defop("nll_loss", _nll_forward, _nll_rule, _nll_vjp,
       node=lambda inputs, attrs: "NllLoss2DBackward0" if attrs.get("spatial") else
-      "NllLossBackward0", save=(0, 1, 2), differentiable=(0,), sharding="class_loss")
+      "NllLossBackward0", save=(0, 1, 2), pack_order=(0, 1, 2), differentiable=(0,),
+      sharding="class_loss")
 
 
 def _nll_weights_op(target, weight, classes, dtype, ignore_index=-100):

@@ -336,3 +336,29 @@ def test_attention_packs_what_torchs_kernel_node_saves(variant):
 
     theirs, _ = same(scenario, rtol=1e-4, atol=1e-5)
     assert len(theirs[0]) == (5 if variant in ("plain", "causal", "bfloat16") else 6)
+
+
+@pytest.mark.parametrize("op", ["linear", "conv1d", "layer_norm", "batch_norm", "group_norm"])
+def test_a_layers_node_packs_its_inputs_in_torchs_order(op):
+    # torch's codegen saves a node's inputs by argument name (addmm's mat1 before mat2;
+    # convolution's input before weight; layer norm's bias, input, weight; batch norm's
+    # input, weight)
+    def scenario(torch):
+        F = torch.nn.functional
+        x = torch.tensor([[0.5, -1.0, 2.0, 0.25], [1.5, 0.3, -0.7, 0.9]], requires_grad=True)
+        w = torch.tensor([1.0, 0.5, -0.5, 2.0], requires_grad=True)
+        b = torch.tensor([0.1, 0.2, 0.3, 0.4], requires_grad=True)
+        m = w.reshape(2, 2)
+        names = {id(t): n for n, t in (("x", x), ("w", w), ("b", b), ("m", m))}
+        rec = Recorder()
+        with torch.autograd.graph.saved_tensors_hooks(
+                lambda t: rec(names.get(id(t), tuple(t.shape))) or t, lambda t: t):
+            y = {"linear": lambda: F.linear(x, m.repeat(1, 2), b[:2]),
+                 "conv1d": lambda: F.conv1d(x[None], m.repeat(2, 1)[:, :, None], b),
+                 "layer_norm": lambda: F.layer_norm(x, (4,), w, b),
+                 "batch_norm": lambda: F.batch_norm(x, None, None, w, b, training=True),
+                 "group_norm": lambda: F.group_norm(x, 2, w, b)}[op]()
+        y.sum().backward()
+        return rec, x.grad
+
+    same(scenario)
