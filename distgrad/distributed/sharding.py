@@ -31,7 +31,7 @@ from ..ops import layout
 from ..ops.rules import dims_of, wrap_dim
 from ..ops.table import Size, lookup
 from ..tensor import Tensor
-from . import collectives, replicas, runtime
+from . import collectives, replicas, runtime, sharded_saved
 
 
 class Shard:
@@ -841,7 +841,8 @@ def dispatch(name: str, inputs, attrs):
             return out
         inputs = [_summed(t) if _is_partial(t) else t for t in inputs]
     rule = RULES.get(op.sharding)
-    out = NotImplemented if rule is None else rule(name, inputs, attrs)
+    # (saved-tensor hooks see each tensor the op saves once, whole: sharded_saved.py)
+    out = NotImplemented if rule is None else sharded_saved.run_rule(rule, name, inputs, attrs)
     if out is NotImplemented:
         out = _fallback(name, inputs, attrs)
     else:

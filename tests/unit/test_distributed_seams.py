@@ -282,3 +282,46 @@ def test_a_view_of_a_sharded_tensor_has_it_as_its_base(local_workers):
         return ([v._base is x for v in views], [v._is_view() for v in views], x._base,
                 (x * 2)._base, x.detach()._base)
     same(f, warnings_too=False)  # (distgrad warns of its fallbacks)
+
+
+@pytest.mark.parametrize("op", ["mul", "exp", "mm", "relu", "softmax", "layer_norm"])
+def test_saved_tensor_hooks_on_an_op_of_a_sharded_tensor_pack_each_saved_tensor_once(
+        local_workers, op):
+    # torch's program has one node, which packs each tensor it saves once, as the user
+    # holds it; unpack's result is what backward computes with (here doubled)
+    def f(torch):
+        shard, full, _ = _placing(torch)
+        a = torch.arange(8.0).reshape(4, 2).requires_grad_()
+        x = shard(a * 1, 0)
+        w = torch.tensor([[0.5, -1.0], [2.0, 0.25]], requires_grad=True)
+        packed = []
+
+        def pack(t):
+            packed.append((tuple(t.shape), "x" if t is x else "w" if t is w else
+                           "out" if t.grad_fn is not None and t.grad_fn is y_node[0] else "?"))
+            return t
+
+        y_node = [None]
+        forward = {"mul": lambda: x * x, "exp": lambda: x.exp(), "mm": lambda: x @ w,
+                   "relu": lambda: x.relu(), "softmax": lambda: x.softmax(-1),
+                   "layer_norm": lambda: torch.nn.functional.layer_norm(x, (2,), w[0])}[op]
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t * 2):
+            y = forward()
+        y_node[0] = y.grad_fn
+        packed = [(shape, "out" if who == "?" else who) for shape, who in packed]
+        (full(y) * torch.arange(8.0).reshape(4, 2)).sum().backward()
+        return packed, a.grad, w.grad
+    same(f, warnings_too=False)
+
+
+def test_save_on_cpu_of_sharded_operands_gives_torchs_gradients(local_workers):
+    def f(torch):
+        shard, full, _ = _placing(torch)
+        a = torch.arange(8.0).reshape(4, 2).requires_grad_()
+        w = torch.tensor([[0.5, -1.0], [2.0, 0.25]], requires_grad=True)
+        with torch.autograd.graph.save_on_cpu():
+            x = shard(a * 1, 0)
+            y = (x @ w).tanh() * x
+        (full(y) * torch.arange(8.0).reshape(4, 2)).sum().backward()
+        return a.grad, w.grad
+    same(f, warnings_too=False)
