@@ -381,20 +381,45 @@ def _matmul_folded(a, b):
 
 
 def _matmul_batched(a, b):
-    """The general case: a batched product over broadcast batch dims, viewed to the result."""
+    """The general case: a batched product over broadcast batch dims, viewed to the result.
+    As torch's: a batch of one that needs a gradient against another batch is squeezed
+    (then folded); else each operand is expanded to the broadcast batch and reshaped to
+    3 dims (a view where it can be, else a copy: what bmm saves), and the product viewed."""
+    if a.ndim == 3 and b.ndim == 3 and a.shape[0] != b.shape[0]:
+        if a.shape[0] == 1 and a.requires_grad:
+            return matmul(squeeze(a, 0), b)
+        if b.shape[0] == 1 and b.requires_grad:
+            return matmul(a, squeeze(b, 0))
     a2 = call("unsqueeze", a, dim=0) if a.ndim == 1 else a
     b2 = call("unsqueeze", b, dim=-1) if b.ndim == 1 else b
     batch = _batch_numel(a2, b2)  # batch dims that do not broadcast fail first, as in torch
     if a2.shape[-1] != b2.shape[-2]:
         raise RuntimeError(f"Expected size for first two dimensions of batch2 tensor to be: "
                            f"[{batch}, {a2.shape[-1]}] but got: [{batch}, {b2.shape[-2]}].")
-    out = call("bmm", a2, b2)
-    shape = list(out.shape)
-    if b.ndim == 1:
-        shape.pop(-1)
-    if a.ndim == 1:
-        shape.pop(-2 if b.ndim != 1 else -1)
+    if a._storage.runs_ops or b._storage.runs_ops:  # (sharded: bmm's rule takes the batches)
+        out = call("bmm", a2, b2)
+    else:
+        out = call("bmm", *_expanded_batches(a, b))
+        if b.ndim == 1:
+            out = squeeze(out, -1)
+    shape = list(broadcast_shapes(a2.shape[:-2], b2.shape[:-2]))
+    shape += ([a.shape[-2]] if a.ndim > 1 else []) + ([b.shape[-1]] if b.ndim > 1 else [])
     return call("unsafe_view", out, shape=shape)
+
+
+def _expanded_batches(a, b):
+    """a and b expanded to their broadcast batch and reshaped to (batch, rows, columns), a
+    vector b to (batch, length, 1), as torch's matmul gives them to bmm."""
+    from .rules import broadcast_shapes
+
+    n, m1 = (a.shape[-2] if a.ndim > 1 else 1), a.shape[-1]
+    m2, p = (b.shape[-2], b.shape[-1]) if b.ndim > 1 else (b.shape[0], None)
+    batch = list(broadcast_shapes(a.shape[:-2], b.shape[:-2]))
+    count = _numel(batch)
+    a3 = reshape(a.expand(*batch, n, m1), count, n, m1)
+    if p is None:
+        return a3, unsqueeze(reshape(b.expand(*batch, m2), count, m2), 2)
+    return a3, reshape(b.expand(*batch, m2, p), count, m2, p)
 
 
 def _batch_numel(a, b) -> int:

@@ -4,6 +4,8 @@ whichever branch of the gradient formula runs (torch unpacks every saved tensor 
 And put's writes into a tensor that is not row-major."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -300,3 +302,44 @@ def test_cdist_saves_copies_of_broadcast_operands(written, broadcast):
         np.testing.assert_allclose(got[1][0], got[0][0], rtol=1e-5)
     else:
         assert got[0] == got[1]
+
+
+def _graph(fn) -> list:
+    """A graph's node names, depth first."""
+    if fn is None:
+        return [None]
+    return [fn.name()] + [name for child, _ in fn.next_functions for name in _graph(child)]
+
+
+@pytest.mark.parametrize("shapes", [
+    ((2, 3, 4), (2, 4, 5)), ((2, 2, 3, 4), (2, 2, 4, 5)), ((2, 1, 3, 4), (5, 4, 2)),
+    ((2, 3, 4), (1, 4, 5)), ((1, 3, 4), (2, 4, 5)), ("transposed", (4,))])
+@pytest.mark.parametrize("written", ["a", "b"])
+def test_a_batched_matmul_saves_what_torchs_bmm_saves(shapes, written):
+    # torch's matmul expands each operand to the broadcast batch and reshapes it to 3 dims,
+    # a view where it can (a write to the operand then fails the backward) and a copy where
+    # it must (no error); a batch of one that needs a gradient is squeezed and folded
+    def run(T):
+        a_shape, b_shape = shapes
+        a0 = T.arange(24.0).reshape(2, 4, 3).requires_grad_() if a_shape == "transposed" \
+            else T.linspace(-1.0, 1.0, math.prod(a_shape)).reshape(a_shape).requires_grad_()
+        b0 = T.linspace(0.5, 2.0, math.prod(b_shape)).reshape(b_shape)
+        b0.requires_grad_(len(b_shape) > 1)
+        a = a0.transpose(1, 2) * 1 if a_shape == "transposed" else a0 * 1
+        b = b0 * 1
+        out = a @ b
+        graph = _graph(out.grad_fn)
+        T.autograd.graph.increment_version(a if written == "a" else b)
+        try:
+            (out * out).sum().backward()
+        except RuntimeError as e:
+            return graph, str(e)
+        return graph, out.tolist(), a0.grad.tolist()
+
+    theirs, ours = run(torch), run(distgrad)
+    assert ours[0] == theirs[0] and type(ours[1]) is type(theirs[1])
+    if isinstance(theirs[1], str):
+        assert ours[1] == theirs[1]
+    else:
+        np.testing.assert_allclose(ours[1], theirs[1], rtol=1e-5)
+        np.testing.assert_allclose(ours[2], theirs[2], rtol=1e-5)
