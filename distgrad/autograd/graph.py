@@ -411,11 +411,18 @@ class Node(NodeHooks):
     _SAVED_NAMES = {"self": 0, "input": 0, "other": 1, "exponent": 1, "mat2": 1, "vec": 1,
                     "target": 1, "weight": 2}
 
-    def _saved_output(self, key: str):
+    def _named_input(self, key: str):
+        """The input position torch names `key` (`self`, `mat2`, ...), or None."""
+        names = self.op.saved_names
+        pos = self._SAVED_NAMES.get(key) if names is None else names.get(key)
+        return pos if isinstance(pos, int) else None
+
+    def _named_output(self, key: str):
         """The index in ctx.outs of the output torch names `key` (`result`, `result1`,
-        ...), or None."""
-        nr = 0 if key == "result" else (int(key[6:]) if key[:6] == "result" and
-                                        key[6:].isdigit() else None)
+        `indices`, ...), or None."""
+        named = (self.op.saved_names or {}).get(key)
+        nr = named[1] if isinstance(named, tuple) else 0 if key == "result" else (
+            int(key[6:]) if key[:6] == "result" and key[6:].isdigit() else None)
         for i, saved in enumerate(self._saved_outs or ()):
             if saved.output_nr == nr:
                 return i
@@ -424,17 +431,19 @@ class Node(NodeHooks):
     def __getattr__(self, name):
         if name.startswith("_raw_saved_"):  # the saved tensor itself (register_hooks)
             key = name[len("_raw_saved_"):]
-            out = self._saved_output(key)
+            out = self._named_output(key)
             saved = self._saved_outs[out] if out is not None else \
-                self._saved.get(self._SAVED_NAMES.get(key))
-            if saved is not None or (self._freed and (key == "result" or key in self._SAVED_NAMES)):
+                self._saved.get(self._named_input(key))
+            if saved is not None or (self._freed and (key == "result" or
+                                                      self._named_input(key) is not None)):
                 return RawSavedTensor(self, saved)
         if name.startswith("_saved_"):
             key = name[len("_saved_"):]
-            out = self._saved_output(key)
-            if out is not None or (key == "result" and self._freed):
+            out = self._named_output(key)
+            if out is not None or (self._freed and (key == "result" or isinstance(
+                    (self.op.saved_names or {}).get(key), tuple))):
                 return self.context().outs[out or 0]
-            pos = self._SAVED_NAMES.get(key)
+            pos = self._named_input(key)
             if pos is not None and (pos in self._saved or pos in self._consts or self._freed):
                 return self.context()[pos]
             if pos in self.op.save and pos < len(self._metas):  # not needed: torch saved none

@@ -352,7 +352,8 @@ def _conv_bias_grad_vjp(c, u):
 
 
 defop("convolution", _convolution, _conv_rule, _conv_vjp, node="ConvolutionBackward0",
-      save=(0, 1), pack_order=(0, 1), sharding="batch", layout_rule=layout.convolution_format)
+      save=(0, 1), pack_order=(0, 1), saved_names={"input": 0, "weight": 1}, sharding="batch",
+      layout_rule=layout.convolution_format)
 defop("conv_input_grad", _input_grad_forward,
       lambda g, w, _x, input_size, **_: Meta((g.shape[0],) + tuple(input_size[1:]), g.dtype),
       _conv_input_grad_vjp, node="ConvolutionBackwardBackward0", save=(0, 1),

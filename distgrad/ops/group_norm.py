@@ -75,4 +75,5 @@ def _group_norm_vjp(c, g, _mean_grad=None, _rstd_grad=None):
 
 defop("native_group_norm", _group_norm, _group_norm_rule, _group_norm_vjp,
       node="NativeGroupNormBackward0", save=(0, 1), pack_order=(0, 1), save_out=(1, 2), n_out=3,
+      saved_names={"input": 0, "weight": 1},
       nondiff_outputs=(1, 2), sharding="batch", layout_rule=layout.in_suggested_format)

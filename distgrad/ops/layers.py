@@ -316,7 +316,7 @@ def _layer_norm_vjp(c, g, _mean_grad=None, _rstd_grad=None):
 
 defop("native_layer_norm", _layer_norm, _layer_norm_rule, _layer_norm_vjp,
       node="NativeLayerNormBackward0", save=(0, 1, 2), pack_order=(2, 0, 1), save_out=(1, 2),
-      n_out=3,
+      saved_names={"input": 0, "weight": 1, "bias": 2}, n_out=3,
       nondiff_outputs=(1, 2), sharding="layer_norm")
 
 
@@ -415,6 +415,7 @@ def _batch_norm_vjp(c, g, _mean_grad=None, _rstd_grad=None):
 
 defop("native_batch_norm", _batch_norm, _batch_norm_rule, _batch_norm_vjp,
       node="NativeBatchNormBackward0", save=(0, 1, 3, 4), pack_order=(0, 3, 4, 1),
+      saved_names={"input": 0, "weight": 1, "running_mean": 3, "running_var": 4},
       save_out=(1, 2), n_out=3,
       nondiff_outputs=(1, 2), differentiable=(0, 1, 2), layout_rule=layout.in_suggested_format)
 
@@ -706,6 +707,8 @@ def _sdpa_no_forward_ad(inputs, tangents, outs, **attrs):
 defop("scaled_dot_product_attention", _sdpa, _sdpa_rule, _sdpa_vjp,
       node="ScaledDotProductFlashAttentionForCpuBackward0", save=(0, 1, 2, 3),
       pack_order=(3, 1, 0, 2), n_out=2, nondiff_outputs=(1,), save_out=(1, 0),
+      saved_names={"query": 0, "key": 1, "value": 2, "attn_mask": 3, "output": ("out", 0),
+                   "logsumexp": ("out", 1)},
       differentiable=(0, 1, 2), sharding="attention", layout_rule=_sdpa_layout,
       jvp=_sdpa_no_forward_ad)
 

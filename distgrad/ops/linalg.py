@@ -171,7 +171,8 @@ def _addmm_stack_rows(needs, shapes):
 
 
 defop("addmm", _addmm_forward, _addmm_rule, _addmm_vjp, node="AddmmBackward0", save=(1, 2),
-      save_for={1: (2,), 2: (1,)}, pack_order=(1, 2), sharding="addmm",
+      save_for={1: (2,), 2: (1,)}, pack_order=(1, 2), saved_names={"mat1": 1, "mat2": 2},
+      sharding="addmm",
       stack_rows=_addmm_stack_rows)
 
 

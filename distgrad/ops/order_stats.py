@@ -17,7 +17,8 @@ from ..autograd.record import call
 from ..tensor import Tensor
 from . import stdsort
 from .math import _not_implemented
-from .reduce import _dim_extremum_vjp, _evenly_distribute, dim_extremum_rule, expand_back
+from .reduce import (SAVES_INDICES, _dim_extremum_vjp, _evenly_distribute, dim_extremum_rule,
+                     expand_back)
 from .rules import (check_reduced_dims_nonempty, dims_of, not_implemented, numel,
                     reduced_shape, require_tensor, shape_of, wrap_dim)
 from .table import Meta, defop
@@ -85,7 +86,8 @@ for _name, _nan in (("median", False), ("nanmedian", True)):
     defop(_name, _median_all(_nan), _median_all_rule, _evenly_distribute,
           node=f"{_node}Backward0", save=(0,), save_out=True)
     defop(f"{_name}_dim", _median_dim(_nan), _median_dim_rule, _dim_extremum_vjp,
-          node=f"{_node}Backward1", save_out=(1,), n_out=2, nondiff_outputs=(1,))
+          node=f"{_node}Backward1", save_out=(1,), saved_names=SAVES_INDICES, n_out=2,
+          nondiff_outputs=(1,))
 
 
 def median(input, dim=None, keepdim=False):
@@ -136,7 +138,8 @@ def _mode(x, dim=-1, keepdim=False):
 
 
 defop("mode", _mode, dim_extremum_rule("mode"), _dim_extremum_vjp, node="ModeBackward0",
-      save_out=(1,), n_out=2, nondiff_outputs=(1,))
+      save_out=(1,), saved_names=SAVES_INDICES, n_out=2,
+      nondiff_outputs=(1,))
 
 
 def mode(input, dim=-1, keepdim=False):
@@ -216,7 +219,8 @@ def _kthvalue_rule(x, k, dim=-1, keepdim=False):
 
 
 defop("kthvalue", _kthvalue, _kthvalue_rule, _dim_extremum_vjp, node="KthvalueBackward0",
-      save_out=(1,), n_out=2, nondiff_outputs=(1,))
+      save_out=(1,), saved_names=SAVES_INDICES, n_out=2,
+      nondiff_outputs=(1,))
 
 
 def kthvalue(input, k, dim=-1, keepdim=False):
@@ -266,9 +270,11 @@ def _cummaxmin_vjp(c, g, _indices_grad=None):
 # (the input is saved, as torch's cummaxmin_backward(grad, self, indices, dim) saves and
 # reads it: an in-place write to it before backward is an error there)
 defop("cummax", _cumulative_extremum(np.greater_equal), _cum_rule("cummax"), _cummaxmin_vjp,
-      node="CummaxBackward0", save=(0,), save_out=(1,), n_out=2, nondiff_outputs=(1,))
+      node="CummaxBackward0", save=(0,), save_out=(1,), saved_names=SAVES_INDICES, n_out=2,
+      nondiff_outputs=(1,))
 defop("cummin", _cumulative_extremum(np.less_equal), _cum_rule("cummin"), _cummaxmin_vjp,
-      node="CumminBackward0", save=(0,), save_out=(1,), n_out=2, nondiff_outputs=(1,))
+      node="CumminBackward0", save=(0,), save_out=(1,), saved_names=SAVES_INDICES, n_out=2,
+      nondiff_outputs=(1,))
 
 
 def cummax(input, dim):

@@ -153,6 +153,10 @@ def _dim_extremum_forward(pick):
     return forward
 
 
+# What the nodes of max/min/sort/... along a dim save, as torch names it: the indices
+SAVES_INDICES = {"self": 0, "indices": ("out", 1)}
+
+
 def _dim_extremum_vjp(c, g, _indices_grad=None):
     shape = c.shapes[0]
     if not shape:
@@ -165,9 +169,11 @@ def _dim_extremum_vjp(c, g, _indices_grad=None):
 
 
 defop("max_dim", _dim_extremum_forward(np.argmax), dim_extremum_rule("max"),
-      _dim_extremum_vjp, node="MaxBackward0", save_out=(1,), n_out=2, nondiff_outputs=(1,))
+      _dim_extremum_vjp, node="MaxBackward0", save_out=(1,), saved_names=SAVES_INDICES, n_out=2,
+      nondiff_outputs=(1,))
 defop("min_dim", _dim_extremum_forward(np.argmin), dim_extremum_rule("min"),
-      _dim_extremum_vjp, node="MinBackward0", save_out=(1,), n_out=2, nondiff_outputs=(1,))
+      _dim_extremum_vjp, node="MinBackward0", save_out=(1,), saved_names=SAVES_INDICES, n_out=2,
+      nondiff_outputs=(1,))
 
 
 def _argext_rule(name):
@@ -764,7 +770,8 @@ def _scatter_back_vjp(c, g, _indices_grad=None):
 # (torch's sort.stable, the overload that takes `stable`, is SortBackward1)
 defop("sort", _sort_forward, _sort_rule, _scatter_back_vjp,
       node=lambda inputs, attrs: "SortBackward1" if "stable" in attrs else "SortBackward0",
-      save_out=(1,), n_out=2, nondiff_outputs=(1,), layout_rule=layout.like_first)
+      save_out=(1,), saved_names=SAVES_INDICES, n_out=2, nondiff_outputs=(1,),
+      layout_rule=layout.like_first)
 
 
 def _topk_rule(x, k, dim=-1, largest=True, sorted=True):
@@ -808,4 +815,5 @@ def _topk_forward(x, k, dim=-1, largest=True, sorted=True):
 
 
 defop("topk", _topk_forward, _topk_rule, _scatter_back_vjp, node="TopkBackward0",
-      save_out=(1,), n_out=2, nondiff_outputs=(1,))
+      save_out=(1,), saved_names=SAVES_INDICES, n_out=2,
+      nondiff_outputs=(1,))

@@ -92,6 +92,10 @@ class OpDef:
     # saved-tensor hooks: its codegen's, by argument name (sdpa's attn_mask, key, query,
     # value). None: last to first (`other` before `self`). Outputs follow, in save_out's order.
     pack_order: Optional[tuple] = None
+    # torch's names of what its node saves (grad_fn._saved_<name>): {name: input position,
+    # or ("out", k) for output k}, where they are not the usual ones (self or input 0,
+    # other 1, ..., result and resultK the outputs): addmm's mat1 and mat2, sort's indices.
+    saved_names: Optional[dict] = None
     differentiable: tuple = None  # input positions that can receive a gradient (default: all)
     view: bool = False  # the result aliases input 0 (shares its version counter)
     strides: Optional[Callable] = None  # a view's layout from its parent's (ops/layout.py)
@@ -175,7 +179,7 @@ def defop(name: str, forward: Callable, shape: Callable, vjp: Optional[Callable]
           inplace: Optional[str] = None, into: Optional[Callable] = None,
           stack_rows: Optional[Callable] = None, layout_rule: Optional[Callable] = None,
           save_for: Optional[Union[dict, Callable]] = None, number_operands: bool = True,
-          pack_order: Optional[tuple] = None,
+          pack_order: Optional[tuple] = None, saved_names: Optional[dict] = None,
           alias: bool = False, jvp: Optional[Callable] = None) -> OpDef:
     if name in OPS:
         raise ValueError(f"op {name!r} is defined twice")
@@ -190,9 +194,10 @@ def defop(name: str, forward: Callable, shape: Callable, vjp: Optional[Callable]
     if params is None:
         params = ("input", "other")[:_operand_count(shape)]
     op = OpDef(name, forward, shape, vjp, node, tuple(save), save_out, n_out, save_for,
-               pack_order, differentiable, view, strides, elementwise, layout_rule, tuple(nondiff_outputs),
-               moves, number_edges, sharding, tuple(api), tuple(params), inplace, into,
-               stack_rows, number_operands, alias, jvp)
+               pack_order, saved_names, differentiable, view, strides, elementwise,
+               layout_rule, tuple(nondiff_outputs), moves, number_edges, sharding,
+               tuple(api), tuple(params), inplace, into, stack_rows, number_operands, alias,
+               jvp)
     OPS[name] = op
     return op
 

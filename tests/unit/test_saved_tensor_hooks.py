@@ -362,3 +362,37 @@ def test_a_layers_node_packs_its_inputs_in_torchs_order(op):
         return rec, x.grad
 
     same(scenario)
+
+
+@pytest.mark.parametrize("op", ["addmm", "layer_norm", "batch_norm", "conv1d", "sort", "max",
+                                "cummax", "attention"])
+def test_a_node_shows_what_it_saved_under_torchs_names(op):
+    # grad_fn._saved_<name>, by the names of torch's derivatives.yaml: addmm's mat1 and
+    # mat2, layer norm's input, weight and bias, the indices of sort and max along a dim
+    names = {"addmm": ("mat1", "mat2"), "layer_norm": ("input", "weight", "bias"),
+             "batch_norm": ("input", "weight"), "conv1d": ("input", "weight"),
+             "sort": ("indices",), "max": ("indices",), "cummax": ("self", "indices"),
+             "attention": ("query", "key", "value", "output", "logsumexp")}[op]
+
+    def scenario(torch):
+        F = torch.nn.functional
+        x = torch.tensor([[0.5, -1.0, 2.0, 0.25], [1.5, 0.3, -0.7, 0.9]], requires_grad=True)
+        w = torch.tensor([1.0, 0.5, -0.5, 2.0], requires_grad=True)
+        m = w.reshape(2, 2).repeat(2, 1)
+        q = x.reshape(1, 1, 2, 4)
+        y = {"addmm": lambda: torch.addmm(w[:2], x, m),
+             "layer_norm": lambda: F.layer_norm(x, (4,), w, w * 2),
+             "batch_norm": lambda: F.batch_norm(x, None, None, w, w * 2, training=True),
+             "conv1d": lambda: F.conv1d(x[None], m.t().reshape(2, 2, 2)),
+             "sort": lambda: x.sort(1)[0], "max": lambda: x.max(1)[0],
+             "cummax": lambda: x.cummax(1)[0],
+             "attention": lambda: F.scaled_dot_product_attention(q, q * 2, q * 3)}[op]()
+        known = {id(x): "x", id(w): "w", id(m): "m", id(q): "q"}
+        shown = []
+        for name in names:
+            t = getattr(y.grad_fn, "_saved_" + name)
+            shown.append((name, known.get(id(t), None if t is None else tuple(t.shape))))
+        y.sum().backward()
+        return shown
+
+    same(scenario)
