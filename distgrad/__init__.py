@@ -32,8 +32,9 @@ from . import autograd
 from . import accelerator
 from . import amp
 from .foreach import *  # noqa: F401,F403  (torch._foreach_add_, ...)
-from .amp import (autocast, autocast_decrement_nesting, autocast_increment_nesting,  # noqa: F401
-                  clear_autocast_cache, get_autocast_cpu_dtype, get_autocast_dtype,
+from .amp import (GradScaler, autocast, autocast_decrement_nesting,  # noqa: F401
+                  autocast_increment_nesting, clear_autocast_cache, get_autocast_cpu_dtype,
+                  get_autocast_dtype,
                   is_autocast_available, is_autocast_cache_enabled, is_autocast_cpu_enabled,
                   is_autocast_enabled, set_autocast_cache_enabled, set_autocast_dtype,
                   set_autocast_enabled)
