@@ -509,8 +509,27 @@ def _silu(x):
 
 
 def _silu_vjp(c, g):
+    if not grad_mode.is_grad_enabled():
+        return call("silu_backward", g, c[0])  # (torch's kernel: float16 rounded once)
+    # torch's infinitely_differentiable_silu_backward, a gradient to differentiate again (its
+    # order of products: its roundings)
     s = c[0].sigmoid()
-    return g * s * (1 + c[0] * (1 - s))  # (torch's order of products: its roundings)
+    return g * s * (1 + c[0] * (1 - s))
+
+
+def _silu_backward(g, x):
+    """torch's silu_backward kernel: g·s·(1 + x·(1 - s)), s = sigmoid(x), in float32 for
+    float16 and bfloat16 (table.half_as_float) and rounded once."""
+    with np.errstate(over="ignore"):
+        s = np.reciprocal(rounding.exp(np.negative(x)) + x.dtype.type(1))
+    return g * s * (1 + x * (1 - s))
+
+
+def _silu_backward_vjp(c, gg):
+    g, x = c[0], c[1]
+    s = x.sigmoid()
+    return (call("silu_backward", gg, x) if c.needs[0] else None,
+            gg * g * s * (1 - s) * (2 + x * (1 - 2 * s)) if c.needs[1] else None)
 
 
 @elementwise
@@ -520,6 +539,8 @@ def _silu_rule(x):
 
 
 defop("silu", _silu, _silu_rule, _silu_vjp, node="SiluBackward0", save=(0,))
+defop("silu_backward", _silu_backward, lambda g, x: Meta(x.shape, x.dtype), _silu_backward_vjp,
+      node="SiluBackwardBackward0", save=(0, 1), elementwise=True)
 
 
 # ---- dropout's mask ------------------------------------------------------------------------------

@@ -255,11 +255,12 @@ def run_forward(op: OpDef, values, attrs: dict, out_dtypes) -> list:
 # Ops whose float16 (bfloat16) forward must see float16 (the next float16 value, not
 # float32's; the rounded steps of pow, log_softmax, nll_loss, add, sub, adam_update, cross,
 # scaled_dot_product_attention and its backward, sigmoid_backward, mse_loss, logsumexp, xlogy,
-# and of the convolutions torch's slow kernels compute in float16 or bfloat16).
+# of the convolutions torch's slow kernels compute in float16 or bfloat16, mse_loss's
+# gradient).
 OWN_HALF = {"nextafter", "pow", "log_softmax", "nll_loss", "add", "sub", "adam_update", "cross",
             "scaled_dot_product_attention", "scaled_dot_product_attention_backward",
             "sigmoid_backward", "mse_loss", "logsumexp", "xlogy", "conv_transpose",
-            "conv_input_grad", "conv_weight_grad", "conv_bias_grad"}
+            "conv_input_grad", "conv_weight_grad", "conv_bias_grad", "mse_loss_backward"}
 
 
 # Elementwise ops whose kernels read a number operand's own value (as a float) where the

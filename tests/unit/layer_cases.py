@@ -62,6 +62,10 @@ case("gelu_tanh", lambda T, x: nnf(T).gelu(x, approximate="tanh"), F(3, 4, lo=-3
 case("gelu_tanh_far", lambda T, x: nnf(T).gelu(x, approximate="tanh"), F(3, 4, lo=-60, hi=60),
      covers=("gelu", "gelu_backward"))
 case("silu", lambda T, x: nnf(T).silu(x), F(3, 4, lo=-4, hi=4), covers="silu")
+# a plain backward takes silu's gradient from torch's silu_backward kernel (a gradient to
+# differentiate again is a composite of ops, as the case above checks)
+case("silu_first_order_grad", lambda T, x: _first_order_grad(T, nnf(T).silu, x),
+     F(3, 4, lo=-4, hi=4), covers=("silu", "silu_backward"))
 case("silu_inplace", lambda T, x: nnf(T).silu(x * 1, inplace=True), F(3, 4, lo=-4, hi=4),
      covers=("mul", "silu"))
 # p=1 drops everything in both libraries (the mask's values are distgrad's own otherwise)
@@ -72,6 +76,13 @@ case("dropout_all", lambda T, x: nnf(T).dropout(x, p=1.0), F(3, 4),
 # The `_kinks` cases put the input exactly on an op's kinks: torch's one-sided first derivative
 # there and its (strictly masked) second derivative are what count; finite differences are
 # not the judge at a kink (fd=False).
+
+
+def _first_order_grad(T, fn, x):
+    """fn's gradient at x for a gradient of x's values, as a plain backward (no graph kept)
+    takes it."""
+    leaf = x.detach().requires_grad_()
+    return T.autograd.grad(fn(leaf), leaf, x.detach())[0]
 
 
 def _at(T, x, *points):

@@ -1,0 +1,37 @@
+"""Gradients of float16 and bfloat16 tensors as torch's CPU kernels compute them (bit for
+bit): silu's plain backward is its silu_backward kernel, computed in float32 and rounded
+once (a gradient kept to differentiate again is torch's composite of rounded ops);
+mse_loss's is its scalar_t kernel, 2/N · (input - target) · grad, each step rounded."""
+from __future__ import annotations
+
+import pytest
+
+from torch_twin import same
+
+
+@pytest.mark.parametrize("low", ["bfloat16", "float16"])
+def test_silu_gradients(low):
+    def scenario(T):
+        T.manual_seed(0)
+        x = (T.randn(300) * 4).to(getattr(T, low)).requires_grad_()
+        g = T.randn(300).to(x.dtype)
+        y = T.nn.functional.silu(x)
+        plain, = T.autograd.grad(y, x, g, retain_graph=True)
+        kept, = T.autograd.grad(y, x, g, create_graph=True)
+        second, = T.autograd.grad(kept, x, g)
+        return plain, kept, second
+
+    same(scenario, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("low", ["bfloat16", "float16"])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_mse_loss_gradients(low, reduction):
+    def scenario(T):
+        T.manual_seed(0)
+        d = getattr(T, low)
+        x, y = (T.randn(60, 7).to(d).requires_grad_() for _ in range(2))
+        loss = T.nn.functional.mse_loss(x, y, reduction=reduction)
+        return T.autograd.grad(loss, (x, y), T.randn(loss.shape).to(d) * 3)
+
+    same(scenario, rtol=0, atol=0)
