@@ -515,12 +515,13 @@ def batch_norm(input: Tensor, running_mean: Optional[Tensor], running_var: Optio
         raise RuntimeError("running_mean must be defined in evaluation mode")
     elif running_var is None:
         raise RuntimeError("running_var must be defined in evaluation mode")
-    # (torch's bfloat16 kernel keeps the batch's statistics in its parameters' dtype)
-    bfloat16_stats = bool(training) and input.dtype is dtypes.bfloat16 and all(
-        p is None or p.dtype is dtypes.bfloat16 for p in (weight, bias, running_mean, running_var))
+    # (torch's float16/bfloat16 kernel keeps the batch's statistics in its parameters' dtype)
+    low_stats = bool(training) and input.dtype in dtypes.LOW_FLOATS and all(
+        p is None or p.dtype is input.dtype for p in (weight, bias, running_mean, running_var))
     return call("native_batch_norm", input, weight, bias,
                 running_mean if not training else None, running_var if not training else None,
-                training=bool(training), eps=eps, bfloat16_stats=bfloat16_stats)[0]
+                training=bool(training), eps=eps,
+                low_stats=input.dtype.name if low_stats else None)[0]
 
 
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:

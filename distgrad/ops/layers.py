@@ -336,7 +336,7 @@ def check_batch_norm(x, weight, bias, running_mean, running_var) -> None:
 
 
 def _batch_norm_rule(x, weight, bias, running_mean, running_var, training, eps=1e-5,
-                     bfloat16_stats=False):
+                     low_stats=None):
     check_batch_norm(x, weight, bias, running_mean, running_var)
     channels = Meta((x.shape[1] if training else 0,), dtypes.float64)  # (torch's: empty in eval)
     return Meta(x.shape, x.dtype), channels, channels
@@ -346,19 +346,24 @@ def _channel_view(v, ndim):
     return v.reshape((1, -1) + (1,) * (ndim - 2))
 
 
-def _bfloat16_batch_norm(x, weight, bias, axes, eps):
-    """Training batch norm of a bfloat16 batch with bfloat16 (or no) parameters, as torch's
-    CPU kernel: its mean and 1/std are bfloat16 (the mean of float32 sums; the sum of squares
-    about the float32 mean, and its quotient by the count, rounded), and the result is
-    x * alpha + beta with alpha = rstd * weight, beta = bias - mean * alpha in float32."""
+def _low_batch_norm(x, weight, bias, axes, eps, low):
+    """Training batch norm of a float16 or bfloat16 batch (`low`, its dtype's name) with
+    parameters of that dtype (or none), as torch's CPU kernel: its mean and 1/std are in that
+    dtype (the mean of float32 sums; the sum of squares about the float32 mean, and its
+    quotient by the count, rounded), and the result is x * alpha + beta with
+    alpha = rstd * weight, beta = bias - mean * alpha in float32."""
     wide_mean = x.mean(axis=axes, keepdims=True, dtype=np.float64).astype(np.float32)
     centred = x - wide_mean
-    bf16 = dtypes.bfloat16.np
+    low_np = dtypes.from_name(low).np
     squares = (centred * centred).sum(axis=axes, keepdims=True, dtype=np.float64)
-    var_sum = dtypes.rounded_in(squares, bf16)
-    var = dtypes.rounded_in(var_sum / dtypes.rounded_in(x.size // x.shape[1], bf16), bf16)
-    mean = dtypes.rounded_in(wide_mean, bf16)
-    rstd = dtypes.rounded_in(1 / np.sqrt(var.astype(np.float64) + eps), bf16)
+    if low == "bfloat16":
+        var_sum = dtypes.rounded_in(squares, low_np)
+        var = dtypes.rounded_in(var_sum / dtypes.rounded_in(x.size // x.shape[1], low_np),
+                                low_np).astype(np.float64)
+    else:  # (float16's variance stays in float)
+        var = squares / (x.size // x.shape[1])
+    mean = dtypes.rounded_in(wide_mean, low_np)
+    rstd = dtypes.rounded_in(1 / np.sqrt(var + eps), low_np)
     alpha = rstd if weight is None else rstd * _channel_view(weight, x.ndim)
     beta = -(mean * alpha) if bias is None else _channel_view(bias, x.ndim) - mean * alpha
     stats = (mean.reshape(-1).astype(np.float64), rstd.reshape(-1).astype(np.float64))
@@ -366,14 +371,15 @@ def _bfloat16_batch_norm(x, weight, bias, axes, eps):
 
 
 def _batch_norm(x, weight, bias, running_mean, running_var, training, eps=1e-5,
-                bfloat16_stats=False):
+                low_stats=None):
     """(result, mean, rstd), torch's native_batch_norm's: in training the channels'
-    statistics (kept for the backward, in float64), else none. `bfloat16_stats`: x is a
-    bfloat16 batch whose parameters are bfloat16 too (its kernel's statistics are)."""
+    statistics (kept for the backward, in float64), else none. `low_stats`: x is a float16
+    or bfloat16 batch (that dtype's name) whose parameters are of its dtype too (its kernel's
+    statistics are)."""
     axes = (0,) + tuple(range(2, x.ndim))
     stats = (np.zeros(0), np.zeros(0))
-    if training and bfloat16_stats:
-        return _bfloat16_batch_norm(x, weight, bias, axes, eps)
+    if training and low_stats:
+        return _low_batch_norm(x, weight, bias, axes, eps, low_stats)
     if training:
         mean = x.mean(axis=axes, keepdims=True)
         xc = x - mean
