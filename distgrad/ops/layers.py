@@ -396,6 +396,16 @@ def _batch_norm(x, weight, bias, running_mean, running_var, training, eps=1e-5,
     return (out,) + stats
 
 
+def _low_batch_norm_input_grad(g, x, weight, mean, rstd, dims, shape):
+    """torch's backward kernel for a float16 batch with parameters of its dtype, in its
+    order of operations: (g - Σg/N - (x - mean)·k)·(rstd·w), k = Σ g·(x - mean) · rstd²/N."""
+    n = g.numel() // g.shape[1]
+    centred = x - mean
+    k = (g * centred).sum(dims, keepdim=True) * rstd * rstd / n
+    w_rstd = rstd if weight is None else rstd * weight.view(*shape)
+    return (g - g.sum(dims, keepdim=True) / n - centred * k) * w_rstd
+
+
 def _batch_norm_vjp(c, g, _mean_grad=None, _rstd_grad=None):
     x, weight, rm, rv, g = in_float32(c[0], c[1], c[3], c[4], g)
     ndim = len(c.shapes[0])
@@ -409,7 +419,9 @@ def _batch_norm_vjp(c, g, _mean_grad=None, _rstd_grad=None):
         rstd = (rv.view(*shape) + eps).rsqrt()
         xhat = (x - rm.view(*shape)) * rstd
     gx = gw = gb = None
-    if c.needs[0]:
+    if c.needs[0] and c.attrs["training"] and c.attrs.get("low_stats") == "float16":
+        gx = _low_batch_norm_input_grad(g, x, weight, mean, rstd, dims, shape)
+    elif c.needs[0]:
         gy = g if weight is None else g * weight.view(*shape)
         gx = _norm_input_grad(gy, xhat, rstd, dims) if c.attrs["training"] else gy * rstd
     if c.needs[1]:
