@@ -329,7 +329,7 @@ def run_into(op: OpDef, out: np.ndarray, values, attrs: dict, out_dtype) -> bool
     Workers do this for an op followed by the write of its result (worker.py).
     """
     if op.into is None or out_dtype.np != out.dtype or not out.flags.writeable or (
-            out.dtype.char == "E"):  # (bfloat16 is computed in float32: run_forward's way)
+            out.dtype.char in "eE"):  # (float16, bfloat16 computed in float32: run_forward's way)
         return False
     shapes = []
     for v in values:
