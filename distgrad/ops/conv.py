@@ -765,10 +765,14 @@ def _avg_pool_backward(g, _x, input_size, kernel, stride, padding, ceil_mode=Fal
     out = tuple(g.shape[-n:])
     div = _avg_divisor(input_size, kernel, stride, padding, ceil_mode, count_include_pad,
                        divisor_override, out)
-    share = (g / div).astype(g.dtype)
+    # (float16 and bfloat16 given as they are, table.OWN_HALF: torch's kernel rounds each
+    # output's share to the dtype and adds the shares up in it, the first output first)
+    low = low_precision(g)
+    share = ((_float32(g) / np.asarray(div, np.float32)) if low else g / div).astype(g.dtype)
     lead = share.shape[:-n]
     cols = np.broadcast_to(share.reshape(lead + (1,) * n + out), lead + tuple(kernel) + out)
-    return _scatter_windows(cols, tuple(input_size), n, padding, out, kernel, stride, (1,) * n)
+    return _scatter_windows(cols, tuple(input_size), n, padding, out, kernel, stride, (1,) * n,
+                            reverse=low)
 
 
 _AVG_ATTRS = ("kernel", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override")
@@ -860,8 +864,28 @@ def _adaptive(x, output_size):
 
 def _adaptive_backward(n):
     def backward(g, _x, input_size):
+        if low_precision(g):
+            return _low_adaptive_backward(g, tuple(input_size[-n:]))
         return _averaged(g, tuple(input_size[-n:]), transpose=True)
     return backward
+
+
+def _low_adaptive_backward(g, sizes):
+    """The float16/bfloat16 kernel (given as they are, table.OWN_HALF): each output's share,
+    its gradient divided by each window length in turn and rounded each time, added to its
+    window's gradients in the dtype, output by output."""
+    n = len(sizes)
+    out = g.shape[-n:]
+    bounds = [window_bounds(sizes[d], out[d]) for d in range(n)]
+    result = np.zeros(g.shape[:-n] + sizes, g.dtype)
+    for position in np.ndindex(*out):
+        windows = [bounds[d][position[d]] for d in range(n)]
+        share = g[(Ellipsis,) + position]
+        for start, end in windows:
+            share = (_float32(share) / np.float32(end - start)).astype(g.dtype)
+        key = (Ellipsis,) + tuple(slice(start, end) for start, end in windows)
+        result[key] += share.reshape(share.shape + (1,) * n)
+    return result
 
 
 def _adaptive_vjp(c, g):

@@ -1,7 +1,9 @@
 """Gradients of float16 and bfloat16 tensors as torch's CPU kernels compute them (bit for
 bit): silu's plain backward is its silu_backward kernel, computed in float32 and rounded
 once (a gradient kept to differentiate again is torch's composite of rounded ops);
-mse_loss's is its scalar_t kernel, 2/N · (input - target) · grad, each step rounded."""
+mse_loss's is its scalar_t kernel, 2/N · (input - target) · grad, each step rounded; the
+average pools' kernels round each output's share (the adaptive one's divided by each
+window length in turn) and add the shares up in the dtype, output by output."""
 from __future__ import annotations
 
 import pytest
@@ -33,5 +35,28 @@ def test_mse_loss_gradients(low, reduction):
         x, y = (T.randn(60, 7).to(d).requires_grad_() for _ in range(2))
         loss = T.nn.functional.mse_loss(x, y, reduction=reduction)
         return T.autograd.grad(loss, (x, y), T.randn(loss.shape).to(d) * 3)
+
+    same(scenario, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("low", ["bfloat16", "float16"])
+def test_average_pool_gradients(low):
+    def scenario(T):
+        T.manual_seed(0)
+        F, d = T.nn.functional, getattr(T, low)
+        x = T.randn(2, 3, 7, 7).to(d)
+        pools = (lambda t: F.avg_pool2d(t, 3, stride=2, padding=1),
+                 lambda t: F.avg_pool2d(t, 3, stride=1, padding=1, count_include_pad=False),
+                 lambda t: F.avg_pool2d(t, 2, ceil_mode=True, divisor_override=3),
+                 lambda t: F.avg_pool1d(t[0], 3, stride=1),
+                 lambda t: F.adaptive_avg_pool2d(t, (4, 3)),
+                 lambda t: F.adaptive_avg_pool2d(t.contiguous(memory_format=T.channels_last), 3),
+                 lambda t: F.adaptive_avg_pool1d(t[0], 4))
+        grads = []
+        for pool in pools:
+            leaf = x.detach().requires_grad_()
+            y = pool(leaf)
+            grads += T.autograd.grad(y, leaf, T.randn(y.shape).to(d))
+        return grads
 
     same(scenario, rtol=0, atol=0)
