@@ -302,7 +302,8 @@ def _var_backward(c, g):
     x = c[0]
     centred = x - x.mean(dim=dims, keepdim=True)
     scale = 2.0 / n if n else float("inf")
-    return expand_back(g, shape, dims, c.attrs.get("keepdim", False)) * centred * scale
+    # (torch's order of products: a float16/bfloat16 gradient rounds at each)
+    return expand_back(g * scale, shape, dims, c.attrs.get("keepdim", False)) * centred
 
 
 def _std_vjp(c, g):

@@ -3,7 +3,9 @@ bit): silu's plain backward is its silu_backward kernel, computed in float32 and
 once (a gradient kept to differentiate again is torch's composite of rounded ops);
 mse_loss's is its scalar_t kernel, 2/N · (input - target) · grad, each step rounded; the
 average pools' kernels round each output's share (the adaptive one's divided by each
-window length in turn) and add the shares up in the dtype, output by output."""
+window length in turn) and add the shares up in the dtype, output by output; var's and
+std's are torch's var_backward, (2/(N - correction) · grad) · (x - mean), each product
+rounded."""
 from __future__ import annotations
 
 import pytest
@@ -58,5 +60,16 @@ def test_average_pool_gradients(low):
             y = pool(leaf)
             grads += T.autograd.grad(y, leaf, T.randn(y.shape).to(d))
         return grads
+
+    same(scenario, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("low", ["bfloat16", "float16"])
+def test_var_and_std_gradients(low):
+    def scenario(T):
+        T.manual_seed(0)
+        x = (T.randn(5, 40) * 3).to(getattr(T, low)).requires_grad_()
+        outs = (x.var(1), x.var(0, keepdim=True, correction=0), x.std(), T.var_mean(x, 1)[0])
+        return [T.autograd.grad(y, x, T.randn(y.shape).to(x.dtype))[0] for y in outs]
 
     same(scenario, rtol=0, atol=0)
