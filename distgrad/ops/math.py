@@ -419,7 +419,23 @@ defop("sqrt", float_forward(np.sqrt), same_float,
 defop("log1p", float_forward(rounding.log1p), same_float,
       lambda c, g: g / (c[0] + 1), node="Log1PBackward0", save=(0,),
       api=("log1p",), inplace="log1p_")
-defop("rsqrt", float_forward(lambda x: 1 / np.sqrt(x)), same_float,
+def _rsqrt(x):
+    """1/sqrt(x); float16 and bfloat16 (given as they are, table.OWN_HALF) as torch's x86
+    kernel computes them: its vectorized loop in float32, rounded once, but the elements
+    after the last pair of vectors (of a row-major tensor) go through its scalar loop, whose
+    c10::BFloat16 (or Half) sqrt rounds the root to the dtype before the division."""
+    if x.dtype.char not in "eE":
+        return 1 / np.sqrt(x)
+    wide = x.astype(np.float32)
+    out = (1 / np.sqrt(wide)).astype(x.dtype)
+    tail = x.size % _LOW_PAIR
+    if tail and vector_sum.float32_lanes() is not None and x.flags.c_contiguous:
+        root = np.sqrt(wide.reshape(-1)[-tail:]).astype(x.dtype).astype(np.float32)
+        out.reshape(-1)[-tail:] = (1 / root).astype(x.dtype)
+    return out
+
+
+defop("rsqrt", float_forward(_rsqrt), same_float,
       lambda c, g: call("mul_number", g, other=-0.5) * c.out.pow(3),
       node="RsqrtBackward0", save_out=True, api=("rsqrt",), inplace="rsqrt_")
 defop("reciprocal", float_forward(np.reciprocal), same_float,

@@ -437,6 +437,24 @@ def test_add_with_an_alpha_rounds_the_scalar_loops_product(low):
 
 
 @pytest.mark.parametrize("low", ["bfloat16", "float16"])
+def test_rsqrt_rounds_the_scalar_loops_root(low):
+    """torch's x86 rsqrt computes 1/sqrt(x) in float32 two vectors at a time; the elements
+    after the last pair go through its scalar loop, whose float16/bfloat16 sqrt rounds the
+    root before the division: an RMSNorm written as x * rsqrt(mean(x²) + eps)."""
+    def scenario(T):
+        T.manual_seed(0)
+        d = getattr(T, low)
+        results = []
+        for n in (7, 32, 45, 1000):
+            x = (T.rand(n) * 3 + 0.01).to(d)
+            results += [x.rsqrt(), x.clone().rsqrt_()]
+        h = T.randn(4, 24).to(d)
+        return results + [h * T.rsqrt(h.pow(2).mean(-1, keepdim=True) + 1e-6)]
+
+    same(scenario, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("low", ["bfloat16", "float16"])
 @pytest.mark.parametrize("options", [dict(), dict(weight_decay=0.1), dict(maximize=True),
                                      dict(weight_decay=0.05, decoupled_weight_decay=True)])
 def test_adam_steps_a_low_precision_parameter_as_torch(low, options):
