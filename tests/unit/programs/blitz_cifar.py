@@ -94,8 +94,8 @@ optimizer.step()
 print(round(loss.item(), 5), net.fc3.bias)
 
 classes = ("plane", "car", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
-images = torch.rand(16, 3, 32, 32).sub(0.5).div(0.5)
-labels = torch.randint(0, 10, (16,))
+images = torch.rand(8, 3, 32, 32).sub(0.5).div(0.5)
+labels = torch.randint(0, 10, (8,))
 trainloader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(images, labels),
                                           batch_size=4, shuffle=True, num_workers=0)
 dataiter = iter(trainloader)
@@ -134,7 +134,7 @@ with torch.no_grad():
             if label == prediction:
                 correct_pred[classes[label]] += 1
             total_pred[classes[label]] += 1
-print(f"Accuracy of the network on the 16 test images: {100 * correct // total} %", predicted.dtype)
+print(f"Accuracy of the network on the 8 test images: {100 * correct // total} %", predicted.dtype)
 for classname, correct_count in correct_pred.items():
     if total_pred[classname]:
         print(f"Accuracy for class: {classname:5s} is {100 * float(correct_count) / total_pred[classname]:.1f} %")
