@@ -395,6 +395,9 @@ defop("index", _index_forward, _index_rule,
 
 
 def _index_backward(g, *idx, shape, key):
+    """g added into zeros at the indexed places in their order (float16 and bfloat16, given
+    as they are, table.OWN_HALF: in that dtype, each add rounded, as torch's accumulating
+    index_put_)."""
     out = np.zeros(shape, g.dtype)
     np.add.at(out, numpy_key(key, idx), g)
     return out

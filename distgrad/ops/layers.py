@@ -42,6 +42,11 @@ def _embedding(weight, indices, padding_idx=-1, scale_grad_by_freq=False):
 
 
 def _embedding_backward(g, indices, num_weights, padding_idx=-1, scale_grad_by_freq=False):
+    """The picked rows' gradients added up in the input's order: float16 and bfloat16, given
+    as they are (table.OWN_HALF), in that dtype, each add rounded, as torch's index_add_
+    (scaled by frequency: in float32, rounded once)."""
+    if scale_grad_by_freq and g.dtype.char in "eE":
+        g = g.astype(np.float32)
     out = np.zeros((num_weights, g.shape[-1]), g.dtype)
     flat, rows = indices.reshape(-1), g.reshape(-1, g.shape[-1])
     if scale_grad_by_freq:  # each row's gradient divided by how often the input picks it

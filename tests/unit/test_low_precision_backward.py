@@ -5,7 +5,8 @@ mse_loss's is its scalar_t kernel, 2/N · (input - target) · grad, each step ro
 average pools' kernels round each output's share (the adaptive one's divided by each
 window length in turn) and add the shares up in the dtype, output by output; var's and
 std's are torch's var_backward, (2/(N - correction) · grad) · (x - mean), each product
-rounded."""
+rounded; an embedding's and an advanced index's are added up in the dtype, in the indices'
+order, as torch's index_add_ and accumulating index_put_."""
 from __future__ import annotations
 
 import pytest
@@ -71,5 +72,20 @@ def test_var_and_std_gradients(low):
         x = (T.randn(5, 40) * 3).to(getattr(T, low)).requires_grad_()
         outs = (x.var(1), x.var(0, keepdim=True, correction=0), x.std(), T.var_mean(x, 1)[0])
         return [T.autograd.grad(y, x, T.randn(y.shape).to(x.dtype))[0] for y in outs]
+
+    same(scenario, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("low", ["bfloat16", "float16"])
+def test_embedding_and_index_gradients_add_up_in_the_dtype(low):
+    def scenario(T):
+        T.manual_seed(0)
+        d = getattr(T, low)
+        w = T.randn(5, 6).to(d).requires_grad_()
+        rows, cols = T.randint(0, 5, (40,)), T.randint(0, 6, (40,))
+        outs = (T.nn.functional.embedding(rows.view(8, 5), w),
+                T.nn.functional.embedding(rows, w, padding_idx=2), w[rows], w[rows, cols],
+                w[:, cols], w[rows.view(8, 5), 1:])
+        return [T.autograd.grad(y, w, T.randn(y.shape).to(d))[0] for y in outs]
 
     same(scenario, rtol=0, atol=0)
