@@ -104,8 +104,20 @@ def _glu_backward(g, x, dim):
     """The input's gradient: (g·s, g·a·s·(1 - s)) over x's halves (a, b), s = sigmoid(b),
     row-major as torch's kernel writes it."""
     a, b = _halves(x, dim)
+    if x.dtype.char in "eE":  # (given as they are, table.OWN_HALF)
+        return _low_glu_backward(g, a, b, dim)
     s = 1 / (1 + np.exp(-b))
     return np.concatenate([g * s, g * a * s * (1 - s)], axis=dim).astype(x.dtype)
+
+
+def _low_glu_backward(g, a, b, dim):
+    """float16/bfloat16 as torch's kernel: sigmoid(b) is written (rounded) into the first
+    half, the second half is (1 - s)·s·a·g in float32, then the first is multiplied by g."""
+    low = a.dtype
+    g, a, b = (t.astype(np.float32) for t in (g, a, b))
+    s = (1 / (1 + np.exp(-b))).astype(low).astype(np.float32)
+    second = ((1 - s) * s * a * g).astype(low)
+    return np.concatenate([(s * g).astype(low), second], axis=dim)
 
 
 def _glu_backward_vjp(c, u):

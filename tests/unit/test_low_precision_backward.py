@@ -6,7 +6,8 @@ average pools' kernels round each output's share (the adaptive one's divided by 
 window length in turn) and add the shares up in the dtype, output by output; var's and
 std's are torch's var_backward, (2/(N - correction) · grad) · (x - mean), each product
 rounded; an embedding's and an advanced index's are added up in the dtype, in the indices'
-order, as torch's index_add_ and accumulating index_put_."""
+order, as torch's index_add_ and accumulating index_put_; glu's kernel writes sigmoid(b)
+rounded, then computes both halves from it."""
 from __future__ import annotations
 
 import pytest
@@ -87,5 +88,16 @@ def test_embedding_and_index_gradients_add_up_in_the_dtype(low):
                 T.nn.functional.embedding(rows, w, padding_idx=2), w[rows], w[rows, cols],
                 w[:, cols], w[rows.view(8, 5), 1:])
         return [T.autograd.grad(y, w, T.randn(y.shape).to(d))[0] for y in outs]
+
+    same(scenario, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("low", ["bfloat16", "float16"])
+def test_glu_gradients(low):
+    def scenario(T):
+        T.manual_seed(0)
+        x = (T.randn(40, 30) * 3).to(getattr(T, low)).requires_grad_()
+        outs = (T.nn.functional.glu(x, 0), T.nn.functional.glu(x))
+        return [T.autograd.grad(y, x, T.randn(y.shape).to(x.dtype))[0] for y in outs]
 
     same(scenario, rtol=0, atol=0)
