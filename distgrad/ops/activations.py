@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..autograd import grad_mode
 from ..autograd.record import call
 from .math import _not_implemented
 from .. import dtypes
@@ -357,11 +358,25 @@ def _mish(x, in_place=False):
 
 def _mish_vjp(c, g):
     x = c[0]
+    if not grad_mode.is_grad_enabled():
+        return call("mish_backward", g, x)  # (torch's kernel: float16 rounded once)
+    # torch's infinitely_differentiable_mish_backward, a gradient to differentiate again
     t = call("softplus", x).tanh()
     return g * (t + x * x.sigmoid() * (1 - t * t))
 
 
+def _mish_backward(g, x):
+    """torch's mish_backward kernel: g·(t + x·sigmoid(x)·(1 - t²)), t = tanh(softplus(x)),
+    float16 and bfloat16 computed in float32 (table.half_as_float) and rounded once."""
+    with np.errstate(over="ignore"):
+        s = 1 / (1 + np.exp(-x))
+        t = np.tanh(np.log1p(np.exp(x)))
+    return g * (t + x * s * (1 - t * t))
+
+
 defop("mish", _mish, _float_only("mish_cpu"), _mish_vjp, node="MishBackward0", save=(0,))
+defop("mish_backward", _mish_backward, _gradient_rule, _not_implemented("mish_backward"),
+      node="MishBackwardBackward0", save=(0, 1), elementwise=True)
 
 
 # ---- threshold ---------------------------------------------------------------------------------

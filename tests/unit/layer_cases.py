@@ -155,6 +155,8 @@ case("hardswish_inplace", lambda T, x: nnf(T).hardswish(x.clone(), True), F(3, 4
      covers=("clone", "hardswish"))
 case("mish", lambda T, x: nnf(T).mish(x), F(3, 4, lo=-5, hi=5),
      covers=("mish", "softplus", "tanh", "sigmoid"))
+case("mish_first_order_grad", lambda T, x: _first_order_grad(T, nnf(T).mish, x),
+     F(3, 4, lo=-5, hi=5), covers=("mish", "mish_backward"))
 case("mish_far_inplace", lambda T, x: nnf(T).mish(x * 30, inplace=True), F(3, 4),
      covers=("mul", "mish"))
 case("threshold", lambda T, x: nnf(T).threshold(x, 0.5, -2.0), F(3, 4),

@@ -1,7 +1,7 @@
 """Gradients of float16 and bfloat16 tensors as torch's CPU kernels compute them (bit for
-bit): silu's plain backward is its silu_backward kernel, computed in float32 and rounded
-once (a gradient kept to differentiate again is torch's composite of rounded ops);
-mse_loss's is its scalar_t kernel, 2/N · (input - target) · grad, each step rounded; the
+bit): silu's (mish's) plain backward is its silu_backward (mish_backward) kernel, computed
+in float32 and rounded once (a gradient kept to differentiate again is torch's composite
+of rounded ops); mse_loss's is its scalar_t kernel, 2/N · (input - target) · grad, each step rounded; the
 average pools' kernels round each output's share (the adaptive one's divided by each
 window length in turn) and add the shares up in the dtype, output by output; var's and
 std's are torch's var_backward, (2/(N - correction) · grad) · (x - mean), each product
@@ -99,5 +99,17 @@ def test_glu_gradients(low):
         x = (T.randn(40, 30) * 3).to(getattr(T, low)).requires_grad_()
         outs = (T.nn.functional.glu(x, 0), T.nn.functional.glu(x))
         return [T.autograd.grad(y, x, T.randn(y.shape).to(x.dtype))[0] for y in outs]
+
+    same(scenario, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("low", ["bfloat16", "float16"])
+def test_mish_gradients(low):
+    def scenario(T):
+        T.manual_seed(0)
+        x = (T.randn(300) * 5).to(getattr(T, low)).requires_grad_()
+        y = T.nn.functional.mish(x)
+        plain, = T.autograd.grad(y, x, T.randn(300).to(x.dtype))
+        return plain
 
     same(scenario, rtol=0, atol=0)
