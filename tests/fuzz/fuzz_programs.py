@@ -1312,7 +1312,8 @@ class Gen:
                                    f"{a}.clamp_(max={b})"])
             return self.emit("clamp_ tensor", None, src, self.dev[a])
         v = self.new_var()
-        return self.emit("bounds", v, f"{v} = {self.rng.choice(opts)}", self.dev[a])
+        # (a 0-dim CPU `a` goes to a bound's worker, as a CPU scalar does in torch)
+        return self.emit("bounds", v, f"{v} = {self.rng.choice(opts)}", self.out_dev(a, b, c))
 
     def g_stats(self):
         """norms, var/std with dims and correction, softmax/log_softmax/logsumexp."""
