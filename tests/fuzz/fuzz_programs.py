@@ -20,8 +20,12 @@ where no two values along the dim are close (or a stable sort); where/clamp with
 bounds; norms, var/std with correction, softmax; einsum; out=; torch.func's grad, vmap,
 jvp, vjp, jacrev, hessian; nn.functional layers, losses and activations; an nn.Linear
 trained two optimizer steps (`fit`); checkpoint; autograd.grad with grad_outputs, twice on
-a retained graph, and backward(inputs=...). An operand of a shape no variable has is a
-new input (integer inputs hold small literal values).
+a retained graph, and backward(inputs=...). Widened: chains of views written in place (a
+leaf's under no_grad) or read in one line, torch.func over code that writes in place, seeded
+nn.Sequential models (Linear, BatchNorm1d, LayerNorm, in-place activations, dropout) in
+train or eval mode, optimizers with param groups and lr schedulers, post-accumulate-grad
+hooks, and statistics, activations and losses of sharded tensors. An operand of a shape
+no variable has is a new input (integer inputs hold small literal values).
 
 What is compared (`compare`): the error type (the first builtin class in its MRO) and the
 line that raised when PyTorch raises, else every variable's dtype, shape, value,
@@ -153,6 +157,35 @@ def fit(x, w, b, make_optimizer, steps=2):  # an nn.Linear set to (w, b), traine
         (lin(x.detach()) - 0.5).pow(2).mean().backward()
         opt.step()
     return lin(x) + lin.weight.sum()
+''',
+    "fit_groups": '''\
+def fit_groups(x, w, b, make_optimizer, make_scheduler=None, add_group=False, steps=3):
+    # fit's nn.Linear with the weight and the bias in two param groups (the bias's own lr and
+    # no weight decay), added at construction or by add_param_group; a scheduler steps each
+    lin = torch.nn.Linear(w.shape[1], w.shape[0], dtype=w.dtype)
+    lin.load_state_dict({"weight": w.detach(), "bias": b.detach()})
+    bias_group = {"params": [lin.bias], "lr": 0.02, "weight_decay": 0.0}
+    opt = make_optimizer([{"params": [lin.weight]}] + ([] if add_group else [bias_group]))
+    if add_group:
+        opt.add_param_group(bias_group)
+    sched = make_scheduler(opt) if make_scheduler else None
+    for _ in range(steps):
+        opt.zero_grad()
+        (lin(x.detach()) - 0.5).pow(2).mean().backward()
+        opt.step()
+        if sched:
+            sched.step()
+    return lin(x) + lin.weight.sum() + opt.param_groups[0]["lr"] + opt.param_groups[1]["lr"]
+''',
+    "net": '''\
+def net(x, layers, mode, seed=0):  # a seeded nn.Sequential run on x's values, then on x
+    torch.manual_seed(seed)
+    m = torch.nn.Sequential(*layers()).to(x.dtype)
+    m.train(mode != "eval")
+    m(x.detach().clone())  # (a first batch: batch norm's running statistics move)
+    if mode == "train, then eval":
+        m.eval()
+    return m(x) + sum(b.sum() for b in m.buffers() if b.is_floating_point())
 ''',
 }
 
@@ -687,6 +720,8 @@ class Gen:
               (2, self.g_bounds), (3, self.g_stats), (2, self.g_einsum), (1, self.g_out),
               (2, self.g_func), (4, self.g_nn), (1, self.g_fit), (1, self.g_checkpoint),
               (2, self.g_autograd)]
+        w += [(4, self.g_view_chain), (2, self.g_func_inplace), (2, self.g_module),
+              (1, self.g_fit_groups), (1, self.g_post_hook), (6, self.g_sharded_family)]
         if self.mode != "driver":
             w += [(6, self.g_move), (6, self.g_shard)]
         return w
@@ -1396,13 +1431,17 @@ class Gen:
             body = f"with torch.no_grad(): {body}"
         return self.emit("out=", o, body, self.dev[a])
 
+    def func_argument(self):
+        """A variable a torch.func transform may take: nothing made from a view made under
+        no_grad (it requires grad without a gradient edge, and torch.func's levels make its
+        derivatives require grad anyway)."""
+        tainted = self.made_from_no_grad_views()
+        return self.pick([v for v in self.plain_float(1) if v not in tainted])
+
     def g_func(self):
         """torch.func's grad / vmap / jacrev / jvp / vjp / hessian over small functions."""
         rng = self.rng
-        # (nothing made from a view made under no_grad: it requires grad without a
-        # gradient edge, and torch.func's levels make its derivatives require grad anyway)
-        tainted = self.made_from_no_grad_views()
-        a = self.pick([v for v in self.plain_float(1) if v not in tainted])
+        a = self.func_argument()
         if a is None:
             return None
         t = self.t(a)
@@ -1558,7 +1597,7 @@ class Gen:
         """autograd.grad with grad_outputs, twice on a retained graph, materialize_grads;
         backward(inputs=...) into a leaf's or a non-leaf's .grad."""
         rng = self.rng
-        if any(op["kind"] == "layer_norm" for op in self.prog["ops"]):
+        if any(op["kind"] == "layer_norm" or "LayerNorm" in op["src"] for op in self.prog["ops"]):
             return None  # torch's third derivative of layer_norm is wrong (not distgrad's)
         outs = [v for v in self.plain_float(grad=True) if not self.t(v).is_leaf]
         b = self.pick(outs)
@@ -1587,6 +1626,225 @@ class Gen:
                              f"({b} * {b}).sum().backward(inputs=[{a}], {keep}); "
                              f"{v} = {a}.grad.clone()", self.dev[a])
         return self.emit("autograd.grad", v, f"{v} = {rng.choice(opts)}", self.dev[a])
+
+    # -- widened: chains of views written and read in one line, torch.func over in-place
+    #    code, nn modules in train/eval with in-place activations, optimizers with param
+    #    groups and schedulers, post-accumulate-grad hooks, the wider families on sharded
+    #    and replicated tensors.
+
+    def view_chain(self, a, depth):
+        """An expression of 1..depth views of `a`, checked in torch, or None."""
+        rng, expr = self.rng, a
+        for _ in range(rng.randint(1, depth)):
+            t = eval(expr, self.ns)
+            shape, nd = tuple(t.shape), t.dim()
+            steps = [f".unsqueeze({rng.randrange(nd + 1)})"]
+            if nd >= 1 and shape[0] >= 2:
+                i = rng.randrange(shape[0])
+                steps += [f"[{i}:]", "[::2]", f"[{i}]", f".narrow(0, {i}, 1)"]
+            if nd >= 2:
+                steps += [".t()" if nd == 2 else ".transpose(0, 1)", ".mT",
+                          f".select(1, {rng.randrange(shape[1])})",
+                          f"[:, {rng.randrange(shape[1])}:]"]
+                if nd == 2:
+                    steps += [".diagonal()", f".diagonal({rng.choice([-1, 1])})"]
+            if nd >= 1 and t.is_contiguous():
+                steps += [".view(-1)", f".view({', '.join(map(str, shape))}, 1)"]
+            if nd >= 1 and any(n == 1 for n in shape):
+                steps += [f".squeeze({[d for d in range(nd) if shape[d] == 1][0]})"]
+            step = rng.choice(steps)
+            try:
+                eval(expr + step, self.ns)
+            except Exception:
+                continue
+            expr += step
+        return None if expr == a else expr
+
+    def g_view_chain(self):
+        """A chain of views of a variable written in place (under no_grad now and then:
+        a leaf's rows, then used in autograd), or read through another chain of views."""
+        rng = self.rng
+        a = self.pick([v for v in self.float_vars() if self.plain(v) and self.t(v).dim() >= 1], 0.6)
+        if a is None:
+            return None
+        chain = self.view_chain(a, 3)
+        if chain is None:
+            return None
+        t = eval(chain, self.ns)
+        if rng.random() < 0.4:
+            v = self.new_var()
+            read = rng.choice([f"{chain}.clone()", f"{chain} * 2", f"{chain}.sum()", chain])
+            return self.emit("view chain read", v, f"{v} = {read}", self.dev[a])
+        if self._expanded_tensor(t):
+            return None
+        b = None
+        if rng.random() < 0.5:
+            cands = [u for u in self.float_vars() if self.dev[u] == self.dev[a] and u != a
+                     and self.t(u).dtype == t.dtype
+                     and tuple(self.t(u).shape) == tuple(t.shape)
+                     and not self.undefined_overlap(t, self.t(u))]
+            b = self.pick(cands, 0.4)
+        write = rng.choice([f".mul_({b or 1.5})", f".add_({b or 0.5})", ".relu_()",
+                            ".zero_()", f".copy_({b})" if b else ".fill_(0.25)", ".exp_()",
+                            ".clamp_(-0.5, 0.5)", ".sigmoid_()", f".sub_({b or 0.3}, alpha=2)"])
+        src = chain + write
+        leafy = self.t(a).is_leaf and self.t(a).requires_grad
+        if leafy or rng.random() < 0.15:
+            return self.emit("view chain write", None, f"with torch.no_grad(): {src}", self.dev[a])
+        return self.emit("view chain write", None, src, self.dev[a])
+
+    @staticmethod
+    def _expanded_tensor(t):
+        return any(s == 0 and n > 1 for s, n in zip(t.stride(), t.shape))
+
+    def g_func_inplace(self):
+        """torch.func's transforms over functions that write in place (their own clones,
+        a captured tensor, or views of their argument)."""
+        rng = self.rng
+        a = self.func_argument()
+        if a is None:
+            return None
+        t = self.t(a)
+        opts = [f"torch.func.grad(lambda u: u.clone().mul_(2).sin_().sum())({a})",
+                f"torch.func.grad(lambda u: (u * 1).relu_().pow(2).sum())({a})",
+                f"torch.func.vmap(lambda r: r.clone().add_(1).mul_(r))({a})",
+                # (not exp: torch's tangent of exp reads its result, which the add_ writes,
+                # so a backward through the tangent raises; distgrad's tangent is computed
+                # on a copy of the op and does not)
+                f"torch.func.jvp(lambda u: u.sin().add_(u), ({a},), (torch.ones_like({a}),))[1]",
+                f"torch.func.vjp(lambda u: u.clone().relu_() * u, {a})[1](torch.ones_like({a}))[0]",
+                f"torch.func.vmap(torch.func.grad(lambda r: r.clone().tanh_().sum()))({a})",
+                f"torch.func.grad(lambda u: u.clone().clamp_(-0.5, 0.5).mul_(u).sum())({a})",
+                f"torch.func.vmap(lambda r: r.clone().sub_(r.mean()))({a})",
+                f"torch.func.grad(lambda u: (u * 2)[0].mul_(u[0]).sum())({a})"]
+        if t.shape[0] >= 2:
+            opts += [f"torch.func.grad(lambda u: u[1:].clone().mul_(u[:-1]).sum())({a})",
+                     f"torch.func.grad(lambda u: (lambda c: (c[0].mul_(3), c)[1])(u.clone())"
+                     f".pow(2).sum())({a})"]
+        b = self.partner(a, broadcast=False)
+        if b is not None:
+            opts += [f"torch.func.grad(lambda u: {b}.clone().mul_(u).sum())({a})",
+                     f"torch.func.vmap(lambda r, s: r.clone().mul_(s).add_(1))({a}, {b})",
+                     f"torch.func.grad(lambda u, w: u.clone().add_(w).pow(2).sum(), "
+                     f"argnums=(0, 1))({a}, {b})[1]"]
+        if t.dim() == 2:
+            row = self.pick([u for u in self.plain_float(1) if self.dev[u] == self.dev[a]
+                             and tuple(self.t(u).shape) == (t.shape[1],)])
+            if row is not None:
+                # (a write of a batched value into an unbatched tensor: torch refuses it)
+                opts.append(f"torch.func.vmap(lambda r: {row}.clone().add_(r))({a})")
+        if t.dim() == 1 and t.shape[0] <= 4:
+            # (cubic: the Hessian of a quadratic is constant, and torch's forward mode
+            # leaves it requiring grad where distgrad's reverse-mode jacfwd does not)
+            opts += [f"torch.func.hessian(lambda u: u.clone().mul_(u).mul_(u).sum())({a}).clone()",
+                     f"torch.func.jacrev(lambda u: u.clone().mul_(u.sum()))({a}).clone()",
+                     f"torch.func.jacfwd(lambda u: u.clone().sin_().add_(u))({a}).clone()"]
+        v = self.new_var()
+        return self.emit("func in-place", v, f"{v} = {rng.choice(opts)}", self.dev[a])
+
+    MODULE_ACTIVATIONS = ["torch.nn.ReLU(inplace=True)", "torch.nn.LeakyReLU(0.1, inplace=True)",
+                          "torch.nn.Hardtanh(inplace=True)", "torch.nn.ELU(inplace=True)",
+                          "torch.nn.SiLU(inplace=True)", "torch.nn.ReLU6(inplace=True)",
+                          "torch.nn.Dropout(0.3)", "torch.nn.Dropout(0.3, inplace=True)",
+                          "torch.nn.Tanh()", "torch.nn.GELU()", "torch.nn.CELU(inplace=True)",
+                          "torch.nn.Threshold(0.1, 0.0, inplace=True)", "torch.nn.Identity()"]
+
+    def g_module(self):
+        """A seeded nn.Sequential (Linear, BatchNorm1d, LayerNorm, in-place activations,
+        dropout) in train mode, eval mode, or trained on a batch, then evaluated."""
+        rng = self.rng
+        a = self.pick([v for v in self.plain_float(2) if self.t(v).dim() == 2
+                       and self.dev[v] == "cpu"])
+        if a is None:
+            return None
+        k = self.t(a).shape[1]
+        layers, width = [], k
+        for _ in range(rng.randint(1, 4)):
+            r = rng.random()
+            if r < 0.3:
+                out = rng.randint(1, 4)
+                layers.append(f"torch.nn.Linear({width}, {out}{rng.choice(['', ', bias=False'])})")
+                width = out
+            elif r < 0.45:
+                extra = rng.choice(["", ", momentum=0.5", ", affine=False",
+                                    ", track_running_stats=False"])
+                layers.append(f"torch.nn.BatchNorm1d({width}{extra})")
+            elif r < 0.55:
+                layers.append(f"torch.nn.LayerNorm({width})")
+            else:
+                layers.append(rng.choice(self.MODULE_ACTIVATIONS))
+        mode = rng.choice(["train", "eval", "train, then eval"])
+        if "net" not in self.functions_loaded:
+            exec(FUNCTIONS["net"], self.ns)
+            self.functions_loaded.add("net")
+        v = self.new_var()
+        return self.emit("module", v, f"{v} = net({a}, lambda: [{', '.join(layers)}], "
+                                      f"'{mode}', seed={rng.randrange(100)})", "cpu")
+
+    SCHEDULERS = ["lambda o: torch.optim.lr_scheduler.StepLR(o, 1, gamma=0.5)",
+                  "lambda o: torch.optim.lr_scheduler.LambdaLR(o, lambda e: 0.9 ** e)",
+                  "lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=2)",
+                  "lambda o: torch.optim.lr_scheduler.LinearLR(o, start_factor=0.5, total_iters=2)",
+                  "lambda o: torch.optim.lr_scheduler.ExponentialLR(o, gamma=0.7)",
+                  "lambda o: torch.optim.lr_scheduler.MultiStepLR(o, [1, 2], gamma=0.3)",
+                  "lambda o: torch.optim.lr_scheduler.OneCycleLR(o, max_lr=[0.1, 0.05], "
+                  "total_steps=4)",
+                  "None"]
+
+    def g_fit_groups(self):
+        """fit with the parameters in two groups (an lr and weight decay of their own),
+        the second added at construction or later, and a scheduler."""
+        a = self.pick([v for v in self.plain_float(1) if self.dev[v] == "cpu"])
+        if a is None:
+            return None
+        k = self.t(a).shape[-1]
+        o = self.rng.randint(1, 3)
+        w, b = self.operand(a, (o, k)), self.operand(a, (o,))
+        if "fit_groups" not in self.functions_loaded:
+            exec(FUNCTIONS["fit_groups"], self.ns)
+            self.functions_loaded.add("fit_groups")
+        v = self.new_var()
+        opt = self.rng.choice(self.OPTIMIZERS)
+        sched = self.rng.choice(self.SCHEDULERS)
+        add = ", add_group=True" if self.rng.random() < 0.3 else ""
+        return self.emit("optimizer groups", v, f"{v} = fit_groups({a}, {w}, {b}, lambda p: "
+                                                f"torch.optim.{opt}, {sched}{add})", "cpu")
+
+    def g_post_hook(self):
+        """A post-accumulate-grad hook on a leaf: what it sees of .grad."""
+        leaves = [v for v in self.float_vars(grad=True) if self.t(v).is_leaf]
+        a = self.pick(leaves, 0.3)
+        if a is None:
+            return None
+        k = self.hook_ids
+        self.hook_ids += 1
+        return "post hook", None, [a], (f"{a}.register_post_accumulate_grad_hook(lambda p: "
+                                        f"H.append(({k}, p.grad.detach().clone())))"), None
+
+    def g_sharded_family(self):
+        """Statistics, activations and losses of sharded or replicated tensors."""
+        rng, F = self.rng, self.F
+        a = self.pick([v for v in self.float_vars() if self.dev[v].startswith("s:")
+                       and self.t(v).dim() >= 1])
+        if a is None:
+            return None
+        nd = self.t(a).dim()
+        d = rng.randrange(nd)
+        opts = [f"{a}.softmax({d})", f"{a}.log_softmax({d})", f"{a}.norm(dim={d})",
+                f"{a}.var({d})", f"{a}.std()", f"{a}.mean({d}, keepdim=True)",
+                f"{a}.logsumexp({d})", f"{a}.amin({d})", f"{a}.sum(dim={d})",
+                f"{F}.gelu({a})", f"{F}.silu({a})", f"{F}.softplus({a})",
+                f"{F}.leaky_relu({a}, 0.2)", f"{F}.elu({a})", f"{F}.normalize({a}, dim={d})",
+                f"{a}.cumsum({d})", f"{a}.prod({d})", f"{a}.clamp(min=-0.3)",
+                f"torch.where({a} > 0, {a}, {a} * 0.1)"]
+        b = self.partner(a, broadcast=False)
+        if b is not None:
+            opts += [f"{F}.mse_loss({a}, {b})", f"{F}.l1_loss({a}, {b}, reduction='sum')",
+                     f"{F}.smooth_l1_loss({a}, {b})", f"torch.maximum({a}, {b}).sum({d})",
+                     f"{F}.binary_cross_entropy_with_logits({a}, {b}.sigmoid())"]
+        v = self.new_var()
+        return self.emit("sharded family", v, f"{v} = {rng.choice(opts)}",
+                         self._own_layout(self.out_dev(*([a, b] if b else [a])), v))
 
     # -- the whole program ----------------------------------------------------------------
     def build(self, n_ops=None):
