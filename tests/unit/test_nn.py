@@ -545,6 +545,55 @@ def test_inplace_activations_write_their_input(fn, args):
         getattr(DF, fn)(x, *args, inplace=True)
 
 
+def _what_backward_sees(T, fn, args):
+    """Through an in-place activation of a view: (did backward raise after a write to the
+    result, how many times a hook on the view's old history saw a second derivative)."""
+    F = DF if T is distgrad else TF
+    x = T.tensor([[-0.57, -1.48, 0.0], [0.98, -1.24, 0.2]], requires_grad=True)
+    y = getattr(F, fn)(x * 1.5, *args, inplace=True)
+    loss = (y * y).sum()
+    y.mul_(2)
+    try:
+        loss.backward()
+        raised = False
+    except RuntimeError as e:
+        raised = "modified by an inplace operation" in str(e)
+    seen = []
+    view = (x * 1)[0]
+    view.register_hook(seen.append)
+    getattr(F, fn)(view, *args, inplace=True)
+    g, = T.autograd.grad(((view * view) ** 2).sum(), x, create_graph=True)
+    first = len(seen)
+    T.autograd.grad((g * g).sum(), x)
+    return raised, len(seen) - first
+
+
+@pytest.mark.parametrize("fn,args", [
+    ("leaky_relu", (0.2,)), ("elu", ()), ("elu", (0.5,)), ("selu", ()), ("celu", (0.5,)),
+    ("hardtanh", ()), ("relu", ()), ("threshold", (0.1, 2.0)), ("silu", ()),
+])
+def test_inplace_activations_save_what_torchs_save(fn, args):
+    """torch's in-place leaky_relu, elu, selu and celu save their result, not their input:
+    a later write to it is caught at backward, and a second derivative goes to its history
+    (not to the written view's old one, whose hook then stays silent)."""
+    assert _what_backward_sees(distgrad, fn, args) == _what_backward_sees(torch, fn, args)
+
+
+@pytest.mark.parametrize("fn,args", [("leaky_relu", (0.2,)), ("elu", (0.7,)), ("selu", ()),
+                                     ("celu", (0.5,))])
+def test_inplace_activations_derivatives_from_their_result(fn, args):
+    def grads(T, F):
+        x = T.tensor([[-0.57, -1.48, 0.0], [0.98, -1.24, 0.2]], dtype=T.float64,
+                     requires_grad=True)
+        y = getattr(F, fn)(x * 1.5, *args, inplace=True)
+        g, = T.autograd.grad((y ** 3).sum(), x, create_graph=True)
+        g2, = T.autograd.grad((g * g.sin()).sum(), x)
+        return g.detach().numpy(), g2.numpy()
+
+    for mine, theirs in zip(grads(distgrad, DF), grads(torch, TF)):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
 def test_pad_modes_are_torchs(mode):
     x = np.arange(6, dtype=np.float32).reshape(1, 2, 3)
