@@ -368,10 +368,17 @@ _accumulate_lock = threading.RLock()
 def _only_here(g) -> bool:
     """Is `g` held by nothing but the caller's frame, and its memory by no other tensor
     (no view, alias or `.data` of it)? Then a leaf can keep it as its .grad, as torch's
-    AccumulateGrad steals a gradient nothing else uses, instead of copying it."""
-    return g is not None and sys.getrefcount(g) == _SOLE[0] and g._sharding is None and \
-        sys.getrefcount(g._storage) == _SOLE[1] and g._grad_fn is None and \
-        not g._requires_grad
+    AccumulateGrad steals a gradient nothing else uses, instead of copying it. A view of a
+    base that only it holds counts (sum_to's gradient of a broadcast operand, as torch's)."""
+    if g is None or sys.getrefcount(g) != _SOLE[0] or g._sharding is not None or \
+            g._grad_fn is not None or g._requires_grad:
+        return False
+    if g._base is None:
+        return sys.getrefcount(g._storage) == _SOLE[1]
+    base = g._base
+    holders = 1 + (g._view_of is not None and g._view_of[0] is base)  # (g's; `base` here)
+    return base._grad_fn is None and sys.getrefcount(base) == _SOLE[1] + holders and \
+        sys.getrefcount(g._storage) == _SOLE[1] + 1 and base._storage is g._storage
 
 
 class _Slot:
@@ -406,7 +413,7 @@ def accumulate_grad(var, g, create_graph, steal=False):
     with _accumulate_lock:  # two threads' backward into one leaf: neither sum is lost
         if var._grad is None:
             if steal and not create_graph and _obeys_layout(g, var):
-                var._grad = g
+                var._grad = g.detach() if g._is_view() else g  # (torch's: no view)
             else:
                 var._grad = _copy_laid_out(g if create_graph else g.detach(), var)
         elif not create_graph:

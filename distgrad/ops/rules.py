@@ -7,7 +7,6 @@ import warnings
 import numpy as np
 
 from .. import dtypes
-from ..autograd import grad_mode
 from ..autograd.record import call
 from .table import ELEMENTWISE_RULES, Meta, Size, elementwise
 
@@ -350,13 +349,9 @@ def unbroadcast(g, shape: tuple):
         return g.sum()
     lead = len(g.shape) - len(shape)
     ones = tuple(lead + i for i, d in enumerate(shape) if d == 1 and g.shape[lead + i] != 1)
-    if lead and not grad_mode.is_grad_enabled():
-        # no graph to show: the leading dims go in a sum of their own, and no view is left
-        # for AccumulateGrad to copy (a bias's gradient becomes its .grad as it is)
-        g = g.sum(dim=tuple(range(lead)))
-        return g.sum(dim=tuple(d - lead for d in ones), keepdim=True) if ones else g
     # torch's sum_to: one sum, its dims kept, then a view without the leading ones (so a
-    # gradient taken with create_graph hangs on ViewBackward0 <- SumBackward1, as torch's)
+    # gradient taken with create_graph hangs on ViewBackward0 <- SumBackward1, as torch's,
+    # and one autograd.grad returns is a view, made in no_grad mode)
     dims = tuple(range(lead)) + ones
     g = g.sum(dim=dims, keepdim=True) if dims else g
     return g.view(tuple(shape)) if lead else g

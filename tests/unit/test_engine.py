@@ -1527,3 +1527,19 @@ def test_a_non_leaf_warns_of_its_grad_only_while_none_was_assigned():
         return before, h.grad
 
     same(f)
+
+
+def test_gradient_of_a_broadcast_operand_is_a_view_made_without_grad():
+    """torch's sum_to reduces a broadcast operand's gradient keeping its dims, then views it
+    without the leading ones: the gradient autograd.grad returns is that view, made in
+    no_grad mode (an in-place write to it under grad mode is refused); a leaf's .grad made
+    of it is no view."""
+    def f(torch):
+        x, b = torch.ones(2, 3), leaf(torch, X3)
+        y = b * 2
+        g, = torch.autograd.grad((x * y).sum(), y)
+        write = attempt(g.sub_, y)
+        (x + b).sum().backward()
+        return g._is_view(), tuple(g._base.shape), write, b.grad._is_view(), b.grad
+
+    same(f)
