@@ -1638,6 +1638,8 @@ class Gen:
         for _ in range(rng.randint(1, depth)):
             t = eval(expr, self.ns)
             shape, nd = tuple(t.shape), t.dim()
+            if t.numel() == 0:
+                break
             steps = [f".unsqueeze({rng.randrange(nd + 1)})"]
             if nd >= 1 and shape[0] >= 2:
                 i = rng.randrange(shape[0])
@@ -1727,12 +1729,9 @@ class Gen:
                      f"torch.func.vmap(lambda r, s: r.clone().mul_(s).add_(1))({a}, {b})",
                      f"torch.func.grad(lambda u, w: u.clone().add_(w).pow(2).sum(), "
                      f"argnums=(0, 1))({a}, {b})[1]"]
-        if t.dim() == 2:
-            row = self.pick([u for u in self.plain_float(1) if self.dev[u] == self.dev[a]
-                             and tuple(self.t(u).shape) == (t.shape[1],)])
-            if row is not None:
-                # (a write of a batched value into an unbatched tensor: torch refuses it)
-                opts.append(f"torch.func.vmap(lambda r: {row}.clone().add_(r))({a})")
+        # (not a write of a batched value into an unbatched tensor, `vmap(lambda r:
+        # w.clone().add_(r))`: torch refuses it, and distgrad's vmap, a loop, cannot tell
+        # a batched tensor from an unbatched one)
         if t.dim() == 1 and t.shape[0] <= 4:
             # (cubic: the Hessian of a quadratic is constant, and torch's forward mode
             # leaves it requiring grad where distgrad's reverse-mode jacfwd does not)
@@ -2109,8 +2108,9 @@ def run_many(seeds_modes, shrink_per_kind: int = 1, log=None, shrink_budget: int
     ran = 0
     for seed, mode in seeds_modes:
         ensure_runtime(mode)
-        prog = generate(seed, mode)
+        prog = None  # (the generator itself may fail)
         try:
+            prog = generate(seed, mode)
             m, _, _ = check(prog)
         except Exception as e:  # the harness itself: count it, show it
             m = Mismatch(f"harness error {type(e).__name__}", traceback.format_exc()[-800:],
@@ -2125,7 +2125,11 @@ def run_many(seeds_modes, shrink_per_kind: int = 1, log=None, shrink_budget: int
     repro = {}
     for kind, fails in by_kind.items():
         texts, seen = [], set()
-        for seed, prog, m in sorted(fails, key=lambda f: len(f[1]["ops"]))[:shrink_per_kind]:
+        for seed, prog, m in sorted(fails, key=lambda f: len(f[1]["ops"]) if f[1] else 0
+                                    )[:shrink_per_kind]:
+            if prog is None:  # the generator failed: its traceback is the reproducer
+                texts.append(f"# seed {seed}: {m.detail}")
+                continue
             ensure_runtime(prog["mode"])
             small = shrink(prog, kind, shrink_budget)
             m2, _, _ = check(small)
