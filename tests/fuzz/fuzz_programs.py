@@ -1014,7 +1014,11 @@ class Gen:
             return None
         r = self.rng.random()
         t = self.t(a)
-        if r < 0.6 and t._is_view() and t._version != self.view_version.get(a):
+        # (the version when the view was made: of the first variable naming this tensor,
+        # as an op may return its input itself, dropout with p=0)
+        made = min((self.view_version[v] for v in self.prog["vars"]
+                    if self.ns.get(v) is t and v in self.view_version), default=t._version)
+        if r < 0.6 and t._is_view() and t._version != made:
             # torch 2.13 crashes (SIGSEGV) on register_hook on a view whose storage was
             # written since the view was made, before anything refreshed its grad_fn
             r = 0.6
