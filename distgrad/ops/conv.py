@@ -273,6 +273,11 @@ def thnn_channels_last(*arrays) -> bool:
         a.shape, tuple(st // a.itemsize for st in a.strides)) == "channels_last" for a in arrays)
 
 
+def low_precision(array) -> bool:
+    """Is this a float16 or bfloat16 array, given as it is (table.OWN_HALF)?"""
+    return array.dtype.char in "eE"
+
+
 def as_float32(*arrays):
     """float16 and bfloat16 arrays as float32 (what the convolutions compute in)."""
     return [a.astype(np.float32) if a is not None and a.dtype.char in "eE" else a
@@ -768,7 +773,8 @@ def _avg_pool_backward(g, _x, input_size, kernel, stride, padding, ceil_mode=Fal
     # (float16 and bfloat16 given as they are, table.OWN_HALF: torch's kernel rounds each
     # output's share to the dtype and adds the shares up in it, the first output first)
     low = low_precision(g)
-    share = ((_float32(g) / np.asarray(div, np.float32)) if low else g / div).astype(g.dtype)
+    share = ((g.astype(np.float32) / np.asarray(div, np.float32)) if low else g / div).astype(
+        g.dtype)
     lead = share.shape[:-n]
     cols = np.broadcast_to(share.reshape(lead + (1,) * n + out), lead + tuple(kernel) + out)
     return _scatter_windows(cols, tuple(input_size), n, padding, out, kernel, stride, (1,) * n,
@@ -882,7 +888,7 @@ def _low_adaptive_backward(g, sizes):
         windows = [bounds[d][position[d]] for d in range(n)]
         share = g[(Ellipsis,) + position]
         for start, end in windows:
-            share = (_float32(share) / np.float32(end - start)).astype(g.dtype)
+            share = (share.astype(np.float32) / np.float32(end - start)).astype(g.dtype)
         key = (Ellipsis,) + tuple(slice(start, end) for start, end in windows)
         result[key] += share.reshape(share.shape + (1,) * n)
     return result
