@@ -12,6 +12,14 @@ import distgrad
 X = np.array([1.0, 2.0, -0.5], np.float32)
 
 
+@pytest.fixture(autouse=True)
+def _distributions_validate_after():
+    """torch.cond and while_loop compile their functions under torch, which turns the
+    distributions' argument checks off for the whole process: later tests expect them on."""
+    yield
+    torch.distributions.Distribution.set_default_validate_args(__debug__)
+
+
 def _sides(requires_grad=True):
     return [(T, T.tensor(X, requires_grad=requires_grad)) for T in (distgrad, torch)]
 
