@@ -370,15 +370,17 @@ def _only_here(g) -> bool:
     (no view, alias or `.data` of it)? Then a leaf can keep it as its .grad, as torch's
     AccumulateGrad steals a gradient nothing else uses, instead of copying it. A view of a
     base that only it holds counts (sum_to's gradient of a broadcast operand, as torch's)."""
-    if g is None or sys.getrefcount(g) != _SOLE[0] or g._sharding is not None or \
-            g._grad_fn is not None or g._requires_grad:
+    if g is None or g._sharding is not None or g._grad_fn is not None or g._requires_grad:
         return False
-    if g._base is None:
-        return sys.getrefcount(g._storage) == _SOLE[1]
-    base = g._base
+    sole = _sole_counts()  # (measured now: torch's compiler, run in this process, shifts them)
+    if sys.getrefcount(g) != sole[0]:
+        return False
+    if g._viewed is None:
+        return sys.getrefcount(g._storage) == sole[1]
+    base = g._viewed
     holders = 1 + (g._view_of is not None and g._view_of[0] is base)  # (g's; `base` here)
-    return base._grad_fn is None and sys.getrefcount(base) == _SOLE[1] + holders and \
-        sys.getrefcount(g._storage) == _SOLE[1] + 1 and base._storage is g._storage
+    return base._grad_fn is None and sys.getrefcount(base) == sole[1] + holders and \
+        sys.getrefcount(g._storage) == sole[1] + 1 and base._storage is g._storage
 
 
 class _Slot:
@@ -395,9 +397,6 @@ def _sole_counts() -> tuple:
     held, slot = object(), _Slot()
     slot.value = object()
     return _count_in_callee(held), sys.getrefcount(slot.value)
-
-
-_SOLE = _sole_counts()
 
 
 def accumulate_grad(var, g, create_graph, steal=False):
