@@ -407,7 +407,8 @@ def accumulate_grad(var, g, create_graph, steal=False):
         return
     if var._grad_fn is not None:  # (a leaf written in place after detach_, as torch says)
         raise RuntimeError("leaf variable has been moved into the graph interior")
-    if not var._requires_grad:
+    if not var._requires_grad:  # (nothing to accumulate; torch still runs the hooks)
+        run_post_accumulate_hooks(var)
         return
     with _accumulate_lock:  # two threads' backward into one leaf: neither sum is lost
         if var._grad is None:

@@ -1543,3 +1543,20 @@ def test_gradient_of_a_broadcast_operand_is_a_view_made_without_grad():
         return g._is_view(), tuple(g._base.shape), write, b.grad._is_view(), b.grad
 
     same(f)
+
+
+def test_post_accumulate_grad_hook_runs_for_a_leaf_that_stopped_requiring_grad():
+    """A leaf detached (or requires_grad_(False)) after it was used: backward reaches its
+    AccumulateGrad, which stores nothing but runs its post-accumulate hooks, as torch's."""
+    def f(torch):
+        seen = []
+        for stop in ("detach_", "requires_grad_"):
+            x = leaf(torch, X3)
+            x.register_post_accumulate_grad_hook(lambda p: seen.append((p.grad, p.requires_grad)))
+            y = (x * x).sum()
+            x.detach_() if stop == "detach_" else x.requires_grad_(False)
+            y.backward()
+            seen.append(x.grad)
+        return seen
+
+    same(f)
