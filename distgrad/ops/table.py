@@ -255,8 +255,8 @@ def run_forward(op: OpDef, values, attrs: dict, out_dtypes) -> list:
 # Ops whose float16 (bfloat16) forward must see float16 (the next float16 value, not
 # float32's; the rounded steps of pow, log_softmax, nll_loss, add, sub, adam_update, cross,
 # scaled_dot_product_attention and its backward, sigmoid_backward, mse_loss, logsumexp, xlogy,
-# the convolutions torch's slow kernels compute in float16 or bfloat16, mse_loss's and the
-# average pools' gradients, rsqrt's scalar tail).
+# the convolutions torch's slow kernels compute in float16 or bfloat16, the gradients of
+# mse_loss, the average pools, embedding, indexing and glu, rsqrt's scalar tail).
 OWN_HALF = {"nextafter", "pow", "log_softmax", "nll_loss", "add", "sub", "adam_update", "cross",
             "scaled_dot_product_attention", "scaled_dot_product_attention_backward",
             "sigmoid_backward", "mse_loss", "logsumexp", "xlogy", "conv_transpose",
