@@ -153,13 +153,32 @@ def execute(roots, keep_graph: bool, create_graph: bool, inputs=None, capture: b
     if getattr(_tasks, "stack", None) is None:
         _tasks.stack = []
     _tasks.stack.append(_GraphTask(deps, root_nodes, wanted, captures))
+    unseen = grad_mode._set_gradients_unseen(
+        not capture and not create_graph and _gradients_unseen(order))
     try:
         with autocast_state.suspended():  # (backward ops run in the forward's dtypes)
             _run(ready, push, buffers, deps, runs, wanted, captures, captured, keep_graph,
                  create_graph)
     finally:
+        grad_mode._set_gradients_unseen(unseen)
         _tasks.stack.pop()
     return captured
+
+
+def _gradients_unseen(order) -> bool:
+    """Can no user code see a gradient passed between these nodes: every one a built-in
+    op's or a leaf's, none with a hook? (Then a leaf's .grad, no view in torch either, is
+    the only place one ends up.)"""
+    for node in order:
+        if isinstance(node, AccumulateGrad):
+            hooked = node.variable._hooks
+        elif isinstance(node, Node):
+            hooked = node._tensor_pre_hooks
+        else:
+            return False
+        if hooked or node._pre_hooks or node._hooks:
+            return False
+    return True
 
 
 def _buffers_of(roots) -> dict:

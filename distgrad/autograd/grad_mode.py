@@ -27,6 +27,20 @@ def is_inference_mode_enabled() -> bool:
     return getattr(_state, "inference", False)
 
 
+def gradients_unseen() -> bool:
+    """Is this thread running a backward whose gradients no user code can see (no hook, no
+    custom Function, no autograd.grad output: engine.execute decides)? A VJP may then skip
+    what shows only in a gradient's identity, not in its values (sum_to's view)."""
+    return getattr(_state, "unseen", False)
+
+
+def _set_gradients_unseen(unseen: bool) -> bool:
+    """Set the flag gradients_unseen reads; returns the one it replaces."""
+    prev = getattr(_state, "unseen", False)
+    _state.unseen = unseen
+    return prev
+
+
 def _wrap_generator(ctx_factory, func):
     """Run each step of the generator `func` returns inside a fresh context manager."""
 

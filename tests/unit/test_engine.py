@@ -1545,6 +1545,39 @@ def test_gradient_of_a_broadcast_operand_is_a_view_made_without_grad():
     same(f)
 
 
+def test_hooks_and_custom_functions_see_a_broadcast_operands_gradient_as_a_view():
+    """A backward no user code looks into may sum a broadcast gradient without sum_to's
+    view; a tensor hook, a node hook or a custom Function's backward still gets the view."""
+    def f(torch):
+        seen = []
+
+        class Twice(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, t):
+                return t * 2
+
+            @staticmethod
+            def backward(ctx, g):
+                seen.append(("function", g._is_view(), tuple(g._base.shape)))
+                return g * 2
+
+        x = torch.ones(2, 3)
+        b = leaf(torch, X3)
+        b.register_hook(lambda g: seen.append(("tensor hook", g._is_view())))
+        (x + b).sum().backward()
+        c = leaf(torch, X3)
+        y = c * 1
+        y.grad_fn.register_prehook(lambda gs: seen.append(("prehook", gs[0]._is_view())))
+        (x + y).sum().backward()
+        d = leaf(torch, X3)
+        (x + Twice.apply(d)).sum().backward()
+        e = leaf(torch, X3)
+        (x + e).sum().backward()
+        return seen, b.grad, c.grad, d.grad, e.grad._is_view(), e.grad
+
+    same(f)
+
+
 def test_post_accumulate_grad_hook_runs_for_a_leaf_that_stopped_requiring_grad():
     """A leaf detached (or requires_grad_(False)) after it was used: backward reaches its
     AccumulateGrad, which stores nothing but runs its post-accumulate hooks, as torch's."""
