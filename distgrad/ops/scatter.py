@@ -10,7 +10,6 @@ and what was overwritten gets zeros.
 """
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
 
@@ -163,9 +162,9 @@ def scatter(input, dim, index, src=None, *, value=None, reduce=None):
     op, attrs = ("scatter", {}) if reduce is None else ("scatter_reduce_legacy", {"reduce": reduce})
     if isinstance(src, Tensor):
         if reduce is not None:
-            warnings.warn("The reduce argument of torch.scatter with Tensor src is deprecated and "
-                          "will be removed in a future PyTorch release. Use torch.scatter_reduce "
-                          "instead for more reduction options.", UserWarning, stacklevel=2)
+            _warn_once("The reduce argument of torch.scatter with Tensor src is deprecated and "
+                       "will be removed in a future PyTorch release. Use torch.scatter_reduce "
+                       "instead for more reduction options.")
         return call(op, input, index, src, dim=dim, **attrs)
     return call(op, input, index, dim=dim, value=src, **attrs)
 
