@@ -1072,6 +1072,8 @@ class Tensor:
         needed no gradient for a leaf, once the base was written with a value that needs one,
         until the view's history is looked at (grad_fn, is_leaf, an op using it); a write to
         it then is a write to a leaf that requires grad."""
+        if grad_mode.is_grad_enabled():
+            self._refuse_writing_forbidden_view()
         base = self._viewed
         if (base is not None and self._grad_fn is None and not self._requires_grad
                 and self._view_kind is None and self._view_version != self._storage.version
@@ -1079,6 +1081,16 @@ class Tensor:
                 and grad_mode.is_grad_enabled()):
             raise RuntimeError("a leaf Variable that requires grad is being used in an in-place "
                                "operation.")
+
+    def _refuse_writing_forbidden_view(self) -> None:
+        """torch checks an in-place write before it reads the view's history: a view it
+        forbids writing, its base written since, is refused as written itself (not with the
+        error of its stale history). A sharded tensor's parts are the views."""
+        parts = self._sharding.shards if self._sharding is not None else (self,)
+        for part in parts:
+            if (part is not None and part._viewed is not None
+                    and part._view_version != part._storage.version and part._forbids_rebase()):
+                raise part._rebase_error(stale=False)
 
     def _has_internal_overlap(self) -> bool:
         return self._layout is not None and layout.has_internal_overlap(self.shape, self._layout[0])

@@ -267,6 +267,22 @@ def test_outputs_of_multi_view_ops_refuse_in_place_writes():
     same(program)
 
 
+def test_a_refused_view_written_after_its_base_is_refused_as_written_itself():
+    # torch checks the write before it reads the view's stale history: the error says the
+    # view is being modified, where reading its grad_fn says its base was
+    def program(T):
+        x, _ = _leaves(T)
+        a = x * 1
+        parts = a.unbind(0)
+        with T.no_grad():
+            v = a[:2]
+        a.add_(1)
+        return (attempt(lambda: parts[1].mul_(2)), attempt(lambda: parts[0].t_()),
+                attempt(lambda: parts[2].grad_fn), attempt(lambda: v.copy_(x[:2])))
+
+    same(program)
+
+
 # ---- custom Functions ----------------------------------------------------------------------
 
 def _doubling_in_place(T):
