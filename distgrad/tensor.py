@@ -1373,7 +1373,9 @@ class Tensor:
 
         outs = getattr(node, "_saved_outs", None) or ()
         for k, saved in enumerate(outs):
-            if saved.output_nr == nr:
+            # (one packed by saved-tensor hooks stays packed: the hooks' unpack gives it,
+            # unchecked, as torch's; its pack hook ran once, as torch's does)
+            if saved.output_nr == nr and saved.hooks is None:
                 outs[k] = SavedTensor(self, True, nr, on_view)
 
     # Overwriting writes: the old values get a zero gradient (ops/overwrite.py); fill_ (with a
