@@ -80,12 +80,29 @@ def _share(hooks, whole, saved_parts, output_parts) -> None:
     with grad_mode.no_grad():
         packed = hooks[0](whole)
     shared = _Unpacked(hooks[1], packed, whole, len(saved_parts))
+    start = 0
     for k, (saved, node) in enumerate(saved_parts):
         if saved is None:
             continue
         part = output_parts[k] if output_parts is not None else saved.tensor
-        where = (part.device_str, k)
+        narrowed = _narrowed(whole, part, start)
+        if narrowed is not None:
+            start += narrowed[2]
+        where = (part.device_str, k, narrowed)
         saved.pack((lambda _: packed, lambda _, where=where: shared.part(*where)), part)
+
+
+def _narrowed(whole, part, start: int):
+    """(dim, start, size) of `part` in `whole` when the part's node saved only the rows its
+    shard needs of a plain or replicated operand (sharding._local_part), else None."""
+    from .sharding import Replicate, is_sharded
+
+    if is_sharded(whole) and not isinstance(whole._sharding.placement, Replicate):
+        return None  # (its part is a shard: taken as it is)
+    if not hasattr(part, "shape") or tuple(part.shape) == tuple(whole.shape):
+        return None
+    dim = next(d for d, (a, b) in enumerate(zip(part.shape, whole.shape)) if a != b)
+    return dim, start, part.shape[dim]
 
 
 class _Unpacked:
@@ -96,7 +113,13 @@ class _Unpacked:
         self.unpack, self.packed, self.like, self.n_parts = unpack, packed, like, n_parts
         self.whole, self.taken = None, set()
 
-    def part(self, device: str, k: int):
+    def part(self, device: str, k: int, narrowed=None):
+        got = self._part(device, k)
+        if narrowed is not None and hasattr(got, "_storage"):
+            got = got.narrow(*narrowed)
+        return got
+
+    def _part(self, device: str, k: int):
         from .sharding import Replicate, _replica_on, is_sharded, placed_like
 
         if self.whole is None or k in self.taken:

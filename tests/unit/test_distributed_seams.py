@@ -284,7 +284,8 @@ def test_a_view_of_a_sharded_tensor_has_it_as_its_base(local_workers):
     same(f, warnings_too=False)  # (distgrad warns of its fallbacks)
 
 
-@pytest.mark.parametrize("op", ["mul", "exp", "mm", "relu", "softmax", "layer_norm"])
+@pytest.mark.parametrize("op", ["mul", "exp", "mm", "relu", "softmax", "layer_norm",
+                                "mul_plain"])
 def test_saved_tensor_hooks_on_an_op_of_a_sharded_tensor_pack_each_saved_tensor_once(
         local_workers, op):
     # torch's program has one node, which packs each tensor it saves once, as the user
@@ -304,7 +305,9 @@ def test_saved_tensor_hooks_on_an_op_of_a_sharded_tensor_pack_each_saved_tensor_
         y_node = [None]
         forward = {"mul": lambda: x * x, "exp": lambda: x.exp(), "mm": lambda: x @ w,
                    "relu": lambda: x.relu(), "softmax": lambda: x.softmax(-1),
-                   "layer_norm": lambda: torch.nn.functional.layer_norm(x, (2,), w[0])}[op]
+                   "layer_norm": lambda: torch.nn.functional.layer_norm(x, (2,), w[0]),
+                   # (a plain operand: each part's node saved the rows its shard needs)
+                   "mul_plain": lambda: x * w.repeat(2, 1)}[op]
         with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t * 2):
             y = forward()
         y_node[0] = y.grad_fn
