@@ -1287,6 +1287,7 @@ def apply_gathered(function, args, kwargs):
                 a._count_write()
             if w._stands_for is a:  # its writes are a's now: what the Function saved of
                 w._storage.version -= writes  # it counts them once, as torch's operand
+                _saved_outputs_stand_for(w, a)
             outs = [a if o is w else o for o in outs]
     placed = [o if is_sharded(o) or not hasattr(o, "_storage") else
               _as_view_of_operand(o, _placed_as(o, ref), args, whole) for o in outs]
@@ -1303,6 +1304,12 @@ def _saved_as(o: Tensor, placed: Tensor) -> None:
     if any(part is o for part in placed._sharding.shards):
         return  # (a replicated output's first copy is `o` itself: its writes are o's)
     o._stand_for(placed)
+    _saved_outputs_stand_for(o, placed)
+
+
+def _saved_outputs_stand_for(o: Tensor, placed: Tensor) -> None:
+    """What o's node saved of it as an output (a handle of its own on o's memory) is
+    checked, and named, as `placed` too."""
     for saved in getattr(o._grad_fn, "_saved", None) or ():
         if saved is not None and saved.is_output and saved.tensor is not None and \
                 saved.tensor._storage is o._storage:
@@ -1336,17 +1343,20 @@ def _as_view_of_operand(o: Tensor, placed: Tensor, args, whole) -> Tensor:
     history = None
     if placed._requires_grad:  # placed's history, split as the view is
         history = placed if s.same_split(placed._sharding) else placed_like(placed, s)
+    kind = o._view_kind or "function"  # (the Function made it: one of several outputs, ...)
     for k in range(len(s.workers)):
         part = _part(s, k)
-        part._view_kind = "function"
+        part._view_kind = kind
         part._no_accumulator = False
         part._requires_grad = False
         if history is not None:
             part._take_history(_part(history._sharding, k))
             part._named_as = (o._grad_fn, o._output_nr)  # (torch's errors name the Function)
     out = _wrap(s.placement, s.shards, s.workers)
+    if isinstance(out._grad_fn, _ShardedGradFn) and history is not None:
+        out._grad_fn._name = placed._grad_fn.name()  # (the Function's: the parts' are moves)
     out._sharding.copied_view_of = s.copied_view_of  # (a copy: written back to the operand)
-    out._view_kind = "function"
+    out._view_kind = kind
     out._sharded_view = True
     # (laid out as the view, in its memory: the operand's, whose counter the view shares)
     out._layout, out._storage.memory = view._layout, view._storage.memory or view._storage

@@ -20,7 +20,6 @@ from ..autograd import grad_mode
 from ..autograd.function import Function
 from ..tensor import Tensor
 
-_NODE_NAME = "BackwardHookFunctionBackward"
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -163,8 +162,8 @@ def _identity_node(passed):
     seen = set()
     while frontier:
         node = frontier.pop(0)
-        if node.name() == _NODE_NAME:
-            return node
+        if isinstance(node, BackwardHookFunction._backward_cls):  # (a sharded tensor's
+            return node  # node is named as its parts' Function, but is not it)
         if node not in seen:
             seen.add(node)
             frontier.extend(child for child, _ in node.next_functions if child is not None)
