@@ -37,7 +37,8 @@ class Parameter(Tensor):
                                "gradients")
         p = cls._make(data._value, data.shape, data.dtype, data.device_str)
         p._storage = data._storage  # shares storage with `data`, as a detached alias does
-        p._sharding = data._sharding
+        # (a sharded one's parts are p's from now on: a view of p has p as its base)
+        p._sharding = data._sharding.held_by(p) if data._sharding is not None else None
         p._layout = data._layout  # (a transposed or sliced `data` keeps its strides)
         p.requires_grad_(requires_grad)
         return p

@@ -284,6 +284,16 @@ def test_a_view_of_a_sharded_tensor_has_it_as_its_base(local_workers):
     same(f, warnings_too=False)  # (distgrad warns of its fallbacks)
 
 
+def test_a_view_of_a_sharded_parameter_has_the_parameter_as_its_base(local_workers):
+    # (a Parameter made of a sharded temporary, as DDP makes its replicated ones)
+    def f(torch):
+        shard, _, _ = _placing(torch)
+        p = torch.nn.Parameter(shard(torch.arange(12.0).reshape(4, 3), 0))
+        rows = p[1:3]
+        return rows._base is p, rows.grad_fn.name(), rows.requires_grad
+    same(f, warnings_too=False)
+
+
 @pytest.mark.parametrize("op", ["mul", "exp", "mm", "relu", "softmax", "layer_norm",
                                 "mul_plain"])
 def test_saved_tensor_hooks_on_an_op_of_a_sharded_tensor_pack_each_saved_tensor_once(
@@ -328,3 +338,4 @@ def test_save_on_cpu_of_sharded_operands_gives_torchs_gradients(local_workers):
         (full(y) * torch.arange(8.0).reshape(4, 2)).sum().backward()
         return a.grad, w.grad
     same(f, warnings_too=False)
+
