@@ -1301,13 +1301,7 @@ class Tensor:
             self._check_can_hold(result.dtype)
             node = result._grad_fn
             if hasattr(node, "save_original") and record.forward_ad is None:
-                # torch's in-place op keeps its own node (AddBackward0 for x += double) and
-                # writes the cast; the engine casts each input's gradient to its dtype
-                with grad_mode.no_grad():
-                    cast = result.to(self.dtype)
-                cast._requires_grad, cast._grad_fn = True, node
-                cast._output_nr = result._output_nr
-                return self._as_written(cast)
+                return self._as_written(_cast_keeping_node(result, self.dtype))
             with grad_mode.enable_grad() if result._requires_grad else grad_mode.no_grad():
                 result = result.to(self.dtype)
         return result
@@ -1507,6 +1501,20 @@ def _give_own_counter(t: Tensor) -> None:
         if t._sharding is not None:  # (its parts: handles of their own too)
             t._sharding = t._sharding.detached(own_versions=True).held_by(t)
         t.__dict__["_own_counter"] = True
+
+
+def _cast_keeping_node(result: Tensor, dtype) -> Tensor:
+    """An in-place op's result cast to the written tensor's dtype, with the op's own node
+    (torch's in-place op keeps it: AddBackward0 for x += double; the engine casts each
+    input's gradient to its dtype). A sharded result's parts are the nodes: each is cast."""
+    if result._sharding is not None:
+        return result._sharding.map_parts(lambda part: _cast_keeping_node(part, dtype))
+    with grad_mode.no_grad():
+        cast = result.to(dtype)
+    if result._grad_fn is not None:
+        cast._requires_grad, cast._grad_fn = True, result._grad_fn
+        cast._output_nr = result._output_nr
+    return cast
 
 
 def _warn_once(message: str) -> None:

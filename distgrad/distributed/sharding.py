@@ -158,6 +158,12 @@ class Sharding:
         d = self.placement.dim
         return [s.shape[d] for s in self.shards]
 
+    def map_parts(self, fn) -> Tensor:
+        """A tensor placed as this sharding's tensor, whose part k is fn(part k)."""
+        parts = [self.shards[k] if self.shards[k] is not None else self.replica(k)
+                 for k in range(len(self.shards))]
+        return _wrap(self.placement, [fn(p) for p in parts], self.workers)
+
     def held_by(self, t) -> "Sharding":
         """This sharding as `t`'s (a write through a view of a part finds `t`)."""
         _note_parts(t, self.shards)

@@ -339,3 +339,20 @@ def test_save_on_cpu_of_sharded_operands_gives_torchs_gradients(local_workers):
         return a.grad, w.grad
     same(f, warnings_too=False)
 
+
+@pytest.mark.parametrize("through", ["whole", "row"])
+def test_an_in_place_op_of_another_dtype_on_a_sharded_tensor_keeps_its_gradient(
+        local_workers, through):
+    # torch casts what `x += double` writes and keeps the op's node (AddBackward0), whose
+    # gradient reaches the float64 operand in its dtype
+    def f(torch):
+        shard, full, _ = _placing(torch)
+        a = torch.arange(12.0).reshape(4, 3).requires_grad_()
+        d = torch.tensor([0.5, 1.5, -2.0], dtype=torch.float64, requires_grad=True)
+        x = shard(a * 1, 0)
+        target = x if through == "whole" else x[1]
+        target.add_(d)
+        name = x.grad_fn.name()
+        (full(x) * torch.arange(12.0).reshape(4, 3)).sum().backward()
+        return name, x.dtype, a.grad, d.grad
+    same(f, warnings_too=False)
