@@ -1368,9 +1368,12 @@ class Tensor:
         outs = getattr(node, "_saved_outs", None) or ()
         for k, saved in enumerate(outs):
             # (one packed by saved-tensor hooks stays packed: the hooks' unpack gives it,
-            # unchecked, as torch's; its pack hook ran once, as torch's does)
+            # unchecked, as torch's; one whose hooks waited for the write packs self)
             if saved.output_nr == nr and saved.hooks is None:
                 outs[k] = SavedTensor(self, True, nr, on_view)
+                hooks, saved.pack_after_write = saved.pack_after_write, None
+                if hooks is not None:
+                    outs[k].pack(hooks, self)
 
     # Overwriting writes: the old values get a zero gradient (ops/overwrite.py); fill_ (with a
     # number) and zero_ may write an expanded tensor, as in torch.

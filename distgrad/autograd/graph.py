@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import weakref
 
-from . import anomaly_mode, grad_mode
+from . import anomaly_mode, grad_mode, saved_hooks
 from ..hook_handles import RemovableHandle
 from ..ops.table import ALWAYS
 
@@ -99,7 +99,7 @@ class SavedTensor:
     """
 
     __slots__ = ("tensor", "version", "is_output", "output_nr", "view_edge", "had_history",
-                 "follows", "hooks", "packed", "edge", "origin")
+                 "follows", "hooks", "packed", "edge", "origin", "pack_after_write")
 
     def __init__(self, tensor, is_output: bool = False, output_nr: int = 0,
                  on_view: bool = False):
@@ -115,6 +115,7 @@ class SavedTensor:
             self.view_edge = (weakref.ref(tensor._grad_fn), tensor._output_nr)
         self.tensor = tensor._alias(keep_graph=False) if is_output else tensor
         self.hooks = None  # (pack_hook, unpack_hook) it was packed with (saved_hooks)
+        self.pack_after_write = None  # the hooks to pack it with once written in place
 
     def pack(self, hooks, tensor, shown=None) -> None:
         """Keep pack_hook(tensor) (or pack_hook(shown)) instead of the tensor, and what
@@ -477,8 +478,13 @@ class Node(NodeHooks):
         (given with their grad_fn), in torch's order (OpDef.pack_order)."""
         for i in self.packing_order():
             self._saved[i].pack(hooks, self._saved[i].tensor)
+        waiting = saved_hooks.waiting_for_write()
         for saved in self._saved_outs or ():
-            saved.pack(hooks, outputs[saved.output_nr])
+            if waiting is not None:  # (an in-place op's result: packed once written)
+                saved.pack_after_write = hooks
+                waiting.append((saved, hooks, outputs[saved.output_nr]))
+            else:
+                saved.pack(hooks, outputs[saved.output_nr])
 
     def packing_order(self) -> list:
         """The positions of its saved inputs, in the order torch's node saves them."""

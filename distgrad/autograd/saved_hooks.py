@@ -41,6 +41,29 @@ def suspended():
         _state.stack = stack
 
 
+@contextlib.contextmanager
+def outputs_packed_after_write():
+    """In this block ops compute what an in-place op writes: a node packs its outputs once
+    they are written (the written tensor, at its version after the write, as torch's
+    in-place op packs its self: Tensor._save_output_as_self), or at the block's end, as
+    they were made, if they were not written."""
+    outer = getattr(_state, "waiting", None)
+    _state.waiting = waiting = []
+    try:
+        yield
+    finally:
+        _state.waiting = outer
+        for saved, hooks, output in waiting:
+            if saved.pack_after_write is not None:
+                saved.pack_after_write = None
+                saved.pack(hooks, output)
+
+
+def waiting_for_write():
+    """The list of saved outputs waiting to be packed after a write, or None."""
+    return getattr(_state, "waiting", None)
+
+
 class saved_tensors_hooks:
     """Pack and unpack hooks for the tensors ops save in this block::
 

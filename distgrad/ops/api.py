@@ -14,6 +14,7 @@ import numbers
 
 import numpy as np
 
+from ..autograd import saved_hooks
 from ..autograd.record import call
 from .table import OPS
 
@@ -50,7 +51,8 @@ def in_place(self, fn, /, *args, **kwargs):
     """Write fn(self, *args, **kwargs) into self, with torch's check on the write: the
     in-place methods below, and nn.functional's `inplace=True` for ops torch gives no method."""
     self._check_write_to_stale_view()
-    return self._inplace(fn(self, *args, **kwargs), op=_aten_name(fn, args))
+    with saved_hooks.outputs_packed_after_write():
+        return self._inplace(fn(self, *args, **kwargs), op=_aten_name(fn, args))
 
 
 # the in-place overloads torch's errors name for ops that take a tensor or a number alike

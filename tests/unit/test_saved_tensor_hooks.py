@@ -196,6 +196,30 @@ def test_an_in_place_write_after_packing_is_not_detected():
     assert isinstance(expected[0], Raised) and not isinstance(expected[2], Raised)
 
 
+def test_an_in_place_op_packs_the_written_tensor_after_its_write():
+    # torch's relu_ packs self as it is once written (its version, a view's regenerated
+    # history), and backward reads what unpack gives: here, the values after a later write
+    def scenario(torch):
+        rec = Recorder()
+        a, _ = leaves(torch)
+        pack, unpack = logging_hooks(rec)
+        versions = []
+        out = []
+        for through_view in (False, True):
+            w = a * 1
+            target = w[1:] if through_view else w
+            with torch.autograd.graph.saved_tensors_hooks(
+                    lambda x: versions.append(x._version) or pack(x), unpack):
+                target.sigmoid_()
+            w.mul_(3)  # (not checked: what was saved went through the hooks)
+            w.sum().backward()
+            out.append(grad_of(a))
+            a.grad = None
+        return rec, versions, out
+
+    same(scenario)
+
+
 def test_disable_saved_tensors_hooks():
     def scenario(torch):
         out = []
