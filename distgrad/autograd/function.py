@@ -458,8 +458,14 @@ def _wrap_outputs(ctx, args, output, executable):
     if node is not None:
         # Saved after wrapping, so a saved output is recognised by its grad_fn and kept
         # without it (no reference cycle), as torch's SavedVariable does.
+        # (a view marked dirty is the node's output too, though its own grad_fn is now the
+        # one regenerated from its base: torch saves it as that output)
+        dirty_views = {id(o): nr for nr, o in enumerate(wrapped)
+                       if id(o) in dirty and getattr(o, "_viewed", None) is not None}
         node._saved = [None if t is None else
-                       SavedTensor(t, True, t._output_nr) if t.grad_fn is node else SavedTensor(t)
+                       SavedTensor(t, True, t._output_nr) if t.grad_fn is node else
+                       SavedTensor(t, True, dirty_views[id(t)]) if id(t) in dirty_views else
+                       SavedTensor(t)
                        for t in ctx.to_save]
         hooks = saved_hooks.current()
         if hooks is not None:  # (in save_for_backward's order, as torch)

@@ -315,6 +315,36 @@ def test_custom_function_marking_a_view_dirty_rebases_its_base():
     same(program)
 
 
+def test_a_view_marked_dirty_and_saved_is_saved_as_the_functions_output():
+    # unpacked, it has the Function's node (not the view's regenerated one), so a gradient
+    # of the gradient goes through that node again
+    def program(T):
+        seen = []
+
+        class Scale(T.autograd.Function):
+            @staticmethod
+            def forward(ctx, t):
+                t.mul_(2)
+                ctx.mark_dirty(t)
+                ctx.save_for_backward(t)
+                return t
+
+            @staticmethod
+            def backward(ctx, g):
+                (out,) = ctx.saved_tensors
+                seen.append((node_name(out.grad_fn), out._base is None, out._version))
+                return g * out
+
+        x, _ = _leaves(T)
+        a = x * 1
+        Scale.apply(a[1])
+        (g,) = T.autograd.grad(a.pow(2).sum(), x, create_graph=True)
+        g.sum().backward()
+        return seen, g, x.grad
+
+    same(program)
+
+
 def test_custom_function_marking_dirty_a_view_of_a_base_detached_in_place():
     # The view keeps the history it had; its base, detached in place, is a leaf now: torch
     # refuses the in-place Function as any in-place op on the view (after it wrote; fuzzer
