@@ -356,3 +356,17 @@ def test_an_in_place_op_of_another_dtype_on_a_sharded_tensor_keeps_its_gradient(
         (full(x) * torch.arange(12.0).reshape(4, 3)).sum().backward()
         return name, x.dtype, a.grad, d.grad
     same(f, warnings_too=False)
+
+
+def test_clip_grad_norm_gives_the_total_on_the_first_gradients_device(local_workers):
+    # torch stacks the per-device norms on the first gradient's device; the gradients may
+    # live on other devices (here the second worker and the driver)
+    def f(torch):
+        where = ["worker:1", "worker:0", "cpu"] if torch is distgrad else ["cpu"] * 3
+        params = [torch.ones(2, device=d, requires_grad=True) for d in where]
+        for k, p in enumerate(params):
+            (p * (k + 3.0)).sum().backward()
+        total = torch.nn.utils.clip_grad_norm_(params, 1.0)
+        return (str(total.device) == where[0], total.to("cpu"),
+                [p.grad.to("cpu") for p in params])
+    same(f, warnings_too=False)

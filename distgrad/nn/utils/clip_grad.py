@@ -27,8 +27,8 @@ def _on_driver(t: Tensor) -> Tensor:
 @no_grad()
 def get_total_norm(tensors: Union[Tensor, Iterable[Tensor]], norm_type: float = 2.0,
                    error_if_nonfinite: bool = False, foreach=None) -> Tensor:
-    """The norm of the tensors viewed as one vector, on the driver: each tensor's norm is
-    taken where it lives and only those scalars move."""
+    """The norm of the tensors viewed as one vector: each tensor's norm is taken where it
+    lives and only those scalars move to the driver, where they are summed up."""
     from ...creation import tensor
     from ...ops.functions import stack
 
@@ -46,7 +46,15 @@ def get_total_norm(tensors: Union[Tensor, Iterable[Tensor]], norm_type: float = 
                            "is non-finite, so it cannot be clipped. To disable this error and "
                            "scale the gradients by the non-finite norm anyway, set "
                            "`error_if_nonfinite=False`")
-    return total
+    return _on_device_of(tensors[0], total)
+
+
+def _on_device_of(first: Tensor, total: Tensor) -> Tensor:
+    """The total norm where torch gives it: on the first tensor's device (a worker's), the
+    driver for a sharded or meta first tensor."""
+    if first.device_str == _CPU or first.is_meta or getattr(first, "placements", None):
+        return total
+    return total.to(first.device_str)
 
 
 @no_grad()
@@ -58,7 +66,8 @@ def clip_grads_with_norm_(parameters: Union[Tensor, Iterable[Tensor]], max_norm:
     grads = [g for g in (p._leaf_grad() for p in parameters) if g is not None]
     if not grads:
         return
-    coef = (float(max_norm) / (total_norm + 1e-6)).clamp(max=1.0)
+    # (computed in the driver: a scalar there scales a gradient wherever it lives)
+    coef = (float(max_norm) / (_on_driver(total_norm) + 1e-6)).clamp(max=1.0)
     for g in grads:
         g.mul_(coef)
 
