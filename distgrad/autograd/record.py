@@ -144,6 +144,8 @@ def call(name: str, *inputs, _device=None, **attrs):
 
     requires_grad = False
     if op.vjp is not None and grad_mode.is_grad_enabled():
+        if op.refuses_grad:
+            op.check_grad_refused(inputs, attrs)
         diff = op.differentiable
         for i, t in enumerate(inputs):
             if (diff is None or i in diff) and getattr(t, "_requires_grad", False):

@@ -14,7 +14,7 @@ from typing import Optional
 import numpy as np
 
 from .. import creation, dtypes
-from ..autograd.grad_mode import no_grad
+from ..autograd.grad_mode import is_grad_enabled, no_grad
 from ..autograd.function import captured_by_vmap
 from ..autograd.record import call
 from ..ops import functions as _f
@@ -24,6 +24,7 @@ from ..ops.api import in_place
 from ..ops.layers import check_batch_norm, check_normalized_shape, check_sdpa_dtypes
 from ..ops.overloads import Param, Signature, parse
 from ..ops.rules import not_implemented, require_float
+from ..ops.table import lookup
 from ..ops.grid_sample import affine_grid, grid_sample  # noqa: F401  (F.grid_sample)
 from ..ops.pixel import channel_shuffle, pixel_shuffle, pixel_unshuffle  # noqa: F401
 from ..tensor import Tensor
@@ -495,6 +496,9 @@ def _refuse_unbatched_running_stats(input, running_mean, running_var) -> None:
             "website for resources on how to patch your module to work with vmap")
 
 
+_BATCH_NORM = lookup("native_batch_norm")
+
+
 def batch_norm(input: Tensor, running_mean: Optional[Tensor], running_var: Optional[Tensor],
                weight: Optional[Tensor] = None, bias: Optional[Tensor] = None,
                training: bool = False, momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
@@ -505,8 +509,10 @@ def batch_norm(input: Tensor, running_mean: Optional[Tensor], running_var: Optio
         if size == 1:
             raise ValueError("Expected more than 1 value per channel when training, got input "
                              f"size {input.shape!r}")
-        # torch checks the running statistics too (the op is not given them in training)
+        # (torch's op checks its operands before it moves the running statistics)
         check_batch_norm(input, weight, bias, running_mean, running_var)
+        if is_grad_enabled():
+            _BATCH_NORM.check_grad_refused((input, weight, bias, running_mean, running_var), {})
         _refuse_unbatched_running_stats(input, running_mean, running_var)
         if running_mean is not None or running_var is not None:
             with no_grad():
@@ -518,8 +524,7 @@ def batch_norm(input: Tensor, running_mean: Optional[Tensor], running_var: Optio
     # (torch's float16/bfloat16 kernel keeps the batch's statistics in its parameters' dtype)
     low_stats = bool(training) and input.dtype in dtypes.LOW_FLOATS and all(
         p is None or p.dtype is input.dtype for p in (weight, bias, running_mean, running_var))
-    return call("native_batch_norm", input, weight, bias,
-                running_mean if not training else None, running_var if not training else None,
+    return call("native_batch_norm", input, weight, bias, running_mean, running_var,
                 training=bool(training), eps=eps,
                 low_stats=input.dtype.name if low_stats else None)[0]
 

@@ -17,6 +17,7 @@ from ..autograd.grad_mode import is_grad_enabled, no_grad
 from ..autograd.record import call
 from ..ops.functions import where
 from ..ops.rules import not_implemented, require_float, require_scalar_type, require_tensor
+from ..ops.table import lookup
 from ..tensor import Tensor
 from .functional import (_apply_reduction, _reduction, logsigmoid, pairwise_distance)
 
@@ -113,9 +114,8 @@ def multi_margin_loss(input: Tensor, target: Tensor, p: int = 1, margin: float =
         raise ValueError("only p == 1 and p == 2 supported")
     if weight is not None and weight.ndim != 1:
         raise ValueError("weight must be one-dimensional")
-    if weight is not None and weight.requires_grad and is_grad_enabled():
-        raise RuntimeError("The function 'multi_margin_loss' is not differentiable with respect "
-                           "to argument 'weight'. This input cannot have requires_grad True.")
+    if is_grad_enabled():  # (torch refuses a weight that requires grad before its kernel checks)
+        lookup("multi_margin_loss").check_grad_refused((input, target, weight), {})
     _multi_margin_checks(input, target, weight)
     return call("multi_margin_loss", input, target, weight, p=p, margin=margin,
                 reduction=reduction)

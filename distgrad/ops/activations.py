@@ -117,7 +117,8 @@ defop("rrelu_with_noise", lambda x, noise, in_place=False: x * noise,
       _float_only("rrelu_with_noise_out_cpu"), _rrelu_vjp,
       node=_named("RreluWithNoiseBackward0", "RreluWithNoiseBackward1"), save=(0, 1),
       save_out=True, save_for=_result_in_place(kept=(1,)),
-      differentiable=(0,), elementwise=False, sharding="elementwise")  # (contiguous, as torch's)
+      differentiable=(0,), refuses_grad={1: "noise"}, elementwise=False,
+      sharding="elementwise")  # (contiguous, as torch's)
 defop("rrelu_with_noise_backward", lambda g, _x, noise: g * noise,
       lambda g, x, noise: Meta(x.shape, x.dtype), _rrelu_backward_vjp,
       node="RreluWithNoiseBackwardBackward0", save=(2,), differentiable=(0, 1),

@@ -440,7 +440,8 @@ defop("native_batch_norm", _batch_norm, _batch_norm_rule, _batch_norm_vjp,
       node="NativeBatchNormBackward0", save=(0, 1, 3, 4), pack_order=(0, 3, 4, 1),
       saved_names={"input": 0, "weight": 1, "running_mean": 3, "running_var": 4},
       save_out=(1, 2), n_out=3,
-      nondiff_outputs=(1, 2), differentiable=(0, 1, 2), layout_rule=layout.in_suggested_format)
+      nondiff_outputs=(1, 2), differentiable=(0, 1, 2),
+      refuses_grad={3: "running_mean", 4: "running_var"}, layout_rule=layout.in_suggested_format)
 
 
 # ---- GELU (exact and tanh) and SiLU --------------------------------------------------------------

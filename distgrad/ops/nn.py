@@ -327,7 +327,7 @@ def _unreduced_as_target(out_shape, operands, attrs, k, dtype):
 
 defop("binary_cross_entropy", _bce_forward, _bce_rule, _bce_vjp,
       node="BinaryCrossEntropyBackward0", save=(0, 1, 2), differentiable=(0, 1),
-      sharding="batch_loss", layout_rule=_unreduced_like_input)
+      refuses_grad={2: "weight"}, sharding="batch_loss", layout_rule=_unreduced_like_input)
 defop("binary_cross_entropy_backward", _bce_backward,
       lambda g, x, y, w=None, count=1: Meta(x.shape, x.dtype), _bce_backward_vjp,
       node="BinaryCrossEntropyBackwardBackward0", save=(0, 1, 2, 3), differentiable=(0, 1, 2),
@@ -398,7 +398,8 @@ def _into_loss(shape, broadcast) -> None:
 
 defop("binary_cross_entropy_with_logits", _bce_logits_forward, _bce_logits_rule, _bce_logits_vjp,
       node="BinaryCrossEntropyWithLogitsBackward0", save=(0, 1, 2, 3), differentiable=(0, 1),
-      sharding="batch_loss", layout_rule=_unreduced_as_target)
+      refuses_grad={2: "weight", 3: "pos_weight"}, sharding="batch_loss",
+      layout_rule=_unreduced_as_target)
 
 
 # ---- nll_loss: log-probabilities (N, C) or (C,), class indices (N,) or () ---------------------
@@ -612,7 +613,8 @@ defop("nll_loss_backward", _nll_backward,
 defop("nll_loss", _nll_forward, _nll_rule, _nll_vjp,
       node=lambda inputs, attrs: "NllLoss2DBackward0" if attrs.get("spatial") else
       "NllLossBackward0", save=(0, 1, 2), pack_order=(0, 1, 2), differentiable=(0,),
-      sharding="class_loss")
+      refuses_grad={2: "weight"}, aten=lambda inputs, attrs: "nll_loss2d_forward"
+      if attrs.get("spatial") else "nll_loss_forward", sharding="class_loss")
 
 
 def _nll_weights_op(target, weight, classes, dtype, ignore_index=-100):
@@ -727,7 +729,8 @@ def _multi_margin_rule(x, target, weight=None, p=1, margin=1.0, reduction="mean"
 
 
 defop("multi_margin_loss", _multi_margin_forward, _multi_margin_rule, _multi_margin_vjp,
-      node="MultiMarginLossBackward0", save=(0, 1, 2), differentiable=(0,))
+      node="MultiMarginLossBackward0", save=(0, 1, 2), differentiable=(0,),
+      refuses_grad={2: "weight"})
 defop("multi_margin_loss_backward", _multi_margin_backward,
       lambda g, x, target, weight=None, **_: Meta(x.shape, x.dtype),
       _not_implemented("multi_margin_loss_backward"), node="torch::autograd::NotImplemented",

@@ -142,9 +142,23 @@ class OpDef:
     # is zero), for an op whose VJP has no derivative in its cotangent at zero, which
     # forward-mode AD's double-vjp trick takes (forward_ad.py). None: that trick.
     jvp: Optional[Callable] = None
+    # {input position: torch's argument name} of the tensor inputs torch has no derivative
+    # for and so refuses one that requires grad (BCE's weight), naming the function `aten`
+    # (by default the op's name) in its error.
+    refuses_grad: Optional[dict] = None
+    aten: NodeName = ""
 
     def node_name(self, inputs, attrs) -> str:
         return self.node(inputs, attrs) if callable(self.node) else self.node
+
+    def check_grad_refused(self, inputs, attrs) -> None:
+        """torch's error for an input it has no derivative for that requires grad."""
+        for i, arg in self.refuses_grad.items():
+            if i < len(inputs) and getattr(inputs[i], "_requires_grad", False):
+                fn = self.aten(inputs, attrs) if callable(self.aten) else self.aten
+                raise RuntimeError(f"The function '{fn}' is not differentiable with respect to "
+                                   f"argument '{arg}'. This input cannot have requires_grad "
+                                   "True.")
 
     def saved_outputs(self) -> tuple:
         """The positions of the outputs the VJP reads (save_out)."""
@@ -180,7 +194,8 @@ def defop(name: str, forward: Callable, shape: Callable, vjp: Optional[Callable]
           stack_rows: Optional[Callable] = None, layout_rule: Optional[Callable] = None,
           save_for: Optional[Union[dict, Callable]] = None, number_operands: bool = True,
           pack_order: Optional[tuple] = None, saved_names: Optional[dict] = None,
-          alias: bool = False, jvp: Optional[Callable] = None) -> OpDef:
+          alias: bool = False, jvp: Optional[Callable] = None,
+          refuses_grad: Optional[dict] = None, aten: NodeName = "") -> OpDef:
     if name in OPS:
         raise ValueError(f"op {name!r} is defined twice")
     if (view or alias) and strides is None:
@@ -197,7 +212,7 @@ def defop(name: str, forward: Callable, shape: Callable, vjp: Optional[Callable]
                pack_order, saved_names, differentiable, view, strides, elementwise,
                layout_rule, tuple(nondiff_outputs), moves, number_edges, sharding,
                tuple(api), tuple(params), inplace, into, stack_rows, number_operands, alias,
-               jvp)
+               jvp, refuses_grad, aten or name)
     OPS[name] = op
     return op
 

@@ -529,3 +529,30 @@ def test_quantile_parses_its_arguments_as_torchs_two_overloads():
         return out
 
     same(f)
+
+
+def test_inputs_torch_has_no_derivative_for_refuse_requiring_grad():
+    """A loss's weight (BCE's weight and pos_weight, nll_loss's) and batch norm's running
+    statistics: torch raises when one requires grad, in grad mode only."""
+    def f(torch):
+        F = torch.nn.functional
+        x = torch.tensor([[0.2, 0.7, 0.4], [0.9, 0.1, 0.5]], requires_grad=True)
+        p, w = x.detach(), torch.tensor([1.0, 2.0, 0.5], requires_grad=True)
+        picks = torch.tensor([0, 2])
+        cases = [lambda: F.binary_cross_entropy(x, p.flip(0), weight=w),
+                 lambda: F.binary_cross_entropy(p, p.flip(0), weight=w),
+                 lambda: F.binary_cross_entropy_with_logits(x, p, weight=w),
+                 lambda: F.binary_cross_entropy_with_logits(x, p, pos_weight=w),
+                 lambda: F.nll_loss(x, picks, weight=w),
+                 lambda: F.nll_loss(p, picks, weight=w),
+                 lambda: F.cross_entropy(x, picks, weight=w, label_smoothing=0.1),
+                 lambda: F.nll_loss(x.view(2, 3, 1, 1), picks.view(2, 1, 1), weight=w),
+                 lambda: F.multi_margin_loss(x, picks, weight=w),
+                 lambda: F.batch_norm(x, w, w.detach(), training=True),
+                 lambda: F.batch_norm(x, w.detach(), w, training=False)]
+        out = [attempt(case) for case in cases]
+        with torch.no_grad():
+            out += [attempt(case) for case in cases]
+        return out
+
+    same(f)
