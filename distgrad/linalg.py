@@ -30,20 +30,19 @@ _INF = float("inf")
 # ---- norms --------------------------------------------------------------------------------------
 
 def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None):
-    if dtype is not None:
-        x = x.to(dtype)
     if isinstance(dim, list):
         dim = tuple(dim)
-    return call("norm", x, p=float(ord), dim=dim, keepdim=keepdim)
+    attrs = {} if dtype is None else {"dtype": dtypes.given(dtype).name}
+    return call("norm", x, p=float(ord), dim=dim, keepdim=keepdim, **attrs)
 
 
 def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None):
     d0, d1 = _matrix_norm_dims(A, ord, dim)
-    if dtype is not None:
-        A = A.to(dtype)
     if ord == "fro":
-        return vector_norm(A, 2, (d0, d1), keepdim)
+        return vector_norm(A, 2, (d0, d1), keepdim, dtype=dtype)
     if ord == "nuc" or abs(ord) == 2:
+        if dtype is not None:  # (torch casts first for the singular values alone)
+            A = A.to(dtype)
         # torch moves the two dims to the end, and a kept result back
         perm = [d for d in range(A.ndim) if d not in (d0, d1)] + [d0, d1]
         vals = svdvals(A.permute(*perm))
@@ -58,7 +57,7 @@ def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None):
         d0, d1 = d1, d0
     if not keepdim and d0 < d1:
         d1 -= 1
-    sums = vector_norm(A, 1.0, (d0,), keepdim)
+    sums = vector_norm(A, 1.0, (d0,), keepdim, dtype=dtype)
     return sums.amax(d1, keepdim) if ord > 0 else sums.amin(d1, keepdim)
 
 

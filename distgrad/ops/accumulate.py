@@ -11,7 +11,8 @@ import numpy as np
 from .. import dtypes
 from ..autograd import grad_mode
 from ..autograd.record import call
-from .reduce import _sum_rule, check_mean_dtype, cumulative_rule, expand_back
+from .reduce import (_sum_rule, as_dtype, check_mean_dtype, cumulative_rule, expand_back,
+                     in_grad_dtype)
 from .rules import dims_of, wrap_dim
 from .table import defop
 
@@ -68,6 +69,7 @@ def nanmean(input, dim=None, keepdim=False, *, dtype=None):
 # ---- cumprod -------------------------------------------------------------------------------------
 
 def _cumprod(x, dim, dtype=None):
+    x = as_dtype(x, dtype)
     if x.ndim == 0:
         return x.astype(np.int64) if x.dtype.kind in "biu" else x.copy()
     return np.cumprod(x, axis=dim, dtype=np.int64 if x.dtype.kind in "biu" else None)
@@ -78,7 +80,7 @@ def _reversed_cumsum(t, dim: int):
 
 
 def _cumprod_vjp(c, g):
-    x, out = c[0], c.out  # (both unpacked, so versions checked, as torch's node does)
+    x, out = in_grad_dtype(c[0], g), c.out  # (both unpacked: versions checked, as torch's)
     if x.ndim == 0 or x.shape[wrap_dim(c.attrs["dim"], x.ndim)] == 1:
         return g
     dim = wrap_dim(c.attrs["dim"], x.ndim)
@@ -139,8 +141,7 @@ defop("cumprod", _cumprod, cumulative_rule("cumprod"), _cumprod_vjp, node="Cumpr
 def cumprod(input, dim, *, dtype=None):
     if dtype is None:
         return call("cumprod", input, dim=dim)
-    dtype = dtypes.given(dtype)
-    return call("cumprod", input.to(dtype), dim=dim, dtype=dtype.name)
+    return call("cumprod", input, dim=dim, dtype=dtypes.given(dtype).name)
 
 
 METHODS = dict(nansum=nansum, nanmean=nanmean, cumprod=cumprod)

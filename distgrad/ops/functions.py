@@ -733,11 +733,12 @@ def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
 
 
 def softmax(input, dim, dtype=None):
-    return call("softmax", input, dim=dim, dtype=dtypes.given(dtype).name if dtype else None)
+    # (torch casts the input first, a node of its own: ToCopyBackward0)
+    return call("softmax", input if dtype is None else input.to(dtype), dim=dim)
 
 
 def log_softmax(input, dim, dtype=None):
-    return call("log_softmax", input, dim=dim, dtype=dtypes.given(dtype).name if dtype else None)
+    return call("log_softmax", input if dtype is None else input.to(dtype), dim=dim)
 
 
 def logsumexp(input, dim, keepdim=False):
@@ -758,20 +759,16 @@ def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
 def prod(input, dim=None, keepdim=False, *, dtype=None):
     """torch.prod: ProdBackward0 over everything, ProdBackward1 along `dim` (zeros handled
     as torch does: the gradient at a zero is the product of the others)."""
-    dtype = dtypes.given(dtype)
-    if dtype is not None:
-        input = input.to(dtype)
-    out = call("prod", input) if dim is None else call("prod_dim", input, dim=dim,
-                                                      keepdim=keepdim)
-    # (an integer or bool dtype is the result's too: its product, wrapped, as torch's)
-    return out if dtype is None or out.dtype is dtype else out.to(dtype)
+    attrs = {} if dtype is None else {"dtype": dtypes.given(dtype).name}
+    if dim is None:
+        return call("prod", input, **attrs)
+    return call("prod_dim", input, dim=dim, keepdim=keepdim, **attrs)
 
 
 def cumsum(input, dim, *, dtype=None):
     if dtype is None:
         return call("cumsum", input, dim=dim)
-    dtype = dtypes.given(dtype)
-    return call("cumsum", input.to(dtype), dim=dim, dtype=dtype.name)
+    return call("cumsum", input, dim=dim, dtype=dtypes.given(dtype).name)
 
 
 def all(input, dim=None, keepdim=False):

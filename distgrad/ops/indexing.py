@@ -315,7 +315,8 @@ def _mask_to_indices(mask):
     from ..creation import tensor
 
     nz = np.nonzero(mask._numpy_value())
-    return [tensor(ix.astype(np.int64), device=mask.device_str) for ix in nz]
+    # (torch's node saves the mask itself: a write to it before backward makes them stale)
+    return [tensor(ix.astype(np.int64), device=mask.device_str)._stand_for(mask) for ix in nz]
 
 
 def _flatten_mask_key(key, tensors):

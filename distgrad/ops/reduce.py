@@ -38,6 +38,18 @@ def _count(shape, dims) -> int:
 
 # ---- sum, mean --------------------------------------------------------------------------
 
+def as_dtype(x, dtype):
+    """x (an ndarray) in the dtype an op's dtype= names, or as it is: torch's kernels cast
+    their input first, while the node keeps the input as given."""
+    return x if dtype is None else x.astype(dtypes.from_name(dtype).np)
+
+
+def in_grad_dtype(x, g):
+    """A saved input in its gradient's dtype (torch's self.to(grad.scalar_type())): the
+    input of an op given dtype= is saved as it was given."""
+    return x if x.dtype is g.dtype else x.to(g.dtype)
+
+
 def _sum_rule(x, dim=None, keepdim=False, dtype=None):
     _, shape = _reduced(x, dim, keepdim)
     if dtype is not None:
@@ -46,8 +58,7 @@ def _sum_rule(x, dim=None, keepdim=False, dtype=None):
 
 
 def _sum_forward(x, dim=None, keepdim=False, dtype=None):
-    if dtype is not None:  # (torch casts the input first: 1.34 - 0.93 sums to 1 as int64)
-        x = x.astype(dtypes.from_name(dtype).np)
+    x = as_dtype(x, dtype)  # (torch casts the input first: 1.34 - 0.93 sums to 1 as int64)
     return cascade_sum.summed(x, _axis(dims_of(dim, x.ndim)), keepdims=keepdim)
 
 
@@ -331,16 +342,14 @@ def _softmax_rule(kernel):
 
 
 def _softmax(x, dim, dtype=None):
-    if dtype is not None:
-        x = x.astype(dtypes.from_name(dtype).np)
+    x = as_dtype(x, dtype)
     m = np.max(x, axis=dim, keepdims=True) if x.size else x
     e = rounding.exp(x - m)
     return e * np.reciprocal(_row_sums(e, dim), dtype=e.dtype)  # (torch's: one division a row)
 
 
 def _log_softmax(x, dim, dtype=None):
-    if dtype is not None:
-        x = x.astype(dtypes.from_name(dtype).np)
+    x = as_dtype(x, dtype)
     low = low_common((x,))
     if low is not None:
         x = x.astype(np.float32)
@@ -468,14 +477,19 @@ defop("logsumexp", _logsumexp, _logsumexp_rule, _logsumexp_vjp, node="LogsumexpB
 
 # ---- norm ---------------------------------------------------------------------------------
 
-def _norm_rule(x, p=2.0, dim=None, keepdim=False, aten=False):
+def _norm_rule(x, p=2.0, dim=None, keepdim=False, aten=False, dtype=None):
     if not x.dtype.is_floating_point:
         raise RuntimeError(f"linalg.vector_norm: Expected a floating point or complex tensor as "
                            f"input. Got {x.dtype.long_name}")
+    result = x.dtype if dtype is None else dtypes.from_name(dtype)
+    if dtypes.promote(x.dtype, result) is not result:
+        raise RuntimeError(f"linalg.vector_norm: the dtype of the input ({x.dtype.long_name}) "
+                           f"should be convertible without narrowing to the specified dtype "
+                           f"({result.long_name})")
     if p < 0 or p == float("inf"):  # a max or min, or 1 / 0, over no elements
         _check_norm_has_elements(x, p, dim)
     _, shape = _reduced(x, dim, keepdim)
-    return Meta(shape, x.dtype)
+    return Meta(shape, result)
 
 
 def _check_norm_has_elements(x, p, dim) -> None:
@@ -490,7 +504,8 @@ def _check_norm_has_elements(x, p, dim) -> None:
                            f"an identity")
 
 
-def _norm_forward(x, p=2.0, dim=None, keepdim=False, aten=False):
+def _norm_forward(x, p=2.0, dim=None, keepdim=False, aten=False, dtype=None):
+    x = as_dtype(x, dtype)
     dims = _axis(dims_of(dim, x.ndim))
     a = np.abs(x)
     if p == float("inf"):
@@ -512,7 +527,7 @@ def _norm_vjp(c, g):
     p = c.attrs.get("p", 2.0)
     dims = dims_of(c.attrs.get("dim"), len(shape))
     keep = c.attrs.get("keepdim", False)
-    x = c[0]
+    x = in_grad_dtype(c[0], g)
     if p == 0:
         return None
     ge = expand_back(g, shape, dims, keep)
@@ -568,6 +583,7 @@ def cumulative_rule(kernel: str):
 
 
 def _cumsum_forward(x, dim, dtype=None):
+    x = as_dtype(x, dtype)
     if x.ndim == 0:
         return x.astype(np.int64) if x.dtype.kind in "biu" else x.copy()
     return np.cumsum(x, axis=dim, dtype=np.int64 if x.dtype.kind in "biu" else None)
@@ -602,7 +618,7 @@ def _prod_others(x, dim: int):
 def _prod_vjp(c, g):
     """torch's prod_backward: grad * result / input, or the zero-safe products."""
     shape = c.shapes[0]
-    x = c[0]
+    x = in_grad_dtype(c[0], g)
     if not shape:
         return g
     if not _has_zero(x):
@@ -618,27 +634,34 @@ def _prod_dim_vjp(c, g):
     out = c.out
     if not c.attrs.get("keepdim", False):
         g, out = g.unsqueeze(dim), out.unsqueeze(dim)
-    x = c[0]
+    x = in_grad_dtype(c[0], g)
     if not _has_zero(x):
         return g * (out / x)
     return g * _prod_others(x, dim)
 
 
-def _prod_dim_rule(x, dim, keepdim=False):
+def _prod_dtype(x, dtype):
+    return dtypes.from_name(dtype) if dtype else _int_to_long(x.dtype)
+
+
+def _prod_dim_rule(x, dim, keepdim=False, dtype=None):
     d = wrap_dim(dim, x.ndim)
-    return Meta(reduced_shape(x.shape, (d,) if x.ndim else (), keepdim), _int_to_long(x.dtype))
+    return Meta(reduced_shape(x.shape, (d,) if x.ndim else (), keepdim), _prod_dtype(x, dtype))
 
 
 def _prod_int(x):
     return np.int64 if x.dtype.kind in "biu" else None
 
 
-defop("prod", lambda x: np.prod(x, dtype=_prod_int(x)),
-      lambda x: Meta((), _int_to_long(x.dtype)), _prod_vjp, node="ProdBackward0", save=(0,),
-      save_out=True)
-defop("prod_dim", lambda x, dim, keepdim=False:
-      np.prod(x, axis=dim if x.ndim else None, keepdims=keepdim and x.ndim > 0,
-              dtype=_prod_int(x)),
+def _prod_forward(x, dim=None, keepdim=False, dtype=None):
+    x = as_dtype(x, dtype)
+    return np.prod(x, axis=dim if x.ndim else None, keepdims=keepdim and x.ndim > 0,
+                   dtype=_prod_int(x))
+
+
+defop("prod", _prod_forward, lambda x, dtype=None: Meta((), _prod_dtype(x, dtype)), _prod_vjp,
+      node="ProdBackward0", save=(0,), save_out=True)
+defop("prod_dim", _prod_forward,
       _prod_dim_rule, _prod_dim_vjp, node="ProdBackward1", save=(0,), save_out=True)
 
 

@@ -13,6 +13,7 @@ import torch
 
 import distgrad
 from op_cases import CASES, Arg
+from torch_twin import attempt, graph, same
 from test_ops import make_arrays
 
 MODIFIED = "modified by an inplace operation"
@@ -134,3 +135,60 @@ def test_a_tensor_saved_for_another_gradient_is_checked_when_its_own_is_not_aske
         except RuntimeError as e:
             got.append(str(e))
     assert got[0] == got[1] and got[0].startswith("one of the variables needed")
+
+
+WRITES_TO_WHAT_TORCH_SAVES_AS_GIVEN = {
+    # x[mask]: torch's node saves the mask (distgrad runs on its indices)
+    "a mask": (lambda T, x, m: x[:, m], lambda x, m: m.logical_not_()),
+    "a mask and a slice": (lambda T, x, m: x[1:, m], lambda x, m: m[1:].fill_(True)),
+    "a 2-d mask": (lambda T, x, m: x[m.view(1, 3).expand(2, 3)], lambda x, m: m.fill_(True)),
+    # dtype=: torch's kernel casts the input it saves as given
+    "prod": (lambda T, x, m: x.prod(dtype=T.float64), lambda x, m: x.mul_(2)),
+    "prod along a dim": (lambda T, x, m: x.prod(1, dtype=T.float64), lambda x, m: x.mul_(2)),
+    "cumprod": (lambda T, x, m: x.cumprod(1, dtype=T.float64), lambda x, m: x.mul_(2)),
+    "vector_norm": (lambda T, x, m: T.linalg.vector_norm(x, dtype=T.float64),
+                    lambda x, m: x.mul_(2)),
+}
+
+
+@pytest.mark.parametrize("name", WRITES_TO_WHAT_TORCH_SAVES_AS_GIVEN)
+def test_a_write_to_an_input_torch_saves_as_given_raises_at_backward(name):
+    forward, write = WRITES_TO_WHAT_TORCH_SAVES_AS_GIVEN[name]
+    got = []
+    for T in (torch, distgrad):
+        leaf = T.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], requires_grad=True)
+        x, mask = leaf * 1, T.tensor([True, False, True])
+        y = forward(T, x, mask)
+        write(x, mask)
+        try:
+            y.sum().backward()
+            got.append(leaf.grad.tolist())
+        except RuntimeError as e:
+            got.append(str(e))
+    assert got[0] == got[1]
+    assert got[0].startswith("one of the variables needed")
+
+
+def test_ops_given_a_dtype_cast_where_torch_does():
+    """prod, cumprod, cumsum and vector_norm take the input as given (no ToCopyBackward0),
+    and what they save is the input, as their saved-tensor hooks see it; softmax and
+    log_softmax cast it first (a ToCopyBackward0 node). vector_norm refuses a dtype that
+    narrows the input's."""
+    def f(T):
+        x = T.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], requires_grad=True)
+        seen = []
+        with T.autograd.graph.saved_tensors_hooks(
+                lambda t: seen.append((str(t.dtype), tuple(t.shape))) or t, lambda t: t):
+            ys = [x.prod(dtype=T.float64), x.prod(0, dtype=T.float64),
+                  x.cumprod(1, dtype=T.float64), x.cumsum(0, dtype=T.float64),
+                  T.linalg.vector_norm(x, dtype=T.float64), x.softmax(1, dtype=T.float64),
+                  x.log_softmax(0, dtype=T.float64), T.norm(x, dtype=T.float64),
+                  T.linalg.matrix_norm(x, dtype=T.float64),
+                  T.linalg.matrix_norm(x, 1, dtype=T.float64)]
+        narrowed = [attempt(T.linalg.vector_norm, x.double(), dtype=T.float32),
+                    attempt(T.linalg.vector_norm, x, dtype=T.bfloat16),
+                    attempt(T.linalg.vector_norm, T.tensor([1, 2]), dtype=T.float64)]
+        return ([graph(y) for y in ys], seen, T.autograd.grad(sum(y.sum() for y in ys), x),
+                narrowed)
+
+    same(f)
