@@ -12,6 +12,7 @@ import weakref
 from . import anomaly_mode, grad_mode, saved_hooks
 from ..hook_handles import RemovableHandle
 from ..ops.table import ALWAYS
+from .saved_args import saved_arg
 
 _sequence = itertools.count()
 
@@ -410,7 +411,8 @@ class Node(NodeHooks):
 
     # torch exposes what a node saved as `grad_fn._saved_self`, `_saved_result`, ...
     _SAVED_NAMES = {"self": 0, "input": 0, "other": 1, "exponent": 1, "mat2": 1, "vec": 1,
-                    "target": 1, "weight": 2}
+                    "target": 1, "index": 1, "condition": 0, "weight": 2,
+                    "pos_weight": 3}
 
     def _named_input(self, key: str):
         """The input position torch names `key` (`self`, `mat2`, ...), or None."""
@@ -449,6 +451,9 @@ class Node(NodeHooks):
                 return self.context()[pos]
             if pos in self.op.save and pos < len(self._metas):  # not needed: torch saved none
                 return None
+            found, value = saved_arg(self, key)  # (a dim, a size, a flag: never freed)
+            if found:
+                return value
         raise AttributeError(f"'{self._name.rpartition('::')[2]}' object has no attribute '{name}'")
 
     # the engine's surface ---------------------------------------------------------------

@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import dtypes
 from . import layout
-from .layers import (_norm_input_grad, _saved_stats, _wide_rstd, in_float32,
+from .layers import (_norm_input_grad, _saved_stats, _wide_rstd, in_float32, stats_dtype,
                      mixed_norm_dtypes, norm_kernel_dtypes)
 from .table import Meta, defop
 
@@ -50,7 +50,7 @@ def _group_norm_rule(x, weight, bias, num_groups, eps=1e-5):
                                f"[{', '.join(map(str, x.shape))}]")
     mixed = mixed_norm_dtypes(x, (weight, bias))
     norm_kernel_dtypes("GroupNormKernelImpl", x, (weight, bias), mixed)
-    stats = Meta((x.shape[0], num_groups), dtypes.float64)
+    stats = Meta((x.shape[0], num_groups), stats_dtype(x, mixed))
     return Meta(x.shape, x.dtype), stats, stats
 
 

@@ -71,7 +71,7 @@ defop("embedding", _embedding, _embedding_rule,
       lambda c, g: (call("embedding_dense_backward", g, c[1], num_weights=c.shapes[0][0],
                          padding_idx=c.attrs.get("padding_idx", -1),
                          scale_grad_by_freq=c.attrs.get("scale_grad_by_freq", False)), None),
-      node="EmbeddingBackward0", save=(1,), differentiable=(0,),
+      node="EmbeddingBackward0", save=(1,), saved_names={"indices": 1}, differentiable=(0,),
       sharding="embedding")
 
 defop("embedding_dense_backward", _embedding_backward,
@@ -205,6 +205,12 @@ def norm_kernel_dtypes(kernel: str, x, params, mixed: bool = False) -> None:
     require_scalar_type(dtypes.float32 if mixed else x.dtype, *params)
 
 
+def stats_dtype(x, mixed: bool) -> dtypes.dtype:
+    """The dtype of a norm's saved mean and rstd, torch's: the input's, float32 in a mixed
+    call (the values are taken wider and rounded to it)."""
+    return dtypes.float32 if mixed else x.dtype
+
+
 def in_float32(*tensors):
     """A norm's VJP operands in float32 where the input is float16 or bfloat16 (torch's
     kernels compute them in float; the engine casts each gradient to its input's dtype)."""
@@ -234,6 +240,7 @@ def _layer_norm_rule(x, weight, bias, normalized_shape, eps=1e-5):
                            f"shape [*, {', '.join(map(str, normalized_shape))}], but got input of "
                            f"size{_dims(x.shape)}")
     norm_kernel_dtypes("LayerNormKernelImpl", x, (weight, bias), mixed)
+    # (float64, not torch's dtype: the backward's difference of large terms needs them wide)
     rows = Meta(tuple(x.shape[:x.ndim - n]) + (1,) * n, dtypes.float64)
     return Meta(x.shape, x.dtype), rows, rows
 
@@ -343,7 +350,9 @@ def check_batch_norm(x, weight, bias, running_mean, running_var) -> None:
 def _batch_norm_rule(x, weight, bias, running_mean, running_var, training, eps=1e-5,
                      low_stats=None):
     check_batch_norm(x, weight, bias, running_mean, running_var)
-    channels = Meta((x.shape[1] if training else 0,), dtypes.float64)  # (torch's: empty in eval)
+    mixed = mixed_norm_dtypes(x, (weight, bias, running_mean, running_var))
+    channels = Meta((x.shape[1] if training else 0,),  # (torch's: empty in eval)
+                    stats_dtype(x, mixed))
     return Meta(x.shape, x.dtype), channels, channels
 
 

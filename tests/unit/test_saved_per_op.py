@@ -192,3 +192,84 @@ def test_ops_given_a_dtype_cast_where_torch_does():
                 narrowed)
 
     same(f)
+
+
+def _saved_cases(T):
+    """Common ops' nodes, made alike in both modules."""
+    F = T.nn.functional
+    x = T.tensor([[0.2, 0.7, 0.4], [0.9, 0.1, 0.5]], requires_grad=True)
+    y = T.tensor([[0.3, 0.6, 0.8], [0.4, 0.2, 0.1]], requires_grad=True)
+    img = T.arange(32.0).reshape(1, 2, 4, 4).requires_grad_()
+    w = T.ones(3, 2, 3, 3, requires_grad=True)
+    idx, picks = T.tensor([[0, 1, 0], [1, 0, 1]]), T.tensor([0, 2])
+    cases = {
+        "add": lambda: T.add(x, y, alpha=2), "sub": lambda: x - y, "clamp": lambda: x.clamp(0.2, 0.8),
+        "where": lambda: T.where(x > 0.5, x, y), "leaky_relu": lambda: F.leaky_relu(x, 0.1),
+        "elu": lambda: F.elu(x), "gelu": lambda: F.gelu(x, approximate="tanh"),
+        "hardtanh": lambda: F.hardtanh(x, -0.5, 0.5), "sum": lambda: x.sum(),
+        "sum_dim": lambda: x.sum(-1, keepdim=True), "mean": lambda: x.mean(),
+        "mean_dim": lambda: x.mean(0), "var": lambda: x.var(1, unbiased=False),
+        "std": lambda: x.std(), "amax": lambda: x.amax(1), "max_dim": lambda: x.max(1)[0],
+        "prod_dim": lambda: x.prod(1, keepdim=True), "logsumexp": lambda: x.logsumexp(1),
+        "norm": lambda: x.norm(), "vector_norm": lambda: T.linalg.vector_norm(x, 3, -1),
+        "cumsum": lambda: x.cumsum(1), "cumprod": lambda: x.cumprod(0),
+        "view": lambda: x.view(3, 2), "permute": lambda: img.permute(0, -1, 1, 2),
+        "transpose": lambda: x.transpose(0, -1), "expand": lambda: x[:1].expand(4, 3),
+        "squeeze": lambda: x.unsqueeze(0).squeeze(0), "unsqueeze": lambda: x.unsqueeze(-1),
+        "select": lambda: x[1], "slice": lambda: x[:, 1:], "index": lambda: x[T.tensor([1, 0])],
+        "gather": lambda: x.gather(1, idx), "scatter": lambda: x.scatter(1, idx, y),
+        "scatter_add": lambda: x.scatter_add(1, idx, y),
+        "index_select": lambda: x.index_select(1, T.tensor([0, 2])),
+        "cat": lambda: T.cat([x, y], -1), "stack": lambda: T.stack([x, y]),
+        "split": lambda: x.split(1)[0], "split_sizes": lambda: x.split([1, 2], 1)[0],
+        "conv2d": lambda: F.conv2d(img, w, stride=2, padding=1),
+        "max_pool2d": lambda: F.max_pool2d(img, 2, 1), "avg_pool2d": lambda: F.avg_pool2d(img, 2, 2),
+        "adaptive_avg_pool2d": lambda: F.adaptive_avg_pool2d(img, 1),
+        "softmax": lambda: x.softmax(1), "log_softmax": lambda: x.log_softmax(0),
+        "mse": lambda: F.mse_loss(x, y, reduction="sum"),
+        "bce": lambda: F.binary_cross_entropy(x, y.detach(), reduction="none"),
+        "bce_logits": lambda: F.binary_cross_entropy_with_logits(x, y, pos_weight=y.detach()),
+        "nll": lambda: F.nll_loss(x, picks, ignore_index=2),
+        "smooth_l1": lambda: F.smooth_l1_loss(x, y, beta=0.5), "huber": lambda: F.huber_loss(x, y),
+        "layer_norm": lambda: F.layer_norm(x, (3,)),
+        "batch_norm": lambda: F.batch_norm(x, T.zeros(3), T.ones(3), training=True),
+        "batch_norm_eval": lambda: F.batch_norm(x.double(), T.zeros(3, dtype=T.float64),
+                                                T.ones(3, dtype=T.float64)),
+        "group_norm": lambda: F.group_norm(img, 2, eps=1e-3),
+        "embedding": lambda: F.embedding(picks, x.view(3, 2), padding_idx=1),
+    }
+    return {name: make().grad_fn for name, make in cases.items()}
+
+
+# torch's saved attributes distgrad does not keep: mm's strides, a slice's start and end as
+# written, a pool's stride when none is given, nll_loss's total_weight; layer_norm's
+# statistics, kept in float64 for its backward.
+UNKEPT = {"_saved_mat2_sym_strides", "_saved_self_sym_strides", "_saved_start", "_saved_end",
+          "_saved_total_weight", "layer_norm._saved_result1", "layer_norm._saved_result2"}
+
+
+def _shown(v):
+    if hasattr(v, "dtype"):
+        return ("tensor", str(v.dtype), tuple(v.shape))
+    if isinstance(v, (list, tuple)) and any(hasattr(e, "dtype") for e in v):
+        return [_shown(e) for e in v]
+    return v
+
+
+def test_what_common_nodes_save_reads_as_in_torch():
+    """grad_fn._saved_<name>, for each name torch's node has: the dims, sizes, flags and
+    numbers its codegen keeps (negative int64s shown unsigned), and the saved tensors'
+    dtypes and shapes (the norms' statistics in the input's dtype, batch norm's running
+    statistics)."""
+    theirs, ours = _saved_cases(torch), _saved_cases(distgrad)
+    differ = []
+    for name, node in theirs.items():
+        for attr in sorted(a for a in dir(node) if a.startswith("_saved_") and a not in UNKEPT
+                           and f"{name}.{a}" not in UNKEPT):
+            if attr == "_saved_stride" and getattr(node, attr) == ():
+                continue  # (a pool's stride left to its kernel: distgrad shows the kernel's)
+            want = _shown(getattr(node, attr))
+            got = _shown(getattr(ours[name], attr, "missing"))
+            if want != got:
+                differ.append(f"{name}.{attr}: torch {want!r}, distgrad {got!r}")
+    assert not differ, "\n".join(differ)
