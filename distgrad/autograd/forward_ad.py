@@ -285,7 +285,7 @@ def push(op, inputs, attrs, outs) -> None:
     if op.jvp is not None:  # (its own formula, as torch's)
         pushed = _without_push(lambda: op.jvp(inputs, tangents, outs, **attrs))
     else:
-        pushed = _pushed_forward(op, inputs, attrs, tangents)
+        pushed = _pushed_forward(op, inputs, attrs, tangents, outs)
     for out, tangent in zip(floating, pushed):
         tangent = _unshared(tangent, tangents)
         _set_tangent(out, tangent)
@@ -305,7 +305,7 @@ def _unshared(tangent, input_tangents):
     return tangent
 
 
-def _pushed_forward(op, inputs, attrs, tangents) -> list:
+def _pushed_forward(op, inputs, attrs, tangents, outs) -> list:
     """J @ tangents for each floating output of `op`, by the double-vjp trick on a copy of
     the op that does not touch the inputs' histories."""
     from ..creation import zeros_like
@@ -332,6 +332,13 @@ def _pushed_forward(op, inputs, attrs, tangents) -> list:
             ys = record.call(op.name, *xs, **attrs)
             ys = [y for y in (ys if isinstance(ys, tuple) else (ys,))
                   if y.dtype.is_floating_point]
+            # torch's tangent formulas read the op's own result (exp's t * result): the
+            # copy's saved result follows it, so a write to the result before a backward
+            # through the tangent's graph is seen there, as torch sees it
+            for y, out in zip(ys, (o for o in outs if o.dtype.is_floating_point)):
+                for saved in getattr(y._grad_fn, "_saved_outs", None) or ():
+                    if saved.output_nr == y._output_nr:
+                        saved.follow(out)
             wrt = [(x, v) for x, v in zip(xs, tangents) if v is not None]
             us = [zeros_like(y, requires_grad=True) for y in ys]
             live = [k for k, y in enumerate(ys) if y.requires_grad]

@@ -203,6 +203,8 @@ class SavedTensor:
                 # saved goes through its history, and its hooks (sharding.py, _saved_as)
                 return placed._storage.full(placed, t.device_str)
             out = t._alias(keep_graph=False)
+            if self.follows is not None:  # (what saves it is stale after base's next write)
+                out._stand_for(self.follows[0])
             out._requires_grad = True
             out.grad_fn, out._output_nr = node, self.output_nr
             if "_fw_tangent" in t.__dict__:  # (a dual level is open: forward_ad.push)

@@ -416,3 +416,20 @@ def test_the_extending_torch_func_tutorials_functions():
         return grad, primal, tangent, outside
 
     same(f)
+
+
+@pytest.mark.parametrize("op", ["exp", "tanh", "sigmoid", "sqrt"])
+def test_a_write_to_a_result_its_tangent_read_is_seen_by_a_backward_through_it(op):
+    """torch's tangent formulas read the op's result (exp's t * result): written in place
+    before a backward through the tangent, it raises there, as a saved tensor does."""
+    def f(T):
+        fwAD = T.autograd.forward_ad
+        x = T.tensor([1.0, 2.0], requires_grad=True)
+        t = T.tensor([1.0, 0.5], requires_grad=True)
+        with fwAD.dual_level():
+            y = getattr(fwAD.make_dual(x, t), op)()
+            tangent = fwAD.unpack_dual(y).tangent
+            y.mul_(2)
+            return attempt(T.autograd.grad, tangent.sum(), (x, t))
+
+    same(f)
