@@ -256,6 +256,9 @@ def check_scalar_fits(value, d: dtype) -> None:
     finite number beyond a float dtype's largest is refused too (inf and nan are kept), where
     an operand of `+` or `where` would round to inf."""
     check_scalar_int(value)
+    if isinstance(value, (complex, np.complexfloating)) and value.imag and d is not bool_:
+        raise RuntimeError(f"value cannot be converted to type {_kernel_type(d)} without "
+                           "overflow")
     if d.category == 1:
         check_fits(value, d, c_type=True)
     elif d.category == 2 and d is not float64 and not isinstance(value, complex):
@@ -284,5 +287,13 @@ def check_fits(values, d: dtype, c_type: bool = False) -> None:
     with np.errstate(invalid="ignore"):
         inside = np.isfinite(arr).all() and arr.min() >= low and arr.max() <= int(info.max)
     if not inside:
-        name = ("int" if d is int32 else f"{d.name}_t") if c_type else d.name
+        name = _kernel_type(d) if c_type else d.name
         raise RuntimeError(f"value cannot be converted to type {name} without overflow")
+
+
+def _kernel_type(d: dtype) -> str:
+    """The C++ type a kernel converts a number to for dtype d, as its overflow check names it
+    (int64_t, int, c10::Half, float)."""
+    if d.category == 1:
+        return "int" if d is int32 else f"{d.name}_t"
+    return d.c_name

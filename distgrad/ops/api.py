@@ -123,17 +123,36 @@ def _in_place(fn, name: str, tensor_class, elementwise: bool = False):
         if checked:
             self._check_no_partial_overlap(*tensor_operands((*args, *kwargs.values())),
                                            same_too=same_too)
-        if not elementwise:
-            return in_place(self, fn, *args, **kwargs)
+        if name in _TENSOR_OVERLOAD and args:
+            _refuse_complex_number(self, args[0])
         try:
             return in_place(self, fn, *args, **kwargs)
+        except TypeError as error:  # (torch's argument parser names the method: add_())
+            raise _named_as(error, fn, name) from None
         except (NotImplementedError, RuntimeError) as error:
-            if _from_kernel(error):  # (TensorIterator checks the write before its kernel runs)
+            if elementwise and _from_kernel(error):  # (TensorIterator checks the write first)
                 self._check_elementwise_write(args, promotes)
             raise
 
     method.__name__ = method.__qualname__ = name
     return method
+
+
+def _named_as(error: TypeError, fn, name: str) -> TypeError:
+    """An argument error of `fn` as torch's parser words it for the in-place method `name`."""
+    said = f"{getattr(fn, '__name__', '')}(): "
+    text = str(error)
+    return TypeError(f"{name}(): {text[len(said):]}") if text.startswith(said) else error
+
+
+def _refuse_complex_number(self, other) -> None:
+    """A complex number makes a complex result, which no tensor of distgrad's (none is
+    complex) can take in place: torch's result-type error."""
+    if isinstance(other, (complex, np.complexfloating)):
+        result = {"float16": "ComplexHalf", "float64": "ComplexDouble"}.get(self.dtype.name,
+                                                                             "ComplexFloat")
+        raise RuntimeError(f"result type {result} can't be cast to the desired output type "
+                           f"{self.dtype.long_name}")
 
 
 def _from_kernel(error: Exception) -> bool:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import builtins
 import functools
+import numbers
 
 import numpy as np
 
@@ -88,17 +89,21 @@ def _checked_alpha(input, other, alpha, name="add"):
     dtype: fitting it (300 for int8, 1e5 for float16 are refused). A tensor is a Number to
     torch's argument parser only 0-dim and not requiring grad (an optimizer's weight decay
     given as one)."""
-    if _not_a_number(alpha):
-        raise TypeError(f"{name}(): argument 'alpha' must be Number, not Tensor")
+    if _not_a_number(alpha) or not isinstance(alpha, (numbers.Number, np.bool_, Tensor)):
+        raise TypeError(f"{name}(): argument 'alpha' must be Number, not "
+                        f"{type(alpha).__name__}")
     alpha = _number(alpha)
     if type(alpha) is int and alpha == 1:  # (the default: nothing to check)
         return alpha
     result = dtypes.result_type((input, other))
     if isinstance(alpha, (bool, np.bool_)) and result is not dtypes.bool_:
         raise RuntimeError("Boolean alpha only supported for Boolean results.")
-    if isinstance(alpha, (float, np.floating)) and not result.is_floating_point:
+    if isinstance(alpha, (float, complex, np.inexact)) and not result.is_floating_point:
         raise RuntimeError("For integral input tensors, argument alpha must not be a floating "
                            "point number.")
+    if isinstance(alpha, (complex, np.complexfloating)):  # (distgrad has no complex dtype)
+        raise RuntimeError("For non-complex input tensors, argument alpha must not be a complex "
+                           "number.")
     dtypes.check_scalar_fits(alpha, result)
     return alpha
 

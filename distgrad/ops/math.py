@@ -996,7 +996,10 @@ defop("lerp", _lerp_forward, _lerp_rule, _lerp_vjp, save=(0, 1, 2),
 
 def _addc_rule(x, t1, t2, value=1):
     shape = broadcast_shapes(broadcast_shapes(shape_of(x), shape_of(t1)), shape_of(t2))
-    return Meta(shape, dtypes.result_type((x, t1, t2)))
+    result = dtypes.result_type((x, t1, t2))
+    if isinstance(value, complex):  # (its kernel takes value in float for a 2-byte float)
+        dtypes.check_scalar_fits(value, dtypes.float32 if result in dtypes.LOW_FLOATS else result)
+    return Meta(shape, result)
 
 
 @elementwise

@@ -199,7 +199,10 @@ def cast_to(values, d: dtypes.dtype) -> list:
 def number_as(value, d):
     """A Python number as torch casts it into dtype `d` (a dtype, its name or its numpy
     dtype), where numpy would not: an int wrapped around into a narrower integer dtype
-    (uint8 takes 300 as 44, numpy refuses it), a float into float16 through float32."""
+    (uint8 takes 300 as 44, numpy refuses it), a float into float16 through float32, a
+    complex as its real part (what is left once its imaginary part was refused or 0)."""
+    if type(value) is complex:
+        value = bool(value) if d in (dtypes.bool_, "bool", np.bool_) else value.real
     if type(value) not in (int, float):
         return value
     if not isinstance(d, dtypes.dtype):

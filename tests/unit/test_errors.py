@@ -556,3 +556,25 @@ def test_inputs_torch_has_no_derivative_for_refuse_requiring_grad():
         return out
 
     same(f)
+
+
+@pytest.mark.parametrize("dtype", ["bool", "int64", "int8", "float16", "float32", "float64"])
+def test_complex_numbers_in_place_and_as_alpha_are_refused_as_torch(dtype):
+    """distgrad has no complex dtype: a complex alpha, a complex number written in place
+    (add_, sub_, mul_, div_, +=) and a complex value or fill are torch's errors for a tensor
+    that is not complex; alpha that is no Number is the method's TypeError."""
+    def f(torch):
+        def x():
+            return torch.ones(2, dtype=getattr(torch, dtype))
+        out = [attempt(x().add_, x(), alpha=1j), attempt(x().add, x(), alpha=1j),
+               attempt(torch.add, x(), x(), alpha=2j), attempt(x().add_, 1j),
+               attempt(x().mul_, 1j), attempt(x().div_, 2j), attempt(x().__iadd__, 1j),
+               attempt(x().fill_, 1j), attempt(x().fill_, 1 + 0j),
+               attempt(x().addcmul_, x(), x(), value=1j),
+               attempt(x().add_, x(), alpha=None), attempt(x().sub, x(), alpha="a"),
+               attempt(torch.add, x(), x(), alpha=torch.ones(2))]
+        if dtype != "bool":
+            out.append(attempt(x().sub_, 1j))
+        return out
+
+    same(f)
