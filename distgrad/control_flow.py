@@ -10,6 +10,9 @@ refuse the same things with torch's words (under its exception classes, distgrad
 """
 from __future__ import annotations
 
+import inspect
+
+from . import dtypes
 from .autograd import grad_mode
 from .autograd.function import Function
 from .tensor import Tensor
@@ -119,7 +122,44 @@ def _branch_outputs(fn, operands) -> tuple:
     return result, _leaves(result)
 
 
-def _check_branches(taken, other) -> None:
+def _eager_hint(context: str, page: str) -> str:
+    """The lines torch's tracer adds to an error user code would raise in eager too: its
+    hint, the debug context and the page of that graph break."""
+    return ("\n  Hint: Your code may result in an error when running in eager. Please double "
+            "check that your code doesn't contain a similar error when actually running "
+            "eager/uncompiled. You can do this by removing the `torch.compile` call, or by "
+            "using `torch.compiler.set_stance(\"force_eager\")`. \n\n  Developer debug "
+            f"context: {context}\n\n For more details about this graph break, please visit: "
+            f"https://meta-pytorch.github.io/compile-graph-break-site/gb/{page}.html")
+
+
+def _fake(t) -> str:
+    """A tensor as torch's fake tensor prints in its tracing errors."""
+    dtype = "" if t.dtype is dtypes.float32 else f", dtype={t.dtype}"
+    return f"FakeTensor(..., size={tuple(t.shape)}{dtype})"
+
+
+def _unmerged(pred, operands, what: str, a, b) -> TorchRuntimeError:
+    """torch's error for branch outputs it cannot merge (dtypes, numbers of dims)."""
+    call = (f"cond(*({_fake(pred)}, GraphModule(), GraphModule(), "
+            f"{_rebuild_as_text(operands)}), **{{}})")
+    return TorchRuntimeError(
+        "RuntimeError when making fake tensor call\n  Explanation: Dynamo failed to run FX node "
+        f"with fake tensors: call_function {call}: got RuntimeError(\"When merging two branches' "
+        f"output in torch.cond,  expected same {what} but got {a} and {b}.\")" +
+        _eager_hint("", "gb4315"))
+
+
+def _rebuild_as_text(tree) -> str:
+    if isinstance(tree, (tuple, list)):
+        items = [_rebuild_as_text(item) for item in tree]
+        if isinstance(tree, list):
+            return f"[{', '.join(items)}]"
+        return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
+    return _fake(tree) if isinstance(tree, Tensor) else repr(tree)
+
+
+def _check_branches(taken, other, pred, operands) -> None:
     for outs in (taken, other):
         for o in outs:
             if not isinstance(o, Tensor):
@@ -132,11 +172,9 @@ def _check_branches(taken, other) -> None:
             f"return the same number of outputs, but got {len(taken)} and {len(other)}")
     for a, b in zip(taken, other):
         if a.dtype != b.dtype:
-            raise TorchRuntimeError(
-                "RuntimeError when making fake tensor call\n  Explanation: Dynamo failed to run "
-                "FX node with fake tensors: call_function cond: got RuntimeError(\"When merging "
-                f"two branches' output in torch.cond,  expected same dtype but got {a.dtype} and "
-                f"{b.dtype}.\")")
+            raise _unmerged(pred, operands, "dtype", a.dtype, b.dtype)
+        if a.ndim != b.ndim:
+            raise _unmerged(pred, operands, "dim", a.ndim, b.ndim)
 
 
 def cond(pred, true_fn, false_fn, operands=()):
@@ -150,8 +188,9 @@ def cond(pred, true_fn, false_fn, operands=()):
     with grad_mode.no_grad():
         structure, outs = _branch_outputs(lambda *xs: taken(*xs), operands)
         _, other_outs = _branch_outputs(lambda *xs: other(*xs), operands)
-    _check_branches(outs, other_outs)
-    _refuse_aliasing("torch.cond", outs + other_outs, flat)
+    _refuse_aliasing("torch.cond", outs + other_outs, flat)  # (torch's, as it traces each)
+    true_outs, false_outs = (outs, other_outs) if taken is true_fn else (other_outs, outs)
+    _check_branches(true_outs, false_outs, pred, operands)
 
     if not _needs_grad(flat):
         return structure
@@ -209,11 +248,36 @@ def _loop(cond_fn, body_fn, carried):
     return carried, structure
 
 
+def _refuse_carried(cond_fn, carried) -> None:
+    """torch's errors for carried_inputs that are no tuple or list: its tracer iterates them
+    (a tensor by its rows, which cond_fn must take), and refuses a None leaf."""
+    if carried is None:
+        raise AssertionError("[None] can only be of (<class 'torch.Tensor'>, <class 'int'>, "
+                             "<class 'torch.SymInt'>) but got (<class 'NoneType'>,)")
+    if not isinstance(carried, Tensor):
+        raise UncapturedHigherOrderOpError(
+            _UNCAPTURED + f"ConstantVariable(str: \"'{type(carried).__name__}' object is not "
+            "iterable\")\n  Higher Order Operator: torch.while_loop")
+    try:
+        inspect.signature(cond_fn).bind(*range(len(carried)))
+    except TypeError:
+        name = getattr(cond_fn, "__name__", cond_fn)
+        code = getattr(cond_fn, "__code__", None)
+        where = f" {code.co_filename}:{code.co_firstlineno}" if code is not None else ""
+        args = ", ".join(["<class 'torch.Tensor'>"] * len(carried))
+        raise UncapturedHigherOrderOpError(
+            _UNCAPTURED + "failed to bind arguments when attempting to inline\n  Higher Order "
+            "Operator: torch.while_loop\n  Explanation: Argument mismatch when attempting to "
+            f"trace function {name}." + _eager_hint(
+                f"func='{name}'{where}; args = [{args}]; kwargs = {{}}", "gb7312")) from None
+    raise RuntimeError(f"carried_inputs must be a tuple or list, got {type(carried)}")
+
+
 def while_loop(cond_fn, body_fn, carried_inputs):
     """Runs body_fn on the carried values while cond_fn of them is true, and returns the last
     ones as body_fn returned them; one WhileLoopAutogradOpBackward node when grad is needed."""
     if not isinstance(carried_inputs, (tuple, list)):
-        raise RuntimeError(f"carried_inputs must be a tuple or list, got {type(carried_inputs)}")
+        _refuse_carried(cond_fn, carried_inputs)
     positions = [k for k, c in enumerate(carried_inputs) if isinstance(c, Tensor)]
     with grad_mode.no_grad():
         final, structure = _loop(cond_fn, body_fn, carried_inputs)

@@ -112,15 +112,21 @@ def _bad_calls(T):
 PREFIX = {"while_count": 82, "while_dtype": 99, "while_shape": 99}
 
 
+def _refusals(calls, name):
+    """(torch's exception, distgrad's) for the call `name` of calls(module), of one type."""
+    with pytest.raises(BaseException) as t_exc:
+        calls(torch)[name]()
+    with pytest.raises(BaseException) as d_exc:
+        calls(distgrad)[name]()
+    assert type(d_exc.value).__name__ == type(t_exc.value).__name__
+    return t_exc.value, d_exc.value
+
+
 @pytest.mark.parametrize("name", list(_bad_calls(torch)))
 def test_refusals_match_torch(name):
-    with pytest.raises(Exception) as t_exc:
-        _bad_calls(torch)[name]()
-    with pytest.raises(Exception) as d_exc:
-        _bad_calls(distgrad)[name]()
-    assert type(d_exc.value).__name__ == type(t_exc.value).__name__
-    assert isinstance(d_exc.value, RuntimeError)
-    t_msg, d_msg = str(t_exc.value), str(d_exc.value)
+    theirs, ours = _refusals(_bad_calls, name)
+    assert isinstance(ours, RuntimeError)
+    t_msg, d_msg = str(theirs), str(ours)
     if "Explanation" in t_msg:  # (torch's dynamo messages: the explanation, or the error in it)
         t_msg = t_msg.split("  Explanation: ")[1].split("\n")[0].split(" Found in")[0]
         if "got RuntimeError(" in t_msg:
@@ -165,3 +171,22 @@ def test_a_leaf_still_steals_its_gradient_after_torch_refused_a_cond():
     with pytest.raises(RuntimeError):
         torch.cond(x.sum() > 0, torch.sin, lambda a: a.double(), (x,))
     test_linear_backward_copies_no_gradient()
+
+
+def _refused_whole(T):
+    x = T.tensor(X)
+    return {
+        "cond_dtypes": lambda: T.cond(x.sum() > 0, T.sin, lambda a: a.double(), (x,)),
+        "cond_dims": lambda: T.cond(x.sum() > 0, T.sin, lambda a: (a * 2).unsqueeze(0), (x,)),
+        "cond_dims_false": lambda: T.cond(x.sum() < 0, T.sin, lambda a: (a * 2).sum(), (x,)),
+        "while_bare_tensor": lambda: T.while_loop(lambda y: y.sum() < 10, lambda y: (y * 2,), x),
+        "while_bare_int": lambda: T.while_loop(lambda n: n < 10, lambda n: (n * 2,), 3),
+        "while_none": lambda: T.while_loop(lambda n: n < 10, lambda n: (n * 2,), None),
+    }
+
+
+@pytest.mark.parametrize("name", list(_refused_whole(torch)))
+def test_refusals_match_torchs_whole_message(name):
+    """The type and the whole message, up to the trace of torch's own frames."""
+    theirs, ours = _refusals(_refused_whole, name)
+    assert str(ours) == str(theirs).split("\n\nfrom user code:")[0]
