@@ -306,11 +306,13 @@ def add_out_param(namespace: dict, names, dtype_rules: dict = OUT_DTYPES,
                   differentiable: bool = True) -> None:
     """Give each function `names` lists in `namespace` torch's out= parameter, its out's
     dtype checked by `dtype_rules` (by name; any castable dtype where it has none). Those
-    not `differentiable` (torch gives them no derivative) take arguments that require grad."""
+    not `differentiable` (torch gives them no derivative) take arguments that require grad.
+    `names` may map each to the name torch's errors give it (torch.special.expit: sigmoid)."""
     for name in names:
         fn = namespace.get(name)
+        shown = names[name] if isinstance(names, dict) else name
         if fn is not None:
-            namespace[name] = _taking_out(fn, name, dtype_rules.get(name), differentiable)
+            namespace[name] = _taking_out(fn, shown, dtype_rules.get(shown), differentiable)
 
 
 # Functions that parse their own overloads, out= among their parameters: their parser says

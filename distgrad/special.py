@@ -62,10 +62,12 @@ for _name in BESSEL:
                                     "x" if _name in _X_NAMED else "input")
 
 
-def ndtr(input):
-    """Φ(x) = (1 + erf(x/√2)) / 2, written as torch writes it (its grad_fn is a mul)."""
+def ndtr(input, *, out=None):
+    """Φ(x) = (1 + erf(x/√2)) / 2, written as torch writes it (its grad_fn is a mul); out=
+    is copied into as torch's composite does, differentiably (CopyBackwards)."""
     require_tensor("special_ndtr", "input", 1, input)
-    return (1 + erf(input * (1 / math.sqrt(2.0)))) * 0.5
+    result = (1 + erf(input * (1 / math.sqrt(2.0)))) * 0.5
+    return result if out is None else out.resize_(result.shape).copy_(result)
 
 
 def _number_or_tensor(op: str, name: str, params=("input", "self", "other")):
@@ -112,5 +114,14 @@ def round(input, *, decimals=0):  # noqa: A001  (torch.special.round)
     return call("round_decimals", input, decimals=int(decimals))
 
 
-# out=: torch.special's functions without a derivative (the others take it in a later change)
+# out=: torch.special's functions, by the name torch's errors give them (the op they run)
 add_out_param(globals(), (*BESSEL, *POLYNOMIALS), differentiable=False)
+add_out_param(globals(), {
+    "digamma": "digamma", "psi": "digamma", "entr": "special_entr", "erf": "erf",
+    "erfc": "erfc", "erfcx": "special_erfcx", "erfinv": "erfinv", "exp2": "exp2",
+    "expit": "sigmoid", "expm1": "expm1", "gammainc": "igamma", "gammaincc": "igammac",
+    "gammaln": "lgamma", "i0": "i0", "i0e": "special_i0e", "i1": "special_i1",
+    "i1e": "special_i1e", "log1p": "log1p", "log_ndtr": "special_log_ndtr", "logit": "logit",
+    "multigammaln": "mvlgamma", "ndtri": "special_ndtri", "round": "round", "sinc": "sinc",
+    "xlog1py": "special_xlog1py", "xlogy": "xlogy", "zeta": "special_zeta",
+    "polygamma": "polygamma", "logsumexp": "logsumexp"})

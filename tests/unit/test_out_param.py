@@ -10,6 +10,7 @@ import torch
 
 import distgrad as dg
 from distgrad import out_param
+from torch_twin import attempt, same
 
 X = [[1.0, -3.0, 2.0], [4.0, 0.5, -2.0]]
 
@@ -344,3 +345,36 @@ def test_out_takes_torchs_out_overload_only():
                 attempt(T.nanquantile, x, 0.5, out=3)]
 
     same(f)
+
+
+def _special_calls(T):
+    """torch.special's functions that take out=, on a tensor or two (or a number)."""
+    x, y = T.tensor([0.5, 1.5]), T.tensor([2.0, 3.0])
+    calls = {}
+    for name in torch.special.__all__:
+        fn = getattr(T.special, name, None)
+        if name in ("multigammaln", "polygamma"):
+            calls[name] = (fn, (x + 1, 2) if name == "multigammaln" else (1, x))
+        elif name in ("gammainc", "gammaincc", "xlogy", "xlog1py", "zeta") or "polynomial" in name:
+            calls[name] = (fn, (x, y))
+        elif name == "logsumexp":
+            calls[name] = (fn, (x.view(1, 2), 1))
+        elif name not in ("softmax", "log_softmax"):
+            calls[name] = (fn, (x,))
+    return calls
+
+
+def test_torch_specials_take_out():
+    """Each writes into out= and returns it; with an argument requiring grad, torch's error
+    names the op the function runs (special.expit: sigmoid)."""
+    def f(T):
+        got = []
+        for name, (fn, args) in _special_calls(T).items():
+            out = T.empty(2)
+            got.append((name, attempt(fn, *args, out=out), out))
+            grad_args = [a.requires_grad_() if isinstance(a, T.Tensor) else a
+                         for a in (a.clone() if isinstance(a, T.Tensor) else a for a in args)]
+            got.append((name, attempt(fn, *grad_args, out=T.empty(2))))
+        return got
+
+    same(f, rtol=1e-4)
