@@ -942,9 +942,9 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
             attn_mask = attn_mask.unsqueeze(0)
         else:
             attn_mask = attn_mask.view(bsz, num_heads, -1, src_len)
-    q = q.reshape(bsz, num_heads, tgt_len, head_dim)
-    k = k.reshape(bsz, num_heads, src_len, head_dim)
-    v = v.reshape(bsz, num_heads, src_len, head_dim)
+    q = q.view(bsz, num_heads, tgt_len, head_dim)  # (views, as torch's: ViewBackward0)
+    k = k.view(bsz, num_heads, src_len, head_dim)
+    v = v.view(bsz, num_heads, src_len, head_dim)
     out = scaled_dot_product_attention(q, k, v, attn_mask, dropout_p, is_causal)
     out = out.permute(2, 0, 1, 3).reshape(bsz * tgt_len, embed_dim)
     out = linear(out, out_proj_weight, out_proj_bias).view(tgt_len, bsz, -1)
@@ -957,6 +957,8 @@ def _mha_in_projection(query, key, value, in_proj_weight, in_proj_bias, separate
     if not separate:
         if in_proj_weight is None:
             raise AssertionError("use_separate_proj_weight is False but in_proj_weight is None")
+        if key is value:  # (one projection for what is the same tensor, as torch's)
+            return _mha_packed_projection(query, key, in_proj_weight, in_proj_bias)
         w_q, w_k, w_v = in_proj_weight.chunk(3)
     else:
         for name, w in (("q", w_q), ("k", w_k), ("v", w_v)):
@@ -971,6 +973,26 @@ def _mha_in_projection(query, key, value, in_proj_weight, in_proj_bias, separate
                                      f"{w.shape!r}")
     b_q, b_k, b_v = in_proj_bias.chunk(3) if in_proj_bias is not None else (None,) * 3
     return linear(query, w_q, b_q), linear(key, w_k, b_k), linear(value, w_v, b_v)
+
+
+def _mha_packed_projection(query, key, weight, bias):
+    """torch's _in_projection_packed where key is value: self-attention projects the query
+    once by the whole packed weight; otherwise the query by its third and the key by the
+    other two at once. The packed result is split as (n, ..., E) and made contiguous."""
+    e = query.shape[-1]
+
+    def parts(x, w, b, n):
+        packed = linear(x, w, b).unflatten(-1, (n, e)).unsqueeze(0).transpose(0, -2)
+        return packed.squeeze(-2).contiguous()
+
+    if query is key:
+        qkv = parts(query, weight, bias, 3)
+        return qkv[0], qkv[1], qkv[2]
+    w_q, w_kv = weight.split([e, 2 * e])
+    b_q, b_kv = bias.split([e, 2 * e]) if bias is not None else (None, None)
+    q = linear(query, w_q, b_q)
+    kv = parts(key, w_kv, b_kv, 2)
+    return q, kv[0], kv[1]
 
 
 def _mha_heads(x, static, name: str, batch_heads: int, head_dim: int):

@@ -1156,3 +1156,28 @@ def test_bce_with_logits_target_gradient_is_torchs_to_the_bit(reduction, weighte
         (g,) = T.autograd.grad((loss * 1.37).sum(), y)
         grads.append(np.asarray(g.tolist()))
     np.testing.assert_array_equal(grads[1], grads[0])
+
+
+@pytest.mark.parametrize("batch_first", [True, False])
+@pytest.mark.parametrize("bias", [True, False])
+def test_multihead_attention_projects_one_tensor_once_as_torch(batch_first, bias):
+    """Query, key and value that are one tensor: one packed in-projection; key and value
+    that are one: the query's projection, then one of the two at once (torch's
+    _in_projection_packed): its nodes and what they save, as torch's."""
+    from torch_twin import graph, same
+
+    def f(T):
+        T.manual_seed(0)
+        m = T.nn.MultiheadAttention(4, 2, bias=bias, batch_first=batch_first)
+        x = T.rand(3, 2, 4, requires_grad=True)
+        k = T.rand(3, 2, 4)
+        out = []
+        for q_, k_, v_ in ((x, x, x), (x, k, k)):
+            seen = []
+            with T.autograd.graph.saved_tensors_hooks(
+                    lambda t: seen.append(tuple(t.shape)) or t, lambda t: t):
+                y = m(q_, k_, v_, need_weights=False)[0]
+            out += [graph(y), seen, T.autograd.grad(y.sum(), (x, m.in_proj_weight))]
+        return out
+
+    same(f, rtol=1e-4, atol=1e-5)
