@@ -218,6 +218,17 @@ class SavedTensor:
         return t._copy_if_rewritten() if t._stands_for is not None else t
 
 
+def _wrapped_number(value):
+    """A Python number an op took as an operand, as torch's node saved it: the 0-dim tensor
+    it wrapped it in (int64, float64 or bool)."""
+    if type(value) not in (bool, int, float):
+        return value
+    from .. import dtypes
+    from ..creation import tensor  # (creation builds on autograd)
+
+    return tensor(value, dtype=dtypes.float64 if type(value) is float else None)
+
+
 def _saves(save_for, needs, saved) -> bool:
     """Does torch's node save this input position (or "out"), given which inputs need a
     gradient? (OpDef.save_for)"""
@@ -449,6 +460,8 @@ class Node(NodeHooks):
                     (self.op.saved_names or {}).get(key), tuple))):
                 return self.context().outs[out or 0]
             pos = self._named_input(key)
+            if pos in self._consts and self.op.number_operands and not self._freed:
+                return _wrapped_number(self._consts[pos])
             if pos is not None and (pos in self._saved or pos in self._consts or self._freed):
                 return self.context()[pos]
             if pos in self.op.save and pos < len(self._metas):  # not needed: torch saved none

@@ -204,6 +204,7 @@ def _saved_cases(T):
     idx, picks = T.tensor([[0, 1, 0], [1, 0, 1]]), T.tensor([0, 2])
     cases = {
         "add": lambda: T.add(x, y, alpha=2), "sub": lambda: x - y, "clamp": lambda: x.clamp(0.2, 0.8),
+        "mul_number": lambda: 3 * x, "div_number": lambda: x / 2.5, "pow_number": lambda: x ** 2,
         "where": lambda: T.where(x > 0.5, x, y), "leaky_relu": lambda: F.leaky_relu(x, 0.1),
         "elu": lambda: F.elu(x), "gelu": lambda: F.gelu(x, approximate="tanh"),
         "hardtanh": lambda: F.hardtanh(x, -0.5, 0.5), "sum": lambda: x.sum(),
@@ -258,8 +259,8 @@ def _shown(v):
 
 def test_what_common_nodes_save_reads_as_in_torch():
     """grad_fn._saved_<name>, for each name torch's node has: the dims, sizes, flags and
-    numbers its codegen keeps (negative int64s shown unsigned), and the saved tensors'
-    dtypes and shapes (the norms' statistics in the input's dtype, batch norm's running
+    numbers its codegen keeps (negative int64s shown unsigned; a number operand as the 0-dim
+    tensor torch wraps it in), and the saved tensors' dtypes and shapes (the norms' statistics in the input's dtype, batch norm's running
     statistics)."""
     theirs, ours = _saved_cases(torch), _saved_cases(distgrad)
     differ = []
