@@ -24,8 +24,9 @@ from .creation import (arange, as_tensor, asarray, empty, empty_like, eye, from_
                        manual_seed, ones, ones_like, rand, rand_like, randint, randn, randn_like,
                        randperm, scalar_tensor, seed, set_default_device,
                        set_default_tensor_type, tensor, zeros, zeros_like)
-from .autograd.grad_mode import (enable_grad, inference_mode, is_grad_enabled,
-                                 is_inference_mode_enabled, no_grad, set_grad_enabled)
+from .autograd.grad_mode import (enable_grad, inference_mode, is_inference_mode_enabled,
+                                 no_grad, set_grad_enabled)
+from .autograd.grad_mode import grad_flag as is_grad_enabled  # (torch's: the flag itself)
 from .autograd.anomaly_mode import (is_anomaly_check_nan_enabled, is_anomaly_enabled,
                                      set_anomaly_enabled)
 from . import autograd

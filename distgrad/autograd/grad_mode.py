@@ -15,8 +15,17 @@ import warnings
 _state = threading.local()
 
 
-def is_grad_enabled() -> bool:
+def grad_flag() -> bool:
+    """Grad mode's flag, as torch.is_grad_enabled() reports it: on under enable_grad even
+    inside inference_mode."""
     return getattr(_state, "enabled", True)
+
+
+def is_grad_enabled() -> bool:
+    """Whether ops record graph nodes: the flag is on and inference_mode is not (torch's
+    inference_mode leaves autograd out altogether, so enable_grad inside it records
+    nothing)."""
+    return grad_flag() and not is_inference_mode_enabled()
 
 
 def _set_enabled(mode: bool) -> None:
@@ -113,7 +122,7 @@ class no_grad(_NoParamDecoratorContextManager):
         self.prev = False
 
     def __enter__(self) -> None:
-        self.prev = is_grad_enabled()
+        self.prev = grad_flag()
         _set_enabled(False)
 
     def __exit__(self, *exc) -> None:
@@ -124,7 +133,7 @@ class enable_grad(_NoParamDecoratorContextManager):
     """Turns grad mode back on inside `no_grad` (as a block or a decorator)."""
 
     def __enter__(self) -> None:
-        self.prev = is_grad_enabled()
+        self.prev = grad_flag()
         _set_enabled(True)
 
     def __exit__(self, *exc) -> None:
@@ -136,7 +145,7 @@ class set_grad_enabled(_DecoratorContextManager):
     decorator)."""
 
     def __init__(self, mode: bool) -> None:
-        self.prev = is_grad_enabled()
+        self.prev = grad_flag()
         self.mode = mode
         _set_enabled(mode)
 
@@ -173,7 +182,7 @@ class inference_mode(_DecoratorContextManager):
         self.mode = mode
 
     def __enter__(self) -> None:
-        self._prev = (is_grad_enabled(), is_inference_mode_enabled())
+        self._prev = (grad_flag(), is_inference_mode_enabled())
         _set_enabled(not self.mode)
         _state.inference = bool(self.mode)
 

@@ -159,6 +159,33 @@ def test_inplace_on_leaf_allowed_under_no_grad_and_inference_mode():
     same(f)
 
 
+def test_enable_grad_inside_inference_mode_records_nothing():
+    """inference_mode leaves autograd out: grad mode turned back on inside it reports on,
+    yet ops record no graph, a leaf may be written in place, and a view of a leaf is a
+    leaf (as under no_grad)."""
+    def f(torch):
+        x = torch.tensor([1.0, 2.0], requires_grad=True)
+        d = x.detach().clone().requires_grad_()
+        rec = Recorder()
+        with torch.inference_mode():
+            with torch.enable_grad():
+                rec(torch.is_grad_enabled(), torch.is_inference_mode_enabled())
+                y = x * 2
+                rec(y.requires_grad, y.grad_fn, y.is_inference())
+                rec(attempt(lambda: x.add_(1)), x.grad_fn)
+                v = d[0]
+                rec(v.requires_grad, v.is_leaf, v.grad_fn)
+                rec(torch.nn.functional.relu(d).requires_grad)
+                rec(attempt(lambda: (d * d).sum().backward()))
+            with torch.set_grad_enabled(True):
+                rec((d.exp()).requires_grad)
+            rec(torch.is_grad_enabled())
+        rec(torch.is_grad_enabled(), (d * 2).requires_grad)
+        return rec, x, x._version, d.grad
+
+    same(f)
+
+
 @pytest.mark.parametrize("mod_name", ["torch", "distgrad"])
 def test_thread_starts_with_grad_enabled_and_is_independent(mod_name):
     import torch
