@@ -100,7 +100,8 @@ class SavedTensor:
     """
 
     __slots__ = ("tensor", "version", "is_output", "output_nr", "view_edge", "had_history",
-                 "follows", "hooks", "packed", "edge", "origin", "pack_after_write")
+                 "follows", "hooks", "packed", "edge", "origin", "pack_after_write",
+                 "holder")
 
     def __init__(self, tensor, is_output: bool = False, output_nr: int = 0,
                  on_view: bool = False):
@@ -115,6 +116,9 @@ class SavedTensor:
         if on_view and tensor._grad_fn is not None:
             self.view_edge = (weakref.ref(tensor._grad_fn), tensor._output_nr)
         self.tensor = tensor._alias(keep_graph=False) if is_output else tensor
+        # (an output's own tensor, weakly: torch's version counter is the tensor's, so a
+        # write after `.data =` or set_ gave it other memory still makes the saved one stale)
+        self.holder = weakref.ref(tensor) if is_output else None
         self.hooks = None  # (pack_hook, unpack_hook) it was packed with (saved_hooks)
         self.pack_after_write = None  # the hooks to pack it with once written in place
 
@@ -162,6 +166,10 @@ class SavedTensor:
         t = self.tensor
         if t._version != self.version:
             return t._version, self.version
+        holder = self.holder() if self.holder is not None else None
+        if holder is not None and holder._storage is not t._storage and \
+                holder._version != self.version:
+            return holder._version, self.version
         if self.follows is not None and self.follows[0]._version != self.follows[1]:
             return self.follows[0]._version, self.follows[1]
         return None

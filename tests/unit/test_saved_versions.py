@@ -343,3 +343,25 @@ def test_a_batched_matmul_saves_what_torchs_bmm_saves(shapes, written):
     else:
         np.testing.assert_allclose(ours[1], theirs[1], rtol=1e-5)
         np.testing.assert_allclose(ours[2], theirs[2], rtol=1e-5)
+
+
+
+@pytest.mark.parametrize("write", [False, True])
+def test_a_saved_result_given_new_memory_by_data_keeps_its_version_counter(write):
+    """torch's version counter is the tensor's, not its memory's: a saved output given other
+    memory by `.data =` and written afterwards is stale at backward; not written, its saved
+    values are the old memory's. (fuzzer seed 348 of the widened generator)"""
+    def run(T):
+        x = T.tensor(S, requires_grad=True)
+        y = x.exp()
+        y.data = y.data * 0.5
+        if write:
+            y.div_(0.72)
+        try:
+            return T.autograd.grad((y * y).sum(), x)[0].tolist(), y.tolist()
+        except RuntimeError as e:
+            return str(e)
+
+    theirs, ours = run(torch), run(distgrad)
+    assert ours == theirs or type(ours) is type(theirs) is tuple and np.allclose(
+        ours[0], theirs[0]) and np.allclose(ours[1], theirs[1])
