@@ -1273,7 +1273,17 @@ def mish(input: Tensor, inplace: bool = False) -> Tensor:
 
 def threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
     """value where input <= threshold, input elsewhere."""
-    return _activation("threshold", input, inplace, threshold=threshold, value=value)
+    if inplace:
+        return _threshold_in_place(input, threshold, value)
+    return call("threshold", input, threshold=threshold, value=value)
+
+
+def _threshold_in_place(input: Tensor, threshold: float, value: float) -> Tensor:
+    """An input whose elements share memory (expanded) is written too: torch's kernel skips
+    that check, as the op gives each of them one value whichever write is last."""
+    input._check_write_to_stale_view()
+    result = call("threshold", input, in_place=True, threshold=threshold, value=value)
+    return input._inplace(result, overlap_ok=True, op="aten::threshold_")
 
 
 # torch's in-place activations under their own names (rrelu_ is with rrelu).
@@ -1308,7 +1318,7 @@ def celu_(input: Tensor, alpha: float = 1.0) -> Tensor:
 
 
 def threshold_(input: Tensor, threshold: float, value: float) -> Tensor:
-    return _activation("threshold", input, True, threshold=threshold, value=value)
+    return _threshold_in_place(input, threshold, value)
 
 
 def softmin(input: Tensor, dim: Optional[int] = None, _stacklevel: int = 3,

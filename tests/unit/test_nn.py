@@ -545,6 +545,21 @@ def test_inplace_activations_write_their_input(fn, args):
         getattr(DF, fn)(x, *args, inplace=True)
 
 
+@pytest.mark.parametrize("fn,args", [("threshold", (0.1, 2.0)), ("relu", ()),
+                                     ("hardtanh", ()), ("leaky_relu", (0.2,))])
+def test_inplace_activations_on_an_expanded_input(fn, args):
+    """torch's in-place threshold writes an input whose elements share memory (each gets
+    one value); the other in-place activations refuse it. (fuzzer seed 22594711)"""
+    def run(T, F):
+        e = T.tensor([0.5, -1.0, 2.0]).expand(2, -1)
+        try:
+            return getattr(F, fn)(e, *args, inplace=True).tolist()
+        except RuntimeError as err:
+            return str(err)
+
+    assert run(distgrad, DF) == run(torch, TF)
+
+
 def _what_backward_sees(T, fn, args):
     """Through an in-place activation of a view: (did backward raise after a write to the
     result, how many times a hook on the view's old history saw a second derivative)."""
