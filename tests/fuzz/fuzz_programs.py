@@ -24,8 +24,15 @@ a retained graph, and backward(inputs=...). Widened: chains of views written in 
 leaf's under no_grad) or read in one line, torch.func over code that writes in place, seeded
 nn.Sequential models (Linear, BatchNorm1d, LayerNorm, in-place activations, dropout) in
 train or eval mode, optimizers with param groups and lr schedulers, post-accumulate-grad
-hooks, and statistics, activations and losses of sharded tensors. An operand of a shape
-no variable has is a new input (integer inputs hold small literal values).
+hooks, and statistics, activations and losses of sharded tensors. Widened again: two grad
+modes nested (inference_mode among them) around ops and in-place writes, requires_grad_ on
+detached views and on views, writes through .data and detach() between forward and
+backward, custom Functions with a non-differentiable output, a saved view or a
+once-differentiable backward, checkpoint over in-place code, backward again on a retained
+graph (a leaf's .grad cleared or scaled between), optimizers' state over steps (half
+batches accumulated, zero_grad(set_to_none) either way, state_dict reloaded), hooks and
+retain_grad on views of views, views of sharded tensors written in place. An operand of a
+shape no variable has is a new input (integer inputs hold small literal values).
 
 What is compared (`compare`): the error type (the first builtin class in its MRO) and the
 line that raised when PyTorch raises, else every variable's dtype, shape, value,
@@ -176,6 +183,62 @@ def fit_groups(x, w, b, make_optimizer, make_scheduler=None, add_group=False, st
         if sched:
             sched.step()
     return lin(x) + lin.weight.sum() + opt.param_groups[0]["lr"] + opt.param_groups[1]["lr"]
+''',
+    "SortVals": '''\
+class SortVals(torch.autograd.Function):  # two outputs, the indices non-differentiable
+    @staticmethod
+    def forward(ctx, a):
+        v, i = a.sort(-1)
+        ctx.mark_non_differentiable(i)
+        ctx.save_for_backward(i)
+        return v, i
+    @staticmethod
+    def backward(ctx, gv, gi):
+        i, = ctx.saved_tensors
+        return torch.zeros_like(gv).scatter(-1, i, gv)
+''',
+    "SaveView": '''\
+class SaveView(torch.autograd.Function):  # saves a view of its input and the input
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a[0], a)
+        return a * a[0]
+    @staticmethod
+    def backward(ctx, g):
+        row, a = ctx.saved_tensors
+        ga = g * row
+        ga[0] += (g * a).sum(0)
+        return ga
+''',
+    "Once": '''\
+class Once(torch.autograd.Function):  # a backward that cannot be differentiated
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return a.sin()
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, g):
+        a, = ctx.saved_tensors
+        return g * a.cos()
+''',
+    "fit_steps": '''\
+def fit_steps(x, w, b, make_optimizer, set_to_none, reload=False, steps=3):
+    # fit's nn.Linear: each step adds the gradients of two half batches, then zero_grad
+    # (set_to_none or not); the optimizer is rebuilt from its state_dict after a step
+    lin = torch.nn.Linear(w.shape[1], w.shape[0], dtype=w.dtype)
+    lin.load_state_dict({"weight": w.detach(), "bias": b.detach()})
+    opt = make_optimizer(lin.parameters())
+    for i in range(steps):
+        for part in x.detach().chunk(2):
+            (lin(part) - 0.5).pow(2).mean().backward()
+        opt.step()
+        opt.zero_grad(set_to_none=set_to_none)
+        if reload and i == 0:
+            state = opt.state_dict()
+            opt = make_optimizer(lin.parameters())
+            opt.load_state_dict(state)
+    return lin(x) + lin.weight.sum()
 ''',
     "net": '''\
 def net(x, layers, mode, seed=0):  # a seeded nn.Sequential run on x's values, then on x
@@ -722,8 +785,11 @@ class Gen:
               (2, self.g_autograd)]
         w += [(4, self.g_view_chain), (2, self.g_func_inplace), (2, self.g_module),
               (1, self.g_fit_groups), (1, self.g_post_hook), (6, self.g_sharded_family)]
+        w += [(3, self.g_grad_modes), (2, self.g_requires_grad_toggle), (2, self.g_data_write),
+              (2, self.g_function_more), (1, self.g_checkpoint_inplace), (2, self.g_accumulate),
+              (1, self.g_fit_steps), (2, self.g_view_hook)]
         if self.mode != "driver":
-            w += [(6, self.g_move), (6, self.g_shard)]
+            w += [(6, self.g_move), (6, self.g_shard), (3, self.g_sharded_view_write)]
         return w
 
     def step(self):
@@ -756,8 +822,8 @@ class Gen:
         self.prog["ops"].append({"kind": kind, "out": out, "uses": list(uses), "src": src})
         if out is not None and out not in self.prog["vars"]:
             t = self.ns.get(out)
-            if t is not None and hasattr(t, "_version"):
-                self.view_version[out] = t._version
+            if _is_tensor(t) and not t.is_inference():
+                self.view_version[out] = t._version  # (an inference tensor has none)
             self.prog["vars"].append(out)
             self.prog["kinds"][out] = kind
             self.dev[out] = odev
@@ -1849,6 +1915,191 @@ class Gen:
         return self.emit("sharded family", v, f"{v} = {rng.choice(opts)}",
                          self._own_layout(self.out_dev(*([a, b] if b else [a])), v))
 
+    # -- widened again: grad modes nested around ops and in-place writes, requires_grad_
+    #    on detached views, writes through .data and detach() between forward and backward,
+    #    Functions with non-differentiable outputs, saved views or a once-differentiable
+    #    backward, checkpoint over in-place code, backward again on a retained graph,
+    #    optimizers' state over steps, hooks on views of views, sharded views written.
+
+    GRAD_MODES = ["torch.no_grad()", "torch.enable_grad()", "torch.inference_mode()",
+                  "torch.set_grad_enabled(False)", "torch.inference_mode(False)",
+                  "torch.set_grad_enabled(True)"]
+
+    def g_grad_modes(self):
+        """An op, a view or an in-place write under two nested grad modes."""
+        rng = self.rng
+        a = self.pick(self.plain_float())
+        if a is None:
+            return None
+        modes = ", ".join(rng.sample(self.GRAD_MODES, 2))
+        v = self.new_var()
+        bodies = [f"{v} = {a} * 2", f"{v} = {a}.exp()", f"{v} = {a}.clone().mul_({a})",
+                  f"{v} = ({a} * 1).relu_()", f"{v} = {a}.view(-1)" if self.t(a).dim() else
+                  f"{v} = {a}.unsqueeze(0)"]
+        if self.t(a).dim() >= 1:
+            bodies += [f"{v} = {a}[0]", f"{v} = {a}[0].mul_(1.5)"]
+        writes = [f"{a}.mul_(1.5)", f"{a}.add_(0.5)", f"{a}.sigmoid_()"]
+        if rng.random() < 0.35:
+            return self.emit("grad modes write", None, f"with {modes}: {rng.choice(writes)}",
+                             self.dev[a])
+        return self.emit("grad modes", v, f"with {modes}: {rng.choice(bodies)}", self.dev[a])
+
+    def g_requires_grad_toggle(self):
+        """requires_grad_ on detached tensors and their views (new leaves), and on views
+        and non-leaves (which torch refuses or passes to the base)."""
+        rng = self.rng
+        a = self.pick(self.plain_float(1))
+        if a is None:
+            return None
+        t = self.t(a)
+        i = rng.randrange(t.shape[0]) if t.shape[0] else 0
+        v = self.new_var()
+        opts = [f"{v} = {a}.detach()[{i}:].requires_grad_()",
+                f"{v} = {a}.detach().clone().requires_grad_()",
+                f"{v} = {a}.detach().requires_grad_(); {v}[{i}].requires_grad_(False)",
+                f"{v} = {a}.clone().detach_().requires_grad_()",
+                f"{v} = {a}[{i}]; {v}.requires_grad_(False)",
+                f"{v} = {a}.detach(); {v}.requires_grad_(True)",
+                f"{v} = {a}.detach().requires_grad_(); {v}.requires_grad_(False)"]
+        if t.dim() == 2:
+            opts.append(f"{v} = {a}.detach().t().requires_grad_()")
+        return self.emit("requires_grad_", v, rng.choice(opts), self.dev[a])
+
+    def g_data_write(self):
+        """A write through .data (not counted in the version) or detach() (counted) of a
+        tensor the graph uses, or .data set to new values."""
+        rng = self.rng
+        a = self.pick(self.plain_float(grad=True))
+        if a is None:
+            return None
+        t = self.t(a)
+        opts = [f"{a}.data.mul_(2)", f"{a}.detach().add_(1)", f"{a}.data.clamp_(-0.5, 0.5)",
+                f"{a}.data = {a}.data * 0.5", f"{a}.data = {a}.detach().clone().exp()"]
+        if t.dim() >= 1 and not self._expanded(a):
+            opts += [f"{a}.data[0] = 0.5", f"{a}.detach()[0].zero_()"]
+        b = self.partner(a, shape=tuple(t.shape))
+        if b is not None and not self.undefined_overlap(t, self.t(b)) and not self._expanded(a):
+            opts.append(f"{a}.data.copy_({b})")
+        return self.emit("data write", None, rng.choice(opts), self.dev[a])
+
+    def g_function_more(self):
+        """Custom Functions: a non-differentiable second output, a saved view of the
+        input, a once-differentiable backward."""
+        rng = self.rng
+        a = self.pick(self.plain_float(1))
+        if a is None:
+            return None
+        names = ["SortVals", "Once"] + (["SaveView"] if self.t(a).shape[0] >= 2 else [])
+        name = rng.choice(names)
+        if name == "SortVals" and not self.distinct_along(a, self.t(a).dim() - 1):
+            return None
+        if name not in self.functions_loaded:
+            exec(FUNCTIONS[name], self.ns)
+            self.functions_loaded.add(name)
+        v = self.new_var()
+        call = f"{name}.apply({a})" + (rng.choice(["[0]", "[1]"]) if name == "SortVals" else "")
+        return self.emit("Function more", v, f"{v} = {call}", self.dev[a])
+
+    def g_checkpoint_inplace(self):
+        """checkpoint over functions that write in place: their own results, views of
+        them, or (refused at backward by both) their input."""
+        a = self.pick(self.plain_float())
+        if a is None:
+            return None
+        fns = ["lambda u: (u * 2).relu_().mul_(u)", "lambda u: u.clone().sin_().add_(u)",
+               "lambda u: (lambda c: (c.view(-1)[0].mul_(3), c)[1])(u * 1).exp()",
+               "lambda u: u.exp().clamp_(max=2.0) * u", "lambda u: (u + 1).tanh_().pow(2)",
+               "lambda u: u.sin_() * 2"]
+        if self.t(a).dim() >= 1 and self.t(a).shape[0] >= 2:
+            fns.append("lambda u: (lambda c: (c[1:].mul_(c[:-1]), c)[1])(u.clone()).sum(0)")
+        fn = self.rng.choice(fns)
+        reentrant = self.rng.random() < 0.3
+        v = self.new_var()
+        return self.emit("checkpoint in-place", v, f"{v} = torch.utils.checkpoint.checkpoint("
+                                                   f"{fn}, {a}, use_reentrant={reentrant})",
+                         self.dev[a])
+
+    def g_accumulate(self):
+        """backward on a retained graph before the program's own: the leaves' .grad add
+        up; a leaf's .grad set to None, zeroed or scaled in between."""
+        rng = self.rng
+        outs = [v for v in self.plain_float(grad=True) if not self.t(v).is_leaf]
+        b = self.pick(outs)
+        if b is None:
+            return None
+        calls = [f"({b} * {b}).sum().backward(retain_graph=True)",
+                 f"{b}.sum().backward(retain_graph=True); {b}.sum().backward(retain_graph=True)",
+                 f"{b}.backward(torch.ones_like({b}), retain_graph=True)",
+                 f"torch.autograd.backward([{b}.sum(), ({b} * {b}).sum()], retain_graph=True)"]
+        src = rng.choice(calls)
+        leaves = [v for v in self.plain_float(grad=True) if self.t(v).is_leaf]
+        if leaves and rng.random() < 0.5:
+            leaf = rng.choice(leaves)
+            src += rng.choice([f"; {leaf}.grad = None",
+                               f"; {leaf}.grad.zero_() if {leaf}.grad is not None else None",
+                               f"; {leaf}.grad.mul_(0.5) if {leaf}.grad is not None else None"])
+        return self.emit("accumulate", None, src, self.dev[b])
+
+    def g_fit_steps(self):
+        """fit_steps: gradients accumulated over half batches, zero_grad(set_to_none)
+        variants, an optimizer rebuilt from its state_dict."""
+        rng = self.rng
+        a = self.pick([v for v in self.plain_float(2) if self.dev[v] == "cpu"
+                       and self.t(v).shape[0] >= 2])
+        if a is None:
+            return None
+        k = self.t(a).shape[-1]
+        o = rng.randint(1, 3)
+        w, b = self.operand(a, (o, k)), self.operand(a, (o,))
+        if "fit_steps" not in self.functions_loaded:
+            exec(FUNCTIONS["fit_steps"], self.ns)
+            self.functions_loaded.add("fit_steps")
+        v = self.new_var()
+        opt = rng.choice(self.OPTIMIZERS)
+        extra = f", {rng.random() < 0.5}" + (", reload=True" if rng.random() < 0.4 else "")
+        return self.emit("optimizer steps", v,
+                         f"{v} = fit_steps({a}, {w}, {b}, lambda p: torch.optim.{opt}{extra})",
+                         "cpu")
+
+    def g_view_hook(self):
+        """retain_grad or a hook on a view of a view (of a variable that requires grad)."""
+        a = self.pick([v for v in self.plain_float(1, grad=True)])
+        if a is None:
+            return None
+        chain = self.view_chain(a, 3)
+        if chain is None or "." not in chain and "[" not in chain:
+            return None
+        v = self.new_var()
+        if self.rng.random() < 0.5:
+            self.prog["retained"].append(v)
+            return self.emit("view hook", v, f"{v} = {chain}; {v}.retain_grad()", self.dev[a])
+        k = self.hook_ids
+        self.hook_ids += 1
+        return self.emit("view hook", v, f"{v} = {chain}; {v}.register_hook(lambda g: "
+                                         f"H.append(({k}, g.detach().clone())))", self.dev[a])
+
+    def g_sharded_view_write(self):
+        """A view of a sharded or replicated tensor written in place by a number, or read."""
+        a = self.pick([v for v in self.float_vars() if self.dev[v].startswith("s:")
+                       and self.t(v).dim() >= 1])
+        if a is None:
+            return None
+        chain = self.view_chain(a, 2)
+        if chain is None:
+            return None
+        if self.rng.random() < 0.4:
+            v = self.new_var()
+            return self.emit("sharded view read", v, f"{v} = {chain} * 2",
+                             self._own_layout(self.dev[a], v))
+        if self._expanded_tensor(eval(chain, self.ns)):
+            return None
+        write = self.rng.choice([".mul_(1.5)", ".add_(0.5)", ".zero_()", ".relu_()",
+                                 ".fill_(0.25)", ".clamp_(-0.5, 0.5)"])
+        src = chain + write
+        if self.t(a).is_leaf and self.t(a).requires_grad:
+            src = f"with torch.no_grad(): {src}"
+        return self.emit("sharded view write", None, src, self.dev[a])
+
     # -- the whole program ----------------------------------------------------------------
     def build(self, n_ops=None):
         rng = self.rng
@@ -2013,7 +2264,7 @@ def _without(prog, drop_ops=(), drop_loss=(), drop_inputs=()):
     new["loss"] = [v for j, v in enumerate(prog["loss"]) if v in alive and j not in drop_loss]
     new["leaves"] = [v for v in prog["leaves"] if v in alive]
     new["retained"] = [v for v in prog["retained"] if v in alive
-                       and any(op["src"] == f"{v}.retain_grad()" for op in ops)]
+                       and any(op["src"].endswith(f"{v}.retain_grad()") for op in ops)]
     return new
 
 

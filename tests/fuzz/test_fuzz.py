@@ -125,6 +125,14 @@ WIDER_FAMILIES = {
     "nn modules in train and eval": {"module"},
     "optimizers with param groups": {"optimizer groups"},
     "post-accumulate-grad hooks": {"post hook"},
+    "nested grad modes": {"grad modes", "grad modes write"},
+    "requires_grad_ on detached views": {"requires_grad_"},
+    "writes through .data and detach()": {"data write"},
+    "more custom Functions": {"Function more"},
+    "checkpoint over in-place code": {"checkpoint in-place"},
+    "backward again on a retained graph": {"accumulate"},
+    "optimizer state over steps": {"optimizer steps"},
+    "hooks on views of views": {"view hook"},
 }
 
 
