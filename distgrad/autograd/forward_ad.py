@@ -133,6 +133,12 @@ def detached(x):
     return d
 
 
+def ordinary(d):
+    """A detached `d` that may be made to require grad: an inference tensor's copy (torch's
+    transforms wrap one in an ordinary tensor)."""
+    return d.clone() if d.is_inference() else d
+
+
 def keep_tangent(src, dst) -> None:
     """`dst`, a new handle on `src`'s values (a saved output unpacked), has src's tangent."""
     _set_tangent(dst, tangent_of(src))
@@ -324,7 +330,7 @@ def _pushed_forward(op, inputs, attrs, tangents, outs) -> list:
             return t if keep else t.detach()
         if keep and t._requires_grad:
             return record.call("alias", t)  # (differentiated, and connected to t)
-        return t.detach().requires_grad_()
+        return ordinary(t.detach()).requires_grad_()
 
     def run():
         with grad_mode.enable_grad(), saved_hooks.suspended():

@@ -103,7 +103,7 @@ def _fresh(x):
         if x._grad_fn is not None:
             note_stand_in(x, alias)
         return alias
-    leaf = forward_ad.detached(x).requires_grad_()
+    leaf = forward_ad.ordinary(forward_ad.detached(x)).requires_grad_()
     _MADE[id(leaf)] = leaf
     return leaf
 

@@ -39,6 +39,20 @@ def test_grad_leaves_its_inputs_alone_and_returns_plain_tensors():
     same(f)
 
 
+def test_transforms_of_an_inference_tensor():
+    """torch's transforms wrap an inference tensor (made under inference_mode) in an
+    ordinary one they may differentiate. (fuzzer seed 22600245)"""
+    def f(torch):
+        with torch.inference_mode():
+            x = t(torch, X3).exp()
+        g = torch.func.grad(lambda u: (u * 2)[0].mul_(u[0]).sum())(x)
+        return (g, g.is_inference(), torch.func.vjp(torch.sin, x)[1](torch.ones(3)),
+                torch.func.jacrev(torch.sin)(x),
+                torch.func.jvp(torch.sin, (x,), (torch.ones(3),))[1], x)
+
+    same(f)
+
+
 def test_grad_argnums_int_negative_and_tuple():
     def f(torch):
         x, y = t(torch, X3), t(torch, Y3)
