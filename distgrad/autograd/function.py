@@ -333,16 +333,23 @@ class Function(FunctionCtx, metaclass=FunctionMeta):
         executable = grad_mode.is_grad_enabled() and any(requires)
         dual = record.forward_ad is not None and any(
             forward_ad.tangent_of(a) is not None for a in args if _is_tensor(a))
+        # (the inputs' edges before forward, which may write them in place: torch collects
+        # them first)
+        edges = [_edge(a) for a in args if _is_tensor(a)] if executable else None
         with grad_mode.no_grad(), (forward_ad.no_push() if dual else nullcontext()):
             if setup:
                 output = cls.forward(*args, **kwargs)
                 cls.setup_context(ctx, args, output)
             else:
                 output = cls.forward(ctx, *args, **kwargs)
-        wrapped = _wrap_outputs(ctx, args, output, executable)
+        wrapped = _wrap_outputs(ctx, args, output, edges)
         if dual:
             forward_ad.function_pushed(cls, ctx, args, wrapped)
         return wrapped
+
+
+def _edge(a) -> tuple:
+    return a._gradient_edge() if a._requires_grad else (None, 0)
 
 
 def _fold_kwargs(forward, args: tuple, kwargs: dict, skip: int) -> tuple:
@@ -364,22 +371,21 @@ def _fold_kwargs(forward, args: tuple, kwargs: dict, skip: int) -> tuple:
     return tuple(args)
 
 
-def _wrap_outputs(ctx, args, output, executable):
-    """Attach the node to forward's outputs, as torch's `_wrap_outputs` does."""
+def _wrap_outputs(ctx, args, output, edges):
+    """Attach the node to forward's outputs, as torch's `_wrap_outputs` does; `edges`: the
+    tensor inputs' gradient edges before forward (None: no node is recorded). A dirty
+    input's is taken after forward: the write's CopySlices (a view's) is made from it."""
     is_tuple = isinstance(output, tuple)
     outputs = output if is_tuple else (output,)
     inputs = {id(a) for a in args if _is_tensor(a)}
     dirty = {id(t) for t in ctx.dirty_tensors}
     nondiff = {id(t) for t in ctx.non_differentiable}
-    node = ctx if executable else None
+    node = ctx if edges is not None else None
     if node is not None:
-        edges, slots = [], []
-        for i, a in enumerate(args):
-            if _is_tensor(a):
-                slots.append(i)
-                edges.append(a._gradient_edge() if a._requires_grad else (None, 0))
-        node.next_functions = tuple(edges)
-        node._slots = tuple(slots)
+        tensors = [a for a in args if _is_tensor(a)]
+        node.next_functions = tuple(_edge(a) if id(a) in dirty else e
+                                    for a, e in zip(tensors, edges))
+        node._slots = tuple(i for i, a in enumerate(args) if _is_tensor(a))
         node._metas = tuple((a.shape, a.dtype, a.device_str) if _is_tensor(a) else None
                             for a in args)
         node.n_outputs = len(outputs)

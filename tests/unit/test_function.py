@@ -113,6 +113,30 @@ def test_a_view_whose_base_came_to_require_grad_is_a_differentiable_input():
     same(f)
 
 
+def test_forward_writing_an_unmarked_view_input_keeps_its_edge_from_before():
+    """forward writes its input, an output of unbind, in place without mark_dirty: torch
+    collects the input's edge before forward runs, so the write (under no_grad) breaks
+    nothing, as the reentrant checkpoint of `u.sin_() * 2` shows. (fuzzer seed 22606831)"""
+    def f(torch):
+        class SinTwice(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, u):
+                return u.sin_() * 2
+
+            @staticmethod
+            def backward(ctx, g):
+                return g * 3
+
+        x = leaf(torch)
+        y = SinTwice.apply((x * 1).unbind(0)[1])
+        z = torch.utils.checkpoint.checkpoint(lambda u: u.sin_() * 2, (x * 1).unbind(0)[2],
+                                              use_reentrant=True)
+        (y + z).backward()
+        return y, z, node_name(y.grad_fn), x.grad
+
+    same(f)
+
+
 def test_exp_with_saved_result():
     def f(torch):
         Exp = exp_function(torch)
