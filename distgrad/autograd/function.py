@@ -469,7 +469,7 @@ def _wrap_outputs(ctx, args, output, edges):
         dirty_views = {id(o): nr for nr, o in enumerate(wrapped)
                        if id(o) in dirty and getattr(o, "_viewed", None) is not None}
         node._saved = [None if t is None else
-                       SavedTensor(t, True, t._output_nr) if t.grad_fn is node else
+                       SavedTensor(t, True, t._output_nr) if _is_output_of(t, node) else
                        SavedTensor(t, True, dirty_views[id(t)]) if id(t) in dirty_views else
                        SavedTensor(t)
                        for t in ctx.to_save]
@@ -483,6 +483,15 @@ def _wrap_outputs(ctx, args, output, edges):
     # Drop the references to outputs held on ctx, which would be cycles through the node.
     ctx.to_save = ctx.dirty_tensors = ctx.non_differentiable = ()
     return tuple(wrapped) if is_tuple else wrapped[0]
+
+
+def _is_output_of(t, node) -> bool:
+    """Whether a saved tensor is one of the node's outputs. A view written since its
+    history was made is an input: its history is not made anew here (torch's check reads
+    none, so a written output of split raises only when unpacked)."""
+    if t._viewed is not None and t._view_version != t._storage.version:
+        return t._grad_fn is node
+    return t.grad_fn is node
 
 
 def _output_of(t, node, nr: int):

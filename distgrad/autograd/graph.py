@@ -189,6 +189,9 @@ class SavedTensor:
                 producer = view_node or node
             raise modified_error(shown.dtype, shown.shape, producer,
                                  self.output_nr if self.is_output else shown._output_nr, stale)
+        if not self.is_output and t._viewed is not None:
+            t.grad_fn  # noqa: B018  (torch's unpack reads a saved view's history: a written
+            # output of split or unbind raises here)
         # (torch refuses an op's saved input detached in place; a custom Function's
         # saved_tensors are unpacked for its node, and pass)
         if self.had_history and not self.is_output and not by_function and t._grad_fn is None:

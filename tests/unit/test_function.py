@@ -137,6 +137,32 @@ def test_forward_writing_an_unmarked_view_input_keeps_its_edge_from_before():
     same(f)
 
 
+def test_a_saved_input_written_as_an_output_of_split_raises_when_unpacked():
+    """forward saves its input, an output of split, then writes it in place: torch saves it
+    as an input without reading its history, and raises its error about multi-output
+    views when backward unpacks it (a reentrant checkpoint saves its inputs so). (fuzzer
+    seed 22598687)"""
+    def f(torch):
+        class SaveThenSin(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, u):
+                ctx.save_for_backward(u)
+                return u.sin_() * 2
+
+            @staticmethod
+            def backward(ctx, g):
+                u, = ctx.saved_tensors
+                return g * u
+
+        x = leaf(torch)
+        y = SaveThenSin.apply((x * 1).split(1, 0)[1])
+        z = torch.utils.checkpoint.checkpoint(lambda u: u.sin_() * 2, (x * 1).split(1, 0)[2],
+                                              use_reentrant=True)
+        return y, z, attempt(lambda: y.sum().backward()), attempt(lambda: z.sum().backward())
+
+    same(f)
+
+
 def test_exp_with_saved_result():
     def f(torch):
         Exp = exp_function(torch)
