@@ -1250,8 +1250,10 @@ class Tensor:
         history on its base's: a view it allows to be, of a base not a leaf."""
         self._check_view_writable()
         base = self._viewed
-        if base._grad_fn is None and (base._requires_grad or self._grad_fn is not None):
-            # (the second: a view with a history of a base detached in place since)
+        if base._grad_fn is None and (base._requires_grad or self._grad_fn is not None
+                                      or self._requires_grad):
+            # (the second: a view with a history of a base detached in place since; the
+            # third: a view made to require grad itself, of a detached base)
             raise RuntimeError("a view of a leaf Variable that requires grad is being used in an "
                                "in-place operation.")
 

@@ -1554,3 +1554,19 @@ def test_masked_scatters_source_gradient_is_no_view():
         g.index_copy_(1, torch.tensor([1, 0]), other)
         return seen + [g.grad_fn.name(), g]
     same(f)
+
+
+@pytest.mark.parametrize("write", ["mul_", "clamp_", "add_"])
+def test_a_view_of_a_detached_tensor_made_to_require_grad_refuses_writes(write):
+    """requires_grad_ on a view of a detached tensor makes it a leaf view that requires
+    grad: torch refuses it an in-place write in grad mode (a view of a leaf), and allows
+    it under no_grad. (fuzzer seed 22619148)"""
+    def f(torch):
+        x = torch.tensor([0.96, 0.76, -1.5, 1.31], requires_grad=True)
+        v = x.detach()[2:].requires_grad_()
+        args = {"mul_": (2.0,), "clamp_": (v,), "add_": (torch.ones(2),)}[write]
+        refused = attempt(lambda: getattr(v, write)(*args))
+        with torch.no_grad():
+            getattr(v, write)(*args)
+        return refused, v.is_leaf, v, x
+    same(f)
