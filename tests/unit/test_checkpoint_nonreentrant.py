@@ -406,6 +406,20 @@ def test_input_written_in_place_after_forward():
     same(program)
 
 
+def test_a_result_written_in_place_again_inside_fn():
+    """relu_ saves its result, which fn's mul_ writes again: torch checks no version of a
+    saved tensor packed by checkpoint (its recomputed value is read), so backward runs
+    where the plain function's raises. (fuzzer seed 22598998)"""
+    def f(T):
+        x, _ = _leaves(T)
+        fn = lambda u: (u * 2).relu_().mul_(u)  # noqa: E731
+        plain = attempt(lambda: T.autograd.grad(fn(x * 1).sum(), x))
+        y = _ckpt(T)(fn, x * 1, use_reentrant=False)
+        return plain, T.autograd.grad((y * y).sum(), x), y
+
+    same(f, prefix=40)
+
+
 def test_determinism_check_and_debug_are_validated_as_torch():
     def program(T):
         x, _ = _leaves(T)
