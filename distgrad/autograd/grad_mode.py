@@ -25,7 +25,8 @@ def is_grad_enabled() -> bool:
     """Whether ops record graph nodes: the flag is on and inference_mode is not (torch's
     inference_mode leaves autograd out altogether, so enable_grad inside it records
     nothing)."""
-    return grad_flag() and not is_inference_mode_enabled()
+    state = _state  # (read inline: ops ask this several times each)
+    return getattr(state, "enabled", True) and not getattr(state, "inference", False)
 
 
 def _set_enabled(mode: bool) -> None:

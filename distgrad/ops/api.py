@@ -51,6 +51,8 @@ def in_place(self, fn, /, *args, **kwargs):
     """Write fn(self, *args, **kwargs) into self, with torch's check on the write: the
     in-place methods below, and nn.functional's `inplace=True` for ops torch gives no method."""
     self._check_write_to_stale_view()
+    if saved_hooks.current() is None:  # (no hooks to pack what the op saves)
+        return self._inplace(fn(self, *args, **kwargs), op=_aten_name(fn, args))
     with saved_hooks.outputs_packed_after_write():
         return self._inplace(fn(self, *args, **kwargs), op=_aten_name(fn, args))
 
