@@ -168,24 +168,6 @@ def test_a_view_written_in_place_then_its_base_again_inside_fn():
     same(program)
 
 
-def test_a_view_written_in_place_then_its_base_again_inside_fn():
-    # what fn saved is recomputed, not checked against later writes: torch's relu_ through
-    # the view saves a placeholder that the base's next write does not make stale
-    def program(T):
-        x, w = _leaves(T)
-
-        def block(a):
-            h = (a @ w) @ w.t()
-            h.view(-1, 3)[:, 1:].relu_()
-            return h.mul_(2).exp()
-
-        y = _ckpt(T)(block, x, use_reentrant=False)
-        y.sum().backward()
-        return y, [x.grad, w.grad]
-
-    same(program)
-
-
 # ---- what is kept, and when fn runs again -----------------------------------------------
 
 def test_saved_tensors_are_not_kept_by_the_graph():
