@@ -607,8 +607,8 @@ def test_a_step_on_the_driver_alone_runs_eagerly(backend):
 
 
 def test_a_step_returning_a_driver_tensor_runs_eagerly(backend):
-    """clip_grad_norm_'s total norm is the driver's: a step that returns it cannot be
-    replayed (its recording failed while telling its outputs from the state)."""
+    """The total norm of clip_grad_norm_, brought to the driver: a step that returns it
+    cannot be replayed (its recording failed while telling its outputs from the state)."""
     def make(layers, opt):
         def step(x, y):
             opt.zero_grad()
@@ -616,7 +616,7 @@ def test_a_step_returning_a_driver_tensor_runs_eagerly(backend):
             loss.backward()
             norm = nn.utils.clip_grad_norm_([p for lin in layers for p in lin.parameters()], 0.5)
             opt.step()
-            return loss, norm
+            return loss, norm.cpu()
         return step
 
     (ea, oa), (ca, ob) = _model(), _model()
