@@ -56,13 +56,6 @@ def _ord(node):
     return int(p) if float(p).is_integer() else p
 
 
-def _correction(node):
-    """torch keeps None for the default correction of a var or std over all dims (its
-    unbiased overload); distgrad's attr has the number (1) then, as for correction=1."""
-    c = node.attrs.get("correction", 1)
-    return None if node.attrs.get("dim") is None and c == 1 else c
-
-
 def _indices(node):
     """IndexBackward0's index tensors, None for each dim before them taken whole."""
     ctx = node.context()
@@ -108,7 +101,7 @@ SAVED_ARGS: dict = {
     "MaxBackward0": {**_ONE_DIM_KEEPDIM, **_SIZES},
     "MinBackward0": {**_ONE_DIM_KEEPDIM, **_SIZES},
     "ProdBackward1": _ONE_DIM_KEEPDIM,
-    **{name: {**_DIM_KEEPDIM, "correction": _correction} for name in (
+    **{name: {**_DIM_KEEPDIM, "correction": _attr("correction")} for name in (
         "VarBackward0", "StdBackward0", "VarMeanBackward0", "StdMeanBackward0")},
     "LinalgVectorNormBackward0": {**_DIM_KEEPDIM, "ord": _ord},
     "CumsumBackward0": _DIM, "CumprodBackward0": _DIM,

@@ -717,23 +717,29 @@ def amin(input, dim=(), keepdim=False):
     return call("amin", input, dim=_dim_arg(dim) if dim != () else (), keepdim=keepdim)
 
 
-def _correction(unbiased, correction):
-    if correction is not None:
+def _correction(dim, unbiased, correction):
+    """The correction as torch saves it: as given, 1 or 0 from `unbiased`, 1 when only a dim
+    is given (its overload's default), None (meaning 1) when nothing is."""
+    if correction is not _UNSET:
         return correction
-    return 1 if unbiased is None or unbiased else 0
+    if unbiased is not None:
+        return 1 if unbiased else 0
+    return None if dim is _UNSET else 1
 
 
-def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+def var(input, dim=_UNSET, unbiased=None, keepdim=False, *, correction=_UNSET):
     if isinstance(dim, bool):
-        dim, unbiased = None, dim
-    return call("var", input, dim=_dim_arg(dim), correction=_correction(unbiased, correction),
+        dim, unbiased = _UNSET, dim
+    return call("var", input, dim=_dim_arg(None if dim is _UNSET else dim),
+                correction=_correction(dim, unbiased, correction),
                 keepdim=keepdim)
 
 
-def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+def std(input, dim=_UNSET, unbiased=None, keepdim=False, *, correction=_UNSET):
     if isinstance(dim, bool):
-        dim, unbiased = None, dim
-    return call("std", input, dim=_dim_arg(dim), correction=_correction(unbiased, correction),
+        dim, unbiased = _UNSET, dim
+    return call("std", input, dim=_dim_arg(None if dim is _UNSET else dim),
+                correction=_correction(dim, unbiased, correction),
                 keepdim=keepdim)
 
 
@@ -788,19 +794,21 @@ def count_nonzero(input, dim=None):
     return call("count_nonzero", input, dim=_dim_arg(dim))
 
 
-def var_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+def var_mean(input, dim=_UNSET, unbiased=None, keepdim=False, *, correction=_UNSET):
     """(var, mean) from one node (VarMeanBackward0)."""
     if isinstance(dim, builtins.bool):
-        dim, unbiased = None, dim
-    return call("var_mean", input, dim=_dim_arg(dim), correction=_correction(unbiased, correction),
+        dim, unbiased = _UNSET, dim
+    return call("var_mean", input, dim=_dim_arg(None if dim is _UNSET else dim),
+                correction=_correction(dim, unbiased, correction),
                 keepdim=keepdim)
 
 
-def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+def std_mean(input, dim=_UNSET, unbiased=None, keepdim=False, *, correction=_UNSET):
     """(std, mean) from one node (StdMeanBackward0)."""
     if isinstance(dim, builtins.bool):
-        dim, unbiased = None, dim
-    return call("std_mean", input, dim=_dim_arg(dim), correction=_correction(unbiased, correction),
+        dim, unbiased = _UNSET, dim
+    return call("std_mean", input, dim=_dim_arg(None if dim is _UNSET else dim),
+                correction=_correction(dim, unbiased, correction),
                 keepdim=keepdim)
 
 

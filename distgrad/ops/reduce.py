@@ -270,12 +270,17 @@ def _var_rule(name):
     return rule
 
 
+def _degrees(correction) -> float:
+    """What the correction takes off N: None is torch's default, 1 (the unbiased estimate)."""
+    return 1 if correction is None else correction
+
+
 def _var_meta(name, x, dim, correction, keepdim) -> Meta:
     """The result's; and torch's warn_invalid_degrees_of_freedom, whose reduction factor is 0
     for an empty result."""
     _, shape = _reduced(x, dim, keepdim)
     factor = x.numel() // numel(shape) if numel(shape) else 0
-    if factor - correction <= 0:
+    if factor - _degrees(correction) <= 0:
         warnings.warn(f"{name}(): degrees of freedom is <= 0. Correction should be strictly less "
                       f"than the reduction factor (input numel divided by output numel).",
                       UserWarning, stacklevel=5)
@@ -298,7 +303,7 @@ def _spread_and_mean(x, dim, correction, keepdim, root):
     wide = x.astype(np.float64) if x.dtype == np.float32 else x
     with np.errstate(divide="ignore", invalid="ignore"):  # (nan and inf as torch, silently)
         mean = np.sum(wide, axis=axis, keepdims=True) / n  # (np.mean warns of empty slices)
-        var = np.sum((wide - mean) ** 2, axis=axis, keepdims=keepdim) / max(n - correction, 0)
+        var = np.sum((wide - mean) ** 2, axis=axis, keepdims=keepdim) / max(n - _degrees(correction), 0)
     spread = np.sqrt(var) if root else var
     if not keepdim:
         mean = np.squeeze(mean, axis=axis) if axis is not None else mean.reshape(())
@@ -309,7 +314,7 @@ def _var_backward(c, g):
     """torch's var_backward: (2 / (N - correction)) * g * (x - mean), g spread over the dims."""
     shape = c.shapes[0]
     dims = dims_of(c.attrs.get("dim"), len(shape))
-    n = _count(shape, dims) - c.attrs.get("correction", 1)
+    n = _count(shape, dims) - _degrees(c.attrs.get("correction"))
     x = c[0]
     centred = x - x.mean(dim=dims, keepdim=True)
     scale = 2.0 / n if n else float("inf")
