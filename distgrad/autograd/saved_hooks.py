@@ -41,14 +41,23 @@ def suspended():
         _state.stack = stack
 
 
+class _Waiting(list):
+    """Saved outputs waiting for the write: (saved, hooks, output) each; `written` maps an
+    output (by id) to the tensor it was written into."""
+
+    def __init__(self):
+        super().__init__()
+        self.written = {}
+
+
 @contextlib.contextmanager
 def outputs_packed_after_write():
     """In this block ops compute what an in-place op writes: a node packs its outputs once
     they are written (the written tensor, at its version after the write, as torch's
-    in-place op packs its self: Tensor._save_output_as_self), or at the block's end, as
-    they were made, if they were not written."""
+    in-place op packs its self: Tensor._save_output_as_self), or at the block's end: the
+    tensor an output was written into (`wrote`), else the output as it was made."""
     outer = getattr(_state, "waiting", None)
-    _state.waiting = waiting = []
+    _state.waiting = waiting = _Waiting()
     try:
         yield
     finally:
@@ -56,7 +65,15 @@ def outputs_packed_after_write():
         for saved, hooks, output in waiting:
             if saved.pack_after_write is not None:
                 saved.pack_after_write = None
-                saved.pack(hooks, output)
+                saved.pack(hooks, waiting.written.get(id(output), output))
+
+
+def wrote(result, target) -> None:
+    """`result` was written into `target`: an output of it still waiting packs `target`
+    (a sharded result, whose parts' nodes cannot take the write themselves)."""
+    waiting = waiting_for_write()
+    if waiting is not None:
+        waiting.written[id(result)] = target
 
 
 def waiting_for_write():

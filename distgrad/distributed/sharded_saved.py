@@ -69,10 +69,28 @@ def _pack_whole(hooks, nodes, inputs, outs) -> None:
     first = nodes[0][0]
     for i in first.packing_order():
         _share(hooks, inputs[i], [(node._saved.get(i), node) for node, _ in nodes], None)
+    waiting = saved_hooks.waiting_for_write()
     for k, saved in enumerate(first._saved_outs or ()):
         nr = saved.output_nr
-        _share(hooks, outs[nr], [(node._saved_outs[k], node) for node, _ in nodes],
-               [parts[nr] for _, parts in nodes])
+        whole = _WholeOutput([node for node, _ in nodes], k, [parts[nr] for _, parts in nodes])
+        if waiting is not None:  # (an in-place op's result: the written tensor is packed)
+            whole.pack_after_write = hooks
+            waiting.append((whole, hooks, outs[nr]))
+        else:
+            whole.pack(hooks, outs[nr])
+
+
+class _WholeOutput:
+    """Saved output k of the parts' nodes, packed whole once: now, or once written in place
+    (saved_hooks), when each part's node saves its part of the written tensor instead."""
+
+    def __init__(self, nodes, k: int, output_parts):
+        self.nodes, self.k, self.output_parts = nodes, k, output_parts
+        self.pack_after_write = None
+
+    def pack(self, hooks, whole) -> None:
+        _share(hooks, whole, [(node._saved_outs[self.k], node) for node in self.nodes],
+               self.output_parts)
 
 
 def _share(hooks, whole, saved_parts, output_parts) -> None:

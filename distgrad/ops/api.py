@@ -54,7 +54,10 @@ def in_place(self, fn, /, *args, **kwargs):
     if saved_hooks.current() is None:  # (no hooks to pack what the op saves)
         return self._inplace(fn(self, *args, **kwargs), op=_aten_name(fn, args))
     with saved_hooks.outputs_packed_after_write():
-        return self._inplace(fn(self, *args, **kwargs), op=_aten_name(fn, args))
+        result = fn(self, *args, **kwargs)
+        written = self._inplace(result, op=_aten_name(fn, args))
+        saved_hooks.wrote(result, written)
+        return written
 
 
 # the in-place overloads torch's errors name for ops that take a tensor or a number alike

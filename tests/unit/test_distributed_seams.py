@@ -327,6 +327,28 @@ def test_saved_tensor_hooks_on_an_op_of_a_sharded_tensor_pack_each_saved_tensor_
     same(f, warnings_too=False)
 
 
+@pytest.mark.parametrize("write", ["whole", "row"])
+def test_an_in_place_op_on_a_sharded_tensor_packs_it_once_written(local_workers, write):
+    # torch's in-place op packs self after its write (version 1, a view's regenerated
+    # history); unpack gives it unchecked, with the later write in it
+    def f(torch):
+        shard, full, _ = _placing(torch)
+        a = torch.arange(8.0).reshape(4, 2).requires_grad_()
+        x = shard(a * 1, 0)
+        packed = []
+
+        def pack(t):
+            packed.append((tuple(t.shape), t._version, t.grad_fn.name()))
+            return t
+
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            (x if write == "whole" else x[1:]).sigmoid_()
+        x.mul_(2)
+        full(x).sum().backward()
+        return packed, a.grad
+    same(f, warnings_too=False)
+
+
 def test_save_on_cpu_of_sharded_operands_gives_torchs_gradients(local_workers):
     def f(torch):
         shard, full, _ = _placing(torch)
