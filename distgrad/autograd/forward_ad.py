@@ -104,6 +104,9 @@ def make_dual(tensor, tangent, *, level=None):
         raise RuntimeError(f"Expected tangent to be on the same device as the primal: "
                            f"{tensor.device_str} and {tangent.device_str}")
     dual = _without_push(lambda: tensor.view(tuple(tensor.shape)))  # (ViewBackward0, as torch)
+    if grad_mode.is_inference_mode_enabled() or (tensor.is_inference() and
+                                                 tangent.is_inference()):
+        return dual  # (torch's _make_dual does not reach its autograd kernel: no tangent)
     _set_tangent(dual, tangent if _laid_out_alike(tangent, tensor) else _copy_laid_out(
         tangent, tensor))
     return dual
@@ -271,7 +274,7 @@ def _tangent_through_view(view):
 def push(op, inputs, attrs, outs) -> None:
     """(record.call, in a level) Give `outs`, the outputs of `op` on `inputs`, their tangents
     (none in inference mode: torch's inference tensors carry none)."""
-    if grad_mode.is_inference_mode_enabled():
+    if grad_mode.is_inference_mode_enabled() or not _reaches_autograd(op, inputs):
         return
     tangents = [tangent_of(t) for t in inputs]
     if op.view and inputs[0].__dict__.get("_fw_own_tangent_only"):
@@ -302,6 +305,23 @@ def push(op, inputs, attrs, outs) -> None:
                 _set_tangent(saved.tensor, tangent)
 
 
+# torch's copies of a tensor: a copy_ into a new ordinary tensor, whose kernel computes the
+# tangent whatever the source is
+_COPIES = frozenset({"clone", "to_dtype"})
+
+
+def _reaches_autograd(op, inputs) -> bool:
+    """Does torch's call of `op` reach the autograd kernel that computes tangents? Not when
+    every operand is an inference tensor (they carry no autograd key): a Python number an
+    elementwise op wraps in an ordinary 0-dim tensor is an operand (`d * 2`), a number the
+    kernel takes as it is (`d.pow(2)`, `d.clamp(0)`) is not."""
+    if op.name in _COPIES:
+        return True
+    wraps_numbers = op.elementwise and op.number_operands
+    return any(not t.is_inference() if hasattr(t, "_storage") else
+               wraps_numbers and type(t) in (bool, int, float) for t in inputs)
+
+
 def _unshared(tangent, input_tangents):
     """A tangent of its own for an op's output: the double-vjp trick hands back an input's
     tangent itself where the op's backward passes the cotangent through (clone, a
@@ -326,8 +346,8 @@ def _pushed_forward(op, inputs, attrs, tangents, outs) -> list:
     def operand(t, v):
         if not hasattr(t, "_storage"):
             return t
-        if v is None:
-            return t if keep else t.detach()
+        if v is None:  # (an inference tensor's copy: the trick's graph may save it)
+            return t if keep else ordinary(t.detach())
         if keep and t._requires_grad:
             return record.call("alias", t)  # (differentiated, and connected to t)
         return ordinary(t.detach()).requires_grad_()

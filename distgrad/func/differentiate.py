@@ -440,7 +440,9 @@ def _jvp_forward(func, primals, flat_primals, flat_tangents, strict: bool, has_a
     _, spec = tree_flatten(primals)
     keep = is_grad_enabled() and any(t.requires_grad for t in flat_primals + flat_tangents)
     with forward_ad.dual_level(), transform("jvp", flat_primals + flat_tangents):
-        duals = [forward_ad.make_dual(p, t) for p, t in zip(flat_primals, flat_tangents)]
+        # (an inference tensor wrapped in an ordinary one, as torch's transforms do)
+        duals = [forward_ad.make_dual(forward_ad.ordinary(p), t)
+                 for p, t in zip(flat_primals, flat_tangents)]
         output, aux = _split_aux(func(*tree_unflatten(duals, spec)), has_aux, _JVP)
         flat_out, out_spec = tree_flatten(output)
         _check_tensor_outputs(flat_out, _JVP)

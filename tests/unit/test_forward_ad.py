@@ -203,6 +203,27 @@ def test_checkpoint_inference_mode_and_a_dual_of_a_dual():
     same(f)
 
 
+def test_ops_of_inference_tensors_carry_a_tangent_only_past_torchs_autograd_kernel():
+    # an op whose operands are all inference tensors skips the kernel that computes
+    # tangents; a number wrapped as an ordinary tensor (d * 2), an ordinary operand, or a
+    # copy into an ordinary tensor (clone) reaches it; make_dual in inference_mode gives none
+    def f(torch):
+        fwAD = torch.autograd.forward_ad
+        with torch.inference_mode():
+            v, w = _t(torch, A).exp(), _t(torch, V)
+        ordinary = _t(torch, A) * 2
+        with fwAD.dual_level():
+            d = fwAD.make_dual(v, torch.ones(3, 4, dtype=torch.float64))
+            e = fwAD.make_dual(ordinary, torch.ones(3, 4, dtype=torch.float64))
+            outs = [d, d.sin(), d + d, d * 2, d.pow(2), d.clamp(0), d[0], d.clone(),
+                    d * ordinary, e * w, fwAD.make_dual(v, w)]
+            with torch.inference_mode():
+                outs += [d.sin(), fwAD.make_dual(w, w)]
+            return [(fwAD.unpack_dual(o).tangent, o.is_inference()) for o in outs]
+
+    same(f)
+
+
 def test_a_module_with_dual_parameters_and_backward_through_a_dual():
     def f(torch):
         fwAD = torch.autograd.forward_ad
