@@ -425,8 +425,8 @@ def _wrap_outputs(ctx, args, output, edges):
             raise RuntimeError("a view of a leaf Variable that requires grad is being used in an "
                                "in-place operation.")
         if not differentiable(out):
-            if is_input and not is_dirty:
-                out = _alias(out)
+            if is_input and not is_dirty:  # torch detaches one that requires grad
+                out = out.detach() if out._requires_grad else _alias(out)
             elif out._viewed is None:
                 if out._requires_grad:
                     out.detach_()

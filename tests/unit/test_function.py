@@ -26,6 +26,19 @@ def leaf(torch, values=X3, dtype=None):
     return torch.tensor(values, dtype=dtype or torch.float64, requires_grad=True)
 
 
+def identity_function(torch):
+    class Identity(torch.autograd.Function):  # returns its input as it is
+        @staticmethod
+        def forward(ctx, x):
+            return x
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * 3
+
+    return Identity
+
+
 def exp_function(torch):
     class Exp(torch.autograd.Function):
         @staticmethod
@@ -416,20 +429,32 @@ def test_apply_without_inputs_requiring_grad():
 
 def test_returning_an_input_gives_a_new_tensor():
     def f(torch):
-        class Identity(torch.autograd.Function):
-            @staticmethod
-            def forward(ctx, x):
-                return x
-
-            @staticmethod
-            def backward(ctx, g):
-                return g * 3
-
+        Identity = identity_function(torch)
         x = leaf(torch)
         y = Identity.apply(x)
         is_same = y is x
         y.sum().backward()
         return y, is_same, x.grad, graph(y), x.is_leaf, x.grad_fn is None
+
+    same(f)
+
+
+def test_an_input_returned_under_no_grad_comes_back_detached():
+    """Nothing recorded: an input that requires grad comes back as its detach() (not a view,
+    not requiring grad, sharing its version counter); one that does not, as a view of it."""
+    def f(torch):
+        Identity = identity_function(torch)
+        x = leaf(torch)
+        seen = []
+        for a in (x, x[1:], x.detach()):
+            with torch.no_grad():
+                y = Identity.apply(a)
+            seen.append((y.requires_grad, y._is_view(), y._base is a, y.is_leaf))
+        y.mul_(2)
+        with torch.no_grad():
+            z = Identity.apply(x)
+        z.add_(1)
+        return seen, version_of(x), x
 
     same(f)
 
