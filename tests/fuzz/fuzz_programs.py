@@ -27,12 +27,13 @@ train or eval mode, optimizers with param groups and lr schedulers, post-accumul
 hooks, and statistics, activations and losses of sharded tensors. Widened again: two grad
 modes nested (inference_mode among them) around ops and in-place writes, requires_grad_ on
 detached views and on views, writes through .data and detach() between forward and
-backward, custom Functions with a non-differentiable output, a saved view or a
-once-differentiable backward, checkpoint over in-place code, backward again on a retained
-graph (a leaf's .grad cleared or scaled between), optimizers' state over steps (half
-batches accumulated, zero_grad(set_to_none) either way, state_dict reloaded), hooks and
-retain_grad on views of views, views of sharded tensors written in place. An operand of a
-shape no variable has is a new input (integer inputs hold small literal values).
+backward, custom Functions with a non-differentiable output, a saved view, a
+once-differentiable backward or an input returned as it is, checkpoint over in-place code,
+backward again on a retained graph (a leaf's .grad cleared or scaled between), optimizers'
+state over steps (half batches accumulated, zero_grad(set_to_none) either way, state_dict
+reloaded), hooks and retain_grad on views of views, views of sharded tensors written in
+place. An operand of a shape no variable has is a new input (integer inputs hold small
+literal values).
 
 What is compared (`compare`): the error type (the first builtin class in its MRO) and the
 line that raised when PyTorch raises, else every variable's dtype, shape, value,
@@ -221,6 +222,36 @@ class Once(torch.autograd.Function):  # a backward that cannot be differentiated
     def backward(ctx, g):
         a, = ctx.saved_tensors
         return g * a.cos()
+''',
+    "Ident": '''\
+class Ident(torch.autograd.Function):  # returns its input as it is
+    @staticmethod
+    def forward(ctx, a):
+        return a
+    @staticmethod
+    def backward(ctx, g):
+        return g * 3
+''',
+    "Keep": '''\
+class Keep(torch.autograd.Function):  # returns its input, marked non-differentiable
+    @staticmethod
+    def forward(ctx, a):
+        ctx.mark_non_differentiable(a)
+        return a
+    @staticmethod
+    def backward(ctx, g):
+        return g
+''',
+    "Lazy": '''\
+class Lazy(torch.autograd.Function):  # two outputs; an unused one's gradient stays None
+    @staticmethod
+    def forward(ctx, a):
+        ctx.set_materialize_grads(False)
+        return a * 2, a.exp()
+    @staticmethod
+    def backward(ctx, g1, g2):
+        r = None if g1 is None else g1 * 2
+        return r if g2 is None else (g2 * 0 if r is None else r) + g2 * 3
 ''',
     "fit_steps": '''\
 def fit_steps(x, w, b, make_optimizer, set_to_none, reload=False, steps=3):
@@ -1984,12 +2015,14 @@ class Gen:
 
     def g_function_more(self):
         """Custom Functions: a non-differentiable second output, a saved view of the
-        input, a once-differentiable backward."""
+        input, a once-differentiable backward, an input returned as it is (marked
+        non-differentiable or not, under a grad mode or not), grads not materialized."""
         rng = self.rng
         a = self.pick(self.plain_float(1))
         if a is None:
             return None
-        names = ["SortVals", "Once"] + (["SaveView"] if self.t(a).shape[0] >= 2 else [])
+        names = ["SortVals", "Once", "Ident", "Keep", "Lazy"] + (
+            ["SaveView"] if self.t(a).shape[0] >= 2 else [])
         name = rng.choice(names)
         if name == "SortVals" and not self.distinct_along(a, self.t(a).dim() - 1):
             return None
@@ -1997,8 +2030,12 @@ class Gen:
             exec(FUNCTIONS[name], self.ns)
             self.functions_loaded.add(name)
         v = self.new_var()
-        call = f"{name}.apply({a})" + (rng.choice(["[0]", "[1]"]) if name == "SortVals" else "")
-        return self.emit("Function more", v, f"{v} = {call}", self.dev[a])
+        call = f"{name}.apply({a})" + (rng.choice(["[0]", "[1]"]) if name in ("SortVals", "Lazy")
+                                       else "")
+        src = f"{v} = {call}"
+        if name in ("Ident", "Keep", "Lazy") and rng.random() < 0.4:  # (nothing recorded)
+            src = f"with {rng.choice(self.GRAD_MODES)}: {src}"
+        return self.emit("Function more", v, src, self.dev[a])
 
     def g_checkpoint_inplace(self):
         """checkpoint over functions that write in place: their own results, views of
@@ -2010,7 +2047,9 @@ class Gen:
                "lambda u: (lambda c: (c.view(-1)[0].mul_(3), c)[1])(u * 1).exp()",
                "lambda u: u.exp().clamp_(max=2.0) * u", "lambda u: (u + 1).tanh_().pow(2)",
                "lambda u: u.sin_() * 2"]
-        if self.t(a).dim() >= 1 and self.t(a).shape[0] >= 2:
+        if self.t(a).dim() >= 1 and self.t(a).shape[0] >= 2 and self.t(a).is_contiguous():
+            # (a clone keeps u's strides: torch reads overlapping rows of a non-contiguous
+            # one in its own order, where it refuses a contiguous one)
             fns.append("lambda u: (lambda c: (c[1:].mul_(c[:-1]), c)[1])(u.clone()).sum(0)")
         fn = self.rng.choice(fns)
         reentrant = self.rng.random() < 0.3
