@@ -353,11 +353,11 @@ def unbroadcast(g, shape: tuple):
         return g.sum()
     lead = len(g.shape) - len(shape)
     ones = tuple(lead + i for i, d in enumerate(shape) if d == 1 and g.shape[lead + i] != 1)
-    if lead and grad_mode.gradients_unseen() and not grad_mode.is_grad_enabled():
-        # nothing can see the view below: the leading dims go in a sum of their own (one op
-        # fewer, and a bias's gradient becomes its .grad as it is, no view to detach)
-        g = g.sum(dim=tuple(range(lead)))
-        return g.sum(dim=tuple(d - lead for d in ones), keepdim=True) if ones else g
+    if lead and not ones and grad_mode.gradients_unseen() and not grad_mode.is_grad_enabled():
+        # nothing can see the view below: the same sum without the kept dims (one op fewer,
+        # and a bias's gradient becomes its .grad as it is, no view to detach). (With size-1
+        # dims to sum too, torch's one sum over all of them adds in another order than two.)
+        return g.sum(dim=tuple(range(lead)))
     # torch's sum_to: one sum, its dims kept, then a view without the leading ones (so a
     # gradient taken with create_graph hangs on ViewBackward0 <- SumBackward1, as torch's,
     # and one autograd.grad returns is a view, made in no_grad mode)

@@ -1578,6 +1578,23 @@ def test_hooks_and_custom_functions_see_a_broadcast_operands_gradient_as_a_view(
     same(f)
 
 
+@pytest.mark.parametrize("bias_shape", [(5, 1), (1, 300), (5, 300)])
+def test_a_broadcast_operands_gradient_adds_in_torchs_order(bias_shape):
+    """torch's sum_to is one sum over the leading dims and the size-1 ones together: a leaf's
+    .grad from a plain backward has its bits (float32, values of many magnitudes)."""
+    rng = np.random.default_rng(7)
+    g = (rng.standard_normal((16, 5, 300)) * 10 ** rng.uniform(-3, 3, (16, 5, 300))).astype(
+        np.float32)
+    b = rng.standard_normal(bias_shape).astype(np.float32)
+
+    def f(torch):
+        bias = torch.tensor(b, requires_grad=True)
+        (torch.zeros(16, 5, 300) + bias).backward(torch.tensor(g))
+        return bias.grad
+
+    same(f, rtol=0, atol=0)
+
+
 def test_post_accumulate_grad_hook_runs_for_a_leaf_that_stopped_requiring_grad():
     """A leaf detached (or requires_grad_(False)) after it was used: backward reaches its
     AccumulateGrad, which stores nothing but runs its post-accumulate hooks, as torch's."""
