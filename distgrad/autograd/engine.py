@@ -5,7 +5,9 @@ every node reachable from the roots; with inputs, only the nodes that lead to on
 (SMART mode), so nodes that do not lead to a requested input never run. It counts each
 node's dependencies (edges into it from the reachable graph), then runs ready nodes in
 topological order, newest first, with AccumulateGrad nodes as soon as they are ready, as
-torch's ready queue does. A node's VJP is written in distgrad ops, so when its saved
+torch's ready queue does. The nodes sharding adds in front of an op's operands (moves,
+slices, gathers: `Node._inline`) run inside the step of the node that made them ready, so
+the leaves behind them become ready in torch's edge order. A node's VJP is written in distgrad ops, so when its saved
 tensors live on a worker the VJP's ops are queued for that worker; the coordinator sends
 each worker its run of ops in one message. The loop itself never looks at gradient values.
 
@@ -195,42 +197,49 @@ def _buffers_of(roots) -> dict:
 def _run(ready, push, buffers, deps, runs, wanted, captures, captured, keep_graph, create_graph):
     """execute's loop: run ready nodes until none is left."""
     wrapped = []  # the in-place ops' nodes of the CopySlices run (freed with them, at the end)
+
+    def step(node):
+        grads = buffers.pop(node, None) or [None] * node.n_outputs
+        if node in captures:
+            if node in runs:  # torch captures what arrived, before the tensor hooks
+                seen = grads
+            else:
+                seen = _tensor_pre_hooks(node, list(grads), create_graph)
+            for nr, k in captures[node]:
+                captured[k] = seen[nr]
+        if runs is not None and node not in runs:
+            return
+        if anomaly_mode._enabled:
+            input_grads = anomaly_mode.checked(node, lambda: _run_node(
+                node, grads, create_graph, wanted))
+        else:
+            input_grads = _run_node(node, grads, create_graph, wanted)
+        grads = None
+        if not keep_graph:
+            node.release()
+            if getattr(node, "_wraps", None) is not None:
+                wrapped.append(node._wraps)
+        for i, (child, nr) in enumerate(node.next_functions):
+            if child is None:
+                continue
+            deps[child] -= 1
+            if wanted is not None and child not in wanted:
+                continue
+            g = input_grads[i] if i < len(input_grads) else None
+            if g is not None:
+                _add(buffers, child, nr, validated(node, i, g))
+                input_grads[i] = g = None
+            if deps[child] == 0:
+                if child._inline:
+                    step(child)  # (before the next edge: what it leads to is ready in order)
+                else:
+                    push(child)
+        # (the buffers hold the gradients now: a leaf's may be taken as its .grad, which
+        # _call tells by counting references)
+
     with grad_mode.set_grad_enabled(create_graph):
         while ready:
-            _, _, node = heapq.heappop(ready)
-            grads = buffers.pop(node, None) or [None] * node.n_outputs
-            if node in captures:
-                if node in runs:  # torch captures what arrived, before the tensor hooks
-                    seen = grads
-                else:
-                    seen = _tensor_pre_hooks(node, list(grads), create_graph)
-                for nr, k in captures[node]:
-                    captured[k] = seen[nr]
-            if runs is not None and node not in runs:
-                continue
-            if anomaly_mode._enabled:
-                input_grads = anomaly_mode.checked(node, lambda: _run_node(
-                    node, grads, create_graph, wanted))
-            else:
-                input_grads = _run_node(node, grads, create_graph, wanted)
-            if not keep_graph:
-                node.release()
-                if getattr(node, "_wraps", None) is not None:
-                    wrapped.append(node._wraps)
-            for i, (child, nr) in enumerate(node.next_functions):
-                if child is None:
-                    continue
-                deps[child] -= 1
-                if wanted is not None and child not in wanted:
-                    continue
-                g = input_grads[i] if i < len(input_grads) else None
-                if g is not None:
-                    _add(buffers, child, nr, validated(node, i, g))
-                if deps[child] == 0:
-                    push(child)
-            # (the buffers hold the gradients now: a leaf's may be taken as its .grad, which
-            # _call tells by counting references)
-            input_grads = g = None
+            step(heapq.heappop(ready)[2])
     # torch's CopySlices runs the written op's node inside it and frees it with itself: here
     # that node is a child, which a backward that stops at the CopySlices (backward(inputs=)
     # of the base) never runs; a later pass through it then finds it freed, as in torch

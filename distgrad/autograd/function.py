@@ -146,6 +146,7 @@ class BackwardCFunction(FunctionCtx):
     """The node (and ctx) of one `Function.apply`; the engine runs it like any `Node`."""
 
     _forward_cls: Any = None
+    _inline = False
 
     def __init__(self):
         self.next_functions = ()

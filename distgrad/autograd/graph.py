@@ -322,6 +322,7 @@ class NodeHooks:
     """torch's hook surface of a node (a Node, or a node the driver runs itself)."""
 
     __slots__ = ()
+    _inline = False  # see Node._inline
 
     def register_hook(self, fn):
         """fn(grad_inputs, grad_outputs) after the node ran."""
@@ -358,7 +359,7 @@ class Node(NodeHooks):
                  "_metas", "needs", "_seq", "device", "_freed", "_tensor_pre_hooks",
                  "_retain_grad", "_hooks", "_pre_hooks", "n_outputs", "_out_metas", "_slots",
                  "_remote", "_anomaly", "_metadata", "_wraps", "_column_major", "_edgeless",
-                 "__weakref__")
+                 "_inline", "__weakref__")
 
     def __init__(self, op, name, attrs, inputs, outputs, needs, device):
         self.op = op
@@ -367,6 +368,10 @@ class Node(NodeHooks):
         self.needs = needs
         self.device = device
         self._seq = next(_sequence)
+        # A node sharding adds between an op's part and the operand it stands for (a move,
+        # a slice, a gather), which torch's graph does not have: the engine runs it as soon
+        # as it is ready, so what it leads to is ready in its consumer's edge order.
+        self._inline = False
         self._freed = False
         self._remote = None  # the worker's record of this node's saved state
         # A copy_slices node's: the node of the in-place op written through the view, which
@@ -600,7 +605,7 @@ class AccumulateGrad:
     """The node behind a leaf that requires grad: adds incoming gradient into `.grad`."""
 
     __slots__ = ("variable", "next_functions", "_seq", "_hooks", "_pre_hooks", "n_outputs",
-                 "_metadata", "__weakref__")
+                 "_metadata", "_inline", "__weakref__")
 
     _name = "AccumulateGrad"
     priority = float("inf")  # torch runs AccumulateGrad as soon as it is ready
@@ -609,6 +614,7 @@ class AccumulateGrad:
         self.variable = variable
         self.next_functions = ()
         self._seq = self.priority
+        self._inline = False  # a sharded leaf's part's: run by its leaf's join (sharding.py)
         self._hooks = None
         self._pre_hooks = None
         self.n_outputs = 1

@@ -23,6 +23,7 @@ class ReplicaReduce:
     """A graph node with one input per (parameter, copy); see the module doc."""
 
     n_outputs = 0
+    _inline = False
     next_functions = ()
     _pre_hooks = _hooks = _tensor_pre_hooks = _retain_grad = None
 

@@ -25,7 +25,7 @@ import weakref
 import numpy as np
 
 from .. import dtypes, layouts, storage
-from ..autograd import anomaly_mode, grad_mode, record
+from ..autograd import anomaly_mode, grad_mode, graph, record
 from ..autograd.engine import run_post_accumulate_hooks
 from ..ops import layout
 from ..ops.rules import dims_of, wrap_dim
@@ -191,8 +191,9 @@ class Sharding:
         if self.shards[k] is None:
             make = self.makers[k] if self.makers else None
             if make is None:  # a move of the first copy, which its gradient goes back to
+                first = next(graph._sequence)
                 with grad_mode.set_grad_enabled(self.shards[0]._requires_grad):
-                    copy = self.shards[0].to(self.workers[k])
+                    copy = _runs_inline(self.shards[0].to(self.workers[k]), first)
             else:
                 copy = make()
             self.shards[k] = copy
@@ -336,10 +337,9 @@ class _ShardedGradFn:
 
     n_outputs = 1
     _pre_hooks = _hooks = None
+    _inline = False
 
     def __init__(self, sharding: Sharding):
-        from ..autograd import graph
-
         self._seq = next(graph._sequence)
         self.sharding = sharding
         self.next_functions = tuple(s._gradient_edge() if s is not None and s._requires_grad
@@ -1427,10 +1427,23 @@ def _carried(t, make):
     a gather). Of a tensor whose gradient goes nowhere (a view made under no_grad), one
     whose gradient goes nowhere too, made from its detached self: the op's node then needs
     nothing of it at backward, nor reads what it saved for it, as torch's."""
+    first = next(graph._sequence)
     if not (t._no_accumulator and t._grad_fn is None):
-        return make(t)
+        return _runs_inline(make(t), first)
     out = make(t.detach())
     out._requires_grad = out._no_accumulator = True
+    return out
+
+
+def _runs_inline(out: Tensor, first: int) -> Tensor:
+    """`out`, the nodes made for it since seq `first` marked to run as soon as they are
+    ready (Node._inline): torch's graph goes from the op straight to its operand."""
+    stack = [out._grad_fn]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, graph.Node) and node._seq > first and not node._inline:
+            node._inline = True
+            stack.extend(child for child, _ in node.next_functions)
     return out
 
 
@@ -2125,6 +2138,8 @@ _HOOKED_GRAD_FNS = weakref.WeakSet()  # those of a non-leaf on its _ShardedGradF
 class _JoinBackward:
     """A node between a sharded tensor's consumers and its shards' nodes (see above)."""
 
+    _inline = False
+
     def __init__(self, sharding: Sharding, edges, hooks, retained, seq, pre_hooks=list):
         self.sharding = sharding
         self.next_functions = tuple(edges)
@@ -2216,6 +2231,9 @@ def _hook_joins() -> dict:
                 s.join = _JoinBackward(s, edges, lambda t=weakref.ref(t): list(t()._hooks or ()),
                                        lambda: None, AccumulateGrad.priority)
             s.join.next_functions = tuple(edges)  # a leaf's AccumulateGrad nodes may be new
+            for node, _ in edges:  # torch's one AccumulateGrad: the parts' add in its step
+                if isinstance(node, AccumulateGrad):
+                    node._inline = True
             if after:
                 _call_after_parts(t, s.join)
             _add_join(joins, s.join)

@@ -392,3 +392,35 @@ def test_clip_grad_norm_gives_the_total_on_the_first_gradients_device(local_work
         return (str(total.device) == where[0], total.to("cpu"),
                 [p.grad.to("cpu") for p in params])
     same(f, warnings_too=False)
+
+
+# ---- hooks of sharded and replicated leaves fire in torch's order -----------------------------
+# Sharding adds nodes torch's graph does not have (each part's slice or move of a plain
+# operand, a replicated tensor's copies): the leaves behind them must still be reached in the
+# order torch reaches them, which a program printing from its hooks shows.
+
+def _leaf_placings(torch):
+    """shard / replicate of a leaf (a leaf either way), a copy under torch."""
+    if torch is distgrad:
+        return ((lambda t, dim: dist.shard(t, dim).requires_grad_()),
+                (lambda t: dist.replicate(t).requires_grad_()))
+    return (lambda t, dim: t.clone().requires_grad_()), (lambda t: t.clone().requires_grad_())
+
+
+@pytest.mark.parametrize("program", [
+    "w * v", "v * w", "(w * 2).exp() * v.sin()", "r * v", "v / (w.abs() + 1) + r",
+    "(v @ w.t()) @ r", "v * s", "r.sum(0, keepdim=True) * w"])
+def test_hooks_of_placed_leaves_fire_in_torchs_order(local_workers, program):
+    def scenario(torch):
+        shard, replicate = _leaf_placings(torch)
+        torch.manual_seed(0)
+        seen = []
+        leaves = {"w": torch.randn(4, 6, requires_grad=True), "v": shard(torch.randn(4, 6), 0),
+                  "s": shard(torch.randn(4, 6), 1), "r": replicate(torch.randn(4, 6))}
+        for name, t in leaves.items():
+            t.register_hook(lambda g, name=name: seen.append(f"hook {name}"))
+            t.register_post_accumulate_grad_hook(lambda p, name=name: seen.append(f"post {name}"))
+        eval(program, {"torch": torch}, leaves).sum().backward()  # noqa: S307
+        return seen
+
+    same(scenario, warnings_too=False)  # (v * s: a fallback warns, which torch does not)
