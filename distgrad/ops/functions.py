@@ -728,19 +728,23 @@ def _correction(dim, unbiased, correction):
 
 
 def var(input, dim=_UNSET, unbiased=None, keepdim=False, *, correction=_UNSET):
-    if isinstance(dim, bool):
-        dim, unbiased = _UNSET, dim
-    return call("var", input, dim=_dim_arg(None if dim is _UNSET else dim),
-                correction=_correction(dim, unbiased, correction),
-                keepdim=keepdim)
+    return _spread("var", input, dim, unbiased, keepdim, correction)
 
 
 def std(input, dim=_UNSET, unbiased=None, keepdim=False, *, correction=_UNSET):
-    if isinstance(dim, bool):
+    return _spread("std", input, dim, unbiased, keepdim, correction)
+
+
+def _spread(name, input, dim, unbiased, keepdim, correction):
+    """var, std, var_mean or std_mean, warning as torch does when there is nothing to spread
+    over (after the op's own checks, which raise first)."""
+    if isinstance(dim, builtins.bool):
         dim, unbiased = _UNSET, dim
-    return call("std", input, dim=_dim_arg(None if dim is _UNSET else dim),
-                correction=_correction(dim, unbiased, correction),
-                keepdim=keepdim)
+    correction = _correction(dim, unbiased, correction)
+    dim = _dim_arg(None if dim is _UNSET else dim)
+    out = call(name, input, dim=dim, correction=correction, keepdim=keepdim)
+    reduce.warn_without_degrees_of_freedom(name, input, dim, correction)
+    return out
 
 
 def softmax(input, dim, dtype=None):
@@ -796,20 +800,12 @@ def count_nonzero(input, dim=None):
 
 def var_mean(input, dim=_UNSET, unbiased=None, keepdim=False, *, correction=_UNSET):
     """(var, mean) from one node (VarMeanBackward0)."""
-    if isinstance(dim, builtins.bool):
-        dim, unbiased = _UNSET, dim
-    return call("var_mean", input, dim=_dim_arg(None if dim is _UNSET else dim),
-                correction=_correction(dim, unbiased, correction),
-                keepdim=keepdim)
+    return _spread("var_mean", input, dim, unbiased, keepdim, correction)
 
 
 def std_mean(input, dim=_UNSET, unbiased=None, keepdim=False, *, correction=_UNSET):
     """(std, mean) from one node (StdMeanBackward0)."""
-    if isinstance(dim, builtins.bool):
-        dim, unbiased = _UNSET, dim
-    return call("std_mean", input, dim=_dim_arg(None if dim is _UNSET else dim),
-                correction=_correction(dim, unbiased, correction),
-                keepdim=keepdim)
+    return _spread("std_mean", input, dim, unbiased, keepdim, correction)
 
 
 def _sort_overloads(name: str, method: bool, out: str):

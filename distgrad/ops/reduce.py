@@ -276,15 +276,19 @@ def _degrees(correction) -> float:
 
 
 def _var_meta(name, x, dim, correction, keepdim) -> Meta:
-    """The result's; and torch's warn_invalid_degrees_of_freedom, whose reduction factor is 0
-    for an empty result."""
-    _, shape = _reduced(x, dim, keepdim)
+    return Meta(_reduced(x, dim, keepdim)[1], x.dtype)
+
+
+def warn_without_degrees_of_freedom(name, x, dim, correction) -> None:
+    """torch's warn_invalid_degrees_of_freedom, whose reduction factor is 0 for an empty
+    result. Called once per call by the API, not by the op's rule, which runs again for each
+    part of a sharded operand and on the worker that checks the op."""
+    shape = _reduced(x, dim, False)[1]
     factor = x.numel() // numel(shape) if numel(shape) else 0
     if factor - _degrees(correction) <= 0:
         warnings.warn(f"{name}(): degrees of freedom is <= 0. Correction should be strictly less "
                       f"than the reduction factor (input numel divided by output numel).",
-                      UserWarning, stacklevel=5)
-    return Meta(shape, x.dtype)
+                      UserWarning, stacklevel=4)
 
 
 def _var_forward(x, dim=None, correction=1, keepdim=False, root=False):

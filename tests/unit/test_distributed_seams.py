@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import warnings
 
 import numpy as np
 import pytest
@@ -424,3 +425,23 @@ def test_hooks_of_placed_leaves_fire_in_torchs_order(local_workers, program):
         return seen
 
     same(scenario, warnings_too=False)  # (v * s: a fallback warns, which torch does not)
+
+
+# ---- a warning of an op on worker tensors comes once, in the driver, as torch's -------------
+# (an op's rule runs again for each part of a sharded operand and on the worker that checks
+# the op: a warning there came two or three times, and from a Ray worker printed by it)
+
+@pytest.mark.parametrize("op", ["var", "std", "var_mean", "std_mean"])
+def test_a_variance_without_degrees_of_freedom_warns_once(local_workers, op):
+    def scenario(torch):
+        placed = "worker:1" if torch is distgrad else "cpu"
+        shard = dist.shard if torch is distgrad else (lambda t, dim: t.clone())
+        torch.manual_seed(0)
+        x = torch.randn(1, 3, device=placed, requires_grad=True)
+        out = getattr(torch, op)(x, 0)
+        with warnings.catch_warnings():  # (the sharded op's fallback warns, torch's has none)
+            warnings.filterwarnings("ignore", "no sharding rule")
+            sharded = getattr(shard(torch.randn(4, 1), 0), op.split("_")[0])(1)
+        return out, sharded
+
+    same(scenario)
