@@ -291,8 +291,9 @@ def test_searchsorted_refuses_what_torch_refuses():
 def test_cdist_gradient_at_zero_distance_is_torchs(rows, mode):
     """Each row against itself: the direct path's gradient there is 0; the matrix-product
     path clamps |a|² + |b|² - 2a·b at 0 and masks the zeros of the result (its rounding
-    leaves a few diagonal entries above zero, as torch's does)."""
-    a = RNG.standard_normal((rows, 3)).astype(np.float32)
+    leaves a few diagonal entries above zero, as torch's does: rows of their own, not the
+    module's generator's next, which depend on the tests run before)."""
+    a = np.random.default_rng(rows).standard_normal((rows, 3)).astype(np.float32)
     results = []
     for T in (distgrad, torch):
         x = T.tensor(a, requires_grad=True)
