@@ -293,15 +293,12 @@ class _Saved:
 
     def column_major(self, i) -> bool:
         """Whether input i was a column-major matrix, whether or not it was saved: torch's
-        mm backward lays out that input's gradient as the input (Node._column_major)."""
-        return i in self._node._column_major
-
-
-def _is_column_major(t) -> bool:
-    """torch's test in mm's backward: a matrix whose strides are (1, its rows)."""
-    laid_out = getattr(t, "_layout", None)  # (None: row-major)
-    return laid_out is not None and t.ndim == 2 and laid_out[0][0] == 1 and \
-        laid_out[0][1] == t.shape[0]
+        mm backward lays out that input's gradient as the input (its test: strides (1, its
+        rows))."""
+        strides = self._node._strides.get(i)
+        shape = self._node._metas[i][0]
+        return strides is not None and len(shape) == 2 and strides[0] == 1 and \
+            strides[1] == shape[0]
 
 
 class VJPContext:
@@ -358,7 +355,7 @@ class Node(NodeHooks):
     __slots__ = ("op", "_name", "attrs", "next_functions", "_saved", "_saved_outs", "_consts",
                  "_metas", "needs", "_seq", "device", "_freed", "_tensor_pre_hooks",
                  "_retain_grad", "_hooks", "_pre_hooks", "n_outputs", "_out_metas", "_slots",
-                 "_remote", "_anomaly", "_metadata", "_wraps", "_column_major", "_edgeless",
+                 "_remote", "_anomaly", "_metadata", "_wraps", "_strides", "_edgeless",
                  "_inline", "__weakref__")
 
     def __init__(self, op, name, attrs, inputs, outputs, needs, device):
@@ -407,10 +404,11 @@ class Node(NodeHooks):
         self._slots = tuple(slots)
         self._metas = tuple((t.shape, t.dtype, t.device_str) if hasattr(t, "_storage") else None
                             for t in inputs)
-        # The saved input positions that hold a column-major matrix, kept even where torch
-        # saves no tensor there (save_for), as it keeps their strides: it costs no memory.
-        self._column_major = frozenset(i for i in op.save if i < len(inputs)
-                                       and _is_column_major(inputs[i]))
+        # The strides of the inputs at saved positions, where not row-major from offset 0,
+        # kept even where torch saves no tensor there (save_for), as it keeps them (mm's
+        # backward lays out a gradient by them; `_saved_self_sym_strides`).
+        self._strides = {i: inputs[i]._layout[0] for i in op.save if i < len(inputs)
+                         and getattr(inputs[i], "_layout", None) is not None}
         # Inputs the VJP reads: tensors as SavedTensor, Python numbers as they are.
         self._saved = {}
         self._consts = {}

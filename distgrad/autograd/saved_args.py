@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 from typing import Callable
 
+from ..ops.layout import contiguous_strides
+
 _REDUCTION = {"none": 0, "mean": 1, "sum": 2}
 
 
@@ -43,6 +45,14 @@ def _sizes(k: int = 0) -> Callable:
     return lambda node: tuple(node._metas[k][0])
 
 
+def _strides(k: int) -> Callable:
+    """Input k's strides as the node kept them (Node._strides: row-major when not kept)."""
+    def read(node):
+        strides = node._strides.get(k)
+        return tuple(strides if strides is not None else contiguous_strides(node._metas[k][0]))
+    return read
+
+
 def _numel(k: int = 0) -> Callable:
     return lambda node: math.prod(node._metas[k][0])
 
@@ -56,10 +66,14 @@ def _ord(node):
     return int(p) if float(p).is_integer() else p
 
 
-def _indices(node):
-    """IndexBackward0's index tensors, None for each dim before them taken whole."""
-    ctx = node.context()
-    return [ctx[1 + item[1]] if item[0] == "t" else None for item in node.attrs["key"]]
+def _indices(first: int) -> Callable:
+    """IndexBackward0's (IndexPutBackward0's) index tensors, None for each dim before them
+    taken whole: the index tensors are the node's inputs from position `first` on."""
+    def read(node):
+        ctx = node.context()
+        return tuple(ctx[first + item[1]] if item[0] == "t" else None
+                     for item in node.attrs["key"])
+    return read
 
 
 def _bias_sizes(node):
@@ -84,7 +98,14 @@ _POOL = {"kernel_size": _attr("kernel"), "stride": _attr("stride"), "padding": _
 
 SAVED_ARGS: dict = {
     # elementwise and activations
-    "AddBackward0": _ALPHA, "SubBackward0": _ALPHA,
+    "AddBackward0": _ALPHA, "SubBackward0": _ALPHA, "RsubBackward1": _ALPHA,
+    "AddmmBackward0": {**_ALPHA, "beta": _attr("beta", 1), "mat1_sym_sizes": _sizes(1),
+                       "mat1_sym_strides": _strides(1), "mat2_sym_sizes": _sizes(2),
+                       "mat2_sym_strides": _strides(2)},
+    "MmBackward0": {"self_sym_sizes": _sizes(0), "self_sym_strides": _strides(0),
+                    "mat2_sym_sizes": _sizes(1), "mat2_sym_strides": _strides(1)},
+    "AddcmulBackward0": {"value": _attr("value", 1)}, "AddcdivBackward0": {"value": _attr("value", 1)},
+    "LerpBackward0": {"weight": _attr("weight")},
     "ClampBackward1": {"min": _attr("min"), "max": _attr("max")},
     "LeakyReluBackward0": {"negative_slope": _attr("negative_slope", 0.01)},
     "EluBackward0": {"alpha": _attr("alpha", 1.0), "scale": _attr("scale", 1),
@@ -120,10 +141,28 @@ SAVED_ARGS: dict = {
     "SplitWithSizesBackward0": {**_DIM, "split_sizes": _attr("split_size_or_sections"),
                                 **_SIZES},
     "CatBackward0": _DIM, "StackBackward0": _DIM,
+    "UnbindBackward0": _DIM,
+    "DiagonalBackward0": {"offset": _attr("offset", 0, True), "dim1": _attr("dim1", 0, True),
+                          "dim2": _attr("dim2", 1, True), **_SIZES},
+    "AsStridedBackward0": {"size": _attr("size"), "stride": _attr("stride"),
+                           "storage_offset": _attr("storage_offset")},
+    "UnfoldBackward0": {"dimension": _attr("dimension", as_int64=True), "size": _attr("size"),
+                        "step": _attr("step"), **_SIZES},
+    "RepeatBackward0": {"repeats": _attr("repeats"), **_SIZES},
+    "FlipBackward0": {"dims": _attr("dims", as_int64=True)},
+    "RollBackward0": {"shifts": _attr("shifts", as_int64=True),
+                      "dims": lambda node: _int64(tuple(node.attrs["dims"] or ()))},
+    "TrilBackward0": {"diagonal": _attr("diagonal", 0, True)},
+    "TriuBackward0": {"diagonal": _attr("diagonal", 0, True)},
+    "ConstantPadNdBackward0": {"pad": _attr("pad")},
+    "SortBackward0": {**_DIM, **_SIZES}, "SortBackward1": {**_DIM, **_SIZES},
+    "TopkBackward0": {**_DIM, **_SIZES},
     # indexing
-    "IndexBackward0": {"indices": _indices, **_SIZES},
+    "IndexBackward0": {"indices": _indices(1), **_SIZES},
     "GatherBackward0": {**_DIM, "sparse_grad": _attr("sparse_grad", False)},
-    "ScatterBackward0": _DIM, "ScatterAddBackward0": _DIM,
+    "ScatterBackward0": _DIM, "ScatterBackward1": _DIM, "ScatterAddBackward0": _DIM,
+    "IndexPutBackward0": {"accumulate": lambda node: node.op.name == "index_put_accumulate",
+                          "indices": _indices(2)},
     "IndexSelectBackward0": {**_DIM, **_SIZES},
     # layers
     "ConvolutionBackward0": {"stride": _attr("stride"), "padding": _attr("padding"),

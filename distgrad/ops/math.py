@@ -757,7 +757,7 @@ def _masked_fill_vjp(c, g):
 
 defop("masked_fill", lambda x, mask, value=0.0: np.where(mask, np.asarray(number_as(value, x.dtype),
                                                                          x.dtype), x),
-      _masked_fill_rule, _masked_fill_vjp, save=(1,), differentiable=(0, 2),
+      _masked_fill_rule, _masked_fill_vjp, save=(1,), saved_names={"mask": 1}, differentiable=(0, 2),
       node=lambda inputs, attrs: "MaskedFillBackward1" if len(inputs) > 2 else "MaskedFillBackward0",
       api=("masked_fill",), inplace="masked_fill_",
       elementwise=False, sharding="elementwise")  # (torch's result: a contiguous clone)
@@ -1050,11 +1050,11 @@ def _addcmul_forward(x, t1, t2, value=1):
 
 defop("addcmul", in_common_dtype(_addcmul_forward),
       _addcmul_rule, _addcmul_vjp, node="AddcmulBackward0", save=(1, 2),
-      save_for={1: (2,), 2: (1,)}, api=("addcmul",),
+      save_for={1: (2,), 2: (1,)}, saved_names={"tensor1": 1, "tensor2": 2}, api=("addcmul",),
       inplace="addcmul_")
 defop("addcdiv", in_common_dtype(lambda x, t1, t2, value=1: x + value * t1 / t2),
       _addcdiv_rule, _addcdiv_vjp, node="AddcdivBackward0", save=(1, 2),
-      save_for={ALWAYS: (2,), 2: (1,)}, api=("addcdiv",),
+      save_for={ALWAYS: (2,), 2: (1,)}, saved_names={"tensor1": 1, "tensor2": 2}, api=("addcdiv",),
       inplace="addcdiv_")
 
 

@@ -241,22 +241,37 @@ def _saved_cases(T):
                                                 T.ones(3, dtype=T.float64)),
         "group_norm": lambda: F.group_norm(img, 2, eps=1e-3),
         "embedding": lambda: F.embedding(picks, x.view(3, 2), padding_idx=1),
+        "mm": lambda: x @ y.t(), "mm_of_columns": lambda: x[:, 1:].t() @ y[:, :2],
+        "addmm": lambda: T.addmm(x[:, :2], x, y.t()[:, :2], beta=0.5, alpha=2),
+        "addcmul": lambda: T.addcmul(x, x, y, value=0.5), "addcdiv": lambda: T.addcdiv(x, x, y),
+        "masked_fill": lambda: x.masked_fill(y > 0.3, 2.0), "rsub": lambda: T.rsub(x, 2, alpha=3),
+        "lerp": lambda: T.lerp(x, y, 0.3), "triu": lambda: x.triu(-1), "tril": lambda: x.tril(),
+        "topk": lambda: x.topk(2, largest=False)[0], "sort": lambda: x.sort(0, descending=True)[0],
+        "sort_stable": lambda: x.sort(stable=True)[0], "roll": lambda: x.roll((1, -2), (0, 1)),
+        "roll_flat": lambda: x.roll(2), "flip": lambda: x.flip(-1),
+        "diagonal": lambda: img.diagonal(1, -1, 2), "unbind": lambda: x.unbind(-1)[0],
+        "unfold": lambda: x.unfold(-1, 2, 1), "repeat": lambda: x.repeat(1, 2, 1),
+        "as_strided": lambda: x.as_strided((2, 2), (1, 2), 1),
+        "pad": lambda: F.pad(x, (1, 1, 2, 0)), "scatter_value": lambda: x.scatter(-1, idx, 2.0),
+        "index_put": lambda: x.index_put((picks[:1], picks), T.tensor(1.0), accumulate=True),
+        "index_put_rows": lambda: x.index_put((picks[:1],), T.tensor(1.0)),
+        "index_columns": lambda: x[:, T.tensor([2, 0])],
     }
     return {name: make().grad_fn for name, make in cases.items()}
 
 
-# torch's saved attributes distgrad does not keep: mm's strides, a slice's start and end as
-# written, a pool's stride when none is given, nll_loss's total_weight; layer_norm's
-# statistics, kept in float64 for its backward.
-UNKEPT = {"_saved_mat2_sym_strides", "_saved_self_sym_strides", "_saved_start", "_saved_end",
-          "_saved_total_weight", "layer_norm._saved_result1", "layer_norm._saved_result2"}
+# torch's saved attributes distgrad does not keep: a slice's start and end as written, a
+# pool's stride when none is given, nll_loss's total_weight; layer_norm's statistics, kept in
+# float64 for its backward.
+UNKEPT = {"_saved_start", "_saved_end", "_saved_total_weight", "layer_norm._saved_result1",
+          "layer_norm._saved_result2"}
 
 
 def _shown(v):
     if hasattr(v, "dtype"):
         return ("tensor", str(v.dtype), tuple(v.shape))
     if isinstance(v, (list, tuple)) and any(hasattr(e, "dtype") for e in v):
-        return [_shown(e) for e in v]
+        return type(v)(_shown(e) for e in v)
     return v
 
 
