@@ -136,7 +136,8 @@ SAVED_ARGS: dict = {
     "SqueezeBackward1": {**_DIM, **_SIZES},
     "UnsqueezeBackward0": _DIM,
     "SelectBackward0": {**_DIM, "index": _attr("index", as_int64=True), **_SIZES},
-    "SliceBackward0": {**_DIM, "step": _attr("step", 1), **_SIZES},  # (start, end: as given)
+    "SliceBackward0": {**_DIM, "start": _attr("start", as_int64=True),
+                       "end": _attr("stop", as_int64=True), "step": _attr("step", 1), **_SIZES},
     "SplitBackward0": {**_DIM, "split_size": _attr("split_size_or_sections"), **_SIZES},
     "SplitWithSizesBackward0": {**_DIM, "split_sizes": _attr("split_size_or_sections"),
                                 **_SIZES},

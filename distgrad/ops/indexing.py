@@ -48,6 +48,7 @@ def _as_index_tensor(item, like):
     return tensor(arr, device=like.device_str)
 
 
+_INT64_MAX = 2 ** 63 - 1  # a slice's end left open, as torch's node keeps it
 _SEQUENCE_KEY = ("Using a non-tuple sequence for multidimensional indexing is deprecated and will "
                  "be changed in pytorch 2.9; use x[tuple(seq)] instead of x[seq]. In pytorch 2.9 "
                  "this will be interpreted as tensor index, x[torch.tensor(seq)], which will "
@@ -262,10 +263,9 @@ def getitem(x, key):
             if step <= 0:
                 raise ValueError("step must be greater than zero")
             whole = start in (None, 0) and (stop is None or stop >= out.shape[dim]) and step == 1
-            if lone_slice or not whole:
-                start, stop, _ = slice(start, stop, step).indices(out.shape[dim])
-                stop = max(stop, start)
-                out = call("slice", out, dim=dim, start=start, stop=stop, step=step)
+            if lone_slice or not whole:  # (the bounds as written, as torch's node keeps them)
+                out = call("slice", out, dim=dim, start=0 if start is None else start,
+                           stop=_INT64_MAX if stop is None else stop, step=step)
             dim += 1
         else:
             advanced.append((dim, k))

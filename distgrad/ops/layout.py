@@ -501,10 +501,11 @@ def select(shape, strides, offset, out_shape, k, a):
 
 def slice_(shape, strides, offset, out_shape, k, a):
     d = a["dim"] % len(shape)
-    first = range(*slice(a["start"], a["stop"], a.get("step", 1)).indices(shape[d]))
+    # (torch's start, clamped into the dim: an empty slice starts there too)
+    start = slice(a["start"], a["stop"], a.get("step", 1)).indices(shape[d])[0]
     s = list(strides)
     s[d] = strides[d] * a.get("step", 1)
-    return tuple(s), offset + (first.start if len(first) else 0) * strides[d]
+    return tuple(s), offset + start * strides[d]
 
 
 def split(shape, strides, offset, out_shape, k, a):

@@ -460,3 +460,16 @@ def test_a_zero_dim_empty_strided_owns_its_memory():
         return [e._is_view(), written.grad_fn.name(), s.grad, s.grad.grad_fn.name()]
 
     same(fn)
+
+
+@pytest.mark.parametrize("key", [(slice(3, 1),), (slice(5, None),), (slice(None), slice(7, 9)),
+                                 (slice(2, 2),), (slice(-100, 2),), (slice(None), slice(-2, None))])
+def test_an_empty_or_clamped_slice_starts_where_torchs_does(key):
+    """torch clamps a slice's start into its dim, and an empty slice still starts there:
+    its storage offset shows it (and an as_strided of it, read from that offset)."""
+    def view(T):
+        x = T.arange(24.0).reshape(4, 6)
+        v = x[key]
+        return v.shape, v.stride(), v.storage_offset()
+
+    assert view(distgrad) == view(torch)

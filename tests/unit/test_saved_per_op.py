@@ -256,15 +256,15 @@ def _saved_cases(T):
         "index_put": lambda: x.index_put((picks[:1], picks), T.tensor(1.0), accumulate=True),
         "index_put_rows": lambda: x.index_put((picks[:1],), T.tensor(1.0)),
         "index_columns": lambda: x[:, T.tensor([2, 0])],
+        "slice_negative": lambda: x[-1:], "slice_past_the_end": lambda: x[:, 1:100:2],
+        "slice_before_the_start": lambda: x[-100:1], "narrow": lambda: x.narrow(1, -2, 2),
     }
     return {name: make().grad_fn for name, make in cases.items()}
 
 
-# torch's saved attributes distgrad does not keep: a slice's start and end as written, a
-# pool's stride when none is given, nll_loss's total_weight; layer_norm's statistics, kept in
-# float64 for its backward.
-UNKEPT = {"_saved_start", "_saved_end", "_saved_total_weight", "layer_norm._saved_result1",
-          "layer_norm._saved_result2"}
+# torch's saved attributes distgrad does not keep: a pool's stride when none is given,
+# nll_loss's total_weight; layer_norm's statistics, kept in float64 for its backward.
+UNKEPT = {"_saved_total_weight", "layer_norm._saved_result1", "layer_norm._saved_result2"}
 
 
 def _shown(v):
