@@ -197,6 +197,9 @@ class Sharding:
             else:
                 copy = make()
             self.shards[k] = copy
+            owner = _sharded_tensor_of.get(id(self.shards[0]))
+            if owner is not None and owner._sharding is self:  # (a write through a view of
+                _note_parts(owner, [copy])                     # it is then its write too)
             if copy._requires_grad:  # (a later write gives the copy another history)
                 self.made_edges[k] = (copy._gradient_edge(), self.shards[0]._gradient_edge())
         return self.shards[k]
@@ -825,13 +828,16 @@ def _copy_written(t: Tensor, result: Tensor) -> None:
             node.saved_outputs_follow(base)
     srcs = result._sharding.shards if is_sharded(result) and result._sharding.same_split(s) \
         else [None] * len(s.shards)
+    # (a part that is the base's memory again, made anew from it, counted the write there)
+    counted = {id(p._storage) for p in getattr(base._sharding, "shards", ()) if p is not None}
     for part, src in zip(s.shards, srcs):
         if part is None:
             continue
         node = getattr(src, "_grad_fn", None)
         if hasattr(node, "save_original"):
             node.save_original(part)
-        part._storage.wrote()
+        if id(part._storage) not in counted:
+            part._storage.wrote()
 
 
 # ---- dispatch ----------------------------------------------------------------------------------

@@ -445,3 +445,23 @@ def test_a_variance_without_degrees_of_freedom_warns_once(local_workers, op):
         return out, sharded
 
     same(scenario)
+
+
+# ---- a write through a view of a replicated tensor counts once, as torch's ---------------------
+
+@pytest.mark.parametrize("view", ["slice", "diagonal", "empty diagonal"])
+def test_a_write_through_a_view_of_a_replicated_tensor_counts_once(local_workers, view):
+    """Every copy takes the write, and the tensor's one version counter counts it once: a
+    copy made on first use counted it again, and so did a copy standing for a view (made
+    anew from its base), whose own node then refused at backward."""
+    def scenario(torch):
+        replicate = dist.replicate if torch is distgrad else (lambda t: t.clone())
+        torch.manual_seed(0)
+        x = replicate(torch.randn(4, 4 if view != "empty diagonal" else 1)).requires_grad_()
+        y = x * 2
+        v = y[1:3] if view == "slice" else y.diagonal(1)
+        v.relu_()
+        seen = [v._version, y._version]
+        return seen + [torch.autograd.grad((y * y).sum(), [x])[0]]
+
+    same(scenario, warnings_too=False)
