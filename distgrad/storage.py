@@ -45,15 +45,25 @@ def serial_now() -> int:
     return next(_SERIALS)
 
 
+class VersionCounter:
+    """torch's version counter: the in-place writes seen by the tensors that share it (a
+    tensor, its views and detached handles), whatever memory each of them holds now."""
+
+    __slots__ = ("count",)
+
+    def __init__(self, count: int = 0):
+        self.count = count
+
+
 class Storage:
     """The driver's memory: each view's handle is a numpy array over it."""
 
-    __slots__ = ("version", "memory", "memory_writes", "inference", "shared", "python_storage",
+    __slots__ = ("counter", "memory", "memory_writes", "inference", "shared", "python_storage",
                  "serial")
     holds_data = True  # False: a kind of tensors with metas only (meta), whose ops skip values
 
     def __init__(self, memory=None):
-        self.version = 0
+        self.counter = VersionCounter()
         self.memory = memory  # the storage that first held this memory (None: this one)
         self.memory_writes = 0  # on the first storage: writes under any version counter
         # Made under inference_mode: torch's inference tensors (it and every view of it)
@@ -63,12 +73,26 @@ class Storage:
         self.python_storage = None  # its torch storage object, made when first asked for
         self.serial = next(_SERIALS)  # (the first storage's tells when the memory was made)
 
+    @property
+    def version(self) -> int:
+        return self.counter.count
+
+    @version.setter
+    def version(self, count: int) -> None:
+        self.counter.count = count
+
     def renewed(self, version: int = 0) -> "Storage":
-        """The same memory under a new version counter (torch's `.data`), at `version` (a
-        tensor given this memory keeps its own count: `.data =`, set_)."""
+        """The same memory under a new version counter (torch's `.data`), at `version`."""
         renewed = type(self)(self.memory or self)
         renewed.inference = self.inference
         renewed.version = version
+        return renewed
+
+    def counted_by(self, other: "Storage") -> "Storage":
+        """The same memory under `other`'s version counter: a tensor given this memory
+        (`.data =`, set_) keeps its counter, shared with its views and detached handles."""
+        renewed = self.renewed()
+        renewed.counter = other.counter
         return renewed
 
     def wrote(self, counted: bool = True) -> None:

@@ -604,7 +604,7 @@ class Tensor:
             self._sharding = other._sharding.detached(own_versions=True).held_by(self)
             self.requires_grad_(self._requires_grad)  # (its parts are its leaves)
         self._layout = other._layout
-        self._storage = other._storage.renewed(self._storage.version)  # (self's count)
+        self._storage = other._storage.counted_by(self._storage)
         if placed:  # .grad stays what it was, as torch's
             self._keep_grad(grad)
 

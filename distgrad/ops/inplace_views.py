@@ -178,7 +178,7 @@ def set_(self, source=None, storage_offset=None, size=None, stride=None):
         kept, value, shape, strides_offset = empty._storage, empty._value, (0,), None
     _check(self, "set_")
     self._value, self.shape, self._layout = value, Size(shape), strides_offset
-    self._storage = kept.renewed(self._storage.version)
+    self._storage = kept.counted_by(self._storage)
     self._viewed = self._view_of = self._view_kind = None
     self._count_write()
     self._view_version = self._storage.version

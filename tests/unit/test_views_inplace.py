@@ -1570,3 +1570,15 @@ def test_a_view_of_a_detached_tensor_made_to_require_grad_refuses_writes(write):
             getattr(v, write)(*args)
         return refused, v.is_leaf, v, x
     same(f)
+
+
+def test_a_detached_handle_shares_the_version_counter_kept_by_data():
+    def f(torch):
+        x = torch.ones(2)
+        y = x.detach()
+        x.data = torch.zeros(3)
+        x.add_(1)
+        y.mul_(2)
+        return x._version, y._version, x, y
+
+    same(f)
