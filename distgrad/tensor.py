@@ -17,7 +17,8 @@ from .autograd.function import refuse_captured_write
 from .autograd.graph import AccumulateGrad, _ListHandle, _short_name
 from .ops import layout
 from .ops.rules import broadcast_shapes, require_castable
-from .ops.views import as_strided_of, copy_slices_owning, covers_its_base, scatter_through_view
+from .ops.views import (as_strided_of, copy_slices_owning, covers_its_base, place_of,
+                        scatter_by_place, scatter_through_view, view_history)
 from .ops.table import Size
 
 call = record.call
@@ -447,9 +448,8 @@ class Tensor:
                 fresh._grad_fn.next_functions = ((None, 0),)
                 self._take_history(fresh)
             return
-        strides, offset = self._strides_offset()
         with grad_mode.enable_grad():
-            fresh = as_strided_of(base, list(self.shape), list(strides), offset)
+            fresh = view_history(self, base)
         self._take_history(fresh)
 
     def _forbids_rebase(self) -> bool:
@@ -1169,19 +1169,27 @@ class Tensor:
             if not owned:
                 self._bypass_own_node(node)
         result = self._as_written(result)
+        apart = self._sharding is None and not self._storage.same_memory(base._storage)
         if owned:
-            with grad_mode.no_grad():
-                written = scatter_through_view(self, result.detach())
+            with grad_mode.no_grad():  # (values the base takes only if it holds the view's)
+                written = base.detach() if apart else scatter_through_view(self, result.detach())
             copied = copy_slices_owning(self, written, result)
         else:
-            written = scatter_through_view(self, result)
+            written = scatter_by_place(base, place_of(self), result) if apart else \
+                scatter_through_view(self, result)
             # (torch's CopySlices keeps an edge to the base's old history even when the
             # view is all of the base: that history then gets zeros)
             copied = call("copy_slices", written, base) if covers_its_base(self) else \
                 call("copy_slices", written)
             if hasattr(copied._grad_fn, "_wraps") and hasattr(node, "release"):
                 copied._grad_fn._wraps = node  # (torch's CopySlices owns it)
-        base._inplace(copied)
+        if apart:  # `.data =` gave one of them other memory: torch writes the view's alone,
+            # and the base takes the write's history (at the view's layout) and its count
+            self._write(result)
+            base._count_write()
+            base._take_history(copied)
+        else:
+            base._inplace(copied)
         if in_a_part:
             return self
         retained = self._retains_grad
@@ -1212,9 +1220,8 @@ class Tensor:
         old = self._grad_fn
         if old is None or not self._views_hooked() or not hasattr(node, "_slots"):
             return  # (a sharded tensor's nodes route their gradients themselves)
-        strides, offset = self._strides_offset()
         with grad_mode.enable_grad():
-            fresh = as_strided_of(self._viewed, list(self.shape), list(strides), offset)
+            fresh = view_history(self, self._viewed)
         own = (old, self._output_nr)
         node.next_functions = tuple(
             fresh._gradient_edge() if slot == 0 and edge == own else edge

@@ -287,6 +287,18 @@ def placed_in(base, size, stride, storage_offset) -> dict:
     return place
 
 
+def view_history(view, base):
+    """A tensor with the history `view` takes from `base` (torch's AsStridedBackward0 of
+    its layout), whose values are not used. A view given memory of its own (`.data =`)
+    keeps its layout there, which may reach past the base's memory: torch makes that
+    node without reading the base (as_strided's `past_end`)."""
+    strides, offset = view._strides_offset()
+    if view._storage.same_memory(base._storage):
+        return as_strided_of(base, list(view.shape), list(strides), offset)
+    return call("as_strided", base, past_end=True,
+                **placed_in(base, list(view.shape), list(strides), offset))
+
+
 def as_strided_of(base, size, stride, storage_offset):
     if base.device_str == "cpu" and views_memory_beyond_itself(base):
         strides, offset = base._layout
@@ -398,17 +410,24 @@ def _storage(base, base_stride):
     return out
 
 
-def _as_strided(base, size, stride, storage_offset=0, base_stride=None, base_offset=None):
+def _as_strided(base, size, stride, storage_offset=0, base_stride=None, base_offset=None,
+                past_end=False):
+    """`past_end`: the layout may reach past the base's memory, which reads zeros there
+    (a view's history regenerated at the layout of memory of its own: view_history)."""
     if base_offset is not None:  # (the base is a detached view: storage_offset is absolute)
         return _in_memory(base, size, stride, storage_offset, base_offset)
     flat = _storage(base, base_stride) if _not_a_block(base.shape, base_stride) else \
         _memory(base, base_stride)
+    if past_end:
+        reach = int(_positions(size, stride, storage_offset).max(initial=-1)) + 1
+        flat = np.concatenate([flat, np.zeros(max(reach - flat.size, 0), flat.dtype)])
     return np.lib.stride_tricks.as_strided(flat[storage_offset:], tuple(size),
                                            tuple(s * base.itemsize for s in stride),
                                            writeable=base.flags.writeable)
 
 
-def _as_strided_rule(base, size, stride, storage_offset=0, base_stride=None, base_offset=None):
+def _as_strided_rule(base, size, stride, storage_offset=0, base_stride=None, base_offset=None,
+                     past_end=False):
     if len(size) != len(stride):
         raise RuntimeError(f"mismatch in length of strides and shape")
     if any(s < 0 for s in stride):
@@ -417,7 +436,8 @@ def _as_strided_rule(base, size, stride, storage_offset=0, base_stride=None, bas
     places = base.numel()
     if _not_a_block(tuple(base.shape), base_stride):
         places = _places(tuple(base.shape), base_stride)[0]
-    if base_offset is None:  # (else the memory's bounds, which as_strided() checked)
+    if base_offset is None and not past_end:  # (else the memory's bounds, which as_strided()
+        # checked)
         check_in_storage(size, stride, storage_offset, base.dtype.itemsize, places,
                          base.numel())
     return Meta(size, base.dtype)
@@ -447,15 +467,24 @@ def _as_strided_backward(g, shape, size, stride, storage_offset=0, base_stride=N
         # torch's: summed into the memory places, each divided by how many of the base's
         # elements share it, then read back by the base's layout
         n, at, sharing = _places(shape, base_stride)
-        out = np.zeros(n, g.dtype)
-        np.add.at(out, _flat_positions(n, size, stride, storage_offset).ravel(), g.ravel())
+        out = _summed_at_places(g, n, size, stride, storage_offset)
         return (out / sharing.astype(g.dtype))[at].reshape(shape)
-    out = np.zeros(numel, g.dtype)
-    np.add.at(out, _flat_positions(numel, size, stride, storage_offset).ravel(), g.ravel())
+    out = _summed_at_places(g, numel, size, stride, storage_offset)
     if base_stride is None:
         return out.reshape(shape)
     return np.array(np.lib.stride_tricks.as_strided(
         out, tuple(shape), tuple(s * out.itemsize for s in base_stride)), order="C")
+
+
+def _summed_at_places(g, n: int, size, stride, storage_offset: int) -> np.ndarray:
+    """The first `n` memory places with g's elements added at the view's: a place past
+    them gives nothing (torch's as_strided_backward sums into a storage as large as both
+    reach, then reads the base's part: the layout of a view with memory of its own may
+    reach past its base's)."""
+    places = _positions(size, stride, storage_offset)
+    out = np.zeros(max(n, int(places.max(initial=-1)) + 1), g.dtype)
+    np.add.at(out, places, g.ravel())
+    return out[:n]
 
 
 def _as_strided_vjp(c, g):
@@ -467,6 +496,7 @@ def _as_strided_vjp(c, g):
     if c.attrs.get("base_offset") is not None:  # (a detached view's: read from its memory)
         return call("as_strided_backward", g, shape=shape, **c.attrs)
     attrs = dict(c.attrs)
+    attrs.pop("past_end", None)
     base_stride = attrs.pop("base_stride", None)
     stride = list(base_stride) if base_stride is not None else \
         list(layout.contiguous_strides(shape))

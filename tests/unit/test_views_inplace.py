@@ -1572,6 +1572,54 @@ def test_a_view_of_a_detached_tensor_made_to_require_grad_refuses_writes(write):
     same(f)
 
 
+# ---- `.data =` on a view or its base: other memory, the same autograd identity ----------------
+
+def _given_new_memory(torch, case):
+    """A view and its base, one of them given other memory by `.data =`."""
+    x = torch.arange(1.0, 9.0).reshape(1, 2, 4).requires_grad_()
+    base = x * 1
+    if case == "a narrowed view":
+        view = base.narrow(2, 1, 1)
+        view.data = view.data * 0.5 + 10
+    elif case == "a view larger than its base":
+        view = base[:, :1]
+        view.data = torch.ones(5, 5) * 3
+    elif case == "the base of an expanded view":  # (the view keeps the old memory)
+        base = x[:, :1] * 1
+        view = base.expand(3, 2, 4)
+        base.data = base.data + 5
+    else:  # "a stale expanded view": its base written, then the view given more memory
+        base = x[:, :1] * 1
+        view = base.expand(3, 2, 4)
+        base.mul_(2)
+        view.data = torch.ones(3, 2, 4) * 2
+    return x, base, view
+
+
+@pytest.mark.parametrize("case", ["a narrowed view", "a view larger than its base",
+                                  "the base of an expanded view", "a stale expanded view"])
+@pytest.mark.parametrize("write", ["view", "base"])
+def test_a_view_or_base_given_new_memory_by_data(case, write):
+    """torch's `.data =` swaps the memory only: the view stays a view of its base, shares
+    its version counter, and an in-place write through either changes that one's memory
+    alone, while the base takes the view's write into its history at the view's layout."""
+    def f(torch):
+        x, base, view = _given_new_memory(torch, case)
+        seen = [view._base is base, view._is_view(), base._version, view._version]
+        if write == "base":
+            base.mul_(3)
+        elif case == "the base of an expanded view":  # (an expanded view is not writable)
+            view[0, 0].mul_(2)
+        else:
+            view.add_(view * 1)
+        seen += [base._version, view._version, base, view, node_name(view.grad_fn),
+                 node_name(base.grad_fn)]
+        seen.append(attempt(lambda: torch.autograd.grad((base.sum() + view.sum() * 3), x)))
+        return seen
+
+    same(f)
+
+
 def test_a_detached_handle_shares_the_version_counter_kept_by_data():
     def f(torch):
         x = torch.ones(2)
