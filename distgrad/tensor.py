@@ -607,6 +607,17 @@ class Tensor:
         self._storage = other._storage.counted_by(self._storage)
         if placed:  # .grad stays what it was, as torch's
             self._keep_grad(grad)
+        self._give_followers_memory()
+
+    def _give_followers_memory(self) -> None:
+        """The aliases that are this tensor to torch (record.note_memory_follower) take its
+        new memory, each keeping its own version counter."""
+        for ref in self.__dict__.get("_memory_followers", ()):
+            alias = ref()
+            if alias is not None and alias._sharding is None and self._sharding is None:
+                alias._value, alias.shape, alias.dtype = self._value, self.shape, self.dtype
+                alias.device_str, alias._layout = self.device_str, self._layout
+                alias._storage = self._storage.counted_by(alias._storage)
 
     def _keep_grad(self, grad) -> None:
         """`grad` as self's .grad after self's memory changed kind. One whose shape no

@@ -264,6 +264,13 @@ def note_stand_in(arg, t) -> None:
     _keep_weakly(arg, "_stand_ins", t)
 
 
+def note_memory_follower(arg, t) -> None:
+    """`t`, the alias func.grad differentiates in `arg`'s place, is `arg` itself to torch
+    (its wrapper holds arg): a `.data =` of arg gives t the new memory too (Tensor.data),
+    so what the transform's ops saved of it reads the new values, as torch's."""
+    _keep_weakly(arg, "_memory_followers", t)
+
+
 def _keep_weakly(owner, key: str, t) -> None:
     refs = owner.__dict__.setdefault(key, [])
     if len(refs) >= 32:  # (ones made each step come and go: no growth)

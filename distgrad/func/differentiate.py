@@ -28,7 +28,7 @@ from ..autograd.function import transform
 from ..autograd.functional import _autograd_grad
 from ..autograd.graph import AccumulateGrad
 from ..autograd.grad_mode import enable_grad, is_grad_enabled
-from ..autograd.record import call, note_stand_in
+from ..autograd.record import call, note_memory_follower, note_stand_in
 from ..creation import zeros_like
 from ..ops import layout
 from ..tensor import Tensor
@@ -100,6 +100,7 @@ def _fresh(x):
     if x.requires_grad:  # an alias keeps x visible to whoever differentiates it (its
         # gradient passes as it comes, as no node stands between torch's wrapper and x)
         alias = call("alias", x)
+        note_memory_follower(x, alias)
         if x._grad_fn is not None:
             note_stand_in(x, alias)
         return alias

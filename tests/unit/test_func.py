@@ -673,3 +673,31 @@ def test_a_grad_transform_refuses_writes_to_captured_tensors():
                 torch.func.jvp(lambda p: p.sin_(), (x.clone(),), (tangent,)), tangent)
 
     same(f)
+
+
+def test_derivatives_through_an_argument_read_its_data_assigned_after():
+    """torch.func's wrapper holds the argument itself: after `x.data = ...` a backward
+    through a derivative made before (and a vjp_fn called after) reads x's new values where
+    the transform's ops saved x, and the old ones where they saved what they computed."""
+    def f(torch):
+        func = torch.func
+        seen = []
+        for transform in ("grad", "vjp", "jacrev"):
+            x = t(torch, X3[:2], requires_grad=True)
+            def sin_times(x):
+                return x.sin() * x
+            if transform == "grad":
+                made = lambda: func.grad(lambda x: sin_times(x).sum())(x)  # noqa: E731
+            elif transform == "vjp":
+                _, vjp_fn = func.vjp(sin_times, x)
+                made = lambda: vjp_fn(torch.ones(2))[0]  # noqa: E731
+            else:
+                made = lambda: func.jacrev(sin_times)(x)  # noqa: E731
+            before = made() if transform != "vjp" else None
+            x.data = x.data * 2
+            out = made() if before is None else before
+            out.sum().backward()
+            seen += [out, x.grad]
+        return seen
+
+    same(f)
