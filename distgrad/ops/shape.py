@@ -113,10 +113,11 @@ def transposed(x):
     """xᵀ, for a backward's own use. When x is itself the transpose of a matrix (Linear's
     `w.t()`, or its weight's gradient as linalg._right_grad makes it), that matrix: the same
     values with no op, row-major and not a view (a weight keeps such a gradient as its
-    .grad with no copy: engine._only_here)."""
+    .grad with no copy: engine._only_here); unless `.data =` gave that matrix other memory
+    since (torch's saved `w.t()` keeps the memory it viewed)."""
     made = x._view_of
     if made is not None and made[1] == "t" and made[0]._viewed is None and x.ndim == 2 and \
-            not grad_mode.is_grad_enabled():
+            not grad_mode.is_grad_enabled() and made[0]._storage.same_memory(x._storage):
         return made[0]
     return x.t()
 

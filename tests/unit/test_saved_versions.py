@@ -365,3 +365,22 @@ def test_a_saved_result_given_new_memory_by_data_keeps_its_version_counter(write
     theirs, ours = run(torch), run(distgrad)
     assert ours == theirs or type(ours) is type(theirs) is tuple and np.allclose(
         ours[0], theirs[0]) and np.allclose(ours[1], theirs[1])
+
+
+@pytest.mark.parametrize("product", ["linear", "linear without bias", "mm"])
+def test_a_saved_transpose_keeps_the_memory_it_viewed_after_data(product):
+    """An op that saved `w.t()` keeps the memory that view had: after `w.data = ...` its
+    backward (each time it runs: here under a second-order gradient) reads w's old values."""
+    def run(T):
+        x = T.tensor([[0.5, -1.0, 2.0], [1.5, 0.25, -0.5]], requires_grad=True)
+        w = T.tensor([[0.3, -0.2, 0.1], [0.7, 0.4, -0.6]], requires_grad=True)
+        b = T.tensor([0.1, -0.1], requires_grad=True)
+        F = T.nn.functional
+        y = {"linear": lambda: F.linear(x, w, b), "linear without bias": lambda: F.linear(x, w),
+             "mm": lambda: x @ w.t()}[product]()
+        w.data = w.data * 2 + 1
+        gx, gw = T.autograd.grad((y * y).sum(), (x, w), create_graph=True)
+        second = T.autograd.grad((gx * gx).sum() + (gw * gw).sum(), (x, w))
+        return [t.tolist() for t in (gx, gw, *second)]
+
+    np.testing.assert_allclose(np.array(run(distgrad)), np.array(run(torch)), rtol=1e-5)
