@@ -701,28 +701,36 @@ class Tensor:
             out._storage.wrote()
         return out
 
-    def _stand_for(self, original, copied_from=None, shown=None) -> "Tensor":
+    def _stand_for(self, original, copied_from=None, shown=None, taken=None) -> "Tensor":
         """Mark self as the copy of `original` an op runs on (see _version): a saved copy
         is checked, and named in the error, as the original (as `shown`, if given: a
         view's copy counts its base's writes, but torch names the view). `copied_from`:
-        the tensor (original or a view of it) whose values self copies, which
-        `_copy_if_rewritten` copies again once its memory is written without a version
-        count (`.data`)."""
+        the tensor (original or a view of it, `taken(original)`) whose values self
+        copies, which `_copy_if_rewritten` copies again once its memory is written without
+        a version count (`.data`), or taken anew once `.data =` gave the original other
+        memory."""
         self._stands_for = original
         if copied_from is not None:
-            self.__dict__["_copied_from"] = (copied_from, copied_from._storage.memory_stamp())
+            self.__dict__["_copied_from"] = (copied_from, copied_from._storage.memory_stamp(),
+                                             taken)
         if shown is not None:
             self.__dict__["_shown_as"] = shown
         return self
 
     def _copy_if_rewritten(self) -> "Tensor":
         """Self, or a new copy of what it copies if that memory was written since through
-        a handle with its own version counter (`.data`): torch saved the original itself,
-        so its saved value shows such a write."""
+        a handle with its own version counter (`.data`), or the original was given other
+        memory (`.data =`): torch saved the original itself, so its saved value shows
+        either."""
         source = self.__dict__.get("_copied_from")
-        if source is None or source[0]._storage.memory_stamp() == source[1]:
+        if source is None:
             return self
-        return source[0].to(self.device_str)
+        copied, stamp, taken = source
+        if taken is not None and not copied._storage.same_memory(self._stands_for._storage):
+            copied = taken(self._stands_for)
+        elif copied._storage.memory_stamp() == stamp:
+            return self
+        return copied.to(self.device_str)
 
     # ---- autograd plumbing -------------------------------------------------------------
     def _gradient_edge(self):

@@ -1506,7 +1506,10 @@ def _local_part(t, ref: Sharding, k: int, out_ndim: int):
     # (a size-1 dim broadcasts, unless the output is 1 long there too: then it is split)
     if d >= 0 and (t.shape[d] != 1 or sum(ref.sizes) == 1):
         start, size = sum(ref.sizes[:k]), ref.sizes[k]
-        return _carried(t, lambda t: _moved(t.narrow(d, start, size), worker, t))
+        def part_of(t):
+            return t.narrow(d, start, size)
+
+        return _carried(t, lambda t: _moved(part_of(t), worker, t, part_of))
     return _carried(t, lambda t: _moved(t, worker, t))
 
 
@@ -1518,9 +1521,10 @@ def _split_as(t, ref, out_ndim: int) -> bool:
             and s.workers == ref.workers and s.sizes == ref.sizes)
 
 
-def _moved(t, worker, operand):
-    """t on worker, standing for `operand` (whose slice it may be)."""
-    return t if t.device_str == worker else t.to(worker)._stand_for(operand, copied_from=t)
+def _moved(t, worker, operand, part_of=None):
+    """t on worker, standing for `operand` (whose slice `part_of(operand)` it may be)."""
+    return t if t.device_str == worker else t.to(worker)._stand_for(operand, copied_from=t,
+                                                                    taken=part_of)
 
 
 def _shard_ref(name, inputs, out_ndim):

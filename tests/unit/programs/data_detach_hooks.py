@@ -2,8 +2,8 @@
 # written in place (shared memory, version counters), detach_() on a view and on a graph's
 # middle, requires_grad_ on a view's base, leaf hooks that replace the gradient and count
 # calls over several backward passes with retain_graph, .grad edited in place between
-# calls, post-accumulate-grad hooks, on the driver, a worker and shards (distgrad: two
-# workers; torch: the CPU and a copy). `W`, `shard` and `full` are the runner's.
+# calls, post-accumulate-grad hooks, `.data =` of a saved operand, on the driver, a worker
+# and shards (distgrad: two workers; torch: the CPU and a copy). `W`, `shard` and `full` are the runner's.
 import distgrad as torch  # PyTorch: import torch
 torch.manual_seed(23)
 
@@ -51,6 +51,16 @@ for name, put in places():
     q.grad = None
     (z * 1).sum().backward()
     print(full(q.grad)[0])
+
+    # `.data =` of a driver operand an op on p saved (a part of it, for a shard): torch
+    # saved the operand itself, so the backward reads its new memory
+    w = torch.tensor([[0.5], [-1.5], [2.0], [1.0]], device=W[1] if name == "worker" else "cpu",
+                     requires_grad=True)
+    r = p * w
+    w.data = w.data * 2
+    p.grad = None
+    r.sum().backward()
+    print(full(p.grad)[:, 0], w.grad.flatten().cpu())
 
 # detach_ on the middle of a graph and on a view
 a = torch.randn(3, 3, requires_grad=True)
