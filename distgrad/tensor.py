@@ -238,8 +238,12 @@ class Tensor:
         return t
 
     def _snapshot(self):
-        """A copy of the current value, with the same history and its own version counter
-        (torch's `original_self`, for an op about to overwrite self)."""
+        """A copy of the current value with its own version counter, whose history is a
+        clone of self's (torch's `original_self`, for an op about to overwrite self: its
+        gradient reaches self's history through CloneBackward0)."""
+        if self._requires_grad and self.grad_fn is not None:
+            with grad_mode.enable_grad():
+                return call("clone", self)
         with grad_mode.no_grad():
             t = call("clone", self)
         t._requires_grad = self._requires_grad

@@ -496,7 +496,11 @@ class Node(NodeHooks):
         0): the same tensor passed again as another input stays saved as it is, so its
         version is checked (`a.mul_(a)` then backward raises, as in torch)."""
         saved = self._saved.get(0)
-        if saved is not None and saved.hooks is not None:
+        if saved is not None and saved.pack_after_write is not None and saved.tensor is tensor:
+            hooks, saved.pack_after_write = saved.pack_after_write, None  # (it waited)
+            self._saved[0] = SavedTensor(tensor._snapshot())
+            self._saved[0].pack(hooks, self._saved[0].tensor)
+        elif saved is not None and saved.hooks is not None:
             if saved.origin() is tensor:  # (packed before the write: packed again, a copy)
                 self._saved[0] = SavedTensor(tensor._snapshot())
                 self._saved[0].pack(saved.hooks, self._saved[0].tensor)
@@ -506,12 +510,14 @@ class Node(NodeHooks):
             # The op ran on a copy of it (moved where the op ran): the copy keeps the
             # original values, so it no longer answers for the tensor's version.
             self._saved[0] = SavedTensor(saved.tensor._alias())
+        saved_hooks.pack_waiting_inputs()  # (other ops' saved inputs: before the write)
 
     def pack_saved(self, hooks, outputs) -> None:
         """Pass what this node saved through saved-tensor hooks: inputs, then outputs
         (given with their grad_fn), in torch's order (OpDef.pack_order)."""
         for i in self.packing_order():
-            self._saved[i].pack(hooks, self._saved[i].tensor)
+            if not (i == 0 and saved_hooks.defers(self._saved[i], hooks)):
+                self._saved[i].pack(hooks, self._saved[i].tensor)
         waiting = saved_hooks.waiting_for_write()
         for saved in self._saved_outs or ():
             if waiting is not None:  # (an in-place op's result: packed once written)

@@ -43,29 +43,57 @@ def suspended():
 
 class _Waiting(list):
     """Saved outputs waiting for the write: (saved, hooks, output) each; `written` maps an
-    output (by id) to the tensor it was written into."""
+    output (by id) to the tensor it was written into; `target` is the tensor written, and
+    `inputs` the saved inputs that are it, waiting too (see defers)."""
 
-    def __init__(self):
+    def __init__(self, target=None):
         super().__init__()
         self.written = {}
+        self.target = target
+        self.inputs = []
 
 
 @contextlib.contextmanager
-def outputs_packed_after_write():
-    """In this block ops compute what an in-place op writes: a node packs its outputs once
-    they are written (the written tensor, at its version after the write, as torch's
-    in-place op packs its self: Tensor._save_output_as_self), or at the block's end: the
-    tensor an output was written into (`wrote`), else the output as it was made."""
+def outputs_packed_after_write(target=None):
+    """In this block ops compute what an in-place op writes into `target`: a node packs
+    its outputs once they are written (the written tensor, at its version after the write,
+    as torch's in-place op packs its self: Tensor._save_output_as_self), or at the block's
+    end: the tensor an output was written into (`wrote`), else the output as it was made."""
     outer = getattr(_state, "waiting", None)
-    _state.waiting = waiting = _Waiting()
+    _state.waiting = waiting = _Waiting(target)
     try:
         yield
     finally:
         _state.waiting = outer
+        pack_waiting_inputs(waiting)
         for saved, hooks, output in waiting:
             if saved.pack_after_write is not None:
                 saved.pack_after_write = None
                 saved.pack(hooks, waiting.written.get(id(output), output))
+
+
+def defers(saved, hooks) -> bool:
+    """Whether `saved`, an op's saved input, waits to be packed: it is the tensor an
+    in-place op is about to write, whose node then saves a copy of its value instead
+    (Node.save_original), packed once, as torch packs its `original_self`."""
+    waiting = waiting_for_write()
+    if waiting is None or waiting.target is None or saved.tensor is not waiting.target:
+        return False
+    saved.pack_after_write = hooks
+    waiting.inputs.append(saved)
+    return True
+
+
+def pack_waiting_inputs(waiting=None) -> None:
+    """Pack the saved inputs still waiting (of ops other than the one whose result is
+    written: before the write, their values as the ops read them)."""
+    waiting = waiting or waiting_for_write()
+    for saved in waiting.inputs if waiting is not None else ():
+        if saved.pack_after_write is not None:
+            hooks, saved.pack_after_write = saved.pack_after_write, None
+            saved.pack(hooks, saved.tensor)
+    if waiting is not None:
+        waiting.inputs.clear()
 
 
 def wrote(result, target) -> None:

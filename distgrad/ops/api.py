@@ -53,7 +53,7 @@ def in_place(self, fn, /, *args, **kwargs):
     self._check_write_to_stale_view()
     if saved_hooks.current() is None:  # (no hooks to pack what the op saves)
         return self._inplace(fn(self, *args, **kwargs), op=_aten_name(fn, args))
-    with saved_hooks.outputs_packed_after_write():
+    with saved_hooks.outputs_packed_after_write(self):
         result = fn(self, *args, **kwargs)
         written = self._inplace(result, op=_aten_name(fn, args))
         saved_hooks.wrote(result, written)

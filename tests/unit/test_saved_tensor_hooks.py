@@ -220,6 +220,25 @@ def test_an_in_place_op_packs_the_written_tensor_after_its_write():
     same(scenario)
 
 
+@pytest.mark.parametrize("write", ["mul_", "div_", "mul_ of a tensor needing no grad",
+                                   "mul_ through a view"])
+def test_an_in_place_op_packs_the_original_of_the_written_tensor_once(write):
+    # torch's mul_ saves a clone of self as it was (`original_self`, CloneBackward0), packed
+    # once; the input it reads is not packed besides
+    def scenario(torch):
+        rec = Recorder()
+        a, b = leaves(torch)
+        pack, unpack = logging_hooks(rec)
+        y = torch.ones(3, dtype=torch.float64) if "no grad" in write else a * 3
+        with torch.autograd.graph.saved_tensors_hooks(pack, unpack):
+            target = y[1:] if "view" in write else y
+            getattr(target, write.split()[0])(b[1:] if "view" in write else b)
+        (y * 1).sum().backward()
+        return rec, grad_of(a), grad_of(b)
+
+    same(scenario)
+
+
 def test_disable_saved_tensors_hooks():
     def scenario(torch):
         out = []
