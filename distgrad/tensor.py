@@ -434,7 +434,8 @@ class Tensor:
     def _refresh_view(self) -> None:
         """Its base (or a view of the same base) was written in place since this view's
         history was made: the view's history becomes an as_strided of the base's new one,
-        as torch regenerates it (AsStridedBackward0)."""
+        as torch regenerates it (AsStridedBackward0), making the node itself: whatever the
+        grad mode, inference_mode too (its ops would record nothing)."""
         base = self._viewed
         if self._forbids_rebase():
             raise self._rebase_error(stale=True)  # each time it is read, as torch
@@ -446,13 +447,13 @@ class Tensor:
                 # The base's history was cut in place (detach_): torch's view made anew
                 # still requires grad, through a node whose gradient goes nowhere.
                 strides, offset = self._strides_offset()
-                with grad_mode.enable_grad():
+                with grad_mode.inference_mode(False):
                     fresh = as_strided_of(base.detach().requires_grad_(), list(self.shape),
                                           list(strides), offset)
                 fresh._grad_fn.next_functions = ((None, 0),)
                 self._take_history(fresh)
             return
-        with grad_mode.enable_grad():
+        with grad_mode.inference_mode(False):
             fresh = view_history(self, base)
         self._take_history(fresh)
 

@@ -1630,3 +1630,29 @@ def test_a_detached_handle_shares_the_version_counter_kept_by_data():
         return x._version, y._version, x, y
 
     same(f)
+
+
+@pytest.mark.parametrize("read", ["grad_fn", "a custom Function returning it"])
+def test_a_stale_view_read_under_inference_mode_gets_its_history_anew(read):
+    """torch makes a stale view's AsStridedBackward0 itself, under inference_mode too; the
+    view then still leads to its base's history."""
+    def f(torch):
+        class Keep(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, a):
+                ctx.mark_non_differentiable(a)
+                return a
+
+            @staticmethod
+            def backward(ctx, g):
+                return g
+
+        x = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
+        base = x * 1
+        view = base[1:]
+        base.mul_(2)
+        with torch.inference_mode():
+            seen = node_name(view.grad_fn) if read == "grad_fn" else Keep.apply(view)
+        return seen, node_name(view.grad_fn), torch.autograd.grad((view * view).sum(), x)
+
+    same(f)
