@@ -326,10 +326,12 @@ class Function(FunctionCtx, metaclass=FunctionMeta):
         ctx = cls._backward_cls()
         for a in args:
             # As an op's inputs (record.call): a view whose base was written since gets
-            # its history made anew first, so that it requires grad as its base now does.
-            if _is_tensor(a) and a._viewed is not None and a._view_version != a._storage.version:
+            # its history made anew first, so that it requires grad as its base now does
+            # (as torch collects the inputs' edges: in grad mode only).
+            if _is_tensor(a) and a._viewed is not None and a._view_version != a._storage.version \
+                    and grad_mode.is_grad_enabled():
                 a._refresh_view()
-        requires = tuple(_is_tensor(a) and a._requires_grad for a in args)
+        requires = tuple(_is_tensor(a) and a.requires_grad for a in args)
         ctx.needs_input_grad = requires
         executable = grad_mode.is_grad_enabled() and any(requires)
         dual = record.forward_ad is not None and any(
@@ -383,6 +385,7 @@ def _wrap_outputs(ctx, args, output, edges):
     nondiff = {id(t) for t in ctx.non_differentiable}
     node = ctx if edges is not None else None
     if node is not None:
+        _refuse_written_leaves(ctx, outputs)
         tensors = [a for a in args if _is_tensor(a)]
         node.next_functions = tuple(_edge(a) if id(a) in dirty else e
                                     for a, e in zip(tensors, edges))
@@ -417,17 +420,16 @@ def _wrap_outputs(ctx, args, output, edges):
             wrapped.append(out)
             continue
         is_input, is_dirty = id(out) in inputs, id(out) in dirty
-        if is_dirty and out._requires_grad and out.grad_fn is None:
-            raise RuntimeError("a leaf Variable that requires grad has been used in an in-place "
-                               "operation.")
         if (is_dirty and out._viewed is not None and out._viewed.grad_fn is None
                 and (out._viewed._requires_grad or out._grad_fn is not None)
                 and grad_mode.is_grad_enabled()):  # (the second: a base detached in place since)
             raise RuntimeError("a view of a leaf Variable that requires grad is being used in an "
                                "in-place operation.")
         if not differentiable(out):
-            if is_input and not is_dirty:  # torch detaches one that requires grad
-                out = out.detach() if out._requires_grad else _alias(out)
+            if is_input and out.requires_grad:  # torch returns it detached (written or not),
+                out = out.detach()  # leaving the input as it is
+            elif is_input and not is_dirty:
+                out = _alias(out)
             elif out._viewed is None:
                 if out._requires_grad:
                     out.detach_()
@@ -455,11 +457,11 @@ def _wrap_outputs(ctx, args, output, edges):
                 out._view_kind = view_kind
         wrapped.append(out)
 
-    # torch counts mark_dirty as one more in-place change. Counted after the bases took the
-    # writes: views of them refreshed meanwhile (while the write was scattered) are stale again.
+    # Counted after the bases took the writes: views of them refreshed meanwhile (while the
+    # write was scattered) are stale again.
+    _count_dirty_writes(ctx)
     for t in ctx.dirty_tensors:
-        t._count_write()
-        if t._viewed is not None and t.grad_fn is not None:
+        if t._viewed is not None and t._grad_fn is not None:
             t._view_version = t._storage.version  # its history was just made from the base's
 
     if node is not None:
@@ -502,6 +504,25 @@ def _output_of(t, node, nr: int):
     out.grad_fn = node
     out._output_nr = nr
     return out
+
+
+def _refuse_written_leaves(ctx, outputs) -> None:
+    """torch refuses a returned tensor marked dirty that is a leaf requiring grad (when it
+    records the Function). It looks at the history the tensor holds, not at one a stale
+    view would get anew (a view made under no_grad is such a leaf), and has counted
+    mark_dirty's writes by then."""
+    dirty = {id(t) for t in ctx.dirty_tensors}
+    if any(_is_tensor(out) and id(out) in dirty and out._requires_grad and out._grad_fn is None
+           for out in outputs):
+        _count_dirty_writes(ctx)
+        raise RuntimeError("a leaf Variable that requires grad has been used in an in-place "
+                           "operation.")
+
+
+def _count_dirty_writes(ctx) -> None:
+    """torch counts mark_dirty as one more in-place change of each tensor marked."""
+    for t in ctx.dirty_tensors:
+        t._count_write()
 
 
 def _alias(t):

@@ -644,6 +644,28 @@ def test_custom_function_marking_a_view_of_a_leaf_dirty_is_refused():
     same(program)
 
 
+@pytest.mark.parametrize("case", ["a no_grad view", "a no_grad view of a written base",
+                                  "a no_grad view, under no_grad", "a leaf, under no_grad"])
+def test_custom_function_marking_dirty_a_leaf_or_a_no_grad_view(case):
+    """torch refuses a written leaf that requires grad (a view made under no_grad is one)
+    by the history it holds, after counting mark_dirty's write; not recording (no_grad) it
+    returns such an input detached and leaves it as it is."""
+    def program(T):
+        Double = _doubling_in_place(T)
+        x, _ = _leaves(T)
+        base = x * 1
+        with T.no_grad():
+            target = x if "leaf" in case else base[1:]
+        if "written" in case:
+            base.add_(1)
+        with T.no_grad() if "under no_grad" in case else T.enable_grad():
+            got = attempt(lambda: Double.apply(target))
+        # (its values only: a stale view made under no_grad refuses its grad_fn being read)
+        return got, target._version, target.requires_grad, target.tolist()
+
+    same(program)
+
+
 def test_views_made_without_grad_and_stale_forbidden_views():
     def program(T):
         x, _ = _leaves(T)
