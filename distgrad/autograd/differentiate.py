@@ -21,14 +21,25 @@ def _as_tuple(x):
     return tuple(x)
 
 
+def _check_grad_shapes(outputs, grads) -> None:
+    """torch's check of each given gradient's shape against its output's."""
+    for i, (t, g) in enumerate(zip(outputs, grads)):
+        if hasattr(g, "_storage") and tuple(g.shape) != tuple(t.shape):
+            raise RuntimeError(f"Mismatch in shape: grad_output[{i}] has a shape of "
+                               f"{g.shape!r} and output[{i}] has a shape of {t.shape!r}.")
+
+
+def _check_grad_count(outputs, grads) -> None:
+    if len(outputs) != len(grads):
+        raise RuntimeError(f"got {len(outputs)} tensors and {len(grads)} gradients")
+
+
 def _make_root_grads(outputs, grads):
     """torch's _make_grads: check given gradients, make ones for scalar outputs."""
+    _check_grad_shapes(outputs, grads)
     out = []
     for i, (t, g) in enumerate(zip(outputs, grads)):
         if hasattr(g, "_storage"):
-            if tuple(g.shape) != tuple(t.shape):
-                raise RuntimeError(f"Mismatch in shape: grad_output[{i}] has a shape of "
-                                   f"{g.shape!r} and output[{i}] has a shape of {t.shape!r}.")
             if g.dtype is not t.dtype:
                 g = g.to(t.dtype)
             if g.device_str != t.device_str:
@@ -50,8 +61,7 @@ def _make_root_grads(outputs, grads):
 
 def _roots(outputs, grads):
     """The engine's roots: (gradient edge, grad) per output, with torch's checks."""
-    if len(outputs) != len(grads):
-        raise RuntimeError(f"got {len(outputs)} tensors and {len(grads)} gradients")
+    _check_grad_count(outputs, grads)
     roots = []
     for i, (t, g) in enumerate(zip(outputs, grads)):
         # As torch, the output's gradient edge must lead somewhere: to its history (a view's
@@ -235,10 +245,13 @@ def _grad_batched(outputs, inputs, grads, retain_graph, create_graph, allow_unus
 
 def _expand_sharded_outputs(outputs, grads):
     """Sharded tensors in a backward stand for their shards, and hooks on sharded tensors
-    get their whole gradient (distgrad.distributed.sharding, once something loaded it)."""
+    get their whole gradient (distgrad.distributed.sharding, once something loaded it).
+    The gradients are checked against the whole outputs first, as torch checks them."""
     expander = storage.backward_expander()
     if expander is None:
         return outputs, grads
+    _check_grad_shapes(outputs, grads)
+    _check_grad_count(outputs, grads)
     return expander.expand_outputs(outputs, grads)
 
 
