@@ -192,8 +192,10 @@ def test_assign_cache_and_remove_as_torch():
         parametrize = lib.nn.utils.parametrize
         torch.manual_seed(0)
         m = _chained(lib.nn)
-        m.weight = lib.tensor(value)  # right_inverse of each, last first
         original = m.parametrizations.weight.original
+        versions = [original._version]  # (each registration and assignment sets it: set_)
+        m.weight = lib.tensor(value)  # right_inverse of each, last first
+        versions.append(original._version)
         with parametrize.cached():
             assert m.weight is m.weight
         assert m.weight is not m.weight
@@ -202,8 +204,9 @@ def test_assign_cache_and_remove_as_torch():
                  parametrize.type_before_parametrizations(m).__name__)
         weight = as_np(m.weight)
         parametrize.remove_parametrizations(m, "weight")
+        versions.append(original._version)
         got[lib] = (as_np(original), weight, as_np(m.weight), flags, type(m).__name__,
-                    list(m.state_dict()), m.weight is original)
+                    list(m.state_dict()), m.weight is original, versions)
         m2 = lib.nn.utils.parametrizations.weight_norm(lib.nn.Linear(2, 2))
         m2.weight = lib.tensor(value[:2, :2])
         before = [as_np(getattr(m2.parametrizations.weight, f"original{k}")) for k in (0, 1)]

@@ -51,8 +51,12 @@ def _register_parameter_or_buffer(module: Module, name: str, x: Tensor) -> None:
 
 def _set(dest: Tensor, src: Tensor) -> None:
     """torch's `dest.set_(src)`: dest (the same object, so optimizers keep it) takes src's
-    values."""
-    dest.data = src.detach()
+    memory, and its version counter counts the write. (A sharded tensor's memory is its
+    parts': it takes src's values.)"""
+    if dest._storage.runs_ops:
+        dest.data = src.detach()
+    else:
+        dest.set_(src.detach())
 
 
 class ParametrizationList(ModuleList):
