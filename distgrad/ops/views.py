@@ -194,7 +194,7 @@ def _copy_slices_owning_vjp(c, g):
     g_base = None
     if c.needs[1]:
         part = got[0] if got and got[0] is not None else call("zero", grads[nr])
-        g_base = _written_at(g, place, part)
+        g_base = scatter_by_place(g, place, part)  # (an overlapping view: copies, not a sum)
     return (None, g_base, None, *got[1:])
 
 

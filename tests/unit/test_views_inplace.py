@@ -1678,3 +1678,16 @@ def test_a_stale_view_read_under_inference_mode_gets_its_history_anew(read):
         return seen, node_name(view.grad_fn), torch.autograd.grad((view * view).sum(), x)
 
     same(f)
+
+
+def test_write_through_an_unfolded_view_sends_each_place_its_gradient_once():
+    # torch's CopySlices copies the view's gradient into the base's: a place two of the
+    # unfolded view's elements share takes it once (copied), not their sum
+    def program(T):
+        x, y = _leaves(T)
+        a = x.t() * 1
+        a.unfold(1, 2, 1).mul_(2)
+        (a * y.t()).sum().backward()
+        return a, x.grad, y.grad
+
+    same(program)
