@@ -432,8 +432,8 @@ def _scatter_reduce_(self, dim, index, src, reduce, *, include_self=True):
 
 def _region(kind: str, x, attrs):
     """The numpy view of x that a select / slice / diagonal of these attrs reads."""
-    if kind == "select":
-        return x[(slice(None),) * attrs["dim"] + (attrs["index"],)]
+    if kind == "select":  # (the Ellipsis: a 0-d view, not a scalar copy, of a 1-d x)
+        return x[(slice(None),) * attrs["dim"] + (attrs["index"], Ellipsis)]
     if kind == "slice":
         return x[(slice(None),) * attrs["dim"] + (slice(attrs["start"], attrs["end"],
                                                         attrs["step"]),)]

@@ -108,6 +108,8 @@ case("ms_select_scatter", lambda T, x, s: T.select_scatter(x, s, 0, -1), F(3, 4)
      covers=("region_scatter", "select"))
 case("ms_select_scatter_dim1", lambda T, x, s: x.select_scatter(s, 1, 2), F(3, 4), F(3),
      covers="region_scatter")
+case("ms_select_scatter_1d", lambda T, x, s: T.select_scatter(x, s, 0, 2), F(5), F(),
+     covers="region_scatter")
 case("ms_slice_scatter", lambda T, x, s: T.slice_scatter(x, s, 1, 1, None, 2), F(3, 4), F(3, 2),
      covers=("region_scatter", "slice"))
 case("ms_slice_scatter_default", lambda T, x, s: x.slice_scatter(s, start=1), F(3, 4), F(2, 4),
