@@ -197,6 +197,9 @@ def test_get_buffer_get_parameter_and_set_submodule():
                 attempt(lambda: model.set_submodule("0", 3)),
                 attempt(lambda: model.set_submodule("new", T.nn.ReLU(), strict=True)),
                 attempt(lambda: model.set_submodule("0.weight", T.nn.ReLU())),
-                attempt(lambda: model.set_submodule("5.x", T.nn.ReLU()))]
+                attempt(lambda: model.set_submodule("5.x", T.nn.ReLU())),
+                attempt(lambda: model.get_submodule("0.weight")),
+                attempt(lambda: model.get_submodule("0.training")),
+                attempt(lambda: model.get_parameter("0.weight.data"))]
 
     same(scenario)

@@ -363,9 +363,11 @@ class Module:
         if target == "":
             return mod
         for item in target.split("."):
-            if item not in mod._modules:
+            if not hasattr(mod, item):
                 raise AttributeError(f"{mod._get_name()} has no attribute `{item}`")
-            mod = mod._modules[item]
+            mod = getattr(mod, item)
+            if not isinstance(mod, Module):  # (a parameter, a buffer, a plain attribute)
+                raise AttributeError(f"`{item}` is not an nn.Module")
         return mod
 
     def get_parameter(self, target: str) -> Parameter:
