@@ -355,8 +355,10 @@ class _ShardedGradFn:
         self._hook_list = None
         self._retained = None
         self._node_pre_hooks = []  # register_prehook's, run after the tensor hooks (torch's)
+        self._node_post_hooks = []  # register_hook's: once its parts' nodes ran (_PartsRun)
         self.metadata = {}  # (torch's Node.metadata: the user's own notes)
         self.join = None
+        _note_part_nodes(sharding)  # (an input's parts are told by their edges: _joined)
         if anomaly_mode._enabled:  # its forward stack kept, in metadata too, as a node's
             anomaly_mode.note(self)
 
@@ -372,6 +374,24 @@ class _ShardedGradFn:
         self._node_pre_hooks.append(hook)
         self._note_hooked()
         return _ListHandle(self._node_pre_hooks, hook)
+
+    def register_hook(self, fn):
+        """fn(grad_inputs, grad_outputs) once every part's node has run in a backward, on
+        whole gradients, as a node's hook sees them: the one given (its join's), and each
+        input's from what the parts' nodes gave it (a sharded input's parts joined, a
+        copied one's summed)."""
+        from ..autograd.graph import _ListHandle
+
+        if not isinstance(self.sharding.placement, Shard) or any(
+                node is None or node.name() != self._name for node, _ in self.next_functions):
+            raise NotImplementedError(
+                f"register_hook on the node of this tensor ({self._name}, placed "
+                f"{self.sharding.placement!r}) is not supported: its op did not run part by "
+                "part (a reduction or a matmul across the parts, a gathered fallback), so no "
+                "one node per part has its inputs; register a tensor hook instead")
+        self._node_post_hooks.append(fn)
+        self._note_hooked()
+        return _ListHandle(self._node_post_hooks, fn)
 
     def __repr__(self) -> str:
         return f"<{self._name} object at {hex(id(self))}>"
@@ -440,6 +460,9 @@ class _ShardedGradFn:
 
     def pre_hooks(self) -> list:
         return list(self._node_pre_hooks)
+
+    def post_hooks(self) -> list:
+        return list(self._node_post_hooks)
 
     def current_edges(self) -> tuple:
         """Its edges; a replicated copy made since it was made adds its own, when it is a
@@ -2150,7 +2173,8 @@ class _JoinBackward:
 
     _inline = False
 
-    def __init__(self, sharding: Sharding, edges, hooks, retained, seq, pre_hooks=list):
+    def __init__(self, sharding: Sharding, edges, hooks, retained, seq, pre_hooks=list,
+                 post_hooks=list):
         self.sharding = sharding
         self.next_functions = tuple(edges)
         self.n_outputs = len(edges)
@@ -2158,6 +2182,7 @@ class _JoinBackward:
         self.hooks = hooks  # () -> the hook functions, in registration order
         self.retained = retained  # () -> the tensor whose .grad is retained, or None
         self.pre_hooks = pre_hooks  # () -> the node's pre-hooks (torch runs them after both)
+        self.post_hooks = post_hooks  # () -> the node's hooks, called by a _PartsRun
         self.accumulated = None  # a leaf's _AfterParts: its post-accumulate-grad hooks
         self._tensor_pre_hooks = self._retain_grad = self._pre_hooks = self._hooks = None
 
@@ -2178,7 +2203,11 @@ class _JoinBackward:
         t = self.retained()
         if t is not None:
             _retain_whole(t, whole)
-        parts = self._split(self._hooked(whole, self.pre_hooks()))
+        given = self._hooked(whole, self.pre_hooks())
+        parts = self._split(given)
+        post_hooks = self.post_hooks()
+        if post_hooks:
+            _PartsRun(self.next_functions, parts, given, post_hooks)
         if self.accumulated is not None:
             self.accumulated.waiting = sum(g is not None for g in parts)
         return parts
@@ -2211,6 +2240,137 @@ class _JoinBackward:
         return list(parts)
 
 
+class _PartsRun:
+    """A sharded tensor's node hooks in one backward: each part's node, once it has run,
+    hands in the gradients it gave its inputs; after the last, the hooks are called with
+    each input's whole gradient and the whole gradient the parts were given."""
+
+    def __init__(self, edges, parts, given: Tensor, hooks):
+        self.given, self.hooks = given, hooks
+        self.got = {}  # part index -> (its node, the gradients it gave)
+        self.waiting = {}  # part index -> the handle of the hook on its node
+        for k, ((node, _), g) in enumerate(zip(edges, parts)):
+            if node is not None and g is not None:
+                self.waiting[k] = node.register_hook(
+                    lambda ins, outs, k=k, node=node: self._ran(k, node, ins))
+
+    def _ran(self, k, node, grad_inputs) -> None:
+        self.waiting.pop(k).remove()
+        self.got[k] = (node, grad_inputs)
+        if self.waiting:
+            return
+        wholes = _whole_input_grads([self.got[j] for j in sorted(self.got)])
+        for hook in self.hooks:
+            if hook(wholes, (self.given,)) is not None:
+                raise RuntimeError("a hook on the node of a sharded tensor cannot replace its "
+                                   "input gradients: its parts' nodes have passed them on")
+
+
+def _whole_input_grads(ran) -> tuple:
+    """Per input of the parts' nodes (`ran`: (node, gradients it gave) per part), the
+    input's whole gradient (None where no part gave one)."""
+    from ..autograd.engine import validated
+
+    wholes = []
+    for i in range(len(ran[0][1])):
+        edges = [node.next_functions[i] for node, _ in ran]
+        grads = [None if gi[i] is None else validated(node, i, gi[i]) for node, gi in ran]
+        wholes.append(None if all(g is None for g in grads) else _joined(edges, grads))
+    return tuple(wholes)
+
+
+def _joined(edges, grads) -> Tensor:
+    """One input's gradient from its parts': a sharded input's parts (each part's node got
+    one of them) made whole again, else (copies of one tensor) their sum."""
+    parts = [_part_reached(e) for e in edges]
+    first = parts[0]
+    if first is not None and isinstance(first.placement, Shard) and \
+            len(edges) == first.count and all(p is not None and p.whole is first.whole and
+                                              p.k == k for k, p in enumerate(parts)):
+        return _wrap(first.placement, [g if g is not None else p.zeros()
+                                       for g, p in zip(grads, parts)], first.workers)
+    if first is None:  # a driver tensor's copies or pieces: down to the tensor itself
+        edges, grads = _down_the_moves(list(edges), list(grads))
+    present = [g for g in grads if g is not None]
+    device = present[0].device_str
+    total = present[0]
+    for g in present[1:]:
+        total = total + (g if g.device_str == device else g.to(device))
+    if first is not None and isinstance(first.placement, Replicate):
+        return replicated(total, first.workers)
+    return total
+
+
+_MOVES = ("ToCopyBackward0", "SliceBackward0")  # (how a driver tensor's piece reaches a part)
+
+
+def _down_the_moves(edges: list, grads: list):
+    """The parts' gradients for the copies or pieces of one tensor, taken back through the
+    moves and slices that made them (each part's own) to the edge they all share."""
+    from ..autograd.engine import validated
+    from ..autograd.graph import Node
+
+    while len({id(node) for node, _ in edges}) > 1 and all(
+            isinstance(node, Node) and node.name() in _MOVES for node, _ in edges):
+        for k, (node, _) in enumerate(edges):
+            if grads[k] is not None:
+                grads[k] = validated(node, 0, node.apply([grads[k]])[0])
+            edges[k] = node.next_functions[0]
+    return edges, grads
+
+
+class _PartOf:
+    """What a part's node (or accumulator) tells of the sharded tensor it made: its
+    placement, workers and which part; `whole`: one token per sharded tensor. Light, so
+    that a graph keeps no sharded tensor alive by it."""
+
+    __slots__ = ("placement", "workers", "k", "count", "shape", "dtype", "device", "whole")
+
+    def __init__(self, sharding, k, whole):
+        part = sharding.shards[k]
+        self.placement, self.workers = sharding.placement, list(sharding.workers)
+        self.k, self.count, self.whole = k, len(sharding.shards), whole
+        self.shape, self.dtype, self.device = list(part.shape), part.dtype, part.device_str
+
+    def zeros(self) -> Tensor:
+        from ..creation import zeros
+
+        return zeros(self.shape, dtype=self.dtype, device=self.device)
+
+
+_PARTS_MADE = weakref.WeakKeyDictionary()  # a part's node -> {output nr: _PartOf}
+
+
+def _note_part_nodes(sharding) -> None:
+    """Remember, on the nodes that made a sharded non-leaf's parts, which part each made."""
+    whole = object()
+    for k, part in enumerate(sharding.shards):
+        node = part._grad_fn if part is not None else None
+        if node is not None:
+            try:
+                _PARTS_MADE.setdefault(node, {})[part._output_nr] = _PartOf(sharding, k, whole)
+            except TypeError:  # (a node that takes no weak reference)
+                pass
+
+
+def _part_reached(edge):
+    """The _PartOf of the part an edge leads to (a sharded leaf's part's accumulator, a
+    sharded non-leaf's part's node, a join), or None."""
+    from ..autograd.graph import AccumulateGrad
+
+    node, nr = edge
+    if isinstance(node, _JoinBackward):
+        return _PartOf(node.sharding, nr, node)
+    if isinstance(node, AccumulateGrad):
+        whole = whole_of(node.variable)
+        if whole is None:
+            return None
+        k = next(j for j, p in enumerate(whole._sharding.shards) if p is node.variable or (
+            p is not None and p._value is node.variable._value))
+        return _PartOf(whole._sharding, k, whole._sharding)
+    return _PARTS_MADE.get(node, {}).get(nr)
+
+
 def _retain_whole(t: Tensor, whole: Tensor) -> None:
     """retain_grad of a sharded non-leaf: its shards keep their part (its first copy all)."""
     parts = whole._sharding.shards[:1] if isinstance(whole._sharding.placement, Replicate) \
@@ -2225,10 +2385,11 @@ def _hook_joins() -> dict:
 
     joins = {}
     for fn in list(_HOOKED_GRAD_FNS):
-        if fn.hooks() or fn.pre_hooks() or fn.retained_tensor() is not None:
+        if fn.hooks() or fn.pre_hooks() or fn.post_hooks() or fn.retained_tensor() is not None:
             if fn.join is None:
                 fn.join = _JoinBackward(fn.sharding, fn.next_functions, fn.hooks,
-                                        fn.retained_tensor, fn._seq, fn.pre_hooks)
+                                        fn.retained_tensor, fn._seq, fn.pre_hooks,
+                                        fn.post_hooks)
             fn.join.next_functions = fn.current_edges()
             _add_join(joins, fn.join)
     for t in list(_SHARDED_LEAVES):

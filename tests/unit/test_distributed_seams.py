@@ -465,3 +465,26 @@ def test_a_write_through_a_view_of_a_replicated_tensor_counts_once(local_workers
         return seen + [torch.autograd.grad((y * y).sum(), [x])[0]]
 
     same(scenario, warnings_too=False)
+
+
+# ---- a node hook on a sharded tensor's node: the inputs' whole gradients ---------------------
+
+def test_a_node_hook_of_a_sharded_op_sees_each_inputs_whole_gradient(local_workers):
+    def f(torch):
+        shard, full, _ = _placing(torch)
+        x = shard(torch.arange(12.0).reshape(3, 4) / 10, 1).requires_grad_()
+        b = torch.tensor([1.0, -1.0, 2.0, 0.5], requires_grad=True)
+        y = x * b
+        seen = []
+        y.grad_fn.register_hook(lambda gi, go: seen.append(
+            [full(g).detach() if g.shape == x.shape else g for g in gi] + [full(go[0])]))
+        (full(y) * torch.arange(12.0).reshape(3, 4)).sum().backward()
+        return seen[0], full(x.grad), b.grad
+    same(f, warnings_too=False)
+
+
+def test_a_node_hook_of_an_op_across_the_parts_is_refused(local_workers):
+    x = dist.shard(distgrad.ones(3, 4), 1).requires_grad_()
+    total = x.sum(1)  # (partial sums of the parts, combined)
+    with pytest.raises(NotImplementedError, match="did not run part by part"):
+        total.grad_fn.register_hook(lambda gi, go: None)
