@@ -365,6 +365,17 @@ class _ShardedGradFn:
     def name(self) -> str:
         return self._name
 
+    @property
+    def _name(self) -> str:
+        return self._node_name
+
+    @_name.setter
+    def _name(self, name: str) -> None:
+        # (its class is named as the node it stands for, as torch's node's class is:
+        # code dispatches on type(grad_fn).__name__)
+        self._node_name = name
+        self.__class__ = _sharded_grad_fn_class(name)
+
     def register_prehook(self, fn):
         """fn(grad_outputs) before the node runs, on the whole gradient (its join's); may
         return new grad_outputs."""
@@ -478,6 +489,19 @@ class _ShardedGradFn:
     def retained_tensor(self):
         ref = (self._retained or {}).get(0)
         return ref() if ref is not None else None
+
+
+_SHARDED_GRAD_FN_CLASSES: dict = {}
+
+
+def _sharded_grad_fn_class(name: str) -> type:
+    """The _ShardedGradFn subclass named as torch's node of this name is ("MulBackward0")."""
+    cls = _SHARDED_GRAD_FN_CLASSES.get(name)
+    if cls is None:
+        short = name.rpartition("::")[2]  # torch::autograd::CopySlices -> CopySlices
+        cls = _SHARDED_GRAD_FN_CLASSES[name] = type(short, (_ShardedGradFn,), {
+            "__qualname__": short, "__module__": _ShardedGradFn.__module__})
+    return cls
 
 
 class _NodePreHook:

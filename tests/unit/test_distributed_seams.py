@@ -488,3 +488,13 @@ def test_a_node_hook_of_an_op_across_the_parts_is_refused(local_workers):
     total = x.sum(1)  # (partial sums of the parts, combined)
     with pytest.raises(NotImplementedError, match="did not run part by part"):
         total.grad_fn.register_hook(lambda gi, go: None)
+
+
+def test_a_sharded_tensors_node_class_is_named_as_torchs(local_workers):
+    def f(torch):
+        shard, _, _ = _placing(torch)
+        x = shard(torch.ones(4, 3, requires_grad=True) * 2, 0)
+        made = [x.t(), x.split(2)[1], x.view(12), x.exp(), x * x]
+        made[-1].mul_(2)
+        return [type(t.grad_fn).__name__ for t in made]
+    same(f, warnings_too=False)

@@ -24,7 +24,7 @@ for dim in (0, 1):
     gate = torch.randn(4, 1, requires_grad=True)
     y = x * gate.sigmoid() + bias
     h = y.exp()
-    print(dim, y.grad_fn.name(), h.grad_fn.name(), h.requires_grad, h.is_leaf)
+    print(dim, y.grad_fn.name(), type(h.grad_fn).__name__, h.requires_grad, h.is_leaf)
     handles = [y.grad_fn.register_hook(show("add")), h.grad_fn.register_hook(show("exp"))]
     pre = y.grad_fn.register_prehook(lambda go: log.append(("pre", tuple(go[0].shape))))
     loss = (full(h) * torch.arange(6.)).sum()
