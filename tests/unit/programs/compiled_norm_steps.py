@@ -1,7 +1,7 @@
 # Compiled training steps as users write them around a model with batch-norm buffers, on a
-# worker: the step recorded once and replayed, recorded again for a batch of another size,
-# its running statistics, num_batches_tracked and the parameters' versions read between
-# calls, the model in eval mode after it; and a compiled step that writes a view of its
+# worker: the step recorded, recorded again once the gradients exist, then replayed, its
+# running statistics, num_batches_tracked and the parameters' versions read between calls,
+# the model in eval mode after it; and a compiled step that writes a view of its
 # activation in place and keeps an intermediate's gradient (retain_grad) and a tensor hook,
 # with batches of two sizes (distgrad: distgrad.compile and two workers; torch: the
 # function itself). `W` and `compiled` are the runner's (test_programs.py).
@@ -35,8 +35,7 @@ def train_step(x, y):
 
 
 for it in range(3):
-    n = 6 if it < 2 else 4
-    x = torch.randn(n, 3).to(W[0])
+    x = torch.randn(6, 3).to(W[0])
     y = x.sum(1, keepdim=True)
     loss = train_step(x, y)
     print(it, round(loss.item(), 5), loss.shape, loss.dtype)
@@ -74,7 +73,7 @@ def probe(x, w):
 
 
 w = torch.randn(3, 2, requires_grad=True)
-for n in (4, 4, 2):
+for n in (4, 2):
     w.grad = None
     h, z = probe(torch.ones(n, 3) * 0.5, w)
     print("probe", n, round(z.item(), 5), h.grad_fn.name(), h._version, h.requires_grad,
