@@ -277,17 +277,18 @@ def jacobian(func: Callable, inputs, create_graph: bool = False, strict: bool = 
 
 
 def _jacobian_forward(func, inputs):
-    """jacobian(strategy="forward-mode"): column e of input k's block is the outputs'
-    tangents when input k's tangent is the unit vector e (autograd.forward_ad)."""
+    """jacobian(strategy="forward-mode"): row e of the stacked tangents is the outputs'
+    tangents when the inputs' flattened tangent is the unit vector e (autograd.forward_ad).
+    The inputs are not detached, as torch's are not: a tangent that reads an input which
+    requires grad carries a graph, and so does its Jacobian."""
     from ..creation import zeros, zeros_like
     from ..ops.functions import stack
     from . import forward_ad
 
     is_inputs_tuple, inputs = _as_tuple(inputs, "inputs", "jacobian")
-    inputs = tuple(x.detach() for x in inputs)
     is_outputs_tuple, outputs = _as_tuple(func(*inputs), "outputs of the user-provided "
                                           "function", "jacobian")
-    columns = [[[] for _ in inputs] for _ in outputs]
+    rows = [[] for _ in outputs]
     for k, x in enumerate(inputs):
         for e in range(x.nelement()):
             unit = zeros(x.nelement(), dtype=x.dtype, device=x.device)
@@ -297,15 +298,22 @@ def _jacobian_forward(func, inputs):
                 args[k] = forward_ad.make_dual(x, unit.view(x.shape))
                 _, outs = _as_tuple(func(*args), "outputs of the user-provided function",
                                     "jacobian")
-                for per_input, out in zip(columns, outs):
+                for per_output, out in zip(rows, outs):
                     tangent = forward_ad.unpack_dual(out).tangent
-                    per_input[k].append((zeros_like(out) if tangent is None else tangent)
-                                        .detach().reshape(-1))
-    jac = tuple(tuple(
-        stack(cols, dim=1).view(tuple(out.shape) + tuple(inp.shape)) if cols else
-        zeros(tuple(out.shape) + tuple(inp.shape), dtype=out.dtype, device=out.device)
-        for cols, inp in zip(per_input, inputs)) for per_input, out in zip(columns, outputs))
-    return _unpack(jac, (is_outputs_tuple, is_inputs_tuple))
+                    per_output.append(zeros_like(out) if tangent is None else tangent)
+    numels = [x.nelement() for x in inputs]
+    jac = []
+    for per_output, out in zip(rows, outputs):
+        if not per_output:  # (no input has elements)
+            jac.append(tuple(zeros(tuple(out.shape) + tuple(x.shape), dtype=out.dtype,
+                                   device=out.device) for x in inputs))
+            continue
+        # (as torch's: the stacked tangents split by input, their first dim moved last)
+        stacked = stack(per_output, dim=0)
+        jac.append(tuple(block.permute(*range(1, block.ndim), 0)
+                         .reshape(tuple(out.shape) + tuple(x.shape))
+                         for block, x in zip(stacked.split(numels, dim=0), inputs)))
+    return _unpack(tuple(jac), (is_outputs_tuple, is_inputs_tuple))
 
 
 def _stack_rows(rows, out, inp, stack):

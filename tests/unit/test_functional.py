@@ -278,3 +278,20 @@ def test_forward_mode_jacobian_and_hessian_values():
                            outer_jacobian_strategy="forward-mode").detach())
 
     same(f)
+
+
+def test_forward_mode_jacobian_keeps_the_graph_of_inputs_that_require_grad():
+    """torch's forward-mode jacobian does not detach its inputs: a tangent that reads an
+    input which requires grad (exp's, sin's) carries a graph, so the Jacobian requires grad
+    and a backward through it reaches the input; one that does not (a slice's) does not."""
+    def f(torch):
+        fn = F(torch)
+        x = t(torch, A23, requires_grad=True)
+        y = t(torch, [0.5, -1.5], requires_grad=True)
+        jac = fn.jacobian(lambda a, b: ((a.exp() * a).sum(0), a[0, :2] + b, b.sin()), (x, y),
+                          vectorize=True, strategy="forward-mode")
+        flags = [[(j.requires_grad, j.is_leaf) for j in row] for row in jac]
+        (jac[0][0].sum() + jac[2][1].pow(2).sum()).backward()
+        return flags, jac[0][0].detach(), jac[1][1], x.grad, y.grad
+
+    same(f)
