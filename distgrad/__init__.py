@@ -150,6 +150,9 @@ _add_out_param(vars(linalg), _OUT_LINALG, _LINALG_OUT_DTYPES)
 from .ops.api import require_tensor_input as _require_tensor_input  # noqa: E402
 
 _require_tensor_input(globals(), Tensor)  # (after out=: its check comes first, as torch's)
+from .ops.tensor_arguments import require_tensor_arguments as _require_tensor_arguments  # noqa: E402,E501
+
+_require_tensor_arguments(globals(), Tensor)
 from .autocast_lists import install_torch as _install_autocast  # noqa: E402
 
 _install_autocast(globals(), Tensor, linalg)  # (torch's CPU autocast lists: autocast_lists.py)

@@ -292,6 +292,16 @@ CASES = {
         E.ones(3, 2, dtype=E.t.float64), E.tensor([0, 1, 1]), E.ones(2)),
     ("dtype", "attention of a double query"): lambda E: E.F.scaled_dot_product_attention(
         E.ones(1, 2, 3, dtype=E.t.float64), E.ones(1, 2, 3), E.ones(1, 2, 3)),
+    # ---- a number where the signature takes only a tensor (function, method, in place) -----
+    ("arguments", "addcmul's tensor1 a number"): lambda E: E.t.addcmul(E.ones(2), 2, E.ones(2)),
+    ("arguments", "addcdiv_'s tensor2 a number"): lambda E: E.ones(2).addcdiv_(E.ones(2), 2.5),
+    ("arguments", "mm's mat2 a number"): lambda E: E.ones(2, 2).mm(3),
+    ("arguments", "addmm_'s mat1 a bool"): lambda E: E.ones(2, 2).addmm_(True, E.ones(2, 2)),
+    ("arguments", "logical_and_'s other a number"): lambda E: E.ones(2).logical_and_(2),
+    ("arguments", "index_copy_'s source a number"):
+        lambda E: E.ones(2).index_copy_(0, E.tensor([0]), 2),
+    ("arguments", "put's source by keyword"): lambda E: E.ones(2).put(E.tensor([0]), source=1),
+    ("arguments", "dist's other None"): lambda E: E.t.dist(E.ones(2), None),
     # ---- autograd ------------------------------------------------------------------------------
     ("autograd", "gradient shape"): lambda E: (E.leaf([1.0, 2.0]) * 2).backward(E.ones(3)),
     ("autograd", "gradient for a scalar"): lambda E: (E.leaf([1.0]) * 2).sum().backward(E.ones(2)),
