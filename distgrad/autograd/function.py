@@ -53,13 +53,19 @@ def transform(kind: str, inputs=()):
     among the function's `inputs` is captured: no in-place op may write it."""
     stack = _transforms.__dict__.setdefault("stack", [])
     frames = _transforms.__dict__.setdefault("frames", [])
+    lifts = _transforms.__dict__.setdefault("lifts", [])
     stack.append(kind)
     frames.append((serial_now(), [t._storage for t in inputs if _is_tensor(t)]))
+    # (an input with history is a stand-in for a tensor an outer graph differentiates:
+    # that graph records the function's ops too, and it saves no inference tensor)
+    lifts.append(kind == "grad" and not any(_is_tensor(t) and t._grad_fn is not None
+                                            for t in inputs))
     try:
         yield
     finally:
         stack.pop()
         frames.pop()
+        lifts.pop()
 
 
 def _captured(t, frame) -> bool:
@@ -69,6 +75,13 @@ def _captured(t, frame) -> bool:
     storage = t._storage
     return (storage.memory or storage).serial < made_before and \
         not any(storage.same_memory(s) for s in inputs)
+
+
+def lifts_inference_tensors() -> bool:
+    """Whether a torch.func grad transform (grad, vjp, jacrev) with no outer graph runs a
+    function now: torch lifts every tensor the function meets into the transform's level,
+    an inference tensor too, so one may be saved there."""
+    return any(getattr(_transforms, "lifts", ()))
 
 
 def captured_by_vmap(t) -> bool:

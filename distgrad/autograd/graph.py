@@ -17,14 +17,21 @@ from .saved_args import saved_arg
 _sequence = itertools.count()
 
 
-def _refuse_inference(t) -> None:
-    """torch keeps no version counter on an inference tensor: one cannot be saved."""
-    if not grad_mode.is_inference_mode_enabled():
-        raise RuntimeError("Inference tensors cannot be saved for backward. Please do not use "
-                           "Tensors created in inference mode in computation tracked by "
-                           "autograd. To work around this, you can make a clone to get a normal "
-                           "tensor and use it in autograd, or use `torch.no_grad()` instead of "
-                           "`torch.inference_mode()`.")
+def _savable(t):
+    """t, or what is saved for it: torch keeps no version counter on an inference tensor,
+    so one cannot be saved; but under a torch.func grad transform, whose level wraps every
+    tensor it meets in an ordinary one, its ordinary copy is."""
+    from .function import lifts_inference_tensors  # (function.py imports this module)
+
+    if grad_mode.is_inference_mode_enabled():
+        return t
+    if lifts_inference_tensors():
+        return t.clone()
+    raise RuntimeError("Inference tensors cannot be saved for backward. Please do not use "
+                       "Tensors created in inference mode in computation tracked by "
+                       "autograd. To work around this, you can make a clone to get a normal "
+                       "tensor and use it in autograd, or use `torch.no_grad()` instead of "
+                       "`torch.inference_mode()`.")
 
 
 COPY_SLICES = "torch::autograd::CopySlices"
@@ -106,7 +113,7 @@ class SavedTensor:
     def __init__(self, tensor, is_output: bool = False, output_nr: int = 0,
                  on_view: bool = False):
         if tensor._storage.inference:
-            _refuse_inference(tensor)
+            tensor = _savable(tensor)
         self.is_output = is_output
         self.output_nr = output_nr
         self.version = tensor._version

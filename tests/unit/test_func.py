@@ -53,6 +53,26 @@ def test_transforms_of_an_inference_tensor():
     same(f)
 
 
+def test_an_inference_tensor_a_grad_transform_saves():
+    """An inference tensor the function meets beside its differentiated input (an argument
+    not in argnums, a captured one, a view of one) is lifted to the transform's level, so
+    mul may save it; an outer graph recording the same op refuses it. (fuzzer seed
+    22649476)"""
+    def f(torch):
+        with torch.inference_mode():
+            inf = t(torch, X3).exp()
+        w = t(torch, X3[:1])
+        outer = t(torch, X3, requires_grad=True)
+        tanh_mul = lambda u, v: (u * v).tanh().sum()  # noqa: E731
+        return (torch.func.grad(tanh_mul, argnums=1)(inf[0], inf[0]),
+                torch.func.grad(lambda v: tanh_mul(inf, v))(w),
+                torch.func.jacrev(lambda v: v * inf[1:])(w),
+                torch.func.grad(lambda v: torch.func.grad(tanh_mul, argnums=1)(inf, v).sum())(w),
+                attempt(torch.func.grad(lambda v: (v * inf).sum()), outer))
+
+    same(f)
+
+
 def test_grad_argnums_int_negative_and_tuple():
     def f(torch):
         x, y = t(torch, X3), t(torch, Y3)
