@@ -1441,7 +1441,7 @@ class Tensor:
             src.shape == self.shape and src._strides_offset() == self._strides_offset())
         self._check_no_partial_overlap(src)
         if tuple(src.shape) == tuple(self.shape) and src.dtype is self.dtype and not (
-                grad_mode.is_grad_enabled() and (self._requires_grad or src._requires_grad)) \
+                grad_mode.is_grad_enabled() and (self.requires_grad or src.requires_grad)) \
                 and "_fw_tangent" not in src.__dict__:
             # Nothing to record (an optimizer's update): src's values are written as they
             # are, with no copy op to make them first (a dual src's copy carries its tangent).

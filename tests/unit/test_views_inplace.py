@@ -59,6 +59,24 @@ def test_write_of_a_wider_dtype_keeps_the_ops_node(write):
     same(program)
 
 
+@pytest.mark.parametrize("view", ["view(-1)", "t()", "select(0, 1)"])
+def test_a_copy_from_a_view_its_base_made_require_grad_records(view):
+    """A view of a tensor that needed no grad requires grad once a write of one that does
+    reaches its base; copying from it into a plain tensor records the copy (it went
+    unrecorded: the view's own flag was read). (fuzzer seed 22646631)"""
+    def program(T):
+        x, _ = _leaves(T)
+        base = T.tensor([[0.5, 1.5], [-1.0, 2.0], [0.25, -0.75]])
+        v = eval(f"base.{view}")
+        base.mul_(x)
+        dst = T.zeros(tuple(v.shape))
+        dst.copy_(v)
+        dst.sum().backward()
+        return dst, dst.requires_grad, dst.is_leaf, _grads(x)
+
+    same(program)
+
+
 def test_overlapping_sibling_view_sees_a_write():
     def program(T):
         x, _ = _leaves(T)
