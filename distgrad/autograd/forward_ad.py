@@ -252,7 +252,10 @@ def took_write(t, result) -> None:
     if old is None:
         _set_tangent(t, new)
         return
-    with grad_mode.no_grad():
+    # (recorded when the new tangent has a graph, as torch's in-place tangent update is:
+    # the tangent stays differentiable; not into a leaf that requires grad, which refuses)
+    keep = new is not None and new.requires_grad and not (old.is_leaf and old.requires_grad)
+    with grad_mode.set_grad_enabled(keep and grad_mode.is_grad_enabled()):
         _without_push(lambda: old.copy_(new) if new is not None else old.zero_())
 
 
@@ -291,6 +294,11 @@ def push(op, inputs, attrs, outs) -> None:
     floating = [o for o in outs if o.dtype.is_floating_point]
     if not floating:
         return
+    # (when the new tangents get a graph, the old enter as copies: an in-place op's new
+    # tangent is written into the one it was computed from (took_write), which that graph
+    # must not have saved)
+    if _tangents_get_a_graph(inputs, tangents):
+        tangents = [None if v is None else _without_push(v.clone) for v in tangents]
     if op.jvp is not None:  # (its own formula, as torch's)
         pushed = _without_push(lambda: op.jvp(inputs, tangents, outs, **attrs))
     else:
@@ -331,17 +339,23 @@ def _unshared(tangent, input_tangents):
     return tangent
 
 
+def _tangents_get_a_graph(inputs, tangents) -> bool:
+    """A tangent is differentiable (forward-over-reverse) where the primals or tangents it
+    comes from require grad."""
+    return grad_mode.is_grad_enabled() and (
+        any(getattr(t, "_requires_grad", False) for t in inputs) or
+        any(v.requires_grad for v in tangents if v is not None))
+
+
 def _pushed_forward(op, inputs, attrs, tangents, outs) -> list:
     """J @ tangents for each floating output of `op`, by the double-vjp trick on a copy of
     the op that does not touch the inputs' histories."""
     from ..creation import zeros_like
     from .differentiate import grad
 
-    # A tangent is differentiable (forward-over-reverse) where the primals or tangents it
-    # comes from require grad: the copy of the op is then made from them, not detached.
-    keep = grad_mode.is_grad_enabled() and (
-        any(getattr(t, "_requires_grad", False) for t in inputs) or
-        any(v.requires_grad for v in tangents if v is not None))
+    # (the copy of the op is made from the primals, not detached, when the tangents get a
+    # graph)
+    keep = _tangents_get_a_graph(inputs, tangents)
 
     def operand(t, v):
         if not hasattr(t, "_storage"):

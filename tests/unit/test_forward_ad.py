@@ -59,6 +59,24 @@ def test_forward_over_reverse_through_logcumsumexp_is_torchs():
     same(f)
 
 
+@pytest.mark.parametrize("write", ["u.clone().mul_(u)", "u.clone().mul_(u).exp()",
+                                   "(u * 2).add_(u.sin())"])
+def test_a_tangent_written_in_place_keeps_its_graph(write):
+    """An in-place op on a tensor with a tangent writes the new tangent into the old one;
+    when the new one depends on a primal that requires grad, the write is recorded, so
+    the tangent stays differentiable (forward-over-reverse through an in-place op)."""
+    def f(torch):
+        fw = torch.autograd.forward_ad
+        x = _t(torch, A[0], requires_grad=True)
+        with fw.dual_level():
+            u = fw.make_dual(x, _t(torch, V[0]))
+            tangent = fw.unpack_dual(eval(write)).tangent
+        return tangent.detach(), tangent.requires_grad, \
+            torch.autograd.grad(tangent.pow(2).sum(), x)[0]
+
+    same(f)
+
+
 def test_make_and_unpack_dual_as_torch():
     def f(torch):
         fwAD = torch.autograd.forward_ad
