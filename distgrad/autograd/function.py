@@ -441,8 +441,9 @@ def _wrap_outputs(ctx, args, output, edges):
         if not differentiable(out):
             if is_input and out.requires_grad:  # torch returns it detached (written or not),
                 out = out.detach()  # leaving the input as it is
-            elif is_input and not is_dirty:
-                out = _alias(out)
+            elif is_input and not is_dirty:  # (a view the Function made under no_grad: a
+                out = _alias(out)  # write to it or its base with grad mode on leaves it
+                out._view_kind = "function"  # unusable, as torch's)
             elif out._viewed is None:
                 if out._requires_grad:
                     out.detach_()

@@ -459,6 +459,27 @@ def test_an_input_returned_under_no_grad_comes_back_detached():
     same(f)
 
 
+def test_an_input_needing_no_grad_returned_is_a_view_unusable_after_a_write_with_grad():
+    """An input that needs no grad, returned as it is, comes back a view the Function made
+    under no_grad: once it or its base is written with grad mode on by a value that needs
+    grad, torch refuses it (its history, a use); a write with no gradient leaves it usable.
+    (fuzzer seed 22650263)"""
+    def f(torch):
+        Identity = identity_function(torch)
+        x = leaf(torch)
+        seen = []
+        writes = (lambda base, y: base.mul_(x), lambda base, y: y.mul_(x),
+                  lambda base, y: base.mul_(2))
+        for write in writes:
+            base = torch.tensor([0.5, 1.5, -2.0], dtype=torch.float64)
+            y = Identity.apply(base)
+            seen.append((y._is_view(), attempt(write, base, y),
+                         attempt(lambda: node_name(y.grad_fn)), attempt(lambda: y * 1)))
+        return seen
+
+    same(f)
+
+
 def test_setup_context_style():
     def f(torch):
         rec = Recorder()
