@@ -32,17 +32,24 @@ once-differentiable backward or an input returned as it is, checkpoint over in-p
 backward again on a retained graph (a leaf's .grad cleared or scaled between), optimizers'
 state over steps (half batches accumulated, zero_grad(set_to_none) either way, state_dict
 reloaded), hooks and retain_grad on views of views, views of sharded tensors written in
-place. An operand of a shape no variable has is a new input (integer inputs hold small
-literal values).
+place. Widened a third time: torch.autograd.functional (jacobian, forward-mode too,
+hessian, vjp, jvp, hvp, vhp) over functions with views and in-place writes, seeded layers
+(Linear, Conv1d, RNN/GRU/LSTM cells, MultiheadAttention, GroupNorm, LayerNorm) in train or
+eval mode with forward pre/post and full backward hooks and an in-place activation of their
+output, gradient clipping between optimizer steps, autograd graph nodes (hooks and
+pre-hooks on a grad_fn, its name and next functions' names, saved-tensor hooks, disabled
+ones), gradients under anomaly mode, and misuse: backward twice, requires_grad of integers
+and non-leaves, in-place writes of a wider result type. An operand of a shape no variable
+has is a new input (integer inputs hold small literal values).
 
 What is compared (`compare`): the error type (the first builtin class in its MRO) and the
 line that raised when PyTorch raises, else every variable's dtype, shape, value,
 requires_grad and is_leaf after the forward ops, the first-order gradients of a loss
 (`torch.autograd.grad(..., create_graph=True)`; None against a tensor is a difference),
 the second-order gradients of their squared norm, the leaves' and retained `.grad` after
-`loss.backward()`, and the gradients every recording hook saw. Floats compare to rtol
-1e-4 / atol 1e-5 (float32) or 1e-9 / 1e-10 (float64, about 30% of the programs), atol
-scaled by the largest magnitude of the tensor. A float32 program whose numbers differ
+`loss.backward()`, and what every recording hook saw (gradients; a node's names). Floats
+compare to rtol 1e-4 / atol 1e-5 (float32) or 1e-9 / 1e-10 (float64, about 30% of the
+programs), atol scaled by the largest magnitude of the tensor. A float32 program whose numbers differ
 where torch's own float32 and float64 runs of it differ too, or where distgrad's agree with
 torch's float64 run, is roundoff, not counted.
 
@@ -77,6 +84,9 @@ from collections import defaultdict
 import numpy as np
 
 MODES = ("driver", "local", "ray")
+# `.data =` on a view: distgrad's views do not yet follow it as torch's do (a known
+# difference, being fixed apart); True generates it again.
+SET_DATA_OF_VIEWS = False
 PROGRAM_TIMEOUT_S = 20
 
 # ---------------------------------------------------------------------------------------
@@ -281,6 +291,37 @@ def net(x, layers, mode, seed=0):  # a seeded nn.Sequential run on x's values, t
         m.eval()
     return m(x) + sum(b.sum() for b in m.buffers() if b.is_floating_point())
 ''',
+    "layer": '''\
+def layer(x, make, mode, record=None, act=None, seed=0):  # a seeded module applied to x
+    # in train or eval mode; `record(k, t)` gets what forward pre/post and full backward
+    # hooks see; `act` (an in-place activation) is applied to the module's output
+    torch.manual_seed(seed)
+    m = make().to(x.dtype)
+    m.train(mode == "train")
+    first = lambda o: o[0] if isinstance(o, tuple) else o
+    if record:
+        m.register_forward_pre_hook(lambda mod, args: record(0, args[0]))
+        m.register_forward_hook(lambda mod, args, out: record(1, first(out)))
+        m.register_full_backward_hook(lambda mod, gi, go: record(2, go[0]))
+    out = first(m(x))
+    if act:
+        out = act(out)
+    return out + sum(p.sum() for p in m.parameters())
+''',
+    "fit_clip": '''\
+def fit_clip(x, w, b, make_optimizer, clip, steps=2):  # fit, the gradients clipped per step
+    lin = torch.nn.Linear(w.shape[1], w.shape[0], dtype=w.dtype)
+    lin.load_state_dict({"weight": w.detach(), "bias": b.detach()})
+    opt = make_optimizer(lin.parameters())
+    norms = []
+    for _ in range(steps):
+        opt.zero_grad()
+        (lin(x.detach()) - 0.5).pow(2).mean().backward()
+        norms.append(clip(lin.parameters()))
+        opt.step()
+    extra = sum(n for n in norms if n is not None)
+    return lin(x) + lin.weight.sum() + extra
+''',
 }
 
 
@@ -412,6 +453,12 @@ def safe_snapshot(t):
         return (f"<reading raises {base_type(e)}>", (), np.zeros(0))
 
 
+def _recorded(x):
+    """What a recording hook saw: a tensor's snapshot, or anything else (node names) by
+    its repr, in the snapshot's dtype slot (so `close` compares it exactly)."""
+    return snapshot(x) if _is_tensor(x) else (repr(x), (), np.zeros(0))
+
+
 def _snap_or_none(t):
     return None if t is None else snapshot(t)
 
@@ -464,7 +511,7 @@ def run(prog, module) -> Outcome:
                 out.leaf_grads = {v: _snap_or_none(ns[v].grad) for v in prog["leaves"]}
                 out.retained = {v: _snap_or_none(ns[v].grad) for v in prog["retained"]}
             if "H" in ns:
-                out.hooks = [(k, snapshot(g)) for k, g in ns["H"]]
+                out.hooks = [(k, _recorded(g)) for k, g in ns["H"]]
     except (Exception, Timeout) as e:
         out.error = ("read", -1, base_type(e), f"{type(e).__name__}: {e}"[:300])
     finally:
@@ -819,6 +866,8 @@ class Gen:
         w += [(3, self.g_grad_modes), (2, self.g_requires_grad_toggle), (2, self.g_data_write),
               (2, self.g_function_more), (1, self.g_checkpoint_inplace), (2, self.g_accumulate),
               (1, self.g_fit_steps), (2, self.g_view_hook)]
+        w += [(2, self.g_autograd_functional), (2, self.g_layer), (1, self.g_fit_clip),
+              (3, self.g_graph_node), (1, self.g_anomaly), (2, self.g_misuse)]
         if self.mode != "driver":
             w += [(6, self.g_move), (6, self.g_shard), (3, self.g_sharded_view_write)]
         return w
@@ -1139,9 +1188,7 @@ class Gen:
         if t.dim() >= 1 and t.shape[0] >= 2:
             names.append("Head")
         name = self.rng.choice(names)
-        if name not in self.functions_loaded:
-            exec(FUNCTIONS[name], self.ns)
-            self.functions_loaded.add(name)
+        self.use_function(name)
         v = self.new_var()
         if name == "MulAdd":
             b = self.partner(a, broadcast=False)
@@ -1197,6 +1244,12 @@ class Gen:
     #    statistics, einsum, out=, torch.func, nn.functional, optimizers, checkpoint,
     #    autograd.grad. Their operands live on one device (not sharded); an operand of a
     #    shape no variable has is a new input.
+
+    def use_function(self, name: str) -> None:
+        """Define FUNCTIONS[name] in the generator's namespace (once)."""
+        if name not in self.functions_loaded:
+            exec(FUNCTIONS[name], self.ns)
+            self.functions_loaded.add(name)
 
     def emit(self, kind, out, src, dev):
         """A builder's record; the variables `src` reads are its uses."""
@@ -1662,22 +1715,26 @@ class Gen:
                   "Adamax(p, lr=0.05)", "NAdam(p, lr=0.05)", "RAdam(p, lr=0.05)",
                   "Adam(p, lr=0.05, maximize=True)", "RMSprop(p, lr=0.01, centered=True)"]
 
-    def g_fit(self):
-        """An nn.Linear set to two variables' values, trained two optimizer steps, then
-        applied to a third (the `fit` helper)."""
-        a = self.pick([v for v in self.plain_float(1) if self.dev[v] == "cpu"])
+    def fit_call(self, helper: str, cands):
+        """(`v = helper(a, w, b, lambda p: torch.optim.<one>`, without its closing
+        parenthesis; v) for a variable `a` of `cands` and an nn.Linear's weight and bias
+        `w`, `b` of its width; or None."""
+        a = self.pick(cands)
         if a is None:
             return None
         k = self.t(a).shape[-1]
         o = self.rng.randint(1, 3)
         w, b = self.operand(a, (o, k)), self.operand(a, (o,))
-        if "fit" not in self.functions_loaded:
-            exec(FUNCTIONS["fit"], self.ns)
-            self.functions_loaded.add("fit")
+        self.use_function(helper)
         v = self.new_var()
         opt = self.rng.choice(self.OPTIMIZERS)
-        return self.emit("optimizer", v, f"{v} = fit({a}, {w}, {b}, lambda p: torch.optim.{opt})",
-                         "cpu")
+        return f"{v} = {helper}({a}, {w}, {b}, lambda p: torch.optim.{opt}", v
+
+    def g_fit(self):
+        """An nn.Linear set to two variables' values, trained two optimizer steps, then
+        applied to a third (the `fit` helper)."""
+        call = self.fit_call("fit", [v for v in self.plain_float(1) if self.dev[v] == "cpu"])
+        return call and self.emit("optimizer", call[1], call[0] + ")", "cpu")
 
     def g_checkpoint(self):
         a = self.pick(self.plain_float())
@@ -1874,9 +1931,7 @@ class Gen:
             else:
                 layers.append(rng.choice(self.MODULE_ACTIVATIONS))
         mode = rng.choice(["train", "eval", "train, then eval"])
-        if "net" not in self.functions_loaded:
-            exec(FUNCTIONS["net"], self.ns)
-            self.functions_loaded.add("net")
+        self.use_function("net")
         v = self.new_var()
         return self.emit("module", v, f"{v} = net({a}, lambda: [{', '.join(layers)}], "
                                       f"'{mode}', seed={rng.randrange(100)})", "cpu")
@@ -1894,21 +1949,13 @@ class Gen:
     def g_fit_groups(self):
         """fit with the parameters in two groups (an lr and weight decay of their own),
         the second added at construction or later, and a scheduler."""
-        a = self.pick([v for v in self.plain_float(1) if self.dev[v] == "cpu"])
-        if a is None:
+        call = self.fit_call("fit_groups", [v for v in self.plain_float(1)
+                                            if self.dev[v] == "cpu"])
+        if call is None:
             return None
-        k = self.t(a).shape[-1]
-        o = self.rng.randint(1, 3)
-        w, b = self.operand(a, (o, k)), self.operand(a, (o,))
-        if "fit_groups" not in self.functions_loaded:
-            exec(FUNCTIONS["fit_groups"], self.ns)
-            self.functions_loaded.add("fit_groups")
-        v = self.new_var()
-        opt = self.rng.choice(self.OPTIMIZERS)
         sched = self.rng.choice(self.SCHEDULERS)
         add = ", add_group=True" if self.rng.random() < 0.3 else ""
-        return self.emit("optimizer groups", v, f"{v} = fit_groups({a}, {w}, {b}, lambda p: "
-                                                f"torch.optim.{opt}, {sched}{add})", "cpu")
+        return self.emit("optimizer groups", call[1], f"{call[0]}, {sched}{add})", "cpu")
 
     def g_post_hook(self):
         """A post-accumulate-grad hook on a leaf: what it sees of .grad."""
@@ -2004,8 +2051,9 @@ class Gen:
         if a is None:
             return None
         t = self.t(a)
-        opts = [f"{a}.data.mul_(2)", f"{a}.detach().add_(1)", f"{a}.data.clamp_(-0.5, 0.5)",
-                f"{a}.data = {a}.data * 0.5", f"{a}.data = {a}.detach().clone().exp()"]
+        opts = [f"{a}.data.mul_(2)", f"{a}.detach().add_(1)", f"{a}.data.clamp_(-0.5, 0.5)"]
+        if SET_DATA_OF_VIEWS or not t._is_view():
+            opts += [f"{a}.data = {a}.data * 0.5", f"{a}.data = {a}.detach().clone().exp()"]
         if t.dim() >= 1 and not self._expanded(a):
             opts += [f"{a}.data[0] = 0.5", f"{a}.detach()[0].zero_()"]
         b = self.partner(a, shape=tuple(t.shape))
@@ -2026,9 +2074,7 @@ class Gen:
         name = rng.choice(names)
         if name == "SortVals" and not self.distinct_along(a, self.t(a).dim() - 1):
             return None
-        if name not in self.functions_loaded:
-            exec(FUNCTIONS[name], self.ns)
-            self.functions_loaded.add(name)
+        self.use_function(name)
         v = self.new_var()
         call = f"{name}.apply({a})" + (rng.choice(["[0]", "[1]"]) if name in ("SortVals", "Lazy")
                                        else "")
@@ -2083,22 +2129,12 @@ class Gen:
         """fit_steps: gradients accumulated over half batches, zero_grad(set_to_none)
         variants, an optimizer rebuilt from its state_dict."""
         rng = self.rng
-        a = self.pick([v for v in self.plain_float(2) if self.dev[v] == "cpu"
-                       and self.t(v).shape[0] >= 2])
-        if a is None:
+        call = self.fit_call("fit_steps", [v for v in self.plain_float(2) if self.dev[v] == "cpu"
+                                           and self.t(v).shape[0] >= 2])
+        if call is None:
             return None
-        k = self.t(a).shape[-1]
-        o = rng.randint(1, 3)
-        w, b = self.operand(a, (o, k)), self.operand(a, (o,))
-        if "fit_steps" not in self.functions_loaded:
-            exec(FUNCTIONS["fit_steps"], self.ns)
-            self.functions_loaded.add("fit_steps")
-        v = self.new_var()
-        opt = rng.choice(self.OPTIMIZERS)
         extra = f", {rng.random() < 0.5}" + (", reload=True" if rng.random() < 0.4 else "")
-        return self.emit("optimizer steps", v,
-                         f"{v} = fit_steps({a}, {w}, {b}, lambda p: torch.optim.{opt}{extra})",
-                         "cpu")
+        return self.emit("optimizer steps", call[1], f"{call[0]}{extra})", "cpu")
 
     def g_view_hook(self):
         """retain_grad or a hook on a view of a view (of a variable that requires grad)."""
@@ -2138,6 +2174,165 @@ class Gen:
         if self.t(a).is_leaf and self.t(a).requires_grad:
             src = f"with torch.no_grad(): {src}"
         return self.emit("sharded view write", None, src, self.dev[a])
+
+    # -- widened a third time: torch.autograd.functional over code with views and
+    #    in-place writes, nn layers (convolution, recurrent cells, attention, group norm)
+    #    with forward and full backward hooks, gradient clipping in training, autograd
+    #    graph nodes (names, hooks and pre-hooks, saved-tensor hooks), anomaly mode, and
+    #    the errors of backward twice, requires_grad and in-place dtype promotion.
+
+    AF = "torch.autograd.functional"
+
+    def g_autograd_functional(self):
+        """jacobian / hessian / vjp / jvp / hvp / vhp of small functions that take views
+        and write in place (their own clones), with create_graph or not."""
+        rng, AF = self.rng, self.AF
+        a = self.func_argument()
+        if a is None or self.t(a).numel() > 12:
+            return None
+        fns = ["lambda u: u.sin() * u", "lambda u: u.clone().mul_(u).exp()",
+               "lambda u: (u * 1).tanh_().pow(2)", "lambda u: u.exp().clamp_(max=2.0) * u"]
+        if self.t(a).dim() >= 1 and self.t(a).shape[0] >= 2:
+            fns += ["lambda u: (lambda c: (c[0].mul_(2), c)[1])(u * 1).sin()",
+                    "lambda u: u[1:] * u[:-1].cos()"]
+        f = rng.choice(fns)
+        scalar = f"lambda u: ({f})(u).pow(2).sum()"
+        cg = f", create_graph={rng.random() < 0.4}"
+        ones = f"torch.ones_like({a})"
+        # (function, its arguments, which part of its result)
+        calls = [("jacobian", f"{f}, {a}{cg}, vectorize={rng.random() < 0.3}", ""),
+                 ("hessian", f"{scalar}, {a}{cg}", ""),
+                 ("vjp", f"{f}, {a}, ({f})({a}).detach() * 0 + 1{cg}", "[1]"),
+                 ("jvp", f"{f}, {a}, {ones}{cg}", "[1]"),
+                 ("hvp", f"{scalar}, {a}, {ones}{cg}", "[1]"),
+                 ("vhp", f"{scalar}, {a}, {ones}{cg}", "[0]"),
+                 ("jacobian", f"{f}, {a}, vectorize=True, strategy='forward-mode'", "")]
+        b = self.partner(a, broadcast=False)
+        if b is not None:
+            calls.append(("jacobian", f"lambda u, w: u * w.exp(), ({a}, {b}){cg}",
+                          f"[0][{rng.randrange(2)}]"))
+        name, args, part = rng.choice(calls)
+        v = self.new_var()
+        return self.emit("autograd.functional", v, f"{v} = {AF}.{name}({args}){part}", self.dev[a])
+
+    def g_layer(self):
+        """A seeded layer (Linear, Conv1d, RNN/GRU/LSTM cells, MultiheadAttention,
+        GroupNorm) in train or eval mode, with hooks recording what they see, and an
+        in-place activation of its output (torch refuses one after a full backward hook)."""
+        rng = self.rng
+        a = self.pick([v for v in self.plain_float(1) if self.dev[v] == "cpu"
+                       and self.t(v).dim() in (1, 2)])
+        if a is None:
+            return None
+        t = self.t(a)
+        k = t.shape[-1]
+        layers = [f"torch.nn.Linear({k}, {rng.randint(1, 3)})",
+                  f"torch.nn.RNNCell({k}, 2, nonlinearity='{rng.choice(['tanh', 'relu'])}')",
+                  f"torch.nn.GRUCell({k}, 2)", f"torch.nn.LSTMCell({k}, 2)",
+                  f"torch.nn.LayerNorm({k})"]
+        if t.dim() == 2:
+            layers += [f"torch.nn.Conv1d({t.shape[0]}, 2, {rng.randint(1, k)}, "
+                       f"padding={rng.choice([0, 1])})",
+                       f"torch.nn.MultiheadAttention({k}, {2 if k % 2 == 0 else 1})",
+                       f"torch.nn.GroupNorm(1, {k})"]
+        hooked = rng.random() < 0.5
+        record = ""
+        if hooked:
+            k0 = self.hook_ids
+            self.hook_ids += 1
+            record = f", record=lambda i, g: H.append(({k0} * 10 + i, g.detach().clone()))"
+        act = rng.choice(["", "", ", act=torch.relu_", ", act=lambda o: o.mul_(2)",
+                          ", act=torch.nn.ReLU(inplace=True)"])
+        self.use_function("layer")
+        v = self.new_var()
+        args = [a, f"lambda: {rng.choice(layers)}", repr(rng.choice(["train", "eval"]))]
+        src = f"{v} = layer({', '.join(args)}{record}{act}, seed={rng.randrange(100)})"
+        return self.emit("layer", v, src, "cpu")
+
+    CLIPS = ["lambda p: torch.nn.utils.clip_grad_norm_(p, 0.1)",
+             "lambda p: torch.nn.utils.clip_grad_norm_(p, 0.5, norm_type=1.0)",
+             "lambda p: torch.nn.utils.clip_grad_norm_(p, 0.2, norm_type=float('inf'))",
+             "lambda p: torch.nn.utils.clip_grad_value_(p, 0.05)",
+             "lambda p: torch.nn.utils.clip_grad_norm_(list(p), 1e3, foreach=False)"]
+
+    def g_fit_clip(self):
+        """fit with the gradients clipped (by norm or value) before each step."""
+        call = self.fit_call("fit_clip", [v for v in self.plain_float(1) if self.dev[v] == "cpu"])
+        return call and self.emit("optimizer clip", call[1],
+                                  f"{call[0]}, {self.rng.choice(self.CLIPS)})", "cpu")
+
+    def g_graph_node(self):
+        """Autograd graph nodes: hooks and pre-hooks on a result's grad_fn (recording, or
+        scaling the gradient), its name and its next functions' names, saved-tensor hooks
+        around an op (packing a copy, or recording what is packed)."""
+        rng = self.rng
+        a = self.pick(self.plain_float(grad=True))
+        if a is None:
+            return None
+        v = self.new_var()
+        k = self.hook_ids
+        self.hook_ids += 1
+        op = rng.choice([f"{a}.exp()", f"{a} * {a}.sin()", f"{a}.pow(3)", f"({a} * 2).tanh()",
+                         f"{a}.clone().mul_(2)", f"{a}.sigmoid()"])
+        node = f"{v}.grad_fn"
+        opts = [f"{v} = {op}; {node}.register_hook(lambda gi, go: H.append(({k}, go[0].detach()"
+                f".clone())))",
+                f"{v} = {op}; {node}.register_hook(lambda gi, go: H.append(({k}, [g is None "
+                f"for g in gi])))",
+                f"{v} = {op}; {node}.register_prehook(lambda go: H.append(({k}, go[0].detach()"
+                f".clone())))",
+                f"{v} = {op}; {node}.register_prehook(lambda go: (go[0] * 2,))",
+                f"{v} = {op}; H.append(({k}, {node}.name())); H.append(({k}, [n and n.name() "
+                f"for n, _ in {node}.next_functions]))",
+                f"with torch.autograd.graph.saved_tensors_hooks(lambda t: t * 1, lambda t: t): "
+                f"{v} = {op}",
+                f"with torch.autograd.graph.saved_tensors_hooks(lambda t: (H.append(({k}, "
+                f"tuple(t.shape))), t)[1], lambda t: t): {v} = {op}",
+                f"with torch.autograd.graph.disable_saved_tensors_hooks('off'): {v} = {op}"]
+        return self.emit("graph node", v, rng.choice(opts), self.dev[a])
+
+    def g_anomaly(self):
+        """A gradient taken under anomaly mode, of functions whose backward may make nan."""
+        rng = self.rng
+        a = self.pick(self.plain_float(grad=True))
+        if a is None:
+            return None
+        f = rng.choice([f"{a}.abs().sqrt()", f"{a}.log()", f"({a} * 0).pow(0.5)",
+                        f"{a}.clamp(min=0).sqrt()", f"{a}.exp()", f"({a} * {a}).sin()"])
+        mode = rng.choice(["torch.autograd.detect_anomaly()",
+                           "torch.autograd.detect_anomaly(check_nan=False)",
+                           "torch.autograd.set_detect_anomaly(True)"])
+        v = self.new_var()
+        cg = rng.choice(["create_graph=True", "retain_graph=True"])
+        return self.emit("anomaly", v, f"with {mode}: {v} = torch.autograd.grad({f}.sum(), {a}, "
+                                       f"{cg})[0]", self.dev[a])
+
+    def g_misuse(self):
+        """What torch refuses, or allows where it looks refused: backward twice (a graph
+        with saved tensors, or none), requires_grad of integers and of non-leaves, in-place
+        writes whose result type the written tensor cannot hold."""
+        rng = self.rng
+        a = self.pick(self.plain_float())
+        if a is None:
+            return None
+        on = self.on(a)
+        # (what v is made as, from a; then what is done with v)
+        pairs = [("{a}.clone()", f"{{v}}.add_(torch.tensor(2{on}))"),
+                 ("{a}.clone()", f"{{v}}.mul_(torch.tensor(1.5, dtype=torch.float64{on}))"),
+                 ("{a}.double()", "{v}.sub_({a})"), ("{a}.int()", "{v}.add_({a})"),
+                 ("({a} > 0)", "{v}.mul_(2)"), ("{a}.long()", "{v}.div_(2)"),
+                 ("{a}.long()", "{v}.floor_divide_(2)"), ("{a}.half()", "{v}.add_({a}).float()"),
+                 ("{a}.clone()", "{v}.copy_({a}.int())"), ("{a}.int()", "{v}.requires_grad_()"),
+                 ("({a} * 2)", "{v}.requires_grad_(False)"),
+                 ("{a}.detach().requires_grad_()", "{v}.float().requires_grad_()")]
+        if self.t(a).requires_grad:  # (backward twice through saved tensors, or none)
+            pairs += [("({a} * {a}).sum()", "{v}.backward(); {v}.backward()"),
+                      ("({a} + 1).sum()", "{v}.backward(); {v}.backward()"),
+                      ("{a}.exp().sum()", "torch.autograd.grad({v}, {a}); "
+                                          "torch.autograd.grad({v}, {a})")]
+        made, then = rng.choice(pairs)
+        v = self.new_var()
+        return self.emit("misuse", v, f"{v} = {made}; {then}".format(a=a, v=v), self.dev[a])
 
     # -- the whole program ----------------------------------------------------------------
     def build(self, n_ops=None):

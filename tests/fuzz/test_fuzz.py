@@ -133,6 +133,8 @@ WIDER_FAMILIES = {
     "backward again on a retained graph": {"accumulate"},
     "optimizer state over steps": {"optimizer steps"},
     "hooks on views of views": {"view hook"},
+    "autograd.functional, layers with hooks, clipping, graph nodes, anomaly mode, misuse": {
+        "autograd.functional", "layer", "optimizer clip", "graph node", "anomaly", "misuse"},
 }
 
 
