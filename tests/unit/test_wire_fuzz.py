@@ -5,7 +5,6 @@ backends."""
 from __future__ import annotations
 
 import random
-import time
 
 import numpy as np
 import pytest
@@ -57,11 +56,9 @@ def _fuzz(feed):
 
 
 def test_decoder_only_raises_wire_format_error():
-    t0 = time.monotonic()
     count = _fuzz(lambda rng, payload: wire.decode_request(payload))
     assert count["fed"] >= 10_000
     assert 0.5 * count["fed"] < count["refused"] < count["fed"]  # most, not all, are refused
-    assert time.monotonic() - t0 < 60
 
 
 def test_worker_only_raises_wire_format_error():
