@@ -84,9 +84,6 @@ from collections import defaultdict
 import numpy as np
 
 MODES = ("driver", "local", "ray")
-# `.data =` on a view: distgrad's views do not yet follow it as torch's do (a known
-# difference, being fixed apart); True generates it again.
-SET_DATA_OF_VIEWS = False
 PROGRAM_TIMEOUT_S = 20
 
 # ---------------------------------------------------------------------------------------
@@ -2051,9 +2048,8 @@ class Gen:
         if a is None:
             return None
         t = self.t(a)
-        opts = [f"{a}.data.mul_(2)", f"{a}.detach().add_(1)", f"{a}.data.clamp_(-0.5, 0.5)"]
-        if SET_DATA_OF_VIEWS or not t._is_view():
-            opts += [f"{a}.data = {a}.data * 0.5", f"{a}.data = {a}.detach().clone().exp()"]
+        opts = [f"{a}.data.mul_(2)", f"{a}.detach().add_(1)", f"{a}.data.clamp_(-0.5, 0.5)",
+                f"{a}.data = {a}.data * 0.5", f"{a}.data = {a}.detach().clone().exp()"]
         if t.dim() >= 1 and not self._expanded(a):
             opts += [f"{a}.data[0] = 0.5", f"{a}.detach()[0].zero_()"]
         b = self.partner(a, shape=tuple(t.shape))
