@@ -99,7 +99,7 @@ class Storage:
         """An in-place write through a tensor on this storage: its version counter counts
         it (unless not `counted`: an inference tensor's write in inference_mode), and so
         does the memory's count, which `.data` handles (own counters) share."""
-        self.version += counted
+        self.counter.count += counted  # (not .version: this runs at every in-place op)
         (self.memory or self).memory_writes += 1
         if WRITTEN is not None:
             WRITTEN.append(self)
@@ -115,7 +115,7 @@ class Storage:
     def writes(self, t) -> int:
         """t's version: the in-place writes through any view of this memory (a kind of
         parts also counts those through views of its parts)."""
-        return self.version
+        return self.counter.count
 
     def read(self, t) -> np.ndarray:
         """View `t`'s values as a numpy array in the driver."""

@@ -421,7 +421,7 @@ class Tensor:
 
     @property
     def grad_fn(self):
-        if self._viewed is not None and self._view_version != self._storage.version:
+        if self._viewed is not None and self._view_version != self._storage.counter.count:
             self._refresh_view()
         elif self._sharding is not None:
             self._sharding.current(self)
@@ -439,7 +439,7 @@ class Tensor:
         base = self._viewed
         if self._forbids_rebase():
             raise self._rebase_error(stale=True)  # each time it is read, as torch
-        self._view_version = self._storage.version
+        self._view_version = self._storage.counter.count
         if base._sharding is not None:
             return
         if not base._requires_grad:
@@ -1100,7 +1100,7 @@ class Tensor:
             self._refuse_writing_forbidden_view()
         base = self._viewed
         if (base is not None and self._grad_fn is None and not self._requires_grad
-                and self._view_kind is None and self._view_version != self._storage.version
+                and self._view_kind is None and self._view_version != self._storage.counter.count
                 and base._requires_grad and base._grad_fn is not None
                 and grad_mode.is_grad_enabled()):
             raise RuntimeError("a leaf Variable that requires grad is being used in an in-place "
@@ -1113,7 +1113,7 @@ class Tensor:
         parts = self._sharding.shards if self._sharding is not None else (self,)
         for part in parts:
             if (part is not None and part._viewed is not None
-                    and part._view_version != part._storage.version and part._forbids_rebase()):
+                    and part._view_version != part._storage.counter.count and part._forbids_rebase()):
                 raise part._rebase_error(stale=False)
 
     def _has_internal_overlap(self) -> bool:
@@ -1376,7 +1376,7 @@ class Tensor:
         self._requires_grad = result._requires_grad
         self._grad_fn = node
         self._output_nr = result._output_nr
-        self._view_version = self._storage.version
+        self._view_version = self._storage.counter.count
         if node is not None:
             self._save_output_as_self(node, result._output_nr)
         self._move_retained_grad(old, old_nr)

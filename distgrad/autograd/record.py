@@ -108,7 +108,7 @@ def _refresh_stale_views(op, inputs) -> None:
            if (diff is None or i in diff) and hasattr(t, "_storage")]
     if any(t.requires_grad for t in ins):
         for t in ins:
-            if t._viewed is not None and t._view_version != t._storage.version:
+            if t._viewed is not None and t._view_version != t._storage.counter.count:
                 t._refresh_view()
 
 
@@ -236,7 +236,7 @@ def _moved(x, device: str):
 def _make_view(t, op, parent, attrs, k: int, multi: bool) -> None:
     """`t` (output k of view op `op`, made on parent's storage) shares parent's memory: its
     base, version counter, layout, and how to replay it from its parent (CopySlices)."""
-    t._view_version = parent._storage.version
+    t._view_version = parent._storage.counter.count
     t._viewed = parent if parent._viewed is None else parent._viewed
     t._view_of = (parent, op.name, attrs, k)
     strides, offset = parent._strides_offset()
