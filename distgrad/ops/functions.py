@@ -490,7 +490,16 @@ def as_strided(input, size, stride, storage_offset=None):
                 f"as_strided of a detached view on device '{base.device_str}' is not "
                 "supported; clone() it")
         check_in_storage(size, stride, offset, input.dtype.itemsize, memory_size(base))
-    out = as_strided_of(base, size, stride, offset)
+    if base is not input and input._requires_grad and not base._requires_grad \
+            and input.device_str == "cpu":
+        # A view made to require grad (its base does not): torch's node leads to the view
+        # itself, a leaf. Read in the memory it views, from its own place in it.
+        strides, start = input._layout if input._layout is not None else \
+            (list(input.stride()), input.storage_offset())
+        out = call("as_strided", input, size=size, stride=stride, storage_offset=offset,
+                   base_stride=list(strides), base_offset=start)
+    else:
+        out = as_strided_of(base, size, stride, offset)
     if out._view_kind is None:  # (made from input's base, forbidden to write as input is:
         # torch's creation_meta goes on to views of views)
         out._view_kind = input._view_kind or (

@@ -473,3 +473,19 @@ def test_an_empty_or_clamped_slice_starts_where_torchs_does(key):
         return v.shape, v.stride(), v.storage_offset()
 
     assert view(distgrad) == view(torch)
+
+
+def test_as_strided_of_a_view_made_to_require_grad_leads_to_it():
+    """A view of a tensor that needs no grad, made to require grad, is a leaf: torch's
+    as_strided of it records a node leading there (its base has no history to take)."""
+    def f(T):
+        base = T.arange(12.0)
+        x = base.reshape(3, 4)[1:].requires_grad_()
+        y = x.as_strided((2, 2), (1, 2), 5)
+        (y * T.tensor([[1.0, 2.0], [3.0, 4.0]])).sum().backward()
+        with T.no_grad():
+            base.add_(1)
+        return [y.grad_fn.name(), y._base is base, y.storage_offset(), y.stride(), x.grad,
+                y.detach(), y._version]
+
+    same(f)
