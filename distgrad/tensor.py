@@ -1113,7 +1113,8 @@ class Tensor:
         parts = self._sharding.shards if self._sharding is not None else (self,)
         for part in parts:
             if (part is not None and part._viewed is not None
-                    and part._view_version != part._storage.counter.count and part._forbids_rebase()):
+                    and part._view_version != part._storage.counter.count
+                    and part._forbids_rebase()):
                 raise part._rebase_error(stale=False)
 
     def _has_internal_overlap(self) -> bool:

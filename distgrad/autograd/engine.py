@@ -7,9 +7,10 @@ node's dependencies (edges into it from the reachable graph), then runs ready no
 topological order, newest first, with AccumulateGrad nodes as soon as they are ready, as
 torch's ready queue does. The nodes sharding adds in front of an op's operands (moves,
 slices, gathers: `Node._inline`) run inside the step of the node that made them ready, so
-the leaves behind them become ready in torch's edge order. A node's VJP is written in distgrad ops, so when its saved
-tensors live on a worker the VJP's ops are queued for that worker; the coordinator sends
-each worker its run of ops in one message. The loop itself never looks at gradient values.
+the leaves behind them become ready in torch's edge order. A node's VJP is written in
+distgrad ops, so when its saved tensors live on a worker the VJP's ops are queued for that
+worker; the coordinator sends each worker its run of ops in one message. The loop itself
+never looks at gradient values.
 
 Per node, in torch's order: tensor hooks (`Tensor.register_hook`), retain_grad, node
 pre-hooks, the VJP (or the accumulation into a leaf's `.grad`), node post-hooks.

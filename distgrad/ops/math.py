@@ -757,7 +757,8 @@ def _masked_fill_vjp(c, g):
 
 defop("masked_fill", lambda x, mask, value=0.0: np.where(mask, np.asarray(number_as(value, x.dtype),
                                                                          x.dtype), x),
-      _masked_fill_rule, _masked_fill_vjp, save=(1,), saved_names={"mask": 1}, differentiable=(0, 2),
+      _masked_fill_rule, _masked_fill_vjp, save=(1,), saved_names={"mask": 1},
+      differentiable=(0, 2),
       node=lambda inputs, attrs: "MaskedFillBackward1" if len(inputs) > 2 else "MaskedFillBackward0",
       api=("masked_fill",), inplace="masked_fill_",
       elementwise=False, sharding="elementwise")  # (torch's result: a contiguous clone)
