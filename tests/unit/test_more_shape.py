@@ -489,3 +489,18 @@ def test_as_strided_of_a_view_made_to_require_grad_leads_to_it():
                 y.detach(), y._version]
 
     same(f)
+
+
+def test_as_strided_of_a_view_leads_to_the_view():
+    """torch's AsStridedBackward0 of a view has the view's node as its edge: the view's
+    hooks see the gradient (distgrad's led to the base's history past them)."""
+    def f(T):
+        x = T.arange(12.0).requires_grad_()
+        v = (x * 1)[1:]
+        seen = []
+        v.register_hook(lambda g: seen.append(g.clone()))
+        y = v.as_strided((2,), (1,), 3)
+        y.sum().backward()
+        return [[n.name() for n, _ in y.grad_fn.next_functions], seen, x.grad]
+
+    same(f)
