@@ -87,7 +87,7 @@ class Sharding:
     """What a sharded tensor holds instead of a value."""
 
     __slots__ = ("placement", "shards", "workers", "makers", "join", "copied_view_of",
-                 "made_edges", "reducer", "computed_by")
+                 "made_edges", "reducer", "computed_by", "viewed")
 
     def __init__(self, placement, shards, workers, makers=None):
         self.placement = placement
@@ -104,6 +104,9 @@ class Sharding:
         # A replicated leaf's: the node its copies' gradients are all-reduced by (replicas.py)
         self.reducer = None
         self.computed_by = None  # a fallback's result: the node of the op on the gathered whole
+        # A view's: the sharded tensor whose parts its parts view, kept alive as torch's
+        # view keeps its `_base` (the lookup by part is weak)
+        self.viewed = None
 
     def current(self, t) -> None:
         """Bring `t` (this sharding's tensor) up to date before its history is used: a copy
@@ -247,6 +250,9 @@ def _wrap(placement, shards, workers) -> Tensor:
                 if s is not None and s._viewed is not None:
                     record.note_no_grad_view(s._viewed, t)
     _note_parts(t, shards)
+    viewing = next((p for p in shards if p is not None and p._viewed is not None), None)
+    if viewing is not None:
+        t._sharding.viewed = _sharded_tensor_of.get(id(viewing._viewed))
     return t
 
 
@@ -1135,8 +1141,8 @@ def _view_base(t):
     if s.copied_view_of is not None:
         return _view_base(s.copied_view_of.inputs[0])
     part = next((p for p in s.shards if p is not None), None)
-    owner = _sharded_tensor_of.get(id(part._viewed)) if part is not None and \
-        part._viewed is not None else None
+    owner = s.viewed if s.viewed is not None else _sharded_tensor_of.get(id(part._viewed)) \
+        if part is not None and part._viewed is not None else None
     return owner if owner is not None and _holds(owner, part._viewed) else t
 
 

@@ -490,9 +490,10 @@ def as_strided(input, size, stride, storage_offset=None):
                 f"as_strided of a detached view on device '{base.device_str}' is not "
                 "supported; clone() it")
         check_in_storage(size, stride, offset, input.dtype.itemsize, memory_size(base))
-    if base is not input and input._requires_grad and input.device_str == "cpu":
+    if base is not input and input._requires_grad and input._sharding is None:
         # torch's node leads to the view itself (its hooks run; a view made to require grad
-        # is a leaf its base's history does not reach): read in the memory it views.
+        # is a leaf its base's history does not reach): read in the memory it views (a
+        # sharded view's parts hold no one memory to read).
         strides, start = input._layout if input._layout is not None else \
             (list(input.stride()), input.storage_offset())
         out = call("as_strided", input, size=size, stride=stride, storage_offset=offset,

@@ -87,4 +87,21 @@ for place in (lambda t: t.to(W[0]), lambda t: shard(t, 0)):
     r.retain_grad()
     (r.sin() * r).sum().backward()
     print(r is h, r.grad_fn.name(), h._version, full(r.grad).cpu(), m.grad)
+
+# as_strided of a placed view: its node leads to the view (its hooks run), and a view made
+# to require grad (its base needs none) is a leaf whose gradient is kept
+base = torch.arange(12., device=W[1])
+leafy = base.reshape(3, 4)[1:].requires_grad_()
+o = leafy.as_strided((2, 2), (1, 2), 5)
+(o * torch.arange(4., device=W[1]).reshape(2, 2)).sum().backward()
+print(o.grad_fn.name(), o.requires_grad, leafy.grad.cpu())
+a = (torch.arange(12., requires_grad=True) * 1).to(W[0])
+w = a[2:]
+w.register_hook(lambda g: print("hook on the view", g.shape))
+o = w.as_strided((3,), (2,), 1)
+print([n.name() for n, _ in o.grad_fn.next_functions])
+o.sum().backward()
+# a view keeps its base alive (here the only reference to the sharded base)
+s = shard((torch.arange(12., requires_grad=True) * 1), 0)[2:]
+print(s._is_view(), s._base is None, full(s.as_strided((3,), (2,), 1)).tolist())
 print("done")
