@@ -585,7 +585,11 @@ class Node(NodeHooks):
         result = self.op.vjp(ctx, *grads)
         if not isinstance(result, (tuple, list)):
             result = (result,)
-        return [result[slot] if slot < len(result) else None for slot in self._slots]
+        # (a gradient not needed is None, whatever the rule gave: torch's node computes none,
+        # and its post-hooks see None)
+        needs = ctx.needs
+        return [result[slot] if slot < len(result) and needs[slot] else None
+                for slot in self._slots]
 
     def release(self) -> None:
         """Drop saved tensors (end of a backward without retain_graph). torch's CopySlices

@@ -355,6 +355,25 @@ def test_a_no_grad_view_requires_grad_only_while_its_base_does(when):
     same(f)
 
 
+@pytest.mark.parametrize("op", ["exp", "mul"])
+def test_a_node_hook_sees_no_gradient_for_an_input_with_no_edge(op):
+    # A view made under no_grad requires grad but has no edge: torch's node computes no
+    # gradient for it, so its post-hook sees None there (Ray fuzz seed 30025589).
+    def f(torch):
+        x = leaf(torch, [[1.0, -1.5, 0.5], [2.0, 0.25, -0.75]])
+        w = leaf(torch, [0.5, 2.0, -1.0])
+        z = x * 2
+        with torch.no_grad():
+            v = z[1]
+        y = v.exp() if op == "exp" else v * w
+        seen = []
+        y.grad_fn.register_hook(lambda gi, go: seen.append([g is None for g in gi]))
+        y.sum().backward()
+        return [n is None for n, _ in y.grad_fn.next_functions], seen, w.grad
+
+    same(f)
+
+
 def test_a_no_grad_views_child_with_a_history_is_refused_after_its_base_is_detached():
     # torch rebuilds (and so refuses) a view's history when it has one, even when the base
     # no longer requires grad (detached in place): fuzzer seed 8075767.
