@@ -291,3 +291,19 @@ def test_a_retained_grad_that_is_float32_roundoff_in_torch_too_is_not_reported()
     assert not fp._undetermined_in_float32(prog, th, at_v5)
     assert fp.check(prog)[0] is None
 
+
+
+@pytest.mark.parametrize("mode", ["driver", "ray"])
+def test_a_workers_error_raised_by_reading_its_result_is_torchs(mode):
+    # Fuzzer seed 30038241: binary_cross_entropy of a nan on a Ray worker. torch raises at
+    # the op; a worker's run raises it at the read of the result (the program read it only
+    # in the snapshot of its variables), which is the same error, where the driver's
+    # kernels raise at the op.
+    prog = fp.from_lines([([0.5], True)], ["v1 = x0.sigmoid()"], ["v1"], mode=mode)
+    th, dg = fp.Outcome(), fp.Outcome()
+    th.error = ("loss", 2, "RuntimeError", "RuntimeError: all elements of input should be "
+                "between 0 and 1")
+    dg.values = {"v1": ("<reading raises RuntimeError>", (), None)}
+    assert (fp.compare(prog, dg, th) is None) == (mode == "ray")
+    dg.values = {"v1": ("<reading raises IndexError>", (), None)}
+    assert fp.compare(prog, dg, th) is not None
