@@ -14,8 +14,9 @@ The first call runs `fn` eagerly while every run sent to the workers is recorded
 placements, and whose module and optimizer state is as the recording left it
 (compile_state.py), runs none of fn's Python: each worker gets one instruction, "run
 your program again on these inputs", and the returned tensors come from that replay,
-bit for bit what the eager call computes. Outputs come back detached (a compiled step
-is a whole step: its backward ran inside it). A call given a tensor that requires grad,
+bit for bit what the eager call computes. An output whose graph the step's backward freed
+(its loss) comes back with a node like the eager one's, which raises torch's error when
+differentiated again; other outputs come back detached. A call given a tensor that requires grad,
 or one that runs no backward and returns tensors that require grad (torch.compile(model):
 the caller differentiates the forward's output), runs eagerly, its outputs keeping the
 graph the caller differentiates through.
@@ -40,6 +41,7 @@ import weakref
 
 from . import storage
 from .autograd import differentiate
+from .autograd.graph import AccumulateGrad, Node
 from .compile_state import fingerprint, flatten_inputs, grouped, roots_of, unchanged
 from .tensor import Tensor
 from .watched import WRITES
@@ -171,9 +173,12 @@ class CompiledFunction:
             flat, rebuild, plain = _flatten_outputs(out)
             # A call that ran no backward and returns a graph (a compiled model's forward)
             # leaves the caller to differentiate it: the outputs keep it, which a replay
-            # could not make. (A whole step's loss comes back detached.)
+            # could not make. A whole step's loss keeps its history when its backward freed
+            # it (a replay's gets a node like it: _spent_node); other outputs come back
+            # detached.
             graph_out = differentiate.passes == passes and any(t.requires_grad for t in flat)
-            outs = flat if graph_out else [_detached(t) for t in flat]
+            outs = flat if graph_out else [t if _spent_node(t) is not None else _detached(t)
+                                           for t in flat]
             del out, flat
             gc.collect()  # the step's temporaries are freed inside the recording
             rt.flush_all()
@@ -356,21 +361,52 @@ def _detached(t: Tensor) -> Tensor:
     return _wrap(s.placement, [None if p is None else p.detach() for p in s.shards], s.workers)
 
 
+def _spent_node(t: Tensor):
+    """The grad_fn of output `t` if a backward in the step freed its graph (a step's loss),
+    else None. Such a graph can only raise when differentiated again, as torch's does, and
+    holds no tensor of the step (its nodes are plain ones that keep nothing): a replay's
+    output gets a node of its own like it, leading to the same graph
+    (graph.Node.spent_twin)."""
+    node = t._grad_fn
+    if t._sharding is not None or t._viewed is not None or not isinstance(node, Node):
+        return None
+    freed, seen, todo = False, {id(node)}, [node]
+    while todo:
+        n = todo.pop()
+        if type(n) is AccumulateGrad:
+            continue
+        if not isinstance(n, Node) or n.has_saved() or n._wraps is not None or any(
+                isinstance(v, Tensor) for v in (n.attrs or {}).values()):
+            return None
+        freed = freed or n._freed
+        for child, _ in n.next_functions:
+            if child is not None and id(child) not in seen:
+                seen.add(id(child))
+                todo.append(child)
+    return node if freed else None
+
+
 def _out_meta(t: Tensor):
     """What a replay needs to hand back a tensor like output `t` (its parts' ids aside)."""
     if t._sharding is None:
-        return (t.device_str, t.shape, t.dtype, None)
+        node = _spent_node(t)
+        return (t.device_str, t.shape, t.dtype, None,
+                None if node is None else (node, t._output_nr))
     s = t._sharding
     return (None, t.shape, t.dtype, (s.placement, list(s.workers),
                                      [None if p is None else (p.device_str, p.shape)
-                                      for p in s.shards]))
+                                      for p in s.shards]), None)
 
 
 def _out_tensor(meta, refs) -> Tensor:
     """A replay's output: fresh handles (`refs`, taken in order) shaped as `meta` says."""
-    device, shape, dtype, sharded = meta
+    device, shape, dtype, sharded, history = meta
     if sharded is None:
-        return Tensor._make(next(refs), shape, dtype, device)
+        t = Tensor._make(next(refs), shape, dtype, device)
+        if history is not None:
+            t._requires_grad = True
+            t._grad_fn, t._output_nr = history[0].spent_twin(), history[1]
+        return t
     from .distributed.sharding import _wrap
 
     placement, workers, parts = sharded

@@ -601,6 +601,22 @@ class Node(NodeHooks):
             self._freed = True
             self._remote = None
 
+    def spent_twin(self):
+        """A node like this one, whose saved state a backward freed, with none of its hooks
+        or notes: a replayed compiled step's output's (compiled.py), as each eager call of
+        the step makes its own. It leads to the same nodes."""
+        twin = object.__new__(type(self))
+        for name in _COPIED_SLOTS:
+            value = getattr(self, name, _UNSET)
+            if value is not _UNSET:
+                setattr(twin, name, value)
+        twin._seq = next(_sequence)
+        twin._tensor_pre_hooks = twin._retain_grad = twin._hooks = twin._pre_hooks = None
+        return twin
+
+
+_UNSET = object()
+_COPIED_SLOTS = tuple(n for n in Node.__slots__ if n not in ("_metadata", "__weakref__"))
 
 _NODE_CLASSES: dict = {}
 

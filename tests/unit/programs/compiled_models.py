@@ -68,6 +68,25 @@ for step in range(5):
     print("fit", step, train_step(x, target).item())
 print(reg.bias.data.tolist(), reg.weight.grad.shape)
 
+
+@torch.compile(backend="eager")
+def whole_step(inp, tgt):  # (its loss keeps the history its backward freed, as torch's)
+    sgd.zero_grad()
+    loss = F.mse_loss(reg(inp), tgt)
+    loss.backward()
+    sgd.step()
+    return loss
+
+
+for step in range(4):
+    loss = whole_step(x, target)
+    print("whole", step, loss.item(), loss.requires_grad, loss.is_leaf, loss.grad_fn,
+          loss.grad_fn.next_functions)
+    try:
+        loss.backward()
+    except RuntimeError as e:
+        print("RuntimeError:", e)
+
 f = torch.compile(lambda t: (t.sin() ** 2 + t.cos() ** 2).sum(), backend="eager")
 a = torch.linspace(0, 3, 7, requires_grad=True)
 f(a).backward()
