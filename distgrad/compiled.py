@@ -41,7 +41,7 @@ import weakref
 
 from . import storage
 from .autograd import differentiate
-from .autograd.graph import AccumulateGrad, Node
+from .autograd.graph import AccumulateGrad, OpNode
 from .compile_state import fingerprint, flatten_inputs, grouped, roots_of, unchanged
 from .tensor import Tensor
 from .watched import WRITES
@@ -366,16 +366,16 @@ def _spent_node(t: Tensor):
     else None. Such a graph can only raise when differentiated again, as torch's does, and
     holds no tensor of the step (its nodes are plain ones that keep nothing): a replay's
     output gets a node of its own like it, leading to the same graph
-    (graph.Node.spent_twin)."""
+    (graph.OpNode.spent_twin)."""
     node = t._grad_fn
-    if t._sharding is not None or t._viewed is not None or not isinstance(node, Node):
+    if t._sharding is not None or t._viewed is not None or not isinstance(node, OpNode):
         return None
     freed, seen, todo = False, {id(node)}, [node]
     while todo:
         n = todo.pop()
         if type(n) is AccumulateGrad:
             continue
-        if not isinstance(n, Node) or n.has_saved() or n._wraps is not None or any(
+        if not isinstance(n, OpNode) or n.has_saved() or n._wraps is not None or any(
                 isinstance(v, Tensor) for v in (n.attrs or {}).values()):
             return None
         freed = freed or n._freed

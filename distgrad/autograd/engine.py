@@ -6,7 +6,7 @@ every node reachable from the roots; with inputs, only the nodes that lead to on
 node's dependencies (edges into it from the reachable graph), then runs ready nodes in
 topological order, newest first, with AccumulateGrad nodes as soon as they are ready, as
 torch's ready queue does. The nodes sharding adds in front of an op's operands (moves,
-slices, gathers: `Node._inline`) run inside the step of the node that made them ready, so
+slices, gathers: `OpNode._inline`) run inside the step of the node that made them ready, so
 the leaves behind them become ready in torch's edge order. A node's VJP is written in
 distgrad ops, so when its saved tensors live on a worker the VJP's ops are queued for that
 worker; the coordinator sends each worker its run of ops in one message. The loop itself
@@ -26,7 +26,7 @@ import time
 from .. import autocast_state
 from ..layouts import contiguous_format
 from . import anomaly_mode, grad_mode, record
-from .graph import AccumulateGrad, Node
+from .graph import AccumulateGrad, OpNode
 
 _tasks = threading.local()  # the backward calls under way in this thread, innermost last
 _task_ids = itertools.count()
@@ -175,7 +175,7 @@ def _gradients_unseen(order) -> bool:
     for node in order:
         if isinstance(node, AccumulateGrad):
             hooked = node.variable._hooks
-        elif isinstance(node, Node):
+        elif isinstance(node, OpNode):
             hooked = node._tensor_pre_hooks
         else:
             return False
@@ -370,7 +370,7 @@ def _call(node, grads, create_graph, wanted=None):
     elif all(g is None for g in grads):
         out = [None] * len(node.next_functions)
     else:
-        out = list(node.apply(grads, wanted) if isinstance(node, Node) else node.apply(grads))
+        out = list(node.apply(grads, wanted) if isinstance(node, OpNode) else node.apply(grads))
     if node._hooks:
         record.note_python("hook", node._hooks)
         for hook in list(node._hooks):

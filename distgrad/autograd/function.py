@@ -31,7 +31,7 @@ from typing import Any
 
 from ..storage import serial_now
 from . import anomaly_mode, forward_ad, grad_mode, record, saved_hooks
-from .graph import FREED, Node, SavedTensor, _sequence
+from .graph import FREED, Node, OpNode, SavedTensor, _sequence
 
 __all__ = ["Function", "FunctionCtx", "BackwardCFunction", "once_differentiable",
            "InplaceFunction"]
@@ -156,7 +156,7 @@ class FunctionCtx:
 
 
 class BackwardCFunction(FunctionCtx):
-    """The node (and ctx) of one `Function.apply`; the engine runs it like any `Node`."""
+    """The node (and ctx) of one `Function.apply`; the engine runs it like any `OpNode`."""
 
     _forward_cls: Any = None
     _inline = False
@@ -185,8 +185,8 @@ class BackwardCFunction(FunctionCtx):
     def name(self) -> str:
         return type(self).__name__
 
-    register_hook = Node.register_hook
-    register_prehook = Node.register_prehook
+    register_hook = OpNode.register_hook
+    register_prehook = OpNode.register_prehook
 
     @property
     def metadata(self) -> dict:
@@ -260,6 +260,9 @@ class BackwardCFunction(FunctionCtx):
                                    f"at position {i + 1}, but the corresponding forward input was "
                                    "not a Variable")
         return [result[slot] for slot in self._slots]
+
+
+Node.register(BackwardCFunction)
 
 
 class FunctionMeta(type):

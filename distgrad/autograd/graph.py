@@ -1,4 +1,4 @@
-"""Graph nodes: `Node` (one per recorded op, torch's `grad_fn`) and `AccumulateGrad`.
+"""Graph nodes: `OpNode` (one per recorded op, torch's `grad_fn`) and `AccumulateGrad`.
 
 A node holds its op's name, attrs, the edges to its inputs' nodes (`next_functions`) and
 the tensors its VJP reads (saved tensors). Saved tensors are distgrad tensors: for a
@@ -6,6 +6,7 @@ tensor on a worker the node holds a handle and the data stays on that worker.
 """
 from __future__ import annotations
 
+import abc
 import itertools
 import weakref
 
@@ -323,10 +324,10 @@ class VJPContext:
 
 
 class NodeHooks:
-    """torch's hook surface of a node (a Node, or a node the driver runs itself)."""
+    """torch's hook surface of a node (an OpNode, or a node the driver runs itself)."""
 
     __slots__ = ()
-    _inline = False  # see Node._inline
+    _inline = False  # see OpNode._inline
 
     def register_hook(self, fn):
         """fn(grad_inputs, grad_outputs) after the node ran."""
@@ -356,7 +357,7 @@ def edgeless(t) -> bool:
     return getattr(t, "_requires_grad", False) and t._grad_fn is None and t._no_accumulator
 
 
-class Node(NodeHooks):
+class OpNode(NodeHooks):
     """A recorded op: torch's grad_fn. `name()` gives torch's node name."""
 
     __slots__ = ("op", "_name", "attrs", "next_functions", "_saved", "_saved_outs", "_consts",
@@ -616,19 +617,19 @@ class Node(NodeHooks):
 
 
 _UNSET = object()
-_COPIED_SLOTS = tuple(n for n in Node.__slots__ if n not in ("_metadata", "__weakref__"))
+_COPIED_SLOTS = tuple(n for n in OpNode.__slots__ if n not in ("_metadata", "__weakref__"))
 
 _NODE_CLASSES: dict = {}
 
 
 def node_class(name: str) -> type:
-    """The Node subclass a node of this name is made as: torch gives every kind of node its
+    """The OpNode subclass a node of this name is made as: torch gives every kind of node its
     own class, and code dispatches on `type(grad_fn).__name__` ("MulBackward0")."""
     cls = _NODE_CLASSES.get(name)
     if cls is None:
         short = name.rpartition("::")[2]  # torch::autograd::CopySlices -> CopySlices
-        cls = _NODE_CLASSES[name] = type(short, (Node,), {"__slots__": (), "__qualname__": short,
-                                                          "__module__": Node.__module__})
+        cls = _NODE_CLASSES[name] = type(short, (OpNode,), {"__slots__": (), "__qualname__": short,
+                                                          "__module__": OpNode.__module__})
     return cls
 
 
@@ -663,8 +664,8 @@ class AccumulateGrad:
     def device(self):
         return self.variable.device
 
-    register_hook = Node.register_hook
-    register_prehook = Node.register_prehook
+    register_hook = OpNode.register_hook
+    register_prehook = OpNode.register_prehook
     metadata = NodeHooks.metadata
 
     def has_saved(self) -> bool:
@@ -672,6 +673,39 @@ class AccumulateGrad:
 
     def release(self) -> None:
         pass
+
+
+class Node(abc.ABC):
+    """torch.autograd.graph.Node: the type every node of a graph is an instance of (a
+    recorded op's, AccumulateGrad, a custom Function's, CopySlices, a sharded tensor's),
+    which none of them subclasses: each kind is registered (`Node.register`), as torch's
+    C++ node classes are recognised, so that the engine's own checks stay plain ones."""
+
+    @abc.abstractmethod
+    def name(self) -> str:
+        """The node's name ("MulBackward0")."""
+
+    @property
+    @abc.abstractmethod
+    def next_functions(self) -> tuple:
+        """(node, input number) for each of its inputs."""
+
+    @property
+    @abc.abstractmethod
+    def metadata(self) -> dict:
+        """A dict kept with the node, for the user's own notes."""
+
+    @abc.abstractmethod
+    def register_hook(self, fn):
+        """fn(grad_inputs, grad_outputs) after the node ran."""
+
+    @abc.abstractmethod
+    def register_prehook(self, fn):
+        """fn(grad_outputs) before the node runs."""
+
+
+Node.register(OpNode)
+Node.register(AccumulateGrad)
 
 
 class _ListHandle(RemovableHandle):

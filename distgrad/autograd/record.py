@@ -3,7 +3,7 @@
 `call("mul", x, y)` is the single entry point every op goes through: it checks devices,
 asks the op's shape rule for the result's shape and dtype (so errors come before any
 compute and a remote result gets a handle at once), hands the values to the device's
-executor, and wraps the results as tensors with a `Node` as their grad_fn.
+executor, and wraps the results as tensors with an `OpNode` as their grad_fn.
 """
 from __future__ import annotations
 

@@ -46,7 +46,7 @@ def _sizes(k: int = 0) -> Callable:
 
 
 def _strides(k: int) -> Callable:
-    """Input k's strides as the node kept them (Node._strides: row-major when not kept)."""
+    """Input k's strides as the node kept them (OpNode._strides: row-major when not kept)."""
     def read(node):
         strides = node._strides.get(k)
         return tuple(strides if strides is not None else contiguous_strides(node._metas[k][0]))

@@ -75,7 +75,7 @@ def outputs_packed_after_write(target=None):
 def defers(saved, hooks) -> bool:
     """Whether `saved`, an op's saved input, waits to be packed: it is the tensor an
     in-place op is about to write, whose node then saves a copy of its value instead
-    (Node.save_original), packed once, as torch packs its `original_self`."""
+    (OpNode.save_original), packed once, as torch packs its `original_self`."""
     waiting = waiting_for_write()
     if waiting is None or waiting.target is None or saved.tensor is not waiting.target:
         return False

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from . import engine, grad_mode
 from .differentiate import _make_root_grads, _roots
-from .graph import Node
+from .graph import OpNode
 
 
 class WeightGradients:
@@ -79,7 +79,7 @@ def _frontier_gradients(parts) -> list:
                 if all(g is None for g in grads):
                     continue
                 # (a custom Function's node computes all its gradients; the others dropped)
-                out = (node.apply(list(grads), part._p_only) if isinstance(node, Node)
+                out = (node.apply(list(grads), part._p_only) if isinstance(node, OpNode)
                        else node.apply(list(grads)))
                 _collect(node, out, part._p_only, roots)
     return roots
@@ -108,7 +108,7 @@ def _aligned(parts) -> list:
 
 def _stacked_rows(nodes, p_only):
     """The input positions to stack on dim 0 for one VJP over all `nodes`, or None."""
-    if len(nodes) < 2 or not all(type(n) is type(nodes[0]) and isinstance(n, Node)
+    if len(nodes) < 2 or not all(type(n) is type(nodes[0]) and isinstance(n, OpNode)
                                  for n in nodes):
         return None
     first = nodes[0]
@@ -157,7 +157,7 @@ def _same_map(edges, depth: int = 4) -> bool:
         return False
     if all(n is nodes[0] for n in nodes):
         return True
-    if depth == 0 or not all(isinstance(n, Node) and type(n) is type(nodes[0]) and
+    if depth == 0 or not all(isinstance(n, OpNode) and type(n) is type(nodes[0]) and
                              not n.has_saved() and _same_attrs(n.attrs, nodes[0].attrs)
                              for n in nodes):
         return False
@@ -214,7 +214,7 @@ def _weight_side(order, weight_nodes) -> set:
     frontier's weight-gradient VJPs (a Linear's aᵀ·g)."""
     side = set(weight_nodes)
     for node in reversed(order):  # children before parents
-        if node in side or not isinstance(node, Node) or node._saved or node._saved_outs:
+        if node in side or not isinstance(node, OpNode) or node._saved or node._saved_outs:
             continue
         children = [c for c, _ in node.next_functions if c is not None]
         if children and all(c in side for c in children):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import weakref
 
-from ..autograd import grad_mode, record
+from ..autograd import grad_mode, graph, record
 from ..autograd.engine import accumulate_grad, run_post_accumulate_hooks
 from . import collectives
 
@@ -133,6 +133,9 @@ class ReplicaReduce:
         """Worker k's gradient parts of the used parameters (zeros where it has none)."""
         return [parts[i][k] if parts[i][k] is not None else zeros_like(self.copies[i][k])
                 for i in used]
+
+
+graph.Node.register(ReplicaReduce)
 
 
 def zeros_like(t):

@@ -14,7 +14,7 @@ before.
 from __future__ import annotations
 
 from ..autograd import grad_mode, saved_hooks
-from ..autograd.graph import Node
+from ..autograd.graph import OpNode
 
 
 def run_rule(rule, name, inputs, attrs):
@@ -48,7 +48,7 @@ def _part_nodes(outs) -> list:
             continue
         for k, part in enumerate(o._sharding.shards):
             node = getattr(part, "_grad_fn", None)
-            if isinstance(node, Node) and id(node) not in seen:
+            if isinstance(node, OpNode) and id(node) not in seen:
                 seen.add(id(node))
                 found.append((k, node, [r._sharding.shards[k] if is_sharded(r) and
                                         k < len(r._sharding.shards) else None for r in outs]))

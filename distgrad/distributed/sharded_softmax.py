@@ -101,3 +101,6 @@ class SoftmaxOverShards(graph.NodeHooks):
             if stale is not None:
                 raise graph.modified_error(self.dtype, self.shape, self, 0, stale)
         return _wrap(self.placement, [s.unpack(self) for s in self._saved], self.workers)
+
+
+graph.Node.register(SoftmaxOverShards)

@@ -416,7 +416,7 @@ class _ShardedGradFn:
     def save_original(self, tensor) -> None:
         """A sharded tensor's shards: each shard's own node keeps its original when it is
         written. A plain tensor written with this result: the shards' nodes ran on copies
-        of it, which keep its original values (Node.save_original)."""
+        of it, which keep its original values (OpNode.save_original)."""
         for node, _ in self.next_functions:
             if node is not None and hasattr(node, "save_original"):
                 node.save_original(tensor)
@@ -440,7 +440,7 @@ class _ShardedGradFn:
             return [g if g.device_str == first else g.to(first)] + [None] * (len(s.shards) - 1)
         return [_local_part(g, s, k, g.ndim) for k in range(len(s.shards))]
 
-    # Tensor.register_hook and retain_grad set these, as on a Node: note that they did.
+    # Tensor.register_hook and retain_grad set these, as on an OpNode: note that they did.
     @property
     def _tensor_pre_hooks(self):
         return self._hook_list
@@ -497,6 +497,7 @@ class _ShardedGradFn:
         return ref() if ref is not None else None
 
 
+graph.Node.register(_ShardedGradFn)
 _SHARDED_GRAD_FN_CLASSES: dict = {}
 
 
@@ -1496,11 +1497,11 @@ def _carried(t, make):
 
 def _runs_inline(out: Tensor, first: int) -> Tensor:
     """`out`, the nodes made for it since seq `first` marked to run as soon as they are
-    ready (Node._inline): torch's graph goes from the op straight to its operand."""
+    ready (OpNode._inline): torch's graph goes from the op straight to its operand."""
     stack = [out._grad_fn]
     while stack:
         node = stack.pop()
-        if isinstance(node, graph.Node) and node._seq > first and not node._inline:
+        if isinstance(node, graph.OpNode) and node._seq > first and not node._inline:
             node._inline = True
             stack.extend(child for child, _ in node.next_functions)
     return out
@@ -2270,6 +2271,9 @@ class _JoinBackward:
         return list(parts)
 
 
+graph.Node.register(_JoinBackward)
+
+
 class _PartsRun:
     """A sharded tensor's node hooks in one backward: each part's node, once it has run,
     hands in the gradients it gave its inputs; after the last, the hooks are called with
@@ -2338,10 +2342,10 @@ def _down_the_moves(edges: list, grads: list):
     """The parts' gradients for the copies or pieces of one tensor, taken back through the
     moves and slices that made them (each part's own) to the edge they all share."""
     from ..autograd.engine import validated
-    from ..autograd.graph import Node
+    from ..autograd.graph import OpNode
 
     while len({id(node) for node, _ in edges}) > 1 and all(
-            isinstance(node, Node) and node.name() in _MOVES for node, _ in edges):
+            isinstance(node, OpNode) and node.name() in _MOVES for node, _ in edges):
         for k, (node, _) in enumerate(edges):
             if grads[k] is not None:
                 grads[k] = validated(node, 0, node.apply([grads[k]])[0])

@@ -201,9 +201,9 @@ def _copy_slices_owning_vjp(c, g):
 def _run_owned(fn, grads, wanted) -> list:
     """fn's gradients per edge (a custom Function's node computes them all)."""
     from ..autograd.engine import validated  # (the engine imports the op table)
-    from ..autograd.graph import Node
+    from ..autograd.graph import OpNode
 
-    got = fn.apply(grads, wanted) if isinstance(fn, Node) else fn.apply(grads)
+    got = fn.apply(grads, wanted) if isinstance(fn, OpNode) else fn.apply(grads)
     return [validated(fn, i, r) if r is not None else None for i, r in enumerate(got)]
 
 

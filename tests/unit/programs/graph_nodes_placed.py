@@ -3,7 +3,8 @@
 # metadata dict, hooks and pre-hooks on grad_fn nodes (one removed by another mid-run, a
 # pre-hook replacing the incoming gradient), the hook on an AccumulateGrad node,
 # allow_mutation_on_saved_tensors with a write to a saved input, and
-# disable_saved_tensors_hooks with its error text (distgrad: two workers; torch: the CPU).
+# disable_saved_tensors_hooks with its error text, isinstance(node, Node) for every kind
+# of node (distgrad: two workers; torch: the CPU).
 # `W` is the runner's (test_programs.py).
 import distgrad as torch  # PyTorch: import torch
 G = torch.autograd.graph
@@ -112,4 +113,34 @@ hk.remove()
 q2 = (p * 2).exp()
 q2.sum().backward()
 print(fired, p.grad.cpu())
+
+
+# every kind of node is a torch.autograd.graph.Node, which none subclasses: AccumulateGrad,
+# a custom Function's, CopySlices, one a tensor hook sits on, a sharded tensor's
+class Twice(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, t):
+        return t * 2
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * 2
+
+
+def nodes(fn, seen):
+    if fn is not None and fn not in seen:
+        seen.append(fn)
+        for nxt, _ in fn.next_functions:
+            nodes(nxt, seen)
+    return seen
+
+
+base = torch.randn(4).to(W[1]).requires_grad_()
+v = base.clone()
+v[1:3] = Twice.apply(base[:2])
+v.register_hook(lambda g: g)
+s = shard(v.unsqueeze(1) * torch.ones(4, 2).to(W[1]), 0)
+kinds = nodes((s.exp().sum() + v.sum()).grad_fn, [])
+print([isinstance(n, G.Node) for n in kinds[-3:]], all(isinstance(n, G.Node) for n in kinds),
+      issubclass(type(v.grad_fn), G.Node), isinstance(v, G.Node), issubclass(int, G.Node))
 print("done")
