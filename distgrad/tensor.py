@@ -14,7 +14,8 @@ from . import dtypes, layouts, storage, storage_objects
 from ._format import format_metas, format_tensor
 from .autograd import differentiate, grad_mode, record
 from .autograd.function import refuse_captured_write
-from .autograd.graph import AccumulateGrad, _ListHandle, _short_name
+from .autograd.graph import AccumulateGrad, _short_name
+from .hook_handles import RemovableHandle
 from .ops import layout
 from .ops.rules import broadcast_shapes, require_castable
 from .ops.views import (as_strided_of, copy_slices_owning, covers_its_base, place_of,
@@ -758,13 +759,13 @@ class Tensor:
                 self._hooks = []
             self._hooks.append(hook)
             self._storage.watch_leaf_hooks(self)
-            return _ListHandle(self._hooks, hook)
+            return RemovableHandle.listing(self._hooks, hook)
         node = self.grad_fn
         if node._tensor_pre_hooks is None:
             node._tensor_pre_hooks = []
         entry = (self._output_nr, hook)  # one list per node: torch calls them in this order
         node._tensor_pre_hooks.append(entry)
-        return _ListHandle(node._tensor_pre_hooks, entry)
+        return RemovableHandle.listing(node._tensor_pre_hooks, entry)
 
     def register_post_accumulate_grad_hook(self, hook):
         self._check_hookable()
@@ -774,7 +775,7 @@ class Tensor:
             self._post_acc_hooks = []
         self._post_acc_hooks.append(hook)
         self._storage.watch_leaf_hooks(self)
-        return _ListHandle(self._post_acc_hooks, hook)
+        return RemovableHandle.listing(self._post_acc_hooks, hook)
 
     def _check_hookable(self) -> None:
         if not self.requires_grad:

@@ -334,14 +334,14 @@ class NodeHooks:
         if self._hooks is None:
             self._hooks = []
         self._hooks.append(fn)
-        return _ListHandle(self._hooks, fn)
+        return RemovableHandle.listing(self._hooks, fn)
 
     def register_prehook(self, fn):
         """fn(grad_outputs) before the node runs; may return new grad_outputs."""
         if self._pre_hooks is None:
             self._pre_hooks = []
         self._pre_hooks.append(fn)
-        return _ListHandle(self._pre_hooks, fn)
+        return RemovableHandle.listing(self._pre_hooks, fn)
 
     @property
     def metadata(self) -> dict:
@@ -708,25 +708,13 @@ Node.register(OpNode)
 Node.register(AccumulateGrad)
 
 
-class _ListHandle(RemovableHandle):
-    """Returned by register_hook: `.remove()` takes the hook out of its list again."""
-
-    __slots__ = ("_hooks", "_fn")
-
-    def __init__(self, hooks: list, fn):
-        self._hooks = hooks
-        self._fn = fn
-        self.id = RemovableHandle.take_id()
-
-    def remove(self) -> None:
-        for i, h in enumerate(self._hooks):
-            if h is self._fn:
-                del self._hooks[i]
-                return
-
-
 # torch.autograd.graph's public names kept in modules of their own
 from .saved_hooks import (allow_mutation_on_saved_tensors,  # noqa: E402,F401
                           disable_saved_tensors_hooks, save_on_cpu, saved_tensors_hooks)
-from .multi_grad import register_multi_grad_hook  # noqa: E402,F401
+from .multi_grad import _MultiHandle, register_multi_grad_hook  # noqa: E402,F401
 from .edges import GradientEdge, get_gradient_edge, increment_version  # noqa: E402,F401
+
+for _public in (allow_mutation_on_saved_tensors, disable_saved_tensors_hooks, save_on_cpu,
+                saved_tensors_hooks, _MultiHandle, register_multi_grad_hook, GradientEdge,
+                get_gradient_edge, increment_version):
+    _public.__module__ = __name__  # (where torch's are, and pickle finds them)

@@ -14,11 +14,10 @@ from ..hook_handles import RemovableHandle
 
 
 class _MultiHandle(RemovableHandle):
-    """Removes every tensor hook it holds."""
+    """Removes every tensor hook it holds (torch's has no id of its own)."""
 
     def __init__(self, handles) -> None:
         self.handles = handles
-        self.id = RemovableHandle.take_id()
 
     def remove(self) -> None:
         for handle in self.handles:

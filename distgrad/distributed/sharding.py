@@ -27,6 +27,7 @@ import numpy as np
 from .. import dtypes, layouts, storage
 from ..autograd import anomaly_mode, grad_mode, graph, record
 from ..autograd.engine import run_post_accumulate_hooks
+from ..hook_handles import RemovableHandle
 from ..ops import layout
 from ..ops.rules import dims_of, wrap_dim
 from ..ops.table import Size, lookup
@@ -385,20 +386,16 @@ class _ShardedGradFn:
     def register_prehook(self, fn):
         """fn(grad_outputs) before the node runs, on the whole gradient (its join's); may
         return new grad_outputs."""
-        from ..autograd.graph import _ListHandle
-
         hook = _NodePreHook(fn)
         self._node_pre_hooks.append(hook)
         self._note_hooked()
-        return _ListHandle(self._node_pre_hooks, hook)
+        return RemovableHandle.listing(self._node_pre_hooks, hook)
 
     def register_hook(self, fn):
         """fn(grad_inputs, grad_outputs) once every part's node has run in a backward, on
         whole gradients, as a node's hook sees them: the one given (its join's), and each
         input's from what the parts' nodes gave it (a sharded input's parts joined, a
         copied one's summed)."""
-        from ..autograd.graph import _ListHandle
-
         if not isinstance(self.sharding.placement, Shard) or any(
                 node is None or node.name() != self._name for node, _ in self.next_functions):
             raise NotImplementedError(
@@ -408,7 +405,7 @@ class _ShardedGradFn:
                 "one node per part has its inputs; register a tensor hook instead")
         self._node_post_hooks.append(fn)
         self._note_hooked()
-        return _ListHandle(self._node_post_hooks, fn)
+        return RemovableHandle.listing(self._node_post_hooks, fn)
 
     def __repr__(self) -> str:
         return f"<{self._name} object at {hex(id(self))}>"

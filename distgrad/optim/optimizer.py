@@ -11,6 +11,7 @@ from typing import Any, Callable, Optional
 from ..autograd import record
 from ..autograd.grad_mode import enable_grad, set_grad_enabled
 from ..autograd.profiler import record_function
+from ..hook_handles import RemovableHandle
 from ..tensor import Tensor
 from ..watched import WatchedDefaultDict, WatchedDict
 
@@ -44,16 +45,12 @@ _global_step_post_hooks: OrderedDict = OrderedDict()
 def register_optimizer_step_pre_hook(hook):
     """hook(optimizer, args, kwargs) -> None or (new_args, new_kwargs), before every
     optimizer's step (args start with the optimizer, as torch's)."""
-    from ..nn.modules.module import _DictHandle
-
-    return _DictHandle(_global_step_pre_hooks, hook)
+    return RemovableHandle.putting(_global_step_pre_hooks, hook)
 
 
 def register_optimizer_step_post_hook(hook):
     """hook(optimizer, args, kwargs) after every optimizer's step."""
-    from ..nn.modules.module import _DictHandle
-
-    return _DictHandle(_global_step_post_hooks, hook)
+    return RemovableHandle.putting(_global_step_post_hooks, hook)
 
 
 def _labelled(method, what: str):
@@ -162,15 +159,11 @@ class Optimizer:
 
     def register_step_pre_hook(self, hook):
         """hook(optimizer, args, kwargs) -> None or (new_args, new_kwargs), before step."""
-        from ..nn.modules.module import _DictHandle
-
-        return _DictHandle(self._optimizer_step_pre_hooks, hook)
+        return RemovableHandle.putting(self._optimizer_step_pre_hooks, hook)
 
     def register_step_post_hook(self, hook):
         """hook(optimizer, args, kwargs) after step."""
-        from ..nn.modules.module import _DictHandle
-
-        return _DictHandle(self._optimizer_step_post_hooks, hook)
+        return RemovableHandle.putting(self._optimizer_step_post_hooks, hook)
 
     _STATE_DICT_HOOKS = ("_optimizer_state_dict_pre_hooks", "_optimizer_state_dict_post_hooks",
                          "_optimizer_load_state_dict_pre_hooks",
@@ -182,27 +175,19 @@ class Optimizer:
 
     def register_state_dict_pre_hook(self, hook, prepend: bool = False):
         """hook(optimizer) before state_dict() builds the dict."""
-        from ..nn.modules.module import _DictHandle
-
-        return _DictHandle(self._optimizer_state_dict_pre_hooks, hook, prepend)
+        return RemovableHandle.putting(self._optimizer_state_dict_pre_hooks, hook, prepend)
 
     def register_state_dict_post_hook(self, hook, prepend: bool = False):
         """hook(optimizer, state_dict) -> None or the state dict state_dict() returns."""
-        from ..nn.modules.module import _DictHandle
-
-        return _DictHandle(self._optimizer_state_dict_post_hooks, hook, prepend)
+        return RemovableHandle.putting(self._optimizer_state_dict_post_hooks, hook, prepend)
 
     def register_load_state_dict_pre_hook(self, hook, prepend: bool = False):
         """hook(optimizer, state_dict) -> None or the state dict to load instead."""
-        from ..nn.modules.module import _DictHandle
-
-        return _DictHandle(self._optimizer_load_state_dict_pre_hooks, hook, prepend)
+        return RemovableHandle.putting(self._optimizer_load_state_dict_pre_hooks, hook, prepend)
 
     def register_load_state_dict_post_hook(self, hook, prepend: bool = False):
         """hook(optimizer) after load_state_dict() has loaded."""
-        from ..nn.modules.module import _DictHandle
-
-        return _DictHandle(self._optimizer_load_state_dict_post_hooks, hook, prepend)
+        return RemovableHandle.putting(self._optimizer_load_state_dict_post_hooks, hook, prepend)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         from ..nn.modules import _zero_grad

@@ -3,6 +3,7 @@ code uses itself for its own hookable objects (the hook put at handle.id by the 
 from __future__ import annotations
 
 import pickle
+import sys
 from collections import OrderedDict
 
 import pytest
@@ -31,12 +32,26 @@ def _registrations(mod):
 
 @pytest.mark.parametrize("name", sorted(_registrations(torch)))
 def test_every_register_hook_returns_a_removable_handle(name):
+    shown = {}
     for mod in (torch, distgrad):
         handle = _registrations(mod)[name]()
         assert isinstance(handle, mod.utils.hooks.RemovableHandle), (mod.__name__, name)
+        # the very class torch's is, where torch's is: printed as <torch.utils.hooks....>
+        kind = type(handle)
+        shown[mod] = (kind.__module__.replace(mod.__name__, "torch", 1), kind.__qualname__,
+                      repr(handle).split(" at ")[0].replace(mod.__name__, "torch", 1),
+                      hasattr(handle, "id"))
+        assert kind is getattr(sys.modules[kind.__module__], kind.__qualname__)
         with handle:
             pass
         handle.remove()  # (twice: nothing left to take out)
+    assert shown[distgrad] == shown[torch]
+
+
+def test_saved_tensors_hooks_live_where_torchs_do():
+    for name in ("saved_tensors_hooks", "save_on_cpu", "GradientEdge"):
+        kinds = [getattr(mod.autograd.graph, name) for mod in (torch, distgrad)]
+        assert [k.__module__.split(".", 1)[1] for k in kinds] == ["autograd.graph"] * 2
 
 
 def _own_hooks(mod):

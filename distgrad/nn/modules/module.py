@@ -80,13 +80,13 @@ _global_forward_hooks_always_called = WatchedHooks()
 
 def register_module_forward_pre_hook(hook):
     """hook(module, args) -> None or new args, before the forward of every module."""
-    return _DictHandle(_global_forward_pre_hooks, hook)
+    return RemovableHandle.putting(_global_forward_pre_hooks, hook)
 
 
 def register_module_forward_hook(hook, *, with_kwargs: bool = False, always_call: bool = False):
     """hook(module, args, output) (with_kwargs: hook(module, args, kwargs, output)) -> None
     or a new output, after the forward of every module."""
-    handle = _DictHandle(_global_forward_hooks, hook, extra=(
+    handle = RemovableHandle.putting(_global_forward_hooks, hook, extra=(
         _global_forward_hooks_with_kwargs, _global_forward_hooks_always_called))
     if with_kwargs:
         _global_forward_hooks_with_kwargs[handle.id] = True
@@ -213,7 +213,7 @@ class Module:
     def register_forward_pre_hook(self, hook, *, prepend: bool = False, with_kwargs: bool = False):
         """hook(module, args) -> None or new args; with_kwargs: hook(module, args, kwargs)
         -> None or (new args, new kwargs)."""
-        handle = _DictHandle(self._forward_pre_hooks, hook, prepend,
+        handle = RemovableHandle.putting(self._forward_pre_hooks, hook, prepend,
                              extra=(self._forward_pre_hooks_with_kwargs,))
         if with_kwargs:
             self._forward_pre_hooks_with_kwargs[handle.id] = True
@@ -223,7 +223,7 @@ class Module:
                               always_call: bool = False):
         """hook(module, args, output) (with_kwargs: hook(module, args, kwargs, output)) ->
         None or a new output; always_call: run it even when forward raises."""
-        handle = _DictHandle(self._forward_hooks, hook, prepend,
+        handle = RemovableHandle.putting(self._forward_hooks, hook, prepend,
                              extra=(self._forward_hooks_with_kwargs,
                                     self._forward_hooks_always_called))
         if with_kwargs:
@@ -235,7 +235,7 @@ class Module:
     def register_full_backward_pre_hook(self, hook, prepend: bool = False):
         """hook(module, grad_output) when the gradients w.r.t. the module's outputs are
         computed; it may return new ones to use instead. Returns a handle with `.remove()`."""
-        return _DictHandle(self._backward_pre_hooks, hook, prepend)
+        return RemovableHandle.putting(self._backward_pre_hooks, hook, prepend)
 
     def register_full_backward_hook(self, hook, prepend: bool = False):
         """hook(module, grad_input, grad_output) once the gradients w.r.t. the module's
@@ -245,13 +245,13 @@ class Module:
             lin.register_full_backward_hook(lambda m, gi, go: print(gi[0].shape))
         """
         self._backward_hooks_kind(full=True)
-        return _DictHandle(self._backward_hooks, hook, prepend)
+        return RemovableHandle.putting(self._backward_hooks, hook, prepend)
 
     def register_backward_hook(self, hook):
         """Deprecated in torch for register_full_backward_hook: hook(module, grad_input,
         grad_output) with the gradients of the node that made the module's output."""
         self._backward_hooks_kind(full=False)
-        return _DictHandle(self._backward_hooks, hook)
+        return RemovableHandle.putting(self._backward_hooks, hook)
 
     def _backward_hooks_kind(self, full: bool) -> None:
         """_backward_hooks holds one kind for good: torch refuses the other one even after
@@ -632,24 +632,24 @@ class Module:
 
     def register_state_dict_pre_hook(self, hook):
         """hook(module, prefix, keep_vars) before the module's entries are saved."""
-        return _DictHandle(self._state_dict_pre_hooks, hook)
+        return RemovableHandle.putting(self._state_dict_pre_hooks, hook)
 
     def register_state_dict_post_hook(self, hook):
         """hook(module, state_dict, prefix, local_metadata) -> None, after its entries."""
         hook._from_public_api = True
-        return _DictHandle(self._state_dict_hooks, hook)
+        return RemovableHandle.putting(self._state_dict_hooks, hook)
 
     def _register_state_dict_hook(self, hook):
         if getattr(hook, "_from_public_api", False):
             raise RuntimeError("Cannot register the same function as the state dict post hook "
                                "that was previously registered via "
                                "register_state_dict_post_hook")
-        return _DictHandle(self._state_dict_hooks, hook)
+        return RemovableHandle.putting(self._state_dict_hooks, hook)
 
     def _register_load_state_dict_pre_hook(self, hook, with_module=False):
         """hook(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
         error_msgs), with the module first when with_module."""
-        return _DictHandle(self._load_state_dict_pre_hooks,
+        return RemovableHandle.putting(self._load_state_dict_pre_hooks,
                            _WithModule(hook, self) if with_module else hook)
 
     def register_load_state_dict_pre_hook(self, hook):
@@ -657,7 +657,7 @@ class Module:
 
     def register_load_state_dict_post_hook(self, hook):
         """hook(module, incompatible_keys) -> None, after the module and its children load."""
-        return _DictHandle(self._load_state_dict_post_hooks, hook)
+        return RemovableHandle.putting(self._load_state_dict_post_hooks, hook)
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
                               unexpected_keys, error_msgs) -> None:
@@ -834,30 +834,6 @@ def _zero_grad(p: Tensor, set_to_none: bool) -> None:
         g.requires_grad_(False)
     with no_grad():
         g.zero_()
-
-
-class _DictHandle(RemovableHandle):
-    """What register_forward_hook returns: `.remove()` takes the hook out again. It puts
-    the hook in (at the front: `prepend`) and holds its dicts, which may be plain ones."""
-
-    def __init__(self, hooks: dict, hook, prepend: bool = False, extra: tuple = ()) -> None:
-        self.hooks = hooks
-        self.extra = extra  # dicts of flags kept by the hook's id
-        self.id = RemovableHandle.take_id()
-        hooks[self.id] = hook
-        if prepend:
-            hooks.move_to_end(self.id, last=False)
-
-    def remove(self) -> None:
-        self.hooks.pop(self.id, None)
-        for d in self.extra:
-            d.pop(self.id, None)
-
-    def __getstate__(self):
-        return (self.hooks, self.id, self.extra)
-
-    def __setstate__(self, state) -> None:
-        self.hooks, self.id, self.extra = state
 
 
 # ---- layers ---------------------------------------------------------------------------------
