@@ -40,6 +40,9 @@ class Param:
         if kind == "float":  # (a Python int or bool too, as torch's parser takes them)
             return isinstance(value, (int, float, np.integer, np.floating)) or (
                 _is_tensor(value) and value.ndim == 0 and not value.requires_grad)
+        if kind == "Number":  # (torch's Scalar: a Python or numpy number, a 0-dim tensor)
+            return isinstance(value, (int, float, complex, np.number, np.bool_)) or (
+                _is_tensor(value) and value.ndim == 0)
         if kind == "str":
             return isinstance(value, str)
         if kind == "tuple of ints":  # (one int stands for all)
@@ -71,6 +74,24 @@ def typename(v) -> str:
         return "Tensor"
     t = type(v)
     return t.__name__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__name__}"
+
+
+def printed_params(text: str) -> tuple:
+    """Params from their list as torch prints it: "int dim, Tensor index, *, str reduce",
+    "bool right = False" (a default: None, a bool or a number)."""
+    params, keyword_only = [], False
+    for item in text.split(", "):
+        if item == "*":
+            keyword_only = True
+            continue
+        declared, _, default = item.partition(" = ")
+        kind, name = declared.rsplit(" ", 1)
+        value = REQUIRED if not _ else {"None": None, "False": False, "True": True}.get(
+            default, default)
+        if isinstance(value, str):
+            value = float(value) if "." in value else int(value)
+        params.append(Param(name, kind + "?" if value is None else kind, value, keyword_only))
+    return tuple(params)
 
 
 class Signature:
@@ -183,7 +204,10 @@ def _invalid_combination(signatures, args, kwargs) -> str:
 
 
 def _type_fits(printed_type: str, value) -> bool:
-    """torch's match of a value to a type as its message parses it (`int dim =` fits none)."""
+    """torch's match of a value to a type as its message parses it (`int dim =` fits none,
+    and `Number` none either: `(!int!, !float!)` against `(Tensor end, Number weight)`)."""
+    if printed_type == "Number":
+        return False
     try:
         return Param("_", printed_type).accepts(value)
     except ValueError:

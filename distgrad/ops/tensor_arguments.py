@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import inspect
 
-from .overloads import typename
+from .overloads import Param, Signature, parse, printed_params, typename
 
 # op name -> (parameter, its position among a method's arguments); the function's position
 # is one more. Only parameters with no overload taking a number (torch's parser says
@@ -50,17 +50,90 @@ TENSOR_ARGUMENTS = {
 # torch has these as methods only (distgrad's functions of the name are its own)
 METHODS_ONLY = frozenset({"expand_as", "view_as", "reshape_as", "type_as"})
 
+# Ops with several overloads that tell a tensor from a number (`value` a Tensor or a
+# Number): a call none matches raises torch's "invalid combination of arguments", listing
+# them (overloads.py); with one overload, what is wrong with it. Each as torch prints it:
+# the method's (for the in-place one too) and the function's.
+_SCATTER = ("int dim, Tensor index, Tensor src", "int dim, Tensor index, Tensor src, *, str reduce",
+            "int dim, Tensor index, Number value",
+            "int dim, Tensor index, Number value, *, str reduce")
+_SORTED_KEYWORDS = ("*, bool out_int32 = False, bool right = False, str side = None, Tensor "
+                    "sorter = None, Tensor out = None")
+METHOD_OVERLOADS = {
+    "masked_fill": ("Tensor mask, Tensor value", "Tensor mask, Number value"),
+    "index_fill": ("int dim, Tensor index, Tensor value", "int dim, Tensor index, Number value"),
+    "scatter": _SCATTER,
+    "where": ("Tensor condition, Tensor other", "Tensor condition, Number other"),
+}
+FUNCTION_OVERLOADS = {
+    "masked_fill": tuple("Tensor input, " + o for o in METHOD_OVERLOADS["masked_fill"]),
+    "index_fill": tuple("Tensor input, " + o for o in METHOD_OVERLOADS["index_fill"]),
+    "scatter": tuple("Tensor input, " + o + (", " if "*" in o else ", *, ") + "Tensor out = None"
+                     for o in _SCATTER),
+    "where": ("Tensor condition", "Tensor condition, Tensor input, Tensor other, *, Tensor out = "
+              "None", "Tensor condition, Number self, Tensor other",
+              "Tensor condition, Tensor input, Number other",
+              "Tensor condition, Number self, Number other"),
+    "bucketize": ("Tensor input, Tensor boundaries, *, bool out_int32 = False, bool right = "
+                  "False, Tensor out = None", "Number self, Tensor boundaries, *, bool out_int32 "
+                  "= False, bool right = False"),
+    "searchsorted": ("Tensor sorted_sequence, Tensor input, " + _SORTED_KEYWORDS,
+                     "Tensor sorted_sequence, Number self, " + _SORTED_KEYWORDS),
+}
+# Keyword arguments torch takes as a Number (a Scalar) only: "must be Number, not Tensor".
+NUMBER_KEYWORDS = {"addcmul": "value", "addcdiv": "value"}
+
 
 def require_tensor_arguments(namespace: dict, tensor_class) -> None:
     """Wrap `namespace[name]`, `tensor_class.name` and `tensor_class.name_` (those that
-    exist) with TENSOR_ARGUMENTS' checks."""
+    exist) with the checks of the tables above."""
     for name, params in TENSOR_ARGUMENTS.items():
         if name not in METHODS_ONLY and inspect.isfunction(namespace.get(name)):
             namespace[name] = _checked(namespace[name], name, params, 1, tensor_class)
-        for method in (name, name + "_"):
-            fn = getattr(tensor_class, method, None)
-            if inspect.isfunction(fn):
-                setattr(tensor_class, method, _checked(fn, method, params, 0, tensor_class))
+        _wrap_methods(tensor_class, name, lambda fn, method, params=params: _checked(
+            fn, method, params, 0, tensor_class))
+    for name, overloads in METHOD_OVERLOADS.items():
+        _wrap_methods(tensor_class, name, lambda fn, method: _overloaded(fn, method, overloads, 1))
+    for name, overloads in FUNCTION_OVERLOADS.items():
+        if inspect.isfunction(namespace.get(name)):
+            namespace[name] = _overloaded(namespace[name], name, overloads, 0)
+    for name, keyword in NUMBER_KEYWORDS.items():
+        namespace[name] = _number_keyword(namespace[name], name, keyword)
+        _wrap_methods(tensor_class, name, lambda fn, method: _number_keyword(fn, method, keyword))
+
+
+def _wrap_methods(tensor_class, name: str, wrap) -> None:
+    """tensor_class.name and .name_ (those that exist) as wrap(method, its name) makes them."""
+    for method in (name, name + "_"):
+        fn = getattr(tensor_class, method, None)
+        if inspect.isfunction(fn):
+            setattr(tensor_class, method, wrap(fn, method))
+
+
+def _overloaded(fn, name: str, overloads, skip: int):
+    signatures = [Signature(name, *printed_params(o)) for o in overloads]
+
+    # (a method's args[0] is its self, which no overload lists)
+    @functools.wraps(fn)
+    def checked(*args, **kwargs):
+        parse(signatures, args[skip:], kwargs)
+        return fn(*args, **kwargs)
+
+    return checked
+
+
+def _number_keyword(fn, name: str, keyword: str):
+    number = Param(keyword, "Number")
+
+    @functools.wraps(fn)
+    def checked(*args, **kwargs):
+        value = kwargs.get(keyword)
+        if value is not None and not number.accepts(value):
+            raise TypeError(f"{name}(): argument '{keyword}' must be Number, not "
+                            f"{typename(value)}")
+        return fn(*args, **kwargs)
+
+    return checked
 
 
 def _checked(fn, name: str, params, shift: int, tensor_class):
