@@ -364,7 +364,7 @@ class OpNode(NodeHooks):
                  "_metas", "needs", "_seq", "device", "_freed", "_tensor_pre_hooks",
                  "_retain_grad", "_hooks", "_pre_hooks", "n_outputs", "_out_metas", "_slots",
                  "_remote", "_anomaly", "_metadata", "_wraps", "_strides", "_edgeless",
-                 "_inline", "__weakref__")
+                 "_inline", "_given", "__weakref__")
 
     def __init__(self, op, name, attrs, inputs, outputs, needs, device):
         self.op = op

@@ -81,6 +81,23 @@ def _bias_sizes(node):
     return tuple(meta[0]) if meta is not None else (0,)
 
 
+def _total_weight(node):
+    """nll_loss's total weight, the divisor of its mean: the kept targets' class weights
+    summed (their count without weights); 0 for reduction="none", as torch's kernel leaves
+    it. A tensor it saved: freed by a backward as the others."""
+    from . import grad_mode
+    from .record import call
+
+    ctx = node.context()
+    shape, dtype = ctx.shapes[0], ctx.dtypes[0]
+    with grad_mode.no_grad():
+        if node.attrs.get("reduction", "mean") == "none":
+            return call("full", shape=[], value=0, dtype=dtype.name, _device=ctx.devices[0])
+        classes = shape[1] if node.attrs.get("spatial") else shape[-1]
+        return call("nll_weights", ctx[1], ctx[2], classes=classes, dtype=dtype.name,
+                    ignore_index=node.attrs.get("ignore_index", -100)).sum()
+
+
 def _group_norm_sizes(node):
     shape = node._metas[0][0]
     return shape[0], shape[1], math.prod(shape[2:])
@@ -189,8 +206,10 @@ SAVED_ARGS: dict = {
     # losses
     "MseLossBackward0": _REDUCED, "BinaryCrossEntropyBackward0": _REDUCED,
     "BinaryCrossEntropyWithLogitsBackward0": _REDUCED,
-    "NllLossBackward0": {**_REDUCED, "ignore_index": _attr("ignore_index", -100, True)},
-    "NllLoss2DBackward0": {**_REDUCED, "ignore_index": _attr("ignore_index", -100, True)},
+    "NllLossBackward0": {**_REDUCED, "ignore_index": _attr("ignore_index", -100, True),
+                         "total_weight": _total_weight},
+    "NllLoss2DBackward0": {**_REDUCED, "ignore_index": _attr("ignore_index", -100, True),
+                           "total_weight": _total_weight},
     "SmoothL1LossBackward0": {**_REDUCED, "beta": _attr("beta", 1.0)},
     "HuberLossBackward0": {**_REDUCED, "delta": _attr("delta", 1.0)},
 }
@@ -199,8 +218,20 @@ SAVED_ARGS: dict = {
 def saved_arg(node, name: str):
     """(True, torch's value of `grad_fn._saved_<name>`) if its node keeps such an argument,
     else (False, None)."""
+    given = getattr(node, "_given", None)
+    if given is not None and name in given:
+        return True, given[name]
     read = SAVED_ARGS.get(node._name, {}).get(name)
     return (False, None) if read is None else (True, read(node))
+
+
+def note_given(t, **given) -> None:
+    """t's node shows these arguments as the call gave them, where torch's node keeps that
+    rather than what the op ran with (a pool's omitted stride as (), an upsampling's scale
+    factors), or keeps what the op's attrs do not hold."""
+    node = t._grad_fn
+    if node is not None and hasattr(type(node), "_given"):
+        node._given = {**(getattr(node, "_given", None) or {}), **given}
 
 
 def saved_arg_names(node) -> list:

@@ -17,6 +17,7 @@ from .. import creation, dtypes
 from ..autograd.grad_mode import is_grad_enabled, no_grad
 from ..autograd.function import captured_by_vmap
 from ..autograd.record import call
+from ..autograd.saved_args import note_given
 from ..ops import functions as _f
 from ..ops import layout
 from ..ops.activations import SELU_ALPHA, SELU_SCALE
@@ -1108,13 +1109,16 @@ def _max_pool(n: int, input, kernel_size, stride, padding, dilation, ceil_mode, 
     """max_pool2d or max_pool3d (n spatial dims)."""
     name = f"max_pool{n}d"
     kernel = _pool_tuple(name, "kernel_size", kernel_size, n)
-    stride = kernel if stride is None or stride == [] else _pool_tuple(name, "stride", stride, n)
+    omitted = stride is None or stride == []
+    stride = kernel if omitted else _pool_tuple(name, "stride", stride, n)
     padding = _pool_tuple(name, "padding", padding, n)
     dilation = _pool_tuple(name, "dilation", dilation, n)
     check_pool_dtype(name, input.dtype, _INTEGERS)
     out, indices = call(f"max_pool{n}d_with_indices", input, kernel=list(kernel),
                         stride=list(stride), padding=list(padding), dilation=list(dilation),
                         ceil_mode=bool(ceil_mode))
+    if omitted:
+        note_given(out, stride=())  # (torch's node keeps the stride given: none)
     return (out, indices) if return_indices else out
 
 
@@ -1146,13 +1150,17 @@ def _avg_pool(n: int, input, kernel_size, stride, padding, ceil_mode, count_incl
     """avg_pool2d or avg_pool3d (n spatial dims)."""
     name = f"avg_pool{n}d"
     kernel = _pool_tuple(name, "kernel_size", kernel_size, n)
-    stride = kernel if stride is None or stride == [] else _pool_tuple(name, "stride", stride, n)
+    omitted = stride is None or stride == []
+    stride = kernel if omitted else _pool_tuple(name, "stride", stride, n)
     padding = _pool_tuple(name, "padding", padding, n)
     check_pool_dtype("avg_pool2d" if n == 2 else "avg_pool3d_out_frame", input.dtype,
                      (dtypes.int64,), half=n == 2)
-    return call(name, input, kernel=list(kernel), stride=list(stride), padding=list(padding),
-                ceil_mode=bool(ceil_mode), count_include_pad=bool(count_include_pad),
-                divisor_override=divisor_override)
+    out = call(name, input, kernel=list(kernel), stride=list(stride), padding=list(padding),
+               ceil_mode=bool(ceil_mode), count_include_pad=bool(count_include_pad),
+               divisor_override=divisor_override)
+    if omitted:
+        note_given(out, stride=())  # (torch's node keeps the stride given: none)
+    return out
 
 
 def _adaptive_mean(input: Tensor, n: int) -> Tensor:

@@ -20,6 +20,7 @@ import numpy as np
 from .. import dtypes
 from ..autograd.grad_mode import no_grad
 from ..autograd.record import call
+from ..autograd.saved_args import note_given
 from ..ops.api import in_place
 from ..ops.conv import out_size
 from ..ops.rules import not_implemented, scalar_types_error, wrap_dim_of_some
@@ -1078,8 +1079,16 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
             lo = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
             hi = np.minimum(lo + 1, n_in - 1)
             maps.append([2 + d, n_in, lo.tolist(), hi.tolist(), (src - lo).tolist()])
-    return call("resample", input, maps=maps,
-                node=f"Upsample{_NODE_KIND[mode]}{spatial}D{'Aa' if antialias else ''}Backward0")
+    out = call("resample", input, maps=maps,
+               node=f"Upsample{_NODE_KIND[mode]}{spatial}D{'Aa' if antialias else ''}Backward0")
+    # (what torch's node keeps: the sizes and scale factors the call gave or made)
+    given = {"output_size": tuple(sizes), "self_sym_sizes": tuple(input.shape)}
+    names = ("scales",) if spatial == 1 else ("scales_d", "scales_h", "scales_w")[-spatial:]
+    given.update(zip(names, [None] * spatial if scales is None else scales))
+    if kind != "nearest":
+        given["align_corners"] = align_corners
+    note_given(out, **given)
+    return out
 
 
 def _check_interpolate_dtype(d, mode: str, spatial: int) -> None:

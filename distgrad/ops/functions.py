@@ -13,6 +13,7 @@ import numpy as np
 
 from .. import dtypes, layouts, linalg as _linalg, return_types
 from ..autograd.record import call, in_device_words
+from ..autograd.saved_args import note_given
 from ..creation import _number  # (a Scalar given as a 0-dim tensor: LBFGS's alpha=t)
 from ..tensor import Tensor
 from . import indexing, linalg, math, nn, overwrite, reduce, shape, views  # noqa: F401  (fill the op table)
@@ -500,6 +501,8 @@ def as_strided(input, size, stride, storage_offset=None):
                    base_stride=list(strides), base_offset=start)
     else:
         out = as_strided_of(base, size, stride, offset)
+    if storage_offset is None:
+        note_given(out, storage_offset=None)  # (torch's node keeps the offset given: none)
     if out._view_kind is None:  # (made from input's base, forbidden to write as input is:
         # torch's creation_meta goes on to views of views)
         out._view_kind = input._view_kind or (

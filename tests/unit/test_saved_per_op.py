@@ -228,12 +228,21 @@ def _saved_cases(T):
         "split": lambda: x.split(1)[0], "split_sizes": lambda: x.split([1, 2], 1)[0],
         "conv2d": lambda: F.conv2d(img, w, stride=2, padding=1),
         "max_pool2d": lambda: F.max_pool2d(img, 2, 1), "avg_pool2d": lambda: F.avg_pool2d(img, 2, 2),
+        "max_pool2d_no_stride": lambda: F.max_pool2d(img, 2),
+        "avg_pool2d_no_stride": lambda: F.avg_pool2d(img, 2, padding=1),
+        "upsample_nearest": lambda: F.interpolate(img, scale_factor=2),
+        "upsample_bilinear": lambda: F.interpolate(img, size=(3, 5), mode="bilinear"),
+        "upsample_bicubic": lambda: F.interpolate(img, scale_factor=(1.5, 2), mode="bicubic",
+                                                  align_corners=True),
+        "upsample_linear": lambda: F.interpolate(x.unsqueeze(0), scale_factor=2, mode="linear"),
         "adaptive_avg_pool2d": lambda: F.adaptive_avg_pool2d(img, 1),
         "softmax": lambda: x.softmax(1), "log_softmax": lambda: x.log_softmax(0),
         "mse": lambda: F.mse_loss(x, y, reduction="sum"),
         "bce": lambda: F.binary_cross_entropy(x, y.detach(), reduction="none"),
         "bce_logits": lambda: F.binary_cross_entropy_with_logits(x, y, pos_weight=y.detach()),
         "nll": lambda: F.nll_loss(x, picks, ignore_index=2),
+        "nll_sum": lambda: F.nll_loss(x, picks, reduction="sum"),
+        "nll_none": lambda: F.nll_loss(x, picks, reduction="none"),
         "smooth_l1": lambda: F.smooth_l1_loss(x, y, beta=0.5), "huber": lambda: F.huber_loss(x, y),
         "layer_norm": lambda: F.layer_norm(x, (3,)),
         "batch_norm": lambda: F.batch_norm(x, T.zeros(3), T.ones(3), training=True),
@@ -252,6 +261,7 @@ def _saved_cases(T):
         "diagonal": lambda: img.diagonal(1, -1, 2), "unbind": lambda: x.unbind(-1)[0],
         "unfold": lambda: x.unfold(-1, 2, 1), "repeat": lambda: x.repeat(1, 2, 1),
         "as_strided": lambda: x.as_strided((2, 2), (1, 2), 1),
+        "as_strided_no_offset": lambda: x.as_strided((2, 2), (1, 2)),
         "pad": lambda: F.pad(x, (1, 1, 2, 0)), "scatter_value": lambda: x.scatter(-1, idx, 2.0),
         "index_put": lambda: x.index_put((picks[:1], picks), T.tensor(1.0), accumulate=True),
         "index_put_rows": lambda: x.index_put((picks[:1],), T.tensor(1.0)),
@@ -262,9 +272,9 @@ def _saved_cases(T):
     return {name: make().grad_fn for name, make in cases.items()}
 
 
-# torch's saved attributes distgrad does not keep: a pool's stride when none is given,
-# nll_loss's total_weight; layer_norm's statistics, kept in float64 for its backward.
-UNKEPT = {"_saved_total_weight", "layer_norm._saved_result1", "layer_norm._saved_result2"}
+# torch's saved attributes distgrad does not keep: layer_norm's statistics, kept in float64
+# for its backward.
+UNKEPT = {"layer_norm._saved_result1", "layer_norm._saved_result2"}
 
 
 def _shown(v):
@@ -278,15 +288,13 @@ def _shown(v):
 def test_what_common_nodes_save_reads_as_in_torch():
     """grad_fn._saved_<name>, for each name torch's node has: the dims, sizes, flags and
     numbers its codegen keeps (negative int64s shown unsigned; a number operand as the 0-dim
-    tensor torch wraps it in), and the saved tensors' dtypes and shapes (the norms' statistics in the input's dtype, batch norm's running
+    tensor torch wraps it in; what the call gave, a pool's stride none), and the saved tensors' dtypes and shapes (the norms' statistics in the input's dtype, batch norm's running
     statistics)."""
     theirs, ours = _saved_cases(torch), _saved_cases(distgrad)
     differ = []
     for name, node in theirs.items():
         for attr in sorted(a for a in dir(node) if a.startswith("_saved_") and a not in UNKEPT
                            and f"{name}.{a}" not in UNKEPT):
-            if attr == "_saved_stride" and getattr(node, attr) == ():
-                continue  # (a pool's stride left to its kernel: distgrad shows the kernel's)
             want = _shown(getattr(node, attr))
             got = _shown(getattr(ours[name], attr, "missing"))
             if want != got:
