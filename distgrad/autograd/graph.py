@@ -13,7 +13,7 @@ import weakref
 from . import anomaly_mode, grad_mode, saved_hooks
 from ..hook_handles import RemovableHandle
 from ..ops.table import ALWAYS
-from .saved_args import saved_arg
+from .saved_args import saved_arg_names, saved_arg_reader
 
 _sequence = itertools.count()
 
@@ -80,6 +80,9 @@ class RawSavedTensor:
                             "SavedTensor, arg0: collections.abc.Callable, arg1: collections.abc."
                             f"Callable) -> None\n\nInvoked with: {self!r}, {pack_hook!r}, "
                             f"{unpack_hook!r}")
+        if self._saved is None and not self._node._freed:
+            raise RuntimeError("Calling register_hooks on a saved tensor with value None is "
+                               "forbidden")
         if self._node._freed:
             raise RuntimeError("Calling register_hooks on a saved tensor after it has been freed. "
                                "Saved intermediate values of the graph are freed when you call "
@@ -468,30 +471,75 @@ class OpNode(NodeHooks):
 
     def __getattr__(self, name):
         if name.startswith("_raw_saved_"):  # the saved tensor itself (register_hooks)
-            key = name[len("_raw_saved_"):]
-            out = self._named_output(key)
-            saved = self._saved_outs[out] if out is not None else \
-                self._saved.get(self._named_input(key))
-            if saved is not None or (self._freed and (key == "result" or
-                                                      self._named_input(key) is not None)):
-                return RawSavedTensor(self, saved)
-        if name.startswith("_saved_"):
-            key = name[len("_saved_"):]
-            out = self._named_output(key)
-            if out is not None or (self._freed and (key == "result" or isinstance(
-                    (self.op.saved_names or {}).get(key), tuple))):
-                return self.context().outs[out or 0]
-            pos = self._named_input(key)
-            if pos in self._consts and self.op.number_operands and not self._freed:
-                return _wrapped_number(self._consts[pos])
-            if pos is not None and (pos in self._saved or pos in self._consts or self._freed):
-                return self.context()[pos]
-            if pos in self.op.save and pos < len(self._metas):  # not needed: torch saved none
-                return None
-            found, value = saved_arg(self, key)  # (a dim, a size, a flag: never freed)
-            if found:
-                return value
-        raise AttributeError(f"'{self._name.rpartition('::')[2]}' object has no attribute '{name}'")
+            read = self._raw_reader(name[len("_raw_saved_"):])
+        elif name.startswith("_saved_"):
+            read = self._reader(name[len("_saved_"):])
+        else:
+            read = None
+        if read is None:
+            raise AttributeError(
+                f"'{self._name.rpartition('::')[2]}' object has no attribute '{name}'")
+        return read()
+
+    def _raw_reader(self, key: str):
+        """What gives grad_fn._raw_saved_<key>, or None where torch's node has none: one for
+        each tensor it has a `_saved_<key>` for, saved or not (None)."""
+        out = self._named_output(key)
+        pos = self._named_input(key)
+        saved = self._saved_outs[out] if out is not None else self._saved.get(pos)
+        if saved is not None or (self._freed and (key == "result" or pos is not None)) or (
+                pos in self.op.save and pos < len(self._metas) and (
+                    self._consts.get(pos) is None or self.op.number_operands)):
+            # (a number torch keeps as a Scalar, not wrapped in a tensor, has none)
+            return lambda: RawSavedTensor(self, saved)
+        return None
+
+    def _reader(self, key: str):
+        """What gives grad_fn._saved_<key>, or None where torch's node has none."""
+        out = self._named_output(key)
+        if out is not None or (self._freed and (key == "result" or isinstance(
+                (self.op.saved_names or {}).get(key), tuple))):
+            return lambda: self.context().outs[out or 0]
+        pos = self._named_input(key)
+        if pos in self._consts and self.op.number_operands and not self._freed:
+            return lambda: _wrapped_number(self._consts[pos])
+        if pos is not None and (pos in self._saved or pos in self._consts or self._freed):
+            return lambda: self.context()[pos]
+        if pos in self.op.save and pos < len(self._metas):  # not needed: torch saved none
+            return lambda: None
+        return saved_arg_reader(self, key)  # (a dim, a size, a flag: never freed)
+
+    def __dir__(self):
+        """With the `_saved_<name>` and `_raw_saved_<name>` attributes this node answers,
+        one name for each thing saved, as torch's node lists its own (its own slots of
+        saved state aside)."""
+        keys = [name for pos, name in self._input_names()
+                if self._named_input(name) == pos]  # (not another position's alias)
+        keys += self._output_names() + saved_arg_names(self)
+        names = [f"_saved_{k}" for k in keys if self._reader(k) is not None]
+        names += [f"_raw_saved_{k}" for k in keys if self._raw_reader(k) is not None]
+        return sorted(set(object.__dir__(self)) - {"_saved_outs"} | set(names))
+
+    def _input_names(self) -> list:
+        """(position, torch's name) of each input this node may save: its op's own names, or
+        the usual ones by position (where's first input its `condition`; the second a
+        loss's `target`, an indexing op's `index`, pow's `exponent`, ...)."""
+        names = self.op.saved_names
+        if names is not None:
+            return [(v, k) for k, v in names.items() if isinstance(v, int)]
+        if self._name in ("IndexBackward0", "IndexPutBackward0"):
+            return []  # (its index tensors are `_saved_indices`, a list)
+        if self._name.startswith("Where"):
+            return list(enumerate(["condition", "self", "other"]))
+        second = "target" if "Loss" in self._name or self._name.startswith(
+            "BinaryCrossEntropy") else next((key for prefixes, key in _SECOND_INPUT
+                                             if self._name.startswith(prefixes)), "other")
+        return list(enumerate(["self", second, "weight", "pos_weight"]))
+
+    def _output_names(self) -> list:
+        """torch's name for each output it may save: its op's own names, or result, resultK."""
+        named = {v[1]: k for k, v in (self.op.saved_names or {}).items() if isinstance(v, tuple)}
+        return [named.get(k, f"result{k}" if k else "result") for k in range(self.n_outputs)]
 
     # the engine's surface ---------------------------------------------------------------
     def has_saved(self) -> bool:
@@ -616,6 +664,9 @@ class OpNode(NodeHooks):
         return twin
 
 
+# The name torch's nodes give their second input (OpNode._input_names), by node name.
+_SECOND_INPUT = ((("Gather", "Scatter", "Index", "Take", "Put"), "index"),
+                 (("Pow",), "exponent"), (("Mm", "Bmm"), "mat2"), (("Mv",), "vec"))
 _UNSET = object()
 _COPIED_SLOTS = tuple(n for n in OpNode.__slots__ if n not in ("_metadata", "__weakref__"))
 

@@ -215,14 +215,14 @@ SAVED_ARGS: dict = {
 }
 
 
-def saved_arg(node, name: str):
-    """(True, torch's value of `grad_fn._saved_<name>`) if its node keeps such an argument,
-    else (False, None)."""
+def saved_arg_reader(node, name: str):
+    """What gives torch's value of `grad_fn._saved_<name>` if its node keeps such an
+    argument, else None."""
     given = getattr(node, "_given", None)
     if given is not None and name in given:
-        return True, given[name]
+        return lambda: given[name]
     read = SAVED_ARGS.get(node._name, {}).get(name)
-    return (False, None) if read is None else (True, read(node))
+    return None if read is None else lambda: read(node)
 
 
 def note_given(t, **given) -> None:
@@ -235,4 +235,5 @@ def note_given(t, **given) -> None:
 
 
 def saved_arg_names(node) -> list:
-    return list(SAVED_ARGS.get(node._name, ()))
+    """The names saved_arg_reader answers for this node."""
+    return list(SAVED_ARGS.get(node._name, ())) + list(getattr(node, "_given", None) or ())
