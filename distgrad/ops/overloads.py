@@ -135,6 +135,10 @@ class Signature:
                 values[p.name] = p.default
                 continue
             if not p.accepts(value):
+                if raise_error and p.type == "tuple of Tensors" and isinstance(value, (tuple, list)):
+                    k, item = next((k, v) for k, v in enumerate(value) if not _is_tensor(v))
+                    raise TypeError(f"expected Tensor as element {k} in argument {i}, but got "
+                                    f"{typename(item)}")
                 if raise_error:
                     raise TypeError(f"{self.name}(): argument '{p.name}'{where} must be "
                                     f"{p.type.rstrip('?')}, not {typename(value)}")

@@ -64,6 +64,7 @@ METHOD_OVERLOADS = {
     "index_fill": ("int dim, Tensor index, Tensor value", "int dim, Tensor index, Number value"),
     "scatter": _SCATTER,
     "where": ("Tensor condition, Tensor other", "Tensor condition, Number other"),
+    "index_put": ("tuple of Tensors indices, Tensor values, bool accumulate = False",),
 }
 FUNCTION_OVERLOADS = {
     "masked_fill": tuple("Tensor input, " + o for o in METHOD_OVERLOADS["masked_fill"]),
@@ -74,6 +75,8 @@ FUNCTION_OVERLOADS = {
               "None", "Tensor condition, Number self, Tensor other",
               "Tensor condition, Tensor input, Number other",
               "Tensor condition, Number self, Number other"),
+    "index_put": ("Tensor input, tuple of Tensors indices, Tensor values, bool accumulate = "
+                  "False",),
     "bucketize": ("Tensor input, Tensor boundaries, *, bool out_int32 = False, bool right = "
                   "False, Tensor out = None", "Number self, Tensor boundaries, *, bool out_int32 "
                   "= False, bool right = False"),

@@ -314,6 +314,11 @@ CASES = {
     ("arguments", "searchsorted's values a string"): lambda E: E.t.searchsorted(E.ones(3), "x"),
     ("arguments", "where's condition a number"): lambda E: E.ones(3).where(2, E.ones(3)),
     ("arguments", "lerp's end a number"): lambda E: E.ones(3).lerp(2, 0.5),
+    ("arguments", "index_put_'s indices a number"): lambda E: E.ones(3).index_put_(2, E.ones(3)),
+    ("arguments", "index_put's indices holding None"):
+        lambda E: E.t.index_put(E.ones(2, 3), (E.tensor([0]), None), E.tensor(1.0)),
+    ("arguments", "index_put's accumulate a number"):
+        lambda E: E.ones(3).index_put((E.tensor([0]),), E.tensor(1.0), accumulate=1),
     ("arguments", "addcmul's value a tensor"):
         lambda E: E.t.addcmul(E.ones(3), E.ones(3), E.ones(3), value=E.ones(3)),
     # ---- autograd ------------------------------------------------------------------------------
