@@ -1,7 +1,8 @@
 # torch.compile as training scripts use it: a compiled model (an OptimizedModule holding the
 # original as _orig_mod) trained with loss.backward() outside the compiled call, its state
 # dict's prefixed keys and loading them back into a plain model, attributes reached through
-# it, eval/train, a deepcopy; a whole compiled step returning a detached loss; the compile
+# it, eval/train, a deepcopy; a whole compiled step returning a detached loss, and one
+# returning its loss with the history its backward freed (recorded, then replayed); the compile
 # decorator with torch.compile's arguments, and the errors its arguments raise. The model
 # lives on worker 0 (the CPU under torch). backend="eager": torch's own compiler is not
 # what is compared.
