@@ -135,7 +135,8 @@ class Signature:
                 values[p.name] = p.default
                 continue
             if not p.accepts(value):
-                if raise_error and p.type == "tuple of Tensors" and isinstance(value, (tuple, list)):
+                sequence = isinstance(value, (tuple, list))
+                if raise_error and p.type == "tuple of Tensors" and sequence:
                     k, item = next((k, v) for k, v in enumerate(value) if not _is_tensor(v))
                     raise TypeError(f"expected Tensor as element {k} in argument {i}, but got "
                                     f"{typename(item)}")

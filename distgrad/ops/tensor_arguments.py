@@ -54,7 +54,8 @@ METHODS_ONLY = frozenset({"expand_as", "view_as", "reshape_as", "type_as"})
 # Number): a call none matches raises torch's "invalid combination of arguments", listing
 # them (overloads.py); with one overload, what is wrong with it. Each as torch prints it:
 # the method's (for the in-place one too) and the function's.
-_SCATTER = ("int dim, Tensor index, Tensor src", "int dim, Tensor index, Tensor src, *, str reduce",
+_SCATTER = ("int dim, Tensor index, Tensor src",
+            "int dim, Tensor index, Tensor src, *, str reduce",
             "int dim, Tensor index, Number value",
             "int dim, Tensor index, Number value, *, str reduce")
 _SORTED_KEYWORDS = ("*, bool out_int32 = False, bool right = False, str side = None, Tensor "

@@ -288,8 +288,9 @@ def _shown(v):
 def test_what_common_nodes_save_reads_as_in_torch():
     """grad_fn._saved_<name>, for each name torch's node has: the dims, sizes, flags and
     numbers its codegen keeps (negative int64s shown unsigned; a number operand as the 0-dim
-    tensor torch wraps it in; what the call gave, a pool's stride none), and the saved tensors' dtypes and shapes (the norms' statistics in the input's dtype, batch norm's running
-    statistics)."""
+    tensor torch wraps it in; what the call gave, a pool's stride none), and the saved
+    tensors' dtypes and shapes (the norms' statistics in the input's dtype, batch norm's
+    running statistics)."""
     theirs, ours = _saved_cases(torch), _saved_cases(distgrad)
     differ = []
     for name, node in theirs.items():
