@@ -16,7 +16,7 @@ from .autograd import differentiate, grad_mode, record
 from .autograd.function import refuse_captured_write
 from .autograd.graph import AccumulateGrad, _short_name
 from .hook_handles import RemovableHandle
-from .ops import layout
+from .ops import layout, overlapping
 from .ops.rules import broadcast_shapes, require_castable
 from .ops.views import (as_strided_of, copy_slices_owning, covers_its_base, place_of,
                         scatter_by_place, scatter_through_view, view_history)
@@ -1156,22 +1156,24 @@ class Tensor:
         return offset, offset + sum((n - 1) * s for n, s in zip(self.shape, strides))
 
     def _inplace(self, result, overlap_ok: bool = False, in_a_part: bool = False,
-                 op: str = "aten::copy_"):
+                 op: str = "aten::copy_", redo=None, order_by=()):
         """Write `result` (computed out of place from self) into self, and take over its
         history; through a view, the base takes the write (torch's CopySlices). `in_a_part`:
         torch writes a view of self (`self[1:] = v`), so self, a view, gets its history
         made anew when next read, as any other view of the base. `op`: the in-place op as
-        torch's errors name it."""
+        torch's errors name it. `redo(current)`: the result again from other values of
+        self, and `order_by`: its other tensor operands, for a self whose elements overlap
+        (_in_kernel_order)."""
         refuse_captured_write(self, op)
         base = self._viewed
         if base is not None and grad_mode.is_grad_enabled() and (
                 result._requires_grad or base._requires_grad):
-            return self._inplace_through_view(result, overlap_ok, in_a_part)
+            return self._inplace_through_view(result, overlap_ok, in_a_part, redo, order_by)
         self._check_inplace(overlap_ok)
         node = result._grad_fn
         if hasattr(node, "save_original"):  # a recorded op (not a custom Function's)
             node.save_original(self)  # before self's value is overwritten
-        result = self._as_written(result)
+        result = self._in_kernel_order(self._as_written(result), redo, order_by)
         self._write(result)
         self._count_write()
         if result._requires_grad:
@@ -1181,7 +1183,8 @@ class Tensor:
             record.forward_ad.took_write(self, result)
         return self
 
-    def _inplace_through_view(self, result, overlap_ok: bool = False, in_a_part: bool = False):
+    def _inplace_through_view(self, result, overlap_ok: bool = False, in_a_part: bool = False,
+                              redo=None, order_by=()):
         """An in-place op on a view of a tensor in a graph: the base takes the new values
         through the view (CopySlices), and the view's history is regenerated from it.
         (torch's autograd checks come before its kernel's overlap check.)"""
@@ -1194,7 +1197,7 @@ class Tensor:
             node.save_original(self)  # before the base's values are overwritten
             if not owned:
                 self._bypass_own_node(node)
-        result = self._as_written(result)
+        result = self._in_kernel_order(self._as_written(result), redo, order_by)
         apart = self._sharding is None and not self._storage.same_memory(base._storage)
         if owned:
             with grad_mode.no_grad():  # (values the base takes only if it holds the view's)
@@ -1225,6 +1228,21 @@ class Tensor:
         if retained and not self._retains_grad:
             self.retain_grad()
         return self
+
+    def _in_kernel_order(self, result, redo, order_by):
+        """`result` as torch's kernel leaves it in self when elements of self overlap
+        without an expanded dim (ops/overlapping.py): with the values of each place's
+        last write, and the op's node."""
+        if self._layout is None or self._sharding is not None or result._sharding is not None \
+                or self._has_internal_overlap():  # (an expanded self: refused or its own rules)
+            return result
+        rounds = overlapping.write_rounds(self.shape, self._layout[0], [
+            (tuple(t.shape), t._strides_offset()[0]) for t in order_by if isinstance(t, Tensor)])
+        if rounds is None:
+            return result
+        with grad_mode.no_grad():
+            written = overlapping.written_in_rounds(self, result.detach(), redo, rounds)
+        return _keeping_node(written, result)
 
     def _copy_slices_can_own(self, node) -> bool:
         """Whether the base's CopySlices takes over `node`, the in-place op's on this view,
@@ -1447,8 +1465,8 @@ class Tensor:
                 and "_fw_tangent" not in src.__dict__:
             # Nothing to record (an optimizer's update): src's values are written as they
             # are, with no copy op to make them first (a dual src's copy carries its tangent).
-            return self._inplace(src.detach(), overlap_ok=same_data)
-        return self._inplace(call("copy", self, src), overlap_ok=same_data)
+            return self._inplace(src.detach(), overlap_ok=same_data, order_by=(src,))
+        return self._inplace(call("copy", self, src), overlap_ok=same_data, order_by=(src,))
 
     # ---- operators ---------------------------------------------------------------------
     # (each gives Python the other operand's turn where the op refuses it, as torch's do)
@@ -1523,7 +1541,9 @@ class Tensor:
         self._check_no_partial_overlap(other)
         self._check_write_to_stale_view()
         self._check_elementwise_write((other,))
-        return self._inplace(call(op, self, other), op=f"aten::{op}_.Tensor")
+        return self._inplace(call(op, self, other), op=f"aten::{op}_.Tensor", order_by=(other,),
+                             redo=lambda current: call(op, current,
+                                                       current if other is self else other))
 
 
 _warned_float = []
@@ -1549,10 +1569,15 @@ def _cast_keeping_node(result: Tensor, dtype) -> Tensor:
         return result._sharding.map_parts(lambda part: _cast_keeping_node(part, dtype))
     with grad_mode.no_grad():
         cast = result.to(dtype)
+    return _keeping_node(cast, result)
+
+
+def _keeping_node(values: Tensor, result: Tensor) -> Tensor:
+    """`values` (made without a graph) as the output of `result`'s node, in its place."""
     if result._grad_fn is not None:
-        cast._requires_grad, cast._grad_fn = True, result._grad_fn
-        cast._output_nr = result._output_nr
-    return cast
+        values._requires_grad, values._grad_fn = True, result._grad_fn
+        values._output_nr = result._output_nr
+    return values
 
 
 def _warn_once(message: str) -> None:

@@ -755,7 +755,9 @@ def write_in_order(x, value, tensors, key, in_a_part: bool = False, accumulate: 
         attrs = {} if view_shape is None else dict(view_shape=view_shape)
         if in_a_part and tensors and not accumulate:
             attrs["through_view"] = True
-        return x._inplace(call(put, x, value, *tensors, key=key, **attrs), in_a_part=in_a_part)
+        return x._inplace(call(put, x, value, *tensors, key=key, **attrs), in_a_part=in_a_part,
+                          redo=lambda current: call(put, current, value, *tensors, key=key,
+                                                    **attrs))
     from ..creation import tensor
 
     target = _index_rule(x, *tensors, key=key).shape

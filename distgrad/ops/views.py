@@ -134,8 +134,7 @@ def scatter_through_view(view, new_value):
 
 
 def _scatter_by_layout(view, new_value):
-    return scatter_by_place(view._viewed, place_of(view), new_value,
-                            view._has_internal_overlap())
+    return scatter_by_place(view._viewed, place_of(view), new_value)
 
 
 def scatter_by_place(base, place: dict, new_value, overlapping: bool | None = None):
@@ -150,6 +149,21 @@ def scatter_by_place(base, place: dict, new_value, overlapping: bool | None = No
                      **place)
         return call("overlapping_write", new_value, times, base, shape=list(base.shape), **place)
     return _written_at(base, place, new_value)
+
+
+def last_copied(part, place: dict):
+    """`part` with each of its elements that are one place of the view at `place` holding
+    the one torch's copy_ into that view writes last (ops/overlapping.py); the same
+    `part` for a view without such elements."""
+    from . import overlapping  # (it imports creation, which imports the op table)
+
+    last = overlapping.last_writes(place["size"], place["stride"],
+                                   [(tuple(part.shape), part.stride())])
+    if last is None:
+        return part
+    from ..creation import tensor
+
+    return part.reshape(-1).take(tensor(last, device=part.device_str)).reshape(part.shape)
 
 
 def place_of(view) -> dict:
@@ -194,7 +208,7 @@ def _copy_slices_owning_vjp(c, g):
     g_base = None
     if c.needs[1]:
         part = got[0] if got and got[0] is not None else call("zero", grads[nr])
-        g_base = scatter_by_place(g, place, part)  # (an overlapping view: copies, not a sum)
+        g_base = scatter_by_place(g, place, last_copied(part, place))
     return (None, g_base, None, *got[1:])
 
 

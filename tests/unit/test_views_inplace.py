@@ -997,6 +997,55 @@ def test_a_write_through_the_detach_of_an_expanded_tensor_reaches_its_memory():
     same(program)
 
 
+# ---- writes through a view whose elements overlap (no expanded dim) --------------------------
+
+_OVERLAPPING_VIEWS = {  # a view of a 2x3 or a 6-element base, each place seen by several elements
+    "unfold": lambda a: a.unfold(1, 2, 1),
+    "as_strided, outer stride 1": lambda a: a.reshape(-1).as_strided((2, 3), (1, 1)),
+    "as_strided, transposed": lambda a: a.reshape(-1).as_strided((3, 2), (1, 2)),
+}
+
+_OVERLAPPING_WRITES = {  # (T, the view w): each element reads what the last one wrote
+    "mul_ by a number": lambda T, w: w.mul_(2),
+    "mul_ by a tensor": lambda T, w: w.mul_(T.arange(1.0, 1.0 + w.numel()).reshape(w.shape)),
+    "add_ itself": lambda T, w: w.add_(w),
+    "sub_ with alpha": lambda T, w: w.sub_(T.ones(w.shape[-1]), alpha=2),
+    "neg_": lambda T, w: w.neg_(),
+    "exp_": lambda T, w: w.mul_(0.1).exp_(),
+    "clamp_": lambda T, w: w.add_(1).clamp_(2, 3.5),
+    "addcmul_": lambda T, w: w.addcmul_(T.full(w.shape, 2.0), T.full(w.shape, 3.0)),
+    "copy_": lambda T, w: w.copy_(T.arange(10.0, 10.0 + w.numel()).reshape(w.shape)),
+    "copy_ of a transpose": lambda T, w: w.copy_(
+        T.arange(10.0, 10.0 + w.numel()).reshape(tuple(w.shape)[::-1]).t()),
+    "fill_": lambda T, w: w.fill_(-1.5),
+    "index_add_": lambda T, w: w.index_add_(0, T.tensor([0, 1]), T.ones((2,) + w.shape[1:])),
+    "index_fill_": lambda T, w: w.index_fill_(-1, T.tensor([1]), -1.0),
+    "index_put_ accumulate": lambda T, w: w.index_put_((T.tensor([0, 1]),), T.tensor(5.0),
+                                                      accumulate=True),
+}
+
+
+@pytest.mark.parametrize("view", sorted(_OVERLAPPING_VIEWS))
+@pytest.mark.parametrize("write", sorted(_OVERLAPPING_WRITES))
+def test_a_write_through_a_view_whose_elements_overlap(write, view):
+    """torch's kernel writes such a view element by element in its iteration order, each
+    reading what the ones before wrote to its place (a.unfold(1, 2, 1).mul_(2) doubles the
+    middle column twice); distgrad wrote each place once, from the values before the
+    write. Also with grad: the base's CopySlices gradient copies, per place, what the
+    op's node gives its last element."""
+    def program(T, with_grad):
+        leaf = T.arange(6.0).reshape(2, 3).requires_grad_(with_grad)
+        a = leaf.clone()
+        w = _OVERLAPPING_VIEWS[view](a)
+        _OVERLAPPING_WRITES[write](T, w)
+        if with_grad:
+            (a * T.arange(1.0, 7.0).reshape(2, 3)).sum().backward()
+        return a, w, leaf.grad
+
+    same(lambda T: program(T, False))
+    same(lambda T: program(T, True))
+
+
 # ---- a view made before its base needed a gradient --------------------------------------------
 
 @pytest.mark.parametrize("write", ["add_", "fill_", "zero_", "setitem", "copy_"])
