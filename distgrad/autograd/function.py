@@ -55,7 +55,8 @@ def transform(kind: str, inputs=()):
     frames = _transforms.__dict__.setdefault("frames", [])
     lifts = _transforms.__dict__.setdefault("lifts", [])
     stack.append(kind)
-    frames.append((serial_now(), [t._storage for t in inputs if _is_tensor(t)]))
+    frames.append((serial_now(), [t._storage for t in inputs if _is_tensor(t)],
+                   {id(t) for t in inputs if _is_tensor(t)}))
     # (an input with history is a stand-in for a tensor an outer graph differentiates:
     # that graph records the function's ops too, and it saves no inference tensor)
     lifts.append(kind == "grad" and not any(_is_tensor(t) and t._grad_fn is not None
@@ -71,7 +72,7 @@ def transform(kind: str, inputs=()):
 def _captured(t, frame) -> bool:
     """Whether the function a transform runs took `t` from outside: made before the call
     and sharing no memory with the call's inputs."""
-    made_before, inputs = frame
+    made_before, inputs, _ = frame
     storage = t._storage
     return (storage.memory or storage).serial < made_before and \
         not any(storage.same_memory(s) for s in inputs)
@@ -96,13 +97,24 @@ def captured_by_vmap(t) -> bool:
     return False
 
 
+def _outside_view_of_input(t, frame) -> bool:
+    """Whether `t` is the tensor from outside whose memory an input views (the base of an
+    input made a view outside; the user's tensor a fresh input stands for): no view the
+    function made itself, and no input."""
+    made_before, inputs, ids = frame
+    storage = t._storage
+    return (storage.memory or storage).serial < made_before and t._viewed is None and \
+        id(t) not in ids and any(storage.same_memory(s) for s in inputs)
+
+
 def refuse_captured_write(t, op: str) -> None:
     """torch's error for an in-place op (`op`, as aten names it) on a tensor the function
     under the innermost grad transform captured (a buffer, a module's running stats)."""
     stack = getattr(_transforms, "stack", None)
     if not stack or stack[-1] not in ("grad", "jvp"):
         return
-    if not _captured(t, _transforms.frames[-1]):
+    frame = _transforms.frames[-1]
+    if not (_captured(t, frame) or _outside_view_of_input(t, frame)):
         return
     raise RuntimeError(f"During a grad (vjp, jvp, grad, etc) transform, the function provided "
                        f"attempted to call in-place operation ({op}) that would mutate a "

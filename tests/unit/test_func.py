@@ -695,6 +695,27 @@ def test_a_grad_transform_refuses_writes_to_captured_tensors():
     same(f)
 
 
+def test_a_grad_transform_refuses_writes_to_the_tensor_an_input_views():
+    """The base of an input made a view outside, or the tensor itself whose fresh stand-in
+    the function gets, is captured (torch's wrapper is no view of it): writing it is
+    refused even under no_grad, as torch's (distgrad let it share the input's memory)."""
+    def f(torch):
+        func, base, x = torch.func, torch.arange(1.0, 7.0), t(torch, X3)
+
+        def writes(target):
+            def loss(p):
+                with torch.no_grad():
+                    target.mul_(2)
+                return (p ** 3).sum()
+            return loss
+
+        return (attempt(func.grad(writes(base)), base[1:4]),
+                attempt(func.hessian(writes(base)), base[1:4]),
+                attempt(func.jacrev(writes(x)), x), base, x)
+
+    same(f)
+
+
 def test_derivatives_through_an_argument_read_its_data_assigned_after():
     """torch.func's wrapper holds the argument itself: after `x.data = ...` a backward
     through a derivative made before (and a vjp_fn called after) reads x's new values where
