@@ -100,6 +100,9 @@ def _fresh(x):
     if x.requires_grad:  # an alias keeps x visible to whoever differentiates it (its
         # gradient passes as it comes, as no node stands between torch's wrapper and x)
         alias = call("alias", x)
+        # (torch's wrapper is the base of the views the function takes of it: one made
+        # anew after a write is made from the wrapper, so it still reaches it)
+        alias._viewed, alias._view_of, alias._layout = None, None, x._layout
         note_memory_follower(x, alias)
         if x._grad_fn is not None:
             note_stand_in(x, alias)

@@ -716,6 +716,30 @@ def test_a_grad_transform_refuses_writes_to_the_tensor_an_input_views():
     same(f)
 
 
+def test_a_view_of_an_input_made_anew_after_a_write_still_reaches_it():
+    """f takes a view of its input, then writes the input under no_grad: the view's
+    history is made anew from its base, which is the transform's own input (torch's
+    wrapper), also when that input stands for a tensor differentiated outside (an outer
+    jacrev's, or a user's leaf). distgrad made it from the outer tensor, past the inner
+    input: the inner gradient, and with it the Hessian, were zeros."""
+    def loss(torch):
+        def f(x):
+            v = x[1:3]
+            with torch.no_grad():
+                x.mul_(2)
+            return (v ** 3).sum()
+        return f
+
+    def program(torch):
+        func, f = torch.func, loss(torch)
+        leaf = torch.arange(1.0, 5.0, requires_grad=True)
+        g = func.grad(f)(leaf * 1)
+        g.sum().backward()
+        return func.jacrev(func.jacrev(f))(torch.arange(1.0, 5.0)), g, leaf.grad
+
+    same(program)
+
+
 def test_derivatives_through_an_argument_read_its_data_assigned_after():
     """torch.func's wrapper holds the argument itself: after `x.data = ...` a backward
     through a derivative made before (and a vjp_fn called after) reads x's new values where
