@@ -250,6 +250,7 @@ def jacobian(func: Callable, inputs, create_graph: bool = False, strict: bool = 
                                               "jacobian")
         _check_requires_grad(outputs, "outputs", strict)
         jac = []
+        all_rows = tuple([] for _ in inputs)  # (each input's rows for every output in turn)
         for i, out in enumerate(outputs):
             rows = tuple([] for _ in inputs)
             flat = out.reshape(-1)
@@ -271,7 +272,13 @@ def jacobian(func: Callable, inputs, create_graph: bool = False, strict: bool = 
                                                f"independent of input {k}. This is not allowed in "
                                                "strict mode.")
                         row.append(zeros_like(inp))
-            jac.append(tuple(_stack_rows(row, out, inp, stack) for row, inp in zip(rows, inputs)))
+            if not vectorize:
+                jac.append(tuple(_stack_rows(row, out, inp, stack)
+                                 for row, inp in zip(rows, inputs)))
+            for every, row in zip(all_rows, rows):
+                every.extend(row)
+        if vectorize:
+            jac = _split_by_output(all_rows, outputs, inputs, stack)
         jac = _postprocess(tuple(jac), create_graph)
         return _unpack(jac, (is_outputs_tuple, is_inputs_tuple))
 
@@ -314,6 +321,22 @@ def _jacobian_forward(func, inputs):
                          .reshape(tuple(out.shape) + tuple(x.shape))
                          for block, x in zip(stacked.split(numels, dim=0), inputs)))
     return _unpack(tuple(jac), (is_outputs_tuple, is_inputs_tuple))
+
+
+def _split_by_output(all_rows, outputs, inputs, stack) -> tuple:
+    """torch's vectorized Jacobian: one tensor of rows per input, for all outputs, split by
+    output and each part viewed as out.shape + in.shape. Those are views of a split's
+    outputs: once the Jacobian is written in place, torch refuses their history."""
+    from ..creation import zeros
+
+    numels = [out.nelement() for out in outputs]
+    per_input = []
+    for rows, inp in zip(all_rows, inputs):
+        whole = stack(rows, dim=0) if rows else zeros((0,) + tuple(inp.shape), dtype=inp.dtype,
+                                                      device=inp.device)
+        per_input.append([part.view(tuple(out.shape) + tuple(inp.shape))
+                          for part, out in zip(whole.split(numels, dim=0), outputs)])
+    return tuple(zip(*per_input))
 
 
 def _stack_rows(rows, out, inp, stack):

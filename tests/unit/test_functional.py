@@ -179,6 +179,25 @@ def test_jacobian_vectorize_gives_the_same_values():
                                          vectorize=True))
 
 
+def test_vectorized_jacobian_with_a_graph_is_views_of_a_split():
+    """torch's vectorized jacobian splits one tensor of rows per input by output and views
+    each part: with create_graph, a part (or a view of it) whose tensor was written under
+    no_grad has a history torch refuses to read (is_leaf, grad_fn), naming its own node."""
+    def f(torch):
+        x = t(torch, B3, requires_grad=True)
+        jac = F(torch).jacobian(two_in_two_out, (t(torch, A23), x), create_graph=True,
+                                vectorize=True)
+        part = jac[0][1]
+        row = part[0]
+        with torch.no_grad():
+            part.mul_(2)
+        return (jac[0][0], jac[1][0], attempt(lambda: part.is_leaf),
+                attempt(lambda: row.grad_fn), row.requires_grad,
+                attempt(lambda: jac[1][1].grad_fn))
+
+    same(f)
+
+
 # ---- hessian, vhp, hvp -------------------------------------------------------------------
 
 def test_hessian_single():
