@@ -565,9 +565,11 @@ defop("norm", _norm_forward, _norm_rule, _norm_vjp,
 
 # The 2-norm of a sharded tensor is this root of the shards' summed squares (its gradient
 # is 0 where the norm is, as norm's; an all-zero shard is no 0/0 in a second order, as the
-# norm of the shards' norms made it).
+# norm of the shards' norms made it). As norm's, the gradient multiplies the masked
+# quotient: at a zero norm a NaN gradient (a second order's, from the masked quotient's
+# own derivative there) stays NaN, as torch's does.
 defop("norm_of_squares", lambda s: np.sqrt(s), lambda s: Meta(s.shape, s.dtype),
-      lambda c, g: (g / (2 * c.out)).masked_fill(c.out == 0, 0.0),
+      lambda c, g: g * (0.5 / c.out).masked_fill(c.out == 0, 0.0),
       node="LinalgVectorNormBackward0", save_out=True, sharding="elementwise")
 
 
