@@ -19,7 +19,7 @@ from .hook_handles import RemovableHandle
 from .ops import layout, overlapping
 from .ops.rules import broadcast_shapes, require_castable
 from .ops.views import (as_strided_of, copy_slices_owning, covers_its_base, place_of,
-                        scatter_by_place, scatter_through_view, view_history)
+                        reaches_outside, scatter_by_place, scatter_through_view, view_history)
 from .ops.table import Size
 
 call = record.call
@@ -1199,9 +1199,13 @@ class Tensor:
                 self._bypass_own_node(node)
         result = self._in_kernel_order(self._as_written(result), redo, order_by)
         apart = self._sharding is None and not self._storage.same_memory(base._storage)
+        outside = owned and not apart and reaches_outside(tuple(base.shape), place_of(self))
+        if outside:  # (torch's kernel writes the view's memory, the base's part of it too)
+            self._write(result)
         if owned:
             with grad_mode.no_grad():  # (values the base takes only if it holds the view's)
-                written = base.detach() if apart else scatter_through_view(self, result.detach())
+                written = base.detach() if apart else base.detach().clone() if outside \
+                    else scatter_through_view(self, result.detach())
             copied = copy_slices_owning(self, written, result)
         else:
             written = scatter_by_place(base, place_of(self), result) if apart else \

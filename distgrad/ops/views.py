@@ -166,6 +166,24 @@ def last_copied(part, place: dict):
     return part.reshape(-1).take(tensor(last, device=part.device_str)).reshape(part.shape)
 
 
+def reaches_outside(shape, place: dict) -> bool:
+    """Whether the view at `place` (as_strided's attrs) in a base of `shape` has elements
+    before the base's first place or past its last: torch's kernel writes them all the
+    same (they are the memory's), but its CopySlices cannot lay them out in the base."""
+    size, stride, offset = place["size"], place["stride"], place.get("storage_offset", 0)
+    if not all(size):
+        return False
+    last = offset + sum((n - 1) * s for n, s in zip(size, stride))
+    return offset < 0 or last >= _base_places(shape, place)
+
+
+def _base_places(shape, place: dict) -> int:
+    """How many places of memory a base of `shape` (its strides in `place`) spans."""
+    base_stride = place.get("base_stride")
+    return _places(tuple(shape), base_stride)[0] if _not_a_block(tuple(shape), base_stride) \
+        else int(np.prod(shape))
+
+
 def place_of(view) -> dict:
     """as_strided's attrs for `view` in its base."""
     strides, offset = view._strides_offset()
@@ -194,6 +212,12 @@ _OWNED_FROM = 3  # the position of fn's second edge among the node's inputs
 def _copy_slices_owning_vjp(c, g):
     fn, nr = c.attrs["fn"], c.attrs["nr"]
     place = {k: v for k, v in c.attrs.items() if k not in ("fn", "nr")}
+    if reaches_outside(c.shapes[1], place):  # (torch's CopySlices reads the view's part of
+        # a gradient laid out as the base: as_strided's errors for what lies outside it)
+        if place["storage_offset"] < 0:
+            raise RuntimeError(f"Tensor: invalid storage offset {place['storage_offset']}")
+        check_in_storage(place["size"], place["stride"], place["storage_offset"],
+                         g.dtype.itemsize, _base_places(c.shapes[1], place))
     edges = fn.next_functions
     needed = [c.needs[1]] + [c.needs[_OWNED_FROM + i] for i in range(len(edges) - 1)]
     wanted = {child for (child, _), need in zip(edges, needed) if need and child is not None}

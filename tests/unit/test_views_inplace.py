@@ -1046,6 +1046,29 @@ def test_a_write_through_a_view_whose_elements_overlap(write, view):
     same(lambda T: program(T, True))
 
 
+@pytest.mark.parametrize("offset, size", [(2, 3), (0, 2), (0, 4)])
+@pytest.mark.parametrize("write", ["mul_", "copy_"])
+def test_a_write_through_an_as_strided_view_reaching_outside_its_base(write, offset, size):
+    """as_strided of a detached slice may reach its memory before or past the slice: torch's
+    kernel writes all of it (distgrad wrote the base's part through a scatter that misplaced
+    it), and the CopySlices backward then raises as_strided's error for the gradient laid
+    out as the base (distgrad read memory it never wrote)."""
+    def program(T):
+        leaf = T.arange(1.0, 4.0, requires_grad=True)
+        memory = T.zeros(6)
+        b = memory[1:4].detach()
+        b.copy_(leaf)
+        w = b.as_strided((size,), (1,), offset)
+        if write == "mul_":
+            w.mul_(2)
+        else:
+            w.copy_(T.full((size,), 7.0) * leaf[0])
+        return (memory.clone(), b, w, attempt(lambda: b.sum().backward()),
+                attempt(lambda: w.sum().backward()), leaf.grad)
+
+    same(program)
+
+
 # ---- a view made before its base needed a gradient --------------------------------------------
 
 @pytest.mark.parametrize("write", ["add_", "fill_", "zero_", "setitem", "copy_"])
