@@ -432,6 +432,8 @@ def _batch_norm_vjp(c, g, _mean_grad=None, _rstd_grad=None):
     else:
         rstd = (rv.view(*shape) + eps).rsqrt()
         xhat = (x - rm.view(*shape)) * rstd
+    if not c.attrs["training"] and grad_mode.is_grad_enabled():
+        return _eval_batch_norm_backward(c, g, x, weight, xhat, rstd, dims, shape)
     gx = gw = gb = None
     if c.needs[0] and c.attrs["training"] and c.attrs.get("low_stats") == "float16":
         gx = _low_batch_norm_input_grad(g, x, weight, mean, rstd, dims, shape)
@@ -443,6 +445,49 @@ def _batch_norm_vjp(c, g, _mean_grad=None, _rstd_grad=None):
     if c.needs[2]:
         gb = g.sum(dims)
     return gx, gw, gb, None, None
+
+
+def _eval_batch_norm_backward(c, g, x, weight, xhat, rstd, dims, shape):
+    """Eval batch norm's gradients when a graph of them is built: torch's
+    native_batch_norm_backward, one node (NativeBatchNormBackwardBackward0) with edges to
+    the incoming gradient, the input and the weight (and the saved statistics), though
+    the input's gradient does not read the input."""
+    with grad_mode.no_grad():
+        gy = g if weight is None else g * weight.view(*shape)
+        values = (gy * rstd, (g * xhat).sum(dims), g.sum(dims))
+    gx, gw, gb = call("native_batch_norm_backward", *values, g, x, weight, *c.outs, c[3], c[4],
+                      eps=c.attrs.get("eps", 1e-5))
+    return (gx if c.needs[0] else None, gw if c.needs[1] else None,
+            gb if c.needs[2] else None, None, None)
+
+
+def _eval_batch_norm_double_vjp(c, ggx, ggw, ggb):
+    """The gradients of eval batch norm's (gx, gw, gb) = (g·w·rstd, Σ g·x̂, Σ g), rstd and
+    x̂ = (x - running_mean)·rstd from the running statistics."""
+    g, x, weight, rm, rv = c[3], c[4], c[5], c[8], c[9]
+    ndim = len(c.shapes[4])
+    dims = (0,) + tuple(range(2, ndim))
+    shape = (1, -1) + (1,) * (ndim - 2)
+    rstd = (rv.view(*shape) + c.attrs["eps"]).rsqrt()
+    scale = rstd if weight is None else rstd * weight.view(*shape)
+    g_g = None
+    for term in (None if ggx is None else ggx * scale,
+                 None if ggw is None else ggw.view(*shape) * ((x - rm.view(*shape)) * rstd),
+                 None if ggb is None else ggb.view(*shape).expand(*c.shapes[3])):
+        if term is not None:
+            g_g = term if g_g is None else g_g + term
+    g_x = ggw.view(*shape) * g * rstd if ggw is not None and c.needs[4] else None
+    g_w = (ggx * g * rstd).sum(dims) if ggx is not None and c.needs[5] else None
+    return (None, None, None, g_g if c.needs[3] else None, g_x, g_w, None, None, None, None)
+
+
+# (inputs: the gradients' values, then grad_out, input, weight, save_mean, save_invstd, as
+# torch's node has its edges, and the running statistics)
+defop("native_batch_norm_backward", lambda gx, gw, gb, *rest, eps: (gx, gw, gb),
+      lambda gx, gw, gb, *rest, eps: (Meta(gx.shape, gx.dtype), Meta(gw.shape, gw.dtype),
+                                      Meta(gb.shape, gb.dtype)),
+      _eval_batch_norm_double_vjp, node="NativeBatchNormBackwardBackward0",
+      save=(3, 4, 5, 8, 9), n_out=3, differentiable=(3, 4, 5, 6, 7))
 
 
 defop("native_batch_norm", _batch_norm, _batch_norm_rule, _batch_norm_vjp,

@@ -1181,3 +1181,30 @@ def test_multihead_attention_projects_one_tensor_once_as_torch(batch_first, bias
         return out
 
     same(f, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("affine", [False, True])
+def test_eval_batch_norm_gradients_made_with_a_graph_are_one_node(affine):
+    """Eval batch norm's gradients under create_graph: torch's node
+    NativeBatchNormBackwardBackward0, with edges to the incoming gradient, the input and
+    the weight, so the input's gradient requires grad even when nothing in it reads the
+    input (distgrad's did not); second and third orders through it in float64."""
+    from torch_twin import attempt, same
+
+    def scenario(T):
+        bn = T.nn.BatchNorm2d(2, affine=affine).double().eval()
+        with T.no_grad():
+            bn.running_mean.copy_(T.tensor([0.5, -1.0]))
+            bn.running_var.copy_(T.tensor([2.0, 0.5]))
+        x = T.tensor(arr(2, 2, 2, 2, seed=7), dtype=T.float64, requires_grad=True)
+        gx, = T.autograd.grad(bn(x).sum(), x, create_graph=True)
+        unused = attempt(T.autograd.grad, gx.sum(), x, retain_graph=True)
+        y = bn(x)
+        wanted = (x, bn.weight) if affine else (x,)
+        first = T.autograd.grad((y ** 3).sum(), wanted, create_graph=True)
+        second = T.autograd.grad(sum((g ** 2).sum() for g in first), wanted, create_graph=True)
+        third = T.autograd.grad(sum((g * g).sum() for g in second), wanted)
+        return [gx, gx.grad_fn.name(), len(gx.grad_fn.next_functions), unused,
+                [g.grad_fn.name() for g in first], first, second, third]
+
+    same(scenario)
