@@ -1347,6 +1347,7 @@ for _name, _fn in {**_METHODS, **_arrange.METHODS, **_pointwise.METHODS,
 # (clamp's errors for bounds of both kinds: torch's words for each form of the call)
 Tensor.clamp = _clamp_checked("clamp", True, Tensor.clamp)
 Tensor.clamp_ = _clamp_checked("clamp_", True, Tensor.clamp_)
+Tensor.index_fill_ = _placing.filling_expanded(Tensor.index_fill_)
 clamp = _clamp_checked("clamp", False, clamp)
 globals().update(_real_dense.FUNCTIONS)
 globals().update(_more_functions.FUNCTIONS)

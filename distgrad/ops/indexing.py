@@ -792,7 +792,7 @@ def write_in_order(x, value, tensors, key, in_a_part: bool = False, accumulate: 
         result = tensor(written, dtype=x.dtype, device=x.device_str)
     x._inplace(result, overlap_ok=True, in_a_part=in_a_part)
     if x._has_internal_overlap():  # (torch's kernel says it, after autograd's checks passed)
-        words = ("mask", "scalar") if op == "masked_fill_" else ("indices", "tensor")
+        words = ("mask", "scalar") if op in ("masked_fill_", "index_fill_") else ("indices", "tensor")
         warnings.warn(_EXPANDED_WRITE.format(op, *words), UserWarning, stacklevel=3)
 
 

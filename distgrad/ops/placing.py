@@ -252,6 +252,33 @@ def _masked_fill_(self, mask, value):
     return self
 
 
+def filling_expanded(generated):
+    """index_fill_ (`generated`, the op table's method) also into an expanded tensor, which
+    torch allows (it warns that this is deprecated): as masked_fill_ there, by the mask of the
+    filled slices, each memory place a filled element shows takes the value."""
+    from . import functions
+
+    def index_fill_(self, *args, **kwargs):
+        if not self._has_internal_overlap():
+            return generated(self, *args, **kwargs)
+        with grad_mode.no_grad():
+            functions.index_fill(self.detach(), *args, **kwargs)  # (its checks and errors)
+        dim, index, value = _fill_arguments(*args, **kwargs)
+        unfilled = call("full", shape=list(self.shape), value=False, dtype="bool",
+                        _device=self.device_str)
+        mask = call("index_fill", unfilled, index, dim=dim, value=True)
+        self._check_write_to_stale_view()
+        tensors = _mask_to_indices(mask)
+        write_in_order(self, value, tensors, [["t", k] for k in range(len(tensors))],
+                       op="index_fill_")
+        return self
+    return index_fill_
+
+
+def _fill_arguments(dim, index, value):
+    return dim, index, value
+
+
 def _masked_scatter_(self, mask, source):
     """torch's masked_scatter_: its mask expanded to self (expand's errors), never self
     broadcast to the mask."""

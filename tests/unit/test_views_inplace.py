@@ -961,17 +961,21 @@ _EXPANDED_WRITES = {  # (T, the expanded view e, a value v that requires grad)
     "masked_fill_, a mask per copy": lambda T, e, v: e.masked_fill_(
         T.tensor([[[True, False, True]], [[False, True, False]]]), 5.0),
     "fill_ by a tensor": lambda T, e, v: e.fill_(v[0]),
+    "index_fill_ of copies": lambda T, e, v: e.index_fill_(0, T.tensor([1]), -2.0),
+    "index_fill_ of a column by a tensor": lambda T, e, v: e.index_fill_(-1, T.tensor([2, 0]),
+                                                                          v[1]),
 }
 
 
 @pytest.mark.parametrize("base_needs_grad", [False, True])
 @pytest.mark.parametrize("write", sorted(_EXPANDED_WRITES))
 def test_index_and_mask_writes_into_an_expanded_view(write, base_needs_grad):
-    """index_put_ and masked_fill_ write into an expanded view (with torch's deprecation
-    warning); fill_ by a tensor is refused at once. The written value gets the whole
+    """index_put_, masked_fill_ and index_fill_ write into an expanded view (with torch's
+    deprecation warning); fill_ by a tensor is refused at once. The written value gets the whole
     gradient of each place it shows (torch's CopySlices reads the base's gradient through
     the view); the base's old value cannot get one: the backward raises then (program
-    fuzzer, seed 9514254: distgrad raised when only the value needed a gradient)."""
+    fuzzer, seed 9514254: distgrad raised when only the value needed a gradient; seed
+    22689460: it refused index_fill_)."""
     def program(T):
         x = T.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], requires_grad=True)
         v = T.tensor([0.5, -1.0, 2.0], requires_grad=True)
