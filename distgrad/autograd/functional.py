@@ -249,8 +249,7 @@ def jacobian(func: Callable, inputs, create_graph: bool = False, strict: bool = 
         is_outputs_tuple, outputs = _as_tuple(outputs, "outputs of the user-provided function",
                                               "jacobian")
         _check_requires_grad(outputs, "outputs", strict)
-        jac = []
-        all_rows = tuple([] for _ in inputs)  # (each input's rows for every output in turn)
+        jac, every_row, used = [], tuple([] for _ in inputs), [False] * len(inputs)
         for i, out in enumerate(outputs):
             rows = tuple([] for _ in inputs)
             flat = out.reshape(-1)
@@ -261,6 +260,7 @@ def jacobian(func: Callable, inputs, create_graph: bool = False, strict: bool = 
                                         create_graph=create_graph)
                 for k, (row, g, inp) in enumerate(zip(rows, vj, inputs)):
                     if g is not None:
+                        used[k] = True
                         if strict and create_graph and not g.requires_grad:
                             raise RuntimeError("The jacobian of the user-provided function is "
                                                f"independent of input {i}. This is not allowed in "
@@ -275,10 +275,10 @@ def jacobian(func: Callable, inputs, create_graph: bool = False, strict: bool = 
             if not vectorize:
                 jac.append(tuple(_stack_rows(row, out, inp, stack)
                                  for row, inp in zip(rows, inputs)))
-            for every, row in zip(all_rows, rows):
+            for row, every in zip(rows, every_row):
                 every.extend(row)
         if vectorize:
-            jac = _split_by_output(all_rows, outputs, inputs, stack)
+            jac = _as_one_batch(every_row, used, outputs, inputs, stack)
         jac = _postprocess(tuple(jac), create_graph)
         return _unpack(jac, (is_outputs_tuple, is_inputs_tuple))
 
@@ -323,20 +323,21 @@ def _jacobian_forward(func, inputs):
     return _unpack(tuple(jac), (is_outputs_tuple, is_inputs_tuple))
 
 
-def _split_by_output(all_rows, outputs, inputs, stack) -> tuple:
-    """torch's vectorized Jacobian: one tensor of rows per input, for all outputs, split by
-    output and each part viewed as out.shape + in.shape. Those are views of a split's
-    outputs: once the Jacobian is written in place, torch refuses their history."""
-    from ..creation import zeros
+def _as_one_batch(every_row, used, outputs, inputs, stack):
+    """The Jacobian's blocks as torch's vectorized backward lays them out: per input, one
+    batch of every output's rows (zeros expanded, for an input no output uses), split by
+    output and each part viewed as its block: a view of a multi-output op, which refuses
+    writes when it requires grad."""
+    from ..creation import zeros_like
 
     numels = [out.nelement() for out in outputs]
     per_input = []
-    for rows, inp in zip(all_rows, inputs):
-        whole = stack(rows, dim=0) if rows else zeros((0,) + tuple(inp.shape), dtype=inp.dtype,
-                                                      device=inp.device)
+    for rows, is_used, inp in zip(every_row, used, inputs):
+        batch = stack(rows, dim=0) if is_used else \
+            zeros_like(inp).expand((sum(numels),) + tuple(inp.shape))
         per_input.append([part.view(tuple(out.shape) + tuple(inp.shape))
-                          for part, out in zip(whole.split(numels, dim=0), outputs)])
-    return tuple(zip(*per_input))
+                          for part, out in zip(batch.split(numels, dim=0), outputs)])
+    return [tuple(blocks) for blocks in zip(*per_input)]
 
 
 def _stack_rows(rows, out, inp, stack):

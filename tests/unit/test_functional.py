@@ -198,6 +198,24 @@ def test_vectorized_jacobian_with_a_graph_is_views_of_a_split():
     same(f)
 
 
+@pytest.mark.parametrize("create_graph", [False, True])
+def test_vectorized_jacobian_blocks_are_laid_out_as_torchs(create_graph):
+    """jacobian(vectorize=True) makes each block a view of one split batch: with
+    create_graph a write into it (or the Hessian's) is refused, as a multi-output view; an
+    input no output uses gets expanded zeros, which refuse writes too (they took them;
+    program fuzzer, seed 22696114)."""
+    def f(torch):
+        x = t(torch, B3, requires_grad=True)
+        y = t(torch, C4[:2], requires_grad=True)
+        jac = F(torch).jacobian(lambda a, b: (a.sin() * 2, a[:2] * 3), (x, y),
+                                create_graph=create_graph, vectorize=True)
+        hess = F(torch).hessian(cubic, x, create_graph=create_graph, vectorize=True)
+        writes = [attempt(lambda j=j: j.mul_(2)) for j in (jac[0][0], jac[1][0], jac[0][1], hess)]
+        return [j.stride() for row in jac for j in row], writes
+
+    same(f)
+
+
 # ---- hessian, vhp, hvp -------------------------------------------------------------------
 
 def test_hessian_single():
