@@ -112,7 +112,7 @@ class SavedTensor:
 
     __slots__ = ("tensor", "version", "is_output", "output_nr", "view_edge", "had_history",
                  "follows", "hooks", "packed", "edge", "origin", "pack_after_write",
-                 "holder")
+                 "holder", "original_had_history")
 
     def __init__(self, tensor, is_output: bool = False, output_nr: int = 0,
                  on_view: bool = False):
@@ -124,6 +124,10 @@ class SavedTensor:
         self.view_edge = None
         self.follows = None  # (base, its version): see follow()
         self.had_history = tensor._grad_fn is not None
+        # (a copy distgrad made to run an op where its original is not, Tensor._stand_for:
+        # torch saved the original itself, whose detach_ it then refuses)
+        original = tensor._stands_for
+        self.original_had_history = original is not None and original._grad_fn is not None
         if on_view and tensor._grad_fn is not None:
             self.view_edge = (weakref.ref(tensor._grad_fn), tensor._output_nr)
         self.tensor = tensor._alias(keep_graph=False) if is_output else tensor
@@ -205,7 +209,9 @@ class SavedTensor:
             # output of split or unbind raises here)
         # (torch refuses an op's saved input detached in place; a custom Function's
         # saved_tensors are unpacked for its node, and pass)
-        if self.had_history and not self.is_output and not by_function and t._grad_fn is None:
+        detached = t._grad_fn is None or self.original_had_history and \
+            t._stands_for._grad_fn is None
+        if self.had_history and not self.is_output and not by_function and detached:
             raise RuntimeError(
                 "Trying to use a saved tensor that has been detached in-place, i.e. with "
                 ".detach_().This is not supported, please use out-of-place `.detach()` instead")

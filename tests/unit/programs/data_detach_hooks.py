@@ -2,8 +2,9 @@
 # written in place (shared memory, version counters), detach_() on a view and on a graph's
 # middle, requires_grad_ on a view's base, leaf hooks that replace the gradient and count
 # calls over several backward passes with retain_graph, .grad edited in place between
-# calls, post-accumulate-grad hooks, `.data =` of a saved operand, on the driver, a worker
-# and shards (distgrad: two workers; torch: the CPU and a copy). `W`, `shard` and `full` are the runner's.
+# calls, post-accumulate-grad hooks, `.data =` and detach_() of a saved operand, on the
+# driver, a worker and shards (distgrad: two workers; torch: the CPU and a copy). `W`,
+# `shard` and `full` are the runner's.
 import distgrad as torch  # PyTorch: import torch
 torch.manual_seed(23)
 
@@ -61,6 +62,13 @@ for name, put in places():
     p.grad = None
     r.sum().backward()
     print(full(p.grad)[:, 0], w.grad.flatten().cpu())
+
+    # detach_ of a driver operand's history after an op on p saved it (a part of it, for
+    # a shard): torch saved the operand itself, so the backward refuses it
+    u = w * 2
+    r = p * u
+    u.detach_()
+    print(attempt(lambda: r.sum().backward()))
 
 # detach_ on the middle of a graph and on a view
 a = torch.randn(3, 3, requires_grad=True)
