@@ -552,12 +552,15 @@ def _as_strided_vjp(c, g):
 defop("as_strided", _as_strided, _as_strided_rule, _as_strided_vjp,
       node="AsStridedBackward0", view=True, strides=layout.as_strided)
 def _as_strided_backward_vjp(c, g):
-    return read_at(g, c.attrs)
+    # (torch differentiates its as_strided_backward, which sums into a storage as large as
+    # both layouts reach: a view given memory of its own reads zeros past its base's)
+    return read_at(g, c.attrs, past_end=True)
 
 
-def read_at(g, place: dict):
+def read_at(g, place: dict, past_end: bool = False):
     """The elements of `g` (a tensor of the base's shape) that the view at `place`
-    (as_strided's attrs in the base) reads, whatever g's own layout."""
+    (as_strided's attrs in the base) reads, whatever g's own layout; `past_end`: zeros
+    where the view reaches past g's elements (else torch's out-of-bounds error)."""
     # The adjoint gathers from g's elements in row-major order: as_strided reads a storage,
     # so a g laid out otherwise (an expanded or transposed gradient) is copied first.
     if g._layout is not None:
@@ -576,8 +579,11 @@ def read_at(g, place: dict):
     elif base_stride is not None:  # g's elements put where the base's sit in memory
         g = call("as_strided_backward", g, shape=[g.numel()], size=list(g.shape),
                  stride=base_stride)
-    return call("as_strided", g, size=place["size"], stride=place["stride"],
-                storage_offset=place.get("storage_offset", 0))
+    size, stride, offset = place["size"], place["stride"], place.get("storage_offset", 0)
+    past_end = past_end and bool(all(size)) and \
+        offset + sum((n - 1) * s for n, s in zip(size, stride)) + 1 > g.numel()
+    return call("as_strided", g, size=size, stride=stride, storage_offset=offset,
+                **({"past_end": True} if past_end else {}))
 
 
 def _gathered_from_memory(a: dict, g):

@@ -1736,6 +1736,19 @@ def test_a_view_or_base_given_new_memory_by_data(case, write):
     same(f)
 
 
+@pytest.mark.parametrize("case", ["a narrowed view", "a stale expanded view"])
+def test_a_view_given_new_memory_by_data_differentiates_twice(case):
+    """The gradient of a gradient through the history a view given other memory takes from
+    its base, whose layout may reach past the base's memory: zeros read there, as torch's
+    (distgrad refused it as out of the storage's bounds; program fuzzer, seed 100035)."""
+    def f(torch):
+        x, base, view = _given_new_memory(torch, case)
+        g, = torch.autograd.grad((view * view).sum() + base.sum(), x, create_graph=True)
+        return g, attempt(lambda: torch.autograd.grad((g * g).sum(), x))
+
+    same(f)
+
+
 def test_a_detached_handle_shares_the_version_counter_kept_by_data():
     def f(torch):
         x = torch.ones(2)
