@@ -9,9 +9,10 @@ import math
 import numpy as np
 
 from .. import dtypes
+from ..autograd import grad_mode
 from . import layout
-from .layers import (_norm_input_grad, _saved_stats, _wide_rstd, in_float32, stats_dtype,
-                     mixed_norm_dtypes, norm_kernel_dtypes)
+from .layers import (_norm_input_grad, _wide_rstd, in_float32, stats_dtype, mixed_norm_dtypes,
+                     norm_kernel_dtypes)
 from .table import Meta, defop
 
 
@@ -54,12 +55,27 @@ def _group_norm_rule(x, weight, bias, num_groups, eps=1e-5):
     return Meta(x.shape, x.dtype), stats, stats
 
 
+def _group_stats(x, saved):
+    """The statistics the forward saved (torch's result1 and result2: a write into x's
+    `.data` since changes x, not them), in x's dtype. In a graph of the gradient they are
+    functions of x to every order, as in torch's infinitely differentiable group norm
+    backward: d mean = mean(dx), d rstd = -rstd³ mean((x - x's mean now) dx), which
+    (var(x) + k)^-1/2 satisfies, k set to give the saved rstd at x."""
+    mean, rstd = (s.detach().to(x.dtype) for s in saved)
+    if not (grad_mode.is_grad_enabled() and x.requires_grad):
+        return mean, rstd
+    mean_now = x.mean(2, keepdim=True)
+    centred = x - mean_now
+    var_now = (centred * centred).mean(2, keepdim=True)
+    rstd_now = (var_now + (rstd.pow(-2) - var_now.detach())).rsqrt()
+    return mean + (mean_now - mean_now.detach()), rstd + (rstd_now - rstd_now.detach())
+
+
 def _group_norm_vjp(c, g, _mean_grad=None, _rstd_grad=None):
     x, weight, g = in_float32(c[0], c[1], g)
     shape, groups = tuple(c.shapes[0]), c.attrs["num_groups"]
     x = _by_group(x, groups)
-    # (the statistics the forward saved, as torch's: see layers._saved_stats)
-    mean, rstd = _saved_stats(x, [s.unsqueeze(2) for s in c.outs], (2,), centre_now=True)
+    mean, rstd = _group_stats(x, [s.unsqueeze(2) for s in c.outs])
     xhat = (x - mean) * rstd
     reduce = [0] + list(range(2, len(shape)))
     gx = gw = gb = None

@@ -294,18 +294,17 @@ def _layer_norm_input_grad(gy, x, stats, dims):
     return gx.to(dtype) if wide else gx
 
 
-def _saved_stats(x, stats, dims, centre_now: bool = False):
+def _saved_stats(x, stats, dims):
     """A norm's forward's mean and rstd over `dims` (torch's saved result1 and result2: a
     write into x's `.data` since changes x, not them), in x's dtype. In a graph of the
     gradient they are functions of x, with torch's double backward's derivatives at those
     values: d mean = mean(dx), d rstd = -rstd³ mean((x - m) dx), m the saved mean (layer
-    and batch norm's formulas), or x's mean now (`centre_now`: group norm's, var_backward)."""
+    and batch norm's formulas; group norm's: group_norm._group_stats)."""
     mean, rstd = (s.detach().to(x.dtype) for s in stats)
     if not (grad_mode.is_grad_enabled() and x.requires_grad):
         return mean, rstd
     dx = x - x.detach()  # (0, with x's derivative)
-    m = x.detach().mean(dims, keepdim=True) if centre_now else mean
-    spread = (dx * (x.detach() - m)).mean(dims, keepdim=True)
+    spread = (dx * (x.detach() - mean)).mean(dims, keepdim=True)
     return mean + dx.mean(dims, keepdim=True), rstd - rstd * rstd * rstd * spread
 
 
