@@ -200,6 +200,10 @@ class Storage:
         """The tensor whose memory view `t` views (None for no view): its `_base`."""
         return t._viewed
 
+    def lend(self, t) -> None:
+        """`t`'s memory is given to a handle that is no view of it (detach(), .data, .data =):
+        a kind whose memory is not a driver array remembers what all of it is (memory_tensor)."""
+
     def make_new(self, t, make, make_part):
         """A `new_*` of t: `make(device)` on t's device; a kind of parts places it by their
         placement (`make_part(part)` one alike each part)."""

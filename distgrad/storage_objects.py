@@ -161,8 +161,12 @@ def memory_nbytes(tensor) -> int:
 
 def memory_tensor(t):
     """The tensor whose elements are t's whole memory: its base (every view lies inside;
-    a sharded view's is the sharded tensor its parts view)."""
+    a sharded view's is the sharded tensor its parts view), or the whole its memory kept
+    when a view's memory went to a handle that is no view (Storage.lend)."""
     base = t._storage.view_base(t)
+    if base is None:
+        memory = t._storage.memory or t._storage
+        base = getattr(memory, "whole", None)
     return t if base is None else base
 
 

@@ -589,6 +589,7 @@ class Tensor:
     @property
     def data(self):
         """The same values, untracked: unlike detach(), with its own version counter."""
+        self._storage.lend(self)
         t = self._alias(keep_graph=False)
         t._storage = self._storage.renewed()
         if self._sharding is not None:  # (its parts' own counters too)
@@ -610,6 +611,7 @@ class Tensor:
             self._sharding = other._sharding.detached(own_versions=True).held_by(self)
             self.requires_grad_(self._requires_grad)  # (its parts are its leaves)
         self._layout = other._layout
+        other._storage.lend(other)
         self._storage = other._storage.counted_by(self._storage)
         if placed:  # .grad stays what it was, as torch's
             self._keep_grad(grad)
@@ -796,6 +798,7 @@ class Tensor:
         differentiate.backward(self, gradient, retain_graph, create_graph, inputs=inputs)
 
     def detach(self):
+        self._storage.lend(self)
         t = self._alias(keep_graph=False)
         _give_own_counter(t)
         return t

@@ -37,9 +37,16 @@ def _data_ptr(self, t) -> int:
 
 
 class WorkerStorage(storage.Storage):
-    __slots__ = ("address",)
+    # whole: a handle on all of the memory, once a handle that is no view (a view's detach())
+    # holds part of it: its storage is all of the memory, as torch's
+    __slots__ = ("address", "whole")
     data_ptr = _data_ptr
     resized_in_memory = _no_resize_in_memory
+
+    def lend(self, t) -> None:
+        memory = self.memory or self
+        if t._viewed is not None and getattr(memory, "whole", None) is None:
+            memory.whole = memory_tensor(t).detach()
 
     def read(self, t) -> np.ndarray:
         return record.executor_for(t.device_str).fetch(t._value)

@@ -80,7 +80,12 @@ def _workers_storage_program(T, device):
     m = (x @ T.eye(4, device=device)).t()  # (a result whose memory torch lays out by rule)
     u = x[1:].t().untyped_storage()
     start = u.data_ptr()
-    return [u.nbytes(), u is x.untyped_storage(), x.data_ptr() == start,
+    detached = x[1:, 1:3].detach().untyped_storage()  # (no view, on all of x's memory)
+    given = T.zeros(1, device=device)
+    given.data = x[2]
+    return [detached.nbytes(), detached.data_ptr() == start, detached.tolist()[8:12],
+            x[:, 1].data.untyped_storage().nbytes(), given.untyped_storage().nbytes(),
+            u.nbytes(), u is x.untyped_storage(), x.data_ptr() == start,
             x[1:].data_ptr() - start, x[:, 2].data_ptr() - start, x.t().data_ptr() - start,
             x.clone().data_ptr() != x.data_ptr(), x.view(-1)[5:].data_ptr() - start,
             x.view(T.int32).data_ptr() == start, x[2:2].data_ptr(), u.tolist()[4:8],
