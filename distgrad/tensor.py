@@ -1032,7 +1032,8 @@ class Tensor:
         return self.to("cpu")
 
     def type_as(self, other):
-        return self.to(other.dtype)
+        """As torch's `self.to(other.options())`: other's dtype and device too."""
+        return self.to(other)
 
     def float(self):
         return self.to(dtypes.float32)

@@ -184,6 +184,16 @@ def test_training_on_the_default_worker_matches_the_driver(workers):
     np.testing.assert_allclose(on_worker, cpu, rtol=1e-6)
 
 
+def test_type_as_moves_to_the_other_tensors_device(workers):
+    """`x.type_as(t)` is torch's `x.to(t.options())`: old code moves a mask to t's device so."""
+    x = distgrad.ones(2, requires_grad=True)
+    for where in ("worker:1", "meta"):
+        y = x.type_as(distgrad.zeros(2, dtype=distgrad.float64, device=where))
+        assert (y.device_str, y.dtype, y.grad_fn.name()) == (where, distgrad.float64,
+                                                             "ToCopyBackward0")
+    assert x.type_as(x) is x
+
+
 def test_a_sharded_tensors_device_makes_tensors_that_act_as_replicated(workers):
     """zeros(n, device=x.device) as library code writes it (an RNN's initial state): for a
     sharded x, a driver tensor, which acts as replicated next to x."""
