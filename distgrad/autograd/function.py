@@ -544,8 +544,10 @@ def _refuse_written_leaves(ctx, outputs) -> None:
     if any(_is_tensor(out) and id(out) in dirty and out._requires_grad and out._grad_fn is None
            for out in outputs):
         _count_dirty_writes(ctx)
-        raise RuntimeError("a leaf Variable that requires grad has been used in an in-place "
-                           "operation.")
+        raise RuntimeError(WRITTEN_LEAF)
+
+
+WRITTEN_LEAF = "a leaf Variable that requires grad has been used in an in-place operation."
 
 
 def _count_dirty_writes(ctx) -> None:

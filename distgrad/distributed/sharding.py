@@ -27,6 +27,7 @@ import numpy as np
 from .. import dtypes, layouts, storage
 from ..autograd import anomaly_mode, grad_mode, graph, record
 from ..autograd.engine import run_post_accumulate_hooks
+from ..autograd.function import WRITTEN_LEAF
 from ..hook_handles import RemovableHandle
 from ..ops import layout
 from ..ops.rules import dims_of, wrap_dim
@@ -1345,6 +1346,8 @@ def apply_gathered(function, args, kwargs):
     for a, w, v in zip(args, whole, versions):
         if is_sharded(a) and _writes(w) != v:  # written in place
             writes = _writes(w) - v
+            if a._requires_grad and a._grad_fn is None and any(o is w for o in outs):
+                _refuse_written_leaf(a, w, writes)
             a._inplace(_placed_as(w, a))
             for _ in range(writes - 1):  # (torch's operand counts each of them)
                 a._count_write()
@@ -1358,6 +1361,16 @@ def apply_gathered(function, args, kwargs):
         if p is not o:
             _saved_as(o, p)
     return tuple(placed) if isinstance(out, tuple) else placed[0]
+
+
+def _refuse_written_leaf(a: Tensor, whole: Tensor, writes: int) -> None:
+    """A sharded leaf that requires grad, written by a Function and returned (mark_dirty):
+    torch writes it and counts the writes, then refuses it (function.py's refusal)."""
+    with grad_mode.no_grad():
+        a._inplace(_placed_as(whole.detach(), a))
+    for _ in range(writes - 1):
+        a._count_write()
+    raise RuntimeError(WRITTEN_LEAF)
 
 
 def _saved_as(o: Tensor, placed: Tensor) -> None:

@@ -498,3 +498,28 @@ def test_a_sharded_tensors_node_class_is_named_as_torchs(local_workers):
         made[-1].mul_(2)
         return [type(t.grad_fn).__name__ for t in made]
     same(f, warnings_too=False)
+
+
+def test_a_function_writing_a_sharded_leaf_is_refused_as_torchs_leaf(local_workers):
+    """mark_dirty of a leaf that requires grad: torch writes it, counts the writes and
+    refuses it in its Function words (a sharded leaf is a leaf: the same)."""
+    def f(torch, leaf):
+        class AddOne_(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                ctx.mark_dirty(x)
+                return x.add_(1)
+
+            @staticmethod
+            def backward(ctx, g):
+                return g
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # (no sharding rule for a Function: a fallback)
+            raised = attempt(AddOne_.apply, leaf)
+        return str(raised), leaf._version, leaf.grad_fn
+
+    import torch
+    x, t = dist.shard(distgrad.arange(4.0).requires_grad_(), 0), torch.arange(4.0).requires_grad_()
+    assert f(distgrad, x) == f(torch, t)
+    assert x.full_tensor().tolist() == t.tolist()
