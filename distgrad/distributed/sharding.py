@@ -89,7 +89,7 @@ class Sharding:
     """What a sharded tensor holds instead of a value."""
 
     __slots__ = ("placement", "shards", "workers", "makers", "join", "copied_view_of",
-                 "made_edges", "reducer", "computed_by", "viewed")
+                 "made_edges", "reducer", "computed_by", "viewed", "grad")
 
     def __init__(self, placement, shards, workers, makers=None):
         self.placement = placement
@@ -109,6 +109,7 @@ class Sharding:
         # A view's: the sharded tensor whose parts its parts view, kept alive as torch's
         # view keeps its `_base` (the lookup by part is weak)
         self.viewed = None
+        self.grad = None  # the .grad last given out: the same object while its parts are
 
     def current(self, t) -> None:
         """Bring `t` (this sharding's tensor) up to date before its history is used: a copy
@@ -743,7 +744,12 @@ def sharded_grad(t: Tensor):
     if all(g is None for g in grads):
         return None
     grads = [g if g is not None else replicas.zeros_like(p) for g, p in zip(grads, s.shards)]
-    return _wrap(s.placement, grads, s.workers)
+    given = s.grad
+    if given is not None and given._sharding.placement == s.placement and len(grads) == len(
+            given._sharding.shards) and all(a is b for a, b in zip(grads, given._sharding.shards)):
+        return given  # (torch's .grad is one tensor, accumulated into in place: `is` holds)
+    s.grad = _wrap(s.placement, grads, s.workers)
+    return s.grad
 
 
 def _grad_of(part: Tensor):

@@ -523,3 +523,20 @@ def test_a_function_writing_a_sharded_leaf_is_refused_as_torchs_leaf(local_worke
     x, t = dist.shard(distgrad.arange(4.0).requires_grad_(), 0), torch.arange(4.0).requires_grad_()
     assert f(distgrad, x) == f(torch, t)
     assert x.full_tensor().tolist() == t.tolist()
+
+
+def test_a_sharded_leafs_grad_is_one_tensor_accumulated_into(local_workers):
+    """torch's .grad is one tensor: read twice, or after a backward that adds into it, it
+    is the same object (a script holding it sees the sum); a new one after zero_grad."""
+    def f(torch):
+        shard, full, _ = _placing(torch)
+        w = shard(torch.arange(6.0).reshape(3, 2), 0).requires_grad_()
+        (w * w).sum().backward()
+        g = w.grad
+        g[0].zero_()
+        (w * 3).sum().backward()
+        kept = (w.grad is g, w.grad is w.grad, full(g).tolist())
+        w.grad = None
+        (w * 1).sum().backward()
+        return kept + (w.grad is g,)
+    same(f)
