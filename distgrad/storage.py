@@ -188,6 +188,16 @@ class Storage:
         device; parts differ)."""
         return self.place_like(t, value)
 
+    def parts_edges(self, t):
+        """The gradient edges of t's parts, for a kind whose history is its parts' (saved
+        through hooks: the unpacked tensor's parts take them back); None for one device."""
+        return None
+
+    def with_parts_edges(self, t, edges):
+        """A tensor of t's values whose parts have `edges` (parts_edges), or None when t is
+        not split as they were."""
+        return None
+
     def placement_record(self, t):
         """How t is spread over workers, as distgrad.save records it (None: on one device)."""
         return None

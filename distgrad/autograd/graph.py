@@ -111,8 +111,8 @@ class SavedTensor:
     """
 
     __slots__ = ("tensor", "version", "is_output", "output_nr", "view_edge", "had_history",
-                 "follows", "hooks", "packed", "edge", "origin", "pack_after_write",
-                 "holder", "original_had_history")
+                 "follows", "hooks", "packed", "edge", "parts_edges", "origin",
+                 "pack_after_write", "holder", "original_had_history")
 
     def __init__(self, tensor, is_output: bool = False, output_nr: int = 0,
                  on_view: bool = False):
@@ -142,9 +142,10 @@ class SavedTensor:
         unpack needs to give the unpacked one the saved tensor's history (torch's
         SavedVariable with hooks)."""
         self.hooks = hooks
-        self.edge = None
+        self.edge = self.parts_edges = None
         if not self.is_output and tensor._requires_grad:
             self.edge = tensor._gradient_edge()
+            self.parts_edges = tensor._storage.parts_edges(tensor)  # (a sharded one's)
         self.origin = weakref.ref(tensor)
         self.tensor = None
         with grad_mode.no_grad():
@@ -157,18 +158,13 @@ class SavedTensor:
                             f"result of type {type(got).__name__}")
         if not self.is_output and self.edge is None and not got._requires_grad:
             return got
+        if self.parts_edges is not None:  # (a sharded tensor's history is its parts')
+            out = got._storage.with_parts_edges(got, self.parts_edges)
+            if out is not None:
+                return out
         out = got._alias(keep_graph=False)
         edge = (node, self.output_nr) if self.is_output else self.edge
-        if edge is None:
-            return out
-        out._requires_grad = True
-        if isinstance(edge[0], AccumulateGrad):
-            out._acc = weakref.ref(edge[0])
-        elif edge[0] is None:
-            out._no_accumulator = True
-        else:
-            out._grad_fn, out._output_nr = edge
-        return out
+        return out if edge is None else with_edge(out, edge)
 
     def follow(self, base) -> None:
         """The tensor's values were written into `base` as into a view of it (a copy
@@ -244,6 +240,19 @@ class SavedTensor:
                 out.grad_fn, out._output_nr = view_node, self.view_edge[1]
             return out
         return t._copy_if_rewritten() if t._stands_for is not None else t
+
+
+def with_edge(t, edge):
+    """`t`, a tensor without history, given the gradient edge `edge` (node, input nr) as
+    its history: a leaf's accumulator, none (a view made under no_grad), or a node."""
+    t._requires_grad = True
+    if isinstance(edge[0], AccumulateGrad):
+        t._acc = weakref.ref(edge[0])
+    elif edge[0] is None:
+        t._no_accumulator = True
+    else:
+        t._grad_fn, t._output_nr = edge
+    return t
 
 
 def _wrapped_number(value):

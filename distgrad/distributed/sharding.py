@@ -1379,6 +1379,27 @@ def _refuse_written_leaf(a: Tensor, whole: Tensor, writes: int) -> None:
     raise RuntimeError(WRITTEN_LEAF)
 
 
+def parts_edges(t: Tensor):
+    """The gradient edges of a sharded tensor's parts (None for a part that requires none);
+    None for a replicated or pending one (its copies are one value's)."""
+    s = t._sharding
+    if not isinstance(s.placement, Shard):
+        return None
+    return [p._gradient_edge() if p._requires_grad else None for p in s.shards]
+
+
+def with_parts_edges(t: Tensor, edges) -> Tensor | None:
+    """t's values (what an unpack hook gave) split as they are, each part given its edge
+    back (torch's unpacked tensor has the saved one's history); None when t is not split
+    as the saved tensor was."""
+    s = t._sharding
+    if not isinstance(s.placement, Shard) or len(s.shards) != len(edges):
+        return None
+    parts = [graph.with_edge(p.detach(), e) if e is not None else p.detach()
+             for p, e in zip(s.shards, edges)]
+    return _wrap(s.placement, parts, s.workers)
+
+
 def _saved_as(o: Tensor, placed: Tensor) -> None:
     """`o`, a Function's whole output, is what its node saved of it; `placed` is what the
     user holds. torch saves the output itself: a write to `placed` makes what was saved

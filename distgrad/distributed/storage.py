@@ -110,6 +110,16 @@ class ShardedStorage(storage.Storage):
 
         return sharding.replicate(value, t._sharding.workers)  # a copy beside every part
 
+    def parts_edges(self, t):
+        from . import sharding
+
+        return sharding.parts_edges(t)
+
+    def with_parts_edges(self, t, edges):
+        from . import sharding
+
+        return sharding.with_parts_edges(t, edges)
+
     def placement_record(self, t):
         from .sharding import Shard
 

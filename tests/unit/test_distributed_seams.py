@@ -540,3 +540,25 @@ def test_a_sharded_leafs_grad_is_one_tensor_accumulated_into(local_workers):
         (w * 1).sum().backward()
         return kept + (w.grad is g,)
     same(f)
+
+
+@pytest.mark.parametrize("pack", [lambda t: t, lambda t: t.detach(), lambda t: t * 1],
+                         ids=["itself", "detached", "a_copy"])
+def test_a_checkpointed_sharded_block_inside_saved_tensor_hooks(local_workers, pack):
+    """checkpoint keeps its inputs through the hooks around it (torch's _NoopSaveInputs);
+    what unpack gives has the saved input's history, a sharded one's in its parts, so the
+    block recomputes with gradients."""
+    def f(torch):
+        shard, full, _ = _placing(torch)
+
+        def block(t):
+            s = t * 1
+            s[:, :2].sigmoid_()
+            return s.sum(1, keepdim=True) * t
+
+        d = torch.arange(16.0).reshape(4, 4).div(8).requires_grad_()
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            out = torch.utils.checkpoint.checkpoint(block, shard(d * 1, 0), use_reentrant=False)
+        full(out).sum().backward()
+        return d.grad
+    same(f, warnings_too=False)

@@ -6,8 +6,6 @@
 # (torch's errors), a write after packing (a packed copy is not checked), nested hooks, and
 # the gradients (distgrad: two workers; torch: the CPU and a copy). `W`, `shard`, `full`
 # are the runner's (test_programs.py).
-import contextlib
-
 import distgrad as torch  # PyTorch: import torch
 F = torch.nn.functional
 torch.manual_seed(53)
@@ -77,9 +75,7 @@ for where, put, back, pack, unpack in places:
         return s.sum(1, keepdim=True) * t
 
     d = torch.randn(4, 4, requires_grad=True)
-    outer = torch.autograd.graph.saved_tensors_hooks(pack, unpack) if where == "worker" else \
-        contextlib.nullcontext()  # (sharded checkpoint inputs through outer hooks: not yet)
-    with outer:
+    with torch.autograd.graph.saved_tensors_hooks(pack, unpack):
         out = torch.utils.checkpoint.checkpoint(block, put(d * 1), use_reentrant=False)
     print(where, out.grad_fn.name(), packed[:2])
     packed.clear()
