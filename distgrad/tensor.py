@@ -502,6 +502,11 @@ class Tensor:
                 not grad_mode.is_inference_mode_enabled():
             raise RuntimeError("Setting requires_grad=True on inference tensor outside "
                                "InferenceMode is not allowed.")
+        if not requires_grad and self._viewed is not None and self._viewed._requires_grad:
+            # a view made under no_grad of a tensor that requires grad: torch's still does,
+            # through its base, and has no accumulator of its own (as when it was made)
+            self._requires_grad, self._no_accumulator = True, True
+            return self
         self._requires_grad = bool(requires_grad)
         self._no_accumulator = False
         if self._sharding is not None:

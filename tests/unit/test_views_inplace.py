@@ -717,6 +717,22 @@ def test_view_made_without_grad_passes_no_gradient_of_its_own():
     same(program)
 
 
+@pytest.mark.parametrize("flag", [False, True])
+def test_requires_grad_set_on_a_view_made_without_grad(flag):
+    """requires_grad_(False) leaves torch's view requiring grad through its base (no
+    accumulator of its own, as it was made); requires_grad_(True) gives it one."""
+    def program(T):
+        x, _ = _leaves(T)
+        with T.no_grad():
+            v = x.t()
+        v.requires_grad_(flag)
+        y = v * 2
+        y.sum().backward()
+        return v.requires_grad, v.is_leaf, y.requires_grad, x.grad, v.grad
+
+    same(program)
+
+
 def test_grad_of_a_stale_forbidden_view_reads_without_raising():
     def program(T):
         x, _ = _leaves(T)
