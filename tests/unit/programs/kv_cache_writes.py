@@ -21,7 +21,7 @@ def name(t):
     return t.grad_fn.name() if t.grad_fn is not None else None
 
 
-T, D = 5, 4
+T, D = 3, 4
 proj = torch.randn(D, 2 * D, requires_grad=True)
 xs = torch.randn(T, D)
 places = (("worker", lambda t: t.to(W[1]), lambda t: t.cpu()), ("shard", lambda t: shard(t, 1), full))
@@ -58,7 +58,7 @@ for where, put, back in places:
         gen = put(torch.zeros(2, T, D))
         for t in range(T):
             gen[:, t] = put((xs[t] @ proj).view(2, D))
-        idx = torch.tensor([4, 0]).to(W[1]) if where == "worker" else torch.tensor([4, 0])
+        idx = torch.tensor([2, 0]).to(W[1]) if where == "worker" else torch.tensor([2, 0])
         gen[1].index_copy_(0, idx, put(torch.ones(2, D)))
-    print(gen.requires_grad, gen._version, name(gen), back(gen)[1, :, 0], back(gen)[0, 4])
+    print(gen.requires_grad, gen._version, name(gen), back(gen)[1, :, 0], back(gen)[0, 2])
 print("done")
