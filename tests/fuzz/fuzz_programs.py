@@ -39,8 +39,14 @@ eval mode with forward pre/post and full backward hooks and an in-place activati
 output, gradient clipping between optimizer steps, autograd graph nodes (hooks and
 pre-hooks on a grad_fn, its name and next functions' names, saved-tensor hooks, disabled
 ones), gradients under anomaly mode, and misuse: backward twice, requires_grad of integers
-and non-leaves, in-place writes of a wider result type. An operand of a shape no variable
-has is a new input (integer inputs hold small literal values).
+and non-leaves, in-place writes of a wider result type. Widened a fourth time: views and
+copies of views (detach, .data, clone, contiguous, reshape) written in place with their
+version counters and `_base` read, in-place ops whose other operand broadcasts or has
+another dtype (torch's result-type and broadcast-shape errors), out= into views, views
+made under grad modes written outside them, autograd.grad's is_grads_batched, allow_unused
+and materialize_grads, custom Functions that write a view and save it, return views of a
+result they save or use needs_input_grad, and checkpoint returning views. An operand of a
+shape no variable has is a new input (integer inputs hold small literal values).
 
 What is compared (`compare`): the error type (the first builtin class in its MRO) and the
 line that raised when PyTorch raises, else every variable's dtype, shape, value,
@@ -71,6 +77,7 @@ ones then run again here, to be shrunk.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import re
@@ -319,6 +326,44 @@ def fit_clip(x, w, b, make_optimizer, clip, steps=2):  # fit, the gradients clip
     extra = sum(n for n in norms if n is not None)
     return lin(x) + lin.weight.sum() + extra
 ''',
+    "Scale_": '''\
+class Scale_(torch.autograd.Function):  # writes its input (a view, maybe), saves what it wrote
+    @staticmethod
+    def forward(ctx, a):
+        a.mul_(3)
+        ctx.mark_dirty(a)
+        ctx.save_for_backward(a)
+        return a
+    @staticmethod
+    def backward(ctx, g):
+        a, = ctx.saved_tensors
+        return g * 3 + a * 0
+''',
+    "Halves": '''\
+class Halves(torch.autograd.Function):  # two views of one result it saves
+    @staticmethod
+    def forward(ctx, a):
+        y = a * 2
+        ctx.save_for_backward(y)
+        return y[:1], y[1:]
+    @staticmethod
+    def backward(ctx, g1, g2):
+        y, = ctx.saved_tensors
+        return torch.cat([g1, g2]) * 2 + y * 0
+''',
+    "Mix": '''\
+class Mix(torch.autograd.Function):  # a gradient only for the inputs that need one
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a * b.exp(), (a + b).detach()
+    @staticmethod
+    def backward(ctx, g, g2):
+        a, b = ctx.saved_tensors
+        ga = g * b.exp() + g2 if ctx.needs_input_grad[0] else None
+        gb = g * a * b.exp() + g2 if ctx.needs_input_grad[1] else None
+        return ga, gb
+''',
 }
 
 
@@ -542,6 +587,16 @@ def _is_tensor(x) -> bool:
 # Comparison
 
 TOL = {"float32": (1e-4, 1e-5), "float64": (1e-9, 1e-10)}
+_TOL_SCALE = [1.0]  # (the float32 roundoff test widens or narrows every tolerance a while)
+
+
+@contextlib.contextmanager
+def _tolerances_times(k: float):
+    _TOL_SCALE[0] = k
+    try:
+        yield
+    finally:
+        _TOL_SCALE[0] = 1.0
 
 
 def close(a, b, dtype) -> bool:
@@ -560,7 +615,8 @@ def close(a, b, dtype) -> bool:
         x, y = x[fin], y[fin]
         # A float32 value (a float op on bools in a float64 program) is held to float32's
         # tolerance: numpy's and torch's float32 maths differ in the last place.
-        rtol, atol = TOL["float32" if "float32" in str(b[0]) else dtype]
+        rtol, atol = (t * _TOL_SCALE[0] for t in TOL["float32" if "float32" in str(b[0])
+                                                       else dtype])
         scale = max(1.0, float(np.abs(y).max())) if y.size else 1.0
         return bool(np.all(np.abs(x - y) <= atol * scale + rtol * np.abs(y)))
     return np.array_equal(x, y)
@@ -741,6 +797,7 @@ class Gen:
         self.hook_ids = 0
         self.functions_loaded = set()
         self.view_version = {}  # var -> its version counter when it was made
+        self.written_now = set()  # vars the line that makes them writes in place too
         exec(PRELUDE_WORKERS.format(backend="local"), self.ns)
         self.ns["H"] = []
 
@@ -868,6 +925,9 @@ class Gen:
               (1, self.g_fit_steps), (2, self.g_view_hook)]
         w += [(2, self.g_autograd_functional), (2, self.g_layer), (1, self.g_fit_clip),
               (3, self.g_graph_node), (1, self.g_anomaly), (2, self.g_misuse)]
+        w += [(4, self.g_alias_version), (4, self.g_inplace_mixed), (2, self.g_out_view),
+              (2, self.g_mode_view_write), (2, self.g_grad_flags), (2, self.g_function_views),
+              (2, self.g_checkpoint_views)]
         if self.mode != "driver":
             w += [(6, self.g_move), (6, self.g_shard), (3, self.g_sharded_view_write)]
         return w
@@ -903,7 +963,8 @@ class Gen:
         if out is not None and out not in self.prog["vars"]:
             t = self.ns.get(out)
             if _is_tensor(t) and not t.is_inference():
-                self.view_version[out] = t._version  # (an inference tensor has none)
+                # (an inference tensor has none; -1: the line that made it wrote it too)
+                self.view_version[out] = -1 if out in self.written_now else t._version
             self.prog["vars"].append(out)
             self.prog["kinds"][out] = kind
             self.dev[out] = odev
@@ -1751,10 +1812,9 @@ class Gen:
                                           f"{', '.join(args)}, use_reentrant={reentrant})",
                          self.out_dev(*args))
 
-    def g_autograd(self):
-        """autograd.grad with grad_outputs, twice on a retained graph, materialize_grads;
-        backward(inputs=...) into a leaf's or a non-leaf's .grad."""
-        rng = self.rng
+    def output_and_input(self):
+        """(b, a): a non-leaf variable that requires grad and an earlier one on its device,
+        to differentiate b by a with a graph kept; or None."""
         if any(op["kind"] == "layer_norm" or "LayerNorm" in op["src"] for op in self.prog["ops"]):
             return None  # torch's third derivative of layer_norm is wrong (not distgrad's)
         outs = [v for v in self.plain_float(grad=True) if not self.t(v).is_leaf]
@@ -1766,8 +1826,16 @@ class Gen:
         ins = [v for v in self.plain_float(grad=True) if v != b and self.dev[v] == self.dev[b]
                and self.prog["vars"].index(v) < self.prog["vars"].index(b)]
         a = self.pick(ins, 0.3)
-        if a is None:
+        return None if a is None else (b, a)
+
+    def g_autograd(self):
+        """autograd.grad with grad_outputs, twice on a retained graph, materialize_grads;
+        backward(inputs=...) into a leaf's or a non-leaf's .grad."""
+        rng = self.rng
+        pair = self.output_and_input()
+        if pair is None:
             return None
+        b, a = pair
         v = self.new_var()
         shape = tuple(self.t(b).shape)
         opts = [f"torch.autograd.grad({b}, {a}, grad_outputs=torch.ones_like({b}), "
@@ -2333,6 +2401,248 @@ class Gen:
         v = self.new_var()
         return self.emit("misuse", v, f"{v} = {made}; {then}".format(a=a, v=v), self.dev[a])
 
+    # -- widened a fourth time: views and copies of views written in place, their version
+    #    counters read; in-place ops whose other operand broadcasts or has another dtype;
+    #    out= into views; views made under grad modes written outside them; autograd.grad's
+    #    is_grads_batched, allow_unused and materialize_grads; Functions that write a view or
+    #    return views of what they save; checkpoint returning views.
+
+    def g_alias_version(self):
+        """A view of a variable, or a copy of that view (detach, .data, clone, contiguous,
+        reshape, flatten: which stay views, which copy), written in place; what the version
+        counters and `_base` of it and the variable say at once (recorded), and the
+        variable's values after (compared as every variable's)."""
+        rng = self.rng
+        a = self.pick(self.plain_float(1), 0.6)
+        if a is None:
+            return None
+        chain = self.view_chain(a, 2) or a
+        made = chain + rng.choice([".detach()", ".data", ".clone()", ".contiguous()",
+                                   ".reshape(-1)", ".flatten()", "", f".view_as({chain})"])
+        try:
+            t = eval(made, self.ns)
+        except Exception:
+            return None
+        if self._expanded_tensor(t):
+            return None
+        writes = [".mul_(1.5)", ".add_(0.5)", ".zero_()", ".fill_(0.25)", ".relu_()",
+                  ".sub_(0.3, alpha=2)"]
+        v = self.new_var()
+        write = f"{v}[0] = 0.7" if t.dim() and rng.random() < 0.25 else f"{v}{rng.choice(writes)}"
+        k = self.hook_ids
+        self.hook_ids += 1
+        self.written_now.add(v)
+        src = (f"{v} = {made}; {write}; H.append(({k}, ({a}._version, {v}._version, "
+               f"{v}._base is not None)))")
+        if self.t(a).requires_grad and (self.t(a).is_leaf or rng.random() < 0.15):
+            src = f"with torch.no_grad(): {src}"
+        return self.emit("alias version", v, src, self.dev[a])
+
+    # (`d` written, `o` the other operand)
+    MIXED_WRITES = ["{d}.add_({o})", "{d}.add_({o}, alpha=2)", "{d}.sub_({o})", "{d}.mul_({o})",
+                    "{d}.div_({o})", "{d}.copy_({o})", "{d}.lerp_({o}, 0.3)",
+                    "{d}.addcmul_({o}, {o}, value=0.5)", "{d}.clamp_(min={o})",
+                    "{d}.masked_fill_(({o}) > 0.5, 1.5)", "{d}.abs_().pow_({o})"]
+
+    def g_inplace_mixed(self):
+        """In-place ops whose other operand broadcasts (a row, a column, a 0-dim tensor) or
+        has another dtype (integer, bool, float64; a float written into an integer tensor):
+        torch's result where the result type fits the written tensor and it has the
+        broadcast shape, torch's error where not."""
+        rng = self.rng
+        a = self.pick([v for v in self.plain_float(1) if not self._expanded(v)])
+        if a is None:
+            return None
+        t, on = self.t(a), self.on(a)
+        shape = tuple(t.shape)
+        # (made when chosen: an operand may be a new input)
+        others = [lambda: f"torch.tensor(2.5, dtype=torch.float64{on})",
+                  lambda: f"torch.tensor(3{on})", lambda: f"({a}.detach() > 0)",
+                  lambda: self.operand(a, shape[1:], fresh=0.6)]
+        if len(shape) == 2:
+            others.append(lambda: self.operand(a, (shape[0], 1), fresh=0.6))
+        if self.dtype == "float32":
+            others.append(lambda: f"{self.operand(a, shape[-1:], fresh=0.6)}.double()")
+        ints = [i for i in self.int_vars() if self.dev[i] == self.dev[a]
+                and self._broadcasts_to(self.t(i).shape, shape)]
+        if ints:
+            others.append(lambda: self.pick(ints))
+        other = rng.choice(others)()
+        dst = a
+        if shape[0] >= 2 and rng.random() < 0.15:  # (narrower than the broadcast shape)
+            dst, other = f"{a}[:1]", f"{a}.detach() * 2"
+        r = rng.random()
+        if r < 0.15 and ints:  # a float or a wider result written into an integer tensor
+            i = self.pick(ints)
+            src = rng.choice([f"{i}.add_({a}.detach())", f"{i}.copy_({a}.detach())",
+                              f"{i}.mul_(2.5)", f"{i}.div_(2, rounding_mode='floor')",
+                              f"{i}.sub_({i} > 0)", f"{i}.mul_({other})"])
+            return self.emit("in-place mixed", None, src, self.dev[i])
+        call = rng.choice(self.MIXED_WRITES).format(d=dst, o=other)
+        if t.is_leaf and t.requires_grad and rng.random() < 0.8 or rng.random() < 0.1:
+            call = f"with torch.no_grad(): {call}"
+        return self.emit("in-place mixed", None, call, self.dev[a])
+
+    def _broadcasts_to(self, shape, to) -> bool:
+        try:
+            return tuple(self.torch.broadcast_shapes(tuple(shape), tuple(to))) == tuple(to)
+        except RuntimeError:
+            return False
+
+    def g_out_view(self):
+        """out= into a view of a variable (a row, a column, a transpose, the whole of it): of
+        the result's shape or one resized within its memory, of its dtype or not; under
+        no_grad when an operand or the written tensor requires grad (out= refuses autograd
+        otherwise), now and then not."""
+        rng = self.rng
+        a = self.pick(self.plain_float(1))
+        if a is None:
+            return None
+        t = self.t(a)
+        calls = [f"torch.add({a}, 1.5, out={{o}})", f"torch.mul({a}, {a}, out={{o}})",
+                 f"torch.exp({a}, out={{o}})", f"torch.clamp({a}, -0.5, 0.5, out={{o}})",
+                 f"torch.sum({a}, 0, out={{o}})", f"torch.sigmoid({a}, out={{o}})",
+                 f"torch.maximum({a}, {a}.detach() * 0.5, out={{o}})"]
+        call = rng.choice(calls)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            want = tuple(eval(call.format(o="None").replace(", out=None", ""), self.ns).shape)
+        targets = []
+        ds = [d for d in self.of_dtype(lambda dt: True) if d != a and self.dev[d] == self.dev[a]
+              and not self.shares_memory(a, d) and not self._expanded(d) and self.t(d).dim()]
+        for d in rng.sample(ds, min(len(ds), 5)):  # (a few: each view is tried in torch)
+            td = self.t(d)
+            views = [d, f"{d}[0]", f"{d}[1:]"] + ([f"{d}.t()", f"{d}[:, 0]"] if td.dim() == 2
+                                                  else [])
+            for view in views:
+                try:
+                    tv = eval(view, self.ns)
+                except Exception:
+                    continue
+                if tuple(tv.shape) == want or self.resized_in_place(d, tv, want):
+                    targets.append((view, tuple(tv.shape) == want))
+        if not targets:
+            return None
+        fitting = [view for view, fits in targets if fits]
+        out = self.pick(fitting) if fitting and rng.random() < 0.8 else rng.choice(targets)[0]
+        base = re.findall(r"\b[xv]\d+\b", out)[0]
+        src = call.format(o=out)
+        if (t.requires_grad or self.t(base).requires_grad) and rng.random() < 0.9:
+            src = f"with torch.no_grad(): {src}"
+        return self.emit("out= view", None, src, self.dev[a])
+
+    def resized_in_place(self, d, tv, shape) -> bool:
+        """Whether torch resizes `tv` (a view of d) to `shape` within its memory, on the
+        driver (not growing the memory, which distgrad does not share with the view's base,
+        nor on a worker, whose resized view has memory of its own)."""
+        n = int(np.prod(shape)) if shape else 1
+        return self.dev[d] == "cpu" and \
+            tv.storage_offset() + n <= tv.untyped_storage().nbytes() // tv.element_size()
+
+    def g_mode_view_write(self):
+        """A view made under one or two grad modes, then it or its base written in place
+        outside them (an inference tensor written outside inference mode, a view made under
+        no_grad written while its base requires grad: torch's errors), then used."""
+        rng = self.rng
+        a = self.pick([v for v in self.plain_float(1) if not self._expanded(v)])
+        if a is None:
+            return None
+        modes = ", ".join(rng.sample(self.GRAD_MODES, rng.randint(1, 2)))
+        chain = self.view_chain(a, 2)
+        if chain is None or self._expanded_tensor(eval(chain, self.ns)):
+            return None
+        v = self.new_var()
+        written = rng.choice([v, v, a])
+        write = rng.choice([".mul_(1.5)", ".add_(0.5)", ".zero_()", ".exp_()"])
+        if written == a and self.t(a).is_leaf and self.t(a).requires_grad:
+            write = f".detach(){write}"
+        use = rng.choice(["", f"; {v} = {v} * 2", f"; {v} = {v}.sum()"])
+        self.written_now.add(v)
+        return self.emit("grad modes view", v, f"with {modes}: {v} = {chain}\n"
+                                              f"{written}{write}{use}", self.dev[a])
+
+    def g_grad_flags(self):
+        """autograd.grad with is_grads_batched (a stack of cotangents), and over an input the
+        output does not use: allow_unused with materialize_grads or not (which gradients
+        are None, recorded), or without allow_unused (torch's error)."""
+        rng = self.rng
+        pair = self.output_and_input()
+        if pair is None:
+            return None
+        b, a = pair
+        v = self.new_var()
+        cg = rng.choice(["retain_graph=True", "create_graph=True"])
+        # (torch hands a tensor hook or retain_grad of the graph the batched gradient itself,
+        # a tensor of its vmap that no op outside takes)
+        hooked = any(w in op["src"] for op in self.prog["ops"]
+                     for w in ("register_hook", "retain_grad"))
+        if not hooked and rng.random() < 0.5:
+            return self.emit("autograd.grad flags", v, (
+                f"{v} = torch.autograd.grad({b}, {a}, torch.stack([torch.ones_like({b}), "
+                f"{b}.detach() * 0.5]), {cg}, is_grads_batched=True)[0]"), self.dev[b])
+        c = self.add_input(self.device_name(b), requires_grad=True, shape=(2,))
+        k = self.hook_ids
+        self.hook_ids += 1
+        unused = rng.choice(["allow_unused=True", "allow_unused=True, materialize_grads=True",
+                             "materialize_grads=True", ""])
+        return self.emit("autograd.grad flags", v, (
+            f"{v} = torch.autograd.grad(({b} * {b}).sum(), [{a}, {c}], {cg}, {unused}); "
+            f"H.append(({k}, [g is None for g in {v}])); {v} = {v}[0]"), self.dev[b])
+
+    def g_function_views(self):
+        """Custom Functions that write their input (a view, maybe) and save it, return two
+        views of a result they save, or give a gradient only for the inputs that need one;
+        their outputs written in place or not after."""
+        rng = self.rng
+        a = self.pick(self.plain_float(1))
+        if a is None:
+            return None
+        t = self.t(a)
+        name = rng.choice(["Scale_", "Halves", "Mix"] if t.shape[0] >= 2 else ["Scale_", "Mix"])
+        self.use_function(name)
+        v = self.new_var()
+        if name == "Scale_":
+            arg = rng.choice([a, f"{a}[1:]", f"{a}[0]"]) if t.shape[0] >= 2 else a
+            if t.is_leaf and t.requires_grad and rng.random() < 0.9:
+                arg = f"{a}.clone()"
+            src = f"{v} = Scale_.apply({arg})"
+            self.written_now.add(v)
+        elif name == "Halves":
+            src = f"{v} = Halves.apply({a})[{rng.randrange(2)}]"
+        else:
+            b = self.partner(a, broadcast=False) or self.operand(a, tuple(t.shape))
+            first, second = rng.sample([a, b, f"{b}.detach()"], 2)
+            src = f"{v} = Mix.apply({first}, {second})[{rng.randrange(2)}]"
+        if rng.random() < 0.3:
+            src += f"; {v}.{rng.choice(['mul_(2)', 'add_(1)', 'zero_()'])}"
+            self.written_now.add(v)
+        return self.emit("Function views", v, src, self.dev[a])
+
+    def g_checkpoint_views(self):
+        """Non-reentrant checkpoint (reentrant now and then) of functions that return a view
+        of their input or of a result, or write a view of a result; the output written in
+        place after, now and then."""
+        rng = self.rng
+        a = self.pick(self.plain_float(1))
+        if a is None:
+            return None
+        t = self.t(a)
+        fns = ["lambda u: u.unsqueeze(0)", "lambda u: (u * 2)[-1:]", "lambda u: u.exp().view(-1)",
+               "lambda u: (lambda c: (c[0].mul_(2), c)[1])(u * 1)",
+               "lambda u: (lambda c: (c.view(-1)[:1].zero_(), c.sin())[1])(u.clone())",
+               "lambda u: u.sin().unsqueeze(0).expand(2, *u.shape)"]
+        if t.dim() == 2:
+            fns += ["lambda u: u.t()", "lambda u: (u * u)[:, 0]",
+                    "lambda u: (lambda c: (c.t()[0].mul_(3), c.t())[1])(u.exp())"]
+        reentrant = rng.random() < 0.2
+        v = self.new_var()
+        src = (f"{v} = torch.utils.checkpoint.checkpoint({rng.choice(fns)}, {a}, "
+               f"use_reentrant={reentrant})")
+        if rng.random() < 0.3:
+            src += f"; {v}.{rng.choice(['mul_(2)', 'add_(1)', 'relu_()'])}"
+            self.written_now.add(v)
+        return self.emit("checkpoint views", v, src, self.dev[a])
+
     # -- the whole program ----------------------------------------------------------------
     def build(self, n_ops=None):
         rng = self.rng
@@ -2442,7 +2752,9 @@ def _undetermined_in_float32(prog, th: Outcome, m: Mismatch, dg: Outcome = None)
     distgrad: the program's float32 numbers there are roundoff (a sin of 1e4 after a chain
     of matmuls), which two BLAS kernels round differently. Not a difference of distgrad's.
     Nor is one where distgrad's float32 run (`dg`) agrees with torch's float64 run: torch's
-    float32 rounding is then what differs."""
+    float32 rounding is then what differs; nor, where torch's float32 run strays from its
+    float64 run by an eighth of the tolerance, one where distgrad's is within eight times
+    it (an exp of exp after optimizer steps: both roundoff, distgrad's a few times more)."""
     import torch
 
     if prog["dtype"] != "float32" or not m.kind.startswith((
@@ -2461,7 +2773,13 @@ def _undetermined_in_float32(prog, th: Outcome, m: Mismatch, dg: Outcome = None)
         return True
     if dg is None or dg.error or exact.error:
         return False
-    return all(where(d) != where(m) for d in differences(prog, dg, exact))
+    if all(where(d) != where(m) for d in differences(prog, dg, exact)):
+        return True
+    with _tolerances_times(1 / 8):
+        sensitive = not th.error and any(where(d) == where(m)
+                                         for d in differences(prog, th, exact))
+    with _tolerances_times(8):
+        return sensitive and all(where(d) != where(m) for d in differences(prog, dg, exact))
 
 
 def _as_float32(out: Outcome) -> Outcome:

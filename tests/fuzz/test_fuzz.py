@@ -135,6 +135,10 @@ WIDER_FAMILIES = {
     "hooks on views of views": {"view hook"},
     "autograd.functional, layers with hooks, clipping, graph nodes, anomaly mode, misuse": {
         "autograd.functional", "layer", "optimizer clip", "graph node", "anomaly", "misuse"},
+    "copies of views and their versions, mixed in-place operands, out= views": {
+        "alias version", "in-place mixed", "out= view"},
+    "grad-mode views, autograd.grad flags, Functions and checkpoint with views": {
+        "grad modes view", "autograd.grad flags", "Function views", "checkpoint views"},
 }
 
 
