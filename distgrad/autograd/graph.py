@@ -191,9 +191,11 @@ class SavedTensor:
         t = self.tensor
         stale = self._stale_versions()
         if stale is not None:
-            # (a copy is named as its original, a sharded tensor's part as that tensor)
-            shown = t._storage.shown_as(t) if t._stands_for is None else \
-                t.__dict__.get("_shown_as", t._stands_for)
+            # (a copy is named as its original, a sharded tensor's part as that tensor, a
+            # transform's alias of its input as that input)
+            shown = t.__dict__.get("_shown_as")
+            if shown is None:
+                shown = t._storage.shown_as(t) if t._stands_for is None else t._stands_for
             producer = shown.grad_fn
             if self.is_output:  # (of an in-place op on a view: the view's node, as torch)
                 view_node = self.view_edge[0]() if self.view_edge is not None else None

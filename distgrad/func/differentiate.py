@@ -104,6 +104,7 @@ def _fresh(x):
         # anew after a write is made from the wrapper, so it still reaches it)
         alias._viewed, alias._view_of, alias._layout = None, None, x._layout
         note_memory_follower(x, alias)
+        alias.__dict__["_shown_as"] = x  # (its errors name x, as the wrapper's name x)
         if x._grad_fn is not None:
             note_stand_in(x, alias)
         return alias

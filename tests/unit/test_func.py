@@ -4,6 +4,7 @@ and errors (type and message)."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import distgrad
 
@@ -764,5 +765,31 @@ def test_derivatives_through_an_argument_read_its_data_assigned_after():
             out.sum().backward()
             seen += [out, x.grad]
         return seen
+
+    same(f)
+
+
+@pytest.mark.parametrize("transform", ["grad", "jacrev", "vjp"])
+@pytest.mark.parametrize("leaf", [False, True])
+def test_a_transforms_saved_input_written_later_is_named_as_the_input(transform, leaf):
+    """torch's transform saves its input itself (its wrapper holds it): the version error
+    at backward names the input's own node, which a later in-place write made (Ray fuzz
+    seed 30033634)."""
+    def f(torch):
+        x0 = torch.tensor([-0.99, 0.5, -1.24, 1.77], dtype=torch.float64, requires_grad=True)
+        x = x0 if leaf else x0 * 2 - 1
+        fn = lambda u: u.clone().mul_(u).mul_(u).sum()  # noqa: E731
+        if transform == "grad":
+            out = torch.func.grad(fn)(x)
+        elif transform == "jacrev":
+            out = torch.func.jacrev(fn)(x)
+        else:
+            out = torch.func.vjp(fn, x)[1](torch.tensor(1.0, dtype=torch.float64))[0]
+        if leaf:
+            with torch.no_grad():
+                x.clamp_(-0.5, 0.5)
+        else:
+            x.clamp_(-0.5, 0.5)
+        return attempt(lambda: torch.autograd.grad(out.sum(), [x0]))
 
     same(f)
