@@ -2572,10 +2572,10 @@ class Gen:
         b, a = pair
         v = self.new_var()
         cg = rng.choice(["retain_graph=True", "create_graph=True"])
-        # (torch hands a tensor hook or retain_grad of the graph the batched gradient itself,
-        # a tensor of its vmap that no op outside takes)
+        # (torch hands a hook (of a tensor or a node) or retain_grad of the graph the batched
+        # gradient itself, a tensor of its vmap that no op outside takes)
         hooked = any(w in op["src"] for op in self.prog["ops"]
-                     for w in ("register_hook", "retain_grad"))
+                     for w in ("register_", "retain_grad"))
         if not hooked and rng.random() < 0.5:
             return self.emit("autograd.grad flags", v, (
                 f"{v} = torch.autograd.grad({b}, {a}, torch.stack([torch.ones_like({b}), "
