@@ -51,7 +51,7 @@ case("batch_norm_train", lambda T, x, w, b: nnf(T).batch_norm(x, None, None, w, 
      F(4, 3, 2), F(3), F(3), covers="native_batch_norm")
 case("batch_norm_eval", lambda T, x, w, b, m, v: nnf(T).batch_norm(x, m, v, w, b, eps=1e-3),
      F(2, 3, 2, 2), F(3), F(3), K(3), Arg("f", (3,), 0.5, 2.0, False),
-     covers="native_batch_norm")
+     covers=("native_batch_norm", "native_batch_norm_backward"))
 
 # ---- activations and dropout -----------------------------------------------------------------------
 
