@@ -51,13 +51,14 @@ def in_place(self, fn, /, *args, **kwargs):
     """Write fn(self, *args, **kwargs) into self, with torch's check on the write: the
     in-place methods below, and nn.functional's `inplace=True` for ops torch gives no method."""
     self._check_write_to_stale_view()
+    kernel = {"op": _aten_name(fn, args)}
+    if self._layout is not None:  # (a layout of its own, whose elements may overlap: how to
+        # write them in the kernel's order, Tensor._in_kernel_order)
+        def redo(current):  # (self, wherever it is an operand, holding `current`)
+            return fn(current, *(current if a is self else a for a in args),
+                      **{k: current if v is self else v for k, v in kwargs.items()})
 
-    def redo(current):  # (self, wherever it is an operand, holding `current`)
-        return fn(current, *(current if a is self else a for a in args),
-                  **{k: current if v is self else v for k, v in kwargs.items()})
-
-    kernel = dict(op=_aten_name(fn, args), redo=redo,
-                  order_by=tuple(tensor_operands((*args, *kwargs.values()))))
+        kernel.update(redo=redo, order_by=tuple(tensor_operands((*args, *kwargs.values()))))
     if saved_hooks.current() is None:  # (no hooks to pack what the op saves)
         return self._inplace(fn(self, *args, **kwargs), **kernel)
     with saved_hooks.outputs_packed_after_write(self):
