@@ -20,13 +20,14 @@ demo: venv
 	RAY_USAGE_STATS_ENABLED=0 $(PY) -m distgrad demo
 
 # The unit tests need no Ray: their files are spread over TEST_JOBS processes (CI has two
-# cores), each file whole in one. The cluster and fuzz tests share one Ray runtime, so they
-# run in one process. The end-to-end test starts a real two-node Ray cluster: it runs in its
-# own pytest process, last.
+# cores), each file whole in one. The cluster and fuzz tests are spread the same way; each
+# process shares one Ray runtime among its files (their time is mostly waiting for worker
+# processes to start, stop and answer, so two overlap well even on two cores). The
+# end-to-end test starts a real two-node Ray cluster: it runs in its own pytest process, last.
 TEST_JOBS ?= 2
 test: test-env
 	RAY_USAGE_STATS_ENABLED=0 $(PY) -m pytest -q -n $(TEST_JOBS) --dist loadfile tests/unit
-	RAY_USAGE_STATS_ENABLED=0 $(PY) -m pytest -q tests/cluster tests/fuzz
+	RAY_USAGE_STATS_ENABLED=0 $(PY) -m pytest -q -n $(TEST_JOBS) --dist loadfile tests/cluster tests/fuzz
 	RAY_USAGE_STATS_ENABLED=0 $(PY) -m pytest -q tests/e2e
 
 bench: test-env

@@ -3,17 +3,17 @@ runs on both backends: `backend` is "local" (the same workers in-process) or "ra
 from __future__ import annotations
 
 import os
-import signal
 
 import pytest
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 # Ray's raylet gives its dashboard agent (a Python process) 15 s to start, then aborts the
 # node: on a busy machine the agent takes longer, and the whole session fails at ray.init
-# (see also _start_ray).
+# (see also ray_start.py).
 os.environ.setdefault("RAY_raylet_start_wait_time_s", "60")
 
 import distgrad.distributed as dist  # noqa: E402
+from ray_start import start_ray  # noqa: E402
 
 RAY_CPUS = 2
 
@@ -23,7 +23,7 @@ def ray_session():
     import ray
 
     if not ray.is_initialized():
-        _start_ray(ray)
+        start_ray(ray, RAY_CPUS)
     yield ray
     if dist.is_initialized():
         dist.shutdown()
@@ -39,37 +39,6 @@ def ray_with_hooks(ray_session):
     yield
     dist.shutdown()
     dist.init(2, backend="ray", timeout_s=300)
-
-
-def _start_ray(ray, attempts: int = 3):
-    """ray.init, again when the node did not come up: Ray waits 30 s (not settable) for its
-    node to register, and on a busy machine its processes may take longer to start."""
-    for attempt in range(attempts):
-        try:
-            ray.init(num_cpus=RAY_CPUS, include_dashboard=False, logging_level="WARNING")
-            return
-        except Exception as e:
-            if "timed out during startup" not in str(e) or attempt == attempts - 1:
-                raise
-            ray.shutdown()
-            _stop_own_children()
-
-
-def _stop_own_children():
-    """What a failed ray.init leaves running (its GCS server, monitors: ray.shutdown does
-    not stop them then): this process's children, by pid. None of them is a test's, as
-    the session's runtime starts before any test."""
-    me = os.getpid()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                parent = int(f.read().rsplit(")", 1)[1].split()[1])
-            if parent == me:
-                os.kill(int(entry), signal.SIGKILL)
-        except (OSError, ValueError, IndexError):
-            pass
 
 
 def use_runtime(backend: str, n: int = 2):

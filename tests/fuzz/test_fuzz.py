@@ -5,6 +5,9 @@ few on two Ray workers. A failing chunk lists its failures by kind, with a shrun
 standalone reproducer for the first kinds."""
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 
 import fuzz_programs as fp
@@ -71,6 +74,11 @@ def test_ray_worker_programs(runtimes):
     import ray
 
     started = not ray.is_initialized()
+    if started:  # (a session of its own: the cluster tests' start, which takes turns)
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cluster"))
+        from ray_start import start_ray
+
+        start_ray(ray, num_cpus=2)
     try:
         check_all(range(200_000, 200_000 + RAY_PROGRAMS), "ray")
     finally:
