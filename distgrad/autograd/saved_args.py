@@ -195,6 +195,8 @@ SAVED_ARGS: dict = {
                            "divisor_override": _attr("divisor_override")},
     "NativeLayerNormBackward0": {"normalized_shape": _attr("normalized_shape")},
     "NativeBatchNormBackward0": {"training": _attr("training"), "eps": _attr("eps", 1e-5)},
+    "NativeLayerNormBackwardBackward0": {"normalized_shape": _attr("normalized_shape")},
+    "NativeBatchNormBackwardBackward0": {"train": _attr("training"), "eps": _attr("eps")},
     "NativeGroupNormBackward0": {"N": lambda node: _group_norm_sizes(node)[0],
                                  "C": lambda node: _group_norm_sizes(node)[1],
                                  "HxW": lambda node: _group_norm_sizes(node)[2],

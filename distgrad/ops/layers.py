@@ -286,7 +286,7 @@ def _layer_norm_input_grad(gy, x, stats, dims):
     n = 1
     for d in dims:
         n *= x.shape[d]
-    mean, rstd = _saved_stats(x, stats, dims)
+    mean, rstd = _saved_stats(x, stats)
     ds = (gy * x).sum(dims, keepdim=True)
     db = gy.sum(dims, keepdim=True)
     b = (db * mean - ds) * rstd * rstd * rstd * (1.0 / n)
@@ -294,41 +294,96 @@ def _layer_norm_input_grad(gy, x, stats, dims):
     return gx.to(dtype) if wide else gx
 
 
-def _saved_stats(x, stats, dims):
-    """A norm's forward's mean and rstd over `dims` (torch's saved result1 and result2: a
-    write into x's `.data` since changes x, not them), in x's dtype. In a graph of the
-    gradient they are functions of x, with torch's double backward's derivatives at those
-    values: d mean = mean(dx), d rstd = -rstd³ mean((x - m) dx), m the saved mean (layer
-    and batch norm's formulas; group norm's: group_norm._group_stats)."""
-    mean, rstd = (s.detach().to(x.dtype) for s in stats)
-    if not (grad_mode.is_grad_enabled() and x.requires_grad):
-        return mean, rstd
-    dx = x - x.detach()  # (0, with x's derivative)
-    spread = (dx * (x.detach() - mean)).mean(dims, keepdim=True)
-    return mean + dx.mean(dims, keepdim=True), rstd - rstd * rstd * rstd * spread
+def _saved_stats(x, stats):
+    """A norm's forward's mean and rstd (torch's saved result1 and result2: a write into x's
+    `.data` since changes x, not them), in x's dtype. Only values: with a graph of the
+    gradients, the norms' backward nodes (native_*_norm_backward) give the derivatives."""
+    return tuple(s.detach().to(x.dtype) for s in stats)
 
 
 def _layer_norm_vjp(c, g, _mean_grad=None, _rstd_grad=None):
-    x, weight = c[0], c[1]
     c[2]  # noqa: B018  (torch saves and unpacks the bias too: a write to it is an error)
-    x, weight, g = in_float32(x, weight, g)
+    if grad_mode.is_grad_enabled():
+        return _layer_norm_backward_node(c, g)
+    return _layer_norm_grads(c, g, c.needs)
+
+
+def _layer_norm_grads(c, g, needs):
+    """Layer norm's (gx, gw, gb), those `needs` asks for, of values only."""
+    x, weight, g = in_float32(c[0], c[1], g)
     shape = tuple(c.attrs["normalized_shape"])
     dims = tuple(range(len(c.shapes[0]) - len(shape), len(c.shapes[0])))
     gx = gw = gb = None
-    if c.needs[0]:
+    if needs[0]:
         gx = _layer_norm_input_grad(g if weight is None else g * weight, x, c.outs, dims)
-    if c.needs[1]:
-        mean, rstd = _saved_stats(x, c.outs, dims)
+    if needs[1]:
+        mean, rstd = _saved_stats(x, c.outs)
         gw = unbroadcast(g * ((x - mean) * rstd), shape)
-    if c.needs[2]:
+    if needs[2]:
         gb = unbroadcast(g, shape)
     return gx, gw, gb
+
+
+def _layer_norm_backward_node(c, g):
+    """Layer norm's gradients when a graph of them is built: torch's
+    native_layer_norm_backward, one node (NativeLayerNormBackwardBackward0) with edges to
+    the incoming gradient, the input, the saved statistics, the weight and the bias, whose
+    gradients are torch's layer_norm_double_backward."""
+    with grad_mode.no_grad():
+        values = _in_dtypes(c, _layer_norm_grads(c, g, (True, True, True)))
+    gx, gw, gb = call("native_layer_norm_backward", *values, g, c[0], *c.outs, c[1], c[2],
+                      normalized_shape=tuple(c.attrs["normalized_shape"]))
+    return gx if c.needs[0] else None, gw if c.needs[1] else None, gb if c.needs[2] else None
+
+
+def _layer_norm_double_vjp(c, ggx, ggw, ggb):
+    """torch's layer_norm_double_backward: the gradients of layer norm's (gx, gw, gb) for the
+    incoming gradient, the input and the weight, on rows of the normalized size, with the
+    saved statistics held constant (what torch differentiates for the third order)."""
+    g, x, weight = c[3], c[4], c[7]
+    n = math.prod(c.attrs["normalized_shape"])
+    rows = (-1, n)
+    xmu = x.reshape(*rows) - c[5].to(x.dtype).reshape(-1, 1)
+    isd = c[6].to(x.dtype).reshape(-1, 1)
+    terms = _NormTerms(xmu, isd, lambda t: t.sum(1, keepdim=True), n)
+    gamma = None if weight is None else weight.reshape(1, n)
+    g2, ggx2 = g.reshape(*rows), None if ggx is None else ggx.reshape(*rows)
+    ggw2 = None if ggw is None else ggw.reshape(1, n)
+    g_x = g_w = g_g = None
+    if c.needs[4]:
+        if ggx2 is not None:
+            g_x = terms.input_grad_of_input_term(ggx2, g2, gamma)
+        if ggw2 is not None and gamma is not None:
+            g_term = terms.input_grad_of_weight_term(g2, ggw2)
+            g_x = g_term if g_x is None else g_x + g_term
+        g_x = None if g_x is None else g_x.reshape(*c.shapes[4])
+    if c.needs[7] and ggx2 is not None and gamma is not None:
+        g_w = (g2 * terms.first_input_grad(ggx2, None)).sum(0).reshape(*c.shapes[7])
+    if c.needs[3]:
+        if ggx2 is not None:
+            g_g = terms.first_input_grad(ggx2, gamma)
+        for term in (None if ggw2 is None else ggw2 * xmu * isd,
+                     None if ggb is None else ggb.reshape(1, n)):
+            if term is not None:
+                g_g = term if g_g is None else g_g + term
+        g_g = None if g_g is None else g_g.expand(xmu.shape[0], n).reshape(*c.shapes[3])
+    return (None, None, None, g_g, g_x, None, None, g_w, None)
 
 
 defop("native_layer_norm", _layer_norm, _layer_norm_rule, _layer_norm_vjp,
       node="NativeLayerNormBackward0", save=(0, 1, 2), pack_order=(2, 0, 1), save_out=(1, 2),
       saved_names={"input": 0, "weight": 1, "bias": 2}, n_out=3,
       nondiff_outputs=(1, 2), sharding="layer_norm")
+
+# (inputs: the gradients' values, then grad_out, input, mean, rstd, weight, bias, as torch's
+# node has its edges)
+defop("native_layer_norm_backward", lambda gx, gw, gb, *rest, normalized_shape: (gx, gw, gb),
+      lambda gx, gw, gb, *rest, normalized_shape: (Meta(gx.shape, gx.dtype),
+                                                   Meta(gw.shape, gw.dtype),
+                                                   Meta(gb.shape, gb.dtype)),
+      _layer_norm_double_vjp, node="NativeLayerNormBackwardBackward0", save=(3, 4, 5, 6, 7),
+      n_out=3, differentiable=(3, 4, 5, 6, 7, 8),
+      saved_names={"grad_out": 3, "input": 4, "mean": 5, "rstd": 6, "weight": 7})
 
 
 # ---- batch norm (training: batch statistics; eval: the running ones) ----------------------------
@@ -420,73 +475,143 @@ def _low_batch_norm_input_grad(g, x, weight, mean, rstd, dims, shape):
 
 
 def _batch_norm_vjp(c, g, _mean_grad=None, _rstd_grad=None):
+    if grad_mode.is_grad_enabled():
+        return _batch_norm_backward_node(c, g)
+    return _batch_norm_grads(c, g, c.needs)
+
+
+def _batch_norm_grads(c, g, needs):
+    """Batch norm's (gx, gw, gb), those `needs` asks for, of values only."""
     x, weight, rm, rv, g = in_float32(c[0], c[1], c[3], c[4], g)
     ndim = len(c.shapes[0])
     dims = (0,) + tuple(range(2, ndim))
     shape = (1, -1) + (1,) * (ndim - 2)
     eps = c.attrs.get("eps", 1e-5)
     if c.attrs["training"]:
-        mean, rstd = _saved_stats(x, [s.view(*shape) for s in c.outs], dims)
+        mean, rstd = _saved_stats(x, [s.view(*shape) for s in c.outs])
         xhat = (x - mean) * rstd
     else:
         rstd = (rv.view(*shape) + eps).rsqrt()
         xhat = (x - rm.view(*shape)) * rstd
-    if not c.attrs["training"] and grad_mode.is_grad_enabled():
-        return _eval_batch_norm_backward(c, g, x, weight, xhat, rstd, dims, shape)
     gx = gw = gb = None
-    if c.needs[0] and c.attrs["training"] and c.attrs.get("low_stats") == "float16":
+    if needs[0] and c.attrs["training"] and c.attrs.get("low_stats") == "float16":
         gx = _low_batch_norm_input_grad(g, x, weight, mean, rstd, dims, shape)
-    elif c.needs[0]:
+    elif needs[0]:
         gy = g if weight is None else g * weight.view(*shape)
         gx = _norm_input_grad(gy, xhat, rstd, dims) if c.attrs["training"] else gy * rstd
-    if c.needs[1]:
+    if needs[1]:
         gw = (g * xhat).sum(dims)
-    if c.needs[2]:
+    if needs[2]:
         gb = g.sum(dims)
     return gx, gw, gb, None, None
 
 
-def _eval_batch_norm_backward(c, g, x, weight, xhat, rstd, dims, shape):
-    """Eval batch norm's gradients when a graph of them is built: torch's
+def _batch_norm_backward_node(c, g):
+    """Batch norm's gradients when a graph of them is built: torch's
     native_batch_norm_backward, one node (NativeBatchNormBackwardBackward0) with edges to
-    the incoming gradient, the input and the weight (and the saved statistics), though
-    the input's gradient does not read the input."""
+    the incoming gradient, the input, the weight and the saved statistics, whose gradients
+    are torch's batchnorm_double_backward (eval mode: its input gradient does not read the
+    input, yet has that edge)."""
     with grad_mode.no_grad():
-        gy = g if weight is None else g * weight.view(*shape)
-        values = (gy * rstd, (g * xhat).sum(dims), g.sum(dims))
-    gx, gw, gb = call("native_batch_norm_backward", *values, g, x, weight, *c.outs, c[3], c[4],
-                      eps=c.attrs.get("eps", 1e-5))
+        values = _in_dtypes(c, _batch_norm_grads(c, g, (True, True, True))[:3])
+    gx, gw, gb = call("native_batch_norm_backward", *values, g, c[0], c[1], *c.outs, c[3],
+                      c[4], training=c.attrs["training"], eps=c.attrs.get("eps", 1e-5))
     return (gx if c.needs[0] else None, gw if c.needs[1] else None,
             gb if c.needs[2] else None, None, None)
 
 
-def _eval_batch_norm_double_vjp(c, ggx, ggw, ggb):
-    """The gradients of eval batch norm's (gx, gw, gb) = (g·w·rstd, Σ g·x̂, Σ g), rstd and
-    x̂ = (x - running_mean)·rstd from the running statistics."""
-    g, x, weight, rm, rv = c[3], c[4], c[5], c[8], c[9]
+def _in_dtypes(c, grads):
+    """A norm's (gx, gw, gb) in the dtypes torch's backward kernel gives them: the input's,
+    and the weight's (the input's when there is none)."""
+    want = (c.dtypes[0], c.dtypes[1] or c.dtypes[0], c.dtypes[2] or c.dtypes[1] or c.dtypes[0])
+    return [t if t.dtype is d else t.to(d) for t, d in zip(grads, want)]
+
+
+def _batch_norm_double_vjp(c, ggx, ggw, ggb):
+    """torch's batchnorm_double_backward: the gradients of batch norm's (gx, gw, gb) for the
+    incoming gradient, the input and the weight, with the statistics (the saved batch ones
+    in training, the running ones in eval) held constant: exact at second order (its terms
+    carry the statistics' derivatives), and what torch differentiates for the third."""
+    g, x, weight = c[3], c[4], c[5]
     ndim = len(c.shapes[4])
     dims = (0,) + tuple(range(2, ndim))
     shape = (1, -1) + (1,) * (ndim - 2)
-    rstd = (rv.view(*shape) + c.attrs["eps"]).rsqrt()
-    scale = rstd if weight is None else rstd * weight.view(*shape)
-    g_g = None
-    for term in (None if ggx is None else ggx * scale,
-                 None if ggw is None else ggw.view(*shape) * ((x - rm.view(*shape)) * rstd),
-                 None if ggb is None else ggb.view(*shape).expand(*c.shapes[3])):
-        if term is not None:
-            g_g = term if g_g is None else g_g + term
-    g_x = ggw.view(*shape) * g * rstd if ggw is not None and c.needs[4] else None
-    g_w = (ggx * g * rstd).sum(dims) if ggx is not None and c.needs[5] else None
-    return (None, None, None, g_g if c.needs[3] else None, g_x, g_w, None, None, None, None)
+    if c.attrs["training"]:
+        mu, isd = (s.to(x.dtype).view(*shape) for s in (c[6], c[7]))
+    else:
+        mu, isd = c[8].view(*shape), (c[9].view(*shape) + c.attrs["eps"]).rsqrt()
+    terms = _NormTerms(x - mu, isd, lambda t: t.sum(dims, keepdim=True),
+                       math.prod(c.shapes[4]) // c.shapes[4][1])
+    gamma = None if weight is None else weight.view(*shape)
+    training = c.attrs["training"]
+    g_x = g_w = g_g = None
+    if c.needs[4]:
+        if ggx is not None and training:
+            g_x = terms.input_grad_of_input_term(ggx, g, gamma)
+        if ggw is not None and gamma is not None:
+            g_term = terms.input_grad_of_weight_term(g, ggw.view(*shape)) if training else \
+                ggw.view(*shape) * isd * g
+            g_x = g_term if g_x is None else g_x + g_term
+    if c.needs[5] and ggx is not None and gamma is not None:
+        g_w = ggx * (terms.first_input_grad(g, None) if training else g * isd)
+        g_w = g_w.sum(dims)
+    if c.needs[3]:
+        if ggx is not None:
+            g_g = terms.first_input_grad(ggx, gamma) if training else (
+                ggx * isd if gamma is None else ggx * isd * gamma)
+        for term in (None if ggw is None else ggw.view(*shape) * terms.xmu * isd,
+                     None if ggb is None else ggb.view(*shape).expand(*c.shapes[3])):
+            if term is not None:
+                g_g = term if g_g is None else g_g + term
+    return (None, None, None, g_g, g_x, g_w, None, None, None, None)
+
+
+class _NormTerms:
+    """The terms torch's batch and layer norm double backwards share, over the groups a
+    norm takes its statistics from: xmu = x - mean, isd = 1/std (constants), `total(t)`
+    sums t over each group (dims kept), n values in each."""
+
+    def __init__(self, xmu, isd, total, n: int):
+        self.xmu, self.isd, self.total, self.n = xmu, isd, total, n
+
+    def first_input_grad(self, gy, gamma):
+        """The first backward's input gradient for an incoming gy (gamma: the weight, or
+        None), as torch writes it: gamma·isd/n · (n·gy - Σgy - xmu·isd²·Σ gy·xmu)."""
+        isd = self.isd
+        h0 = (isd if gamma is None else gamma * isd) / self.n
+        h1 = gy * self.n - self.total(gy) - self.xmu * (isd * isd) * self.total(gy * self.xmu)
+        return h0 * h1
+
+    def input_grad_of_input_term(self, ggx, g, gamma):
+        """The input's gradient from the input gradient's cotangent ggx, given gxhat = the
+        incoming gradient times the weight (torch: all_sub, gI_0t, gI_1t, gI_2t)."""
+        n, isd, xmu, total = self.n, self.isd, self.xmu, self.total
+        gxhat = g if gamma is None else g * gamma
+        isd2, isd3 = isd * isd, isd * isd * isd
+        gxhat_mu_sum, gxhat_sum = total(gxhat * xmu), total(gxhat)
+        ggx_sum, ggx_mu_sum = total(ggx), total(ggx * xmu)
+        all_sub = ggx_sum * gxhat_sum / n - total(ggx * gxhat) + \
+            isd2 * gxhat_mu_sum * ggx_mu_sum * (3.0 / n)
+        return xmu * isd3 * all_sub / n + ggx_mu_sum * isd3 / n * (gxhat_sum / n - gxhat) + \
+            gxhat_mu_sum * isd3 / n * (ggx_sum / n - ggx)
+
+    def input_grad_of_weight_term(self, g, ggw):
+        """The input's gradient from the weight gradient's cotangent ggw (broadcast)."""
+        n, isd, xmu, total = self.n, self.isd, self.xmu, self.total
+        return ggw * g * isd - isd * total(g * ggw) / n - \
+            xmu * (isd * isd * isd) * total(g * ggw * xmu) / n
 
 
 # (inputs: the gradients' values, then grad_out, input, weight, save_mean, save_invstd, as
 # torch's node has its edges, and the running statistics)
-defop("native_batch_norm_backward", lambda gx, gw, gb, *rest, eps: (gx, gw, gb),
-      lambda gx, gw, gb, *rest, eps: (Meta(gx.shape, gx.dtype), Meta(gw.shape, gw.dtype),
-                                      Meta(gb.shape, gb.dtype)),
-      _eval_batch_norm_double_vjp, node="NativeBatchNormBackwardBackward0",
-      save=(3, 4, 5, 8, 9), n_out=3, differentiable=(3, 4, 5, 6, 7))
+defop("native_batch_norm_backward", lambda gx, gw, gb, *rest, training, eps: (gx, gw, gb),
+      lambda gx, gw, gb, *rest, training, eps: (Meta(gx.shape, gx.dtype),
+                                                Meta(gw.shape, gw.dtype),
+                                                Meta(gb.shape, gb.dtype)),
+      _batch_norm_double_vjp, node="NativeBatchNormBackwardBackward0",
+      save=(3, 4, 5, 6, 7, 8, 9), n_out=3, differentiable=(3, 4, 5, 6, 7),
+      saved_names={"grad_out": 3, "input": 4, "weight": 5, "save_mean": 6, "save_invstd": 7,
+                   "running_mean": 8, "running_var": 9})
 
 
 defop("native_batch_norm", _batch_norm, _batch_norm_rule, _batch_norm_vjp,

@@ -42,13 +42,13 @@ case("linear_4d_sliced", lambda T, x, w, b: nnf(T).linear(x[:, ::2], w, b), F(2,
 # ---- norms -----------------------------------------------------------------------------------------
 
 case("layer_norm", lambda T, x, w, b: nnf(T).layer_norm(x, (4,), w, b), F(2, 3, 4), F(4), F(4),
-     covers="native_layer_norm")
+     covers=("native_layer_norm", "native_layer_norm_backward"))
 case("layer_norm_2d_plain", lambda T, x: nnf(T).layer_norm(x, (2, 3), eps=1e-3), F(2, 2, 3),
-     covers="native_layer_norm")
+     covers=("native_layer_norm", "native_layer_norm_backward"))
 case("rms_norm", lambda T, x, w: nnf(T).rms_norm(x, (4,), w), F(3, 4), F(4),
      covers=("pow", "mean", "rsqrt", "mul"))
 case("batch_norm_train", lambda T, x, w, b: nnf(T).batch_norm(x, None, None, w, b, training=True),
-     F(4, 3, 2), F(3), F(3), covers="native_batch_norm")
+     F(4, 3, 2), F(3), F(3), covers=("native_batch_norm", "native_batch_norm_backward"))
 case("batch_norm_eval", lambda T, x, w, b, m, v: nnf(T).batch_norm(x, m, v, w, b, eps=1e-3),
      F(2, 3, 2, 2), F(3), F(3), K(3), Arg("f", (3,), 0.5, 2.0, False),
      covers=("native_batch_norm", "native_batch_norm_backward"))

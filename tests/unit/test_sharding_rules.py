@@ -24,7 +24,8 @@ FALLS_BACK |= {"rot90", "cumprod"}  # (as flip and cumsum)
 FALLS_BACK |= {"overlapping_write"}  # (a view's places in its whole base, as as_strided's)
 FALLS_BACK |= {"copy_slices_owning"}  # (the same; a sharded view's write keeps copy_slices)
 FALLS_BACK |= {"set_"}  # (the node of a driver's set_: no values of its own)
-FALLS_BACK |= {"native_batch_norm_backward"}  # (eval batch norm's gradients' node, as its own)
+FALLS_BACK |= {"native_batch_norm_backward", "native_layer_norm_backward"}  # (the norms'
+# gradients' nodes under create_graph, as their own)
 FALLS_BACK |= {"unfold", "unfold_backward"}  # (windows may span shards along the dim)
 # Layer ops: the backward kernels (they run on the shards' own workers), batch norm (its
 # statistics span the batch) and the dropout mask (per shard, every part would draw the
