@@ -73,6 +73,8 @@ def _group_stats(x, saved):
 
 def _group_norm_vjp(c, g, _mean_grad=None, _rstd_grad=None):
     x, weight, g = in_float32(c[0], c[1], g)
+    if grad_mode.is_grad_enabled():
+        return _differentiable_group_norm_grads(c, x, weight, g)
     shape, groups = tuple(c.shapes[0]), c.attrs["num_groups"]
     x = _by_group(x, groups)
     mean, rstd = _group_stats(x, [s.unsqueeze(2) for s in c.outs])
@@ -86,6 +88,35 @@ def _group_norm_vjp(c, g, _mean_grad=None, _rstd_grad=None):
         gw = (g * xhat.reshape(*shape)).sum(reduce)
     if c.needs[2]:
         gb = g.sum(reduce)
+    return gx, gw, gb
+
+
+def _differentiable_group_norm_grads(c, x, weight, g):
+    """The gradients when a graph of them is built, as torch's
+    infinitely_differentiable_native_group_norm_backward writes them (so its nodes, their
+    order and its roundings): on (N, G, D, HxW) blocks, dx = a·dy + b·x + c with per-group
+    b and c from the sums ds = Σ dy·x and db = Σ dy."""
+    n, channels, groups = c.shapes[0][0], c.shapes[0][1], c.attrs["num_groups"]
+    blocks = (n, groups, channels // groups, math.prod(c.shapes[0][2:]))
+    xb, gy = x.reshape(*blocks), g.reshape(*blocks)
+    mean, rstd = (s.reshape(n, groups, 1, 1) for s in
+                  _group_stats(_by_group(x, groups), [s.unsqueeze(2) for s in c.outs]))
+    ds = (gy * xb).sum(3).unsqueeze_(-1)  # (in place, as torch's: UnsqueezeBackward1)
+    db = gy.sum(3).unsqueeze_(-1)
+    gx = gw = gb = None
+    if c.needs[0]:
+        s = 1.0 / (blocks[2] * blocks[3])
+        gamma = None if weight is None else weight.reshape(1, groups, blocks[2], 1)
+        a = rstd if gamma is None else rstd * gamma
+        b = (ds if gamma is None else ds * gamma).sum(2).unsqueeze_(-2)
+        cc = (db if gamma is None else db * gamma).sum(2).unsqueeze_(-2)
+        b = (cc * mean - b) * (rstd * rstd * rstd) * s
+        cc = -b * mean - cc * rstd * s
+        gx = (a * gy + b * xb + cc).reshape(*c.shapes[0])
+    if c.needs[1]:
+        gw = ((ds - db * mean) * rstd).sum(0).reshape(*c.shapes[1])
+    if c.needs[2]:
+        gb = db.sum(0).reshape(*c.shapes[2])
     return gx, gw, gb
 
 

@@ -1241,10 +1241,14 @@ _NORMS_WITH_A_GRAPH = {
         x, None, None, w, b, training=True)),
     "functional_layer_norm": lambda T, dt, affine: (lambda x, w, b: T.nn.functional.layer_norm(
         x, (2, 3), w, b)),
+    "group_norm": lambda T, dt, affine: T.nn.GroupNorm(2, 4, affine=affine).to(dt),
+    "functional_group_norm": lambda T, dt, affine: (lambda x, w, b: T.nn.functional.group_norm(
+        x, 2, w, b)),
 }
 _NORM_INPUTS = {"batch_norm_2d": (3, 2, 2, 2), "batch_norm_1d_batch_stats": (4, 3),
                 "layer_norm_2d_shape": (2, 2, 3), "layer_norm_last_dim": (2, 2, 3),
-                "functional_batch_norm": (4, 2, 3), "functional_layer_norm": (2, 2, 3)}
+                "functional_batch_norm": (4, 2, 3), "functional_layer_norm": (2, 2, 3),
+                "group_norm": (2, 4, 3), "functional_group_norm": (2, 4, 2, 2)}
 
 
 @pytest.mark.parametrize("kind, affine, dtype", [
@@ -1252,12 +1256,15 @@ _NORM_INPUTS = {"batch_norm_2d": (3, 2, 2, 2), "batch_norm_1d_batch_stats": (4, 
     ("batch_norm_1d_batch_stats", True, "float32"), ("batch_norm_1d_batch_stats", False, "float64"),
     ("layer_norm_2d_shape", True, "float64"), ("layer_norm_2d_shape", False, "float32"),
     ("layer_norm_last_dim", True, "float32"), ("layer_norm_last_dim", False, "float64"),
-    ("functional_batch_norm", True, "float64"), ("functional_layer_norm", True, "float64")])
+    ("functional_batch_norm", True, "float64"), ("functional_layer_norm", True, "float64"),
+    ("group_norm", True, "float32"), ("functional_group_norm", True, "float64"),
+    ("functional_group_norm", False, "float32")])
 def test_training_norm_gradients_made_with_a_graph_are_torch_node(kind, affine, dtype):
     """Training batch norm's and layer norm's gradients under create_graph: torch's one node
     (NativeBatchNormBackwardBackward0, NativeLayerNormBackwardBackward0) with its edges, and
     the third order is that of torch's double backward formula with the statistics held
-    constant, not the exact one distgrad's composite gave (it differed by a factor)."""
+    constant, not the exact one distgrad's composite gave (it differed by a factor). Group
+    norm's are torch's composite (ViewBackward0 of its sums), as torch writes them."""
     from torch_twin import graph, same
 
     def scenario(T):
@@ -1273,10 +1280,9 @@ def test_training_norm_gradients_made_with_a_graph_are_torch_node(kind, affine, 
                     p.copy_(T.linspace(0.5, 1.5 + k, p.numel(), dtype=dt).reshape(p.shape))
             f = norm
         else:
-            n = shape[1] if "batch" in kind else 6
-            params = tuple(T.linspace(0.5, 1.5 + k, n, dtype=dt, requires_grad=True).reshape(
-                (n,) if "batch" in kind else (2, 3)).detach().requires_grad_()
-                for k in range(2)) if affine else ()
+            size = (2, 3) if "layer" in kind else (shape[1],)
+            params = tuple(T.linspace(0.5, 1.5 + k, math.prod(size), dtype=dt).reshape(
+                size).requires_grad_() for k in range(2)) if affine else ()
             f = lambda x: norm(x, *(params or (None, None)))  # noqa: E731
         wanted = (x,) + params
         first = T.autograd.grad((f(x) ** 3).sum(), wanted, create_graph=True)
@@ -1285,4 +1291,5 @@ def test_training_norm_gradients_made_with_a_graph_are_torch_node(kind, affine, 
         return [graph(first[0], 2), [g.grad_fn.name() for g in first + second],
                 first, second, third]
 
-    same(scenario, rtol=1e-4 if dtype == "float32" else 1e-7)
+    # (float32's third orders, in the thousands, carry cancellation: an absolute slack)
+    same(scenario, **(dict(rtol=1e-4, atol=1e-3) if dtype == "float32" else dict(rtol=1e-7)))
