@@ -58,11 +58,14 @@ def _group_norm_rule(x, weight, bias, num_groups, eps=1e-5):
 def _group_stats(x, saved):
     """The statistics the forward saved (torch's result1 and result2: a write into x's
     `.data` since changes x, not them), in x's dtype. In a graph of the gradient they are
-    functions of x to every order, as in torch's infinitely differentiable group norm
-    backward: d mean = mean(dx), d rstd = -rstd³ mean((x - x's mean now) dx), which
+    in their own (a mixed call's float32, as torch's composite reads them) and functions of
+    x to every order, as in torch's infinitely differentiable group norm backward:
+    d mean = mean(dx), d rstd = -rstd³ mean((x - x's mean now) dx), which
     (var(x) + k)^-1/2 satisfies, k set to give the saved rstd at x."""
-    mean, rstd = (s.detach().to(x.dtype) for s in saved)
-    if not (grad_mode.is_grad_enabled() and x.requires_grad):
+    mean, rstd = (s.detach() for s in saved)
+    if not grad_mode.is_grad_enabled():
+        return mean.to(x.dtype), rstd.to(x.dtype)
+    if not x.requires_grad:
         return mean, rstd
     mean_now = x.mean(2, keepdim=True)
     centred = x - mean_now
@@ -72,9 +75,9 @@ def _group_stats(x, saved):
 
 
 def _group_norm_vjp(c, g, _mean_grad=None, _rstd_grad=None):
+    if grad_mode.is_grad_enabled():  # (in the operands' dtypes, as torch's composite)
+        return _differentiable_group_norm_grads(c, c[0], c[1], g)
     x, weight, g = in_float32(c[0], c[1], g)
-    if grad_mode.is_grad_enabled():
-        return _differentiable_group_norm_grads(c, x, weight, g)
     shape, groups = tuple(c.shapes[0]), c.attrs["num_groups"]
     x = _by_group(x, groups)
     mean, rstd = _group_stats(x, [s.unsqueeze(2) for s in c.outs])

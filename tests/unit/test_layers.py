@@ -1293,3 +1293,21 @@ def test_training_norm_gradients_made_with_a_graph_are_torch_node(kind, affine, 
 
     # (float32's third orders, in the thousands, carry cancellation: an absolute slack)
     same(scenario, **(dict(rtol=1e-4, atol=1e-3) if dtype == "float32" else dict(rtol=1e-7)))
+
+
+@pytest.mark.parametrize("weight_dtype", ["bfloat16", "float32"])
+def test_bfloat16_group_norm_gradients_made_with_a_graph_are_torch_nodes(weight_dtype):
+    """A bfloat16 group norm's gradients under create_graph: torch's composite computes in
+    the operands' dtypes (a float32 weight's statistics in float32), so no ToCopyBackward0
+    where its results already have their inputs' dtypes."""
+    from torch_twin import same
+
+    def scenario(T):
+        x = T.tensor(np.random.default_rng(1).standard_normal((2, 4, 3)), dtype=T.bfloat16,
+                     requires_grad=True)
+        norm = T.nn.GroupNorm(2, 4).to(getattr(T, weight_dtype))
+        first = T.autograd.grad((norm(x).float() ** 3).sum(), (x, *norm.parameters()),
+                                create_graph=True)
+        return [[g.grad_fn.name() for g in first], first]
+
+    same(scenario)
