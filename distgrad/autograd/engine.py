@@ -268,17 +268,13 @@ def validated(node, i, g):
         return g
     shape, dtype, device = meta
     if tuple(g.shape) != tuple(shape):
-        from ..ops.rules import unbroadcast
+        from ..ops.rules import broadcasts_to, unbroadcast
 
-        got = tuple(g.shape)
-        try:
-            g = unbroadcast(g, shape)
-        except Exception:
-            g = None
-        if g is None or tuple(g.shape) != tuple(shape):
+        if not broadcasts_to(tuple(shape), tuple(g.shape)):  # (then summed down to it)
             raise RuntimeError(f"Function {node.name()} returned an invalid gradient at index {i} - "
-                               f"got [{', '.join(map(str, got))}] but expected shape compatible "
-                               f"with [{', '.join(map(str, shape))}]")
+                               f"got [{', '.join(map(str, g.shape))}] but expected shape "
+                               f"compatible with [{', '.join(map(str, shape))}]")
+        g = unbroadcast(g, shape)
     if g.dtype is not dtype:
         g = g.to(dtype)
     if g.device_str != device and "sharded" not in (device, g.device_str):

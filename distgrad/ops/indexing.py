@@ -17,7 +17,7 @@ from ..autograd import grad_mode, record
 from ..autograd.graph import COPY_SLICES
 from ..autograd.record import call
 from . import layout
-from .rules import number_as, unbroadcast, wrap_dim
+from .rules import broadcasts_to, number_as, unbroadcast, wrap_dim
 from .table import Meta, defop
 
 
@@ -626,7 +626,7 @@ def setitem(x, key, value):
             selected = _basic_shape(x, items)
             value = _copy_to_source(value, selected)
         if selected != target:
-            if _broadcasts(tuple(value.shape), selected):
+            if broadcasts_to(tuple(value.shape), selected):
                 view_shape = list(selected)
             else:  # (the put's rule says how it does not fit, in torch's words)
                 value = value.expand(selected if len(selected) >= value.ndim else value.shape)
@@ -689,7 +689,7 @@ def require_value_fits(value, target: tuple) -> None:
     from .rules import shape_of
 
     value_shape = tuple(shape_of(value))
-    if not _broadcasts(value_shape, tuple(target)):
+    if not broadcasts_to(value_shape, tuple(target)):
         raise RuntimeError(f"shape mismatch: value tensor of shape "
                            f"[{', '.join(map(str, value_shape))}] cannot be broadcast to indexing "
                            f"result of shape [{', '.join(map(str, target))}]")
@@ -725,14 +725,6 @@ def _copy_to_source(value, selected: tuple):
         return value
     stripped = value.view(_without_leading_ones(tuple(value.shape)))
     return stripped if tuple(stripped.shape) == selected else stripped.expand(selected)
-
-
-def _broadcasts(shape: tuple, to: tuple) -> bool:
-    """Whether a value of `shape` broadcasts to `to` (the put's value fits the selection)."""
-    try:
-        return np.broadcast_shapes(shape, to) == to
-    except ValueError:
-        return False
 
 
 _EXPANDED_WRITE = ("Use of {} on expanded tensors is deprecated. Please clone() the tensor "

@@ -345,6 +345,15 @@ def zeros_grad(shape, dtype, device: str):
     return call("full", shape=list(shape), value=0.0, dtype=dtype.name, _device=device)
 
 
+def broadcasts_to(shape: tuple, to: tuple) -> bool:
+    """Whether a value of `shape` broadcasts to `to` (torch's is_expandable_to: an index
+    put's value fits the selection; an input's gradient may be summed down to it)."""
+    try:
+        return np.broadcast_shapes(shape, to) == to
+    except ValueError:
+        return False
+
+
 def unbroadcast(g, shape: tuple):
     """Sum g down to `shape`, undoing numpy/torch broadcasting (differentiable)."""
     if g is None or tuple(g.shape) == tuple(shape):

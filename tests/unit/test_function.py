@@ -894,6 +894,30 @@ def test_gradient_of_the_wrong_shape():
     same(f)
 
 
+@pytest.mark.parametrize("input_shape, grad_shape", [
+    ((1, 1), (1,)), ((2, 0), (0,)), ((1, 2, 1), (2, 1)), ((3,), (3, 1)),  # refused
+    ((2, 3), (4, 2, 3)), ((1, 3), (2, 3)), ((), (2,))])  # summed down to the input's shape
+def test_a_gradient_is_summed_down_only_from_a_shape_the_input_broadcasts_to(input_shape,
+                                                                             grad_shape):
+    """torch takes a Function's gradient of another shape only when the input's shape
+    broadcasts to it (summing it down); one with fewer dims is refused, even where a view
+    would fit it (distgrad viewed [1] as [1, 1])."""
+    def f(torch):
+        class Shaped(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                return x.clone()
+
+            @staticmethod
+            def backward(ctx, g):
+                return torch.full(grad_shape, 2.0)
+
+        x = torch.ones(input_shape, requires_grad=True)
+        return attempt(lambda: (Shaped.apply(x).sum().backward(), x.grad))
+
+    same(f)
+
+
 def test_save_for_backward_rejects_non_tensors():
     def f(torch):
         class Bad(torch.autograd.Function):
