@@ -26,6 +26,7 @@ import time
 from .. import autocast_state
 from ..layouts import contiguous_format
 from . import anomaly_mode, grad_mode, record
+from .function import BackwardCFunction
 from .graph import AccumulateGrad, OpNode
 
 _tasks = threading.local()  # the backward calls under way in this thread, innermost last
@@ -278,7 +279,11 @@ def validated(node, i, g):
     if g.dtype is not dtype:
         g = g.to(dtype)
     if g.device_str != device and "sharded" not in (device, g.device_str):
-        g = g.to(device)  # a 0-dim driver tensor used with a worker's gets its gradient home
+        if g.ndim and isinstance(node, BackwardCFunction):  # (a built-in's is a 0-dim driver
+            # tensor used with a worker's: it gets its gradient home)
+            raise RuntimeError(f"Function {node.name()} returned an invalid gradient at index {i} - "
+                               f"expected device {device} but got {g.device_str}")
+        g = g.to(device)
     return g
 
 
@@ -325,9 +330,19 @@ def _hook_result(hook, old, new):
     if new.dtype is not old.dtype:
         raise RuntimeError(f"hook '{name}' has changed the type of value (was {old.type()} got "
                            f"{new.type()})")
+    was, got = _device_kind(old), _device_kind(new)
+    if was != got and "sharded" not in (was, got):  # (torch's DTensor passes as a tensor)
+        raise RuntimeError(f"hook '{name}' has changed the type of value (was {was} tensor got "
+                           f"{got} tensor)")
     if tuple(new.shape) != tuple(old.shape):
         raise RuntimeError(f"hook '{name}' has changed the size of value")
     return new
+
+
+def _device_kind(t) -> str:
+    """What torch's hook check compares of a device, its type (cuda:0 and cuda:1 pass): the
+    driver's (CPU, as torch names it there), a worker's, or sharded."""
+    return "CPU" if t.device_str == "cpu" else t.device_str.partition(":")[0]
 
 
 def _node_hook_result(hook, old: tuple, new) -> list:

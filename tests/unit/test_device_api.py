@@ -231,3 +231,45 @@ def test_a_copy_of_a_replicated_tensor_to_a_worker_it_holds_is_a_copy(workers):
     with distgrad.no_grad():
         c.mul_(10)
     assert r.full_tensor().tolist() == [1.0, 2.0] and c.tolist() == [10.0, 20.0]
+
+
+def test_a_gradient_on_another_device_than_its_input_is_refused(workers):
+    """As torch refuses a CPU gradient for a CUDA input: a Function's gradient of dims on
+    another device than its input raises in the engine (a 0-dim one is moved there), and a
+    hook's on another kind of device raises as torch's hook check words it; distgrad moved
+    them silently (a leaf hook's driver gradient became the worker leaf's .grad)."""
+    def function_returning(make):
+        class Placed(distgrad.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                return x * 2
+
+            @staticmethod
+            def backward(ctx, g):
+                return make()
+        return Placed
+
+    def refused(register=None, make=None):
+        a = distgrad.ones(2, 3, device="worker:0", requires_grad=True)
+        y = function_returning(make).apply(a) if make else a * 2
+        if register:
+            register(a, y)
+        with pytest.raises(RuntimeError) as caught:
+            y.sum().backward()
+        return str(caught.value)
+
+    def driver_ones(_=None):
+        return distgrad.ones(2, 3)
+
+    name = "Function PlacedBackward returned an invalid gradient at index 0 - expected device"
+    assert refused(make=driver_ones) == f"{name} worker:0 but got cpu"
+    assert refused(make=lambda: distgrad.ones(4, 2, 3, device="worker:1")) == \
+        f"{name} worker:0 but got worker:1"
+    changed = "hook 'driver_ones' has changed the type of value (was worker tensor got CPU tensor)"
+    assert refused(lambda a, y: y.register_hook(driver_ones)) == changed
+    assert refused(lambda a, y: a.register_hook(driver_ones)) == changed
+    assert refused(lambda a, y: y.grad_fn.register_prehook(lambda go: (driver_ones(),))) == \
+        changed.replace("driver_ones", "<lambda>")
+    a = distgrad.tensor(1.0, device="worker:0", requires_grad=True)
+    function_returning(lambda: distgrad.tensor(2.0)).apply(a).backward()
+    assert a.grad.device == distgrad.device("worker:0") and a.grad.item() == 2.0
