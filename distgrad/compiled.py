@@ -14,11 +14,12 @@ The first call runs `fn` eagerly while every run sent to the workers is recorded
 placements, and whose module and optimizer state is as the recording left it
 (compile_state.py), runs none of fn's Python: each worker gets one instruction, "run
 your program again on these inputs", and the returned tensors come from that replay,
-bit for bit what the eager call computes. An output whose graph the step's backward freed
-(its loss) comes back with a node like the eager one's, which raises torch's error when
-differentiated again; other outputs come back detached. A call given a tensor that requires grad,
-or one that runs no backward and returns tensors that require grad (torch.compile(model):
-the caller differentiates the forward's output), runs eagerly, its outputs keeping the
+bit for bit what the eager call computes. An output whose graph holds nothing of the step
+(its loss, whose backward freed it) comes back with a node like the eager one's, which
+raises torch's error when differentiated again; other outputs come back detached. A call
+given a tensor that requires grad, or one that returns a tensor whose graph still holds
+what a backward needs (torch.compile(model): the caller differentiates the forward's
+output; a step whose backward kept its graph), runs eagerly, its outputs keeping the
 graph the caller differentiates through.
 
 Guards. A call records again when its arguments' signature differs from the recording's,
@@ -171,12 +172,16 @@ class CompiledFunction:
             passes = differentiate.passes
             out = self.fn(*args, **kwargs)
             flat, rebuild, plain = _flatten_outputs(out)
-            # A call that ran no backward and returns a graph (a compiled model's forward)
-            # leaves the caller to differentiate it: the outputs keep it, which a replay
-            # could not make. A whole step's loss keeps its history when its backward freed
-            # it (a replay's gets a node like it: _spent_node); other outputs come back
-            # detached.
+            # A call that ran no backward and returns a graph (a compiled model's forward),
+            # or returns one whose saved state a backward could still use (its backward
+            # kept it, retain_graph=True, or never ran through it), leaves the caller to
+            # differentiate it: the outputs keep it, which a replay could not make. An
+            # output whose graph holds nothing of the step (its backward freed it: a
+            # step's loss) keeps its history (a replay's gets a node like it:
+            # _spent_node); other outputs come back detached.
             graph_out = differentiate.passes == passes and any(t.requires_grad for t in flat)
+            graph_out = graph_out or any(t.requires_grad and _spent_node(t) is None
+                                         and _keeps_saved(t) for t in flat)
             outs = flat if graph_out else [t if _spent_node(t) is not None else _detached(t)
                                            for t in flat]
             del out, flat
@@ -362,15 +367,16 @@ def _detached(t: Tensor) -> Tensor:
 
 
 def _spent_node(t: Tensor):
-    """The grad_fn of output `t` if a backward in the step freed its graph (a step's loss),
-    else None. Such a graph can only raise when differentiated again, as torch's does, and
-    holds no tensor of the step (its nodes are plain ones that keep nothing): a replay's
-    output gets a node of its own like it, leading to the same graph
-    (graph.OpNode.spent_twin)."""
+    """The grad_fn of output `t` if its graph holds no tensor of the step (its nodes are
+    plain ones that keep nothing: a backward in the step freed what they saved, a step's
+    loss, or they saved nothing), else None. Such a graph raises when differentiated again
+    where it was freed, as torch's does, and elsewhere gives gradients that no value of
+    the step decides: a replay's output gets a node of its own like it, leading to the
+    same graph (graph.OpNode.spent_twin)."""
     node = t._grad_fn
     if t._sharding is not None or t._viewed is not None or not isinstance(node, OpNode):
         return None
-    freed, seen, todo = False, {id(node)}, [node]
+    seen, todo = {id(node)}, [node]
     while todo:
         n = todo.pop()
         if type(n) is AccumulateGrad:
@@ -378,12 +384,27 @@ def _spent_node(t: Tensor):
         if not isinstance(n, OpNode) or n.has_saved() or n._wraps is not None or any(
                 isinstance(v, Tensor) for v in (n.attrs or {}).values()):
             return None
-        freed = freed or n._freed
         for child, _ in n.next_functions:
             if child is not None and id(child) not in seen:
                 seen.add(id(child))
                 todo.append(child)
-    return node if freed else None
+    return node
+
+
+def _keeps_saved(t: Tensor) -> bool:
+    """Whether a node of output `t`'s graph (of its parts', if sharded) still holds what it
+    saved: a backward through `t` could use it, as torch's can."""
+    todo = [t._grad_fn] + [p._grad_fn for _, p in _parts(t)]
+    seen = set()
+    while todo:
+        n = todo.pop()
+        if n is None or id(n) in seen:
+            continue
+        seen.add(id(n))
+        if n.has_saved():
+            return True
+        todo.extend(child for child, _ in n.next_functions)
+    return False
 
 
 def _out_meta(t: Tensor):

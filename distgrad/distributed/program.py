@@ -55,8 +55,9 @@ REASONS = {
     "output": "the step returns something other than worker tensors it computed (or a "
               "tensor it also keeps)",
     "input-grad": "an input of the step requires grad",
-    "output-grad": "the step returns a tensor with a graph no backward in it used (its "
-                   "caller differentiates through it; a replay would make no graph)",
+    "output-grad": "the step returns a tensor whose graph still holds what a backward "
+                   "needs (its caller differentiates through it; a replay would make no "
+                   "graph)",
     "frees-read": "the step frees a tensor it reads that was made before it",
     "nested": "the step calls another compiled step",
     "unseen": "the step reads (or leaves behind) worker tensors that its arguments, closure, "

@@ -2,7 +2,9 @@
 # original as _orig_mod) trained with loss.backward() outside the compiled call, its state
 # dict's prefixed keys and loading them back into a plain model, attributes reached through
 # it, eval/train, a deepcopy; a whole compiled step returning a detached loss, and one
-# returning its loss with the history its backward freed (recorded, then replayed); the compile
+# returning its loss with the history its backward freed (recorded, then replayed), one whose
+# backward keeps its graph (its loss differentiated again) and returns a tensor whose graph
+# saves nothing (differentiated after the call, replayed or not); the compile
 # decorator with torch.compile's arguments, and the errors its arguments raise. The model
 # lives on worker 0 (the CPU under torch). backend="eager": torch's own compiler is not
 # what is compared.
@@ -85,6 +87,41 @@ for step in range(4):
           loss.grad_fn.next_functions)
     try:
         loss.backward()
+    except RuntimeError as e:
+        print("RuntimeError:", e)
+
+shift = torch.zeros(2, device=W[0], requires_grad=True)
+
+
+@compiled
+def kept_step(inp, tgt):  # (its backward keeps the graph: the loss can go through it again)
+    sgd.zero_grad()
+    out = reg(inp)
+    loss = F.mse_loss(out, tgt)
+    loss.backward(retain_graph=True)
+    return loss, out
+
+
+@compiled
+def shifted_step(inp, tgt):  # (its second output's graph saves nothing: it has a gradient)
+    sgd.zero_grad()
+    out = reg(inp)
+    F.mse_loss(out, tgt).backward()
+    sgd.step()
+    return out, out.sum(1)[:2] + shift
+
+
+for step in range(3):
+    loss, out = kept_step(x, target)
+    print("kept", step, loss.grad_fn.name(), out.grad_fn.name(), out.is_leaf, reg.bias.grad.item())
+    loss.backward()
+    print(reg.bias.grad.item())
+for step in range(4):
+    out, moved = shifted_step(x, target)
+    print(out.grad_fn.name(), moved.grad_fn.next_functions, moved.requires_grad)
+    print(torch.autograd.grad(moved.sum(), shift)[0].tolist())
+    try:
+        out.sum().backward()
     except RuntimeError as e:
         print("RuntimeError:", e)
 
