@@ -182,6 +182,7 @@ SAVED_ARGS: dict = {
     "ScatterBackward0": _DIM, "ScatterBackward1": _DIM, "ScatterAddBackward0": _DIM,
     "IndexPutBackward0": {"accumulate": lambda node: node.op.name == "index_put_accumulate",
                           "indices": _indices(2)},
+    "IndexPutImplBackward0": {"accumulate": lambda node: True, "indices": _indices(2)},
     "IndexSelectBackward0": {**_DIM, **_SIZES},
     # layers
     "ConvolutionBackward0": {"stride": _attr("stride"), "padding": _attr("padding"),

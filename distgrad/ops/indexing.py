@@ -17,7 +17,7 @@ from ..autograd import grad_mode, record
 from ..autograd.graph import COPY_SLICES
 from ..autograd.record import call
 from . import layout
-from .rules import broadcasts_to, number_as, unbroadcast, wrap_dim
+from .rules import broadcasts_to, number_as, unbroadcast, wrap_dim, written
 from .table import Meta, defop
 
 
@@ -389,13 +389,21 @@ def _check_in_range(shape, idx, key):
 
 
 defop("index", _index_forward, _index_rule,
-      lambda c, g: (call("index_backward", g, *c._inputs[1:], shape=list(c.shapes[0]),
-                         key=c.attrs["key"]),) + (None,) * (len(c.shapes) - 1),
+      lambda c, g: (index_backward(g, c._inputs[1:], c.shapes[0], c.attrs["key"]),)
+      + (None,) * (len(c.shapes) - 1),
       node="IndexBackward0", save=_REST_FROM_1, differentiable=(0,),
       layout_rule=layout.advanced_index)
 
 
-def _index_backward(g, *idx, shape, key):
+def index_backward(g, idx, shape, key, node="IndexPutImplBackward0"):
+    """g added into zeros of `shape` at the places `key` (with index tensors `idx`) selects,
+    as torch's backward of an index (index_select's: `node` IndexAddBackward0) writes it
+    into zeros in place: its node (`None` stands for the zeros, which no gradient reaches)
+    and the version the write gives the result."""
+    return written(call("index_backward", None, g, *idx, shape=list(shape), key=key, node=node))
+
+
+def _index_backward(_zeros, g, *idx, shape, key, node):
     """g added into zeros at the indexed places in their order (float16 and bfloat16, given
     as they are, table.OWN_HALF: in that dtype, each add rounded, as torch's accumulating
     index_put_)."""
@@ -405,10 +413,11 @@ def _index_backward(g, *idx, shape, key):
 
 
 defop("index_backward", _index_backward,
-      lambda g, *idx, shape, key: Meta(shape, g.dtype),
-      lambda c, g: (call("index", g, *c._inputs[1:], key=c.attrs["key"]),)
-      + (None,) * (len(c.shapes) - 1),
-      node="IndexPutBackward0", save=_REST_FROM_1, differentiable=(0,))
+      lambda _zeros, g, *idx, shape, key, node: Meta(shape, g.dtype),
+      lambda c, g: (None, call("index", g, *c._inputs[2:], key=c.attrs["key"]))
+      + (None,) * (len(c.shapes) - 2),
+      node=lambda inputs, attrs: attrs["node"], save=_REST_FROM_2, differentiable=(0, 1),
+      saved_names={})  # (its index tensors: `_saved_indices`, saved_args.py)
 
 def _index_select_rule(x, idx, dim):
     d = wrap_dim(dim, x.ndim)
@@ -450,7 +459,7 @@ def _index_select_vjp(c, g):
         return g, None
     d = wrap_dim(c.attrs["dim"], len(shape))
     key = [["s", None, None, None]] * d + [["t", 0]]
-    return call("index_backward", g, c[1].reshape(-1), shape=list(shape), key=key), None
+    return index_backward(g, [c[1].reshape(-1)], shape, key, "IndexAddBackward0"), None
 
 
 defop("index_select", _index_select, _index_select_rule, _index_select_vjp,

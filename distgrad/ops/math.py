@@ -6,7 +6,8 @@ import numpy as np
 from . import layout, rounding, vector_sum
 from .rules import (binary, binary_float, broadcast_shapes, cast_to, common_dtype, compare,
                     in_common_dtype, integral_scalar, not_implemented, number_as,
-                    require_scalar_type, same, same_float, shape_of, unbroadcast, zeros_grad)
+                    require_scalar_type, same, same_float, shape_of, unbroadcast, written,
+                    zeros_grad)
 from .table import ALWAYS, OPS, Meta, defop, elementwise, half_as_float, low_alpha, low_common
 from .. import dtypes
 from ..autograd.record import call
@@ -675,11 +676,11 @@ def _extremum_vjp(wins):
         a, b = c[0], c[1]
         ga = gb = None
         if c.needs[0]:
-            ga = unbroadcast(call("where", a == b, g / 2, g).masked_fill(wins(b, a), 0.0),
-                             c.shapes[0])
+            ga = unbroadcast(written(call("where", a == b, g / 2, g).masked_fill(
+                wins(b, a), 0.0)), c.shapes[0])
         if c.needs[1]:
-            gb = unbroadcast(call("where", a == b, g / 2, g).masked_fill(wins(a, b), 0.0),
-                             c.shapes[1])
+            gb = unbroadcast(written(call("where", a == b, g / 2, g).masked_fill(
+                wins(a, b), 0.0)), c.shapes[1])
         return ga, gb
 
     return vjp

@@ -20,7 +20,7 @@ from .math import _not_implemented
 from .reduce import (SAVES_INDICES, _dim_extremum_vjp, _evenly_distribute, dim_extremum_rule,
                      expand_back)
 from .rules import (check_reduced_dims_nonempty, dims_of, not_implemented, numel,
-                    reduced_shape, require_tensor, shape_of, wrap_dim)
+                    reduced_shape, require_tensor, shape_of, wrap_dim, written)
 from .table import Meta, defop
 
 __all__ = ["median", "nanmedian", "quantile", "nanquantile", "mode", "kthvalue", "cummax", "cummin",
@@ -261,10 +261,9 @@ def _cum_rule(name):
 def _cummaxmin_vjp(c, g, _indices_grad=None):
     """torch's cummaxmin_backward: zeros with the gradient added at each index."""
     shape = c.shapes[0]
-    if not shape:
-        return g
     zeros = call("full", shape=list(shape), value=0.0, dtype=g.dtype.name, _device=g.device_str)
-    return zeros.scatter_add(wrap_dim(c.attrs["dim"], len(shape)), c.outs[0], g)  # (indices)
+    # (torch's zeros_like and scatter_add_ each count a write)
+    return written(zeros.scatter_add(wrap_dim(c.attrs["dim"], len(shape)), c.outs[0], g), 2)
 
 
 # (the input is saved, as torch's cummaxmin_backward(grad, self, indices, dim) saves and

@@ -21,7 +21,8 @@ from .api import in_place
 from .indexing import (_BYTE_FILL, _UINT8_KEY, _check_mask, _mask_to_indices, numpy_key,
                        require_put_dtype, write_in_order)
 from .math import check_masked_fill_args
-from .rules import broadcast_shapes, not_implemented, same, unbroadcast, wrap_dim, zeros_grad
+from .rules import (broadcast_shapes, not_implemented, same, unbroadcast, wrap_dim, written,
+                    zeros_grad)
 from .shape import _gather_key
 from .table import Meta, defop
 
@@ -57,8 +58,8 @@ def _take_rule(x, idx):
 
 def _take_vjp(c, g):
     c[0]  # noqa: B018  (torch's take_backward(grad, self, index) saves and unpacks self)
-    return call("put", zeros_grad(c.shapes[0], g.dtype, g.device_str), c[1], g,
-                accumulate=True), None
+    return written(call("put", zeros_grad(c.shapes[0], g.dtype, g.device_str), c[1], g,
+                        accumulate=True)), None  # (torch's put_)
 
 
 defop("take", _take, _take_rule, _take_vjp, node="TakeBackward0", save=(0, 1),
@@ -299,7 +300,8 @@ def _masked_select_vjp(c, g):
     shape = tuple(broadcast_shapes(tuple(c.shapes[0]), tuple(c.shapes[1])))
     mask = c[1] if tuple(c.shapes[1]) == shape else call("expand", c[1], shape=list(shape))
     zeros = zeros_grad(shape, g.dtype, g.device_str)
-    return unbroadcast(call("masked_scatter", zeros, mask, g), c.shapes[0]), None
+    return unbroadcast(written(call("masked_scatter", zeros, mask, g)),  # (masked_scatter_)
+                       c.shapes[0]), None
 
 
 def masked_select(input, mask):

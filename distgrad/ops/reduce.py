@@ -9,8 +9,9 @@ from .. import dtypes
 from ..autograd.record import call
 from . import cascade_sum, layout, rounding, stdsort, vector_sum
 from .rules import (check_reduced_dims_nonempty, dims_of, first_empty_dim, float_dtype,
-                    not_implemented, numel, reduced_shape, wrap_dim)
+                    not_implemented, numel, reduced_shape, wrap_dim, written)
 from .layers import in_float32
+from .shape import scattered_into_zeros
 from ..creation import zeros_like
 from .table import Meta, defop, low_common
 
@@ -130,7 +131,7 @@ def _evenly_distribute(c, g):
     x, out = c[0], c.out
     mask = (x == out) | (x.isnan() & out.isnan())
     # (torch's: zeros with the share filled in where the mask holds, a MaskedFillBackward1)
-    return call("masked_fill", zeros_like(x), mask, g / mask.sum())
+    return written(call("masked_fill", zeros_like(x), mask, g / mask.sum()))  # (masked_fill_)
 
 
 defop("max", lambda x: np.max(x), _full_extremum_rule("max"), _evenly_distribute,
@@ -170,13 +171,11 @@ SAVES_INDICES = {"self": 0, "indices": ("out", 1)}
 
 def _dim_extremum_vjp(c, g, _indices_grad=None):
     shape = c.shapes[0]
-    if not shape:
-        return g
     dim = wrap_dim(c.attrs["dim"], len(shape))
     idx = c.outs[0]  # (the indices, the one output torch saves)
-    if not c.attrs.get("keepdim", False):
+    if shape and not c.attrs.get("keepdim", False):
         g, idx = g.unsqueeze(dim), idx.unsqueeze(dim)
-    return call("scatter_dim", g, idx, dim=dim, size=list(shape))
+    return scattered_into_zeros(g, idx, dim, shape, "ScatterBackward0", writes=2)
 
 
 defop("max_dim", _dim_extremum_forward(np.argmax), dim_extremum_rule("max"),
@@ -796,10 +795,9 @@ def _sort_rule(x, dim=-1, descending=False, stable=False):
 
 def _scatter_back_vjp(c, g, _indices_grad=None):
     shape = c.shapes[0]
-    if not shape:
-        return g
     dim = wrap_dim(c.attrs.get("dim", -1), len(shape))
-    return call("scatter_dim", g, c.outs[0], dim=dim, size=list(shape))  # (the indices)
+    return scattered_into_zeros(g, c.outs[0], dim, shape,  # (the indices)
+                                "ScatterBackward0", writes=2)
 
 
 # (torch's sort.stable, the overload that takes `stable`, is SortBackward1)

@@ -354,6 +354,14 @@ def broadcasts_to(shape: tuple, to: tuple) -> bool:
         return False
 
 
+def written(t, writes: int = 1):
+    """`t`, a gradient torch's backward formula makes by writing into zeros in place
+    (index_put_, scatter_, ...): its version counts those writes, as torch's does."""
+    for _ in range(writes):
+        t._storage.wrote()
+    return t
+
+
 def unbroadcast(g, shape: tuple):
     """Sum g down to `shape`, undoing numpy/torch broadcasting (differentiable)."""
     if g is None or tuple(g.shape) == tuple(shape):

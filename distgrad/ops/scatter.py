@@ -237,7 +237,10 @@ def _selected(c, g, source_shape):
     unpacked, so its version checked: torch saves it for the source's gradient (expand_as)."""
     c[2]  # noqa: B018
     gs = call("index_select", g, c[1], dim=c.attrs["dim"])
-    return gs.reshape(tuple(source_shape)) if tuple(gs.shape) != tuple(source_shape) else gs
+    if tuple(gs.shape) != tuple(source_shape):
+        gs = gs.reshape(tuple(source_shape))
+    # (torch's expand_as, an ExpandBackward0 node, for a source of one dim or more)
+    return gs.expand(tuple(source_shape)) if source_shape else gs
 
 
 def _index_add_vjp(c, g):
@@ -245,7 +248,8 @@ def _index_add_vjp(c, g):
     if c.needs[2]:
         gs = _selected(c, g, c.shapes[2])
         alpha = c.attrs.get("alpha", 1)
-        gs = gs * alpha if alpha != 1 else gs
+        # (torch's maybe_multiply, by a Scalar: MulBackward1)
+        gs = call("mul_number", gs, other=alpha) if alpha != 1 else gs
     return (g if c.needs[0] else None), None, gs
 
 

@@ -8,7 +8,7 @@ from ..autograd import grad_mode
 from ..autograd.record import call
 from . import layout
 from .overwrite import check_fill_value
-from .rules import number_as, numel, wrap_dim
+from .rules import number_as, numel, wrap_dim, written
 from .table import Meta, Size, defop
 
 
@@ -488,11 +488,20 @@ def _take_along_dim_rule(x, idx, dim):
 
 def _take_along_dim_vjp(c, g):
     c[0]  # noqa: B018  (torch's gather_backward(grad, self, dim, index) saves and unpacks self)
-    return call("scatter_dim", g, c[1], dim=c.attrs["dim"], size=list(c.shapes[0])), None
+    return scattered_into_zeros(g, c[1], c.attrs["dim"], c.shapes[0]), None
 
 
 defop("take_along_dim", _take_along_dim, _take_along_dim_rule, _take_along_dim_vjp,
       node="GatherBackward0", save=(0, 1), differentiable=(0,))
+
+
+def scattered_into_zeros(g, idx, dim, shape, node="ScatterAddBackward0", writes=1):
+    """g added into zeros of `shape` at `idx` along `dim`, as torch's backward of a gather
+    (a value-selecting reduction's: `node` ScatterBackward0, after the 2 writes of its
+    zeros and scatter_) writes it into zeros in place: its node (`None` stands for the
+    zeros, which no gradient reaches) and the version the writes give the result."""
+    return written(call("scatter_dim", None, g, idx, dim=dim, size=list(shape), node=node),
+                   writes)
 
 
 def _scatter_dim(g, idx, dim, size):
@@ -504,9 +513,11 @@ def _scatter_dim(g, idx, dim, size):
     return out
 
 
-defop("scatter_dim", _scatter_dim, lambda g, idx, dim, size: Meta(size, g.dtype),
-      lambda c, g: (call("take_along_dim", g, c[1], dim=c.attrs["dim"]), None),
-      node="ScatterAddBackward0", save=(1,), differentiable=(0,))
+defop("scatter_dim", lambda _zeros, g, idx, dim, size, node: _scatter_dim(g, idx, dim, size),
+      lambda _zeros, g, idx, dim, size, node: Meta(size, g.dtype),
+      lambda c, g: (None, call("take_along_dim", g, c[2], dim=c.attrs["dim"]), None),
+      node=lambda inputs, attrs: attrs["node"], save=(2,), differentiable=(0, 1),
+      saved_names={"index": 2})
 
 
 # ---- creation (no tensor inputs; the device comes from the call) -----------------------------
