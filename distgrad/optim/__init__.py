@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
+from ..autograd.edges import increment_version
 from ..autograd.record import call
 from ..module_aliases import alias_modules as _alias_modules
 from ..ops.functions import _checked_alpha
@@ -148,6 +149,10 @@ class Adam(Optimizer):
                                    maximize=group["maximize"])
                         for t, value in zip((p, state["exp_avg"], state["exp_avg_sq"]), new):
                             t.copy_(value)
+                        if wd != 0 and group["decoupled_weight_decay"]:
+                            # (torch's AdamW decays the parameter by a mul_ of its own
+                            # before the step's addcdiv_: two writes to count)
+                            increment_version(p)
                         continue
                     if group["maximize"]:
                         grad = -grad
