@@ -149,9 +149,10 @@ class Adam(Optimizer):
                                    maximize=group["maximize"])
                         for t, value in zip((p, state["exp_avg"], state["exp_avg_sq"]), new):
                             t.copy_(value)
+                        # (torch writes exp_avg_sq twice, mul_ then addcmul_, and AdamW's
+                        # parameter too: its decay is a mul_ before the step's addcdiv_)
+                        increment_version(state["exp_avg_sq"])
                         if wd != 0 and group["decoupled_weight_decay"]:
-                            # (torch's AdamW decays the parameter by a mul_ of its own
-                            # before the step's addcdiv_: two writes to count)
                             increment_version(p)
                         continue
                     if group["maximize"]:

@@ -71,8 +71,10 @@ CONFIGS = [
 def test_loss_curve_matches_torch(name, kw, loss_name):
     ours, theirs = _models()
     before = [[p._version for p in m.parameters()] for m in (ours, theirs)]
-    ours_losses, ours_w, _ = _train(distgrad, ours, getattr(distgrad.optim, name), kw, loss_name)
-    torch_losses, torch_w, _ = _train(torch, theirs, getattr(torch.optim, name), kw, loss_name)
+    ours_losses, ours_w, ours_opt = _train(distgrad, ours, getattr(distgrad.optim, name), kw,
+                                           loss_name)
+    torch_losses, torch_w, torch_opt = _train(torch, theirs, getattr(torch.optim, name), kw,
+                                              loss_name)
     assert ours_losses[-1] < ours_losses[0]  # it trains
     np.testing.assert_allclose(ours_losses, torch_losses, rtol=1e-5, atol=1e-6)
     for a, b in zip(ours_w, torch_w):
@@ -81,6 +83,8 @@ def test_loss_curve_matches_torch(name, kw, loss_name):
     writes = [[p._version - v for p, v in zip(m.parameters(), vs)]
               for m, vs in zip((ours, theirs), before)]
     assert writes[0] == writes[1]
+    assert [{k: v._version for k, v in state.items()} for state in ours_opt.state.values()] == \
+        [{k: v._version for k, v in state.items()} for state in torch_opt.state.values()]
 
 
 def test_state_matches_torch():
