@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from copy import deepcopy
 from typing import Optional, Sequence
 
+from ...autograd.edges import increment_version
 from ...autograd.grad_mode import no_grad
 from ...tensor import Tensor
 from ..container import ModuleDict
@@ -55,6 +56,7 @@ def _set(dest: Tensor, src: Tensor) -> None:
     parts': it takes src's values.)"""
     if dest._storage.runs_ops:
         dest.data = src.detach()
+        increment_version(dest)  # (set_ counts its write; `.data =` does not)
     else:
         dest.set_(src.detach())
 
