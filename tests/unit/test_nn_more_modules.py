@@ -223,8 +223,13 @@ def test_clip_grad_value_and_vectors():
     dp = [distgrad.nn.Parameter(distgrad.tensor(arr(3, 2, seed=k))) for k in range(2)]
     for ps, lib in ((tp, torch), (dp, distgrad)):
         (sum((p * lib.tensor(arr(3, 2, seed=9)) * 4).sum() for p in ps)).backward()
-    torch.nn.utils.clip_grad_value_(tp, 1.5)
-    dnn.utils.clip_grad_value_(dp, 1.5)
+    writes = []
+    for ps, clip in ((tp, torch.nn.utils.clip_grad_value_), (dp, dnn.utils.clip_grad_value_)):
+        before = ps[0].grad._version
+        clip(ps, 1.5)
+        clip(ps, 2.0, foreach=False)
+        writes.append(ps[0].grad._version - before)  # (foreach: clamp_min_ and clamp_max_)
+    assert writes[1] == writes[0]
     for t, d in zip(tp, dp):
         np.testing.assert_allclose(as_np(d.grad), as_np(t.grad))
     tv, dv = torch.nn.utils.parameters_to_vector(tp), dnn.utils.parameters_to_vector(dp)

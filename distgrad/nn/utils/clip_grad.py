@@ -98,10 +98,16 @@ def clip_grad_norm(parameters: Union[Tensor, Iterable[Tensor]], max_norm: float,
 @no_grad()
 def clip_grad_value_(parameters: Union[Tensor, Iterable[Tensor]], clip_value: float,
                      foreach=None) -> None:
-    """Each gradient clamped into [-clip_value, clip_value] in place, where it lives."""
+    """Each gradient clamped into [-clip_value, clip_value] in place, where it lives. As
+    torch's: unless foreach=False, by two writes (its foreach path's clamp_min_ then
+    clamp_max_, which its version counter counts), else by one clamp_."""
     if isinstance(parameters, Tensor):
         parameters = [parameters]
     clip_value = float(clip_value)
     for g in (p._leaf_grad() for p in parameters):
-        if g is not None:
+        if g is None:
+            continue
+        if foreach is False:
             g.clamp_(min=-clip_value, max=clip_value)
+        else:
+            g.clamp_min_(-clip_value).clamp_max_(clip_value)

@@ -1,11 +1,12 @@
 # A small language model on a worker with the gradient surgery fine-tuning scripts do: the
 # output head tied to the embedding (`head.weight = emb.weight`, one Parameter counted
 # once), special-token rows frozen by a tensor hook that zeroes their gradient rows, an
-# embedding with padding_idx, a residual written in place by dropout, the
-# gradient edited through views (`p.grad[0].zero_()`, `p.grad.data.clamp_()`, a
-# transposed row), clip_grad_norm_ with foreach over the tied parameter, Adam steps with
-# the frozen rows unchanged, and requires_grad_(False) on the tied weight freezing both
-# uses (distgrad: a worker; torch: the CPU). `W` is the runner's (test_programs.py).
+# embedding with padding_idx, a residual written in place by dropout, the gradient edited
+# through views (`p.grad[0].zero_()`, `p.grad.data.clamp_()`, a transposed row),
+# clip_grad_norm_ with foreach and clip_grad_value_ over the tied parameter (the writes
+# each makes), Adam steps with the frozen rows unchanged, and requires_grad_(False) on the
+# tied weight freezing both uses (distgrad: a worker; torch: the CPU). `W` is the
+# runner's (test_programs.py).
 import distgrad as torch  # PyTorch: import torch
 nn, F = torch.nn, torch.nn.functional
 torch.manual_seed(67)
@@ -58,7 +59,9 @@ for step in range(3):
     g.data.clamp_(-0.05, 0.05)
     g.t()[0].zero_()
     norm = torch.nn.utils.clip_grad_norm_(lm.parameters(), 0.2, foreach=True)
-    print(norm.cpu(), g._version, g.cpu()[4], lm.mix.bias.grad.cpu()[:3])
+    before = g._version
+    torch.nn.utils.clip_grad_value_(lm.parameters(), 0.04)
+    print(norm.cpu(), g._version - before, g.cpu()[4], lm.mix.bias.grad.cpu()[:3])
     opt.step()
     opt.zero_grad(set_to_none=False)
 moved = (lm.emb.weight.detach() - start).abs().sum(1).cpu()
