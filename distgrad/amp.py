@@ -307,7 +307,9 @@ class GradScaler:
                         found[dev] = found_inf.to(device=dev).clone()
                     bad = g.isfinite().logical_not().any().to(dtypes.float32)
                     found[dev] = found[dev].maximum(bad)
-                    g.mul_(inv_scale.to(device=dev))
+                    # (through .data: torch's kernel writes the gradients uncounted by
+                    # their version counters)
+                    g.data.mul_(inv_scale.to(device=dev))
         return found
 
     def unscale_(self, optimizer) -> None:
@@ -375,22 +377,22 @@ class GradScaler:
         self._per_optimizer_states = defaultdict(_fresh_state)
 
     def _update_scale(self, scale, tracker, found_inf: float) -> None:
-        """torch's _amp_update_scale_ (in float32, the scale never grown to inf)."""
+        """torch's _amp_update_scale_ (in float32, the scale never grown to inf). As its
+        kernel, it writes the scale once whether or not it changes (its version counter
+        counts it) and the growth tracker uncounted."""
         import numpy as np
 
-        current = np.float32(scale.item())
+        new_scale = current = np.float32(scale.item())
+        successful = 0
         if found_inf:
-            scale.fill_(float(np.float32(float(current) * self._backoff_factor)))
-            tracker.fill_(0)
-            return
-        successful = int(tracker.item()) + 1
-        if successful == self._growth_interval:
+            new_scale = np.float32(float(current) * self._backoff_factor)
+        elif int(tracker.item()) + 1 == self._growth_interval:
             grown = np.float32(float(current) * self._growth_factor)
-            if np.isfinite(grown):
-                scale.fill_(float(grown))
-            tracker.fill_(0)
+            new_scale = grown if np.isfinite(grown) else current
         else:
-            tracker.fill_(successful)
+            successful = int(tracker.item()) + 1
+        scale.fill_(float(new_scale))
+        tracker.data.fill_(successful)
 
     def get_scale(self) -> float:
         if self._enabled:

@@ -362,13 +362,16 @@ def test_grad_scaler_skips_steps_with_infs_and_moves_its_scale():
             scaled = scaler.scale(loss)
             scaled.backward()
             seen.append((scaled, w.grad.clone()))
-            scaler.unscale_(opt)
-            seen.append(w.grad.clone())
+            before = w.grad._version
+            scaler.unscale_(opt)  # (torch's kernel writes the gradients uncounted)
+            seen.append((w.grad.clone(), w.grad._version - before))
             seen.append(scaler.step(opt))
-            scaler.update()
-            seen += [w.detach().clone(), scaler.get_scale(), scaler._get_growth_tracker()]
+            scaler.update()  # (the scale written once, counted; the tracker uncounted)
+            seen += [w.detach().clone(), scaler.get_scale(), scaler._get_growth_tracker(),
+                     scaler._scale._version, scaler._growth_tracker._version]
         scaler.update(16.0)
-        seen += [scaler.get_scale(), scaler.state_dict(), scaler.scale([loss, (loss, loss)])]
+        seen += [scaler.get_scale(), scaler.state_dict(), scaler.scale([loss, (loss, loss)]),
+                 scaler._scale._version]
         return seen
 
     same(scenario)
