@@ -38,13 +38,19 @@ class ASGD(_EachParam):
         lr, lambd = group["lr"], group["lambd"]
         grad = _l2_grad(p, grad, group)
         eta = _value(state["eta"])
-        p.mul_(1 - lambd * eta)
-        if isinstance(eta, Tensor):  # (on workers: a tensor, which alpha cannot be)
-            p.sub_(grad * eta)
-        else:
-            p.add_(grad, alpha=-eta)
         ax, mu = state["ax"], _value(state["mu"])
-        ax.copy_(_branch(mu != 1, lambda: ax + (p - ax) * mu, lambda: p))
+        if group["foreach"] and not group["differentiable"]:
+            # torch's foreach step: p ← p − η·(g + λ·p) and ax ← ax + μ·(p − ax), one
+            # addcmul_ each (its rounding, and one write to each version counter)
+            p.addcmul_(grad.add(p, alpha=lambd), state["eta"], value=-1)
+            ax.addcmul_(p - ax, state["mu"])
+        else:
+            p.mul_(1 - lambd * eta)
+            if isinstance(eta, Tensor):  # (on workers: a tensor, which alpha cannot be)
+                p.sub_(grad * eta)
+            else:
+                p.add_(grad, alpha=-eta)
+            ax.copy_(_branch(mu != 1, lambda: ax + (p - ax) * mu, lambda: p))
         step = _value(state["step"])
         state["eta"].fill_(lr / ((1 + lambd * lr * step) ** group["alpha"]))
         late = step - group["t0"]

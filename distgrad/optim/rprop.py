@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
+from ..autograd.edges import increment_version
 from ..creation import full_like, zeros_like
 from .optimizer import _check_nonnegative, _EachParam
 
@@ -45,6 +46,8 @@ class Rprop(_EachParam):
         grad = grad.masked_fill(flipped, 0)
         p.sub_(grad.sign() * step_size)  # param.addcmul_(grad.sign(), step_size, value=-1)
         state["prev"].copy_(grad)
+        if group["foreach"]:  # (torch's foreach step writes prev twice, thrice to maximize)
+            increment_version([state["prev"]] * (2 if group["maximize"] else 1))
 
 
 def _differentiable_update(p, grad, state: dict, group: dict) -> None:

@@ -52,6 +52,9 @@ CASES = [
     ("Adafactor", dict()),
     ("Adafactor", dict(lr=0.05, weight_decay=0.1, d=2.0, maximize=True)),
     ("Adafactor", dict(eps=(1e-20, 1e-4), beta2_decay=-0.5)),
+    # torch's foreach steps: ASGD's update by addcmul_, Rprop's prev written more than once
+    ("ASGD", dict(lr=0.05, lambd=0.1, t0=3, weight_decay=0.1, foreach=True)),
+    ("Rprop", dict(lr=0.01, maximize=True, foreach=True)),
 ]
 
 
@@ -97,10 +100,14 @@ def _assert_close(got, expected, rtol=RTOL, atol=ATOL):
 
 @pytest.mark.parametrize("name,kw", CASES, ids=[f"{n}-{i}" for i, (n, _) in enumerate(CASES)])
 def test_steps_match_torch(name, kw):
-    expected, _, _ = _run(torch, name, kw)
-    got, _, _ = _run(distgrad, name, kw)
+    expected, theirs, _ = _run(torch, name, kw)
+    got, ours, _ = _run(distgrad, name, kw)
     assert not np.array_equal(got[-1][0], _initial()[0])  # it moved
     _assert_close(got, expected)
+    # each step's writes to the parameters and the state, counted as torch's
+    writes = [[(p._version, {k: v._version for k, v in opt.state[p].items()})
+               for group in opt.param_groups for p in group["params"]] for opt in (ours, theirs)]
+    assert writes[0] == writes[1]
 
 
 @pytest.mark.parametrize("name", sorted({n for n, _ in CASES}))
