@@ -110,7 +110,9 @@ def _reparametrized(module, tensors: dict, tie_weights: bool, strict: bool):
             originals[name] = _swap(module, name, value)
         yield
     finally:
-        for name, old in reversed(originals.items()):
+        # (in the order they went in, as torch's: a submodule registered under two names,
+        # whose tied names share one slot, is left holding the value given)
+        for name, old in originals.items():
             now = _swap(module, name, old)
             if name in given:  # as torch: what the call assigned is handed back in the dict
                 given[name] = now

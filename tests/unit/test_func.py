@@ -448,6 +448,19 @@ def test_functional_call_tied_weights():
     same(f)
 
 
+def test_functional_call_on_a_submodule_registered_twice():
+    # (one submodule under two names: its tied names share one slot, which torch restores
+    # in the order it swapped them, so the module keeps the value given)
+    def f(torch):
+        model = torch.nn.Sequential(torch.nn.Linear(2, 2, bias=False))
+        model.again = model[0]
+        x, w = t(torch, [[1.0, 2.0]]), t(torch, [[1.0, 0.0], [0.5, 1.0]])
+        out = torch.func.functional_call(model, {"0.weight": w}, (x,))
+        return out, model[0].weight.detach().clone(), type(model.again.weight).__name__
+
+    same(f)
+
+
 def test_per_sample_gradients_of_an_mlp():
     def f(torch):
         model, F = _mlp(torch), torch.nn.functional
