@@ -501,10 +501,11 @@ class Module:
                 moved = fn(p)
                 if moved is not p:
                     p.data = moved
-                if p._grad is not None:
-                    g = fn(p._grad)
-                    if g is not p._grad:
-                        p._grad = g.detach()
+                grad = p._leaf_grad()  # (a sharded parameter's is its shards')
+                if grad is not None:
+                    g = fn(grad)
+                    if g is not grad:
+                        p._set_leaf_grad(g.detach())
         for k, b in self._buffers.items():
             if b is not None:
                 with no_grad():

@@ -4,8 +4,9 @@
 # objects and the optimizer's references kept, p.data reassigned to another dtype by hand
 # and the error of the next forward, a float64 state dict loaded into a float32 model (and
 # a half one), .to(float64) of a leaf (the gradient comes back in float32), the half
-# model's training step, and mixed-dtype arithmetic promotions (distgrad: a worker; torch:
-# the CPU). `W` is the runner's (test_programs.py).
+# model's training step, a layer with a weight split over the workers cast with its
+# gradient, and mixed-dtype arithmetic promotions (distgrad: two workers; torch: the CPU
+# and a copy). `W`, `shard` and `full` are the runner's (test_programs.py).
 import distgrad as torch  # PyTorch: import torch
 nn, F = torch.nn, torch.nn.functional
 torch.manual_seed(41)
@@ -87,6 +88,21 @@ print(leaf.grad.dtype, leaf.grad, leaf.grad.device)
 h = leaf.half()
 f = h.float()
 print(h.grad_fn.name(), f.grad_fn.name(), f.detach() - leaf.detach())
+
+# a layer whose weight is split over the workers: its gradient cast with it
+tp = nn.Linear(3, 4)
+tp.weight = nn.Parameter(shard(tp.weight.detach().clone(), 0))
+xs = torch.randn(2, 3)
+full(tp(xs)).sum().backward()
+tp.double()
+print(tp.weight.dtype, tp.weight.grad.dtype, full(tp.weight.grad)[1], tp.bias.grad.dtype)
+full(tp(xs.double())).pow(2).sum().backward()
+print(full(tp.weight.grad)[0], tp.weight.grad.dtype)
+tp.half()
+print(tp.weight.grad.dtype, full(tp.weight.grad)[0], full(tp.weight.detach())[0])
+tp.float()
+torch.optim.SGD(tp.parameters(), lr=0.1).step()
+print(full(tp.weight.detach())[0], tp.weight.grad.dtype, tp.weight.is_leaf)
 
 # promotions in mixed arithmetic
 a32 = torch.ones(2, requires_grad=True).to(W[0])
