@@ -1419,7 +1419,11 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
             num_classes = top + 1
         elif num_classes <= top:
             raise RuntimeError("Class values must be smaller than num_classes.")
-    return call("one_hot", tensor, num_classes=int(num_classes), dtype="int64")
+    out = call("one_hot", tensor, num_classes=int(num_classes), dtype="int64")
+    if tensor.numel():  # (torch writes its zeros in place: zero_, then scatter_)
+        out._count_write()
+        out._count_write()
+    return out
 
 
 def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:

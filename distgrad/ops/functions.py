@@ -343,7 +343,9 @@ def matmul(input, other):
     if a.ndim == 2 and b.ndim == 1:
         return call("mv", a, b)
     if a.ndim == 1 and b.ndim == 2:
-        return call("squeeze_matmul", call("mm", call("unsqueeze", a, dim=0), b), dim=0)
+        out = call("squeeze_matmul", call("mm", call("unsqueeze", a, dim=0), b), dim=0)
+        out._count_write()  # (torch squeezes the product in place: its version is 1)
+        return out
     if a.ndim == 2 and b.ndim == 2:
         return call("mm", a, b)
     if a.ndim >= 3 and b.ndim <= 2 and (b.requires_grad or _foldable(a)):

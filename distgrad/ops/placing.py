@@ -590,12 +590,18 @@ def fill_diagonal_(self, fill_value, wrap=False):
         raise RuntimeError("all dimensions of input must be of equal length")
     n = min(self.shape)
     step = sum(self.stride())
-    if wrap and self.ndim == 2 and self.shape[0] > self.shape[1] + 1:
-        n = -(-self.numel() // step) if self.is_contiguous() else n
+    # a tall matrix's wrapped diagonal: torch fills it by a second write, below the first
+    height, width = self.shape[:2]
+    wrapped = -(-self.numel() // (width + 1)) - n if wrap and self.ndim == 2 and \
+        height > width + 1 else 0
     if self._sharding is not None:  # (its parts are no one memory to stride through)
+        if self.is_contiguous():
+            n += wrapped
         return self.masked_fill_(_diagonal_mask(self, n, step), fill_value)
-    view = self.as_strided((n,), (step,), self.storage_offset())
-    view.fill_(fill_value)
+    self.as_strided((n,), (step,), self.storage_offset()).fill_(fill_value)
+    if wrapped > 0:
+        self.as_strided((wrapped,), (step,), self.storage_offset() + self.stride(0) * (width + 1)
+                        ).fill_(fill_value)
     return self
 
 
