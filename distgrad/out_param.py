@@ -413,7 +413,8 @@ def _write_into(out: Tensor, result: Tensor, warn: bool = True) -> None:
             return
         if out.numel() != 0 and warn:
             warn_resized(out.shape, result.shape, stacklevel=3)
-        if out._storage.resized_in_memory(out, result.shape):  # (its views see it, as torch's)
+        # (its views see it, as torch's; laid out as the result, as torch restrides it)
+        if out._storage.resized_in_memory(out, result.shape, result.stride()):
             out.copy_(result)
             return
         out.data = result.to(dtype=out.dtype, device=out.device_str).clone()

@@ -130,11 +130,12 @@ class Storage:
         there in the memory every view of it shares."""
         return t._value.__array_interface__["data"][0]
 
-    def resized_in_memory(self, t, shape) -> bool:
+    def resized_in_memory(self, t, shape, strides=None) -> bool:
         """torch's resize of t to `shape` where its memory holds it: t becomes row-major at
-        its offset in the memory it views, so its other views see what is written to it.
-        False where the memory is too small (torch grows it; resize_ then gives t memory of
-        its own) or is not a driver array's."""
+        its offset in the memory it views (or laid out by `strides`, dense: an out= result
+        takes its op's layout, as torch restrides it), so its other views see what is
+        written to it. False where the memory is too small (torch grows it; resize_ then
+        gives t memory of its own) or is not a driver array's."""
         if t._value is None:
             return False
         root = root_array(t)
@@ -146,9 +147,12 @@ class Storage:
         if start + n > root.size:
             return False
         offset = t.storage_offset()
-        t._value = root.reshape(-1)[start:start + n].reshape(shape)
+        if strides is None or not layout.is_non_overlapping_and_dense(shape, strides):
+            strides = layout.contiguous_strides(shape)
+        t._value = np.lib.stride_tricks.as_strided(
+            root.reshape(-1)[start:start + n], shape, [k * root.itemsize for k in strides])
         t.shape = type(t.shape)(shape)
-        t._layout = (layout.contiguous_strides(t.shape), offset)
+        t._layout = (tuple(strides), offset)
         return True
 
     def item(self, t):
@@ -276,7 +280,7 @@ class MetaStorage(Storage):
     def data_ptr(self, t) -> int:
         return 0
 
-    def resized_in_memory(self, t, shape) -> bool:
+    def resized_in_memory(self, t, shape, strides=None) -> bool:
         return False  # (resize_ gives it a result of its own: no memory to keep)
 
     def write(self, t, result) -> None:

@@ -20,7 +20,7 @@ _ALIGN = 64
 _next_address = 1 << 40
 
 
-def _no_resize_in_memory(self, t, shape) -> bool:
+def _no_resize_in_memory(self, t, shape, strides=None) -> bool:
     return False  # (resize_ refuses these kinds; out= gives them a result of their own)
 
 

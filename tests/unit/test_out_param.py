@@ -43,6 +43,13 @@ CASES = {
     "into a view": lambda T: (T.exp(T.tensor(X)[0], out=(b := T.zeros(6))[::2]), b),
     "resized from empty": lambda T: (T.matmul(T.tensor(X), T.tensor(X).t(), out=T.empty(0)),),
     "resized with a warning": lambda T: T.sum(T.tensor(X), 0, out=T.empty(5)),
+    # (found by the program fuzzer, seeds 22717191, 22718281: a resized out takes the
+    # result's layout, which its other views see)
+    "resized with a warning, laid out as the result": lambda T: (
+        T.exp(T.tensor(X).t(), out=(o := T.zeros(2, 3))), o.stride(), o.view(-1) if
+        o.is_contiguous() else o.t().reshape(-1)),
+    "a view resized in its memory, laid out as the result": lambda T: (
+        T.add(T.tensor(X).t(), 1, out=(b := T.zeros(3, 4))[0]), b),
     "cast up": lambda T: T.sub(T.tensor(X), 1, out=T.empty(2, 3, dtype=T.float64)),
     "refused cast": lambda T: T.div(T.tensor(X), 2, out=T.empty(2, 3, dtype=T.int64)),
     "integer into float": lambda T: T.arange(4, out=T.empty(4)),
