@@ -8,7 +8,7 @@ from ..autograd import grad_mode
 from ..autograd.record import call
 from . import layout
 from .overwrite import check_fill_value
-from .rules import number_as, numel, wrap_dim, written
+from .rules import number_as, numel, wrap_dim, written, zeros_grad
 from .table import Meta, Size, defop
 
 
@@ -630,15 +630,22 @@ def _repeat_forward(x, repeats):
 
 
 def _repeat_vjp(c, g):
-    """Each output block is a copy of the input: view the gradient as (repeat, size) pairs
-    and sum over the repeats."""
-    shape, reps = c.shapes[0], c.attrs["repeats"]
-    if not reps:
-        return g
-    padded = (1,) * (len(reps) - len(shape)) + tuple(shape)
-    pairs = [n for r, s in zip(reps, padded) for n in (r, s)]
-    g = g.reshape(pairs).sum(dim=tuple(range(0, len(pairs), 2)))
-    return g.reshape(tuple(shape))
+    """torch's repeat_backward: each output block is a copy of the input, so the dims
+    repeat added in front are summed away one at a time, then the gradient is viewed as
+    (repeat, size) pairs where a dim repeats and summed over the repeats at once (no dim
+    repeating: the gradient itself; a repeat of 0: zeros)."""
+    shape, reps = tuple(c.shapes[0]), c.attrs["repeats"]
+    if 0 in reps:
+        return zeros_grad(shape, g.dtype, g.device_str)
+    for _ in range(len(reps) - len(shape)):
+        g = g.sum(0)
+    sizes, summed = [], []
+    for r, n in zip(reps[len(reps) - len(shape):], shape):
+        if r != 1:
+            summed.append(len(sizes))
+            sizes.append(r)
+        sizes.append(n)
+    return g.reshape(sizes).sum(summed) if summed else g
 
 
 defop("repeat", _repeat_forward, _repeat_rule, _repeat_vjp, node="RepeatBackward0")

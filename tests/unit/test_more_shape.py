@@ -504,3 +504,24 @@ def test_as_strided_of_a_view_leads_to_the_view():
         return [[n.name() for n, _ in y.grad_fn.next_functions], seen, x.grad]
 
     same(f)
+
+
+@pytest.mark.parametrize("shape, repeats", [
+    ((3,), (2,)), ((2, 3), (2, 1)), ((3,), (2, 2)), ((2, 3), (1, 1)), ((), (3,)),
+    ((2,), (0, 1))])
+def test_repeats_gradient_with_a_graph_is_torchs_sums(shape, repeats):
+    """torch's repeat_backward: the added leading dims summed away one at a time, then one
+    view and sum over the dims that repeat (none repeating: the gradient itself), so a
+    gradient taken with create_graph is SumBackward1 of a ViewBackward0 (distgrad's was a
+    view of a sum), as instance norm's affine weight's is."""
+    from torch_twin import graph
+
+    def f(T):
+        x = _arange(T, *shape, requires_grad=True) if shape else \
+            T.tensor(0.5, dtype=T.float64, requires_grad=True)
+        y = x.repeat(*repeats)
+        g_out = T.linspace(-1.0, 1.0, y.numel(), dtype=T.float64).reshape(y.shape)
+        g, = T.autograd.grad(y, x, g_out.requires_grad_(), create_graph=True)
+        return [graph(g, 3), g]
+
+    same(f)
