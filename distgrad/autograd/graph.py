@@ -384,7 +384,7 @@ class OpNode(NodeHooks):
                  "_metas", "needs", "_seq", "device", "_freed", "_tensor_pre_hooks",
                  "_retain_grad", "_hooks", "_pre_hooks", "n_outputs", "_out_metas", "_slots",
                  "_remote", "_anomaly", "_metadata", "_wraps", "_strides", "_edgeless",
-                 "_inline", "_given", "__weakref__")
+                 "_inline", "_given", "_save_for", "__weakref__")
 
     def __init__(self, op, name, attrs, inputs, outputs, needs, device):
         self.op = op
@@ -441,6 +441,7 @@ class OpNode(NodeHooks):
         self._saved = {}
         self._consts = {}
         save_for = op.save_for(inputs, attrs) if callable(op.save_for) else op.save_for
+        self._save_for = save_for
         for i in op.save:
             if i >= len(inputs):
                 break
@@ -472,15 +473,22 @@ class OpNode(NodeHooks):
     def _named_input(self, key: str):
         """The input position torch names `key` (`self`, `mat2`, ...), or None."""
         names = self.op.saved_names
-        pos = self._SAVED_NAMES.get(key) if names is None else names.get(key)
-        return pos if isinstance(pos, int) else None
+        if names is not None:
+            pos = names.get(key)
+            return pos if isinstance(pos, int) else None
+        pos = self._SAVED_NAMES.get(key)
+        # (only the name torch's node gives that input: it refuses the others)
+        return pos if (pos, key) in self._input_names() else None
 
     def _named_output(self, key: str):
         """The index in ctx.outs of the output torch names `key` (`result`, `result1`,
         `indices`, ...), or None."""
-        named = (self.op.saved_names or {}).get(key)
+        names = self.op.saved_names or {}
+        named = names.get(key)
         nr = named[1] if isinstance(named, tuple) else 0 if key == "result" else (
             int(key[6:]) if key[:6] == "result" and key[6:].isdigit() else None)
+        if named is None and any(isinstance(v, tuple) and v[1] == nr for v in names.values()):
+            return None  # (torch names that output otherwise: max's `indices`)
         for i, saved in enumerate(self._saved_outs or ()):
             if saved.output_nr == nr:
                 return i
@@ -505,7 +513,7 @@ class OpNode(NodeHooks):
         pos = self._named_input(key)
         saved = self._saved_outs[out] if out is not None else self._saved.get(pos)
         if saved is not None or (self._freed and (key == "result" or pos is not None)) or (
-                pos in self.op.save and pos < len(self._metas) and (
+                self._has_slot(pos) and (
                     self._consts.get(pos) is None or self.op.number_operands)):
             # (a number torch keeps as a Scalar, not wrapped in a tensor, has none)
             return lambda: RawSavedTensor(self, saved)
@@ -522,9 +530,20 @@ class OpNode(NodeHooks):
             return lambda: _wrapped_number(self._consts[pos])
         if pos is not None and (pos in self._saved or pos in self._consts or self._freed):
             return lambda: self.context()[pos]
-        if pos in self.op.save and pos < len(self._metas):  # not needed: torch saved none
+        if self._has_slot(pos):  # not needed: torch saved none
             return lambda: None
         return saved_arg_reader(self, key)  # (a dim, a size, a flag: never freed)
+
+    def _has_slot(self, pos) -> bool:
+        """Whether torch's node of this form has a saved tensor for input `pos` (None where
+        no gradient needed it): its op saves it for a gradient of an input this form has,
+        or always (lerp by a number saves neither end, upsampling saves nothing)."""
+        if pos not in self.op.save or pos >= len(self._metas):
+            return False
+        if self._save_for is None:
+            return True
+        return any(pos in saved and (k == ALWAYS or isinstance(k, int) and k < len(self._metas))
+                   for k, saved in self._save_for.items())
 
     def __dir__(self):
         """With the `_saved_<name>` and `_raw_saved_<name>` attributes this node answers,
@@ -535,7 +554,9 @@ class OpNode(NodeHooks):
         keys += self._output_names() + saved_arg_names(self)
         names = [f"_saved_{k}" for k in keys if self._reader(k) is not None]
         names += [f"_raw_saved_{k}" for k in keys if self._raw_reader(k) is not None]
-        return sorted(set(object.__dir__(self)) - {"_saved_outs"} | set(names))
+        # (its own slots and helpers named like them are not torch's: _saved, _raw_reader)
+        own = {n for n in object.__dir__(self) if not n.startswith(("_saved", "_raw"))}
+        return sorted(own | set(names))
 
     def _input_names(self) -> list:
         """(position, torch's name) of each input this node may save: its op's own names, or

@@ -993,7 +993,7 @@ def _lerp_vjp(c, g):
 defop("lerp", _lerp_forward, _lerp_rule, _lerp_vjp, save=(0, 1, 2),
       save_for={ALWAYS: (2,), 2: (0, 1)},
       node=lambda inputs, attrs: "LerpBackward1" if len(inputs) > 2 else "LerpBackward0",
-      api=("lerp",), inplace="lerp_")
+      saved_names={"self": 0, "end": 1, "weight": 2}, api=("lerp",), inplace="lerp_")
 
 
 def _addc_rule(x, t1, t2, value=1):
