@@ -112,7 +112,7 @@ class SavedTensor:
 
     __slots__ = ("tensor", "version", "is_output", "output_nr", "view_edge", "had_history",
                  "follows", "hooks", "packed", "edge", "parts_edges", "origin",
-                 "pack_after_write", "holder", "original_had_history")
+                 "pack_after_write", "holder", "original_had_history", "whole")
 
     def __init__(self, tensor, is_output: bool = False, output_nr: int = 0,
                  on_view: bool = False):
@@ -136,6 +136,10 @@ class SavedTensor:
         self.holder = weakref.ref(tensor) if is_output else None
         self.hooks = None  # (pack_hook, unpack_hook) it was packed with (saved_hooks)
         self.pack_after_write = None  # the hooks to pack it with once written in place
+        # (the sharded tensor an input is a part of, kept as torch keeps the tensor it saved:
+        # its errors name it, even once the caller let a temporary one go)
+        whole = None if is_output else tensor._storage.shown_as(tensor)
+        self.whole = None if whole is tensor else whole
 
     def pack(self, hooks, tensor, shown=None) -> None:
         """Keep pack_hook(tensor) (or pack_hook(shown)) instead of the tensor, and what
@@ -194,6 +198,8 @@ class SavedTensor:
             # (a copy is named as its original, a sharded tensor's part as that tensor, a
             # transform's alias of its input as that input)
             shown = t.__dict__.get("_shown_as")
+            if shown is None:
+                shown = self.whole
             if shown is None:
                 shown = t._storage.shown_as(t) if t._stands_for is None else t._stands_for
             producer = shown.grad_fn

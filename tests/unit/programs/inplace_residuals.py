@@ -2,7 +2,7 @@
 # after a view, `out[..., :k].mul_()`, masked_fill_ of a slice, an in-place activation on a
 # saved output; the errors torch raises for them (a saved tensor modified, a leaf's view
 # written, a view from a multi-output op written, in-place on an expanded tensor) and the
-# same blocks on a worker and over shards.
+# same blocks on a worker and over shards (a saved view of a temporary sharded tensor too).
 import distgrad as torch  # PyTorch: import torch
 nn, F = torch.nn, torch.nn.functional
 torch.manual_seed(51)
@@ -119,4 +119,10 @@ ph += 1
 ph.sum().backward()
 print(ph.grad_fn.name(), ph._version, full(sh.grad))
 err(lambda: sh.mul_(2))
+scale = torch.ones(1, requires_grad=True)
+rows = shard(torch.randn(4, 3), 0)[1:3]  # (a view of a temporary, across both parts)
+scaled = rows * scale
+rows = rows[:, 1:]  # (the saved view is let go)
+rows.mul_(2)
+err(lambda: scaled.sum().backward())
 print("done")
