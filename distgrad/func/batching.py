@@ -18,6 +18,7 @@ from .. import creation
 from ..autograd.function import transform
 from ..autograd.record import note_stand_in
 from ..ops.functions import stack
+from ..ops.rules import written
 from ..tensor import Tensor
 from .pytree import broadcast_to_and_flatten, tree_flatten, tree_unflatten
 
@@ -119,8 +120,9 @@ def _flat_out_dims(out_dims, output, spec, func) -> list:
     return flat
 
 
-def _stack_results(results: list, out_dims, func):
-    """The per-slice results as one: each tensor stacked at its out_dim."""
+def _stack_results(results: list, out_dims, func, counts_writes: bool = True):
+    """The per-slice results as one: each tensor stacked at its out_dim (its version the
+    writes of one call, if `counts_writes`)."""
     name = _name(func)
     flats = [tree_flatten(r) for r in results]
     spec = flats[0][1]
@@ -135,7 +137,10 @@ def _stack_results(results: list, out_dims, func):
             raise ValueError(f"vmap({name}, ...): `{name}` must only return Tensors, got type "
                              f"{type(column[0])}. Did you mean to set out_dims= to None for "
                              "output?")
-        stacked.append(stack(column, dim=d))
+        # (torch's result is the batched tensor f wrote, once for all slices: its version
+        # counts the writes of one call)
+        out = stack(column, dim=d)
+        stacked.append(written(out, column[0]._version) if counts_writes else out)
     return tree_unflatten(stacked, spec)
 
 
@@ -180,6 +185,7 @@ def vmap(func: Callable, in_dims=0, out_dims=0, randomness: str = "error", *,
                 one = [arg if s is None else s[i] for arg, s in zip(flat_args, slices)]
                 with transform("vmap", [s[i] for s in slices if s is not None]):
                     results.append(func(*tree_unflatten(one, spec), **kwargs))
-        return _stack_results(results, out_dims, func)
+        # (by chunks, torch concatenates the chunks' results: new tensors, unwritten)
+        return _stack_results(results, out_dims, func, counts_writes=chunk_size is None)
 
     return wrapped

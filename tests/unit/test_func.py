@@ -335,6 +335,17 @@ def test_vmap_out_dims_variants_and_structures():
     same(f)
 
 
+def test_vmap_results_count_the_writes_of_one_call():
+    def f(torch):
+        V, a = torch.func.vmap, t(torch, B43)
+        outs = (V(lambda x: x.clone().add_(1))(a), V(lambda x: (x * 2).mul_(3).mul_(2))(a),
+                V(lambda x: x.exp().sub_(1), out_dims=1)(a), V(lambda x: x * 2)(a),
+                V(lambda x: x.exp().sub_(1), chunk_size=2)(a))  # (chunks: concatenated)
+        return [o._version for o in outs]
+
+    same(f)
+
+
 def test_nested_vmap():
     def f(torch):
         V = torch.func.vmap
