@@ -57,10 +57,16 @@ def _loss_backward_rule(g, x, y, **_):
     return Meta(broadcast_shapes(x.shape, y.shape), dtypes.result_type((x, y)))
 
 
+def _per(k: float, norm: int) -> float:
+    """k / N as torch's kernels compute it, in double: inf for the mean of nothing (whose
+    gradient, empty, it scales)."""
+    return k / norm if norm else k * float("inf")
+
+
 def _mse_backward(g, x, y, norm, reduction):
     """2/N (a mean of N elements; else 2) · (input - target) · g; float16 and bfloat16 given as
     they are (table.OWN_HALF), each step rounded to them as torch's scalar_t kernel does."""
-    return x.dtype.type(2.0 / norm) * (x - y) * g
+    return x.dtype.type(_per(2.0, norm)) * (x - y) * g
 
 
 def _clipped_backward(g, x, y, norm, reduction, width, unit):
@@ -71,7 +77,7 @@ def _clipped_backward(g, x, y, norm, reduction, width, unit):
     with np.errstate(divide="ignore", invalid="ignore"):
         inner = d if unit else d / d.dtype.type(width)
     adjusted = np.where(np.abs(d) >= width, sign * d.dtype.type(width) if unit else sign, inner)
-    return d.dtype.type(1.0 / norm) * adjusted * g
+    return d.dtype.type(_per(1.0, norm)) * adjusted * g
 
 
 def _loss_backward_vjp(backward: str, second):
@@ -645,7 +651,7 @@ def _soft_margin_forward(x, y, reduction="mean"):
 def _soft_margin_backward(g, x, y, norm, reduction):
     """torch's kernel: -1/N · y · z / (1 + z) · g, z = exp(-y·x)."""
     z = rounding.exp(-y * x).astype(x.dtype)
-    return (y * z * x.dtype.type(-1.0 / norm) / (z + 1) * g).astype(x.dtype)
+    return (y * z * x.dtype.type(_per(-1.0, norm)) / (z + 1) * g).astype(x.dtype)
 
 
 def _soft_margin_vjp(c, g):

@@ -744,6 +744,13 @@ for _red in ("mean", "sum", "none"):
          F(3, 4), F(3, 4), covers=("smooth_l1_loss", "smooth_l1_loss_backward"), fd=False)
     case(f"huber_loss_backward_{_red}", _loss_gradient("huber_loss", _red, delta=0.7),
          F(3, 4), F(3, 4), covers=("huber_loss", "huber_loss_backward"), fd=False)
+# the mean of nothing: torch's 1/N is inf in double, scaling an empty gradient (fuzzer seed 270)
+case("mse_loss_backward_mean_empty", _loss_gradient("mse_loss", "mean"), F(0, 4), F(0, 4),
+     covers=("mse_loss", "mse_loss_backward"), fd=False)
+case("smooth_l1_loss_backward_mean_empty", _loss_gradient("smooth_l1_loss", "mean"), F(0, 4),
+     F(0, 4), covers=("smooth_l1_loss", "smooth_l1_loss_backward"), fd=False)
+case("huber_loss_backward_mean_empty", _loss_gradient("huber_loss", "mean"), F(0, 4), F(0, 4),
+     covers=("huber_loss", "huber_loss_backward"), fd=False)
 def _loss_backward_op(name, reduction, **width):
     """torch's <loss>_backward op called as it is (its finite differences)."""
     def fn(T, g, x, y):
