@@ -45,7 +45,15 @@ version counters and `_base` read, in-place ops whose other operand broadcasts o
 another dtype (torch's result-type and broadcast-shape errors), out= into views, views
 made under grad modes written outside them, autograd.grad's is_grads_batched, allow_unused
 and materialize_grads, custom Functions that write a view and save it, return views of a
-result they save or use needs_input_grad, and checkpoint returning views. An operand of a
+result they save or use needs_input_grad, and checkpoint returning views. Widened a fifth
+time: ties and NaN through order statistics and their gradients, cumulative products and
+sums through zeros and -inf, 0-dim and empty tensors through reductions, joins and
+products, masks that broadcast (where, masked_*, index_reduce and scatter_reduce with
+include_self), seeded layers (Embedding with padding_idx and max_norm, MultiheadAttention,
+GroupNorm, dropout at p=0 or in eval) whose parameters are written in place or read through
+views, scaled_dot_product_attention with masks and is_causal, optimizers (foreach or not,
+amsgrad, nesterov) whose gradients are edited through views between backward and step, and
+losses with every reduction and their options. An operand of a
 shape no variable has is a new input (integer inputs hold small literal values).
 
 What is compared (`compare`): the error type (the first builtin class in its MRO) and the
@@ -363,6 +371,35 @@ class Mix(torch.autograd.Function):  # a gradient only for the inputs that need 
         ga = g * b.exp() + g2 if ctx.needs_input_grad[0] else None
         gb = g * a * b.exp() + g2 if ctx.needs_input_grad[1] else None
         return ga, gb
+''',
+    "edit_layer": '''\
+def edit_layer(x, make, write, read, mode, seed=0, dtype=None):
+    # a seeded module whose first parameter `write` changes in place (under no_grad) before
+    # it runs on x, and `read` takes through a view after
+    torch.manual_seed(seed)
+    m = make().to(dtype or x.dtype)
+    m.train(mode == "train")
+    p = next(m.parameters())
+    with torch.no_grad():
+        write(p)
+    out = m(x, x, x) if isinstance(m, torch.nn.MultiheadAttention) else m(x)
+    out = out[0] if isinstance(out, tuple) else out
+    return out.sum() + sum(q.sum() for q in m.parameters()) + read(p)
+''',
+    "fit_edit": '''\
+def fit_edit(x, w, b, make_optimizer, edit, set_to_none, steps=3):
+    # fit's nn.Linear; before each step `edit` changes the gradients through views of them,
+    # and zero_grad keeps them (zeros) or not
+    lin = torch.nn.Linear(w.shape[1], w.shape[0], dtype=w.dtype)
+    lin.load_state_dict({"weight": w.detach(), "bias": b.detach()})
+    opt = make_optimizer(lin.parameters())
+    for _ in range(steps):
+        opt.zero_grad(set_to_none=set_to_none)
+        (lin(x.detach()) - 0.5).pow(2).mean().backward()
+        edit(lin)
+        opt.step()
+    return lin(x) + lin.weight.sum() + sum(v.sum() for st in opt.state.values()
+                                           for v in st.values() if torch.is_tensor(v))
 ''',
 }
 
@@ -928,6 +965,9 @@ class Gen:
         w += [(4, self.g_alias_version), (4, self.g_inplace_mixed), (2, self.g_out_view),
               (2, self.g_mode_view_write), (2, self.g_grad_flags), (2, self.g_function_views),
               (2, self.g_checkpoint_views)]
+        w += [(3, self.g_ties), (2, self.g_scan_edges), (3, self.g_empty), (3, self.g_masks),
+              (2, self.g_edit_layer), (1, self.g_attention), (1, self.g_fit_edit),
+              (2, self.g_losses)]
         if self.mode != "driver":
             w += [(6, self.g_move), (6, self.g_shard), (3, self.g_sharded_view_write)]
         return w
@@ -1098,6 +1138,11 @@ class Gen:
         if good and self.rng.random() < 0.92:
             return self.pick(good, 0.6)
         return self.pick(vs)
+
+    def writable_float(self):
+        """A plain float variable of one dim or more that is no expanded tensor (an in-place
+        write's target), or None."""
+        return self.pick([v for v in self.plain_float(1) if not self._expanded(v)])
 
     def _expanded(self, v):
         t = self.t(v)
@@ -2282,13 +2327,17 @@ class Gen:
         v = self.new_var()
         return self.emit("autograd.functional", v, f"{v} = {AF}.{name}({args}){part}", self.dev[a])
 
+    def layer_input(self):
+        """A driver float variable of one or two dims (a layer's input), or None."""
+        return self.pick([v for v in self.plain_float(1) if self.dev[v] == "cpu"
+                          and self.t(v).dim() in (1, 2)])
+
     def g_layer(self):
         """A seeded layer (Linear, Conv1d, RNN/GRU/LSTM cells, MultiheadAttention,
         GroupNorm) in train or eval mode, with hooks recording what they see, and an
         in-place activation of its output (torch refuses one after a full backward hook)."""
         rng = self.rng
-        a = self.pick([v for v in self.plain_float(1) if self.dev[v] == "cpu"
-                       and self.t(v).dim() in (1, 2)])
+        a = self.layer_input()
         if a is None:
             return None
         t = self.t(a)
@@ -2450,7 +2499,7 @@ class Gen:
         torch's result where the result type fits the written tensor and it has the
         broadcast shape, torch's error where not."""
         rng = self.rng
-        a = self.pick([v for v in self.plain_float(1) if not self._expanded(v)])
+        a = self.writable_float()
         if a is None:
             return None
         t, on = self.t(a), self.on(a)
@@ -2544,7 +2593,7 @@ class Gen:
         outside them (an inference tensor written outside inference mode, a view made under
         no_grad written while its base requires grad: torch's errors), then used."""
         rng = self.rng
-        a = self.pick([v for v in self.plain_float(1) if not self._expanded(v)])
+        a = self.writable_float()
         if a is None:
             return None
         modes = ", ".join(rng.sample(self.GRAD_MODES, rng.randint(1, 2)))
@@ -2642,6 +2691,281 @@ class Gen:
             src += f"; {v}.{rng.choice(['mul_(2)', 'add_(1)', 'relu_()'])}"
             self.written_now.add(v)
         return self.emit("checkpoint views", v, src, self.dev[a])
+
+    # -- widened a fifth time: ties and NaN in order statistics, scans through zeros and
+    #    -inf, 0-dim and empty tensors, broadcast masks, layers whose parameters are written
+    #    or viewed, attention with masks, optimizers whose gradients are edited through
+    #    views, losses with every reduction and their options.
+
+    def float_and_dim(self):
+        """(a plain float variable of one dim or more, one of its dims), or None."""
+        a = self.pick(self.plain_float(1))
+        return None if a is None else (a, self.rng.randrange(self.t(a).dim()))
+
+    def g_ties(self):
+        """sort/topk/max/min/median/kthvalue/argmax and their gradients where values tie
+        (a tensor next to its own flip, a clamp) or are NaN: torch's choice of which tied
+        element gets the gradient, and NaN's place in the order."""
+        rng = self.rng
+        picked = self.float_and_dim()
+        if picked is None:
+            return None
+        a, d = picked
+        made = rng.choice([f"torch.cat([{a}, {a}.flip({d})], {d})", f"{a}.clamp(-0.6, 0.6)",
+                           f"({a} - {a}.detach() + {a}.detach().round())",
+                           f"{a}.masked_fill({a}.detach() > 1.2, float('nan'))",
+                           f"torch.cat([{a}, {a}], {d}).masked_fill("
+                           f"torch.cat([{a}, {a}], {d}).detach() < -1.5, float('nan'))"])
+        n = eval(made, self.ns).shape[d]
+        k = rng.randint(1, n)
+        opts = ["{t}.max()", "{t}.min()", f"{{t}}.amax({d})", f"{{t}}.amin({d}, keepdim=True)",
+                f"{{t}}.max({d})[0]", f"{{t}}.max({d})[1]", f"{{t}}.min({d}).values",
+                f"{{t}}.argmax({d})", f"{{t}}.argmin()", f"{{t}}.median()",
+                f"{{t}}.median({d})[0]", f"{{t}}.nanmedian()", f"{{t}}.nanmedian({d}).values",
+                f"{{t}}.kthvalue({k}, {d})[0]", f"{{t}}.topk({k}, {d})[0]",
+                f"{{t}}.topk({k}, {d}, largest=False).values",
+                f"{{t}}.sort({d}, stable=True)[0]", f"{{t}}.sort({d}, stable=True)[1]",
+                f"{{t}}.sort({d}, descending=True, stable=True).values", f"{{t}}.msort()",
+                f"{{t}}.cummax({d})[0]", f"{{t}}.cummin({d}).values", f"{{t}}.nansum({d})",
+                f"{{t}}.nanmean()", f"torch.maximum({{t}}, {{t}}.flip({d}))",
+                f"{{t}}.clamp(max={{t}}.detach().median())", f"{{t}}.logsumexp({d})",
+                f"{{t}}.norm(p=float('inf'), dim={d})", f"{{t}}.unique()",
+                f"torch.sort({{t}}, {d}, stable=True)[0].diff(dim={d})"]
+        v = self.new_var()
+        expr = rng.choice(opts).format(t=f"({made})" if not made.startswith(("torch", a)) else made)
+        return self.emit("ties", v, f"{v} = {expr}", self.dev[a])
+
+    def g_scan_edges(self):
+        """cumsum/cumprod/logcumsumexp/prod through zeros (one, several) and -inf."""
+        picked = self.float_and_dim()
+        if picked is None:
+            return None
+        a, d = picked
+        made = self.rng.choice([f"({a} * ({a}.detach().abs() > 0.7))",
+                                f"({a} * ({a}.detach() > 0))",
+                                f"torch.where({a}.detach() < -1, float('-inf'), {a})",
+                                f"{a}.masked_fill({a}.detach() > 0, float('-inf'))",
+                                f"({a} - {a}.detach())", f"{a}.relu()"])
+        ops = [f"torch.cumprod({made}, {d})", f"{made}.cumprod({d}).sum({d})",
+               f"{made}.prod({d})", f"{made}.prod()", f"{made}.logcumsumexp({d})",
+               f"{made}.cumsum({d})", f"torch.logcumsumexp({made}, {d}).exp()",
+               f"{made}.logsumexp({d})", f"{made}.exp().cumsum({d}).log()",
+               f"{made}.flip({d}).cumprod({d}).flip({d})", f"{made}.cummax({d})[0]"]
+        v = self.new_var()
+        return self.emit("scan edges", v, f"{v} = {self.rng.choice(ops)}", self.dev[a])
+
+    def g_empty(self):
+        """0-dim and empty tensors through reductions, scans, sorting, joins, products,
+        indexing and broadcasting (torch's values for empty reductions, or its errors)."""
+        rng = self.rng
+        a = self.pick(self.plain_float(1))
+        if a is None:
+            return None
+        t = self.t(a)
+        made = rng.choice([f"{a}[:0]", f"{a}.narrow(0, 0, 0)", f"{a}.sum()", f"{a}.reshape(-1)[0]",
+                           f"{a}.mean()"] + ([f"{a}[:, :0]"] if t.dim() >= 2 else []))
+        ops = ["{e}.sum()", "{e}.mean()", "{e}.amax()", "{e}.max()", "{e}.prod()",
+               "{e}.logsumexp(0)", "{e}.norm()", "{e}.softmax(0)", "{e}.cumsum(0)",
+               "{e}.sort(0)[0]", "torch.cat([{e}, {e}])", "torch.stack([{e}, {e}])",
+               "{e}.var()", "{e}.std(0)", "{e} * {e}.detach().exp()", "{e}.unsqueeze(0) + 1",
+               "{e}.expand(2, *{e}.shape)", "{e}.clamp({e}.detach() - 1, 0.5)",
+               "torch.where({e}.detach() > 0, {e}, 0.5)", "{e}.nansum()",
+               "{e}.reshape(-1).topk(0)[0]", "{e}.reshape(-1) @ {e}.reshape(-1)",
+               "{e}.flatten().index_select(0, torch.tensor([], dtype=torch.long{on}))",
+               "{e}.amin(0)", "{e}.min(0)[0]", "{e}.median()", "{e}.log_softmax(0)",
+               "{e}.mean(0)", "{e}.sum(0, keepdim=True)", "{e}.reshape(0, -1) if {e}.numel() == "
+               "0 else {e}.reshape(1, -1)", "torch.nn.functional.mse_loss({e}, {e}.detach() * 2)",
+               "{e}.max(0)[1]", "{e}.argmax()"]
+        if t.dim() == 2:
+            ops += [f"{a}[:0].t() @ {a}[:0]", f"{a}[:, :0] @ {a}[:, :0].t()",
+                    f"torch.cat([{a}, {a}[:0]])", f"{a}.sum(0)[0] * {a}"]
+        v = self.new_var()
+        expr = rng.choice(ops).format(e=made, on=self.on(a))
+        return self.emit("empty or 0-dim", v, f"{v} = {expr}", self.dev[a])
+
+    def g_masks(self):
+        """where/masked_fill/masked_scatter/masked_select with masks that broadcast (a row, a
+        column, 0-dim), a 0-dim value that requires grad; index_reduce with include_self."""
+        a = self.writable_float()
+        if a is None:
+            return None
+        rng, t, on = self.rng, self.t(a), self.on(a)
+        shape = tuple(t.shape)
+        masks = [f"({a}.detach()[0] > 0)", f"torch.tensor(True{on})",
+                 f"({a}.detach().sum() > 0)"]
+        if len(shape) >= 2:
+            masks += [f"({a}.detach()[:, :1] > 0)", f"({a}.detach()[:1] < 0.5)"]
+        m = rng.choice(masks)
+        b = self.operand(a, shape[1:] if rng.random() < 0.5 else shape, fresh=0.5)
+        s0 = self.operand(a, (), fresh=0.6)
+        ops = [f"torch.where({m}, {a}, {b})", f"torch.where({m}, {a}, {s0})",
+               f"{a}.masked_fill({m}, {s0})", f"{a}.masked_fill({m}, 0.25)",
+               f"{a}.masked_scatter({m}, {self.operand(a, shape, fresh=0.6)} * 2)",
+               f"{a}.masked_select({m})", f"torch.where({m}, {s0}, {b})",
+               f"{a}[{m}.expand_as({a})]"]
+        if len(shape) >= 1 and shape[0] >= 1:
+            d = 0
+            k = rng.randint(1, 3)
+            idx = self.lit(self.indices((k,), shape[0]), a)
+            src = self.operand(a, (k,) + shape[1:], fresh=0.6)
+            red = rng.choice(["prod", "mean", "amax", "amin"])
+            ops += [f"{a}.index_reduce({d}, {idx}, {src}, '{red}', "
+                    f"include_self={rng.random() < 0.5})",
+                    f"{a}.scatter_reduce(0, {idx}.reshape(-1, *[1] * ({len(shape)} - 1))"
+                    f".expand({k}, *{shape[1:]}), {src}, '{rng.choice(['sum', 'mean', 'amax'])}', "
+                    f"include_self={rng.random() < 0.5})"]
+        v = self.new_var()
+        if rng.random() < 0.2 and not (t.is_leaf and t.requires_grad):
+            src = rng.choice([f"{a}.masked_fill_({m}, {s0})", f"{a}.masked_fill_({m}, -0.5)",
+                              f"{a}.masked_scatter_({m}, {b}.expand_as({a}) * 3)"])
+            if s0 in src and self.t(s0).requires_grad and rng.random() < 0.5:
+                src = f"with torch.no_grad(): {src}"
+            return self.emit("mask in-place", None, src, self.dev[a])
+        return self.emit("mask", v, f"{v} = {rng.choice(ops)}", self.dev[a])
+
+    def g_edit_layer(self):
+        """A seeded layer (Linear, Conv1d, Embedding with padding_idx and max_norm, LayerNorm,
+        GroupNorm, MultiheadAttention, Dropout at p=0 or in eval) whose parameters are
+        written in place under no_grad or read through views (`edit_layer`)."""
+        a = self.layer_input()
+        if a is None:
+            return None
+        rng, t, arg = self.rng, self.t(a), a
+        k = t.shape[-1]
+        layers = [f"torch.nn.Linear({k}, {rng.randint(1, 3)})", f"torch.nn.LayerNorm({k})",
+                  f"torch.nn.Sequential(torch.nn.Linear({k}, 2), torch.nn.Dropout(0.0))"]
+        if t.dim() == 2:
+            layers += [f"torch.nn.Conv1d({t.shape[0]}, 2, {rng.randint(1, k)})",
+                       f"torch.nn.GroupNorm(1, {t.shape[1]})",
+                       f"torch.nn.MultiheadAttention({k}, {2 if k % 2 == 0 else 1})",
+                       f"torch.nn.Sequential(torch.nn.Dropout(0.5), torch.nn.Linear({k}, 2))"]
+        make = rng.choice(layers)
+        if "Dropout(0.5)" in make:
+            mode = "eval"
+        else:
+            mode = rng.choice(["train", "eval"])
+        if rng.random() < 0.25:  # an embedding of the rows of a's width, looked up
+            idx = self.lit(self.indices((rng.randint(1, 4),), 5), a)
+            opts = ["", ", padding_idx=0", ", max_norm=1.0", ", padding_idx=1, max_norm=0.5",
+                    ", max_norm=1.5, norm_type=1.0", ", scale_grad_by_freq=True"]
+            make = f"torch.nn.Embedding(5, {k}{rng.choice(opts)})"
+            # (the lookup's output has no x in it: a joins by its sum)
+            arg, extra, dtype = idx, f"{a}.sum() + ", f", dtype={a}.dtype"
+        else:
+            extra, dtype = "", ""
+        writes = ["p.mul_(0.5)", "p[0].fill_(0.3)", "p.view(-1)[:2].zero_()",
+                  "p.t().mul_(2) if p.dim() == 2 else p.add_(1)", "p.data.add_(0.1)",
+                  "p.detach().clamp_(-0.2, 0.2)", "p.copy_(p.flip(0))", "None"]
+        reads = ["0", "p.t()[0].sum() if p.dim() == 2 else p[0]", "p.view(-1)[0] * 2",
+                 "p[:1].exp().sum()", "p.unsqueeze(0).expand(2, *p.shape).sum()"]
+        self.use_function("edit_layer")
+        v = self.new_var()
+        src = (f"{v} = {extra}edit_layer({arg}, lambda: {make}, lambda p: {rng.choice(writes)}, "
+               f"lambda p: {rng.choice(reads)}, '{mode}', seed={rng.randrange(100)}{dtype})")
+        return self.emit("edit layer", v, src, "cpu")
+
+    def g_attention(self):
+        """F.scaled_dot_product_attention with a bool or float mask (broadcast), is_causal,
+        scale=, dropout_p=0; queries, keys and values of small shapes."""
+        rng = self.rng
+        a = self.pick([v for v in self.plain_float(2) if self.t(v).dim() in (2, 3)])
+        if a is None:
+            return None
+        shape = tuple(self.t(a).shape)
+        L, E = shape[-2], shape[-1]
+        S = rng.choice([L, L, 1, 2])
+        kshape = shape[:-2] + (S, E)
+        k = self.operand(a, kshape, fresh=0.6)
+        val = self.operand(a, kshape, fresh=0.6) if rng.random() < 0.7 else k
+        on = self.on(a)
+        masks = ["", f", attn_mask=torch.ones({L}, {S}, dtype=torch.bool{on}).tril()",
+                 f", attn_mask={self.operand(a, (L, S), fresh=0.8)}",
+                 f", attn_mask=torch.tensor({[rng.random() < 0.7 for _ in range(S)]}{on})",
+                 f", is_causal=True", f", scale=0.5", f", dropout_p=0.0, scale=2.0"]
+        mask = rng.choice(masks)
+        if mask == ", is_causal=True" and S != L:
+            mask = ""
+        v = self.new_var()
+        return self.emit("attention", v, f"{v} = torch.nn.functional.scaled_dot_product_attention("
+                                         f"{a}, {k}, {val}{mask})", self.dev[a])
+
+    EDITS = ["lambda m: m.weight.grad[0].mul_(0.5)", "lambda m: m.weight.grad.t()[0].zero_()",
+             "lambda m: m.bias.grad.view(-1)[:1].add_(1.0)",
+             "lambda m: m.weight.grad.clamp_(-0.1, 0.1)",
+             "lambda m: m.weight.grad.data.mul_(2)",
+             "lambda m: m.bias.grad.copy_(m.bias.grad.flip(0))",
+             "lambda m: setattr(m.bias, 'grad', None)",
+             "lambda m: m.weight.grad.add_(m.weight.detach(), alpha=0.1)"]
+    EDIT_OPTIMIZERS = ["SGD(p, lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01)",
+                       "SGD(p, lr=0.1, momentum=0.5, foreach=False)",
+                       "SGD(p, lr=0.1, momentum=0.5, foreach=True, weight_decay=0.1)",
+                       "Adam(p, lr=0.05, amsgrad=True, foreach=False)",
+                       "Adam(p, lr=0.05, amsgrad=True, foreach=True)",
+                       "AdamW(p, lr=0.05, amsgrad=True, weight_decay=0.1)",
+                       "AdamW(p, lr=0.05, foreach=False)", "Adam(p, lr=0.05, weight_decay=0.1)"]
+
+    def g_fit_edit(self):
+        """fit with the gradients edited through views between backward and step, zero_grad
+        keeping zeros or not, and the optimizers' state summed in."""
+        a = self.pick([v for v in self.plain_float(1) if self.dev[v] == "cpu"])
+        if a is None:
+            return None
+        rng = self.rng
+        kk = self.t(a).shape[-1]
+        o = rng.randint(1, 3)
+        w, b = self.operand(a, (o, kk)), self.operand(a, (o,))
+        self.use_function("fit_edit")
+        v = self.new_var()
+        return self.emit("optimizer edit", v, (
+            f"{v} = fit_edit({a}, {w}, {b}, "
+            f"lambda p: torch.optim.{rng.choice(self.EDIT_OPTIMIZERS)}, "
+            f"{rng.choice(self.EDITS)}, {rng.random() < 0.5})"), "cpu")
+
+    def g_losses(self):
+        """Losses with every reduction and their options: class weights, ignore_index,
+        label_smoothing, probabilities as targets, pos_weight, margins, log targets."""
+        rng, F = self.rng, self.F
+        a = self.pick([v for v in self.plain_float(1) if self.t(v).dim() in (1, 2)])
+        if a is None:
+            return None
+        shape = tuple(self.t(a).shape)
+        c = shape[-1]
+        red = f"reduction='{rng.choice(['mean', 'sum', 'none'])}'"
+        tgt = self.lit(self.indices(shape[:-1], c) if len(shape) == 2 else rng.randrange(c), a)
+        wt = f"{self.operand(a, (c,), fresh=0.7)}.detach().abs() + 0.1"
+        b = self.operand(a, shape, fresh=0.5)
+        ign = f"ignore_index={rng.randrange(c)}"
+        opts = [f"{F}.cross_entropy({a}, {tgt}, weight={wt}, {ign}, {red})",
+                f"{F}.cross_entropy({a}, {tgt}, label_smoothing=0.2, weight={wt}, {red})",
+                f"{F}.cross_entropy({a}, {tgt}, label_smoothing=0.1, {ign}, {red})",
+                f"{F}.cross_entropy({a}, {b}.softmax(-1), label_smoothing=0.3, {red})",
+                f"{F}.cross_entropy({a}, {b}.softmax(-1), weight={wt}, {red})",
+                f"{F}.nll_loss({a}.log_softmax(-1), {tgt}, weight={wt}, {ign}, {red})",
+                f"{F}.binary_cross_entropy({a}.sigmoid(), {b}.sigmoid().detach(), weight={wt}, "
+                f"{red})",
+                f"{F}.binary_cross_entropy_with_logits({a}, {b}.sigmoid(), pos_weight={wt}, {red})",
+                f"{F}.binary_cross_entropy_with_logits({a}, {b}.sigmoid(), weight={wt}, {red})",
+                f"{F}.kl_div({a}.log_softmax(-1), {b}.log_softmax(-1), log_target=True, {red})",
+                f"{F}.poisson_nll_loss({a}, {b}.abs(), {red})",
+                f"{F}.poisson_nll_loss({a}.abs() + 0.1, {b}.abs(), log_input=False, full=True, "
+                f"{red})",
+                f"{F}.gaussian_nll_loss({a}, {b}, {b}.detach().abs() + 0.1, {red})",
+                f"{F}.soft_margin_loss({a}, {b}.sign(), {red})",
+                f"{F}.smooth_l1_loss({a}, {b}, beta=0.0, {red})",
+                f"{F}.huber_loss({a}, {b}, {red}, delta=2.0)",
+                f"{F}.margin_ranking_loss({a}, {b}, {b}.detach().sign(), margin=0.2, {red})",
+                f"{F}.hinge_embedding_loss({a}, {b}.detach().sign(), {red})",
+                f"{F}.l1_loss({a}, {b}, {red})", f"{F}.mse_loss({a}, {b}.detach(), {red})"]
+        if len(shape) == 2:
+            opts += [f"{F}.multi_margin_loss({a}, {tgt}, weight={wt}, {red})",
+                     f"{F}.multilabel_soft_margin_loss({a}, ({b} > 0).float(), {red})"
+                     if self.dtype == "float32" else
+                     f"{F}.multilabel_soft_margin_loss({a}, ({b} > 0).double(), {red})",
+                     f"{F}.cosine_embedding_loss({a}, {b}, "
+                     f"{self.lit([rng.choice([1, -1]) for _ in range(shape[0])], a)}, {red})",
+                     f"{F}.triplet_margin_loss({a}, {b}, {b}.flip(0), {red})"]
+        v = self.new_var()
+        return self.emit("losses", v, f"{v} = {rng.choice(opts)}", self.dev[a])
 
     # -- the whole program ----------------------------------------------------------------
     def build(self, n_ops=None):
