@@ -2527,6 +2527,9 @@ class Gen:
                               f"{i}.mul_(2.5)", f"{i}.div_(2, rounding_mode='floor')",
                               f"{i}.sub_({i} > 0)", f"{i}.mul_({other})"])
             return self.emit("in-place mixed", None, src, self.dev[i])
+        if any(self.undefined_overlap(self.t(a), self.t(u))
+               for u in re.findall(r"\b[xv]\d+\b", other) if u != a):
+            return None  # (a diagonal of a read while a is written: torch's order, undefined)
         call = rng.choice(self.MIXED_WRITES).format(d=dst, o=other)
         if t.is_leaf and t.requires_grad and rng.random() < 0.8 or rng.random() < 0.1:
             call = f"with torch.no_grad(): {call}"
