@@ -12,6 +12,7 @@ import warnings
 import numpy as np
 
 from ..autograd.grad_mode import no_grad
+from ..ops.rules import written
 from ..tensor import Tensor
 
 __all__ = ["calculate_gain", "uniform_", "normal_", "trunc_normal_", "constant_", "zeros_",
@@ -55,14 +56,6 @@ def _calculate_fan_in_and_fan_out(tensor: Tensor):
 def _fill(tensor: Tensor, values: Tensor) -> Tensor:
     with no_grad():
         return tensor.copy_(values)
-
-
-def _count_writes(tensor: Tensor, n: int) -> Tensor:
-    """torch's init writes the tensor in several in-place steps where distgrad copies its
-    values once: its version counter counts the n more."""
-    for _ in range(n):
-        tensor._count_write()
-    return tensor
 
 
 def _fill_array(tensor: Tensor, values) -> Tensor:
@@ -164,7 +157,7 @@ def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float 
                                         tensor.dtype.np, mean, std, a, b,
                                         tensor.is_contiguous())
     # (torch draws into the tensor, then copies the redrawn values in when there are any)
-    return _count_writes(_fill_array(tensor, values), int(redrawn))
+    return written(_fill_array(tensor, values), int(redrawn))
 
 
 def _truncated_normal(stream, shape, dtype, mean, std, a, b, contiguous):
@@ -224,7 +217,7 @@ def dirac_(tensor: Tensor, groups: int = 1) -> Tensor:
         for d in range(min(per_group, tensor.shape[1])):
             values[(g * per_group + d, d) + centre] = 1
     # (torch zeroes the tensor, then writes each delta by itself)
-    return _count_writes(_fill_array(tensor, values), groups * min(per_group, tensor.shape[1]))
+    return written(_fill_array(tensor, values), groups * min(per_group, tensor.shape[1]))
 
 
 def orthogonal_(tensor: Tensor, gain: float = 1, generator=None) -> Tensor:
@@ -249,7 +242,7 @@ def orthogonal_(tensor: Tensor, gain: float = 1, generator=None) -> Tensor:
         if rows < cols:
             q = q.T
         return (q * gain).reshape(tuple(tensor.shape))
-    return _count_writes(_fill_array(tensor, draw), 1)  # (torch: copy_, then mul_(gain))
+    return written(_fill_array(tensor, draw), 1)  # (torch: copy_, then mul_(gain))
 
 
 def sparse_(tensor: Tensor, sparsity: float, std: float = 0.01, generator=None) -> Tensor:
@@ -269,7 +262,7 @@ def sparse_(tensor: Tensor, sparsity: float, std: float = 0.01, generator=None) 
         for column in range(cols):
             values[random_stream().randperm(rows)[:num_zeros], column] = 0.0
         return values
-    return _count_writes(_fill_array(tensor, draw), cols)  # (torch zeroes column by column)
+    return written(_fill_array(tensor, draw), cols)  # (torch zeroes column by column)
 
 
 # torch's deprecated names without the trailing underscore: the same init, with a warning.

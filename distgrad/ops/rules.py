@@ -355,10 +355,11 @@ def broadcasts_to(shape: tuple, to: tuple) -> bool:
 
 
 def written(t, writes: int = 1):
-    """`t`, a gradient torch's backward formula makes by writing into zeros in place
-    (index_put_, scatter_, ...): its version counts those writes, as torch's does."""
+    """`t`, which torch makes by writing in place where distgrad computes it at once (a
+    gradient made by index_put_ or scatter_ into zeros, an init drawn in several steps):
+    its version counts those writes, as torch's does."""
     for _ in range(writes):
-        t._storage.wrote()
+        t._count_write()
     return t
 
 
