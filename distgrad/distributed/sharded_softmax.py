@@ -73,8 +73,8 @@ class SoftmaxOverShards(graph.NodeHooks):
     def __repr__(self) -> str:
         return f"<{self._name} object at {hex(id(self))}>"
 
-    def has_saved(self) -> bool:
-        return True
+    def has_saved(self) -> bool:  # (until a backward through it releases the result)
+        return self._saved is not None
 
     def release(self) -> None:
         self._saved, self._freed = None, True
