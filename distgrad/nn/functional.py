@@ -24,7 +24,7 @@ from ..ops.activations import SELU_ALPHA, SELU_SCALE
 from ..ops.api import in_place
 from ..ops.layers import check_batch_norm, check_normalized_shape, check_sdpa_dtypes
 from ..ops.overloads import Param, Signature, parse
-from ..ops.rules import not_implemented, require_float
+from ..ops.rules import not_implemented, require_float, written
 from ..ops.table import lookup
 from ..ops.grid_sample import affine_grid, grid_sample  # noqa: F401  (F.grid_sample)
 from ..ops.pixel import channel_shuffle, pixel_shuffle, pixel_unshuffle  # noqa: F401
@@ -1420,10 +1420,8 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
         elif num_classes <= top:
             raise RuntimeError("Class values must be smaller than num_classes.")
     out = call("one_hot", tensor, num_classes=int(num_classes), dtype="int64")
-    if tensor.numel():  # (torch writes its zeros in place: zero_, then scatter_)
-        out._count_write()
-        out._count_write()
-    return out
+    # (torch writes its zeros in place: zero_, then scatter_)
+    return written(out, 2) if tensor.numel() else out
 
 
 def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:

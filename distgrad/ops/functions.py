@@ -61,7 +61,7 @@ from .arrange import (column_stack, diff, dsplit, dstack, hsplit, hstack,  # noq
 from .scatter import (index_add, index_copy, index_fill, index_reduce,  # noqa: F401  (bound below)
                       scatter, scatter_add)
 from . import api, layout
-from .rules import tensor_list, wrap_dim
+from .rules import tensor_list, wrap_dim, written
 from . import shape as _shape
 from .shape import infer_shape
 from .views import as_strided_of, check_in_storage, memory_size, views_memory_beyond_itself
@@ -343,9 +343,8 @@ def matmul(input, other):
     if a.ndim == 2 and b.ndim == 1:
         return call("mv", a, b)
     if a.ndim == 1 and b.ndim == 2:
-        out = call("squeeze_matmul", call("mm", call("unsqueeze", a, dim=0), b), dim=0)
-        out._count_write()  # (torch squeezes the product in place: its version is 1)
-        return out
+        # (torch squeezes the product in place: its version is 1)
+        return written(call("squeeze_matmul", call("mm", call("unsqueeze", a, dim=0), b), dim=0))
     if a.ndim == 2 and b.ndim == 2:
         return call("mm", a, b)
     if a.ndim >= 3 and b.ndim <= 2 and (b.requires_grad or _foldable(a)):

@@ -441,9 +441,7 @@ def _quantile(input, q, dim, keepdim, interpolation, ignore_nan):
     out = call("squeeze_last_in_place", values)
     # torch writes its gather's result in place: lerp_ (linear, midpoint), then squeeze_
     # (a tensor q's: unsqueeze_, transpose_ and squeeze_), each a version
-    for _ in range((interpolation in ("linear", "midpoint")) + (1 if nq is None else 3)):
-        out._count_write()
-    return out
+    return written(out, (interpolation in ("linear", "midpoint")) + (1 if nq is None else 3))
 
 
 # torch ends quantile with an in-place `squeeze_(-1)` of its own temporary (SqueezeBackward4):
