@@ -239,12 +239,12 @@ class LocalChannels:
     def running(self, busy: bool) -> None:
         pass  # a recv here never waits: the sending run ran first
 
-    def send(self, peer: int, key: int, arr: np.ndarray) -> None:
+    def send(self, peer: int, key: int, arr: np.ndarray, incarnation=None) -> None:
         # A row-major copy, as over a socket: the sender may write to its tensor in place later.
         self.hub.boxes[peer].put(self.index, key, np.array(arr, order="C", copy=True))
         self.sent_bytes["in_process"] += arr.nbytes
 
-    def send_failure(self, peer: int, key: int, message: str) -> None:
+    def send_failure(self, peer: int, key: int, message: str, incarnation=None) -> None:
         self.hub.boxes[peer].put(self.index, key, _Failed(message))
 
     def recv(self, peer: int, key: int, shape, dtype: str, incarnation=None) -> np.ndarray:
@@ -378,6 +378,8 @@ class SocketChannels:
                 except OSError:
                     pass  # no shared memory to be had: this direction stays on the socket
             ring, incoming = shm.exchange(s, offer, CONNECT_TIMEOUT_S)
+        if self.hooks is not None and peer in self.socks:
+            self.hooks.enter(self.index, "rejoin")  # a restarted peer's, before it is taken in
         with self.registered:
             old = self.socks.get(peer)
             old_lock, old_ring = self.send_locks.get(peer), self.rings.pop(peer, None)
@@ -489,7 +491,8 @@ class SocketChannels:
     def knows(self, peer: int) -> bool:
         return peer in self.socks
 
-    def send(self, peer: int, key: int, arr: np.ndarray) -> None:
+    def send(self, peer: int, key: int, arr: np.ndarray, incarnation=None) -> None:
+        self._await_process(peer, incarnation)
         if not arr.flags.c_contiguous:  # (np.ascontiguousarray would make a 0-dim one 1-dim)
             arr = arr.copy(order="C")
         ring = self.rings.get(peer) if arr.nbytes >= shm.MIN_BYTES else None
@@ -510,12 +513,28 @@ class SocketChannels:
             except PeerLostError:
                 pass
 
-    def send_failure(self, peer: int, key: int, message: str) -> None:
+    def send_failure(self, peer: int, key: int, message: str, incarnation=None) -> None:
         data = message.encode("utf-8")[:65536]
         try:
+            self._await_process(peer, incarnation)
             self._write(peer, _HEAD.pack(key, 1, 0, 0) + _LEN.pack(len(data)), data)
         except PeerLostError:
             pass  # nobody is left to wait for it
+
+    def _await_process(self, peer: int, incarnation) -> None:
+        """Wait until `peer`'s process that the run was sent for (`incarnation`, the
+        driver's count) has connected here. restart_worker returns once the new process
+        has connected from its side; this worker's handshake thread may take it in only
+        after the driver sent a run: a send before then would go into the old process's
+        connection and be lost."""
+        if incarnation is None or self.box.incarnation.get(peer, 0) >= incarnation:
+            return
+        with self.registered:
+            if not self.registered.wait_for(
+                    lambda: self.box.incarnation.get(peer, 0) >= incarnation,
+                    timeout=CONNECT_TIMEOUT_S):
+                raise PeerLostError(peer, f"its process {incarnation} did not connect "
+                                    f"within {CONNECT_TIMEOUT_S} s", incarnation)
 
     def _write(self, peer: int, head: bytes, body) -> None:
         s = self.socks[peer]

@@ -32,10 +32,10 @@ class SimulatedChannels:
     def running(self, busy: bool) -> None:
         pass
 
-    def send(self, peer: int, key: int, arr) -> None:
+    def send(self, peer: int, key: int, arr, incarnation=None) -> None:
         pass
 
-    def send_failure(self, peer: int, key: int, message: str) -> None:
+    def send_failure(self, peer: int, key: int, message: str, incarnation=None) -> None:
         pass
 
     def recv(self, peer: int, key: int, shape, dtype: str, incarnation=None):

@@ -6,7 +6,8 @@ pays one `is None` test per instruction.
 
   - `pause_at(worker, phase, name=None, skip=0, report_to=(host, port))`: the worker, when
     it next enters `phase` of a run ("run" as a run starts, "op" before an op (`name`, the
-    op's), "send" / "recv" before a tensor goes to / is taken from another worker), after
+    op's), "send" / "recv" before a tensor goes to / is taken from another worker,
+    "rejoin" before it takes in the connection of a restarted peer's new process), after
     `skip` earlier matches, connects to `report_to` on 127.0.0.1, writes one JSON line
     `{"worker", "pid", "phase", "name"}` and waits there until the other end writes a byte
     or closes: a test kills it while it waits, i.e. in that phase, however fast or slow
@@ -23,7 +24,7 @@ from .runtime import current
 from .worker_hooks import WorkerHooks  # noqa: F401  (the worker's side)
 
 
-PHASES = ("run", "op", "send", "recv")
+PHASES = ("run", "op", "send", "recv", "rejoin")
 
 
 def pause_at(worker: str, phase: str, name=None, skip: int = 0, report_to=None) -> None:

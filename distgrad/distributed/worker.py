@@ -421,12 +421,13 @@ class Worker:
                 value = tensors[tid]
                 if timeline is not None:
                     started = time.time_ns()
+                stamp = peers[peer] if peer < len(peers) else None
                 try:
                     if type(value) is _Failure:
                         self.channels.send_failure(peer, key + key_offset,
-                                                   json.dumps(value.record))
+                                                   json.dumps(value.record), stamp)
                     else:
-                        self.channels.send(peer, key + key_offset, value)
+                        self.channels.send(peer, key + key_offset, value, stamp)
                 except PeerLostError:
                     pass  # the receiver is gone, and its run with it: the rest of ours goes on
                 self._sent.add(key + key_offset)
@@ -617,7 +618,8 @@ class Worker:
                 continue
             _, _, peer, key = ins
             if key not in self._sent and self.channels.knows(peer):
-                self.channels.send_failure(peer, key, why)
+                self.channels.send_failure(peer, key, why, self._peers[peer]
+                                           if peer < len(self._peers) else None)
 
     def _release(self, instrs) -> None:
         for ins in instrs:
