@@ -437,9 +437,6 @@ class SocketChannels:
         except (OSError, EOFError, struct.error, _BadFrame) as e:
             if incoming is not None:
                 incoming.close()  # the peer's segment, before anyone hears it is gone
-            if self.socks.get(peer) is not s:
-                _close(s)
-                return  # a connection the peer's restart replaced
             if isinstance(e, _BadFrame):
                 why = f"it sent a bad frame ({e}), so its connection was closed"
                 _close(s)
@@ -447,11 +444,20 @@ class SocketChannels:
                 why = "its connection closed"
             else:
                 why = f"its connection failed: {type(e).__name__}: {e}"
+            if self.hooks is not None:
+                self.hooks.enter(self.index, "lost")  # before the end is filed
+            # Whether this is still the peer's connection, and the mailbox told so, at once:
+            # a restarted peer's new one may be taken in meanwhile (_register), and the new
+            # process must not be taken for gone.
             with self.registered:
-                ring = self.rings.pop(peer, None) if self.socks.get(peer) is s else None
-            if ring is not None:  # a send waiting for a free slot fails instead of waiting
-                _drop_ring(ring, self.send_locks[peer], why)
-            self.box.close(peer, why)
+                current = self.socks.get(peer) is s
+                if current:
+                    ring = self.rings.pop(peer, None)
+                    if ring is not None:  # a send waiting for a free slot fails, not waits
+                        _drop_ring(ring, self.send_locks[peer], why)
+                    self.box.close(peer, why)
+            if not current:
+                _close(s)  # a connection the peer's restart replaced
 
     def _read_tensor(self, peer: int, s: socket.socket, key: int, code: int, ndim: int,
                      incoming=None) -> None:
@@ -492,17 +498,17 @@ class SocketChannels:
         return peer in self.socks
 
     def send(self, peer: int, key: int, arr: np.ndarray, incarnation=None) -> None:
-        self._await_process(peer, incarnation)
+        conn, ring = self._connection(peer, incarnation)
         if not arr.flags.c_contiguous:  # (np.ascontiguousarray would make a 0-dim one 1-dim)
             arr = arr.copy(order="C")
-        ring = self.rings.get(peer) if arr.nbytes >= shm.MIN_BYTES else None
+        ring = ring if arr.nbytes >= shm.MIN_BYTES else None
         head = _HEAD.pack(key, 0 if ring is None else _SHARED, _CODES[arr.dtype],
                           arr.ndim) + b"".join(_DIM.pack(d) for d in arr.shape)
         if ring is None:
-            self._write(peer, head, arr.reshape(-1).view(np.uint8).data)
+            self._write(peer, head, arr.reshape(-1).view(np.uint8).data, conn)
             self.sent_bytes["socket"] += arr.nbytes
         else:
-            self._write_through(peer, ring, head, arr.reshape(-1).view(np.uint8))
+            self._write_through(peer, ring, head, arr.reshape(-1).view(np.uint8), conn)
             self.sent_bytes["shared_memory"] += arr.nbytes
 
     def running(self, busy: bool) -> None:
@@ -516,30 +522,29 @@ class SocketChannels:
     def send_failure(self, peer: int, key: int, message: str, incarnation=None) -> None:
         data = message.encode("utf-8")[:65536]
         try:
-            self._await_process(peer, incarnation)
-            self._write(peer, _HEAD.pack(key, 1, 0, 0) + _LEN.pack(len(data)), data)
+            conn, _ = self._connection(peer, incarnation)
+            self._write(peer, _HEAD.pack(key, 1, 0, 0) + _LEN.pack(len(data)), data, conn)
         except PeerLostError:
             pass  # nobody is left to wait for it
 
-    def _await_process(self, peer: int, incarnation) -> None:
-        """Wait until `peer`'s process that the run was sent for (`incarnation`, the
-        driver's count) has connected here. restart_worker returns once the new process
-        has connected from its side; this worker's handshake thread may take it in only
-        after the driver sent a run: a send before then would go into the old process's
-        connection and be lost."""
-        if incarnation is None or self.box.incarnation.get(peer, 0) >= incarnation:
-            return
+    def _connection(self, peer: int, incarnation):
+        """((socket, send lock), shared-memory ring or None) to `peer`'s process that the
+        run was sent for (`incarnation`, the driver's count; None: whichever is connected).
+        restart_worker returns once the new process has connected from its side; this
+        worker's handshake thread may take it in only after the driver sent a run: a send
+        then waits for it (into the old process's connection it would be lost)."""
         with self.registered:
-            if not self.registered.wait_for(
+            if incarnation is not None and not self.registered.wait_for(
                     lambda: self.box.incarnation.get(peer, 0) >= incarnation,
                     timeout=CONNECT_TIMEOUT_S):
                 raise PeerLostError(peer, f"its process {incarnation} did not connect "
                                     f"within {CONNECT_TIMEOUT_S} s", incarnation)
+            return (self.socks[peer], self.send_locks[peer]), self.rings.get(peer)
 
-    def _write(self, peer: int, head: bytes, body) -> None:
-        s = self.socks[peer]
+    def _write(self, peer: int, head: bytes, body, conn=None) -> None:
+        s, lock = conn or (self.socks[peer], self.send_locks[peer])
         try:
-            with self.send_locks[peer]:
+            with lock:
                 s.sendall(head)
                 if len(body):
                     s.sendall(body)
@@ -547,12 +552,13 @@ class SocketChannels:
             raise PeerLostError(peer, f"sending to it failed: {e}",
                                 self.box.incarnation.get(peer, 0)) from None
 
-    def _write_through(self, peer: int, ring: shm.Outgoing, head: bytes, data: np.ndarray) -> None:
+    def _write_through(self, peer: int, ring: shm.Outgoing, head: bytes, data: np.ndarray,
+                       conn) -> None:
         """A tensor's header on the socket, then its bytes chunk by chunk through the ring,
         each chunk announced on the socket once it is in its slot."""
-        s = self.socks[peer]
+        s, lock = conn
         try:
-            with self.send_locks[peer]:
+            with lock:
                 try:
                     s.sendall(head)
                     for start in range(0, len(data), ring.slot_bytes):

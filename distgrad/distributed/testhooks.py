@@ -7,7 +7,8 @@ pays one `is None` test per instruction.
   - `pause_at(worker, phase, name=None, skip=0, report_to=(host, port))`: the worker, when
     it next enters `phase` of a run ("run" as a run starts, "op" before an op (`name`, the
     op's), "send" / "recv" before a tensor goes to / is taken from another worker,
-    "rejoin" before it takes in the connection of a restarted peer's new process), after
+    "rejoin" before it takes in the connection of a restarted peer's new process, "lost"
+    when a connection to a peer has ended, before that is filed), after
     `skip` earlier matches, connects to `report_to` on 127.0.0.1, writes one JSON line
     `{"worker", "pid", "phase", "name"}` and waits there until the other end writes a byte
     or closes: a test kills it while it waits, i.e. in that phase, however fast or slow
@@ -24,7 +25,7 @@ from .runtime import current
 from .worker_hooks import WorkerHooks  # noqa: F401  (the worker's side)
 
 
-PHASES = ("run", "op", "send", "recv", "rejoin")
+PHASES = ("run", "op", "send", "recv", "rejoin", "lost")
 
 
 def pause_at(worker: str, phase: str, name=None, skip: int = 0, report_to=None) -> None:

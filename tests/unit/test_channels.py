@@ -341,3 +341,43 @@ def test_closing_while_a_restarted_peer_connects_waits_for_its_reader():
     closers[0].join(30)  # (limits for a hang only)
     b2.close()
     assert not closers[0].is_alive() and errors == []
+
+
+class _HoldAt:
+    """Test hooks that hold the thread entering `phase` until released (worker_hooks's
+    pause, without a socket): `.entered` is set once one is there."""
+
+    def __init__(self, phase):
+        self.phase, self.entered, self.go = phase, threading.Event(), threading.Event()
+
+    def enter(self, index, phase, name=None):
+        if phase == self.phase and not self.entered.is_set():
+            self.entered.set()
+            self.go.wait(30)  # (a limit for a hang only: the test releases it)
+
+    def allocate(self, nbytes):
+        pass
+
+
+def test_the_old_connections_end_filed_late_does_not_fail_the_new_process():
+    """worker 1 is restarted; worker 0's reader of its old connection sees the end, and
+    files it only after the new process's connection was taken in (a busy machine can
+    order them so). The new process is not taken for gone: a recv from it waits for its
+    tensor, told only that it has not come yet. (Before, the old end closed the new
+    process's mailbox: its recv failed at once, as if the new process had died.)"""
+    a, b = _pair()
+    a.hooks = _HoldAt("lost")
+    old_reader = a.readers[1]
+    b.close()
+    assert a.hooks.entered.wait(30)  # the old connection ended; its reader holds there
+    b2 = _restarted(a, b, incarnation=2)
+    a._connection(1, 2)  # (returns once the new process's connection is taken in)
+    a.hooks.go.set()
+    old_reader.join(30)
+    with pytest.raises(WireFormatError):  # not there yet (and not PeerLostError: not gone)
+        a.box.take(1, 3, wait=False, incarnation=2)
+    b2.send(0, 3, np.full(2, 5.0, np.float32))
+    np.testing.assert_array_equal(a.recv(1, 3, [2], "float32", incarnation=2), [5.0, 5.0])
+    b2.close()
+    a.close()
+
