@@ -532,13 +532,17 @@ class SocketChannels:
         run was sent for (`incarnation`, the driver's count; None: whichever is connected).
         restart_worker returns once the new process has connected from its side; this
         worker's handshake thread may take it in only after the driver sent a run: a send
-        then waits for it (into the old process's connection it would be lost)."""
+        then waits for it (into the old process's connection it would be lost). A run sent
+        before the restart sends to no one: its receiver went with the old process (in the
+        new one's mailbox the tensor would be kept for no run)."""
         with self.registered:
             if incarnation is not None and not self.registered.wait_for(
                     lambda: self.box.incarnation.get(peer, 0) >= incarnation,
                     timeout=CONNECT_TIMEOUT_S):
                 raise PeerLostError(peer, f"its process {incarnation} did not connect "
                                     f"within {CONNECT_TIMEOUT_S} s", incarnation)
+            if incarnation is not None and self.box.incarnation.get(peer, 0) > incarnation:
+                raise PeerLostError(peer, "it was restarted", incarnation)
             return (self.socks[peer], self.send_locks[peer]), self.rings.get(peer)
 
     def _write(self, peer: int, head: bytes, body, conn=None) -> None:

@@ -381,3 +381,19 @@ def test_the_old_connections_end_filed_late_does_not_fail_the_new_process():
     b2.close()
     a.close()
 
+
+def test_a_send_of_a_run_sent_before_the_peers_restart_goes_to_no_one():
+    """A run sent for worker 1's first process sends after its second one connected: the
+    receiving run went with the first, so the tensor is dropped, not left in the new
+    process's mailbox (where no run would ever take it)."""
+    a, b = _pair()
+    b2 = _restarted(a, b, incarnation=2)
+    a._connection(1, 2)
+    with pytest.raises(PeerLostError):
+        a.send(1, 4, np.ones(3, np.float32), incarnation=1)
+    a.send_failure(1, 5, "why", incarnation=1)  # (ignored: nobody is left to wait for it)
+    a.send(1, 6, np.ones(3, np.float32), incarnation=2)
+    np.testing.assert_array_equal(b2.recv(0, 6, [3], "float32", incarnation=1), np.ones(3))
+    assert list(b2.box.items) == []  # nothing else arrived
+    b2.close()
+    a.close()
