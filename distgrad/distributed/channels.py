@@ -282,6 +282,10 @@ class SocketChannels:
         self.readers: dict[int, threading.Thread] = {}
         self.sent_bytes = {"socket": 0, "shared_memory": 0}
         self.registered = threading.Condition()
+        # Whether this worker is in a run, as its peers were told: one telling at a time, so
+        # that a connection taken in meanwhile hears the state last told (_register).
+        self.busy = False
+        self.telling = threading.Lock()
         self.handshakes = threading.BoundedSemaphore(_MAX_HANDSHAKES)
         self.token = uuid.uuid4().hex[:12]  # names this worker's socket and segments
         self.unix_name = f"\0distgrad-{os.getpid()}-{index}-{self.token}"
@@ -403,6 +407,13 @@ class SocketChannels:
             _close(old)  # (shut down, so that its reader thread wakes and ends)
             if old_ring is not None:
                 _drop_ring(old_ring, old_lock, "the worker was restarted")
+        with self.telling:  # a run that began before: the new process must not take this
+            if self.busy:  # worker for idle (its recv from here would give up on it)
+                try:
+                    self._write(peer, _HEAD.pack(1, _RUNNING, 0, 0), b"",
+                                (s, self.send_locks[peer]))
+                except PeerLostError:
+                    pass
 
     def _read(self, peer: int, s: socket.socket, incoming: "shm.Incoming | None") -> None:
         try:
@@ -513,11 +524,13 @@ class SocketChannels:
 
     def running(self, busy: bool) -> None:
         """Tell every peer this worker starts (or ends) a run (see Mailbox)."""
-        for peer in list(self.socks):
-            try:
-                self._write(peer, _HEAD.pack(int(busy), _RUNNING, 0, 0), b"")
-            except PeerLostError:
-                pass
+        with self.telling:
+            self.busy = busy
+            for peer in list(self.socks):
+                try:
+                    self._write(peer, _HEAD.pack(int(busy), _RUNNING, 0, 0), b"")
+                except PeerLostError:
+                    pass
 
     def send_failure(self, peer: int, key: int, message: str, incarnation=None) -> None:
         data = message.encode("utf-8")[:65536]

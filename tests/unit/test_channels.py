@@ -397,3 +397,21 @@ def test_a_send_of_a_run_sent_before_the_peers_restart_goes_to_no_one():
     assert list(b2.box.items) == []  # nothing else arrived
     b2.close()
     a.close()
+
+
+def test_a_restarted_peer_hears_that_this_worker_is_in_a_run():
+    """Worker 0 is in a run (it told worker 1 so) when worker 1 is restarted: the new
+    process hears it too, as worker 0 takes its connection in, so its recv from worker 0
+    waits for the run's tensor instead of counting worker 0 as idle. (Before, the run's
+    start was told to the old process only, and the new one gave up on a run that took
+    longer than the idle timeout.)"""
+    a, b = _pair()
+    a.running(True)
+    b2 = _restarted(a, b, incarnation=2)
+    with b2.box.cond:
+        assert b2.box.cond.wait_for(lambda: b2.box.busy.get(0), 30)  # (a limit for a hang)
+    a.running(False)
+    with b2.box.cond:
+        assert b2.box.cond.wait_for(lambda: b2.box.busy.get(0) is False, 30)
+    b2.close()
+    a.close()
