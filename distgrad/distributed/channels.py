@@ -25,8 +25,8 @@ each end offers one (or none) and says whether it mapped the other's (shm.exchan
 tensor of `shm.MIN_BYTES` or more then goes through it in chunks, the socket carrying
 only a (slot, length) frame per chunk, so everything above holds for it too.
 
-Frames: key (int64), status (0 a tensor, 1 a failure, 2 a run starts or ends, 3 a tensor
-through the segment), dtype code, ndim, the shape (int64 each), then the raw bytes
+Frames: key (int64), status (0 a tensor, 1 a failure, 2 a run starts (the key: how many
+the sender has started) or ends (key 0), 3 a tensor through the segment), dtype code, ndim, the shape (int64 each), then the raw bytes
 (status 0), or a uint32 length and a UTF-8 message (status 1), or one (slot, length)
 uint32 pair per chunk (status 3). A tensor's header is checked against `max_elements`
 before its memory is allocated; when that allocation fails, its bytes are read and
@@ -57,7 +57,9 @@ _DTYPES = [np.dtype(d) for d in ("float32", "float64", "int64", "bool", "int32",
 _CODES = {d: k for k, d in enumerate(_DTYPES)}
 _HELLO = struct.Struct("<qq")  # index, incarnation (which of its processes)
 SECRET_BYTES = 32
-_RUNNING = 2  # the status of a frame saying the sender starts (key 1) or ends (0) a run
+# The status of a frame saying the sender ends a run (key 0) or starts one (key: how many
+# it has started, this one included)
+_RUNNING = 2
 _SHARED = 3  # the status of a tensor whose bytes come through the shared-memory segment
 CONNECT_TIMEOUT_S = 30.0
 # Peers connect while the runtime starts and send their handshake at once: a connection
@@ -123,7 +125,10 @@ class Mailbox:
     A recv fails instead of waiting when its tensor cannot come any more: the sender's
     connection closed, or it has been idle for `idle_timeout_s` (the driver sends the
     sending run before the receiving one, so a sender that stays idle has nothing more
-    to send: the message asked for a tensor no run sends).
+    to send: the message asked for a tensor no run sends). A sender that has not yet
+    started every run the driver had sent it before the receiving run is not idle but
+    late (a loaded machine may start a run seconds after it was sent): its idleness
+    counts from when it has.
     """
 
     def __init__(self, idle_timeout_s: float = 60.0):
@@ -132,6 +137,7 @@ class Mailbox:
         self.closed: dict = {}
         self.busy: dict = {}
         self.idle_since: dict = {}
+        self.started: dict = {}  # per peer, how many runs its process has started
         self.incarnation: dict = {}  # per peer, how many connections it has had
         self.idle_timeout_s = idle_timeout_s
 
@@ -140,9 +146,11 @@ class Mailbox:
             self.items[(peer, key)] = item
             self.cond.notify_all()
 
-    def running(self, peer: int, busy: bool) -> None:
+    def running(self, peer: int, busy: bool, started: int | None = None) -> None:
         with self.cond:
             self.busy[peer] = busy
+            if started is not None:
+                self.started[peer] = started
             if not busy:
                 self.idle_since[peer] = time.monotonic()
             self.cond.notify_all()
@@ -160,13 +168,16 @@ class Mailbox:
                 self.incarnation.get(peer, 0) + 1
             self.closed.pop(peer, None)
             self.busy.pop(peer, None)
+            self.started.pop(peer, None)
             self.idle_since[peer] = time.monotonic()
             self.cond.notify_all()
 
-    def take(self, peer: int, key: int, wait: bool = True, incarnation: int | None = None):
+    def take(self, peer: int, key: int, wait: bool = True, incarnation: int | None = None,
+             runs: int | None = None):
         """The tensor `key` from `peer`, waiting for it. `incarnation`: which of the peer's
         processes the run was sent for (the driver's count when it sent it); a tensor
-        from an earlier process is never waited for once a later one has connected."""
+        from an earlier process is never waited for once a later one has connected.
+        `runs`: how many runs the driver had sent that process before the receiving run."""
         with self.cond:
             start = time.monotonic()  # idleness counts from when this recv began to wait
             seen = self.incarnation.get(peer, 0) if incarnation is None else incarnation
@@ -180,6 +191,8 @@ class Mailbox:
                     raise PeerLostError(peer, self.closed[peer], seen)
                 if now < seen:  # the process the run was sent for has not connected yet
                     idle = time.monotonic() - start
+                elif runs is not None and self.started.get(peer, 0) < runs:
+                    idle = 0.0  # the run that sends it may not have started yet
                 else:
                     since = max(start, self.idle_since.get(peer, start))
                     idle = 0.0 if self.busy.get(peer) else time.monotonic() - since
@@ -247,7 +260,8 @@ class LocalChannels:
     def send_failure(self, peer: int, key: int, message: str, incarnation=None) -> None:
         self.hub.boxes[peer].put(self.index, key, _Failed(message))
 
-    def recv(self, peer: int, key: int, shape, dtype: str, incarnation=None) -> np.ndarray:
+    def recv(self, peer: int, key: int, shape, dtype: str, incarnation=None,
+             runs=None) -> np.ndarray:
         # The sending run ran first (the driver sends a run after those it receives from).
         item = self.hub.boxes[self.index].take(peer, key, wait=False)
         if self.hooks is not None and isinstance(item, np.ndarray):
@@ -285,6 +299,7 @@ class SocketChannels:
         # Whether this worker is in a run, as its peers were told: one telling at a time, so
         # that a connection taken in meanwhile hears the state last told (_register).
         self.busy = False
+        self.started = 0  # runs this process has started
         self.telling = threading.Lock()
         self.handshakes = threading.BoundedSemaphore(_MAX_HANDSHAKES)
         self.token = uuid.uuid4().hex[:12]  # names this worker's socket and segments
@@ -410,7 +425,7 @@ class SocketChannels:
         with self.telling:  # a run that began before: the new process must not take this
             if self.busy:  # worker for idle (its recv from here would give up on it)
                 try:
-                    self._write(peer, _HEAD.pack(1, _RUNNING, 0, 0), b"",
+                    self._write(peer, _HEAD.pack(self.started, _RUNNING, 0, 0), b"",
                                 (s, self.send_locks[peer]))
                 except PeerLostError:
                     pass
@@ -433,9 +448,11 @@ class SocketChannels:
                         raise _BadFrame("a shared-memory tensor, but no segment was set up")
                     self._read_tensor(peer, s, key, code, ndim, incoming)
                 elif status == _RUNNING:
-                    if key not in (0, 1) or ndim:
+                    if key < 0 or ndim:
                         raise _BadFrame(f"a run-state frame with key {key}, ndim {ndim}")
-                    self.box.running(peer, bool(key))
+                    with self.registered:  # (a replaced connection's: the old process's)
+                        if self.socks.get(peer) is s:
+                            self.box.running(peer, key > 0, key or None)
                 elif status == 1:
                     if ndim:
                         raise _BadFrame(f"a failure frame with ndim {ndim}")
@@ -526,9 +543,11 @@ class SocketChannels:
         """Tell every peer this worker starts (or ends) a run (see Mailbox)."""
         with self.telling:
             self.busy = busy
+            self.started += busy
             for peer in list(self.socks):
                 try:
-                    self._write(peer, _HEAD.pack(int(busy), _RUNNING, 0, 0), b"")
+                    self._write(peer, _HEAD.pack(self.started if busy else 0, _RUNNING, 0, 0),
+                                b"")
                 except PeerLostError:
                     pass
 
@@ -588,9 +607,10 @@ class SocketChannels:
             raise PeerLostError(peer, f"sending to it failed: {e}",
                                 self.box.incarnation.get(peer, 0)) from None
 
-    def recv(self, peer: int, key: int, shape, dtype: str, incarnation=None) -> np.ndarray:
-        return _received(peer, key, self.box.take(peer, key, incarnation=incarnation), shape,
-                         dtype)
+    def recv(self, peer: int, key: int, shape, dtype: str, incarnation=None,
+             runs=None) -> np.ndarray:
+        return _received(peer, key, self.box.take(peer, key, incarnation=incarnation,
+                                                  runs=runs), shape, dtype)
 
     def close(self) -> None:
         """Stop listening, close every connection and unmap every segment (once the

@@ -247,6 +247,7 @@ class RayEndpoint:
          self.shared_memory) = channels or ([], False, b"", 60.0, False)
         self.retired: dict = {}  # actor id of a restarted worker's old process -> index
         self.incarnation = [1] * len(actors)  # how many processes each worker has had
+        self.runs_sent = [0] * len(actors)  # runs sent to each worker's current process
         self.links = links  # control.ControlLink per worker, or None: Ray actor calls
 
     def _call(self, index, payload, *arrays, returns=1) -> list:
@@ -263,8 +264,11 @@ class RayEndpoint:
         if index in self.dead and all(ins[0] in ("free", "free_node") for ins in instrs):
             # Its process is gone, and what it held with it: nothing to send, nothing to fail.
             return 0, [self._answered(wire.reply({"exports": 0}))]
-        payload = wire.run_message(instrs, peers=self.incarnation)
+        # (a run's recv from a peer knows the peer's run that sends to it was sent before
+        # it: until the peer has started that many runs it is not idle, only late)
+        payload = wire.run_message(instrs, peers=self.incarnation, runs=self.runs_sent)
         refs = self._call(index, payload, *args, returns=1 + n_exports)
+        self.runs_sent[index] += 1
         frees = [i for ins in instrs if ins[0] == "free" for i in ins[1]]
         node_frees = [i for ins in instrs if ins[0] == "free_node" for i in ins[1]]
         if frees or node_frees:
@@ -409,6 +413,7 @@ class RayEndpoint:
             self.ids[new._actor_id.hex()] = index
             self.info[index] = (ping.get("pid"), ping.get("node", "?"))
             self.incarnation[index] += 1
+            self.runs_sent[index] = 0
             self.dead.pop(index, None)
             self.table = others + table
             if link is not None:

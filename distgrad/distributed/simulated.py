@@ -38,7 +38,7 @@ class SimulatedChannels:
     def send_failure(self, peer: int, key: int, message: str, incarnation=None) -> None:
         pass
 
-    def recv(self, peer: int, key: int, shape, dtype: str, incarnation=None):
+    def recv(self, peer: int, key: int, shape, dtype: str, incarnation=None, runs=None):
         return np.zeros(shape, dtype=dtype)
 
 

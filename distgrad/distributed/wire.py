@@ -107,13 +107,17 @@ def unpack(payload) -> dict:
 
 # ---- requests --------------------------------------------------------------------------------
 
-def run_message(instrs: list, inline_arrays: list | None = None, peers=None) -> bytes:
-    """peers: per worker, which of its processes the run is sent for (1: its first)."""
+def run_message(instrs: list, inline_arrays: list | None = None, peers=None,
+                runs=None) -> bytes:
+    """peers: per worker, which of its processes the run is sent for (1: its first);
+    runs: per worker, how many runs that process had been sent before this one."""
     msg = {"v": VERSION, "type": "run", "instrs": instrs}
     if inline_arrays:
         msg["arrays"] = inline_arrays
     if peers:
         msg["peers"] = peers
+    if runs:
+        msg["runs"] = runs
     return pack(msg)
 
 
@@ -136,7 +140,7 @@ def decode_request(payload) -> dict:
     kind = msg["type"]
     if kind not in _REQUEST_TYPES:
         raise WireFormatError(f"field 'type': unknown message type {kind!r}")
-    extra = set(msg) - {"v", "type", "instrs", "arrays", "body", "peers"}
+    extra = set(msg) - {"v", "type", "instrs", "arrays", "body", "peers", "runs"}
     if extra:
         raise WireFormatError(f"field {sorted(extra)[0]!r}: not part of a {kind} message")
     if ("body" in msg) != (kind in _WITH_BODY):
@@ -160,8 +164,12 @@ def decode_request(payload) -> dict:
             raise WireFormatError("field 'arrays': expected a list of array ext values")
         if not _ids(msg.get("peers", [])):
             raise WireFormatError("field 'peers': expected a list of incarnations")
-    elif "peers" in msg:
-        raise WireFormatError(f"field 'peers': not part of a {kind} message")
+        if not _ids(msg.get("runs", [])):
+            raise WireFormatError("field 'runs': expected a list of run counts")
+    else:
+        for field in ("peers", "runs"):
+            if field in msg:
+                raise WireFormatError(f"field {field!r}: not part of a {kind} message")
     return msg
 
 

@@ -146,6 +146,7 @@ class Worker:
         self._planned: dict = {}  # the current run's tensors as _check saw them (id -> _Operand)
         self._recv_wait = 0.0  # seconds the current run has waited in recv so far
         self._peers = ()  # the current run's incarnation of each peer (see handle)
+        self._runs = ()  # the runs each peer had been sent before the current run
         # While a profile is on: [kind, name, start ns, end ns(, key)] of each run, op, send
         # and receive (autograd/profiler.py reads them); None when off.
         self.timeline = None
@@ -180,6 +181,7 @@ class Worker:
         # Which process of each peer the driver sent this run for: a recv from one that was
         # restarted since then fails at once (its tensor will never come).
         self._peers = msg.get("peers", ())
+        self._runs = msg.get("runs", ())  # and how many runs each had been sent before it
         started = time.time()  # wall clock: comparable between the workers of one machine
         self._sent = set()
         self._recv_wait = 0.0
@@ -358,7 +360,7 @@ class Worker:
         tensors = self.tensors
         hooks = self.hooks
         timeline = self.timeline
-        peers = self._peers
+        peers, runs = self._peers, self._runs
         exported, failed = [], []
         files: dict = {}  # checkpoint tensors read (and checked) by this run
         written = -1  # the "assign" an op already did by computing into its memory
@@ -444,7 +446,8 @@ class Worker:
                 try:
                     tensors[tid] = self.channels.recv(
                         peer, key + key_offset, shape, dtype,
-                        peers[peer] if peer < len(peers) else None)
+                        peers[peer] if peer < len(peers) else None,
+                        runs[peer] if peer < len(runs) else None)
                 except (PeerRunFailedError, PeerLostError, MemoryError) as e:
                     self._fail([tid], _received_record(e, self.index, tid))
                 self._recv_wait += time.perf_counter() - waited

@@ -233,7 +233,7 @@ BAD_FRAMES = {
     "ndim": struct.pack("<qBBB", 1, 0, 0, 200),
     "negative dim": struct.pack("<qBBB", 1, 0, 0, 1) + struct.pack("<q", -4),
     "over the cap": struct.pack("<qBBB", 1, 0, 1, 2) + struct.pack("<qq", 2 ** 20, 2 ** 20),
-    "run state": struct.pack("<qBBB", 5, 2, 0, 0),
+    "run state": struct.pack("<qBBB", -1, 2, 0, 0),
     "long failure": struct.pack("<qBBB", 1, 1, 0, 0) + struct.pack("<I", 2 ** 31),
 }
 
@@ -415,3 +415,33 @@ def test_a_restarted_peer_hears_that_this_worker_is_in_a_run():
         assert b2.box.cond.wait_for(lambda: b2.box.busy.get(0) is False, 30)
     b2.close()
     a.close()
+
+
+def test_a_recv_waits_for_a_sender_whose_run_has_not_started_yet():
+    """The driver sent worker 1 the run that sends the tensor (its first) before worker
+    0's run that receives it; worker 1 starts it late (a loaded machine): worker 0's recv
+    does not take worker 1 for idle meanwhile, however many idle timeouts that takes.
+    (Before, it failed once worker 1 had been idle for the timeout: "sends no tensor".)"""
+    a, b = _pair(idle_timeout_s=0.1)
+    got = {}
+
+    def recv():
+        try:
+            got["value"] = a.recv(1, 8, [2], "float32", incarnation=1, runs=1)
+        except Exception as e:  # (the test's thread reports it)
+            got["error"] = e
+
+    waiter = threading.Thread(target=recv)
+    waiter.start()
+    time.sleep(0.5)  # (a late start: five idle timeouts)
+    b.running(True)
+    b.send(0, 8, np.full(2, 3.0, np.float32))
+    b.running(False)
+    waiter.join(30)  # (a limit for a hang only: the tensor was sent)
+    assert "error" not in got, got
+    np.testing.assert_array_equal(got["value"], [3.0, 3.0])
+    # a run sent after that one, which no run of worker 1 sends to, still fails when idle
+    with pytest.raises(WireFormatError, match="sends no tensor 9"):
+        a.recv(1, 9, [2], "float32", incarnation=1, runs=1)
+    a.close()
+    b.close()
