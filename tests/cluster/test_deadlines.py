@@ -35,7 +35,7 @@ def stoppable(ray_session, request):
     stopped = []
 
     def stop(k):
-        pid = dist.stats()[f"worker:{k}"]["pid"]
+        pid = healthy(dist.stats)[f"worker:{k}"]["pid"]
         stopped.append(pid)
         os.kill(pid, signal.SIGSTOP)
         wait_stopped(pid)
@@ -72,7 +72,7 @@ def _gone(pid) -> bool:
 def test_a_read_of_a_stuck_worker_times_out_and_the_worker_can_be_restarted(stoppable):
     a = dg.ones(3, device="worker:0")
     b = dg.ones(3, device="worker:1") * 2
-    assert b.tolist() == [2.0, 2.0, 2.0]
+    assert healthy(b.tolist) == [2.0, 2.0, 2.0]
     pid = stoppable(1)
     with pytest.raises(TimeoutError) as info:
         within(HANG_LIMIT_S, lambda: (b * 3).sum().item())
@@ -89,7 +89,7 @@ def test_a_read_of_a_stuck_worker_times_out_and_the_worker_can_be_restarted(stop
         healthy(b.tolist)
     c = healthy(lambda: ((a.to("worker:1") * 2).to("worker:0") + a).tolist())
     assert c == [3.0, 3.0, 3.0]
-    s = within(HANG_LIMIT_S, dist.stats)
+    s = healthy(dist.stats)
     assert s["worker:1"]["pid"] != pid and not s["worker:1"].get("dead")
     assert healthy(a.tolist) == [1.0, 1.0, 1.0]
 
@@ -102,7 +102,7 @@ def test_a_run_sent_as_a_peer_takes_in_the_new_process_sends_to_it(stoppable):
     it went into the old process's connection and was lost, and the runs of both workers
     waited for each other until the call timeout.)"""
     a = dg.ones(3, device="worker:0")
-    a.tolist()
+    healthy(a.tolist)
     stoppable(1)
     gate = PhaseGate()
     try:
@@ -120,7 +120,7 @@ def test_a_run_sent_as_a_peer_takes_in_the_new_process_sends_to_it(stoppable):
 def test_a_run_waiting_for_a_stuck_worker_times_out_and_fails_after_its_restart(stoppable):
     a = dg.ones(3, device="worker:0")
     b = dg.ones(3, device="worker:1")
-    b.tolist(), a.tolist()
+    healthy(b.tolist), healthy(a.tolist)
     stoppable(1)
     y = b.to("worker:0") * 2  # worker 0's run waits for worker 1's tensor
     z = a * 7  # in the same run, needs nothing from worker 1
@@ -155,11 +155,13 @@ def test_call_timeout_and_synchronize_timeout_are_per_call(stoppable):
 @pytest.mark.parametrize("how", ["save", "async_save"])
 def test_a_checkpoint_of_a_stuck_worker_times_out(stoppable, tmp_path, how):
     """A distributed checkpoint waits for each worker's write within the call timeout, as a
-    read does: a stuck worker makes it raise TimeoutError naming the worker."""
+    read does: a stuck worker makes it raise TimeoutError naming the worker. (Its tensors
+    are all on the stuck worker: a healthy one's write, on a loaded machine, may itself
+    take longer than the short call timeout.)"""
     import distgrad.distributed.checkpoint as dcp
 
-    state = {"a": dg.ones(3, device="worker:0"), "b": dg.ones(3, device="worker:1")}
-    state["a"].sum().item(), state["b"].sum().item()
+    state = {"a": dg.ones(3, device="worker:1"), "b": dg.ones(2, device="worker:1")}
+    healthy(state["b"].sum().item)
     stoppable(1)
     save = (lambda: dcp.save(state, checkpoint_id=tmp_path / "c")) if how == "save" else \
         (lambda: dcp.async_save(state, checkpoint_id=tmp_path / "c").result())
@@ -176,7 +178,7 @@ def test_a_run_sent_before_a_restart_does_not_wait_for_the_new_process(stoppable
     process, which waited for it: both waited for ever.)"""
     a = dg.ones(3, device="worker:0")
     b = dg.ones(3, device="worker:1")
-    b.tolist(), a.tolist()
+    healthy(b.tolist), healthy(a.tolist)
     gate = PhaseGate()
     try:
         pause_at("worker:0", "run", report_to=gate.address)
