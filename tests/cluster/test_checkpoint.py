@@ -255,6 +255,34 @@ def test_async_save_copies_first_and_writes_in_the_background(three, tmp_path):
     assert target["driver"]["scalar"].item() == 3.5
 
 
+def test_an_async_save_whose_writer_is_restarted_fails_naming_it(switch_runtime, tmp_path,
+                                                               monkeypatch):
+    """worker 1 is restarted while it writes its part of an async save in the background
+    (held here until then): the save fails with WorkerDiedError naming it, and does not
+    ask the new process about a write it never had. (Before, it failed with the new
+    process's WireFormatError, "no checkpoint write 1".)"""
+    import threading
+
+    switch_runtime("local", 2)
+    go = threading.Event()
+    write = files.write_shard_file
+
+    def held(path, arrays):
+        go.wait(30)  # (a limit for a hang only: the test releases it)
+        return write(path, arrays)
+
+    monkeypatch.setattr(files, "write_shard_file", held)
+    future = dcp.async_save({"a": dg.ones(3, device="worker:1")}, checkpoint_id=tmp_path)
+    dist.restart_worker(1)
+    try:
+        with pytest.raises(dist.WorkerDiedError, match="worker:1 was restarted") as info:
+            future.result(30)
+        assert info.value.worker == "worker:1"
+    finally:
+        go.set()
+    dist.shutdown()
+
+
 def test_load_errors_name_the_entry(three, tmp_path):
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         dcp.load({"w": dg.zeros(2)}, checkpoint_id=tmp_path)

@@ -49,6 +49,7 @@ from ...autograd import record
 from ...autograd.grad_mode import no_grad
 from ...tensor import Tensor
 from .. import runtime, wire
+from ..errors import WorkerDiedError
 from . import files
 from .plan import flatten, overlap, parts, path_key, placement_record
 
@@ -174,8 +175,8 @@ class _SaveJob:
             q.counters.add_sent(q.index, len(message), 1)  # (names and ids: no array bytes)
             self.posted[writer] = (q, rt.endpoint.post(q.index, message))
         if copy:
-            self.posted = {w: (q, _Ticket(self.endpoint, q.index, p, q.timeout()))
-                           for w, (q, p) in self.posted.items()}
+            self.posted = {w: (q, _Ticket(self.endpoint, q, p)) for w, (q, p) in
+                           self.posted.items()}
         # The tensors' memory may now change: a worker takes its copies (or writes) before
         # it runs anything sent after this message.
         self.by_writer = {w: items for w, items in self.by_writer.items() if w == "driver"}
@@ -216,20 +217,29 @@ class _SaveJob:
 class _Ticket:
     """A worker's background write, polled until it is done."""
 
-    def __init__(self, endpoint, index: int, posted, timeout=None):
+    def __init__(self, endpoint, queue, posted):
         self.endpoint = endpoint
-        self.index = index
+        self.queue = queue
+        self.generation = queue.generation  # the worker's process that writes it
         self.posted = posted  # the save message, whose reply names the write
-        self.timeout = timeout  # for each reply (the call timeout): a stuck worker raises
+        self.timeout = queue.timeout()  # for each reply (the call timeout): a stuck worker raises
 
     POLL_S = 0.02  # between asks; each costs the worker a message, not a wait
 
     def wait(self) -> dict:
-        endpoint, index = self.endpoint, self.index
-        ticket = endpoint.collect(self.posted, index, self.timeout)["ticket"]
+        endpoint, q = self.endpoint, self.queue
+        ticket = endpoint.collect(self.posted, q.index, self.timeout)["ticket"]
         message = wire.body_message("save_poll", {"ticket": ticket})
         while True:
-            reply = endpoint.collect(endpoint.post(index, message), index, self.timeout)
+            # Asked of the process that writes it, never of one restarted in its place (whose
+            # tickets count from 1 again): under the lock restart_worker holds throughout.
+            with q.lock:
+                if q.generation != self.generation:
+                    raise WorkerDiedError(f"{q.device} was restarted (restart_worker) while it "
+                                          "wrote its part of the checkpoint: that part is lost",
+                                          q.index)
+                posted = endpoint.post(q.index, message)
+            reply = endpoint.collect(posted, q.index, self.timeout)
             if reply.get("done"):
                 return reply
             time.sleep(self.POLL_S)
