@@ -25,8 +25,9 @@ each end offers one (or none) and says whether it mapped the other's (shm.exchan
 tensor of `shm.MIN_BYTES` or more then goes through it in chunks, the socket carrying
 only a (slot, length) frame per chunk, so everything above holds for it too.
 
-Frames: key (int64), status (0 a tensor, 1 a failure, 2 a run starts (the key: how many
-the sender has started) or ends (key 0), 3 a tensor through the segment), dtype code, ndim, the shape (int64 each), then the raw bytes
+Frames: key (int64), status (0 a tensor, 1 a failure, 2 a run starts or ends (the key:
+twice the runs the sender has started, plus 1 while in one), 3 a tensor through the
+segment), dtype code, ndim, the shape (int64 each), then the raw bytes
 (status 0), or a uint32 length and a UTF-8 message (status 1), or one (slot, length)
 uint32 pair per chunk (status 3). A tensor's header is checked against `max_elements`
 before its memory is allocated; when that allocation fails, its bytes are read and
@@ -57,8 +58,8 @@ _DTYPES = [np.dtype(d) for d in ("float32", "float64", "int64", "bool", "int32",
 _CODES = {d: k for k, d in enumerate(_DTYPES)}
 _HELLO = struct.Struct("<qq")  # index, incarnation (which of its processes)
 SECRET_BYTES = 32
-# The status of a frame saying the sender ends a run (key 0) or starts one (key: how many
-# it has started, this one included)
+# The status of a frame saying whether the sender is in a run, and how many it has started:
+# key = 2 * started + (1 if in one)
 _RUNNING = 2
 _SHARED = 3  # the status of a tensor whose bytes come through the shared-memory segment
 CONNECT_TIMEOUT_S = 30.0
@@ -418,17 +419,21 @@ class SocketChannels:
                     self.box.incarnation[peer] = incarnation
             reader.start()
             self.registered.notify_all()
-        if old is not None:  # the peer was restarted: its old connection is done
-            _close(old)  # (shut down, so that its reader thread wakes and ends)
-            if old_ring is not None:
-                _drop_ring(old_ring, old_lock, "the worker was restarted")
-        with self.telling:  # a run that began before: the new process must not take this
-            if self.busy:  # worker for idle (its recv from here would give up on it)
-                try:
-                    self._write(peer, _HEAD.pack(self.started, _RUNNING, 0, 0), b"",
-                                (s, self.send_locks[peer]))
-                except PeerLostError:
-                    pass
+        if old is None:
+            return
+        # The peer was restarted: its old connection is done (shut down, so that its reader
+        # thread wakes and ends).
+        _close(old)
+        if old_ring is not None:
+            _drop_ring(old_ring, old_lock, "the worker was restarted")
+        # A restarted peer's new process hears this worker's state too: told only to the old
+        # one, a run under way here would look idle to it (its recv from here would give up),
+        # and the runs started here would look not started yet (it would never give up).
+        with self.telling:
+            try:
+                self._write(peer, self._state(), b"", (s, self.send_locks[peer]))
+            except PeerLostError:
+                pass
 
     def _read(self, peer: int, s: socket.socket, incoming: "shm.Incoming | None") -> None:
         try:
@@ -452,7 +457,7 @@ class SocketChannels:
                         raise _BadFrame(f"a run-state frame with key {key}, ndim {ndim}")
                     with self.registered:  # (a replaced connection's: the old process's)
                         if self.socks.get(peer) is s:
-                            self.box.running(peer, key > 0, key or None)
+                            self.box.running(peer, bool(key & 1), key >> 1)
                 elif status == 1:
                     if ndim:
                         raise _BadFrame(f"a failure frame with ndim {ndim}")
@@ -544,12 +549,16 @@ class SocketChannels:
         with self.telling:
             self.busy = busy
             self.started += busy
+            frame = self._state()
             for peer in list(self.socks):
                 try:
-                    self._write(peer, _HEAD.pack(self.started if busy else 0, _RUNNING, 0, 0),
-                                b"")
+                    self._write(peer, frame, b"")
                 except PeerLostError:
                     pass
+
+    def _state(self) -> bytes:
+        """The frame telling whether this worker is in a run and how many it has started."""
+        return _HEAD.pack(2 * self.started + self.busy, _RUNNING, 0, 0)
 
     def send_failure(self, peer: int, key: int, message: str, incarnation=None) -> None:
         data = message.encode("utf-8")[:65536]

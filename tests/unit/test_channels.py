@@ -417,6 +417,23 @@ def test_a_restarted_peer_hears_that_this_worker_is_in_a_run():
     a.close()
 
 
+def test_a_restarted_peer_hears_how_many_runs_this_worker_started():
+    """The runs worker 0 started before worker 1's restart count for the new process too:
+    a run the driver sends it after them waits for worker 0's next run only, and gives up
+    on worker 0 once that one has started and ended without sending."""
+    a, b = _pair(idle_timeout_s=0.1)
+    for _ in range(2):
+        a.running(True)
+        a.running(False)
+    b2 = _restarted(a, b, incarnation=2)
+    with b2.box.cond:
+        assert b2.box.cond.wait_for(lambda: b2.box.started.get(0) == 2, 30)
+    with pytest.raises(WireFormatError, match="sends no tensor 7"):
+        b2.recv(0, 7, [2], "float32", incarnation=1, runs=2)
+    b2.close()
+    a.close()
+
+
 def test_a_recv_waits_for_a_sender_whose_run_has_not_started_yet():
     """The driver sent worker 1 the run that sends the tensor (its first) before worker
     0's run that receives it; worker 1 starts it late (a loaded machine): worker 0's recv
