@@ -357,6 +357,8 @@ class _Child:
         if self.proc.poll() is None:
             self.proc.kill()  # (by its pid)
         self.proc.wait()
+        self.proc.stdin.close()
+        self.proc.stdout.close()
         self.chans.close()
 
 

@@ -102,7 +102,10 @@ def run(fn, mod):
             out = plain(fn(mod))
         except Exception as exc:  # the scenario's exception is part of its result
             out = Raised(exc)
-    return out, [Warned(w) for w in caught if w.category is not DeprecationWarning]
+    # (a ResourceWarning is the garbage collector finding what an earlier test left open,
+    # whenever it happens to run: no scenario's)
+    return out, [Warned(w) for w in caught
+                 if w.category not in (DeprecationWarning, ResourceWarning)]
 
 
 def assert_close(a, b, path="result", rtol=1e-5, atol=1e-6, prefix=None):
