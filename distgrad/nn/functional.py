@@ -387,7 +387,11 @@ def layer_norm(input: Tensor, normalized_shape, weight: Optional[Tensor] = None,
         raise TypeError("layer_norm(): argument 'normalized_shape' (position 2) must be tuple of "
                         f"ints, not {type(normalized_shape).__name__}")
     shape = [int(d) for d in normalized_shape]
-    return call("native_layer_norm", input, weight, bias, normalized_shape=shape, eps=eps)[0]
+    # (torch's float16/bfloat16 kernel saves the rows' statistics in its parameters' dtype)
+    low_stats = input.dtype in dtypes.LOW_FLOATS and all(
+        p is None or p.dtype is input.dtype for p in (weight, bias))
+    return call("native_layer_norm", input, weight, bias, normalized_shape=shape, eps=eps,
+                low_stats=input.dtype.name if low_stats else None)[0]
 
 
 def rms_norm(input: Tensor, normalized_shape, weight: Optional[Tensor] = None,

@@ -15,6 +15,7 @@ from ..mersenne import MersenneStream
 from ..autograd import grad_mode
 from ..autograd.record import call
 from . import layout, rounding
+from .row_moments import low_float_row_means
 from .math import _erf, _not_implemented
 from .rules import (float_dtype, require_castable, require_float, require_scalar_type, same,
                     scalar_types_error, unbroadcast, zeros_grad)
@@ -226,7 +227,7 @@ def check_normalized_shape(normalized_shape) -> None:
                            "containing at least one element, but got normalized_shape = []")
 
 
-def _layer_norm_rule(x, weight, bias, normalized_shape, eps=1e-5):
+def _layer_norm_rule(x, weight, bias, normalized_shape, eps=1e-5, low_stats=None):
     mixed = mixed_norm_dtypes(x, (weight, bias))  # (torch's first check)
     check_normalized_shape(normalized_shape)
     n = len(normalized_shape)
@@ -245,12 +246,14 @@ def _layer_norm_rule(x, weight, bias, normalized_shape, eps=1e-5):
     return Meta(x.shape, x.dtype), rows, rows
 
 
-def _layer_norm(x, weight, bias, normalized_shape, eps=1e-5):
+def _layer_norm(x, weight, bias, normalized_shape, eps=1e-5, low_stats=None):
     """(result, mean, rstd), torch's native_layer_norm's: the statistics are per row, kept
     for the backward (in float64: see _layer_norm_input_grad). The mean summed in float64
     (rounded to x's dtype for the result): torch's kernel takes each row's moments by
     Welford's updates, which keep a row of equal values' mean exact (its result then 0),
-    where a float32 sum may be an ulp off (times 1/sqrt(eps))."""
+    where a float32 sum may be an ulp off (times 1/sqrt(eps)). `low_stats`: x is a float16
+    or bfloat16 input (that dtype's name) whose parameters are of its dtype too, whose
+    kernel keeps the statistics it saves in that dtype (the result is of float32 ones)."""
     axes = tuple(range(x.ndim - len(normalized_shape), x.ndim))
     mean = x.mean(axis=axes, keepdims=True, dtype=np.float64)
     xc = x - mean.astype(x.dtype)
@@ -259,7 +262,20 @@ def _layer_norm(x, weight, bias, normalized_shape, eps=1e-5):
         out = out * weight
     if bias is not None:
         out = out + bias
-    return out, mean, _wide_rstd(x, mean, axes, eps)
+    stats = mean, _wide_rstd(x, mean, axes, eps)
+    if low_stats:
+        stats = _low_stats(x, stats, axes, dtypes.from_name(low_stats).np)
+    return (out,) + stats
+
+
+def _low_stats(x, stats, axes, low):
+    """A float16 or bfloat16 input's saved (mean, rstd): the mean torch's kernel takes (a
+    float32 Welford mean: often an exact mean halfway between two of the dtype's numbers,
+    which it rounds one way) and the rstd, each rounded to the input's dtype."""
+    rows = x.reshape(-1, math.prod(x.shape[d] for d in axes))
+    mean = low_float_row_means(rows).reshape(stats[0].shape)
+    return tuple(dtypes.rounded_in(s.astype(np.float32), low).astype(np.float64)
+                 for s in (mean, stats[1]))
 
 
 def _wide_rstd(x, mean, axes, eps):
@@ -316,12 +332,35 @@ def _layer_norm_grads(c, g, needs):
     gx = gw = gb = None
     if needs[0]:
         gx = _layer_norm_input_grad(g if weight is None else g * weight, x, c.outs, dims)
+    low = c[0].dtype if c[0].dtype in dtypes.LOW_FLOATS else None
     if needs[1]:
         mean, rstd = _saved_stats(x, c.outs)
-        gw = unbroadcast(g * ((x - mean) * rstd), shape)
+        gw = _parameter_grad(g * (x * rstd - mean * rstd), shape, low)
     if needs[2]:
-        gb = unbroadcast(g, shape)
+        gb = _parameter_grad(g, shape, low)
     return gx, gw, gb
+
+
+def _parameter_grad(terms, shape, low):
+    """The sum of a layer norm's per-element terms over its rows, for a parameter of `shape`.
+    A float16 or bfloat16 input's kernel adds each row's float32 terms into a buffer of the
+    input's dtype (rounded at each row, torch's single-threaded order)."""
+    if low is None:
+        return unbroadcast(terms, shape)
+    rows = terms.reshape(-1, math.prod(shape))
+    return call("rows_summed_in", rows, dtype=low.name).reshape(*shape)
+
+
+def _rows_summed_in(rows, dtype):
+    low = dtypes.from_name(dtype).np
+    total = np.zeros(rows.shape[1], np.float32)
+    for row in rows.astype(np.float32):
+        total = dtypes.rounded_in(total + row, low)
+    return total
+
+
+defop("rows_summed_in", _rows_summed_in,
+      lambda rows, dtype: Meta((rows.shape[1],), dtypes.float32))
 
 
 def _layer_norm_backward_node(c, g):

@@ -45,6 +45,12 @@ case("layer_norm", lambda T, x, w, b: nnf(T).layer_norm(x, (4,), w, b), F(2, 3, 
      covers=("native_layer_norm", "native_layer_norm_backward"))
 case("layer_norm_2d_plain", lambda T, x: nnf(T).layer_norm(x, (2, 3), eps=1e-3), F(2, 2, 3),
      covers=("native_layer_norm", "native_layer_norm_backward"))
+# a bfloat16 input with bfloat16 parameters: their gradients added row by row in bfloat16 (one
+# row: torch's threads would add theirs apart)
+case("layer_norm_bfloat16", lambda T, x, w, b: nnf(T).layer_norm(
+    x.bfloat16(), (4,), w.bfloat16(), b.bfloat16()).float(), F(1, 4), F(4), F(4),
+     covers=("native_layer_norm", "native_layer_norm_backward", "rows_summed_in"), fd=False,
+     grad2=False, rtol=2e-2, atol=2e-2)
 case("rms_norm", lambda T, x, w: nnf(T).rms_norm(x, (4,), w), F(3, 4), F(4),
      covers=("pow", "mean", "rsqrt", "mul"))
 case("batch_norm_train", lambda T, x, w, b: nnf(T).batch_norm(x, None, None, w, b, training=True),

@@ -328,6 +328,36 @@ def test_batch_norm_of_a_low_float_batch_with_parameters_of_its_dtype(low):
 
 
 @pytest.mark.parametrize("low", ["bfloat16", "float16"])
+def test_layer_norm_of_a_low_float_input_as_torchs_kernel(low):
+    """torch's float16/bfloat16 layer norm saves each row's mean (its float32 Welford mean,
+    which a row of low-precision values often has halfway between two of the dtype's
+    numbers) and rstd in the parameters' dtype, takes the input gradient from those, and
+    adds each row's weight and bias gradient terms into a buffer of the input's dtype
+    (single-threaded: one buffer); a mixed call (float32 parameters) rounds the buffer too."""
+    def scenario(T):
+        T.manual_seed(0)
+        threads = T.get_num_threads()
+        T.set_num_threads(1)
+        results = []
+        try:
+            for width, mixed in ((8, False), (21, False), (40, False), (300, False), (12, True)):
+                x = (T.randn(6, 3, width) * 2 + 0.5).to(getattr(T, low)).requires_grad_()
+                params = [T.rand(width) + 0.5, T.randn(width)]
+                if not mixed:
+                    params = [p.to(x.dtype) for p in params]
+                w, b = (p.requires_grad_() for p in params)
+                out = T.nn.functional.layer_norm(x, (width,), w, b)
+                (out.float() * T.linspace(-1, 1, out.numel()).reshape(out.shape)).sum().backward()
+                results += [out, x.grad, w.grad, b.grad]
+        finally:
+            T.set_num_threads(threads)
+        return results
+
+    # (float16's input gradient: torch's float32 arithmetic, an ulp from a float64 one)
+    same(scenario, rtol=0 if low == "bfloat16" else 1e-3, atol=0)
+
+
+@pytest.mark.parametrize("low", ["bfloat16", "float16"])
 def test_log_softmax_over_the_last_dim_rounds_its_sums(low):
     """torch's log_softmax kernel for the last dim keeps each row's sum of exponentials and
     its log in the input's dtype; over another dim, and the backwards, compute in float32

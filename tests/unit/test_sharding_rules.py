@@ -26,6 +26,7 @@ FALLS_BACK |= {"copy_slices_owning"}  # (the same; a sharded view's write keeps 
 FALLS_BACK |= {"set_"}  # (the node of a driver's set_: no values of its own)
 FALLS_BACK |= {"native_batch_norm_backward", "native_layer_norm_backward"}  # (the norms'
 # gradients' nodes under create_graph, as their own)
+FALLS_BACK |= {"rows_summed_in"}  # (a low-precision norm's parameter gradient: rows in order)
 FALLS_BACK |= {"unfold", "unfold_backward"}  # (windows may span shards along the dim)
 # Layer ops: the backward kernels (they run on the shards' own workers), batch norm (its
 # statistics span the batch) and the dropout mask (per shard, every part would draw the

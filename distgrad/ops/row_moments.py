@@ -1,0 +1,75 @@
+"""Each row's mean as torch's CPU norm kernels take it from a float16 or bfloat16 input
+(RowwiseMoments: Welford's updates in float32, vectorized). A mean of a few low-precision
+values is often exactly halfway between two of their dtype's numbers; torch's float32
+Welford mean falls an ulp to one side, and the kernel's saved mean rounds that way.
+
+Torch's order: the row's whole vectors (twice the float32 lanes of values each) in chunks of
+16, each half-vector's lanes updated by m += (x - m) * 1/(j + 1) (a fused multiply-add), the
+halves and chunks merged by m += (m' - m) * c; then the row's tail one value at a time by
+m += (x - m) / k, and each lane merged into it by a fused m += c * (m' - m). The lane count
+is torch's for this CPU (vector_sum.float32_lanes); elsewhere the float64 mean is kept.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .vector_sum import float32_lanes
+
+_CHUNK = 16
+_f32 = np.float32
+
+
+def low_float_row_means(rows: np.ndarray) -> np.ndarray:
+    """The means of rows (M, N) of float16 or bfloat16 values (held as float32), float64."""
+    lanes = float32_lanes()
+    if lanes is None:
+        return rows.mean(axis=1, dtype=np.float64)
+    rows = rows.astype(_f32)
+    width = 2 * lanes  # (a vector of 2-byte values)
+    n = rows.shape[1] // width
+    count, mean = _vector_means(rows[:, :n * width], n, lanes)
+    tail_count, tail = 0, np.zeros(rows.shape[0], _f32)
+    for x in rows[:, n * width:].T:
+        tail_count += 1
+        tail = (tail + (x - tail) / _f32(tail_count)).astype(_f32)
+    for lane in mean.T:
+        total = tail_count + count
+        tail = _fma(_f32(count) / _f32(total), lane - tail, tail) if total else tail
+        tail_count = total
+    return tail.astype(np.float64)
+
+
+def _vector_means(rows, n, lanes):
+    """(each lane's count, the lanes' means (M, lanes)) of a row's n whole vectors."""
+    empty = np.zeros((rows.shape[0], lanes), _f32)
+    chunks = -(-n // _CHUNK)
+    depth = (chunks - 1).bit_length() if chunks > 2 else 1
+    stack = [(0, empty)] * depth  # (count, means) of merged chunks: torch's cascade
+    for i in range(chunks):
+        first, size = i * _CHUNK, min(_CHUNK, n - i * _CHUNK)
+        for half in range(2):
+            m = empty
+            for j in range(size):
+                start = (first + j) * 2 * lanes + half * lanes
+                m = _fma(rows[:, start:start + lanes] - m, _f32(1) / _f32(j + 1), m)
+            stack[0] = _merge(size, m, *stack[0])
+        mask, level = i + 1, 1
+        while level < depth and mask % 2 == 0:
+            stack[level] = _merge(*stack[level - 1], *stack[level])
+            stack[level - 1] = (0, empty)
+            mask //= 2
+            level += 1
+    for level in range(1, depth):
+        stack[0] = _merge(*stack[level], *stack[0])
+    return stack[0]
+
+
+def _merge(count_add, mean_add, count, mean):
+    total = count + count_add
+    c = _f32(count_add) / _f32(total) if total else _f32(0)
+    return total, (mean + c * (mean_add - mean)).astype(_f32)
+
+
+def _fma(a, b, c):
+    """a * b + c rounded once to float32 (a product of float32s is exact in float64)."""
+    return (np.asarray(a, np.float64) * np.asarray(b, np.float64) + c).astype(_f32)
