@@ -11,6 +11,7 @@ from . import cascade_sum, layout, rounding, stdsort, vector_sum
 from .rules import (check_reduced_dims_nonempty, dims_of, first_empty_dim, float_dtype,
                     not_implemented, numel, reduced_shape, wrap_dim, written)
 from .layers import in_float32
+from .low_prod import low_float_prod
 from .shape import scattered_into_zeros
 from ..creation import zeros_like
 from .table import Meta, defop, low_common
@@ -665,6 +666,8 @@ def _prod_int(x):
 
 def _prod_forward(x, dim=None, keepdim=False, dtype=None):
     x = as_dtype(x, dtype)
+    if dtypes.is_low_float(x.dtype):  # (table.OWN_HALF: given in its own dtype)
+        return low_float_prod(x, dim if x.ndim else None, keepdim and x.ndim > 0)
     return np.prod(x, axis=dim if x.ndim else None, keepdims=keepdim and x.ndim > 0,
                    dtype=_prod_int(x))
 

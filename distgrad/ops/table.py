@@ -278,7 +278,7 @@ OWN_HALF = {"nextafter", "pow", "log_softmax", "nll_loss", "add", "sub", "adam_u
             "conv_input_grad", "conv_weight_grad", "conv_bias_grad", "mse_loss_backward",
             "avg_pool2d_backward", "avg_pool3d_backward", "adaptive_avg_pool2d_backward",
             "adaptive_avg_pool3d_backward", "rsqrt", "embedding_dense_backward", "index_backward",
-            "glu_backward"}
+            "glu_backward", "prod", "prod_dim"}
 
 
 # Elementwise ops whose kernels read a number operand's own value (as a float) where the

@@ -358,6 +358,24 @@ def test_layer_norm_of_a_low_float_input_as_torchs_kernel(low):
 
 
 @pytest.mark.parametrize("low", ["bfloat16", "float16"])
+def test_prod_rounds_each_product_to_the_low_dtype(low):
+    """torch multiplies float16/bfloat16 values in their dtype, each product rounded: one at
+    a time in memory order, or over a contiguous run of four vectors or more by four vector
+    accumulators, then their lanes, then the rest."""
+    def scenario(T):
+        T.manual_seed(0)
+        results = []
+        for shape in ((4, 10), (3, 100), (2, 200)):
+            x = (T.randn(*shape) * 1.2).to(getattr(T, low)).requires_grad_()
+            y = x.prod(-1)
+            y.backward(T.linspace(-1, 1, y.numel()).to(y.dtype))
+            results += [y, x.grad, x.prod(0), x.t().prod(0, keepdim=True), x[:, :3].prod()]
+        return results
+
+    same(scenario, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("low", ["bfloat16", "float16"])
 def test_log_softmax_over_the_last_dim_rounds_its_sums(low):
     """torch's log_softmax kernel for the last dim keeps each row's sum of exponentials and
     its log in the input's dtype; over another dim, and the backwards, compute in float32
