@@ -18,7 +18,7 @@ from .saved_args import saved_arg_names, saved_arg_reader
 _sequence = itertools.count()
 
 
-def _savable(t):
+def savable(t):
     """t, or what is saved for it: torch keeps no version counter on an inference tensor,
     so one cannot be saved; but under a torch.func grad transform, whose level wraps every
     tensor it meets in an ordinary one, its ordinary copy is."""
@@ -116,8 +116,9 @@ class SavedTensor:
 
     def __init__(self, tensor, is_output: bool = False, output_nr: int = 0,
                  on_view: bool = False):
-        if tensor._storage.inference:
-            tensor = _savable(tensor)
+        stands_for = tensor._stands_for  # (a copy made to run an op where its original is not)
+        if tensor._storage.inference or (stands_for is not None and stands_for._storage.inference):
+            tensor = savable(tensor)
         self.is_output = is_output
         self.output_nr = output_nr
         self.version = tensor._version

@@ -18,7 +18,8 @@ Each rule returns NotImplemented for the layouts it does not cover; those fall b
 """
 from __future__ import annotations
 
-from ..autograd import record
+from ..autograd import grad_mode, record
+from ..autograd.graph import savable
 from .sharded_softmax import class_softmax
 from .sharding import (RULES, Replicate, Shard, _all_reduce, _local_part, _on_replicas,
                        _replica_on, _wrap, is_sharded)
@@ -58,6 +59,8 @@ def _embedding(name, inputs, attrs):
             and not attrs.get("scale_grad_by_freq")):
         s = weight._sharding
         padding = attrs.get("padding_idx", -1)
+        if weight.requires_grad and grad_mode.is_grad_enabled() and indices.is_inference():
+            savable(indices)  # (torch's node saves the indices: the parts save their own)
         parts = []
         for (start, n), table, w in zip(_row_ranges(s.sizes), s.shards, s.workers):
             local, outside = _owned(_replica_on(indices, w), start, n)

@@ -171,6 +171,24 @@ def test_a_copy_of_an_inference_tensor_is_at_version_one():
     same(f, warnings_too=False)  # (distgrad warns of its fallbacks)
 
 
+def test_an_inference_tensor_saved_by_an_op_of_a_sharded_tensor_is_refused(local_workers):
+    """torch's one node would save the inference tensor itself (a factor of a product, the
+    indices of an embedding of a table split by rows): refused as on one device, where the
+    parts' nodes save a copy of it, or tensors made from it."""
+    def f(torch):
+        shard, full, _ = _placing(torch)
+        torch.manual_seed(0)
+        with torch.inference_mode():
+            m, idx = torch.ones(4, 3), torch.tensor([[1, 4], [0, 2]])
+        x = shard(torch.randn(4, 3), 0).requires_grad_()
+        table = torch.nn.Parameter(shard(torch.randn(5, 3), 0))
+        with torch.no_grad():
+            free = full(torch.nn.functional.embedding(idx, table))
+        return [attempt(lambda: x * m), attempt(lambda: torch.nn.functional.embedding(idx, table)),
+                free, attempt(lambda: full(x * m.clone()).detach())]
+    same(f, warnings_too=False)
+
+
 # ---- channels_last ---------------------------------------------------------------------------
 
 def test_a_channels_last_sharded_tensor_reports_its_layout(local_workers):
