@@ -926,7 +926,7 @@ def dispatch(name: str, inputs, attrs):
 
 
 # Ops that read their sharded operand at the places a tensor of indices gives.
-_READ_AT_INDICES = {"index_select", "take_along_dim", "take", "index"}
+_READ_AT_INDICES = {"index_select", "take_along_dim", "take", "index", "embedding"}
 
 
 def _check_driver_indices(name, op, inputs, attrs) -> None:

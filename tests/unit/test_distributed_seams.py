@@ -189,6 +189,19 @@ def test_an_inference_tensor_saved_by_an_op_of_a_sharded_tensor_is_refused(local
     same(f, warnings_too=False)
 
 
+def test_an_embedding_of_a_row_split_table_refuses_an_id_out_of_range(local_workers):
+    """Each worker's part masks the ids it does not own: an id no part owns is torch's
+    IndexError all the same, not a zero row."""
+    def f(torch):
+        shard, full, _ = _placing(torch)
+        table = torch.nn.Parameter(shard(torch.arange(15.0).reshape(5, 3), 0))
+        emb = torch.nn.functional.embedding
+        return [attempt(lambda: emb(torch.tensor([1, 5]), table)),
+                attempt(lambda: emb(torch.tensor([[-1, 0]]), table)),
+                full(emb(torch.tensor([4, 0]), table)).detach()]
+    same(f, warnings_too=False)
+
+
 # ---- channels_last ---------------------------------------------------------------------------
 
 def test_a_channels_last_sharded_tensor_reports_its_layout(local_workers):
