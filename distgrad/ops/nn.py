@@ -588,10 +588,12 @@ def _nll_backward(g, logp, target, weight=None, reduction="mean", ignore_index=-
     w = rounded(_nll_weights(classes, logp.dtype, target, weight, ignore_index).reshape(-1))
     t = np.clip(np.atleast_1d(target).reshape(-1), 0, classes - 1)
     scale = np.broadcast_to(np.asarray(g, logp.dtype).reshape(-1), w.shape)
-    if reduction == "mean":
-        scale = rounded(scale / rounded(w.sum()))
-    out = np.zeros((w.size, classes), logp.dtype)
     kept = np.atleast_1d(target).reshape(-1) != ignore_index
+    if reduction == "mean":  # (over the forward's total weight, added as it adds it)
+        total = rounded(w.sum()) if low == logp.dtype else np.float32(
+            _cascade_in_low(np.zeros(w.size, np.float32), w, kept, low)[1])
+        scale = rounded(scale / total)
+    out = np.zeros((w.size, classes), logp.dtype)
     with np.errstate(invalid="ignore"):
         out[np.arange(w.size)[kept], t[kept]] = rounded(-(scale * w))[kept]
     if spatial:  # (samples were (N, d1, ...) flattened: classes back to dim 1)

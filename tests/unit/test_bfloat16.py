@@ -460,6 +460,26 @@ def test_nll_loss_adds_in_the_inputs_dtype_as_torch(low):
 
 
 @pytest.mark.parametrize("low", ["bfloat16", "float16"])
+def test_nll_loss_gradient_divides_by_the_forwards_total_weight(low):
+    """A weighted mean's gradient, -w·g / total, takes the total weight the forward added
+    in the input's dtype (its cascade), not the float32 sum of the weights rounded once."""
+    def scenario(T):
+        T.manual_seed(0)
+        F, d = T.nn.functional, getattr(T, low)
+        results = []
+        for n in (3, 40, 300):
+            x = (T.randn(n, 12) * 1.5).to(d).requires_grad_()
+            target = T.randint(0, 12, (n,))
+            target[2::9] = -100
+            weight = T.rand(12).to(d)
+            F.cross_entropy(x, target, weight=weight).backward()
+            results += [x.grad]
+        return results
+
+    same(scenario, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("low", ["bfloat16", "float16"])
 def test_add_with_an_alpha_rounds_the_scalar_loops_product(low):
     """torch's x86 add/sub kernel with an alpha computes a ± alpha·b in float32 two vectors
     (32 float16/bfloat16 elements) at a time; the elements after the last pair go through its

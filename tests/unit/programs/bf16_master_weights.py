@@ -3,8 +3,9 @@
 # the optimizer steps (gradients copied up with .float(), weights copied down with
 # copy_ into the bfloat16 parameters: their versions count it), a GradScaler("cpu") scaling
 # the loss (inf found by an overflow, the step skipped, the scale backed off), layer norm,
-# softmax and log_softmax taken in bfloat16, .to(torch.bfloat16) round trips of leaves and of
-# views (what stays a view, what copies), and the errors of mixed dtypes.
+# softmax, log_softmax and a class-weighted cross_entropy taken in bfloat16,
+# .to(torch.bfloat16) round trips of leaves and of views (what stays a view, what copies),
+# and the errors of mixed dtypes.
 import distgrad as torch  # PyTorch: import torch
 nn, F = torch.nn, torch.nn.functional
 torch.manual_seed(11)
@@ -75,6 +76,17 @@ print(a.grad.tolist(), w.grad.tolist(), b.grad.tolist())
 a.grad = w.grad = b.grad = None
 ls.sum().backward()
 print(a.grad[0].tolist(), w.grad.tolist())
+
+# a class-weighted loss taken in bfloat16 (rare classes weighted up), ignoring padded labels
+class_w = (torch.rand(12) + 0.5).to(torch.bfloat16)
+for batch in range(6):
+    scores = (torch.randn(3, 12) * 1.5).to(torch.bfloat16).requires_grad_()
+    labels = torch.randint(0, 12, (3,))
+    labels[batch % 3] = -100 if batch > 3 else labels[batch % 3]
+    wl = F.cross_entropy(scores, labels, weight=class_w, ignore_index=-100)
+    wl.backward()
+    print(batch, wl.dtype, wl.item(), [round(v, 6) for v in scores.grad[0].float().tolist()[:6]],
+          round(scores.grad.float().abs().sum().item(), 5))
 
 # round trips of leaves and views
 leaf = torch.arange(6.).reshape(2, 3).requires_grad_()
