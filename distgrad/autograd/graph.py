@@ -191,9 +191,20 @@ class SavedTensor:
         return None
 
     def check(self, node, by_function: bool = False) -> None:
-        """What unpacking checks first: the tensor was neither written nor detached in
-        place since it was saved (torch's errors)."""
+        """What unpacking checks first, in torch's order: the saved input's history (read),
+        that it was not detached in place, then not written since it was saved."""
         t = self.tensor
+        if not self.is_output and t._viewed is not None:
+            t.grad_fn  # noqa: B018  (torch's unpack reads a saved view's history: a written
+            # output of split or unbind raises here)
+        # (torch refuses an op's saved input detached in place; a custom Function's
+        # saved_tensors are unpacked for its node, and pass)
+        detached = t._grad_fn is None or self.original_had_history and \
+            t._stands_for._grad_fn is None
+        if self.had_history and not self.is_output and not by_function and detached:
+            raise RuntimeError(
+                "Trying to use a saved tensor that has been detached in-place, i.e. with "
+                ".detach_().This is not supported, please use out-of-place `.detach()` instead")
         stale = self._stale_versions()
         if stale is not None:
             # (a copy is named as its original, a sharded tensor's part as that tensor, a
@@ -209,17 +220,6 @@ class SavedTensor:
                 producer = view_node or node
             raise modified_error(shown.dtype, shown.shape, producer,
                                  self.output_nr if self.is_output else shown._output_nr, stale)
-        if not self.is_output and t._viewed is not None:
-            t.grad_fn  # noqa: B018  (torch's unpack reads a saved view's history: a written
-            # output of split or unbind raises here)
-        # (torch refuses an op's saved input detached in place; a custom Function's
-        # saved_tensors are unpacked for its node, and pass)
-        detached = t._grad_fn is None or self.original_had_history and \
-            t._stands_for._grad_fn is None
-        if self.had_history and not self.is_output and not by_function and detached:
-            raise RuntimeError(
-                "Trying to use a saved tensor that has been detached in-place, i.e. with "
-                ".detach_().This is not supported, please use out-of-place `.detach()` instead")
 
     def unpack(self, node, by_function: bool = False):
         if self.hooks is not None:
