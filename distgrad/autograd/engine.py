@@ -263,11 +263,20 @@ def _add(buffers, node, nr, g):
 
 
 def validated(node, i, g):
-    """Make a VJP's gradient match the input it is for (shape, dtype, device), as torch does."""
+    """Make a VJP's gradient match the input it is for (shape, dtype, device), as torch does.
+    The shape is the one the node it goes to gave that output when it was made (a tensor
+    resized by out= since keeps it in torch's node); dtype and device as `node` saw its input
+    (an in-place op's node records the result it computed, before the cast into the written
+    tensor)."""
     meta = node._metas[node._slots[i]] if hasattr(node, "_slots") else None
     if meta is None:
         return g
     shape, dtype, device = meta
+    edges = node.next_functions
+    child, nr = edges[i] if i < len(edges) else (None, 0)
+    made = getattr(child, "_out_metas", None)
+    if made and nr < len(made) and made[nr] is not None:
+        shape = made[nr][0]
     if tuple(g.shape) != tuple(shape):
         from ..ops.rules import broadcasts_to, unbroadcast
 

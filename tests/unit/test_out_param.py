@@ -63,7 +63,22 @@ CASES = {
                                               out=T.empty(2, 3)),
     "out requires grad": lambda T: T.neg(T.tensor(X), out=T.empty(2, 3, requires_grad=True)),
     "under no_grad": lambda T: _no_grad(T),
+    # (found by the program fuzzer, seed 22738532: a gradient reaching a tensor resized by
+    # out= after it was made fits the shape its node recorded, summed down or refused)
+    "a result resized under no_grad, its gradient refused": lambda T: _resized_result(
+        T, lambda x: x.min(1).values, lambda x, o: T.maximum(x, x * 0.5, out=o)),
+    "a result resized under no_grad, its gradient summed down": lambda T: _resized_result(
+        T, lambda x: x.sum(0), lambda x, o: T.add(x[:1], 1, out=o)),
 }
+
+
+def _resized_result(T, make, write):
+    x = T.tensor(X, requires_grad=True)
+    out = make(x)
+    with T.no_grad():
+        write(x, out)
+    (out * out).sum().backward()
+    return out.shape, x.grad
 
 
 def _no_grad(T):
