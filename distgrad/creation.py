@@ -898,7 +898,13 @@ def frombuffer(buffer, *, dtype, count: int = -1, offset: int = 0,
                requires_grad: bool = False) -> Tensor:
     """A 1-D tensor on the memory of an object with the buffer protocol (torch.frombuffer):
     `count` elements of `dtype` from byte `offset` (-1: all that follow)."""
-    view = memoryview(buffer).cast("B")
+    try:
+        view = memoryview(buffer)
+    except TypeError:
+        raise ValueError("object does not implement Python buffer protocol.") from None
+    if not view.c_contiguous:  # (torch asks for a simple buffer: one run of bytes)
+        raise RuntimeError("could not retrieve buffer from object")
+    view = view.cast("B")
     length = len(view)
     if offset < 0 or offset >= length:
         raise ValueError(f"offset ({offset} bytes) must be non-negative and no greater than "

@@ -34,4 +34,9 @@ with warnings.catch_warnings(record=True) as w:
 z = torch.frombuffer(b, dtype=torch.float32, requires_grad=True)
 (z * 2).sum().backward()
 print(z.grad, z.is_leaf, torch.frombuffer(memoryview(b), dtype=torch.uint8)[:5])
+for bad in (3, "abc", np.arange(6.0).reshape(2, 3).T, memoryview(b)[::2]):  # (not a buffer,
+    try:                                                                # or not contiguous)
+        torch.frombuffer(bad, dtype=torch.uint8)
+    except Exception as e:
+        print(type(e).__name__, e)
 print("done")
