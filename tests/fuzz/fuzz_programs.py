@@ -53,8 +53,14 @@ include_self), seeded layers (Embedding with padding_idx and max_norm, Multihead
 GroupNorm, dropout at p=0 or in eval) whose parameters are written in place or read through
 views, scaled_dot_product_attention with masks and is_causal, optimizers (foreach or not,
 amsgrad, nesterov) whose gradients are edited through views between backward and step, and
-losses with every reduction and their options. An operand of a
-shape no variable has is a new input (integer inputs hold small literal values).
+losses with every reduction and their options. Widened a sixth time: a tensor's memory
+given another layout in place (set_, resize_, as_strided_ on detached aliases, copies and
+results; set_ of a leaf under no_grad) or shared with numpy (from_numpy, as_tensor,
+frombuffer, .numpy()) and written through the other side, detach_ of what the graph saved or
+viewed, hooks on views that change the gradient with the view or its base written after,
+saved-tensor hooks that pack a copy or an alias around writes, and grad_outputs of another
+shape or dtype. An operand of a shape no variable has is a new input (integer inputs hold
+small literal values).
 
 What is compared (`compare`): the error type (the first builtin class in its MRO) and the
 line that raised when PyTorch raises, else every variable's dtype, shape, value,
@@ -968,6 +974,8 @@ class Gen:
         w += [(3, self.g_ties), (2, self.g_scan_edges), (3, self.g_empty), (3, self.g_masks),
               (2, self.g_edit_layer), (1, self.g_attention), (1, self.g_fit_edit),
               (2, self.g_losses)]
+        w += [(2, self.g_rewire), (2, self.g_numpy_shared), (2, self.g_detach_inplace),
+              (3, self.g_view_hook_edit), (2, self.g_saved_hooks_write), (1, self.g_grad_outputs)]
         if self.mode != "driver":
             w += [(6, self.g_move), (6, self.g_shard), (3, self.g_sharded_view_write)]
         return w
@@ -2969,6 +2977,198 @@ class Gen:
                      f"{F}.triplet_margin_loss({a}, {b}, {b}.flip(0), {red})"]
         v = self.new_var()
         return self.emit("losses", v, f"{v} = {rng.choice(opts)}", self.dev[a])
+
+    # -- widened a sixth time: a tensor's memory given another layout in place (set_,
+    #    resize_, as_strided_) or shared with numpy (from_numpy, as_tensor, frombuffer,
+    #    .numpy()) and written there; detach_ of what the graph saved or viewed; hooks on
+    #    views that change the gradient, the view or its base written after; saved-tensor
+    #    hooks that copy or move what they pack, around writes; grad_outputs that do not fit.
+
+    def _alias_of(self, a):
+        """An expression of a detached alias of `a` (itself, a slice, a transpose), with its
+        storage's size in elements and its offset, or None."""
+        t = self.t(a)
+        opts = [f"{a}.detach()"]
+        if t.shape[0] >= 2:
+            opts.append(f"{a}.detach()[1:]")
+        if t.dim() == 2:
+            opts.append(f"{a}.detach().t()")
+        alias = self.rng.choice(opts)
+        at = eval(alias, self.ns)
+        return alias, at.untyped_storage().nbytes() // at.element_size(), at.storage_offset()
+
+    def g_rewire(self):
+        """set_/resize_/as_strided_ on a detached alias of a variable (within its memory: the
+        variable sees what is written there after), on a copy, on a result that requires
+        grad (as_strided_ keeps its history; resize_ and set_ are refused), on a leaf under
+        no_grad (set_ to new values of its shape)."""
+        rng = self.rng
+        a = self.pick([v for v in self.plain_float(1) if self.dev[v] == "cpu"])
+        if a is None:
+            return None
+        t = self.t(a)
+        alias, places, off = self._alias_of(a)
+        made = rng.choice([alias, alias, f"{a}.detach().clone()", f"({a} * 1)"])
+        m = eval(made, self.ns)
+        # (within the memory of both: resize_ past it would read memory never written)
+        room = min(places, m.untyped_storage().nbytes() // m.element_size()) - max(
+            off, m.storage_offset())
+        if room < 1:
+            return None
+        k = rng.randint(1, room)
+        step = rng.choice([1, 1, 2, 0]) if k > 1 else 1
+        k = min(k, (room - 1) // step + 1) if step else k
+        size, stride = rng.choice([((k,), (step,)), ((1, k), (k * step or 1, step))])
+        v = self.new_var()
+        how = rng.choice([f".resize_({', '.join(map(str, size))})",
+                          f".as_strided_({size}, {stride})",
+                          f".as_strided_({size}, {stride}, {off})", ".set_()",
+                          f".set_({alias})", f".set_({a}.detach().untyped_storage(), {off}, "
+                                            f"{size}, {stride})"])
+        if made == f"({a} * 1)" and how.startswith(".resize_") and rng.random() < 0.7:
+            how = f".as_strided_({size}, {stride})"  # (mostly what torch allows)
+        write = rng.choice(["", "; {v}.mul_(2)", "; {v}.zero_()", "; {v}.add_(0.5)",
+                            "; {v}.view(-1)[0] = 0.75" if step == 1 else ""]).format(v=v)
+        if made.startswith("(") and write and rng.random() < 0.5:
+            write = ""  # (a view of a result written in place: its history goes on)
+        src = f"{v} = {made}; {v}{how}{write}"
+        if t.is_leaf and t.requires_grad and rng.random() < 0.2:
+            other = self.operand(a, tuple(t.shape), fresh=0.5)
+            src = f"with torch.no_grad(): {a}.set_({other}.detach().clone() * 2)"
+            return self.emit("set_ leaf", None, src, "cpu")
+        self.written_now.add(v)
+        return self.emit("rewire", v, src, "cpu")
+
+    def g_numpy_shared(self):
+        """A variable's memory shared with numpy (.numpy() of a detached alias, from_numpy,
+        as_tensor, frombuffer) and written through the other side: no version counts it, so
+        what the graph saved reads the new values in both libraries; or copied (torch.tensor,
+        as_tensor with another dtype), or refused (.numpy() of a tensor that requires grad)."""
+        rng = self.rng
+        a = self.pick([v for v in self.plain_float(1) if self.dev[v] == "cpu"])
+        if a is None:
+            return None
+        t = self.t(a)
+        n = f"{a}.detach().numpy()"
+        other = "torch.float64" if self.dtype == "float32" else "torch.float32"
+        v = self.new_var()
+        made = [f"torch.from_numpy({n})", f"torch.as_tensor({n})", f"torch.tensor({n})",
+                f"torch.as_tensor({n}, dtype={other})", f"torch.from_numpy({n}[::2])",
+                f"torch.as_tensor({a})", f"torch.as_tensor({a}, dtype={other})",
+                f"torch.from_numpy({n}.T)" if t.dim() == 2 else f"torch.from_numpy({n}[1:])",
+                f"torch.frombuffer({n}, dtype={a}.dtype)", f"torch.asarray({n})"]
+        write = rng.choice(["", "; {v}.mul_(2)", "; {v}.zero_()", "; {v}[0] = 0.5",
+                            "; {v}.add_(1)"]).format(v=v)
+        expr = rng.choice(made)
+        if rng.random() < 0.25:  # written on the numpy side, or refused
+            src = rng.choice([f"{n}[0] *= 2", f"{n}[...] = 0.5", f"{a}.numpy()[0] = 1.0",
+                              f"{a}.numpy(force=True)[0] = 1.0"])
+            return self.emit("numpy write", None, src, "cpu")
+        if expr.startswith("torch.as_tensor(x") or expr.startswith("torch.as_tensor(v"):
+            write = write if not t.requires_grad else ""  # (a itself, or its copy with history)
+        self.written_now.add(v)
+        return self.emit("numpy shared", v, f"{v} = {expr}{write}", "cpu")
+
+    def g_detach_inplace(self):
+        """detach_ of a result the graph saved or viewed (the saved tensor refused at
+        backward, the views keep their history), of a view (refused), then written; or
+        requires_grad_(False) of a result (refused)."""
+        rng = self.rng
+        a = self.pick([v for v in self.plain_float(1, grad=True) if not self.t(v).is_leaf])
+        if a is None:
+            return None
+        v = self.new_var()
+        chain = self.view_chain(a, 2)
+        opts = [f"{v} = {a}.exp(); {a}.detach_()", f"{v} = {a} * 2; {v}.detach_()",
+                f"{v} = {a}[0]; {a}.detach_()", f"{v} = {a}.sin(); {a}.detach_(); {a}.mul_(2)",
+                f"{v} = {a} * 1; {a}.requires_grad_(False)",
+                f"{v} = {a}.clone(); {v}.detach_().requires_grad_()"]
+        if chain is not None:
+            opts += [f"{v} = {chain}; {v}.detach_()", f"{v} = {chain}.detach(); {v}.detach_()"]
+        return self.emit("detach_", v, rng.choice(opts), self.dev[a])
+
+    VIEW_HOOKS = ["lambda g: g * 2", "lambda g: g.clamp(-0.5, 0.5)", "lambda g: g + 1",
+                  "lambda g: torch.zeros_like(g)", "lambda g: g.flip(0) if g.dim() else -g",
+                  "lambda g: None"]
+
+    def g_view_hook_edit(self):
+        """A hook that changes the gradient (scales, clamps, zeros, flips it) on a view of a
+        result, then the view or its base written in place (torch's hooks stay with the
+        node they were registered on), a recording hook or retain_grad after the write."""
+        rng = self.rng
+        a = self.pick([v for v in self.plain_float(1, grad=True) if not self.t(v).is_leaf
+                       and not self._expanded(v)])
+        if a is None:
+            return None
+        chain = self.view_chain(a, 2)
+        if chain is None or self._expanded_tensor(eval(chain, self.ns)):
+            return None
+        v = self.new_var()
+        k = self.hook_ids
+        self.hook_ids += 1
+        write = rng.choice(["", f"; {v}.mul_(1.5)", f"; {a}.add_(0.5)", f"; {v}.exp_()",
+                            f"; {a}.mul_({a}.detach())"])
+        after = rng.choice(["", f"; {v}.register_hook(lambda g: H.append(({k}, "
+                                f"g.detach().clone())))", f"; {v}.retain_grad()"])
+        if "retain_grad" in after:
+            self.prog["retained"].append(v)
+        self.written_now.add(v)
+        return self.emit("view hook edit", v, f"{v} = {chain}; {v}.register_hook("
+                                              f"{rng.choice(self.VIEW_HOOKS)}){write}{after}",
+                         self.dev[a])
+
+    SAVED_HOOKS = [("lambda t: t.clone()", "lambda t: t"), ("lambda t: t", "lambda t: t"),
+                   ("lambda t: t.detach()", "lambda t: t"),
+                   ("lambda t: t.detach().numpy().copy()", "lambda n: torch.from_numpy(n)"),
+                   ("lambda t: t.detach().numpy()", "lambda n: torch.from_numpy(n)"),
+                   ("lambda t: (t.dtype, t.tolist())", "lambda p: torch.tensor(p[1], dtype=p[0])"),
+                   ("lambda t: t", "lambda t: t * 2"), ("lambda t: t.clone()", "lambda t: t.sin()")]
+
+    def g_saved_hooks_write(self):
+        """Saved-tensor hooks that pack a copy (clone, numpy, a list), the tensor itself or
+        a detached alias, and unpack it (or something else), around an op; then the op's
+        input written in place: the copy keeps the old values, the alias sees the new ones,
+        and no version check runs (torch's)."""
+        rng = self.rng
+        a = self.pick([v for v in self.plain_float(1) if self.dev[v] == "cpu"
+                       and not self._expanded(v)])
+        if a is None:
+            return None
+        t = self.t(a)
+        ops = [f"{a}.exp()", f"{a} * {a}", f"{a}.sin()", f"{a}.pow(3)", f"{a}.sigmoid() * {a}",
+               f"{a}.softmax(-1)", f"{a}[0].tanh()"] + ([f"{a}.t() @ {a}"] if t.dim() == 2 else [])
+        pack, unpack = rng.choice(self.SAVED_HOOKS)
+        v = self.new_var()
+        write = rng.choice([f"{a}.mul_(2)", f"{a}[0].zero_()", f"{a}.add_(1)", ""])
+        if write and t.is_leaf and t.requires_grad:
+            write = f"with torch.no_grad(): {write}"
+        src = (f"with torch.autograd.graph.saved_tensors_hooks({pack}, {unpack}): "
+               f"{v} = {rng.choice(ops)}" + (f"\n{write}" if write else ""))
+        return self.emit("saved hooks write", v, src, "cpu")
+
+    def g_grad_outputs(self):
+        """autograd.grad and backward with grad_outputs that do not fit: another shape (a
+        row, one more dim, 0-dim), another dtype, an integer one, too few; torch's errors or
+        its cast."""
+        pair = self.output_and_input()
+        if pair is None:
+            return None
+        b, a = pair
+        rng, on = self.rng, self.on(b)
+        shape = tuple(self.t(b).shape)
+        other = "torch.float64" if self.dtype == "float32" else "torch.float32"
+        outs = [f"torch.ones({shape}, dtype={other}{on})", f"torch.ones({shape[1:]}{on})",
+                f"torch.ones((1,) + {shape}{on})", f"torch.tensor(1.0{on})",
+                f"torch.ones({shape}, dtype=torch.int64{on})",
+                f"torch.ones({shape}, dtype=torch.bool{on})", f"{b}.detach().t()"
+                if len(shape) == 2 else f"{b}.detach()[None]"]
+        go = rng.choice(outs)
+        v = self.new_var()
+        src = rng.choice([f"{v} = torch.autograd.grad({b}, {a}, {go}, retain_graph=True)[0]",
+                          f"{v} = torch.autograd.grad([{b}, {b}.sum()], {a}, [{go}], "
+                          f"retain_graph=True)[0]",
+                          f"{b}.backward({go}, retain_graph=True); {v} = {a}.grad"])
+        return self.emit("grad_outputs", v, src, self.dev[b])
 
     # -- the whole program ----------------------------------------------------------------
     def build(self, n_ops=None):
