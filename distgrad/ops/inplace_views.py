@@ -18,7 +18,8 @@ from ..tensor import Tensor, device_str
 from . import layout
 from .rules import wrap_dim
 from .table import OPS, Meta, Size, defop
-from .views import placed_in
+from .views import (check_in_storage, memory_size, strided_place,
+                    views_memory_beyond_itself)
 
 
 def _in_place_row(view_op: str, node) -> str:
@@ -141,8 +142,12 @@ def squeeze_(self, dim=None):
 def as_strided_(self, size, stride, storage_offset=None):
     base = self if self._viewed is None else self._viewed
     offset = self.storage_offset() if storage_offset is None else int(storage_offset)
-    return _restride(self, _AS_STRIDED, of_base=True, **placed_in(
-        base, [int(n) for n in size], [int(n) for n in stride], offset))
+    size, stride = [int(n) for n in size], [int(n) for n in stride]
+    if base.device_str == "cpu" and views_memory_beyond_itself(base):  # (as as_strided:
+        # bounded by the memory a detached view views, not by its own elements)
+        check_in_storage(size, stride, offset, self.dtype.itemsize, memory_size(base))
+    return _restride(self, _AS_STRIDED, of_base=True, **strided_place(base, size, stride,
+                                                                      offset))
 
 
 METHODS = dict(t_=t_, transpose_=transpose_, swapdims_=transpose_, swapaxes_=transpose_,

@@ -338,11 +338,18 @@ def view_history(view, base):
 
 
 def as_strided_of(base, size, stride, storage_offset):
+    return call("as_strided", base, **strided_place(base, size, stride, storage_offset))
+
+
+def strided_place(base, size, stride, storage_offset) -> dict:
+    """as_strided's attrs for a layout of `base` (no view): read in the memory it views
+    when that holds more than its elements (a detached view), else placed from its first
+    place (`placed_in`)."""
     if base.device_str == "cpu" and views_memory_beyond_itself(base):
         strides, offset = base._layout
-        return call("as_strided", base, size=size, stride=stride,
-                    storage_offset=storage_offset, base_stride=list(strides), base_offset=offset)
-    return call("as_strided", base, **placed_in(base, size, stride, storage_offset))
+        return dict(size=size, stride=stride, storage_offset=storage_offset,
+                    base_stride=list(strides), base_offset=offset)
+    return placed_in(base, size, stride, storage_offset)
 
 
 def views_memory_beyond_itself(t) -> bool:

@@ -130,6 +130,22 @@ def test_as_strided_():
     same(fn)
 
 
+def test_as_strided_of_a_detached_view_reaches_the_whole_memory():
+    # (found by the program fuzzer, seed 1018: a detached view's layout is bounded by the
+    # memory it views, as out of place, not by its own elements)
+    def fn(T):
+        x = _arange(T, 2, 3, requires_grad=True)
+        z = x * 2
+        d = z[0].detach()
+        e = z.chunk(2, 1)[0].detach()[1:]
+        d.as_strided_((5,), (1,), 1)
+        e.as_strided_((2, 2), (3, 1))
+        return [d, d.storage_offset(), d._version, e, e.storage_offset(),
+                attempt(z[:1].detach().as_strided_, (7,), (1,))]
+
+    same(fn)
+
+
 # ---- shape helpers -------------------------------------------------------------------------------
 
 def test_split_with_sizes_sum_to_size_argwhere():
