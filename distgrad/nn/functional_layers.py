@@ -17,10 +17,11 @@ from typing import Optional
 
 import numpy as np
 
-from .. import dtypes
+from .. import dtypes, layouts
 from ..autograd.grad_mode import no_grad
 from ..autograd.record import call
 from ..autograd.saved_args import note_given
+from ..ops import layout
 from ..ops.api import in_place
 from ..ops.conv import out_size
 from ..ops.rules import not_implemented, scalar_types_error, wrap_dim_of_some
@@ -552,6 +553,11 @@ def group_norm(input: Tensor, num_groups: int, weight: Optional[Tensor] = None,
     if n * c // num_groups * math.prod(input.shape[2:]) == 1:
         raise ValueError(f"Expected more than 1 value per channel when training, got input size "
                          f"{[n * c // num_groups, num_groups] + list(input.shape[2:])}")
+    # torch's group_norm lays its input out in its suggested format first (a strided one is
+    # cloned: the clone is what its node saves), its weight and bias contiguous
+    fmt = layout.suggested_format(tuple(input.shape), tuple(input.stride()))
+    input = input.contiguous(memory_format=getattr(layouts, fmt))
+    weight, bias = (None if t is None else t.contiguous() for t in (weight, bias))
     return call("native_group_norm", input, weight, bias, num_groups=int(num_groups),
                 eps=float(eps))[0]
 
