@@ -761,18 +761,32 @@ class Tensor:
     def register_hook(self, hook):
         """hook(grad) -> Tensor or None, called when this tensor's gradient is computed."""
         self._check_hookable()
-        if self.grad_fn is None:
+        node = self._hooks_node()
+        if node is None:
             if self._hooks is None:
                 self._hooks = []
             self._hooks.append(hook)
             self._storage.watch_leaf_hooks(self)
             return RemovableHandle.listing(self._hooks, hook)
-        node = self.grad_fn
         if node._tensor_pre_hooks is None:
             node._tensor_pre_hooks = []
         entry = (self._output_nr, hook)  # one list per node: torch calls them in this order
         node._tensor_pre_hooks.append(entry)
         return RemovableHandle.listing(node._tensor_pre_hooks, entry)
+
+    def _hooks_node(self):
+        """The node a hook of this tensor goes to. torch keeps a tensor's hooks in one dict,
+        handed to its grad_fn at the first register_hook, and starts a new one only when
+        its grad_fn changes: a view whose base was written since, its history not read
+        again, still gives later hooks to its old node."""
+        ref = self.__dict__.get("_hooked_node")
+        node = ref() if ref is not None else None
+        if node is not None and node is self._grad_fn:
+            return node
+        node = self.grad_fn
+        if node is not None:
+            self.__dict__["_hooked_node"] = weakref.ref(node)
+        return node
 
     def register_post_accumulate_grad_hook(self, hook):
         self._check_hookable()

@@ -842,6 +842,28 @@ def test_hooks_on_a_view_before_it_is_written_see_only_other_uses():
     same(program)
 
 
+def test_hooks_on_a_view_go_to_its_node_until_its_history_is_read_again():
+    # torch hands a tensor's hooks, kept in one dict, to its grad_fn at the first
+    # register_hook: one registered after its base is written, before the view's history is
+    # read again, joins the old node and sees nothing of later uses (fuzzer seed 22749656)
+    def program(T):
+        seen = []
+        x = T.tensor([[1.27, -0.29, 0.12], [1.17, -0.43, -0.41], [0.3, 0.9, -1.1]],
+                     requires_grad=True)
+        a = x * 2
+        v = a.diagonal()
+        v.register_hook(lambda g: T.zeros_like(g))
+        early = v * 3
+        a.add_(0.5)
+        v.register_hook(lambda g: seen.append(("after the write", g)))
+        late = v / 2
+        v.register_hook(lambda g: seen.append(("after the read", g)))
+        (early.sum() + (late * late).sum()).backward()
+        return seen, x.grad
+
+    same(program)
+
+
 def test_a_view_requires_grad_when_its_base_comes_to():
     def program(T):
         x = T.tensor([1.73, -0.52, -0.05])
