@@ -66,7 +66,8 @@ def margin_ranking_loss(input1: Tensor, input2: Tensor, target: Tensor, margin: 
         raise RuntimeError(
             "margin_ranking_loss : All input tensors should have same dimension but got sizes: "
             f"input1: {input1.shape!r}, input2: {input2.shape!r}, target: {target.shape!r} ")
-    return _apply_reduction((-target * (input1 - input2) + margin).clamp_min(0), reduction)
+    # (clamped in place, as torch: its result's version counts the write)
+    return _apply_reduction((-target * (input1 - input2) + margin).clamp_min_(0), reduction)
 
 
 def hinge_embedding_loss(input: Tensor, target: Tensor, margin: float = 1.0, size_average=None,
@@ -262,5 +263,5 @@ def poisson_nll_loss(input: Tensor, target: Tensor, log_input: bool = True, full
         loss = input - target * (input + eps).log()
     if full:
         stirling = target * target.log() - target + 0.5 * (2 * math.pi * target).log()
-        loss = loss + stirling.masked_fill(target <= 1, 0)
+        loss += stirling.masked_fill(target <= 1, 0)  # (in place, as torch: a version)
     return _apply_reduction(loss, reduction)
