@@ -186,6 +186,8 @@ def set_(self, source=None, storage_offset=None, size=None, stride=None):
     self._storage = kept.counted_by(self._storage)
     self._viewed = self._view_of = self._view_kind = None
     self._count_write()
+    self._acc = None  # (torch resets its grad accumulator: what was made of it before leads
+    # to the old one, which still sums into .grad; autograd.grad by it finds a new one)
     self._view_version = self._storage.version
     if grad_mode.is_grad_enabled() and (self._requires_grad or (
             isinstance(source, Tensor) and source.requires_grad)):

@@ -312,6 +312,26 @@ def test_set_has_no_derivative_as_torch():
     same(scenario, prefix=60)
 
 
+def test_set_gives_a_leaf_a_new_gradient_accumulator_as_torch():
+    # torch resets a tensor's grad accumulator at set_: what was made of the leaf before
+    # reaches the old one (backward still sums into .grad), autograd.grad by the leaf only
+    # what is made after (fuzzer seed 22752912)
+    def scenario(T):
+        x = T.tensor([[-0.12, 1.49, 0.29], [1.43, 0.82, 0.27]], requires_grad=True)
+        before = x * 2
+        with T.no_grad():
+            x.set_(T.ones(2, 3))
+        after = x * 3
+        total = before.sum() + after.sum()
+        by_grad = T.autograd.grad(total, x, retain_graph=True)
+        alone = T.autograd.grad(before.sum(), x, allow_unused=True, retain_graph=True)
+        total.backward()
+        same_node = before.grad_fn.next_functions[0][0] is after.grad_fn.next_functions[0][0]
+        return by_grad, alone, x.grad, same_node
+
+    same(scenario)
+
+
 def test_set_of_a_sharded_tensor_names_the_op_and_the_device(local_workers):
     import distgrad.distributed as dist
 
