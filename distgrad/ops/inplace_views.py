@@ -182,8 +182,11 @@ def set_(self, source=None, storage_offset=None, size=None, stride=None):
             empty = self.new_empty(0)
         kept, value, shape, strides_offset = empty._storage, empty._value, (0,), None
     _check(self, "set_")
+    inference = self._storage.inference  # (an inference tensor or not as it was: torch's
+    # is the tensor's, not its memory's)
     self._value, self.shape, self._layout = value, Size(shape), strides_offset
     self._storage = kept.counted_by(self._storage)
+    self._storage.inference = inference
     self._viewed = self._view_of = self._view_kind = None
     self._count_write()
     self._acc = None  # (torch resets its grad accumulator: what was made of it before leads

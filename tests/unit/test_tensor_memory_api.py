@@ -332,6 +332,22 @@ def test_set_gives_a_leaf_a_new_gradient_accumulator_as_torch():
     same(scenario)
 
 
+def test_set_keeps_whether_the_tensor_is_an_inference_tensor():
+    # an inference tensor's memory given to a normal tensor leaves it normal (its writes
+    # allowed and counted), a normal one's to an inference tensor leaves that one an
+    # inference tensor (fuzzer seed 22754784)
+    def scenario(T):
+        with T.inference_mode():
+            inf, other = T.ones(3) * 2, T.ones(3)
+        normal = T.zeros(3)
+        normal.set_(inf.untyped_storage(), 0, (3,), (1,))
+        normal.mul_(2)
+        return normal, normal.is_inference(), normal._version, inf, attempt(
+            lambda: other.set_(T.zeros(3))), other.is_inference()
+
+    same(scenario)
+
+
 def test_set_of_a_sharded_tensor_names_the_op_and_the_device(local_workers):
     import distgrad.distributed as dist
 
