@@ -143,6 +143,8 @@ class Storage:
             return False
         start = (t._value.__array_interface__["data"][0]
                  - root.__array_interface__["data"][0]) // root.itemsize
+        if t._value.size == 0:  # (an empty slice's array may point anywhere: its offset says)
+            start = t.storage_offset()
         n = int(np.prod(shape, dtype=np.int64))
         if start + n > root.size:
             return False

@@ -50,6 +50,10 @@ CASES = {
         o.is_contiguous() else o.t().reshape(-1)),
     "a view resized in its memory, laid out as the result": lambda T: (
         T.add(T.tensor(X).t(), 1, out=(b := T.zeros(3, 4))[0]), b),
+    # (fuzzer seed 22750171: an empty view resized in its memory starts at its offset)
+    "an empty view resized in its memory": lambda T: (
+        T.mul(T.ones(3, 1), 2, out=(b := T.zeros(12))[4:4]), b,
+        T.exp(T.zeros(2), out=b.view(2, 3, 2)[:1][1:]), b),
     "cast up": lambda T: T.sub(T.tensor(X), 1, out=T.empty(2, 3, dtype=T.float64)),
     "refused cast": lambda T: T.div(T.tensor(X), 2, out=T.empty(2, 3, dtype=T.int64)),
     "integer into float": lambda T: T.arange(4, out=T.empty(4)),
