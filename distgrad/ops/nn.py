@@ -494,7 +494,9 @@ def _nll_forward(logp, target, weight=None, reduction="mean", ignore_index=-100,
     w = _nll_weights(classes, logp.dtype, target, weight, ignore_index).reshape(-1)
     lp = np.moveaxis(logp, 1, -1).reshape(-1, classes) if spatial else np.atleast_2d(logp)
     t = np.clip(np.atleast_1d(target).reshape(-1), 0, classes - 1)
-    picked = -lp[np.arange(lp.shape[0]), t] * w
+    ignored = np.atleast_1d(target).reshape(-1) == ignore_index
+    # (torch's kernel skips an ignored sample: 0, though its input be inf or nan)
+    picked = np.where(ignored, 0, -lp[np.arange(lp.shape[0]), t] * w).astype(lp.dtype)
     if reduction == "none":  # (one sample's loss is 0-dim, whether its target is or not)
         return picked.reshape(np.shape(target) if logp.ndim >= 2 else ())
     if low is not None:

@@ -1158,6 +1158,26 @@ def test_nll_losss_gradient_is_its_backward_op_as_torchs(reduction):
     same(scenario)
 
 
+@pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
+def test_nll_loss_skips_an_ignored_sample_whatever_its_input(reduction):
+    # torch's kernel gives an ignored sample 0 and leaves it out of the sum, even where its
+    # log-probabilities are inf or nan (program fuzzer, seed 22754243); a class weight of 0
+    # is no skip: -inf times it is nan
+    from torch_twin import same
+
+    def scenario(T):
+        x = T.tensor([[float("-inf"), 1.0], [2.0, float("nan")], [float("-inf"), -0.5]],
+                     dtype=T.float64)
+        t = T.tensor([0, 1, 0])
+        w = T.tensor([0.0, 2.0], dtype=T.float64)
+        return [T.nn.functional.nll_loss(x, t, ignore_index=i, reduction=reduction)
+                for i in (0, 1)] + [T.nn.functional.nll_loss(x, t, w, reduction=reduction),
+                                    T.nn.functional.cross_entropy(x[1:], t[1:], ignore_index=1,
+                                                                  reduction=reduction)]
+
+    same(scenario)
+
+
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 def test_binary_cross_entropy_second_order_gradients_are_torchs_formulas(reduction):
     """torch differentiates BCE's gradient by its own formulas, with eps added to x and
