@@ -14,6 +14,7 @@ os.environ.setdefault("RAY_raylet_start_wait_time_s", "60")
 
 import distgrad.distributed as dist  # noqa: E402
 from ray_start import start_ray  # noqa: E402
+from watchdog import START_TIMEOUT_S  # noqa: E402
 
 RAY_CPUS = 2
 
@@ -35,10 +36,10 @@ def ray_with_hooks(ray_session):
     """A two-worker Ray runtime with test hooks; afterwards a plain one again."""
     if dist.is_initialized():
         dist.shutdown()
-    dist.init(2, backend="ray", test_hooks=True, timeout_s=300)
+    dist.init(2, backend="ray", test_hooks=True, timeout_s=START_TIMEOUT_S)
     yield
     dist.shutdown()
-    dist.init(2, backend="ray", timeout_s=300)
+    dist.init(2, backend="ray", timeout_s=START_TIMEOUT_S)
 
 
 def use_runtime(backend: str, n: int = 2):
@@ -48,7 +49,7 @@ def use_runtime(backend: str, n: int = 2):
         if rt.backend == backend and len(rt.queues) == n:
             return rt
         dist.shutdown()
-    return dist.init(n, backend=backend)
+    return dist.init(n, backend=backend, timeout_s=START_TIMEOUT_S)
 
 
 @pytest.fixture(scope="session", params=["local", "ray"])

@@ -8,6 +8,7 @@ import pytest
 
 import distgrad.distributed as dist
 from chaos import chaos
+from watchdog import START_TIMEOUT_S
 
 pytestmark = pytest.mark.cluster
 
@@ -19,7 +20,7 @@ def test_training_under_random_kills_and_stops(ray_session):
         figures = chaos(RUNS, seed=1000)
     finally:
         if not dist.is_initialized():
-            dist.init(2, backend="ray")
+            dist.init(2, backend="ray", timeout_s=START_TIMEOUT_S)
     print(f"\n[chaos] {figures.line()}")
     assert figures.runs == RUNS
     assert figures.hangs == 0, figures.notes
@@ -28,4 +29,4 @@ def test_training_under_random_kills_and_stops(ray_session):
     assert figures.kills + figures.stops == RUNS * 3
     assert figures.steps == RUNS * 200  # every run got to its end
     dist.shutdown()  # the next tests get a runtime with the default call timeout
-    dist.init(2, backend="ray")
+    dist.init(2, backend="ray", timeout_s=START_TIMEOUT_S)

@@ -11,13 +11,12 @@ import distgrad as dg
 import distgrad.distributed as dist
 from distgrad.distributed import WorkerDiedError, collectives, shm
 from distgrad.distributed.testhooks import pause_at
-from watchdog import Killer, PhaseGate, within
+from watchdog import START_TIMEOUT_S, Killer, PhaseGate, within
 
 pytestmark = [pytest.mark.cluster,
               pytest.mark.skipif(not shm.available(), reason="no memfd/eventfd (not Linux)")]
 
 HANG_LIMIT_S = 60.0
-START_TIMEOUT_S = 300.0
 # Bigger than a segment (so they stream through its slots), not a multiple of a slot.
 SHAPE = (1100, 1201)
 

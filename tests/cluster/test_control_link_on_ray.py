@@ -8,6 +8,7 @@ import pytest
 import distgrad as dg
 import distgrad.distributed as dist
 from distgrad.distributed import control
+from watchdog import START_TIMEOUT_S
 
 
 def _step():
@@ -48,7 +49,7 @@ def test_ray_actor_calls_remain_and_agree(switch_runtime, monkeypatch):
     dist.shutdown()
     monkeypatch.setenv("DISTGRAD_CONTROL", "ray")
     try:
-        rt = dist.init(2, backend="ray")
+        rt = dist.init(2, backend="ray", timeout_s=START_TIMEOUT_S)
         assert rt.endpoint.links is None
         by_ray = _step()
     finally:
@@ -81,6 +82,6 @@ def test_a_driver_that_cannot_reach_its_workers_fails_at_init_naming_the_way_out
 
     monkeypatch.setattr(control.ControlLink, "__init__", refused)
     with pytest.raises(TimeoutError, match="DISTGRAD_CONTROL=ray") as info:
-        dist.init(2, backend="ray")
+        dist.init(2, backend="ray", timeout_s=START_TIMEOUT_S)
     assert "could not connect to its 2 workers" in str(info.value)
     assert not dist.is_initialized()

@@ -15,7 +15,7 @@ import distgrad as dg
 import distgrad.distributed as dist
 from distgrad.distributed import WorkerDiedError
 from distgrad.distributed.testhooks import pause_at
-from watchdog import PhaseGate, process_alive, wait_stopped, within
+from watchdog import START_TIMEOUT_S, PhaseGate, process_alive, wait_stopped, within
 
 pytestmark = pytest.mark.cluster
 
@@ -31,7 +31,8 @@ def stoppable(ray_session, request):
     killed, and a default runtime is back."""
     if dist.is_initialized():
         dist.shutdown()
-    dist.init(2, backend="ray", call_timeout_s=CALL_TIMEOUT_S, test_hooks=request.param)
+    dist.init(2, backend="ray", call_timeout_s=CALL_TIMEOUT_S, test_hooks=request.param,
+              timeout_s=START_TIMEOUT_S)
     stopped = []
 
     def stop(k):
@@ -49,7 +50,7 @@ def stoppable(ray_session, request):
             except ProcessLookupError:
                 pass
     dist.shutdown()
-    dist.init(2, backend="ray")
+    dist.init(2, backend="ray", timeout_s=START_TIMEOUT_S)
 
 
 def healthy(fn, *args):
@@ -64,7 +65,7 @@ def healthy(fn, *args):
 
 def _gone(pid) -> bool:
     t0 = time.monotonic()
-    while process_alive(pid) and time.monotonic() - t0 < 30:
+    while process_alive(pid) and time.monotonic() - t0 < HANG_LIMIT_S:
         time.sleep(0.05)
     return not process_alive(pid)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import distgrad.distributed as dist
-from watchdog import within
+from watchdog import START_TIMEOUT_S, within
 
 pytestmark = pytest.mark.cluster
 
@@ -23,7 +23,8 @@ STEPS = 200
 def test_soak_ray_workers_flat(ray_session):
     if dist.is_initialized():
         dist.shutdown()
-    dist.init(2, backend="ray")  # fresh workers: their memory is this test's alone
+    # fresh workers: their memory is this test's alone
+    dist.init(2, backend="ray", timeout_s=START_TIMEOUT_S)
     lines = []
     result = within(300, soak.run, STEPS, every=10, flat_from=10, out=lines.append)
     print("\n" + "\n".join(lines))

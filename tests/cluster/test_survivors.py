@@ -12,7 +12,7 @@ import torch
 import distgrad as dg
 import distgrad.distributed as dist
 from distgrad.distributed import WorkerDiedError
-from watchdog import Killer, process_alive, within
+from watchdog import START_TIMEOUT_S, Killer, process_alive, within
 
 pytestmark = pytest.mark.cluster
 
@@ -23,10 +23,10 @@ HANG_LIMIT_S = 60.0
 def ray2(ray_session):
     if dist.is_initialized():
         dist.shutdown()
-    dist.init(2, backend="ray")
+    dist.init(2, backend="ray", timeout_s=START_TIMEOUT_S)
     yield dist.current()
     dist.shutdown()
-    dist.init(2, backend="ray")
+    dist.init(2, backend="ray", timeout_s=START_TIMEOUT_S)
 
 
 def _kill(k):

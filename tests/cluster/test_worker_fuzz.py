@@ -17,7 +17,7 @@ import distgrad.distributed as dist  # noqa: E402
 from distgrad.distributed import wire  # noqa: E402
 from distgrad.distributed.wire import WireFormatError  # noqa: E402
 import wire_corpus  # noqa: E402
-from watchdog import within  # noqa: E402
+from watchdog import START_TIMEOUT_S, within  # noqa: E402
 
 pytestmark = pytest.mark.cluster
 
@@ -31,7 +31,7 @@ def test_live_worker_only_raises_wire_format_error(backend, switch_runtime):
     if dist.is_initialized():
         dist.shutdown()
     # A recv of a tensor no run sends fails once the sender has been idle this long.
-    rt = dist.init(2, backend=backend, recv_idle_timeout_s=1.0)
+    rt = dist.init(2, backend=backend, recv_idle_timeout_s=1.0, timeout_s=START_TIMEOUT_S)
     ep = rt.endpoint
     pid = dist.stats()["worker:1"]["pid"]
     # worker:1 gets the real traffic of both workers (its ids do not clash), then the fuzz

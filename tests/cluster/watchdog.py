@@ -15,6 +15,11 @@ import time
 
 import pytest
 
+# What a test gives init (and restart_worker) to start its Ray workers: starting workers is
+# not what the tests time, and on a busy machine one Ray worker process has taken over a
+# minute to start (init's default, 60 s, is for a user's machine).
+START_TIMEOUT_S = 300.0
+
 
 def within(seconds: float, fn, *args, **kwargs):
     box = {}
