@@ -232,7 +232,8 @@ class RayEndpoint:
 
     concurrent = True  # every worker runs its runs while the others run theirs
 
-    def __init__(self, actors, pings, make_actor=None, channels=None, links=None):
+    def __init__(self, actors, pings, make_actor=None, channels=None, links=None,
+                 test_hooks=False):
         self.actors = actors
         self.ids = {a._actor_id.hex(): i for i, a in enumerate(actors)}
         self.info = [(p.get("pid"), p.get("node", "?")) for p in pings]
@@ -241,7 +242,9 @@ class RayEndpoint:
         self.lock = threading.Lock()
         self.runs: dict = {}  # reply ref -> (free ids, node ids) of a sent run that frees
         self.quieted = False  # whether we set RAY_IGNORE_UNHANDLED_ERRORS (see _died)
-        self.make_actor = make_actor  # index -> a new actor (restart)
+        self.make_actor = make_actor  # (index, start pause or None) -> a new actor (restart)
+        self.test_hooks = test_hooks
+        self.start_pauses: dict = {}  # worker -> the pause its next new process starts with
         # How the workers reach each other: their addresses, and how they were set up.
         (self.table, self.spans_nodes, self.secret, self._idle_timeout,
          self.shared_memory) = channels or ([], False, b"", 60.0, False)
@@ -379,11 +382,22 @@ class RayEndpoint:
                 out.append(e)
         return out
 
+    def arm_start(self, index, pause) -> None:
+        """The next process started for worker `index` pauses as it starts (testhooks.py)."""
+        if not self.test_hooks:
+            raise RuntimeError("test hooks are off: start the runtime with "
+                               "distgrad.distributed.init(test_hooks=True)")
+        with self.lock:
+            self.start_pauses[index] = pause
+
     def restart(self, index, timeout_s) -> None:
         """Worker `index` as a new process (the old one, stuck or dead, is killed): it
-        connects to the other workers, which take it in place of the old one."""
+        connects to the other workers, which take it in place of the old one. Within
+        timeout_s, or TimeoutError as init's (the new process is ended, and the worker
+        stays dead until a restart succeeds)."""
         import ray
 
+        deadline = time.monotonic() + timeout_s
         old = self.actors[index]
         with self.lock:
             self.retired[old._actor_id.hex()] = index
@@ -396,18 +410,36 @@ class RayEndpoint:
         pid = self.info[index][0]
         if pid and self.info[index][1] == _local_node_id():
             _kill_pid(pid)  # a stopped process is not ended by ray.kill's request to exit
-        new = self.make_actor(index)
-        ping = wire.decode_reply(_first(ray.get(new.handle.remote(wire.simple_message("ping")),
-                                                timeout=timeout_s)))
-        table = [ray.get(new.open_channels.remote(self.spans_nodes, self._idle_timeout,
-                                                  self.secret, self.shared_memory,
-                                                  self.incarnation[index] + 1),
-                         timeout=timeout_s)]
-        others = [t for t in self.table if t["index"] != index]
-        ray.get(new.rejoin_channels.remote(table + others), timeout=timeout_s)
-        link = None
-        if self.links is not None:
-            link = _open_links([new], [ping], self.secret, timeout_s)[0]
+        with self.lock:
+            pause = self.start_pauses.pop(index, None)
+        new = self.make_actor(index, pause)
+        started = False
+        try:
+            ping = wire.decode_reply(_first(ray.get(
+                new.handle.remote(wire.simple_message("ping")), timeout=_left(deadline))))
+            started = True
+            table = [ray.get(new.open_channels.remote(self.spans_nodes, self._idle_timeout,
+                                                      self.secret, self.shared_memory,
+                                                      self.incarnation[index] + 1),
+                             timeout=_left(deadline))]
+            others = [t for t in self.table if t["index"] != index]
+            ray.get(new.rejoin_channels.remote(table + others), timeout=_left(deadline))
+            link = None
+            if self.links is not None:
+                link = _open_links([new], [ping], self.secret, _left(deadline))[0]
+        except (ray.exceptions.GetTimeoutError, OSError) as e:
+            _let_go([new])
+            what = ("started but did not connect to the other workers" if started
+                    else "did not start")
+            message = (f"distgrad.distributed.restart_worker: worker:{index}'s new process "
+                       f"{what} within timeout_s={timeout_s}. {_START_HINT}")
+            with self.lock:
+                self.dead[index] = (f"worker:{index} is not running: its restart failed "
+                                    f"({message}); call restart_worker({index}) again, or "
+                                    "shutdown() and init()")
+            if isinstance(e, OSError):
+                raise TimeoutError(f"{message} ({e})") from None
+            raise TimeoutError(message) from None
         with self.lock:
             self.actors[index] = new
             self.ids[new._actor_id.hex()] = index
@@ -497,6 +529,8 @@ class RayEndpoint:
         raise err from None
 
     def _retired(self, k: int) -> WorkerDiedError:
+        if k in self.dead:  # its restart failed: what stands in its place is nothing
+            return WorkerDiedError(self.dead[k], k)
         return WorkerDiedError(f"worker:{k} was restarted (restart_worker) before this run of "
                                "it finished: its tensors and graph nodes are lost", k)
 
@@ -562,7 +596,8 @@ def _first(x):
 class _RayActorWorker(Worker):
     """The actor class: the plain worker, told which Ray node it runs on."""
 
-    def __init__(self, index: int, blas_threads: int = 1, test_hooks: bool = False):
+    def __init__(self, index: int, blas_threads: int = 1, test_hooks: bool = False,
+                 start_pause=None):
         import ray
 
         _limit_blas(blas_threads)
@@ -570,6 +605,9 @@ class _RayActorWorker(Worker):
         super().__init__(index, node=ray.get_runtime_context().get_node_id(),
                          hooks=WorkerHooks() if test_hooks else None)
         self.control = None  # the driver's connection (open_control)
+        if start_pause is not None:  # (testhooks.pause_at(..., "start"))
+            self.hooks.configure(pause=start_pause)
+            self.hooks.enter(index, "start")
 
     def open_channels(self, spans_nodes: bool, idle_timeout_s: float, secret: bytes,
                       shared_memory: bool = False, incarnation: int = 1) -> dict:
@@ -619,8 +657,9 @@ def _limit_blas(n: int) -> None:
 # ---- the runtime --------------------------------------------------------------------------------
 
 class Runtime:
-    def __init__(self, backend, endpoint, n, owns_ray, call_timeout_s=None):
+    def __init__(self, backend, endpoint, n, owns_ray, call_timeout_s=None, start_timeout_s=None):
         self.backend = backend
+        self.start_timeout_s = start_timeout_s  # init's timeout_s: how long a worker may take to start
         self.endpoint = endpoint
         self.counters = Counters(n)
         self.errors = ThreadErrors()
@@ -945,8 +984,7 @@ def _init_ray(n, address, timeout_s, worker_num_cpus, blas_threads, recv_idle_ti
         raise TimeoutError(
             f"distgrad.distributed.init: only {len(ready)} of {n} workers started within "
             f"timeout_s={timeout_s}: each asks for num_cpus={worker_num_cpus} and the cluster "
-            f"has {total:g} CPUs, {free:g} free. Allow a larger timeout_s (a worker process "
-            f"takes a second or more to start), or ask for fewer workers")
+            f"has {total:g} CPUs, {free:g} free. {_START_HINT}, or ask for fewer workers")
     try:
         channels = _connect_workers(actors, replies, deadline, recv_idle_timeout_s,
                                     shared_memory)
@@ -974,9 +1012,12 @@ def _init_ray(n, address, timeout_s, worker_num_cpus, blas_threads, recv_idle_ti
                                f"ports: run it on a node, or set DISTGRAD_CONTROL=ray to "
                                f"send its messages as Ray actor calls") from None
     endpoint = RayEndpoint(actors, replies,
-                           lambda i: actor_cls.remote(i, blas_threads, test_hooks), channels,
-                           links)
-    return Runtime("ray", endpoint, n, owns, call_timeout_s)
+                           lambda i, pause: actor_cls.remote(i, blas_threads, test_hooks, pause),
+                           channels, links, test_hooks)
+    return Runtime("ray", endpoint, n, owns, call_timeout_s, timeout_s)
+
+
+_START_HINT = "Allow a larger timeout_s (a worker process takes a second or more to start)"
 
 
 def _let_go(actors) -> None:
@@ -1155,12 +1196,16 @@ class _no_limit:
         return False
 
 
-def restart_worker(index: int) -> None:
+def restart_worker(index: int, timeout_s: float | None = None) -> None:
     """Replace worker `index` with a new process: for a worker that is stuck (a read of it
     raised TimeoutError) or dead (WorkerDiedError). The old process is killed; the
     tensors and graph nodes it held are lost, and reading one of them (or a tensor made
     from one that it had not sent yet) raises WorkerDiedError. The other workers keep
     their tensors, and the new worker is reached as `worker:{index}` again.
+
+    The new process has timeout_s (default: init's timeout_s) to start and connect, or
+    TimeoutError says so as init's does; the worker then stays dead (WorkerDiedError)
+    until a restart succeeds.
     """
     rt = current()
     if not isinstance(index, int) or not 0 <= index < len(rt.queues):
@@ -1175,10 +1220,7 @@ def restart_worker(index: int) -> None:
         if rt.backend == "local":
             rt.endpoint.restart(index)
         else:
-            rt.endpoint.restart(index, _RESTART_TIMEOUT_S)
-
-
-_RESTART_TIMEOUT_S = 60.0
+            rt.endpoint.restart(index, rt.start_timeout_s if timeout_s is None else timeout_s)
 
 
 def counters() -> dict:

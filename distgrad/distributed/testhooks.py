@@ -8,7 +8,8 @@ pays one `is None` test per instruction.
     it next enters `phase` of a run ("run" as a run starts, "op" before an op (`name`, the
     op's), "send" / "recv" before a tensor goes to / is taken from another worker,
     "rejoin" before it takes in the connection of a restarted peer's new process, "lost"
-    when a connection to a peer has ended, before that is filed), after
+    when a connection to a peer has ended, before that is filed; "start": the next
+    process `restart_worker` starts for it, as it starts, on Ray), after
     `skip` earlier matches, connects to `report_to` on 127.0.0.1, writes one JSON line
     `{"worker", "pid", "phase", "name"}` and waits there until the other end writes a byte
     or closes: a test kills it while it waits, i.e. in that phase, however fast or slow
@@ -25,7 +26,7 @@ from .runtime import current
 from .worker_hooks import WorkerHooks  # noqa: F401  (the worker's side)
 
 
-PHASES = ("run", "op", "send", "recv", "rejoin", "lost")
+PHASES = ("run", "op", "send", "recv", "rejoin", "lost", "start")
 
 
 def pause_at(worker: str, phase: str, name=None, skip: int = 0, report_to=None) -> None:
@@ -34,8 +35,15 @@ def pause_at(worker: str, phase: str, name=None, skip: int = 0, report_to=None) 
     host, port = report_to
     if host != "127.0.0.1":
         raise ValueError("a pause reports to a listener on 127.0.0.1")
-    _configure(worker, {"pause": {"phase": phase, "name": name, "skip": int(skip),
-                                  "report_to": [host, int(port)]}})
+    pause = {"phase": phase, "name": name, "skip": int(skip), "report_to": [host, int(port)]}
+    if phase == "start":  # for a process not started yet: the driver keeps it till then
+        rt = current()
+        arm = getattr(rt.endpoint, "arm_start", None)
+        if arm is None:
+            raise ValueError(f"the 'start' phase is the Ray backend's, not {rt.backend!r}'s")
+        arm(rt.queue(worker).index, pause)
+        return
+    _configure(worker, {"pause": pause})
 
 
 def limit_allocations(worker: str, nbytes) -> None:

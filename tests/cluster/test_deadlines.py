@@ -96,6 +96,36 @@ def test_a_read_of_a_stuck_worker_times_out_and_the_worker_can_be_restarted(stop
 
 
 @pytest.mark.parametrize("stoppable", [True], indirect=True)
+def test_a_new_process_that_does_not_start_in_time_fails_as_inits_workers_do(stoppable,
+                                                                             monkeypatch):
+    """restart_worker gives the new process init's timeout_s (or its own) to start: one
+    held as it starts raises init's TimeoutError naming the worker, which then stays dead
+    (not half replaced) until a restart succeeds."""
+    a = dg.ones(3, device="worker:0")
+    healthy(a.tolist)
+    gate = PhaseGate()
+    try:
+        pause_at("worker:1", "start", report_to=gate.address)
+        with pytest.raises(TimeoutError) as info:
+            within(HANG_LIMIT_S, dist.restart_worker, 1, timeout_s=1)
+        msg = str(info.value)
+        assert "restart_worker: worker:1's new process did not start within timeout_s=1" in msg
+        assert "Allow a larger timeout_s (a worker process takes a second or more" in msg, msg
+        with pytest.raises(WorkerDiedError, match="worker:1 is not running: its restart failed"):
+            healthy(lambda: dg.ones(2, device="worker:1").sum().item())
+        assert healthy(lambda: (a * 2).sum().item()) == 6.0
+    finally:
+        gate.close()
+    given = []  # without timeout_s, init's
+    restart = dist.current().endpoint.restart
+    monkeypatch.setattr(dist.current().endpoint, "restart",
+                        lambda k, timeout_s: (given.append(timeout_s), restart(k, timeout_s)))
+    within(HANG_LIMIT_S, dist.restart_worker, 1)
+    assert given == [START_TIMEOUT_S]
+    assert healthy(lambda: (a.to("worker:1") * 2).to("worker:0").tolist()) == [2.0, 2.0, 2.0]
+
+
+@pytest.mark.parametrize("stoppable", [True], indirect=True)
 def test_a_run_sent_as_a_peer_takes_in_the_new_process_sends_to_it(stoppable):
     """restart_worker returns once the new process has connected from its side; worker 0
     takes that connection in on a thread of its own, held here until the driver has sent it
