@@ -8,7 +8,8 @@ pays one `is None` test per instruction.
     it next enters `phase` of a run ("run" as a run starts, "op" before an op (`name`, the
     op's), "send" / "recv" before a tensor goes to / is taken from another worker,
     "rejoin" before it takes in the connection of a restarted peer's new process, "lost"
-    when a connection to a peer has ended, before that is filed; "start": the next
+    when a connection to a peer has ended, before that is filed; "write" before a
+    background checkpoint write (async_save) writes its file; "start": the next
     process `restart_worker` starts for it, as it starts, on Ray), after
     `skip` earlier matches, connects to `report_to` on 127.0.0.1, writes one JSON line
     `{"worker", "pid", "phase", "name"}` and waits there until the other end writes a byte
@@ -26,7 +27,7 @@ from .runtime import current
 from .worker_hooks import WorkerHooks  # noqa: F401  (the worker's side)
 
 
-PHASES = ("run", "op", "send", "recv", "rejoin", "lost", "start")
+PHASES = ("run", "op", "send", "recv", "rejoin", "lost", "write", "start")
 
 
 def pause_at(worker: str, phase: str, name=None, skip: int = 0, report_to=None) -> None:

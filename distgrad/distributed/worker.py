@@ -567,7 +567,8 @@ class Worker:
         ticket = len(self._saves) + 1
         while ticket in self._saves:
             ticket += 1
-        self._saves[ticket] = _BackgroundSave(write_shard_file, body["path"], arrays)
+        self._saves[ticket] = _BackgroundSave(write_shard_file, body["path"], arrays,
+                                              self.hooks, self.index)
         return {"ticket": ticket}
 
     def _save_poll(self, ticket: int) -> dict:
@@ -637,11 +638,13 @@ class Worker:
 class _BackgroundSave:
     """One checkpoint shard file written by a thread of the worker process."""
 
-    def __init__(self, write, path, arrays):
+    def __init__(self, write, path, arrays, hooks=None, index=-1):
         self.result = self.error = None
 
         def run():
             try:
+                if hooks is not None:
+                    hooks.enter(index, "write")
                 self.result = write(path, arrays)
             except BaseException as e:  # reported at the next poll
                 self.error = e

@@ -283,6 +283,38 @@ def test_an_async_save_whose_writer_is_restarted_fails_naming_it(switch_runtime,
     dist.shutdown()
 
 
+def test_an_async_save_whose_write_hangs_fails_at_its_deadline(backend_name, tmp_path):
+    """A worker's background write held in its "write" phase (a stuck disk): the save
+    fails with TimeoutError naming the worker and its file once the call deadline taken
+    as the save started is up (before, it was polled for ever), and leaves no checkpoint."""
+    from watchdog import PhaseGate, within
+
+    from distgrad.distributed.testhooks import pause_at
+
+    if dist.is_initialized():
+        dist.shutdown()
+    dist.init(2, backend=backend_name, test_hooks=True, timeout_s=300)
+    gate = PhaseGate()
+    try:
+        a = dg.ones(3, device="worker:1")
+        a.tolist()
+        pause_at("worker:1", "write", report_to=gate.address)
+        with dist.call_timeout(1):
+            future = dcp.async_save({"a": a}, checkpoint_id=tmp_path)
+        assert gate.wait()["phase"] == "write"  # held in it, whatever the machine's speed
+        with pytest.raises(TimeoutError) as info:
+            within(60, future.result)
+        msg = str(info.value)
+        assert msg.startswith("worker:1 did not finish writing its checkpoint file ") and \
+            f"{tmp_path}" in msg and "worker1.safetensors within 1.0 s" in msg, msg
+        assert info.value.worker == "worker:1"
+        assert not (tmp_path / "manifest.json").exists()
+        gate.release()
+    finally:
+        gate.close()
+        dist.shutdown()
+
+
 def test_load_errors_name_the_entry(three, tmp_path):
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         dcp.load({"w": dg.zeros(2)}, checkpoint_id=tmp_path)

@@ -138,6 +138,9 @@ class _SaveJob:
         who = "driver" if writer == "driver" else writer.replace(":", "")
         return f"{_SHARD_PREFIX}{self.save_id}-{who}.safetensors"
 
+    def path_of(self, writer: str) -> str:
+        return os.path.abspath(os.path.join(self.directory, self.file_of(writer)))
+
     def add_tensor(self, n: int, path, t: Tensor, copy: bool) -> None:
         entry = {"path": list(path), "dtype": t.dtype.name, "shape": list(t.shape),
                  "requires_grad": bool(t.requires_grad), "placement": placement_record(t),
@@ -169,14 +172,14 @@ class _SaveJob:
                 continue
             q = rt.queue(writer)
             q.flush()  # the runs that compute these tensors go first
-            body = {"path": os.path.abspath(os.path.join(self.directory, self.file_of(writer))),
+            body = {"path": self.path_of(writer),
                     "items": [[key, q._own(t._value).id] for key, t in items], "copy": copy}
             message = wire.body_message("save", body)
             q.counters.add_sent(q.index, len(message), 1)  # (names and ids: no array bytes)
             self.posted[writer] = (q, rt.endpoint.post(q.index, message))
         if copy:
-            self.posted = {w: (q, _Ticket(self.endpoint, q, p)) for w, (q, p) in
-                           self.posted.items()}
+            self.posted = {w: (q, _Ticket(self.endpoint, q, p, self.path_of(w)))
+                           for w, (q, p) in self.posted.items()}
         # The tensors' memory may now change: a worker takes its copies (or writes) before
         # it runs anything sent after this message.
         self.by_writer = {w: items for w, items in self.by_writer.items() if w == "driver"}
@@ -194,7 +197,11 @@ class _SaveJob:
                 if isinstance(posted, _Ticket):
                     results[writer] = posted.wait()
                 else:
-                    results[writer] = self.endpoint.collect(posted, q.index, q.timeout())
+                    timeout = q.timeout()
+                    try:
+                        results[writer] = self.endpoint.collect(posted, q.index, timeout)
+                    except TimeoutError:
+                        raise _write_timed_out(q, self.path_of(writer), timeout) from None
             except BaseException as e:
                 first_error = first_error or e
         if first_error is not None:
@@ -214,21 +221,49 @@ class _SaveJob:
         return manifest
 
 
-class _Ticket:
-    """A worker's background write, polled until it is done."""
+def _write_timed_out(q, path: str, timeout) -> TimeoutError:
+    err = TimeoutError(f"{q.device} did not finish writing its checkpoint file {path} within "
+                       f"{timeout} s (call_timeout_s): the save fails, and the checkpoint "
+                       "before it is kept. A write that takes longer needs a larger "
+                       "call_timeout_s (or a call_timeout block around the save)")
+    err.worker, err.index = q.device, q.index  # as a stuck worker's: who to restart
+    return err
 
-    def __init__(self, endpoint, queue, posted):
+
+class _Ticket:
+    """A worker's background write, polled until it is done: within the call timeout
+    (taken as the save starts), as any wait for a worker, or TimeoutError naming the
+    worker and its file (a write stuck in a live worker would otherwise be polled for
+    ever)."""
+
+    def __init__(self, endpoint, queue, posted, path: str):
         self.endpoint = endpoint
         self.queue = queue
         self.generation = queue.generation  # the worker's process that writes it
         self.posted = posted  # the save message, whose reply names the write
-        self.timeout = queue.timeout()  # for each reply (the call timeout): a stuck worker raises
+        self.path = path
+        self.timeout = queue.timeout()  # for the whole write (None: no limit)
+        self.deadline = None if self.timeout is None else time.monotonic() + self.timeout
 
     POLL_S = 0.02  # between asks; each costs the worker a message, not a wait
 
     def wait(self) -> dict:
+        try:
+            return self._poll()
+        except TimeoutError:
+            raise _write_timed_out(self.queue, self.path, self.timeout) from None
+
+    def _left(self):
+        if self.deadline is None:
+            return None
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError
+        return left
+
+    def _poll(self) -> dict:
         endpoint, q = self.endpoint, self.queue
-        ticket = endpoint.collect(self.posted, q.index, self.timeout)["ticket"]
+        ticket = endpoint.collect(self.posted, q.index, self._left())["ticket"]
         message = wire.body_message("save_poll", {"ticket": ticket})
         while True:
             # Asked of the process that writes it, never of one restarted in its place (whose
@@ -239,10 +274,10 @@ class _Ticket:
                                           "wrote its part of the checkpoint: that part is lost",
                                           q.index)
                 posted = endpoint.post(q.index, message)
-            reply = endpoint.collect(posted, q.index, self.timeout)
+            reply = endpoint.collect(posted, q.index, self._left())
             if reply.get("done"):
                 return reply
-            time.sleep(self.POLL_S)
+            time.sleep(self.POLL_S if self.deadline is None else min(self.POLL_S, self._left()))
 
 
 def write_driver_file(path: str, arrays: dict) -> dict:
