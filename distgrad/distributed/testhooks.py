@@ -16,6 +16,10 @@ pays one `is None` test per instruction.
     or closes: a test kills it while it waits, i.e. in that phase, however fast or slow
     the machine is. One pause per call; it applies to the messages the worker handles
     after those already sent to it.
+  - `fail_at(worker, phase, name=None, skip=0)`: the worker's run, when it next enters
+    `phase` (as for pause_at; not "start"), after `skip` earlier matches, fails as a whole
+    there with RuntimeError("test hook: ..."), as a run fails that the worker cannot go
+    on with. One failure per call.
   - `limit_allocations(worker, nbytes)`: from then on, making a tensor of more than nbytes
     bytes on that worker (an op's result, or a tensor received from another worker)
     fails with MemoryError as numpy's allocation does when the machine has no memory
@@ -45,6 +49,12 @@ def pause_at(worker: str, phase: str, name=None, skip: int = 0, report_to=None) 
         arm(rt.queue(worker).index, pause)
         return
     _configure(worker, {"pause": pause})
+
+
+def fail_at(worker: str, phase: str, name=None, skip: int = 0) -> None:
+    if phase not in PHASES or phase == "start":
+        raise ValueError(f"phase must be one of {PHASES[:-1]}, got {phase!r}")
+    _configure(worker, {"fail": {"phase": phase, "name": name, "skip": int(skip)}})
 
 
 def limit_allocations(worker: str, nbytes) -> None:

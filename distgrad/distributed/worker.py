@@ -496,7 +496,7 @@ class Worker:
         if lo == 0:
             for placeholder, tid in binds:
                 tensors[placeholder] = tensors[tid]
-        offset = (gen + 1) << 40  # above every key the driver hands out
+        offset = _replay_offset(gen)
         failed = []
         for seg in segments[lo:hi]:
             exported, seg_failed = self._run(seg, (), offset)
@@ -613,17 +613,29 @@ class Worker:
         return tensors[tid]
 
     def _fail_sends(self, instrs, error: BaseException) -> None:
-        """A run that failed as a whole: its receivers get the reason, not a tensor."""
+        """A run that failed as a whole: its receivers get the reason, not a tensor (under
+        the keys they wait for: a replay's sends are its program's, offset)."""
         if self.channels is None:
             return
         why = f"{type(error).__name__}: {error}"
-        for ins in instrs:
-            if ins[0] != "send":
-                continue
-            _, _, peer, key = ins
+        for peer, key in self._sends(instrs):
             if key not in self._sent and self.channels.knows(peer):
                 self.channels.send_failure(peer, key, why, self._peers[peer]
                                            if peer < len(self._peers) else None)
+
+    def _sends(self, instrs, key_offset: int = 0):
+        """(peer, key) of every send of a run, those of the programs it replays included."""
+        programs = None
+        for ins in instrs:
+            if ins[0] == "send":
+                yield ins[2], ins[3] + key_offset
+            elif ins[0] == "replay":
+                _, pid, lo, hi, _, _, gen = ins
+                if programs is None:  # (one the run itself records may not be filed yet)
+                    programs = dict(self.programs)
+                    programs.update({x[1]: x[2] for x in instrs if x[0] == "program"})
+                for seg in programs.get(pid, ())[lo:hi]:
+                    yield from self._sends(seg, _replay_offset(gen))
 
     def _release(self, instrs) -> None:
         for ins in instrs:
@@ -651,6 +663,12 @@ class _BackgroundSave:
 
         self.thread = threading.Thread(target=run, name="checkpoint-write", daemon=True)
         self.thread.start()
+
+
+def _replay_offset(gen: int) -> int:
+    """What a replay adds to its program's keys (`gen`: which replay): above every key the
+    driver hands out, so a peer's next replay never meets this one's tensors."""
+    return (gen + 1) << 40
 
 
 def _received_record(error, index: int, tid: int) -> dict:

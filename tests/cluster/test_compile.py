@@ -241,6 +241,40 @@ def test_a_replays_loss_is_read_while_its_backward_still_runs(ray_with_hooks):
         gate.close()
 
 
+def test_a_replay_failing_as_a_whole_fails_its_receivers_at_once(backend_name):
+    """Worker 0's replay fails as a whole at its first send (a test hook): worker 1's
+    replay, waiting for that tensor under the replay's keys, is told at once, and the
+    step's loss raises worker 0's error. (Before, the failures went under the program's
+    own keys, and worker 1 waited for the idle timeout, here an hour: the reads below
+    would raise TimeoutError at the call deadline instead.)"""
+    from watchdog import within
+
+    from distgrad.distributed.testhooks import fail_at
+
+    if dist.is_initialized():
+        dist.shutdown()
+    dist.init(2, backend=backend_name, test_hooks=True, timeout_s=300,
+              recv_idle_timeout_s=3600, call_timeout_s=60)
+    try:
+        layers, step, batches = _replaying_step()
+        fail_at("worker:0", "send")
+        loss = step(*batches[3])
+        with pytest.raises(RuntimeError) as info:
+            within(120, loss.item)
+        msg = str(info.value)
+        # worker 1's recv, told why: worker 0's own error
+        assert msg == ("PeerRunFailedError: worker:0's run failed before it sent the tensor "
+                       "this run needs: RuntimeError: test hook: worker:0's run fails as it "
+                       "enters phase 'send' (op 'recv' on worker:1)"), msg
+        try:  # every worker's run has ended (worker 1's did not wait for the tensor)
+            within(120, dist.synchronize)
+        except RuntimeError as e:
+            assert "test hook" in str(e), e
+        within(120, dist.stats)  # answers: no run is left waiting
+    finally:
+        dist.shutdown()
+
+
 def test_outputs_are_fresh_tensors_each_call(backend):
     layers, opt = _model()
     step = dg.compile(_step_fn(layers, opt))
