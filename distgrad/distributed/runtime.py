@@ -659,7 +659,7 @@ def _limit_blas(n: int) -> None:
 class Runtime:
     def __init__(self, backend, endpoint, n, owns_ray, call_timeout_s=None, start_timeout_s=None):
         self.backend = backend
-        self.start_timeout_s = start_timeout_s  # init's timeout_s: how long a worker may take to start
+        self.start_timeout_s = start_timeout_s  # init's timeout_s: a worker's time to start
         self.endpoint = endpoint
         self.counters = Counters(n)
         self.errors = ThreadErrors()
