@@ -24,6 +24,7 @@ import numpy as np
 import distgrad as dg
 import distgrad.distributed as dist
 from distgrad.distributed import WorkerDiedError
+from watchdog import START_TIMEOUT_S  # (a restart has it too: the watchdog waits that long)
 
 STEPS = 200
 CALL_TIMEOUT_S = 2.0  # a stopped worker is given up on after this
@@ -131,6 +132,7 @@ def one_run(seed: int, ref: list, data, figures: Figures, steps=STEPS) -> None:
     model = Model(data, ckpt)
     pids = _pids()
     outstanding = None  # (worker, kind) of a fault injected and not yet recovered from
+    timer = None  # the thread that sends it
     try:
         while done < steps:
             if done in fault_steps and outstanding is None:
@@ -143,7 +145,8 @@ def one_run(seed: int, ref: list, data, figures: Figures, steps=STEPS) -> None:
                     figures.stops += 1
                 else:
                     figures.kills += 1
-                threading.Timer(delay, _signal, (pids[k], kind)).start()
+                timer = threading.Timer(delay, _signal, (pids[k], kind))
+                timer.start()
                 outstanding = k
             try:
                 got = model.step()
@@ -162,8 +165,8 @@ def one_run(seed: int, ref: list, data, figures: Figures, steps=STEPS) -> None:
                     figures.timed_out += 1
                 else:
                     figures.died += 1
-                time.sleep(0.05)  # a signal still on its timer lands before the restart
-                dist.restart_worker(outstanding)
+                timer.join()  # its signal has landed (on the old process) before the restart
+                _restart(outstanding)
                 figures.restarts += 1
                 outstanding = None
                 pids = _pids()
@@ -179,7 +182,8 @@ def one_run(seed: int, ref: list, data, figures: Figures, steps=STEPS) -> None:
             figures.steps += 1
             progress[0] = time.monotonic()
         if outstanding is not None:  # the fault landed after the last read
-            dist.restart_worker(outstanding)
+            timer.join()
+            _restart(outstanding)
             figures.restarts += 1
     finally:
         for pid in stopped:  # a stopped process is continued and ended, whatever happened
@@ -192,6 +196,12 @@ def one_run(seed: int, ref: list, data, figures: Figures, steps=STEPS) -> None:
 progress = [0.0]
 
 
+def _restart(k: int) -> None:
+    """restart_worker(k), which has START_TIMEOUT_S (or raises): the watchdog waits that."""
+    progress[0] = time.monotonic() + START_TIMEOUT_S
+    dist.restart_worker(k)
+
+
 def chaos(runs: int, seed: int = 0, steps: int = STEPS, log=None) -> Figures:
     """`runs` chaos runs on one two-worker runtime (each run leaves it with both workers
     up: it restarts the ones it faulted); the figures."""
@@ -199,12 +209,12 @@ def chaos(runs: int, seed: int = 0, steps: int = STEPS, log=None) -> Figures:
     data = _data()
     if dist.is_initialized():
         dist.shutdown()
-    dist.init(2, backend="ray", call_timeout_s=CALL_TIMEOUT_S)
+    dist.init(2, backend="ray", call_timeout_s=CALL_TIMEOUT_S, timeout_s=START_TIMEOUT_S)
     ref = reference(data, steps)
     for r in range(runs):
         if figures.unexpected or figures.mismatches:  # start again from a fresh runtime
             dist.shutdown()
-            dist.init(2, backend="ray", call_timeout_s=CALL_TIMEOUT_S)
+            dist.init(2, backend="ray", call_timeout_s=CALL_TIMEOUT_S, timeout_s=START_TIMEOUT_S)
         box = {}
 
         def run():
