@@ -11,6 +11,7 @@ import numpy as np
 from .. import dtypes
 from ..autograd.record import call
 from .rules import broadcast_shapes, number_as, numel, unbroadcast, zeros_grad
+from . import views
 from .table import Meta, defop
 
 
@@ -113,6 +114,9 @@ def resize_(self, *size, memory_format=None):
     if tuple(shape) == tuple(self.shape):
         return self
     if self._storage.resized_in_memory(self, shape):
+        if self._viewed is not None:  # (its view ops no longer make it: it is replayed, and
+            # written through, by its place in the base's memory, as torch's AsStrided)
+            self._view_of = (self._viewed, "as_strided", views.place_of(self), 0)
         self._count_write()
         return self
     resized = call("resize", self, shape=list(shape))

@@ -91,6 +91,25 @@ def test_resize_of_a_view_within_its_memory_writes_there():
     same(scenario)
 
 
+def test_a_view_resized_within_its_memory_takes_a_write_that_requires_grad():
+    """Its view ops no longer make it: torch writes through it (and regenerates its
+    history) by its place in the base's memory."""
+    def scenario(T):
+        x = T.tensor([[1.9, 1.8, 1.7], [-0.3, 1.1, 0.2]])
+        row = x[1:]
+        row.resize_(2)
+        w = T.tensor([1.0, 2.0], requires_grad=True)
+        row.mul_(w)
+        inner = x.t()[1:][:, 1:]
+        inner.resize_(2, 1)
+        inner.add_(w.unsqueeze(1) * 3)
+        (row.sum() + inner.sum() * 2 + (x * x).sum()).backward()
+        return [row, inner, inner.stride(), x, row.grad_fn.name(), inner.grad_fn.name(),
+                x.grad_fn.name(), w.grad]
+
+    same(scenario)
+
+
 # ---- view(dtype) ----------------------------------------------------------------------------
 
 def test_view_as_a_dtype_of_the_same_size_shares_memory_and_version():
