@@ -410,6 +410,8 @@ def _from_numpy_source(arr: np.ndarray, source: np.ndarray, device, requires_gra
         strides = layout.preserved(source.shape, strides) if source.size else None
         arr = np.array(arr, order="C") if strides is None else in_layout(arr, strides)
     t = _from_array(arr, device, requires_grad)
+    if arr is source:
+        t._storage.hand_to_numpy()
     if t.device_str == "cpu" and t.numel() and strides is not None and \
             strides != layout.contiguous_strides(tuple(t.shape)):
         t._layout = (strides, 0)

@@ -59,7 +59,7 @@ class Storage:
     """The driver's memory: each view's handle is a numpy array over it."""
 
     __slots__ = ("counter", "memory", "memory_writes", "inference", "shared", "python_storage",
-                 "serial")
+                 "serial", "handed_to_numpy")
     holds_data = True  # False: a kind of tensors with metas only (meta), whose ops skip values
 
     def __init__(self, memory=None):
@@ -72,6 +72,8 @@ class Storage:
         self.shared = False  # share_memory_() was called on a tensor of it (first storage's)
         self.python_storage = None  # its torch storage object, made when first asked for
         self.serial = next(_SERIALS)  # (the first storage's tells when the memory was made)
+        # numpy holds this memory too (first storage's): it may be written there, unseen
+        self.handed_to_numpy = False
 
     @property
     def version(self) -> int:
@@ -108,6 +110,15 @@ class Storage:
         """What tells whether this memory was written since: by any handle on it."""
         root = self.memory or self
         return root, root.memory_writes
+
+    def hand_to_numpy(self) -> None:
+        """A numpy array on this memory was given out (numpy(), from_numpy): writes through
+        it are counted nowhere."""
+        (self.memory or self).handed_to_numpy = True
+
+    def written_unseen(self) -> bool:
+        """Whether this memory may have been written where no count sees it (numpy)."""
+        return (self.memory or self).handed_to_numpy
 
     def same_memory(self, other: "Storage") -> bool:
         return (self.memory or self) is (other.memory or other)

@@ -720,8 +720,8 @@ class Tensor:
         view's copy counts its base's writes, but torch names the view). `copied_from`:
         the tensor (original or a view of it, `taken(original)`) whose values self
         copies, which `_copy_if_rewritten` copies again once its memory is written without
-        a version count (`.data`), or taken anew once `.data =` gave the original other
-        memory."""
+        a version count (`.data`, or numpy's array on it), or taken anew once `.data =`
+        gave the original other memory."""
         self._stands_for = original
         if copied_from is not None:
             self.__dict__["_copied_from"] = (copied_from, copied_from._storage.memory_stamp(),
@@ -741,8 +741,8 @@ class Tensor:
         copied, stamp, taken = source
         if taken is not None and not copied._storage.same_memory(self._stands_for._storage):
             copied = taken(self._stands_for)
-        elif copied._storage.memory_stamp() == stamp:
-            return self
+        elif copied._storage.memory_stamp() == stamp and not copied._storage.written_unseen():
+            return self  # (memory numpy holds is copied again: it may have been written)
         return copied.to(self.device_str)
 
     # ---- autograd plumbing -------------------------------------------------------------
@@ -881,6 +881,7 @@ class Tensor:
                             "Tensor.cpu() to copy the tensor to host memory first.")
         if self.dtype is dtypes.bfloat16:  # (numpy has no bfloat16: torch refuses)
             raise TypeError("Got unsupported ScalarType BFloat16")
+        self._storage.hand_to_numpy()
         return self._numpy_value()
 
     def __array__(self, dtype=None, copy=None):
@@ -889,6 +890,7 @@ class Tensor:
                                "tensor.detach().numpy() instead.")
         if self.dtype is dtypes.bfloat16:
             raise TypeError("Got unsupported ScalarType BFloat16")
+        self._storage.hand_to_numpy()
         arr = self._numpy_value()
         return arr if dtype is None else arr.astype(dtype)
 

@@ -189,6 +189,39 @@ def test_an_inference_tensor_saved_by_an_op_of_a_sharded_tensor_is_refused(local
     same(f, warnings_too=False)
 
 
+def test_a_saved_operand_written_through_numpy_is_read_as_written(local_workers):
+    """torch saved the driver's tensor itself: a write through a numpy array on its memory
+    (no version counted) shows in the backward, where the workers saved a copy of it."""
+    def f(torch):
+        shard, full, _ = _placing(torch)
+
+        class Product(torch.autograd.Function):  # (saves its operands themselves)
+            @staticmethod
+            def forward(ctx, a, b):
+                ctx.save_for_backward(a, b)
+                return a * b
+
+            @staticmethod
+            def backward(ctx, g):
+                return g * ctx.saved_tensors[1], g * ctx.saved_tensors[0]
+
+        arr = np.array([[1.5, -2.0, 0.5], [3.0, 1.0, -1.0]])
+        x = torch.from_numpy(arr).requires_grad_()
+        s = shard(torch.tensor([[2.0, 1.0, 3.0], [0.5, -1.0, 2.0]]), 1).requires_grad_()
+        y = torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], dtype=torch.float64,
+                         requires_grad=True)
+        s64 = shard(torch.ones(2, 3, dtype=torch.float64), 0).requires_grad_()
+        product = x * s
+        through = Product.apply(y, s64)
+        arr *= 10
+        y.detach().numpy()[0] = 0.0
+        gx, gs = torch.autograd.grad(full(product).sum(), [x, s])
+        gy, gs64 = torch.autograd.grad(full(through).sum(), [y, s64])
+        return [gx, full(gs), gy, full(gs64)]
+
+    same(f, warnings_too=False)  # (distgrad warns of its fallbacks)
+
+
 def test_an_embedding_of_a_row_split_table_refuses_an_id_out_of_range(local_workers):
     """Each worker's part masks the ids it does not own: an id no part owns is torch's
     IndexError all the same, not a zero row."""
