@@ -243,6 +243,11 @@ class Storage:
     def watch_leaf_hooks(self, t) -> None:
         """`t`, a leaf, was given a hook: a kind whose backward runs elsewhere notes it."""
 
+    def hooks_node(self, t, node):
+        """The node of the backward under way that runs the hooks of `t` (its gradient edge's
+        `node`): a kind whose graph runs in parts has a node of its own that joins them."""
+        return node
+
     def took_write(self, t) -> None:
         """`t` was written in place and took the writing op's history: a kind made of
         parts that are views gives it theirs (a view's history is regenerated after the

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import threading
+import weakref
 
 from . import engine
 from ..hook_handles import RemovableHandle
@@ -22,6 +23,13 @@ class _MultiHandle(RemovableHandle):
     def remove(self) -> None:
         for handle in self.handles:
             handle.remove()
+
+
+def _running(ref, node):
+    """The node the backward under way runs for the tensor `ref` (its kind's: a sharded
+    tensor's hooks run at a node joining its parts')."""
+    t = ref()
+    return node if t is None or node is None else t._storage.hooks_node(t, node)
 
 
 def _grad_fn_or_acc(t):
@@ -44,6 +52,7 @@ def register_multi_grad_hook(tensors, fn, *, mode: str = "all") -> _MultiHandle:
         buffer: dict = {}
         expected: dict = {}
         nodes = [_grad_fn_or_acc(t) for t in tensors]
+        held = [weakref.ref(t) for t in tensors]
         n = len(tensors)
 
         def inner_hook_for(idx: int):
@@ -55,7 +64,8 @@ def register_multi_grad_hook(tensors, fn, *, mode: str = "all") -> _MultiHandle:
                     seen = count.get(task, 0)
                     count[task] = seen + 1
                     if seen == 0:
-                        expected[task] = sum(map(engine.will_engine_execute_node, nodes))
+                        expected[task] = sum(map(engine.will_engine_execute_node,
+                                                 map(_running, held, nodes)))
                         buffer[task] = [None] * n
                 buffer[task][idx] = grad
                 if seen == expected[task] - 1:

@@ -2522,6 +2522,13 @@ def _edge_as_it_stands(part) -> tuple:
     return part._gradient_edge()
 
 
+def hooks_node(t: Tensor, node):
+    """The join that runs a hooked sharded tensor's hooks in the backward under way (made
+    as it starts: _hook_joins), else `node` (its gradient edge's, which no backward runs)."""
+    join = t._sharding.join if t.grad_fn is None else getattr(node, "join", None)
+    return node if join is None else join
+
+
 def watch_leaf_hooks(t: Tensor) -> None:
     """A sharded leaf was given a hook: one made otherwise than by _wrap (a detach()) is
     watched from now on. (By identity: a set's lookup would compare two tensors by ==.)"""

@@ -165,6 +165,11 @@ class ShardedStorage(storage.Storage):
 
         sharding.watch_leaf_hooks(t)
 
+    def hooks_node(self, t, node):
+        from . import sharding
+
+        return sharding.hooks_node(t, node)
+
     def read(self, t) -> np.ndarray:
         return t._sharding.gather_value(t)
 
