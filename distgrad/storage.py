@@ -248,6 +248,11 @@ class Storage:
         `node`): a kind whose graph runs in parts has a node of its own that joins them."""
         return node
 
+    def check_view_write(self, t, result) -> None:
+        """Before `result` is written into `t`: a kind whose views are copies standing for
+        views refuses the writes torch's autograd refuses through a view (these come before
+        the kernel's own checks)."""
+
     def took_write(self, t) -> None:
         """`t` was written in place and took the writing op's history: a kind made of
         parts that are views gives it theirs (a view's history is regenerated after the

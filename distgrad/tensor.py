@@ -1194,6 +1194,7 @@ class Tensor:
         if base is not None and grad_mode.is_grad_enabled() and (
                 result._requires_grad or base._requires_grad):
             return self._inplace_through_view(result, overlap_ok, in_a_part, redo, order_by)
+        self._storage.check_view_write(self, result)
         self._check_inplace(overlap_ok)
         node = result._grad_fn
         if hasattr(node, "save_original"):  # a recorded op (not a custom Function's)

@@ -824,7 +824,7 @@ def assign_inplace(t: Tensor, result: Tensor) -> None:
                            f"written into a {placement_of(t)}; use .full_tensor() first")
     copied = t._sharding.copied_view_of
     if copied is not None:
-        _check_view_writable(t, result)
+        check_view_writable(t, result)
         if not copied.write_back(result, t):
             raise RuntimeError(f"in-place op on the result of '{copied.name}' of a sharded "
                                "tensor: no sharding rule makes it a view (it was gathered and "
@@ -862,7 +862,15 @@ def _count_on_every_shard(owner: Tensor, written) -> None:
             part._storage.wrote()
 
 
-def _check_view_writable(t: Tensor, result: Tensor) -> None:
+def check_view_write(t: Tensor, result: Tensor) -> None:
+    """torch's autograd checks of a write into `t`, before the kernel's (an overlapping
+    expand's): of a copy standing for a view, and of a view of a leaf whose parts' views
+    torch would rebuild (the parts of one it forbids refuse it in their words)."""
+    if t._sharding.copied_view_of is not None or (t._is_view() and _view_kind_of(t) is None):
+        check_view_writable(t, result)
+
+
+def check_view_writable(t: Tensor, result: Tensor) -> None:
     """torch's check_inplace of a write of `result` through `t`, a copy standing for a
     view, before anything is written: a view it forbids writing, or a view of a leaf."""
     if not grad_mode.is_grad_enabled() or not (result._requires_grad or t._requires_grad):

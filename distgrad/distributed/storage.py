@@ -170,6 +170,11 @@ class ShardedStorage(storage.Storage):
 
         return sharding.hooks_node(t, node)
 
+    def check_view_write(self, t, result) -> None:
+        from . import sharding
+
+        sharding.check_view_write(t, result)
+
     def read(self, t) -> np.ndarray:
         return t._sharding.gather_value(t)
 
