@@ -15,6 +15,9 @@ from watchdog import within
 pytestmark = pytest.mark.cluster
 
 STEPS = 15
+# A wait that must end (a read, another thread's event): longer than a loaded machine
+# takes, only so that a hang fails the test instead of stalling it.
+HANG_LIMIT_S = 300.0
 
 
 def _data(seed):
@@ -53,7 +56,7 @@ def _run_threads(fns):
     for th in threads:
         th.start()
     for th in threads:
-        th.join(120)
+        th.join(HANG_LIMIT_S)
     assert not any(th.is_alive() for th in threads), "hung: a driver thread did not finish"
     if errors:
         raise errors[0]
@@ -107,7 +110,7 @@ def test_two_threads_accumulate_into_one_leaf(backend):
             (w * scale).sum().backward()
 
     _run_threads([lambda: job(2.0), lambda: job(3.0)])
-    assert within(30, w.grad.tolist) == [STEPS * 5.0] * 4
+    assert within(HANG_LIMIT_S, w.grad.tolist) == [STEPS * 5.0] * 4
 
 
 def test_grad_mode_is_per_thread(backend):
@@ -117,11 +120,11 @@ def test_grad_mode_is_per_thread(backend):
     def no_grad_thread():
         with dg.no_grad():
             entered.set()
-            leave.wait(30)
+            leave.wait(HANG_LIMIT_S)
             inside["no_grad"] = ((w * 2).requires_grad, dg.is_grad_enabled())
 
     def grad_thread():
-        entered.wait(30)  # the other thread is inside no_grad() now
+        entered.wait(HANG_LIMIT_S)  # the other thread is inside no_grad() now
         y = (w * 3).sum()
         inside["grad"] = (y.requires_grad, dg.is_grad_enabled())
         y.backward()
@@ -129,5 +132,5 @@ def test_grad_mode_is_per_thread(backend):
 
     _run_threads([no_grad_thread, grad_thread])
     assert inside == {"no_grad": (False, False), "grad": (True, True)}
-    assert within(30, w.grad.tolist) == [3.0, 3.0, 3.0]
+    assert within(HANG_LIMIT_S, w.grad.tolist) == [3.0, 3.0, 3.0]
     assert dg.is_grad_enabled()

@@ -59,11 +59,11 @@ def test_live_worker_only_raises_wire_format_error(backend, switch_runtime):
     within(300, run)
     assert count["fed"] >= 10_000 and count["refused"] > count["fed"] // 2
     # the same process still serves: a ping, stats, and real work
-    reply = wire.decode_reply(within(30, ep.raw, 1, wire.simple_message("ping"))[0])
+    reply = wire.decode_reply(within(300, ep.raw, 1, wire.simple_message("ping"))[0])
     assert reply["pid"] == pid == dist.stats()["worker:1"]["pid"]
     x = dg.ones(3, device="worker:1", requires_grad=True)
     (x.to("worker:0") * 2).sum().backward()
-    assert within(30, x.grad.tolist) == [2.0, 2.0, 2.0]
+    assert within(300, x.grad.tolist) == [2.0, 2.0, 2.0]
     print(f"\n[fuzz] {backend}: {count['fed']} messages to a live worker, "
           f"{count['refused']} refused with WireFormatError, the rest served")
     dist.shutdown()  # the fuzzed worker's state is not for other tests
