@@ -1263,7 +1263,7 @@ def relu6(input: Tensor, inplace: bool = False) -> Tensor:
 
 
 def logsigmoid(input: Tensor) -> Tensor:
-    return call("log_sigmoid", input)
+    return call("log_sigmoid", input)[0]
 
 
 def softsign(input: Tensor) -> Tensor:

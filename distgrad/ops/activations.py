@@ -284,12 +284,19 @@ defop("hardtanh_backward",
 # ---- log_sigmoid ---------------------------------------------------------------------------
 
 def _log_sigmoid(x):
-    return np.minimum(x, 0) - rounding.log1p(rounding.exp(-np.abs(x)))
-
-
-def _log_sigmoid_backward(g, x):
-    """torch's kernel, from its buffer exp(-|x|): (1 or 0) - (±1)·buffer/(1 + buffer)."""
+    """torch's log_sigmoid_forward: the result, and the buffer exp(-|x|) its backward
+    reads (what the forward saw, where the input it saves may be written since: `.data`)."""
     buffer = rounding.exp(-np.abs(x))
+    return np.minimum(x, 0) - rounding.log1p(buffer), buffer
+
+
+def _log_sigmoid_rule(x):
+    meta = _float_only("log_sigmoid_cpu")(x)
+    return meta, meta
+
+
+def _log_sigmoid_backward(g, x, buffer):
+    """torch's kernel: (1 or 0) - (±1)·buffer/(1 + buffer), the signs x's now."""
     negative = x < 0
     one = x.dtype.type(1)
     return ((np.where(negative, one, 0) - np.where(negative, one, -one) * (buffer / (one + buffer)))
@@ -298,19 +305,23 @@ def _log_sigmoid_backward(g, x):
 
 def _log_sigmoid_backward_vjp(c, gg):
     """torch's log_sigmoid_double_backward: (gg·g)·(σ(x) - 1)·σ(x)."""
-    g, x = c[0], c[1]
+    g, x, buffer = c[0], c[1], c[2]
     gx = None
     if c.needs[1]:
         z = x.sigmoid()
         gx = gg * g * (z - 1) * z
-    return call("log_sigmoid_backward", gg, x) if c.needs[0] else None, gx
+    return call("log_sigmoid_backward", gg, x, buffer) if c.needs[0] else None, gx
 
 
-defop("log_sigmoid", _log_sigmoid, _float_only("log_sigmoid_cpu"),
-      lambda c, g: call("log_sigmoid_backward", g, c[0]), node="LogSigmoidBackward0", save=(0,),
+defop("log_sigmoid", _log_sigmoid, _log_sigmoid_rule,
+      lambda c, g, _buffer_grad=None: call("log_sigmoid_backward", g, c[0], c.outs[0]),
+      node="LogSigmoidBackward0", save=(0,), save_out=(1,), n_out=2, nondiff_outputs=(1,),
+      saved_names={"self": 0, "buffer": ("out", 1)},
       elementwise=False, sharding="elementwise")  # (torch's result is contiguous)
-defop("log_sigmoid_backward", _log_sigmoid_backward, _gradient_rule, _log_sigmoid_backward_vjp,
-      node="LogSigmoidBackwardBackward0", save=(0, 1))
+defop("log_sigmoid_backward", _log_sigmoid_backward,
+      lambda g, x, buffer: _gradient_rule(g, x), _log_sigmoid_backward_vjp,
+      node="LogSigmoidBackwardBackward0", save=(0, 1, 2), differentiable=(0, 1),
+      saved_names={"grad_output": 0, "self": 1, "buffer": 2}, elementwise=True)
 
 
 # ---- hardsigmoid, hardswish -------------------------------------------------------------------

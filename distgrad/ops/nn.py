@@ -368,7 +368,7 @@ def _bce_logits_vjp(c, g):
             gx = (t + 1 - y) * x.sigmoid() - t
         gx = _scaled_in_place(gx * g, w, n)
     if c.needs[1]:  # (log_sigmoid, finite where 1 - sigmoid(x) rounds to 0)
-        gy = -x if pw is None else call("log_sigmoid", -x) - call("log_sigmoid", x) * pw
+        gy = -x if pw is None else call("log_sigmoid", -x)[0] - call("log_sigmoid", x)[0] * pw
         gy = _scaled_in_place(gy * g, w, n)
     return gx, gy, None, None
 

@@ -384,3 +384,24 @@ def test_a_saved_transpose_keeps_the_memory_it_viewed_after_data(product):
         return [t.tolist() for t in (gx, gw, *second)]
 
     np.testing.assert_allclose(np.array(run(distgrad)), np.array(run(torch)), rtol=1e-5)
+
+
+def test_log_sigmoid_backward_reads_the_buffer_its_forward_saved():
+    """torch's log_sigmoid saves its input and a buffer exp(-|x|) of the forward's values:
+    after a `.data` write of the input (no version counted) its backward takes the signs
+    from the input as it is, the rest from the buffer; the nodes name both."""
+    def run(T):
+        x = T.tensor([[0.75, -1.5, 2.0], [-0.25, 1.0, -3.0]], dtype=T.float64,
+                     requires_grad=True)
+        y = T.nn.functional.logsigmoid(x)
+        x.data.mul_(-2)
+        g, = T.autograd.grad(y.sum(), x, create_graph=True)
+        names = [sorted(a for a in dir(n) if a.startswith("_saved")) for n in (y.grad_fn, g.grad_fn)]
+        gg, = T.autograd.grad((g * g).sum(), x)
+        return g.tolist(), gg.tolist(), y.grad_fn._saved_buffer.tolist(), names
+
+    theirs, ours = run(torch), run(distgrad)
+    np.testing.assert_allclose(ours[0], theirs[0], rtol=1e-12)
+    np.testing.assert_allclose(ours[1], theirs[1], rtol=1e-12)
+    np.testing.assert_allclose(ours[2], theirs[2], rtol=1e-12)
+    assert ours[3] == theirs[3]
