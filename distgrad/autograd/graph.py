@@ -391,7 +391,7 @@ class OpNode(NodeHooks):
                  "_metas", "needs", "_seq", "device", "_freed", "_tensor_pre_hooks",
                  "_retain_grad", "_hooks", "_pre_hooks", "n_outputs", "_out_metas", "_slots",
                  "_remote", "_anomaly", "_metadata", "_wraps", "_strides", "_edgeless",
-                 "_inline", "_given", "_save_for", "__weakref__")
+                 "_inline", "_given", "_save_for", "_listed", "__weakref__")
 
     def __init__(self, op, name, attrs, inputs, outputs, needs, device):
         self.op = op
@@ -405,6 +405,7 @@ class OpNode(NodeHooks):
         # as it is ready, so what it leads to is ready in its consumer's edge order.
         self._inline = False
         self._freed = False
+        self._listed = None  # its `_saved_*` names, kept when a backward frees what it saved
         self._remote = None  # the worker's record of this node's saved state
         # A copy_slices node's: the node of the in-place op written through the view, which
         # torch's CopySlices owns (and frees with its own saved state)
@@ -502,7 +503,10 @@ class OpNode(NodeHooks):
         return None
 
     def __getattr__(self, name):
-        if name.startswith("_raw_saved_"):  # the saved tensor itself (register_hooks)
+        if name.startswith(("_saved_", "_raw_saved_")) and self._freed and \
+                self._listed is not None and name not in self._listed:
+            read = None  # (what it never saved: freed, it cannot tell by what it has)
+        elif name.startswith("_raw_saved_"):  # the saved tensor itself (register_hooks)
             read = self._raw_reader(name[len("_raw_saved_"):])
         elif name.startswith("_saved_"):
             read = self._reader(name[len("_saved_"):])
@@ -556,14 +560,19 @@ class OpNode(NodeHooks):
         """With the `_saved_<name>` and `_raw_saved_<name>` attributes this node answers,
         one name for each thing saved, as torch's node lists its own (its own slots of
         saved state aside)."""
+        names = self._listed if self._freed and self._listed is not None else \
+            self._saved_attributes()
+        # (its own slots and helpers named like them are not torch's: _saved, _raw_reader)
+        own = {n for n in object.__dir__(self) if not n.startswith(("_saved", "_raw"))}
+        return sorted(own | set(names))
+
+    def _saved_attributes(self) -> list:
+        """The `_saved_<name>` and `_raw_saved_<name>` attributes this node answers."""
         keys = [name for pos, name in self._input_names()
                 if self._named_input(name) == pos]  # (not another position's alias)
         keys += self._output_names() + saved_arg_names(self)
         names = [f"_saved_{k}" for k in keys if self._reader(k) is not None]
-        names += [f"_raw_saved_{k}" for k in keys if self._raw_reader(k) is not None]
-        # (its own slots and helpers named like them are not torch's: _saved, _raw_reader)
-        own = {n for n in object.__dir__(self) if not n.startswith(("_saved", "_raw"))}
-        return sorted(own | set(names))
+        return names + [f"_raw_saved_{k}" for k in keys if self._raw_reader(k) is not None]
 
     def _input_names(self) -> list:
         """(position, torch's name) of each input this node may save: its op's own names, or
@@ -689,6 +698,7 @@ class OpNode(NodeHooks):
         """Drop saved tensors (end of a backward without retain_graph). torch's CopySlices
         drops the written op's node it holds, whatever that saved: it runs once only."""
         if self.has_saved() or self._name == COPY_SLICES:
+            self._listed = self._saved_attributes()  # (torch's node lists them still)
             self._saved = {}
             self._consts = {}
             self._saved_outs = None

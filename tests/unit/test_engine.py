@@ -1475,6 +1475,20 @@ def test_saved_tensors_are_visible_on_grad_fn():
     same(f)
 
 
+def test_a_freed_node_lists_and_answers_what_it_saved_as_before():
+    """torch's node keeps its `_saved_*` attributes once a backward freed them: dir() lists
+    the same names, reading one raises the freed-graph error, any other is no attribute."""
+    def f(torch):
+        x = leaf(torch, X3)
+        outs = [x.sin(), x.exp(), x * x, x.max(), torch.nn.functional.logsigmoid(x)]
+        sum(o.sum() for o in outs).backward()
+        names = ["_saved_self", "_saved_other", "_saved_result", "_saved_pos_weight"]
+        return [([n for n in dir(o.grad_fn) if n.startswith(("_saved", "_raw_saved"))],
+                 [attempt(lambda: getattr(o.grad_fn, n)) for n in names]) for o in outs]
+
+    same(f)
+
+
 def test_a_saved_output_that_is_not_differentiable_has_no_history():
     # layer_norm's saved mean and rstd (grad_fn._saved_result1, 2): plain tensors, as torch's
     # (their values are compared by the norm tests: distgrad keeps them in float64)
