@@ -59,7 +59,12 @@ results; set_ of a leaf under no_grad) or shared with numpy (from_numpy, as_tens
 frombuffer, .numpy()) and written through the other side, detach_ of what the graph saved or
 viewed, hooks on views that change the gradient with the view or its base written after,
 saved-tensor hooks that pack a copy or an alias around writes, and grad_outputs of another
-shape or dtype. An operand of a shape no variable has is a new input (integer inputs hold
+shape or dtype. Widened a seventh time: advanced-index writes and reads (`a[idx] += y`, a
+mask assigned a 0-dim result, mixed basic and advanced indices, index_put_ accumulating
+over repeated indices), unflatten/movedim/swapaxes/tensor_split/unfold views read or written
+(triu_, tril_), repeat_interleave, allow_mutation_on_saved_tensors, register_multi_grad_hook
+("all" and "any"), parametrized layers (nn.utils.parametrize, weight_norm, cached()) and
+torch.func.functional_call. An operand of a shape no variable has is a new input (integer inputs hold
 small literal values).
 
 What is compared (`compare`): the error type (the first builtin class in its MRO) and the
@@ -406,6 +411,42 @@ def fit_edit(x, w, b, make_optimizer, edit, set_to_none, steps=3):
         opt.step()
     return lin(x) + lin.weight.sum() + sum(v.sum() for st in opt.state.values()
                                            for v in st.values() if torch.is_tensor(v))
+''',
+    "param_layer": '''\
+class Sym(torch.nn.Module):  # a parametrization: the weight's upper triangle mirrored
+    def forward(self, w):
+        return w.triu() + w.triu(1).t()
+class Scale(torch.nn.Module):  # a parametrization with a right inverse (assigning it)
+    def forward(self, w):
+        return w * 2
+    def right_inverse(self, w):
+        return w / 2
+def param_layer(x, n, how, assign, cached, seed=0):
+    # a seeded nn.Linear whose weight is parametrized (Sym, Scale, weight_norm), maybe
+    # assigned through the parametrization, run on x (in parametrize.cached() or not)
+    torch.manual_seed(seed)
+    m = torch.nn.Linear(x.shape[-1], n).to(x.dtype)
+    P = torch.nn.utils.parametrize
+    if how == "weight_norm":
+        m = torch.nn.utils.parametrizations.weight_norm(m)
+    else:
+        P.register_parametrization(m, "weight", Sym() if how == "sym" else Scale())
+    if assign:
+        with torch.no_grad():
+            m.weight = torch.full_like(m.weight, 0.25)
+    with P.cached() if cached else torch.enable_grad():
+        out = m(x) + m(x.flip(0)).sum() * 0.5
+    return out.sum(-1) + sum(q.sum() for q in m.parameters()) + m.weight.sum()
+''',
+    "call_layer": '''\
+def call_layer(x, w, b, seed=0):
+    # a seeded nn.Linear run by torch.func.functional_call with w (and b) in place of its
+    # parameters, its own untouched
+    torch.manual_seed(seed)
+    m = torch.nn.Linear(w.shape[1], w.shape[0]).to(x.dtype)
+    given = {"weight": w} if b is None else {"weight": w, "bias": b}
+    out = torch.func.functional_call(m, given, (x,))
+    return out + m.weight.sum() + (m.weight.grad is None)
 ''',
 }
 
@@ -976,6 +1017,8 @@ class Gen:
               (2, self.g_losses)]
         w += [(2, self.g_rewire), (2, self.g_numpy_shared), (2, self.g_detach_inplace),
               (3, self.g_view_hook_edit), (2, self.g_saved_hooks_write), (1, self.g_grad_outputs)]
+        w += [(4, self.g_index_assign), (3, self.g_more_views), (2, self.g_saved_mutation),
+              (2, self.g_multi_hook), (1, self.g_param_layer), (1, self.g_call_layer)]
         if self.mode != "driver":
             w += [(6, self.g_move), (6, self.g_shard), (3, self.g_sharded_view_write)]
         return w
@@ -3169,6 +3212,158 @@ class Gen:
                           f"retain_graph=True)[0]",
                           f"{b}.backward({go}, retain_graph=True); {v} = {a}.grad"])
         return self.emit("grad_outputs", v, src, self.dev[b])
+
+    # -- widened a seventh time -----------------------------------------------------------
+    def g_index_assign(self):
+        """Advanced-index writes and reads: `a[idx] += y`, `a[:, idx] *= 2`, a bool mask
+        assigned a 0-dim result that requires grad, mixed basic and advanced indices,
+        index_put_ with accumulate over duplicate indices, and reads through repeated
+        indices (their gradients add up)."""
+        rng = self.rng
+        a = self.writable_float()
+        if a is None or self.t(a).numel() == 0:
+            return None
+        t = self.t(a)
+        shape = tuple(t.shape)
+        n = shape[0]
+        if rng.random() < 0.3:  # a read through repeated indices
+            idx = self.lit(self.indices((rng.randint(1, 5),), n), a)
+            v = self.new_var()
+            expr = rng.choice([f"{a}[{idx}]", f"{a}[{idx}].sum(0)",
+                               f"{a}[..., {self.lit(self.indices((3,), shape[-1]), a)}]"])
+            if t.dim() >= 2:
+                expr = rng.choice([expr, f"{a}[{idx}, {self.lit(self.indices((len(eval(idx, self.ns)),), shape[1]), a)}]"])
+            return self.emit("index read", v, f"{v} = {expr}", self.dev[a])
+        k = rng.randint(1, n)
+        uniq = self.lit(self.indices((k,), n, 0), a)
+        dup = self.lit(self.indices((rng.randint(2, 5),), n), a)
+        others = [b for b in self.plain_float(grad=True) if b != a and self.dev[b] == self.dev[a]
+                  and self.t(b).dtype == t.dtype]
+        scalar = f"{self.pick(others)}.mean()" if others else "0.5"
+        opts = [f"{a}[{uniq}] += {self.operand(a, (k,) + shape[1:])}",
+                f"{a}[{uniq}] = {self.operand(a, shape[1:])}",
+                f"{a}[{a}.detach() > 0] = {scalar}",
+                f"{a}.index_put_(({dup},), {self.operand(a, (len(eval(dup, self.ns)),) + shape[1:])}, "
+                f"accumulate=True)",
+                f"{a}[{uniq}] *= 2"]
+        if t.dim() >= 2:
+            m = shape[1]
+            col = self.lit(self.indices((rng.randint(1, m),), m, 0), a)
+            opts += [f"{a}[:, {col}] *= 2", f"{a}[{uniq}, :1] = {scalar}",
+                     f"{a}[{uniq}, {self.lit(self.indices((k,), m), a)}] = "
+                     f"{self.operand(a, (k,))}"]
+        src = rng.choice(opts)
+        if any(self.shares_memory(a, u) for u in re.findall(r"\b[xv]\d+\b", src) if u != a):
+            return None  # (a source read while it is written: undefined in torch)
+        if t.is_leaf and t.requires_grad:
+            src = f"with torch.no_grad(): {src}"
+        return self.emit("index assign", None, src, self.dev[a])
+
+    def g_more_views(self):
+        """The views the others do not make (unflatten, movedim, swapaxes, tensor_split,
+        Tensor.unfold's overlapping windows), read or written in place (triu_/tril_, mul_,
+        a row zeroed); and repeat_interleave, a copy."""
+        rng = self.rng
+        a = self.pick([v for v in self.plain_float(1) if self.t(v).numel() > 0])
+        if a is None:
+            return None
+        t = self.t(a)
+        shape, nd = tuple(t.shape), t.dim()
+        d = rng.randrange(nd)
+        n = shape[d]
+        views = [f"{a}.unflatten({d}, ({n}, 1))", f"{a}.movedim({d}, -1)",
+                 f"{a}.tensor_split({min(n, 2)}, {d})[{rng.randrange(min(n, 2))}]",
+                 f"{a}.unfold({d}, {rng.randint(1, n)}, {rng.randint(1, 2)})"]
+        if nd >= 2:
+            views += [f"{a}.swapaxes(0, 1)", f"{a}.movedim(0, 1)"]
+        view = rng.choice(views)
+        v = self.new_var()
+        r = rng.random()
+        if r < 0.2:
+            reps = self.lit([rng.randint(0, 2) for _ in range(n)], a)
+            return self.emit("repeat_interleave", v,
+                             f"{v} = {a}.repeat_interleave({reps}, {d})", self.dev[a])
+        writable = not (t.is_leaf and t.requires_grad) and not self._expanded(a)
+        if r < 0.6 or not writable:
+            return self.emit("more views", v, f"{v} = {view}", self.dev[a])
+        write = rng.choice([".mul_(2)", "[0].zero_()", ".add_(1)", ".triu_()", ".tril_(-1)"])
+        if write in (".triu_()", ".tril_(-1)") and "unfold" in view:
+            write = ".mul_(2)"
+        if write in (".triu_()", ".tril_(-1)") and eval(view, self.ns).dim() < 2:
+            write = ".add_(1)"
+        self.written_now.add(v)
+        return self.emit("more views write", v, f"{v} = {view}; {v}{write}", self.dev[a])
+
+    def g_saved_mutation(self):
+        """allow_mutation_on_saved_tensors: a result's input written in place after the op
+        saved it (torch keeps the saved value), the gradient by a leaf taken inside the
+        context (outside it torch refuses the backward)."""
+        rng = self.rng
+        a = self.pick([v for v in self.plain_float(1, grad=True) if not self.t(v).is_leaf
+                       and self.dev[v] == "cpu" and not self._expanded(v)])
+        leaf = self.pick([v for v in self.plain_float(grad=True) if self.t(v).is_leaf
+                          and self.dev[v] == "cpu"])
+        if a is None or leaf is None:
+            return None
+        ops = [f"{a}.exp()", f"{a} * {a}", f"{a}.sin()", f"{a}.pow(3)", f"{a}.sigmoid() * 2",
+               f"{a}[0].tanh()", f"{a}.clone().mul_({a})"]
+        write = rng.choice([f"{a}.mul_(2)", f"{a}[0].zero_()", f"{a}.add_(1)",
+                            f"{a}.detach().mul_(3)"])
+        v, w = self.new_var(), f"_s{len(self.prog['ops'])}"
+        src = (f"with torch.autograd.graph.allow_mutation_on_saved_tensors():\n"
+               f"    {w} = {rng.choice(ops)}; {write}; "
+               f"{v} = torch.autograd.grad({w}.sum(), {leaf}, allow_unused=True, "
+               f"materialize_grads=True)[0]")
+        return self.emit("saved mutation", v, src, "cpu")
+
+    def g_multi_hook(self):
+        """register_multi_grad_hook over two variables (mode "all" or "any"): what the hook
+        sees when the loss reaches one or both."""
+        rng = self.rng
+        vs = [v for v in self.float_vars(grad=True) if self.plain(v)]
+        if len(vs) < 2:
+            return None
+        a, b = rng.sample(vs, 2)
+        k = self.hook_ids
+        self.hook_ids += 1
+        if rng.random() < 0.5:
+            hook = (f"lambda gs: H.append(({k}, torch.stack([torch.tensor(-1.0) if g is None "
+                    f"else g.detach().double().sum().cpu() for g in gs])))")
+            src = f"torch.autograd.graph.register_multi_grad_hook(({a}, {b}), {hook})"
+        else:
+            hook = f"lambda g: H.append(({k}, g.detach().clone()))"
+            src = f"torch.autograd.graph.register_multi_grad_hook(({a}, {b}), {hook}, mode='any')"
+        return self.emit("multi grad hook", None, src, None)
+
+    def g_param_layer(self):
+        """A seeded nn.Linear whose weight is parametrized (a symmetric one, one with a right
+        inverse, weight_norm), maybe assigned through it, run in parametrize.cached() or not."""
+        a = self.layer_input()
+        if a is None or self.dev[a] != "cpu":
+            return None
+        rng = self.rng
+        how = rng.choice(["sym", "scale", "weight_norm"])
+        n = self.t(a).shape[-1] if how == "sym" else rng.randint(1, 3)
+        self.use_function("param_layer")
+        v = self.new_var()
+        return self.emit("param layer", v, f"{v} = param_layer({a}, {n}, '{how}', "
+                                           f"{rng.random() < 0.3}, {rng.random() < 0.4}, "
+                                           f"seed={rng.randrange(100)})", "cpu")
+
+    def g_call_layer(self):
+        """torch.func.functional_call of a seeded nn.Linear with variables as its weight (and
+        bias): their gradients, and none for the module's own."""
+        a = self.layer_input()
+        if a is None or self.dev[a] != "cpu" or self.t(a).dim() != 2:
+            return None
+        rng, k = self.rng, self.t(a).shape[1]
+        out = rng.randint(1, 3)
+        w = self.operand(a, (out, k), fresh=0.5)
+        b = self.operand(a, (out,), fresh=0.5) if rng.random() < 0.6 else "None"
+        self.use_function("call_layer")
+        v = self.new_var()
+        return self.emit("functional_call", v,
+                         f"{v} = call_layer({a}, {w}, {b}, seed={rng.randrange(100)})", "cpu")
 
     # -- the whole program ----------------------------------------------------------------
     def build(self, n_ops=None):

@@ -155,6 +155,9 @@ WIDER_FAMILIES = {
     "0-dim and empty tensors, broadcast masks": {"empty or 0-dim", "mask", "mask in-place"},
     "layers with written parameters, attention, edited gradients, losses": {
         "edit layer", "attention", "optimizer edit", "losses"},
+    "advanced-index writes, more views, saved mutation, multi-grad hooks, parametrizations": {
+        "index assign", "index read", "more views", "more views write", "saved mutation",
+        "multi grad hook", "param layer", "functional_call"},
 }
 
 
