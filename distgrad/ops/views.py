@@ -346,7 +346,7 @@ def strided_place(base, size, stride, storage_offset) -> dict:
     when that holds more than its elements (a detached view), else placed from its first
     place (`placed_in`)."""
     if base.device_str == "cpu" and views_memory_beyond_itself(base):
-        strides, offset = base._layout
+        strides, offset = base._strides_offset()
         return dict(size=size, stride=stride, storage_offset=storage_offset,
                     base_stride=list(strides), base_offset=offset)
     return placed_in(base, size, stride, storage_offset)
@@ -354,10 +354,14 @@ def strided_place(base, size, stride, storage_offset) -> dict:
 
 def views_memory_beyond_itself(t) -> bool:
     """Whether t, no view, has a layout no copy of its own has (an offset, gaps, shared
-    places): a detached view or `.data` of one, whose memory holds more than its elements,
-    which as_strided may read (torch's reads the storage)."""
-    return t._viewed is None and t._layout is not None and (
-        t._layout[1] != 0 or layout.preserved(t.shape, t._layout[0]) != tuple(t._layout[0]))
+    places) or memory past its last element: a detached view or `.data` of one, whose
+    memory holds more than its elements, which as_strided may read (torch's reads the
+    storage)."""
+    if t._viewed is not None or t._value is None:
+        return False
+    return t._layout is not None and (
+        t._layout[1] != 0 or layout.preserved(t.shape, t._layout[0]) != tuple(t._layout[0])) \
+        or isinstance(t._value, np.ndarray) and memory_size(t) > t.numel()  # (a driver's)
 
 
 # ---- as_strided of a detached view: the memory it views read directly ----------------------

@@ -146,6 +146,24 @@ def test_as_strided_of_a_detached_view_reaches_the_whole_memory():
     same(fn)
 
 
+def test_as_strided_of_a_detached_view_at_its_memorys_start_reaches_past_its_end():
+    """A detached view at offset 0 without gaps still views all of its base's memory
+    (torch's storage): as_strided_ may lay it out over the places after its last element."""
+    def fn(T):
+        z = _arange(T, 2, 3, requires_grad=True) * 2
+        row = z[::2].detach()
+        row.as_strided_((1, 5), (5, 1))
+        row.view(-1)[0] = 0.75
+        first = (_arange(T, 1, 3, requires_grad=True) * 1).unbind(1)[0].detach()
+        first.as_strided_((1, 3), (3, 1), 0)
+        first.mul_(2)
+        return [row, z, first, row.storage_offset(),
+                attempt(lambda: z[:1].detach().as_strided((7,), (1,))),
+                attempt(lambda: z.unbind(1)[0].detach().as_strided((2, 3), (3, 1)))]
+
+    same(fn)
+
+
 # ---- shape helpers -------------------------------------------------------------------------------
 
 def test_split_with_sizes_sum_to_size_argwhere():
