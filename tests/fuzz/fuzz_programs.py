@@ -1316,14 +1316,7 @@ class Gen:
         if a is None:
             return None
         r = self.rng.random()
-        t = self.t(a)
-        # (the version when the view was made: of the first variable naming this tensor,
-        # as an op may return its input itself, dropout with p=0)
-        made = min((self.view_version[v] for v in self.prog["vars"]
-                    if self.ns.get(v) is t and v in self.view_version), default=t._version)
-        if r < 0.6 and t._is_view() and t._version != made:
-            # torch 2.13 crashes (SIGSEGV) on register_hook on a view whose storage was
-            # written since the view was made, before anything refreshed its grad_fn
+        if r < 0.6 and self.hook_crashes_torch(a):
             r = 0.6
         if r < 0.4:  # (a copy: torch may keep the gradient as a leaf's .grad and add into it)
             k = self.hook_ids
@@ -1335,6 +1328,16 @@ class Gen:
         if a not in self.prog["retained"]:
             self.prog["retained"].append(a)
         return "retain_grad", None, [a], f"{a}.retain_grad()", None
+
+    def hook_crashes_torch(self, a) -> bool:
+        """torch 2.13 crashes (SIGSEGV) on register_hook on a view whose storage was written
+        since the view was made, before anything refreshed its grad_fn."""
+        t = self.t(a)
+        # (the version when the view was made: of the first variable naming this tensor,
+        # as an op may return its input itself, dropout with p=0)
+        made = min((self.view_version[v] for v in self.prog["vars"]
+                    if self.ns.get(v) is t and v in self.view_version), default=t._version)
+        return t._is_view() and t._version != made
 
     def g_function(self):
         a = self.pick(self.float_vars())
@@ -3320,7 +3323,8 @@ class Gen:
         """register_multi_grad_hook over two variables (mode "all" or "any"): what the hook
         sees when the loss reaches one or both."""
         rng = self.rng
-        vs = [v for v in self.float_vars(grad=True) if self.plain(v)]
+        vs = [v for v in self.float_vars(grad=True) if self.plain(v)
+              and not self.hook_crashes_torch(v)]
         if len(vs) < 2:
             return None
         a, b = rng.sample(vs, 2)
