@@ -452,6 +452,9 @@ class Tensor:
                     fresh = as_strided_of(base.detach().requires_grad_(), list(self.shape),
                                           list(strides), offset)
                 fresh._grad_fn.next_functions = ((None, 0),)
+                # (it requires grad through the base still: a func transform of the view
+                # gives results that require grad, as torch's)
+                fresh._grad_fn._edgeless = (weakref.ref(base),)
                 self._take_history(fresh)
             return
         with grad_mode.inference_mode(False):

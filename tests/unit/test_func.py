@@ -172,6 +172,24 @@ def test_a_view_made_under_no_grad_makes_a_transforms_result_require_grad():
     same(f)
 
 
+def test_a_view_of_a_base_detached_in_place_makes_a_transforms_result_require_grad():
+    # the view's history made anew (AsStridedBackward0) leads nowhere once its base was
+    # detached in place, yet it requires grad: so does a result computed from it, as torch's
+    # (fuzzer seed 22764484)
+    def f(torch):
+        base = t(torch, X3, requires_grad=True) * 2
+        view = base[1:]
+        base.detach_()
+        base.zero_()
+        _, vjp_fn = torch.func.vjp(lambda u: u.clone().relu_() * u, view)
+        got = vjp_fn(torch.ones(2))[0]
+        return [got.requires_grad, got.is_leaf, got,
+                torch.func.grad(lambda u: (u * u).sum())(view).requires_grad,
+                torch.func.jacrev(lambda u: u.sin())(view).requires_grad]
+
+    same(f)
+
+
 def test_grad_saves_its_input_itself_which_detach_detaches():
     # torch's grad unwraps its input: the ops of the function's gradient save the input
     # itself, so a detach_ of it afterwards leaves a saved tensor detached in place; a leaf
