@@ -15,7 +15,8 @@ from ..mersenne import MersenneStream
 from ..autograd import grad_mode
 from ..autograd.record import call
 from . import layout, rounding
-from .row_moments import low_float_row_means
+from .fused import fma
+from .row_moments import float32_row_moments, low_float_row_means
 from .math import _erf, _not_implemented
 from .rules import (float_dtype, require_castable, require_float, require_scalar_type, same,
                     scalar_types_error, unbroadcast, zeros_grad)
@@ -256,16 +257,40 @@ def _layer_norm(x, weight, bias, normalized_shape, eps=1e-5, low_stats=None):
     kernel keeps the statistics it saves in that dtype (the result is of float32 ones)."""
     axes = tuple(range(x.ndim - len(normalized_shape), x.ndim))
     mean = x.mean(axis=axes, keepdims=True, dtype=np.float64)
-    xc = x - mean.astype(x.dtype)
-    out = xc / np.sqrt((xc * xc).mean(axis=axes, keepdims=True) + eps)
-    if weight is not None:
-        out = out * weight
-    if bias is not None:
-        out = out + bias
+    out = _float32_layer_norm(x, weight, bias, axes, eps) if x.dtype == np.float32 else None
+    if out is None:
+        xc = x - mean.astype(x.dtype)
+        out = xc / np.sqrt((xc * xc).mean(axis=axes, keepdims=True) + eps)
+        if weight is not None:
+            out = out * weight
+        if bias is not None:
+            out = out + bias
     stats = mean, _wide_rstd(x, mean, axes, eps)
     if low_stats:
         stats = _low_stats(x, stats, axes, dtypes.from_name(low_stats).np)
     return (out,) + stats
+
+
+def _float32_layer_norm(x, weight, bias, axes, eps):
+    """A float32 input's result as torch's kernel rounds it (None on a CPU whose lanes are
+    unknown): each row's mean and rstd = 1/sqrt(var + eps) taken in float32 as it takes them
+    (float32_row_moments), then (x - mean) * rstd, times the weight and plus the bias; the
+    kernel's loop fuses the last multiply and add (without a weight, the rstd's)."""
+    rows = x.reshape(-1, math.prod(x.shape[d] for d in axes))
+    moments = float32_row_moments(rows)
+    if moments is None:
+        return None
+    keep = x.shape[:x.ndim - len(axes)] + (1,) * len(axes)
+    mean, var = (m.reshape(keep) for m in moments)
+    rstd = (np.float32(1) / np.sqrt(var + np.float32(eps))).astype(np.float32)
+    centered = (x - mean).astype(np.float32)
+    if weight is None and bias is not None:
+        return fma(centered, rstd, bias, np.float32)
+    out = (centered * rstd).astype(np.float32)
+    if weight is None:
+        return out
+    return fma(out, weight, bias, np.float32) if bias is not None else \
+        (out * weight).astype(np.float32)
 
 
 def _low_stats(x, stats, axes, low):

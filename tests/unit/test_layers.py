@@ -936,6 +936,29 @@ def test_layer_norm_of_equal_values_is_zero_as_torch():
     assert got[0] == got[1] == [[0.0] * 3] * 2
 
 
+@pytest.mark.parametrize("affine", ["none", "weight", "bias", "both"])
+def test_float32_layer_norm_rounds_as_torchs_kernel(affine):
+    # torch's kernel takes each row's mean and variance by vectorized Welford updates in
+    # float32 and multiplies by rstd = 1/sqrt(var + eps): a division by sqrt(var + eps) in
+    # float64 differs in the last bit or two (seen after a cast to bfloat16). Rows short,
+    # with a tail, and over several chunks of 16 vectors.
+    from torch_twin import same
+
+    def scenario(T):
+        out = []
+        for shape, dims in (((3, 5, 8), 1), ((4, 37), 1), ((2, 300), 1), ((2, 3, 7), 2)):
+            T.manual_seed(23)
+            x = T.randn(*shape) * 3 + 1
+            normalized = shape[-dims:]
+            w = T.randn(*normalized) if affine in ("weight", "both") else None
+            b = T.randn(*normalized) if affine in ("bias", "both") else None
+            y = T.nn.functional.layer_norm(x, normalized, w, b)
+            out += [y, y.to(T.bfloat16)]
+        return out
+
+    same(scenario, rtol=0, atol=0)
+
+
 def test_layer_norm_gradient_is_torchs_float64_gradient_rounded():
     # a row's input gradient is a difference of large terms (b·x + c against rstd·gy):
     # float32 sums round it each their own way, torch's kernel included (fuzzer seeds
