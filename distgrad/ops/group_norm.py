@@ -11,8 +11,10 @@ import numpy as np
 from .. import dtypes
 from ..autograd import grad_mode
 from . import layout
+from .fused import fma
 from .layers import (_norm_input_grad, _wide_rstd, in_float32, stats_dtype, mixed_norm_dtypes,
                      norm_kernel_dtypes)
+from .row_moments import float32_row_moments
 from .table import Meta, defop
 
 
@@ -30,15 +32,43 @@ def _group_norm(x, weight, bias, num_groups, eps=1e-5):
     """(result, mean, rstd), torch's native_group_norm's: each sample's groups' statistics
     (N, G), kept for the backward, in float64."""
     groups = _by_group(x, num_groups)
-    xc = groups - groups.mean(axis=2, keepdims=True)
-    out = (xc / np.sqrt((xc * xc).mean(axis=2, keepdims=True) + eps)).reshape(x.shape)
-    if weight is not None:
-        out = out * _channel(weight, x.ndim)
-    if bias is not None:
-        out = out + _channel(bias, x.ndim)
+    out = _float32_group_norm(x, weight, bias, num_groups, eps) \
+        if x.dtype == np.float32 and x.flags.c_contiguous else None
+    if out is None:
+        xc = groups - groups.mean(axis=2, keepdims=True)
+        out = (xc / np.sqrt((xc * xc).mean(axis=2, keepdims=True) + eps)).reshape(x.shape)
+        if weight is not None:
+            out = out * _channel(weight, x.ndim)
+        if bias is not None:
+            out = out + _channel(bias, x.ndim)
     mean = groups.mean(axis=2, keepdims=True, dtype=np.float64)
     rstd = _wide_rstd(groups, mean, (2,), eps)
     return out.astype(x.dtype), mean[..., 0], rstd[..., 0]
+
+
+def _float32_group_norm(x, weight, bias, num_groups, eps):
+    """A contiguous float32 input's result as torch's kernel rounds it (None on a CPU whose
+    lanes are unknown): each group's float32 moments as layer norm's (float32_row_moments),
+    rstd = 1/sqrt(var + eps) in double; then (x - mean) * rstd, or with a weight or a bias
+    x * scale + (-scale * mean + bias), scale = rstd * weight, each fused."""
+    n, c = x.shape[:2]
+    groups = _by_group(x, num_groups)
+    moments = float32_row_moments(groups.reshape(n * num_groups, groups.shape[2])) \
+        if x.size else None
+    if moments is None:  # (an empty input too: the plain formula gives its empty result)
+        return None
+    mean, var = (m.reshape(n, num_groups, 1, 1) for m in moments)
+    rstd = (1 / np.sqrt(np.maximum(var, 0).astype(np.float64) + eps)).astype(np.float32)
+    per_channel = x.reshape(n, num_groups, c // num_groups, -1)
+    if weight is None and bias is None:
+        out = (per_channel - mean) * rstd
+    else:
+        shape = (1, num_groups, c // num_groups, 1)
+        w = np.ones(shape, np.float32) if weight is None else weight.reshape(shape)
+        b = np.zeros(shape, np.float32) if bias is None else bias.reshape(shape)
+        scale = (rstd * w).astype(np.float32)
+        out = fma(per_channel, scale, fma(-scale, mean, b, np.float32), np.float32)
+    return out.astype(np.float32).reshape(x.shape)
 
 
 def _group_norm_rule(x, weight, bias, num_groups, eps=1e-5):

@@ -276,6 +276,8 @@ def _float32_layer_norm(x, weight, bias, axes, eps):
     unknown): each row's mean and rstd = 1/sqrt(var + eps) taken in float32 as it takes them
     (float32_row_moments), then (x - mean) * rstd, times the weight and plus the bias; the
     kernel's loop fuses the last multiply and add (without a weight, the rstd's)."""
+    if not x.size:  # (the plain formula gives an empty result)
+        return None
     rows = x.reshape(-1, math.prod(x.shape[d] for d in axes))
     moments = float32_row_moments(rows)
     if moments is None:

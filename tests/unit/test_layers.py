@@ -941,18 +941,40 @@ def test_float32_layer_norm_rounds_as_torchs_kernel(affine):
     # torch's kernel takes each row's mean and variance by vectorized Welford updates in
     # float32 and multiplies by rstd = 1/sqrt(var + eps): a division by sqrt(var + eps) in
     # float64 differs in the last bit or two (seen after a cast to bfloat16). Rows short,
-    # with a tail, and over several chunks of 16 vectors.
+    # with a tail, over several chunks of 16 vectors, and none.
     from torch_twin import same
 
     def scenario(T):
         out = []
-        for shape, dims in (((3, 5, 8), 1), ((4, 37), 1), ((2, 300), 1), ((2, 3, 7), 2)):
+        for shape, dims in (((3, 5, 8), 1), ((4, 37), 1), ((2, 300), 1), ((2, 3, 7), 2),
+                            ((0, 5), 1)):
             T.manual_seed(23)
             x = T.randn(*shape) * 3 + 1
             normalized = shape[-dims:]
             w = T.randn(*normalized) if affine in ("weight", "both") else None
             b = T.randn(*normalized) if affine in ("bias", "both") else None
             y = T.nn.functional.layer_norm(x, normalized, w, b)
+            out += [y, y.to(T.bfloat16)]
+        return out
+
+    same(scenario, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("affine", ["none", "weight", "bias", "both"])
+def test_float32_group_norm_rounds_as_torchs_kernel(affine):
+    # torch's kernel takes each group's moments as layer norm's, rstd in double, and gives
+    # (x - mean) * rstd, or x * scale + (bias - scale * mean) with scale = rstd * weight
+    from torch_twin import same
+
+    def scenario(T):
+        out = []
+        for shape, groups in (((2, 4, 5), 2), ((3, 6, 4, 4), 3), ((1, 4, 100), 1),
+                              ((0, 4, 3, 3), 2)):
+            T.manual_seed(23)
+            x = T.randn(*shape) * 3 + 1
+            w = T.randn(shape[1]) if affine in ("weight", "both") else None
+            b = T.randn(shape[1]) if affine in ("bias", "both") else None
+            y = T.nn.functional.group_norm(x, groups, w, b)
             out += [y, y.to(T.bfloat16)]
         return out
 
