@@ -31,7 +31,10 @@ def _prelu_backward(g, x, w):
     gw = np.where(positive, 0, x * g)
     lead = gw.ndim - w.ndim
     ones = tuple(lead + i for i, d in enumerate(w.shape) if d == 1 and gw.shape[lead + i] != 1)
-    gw = gw.sum(axis=tuple(range(lead)) + ones, keepdims=True).reshape(w.shape)
+    # (each product in the input's dtype, as torch's kernel gives them; their sum, the
+    # engine's reduction to w's shape, accumulates a float16/bfloat16 one in float32)
+    wide = np.float32 if gw.dtype.itemsize < 4 else None
+    gw = gw.sum(axis=tuple(range(lead)) + ones, keepdims=True, dtype=wide).reshape(w.shape)
     return gx, gw.astype(w.dtype)
 
 

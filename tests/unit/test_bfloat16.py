@@ -328,6 +328,25 @@ def test_batch_norm_of_a_low_float_batch_with_parameters_of_its_dtype(low):
 
 
 @pytest.mark.parametrize("low", ["bfloat16", "float16"])
+def test_prelu_weight_gradient_sums_products_rounded_to_the_input_dtype(low):
+    """torch's prelu backward kernel gives the weight's gradient term x·g of each element in
+    the input's dtype, and the engine sums them down to the weight's shape (in float32): a
+    sum of the unrounded products differs in the last bits of a float16/bfloat16 weight."""
+    def scenario(T):
+        out = []
+        for shape, channels in (((4, 3, 5), 3), ((2, 3, 6, 6), 3), ((64,), 1)):
+            T.manual_seed(2)
+            x = T.randn(*shape).to(getattr(T, low)).requires_grad_()
+            w = (T.rand(channels) * 0.5).to(x.dtype).requires_grad_()
+            y = T.nn.functional.prelu(x, w)
+            (y.float() * T.linspace(-1, 1, y.numel()).reshape(shape)).sum().backward()
+            out += [y, x.grad, w.grad]
+        return out
+
+    same(scenario, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("low", ["bfloat16", "float16"])
 def test_layer_norm_of_a_low_float_input_as_torchs_kernel(low):
     """torch's float16/bfloat16 layer norm saves each row's mean (its float32 Welford mean,
     which a row of low-precision values often has halfway between two of the dtype's
