@@ -1388,10 +1388,14 @@ def kl_div_reduced(input: Tensor, target: Tensor, reduction: str, log_target: bo
     """The pointwise divergence, reduced by "none", "mean" or "sum" (torch.kl_div's)."""
     if not (input.dtype.is_floating_point and target.dtype.is_floating_point):
         raise RuntimeError("kl_div: Integral inputs not supported.")
+    # (torch's C++ expression makes its right operand first: the order its nodes run
+    # backward in, which orders the sum of a target's gradient terms in its own dtype)
     if log_target:
-        loss = target.exp() * (target - input)
+        difference = target - input
+        loss = target.exp() * difference
     else:
-        loss = target.xlogy(target) - target * input
+        product = target * input
+        loss = target.xlogy(target) - product
     return _apply_reduction(loss, reduction)
 
 

@@ -328,6 +328,30 @@ def test_batch_norm_of_a_low_float_batch_with_parameters_of_its_dtype(low):
 
 
 @pytest.mark.parametrize("low", ["bfloat16", "float16"])
+@pytest.mark.parametrize("log_target", [False, True])
+def test_kl_div_target_gradient_adds_its_terms_in_torchs_order(low, log_target):
+    """torch's kl_div is a composite whose C++ expression makes target * input before
+    xlogy(target, target): the backward runs their nodes the other way round, and a
+    float16/bfloat16 target's gradient is the sum of its terms rounded in that order."""
+    def scenario(T):
+        out = []
+        for reduction in ("mean", "batchmean", "none"):
+            T.manual_seed(5)
+            logits = T.randn(8, 33).to(getattr(T, low)).requires_grad_()
+            raw = T.randn(8, 33).to(logits.dtype).requires_grad_()
+            target = raw.log_softmax(-1) if log_target else raw.softmax(-1)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                loss = T.nn.functional.kl_div(logits.log_softmax(-1), target,
+                                              reduction=reduction, log_target=log_target)
+            loss.float().sum().backward()
+            out += [loss, raw.grad, logits.grad]
+        return out
+
+    same(scenario, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("low", ["bfloat16", "float16"])
 def test_prelu_weight_gradient_sums_products_rounded_to_the_input_dtype(low):
     """torch's prelu backward kernel gives the weight's gradient term x·g of each element in
     the input's dtype, and the engine sums them down to the weight's shape (in float32): a
