@@ -14,13 +14,15 @@ The first call runs `fn` eagerly while every run sent to the workers is recorded
 placements, and whose module and optimizer state is as the recording left it
 (compile_state.py), runs none of fn's Python: each worker gets one instruction, "run
 your program again on these inputs", and the returned tensors come from that replay,
-bit for bit what the eager call computes. An output whose graph holds nothing of the step
-(its loss, whose backward freed it) comes back with a node like the eager one's, which
-raises torch's error when differentiated again; other outputs come back detached. A call
-given a tensor that requires grad, or one that returns a tensor whose graph still holds
-what a backward needs (torch.compile(model): the caller differentiates the forward's
-output; a step whose backward kept its graph), runs eagerly, its outputs keeping the
-graph the caller differentiates through.
+bit for bit what the eager call computes, handed back as the eager call returns them
+(compile_outputs.py): an output whose graph holds nothing of the step (its loss, whose
+backward freed it) comes back with a node like the eager one's, which raises torch's
+error when differentiated again; sharded outputs are wrapped anew around their parts, and
+views of outputs are taken anew from them. A call given a tensor that requires grad, or
+one that returns a tensor whose graph still holds what a backward needs (torch.compile(
+model): the caller differentiates the forward's output; a step whose backward kept its
+graph), runs eagerly, its outputs keeping the graph the caller differentiates through; so
+do calls whose outputs a replay could not make as the eager call returns them.
 
 Guards. A call records again when its arguments' signature differs from the recording's,
 when the state fn reads differs (a parameter replaced, a hyperparameter such as lr
@@ -42,7 +44,7 @@ import weakref
 
 from . import storage
 from .autograd import differentiate
-from .autograd.graph import AccumulateGrad, OpNode
+from .compile_outputs import flatten_outputs, keeps_saved, parts, plan_outputs, same_as_made
 from .compile_state import fingerprint, flatten_inputs, grouped, roots_of, unchanged
 from .tensor import Tensor
 from .watched import WRITES
@@ -171,19 +173,22 @@ class CompiledFunction:
         try:
             passes = differentiate.passes
             out = self.fn(*args, **kwargs)
-            flat, rebuild, plain = _flatten_outputs(out)
+            flat, rebuild, plain = flatten_outputs(out)
             # A call that ran no backward and returns a graph (a compiled model's forward),
             # or returns one whose saved state a backward could still use (its backward
             # kept it, retain_graph=True, or never ran through it), leaves the caller to
-            # differentiate it: the outputs keep it, which a replay could not make. An
-            # output whose graph holds nothing of the step (its backward freed it: a
-            # step's loss) keeps its history (a replay's gets a node like it:
-            # _spent_node); other outputs come back detached.
+            # differentiate it: the outputs keep it, which a replay could not make. Other
+            # outputs a replay makes as the eager call returns them (compile_outputs.py),
+            # or the calls run eagerly.
             graph_out = differentiate.passes == passes and any(t.requires_grad for t in flat)
-            graph_out = graph_out or any(t.requires_grad and _spent_node(t) is None
-                                         and _keeps_saved(t) for t in flat)
-            outs = flat if graph_out else [t if _spent_node(t) is not None else _detached(t)
-                                           for t in flat]
+            graph_out = graph_out or any(t.requires_grad and keeps_saved(t) for t in flat)
+            plan, handed = (None, None) if graph_out else plan_outputs(flat)
+            outs = flat
+            if plan is not None:
+                with program.paused(rt):  # (views taken anew: not part of the step)
+                    made = plan.make(handed)
+                outs, plan = (made, plan) if same_as_made(made, flat) else (flat, None)
+                del made
             del out, flat
             gc.collect()  # the step's temporaries are freed inside the recording
             rt.flush_all()
@@ -199,29 +204,19 @@ class CompiledFunction:
         self.counters["recorded"] += 1
         worker_inputs = []
         for k, t in enumerate(tensors):
-            for j, part in _parts(t):
+            for j, part in parts(t):
                 if part.device_str.startswith("worker:"):
                     worker_inputs.append(((k, j), rt.queue(part.device_str), part._value.id))
-        out_specs, out_metas = [], []
-        for t in outs:
-            parts = _parts(t)
-            if t._sharding is not None and t._sharding.shards[0] is None or not all(
-                    p.device_str.startswith("worker:") for _, p in parts):
-                recorder.cannot_replay("output")
-                continue
-            for _, p in parts:
-                out_specs.append((rt.queue(p.device_str), p._value.id, list(p.shape),
-                                  p.dtype.name))
-            out_metas.append(_out_meta(t))
-        if not plain:
-            recorder.cannot_replay("output")
+        out_specs = [(rt.queue(t.device_str), t._value.id, list(t.shape), t.dtype.name)
+                     for t in handed or ()]
         if graph_out:
             recorder.cannot_replay("output-grad")
+        elif plan is None or not plain:
+            recorder.cannot_replay("output")
         prog, reasons = program.Program.build(recorder, worker_inputs, out_specs)
         held = set()
         sigs_out, ids_out = fingerprint(roots, inputs, held=held)
-        on_workers = {p._value.id for t in outs for _, p in _parts(t)
-                      if p.device_str.startswith("worker:")}  # (a driver output: "output" above)
+        on_workers = {t._value.id for t in handed or ()}
         if on_workers & set(ids_out):
             reasons.append("output")  # kept by the state too: a replay would not update it
         if prog.kept - set(ids_out) - held:
@@ -236,7 +231,7 @@ class CompiledFunction:
         if self.recording is not None:
             self.recording.drop()
         self.recording = _Recording(rt, sig, sigs_in, ids_in, sigs_out, ids_out, prog, reasons,
-                                    rebuild, out_metas, [k for k, _ in cpu_inputs],
+                                    rebuild, plan, [k for k, _ in cpu_inputs],
                                     state_writes)
         if not reasons:
             prog.watch()
@@ -257,14 +252,14 @@ class _Recording:
     """One recorded call, and what must hold for a later call to replay it."""
 
     def __init__(self, rt, sig, sigs_in, ids_in, sigs_out, ids_out, prog, reasons, rebuild,
-                 out_metas, cpu_positions, state_writes):
+                 plan, cpu_positions, state_writes):
         self.runtime = rt
         self.sig = sig
         self.sigs_in, self.ids_in, self.ids_out = sigs_in, ids_in, ids_out
         self.program = prog
         self.reasons = reasons
         self.rebuild = rebuild
-        self.out_metas = out_metas
+        self.plan = plan  # how it makes its outputs (compile_outputs.OutputPlan)
         self.cpu_positions = cpu_positions
         # (storage, writes) of the state the step wrote; an argument's storage as its
         # place (_argument_places)
@@ -313,16 +308,16 @@ class _Recording:
     def replay(self, tensors, rt):
         input_ids = {}
         for k, j in {key for ph_keys in self.program.binds.values() for _, key in ph_keys}:
-            part = dict(_parts(tensors[k]))[j]
+            part = dict(parts(tensors[k]))[j]
             input_ids[(k, j)] = part._value.id
         cpu_arrays = {k: tensors[k]._value for k in self.cpu_positions}
-        refs = iter(self.program.replay(input_ids, cpu_arrays, rt.endpoint.concurrent))
+        refs = list(self.program.replay(input_ids, cpu_arrays, rt.endpoint.concurrent))
         for written, n in self.state_writes:
             if isinstance(written, tuple):  # (an argument's, by its place)
                 written = _storage_at(tensors, written)
             for _ in range(n):
                 written.wrote()
-        return self.rebuild([_out_tensor(meta, refs) for meta in self.out_metas])
+        return self.rebuild(self.plan.replayed(refs))
 
     def drop(self) -> None:
         self.program.drop()
@@ -335,7 +330,7 @@ def _argument_places(tensors) -> dict:
     for k, t in enumerate(tensors):
         places.setdefault(id(t._storage), (k, None))
         if t._sharding is not None:
-            for j, part in _parts(t):
+            for j, part in parts(t):
                 places.setdefault(id(part._storage), (k, j))
     return places
 
@@ -345,125 +340,3 @@ def _storage_at(tensors, place):
     k, j = place
     t = tensors[k]
     return t._storage if j is None else t._sharding.shards[j]._storage
-
-
-def _parts(t: Tensor):
-    """(shard index or None, tensor) for a tensor's pieces on workers."""
-    if t._sharding is None:
-        return [(None, t)]
-    return [(j, s) for j, s in enumerate(t._sharding.shards) if s is not None]
-
-
-def _detached(t: Tensor) -> Tensor:
-    """`t` without history, holding nothing of the step's graph (a replicated tensor's
-    detach() keeps a way to make its missing copies from the original, graph and all:
-    here a missing copy is a move of the first, made when asked for)."""
-    if t._sharding is None:
-        return t.detach()
-    from .distributed.sharding import _wrap
-
-    s = t._sharding
-    return _wrap(s.placement, [None if p is None else p.detach() for p in s.shards], s.workers)
-
-
-def _spent_node(t: Tensor):
-    """The grad_fn of output `t` if its graph holds no tensor of the step (its nodes are
-    plain ones that keep nothing: a backward in the step freed what they saved, a step's
-    loss, or they saved nothing), else None. Such a graph raises when differentiated again
-    where it was freed, as torch's does, and elsewhere gives gradients that no value of
-    the step decides: a replay's output gets a node of its own like it, leading to the
-    same graph (graph.OpNode.spent_twin)."""
-    node = t._grad_fn
-    if t._sharding is not None or t._viewed is not None or not isinstance(node, OpNode):
-        return None
-    seen, todo = {id(node)}, [node]
-    while todo:
-        n = todo.pop()
-        if type(n) is AccumulateGrad:
-            continue
-        if not isinstance(n, OpNode) or n.has_saved() or n._wraps is not None or any(
-                isinstance(v, Tensor) for v in (n.attrs or {}).values()):
-            return None
-        for child, _ in n.next_functions:
-            if child is not None and id(child) not in seen:
-                seen.add(id(child))
-                todo.append(child)
-    return node
-
-
-def _keeps_saved(t: Tensor) -> bool:
-    """Whether a node of output `t`'s graph (of its parts', if sharded) still holds what it
-    saved: a backward through `t` could use it, as torch's can."""
-    todo = [t._grad_fn] + [p._grad_fn for _, p in _parts(t)]
-    seen = set()
-    while todo:
-        n = todo.pop()
-        if n is None or id(n) in seen:
-            continue
-        seen.add(id(n))
-        if n.has_saved():
-            return True
-        todo.extend(child for child, _ in n.next_functions)
-    return False
-
-
-def _out_meta(t: Tensor):
-    """What a replay needs to hand back a tensor like output `t` (its parts' ids aside)."""
-    if t._sharding is None:
-        node = _spent_node(t)
-        return (t.device_str, t.shape, t.dtype, None,
-                None if node is None else (node, t._output_nr))
-    s = t._sharding
-    return (None, t.shape, t.dtype, (s.placement, list(s.workers),
-                                     [None if p is None else (p.device_str, p.shape)
-                                      for p in s.shards]), None)
-
-
-def _out_tensor(meta, refs) -> Tensor:
-    """A replay's output: fresh handles (`refs`, taken in order) shaped as `meta` says."""
-    device, shape, dtype, sharded, history = meta
-    if sharded is None:
-        t = Tensor._make(next(refs), shape, dtype, device)
-        if history is not None:
-            t._requires_grad = True
-            t._grad_fn, t._output_nr = history[0].spent_twin(), history[1]
-        return t
-    from .distributed.sharding import _wrap
-
-    placement, workers, parts = sharded
-    shards = [None if p is None else Tensor._make(next(refs), p[1], dtype, p[0]) for p in parts]
-    return _wrap(placement, shards, workers)
-
-
-def _flatten_outputs(out):
-    """(tensors, rebuild, plain): the tensors in fn's result, a function that builds the
-    same structure from new tensors, and whether it held nothing else (None aside)."""
-    tensors, plain = [], True
-
-    def spec(obj):
-        nonlocal plain
-        if isinstance(obj, Tensor):
-            tensors.append(obj)
-            return len(tensors) - 1
-        if obj is None:
-            return None
-        if type(obj) in (list, tuple):
-            return (type(obj), [spec(v) for v in obj])
-        if type(obj) is dict:
-            return (dict, {k: spec(v) for k, v in obj.items()})
-        plain = False
-        return None
-
-    shape = spec(out)
-
-    def rebuild(new, s=shape):
-        if s is None:
-            return None
-        if isinstance(s, int):
-            return new[s]
-        kind, inner = s
-        if kind is dict:
-            return {k: rebuild(new, v) for k, v in inner.items()}
-        return kind(rebuild(new, v) for v in inner)
-
-    return tensors, rebuild, plain

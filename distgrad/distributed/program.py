@@ -26,6 +26,7 @@ ones: a replay's values are the eager call's, bit for bit.
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import threading
@@ -137,6 +138,21 @@ def stop() -> None:
 
 def recording() -> bool:
     return coordinator.recorder is not None
+
+
+@contextlib.contextmanager
+def paused(runtime):
+    """Work sent inside it is not part of the recording (what a replay does after the
+    program: compile_outputs' views of its outputs). The work queued before it is sent
+    first, and the work queued in it before the recording goes on."""
+    runtime.flush_all()
+    rec, capturing = coordinator.recorder, record.capturing
+    coordinator.recorder = record.capturing = None
+    try:
+        yield
+        runtime.flush_all()
+    finally:
+        coordinator.recorder, record.capturing = rec, capturing
 
 
 class Program:
