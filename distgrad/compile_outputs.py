@@ -32,14 +32,14 @@ _ACCUMULATORS = (AccumulateGrad, ReplicaReduce)
 
 class OutputPlan:
     """How a replay makes a step's output tensors from the plain tensors its program hands
-    over: `steps` in order, each ("plain", index of the tensor handed over), ("sharded",
-    step index of each part or None, placement, workers, the node of a fallback's whole,
-    the name of its node) or
+    over: `steps` in order, each ("plain", index of the tensor handed over), ("detach",
+    step index of the tensor it is a detach() of), ("sharded", step index of each part or
+    None, placement, workers, the node of a fallback's whole, the name of its node) or
     ("view", step index of its parent, op, attrs, output nr, grad mode); `outputs`, the
     step index of each output."""
 
     def __init__(self):
-        self.metas: list = []  # per tensor handed over: what a replay makes it as (_meta)
+        self.metas: list = []  # per tensor handed over: what a replay makes it as (meta)
         self.steps: list = []
         self.outputs: list = []
 
@@ -53,6 +53,8 @@ class OutputPlan:
             kind = step[0]
             if kind == "plain":
                 made.append(handed[step[1]])
+            elif kind == "detach":
+                made.append(made[step[1]].detach())
             elif kind == "sharded":
                 _, shards, placement, workers, computed_by, name = step
                 t = _wrap(placement, [None if j is None else made[j] for j in shards], workers)
@@ -71,14 +73,14 @@ class OutputPlan:
 
     def replayed(self, refs) -> list:
         """The outputs of a replay whose program hands over `refs` (RemoteRefs, in order)."""
-        return self.make([_replayed(meta, ref) for meta, ref in zip(self.metas, refs)])
+        return self.make([replayed(facts, ref) for facts, ref in zip(self.metas, refs)])
 
 
 def plan_outputs(flat: list):
     """(plan, handed) for a recorded call's output tensors `flat`: the plan and the plain
     tensors its program hands over, or (None, None) if a replay could not make one of them
     as the eager call returned it."""
-    plan, handed, memo = OutputPlan(), [], {}
+    plan, handed, memo, aliased = OutputPlan(), [], {}, {}
 
     def entry(t) -> int | None:
         if id(t) in memo:
@@ -87,16 +89,21 @@ def plan_outputs(flat: list):
             step = _view_step(t, entry)
         elif t._sharding is not None:
             step = _sharded_step(t, entry)
+        elif id(t._value) in aliased:  # (a detach() of another: its memory, no history)
+            step = ("detach", aliased[id(t._value)]) if _plain_handle(t) and \
+                t._grad_fn is None and not t._requires_grad else None
         else:
-            meta = _meta(t)
-            step = None if meta is None else ("plain", len(handed))
+            meta_of = meta(t)
+            step = None if meta_of is None else ("plain", len(handed))
             if step is not None:
                 handed.append(t)
-                plan.metas.append(meta)
+                plan.metas.append(meta_of)
         if step is None:
             return None
         plan.steps.append(step)
         memo[id(t)] = len(plan.steps) - 1
+        if t._sharding is None:
+            aliased.setdefault(id(t._value), memo[id(t)])
         return memo[id(t)]
 
     for t in flat:
@@ -173,7 +180,7 @@ def _plain_handle(t: Tensor) -> bool:
             and not t.__dict__)
 
 
-def _meta(t: Tensor):
+def meta(t: Tensor):
     """What a replay needs to hand back a tensor like plain `t` but its id, or None if it
     cannot (module doc)."""
     if not t.device_str.startswith("worker:") or not _plain_handle(t):
@@ -188,8 +195,9 @@ def _meta(t: Tensor):
             t._layout, t._storage.inference)
 
 
-def _replayed(meta, ref) -> Tensor:
-    device, shape, dtype, history, requires_grad, version, strides, inference = meta
+def replayed(facts, ref) -> Tensor:
+    """A tensor a replay hands over as `ref`, made as `facts` (meta) say."""
+    device, shape, dtype, history, requires_grad, version, strides, inference = facts
     t = Tensor._make(ref, shape, dtype, device)
     t._storage.inference = inference
     t._storage.version = version

@@ -87,22 +87,26 @@ def tensor_sig(t: Tensor):
                                     tuple(x is not None for x in s.shards)))
 
 
-def fingerprint(roots, inputs=frozenset(), guards=None, held=None):
+def fingerprint(roots, inputs=frozenset(), guards=None, held=None, fresh=None):
     """(sigs, ids) of everything reachable from `roots` (see the module doc); the call's
     input tensors (`inputs`, by id()) count as places, whatever they hold. With a list
     `guards`, also what `unchanged` checks to tell that nothing it walked has changed;
     with a set `held`, the ids of the memory its worker tensors view (a view keeps its
-    base alive on the worker: gradients that are views of one reduced bucket)."""
+    base alive on the worker: gradients that are views of one reduced bucket). With
+    `fresh`, a `Fresh` of the tensors a step made (storages of serials from
+    `fresh.since` on): it is told each place it finds them at."""
     sigs, ids, seen = [], [], {}
     guard = guards.append if guards is not None else None
 
-    def walk(obj, get=None, where=None, at=None):
+    def walk(obj, get=None, where=None, at=None, place=None):
         if len(sigs) >= _LIMIT:
             return
         t = type(obj)
         key = id(obj)
         if guard is not None and get is not None:  # a place a container does not cover
             guard((get, where, at, obj))
+        if fresh is not None and isinstance(obj, Tensor):
+            fresh.found(obj, place or (get, where, at), len(sigs))
         if t in _SCALARS:
             sigs.append(obj)
             ids.append(None)
@@ -125,9 +129,9 @@ def fingerprint(roots, inputs=frozenset(), guards=None, held=None):
                 watch_tensor(obj)  # its attribute writes are counted from now on
                 guard((_TENSOR, obj, sig[6], (obj._value, obj._grad, obj._grad_fn,
                                                obj._sharding, obj.shape, obj._requires_grad)))
-            walk(obj._grad)
-            if obj._sharding is not None:
-                walk(obj._sharding.shards)
+            walk(obj._grad, place=(_GRAD, obj, None))
+            if obj._sharding is not None:  # (its parts are its own: no place of the state)
+                walk(obj._sharding.shards, place=_PARTS)
         elif t is dict or isinstance(obj, dict):
             sigs.append(("dict", len(obj)))
             ids.append(None)
@@ -136,14 +140,14 @@ def fingerprint(roots, inputs=frozenset(), guards=None, held=None):
             for k, v in obj.items():
                 sigs.append(k if type(k) in _SCALARS else ("key", type(k).__name__))
                 ids.append(None)
-                walk(v)
+                walk(v, place=(_KEY, obj, k))
         elif t in (list, tuple) or isinstance(obj, (list, tuple)):
             sigs.append((t.__name__, len(obj)))
             ids.append(None)
             if guard is not None and t is not tuple:
                 guard((_LIST, obj, None, tuple(obj)))
-            for v in obj:
-                walk(v)
+            for i, v in enumerate(obj):
+                walk(v, place=(_ITEM, obj, i) if t is list and place is not _PARTS else None)
         elif isinstance(obj, np.ndarray):
             sigs.append(("nd", obj.shape, obj.dtype.str, key))
             ids.append(None)
@@ -189,7 +193,52 @@ def fingerprint(roots, inputs=frozenset(), guards=None, held=None):
 # What a guard checks: a dict's keys and values, a list's items, a tensor's mutable
 # attributes (all by identity), or one place: a dict key, an attribute, a closure cell.
 _DICT, _LIST, _TENSOR, _KEY, _ATTR, _CELL = 1, 2, 3, 4, 5, 6
+_GRAD, _ITEM = 7, 8  # (places only: a tensor's .grad, a list's item)
+_PARTS = (None, None, None)  # (the place of a sharded tensor's list of parts)
 _MISSING = object()
+
+
+class Fresh:
+    """The tensors a recorded step made and left in the state (a gradient its zero_grad
+    set to None and its backward made anew), and where: each eager call makes new ones
+    there, so a replay puts new ones there too (compiled.py), and a caller holding an
+    earlier call's keeps its values."""
+
+    def __init__(self, since: int):
+        self.since = since  # storages of serials from here on were made by the step
+        self.places: dict = {}  # id(tensor) -> (tensor, [places], [walk positions])
+        self.viewed: set = set()  # ids of the worker memory tensors of the state view
+
+    def found(self, t, place, position: int) -> None:
+        ref = t._value
+        if t.device_str.startswith("worker:") and ref.base is not None:
+            self.viewed.add(ref.root.id)
+        if t._storage.serial < self.since:
+            return
+        entry = self.places.setdefault(id(t), (t, [], []))
+        entry[1].append(place)
+        entry[2].append(position)
+
+    def renewable(self, can_make) -> list:
+        """(tensor, places, positions) of each tensor found that a replay can put anew at
+        every place it was found (`can_make(tensor)`: a replay can hand one like it
+        over), and whose memory no tensor of the state views."""
+        return [(t, places, positions) for t, places, positions in self.places.values()
+                if all(kind is not None for kind, _, _ in places) and can_make(t)
+                and t._value.id not in self.viewed]
+
+
+def put(place, value) -> None:
+    """Put `value` at `place` (as Fresh found it) with the write the user's code makes."""
+    kind, obj, at = place
+    if kind == _GRAD:
+        obj._grad = value
+    elif kind in (_KEY, _ITEM):
+        obj[at] = value
+    elif kind == _ATTR:
+        setattr(obj, at, value)
+    else:
+        obj.cell_contents = value
 
 
 _TENSOR_ATTRS = operator.attrgetter("_value", "_grad", "_grad_fn", "_sharding", "shape",

@@ -44,8 +44,9 @@ import weakref
 
 from . import storage
 from .autograd import differentiate
-from .compile_outputs import flatten_outputs, keeps_saved, parts, plan_outputs, same_as_made
-from .compile_state import fingerprint, flatten_inputs, grouped, roots_of, unchanged
+from .compile_outputs import (flatten_outputs, keeps_saved, meta, parts, plan_outputs,
+                              replayed, same_as_made)
+from .compile_state import Fresh, fingerprint, flatten_inputs, grouped, put, roots_of, unchanged
 from .tensor import Tensor
 from .watched import WRITES
 
@@ -207,15 +208,18 @@ class CompiledFunction:
             for j, part in parts(t):
                 if part.device_str.startswith("worker:"):
                     worker_inputs.append(((k, j), rt.queue(part.device_str), part._value.id))
+        # The tensors it made and left in the state (a gradient made anew): a replay hands
+        # them over as it does its outputs, to be put where the eager call puts new ones.
+        held, fresh = set(), Fresh(made_before)
+        sigs_out, ids_out = fingerprint(roots, inputs, held=held, fresh=fresh)
+        renewed = fresh.renewable(lambda t: meta(t) is not None)
         out_specs = [(rt.queue(t.device_str), t._value.id, list(t.shape), t.dtype.name)
-                     for t in handed or ()]
+                     for t in [*(handed or ()), *(t for t, _, _ in renewed)]]
         if graph_out:
             recorder.cannot_replay("output-grad")
         elif plan is None or not plain:
             recorder.cannot_replay("output")
         prog, reasons = program.Program.build(recorder, worker_inputs, out_specs)
-        held = set()
-        sigs_out, ids_out = fingerprint(roots, inputs, held=held)
         on_workers = {t._value.id for t in handed or ()}
         if on_workers & set(ids_out):
             reasons.append("output")  # kept by the state too: a replay would not update it
@@ -232,7 +236,8 @@ class CompiledFunction:
             self.recording.drop()
         self.recording = _Recording(rt, sig, sigs_in, ids_in, sigs_out, ids_out, prog, reasons,
                                     rebuild, plan, [k for k, _ in cpu_inputs],
-                                    state_writes)
+                                    state_writes, [(meta(t), places, positions)
+                                                   for t, places, positions in renewed])
         if not reasons:
             prog.watch()
         return rebuild(outs)
@@ -252,10 +257,15 @@ class _Recording:
     """One recorded call, and what must hold for a later call to replay it."""
 
     def __init__(self, rt, sig, sigs_in, ids_in, sigs_out, ids_out, prog, reasons, rebuild,
-                 plan, cpu_positions, state_writes):
+                 plan, cpu_positions, state_writes, renewed):
         self.runtime = rt
         self.sig = sig
-        self.sigs_in, self.ids_in, self.ids_out = sigs_in, ids_in, ids_out
+        # (meta, places, walk positions) of each tensor the step made anew in the state;
+        # which tensor sits at those positions is each replay's own
+        self.renewed = renewed
+        self.anew = {k for _, _, positions in renewed for k in positions}
+        self.sigs_in, self.ids_in = sigs_in, ids_in
+        self.ids_out = self._masked(ids_out)
         self.program = prog
         self.reasons = reasons
         self.rebuild = rebuild
@@ -299,7 +309,7 @@ class _Recording:
         # state the recording ended in (a gradient the step made is where the step put
         # it), and only when the step started from one like it: a place whose tensor the
         # step replaced (a new gradient) must not have been read by it.
-        if not self.fixed_point or ids != self.ids_out:
+        if not self.fixed_point or self._masked(ids) != self.ids_out:
             return "state"
         if not self.program.valid(rt):
             return "state" if self.program.stale else "runtime"
@@ -317,7 +327,19 @@ class _Recording:
                 written = _storage_at(tensors, written)
             for _ in range(n):
                 written.wrote()
-        return self.rebuild(self.plan.replayed(refs))
+        outputs = self.rebuild(self.plan.replayed(refs[:len(self.plan.metas)]))
+        writes = WRITES.n
+        for (facts, places, _), ref in zip(self.renewed, refs[len(self.plan.metas):]):
+            anew = replayed(facts, ref)
+            for place in places:
+                put(place, anew)
+        if self.last is not None and self.last[1].writes == writes:
+            self.last[1].writes = WRITES.n  # (its own writes leave the state as checked)
+        return outputs
+
+    def _masked(self, ids: list) -> list:
+        """`ids` but at the places a replay fills anew."""
+        return [None if k in self.anew else v for k, v in enumerate(ids)] if self.anew else ids
 
     def drop(self) -> None:
         self.program.drop()

@@ -2,8 +2,9 @@
 # its loss, its loss vector (written in place after its backward), a slice and a transpose
 # of that vector and an element (views whose base is the step's), the same tensor twice,
 # the model's output, numbers and strings, and a forward under inference_mode; for a
-# layer-placed model, a sharded weight and a data-parallel model. A step is called three
-# times: it records, records again (the optimizer made its state), then replays.
+# layer-placed model, a sharded weight and a data-parallel model. A step is called four
+# times: it records, records again (the optimizer made its state), then replays twice; the
+# gradients of each call, held, keep their values.
 # Printed each time: every output's history (grad_fn, requires_grad, is_leaf, whether it is
 # a view and of which output), its version count, its value and the error of a second
 # backward through it; the parameters' versions and gradients.
@@ -53,8 +54,8 @@ def placed():
 
 
 def sharded():
-    w = shard(torch.randn(3, 4), 1).requires_grad_()
-    return lambda x: torch.tanh(x @ w)[:, :2], [w]
+    w = shard(torch.randn(3, 2), 1).requires_grad_()
+    return lambda x: torch.tanh(x @ w), [w]
 
 
 def data_parallel():
@@ -68,11 +69,11 @@ def placed_outputs(vec, out):
 
 
 def sharded_outputs(vec, out):
-    return vec.mean(), vec, out
+    return vec.sum(), vec, out
 
 
-for make, outputs, calls in ((placed, placed_outputs, 3), (sharded, sharded_outputs, 3),
-                             (data_parallel, sharded_outputs, 3),
+for make, outputs, calls in ((placed, placed_outputs, 4), (sharded, sharded_outputs, 4),
+                             (data_parallel, sharded_outputs, 4),
                              (placed, lambda vec, out: (vec.sum(), 2.5, "text"), 2)):
     forward, params = make()
     opt = torch.optim.SGD(params, lr=0.1, momentum=0.9)
@@ -86,11 +87,14 @@ for make, outputs, calls in ((placed, placed_outputs, 3), (sharded, sharded_outp
         opt.step()
         return outputs(vec, out)
 
-    for call in range(calls):
+    grads = []  # (each call's gradient keeps its values: the next call makes new ones)
+    for call in range(calls):  # (records, records again: momentum made, replays)
         x, y = torch.randn(4, 3).to(W[0]), torch.randn(4, 2).to(W[1])
         out = step(x, y)
         show(f"{make.__name__} {call}", out)
         state("  params", params)
+        grads.append(params[0].grad)
+    print("  held", [value(g).sum().item() for g in grads], len({id(g) for g in grads}))
 
 model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)).to(W[0])
 
