@@ -34,6 +34,7 @@ _SKIP_MODULES = ("distgrad.distributed.coordinator", "distgrad.distributed.runti
                  "distgrad.compiled", "ray", "threading", "_thread", "numpy", "queue", "logging",
                  "builtins")
 _SCALARS = (int, float, bool, str, bytes, complex, type(None))
+_RUNTIME = "distgrad.distributed."
 
 
 def roots_of(fn, args, kwargs) -> list:
@@ -87,18 +88,22 @@ def tensor_sig(t: Tensor):
                                     tuple(x is not None for x in s.shards)))
 
 
-def fingerprint(roots, inputs=frozenset(), guards=None, held=None, fresh=None):
+def fingerprint(roots, inputs=frozenset(), guards=None, held=None, fresh=None,
+                objects=None):
     """(sigs, ids) of everything reachable from `roots` (see the module doc); the call's
     input tensors (`inputs`, by id()) count as places, whatever they hold. With a list
     `guards`, also what `unchanged` checks to tell that nothing it walked has changed;
     with a set `held`, the ids of the memory its worker tensors view (a view keeps its
     base alive on the worker: gradients that are views of one reduced bucket). With
     `fresh`, a `Fresh` of the tensors a step made (storages of serials from
-    `fresh.since` on): it is told each place it finds them at."""
+    `fresh.since` on): it is told each place it finds them at. With a dict `objects`, the
+    id() of the object (not a tensor or a scalar) at each position of the walk from the
+    third root on (the first two are a call's own argument lists)."""
     sigs, ids, seen = [], [], {}
     guard = guards.append if guards is not None else None
 
     def walk(obj, get=None, where=None, at=None, place=None):
+        nonlocal noting
         if len(sigs) >= _LIMIT:
             return
         t = type(obj)
@@ -116,6 +121,8 @@ def fingerprint(roots, inputs=frozenset(), guards=None, held=None, fresh=None):
             ids.append(None)
             return
         seen[key] = len(sigs)
+        if noting and not isinstance(obj, Tensor):
+            objects[len(sigs)] = key
         if key in inputs:
             sigs.append("input")
             ids.append(None)
@@ -180,12 +187,18 @@ def fingerprint(roots, inputs=frozenset(), guards=None, held=None, fresh=None):
             attrs = getattr(obj, "__dict__", None)
             sigs.append(("obj", t.__qualname__))
             ids.append(None)
+            # (the runtime's own bookkeeping, which its backward renews: a replay's
+            # engine runs none of it, nor needs to)
+            was, noting = noting, noting and not (t.__module__ or "").startswith(_RUNTIME)
             if attrs is not None:
                 walk(attrs)
             for name in _slots(t):
                 walk(getattr(obj, name, None), _ATTR, obj, name)
+            noting = was
 
-    for r in roots:
+    noting = False
+    for k, r in enumerate(roots):
+        noting = objects is not None and k >= 2
         walk(r)
     return sigs, ids
 

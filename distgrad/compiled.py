@@ -136,8 +136,8 @@ class CompiledFunction:
         if rec is not None and rec.same_as_last(rt, sig, roots, inputs):
             self.counters["replayed"] += 1
             return rec.replay(tensors, rt)
-        guards, writes = [], WRITES.n
-        sigs, ids = fingerprint(roots, inputs, guards)
+        guards, writes, objects = [], WRITES.n, {}
+        sigs, ids = fingerprint(roots, inputs, guards, objects=objects)
         if rec is not None:
             why = rec.mismatch(rt, sig, sigs, ids)
             if why is None:
@@ -150,7 +150,7 @@ class CompiledFunction:
                        quiet=self.counters["recorded"] < 2)
         if self.counters["recorded"] >= self.MAX_RECORDINGS:
             return self._eager("limit", args, kwargs)
-        return self._record(rt, args, kwargs, tensors, sig, roots, inputs, sigs, ids)
+        return self._record(rt, args, kwargs, tensors, sig, roots, inputs, sigs, ids, objects)
 
     # ---- the three ways a call goes ---------------------------------------------------------
     def _eager(self, reasons, args, kwargs):
@@ -164,7 +164,8 @@ class CompiledFunction:
         self.counters["eager"] += 1
         return self.fn(*args, **kwargs)
 
-    def _record(self, rt, args, kwargs, tensors, sig, roots, inputs, sigs_in, ids_in):
+    def _record(self, rt, args, kwargs, tensors, sig, roots, inputs, sigs_in, ids_in,
+                objects_in):
         from .distributed import program
 
         rt.flush_all()  # what was queued before the call is not part of it
@@ -210,8 +211,8 @@ class CompiledFunction:
                     worker_inputs.append(((k, j), rt.queue(part.device_str), part._value.id))
         # The tensors it made and left in the state (a gradient made anew): a replay hands
         # them over as it does its outputs, to be put where the eager call puts new ones.
-        held, fresh = set(), Fresh(made_before)
-        sigs_out, ids_out = fingerprint(roots, inputs, held=held, fresh=fresh)
+        held, fresh, objects = set(), Fresh(made_before), {}
+        sigs_out, ids_out = fingerprint(roots, inputs, held=held, fresh=fresh, objects=objects)
         renewed = fresh.renewable(lambda t: meta(t) is not None)
         out_specs = [(rt.queue(t.device_str), t._value.id, list(t.shape), t.dtype.name)
                      for t in [*(handed or ()), *(t for t, _, _ in renewed)]]
@@ -227,6 +228,8 @@ class CompiledFunction:
             # It leaves tensors behind that the state walk does not reach: each replay would
             # make them again, and nothing would free them once their holder lets go.
             reasons.append("unseen")
+        if sigs_out == sigs_in and objects != objects_in:
+            reasons.append("objects")  # (a list, a dict, ... it made and left in the state)
         if prog.reads - set(ids_in):
             # It reads tensors the state walk does not reach: nothing would tell if they
             # were replaced before a replay.

@@ -61,6 +61,8 @@ REASONS = {
                    "graph)",
     "frees-read": "the step frees a tensor it reads that was made before it",
     "nested": "the step calls another compiled step",
+    "objects": "the step leaves Python objects it made (a list, a dict, a tuple, ...) in the "
+               "state it reads: a replay runs no Python, and would leave the old ones there",
     "unseen": "the step reads (or leaves behind) worker tensors that its arguments, closure, "
               "globals and self do not reach (their replacement could not be told, or their "
               "end)",

@@ -4,7 +4,7 @@
 # the model's output, numbers and strings, and a forward under inference_mode; for a
 # layer-placed model, a sharded weight and a data-parallel model. A step is called four
 # times: it records, records again (the optimizer made its state), then replays twice; the
-# gradients of each call, held, keep their values.
+# gradients of each call, held, keep their values, and so do the lists a step leaves.
 # Printed each time: every output's history (grad_fn, requires_grad, is_leaf, whether it is
 # a view and of which output), its version count, its value and the error of a second
 # backward through it; the parameters' versions and gradients.
@@ -95,6 +95,26 @@ for make, outputs, calls in ((placed, placed_outputs, 4), (sharded, sharded_outp
         state("  params", params)
         grads.append(params[0].grad)
     print("  held", [value(g).sum().item() for g in grads], len({id(g) for g in grads}))
+
+keep = {}  # what a step leaves behind: a new list at each eager call
+lin = nn.Linear(3, 2).to(W[0])
+sgd = torch.optim.SGD(lin.parameters(), lr=0.1)
+
+
+@compiled
+def remember(x):
+    sgd.zero_grad()
+    h = lin(x)
+    h.pow(2).mean().backward()
+    sgd.step()
+    keep["last"] = [h.detach()]
+
+
+held = []
+for call in range(4):
+    remember(torch.randn(2, 3).to(W[0]))
+    held.append(keep["last"])
+print("kept", [h[0].sum().item() for h in held], len({id(h) for h in held}))
 
 model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)).to(W[0])
 
