@@ -230,8 +230,10 @@ def _spent_node(t: Tensor):
         n = todo.pop()
         if type(n) in _ACCUMULATORS:  # (the state's: where its leaves' gradients go)
             continue
-        if not isinstance(n, OpNode) or n.has_saved() or n._wraps is not None or any(
-                isinstance(v, Tensor) for v in (n.attrs or {}).values()):
+        # (below the output's own node, which a replay twins, any kind of node: a
+        # sharded op's, run in the driver, holds what it saved as an OpNode does)
+        if n.has_saved() or getattr(n, "_wraps", None) is not None or any(
+                isinstance(v, Tensor) for v in (getattr(n, "attrs", None) or {}).values()):
             return None
         for child, _ in n.next_functions:
             if child is not None and id(child) not in seen:

@@ -31,7 +31,7 @@ def class_softmax(name, inputs, attrs):
         y = (out.exp() if name == "softmax" else out).to(x.dtype)
     if not (grad_mode.is_grad_enabled() and x._requires_grad):
         return y
-    return SoftmaxOverShards(name, p.dim, x, y.shards, y._sharding.workers).output
+    return SoftmaxOverShards.result(name, p.dim, x, y.shards, y._sharding.workers)
 
 
 def _wide(t):
@@ -55,8 +55,9 @@ class SoftmaxOverShards(graph.NodeHooks):
         for k, part in enumerate(parts):
             part._requires_grad, part._grad_fn, part._output_nr = True, self, k
         self.placement, self.workers = Shard(dim), list(workers)
-        self.output = _wrap(self.placement, parts, self.workers)
-        self.shape, self.dtype = tuple(self.output.shape), self.output.dtype
+        shape = list(parts[0].shape)
+        shape[dim] = sum(part.shape[dim] for part in parts)
+        self.shape, self.dtype = tuple(shape), parts[0].dtype
         # The result, kept without its history (which is this node) as torch keeps it; with
         # saved-tensor hooks, each part goes through them.
         self._saved = [graph.SavedTensor(part, is_output=True, output_nr=k)
@@ -66,6 +67,14 @@ class SoftmaxOverShards(graph.NodeHooks):
             for saved, part in zip(self._saved, parts):
                 saved.pack(hooks, part)
         self._freed = False
+
+    @classmethod
+    def result(cls, of: str, dim: int, x, parts, workers):
+        """The sharded result over `parts`, its history a new node. The node keeps the
+        parts only as saved tensors, which a backward releases: the result's graph then
+        holds no memory of it, as torch's does not."""
+        cls(of, dim, x, parts, workers)
+        return _wrap(Shard(dim), parts, workers)
 
     def name(self) -> str:
         return self._name
