@@ -28,6 +28,9 @@ Guards. A call records again when its arguments' signature differs from the reco
 when the state fn reads differs (a parameter replaced, a hyperparameter such as lr
 changed, optimizer state created: the second call of a typical step records once more
 for that reason), or when a tensor the program reads was freed or its worker restarted.
+The recordings made from other states are kept (up to MAX_RECORDINGS in all): a step
+called in turn from a few states (train() and eval(), a parameter frozen and not)
+replays, after recording once from each, the recording made from the state it finds.
 A recording that cannot be replayed (a user's hook or custom Function ran, a value was
 read with .item()/bool(), random numbers were drawn, driver tensors other than constants
 made from numbers, such as `arange(T)`, were computed on or written, ...) makes the
@@ -97,6 +100,10 @@ class CompiledFunction:
         self.fn = fn
         functools.update_wrapper(self, fn, updated=())  # (a module's __dict__ is its own)
         self.recording = None  # the latest _Recording
+        # every recording a later call may still replay, the latest first: a step called
+        # in turn from a few states (train() and eval(), a parameter frozen and not) has
+        # one for each
+        self.recordings: list = []
         self.counters = collections.Counter()  # calls "recorded", "replayed", "eager"
         self.reasons = collections.Counter()  # "<what happened>: <why>" -> calls
         self._warned = set()
@@ -132,21 +139,22 @@ class CompiledFunction:
             return self._eager("input-grad", args, kwargs)
         inputs = {id(t) for t in tensors}
         roots = roots_of(self.fn, objects, {})
-        rec = self.recording
-        if rec is not None and rec.same_as_last(rt, sig, roots, inputs):
-            self.counters["replayed"] += 1
-            return rec.replay(tensors, rt)
+        for rec in self.recordings:
+            if rec.same_as_last(rt, sig, roots, inputs):
+                self.counters["replayed"] += 1
+                return rec.replay(tensors, rt)
         guards, writes, objects = [], WRITES.n, {}
         sigs, ids = fingerprint(roots, inputs, guards, objects=objects)
-        if rec is not None:
-            why = rec.mismatch(rt, sig, sigs, ids)
+        whys = [rec.mismatch(rt, sig, sigs, ids) for rec in self.recordings]
+        for rec, why in zip(self.recordings, whys):
             if why is None:
                 if rec.reasons:
                     return self._eager(rec.reasons, args, kwargs)
                 rec.last = (roots, grouped(guards, writes))  # the next call checks this first
                 self.counters["replayed"] += 1
                 return rec.replay(tensors, rt)
-            self._note("recorded again", why, _AGAIN[why],
+        if whys:  # (why the latest recording does not fit)
+            self._note("recorded again", whys[0], _AGAIN[whys[0]],
                        quiet=self.counters["recorded"] < 2)
         if self.counters["recorded"] >= self.MAX_RECORDINGS:
             return self._eager("limit", args, kwargs)
@@ -235,15 +243,27 @@ class CompiledFunction:
             # were replaced before a replay.
             reasons.append("unseen")
         reasons = list(dict.fromkeys(reasons))
-        if self.recording is not None:
-            self.recording.drop()
         self.recording = _Recording(rt, sig, sigs_in, ids_in, sigs_out, ids_out, prog, reasons,
                                     rebuild, plan, [k for k, _ in cpu_inputs],
                                     state_writes, [(meta(t), places, positions)
                                                    for t, places, positions in renewed])
+        self._keep(self.recording)
         if not reasons:
             prog.watch()
         return rebuild(outs)
+
+    def _keep(self, new) -> None:
+        """Keep `new` first among the recordings, and let go of those no call can replay
+        any more (made on other workers, or reading a tensor freed since) and of one made
+        from the same state (its arguments' signature, its state's): `new` replaces it."""
+        kept = [new]
+        for rec in self.recordings:
+            if rec.runtime is new.runtime and rec.program.valid(new.runtime) and not (
+                    rec.sig == new.sig and rec.sigs_in == new.sigs_in):
+                kept.append(rec)
+            else:
+                rec.drop()
+        self.recordings = kept
 
     def _note(self, what, reason, words, quiet=False) -> None:
         self.reasons[f"{what}: {reason}"] += 1

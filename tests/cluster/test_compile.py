@@ -346,6 +346,16 @@ def test_a_frozen_parameter_records_again(backend):
     assert stats["recorded"] == 4 and stats["replayed"] == 4
 
 
+def test_a_step_called_in_turn_from_two_states_replays_each(backend):
+    def change(layers, opt, i, x, y):
+        for lin in layers:  # (train() and eval() in turn: two states the step reads)
+            lin.train(i % 2 == 0)
+    stats = _run_both(change, n=8).stats()
+    # Calls 0 (no momentum yet), 1 and 2 record; each later call replays the recording
+    # made from its state, not recording again at every switch.
+    assert stats["recorded"] == 3 and stats["replayed"] == 5, stats
+
+
 @pytest.mark.parametrize("how", ["parameters dict", "module __dict__", "data", "grad"])
 def test_a_change_made_around_setattr_records_again(backend, how):
     """A module's containers and the tensors a guard has seen count their changes
