@@ -89,7 +89,7 @@ def tensor_sig(t: Tensor):
 
 
 def fingerprint(roots, inputs=frozenset(), guards=None, held=None, fresh=None,
-                objects=None):
+                objects=None, grads=None):
     """(sigs, ids) of everything reachable from `roots` (see the module doc); the call's
     input tensors (`inputs`, by id()) count as places, whatever they hold. With a list
     `guards`, also what `unchanged` checks to tell that nothing it walked has changed;
@@ -98,12 +98,15 @@ def fingerprint(roots, inputs=frozenset(), guards=None, held=None, fresh=None,
     `fresh`, a `Fresh` of the tensors a step made (storages of serials from
     `fresh.since` on): it is told each place it finds them at. With a dict `objects`, the
     id() of the object (not a tensor or a scalar) at each position of the walk from the
-    third root on (the first two are a call's own argument lists)."""
+    third root on (the first two are a call's own argument lists). With a list `grads`,
+    (tensor, first, end) of each tensor's .grad the walk went through, by its positions
+    (a gradient's own .grad is in its span)."""
     sigs, ids, seen = [], [], {}
+    in_grad = False
     guard = guards.append if guards is not None else None
 
     def walk(obj, get=None, where=None, at=None, place=None):
-        nonlocal noting
+        nonlocal noting, in_grad
         if len(sigs) >= _LIMIT:
             return
         t = type(obj)
@@ -136,7 +139,12 @@ def fingerprint(roots, inputs=frozenset(), guards=None, held=None, fresh=None,
                 watch_tensor(obj)  # its attribute writes are counted from now on
                 guard((_TENSOR, obj, sig[6], (obj._value, obj._grad, obj._grad_fn,
                                                obj._sharding, obj.shape, obj._requires_grad)))
+            start, was_in = len(sigs), in_grad
+            in_grad = True
             walk(obj._grad, place=(_GRAD, obj, None))
+            in_grad = was_in
+            if grads is not None and not was_in:
+                grads.append((obj, start, len(sigs)))
             if obj._sharding is not None:  # (its parts are its own: no place of the state)
                 walk(obj._sharding.shards, place=_PARTS)
         elif t is dict or isinstance(obj, dict):
@@ -201,6 +209,71 @@ def fingerprint(roots, inputs=frozenset(), guards=None, held=None, fresh=None,
         noting = objects is not None and k >= 2
         walk(r)
     return sigs, ids
+
+
+def replay_from_start(before, after, renewed: set, reads: set):
+    """Whether a replay can start from the state a recorded step started from, though the
+    step left another (before, after: the walks' (sigs, ids, grads, objects)): it can if
+    the two differ only in gradients a replay puts anew (walk positions `renewed`) or
+    drops (a zero_grad setting one to None, where the step made none), and in which tensor
+    sits where it puts a new one. Returns (positions of the start's walk whose tensor a
+    replay does not read, the places of the gradients it drops), or None."""
+    (sigs_in, ids_in, grads_in, objects_in), (sigs_out, ids_out, grads_out, objects_out) = \
+        before, after
+    if len(grads_in) != len(grads_out) or any(a is not b for (a, _, _), (b, _, _) in zip(
+            grads_in, grads_out)):
+        return None
+    outside_in, outside_out = _outside(len(sigs_in), grads_in), _outside(len(sigs_out), grads_out)
+    rank_in, rank_out = _ranks(outside_in, grads_in), _ranks(outside_out, grads_out)
+    if _renumbered_sigs(sigs_in, outside_in, rank_in) != \
+            _renumbered_sigs(sigs_out, outside_out, rank_out) or \
+            _renumbered(objects_in, rank_in) != _renumbered(objects_out, rank_out):
+        return None
+    loose, dropped = set(), []
+    for k_in, k_out in zip(outside_in, outside_out):
+        if ids_in[k_in] != ids_out[k_out]:
+            if k_out not in renewed:
+                return None
+            if ids_in[k_in] not in reads:
+                loose.add(k_in)
+    for (t, a, b), (_, c, d) in zip(grads_in, grads_out):
+        if sigs_out[c:d] == [None]:
+            dropped.append((_GRAD, t, None))
+        elif c not in renewed:
+            if sigs_in[a:b] != sigs_out[c:d] or ids_in[a:b] != ids_out[c:d]:
+                return None
+            continue
+        if not reads.intersection(ids_in[a:b]):
+            loose.update(range(a, b))
+    return loose, dropped
+
+
+def _outside(n: int, grads) -> list:
+    """The positions of a walk of `n` that are in none of the gradients' spans."""
+    inside = set()
+    for _, a, b in grads:
+        inside.update(range(a, b))
+    return [k for k in range(n) if k not in inside]
+
+
+def _ranks(outside: list, grads) -> dict:
+    """Walk position -> where it is, told alike in two walks whose gradients' spans differ
+    in length: its rank among the positions `outside` them, or the span it is in."""
+    rank = {k: j for j, k in enumerate(outside)}
+    for j, (_, a, b) in enumerate(grads):
+        rank.update((k, ("grad", j)) for k in range(a, b))
+    return rank
+
+
+def _renumbered_sigs(sigs: list, outside: list, rank: dict) -> list:
+    """The sigs at positions `outside`, a ("seen", position) one's position by its rank."""
+    return [("seen", rank[sigs[k][1]]) if type(sigs[k]) is tuple and len(sigs[k]) == 2 and
+            sigs[k][0] == "seen" else sigs[k] for k in outside]
+
+
+def _renumbered(objects: dict, rank: dict) -> dict:
+    """`objects` (walk position -> id) by each position's rank."""
+    return {rank[k]: v for k, v in objects.items()}
 
 
 # What a guard checks: a dict's keys and values, a list's items, a tensor's mutable

@@ -31,6 +31,10 @@ for that reason), or when a tensor the program reads was freed or its worker res
 The recordings made from other states are kept (up to MAX_RECORDINGS in all): a step
 called in turn from a few states (train() and eval(), a parameter frozen and not)
 replays, after recording once from each, the recording made from the state it finds.
+A replay starts from the state its recording ended in, or from the one it started from
+where the two differ only in gradients the step made anew or dropped (a zero_grad outside
+the step, a parameter frozen between calls): the replay puts new ones there, or drops
+them, as the eager call does.
 A recording that cannot be replayed (a user's hook or custom Function ran, a value was
 read with .item()/bool(), random numbers were drawn, driver tensors other than constants
 made from numbers, such as `arange(T)`, were computed on or written, ...) makes the
@@ -49,7 +53,8 @@ from . import storage
 from .autograd import differentiate
 from .compile_outputs import (flatten_outputs, keeps_saved, meta, parts, plan_outputs,
                               replayed, same_as_made)
-from .compile_state import Fresh, fingerprint, flatten_inputs, grouped, put, roots_of, unchanged
+from .compile_state import (Fresh, fingerprint, flatten_inputs, grouped, put,
+                            replay_from_start, roots_of, unchanged)
 from .tensor import Tensor
 from .watched import WRITES
 
@@ -143,14 +148,16 @@ class CompiledFunction:
             if rec.same_as_last(rt, sig, roots, inputs):
                 self.counters["replayed"] += 1
                 return rec.replay(tensors, rt)
-        guards, writes, objects = [], WRITES.n, {}
-        sigs, ids = fingerprint(roots, inputs, guards, objects=objects)
+        guards, writes, objects, grads = [], WRITES.n, {}, []
+        sigs, ids = fingerprint(roots, inputs, guards, objects=objects, grads=grads)
         whys = [rec.mismatch(rt, sig, sigs, ids) for rec in self.recordings]
         for rec, why in zip(self.recordings, whys):
             if why is None:
                 if rec.reasons:
                     return self._eager(rec.reasons, args, kwargs)
-                rec.last = (roots, grouped(guards, writes))  # the next call checks this first
+                # the next call checks this first (a replay from the state the step started
+                # from leaves another: the next call walks it)
+                rec.last = (roots, grouped(guards, writes)) if rec.at_end(ids) else None
                 self.counters["replayed"] += 1
                 return rec.replay(tensors, rt)
         if whys:  # (why the latest recording does not fit)
@@ -158,7 +165,8 @@ class CompiledFunction:
                        quiet=self.counters["recorded"] < 2)
         if self.counters["recorded"] >= self.MAX_RECORDINGS:
             return self._eager("limit", args, kwargs)
-        return self._record(rt, args, kwargs, tensors, sig, roots, inputs, sigs, ids, objects)
+        return self._record(rt, args, kwargs, tensors, sig, roots, inputs,
+                            (sigs, ids, grads, objects))
 
     # ---- the three ways a call goes ---------------------------------------------------------
     def _eager(self, reasons, args, kwargs):
@@ -172,10 +180,10 @@ class CompiledFunction:
         self.counters["eager"] += 1
         return self.fn(*args, **kwargs)
 
-    def _record(self, rt, args, kwargs, tensors, sig, roots, inputs, sigs_in, ids_in,
-                objects_in):
+    def _record(self, rt, args, kwargs, tensors, sig, roots, inputs, before):
         from .distributed import program
 
+        sigs_in, ids_in, _, objects_in = before
         rt.flush_all()  # what was queued before the call is not part of it
         cpu_inputs = [(k, t._value) for k, t in enumerate(tensors) if t.device_str == "cpu"]
         recorder = program.start(cpu_inputs)
@@ -219,8 +227,9 @@ class CompiledFunction:
                     worker_inputs.append(((k, j), rt.queue(part.device_str), part._value.id))
         # The tensors it made and left in the state (a gradient made anew): a replay hands
         # them over as it does its outputs, to be put where the eager call puts new ones.
-        held, fresh, objects = set(), Fresh(made_before), {}
-        sigs_out, ids_out = fingerprint(roots, inputs, held=held, fresh=fresh, objects=objects)
+        held, fresh, objects, grads = set(), Fresh(made_before), {}, []
+        sigs_out, ids_out = fingerprint(roots, inputs, held=held, fresh=fresh, objects=objects,
+                                        grads=grads)
         renewed = fresh.renewable(lambda t: meta(t) is not None)
         out_specs = [(rt.queue(t.device_str), t._value.id, list(t.shape), t.dtype.name)
                      for t in [*(handed or ()), *(t for t, _, _ in renewed)]]
@@ -243,10 +252,13 @@ class CompiledFunction:
             # were replaced before a replay.
             reasons.append("unseen")
         reasons = list(dict.fromkeys(reasons))
+        start = replay_from_start(before, (sigs_out, ids_out, grads, objects),
+                                  {k for _, _, positions in renewed for k in positions},
+                                  prog.reads)
         self.recording = _Recording(rt, sig, sigs_in, ids_in, sigs_out, ids_out, prog, reasons,
                                     rebuild, plan, [k for k, _ in cpu_inputs],
                                     state_writes, [(meta(t), places, positions)
-                                                   for t, places, positions in renewed])
+                                                   for t, places, positions in renewed], start)
         self._keep(self.recording)
         if not reasons:
             prog.watch()
@@ -280,7 +292,7 @@ class _Recording:
     """One recorded call, and what must hold for a later call to replay it."""
 
     def __init__(self, rt, sig, sigs_in, ids_in, sigs_out, ids_out, prog, reasons, rebuild,
-                 plan, cpu_positions, state_writes, renewed):
+                 plan, cpu_positions, state_writes, renewed, start):
         self.runtime = rt
         self.sig = sig
         # (meta, places, walk positions) of each tensor the step made anew in the state;
@@ -300,6 +312,12 @@ class _Recording:
         self.last = None  # (roots, guards) of the last call the full check let replay
         self.fixed_point = sigs_out == sigs_in and not any(
             before != after and before in prog.reads for before, after in zip(ids_in, ids_out))
+        # A step that leaves another state than it started from (new gradients where a
+        # zero_grad outside it dropped them) replays from the state it started from, if
+        # what differs is only what a replay puts anew or drops (compile_state.
+        # replay_from_start): (walk positions whose tensor it does not read, the places of
+        # the gradients it drops), or None
+        self.start = start
 
     def same_as_last(self, rt, sig, roots, inputs) -> bool:
         """The cheap check: the arguments' signature is the recording's and every place the
@@ -328,15 +346,27 @@ class _Recording:
             return "state"
         if self.reasons:
             return None  # it runs eagerly anyway: which tensors sit where does not matter
-        # A replay changes none of the driver's objects, so it can only start from the
-        # state the recording ended in (a gradient the step made is where the step put
-        # it), and only when the step started from one like it: a place whose tensor the
-        # step replaced (a new gradient) must not have been read by it.
-        if not self.fixed_point or self._masked(ids) != self.ids_out:
+        if not (self.at_end(ids) or self.at_start(ids)):
             return "state"
         if not self.program.valid(rt):
             return "state" if self.program.stale else "runtime"
         return None
+
+    def at_end(self, ids) -> bool:
+        """Whether a call whose state's tensors are `ids` (its walk's like the recording's)
+        starts from the state the recording ended in. A replay changes only the driver
+        objects it puts anew (a gradient the step made), so it can start from there, when
+        the step started from one like it: a place whose tensor the step replaced (a new
+        gradient) must not have been read by it."""
+        return self.fixed_point and self._masked(ids) == self.ids_out
+
+    def at_start(self, ids) -> bool:
+        """Whether a call whose state's tensors are `ids` starts from the state the
+        recording started from, where a replay can start (self.start)."""
+        if self.start is None:
+            return False
+        loose = self.start[0]
+        return all(a == b or k in loose for k, (a, b) in enumerate(zip(ids, self.ids_in)))
 
     def replay(self, tensors, rt):
         input_ids = {}
@@ -356,6 +386,8 @@ class _Recording:
             anew = replayed(facts, ref)
             for place in places:
                 put(place, anew)
+        for place in self.start[1] if self.start is not None else ():
+            put(place, None)  # (dropped by the step's zero_grad, made anew by none)
         if self.last is not None and self.last[1].writes == writes:
             self.last[1].writes = WRITES.n  # (its own writes leave the state as checked)
         return outputs

@@ -460,10 +460,11 @@ def test_a_replay_counts_its_writes_to_its_arguments_as_the_eager_step_does(back
     assert seen[:4] == seen[4:] and all(refused for _, _, refused, _ in seen)
 
 
-def test_zero_grad_outside_the_step_is_never_replayed(backend):
+def test_zero_grad_outside_the_step_replays_with_new_gradients(backend):
     """The step leaves new gradients in p.grad; zero_grad() outside it takes them away
-    before each call. A replay changes no driver object, so it cannot put them back: each
-    call records (runs eagerly) instead, and p.grad is the eager one's after every call."""
+    before each call. A replay starts from the state the recording started from (no
+    gradients) and puts new ones where the eager step makes them: p.grad is the eager
+    one's after every call, and a gradient held from an earlier call keeps its values."""
     (ea, oa), (ca, ob) = _model(), _model()
 
     def make(layers, opt):
@@ -475,12 +476,24 @@ def test_zero_grad_outside_the_step_is_never_replayed(backend):
         return step
 
     eager, compiled = make(ea, oa), dg.compile(make(ca, ob))
+    held = []
     for x, y in _batches(5):
         oa.zero_grad()
         ob.zero_grad()
         assert _np(eager(x, y)).tobytes() == _np(compiled(x, y)).tobytes()
         _same_params(ea, ca)  # gradients included
-    assert compiled.stats()["replayed"] == 0
+        held.append((ca[0].weight.grad, _np(ca[0].weight.grad)))
+    assert all(np.array_equal(_np(g), values) for g, values in held)
+    assert len({id(g) for g, _ in held}) == len(held)
+    assert compiled.stats()["replayed"] == 3, compiled.stats()
+
+
+def test_a_parameter_frozen_every_other_call_replays(backend):
+    def change(layers, opt, i, x, y):
+        # (the gradient the thawed calls make is dropped by the frozen calls' zero_grad)
+        layers[0].weight.requires_grad_(i % 2 == 0)
+    stats = _run_both(change, n=8).stats()
+    assert stats["recorded"] == 3 and stats["replayed"] == 5, stats
 
 
 def test_a_changed_shape_records_again(backend):
