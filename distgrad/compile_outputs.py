@@ -16,11 +16,17 @@ transpose) is taken anew by the view ops that made it, in the grad mode they ran
 The recording call itself returns outputs made so, after checking that they are like the
 eager ones (the originals' worker tensors are then the program's temporaries).
 
+A tensor of the step's state that it returns (a parameter, not made by the step) is
+returned itself by a replay, as by the eager call, and a view of it is taken anew from it
+(after the replay's writes, as the eager call's is taken after the step's).
+
 Any other output (a graph a backward could still use, a view of a tensor the step was
 given, a tensor with hooks or a retained gradient) cannot be made by a replay: the
 recording call returns it as it is, and calls that match the recording run eagerly.
 """
 from __future__ import annotations
+
+import weakref
 
 from .autograd import grad_mode, record
 from .autograd.graph import AccumulateGrad, OpNode
@@ -32,7 +38,8 @@ _ACCUMULATORS = (AccumulateGrad, ReplicaReduce)
 
 class OutputPlan:
     """How a replay makes a step's output tensors from the plain tensors its program hands
-    over: `steps` in order, each ("plain", index of the tensor handed over), ("detach",
+    over: `steps` in order, each ("plain", index of the tensor handed over), ("state", a
+    weak reference to a tensor of the state returned as it is), ("detach",
     step index of the tensor it is a detach() of), ("sharded", step index of each part or
     None, placement, workers, the node of a fallback's whole, the name of its node) or
     ("view", step index of its parent, op, attrs, output nr, grad mode); `outputs`, the
@@ -53,6 +60,8 @@ class OutputPlan:
             kind = step[0]
             if kind == "plain":
                 made.append(handed[step[1]])
+            elif kind == "state":
+                made.append(step[1]())
             elif kind == "detach":
                 made.append(made[step[1]].detach())
             elif kind == "sharded":
@@ -71,21 +80,28 @@ class OutputPlan:
                 made.append(view[k] if isinstance(view, tuple) else view)
         return [made[i] for i in self.outputs]
 
+    def alive(self) -> bool:
+        """Whether the tensors of the state it returns are still there to return."""
+        return all(step[1]() is not None for step in self.steps if step[0] == "state")
+
     def replayed(self, refs) -> list:
         """The outputs of a replay whose program hands over `refs` (RemoteRefs, in order)."""
         return self.make([replayed(facts, ref) for facts, ref in zip(self.metas, refs)])
 
 
-def plan_outputs(flat: list):
+def plan_outputs(flat: list, of_state=lambda t: False):
     """(plan, handed) for a recorded call's output tensors `flat`: the plan and the plain
     tensors its program hands over, or (None, None) if a replay could not make one of them
-    as the eager call returned it."""
+    as the eager call returned it. `of_state(t)`: whether a tensor is one of the state's
+    that the step did not make (guarded by the state walk: a replay may return it)."""
     plan, handed, memo, aliased = OutputPlan(), [], {}, {}
 
     def entry(t) -> int | None:
         if id(t) in memo:
             return memo[id(t)]
-        if t._viewed is not None:
+        if t._viewed is None and t._sharding is None and of_state(t):
+            step = ("state", weakref.ref(t))
+        elif t._viewed is not None:
             step = _view_step(t, entry)
         elif t._sharding is not None:
             step = _sharded_step(t, entry)

@@ -89,7 +89,7 @@ def tensor_sig(t: Tensor):
 
 
 def fingerprint(roots, inputs=frozenset(), guards=None, held=None, fresh=None,
-                objects=None, grads=None):
+                objects=None, grads=None, tensors=None):
     """(sigs, ids) of everything reachable from `roots` (see the module doc); the call's
     input tensors (`inputs`, by id()) count as places, whatever they hold. With a list
     `guards`, also what `unchanged` checks to tell that nothing it walked has changed;
@@ -100,7 +100,8 @@ def fingerprint(roots, inputs=frozenset(), guards=None, held=None, fresh=None,
     id() of the object (not a tensor or a scalar) at each position of the walk from the
     third root on (the first two are a call's own argument lists). With a list `grads`,
     (tensor, first, end) of each tensor's .grad the walk went through, by its positions
-    (a gradient's own .grad is in its span)."""
+    (a gradient's own .grad is in its span). With a set `tensors`, the id() of each tensor
+    it went through."""
     sigs, ids, seen = [], [], {}
     in_grad = False
     guard = guards.append if guards is not None else None
@@ -130,6 +131,8 @@ def fingerprint(roots, inputs=frozenset(), guards=None, held=None, fresh=None,
             sigs.append("input")
             ids.append(None)
         elif isinstance(obj, Tensor):
+            if tensors is not None:
+                tensors.add(key)
             sig = tensor_sig(obj)
             sigs.append(sig)
             ids.append(getattr(obj._value, "id", None))

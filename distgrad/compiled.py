@@ -148,8 +148,9 @@ class CompiledFunction:
             if rec.same_as_last(rt, sig, roots, inputs):
                 self.counters["replayed"] += 1
                 return rec.replay(tensors, rt)
-        guards, writes, objects, grads = [], WRITES.n, {}, []
-        sigs, ids = fingerprint(roots, inputs, guards, objects=objects, grads=grads)
+        guards, writes, objects, grads, walked = [], WRITES.n, {}, [], set()
+        sigs, ids = fingerprint(roots, inputs, guards, objects=objects, grads=grads,
+                                tensors=walked)
         whys = [rec.mismatch(rt, sig, sigs, ids) for rec in self.recordings]
         for rec, why in zip(self.recordings, whys):
             if why is None:
@@ -166,7 +167,7 @@ class CompiledFunction:
         if self.counters["recorded"] >= self.MAX_RECORDINGS:
             return self._eager("limit", args, kwargs)
         return self._record(rt, args, kwargs, tensors, sig, roots, inputs,
-                            (sigs, ids, grads, objects))
+                            (sigs, ids, grads, objects), walked)
 
     # ---- the three ways a call goes ---------------------------------------------------------
     def _eager(self, reasons, args, kwargs):
@@ -180,7 +181,7 @@ class CompiledFunction:
         self.counters["eager"] += 1
         return self.fn(*args, **kwargs)
 
-    def _record(self, rt, args, kwargs, tensors, sig, roots, inputs, before):
+    def _record(self, rt, args, kwargs, tensors, sig, roots, inputs, before, walked):
         from .distributed import program
 
         sigs_in, ids_in, _, objects_in = before
@@ -200,7 +201,9 @@ class CompiledFunction:
             # or the calls run eagerly.
             graph_out = differentiate.passes == passes and any(t.requires_grad for t in flat)
             graph_out = graph_out or any(t.requires_grad and keeps_saved(t) for t in flat)
-            plan, handed = (None, None) if graph_out else plan_outputs(flat)
+            # (a tensor of the state the step did not make: a replay returns it itself)
+            plan, handed = (None, None) if graph_out else plan_outputs(
+                flat, lambda t: id(t) in walked and t._storage.serial < made_before)
             outs = flat
             if plan is not None:
                 with program.paused(rt):  # (views taken anew: not part of the step)
@@ -342,7 +345,7 @@ class _Recording:
             return "runtime"
         if sig != self.sig:
             return "inputs"
-        if sigs != self.sigs_in:
+        if sigs != self.sigs_in or self.plan is not None and not self.plan.alive():
             return "state"
         if self.reasons:
             return None  # it runs eagerly anyway: which tensors sit where does not matter

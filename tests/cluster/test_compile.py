@@ -303,6 +303,26 @@ def _run_both(change, n=6, expect_warning=None):
     return compiled
 
 
+def test_a_step_returning_its_parameters_and_views_of_them_replays(backend):
+    (ea, oa), (ca, ob) = _model(), _model()
+
+    def make(layers, opt):
+        step = _step_fn(layers, opt)
+        return lambda x, y: (step(x, y), layers[0].weight, layers[0].weight[1],
+                             layers[2].weight.t())
+
+    eager, compiled = make(ea, oa), dg.compile(make(ca, ob))
+    for x, y in _batches(5):
+        a, b = eager(x, y), compiled(x, y)
+        assert b[1] is ca[0].weight and b[2]._base is ca[0].weight
+        assert b[3]._base is ca[2].weight
+        for ta, tb in zip(a, b):
+            assert _np(ta).tobytes() == _np(tb).tobytes()
+            assert (ta.grad_fn is None) == (tb.grad_fn is None) and ta._version == tb._version
+            assert ta.grad_fn is None or ta.grad_fn.name() == tb.grad_fn.name()
+    _same_params(ea, ca)
+    assert compiled.stats()["replayed"] == 3, compiled.stats()
+
 def test_a_global_named_as_an_attribute_the_step_reads_is_not_its_state(backend):
     # co_names holds the attributes a step reads too: a program's loop counter named `step`
     # (beside the step's opt.step()) was taken for state the step reads, and every call

@@ -1,6 +1,7 @@
 # What a compiled training step returns, call after call, against the step run by torch:
 # its loss, its loss vector (written in place after its backward), a slice and a transpose
 # of that vector and an element (views whose base is the step's), the same tensor twice,
+# a parameter and views of parameters,
 # the model's output, numbers and strings, and a forward under inference_mode; for a
 # layer-placed model, a sharded weight and a data-parallel model. A step is called four
 # times: it records, records again (the optimizer made its state), then replays twice; the
@@ -35,7 +36,7 @@ def show(tag, out):
         fn = t.grad_fn
         base = [j for j, o in enumerate(items) if t._base is not None and t._base is o]
         print(tag, k, tuple(t.shape), t.requires_grad, t.is_leaf, fn.name() if fn else None,
-              t._is_view(), base, [j for j, o in enumerate(items) if o is t and j != k],
+              t._is_view(), base, [j for j, p in enumerate(params) if t is p or t._base is p], [j for j, o in enumerate(items) if o is t and j != k],
               attempt(lambda: t._version), value(t))
         if t.requires_grad:
             print("  again:", attempt(lambda: t.sum().backward()))
@@ -74,7 +75,9 @@ def sharded_outputs(vec, out):
 
 for make, outputs, calls in ((placed, placed_outputs, 4), (sharded, sharded_outputs, 4),
                              (data_parallel, sharded_outputs, 4),
-                             (placed, lambda vec, out: (vec.sum(), 2.5, "text"), 2)):
+                             (placed, lambda vec, out: (vec.sum(), 2.5, "text"), 2),
+                             (placed, lambda vec, out: (vec.sum(), params[0], params[0][1],
+                                                        params[2].t()), 4)):
     forward, params = make()
     opt = torch.optim.SGD(params, lr=0.1, momentum=0.9)
 
