@@ -23,6 +23,8 @@ from itertools import chain
 
 import numpy as np
 
+from . import autocast_state, dtypes
+from .autograd import grad_mode, saved_hooks
 from .tensor import Tensor
 from .watched import WRITES, counts_writes, watch_tensor
 
@@ -466,6 +468,17 @@ def _slots(cls) -> tuple:
                     found.append(n)
         names = _slot_names[cls] = tuple(found)
     return names
+
+
+def modes() -> tuple:
+    """What the thread a step is called in decides beside its arguments and state: grad
+    mode and inference mode (whether it records a graph, and its backward's error),
+    autocast (which dtypes its ops run in), the saved-tensor hooks set around it (a
+    replay would not run them) and the default dtype (what its constants are made as)."""
+    hooks = saved_hooks.current()
+    return (grad_mode.grad_flag(), grad_mode.is_inference_mode_enabled(),
+            autocast_state.active() and autocast_state.snapshot(),
+            None if hooks is None else tuple(map(id, hooks)), dtypes.get_default_dtype().name)
 
 
 def flatten_inputs(args, kwargs):

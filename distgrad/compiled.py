@@ -53,13 +53,15 @@ from . import storage
 from .autograd import differentiate
 from .compile_outputs import (flatten_outputs, keeps_saved, meta, parts, plan_outputs,
                               replayed, same_as_made)
-from .compile_state import (Fresh, fingerprint, flatten_inputs, grouped, put,
+from .compile_state import (Fresh, fingerprint, flatten_inputs, grouped, modes, put,
                             replay_from_start, roots_of, unchanged)
 from .tensor import Tensor
 from .watched import WRITES
 
 _AGAIN = {
-    "inputs": "the arguments' shapes, dtypes or placements changed",
+    "inputs": "the arguments' shapes, dtypes or placements changed, or the modes it is "
+              "called in (grad mode, inference mode, autocast, saved-tensor hooks, the "
+              "default dtype)",
     "state": "module or optimizer state changed outside the step (a tensor replaced or "
              "freed, a hyperparameter changed, state created)",
     "runtime": "the workers changed (restart_worker, a new runtime)",
@@ -138,6 +140,7 @@ class CompiledFunction:
             return self._eager("no workers", args, kwargs)
         rt = runtime.current()
         tensors, sig, objects = flatten_inputs(args, kwargs)
+        sig.append(modes())  # (the thread's modes: a replay runs as its recording ran)
         if any(t._requires_grad for t in tensors):
             # (the caller differentiates through it: its output keeps the graph, as
             # torch's does, which a replay could not make)

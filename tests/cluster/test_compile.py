@@ -323,6 +323,29 @@ def test_a_step_returning_its_parameters_and_views_of_them_replays(backend):
     _same_params(ea, ca)
     assert compiled.stats()["replayed"] == 3, compiled.stats()
 
+@pytest.mark.parametrize("mode", ["no_grad", "inference_mode", "autocast"])
+def test_a_step_called_in_another_mode_runs_as_the_eager_step(backend, mode):
+    """The modes of the thread a step is called in (grad mode, inference mode, autocast)
+    decide what it does, as its arguments do: a call in another mode than the recording's
+    records again (its backward then raises as the eager one does, its ops run in
+    autocast's dtypes), never replaying what the other mode recorded."""
+    import contextlib
+
+    (ea, oa), (ca, ob) = _model(), _model()
+    eager, compiled = _step_fn(ea, oa), dg.compile(_step_fn(ca, ob))
+    enter = {"no_grad": dg.no_grad, "inference_mode": dg.inference_mode,
+             "autocast": lambda: dg.autocast("cpu")}[mode]
+    for i, (x, y) in enumerate(_batches(5)):
+        with enter() if i >= 3 else contextlib.nullcontext():
+            results = []
+            for step in (eager, compiled):
+                try:
+                    results.append(_np(step(x, y)).tobytes())
+                except RuntimeError as e:
+                    results.append(str(e))
+        assert results[0] == results[1], i
+    _same_params(ea, ca)
+
 def test_a_global_named_as_an_attribute_the_step_reads_is_not_its_state(backend):
     # co_names holds the attributes a step reads too: a program's loop counter named `step`
     # (beside the step's opt.step()) was taken for state the step reads, and every call
