@@ -153,6 +153,9 @@ class SavedTensor:
             self.parts_edges = tensor._storage.parts_edges(tensor)  # (a sharded one's)
         self.origin = weakref.ref(tensor)
         self.tensor = None
+        from . import record  # (which imports this module)
+
+        record.note_python("hook", hooks)  # (a compiled step's replay would not run them)
         with grad_mode.no_grad():
             self.packed = hooks[0](tensor if shown is None else shown)
 

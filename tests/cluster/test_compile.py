@@ -4,6 +4,7 @@ and every guard (arguments, state changed outside the step, hooks, custom Functi
 values read, random draws) records again or runs eagerly, never replaying a wrong step."""
 from __future__ import annotations
 
+import contextlib
 import itertools
 import warnings
 
@@ -329,8 +330,6 @@ def test_a_step_called_in_another_mode_runs_as_the_eager_step(backend, mode):
     decide what it does, as its arguments do: a call in another mode than the recording's
     records again (its backward then raises as the eager one does, its ops run in
     autocast's dtypes), never replaying what the other mode recorded."""
-    import contextlib
-
     (ea, oa), (ca, ob) = _model(), _model()
     eager, compiled = _step_fn(ea, oa), dg.compile(_step_fn(ca, ob))
     enter = {"no_grad": dg.no_grad, "inference_mode": dg.inference_mode,
@@ -550,7 +549,7 @@ def test_a_changed_shape_records_again(backend):
 
 
 @pytest.mark.parametrize("kind", ["tensor hook", "forward hook", "custom function", "read",
-                                  "random"])
+                                  "random", "saved tensor hooks"])
 def test_what_a_replay_cannot_repeat_runs_eagerly(backend, kind):
     (ea, oa), (ca, ob) = _model(), _model()
     # Counts the Python code's runs (a list would do, but its growing length is state the
@@ -585,7 +584,10 @@ def test_what_a_replay_cannot_repeat_runs_eagerly(backend, kind):
                 h = Twice.apply(h)
             if kind == "random":
                 h = F.dropout(h, 0.5)
-            out = _forward(layers, h)
+            with dg.autograd.graph.saved_tensors_hooks(lambda t: (next(calls), t)[1],
+                                                       lambda t: t) \
+                    if kind == "saved tensor hooks" else contextlib.nullcontext():
+                out = _forward(layers, h)
             loss = F.mse_loss(out, y)
             if kind == "read" and loss.item() > 1e9:  # a value that steers the step
                 loss = loss * 0
@@ -607,10 +609,10 @@ def test_what_a_replay_cannot_repeat_runs_eagerly(backend, kind):
     _same_params(ea, ca)
     stats = compiled.stats()
     reason = {"tensor hook": "hook", "forward hook": "hook", "custom function": "function",
-              "read": "read", "random": "random"}[kind]
+              "read": "read", "random": "random", "saved tensor hooks": "hook"}[kind]
     assert stats["replayed"] == 0 and stats["eager"] == 3, stats
     assert stats["reasons"][f"eager: {reason}"] == 3
-    if kind != "read" and kind != "random":
+    if kind in ("tensor hook", "forward hook", "custom function"):
         assert next(calls) == 10  # the Python code ran in every call of both steps
     warned = [str(w.message) for w in seen if "distgrad.compile" in str(w.message)]
     assert len([w for w in warned if "run eagerly" in w]) == 1  # once, not per call
