@@ -84,10 +84,6 @@ class OutputPlan:
         """Whether the tensors of the state it returns are still there to return."""
         return all(step[1]() is not None for step in self.steps if step[0] == "state")
 
-    def replayed(self, refs) -> list:
-        """The outputs of a replay whose program hands over `refs` (RemoteRefs, in order)."""
-        return self.make([replayed(facts, ref) for facts, ref in zip(self.metas, refs)])
-
 
 def plan_outputs(flat: list, of_state=lambda t: False):
     """(plan, handed) for a recorded call's output tensors `flat`: the plan and the plain

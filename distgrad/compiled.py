@@ -237,14 +237,18 @@ class CompiledFunction:
         sigs_out, ids_out = fingerprint(roots, inputs, held=held, fresh=fresh, objects=objects,
                                         grads=grads)
         renewed = fresh.renewable(lambda t: meta(t) is not None)
+        # (one it also returns, p.grad, is the output a replay makes: the same tensor)
+        output_at = {id(t): j for j, t in enumerate(handed or ())}
         out_specs = [(rt.queue(t.device_str), t._value.id, list(t.shape), t.dtype.name)
-                     for t in [*(handed or ()), *(t for t, _, _ in renewed)]]
+                     for t in [*(handed or ()), *(t for t, _, _ in renewed
+                                                   if id(t) not in output_at)]]
         if graph_out:
             recorder.cannot_replay("output-grad")
         elif plan is None or not plain:
             recorder.cannot_replay("output")
         prog, reasons = program.Program.build(recorder, worker_inputs, out_specs)
-        on_workers = {t._value.id for t in handed or ()}
+        on_workers = {t._value.id for t in handed or ()} - {
+            t._value.id for t, _, _ in renewed}
         if on_workers & set(ids_out):
             reasons.append("output")  # kept by the state too: a replay would not update it
         if prog.kept - set(ids_out) - held:
@@ -263,7 +267,8 @@ class CompiledFunction:
                                   prog.reads)
         self.recording = _Recording(rt, sig, sigs_in, ids_in, sigs_out, ids_out, prog, reasons,
                                     rebuild, plan, [k for k, _ in cpu_inputs],
-                                    state_writes, [(meta(t), places, positions)
+                                    state_writes, [(("output", output_at[id(t)]) if id(t) in
+                                                    output_at else meta(t), places, positions)
                                                    for t, places, positions in renewed], start)
         self._keep(self.recording)
         if not reasons:
@@ -301,8 +306,9 @@ class _Recording:
                  plan, cpu_positions, state_writes, renewed, start):
         self.runtime = rt
         self.sig = sig
-        # (meta, places, walk positions) of each tensor the step made anew in the state;
-        # which tensor sits at those positions is each replay's own
+        # (meta, or ("output", k) for the k-th tensor its program hands over, places, walk
+        # positions) of each tensor the step made anew in the state; which tensor sits at
+        # those positions is each replay's own
         self.renewed = renewed
         self.anew = {k for _, _, positions in renewed for k in positions}
         self.sigs_in, self.ids_in = sigs_in, ids_in
@@ -386,10 +392,12 @@ class _Recording:
                 written = _storage_at(tensors, written)
             for _ in range(n):
                 written.wrote()
-        outputs = self.rebuild(self.plan.replayed(refs[:len(self.plan.metas)]))
+        handed = [replayed(facts, ref) for facts, ref in zip(self.plan.metas, refs)]
+        outputs = self.rebuild(self.plan.make(handed))
         writes = WRITES.n
-        for (facts, places, _), ref in zip(self.renewed, refs[len(self.plan.metas):]):
-            anew = replayed(facts, ref)
+        others = iter(refs[len(handed):])
+        for facts, places, _ in self.renewed:
+            anew = handed[facts[1]] if facts[0] == "output" else replayed(facts, next(others))
             for place in places:
                 put(place, anew)
         for place in self.start[1] if self.start is not None else ():

@@ -1,7 +1,7 @@
 # What a compiled training step returns, call after call, against the step run by torch:
 # its loss, its loss vector (written in place after its backward), a slice and a transpose
 # of that vector and an element (views whose base is the step's), the same tensor twice,
-# a parameter and views of parameters,
+# a parameter, views of parameters and a gradient,
 # the model's output, numbers and strings, and a forward under inference_mode; for a
 # layer-placed model, a sharded weight and a data-parallel model. A step is called four
 # times: it records, records again (the optimizer made its state), then replays twice; the
@@ -77,7 +77,7 @@ for make, outputs, calls in ((placed, placed_outputs, 4), (sharded, sharded_outp
                              (data_parallel, sharded_outputs, 4),
                              (placed, lambda vec, out: (vec.sum(), 2.5, "text"), 2),
                              (placed, lambda vec, out: (vec.sum(), params[0], params[0][1],
-                                                        params[2].t()), 4)):
+                                                        params[2].t(), params[2].grad), 4)):
     forward, params = make()
     opt = torch.optim.SGD(params, lr=0.1, momentum=0.9)
 
