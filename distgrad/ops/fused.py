@@ -46,11 +46,32 @@ def fma(a, b, c, dtype):
     first converted to it; where the result is not finite, as a * b + c gives it."""
     a, b, c = (np.asarray(x, dtype).astype(np.float64) for x in (a, b, c))  # as C++ converts
     with np.errstate(all="ignore"):
-        plain = a * b + c
         if np.dtype(dtype) == np.float32:  # the inputs are float32's: a * b is exact here
-            once = _add_rounded_to_odd(a * b, c)
-        else:
-            high, low = _two_product(a, b)
-            s_high, s_low = _two_sum(c, high)
-            once = s_high + _add_rounded_to_odd(s_low, low)
+            return _float32_fma(a * b, c)
+        plain = a * b + c
+        high, low = _two_product(a, b)
+        s_high, s_low = _two_sum(c, high)
+        once = s_high + _add_rounded_to_odd(s_low, low)
         return np.where(np.isfinite(plain), once, plain).astype(dtype)
+
+
+# A double's fraction bits below a float's: a double halfway between two floats has them
+# 1000...0. Under the floats' smallest normal number the halfway points have more bits.
+_BELOW_FLOAT = (1 << 29) - 1
+_HALFWAY = 1 << 28
+_FLOAT_TINY = 2.0 ** -126
+
+
+def _float32_fma(product, c):
+    """product + c (a float32 product, exact in double) rounded once to float32. The double
+    sum rounded again to float32 is that, unless the double's rounding landed on a point
+    halfway between two floats (where the rounding to float32 would tie): only there, and
+    under the floats' normal range, the sum is taken again rounded to odd."""
+    total = np.asarray(product + c)
+    bits = total.view(np.int64)
+    suspect = ((bits & _BELOW_FLOAT) == _HALFWAY) | \
+        ((np.abs(total) < _FLOAT_TINY) & (total != 0))
+    if suspect.any():  # (total is an array of its own: written in place)
+        total[suspect] = _add_rounded_to_odd(np.broadcast_to(product, total.shape)[suspect],
+                                             np.broadcast_to(c, total.shape)[suspect])
+    return total.astype(np.float32)

@@ -280,11 +280,32 @@ def test_a_fused_multiply_add_rounds_once():
     a, b = np.float32(1 - 2 ** -18), np.float32(2 ** -24 * (1 + 2 ** -18))
     c = np.float32(1 + 2 ** -23)
     assert fma(a, b, c, np.float32) == c  # exactly c + 2**-24 - 2**-60: just below the tie
+    a, b = np.float32(2 ** -75 * (1 + 2 ** -23)), np.float32(2 ** -75 * (1 - 2 ** -23))
+    c = np.float32(2 ** -140 + 2 ** -149)  # (under float32's normal range: ties elsewhere)
+    assert fma(a, b, c, np.float32) == c  # c + 2**-150 - 2**-196: just below the tie
     assert np.float32(np.float64(a) * np.float64(b) + np.float64(c)) != c  # twice rounded
     rng = np.random.default_rng(3)
     x, y, z = (rng.standard_normal(2000) * 2.0 ** rng.integers(-30, 30, 2000) for _ in range(3))
     exact = [float(Fraction(p) * Fraction(q) + Fraction(r)) for p, q, r in zip(x, y, z)]
     assert fma(x, y, z, np.float64).tolist() == exact
+    # float32: random operands, ties made on purpose and results under the normal range,
+    # each against the exact value rounded once to float32
+    x, y = (rng.integers(1, 2 ** 24, 3000).astype(np.float32) for _ in range(2))
+    z = -(x.astype(np.float64) * y).astype(np.float32) + rng.integers(-4, 5, 3000) / 2
+    scale = np.float32(2.0) ** rng.integers(-150, 0, 3000).astype(np.float32)
+    x, z = x * scale, z.astype(np.float32) * scale  # (ties kept, some under the normal range)
+    assert fma(x, y, z, np.float32).tolist() == [
+        _float32_rounded(Fraction(float(p)) * Fraction(float(q)) + Fraction(float(r)))
+        for p, q, r in zip(x, y, z)]
+
+
+def _float32_rounded(exact: Fraction) -> float:
+    """`exact` rounded once to float32, to nearest, ties to even."""
+    near = np.float32(float(exact))  # (rounded twice: at most one float32 off)
+    candidates = [np.nextafter(near, np.float32(-np.inf)), near,
+                  np.nextafter(near, np.float32(np.inf))]
+    return float(min(candidates, key=lambda f: (abs(Fraction(float(f)) - exact),
+                                                int(np.array(f).view(np.int32)) & 1)))
 
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
 def test_lerp_and_addcmul_round_once_as_torchs_kernels(dtype):
