@@ -284,15 +284,15 @@ def _float32_layer_norm(x, weight, bias, axes, eps):
         return None
     keep = x.shape[:x.ndim - len(axes)] + (1,) * len(axes)
     mean, var = (m.reshape(keep) for m in moments)
-    rstd = (np.float32(1) / np.sqrt(var + np.float32(eps))).astype(np.float32)
-    centered = (x - mean).astype(np.float32)
+    rstd = np.float32(1) / np.sqrt(var + np.float32(eps))  # (float32s: float32)
+    centered = x - mean
     if weight is None and bias is not None:
         return fma(centered, rstd, bias, np.float32)
-    out = (centered * rstd).astype(np.float32)
+    out = centered * rstd
     if weight is None:
         return out
     return fma(out, weight, bias, np.float32) if bias is not None else \
-        (out * weight).astype(np.float32)
+        (out * weight).astype(np.float32, copy=False)
 
 
 def _low_stats(x, stats, axes, low):
