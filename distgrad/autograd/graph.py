@@ -408,7 +408,7 @@ class OpNode(NodeHooks):
         # as it is ready, so what it leads to is ready in its consumer's edge order.
         self._inline = False
         self._freed = False
-        self._listed = None  # its `_saved_*` names, kept when a backward frees what it saved
+        self._listed = None  # what it saved, by key, kept when a backward frees it (_freed_names)
         self._remote = None  # the worker's record of this node's saved state
         # A copy_slices node's: the node of the in-place op written through the view, which
         # torch's CopySlices owns (and frees with its own saved state)
@@ -507,7 +507,7 @@ class OpNode(NodeHooks):
 
     def __getattr__(self, name):
         if name.startswith(("_saved_", "_raw_saved_")) and self._freed and \
-                self._listed is not None and name not in self._listed:
+                self._listed is not None and name not in self._freed_names():
             read = None  # (what it never saved: freed, it cannot tell by what it has)
         elif name.startswith("_raw_saved_"):  # the saved tensor itself (register_hooks)
             read = self._raw_reader(name[len("_raw_saved_"):])
@@ -563,7 +563,7 @@ class OpNode(NodeHooks):
         """With the `_saved_<name>` and `_raw_saved_<name>` attributes this node answers,
         one name for each thing saved, as torch's node lists its own (its own slots of
         saved state aside)."""
-        names = self._listed if self._freed and self._listed is not None else \
+        names = self._freed_names() if self._freed and self._listed is not None else \
             self._saved_attributes()
         # (its own slots and helpers named like them are not torch's: _saved, _raw_reader)
         own = {n for n in object.__dir__(self) if not n.startswith(("_saved", "_raw"))}
@@ -576,6 +576,19 @@ class OpNode(NodeHooks):
         keys += self._output_names() + saved_arg_names(self)
         names = [f"_saved_{k}" for k in keys if self._reader(k) is not None]
         return names + [f"_raw_saved_{k}" for k in keys if self._raw_reader(k) is not None]
+
+    def _freed_names(self) -> list:
+        """The `_saved_*` names this node answered before a backward freed what it saved:
+        taken from what it held, by key (`_listed`), the first time they are asked for (a
+        backward frees many nodes, whose names are seldom asked)."""
+        if isinstance(self._listed, tuple):
+            freed = self._saved, self._consts, self._saved_outs
+            (self._saved, self._consts, self._saved_outs), self._freed = self._listed, False
+            try:
+                self._listed = self._saved_attributes()
+            finally:
+                (self._saved, self._consts, self._saved_outs), self._freed = freed, True
+        return self._listed
 
     def _input_names(self) -> list:
         """(position, torch's name) of each input this node may save: its op's own names, or
@@ -701,7 +714,10 @@ class OpNode(NodeHooks):
         """Drop saved tensors (end of a backward without retain_graph). torch's CopySlices
         drops the written op's node it holds, whatever that saved: it runs once only."""
         if self.has_saved() or self._name == COPY_SLICES:
-            self._listed = self._saved_attributes()  # (torch's node lists them still)
+            # (torch's node lists them still: the names are taken if asked, from the keys)
+            self._listed = (dict.fromkeys(self._saved, _HELD),
+                            {k: None if v is None else _HELD for k, v in self._consts.items()},
+                            [_HeldOutput(s.output_nr) for s in self._saved_outs or ()])
             self._saved = {}
             self._consts = {}
             self._saved_outs = None
@@ -726,6 +742,16 @@ class OpNode(NodeHooks):
 _SECOND_INPUT = ((("Gather", "Scatter", "Index", "Take", "Put"), "index"),
                  (("Pow",), "exponent"), (("Mm", "Bmm"), "mat2"), (("Mv",), "vec"))
 _UNSET = object()
+_HELD = object()  # (stands for a saved tensor or number a freed node held: _freed_names)
+
+
+class _HeldOutput:
+    """Stands for a saved output a freed node held (_freed_names)."""
+
+    __slots__ = ("output_nr",)
+
+    def __init__(self, output_nr: int):
+        self.output_nr = output_nr
 _COPIED_SLOTS = tuple(n for n in OpNode.__slots__ if n not in ("_metadata", "__weakref__"))
 
 _NODE_CLASSES: dict = {}

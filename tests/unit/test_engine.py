@@ -1489,6 +1489,25 @@ def test_a_freed_node_lists_and_answers_what_it_saved_as_before():
     same(f)
 
 
+def test_a_backward_takes_no_names_of_the_nodes_it_frees(monkeypatch):
+    """A backward frees every node it runs: their `_saved_*` names are taken only when asked
+    for (a freed node's dir() or attribute), not at each release on the step's path."""
+    import distgrad
+    from distgrad.autograd import graph as dg_graph
+
+    x = leaf(distgrad, X3)
+    outs = [x.sin(), x * x, x.max()]
+    taken = []
+    real = dg_graph.OpNode._saved_attributes
+    monkeypatch.setattr(dg_graph.OpNode, "_saved_attributes",
+                        lambda node: taken.append(node.name()) or real(node))
+    sum(o.sum() for o in outs).backward()
+    assert taken == []
+    assert "_saved_self" in dir(outs[0].grad_fn) and taken == ["SinBackward0"]
+    dir(outs[0].grad_fn)
+    assert taken == ["SinBackward0"]  # (once)
+
+
 def test_a_saved_output_that_is_not_differentiable_has_no_history():
     # layer_norm's saved mean and rstd (grad_fn._saved_result1, 2): plain tensors, as torch's
     # (their values are compared by the norm tests: distgrad keeps them in float64)
