@@ -3,7 +3,8 @@ package: it imports torch, which distgrad itself never does. `python -m distgrad
 runs `benchmarks.bench` from the repository checkout.
 
     model.py          the training step's numbers, the same in every system
-    systems.py        numpy, distgrad and distgrad_sharded steps (and the process groups)
+    systems.py        numpy, distgrad and distgrad_sharded steps
+    groups.py         which systems share a process, and starting them there
     distgrad_parallel.py  distgrad_dp, distgrad_pp, distgrad_pp_zb (SPEC section 5's APIs)
     torch_systems.py  torch_local and torch_rpc (imports torch)
     torch_spmd.py     torch_ddp, torch_tp, torch_pp: 2 gloo ranks each (imports torch)

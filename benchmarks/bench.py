@@ -60,7 +60,8 @@ import numpy as np
 from . import cpu
 from .model import SIZES, make_params
 from .runner import ChildGroup, InProcess, time_chunk
-from .systems import GROUPS, Distgrad, DistgradCompiled
+from .groups import GROUPS
+from .systems import Distgrad, DistgradCompiled
 
 SYSTEMS = ("distgrad", "distgrad_sharded", "distgrad_dp", "distgrad_pp", "distgrad_pp_zb",
            "distgrad_compiled", "distgrad_sharded_compiled", "distgrad_pp_compiled",

@@ -5,7 +5,7 @@ may return before its work is done (distgrad's `loss.item()` returns while the w
 still compute the weight gradients and the update), so the chunk's clock stops only when
 that work is finished, and that work is charged to the system that started it.
 
-Each group of systems (systems.GROUPS) runs in a process of its own, started as
+Each group of systems (groups.GROUPS) runs in a process of its own, started as
 `python -m benchmarks.runner GROUP OPTIONS CMD_FD REPLY_FD`: its driver, and the workers
 it starts, are the only processes of that system, with the settings their own users
 would run (one thread each; glibc's default memory settings except in distgrad's
@@ -241,7 +241,7 @@ class _Pauser:
 
 
 def _serve(group: str, spec: dict, cmd_in, reply_out) -> None:
-    from . import systems as registry
+    from . import groups as registry
 
     def reply(**msg):
         reply_out.write(json.dumps(msg) + "\n")
