@@ -28,7 +28,7 @@ import weakref
 from collections import deque
 
 from . import wire
-from .errors import ThreadErrors, WorkerDiedError
+from .errors import DeadlineExceeded, ThreadErrors, WorkerDiedError
 from .worker import Worker
 
 
@@ -463,7 +463,7 @@ class WorkerQueue:
             self.flush()
         try:
             arr = self.endpoint.get(exp.ref, self.index, self.timeout())
-        except TimeoutError:
+        except DeadlineExceeded:  # (not a TimeoutError the worker raised)
             raise self._timed_out(exp.run) from None
         except BaseException:
             self.check(block=False)
@@ -515,7 +515,7 @@ class WorkerQueue:
         try:
             outcomes = self.endpoint.check([p.ref for p in pending], self.index,
                                            self.timeout() if block else 0.0)
-        except TimeoutError:
+        except DeadlineExceeded:
             with self.lock:
                 self.pending = pending + self.pending
             raise self._timed_out() from None
@@ -565,7 +565,7 @@ class WorkerQueue:
         self.check(block=True)
         try:
             return self.endpoint.request(kind, self.index, self.timeout())
-        except TimeoutError:
+        except DeadlineExceeded:
             raise self._timed_out() from None
 
 

@@ -25,6 +25,13 @@ class WorkerDiedError(RuntimeError):
         self.worker = f"worker:{index}" if index is not None else None
 
 
+class DeadlineExceeded(TimeoutError):
+    """The driver's wait for a worker's answer ran out of time (call_timeout_s, or the
+    call's own limit): raised by the endpoints, so that a wait tells its own deadline
+    apart from a TimeoutError the worker raised (a write to a disk that timed out, say),
+    which is the worker's error and is reported as such."""
+
+
 # The error types a failure record may name; any other comes back as a RuntimeError.
 _TYPES = {t.__name__: t for t in (IndexError, RuntimeError, NotImplementedError,
                                   ZeroDivisionError, ValueError, TypeError, KeyError,

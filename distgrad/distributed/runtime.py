@@ -48,7 +48,7 @@ from ..autograd import record
 from . import capacity, control, credentials, errors, wire
 from .channels import SECRET_BYTES, LocalHub, PeerLostError
 from .coordinator import Counters, WorkerQueue, call_timeout, holding  # noqa: F401 (call_timeout: API)
-from .errors import ThreadErrors, WorkerDiedError
+from .errors import DeadlineExceeded, ThreadErrors, WorkerDiedError
 from .memory import keep_freed_memory
 from .worker_hooks import WorkerHooks
 from .worker import Worker
@@ -310,7 +310,7 @@ class RayEndpoint:
         for, and TimeoutError is raised if they are not done in `timeout` s (None: no limit)."""
         ready = self._ready(refs, timeout)
         if timeout != 0 and len(ready) < len(refs):
-            raise TimeoutError(f"worker:{index}: {len(refs) - len(ready)} runs not done")
+            raise DeadlineExceeded(f"worker:{index}: {len(refs) - len(ready)} runs not done")
         out = []
         for r in refs:
             if r not in ready:
@@ -489,8 +489,8 @@ class RayEndpoint:
         if self.links is not None:
             try:
                 return ref.result(timeout)
-            except TimeoutError:
-                raise TimeoutError(f"worker:{index} did not answer within {timeout} s") from None
+            except TimeoutError:  # (Part.result's own: the wait's deadline)
+                raise DeadlineExceeded(f"worker:{index} did not answer within {timeout} s") from None
             except control.LinkLost as e:
                 if e.retired:
                     raise self._retired(e.index) from None
@@ -510,7 +510,7 @@ class RayEndpoint:
         try:
             return ray.get(ref, timeout=timeout)
         except GetTimeoutError:
-            raise TimeoutError(f"worker:{index} did not answer within {timeout} s") from None
+            raise DeadlineExceeded(f"worker:{index} did not answer within {timeout} s") from None
         except (ActorDiedError, ActorUnavailableError) as e:
             actor = getattr(e, "actor_id", None)
             if actor in self.retired:

@@ -283,6 +283,27 @@ def test_an_async_save_whose_writer_is_restarted_fails_naming_it(switch_runtime,
     dist.shutdown()
 
 
+def test_an_async_save_whose_write_raises_timeout_error_says_so(switch_runtime, tmp_path,
+                                                              monkeypatch):
+    """A worker's background write fails with TimeoutError of its own (a network disk
+    that timed out, errno ETIMEDOUT) long before the call deadline: the save raises that
+    error, not one saying the worker did not finish within call_timeout_s (which would
+    send its caller to raise the deadline, or restart a healthy worker)."""
+    switch_runtime("local", 2)
+
+    def timed_out(path, arrays):
+        raise TimeoutError(110, "Connection timed out", path)
+
+    monkeypatch.setattr(files, "write_shard_file", timed_out)
+    future = dcp.async_save({"a": dg.ones(3, device="worker:1")}, checkpoint_id=tmp_path)
+    with pytest.raises(TimeoutError) as info:
+        future.result(30)
+    msg = str(info.value)
+    assert "Connection timed out" in msg and "worker1.safetensors" in msg, msg
+    assert "call_timeout_s" not in msg, msg
+    assert not (tmp_path / "manifest.json").exists()
+
+
 def test_an_async_save_whose_write_hangs_fails_at_its_deadline(backend_name, tmp_path):
     """A worker's background write held in its "write" phase (a stuck disk): the save
     fails with TimeoutError naming the worker and its file once the call deadline taken

@@ -49,7 +49,7 @@ from ...autograd import record
 from ...autograd.grad_mode import no_grad
 from ...tensor import Tensor
 from .. import runtime, wire
-from ..errors import WorkerDiedError
+from ..errors import DeadlineExceeded, WorkerDiedError
 from . import files
 from .plan import flatten, overlap, parts, path_key, placement_record
 
@@ -200,7 +200,7 @@ class _SaveJob:
                     timeout = q.timeout()
                     try:
                         results[writer] = self.endpoint.collect(posted, q.index, timeout)
-                    except TimeoutError:
+                    except DeadlineExceeded:
                         raise _write_timed_out(q, self.path_of(writer), timeout) from None
             except BaseException as e:
                 first_error = first_error or e
@@ -250,7 +250,7 @@ class _Ticket:
     def wait(self) -> dict:
         try:
             return self._poll()
-        except TimeoutError:
+        except DeadlineExceeded:  # the wait's own, not a TimeoutError of the write
             raise _write_timed_out(self.queue, self.path, self.timeout) from None
 
     def _left(self):
@@ -258,7 +258,7 @@ class _Ticket:
             return None
         left = self.deadline - time.monotonic()
         if left <= 0:
-            raise TimeoutError
+            raise DeadlineExceeded
         return left
 
     def _poll(self) -> dict:
