@@ -426,7 +426,7 @@ class RayEndpoint:
             ray.get(new.rejoin_channels.remote(table + others), timeout=_left(deadline))
             link = None
             if self.links is not None:
-                link = _open_links([new], [ping], self.secret, _left(deadline))[0]
+                link = _open_links([new], [ping], self.secret, _left(deadline), [index])[0]
         except (ray.exceptions.GetTimeoutError, OSError) as e:
             _let_go([new])
             what = ("started but did not connect to the other workers" if started
@@ -1054,17 +1054,19 @@ def _connect_workers(actors, replies, deadline, idle_timeout_s, shared_memory) -
     return table, spans_nodes, secret, idle_timeout_s, shared_memory
 
 
-def _open_links(actors, replies, secret: bytes, timeout_s: float) -> list:
+def _open_links(actors, replies, secret: bytes, timeout_s: float, indices=None) -> list:
     """The driver's connection to each worker (control.py): by a Unix socket to those on
-    its node, by TCP to the others."""
+    its node, by TCP to the others. indices: the workers' numbers (default 0, 1, ...: all
+    of them, at init)."""
     import ray
 
     here = _local_node_id()
     remote = [r.get("node") != here for r in replies]
     addresses = ray.get([a.open_control.remote(secret, far) for a, far in zip(actors, remote)],
                         timeout=timeout_s)
+    indices = range(len(actors)) if indices is None else indices
     return [control.ControlLink(i, addr, secret, same_node=not far)
-            for i, (addr, far) in enumerate(zip(addresses, remote))]
+            for i, addr, far in zip(indices, addresses, remote)]
 
 
 def _local_node_id():

@@ -226,3 +226,16 @@ def test_a_run_sent_before_a_restart_does_not_wait_for_the_new_process(stoppable
             healthy(y.tolist)
     finally:
         gate.close()
+
+
+def test_a_restarted_workers_death_is_named_as_its_own(stoppable):
+    """The driver's connection to a restarted worker 1 carries its number: when the new
+    process dies, reads name worker:1. (Before, the connection was numbered 0, as the
+    first of the list it was opened in, and the death was reported as worker:0's.)"""
+    within(HANG_LIMIT_S, dist.restart_worker, 1)
+    b = dg.ones(3, device="worker:1")
+    healthy(b.tolist)
+    os.kill(healthy(dist.stats)["worker:1"]["pid"], signal.SIGKILL)
+    with pytest.raises(WorkerDiedError) as info:
+        healthy(lambda: (b * 2).tolist())
+    assert info.value.index == 1 and str(info.value).startswith("worker:1 died"), info.value
