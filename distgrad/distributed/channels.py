@@ -10,10 +10,14 @@ soon as it is computed, even in the middle of its run.
 How: every worker listens on a Unix socket in the abstract namespace (no file, not on the
 network) for the workers of its node, and on TCP at its node's address when the runtime
 spans nodes; each pair of workers keeps one connection, made when the runtime starts (the
-worker with the lower index connects). A connection must open, within
-`HANDSHAKE_TIMEOUT_S`, with the index of a worker below this one that has no connection
-yet and the runtime's secret (random, from the driver), or it is closed; each handshake
-is served by a thread of its own, so a silent connection delays no other. A reader
+worker with the lower index connects). A connection must open, within the time the
+runtime gives its workers to start (`handshake_timeout_s`: init's timeout_s), with the
+index of a worker below this one that has no connection yet and the runtime's secret
+(random, from the driver), or it is closed: a peer that is slow to send its hello (a
+loaded machine, a pause of its process) is not cut off sooner than init or restart_worker
+would give up on it. Each handshake is served by a thread of its own, so a silent
+connection delays no other. A worker connecting gives up on the peers it has not reached
+when the driver's deadline for the set-up does, and says which they were. A reader
 thread per connection files what arrives in a mailbox by key, where a run's recv
 waits. A frame that breaks the format below closes its connection. A peer's death closes its connection: a recv waiting on it raises PeerLostError
 (the driver reports WorkerDiedError). A run that fails sends, in place of each tensor it
@@ -62,10 +66,9 @@ SECRET_BYTES = 32
 # key = 2 * started + (1 if in one)
 _RUNNING = 2
 _SHARED = 3  # the status of a tensor whose bytes come through the shared-memory segment
-CONNECT_TIMEOUT_S = 30.0
-# Peers connect while the runtime starts and send their handshake at once: a connection
-# that has not sent it by then is not one of them.
-HANDSHAKE_TIMEOUT_S = 0.5
+# How long a connection may take to open, when the driver gives no time of its own (init's
+# default timeout_s): a worker's start-up, of which a peer's hello is part.
+HANDSHAKE_TIMEOUT_S = 60.0
 _MAX_HANDSHAKES = 64  # handshakes served at once; more connections are closed at once
 _MAX_NDIM = 64  # numpy's limit
 _MAX_MESSAGE = 65536  # a failure's reason, as send_failure cuts it
@@ -281,8 +284,10 @@ class SocketChannels:
 
     def __init__(self, index: int, node: str, idle_timeout_s: float = 60.0,
                  secret: bytes = b"\0" * SECRET_BYTES, max_elements: int = 2 ** 28,
-                 hooks=None, shared_memory: bool = False, incarnation: int = 1):
+                 hooks=None, shared_memory: bool = False, incarnation: int = 1,
+                 handshake_timeout_s: float = HANDSHAKE_TIMEOUT_S):
         self.index = index
+        self.handshake_timeout_s = handshake_timeout_s  # a peer's time to open a connection
         self.incarnation = incarnation  # which of this worker's processes this is (1: the first)
         self.node = node
         self.secret = secret  # the runtime's: a connection must present it
@@ -323,30 +328,48 @@ class SocketChannels:
         return {"index": self.index, "node": self.node, "unix": self.unix_name, "tcp": tcp,
                 "incarnation": self.incarnation}
 
-    def connect(self, table: list, to_all: bool = False) -> None:
+    def connect(self, table: list, to_all: bool = False,
+                timeout_s: float | None = None) -> None:
         """Connect to the peers after this one in `table` (the earlier ones connect here),
         or to every peer (`to_all`: a restarted worker, whose peers are already up), then
-        wait until every peer is connected."""
+        wait until every peer is connected: within timeout_s (the driver's time left for
+        the set-up; None: handshake_timeout_s), or ConnectionError naming the peers not
+        reached."""
+        timeout_s = self.handshake_timeout_s if timeout_s is None else timeout_s
+        deadline = time.monotonic() + timeout_s
         for peer in table:
             k = peer["index"]
             if k == self.index or (k < self.index and not to_all):
                 continue
-            if peer["node"] == self.node:
-                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                s.settimeout(CONNECT_TIMEOUT_S)
-                s.connect(peer["unix"])
-            else:
-                s = socket.create_connection(tuple(peer["tcp"]), timeout=CONNECT_TIMEOUT_S)
-            s.settimeout(None)
-            s.sendall(_HELLO.pack(self.index, self.incarnation) + self.secret)
-            self._register(k, s, peer.get("incarnation", 1))
+            try:
+                self._connect_to(peer, deadline)
+            except (OSError, EOFError, ValueError) as e:
+                raise ConnectionError(f"worker:{self.index} could not reach worker:{k} within "
+                                      f"{timeout_s:.3g} s ({type(e).__name__}: {e})") from None
         others = {p["index"] for p in table} - {self.index}
         with self.registered:
             if not self.registered.wait_for(lambda: others <= set(self.socks),
-                                            timeout=CONNECT_TIMEOUT_S):
-                missing = sorted(others - set(self.socks))
-                raise ConnectionError(f"worker:{self.index}: no connection from workers "
-                                      f"{missing} within {CONNECT_TIMEOUT_S} s")
+                                            timeout=max(0.0, deadline - time.monotonic())):
+                missing = ", ".join(f"worker:{k}" for k in sorted(others - set(self.socks)))
+                raise ConnectionError(f"worker:{self.index}: no connection from {missing} "
+                                      f"within {timeout_s:.3g} s")
+
+    def _connect_to(self, peer: dict, deadline: float) -> None:
+        if peer["node"] == self.node:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.settimeout(_left(deadline))
+            s.connect(peer["unix"])
+        else:
+            s = socket.create_connection(tuple(peer["tcp"]), timeout=_left(deadline))
+        s.settimeout(None)
+        if self.hooks is not None:
+            self.hooks.enter(self.index, "hello")  # connected, its hello not sent yet
+        s.sendall(_HELLO.pack(self.index, self.incarnation) + self.secret)
+        try:
+            self._register(peer["index"], s, peer.get("incarnation", 1), deadline)
+        except BaseException:
+            _close(s)
+            raise
 
     def _serve(self, listener: socket.socket) -> None:
         def accept():
@@ -367,8 +390,8 @@ class SocketChannels:
         """Keep `s` if it opens as a peer of this runtime (see the module doc), else close it."""
         try:
             try:
-                hello = _read_by(s, _HELLO.size + SECRET_BYTES,
-                                 time.monotonic() + HANDSHAKE_TIMEOUT_S)
+                deadline = time.monotonic() + self.handshake_timeout_s
+                hello = _read_by(s, _HELLO.size + SECRET_BYTES, deadline)
                 peer, incarnation = _HELLO.unpack(hello[:_HELLO.size])
                 ok = hmac.compare_digest(hello[_HELLO.size:], self.secret)
                 s.settimeout(None)
@@ -380,13 +403,13 @@ class SocketChannels:
                 s.close()
             else:
                 try:
-                    self._register(peer, s, incarnation)
+                    self._register(peer, s, incarnation, deadline)
                 except (OSError, EOFError, ValueError):
                     _close(s)  # the segments' exchange failed
         finally:
             self.handshakes.release()
 
-    def _register(self, peer: int, s: socket.socket, incarnation: int) -> None:
+    def _register(self, peer: int, s: socket.socket, incarnation: int, deadline: float) -> None:
         ring = incoming = None
         if s.family != socket.AF_UNIX:
             s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -397,7 +420,7 @@ class SocketChannels:
                     offer = shm.Outgoing(f"distgrad-shm-{self.index}-to-{peer}-{self.token}")
                 except OSError:
                     pass  # no shared memory to be had: this direction stays on the socket
-            ring, incoming = shm.exchange(s, offer, CONNECT_TIMEOUT_S)
+            ring, incoming = shm.exchange(s, offer, _left(deadline))
         if self.hooks is not None and peer in self.socks:
             self.hooks.enter(self.index, "rejoin")  # a restarted peer's, before it is taken in
         with self.registered:
@@ -579,9 +602,9 @@ class SocketChannels:
         with self.registered:
             if incarnation is not None and not self.registered.wait_for(
                     lambda: self.box.incarnation.get(peer, 0) >= incarnation,
-                    timeout=CONNECT_TIMEOUT_S):
+                    timeout=self.handshake_timeout_s):
                 raise PeerLostError(peer, f"its process {incarnation} did not connect "
-                                    f"within {CONNECT_TIMEOUT_S} s", incarnation)
+                                    f"within {self.handshake_timeout_s} s", incarnation)
             if incarnation is not None and self.box.incarnation.get(peer, 0) > incarnation:
                 raise PeerLostError(peer, "it was restarted", incarnation)
             return (self.socks[peer], self.send_locks[peer]), self.rings.get(peer)
@@ -691,6 +714,11 @@ def _read_by(s: socket.socket, n: int, deadline: float) -> bytes:
             raise EOFError
         got += k
     return bytes(buf)
+
+
+def _left(deadline: float) -> float:
+    """Seconds to `deadline`: 0 once it has passed (a socket then times out at once)."""
+    return max(0.0, deadline - time.monotonic())
 
 
 def _read_exact(s: socket.socket, n: int) -> bytes:

@@ -9,8 +9,8 @@ connection per worker.
 
 How: each worker listens (`ControlServer`) on a Unix socket in the abstract namespace, and
 on TCP at its node's address when the driver is on another node. The driver connects
-(`ControlLink`) and opens with the runtime's secret, checked within the channels'
-handshake time. The worker serves the messages one at a time, in the order they came, on
+(`ControlLink`) and opens with the runtime's secret, within the time the runtime gives a
+worker to start (init's timeout_s, as for the workers' own connections: channels.py). The worker serves the messages one at a time, in the order they came, on
 one thread, and answers each with its sequence number. The driver never waits to write:
 what the socket does not take at once goes out from a writer thread (a stopped worker
 then makes the driver's wait for its reply time out instead of the driver's write
@@ -39,8 +39,8 @@ import uuid
 
 import numpy as np
 
-from .channels import _CODES, _DIM, _DTYPES, _MAX_NDIM, CONNECT_TIMEOUT_S, HANDSHAKE_TIMEOUT_S, \
-    _close, _read_by, _read_exact, _read_into
+from .channels import _CODES, _DIM, _DTYPES, _MAX_NDIM, HANDSHAKE_TIMEOUT_S, _close, _read_by, \
+    _read_exact, _read_into
 
 _FRAME = struct.Struct("<QBI")
 _PART = struct.Struct("<BQ")  # kind, and a length of bytes (an array: its dtype's code)
@@ -144,8 +144,10 @@ class ControlServer:
     worker's handle), one at a time, in order."""
 
     def __init__(self, serve, secret: bytes, tcp_host: str | None = None,
-                 max_elements: int | None = None):
+                 max_elements: int | None = None,
+                 handshake_timeout_s: float = HANDSHAKE_TIMEOUT_S):
         self.serve, self.secret, self.max_elements = serve, secret, max_elements
+        self.handshake_timeout_s = handshake_timeout_s  # the driver's time to open
         self.serving = threading.Lock()  # one message at a time, whichever connection
         self.unix = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.unix_name = "\0distgrad-control-" + uuid.uuid4().hex
@@ -176,7 +178,7 @@ class ControlServer:
     def _connection(self, s: socket.socket) -> None:
         try:
             opening = _read_by(s, len(_OPENING) + len(self.secret),
-                               time.monotonic() + HANDSHAKE_TIMEOUT_S)
+                               time.monotonic() + self.handshake_timeout_s)
             s.settimeout(None)
         except (OSError, EOFError):
             _close(s)
@@ -261,14 +263,15 @@ def answered(value) -> Part:
 class ControlLink:
     """The driver's connection to worker `index` (see the module doc)."""
 
-    def __init__(self, index: int, address: dict, secret: bytes, same_node: bool):
+    def __init__(self, index: int, address: dict, secret: bytes, same_node: bool,
+                 timeout_s: float = HANDSHAKE_TIMEOUT_S):
         self.index = index
         if same_node:
             s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            s.settimeout(CONNECT_TIMEOUT_S)
+            s.settimeout(timeout_s)
             s.connect(address["unix"])
         else:
-            s = socket.create_connection(tuple(address["tcp"]), timeout=CONNECT_TIMEOUT_S)
+            s = socket.create_connection(tuple(address["tcp"]), timeout=timeout_s)
             s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         s.settimeout(None)
         s.sendall(_OPENING + secret)

@@ -46,7 +46,7 @@ import numpy as np
 from .. import storage
 from ..autograd import record
 from . import capacity, control, credentials, errors, wire
-from .channels import SECRET_BYTES, LocalHub, PeerLostError
+from .channels import HANDSHAKE_TIMEOUT_S, SECRET_BYTES, LocalHub, PeerLostError
 from .coordinator import Counters, WorkerQueue, call_timeout, holding  # noqa: F401 (call_timeout: API)
 from .errors import DeadlineExceeded, ThreadErrors, WorkerDiedError
 from .memory import keep_freed_memory
@@ -413,33 +413,26 @@ class RayEndpoint:
         with self.lock:
             pause = self.start_pauses.pop(index, None)
         new = self.make_actor(index, pause)
-        started = False
+        ping = None
         try:
             ping = wire.decode_reply(_first(ray.get(
                 new.handle.remote(wire.simple_message("ping")), timeout=_left(deadline))))
-            started = True
             table = [ray.get(new.open_channels.remote(self.spans_nodes, self._idle_timeout,
                                                       self.secret, self.shared_memory,
-                                                      self.incarnation[index] + 1),
+                                                      self.incarnation[index] + 1, timeout_s),
                              timeout=_left(deadline))]
             others = [t for t in self.table if t["index"] != index]
-            ray.get(new.rejoin_channels.remote(table + others), timeout=_left(deadline))
+            ray.get(new.rejoin_channels.remote(table + others, _worker_share(deadline)),
+                    timeout=_left(deadline))
             link = None
             if self.links is not None:
                 link = _open_links([new], [ping], self.secret, _left(deadline), [index])[0]
-        except (ray.exceptions.GetTimeoutError, OSError) as e:
+        except (ray.exceptions.RayError, OSError) as e:  # (a GetTimeoutError is a RayError)
             _let_go([new])
-            what = ("started but did not connect to the other workers" if started
+            what = ("started but did not connect to the other workers" if ping is not None
                     else "did not start")
-            message = (f"distgrad.distributed.restart_worker: worker:{index}'s new process "
-                       f"{what} within timeout_s={timeout_s}. {_START_HINT}")
-            with self.lock:
-                self.dead[index] = (f"worker:{index} is not running: its restart failed "
-                                    f"({message}); call restart_worker({index}) again, or "
-                                    "shutdown() and init()")
-            if isinstance(e, OSError):
-                raise TimeoutError(f"{message} ({e})") from None
-            raise TimeoutError(message) from None
+            self._restart_failed(index, f"new process {what} within timeout_s={timeout_s}",
+                                 _cause(e))
         with self.lock:
             self.actors[index] = new
             self.ids[new._actor_id.hex()] = index
@@ -450,6 +443,15 @@ class RayEndpoint:
             self.table = others + table
             if link is not None:
                 self.links[index] = link
+
+    def _restart_failed(self, index, what: str, cause: str = ""):
+        """Raise init's TimeoutError for a restart that failed; the worker stays dead."""
+        message = f"distgrad.distributed.restart_worker: worker:{index}'s {what}. {_START_HINT}"
+        with self.lock:
+            self.dead[index] = (f"worker:{index} is not running: its restart failed "
+                                f"({message}); call restart_worker({index}) again, or "
+                                "shutdown() and init()")
+        raise TimeoutError(f"{message} ({cause})" if cause else message) from None
 
     def configure_hooks(self, index, settings) -> None:
         if index in self.dead:
@@ -605,14 +607,17 @@ class _RayActorWorker(Worker):
         super().__init__(index, node=ray.get_runtime_context().get_node_id(),
                          hooks=WorkerHooks() if test_hooks else None)
         self.control = None  # the driver's connection (open_control)
-        if start_pause is not None:  # (testhooks.pause_at(..., "start"))
+        if start_pause is not None:  # (testhooks.pause_at(..., "start" or "hello"))
             self.hooks.configure(pause=start_pause)
             self.hooks.enter(index, "start")
 
     def open_channels(self, spans_nodes: bool, idle_timeout_s: float, secret: bytes,
-                      shared_memory: bool = False, incarnation: int = 1) -> dict:
+                      shared_memory: bool = False, incarnation: int = 1,
+                      start_timeout_s: float = HANDSHAKE_TIMEOUT_S) -> dict:
         """Listen for the other workers (on TCP too if they are on other nodes).
-        incarnation: which of this worker's processes this one is (1: its first)."""
+        incarnation: which of this worker's processes this one is (1: its first);
+        start_timeout_s: the runtime's time for a worker to start (init's timeout_s), which
+        a peer's connection has to open."""
         import ray
 
         from .channels import SocketChannels
@@ -620,28 +625,29 @@ class _RayActorWorker(Worker):
         if self.channels is None:
             self.channels = SocketChannels(self.index, self.node, idle_timeout_s, secret,
                                            self.MAX_ELEMENTS, self.hooks, shared_memory,
-                                           incarnation)
+                                           incarnation, start_timeout_s)
         return self.channels.address(ray.util.get_node_ip_address() if spans_nodes else None)
 
-    def connect_channels(self, table: list) -> bool:
-        self.channels.connect(table)
+    def connect_channels(self, table: list, timeout_s: float | None = None) -> bool:
+        self.channels.connect(table, timeout_s=timeout_s)
         return True
 
-    def rejoin_channels(self, table: list) -> bool:
+    def rejoin_channels(self, table: list, timeout_s: float | None = None) -> bool:
         """A restarted worker connects to every other one (they take it in place of the
         process it replaces)."""
-        self.channels.connect(table, to_all=True)
+        self.channels.connect(table, to_all=True, timeout_s=timeout_s)
         return True
 
-    def open_control(self, secret: bytes, tcp: bool) -> dict:
+    def open_control(self, secret: bytes, tcp: bool,
+                     start_timeout_s: float = HANDSHAKE_TIMEOUT_S) -> dict:
         """Listen for the driver's connection (control.py), on TCP too when the driver is
-        on another node."""
+        on another node; the driver has start_timeout_s to open it."""
         import ray
 
         if self.control is None:
             self.control = control.ControlServer(
                 self.handle, secret, ray.util.get_node_ip_address() if tcp else None,
-                self.MAX_ELEMENTS)
+                self.MAX_ELEMENTS, start_timeout_s)
         return self.control.address()
 
 
@@ -987,15 +993,17 @@ def _init_ray(n, address, timeout_s, worker_num_cpus, blas_threads, recv_idle_ti
             f"has {total:g} CPUs, {free:g} free. {_START_HINT}, or ask for fewer workers")
     try:
         channels = _connect_workers(actors, replies, deadline, recv_idle_timeout_s,
-                                    shared_memory)
-    except ray.exceptions.GetTimeoutError:
+                                    shared_memory, timeout_s)
+    except ray.exceptions.RayError as e:  # the time-out, or a worker's error (naming who)
         if owns:
             ray.shutdown()
         else:
             _let_go(actors)
         del actors
+        cause = _cause(e)
         raise TimeoutError(f"distgrad.distributed.init: the {n} workers started but did not "
-                           f"connect to each other within timeout_s={timeout_s}") from None
+                           f"connect to each other within timeout_s={timeout_s}"
+                           + (f" ({cause})" if cause else "")) from None
     links = None
     if os.environ.get("DISTGRAD_CONTROL", "direct") != "ray":
         try:
@@ -1041,31 +1049,56 @@ def _left(deadline: float) -> float:
     return max(0.0, deadline - time.monotonic())
 
 
-def _connect_workers(actors, replies, deadline, idle_timeout_s, shared_memory) -> tuple:
+def _connect_workers(actors, replies, deadline, idle_timeout_s, shared_memory,
+                     start_timeout_s) -> tuple:
     """Every pair of workers gets its connection for sending tensors (channels.py).
     Returns what a restarted worker needs to join them (RayEndpoint.restart)."""
     import ray
 
     spans_nodes = len({r.get("node") for r in replies}) > 1
     secret = secrets.token_bytes(SECRET_BYTES)
-    table = ray.get([a.open_channels.remote(spans_nodes, idle_timeout_s, secret, shared_memory)
+    table = ray.get([a.open_channels.remote(spans_nodes, idle_timeout_s, secret, shared_memory,
+                                            1, start_timeout_s)
                      for a in actors], timeout=_left(deadline))
-    ray.get([a.connect_channels.remote(table) for a in actors], timeout=_left(deadline))
+    ray.get([a.connect_channels.remote(table, _worker_share(deadline)) for a in actors],
+            timeout=_left(deadline))
     return table, spans_nodes, secret, idle_timeout_s, shared_memory
+
+
+def _worker_share(deadline: float) -> float:
+    """The time a worker is given for a step of the set-up whose deadline is `deadline`:
+    most of what is left, so that its own error (naming the peers it did not reach)
+    comes back before the driver's wait for it ends."""
+    return 0.9 * _left(deadline)
+
+
+def _cause(e: BaseException) -> str:
+    """What a failed set-up step says of its cause: a worker's own error (a Ray task's),
+    not Ray's wrapping of it; "" for the driver's own time-out."""
+    import ray
+
+    if isinstance(e, ray.exceptions.GetTimeoutError):
+        return ""
+    cause = getattr(e, "cause", None)
+    if isinstance(e, ray.exceptions.RayTaskError) and cause is not None:
+        return str(cause)
+    if isinstance(e, ray.exceptions.RayActorError):
+        return "the process died"
+    return str(e)
 
 
 def _open_links(actors, replies, secret: bytes, timeout_s: float, indices=None) -> list:
     """The driver's connection to each worker (control.py): by a Unix socket to those on
-    its node, by TCP to the others. indices: the workers' numbers (default 0, 1, ...: all
-    of them, at init)."""
+    its node, by TCP to the others; the workers wait for it as long as the driver may take.
+    indices: the workers' numbers (default 0, 1, ...: all of them, at init)."""
     import ray
 
     here = _local_node_id()
     remote = [r.get("node") != here for r in replies]
-    addresses = ray.get([a.open_control.remote(secret, far) for a, far in zip(actors, remote)],
-                        timeout=timeout_s)
+    addresses = ray.get([a.open_control.remote(secret, far, timeout_s)
+                         for a, far in zip(actors, remote)], timeout=timeout_s)
     indices = range(len(actors)) if indices is None else indices
-    return [control.ControlLink(i, addr, secret, same_node=not far)
+    return [control.ControlLink(i, addr, secret, same_node=not far, timeout_s=timeout_s)
             for i, addr, far in zip(indices, addresses, remote)]
 
 

@@ -15,7 +15,7 @@ import distgrad as dg
 import distgrad.distributed as dist
 from distgrad.distributed import WorkerDiedError
 from distgrad.distributed.testhooks import pause_at
-from watchdog import START_TIMEOUT_S, PhaseGate, process_alive, wait_stopped, within
+from watchdog import START_TIMEOUT_S, PhaseGate, process_alive, started, wait_stopped, within
 
 pytestmark = pytest.mark.cluster
 
@@ -43,14 +43,19 @@ def stoppable(ray_session, request):
         return pid
 
     yield stop
-    for pid in stopped:
+    _end_stopped(stopped)
+    dist.shutdown()
+    dist.init(2, backend="ray", timeout_s=START_TIMEOUT_S)
+
+
+def _end_stopped(pids) -> None:
+    """Continue and kill each process a test stopped (if it is still there)."""
+    for pid in pids:
         for sig in (signal.SIGCONT, signal.SIGKILL):
             try:
                 os.kill(pid, sig)
             except ProcessLookupError:
                 pass
-    dist.shutdown()
-    dist.init(2, backend="ray", timeout_s=START_TIMEOUT_S)
 
 
 def healthy(fn, *args):
@@ -226,6 +231,48 @@ def test_a_run_sent_before_a_restart_does_not_wait_for_the_new_process(stoppable
             healthy(y.tolist)
     finally:
         gate.close()
+
+
+# How long a new process holds its hello to a peer below: longer than a peer that says it
+# at once takes (the deadline used to be 0.5 s), as a loaded machine or a pause of the
+# process may make it. A lower bound: a slower machine only makes the stall longer.
+HELLO_STALL_S = 1.5
+
+
+@pytest.mark.parametrize("stoppable", [True], indirect=True)
+def test_a_new_process_slow_to_say_hello_joins_and_a_dead_one_fails_the_restart(stoppable):
+    """A restarted process connects to worker 0 and stalls before its hello (held in the
+    "hello" phase): worker 0 waits for it as long as the runtime gives a worker to start,
+    and the restart succeeds. One killed there fails the restart at once, in init's words
+    (before, Ray's own ActorDiedError came out of restart_worker)."""
+    a = dg.ones(3, device="worker:0")
+    healthy(a.tolist)
+    for outcome in ("slow", "dead"):
+        gate = PhaseGate()
+        try:
+            pause_at("worker:1", "hello", report_to=gate.address)
+            restart = started(HANG_LIMIT_S, dist.restart_worker, 1)
+            report = gate.wait(HANG_LIMIT_S)  # connected to worker 0, its hello held
+            if outcome == "slow":
+                time.sleep(HELLO_STALL_S)
+                gate.release()
+                restart()
+                assert healthy(lambda: (a.to("worker:1") * 2).to("worker:0").tolist()) == \
+                    [2.0, 2.0, 2.0]
+            else:
+                os.kill(report["pid"], signal.SIGKILL)
+                with pytest.raises(TimeoutError) as info:
+                    restart()
+                msg = str(info.value)
+                assert msg.startswith("distgrad.distributed.restart_worker: worker:1's new "
+                                      "process started but did not connect to the other "
+                                      "workers within timeout_s="), msg
+                assert "(the process died)" in msg, msg
+                with pytest.raises(WorkerDiedError, match="its restart failed"):
+                    healthy(lambda: dg.ones(2, device="worker:1").sum().item())
+        finally:
+            gate.close()
+    assert healthy(lambda: (a * 2).sum().item()) == 6.0
 
 
 def test_a_restarted_workers_death_is_named_as_its_own(stoppable):

@@ -2,7 +2,8 @@
 
 `within(seconds, fn, *args)` runs fn in a daemon thread and returns its result or raises
 its exception; if it has not finished in time the test fails with "hung", and the stuck
-thread is left behind (a daemon, so it cannot keep the session alive).
+thread is left behind (a daemon, so it cannot keep the session alive). `started` is the
+same for a test that acts while fn runs.
 """
 from __future__ import annotations
 
@@ -22,6 +23,12 @@ START_TIMEOUT_S = 300.0
 
 
 def within(seconds: float, fn, *args, **kwargs):
+    return started(seconds, fn, *args, **kwargs)()
+
+
+def started(seconds: float, fn, *args, **kwargs):
+    """fn started in a daemon thread; calling what is returned waits for it as `within`
+    does (for a test that acts while fn runs)."""
     box = {}
 
     def run():
@@ -32,12 +39,16 @@ def within(seconds: float, fn, *args, **kwargs):
 
     t = threading.Thread(target=run, daemon=True, name=f"within-{getattr(fn, '__name__', 'fn')}")
     t.start()
-    t.join(seconds)
-    if t.is_alive():
-        pytest.fail(f"hung: {getattr(fn, '__name__', fn)} did not finish within {seconds} s")
-    if "error" in box:
-        raise box["error"]
-    return box.get("value")
+
+    def result():
+        t.join(seconds)
+        if t.is_alive():
+            pytest.fail(f"hung: {getattr(fn, '__name__', fn)} did not finish within {seconds} s")
+        if "error" in box:
+            raise box["error"]
+        return box.get("value")
+
+    return result
 
 
 class PhaseGate:

@@ -147,9 +147,10 @@ def test_in_process_channels_copy_and_never_wait():
 
 # ---- the listener: raw sockets on 127.0.0.1 against a worker's TCP listener --------------------
 
-def _listener(index=2, max_elements=2 ** 28):
+def _listener(index=2, max_elements=2 ** 28, handshake_timeout_s=60.0):
     """A worker's channels listening on 127.0.0.1, with no peer connected yet."""
-    chans = SocketChannels(index, "n", 5.0, SECRET, max_elements)
+    chans = SocketChannels(index, "n", 5.0, SECRET, max_elements,
+                           handshake_timeout_s=handshake_timeout_s)
     return chans, tuple(chans.address("127.0.0.1")["tcp"])
 
 
@@ -168,10 +169,7 @@ def _as_peer(where, peer: int):
 
 
 def test_a_handshake_sent_a_byte_at_a_time_is_cut_off_at_the_deadline():
-    from distgrad.distributed import channels
-
-    assert channels.HANDSHAKE_TIMEOUT_S < 1.0
-    chans, where = _listener()
+    chans, where = _listener(handshake_timeout_s=0.5)
     s = socket.create_connection(where)
     hello = struct.pack("<qq", 0, 1) + SECRET  # a real peer's handshake, sent too slowly
     sent = 0
@@ -187,12 +185,10 @@ def test_a_handshake_sent_a_byte_at_a_time_is_cut_off_at_the_deadline():
     assert not chans.socks
 
 
-def test_a_silent_connection_does_not_delay_the_peers(monkeypatch):
-    from distgrad.distributed import channels
-
+def test_a_silent_connection_does_not_delay_the_peers():
     # However long a handshake may take, a silent one holds up no other.
-    monkeypatch.setattr(channels, "HANDSHAKE_TIMEOUT_S", 120.0)
-    chans = [SocketChannels(i, ("a", "b", "c")[i], 5.0, SECRET) for i in range(3)]
+    chans = [SocketChannels(i, ("a", "b", "c")[i], 5.0, SECRET, handshake_timeout_s=120.0)
+             for i in range(3)]
     table = [c.address("127.0.0.1") for c in chans]
     silent = [socket.create_connection(tuple(table[2]["tcp"])) for _ in range(3)]
     threads = [threading.Thread(target=c.connect, args=(table,), daemon=True) for c in chans]
@@ -206,6 +202,30 @@ def test_a_silent_connection_does_not_delay_the_peers(monkeypatch):
         with pytest.raises(BlockingIOError):
             s.recv(1)
         s.close()
+
+
+@pytest.mark.parametrize("stalled", ["listening", "connecting"])
+def test_connect_gives_up_at_its_deadline_naming_the_peers_not_reached(stalled):
+    """A worker's set-up has the time the driver gives it (init's, what is left of it), and
+    says which peers it did not reach: one that never connects here (`connecting`), or
+    one that took the connection and never answers (`listening`)."""
+    me = SocketChannels(1, "n", 5.0, SECRET)
+    silent = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)  # a peer that never answers
+    silent.bind(f"\0distgrad-test-silent-{id(silent)}")
+    silent.listen(4)
+    table = [{"index": 0, "node": "n", "unix": None, "tcp": None},  # never connects here
+             me.address()]
+    if stalled == "listening":
+        table.append({"index": 2, "node": "n", "unix": silent.getsockname(), "tcp": None})
+        words = r"worker:1 could not reach worker:2 within 0\.3 s \(TimeoutError"
+    else:
+        words = r"worker:1: no connection from worker:0 within 0\.3 s"
+    t = time.monotonic()
+    with pytest.raises(ConnectionError, match=words):
+        me.connect(table, timeout_s=0.3)
+    assert time.monotonic() - t < 30  # (the deadline, not a wait of its own)
+    silent.close()
+    me.close()
 
 
 @pytest.mark.parametrize("peer", [2, 3, 7, -1, 2 ** 62])
