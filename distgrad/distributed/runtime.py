@@ -248,6 +248,9 @@ class RayEndpoint:
         # How the workers reach each other: their addresses, and how they were set up.
         (self.table, self.spans_nodes, self.secret, self._idle_timeout,
          self.shared_memory) = channels or ([], False, b"", 60.0, False)
+        # Per worker, the processes of its failed restarts that may still run (pids on this
+        # node): the next restart ends them before it starts another (_end_processes).
+        self.strays: dict[int, list] = {}
         self.retired: dict = {}  # actor id of a restarted worker's old process -> index
         self.incarnation = [1] * len(actors)  # how many processes each worker has had
         self.runs_sent = [0] * len(actors)  # runs sent to each worker's current process
@@ -407,9 +410,15 @@ class RayEndpoint:
             ray.kill(old, no_restart=True)
         except Exception:
             pass
-        pid = self.info[index][0]
-        if pid and self.info[index][1] == _local_node_id():
-            _kill_pid(pid)  # a stopped process is not ended by ray.kill's request to exit
+        # The old process, and those of failed restarts, end before a new one starts: two
+        # processes of one worker at once could both reach its peers.
+        pid, node = self.info[index]
+        pids = ([pid] if pid and node == _local_node_id() else []) + self.strays.pop(index, [])
+        left_running = _end_processes(pids, deadline)
+        if left_running:
+            self.strays[index] = left_running
+            self._restart_failed(index, f"old process (pid {left_running[0]}) did not end "
+                                 f"within timeout_s={timeout_s}, so no new one was started")
         with self.lock:
             pause = self.start_pauses.pop(index, None)
         new = self.make_actor(index, pause)
@@ -429,6 +438,9 @@ class RayEndpoint:
                 link = _open_links([new], [ping], self.secret, _left(deadline), [index])[0]
         except (ray.exceptions.RayError, OSError) as e:  # (a GetTimeoutError is a RayError)
             _let_go([new])
+            if ping is not None and ping.get("pid") and ping.get("node") == _local_node_id():
+                _kill_pid(ping["pid"])  # (stopped, it would not act on ray.kill)
+                self.strays.setdefault(index, []).append(ping["pid"])
             what = ("started but did not connect to the other workers" if ping is not None
                     else "did not start")
             self._restart_failed(index, f"new process {what} within timeout_s={timeout_s}",
@@ -1115,6 +1127,28 @@ def _kill_pid(pid: int) -> None:
         os.kill(pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def _end_processes(pids, deadline: float) -> list:
+    """SIGKILL each process (of this node) and wait until it has ended, until `deadline`;
+    the pids still running then."""
+    for pid in pids:
+        _kill_pid(pid)
+    running = list(pids)
+    while True:
+        running = [pid for pid in running if _running(pid)]
+        if not running or time.monotonic() >= deadline:
+            return running
+        time.sleep(0.005)
+
+
+def _running(pid: int) -> bool:
+    """Whether process `pid` still runs (a zombie, ended but not yet reaped, does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def shutdown() -> None:

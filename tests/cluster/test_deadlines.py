@@ -275,6 +275,38 @@ def test_a_new_process_slow_to_say_hello_joins_and_a_dead_one_fails_the_restart(
     assert healthy(lambda: (a * 2).sum().item()) == 6.0
 
 
+def test_a_failed_restarts_process_has_ended_when_the_next_restart_returns(stoppable,
+                                                                         monkeypatch):
+    """A restart fails after its new process started and joined the others (here the
+    driver's connection to it fails, and the process is stopped, so Ray's request to exit
+    is not acted on): the next restart ends it before it starts another, so worker 1 never
+    has two processes at once. (Before, the stopped process lived on next to its
+    successor, connected to worker 0 as worker 1.)"""
+    from distgrad.distributed import runtime
+
+    a = dg.ones(3, device="worker:0")
+    healthy(a.tolist)
+    failed = []
+
+    def stop_it_and_fail(actors, replies, secret, timeout_s, indices=None):
+        failed.append(replies[0]["pid"])
+        os.kill(failed[0], signal.SIGSTOP)
+        wait_stopped(failed[0])
+        raise OSError("the driver cannot reach it (a test's failure)")
+
+    monkeypatch.setattr(runtime, "_open_links", stop_it_and_fail)
+    try:
+        with pytest.raises(TimeoutError, match="worker:1's new process started but did not "
+                                               "connect.*the driver cannot reach it"):
+            within(HANG_LIMIT_S, dist.restart_worker, 1)
+        monkeypatch.undo()
+        within(HANG_LIMIT_S, dist.restart_worker, 1)
+        assert not process_alive(failed[0]), "the failed restart's process is still running"
+        assert healthy(lambda: (a.to("worker:1") * 2).to("worker:0").tolist()) == [2.0] * 3
+    finally:
+        _end_stopped(failed)
+
+
 def test_a_restarted_workers_death_is_named_as_its_own(stoppable):
     """The driver's connection to a restarted worker 1 carries its number: when the new
     process dies, reads name worker:1. (Before, the connection was numbered 0, as the
