@@ -399,7 +399,10 @@ class SocketChannels:
                 ok = False
             # Only a worker below this one connects here (see connect), or a restarted one
             # this worker knew (it connects to every peer): never an index that does not exist.
-            if not ok or not (0 <= peer < self.index or peer in self.socks) or peer == self.index:
+            # Nor a process of a peer older than the one taken in (a restart that failed may
+            # leave one running for a while, on another node: its hello comes late).
+            if not ok or not (0 <= peer < self.index or peer in self.socks) or \
+                    peer == self.index or incarnation < self.box.incarnation.get(peer, 0):
                 s.close()
             else:
                 try:

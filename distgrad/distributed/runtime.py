@@ -252,7 +252,10 @@ class RayEndpoint:
         # node): the next restart ends them before it starts another (_end_processes).
         self.strays: dict[int, list] = {}
         self.retired: dict = {}  # actor id of a restarted worker's old process -> index
-        self.incarnation = [1] * len(actors)  # how many processes each worker has had
+        self.incarnation = [1] * len(actors)  # which of its processes each worker runs now
+        # How many processes were started for each worker, those of failed restarts too: a
+        # new one's number (its incarnation) is above theirs, so peers refuse them.
+        self.processes = [1] * len(actors)
         self.runs_sent = [0] * len(actors)  # runs sent to each worker's current process
         self.links = links  # control.ControlLink per worker, or None: Ray actor calls
 
@@ -422,13 +425,16 @@ class RayEndpoint:
         with self.lock:
             pause = self.start_pauses.pop(index, None)
         new = self.make_actor(index, pause)
+        with self.lock:
+            self.processes[index] += 1
+            number = self.processes[index]
         ping = None
         try:
             ping = wire.decode_reply(_first(ray.get(
                 new.handle.remote(wire.simple_message("ping")), timeout=_left(deadline))))
             table = [ray.get(new.open_channels.remote(self.spans_nodes, self._idle_timeout,
                                                       self.secret, self.shared_memory,
-                                                      self.incarnation[index] + 1, timeout_s),
+                                                      number, timeout_s),
                              timeout=_left(deadline))]
             others = [t for t in self.table if t["index"] != index]
             ray.get(new.rejoin_channels.remote(table + others, _worker_share(deadline)),
@@ -449,7 +455,7 @@ class RayEndpoint:
             self.actors[index] = new
             self.ids[new._actor_id.hex()] = index
             self.info[index] = (ping.get("pid"), ping.get("node", "?"))
-            self.incarnation[index] += 1
+            self.incarnation[index] = number
             self.runs_sent[index] = 0
             self.dead.pop(index, None)
             self.table = others + table

@@ -247,6 +247,23 @@ def test_a_connection_naming_no_lower_worker_is_closed(peer):
     second.close()
 
 
+def test_a_process_older_than_the_one_taken_in_is_refused():
+    """A restart that failed may leave its process running a while (on another node, out
+    of the driver's reach) and connecting late: the peer's newer process, taken in since,
+    keeps its place."""
+    chans, where = _listener(index=2)
+    newer = socket.create_connection(where)
+    newer.sendall(struct.pack("<qq", 0, 3) + SECRET)
+    with chans.registered:
+        assert chans.registered.wait_for(lambda: chans.knows(0), timeout=60)
+    taken = chans.socks[0]
+    late = socket.create_connection(where)
+    late.sendall(struct.pack("<qq", 0, 2) + SECRET)
+    assert _closed_on_us(late)
+    assert chans.socks[0] is taken and chans.box.incarnation[0] == 3
+    newer.close()
+
+
 BAD_FRAMES = {
     "status": struct.pack("<qBBB", 1, 9, 0, 0),
     "dtype": struct.pack("<qBBB", 1, 0, 99, 1) + struct.pack("<q", 2),
