@@ -172,7 +172,8 @@ def test_a_run_waiting_for_a_stuck_worker_times_out_and_fails_after_its_restart(
 
 def test_call_timeout_and_synchronize_timeout_are_per_call(stoppable):
     dist.shutdown()
-    dist.init(2, backend="ray", call_timeout_s=None)  # no default limit: each call sets one
+    # no default limit: each call sets one (and the workers' start the suite's time)
+    dist.init(2, backend="ray", call_timeout_s=None, timeout_s=START_TIMEOUT_S)
     b = dg.ones(3, device="worker:1")
     b.tolist()
     stoppable(1)

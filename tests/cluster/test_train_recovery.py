@@ -25,7 +25,7 @@ import distgrad as dg
 import distgrad.distributed as dist
 import distgrad.distributed.checkpoint as dcp
 from distgrad import cli, dtypes
-from watchdog import PhaseGate, within
+from watchdog import START_TIMEOUT_S, PhaseGate, within
 
 pytestmark = pytest.mark.cluster
 
@@ -53,8 +53,11 @@ def _run(argv, capsys):
 
 def _train(backend, tmp_path, name, capsys, *extra):
     ckpt = tmp_path / name
+    # A Ray worker's start (init's, and a restart's) gets the suite's time for it: the
+    # job's default, 120 s, is for a user's machine, and a loaded one has taken more.
+    start = ["--timeout", str(START_TIMEOUT_S)] if backend == "ray" else []
     argv = TRAIN + ["--backend", backend, "--checkpoint-dir", str(ckpt),
-                    "--plot", str(tmp_path / f"{name}.png"), *extra]
+                    "--plot", str(tmp_path / f"{name}.png"), *start, *extra]
     code, out, err = _run(argv, capsys)
     assert code == 0, f"{out}\n{err}"
     return ckpt, out

@@ -257,7 +257,7 @@ def _submit(cluster, job_id: str, *train_args, on_line=None):
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
     try:
-        follow = proc.wait(timeout=300)
+        follow = proc.wait(timeout=JOB_HANG_S)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -275,8 +275,14 @@ def _submit(cluster, job_id: str, *train_args, on_line=None):
 
 
 # The training both jobs run (the second has a worker killed), checkpointing to a directory
-# every node reaches (the nodes share this machine's /tmp).
-TRAIN = ["--workers", "2", "--epochs", "2", "--no-progress", "--checkpoint-every", "8"]
+# every node reaches (the nodes share this machine's /tmp). Its workers' start (and a
+# restart's) gets START_S: the job's default, 120 s, is for a user's machine, and on a
+# loaded one a Ray worker has taken over a minute to start.
+START_S = 300
+TRAIN = ["--workers", "2", "--epochs", "2", "--no-progress", "--checkpoint-every", "8",
+         "--timeout", str(START_S)]
+# A job that has not ended by then has hung: its start, a restart and its training.
+JOB_HANG_S = 3 * START_S
 KILL_STEP = 10  # steps done when worker:1 is killed (checkpoint 8 is the last one before)
 
 
@@ -388,7 +394,7 @@ class KillWhenReported:
 
     def _run(self):
         try:
-            self.server.settimeout(240)
+            self.server.settimeout(JOB_HANG_S)  # (the job starts its workers first)
             conn, _ = self.server.accept()
             with conn, conn.makefile("rb") as f:
                 self.report = json.loads(f.readline())
