@@ -165,8 +165,8 @@ _SET_OVERLOADS = (
 def set_(self, source=None, storage_offset=None, size=None, stride=None):
     """torch's Tensor.set_: self views the memory of `source` (a tensor: its layout too; a
     storage object: all of it, or `size` and `stride` from `storage_offset`), or new empty
-    memory (no source). self keeps its version counter, which counts the write, and stops
-    being a view; a write through either is seen by the other, as torch's."""
+    memory (no source). self keeps its version counter, which counts the write, and a view
+    stays one; a write through either is seen by the other, as torch's."""
     if self._storage.runs_ops:
         raise NotImplementedError(f"set_ of a tensor on device '{self.device_str}' is not "
                                   "supported (a sharded tensor's memory is its parts')")
@@ -184,18 +184,38 @@ def set_(self, source=None, storage_offset=None, size=None, stride=None):
     _check(self, "set_")
     inference = self._storage.inference  # (an inference tensor or not as it was: torch's
     # is the tensor's, not its memory's)
+    was = _handle(self)
     self._value, self.shape, self._layout = value, Size(shape), strides_offset
     self._storage = kept.counted_by(self._storage)
     self._storage.inference = inference
-    self._viewed = self._view_of = self._view_kind = None
+    source = source if isinstance(source, Tensor) else None
+    if self._viewed is not None:  # (torch's stays a view of its base, as after `.data =`)
+        return _set_view(self, was, source)
     self._count_write()
     self._acc = None  # (torch resets its grad accumulator: what was made of it before leads
     # to the old one, which still sums into .grad; autograd.grad by it finds a new one)
     self._view_version = self._storage.version
     if grad_mode.is_grad_enabled() and (self._requires_grad or (
-            isinstance(source, Tensor) and source.requires_grad)):
-        _record_set(self, source if isinstance(source, Tensor) else None)
+            source is not None and source.requires_grad)):
+        _record_set(self, source)
     return self
+
+
+def _set_view(self: Tensor, was: Tensor, source) -> Tensor:
+    """set_ of a view (`was` before it): torch writes it as any in-place op on a view. Its
+    history is made anew from its base's when next read (AsStridedBackward0, or the error
+    of a view it forbids rebuilding); in grad mode the base takes the write's history
+    (CopySlices of set_'s node, which has no derivative)."""
+    if not grad_mode.is_grad_enabled() or not (
+            self.requires_grad or (source is not None and source.requires_grad)):
+        self._count_write()
+        return self
+    if self.device_str == "cpu":  # (what the node reads: nothing)
+        was._value = np.zeros(tuple(was.shape), self.dtype.np)
+    result = call("set_", was, *([source] if source is not None else []),
+                  shape=list(self.shape))
+    result._value = self._value  # (the values the view now holds: its new memory's)
+    return self._inplace_through_view(result)
 
 
 def _set_target(self, source, storage_offset, size, stride):

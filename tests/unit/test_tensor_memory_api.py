@@ -331,6 +331,38 @@ def test_set_has_no_derivative_as_torch():
     same(scenario, prefix=60)
 
 
+def test_set_of_a_view_keeps_it_a_view_written_in_place_as_torch():
+    # torch's set_ is an in-place op on a view: it stays a view of its base (version counter
+    # shared), its history made anew from the base's when next read, refused for a no_grad
+    # view of a base that requires grad; in grad mode the base takes set_'s node (fuzzer
+    # seed 22783813)
+    def scenario(T):
+        x = T.tensor([1.5, 0.25, -2.0, 1.0], dtype=T.float64, requires_grad=True)
+        with T.no_grad():
+            quiet = x.unsqueeze(0)
+            quiet.set_(T.ones(1, 3, dtype=T.float64) * 2)
+        y = x * 1
+        grad_view = y[1:3]
+        with T.no_grad():
+            grad_view.set_(T.zeros(2, dtype=T.float64))
+        out = (grad_view * 3).sum()
+        out.backward()
+        plain = T.zeros(4)
+        sliced = plain[:2]
+        source = T.ones(3, requires_grad=True)
+        sliced.set_(source * 1)
+        plain.add_(1)
+        return [quiet._is_view(), quiet._base is x, quiet.requires_grad, quiet._version,
+                x._version, attempt(lambda: quiet.is_leaf), attempt(lambda: quiet * 2),
+                attempt(lambda: quiet.add_(1)), quiet.detach(),
+                grad_view._base is y, grad_view.grad_fn.name(), x.grad,
+                sliced._is_view(), sliced._base is plain, plain.requires_grad,
+                sliced.grad_fn.name(), sliced, sliced._version,
+                attempt(lambda: sliced.sum().backward())]
+
+    same(scenario, prefix=80)
+
+
 def test_set_gives_a_leaf_a_new_gradient_accumulator_as_torch():
     # torch resets a tensor's grad accumulator at set_: what was made of the leaf before
     # reaches the old one (backward still sums into .grad), autograd.grad by the leaf only
@@ -384,3 +416,4 @@ def test_set_of_a_sharded_tensor_names_the_op_and_the_device(local_workers):
         assert 'different device "worker:0"' in str(e)
     else:
         raise AssertionError("set_ to a worker's tensor ran")
+
