@@ -417,3 +417,59 @@ def test_set_of_a_sharded_tensor_names_the_op_and_the_device(local_workers):
     else:
         raise AssertionError("set_ to a worker's tensor ran")
 
+
+# ---- torch.utils.swap_tensors ----------------------------------------------------------------
+
+def test_swap_tensors_trades_everything_but_identity_as_torch():
+    def scenario(T):
+        a = T.tensor([1.0, 2.0], requires_grad=True)
+        (a * 2).sum().backward()
+        b = T.tensor([[3, 4, 5]])
+        b.add_(1)
+        b.note = "b's"
+        T.utils.swap_tensors(a, b)
+        y = T.ones(2, requires_grad=True) * 3
+        z = T.zeros(2)
+        T.utils.swap_tensors(y, z)
+        p = T.nn.Parameter(T.ones(2))
+        q = T.zeros(2)
+        T.utils.swap_tensors(p, q)
+        base = T.ones(4)
+        view = base[:2]
+        fresh = T.zeros(2)
+        T.utils.swap_tensors(view, fresh)
+        return [a, a.dtype, a.requires_grad, a.grad, a._version, a.note, b, b.grad,
+                b.requires_grad, b._version, hasattr(b, "note"), y, y.grad_fn is None,
+                z.grad_fn.name(), type(p).__name__, type(q).__name__, q, view, view._base,
+                fresh._base is base, fresh._is_view()]
+
+    same(scenario)
+
+
+def test_swap_tensors_refuses_what_else_holds_the_tensor_as_torch():
+    def scenario(T):
+        import weakref
+
+        base = T.ones(4)
+        view = base[:2]
+        leaf = T.ones(2, requires_grad=True)
+        leaf_view = leaf[:1]
+        made = leaf * 1
+        made_view = made[:1]
+        weight = T.ones(2)
+        product = leaf * weight
+        watched = T.ones(2)
+        ref = weakref.ref(watched)
+        used = T.ones(2, requires_grad=True)
+        loss = (used * 2).sum()
+        swapped = attempt(T.utils.swap_tensors, used, T.zeros(2))
+        return [attempt(T.utils.swap_tensors, base, T.zeros(2)),
+                attempt(T.utils.swap_tensors, leaf, T.zeros(2)),
+                attempt(T.utils.swap_tensors, T.zeros(2), made),
+                attempt(T.utils.swap_tensors, weight, T.zeros(2)),
+                attempt(T.utils.swap_tensors, watched, T.zeros(2)),
+                attempt(T.utils.swap_tensors, T.zeros(2), watched),
+                attempt(T.utils.swap_tensors, T.zeros(2), 1), swapped, used,
+                attempt(loss.backward), view, leaf_view, made_view, product, ref() is watched]
+
+    same(scenario)
