@@ -85,7 +85,8 @@ def _restride(self: Tensor, op: str, of_base: bool = False, **attrs) -> Tensor:
     self._value, self.shape, self._layout = new._value, new.shape, new._layout
     if self._viewed is not None:  # still a view of the same base, one step further
         self._view_of = new._view_of
-    if new._requires_grad:
+    if new._requires_grad and (grad_mode.is_grad_enabled() or self._viewed is not None):
+        # (under no_grad a tensor that is no view keeps its history, as torch's)
         self._requires_grad = True
         self._grad_fn, self._output_nr = new._grad_fn, new._output_nr
     if record.forward_ad is not None:  # (a dual: its tangent takes the same view)

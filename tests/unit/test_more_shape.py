@@ -130,6 +130,22 @@ def test_as_strided_():
     same(fn)
 
 
+def test_inplace_shape_op_under_no_grad_keeps_a_non_view_s_history():
+    # torch's t_/unsqueeze_/as_strided_ under no_grad leave a result's grad_fn as it was
+    # (its version counts the write); distgrad took it for a leaf
+    def fn(T):
+        x = _arange(T, 3, requires_grad=True)
+        y, z = x * 2, x * 3
+        with T.no_grad():
+            y.unsqueeze_(0)
+            z.as_strided_((2,), (1,))
+        y.sum().backward()
+        return [y.grad_fn.name(), y.is_leaf, y._version, z.grad_fn.name(), x.grad,
+                attempt(lambda: z.sum().backward())]
+
+    same(fn)
+
+
 def test_as_strided_of_a_detached_view_reaches_the_whole_memory():
     # (found by the program fuzzer, seed 1018: a detached view's layout is bounded by the
     # memory it views, as out of place, not by its own elements)
