@@ -1228,7 +1228,11 @@ class Tensor:
                 self._bypass_own_node(node)
         result = self._in_kernel_order(self._as_written(result), redo, order_by)
         apart = self._sharding is None and not self._storage.same_memory(base._storage)
-        outside = owned and not apart and reaches_outside(tuple(base.shape), place_of(self))
+        # (a base whose elements overlap takes the write through the view's memory alone:
+        # torch's CopySlices then refuses to lay the base's gradient out, in backward)
+        overlapping = owned and base._has_internal_overlap()
+        outside = owned and not apart and (
+            overlapping or reaches_outside(tuple(base.shape), place_of(self)))
         if outside:  # (torch's kernel writes the view's memory, the base's part of it too)
             self._write(result)
         if owned:
@@ -1251,7 +1255,9 @@ class Tensor:
             base._count_write()
             base._take_history(copied)
         else:
-            base._inplace(copied)
+            base._inplace(copied, overlap_ok=overlapping)
+        if overlapping:
+            base._grad_fn.attrs = {**base._grad_fn.attrs, "overlapping": True}
         if in_a_part:
             return self
         retained = self._retains_grad

@@ -210,8 +210,11 @@ _OWNED_FROM = 3  # the position of fn's second edge among the node's inputs
 
 
 def _copy_slices_owning_vjp(c, g):
+    if c.attrs.get("overlapping"):  # (the base's elements overlap: torch's copy of the
+        # gradient into the base's layout refuses it)
+        raise RuntimeError(layout.OVERLAPPING_WRITE)
     fn, nr = c.attrs["fn"], c.attrs["nr"]
-    place = {k: v for k, v in c.attrs.items() if k not in ("fn", "nr")}
+    place = {k: v for k, v in c.attrs.items() if k not in ("fn", "nr", "overlapping")}
     if reaches_outside(c.shapes[1], place):  # (torch's CopySlices reads the view's part of
         # a gradient laid out as the base: as_strided's errors for what lies outside it)
         if place["storage_offset"] < 0:

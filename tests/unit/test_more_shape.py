@@ -146,6 +146,25 @@ def test_inplace_shape_op_under_no_grad_keeps_a_non_view_s_history():
     same(fn)
 
 
+def test_write_through_a_view_of_an_overlapping_tensor_refuses_its_backward():
+    # (found by the program fuzzer, seed 22767971: torch writes a view of a tensor whose
+    # elements overlap (as_strided_ with a stride 0) and raises in backward, at CopySlices)
+    def fn(T):
+        out = []
+        for detached in (False, True):
+            x = _arange(T, 3, requires_grad=True)
+            y = x * 1
+            y = y.detach() if detached else y
+            y.as_strided_((2,), (0,))
+            w = T.tensor([5.0], requires_grad=True)
+            y.narrow(0, 0, 1).mul_(w)
+            out += [y, y.grad_fn.name(), y._version, attempt(lambda: y.sum().backward()),
+                    x.grad, w.grad]
+        return out
+
+    same(fn)
+
+
 def test_as_strided_of_a_detached_view_reaches_the_whole_memory():
     # (found by the program fuzzer, seed 1018: a detached view's layout is bounded by the
     # memory it views, as out of place, not by its own elements)
