@@ -201,6 +201,7 @@ def _index_put_key(input, indices, values, accumulate=False):
     dim = 0  # the dim of input the index starts at
     given = [ix for ix in indices if ix is not None]
     filled = not accumulate and values.numel() == 1 and len(given) == 1
+    indices = _without_0d_masks(input, indices, filled)
     for ix in indices:
         if ix is None:
             key.append(["s", None, None, None])
@@ -223,6 +224,33 @@ def _index_put_key(input, indices, values, accumulate=False):
     if not (filled and given[0].dtype in (dtypes.bool_, dtypes.uint8)):  # (masked_fill_ casts)
         require_put_dtype(input, values, tensors, key)
     return key, tensors
+
+
+_NO_INDEX_LEFT = ('ntensor >= 3 INTERNAL ASSERT FAILED at "/__w/pytorch/pytorch/aten/src/ATen/'
+                  'native/cpu/IndexKernelUtils.h":8, please report a bug to PyTorch. ')
+
+
+def _without_0d_masks(input, indices, filled: bool) -> list:
+    """index_put's indices as torch's kernel takes a 0-dim bool mask: as masked_fill_'s mask
+    when it fills one value (True: everything, False: nothing), else as no index at all,
+    whatever its value; a kernel left with no index tensor fails torch's assertion."""
+    zero_d = [ix is not None and ix.ndim == 0 and ix.dtype in (dtypes.bool_, dtypes.uint8)
+              for ix in indices]
+    if not any(zero_d):
+        return list(indices)
+    if filled:
+        mask = next(ix for ix, z in zip(indices, zero_d) if z)
+        if mask.dtype is dtypes.uint8:  # (refused below, as masked_fill_ refuses it)
+            return list(indices)
+        if bool(mask) or input.ndim == 0:
+            return []
+        from ..creation import tensor
+
+        return [tensor([], dtype=dtypes.int64, device=input.device_str)]  # (selects nothing)
+    kept = [ix for ix, z in zip(indices, zero_d) if not z]
+    if all(ix is None for ix in kept):
+        raise RuntimeError(_NO_INDEX_LEFT)
+    return kept
 
 
 def _index_put_(self, indices, values, accumulate=False):

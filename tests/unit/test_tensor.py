@@ -473,6 +473,29 @@ def test_setitem_by_index_tensors_keeps_the_value_dtype():
     same(f)
 
 
+def test_index_put_with_a_0_dim_mask_as_torch():
+    # torch's kernel fills one value by a 0-dim bool mask as masked_fill_ does (True: all,
+    # False: nothing); otherwise the mask is no index at all, whatever its value, and a
+    # kernel left with no index fails torch's assertion
+    def f(torch):
+        yes, no, row = torch.tensor(True), torch.tensor(False), torch.tensor([1])
+        x = torch.arange(6.0).reshape(2, 3)
+        w = torch.arange(6.0, requires_grad=True).reshape(2, 3)
+        v = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
+        put = (w * 1).index_put((yes, row), v * 2, accumulate=True)
+        return [x.clone().index_put_((yes,), torch.tensor(-1.0)),
+                x.clone().index_put_((no,), torch.tensor(-1.0)),
+                x.clone().index_put_((no, torch.tensor([0, 1])), torch.tensor(-1.0)),
+                x.clone().index_put_((row, yes), v.detach()),
+                x.index_put((no, row), torch.tensor(-1.0), accumulate=True),
+                attempt(lambda: x.clone().index_put_((yes,), torch.tensor(1.0), accumulate=True)),
+                attempt(lambda: x.clone().index_put_((no,), v.detach())),
+                attempt(lambda: x.clone().index_put_((yes, no), torch.tensor(1.0))), put,
+                torch.autograd.grad((put * put).sum(), (w, v))]
+
+    same(f)
+
+
 def test_setitem_on_non_leaf_is_differentiable():
     def f(torch):
         w = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
