@@ -168,10 +168,17 @@ def _refuse_complex_number(self, other) -> None:
                            f"{self.dtype.long_name}")
 
 
+# torch's alpha_check (add, sub), which runs once TensorIterator's checks passed
+ALPHA_ERRORS = ("Boolean alpha only supported for Boolean results.",
+                "For integral input tensors, argument alpha must not be a floating point number.")
+
+
 def _from_kernel(error: Exception) -> bool:
     """An error of an elementwise op's kernel (none for the dtype, an integer division by
-    zero), which torch raises only once the written tensor has passed its checks."""
-    return isinstance(error, NotImplementedError) or str(error) == "ZeroDivisionError"
+    zero) or of its alpha, which torch raises only once the written tensor has passed its
+    checks."""
+    return isinstance(error, NotImplementedError) or str(error) in (
+        "ZeroDivisionError", *ALPHA_ERRORS)
 
 
 # torch.<name>(2, t) works for these (they have an overload taking a number first, or

@@ -61,6 +61,8 @@ from .arrange import (column_stack, diff, dsplit, dstack, hsplit, hstack,  # noq
 from .scatter import (index_add, index_copy, index_fill, index_reduce,  # noqa: F401  (bound below)
                       scatter, scatter_add)
 from . import api, layout
+from .api import ALPHA_ERRORS
+from .table import OPS
 from .rules import tensor_list, wrap_dim, written
 from . import shape as _shape
 from .shape import infer_shape
@@ -98,10 +100,11 @@ def _checked_alpha(input, other, alpha, name="add"):
         return alpha
     result = dtypes.result_type((input, other))
     if isinstance(alpha, (bool, np.bool_)) and result is not dtypes.bool_:
-        raise RuntimeError("Boolean alpha only supported for Boolean results.")
+        OPS[name].shape(input, other)  # (torch checks the operands first: bools, shapes)
+        raise RuntimeError(ALPHA_ERRORS[0])
     if isinstance(alpha, (float, complex, np.inexact)) and not result.is_floating_point:
-        raise RuntimeError("For integral input tensors, argument alpha must not be a floating "
-                           "point number.")
+        OPS[name].shape(input, other)
+        raise RuntimeError(ALPHA_ERRORS[1])
     if isinstance(alpha, (complex, np.complexfloating)):  # (distgrad has no complex dtype)
         raise RuntimeError("For non-complex input tensors, argument alpha must not be a complex "
                            "number.")

@@ -578,3 +578,22 @@ def test_complex_numbers_in_place_and_as_alpha_are_refused_as_torch(dtype):
         return out
 
     same(f)
+
+
+def test_a_wrong_alpha_is_told_after_the_operands_checks_as_torch():
+    # torch's add and sub check their operands (sub's bools, the broadcast shape, in place
+    # the written tensor's shape and dtype) before alpha
+    def f(torch):
+        ints, floats = torch.tensor([1, 2, 3]), torch.tensor([1.5, -2.5, 3.0])
+        flags, one = torch.tensor([True, False, True]), torch.tensor(2)
+        return [attempt(lambda: ints.clone().sub_(flags, alpha=True)),
+                attempt(lambda: floats.clone().sub_(flags, alpha=True)),
+                attempt(lambda: flags.clone().add_(ints, alpha=1.5)),
+                attempt(lambda: one.clone().add_(ints, alpha=1.5)),
+                attempt(lambda: torch.tensor(True).add_(ints, alpha=1.5)),
+                attempt(lambda: torch.sub(ints, flags, alpha=True)),
+                attempt(lambda: torch.add(ints, torch.ones(2, dtype=torch.long), alpha=1.5)),
+                attempt(lambda: ints.clone().add_(ints, alpha=1.5)),
+                attempt(lambda: floats.clone().add_(ints, alpha=True))]
+
+    same(f)
