@@ -1327,12 +1327,16 @@ class Tensor:
         marked it dirty): the base's history takes them through the view, as after an
         in-place op on the view (CopySlices), without writing again."""
         base = self._viewed
+        # (set_ gave the view memory apart from its base's: the base takes the history only)
+        apart = self._sharding is None and not self._storage.same_memory(base._storage)
         if self._copy_slices_can_own(result._grad_fn):
             with grad_mode.no_grad():
-                written = scatter_through_view(self, result.detach())
+                written = base.detach() if apart else scatter_through_view(self, result.detach())
             base._take_history(copy_slices_owning(self, written, result))
         else:
-            base._take_history(call("copy_slices", scatter_through_view(self, result)))
+            written = scatter_by_place(base, place_of(self), result) if apart else \
+                scatter_through_view(self, result)
+            base._take_history(call("copy_slices", written))
         self._refresh_view()
 
     def _check_view_rebasable(self) -> None:

@@ -363,6 +363,32 @@ def test_set_of_a_view_keeps_it_a_view_written_in_place_as_torch():
     same(scenario, prefix=80)
 
 
+def test_a_custom_function_marks_dirty_a_view_set_to_other_memory():
+    # (found by the program fuzzer: the base takes the Function's history through the view,
+    # whose memory set_ made apart from the base's)
+    def scenario(T):
+        class Double_(T.autograd.Function):
+            @staticmethod
+            def forward(ctx, a):
+                a.mul_(2)
+                ctx.mark_dirty(a)
+                return a
+
+            @staticmethod
+            def backward(ctx, g):
+                return g * 2
+
+        base = T.tensor([1.5, -0.25])
+        view = base[0]
+        source = T.tensor([1.0, 2.0], requires_grad=True)
+        view.set_(source * 2)
+        out = Double_.apply(view)
+        return [out, out.grad_fn.name(), base, base.grad_fn.name(),
+                attempt(lambda: out.sum().backward())]
+
+    same(scenario, prefix=60)
+
+
 def test_set_gives_a_leaf_a_new_gradient_accumulator_as_torch():
     # torch resets a tensor's grad accumulator at set_: what was made of the leaf before
     # reaches the old one (backward still sums into .grad), autograd.grad by the leaf only
