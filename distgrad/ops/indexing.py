@@ -471,7 +471,7 @@ defop("alias", lambda x: x, lambda x: Meta(x.shape, x.dtype), lambda c, g: g,
 
 # ---- assignment -------------------------------------------------------------------------------
 
-def _put_forward(x, v, *idx, key, view_shape=None, through_view=False):
+def _put_forward(x, v, *idx, key, view_shape=None, through_view=False, mask_0d=False):
     _check_in_range(x.shape, idx, key)
     out = np.array(x, copy=True)
     at = numpy_key(key, idx)
@@ -481,7 +481,7 @@ def _put_forward(x, v, *idx, key, view_shape=None, through_view=False):
     return out
 
 
-def _put_rule(x, v, *idx, key, view_shape=None, through_view=False):
+def _put_rule(x, v, *idx, key, view_shape=None, through_view=False, mask_0d=False):
     target = _index_rule(x, *idx, key=key)
     if not hasattr(v, "shape"):  # (a number: torch's fill_ of the selection checks it)
         dtypes.check_fits(v, x.dtype, c_type=True)
@@ -518,6 +518,10 @@ def _put_vjp(c, g):
     idx = c._inputs[2:]
     gx = call("index_put", g, 0.0, *idx, key=c.attrs["key"]) if c.needs[0] else None
     gv = None
+    if c.needs[1] and c.attrs.get("mask_0d"):  # (torch's index by its 0-dim mask alone)
+        from .placing import NO_INDEX_LEFT
+
+        raise RuntimeError(NO_INDEX_LEFT)
     if c.needs[1]:
         gv = call("index", g, *idx, key=c.attrs["key"])
         view_shape = c.attrs.get("view_shape")
@@ -528,7 +532,8 @@ def _put_vjp(c, g):
 def _put_name(inputs, attrs) -> str:
     # Assigning through basic indexing (ints and slices only), or by index tensors into a
     # view the key's basic indices select first, is torch's CopySlices.
-    if any(item[0] == "t" for item in attrs["key"]) and not attrs.get("through_view"):
+    if (any(item[0] == "t" for item in attrs["key"]) or attrs.get("mask_0d")) and \
+            not attrs.get("through_view"):
         return "IndexPutBackward0"
     return COPY_SLICES
 
@@ -742,7 +747,7 @@ _EXPANDED_WRITE = ("Use of {} on expanded tensors is deprecated. Please clone() 
 
 
 def write_in_order(x, value, tensors, key, in_a_part: bool = False, accumulate: bool = False,
-                   op: str = "index_put_", view_shape=None) -> None:
+                   op: str = "index_put_", view_shape=None, mask_0d: bool = False) -> None:
     """x[key] = value (`accumulate`: x[key] += value) by index_put, as torch's kernel
     writes: element by element. When the value shares x's memory, an element reads what the
     write has already put there; into an expanded x, the last write to a memory location
@@ -754,6 +759,8 @@ def write_in_order(x, value, tensors, key, in_a_part: bool = False, accumulate: 
     if not (aliased or x._has_internal_overlap()):
         # (written through a view torch takes first: its node is CopySlices, tensors or not)
         attrs = {} if view_shape is None else dict(view_shape=view_shape)
+        if mask_0d:  # (index_put_ filling by a 0-dim mask: its node is torch's)
+            attrs["mask_0d"] = True
         if in_a_part and tensors and not accumulate:
             attrs["through_view"] = True
         return x._inplace(call(put, x, value, *tensors, key=key, **attrs), in_a_part=in_a_part,

@@ -183,8 +183,19 @@ defop("index_put_accumulate", _index_put_acc, _index_put_acc_rule, _index_put_ac
 
 def index_put(input, indices, values, accumulate=False):
     key, tensors = _index_put_key(input, indices, values, accumulate)
-    return call("index_put_accumulate" if accumulate else "index_put", input, values, *tensors,
-                key=key)
+    if accumulate:
+        return call("index_put_accumulate", input, values, *tensors, key=key)
+    return call("index_put", input, values, *tensors, key=key,
+                **_filled_by_0d_mask(indices, values, accumulate))
+
+
+def _filled_by_0d_mask(indices, values, accumulate) -> dict:
+    """index_put's attrs for a put that fills one value by a lone 0-dim bool mask (whose
+    gradient for the value torch reads by the mask alone: its assertion fails)."""
+    given = [ix for ix in indices if ix is not None]
+    lone = not accumulate and values.numel() == 1 and len(given) == 1
+    return {"mask_0d": True} if lone and given[0].ndim == 0 and \
+        given[0].dtype is dtypes.bool_ else {}
 
 
 def _index_put_key(input, indices, values, accumulate=False):
@@ -226,7 +237,7 @@ def _index_put_key(input, indices, values, accumulate=False):
     return key, tensors
 
 
-_NO_INDEX_LEFT = ('ntensor >= 3 INTERNAL ASSERT FAILED at "/__w/pytorch/pytorch/aten/src/ATen/'
+NO_INDEX_LEFT = ('ntensor >= 3 INTERNAL ASSERT FAILED at "/__w/pytorch/pytorch/aten/src/ATen/'
                   'native/cpu/IndexKernelUtils.h":8, please report a bug to PyTorch. ')
 
 
@@ -249,7 +260,7 @@ def _without_0d_masks(input, indices, filled: bool) -> list:
         return [tensor([], dtype=dtypes.int64, device=input.device_str)]  # (selects nothing)
     kept = [ix for ix, z in zip(indices, zero_d) if not z]
     if all(ix is None for ix in kept):
-        raise RuntimeError(_NO_INDEX_LEFT)
+        raise RuntimeError(NO_INDEX_LEFT)
     return kept
 
 
@@ -257,7 +268,8 @@ def _index_put_(self, indices, values, accumulate=False):
     self._check_no_partial_overlap(values, same_too=True)
     self._check_write_to_stale_view()
     key, tensors = _index_put_key(self, indices, values, accumulate)
-    write_in_order(self, values, tensors, key, accumulate=accumulate)
+    write_in_order(self, values, tensors, key, accumulate=accumulate,
+                   **_filled_by_0d_mask(indices, values, accumulate))
     return self
 
 

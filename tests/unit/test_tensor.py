@@ -491,7 +491,19 @@ def test_index_put_with_a_0_dim_mask_as_torch():
                 attempt(lambda: x.clone().index_put_((yes,), torch.tensor(1.0), accumulate=True)),
                 attempt(lambda: x.clone().index_put_((no,), v.detach())),
                 attempt(lambda: x.clone().index_put_((yes, no), torch.tensor(1.0))), put,
-                torch.autograd.grad((put * put).sum(), (w, v))]
+                torch.autograd.grad((put * put).sum(), (w, v))] + [
+                    filled(torch, m) for m in (yes, no)]
+
+    def filled(torch, mask):  # (torch reads the value's gradient by the mask alone: it fails)
+        x = torch.arange(3.0, requires_grad=True)
+        v = torch.tensor(5.0, requires_grad=True)
+        y = x.index_put((mask,), v * 1)
+        z = x * 1
+        z.index_put_((mask,), v * 1)
+        return [y, y.grad_fn.name(), z.grad_fn.name(),
+                torch.autograd.grad(y.sum(), x, retain_graph=True),
+                attempt(lambda: torch.autograd.grad(y.sum(), v)),
+                attempt(lambda: torch.autograd.grad(z.sum(), (x, v)))]
 
     same(f)
 
