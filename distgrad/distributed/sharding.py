@@ -1369,12 +1369,22 @@ def apply_gathered(function, args, kwargs):
                 w._storage.version -= writes  # it counts them once, as torch's operand
                 _saved_outputs_stand_for(w, a)
             outs = [a if o is w else o for o in outs]
-    placed = [o if is_sharded(o) or not hasattr(o, "_storage") else
-              _as_view_of_operand(o, _placed_as(o, ref), args, whole) for o in outs]
+    placed = [o if is_sharded(o) or not hasattr(o, "_storage") else _placed_as(o, ref)
+              for o in outs]
+    # The tensors the Function made that its outputs view, placed once: an output that is
+    # no view first (its views in torch have it as their base).
+    made = {_memory_of(o): p for o, p in zip(outs, placed) if o is not p and o._viewed is None}
+    placed = [p if p is o or o._viewed is None else
+              _as_view_of_operand(o, p, args, whole, made) for o, p in zip(outs, placed)]
     for o, p in zip(outs, placed):
         if p is not o:
             _saved_as(o, p)
     return tuple(placed) if isinstance(out, tuple) else placed[0]
+
+
+def _memory_of(t: Tensor) -> tuple:
+    """The memory a tensor views and how (a detached tensor is another on the same)."""
+    return id(t._storage.memory or t._storage), t.shape, t._strides_offset()
 
 
 def _refuse_written_leaf(a: Tensor, whole: Tensor, writes: int) -> None:
@@ -1427,18 +1437,28 @@ def _saved_outputs_stand_for(o: Tensor, placed: Tensor) -> None:
             saved.tensor._stand_for(placed)
 
 
-def _as_view_of_operand(o: Tensor, placed: Tensor, args, whole) -> Tensor:
+def _as_view_of_operand(o: Tensor, placed: Tensor, args, whole, made: dict) -> Tensor:
     """`o`, a Function's output, placed (`placed`). When `o` is a view of the gathered copy
     of a sharded operand, torch's output shares that operand's memory: the same view ops
     are taken of the operand itself (a copy standing for a view where no rule makes one),
     and their parts take the history `placed` has, split as they are (a view made in a
-    custom Function, which torch forbids writing in place while it requires grad)."""
+    custom Function, which torch forbids writing in place while it requires grad). A view
+    of a tensor the Function made is taken of that tensor placed (`made`: memory → placed)."""
     steps = None
     for a, w in zip(args, whole):
         steps = _view_steps(o, w) if is_sharded(a) else None
         if steps is not None:
             operand = a
             break
+    if steps is None and o._viewed is not None:
+        # a view of a tensor the Function made: torch's output views that tensor's memory
+        # (which its other outputs may view too), placed as the Function's operands are
+        steps, base = _view_steps(o, o._viewed), o._viewed
+        memory = _memory_of(base)
+        if memory not in made:  # (a detached base is another tensor on the same memory)
+            with grad_mode.no_grad():
+                made[memory] = _placed_as(base, next(a for a in args if is_sharded(a)))
+        operand = made[memory]
     if steps is None:
         return placed
     with grad_mode.no_grad():
