@@ -80,10 +80,12 @@ class ReplicaReduce:
                  for i in range(len(self.copies))]
         used = [i for i in range(len(self.copies))
                 if any(g is not None for g in grads[i * self.n:(i + 1) * self.n])]
+        versions = {i: self._grad_version(i) for i in used}
         if not self.syncing:  # (each rank of torch's runs its hooks in no_sync too)
             self.pending = [[g.detach() if g is not None else None for g in p] for p in parts]
             for i in used:
                 self._fold_total(i)
+                self._count_writes(self.pending[i], versions[i], synced=False)
             self._run_post_accumulate_hooks(used)
             return []
         used = [i for i, p in enumerate(parts) if any(g is not None for g in p)]
@@ -97,12 +99,29 @@ class ReplicaReduce:
         for k, worker_totals in enumerate(totals):
             for i, g in zip(used, worker_totals):
                 copy = self.copies[i][k]
-                if copy._grad is None and not create_graph:
+                if copy._grad is None and not create_graph and not g._is_view():
                     copy._grad = g.detach()  # the total is this copy's alone: no copy of it
-                else:
+                else:  # (a slice of a flat buffer of all the totals is copied out)
                     accumulate_grad(copy, g, create_graph)
+        for i in used:
+            self._count_writes([c._grad for c in self.copies[i]], versions[i], synced=True)
         self._run_post_accumulate_hooks(used)
         return []
+
+    def _grad_version(self, i: int) -> int | None:
+        """The version of parameter i's .grad as read now (None: it has none)."""
+        held = [g for g in [c._grad for c in self.copies[i]] + self.pending[i] if g is not None]
+        return max(g._version for g in held) if held else None
+
+    @staticmethod
+    def _count_writes(grads, before: int | None, synced: bool) -> None:
+        """Give the gradient parts torch's version of the parameter's .grad: its
+        AccumulateGrad added into the one it had (a new one starts at 0), and a synced
+        reduce copies the bucket's total into it once more (the reducer's copy_)."""
+        version = (0 if before is None else before + 1) + synced
+        for g in grads:
+            if g is not None:
+                g._storage.version = version
 
     def _run_post_accumulate_hooks(self, used) -> None:
         """Those of the replicated leaves of the used parameters (each .grad holds its

@@ -141,21 +141,57 @@ def test_a_post_accumulate_grad_hook_returning_a_value_raises():
 
 # ---- version counters ----------------------------------------------------------------------
 
-def test_versions_go_on_counting_under_ddp(local_workers):
+@contextlib.contextmanager
+def _torchs_ddp_in_one_process():
+    """torch's own DistributedDataParallel over a one-process gloo group: what distgrad's
+    DDP over its workers must look like from the driver."""
+    import torch
+    import torch.distributed as torch_dist
+
+    torch_dist.init_process_group("gloo", store=torch_dist.HashStore(), rank=0, world_size=1)
+    try:
+        yield torch.nn.parallel.DistributedDataParallel
+    finally:
+        torch_dist.destroy_process_group()
+
+
+def test_versions_count_ddps_writes_as_torchs_ddp(local_workers):
+    """torch's DDP writes each parameter and buffer once as it broadcasts the module's
+    state (the empty ones aside), and each synced backward copies the bucket's total into
+    every .grad once more after AccumulateGrad (which made it, or added into it); no_sync's
+    backward only accumulates."""
     def f(torch):
-        _, _, ddp = _placing(torch)
+        wrapping = contextlib.nullcontext(DistributedDataParallel) if torch is distgrad \
+            else _torchs_ddp_in_one_process()
         torch.manual_seed(0)
-        net = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2))
+        net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4),
+                                  torch.nn.Linear(4, 2))
+        net[0].bias.requires_grad_(False)
+        net.register_buffer("empty", torch.zeros(0))
         with torch.no_grad():
             net[0].weight.mul_(2.0)
-        model = ddp(net)
-        seen = [(net[0].weight._version, net[0].bias._version,
-                 net[1].num_batches_tracked._version)]
-        opt = torch.optim.SGD(model.parameters(), lr=0.1)
-        model(torch.randn(4, 3)).sum().backward()
-        opt.step()
-        seen.append((net[0].weight._version, net[0].bias._version,
-                     net[1].num_batches_tracked._version))
+
+        def versions():
+            return ([p._version for p in net.parameters()], [b._version for b in net.buffers()],
+                    [None if p.grad is None else p.grad._version for p in net.parameters()])
+
+        with wrapping as ddp:
+            model = ddp(net)
+            seen = [versions()]
+            x = torch.randn(6, 3)
+            for _ in range(2):
+                model(x).sum().backward()
+                seen.append(versions())
+            net[2].weight.grad = None
+            net[2].bias.grad.zero_()
+            model(x).sum().backward()
+            seen.append(versions())
+            with model.no_sync():
+                model(x).sum().backward()
+                seen.append(versions())
+            model(x).sum().backward()
+            torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9).step()
+            seen.append(versions())
         return seen
     same(f, warnings_too=False)  # (distgrad warns of its fallbacks)
 

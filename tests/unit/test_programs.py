@@ -12,7 +12,8 @@ CPUs; a zero's sign is not told); object addresses are left out. A program may p
 tensors: `W[k]` is worker k's device under distgrad and the CPU under torch, `shard(t, dim)`
 splits t over the workers (a copy under torch), `full(t)` gathers a sharded result, and
 `ddp(module)` and `compiled(fn)` are DistributedDataParallel and distgrad.compile (the
-module and the function themselves under torch).
+module, its state written once as DDP's broadcast writes it, and the function themselves
+under torch).
 """
 from __future__ import annotations
 
@@ -98,9 +99,20 @@ def _placements(wanted: bool):
                 "full": lambda t: t.full_tensor(), "ddp": DistributedDataParallel,
                 "compiled": distgrad.compile},
                {"W": ["cpu", "cpu"], "shard": lambda t, dim: t.clone(), "full": lambda t: t,
-                "ddp": lambda m: m, "compiled": lambda fn: fn})
+                "ddp": _as_wrapped_by_ddp, "compiled": lambda fn: fn})
     finally:
         dist.shutdown()
+
+
+def _as_wrapped_by_ddp(module):
+    """The module itself, as torch's DistributedDataParallel leaves it in one process: its
+    broadcast of the module's state has written each parameter and buffer once (all but
+    the empty ones; test_distributed_seams checks distgrad's DDP against torch's own)."""
+    with torch.no_grad():
+        for t in [*module.parameters(), *module.buffers()]:
+            if t.numel():
+                t.copy_(t)
+    return module
 
 
 @contextlib.contextmanager

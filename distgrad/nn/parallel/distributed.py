@@ -203,8 +203,9 @@ def _replicated(p: Parameter, workers) -> Parameter:
 
 def _counting_on(copies, t):
     """`copies`, which stand for `t` from now on, go on counting its writes: torch's
-    parameters and buffers are the same tensors after the wrapping (`_version` goes on)."""
-    copies._storage.version = t._version
+    parameters and buffers are the same tensors after the wrapping (`_version` goes on),
+    which its broadcast of the module's state has written once more (all but the empty)."""
+    copies._storage.version = t._version + (t.numel() > 0)
     return copies
 
 
