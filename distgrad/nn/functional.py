@@ -514,6 +514,9 @@ def batch_norm(input: Tensor, running_mean: Optional[Tensor], running_var: Optio
         if size == 1:
             raise ValueError("Expected more than 1 value per channel when training, got input "
                              f"size {input.shape!r}")
+    if input.numel() == 0:
+        return _empty_batch_norm(input, weight, bias)
+    if training:
         # (torch's op checks its operands before it moves the running statistics)
         check_batch_norm(input, weight, bias, running_mean, running_var)
         if is_grad_enabled():
@@ -532,6 +535,18 @@ def batch_norm(input: Tensor, running_mean: Optional[Tensor], running_var: Optio
     return call("native_batch_norm", input, weight, bias, running_mean, running_var,
                 training=bool(training), eps=eps,
                 low_stats=input.dtype.name if low_stats else None)[0]
+
+
+def _empty_batch_norm(input: Tensor, weight, bias) -> Tensor:
+    """An empty batch, as torch's batch_norm takes it before any check or statistic: a
+    copy (not a view, which would cut the gradient's way), scaled and shifted by the first
+    channel's weight and bias; the running statistics are left as they are."""
+    out = input.clone()
+    if weight is not None:
+        out = out * weight[0]
+    if bias is not None:
+        out = out + bias[0]
+    return out
 
 
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:

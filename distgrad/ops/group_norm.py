@@ -12,8 +12,8 @@ from .. import dtypes
 from ..autograd import grad_mode
 from . import layout
 from .fused import fma
-from .layers import (_norm_input_grad, _wide_rstd, in_float32, stats_dtype, mixed_norm_dtypes,
-                     norm_kernel_dtypes)
+from .layers import (_norm_input_grad, _wide_rstd, empty_rows_stats, in_float32, stats_dtype,
+                     mixed_norm_dtypes, norm_kernel_dtypes)
 from .row_moments import float32_row_moments
 from .table import Meta, defop
 
@@ -32,6 +32,8 @@ def _group_norm(x, weight, bias, num_groups, eps=1e-5):
     """(result, mean, rstd), torch's native_group_norm's: each sample's groups' statistics
     (N, G), kept for the backward, in float64."""
     groups = _by_group(x, num_groups)
+    if groups.shape[2] == 0:
+        return (x.copy(),) + tuple(s[..., 0] for s in empty_rows_stats(groups.shape[:2] + (1,)))
     out = _float32_group_norm(x, weight, bias, num_groups, eps) \
         if x.dtype == np.float32 and x.flags.c_contiguous else None
     if out is None:
@@ -119,6 +121,8 @@ def _group_norm_vjp(c, g, _mean_grad=None, _rstd_grad=None):
         gx = _norm_input_grad(_by_group(gy, groups), xhat, rstd, (2,)).reshape(*shape)
     if c.needs[1]:
         gw = (g * xhat.reshape(*shape)).sum(reduce)
+        if x.shape[2] == 0:  # (torch's Σ (ds - db·mean)·rstd: 0·rstd, nan for groups of nothing)
+            gw = gw + (rstd[..., 0] * 0).sum(0).repeat_interleave(shape[1] // groups)
     if c.needs[2]:
         gb = g.sum(reduce)
     return gx, gw, gb
@@ -138,7 +142,7 @@ def _differentiable_group_norm_grads(c, x, weight, g):
     db = gy.sum(3).unsqueeze_(-1)
     gx = gw = gb = None
     if c.needs[0]:
-        s = 1.0 / (blocks[2] * blocks[3])
+        s = 1.0 / (blocks[2] * blocks[3]) if blocks[2] * blocks[3] else 0.0  # (no values)
         gamma = None if weight is None else weight.reshape(1, groups, blocks[2], 1)
         a = rstd if gamma is None else rstd * gamma
         b = (ds if gamma is None else ds * gamma).sum(2).unsqueeze_(-2)

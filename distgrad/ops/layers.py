@@ -256,6 +256,8 @@ def _layer_norm(x, weight, bias, normalized_shape, eps=1e-5, low_stats=None):
     or bfloat16 input (that dtype's name) whose parameters are of its dtype too, whose
     kernel keeps the statistics it saves in that dtype (the result is of float32 ones)."""
     axes = tuple(range(x.ndim - len(normalized_shape), x.ndim))
+    if any(x.shape[a] == 0 for a in axes):
+        return (x.copy(),) + empty_rows_stats(x.shape[:x.ndim - len(axes)] + (1,) * len(axes))
     mean = x.mean(axis=axes, keepdims=True, dtype=np.float64)
     out = _float32_layer_norm(x, weight, bias, axes, eps) if x.dtype == np.float32 else None
     if out is None:
@@ -305,6 +307,12 @@ def _low_stats(x, stats, axes, low):
                  for s in (mean, stats[1]))
 
 
+def empty_rows_stats(shape) -> tuple:
+    """(mean, rstd) of rows of no values, as torch's kernels leave them: Welford's moments
+    of nothing (mean 0, variance 0/0), where numpy's mean would warn."""
+    return np.zeros(shape), np.full(shape, np.nan)
+
+
 def _wide_rstd(x, mean, axes, eps):
     """1/sqrt(var + eps) over `axes`, in float64, around `mean` (float64, dims kept)."""
     wide = x.astype(np.float64) - mean
@@ -332,8 +340,9 @@ def _layer_norm_input_grad(gy, x, stats, dims):
     mean, rstd = _saved_stats(x, stats)
     ds = (gy * x).sum(dims, keepdim=True)
     db = gy.sum(dims, keepdim=True)
-    b = (db * mean - ds) * rstd * rstd * rstd * (1.0 / n)
-    gx = rstd * gy + b * x + (-b * mean - db * rstd * (1.0 / n))
+    per_value = 1.0 / n if n else 0.0  # (rows of no values: an empty gradient)
+    b = (db * mean - ds) * rstd * rstd * rstd * per_value
+    gx = rstd * gy + b * x + (-b * mean - db * rstd * per_value)
     return gx.to(dtype) if wide else gx
 
 

@@ -354,6 +354,40 @@ def test_batchnorm_running_stats(cls, shape, momentum):
     assert repr(dm) == repr(tm)
 
 
+@pytest.mark.parametrize("norm", [
+    lambda F, x, w: F.layer_norm(x, (0,)),
+    lambda F, x, w: F.layer_norm(x, (0,), w[:0], w[:0]),
+    lambda F, x, w: F.group_norm(x.reshape(3, 0, 2), 1),
+    lambda F, x, w: F.group_norm(x.reshape(1, 3, 0), 3, w, w),
+    lambda F, x, w: F.instance_norm(x.reshape(1, 3, 0), weight=w, bias=w),
+    lambda F, x, w: F.batch_norm(x.reshape(0, 3), None, None, w, w, training=True),
+    lambda F, x, w: F.rms_norm(x, (0,))],
+    ids=["layer", "layer_affine", "group_no_channels", "group_no_positions", "instance",
+         "batch", "rms"])
+def test_a_normalization_of_nothing_is_torchs_quietly(norm):
+    """Rows, groups or a batch of no values: no warning (numpy's mean of nothing warns),
+    torch's grad_fn (an empty batch is cloned, then scaled by the first channel's weight),
+    torch's gradients (a group norm's weight's: nan, 0·rstd of no values)."""
+    from torch_twin import same
+
+    def f(torch):
+        x = torch.zeros(3, 0, dtype=torch.float64, requires_grad=True)
+        w = torch.ones(3, dtype=torch.float64, requires_grad=True)
+        y = norm(torch.nn.functional, x, w)
+        return y, torch.autograd.grad(y.sum(), (x, w), allow_unused=True)
+    same(f)
+
+
+def test_a_running_statistic_stays_as_it_is_after_an_empty_batch():
+    from torch_twin import same
+
+    def f(torch):
+        bn = torch.nn.BatchNorm2d(3)
+        y = bn(torch.zeros(0, 3, 2, 2))
+        return y, bn.running_mean, bn.running_var, bn.running_mean._version, bn.num_batches_tracked
+    same(f)
+
+
 def test_batchnorm_input_dims():
     for lib in (torch, distgrad):
         with pytest.raises(ValueError, match=r"expected 4D input \(got 3D input\)"):
