@@ -253,6 +253,12 @@ class Storage:
         views refuses the writes torch's autograd refuses through a view (these come before
         the kernel's own checks)."""
 
+    def wrote_outside(self, t) -> None:
+        """`t`'s memory was changed outside distgrad's ops (increment_version): counted as
+        an in-place write, on every part of a kind made of parts (what ops saved of them is
+        stale too)."""
+        self.wrote()
+
     def took_write(self, t) -> None:
         """`t` was written in place and took the writing op's history: a kind made of
         parts that are views gives it theirs (a view's history is regenerated after the

@@ -263,6 +263,8 @@ def _expand_sharded_inputs(inputs):
 
 
 def _is_made_of_parts(t) -> bool:
+    if isinstance(t, GradientEdge):  # (the edge of a node that stands for its parts')
+        return hasattr(t.node, "sharding")
     return getattr(t, "_storage", None) is not None and t._storage.runs_ops
 
 

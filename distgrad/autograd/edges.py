@@ -27,4 +27,4 @@ def increment_version(tensor) -> None:
     """Count an in-place change made outside distgrad's ops (a tensor or several): what an op
     saved of it is then stale, as after any in-place op."""
     for t in (tensor if isinstance(tensor, (list, tuple)) else (tensor,)):
-        t._storage.wrote()
+        t._storage.wrote_outside(t)

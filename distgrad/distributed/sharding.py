@@ -2217,12 +2217,18 @@ def _shard_roots(outputs, grads):
 
 
 def expand_inputs(inputs):
-    """Sharded inputs of autograd.grad become their shards; `rebuild` reassembles the grads."""
-    if not any(is_sharded(t) for t in inputs):
+    """Sharded inputs of autograd.grad become their shards, and the gradient edge of a
+    sharded tensor's node its parts' edges (taken when it was made); `rebuild` reassembles
+    the grads."""
+    if not any(is_sharded(t) or _parts_edges_of(t) for t in inputs):
         return inputs, None
     flat, layout = [], []
     for t in inputs:
-        if is_sharded(t):
+        edges = _parts_edges_of(t)
+        if edges:
+            layout.append((t.node.sharding, len(flat), len(edges)))
+            flat.extend(edges)
+        elif is_sharded(t):
             s = t._sharding
             parts = s.shards[:1] if isinstance(s.placement, Replicate) and s.reducer is None \
                 else s.shards
@@ -2251,6 +2257,17 @@ def expand_inputs(inputs):
         return tuple(out)
 
     return tuple(flat), rebuild
+
+
+def _parts_edges_of(t) -> list | None:
+    """The parts' gradient edges of a GradientEdge into a sharded tensor's node (None for
+    any other input, or when a part requires no grad)."""
+    node = getattr(t, "node", None)
+    if not isinstance(node, _ShardedGradFn) or not isinstance(node.sharding.placement, Shard):
+        return None
+    if any(part is None for part, _ in node.next_functions):
+        return None
+    return [type(t)(part, nr) for part, nr in node.next_functions]
 
 
 # ---- hooks and retain_grad on sharded tensors ----------------------------------------------------

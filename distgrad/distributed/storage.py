@@ -155,6 +155,12 @@ class ShardedStorage(storage.Storage):
             return copied.inputs[0]._version
         return max(self.version, t._sharding.writes())
 
+    def wrote_outside(self, t) -> None:
+        self.wrote()
+        for part in t._sharding.shards:
+            if part is not None:
+                part._storage.wrote_outside(part)
+
     def apply_function(self, function, args, kwargs):
         from . import sharding
 

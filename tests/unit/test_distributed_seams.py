@@ -662,3 +662,28 @@ def test_a_checkpointed_sharded_block_inside_saved_tensor_hooks(local_workers, p
         full(out).sum().backward()
         return d.grad
     same(f, warnings_too=False)
+
+
+# ---- torch.autograd.graph on a sharded tensor ----------------------------------------------
+
+def test_increment_version_of_a_sharded_tensor_makes_what_was_saved_of_it_stale(local_workers):
+    def scenario(torch):
+        shard, _, _ = _placing(torch)
+        x = torch.ones(4, 3, requires_grad=True)
+        q = shard(x * 1, 0).relu()
+        y = q * 2 + q.sin()
+        torch.autograd.graph.increment_version(q)
+        return q._version, attempt(lambda: y.sum().backward()), x.grad
+    same(scenario)
+
+
+def test_grad_of_a_sharded_tensors_gradient_edge_is_its_whole_gradient(local_workers):
+    def scenario(torch):
+        shard, full, _ = _placing(torch)
+        x = torch.linspace(-1, 1, 12).reshape(4, 3).requires_grad_()
+        q = shard(x * 1, 0).cos()
+        edge = torch.autograd.graph.get_gradient_edge(q)
+        q.mul_(3)  # (the edge taken before is the cos's still)
+        (g,) = torch.autograd.grad(full(q).pow(2).sum(), edge)
+        return full(g), edge.output_nr
+    same(scenario)
