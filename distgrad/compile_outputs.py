@@ -26,6 +26,7 @@ recording call returns it as it is, and calls that match the recording run eager
 """
 from __future__ import annotations
 
+import sys
 import weakref
 
 from .autograd import grad_mode, record
@@ -218,6 +219,28 @@ def replayed(facts, ref) -> Tensor:
     if history is not None:
         t._grad_fn, t._output_nr = history[0].spent_twin(), history[1]
     return t
+
+
+# sys.getrefcount(t) inside `writable_in_place(t, ...)` when nothing else holds t: the
+# caller's name for it, the parameter and getrefcount's own argument
+_CALL_REFS = 3
+
+
+def writable_in_place(t, facts, places: int) -> bool:
+    """Whether a replay may write the tensor the step makes anew (as `facts`, meta, say)
+    into `t`, the one an earlier call made, instead of handing a new one over: when only
+    its `places` in the state refer to it (no caller, view, detach() or .data of it holds
+    it, its memory or its version counter; no weak reference, hook or attribute of the
+    user's is on it) and it is as `facts` say but its version, nothing can tell the
+    eager step's new tensor from it once its version is set to the new one's."""
+    device, shape, dtype, history, requires_grad, _, strides, inference = facts
+    return (sys.getrefcount(t) == places + _CALL_REFS and sys.getrefcount(t._value) == 2
+            and sys.getrefcount(t._storage) == 2 and not weakref.getweakrefcount(t)
+            and history is None and t._grad_fn is None and t._viewed is None
+            and t._sharding is None and t.device_str == device and t.shape == shape
+            and t.dtype is dtype and t._requires_grad == requires_grad
+            and t._layout == strides and t._storage.inference == inference
+            and _plain_handle(t))
 
 
 def parts(t: Tensor):

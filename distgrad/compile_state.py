@@ -213,6 +213,10 @@ def fingerprint(roots, inputs=frozenset(), guards=None, held=None, fresh=None,
     for k, r in enumerate(roots):
         noting = objects is not None and k >= 2
         walk(r)
+    # (walk refers to itself: until a collection, the cycle would hold all it was given,
+    # the tensors the step made among them, which a replay may write into if only the
+    # state holds them)
+    del walk
     return sigs, ids
 
 
@@ -243,7 +247,8 @@ def replay_from_start(before, after, renewed: set, reads: set):
                 loose.add(k_in)
     for (t, a, b), (_, c, d) in zip(grads_in, grads_out):
         if sigs_out[c:d] == [None]:
-            dropped.append((_GRAD, t, None))
+            if sigs_in[a:b] != [None]:  # (one that was None stays so)
+                dropped.append((_GRAD, t, None))
         elif c not in renewed:
             if sigs_in[a:b] != sigs_out[c:d] or ids_in[a:b] != ids_out[c:d]:
                 return None
@@ -330,6 +335,23 @@ def put(place, value) -> None:
         setattr(obj, at, value)
     else:
         obj.cell_contents = value
+
+
+def held_at(place):
+    """What `place` (as Fresh found it) holds now, or None."""
+    kind, obj, at = place
+    if kind == _GRAD:
+        return obj._grad
+    if kind == _KEY:
+        return obj.get(at)
+    if kind == _ITEM:
+        return obj[at] if at < len(obj) else None
+    if kind == _ATTR:
+        return getattr(obj, at, None)
+    try:
+        return obj.cell_contents
+    except ValueError:  # an empty cell
+        return None
 
 
 _TENSOR_ATTRS = operator.attrgetter("_value", "_grad", "_grad_fn", "_sharding", "shape",

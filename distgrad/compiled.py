@@ -34,7 +34,9 @@ replays, after recording once from each, the recording made from the state it fi
 A replay starts from the state its recording ended in, or from the one it started from
 where the two differ only in gradients the step made anew or dropped (a zero_grad outside
 the step, a parameter frozen between calls): the replay puts new ones there, or drops
-them, as the eager call does.
+them, as the eager call does. A new gradient whose place holds the last call's, which
+nothing else holds or watches, is written into that one instead (nothing can tell them
+apart, and the replay makes, hands over and frees no tensor for it).
 A recording that cannot be replayed (a user's hook or custom Function ran, a value was
 read with .item()/bool(), random numbers were drawn, driver tensors other than constants
 made from numbers, such as `arange(T)`, were computed on or written, ...) makes the
@@ -52,9 +54,9 @@ import weakref
 from . import storage
 from .autograd import differentiate
 from .compile_outputs import (flatten_outputs, keeps_saved, meta, parts, plan_outputs,
-                              replayed, same_as_made)
-from .compile_state import (Fresh, fingerprint, flatten_inputs, grouped, modes, put,
-                            replay_from_start, roots_of, unchanged)
+                              replayed, same_as_made, writable_in_place)
+from .compile_state import (Fresh, fingerprint, flatten_inputs, grouped, held_at, modes,
+                            put, replay_from_start, roots_of, unchanged)
 from .tensor import Tensor
 from .watched import WRITES
 
@@ -162,6 +164,7 @@ class CompiledFunction:
                 # the next call checks this first (a replay from the state the step started
                 # from leaves another: the next call walks it)
                 rec.last = (roots, grouped(guards, writes)) if rec.at_end(ids) else None
+                del guards  # (it holds what it walked: the replay counts who else does)
                 self.counters["replayed"] += 1
                 return rec.replay(tensors, rt)
         if whys:  # (why the latest recording does not fit)
@@ -330,6 +333,8 @@ class _Recording:
         # replay_from_start): (walk positions whose tensor it does not read, the places of
         # the gradients it drops), or None
         self.start = start
+        self.into = None  # (ids, the program writing into them: _program_into)
+        self.writable = None  # (see _overwritable)
 
     def same_as_last(self, rt, sig, roots, inputs) -> bool:
         """The cheap check: the arguments' signature is the recording's and every place the
@@ -386,18 +391,27 @@ class _Recording:
             part = dict(parts(tensors[k]))[j]
             input_ids[(k, j)] = part._value.id
         cpu_arrays = {k: tensors[k]._value for k in self.cpu_positions}
-        refs = list(self.program.replay(input_ids, cpu_arrays, rt.endpoint.concurrent))
+        targets, overwritten = self._overwritable()
+        program = self._program_into(targets) if targets else self.program
+        refs = list(program.replay(input_ids, cpu_arrays, rt.endpoint.concurrent))
         for written, n in self.state_writes:
             if isinstance(written, tuple):  # (an argument's, by its place)
                 written = _storage_at(tensors, written)
             for _ in range(n):
                 written.wrote()
+        for t, version in overwritten or ():
+            t._storage.counter.count = version  # (the new tensor's, as the eager step's)
         handed = [replayed(facts, ref) for facts, ref in zip(self.plan.metas, refs)]
         outputs = self.rebuild(self.plan.make(handed))
         writes = WRITES.n
         others = iter(refs[len(handed):])
         for facts, places, _ in self.renewed:
-            anew = handed[facts[1]] if facts[0] == "output" else replayed(facts, next(others))
+            if facts[0] == "output":
+                anew = handed[facts[1]]
+            elif targets:  # (the program wrote it into the tensor already there)
+                continue
+            else:
+                anew = replayed(facts, next(others))
             for place in places:
                 put(place, anew)
         for place in self.start[1] if self.start is not None else ():
@@ -406,12 +420,45 @@ class _Recording:
             self.last[1].writes = WRITES.n  # (its own writes leave the state as checked)
         return outputs
 
+    def _overwritable(self):
+        """({placeholder: id}, [(tensor, version)]) of the tensors the step makes anew in
+        the state, if a replay may write each into the tensor an earlier call left at its
+        place, as no one else holds or watches those (compile_outputs.writable_in_place):
+        the common step, whose caller lets go of each call's gradients, then costs no new
+        tensors, hand-overs or frees. (None, None) if that does not hold for each."""
+        if self.writable is None:  # (placeholder, places, their number, facts) of each
+            made = [(places, facts) for facts, places, _ in self.renewed
+                    if facts[0] != "output"]
+            self.writable = [(ph, places, len(places), facts) for (_, ph, _, _), (places, facts)
+                             in zip(self.program.outputs[len(self.plan.metas):], made)]
+        targets, overwritten = {}, []
+        for placeholder, places, n, facts in self.writable:
+            t = held_at(places[0])
+            if t is None or n > 1 and any(held_at(p) is not t for p in places) or \
+                    not writable_in_place(t, facts, n):
+                return None, None
+            targets[placeholder] = t._value.id
+            overwritten.append((t, facts[5]))
+        return (targets, overwritten) if targets else (None, None)
+
+    def _program_into(self, targets: dict):
+        """The program that writes into `targets` (_overwritable), kept while the tensors
+        there stay the same."""
+        key = tuple(targets.values())
+        if self.into is None or self.into[0] != key:
+            if self.into is not None:
+                self.into[1].drop()
+            self.into = (key, self.program.writing_into(targets))
+        return self.into[1]
+
     def _masked(self, ids: list) -> list:
         """`ids` but at the places a replay fills anew."""
         return [None if k in self.anew else v for k, v in enumerate(ids)] if self.anew else ids
 
     def drop(self) -> None:
         self.program.drop()
+        if self.into is not None:
+            self.into[1].drop()
 
 
 def _argument_places(tensors) -> dict:

@@ -245,6 +245,21 @@ class Program:
             reasons.append("output")  # not made by the step (a tensor it was given, state)
         return prog, list(dict.fromkeys(reasons))
 
+    def writing_into(self, targets: dict) -> "Program":
+        """This program but that the outputs at `targets`' placeholders are made under the
+        ids it maps them to (tensors of the state the caller lets the replay overwrite)
+        instead of being handed over. Its reads, inputs and validity are this one's."""
+        prog = Program()
+        prog.queues, prog.order, prog.binds, prog.cpu_binds = (
+            self.queues, list(self.order), self.binds, self.cpu_binds)
+        prog.runs = {k: [[wire.renamed(ins, targets) for ins in run] for run in runs]
+                     for k, runs in self.runs.items()}
+        prog.outputs = [out for out in self.outputs if out[1] not in targets]
+        prog.reads, prog.kept = self.reads, self.kept | set(targets.values())
+        prog.generations, prog.constants = self.generations, self.constants
+        prog.cuts, prog.laid_out, prog.moved = dict(self.cuts), self.laid_out, self.moved
+        return prog
+
     def valid(self, runtime) -> bool:
         """Can it still run where it was recorded (no worker restarted, no runtime
         started anew, no tensor it reads freed)?"""

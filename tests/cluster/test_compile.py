@@ -276,6 +276,30 @@ def test_a_replay_failing_as_a_whole_fails_its_receivers_at_once(backend_name):
         dist.shutdown()
 
 
+def test_a_replay_writes_new_gradients_into_the_old_ones_no_one_else_holds(backend):
+    """A step whose zero_grad sets the gradients to None makes new ones at each eager call.
+    Where nothing but its parameter holds the last call's gradient, nothing can tell the
+    two apart: a replay writes the new values into it and sends no more than the step's
+    own outputs. Where the caller holds it, a replay makes a new one (sending where to put
+    it) and the held one keeps its values."""
+    (ea, oa), (ca, ob) = _model(), _model()
+    eager, step = _step_fn(ea, oa), dg.compile(_step_fn(ca, ob))
+    sent, held = [], []
+    for i, (x, y) in enumerate(_batches(9)):
+        before = sum(dist.counters()["bytes_sent"])
+        assert _np(eager(x, y)).tobytes() == _np(step(x, y)).tobytes(), i
+        sent.append(sum(dist.counters()["bytes_sent"]) - before)
+        _same_params(ea, ca)
+        if i in (4, 5):
+            held.append((ca[1].weight.grad, _np(ca[1].weight.grad)))
+    for grad, values in held:
+        assert np.array_equal(_np(grad), values)
+    assert step.stats()["replayed"] == 7
+    # Calls 2-8 replay, 5 and 6 with the last call's gradient held; the first replay of
+    # each kind also sends its program: 3, 4 and 8 against 6.
+    assert max(sent[3], sent[4], sent[8]) < sent[6], sent
+
+
 def test_outputs_are_fresh_tensors_each_call(backend):
     layers, opt = _model()
     step = dg.compile(_step_fn(layers, opt))
