@@ -193,6 +193,15 @@ class CompiledFunction:
         sigs_in, ids_in, _, objects_in = before
         rt.flush_all()  # what was queued before the call is not part of it
         cpu_inputs = [(k, t._value) for k, t in enumerate(tensors) if t.device_str == "cpu"]
+        # The gradients the state holds as it starts: a step that reads them (it
+        # accumulates over calls) reads each call's, bound as its arguments are.
+        held = [(t, t._grad) for t, _, _ in before[2] if _bindable(t._grad)]
+        grad_places = [t for t, _ in held]
+        grad_inputs = [(("grad", i), rt.queue(g.device_str), g._value.id)
+                       for i, (_, g) in enumerate(held)]
+        grad_storages = {id(g._storage): (("grad", i), g._storage)
+                         for i, (_, g) in enumerate(held)}
+        del held  # (the step may let go of them)
         recorder = program.start(cpu_inputs)
         made_before, storage.WRITTEN = storage.serial_now(), []
         try:
@@ -226,6 +235,7 @@ class CompiledFunction:
         # arguments): a replay writes them again, and their version counters count it, as
         # torch's would (an argument's by its place: a later call's may be another tensor)
         arguments = _argument_places(tensors)
+        arguments.update((k, place) for k, (place, _) in grad_storages.items())
         state_writes = [(arguments.get(id(s), s), n) for s, n in collections.Counter(
             s for s in written if s.serial < made_before).items()]
         self.counters["recorded"] += 1
@@ -250,6 +260,10 @@ class CompiledFunction:
         elif plan is None or not plain:
             recorder.cannot_replay("output")
         prog, reasons = program.Program.build(recorder, worker_inputs, out_specs)
+        read_grads = [entry for entry in grad_inputs if entry[2] in prog.reads]
+        if read_grads:
+            prog, reasons = program.Program.build(recorder, worker_inputs + read_grads,
+                                                  out_specs)
         on_workers = {t._value.id for t in handed or ()} - {
             t._value.id for t, _, _ in renewed}
         if on_workers & set(ids_out):
@@ -272,7 +286,8 @@ class CompiledFunction:
                                     rebuild, plan, [k for k, _ in cpu_inputs],
                                     state_writes, [(("output", output_at[id(t)]) if id(t) in
                                                     output_at else meta(t), places, positions)
-                                                   for t, places, positions in renewed], start)
+                                                   for t, places, positions in renewed], start,
+                                    grad_places)
         self._keep(self.recording)
         if not reasons:
             prog.watch()
@@ -306,8 +321,10 @@ class _Recording:
     """One recorded call, and what must hold for a later call to replay it."""
 
     def __init__(self, rt, sig, sigs_in, ids_in, sigs_out, ids_out, prog, reasons, rebuild,
-                 plan, cpu_positions, state_writes, renewed, start):
+                 plan, cpu_positions, state_writes, renewed, start, grad_places):
         self.runtime = rt
+        # the tensors whose .grad the program reads as an input, ("grad", i) its key
+        self.grad_places = grad_places
         self.sig = sig
         # (meta, or ("output", k) for the k-th tensor its program hands over, places, walk
         # positions) of each tensor the step made anew in the state; which tensor sits at
@@ -387,16 +404,20 @@ class _Recording:
 
     def replay(self, tensors, rt):
         input_ids = {}
-        for k, j in {key for ph_keys in self.program.binds.values() for _, key in ph_keys}:
-            part = dict(parts(tensors[k]))[j]
-            input_ids[(k, j)] = part._value.id
+        for key in {key for ph_keys in self.program.binds.values() for _, key in ph_keys}:
+            if key[0] == "grad":
+                input_ids[key] = self.grad_places[key[1]]._grad._value.id
+                continue
+            k, j = key
+            input_ids[key] = dict(parts(tensors[k]))[j]._value.id
         cpu_arrays = {k: tensors[k]._value for k in self.cpu_positions}
         targets, overwritten = self._overwritable()
         program = self._program_into(targets) if targets else self.program
         refs = list(program.replay(input_ids, cpu_arrays, rt.endpoint.concurrent))
         for written, n in self.state_writes:
-            if isinstance(written, tuple):  # (an argument's, by its place)
-                written = _storage_at(tensors, written)
+            if isinstance(written, tuple):  # (an argument's or a gradient's, by its place)
+                written = self.grad_places[written[1]]._grad._storage if \
+                    written[0] == "grad" else _storage_at(tensors, written)
             for _ in range(n):
                 written.wrote()
         for t, version in overwritten or ():
@@ -471,6 +492,12 @@ def _argument_places(tensors) -> dict:
             for j, part in parts(t):
                 places.setdefault(id(part._storage), (k, j))
     return places
+
+
+def _bindable(grad) -> bool:
+    """Whether a step can read gradient `grad` as an input (an unsharded worker tensor)."""
+    return grad is not None and grad._sharding is None and \
+        grad.device_str.startswith("worker:")
 
 
 def _storage_at(tensors, place):

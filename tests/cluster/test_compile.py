@@ -300,6 +300,45 @@ def test_a_replay_writes_new_gradients_into_the_old_ones_no_one_else_holds(backe
     assert max(sent[3], sent[4], sent[8]) < sent[6], sent
 
 
+def _same_state(a, opt_a, b, opt_b):
+    """Parameters, gradients, their versions and the optimizers' state alike."""
+    _same_params(a, b)
+    pa = [p for lin in a for p in lin.parameters()]
+    pb = [p for lin in b for p in lin.parameters()]
+    assert [p._version for p in pa] == [p._version for p in pb]
+    assert [p.grad._version for p in pa if p.grad is not None] == \
+        [p.grad._version for p in pb if p.grad is not None]
+    for x, y in zip(pa, pb):
+        sa, sb = opt_a.state[x], opt_b.state[y]
+        assert sorted(sa) == sorted(sb)
+        for k in sa:
+            assert np.array_equal(_np(sa[k]), _np(sb[k])) and sa[k]._version == sb[k]._version
+
+
+def test_a_step_accumulating_gradients_replays_each_state(backend):
+    """A step that updates every second call (its flag an argument) accumulates into the
+    gradients the last call left: it reads each call's as an input, and after recording
+    once from each state (no optimizer state yet, then some; an update or not) replays."""
+    def make(layers, opt):
+        def step(x, y, update):
+            loss = F.mse_loss(_forward(layers, x), y)
+            loss.backward()
+            if update:
+                opt.step()
+                opt.zero_grad()
+            return loss
+        return step
+
+    (ea, oa), (ca, ob) = _model(), _model()
+    eager, compiled = make(ea, oa), dg.compile(make(ca, ob))
+    for i, (x, y) in enumerate(_batches(9)):
+        assert _np(eager(x, y, i % 2 == 1)).tobytes() == \
+            _np(compiled(x, y, i % 2 == 1)).tobytes(), i
+        _same_state(ea, oa, ca, ob)
+    assert compiled.stats()["recorded"] == 4 and compiled.stats()["replayed"] == 5, \
+        compiled.stats()
+
+
 def test_outputs_are_fresh_tensors_each_call(backend):
     layers, opt = _model()
     step = dg.compile(_step_fn(layers, opt))
