@@ -86,11 +86,12 @@ class OutputPlan:
         return all(step[1]() is not None for step in self.steps if step[0] == "state")
 
 
-def plan_outputs(flat: list, of_state=lambda t: False):
+def plan_outputs(flat: list, of_state=lambda t: False, detached_from=lambda t: None):
     """(plan, handed) for a recorded call's output tensors `flat`: the plan and the plain
     tensors its program hands over, or (None, None) if a replay could not make one of them
     as the eager call returned it. `of_state(t)`: whether a tensor is one of the state's
-    that the step did not make (guarded by the state walk: a replay may return it)."""
+    that the step did not make (guarded by the state walk: a replay may return it);
+    `detached_from(t)`: such a tensor that `t` is a detach() of, or None."""
     plan, handed, memo, aliased = OutputPlan(), [], {}, {}
 
     def entry(t) -> int | None:
@@ -103,8 +104,10 @@ def plan_outputs(flat: list, of_state=lambda t: False):
         elif t._sharding is not None:
             step = _sharded_step(t, entry)
         elif id(t._value) in aliased:  # (a detach() of another: its memory, no history)
-            step = ("detach", aliased[id(t._value)]) if _plain_handle(t) and \
-                t._grad_fn is None and not t._requires_grad else None
+            step = ("detach", aliased[id(t._value)]) if _detached(t) else None
+        elif _detached(t) and (source := detached_from(t)) is not None:
+            j = entry(source)  # (a detach() of the state's, taken anew from it)
+            step = None if j is None else ("detach", j)
         else:
             meta_of = meta(t)
             step = None if meta_of is None else ("plain", len(handed))
@@ -161,6 +164,11 @@ def _sharded_step(t: Tensor, entry):
         return None
     return ("sharded", shards, s.placement, list(s.workers), s.computed_by,
             None if t._grad_fn is None else t._grad_fn.name())
+
+
+def _detached(t: Tensor) -> bool:
+    """Whether `t` could be a detach(): no history, no grad, nothing of its own on it."""
+    return t._grad_fn is None and not t._requires_grad and _plain_handle(t)
 
 
 def _hooked(node) -> bool:

@@ -102,8 +102,8 @@ def fingerprint(roots, inputs=frozenset(), guards=None, held=None, fresh=None,
     id() of the object (not a tensor or a scalar) at each position of the walk from the
     third root on (the first two are a call's own argument lists). With a list `grads`,
     (tensor, first, end) of each tensor's .grad the walk went through, by its positions
-    (a gradient's own .grad is in its span). With a set `tensors`, the id() of each tensor
-    it went through."""
+    (a gradient's own .grad is in its span). With a dict `tensors`, id() -> tensor of each
+    tensor it went through."""
     sigs, ids, seen = [], [], {}
     in_grad = False
     guard = guards.append if guards is not None else None
@@ -134,7 +134,7 @@ def fingerprint(roots, inputs=frozenset(), guards=None, held=None, fresh=None,
             ids.append(None)
         elif isinstance(obj, Tensor):
             if tensors is not None:
-                tensors.add(key)
+                tensors[key] = obj
             sig = tensor_sig(obj)
             sigs.append(sig)
             ids.append(getattr(obj._value, "id", None))

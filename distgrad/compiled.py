@@ -153,7 +153,7 @@ class CompiledFunction:
             if rec.same_as_last(rt, sig, roots, inputs):
                 self.counters["replayed"] += 1
                 return rec.replay(tensors, rt)
-        guards, writes, objects, grads, walked = [], WRITES.n, {}, [], set()
+        guards, writes, objects, grads, walked = [], WRITES.n, {}, [], {}
         sigs, ids = fingerprint(roots, inputs, guards, objects=objects, grads=grads,
                                 tensors=walked)
         whys = [rec.mismatch(rt, sig, sigs, ids) for rec in self.recordings]
@@ -164,7 +164,7 @@ class CompiledFunction:
                 # the next call checks this first (a replay from the state the step started
                 # from leaves another: the next call walks it)
                 rec.last = (roots, grouped(guards, writes)) if rec.at_end(ids) else None
-                del guards  # (it holds what it walked: the replay counts who else does)
+                del guards, walked  # (they hold what it walked: the replay counts who else does)
                 self.counters["replayed"] += 1
                 return rec.replay(tensors, rt)
         if whys:  # (why the latest recording does not fit)
@@ -218,7 +218,8 @@ class CompiledFunction:
             graph_out = graph_out or any(t.requires_grad and keeps_saved(t) for t in flat)
             # (a tensor of the state the step did not make: a replay returns it itself)
             plan, handed = (None, None) if graph_out else plan_outputs(
-                flat, lambda t: id(t) in walked and t._storage.serial < made_before)
+                flat, lambda t: id(t) in walked and t._storage.serial < made_before,
+                lambda t: _detached_from(t, walked, made_before))
             outs = flat
             if plan is not None:
                 with program.paused(rt):  # (views taken anew: not part of the step)
@@ -492,6 +493,16 @@ def _argument_places(tensors) -> dict:
             for j, part in parts(t):
                 places.setdefault(id(part._storage), (k, j))
     return places
+
+
+def _detached_from(t, walked: dict, made_before: int):
+    """The tensor of the state (walked, not made by the step) that `t` is a detach() of:
+    its handle on the same memory and version counter, or None."""
+    for s in walked.values():
+        if s._value is t._value and s._storage is t._storage and s is not t and \
+                s._sharding is None and s._storage.serial < made_before:
+            return s
+    return None
 
 
 def _bindable(grad) -> bool:

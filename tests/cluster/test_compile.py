@@ -367,19 +367,22 @@ def _run_both(change, n=6, expect_warning=None):
     return compiled
 
 
-def test_a_step_returning_its_parameters_views_of_them_and_gradients_replays(backend):
+def test_a_step_returning_its_parameters_views_detaches_and_gradients_replays(backend):
     (ea, oa), (ca, ob) = _model(), _model()
 
     def make(layers, opt):
         step = _step_fn(layers, opt)
         return lambda x, y: (step(x, y), layers[0].weight, layers[0].weight[1],
-                             layers[2].weight.t(), layers[1].weight.grad)
+                             layers[2].weight.t(), layers[1].weight.grad,
+                             layers[3].bias.detach())
 
     eager, compiled = make(ea, oa), dg.compile(make(ca, ob))
     for x, y in _batches(5):
         a, b = eager(x, y), compiled(x, y)
         assert b[1] is ca[0].weight and b[2]._base is ca[0].weight
         assert b[3]._base is ca[2].weight and b[4] is ca[1].weight.grad
+        assert b[5] is not ca[3].bias and b[5].untyped_storage().data_ptr() == \
+            ca[3].bias.untyped_storage().data_ptr()
         for ta, tb in zip(a, b):
             assert _np(ta).tobytes() == _np(tb).tobytes()
             assert (ta.grad_fn is None) == (tb.grad_fn is None) and ta._version == tb._version
