@@ -799,6 +799,30 @@ def test_a_step_returning_a_driver_tensor_runs_eagerly(backend):
     assert stats["replayed"] == 0 and stats["reasons"]["eager: output"] == 2, stats
 
 
+@pytest.mark.parametrize("norm_type", [2.0, "inf"])
+def test_a_step_clipping_its_gradients_replays(backend, norm_type):
+    """clip_grad_norm_ over gradients on workers reduces their norms on the first one's
+    worker, as torch on its first device: all worker ops, which a replay repeats."""
+    def make(layers, opt):
+        def step(x, y):
+            opt.zero_grad()
+            F.mse_loss(_forward(layers, x), y).backward()
+            norm = nn.utils.clip_grad_norm_([p for lin in layers for p in lin.parameters()],
+                                            0.5, float(norm_type))
+            opt.step()
+            return norm
+        return step
+
+    (ea, oa), (ca, ob) = _model(), _model()
+    eager, compiled = make(ea, oa), dg.compile(make(ca, ob))
+    for x, y in _batches(4):
+        a, b = eager(x, y), compiled(x, y)
+        assert _np(a).tobytes() == _np(b).tobytes() and a.device == b.device == dg.device(
+            "worker:0")
+        _same_state(ea, oa, ca, ob)
+    assert compiled.stats()["replayed"] == 2, compiled.stats()
+
+
 def test_a_tensor_replaced_in_an_object_the_step_reads_records_again(backend):
     layers, opt = _model()
     box = _Box()

@@ -3,8 +3,10 @@ then clip_grads_with_norm_);
 clip_grad_value_: clamp each gradient element into [-clip_value, clip_value].
 
 Each gradient's norm is taken where it lives (on its worker, or shard by shard for a sharded
-gradient), only those scalars come to the driver for the global norm, and each gradient is
-scaled in place where it lives.
+gradient); only those scalars move, to where torch reduces them (the first tensor's worker,
+or the driver when a tensor is sharded or not on a worker), and each gradient is scaled in
+place where it lives. (Reduced on a worker, it is all worker ops, which a compiled step
+replays.)
 """
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ def _on_driver(t: Tensor) -> Tensor:
 def get_total_norm(tensors: Union[Tensor, Iterable[Tensor]], norm_type: float = 2.0,
                    error_if_nonfinite: bool = False, foreach=None) -> Tensor:
     """The norm of the tensors viewed as one vector: each tensor's norm is taken where it
-    lives and only those scalars move to the driver, where they are summed up."""
+    lives and only those scalars move to where they are reduced (module doc)."""
     from ...creation import tensor
     from ...ops.functions import stack
 
@@ -36,11 +38,14 @@ def get_total_norm(tensors: Union[Tensor, Iterable[Tensor]], norm_type: float = 
     norm_type = float(norm_type)
     if not tensors:
         return tensor(0.0)
+    on_worker = all(t.device_str != _CPU and not t.is_meta and not getattr(t, "placements", None)
+                    for t in tensors)
+    gather = (lambda t: t.to(tensors[0].device_str)) if on_worker else _on_driver
     if math.isinf(norm_type):
         reduce = (lambda t: t.abs().max()) if norm_type > 0 else (lambda t: t.abs().min())
-        total = reduce(stack([_on_driver(reduce(t)) for t in tensors]))
+        total = reduce(stack([gather(reduce(t)) for t in tensors]))
     else:
-        total = stack([_on_driver(t.norm(norm_type)) for t in tensors]).norm(norm_type)
+        total = stack([gather(t.norm(norm_type)) for t in tensors]).norm(norm_type)
     if error_if_nonfinite and not math.isfinite(total.item()):
         raise RuntimeError(f"The total norm of order {norm_type} for gradients from `parameters` "
                            "is non-finite, so it cannot be clipped. To disable this error and "
@@ -66,10 +71,17 @@ def clip_grads_with_norm_(parameters: Union[Tensor, Iterable[Tensor]], max_norm:
     grads = [g for g in (p._leaf_grad() for p in parameters) if g is not None]
     if not grads:
         return
-    # (computed in the driver: a scalar there scales a gradient wherever it lives)
-    coef = (float(max_norm) / (_on_driver(total_norm) + 1e-6)).clamp(max=1.0)
+    # (computed where the norm is: a driver scalar scales a gradient wherever it lives, a
+    # worker's moves to each gradient's worker, as torch's moves to each device)
+    on_worker = total_norm.device_str != _CPU and not total_norm.is_meta and \
+        not getattr(total_norm, "placements", None)
+    coef = (float(max_norm) / ((total_norm if on_worker else _on_driver(total_norm)) + 1e-6)
+            ).clamp(max=1.0)
     for g in grads:
-        g.mul_(coef)
+        if not on_worker or coef.device_str == g.device_str:
+            g.mul_(coef)
+        else:
+            g.mul_(_on_driver(coef) if getattr(g, "placements", None) else coef.to(g.device_str))
 
 
 @no_grad()
