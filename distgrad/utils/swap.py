@@ -32,7 +32,7 @@ def swap_tensors(t1, t2) -> None:
     tensor([0., 0., 0.])
     """
     for name, t in (("t1", t1), ("t2", t2)):
-        if weakref.getweakrefs(t):
+        if any(not _held_by_distgrad(ref) for ref in weakref.getweakrefs(t)):
             raise RuntimeError(f"Cannot swap {name} because it has weakref associated with it")
     for t in (t1, t2):
         if not isinstance(t, Tensor):
@@ -49,6 +49,18 @@ def swap_tensors(t1, t2) -> None:
         first, second = getattr(t1, slot), getattr(t2, slot)
         setattr(t1, slot, second)
         setattr(t2, slot, first)
+
+
+def _held_by_distgrad(obj, depth: int = 2) -> bool:
+    """Whether distgrad itself holds `obj` (a weak reference: torch's graph holds no Python
+    weak references, so only the caller's count), directly or through a container."""
+    for holder in gc.get_referrers(obj):
+        if type(holder).__module__.startswith("distgrad."):
+            return True
+        if depth and isinstance(holder, (list, tuple, dict)) and \
+                _held_by_distgrad(holder, depth - 1):
+            return True
+    return False
 
 
 def _holders(t) -> tuple[int, AccumulateGrad | None]:

@@ -464,10 +464,14 @@ def test_swap_tensors_trades_everything_but_identity_as_torch():
         view = base[:2]
         fresh = T.zeros(2)
         T.utils.swap_tensors(view, fresh)
+        leaf = T.ones(2, requires_grad=True)
+        saved_output = leaf.exp()  # (what its node saved of it is no reference to torch)
+        T.utils.swap_tensors(saved_output, T.zeros(2))
         return [a, a.dtype, a.requires_grad, a.grad, a._version, a.note, b, b.grad,
                 b.requires_grad, b._version, hasattr(b, "note"), y, y.grad_fn is None,
                 z.grad_fn.name(), type(p).__name__, type(q).__name__, q, view, view._base,
-                fresh._base is base, fresh._is_view()]
+                fresh._base is base, fresh._is_view(), saved_output,
+                attempt(lambda: saved_output.sum().backward())]
 
     same(scenario)
 
