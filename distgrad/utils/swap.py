@@ -37,8 +37,9 @@ def swap_tensors(t1, t2) -> None:
     for t in (t1, t2):
         if not isinstance(t, Tensor):
             raise AttributeError(f"'{type(t).__name__}' object has no attribute '_use_count'")
-    _check_use_count(t1, "t1")
-    _check_use_count(t2, "t2")
+    referrers = gc.get_referrers(t1, t2)  # (one scan of the heap for both)
+    _check_use_count(t1, "t1", referrers)
+    _check_use_count(t2, "t2", referrers)
     if t1 is t2:
         return
     t1.__class__, t2.__class__ = t2.__class__, t1.__class__
@@ -63,12 +64,12 @@ def _held_by_distgrad(obj, depth: int = 2) -> bool:
     return False
 
 
-def _holders(t) -> tuple[int, AccumulateGrad | None]:
-    """How many holders of `t` torch's use count would count besides t's own object (views
-    of it, saves of it as an input, a tensor whose .grad it is, its AccumulateGrad), and
-    that AccumulateGrad if one is alive."""
+def _holders(t, referrers) -> tuple[int, AccumulateGrad | None]:
+    """How many holders of `t` (among `referrers`) torch's use count would count besides
+    t's own object (views of it, saves of it as an input, a tensor whose .grad it is, its
+    AccumulateGrad), and that AccumulateGrad if one is alive."""
     count, accumulator = 0, None
-    for holder in gc.get_referrers(t):
+    for holder in referrers:
         if isinstance(holder, Tensor):
             count += (holder._viewed is t) + (holder._grad is t)
         elif isinstance(holder, SavedTensor):
@@ -78,8 +79,8 @@ def _holders(t) -> tuple[int, AccumulateGrad | None]:
     return count, accumulator
 
 
-def _check_use_count(t, name: str) -> None:
-    held, accumulator = _holders(t)
+def _check_use_count(t, name: str, referrers) -> None:
+    held, accumulator = _holders(t, referrers)
     use_count = 1 + held
     if use_count == 1:
         return
