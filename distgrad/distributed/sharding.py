@@ -374,6 +374,15 @@ class _ShardedGradFn:
     def name(self) -> str:
         return self._name
 
+    def __getattr__(self, name: str):
+        """What a custom Function's forward kept on its context (ctx.scale = ...), read on
+        the node of an output placed from the Function's whole one (`function_node`): torch's
+        grad_fn of that output is the context itself."""
+        node = self.__dict__.get("function_node")
+        if node is None or name.startswith("__"):
+            raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+        return getattr(node, name)
+
     @property
     def _name(self) -> str:
         return self._node_name
@@ -1379,6 +1388,8 @@ def apply_gathered(function, args, kwargs):
     for o, p in zip(outs, placed):
         if p is not o:
             _saved_as(o, p)
+            if isinstance(p._grad_fn, _ShardedGradFn) and isinstance(o._grad_fn, function._backward_cls):
+                p._grad_fn.function_node = o._grad_fn
     return tuple(placed) if isinstance(out, tuple) else placed[0]
 
 

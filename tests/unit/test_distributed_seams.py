@@ -687,3 +687,23 @@ def test_grad_of_a_sharded_tensors_gradient_edge_is_its_whole_gradient(local_wor
         (g,) = torch.autograd.grad(full(q).pow(2).sum(), edge)
         return full(g), edge.output_nr
     same(scenario)
+
+
+def test_a_functions_context_attributes_are_read_on_a_sharded_outputs_grad_fn(local_workers):
+    def scenario(torch):
+        shard, full, _ = _placing(torch)
+
+        class Scaled(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, x, scale):
+                ctx.scale, ctx.note = scale, "kept"
+                return x * scale
+
+            @staticmethod
+            def backward(ctx, g):
+                return g * ctx.scale, None
+
+        x = torch.ones(4, 2, requires_grad=True)
+        y = Scaled.apply(shard(x * 1, 0), 3.0)
+        return y.grad_fn.scale, y.grad_fn.note, attempt(lambda: y.grad_fn.missing)
+    same(scenario, warnings_too=False)  # (distgrad warns of its fallback)
