@@ -77,7 +77,7 @@ def test_a_driver_that_cannot_reach_its_workers_fails_at_init_naming_the_way_out
     switch_runtime("ray")
     dist.shutdown()
 
-    def refused(self, index, address, secret, same_node):
+    def refused(self, index, address, secret, same_node, timeout_s):
         raise ConnectionRefusedError(111, "Connection refused")
 
     monkeypatch.setattr(control.ControlLink, "__init__", refused)
