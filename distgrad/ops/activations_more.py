@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd.record import call
-from . import layout
+from . import cascade_sum, layout
 from .rules import broadcast_shapes, require_float, unbroadcast, zeros_grad
 from .table import Meta, defop
 
@@ -33,9 +33,12 @@ def _prelu_backward(g, x, w):
     ones = tuple(lead + i for i, d in enumerate(w.shape) if d == 1 and gw.shape[lead + i] != 1)
     # (each product in the input's dtype, as torch's kernel gives them; their sum, the
     # engine's reduction to w's shape, accumulates a float16/bfloat16 one in float32)
-    wide = np.float32 if gw.dtype.itemsize < 4 else None
-    gw = gw.sum(axis=tuple(range(lead)) + ones, keepdims=True, dtype=wide).reshape(w.shape)
-    return gx, gw.astype(w.dtype)
+    axes = tuple(range(lead)) + ones
+    if gw.dtype.itemsize < 4:
+        gw = gw.sum(axis=axes, keepdims=True, dtype=np.float32)
+    else:  # (in torch's sum kernel's order: numpy's differs in the last bits)
+        gw = cascade_sum.summed(gw, axes, keepdims=True)
+    return gx, gw.reshape(w.shape).astype(w.dtype)
 
 
 def _prelu_backward_vjp(c, ugx, ugw):
