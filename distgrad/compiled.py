@@ -36,7 +36,9 @@ where the two differ only in gradients the step made anew or dropped (a zero_gra
 the step, a parameter frozen between calls): the replay puts new ones there, or drops
 them, as the eager call does. A new gradient whose place holds the last call's, which
 nothing else holds or watches, is written into that one instead (nothing can tell them
-apart, and the replay makes, hands over and frees no tensor for it).
+apart, and the replay makes, hands over and frees no tensor for it). A gradient the state
+holds as the step starts and the step reads (one it accumulates into over calls) is an
+input of its program, bound at each replay to the tensor there, as its arguments are.
 A recording that cannot be replayed (a user's hook or custom Function ran, a value was
 read with .item()/bool(), random numbers were drawn, driver tensors other than constants
 made from numbers, such as `arange(T)`, were computed on or written, ...) makes the
