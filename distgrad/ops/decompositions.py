@@ -101,25 +101,27 @@ def _raise_singular(a, name: str, how: str) -> None:
 
 # ---- det, slogdet -----------------------------------------------------------------------------
 
-def _prod_safe_zeros_backward(g, x):
-    """torch's prod_safe_zeros_backward along the last dim: ∂(Π x)/∂x_i = Π_{j≠i} x_j with
-    exclusive cumulative products from both ends (no division, so zeros are fine)."""
-    n = x.shape[-1]
-    if n == 1:
+def prod_safe_zeros_backward(g, x, dim: int = -1):
+    """torch's prod_safe_zeros_backward along `dim`: ∂(Π x)/∂x_i = Π_{j≠i} x_j with
+    exclusive cumulative products from both ends (no division, so zeros are fine), times
+    g as torch multiplies them (which decides what an inf or a nan makes)."""
+    n = x.shape[dim]
+    if x.numel() == 0:
         return g.expand(*x.shape)
-    ones = call("full", shape=list(x.shape[:-1]) + [1], value=1.0, dtype=x.dtype.name,
-                _device=x.device_str)
-    before = call("cat", ones, x.narrow(-1, 0, n - 1), dim=-1).cumprod(-1)
-    rev = x.flip(-1)
-    after = call("cat", ones, rev.narrow(-1, 0, n - 1), dim=-1).cumprod(-1).flip(-1)
-    return g * before * after
+    shape = list(x.shape)
+    shape[dim] = 1
+    ones = call("full", shape=shape, value=1.0, dtype=x.dtype.name, _device=x.device_str)
+    before = call("cat", ones, x.narrow(dim, 0, n - 1), dim=dim).cumprod(dim)
+    rev = x.narrow(dim, 1, n - 1).flip(dim)
+    after = call("cat", ones, rev, dim=dim).cumprod(dim).flip(dim)
+    return g * (before * after)
 
 
 def _det_singular(a, g):
     """torch's det gradient through the SVD (no inverse): for |det| < 100 eps."""
     u, s, vh = call("linalg_svd", a, full_matrices=True)
     alpha = call("linalg_det", u) * call("linalg_det", vh) * g
-    d = _prod_safe_zeros_backward(alpha.unsqueeze(-1), s)
+    d = prod_safe_zeros_backward(alpha.unsqueeze(-1), s)
     return (u * d.unsqueeze(-2)).matmul(vh)
 
 

@@ -6,10 +6,12 @@ import warnings
 import numpy as np
 
 from .. import dtypes
+from ..autograd import grad_mode
 from ..autograd.record import call
 from . import cascade_sum, layout, rounding, stdsort, vector_sum
 from .rules import (check_reduced_dims_nonempty, dims_of, first_empty_dim, float_dtype,
                     not_implemented, numel, reduced_shape, wrap_dim, written)
+from .decompositions import prod_safe_zeros_backward
 from .layers import in_float32
 from .low_prod import low_float_prod
 from .shape import scattered_into_zeros
@@ -612,29 +614,23 @@ def _cumsum_vjp(c, g):
 defop("cumsum", _cumsum_forward, cumulative_rule("cumsum"), _cumsum_vjp, node="CumsumBackward0")
 
 
-def _has_zero(x) -> bool:
-    return bool(call("any", x == 0).item())
-
-
-def _prod_others(x, dim: int):
-    """For each position along `dim`, the product of the other entries there: exact when x
-    holds zeros (torch's prod_safe_zeros_backward), from an (n, n) table per slice."""
-    n = x.shape[dim]
-    xm = x.transpose(dim, -1)
-    rows = xm.unsqueeze(-2).expand(*xm.shape[:-1], n, n)
-    eye = call("eye", n=n, m=n, dtype="bool", _device=x.device_str)
-    return call("where", eye, 1.0, rows).prod(-1).transpose(dim, -1)
+def _zeros_in(x) -> int:
+    return int(call("sum", x == 0).item())
 
 
 def _prod_vjp(c, g):
-    """torch's prod_backward: grad * result / input, or the zero-safe products."""
+    """torch's prod_backward: grad * result / input; with zeros, the zero-safe products
+    (with two or more, zeros unless a graph of the gradient is being built)."""
     shape = c.shapes[0]
     x = in_grad_dtype(c[0], g)
     if not shape:
         return g
-    if not _has_zero(x):
+    zeros = _zeros_in(x)
+    if not zeros:
         return g * (c.out / x)
-    return g * _prod_others(x.reshape(-1), 0).reshape(shape)
+    if zeros > 1 and not grad_mode.is_grad_enabled():
+        return zeros_like(x)
+    return prod_safe_zeros_backward(g, x.reshape(-1), 0).reshape(shape)
 
 
 def _prod_dim_vjp(c, g):
@@ -646,9 +642,9 @@ def _prod_dim_vjp(c, g):
     if not c.attrs.get("keepdim", False):
         g, out = g.unsqueeze(dim), out.unsqueeze(dim)
     x = in_grad_dtype(c[0], g)
-    if not _has_zero(x):
+    if not _zeros_in(x):
         return g * (out / x)
-    return g * _prod_others(x, dim)
+    return prod_safe_zeros_backward(g, x, dim)
 
 
 def _prod_dtype(x, dtype):

@@ -1354,14 +1354,14 @@ case("prod", lambda T, x: x.prod(), F(3, 4, lo=0.5, hi=1.5), covers="prod")
 case("prod_fn", lambda T, x: T.prod(x), F(2, 3), covers="prod")
 case("prod_0d", lambda T, x: x.prod(), F(), covers="prod")
 case("prod_one_zero", lambda T, x: x.prod(), F(2, 3, ties=True),
-     covers=("prod", "any", "eq", "eye", "where", "prod_dim"))
+     covers=("prod", "sum", "eq", "cat", "cumprod", "flip"))
 case("prod_zeros", lambda T, x: (x * 0).prod(), F(2, 2), covers=("prod", "mul"))
 case("prod_int", lambda T, i: i.prod(), I(3, lo=1, hi=4), covers="prod")
 case("prod_bool", lambda T, b: b.prod(), B(4), covers="prod")
 case("prod_dim", lambda T, x: x.prod(1), F(3, 4), covers="prod_dim")
 case("prod_dim_keepdim", lambda T, x: T.prod(x, -1, keepdim=True), F(2, 3, 4), covers="prod_dim")
 case("prod_dim_zeros", lambda T, x: x.prod(0), F(4, 3, ties=True),
-     covers=("prod_dim", "eye", "where"))
+     covers=("prod_dim", "cat", "cumprod", "flip"))
 case("prod_dim_0d", lambda T, x: x.prod(0), F(), covers="prod_dim")
 case("prod_dim_int", lambda T, i: i.prod(1, True), I(3, 4, lo=1, hi=4), covers="prod_dim")
 case("prod_dtype", lambda T, x: x.prod(1, dtype=T.float64), F(3, 4),

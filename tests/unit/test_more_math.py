@@ -690,6 +690,27 @@ def test_cumprod_gradient_with_zeros_as_torch(case, create_graph):
         np.testing.assert_allclose(o, t, equal_nan=True)
 
 
+# prod's gradient where its input has zeros and an inf or a nan, as torch computes it: with
+# two zeros or more, zeros without a graph of its own; otherwise products before and after
+# each place by exclusive cumprods, times the gradient (fuzzer seed 22799327)
+PROD_SPECIAL = [[0.0, float("-inf"), 2.0, 0.0], [0.0, float("-inf"), 2.0],
+                [float("nan"), 0.0, 1.0], [[0.0, float("inf")], [0.0, 2.0]]]
+
+
+@pytest.mark.parametrize("case", range(len(PROD_SPECIAL)))
+def test_prod_gradient_through_zeros_and_infs_as_torch(case):
+    got = []
+    for T in (torch, distgrad):
+        x = T.tensor(PROD_SPECIAL[case], dtype=T.float64, requires_grad=True)
+        out = [T.autograd.grad(x.prod(), x)[0], T.autograd.grad(x.prod(0).sum(), x)[0]]
+        g, = T.autograd.grad(x.prod(), x, create_graph=True)
+        gd, = T.autograd.grad(x.prod(-1).sum(), x, create_graph=True)
+        out += [g, T.autograd.grad(g.sum(), x)[0], gd, T.autograd.grad(gd.sum(), x)[0]]
+        got.append([np.array(t.tolist()) for t in out])
+    for theirs, ours in zip(*got):
+        np.testing.assert_array_equal(ours, theirs)
+
+
 def test_cumprod_of_a_relu_under_a_norm_differentiates_twice_as_torch():
     # (fuzzer seed 22012524: the second-order gradient was nan past the first zero)
     got = []

@@ -102,7 +102,7 @@ GRADIENT_NODE_DIFFERS = {
     "ms_block_diag", "ms_normal_tensor_float", "ms_normal_tensor_tensor",
     "mse_loss_backward_op_mean", "mse_loss_backward_op_none", "nextafter", "nextafter_",
     "norm_of_squares", "orgqr", "orgqr_method", "pad_replicate_gradient", "prelu_1d",
-    "prod_one_zero", "rad2deg", "repeat_zero", "rsub_tensors", "setitem_int",
+    "rad2deg", "repeat_zero", "rsub_tensors", "setitem_int",
     "setitem_scalar", "setitem_slice", "setitem_slice_bcast",
     "smooth_l1_loss_backward_op_mean", "smooth_l1_loss_backward_op_none",
     "soft_margin_loss_backward", "soft_margin_loss_backward_op", "squeeze", "squeeze_0d",
