@@ -231,6 +231,10 @@ class Storage:
         """`t`'s memory is given to a handle that is no view of it (detach(), .data, .data =):
         a kind whose memory is not a driver array remembers what all of it is (memory_tensor)."""
 
+    def lent_whole(self):
+        """A tensor of all of this memory, as `lend` remembered it (None if it did not)."""
+        return None
+
     def make_new(self, t, make, make_part):
         """A `new_*` of t: `make(device)` on t's device; a kind of parts places it by their
         placement (`make_part(part)` one alike each part)."""

@@ -165,8 +165,7 @@ def memory_tensor(t):
     when a view's memory went to a handle that is no view (Storage.lend)."""
     base = t._storage.view_base(t)
     if base is None:
-        memory = t._storage.memory or t._storage
-        base = getattr(memory, "whole", None)
+        base = (t._storage.memory or t._storage).lent_whole()
     return t if base is None else base
 
 

@@ -37,8 +37,10 @@ def _data_ptr(self, t) -> int:
 
 
 class WorkerStorage(storage.Storage):
-    # whole: a handle on all of the memory, once a handle that is no view (a view's detach())
-    # holds part of it: its storage is all of the memory, as torch's
+    # whole: what a handle on all of the memory is made of, once a handle that is no view (a
+    # view's detach()) holds part of it: its storage is all of the memory, as torch's. Not
+    # that handle itself: its storage is this one, and the cycle would keep the worker's
+    # array until the driver's cyclic GC ran (after a compiled step's recording ended).
     __slots__ = ("address", "whole")
     data_ptr = _data_ptr
     resized_in_memory = _no_resize_in_memory
@@ -46,7 +48,19 @@ class WorkerStorage(storage.Storage):
     def lend(self, t) -> None:
         memory = self.memory or self
         if t._viewed is not None and getattr(memory, "whole", None) is None:
-            memory.whole = memory_tensor(t).detach()
+            base = memory_tensor(t)
+            memory.whole = (base._value, base.shape, base.dtype, base.device_str, base._layout)
+
+    def lent_whole(self):
+        from ..tensor import Tensor
+
+        whole = getattr(self, "whole", None)
+        if whole is None:
+            return None
+        value, shape, dtype, device, layout = whole
+        t = Tensor._make(value, shape, dtype, device, memory=self)
+        t._layout = layout
+        return t
 
     def read(self, t) -> np.ndarray:
         return record.executor_for(t.device_str).fetch(t._value)
