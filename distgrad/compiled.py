@@ -224,6 +224,9 @@ class CompiledFunction:
                 lambda t: _detached_from(t, walked, made_before))
             outs = flat
             if plan is not None:
+                # (what the step dropped, cycles too, is freed here, inside the recording: an
+                # automatic collection while it is paused would send those frees outside it)
+                gc.collect()
                 with program.paused(rt):  # (views taken anew: not part of the step)
                     made = plan.make(handed)
                 outs, plan = (made, plan) if same_as_made(made, flat) else (flat, None)

@@ -407,6 +407,38 @@ def test_a_step_through_a_norm_layer_replays_as_the_eager_step(backend, kind, tr
     assert compiled.stats()["replayed"] == 3, compiled.stats()
 
 
+def test_a_step_leaving_cyclic_garbage_replays(backend, monkeypatch):
+    """A temporary held only by a reference cycle the step made is freed inside the
+    recording, whenever the driver's automatic collection would have run: here while the
+    recording is paused to make its outputs."""
+    import gc
+
+    from distgrad.distributed import program
+
+    paused = program.paused
+
+    @contextlib.contextmanager
+    def collecting(rt):
+        with paused(rt):
+            gc.collect()  # (an automatic collection at this point)
+            yield
+
+    monkeypatch.setattr(program, "paused", collecting)
+    layers, opt = _model()
+    base = _step_fn(layers, opt)
+
+    def step(x, y):
+        cycle = [x * 2]
+        cycle.append(cycle)
+        return base(cycle[0], y)
+
+    ea, oa = _model()
+    eager, compiled = _step_fn(ea, oa), dg.compile(step)
+    for x, y in _batches(4):
+        assert _np(eager(x * 2, y)).tobytes() == _np(compiled(x, y)).tobytes()
+    assert compiled.stats()["replayed"] == 2, compiled.stats()
+
+
 def test_outputs_are_fresh_tensors_each_call(backend):
     layers, opt = _model()
     step = dg.compile(_step_fn(layers, opt))
