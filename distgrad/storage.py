@@ -70,7 +70,9 @@ class Storage:
         # cannot be saved for backward or written in place outside it.
         self.inference = False
         self.shared = False  # share_memory_() was called on a tensor of it (first storage's)
-        self.python_storage = None  # its torch storage object, made when first asked for
+        # its torch storage object (a weak reference: that object holds this memory), made
+        # when first asked for
+        self.python_storage = None
         self.serial = next(_SERIALS)  # (the first storage's tells when the memory was made)
         # numpy holds this memory too (first storage's): it may be written there, unseen
         self.handed_to_numpy = False

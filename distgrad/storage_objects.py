@@ -11,6 +11,7 @@ from the worker.
 from __future__ import annotations
 
 import warnings
+import weakref
 
 import numpy as np
 
@@ -135,9 +136,12 @@ def untyped_storage(tensor) -> UntypedStorage:
     """The storage object of tensor's memory: one per memory (Tensor.untyped_storage)."""
     owner = memory_tensor(tensor)._storage
     memory = owner.memory or owner
-    cached = memory.python_storage
+    cached = memory.python_storage and memory.python_storage()
     if cached is None or cached._nbytes != memory_nbytes(tensor):
-        cached = memory.python_storage = UntypedStorage(tensor)
+        cached = UntypedStorage(tensor)
+        # (weakly: a strong one would make a cycle through the memory, which kept a worker's
+        # array until the driver's cyclic GC ran)
+        memory.python_storage = weakref.ref(cached)
     return cached
 
 

@@ -108,3 +108,32 @@ def test_a_workers_storage_has_its_size_address_and_bytes_as_torchs():
         assert abs(a.data_ptr() - b.data_ptr()) >= 64 and a.data_ptr() % 64 == 0
     finally:
         dist.shutdown()
+
+
+def test_a_workers_storage_object_frees_its_memory_with_the_last_holder():
+    """A worker memory's storage object holds the memory, which only refers to it weakly:
+    no reference cycle keeps the worker's array until the driver's cyclic GC runs."""
+    import gc
+
+    import distgrad.distributed as dist
+
+    if dist.is_initialized():
+        dist.shutdown()
+    dist.init(num_workers=1, backend="local")
+
+    def live() -> int:  # (dist.stats() runs the cyclic GC first: this does not)
+        dist.current().flush_all()
+        return dist.current().queues[0].request("stats")["tensors"]
+
+    gc.collect()
+    gc.disable()
+    try:
+        before = live()
+        x = distgrad.ones(4, device="worker:0") * 2
+        u = x.untyped_storage()
+        assert u is x.untyped_storage() and u.nbytes() == 16
+        del x, u
+        assert live() == before
+    finally:
+        gc.enable()
+        dist.shutdown()
