@@ -239,9 +239,12 @@ def _run(ready, push, buffers, deps, runs, wanted, captures, captured, keep_grap
         # (the buffers hold the gradients now: a leaf's may be taken as its .grad, which
         # _call tells by counting references)
 
-    with grad_mode.set_grad_enabled(create_graph):
-        while ready:
-            step(heapq.heappop(ready)[2])
+    try:
+        with grad_mode.set_grad_enabled(create_graph):
+            while ready:
+                step(heapq.heappop(ready)[2])
+    finally:
+        del step  # (it calls itself: the cycle would hold the graph it ran until a collection)
     # torch's CopySlices runs the written op's node inside it and frees it with itself: here
     # that node is a child, which a backward that stops at the CopySlices (backward(inputs=)
     # of the base) never runs; a later pass through it then finds it freed, as in torch

@@ -20,6 +20,28 @@ M23 = [[0.1, -0.2, 0.3], [0.7, 0.5, -1.5]]
 
 # ---- retain_graph and freed graphs ----------------------------------------------------------
 
+def test_a_backward_leaves_no_cycle_holding_the_graph_it_ran():
+    """Its nodes go with the last reference to them, as torch's, not at a later collection
+    (a graph's Python objects, and the frees a compiled step's recording must see)."""
+    import gc
+    import weakref
+
+    import distgrad
+
+    x = leaf(distgrad, X3)
+    y = (x * 2).exp().sum()
+    node = weakref.ref(y.grad_fn.next_functions[0][0])
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        y.backward()
+        del y
+        assert node() is None
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def test_retain_graph_allows_second_backward():
     def f(torch):
         x = leaf(torch, X3)
