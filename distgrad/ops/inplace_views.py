@@ -18,7 +18,7 @@ from ..tensor import Tensor, device_str
 from . import layout
 from .rules import wrap_dim
 from .table import OPS, Meta, Size, defop
-from .views import (check_in_storage, memory_size, strided_place,
+from .views import (check_in_storage, memory_size, place_of, strided_place,
                     views_memory_beyond_itself)
 
 
@@ -190,7 +190,10 @@ def set_(self, source=None, storage_offset=None, size=None, stride=None):
     self._storage = kept.counted_by(self._storage)
     self._storage.inference = inference
     source = source if isinstance(source, Tensor) else None
-    if self._viewed is not None:  # (torch's stays a view of its base, as after `.data =`)
+    if self._viewed is not None:  # (torch's stays a view of its base, as after `.data =`;
+        # its view ops no longer make it: it is replayed, and written through, by its place
+        # in the base's memory, as torch's AsStrided)
+        self._view_of = (self._viewed, "as_strided", place_of(self), 0)
         return _set_view(self, was, source)
     self._count_write()
     self._acc = None  # (torch resets its grad accumulator: what was made of it before leads

@@ -363,6 +363,25 @@ def test_set_of_a_view_keeps_it_a_view_written_in_place_as_torch():
     same(scenario, prefix=80)
 
 
+def test_a_view_set_to_its_base_memory_in_another_layout_is_written_through_by_place():
+    # after set_, its view ops no longer make it: a write with grad through it (or a view
+    # of it) reaches the base at its new place, as torch's AsStrided (fuzzer seed 95)
+    def scenario(T):
+        x = T.tensor([[0.04], [-1.37], [0.94], [0.73]], requires_grad=True)
+        s = T.tensor(0.75, requires_grad=True)
+        base = (x * 2).tanh().detach()
+        v = base.t()
+        v.set_(base.untyped_storage(), 0, (2,), (2,))
+        flat = v.view(-1)
+        flat.div_(s)
+        v.mul_(s)
+        (base * base).sum().backward()
+        return [v._base is base, flat._base is base, flat.grad_fn.name(), base.grad_fn.name(),
+                base, v, flat, s.grad, v._version]
+
+    same(scenario)
+
+
 def test_a_custom_function_marks_dirty_a_view_set_to_other_memory():
     # (found by the program fuzzer: the base takes the Function's history through the view,
     # whose memory set_ made apart from the base's)
