@@ -386,6 +386,14 @@ class Tensor:
             return layout.is_contiguous_in(self.shape, self._strides_offset()[0], fmt)
         return self._layout is None or layout.is_contiguous(self.shape, self._layout[0])
 
+    def _whole_view(self):
+        """A new tensor viewing all of self's data, a view of self's base (torch's alias),
+        made without an op."""
+        out = self._alias(keep_graph=False)
+        out._viewed = self if self._viewed is None else self._viewed
+        out._view_version = self._storage.version  # made now: after any write to self
+        return out
+
     def _is_view(self) -> bool:
         return self._viewed is not None or self.__dict__.get("_sharded_view", False)
 

@@ -199,8 +199,11 @@ def _buffers_of(roots) -> dict:
 def _run(ready, push, buffers, deps, runs, wanted, captures, captured, keep_graph, create_graph):
     """execute's loop: run ready nodes until none is left."""
     wrapped = []  # the in-place ops' nodes of the CopySlices run (freed with them, at the end)
+    parts = {}  # node -> {output nr: sum of the parts of one torch gradient for it}
 
     def step(node):
+        if node in parts:
+            _add_parts(buffers, node, parts.pop(node))
         grads = buffers.pop(node, None) or [None] * node.n_outputs
         if node in captures:
             if node in runs:  # torch captures what arrived, before the tensor hooks
@@ -229,7 +232,11 @@ def _run(ready, push, buffers, deps, runs, wanted, captures, captured, keep_grap
                 continue
             g = input_grads[i] if i < len(input_grads) else None
             if g is not None:
-                _add(buffers, child, nr, validated(node, i, g))
+                if node._inline:  # (a sharded op's copy of an operand: where torch has one
+                    # gradient for the operand, each copy sends a part; added up apart first)
+                    _add_part(parts.setdefault(child, {}), nr, validated(node, i, g))
+                else:
+                    _add(buffers, child, nr, validated(node, i, g))
                 input_grads[i] = g = None
             if deps[child] == 0:
                 if child._inline:
@@ -259,10 +266,40 @@ def _run_node(node, grads, create_graph, wanted):
 
 
 def _add(buffers, node, nr, g):
-    """Sum gradients arriving for output `nr` of `node` (torch's InputBuffer)."""
+    """Sum gradients arriving for output `nr` of `node` (torch's InputBuffer): into the
+    first one in place when nothing else can see it (so a leaf's .grad made of several
+    gradients has been written once per gradient added, as torch's `_version` shows)."""
     buf = buffers.setdefault(node, [None] * node.n_outputs)
-    if g is not None:
-        buf[nr] = g if buf[nr] is None else buf[nr] + g
+    if g is None:
+        return
+    if buf[nr] is None:
+        buf[nr] = g
+    elif not grad_mode.is_grad_enabled() and _held_only_by(buf, nr):
+        buf[nr].add_(g)
+    else:
+        buf[nr] = buf[nr] + g
+
+
+def _add_part(sums: dict, nr: int, g) -> None:
+    sums[nr] = g if nr not in sums else sums[nr] + g
+
+
+def _add_parts(buffers, node, sums: dict) -> None:
+    """Add each output's parts, summed, as one gradient (then only the buffer holds it)."""
+    for nr in list(sums):
+        _add(buffers, node, nr, sums.pop(nr))
+
+
+def _held_only_by(buf, nr) -> bool:
+    """torch's can_accumulate_inplace: is buf[nr] a plain tensor (not sharded: torch's
+    DTensor is a subclass) that only `buf` holds, whose memory only it holds (no view,
+    alias or `.data` of it), laid out densely with no element twice?"""
+    old = buf[nr]
+    if old._sharding is not None or old._viewed is not None or old._grad_fn is not None:
+        return False
+    sole = _sole_counts()[1]
+    return sys.getrefcount(buf[nr]) == sole + 1 and sys.getrefcount(old._storage) == sole \
+        and old._dense_block()
 
 
 def validated(node, i, g):

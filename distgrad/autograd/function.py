@@ -457,7 +457,7 @@ def _wrap_outputs(ctx, args, output, edges):
             if is_input and out.requires_grad:  # torch returns it detached (written or not),
                 out = out.detach()  # leaving the input as it is
             elif is_input and not is_dirty:  # (a view the Function made under no_grad: a
-                out = _alias(out)  # write to it or its base with grad mode on leaves it
+                out = out._whole_view()  # write to it or its base with grad mode on leaves it
                 out._view_kind = "function"  # unusable, as torch's)
             elif out._viewed is None:
                 if out._requires_grad:
@@ -469,8 +469,8 @@ def _wrap_outputs(ctx, args, output, edges):
                 warnings.warn("Only input Tensors should be given to ctx.mark_dirty(). If a Tensor "
                               "is not an input, there is no need to pass it to mark_dirty().",
                               stacklevel=3)
-            if is_input and not is_dirty:
-                out = _alias(out)
+            if is_input and not is_dirty:  # (it comes back as a new tensor viewing its data)
+                out = out._whole_view()
             if is_dirty:  # torch resets the grad a written tensor retained
                 out._storage.set_grad(out, None)
             if is_dirty and out._viewed is not None:
@@ -554,14 +554,6 @@ def _count_dirty_writes(ctx) -> None:
     """torch counts mark_dirty as one more in-place change of each tensor marked."""
     for t in ctx.dirty_tensors:
         t._count_write()
-
-
-def _alias(t):
-    """An input returned from forward comes back as a new tensor viewing the same data."""
-    out = t._alias(keep_graph=False)
-    out._viewed = t if t._viewed is None else t._viewed
-    out._view_version = t._storage.version  # made now: after any write forward did to t
-    return out
 
 
 class _OnceDifferentiableError(Function):

@@ -36,6 +36,11 @@ def _data_ptr(self, t) -> int:
     return memory.address + t.storage_offset() * t.element_size()
 
 
+def _same_handle(a, b) -> bool:
+    return a._value is b._value and a.shape == b.shape and a.dtype is b.dtype and \
+        a._layout == b._layout
+
+
 class WorkerStorage(storage.Storage):
     # whole: what a handle on all of the memory is made of, once a handle that is no view (a
     # view's detach()) holds part of it: its storage is all of the memory, as torch's. Not
@@ -49,6 +54,8 @@ class WorkerStorage(storage.Storage):
         memory = self.memory or self
         if t._viewed is not None and getattr(memory, "whole", None) is None:
             base = memory_tensor(t)
+            if _same_handle(base, t):  # (a view of all of it as it is: the handle is the whole)
+                return
             memory.whole = (base._value, base.shape, base.dtype, base.device_str, base._layout)
 
     def lent_whole(self):

@@ -122,7 +122,15 @@ def transposed(x):
     return x.t()
 
 
-defop("t", lambda x: x.T, _t_rule, lambda c, g: transposed(g), node="TBackward0", view=True,
+def _t_vjp(c, g):
+    """gᵀ, a view of g's data as torch's TBackward returns: when transposed gives back the
+    matrix g is the transpose of, a view of it (no op), so that the engine does not add a
+    later gradient into it in place, as torch's does not into a view (engine._add)."""
+    out = transposed(g)
+    return out if out._is_view() else out._whole_view()
+
+
+defop("t", lambda x: x.T, _t_rule, _t_vjp, node="TBackward0", view=True,
       strides=layout.t, sharding="transpose", api=("t",))
 
 

@@ -642,6 +642,24 @@ def test_a_sharded_leafs_grad_is_one_tensor_accumulated_into(local_workers):
     same(f)
 
 
+@pytest.mark.parametrize("extra", [None, "bias", "weight"])
+def test_a_driver_operand_of_a_sharded_op_gets_one_gradient_as_torchs(local_workers, extra):
+    """Each shard's copy of a driver parameter sends back a part of its gradient; torch
+    computes one, so the parts are summed apart and added as one: a gradient used alone is
+    taken as the .grad with no write, and one more use adds into it once (its _version)."""
+    def f(torch):
+        shard, full, _ = _placing(torch)
+        torch.manual_seed(0)
+        lin = torch.nn.Linear(4, 3)
+        x = shard(torch.randn(6, 4), 0)
+        loss = full(lin(x)).pow(2).sum()
+        if extra is not None:
+            loss = loss + getattr(lin, extra).sum() * 2
+        loss.backward()
+        return [(p.grad._version, p.grad) for p in (lin.weight, lin.bias)]
+    same(f)
+
+
 @pytest.mark.parametrize("pack", [lambda t: t, lambda t: t.detach(), lambda t: t * 1],
                          ids=["itself", "detached", "a_copy"])
 def test_a_checkpointed_sharded_block_inside_saved_tensor_hooks(local_workers, pack):

@@ -649,6 +649,37 @@ def test_grad_capture_is_raw_when_the_node_is_also_needed():
 
 # ---- accumulation, gradient=, roots -----------------------------------------------------------
 
+# Two gradients reaching one input are summed into the first in place when nothing else
+# sees it (torch's InputBuffer), which a leaf's .grad's _version shows: not into a view's
+# (t(), expand, indexing), an expanded tensor's or one a hook was handed.
+_SUMMED_GRADIENTS = [
+    "(x * x).sum()", "(x * 2 + x * 3).sum()", "(x * x * x).sum()", "(x / (x + 1)).sum()",
+    "(a @ w.t()).sum() + (w * 2).sum()", "(w * 2).sum() + (a @ w.t()).sum()",
+    "(F.linear(a, w) + F.linear(a, w)).sum()", "(w @ w.t()).sum()", "(w @ w).sum()",
+    "(w.view(9) * 2).sum() + (w * 3).sum()", "(w.permute(1, 0) * 2).sum() + (w * 3).sum()",
+    "(w[0] * 2).sum() + (w * 3).sum()", "(w * 3).sum() + (w[0] * 2).sum()",
+    "torch.cat([w, w]).sum() + (w * 2).sum()", "w.sum() + w.sum()", "w.mean() + (w * w).mean()",
+    "(b.expand(3, 3) * 2).sum() + (b * 3).sum()", "torch.addmm(c, a, w).sum() + (c * 2).sum()",
+    "(h(x) * h(x)).sum()",
+]
+
+
+@pytest.mark.parametrize("loss", _SUMMED_GRADIENTS)
+def test_gradients_summed_for_one_input_are_written_in_place_as_torchs(loss):
+    def f(torch):
+        x, w = leaf(torch, X3), leaf(torch, [[0.5, 1.0, -2.0], [0.25, 3.0, 1.5], [1.0, 0.0, 2.0]])
+        b, c = leaf(torch, [X3]), leaf(torch, M23)
+        a = torch.tensor(M23)
+        seen = []
+        x2 = x * 2
+        x2.register_hook(lambda g: seen.append(g._version))
+        env = {"torch": torch, "F": torch.nn.functional, "x": x, "w": w, "a": a, "b": b,
+               "c": c, "h": lambda _: x2}
+        eval(loss, env).backward()
+        return [None if t.grad is None else (t.grad._version, t.grad) for t in (x, w, b, c)], seen
+    same(f)
+
+
 def test_gradient_accumulates_across_calls():
     def f(torch):
         w = leaf(torch, M23)
