@@ -57,8 +57,8 @@ def will_engine_execute_node(node) -> bool:
                            "pass")
     task = stack[-1]
     in_graph = node in task.deps or node in task.roots
-    if task.wanted is not None:
-        if in_graph and isinstance(node, AccumulateGrad) and node in task.captures:
+    if task.wanted is not None and in_graph:
+        if isinstance(node, AccumulateGrad) and node in task.captures:
             raise RuntimeError("A leaf node was passed to _will_engine_execute_node but we are "
                                "currently running autograd.grad(). This is currently not "
                                "supported.")
@@ -142,6 +142,9 @@ def execute(roots, keep_graph: bool, create_graph: bool, inputs=None, capture: b
             captures = {}
     captured = [None] * (len(inputs) if inputs is not None else 0)
 
+    # the roots torch's graph counts among its nodes: with one root edge the graph starts
+    # at that node itself and counts only what it leads to (a dummy root joins several)
+    graph_roots = root_nodes if len(roots) > 1 else ()
     buffers = _buffers_of(roots)
 
     counter = itertools.count()
@@ -156,7 +159,7 @@ def execute(roots, keep_graph: bool, create_graph: bool, inputs=None, capture: b
 
     if getattr(_tasks, "stack", None) is None:
         _tasks.stack = []
-    _tasks.stack.append(_GraphTask(deps, root_nodes, wanted, captures))
+    _tasks.stack.append(_GraphTask(deps, graph_roots, wanted, captures))
     unseen = grad_mode._set_gradients_unseen(
         not capture and not create_graph and _gradients_unseen(order))
     try:

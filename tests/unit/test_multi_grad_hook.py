@@ -73,3 +73,28 @@ def test_all_mode_over_a_leaf_refuses_autograd_grad_but_not_backward_inputs():
         return seen, refused, unused
 
     same(f)
+
+
+def test_all_mode_over_the_backward_root_counts_it_out_of_the_graph():
+    """torch's graph of a backward from one tensor starts at that tensor's node and does not
+    count it among the nodes it will run: a hook over it and a tensor before it fires once
+    for each; over the root alone (y.backward from y) it never fires. From two roots, a
+    dummy node joins them and both count."""
+    def scenario(torch):
+        rec = Recorder()
+        x = torch.tensor([1.0, 2.0], requires_grad=True)
+        y = x * 2
+        z = y.sum()
+        torch.autograd.graph.register_multi_grad_hook(
+            (y, z), lambda grads: rec([None if g is None else g.tolist() for g in grads]))
+        z.backward(retain_graph=True)
+        rec("from y")
+        y.backward(torch.ones(2), retain_graph=True)
+        rec("from both")
+        torch.autograd.backward([z, y], [torch.tensor(1.0), torch.ones(2)], retain_graph=True)
+        rec("grad")
+        rec(torch.autograd.grad(z, (x, y), retain_graph=True))
+        return rec
+
+    expected, _ = same(scenario)
+    assert expected[0] == [None, 1.0] and expected[2] == "from y" and expected[3] == "from both"
