@@ -64,8 +64,12 @@ mask assigned a 0-dim result, mixed basic and advanced indices, index_put_ accum
 over repeated indices), unflatten/movedim/swapaxes/tensor_split/unfold views read or written
 (triu_, tril_), repeat_interleave, allow_mutation_on_saved_tensors, register_multi_grad_hook
 ("all" and "any"), parametrized layers (nn.utils.parametrize, weight_norm, cached()) and
-torch.func.functional_call. An operand of a shape no variable has is a new input (integer inputs hold
-small literal values).
+torch.func.functional_call. Widened an eighth time: in-place shape ops (t_, unsqueeze_,
+transpose_, as_strided_ with a stride 0) on results and copies, under no_grad or not, written
+through a narrow after; set_ of views; index_put with 0-dim bool masks; add/sub with an alpha
+(floats with grad; integers and bools, and the order of their errors); clamp_ with tensor
+bounds of other dtypes; and torch.utils.swap_tensors. An operand of a shape no variable has
+is a new input (integer inputs hold small literal values).
 
 What is compared (`compare`): the error type (the first builtin class in its MRO) and the
 line that raised when PyTorch raises, else every variable's dtype, shape, value,
@@ -1019,6 +1023,7 @@ class Gen:
               (3, self.g_view_hook_edit), (2, self.g_saved_hooks_write), (1, self.g_grad_outputs)]
         w += [(4, self.g_index_assign), (3, self.g_more_views), (2, self.g_saved_mutation),
               (2, self.g_multi_hook), (1, self.g_param_layer), (1, self.g_call_layer)]
+        w += [(4, self.g_inplace_edges)]
         if self.mode != "driver":
             w += [(6, self.g_move), (6, self.g_shard), (3, self.g_sharded_view_write)]
         return w
@@ -3368,6 +3373,73 @@ class Gen:
         v = self.new_var()
         return self.emit("functional_call", v,
                          f"{v} = call_layer({a}, {w}, {b}, seed={rng.randrange(100)})", "cpu")
+
+    def g_inplace_edges(self):
+        """The edges of in-place ops: shape ops in place (t_, unsqueeze_, transpose_,
+        as_strided_ with a stride 0) on a result or a detached copy, under no_grad or not,
+        then maybe written through a narrow of it; set_ of a view (its history made anew
+        from its base's, or refused); index_put with a 0-dim bool mask; add/sub with an alpha
+        on floats with grad and on integers (torch's order of errors); clamp_ with tensor
+        bounds of other dtypes; and torch.utils.swap_tensors with a fresh input."""
+        rng = self.rng
+        a = self.pick([v for v in self.plain_float(1) if self.dev[v] == "cpu"
+                       and not self._expanded(v) and self.t(v).numel() > 0])
+        if a is None:
+            return None
+        t, v = self.t(a), self.new_var()
+        copy = rng.choice([f"{a} * 1", f"{a}.detach().clone()", f"{a}.clone()"])
+        r = rng.random()
+        if r < 0.25:
+            n = t.shape[0]
+            op = rng.choice(["unsqueeze_(0)", "transpose_(0, -1)", "squeeze_()",
+                             f"as_strided_(({min(n, 2)},), (0,))", f"as_strided_(({n},), (1,))"]
+                            + (["t_()"] if t.dim() <= 2 else []))
+            quiet = "with torch.no_grad(): " if rng.random() < 0.4 else ""
+            src = f"{v} = {copy}; {quiet}{v}.{op}"
+            if rng.random() < 0.4:
+                src += f"; {v}.narrow(0, 0, 1).mul_({self.operand(a, ())})"
+            return self.emit("in-place shape op", v, src, "cpu")
+        if r < 0.45:
+            view = rng.choice([f"{a}[1:]", f"{a}.unsqueeze(0)", f"{a}[0]", f"({a} * 1)[:1]"])
+            made = "with torch.no_grad(): " if rng.random() < 0.3 else ""
+            source = self.operand(a, rng.choice([tuple(t.shape), (rng.randint(1, 4),)]))
+            value = rng.choice([f"{source}.detach().clone()", f"{source} * 2"])
+            quiet = "with torch.no_grad(): " if rng.random() < 0.7 else ""
+            return self.emit("set_ of a view", v, f"{made}{v} = {view}\n{quiet}{v}.set_({value})",
+                             "cpu")
+        if r < 0.6:
+            mask = rng.choice([f"({a}.sum() > 0)", "torch.tensor(True)", "torch.tensor(False)"])
+            row = self.lit(self.indices((rng.randint(1, min(2, t.shape[0])),), t.shape[0], 0), a)
+            key = rng.choice([f"({mask},)", f"({mask}, {row})", f"({row}, {mask})"])
+            shape = tuple(t.shape[1:]) if "," in key[1:-2] else ()
+            value = self.operand(a, rng.choice([(), shape]))
+            acc = rng.random() < 0.5
+            return self.emit("0-dim mask put", v, f"{v} = {a}.index_put({key}, {value}, "
+                                                  f"accumulate={acc})", "cpu")
+        if r < 0.8:
+            other = self.partner(a) or self.operand(a, tuple(t.shape))
+            alpha = rng.choice(["1.5", "-0.5", "2", "True"])
+            if rng.random() < 0.5:
+                return self.emit("alpha", v, f"{v} = {copy}; {v}.{rng.choice(['add_', 'sub_'])}("
+                                             f"{other}, alpha={alpha})", "cpu")
+            ints = self.int_vars() or [self.add_input("cpu", shape=tuple(t.shape),
+                                                      int_dtype="int64")]
+            i = self.pick(ints)
+            kind = rng.choice([f"{i}", f"({i} > 0)", f"{a}", f"{i}.sum()"])
+            kind_other = rng.choice([f"{i}", f"({i} > 0)", f"{other}", f"{i}.sum()"])
+            return self.emit("alpha", v, f"{v} = {kind}.clone(); {v}.{rng.choice(['add_', 'sub_'])}"
+                                         f"({kind_other}, alpha={alpha})", "cpu")
+        if r < 0.9:
+            ints = self.int_vars()
+            lo = rng.choice([f"{self.pick(ints)}.clamp(max=0)" if ints else "torch.tensor(0)",
+                             f"{self.operand(a, ())} - 1", "torch.tensor(-1)"])
+            hi = rng.choice(["None", "torch.tensor(1)", f"{self.operand(a, (t.shape[-1],))} + 1"])
+            target = rng.choice([copy, f"{self.pick(ints)}.clone()" if ints else copy])
+            return self.emit("clamp_ tensor bounds", v, f"{v} = {target}; {v}.clamp_({lo}, {hi})",
+                             "cpu")
+        x = self.add_input("cpu", requires_grad=False, shape=rng.choice(SHAPES))
+        return self.emit("swap_tensors", v, f"{v} = {copy}; torch.utils.swap_tensors({v}, {x})",
+                         "cpu")
 
     # -- the whole program ----------------------------------------------------------------
     def build(self, n_ops=None):
