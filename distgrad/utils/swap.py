@@ -42,6 +42,11 @@ def swap_tensors(t1, t2) -> None:
     _check_use_count(t2, "t2", referrers)
     if t1 is t2:
         return
+    for name, t in (("t1", t1), ("t2", t2)):
+        if t._retains_grad:  # (torch's retain_grad hook holds the tensor weakly: it refuses
+            # last, having swapped the objects' classes and attributes but not their tensors)
+            _swap_users_attributes(t1, t2)
+            raise RuntimeError(f"Expected no weakrefs to {name}'s Tensor object but got  1")
     t1.__class__, t2.__class__ = t2.__class__, t1.__class__
     t1.__dict__, t2.__dict__ = t2.__dict__, t1.__dict__
     for slot in Tensor.__slots__:
@@ -50,6 +55,16 @@ def swap_tensors(t1, t2) -> None:
         first, second = getattr(t1, slot), getattr(t2, slot)
         setattr(t1, slot, second)
         setattr(t2, slot, first)
+
+
+def _swap_users_attributes(t1, t2) -> None:
+    """Swap what a user set on the objects (torch's __dict__ holds only that; the names
+    distgrad keeps there start with "_" and stay with their tensors)."""
+    ours = [{k: v for k, v in t.__dict__.items() if not k.startswith("_")} for t in (t1, t2)]
+    for t, own, other in ((t1, ours[0], ours[1]), (t2, ours[1], ours[0])):
+        for k in own:
+            del t.__dict__[k]
+        t.__dict__.update(other)
 
 
 def _held_by_distgrad(obj, depth: int = 2) -> bool:

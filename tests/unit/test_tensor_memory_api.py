@@ -495,6 +495,22 @@ def test_swap_tensors_trades_everything_but_identity_as_torch():
     same(scenario)
 
 
+def test_swap_tensors_of_a_tensor_retaining_its_grad_refuses_after_swapping_attributes():
+    def scenario(T):
+        leaf = T.tensor([1.0, 2.0], requires_grad=True)
+        kept = leaf * 2
+        kept.retain_grad()
+        kept.note = "kept's"
+        other = T.zeros(3)
+        other.note = "other's"
+        refused = attempt(lambda: T.utils.swap_tensors(other, kept))
+        kept.sum().backward()
+        return [refused, kept, kept.grad, kept.grad_fn.name(), kept.note, other, other.note,
+                other.requires_grad]
+
+    same(scenario)
+
+
 def test_swap_tensors_refuses_what_else_holds_the_tensor_as_torch():
     def scenario(T):
         import weakref
