@@ -13,11 +13,15 @@ spans nodes; each pair of workers keeps one connection, made when the runtime st
 worker with the lower index connects). A connection must open, within the time the
 runtime gives its workers to start (`handshake_timeout_s`: init's timeout_s), with the
 index of a worker below this one that has no connection yet and the runtime's secret
-(random, from the driver), or it is closed: a peer that is slow to send its hello (a
-loaded machine, a pause of its process) is not cut off sooner than init or restart_worker
-would give up on it. Each handshake is served by a thread of its own, so a silent
-connection delays no other. A worker connecting gives up on the peers it has not reached
-when the driver's deadline for the set-up does, and says which they were. A reader
+(random, from the driver), or it is closed. The listener answers a hello it takes with one
+byte. A peer sends its hello as soon as it has connected, so the listener gives a hello
+only `HELLO_TIMEOUT_S`: a silent connection holds one of the listener's handshake threads
+that long at most, and a flood of them leaves room for the peers soon. A peer that is
+slow to send its hello (a loaded machine, a pause of its process), or that finds every
+handshake thread taken, is closed without the answer and connects again, until the time
+the runtime gives its workers to start: it is not cut off sooner than init or
+restart_worker would give up on it. A worker connecting gives up on the peers it has not
+reached when the driver's deadline for the set-up does, and says which they were. A reader
 thread per connection files what arrives in a mailbox by key, where a run's recv
 waits. A frame that breaks the format below closes its connection. A peer's death closes its connection: a recv waiting on it raises PeerLostError
 (the driver reports WorkerDiedError). A run that fails sends, in place of each tensor it
@@ -69,7 +73,12 @@ _SHARED = 3  # the status of a tensor whose bytes come through the shared-memory
 # How long a connection may take to open, when the driver gives no time of its own (init's
 # default timeout_s): a worker's start-up, of which a peer's hello is part.
 HANDSHAKE_TIMEOUT_S = 60.0
+# How long a connection may take to send its hello: a peer sends it at once, and one that
+# did not is closed and connects again (within the time above).
+HELLO_TIMEOUT_S = 2.0
 _MAX_HANDSHAKES = 64  # handshakes served at once; more connections are closed at once
+_TAKEN, _REFUSED = b"\1", b"\0"  # the listener's answer to a hello with the secret
+_RECONNECT_PAUSE_S = (0.01, 0.5)  # a peer's first and longest wait before connecting again
 _MAX_NDIM = 64  # numpy's limit
 _MAX_MESSAGE = 65536  # a failure's reason, as send_failure cuts it
 _DROP_CHUNK = 1 << 20  # bytes read at a time when dropping a tensor that could not be kept
@@ -285,9 +294,11 @@ class SocketChannels:
     def __init__(self, index: int, node: str, idle_timeout_s: float = 60.0,
                  secret: bytes = b"\0" * SECRET_BYTES, max_elements: int = 2 ** 28,
                  hooks=None, shared_memory: bool = False, incarnation: int = 1,
-                 handshake_timeout_s: float = HANDSHAKE_TIMEOUT_S):
+                 handshake_timeout_s: float = HANDSHAKE_TIMEOUT_S,
+                 hello_timeout_s: float = HELLO_TIMEOUT_S):
         self.index = index
         self.handshake_timeout_s = handshake_timeout_s  # a peer's time to open a connection
+        self.hello_timeout_s = hello_timeout_s  # a connection's time to send its hello
         self.incarnation = incarnation  # which of this worker's processes this is (1: the first)
         self.node = node
         self.secret = secret  # the runtime's: a connection must present it
@@ -355,21 +366,56 @@ class SocketChannels:
                                       f"within {timeout_s:.3g} s")
 
     def _connect_to(self, peer: dict, deadline: float) -> None:
-        if peer["node"] == self.node:
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            s.settimeout(_left(deadline))
-            s.connect(peer["unix"])
-        else:
-            s = socket.create_connection(tuple(peer["tcp"]), timeout=_left(deadline))
-        s.settimeout(None)
-        if self.hooks is not None:
-            self.hooks.enter(self.index, "hello")  # connected, its hello not sent yet
-        s.sendall(_HELLO.pack(self.index, self.incarnation) + self.secret)
+        """Open a connection to `peer`, again each time the peer closes it before taking the
+        hello (sent late, or no handshake thread free there), until `deadline`."""
+        pause = _RECONNECT_PAUSE_S[0]
+        while True:
+            try:
+                s = self._hello(peer, deadline)
+                break
+            except (BlockingIOError, EOFError, ConnectionResetError, BrokenPipeError):
+                if _left(deadline) <= pause:
+                    raise
+                time.sleep(pause)
+                pause = min(2 * pause, _RECONNECT_PAUSE_S[1])
         try:
             self._register(peer["index"], s, peer.get("incarnation", 1), deadline)
         except BaseException:
             _close(s)
             raise
+
+    def _hello(self, peer: dict, deadline: float) -> socket.socket:
+        """A connection to `peer` that took this process's hello; EOFError (or a reset)
+        when the peer closed it first, BlockingIOError when its queue of connections is
+        full, ConnectionRefusedError when it refused this process."""
+        s = self._open(peer, deadline)
+        try:
+            s.sendall(_HELLO.pack(self.index, self.incarnation) + self.secret)
+            if _read_by(s, len(_TAKEN), deadline) != _TAKEN:
+                raise ConnectionRefusedError(
+                    f"worker:{peer['index']} refused worker:{self.index}'s process "
+                    f"{self.incarnation}")
+            s.settimeout(None)
+            return s
+        except BaseException:
+            _close(s)
+            raise
+
+    def _open(self, peer: dict, deadline: float) -> socket.socket:
+        """A connection to `peer`, its hello not sent yet."""
+        if peer["node"] == self.node:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                s.settimeout(_left(deadline))
+                s.connect(peer["unix"])
+            except BaseException:
+                s.close()
+                raise
+        else:
+            s = socket.create_connection(tuple(peer["tcp"]), timeout=_left(deadline))
+        if self.hooks is not None:
+            self.hooks.enter(self.index, "hello")  # connected, its hello not sent yet
+        return s
 
     def _serve(self, listener: socket.socket) -> None:
         def accept():
@@ -390,8 +436,8 @@ class SocketChannels:
         """Keep `s` if it opens as a peer of this runtime (see the module doc), else close it."""
         try:
             try:
-                deadline = time.monotonic() + self.handshake_timeout_s
-                hello = _read_by(s, _HELLO.size + SECRET_BYTES, deadline)
+                hello = _read_by(s, _HELLO.size + SECRET_BYTES,
+                                 time.monotonic() + self.hello_timeout_s)
                 peer, incarnation = _HELLO.unpack(hello[:_HELLO.size])
                 ok = hmac.compare_digest(hello[_HELLO.size:], self.secret)
                 s.settimeout(None)
@@ -401,14 +447,18 @@ class SocketChannels:
             # this worker knew (it connects to every peer): never an index that does not exist.
             # Nor a process of a peer older than the one taken in (a restart that failed may
             # leave one running for a while, on another node: its hello comes late).
-            if not ok or not (0 <= peer < self.index or peer in self.socks) or \
-                    peer == self.index or incarnation < self.box.incarnation.get(peer, 0):
+            if not ok:
                 s.close()
+            elif not (0 <= peer < self.index or peer in self.socks) or \
+                    peer == self.index or incarnation < self.box.incarnation.get(peer, 0):
+                _refuse(s)  # a process of this runtime: it gives up at once
             else:
                 try:
-                    self._register(peer, s, incarnation, deadline)
+                    s.sendall(_TAKEN)
+                    self._register(peer, s, incarnation,
+                                   time.monotonic() + self.handshake_timeout_s)
                 except (OSError, EOFError, ValueError):
-                    _close(s)  # the segments' exchange failed
+                    _close(s)  # the peer went, or the segments' exchange failed
         finally:
             self.handshakes.release()
 
@@ -689,6 +739,14 @@ def _read_chunks(s: socket.socket, incoming: shm.Incoming, data, nbytes: int) ->
 def _close(s: socket.socket) -> None:
     try:
         s.shutdown(socket.SHUT_RDWR)  # the peer's reads and writes fail now
+    except OSError:
+        pass
+    s.close()
+
+
+def _refuse(s: socket.socket) -> None:
+    try:
+        s.sendall(_REFUSED)
     except OSError:
         pass
     s.close()

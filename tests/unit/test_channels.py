@@ -11,6 +11,7 @@ import time
 import numpy as np
 import pytest
 
+from distgrad.distributed import channels
 from distgrad.distributed.channels import (LocalHub, PeerLostError, PeerRunFailedError,
                                            SocketChannels)
 from distgrad.distributed.wire import WireFormatError
@@ -147,10 +148,10 @@ def test_in_process_channels_copy_and_never_wait():
 
 # ---- the listener: raw sockets on 127.0.0.1 against a worker's TCP listener --------------------
 
-def _listener(index=2, max_elements=2 ** 28, handshake_timeout_s=60.0):
+def _listener(index=2, max_elements=2 ** 28, hello_timeout_s=2.0):
     """A worker's channels listening on 127.0.0.1, with no peer connected yet."""
     chans = SocketChannels(index, "n", 5.0, SECRET, max_elements,
-                           handshake_timeout_s=handshake_timeout_s)
+                           hello_timeout_s=hello_timeout_s)
     return chans, tuple(chans.address("127.0.0.1")["tcp"])
 
 
@@ -162,14 +163,17 @@ def _closed_on_us(s, limit_s=30.0) -> bool:
         return True
 
 
-def _as_peer(where, peer: int):
+def _as_peer(where, peer: int, incarnation: int = 1):
+    """A connection that says it is `peer`'s process `incarnation`, its answer read."""
     s = socket.create_connection(where)
-    s.sendall(struct.pack("<qq", peer, 1) + SECRET)
+    s.sendall(struct.pack("<qq", peer, incarnation) + SECRET)
+    s.settimeout(30)
+    assert s.recv(1) in (b"\1", b"\0", b"")  # taken, refused, or closed
     return s
 
 
 def test_a_handshake_sent_a_byte_at_a_time_is_cut_off_at_the_deadline():
-    chans, where = _listener(handshake_timeout_s=0.5)
+    chans, where = _listener(hello_timeout_s=0.5)
     s = socket.create_connection(where)
     hello = struct.pack("<qq", 0, 1) + SECRET  # a real peer's handshake, sent too slowly
     sent = 0
@@ -185,23 +189,60 @@ def test_a_handshake_sent_a_byte_at_a_time_is_cut_off_at_the_deadline():
     assert not chans.socks
 
 
-def test_a_silent_connection_does_not_delay_the_peers():
-    # However long a handshake may take, a silent one holds up no other.
-    chans = [SocketChannels(i, ("a", "b", "c")[i], 5.0, SECRET, handshake_timeout_s=120.0)
-             for i in range(3)]
+def test_more_silent_connections_than_handshake_threads_leave_room_for_the_peers():
+    """Connections that never say hello, more than a worker serves handshakes at once,
+    hold its handshake threads for the hello's short deadline only: its peers, closed
+    while every thread is taken, connect again and join within the runtime's start-up
+    time (before, a silent connection held a thread for all of that time)."""
+    chans = [SocketChannels(i, ("a", "b", "c")[i], 5.0, SECRET, handshake_timeout_s=120.0,
+                            hello_timeout_s=0.5) for i in range(3)]
     table = [c.address("127.0.0.1") for c in chans]
-    silent = [socket.create_connection(tuple(table[2]["tcp"])) for _ in range(3)]
-    threads = [threading.Thread(target=c.connect, args=(table,), daemon=True) for c in chans]
+    silent = [socket.create_connection(tuple(table[2]["tcp"]))
+              for _ in range(channels._MAX_HANDSHAKES + 16)]
+    threads = [threading.Thread(target=c.connect, args=(table,), kwargs={"timeout_s": 60},
+                                daemon=True) for c in chans]
     for t in threads:
         t.start()
     for t in threads:
-        t.join(60)
+        t.join(120)
     assert sorted(chans[2].socks) == [0, 1]
-    for s in silent:  # still waiting for their handshakes
-        s.setblocking(False)
-        with pytest.raises(BlockingIOError):
-            s.recv(1)
-        s.close()
+    assert all(_closed_on_us(s) for s in silent)
+    for c in chans:
+        c.close()
+
+
+def test_a_peer_slow_to_say_hello_connects_again_and_joins(monkeypatch):
+    """A peer held between its connect and its hello past the listener's deadline for the
+    hello is closed there, then connects again and joins."""
+    from distgrad.distributed.testhooks import WorkerHooks
+
+    listener, where = _listener(index=1, hello_timeout_s=0.2)
+    handshakes_done = threading.Semaphore(0)
+    handshake = listener._handshake
+
+    def counted(s):
+        handshake(s)
+        handshakes_done.release()
+
+    monkeypatch.setattr(listener, "_handshake", counted)
+    gate = socket.create_server(("127.0.0.1", 0))
+    peer = SocketChannels(0, "m", 5.0, SECRET, hooks=WorkerHooks())
+    peer.hooks.configure(pause={"phase": "hello", "name": None, "skip": 0,
+                                "report_to": list(gate.getsockname()[:2])})
+    table = [peer.address("127.0.0.1"), listener.address("127.0.0.1")]
+    joining = threading.Thread(target=peer.connect, args=(table,), kwargs={"timeout_s": 60},
+                               daemon=True)
+    joining.start()
+    held, _ = gate.accept()  # connected, its hello held
+    assert handshakes_done.acquire(timeout=60)  # the listener gave up on that connection
+    held.close()  # the hello goes on
+    joining.join(60)
+    with listener.registered:
+        assert listener.registered.wait_for(lambda: listener.knows(0), timeout=60)
+    assert peer.knows(1)
+    for c in (peer, listener):
+        c.close()
+    gate.close()
 
 
 @pytest.mark.parametrize("stalled", ["listening", "connecting"])
@@ -252,13 +293,11 @@ def test_a_process_older_than_the_one_taken_in_is_refused():
     of the driver's reach) and connecting late: the peer's newer process, taken in since,
     keeps its place."""
     chans, where = _listener(index=2)
-    newer = socket.create_connection(where)
-    newer.sendall(struct.pack("<qq", 0, 3) + SECRET)
+    newer = _as_peer(where, 0, incarnation=3)
     with chans.registered:
         assert chans.registered.wait_for(lambda: chans.knows(0), timeout=60)
     taken = chans.socks[0]
-    late = socket.create_connection(where)
-    late.sendall(struct.pack("<qq", 0, 2) + SECRET)
+    late = _as_peer(where, 0, incarnation=2)
     assert _closed_on_us(late)
     assert chans.socks[0] is taken and chans.box.incarnation[0] == 3
     newer.close()

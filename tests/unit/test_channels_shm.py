@@ -229,6 +229,7 @@ def test_a_frame_naming_the_wrong_slot_closes_the_connection():
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         s.connect(chans.address()["unix"])
         s.sendall(struct.pack("<qq", 0, 1) + SECRET)
+        assert s.recv(1) == b"\1"  # the hello taken
         mine = shm.Outgoing("distgrad-shm-test")
         ring, incoming = shm.exchange(s, mine, 30)
         assert ring is mine and incoming is not None  # it took ours, and offered its own
@@ -253,6 +254,7 @@ def test_a_bad_segment_offer_or_an_unannounced_segment_closes_the_connection(off
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         s.connect(chans.address()["unix"])
         s.sendall(struct.pack("<qq", 0, 1) + SECRET)
+        assert s.recv(1) == b"\1"  # the hello taken
         head = struct.pack("<BII", 1, 4, 1 << 20)
         if offer == "status 3":  # a peer that offered no segment sends through one
             assert shm.exchange(s, None, 30) == (None, None)
