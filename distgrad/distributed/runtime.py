@@ -248,8 +248,8 @@ class RayEndpoint:
         # How the workers reach each other: their addresses, and how they were set up.
         (self.table, self.spans_nodes, self.secret, self._idle_timeout,
          self.shared_memory) = channels or ([], False, b"", 60.0, False)
-        # Per worker, the processes of its failed restarts that may still run (pids on this
-        # node): the next restart ends them before it starts another (_end_processes).
+        # Per worker, the processes of its failed restarts that may still run ((pid, node)
+        # each): the next restart ends them before it starts another (_end_everywhere).
         self.strays: dict[int, list] = {}
         self.retired: dict = {}  # actor id of a restarted worker's old process -> index
         self.incarnation = [1] * len(actors)  # which of its processes each worker runs now
@@ -415,12 +415,11 @@ class RayEndpoint:
             pass
         # The old process, and those of failed restarts, end before a new one starts: two
         # processes of one worker at once could both reach its peers.
-        pid, node = self.info[index]
-        pids = ([pid] if pid and node == _local_node_id() else []) + self.strays.pop(index, [])
-        left_running = _end_processes(pids, deadline)
+        left_running = _end_everywhere([self.info[index]] + self.strays.pop(index, []),
+                                       deadline)
         if left_running:
             self.strays[index] = left_running
-            self._restart_failed(index, f"old process (pid {left_running[0]}) did not end "
+            self._restart_failed(index, f"old process (pid {left_running[0][0]}) did not end "
                                  f"within timeout_s={timeout_s}, so no new one was started")
         with self.lock:
             pause = self.start_pauses.pop(index, None)
@@ -442,11 +441,10 @@ class RayEndpoint:
             link = None
             if self.links is not None:
                 link = _open_links([new], [ping], self.secret, _left(deadline), [index])[0]
-        except (ray.exceptions.RayError, OSError) as e:  # (a GetTimeoutError is a RayError)
-            _let_go([new])
-            if ping is not None and ping.get("pid") and ping.get("node") == _local_node_id():
-                _kill_pid(ping["pid"])  # (stopped, it would not act on ray.kill)
-                self.strays.setdefault(index, []).append(ping["pid"])
+        except BaseException as e:
+            self._end_failed_start(index, new, ping)
+            if not isinstance(e, (ray.exceptions.RayError, OSError)):  # (GetTimeoutError: Ray's)
+                raise
             what = ("started but did not connect to the other workers" if ping is not None
                     else "did not start")
             self._restart_failed(index, f"new process {what} within timeout_s={timeout_s}",
@@ -461,6 +459,22 @@ class RayEndpoint:
             self.table = others + table
             if link is not None:
                 self.links[index] = link
+
+    def _end_failed_start(self, index, new, ping) -> None:
+        """End the process a failed restart started, on whichever node: Ray ends it (or does
+        not start it) once its actor is killed, a stopped process too, in a few seconds; on
+        this node it is killed at once. The next restart waits until it has ended."""
+        import ray
+
+        try:
+            ray.kill(new, no_restart=True)
+        except Exception:
+            pass  # (Ray has it dead already)
+        if ping is None or not ping.get("pid"):
+            return
+        if ping.get("node") == _local_node_id():
+            _kill_pid(ping["pid"])
+        self.strays.setdefault(index, []).append((ping["pid"], ping.get("node")))
 
     def _restart_failed(self, index, what: str, cause: str = ""):
         """Raise init's TimeoutError for a restart that failed; the worker stays dead."""
@@ -1146,6 +1160,45 @@ def _end_processes(pids, deadline: float) -> list:
         if not running or time.monotonic() >= deadline:
             return running
         time.sleep(0.005)
+
+
+def _end_everywhere(processes, deadline: float) -> list:
+    """_end_processes for (pid, node) pairs, each on its own node (another node's by a task
+    placed there); the pairs still running at `deadline`."""
+    import ray
+
+    by_node: dict = {}
+    for pid, node in processes:
+        if pid and node not in (None, "?"):  # (a process that never said where it runs)
+            by_node.setdefault(node, []).append(pid)
+    running, here = [], _local_node_id()
+    for node, pids in by_node.items():
+        if node == here:
+            running += [(pid, node) for pid in _end_processes(pids, deadline)]
+            continue
+        try:
+            left = ray.get(_ender(node).remote(pids, _left(deadline)), timeout=_left(deadline))
+        except ray.exceptions.GetTimeoutError:
+            left = pids
+        except ray.exceptions.RayError:
+            left = []  # its node is gone, and its processes with it
+        running += [(pid, node) for pid in left]
+    return running
+
+
+def _ender(node: str):
+    """_end_processes as a task placed on `node` (taking no CPU there: it must start however
+    busy the node is)."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    return ray.remote(_end_processes_within).options(
+        num_cpus=0, max_retries=0,
+        scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False))
+
+
+def _end_processes_within(pids, seconds: float) -> list:
+    return _end_processes(pids, time.monotonic() + seconds)
 
 
 def _running(pid: int) -> bool:
