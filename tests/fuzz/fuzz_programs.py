@@ -3680,13 +3680,23 @@ def ensure_runtime(mode: str):
         if rt.backend == backend and len(rt.queues) == 2:
             return
         dist.shutdown()
-    if backend == "ray":
-        import ray
+    if backend == "local":
+        dist.init(2, backend=backend)
+        return
+    import ray
 
-        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-        if not ray.is_initialized():
-            ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
-    dist.init(2, backend=backend)
+    # The cluster suite's start: Ray's, again when its node did not come up, and the time
+    # it gives a worker to start on a busy machine (init's default is for a user's).
+    cluster_tests = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cluster")
+    if cluster_tests not in sys.path:
+        sys.path.insert(0, cluster_tests)
+    from ray_start import start_ray
+    from watchdog import START_TIMEOUT_S
+
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    if not ray.is_initialized():
+        start_ray(ray, num_cpus=2)
+    dist.init(2, backend=backend, timeout_s=START_TIMEOUT_S)
 
 
 def reset_runtime():

@@ -5,9 +5,6 @@ few on two Ray workers. A failing chunk lists its failures by kind, with a shrun
 standalone reproducer for the first kinds."""
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
 import fuzz_programs as fp
@@ -73,12 +70,7 @@ def test_hand_written_program(why, runtimes):
 def test_ray_worker_programs(runtimes):
     import ray
 
-    started = not ray.is_initialized()
-    if started:  # (a session of its own: the cluster tests' start, which takes turns)
-        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cluster"))
-        from ray_start import start_ray
-
-        start_ray(ray, num_cpus=2)
+    started = not ray.is_initialized()  # (a session of its own: ensure_runtime starts it)
     try:
         check_all(range(200_000, 200_000 + RAY_PROGRAMS), "ray")
     finally:
@@ -88,6 +80,21 @@ def test_ray_worker_programs(runtimes):
             if dist.is_initialized():
                 dist.shutdown()
             ray.shutdown()
+
+
+def test_ray_programs_give_the_workers_the_cluster_suites_time_to_start(monkeypatch):
+    import ray
+
+    import distgrad.distributed as dist
+
+    given = {}
+    monkeypatch.setattr(ray, "is_initialized", lambda: True)
+    monkeypatch.setattr(dist, "is_initialized", lambda: False)
+    monkeypatch.setattr(dist, "init", lambda n, **kw: given.update(kw))
+    fp.ensure_runtime("ray")
+    from watchdog import START_TIMEOUT_S  # (tests/cluster's, on the path now)
+
+    assert given == {"backend": "ray", "timeout_s": START_TIMEOUT_S}
 
 
 def test_program_text_is_the_same_for_both_libraries():
