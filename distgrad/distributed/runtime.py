@@ -195,7 +195,7 @@ class LocalEndpoint:
         return {"pid": os.getpid(), "node": "local", "tensors": 0, "nodes": 0, "bytes": 0,
                 "sent_bytes": {}, "dead": True, "error": err}
 
-    def configure_hooks(self, index, settings) -> None:
+    def configure_hooks(self, index, settings, timeout=None) -> None:
         if index in self.dead:
             raise self._died(index)
         with self.lock:
@@ -485,14 +485,15 @@ class RayEndpoint:
                                 "shutdown() and init()")
         raise TimeoutError(f"{message} ({cause})" if cause else message) from None
 
-    def configure_hooks(self, index, settings) -> None:
+    def configure_hooks(self, index, settings, timeout=None) -> None:
+        """Set worker `index`'s test hooks; DeadlineExceeded after `timeout` s."""
         if index in self.dead:
             raise WorkerDiedError(self.dead[index], index)
         if self.links is None:
-            self._get(self.actors[index].configure_hooks.remote(settings), index)
+            self._get(self.actors[index].configure_hooks.remote(settings), index, timeout)
             return
         # In its place among the runs, as the actor call was.
-        self._get(self._call(index, wire.body_message("hooks", settings))[0], index)
+        self._get(self._call(index, wire.body_message("hooks", settings))[0], index, timeout)
 
     def dead_entry(self, index):
         err = self.dead.get(index)

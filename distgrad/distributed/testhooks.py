@@ -28,6 +28,7 @@ pays one `is None` test per instruction.
 """
 from __future__ import annotations
 
+from .errors import DeadlineExceeded
 from .runtime import current
 from .worker_hooks import WorkerHooks  # noqa: F401  (the worker's side)
 
@@ -65,6 +66,10 @@ def limit_allocations(worker: str, nbytes) -> None:
 
 
 def _configure(worker: str, settings: dict) -> None:
+    """Within the worker's call timeout, as any wait for it (a stuck one: TimeoutError)."""
     rt = current()
     q = rt.queue(worker)
-    rt.endpoint.configure_hooks(q.index, settings)
+    try:
+        rt.endpoint.configure_hooks(q.index, settings, q.timeout())
+    except DeadlineExceeded:
+        raise q._timed_out() from None

@@ -14,7 +14,7 @@ import pytest
 import distgrad as dg
 import distgrad.distributed as dist
 from distgrad.distributed import WorkerDiedError
-from distgrad.distributed.testhooks import pause_at
+from distgrad.distributed.testhooks import fail_at, limit_allocations, pause_at
 from watchdog import START_TIMEOUT_S, PhaseGate, process_alive, started, wait_stopped, within
 
 pytestmark = pytest.mark.cluster
@@ -187,6 +187,19 @@ def test_call_timeout_and_synchronize_timeout_are_per_call(stoppable):
         within(HANG_LIMIT_S, dist.synchronize, timeout=1.0)
     within(HANG_LIMIT_S, dist.restart_worker, 1)
     assert within(HANG_LIMIT_S, lambda: dg.ones(2, device="worker:1").sum().item()) == 2.0
+
+
+@pytest.mark.parametrize("stoppable", [True], indirect=True)
+def test_setting_a_stuck_workers_test_hooks_times_out(stoppable):
+    """A test hook set on a stuck worker waits for it as any call does: TimeoutError
+    naming it after the call timeout (before, the driver waited for ever)."""
+    stoppable(1)
+    for arm in (lambda: limit_allocations("worker:1", 1 << 20),
+                lambda: fail_at("worker:1", "op")):
+        with pytest.raises(TimeoutError, match="worker:1 did not answer within"):
+            within(HANG_LIMIT_S, arm)
+    within(HANG_LIMIT_S, dist.restart_worker, 1)
+    assert healthy(lambda: dg.ones(2, device="worker:1").sum().item()) == 2.0
 
 
 @pytest.mark.parametrize("how", ["save", "async_save"])
