@@ -44,6 +44,7 @@ In-process workers (the local backend) share a `LocalHub` with the same interfac
 """
 from __future__ import annotations
 
+import errno
 import hmac
 import os
 import socket
@@ -79,6 +80,7 @@ HELLO_TIMEOUT_S = 2.0
 _MAX_HANDSHAKES = 64  # handshakes served at once; more connections are closed at once
 _TAKEN, _REFUSED = b"\1", b"\0"  # the listener's answer to a hello with the secret
 _RECONNECT_PAUSE_S = (0.01, 0.5)  # a peer's first and longest wait before connecting again
+_ACCEPT_RETRY_S = 0.05  # a listener's wait after it could not accept a connection
 _MAX_NDIM = 64  # numpy's limit
 _MAX_MESSAGE = 65536  # a failure's reason, as send_failure cuts it
 _DROP_CHUNK = 1 << 20  # bytes read at a time when dropping a tensor that could not be kept
@@ -418,19 +420,19 @@ class SocketChannels:
         return s
 
     def _serve(self, listener: socket.socket) -> None:
-        def accept():
-            while True:
-                try:
-                    s, _ = listener.accept()
-                except OSError:
-                    return
-                if not self.handshakes.acquire(blocking=False):
-                    s.close()  # a flood of connections: none of them is a peer's
-                    continue
+        def take(s: socket.socket) -> None:
+            if not self.handshakes.acquire(blocking=False):
+                s.close()  # a flood of connections: a peer among them connects again
+                return
+            try:
                 threading.Thread(target=self._handshake, args=(s,), daemon=True,
                                  name="distgrad-handshake").start()
+            except RuntimeError:  # no thread to be had now: as when every one is taken
+                self.handshakes.release()
+                s.close()
 
-        threading.Thread(target=accept, daemon=True, name="distgrad-accept").start()
+        threading.Thread(target=accept_each, args=(listener, take), daemon=True,
+                         name="distgrad-accept").start()
 
     def _handshake(self, s: socket.socket) -> None:
         """Keep `s` if it opens as a peer of this runtime (see the module doc), else close it."""
@@ -742,6 +744,21 @@ def _close(s: socket.socket) -> None:
     except OSError:
         pass
     s.close()
+
+
+def accept_each(listener: socket.socket, take) -> None:
+    """take(s) for each connection `listener` accepts, until it is closed. A failure to
+    accept one (no file descriptor or memory free for now) is waited out: the listener
+    goes on, for the connections that come once some are free."""
+    while True:
+        try:
+            s, _ = listener.accept()
+        except OSError as e:
+            if listener.fileno() < 0 or e.errno in (errno.EBADF, errno.EINVAL):
+                return  # closed (EINVAL: shut down)
+            time.sleep(_ACCEPT_RETRY_S)
+            continue
+        take(s)
 
 
 def _refuse(s: socket.socket) -> None:

@@ -40,7 +40,7 @@ import uuid
 import numpy as np
 
 from .channels import _CODES, _DIM, _DTYPES, _MAX_NDIM, HANDSHAKE_TIMEOUT_S, _close, _read_by, \
-    _read_exact, _read_into
+    _read_exact, _read_into, accept_each
 
 _FRAME = struct.Struct("<QBI")
 _PART = struct.Struct("<BQ")  # kind, and a length of bytes (an array: its dtype's code)
@@ -167,13 +167,14 @@ class ControlServer:
                 "tcp": None if self.tcp is None else list(self.tcp.getsockname()[:2])}
 
     def _accept(self, listener: socket.socket) -> None:
-        while True:
+        def take(s: socket.socket) -> None:
             try:
-                s, _ = listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._connection, args=(s,), daemon=True,
-                             name="distgrad-control").start()
+                threading.Thread(target=self._connection, args=(s,), daemon=True,
+                                 name="distgrad-control").start()
+            except RuntimeError:  # no thread to be had now: this opening fails, not the next
+                _close(s)
+
+        accept_each(listener, take)
 
     def _connection(self, s: socket.socket) -> None:
         try:

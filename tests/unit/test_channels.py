@@ -2,6 +2,7 @@
 workers' channels in this process, over a Unix socket (same node) or TCP on 127.0.0.1."""
 from __future__ import annotations
 
+import errno
 import socket
 import struct
 import threading
@@ -243,6 +244,44 @@ def test_a_peer_slow_to_say_hello_connects_again_and_joins(monkeypatch):
     for c in (peer, listener):
         c.close()
     gate.close()
+
+
+class _ListenerOutOfDescriptors:
+    """A listener whose first accept fails as accept(2) does with no file descriptor
+    free; its second gives `conn`, its third waits until it is closed."""
+
+    def __init__(self, conn):
+        self.conn, self.calls, self.closed = conn, 0, threading.Event()
+
+    def accept(self):
+        self.calls += 1
+        if self.calls == 1:
+            raise OSError(errno.EMFILE, "Too many open files")
+        if self.calls == 2:
+            return self.conn, ("127.0.0.1", 0)
+        self.closed.wait()
+        raise OSError(errno.EBADF, "Bad file descriptor")
+
+    def fileno(self):
+        return -1 if self.closed.is_set() else 3
+
+
+def test_a_listener_that_could_not_accept_a_connection_takes_the_next():
+    """A failure to accept (no descriptor free for a moment) is not the listener's end:
+    the peer that connects next is taken in (before, its accept thread ended)."""
+    chans, _ = _listener(index=1)
+    server = socket.create_server(("127.0.0.1", 0))
+    peer = socket.create_connection(server.getsockname()[:2])
+    conn, _ = server.accept()
+    listener = _ListenerOutOfDescriptors(conn)
+    chans._serve(listener)
+    peer.sendall(struct.pack("<qq", 0, 1) + SECRET)
+    with chans.registered:
+        assert chans.registered.wait_for(lambda: chans.knows(0), timeout=60)
+    listener.closed.set()
+    for s in (peer, server):
+        s.close()
+    chans.close()
 
 
 @pytest.mark.parametrize("stalled", ["listening", "connecting"])
