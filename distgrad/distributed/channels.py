@@ -368,53 +368,20 @@ class SocketChannels:
                                       f"within {timeout_s:.3g} s")
 
     def _connect_to(self, peer: dict, deadline: float) -> None:
-        """Open a connection to `peer`, again each time the peer closes it before taking the
-        hello (sent late, or no handshake thread free there), until `deadline`."""
-        pause = _RECONNECT_PAUSE_S[0]
-        while True:
-            try:
-                s = self._hello(peer, deadline)
-                break
-            except (BlockingIOError, EOFError, ConnectionResetError, BrokenPipeError):
-                if _left(deadline) <= pause:
-                    raise
-                time.sleep(pause)
-                pause = min(2 * pause, _RECONNECT_PAUSE_S[1])
+        s = open_with_hello(lambda: self._open(peer, deadline),
+                            _HELLO.pack(self.index, self.incarnation) + self.secret, deadline,
+                            f"worker:{peer['index']} refused worker:{self.index}'s process "
+                            f"{self.incarnation}")
         try:
             self._register(peer["index"], s, peer.get("incarnation", 1), deadline)
         except BaseException:
             _close(s)
             raise
 
-    def _hello(self, peer: dict, deadline: float) -> socket.socket:
-        """A connection to `peer` that took this process's hello; EOFError (or a reset)
-        when the peer closed it first, BlockingIOError when its queue of connections is
-        full, ConnectionRefusedError when it refused this process."""
-        s = self._open(peer, deadline)
-        try:
-            s.sendall(_HELLO.pack(self.index, self.incarnation) + self.secret)
-            if _read_by(s, len(_TAKEN), deadline) != _TAKEN:
-                raise ConnectionRefusedError(
-                    f"worker:{peer['index']} refused worker:{self.index}'s process "
-                    f"{self.incarnation}")
-            s.settimeout(None)
-            return s
-        except BaseException:
-            _close(s)
-            raise
-
     def _open(self, peer: dict, deadline: float) -> socket.socket:
         """A connection to `peer`, its hello not sent yet."""
-        if peer["node"] == self.node:
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                s.settimeout(_left(deadline))
-                s.connect(peer["unix"])
-            except BaseException:
-                s.close()
-                raise
-        else:
-            s = socket.create_connection(tuple(peer["tcp"]), timeout=_left(deadline))
+        s = connect_by(peer["unix"] if peer["node"] == self.node else None, peer["tcp"],
+                       deadline)
         if self.hooks is not None:
             self.hooks.enter(self.index, "hello")  # connected, its hello not sent yet
         return s
@@ -744,6 +711,52 @@ def _close(s: socket.socket) -> None:
     except OSError:
         pass
     s.close()
+
+
+def connect_by(unix, tcp, deadline: float) -> socket.socket:
+    """A connection to the Unix socket named `unix` or, when that is None, to the TCP
+    address `tcp` ([host, port]), made by `deadline`."""
+    if unix is None:
+        return socket.create_connection(tuple(tcp), timeout=_left(deadline))
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.settimeout(_left(deadline))
+        s.connect(unix)
+    except BaseException:
+        s.close()
+        raise
+    return s
+
+
+def open_with_hello(connect, hello: bytes, deadline: float, refused: str) -> socket.socket:
+    """A connection (made by connect()) whose listener took `hello`, its answer read: made
+    again each time the listener closes it before it answers (the hello came after its
+    short deadline, or no handshake thread was free there), until `deadline`. Raises
+    ConnectionRefusedError(refused) when the listener refuses it, TimeoutError when it
+    does not answer by then (an OSError in every case)."""
+    pause = _RECONNECT_PAUSE_S[0]
+    while True:
+        try:
+            return _say_hello(connect(), hello, deadline, refused)
+        except (BlockingIOError, EOFError, ConnectionResetError, BrokenPipeError) as e:
+            if _left(deadline) <= pause:
+                if isinstance(e, EOFError):
+                    raise ConnectionAbortedError("closed before it answered the hello") from None
+                raise
+            time.sleep(pause)
+            pause = min(2 * pause, _RECONNECT_PAUSE_S[1])
+
+
+def _say_hello(s: socket.socket, hello: bytes, deadline: float, refused: str) -> socket.socket:
+    try:
+        s.sendall(hello)
+        if _read_by(s, len(_TAKEN), deadline) != _TAKEN:
+            raise ConnectionRefusedError(refused)
+        s.settimeout(None)
+        return s
+    except BaseException:
+        _close(s)
+        raise
 
 
 def accept_each(listener: socket.socket, take) -> None:

@@ -9,9 +9,11 @@ connection per worker.
 
 How: each worker listens (`ControlServer`) on a Unix socket in the abstract namespace, and
 on TCP at its node's address when the driver is on another node. The driver connects
-(`ControlLink`) and opens with the runtime's secret, within the time the runtime gives a
-worker to start (init's timeout_s, as for the workers' own connections: channels.py). The worker serves the messages one at a time, in the order they came, on
-one thread, and answers each with its sequence number. The driver never waits to write:
+(`ControlLink`) and opens with the runtime's secret, which the worker answers, as the
+workers' own connections do (channels.py): a connection that has not opened within
+`HELLO_TIMEOUT_S` is closed, and the driver connects again, within the time the runtime
+gives a worker to start (init's timeout_s). The worker serves the messages one at a time,
+in the order they came, on one thread, and answers each with its sequence number. The driver never waits to write:
 what the socket does not take at once goes out from a writer thread (a stopped worker
 then makes the driver's wait for its reply time out instead of the driver's write
 hanging). A reader thread files each answer for the caller waiting on it; when the
@@ -39,8 +41,9 @@ import uuid
 
 import numpy as np
 
-from .channels import _CODES, _DIM, _DTYPES, _MAX_NDIM, HANDSHAKE_TIMEOUT_S, _close, _read_by, \
-    _read_exact, _read_into, accept_each
+from .channels import _CODES, _DIM, _DTYPES, _MAX_NDIM, _TAKEN, HANDSHAKE_TIMEOUT_S, \
+    HELLO_TIMEOUT_S, _close, _read_by, _read_exact, _read_into, _refuse, accept_each, \
+    connect_by, open_with_hello
 
 _FRAME = struct.Struct("<QBI")
 _PART = struct.Struct("<BQ")  # kind, and a length of bytes (an array: its dtype's code)
@@ -145,9 +148,9 @@ class ControlServer:
 
     def __init__(self, serve, secret: bytes, tcp_host: str | None = None,
                  max_elements: int | None = None,
-                 handshake_timeout_s: float = HANDSHAKE_TIMEOUT_S):
+                 hello_timeout_s: float = HELLO_TIMEOUT_S):
         self.serve, self.secret, self.max_elements = serve, secret, max_elements
-        self.handshake_timeout_s = handshake_timeout_s  # the driver's time to open
+        self.hello_timeout_s = hello_timeout_s  # a connection's time to open with the secret
         self.serving = threading.Lock()  # one message at a time, whichever connection
         self.unix = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.unix_name = "\0distgrad-control-" + uuid.uuid4().hex
@@ -179,13 +182,14 @@ class ControlServer:
     def _connection(self, s: socket.socket) -> None:
         try:
             opening = _read_by(s, len(_OPENING) + len(self.secret),
-                               time.monotonic() + self.handshake_timeout_s)
+                               time.monotonic() + self.hello_timeout_s)
             s.settimeout(None)
+            if not hmac.compare_digest(opening, _OPENING + self.secret):
+                _refuse(s)  # (a driver of another runtime: it gives up at once)
+                return
+            s.sendall(_TAKEN)
         except (OSError, EOFError):
-            _close(s)
-            return
-        if not hmac.compare_digest(opening, _OPENING + self.secret):
-            _close(s)
+            _close(s)  # (the driver, if it was, connects again)
             return
         while True:
             try:
@@ -267,16 +271,16 @@ class ControlLink:
     def __init__(self, index: int, address: dict, secret: bytes, same_node: bool,
                  timeout_s: float = HANDSHAKE_TIMEOUT_S):
         self.index = index
-        if same_node:
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            s.settimeout(timeout_s)
-            s.connect(address["unix"])
-        else:
-            s = socket.create_connection(tuple(address["tcp"]), timeout=timeout_s)
-            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        s.settimeout(None)
-        s.sendall(_OPENING + secret)
-        self.sock = s
+        deadline = time.monotonic() + timeout_s
+
+        def connect() -> socket.socket:
+            s = connect_by(address["unix"] if same_node else None, address["tcp"], deadline)
+            if not same_node:
+                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            return s
+
+        self.sock = open_with_hello(connect, _OPENING + secret, deadline,
+                                    f"worker:{index} refused the driver's connection")
         self.lock = threading.Lock()  # sequence numbers, the pending answers, the backlog
         self.seq = itertools.count(1)
         self.pending: dict[int, Reply] = {}

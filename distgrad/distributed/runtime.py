@@ -671,16 +671,15 @@ class _RayActorWorker(Worker):
         self.channels.connect(table, to_all=True, timeout_s=timeout_s)
         return True
 
-    def open_control(self, secret: bytes, tcp: bool,
-                     start_timeout_s: float = HANDSHAKE_TIMEOUT_S) -> dict:
+    def open_control(self, secret: bytes, tcp: bool) -> dict:
         """Listen for the driver's connection (control.py), on TCP too when the driver is
-        on another node; the driver has start_timeout_s to open it."""
+        on another node."""
         import ray
 
         if self.control is None:
             self.control = control.ControlServer(
                 self.handle, secret, ray.util.get_node_ip_address() if tcp else None,
-                self.MAX_ELEMENTS, start_timeout_s)
+                self.MAX_ELEMENTS)
         return self.control.address()
 
 
@@ -1122,14 +1121,14 @@ def _cause(e: BaseException) -> str:
 
 def _open_links(actors, replies, secret: bytes, timeout_s: float, indices=None) -> list:
     """The driver's connection to each worker (control.py): by a Unix socket to those on
-    its node, by TCP to the others; the workers wait for it as long as the driver may take.
+    its node, by TCP to the others; connected again while timeout_s lasts (control.py).
     indices: the workers' numbers (default 0, 1, ...: all of them, at init)."""
     import ray
 
     here = _local_node_id()
     remote = [r.get("node") != here for r in replies]
-    addresses = ray.get([a.open_control.remote(secret, far, timeout_s)
-                         for a, far in zip(actors, remote)], timeout=timeout_s)
+    addresses = ray.get([a.open_control.remote(secret, far) for a, far in zip(actors, remote)],
+                        timeout=timeout_s)
     indices = range(len(actors)) if indices is None else indices
     return [control.ControlLink(i, addr, secret, same_node=not far, timeout_s=timeout_s)
             for i, addr, far in zip(indices, addresses, remote)]

@@ -5,12 +5,13 @@ from __future__ import annotations
 import pickle
 import socket
 import threading
+import time
 
 import numpy as np
 import pytest
 
 from distgrad.distributed import control
-from distgrad.distributed.channels import PeerLostError
+from distgrad.distributed.channels import PeerLostError, open_with_hello
 
 SECRET = b"s" * 32
 
@@ -82,10 +83,8 @@ def test_a_value_the_link_does_not_carry_reaches_the_worker_as_such():
 def test_a_wrong_secret_is_not_served():
     served = []
     server = control.ControlServer(lambda p: served.append(p) or (b"",), SECRET)
-    link = control.ControlLink(0, server.address(), b"x" * 32, same_node=True)
-    part = link.call((b"hello",))[0]
-    with pytest.raises(control.LinkLost):
-        part.result(10)
+    with pytest.raises(ConnectionRefusedError, match="worker:0 refused the driver's connection"):
+        control.ControlLink(0, server.address(), b"x" * 32, same_node=True)
     assert served == []
 
 
@@ -145,12 +144,38 @@ def test_a_frame_that_breaks_the_format_closes_the_connection():
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.connect(server.address()["unix"])
     s.sendall(control._OPENING + SECRET)
+    s.settimeout(10)
+    assert s.recv(1) == b"\1"  # opened
     # one part of an unknown kind
     s.sendall(control._FRAME.pack(1, 0, 1) + control._PART.pack(9, 0))
     s.settimeout(10)
     assert s.recv(1) == b""  # closed, nothing served
     assert served == []
     s.close()
+
+
+def test_a_silent_connection_is_closed_and_a_driver_slow_to_open_connects_again():
+    """A connection that does not open with the secret in time is closed: a silent one
+    holds the worker's thread for that short time only, and a driver held between its
+    connect and its opening past it connects again."""
+    server = control.ControlServer(lambda p: (p + b"!",), SECRET, hello_timeout_s=0.2)
+    made = []
+
+    def connect():
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(server.address()["unix"])
+        made.append(s)
+        if len(made) == 1:  # held past the worker's deadline: closed on it
+            s.settimeout(30)
+            assert s.recv(1) == b""
+        return s
+
+    s = open_with_hello(connect, control._OPENING + SECRET, time.monotonic() + 60, "refused")
+    assert len(made) == 2 and s is made[1]
+    s.close()
+    link = control.ControlLink(0, server.address(), SECRET, same_node=True, timeout_s=60)
+    assert link.call((b"m",))[0].result(10) == (b"m!",)
+    link.close()
 
 
 def test_the_pickled_fallback_for_an_exception_that_does_not_pickle():
