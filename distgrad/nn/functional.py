@@ -481,8 +481,8 @@ def _rounding_to(d: dtypes.dtype):
     def rounded(value):
         if d is not dtypes.bfloat16:
             return value
-        if isinstance(value, Tensor):
-            return value.to(d).float()
+        if isinstance(value, Tensor):  # (a float64 factor stays one, as a number would)
+            return value.to(d).to(value.dtype)
         return float(dtypes.cast(np.array(value, np.float64), d.np))
 
     return rounded

@@ -161,7 +161,7 @@ class _BatchNorm(Module):
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats and self.num_batches_tracked is not None:
             self.num_batches_tracked.add_(1)
-            factor = (1.0 / float(self.num_batches_tracked.item()) if self.momentum is None
+            factor = (_cumulative_factor(self.num_batches_tracked) if self.momentum is None
                       else self.momentum)
         bn_training = self.training or (self.running_mean is None and self.running_var is None)
         keep = not self.training or self.track_running_stats
@@ -173,6 +173,15 @@ class _BatchNorm(Module):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
                 f"affine={self.affine}, bias={self.bias is not None}, "
                 f"track_running_stats={self.track_running_stats}")
+
+
+def _cumulative_factor(count: Tensor):
+    """torch's `1.0 / float(num_batches_tracked)`: a number on the driver; on a worker the
+    same double as a 0-dim float64 tensor there, so that the count is not read back (a
+    compiled step replays it) and the update's float32 arithmetic rounds it as the number."""
+    if count.device_str == "cpu":
+        return 1.0 / float(count.item())
+    return count.double().reciprocal()
 
 
 class BatchNorm1d(_BatchNorm):

@@ -342,6 +342,10 @@ def test_a_step_accumulating_gradients_replays_each_state(backend):
 _NORMS = {
     "batchnorm1d": lambda: (nn.Sequential(nn.Linear(6, 8), nn.BatchNorm1d(8), nn.ReLU(),
                                           nn.Linear(8, 3)), (4, 6)),
+    # (a cumulative average: the factor 1 / num_batches_tracked is computed on the worker)
+    "batchnorm1d-cumulative": lambda: (nn.Sequential(nn.Linear(6, 8),
+                                                     nn.BatchNorm1d(8, momentum=None),
+                                                     nn.ReLU(), nn.Linear(8, 3)), (4, 6)),
     "batchnorm2d": lambda: (nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.BatchNorm2d(3),
                                           nn.ReLU(), nn.Flatten(), nn.Linear(48, 3)),
                             (2, 2, 4, 4)),
