@@ -91,7 +91,7 @@ def tensor_sig(t: Tensor):
 
 
 def fingerprint(roots, inputs=frozenset(), guards=None, held=None, fresh=None,
-                objects=None, grads=None, tensors=None):
+                objects=None, grads=None, tensors=None, schedulers=None):
     """(sigs, ids) of everything reachable from `roots` (see the module doc); the call's
     input tensors (`inputs`, by id()) count as places, whatever they hold. With a list
     `guards`, also what `unchanged` checks to tell that nothing it walked has changed;
@@ -103,8 +103,11 @@ def fingerprint(roots, inputs=frozenset(), guards=None, held=None, fresh=None,
     third root on (the first two are a call's own argument lists). With a list `grads`,
     (tensor, first, end) of each tensor's .grad the walk went through, by its positions
     (a gradient's own .grad is in its span). With a dict `tensors`, id() -> tensor of each
-    tensor it went through."""
-    sigs, ids, seen = [], [], {}
+    tensor it went through. An lr scheduler's own state (all but its optimizer) is walked
+    last, after a SCHEDULERS mark (a step that steps it may run it in Python around each
+    replay: compile_schedulers.py); with a list `schedulers`, those are put in it."""
+    sigs, ids, seen, deferred = [], [], {}, []
+    scheduler_class = _scheduler_class()
     in_grad = False
     guard = guards.append if guards is not None else None
 
@@ -197,27 +200,58 @@ def fingerprint(roots, inputs=frozenset(), guards=None, held=None, fresh=None,
             sigs.append(("ref", key))
             ids.append(None)
         else:
-            attrs = getattr(obj, "__dict__", None)
             sigs.append(("obj", t.__qualname__))
             ids.append(None)
-            # (the runtime's own bookkeeping, which its backward renews: a replay's
-            # engine runs none of it, nor needs to)
-            was, noting = noting, noting and not (t.__module__ or "").startswith(_RUNTIME)
-            if attrs is not None:
-                walk(attrs)
-            for name in _slots(t):
-                walk(getattr(obj, name, None), _ATTR, obj, name)
-            noting = was
+            if isinstance(obj, scheduler_class):
+                walk(getattr(obj, "optimizer", None))  # (the state a step's program reads)
+                deferred.append((obj, noting))
+                return
+            walk_attributes(obj, noting)
+
+    def walk_attributes(obj, noting_before):
+        nonlocal noting
+        t = type(obj)
+        # (the runtime's own bookkeeping, which its backward renews: a replay's engine runs
+        # none of it, nor needs to)
+        noting = noting_before and not (t.__module__ or "").startswith(_RUNTIME)
+        attrs = getattr(obj, "__dict__", None)
+        if attrs is not None:
+            walk(attrs)
+        for name in _slots(t):
+            walk(getattr(obj, name, None), _ATTR, obj, name)
+        noting = noting_before
 
     noting = False
     for k, r in enumerate(roots):
         noting = objects is not None and k >= 2
         walk(r)
+    if deferred:
+        sigs.append(SCHEDULERS)
+        ids.append(None)
+        for obj, noted in deferred:  # (a scheduler of schedulers adds its own as it goes)
+            if schedulers is not None:
+                schedulers.append(obj)
+            walk_attributes(obj, noted)
     # (walk refers to itself: until a collection, the cycle would hold all it was given,
     # the tensors the step made among them, which a replay may write into if only the
     # state holds them)
-    del walk
+    del walk, walk_attributes
     return sigs, ids
+
+
+# Where a walk's schedulers' own state begins (fingerprint)
+SCHEDULERS = ("the state of the schedulers",)
+
+
+def state_length(sigs: list) -> int:
+    """How much of a walk comes before its schedulers' own state."""
+    return sigs.index(SCHEDULERS) if SCHEDULERS in sigs else len(sigs)
+
+
+def _scheduler_class():
+    from .optim.lr_scheduler import LRScheduler
+
+    return LRScheduler
 
 
 def replay_from_start(before, after, renewed: set, reads: set):

@@ -57,8 +57,9 @@ from . import storage
 from .autograd import differentiate
 from .compile_outputs import (flatten_outputs, keeps_saved, meta, parts, plan_outputs,
                               replayed, same_as_made, writable_in_place)
+from .compile_schedulers import SchedulerWatch, run_steps
 from .compile_state import (Fresh, fingerprint, flatten_inputs, grouped, held_at, modes,
-                            put, replay_from_start, roots_of, unchanged)
+                            put, replay_from_start, roots_of, state_length, unchanged)
 from .tensor import Tensor
 from .watched import WRITES
 
@@ -155,9 +156,9 @@ class CompiledFunction:
             if rec.same_as_last(rt, sig, roots, inputs):
                 self.counters["replayed"] += 1
                 return rec.replay(tensors, rt)
-        guards, writes, objects, grads, walked = [], WRITES.n, {}, [], {}
+        guards, writes, objects, grads, walked, found = [], WRITES.n, {}, [], {}, []
         sigs, ids = fingerprint(roots, inputs, guards, objects=objects, grads=grads,
-                                tensors=walked)
+                                tensors=walked, schedulers=found)
         whys = [rec.mismatch(rt, sig, sigs, ids) for rec in self.recordings]
         for rec, why in zip(self.recordings, whys):
             if why is None:
@@ -175,7 +176,7 @@ class CompiledFunction:
         if self.counters["recorded"] >= self.MAX_RECORDINGS:
             return self._eager("limit", args, kwargs)
         return self._record(rt, args, kwargs, tensors, sig, roots, inputs,
-                            (sigs, ids, grads, objects), walked)
+                            (sigs, ids, grads, objects), walked, found)
 
     # ---- the three ways a call goes ---------------------------------------------------------
     def _eager(self, reasons, args, kwargs):
@@ -189,7 +190,7 @@ class CompiledFunction:
         self.counters["eager"] += 1
         return self.fn(*args, **kwargs)
 
-    def _record(self, rt, args, kwargs, tensors, sig, roots, inputs, before, walked):
+    def _record(self, rt, args, kwargs, tensors, sig, roots, inputs, before, walked, found):
         from .distributed import program
 
         sigs_in, ids_in, _, objects_in = before
@@ -205,6 +206,8 @@ class CompiledFunction:
                          for i, (_, g) in enumerate(held)}
         del held  # (the step may let go of them)
         recorder = program.start(cpu_inputs)
+        schedulers = SchedulerWatch(found, rt)
+        schedulers.start(recorder)
         made_before, storage.WRITTEN = storage.serial_now(), []
         try:
             passes = differentiate.passes
@@ -235,6 +238,7 @@ class CompiledFunction:
             gc.collect()  # the step's temporaries are freed inside the recording
             rt.flush_all()
         finally:
+            schedulers.stop()
             program.stop()
             written, storage.WRITTEN = storage.WRITTEN, None
         # what it wrote in place that was there before (parameters, optimizer state, its
@@ -256,6 +260,17 @@ class CompiledFunction:
         sigs_out, ids_out = fingerprint(roots, inputs, held=held, fresh=fresh, objects=objects,
                                         grads=grads)
         renewed = fresh.renewable(lambda t: meta(t) is not None)
+        # Schedulers stepped in Python around each replay: the walks are compared up to
+        # their own state, which their steps make anew (compile_schedulers.py).
+        steps = schedulers.result()
+        after = (sigs_out, ids_out, grads, objects)
+        if steps is not None:
+            trimmed = _before_schedulers(before), _before_schedulers(after)
+            if None in trimmed:
+                steps = None
+            else:
+                before, after = trimmed
+                (sigs_in, ids_in, _, objects_in), (sigs_out, ids_out, _, objects) = trimmed
         # (one it also returns, p.grad, is the output a replay makes: the same tensor)
         output_at = {id(t): j for j, t in enumerate(handed or ())}
         out_specs = [(rt.queue(t.device_str), t._value.id, list(t.shape), t.dtype.name)
@@ -285,7 +300,7 @@ class CompiledFunction:
             # were replaced before a replay.
             reasons.append("unseen")
         reasons = list(dict.fromkeys(reasons))
-        start = replay_from_start(before, (sigs_out, ids_out, grads, objects),
+        start = replay_from_start(before, after,
                                   {k for _, _, positions in renewed for k in positions},
                                   prog.reads)
         self.recording = _Recording(rt, sig, sigs_in, ids_in, sigs_out, ids_out, prog, reasons,
@@ -293,7 +308,7 @@ class CompiledFunction:
                                     state_writes, [(("output", output_at[id(t)]) if id(t) in
                                                     output_at else meta(t), places, positions)
                                                    for t, places, positions in renewed], start,
-                                    grad_places)
+                                    grad_places, steps)
         self._keep(self.recording)
         if not reasons:
             prog.watch()
@@ -327,8 +342,11 @@ class _Recording:
     """One recorded call, and what must hold for a later call to replay it."""
 
     def __init__(self, rt, sig, sigs_in, ids_in, sigs_out, ids_out, prog, reasons, rebuild,
-                 plan, cpu_positions, state_writes, renewed, start, grad_places):
+                 plan, cpu_positions, state_writes, renewed, start, grad_places, steps):
         self.runtime = rt
+        # (scheduler, args, kwargs) of the scheduler steps each replay runs after its
+        # program, or None; with them, a call's walk is compared up to their own state
+        self.steps = steps
         # the tensors whose .grad the program reads as an input, ("grad", i) its key
         self.grad_places = grad_places
         self.sig = sig
@@ -382,7 +400,8 @@ class _Recording:
             return "runtime"
         if sig != self.sig:
             return "inputs"
-        if sigs != self.sigs_in or self.plan is not None and not self.plan.alive():
+        if self._state(sigs, state_length(sigs)) != self.sigs_in or \
+                self.plan is not None and not self.plan.alive():
             return "state"
         if self.reasons:
             return None  # it runs eagerly anyway: which tensors sit where does not matter
@@ -398,7 +417,7 @@ class _Recording:
         objects it puts anew (a gradient the step made), so it can start from there, when
         the step started from one like it: a place whose tensor the step replaced (a new
         gradient) must not have been read by it."""
-        return self.fixed_point and self._masked(ids) == self.ids_out
+        return self.fixed_point and self._masked(self._state(ids)) == self.ids_out
 
     def at_start(self, ids) -> bool:
         """Whether a call whose state's tensors are `ids` starts from the state the
@@ -406,7 +425,8 @@ class _Recording:
         if self.start is None:
             return False
         loose = self.start[0]
-        return all(a == b or k in loose for k, (a, b) in enumerate(zip(ids, self.ids_in)))
+        return all(a == b or k in loose for k, (a, b) in enumerate(zip(self._state(ids),
+                                                                         self.ids_in)))
 
     def replay(self, tensors, rt):
         input_ids = {}
@@ -445,6 +465,8 @@ class _Recording:
             put(place, None)  # (dropped by the step's zero_grad, made anew by none)
         if self.last is not None and self.last[1].writes == writes:
             self.last[1].writes = WRITES.n  # (its own writes leave the state as checked)
+        if self.steps is not None:
+            run_steps(self.steps)  # (after the program, as the eager call's end)
         return outputs
 
     def _overwritable(self):
@@ -478,6 +500,13 @@ class _Recording:
             self.into = (key, self.program.writing_into(targets))
         return self.into[1]
 
+    def _state(self, walked: list, n=None) -> list:
+        """A call's walk (its sigs or ids) as far as this recording compares it: up to
+        its schedulers' own state (`n` places of sigs), if it steps them."""
+        if self.steps is None:
+            return walked
+        return walked[:len(self.ids_in) if n is None else n]
+
     def _masked(self, ids: list) -> list:
         """`ids` but at the places a replay fills anew."""
         return [None if k in self.anew else v for k, v in enumerate(ids)] if self.anew else ids
@@ -486,6 +515,17 @@ class _Recording:
         self.program.drop()
         if self.into is not None:
             self.into[1].drop()
+
+
+def _before_schedulers(walk):
+    """A walk's (sigs, ids, grads, objects) up to its schedulers' own state, or None if
+    that holds a tensor (a replay's program would not see it)."""
+    sigs, ids, grads, objects = walk
+    n = state_length(sigs)
+    if any(type(s) is tuple and s[:1] == ("T",) for s in sigs[n:]):
+        return None
+    return (sigs[:n], ids[:n], [g for g in grads if g[2] <= n],
+            {k: v for k, v in objects.items() if k < n})
 
 
 def _argument_places(tensors) -> dict:

@@ -536,6 +536,68 @@ def test_a_changed_learning_rate_records_again(backend):
     assert stats["recorded"] == 3 and stats["reasons"]["recorded again: state"] == 2
 
 
+def _scheduled_step(layers, opt, sched):
+    def step(x, y):
+        opt.zero_grad()
+        loss = F.mse_loss(_forward(layers, x), y)
+        loss.backward()
+        opt.step()
+        sched.step()
+        return loss
+    return step
+
+
+def _scheduler_state(opt, sched) -> tuple:
+    return ([group["lr"] for group in opt.param_groups], sched.last_epoch, sched.get_last_lr(),
+            sched._step_count)
+
+
+@pytest.mark.parametrize("kind", ["step", "lambda warm-up"])
+def test_a_step_stepping_an_lr_scheduler_at_its_end_replays_once_per_lr(backend, kind):
+    """A replay runs the scheduler's step() in Python after its program, as the eager call
+    runs it after its update: its epoch and lrs move as the eager ones, and a call replays
+    the recording made with the lr it finds (one recording per lr the schedule sets)."""
+    make = (lambda opt: optim.lr_scheduler.StepLR(opt, step_size=4, gamma=0.5)) \
+        if kind == "step" else \
+        (lambda opt: optim.lr_scheduler.LambdaLR(opt, lambda e: min(1.0, (e + 1) / 3)))
+    (ea, oa), (ca, ob) = _model(), _model()
+    sa, sb = make(oa), make(ob)
+    eager, compiled = _scheduled_step(ea, oa, sa), dg.compile(_scheduled_step(ca, ob, sb))
+    for i, (x, y) in enumerate(_batches(12)):
+        assert _np(eager(x, y)).tobytes() == _np(compiled(x, y)).tobytes(), i
+        assert _scheduler_state(oa, sa) == _scheduler_state(ob, sb), i
+        _same_params(ea, ca)
+    stats = compiled.stats()
+    # StepLR: the first call (no momentum yet), then lrs 0.05, 0.025 and 0.0125; the
+    # warm-up: lrs 1/3, 2/3 (its momentum made) and 3/3 of 0.05
+    recorded = 4 if kind == "step" else 3
+    assert stats["recorded"] == recorded and stats["replayed"] == 12 - recorded, stats
+
+
+def test_a_scheduler_the_step_reads_is_not_stepped_around_a_replay(backend):
+    """A step whose code reads the scheduler (here its epoch, to choose what it does) is
+    recorded for the scheduler's state, as any state it reads: never replayed with the
+    scheduler's state taken for granted."""
+    (ea, oa), (ca, ob) = _model(), _model()
+    sa, sb = (optim.lr_scheduler.StepLR(o, step_size=100) for o in (oa, ob))
+
+    def make(layers, opt, sched):
+        base = _scheduled_step(layers, opt, sched)
+
+        def step(x, y):
+            return base(x * 2 if sched.last_epoch % 2 else x, y)
+        return step
+
+    eager, compiled = make(ea, oa, sa), dg.compile(make(ca, ob, sb))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for i, (x, y) in enumerate(_batches(6)):
+            assert _np(eager(x, y)).tobytes() == _np(compiled(x, y)).tobytes(), i
+            assert _scheduler_state(oa, sa) == _scheduler_state(ob, sb), i
+    _same_params(ea, ca)
+    assert compiled.stats()["replayed"] == 0, compiled.stats()
+
+
 def test_a_replaced_parameter_records_again(backend):
     def change(layers, opt, i, x, y):
         if i == 4:  # a new tensor in the module and in the optimizer, made outside the step
