@@ -91,7 +91,7 @@ def tensor_sig(t: Tensor):
 
 
 def fingerprint(roots, inputs=frozenset(), guards=None, held=None, fresh=None,
-                objects=None, grads=None, tensors=None, schedulers=None):
+                objects=None, grads=None, tensors=None, schedulers=None, places=None):
     """(sigs, ids) of everything reachable from `roots` (see the module doc); the call's
     input tensors (`inputs`, by id()) count as places, whatever they hold. With a list
     `guards`, also what `unchanged` checks to tell that nothing it walked has changed;
@@ -103,7 +103,8 @@ def fingerprint(roots, inputs=frozenset(), guards=None, held=None, fresh=None,
     third root on (the first two are a call's own argument lists). With a list `grads`,
     (tensor, first, end) of each tensor's .grad the walk went through, by its positions
     (a gradient's own .grad is in its span). With a dict `tensors`, id() -> tensor of each
-    tensor it went through. An lr scheduler's own state (all but its optimizer) is walked
+    tensor it went through; with a dict `places`, walk position -> tensor of each tensor it
+    went through the first time. An lr scheduler's own state (all but its optimizer) is walked
     last, after a SCHEDULERS mark (a step that steps it may run it in Python around each
     replay: compile_schedulers.py); with a list `schedulers`, those are put in it."""
     sigs, ids, seen, deferred = [], [], {}, []
@@ -138,6 +139,8 @@ def fingerprint(roots, inputs=frozenset(), guards=None, held=None, fresh=None,
         elif isinstance(obj, Tensor):
             if tensors is not None:
                 tensors[key] = obj
+            if places is not None:
+                places[len(sigs)] = obj
             sig = tensor_sig(obj)
             sigs.append(sig)
             ids.append(getattr(obj._value, "id", None))
@@ -258,9 +261,11 @@ def replay_from_start(before, after, renewed: set, reads: set):
     """Whether a replay can start from the state a recorded step started from, though the
     step left another (before, after: the walks' (sigs, ids, grads, objects)): it can if
     the two differ only in gradients a replay puts anew (walk positions `renewed`) or
-    drops (a zero_grad setting one to None, where the step made none), and in which tensor
-    sits where it puts a new one. Returns (positions of the start's walk whose tensor a
-    replay does not read, the places of the gradients it drops), or None."""
+    drops (a zero_grad setting one to None, where the step made none), in which tensor
+    sits where it puts a new one, and in whether tensors require grad (a layer frozen or
+    thawed by the step: a replay sets the flags as it did). Returns (positions of the
+    start's walk whose tensor a replay does not read, the places of the gradients it
+    drops, (position of the start's walk, requires_grad) of each flag it sets), or None."""
     (sigs_in, ids_in, grads_in, objects_in), (sigs_out, ids_out, grads_out, objects_out) = \
         before, after
     if len(grads_in) != len(grads_out) or any(a is not b for (a, _, _), (b, _, _) in zip(
@@ -268,8 +273,8 @@ def replay_from_start(before, after, renewed: set, reads: set):
         return None
     outside_in, outside_out = _outside(len(sigs_in), grads_in), _outside(len(sigs_out), grads_out)
     rank_in, rank_out = _ranks(outside_in, grads_in), _ranks(outside_out, grads_out)
-    if _renumbered_sigs(sigs_in, outside_in, rank_in) != \
-            _renumbered_sigs(sigs_out, outside_out, rank_out) or \
+    if list(map(_flagless, _renumbered_sigs(sigs_in, outside_in, rank_in))) != \
+            list(map(_flagless, _renumbered_sigs(sigs_out, outside_out, rank_out))) or \
             _renumbered(objects_in, rank_in) != _renumbered(objects_out, rank_out):
         return None
     loose, dropped = set(), []
@@ -289,7 +294,18 @@ def replay_from_start(before, after, renewed: set, reads: set):
             continue
         if not reads.intersection(ids_in[a:b]):
             loose.update(range(a, b))
-    return loose, dropped
+    flags = [(k_in, sigs_out[k_out][4]) for k_in, k_out in zip(outside_in, outside_out)
+             if is_tensor_sig(sigs_in[k_in]) and sigs_in[k_in][4] != sigs_out[k_out][4]]
+    return loose, dropped, flags
+
+
+def is_tensor_sig(sig) -> bool:
+    return type(sig) is tuple and sig[:1] == ("T",)
+
+
+def _flagless(sig):
+    """A walk's sig but whether a tensor requires grad."""
+    return sig[:4] + sig[5:] if is_tensor_sig(sig) else sig
 
 
 def _outside(n: int, grads) -> list:

@@ -33,8 +33,9 @@ called in turn from a few states (train() and eval(), a parameter frozen and not
 replays, after recording once from each, the recording made from the state it finds.
 A replay starts from the state its recording ended in, or from the one it started from
 where the two differ only in gradients the step made anew or dropped (a zero_grad outside
-the step, a parameter frozen between calls): the replay puts new ones there, or drops
-them, as the eager call does. A new gradient whose place holds the last call's, which
+the step, a parameter frozen between calls) and in the requires_grad flags it set (a layer
+it freezes itself): the replay puts new ones there, or drops them, and sets the flags, as
+the eager call does. A new gradient whose place holds the last call's, which
 nothing else holds or watches, is written into that one instead (nothing can tell them
 apart, and the replay makes, hands over and frees no tensor for it). A gradient the state
 holds as the step starts and the step reads (one it accumulates into over calls) is an
@@ -59,7 +60,8 @@ from .compile_outputs import (flatten_outputs, keeps_saved, meta, parts, plan_ou
                               replayed, same_as_made, writable_in_place)
 from .compile_schedulers import SchedulerWatch, run_steps
 from .compile_state import (Fresh, fingerprint, flatten_inputs, grouped, held_at, modes,
-                            put, replay_from_start, roots_of, state_length, unchanged)
+                            is_tensor_sig, put, replay_from_start, roots_of, state_length,
+                            unchanged)
 from .tensor import Tensor
 from .watched import WRITES
 
@@ -156,9 +158,9 @@ class CompiledFunction:
             if rec.same_as_last(rt, sig, roots, inputs):
                 self.counters["replayed"] += 1
                 return rec.replay(tensors, rt)
-        guards, writes, objects, grads, walked, found = [], WRITES.n, {}, [], {}, []
+        guards, writes, objects, grads, walked, found, at = [], WRITES.n, {}, [], {}, [], {}
         sigs, ids = fingerprint(roots, inputs, guards, objects=objects, grads=grads,
-                                tensors=walked, schedulers=found)
+                                tensors=walked, schedulers=found, places=at)
         whys = [rec.mismatch(rt, sig, sigs, ids) for rec in self.recordings]
         for rec, why in zip(self.recordings, whys):
             if why is None:
@@ -167,9 +169,11 @@ class CompiledFunction:
                 # the next call checks this first (a replay from the state the step started
                 # from leaves another: the next call walks it)
                 rec.last = (roots, grouped(guards, writes)) if rec.at_end(ids) else None
-                del guards, walked  # (they hold what it walked: the replay counts who else does)
+                # (they hold what it walked: the replay counts who else does)
+                flagged = [at[k] for k, _ in rec.start[2]] if rec.start is not None else []
+                del guards, walked, at
                 self.counters["replayed"] += 1
-                return rec.replay(tensors, rt)
+                return rec.replay(tensors, rt, flagged)
         if whys:  # (why the latest recording does not fit)
             self._note("recorded again", whys[0], _AGAIN[whys[0]],
                        quiet=self.counters["recorded"] < 2)
@@ -428,7 +432,9 @@ class _Recording:
         return all(a == b or k in loose for k, (a, b) in enumerate(zip(self._state(ids),
                                                                          self.ids_in)))
 
-    def replay(self, tensors, rt):
+    def replay(self, tensors, rt, flagged=()):
+        """Run the program on this call's `tensors`; `flagged`: the tensors at the places
+        whose requires_grad the step sets (self.start), in the call's state."""
         input_ids = {}
         for key in {key for ph_keys in self.program.binds.values() for _, key in ph_keys}:
             if key[0] == "grad":
@@ -463,6 +469,8 @@ class _Recording:
                 put(place, anew)
         for place in self.start[1] if self.start is not None else ():
             put(place, None)  # (dropped by the step's zero_grad, made anew by none)
+        for t, (_, flag) in zip(flagged, self.start[2] if self.start is not None else ()):
+            t.requires_grad_(flag)  # (a layer the step froze or thawed)
         if self.last is not None and self.last[1].writes == writes:
             self.last[1].writes = WRITES.n  # (its own writes leave the state as checked)
         if self.steps is not None:
@@ -522,7 +530,7 @@ def _before_schedulers(walk):
     that holds a tensor (a replay's program would not see it)."""
     sigs, ids, grads, objects = walk
     n = state_length(sigs)
-    if any(type(s) is tuple and s[:1] == ("T",) for s in sigs[n:]):
+    if any(map(is_tensor_sig, sigs[n:])):
         return None
     return (sigs[:n], ids[:n], [g for g in grads if g[2] <= n],
             {k: v for k, v in objects.items() if k < n})

@@ -770,6 +770,34 @@ def test_a_parameter_frozen_every_other_call_replays(backend):
     assert stats["recorded"] == 3 and stats["replayed"] == 5, stats
 
 
+def test_a_layer_frozen_inside_the_step_replays_each_state(backend):
+    """The step sets requires_grad itself (an argument says whether to freeze the first
+    layer): a replay sets the flags as the eager call does, so each state the calls go
+    through is recorded once and replayed after."""
+    def make(layers, opt):
+        def step(x, y, freeze):
+            layers[0].weight.requires_grad_(not freeze)
+            opt.zero_grad()
+            loss = F.mse_loss(_forward(layers, x), y)
+            loss.backward()
+            opt.step()
+            return loss
+        return step
+
+    (ea, oa), (ca, ob) = _model(), _model()
+    eager, compiled = make(ea, oa), dg.compile(make(ca, ob))
+    for i, (x, y) in enumerate(_batches(12)):
+        freeze = i % 3 == 0
+        assert _np(eager(x, y, freeze)).tobytes() == _np(compiled(x, y, freeze)).tobytes(), i
+        _same_params(ea, ca)
+        assert [p.requires_grad for lin in ea for p in lin.parameters()] == \
+            [p.requires_grad for lin in ca for p in lin.parameters()], i
+    # Recorded: the first call, a thawing call after a frozen one, one from a thawed
+    # state (momentum made), a freezing call from there, a thawing call with momentum.
+    stats = compiled.stats()
+    assert stats["recorded"] == 5 and stats["replayed"] == 7, stats
+
+
 def test_a_changed_shape_records_again(backend):
     (ea, oa), (ca, ob) = _model(), _model()
     eager, compiled = _step_fn(ea, oa), dg.compile(_step_fn(ca, ob))
