@@ -75,6 +75,8 @@ _AGAIN = {
 }
 
 
+NOT_REPLAYED = object()  # (what _Recording.replay returns when it could not start)
+
 _MODES = ("default", "lite", "reduce-overhead", "max-autotune-no-cudagraphs", "max-autotune")
 
 
@@ -156,8 +158,10 @@ class CompiledFunction:
         roots = roots_of(self.fn, objects, {})
         for rec in self.recordings:
             if rec.same_as_last(rt, sig, roots, inputs):
-                self.counters["replayed"] += 1
-                return rec.replay(tensors, rt)
+                derived = rec.derived_values(tensors)
+                if derived is not NOT_REPLAYED:
+                    self.counters["replayed"] += 1
+                    return rec.replay(tensors, rt, derived)
         guards, writes, objects, grads, walked, found, at = [], WRITES.n, {}, [], {}, [], {}
         sigs, ids = fingerprint(roots, inputs, guards, objects=objects, grads=grads,
                                 tensors=walked, schedulers=found, places=at)
@@ -166,6 +170,9 @@ class CompiledFunction:
             if why is None:
                 if rec.reasons:
                     return self._eager(rec.reasons, args, kwargs)
+                derived = rec.derived_values(tensors)
+                if derived is NOT_REPLAYED:
+                    continue  # (its driver values shaped otherwise: recorded again)
                 # the next call checks this first (a replay from the state the step started
                 # from leaves another: the next call walks it)
                 rec.last = (roots, grouped(guards, writes)) if rec.at_end(ids) else None
@@ -173,9 +180,10 @@ class CompiledFunction:
                 flagged = [at[k] for k, _ in rec.start[2]] if rec.start is not None else []
                 del guards, walked, at
                 self.counters["replayed"] += 1
-                return rec.replay(tensors, rt, flagged)
+                return rec.replay(tensors, rt, derived, flagged)
         if whys:  # (why the latest recording does not fit)
-            self._note("recorded again", whys[0], _AGAIN[whys[0]],
+            why = whys[0] or "inputs"
+            self._note("recorded again", why, _AGAIN[why],
                        quiet=self.counters["recorded"] < 2)
         if self.counters["recorded"] >= self.MAX_RECORDINGS:
             return self._eager("limit", args, kwargs)
@@ -264,6 +272,11 @@ class CompiledFunction:
         sigs_out, ids_out = fingerprint(roots, inputs, held=held, fresh=fresh, objects=objects,
                                         grads=grads)
         renewed = fresh.renewable(lambda t: meta(t) is not None)
+        if any(t.device_str == "cpu" and recorder.derived_value(t._value)
+               for t, _, _ in fresh.places.values()):
+            # (a driver value made from its arguments, left in the state: a replay, which
+            # computes them on the driver only to send them, would leave the old one)
+            recorder.cannot_replay("driver-data")
         # Schedulers stepped in Python around each replay: the walks are compared up to
         # their own state, which their steps make anew (compile_schedulers.py).
         steps = schedulers.result()
@@ -432,9 +445,24 @@ class _Recording:
         return all(a == b or k in loose for k, (a, b) in enumerate(zip(self._state(ids),
                                                                          self.ids_in)))
 
-    def replay(self, tensors, rt, flagged=()):
-        """Run the program on this call's `tensors`; `flagged`: the tensors at the places
-        whose requires_grad the step sets (self.start), in the call's state."""
+    def derived_values(self, tensors):
+        """The driver values the program computes from the call's driver tensors
+        (program.derive), or NOT_REPLAYED if they are not shaped as recorded."""
+        from .distributed import program
+
+        if not self.program.derived:
+            return None
+        derived = program.derive(self.program.derived, self._cpu_arrays(tensors))
+        return NOT_REPLAYED if derived is None else derived
+
+    def _cpu_arrays(self, tensors) -> dict:
+        return {k: tensors[k]._value for k in self.cpu_positions}
+
+    def replay(self, tensors, rt, derived=None, flagged=()):
+        """Run the program on this call's `tensors` (`derived`: derived_values(tensors));
+        `flagged`: the tensors at the places whose requires_grad the step sets (self.start),
+        in the call's state."""
+        cpu_arrays = self._cpu_arrays(tensors)
         input_ids = {}
         for key in {key for ph_keys in self.program.binds.values() for _, key in ph_keys}:
             if key[0] == "grad":
@@ -442,10 +470,9 @@ class _Recording:
                 continue
             k, j = key
             input_ids[key] = dict(parts(tensors[k]))[j]._value.id
-        cpu_arrays = {k: tensors[k]._value for k in self.cpu_positions}
         targets, overwritten = self._overwritable()
         program = self._program_into(targets) if targets else self.program
-        refs = list(program.replay(input_ids, cpu_arrays, rt.endpoint.concurrent))
+        refs = list(program.replay(input_ids, cpu_arrays, rt.endpoint.concurrent, derived))
         for written, n in self.state_writes:
             if isinstance(written, tuple):  # (an argument's or a gradient's, by its place)
                 written = self.grad_places[written[1]]._grad._storage if \

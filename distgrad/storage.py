@@ -37,6 +37,9 @@ _SERIALS = itertools.count()
 # While a compiled step records: every storage written, once per write (a replay, which
 # writes on the workers only, counts the same writes again: distgrad/compiled.py).
 WRITTEN = None
+# Told of each driver tensor whose values Python reads while a compiled step records
+# (distributed/program.py), if one does
+READ_WATCH = None
 
 
 def serial_now() -> int:
@@ -132,6 +135,8 @@ class Storage:
 
     def read(self, t) -> np.ndarray:
         """View `t`'s values as a numpy array in the driver."""
+        if READ_WATCH is not None:
+            READ_WATCH(t)
         return t._value
 
     def shown_as(self, t):

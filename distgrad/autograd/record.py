@@ -160,7 +160,8 @@ def call(name: str, *inputs, _device=None, **attrs):
     elif device == CPU:
         values = _run_local(op, inputs, attrs, metas)
         if capturing is not None:
-            capturing.computed_on_driver(inputs, attrs, values)
+            capturing.computed_on_driver(op, inputs, attrs, values,
+                                         [m.dtype for m in metas])
     elif not storage.holds_data(device):
         values = [None] * len(metas)  # the meta device: the metas are the whole result
     else:

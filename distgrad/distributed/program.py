@@ -16,8 +16,11 @@ send (coordinator.py). `Program.build` turns those runs into one program per wor
   - driver tensors the step made from numbers alone (`arange(T)`, `full`, `zeros` and
     what it computed from those only) are constants: their values follow from the Python
     numbers the step passed, as an op's numeric arguments do, which the program keeps
-    too. One moved to a worker is sent again, as recorded, with each replay. Anything
-    else computed on the driver cannot be replayed (the replay runs no driver code).
+    too. One moved to a worker is sent again, as recorded, with each replay. Driver
+    values the step computed from its driver tensor arguments (and constants) by ops
+    alone, a DistributedDataParallel's split of a batch it was given, are computed again
+    by each replay from that call's arguments, by the same ops, and sent as recorded.
+    Anything else computed on the driver cannot be replayed.
 A replay sends each worker one instruction (with its queued work, in one message) on the
 Ray backend, where workers run at once and wait for each other's tensors; in-process
 workers run a run when it is sent, so there the recorded runs go one by one in the order
@@ -34,6 +37,7 @@ import weakref
 
 import numpy as np
 
+from .. import storage
 from ..autograd import record
 from . import coordinator, wire
 from .coordinator import RemoteRef
@@ -80,6 +84,12 @@ class Recorder:
         self.imports: dict = {}  # tensor id -> input position, for inputs moved to a worker
         self.constants: dict = {}  # id(array) -> array: driver values made from numbers
         self.imported_constants: dict = {}  # ("constant", tensor id) -> a copy of its array
+        # id(array) -> (array, recipe) of driver values made from the driver inputs by ops
+        # (_derive): an input's ("input", position), an op's ("op", op, attrs, [recipe or
+        # ("value", a constant's copy or a number)], output index, output dtypes)
+        self.derived: dict = {id(arr): (arr, ("input", pos)) for pos, arr in cpu_inputs}
+        # ("derived", tensor id) -> (its recipe, shape, dtype)
+        self.imported_derived: dict = {}
 
     def cannot_replay(self, reason: str) -> None:
         if threading.get_ident() == self.thread and reason not in self.reasons:
@@ -101,19 +111,62 @@ class Recorder:
             self.imports[tid] = key
             self.imported_constants[key] = array.copy()  # as it is now: a replay sends this
             return
+        recipe = self._recipe(array)
+        if recipe is not None and recipe[0] == "op":
+            key = ("derived", tid)
+            self.imports[tid] = key
+            self.imported_derived[key] = (recipe, array.shape, array.dtype)
+            return
         self.cannot_replay("driver-data")
 
-    def computed_on_driver(self, inputs, attrs, values) -> None:
+    def computed_on_driver(self, op, inputs, attrs, values, dtypes) -> None:
         """A driver op ran: its results are constants if its tensor inputs all are and it
-        took no array (a random fill's draw); else the replay could not repeat it."""
+        took no array (a random fill's draw), derived from the step's driver inputs if
+        each of those is a constant or so derived; else the replay could not repeat it."""
         if threading.get_ident() != self.thread:
             return
-        if all(self._constant(t) for t in inputs if hasattr(t, "_storage")) and not any(
-                hasattr(v, "__array__") for v in attrs.values()):
+        if any(hasattr(v, "__array__") for v in attrs.values()):
+            self.cannot_replay("driver-op")
+        elif all(self._constant(t) for t in inputs if hasattr(t, "_storage")):
             for v in values:
                 self.constants[id(v)] = v
         else:
-            self.cannot_replay("driver-op")
+            parts = [self._part(t) for t in inputs]
+            if any(part is None for part in parts):
+                self.cannot_replay("driver-op")
+                return
+            for k, v in enumerate(values):
+                self.derived[id(v)] = (v, ("op", op, dict(attrs), parts, k, list(dtypes)))
+
+    def _part(self, x):
+        """How a replay gets op input `x` (_derive), or None if it cannot."""
+        if not hasattr(x, "_storage"):
+            return ("value", x)
+        if self._constant(x):
+            return ("value", x._value.copy())  # (as it is now)
+        return self._recipe(x._value)
+
+    def _recipe(self, array):
+        entry = self.derived.get(id(array))
+        return entry[1] if entry is not None and entry[0] is array else None
+
+    def read_on_driver(self, t) -> None:
+        """Python reads driver tensor `t`'s values: of a value derived from the step's
+        driver arguments (theirs too, but a 0-dim one's, which the call's signature holds)
+        a replay would take the recorded values for its own."""
+        if threading.get_ident() != self.thread:
+            return
+        recipe = self._recipe(t._value)
+        if (t.ndim or recipe is None or recipe[0] != "input") and self.derived_value(t._value):
+            self.cannot_replay("read")
+
+    def derived_value(self, array) -> bool:
+        """Whether driver `array` (or the memory it views) was derived from an input."""
+        while array is not None:
+            if self._recipe(array) is not None:
+                return True
+            array = getattr(array, "base", None)
+        return False
 
     def wrote_on_driver(self, target, result) -> None:
         """Values are written into a driver tensor: fine into a constant from a constant
@@ -126,16 +179,46 @@ class Recorder:
         return v is not None and self.constants.get(id(v)) is v
 
 
+def derive(recipes: dict, cpu_arrays: dict) -> dict:
+    """The driver values `recipes` (Recorder.imported_derived) stand for, computed again
+    from this call's driver inputs `cpu_arrays` by the recorded ops; None if one's shape
+    or dtype is not the recorded one's (an op whose result's shape its values decide)."""
+    from ..ops.table import run_forward
+
+    memo = {}
+
+    def value(recipe):
+        if recipe[0] == "value":
+            return recipe[1]
+        if recipe[0] == "input":
+            return cpu_arrays[recipe[1]]
+        key = id(recipe)
+        if key not in memo:
+            _, op, attrs, parts, k, dtypes = recipe
+            with np.errstate(all="ignore"):  # (as the driver ran it: record._run_local)
+                memo[key] = run_forward(op, [value(p) for p in parts], attrs, dtypes)
+        return memo[key][recipe[4]]
+
+    out = {}
+    for key, (recipe, shape, dtype) in recipes.items():
+        out[key] = value(recipe)
+        if out[key].shape != shape or out[key].dtype != dtype:
+            return None
+    return out
+
+
 def start(cpu_inputs) -> Recorder:
     rec = Recorder(cpu_inputs)
     coordinator.recorder = rec
     record.capturing = rec
+    storage.READ_WATCH = rec.read_on_driver
     return rec
 
 
 def stop() -> None:
     coordinator.recorder = None
     record.capturing = None
+    storage.READ_WATCH = None
 
 
 def recording() -> bool:
@@ -175,6 +258,7 @@ class Program:
         self.stored: set = set()  # queue indexes that have the program
         self.stale = False  # a tensor it reads was freed since
         self.constants: dict = {}  # ("constant", id) -> array, sent as recorded by a replay
+        self.derived: dict = {}  # ("derived", id) -> recipe, computed by each replay (derive)
         # queue index -> (run index its second message starts at, the outputs made before)
         self.cuts: dict = {}
         self.laid_out = False  # cuts decided (at the first replay on workers that run at once)
@@ -185,7 +269,7 @@ class Program:
         """(program, reasons it cannot replay). worker_inputs: [(input key, queue, id)];
         outputs: [(queue, id, shape, dtype name)]."""
         prog, reasons = cls(), list(rec.reasons)
-        prog.constants = rec.imported_constants
+        prog.constants, prog.derived = rec.imported_constants, rec.imported_derived
         rename = {}
         for key, q, tid in worker_inputs:
             if tid not in rename:
@@ -257,6 +341,7 @@ class Program:
         prog.outputs = [out for out in self.outputs if out[1] not in targets]
         prog.reads, prog.kept = self.reads, self.kept | set(targets.values())
         prog.generations, prog.constants = self.generations, self.constants
+        prog.derived = self.derived
         prog.cuts, prog.laid_out, prog.moved = dict(self.cuts), self.laid_out, self.moved
         return prog
 
@@ -279,10 +364,10 @@ class Program:
         _live.add(self)
         coordinator.free_watch = _freed
 
-    def replay(self, input_ids: dict, cpu_arrays: dict, concurrent: bool) -> list:
+    def replay(self, input_ids: dict, cpu_arrays: dict, concurrent: bool, derived=None) -> list:
         """Run the program once more: input_ids (input key -> this call's tensor id) and
-        cpu_arrays (input position -> array) are this call's inputs. Returns the outputs'
-        RemoteRefs, in the recorded order."""
+        cpu_arrays (input position -> array) are this call's inputs, `derived` the values
+        derive() computed from them. Returns the outputs' RemoteRefs, in the recorded order."""
         gen = next(_replays) % (1 << 20)
         binds, moves, keep = {}, {}, []
         for k, pairs in self.binds.items():
@@ -290,6 +375,8 @@ class Program:
         by_index = {q.index: q for q in self.queues}
         if self.constants:
             cpu_arrays = {**cpu_arrays, **self.constants}
+        if self.derived:
+            cpu_arrays = {**cpu_arrays, **derived}
         for k, pairs in self.cpu_binds.items():
             for ph, pos in pairs:
                 ref = by_index[k].put(cpu_arrays[pos])

@@ -1126,6 +1126,68 @@ def test_data_parallel_and_pipelined_steps_replay_bit_for_bit(backend, mode):
         comp.teardown()
 
 
+def _ddp_step():
+    from distgrad.nn.parallel import DistributedDataParallel
+
+    dg.manual_seed(0)
+    model = DistributedDataParallel(nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3)))
+    opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    return model, _step_fn(model, opt, lambda m, x: m(x))
+
+
+def _cpu_batches(n, rows=4):
+    rng = np.random.default_rng(5)
+    return [(dg.tensor(rng.standard_normal((rows, 6)).astype(np.float32)),
+             dg.tensor(rng.standard_normal((rows, 3)).astype(np.float32))) for _ in range(n)]
+
+
+def test_data_parallel_fed_driver_batches_replays_bit_for_bit(backend):
+    """DistributedDataParallel splits a driver batch on the driver: a replay splits each
+    call's batch again by the same ops and sends the pieces, as the eager call does."""
+    (em, eager), (cm, compiled) = _ddp_step(), _ddp_step()
+    compiled = dg.compile(compiled)
+    for i, (x, y) in enumerate(_cpu_batches(6)):
+        assert _np(eager(x, y).full_tensor()).tobytes() == \
+            _np(compiled(x, y).full_tensor()).tobytes(), i
+        for a, b in zip(em.parameters(), cm.parameters()):
+            assert _np(a).tobytes() == _np(b).tobytes(), i
+    assert compiled.stats()["replayed"] == 4, compiled.stats()
+
+
+@pytest.mark.parametrize("kind", ["branch", "data-shaped"])
+def test_what_a_step_reads_of_its_driver_arguments_is_never_replayed(backend, kind):
+    """A step whose Python reads values computed from its driver argument (to branch on
+    them) runs eagerly; one whose driver op's result is shaped by its values (a mask's
+    selection) records again for a batch that selects another number of rows."""
+    layers, opt = _model()
+
+    def loss_of(x, y):
+        if kind == "branch":
+            x = x * 2 if x.sum() > 0 else x
+        else:
+            x = x[x[:, 0] > 0]
+            y = y[: x.shape[0]]
+        return F.mse_loss(_forward(layers, x.to("worker:0")), y.to("worker:1"))
+
+    def step(x, y):
+        loss = loss_of(x, y)
+        loss.backward()
+        return loss
+
+    compiled = dg.compile(step)
+    rng = np.random.default_rng(9)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for i in range(6):
+            x = dg.tensor(rng.standard_normal((4, 6)).astype(np.float32) * (-1) ** i)
+            y = dg.tensor(rng.standard_normal((4, 6)).astype(np.float32))
+            with dg.no_grad():
+                want = loss_of(x, y)
+            assert _np(compiled(x, y)).tobytes() == _np(want).tobytes(), i
+    stats = compiled.stats()
+    assert stats["replayed"] == 0 and stats["reasons"]["eager: read"] >= 1, stats
+
+
 @pytest.mark.parametrize("kind", ["layer-placed", "sharded"])
 def test_nothing_is_left_on_the_workers_once_the_step_and_its_model_are_dropped(backend, kind):
     """Placeholders are let go after each replay (in-process workers too, whose replay comes
