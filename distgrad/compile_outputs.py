@@ -11,8 +11,9 @@ the eager call's too.
 
 A sharded output is wrapped anew around such parts (a replicated one's copies not made yet
 are made as moves of its first), and a view of an output (the loss vector's slice, a
-transpose) is taken anew by the view ops that made it, in the grad mode they ran in: its
-`_base`, shared version counter and view node are then those of the eager call's view.
+transpose; of a sharded one too, its parts' views made by the sharded op again) is taken
+anew by the view ops that made it, in the grad mode they ran in: its `_base`, shared
+version counter and view node are then those of the eager call's view.
 The recording call itself returns outputs made so, after checking that they are like the
 eager ones (the originals' worker tensors are then the program's temporaries).
 
@@ -101,6 +102,8 @@ def plan_outputs(flat: list, of_state=lambda t: False, detached_from=lambda t: N
             step = ("state", weakref.ref(t))
         elif t._viewed is not None:
             step = _view_step(t, entry)
+        elif t._sharding is not None and t._sharding.view_op is not None:
+            step = _sharded_view_step(t, entry)
         elif t._sharding is not None:
             step = _sharded_step(t, entry)
         elif id(t._value) in aliased:  # (a detach() of another: its memory, no history)
@@ -149,6 +152,23 @@ def _view_step(t: Tensor, entry):
     return ("view", j, op, attrs or {}, k, grad)
 
 
+def _sharded_view_step(t: Tensor, entry):
+    """The plan's step that takes sharded view `t` again from the tensor it views (the
+    sharded op makes its parts' views and wraps them as it did), or None: a view written
+    through since, a copy standing for one (a fallback's), one with anything of its own."""
+    s = t._sharding
+    parent, op, attrs, k, version = s.view_op
+    if s.copied_view_of is not None or t._storage.counter.count != version or \
+            not _plain_handle(t) or s.reducer is not None or s.join is not None or \
+            s.made_edges or s.grad is not None or _hooked(t._grad_fn) or \
+            any(isinstance(v, Tensor) for v in (attrs or {}).values()):
+        return None
+    j = entry(parent)
+    if j is None:
+        return None
+    return ("view", j, op, attrs or {}, k, t._grad_fn is not None or not parent.requires_grad)
+
+
 def _sharded_step(t: Tensor, entry):
     """The plan's step that wraps sharded `t`'s parts anew, or None. A replicated tensor's
     copies not made yet are made as moves of its first (a fallback's result would compute
@@ -193,12 +213,15 @@ def _facts(t: Tensor) -> tuple:
                                             t._no_accumulator, t._version))
 
 
+_OWN_ATTRIBUTES = {"_sharded_view"}  # (what distgrad itself sets on a sharded view)
+
+
 def _plain_handle(t: Tensor) -> bool:
     """No hooks, retained or accumulated gradient, or attributes of the user's on it: what
     a fresh tensor of a replay would not have."""
     return (t._hooks is None and not t._retains_grad and t._grad is None and
             t._post_acc_hooks is None and t._stands_for is None and not t._no_accumulator
-            and not t.__dict__)
+            and not t.__dict__.keys() - _OWN_ATTRIBUTES)
 
 
 def meta(t: Tensor):

@@ -89,7 +89,7 @@ class Sharding:
     """What a sharded tensor holds instead of a value."""
 
     __slots__ = ("placement", "shards", "workers", "makers", "join", "copied_view_of",
-                 "made_edges", "reducer", "computed_by", "viewed", "grad")
+                 "made_edges", "reducer", "computed_by", "viewed", "grad", "view_op")
 
     def __init__(self, placement, shards, workers, makers=None):
         self.placement = placement
@@ -110,6 +110,9 @@ class Sharding:
         # view keeps its `_base` (the lookup by part is weak)
         self.viewed = None
         self.grad = None  # the .grad last given out: the same object while its parts are
+        # A view's: (the tensor it is a view of, op name, attrs, output index, that
+        # tensor's version then), how to take it again (a compiled step's output)
+        self.view_op = None
 
     def current(self, t) -> None:
         """Bring `t` (this sharding's tensor) up to date before its history is used: a copy
@@ -1018,6 +1021,7 @@ def _laid_out_as_view(op, inputs, attrs, out):
         if is_sharded(o):
             o._layout = op.strides(x.shape, strides, offset, o.shape, k, attrs)
             o._sharded_view = True  # (its parts are views, or it is a copy standing for one)
+            o._sharding.view_op = (x, op.name, attrs, k, x._storage.counter.count)
             if o._sharding.copied_view_of is None:
                 # torch's view shares its base's version counter (and memory): a write
                 # through it counts once for the base, whichever parts it reached

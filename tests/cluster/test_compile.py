@@ -494,6 +494,33 @@ def test_a_step_returning_its_parameters_views_detaches_and_gradients_replays(ba
     _same_params(ea, ca)
     assert compiled.stats()["replayed"] == 3, compiled.stats()
 
+def test_a_step_returning_views_of_a_sharded_tensor_replays(backend):
+    """Views of a sharded tensor the step makes (a slice, a reshape, a view of that) are
+    taken again from the replay's sharded tensor, by the ops that made them: values, view
+    flags, bases and versions as the eager call's."""
+    def make():
+        layers, opt = _model()
+        base = _step_fn(layers, opt)
+
+        def step(x, y):
+            loss = base(x, y)
+            rows = dist.shard((x * 2).detach(), 0)
+            part = rows[1:]
+            return loss, part, rows.view(2, 12), part.t()
+        return step
+
+    eager, compiled = make(), dg.compile(make())
+    for i, (x, y) in enumerate(_batches(5)):
+        got, want = compiled(x, y), eager(x, y)
+        for a, b in zip(got, want):
+            assert _np(a.full_tensor() if a._sharding is not None else a).tobytes() == \
+                _np(b.full_tensor() if b._sharding is not None else b).tobytes(), i
+            assert (a._is_view(), a.shape, a.stride(), a._version, a.requires_grad) == \
+                (b._is_view(), b.shape, b.stride(), b._version, b.requires_grad), i
+        assert got[3]._base is got[1]._base is not None and want[3]._base is want[1]._base, i
+    assert compiled.stats()["replayed"] == 3, compiled.stats()
+
+
 @pytest.mark.parametrize("mode", ["no_grad", "inference_mode", "autocast"])
 def test_a_step_called_in_another_mode_runs_as_the_eager_step(backend, mode):
     """The modes of the thread a step is called in (grad mode, inference mode, autocast)
