@@ -528,13 +528,17 @@ def run_post_accumulate_hooks(var) -> None:
 def _obeys_layout(g, var) -> bool:
     """torch's gradient layout contract: the .grad of a leaf whose elements fill a block of
     memory once each has the leaf's strides (a size-1 dim's aside, unless 0); any other
-    leaf's .grad is row-major."""
+    leaf's .grad is row-major. Dims are the gradient's, as torch's check walks them: a leaf
+    resized under no_grad after its graph was made gets a gradient of its old shape."""
     if var._sharding is not None or g._sharding is not None:
         return True  # (a sharded gradient is laid out as its shards are)
     if not var._dense_block():
         return g.is_contiguous()
-    return all((a == b) if d != 1 else (a != 0 and b != 0)
-               for d, a, b in zip(var.shape, var.stride(), g.stride()))
+    var_strides = var.stride()
+    if g.dim() > len(var_strides):
+        return False
+    return all((a == b) if d != 1 else a != 0
+               for d, a, b in zip(g.shape, g.stride(), var_strides))
 
 
 def _copy_laid_out(g, var):

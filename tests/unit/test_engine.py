@@ -733,6 +733,26 @@ def test_a_weight_used_transposed_gets_a_row_major_gradient_of_its_own():
     same(f)
 
 
+def test_a_leaf_resized_after_its_graph_was_made_keeps_or_copies_its_gradient_as_torch():
+    """A leaf given another shape by out= under no_grad still gets a gradient of the shape
+    it had in the graph. torch's layout check walks the gradient's dims: one whose strides
+    fit the new leaf is kept as it is, another is copied into the leaf's shape."""
+    def f(torch):
+        kept = leaf(torch, [[-1.5, -0.75, 0.5]])
+        y = kept.max(1)[0]
+        with torch.no_grad():
+            torch.add(torch.zeros(2, 1), 1.5, out=kept)
+        (y * y).sum().backward()
+        copied = leaf(torch, [0.25, 2.0])
+        z = copied * 2
+        with torch.no_grad():
+            torch.exp(torch.ones(1, 2), out=copied)
+        z.sum().backward()
+        return kept.grad, kept.grad.stride(), copied.grad, copied.grad.stride()
+
+    same(f)
+
+
 def test_linear_backward_copies_no_gradient():
     """As torch's AccumulateGrad, a gradient nothing else uses becomes the .grad as it is:
     a Linear layer's backward runs no clone (torch's profile has none either)."""
