@@ -772,7 +772,7 @@ class AccumulateGrad:
     """The node behind a leaf that requires grad: adds incoming gradient into `.grad`."""
 
     __slots__ = ("variable", "next_functions", "_seq", "_hooks", "_pre_hooks", "n_outputs",
-                 "_metadata", "_inline", "__weakref__")
+                 "_out_metas", "_metadata", "_inline", "__weakref__")
 
     _name = "AccumulateGrad"
     priority = float("inf")  # torch runs AccumulateGrad as soon as it is ready
@@ -785,6 +785,9 @@ class AccumulateGrad:
         self._hooks = None
         self._pre_hooks = None
         self.n_outputs = 1
+        # the leaf as it was when the node was made: a gradient is checked against this shape
+        # while the node lives, even after out= resized the leaf (torch's input metadata)
+        self._out_metas = ((variable.shape, variable.dtype, variable.device_str),)
 
     def input_nr_for(self, variable) -> int:
         return 0

@@ -753,6 +753,29 @@ def test_a_leaf_resized_after_its_graph_was_made_keeps_or_copies_its_gradient_as
     same(f)
 
 
+def test_a_leaf_resized_after_its_graph_was_made_is_checked_against_its_old_shape():
+    """torch checks a gradient for a leaf against the leaf as it was when its AccumulateGrad
+    node was made, while that node lives: out= under no_grad giving the leaf a shape its old
+    one cannot be summed to makes a view's regenerated node, or a new op's, return an
+    invalid gradient; one it can be summed to is summed to the old shape."""
+    def f(torch):
+        seen = []
+        for shape in ((1, 3), (1, 4)):
+            x = leaf(torch, [-0.25, 1.75, -0.5, -1.5])
+            v = x.unflatten(0, (4, 1))
+            with torch.no_grad():
+                torch.add(torch.ones(shape), 1.5, out=x)
+            seen.append(attempt(torch.autograd.grad, (v * v).sum(), x))
+        x = leaf(torch, [-0.25, 1.75, -0.5, -1.5])
+        y = x * 2  # (keeps x's node alive)
+        with torch.no_grad():
+            torch.add(torch.ones(2, 2), 1.5, out=x)
+        seen.append(attempt(torch.autograd.grad, (x * 3).sum(), x))
+        return seen, y
+
+    same(f)
+
+
 def test_linear_backward_copies_no_gradient():
     """As torch's AccumulateGrad, a gradient nothing else uses becomes the .grad as it is:
     a Linear layer's backward runs no clone (torch's profile has none either)."""
