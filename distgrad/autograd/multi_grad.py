@@ -33,9 +33,12 @@ def _running(ref, node):
 
 
 def _grad_fn_or_acc(t):
-    if not t.requires_grad:
-        return None
-    return t._gradient_edge()[0]
+    """The node a gradient for `t` flows into; torch asserts there is one (a tensor that
+    requires no grad, or a view made under no_grad that has no edge, has none)."""
+    node = t._gradient_edge()[0] if t.requires_grad else None
+    if node is None:
+        raise AssertionError("Expected gradient function to be set")
+    return node
 
 
 def register_multi_grad_hook(tensors, fn, *, mode: str = "all") -> _MultiHandle:

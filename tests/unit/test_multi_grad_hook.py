@@ -98,3 +98,18 @@ def test_all_mode_over_the_backward_root_counts_it_out_of_the_graph():
 
     expected, _ = same(scenario)
     assert expected[0] == [None, 1.0] and expected[2] == "from y" and expected[3] == "from both"
+
+
+def test_all_mode_asserts_every_tensor_has_a_node_for_its_gradient():
+    """A tensor that requires no grad, or a view made under no_grad (it requires grad, yet
+    no edge leads from it), has no node: mode "all" asserts, mode "any" leaves it out."""
+    def f(torch):
+        a = torch.tensor([0.5, -1.0, 2.0], requires_grad=True)
+        b = a * 2
+        with torch.no_grad():
+            flat = b.view(-1)
+        register = torch.autograd.graph.register_multi_grad_hook
+        return [(attempt(register, (t, b), print), attempt(register, (t, b), print, mode="any")
+                 is not None) for t in (flat, torch.ones(3))]
+
+    same(f)
