@@ -235,8 +235,20 @@ def _copy_slices_owning_vjp(c, g):
     g_base = None
     if c.needs[1]:
         part = got[0] if got and got[0] is not None else call("zero", grads[nr])
-        g_base = scatter_by_place(g, place, last_copied(part, place))
+        g_base = _laid_out_as_base(scatter_by_place(g, place, last_copied(part, place)), place)
     return (None, g_base, None, *got[1:])
+
+
+def _laid_out_as_base(g, place: dict):
+    """`g` with the strides of the base at `place`, as torch's CopySlices makes the base's
+    gradient (empty_strided of the base's layout, then copies into it)."""
+    base_stride = place.get("base_stride")
+    if base_stride is None or g._sharding is not None or list(g.stride()) == base_stride:
+        return g
+    from .reshaping import empty_strided
+
+    out = empty_strided(list(g.shape), base_stride, dtype=g.dtype, device=g.device_str)
+    return out.copy_(g)
 
 
 def _run_owned(fn, grads, wanted) -> list:

@@ -1836,3 +1836,19 @@ def test_write_through_an_unfolded_view_sends_each_place_its_gradient_once():
         return a, x.grad, y.grad
 
     same(program)
+
+
+@pytest.mark.parametrize("create_graph", [False, True])
+def test_a_write_through_a_view_of_a_transposed_result_gives_the_base_its_strides(create_graph):
+    """torch's CopySlices lays the base's gradient out as the base (empty_strided of its
+    layout): a transposed result written in place through a row passes a transposed
+    gradient on, which view(-1) then refuses."""
+    def f(torch):
+        x = torch.tensor([[-1.5, -0.75, -1.0], [-1.0, 1.0, 1.25]], requires_grad=True)
+        u = x.mT * 2
+        written = u * 1
+        written[0].mul_(2)
+        g = torch.autograd.grad(written.sin().sum(), u, create_graph=create_graph)[0]
+        return g, g.stride(), attempt(g.view, -1)
+
+    same(f)
