@@ -311,9 +311,23 @@ def _spread_and_mean(x, dim, correction, keepdim, root):
         mean = np.sum(wide, axis=axis, keepdims=True) / n  # (np.mean warns of empty slices)
         var = np.sum((wide - mean) ** 2, axis=axis, keepdims=keepdim) / max(n - _degrees(correction), 0)
     spread = np.sqrt(var) if root else var
+    mean = _as_welfords_mean(wide, dims, mean)
     if not keepdim:
         mean = np.squeeze(mean, axis=axis) if axis is not None else mean.reshape(())
     return spread.astype(x.dtype, copy=False), mean.astype(x.dtype, copy=False)
+
+
+def _as_welfords_mean(x, dims, mean):
+    """The mean (kept dims) as torch's var_mean kernel updates it element by element: once
+    it is infinite, the next element makes it nan (inf - inf), so a slice holding an inf
+    has that inf for its mean only when it is the only one and read last (the element at
+    the end of every reduced dim), else nan."""
+    infinite = np.isinf(x)
+    if x.size == 0 or not infinite.any():
+        return mean
+    count = np.sum(infinite, axis=_axis(dims), keepdims=True)
+    last = infinite[tuple(slice(-1, None) if d in dims else slice(None) for d in range(x.ndim))]
+    return np.where((count == 0) | ((count == 1) & last), mean, np.nan)
 
 
 def _var_backward(c, g):
