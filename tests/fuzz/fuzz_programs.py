@@ -1771,9 +1771,11 @@ class Gen:
                 f"torch.func.vmap(torch.func.grad(lambda r: r.pow(3).sum()))({a})",
                 f"torch.func.grad_and_value(lambda u: u.exp().sum())({a})[0]"]
         b = self.partner(a, broadcast=False)
+        with_b = []
         if b is not None:
-            opts += [f"torch.func.grad(lambda u, w: (u * w).tanh().sum(), argnums=1)({a}, {b})",
-                     f"torch.func.vmap(lambda r, s: (r * s).sum())({a}, {b})"]
+            with_b = [f"torch.func.grad(lambda u, w: (u * w).tanh().sum(), argnums=1)({a}, {b})",
+                      f"torch.func.vmap(lambda r, s: (r * s).sum())({a}, {b})"]
+            opts += with_b
         if t.dim() == 1 and t.shape[0] <= 4:
             # (cloned: torch's jacobians are views of an unbind, which refuse writes)
             opts += [f"torch.func.jacrev(lambda u: u.exp() * u.sum())({a}).clone()",
@@ -1785,7 +1787,10 @@ class Gen:
             opts += [f"torch.func.vmap(lambda r: r.softmax(0), in_dims=1)({a}).clone()",
                      f"torch.func.vmap(torch.outer)({a}, {a})"]
         v = self.new_var()
-        return self.emit("func", v, f"{v} = {rng.choice(opts)}", self.dev[a])
+        src = rng.choice(opts)
+        # (a sharded partner makes the result sharded, as any op of the two)
+        return self.emit("func", v, f"{v} = {src}", self.out_dev(a, b) if src in with_b
+                         else self.dev[a])
 
     F = "torch.nn.functional"
 

@@ -186,6 +186,26 @@ def test_a_wider_family_is_generated_and_runs(family):
     pytest.fail(f"no program of the first 400 runs a {family} op to its end")
 
 
+def test_a_torch_func_result_of_a_sharded_partner_is_known_to_be_sharded():
+    """torch.func over a driver tensor and a sharded partner gives a sharded result, as any
+    op of the two: the generator must not take it for a driver tensor afterwards (numpy()
+    of it, which distgrad refuses for a sharded tensor)."""
+    import torch
+
+    devices = set()
+    for seed in range(40):
+        gen = fp.Gen(seed, "local")
+        gen.ns.update(x0=torch.ones(3, 2), v0=torch.ones(3, 2))
+        gen.prog["vars"] += ["x0", "v0"]
+        gen.dev.update(x0="cpu", v0="s:v0")
+        gen.n = 1
+        _, _, uses, src, dev = gen.g_func()
+        if "v0" in uses:
+            assert dev == "s:v0", src
+            devices.add(dev)
+    assert devices, "no torch.func op of the two was generated"
+
+
 def test_a_known_wrong_program_is_caught():
     """The fuzzer's comparison sees the issue's first example as a difference when the
     distgrad side computes the old history (simulated: torch against a torch run whose
