@@ -484,6 +484,9 @@ def _wrap_outputs(ctx, args, output, edges):
             out._move_retained_grad(old, old_nr)  # (a dirty input's retain follows it)
             if out._viewed is not None:
                 out._view_kind = view_kind
+                # its history is made now: writes forward did to it or its base before
+                # returning leave it as it is (torch's set_history takes the version)
+                out._view_version = out._storage.version
         wrapped.append(out)
 
     # Counted after the bases took the writes: views of them refreshed meanwhile (while the

@@ -994,6 +994,35 @@ def test_view_outputs_written_in_place_name_multiple_outputs_and_non_differentia
     same(f)
 
 
+def test_a_view_output_written_in_forward_before_it_returns_is_usable():
+    """A view forward makes and writes (or whose base it writes) before returning takes
+    its history from the Function then: reading it is no stale view's error; a write
+    after the Function returned still is."""
+    def f(torch):
+        class WrittenView(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                base = x * 2
+                out = base[1:]
+                out.add_(1)
+                base[0] = 5.0
+                return out
+
+            @staticmethod
+            def backward(ctx, g):
+                return torch.cat([g.new_zeros(1), g * 2])
+
+        x = leaf(torch)
+        y = WrittenView.apply(x)
+        seen = [y._is_view(), y.grad_fn.name(), version_of(y)]
+        y.pow(2).sum().backward()
+        z = WrittenView.apply(x)
+        z._base.mul_(2)
+        return seen, x.grad, attempt(lambda: z.grad_fn)
+
+    same(f)
+
+
 def test_what_forward_saves_and_marks_dirty_is_checked_when_forward_returns():
     def f(torch):
         seen = []
