@@ -55,6 +55,16 @@ def swap_tensors(t1, t2) -> None:
         first, second = getattr(t1, slot), getattr(t2, slot)
         setattr(t1, slot, second)
         setattr(t2, slot, first)
+    for t in (t1, t2):
+        _follow_accumulator(t)
+
+
+def _follow_accumulator(t) -> None:
+    """The gradient accumulator t took over is now t's: torch's holds the tensor whose
+    content moved, so a later swap counts it against the object that holds it."""
+    accumulator = t._acc() if t._acc is not None else None
+    if accumulator is not None:
+        accumulator.variable = t
 
 
 def _swap_users_attributes(t1, t2) -> None:

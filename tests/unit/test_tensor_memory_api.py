@@ -538,3 +538,19 @@ def test_swap_tensors_refuses_what_else_holds_the_tensor_as_torch():
                 attempt(loss.backward), view, leaf_view, made_view, product, ref() is watched]
 
     same(scenario)
+
+
+def test_swap_tensors_back_after_a_swap_that_poisoned_an_accumulator_as_torch():
+    """A leaf whose accumulator a graph holds is swapped (the node poisoned); swapping the
+    two back counts that node against the object that now holds the leaf's content, which
+    requires grad, not against the one the swap left with the other content."""
+    def scenario(T):
+        w = T.ones(2, requires_grad=True)
+        shadow = T.zeros(2)
+        loss = (w * 3).sum()
+        T.utils.swap_tensors(w, shadow)
+        seen = [w.requires_grad, shadow.requires_grad]
+        T.utils.swap_tensors(w, shadow)
+        return [seen, w, shadow, w.requires_grad, attempt(loss.backward), w.grad]
+
+    same(scenario)
