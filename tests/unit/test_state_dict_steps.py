@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import distgrad
+from test_added_surface import local_workers  # noqa: F401  (two in-process workers)
 
 
 def _out(x):
@@ -147,3 +148,19 @@ def assign(lib):
                                      scalar_from_one_element, assign])
 def test_state_dict_steps_match_torch(program):
     assert _try(lambda: program(distgrad)) == _try(lambda: program(torch))
+
+
+def test_load_state_dict_with_assign_takes_the_values_where_they_are(local_workers):
+    """assign=True puts the state's tensors in the module as they are, on their own device
+    (torch's moves none of them); without it the values are copied where the module is.
+    (A state dict loaded with assign keeps saying so in its _metadata, as torch's: each
+    load here has a state dict of its own.)"""
+    source = distgrad.nn.BatchNorm1d(3).to("worker:0")
+    state = source.state_dict()
+    assigned, copied = distgrad.nn.BatchNorm1d(3), distgrad.nn.BatchNorm1d(3)
+    assigned.load_state_dict(state, assign=True)
+    copied.load_state_dict(source.state_dict())
+    assert [t.device_str for t in [*assigned.parameters(), *assigned.buffers()]] == ["worker:0"] * 5
+    assert assigned.running_mean is state["running_mean"]
+    assert type(assigned.weight).__name__ == "Parameter" and assigned.weight.requires_grad
+    assert [t.device_str for t in [*copied.parameters(), *copied.buffers()]] == ["cpu"] * 5

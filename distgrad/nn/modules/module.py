@@ -729,8 +729,9 @@ class Module:
                 current.copy_(value)
             return
         with no_grad():
-            # placed as the current tensor is (its device, or its sharding) first
-            new = current._storage.place_like(current, value)
+            # copied: placed as the current tensor is (its device, or its sharding) first;
+            # assigned: as it is, on its own device, as torch's
+            new = value if assign else current._storage.place_like(current, value)
             if assign:
                 if name in self._parameters:
                     if isinstance(new, Parameter):  # (a Parameter given is kept, as torch)
