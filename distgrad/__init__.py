@@ -132,7 +132,7 @@ def __getattr__(name):
 
     if name in ("nn", "optim", "distributed", "viz", "cuda", "cpu", "utils", "profiler", "testing",
                 "func", "distributions", "backends", "random", "jit", "version", "compiler",
-                "_dynamo"):
+                "_dynamo", "__future__"):
         return importlib.import_module(f".{name}", __name__)
     if name == "vmap":  # torch.vmap is torch.func.vmap
         return importlib.import_module(".func", __name__).vmap

@@ -404,6 +404,13 @@ class Tensor:
         the driver's own link, which a sharded view's parts hold instead.)"""
         return self._storage.view_base(self)
 
+    def module_load(self, other, assign: bool = False):
+        """What load_state_dict swaps into this tensor under torch.__future__'s swap switch:
+        `other` detached (assign), else this tensor's copy of it, detached."""
+        if assign:
+            return other.detach()
+        return self.copy_(other).detach()
+
     def type(self, dtype=None, non_blocking=False):
         """`t.type()` is torch's legacy name ('torch.FloatTensor'); `t.type(dtype)` converts."""
         if dtype is None:

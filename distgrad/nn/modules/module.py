@@ -95,6 +95,38 @@ def register_module_forward_hook(hook, *, with_kwargs: bool = False, always_call
     return handle
 
 
+def _convert_in_place(p, moved, grad, fn) -> None:
+    """torch's default conversion: the same Parameter and grad objects take the new data."""
+    if moved is not p:
+        p.data = moved
+    if grad is None:
+        return
+    g = fn(grad)
+    if g is grad:
+        return
+    if p._sharding is not None:  # (its grad is its shards')
+        p._set_leaf_grad(g.detach())
+    else:
+        grad.data = g
+
+
+def _swap_loaded(current, value, assign: bool) -> None:
+    """torch's load under the swap switch: the tensor module_load makes of the value (a
+    Parameter if current is one) swapped into current's object."""
+    from ...utils.swap import swap_tensors
+
+    loaded = current.module_load(value, assign=assign)
+    if loaded is value or loaded is current:
+        raise RuntimeError("module_load returned one of self or other, please .detach() the "
+                           "result if returning one of the inputs in module_load")
+    if isinstance(current, Parameter):
+        if isinstance(loaded, Parameter):
+            loaded.requires_grad_(current.requires_grad)
+        else:
+            loaded = Parameter(loaded, current.requires_grad)
+    swap_tensors(current, loaded)
+
+
 class Module:
     """Base class of layers and models: subclass it, assign layers and Parameters in
     `__init__`, write `forward`; call the module to run it."""
@@ -494,23 +526,51 @@ class Module:
         if recurse:
             for m in self.children():
                 m._apply(fn)
-        for p in self._parameters.values():
+        for key, p in self._parameters.items():
             if p is None:
                 continue
             with no_grad():
-                moved = fn(p)
-                if moved is not p:
-                    p.data = moved
-                grad = p._leaf_grad()  # (a sharded parameter's is its shards')
-                if grad is not None:
-                    g = fn(grad)
-                    if g is not grad:
-                        p._set_leaf_grad(g.detach())
+                self._apply_to_parameter(key, p, fn)
         for k, b in self._buffers.items():
             if b is not None:
                 with no_grad():
                     self._buffers[k] = fn(b)
         return self
+
+    def _apply_to_parameter(self, key: str, p, fn) -> None:
+        """fn(p) into parameter `key`, as torch.__future__'s switches say: swapped into the
+        Parameter object, a new Parameter, or (the default) the same one's data replaced."""
+        from ... import __future__ as future
+
+        moved, grad = fn(p), p._leaf_grad()  # (a sharded parameter's grad is its shards')
+        if future.get_swap_module_params_on_conversion():
+            self._swap_into(key, p, moved, grad, fn)
+        elif future.get_overwrite_module_params_on_conversion():
+            new = self._parameters[key] = Parameter(moved, p.requires_grad)
+            if grad is not None:
+                new._set_leaf_grad(fn(grad))
+        else:
+            _convert_in_place(p, moved, grad, fn)
+
+    def _swap_into(self, key: str, p, moved, grad, fn) -> None:
+        """torch's swap of a converted parameter (and its grad) into the objects it has."""
+        from ...utils.swap import swap_tensors
+
+        try:
+            if grad is not None:
+                p.grad = None  # (torch: a grad held is one more use of the tensor)
+            swap_tensors(p, Parameter(moved, p.requires_grad))
+        except Exception as e:
+            if grad is not None:
+                p.grad = grad
+            raise RuntimeError(f"_apply(): Couldn't swap {self._get_name()}.{key}") from e
+        if grad is not None:
+            g = fn(grad).requires_grad_(grad.requires_grad)
+            try:
+                swap_tensors(grad, g)
+            except Exception as e:
+                raise RuntimeError(f"_apply(): Couldn't swap {self._get_name()}.{key}.grad") from e
+            p.grad = grad
 
     def to_empty(self, *, device, recurse: bool = True):
         """Parameters and buffers replaced by uninitialized ones on `device` (torch's way
@@ -671,6 +731,8 @@ class Module:
         local_state.update((k, v) for k, v in self._buffers.items()
                            if v is not None and k not in self._non_persistent_buffers_set)
         assign = local_metadata.get("assign_to_params_buffers", False)
+        from ... import __future__ as future
+
         for name, current in local_state.items():
             key = prefix + name
             if key not in state_dict:
@@ -702,7 +764,8 @@ class Module:
             try:
                 self._load_entry(name, current, value, lazy, assign)
             except Exception as ex:
-                error_msgs.append(f'While copying the parameter named "{key}", whose dimensions '
+                action = "swapping" if future.get_swap_module_params_on_conversion() else "copying"
+                error_msgs.append(f'While {action} the parameter named "{key}", whose dimensions '
                                   f"in the model are {current.size()!r} and whose dimensions in "
                                   f"the checkpoint are {value.size()!r}, an exception occurred : "
                                   f"{ex.args}.")
@@ -723,7 +786,14 @@ class Module:
                         unexpected_keys.append(key)
 
     def _load_entry(self, name: str, current, value, lazy: bool, assign: bool) -> None:
-        """`value` into entry `name` (`current`): copied in place, or with `assign` set as it."""
+        """`value` into entry `name` (`current`): copied in place, or with `assign` set as it
+        (under torch.__future__'s swap: current.module_load(value) swapped into current)."""
+        from ... import __future__ as future
+
+        if future.get_swap_module_params_on_conversion():
+            with no_grad():
+                _swap_loaded(current, value, assign)
+            return
         if lazy and not assign:
             with no_grad():
                 current.copy_(value)
