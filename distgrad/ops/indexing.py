@@ -464,6 +464,9 @@ def _index_select_vjp(c, g):
 
 defop("index_select", _index_select, _index_select_rule, _index_select_vjp,
       node="IndexSelectBackward0", save=(1,), differentiable=(0,))
+# pack_padded_sequence's gathering of the time steps' rows: torch's own op, by its name
+defop("_pack_padded_sequence", _index_select, _index_select_rule, _index_select_vjp,
+      node="PackPaddedSequenceBackward0", save=(1,), differentiable=(0,))
 
 defop("alias", lambda x: x, lambda x: Meta(x.shape, x.dtype), lambda c, g: g,
       node="AliasBackward0", view=True, strides=layout.same, sharding="elementwise")

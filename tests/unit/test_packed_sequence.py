@@ -1,6 +1,6 @@
 """nn.utils.rnn's PackedSequence helpers and RNN/LSTM/GRU on a PackedSequence, against torch:
 packed data, batch_sizes, sorted/unsorted indices, padded outputs and lengths, the gradients
-flowing back through packing and padding, torch's errors; and for the recurrent layers (torch's
+flowing back through packing and padding (and the names of their nodes), torch's errors; and for the recurrent layers (torch's
 state_dict loaded) the packed output, each sequence's final states and the gradients of the
 input, the initial states and every parameter."""
 from __future__ import annotations
@@ -37,8 +37,10 @@ def test_pack_and_pad_against_torch(case, batch_first):
         (padded * lib.tensor(arr(*padded.shape, seed=2))).sum().backward()
         got[lib] = [as_np(t) for t in (packed.data, packed.batch_sizes, packed.sorted_indices,
                                        packed.unsorted_indices, padded, lens, x.grad)]
+        got[lib].append([packed.data.grad_fn.name(), padded.grad_fn.name()])
         assert packed.batch_sizes.device.type == "cpu"
         assert str(lens.dtype) == "torch.int64" and str(packed.batch_sizes.dtype) == "torch.int64"
+    assert got[distgrad].pop() == got[torch].pop()  # the nodes' names
     for mine, theirs in zip(got[distgrad], got[torch]):
         assert (mine is None) == (theirs is None)
         if mine is not None:

@@ -14,6 +14,7 @@ from typing import List, Optional, Sequence, Union
 
 import numpy as np
 
+from ...autograd.record import call
 from ...ops import stdsort
 from ...tensor import Tensor
 
@@ -145,7 +146,8 @@ def pack_padded_sequence(input: Tensor, lengths: Union[Tensor, List[int]],
     batch_sizes = (lens[None, :] > np.arange(lens[0])[:, None]).sum(1)
     rows = [(b * steps + t) if batch_first else (t * batch + b)
             for t, n in enumerate(batch_sizes) for b in range(n)]
-    data = input.reshape(-1, *input.shape[2:]).index_select(0, _index(rows, input.device))
+    data = call("_pack_padded_sequence", input.reshape(-1, *input.shape[2:]),
+                _index(rows, input.device), dim=0)
     return PackedSequence(data, _index(batch_sizes, "cpu"), sorted_indices, None)
 
 
@@ -163,23 +165,29 @@ def pad_packed_sequence(sequence: PackedSequence, batch_first: bool = False,
         steps = total_length
     batch = int(batch_sizes[0])
     lengths = (batch_sizes[None, :] > np.arange(batch)[:, None]).sum(1)
-    offsets = np.concatenate([[0], np.cumsum(batch_sizes)])
-    pad_row = data.shape[0]
-    rows = np.full((steps, batch), pad_row, dtype=np.int64)
-    for t, n in enumerate(batch_sizes):
-        rows[t, :n] = offsets[t] + np.arange(n)
+    padded = _padded_runs(data, batch_sizes, steps, padding_value)
     if batch_first:
-        rows = rows.T
-    from ...ops.functions import cat
-
-    padded = cat([data, data.new_full((1, *data.shape[1:]), padding_value)])
-    padded = padded.index_select(0, _index(rows.reshape(-1), data.device))
-    padded = padded.view(*rows.shape, *data.shape[1:])
+        padded = padded.transpose(0, 1)
     if sequence.unsorted_indices is not None:
         unsorted = sequence.unsorted_indices
         padded = padded.index_select(0 if batch_first else 1, unsorted)
         lengths = lengths[_ints(unsorted)]
     return padded, _index(lengths, "cpu")
+
+
+def _padded_runs(data: Tensor, batch_sizes, steps: int, padding_value: float) -> Tensor:
+    """A (steps, B, *) tensor of the padding value with each run of time steps of one batch
+    size copied in from the packed rows, as torch's _pad_packed_sequence writes it (its
+    history is the copies', CopySlices)."""
+    padded = data.new_full((steps, int(batch_sizes[0]), *data.shape[1:]), padding_value)
+    offset, start = 0, 0
+    sizes = [int(n) for n in batch_sizes] + [0]
+    for t in range(1, len(sizes)):
+        if sizes[t] != sizes[t - 1]:
+            n, rows = sizes[t - 1], sizes[t - 1] * (t - start)
+            padded[start:t, :n].copy_(data[offset:offset + rows].view(t - start, n, *data.shape[1:]))
+            offset, start = offset + rows, t
+    return padded
 
 
 def pad_sequence(sequences: Sequence[Tensor], batch_first: bool = False,
