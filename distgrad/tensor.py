@@ -12,7 +12,7 @@ import numpy as np
 
 from . import dtypes, layouts, storage, storage_objects
 from ._format import format_metas, format_tensor
-from .autograd import differentiate, grad_mode, record
+from .autograd import differentiate, grad_mode, record, saved_hooks
 from .autograd.function import refuse_captured_write
 from .autograd.graph import AccumulateGrad, _short_name
 from .hook_handles import RemovableHandle
@@ -1256,8 +1256,9 @@ class Tensor:
                     else scatter_through_view(self, result.detach())
             copied = copy_slices_owning(self, written, result)
         else:
-            written = scatter_by_place(base, place_of(self), result) if apart else \
-                scatter_through_view(self, result)
+            with saved_hooks.suspended():  # (distgrad's own ops: torch's CopySlices saves
+                written = scatter_by_place(base, place_of(self), result) if apart else \
+                    scatter_through_view(self, result)  # nothing a user's hooks would see)
             # (torch's CopySlices keeps an edge to the base's old history even when the
             # view is all of the base: that history then gets zeros)
             copied = call("copy_slices", written, base) if covers_its_base(self) else \
@@ -1349,8 +1350,9 @@ class Tensor:
                 written = base.detach() if apart else scatter_through_view(self, result.detach())
             base._take_history(copy_slices_owning(self, written, result))
         else:
-            written = scatter_by_place(base, place_of(self), result) if apart else \
-                scatter_through_view(self, result)
+            with saved_hooks.suspended():  # (distgrad's own ops: torch's CopySlices saves
+                written = scatter_by_place(base, place_of(self), result) if apart else \
+                    scatter_through_view(self, result)  # nothing a user's hooks would see)
             base._take_history(call("copy_slices", written))
         self._refresh_view()
 

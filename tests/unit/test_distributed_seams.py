@@ -450,6 +450,37 @@ def test_an_in_place_op_on_a_sharded_tensor_packs_it_once_written(local_workers,
     same(f, warnings_too=False)
 
 
+def test_a_function_writing_a_view_of_a_sharded_tensor_packs_only_what_it_saves(
+        local_workers):
+    # torch's CopySlices saves nothing: the hooks see the Function's saved tensors alone,
+    # not the values distgrad computes to take the write into each part of the base
+    def f(torch):
+        shard, full, _ = _placing(torch)
+
+        class ScaleInPlace(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, v, s):
+                ctx.save_for_backward(s)
+                ctx.mark_dirty(v)
+                return v.mul_(s)
+
+            @staticmethod
+            def backward(ctx, g):
+                (s,) = ctx.saved_tensors
+                return g * s, None
+
+        a = torch.arange(12.0).reshape(4, 3).requires_grad_()
+        s = torch.tensor(3.0)
+        x = shard(a * 1, 0)
+        packed = []
+        with torch.autograd.graph.saved_tensors_hooks(
+                lambda t: packed.append(tuple(t.shape)) or t, lambda t: t):
+            ScaleInPlace.apply(x[:, 1:], s)
+        full(x).sum().backward()
+        return packed, a.grad
+    same(f, warnings_too=False)
+
+
 def test_save_on_cpu_of_sharded_operands_gives_torchs_gradients(local_workers):
     def f(torch):
         shard, full, _ = _placing(torch)
