@@ -464,8 +464,34 @@ def _index_select_vjp(c, g):
 
 defop("index_select", _index_select, _index_select_rule, _index_select_vjp,
       node="IndexSelectBackward0", save=(1,), differentiable=(0,))
-# pack_padded_sequence's gathering of the time steps' rows: torch's own op, by its name
-defop("_pack_padded_sequence", _index_select, _index_select_rule, _index_select_vjp,
+def _pack_padded(x, rows, batch_sizes, batch_first):
+    """The rows of x (its first two dims flattened) that `rows` lists, in that order."""
+    return np.take(x.reshape(-1, *x.shape[2:]), np.atleast_1d(rows), axis=0)
+
+
+def _pack_padded_rule(x, rows, batch_sizes, batch_first):
+    return Meta([rows.numel(), *x.shape[2:]], x.dtype)
+
+
+def _pack_padded_vjp(c, g):
+    """torch's _pack_padded_sequence_backward: each time step's rows copied into zeros of
+    the (T, B, *) batch, transposed back for batch_first (its nodes and version)."""
+    from ..creation import zeros  # (creation imports the op table, which imports this)
+
+    shape = list(c.shapes[0])
+    if c.attrs["batch_first"]:
+        shape[0], shape[1] = shape[1], shape[0]
+    grad = written(zeros(shape, dtype=g.dtype, device=g.device))  # (torch's zero_)
+    offset = 0
+    for t, n in enumerate(c.attrs["batch_sizes"]):
+        grad[t, :n].copy_(g[offset:offset + n])
+        offset += n
+    return (grad.transpose(0, 1) if c.attrs["batch_first"] else grad), None
+
+
+# pack_padded_sequence's gathering of the time steps' rows of a padded (T, B, *) or
+# (B, T, *) batch: torch's own op, one node from the batch (its name, no view between)
+defop("_pack_padded_sequence", _pack_padded, _pack_padded_rule, _pack_padded_vjp,
       node="PackPaddedSequenceBackward0", save=(1,), differentiable=(0,))
 
 defop("alias", lambda x: x, lambda x: Meta(x.shape, x.dtype), lambda c, g: g,

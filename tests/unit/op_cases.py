@@ -545,6 +545,8 @@ case("index_select", lambda T, x, i: x.index_select(1, i), F(3, 4), I(5, hi=4),
      covers="index_select")
 case("index_select_fn", lambda T, x, i: T.index_select(x, 0, i), F(3, 4), I(2, hi=3),
      covers="index_select")
+case("pack_padded_sequence", lambda T, x: T.nn.utils.rnn.pack_padded_sequence(
+    x, [4, 2, 1], batch_first=True).data, F(3, 4, 2), covers="_pack_padded_sequence")
 case("gather", lambda T, x, i: x.gather(1, i), F(3, 4), I(3, 5, hi=4),
      covers=("take_along_dim", "scatter_dim"))
 case("gather_fn_dim0", lambda T, x, i: T.gather(x, 0, i), F(3, 4), I(2, 4, hi=3),

@@ -146,8 +146,8 @@ def pack_padded_sequence(input: Tensor, lengths: Union[Tensor, List[int]],
     batch_sizes = (lens[None, :] > np.arange(lens[0])[:, None]).sum(1)
     rows = [(b * steps + t) if batch_first else (t * batch + b)
             for t, n in enumerate(batch_sizes) for b in range(n)]
-    data = call("_pack_padded_sequence", input.reshape(-1, *input.shape[2:]),
-                _index(rows, input.device), dim=0)
+    data = call("_pack_padded_sequence", input, _index(rows, input.device),
+                batch_sizes=[int(n) for n in batch_sizes], batch_first=batch_first)
     return PackedSequence(data, _index(batch_sizes, "cpu"), sorted_indices, None)
 
 
