@@ -6,13 +6,15 @@ small bound and |x| < 1), the three-term recurrence otherwise.
 
 Every function takes (x, n) already cast to one float dtype and broadcasts them. Each
 recurrence step a·q - b·p is rounded once (torch's compiled kernels fuse it), exactly so in
-float32.
+float32. The trigonometric forms' float32 acos, cos and sin are the C library's (torch's
+scalar kernels call them; numpy's own, on an AVX-512 CPU, are a few ulps off them).
 """
 from __future__ import annotations
 
 import numpy as np
 
 from .cephes_bessel import _mul_add
+from .special import libm_float32
 
 
 def _operands(x, n):
@@ -49,6 +51,18 @@ def _recurrence(first, steps, step, *args):
     return result.reshape(out.shape)
 
 
+def _acos(v):
+    return libm_float32("acosf", v, np.arccos)
+
+
+def _cos(v):
+    return libm_float32("cosf", v, np.cos)
+
+
+def _sin(v):
+    return libm_float32("sinf", v, np.sin)
+
+
 def _pick(cases, default):
     """cases: (condition, value) pairs, the first true one wins."""
     out = default
@@ -71,7 +85,7 @@ def _chebyshev(x, k, dt, first, bound, trig, ends):
         q1 = first(y)
         rec = _recurrence(q1, k - 1, lambda j, p, q, y: _mul_add(y + y, q, -p), y)
         inside = (k > bound) & (np.abs(y) < one)
-        acos = np.arccos(np.where(inside, y, 0)).astype(dt)
+        acos = _acos(np.where(inside, y, 0)).astype(dt)
         cases = [(k < 0, dt.type(0)), *ends, (inside, trig(y, k, acos)), (k == 0, one),
                  (k == 1, q1)]
         return _pick(cases, rec).astype(dt)
@@ -85,14 +99,14 @@ def chebyshev_t(x, n):
     x, k, dt = _operands(x, n)
     one = dt.type(1)
     ends = [(np.abs(x) == one, np.where((x > 0) | (k % 2 == 0), one, -one))]
-    return _chebyshev(x, k, dt, lambda y: y, 6, lambda y, k, a: np.cos(_f(k, dt) * a), ends)
+    return _chebyshev(x, k, dt, lambda y: y, 6, lambda y, k, a: _cos(_f(k, dt) * a), ends)
 
 
 def _u_trig(dt):
     def trig(y, k, a):
         m = _f(k + 1, dt)
-        s = np.sin(a)
-        return np.where(s != 0, np.sin(m * a) / s, m * np.cos(m * a) / y)
+        s = _sin(a)
+        return np.where(s != 0, _sin(m * a) / s, m * _cos(m * a) / y)
     return trig
 
 
@@ -107,7 +121,7 @@ def _v_trig(dt):
     def trig(y, k, a):
         odd = _f(k + k + 1, dt)
         half = a / dt.type(2)
-        return np.where(np.sin(half) != 1, np.cos((_f(k, dt) + dt.type(0.5)) * a) / np.cos(half),
+        return np.where(_sin(half) != 1, _cos((_f(k, dt) + dt.type(0.5)) * a) / _cos(half),
                         _parity(k, odd, -odd))
     return trig
 
@@ -117,7 +131,7 @@ def _w_trig(dt, at_one):
     (`at_one(y, k)`)."""
     def trig(y, k, a):
         half = a / dt.type(2)
-        return np.where(np.cos(half) != 1, np.sin((_f(k, dt) + dt.type(0.5)) * a) / np.sin(half),
+        return np.where(_cos(half) != 1, _sin((_f(k, dt) + dt.type(0.5)) * a) / _sin(half),
                         at_one(y, k))
     return trig
 
@@ -165,7 +179,7 @@ def _two_k_plus_one(k, dt):
 
 def shifted_chebyshev_t(x, n):
     def trig(dt):
-        return lambda y, k, a: np.cos(_f(k, dt) * a)
+        return lambda y, k, a: _cos(_f(k, dt) * a)
     return _shifted(x, n, lambda dt: (lambda y: y), 6, trig, _ones, _signed(_ones))
 
 

@@ -1,7 +1,8 @@
 """The special functions computed with numpy here (ops/special.py: lgamma, digamma, the
 polygammas digamma's derivatives use, erfinv) against torch's in float64, over wide ranges,
 near the poles and in erfinv's tails, to a relative 1e-6 (they are far closer), with
-torch's inf and nan in the same places."""
+torch's inf and nan in the same places; and the Chebyshev polynomials' trigonometric forms
+in float32, bit for bit."""
 from __future__ import annotations
 
 import numpy as np
@@ -41,3 +42,22 @@ def test_polygamma_behind_digammas_derivatives_matches_torch(n):
 
     off_poles = REAL[~((REAL <= 0) & (REAL == np.floor(REAL)))]
     _agree(polygamma(n, off_poles), torch.polygamma(n, torch.tensor(off_poles)).numpy())
+
+
+CHEBYSHEV = ["chebyshev_polynomial_t", "chebyshev_polynomial_u", "chebyshev_polynomial_v",
+             "chebyshev_polynomial_w", "shifted_chebyshev_polynomial_t",
+             "shifted_chebyshev_polynomial_u", "shifted_chebyshev_polynomial_v",
+             "shifted_chebyshev_polynomial_w"]
+
+
+@pytest.mark.parametrize("name", CHEBYSHEV)
+def test_chebyshev_trigonometric_forms_match_torch_in_float32(name):
+    """Past a small degree torch takes a Chebyshev polynomial of |x| < 1 as a cos or sin of
+    a multiple of acos(x), with the C library's float32 acos, cos and sin: the same bits."""
+    x = np.linspace(-0.995, 0.995, 399, dtype=np.float32).reshape(-1, 1)
+    if name.startswith("shifted"):
+        x = (x + 1) / 2
+    n = np.array([9, 12, 40, 129, 513, 2000], np.float32)
+    ours = getattr(distgrad.special, name)(distgrad.tensor(x), distgrad.tensor(n)).numpy()
+    theirs = getattr(torch.special, name)(torch.tensor(x), torch.tensor(n)).numpy()
+    np.testing.assert_array_equal(ours, theirs)
