@@ -41,6 +41,15 @@ def cpu_capability() -> str:
     return best.upper() if best else "DEFAULT"
 
 
+def kernel_capability(avx512_build: bool = False) -> str:
+    """The build of a torch kernel that runs here. torch registers most CPU kernels
+    (REGISTER_DISPATCH: prod's, sum's, layer and group norm's) without an AVX-512 build, so
+    an AVX-512 CPU runs their AVX2 build; only those registered with
+    ALSO_REGISTER_AVX512_DISPATCH (avx512_build: softmax's, log_softmax's) run AVX-512."""
+    capability = cpu_capability()
+    return "AVX2" if capability == "AVX512" and not avx512_build else capability
+
+
 def onednn_computes(dtype_name: str) -> bool:
     """Whether torch's oneDNN computes in this dtype here (ideep's bf16/fp16 type support:
     bfloat16 wants AVX-512 or AVX2-VNNI-2, float16 AVX-512-FP16 or AVX2-VNNI-2); where it

@@ -3,9 +3,10 @@ dtype, each product rounded to it (its vectorized multiply rounds each lane too)
 float32 product rounded once is a few ulps off torch's.
 
 Torch's order: the reduced values in memory order, one at a time; a reduction over
-contiguous memory of at least four vectors (four times twice the float32 lanes) keeps four
-vector accumulators fed a block of four vectors at a time, multiplies them together
-((a0·a1)·(a2·a3)), then their lanes left to right, then the values left over one at a time.
+contiguous memory of at least four vectors (four times twice the float32 lanes of the AVX2
+build, which AVX-512 CPUs run too) keeps four vector accumulators fed a block of four
+vectors at a time, multiplies them together ((a0·a1)·(a2·a3)), then their lanes left to
+right, then the values left over one at a time.
 """
 from __future__ import annotations
 

@@ -5,8 +5,9 @@ pairwise (lane i with lane i ^ w, w = lanes/2 ... 1); a row shorter than a vecto
 left to right. float32 sums in another order differ from torch's in the last bits, which a
 log_softmax turns into 10% of its results an ulp off torch's (0.8% in this order).
 
-The lane count is torch's for this CPU: 16 float32 lanes with AVX-512, 8 with AVX2 (torch's
-ATEN_CPU_CAPABILITY may lower it); on other CPUs numpy's order is kept.
+The lane count is torch's softmax kernels' on this CPU: 16 float32 lanes with AVX-512 (they
+have an AVX-512 build), 8 with AVX2 (torch's ATEN_CPU_CAPABILITY may lower it); on other
+CPUs numpy's order is kept.
 """
 from __future__ import annotations
 
@@ -14,21 +15,23 @@ import functools
 
 import numpy as np
 
-from .cpu_features import cpu_capability
+from .cpu_features import kernel_capability
 
 _LANES = {"avx512": 16, "avx2": 8}
 
 
-@functools.lru_cache(maxsize=1)
-def float32_lanes() -> int | None:
-    """float32 lanes of torch's kernels on this CPU, or None (not an x86 torch knows)."""
-    return _LANES.get(cpu_capability().lower())
+@functools.lru_cache(maxsize=2)
+def float32_lanes(avx512_build: bool = False) -> int | None:
+    """float32 lanes of torch's kernels on this CPU (8: the AVX2 build most of them run on
+    an AVX-512 CPU too; 16 there for a kernel with an AVX-512 build), or None (not an x86
+    torch knows)."""
+    return _LANES.get(kernel_capability(avx512_build).lower())
 
 
 def last_dim_sum(x: np.ndarray) -> np.ndarray:
     """x summed over its last dim (keepdims) in torch's vectorized order; float32 only, and
     numpy's sum for other dtypes or CPUs."""
-    lanes = float32_lanes()
+    lanes = float32_lanes(avx512_build=True)
     n = x.shape[-1] if x.ndim else 0
     if x.dtype != np.float32 or lanes is None or n == 0:
         return np.sum(x, axis=-1, keepdims=True)

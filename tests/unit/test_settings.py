@@ -110,24 +110,63 @@ def test_backends_flags():
     same(scenario)
 
 
-@pytest.mark.parametrize("asked", [None, "avx2", "default"])
-def test_the_cpu_capability_is_torchs(asked):
-    """torch.backends.cpu.get_cpu_capability(): the kernels torch chooses for this CPU, or
-    those ATEN_CPU_CAPABILITY asks for (read when torch starts: a process of its own)."""
+def _run_asking_capability(code: str, asked) -> str:
+    """The output of `code` in a process of its own (torch reads ATEN_CPU_CAPABILITY when it
+    starts), with ATEN_CPU_CAPABILITY=asked, or without it (None)."""
     import os
     import subprocess
     import sys
 
-    code = ("import torch, distgrad; print(torch.backends.cpu.get_cpu_capability(), "
-            "distgrad.backends.cpu.get_cpu_capability())")
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env = {k: v for k, v in os.environ.items() if k != "ATEN_CPU_CAPABILITY"}
     if asked:
         env["ATEN_CPU_CAPABILITY"] = asked
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env=dict(env, PYTHONPATH=root), timeout=300, check=True)
-    theirs, ours = done.stdout.split()
+    return done.stdout
+
+
+@pytest.mark.parametrize("asked", [None, "avx2", "default"])
+def test_the_cpu_capability_is_torchs(asked):
+    """torch.backends.cpu.get_cpu_capability(): the kernels torch chooses for this CPU, or
+    those ATEN_CPU_CAPABILITY asks for."""
+    code = ("import torch, distgrad; print(torch.backends.cpu.get_cpu_capability(), "
+            "distgrad.backends.cpu.get_cpu_capability())")
+    theirs, ours = _run_asking_capability(code, asked).split()
     assert ours == theirs
+
+
+_KERNEL_ORDERS = """
+import numpy as np, torch, distgrad
+
+def run(T):
+    T.manual_seed(0)
+    x = T.randn(40, 100) * 3 + 1
+    F = T.nn.functional
+    return [F.layer_norm(x, (100,)), F.layer_norm(x.bfloat16(), (100,)),
+            F.group_norm(x.view(8, 5, 100), 5), x.bfloat16().prod(-1)]
+
+same = [np.array_equal(a.float().numpy(), b.float().numpy())
+        for a, b in zip(run(torch), run(distgrad))]
+x = (np.random.default_rng(5).standard_normal(20000) * 5).astype(np.float32).reshape(400, 50)
+share = np.mean(torch.tensor(x).log_softmax(-1).numpy() == distgrad.tensor(x).log_softmax(-1).numpy())
+print(same, share > 0.98)
+"""
+
+
+@pytest.mark.parametrize("asked", [None, "avx2"])
+def test_vectorized_kernels_keep_the_order_of_the_build_torch_runs(asked):
+    """An AVX-512 CPU runs the AVX-512 build of torch's softmax kernels (16 float32 lanes
+    to a row's sum) but the AVX2 build of most others (8 lanes: layer and group norm's
+    moments, a bfloat16 prod's blocks); ATEN_CPU_CAPABILITY=avx2 runs AVX2 builds only.
+    distgrad adds and multiplies as the build torch runs does: the same bits (and
+    log_softmax's share of them where its exponentials round alike)."""
+    from distgrad.ops.vector_sum import float32_lanes
+
+    if float32_lanes() is None:
+        pytest.skip("torch's vectorized order is known here for x86 kernels only")
+    assert _run_asking_capability(_KERNEL_ORDERS, asked).split("\n")[0] == \
+        "[True, True, True, True] True"
 
 
 @pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
