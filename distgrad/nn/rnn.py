@@ -308,8 +308,10 @@ class RNNBase(Module):
         if low is not None:
             x = x.to(low) if x.dtype is not dtypes.float64 else x
             state = tuple(s.to(low) if s.dtype is not dtypes.float64 else s for s in state)
-            if not onednn_computes(low.name):
-                # (oneDNN has no LSTM in that dtype on this CPU: torch fails, in its words)
+            if not onednn_computes(low.name) or (low is dtypes.float16
+                                                 and grad_mode.is_grad_enabled()):
+                # (oneDNN has no LSTM in that dtype on this CPU, nor a float16 one to train
+                # with, which torch asks for in grad mode: torch fails, in its words)
                 raise RuntimeError(
                     "could not create a primitive descriptor for the LSTM forward propagation "
                     "primitive. Run workload with environment variable ONEDNN_VERBOSE=all to "
