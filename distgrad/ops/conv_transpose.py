@@ -68,11 +68,22 @@ def _rule(x, w, b, stride, padding, dilation, groups, output_padding):
                            f". Calculated output size per channel: "
                            f"({' x '.join(map(str, shape[2:]))}). Output size is too small")
     # (its kernel's dtypes first, then its check of the weight's; a bias of another dtype
-    # is added in x's)
+    # is added in x's, but oneDNN's kernel refuses it)
     if not x.dtype.is_floating_point and x.dtype is not dtypes.int64:
         raise not_implemented(f"slow_conv_transpose{max(spatial, 2)}d_out_cpu", x.dtype)
     require_scalar_type(x.dtype, w)
+    if b is not None and b.dtype is not x.dtype and layout.uses_mkldnn(
+            x.shape, w.shape, {"stride": stride, "dilation": dilation, "groups": groups,
+                               "output_padding": output_padding}, x.dtype):
+        raise RuntimeError(f"Input type ({_legacy_name(x.dtype)}) and bias type "
+                           f"({_legacy_name(b.dtype)}) should be the same or input should be a "
+                           "MKLDNN tensor and bias is a dense tensor")
     return Meta(shape, x.dtype)
+
+
+def _legacy_name(dtype) -> str:
+    """A CPU tensor's type as torch's oneDNN convolution names it (Tensor::toString)."""
+    return "CPUBFloat16Type" if dtype is dtypes.bfloat16 else dtype.type_name
 
 
 def _forward(x, w, b, stride, padding, dilation, groups, output_padding):

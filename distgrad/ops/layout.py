@@ -109,13 +109,15 @@ def convolution_format(out_shape, operands, attrs, k, dtype):
 
 def uses_mkldnn(input_shape, weight_shape, attrs, dtype) -> bool:
     """torch's ConvParams::use_mkldnn, one thread (as the tests run torch: with more, mkldnn
-    takes the 1x1 kernels too): float32, and float16 or bfloat16 where this CPU's oneDNN
-    computes in them."""
+    takes the 1x1 kernels too): float32 of the sizes it is worth it for, and float16 or
+    bfloat16 of any size where this CPU's oneDNN computes in them."""
     if not onednn_computes(dtype.name):
         return False  # (the slow kernels' float64, and float16/bfloat16 on most CPUs)
     stride, dilation = attrs["stride"], attrs["dilation"]
     if any(p >= s for p, s in zip(attrs.get("output_padding", ()), stride)):
         return False  # (a transposed conv's output_padding past its stride)
+    if dtype.name != "float32":
+        return True  # (float16 and bfloat16 whatever their sizes)
     batch, k_h, k_w = input_shape[0], weight_shape[-2], weight_shape[-1]
     not_1x1 = (any(s != 1 for s in stride) or any(d != 1 for d in dilation) or batch >= 16
                or k_w != 1 or k_h != 1)
