@@ -6,7 +6,7 @@ from bisect import bisect_right
 from typing import Optional, Sequence
 
 from ._plateau_lr import ReduceLROnPlateau
-from .lr_scheduler import LRScheduler, _lrs, _set_lr
+from ._lr_base import LRScheduler, _lrs, _set_lr
 from .optimizer import Optimizer
 
 

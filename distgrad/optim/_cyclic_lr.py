@@ -8,7 +8,7 @@ import types
 from functools import partial
 from typing import Callable, Optional
 
-from .lr_scheduler import (LRScheduler, _enable_get_lr_call, _lrs, _set_lr,
+from ._lr_base import (LRScheduler, _enable_get_lr_call, _lrs, _set_lr,
                            _warn_get_lr_called_within_step)
 from .optimizer import Optimizer
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import warnings
 from typing import Optional
 
-from .lr_scheduler import EPOCH_DEPRECATION_WARNING, LRScheduler, _lrs, _set_lr
+from ._lr_base import EPOCH_DEPRECATION_WARNING, LRScheduler, _lrs, _set_lr
 from .optimizer import Optimizer
 
 
