@@ -140,7 +140,7 @@ def __getattr__(name):
 from .serialization import load, save  # noqa: E402
 from .control_flow import cond, while_loop  # noqa: E402
 from .ops.histogramdd import histogramdd  # noqa: E402
-from .compiled import compile  # noqa: E402,A001  (torch.compile's name)
+from .compiler import compile  # noqa: E402,A001  (torch.compile's name)
 from .out_param import LINALG as _OUT_LINALG, NAMESPACE as _OUT_NAMESPACE  # noqa: E402
 from .out_param import LINALG_OUT_DTYPES as _LINALG_OUT_DTYPES  # noqa: E402
 from .out_param import add_out_param as _add_out_param  # noqa: E402
