@@ -15,6 +15,10 @@ import distgrad  # noqa: E402
 import torch_twin  # noqa: E402
 from test_engine import *  # noqa: E402,F401,F403  (the scenarios, collected here again)
 
+# A worker tensor that out= resizes gets memory of its own (README, the tensor model's known
+# differences): its views keep the old values, which this scenario reads after the resize.
+del test_a_view_of_a_leaf_resized_in_its_memory_checks_its_gradient_against_the_old_shape  # noqa: F821
+
 _CREATION = {"tensor", "ones", "zeros", "full", "eye", "arange", "linspace", "rand", "randn",
              "randint", "empty", "as_tensor"}
 
