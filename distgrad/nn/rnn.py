@@ -16,10 +16,13 @@ from typing import Optional
 
 from .. import autocast_state, dtypes
 from ..autograd import grad_mode
+from ..autograd.record import call
+from ..backends import mkldnn
+from ..distributed.sharding import is_sharded
 from ..creation import empty, zeros
 from ..ops.cpu_features import onednn_computes
 from ..ops.functions import cat, stack
-from ..tensor import Tensor
+from ..tensor import Tensor, _warn_once
 from . import functional as F
 from . import init
 from .modules import Module
@@ -298,40 +301,65 @@ class RNNBase(Module):
         step = _STEPS[self.mode]
         num_directions = 2 if self.bidirectional else 1
         finals = [[] for _ in state]
-        # Under CPU autocast torch runs an LSTM without projections whose input oneDNN takes
-        # layer by layer through mkldnn_rnn_layer, on its "lower" list: input, states and
-        # weights in the autocast dtype, and nothing inside cast again. (Other inputs take
-        # its own cells, each op autocast.)
-        low = (autocast_state.get_dtype("cpu") if self.mode == "LSTM" and not self.proj_size
-               and batch_sizes is None and autocast_state.active()
-               and _onednn_takes(x.dtype) else None)
-        if low is not None:
-            x = x.to(low) if x.dtype is not dtypes.float64 else x
-            state = tuple(s.to(low) if s.dtype is not dtypes.float64 else s for s in state)
-            if not onednn_computes(low.name) or (low is dtypes.float16
-                                                 and grad_mode.is_grad_enabled()):
-                # (oneDNN has no LSTM in that dtype on this CPU, nor a float16 one to train
-                # with, which torch asks for in grad mode: torch fails, in its words)
-                raise RuntimeError(
-                    "could not create a primitive descriptor for the LSTM forward propagation "
-                    "primitive. Run workload with environment variable ONEDNN_VERBOSE=all to "
-                    "get additional diagnostic information.")
+        onednn = self._onednn(x, state, batch_sizes)
+        # Under CPU autocast torch casts mkldnn_rnn_layer's operands ("lower" list): input,
+        # states and weights in the autocast dtype, and nothing inside cast again.
+        low = (autocast_state.get_dtype("cpu") if onednn and autocast_state.active()
+               else None)
+        if low is not None and (not onednn_computes(low.name) or (
+                low is dtypes.float16 and grad_mode.is_grad_enabled())):
+            # (oneDNN has no LSTM in that dtype on this CPU, nor a float16 one to train
+            # with, which torch asks for in grad mode: torch fails, in its words)
+            raise RuntimeError(
+                "could not create a primitive descriptor for the LSTM forward propagation "
+                "primitive. Run workload with environment variable ONEDNN_VERBOSE=all to "
+                "get additional diagnostic information.")
         with (autocast_state.suspended() if low is not None else contextlib.nullcontext()):
-            return self._stacked(step, x, state, batch_sizes, num_directions, finals, low)
+            return self._stacked(step, x, state, batch_sizes, num_directions, finals, low,
+                                 onednn)
 
-    def _stacked(self, step, x, state, batch_sizes, num_directions, finals, low):
+    def _onednn(self, x: Tensor, state: tuple, batch_sizes) -> bool:
+        """Does torch's lstm give this input to oneDNN? Where its use_mkldnn takes the
+        input (unpacked, non-empty, a dtype oneDNN takes) and the LSTM has no projections;
+        sharded operands keep distgrad's cells."""
+        if (self.mode != "LSTM" or batch_sizes is not None or not mkldnn.enabled
+                or x.numel() == 0 or not _onednn_takes(x.dtype)):
+            return False
+        if self.proj_size:
+            _warn_once("LSTM with projections is not supported with oneDNN. Using default "
+                       "implementation.")
+            return False
+        return not any(is_sharded(t) for t in (x, *state, *self._flat_weights))
+
+    def _onednn_layer(self, x: Tensor, state: tuple, k: int, reverse: bool, low) -> tuple:
+        """Layer-direction k through torch's mkldnn_rnn_layer: (output, (h_n, c_n))."""
+        w_ih, w_hh, b_ih, b_hh, _ = self._layer_weights(k)
+        if not self.bias:  # (torch passes zeros shaped as weight_ih for the biases)
+            b_ih = b_hh = zeros(w_ih.shape, dtype=w_ih.dtype, device=w_ih.device)
+        operands = (x, w_ih, w_hh, b_ih, b_hh, state[0][k], state[1][k])
+        if low is not None:  # (a weight cast once per autocast region, as torch caches it)
+            operands = autocast_state._cast(operands, low)
+        out, h, c, _ = call("mkldnn_rnn_layer", *operands, reverse=reverse, batch_sizes=[],
+                            mode=2, hidden_size=self.hidden_size, num_layers=self.num_layers,
+                            has_biases=self.bias, bidirectional=self.bidirectional,
+                            batch_first=self.batch_first, train=self.training)
+        return out, (h, c)
+
+    def _stacked(self, step, x, state, batch_sizes, num_directions, finals, low, onednn):
         for layer in range(self.num_layers):
             outs = []
+            if onednn:
+                x = x.contiguous()  # (as torch's lstm_mkldnn gives oneDNN its input)
             for direction in range(num_directions):
                 k = layer * num_directions + direction
-                w_ih, w_hh, b_ih, b_hh, w_hr = self._layer_weights(k)
-                if low is not None:
-                    w_ih, w_hh, b_ih, b_hh = (w if w is None or w.dtype is dtypes.float64
-                                              else w.to(low) for w in (w_ih, w_hh, b_ih, b_hh))
-                args = (step, F.linear(x, w_ih, b_ih), tuple(s[k] for s in state),
-                        (w_hh, b_hh, w_hr), direction == 1)
-                out, last = (_scan(*args) if batch_sizes is None
-                             else _packed_scan(*args, batch_sizes))
+                if onednn:
+                    out, last = self._onednn_layer(x, state, k, direction == 1, low)
+                else:
+                    w_ih, w_hh, b_ih, b_hh, w_hr = self._layer_weights(k)
+                    args = (step, F.linear(x, w_ih, b_ih), tuple(s[k] for s in state),
+                            (w_hh, b_hh, w_hr), direction == 1)
+                    out, last = (_scan(*args) if batch_sizes is None
+                                 else _packed_scan(*args, batch_sizes))
                 outs.append(out)
                 for kept, s in zip(finals, last):
                     kept.append(s)

@@ -25,6 +25,7 @@ from . import activations  # noqa: F401  (nn.functional's one-node activations)
 from . import optim  # noqa: F401  (the optimizers' fused update)
 from . import special_ops  # noqa: F401  (torch.special's ops: erfcx, zeta, igamma, ...)
 from . import ctc  # noqa: F401  (the CTC loss's forward and backward)
+from . import recurrent  # noqa: F401  (torch's oneDNN LSTM layer)
 from . import accumulate as _accumulate, arrange as _arrange, pointwise as _pointwise
 from . import scatter as _scatter
 from . import inplace_views as _inplace_views, placing as _placing, reshaping as _reshaping

@@ -547,6 +547,11 @@ case("index_select_fn", lambda T, x, i: T.index_select(x, 0, i), F(3, 4), I(2, h
      covers="index_select")
 case("pack_padded_sequence", lambda T, x: T.nn.utils.rnn.pack_padded_sequence(
     x, [4, 2, 1], batch_first=True).data, F(3, 4, 2), covers="_pack_padded_sequence")
+case("lstm_onednn_layer", lambda T, x, w_ih, w_hh, b_ih, b_hh, h, c: T.func.functional_call(
+    T.nn.LSTM(4, 3), {"weight_ih_l0": w_ih, "weight_hh_l0": w_hh, "bias_ih_l0": b_ih,
+                      "bias_hh_l0": b_hh}, (x, (h, c)))[0],
+     F(2, 3, 4), F(12, 4), F(12, 3), F(12), F(12), F(1, 3, 3), F(1, 3, 3),
+     covers="mkldnn_rnn_layer")
 case("gather", lambda T, x, i: x.gather(1, i), F(3, 4), I(3, 5, hi=4),
      covers=("take_along_dim", "scatter_dim"))
 case("gather_fn_dim0", lambda T, x, i: T.gather(x, 0, i), F(3, 4), I(2, 4, hi=3),

@@ -281,6 +281,26 @@ def test_an_lstm_under_autocast_takes_onednn_as_torch_for_its_input(low, given, 
     same(scenario, rtol=5e-2, atol=5e-2)
 
 
+def test_an_autocast_lstm_casts_each_layers_operands_as_torch():
+    """Under autocast each mkldnn_rnn_layer casts its operands: the input made contiguous
+    first, hx[k] and cx[k] selected first, and the weights once per autocast region (torch's
+    cache: two calls share their casts)."""
+    def scenario(T):
+        T.manual_seed(0)
+        lstm = T.nn.LSTM(6, 5, num_layers=2, batch_first=True)
+        x, h0 = T.randn(3, 2, 6, requires_grad=True), T.randn(2, 3, 5, requires_grad=True)
+        with T.autocast("cpu"):
+            y, (h, c) = lstm(x, (h0, h0 * 2))
+            again, _ = lstm(x, (h0, h0 * 2))
+        (y.float().sum() + c.float().sum()).backward()
+        shared = [a is b for (a, _), (b, _) in zip(y.grad_fn.next_functions[0][0].next_functions,
+                                                   again.grad_fn.next_functions[0][0]
+                                                   .next_functions)]
+        return [y, h, c, graph(y), graph(c), shared, x.grad, h0.grad, lstm.weight_ih_l1.grad]
+
+    same(scenario, rtol=5e-2, atol=5e-2)
+
+
 @pytest.mark.parametrize("name", sorted(MODULES))
 def test_modules_under_autocast(name):
     def scenario(T):

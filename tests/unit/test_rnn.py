@@ -12,6 +12,7 @@ import distgrad
 import distgrad.nn as dnn
 
 from module_twin import ATOL, RTOL, arr, as_np, assert_match, run_pair
+from torch_twin import graph, same
 
 
 def run_rnn(make, x, states=None, train=False):
@@ -245,3 +246,131 @@ def test_dropout_with_one_layer_warns_as_torch():
         with pytest.warns(UserWarning, match="non-zero dropout expects num_layers greater "
                                              "than 1, but got dropout=0.2 and num_layers=1"):
             lib.nn.GRU(3, 4, dropout=0.2)
+
+
+# ---- torch's oneDNN LSTM (mkldnn_rnn_layer) ---------------------------------------------------
+
+ONEDNN_LSTMS = {  # (LSTM arguments, input shape, initial (h0, c0) shape or None)
+    "one_layer": ({}, (3, 2, 6), None),
+    "h0c0": ({}, (3, 2, 6), (1, 2, 5)),
+    "batch_first_h0c0": ({"batch_first": True}, (2, 3, 6), (1, 2, 5)),
+    "two_layers_bidirectional": ({"num_layers": 2, "bidirectional": True}, (3, 2, 6), (4, 2, 5)),
+    "two_layers_bidirectional_batch_first": (
+        {"num_layers": 2, "bidirectional": True, "batch_first": True}, (2, 3, 6), None),
+    "no_bias": ({"bias": False}, (3, 2, 6), None),
+    "unbatched_h0c0": ({}, (3, 6), (1, 5)),
+    "unbatched_batch_first": ({"batch_first": True, "num_layers": 2}, (3, 6), None),
+    "dropout_eval": ({"num_layers": 2, "dropout": 0.5}, (3, 2, 6), None),
+    "projections": ({"proj_size": 3}, (3, 2, 6), None),
+    "empty_batch": ({}, (3, 0, 6), None),
+}
+
+
+@pytest.mark.parametrize("name", list(ONEDNN_LSTMS))
+def test_a_float32_lstm_takes_onednn_layers_as_torch(name):
+    """torch's CPU build runs an LSTM without projections over an unpacked, non-empty
+    input through oneDNN, one mkldnn_rnn_layer (MkldnnRnnLayerBackward0) per layer and
+    direction: its input made contiguous, the weights' edges, hx[k] and cx[k]; the final
+    states stacked from each layer's. Others (projections, no rows) run its cells."""
+    kwargs, x_shape, state_shape = ONEDNN_LSTMS[name]
+
+    def scenario(T):
+        T.manual_seed(0)
+        lstm = T.nn.LSTM(6, 5, **kwargs).eval()
+        x = T.randn(*x_shape, requires_grad=True)
+        states = (() if state_shape is None else
+                  ((T.randn(*state_shape, requires_grad=True),
+                    T.randn(*state_shape, requires_grad=True)),))
+        y, (h, c) = lstm(x, *states)
+        (y.sin().sum() + h.cos().sum() + (c * c).sum()).backward()
+        grads = [x.grad] + [p.grad for p in lstm.parameters()] + [s.grad for s in
+                                                                    (states[0] if states else ())]
+        return [y, h, c] + [graph(t, depth=3) for t in (y, h, c)] + grads
+
+    same(scenario, rtol=1e-4, atol=1e-5)
+
+
+def test_a_training_lstm_drops_out_between_its_onednn_layers_as_torch():
+    def scenario(T):
+        T.manual_seed(0)
+        lstm = T.nn.LSTM(6, 5, num_layers=2, dropout=0.5)
+        y, _ = lstm(T.randn(3, 2, 6))
+        return graph(y, depth=3)
+
+    same(scenario)
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+@pytest.mark.parametrize("grad", [True, False])
+def test_a_low_precision_lstm_takes_onednn_where_it_computes_in_that_dtype(dtype, grad):
+    """bfloat16 goes to oneDNN where this CPU's computes in it; float16 too, but only
+    without grad mode (torch's use_mkldnn)."""
+    def scenario(T):
+        T.manual_seed(0)
+        lstm = T.nn.LSTM(6, 5).to(getattr(T, dtype))
+        x = T.randn(3, 2, 6).to(getattr(T, dtype)).requires_grad_(grad)
+        with T.set_grad_enabled(grad):
+            y, (h, c) = lstm(x)
+        if grad:
+            y.float().sum().backward()
+        return [y, h, c, graph(y, depth=3)] + ([x.grad, lstm.weight_hh_l0.grad] if grad
+                                               else [])
+
+    same(scenario, rtol=5e-2, atol=5e-2)
+
+
+def test_an_lstm_gradient_differentiates_again_as_torch():
+    """In grad mode torch's MkldnnRnnLayerBackward0 computes its gradients with
+    differentiable ops (the input's a cat of each step's, the weights' summed in place over
+    the steps), so create_graph=True gives gradients a second backward goes through."""
+    def scenario(T):
+        T.manual_seed(0)
+        lstm = T.nn.LSTM(4, 3, num_layers=2)
+        x = T.randn(3, 2, 4, requires_grad=True)
+        h0 = T.randn(2, 2, 3, requires_grad=True)
+        y, (h, c) = lstm(x, (h0, T.zeros(2, 2, 3)))
+        wanted = [x, h0] + list(lstm.parameters())
+        grads = T.autograd.grad(y.sin().sum() + c.sum(), wanted, create_graph=True)
+        seconds = T.autograd.grad(sum((g * g).sum() for g in grads), [x, h0,
+                                                                       lstm.weight_hh_l0])
+        plain = T.autograd.grad(lstm(x)[0].sum(), [lstm.bias_ih_l0, lstm.bias_hh_l0])
+        return (list(grads) + [g._version for g in grads] + list(seconds)
+                + [grads[4] is grads[5], plain[0] is plain[1]])
+
+    same(scenario, rtol=1e-4, atol=1e-5)
+
+
+def test_an_lstm_with_projections_warns_once_as_torch_that_onednn_cannot():
+    def scenario(T):
+        T.manual_seed(0)
+        lstm = T.nn.LSTM(6, 5, proj_size=3)
+        return [graph(lstm(T.randn(3, 2, 6))[0], depth=1) for _ in range(2)]
+
+    same(scenario)
+
+
+@pytest.mark.parametrize("which", [1, 2])
+def test_an_onednn_lstm_backpropagates_from_its_final_states_alone_as_torch(which):
+    def scenario(T):
+        T.manual_seed(0)
+        lstm = T.nn.LSTM(6, 5, bidirectional=True)
+        x = T.randn(3, 2, 6, requires_grad=True)
+        y, (h, c) = lstm(x)
+        (h, c)[which - 1].sum().backward()
+        return [x.grad] + [p.grad for p in lstm.parameters()]
+
+    same(scenario, rtol=1e-4, atol=1e-5)
+
+
+def test_an_lstm_with_onednn_switched_off_runs_torchs_cells():
+    def scenario(T):
+        T.manual_seed(0)
+        lstm = T.nn.LSTM(6, 5)
+        T.backends.mkldnn.enabled = False
+        try:
+            y, _ = lstm(T.randn(3, 2, 6))
+        finally:
+            T.backends.mkldnn.enabled = True
+        return [y, graph(y, depth=1)]
+
+    same(scenario)

@@ -22,6 +22,7 @@ FALLS_BACK |= {"index_add", "index_copy", "index_fill", "masked_scatter", "scatt
                "scatter_add", "scatter_reduce_legacy"}
 FALLS_BACK |= {"rot90", "cumprod"}  # (as flip and cumsum)
 FALLS_BACK |= {"_pack_padded_sequence"}  # (as index_select)
+FALLS_BACK |= {"mkldnn_rnn_layer"}  # (an LSTM on sharded operands keeps its cells)
 FALLS_BACK |= {"overlapping_write"}  # (a view's places in its whole base, as as_strided's)
 FALLS_BACK |= {"copy_slices_owning"}  # (the same; a sharded view's write keeps copy_slices)
 FALLS_BACK |= {"set_"}  # (the node of a driver's set_: no values of its own)
