@@ -298,6 +298,8 @@ class RNNBase(Module):
         """The stacked layers over (L, N, H_in), or packed (sum of batch_sizes, H_in) data:
         the last layer's output and the final states stacked as (layers·directions, N, H),
         layer-major as torch lays them out."""
+        if batch_sizes is None and x.shape[0] == 0:
+            raise RuntimeError("Expected sequence length to be larger than 0 in RNN")
         step = _STEPS[self.mode]
         num_directions = 2 if self.bidirectional else 1
         finals = [[] for _ in state]

@@ -203,6 +203,12 @@ ERRORS = [
     (lambda nn: nn.LSTMCell(3, 4), lambda lib: (_z(lib, 3), _z(lib, 4))),
     (lambda nn: nn.GRUCell(3, 4), lambda lib: (_z(lib, 2, 3), (_z(lib, 2, 4),) * 2)),
     (lambda nn: nn.GRU(3, 4), lambda lib: (_z(lib, 5, 2, 3), (_z(lib, 1, 2, 4),) * 2)),
+    # sequences of no time steps, on oneDNN's path or the cells'
+    (lambda nn: nn.LSTM(3, 4), lambda lib: (_z(lib, 0, 2, 3),)),
+    (lambda nn: nn.LSTM(3, 4, batch_first=True), lambda lib: (_z(lib, 2, 0, 3),)),
+    (lambda nn: nn.LSTM(3, 4, proj_size=2), lambda lib: (_z(lib, 0, 0, 3),)),
+    (lambda nn: nn.GRU(3, 4), lambda lib: (_z(lib, 0, 3),)),
+    (lambda nn: nn.RNN(3, 4, bidirectional=True), lambda lib: (_z(lib, 0, 2, 3),)),
 ]
 
 
