@@ -34,19 +34,21 @@ __all__ = ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell"
 
 # ---- one time step --------------------------------------------------------------------------
 # A step takes the input's projection gi = x W_ihᵀ + b_ih and the state (a tuple: (h,) or
-# (h, c)) and returns the next state; its first element is the step's output.
+# (h, c)) and returns the next state; its first element is the step's output. Each adds and
+# chunks as torch's CPU cells do (the hidden projection first, then gi; unsafe_chunk), which
+# their graphs show.
 
 def _tanh_step(gi, state, w_hh, b_hh, w_hr=None):
-    return (F.tanh(gi + F.linear(state[0], w_hh, b_hh)),)
+    return (F.tanh(F.linear(state[0], w_hh, b_hh) + gi),)
 
 
 def _relu_step(gi, state, w_hh, b_hh, w_hr=None):
-    return (F.relu(gi + F.linear(state[0], w_hh, b_hh)),)
+    return (F.relu(F.linear(state[0], w_hh, b_hh) + gi),)
 
 
 def _lstm_step(gi, state, w_hh, b_hh, w_hr=None):
     h, c = state
-    i, f, g, o = (gi + F.linear(h, w_hh, b_hh)).chunk(4, -1)  # torch's gate order
+    i, f, g, o = (F.linear(h, w_hh, b_hh) + gi).unsafe_chunk(4, -1)  # torch's gate order
     c = F.sigmoid(f) * c + F.sigmoid(i) * F.tanh(g)
     h = F.sigmoid(o) * F.tanh(c)
     return (h if w_hr is None else F.linear(h, w_hr), c)
@@ -54,11 +56,11 @@ def _lstm_step(gi, state, w_hh, b_hh, w_hr=None):
 
 def _gru_step(gi, state, w_hh, b_hh, w_hr=None):
     h = state[0]
-    i_r, i_z, i_n = gi.chunk(3, -1)
-    h_r, h_z, h_n = F.linear(h, w_hh, b_hh).chunk(3, -1)
-    r = F.sigmoid(i_r + h_r)
-    z = F.sigmoid(i_z + h_z)
-    n = F.tanh(i_n + r * h_n)  # b_hn sits inside the reset product, as in torch
+    i_r, i_z, i_n = gi.unsafe_chunk(3, -1)
+    h_r, h_z, h_n = F.linear(h, w_hh, b_hh).unsafe_chunk(3, -1)
+    r = F.sigmoid(h_r + i_r)
+    z = F.sigmoid(h_z + i_z)
+    n = F.tanh(i_n + h_n * r)  # b_hn sits inside the reset product, as in torch
     return ((h - n) * z + n,)
 
 
@@ -348,6 +350,8 @@ class RNNBase(Module):
         return out, (h, c)
 
     def _stacked(self, step, x, state, batch_sizes, num_directions, finals, low, onednn):
+        # (oneDNN's layers select hx[k]; torch's cells unbind the initial states)
+        rows = state if onednn else tuple(s.unbind(0) for s in state)
         for layer in range(self.num_layers):
             outs = []
             if onednn:
@@ -358,7 +362,7 @@ class RNNBase(Module):
                     out, last = self._onednn_layer(x, state, k, direction == 1, low)
                 else:
                     w_ih, w_hh, b_ih, b_hh, w_hr = self._layer_weights(k)
-                    args = (step, F.linear(x, w_ih, b_ih), tuple(s[k] for s in state),
+                    args = (step, F.linear(x, w_ih, b_ih), tuple(r[k] for r in rows),
                             (w_hh, b_hh, w_hr), direction == 1)
                     out, last = (_scan(*args) if batch_sizes is None
                                  else _packed_scan(*args, batch_sizes))

@@ -380,3 +380,33 @@ def test_an_lstm_with_onednn_switched_off_runs_torchs_cells():
         return [y, graph(y, depth=1)]
 
     same(scenario)
+
+
+CELL_GRAPHS = {  # what runs torch's own cells: the cells, and layers oneDNN does not take
+    "lstm_cell": lambda T, x, h: T.nn.LSTMCell(6, 5)(x, (h, h * 2))[1],
+    "gru_cell": lambda T, x, h: T.nn.GRUCell(6, 5)(x, h),
+    "rnn_cell_relu": lambda T, x, h: T.nn.RNNCell(6, 5, nonlinearity="relu")(x),
+    "gru": lambda T, x, h: T.nn.GRU(6, 5)(x.unsqueeze(1))[0],
+    "rnn_tanh": lambda T, x, h: T.nn.RNN(6, 5)(x.unsqueeze(1), h[:1].unsqueeze(0))[0],
+    "lstm_float64_h0c0": lambda T, x, h: T.nn.LSTM(6, 5).double()(
+        x.double().unsqueeze(1), (h.double()[:1].unsqueeze(0),) * 2)[0],
+    "lstm_projections": lambda T, x, h: T.nn.LSTM(6, 5, proj_size=2)(x.unsqueeze(1))[1][1],
+    "lstm_packed_h0c0": lambda T, x, h: T.nn.LSTM(6, 5)(T.nn.utils.rnn.pack_padded_sequence(
+        x.reshape(1, 2, 6).expand(3, 2, 6), [3, 2]), (h.unsqueeze(0), h.unsqueeze(0)))[0].data,
+    "gru_two_layers_h0": lambda T, x, h: T.nn.GRU(6, 5, 2)(x.unsqueeze(1),
+                                                           h.unsqueeze(1).expand(2, 2, 5))[1],
+}
+
+
+@pytest.mark.parametrize("name", list(CELL_GRAPHS))
+def test_a_cells_step_adds_and_chunks_as_torchs(name):
+    """torch's CPU cells add the hidden state's projection first, then the input's, and
+    split the gates with unsafe_chunk (UnsafeSplitBackward0); a GRU multiplies h_n by r."""
+    def scenario(T):
+        T.manual_seed(0)
+        x, h = T.randn(2, 6, requires_grad=True), T.randn(2, 5, requires_grad=True)
+        y = CELL_GRAPHS[name](T, x, h)
+        y.sum().backward()
+        return [y, graph(y), x.grad, h.grad]
+
+    same(scenario, rtol=1e-4, atol=1e-5)
