@@ -43,19 +43,19 @@ def _rnn_layer_rule(x, w_ih, w_hh, b_ih, b_hh, hx, cx, **attrs):
 def _gate_grads(da_steps, xs):
     """Σ_t da_tᵀ x_t, each step's term added in place to the first, as torch's backward
     accumulates them."""
-    total = da_steps[0].t().matmul(xs[0])
+    total = da_steps[0].transpose(0, 1).matmul(xs[0])
     for da, inp in zip(da_steps[1:], xs[1:]):
-        total.add_(da.t().matmul(inp))
+        total.add_(da.transpose(0, 1).matmul(inp))
     return total
 
 
 def _rnn_layer_vjp(c, g_out, g_hy, g_cy, _g_ws=None):
-    """Backpropagation through time: each step's gates recomputed from the saved input,
-    weights and outputs, then walked from the last step processed to the first."""
+    """Backpropagation through time: each step's gates and states recomputed from the saved
+    input, weights and initial states, then walked from the last step processed to the
+    first."""
     from .functions import cat  # (functions imports this module to fill the op table)
 
     x, w_ih, w_hh, b_ih, b_hh, hx, cx = (c[k] for k in range(7))
-    out = c.outs[0]
     reverse, has_biases = c.attrs["reverse"], c.attrs["has_biases"]
     steps = list(range(x.shape[0]))
     order = steps[::-1] if reverse else steps
@@ -68,7 +68,7 @@ def _rnn_layer_vjp(c, g_out, g_hy, g_cy, _g_ws=None):
         i, f, g, o = i.sigmoid(), f.sigmoid(), g.tanh(), o.sigmoid()
         cell = f * prev_c + i * g
         gates[t], cells[t], prevs[t] = (i, f, g, o), cell, (prev_h, prev_c)
-        prev_h, prev_c = out[t], cell
+        prev_h, prev_c = o * cell.tanh(), cell
     dh, dc = g_hy, g_cy
     das = {}
     for t in reversed(order):
@@ -97,12 +97,14 @@ def _rnn_layer_vjp(c, g_out, g_hy, g_cy, _g_ws=None):
     zero = das[live[0]].mul(0)
     da_steps = [das[t] if das[t] is not None else zero for t in steps]
     grad_x = cat([da.matmul(w_ih).unsqueeze(0) for da in da_steps], 0)
-    grad_w_ih = _gate_grads(da_steps, [x[t] for t in steps])
-    grad_w_hh = _gate_grads(da_steps, [prevs[t][0] for t in steps])
+    walked = order[::-1]  # (the weights' sums in the order the backward walks the steps)
+    da_walked = [da_steps[t] for t in walked]
+    grad_w_ih = _gate_grads(da_walked, [x[t] for t in walked])
+    grad_w_hh = _gate_grads(da_walked, [prevs[t][0] for t in walked])
     grad_b = None
     if has_biases:
-        grad_b = da_steps[0].sum(0)
-        for da in da_steps[1:]:
+        grad_b = da_walked[0].sum(0)
+        for da in da_walked[1:]:
             grad_b.add_(da.sum(0))
     # (one tensor for both biases when the graph is built, as torch's differentiable
     # backward returns; its kernel's otherwise gives each its own)

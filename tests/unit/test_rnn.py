@@ -341,6 +341,7 @@ def test_an_lstm_gradient_differentiates_again_as_torch():
                                                                        lstm.weight_hh_l0])
         plain = T.autograd.grad(lstm(x)[0].sum(), [lstm.bias_ih_l0, lstm.bias_hh_l0])
         return (list(grads) + [g._version for g in grads] + list(seconds)
+                + [graph(g, depth=3) for g in grads]
                 + [grads[4] is grads[5], plain[0] is plain[1]])
 
     same(scenario, rtol=1e-4, atol=1e-5)
