@@ -11,6 +11,7 @@ import numpy as np
 from .. import storage
 from ..autograd import record
 from ..autograd.grad_mode import no_grad
+from ..ops import layout
 from ..storage_objects import memory_nbytes, memory_tensor
 
 
@@ -21,7 +22,7 @@ _next_address = 1 << 40
 
 
 def _no_resize_in_memory(self, t, shape, strides=None) -> bool:
-    return False  # (resize_ refuses these kinds; out= gives them a result of their own)
+    return False  # (resize_ refuses a sharded tensor; out= gives it a result of its own)
 
 
 def _data_ptr(self, t) -> int:
@@ -41,6 +42,32 @@ def _same_handle(a, b) -> bool:
         a._layout == b._layout
 
 
+def _worker_resized_in_memory(self, t, shape, strides=None) -> bool:
+    """torch's resize of t to `shape` where its memory holds it, as the driver's
+    (storage.Storage.resized_in_memory): t becomes a view, on its worker, of the memory it
+    views, at its offset, so its other views see what is written to it. False where the
+    memory is too small (torch grows it) or not one dense block."""
+    from ..ops.views import as_strided_of
+
+    whole = memory_tensor(t)
+    if t._value is None or whole.storage_offset() != 0 or \
+            not layout.is_non_overlapping_and_dense(whole.shape, whole.stride()):
+        return False
+    offset = t.storage_offset()
+    if offset + int(np.prod(shape, dtype=np.int64)) > whole.numel():
+        return False
+    if strides is None or not layout.is_non_overlapping_and_dense(shape, strides):
+        strides = layout.contiguous_strides(shape)
+    memory = self.memory or self
+    if whole is t and getattr(memory, "whole", None) is None:  # (what all of the memory is,
+        # once t, its handle, holds less of it or in another shape)
+        memory.whole = (t._value, t.shape, t.dtype, t.device_str, t._layout)
+    with no_grad():
+        placed = as_strided_of(whole, list(shape), list(strides), offset)
+    t._value, t.shape, t._layout = placed._value, type(t.shape)(shape), (tuple(strides), offset)
+    return True
+
+
 class WorkerStorage(storage.Storage):
     # whole: what a handle on all of the memory is made of, once a handle that is no view (a
     # view's detach()) holds part of it: its storage is all of the memory, as torch's. Not
@@ -48,7 +75,7 @@ class WorkerStorage(storage.Storage):
     # array until the driver's cyclic GC ran (after a compiled step's recording ended).
     __slots__ = ("address", "whole")
     data_ptr = _data_ptr
-    resized_in_memory = _no_resize_in_memory
+    resized_in_memory = _worker_resized_in_memory
 
     def lend(self, t) -> None:
         memory = self.memory or self

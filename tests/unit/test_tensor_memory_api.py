@@ -240,6 +240,37 @@ def test_resize_view_dtype_and_memory_formats_on_a_worker(local_workers):
 
 # ---- set_ ---------------------------------------------------------------------------------
 
+def test_a_worker_tensor_resized_within_its_memory_is_seen_by_its_views(local_workers):
+    """As the driver's and torch's: resize_, and out= of another shape, keep a worker's
+    tensor in the memory its views share, so they see what is written to it (and the
+    memory keeps its size after a resize to fewer elements)."""
+    import torch
+
+    def program(T, device):
+        def show(t):
+            return np.asarray(t.detach().cpu().numpy()).tolist()
+
+        x = T.zeros(6, device=device)
+        head, rows = x[:3], x.view(2, 3)
+        T.add(T.ones(2, 3, device=device), 1, out=x)
+        head.fill_(5)
+        base = T.zeros(8, device=device)
+        window = base[1:3]
+        T.exp(T.ones(3, 2, device=device).t(), out=window)
+        window.add_(1)
+        shrunk = T.arange(6.0, device=device)
+        tail = shrunk[2:]
+        shrunk.resize_(2)
+        shrunk.fill_(-1)
+        shrunk.resize_(2, 3)
+        return [show(x), show(head), show(rows), x.stride(), x._version, head._version,
+                show(base), window.storage_offset(), window.stride(), base._version,
+                show(shrunk), show(tail), shrunk.untyped_storage().nbytes(),
+                shrunk.data_ptr() - tail.data_ptr()]
+
+    assert program(distgrad, "worker:1") == program(torch, "cpu")
+
+
 def test_set_to_a_tensor_shares_its_memory_and_layout():
     def scenario(T):
         a = T.arange(6.0).reshape(2, 3)
