@@ -417,5 +417,8 @@ def _write_into(out: Tensor, result: Tensor, warn: bool = True) -> None:
         if out._storage.resized_in_memory(out, result.shape, result.stride()):
             out.copy_(result)
             return
-        out.data = result.to(dtype=out.dtype, device=out.device_str).clone()
-        out._storage.wrote()  # (a write, as torch's resize and copy count it)
+        grown = result.to(dtype=out.dtype, device=out.device_str).clone()
+        # (torch grows out's memory: out stays an inference tensor, or not, as it was)
+        grown._storage.inference = out._storage.inference
+        out.data = grown
+        out._count_write()  # (a write, as torch's resize and copy count it)

@@ -635,7 +635,7 @@ class Tensor:
             self.requires_grad_(self._requires_grad)  # (its parts are its leaves)
         self._layout = other._layout
         other._storage.lend(other)
-        self._storage = other._storage.counted_by(self._storage)
+        self._take_memory_counted(other._storage)
         if placed:  # .grad stays what it was, as torch's
             self._keep_grad(grad)
         self._give_followers_memory()
@@ -648,7 +648,18 @@ class Tensor:
             if alias is not None and alias._sharding is None and self._sharding is None:
                 alias._value, alias.shape, alias.dtype = self._value, self.shape, self.dtype
                 alias.device_str, alias._layout = self.device_str, self._layout
-                alias._storage = self._storage.counted_by(alias._storage)
+                alias._take_memory_counted(self._storage)
+
+    def _take_memory_counted(self, memory) -> None:
+        """Self views `memory` (a storage) from now on, under its own version counter, if it
+        has one: torch's set_data keeps the tensor's counter (or its lack of one, an
+        inference tensor's) and takes the memory's inference keys."""
+        counted = self._has_version_counter()
+        self._storage = memory.counted_by(self._storage)
+        if counted == (not memory.inference):
+            self.__dict__.pop("_own_counter", None)
+        else:
+            self.__dict__["_own_counter"] = counted
 
     def _keep_grad(self, grad) -> None:
         """`grad` as self's .grad after self's memory changed kind. One whose shape no
@@ -717,7 +728,7 @@ class Tensor:
         original's count: torch would have saved the original itself. An inference
         tensor has no count (torch raises), but for a handle with a counter of its own
         (see _give_own_counter)."""
-        if self._storage.inference and not self.__dict__.get("_own_counter"):
+        if not self._has_version_counter():
             raise RuntimeError("Inference tensors do not track version counter.")
         if self._stands_for is None:
             return self._storage.writes(self)
@@ -1109,16 +1120,24 @@ class Tensor:
         """Whether its memory was made under inference_mode (torch's inference tensor)."""
         return self._storage.inference
 
+    def _has_version_counter(self) -> bool:
+        """Whether torch's tensor has a version counter: one made outside inference_mode
+        has, an inference tensor has none, but for a handle with a counter of its own
+        (_give_own_counter); one given other memory (`.data =`) keeps what it had."""
+        return self.__dict__.get("_own_counter", not self._storage.inference)
+
     def _count_write(self) -> None:
         """Bump the version counter after an in-place write. An inference tensor has none
         (outside inference_mode torch raises here, after its kernel wrote), but for a
         handle with a counter of its own (_give_own_counter), which counts only the writes
-        made outside inference_mode."""
-        if self._storage.inference:
+        made outside inference_mode (inside, torch bumps only tensors with autograd keys:
+        not inference ones)."""
+        inference = self._storage.inference
+        if inference or "_own_counter" in self.__dict__:
             inside = grad_mode.is_inference_mode_enabled()
-            own = self.__dict__.get("_own_counter", False)
-            if inside or own:  # (an inference tensor's own count is never shown)
-                self._storage.wrote(counted=not (inside and own))
+            counted = self._has_version_counter()
+            if inside or counted:
+                self._storage.wrote(counted=counted and not (inside and inference))
                 return
             raise RuntimeError("Inplace update to inference tensor outside InferenceMode is not "
                                "allowed.You can make a clone to get a normal tensor before doing "

@@ -300,6 +300,47 @@ def test_an_inference_tensor_has_no_version_but_its_handles_made_outside_do():
     same(f)
 
 
+def test_a_tensor_grown_by_out_in_inference_mode_keeps_its_version_counter():
+    """torch grows out's memory: a tensor made outside inference_mode stays a normal one,
+    its (and its views') writes counted, while an inference tensor stays one, with none."""
+    def f(torch):
+        out, grown_view = torch.zeros(2, 2), torch.zeros(5)[1:3]
+        with torch.inference_mode():
+            a = torch.zeros(2)
+            torch.add(torch.ones(9), 1, out=out)
+            torch.mul(torch.ones(3, 3), 2, out=grown_view)
+            inside = [out.is_inference(), out._version, out[1:]._version,
+                      attempt(lambda: torch.add(torch.ones(4), 1, out=a)._version)]
+        out.add_(1)
+        return (inside, out, out._version, out[1:]._version, grown_view.is_inference(),
+                grown_view._version, attempt(lambda: a._version), a.is_inference(),
+                attempt(lambda: torch.add(torch.ones(3), 1, out=a)), a)
+
+    same(f)
+
+
+def test_data_set_to_other_memory_keeps_the_version_counter_or_its_lack():
+    """torch's `.data =` keeps the tensor's version counter and takes the new memory's
+    inference keys: a normal tensor given an inference tensor's memory is an inference
+    tensor that still counts the writes made outside inference_mode."""
+    def f(torch):
+        with torch.inference_mode():
+            y = torch.ones(3)
+        x = torch.zeros(2)
+        x.data = y
+        seen = [x.is_inference(), x._version, attempt(lambda: x[1:]._version)]
+        x.add_(1)
+        z = torch.zeros(2)
+        with torch.inference_mode():
+            z.data = torch.ones(4)
+            z.add_(1)
+            seen += [z.is_inference(), z._version]
+        z.mul_(3)
+        return seen, x, x._version, x.is_inference(), z, z._version, y
+
+    same(f)
+
+
 def test_a_model_run_under_inference_mode_then_trained():
     def f(torch):
         torch.manual_seed(0)
