@@ -174,6 +174,14 @@ def _arg_type_name(value) -> str:
     return f"numpy.{kind.__name__}" if kind.__module__ == "numpy" else kind.__name__
 
 
+def _read_only(prop: property, name: str) -> property:
+    """`prop` refusing to be set or deleted in torch's words (its attribute of C++'s)."""
+    def refuse(self, *value):
+        raise AttributeError(f"attribute '{name}' of 'torch._C.TensorBase' objects is not "
+                             "writable")
+    return property(prop.fget, refuse, refuse, prop.__doc__)
+
+
 def _is_tensor(x) -> bool:
     return isinstance(x, Tensor)
 
@@ -434,6 +442,8 @@ class Tensor:
     @property
     def is_leaf(self) -> bool:
         return self.grad_fn is None
+
+    is_leaf = _read_only(is_leaf, "is_leaf")
 
     @property
     def grad_fn(self):
@@ -721,6 +731,8 @@ class Tensor:
     def output_nr(self) -> int:
         return self.__dict__.get("_named_as", (None, self._output_nr))[1]
 
+    output_nr = _read_only(output_nr, "output_nr")
+
     @property
     def _version(self) -> int:
         """How many in-place writes its storage has seen (through any view of it); for a
@@ -733,6 +745,8 @@ class Tensor:
         if self._stands_for is None:
             return self._storage.writes(self)
         return self._storage.writes(self) + self._stands_for._version
+
+    _version = _read_only(_version, "_version")
 
     def _copied_into(self, out: "Tensor") -> "Tensor":
         """`out`, a copy of self (clone, contiguous, to): torch writes it with a copy_,

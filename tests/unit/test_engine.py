@@ -1118,6 +1118,19 @@ def test_detach_shares_version_counter_data_does_not():
     same(f)
 
 
+def test_version_is_leaf_and_output_nr_refuse_to_be_set_as_torch():
+    def f(torch):
+        x = leaf(torch, X3)
+
+        def assign(name):
+            setattr(x, name, 1)
+
+        return ([attempt(assign, name) for name in ("_version", "is_leaf", "output_nr")],
+                attempt(delattr, x, "_version"), x._version, x.is_leaf, x.output_nr)
+
+    same(f)
+
+
 def test_inplace_on_non_leaf_rebases_history():
     def f(torch):
         x = leaf(torch, X3)
