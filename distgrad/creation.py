@@ -16,6 +16,7 @@ from . import dtypes, storage
 from .mersenne import DEFAULT_SEED, TORCH_STATE, MersenneStream, nondeterministic_seed
 from .autograd import record
 from .autograd.record import call
+from .user_frames import user_stacklevel
 from .tensor import Tensor, _warn_once, device_str
 from .tensor import device as _Device
 
@@ -651,7 +652,7 @@ def inclusive_range(start, end=None, step=1, *, dtype=None, device=None,
     warnings.warn("torch.range is deprecated and will be removed in a future release because "
                   "its behavior is inconsistent with Python's range builtin. Instead, use "
                   "torch.arange, which produces values in [start, end).", UserWarning,
-                  stacklevel=2)
+                  stacklevel=user_stacklevel())  # (out= calls it through a wrapper)
     _check_args("range", (start, end, step), dtype=dtype, device=device,
                 requires_grad=requires_grad)
     dtype = dtypes.given(dtype) or dtypes.get_default_dtype()

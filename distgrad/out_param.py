@@ -14,7 +14,7 @@ import inspect
 from . import return_types
 from .autograd import grad_mode
 from .ops.api import FACTORS_UNCHECKED, tensor_operands
-from .ops.rules import require_castable, warn_resized
+from .ops.rules import require_castable, warn_range_resized, warn_resized
 from .tensor import Tensor
 
 # torch's functions (torch.*, torch.linalg.*) that take out=, as distgrad has them
@@ -151,8 +151,10 @@ RESULT_DTYPE_FROM_OUT = {"sum", "prod", "cumsum", "cumprod"}
 # The factories make their values in out's dtype too, given no dtype= (`zeros(2, out=long)`)
 FACTORIES = {"arange", "empty", "eye", "full", "linspace", "logspace", "ones", "rand", "randint",
              "randn", "randperm", "range", "zeros"}
-# Those whose kernels resize out themselves, without the resize warning (torch's range_out)
-RESIZED_SILENTLY = {"range"}
+# Their kernels resize out themselves (resize_), without the resize warning; but arange
+# warns in words of its own. Those making a sequence write it into an out of as many
+# elements in out's shape.
+SEQUENCES = {"arange", "range", "linspace", "logspace"}
 
 
 def _nansum_dtype(args, kwargs: dict, out) -> dict:
@@ -377,7 +379,7 @@ def _taking_out(fn, name, dtype_rule=None, differentiable=True):
             raise TypeError(f"{name}(): argument 'out' must be tuple of {len(results)} "
                             f"Tensors, not {len(outs)}")
         for o, r in zip(outs, results):
-            _write_into(o, r, warn=name not in RESIZED_SILENTLY)
+            _write_into(o, r, name)
         if not isinstance(result, tuple):
             return out
         named = type(result)  # (values, indices, ...: the result's own type, its out= variant)
@@ -403,7 +405,7 @@ def _overlap_checked(name: str, args, kwargs) -> tuple:
     return (*args, *kwargs.values())
 
 
-def _write_into(out: Tensor, result: Tensor, warn: bool = True) -> None:
+def _write_into(out: Tensor, result: Tensor, name: str) -> None:
     if not isinstance(out, Tensor):
         raise TypeError(f"argument 'out' must be Tensor, not {type(out).__name__}")
     require_castable(result.dtype, out.dtype)
@@ -411,8 +413,10 @@ def _write_into(out: Tensor, result: Tensor, warn: bool = True) -> None:
         if tuple(out.shape) == tuple(result.shape):
             out.copy_(result)
             return
-        if out.numel() != 0 and warn:
-            warn_resized(out.shape, result.shape, stacklevel=3)
+        if name in SEQUENCES and out.numel() == result.numel():
+            out.copy_(result.reshape(out.shape))
+            return
+        _warn_resized(out, result, name)
         # (its views see it, as torch's; laid out as the result, as torch restrides it)
         if out._storage.resized_in_memory(out, result.shape, result.stride()):
             out.copy_(result)
@@ -422,3 +426,14 @@ def _write_into(out: Tensor, result: Tensor, warn: bool = True) -> None:
         grown._storage.inference = out._storage.inference
         out.data = grown
         out._count_write()  # (a write, as torch's resize and copy count it)
+
+
+def _warn_resized(out: Tensor, result: Tensor, name: str) -> None:
+    """torch's warning for an out with elements that the op resizes: none from a factory's
+    own resize_, arange's own words."""
+    if out.numel() == 0 or (name in FACTORIES and name != "arange"):
+        return
+    if name == "arange":
+        warn_range_resized(out.shape, out.numel(), result.numel())
+    else:
+        warn_resized(out.shape, result.shape)

@@ -13,18 +13,16 @@ the worker.
 """
 from __future__ import annotations
 
-import os
-import sys
 import threading
 import traceback
 import warnings
 
+from ..user_frames import PACKAGE, user_stacklevel
 from . import grad_mode
 
 _enabled = False  # process-wide, as torch's AnomalyMode
 _check_nan = True
 _running = threading.local()  # the node whose backward runs now (parent of nodes it records)
-_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
 
 def is_anomaly_enabled() -> bool:
@@ -88,9 +86,9 @@ def note(node) -> None:
     stack = traceback.extract_stack()[:-1]
     # (a wrapper generated from a string, called by the user and calling into distgrad, is
     # distgrad's too)
-    frames = [f for k, f in enumerate(stack) if not f.filename.startswith(_PACKAGE) and not (
+    frames = [f for k, f in enumerate(stack) if not f.filename.startswith(PACKAGE) and not (
         f.filename == "<string>" and k + 1 < len(stack)
-        and stack[k + 1].filename.startswith(_PACKAGE))]
+        and stack[k + 1].filename.startswith(PACKAGE))]
     lines, parent = traceback.format_list(frames), getattr(_running, "node", None)
     try:
         node._anomaly = ("".join(lines), parent)
@@ -156,22 +154,14 @@ def _warn_stacks(node) -> None:
     if meta is None:
         warnings.warn(f"Error detected in {node.name()}. No forward pass information available. "
                       "Enable detect anomaly during forward pass for more information.",
-                      stacklevel=_user_level())
+                      stacklevel=user_stacklevel())
         return
     stack, parent = meta
     warnings.warn(f"Error detected in {node.name()}. Traceback of forward call that caused the "
-                  f"error:\n{stack}", stacklevel=_user_level())
+                  f"error:\n{stack}", stacklevel=user_stacklevel())
     while parent is not None:
         stack, grand = getattr(parent, "_anomaly", None) or ("", None)
         warnings.warn(f"\n\nPrevious calculation was induced by {parent.name()}. Traceback of "
                       f"forward call that induced the previous calculation:\n{stack}",
-                      stacklevel=_user_level())
+                      stacklevel=user_stacklevel())
         parent = grand
-
-
-def _user_level() -> int:
-    """The stacklevel of the innermost caller outside distgrad (the user's backward call)."""
-    frame, level = sys._getframe(1), 1
-    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
-        frame, level = frame.f_back, level + 1
-    return level

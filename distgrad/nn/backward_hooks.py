@@ -11,16 +11,13 @@ the outputs, and writing either in place raises.
 from __future__ import annotations
 
 import functools
-import os
-import sys
 import warnings
 import weakref
 
 from ..autograd import grad_mode
 from ..autograd.function import Function
 from ..tensor import Tensor
-
-_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from ..user_frames import user_stacklevel
 
 
 class BackwardHookFunction(Function):
@@ -115,7 +112,7 @@ class BackwardHook:
                       "module outputs since no inputs require gradients. See "
                       "https://docs.pytorch.org/docs/main/generated/torch.nn.Module.html#torch.nn."
                       "Module.register_full_backward_hook for more details.",
-                      stacklevel=_user_stacklevel())
+                      stacklevel=user_stacklevel())
         grad_inputs = (None,) * self.n_inputs
         for hook in self.hooks:
             new = hook(self.module, grad_inputs, self.grad_outputs)
@@ -243,13 +240,4 @@ def _warn_when_partial(inputs, result, node) -> None:
 
 
 def _deprecated(message: str) -> None:
-    warnings.warn(message, FutureWarning, stacklevel=_user_stacklevel())
-
-
-def _user_stacklevel() -> int:
-    """The stacklevel, for a warning its caller gives, of the first frame outside distgrad:
-    the user's call of the module or of backward."""
-    frame, level = sys._getframe(1), 1
-    while frame.f_back is not None and frame.f_code.co_filename.startswith(_PACKAGE):
-        frame, level = frame.f_back, level + 1
-    return level
+    warnings.warn(message, FutureWarning, stacklevel=user_stacklevel())

@@ -398,8 +398,8 @@ def ldexp(input, other):
     out = call("ldexp", input, other, power=power.name)
     if input.dtype.is_floating_point and not other.dtype.is_floating_point and \
             out.shape != input.shape and input.numel():
-        warn_resized(input.shape, out.shape, stacklevel=2)  # (torch's kernel writes into a
-    return out                                               # clone of self, resized)
+        warn_resized(input.shape, out.shape)  # (torch's kernel writes into a clone of
+    return out                                # self, resized)
 
 
 def _ldexp_method(self, other):

@@ -9,6 +9,7 @@ import numpy as np
 from .. import dtypes
 from ..autograd import grad_mode
 from ..autograd.record import call
+from ..user_frames import user_stacklevel
 from .table import ELEMENTWISE_RULES, Meta, Size, elementwise
 
 
@@ -276,15 +277,33 @@ def require_one_dtype(expected: dtypes.dtype, found: dtypes.dtype) -> None:
         raise RuntimeError(f"Found dtype {found.long_name} but expected {expected.long_name}")
 
 
-def warn_resized(old_shape, new_shape, stacklevel: int) -> None:
-    """torch's warning for an output with elements resized to another shape (out=)."""
+def triggered_internally(source: str) -> str:
+    """The end torch gives the text of a warning its C++ raised: where (`source`, a file
+    under ATen and its line)."""
+    return f" (Triggered internally at /__w/pytorch/pytorch/aten/src/ATen/{source}.)"
+
+
+def warn_resized(old_shape, new_shape) -> None:
+    """torch's warning for an output with elements resized to another shape (out=), shown
+    at the user's call."""
     warnings.warn(
         f"An output with one or more elements was resized since it had shape "
         f"{list(old_shape)}, which does not match the required output shape "
         f"{list(new_shape)}. This behavior is deprecated, and in a future PyTorch "
         "release outputs will not be resized unless they have zero elements. You can "
         "explicitly reuse an out tensor t by resizing it, inplace, to zero elements "
-        "with t.resize_(0).", UserWarning, stacklevel=stacklevel + 1)
+        "with t.resize_(0)." + triggered_internally("native/Resize.cpp:30"), UserWarning,
+        stacklevel=user_stacklevel())
+
+
+def warn_range_resized(old_shape, old_numel: int, numel: int) -> None:
+    """torch's arange warning for an out of another number of elements than its result."""
+    warnings.warn(
+        f"The number of elements in the out tensor of shape {list(old_shape)} is {old_numel} "
+        f"which does not match the computed number of elements {numel}. Note that this may "
+        f"occur as a result of rounding error. The out tensor will be resized to a tensor of "
+        f"shape ({numel},)." + triggered_internally("native/RangeFactories.cpp:199"),
+        UserWarning, stacklevel=user_stacklevel())
 
 
 def integral_scalar(value, np_dtype):

@@ -54,6 +54,16 @@ CASES = {
     "an empty view resized in its memory": lambda T: (
         T.mul(T.ones(3, 1), 2, out=(b := T.zeros(12))[4:4]), b,
         T.exp(T.zeros(2), out=b.view(2, 3, 2)[:1][1:]), b),
+    "a factory resizes out without a warning": lambda T: [
+        (T.zeros(4, out=(o := T.ones(2, 2))), o.stride()), T.eye(2, out=T.ones(3)),
+        T.full((3,), 2.0, out=T.ones(5)), T.linspace(0, 1, 3, out=T.ones(2)),
+        T.randperm(1, out=T.ones(4, dtype=T.int64))],
+    "a sequence fills an out of as many elements in its shape": lambda T: [
+        (T.arange(4, out=(o := T.zeros(2, 2).t())), o.stride()),
+        T.linspace(0, 3, 4, out=T.zeros(2, 2)), T.logspace(0, 1, 2, out=T.zeros(1, 2))],
+    "arange resizes an out of another number of elements in its own words": lambda T: (
+        T.arange(4, out=T.zeros(2, 3)), T.arange(0, 1, 0.5, out=T.zeros(3)),
+        T.arange(3, out=T.zeros(0))),
     "cast up": lambda T: T.sub(T.tensor(X), 1, out=T.empty(2, 3, dtype=T.float64)),
     "refused cast": lambda T: T.div(T.tensor(X), 2, out=T.empty(2, 3, dtype=T.int64)),
     "integer into float": lambda T: T.arange(4, out=T.empty(4)),
@@ -91,12 +101,27 @@ def _no_grad(T):
     return out, out.requires_grad
 
 
+def _warned_where(T):
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        T.add(T.ones(2), 1, out=T.zeros(3))
+        T.cat([T.ones(2)], out=T.zeros(3))
+        T.arange(2, out=T.zeros(3))
+    return [(w.category, w.filename, w.lineno) for w in seen]
+
+
+def test_the_resize_warning_shows_at_the_users_call():
+    """torch's C++ warning is shown at the Python line that called the op."""
+    shown = _warned_where(torch)
+    assert _warned_where(dg) == shown
+    assert len(shown) == 3 and {filename for _, filename, _ in shown} == {__file__}
+
+
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_out_writes_as_torch(case):
     got_torch, got_dg = _both(CASES[case])
     assert got_dg[0] == got_torch[0]
-    # (torch's warnings end with where its C++ raised them)
-    assert got_dg[1] == [re.sub(r" \(Triggered internally at .*\)$", "", w) for w in got_torch[1]]
+    assert got_dg[1] == got_torch[1]  # (ending with where torch's C++ raised them, as torch's)
 
 
 def _torch_takes_out(module, name) -> bool:
