@@ -12,6 +12,7 @@ but not into classes, modules, numpy arrays or distgrad's runtime.
 """
 from __future__ import annotations
 
+import collections
 import ctypes
 import dis
 import functools
@@ -36,6 +37,7 @@ _SKIP_MODULES = ("distgrad.distributed.coordinator", "distgrad.distributed.runti
                  "distgrad.compiled", "ray", "threading", "_thread", "numpy", "queue", "logging",
                  "builtins")
 _SCALARS = (int, float, bool, str, bytes, complex, type(None))
+_UNORDERED = (collections.deque, set, frozenset)  # (containers but lists, tuples, dicts)
 _RUNTIME = "distgrad.distributed."
 
 
@@ -174,6 +176,13 @@ def fingerprint(roots, inputs=frozenset(), guards=None, held=None, fresh=None,
                 guard((_LIST, obj, None, tuple(obj)))
             for i, v in enumerate(obj):
                 walk(v, place=(_ITEM, obj, i) if t is list and place is not _PARTS else None)
+        elif isinstance(obj, _UNORDERED):  # (sets, deques: their items, in their order)
+            sigs.append((t.__name__, len(obj), getattr(obj, "maxlen", None)))
+            ids.append(None)
+            if guard is not None:
+                guard((_ITEMS, obj, None, tuple(obj)))
+            for i, v in enumerate(tuple(obj)):
+                walk(v, place=(_ITEM, obj, i) if isinstance(obj, collections.deque) else None)
         elif isinstance(obj, np.ndarray):
             sigs.append(("nd", obj.shape, obj.dtype.str, key))
             ids.append(None)
@@ -240,6 +249,16 @@ def fingerprint(roots, inputs=frozenset(), guards=None, held=None, fresh=None,
     # state holds them)
     del walk, walk_attributes
     return sigs, ids
+
+
+def kept_arguments(roots, storages, before=frozenset()) -> set:
+    """The ids of the tensors the state (what `roots` reaches past a call's own argument
+    lists) holds on the memory of the call's tensor arguments (`storages`: id(storage) ->
+    ..., the arguments' and their parts'): the arguments themselves, their views and
+    detach()es; but those in `before` (ids: the state held them as the call began)."""
+    found: dict = {}
+    fingerprint(roots[2:], tensors=found)
+    return {k for k, t in found.items() if id(t._storage) in storages and k not in before}
 
 
 # Where a walk's schedulers' own state begins (fingerprint)
@@ -339,7 +358,8 @@ def _renumbered(objects: dict, rank: dict) -> dict:
 # What a guard checks: a dict's keys and values, a list's items, a tensor's mutable
 # attributes (all by identity), or one place: a dict key, an attribute, a closure cell.
 _DICT, _LIST, _TENSOR, _KEY, _ATTR, _CELL = 1, 2, 3, 4, 5, 6
-_GRAD, _ITEM = 7, 8  # (places only: a tensor's .grad, a list's item)
+_GRAD, _ITEM = 7, 8  # (places only: a tensor's .grad, a list's or a deque's item)
+_ITEMS = 9  # (a set's or a deque's items, by identity)
 _PARTS = (None, None, None)  # (the place of a sharded tensor's list of parts)
 _MISSING = object()
 
@@ -430,6 +450,10 @@ def unchanged(guards) -> bool:
         if t._value.item() != number:
             return False
     for kind, obj, at, was in g.places:
+        if kind == _ITEMS:
+            if len(obj) != len(was) or not all(map(is_, obj, was)):
+                return False
+            continue
         if kind == _KEY:
             now = obj.get(at, _MISSING)
         elif kind == _ATTR:

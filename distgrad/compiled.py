@@ -59,9 +59,9 @@ from .autograd import differentiate
 from .compile_outputs import (flatten_outputs, keeps_saved, meta, parts, plan_outputs,
                               replayed, same_as_made, writable_in_place)
 from .compile_schedulers import SchedulerWatch, run_steps
-from .compile_state import (Fresh, fingerprint, flatten_inputs, grouped, held_at, modes,
-                            is_tensor_sig, put, replay_from_start, roots_of, state_length,
-                            unchanged)
+from .compile_state import (Fresh, fingerprint, flatten_inputs, grouped, held_at,
+                            kept_arguments, modes, is_tensor_sig, put, replay_from_start,
+                            roots_of, state_length, unchanged)
 from .tensor import Tensor
 from .watched import WRITES
 
@@ -189,6 +189,8 @@ class CompiledFunction:
         schedulers = SchedulerWatch(found, rt)
         schedulers.start(recorder)
         made_before, storage.WRITTEN = storage.serial_now(), []
+        argument_storages = _argument_places(tensors)
+        kept_before = kept_arguments(roots, argument_storages)
         try:
             passes = differentiate.passes
             out = self.fn(*args, **kwargs)
@@ -224,8 +226,8 @@ class CompiledFunction:
         # what it wrote in place that was there before (parameters, optimizer state, its
         # arguments): a replay writes them again, and their version counters count it, as
         # torch's would (an argument's by its place: a later call's may be another tensor)
-        arguments = _argument_places(tensors)
-        arguments.update((k, place) for k, (place, _) in grad_storages.items())
+        arguments = {**argument_storages,
+                     **{k: place for k, (place, _) in grad_storages.items()}}
         state_writes = [(arguments.get(id(s), s), n) for s, n in collections.Counter(
             s for s in written if s.serial < made_before).items()]
         self.counters["recorded"] += 1
@@ -278,6 +280,10 @@ class CompiledFunction:
             # It leaves tensors behind that the state walk does not reach: each replay would
             # make them again, and nothing would free them once their holder lets go.
             reasons.append("unseen")
+        if kept_arguments(roots, argument_storages, kept_before):
+            # (an argument, or a view or detach() of one, that the step put in its state: a
+            # replay would leave the recording's there, not the call's)
+            reasons.append("argument")
         if sigs_out == sigs_in and objects != objects_in:
             reasons.append("objects")  # (a list, a dict, ... it made and left in the state)
         if prog.reads - set(ids_in):

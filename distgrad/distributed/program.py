@@ -65,6 +65,9 @@ REASONS = {
                    "graph)",
     "frees-read": "the step frees a tensor it reads that was made before it",
     "nested": "the step calls another compiled step",
+    "argument": "the step keeps a tensor argument (or a view or detach() of one) in the "
+                "state it reads: a replay runs no Python, and would leave the recording's "
+                "there, not the call's",
     "objects": "the step leaves Python objects it made (a list, a dict, a tuple, ...) in the "
                "state it reads: a replay runs no Python, and would leave the old ones there",
     "unseen": "the step reads (or leaves behind) worker tensors that its arguments, closure, "
