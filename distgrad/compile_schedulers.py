@@ -13,11 +13,13 @@ changes the lr now and then (StepLR, a warm-up then a constant) records once per
 """
 from __future__ import annotations
 
+import functools
+
 _PLAIN = (int, float, bool, str, type(None))
 _SEEN_ALWAYS = ("step", "__class__")  # (what stepping it, or isinstance, look up)
 _AFTER_STEPS = ("free", "free_node")  # (what may follow them: the step's frees)
+_WATCHED = ("__getattribute__", "__setattr__", "step")  # (what a watched class's are)
 _watch = None  # the SchedulerWatch of the recording under way
-_spies: dict = {}  # scheduler class -> its watched subclass
 
 
 class SchedulerWatch:
@@ -37,16 +39,18 @@ class SchedulerWatch:
     def start(self, recorder) -> None:
         global _watch
         self.recorder, _watch = recorder, self
-        for s in self.found.values():
-            self.classes.append((s, type(s)))
-            s.__class__ = _spy(type(s))
+        for cls in dict.fromkeys(type(s) for s in self.found.values()):
+            self.classes.append(_watched(cls))
 
     def stop(self) -> None:
         global _watch
         _watch = None
-        for s, cls in self.classes:
-            s.__class__ = cls
+        for cls, own in reversed(self.classes):
+            _unwatched(cls, own)
         self.classes = []
+
+    def watches(self, scheduler) -> bool:
+        return id(scheduler) in self.found
 
     def entered(self, scheduler, args, kwargs) -> None:
         self.depth += 1
@@ -87,34 +91,45 @@ def run_steps(steps) -> None:
         scheduler.step(*args, **kwargs)
 
 
-def _spy(cls):
-    """`cls` but that the recording's watch hears of each attribute read or set outside
-    its step() (which it hears of too)."""
-    spy = _spies.get(cls)
-    if spy is not None:
-        return spy
+def _watched(cls):
+    """(cls, what it defined of _WATCHED itself), `cls` now telling the recording's watch
+    of each attribute a watched scheduler has read or set outside its step() (and of its
+    step()). The class itself is patched for the recording's span, not the scheduler's
+    class swapped: the step's code sees the scheduler's own class (`type(s) is StepLR`)."""
+    own = {name: cls.__dict__[name] for name in _WATCHED if name in cls.__dict__}
+    get, put, step = cls.__getattribute__, cls.__setattr__, cls.step
 
     def __getattribute__(self, name):
-        if _watch is not None and name not in _SEEN_ALWAYS:
-            _watch.used()
-        return super(spy, self).__getattribute__(name)
+        watch = _watch
+        if watch is not None and name not in _SEEN_ALWAYS and watch.watches(self):
+            watch.used()
+        return get(self, name)
 
     def __setattr__(self, name, value):
-        if _watch is not None:
-            _watch.used()
-        super(spy, self).__setattr__(name, value)
-
-    def step(self, *args, **kwargs):
         watch = _watch
-        if watch is None:
-            return super(spy, self).step(*args, **kwargs)
+        if watch is not None and watch.watches(self):
+            watch.used()
+        put(self, name, value)
+
+    @functools.wraps(step)
+    def watched_step(self, *args, **kwargs):
+        watch = _watch
+        if watch is None or not watch.watches(self):
+            return step(self, *args, **kwargs)
         watch.entered(self, args, kwargs)
         try:
-            return super(spy, self).step(*args, **kwargs)
+            return step(self, *args, **kwargs)
         finally:
             watch.left()
 
-    spy = _spies[cls] = type(cls.__name__, (cls,), {
-        "__slots__": (), "__getattribute__": __getattribute__, "__setattr__": __setattr__,
-        "step": step, "__qualname__": cls.__qualname__, "__module__": cls.__module__})
-    return spy
+    cls.__getattribute__, cls.__setattr__, cls.step = __getattribute__, __setattr__, watched_step
+    return cls, own
+
+
+def _unwatched(cls, own: dict) -> None:
+    """`cls` as it was before _watched."""
+    for name in _WATCHED:
+        if name in own:
+            setattr(cls, name, own[name])
+        else:
+            delattr(cls, name)

@@ -185,12 +185,12 @@ class CompiledFunction:
         grad_storages = {id(g._storage): (("grad", i), g._storage)
                          for i, (_, g) in enumerate(held)}
         del held  # (the step may let go of them)
+        argument_storages = _argument_places(tensors)
+        kept_before = kept_arguments(roots, argument_storages)
         recorder = program.start(cpu_inputs)
         schedulers = SchedulerWatch(found, rt)
         schedulers.start(recorder)
         made_before, storage.WRITTEN = storage.serial_now(), []
-        argument_storages = _argument_places(tensors)
-        kept_before = kept_arguments(roots, argument_storages)
         try:
             passes = differentiate.passes
             out = self.fn(*args, **kwargs)

@@ -1,0 +1,73 @@
+"""distgrad.compile's recording as the step's code sees it and what its replays leave: an lr
+scheduler the step steps is of its own class while the step records, and its steps, run
+after each replay, leave the lrs and counts the eager step leaves."""
+from __future__ import annotations
+
+import pytest
+
+import distgrad as dg
+import distgrad.distributed as dist
+import distgrad.nn.functional as F
+from distgrad.optim.lr_scheduler import StepLR
+
+
+@pytest.fixture
+def runtime():
+    if dist.is_initialized():
+        dist.shutdown()
+    dist.init(num_workers=2, backend="local")
+    yield
+    dist.shutdown()
+
+
+def _training(steps_per_lr=2):
+    dg.manual_seed(0)
+    model = dg.nn.Linear(3, 2).to("worker:0")
+    opt = dg.optim.SGD(model.parameters(), lr=0.1)
+    return model, opt, StepLR(opt, step_size=steps_per_lr, gamma=0.5)
+
+
+def _batch(k):
+    return dg.full((4, 3), float(k)).to("worker:0"), dg.zeros(4, 2).to("worker:0")
+
+
+def _stepping(model, opt, sched, look=lambda: None):
+    """A training step that steps `sched` after the update (and calls `look` first)."""
+    def step(x, y):
+        look()
+        opt.zero_grad()
+        loss = F.mse_loss(model(x), y)
+        loss.backward()
+        opt.step()
+        sched.step()
+        return loss
+    return step
+
+
+def test_a_scheduler_is_of_its_own_class_while_a_step_that_steps_it_records(runtime):
+    model, opt, sched = _training()
+    seen = {}
+
+    def look():
+        seen["class"] = (type(sched) is StepLR, sched.__class__ is StepLR,
+                         type(sched).__name__, isinstance(sched, StepLR))
+
+    step = dg.compile(_stepping(model, opt, sched, look))
+    step(*_batch(1))
+    assert step.stats()["recorded"] == 1
+    assert seen["class"] == (True, True, "StepLR", True)
+    assert type(sched) is StepLR
+
+
+def test_scheduler_steps_after_replays_leave_what_the_eager_steps_leave(runtime):
+    def run(compiled):
+        model, opt, sched = _training(steps_per_lr=4)
+        step = _stepping(model, opt, sched)
+        step = dg.compile(step) if compiled else step
+        losses = [step(*_batch(k)).item() for k in range(8)]
+        return losses, sched.last_epoch, sched.get_last_lr(), model.weight.sum().item(), step
+
+    *eager, _ = run(False)
+    *replayed, step = run(True)
+    assert replayed == eager
+    assert step.stats()["replayed"] >= 2
