@@ -109,7 +109,7 @@ def fingerprint(roots, inputs=frozenset(), guards=None, held=None, fresh=None,
     went through the first time. An lr scheduler's own state (all but its optimizer) is walked
     last, after a SCHEDULERS mark (a step that steps it may run it in Python around each
     replay: compile_schedulers.py); with a list `schedulers`, those are put in it."""
-    sigs, ids, seen, deferred = [], [], {}, []
+    sigs, ids, seen, deferred, classes = [], [], {}, [], set()
     scheduler_class = _scheduler_class()
     in_grad = False
     guard = guards.append if guards is not None else None
@@ -231,6 +231,13 @@ def fingerprint(roots, inputs=frozenset(), guards=None, held=None, fresh=None,
             walk(attrs)
         for name in _slots(t):
             walk(getattr(obj, name, None), _ATTR, obj, name)
+        for cls in _user_classes(t):  # (what it reads as its class's: a shared counter)
+            if cls not in classes:
+                classes.add(cls)
+                for name, value in list(cls.__dict__.items()):
+                    if (type(value) in _SCALARS or isinstance(value, _CLASS_DATA)) and \
+                            not (name.startswith("__") and name.endswith("__")):
+                        walk(value, _ATTR, cls, name)
         noting = noting_before
 
     noting = False
@@ -259,6 +266,21 @@ def kept_arguments(roots, storages, before=frozenset()) -> set:
     found: dict = {}
     fingerprint(roots[2:], tensors=found)
     return {k for k, t in found.items() if id(t._storage) in storages and k not in before}
+
+
+def argument_attributes(tensors) -> list:
+    """What a step's code can change on its tensor arguments themselves: their memory,
+    gradient, node, shards, requires_grad and the attributes the user gave them (distgrad's
+    own begin with "_"). A replay, which runs no Python, leaves those as they are."""
+    return [(t._value, t._grad, t._grad_fn, t._sharding, t._requires_grad,
+             *(v for k, v in t.__dict__.items() if not k.startswith("_")))
+            for t in tensors]
+
+
+def same_objects(a: list, b: list) -> bool:
+    """Do two argument_attributes() hold the very same objects?"""
+    return len(a) == len(b) and all(len(x) == len(y) and all(map(operator.is_, x, y))
+                                    for x, y in zip(a, b))
 
 
 # Where a walk's schedulers' own state begins (fingerprint)
@@ -547,6 +569,21 @@ _RAW = _raw_item_array_readable()
 def grouped(guards, writes) -> _Grouped:
     """The guards of a walk that began when WRITES.n was `writes`."""
     return _Grouped(guards, writes)
+
+
+_CLASS_DATA = (dict, list, tuple, set, frozenset, collections.deque, Tensor)
+_user_class_list: dict = {}
+
+
+def _user_classes(cls) -> tuple:
+    """The classes of cls's MRO that the user wrote (not distgrad's, Python's or a
+    library's the walk leaves alone): their data attributes are state an object reads."""
+    found = _user_class_list.get(cls)
+    if found is None:
+        found = _user_class_list[cls] = tuple(
+            c for c in cls.__mro__ if c is not object and
+            not (c.__module__ or "").startswith(("distgrad.", *_SKIP_MODULES)))
+    return found
 
 
 _slot_names: dict = {}

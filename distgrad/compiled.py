@@ -59,9 +59,10 @@ from .autograd import differentiate
 from .compile_outputs import (flatten_outputs, keeps_saved, meta, parts, plan_outputs,
                               replayed, same_as_made, writable_in_place)
 from .compile_schedulers import SchedulerWatch, run_steps
-from .compile_state import (Fresh, fingerprint, flatten_inputs, grouped, held_at,
-                            kept_arguments, modes, is_tensor_sig, put, replay_from_start,
-                            roots_of, state_length, unchanged)
+from .compile_state import (Fresh, argument_attributes, fingerprint, flatten_inputs,
+                            grouped, held_at, kept_arguments, modes, is_tensor_sig, put,
+                            replay_from_start, roots_of, same_objects, state_length,
+                            unchanged)
 from .tensor import Tensor
 from .watched import WRITES
 
@@ -187,6 +188,7 @@ class CompiledFunction:
         del held  # (the step may let go of them)
         argument_storages = _argument_places(tensors)
         kept_before = kept_arguments(roots, argument_storages)
+        attributes_before = argument_attributes(tensors)
         recorder = program.start(cpu_inputs)
         schedulers = SchedulerWatch(found, rt)
         schedulers.start(recorder)
@@ -219,6 +221,10 @@ class CompiledFunction:
             del out, flat
             gc.collect()  # the step's temporaries are freed inside the recording
             rt.flush_all()
+            if modes() != sig[-1]:
+                # (grad mode, the default dtype, ... set by the step and left so: each eager
+                # call sets them again, which a replay would not)
+                recorder.cannot_replay("modes")
         finally:
             schedulers.stop()
             program.stop()
@@ -280,9 +286,11 @@ class CompiledFunction:
             # It leaves tensors behind that the state walk does not reach: each replay would
             # make them again, and nothing would free them once their holder lets go.
             reasons.append("unseen")
-        if kept_arguments(roots, argument_storages, kept_before):
-            # (an argument, or a view or detach() of one, that the step put in its state: a
-            # replay would leave the recording's there, not the call's)
+        if kept_arguments(roots, argument_storages, kept_before) or \
+                not same_objects(argument_attributes(tensors), attributes_before):
+            # (an argument, or a view or detach() of one, that the step put in its state, or
+            # an argument's attribute it set: a replay would leave the recording's there, or
+            # set none)
             reasons.append("argument")
         if sigs_out == sigs_in and objects != objects_in:
             reasons.append("objects")  # (a list, a dict, ... it made and left in the state)

@@ -29,6 +29,7 @@ STATE_BYTES = TORCH_STATE.itemsize
 
 def manual_seed(seed: int):
     """Seed the default stream; like torch, a negative seed counts modulo 2**64."""
+    reseeding()
     _rng.manual_seed(seed)
     from .sampling import default_generator
     return default_generator
@@ -42,6 +43,13 @@ def random_stream(generator=None) -> MersenneStream:
     if record.capturing is not None:
         record.capturing.cannot_replay("random")
     return _rng if generator is None else generator._rng
+
+
+def reseeding() -> None:
+    """A stream is seeded or its state set: a compile recording is told (a replay would
+    not do it again)."""
+    if record.capturing is not None:
+        record.capturing.cannot_replay("random")
 
 
 def get_rng_state() -> Tensor:
@@ -60,6 +68,7 @@ def state_tensor(stream: MersenneStream) -> Tensor:
 
 def load_state(stream: MersenneStream, state) -> None:
     """Set the stream from a state_tensor(), with torch's checks."""
+    reseeding()
     if not isinstance(state, Tensor):
         raise TypeError(f"expected a torch.ByteTensor, but got {type(state).__name__}")
     if state.dtype is not dtypes.uint8:

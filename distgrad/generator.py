@@ -21,6 +21,8 @@ class Generator:
         self._rng = MersenneStream(DEFAULT_SEED)
 
     def manual_seed(self, seed: int) -> "Generator":
+        from .creation import reseeding
+        reseeding()
         self._rng.manual_seed(seed)
         return self
 

@@ -51,7 +51,8 @@ REASONS = {
     "hook": "a hook (register_hook, a forward hook, ...) ran Python code in the step",
     "function": "a custom autograd.Function ran Python code in the step",
     "read": "the step read a tensor's value (.item(), bool(), .tolist(), printing)",
-    "random": "the step drew random numbers (dropout, rand): a replay would draw the same",
+    "random": "the step drew random numbers (dropout, rand): a replay would draw the same, "
+              "or seeded a stream (manual_seed, set_rng_state): a replay would not seed it",
     "driver-op": "the step computed on or wrote to driver (cpu) tensors other than the "
                  "constants it made (arange, full, ... and what is computed from them)",
     "driver-data": "the step moved driver data made inside it to a worker (pass it as an "
@@ -66,8 +67,10 @@ REASONS = {
     "frees-read": "the step frees a tensor it reads that was made before it",
     "nested": "the step calls another compiled step",
     "argument": "the step keeps a tensor argument (or a view or detach() of one) in the "
-                "state it reads: a replay runs no Python, and would leave the recording's "
-                "there, not the call's",
+                "state it reads, or sets an attribute of one: a replay runs no Python, and "
+                "would leave the recording's there, not the call's, or set nothing",
+    "modes": "the step sets a mode it leaves set (grad mode, the default dtype, ...): a "
+             "replay runs no Python, and would not set it again",
     "objects": "the step leaves Python objects it made (a list, a dict, a tuple, ...) in the "
                "state it reads: a replay runs no Python, and would leave the old ones there",
     "unseen": "the step reads (or leaves behind) worker tensors that its arguments, closure, "
