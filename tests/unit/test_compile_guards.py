@@ -53,10 +53,11 @@ def test_a_scheduler_is_of_its_own_class_while_a_step_that_steps_it_records(runt
                          type(sched).__name__, isinstance(sched, StepLR))
 
     step = dg.compile(_stepping(model, opt, sched, look))
+    before = dict(vars(StepLR))
     step(*_batch(1))
     assert step.stats()["recorded"] == 1
     assert seen["class"] == (True, True, "StepLR", True)
-    assert type(sched) is StepLR
+    assert type(sched) is StepLR and dict(vars(StepLR)) == before  # (as it was after it)
 
 
 def test_scheduler_steps_after_replays_leave_what_the_eager_steps_leave(runtime):
@@ -71,3 +72,21 @@ def test_scheduler_steps_after_replays_leave_what_the_eager_steps_leave(runtime)
     *replayed, step = run(True)
     assert replayed == eager
     assert step.stats()["replayed"] >= 2
+
+
+def test_a_scheduler_the_step_reads_is_not_stepped_around_a_replay(runtime):
+    def run(compiled):
+        model, opt, sched = _training(steps_per_lr=100)
+        base = _stepping(model, opt, sched)
+
+        def step(x, y):
+            return base(x * 2 if sched.last_epoch % 2 else x, y)
+
+        step = dg.compile(step) if compiled else step
+        losses = [step(*_batch(k)).item() for k in range(5)]
+        return losses, sched.last_epoch, sched.get_last_lr(), model.weight.sum().item(), step
+
+    *eager, _ = run(False)
+    *recorded, step = run(True)
+    assert recorded == eager
+    assert step.stats()["replayed"] == 0, step.stats()
