@@ -6,9 +6,11 @@ could branch on (types, lengths, dict keys, numbers, strings, tensor shapes, dty
 devices, requires_grad, whether a gradient or a shard exists), and `ids`, which worker
 tensor sits at each place (None where none does). The walk starts at the step's
 arguments, its defaults, the cells of its closure, the globals it names and its `self`
-(and so on through the user's functions it reaches), and goes through containers and
-objects' attributes and slots (modules, optimizers, schedulers, the user's own objects),
-but not into classes, modules, numpy arrays or distgrad's runtime.
+(and so on through the user's functions it reaches), and goes through containers (lists,
+tuples, dicts, sets, deques) and objects' attributes and slots (modules, optimizers,
+schedulers, the user's own objects, and the data attributes of the user's classes they
+read through them), but not into other classes, modules, numpy arrays or distgrad's
+runtime.
 """
 from __future__ import annotations
 
