@@ -9,8 +9,8 @@ arguments, its defaults, the cells of its closure, the globals it names and its 
 (and so on through the user's functions it reaches), and goes through containers (lists,
 tuples, dicts, sets, deques) and objects' attributes and slots (modules, optimizers,
 schedulers, the user's own objects, and the data attributes of the user's classes they
-read through them), but not into other classes, modules, numpy arrays or distgrad's
-runtime.
+read through them), and the attributes the code reads of the program's own modules (a
+config module), but not into other classes, modules, numpy arrays or distgrad's runtime.
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ import dis
 import functools
 import operator
 import struct
+import sysconfig
 import types
 import weakref
 from itertools import chain
@@ -65,6 +66,7 @@ def roots_of(fn, args, kwargs) -> list:
     for name in globals_named(code):
         if name in g:
             roots.append(g[name])
+            roots.extend(value for _, value in module_data(g[name], code))
     return roots
 
 
@@ -81,6 +83,41 @@ def globals_named(code) -> tuple:
         if isinstance(const, types.CodeType):
             names.extend(globals_named(const))
     return tuple(dict.fromkeys(names))
+
+
+@functools.lru_cache(maxsize=4096)
+def names_read(code) -> frozenset:
+    """The names `code` (or code nested in it) reads as globals or attributes."""
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= names_read(const)
+    return frozenset(names)
+
+
+def module_data(module, code) -> list:
+    """(name, value) of each attribute of `module`, a module a step's `code` names (a
+    config module), that the code may read as data (`config.scale`): its value is state
+    the step reads. None of distgrad's or the libraries' the walk leaves alone."""
+    if type(module) is not types.ModuleType or not _users(module):
+        return []
+    values = module.__dict__
+    return [(name, values[name]) for name in sorted(names_read(code) & values.keys())
+            if not isinstance(values[name], _OPAQUE)]
+
+
+_LIBRARIES = tuple(sorted({path for key, path in sysconfig.get_paths().items()
+                           if key in ("stdlib", "platstdlib", "purelib", "platlib")}))
+
+
+def _users(module) -> bool:
+    """Is `module` the program's own (not Python's, a library's or distgrad's)?"""
+    if (getattr(module, "__name__", None) or "").startswith(("distgrad", *_SKIP_MODULES)):
+        return False
+    path = getattr(module, "__file__", None)
+    if path is None:  # (built in, or made by the program: types.ModuleType)
+        return getattr(module, "__spec__", None) is None
+    return not path.startswith(_LIBRARIES)
 
 
 def tensor_sig(t: Tensor):
@@ -205,6 +242,8 @@ def fingerprint(roots, inputs=frozenset(), guards=None, held=None, fresh=None,
             for name in globals_named(obj.__code__):
                 if name in g:
                     walk(g[name], _KEY, g, name)
+                    for attr, value in module_data(g[name], obj.__code__):
+                        walk(value, _ATTR, g[name], attr)
         elif t is types.MethodType:
             sigs.append("method")
             ids.append(None)

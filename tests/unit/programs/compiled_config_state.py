@@ -1,11 +1,15 @@
-# A compiled step that reads numbers from a deque and from its config's class (a dict
-# and a string the instances share), which the loop changes between calls: in place,
-# rebound, appended to. Each call computes with what it finds, as the eager step does.
-# (`compiled`, `W` are the runner's.)
+# A compiled step that reads numbers from a deque, from its config's class (a dict and a
+# string the instances share) and from a settings module, which the loop changes between
+# calls: in place, rebound, appended to. Each call computes with what it finds, as the
+# eager step does. (`compiled`, `W` are the runner's.)
 import collections
+import types
 
 import distgrad as torch  # PyTorch: import torch
 nn, F = torch.nn, torch.nn.functional
+
+
+settings = types.ModuleType("settings")  # (as `import settings` would give)
 
 
 class Config:
@@ -16,6 +20,7 @@ class Config:
 def trained(change):
     torch.manual_seed(4)
     Config.scale, Config.mode = {"s": 1.0}, "plain"
+    settings.shift = 0.0
     model = nn.Linear(3, 2).to(W[0])
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     factors = collections.deque([1.0], maxlen=1)
@@ -24,7 +29,7 @@ def trained(change):
     @compiled
     def step(x, y):
         opt.zero_grad()
-        out = model(x) * factors[0] * config.scale["s"]
+        out = model(x) * factors[0] * config.scale["s"] + settings.shift
         if config.mode == "doubled":
             out = out * 2
         loss = F.mse_loss(out, y)
@@ -40,12 +45,15 @@ def trained(change):
                 Config.scale["s"] = 2.0
             elif change == "class dict rebound":
                 Config.scale = {"s": 0.5}
+            elif change == "module attribute":
+                settings.shift = 1.5
             else:
                 Config.mode = "doubled"
         loss = step(torch.full((4, 3), float(call % 2)).to(W[0]), torch.ones(4, 2).to(W[0]))
         print(change, call, round(loss.item(), 5))
 
 
-for change in ["deque", "class dict", "class dict rebound", "class string"]:
+for change in ["deque", "class dict", "class dict rebound", "module attribute",
+               "class string"]:
     trained(change)
 print("done")
