@@ -68,7 +68,7 @@ class SchedulerWatch:
         self.depth -= 1
         if self.depth == 0:
             self.runtime.flush_all()
-            if len(self.recorder.runs) != self.sent:
+            if not only_frees(self.recorder.runs[self.sent:]):
                 self.refused = True  # it sent the workers something (an lr tensor's fill_)
 
     def used(self) -> None:
@@ -79,10 +79,15 @@ class SchedulerWatch:
         """The steps a replay runs after its program, or None if it cannot (module doc)."""
         if self.refused or not self.steps:
             return None
-        after = self.recorder.runs[self.first:]
-        if any(ins[0] not in _AFTER_STEPS for _, instrs in after for ins in instrs):
+        if not only_frees(self.recorder.runs[self.first:]):
             return None
         return self.steps
+
+
+def only_frees(runs) -> bool:
+    """Do `runs` only free what the step let go of (a collection of its garbage may
+    run at any point, inside a scheduler's step too)?"""
+    return all(ins[0] in _AFTER_STEPS for _, instrs in runs for ins in instrs)
 
 
 def run_steps(steps) -> None:

@@ -1,7 +1,10 @@
 """distgrad.compile's recording as the step's code sees it and what its replays leave: an lr
 scheduler the step steps is of its own class while the step records, and its steps, run
-after each replay, leave the lrs and counts the eager step leaves."""
+after each replay (a collection of the step's garbage during them too), leave the lrs and
+counts the eager step leaves."""
 from __future__ import annotations
+
+import gc
 
 import pytest
 
@@ -90,3 +93,39 @@ def test_a_scheduler_the_step_reads_is_not_stepped_around_a_replay(runtime):
     *recorded, step = run(True)
     assert recorded == eager
     assert step.stats()["replayed"] == 0, step.stats()
+
+
+class _CollectingLR(StepLR):
+    """A StepLR during whose step a garbage collection runs (as an automatic one may)."""
+
+    def step(self, *args, **kwargs):
+        gc.collect()
+        super().step(*args, **kwargs)
+
+
+def test_scheduler_steps_during_which_garbage_is_freed_are_run_after_replays(runtime):
+    def run(compiled):
+        dg.manual_seed(0)
+        model = dg.nn.Linear(3, 2).to("worker:0")
+        opt = dg.optim.SGD(model.parameters(), lr=0.1)
+        sched = _CollectingLR(opt, step_size=4, gamma=0.5)
+
+        def step(x, y):
+            opt.zero_grad()
+            loss = F.mse_loss(model(x), y)
+            loss.backward()
+            opt.step()
+            cycle = [loss * 2]
+            cycle.append(cycle)  # (freed only by a collection: here, the scheduler's)
+            del cycle
+            sched.step()
+            return loss
+
+        step = dg.compile(step) if compiled else step
+        losses = [step(*_batch(k)).item() for k in range(8)]
+        return losses, sched.last_epoch, sched.get_last_lr(), model.weight.sum().item(), step
+
+    *eager, _ = run(False)
+    *replayed, step = run(True)
+    assert replayed == eager
+    assert step.stats()["replayed"] >= 2, step.stats()
