@@ -4,7 +4,8 @@ A replay runs none of the step's Python, so a scheduler's `last_epoch` and lrs w
 move. A recording in which schedulers step is replayed with their `step()` run in Python
 after the program (as the eager call runs it after its last op), when that is the eager
 call: nothing but their own step() touched them (`SchedulerWatch` sees every attribute
-the step's code reads or sets on them outside it), their steps sent the workers nothing,
+the step's code reads or sets on them outside it), their steps sent the workers nothing
+(but frees of the step's garbage, collected meanwhile),
 took only plain numbers, and nothing but frees followed the first of them. Their own
 state then needs no guard (compile_state.fingerprint walks it last, and such a recording
 compares the walk only up to there); the lrs they set are the optimizer's, which are
