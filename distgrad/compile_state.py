@@ -218,7 +218,9 @@ def fingerprint(roots, inputs=frozenset(), guards=None, held=None, fresh=None,
         elif isinstance(obj, _UNORDERED):  # (sets, deques: their items, in their order)
             sigs.append((t.__name__, len(obj), getattr(obj, "maxlen", None)))
             ids.append(None)
-            if guard is not None:
+            # (an empty set is not compared at each call: every module holds one, its
+            # non-persistent buffers' names, and the check must not grow with the model)
+            if guard is not None and (obj or not isinstance(obj, (set, frozenset))):
                 guard((_ITEMS, obj, None, tuple(obj)))
             for i, v in enumerate(tuple(obj)):
                 walk(v, place=(_ITEM, obj, i) if isinstance(obj, collections.deque) else None)
