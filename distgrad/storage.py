@@ -10,6 +10,7 @@ defined here; `distgrad.distributed` registers the worker and sharded kinds with
 from __future__ import annotations
 
 import itertools
+import weakref
 
 import numpy as np
 
@@ -17,8 +18,9 @@ from .ops import layout
 
 
 def root_array(tensor) -> np.ndarray:
-    """The outermost numpy array whose memory the driver tensor views."""
-    return array_root(tensor._value)
+    """The numpy array of the memory the driver tensor views (as it is now, if it was
+    resized past the tensor's end)."""
+    return tensor._storage.memory_array(array_root(tensor._value))
 
 
 def array_root(arr: np.ndarray) -> np.ndarray:
@@ -62,7 +64,7 @@ class Storage:
     """The driver's memory: each view's handle is a numpy array over it."""
 
     __slots__ = ("counter", "memory", "memory_writes", "inference", "shared", "python_storage",
-                 "serial", "handed_to_numpy")
+                 "serial", "handed_to_numpy", "grown")
     holds_data = True  # False: a kind of tensors with metas only (meta), whose ops skip values
 
     def __init__(self, memory=None):
@@ -79,6 +81,7 @@ class Storage:
         self.serial = next(_SERIALS)  # (the first storage's tells when the memory was made)
         # numpy holds this memory too (first storage's): it may be written there, unseen
         self.handed_to_numpy = False
+        self.grown = None  # a Growth, once this memory (first storage's) grew in place
 
     @property
     def version(self) -> int:
@@ -149,31 +152,53 @@ class Storage:
         return t._value.__array_interface__["data"][0]
 
     def resized_in_memory(self, t, shape, strides=None) -> bool:
-        """torch's resize of t to `shape` where its memory holds it: t becomes row-major at
-        its offset in the memory it views (or laid out by `strides`, dense: an out= result
-        takes its op's layout, as torch restrides it), so its other views see what is
-        written to it. False where the memory is too small (torch grows it; resize_ then
-        gives t memory of its own) or is not a driver array's."""
-        if t._value is None:
+        """torch's resize of t to `shape` in its memory: t becomes row-major at its offset
+        in the memory it views (or laid out by `strides`, dense: an out= result takes its
+        op's layout, as torch restrides it), so its other views see what is written to it.
+        Memory too small grows first (`resize_memory`), as torch's storage does. False where
+        the memory is not a driver array's, or not one block."""
+        held = t._value
+        if held is None:
             return False
-        root = root_array(t)
-        if root.dtype != t._value.dtype or not root.flags.c_contiguous or root.size == 0:
+        own = array_root(held)
+        if not (own.flags.c_contiguous or own.flags.f_contiguous):
             return False
-        start = (t._value.__array_interface__["data"][0]
-                 - root.__array_interface__["data"][0]) // root.itemsize
-        if t._value.size == 0:  # (an empty slice's array may point anywhere: its offset says)
-            start = t.storage_offset()
-        n = int(np.prod(shape, dtype=np.int64))
-        if start + n > root.size:
-            return False
-        offset = t.storage_offset()
+        start = held.__array_interface__["data"][0] - own.__array_interface__["data"][0]
+        if held.size == 0:  # (an empty slice's array may point anywhere: its offset says)
+            start = t.storage_offset() * held.itemsize
+        root = self.memory_array(own)
+        nbytes = start + int(np.prod(shape, dtype=np.int64)) * held.itemsize
+        if nbytes > root.nbytes:
+            root = self.resize_memory(root, nbytes)
         if strides is None or not layout.is_non_overlapping_and_dense(shape, strides):
             strides = layout.contiguous_strides(shape)
-        t._value = np.lib.stride_tricks.as_strided(
-            root.reshape(-1)[start:start + n], shape, [k * root.itemsize for k in strides])
+        t._value = np.ndarray(shape, held.dtype, buffer=root.ravel(order="K"), offset=start,
+                              strides=[k * held.itemsize for k in strides])
         t.shape = type(t.shape)(shape)
-        t._layout = (tuple(strides), offset)
+        t._layout = (tuple(strides), t.storage_offset())
         return True
+
+    def memory_array(self, root: np.ndarray) -> np.ndarray:
+        """The array this memory is now, for `root`, the array a tensor on it views (one it
+        was before it was resized, for a tensor that does not fit in it now)."""
+        grown = (self.memory or self).grown
+        return root if grown is None else grown.current(root)
+
+    def resize_memory(self, root: np.ndarray, nbytes: int) -> np.ndarray:
+        """torch's resize of this storage to `nbytes` (root: its array now): the memory
+        becomes a new array that begins with root's bytes, which every tensor on it views
+        from then on, at the same offsets (Growth); torch's storage object is the same."""
+        memory = self.memory or self
+        if memory.handed_to_numpy:
+            raise RuntimeError("Trying to resize storage that is not resizable")
+        dtype = root.dtype if nbytes % root.itemsize == 0 else np.dtype(np.uint8)
+        resized = np.zeros(nbytes // dtype.itemsize, dtype)
+        kept = min(nbytes, root.nbytes)
+        resized.view(np.uint8)[:kept] = root.ravel(order="K").view(np.uint8)[:kept]
+        before = [] if memory.grown is None else memory.grown.before
+        memory.grown = Growth(resized, [r for r in before if r() is not None] +
+                              [weakref.ref(root)])
+        return resized
 
     def item(self, t):
         """The value of `t`, one element, as a Python number."""
@@ -289,6 +314,44 @@ class Storage:
             np.copyto(target, values)
         else:  # memory numpy will not write (a buffer it was handed): take a private copy
             t._value = np.array(values)
+
+
+class Growth:
+    """A driver memory grown in place: the array it is now, and those it was (weakly: the
+    tensors still on one keep it until they are moved onto the new one)."""
+
+    __slots__ = ("root", "before")
+
+    def __init__(self, root: np.ndarray, before: list):
+        self.root = root
+        self.before = before
+
+    def current(self, root: np.ndarray) -> np.ndarray:
+        """The memory's array now, for `root` if it is one the memory was (else root: an
+        array of its own)."""
+        return self.root if any(r() is root for r in self.before) else root
+
+    def moved(self, t):
+        """t's values on the memory as it is now: its array, moved there if it views one
+        the memory was (at the same byte offset and strides, as torch's views are; one
+        that does not fit in it stays where it was, its values torch's undefined ones)."""
+        held = t._held
+        if not isinstance(held, np.ndarray):
+            return held
+        old = array_root(held)
+        if old is self.root or not any(r() is old for r in self.before):
+            return held  # (on the memory now, or on memory of its own)
+        offset = held.__array_interface__["data"][0] - old.__array_interface__["data"][0]
+        if held.size == 0:
+            offset = min(t.storage_offset() * held.itemsize, self.root.nbytes)
+        try:
+            moved = np.ndarray(held.shape, held.dtype, buffer=self.root, offset=offset,
+                               strides=held.strides)
+        except ValueError:  # (past the end of the memory, after it shrank)
+            return held
+        moved.flags.writeable = held.flags.writeable
+        t._held = moved
+        return moved
 
 
 def _writable_view(t) -> np.ndarray:

@@ -30,13 +30,43 @@ class UntypedStorage:
 
     def __init__(self, tensor):
         self.device = tensor.device
-        self._nbytes = memory_nbytes(tensor)
+        self._nbytes_elsewhere = memory_nbytes(tensor)
         # The driver's memory itself; for a worker's, a tensor on it (without its graph).
         on_driver = tensor.device_str == "cpu"
-        self._array = root_array(tensor) if on_driver else None
+        self._made_on = root_array(tensor) if on_driver else None
         self._elsewhere = None if on_driver else memory_tensor(tensor).detach()
         owner = memory_tensor(tensor)._storage
-        self._tensor_memory = owner.memory or owner  # (its flags)
+        self._tensor_memory = owner.memory or owner  # (its flags, and its array now)
+
+    @property
+    def _array(self):
+        """The driver's memory as it is now (resized since, it is another array)."""
+        if self._made_on is None:
+            return None
+        return self._tensor_memory.memory_array(self._made_on)
+
+    @property
+    def _nbytes(self) -> int:
+        if self._made_on is None:
+            return self._nbytes_elsewhere
+        array = self._array
+        return array.nbytes if array.size else 0
+
+    def resize_(self, size):
+        """torch's resize of the storage to `size` bytes, its first bytes kept: every
+        tensor on it views the memory as it is then (past its end, torch's values are
+        undefined: a tensor there keeps those it had)."""
+        if not isinstance(size, int) or isinstance(size, bool):
+            raise RuntimeError(f"resize_ expects an int, but got {type(size).__name__}")
+        if size < 0:
+            raise RuntimeError("[enforce fail at alloc_cpu.cpp:98] ((ptrdiff_t)nbytes) >= 0. "
+                               "alloc_cpu() seems to have been called with negative number: "
+                               f"{size % 2 ** 64}")
+        if self._made_on is None:
+            raise NotImplementedError("resize_ of a worker's storage is not supported")
+        if size != self._nbytes:
+            self._tensor_memory.resize_memory(self._array, size)
+        return self
 
     def is_shared(self) -> bool:
         """Whether share_memory_() was called on a tensor of this memory (before or after

@@ -194,12 +194,26 @@ class Tensor:
     tensor([3., 3.])
     """
 
-    __slots__ = ("_value", "shape", "dtype", "device_str", "_requires_grad", "_grad_fn", "_grad",
+    __slots__ = ("_held", "shape", "dtype", "device_str", "_requires_grad", "_grad_fn", "_grad",
                  "_output_nr", "_storage", "_viewed", "_acc", "_hooks", "_retains_grad",
                  "_post_acc_hooks", "_sharding", "_layout", "_view_of", "_view_version",
                  "_view_kind", "_no_accumulator", "_stands_for", "__weakref__", "__dict__")
 
     __array_priority__ = 1000  # numpy defers to Tensor's reflected operators
+
+    @property
+    def _value(self):
+        """Its values: a numpy array over its memory in the driver (a handle elsewhere). A
+        memory grown in place (torch's resize of its storage) is a new array: a tensor
+        still on the old one is moved onto it when next read (storage.Growth)."""
+        held = self._held
+        memory = self._storage
+        memory = memory.memory or memory
+        return held if memory.grown is None else memory.grown.moved(self)
+
+    @_value.setter
+    def _value(self, value) -> None:
+        self._held = value
 
     # ---- construction ------------------------------------------------------------------
     @classmethod

@@ -683,11 +683,11 @@ case("copy_broadcast", _overwritten(lambda y, v: y.copy_(v)), F(3, 4), F(4), cov
 case("copy_other_dtype", _overwritten(lambda y, v: y.copy_(v.double())), F(3, 4), F(3, 4),
      covers=("copy", "to_dtype"))
 # resize_ (of a tensor that requires no grad): the leading elements in memory order; within
-# its memory it stays there (no op), past it (the op) the new elements are torch's garbage
+# its memory it stays there (no op), past it the driver's memory grows (no op), a worker's
+# tensor takes memory of its own (the op); the new elements are torch's garbage
 case("resize_", lambda T, x: x.resize_(2, 5), K(3, 4), covers=())
 case("resize_transposed", lambda T, x: x.t().resize_(5, 2), K(3, 4), covers="t")
-case("resize_grown", lambda T, x: x.t().resize_(4, 4).reshape(-1)[:12], K(3, 4),
-     covers=("t", "resize"))
+case("resize_grown", lambda T, x: x.t().resize_(4, 4).reshape(-1)[:12], K(3, 4), covers="t")
 # set_ from a tensor that requires grad: torch's node without a derivative (its edges and
 # backward: test_tensor_memory_api), so only the values it shares are compared
 case("set_", lambda T, x: x.new_zeros(0).set_(x.clone().requires_grad_()).detach() * 2,
@@ -1110,6 +1110,10 @@ def _other_float(T, x):
 case("to_device", lambda T, x: (x.to("worker:0") * 2).to("cpu"), F(3, 2),
      tfn=lambda T, x: (x.to(_other_float(T, x)) * 2).to(x.dtype),
      covers=("to_device", "mul"), extra={"workers": 1})
+case("resize_grown_on_a_worker",
+     lambda T, x: x.t().to("worker:0").resize_(4, 4).reshape(-1)[:12].cpu(), K(3, 4),
+     tfn=lambda T, x: x.t().resize_(4, 4).reshape(-1)[:12].clone(),  # (a copy, as .cpu())
+     covers=("to_device", "t", "resize"), extra={"workers": 1})
 case("to_device_method_cpu", lambda T, x, y: x.to("worker:0").cpu() + y, F(4), F(4),
      tfn=lambda T, x, y: x.to(_other_float(T, x)).to(x.dtype) + y,
      covers=("to_device", "add"), extra={"workers": 1})

@@ -733,7 +733,7 @@ VALUES_DIFFER = {
        for name in ("zeros", "border_align", "reflection", "reflection_align")},
 }
 # Cases that need workers (the cluster tests run them) or compare no bfloat16 values.
-SKIPPED = {"to_device", "to_device_method_cpu"}
+SKIPPED = {"to_device", "to_device_method_cpu", "resize_grown_on_a_worker"}
 
 
 def _bf16_inputs(T, case, arrays):

@@ -110,6 +110,122 @@ def test_a_view_resized_within_its_memory_takes_a_write_that_requires_grad():
     same(scenario)
 
 
+def test_a_storage_grown_by_out_or_resize_is_seen_by_every_tensor_on_it():
+    """torch grows the storage itself: its old bytes first, at the same offsets, so every
+    view, detached handle and `.data` of it sees the memory it is now."""
+    def scenario(T):
+        x = T.zeros(4)
+        head, detached, data = x[:2], x.detach(), x.data
+        T.add(T.arange(6.0).view(2, 3), 1, out=x)
+        b = T.zeros(2, 2)
+        row = b[1]
+        T.add(T.ones(3, 3), 1, out=row)
+        offset = row.storage_offset()
+        row.fill_(7)
+        c = T.zeros(2, 3)
+        rows_t = c.t()
+        T.mul(T.ones(3, 3), 2, out=c)
+        rows_t.fill_(5)
+        d = T.zeros(4)
+        wide, middle = d.expand(2, 4), d[1:3]
+        d.resize_(8)
+        d.fill_(3)
+        d.resize_(16)
+        d[:2] = 6
+        e = T.zeros(4, dtype=T.float64)
+        tail = e[2:]
+        T.add(T.ones(3, dtype=T.float64), 1, out=e)
+        f = T.zeros(4)
+        as_ints, start = f.view(T.int32), f[:2]
+        as_ints.resize_(6)
+        as_ints.fill_(0x3F800000)  # 1.0's bits
+        empty = T.empty(0)
+        none_of_it = empty[:0]
+        T.cat([T.ones(2), T.ones(1)], out=empty)
+        return [x, head, detached, data, head._version, detached._version, data._version,
+                x.untyped_storage().nbytes(), data.untyped_storage().nbytes(),
+                offset, b, row.stride(), b.untyped_storage().nbytes(),
+                c, rows_t.stride(), wide, middle, d.untyped_storage().nbytes(), tail, e,
+                start, f.untyped_storage().nbytes(), empty, none_of_it.untyped_storage().nbytes()]
+
+    same(scenario)
+
+
+def test_a_grown_storage_is_the_same_storage_object_at_its_new_address():
+    def scenario(T):
+        x = T.zeros(4)
+        head = x[1:3]
+        storage = x.untyped_storage()
+        T.add(T.ones(10), 1, out=x)
+        return [storage is x.untyped_storage(), storage is head.untyped_storage(),
+                storage.nbytes(), len(storage.tolist()), storage.data_ptr() == x.data_ptr(),
+                head.data_ptr() - x.data_ptr(), head]
+
+    same(scenario)
+
+
+def test_autograd_after_a_storage_grows_as_torch():
+    """A tensor saved for backward whose storage grew was written (version check); a view
+    of a tensor grown under no_grad regenerates its history by its place (AsStrided)."""
+    def scenario(T):
+        w = T.ones(3, requires_grad=True)
+        x = T.ones(3)
+        y = (w * x).sum()
+        T.add(T.ones(5), 1, out=x)
+        u = T.zeros(4)
+        part = u[1:3]
+        z = (w[:2] * part).sum()
+        T.add(T.ones(8), 1, out=u)
+        a = T.ones(4, requires_grad=True)
+        h = a * 1
+        first = h[:2]
+        with T.no_grad():
+            T.add(T.ones(6), 1, out=h)
+        return [attempt(y.backward), attempt(z.backward), h.grad_fn.name(),
+                first.grad_fn.name(), first._version, first,
+                attempt(lambda: (first * 2).sum().backward())]
+
+    same(scenario, prefix=150)
+
+
+def test_untyped_storage_resize_as_torch():
+    """`storage.resize_(n)`: the same storage object, n bytes, its first bytes kept; every
+    tensor on it views it (no version counted). Memory numpy shares is not resizable."""
+    def scenario(T):
+        x = T.arange(4.0)
+        middle = x[1:3]
+        storage = x.untyped_storage()
+        w = T.ones(4, requires_grad=True)
+        y = (w * x).sum()
+        kept = storage.resize_(8) is storage
+        sizes = [storage.nbytes(), x.untyped_storage().nbytes(), x[:2]]
+        storage.resize_(0)
+        sizes += [storage.nbytes(), middle.untyped_storage().nbytes(), x.shape]
+        storage.resize_(16)
+        x.fill_(2)
+        odd = T.zeros(3).untyped_storage()
+        odd.resize_(13)
+        y.backward()
+        return [kept, sizes, storage.nbytes(), middle, x.untyped_storage() is storage,
+                x._version, w.grad, odd.nbytes(), len(odd.tolist()),
+                attempt(lambda: odd.resize_(-1)), attempt(lambda: odd.resize_(2.5)),
+                attempt(lambda: T.from_numpy(np.zeros(2)).untyped_storage().resize_(100)),
+                attempt(lambda: T.from_numpy(np.zeros(2)).resize_(3))]
+
+    same(scenario)
+
+
+def test_a_tensor_handed_to_numpy_is_not_resizable_past_its_memory():
+    def scenario(T):
+        x = T.zeros(4)
+        x.numpy()
+        shrunk = x.resize_(2).shape  # (within its memory: allowed)
+        return [shrunk, attempt(lambda: x.resize_(8)),
+                attempt(lambda: T.add(T.ones(6), 1, out=x))]
+
+    same(scenario)
+
+
 # ---- view(dtype) ----------------------------------------------------------------------------
 
 def test_view_as_a_dtype_of_the_same_size_shares_memory_and_version():
