@@ -22,6 +22,7 @@ import itertools
 import sys
 import threading
 import time
+from contextlib import contextmanager
 
 from .. import autocast_state
 from ..layouts import contiguous_format
@@ -293,12 +294,25 @@ def _add_parts(buffers, node, sums: dict) -> None:
         _add(buffers, node, nr, sums.pop(nr))
 
 
+@contextmanager
+def sums_of_wrapped_gradients():
+    """A torch.func transform's backward: its gradients are functorch wrappers there, which
+    torch's InputBuffer (as for any tensor subclass) never adds into in place."""
+    depth = getattr(_tasks, "wrapped", 0)
+    _tasks.wrapped = depth + 1
+    try:
+        yield
+    finally:
+        _tasks.wrapped = depth
+
+
 def _held_only_by(buf, nr) -> bool:
     """torch's can_accumulate_inplace: is buf[nr] a plain tensor (not sharded: torch's
-    DTensor is a subclass) that only `buf` holds, whose memory only it holds (no view,
-    alias or `.data` of it), laid out densely with no element twice?"""
+    DTensor is a subclass; not in a torch.func transform's backward) that only `buf` holds,
+    whose memory only it holds (no view, alias or `.data` of it), laid out densely with no
+    element twice?"""
     old = buf[nr]
-    if old._sharding is not None or old._viewed is not None or old._grad_fn is not None:
+    if getattr(_tasks, "wrapped", 0) or old._sharding is not None or old._viewed is not None or old._grad_fn is not None:
         return False
     sole = _sole_counts()[1]
     return sys.getrefcount(buf[nr]) == sole + 1 and sys.getrefcount(old._storage) == sole \

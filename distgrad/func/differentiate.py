@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from typing import Any, Callable, Union
 
 from ..autograd import forward_ad
-from ..autograd.engine import _discover
+from ..autograd.engine import _discover, sums_of_wrapped_gradients
 from ..autograd.function import transform
 from ..autograd.functional import _autograd_grad
 from ..autograd.graph import AccumulateGrad
@@ -146,8 +146,9 @@ def _reaches_beyond(outputs, own) -> bool:
 
 def _grads(outputs, inputs, cotangents=None, retain_graph=None, create_graph=False) -> list:
     """autograd.grad that gives zeros for an input the outputs do not depend on."""
-    got = _autograd_grad(tuple(outputs), tuple(inputs), cotangents, create_graph=create_graph,
-                         retain_graph=retain_graph)
+    with sums_of_wrapped_gradients():
+        got = _autograd_grad(tuple(outputs), tuple(inputs), cotangents,
+                             create_graph=create_graph, retain_graph=retain_graph)
     return [zeros_like(x) if g is None else g for g, x in zip(got, inputs)]
 
 

@@ -261,6 +261,19 @@ def test_vjp_has_aux_and_errors():
     same(f)
 
 
+def test_gradients_summed_in_a_transform_are_new_tensors():
+    # (a gradient made of several parts is a sum into a new tensor, not into the first part)
+    def f(torch):
+        x = t(torch, A23)
+        twice = lambda u: u * u  # noqa: E731
+        outs = (torch.func.vjp(lambda u: u.clone().relu_() * u, x)[1](torch.ones(2, 3))[0],
+                torch.func.grad(lambda u: twice(u).sum())(x), torch.func.jacrev(twice)(x),
+                torch.func.grad_and_value(lambda u: twice(u).sum())(x)[0])
+        return [o._version for o in outs]
+
+    same(f)
+
+
 def test_jvp_values_and_errors():
     def f(torch):
         x, y = t(torch, X3), t(torch, Y3)
