@@ -1,6 +1,8 @@
 """Losses with torch's node names: mse, smooth L1, Huber, binary cross entropy (with logits), nll."""
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 
 from .. import dtypes
@@ -11,6 +13,7 @@ from .math import _neg_rule, _not_implemented, _sub_rule
 from .rules import (broadcast_shapes, float_dtype, not_implemented, numel, require_castable,
                     require_float, require_one_dtype, require_scalar_type, unbroadcast,
                     zeros_grad)
+from .activations import _log_sigmoid
 from .table import Meta, defop, half_as_float, low_common
 
 _REDUCTIONS = ("none", "mean", "sum")
@@ -340,37 +343,64 @@ defop("binary_cross_entropy_backward", _bce_backward,
       elementwise=True)
 
 
-def _softplus(z):
-    return np.maximum(z, 0) + rounding.log1p(rounding.exp(-np.abs(z)))
-
-
 def _bce_logits_forward(x, y, weight=None, pos_weight=None, reduction="mean"):
-    if pos_weight is None:
-        loss = (1 - y) * x + _softplus(-x)
-    else:
-        log_weight = 1 + (pos_weight - 1) * y
-        loss = (1 - y) * x + log_weight * _softplus(-x)
+    """torch's steps, each rounded to its result's dtype: log_sigmoid(input), times
+    1 + (pos_weight - 1)·target in place (so in the input's dtype); (1 - target) times the
+    input in place (the target's dtype), minus that; times the weight in place."""
+    log_sigmoid = _kernel(lambda v: _log_sigmoid(v)[0], x)
+    if pos_weight is not None:
+        log_weight = _kernel(np.multiply, _kernel(lambda w: w - 1, pos_weight), y)
+        log_weight = _kernel(lambda w: w + 1, log_weight, into=log_weight)
+        log_sigmoid = _kernel(np.multiply, log_sigmoid, log_weight, into=log_sigmoid)
+    loss = _kernel(lambda t: 1 - t, y)
+    loss = _kernel(np.multiply, loss, x, into=loss)
+    loss = _kernel(np.subtract, loss, log_sigmoid, into=loss)
     if weight is not None:
-        loss = loss * weight
-    return _reduce(loss, reduction)
+        loss = _kernel(np.multiply, loss, weight, into=loss)
+    return _reduce(half_as_float((loss,))[0], reduction)
+
+
+def _kernel(fn, *arrays, into=None):
+    """`fn` of arrays as torch's CPU kernel computes it: in the arrays' result type (float16
+    and bfloat16 in float32), rounded once to that type, or to `into`'s (an in-place op)."""
+    common = dtypes.result_type([Meta(a.shape, dtypes.from_numpy(a.dtype)) for a in arrays])
+    computed = fn(*(a.astype(np.float32 if common in dtypes.LOW_FLOATS else common.np,
+                             copy=False) for a in arrays))
+    return dtypes.cast(np.asarray(computed), common.np if into is None else into.dtype)
 
 
 def _bce_logits_vjp(c, g):
-    """torch's formulas: the derivative, times g, then the weight and 1/N in place."""
+    """torch's formulas: the derivative, times g, then the weight and 1/N, each in-place step
+    kept in the dtype of the tensor it writes (a float16 input's log_sigmoid rounds)."""
     x, y, w, pw = c[0], c[1], c[2], c[3]
     n = _mean_count(c)
     gx = gy = None
     if c.needs[0]:
+        out_of_place = grad_mode.is_grad_enabled()  # (torch's formula is, to be differentiated)
         if pw is None:
-            gx = x.sigmoid() - y
+            gx = (x.sigmoid() - y) * g if out_of_place else \
+                _in_place(_in_place(x.sigmoid(), operator.sub, y), operator.mul, g)
         else:
             t = pw * y
-            gx = (t + 1 - y) * x.sigmoid() - t
-        gx = _scaled_in_place(gx * g, w, n)
+            gx = (t + 1 - y) * x.sigmoid() if out_of_place else \
+                _in_place(_in_place(t + 1, operator.sub, y), operator.mul, x.sigmoid())
+            gx = _in_place(_in_place(gx, operator.sub, t), operator.mul, g)
+        gx = _scaled_in_place(gx, w, n)
     if c.needs[1]:  # (log_sigmoid, finite where 1 - sigmoid(x) rounds to 0)
-        gy = -x if pw is None else call("log_sigmoid", -x)[0] - call("log_sigmoid", x)[0] * pw
-        gy = _scaled_in_place(gy * g, w, n)
+        if pw is None:
+            gy = -x * g
+        else:
+            weighted = _in_place(call("log_sigmoid", x)[0], operator.mul, pw)
+            gy = _in_place(call("log_sigmoid", -x)[0], operator.sub, weighted)
+            gy = _in_place(gy, operator.mul, g)
+        gy = _scaled_in_place(gy, w, n)
     return gx, gy, None, None
+
+
+def _in_place(t, op, other):
+    """torch's in-place `t.op_(other)` as a VJP writes it: computed in the operands' dtype,
+    rounded to t's."""
+    return op(t, other).to(t.dtype)
 
 
 def _scaled_in_place(t, w, n: int):

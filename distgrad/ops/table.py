@@ -270,7 +270,7 @@ def run_forward(op: OpDef, values, attrs: dict, out_dtypes) -> list:
 # Ops whose float16 (bfloat16) forward must see float16 (the next float16 value, not
 # float32's; the rounded steps of pow, log_softmax, nll_loss, add, sub, adam_update, cross,
 # scaled_dot_product_attention and its backward, sigmoid_backward, mse_loss, logsumexp, xlogy,
-# the convolutions torch's slow kernels compute in float16 or bfloat16, the gradients of
+# binary_cross_entropy_with_logits, the convolutions torch's slow kernels compute in float16 or bfloat16, the gradients of
 # mse_loss, the average pools, embedding, indexing and glu, rsqrt's scalar tail, prelu's
 # weight gradient's products, each rounded before they are summed).
 OWN_HALF = {"nextafter", "pow", "log_softmax", "nll_loss", "add", "sub", "adam_update", "cross",
@@ -279,7 +279,8 @@ OWN_HALF = {"nextafter", "pow", "log_softmax", "nll_loss", "add", "sub", "adam_u
             "conv_input_grad", "conv_weight_grad", "conv_bias_grad", "mse_loss_backward",
             "avg_pool2d_backward", "avg_pool3d_backward", "adaptive_avg_pool2d_backward",
             "adaptive_avg_pool3d_backward", "rsqrt", "embedding_dense_backward", "index_backward",
-            "glu_backward", "prod", "prod_dim", "prelu_kernel_backward"}
+            "glu_backward", "prod", "prod_dim", "prelu_kernel_backward",
+            "binary_cross_entropy_with_logits"}
 
 
 # Elementwise ops whose kernels read a number operand's own value (as a float) where the

@@ -592,6 +592,11 @@ MIXED_BINARY_LOSSES = {
         t, t.float64, t.float32, weight=f64(t, 3), pos_weight=f64(t, 3) * 2),
     "with_logits with float weights": lambda t: logits_loss_of_two_dtypes(
         t, t.float32, t.float64, weight=f32(t, 3), pos_weight=f32(t, 3) * 2),
+    # (the input's log_sigmoid, times the positive weight, is rounded to a half's precision)
+    "with_logits of halves and doubles, double weights": lambda t: logits_loss_of_two_dtypes(
+        t, t.float16, t.float64, reduction="none", pos_weight=f64(t, 3) + 0.5),
+    "with_logits of bfloat16s and floats": lambda t: logits_loss_of_two_dtypes(
+        t, t.bfloat16, t.float32, reduction="none"),
     "BCEWithLogitsLoss of doubles": lambda t: t.nn.BCEWithLogitsLoss()(
         t.tensor([-1.0, 2.0], dtype=t.float64), t.tensor([0.0, 1.0])),
     "with_logits of long targets": lambda t: t.nn.functional.binary_cross_entropy_with_logits(
