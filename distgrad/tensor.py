@@ -1385,14 +1385,16 @@ class Tensor:
             t = t._view_of[0] if t._view_of is not None else None
         return False
 
-    def _rebase_view(self, result) -> None:
+    def _rebase_view(self, result) -> bool:
         """Self, a view, already holds `result`'s values (a custom Function wrote them and
         marked it dirty): the base's history takes them through the view, as after an
-        in-place op on the view (CopySlices), without writing again."""
+        in-place op on the view (CopySlices), without writing again. True when the base's
+        CopySlices owns result's node (then no gradient passes through its first edge)."""
         base = self._viewed
         # (set_ gave the view memory apart from its base's: the base takes the history only)
         apart = self._sharding is None and not self._storage.same_memory(base._storage)
-        if self._copy_slices_can_own(result._grad_fn):
+        owns = self._copy_slices_can_own(result._grad_fn)
+        if owns:
             with grad_mode.no_grad():
                 written = base.detach() if apart else scatter_through_view(self, result.detach())
             base._take_history(copy_slices_owning(self, written, result))
@@ -1402,6 +1404,7 @@ class Tensor:
                     scatter_through_view(self, result)  # nothing a user's hooks would see)
             base._take_history(call("copy_slices", written))
         self._refresh_view()
+        return owns
 
     def _check_view_rebasable(self) -> None:
         """torch's checks before an in-place op on this view, in grad mode, rebases its

@@ -405,7 +405,8 @@ def _fold_kwargs(forward, args: tuple, kwargs: dict, skip: int) -> tuple:
 def _wrap_outputs(ctx, args, output, edges):
     """Attach the node to forward's outputs, as torch's `_wrap_outputs` does; `edges`: the
     tensor inputs' gradient edges before forward (None: no node is recorded). A dirty
-    input's is taken after forward: the write's CopySlices (a view's) is made from it."""
+    input's is taken after forward: the write's CopySlices (a view's) is made from it; one
+    that owns the node gives it back the edge from before (`_keep_edges_of_owned`)."""
     is_tuple = isinstance(output, tuple)
     outputs = output if is_tuple else (output,)
     inputs = {id(a) for a in args if _is_tensor(a)}
@@ -473,8 +474,9 @@ def _wrap_outputs(ctx, args, output, edges):
                 out = out._whole_view()
             if is_dirty:  # torch resets the grad a written tensor retained
                 out._storage.set_grad(out, None)
-            if is_dirty and out._viewed is not None:
-                out._rebase_view(_output_of(out, node, nr))  # the base takes the write
+            if is_dirty and out._viewed is not None:  # (the base takes the write)
+                if out._rebase_view(_output_of(out, node, nr)):
+                    _keep_edges_of_owned(node, args, out, edges)
                 wrapped.append(out)
                 continue
             old, old_nr = out._grad_fn, out._output_nr
@@ -527,6 +529,15 @@ def _is_output_of(t, node) -> bool:
     if t._viewed is not None and t._view_version != t._storage.version:
         return t._grad_fn is node
     return t.grad_fn is node
+
+
+def _keep_edges_of_owned(node, args, view, edges) -> None:
+    """A dirty view's edge as it was before forward, once the base's CopySlices owns the
+    node (and routes the view's gradient itself), as torch's node keeps it: a saved output,
+    differentiated again, reaches the view's history (its hooks) from before the write."""
+    tensors = [a for a in args if _is_tensor(a)]
+    node.next_functions = tuple(edges[k] if a is view else e
+                                for k, (a, e) in enumerate(zip(tensors, node.next_functions)))
 
 
 def _output_of(t, node, nr: int):

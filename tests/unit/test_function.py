@@ -72,18 +72,23 @@ def cube_function(torch):
     return Cube
 
 
-def mul_two_in_place(torch):
-    """x *= 2 in place, marked dirty."""
+def mul_two_in_place(torch, saving=False):
+    """x *= 2 in place, marked dirty; `saving`: x saved too, its backward's g * 2 + x * x."""
 
     class MulTwoInplace(torch.autograd.Function):
         @staticmethod
         def forward(ctx, x):
             x.mul_(2)
             ctx.mark_dirty(x)
+            if saving:
+                ctx.save_for_backward(x)
             return x
 
         @staticmethod
         def backward(ctx, g):
+            if saving:
+                x, = ctx.saved_tensors
+                return g * 2 + x * x
             return g * 2
 
     return MulTwoInplace
@@ -667,6 +672,26 @@ def test_an_input_marked_dirty_drops_the_grad_it_retained(view):
         after_write = a.grad
         (a * a).sum().backward()
         return before, after_write, a.grad, x.grad
+
+    same(f)
+
+
+def test_a_view_marked_dirty_keeps_its_history_from_before_as_the_nodes_edge():
+    """A Function writes a view (its hooked history) in place and saves it: the base's
+    CopySlices takes the gradient of the view's part, while the node's own edge stays the
+    view's history from before forward, which a second-order gradient through the saved
+    output reaches (its hooks fire then)."""
+    def f(torch):
+        rec = Recorder()
+        x = leaf(torch)
+        base = x * 1
+        view = base[::2].unsqueeze(0)
+        view.register_hook(lambda g: rec("view", g))
+        mul_two_in_place(torch, saving=True).apply(view)
+        (g,) = torch.autograd.grad((base * base).sum(), [x], create_graph=True)
+        rec("first order done")
+        (g2,) = torch.autograd.grad((g * g).sum(), [x])
+        return g, g2, rec
 
     same(f)
 
