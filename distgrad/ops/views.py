@@ -236,7 +236,15 @@ def _copy_slices_owning_vjp(c, g):
     if c.needs[1]:
         part = got[0] if got and got[0] is not None else call("zero", grads[nr])
         g_base = _laid_out_as_base(scatter_by_place(g, place, last_copied(part, place)), place)
+        _count_copies_into(g_base)
     return (None, g_base, None, *got[1:])
+
+
+def _count_copies_into(g_base) -> None:
+    """torch's CopySlices writes the base's gradient twice (the gradient copied into a new
+    tensor, then the view's part into it): its version counter shows both."""
+    for _ in range(2 - g_base._version):
+        g_base._storage.wrote()
 
 
 def _laid_out_as_base(g, place: dict):

@@ -255,6 +255,25 @@ def test_saved_output_of_in_place_op_on_a_view_is_version_checked():
     same(program, prefix=60)
 
 
+def test_the_gradient_through_a_view_written_in_place_was_written_twice():
+    # (CopySlices copies the gradient into a new tensor, then the view's part into it)
+    def program(T):
+        x, _ = _leaves(T)
+        a = x.clone()
+        a[1:].mul_(3)
+        g = T.autograd.grad((a * a).sum(), x, retain_graph=True)[0]
+        graph_kept = T.autograd.grad((a * a).sum(), x, create_graph=True)[0]
+
+        def written(u):
+            c = u.clone()
+            c[0].mul_(3)
+            return c.pow(2).sum()
+
+        return g._version, graph_kept._version, T.func.grad(written)(x.detach())._version
+
+    same(program)
+
+
 def test_stale_saved_output_of_in_place_op_on_a_view_names_the_views_node():
     # While the view lives, torch names the node it had when the result was saved
     # (AsStrided); once it is gone, the op's own (Exp)
