@@ -26,7 +26,7 @@ from contextlib import contextmanager
 
 from .. import autocast_state
 from ..layouts import contiguous_format
-from . import anomaly_mode, grad_mode, record
+from . import anomaly_mode, grad_mode, record, saved_hooks
 from .function import BackwardCFunction
 from .graph import AccumulateGrad, OpNode
 
@@ -306,13 +306,20 @@ def sums_of_wrapped_gradients():
         _tasks.wrapped = depth
 
 
+def _held_by_python() -> bool:
+    """Are torch's gradients held by more than its InputBuffer now: functorch wrappers (a
+    torch.func transform's backward), or Python objects a TorchDispatchMode's calls made
+    (allow_mutation_on_saved_tensors runs one)?"""
+    return bool(getattr(_tasks, "wrapped", 0) or saved_hooks._mutation_allowed)
+
+
 def _held_only_by(buf, nr) -> bool:
     """torch's can_accumulate_inplace: is buf[nr] a plain tensor (not sharded: torch's
-    DTensor is a subclass; not in a torch.func transform's backward) that only `buf` holds,
-    whose memory only it holds (no view, alias or `.data` of it), laid out densely with no
-    element twice?"""
+    DTensor is a subclass; not while `_held_by_python`) that only `buf` holds, whose memory
+    only it holds (no view, alias or `.data` of it), laid out densely with no element twice?"""
     old = buf[nr]
-    if getattr(_tasks, "wrapped", 0) or old._sharding is not None or old._viewed is not None or old._grad_fn is not None:
+    if _held_by_python() or old._sharding is not None or old._viewed is not None or \
+            old._grad_fn is not None:
         return False
     sole = _sole_counts()[1]
     return sys.getrefcount(buf[nr]) == sole + 1 and sys.getrefcount(old._storage) == sole \

@@ -326,6 +326,18 @@ def test_allow_mutation_on_saved_tensors():
     same(f)
 
 
+def test_gradients_summed_under_allow_mutation_on_saved_tensors_are_new_tensors():
+    # (torch's dispatch mode holds each gradient too: none is summed into in place)
+    def f(torch):
+        x = torch.tensor([[1.55, 0.1, -0.93], [-1.45, 0.01, -0.98]], requires_grad=True)
+        outside = torch.autograd.grad((x * x)[0].tanh().sum(), x)[0]
+        with torch.autograd.graph.allow_mutation_on_saved_tensors():
+            inside = torch.autograd.grad((x * x)[0].tanh().sum(), x)[0]
+        return outside._version, inside._version, inside
+
+    same(f)
+
+
 def test_binary_ops_save_only_what_the_inputs_needing_a_gradient_read():
     def f(torch):
         x = torch.tensor([[0.5, -1.0], [2.0, 0.25]], requires_grad=True)
