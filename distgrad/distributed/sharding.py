@@ -2131,7 +2131,9 @@ def _softmax_backward_like(name, inputs, attrs):
 
 
 def _moves(name, inputs, attrs):
-    return full_tensor(inputs[0], attrs["device"])
+    """The whole tensor on the device, laid out as torch's `to` keeps a dense layout (a
+    transposed view stays column-major there)."""
+    return _gathered_in_layout(inputs[0], attrs["device"])
 
 
 # ---- losses on sharded batches ----------------------------------------------------------------
