@@ -15,8 +15,9 @@ import distgrad  # noqa: E402
 import torch_twin  # noqa: E402
 from test_engine import *  # noqa: E402,F401,F403  (the scenarios, collected here again)
 
-# A worker tensor that out= resizes gets memory of its own (README, the tensor model's known
-# differences): its views keep the old values, which this scenario reads after the resize.
+# A worker leaf's view resized by out= within its memory: on a worker the driver still takes
+# the memory as the leaf's 3 elements, so the view's gradient fails a storage-size check
+# before torch's AsStridedBackward0 shape error (README, the tensor model's known differences).
 del test_a_view_of_a_leaf_resized_in_its_memory_checks_its_gradient_against_the_old_shape  # noqa: F821
 
 _CREATION = {"tensor", "ones", "zeros", "full", "eye", "arange", "linspace", "rand", "randn",
