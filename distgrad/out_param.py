@@ -14,6 +14,7 @@ import inspect
 from . import return_types
 from .autograd import grad_mode
 from .ops.api import FACTORS_UNCHECKED, tensor_operands
+from .ops.overwrite import resize_in_memory
 from .ops.rules import require_castable, warn_range_resized, warn_resized
 from .tensor import Tensor
 
@@ -418,7 +419,7 @@ def _write_into(out: Tensor, result: Tensor, name: str) -> None:
             return
         _warn_resized(out, result, name)
         # (its views see it, as torch's; laid out as the result, as torch restrides it)
-        if out._storage.resized_in_memory(out, result.shape, result.stride()):
+        if resize_in_memory(out, result.shape, result.stride()):
             out.copy_(result)
             return
         grown = result.to(dtype=out.dtype, device=out.device_str).clone()

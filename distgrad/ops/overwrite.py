@@ -113,10 +113,7 @@ def resize_(self, *size, memory_format=None):
         raise RuntimeError("numel: integer multiplication overflow")
     if tuple(shape) == tuple(self.shape):
         return self
-    if self._storage.resized_in_memory(self, shape):
-        if self._viewed is not None:  # (its view ops no longer make it: it is replayed, and
-            # written through, by its place in the base's memory, as torch's AsStrided)
-            self._view_of = (self._viewed, "as_strided", views.place_of(self), 0)
+    if resize_in_memory(self, shape):
         self._count_write()
         return self
     resized = call("resize", self, shape=list(shape))
@@ -124,6 +121,17 @@ def resize_(self, *size, memory_format=None):
     self._viewed = self._view_of = None  # (a view's new shape is no longer its parent's view)
     self._count_write()
     return self
+
+
+def resize_in_memory(t, shape, strides=None) -> bool:
+    """t resized to `shape` (laid out by `strides`, or row-major) in the memory it views,
+    when its storage can (`resized_in_memory`); a view stays its base's view there."""
+    if not t._storage.resized_in_memory(t, shape, strides):
+        return False
+    if t._viewed is not None:  # (its view ops no longer make it: it is replayed, and
+        # written through, by its place in the base's memory, as torch's AsStrided)
+        t._view_of = (t._viewed, "as_strided", views.place_of(t), 0)
+    return True
 
 
 def resize_as_(self, the_template, memory_format=None):

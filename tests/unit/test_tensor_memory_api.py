@@ -110,6 +110,22 @@ def test_a_view_resized_within_its_memory_takes_a_write_that_requires_grad():
     same(scenario)
 
 
+def test_a_view_resized_by_out_takes_a_write_through_its_place_in_the_base():
+    """An out= of another shape resizes a view as resize_ does: an in-place op on it then
+    writes through its place in the base's memory, not through the view ops that made it
+    (a reshape to a shape it no longer has)."""
+    def scenario(T):
+        x = T.tensor([[0.4, -1.2, 0.5], [-1.3, 1.9, 0.7]], requires_grad=True)
+        v = T.stack([x * 1, x * 2, x * 3]).view(3, 2, 3)[1:].view(2, 2, 3)
+        with T.no_grad():
+            T.clamp(T.arange(6.0).view(2, 3), 1.0, 4.0, out=v)
+        v.div_(1.5)
+        v.sum().backward()
+        return [v, v.grad_fn.name(), v._base.shape, x.grad]
+
+    same(scenario)
+
+
 def test_a_storage_grown_by_out_or_resize_is_seen_by_every_tensor_on_it():
     """torch grows the storage itself: its old bytes first, at the same offsets, so every
     view, detached handle and `.data` of it sees the memory it is now."""
