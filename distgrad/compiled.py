@@ -479,7 +479,7 @@ class _Recording:
         for place in self.start[1] if self.start is not None else ():
             put(place, None)  # (dropped by the step's zero_grad, made anew by none)
         for t, (_, flag) in zip(flagged, self.start[2] if self.start is not None else ()):
-            t.requires_grad_(flag)  # (a layer the step froze or thawed)
+            t._set_requires_grad(flag)  # (a layer the step froze or thawed)
         if self.last is not None and self.last[1].writes == writes:
             self.last[1].writes = WRITES.n  # (its own writes leave the state as checked)
         if self.steps is not None:

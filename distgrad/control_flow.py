@@ -78,7 +78,7 @@ class _Replay(Function):
 
     @staticmethod
     def backward(ctx, *grads):
-        inputs = [t.detach().requires_grad_(t.requires_grad) for t in ctx.saved_tensors]
+        inputs = [t.detach()._set_requires_grad(t.requires_grad) for t in ctx.saved_tensors]
         with grad_mode.enable_grad():
             outs = ctx.fn(*inputs)
         pairs = [(o, g) for o, g in zip(outs, grads) if o.requires_grad and g is not None]

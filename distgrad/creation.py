@@ -130,7 +130,7 @@ def _finish(t: Tensor, requires_grad: bool) -> Tensor:
         if not t.dtype.is_floating_point:
             raise RuntimeError("Only Tensors of floating point and complex dtype can require "
                                "gradients")
-        t.requires_grad_(True)
+        t._set_requires_grad(True)
     return t
 
 
@@ -361,7 +361,7 @@ def asarray(obj, *, dtype=None, device=None, copy=None, requires_grad=None) -> T
                                  f"'{wanted.long_name}'.")
             return tensor(arr, dtype=wanted, requires_grad=bool(requires_grad))
         out = from_numpy(arr)
-        return out.requires_grad_(True) if requires_grad else out
+        return out._set_requires_grad(True) if requires_grad else out
     if copy is False:
         raise ValueError("can't alias arbitrary sequence into a tensor.")
     return tensor(obj, dtype=dtype, device=device, requires_grad=bool(requires_grad))
@@ -378,12 +378,12 @@ def _tensor_as_array(obj, dtype, device, copy, requires_grad) -> Tensor:
     if copy is False and to_device != obj.device_str:
         raise ValueError(f"can't alias tensor from device '{obj.device_str}' to '{to_device}'.")
     if not copy and to_dtype is None and to_device == obj.device_str:
-        return obj.requires_grad_(True) if requires_grad else obj
+        return obj._set_requires_grad(True) if requires_grad else obj
     source = obj.detach() if requires_grad is False else obj
     out = source.to(*(a for a in (to_device, to_dtype) if a is not None))
     if out is source:
         out = source.clone()
-    return out.requires_grad_(True) if requires_grad and not out.requires_grad else out
+    return out._set_requires_grad(True) if requires_grad and not out.requires_grad else out
 
 
 def _checked_numpy(arr: np.ndarray) -> np.ndarray:
@@ -762,7 +762,7 @@ def _drawn_whole_as_input(like):
         memory = getattr(input, "_storage", None)
         if device is None and memory is not None and memory.holds_data:
             placed = input._storage.place_as(input, like(input, *args, device="cpu", **kwargs))
-            return placed.requires_grad_(True) if requires_grad else placed
+            return placed._set_requires_grad(True) if requires_grad else placed
         return like(input, *args, device=device, requires_grad=requires_grad, **kwargs)
 
     return wrapper
@@ -944,7 +944,7 @@ def frombuffer(buffer, *, dtype, count: int = -1, offset: int = 0,
     if view.readonly:  # (memory nothing may change: a copy reads the same)
         arr = arr.copy()
     out = from_numpy(arr)
-    return out.requires_grad_(True) if requires_grad else out
+    return out._set_requires_grad(True) if requires_grad else out
 
 
 # ---- Tensor methods that make tensors -------------------------------------------------------

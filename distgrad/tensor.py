@@ -13,7 +13,7 @@ import numpy as np
 from . import dtypes, layouts, storage, storage_objects
 from ._format import format_metas, format_tensor
 from .autograd import differentiate, grad_mode, record, saved_hooks
-from .autograd.function import refuse_captured_write
+from .autograd.function import refuse_captured_write, refuse_requires_grad_in_transform
 from .autograd.graph import AccumulateGrad, _short_name
 from .hook_handles import RemovableHandle
 from .ops import layout, overlapping
@@ -488,7 +488,7 @@ class Tensor:
                 # still requires grad, through a node whose gradient goes nowhere.
                 strides, offset = self._strides_offset()
                 with grad_mode.inference_mode(False):
-                    fresh = as_strided_of(base.detach().requires_grad_(), list(self.shape),
+                    fresh = as_strided_of(base.detach()._set_requires_grad(), list(self.shape),
                                           list(strides), offset)
                 fresh._grad_fn.next_functions = ((None, 0),)
                 # (it requires grad through the base still: a func transform of the view
@@ -525,12 +525,18 @@ class Tensor:
         if flag and self.grad_fn is None and not self.dtype.is_floating_point:
             raise RuntimeError("only Tensors of floating point and complex dtype can require "
                                "gradients")
-        self.requires_grad_(flag)
+        self._set_requires_grad(flag)
 
     def requires_grad_(self, requires_grad: bool = True):
         if not isinstance(requires_grad, bool):
             raise TypeError("requires_grad_(): argument 'requires_grad' (position 1) must be bool, "
                             f"not {_arg_type_name(requires_grad)}")
+        refuse_requires_grad_in_transform()
+        return self._set_requires_grad(requires_grad)
+
+    def _set_requires_grad(self, requires_grad: bool = True):
+        """requires_grad_ as distgrad's own code sets it (torch's C++ does: factories,
+        Parameters, a transform's inputs), which torch.func's transforms allow."""
         if self.grad_fn is not None:
             if not requires_grad:
                 raise RuntimeError(
@@ -555,7 +561,7 @@ class Tensor:
             for part in self._sharding.shards:
                 # (a replicated copy not made yet, or moved from the first, follows it)
                 if part is not None and part.grad_fn is None:
-                    part.requires_grad_(requires_grad)
+                    part._set_requires_grad(requires_grad)
         return self
 
     @property
@@ -656,7 +662,7 @@ class Tensor:
         if other._sharding is not None:  # other's memory in parts of self's own (as .data):
             # other's grads and history stay other's
             self._sharding = other._sharding.detached(own_versions=True).held_by(self)
-            self.requires_grad_(self._requires_grad)  # (its parts are its leaves)
+            self._set_requires_grad(self._requires_grad)  # (its parts are its leaves)
         self._layout = other._layout
         other._storage.lend(other)
         self._take_memory_counted(other._storage)

@@ -185,7 +185,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
         if any(g is None and isinstance(t, GradientEdge) for g, t in zip(result, wanted)):
             raise RuntimeError("materialize_grads cannot be used when the given input is a "
                                "GradientEdge")
-        result = [g if g is not None else _zeros_like(t).requires_grad_(bool(create_graph))
+        result = [g if g is not None else _zeros_like(t)._set_requires_grad(bool(create_graph))
                   for g, t in zip(result, wanted)]
     if keys is not None:
         return dict(zip(keys, result))
@@ -236,7 +236,7 @@ def _grad_batched(outputs, inputs, grads, retain_graph, create_graph, allow_unus
     for k, t in enumerate(inputs):
         column = [entry[k] for entry in per_entry]
         if any(g is None for g in column):  # (unused: None, or torch's unbatched zeros)
-            result.append(_zeros_like(t).requires_grad_(bool(create_graph)) if materialize_grads
+            result.append(_zeros_like(t)._set_requires_grad(bool(create_graph)) if materialize_grads
                           else None)
         else:
             result.append(call("stack", *column, dim=0))

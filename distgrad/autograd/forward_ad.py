@@ -364,7 +364,7 @@ def _pushed_forward(op, inputs, attrs, tangents, outs) -> list:
             return t if keep else ordinary(t.detach())
         if keep and t._requires_grad:
             return record.call("alias", t)  # (differentiated, and connected to t)
-        return ordinary(t.detach()).requires_grad_()
+        return ordinary(t.detach())._set_requires_grad()
 
     def run():
         with grad_mode.enable_grad(), saved_hooks.suspended():

@@ -69,6 +69,19 @@ def transform(kind: str, inputs=()):
         lifts.pop()
 
 
+def refuse_requires_grad_in_transform() -> None:
+    """torch refuses Tensor.requires_grad_() called from a function a torch.func transform
+    runs (the transform decides what requires grad at its level); setting the attribute
+    is allowed."""
+    if getattr(_transforms, "stack", None):
+        raise RuntimeError(
+            "You are attempting to call Tensor.requires_grad_() (or perhaps using "
+            "torch.autograd.functional.* APIs) inside of a function being transformed by a "
+            "functorch transform. This is unsupported, please attempt to use the functorch "
+            "transforms (e.g. grad, vjp, jacrev, jacfwd, hessian) or call requires_grad_() "
+            "outside of a function being transformed instead.")
+
+
 def _captured(t, frame) -> bool:
     """Whether the function a transform runs took `t` from outside: made before the call
     and sharing no memory with the call's inputs."""

@@ -33,5 +33,5 @@ class Variable(metaclass=_VariableMeta):
                                "gradients")
         out = data.detach()
         if requires_grad:
-            out.requires_grad_(True)
+            out._set_requires_grad(True)
         return out

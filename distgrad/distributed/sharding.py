@@ -603,7 +603,7 @@ def _whole(t: Tensor, worker: str) -> Tensor:
         return full_tensor(t, worker)
     with grad_mode.no_grad():
         whole = full_tensor(t, worker)
-    return whole.requires_grad_(t._requires_grad)
+    return whole._set_requires_grad(t._requires_grad)
 
 
 def _copied(piece: Tensor, worker: str, fmt=layouts.contiguous_format) -> Tensor:
@@ -634,7 +634,7 @@ def shard_over_groups(tensor: Tensor, dim: int, groups) -> Tensor:
                            f"made by {tensor.grad_fn.name()}")
     first = shard(tensor.detach(), dim, groups[0])
     columns = [[g[k] for g in groups] for k in range(len(groups[0]))]
-    shards = [replicate(p.requires_grad_(tensor._requires_grad), col)
+    shards = [replicate(p._set_requires_grad(tensor._requires_grad), col)
               for p, col in zip(first._sharding.shards, columns)]
     return _wrap(first._sharding.placement, shards, groups[0])
 
@@ -676,7 +676,7 @@ def _new_leaf(piece: Tensor, worker: str, requires_grad: bool,
         part = piece.contiguous(memory_format=fmt).to(worker)
         if part is piece or part.device_str == piece.device_str:
             part = part.clone()
-    return part.requires_grad_(requires_grad)
+    return part._set_requires_grad(requires_grad)
 
 
 def replicate(tensor: Tensor, workers=None) -> Tensor:
@@ -1118,13 +1118,13 @@ def _leaf_shards_follow(t: Tensor) -> None:
     if s.reducer is not None:  # every copy is a leaf of its own
         for p in s.shards:
             if p._requires_grad != t._requires_grad:
-                p.requires_grad_(t._requires_grad)
+                p._set_requires_grad(t._requires_grad)
         return
     if first._requires_grad != t._requires_grad:
-        first.requires_grad_(t._requires_grad)
+        first._set_requires_grad(t._requires_grad)
         if isinstance(s.placement, Shard):
             for p in s.shards[1:]:
-                p.requires_grad_(t._requires_grad)
+                p._set_requires_grad(t._requires_grad)
     # (a view's other copies are views of its base's copies: a write through it reaches them)
     if isinstance(s.placement, Replicate) and not t._is_view() and (
             t._requires_grad and s.makers or any(

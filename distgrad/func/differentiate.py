@@ -32,6 +32,7 @@ from ..autograd.record import call, note_memory_follower, note_stand_in
 from ..creation import zeros_like
 from ..ops import layout
 from ..tensor import Tensor
+from ..storage import serial_now
 from .batching import check_randomness, random_draws, vmap
 from .pytree import tree_flatten, tree_map, tree_unflatten, treespec_pprint
 
@@ -87,11 +88,12 @@ def _replace_argnums(args: tuple, argnums: argnums_t | None, new) -> tuple:
     return tuple(new[argnums.index(i)] if i in argnums else a for i, a in enumerate(args))
 
 
-# Fresh leaves made by transforms, and those of the transforms running now (a stack): a
-# finished transform's leaves are no one's to differentiate, as a dead functorch level.
-# (keyed by id: a Tensor's == is elementwise)
+# Fresh leaves made by transforms, and those of the transforms running now (a stack, with
+# the storage serial each began at): a finished transform's leaves are no one's to
+# differentiate, as a dead functorch level. (keyed by id: a Tensor's == is elementwise)
 _MADE: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
 _RUNNING: list[set[int]] = []
+_STARTED: list[int] = []
 
 
 def _fresh(x):
@@ -108,7 +110,7 @@ def _fresh(x):
         if x._grad_fn is not None:
             note_stand_in(x, alias)
         return alias
-    leaf = forward_ad.ordinary(forward_ad.detached(x)).requires_grad_()
+    leaf = forward_ad.ordinary(forward_ad.detached(x))._set_requires_grad()
     _MADE[id(leaf)] = leaf
     return leaf
 
@@ -120,15 +122,18 @@ def _differentiable(args: tuple, argnums: argnums_t | None):
     flat, spec = tree_flatten(_slice_argnums(args, argnums))
     fresh = [_fresh(x) for x in flat]
     _RUNNING.append({id(x) for x in fresh})
+    _STARTED.append(serial_now())
     try:
         yield _replace_argnums(args, argnums, tree_unflatten(fresh, spec)), fresh, spec
     finally:
         _RUNNING.pop()
+        _STARTED.pop()
 
 
 def _reaches_beyond(outputs, own) -> bool:
     """Does the outputs' graph reach a tensor requiring grad that someone outside
-    differentiates: a user's leaf, or an enclosing running transform's fresh leaf?"""
+    differentiates: a user's leaf, or an enclosing running transform's fresh leaf? (A leaf
+    the function made itself is of the transform's level: torch's result drops it.)"""
     own_ids = {id(t) for t in own}
     for t in own:  # (a sharded or replicated leaf's graph has its parts as leaves)
         if getattr(t, "_sharding", None) is not None:
@@ -136,9 +141,14 @@ def _reaches_beyond(outputs, own) -> bool:
     running = set().union(*_RUNNING) - own_ids
     roots = [t._gradient_edge()[0] for t in outputs if isinstance(t, Tensor) and t.requires_grad]
     _, order = _discover([r for r in roots if r is not None])
+    started = _STARTED[-1]
+
     def beyond(v) -> bool:
-        return v is None or id(v) not in own_ids and (_MADE.get(id(v)) is not v or
-                                                      id(v) in running)
+        if v is None:
+            return True
+        if id(v) in own_ids or (v._storage.memory or v._storage).serial >= started:
+            return False
+        return _MADE.get(id(v)) is not v or id(v) in running
 
     return any(isinstance(n, AccumulateGrad) and beyond(n.variable) or
                any(beyond(ref()) for ref in getattr(n, "_edgeless", ())) for n in order)

@@ -40,7 +40,7 @@ class Parameter(Tensor):
         # (a sharded one's parts are p's from now on: a view of p has p as its base)
         p._sharding = data._sharding.held_by(p) if data._sharding is not None else None
         p._layout = data._layout  # (a transposed or sliced `data` keeps its strides)
-        p.requires_grad_(requires_grad)
+        p._set_requires_grad(requires_grad)
         return p
 
     def __repr__(self) -> str:
@@ -490,7 +490,7 @@ class UninitializedBuffer(UninitializedTensorMixin, Tensor):
         with _ALLOW:
             data = empty(0, device=device, dtype=dtype)
             ret = cls._make(data._value, data.shape, data.dtype, data.device_str)
-            ret.requires_grad_(requires_grad)
+            ret._set_requires_grad(requires_grad)
         ret.persistent = persistent
         ret._is_buffer = True
         return ret

@@ -75,5 +75,5 @@ def make_tensor(*shape, dtype, device, low: Optional[float] = None,
     if noncontiguous:
         result = result[..., 1::2]
     if dtype.is_floating_point:
-        result.requires_grad_(requires_grad)
+        result.requires_grad = requires_grad
     return result

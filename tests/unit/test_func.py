@@ -848,3 +848,42 @@ def test_a_transforms_saved_input_written_later_is_named_as_the_input(transform,
         return attempt(lambda: torch.autograd.grad(out.sum(), [x0]))
 
     same(f)
+
+
+def test_requires_grad_in_place_is_refused_inside_a_transform_and_set_elsewhere():
+    """torch refuses Tensor.requires_grad_() inside any transform (autograd.functional's
+    jacobian calls it too); setting the attribute, a factory's requires_grad=True and a
+    Parameter are allowed, and the transforms' own inputs need none of it."""
+    def scenario(T):
+        x = t(T, X3)
+        square = lambda u: (u * u).sum()
+        return [
+            attempt(T.func.grad(lambda u: (u.detach().requires_grad_(), square(u))[1]), x),
+            attempt(T.func.vmap(lambda u: (T.ones(2).requires_grad_(False), u * 2)[1]),
+                    t(T, A23)),
+            attempt(T.func.jacrev(lambda u: (T.zeros(1).requires_grad_(), u.sin())[1]), x),
+            attempt(T.func.grad(lambda u: T.autograd.functional.jacobian(
+                lambda v: v * 2, u).sum()), x),
+            T.func.grad(lambda u: (setattr(T.ones(3), "requires_grad", True), square(u))[1])(x),
+            T.func.grad(lambda u: (T.nn.Parameter(T.ones(3)) * u).sum())(x),
+            T.func.grad(lambda v: T.func.grad(cubic)(v).sum())(x),
+            x.requires_grad_(),
+        ]
+
+    same(scenario)
+
+
+def test_a_leaf_the_function_makes_is_of_the_transforms_level():
+    """A tensor made inside the function with requires_grad=True belongs to the
+    transform's level: the gradient through it comes out without a history, as torch's;
+    a leaf from outside keeps it."""
+    def scenario(T):
+        x = t(T, X3)
+        w = t(T, Y3, requires_grad=True)
+        inner = T.func.grad(lambda u: (T.ones(3, requires_grad=True) * u * u).sum())(x)
+        outer = T.func.grad(lambda u: (w * u * u).sum())(x)
+        _, vjp_fn = T.func.vjp(lambda u: T.full((3,), 2.0, requires_grad=True) * u, x)
+        return [inner, inner.requires_grad, outer.requires_grad, outer.grad_fn is not None,
+                vjp_fn(T.ones(3))[0].requires_grad]
+
+    same(scenario)

@@ -176,7 +176,7 @@ def _send_leaf(t, device):
     def leaf():
         x = take()
         if t._requires_grad:
-            x.requires_grad_(True)
+            x._set_requires_grad(True)
         return x
     return leaf
 
