@@ -513,7 +513,7 @@ def sign_forward(x):
     return (x > 0).astype(x.dtype) - (x < 0).astype(x.dtype)
 
 
-defop("abs", np.abs, _abs_rule, lambda c, g: g * c[0].sign(), node="AbsBackward0", save=(0,),
+defop("abs", np.abs, _abs_rule, lambda c, g: g * c[0].sgn(), node="AbsBackward0", save=(0,),
       api=("abs", "absolute"), inplace="abs_")
 defop("sign", sign_forward, same,
       _zero_vjp, node="SignBackward0", api=("sign",), inplace="sign_")

@@ -547,29 +547,31 @@ def _norm_forward(x, p=2.0, dim=None, keepdim=False, aten=False, dtype=None):
 
 
 def _norm_vjp(c, g):
-    """torch's norm_backward, formula for formula (so double backward matches it too)."""
+    """torch's norm_backward, formula for formula (so double backward matches it too): the
+    gradient and the norm unsqueezed at the reduced dims and broadcast, not expanded."""
     shape = c.shapes[0]
     p = c.attrs.get("p", 2.0)
-    dims = dims_of(c.attrs.get("dim"), len(shape))
-    keep = c.attrs.get("keepdim", False)
+    dim = c.attrs.get("dim")
+    dims = dims_of(dim, len(shape))
     x = in_grad_dtype(c[0], g)
     if p == 0:
         return None
-    ge = expand_back(g, shape, dims, keep)
-    out = expand_back(c.out, shape, dims, keep)
+    ge, out = g, c.out
+    if not c.attrs.get("keepdim", False) and len(shape) != 0 and dim not in (None, [], ()):
+        for d in sorted(dims):
+            ge, out = ge.unsqueeze(d), out.unsqueeze(d)
     if p == 1:
-        return x.sign() * ge
+        return x.sgn() * ge
     if p == 2:  # (torch fills in place: x's layout kept)
         return ge * (x / out).masked_fill_(out == 0, 0.0)
     if p in (float("inf"), -float("inf")):
         x_abs = x.abs()  # (the max's places, and a NaN's: the norm of a NaN is NaN)
         mask = (x_abs == out).logical_or(x_abs.isnan())
-        count = expand_back(mask.sum(dim=dims, keepdim=True), shape, dims, True)
-        return x.sign() * ((ge / count) * mask)
+        return x.sgn() * ((ge / mask.sum(dim=dims, keepdim=True)) * mask)
     if p < 1:
-        scaled = x.sign() * (x.abs() ** (p - 1)).masked_fill(x == 0, 0.0)
+        scaled = x.sgn() * (x.abs() ** (p - 1)).masked_fill(x == 0, 0.0)
         return scaled * ge * out ** (1 - p)
-    scaled = x.sign() * x.abs() ** (p - 1) if p < 2 else x * x.abs() ** (p - 2)
+    scaled = x.sgn() * x.abs() ** (p - 1) if p < 2 else x * x.abs() ** (p - 2)
     return scaled * (ge / out ** (p - 1)).masked_fill(out == 0, 0.0)
 
 

@@ -1093,6 +1093,27 @@ def test_saved_input_modified_in_place():
     same(f)
 
 
+@pytest.mark.parametrize("reduce", ["abs", "norm1", "norm1.5", "norm0.5", "norminf"])
+def test_a_double_backward_of_abs_and_norms_saves_its_input_through_sgn(reduce):
+    """torch's abs and p-norm gradients multiply by self.sgn(), whose node (SgnBackward0)
+    saves self: a write to the input after the first gradient is caught by the second."""
+    def f(torch):
+        x = leaf(torch, X3)
+        v = x * 1
+        if reduce == "abs":
+            out = v.abs().sum()
+        else:
+            p = float(reduce[4:]) if reduce != "norminf" else float("inf")
+            out = torch.linalg.vector_norm(v, ord=p)
+        g, = torch.autograd.grad(out, v, create_graph=True)
+        names = graph(g)
+        with torch.no_grad():
+            v.mul_(2)
+        return names, attempt(torch.autograd.grad, (g * g * x).sum(), x)
+
+    same(f)
+
+
 def test_saved_leaf_modified_under_no_grad():
     def f(torch):
         x = leaf(torch, M23, torch.float64)
