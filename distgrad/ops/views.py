@@ -490,9 +490,14 @@ def _as_strided(base, size, stride, storage_offset=0, base_stride=None, base_off
         return _in_memory(base, size, stride, storage_offset, base_offset)
     flat = _storage(base, base_stride) if _not_a_block(base.shape, base_stride) else \
         _memory(base, base_stride)
-    if past_end:
-        reach = int(_positions(size, stride, storage_offset).max(initial=-1)) + 1
-        flat = np.concatenate([flat, np.zeros(max(reach - flat.size, 0), flat.dtype)])
+    if past_end:  # (zeros past either end: a view's layout in memory of its own may begin
+        # before its base's first place too)
+        positions = _positions(size, stride, storage_offset)
+        before = max(-int(positions.min(initial=0)), 0)
+        reach = int(positions.max(initial=-1)) + 1
+        flat = np.concatenate([np.zeros(before, flat.dtype), flat,
+                               np.zeros(max(reach - flat.size, 0), flat.dtype)])
+        storage_offset += before
     return np.lib.stride_tricks.as_strided(flat[storage_offset:], tuple(size),
                                            tuple(s * base.itemsize for s in stride),
                                            writeable=base.flags.writeable)
@@ -549,14 +554,15 @@ def _as_strided_backward(g, shape, size, stride, storage_offset=0, base_stride=N
 
 
 def _summed_at_places(g, n: int, size, stride, storage_offset: int) -> np.ndarray:
-    """The first `n` memory places with g's elements added at the view's: a place past
+    """The first `n` memory places with g's elements added at the view's: a place outside
     them gives nothing (torch's as_strided_backward sums into a storage as large as both
     reach, then reads the base's part: the layout of a view with memory of its own may
-    reach past its base's)."""
+    reach past its base's, or begin before it)."""
     places = _positions(size, stride, storage_offset)
-    out = np.zeros(max(n, int(places.max(initial=-1)) + 1), g.dtype)
-    np.add.at(out, places, g.ravel())
-    return out[:n]
+    inside = (places >= 0) & (places < n)
+    out = np.zeros(n, g.dtype)
+    np.add.at(out, places[inside], g.ravel()[inside.ravel()])
+    return out
 
 
 def _as_strided_vjp(c, g):

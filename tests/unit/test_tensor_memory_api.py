@@ -526,6 +526,23 @@ def test_set_of_a_view_keeps_it_a_view_written_in_place_as_torch():
     same(scenario, prefix=80)
 
 
+def test_a_view_set_to_memory_of_its_own_gives_its_base_the_places_they_share():
+    """A view of a tensor that starts inside its memory (a detached column), set_ to memory
+    of its own: torch's regenerated history reads that layout in the base's memory, from
+    its first place, so elements before the base's first place give the base nothing."""
+    def scenario(T):
+        whole = T.tensor([[1.0, 0.9, 0.8], [0.4, -1.1, -0.4], [1.3, -1.8, 1.6]],
+                         dtype=T.float64)
+        column = whole[:, 2:].detach().requires_grad_()
+        below = column[1:]
+        with T.no_grad():
+            below.set_(T.tensor([0.7, 1.9, -1.6, 2.5], dtype=T.float64))
+        g, = T.autograd.grad((below * below).sum(), column, create_graph=True)
+        return [below.grad_fn.name(), g, g.grad_fn.name()]
+
+    same(scenario)
+
+
 def test_a_view_set_to_its_base_memory_in_another_layout_is_written_through_by_place():
     # after set_, its view ops no longer make it: a write with grad through it (or a view
     # of it) reaches the base at its new place, as torch's AsStrided (fuzzer seed 95)
