@@ -141,6 +141,11 @@ def _reaches_beyond(outputs, own) -> bool:
     running = set().union(*_RUNNING) - own_ids
     roots = [t._gradient_edge()[0] for t in outputs if isinstance(t, Tensor) and t.requires_grad]
     _, order = _discover([r for r in roots if r is not None])
+    # An input that requires grad outside stands in as an alias (`_fresh`): reaching it is
+    # reaching the caller's graph, wherever that ends (a node with no edges, too).
+    aliases = {id(t._grad_fn) for t in own if t._grad_fn is not None}
+    if any(id(n) in aliases for n in order):
+        return True
     started = _STARTED[-1]
 
     def beyond(v) -> bool:

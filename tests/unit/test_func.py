@@ -887,3 +887,30 @@ def test_a_leaf_the_function_makes_is_of_the_transforms_level():
                 vjp_fn(T.ones(3))[0].requires_grad]
 
     same(scenario)
+
+
+def test_an_input_requiring_grad_with_a_graph_that_reaches_no_leaf_keeps_the_result_attached():
+    """An input made by a custom Function from a no_grad view of a leaf (it requires grad,
+    its graph ends at the Function's node, which has no edges): torch's results at the
+    outer level still require grad."""
+    def scenario(T):
+        class Sine(T.autograd.Function):
+            @staticmethod
+            def forward(ctx, a):
+                ctx.save_for_backward(a)
+                return a.sin()
+
+            @staticmethod
+            def backward(ctx, g):
+                a, = ctx.saved_tensors
+                return g * a.cos()
+
+        x = t(T, A23, requires_grad=True)
+        with T.no_grad():
+            row = x[0]
+        u = Sine.apply(row)
+        jac = T.func.jacrev(lambda v: v.exp() * v.sum())(u)
+        g = T.func.grad(lambda v: (v.exp() * v.sum()).sum())(u)
+        return [u.requires_grad, jac, jac.requires_grad, g, g.requires_grad]
+
+    same(scenario)
