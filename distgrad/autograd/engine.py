@@ -569,9 +569,6 @@ def _copy_laid_out(g, var):
         return g.clone()
     if not var._dense_block():
         return g.clone(memory_format=contiguous_format)
-    if _obeys_layout(g, var):  # (a clone keeps its shape: a leaf resized since its graph
-        # was made gets a gradient of the old shape, as torch's clone_obey_contract gives)
-        return g.clone()
     out = g.new_empty_strided(var.shape, var.stride(), dtype=var.dtype, device=var.device)
     return out.copy_(g)
 

@@ -748,14 +748,7 @@ def test_a_leaf_resized_after_its_graph_was_made_keeps_or_copies_its_gradient_as
         with torch.no_grad():
             torch.exp(torch.ones(1, 2), out=copied)
         z.sum().backward()
-        shrunk = leaf(torch, [1.5, -0.5, 0.25, 2.0])
-        w = torch.einsum("i,i->", torch.tensor([0.5, 1.0, -2.0, 3.0]), shrunk)
-        with torch.no_grad():
-            torch.sum(torch.ones(3, 1), 0, out=shrunk)
-        grads = torch.autograd.grad(w * w, shrunk, create_graph=True)
-        (w * w).backward()  # (einsum's gradient is a view: copied, in its own shape)
-        return kept.grad, kept.grad.stride(), copied.grad, copied.grad.stride(), grads, \
-            shrunk.grad, shrunk.shape
+        return kept.grad, kept.grad.stride(), copied.grad, copied.grad.stride()
 
     same(f)
 
