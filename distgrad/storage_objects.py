@@ -196,10 +196,13 @@ def memory_nbytes(tensor) -> int:
 def memory_tensor(t):
     """The tensor whose elements are t's whole memory: its base (every view lies inside;
     a sharded view's is the sharded tensor its parts view), or the whole its memory kept
-    when a view's memory went to a handle that is no view (Storage.lend)."""
+    when a view's memory went to a handle that is no view (Storage.lend), or after it grew
+    (a worker's: the base is then a part of it)."""
+    memory = t._storage.memory or t._storage
     base = t._storage.view_base(t)
-    if base is None:
-        base = (t._storage.memory or t._storage).lent_whole()
+    if base is None or memory.grown is not None:
+        whole = memory.lent_whole()
+        base = base if whole is None else whole
     return t if base is None else base
 
 

@@ -6,6 +6,8 @@ where it lives.
 """
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from .. import storage
@@ -54,18 +56,66 @@ def _worker_resized_in_memory(self, t, shape, strides=None) -> bool:
             not layout.is_non_overlapping_and_dense(whole.shape, whole.stride()):
         return False
     offset = t.storage_offset()
-    if offset + int(np.prod(shape, dtype=np.int64)) > whole.numel():
-        return False
+    memory = self.memory or self
+    needed = offset + int(np.prod(shape, dtype=np.int64))
+    if needed > whole.numel():
+        whole = _grown(memory, whole, needed)
     if strides is None or not layout.is_non_overlapping_and_dense(shape, strides):
         strides = layout.contiguous_strides(shape)
-    memory = self.memory or self
     if whole is t and getattr(memory, "whole", None) is None:  # (what all of the memory is,
         # once t, its handle, holds less of it or in another shape)
         memory.whole = (t._value, t.shape, t.dtype, t.device_str, t._layout)
     with no_grad():
         placed = as_strided_of(whole, list(shape), list(strides), offset)
-    t._value, t.shape, t._layout = placed._value, type(t.shape)(shape), (tuple(strides), offset)
+    t._value, t.shape, t._layout = placed._held, type(t.shape)(shape), (tuple(strides), offset)
+    if memory.grown is not None:
+        memory.grown.handles.add(placed._held)
     return True
+
+
+def _grown(memory, whole, numel: int):
+    """torch's growth of a storage too small for a resize: the memory becomes a new array
+    on the worker that begins with its elements (zeros after), of which every tensor on it
+    is a view from then on, at the same place (WorkerGrowth); a new address, as torch's
+    reallocated memory has. Returns a tensor of all of it."""
+    from ..autograd.record import call
+
+    with no_grad():
+        grown = call("resize", whole, shape=[numel])
+    memory.whole = (grown._value, grown.shape, grown.dtype, grown.device_str, None)
+    memory.grown = WorkerGrowth(memory, grown._value)
+    memory.address = None
+    return memory.lent_whole()
+
+
+class WorkerGrowth:
+    """A worker memory grown in place (torch's resize of its storage): `handle` is all of
+    it now. A tensor still on the memory it was is moved onto it when next used: a view of
+    the new memory at the tensor's place, made on the worker (as_strided)."""
+
+    __slots__ = ("memory", "handles")
+
+    def __init__(self, memory, handle):
+        self.memory = memory
+        self.handles = weakref.WeakSet([handle])  # those on the memory as it is now
+
+    def moved(self, t):
+        held = t._held
+        if held is None or held in self.handles:
+            return held
+        from ..ops.views import as_strided_of
+
+        self.handles.add(held)  # (while moving: reading the whole does not move it again)
+        try:
+            strides, offset = t._strides_offset()
+            with no_grad():
+                placed = as_strided_of(self.memory.lent_whole(), list(t.shape), list(strides),
+                                       offset)
+        finally:
+            self.handles.discard(held)
+        t._held = placed._held
+        self.handles.add(t._held)
+        return t._held
 
 
 class WorkerStorage(storage.Storage):

@@ -403,6 +403,35 @@ def test_a_worker_tensor_resized_within_its_memory_is_seen_by_its_views(local_wo
     assert program(distgrad, "worker:1") == program(torch, "cpu")
 
 
+def test_a_worker_memory_too_small_for_a_resize_grows_under_its_views(local_workers):
+    """As torch's storage and the driver's: resize_ and out= that need more memory grow
+    the worker's memory in place; every view of it, its detached handles and later
+    views see the same elements, and its size and address are the new memory's."""
+    import torch
+
+    def program(T, device):
+        def show(t):
+            return np.asarray(t.detach().cpu().numpy()).tolist()
+
+        x = T.arange(4.0, device=device)
+        middle, alias = x[1:3], x.detach()
+        x.resize_(10)
+        x[:4].fill_(7.0)
+        middle.mul_(2)
+        later = x[6:]
+        later.fill_(3.0)
+        grows_twice = T.zeros(2, device=device)
+        first = grows_twice.view(2)
+        T.add(T.ones(3, device=device), 1, out=grows_twice)
+        grows_twice.resize_(2, 4)
+        grows_twice[0].add_(1)
+        return [show(x[:4]), show(middle), show(alias), show(x[6:]), x.untyped_storage().nbytes(),
+                show(first), show(grows_twice[0, :3]), grows_twice.untyped_storage().nbytes(),
+                middle.data_ptr() - x.data_ptr(), middle._version]
+
+    assert program(distgrad, "worker:1") == program(torch, "cpu")
+
+
 def test_set_to_a_tensor_shares_its_memory_and_layout():
     def scenario(T):
         a = T.arange(6.0).reshape(2, 3)
