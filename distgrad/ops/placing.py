@@ -178,7 +178,8 @@ def _index_put_acc_vjp(c, g):
 
 
 defop("index_put_accumulate", _index_put_acc, _index_put_acc_rule, _index_put_acc_vjp,
-      node="IndexPutBackward0", save=tuple(range(2, 66)), differentiable=(0, 1))
+      node="IndexPutBackward0", save=tuple(range(2, 66)), differentiable=(0, 1),
+      layout_rule=layout.like_first)
 
 
 def index_put(input, indices, values, accumulate=False):
