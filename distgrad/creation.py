@@ -164,7 +164,7 @@ def _infer_array(data, dtype):
         if any(isinstance(x, np.ndarray) for x in _leaves(data)):
             _warn_once("Creating a tensor from a list of numpy.ndarrays is extremely slow. Please "
                        "consider converting the list to a single numpy.ndarray with numpy.array() "
-                       "before converting to a tensor.")
+                       "before converting to a tensor.", "torch/csrc/utils/tensor_new.cpp:252")
         data = _unwrap_nested(data)
         _check_nested(data)
         arr = _nested_array(data, dtype)
@@ -348,7 +348,8 @@ def asarray(obj, *, dtype=None, device=None, copy=None, requires_grad=None) -> T
         if out is not obj and requires_grad is None and obj.requires_grad:
             _warn_once("torch.asarray: unspecified requires_grad now defaults to "
                        "obj.requires_grad instead of False. Pass requires_grad=False "
-                       "explicitly to get the old behavior and silence this warning.")
+                       "explicitly to get the old behavior and silence this warning.",
+                       "torch/csrc/utils/tensor_new.cpp:1737")
         return out
     if isinstance(obj, np.ndarray) and not copy and (device is None or
                                                      device_str(device) == "cpu"):
@@ -411,7 +412,8 @@ def _from_numpy_source(arr: np.ndarray, source: np.ndarray, device, requires_gra
                    "non-writable tensors. This means writing to this tensor will result in "
                    "undefined behavior. You may want to copy the array to protect its data or "
                    "make it writable before converting it to a tensor. This type of warning "
-                   "will be suppressed for the rest of this program.")
+                   "will be suppressed for the rest of this program.",
+                   "torch/csrc/utils/tensor_numpy.cpp:213")
     from .ops import layout
     from .ops.table import in_layout
 
@@ -939,7 +941,7 @@ def frombuffer(buffer, *, dtype, count: int = -1, offset: int = 0,
                    "(supposedly non-writable) buffer using the tensor. You may want to copy the "
                    "buffer to protect its data or make it writable before converting it to a "
                    "tensor. This type of warning will be suppressed for the rest of this "
-                   "program.")
+                   "program.", "torch/csrc/utils/tensor_new.cpp:1556")
     arr = np.frombuffer(view, dtype=dtype.np, count=count, offset=offset)
     if view.readonly:  # (memory nothing may change: a copy reads the same)
         arr = arr.copy()

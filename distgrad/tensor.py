@@ -17,7 +17,8 @@ from .autograd.function import refuse_captured_write, refuse_requires_grad_in_tr
 from .autograd.graph import AccumulateGrad, _short_name
 from .hook_handles import RemovableHandle
 from .ops import layout, overlapping
-from .ops.rules import broadcast_shapes, require_castable
+from .ops.rules import broadcast_shapes, require_castable, triggered_internally
+from .user_frames import user_stacklevel
 from .ops.views import (as_strided_of, copy_slices_owning, covers_its_base, place_of,
                         reaches_outside, scatter_by_place, scatter_through_view, view_history)
 from .ops.table import Size
@@ -708,21 +709,22 @@ class Tensor:
                        "shape is deprecated and it will throw an error in a future release. "
                        "Consider `x.mT` to transpose batches of matrices or "
                        "`x.permute(*torch.arange(x.ndim - 1, -1, -1))` to reverse the "
-                       "dimensions of a tensor.")
+                       "dimensions of a tensor.", "native/TensorShape.cpp:4314")
         if self.ndim == 0:
             _warn_once("Tensor.T is deprecated on 0-D tensors. This function is the identity in "
-                       "these cases.")
+                       "these cases.", "native/TensorShape.cpp:4321")
         return self.permute(*reversed(range(self.ndim)))
 
     @property
     def mT(self):
-        return self.transpose(-2, -1)
+        return self._matrices_transposed("mT", "Tensor.mT")
 
     # H and mH: the conjugate transposes, plain transposes for distgrad's real dtypes.
     @property
     def H(self):
         if self.ndim == 0:
-            _warn_once("Tensor.H is deprecated on 0-D tensors. Consider using x.conj().")
+            _warn_once("Tensor.H is deprecated on 0-D tensors. Consider using x.conj().",
+                       "native/TensorShape.cpp:4335")
             return self
         if self.ndim != 2:
             hint = " For batches of matrices, consider using tensor.mH" if self.ndim > 2 else ""
@@ -738,9 +740,11 @@ class Tensor:
         return self._matrices_transposed("adjoint()", "adjoint()")
 
     def _matrices_transposed(self, name: str, deprecated: str):
-        """mH and adjoint(): the last two dims swapped (a view); a 0-dim tensor itself."""
+        """mT, mH and adjoint(): the last two dims swapped (a view); a 0-dim tensor itself."""
         if self.ndim == 0:
-            _warn_once(f"{deprecated} is deprecated on 0-D tensors. Consider using x.conj().")
+            _warn_once(f"{deprecated} is deprecated on 0-D tensors. " + (
+                "This function is the identity in these cases." if name == "mT" else
+                "Consider using x.conj()."), _DEPRECATED_0D[name])
             return self
         if self.ndim < 2:
             raise RuntimeError(f"tensor.{name} is only supported on matrices or batches of "
@@ -1696,11 +1700,19 @@ def _keeping_node(values: Tensor, result: Tensor) -> Tensor:
     return values
 
 
-def _warn_once(message: str) -> None:
-    """torch's TORCH_WARN_ONCE: the first time in the process only."""
+def _warn_once(message: str, source: str | None = None) -> None:
+    """torch's TORCH_WARN_ONCE: the first time in the process only, at the user's line;
+    `source`: where under ATen (or torch/csrc, given from there) torch's C++ raises it."""
     if message not in _warned_once:
         _warned_once.add(message)
-        warnings.warn(message, UserWarning, stacklevel=3)
+        if source is not None:
+            message += triggered_internally(source)
+        warnings.warn(message, UserWarning, stacklevel=user_stacklevel())
+
+
+# Where torch raises the 0-dim deprecation of mT, mH and adjoint().
+_DEPRECATED_0D = {"mT": "native/TensorShape.cpp:4373", "mH": "native/TensorShape.cpp:4382",
+                  "adjoint()": "native/TensorShape.cpp:4390"}
 
 
 def _to_refused(args, kwargs) -> TypeError:

@@ -331,7 +331,7 @@ class RNNBase(Module):
             return False
         if self.proj_size:
             _warn_once("LSTM with projections is not supported with oneDNN. Using default "
-                       "implementation.")
+                       "implementation.", "native/RNN.cpp:1512")
             return False
         return not any(is_sharded(t) for t in (x, *state, *self._flat_weights))
 

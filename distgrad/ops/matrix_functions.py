@@ -29,7 +29,7 @@ def inverse(input):
 
 def cholesky(input, upper=False):
     _warn_once("torch.cholesky is deprecated in favor of torch.linalg.cholesky and will be "
-               "removed in a future PyTorch release.")
+               "removed in a future PyTorch release.", "native/BatchLinearAlgebra.cpp:1765")
     return call("cholesky", input, upper=upper)
 
 
@@ -58,7 +58,7 @@ def svd(input, some=True, compute_uv=True):
 
 def qr(input, some=True):
     _warn_once("torch.qr is deprecated in favor of torch.linalg.qr and will be removed in a "
-               "future PyTorch release.")
+               "future PyTorch release.", "native/BatchLinearAlgebra.cpp:2505")
     return return_types.qr(_linalg.qr(input, "reduced" if some else "complete"))
 
 
@@ -83,7 +83,7 @@ def lu(A, pivot=True, get_infos=False):
                "LU, pivots = torch.linalg.lu_factor(A, compute_pivots)\nand\n"
                "LU, pivots, info = torch.lu(A, compute_pivots, get_infos=True)\n"
                "should be replaced with\nLU, pivots, info = torch.linalg.lu_factor_ex(A, "
-               "compute_pivots)")
+               "compute_pivots)", "native/BatchLinearAlgebra.cpp:2073")
     factors = return_types._lu_with_info(_linalg.lu_factor_ex(A, pivot=pivot))
     return factors if get_infos else tuple(factors[:2])
 
@@ -93,7 +93,8 @@ def lu_solve(input, LU_data, LU_pivots):
     _warn_once("torch.lu_solve is deprecated in favor of torch.linalg.lu_solveand will be "
                "removed in a future PyTorch release.\nNote that torch.linalg.lu_solve has its "
                "arguments reversed.\nX = torch.lu_solve(B, LU, pivots)\nshould be replaced "
-               "with\nX = torch.linalg.lu_solve(LU, pivots, B)")  # (torch's words, space missing)
+               "with\nX = torch.linalg.lu_solve(LU, pivots, B)",  # (torch's words, space missing)
+               "native/BatchLinearAlgebra.cpp:2230")
     return _linalg.lu_solve(LU_data, LU_pivots, input)
 
 
@@ -115,7 +116,7 @@ def pinverse(input, rcond=1e-15):
 def triangular_solve(input, A, upper=True, transpose=False, unitriangular=False):
     _warn_once("torch.triangular_solve is deprecated in favor of "
                "torch.linalg.solve_triangularand will be removed in a future PyTorch "
-               "release.")  # (torch's words, space missing)
+               "release.", "native/BatchLinearAlgebra.cpp:2273")  # (torch's words, space missing)
     return return_types.triangular_solve(call("triangular_solve", input, A, upper=upper,
                                               transpose=transpose, unitriangular=unitriangular))
 

@@ -94,7 +94,7 @@ def nuclear_norm(input, dim=None, keepdim=False):
 
     _warn_once("at::nuclear_norm is deprecated and it is just left for JIT compatibility. It "
                "will be removed in a future PyTorch release. Please use "
-               "`linalg.matrix_norm(A, 'nuc', dim, keepdim)` instead")
+               "`linalg.matrix_norm(A, 'nuc', dim, keepdim)` instead", "native/LinearAlgebra.cpp:3229")
     if isinstance(dim, bool):  # (the overload nuclear_norm(input, keepdim))
         dim, keepdim = None, dim
     return linalg.matrix_norm(input, "nuc", (-2, -1) if dim is None else dim, keepdim)
@@ -105,7 +105,7 @@ def frobenius_norm(input, dim, keepdim=False):
     warning (once)."""
     _warn_once("at::frobenius_norm is deprecated and it is just left for JIT compatibility. "
                "It will be removed in a future PyTorch release. Please use "
-               "`linalg.vector_norm(A, 2., dim, keepdim)` instead")
+               "`linalg.vector_norm(A, 2., dim, keepdim)` instead", "native/LinearAlgebra.cpp:3175")
     dims = [dim] if isinstance(dim, int) else list(dim)
     if len(dims) > 2:
         raise RuntimeError(f"Expected at most 2 dimensions, but got {len(dims)} dimensions "

@@ -279,8 +279,9 @@ def require_one_dtype(expected: dtypes.dtype, found: dtypes.dtype) -> None:
 
 def triggered_internally(source: str) -> str:
     """The end torch gives the text of a warning its C++ raised: where (`source`, a file
-    under ATen and its line)."""
-    return f" (Triggered internally at /__w/pytorch/pytorch/aten/src/ATen/{source}.)"
+    under ATen and its line, or one under torch/ from there)."""
+    path = source if source.startswith("torch/") else f"aten/src/ATen/{source}"
+    return f" (Triggered internally at /__w/pytorch/pytorch/{path}.)"
 
 
 def warn_resized(old_shape, new_shape) -> None:

@@ -164,7 +164,8 @@ def scatter(input, dim, index, src=None, *, value=None, reduce=None):
         if reduce is not None:
             _warn_once("The reduce argument of torch.scatter with Tensor src is deprecated and "
                        "will be removed in a future PyTorch release. Use torch.scatter_reduce "
-                       "instead for more reduction options.")
+                       "instead for more reduction options.",
+                       "native/TensorAdvancedIndexing.cpp:225")
         return call(op, input, index, src, dim=dim, **attrs)
     return call(op, input, index, dim=dim, value=src, **attrs)
 
@@ -400,7 +401,8 @@ def index_add(input, dim, index, source, *, alpha=1):
 
 def index_reduce(input, dim, index, source, reduce, *, include_self=True):
     require_tensor("index_reduce", "source", 3, source)
-    _warn_once("index_reduce() is in beta and the API may change at any time.")
+    _warn_once("index_reduce() is in beta and the API may change at any time.",
+               "native/TensorAdvancedIndexing.cpp:1523")
     if reduce not in _INDEX_REDUCTIONS:
         raise RuntimeError("index_reduce(): Expected reduce to be one of prod, mean, amax or amin "
                            f"but got {reduce}.")

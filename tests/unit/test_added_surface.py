@@ -73,8 +73,10 @@ def test_h_and_mh_of_a_zero_dim_tensor_are_itself_with_one_warning(monkeypatch):
         warnings.simplefilter("always")
         assert s.H is s and s.H is s and s.mH is s
     assert [str(w.message) for w in caught] == [
-        "Tensor.H is deprecated on 0-D tensors. Consider using x.conj().",
-        "Tensor.mH is deprecated on 0-D tensors. Consider using x.conj()."]
+        "Tensor.H is deprecated on 0-D tensors. Consider using x.conj(). (Triggered internally "
+        "at /__w/pytorch/pytorch/aten/src/ATen/native/TensorShape.cpp:4335.)",
+        "Tensor.mH is deprecated on 0-D tensors. Consider using x.conj(). (Triggered internally "
+        "at /__w/pytorch/pytorch/aten/src/ATen/native/TensorShape.cpp:4382.)"]
     t = torch.tensor(2.0, requires_grad=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -115,6 +117,19 @@ def test_adjoint_and_new_empty_strided():
     same(scenario)
 
 
+def test_mt_of_a_zero_dim_tensor_is_itself_and_of_a_vector_refused(monkeypatch):
+    monkeypatch.setattr(sys.modules["distgrad.tensor"], "_warned_once", set())
+    s = distgrad.tensor(2.0, requires_grad=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert s.mT is s and s.mT is s
+    assert [(str(w.message), w.filename) for w in caught] == [
+        ("Tensor.mT is deprecated on 0-D tensors. This function is the identity in these cases. "
+         "(Triggered internally at /__w/pytorch/pytorch/aten/src/ATen/native/TensorShape.cpp:"
+         "4373.)", __file__)]
+    same(lambda T: [attempt(lambda: T.ones(3).mT), T.ones(2, 3, 4).mT.stride()])
+
+
 def test_adjoint_of_a_zero_dim_tensor_is_itself_with_one_warning(monkeypatch):
     monkeypatch.setattr(sys.modules["distgrad.tensor"], "_warned_once", set())
     s = distgrad.tensor(2.0, requires_grad=True)
@@ -122,7 +137,8 @@ def test_adjoint_of_a_zero_dim_tensor_is_itself_with_one_warning(monkeypatch):
         warnings.simplefilter("always")
         assert s.adjoint() is s and s.adjoint() is s
     assert [str(w.message) for w in caught] == [
-        "adjoint() is deprecated on 0-D tensors. Consider using x.conj()."]
+        "adjoint() is deprecated on 0-D tensors. Consider using x.conj(). (Triggered internally "
+        "at /__w/pytorch/pytorch/aten/src/ATen/native/TensorShape.cpp:4390.)"]
 
 
 def test_data_ptr_tells_shared_memory_at_the_same_offset():

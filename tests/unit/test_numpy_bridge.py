@@ -77,7 +77,8 @@ TORCH_READ_ONLY_WARNING = (
     "The given NumPy array is not writable, and PyTorch does not support non-writable "
     "tensors. This means writing to this tensor will result in undefined behavior. You may "
     "want to copy the array to protect its data or make it writable before converting it to a "
-    "tensor. This type of warning will be suppressed for the rest of this program.")
+    "tensor. This type of warning will be suppressed for the rest of this program. (Triggered "
+    "internally at /__w/pytorch/pytorch/torch/csrc/utils/tensor_numpy.cpp:213.)")
 
 
 def test_a_read_only_array_warns_once_as_torch(monkeypatch):

@@ -655,7 +655,8 @@ def test_numpy_arrays_in_a_list_keep_their_dtype_and_warn_once(monkeypatch):
     assert [str(w.message) for w in caught] == [
         "Creating a tensor from a list of numpy.ndarrays is extremely slow. Please consider "
         "converting the list to a single numpy.ndarray with numpy.array() before converting to a "
-        "tensor."]
+        "tensor. (Triggered internally at /__w/pytorch/pytorch/torch/csrc/utils/tensor_new.cpp:"
+        "252.)"]
 
 
 @pytest.mark.parametrize("case", ["new_zeros", "new_ones", "new_full", "new_tensor", "stride",
