@@ -1010,7 +1010,9 @@ class Tensor:
         if self._requires_grad and grad_mode.is_grad_enabled() and not _warned_float:
             _warned_float.append(True)  # torch warns once per process (not under no_grad)
             warnings.warn("Converting a tensor with requires_grad=True to a scalar may lead to "
-                          "unexpected behavior.\nConsider using tensor.detach() first.",
+                          "unexpected behavior.\nConsider using tensor.detach() first." +
+                          triggered_internally("torch/csrc/autograd/generated/"
+                                               "python_variable_methods.cpp:822"),
                           UserWarning, stacklevel=2)
         return float(self.item())
 

@@ -700,7 +700,7 @@ def test_float_of_a_tensor_requiring_grad_warns_only_with_grad_mode_on():
 
     dtensor = sys.modules["distgrad.tensor"]  # (the module: distgrad.tensor is the function)
 
-    got = []
+    got, words = [], []
     for T in (torch, distgrad):
         x = T.ones(1, requires_grad=True) * 2
         seen = []
@@ -717,8 +717,14 @@ def test_float_of_a_tensor_requiring_grad_warns_only_with_grad_mode_on():
         finally:
             dtensor._warned_float[:] = saved
         got.append(seen)
+        words.append([str(w.message) for w in caught])
     assert got[1] == [0, 1]
     assert got[0][0] == 0  # (torch's own once-per-process flag may be spent already)
+    assert words[1] == [
+        "Converting a tensor with requires_grad=True to a scalar may lead to unexpected "
+        "behavior.\nConsider using tensor.detach() first. (Triggered internally at "
+        "/__w/pytorch/pytorch/torch/csrc/autograd/generated/python_variable_methods.cpp:822.)"]
+    assert words[0] in ([], words[1])
 
 
 def test_nonzero_of_a_0_dim_tensor_as_torch():
