@@ -11,11 +11,12 @@ from __future__ import annotations
 import functools
 import inspect
 
-from . import return_types
+from . import dtypes, return_types
 from .autograd import grad_mode
 from .ops.api import FACTORS_UNCHECKED, tensor_operands
 from .ops.overwrite import resize_in_memory
 from .ops.rules import require_castable, warn_range_resized, warn_resized
+from .ops.table import OPS
 from .tensor import Tensor
 
 # torch's functions (torch.*, torch.linalg.*) that take out=, as distgrad has them
@@ -429,6 +430,10 @@ def _write_into(out: Tensor, result: Tensor, name: str) -> None:
         out._count_write()  # (a write, as torch's resize and copy count it)
 
 
+# Elementwise kernels torch builds to compute in out's own dtype (one resize of out).
+_OUT_TYPED_KERNELS = frozenset({"floor_divide"})
+
+
 def _warn_resized(out: Tensor, result: Tensor, name: str) -> None:
     """torch's warning for an out with elements that the op resizes: none from a factory's
     own resize_, arange's own words."""
@@ -436,5 +441,11 @@ def _warn_resized(out: Tensor, result: Tensor, name: str) -> None:
         return
     if name == "arange":
         warn_range_resized(out.shape, out.numel(), result.numel())
-    else:
+        return
+    warn_resized(out.shape, result.shape)
+    op = OPS.get(name)
+    if result.dtype is not out.dtype and result.dtype is not dtypes.bool_ and \
+            op is not None and op.elementwise and name not in _OUT_TYPED_KERNELS:
+        # (torch's TensorIterator computes in the result's dtype into a temporary that it
+        # resizes out to as well, then copies into out)
         warn_resized(out.shape, result.shape)

@@ -43,6 +43,12 @@ CASES = {
     "into a view": lambda T: (T.exp(T.tensor(X)[0], out=(b := T.zeros(6))[::2]), b),
     "resized from empty": lambda T: (T.matmul(T.tensor(X), T.tensor(X).t(), out=T.empty(0)),),
     "resized with a warning": lambda T: T.sum(T.tensor(X), 0, out=T.empty(5)),
+    # (an elementwise op computing in another dtype than out's: torch resizes out twice)
+    "resized into another dtype": lambda T: (
+        T.add(T.tensor([1, 2, 3]), 1, out=T.zeros(2)),
+        T.exp(T.tensor(X), out=T.zeros(2, dtype=T.float64)),
+        T.eq(T.tensor(X), 1.0, out=T.zeros(2)),
+        T.floor_divide(T.tensor([1, 2, 3]), 2, out=T.zeros(2))),
     # (found by the program fuzzer, seeds 22717191, 22718281: a resized out takes the
     # result's layout, which its other views see)
     "resized with a warning, laid out as the result": lambda T: (
