@@ -148,8 +148,14 @@ class Storage:
 
     def data_ptr(self, t) -> int:
         """The address of t's first element (t has elements): its numpy view's, which starts
-        there in the memory every view of it shares."""
-        return t._value.__array_interface__["data"][0]
+        there in the memory every view of it shares; after the memory was resized, the new
+        memory's plus t's offset, as torch's (0 plus the offset when it has no bytes), also
+        for a tensor that does not fit in it."""
+        grown = (self.memory or self).grown
+        if grown is None:
+            return t._value.__array_interface__["data"][0]
+        start = grown.root.__array_interface__["data"][0] if grown.root.nbytes else 0
+        return start + t.storage_offset() * t.element_size()
 
     def resized_in_memory(self, t, shape, strides=None) -> bool:
         """torch's resize of t to `shape` in its memory: t becomes row-major at its offset

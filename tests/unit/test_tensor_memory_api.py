@@ -216,14 +216,15 @@ def test_untyped_storage_resize_as_torch():
         kept = storage.resize_(8) is storage
         sizes = [storage.nbytes(), x.untyped_storage().nbytes(), x[:2]]
         storage.resize_(0)
-        sizes += [storage.nbytes(), middle.untyped_storage().nbytes(), x.shape]
+        sizes += [storage.nbytes(), middle.untyped_storage().nbytes(), x.shape,
+                  x.data_ptr() == 0, middle.data_ptr() == 4, storage.data_ptr() == 0]
         storage.resize_(16)
+        sizes += [x.data_ptr() == storage.data_ptr(), middle.data_ptr() - x.data_ptr()]
         x.fill_(2)
         odd = T.zeros(3).untyped_storage()
         odd.resize_(13)
-        y.backward()
         return [kept, sizes, storage.nbytes(), middle, x.untyped_storage() is storage,
-                x._version, w.grad, odd.nbytes(), len(odd.tolist()),
+                x._version, attempt(y.backward), w.grad, odd.nbytes(), len(odd.tolist()),
                 attempt(lambda: odd.resize_(-1)), attempt(lambda: odd.resize_(2.5)),
                 attempt(lambda: T.from_numpy(np.zeros(2)).untyped_storage().resize_(100)),
                 attempt(lambda: T.from_numpy(np.zeros(2)).resize_(3))]
