@@ -363,10 +363,11 @@ def test_ldexp_values_dtypes_and_gradients():
         out = T.ldexp(x, e)
         ints = T.tensor([1, -2, 3])
         power = T.tensor([3, 0, -2])
+        power5 = T.tensor([3, 0, -2, 1, 4])  # (one per element of x)
         return [out.detach(), *grads_of(T, out, x, e),
                 T.ldexp(ints, power), T.ldexp(T.tensor([True]), T.tensor([2])),
-                ints.ldexp(T.tensor(2)), T.ldexp(x.detach().double(), power),
-                T.ldexp(x.detach(), power.double()), T.ldexp(T.tensor([3.0]), T.tensor([-2000])),
+                ints.ldexp(T.tensor(2)), T.ldexp(x.detach().double(), power5),
+                T.ldexp(x.detach(), power5.double()), T.ldexp(T.tensor([3.0]), T.tensor([-2000])),
                 T.ldexp(T.tensor([1.0]), T.tensor([2000]))]
 
     same(scenario)

@@ -275,7 +275,7 @@ def test_layers():
                 F.scaled_dot_product_attention(v[None], v[None], v[None], dropout_p=0.0,
                                                is_causal=True),
                 F.cross_entropy(v[:, :, 0], T.tensor([1, 3])), F.mse_loss(v, v * 0.5),
-                F.interpolate(x, scale_factor=2, mode="bilinear"), F.pad(x, (1, 1), mode="reflect"))
+                F.interpolate(x, scale_factor=2, mode="bilinear"), F.pad(x, (1, 1, 1, 1), mode="reflect"))
 
     same(scenario, rtol=3e-2, atol=3e-2)
 

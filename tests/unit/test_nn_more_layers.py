@@ -44,7 +44,7 @@ def test_data_parallel_without_gpus_runs_its_module():
         T.manual_seed(0)
         inner = T.nn.Sequential(T.nn.Linear(4, 3), T.nn.ReLU())
         model = T.nn.DataParallel(inner, device_ids=[0, 1], dim=1)
-        x = T.tensor(X[0, 0, :2, :4], requires_grad=True)
+        x = T.tensor(X[0, 0, 0, :2, :4], requires_grad=True)
         out = model(x)
         out.sum().backward()
         return [out, x.grad, inner[0].weight.grad, model.device_ids, model.module is inner,

@@ -394,8 +394,7 @@ CELL_GRAPHS = {  # what runs torch's own cells: the cells, and layers oneDNN doe
     "lstm_projections": lambda T, x, h: T.nn.LSTM(6, 5, proj_size=2)(x.unsqueeze(1))[1][1],
     "lstm_packed_h0c0": lambda T, x, h: T.nn.LSTM(6, 5)(T.nn.utils.rnn.pack_padded_sequence(
         x.reshape(1, 2, 6).expand(3, 2, 6), [3, 2]), (h.unsqueeze(0), h.unsqueeze(0)))[0].data,
-    "gru_two_layers_h0": lambda T, x, h: T.nn.GRU(6, 5, 2)(x.unsqueeze(1),
-                                                           h.unsqueeze(1).expand(2, 2, 5))[1],
+    "gru_two_layers_h0": lambda T, x, h: T.nn.GRU(6, 5, 2)(x.unsqueeze(1), h.unsqueeze(1))[1],
 }
 
 
