@@ -9,8 +9,9 @@ other workers run theirs. Activations and gradients go worker to worker; a stage
 waits on a send (the receiver's connection reader takes it whatever its run is doing).
 
 Gradients accumulate over the micro-batches in the parameters' `.grad` on their workers,
-each micro-batch's loss gradient scaled by 1/n_microbatches (PyTorch's `scale_grads`, for
-a loss that averages): for an even split, the step's gradients are the whole batch's.
+each micro-batch's loss gradient unscaled; then, as PyTorch's `scale_grads` (for a loss
+that averages), each `.grad` is divided by n_microbatches: for an even split, the step's
+gradients are the whole batch's.
 """
 from __future__ import annotations
 
@@ -127,7 +128,6 @@ class _PipelineSchedule:
         keywords = _keywords_per_stage(stages, kwarg_mbs[0] if kwarg_mbs else {})
         for s in stages:
             s.clear_runtime_states()
-        scale = 1.0 / n if self.scale_grads else 1.0
         last = stages[-1]
         queues = runtime.current().queues
         early = _EarlyRuns(queues)
@@ -141,10 +141,12 @@ class _PipelineSchedule:
                     if stage.is_last and with_loss:
                         stage.compute_loss(mbs, self._loss_fn, target_mbs[mbs], loss_kwargs)
                 elif kind == "B":
-                    stage.backward_input_one_chunk(mbs, stages, scale)
+                    stage.backward_input_one_chunk(mbs, stages)
                 else:
                     stage.backward_weight_chunks(mbs)
                 early.maybe_send()
+            if self._has_backward and self.scale_grads:
+                _scale_grads(stages, n)
             output = None
             if return_outputs:
                 output = [_detached(last._outputs[i]) for i in range(n)]
@@ -221,6 +223,19 @@ def _with_weights_together(plan) -> list:
         elif group_of[a] is not None:
             out.append(("W", a.stage, group_of[a]))
     return out
+
+
+def _scale_grads(stages, n: int) -> None:
+    """Every stage parameter's `.grad` divided by n after the step's backwards, as torch's
+    `PipelineStage.scale_grads`: the backwards accumulate each micro-batch's loss gradient
+    unscaled (hooks see them so), and what `.grad` held before the step is divided too."""
+    if n == 1:
+        return
+    params = {id(q): q for s in stages for q in s.submod.parameters()}  # (a tied one once)
+    with grad_mode.no_grad():
+        for q in params.values():
+            if q.grad is not None:
+                q.grad.div_(n)
 
 
 def _keywords_per_stage(stages, kwargs: dict) -> list:

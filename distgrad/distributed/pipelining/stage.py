@@ -112,13 +112,13 @@ class PipelineStage:
         self._losses[mb] = loss
         return loss
 
-    def backward_input_one_chunk(self, mb: int, stages: list, scale: float) -> None:
+    def backward_input_one_chunk(self, mb: int, stages: list) -> None:
         """The input gradients of micro-batch `mb`, sent on to the stages its inputs came
         from; its weight gradients wait for `backward_weight_one_chunk`."""
         if self.is_last:
             loss = self._losses[mb]
             outputs = [loss]
-            grads = [_full_like_scalar(loss, scale)]
+            grads = [_full_like_scalar(loss, 1.0)]
         else:
             outputs, grads = [], []
             arrived = self._output_grads.pop(mb, {})

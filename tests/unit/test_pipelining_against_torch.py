@@ -1,0 +1,338 @@
+"""Pipeline schedules (distgrad.distributed.pipelining) on in-process workers against torch
+run micro-batch by micro-batch, as torch's pipelining runs a step: each micro-batch's loss
+backward unscaled, then every stage parameter's `.grad` divided by n_microbatches
+(`PipelineStage.scale_grads`). Stages mixing views and in-place ops, LayerNorm, BatchNorm,
+tuple outputs, a skip connection, several stages per worker; hooks, accumulation across
+steps, frozen parameters, optimizers, and the errors of misuse."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import distgrad as dg
+import distgrad.distributed as dist
+from distgrad.distributed.pipelining import (PipelineStage, Schedule1F1B, ScheduleGPipe,
+                                             ScheduleZeroBubble)
+
+SCHEDULES = [ScheduleGPipe, Schedule1F1B, ScheduleZeroBubble]
+
+
+@pytest.fixture
+def workers(request):
+    if dist.is_initialized():
+        dist.shutdown()
+    n = getattr(request, "param", 2)
+    dist.init(n, backend="local")
+    yield n
+    dist.shutdown()
+
+
+def _arr(*shape, seed=0, dtype=np.float32):
+    return np.random.default_rng(seed).uniform(-1, 1, shape).astype(dtype)
+
+
+def _set(lib, module, seed, dtype=np.float32):
+    """The module's parameters from numpy (the same in both libraries)."""
+    with lib.no_grad():
+        for k, (_, q) in enumerate(sorted(module.named_parameters())):
+            q.copy_(lib.from_numpy(_arr(*q.shape, seed=seed + k, dtype=dtype)))
+    return module
+
+
+def _mixed_stages(lib, dtype=np.float32):
+    """Four blocks: views written in place, transpose/contiguous, expand/reshape, LayerNorm,
+    Dropout(p=0) and a tuple out of the first; BatchNorm in the second; the third takes
+    the first's outputs too (a skip connection); a keyword argument in the last."""
+    nn = lib.nn
+
+    class First(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin, self.norm, self.drop = nn.Linear(4, 6), nn.LayerNorm(6), nn.Dropout(0.0)
+
+        def forward(self, x):
+            h = self.lin(x)
+            h[:, :2].mul_(2)
+            t = h.transpose(0, 1).contiguous().transpose(0, 1)
+            wide = h.unsqueeze(1).expand(-1, 2, -1).reshape(h.shape[0], 12)
+            return self.drop(self.norm(t)), wide
+
+    class Second(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b, self.bn = nn.Linear(6, 6), nn.Linear(12, 6), nn.BatchNorm1d(6)
+
+        def forward(self, a, wide):
+            return self.bn(self.a(a) + self.b(wide)).tanh()
+
+    class Third(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(6, 6)
+
+        def forward(self, h, skip_a, skip_wide):
+            out = self.lin(h) + skip_a
+            out[:, 1:3] += skip_wide[:, 4:6]
+            return out
+
+    class Last(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(6, 3)
+
+        def forward(self, h, scale=None):
+            out = self.lin(h)
+            return out if scale is None else out * scale
+
+    mods = [First(), Second(), Third(), Last()]
+    for k, m in enumerate(mods):
+        _set(lib, m, 10 * k, dtype)
+        if dtype == np.float64:
+            m.double()
+    return mods
+
+
+def _torch_step(mods, xs, ys, loss_fn, scale_grads=True, sources=None, kwargs=None,
+                backward=True):
+    """torch's pipeline step, one micro-batch after another: outputs, losses."""
+    sources = sources or {}
+    outs, losses = [], []
+    for i, (x, y) in enumerate(zip(xs, ys)):
+        made = []
+        h = (x,)
+        for s, m in enumerate(mods):
+            args = list(h) + [t for src in sources.get(s, ()) for t in made[src]]
+            kw = {k: v[i] for k, v in (kwargs or {}).get(s, {}).items()}
+            out = m(*args, **kw)
+            h = out if isinstance(out, tuple) else (out,)
+            made.append(h)
+        loss = loss_fn(h[0], y)
+        if backward:
+            loss.backward()
+        outs.append(h[0].detach())
+        losses.append(loss.detach())
+    if scale_grads:
+        with torch.no_grad():
+            for m in mods:
+                for q in m.parameters():
+                    if q.grad is not None:
+                        q.grad.div_(len(xs))
+    return torch.cat(outs), losses
+
+
+def _pipeline(mods, devices, schedule, n, loss_fn, **kw):
+    skips = {2: (0,)} if len(mods) == 4 else {}
+    stages = [PipelineStage(m, s, len(mods), d, skip_from=skips.get(s, ()))
+              for s, (m, d) in enumerate(zip(mods, devices))]
+    return schedule(stages, n, loss_fn=loss_fn, **kw)
+
+
+def _np(t):
+    return t.detach().cpu().numpy()
+
+
+def _same_grads(dmods, tmods, rtol=1e-5, atol=1e-6):
+    for dm, tm in zip(dmods, tmods):
+        for (name, dq), tq in zip(dm.named_parameters(), tm.parameters()):
+            assert (dq.grad is None) == (tq.grad is None), name
+            if tq.grad is not None:
+                assert dq.grad.dtype == getattr(dg, str(tq.grad.dtype).split(".")[1]), name
+                np.testing.assert_allclose(_np(dq.grad), tq.grad.numpy(), rtol=rtol,
+                                           atol=atol, err_msg=name)
+
+
+PLACEMENTS = {2: ["worker:0", "worker:1", "worker:0", "worker:1"],
+              3: ["worker:0", "worker:1", "worker:2", "worker:0"],
+              4: ["worker:0", "worker:1", "worker:2", "worker:3"]}
+
+
+@pytest.mark.parametrize("workers,schedule", [(2, ScheduleGPipe), (3, Schedule1F1B),
+                                              (4, ScheduleZeroBubble), (2, ScheduleZeroBubble)],
+                         indirect=["workers"])
+def test_mixed_stages_give_torchs_step(workers, schedule):
+    devices = PLACEMENTS[workers]
+    x, y = _arr(16, 4, seed=1), _arr(16, 3, seed=2)
+    tmods = _mixed_stages(torch)
+    F = torch.nn.functional
+    tout, tlosses = _torch_step(tmods, torch.from_numpy(x).tensor_split(4),
+                                torch.from_numpy(y).tensor_split(4), F.mse_loss,
+                                sources={2: (0,)})
+    dmods = _mixed_stages(dg)
+    losses = []
+    out = _pipeline(dmods, devices, schedule, 4, dg.nn.functional.mse_loss).step(
+        dg.from_numpy(x), target=dg.from_numpy(y), losses=losses)
+    assert out.device_str == devices[-1] and out.dtype == dg.float32
+    assert not out.requires_grad  # (torch's last stage detaches its outputs after backward)
+    np.testing.assert_allclose(_np(out), tout.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose([l.item() for l in losses], [l.item() for l in tlosses],
+                               rtol=1e-5)
+    _same_grads(dmods, tmods)
+    for name in ("running_mean", "running_var", "num_batches_tracked"):
+        np.testing.assert_allclose(_np(getattr(dmods[1].bn, name)),
+                                   getattr(tmods[1].bn, name).numpy(), rtol=1e-5, atol=1e-7)
+
+
+def _two_blocks(lib, dtype=np.float32):
+    nn = lib.nn
+    mods = [nn.Sequential(nn.Linear(4, 5), nn.Tanh()), nn.Sequential(nn.Linear(5, 3))]
+    for k, m in enumerate(mods):
+        _set(lib, m, 10 * k, dtype)
+        if dtype == np.float64:
+            m.double()
+    return mods
+
+
+def _steps(lib, x, y, n=4):
+    return lib.from_numpy(x).tensor_split(n), lib.from_numpy(y).tensor_split(n)
+
+
+def _hooked(mods):
+    """Each parameter's hook gradients and .grad after each accumulation, in order; and
+    a hook that changes the gradient other than linearly."""
+    seen: dict = {}
+    for k, m in enumerate(mods):
+        for name, q in m.named_parameters():
+            key = f"{k}.{name}"
+            q.register_hook(lambda g, key=key: seen.setdefault(key, []).append(_np(g).copy()))
+            q.register_hook(lambda g: g.clamp(-0.05, 0.05))
+            q.register_post_accumulate_grad_hook(
+                lambda q, key=key: seen.setdefault(key + ".grad", []).append(_np(q.grad).copy()))
+    return seen
+
+
+@pytest.mark.parametrize("schedule", [ScheduleGPipe, Schedule1F1B])
+def test_hooks_see_each_microbatchs_unscaled_gradient(workers, schedule):
+    # torch's stages run each micro-batch's backward on its loss, then divide .grad by n:
+    # a hook sees each micro-batch's gradient unscaled, once per micro-batch.
+    x, y = _arr(8, 4, seed=3), _arr(8, 3, seed=4)
+    tmods = _two_blocks(torch)
+    tseen = _hooked(tmods)
+    _torch_step(tmods, *_steps(torch, x, y), torch.nn.functional.mse_loss)
+    dmods = _two_blocks(dg)
+    dseen = _hooked(dmods)
+    _pipeline(dmods, ["worker:0", "worker:1"], schedule, 4, dg.nn.functional.mse_loss).step(
+        dg.from_numpy(x), target=dg.from_numpy(y))
+    assert dseen.keys() == tseen.keys()
+    for key in tseen:
+        assert len(dseen[key]) == len(tseen[key]) == 4, key
+        for got, want in zip(dseen[key], tseen[key]):
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7, err_msg=key)
+    _same_grads(dmods, tmods)
+
+
+@pytest.mark.parametrize("schedule", [ScheduleGPipe, ScheduleZeroBubble])
+def test_two_steps_without_zero_grad_divide_what_was_there(workers, schedule):
+    # (torch's scale_grads divides the whole .grad: the first step's gradient too)
+    x, y = _arr(8, 4, seed=5), _arr(8, 3, seed=6)
+    tmods = _two_blocks(torch)
+    for _ in range(2):
+        _torch_step(tmods, *_steps(torch, x, y), torch.nn.functional.mse_loss)
+    dmods = _two_blocks(dg)
+    sched = _pipeline(dmods, ["worker:0", "worker:1"], schedule, 4, dg.nn.functional.mse_loss)
+    for _ in range(2):
+        sched.step(dg.from_numpy(x), target=dg.from_numpy(y))
+    _same_grads(dmods, tmods)
+
+
+@pytest.mark.parametrize("schedule", [Schedule1F1B, ScheduleZeroBubble])
+def test_frozen_stage_sum_loss_without_scaling(workers, schedule):
+    # The first stage frozen (its output needs no gradient), the last one's weight frozen;
+    # a summed loss with scale_grads=False: the gradients of the whole batch's sum.
+    x, y = _arr(6, 4, seed=7), _arr(6, 3, seed=8)
+    mods = {}
+    for lib in (torch, dg):
+        mods[lib] = _two_blocks(lib)
+        for q in [*mods[lib][0].parameters(), mods[lib][1][0].weight]:
+            q.requires_grad_(False)
+    loss = torch.nn.MSELoss(reduction="sum")
+    tout, tlosses = _torch_step(mods[torch], *_steps(torch, x, y, 3), loss,
+                                scale_grads=False)
+    losses = []
+    out = _pipeline(mods[dg], ["worker:0", "worker:1"], schedule, 3,
+                    dg.nn.MSELoss(reduction="sum"), scale_grads=False).step(
+        dg.from_numpy(x), target=dg.from_numpy(y), losses=losses)
+    np.testing.assert_allclose(_np(out), tout.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose([l.item() for l in losses], [l.item() for l in tlosses],
+                               rtol=1e-5)
+    _same_grads(mods[dg], mods[torch])
+
+
+@pytest.mark.parametrize("make_opt", [lambda p: p.SGD, lambda p: p.Adam])
+def test_three_optimizer_steps_in_float64_with_an_uneven_split_and_keywords(workers,
+                                                                           make_opt):
+    # 7 rows in 3 micro-batches (3, 2, 2, as tensor_split), a keyword argument split as the
+    # batch, zero_grad between steps, the parameters compared after the third step.
+    x, y, scale = (_arr(7, 4, seed=9, dtype=np.float64), _arr(7, 3, seed=10, dtype=np.float64),
+                   _arr(7, 1, seed=11, dtype=np.float64))
+
+    def last(lib, inner):
+        class Last(lib.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.inner = inner
+
+            def forward(self, h, scale):
+                return self.inner(h) * scale
+        return Last()
+
+    tmods = _two_blocks(torch, np.float64)
+    tmods[1] = last(torch, tmods[1])
+    dmods = _two_blocks(dg, np.float64)
+    dmods[1] = last(dg, dmods[1])
+    topt = make_opt(torch.optim)([q for m in tmods for q in m.parameters()], lr=0.1)
+    dopt = make_opt(dg.optim)([q for m in dmods for q in m.parameters()], lr=0.1)
+    sched = _pipeline(dmods, ["worker:0", "worker:1"], Schedule1F1B, 3,
+                      dg.nn.functional.mse_loss)
+    for _ in range(3):
+        topt.zero_grad()
+        tout, _ = _torch_step(tmods, *_steps(torch, x, y, 3), torch.nn.functional.mse_loss,
+                              kwargs={1: {"scale": torch.from_numpy(scale).tensor_split(3)}})
+        topt.step()
+        dopt.zero_grad()
+        out = sched.step(dg.from_numpy(x), target=dg.from_numpy(y), scale=dg.from_numpy(scale))
+        dopt.step()
+        assert out.dtype == dg.float64
+        np.testing.assert_allclose(_np(out), tout.numpy(), rtol=1e-10)
+    for dm, tm in zip(dmods, tmods):
+        for dq, tq in zip(dm.parameters(), tm.parameters()):
+            np.testing.assert_allclose(_np(dq), tq.detach().numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_eval_runs_forwards_and_losses_only(workers):
+    x, y = _arr(8, 4, seed=12), _arr(8, 3, seed=13)
+    tmods = _mixed_stages(torch)
+    tout, tlosses = _torch_step(tmods, torch.from_numpy(x).tensor_split(2),
+                                torch.from_numpy(y).tensor_split(2),
+                                torch.nn.functional.mse_loss, sources={2: (0,)}, backward=False)
+    dmods = _mixed_stages(dg)
+    losses = []
+    out = _pipeline(dmods, PLACEMENTS[2], Schedule1F1B, 2, dg.nn.functional.mse_loss).eval(
+        dg.from_numpy(x), target=dg.from_numpy(y), losses=losses)
+    np.testing.assert_allclose(_np(out), tout.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose([l.item() for l in losses], [l.item() for l in tlosses],
+                               rtol=1e-5)
+    assert all(q.grad is None for m in dmods for q in m.parameters())
+    np.testing.assert_allclose(_np(dmods[1].bn.running_mean),
+                               tmods[1].bn.running_mean.numpy(), rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("schedule", SCHEDULES)
+def test_microbatches_of_different_lengths_through_tuple_outputs(workers, schedule):
+    xs = [_arr(r, 4, seed=20 + r) for r in (3, 1, 4)]
+    ys = [_arr(r, 3, seed=30 + r) for r in (3, 1, 4)]
+    tmods = _mixed_stages(torch)
+    tmods[1].bn = torch.nn.LayerNorm(6)  # (BatchNorm refuses a one-row micro-batch)
+    _set(torch, tmods[1], 10)
+    tout, _ = _torch_step(tmods, [torch.from_numpy(a) for a in xs],
+                          [torch.from_numpy(b) for b in ys], torch.nn.functional.mse_loss,
+                          sources={2: (0,)})
+    dmods = _mixed_stages(dg)
+    dmods[1].bn = dg.nn.LayerNorm(6)
+    _set(dg, dmods[1], 10)
+    outs = _pipeline(dmods, PLACEMENTS[2], schedule, 3, dg.nn.functional.mse_loss
+                     ).step_microbatches([(dg.from_numpy(a),) for a in xs],
+                                         [dg.from_numpy(b) for b in ys])
+    np.testing.assert_allclose(np.concatenate([_np(o) for o in outs]), tout.numpy(),
+                               rtol=1e-5, atol=1e-6)
+    _same_grads(dmods, tmods)
