@@ -44,11 +44,35 @@ def run_together(parts) -> None:
     (`OpDef.stack_rows`: a Linear's weight gradient, aᵀ·g), that node's VJP runs once on the
     micro-batches' saved inputs and gradients stacked on dim 0, and the sum goes on through
     the first part's edges; every other node runs per part. Then one engine run takes the
-    gradients on to the weights' `.grad`."""
+    gradients on to the weights' `.grad`. When a hook watches the weight side, the parts
+    run one by one instead (each backward's gradient is what the hook sees)."""
     if any(p.done for p in parts):
         raise RuntimeError("the weight gradients of this backward were computed already")
     for p in parts:
         p.done = True
+    if len(parts) > 1 and _hooked(parts):  # hooks see each backward's gradient, as torch's
+        for p in parts:
+            _run_parts([p])
+        return
+    _run_parts(parts)
+
+
+def _hooked(parts) -> bool:
+    """Does a hook watch the weight side of any part (a weight's hooks, or a node's)?"""
+    for p in parts:
+        for node in p._p_only:
+            if any(getattr(node, a, None) for a in _NODE_HOOKS):
+                return True
+            var = getattr(node, "variable", None)  # (an AccumulateGrad's leaf)
+            if var is not None and (var._hooks or var._post_acc_hooks):
+                return True
+    return False
+
+
+_NODE_HOOKS = ("_hooks", "_pre_hooks", "_tensor_pre_hooks", "_retain_grad")
+
+
+def _run_parts(parts) -> None:
     weight_edges = {}
     for p in parts:
         weight_edges.update(dict.fromkeys(p._weight_edges))
