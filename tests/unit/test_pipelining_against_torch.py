@@ -14,6 +14,7 @@ import distgrad as dg
 import distgrad.distributed as dist
 from distgrad.distributed.pipelining import (PipelineStage, Schedule1F1B, ScheduleGPipe,
                                              ScheduleZeroBubble)
+from distgrad.distributed.pipelining._utils import PipeliningMetadataError
 
 SCHEDULES = [ScheduleGPipe, Schedule1F1B, ScheduleZeroBubble]
 
@@ -337,3 +338,38 @@ def test_microbatches_of_different_lengths_through_tuple_outputs(workers, schedu
     np.testing.assert_allclose(np.concatenate([_np(o) for o in outs]), tout.numpy(),
                                rtol=1e-5, atol=1e-6)
     _same_grads(dmods, tmods)
+
+
+def _one_stage(n=4, **kw):
+    return ScheduleGPipe(PipelineStage(dg.nn.Linear(3, 3), 0, 1, "worker:0"), n,
+                         loss_fn=dg.nn.functional.mse_loss, **kw)
+
+
+def test_misuse_raises_torchs_errors(workers):
+    # (the errors of torch's schedules over one stage, first and last, on one rank)
+    x8, y8, x3, y3 = dg.ones(8, 3), dg.zeros(8, 3), dg.ones(3, 3), dg.zeros(3, 3)
+    with pytest.raises(AssertionError, match="^Tensor size 3 is smaller than num_chunks$"):
+        _one_stage().step(x3, target=y3)
+    with pytest.raises(AssertionError, match="^Tensor size 3 is smaller than num_chunks$"):
+        _one_stage().step(x8, target=y3)
+    with pytest.raises(ValueError, match="^Expecting 4 arg_mbs but got 3$"):
+        _one_stage().step(x3, target=y8)
+    with pytest.raises(ValueError, match="^Expecting 4 arg_mbs but got 3$"):
+        _one_stage().eval(x3)
+    with pytest.raises(PipeliningMetadataError, match="^Stage 0: loss_fn and target required for last "
+                                           "stage$"):
+        _one_stage().step(x8)
+    with pytest.raises(IndexError, match="^Dimension specified as 0 but tensor has no "
+                                         "dimensions$"):
+        _one_stage().step(dg.tensor(1.0), target=y8)
+    with pytest.raises(ValueError, match="^Expecting 4 target_mbs but got 3$"):
+        _one_stage().step_microbatches([(x3,)] * 4, [y3] * 3)
+    with pytest.raises(TypeError, match="^arg_mbs must be a list but got a <class 'tuple'>$"):
+        _one_stage().step_microbatches(((x3,),) * 4, [y3] * 4)
+    with pytest.raises(TypeError, match="^losses must be a list but got a <class 'tuple'>$"):
+        _one_stage().step(x8, target=y8, losses=())
+    with dg.no_grad(), pytest.raises(RuntimeError, match="^step\\(\\) requires gradients"):
+        _one_stage().step(x3, target=y3)  # (before the batch is split)
+    with pytest.raises(ValueError, match="^Stage index 2 is out of range of 2$"):
+        PipelineStage(dg.nn.Linear(3, 3), 2, 2, "worker:0")
+

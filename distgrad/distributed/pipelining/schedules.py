@@ -22,6 +22,7 @@ from ...tensor import Tensor
 from .. import runtime
 from ..coordinator import hold_runs
 from .plan import make_plan
+from ._utils import PipeliningMetadataError
 from .stage import PipelineStage
 
 
@@ -72,13 +73,16 @@ class _PipelineSchedule:
         worker). A keyword argument goes to every stage whose forward takes it (PyTorch
         gives each rank's stage the keywords of that rank's `step` call)."""
         n = self._n_microbatches
+        self._check_grad_mode()
         with hold_runs(runtime.current().queues):
-            arg_mbs = [tuple(a) for a in zip(*[_split(a, n) for a in args])] if args else \
-                [()] * n
-            kwarg_mbs = [dict(zip(kwargs, vs)) for vs in zip(*[_split(v, n) for v in
+            # (as torch's: a batch of fewer rows than n_microbatches splits into fewer)
+            count = _chunk_count([*args, *kwargs.values()], n)
+            arg_mbs = [tuple(a) for a in zip(*[_split(a, count) for a in args])] if args \
+                else [()] * n
+            kwarg_mbs = [dict(zip(kwargs, vs)) for vs in zip(*[_split(v, count) for v in
                                                              kwargs.values()])] \
                 if kwargs else None
-            target_mbs = _split(target, n) if target is not None else None
+            target_mbs = _split_target(target, n) if target is not None else None
             outs = self.step_microbatches(arg_mbs, target_mbs, losses, return_outputs,
                                           kwarg_mbs=kwarg_mbs, loss_kwargs=loss_kwargs)
             del arg_mbs, kwarg_mbs, target_mbs  # (inside: their frees go with the step's runs)
@@ -99,6 +103,12 @@ class _PipelineSchedule:
         finally:
             self._has_backward, self._actions = saved
 
+    def _check_grad_mode(self) -> None:
+        if self._has_backward and not grad_mode.is_grad_enabled():
+            raise RuntimeError("step() requires gradients to be enabled for backward "
+                               "computation; it should not be used under torch.no_grad() "
+                               "context. Please call eval() instead.")
+
     def step_microbatches(self, arg_mbs, target_mbs=None, losses=None,
                           return_outputs: bool = True, kwarg_mbs=None, loss_kwargs=None):
         """One step on micro-batches given one by one (any shapes: nothing is declared
@@ -106,18 +116,18 @@ class _PipelineSchedule:
         arguments, kwarg_mbs[i] its keyword arguments, target_mbs[i] its target. Returns
         the last stage's output per micro-batch."""
         n = self._n_microbatches
-        if len(arg_mbs) != n:
-            raise ValueError(f"Expecting {n} arg_mbs but got {len(arg_mbs)}")
-        if kwarg_mbs is not None and len(kwarg_mbs) != n:
-            raise ValueError(f"Expecting {n} kwarg_mbs but got {len(kwarg_mbs)}")
-        if self._has_backward:
-            if not grad_mode.is_grad_enabled():
-                raise RuntimeError("step() requires gradients to be enabled for backward "
-                                   "computation; it should not be used under torch.no_grad() "
-                                   "context. Please call eval() instead.")
-            if target_mbs is None or len(target_mbs) != n:
-                raise RuntimeError(f"Expecting {n} target microbatches for the loss, got "
-                                   f"{None if target_mbs is None else len(target_mbs)}")
+        self._check_grad_mode()
+        for name, mbs in (("arg_mbs", arg_mbs), ("kwarg_mbs", kwarg_mbs),
+                          ("target_mbs", target_mbs)):
+            if mbs is None:
+                continue
+            if not isinstance(mbs, list):
+                raise TypeError(f"{name} must be a list but got a {type(mbs)}")
+            if len(mbs) != n:
+                raise ValueError(f"Expecting {n} {name} but got {len(mbs)}")
+        if self._has_backward and target_mbs is None:
+            raise PipeliningMetadataError(f"Stage {self._stages[-1].stage_index}: loss_fn and "
+                                          "target required for last stage")
         if losses is not None and not isinstance(losses, list):
             raise TypeError(f"losses must be a list but got a {type(losses)}")
         with_loss = self._loss_fn is not None and target_mbs is not None
@@ -260,13 +270,29 @@ def _keywords_per_stage(stages, kwargs: dict) -> list:
     return out
 
 
+def _chunk_count(values, n: int) -> int:
+    """How many micro-batches torch's split makes of these arguments: n, or fewer when a
+    tensor among them has fewer rows."""
+    return min([n, *(_rows(v) for v in values if isinstance(v, Tensor))])
+
+
+def _rows(x) -> int:
+    if x.dim() == 0:
+        raise IndexError("Dimension specified as 0 but tensor has no dimensions")
+    return x.shape[0]
+
+
+def _split_target(target, n: int) -> list:
+    if isinstance(target, Tensor) and _rows(target) < n:
+        raise AssertionError(f"Tensor size {target.shape[0]} is smaller than num_chunks")
+    return _split(target, n)
+
+
 def _split(x, n: int) -> list:
     """`x` in n chunks on dim 0, as torch.tensor_split (the first len % n one row longer);
     anything but a tensor goes whole to every micro-batch."""
     if not isinstance(x, Tensor):
         return [x] * n
-    if x.dim() == 0:
-        raise ValueError("cannot split a 0-dim tensor into micro-batches")
     q, r = divmod(x.shape[0], n)
     out, start = [], 0
     for i in range(n):
