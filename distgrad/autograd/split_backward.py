@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from . import engine, grad_mode
 from .differentiate import _make_root_grads, _roots
-from .graph import OpNode
+from .graph import AccumulateGrad, OpNode
 
 
 class WeightGradients:
@@ -196,17 +196,23 @@ def _same_attrs(a, b) -> bool:
         return False
 
 
-def backward_input(outputs, grad_outputs, inputs, weights):
+def backward_input(outputs, grad_outputs, inputs, weights, every_leaf=False):
     """d(outputs)/d(inputs) now (a tuple, None for an input the outputs do not reach), and
     a `WeightGradients` whose `run()` accumulates d(outputs)/d(weights) into the weights'
     `.grad` later. `outputs` with `grad_outputs` as in autograd.backward; `inputs` and
-    `weights` are tensors that require grad (weights: leaves)."""
+    `weights` are tensors that require grad (weights: leaves). With `every_leaf`, every
+    other leaf the outputs reach is a weight too (as autograd.backward accumulates into
+    each)."""
     outputs, grad_outputs = list(outputs), list(grad_outputs)
     roots = _roots(outputs, _make_root_grads(outputs, grad_outputs))
     root_nodes = list(dict.fromkeys(node for (node, _), _g in roots))
     _deps, order = engine._discover(root_nodes)
     input_edges = [t._gradient_edge() for t in inputs]
     weight_edges = [w._gradient_edge() for w in weights if w._requires_grad]
+    if every_leaf:
+        known = {n for n, _ in input_edges + weight_edges}
+        weight_edges += [(n, 0) for n in order if isinstance(n, AccumulateGrad)
+                         and n not in known]
     weight_side = _weight_side(order, {n for n, _ in weight_edges})
     frontier = [n for n in order if n not in weight_side and any(
         c in weight_side for c, _ in n.next_functions if c is not None)]

@@ -373,3 +373,38 @@ def test_misuse_raises_torchs_errors(workers):
     with pytest.raises(ValueError, match="^Stage index 2 is out of range of 2$"):
         PipelineStage(dg.nn.Linear(3, 3), 2, 2, "worker:0")
 
+
+
+@pytest.mark.parametrize("schedule", SCHEDULES)
+def test_leaves_outside_the_stages_get_their_unscaled_gradients(workers, schedule):
+    # An input, a keyword argument and a tensor a stage holds (not a parameter), each a leaf
+    # that requires grad: autograd.backward accumulates into them too, and scale_grads
+    # divides the stages' parameters alone.
+    x, y, w = _arr(8, 4, seed=40), _arr(8, 3, seed=41), _arr(8, 3, seed=42)
+    grads = {}
+    for lib in (torch, dg):
+        mods = _two_blocks(lib)
+        gain = lib.tensor(_arr(5, seed=43), requires_grad=True,
+                          **({} if lib is torch else {"device": "worker:1"}))
+
+        def last(lib, inner):
+            class Last(lib.nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.inner, self.gain = inner, gain  # (a plain attribute, no parameter)
+
+                def forward(self, h, weight):
+                    return self.inner(h * self.gain) * weight
+            return Last()
+        mods[1] = last(lib, mods[1])
+        xt, wt = lib.from_numpy(x).requires_grad_(), lib.from_numpy(w).requires_grad_()
+        if lib is torch:
+            _torch_step(mods, xt.tensor_split(4), torch.from_numpy(y).tensor_split(4),
+                        torch.nn.functional.mse_loss, kwargs={1: {"weight": wt.tensor_split(4)}})
+        else:
+            _pipeline(mods, ["worker:0", "worker:1"], schedule, 4,
+                      dg.nn.functional.mse_loss).step(xt, target=dg.from_numpy(y), weight=wt)
+        grads[lib] = [_np(t.grad) for t in (xt, wt, gain)] + [
+            _np(q.grad) for m in mods for q in m.parameters()]
+    for got, want in zip(grads[dg], grads[torch]):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)

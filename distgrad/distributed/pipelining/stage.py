@@ -134,7 +134,9 @@ class PipelineStage:
                 origins.append(o)
         weights = [q for q in self.submod.parameters() if q._requires_grad]
         if outputs:
-            got, part = backward_input(outputs, grads, inputs, weights)
+            # (a first stage's input, or a keyword argument, that requires grad gets its
+            # gradient as autograd.backward gives torch's stages)
+            got, part = backward_input(outputs, grads, inputs, weights, every_leaf=True)
         else:  # nothing downstream used this micro-batch's outputs
             got, part = [None] * len(inputs), None
         self._weight_parts[mb] = part
