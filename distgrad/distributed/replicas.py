@@ -35,6 +35,7 @@ class ReplicaReduce:
         self.n_outputs = len(self.copies) * self.n
         self.syncing = True
         self.pending = [[None] * self.n for _ in self.copies]  # parts kept while not syncing
+        self.reduced = set()  # parameters (by position) a synced backward reduced
         self._slot = {}
         # the replicated leaves with post-accumulate-grad hooks (sharding._hook_joins)
         self.accumulated = weakref.WeakValueDictionary()  # id -> leaf (tensors' == is no test)
@@ -81,6 +82,8 @@ class ReplicaReduce:
         used = [i for i in range(len(self.copies))
                 if any(g is not None for g in grads[i * self.n:(i + 1) * self.n])]
         versions = {i: self._grad_version(i) for i in used}
+        if self.syncing:
+            self.reduced.update(used)
         if not self.syncing:  # (each rank of torch's runs its hooks in no_sync too)
             self.pending = [[g.detach() if g is not None else None for g in p] for p in parts]
             for i in used:

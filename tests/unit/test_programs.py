@@ -104,7 +104,7 @@ def _placements(wanted: bool):
         dist.shutdown()
 
 
-def _as_wrapped_by_ddp(module):
+def _as_wrapped_by_ddp(module, **options):
     """The module itself, as torch's DistributedDataParallel leaves it in one process: its
     broadcast of the module's state has written each parameter and buffer once (all but
     the empty ones; test_distributed_seams checks distgrad's DDP against torch's own)."""

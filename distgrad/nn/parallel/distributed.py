@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 
+from ...autograd import grad_mode
 from ...distributed import replicas, runtime, sharding
 from ..modules import Module
 from ..parameter import Parameter
@@ -36,6 +37,7 @@ class DistributedDataParallel(Module):
             raise NotImplementedError("DistributedDataParallel splits the batch on dim 0 only")
         self.module = module
         self.bucket_cap_mb = bucket_cap_mb
+        self.find_unused_parameters = find_unused_parameters
         self._groups = _tensor_parallel_groups(module, device_mesh)
         if self._groups is not None:  # data x tensor parallel
             self.workers = [g[0] for g in self._groups]
@@ -46,8 +48,11 @@ class DistributedDataParallel(Module):
             units = _replicate_parameters(module, self.workers)
             _replicate_buffers(module, self.workers)
         self._buckets = replicas.attach_in_buckets(units, bucket_cap_mb)
+        self._units = units
 
     def forward(self, *inputs, **kwargs):
+        if grad_mode.is_grad_enabled():
+            self._check_prior_reduction()
         if self._groups is not None:
             return self._forward_by_group(inputs, kwargs)
         inputs = [self._split(x) for x in inputs]
@@ -73,6 +78,21 @@ class DistributedDataParallel(Module):
             return sharding.shard(x, 0, self.workers)
         return x
 
+    def _check_prior_reduction(self) -> None:
+        """torch's reducer, before a forward that records a graph: a synced backward that
+        reduced some parameters must have reduced all (else a bucket never finished),
+        unless find_unused_parameters marks the unused ones ready."""
+        if self.find_unused_parameters or not any(node.reduced for node in self._buckets):
+            return
+        reduced = {id(node.copies[i][0]) for node in self._buckets for i in node.reduced}
+        missing = [k for k, p in enumerate(self._units)
+                   if id(p._sharding.shards[0]) not in reduced]
+        if missing:
+            raise RuntimeError(_UNFINISHED_REDUCTION + " ".join(map(str, missing)) +
+                               _UNFINISHED_REDUCTION_END)
+        for node in self._buckets:
+            node.reduced.clear()
+
     @contextlib.contextmanager
     def no_sync(self):
         """Backward inside keeps each worker's gradient part on its copy; the first
@@ -88,6 +108,23 @@ class DistributedDataParallel(Module):
 
     def extra_repr(self) -> str:
         return f"workers={self.workers}, buckets={len(self._buckets)}"
+
+
+_UNFINISHED_REDUCTION = (
+    "Expected to have finished reduction in the prior iteration before starting a new one. "
+    "This error indicates that your module has parameters that were not used in producing "
+    "loss. You can enable unused parameter detection by passing the keyword argument "
+    "`find_unused_parameters=True` to `torch.nn.parallel.DistributedDataParallel`, and by \n"
+    "making sure all `forward` function outputs participate in calculating loss. \nIf you "
+    "already have done the above, then the distributed data parallel module wasn't able to "
+    "locate the output tensors in the return value of your module's `forward` function. "
+    "Please include the loss function and the structure of the return value of `forward` of "
+    "your module when reporting this issue (e.g. list, dict, iterable).\nParameter indices "
+    "which did not receive grad for rank 0: ")
+_UNFINISHED_REDUCTION_END = (
+    "\n In addition, you can set the environment variable TORCH_DISTRIBUTED_DEBUG to either "
+    "INFO or DETAIL to print out information about which particular parameters did not "
+    "receive gradient on this rank as part of this error")
 
 
 def _mesh_workers(device_mesh):

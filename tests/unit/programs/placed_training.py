@@ -1,10 +1,10 @@
 # Training where parameters live on workers, against the same steps on the CPU: a model
-# with a tied embedding, batch norm and an unused layer under `ddp` (a second backward
-# through a retained graph, a hook on a weight's gradient); a compiled Adam step whose
-# forward writes views of its activations in place (a graph that saved the weight before
-# it refuses its backward after); an Adam over a sharded leaf, a
-# worker leaf and a driver leaf with clipping; and a manual SGD under torch.no_grad on a
-# worker with the .grad edits real code makes. `W`, `shard`, `full`, `ddp`, `compiled`:
+# with a tied embedding, batch norm and an unused layer under `ddp` (find_unused_parameters;
+# a second backward through a retained graph, a hook on a weight's gradient); a compiled
+# Adam step whose forward writes views of its activations in place (a graph that saved the
+# weight before it refuses its backward after); an Adam over a sharded leaf, a worker leaf
+# and a driver leaf with clipping; and a manual SGD under torch.no_grad on a worker with
+# the .grad edits real code makes. `W`, `shard`, `full`, `ddp`, `compiled`:
 # the runner's (test_programs.py).
 import distgrad as torch  # PyTorch: import torch
 nn, F = torch.nn, torch.nn.functional
@@ -24,7 +24,7 @@ class Tied(nn.Module):
 
 
 net = Tied()
-model = ddp(net)
+model = ddp(net, find_unused_parameters=True)  # (torch's reducer needs it for `unused`)
 seen = []
 net.mid.weight.register_hook(lambda g: seen.append(round(g.norm().item(), 4)))
 opt = torch.optim.SGD(model.parameters(), lr=0.2, momentum=0.9, weight_decay=1e-3, nesterov=True)
