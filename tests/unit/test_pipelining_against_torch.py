@@ -408,3 +408,47 @@ def test_leaves_outside_the_stages_get_their_unscaled_gradients(workers, schedul
             _np(q.grad) for m in mods for q in m.parameters()]
     for got, want in zip(grads[dg], grads[torch]):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("schedule", [ScheduleGPipe, ScheduleZeroBubble])
+def test_a_last_stage_returning_a_structure_gives_it_to_the_loss_and_back(workers, schedule):
+    # torch's last stage may return anything: the loss takes it as returned, and step
+    # merges each tensor in it on dim 0 (merge_chunks), keeping tuples of one, lists, dicts.
+    from torch.distributed.pipelining.microbatch import merge_chunks
+
+    x, y = _arr(6, 4, seed=44), _arr(6, 3, seed=45)
+    results = {}
+    for lib in (torch, dg):
+        mods = _two_blocks(lib)
+
+        class Last(lib.nn.Module):
+            def __init__(self, inner):
+                super().__init__()
+                self.inner = inner
+
+            def forward(self, h):
+                out = self.inner(h)
+                return {"out": (out,), "parts": [out[:, :1], out.exp()]}
+
+        def loss_fn(got, target, lib=lib):
+            return lib.nn.functional.mse_loss(got["out"][0], target) + got["parts"][1].mean()
+        mods[1] = Last(mods[1])
+        if lib is torch:
+            chunks, losses = [], []
+            for xm, ym in zip(*_steps(torch, x, y, 3)):
+                got = mods[1](mods[0](xm))
+                loss = loss_fn(got, ym)
+                loss.backward()
+                chunks.append(got)
+                losses.append(loss)
+            out = merge_chunks(chunks, None)
+        else:
+            losses = []
+            out = _pipeline(mods, ["worker:0", "worker:1"], schedule, 3, loss_fn).step(
+                dg.from_numpy(x), target=dg.from_numpy(y), losses=losses)
+        results[lib] = out, [l.item() for l in losses]
+    (dout, dlosses), (tout, tlosses) = results[dg], results[torch]
+    assert type(dout["out"]) is tuple and len(dout["out"]) == 1 and type(dout["parts"]) is list
+    for got, want in [(dout["out"][0], tout["out"][0]), *zip(dout["parts"], tout["parts"])]:
+        np.testing.assert_allclose(_np(got), _np(want), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(dlosses, tlosses, rtol=1e-5)

@@ -159,7 +159,7 @@ class _PipelineSchedule:
                 _scale_grads(stages, n)
             output = None
             if return_outputs:
-                output = [_detached(last._outputs[i]) for i in range(n)]
+                output = [_detached(last._returned[i]) for i in range(n)]
             if losses is not None:
                 losses.clear()
                 losses.extend(last._losses[i].detach() for i in range(n))
@@ -302,15 +302,29 @@ def _split(x, n: int) -> list:
     return out
 
 
-def _detached(outs: tuple):
-    outs = tuple(o.detach() if isinstance(o, Tensor) else o for o in outs)
-    return outs[0] if len(outs) == 1 else outs
+def _detached(out):
+    """A last stage's output (a tensor, or tuples, lists and dicts of them) detached."""
+    return _map_structure(out, lambda t: t.detach() if isinstance(t, Tensor) else t)
+
+
+def _map_structure(out, fn):
+    if isinstance(out, dict):
+        return {k: _map_structure(v, fn) for k, v in out.items()}
+    if isinstance(out, (tuple, list)):
+        items = [_map_structure(v, fn) for v in out]
+        return type(out)(*items) if hasattr(out, "_fields") else type(out)(items)
+    return fn(out)
 
 
 def _merge(chunks: list):
-    """The micro-batches' outputs as one batch (cat on dim 0), per output."""
+    """The micro-batches' outputs as one batch, as torch's merge_chunks: each tensor of
+    their common structure (tuples, lists, dicts) concatenated on dim 0."""
     from ...ops.functions import cat
 
-    if not isinstance(chunks[0], tuple):
-        return cat(chunks, dim=0)
-    return tuple(cat([c[k] for c in chunks], dim=0) for k in range(len(chunks[0])))
+    first = chunks[0]
+    if isinstance(first, dict):
+        return {k: _merge([c[k] for c in chunks]) for k in first}
+    if isinstance(first, (tuple, list)):
+        items = [_merge([c[k] for c in chunks]) for k in range(len(first))]
+        return type(first)(*items) if hasattr(first, "_fields") else type(first)(items)
+    return cat(chunks, dim=0)

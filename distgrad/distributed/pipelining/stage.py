@@ -71,6 +71,7 @@ class PipelineStage:
         self._inputs: dict = {}  # mb -> the forward's inputs on this device
         self._origins: dict = {}  # mb -> per input, (stage, output index) it came from
         self._outputs: dict = {}  # mb -> tuple of outputs
+        self._returned: dict = {}  # mb -> the last stage's output as its forward returned it
         self._losses: dict = {}  # mb -> loss (last stage)
         self._output_grads: dict = {}  # mb -> {output index: its gradients' takes}
         self._weight_parts: dict = {}  # mb -> the deferred weight gradients
@@ -99,6 +100,8 @@ class PipelineStage:
         out = self.submod(*inputs, **kwargs)
         outs = tuple(out) if isinstance(out, (tuple, list)) else (out,)
         self._inputs[mb], self._origins[mb], self._outputs[mb] = inputs, origins, outs
+        if self.is_last:  # (what the loss takes and the step returns, as torch's)
+            self._returned[mb] = out
         for stage in stages:
             if self.stage_index in stage.sources:
                 stage._arrived.setdefault(mb, {})[self.stage_index] = [
@@ -106,9 +109,7 @@ class PipelineStage:
         return outs
 
     def compute_loss(self, mb: int, loss_fn, target, loss_kwargs=None) -> Tensor:
-        outs = self._outputs[mb]
-        loss = loss_fn(outs[0] if len(outs) == 1 else outs, _to(target, self.device),
-                       **(loss_kwargs or {}))
+        loss = loss_fn(self._returned[mb], _to(target, self.device), **(loss_kwargs or {}))
         self._losses[mb] = loss
         return loss
 
