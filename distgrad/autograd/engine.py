@@ -37,11 +37,12 @@ _task_ids = itertools.count()
 class _GraphTask:
     """One backward call, as hooks ask after it (torch's graph task)."""
 
-    __slots__ = ("id", "deps", "roots", "wanted", "captures")
+    __slots__ = ("id", "deps", "roots", "wanted", "captures", "part_of_whole")
 
-    def __init__(self, deps, roots, wanted, captures):
+    def __init__(self, deps, roots, wanted, captures, part_of_whole=False):
         self.id = next(_task_ids)
         self.deps, self.roots, self.wanted, self.captures = deps, roots, wanted, captures
+        self.part_of_whole = part_of_whole  # (a split backward's part: see execute)
 
 
 def current_graph_task_id() -> int:
@@ -71,7 +72,7 @@ def is_checkpoint_valid() -> bool:
     """torch.autograd._is_checkpoint_valid: False inside a backward asked for some inputs only
     (autograd.grad, backward(inputs=)), which a reentrant checkpoint cannot serve."""
     stack = getattr(_tasks, "stack", None)
-    return not stack or stack[-1].wanted is None
+    return not stack or stack[-1].wanted is None or stack[-1].part_of_whole
 
 
 def _discover(root_nodes):
@@ -122,7 +123,8 @@ def _exec_info(order, input_nodes, run_inputs: bool):
     return runs, wanted
 
 
-def execute(roots, keep_graph: bool, create_graph: bool, inputs=None, capture: bool = False):
+def execute(roots, keep_graph: bool, create_graph: bool, inputs=None, capture: bool = False,
+            part_of_whole: bool = False):
     """Run backward from `roots`, a list of ((node, input_nr), grad), which it empties.
 
     inputs: the gradient edges (node, input_nr) asked for, or None for all leaves.
@@ -130,6 +132,8 @@ def execute(roots, keep_graph: bool, create_graph: bool, inputs=None, capture: b
       those inputs' (non-leaf inputs have been given retain_grad by the caller).
     capture=True (autograd.grad): returns one gradient (or None) per input; nothing
       accumulates.
+    part_of_whole: this run is a part of one whole backward split in two (a pipeline
+      stage's, split_backward.py), which a reentrant checkpoint serves as a backward.
     """
     root_nodes = list(dict.fromkeys(node for (node, _), _g in roots))
     deps, order = _discover(root_nodes)
@@ -160,7 +164,7 @@ def execute(roots, keep_graph: bool, create_graph: bool, inputs=None, capture: b
 
     if getattr(_tasks, "stack", None) is None:
         _tasks.stack = []
-    _tasks.stack.append(_GraphTask(deps, graph_roots, wanted, captures))
+    _tasks.stack.append(_GraphTask(deps, graph_roots, wanted, captures, part_of_whole))
     unseen = grad_mode._set_gradients_unseen(
         not capture and not create_graph and _gradients_unseen(order))
     try:

@@ -82,7 +82,8 @@ def _run_parts(parts) -> None:
             node.release()
         p._frontier = p._kept = p._roots = None
     if roots and weight_edges:
-        engine.execute(roots, False, False, list(weight_edges), capture=False)
+        engine.execute(roots, False, False, list(weight_edges), capture=False,
+                       part_of_whole=True)
 
 
 def _frontier_gradients(parts) -> list:
@@ -224,7 +225,8 @@ def backward_input(outputs, grad_outputs, inputs, weights, every_leaf=False):
     seen = {}
     handles = [n.register_prehook(_recorder(seen, n)) for n in frontier]
     try:
-        got = engine.execute(roots, True, False, edges, capture=True) if edges else []
+        got = engine.execute(roots, True, False, edges, capture=True,
+                             part_of_whole=True) if edges else []
     finally:
         for h in handles:
             h.remove()

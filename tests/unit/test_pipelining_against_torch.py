@@ -113,12 +113,11 @@ def _torch_step(mods, xs, ys, loss_fn, scale_grads=True, sources=None, kwargs=No
             loss.backward()
         outs.append(h[0].detach())
         losses.append(loss.detach())
-    if scale_grads:
+    if scale_grads:  # (a parameter two stages share, once: the unsplit model's gradient)
         with torch.no_grad():
-            for m in mods:
-                for q in m.parameters():
-                    if q.grad is not None:
-                        q.grad.div_(len(xs))
+            for q in {id(q): q for m in mods for q in m.parameters()}.values():
+                if q.grad is not None:
+                    q.grad.div_(len(xs))
     return torch.cat(outs), losses
 
 
@@ -452,3 +451,59 @@ def test_a_last_stage_returning_a_structure_gives_it_to_the_loss_and_back(worker
     for got, want in [(dout["out"][0], tout["out"][0]), *zip(dout["parts"], tout["parts"])]:
         np.testing.assert_allclose(_np(got), _np(want), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(dlosses, tlosses, rtol=1e-5)
+
+
+def _checkpointed_tied_stages(lib, use_reentrant):
+    """An embedding whose weight the last stage reuses (both stages on one worker), and a
+    checkpointed block in between."""
+    nn = lib.nn
+    emb = nn.Embedding(7, 4)
+
+    class Embed(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = emb
+
+        def forward(self, tok):
+            return self.emb(tok).mean(1)
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin, self.norm = nn.Linear(4, 4), nn.LayerNorm(4)
+
+        def inner(self, h):
+            return self.norm(self.lin(h)).tanh() + h
+
+        def forward(self, h):
+            return lib.utils.checkpoint.checkpoint(self.inner, h, use_reentrant=use_reentrant)
+
+    class Head(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = emb
+
+        def forward(self, h):
+            return h @ self.emb.weight.t()
+    mods = [Embed(), Block(), nn.Sequential(nn.Linear(4, 4), nn.ReLU()), Head()]
+    for k, m in enumerate(mods):
+        _set(lib, m, 10 * k)
+    return mods
+
+
+@pytest.mark.parametrize("use_reentrant", [True, False])
+@pytest.mark.parametrize("schedule", SCHEDULES)
+def test_a_checkpointed_stage_and_a_weight_tied_across_stages(workers, schedule,
+                                                             use_reentrant):
+    # (a reentrant checkpoint runs its own backward: torch's stages run a whole backward)
+    rng = np.random.default_rng(0)
+    tok, tgt = rng.integers(0, 7, (8, 3)), rng.integers(0, 7, (8,))
+    tmods = _checkpointed_tied_stages(torch, use_reentrant)
+    _torch_step(tmods, torch.from_numpy(tok).tensor_split(4),
+                torch.from_numpy(tgt).tensor_split(4), torch.nn.functional.cross_entropy)
+    dmods = _checkpointed_tied_stages(dg, use_reentrant)
+    stages = [PipelineStage(m, s, 4, d) for s, (m, d) in enumerate(
+        zip(dmods, ["worker:0", "worker:1", "worker:1", "worker:0"]))]
+    schedule(stages, 4, loss_fn=dg.nn.functional.cross_entropy).step(
+        dg.from_numpy(tok), target=dg.from_numpy(tgt))
+    _same_grads(dmods, tmods)
