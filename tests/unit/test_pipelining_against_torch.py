@@ -308,7 +308,7 @@ def test_eval_runs_forwards_and_losses_only(workers):
                                 torch.nn.functional.mse_loss, sources={2: (0,)}, backward=False)
     dmods = _mixed_stages(dg)
     losses = []
-    out = _pipeline(dmods, PLACEMENTS[2], Schedule1F1B, 2, dg.nn.functional.mse_loss).eval(
+    out = _pipeline(dmods, PLACEMENTS[2], ScheduleGPipe, 2, dg.nn.functional.mse_loss).eval(
         dg.from_numpy(x), target=dg.from_numpy(y), losses=losses)
     np.testing.assert_allclose(_np(out), tout.numpy(), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose([l.item() for l in losses], [l.item() for l in tlosses],
@@ -320,8 +320,8 @@ def test_eval_runs_forwards_and_losses_only(workers):
 
 @pytest.mark.parametrize("schedule", SCHEDULES)
 def test_microbatches_of_different_lengths_through_tuple_outputs(workers, schedule):
-    xs = [_arr(r, 4, seed=20 + r) for r in (3, 1, 4)]
-    ys = [_arr(r, 3, seed=30 + r) for r in (3, 1, 4)]
+    xs = [_arr(r, 4, seed=20 + r) for r in (3, 1, 4, 2)]
+    ys = [_arr(r, 3, seed=30 + r) for r in (3, 1, 4, 2)]
     tmods = _mixed_stages(torch)
     tmods[1].bn = torch.nn.LayerNorm(6)  # (BatchNorm refuses a one-row micro-batch)
     _set(torch, tmods[1], 10)
@@ -331,7 +331,7 @@ def test_microbatches_of_different_lengths_through_tuple_outputs(workers, schedu
     dmods = _mixed_stages(dg)
     dmods[1].bn = dg.nn.LayerNorm(6)
     _set(dg, dmods[1], 10)
-    outs = _pipeline(dmods, PLACEMENTS[2], schedule, 3, dg.nn.functional.mse_loss
+    outs = _pipeline(dmods, PLACEMENTS[2], schedule, 4, dg.nn.functional.mse_loss
                      ).step_microbatches([(dg.from_numpy(a),) for a in xs],
                                          [dg.from_numpy(b) for b in ys])
     np.testing.assert_allclose(np.concatenate([_np(o) for o in outs]), tout.numpy(),
@@ -371,6 +371,11 @@ def test_misuse_raises_torchs_errors(workers):
         _one_stage().step(x3, target=y3)  # (before the batch is split)
     with pytest.raises(ValueError, match="^Stage index 2 is out of range of 2$"):
         PipelineStage(dg.nn.Linear(3, 3), 2, 2, "worker:0")
+    stages = [PipelineStage(dg.nn.Linear(3, 3), s, 3, "worker:0") for s in range(3)]
+    with pytest.raises(ValueError, match=r"^Number of microbatches \(2\) must be greater than "
+                                         r"or equal to the number of stages \(3\)\.$"):
+        Schedule1F1B(stages, 2)
+    ScheduleGPipe(stages, 2)
 
 
 

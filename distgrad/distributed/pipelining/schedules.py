@@ -198,6 +198,13 @@ class Schedule1F1B(_PipelineSchedule):
 
     _policy = "1f1b"
 
+    def __init__(self, stages, n_microbatches: int, loss_fn=None, scale_grads: bool = True):
+        super().__init__(stages, n_microbatches, loss_fn, scale_grads)
+        n_stages = self._stages[0].num_stages
+        if n_microbatches < n_stages:  # (torch's: a stage runs one forward ahead per stage)
+            raise ValueError(f"Number of microbatches ({n_microbatches}) must be greater than "
+                             f"or equal to the number of stages ({n_stages}).")
+
 
 class ScheduleZeroBubble(_PipelineSchedule):
     """1F1B with each backward split: the input-gradient part goes first (and on to the
