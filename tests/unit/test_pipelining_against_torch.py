@@ -512,3 +512,52 @@ def test_a_checkpointed_stage_and_a_weight_tied_across_stages(workers, schedule,
     schedule(stages, 4, loss_fn=dg.nn.functional.cross_entropy).step(
         dg.from_numpy(tok), target=dg.from_numpy(tgt))
     _same_grads(dmods, tmods)
+
+
+@pytest.mark.parametrize("schedule", [Schedule1F1B, ScheduleZeroBubble])
+def test_chunk_specs_split_and_merge_on_their_dims(workers, schedule):
+    # A sequence-first batch split on dim 1, a keyword argument given whole (_Replicate),
+    # the outputs merged on dim 1: torch's own split and merge are the reference.
+    from torch.distributed.pipelining import microbatch as tmb
+
+    from distgrad.distributed.pipelining import microbatch as dmb
+
+    x, y, gain = _arr(3, 8, 4, seed=46), _arr(8, 3, 3, seed=47), _arr(5, seed=48)
+    results = {}
+    for lib, mb in ((torch, tmb), (dg, dmb)):
+        mods = _two_blocks(lib)
+
+        class Gained(lib.nn.Module):
+            def __init__(self, inner):
+                super().__init__()
+                self.inner = inner
+
+            def forward(self, h, gain):
+                return self.inner(h) * gain
+        mods[0] = Gained(mods[0])
+        specs = dict(args_chunk_spec=mb.TensorChunkSpec.from_tuple((1,)),
+                     kwargs_chunk_spec={"gain": mb._Replicate()},
+                     output_merge_spec=mb.TensorChunkSpec(1))
+
+        def loss_fn(out, target, lib=lib):
+            return lib.nn.functional.mse_loss(out.transpose(0, 1), target)
+        xt, gt = lib.from_numpy(x), lib.from_numpy(gain)
+        if lib is torch:
+            arg_mbs, kwarg_mbs = tmb.split_args_kwargs_into_chunks(
+                (xt,), {"gain": gt}, 4, specs["args_chunk_spec"], specs["kwargs_chunk_spec"])
+            _, tlosses = _torch_step(mods, [a[0] for a in arg_mbs],
+                                     torch.from_numpy(y).tensor_split(4), loss_fn,
+                                     kwargs={0: {"gain": [k["gain"] for k in kwarg_mbs]}})
+            chunks = [mods[1](mods[0](a[0], **k)).detach() for a, k in zip(arg_mbs, kwarg_mbs)]
+            out = tmb.merge_chunks(chunks, specs["output_merge_spec"])
+            losses = [l.item() for l in tlosses]
+        else:
+            dlosses = []
+            out = _pipeline(mods, ["worker:0", "worker:1"], schedule, 4, loss_fn, **specs).step(
+                xt, target=dg.from_numpy(y), losses=dlosses, gain=gt)
+            losses = [l.item() for l in dlosses]
+        results[lib] = _np(out), losses, [_np(q.grad) for m in mods for q in m.parameters()]
+    for got, want in zip(results[dg], results[torch]):
+        for g, w in zip(got, want):
+            np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
+    assert results[dg][0].shape == (3, 8, 3)

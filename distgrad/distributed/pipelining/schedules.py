@@ -1,7 +1,8 @@
 """Pipeline schedules: GPipe, 1F1B and zero bubble, driven from the one driver.
 
 A schedule here holds every stage (PyTorch's runs one per rank). `step` splits the batch
-into micro-batches (as `torch.tensor_split` on dim 0), and records the stages' actions in
+into micro-batches (as `torch.tensor_split` on dim 0, or on the dims of the schedule's
+chunk specs: microbatch.py), and records the stages' actions in
 the order plan.py finds for the schedule. Recording an action queues its ops for its
 stage's worker; the whole step is queued under `hold_runs`, so each worker gets its part
 of the step as one run (on Ray; a few in-process), and runs it in that order while the
@@ -23,13 +24,15 @@ from .. import runtime
 from ..coordinator import hold_runs
 from .plan import make_plan
 from ._utils import PipeliningMetadataError
+from .microbatch import merge_chunks, split_args_kwargs_into_chunks, split_tensor
 from .stage import PipelineStage
 
 
 class _PipelineSchedule:
     _policy = None
 
-    def __init__(self, stages, n_microbatches: int, loss_fn=None, scale_grads: bool = True):
+    def __init__(self, stages, n_microbatches: int, loss_fn=None, args_chunk_spec=None,
+                 kwargs_chunk_spec=None, output_merge_spec=None, scale_grads: bool = True):
         if isinstance(stages, PipelineStage):
             stages = [stages]
         stages = sorted(stages, key=lambda s: s.stage_index)
@@ -46,6 +49,8 @@ class _PipelineSchedule:
         self._stages = stages
         self._n_microbatches = n_microbatches
         self._loss_fn = loss_fn
+        self._args_chunk_spec, self._kwargs_chunk_spec = args_chunk_spec, kwargs_chunk_spec
+        self._output_merge_spec = output_merge_spec
         self.scale_grads = scale_grads
         self._has_backward = loss_fn is not None
         self._plan = make_plan(self._policy, n_microbatches, [s.device for s in stages],
@@ -67,7 +72,8 @@ class _PipelineSchedule:
     def step(self, *args, target=None, losses=None, return_outputs: bool = True,
              loss_kwargs=None, **kwargs):
         """One step on the whole batch `args` and `kwargs` (each tensor split on dim 0 into
-        n_microbatches, anything else given whole to each), with `target` for the loss
+        n_microbatches, or on its chunk spec's dim; anything else given whole to each; a
+        batch of fewer rows splits into fewer, and fails as torch's), with `target` for the loss
         (`loss_fn(output, target, **loss_kwargs)`); the per-micro-batch losses go into
         `losses` (a list); returns the last stage's output for the whole batch (on its
         worker). A keyword argument goes to every stage whose forward takes it (PyTorch
@@ -75,18 +81,14 @@ class _PipelineSchedule:
         n = self._n_microbatches
         self._check_grad_mode()
         with hold_runs(runtime.current().queues):
-            # (as torch's: a batch of fewer rows than n_microbatches splits into fewer)
-            count = _chunk_count([*args, *kwargs.values()], n)
-            arg_mbs = [tuple(a) for a in zip(*[_split(a, count) for a in args])] if args \
-                else [()] * n
-            kwarg_mbs = [dict(zip(kwargs, vs)) for vs in zip(*[_split(v, count) for v in
-                                                             kwargs.values()])] \
-                if kwargs else None
+            arg_mbs, kwarg_mbs = split_args_kwargs_into_chunks(
+                args, kwargs, n, self._args_chunk_spec, self._kwargs_chunk_spec) \
+                if args or kwargs else ([()] * n, None)
             target_mbs = _split_target(target, n) if target is not None else None
             outs = self.step_microbatches(arg_mbs, target_mbs, losses, return_outputs,
-                                          kwarg_mbs=kwarg_mbs, loss_kwargs=loss_kwargs)
+                                          kwarg_mbs=kwarg_mbs or None, loss_kwargs=loss_kwargs)
             del arg_mbs, kwarg_mbs, target_mbs  # (inside: their frees go with the step's runs)
-            return _merge(outs) if return_outputs else None
+            return merge_chunks(outs, self._output_merge_spec) if return_outputs else None
 
     def eval(self, *args, target=None, losses=None, **kwargs):
         """`step` with forwards only (validation): the losses are computed when the
@@ -198,8 +200,8 @@ class Schedule1F1B(_PipelineSchedule):
 
     _policy = "1f1b"
 
-    def __init__(self, stages, n_microbatches: int, loss_fn=None, scale_grads: bool = True):
-        super().__init__(stages, n_microbatches, loss_fn, scale_grads)
+    def __init__(self, stages, n_microbatches: int, *args, **kwargs):
+        super().__init__(stages, n_microbatches, *args, **kwargs)
         n_stages = self._stages[0].num_stages
         if n_microbatches < n_stages:  # (torch's: a stage runs one forward ahead per stage)
             raise ValueError(f"Number of microbatches ({n_microbatches}) must be greater than "
@@ -277,36 +279,8 @@ def _keywords_per_stage(stages, kwargs: dict) -> list:
     return out
 
 
-def _chunk_count(values, n: int) -> int:
-    """How many micro-batches torch's split makes of these arguments: n, or fewer when a
-    tensor among them has fewer rows."""
-    return min([n, *(_rows(v) for v in values if isinstance(v, Tensor))])
-
-
-def _rows(x) -> int:
-    if x.dim() == 0:
-        raise IndexError("Dimension specified as 0 but tensor has no dimensions")
-    return x.shape[0]
-
-
 def _split_target(target, n: int) -> list:
-    if isinstance(target, Tensor) and _rows(target) < n:
-        raise AssertionError(f"Tensor size {target.shape[0]} is smaller than num_chunks")
-    return _split(target, n)
-
-
-def _split(x, n: int) -> list:
-    """`x` in n chunks on dim 0, as torch.tensor_split (the first len % n one row longer);
-    anything but a tensor goes whole to every micro-batch."""
-    if not isinstance(x, Tensor):
-        return [x] * n
-    q, r = divmod(x.shape[0], n)
-    out, start = [], 0
-    for i in range(n):
-        stop = start + q + (1 if i < r else 0)
-        out.append(x[start:stop])
-        start = stop
-    return out
+    return split_tensor(target, n) if isinstance(target, Tensor) else [target] * n
 
 
 def _detached(out):
@@ -321,17 +295,3 @@ def _map_structure(out, fn):
         items = [_map_structure(v, fn) for v in out]
         return type(out)(*items) if hasattr(out, "_fields") else type(out)(items)
     return fn(out)
-
-
-def _merge(chunks: list):
-    """The micro-batches' outputs as one batch, as torch's merge_chunks: each tensor of
-    their common structure (tuples, lists, dicts) concatenated on dim 0."""
-    from ...ops.functions import cat
-
-    first = chunks[0]
-    if isinstance(first, dict):
-        return {k: _merge([c[k] for c in chunks]) for k in first}
-    if isinstance(first, (tuple, list)):
-        items = [_merge([c[k] for c in chunks]) for k in range(len(first))]
-        return type(first)(*items) if hasattr(first, "_fields") else type(first)(items)
-    return cat(chunks, dim=0)
