@@ -365,6 +365,8 @@ def test_misuse_raises_torchs_errors(workers):
         _one_stage().step_microbatches([(x3,)] * 4, [y3] * 3)
     with pytest.raises(TypeError, match="^arg_mbs must be a list but got a <class 'tuple'>$"):
         _one_stage().step_microbatches(((x3,),) * 4, [y3] * 4)
+    with pytest.raises(AttributeError, match="^'tuple' object has no attribute 'size'$"):
+        _one_stage().step(x8, target=(y8, y8))  # (not given whole to each micro-batch)
     with pytest.raises(TypeError, match="^losses must be a list but got a <class 'tuple'>$"):
         _one_stage().step(x8, target=y8, losses=())
     with dg.no_grad(), pytest.raises(RuntimeError, match="^step\\(\\) requires gradients"):

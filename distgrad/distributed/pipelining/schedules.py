@@ -280,7 +280,10 @@ def _keywords_per_stage(stages, kwargs: dict) -> list:
 
 
 def _split_target(target, n: int) -> list:
-    return split_tensor(target, n) if isinstance(target, Tensor) else [target] * n
+    """The target in n micro-batches on dim 0: a tensor, as torch's (which reads its size)."""
+    if not isinstance(target, Tensor):
+        raise AttributeError(f"'{type(target).__name__}' object has no attribute 'size'")
+    return split_tensor(target, n)
 
 
 def _detached(out):
