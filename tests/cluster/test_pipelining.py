@@ -170,12 +170,13 @@ def test_eval_runs_the_forwards_only(backend, schedule):
         losses = []
         with grad_mode():
             out = sched.eval(xd, target=yd, losses=losses)
-        np.testing.assert_allclose(out.cpu().numpy(), tout.numpy(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(out.detach().cpu().numpy(), tout.numpy(), rtol=1e-5,
+                                   atol=1e-6)  # (under grad mode it keeps its graph: torch's)
         want = [torch.nn.functional.mse_loss(tout[i:i + 2], torch.from_numpy(y[i:i + 2]))
                 for i in range(0, 8, 2)]
         np.testing.assert_allclose([l.item() for l in losses], want, rtol=1e-5)
         assert all(q.grad is None for b in blocks for q in b.parameters())
-    np.testing.assert_allclose(sched.eval(xd).cpu().numpy(), tout.numpy(), rtol=1e-5,
+    np.testing.assert_allclose(sched.eval(xd).detach().cpu().numpy(), tout.numpy(), rtol=1e-5,
                                atol=1e-6)
     with pytest.raises(RuntimeError, match="Expecting 4 losses but got 0"):
         sched.eval(xd, losses=[])
@@ -317,7 +318,8 @@ def test_a_stage_never_waits_on_a_send(ray_with_hooks):
         gate.release()
         tlin0, tlin1 = _linear(torch, 1, width, width), _linear(torch, 2, width, width)
         want = tlin1(tlin0(torch.from_numpy(_arr(rows, width, seed=3)))).detach().numpy()
-        np.testing.assert_allclose(out.cpu().numpy(), want, rtol=1e-4, atol=1e-5 * abs(want).max())
+        np.testing.assert_allclose(out.detach().cpu().numpy(), want, rtol=1e-4,
+                                   atol=1e-5 * abs(want).max())  # (forwards only: a graph)
     finally:
         gate.close()
 
@@ -345,7 +347,7 @@ def test_a_stage_takes_each_input_where_it_uses_it(ray_with_hooks):
         started.release()
         tlin0, tlin1 = _linear(torch, 1), _linear(torch, 2)
         want = tlin1(tlin0(torch.from_numpy(_arr(4, WIDTH, seed=4)))).detach().numpy()
-        np.testing.assert_allclose(out.cpu().numpy(), want, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(out.detach().cpu().numpy(), want, rtol=1e-5, atol=1e-6)
     finally:
         held.close()
         started.close()

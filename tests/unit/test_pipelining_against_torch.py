@@ -314,6 +314,13 @@ def test_eval_runs_forwards_and_losses_only(workers):
     np.testing.assert_allclose([l.item() for l in losses], [l.item() for l in tlosses],
                                rtol=1e-5)
     assert all(q.grad is None for m in dmods for q in m.parameters())
+    # (torch's eval keeps the last stage's graph in its output and losses: no backward
+    # detached them; its stages' inputs, received without one, need no gradient)
+    assert type(out.grad_fn).__name__ == "CatBackward0" and not out.is_leaf
+    assert [type(l.grad_fn).__name__ for l in losses] == ["MseLossBackward0"] * 2
+    out.sum().backward()
+    assert [q.grad is not None for m in dmods for q in m.parameters()] == \
+        [False] * sum(1 for m in dmods[:3] for _ in m.parameters()) + [True, True]
     np.testing.assert_allclose(_np(dmods[1].bn.running_mean),
                                tmods[1].bn.running_mean.numpy(), rtol=1e-5, atol=1e-7)
 

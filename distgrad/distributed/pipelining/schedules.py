@@ -149,7 +149,7 @@ class _PipelineSchedule:
                 if kind == "F":
                     kwargs = {k: kwarg_mbs[mbs][k] for k in keywords[s]}
                     stage.forward_one_chunk(mbs, arg_mbs[mbs] if stage.is_first else (), stages,
-                                            kwargs)
+                                            kwargs, self._has_backward)
                     if stage.is_last and with_loss:
                         stage.compute_loss(mbs, self._loss_fn, target_mbs[mbs], loss_kwargs)
                 elif kind == "B":
@@ -159,12 +159,14 @@ class _PipelineSchedule:
                 early.maybe_send()
             if self._has_backward and self.scale_grads:
                 _scale_grads(stages, n)
-            output = None
-            if return_outputs:
-                output = [_detached(last._returned[i]) for i in range(n)]
+            # eval's outputs and losses keep the last stage's graph, as torch's; a step's are
+            # detached (torch's keep graphs its backward freed, which would hold the stages'
+            # inputs: a compiled step could not return them)
+            keep = (lambda t: t) if not self._has_backward else _detached
+            output = [keep(last._returned[i]) for i in range(n)] if return_outputs else None
             if losses is not None:
                 losses.clear()
-                losses.extend(last._losses[i].detach() for i in range(n))
+                losses.extend(keep(last._losses[i]) for i in range(n))
             for s in stages:  # (inside: the frees go with the step's runs)
                 s.clear_runtime_states()
         return output

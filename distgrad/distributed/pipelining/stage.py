@@ -82,10 +82,12 @@ class PipelineStage:
     # right after the ops that make the tensor in its worker's run, not after whatever that
     # worker is given next (the 1F1B forward of the next micro-batch, say).
 
-    def forward_one_chunk(self, mb: int, args: tuple, stages: list, kwargs=None) -> tuple:
+    def forward_one_chunk(self, mb: int, args: tuple, stages: list, kwargs=None,
+                          with_backward: bool = True) -> tuple:
         """Forward of micro-batch `mb`: `args` for the first stage; otherwise the outputs
-        of the source stages, which arrived as leaves on this device; `kwargs` (this
-        micro-batch's keyword arguments for this stage) moved to this device."""
+        of the source stages, which arrived as leaves on this device (that require grad
+        when a backward follows, as torch's); `kwargs` (this micro-batch's keyword arguments
+        for this stage) moved to this device."""
         if self.is_first:
             inputs = [_to(a, self.device) for a in args]
             origins = [None] * len(inputs)
@@ -105,7 +107,7 @@ class PipelineStage:
         for stage in stages:
             if self.stage_index in stage.sources:
                 stage._arrived.setdefault(mb, {})[self.stage_index] = [
-                    _send_leaf(o, stage.device) for o in outs]
+                    _send_leaf(o, stage.device, with_backward) for o in outs]
         return outs
 
     def compute_loss(self, mb: int, loss_fn, target, loss_kwargs=None) -> Tensor:
@@ -168,9 +170,9 @@ def _to(x, device):
     return x
 
 
-def _send_leaf(t, device):
+def _send_leaf(t, device, with_backward=True):
     """`t` sent toward `device` now; its `take()` gives it there as a new leaf that
-    requires grad when `t` does (a stage input)."""
+    requires grad when `t` does and a backward follows (a stage input)."""
     if not isinstance(t, Tensor):
         return lambda: t
     with grad_mode.no_grad():
@@ -178,7 +180,7 @@ def _send_leaf(t, device):
 
     def leaf():
         x = take()
-        if t._requires_grad:
+        if t._requires_grad and with_backward:
             x._set_requires_grad(True)
         return x
     return leaf
