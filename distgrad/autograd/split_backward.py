@@ -26,26 +26,29 @@ class WeightGradients:
     """The second part: `run()` accumulates the weights' gradients into their `.grad` and
     frees what the first part kept."""
 
-    def __init__(self, frontier, roots, weight_edges, kept, p_only):
+    def __init__(self, frontier, roots, weight_edges, kept, p_only, other_leaves=False):
         self._frontier = frontier  # [(node, grads that reached it)]
         self._roots = roots  # root gradients that go straight to weight-only nodes
         self._weight_edges = weight_edges
         self._kept = kept  # nodes the first part ran and kept for this part
         self._p_only = p_only  # the nodes of the weight-only part (sets the VJPs' needs)
+        self.other_leaves = other_leaves  # leaves besides the weights given (every_leaf)
         self.done = False
 
     def run(self) -> None:
         run_together([self])
 
 
-def run_together(parts) -> None:
+def run_together(parts, scale=None) -> None:
     """Run the weight parts of several backwards (a pipeline stage's micro-batches) as one:
     where the parts' graphs have the same shape and a frontier node's op can stack rows
     (`OpDef.stack_rows`: a Linear's weight gradient, aᵀ·g), that node's VJP runs once on the
     micro-batches' saved inputs and gradients stacked on dim 0, and the sum goes on through
     the first part's edges; every other node runs per part. Then one engine run takes the
     gradients on to the weights' `.grad`. When a hook watches the weight side, the parts
-    run one by one instead (each backward's gradient is what the hook sees)."""
+    run one by one instead (each backward's gradient is what the hook sees). `scale` (only
+    where `scalable(parts)`): the weights' gradients come multiplied by it, applied to the
+    gradients reaching the frontier, smaller than the weights' (a power of two: exact)."""
     if any(p.done for p in parts):
         raise RuntimeError("the weight gradients of this backward were computed already")
     for p in parts:
@@ -54,7 +57,14 @@ def run_together(parts) -> None:
         for p in parts:
             _run_parts([p])
         return
-    _run_parts(parts)
+    _run_parts(parts, scale)
+
+
+def scalable(parts) -> bool:
+    """Whether scaling these parts' weight gradients (run_together's `scale`) gives what
+    scaling the weights' `.grad` after would: no hook sees them, and no other leaf is among
+    the weights."""
+    return not any(p.other_leaves for p in parts) and not _hooked(parts)
 
 
 def _hooked(parts) -> bool:
@@ -72,11 +82,11 @@ def _hooked(parts) -> bool:
 _NODE_HOOKS = ("_hooks", "_pre_hooks", "_tensor_pre_hooks", "_retain_grad")
 
 
-def _run_parts(parts) -> None:
+def _run_parts(parts, scale=None) -> None:
     weight_edges = {}
     for p in parts:
         weight_edges.update(dict.fromkeys(p._weight_edges))
-    roots = _frontier_gradients(parts)
+    roots = _frontier_gradients(parts, scale)
     for p in parts:
         for node in p._kept:
             node.release()
@@ -86,23 +96,28 @@ def _run_parts(parts) -> None:
                        part_of_whole=True)
 
 
-def _frontier_gradients(parts) -> list:
-    """The parts' frontier VJPs for the weight side's edges, as the roots of its run."""
+def _frontier_gradients(parts, scale=None) -> list:
+    """The parts' frontier VJPs for the weight side's edges, as the roots of its run (the
+    gradients reaching them multiplied by `scale`, if given)."""
+    def scaled(g):
+        return g if scale is None or g is None else g * scale
+
     roots = []
     for p in parts:
-        roots.extend(p._roots)
+        roots.extend((edge, scaled(g)) for edge, g in p._roots)
     with grad_mode.no_grad():  # (a backward without create_graph: its VJPs record nothing)
         for group in _aligned(parts):
             nodes = [node for node, _, _ in group]
             weight_side = group[0][2]._p_only
             stacked = _stacked_rows(nodes, weight_side)
             if stacked is not None and all(grads[0] is not None for _, grads, _ in group):
-                out = _stacked_vjp(nodes, [grads for _, grads, _ in group], stacked)
+                out = _stacked_vjp(nodes, [grads for _, grads, _ in group], stacked, scaled)
                 _collect(nodes[0], out, weight_side, roots)
                 continue
             for node, grads, part in group:
                 if all(g is None for g in grads):
                     continue
+                grads = [scaled(g) for g in grads]
                 # (a custom Function's node computes all its gradients; the others dropped)
                 out = (node.apply(list(grads), part._p_only) if isinstance(node, OpNode)
                        else node.apply(list(grads)))
@@ -154,7 +169,7 @@ def _stacked_rows(nodes, p_only):
     return rows, needs
 
 
-def _stacked_vjp(nodes, grads, stacked) -> list:
+def _stacked_vjp(nodes, grads, stacked, scaled) -> list:
     from ..ops.functions import cat
 
     rows, needs = stacked
@@ -166,7 +181,7 @@ def _stacked_vjp(nodes, grads, stacked) -> list:
         items[i] = cat([c[i] for c in contexts], dim=0)
     ctx._inputs = type(ctx._inputs)(items, first)
     ctx.needs = needs
-    g = cat([gs[0] for gs in grads], dim=0)
+    g = scaled(cat([gs[0] for gs in grads], dim=0))
     result = first.op.vjp(ctx, g)
     if not isinstance(result, (tuple, list)):
         result = (result,)
@@ -210,10 +225,11 @@ def backward_input(outputs, grad_outputs, inputs, weights, every_leaf=False):
     _deps, order = engine._discover(root_nodes)
     input_edges = [t._gradient_edge() for t in inputs]
     weight_edges = [w._gradient_edge() for w in weights if w._requires_grad]
+    others = []
     if every_leaf:
         known = {n for n, _ in input_edges + weight_edges}
-        weight_edges += [(n, 0) for n in order if isinstance(n, AccumulateGrad)
-                         and n not in known]
+        others = [(n, 0) for n in order if isinstance(n, AccumulateGrad) and n not in known]
+        weight_edges += others
     weight_side = _weight_side(order, {n for n, _ in weight_edges})
     frontier = [n for n in order if n not in weight_side and any(
         c in weight_side for c, _ in n.next_functions if c is not None)]
@@ -236,7 +252,8 @@ def backward_input(outputs, grad_outputs, inputs, weights, every_leaf=False):
         arrived = tuple(next(at_frontier) for _ in range(n.n_outputs))
         seen.setdefault(n, arrived)
     part = WeightGradients([(n, seen[n]) for n in frontier], direct, weight_edges,
-                           [n for n in order if n in runs or n in seen], weight_side)
+                           [n for n in order if n in runs or n in seen], weight_side,
+                           other_leaves=bool(others))
     return tuple(got[:len(input_edges)]), part
 
 

@@ -570,3 +570,44 @@ def test_chunk_specs_split_and_merge_on_their_dims(workers, schedule):
         for g, w in zip(got, want):
             np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
     assert results[dg][0].shape == (3, 8, 3)
+
+
+@pytest.mark.parametrize("schedule", SCHEDULES)
+def test_gradients_scaled_on_the_way_stop_where_another_leaf_joins(workers, schedule):
+    """With n a power of two and no .grad held, the stages' weight gradients are divided
+    by n as they are made; a micro-batch whose graph reaches a leaf that is no parameter
+    (here only the last, of 3 rows) makes its stage undo that and divide after, as torch's
+    scale_grads: parameters divided by n, the other leaf's gradient undivided."""
+    def stages(lib, extra):
+        class First(lib.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.lin = lib.nn.Linear(4, 5)
+
+            def forward(self, x):
+                h = self.lin(x).tanh()
+                return h * extra if x.shape[0] == 3 else h
+
+        return [_set(lib, First(), 1), _set(lib, lib.nn.Linear(5, 2), 7)]
+
+    x, y = _arr(11, 4, seed=3), _arr(11, 2, seed=4)
+    rows = [slice(0, 2), slice(2, 4), slice(4, 8), slice(8, 11)]  # (the last: 3 rows)
+    extra_t = torch.tensor(1.5, requires_grad=True)
+    first_t, last_t = stages(torch, extra_t)
+    for r in rows:  # torch's stages: each micro-batch's loss backward unscaled
+        loss = torch.nn.functional.mse_loss(last_t(first_t(torch.from_numpy(x[r]))),
+                                            torch.from_numpy(y[r]))
+        loss.backward()
+    expected = [q.grad / 4 for q in [*first_t.parameters(), *last_t.parameters()]]
+
+    extra = dg.tensor(1.5, device="worker:0", requires_grad=True)
+    first, last = stages(dg, extra)
+    sched = schedule([PipelineStage(first.to("worker:0"), 0, 2, "worker:0"),
+                      PipelineStage(last.to("worker:1"), 1, 2, "worker:1")], 4,
+                     loss_fn=dg.nn.functional.mse_loss)
+    sched.step_microbatches([(dg.tensor(x[r]).to("worker:0"),) for r in rows],
+                            [dg.tensor(y[r]).to("worker:1") for r in rows])
+    got = [q.grad.cpu().numpy() for q in [*first.parameters(), *last.parameters()]]
+    for g, e in zip(got, expected):
+        np.testing.assert_allclose(g, e.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(extra.grad.cpu().numpy(), extra_t.grad.numpy(), rtol=1e-5)

@@ -11,7 +11,7 @@ import functools
 import operator
 
 from ...autograd import grad_mode
-from ...autograd.split_backward import backward_input, run_together
+from ...autograd.split_backward import backward_input, run_together, scalable
 from ...tensor import Tensor
 from ..placement import send_ahead
 
@@ -53,6 +53,7 @@ class PipelineStage:
         self.is_last = stage_index == num_stages - 1
         if any(q.device_str != self.device for q in submodule.parameters()):
             submodule.to(self.device)
+        self.grad_scale = None  # what this step's weight gradients are scaled by on the way
         self.clear_runtime_states()
 
     def __repr__(self) -> str:
@@ -157,11 +158,24 @@ class PipelineStage:
 
     def backward_weight_chunks(self, mbs) -> None:
         """The weight gradients of micro-batches `mbs` at once: a Linear's over all of them
-        is one matmul on their rows stacked (split_backward.run_together)."""
+        is one matmul on their rows stacked (split_backward.run_together); scaled by
+        `grad_scale` on the way where the schedule set one (see `_PipelineSchedule`)."""
         parts = [self._weight_parts.pop(mb) for mb in mbs]
         parts = [p for p in parts if p is not None]
-        if parts:
-            run_together(parts)
+        if not parts:
+            return
+        if self.grad_scale is not None and not scalable(parts):
+            self._stop_scaling()
+        run_together(parts, self.grad_scale)
+
+    def _stop_scaling(self) -> None:
+        """The step's weight gradients from here on come unscaled, to be divided after the
+        step: undo the scale of those accumulated so far (a power of two: exactly)."""
+        with grad_mode.no_grad():
+            for q in self.submod.parameters():
+                if q.grad is not None:
+                    q.grad.mul_(1.0 / self.grad_scale)
+        self.grad_scale = None
 
 
 def _to(x, device):
