@@ -1,8 +1,10 @@
 """A fixed set of generated programs (fuzz_programs.py) run under PyTorch and distgrad:
 values, first- and second-order gradients, hooks' gradients, or the error type, must
 agree. 400 programs in the driver, 150 on two in-process workers (backend="local"), and a
-few on two Ray workers. A failing chunk lists its failures by kind, with a shrunk,
-standalone reproducer for the first kinds."""
+few on two Ray workers; and 50 training steps (fuzz_compile.py) run compiled and eagerly
+on two in-process workers, which must agree bit for bit (and eagerly with PyTorch). A
+failing chunk lists its failures by kind, with a shrunk, standalone reproducer for the
+first kinds."""
 from __future__ import annotations
 
 import pytest
@@ -13,6 +15,7 @@ CHUNK = 50
 DRIVER_CHUNKS = 8        # seeds 0 .. 399
 WORKER_CHUNKS = 3        # seeds 100000 .. 100149, backend="local"
 RAY_PROGRAMS = 12        # seeds 200000 .. 200011, backend="ray" (reuses a running Ray)
+COMPILED_STEPS = 50      # seeds 300000 .. 300049, distgrad.compile against eager
 SHRUNK_KINDS = 3         # kinds per chunk that get a shrunk reproducer
 
 # Programs written by hand for seams generated seeds found (the seeds move with the
@@ -56,6 +59,34 @@ def test_driver_programs(chunk):
 def test_local_worker_programs(chunk, runtimes):
     base = 100_000 + chunk * CHUNK
     check_all(range(base, base + CHUNK), "local")
+
+
+def test_compiled_steps_replay_what_eager_steps_compute(runtimes):
+    import fuzz_compile as fc
+
+    seeds = range(300_000, 300_000 + COMPILED_STEPS)
+    ran, by_kind, repro = fc.run_many(seeds, shrink_per_kind=1)
+    assert ran == COMPILED_STEPS
+    if by_kind:
+        pytest.fail(fc.summary(ran, by_kind, repro), pytrace=False)
+
+
+def test_a_compiled_step_that_computes_otherwise_is_caught(runtimes, monkeypatch):
+    import distgrad
+    import fuzz_compile as fc
+
+    def stepping_twice(fn, compile_=distgrad.compile):
+        compiled = compile_(fn)
+
+        def call(*args):
+            compiled(*args)
+            return compiled(*args)
+        call.stats = compiled.stats
+        return call
+
+    monkeypatch.setattr(distgrad, "compile", stepping_twice)
+    got = fc.check(fc.generate(300_000))
+    assert got is not None and got[0] == "compiled differs from eager", got
 
 
 @pytest.mark.parametrize("why", list(HAND_WRITTEN))
