@@ -150,12 +150,12 @@ class CompiledFunction:
                 del guards, walked, at
                 self.counters["replayed"] += 1
                 return rec.replay(tensors, rt, derived, flagged)
+        if self.counters["recorded"] >= self.MAX_RECORDINGS:
+            return self._eager("limit", args, kwargs)  # (not recorded: counted so only)
         if whys:  # (why the latest recording does not fit)
             why = whys[0] or "inputs"
             self._note("recorded again", why, _AGAIN[why],
                        quiet=self.counters["recorded"] < 2)
-        if self.counters["recorded"] >= self.MAX_RECORDINGS:
-            return self._eager("limit", args, kwargs)
         return self._record(rt, args, kwargs, tensors, sig, roots, inputs,
                             (sigs, ids, grads, objects), walked, found)
 

@@ -582,6 +582,9 @@ def _stats_problem(spec, res: Run) -> str | None:
         return f"stats count {total} calls of {len(spec['calls'])}: {st}"
     if not all(isinstance(k, str) for k in st["reasons"]):
         return f"stats reasons {st['reasons']}"
+    again = sum(n for k, n in st["reasons"].items() if k.startswith("recorded again"))
+    if again > max(0, st["recorded"] - 1):  # (each counts a call that recorded)
+        return f"stats count {again} calls recorded again of {st['recorded']}: {st}"
     return None
 
 

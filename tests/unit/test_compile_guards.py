@@ -1,10 +1,11 @@
 """distgrad.compile's recording as the step's code sees it and what its replays leave: an lr
 scheduler the step steps is of its own class while the step records, and its steps, run
 after each replay (a collection of the step's garbage during them too), leave the lrs and
-counts the eager step leaves."""
+counts the eager step leaves; and stats() counts each call once, as what happened to it."""
 from __future__ import annotations
 
 import gc
+import warnings
 
 import pytest
 
@@ -129,3 +130,31 @@ def test_scheduler_steps_during_which_garbage_is_freed_are_run_after_replays(run
     *replayed, step = run(True)
     assert replayed == eager
     assert step.stats()["replayed"] >= 2, step.stats()
+
+
+def test_calls_past_the_recording_limit_count_as_eager_only(runtime):
+    model = dg.nn.Linear(3, 2).to("worker:0")
+    opt = dg.optim.SGD(model.parameters(), lr=0.1)
+    seen = {"calls": 0}
+
+    @dg.compile
+    def step(x, y):
+        seen["calls"] += 1  # (a number in its state that each call changes)
+        opt.zero_grad()
+        loss = F.mse_loss(model(x) * seen["calls"], y)
+        loss.backward()
+        opt.step()
+        return loss.detach()
+
+    x, y = dg.ones(4, 3).to("worker:0"), dg.zeros(4, 2).to("worker:0")
+    calls = step.MAX_RECORDINGS + 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for _ in range(calls):
+            step(x, y)
+    stats = step.stats()
+    assert (stats["recorded"], stats["replayed"], stats["eager"]) == (
+        step.MAX_RECORDINGS, 0, 3), stats
+    assert stats["reasons"] == {"recorded again: state": step.MAX_RECORDINGS - 1,
+                                "eager: limit": 3}, stats
+    assert seen["calls"] == calls
