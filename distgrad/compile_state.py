@@ -10,7 +10,8 @@ arguments, its defaults, the cells of its closure, the globals it names and its 
 tuples, dicts, sets, deques) and objects' attributes and slots (modules, optimizers,
 schedulers, the user's own objects, and the data attributes of the user's classes they
 read through them), and the attributes the code reads of the program's own modules (a
-config module), but not into other classes, modules, numpy arrays or distgrad's runtime.
+config module), but not into other classes, modules, numpy arrays (their values are
+compared, by a digest) or distgrad's runtime.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import collections
 import ctypes
 import dis
 import functools
+import hashlib
 import operator
 import struct
 import sysconfig
@@ -225,8 +227,12 @@ def fingerprint(roots, inputs=frozenset(), guards=None, held=None, fresh=None,
             for i, v in enumerate(tuple(obj)):
                 walk(v, place=(_ITEM, obj, i) if isinstance(obj, collections.deque) else None)
         elif isinstance(obj, np.ndarray):
-            sigs.append(("nd", obj.shape, obj.dtype.str, key))
+            # (its values too: the step may read them, and a write in place changes them)
+            digest = array_digest(obj)
+            sigs.append(("nd", obj.shape, obj.dtype.str, key, digest))
             ids.append(None)
+            if guard is not None:
+                guard((_ARRAY, obj, None, digest))
         elif t is types.FunctionType and not (obj.__module__ or "").startswith("distgrad."):
             # A function of the user's: what its closure and the globals it names hold
             # (a step calling a helper that closes over the model and the optimizer).
@@ -425,6 +431,7 @@ def _renumbered(objects: dict, rank: dict) -> dict:
 _DICT, _LIST, _TENSOR, _KEY, _ATTR, _CELL = 1, 2, 3, 4, 5, 6
 _GRAD, _ITEM = 7, 8  # (places only: a tensor's .grad, a list's or a deque's item)
 _ITEMS = 9  # (a set's or a deque's items, by identity)
+_ARRAY = 10  # (a numpy array's values, by their digest)
 _PARTS = (None, None, None)  # (the place of a sharded tensor's list of parts)
 _MISSING = object()
 
@@ -493,6 +500,12 @@ _TENSOR_ATTRS = operator.attrgetter("_value", "_grad", "_grad_fn", "_sharding", 
                                     "_requires_grad")
 
 
+def array_digest(arr: np.ndarray) -> bytes:
+    """A digest of a numpy array's values (of an object array, which objects it holds)."""
+    return hashlib.blake2b(np.ascontiguousarray(arr).view(np.uint8).data if arr.size and
+                           arr.dtype.kind != "O" else arr.tobytes(), digest_size=16).digest()
+
+
 def unchanged(guards) -> bool:
     """Does every place `fingerprint(..., guards=)` walked still hold the very objects it
     held? The containers and tensors that count their changes (watched.py): by that count
@@ -513,6 +526,9 @@ def unchanged(guards) -> bool:
         return False
     for t, number in g.numbers:
         if t._value.item() != number:
+            return False
+    for arr, digest in g.arrays:
+        if array_digest(arr) != digest:
             return False
     for kind, obj, at, was in g.places:
         if kind == _ITEMS:
@@ -540,7 +556,7 @@ class _Grouped:
     def __init__(self, guards, writes=None):
         self.writes = writes
         self.empty, self.dicts, self.lists, self.tensors = [], [], [], []
-        self.numbers, self.places = [], []
+        self.numbers, self.places, self.arrays = [], [], []
         keys, values, items, attrs = [], [], [], []
         for guard in guards:
             kind, obj, at, was = guard
@@ -557,6 +573,8 @@ class _Grouped:
             elif kind == _LIST:
                 self.lists.append(obj)
                 items.extend(was)
+            elif kind == _ARRAY:
+                self.arrays.append((obj, was))
             elif kind == _TENSOR:
                 self.tensors.append(obj)
                 attrs.extend(was)

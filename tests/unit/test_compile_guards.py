@@ -1,12 +1,14 @@
 """distgrad.compile's recording as the step's code sees it and what its replays leave: an lr
 scheduler the step steps is of its own class while the step records, and its steps, run
 after each replay (a collection of the step's garbage during them too), leave the lrs and
-counts the eager step leaves; and stats() counts each call once, as what happened to it."""
+counts the eager step leaves; a numpy array the step reads, written in place between calls,
+is read again; and stats() counts each call once, as what happened to it."""
 from __future__ import annotations
 
 import gc
 import warnings
 
+import numpy as np
 import pytest
 
 import distgrad as dg
@@ -158,3 +160,28 @@ def test_calls_past_the_recording_limit_count_as_eager_only(runtime):
     assert stats["reasons"] == {"recorded again: state": step.MAX_RECORDINGS - 1,
                                 "eager: limit": 3}, stats
     assert seen["calls"] == calls
+
+
+def test_a_numpy_array_the_step_reads_written_in_place_is_read_again(runtime):
+    def run(compiled):
+        model, opt, _ = _training()
+        scale = np.ones(1)
+
+        def step(x, y):
+            opt.zero_grad()
+            loss = F.mse_loss(model(x) * float(scale[0]), y)
+            loss.backward()
+            opt.step()
+            return loss.detach()
+
+        step = dg.compile(step) if compiled else step
+        losses = []
+        for k in range(6):
+            scale[0] = 1.0 + (k >= 3)  # (the same array, new values)
+            losses.append(step(*_batch(k)).item())
+        return losses, model.weight.sum().item(), step
+
+    *eager, _ = run(False)
+    *compiled, step = run(True)
+    assert compiled == eager
+    assert step.stats()["replayed"] >= 2, step.stats()
