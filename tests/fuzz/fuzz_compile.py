@@ -50,6 +50,7 @@ import numpy as np
 nn, F = torch.nn, torch.nn.functional
 R = np.random.default_rng({seed})
 torch.manual_seed({seed})  # (dropout's draws: the same in each distgrad run)
+SCALE = np.ones(1)  # (a numpy array a step may read, written in place between calls)
 def P(shape):  # seeded numbers, the same under both libraries
     return torch.tensor((R.standard_normal(tuple(shape)) * 0.5).astype(np.float32))
 '''
@@ -88,6 +89,7 @@ EXTRAS = {
                                "        if p.grad is not None: p.sub_(0.01 * p.grad)"),
     "freeze_inside": ("first", "model.stem.requires_grad_(False)"),
     "read_grad": ("end", "g = model.head.weight.grad"),
+    "numpy_scale": ("after", "with torch.no_grad(): model.head.weight.mul_(float(SCALE[0]))"),
     "grad_norm": ("end", "gn = torch.stack([p.grad.norm() for p in model.parameters() "
                          "if p.grad is not None]).sum() if any(p.grad is not None for p "
                          "in model.parameters()) else None"),
@@ -227,7 +229,7 @@ def _calls(r, spec):
         if i and r.random() < 0.25:
             change = r.choice(["lr", "mode", "freeze", "write", "batch", "zero", "grad_none",
                                "sched", "data", "hp", "grad_write", "grad_new", "reload",
-                               "hold", "hold", "new_opt", "new_head"])
+                               "hold", "hold", "new_opt", "new_head", "numpy"])
             name = r.choice(spec["params"])
             if change == "lr":
                 pre.append(f"opt.param_groups[0]['lr'] = {r.choice([lr, lr / 2, lr * 2])}")
@@ -261,6 +263,8 @@ def _calls(r, spec):
             elif change == "hold":  # (a reference the step cannot see, read by look)
                 pre.append(r.choice([f"held = model.{name}.grad", f"held = model.{name}.detach()",
                                      f"held = model.{name}.data", f"held = model.{name}"]))
+            elif change == "numpy":
+                pre.append(f"SCALE[0] = {r.choice([0.9, 1.0, 1.1])}")
             elif change == "new_opt":
                 pre.append(f"opt = torch.optim.SGD(model.parameters(), lr={lr})")
             elif change == "new_head":
@@ -578,7 +582,9 @@ def _stats_problem(spec, res: Run) -> str | None:
     if st is None:
         return None if res.error else "no stats()"
     total = st["recorded"] + st["replayed"] + st["eager"]
-    if res.error is None and total != len(spec["calls"]):
+    if res.error is not None:  # (the call that raised is counted as what it began as)
+        return None
+    if total != len(spec["calls"]):
         return f"stats count {total} calls of {len(spec['calls'])}: {st}"
     if not all(isinstance(k, str) for k in st["reasons"]):
         return f"stats reasons {st['reasons']}"
