@@ -202,7 +202,9 @@ def generate(seed: int) -> dict:
     if spec["opt_params"] == "groups" and tie:  # (the tied weight would be in both groups)
         spec["opt_params"] = "all"
     spec["extras"] = [e for e in EXTRAS if r.random() < 0.12]
-    spec["sched"] = r.choice([None] * 8 + ["StepLR"] * 3 + ["MultiStepLR"] + list(SCHEDULERS))
+    # (most steps replay between changes: a schedule that changes the lr at each step
+    # records each call)
+    spec["sched"] = r.choice([None] * 16 + ["StepLR"] * 3 + ["MultiStepLR"] + list(SCHEDULERS))
     spec["sched_where"] = r.choice(["inside", "inside", "inside", "outside"])
     spec["sched_ab"] = (r.randint(1, 3), r.randint(3, 6))
     spec["clip"] = r.choice([None, None, 0.5, 1.0, 10.0])
