@@ -10,11 +10,12 @@ arguments, its defaults, the cells of its closure, the globals it names and its 
 tuples, dicts, sets, deques) and objects' attributes and slots (modules, optimizers,
 schedulers, the user's own objects, and the data attributes of the user's classes they
 read through them), and the attributes the code reads of the program's own modules (a
-config module), but not into other classes, modules, numpy arrays (their values are
-compared, by a digest) or distgrad's runtime.
+config module), but not into other classes, modules, numpy arrays, bytearrays or
+array.arrays (their values are compared, by a digest) or distgrad's runtime.
 """
 from __future__ import annotations
 
+import array
 import collections
 import ctypes
 import dis
@@ -226,10 +227,11 @@ def fingerprint(roots, inputs=frozenset(), guards=None, held=None, fresh=None,
                 guard((_ITEMS, obj, None, tuple(obj)))
             for i, v in enumerate(tuple(obj)):
                 walk(v, place=(_ITEM, obj, i) if isinstance(obj, collections.deque) else None)
-        elif isinstance(obj, np.ndarray):
+        elif isinstance(obj, _BUFFERS):
             # (its values too: the step may read them, and a write in place changes them)
-            digest = array_digest(obj)
-            sigs.append(("nd", obj.shape, obj.dtype.str, key, digest))
+            digest = values_digest(obj)
+            sigs.append(("nd", getattr(obj, "shape", len(obj)), t.__name__,
+                         str(getattr(obj, "dtype", getattr(obj, "typecode", ""))), key, digest))
             ids.append(None)
             if guard is not None:
                 guard((_ARRAY, obj, None, digest))
@@ -431,7 +433,7 @@ def _renumbered(objects: dict, rank: dict) -> dict:
 _DICT, _LIST, _TENSOR, _KEY, _ATTR, _CELL = 1, 2, 3, 4, 5, 6
 _GRAD, _ITEM = 7, 8  # (places only: a tensor's .grad, a list's or a deque's item)
 _ITEMS = 9  # (a set's or a deque's items, by identity)
-_ARRAY = 10  # (a numpy array's values, by their digest)
+_ARRAY = 10  # (a numpy array's, a bytearray's or an array.array's values, by digest)
 _PARTS = (None, None, None)  # (the place of a sharded tensor's list of parts)
 _MISSING = object()
 
@@ -500,10 +502,19 @@ _TENSOR_ATTRS = operator.attrgetter("_value", "_grad", "_grad_fn", "_sharding", 
                                     "_requires_grad")
 
 
-def array_digest(arr: np.ndarray) -> bytes:
-    """A digest of a numpy array's values (of an object array, which objects it holds)."""
-    return hashlib.blake2b(np.ascontiguousarray(arr).view(np.uint8).data if arr.size and
-                           arr.dtype.kind != "O" else arr.tobytes(), digest_size=16).digest()
+_BUFFERS = (np.ndarray, bytearray, array.array)  # (mutable values the walk cannot watch)
+
+
+def values_digest(obj) -> bytes:
+    """A digest of the values of a numpy array (of an object array, which objects it
+    holds), a bytearray or an array.array."""
+    if not isinstance(obj, np.ndarray):
+        data = memoryview(obj).cast("B")
+    elif obj.size and obj.dtype.kind != "O":
+        data = np.ascontiguousarray(obj).view(np.uint8).data
+    else:
+        data = obj.tobytes()
+    return hashlib.blake2b(data, digest_size=16).digest()
 
 
 def unchanged(guards) -> bool:
@@ -528,7 +539,7 @@ def unchanged(guards) -> bool:
         if t._value.item() != number:
             return False
     for arr, digest in g.arrays:
-        if array_digest(arr) != digest:
+        if values_digest(arr) != digest:
             return False
     for kind, obj, at, was in g.places:
         if kind == _ITEMS:

@@ -1,10 +1,11 @@
 """distgrad.compile's recording as the step's code sees it and what its replays leave: an lr
 scheduler the step steps is of its own class while the step records, and its steps, run
 after each replay (a collection of the step's garbage during them too), leave the lrs and
-counts the eager step leaves; a numpy array the step reads, written in place between calls,
-is read again; and stats() counts each call once, as what happened to it."""
+counts the eager step leaves; a numpy array (a bytearray, an array.array) the step reads,
+written in place between calls, is read again; and stats() counts each call once, as what happened to it."""
 from __future__ import annotations
 
+import array
 import gc
 import warnings
 
@@ -162,10 +163,13 @@ def test_calls_past_the_recording_limit_count_as_eager_only(runtime):
     assert seen["calls"] == calls
 
 
-def test_a_numpy_array_the_step_reads_written_in_place_is_read_again(runtime):
+@pytest.mark.parametrize("make", [lambda: np.ones(1), lambda: bytearray([1]),
+                                  lambda: array.array("d", [1.0])],
+                         ids=["numpy", "bytearray", "array"])
+def test_values_the_step_reads_written_in_place_are_read_again(runtime, make):
     def run(compiled):
         model, opt, _ = _training()
-        scale = np.ones(1)
+        scale = make()
 
         def step(x, y):
             opt.zero_grad()
@@ -177,7 +181,7 @@ def test_a_numpy_array_the_step_reads_written_in_place_is_read_again(runtime):
         step = dg.compile(step) if compiled else step
         losses = []
         for k in range(6):
-            scale[0] = 1.0 + (k >= 3)  # (the same array, new values)
+            scale[0] = 1 + (k >= 3)  # (the same array, new values)
             losses.append(step(*_batch(k)).item())
         return losses, model.weight.sum().item(), step
 
