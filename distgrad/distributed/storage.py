@@ -89,9 +89,10 @@ def _grown(memory, whole, numel: int):
 
 
 class WorkerGrowth:
-    """A worker memory grown in place (torch's resize of its storage): `handle` is all of
-    it now. A tensor still on the memory it was is moved onto it when next used: a view of
-    the new memory at the tensor's place, made on the worker (as_strided)."""
+    """A worker memory grown in place (torch's resize of its storage): the memory's `whole`
+    is all of it now, and `handles` the handles already on it. A tensor still on the memory
+    it was is moved onto it when next used: a view of the new memory at the tensor's place,
+    made on the worker (as_strided)."""
 
     __slots__ = ("memory", "handles")
 
