@@ -67,13 +67,15 @@ class record_function:
 
 
 class Recorder:
-    """The driver's events while a profile is on: (name, start ns, end ns, thread, category)."""
+    """The driver's events while a profile is on: (name, start ns, end ns, thread, category,
+    input shapes); `shapes`: whether ops record their inputs' shapes (record_shapes)."""
 
-    __slots__ = ("events", "_passing")
+    __slots__ = ("events", "_passing", "shapes")
 
-    def __init__(self):
+    def __init__(self, shapes: bool = False):
         self.events = []
         self._passing = set()  # threads whose next op call is the one being timed
+        self.shapes = shapes
 
     def pass_once(self) -> None:
         self._passing.add(threading.get_ident())
@@ -88,8 +90,14 @@ class Recorder:
             return True
         return False
 
-    def add(self, name: str, start: int, end: int, cat: str = "cpu_op") -> None:
-        self.events.append((name, start, end, threading.get_ident(), cat))
+    def add(self, name: str, start: int, end: int, cat: str = "cpu_op", inputs=()) -> None:
+        shapes = input_shapes(inputs) if self.shapes else ()
+        self.events.append((name, start, end, threading.get_ident(), cat, shapes))
+
+
+def input_shapes(inputs) -> list:
+    """torch's `input_shapes` of an op: each input's shape as a list, [] for a number."""
+    return [list(getattr(x, "shape", ())) for x in inputs]
 
 
 # ---- events and their table -------------------------------------------------------------------
@@ -106,7 +114,7 @@ class _NoDevice:
 class FunctionEvent(_NoDevice):
     """One recorded interval. Times in microseconds from the profile's start, as torch's."""
 
-    def __init__(self, id, name, device, thread, start_us, end_us, cat):
+    def __init__(self, id, name, device, thread, start_us, end_us, cat, input_shapes=()):
         self.id = id
         self.name = name
         self.key = name if device == "cpu" else f"{device} {name}"
@@ -115,6 +123,7 @@ class FunctionEvent(_NoDevice):
         self.start_us = start_us
         self.end_us = end_us
         self.cat = cat
+        self.input_shapes = list(input_shapes)
         self.count = 1
         self.cpu_parent = None
         self.cpu_children = []
@@ -139,8 +148,9 @@ class FunctionEvent(_NoDevice):
 class FunctionEventAvg(_NoDevice):
     """The events of one name added up (`key_averages()`)."""
 
-    def __init__(self, key: str):
+    def __init__(self, key: str, input_shapes=""):
         self.key = key
+        self.input_shapes = input_shapes  # (torch's: "" unless grouped by input shape)
         self.count = 0
         self.cpu_time_total = 0.0
         self.self_cpu_time_total = 0.0
@@ -184,10 +194,17 @@ class EventList(list):
     def self_cpu_time_total(self) -> float:
         return sum(e.self_cpu_time_total for e in self)
 
-    def key_averages(self, group_by_input_shape: bool = False, group_by_stack_n: int = 0):
+    def key_averages(self, group_by_input_shapes: bool = False, group_by_stack_n: int = 0):
+        """The events added up per name (and per input shapes when grouped by them)."""
         groups: dict = {}
         for e in self:
-            groups.setdefault(e.key, FunctionEventAvg(e.key)).add(e)
+            if group_by_input_shapes:
+                key = (e.key, str(e.input_shapes))
+                avg = groups.get(key) or groups.setdefault(key, FunctionEventAvg(
+                    e.key, e.input_shapes))
+            else:
+                avg = groups.get(e.key) or groups.setdefault(e.key, FunctionEventAvg(e.key))
+            avg.add(e)
         return EventList(groups.values(), trace=self._trace)
 
     def total_average(self) -> FunctionEventAvg:
@@ -210,12 +227,19 @@ class EventList(list):
             rows = rows[:row_limit]
         total = self.self_cpu_time_total
         width = min(max([len(e.key) for e in self] or [0]) + 4, max_name_column_width)
+        # (torch's: a column of input shapes when any event has them, as wide as the widest)
+        with_shapes = any(e.input_shapes for e in self)
+        shapes_width = min(max([len(str(e.input_shapes)) for e in self] or [0]) + 4,
+                           max_shapes_column_width)
         line = "-" * width + "  " + ("-" * 12 + "  ") * len(_COLUMNS)
+        heads = "Name".rjust(width) + "  " + "".join(h.rjust(12) + "  " for h, _, _ in _COLUMNS)
+        if with_shapes:
+            line += "-" * shapes_width + "  "
+            heads += "Input Shapes".rjust(shapes_width) + "  "
         out = []
         if header is not None:
             out += ["=" * len(line), header]
-        out += [line, "Name".rjust(width) + "  " + "".join(h.rjust(12) + "  " for h, _, _ in
-                                                          _COLUMNS), line]
+        out += [line, heads, line]
         for e in rows:
             name = e.key if len(e.key) <= width else e.key[:width - 3] + "..."
             cells = []
@@ -227,7 +251,10 @@ class EventList(list):
                     cells.append(f"{100 * v / total:.2f}%" if total else "0.00%")
                 else:
                     cells.append(_format_time(v))
-            out.append(name.rjust(width) + "  " + "".join(c.rjust(12) + "  " for c in cells))
+            row = name.rjust(width) + "  " + "".join(c.rjust(12) + "  " for c in cells)
+            if with_shapes:
+                row += str(e.input_shapes)[:shapes_width].rjust(shapes_width) + "  "
+            out.append(row)
         out += [line, f"Self CPU time total: {_format_time(total)}"]
         return "\n".join(out) + "\n"
 
@@ -244,8 +271,8 @@ class EventList(list):
 
 class profile:
     """Record what the driver and every worker do inside the `with` block (see the module
-    doc). torch's other options are accepted; shapes, memory, stacks and FLOPs are not
-    recorded."""
+    doc); with `record_shapes`, each op's input shapes too (`key_averages(group_by_input_shape=
+    True)`). torch's other options are accepted; memory, stacks and FLOPs are not recorded."""
 
     def __init__(self, enabled: bool = True, *, use_cuda: bool = False, use_device=None,
                  record_shapes: bool = False, with_flops: bool = False,
@@ -254,6 +281,7 @@ class profile:
                  experimental_config=None, acc_events: bool = False,
                  custom_trace_id_callback=None):
         self.enabled = enabled
+        self.record_shapes = record_shapes
         self.function_events = None
         self._recorder = None
         self._start_ns = self._end_ns = 0
@@ -265,7 +293,7 @@ class profile:
             return self
         if record.profiling is not None:
             raise RuntimeError("Profiler is already enabled on this thread")
-        self._recorder = Recorder()
+        self._recorder = Recorder(self.record_shapes)
         self._start_ns = time.time_ns()
         self._workers = {}
         for q in _queues():
@@ -326,16 +354,18 @@ class profile:
         track that encloses it."""
         start = self._start_ns
         threads: dict = {}
-        raw = [("cpu", threads.setdefault(tid, len(threads)), name, t0, t1, cat)
-               for name, t0, t1, tid, cat in self._recorder.events]
+        raw = [("cpu", threads.setdefault(tid, len(threads)), name, t0, t1, cat, shapes)
+               for name, t0, t1, tid, cat, shapes in self._recorder.events]
         for device, (offset, events) in self._workers.items():
-            for kind, name, t0, t1, *_ in events:
-                raw.append((device, 0, name, t0 - offset, t1 - offset, kind))
+            for kind, name, t0, t1, *rest in events:
+                # (a worker's op ends with its input shapes, a send or receive with its key)
+                shapes = rest[0] if kind == "op" and rest and self.record_shapes else ()
+                raw.append((device, 0, name, t0 - offset, t1 - offset, kind, shapes))
         raw.sort(key=lambda r: (r[0] != "cpu", r[0], r[1], r[3], -r[4]))
         out, stacks = [], {}
-        for device, thread, name, t0, t1, cat in raw:
+        for device, thread, name, t0, t1, cat, shapes in raw:
             e = FunctionEvent(len(out) + 1, name, device, thread, (t0 - start) / 1e3,
-                              (t1 - start) / 1e3, cat)
+                              (t1 - start) / 1e3, cat, shapes)
             stack = stacks.setdefault((device, thread), [])
             while stack and stack[-1].end_us < e.end_us:
                 stack.pop()

@@ -214,7 +214,7 @@ def _recorded(rec, name, inputs, device, attrs):
     try:
         return call(name, *inputs, _device=device, **attrs)
     finally:
-        rec.add("aten::" + name, start, time.time_ns())
+        rec.add("aten::" + name, start, time.time_ns(), inputs=inputs)
 
 
 def _moved(x, device: str):

@@ -85,3 +85,16 @@ def test_workers_record_only_during_a_profile(backend):
     assert not any(e.device != "cpu" and e.cat == "op" for e in second.function_events)
     if rt.backend == "local":
         assert all(w.timeline is None for w in rt.endpoint.workers)
+
+
+def test_workers_ops_record_their_input_shapes(backend):
+    step = _step()
+    step()
+    with dg.profiler.profile(record_shapes=True) as prof:
+        step()
+    shapes = {str(e.input_shapes) for e in prof.key_averages(group_by_input_shape=True)
+              if e.key == "worker:0 aten::addmm"}
+    assert shapes == {"[[16], [4, 8], [8, 16]]"}
+    with dg.profiler.profile() as prof:  # (without record_shapes: none, as torch)
+        step()
+    assert all(e.input_shapes == [] for e in prof.function_events)

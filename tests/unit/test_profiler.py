@@ -177,3 +177,40 @@ def test_an_ops_warning_names_the_callers_line_outside_a_profile():
         warnings.simplefilter("always")
         x.var()
     assert [w.filename for w in caught] == [__file__]
+
+
+def _shapes_profile(T, **kwargs):
+    """A Linear's forward and backward profiled with torch.profiler's options `kwargs`."""
+    T.manual_seed(0)
+    model = T.nn.Sequential(T.nn.Linear(8, 16), T.nn.ReLU(), T.nn.Linear(16, 4))
+    x = T.randn(5, 8)
+    with T.profiler.profile(activities=[T.profiler.ProfilerActivity.CPU], **kwargs) as prof:
+        model(x).sum().backward()
+    return prof
+
+
+def _tensor_shapes(shapes):
+    return [s for s in shapes if s]  # (torch lists a number argument as [])
+
+
+def test_record_shapes_groups_ops_by_their_inputs_shapes_as_torch():
+    def grouped(T):
+        prof = _shapes_profile(T, record_shapes=True)
+        return sorted((e.key, str(_tensor_shapes(e.input_shapes)), e.count)
+                      for e in prof.key_averages(group_by_input_shape=True)
+                      if e.key in ("aten::addmm", "aten::mm", "aten::relu"))
+
+    assert grouped(distgrad) == grouped(torch)
+    assert ("aten::addmm", "[[16], [5, 8], [8, 16]]", 1) in grouped(distgrad)
+
+
+@pytest.mark.parametrize("record_shapes,by_shape", [(True, True), (True, False), (False, True)])
+def test_input_shapes_column_as_torch(record_shapes, by_shape):
+    def header_and_shapes(T):
+        prof = _shapes_profile(T, record_shapes=record_shapes)
+        averages = prof.key_averages(group_by_input_shape=by_shape)
+        relu = [e for e in averages if e.key == "aten::relu"][0]
+        heads = averages.table(row_limit=2).splitlines()[1].split("  ")
+        return [h.strip() for h in heads if h.strip()], _tensor_shapes(relu.input_shapes)
+
+    assert header_and_shapes(distgrad) == header_and_shapes(torch)
