@@ -44,7 +44,7 @@ class profile(_autograd_profiler.profile):
             raise NotImplementedError("distgrad.profiler.profile: schedule= is not supported; "
                                       "profile the steps you want inside the block")
         super().__init__(enabled=activities is None or ProfilerActivity.CPU in activities,
-                         record_shapes=record_shapes)
+                         record_shapes=record_shapes, profile_memory=profile_memory)
         self.on_trace_ready = on_trace_ready
         self.step_num = 0
 

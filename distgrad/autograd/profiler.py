@@ -26,6 +26,7 @@ workers record only between a profile's start and its end.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -70,34 +71,69 @@ class Recorder:
     """The driver's events while a profile is on: (name, start ns, end ns, thread, category,
     input shapes); `shapes`: whether ops record their inputs' shapes (record_shapes)."""
 
-    __slots__ = ("events", "_passing", "shapes")
+    __slots__ = ("events", "_passing", "_inside", "shapes", "memory")
 
-    def __init__(self, shapes: bool = False):
+    def __init__(self, shapes: bool = False, memory: bool = False):
         self.events = []
         self._passing = set()  # threads whose next op call is the one being timed
+        self._inside = set()  # threads inside an op timed as one (`one_op`)
         self.shapes = shapes
+        self.memory = memory
 
     def pass_once(self) -> None:
         self._passing.add(threading.get_ident())
 
     def passes(self) -> bool:
-        """Is this call the one `record._recorded` is timing (so not to be timed again)?"""
-        if not self._passing:
+        """Is this call the one `record._recorded` is timing, or inside a `one_op` (so not
+        to be timed again)?"""
+        if not self._passing and not self._inside:
             return False
         tid = threading.get_ident()
+        if tid in self._inside:
+            return True
         if tid in self._passing:
             self._passing.discard(tid)
             return True
         return False
 
-    def add(self, name: str, start: int, end: int, cat: str = "cpu_op", inputs=()) -> None:
+    @contextlib.contextmanager
+    def one_op(self, name: str, inputs):
+        """An op made of others (an in-place one: computed, then written into inputs[0])
+        timed as one event, as torch's kernel is: the ops it calls are not recorded."""
+        tid = threading.get_ident()
+        if tid in self._inside:
+            yield
+            return
+        start = time.time_ns()
+        self._inside.add(tid)
+        try:
+            yield
+        finally:
+            self._inside.discard(tid)
+            self.add(name, start, time.time_ns(), inputs=inputs, outputs=inputs[0])
+
+    def add(self, name: str, start: int, end: int, cat: str = "cpu_op", inputs=(),
+            outputs=None) -> None:
+        """An event; an op's with its `inputs`' shapes and the driver memory its `outputs`
+        allocated, when the profile records them."""
         shapes = input_shapes(inputs) if self.shapes else ()
-        self.events.append((name, start, end, threading.get_ident(), cat, shapes))
+        made = allocated(inputs, outputs) if self.memory and outputs is not None else 0
+        self.events.append((name, start, end, threading.get_ident(), cat, shapes, made))
 
 
 def input_shapes(inputs) -> list:
     """torch's `input_shapes` of an op: each input's shape as a list, [] for a number."""
     return [list(getattr(x, "shape", ())) for x in inputs]
+
+
+def allocated(inputs, outputs) -> int:
+    """The bytes of driver memory an op's results took: none for a view, an alias or an
+    in-place result (memory an input has already)."""
+    outs = outputs if isinstance(outputs, tuple) else (outputs,)
+    held = [x._storage for x in inputs if hasattr(x, "_storage")]
+    return sum(t.numel() * t.element_size() for t in outs
+               if hasattr(t, "_storage") and t.device_str == "cpu"
+               and not any(t._storage.same_memory(m) for m in held))
 
 
 # ---- events and their table -------------------------------------------------------------------
@@ -114,7 +150,8 @@ class _NoDevice:
 class FunctionEvent(_NoDevice):
     """One recorded interval. Times in microseconds from the profile's start, as torch's."""
 
-    def __init__(self, id, name, device, thread, start_us, end_us, cat, input_shapes=()):
+    def __init__(self, id, name, device, thread, start_us, end_us, cat, input_shapes=(),
+                 allocated=0):
         self.id = id
         self.name = name
         self.key = name if device == "cpu" else f"{device} {name}"
@@ -124,6 +161,7 @@ class FunctionEvent(_NoDevice):
         self.end_us = end_us
         self.cat = cat
         self.input_shapes = list(input_shapes)
+        self.self_cpu_memory_usage = allocated  # (bytes its own results took)
         self.count = 1
         self.cpu_parent = None
         self.cpu_children = []
@@ -140,6 +178,11 @@ class FunctionEvent(_NoDevice):
     def cpu_time(self) -> float:
         return self.cpu_time_total
 
+    @property
+    def cpu_memory_usage(self) -> int:
+        """Bytes allocated inside it: its own results' and those of what ran inside it."""
+        return self.self_cpu_memory_usage + sum(c.cpu_memory_usage for c in self.cpu_children)
+
     def __repr__(self) -> str:
         return (f"<FunctionEvent id={self.id} name={self.name} device={self.device} "
                 f"cpu_time_total={self.cpu_time_total:.3f}us>")
@@ -154,11 +197,14 @@ class FunctionEventAvg(_NoDevice):
         self.count = 0
         self.cpu_time_total = 0.0
         self.self_cpu_time_total = 0.0
+        self.cpu_memory_usage = self.self_cpu_memory_usage = 0
 
     def add(self, e) -> "FunctionEventAvg":
         self.count += e.count
         self.cpu_time_total += e.cpu_time_total
         self.self_cpu_time_total += e.self_cpu_time_total
+        self.cpu_memory_usage += e.cpu_memory_usage
+        self.self_cpu_memory_usage += e.self_cpu_memory_usage
         return self
 
     @property
@@ -170,9 +216,14 @@ class FunctionEventAvg(_NoDevice):
                 f"cpu_time={self.cpu_time_total:.3f}us count={self.count}>")
 
 
-_COLUMNS = (("Self CPU %", "self_cpu_time_total", True), ("Self CPU", "self_cpu_time_total", False),
-            ("CPU total %", "cpu_time_total", True), ("CPU total", "cpu_time_total", False),
-            ("CPU time avg", "cpu_time", False), ("# of Calls", "count", False))
+# torch's table columns: (header, attribute, how it is printed)
+_TIME_COLUMNS = (("Self CPU %", "self_cpu_time_total", "percent"),
+                 ("Self CPU", "self_cpu_time_total", "time"),
+                 ("CPU total %", "cpu_time_total", "percent"),
+                 ("CPU total", "cpu_time_total", "time"), ("CPU time avg", "cpu_time", "time"))
+_MEMORY_COLUMNS = (("CPU Mem", "cpu_memory_usage", "memory"),
+                   ("Self CPU Mem", "self_cpu_memory_usage", "memory"))
+_COUNT_COLUMN = (("# of Calls", "count", "count"),)
 
 
 def _format_time(us: float) -> str:
@@ -181,6 +232,23 @@ def _format_time(us: float) -> str:
     if us >= 1e3:
         return f"{us / 1e3:.3f}ms"
     return f"{us:.3f}us"
+
+
+def _format_memory(nbytes: int) -> str:
+    for unit, size in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
+        if abs(nbytes) >= size:
+            return f"{nbytes / size:.2f} {unit}"
+    return f"{nbytes} B"
+
+
+def _cell(v, how: str, total: float) -> str:
+    if how == "percent":
+        return f"{100 * v / total:.2f}%" if total else "0.00%"
+    if how == "time":
+        return _format_time(v)
+    if how == "memory":
+        return _format_memory(v)
+    return str(v)
 
 
 class EventList(list):
@@ -231,8 +299,10 @@ class EventList(list):
         with_shapes = any(e.input_shapes for e in self)
         shapes_width = min(max([len(str(e.input_shapes)) for e in self] or [0]) + 4,
                            max_shapes_column_width)
-        line = "-" * width + "  " + ("-" * 12 + "  ") * len(_COLUMNS)
-        heads = "Name".rjust(width) + "  " + "".join(h.rjust(12) + "  " for h, _, _ in _COLUMNS)
+        memory = self._trace is not None and self._trace.profile_memory
+        columns = _TIME_COLUMNS + (_MEMORY_COLUMNS if memory else ()) + _COUNT_COLUMN
+        line = "-" * width + "  " + ("-" * 12 + "  ") * len(columns)
+        heads = "Name".rjust(width) + "  " + "".join(h.rjust(12) + "  " for h, _, _ in columns)
         if with_shapes:
             line += "-" * shapes_width + "  "
             heads += "Input Shapes".rjust(shapes_width) + "  "
@@ -242,15 +312,7 @@ class EventList(list):
         out += [line, heads, line]
         for e in rows:
             name = e.key if len(e.key) <= width else e.key[:width - 3] + "..."
-            cells = []
-            for _, attr, percent in _COLUMNS:
-                v = getattr(e, attr)
-                if attr == "count":
-                    cells.append(str(v))
-                elif percent:
-                    cells.append(f"{100 * v / total:.2f}%" if total else "0.00%")
-                else:
-                    cells.append(_format_time(v))
+            cells = [_cell(getattr(e, attr), how, total) for _, attr, how in columns]
             row = name.rjust(width) + "  " + "".join(c.rjust(12) + "  " for c in cells)
             if with_shapes:
                 row += str(e.input_shapes)[:shapes_width].rjust(shapes_width) + "  "
@@ -272,7 +334,9 @@ class EventList(list):
 class profile:
     """Record what the driver and every worker do inside the `with` block (see the module
     doc); with `record_shapes`, each op's input shapes too (`key_averages(group_by_input_shape=
-    True)`). torch's other options are accepted; memory, stacks and FLOPs are not recorded."""
+    True)`); with `profile_memory`, the bytes each op's results took (the driver's memory for
+    its ops, a worker's for its own: "CPU Mem" and "Self CPU Mem"; frees are not recorded).
+    torch's other options are accepted; stacks and FLOPs are not recorded."""
 
     def __init__(self, enabled: bool = True, *, use_cuda: bool = False, use_device=None,
                  record_shapes: bool = False, with_flops: bool = False,
@@ -282,6 +346,7 @@ class profile:
                  custom_trace_id_callback=None):
         self.enabled = enabled
         self.record_shapes = record_shapes
+        self.profile_memory = profile_memory
         self.function_events = None
         self._recorder = None
         self._start_ns = self._end_ns = 0
@@ -293,7 +358,7 @@ class profile:
             return self
         if record.profiling is not None:
             raise RuntimeError("Profiler is already enabled on this thread")
-        self._recorder = Recorder(self.record_shapes)
+        self._recorder = Recorder(self.record_shapes, self.profile_memory)
         self._start_ns = time.time_ns()
         self._workers = {}
         for q in _queues():
@@ -354,18 +419,21 @@ class profile:
         track that encloses it."""
         start = self._start_ns
         threads: dict = {}
-        raw = [("cpu", threads.setdefault(tid, len(threads)), name, t0, t1, cat, shapes)
-               for name, t0, t1, tid, cat, shapes in self._recorder.events]
+        raw = [("cpu", threads.setdefault(tid, len(threads)), name, t0, t1, cat, shapes, made)
+               for name, t0, t1, tid, cat, shapes, made in self._recorder.events]
         for device, (offset, events) in self._workers.items():
             for kind, name, t0, t1, *rest in events:
-                # (a worker's op ends with its input shapes, a send or receive with its key)
-                shapes = rest[0] if kind == "op" and rest and self.record_shapes else ()
-                raw.append((device, 0, name, t0 - offset, t1 - offset, kind, shapes))
+                # (a worker's op ends with its input shapes and the bytes it allocated, a send
+                # or receive with its key)
+                shapes, made = rest if kind == "op" else ((), 0)
+                raw.append((device, 0, name, t0 - offset, t1 - offset, kind,
+                            shapes if self.record_shapes else (),
+                            made if self.profile_memory else 0))
         raw.sort(key=lambda r: (r[0] != "cpu", r[0], r[1], r[3], -r[4]))
         out, stacks = [], {}
-        for device, thread, name, t0, t1, cat, shapes in raw:
+        for device, thread, name, t0, t1, cat, shapes, made in raw:
             e = FunctionEvent(len(out) + 1, name, device, thread, (t0 - start) / 1e3,
-                              (t1 - start) / 1e3, cat, shapes)
+                              (t1 - start) / 1e3, cat, shapes, made)
             stack = stacks.setdefault((device, thread), [])
             while stack and stack[-1].end_us < e.end_us:
                 stack.pop()

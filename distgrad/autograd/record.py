@@ -211,10 +211,12 @@ def _recorded(rec, name, inputs, device, attrs):
     """`call` under a profile: the op timed as torch names it (aten::mul)."""
     start = time.time_ns()
     rec.pass_once()
+    out = None
     try:
-        return call(name, *inputs, _device=device, **attrs)
+        out = call(name, *inputs, _device=device, **attrs)
+        return out
     finally:
-        rec.add("aten::" + name, start, time.time_ns(), inputs=inputs)
+        rec.add("aten::" + name, start, time.time_ns(), inputs=inputs, outputs=out)
 
 
 def _moved(x, device: str):

@@ -148,8 +148,8 @@ class Worker:
         self._recv_wait = 0.0  # seconds the current run has waited in recv so far
         self._peers = ()  # the current run's incarnation of each peer (see handle)
         self._runs = ()  # the runs each peer had been sent before the current run
-        # While a profile is on: [kind, name, start ns, end ns(, key or an op's input shapes)]
-        # of each run, op, send and receive (autograd/profiler.py reads them); None when off.
+        # While a profile is on: [kind, name, start ns, end ns(, key)] of each run, op, send
+        # and receive, an op's with its input shapes and the bytes it allocated (autograd/profiler.py reads them); None when off.
         self.timeline = None
         self.programs: dict = {}  # program id -> its runs, recorded by distgrad.compile
 
@@ -409,8 +409,10 @@ class Worker:
                 for tid, value in zip(out_ids, outs):
                     tensors[tid] = value
                 if timeline is not None:
+                    made = 0 if written == i + 1 or op.shares_memory else self._result_bytes(
+                        out_ids, out_dtypes)
                     timeline.append(["op", "aten::" + name, started, time.time_ns(),
-                                     input_shapes(values)])
+                                     input_shapes(values), made])
             elif code == "import":
                 _, tid, arg = ins
                 tensors[tid] = args[arg]

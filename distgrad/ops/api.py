@@ -14,7 +14,7 @@ import numbers
 
 import numpy as np
 
-from ..autograd import saved_hooks
+from ..autograd import record, saved_hooks
 from ..autograd.record import call
 from .table import OPS
 
@@ -131,6 +131,13 @@ def _in_place(fn, name: str, tensor_class, elementwise: bool = False):
     promotes = name != "lerp_"  # (lerp takes its operands in self's dtype)
 
     def method(self, *args, **kwargs):
+        rec = record.profiling
+        if rec is None:
+            return run(self, *args, **kwargs)
+        with rec.one_op("aten::" + name, (self, *args)):  # (aten::mul_, not its parts)
+            return run(self, *args, **kwargs)
+
+    def run(self, *args, **kwargs):
         # torch's TensorIterator refuses any input, positional or keyword, that partly
         # overlaps the written tensor (at::assert_no_partial_overlap)
         if checked:

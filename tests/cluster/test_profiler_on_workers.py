@@ -87,14 +87,17 @@ def test_workers_record_only_during_a_profile(backend):
         assert all(w.timeline is None for w in rt.endpoint.workers)
 
 
-def test_workers_ops_record_their_input_shapes(backend):
+def test_workers_ops_record_their_input_shapes_and_memory(backend):
     step = _step()
     step()
-    with dg.profiler.profile(record_shapes=True) as prof:
+    with dg.profiler.profile(record_shapes=True, profile_memory=True) as prof:
         step()
-    shapes = {str(e.input_shapes) for e in prof.key_averages(group_by_input_shape=True)
-              if e.key == "worker:0 aten::addmm"}
-    assert shapes == {"[[16], [4, 8], [8, 16]]"}
-    with dg.profiler.profile() as prof:  # (without record_shapes: none, as torch)
+    addmm = [e for e in prof.key_averages(group_by_input_shape=True)
+             if e.key == "worker:0 aten::addmm"]
+    assert [str(e.input_shapes) for e in addmm] == ["[[16], [4, 8], [8, 16]]"]
+    assert addmm[0].self_cpu_memory_usage == 4 * 16 * 4  # its float32 result's bytes
+    views = [e for e in prof.function_events if e.key == "worker:0 aten::t"]
+    assert views and all(e.self_cpu_memory_usage == 0 for e in views)
+    with dg.profiler.profile() as prof:  # (without the options: neither, as torch)
         step()
-    assert all(e.input_shapes == [] for e in prof.function_events)
+    assert all(e.input_shapes == [] and e.cpu_memory_usage == 0 for e in prof.function_events)

@@ -214,3 +214,38 @@ def test_input_shapes_column_as_torch(record_shapes, by_shape):
         return [h.strip() for h in heads if h.strip()], _tensor_shapes(relu.input_shapes)
 
     assert header_and_shapes(distgrad) == header_and_shapes(torch)
+
+
+def test_profile_memory_counts_what_each_op_allocates_as_torch():
+    def memory(T):
+        T.manual_seed(0)
+        model = T.nn.Sequential(T.nn.Linear(8, 16), T.nn.ReLU(), T.nn.Linear(16, 4))
+        x, two = T.randn(5, 8), T.full((5, 4), 2.0)
+        with T.profiler.profile(activities=[T.profiler.ProfilerActivity.CPU],
+                                profile_memory=True) as prof:
+            y = model(x)
+            y.t()  # a view: nothing allocated
+            y.mul_(two)  # in place: nothing allocated
+            T.cat([y, y])
+        averages = prof.key_averages()
+        used = {e.key: (e.cpu_memory_usage, e.self_cpu_memory_usage) for e in averages
+                if e.key in ("aten::addmm", "aten::t", "aten::mul_", "aten::cat")}
+        heads = averages.table(sort_by="self_cpu_memory_usage", row_limit=1).splitlines()[1]
+        return used, [h.strip() for h in heads.split("  ") if h.strip()]
+
+    assert memory(distgrad) == memory(torch)
+    assert memory(distgrad)[0]["aten::addmm"] == (5 * 16 * 4 + 5 * 4 * 4,) * 2
+
+
+def test_in_place_ops_are_recorded_under_their_own_names_as_torch():
+    def in_place(T):
+        x = T.ones(3, 4)
+        with T.profiler.profile(activities=[T.profiler.ProfilerActivity.CPU]) as prof:
+            x.add_(1)
+            x.mul_(2)
+            x.clamp_(max=3)
+        return _counts(prof, lambda k: k in ("aten::add_", "aten::mul_", "aten::clamp_",
+                                             "aten::add", "aten::mul", "aten::clamp"))
+
+    assert in_place(distgrad) == in_place(torch) == {"aten::add_": 1, "aten::mul_": 1,
+                                                      "aten::clamp_": 1}
