@@ -27,6 +27,7 @@ workers record only between a profile's start and its end.
 from __future__ import annotations
 
 import contextlib
+import gzip
 import json
 import threading
 import time
@@ -153,6 +154,9 @@ class FunctionEvent(_NoDevice):
     def __init__(self, id, name, device, thread, start_us, end_us, cat, input_shapes=(),
                  allocated=0):
         self.id = id
+        self.trace_name = name
+        if name.startswith("ProfilerStep#"):  # (torch's table adds the steps up as one)
+            name = "ProfilerStep*"
         self.name = name
         self.key = name if device == "cpu" else f"{device} {name}"
         self.device = device
@@ -449,9 +453,9 @@ class profile:
     def export_chrome_trace(self, path: str) -> None:
         """Write the Chrome trace format: process 0 the driver, process K+1 worker:K, each
         with its events; a worker's idle time between runs; an arrow per send to its
-        receive. Times in microseconds from the profile's start."""
+        receive. Times in microseconds from the profile's start; gzipped for a path ending .gz."""
         self._check_finished()
-        with open(path, "w") as f:
+        with (gzip.open(path, "wt") if path.endswith(".gz") else open(path, "w")) as f:
             json.dump(self.chrome_trace(), f)
 
     def chrome_trace(self) -> dict:
@@ -469,7 +473,7 @@ class profile:
         end_us = (self._end_ns - self._start_ns) / 1e3
         flows: dict = {}
         for e in self.function_events:
-            trace.append({"ph": "X", "cat": e.cat, "name": e.name, "pid": pid[e.device],
+            trace.append({"ph": "X", "cat": e.cat, "name": e.trace_name, "pid": pid[e.device],
                           "tid": e.thread, "ts": round(e.start_us, 3),
                           "dur": round(e.cpu_time_total, 3)})
         for d in devices[1:]:

@@ -3,6 +3,7 @@ counts), the table's layout, record_function, torch.profiler's entry point, the 
 trace; and that nothing is recorded outside a profile."""
 from __future__ import annotations
 
+import gzip
 import json
 import re
 
@@ -249,3 +250,66 @@ def test_in_place_ops_are_recorded_under_their_own_names_as_torch():
 
     assert in_place(distgrad) == in_place(torch) == {"aten::add_": 1, "aten::mul_": 1,
                                                       "aten::clamp_": 1}
+
+
+def test_schedule_actions_as_torch():
+    def actions(T):
+        cycles = T.profiler.schedule(wait=1, warmup=1, active=2, repeat=2, skip_first=1)
+        no_first_wait = T.profiler.schedule(wait=2, warmup=1, active=1, skip_first_wait=1)
+        return ([cycles(i).name for i in range(12)], [no_first_wait(i).name for i in range(9)])
+
+    assert actions(distgrad) == actions(torch)
+
+
+def test_schedule_arguments_checked_as_torch():
+    def refused(T):
+        with pytest.raises(AssertionError) as e:
+            T.profiler.schedule(wait=-1, warmup=0, active=0)
+        with pytest.warns(UserWarning, match="Profiler won't be using warmup"):
+            T.profiler.schedule(wait=1, warmup=0, active=1)
+        return str(e.value)
+
+    assert refused(distgrad) == refused(torch)
+
+
+def test_scheduled_profile_records_the_active_steps_of_each_cycle_as_torch():
+    def cycles(T, **kwargs):
+        seen = []
+
+        def ready(prof):
+            seen.append((prof.step_num, _counts(prof, lambda k: k in ("aten::mul",
+                                                                      "ProfilerStep*"))))
+        x = T.ones(3)
+        with T.profiler.profile(activities=[T.profiler.ProfilerActivity.CPU],
+                                on_trace_ready=ready, **kwargs) as prof:
+            for i in range(10):
+                for _ in range(i + 1):  # (step i: i + 1 multiplications)
+                    x = x * 1.0
+                prof.step()
+        return seen
+
+    with pytest.warns(UserWarning, match="Profiler clears events at the end of each cycle"):
+        scheduled = cycles(distgrad, schedule=distgrad.profiler.schedule(
+            wait=1, warmup=1, active=2, repeat=2))
+    assert scheduled == [(4, {"ProfilerStep*": 2, "aten::mul": 7}),
+                         (8, {"ProfilerStep*": 2, "aten::mul": 15})]
+    with pytest.warns(UserWarning, match="Profiler clears events at the end of each cycle"):
+        assert scheduled == cycles(torch, schedule=torch.profiler.schedule(
+            wait=1, warmup=1, active=2, repeat=2))
+    assert cycles(distgrad) == cycles(torch) == [(10, {"aten::mul": 55})]  # (ready at stop)
+
+
+def test_tensorboard_trace_handler_writes_each_cycles_trace(tmp_path):
+    x = distgrad.ones(3)
+    with distgrad.profiler.profile(
+            schedule=distgrad.profiler.schedule(wait=0, warmup=1, active=1),
+            on_trace_ready=distgrad.profiler.tensorboard_trace_handler(
+                str(tmp_path), worker_name="w", use_gzip=True)) as prof:
+        for _ in range(4):
+            x = x * 2.0
+            prof.step()
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert len(files) == 2 and all(re.fullmatch(r"w\.\d+\.pt\.trace\.json\.gz", f) for f in files)
+    with gzip.open(tmp_path / files[0], "rt") as f:
+        names = {e["name"] for e in json.load(f)["traceEvents"]}
+    assert {"ProfilerStep#1", "aten::mul"} <= names
