@@ -6,6 +6,8 @@ tuple outputs, a skip connection, several stages per worker; hooks, accumulation
 steps, frozen parameters, optimizers, and the errors of misuse."""
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 import torch
@@ -611,3 +613,62 @@ def test_gradients_scaled_on_the_way_stop_where_another_leaf_joins(workers, sche
     for g, e in zip(got, expected):
         np.testing.assert_allclose(g, e.numpy(), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(extra.grad.cpu().numpy(), extra_t.grad.numpy(), rtol=1e-5)
+
+
+@contextlib.contextmanager
+def _one_rank_group():
+    """A one-process gloo group: torch's own schedules run every stage on this rank."""
+    import torch.distributed as torch_dist
+
+    torch_dist.init_process_group("gloo", store=torch_dist.HashStore(), rank=0, world_size=1)
+    try:
+        yield
+    finally:
+        torch_dist.destroy_process_group()
+
+
+def _raised(fn):
+    """(type, message, the cause's type and message) of what fn raises."""
+    try:
+        fn()
+    except Exception as e:
+        cause = e.__cause__
+        return type(e), str(e), type(cause), str(cause)
+    raise AssertionError("nothing raised")
+
+
+def _failing_stages(lib):
+    """Two stages, the second raising on a one-row micro-batch (a 3-row batch in 2
+    micro-batches: 2 rows, then 1), after counting its calls."""
+    class Picky(lib.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin, self.calls = lib.nn.Linear(5, 3), 0
+
+        def forward(self, h):
+            self.calls += 1
+            if h.shape[0] == 1:
+                raise ValueError(f"one row on call {self.calls}")
+            return self.lin(h)
+    return [_set(lib, lib.nn.Linear(4, 5), 0), _set(lib, Picky(), 10)]
+
+
+@pytest.mark.parametrize("rows", [3, 2])
+def test_a_stage_forward_that_raises_as_torchs_stage_wraps_it(workers, rows):
+    # torch wraps a stage's error in a RuntimeError naming the stage and its inputs; the
+    # forward its first step runs first to infer the stage's shapes is not wrapped (here
+    # two micro-batches of one row: that forward raises)
+    from torch.distributed.pipelining import ScheduleLoopedBFS
+
+    x, y = _arr(rows, 4, seed=1), _arr(rows, 3, seed=2)
+    with _one_rank_group():
+        tstages = [torch.distributed.pipelining.PipelineStage(m, s, 2, torch.device("cpu"))
+                   for s, m in enumerate(_failing_stages(torch))]
+        sched = ScheduleLoopedBFS(tstages, 2, loss_fn=torch.nn.functional.mse_loss)
+        want = _raised(lambda: sched.step(torch.from_numpy(x), target=torch.from_numpy(y)))
+    # (torch's first step runs the first micro-batch's forward twice: once to infer)
+    want = want[:3] + (want[3].replace("call 3", "call 2"),)
+    dstages = _failing_stages(dg)
+    sched = _pipeline(dstages, ["worker:0", "worker:1"], ScheduleGPipe, 2,
+                      dg.nn.functional.mse_loss)
+    assert _raised(lambda: sched.step(dg.from_numpy(x), target=dg.from_numpy(y))) == want

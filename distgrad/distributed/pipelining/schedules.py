@@ -57,6 +57,10 @@ class _PipelineSchedule:
                                [s.sources for s in stages], backward=self._has_backward)
         self._actions = _with_weights_together(self._plan)
         self._forward_actions = None  # eval's (made when first asked for)
+        # whether the last step whose stages' first forwards ran had a backward: torch's
+        # schedule first runs each stage's forward on its own to infer its shapes, on its
+        # first step and when switching between step and eval (_first_forward_unwrapped)
+        self._inferred_for = None
 
     @property
     def pipeline_order(self) -> dict:
@@ -105,6 +109,15 @@ class _PipelineSchedule:
         finally:
             self._has_backward, self._actions = saved
 
+    def _first_forward_unwrapped(self) -> bool:
+        """Whether this step's first forward of each stage raises its error as it comes:
+        torch's schedule runs that forward once more on its own first, outside the wrapper
+        of a stage's errors, to infer the stage's shapes (unless every stage was given
+        examples of its inputs and outputs), on its first step and after switching
+        between step and eval."""
+        return self._inferred_for != self._has_backward and not all(
+            s.declared for s in self._stages)
+
     def _check_grad_mode(self) -> None:
         if self._has_backward and not grad_mode.is_grad_enabled():
             raise RuntimeError("step() requires gradients to be enabled for backward "
@@ -146,15 +159,18 @@ class _PipelineSchedule:
                 s.grad_scale = 1.0 / n
         queues = runtime.current().queues
         early = _EarlyRuns(queues)
+        inferring = self._first_forward_unwrapped()
         with hold_runs(queues):
             for kind, s, mbs in self._actions:
                 stage = stages[s]
                 if kind == "F":
                     kwargs = {k: kwarg_mbs[mbs][k] for k in keywords[s]}
                     stage.forward_one_chunk(mbs, arg_mbs[mbs] if stage.is_first else (), stages,
-                                            kwargs, self._has_backward)
+                                            kwargs, self._has_backward, inferring and mbs == 0)
                     if stage.is_last and with_loss:
                         stage.compute_loss(mbs, self._loss_fn, target_mbs[mbs], loss_kwargs)
+                    if stage.is_last and mbs == 0:
+                        self._inferred_for = self._has_backward
                 elif kind == "B":
                     stage.backward_input_one_chunk(mbs, stages)
                 else:

@@ -54,6 +54,9 @@ class PipelineStage:
         if any(q.device_str != self.device for q in submodule.parameters()):
             submodule.to(self.device)
         self.grad_scale = None  # what this step's weight gradients are scaled by on the way
+        # (torch's stage given examples of its inputs and outputs infers no shapes from a
+        # first forward of its own)
+        self.declared = input_args is not None and output_args is not None
         self.clear_runtime_states()
 
     def __repr__(self) -> str:
@@ -84,11 +87,14 @@ class PipelineStage:
     # worker is given next (the 1F1B forward of the next micro-batch, say).
 
     def forward_one_chunk(self, mb: int, args: tuple, stages: list, kwargs=None,
-                          with_backward: bool = True) -> tuple:
+                          with_backward: bool = True, inferring: bool = False) -> tuple:
         """Forward of micro-batch `mb`: `args` for the first stage; otherwise the outputs
         of the source stages, which arrived as leaves on this device (that require grad
         when a backward follows, as torch's); `kwargs` (this micro-batch's keyword arguments
-        for this stage) moved to this device."""
+        for this stage) moved to this device. An error of the submodule comes as torch's
+        stage gives it: a RuntimeError naming the stage and its inputs, caused by the
+        error; unwrapped if `inferring` (the forward torch's first step runs on its own,
+        outside that wrapper, to infer the stage's shapes)."""
         if self.is_first:
             inputs = [_to(a, self.device) for a in args]
             origins = [None] * len(inputs)
@@ -100,7 +106,12 @@ class PipelineStage:
                     inputs.append(take())
                     origins.append((src, k))
         kwargs = {k: _to(v, self.device) for k, v in (kwargs or {}).items()}
-        out = self.submod(*inputs, **kwargs)
+        try:
+            out = self.submod(*inputs, **kwargs)
+        except Exception as e:
+            if inferring:
+                raise
+            raise RuntimeError(_forward_failed(self.stage_index, tuple(inputs), kwargs)) from e
         outs = tuple(out) if isinstance(out, (tuple, list)) else (out,)
         self._inputs[mb], self._origins[mb], self._outputs[mb] = inputs, origins, outs
         if self.is_last:  # (what the loss takes and the step returns, as torch's)
@@ -176,6 +187,27 @@ class PipelineStage:
                 if q.grad is not None:
                     q.grad.mul_(1.0 / self.grad_scale)
         self.grad_scale = None
+
+
+def _forward_failed(stage_index: int, args: tuple, kwargs: dict) -> str:
+    """torch's message for a stage whose forward raised (its lines indented as its source)."""
+    return (f"\n            [Stage {stage_index}] failed to run forward:"
+            f"\n            args: {_debug_info(args)}"
+            f"\n            kwargs: {_debug_info(kwargs)}\n            ")
+
+
+def _debug_info(v):
+    """torch's `map_debug_info`: each tensor in tuples, lists and dicts described."""
+    if isinstance(v, tuple):
+        items = tuple(_debug_info(x) for x in v)
+        return type(v)(*items) if hasattr(v, "_fields") else items
+    if isinstance(v, list):
+        return [_debug_info(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _debug_info(x) for k, x in v.items()}
+    if isinstance(v, Tensor):
+        return f"Tensor({v.shape}, grad={v.requires_grad}, dtype={v.dtype})"
+    return str(v)
 
 
 def _to(x, device):
