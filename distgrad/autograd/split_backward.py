@@ -17,7 +17,7 @@ part runs is the same ops a whole backward runs, in two runs of the engine.
 """
 from __future__ import annotations
 
-from . import engine, grad_mode
+from . import differentiate, engine, grad_mode
 from .differentiate import _make_root_grads, _roots
 from .graph import AccumulateGrad, OpNode
 
@@ -219,6 +219,7 @@ def backward_input(outputs, grad_outputs, inputs, weights, every_leaf=False):
     `weights` are tensors that require grad (weights: leaves). With `every_leaf`, every
     other leaf the outputs reach is a weight too (as autograd.backward accumulates into
     each)."""
+    differentiate.passes += 1  # (a backward pass, as distgrad.compile counts them)
     outputs, grad_outputs = list(outputs), list(grad_outputs)
     roots = _roots(outputs, _make_root_grads(outputs, grad_outputs))
     root_nodes = list(dict.fromkeys(node for (node, _), _g in roots))

@@ -672,3 +672,50 @@ def test_a_stage_forward_that_raises_as_torchs_stage_wraps_it(workers, rows):
     sched = _pipeline(dstages, ["worker:0", "worker:1"], ScheduleGPipe, 2,
                       dg.nn.functional.mse_loss)
     assert _raised(lambda: sched.step(dg.from_numpy(x), target=dg.from_numpy(y))) == want
+
+
+def _graph_names(t):
+    """The names of the nodes of t's graph, breadth first (a leaf's node: its shape too)."""
+    names, todo, seen = [], [t.grad_fn], set()
+    while todo:
+        n = todo.pop(0)
+        if n is None or id(n) in seen:
+            continue
+        seen.add(id(n))
+        names.append((n.name(), tuple(n.variable.shape)) if hasattr(n, "variable") else n.name())
+        todo.extend(c for c, _ in n.next_functions)
+    return names
+
+
+def _seen_by_caller(out, losses):
+    """What a caller sees of a step's output and losses, and of a second backward."""
+    first = losses[0]
+    return ([(l.requires_grad, l.is_leaf, type(l.grad_fn).__name__, round(l.item(), 5))
+             for l in losses], out.requires_grad, out.grad_fn, _graph_names(first),
+            _raised(lambda: first.backward())[:2])
+
+
+@pytest.mark.parametrize("schedule", SCHEDULES)
+def test_the_losses_keep_their_graph_freed_by_the_backward(workers, schedule):
+    # torch's schedule hands over the losses as computed: they require grad and show their
+    # node, whose graph its backward freed (a second backward raises); its output is
+    # detached. distgrad's keep no more of the workers' memory than detached ones would.
+    from torch.distributed.pipelining import ScheduleLoopedBFS
+
+    x, y = _arr(8, 4, seed=3), _arr(8, 3, seed=4)
+    with _one_rank_group():
+        tstages = [torch.distributed.pipelining.PipelineStage(m, s, 2, torch.device("cpu"))
+                   for s, m in enumerate(_two_blocks(torch))]
+        tlosses = []
+        tout = ScheduleLoopedBFS(tstages, 4, loss_fn=torch.nn.functional.mse_loss).step(
+            torch.from_numpy(x), target=torch.from_numpy(y), losses=tlosses)
+    losses, dmods = [], _two_blocks(dg)  # (the graph holds the parameters, as torch's)
+    out = _pipeline(dmods, ["worker:0", "worker:1"], schedule, 4,
+                    dg.nn.functional.mse_loss).step(dg.from_numpy(x), target=dg.from_numpy(y),
+                                                    losses=losses)
+    assert _seen_by_caller(out, losses) == _seen_by_caller(tout, tlosses)
+    assert {l.device_str for l in losses} == {"worker:1"}
+    held = dist.stats()["worker:1"]["bytes"]
+    values = [l.detach() for l in losses]
+    losses.clear()
+    assert dist.stats()["worker:1"]["bytes"] == held and len(values) == 4

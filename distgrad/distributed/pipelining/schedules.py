@@ -180,14 +180,15 @@ class _PipelineSchedule:
                 _scale_grads([s for s in stages if s.grad_scale is None], n)
             for s in stages:
                 s.grad_scale = None
-            # eval's outputs and losses keep the last stage's graph, as torch's; a step's are
-            # detached (torch's keep graphs its backward freed, which would hold the stages'
-            # inputs: a compiled step could not return them)
+            # eval's outputs keep the last stage's graph, as torch's; a step's are detached,
+            # as torch's last stage detaches them after its backward. The losses keep their
+            # graph, which the backward freed (what it saved): as torch's, they require grad,
+            # show their node, and raise if differentiated again
             keep = (lambda t: t) if not self._has_backward else _detached
             output = [keep(last._returned[i]) for i in range(n)] if return_outputs else None
             if losses is not None:
                 losses.clear()
-                losses.extend(keep(last._losses[i]) for i in range(n))
+                losses.extend(last._losses[i] for i in range(n))
             for s in stages:  # (inside: the frees go with the step's runs)
                 s.clear_runtime_states()
         return output

@@ -157,6 +157,8 @@ class PipelineStage:
         self._weight_parts[mb] = part
         if not self.is_last:
             self._outputs.pop(mb)
+        else:  # (the step hands the caller this micro-batch's loss, with its graph)
+            _hold_shapes_only(inputs)
         for (src, k), g in zip(origins, got):
             if g is not None:
                 source = stages[src]
@@ -187,6 +189,20 @@ class PipelineStage:
                 if q.grad is not None:
                     q.grad.mul_(1.0 / self.grad_scale)
         self.grad_scale = None
+
+
+def _hold_shapes_only(leaves) -> None:
+    """The accumulator nodes of these received inputs, which a loss's graph reaches, hold
+    a tensor of their shape without memory (on "meta") from now on: the loss a step hands
+    over keeps its graph, as torch's, and must not keep the activations on the worker
+    (torch's graph reaches the receive buffers its stage keeps anyway)."""
+    from ...creation import empty
+
+    for t in leaves:
+        acc = t._acc() if t._acc is not None else None
+        if acc is not None and acc.variable is t:
+            acc.variable = empty(tuple(t.shape), dtype=t.dtype, device="meta",
+                                 requires_grad=True)
 
 
 def _forward_failed(stage_index: int, args: tuple, kwargs: dict) -> str:
