@@ -11,6 +11,7 @@ import contextlib
 import numpy as np
 import pytest
 import torch
+from torch.distributed import pipelining as tpp
 
 import distgrad as dg
 import distgrad.distributed as dist
@@ -658,13 +659,11 @@ def test_a_stage_forward_that_raises_as_torchs_stage_wraps_it(workers, rows):
     # torch wraps a stage's error in a RuntimeError naming the stage and its inputs; the
     # forward its first step runs first to infer the stage's shapes is not wrapped (here
     # two micro-batches of one row: that forward raises)
-    from torch.distributed.pipelining import ScheduleLoopedBFS
-
     x, y = _arr(rows, 4, seed=1), _arr(rows, 3, seed=2)
     with _one_rank_group():
-        tstages = [torch.distributed.pipelining.PipelineStage(m, s, 2, torch.device("cpu"))
+        tstages = [tpp.PipelineStage(m, s, 2, torch.device("cpu"))
                    for s, m in enumerate(_failing_stages(torch))]
-        sched = ScheduleLoopedBFS(tstages, 2, loss_fn=torch.nn.functional.mse_loss)
+        sched = tpp.ScheduleLoopedBFS(tstages, 2, loss_fn=torch.nn.functional.mse_loss)
         want = _raised(lambda: sched.step(torch.from_numpy(x), target=torch.from_numpy(y)))
     # (torch's first step runs the first micro-batch's forward twice: once to infer)
     want = want[:3] + (want[3].replace("call 3", "call 2"),)
@@ -700,14 +699,12 @@ def test_the_losses_keep_their_graph_freed_by_the_backward(workers, schedule):
     # torch's schedule hands over the losses as computed: they require grad and show their
     # node, whose graph its backward freed (a second backward raises); its output is
     # detached. distgrad's keep no more of the workers' memory than detached ones would.
-    from torch.distributed.pipelining import ScheduleLoopedBFS
-
     x, y = _arr(8, 4, seed=3), _arr(8, 3, seed=4)
     with _one_rank_group():
-        tstages = [torch.distributed.pipelining.PipelineStage(m, s, 2, torch.device("cpu"))
+        tstages = [tpp.PipelineStage(m, s, 2, torch.device("cpu"))
                    for s, m in enumerate(_two_blocks(torch))]
         tlosses = []
-        tout = ScheduleLoopedBFS(tstages, 4, loss_fn=torch.nn.functional.mse_loss).step(
+        tout = tpp.ScheduleLoopedBFS(tstages, 4, loss_fn=torch.nn.functional.mse_loss).step(
             torch.from_numpy(x), target=torch.from_numpy(y), losses=tlosses)
     losses, dmods = [], _two_blocks(dg)  # (the graph holds the parameters, as torch's)
     out = _pipeline(dmods, ["worker:0", "worker:1"], schedule, 4,
@@ -719,3 +716,132 @@ def test_the_losses_keep_their_graph_freed_by_the_backward(workers, schedule):
     values = [l.detach() for l in losses]
     losses.clear()
     assert dist.stats()["worker:1"]["bytes"] == held and len(values) == 4
+
+
+MULTI = ["ScheduleLoopedBFS", "ScheduleInterleaved1F1B", "ScheduleInterleavedZeroBubble",
+         "ScheduleZBVZeroBubble"]
+
+
+def _multi_devices(name, n_stages=4, p=2):
+    """Stage s's worker in torch's placement for the schedule: s % p, or a V for ZBV."""
+    if name == "ScheduleZBVZeroBubble":  # (down the workers, back up, down again, ...)
+        return [f"worker:{s % p if s // p % 2 == 0 else p - 1 - s % p}" for s in range(n_stages)]
+    return [f"worker:{s % p}" for s in range(n_stages)]
+
+
+def _torchs_orders(name, n_microbatches, p, n_stages):
+    """Every rank's order (or the error) that torch's schedule computes for p ranks, given
+    rank 0's stages (torch computes all the ranks' orders from the stages' group size)."""
+    cls = getattr(tpp, name)
+    ranks = [int(d.split(":")[1]) for d in _multi_devices(name, n_stages, p)]
+    with _one_rank_group():
+        stages = [tpp.PipelineStage(torch.nn.Linear(2, 2), s,
+                                                            n_stages, torch.device("cpu"))
+                  for s in range(n_stages) if ranks[s] == 0]
+        for st in stages:
+            st.group_size = p
+        try:
+            order = cls(stages, n_microbatches).pipeline_order
+        except ValueError as e:
+            return ValueError, str(e)
+    # ("0I1": stage 0's input gradients of micro-batch 1, B here)
+    return {f"worker:{r}": [repr(a).replace("I", "B") for a in acts if a is not None]
+            for r, acts in order.items()}
+
+
+@pytest.mark.parametrize("name", MULTI)
+@pytest.mark.parametrize("p,n_stages", [(2, 4), (3, 6), (2, 6)])
+def test_several_stages_per_worker_run_in_torchs_order_with_its_errors(workers, name, p,
+                                                                       n_stages):
+    # torch's order for each rank (a whole backward's weight part, W, comes right after
+    # its B here), and its error for a number of micro-batches its schedule cannot split
+    # in rounds (or for ZBV, other than two stages per rank)
+    import distgrad.distributed.pipelining as pp
+
+    if dist.num_workers() < p:
+        dist.shutdown()
+        dist.init(p, backend="local")
+    for m in (1, 2, 4, 5, 6, 8):
+        want = _torchs_orders(name, m, p, n_stages)
+        stages = [PipelineStage(dg.nn.Linear(2, 2), s, n_stages, d)
+                  for s, d in enumerate(_multi_devices(name, n_stages, p))]
+        try:
+            got = getattr(pp, name)(stages, m, dg.nn.functional.mse_loss).pipeline_order
+        except ValueError as e:
+            got = ValueError, str(e)
+        if isinstance(got, dict) and name in MULTI[:2]:
+            got = {w: [a for a in acts if "W" not in a] for w, acts in got.items()}
+        assert got == want, (m, got, want)
+    stages = [PipelineStage(dg.nn.Linear(2, 2), s, n_stages, f"worker:{s * p // n_stages}")
+              for s in range(n_stages)]  # (in blocks: not the schedule's placement)
+    with pytest.raises(ValueError, match="the worker of stage ranks"):
+        getattr(pp, name)(stages, 4, dg.nn.functional.mse_loss)
+
+
+@pytest.mark.parametrize("name", MULTI)
+@pytest.mark.parametrize("n", [4, 6])
+def test_several_stages_per_worker_give_the_unsplit_models_gradients(workers, name, n):
+    # the mixed stages (a skip connection from stage 0 to 2, BatchNorm, tuple outputs,
+    # views written in place) two per worker in the schedule's placement
+    import distgrad.distributed.pipelining as pp
+
+    x, y = _arr(4 * n, 4, seed=14), _arr(4 * n, 3, seed=15)
+    tmods = _mixed_stages(torch)
+    tout, tlosses = _torch_step(tmods, torch.from_numpy(x).tensor_split(n),
+                                torch.from_numpy(y).tensor_split(n),
+                                torch.nn.functional.mse_loss, sources={2: (0,)})
+    dmods = _mixed_stages(dg)
+    losses = []
+    out = _pipeline(dmods, _multi_devices(name), getattr(pp, name), n,
+                    dg.nn.functional.mse_loss).step(dg.from_numpy(x), target=dg.from_numpy(y),
+                                                    losses=losses)
+    np.testing.assert_allclose(_np(out), tout.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose([l.item() for l in losses], [l.item() for l in tlosses],
+                               rtol=1e-5)
+    _same_grads(dmods, tmods)
+    np.testing.assert_allclose(_np(dmods[1].bn.running_mean), tmods[1].bn.running_mean.numpy(),
+                               rtol=1e-5, atol=1e-7)
+
+
+def _four_blocks(lib):
+    nn = lib.nn
+    mods = [nn.Sequential(nn.Linear(4, 6), nn.Tanh()), nn.Sequential(nn.Linear(6, 6), nn.ReLU()),
+            nn.Sequential(nn.Linear(6, 5), nn.Tanh()), nn.Linear(5, 3)]
+    return [_set(lib, m, 10 * k) for k, m in enumerate(mods)]
+
+
+@pytest.mark.parametrize("name", MULTI)
+def test_several_stages_per_worker_step_as_torchs_schedule(workers, name):
+    # torch's schedule of that name with every stage on its one rank against distgrad's
+    # over two workers (ZBV: two stages, on one): the same outputs, losses and gradients
+    # over two steps; distgrad's eval then gives the step's outputs and losses
+    import distgrad.distributed.pipelining as pp
+
+    x, y = _arr(8, 4, seed=16), _arr(8, 3, seed=17)
+    v = name == "ScheduleZBVZeroBubble"
+    results = {}
+    for lib in (torch, dg):
+        mods = _four_blocks(lib)
+        mods = [mods[0], lib.nn.Sequential(*mods[1:])] if v else mods
+        with (_one_rank_group() if lib is torch else contextlib.nullcontext()):
+            if lib is torch:
+                stages = [tpp.PipelineStage(m, s, len(mods), torch.device("cpu"))
+                          for s, m in enumerate(mods)]
+                sched = getattr(tpp, name)(stages, 4, loss_fn=torch.nn.functional.mse_loss)
+            else:
+                devices = ["worker:0"] * 2 if v else _multi_devices(name)
+                stages = [PipelineStage(m, s, len(mods), d)
+                          for s, (m, d) in enumerate(zip(mods, devices))]
+                sched = getattr(pp, name)(stages, 4, loss_fn=dg.nn.functional.mse_loss)
+            seen = []
+            for _ in range(2):
+                losses = []
+                out = sched.step(lib.from_numpy(x), target=lib.from_numpy(y), losses=losses)
+                seen += [_np(out), [l.item() for l in losses]]
+            results[lib] = seen, [_np(q.grad) for m in mods for q in m.parameters()]
+    for got, want in zip(results[dg][0] + results[dg][1], results[torch][0] + results[torch][1]):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    losses = []
+    out = sched.eval(dg.from_numpy(x), target=dg.from_numpy(y), losses=losses)
+    np.testing.assert_allclose(_np(out), results[torch][0][-2], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose([l.item() for l in losses], results[torch][0][-1], rtol=1e-5)

@@ -151,7 +151,17 @@ def make_plan(policy: str, n_microbatches: int, workers: list, sources: list,
         if not started and all(f <= t for f in free_at.values()):
             raise RuntimeError(f"pipeline schedule {policy!r} cannot go on at time {t} with "
                                f"stages on {workers} and sources {sources}: every worker waits")
-        t = min([f for f in free_at.values() if f > t] or [t + 1])
+        t = next_time(free_at, t)
+    return finished_plan(order, done, busy, placed)
+
+
+def next_time(free_at: dict, t: int) -> int:
+    """The simulation's next time: when a worker next frees up."""
+    return min([f for f in free_at.values() if f > t] or [t + 1])
+
+
+def finished_plan(order: list, done: dict, busy: dict, placed: list) -> Plan:
+    """The plan of a finished simulation: `placed`, (action, worker) as they started."""
     plan = Plan(order, max(done.values()) if done else 0, busy)
     plan._workers = placed
     return plan

@@ -22,6 +22,7 @@ from ...autograd import grad_mode
 from ...tensor import Tensor
 from .. import runtime
 from ..coordinator import hold_runs
+from . import looped
 from .plan import make_plan
 from ._utils import PipeliningMetadataError
 from .microbatch import merge_chunks, split_args_kwargs_into_chunks, split_tensor
@@ -53,14 +54,18 @@ class _PipelineSchedule:
         self._output_merge_spec = output_merge_spec
         self.scale_grads = scale_grads
         self._has_backward = loss_fn is not None
-        self._plan = make_plan(self._policy, n_microbatches, [s.device for s in stages],
-                               [s.sources for s in stages], backward=self._has_backward)
+        self._plan = self._make_plan(backward=self._has_backward)
         self._actions = _with_weights_together(self._plan)
         self._forward_actions = None  # eval's (made when first asked for)
         # whether the last step whose stages' first forwards ran had a backward: torch's
         # schedule first runs each stage's forward on its own to infer its shapes, on its
         # first step and when switching between step and eval (_first_forward_unwrapped)
         self._inferred_for = None
+
+    def _make_plan(self, backward: bool):
+        stages = self._stages
+        return make_plan(self._policy, self._n_microbatches, [s.device for s in stages],
+                         [s.sources for s in stages], backward=backward)
 
     @property
     def pipeline_order(self) -> dict:
@@ -98,10 +103,7 @@ class _PipelineSchedule:
         """`step` with forwards only (validation): the losses are computed when the
         schedule has a loss_fn and a target is given; no gradient is made."""
         if self._forward_actions is None:
-            plan = make_plan(self._policy, self._n_microbatches,
-                             [s.device for s in self._stages],
-                             [s.sources for s in self._stages], backward=False)
-            self._forward_actions = _with_weights_together(plan)
+            self._forward_actions = _with_weights_together(self._make_plan(backward=False))
         saved = self._has_backward, self._actions
         self._has_backward, self._actions = False, self._forward_actions
         try:
@@ -239,6 +241,84 @@ class ScheduleZeroBubble(_PipelineSchedule):
     micro-batches in flight at most: one micro-batch's activations more)."""
 
     _policy = "zero_bubble"
+
+
+class _ScheduleMulti(_PipelineSchedule):
+    """A schedule of several stages per worker, in the order PyTorch's schedule of that
+    name gives each rank (looped.py): with P workers, stage s runs on the worker of stage
+    s % P ("loop"), or in a V ("v": ZB-V). Its stages are all the pipeline's, as for the
+    other schedules here."""
+
+    _style = "loop"
+    _split = False  # (a schedule whose backward is split in input and weight parts)
+
+    def _make_plan(self, backward: bool):
+        stages = self._stages
+        p = len({s.device for s in stages})
+        ranks = looped.placement(self._style, p, len(stages))
+        workers = [s.device for s in stages[:p]]  # (stage r < p: on worker r, its rank)
+        if len(set(workers)) < p or any(s.device != workers[r] for s, r in zip(stages, ranks)):
+            raise ValueError(
+                f"{type(self).__name__} runs stage s on the worker of stage ranks[s] over its "
+                f"{p} workers (the {self._style} placement: ranks {ranks}); got stages on "
+                f"{[t.device for t in stages]}")
+        n_local = sum(1 for s in stages if s.device == stages[0].device)
+        if n_local * p != len(stages):
+            raise ValueError(f"{type(self).__name__} needs as many stages on each worker; "
+                             f"got stages on {[t.device for t in stages]}")
+        orders = self._rank_orders(self._n_microbatches, p, n_local)
+        return looped.plan_from_orders({workers[r]: acts for r, acts in orders.items()},
+                                       [s.sources for s in stages], self._split, backward)
+
+    def _rank_orders(self, m: int, p: int, n_local: int) -> dict:
+        raise NotImplementedError
+
+
+class ScheduleLoopedBFS(_ScheduleMulti):
+    """Breadth first: each worker runs every micro-batch through its first stage, then
+    its next, ...; then the backwards, from its last stage back."""
+
+    def _rank_orders(self, m, p, n_local):
+        return looped.looped_bfs(m, p, n_local)
+
+
+class _Interleaved(_ScheduleMulti):
+    _name = ""  # (how torch's error names the schedule)
+
+    def _rank_orders(self, m, p, n_local):
+        rounds = max(1, m // p)
+        if m % rounds:
+            raise ValueError(f"{self._name} requires the number of microbatches to be a "
+                             f"multiple of the number of rounds ({rounds}), but got {m}.")
+        return looped.interleaved(m, p, n_local, self._split)
+
+
+class ScheduleInterleaved1F1B(_Interleaved):
+    """Interleaved 1F1B: depth first, micro-batches in rounds of one per worker through
+    each worker's stages, one forward and one backward in the steady state."""
+
+    _name = "Interleaved 1F1B"
+
+
+class ScheduleInterleavedZeroBubble(_Interleaved):
+    """Interleaved zero bubble (ZB1P): interleaved 1F1B with each backward split, the
+    weight parts run behind to fill the bubble."""
+
+    _name = "Zero bubble"
+    _split = True
+
+
+class ScheduleZBVZeroBubble(_ScheduleMulti):
+    """Zero bubble V: two stages per worker, worker r holding stages r and 2P - 1 - r;
+    each backward split."""
+
+    _style = "v"
+    _split = True
+
+    def _rank_orders(self, m, p, n_local):
+        if n_local != 2:
+            raise ValueError(f"ZBV requires exactly 2 stages per rank, but got {n_local}.")
+        return looped.zero_bubble_v(m, p)
 
 
 def _with_weights_together(plan) -> list:
