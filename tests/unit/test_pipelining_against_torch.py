@@ -845,3 +845,26 @@ def test_several_stages_per_worker_step_as_torchs_schedule(workers, name):
     out = sched.eval(dg.from_numpy(x), target=dg.from_numpy(y), losses=losses)
     np.testing.assert_allclose(_np(out), results[torch][0][-2], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose([l.item() for l in losses], results[torch][0][-1], rtol=1e-5)
+
+
+def test_a_step_after_one_whose_forward_raised_gives_the_unsplit_models_gradients(
+        workers):
+    # a step that raised part way leaves what it had set for its own scaling nowhere: the
+    # next (with a .grad set before it, here) divides .grad by n as torch's scale_grads.
+    # (torch's own schedule is no reference here: its next step reuses the losses its
+    # failed step left)
+    x, y = _arr(3, 4, seed=18), _arr(3, 3, seed=19)
+    x4, y4 = _arr(4, 4, seed=20), _arr(4, 3, seed=21)
+    tmods = _failing_stages(torch)
+    for q in tmods[0].parameters():
+        q.grad = torch.ones_like(q)
+    _torch_step(tmods, *_steps(torch, x4, y4, 2), torch.nn.functional.mse_loss)
+    dmods = _failing_stages(dg)
+    sched = _pipeline(dmods, ["worker:0", "worker:1"], ScheduleGPipe, 2,
+                      dg.nn.functional.mse_loss)
+    assert _raised(lambda: sched.step(dg.from_numpy(x), target=dg.from_numpy(y)))[0] is \
+        RuntimeError
+    for q in dmods[0].parameters():
+        q.grad = dg.ones_like(q)
+    sched.step(dg.from_numpy(x4), target=dg.from_numpy(y4))
+    _same_grads(dmods, tmods)

@@ -53,7 +53,6 @@ class PipelineStage:
         self.is_last = stage_index == num_stages - 1
         if any(q.device_str != self.device for q in submodule.parameters()):
             submodule.to(self.device)
-        self.grad_scale = None  # what this step's weight gradients are scaled by on the way
         # (torch's stage given examples of its inputs and outputs infers no shapes from a
         # first forward of its own)
         self.declared = input_args is not None and output_args is not None
@@ -69,6 +68,7 @@ class PipelineStage:
         return ([] if self.is_first else [self.stage_index - 1]) + list(self.skip_from)
 
     def clear_runtime_states(self) -> None:
+        self.grad_scale = None  # what this step's weight gradients are scaled by on the way
         # (what other stages hand this one arrives as `take()`s: sent when made, received
         # here when this stage's action uses it; placement.send_ahead)
         self._arrived: dict = {}  # mb -> {source stage: its outputs' takes (leaves here)}
