@@ -868,3 +868,42 @@ def test_a_step_after_one_whose_forward_raised_gives_the_unsplit_models_gradient
         q.grad = dg.ones_like(q)
     sched.step(dg.from_numpy(x4), target=dg.from_numpy(y4))
     _same_grads(dmods, tmods)
+
+
+def _view_out(lib):
+    """A last stage whose output is a view of its result (torch's stage cannot detach it)."""
+    class Narrow(lib.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = lib.nn.Linear(5, 6)
+
+        def forward(self, h):
+            return self.lin(h)[:, :3]
+    return _set(lib, Narrow(), 10)
+
+
+@pytest.mark.parametrize("one_stage", [True, False])
+def test_a_step_output_keeps_its_graph_where_torchs_stage_does_not_detach_it(workers,
+                                                                            one_stage):
+    # torch detaches a last stage's outputs after its backward, unless the stage is also
+    # the first, or the output is a view: those keep their graph, which the backward freed
+    x, y = _arr(4, 4, seed=22), _arr(4, 3, seed=23)
+    seen = {}
+    for lib in (torch, dg):
+        mods = [_set(lib, lib.nn.Linear(4, 3), 0)] if one_stage else \
+            [_set(lib, lib.nn.Linear(4, 5), 0), _view_out(lib)]
+        with (_one_rank_group() if lib is torch else contextlib.nullcontext()):
+            if lib is torch:
+                stages = [tpp.PipelineStage(m, s, len(mods), torch.device("cpu"))
+                          for s, m in enumerate(mods)]
+                schedule = tpp.ScheduleGPipe if one_stage else tpp.ScheduleLoopedBFS
+                sched = schedule(stages[0] if one_stage else stages, 2,
+                                 loss_fn=torch.nn.functional.mse_loss)
+            else:
+                sched = _pipeline(mods, ["worker:0", "worker:1"][:len(mods)], ScheduleGPipe,
+                                  2, dg.nn.functional.mse_loss)
+            out = sched.step(lib.from_numpy(x), target=lib.from_numpy(y))
+        seen[lib] = (out.requires_grad, out.is_leaf, _graph_names(out),
+                     _raised(lambda: out.sum().backward())[:2]), _np(out)
+    assert seen[dg][0] == seen[torch][0]
+    np.testing.assert_allclose(seen[dg][1], seen[torch][1], rtol=1e-5, atol=1e-6)

@@ -182,11 +182,12 @@ class _PipelineSchedule:
                 _scale_grads([s for s in stages if s.grad_scale is None], n)
             for s in stages:
                 s.grad_scale = None
-            # eval's outputs keep the last stage's graph, as torch's; a step's are detached,
-            # as torch's last stage detaches them after its backward. The losses keep their
-            # graph, which the backward freed (what it saved): as torch's, they require grad,
-            # show their node, and raise if differentiated again
-            keep = (lambda t: t) if not self._has_backward else _detached
+            # eval's outputs keep the last stage's graph, as torch's; a step's are detached
+            # as torch's last stage detaches them after its backward (not a first one's, nor
+            # a view). The losses keep their graph, which the backward freed (what it
+            # saved): as torch's, they require grad, show their node, and raise if
+            # differentiated again
+            keep = _detached if self._has_backward and not last.is_first else (lambda t: t)
             output = [keep(last._returned[i]) for i in range(n)] if return_outputs else None
             if losses is not None:
                 losses.clear()
@@ -409,8 +410,10 @@ def _split_target(target, n: int) -> list:
 
 
 def _detached(out):
-    """A last stage's output (a tensor, or tuples, lists and dicts of them) detached."""
-    return _map_structure(out, lambda t: t.detach() if isinstance(t, Tensor) else t)
+    """A last stage's output (a tensor, or tuples, lists and dicts of them) detached, but
+    its views (which torch's stage cannot detach in place)."""
+    return _map_structure(out, lambda t: t.detach() if isinstance(t, Tensor) and
+                          not t._is_view() else t)
 
 
 def _map_structure(out, fn):
