@@ -12,7 +12,9 @@ import torch
 import distgrad as dg
 import distgrad.distributed as dist
 from distgrad.distributed.pipelining import (PipelineStage, Schedule1F1B, ScheduleGPipe,
-                                             ScheduleZeroBubble)
+                                             ScheduleInterleaved1F1B,
+                                             ScheduleInterleavedZeroBubble, ScheduleLoopedBFS,
+                                             ScheduleZBVZeroBubble, ScheduleZeroBubble)
 from distgrad.distributed.timeline import timeline
 
 SCHEDULES = [ScheduleGPipe, Schedule1F1B, ScheduleZeroBubble]
@@ -240,15 +242,21 @@ def test_keyword_arguments_go_to_the_stages_that_take_them(backend, schedule):
 
 
 def test_several_stages_per_worker(backend):
+    # (also torch's schedules for it, each worker's actions in torch's order for its rank)
     x, y = _arr(8, WIDTH, seed=40), _arr(8, WIDTH, seed=41)
     tblocks = _blocks(torch, 4)
     out = torch.nn.Sequential(*tblocks)(torch.from_numpy(x))
     torch.nn.functional.mse_loss(out, torch.from_numpy(y)).backward()
     blocks = _blocks(dg, 4)
-    for schedule in SCHEDULES:
+    looped = ["worker:0", "worker:1", "worker:0", "worker:1"]
+    for schedule, devices in [*((s, looped) for s in SCHEDULES), (ScheduleLoopedBFS, looped),
+                              (ScheduleInterleaved1F1B, looped),
+                              (ScheduleInterleavedZeroBubble, looped),
+                              (ScheduleZBVZeroBubble, ["worker:0", "worker:1", "worker:1",
+                                                       "worker:0"])]:
         for b in blocks:
             b.zero_grad()
-        stages = _stages(blocks, ["worker:0", "worker:1", "worker:0", "worker:1"])
+        stages = _stages(blocks, devices)
         schedule(stages, 4, loss_fn=dg.nn.functional.mse_loss).step(
             dg.tensor(x, device="worker:0"), target=dg.tensor(y, device="worker:1"))
         _close(_grads(blocks), _grads(tblocks))
