@@ -13,7 +13,7 @@ from ..autograd import grad_mode
 from . import layout
 from .fused import fma
 from .layers import (_norm_input_grad, _wide_rstd, empty_rows_stats, in_float32, stats_dtype,
-                     mixed_norm_dtypes, norm_kernel_dtypes)
+                     mixed_norm_dtypes, norm_kernel_dtypes, welford_exact_mean)
 from .row_moments import float32_row_moments
 from .table import Meta, defop
 
@@ -37,13 +37,13 @@ def _group_norm(x, weight, bias, num_groups, eps=1e-5):
     out = _float32_group_norm(x, weight, bias, num_groups, eps) \
         if x.dtype == np.float32 and x.flags.c_contiguous else None
     if out is None:
-        xc = groups - groups.mean(axis=2, keepdims=True)
+        xc = groups - welford_exact_mean(groups, (2,)).astype(x.dtype)
         out = (xc / np.sqrt((xc * xc).mean(axis=2, keepdims=True) + eps)).reshape(x.shape)
         if weight is not None:
             out = out * _channel(weight, x.ndim)
         if bias is not None:
             out = out + _channel(bias, x.ndim)
-    mean = groups.mean(axis=2, keepdims=True, dtype=np.float64)
+    mean = welford_exact_mean(groups, (2,))
     rstd = _wide_rstd(groups, mean, (2,), eps)
     return out.astype(x.dtype), mean[..., 0], rstd[..., 0]
 

@@ -249,16 +249,16 @@ def _layer_norm_rule(x, weight, bias, normalized_shape, eps=1e-5, low_stats=None
 
 def _layer_norm(x, weight, bias, normalized_shape, eps=1e-5, low_stats=None):
     """(result, mean, rstd), torch's native_layer_norm's: the statistics are per row, kept
-    for the backward (in float64: see _layer_norm_input_grad). The mean summed in float64
+    for the backward (in float64: see _layer_norm_input_grad). The mean in float64
     (rounded to x's dtype for the result): torch's kernel takes each row's moments by
     Welford's updates, which keep a row of equal values' mean exact (its result then 0),
-    where a float32 sum may be an ulp off (times 1/sqrt(eps)). `low_stats`: x is a float16
+    where a sum may be an ulp off (times 1/sqrt(eps)): see welford_exact_mean. `low_stats`: x is a float16
     or bfloat16 input (that dtype's name) whose parameters are of its dtype too, whose
     kernel keeps the statistics it saves in that dtype (the result is of float32 ones)."""
     axes = tuple(range(x.ndim - len(normalized_shape), x.ndim))
     if any(x.shape[a] == 0 for a in axes):
         return (x.copy(),) + empty_rows_stats(x.shape[:x.ndim - len(axes)] + (1,) * len(axes))
-    mean = x.mean(axis=axes, keepdims=True, dtype=np.float64)
+    mean = welford_exact_mean(x, axes)
     out = _float32_layer_norm(x, weight, bias, axes, eps) if x.dtype == np.float32 else None
     if out is None:
         xc = x - mean.astype(x.dtype)
@@ -311,6 +311,16 @@ def empty_rows_stats(shape) -> tuple:
     """(mean, rstd) of rows of no values, as torch's kernels leave them: Welford's moments
     of nothing (mean 0, variance 0/0), where numpy's mean would warn."""
     return np.zeros(shape), np.full(shape, np.nan)
+
+
+def welford_exact_mean(x, axes):
+    """The float64 mean over `axes` (dims kept), taken about each row's first value: a row
+    of equal values' mean is that value exactly, as torch's kernels' Welford updates keep
+    it (a plain sum / n is often an ulp off, which the norms' backward terms scale by
+    rstd³, about 3e7 at eps=1e-5)."""
+    first = x[tuple(slice(0, 1) if d in axes else slice(None) for d in range(x.ndim))]
+    first = first.astype(np.float64)
+    return first + (x.astype(np.float64) - first).mean(axis=axes, keepdims=True)
 
 
 def _wide_rstd(x, mean, axes, eps):

@@ -1055,6 +1055,41 @@ def test_a_norms_backward_reads_the_statistics_its_forward_saved(norm, dtype):
     same(scenario, rtol=1e-4, atol=1e-5)
 
 
+_ROW_NORMS = {
+    "layer_norm": lambda T, x, w, b: T.nn.functional.layer_norm(x, (7,), w, b),
+    "group_norm": lambda T, x, w, b: T.nn.functional.group_norm(x, 2, w, b),
+}
+
+
+@pytest.mark.parametrize("norm", sorted(_ROW_NORMS))
+@pytest.mark.parametrize("affine", ["none", "weight", "both"])
+def test_norm_gradients_of_rows_of_equal_values_are_torchs_to_the_third_order(norm, affine):
+    # torch's kernels keep the mean of a row (a group) of equal values exact, so its double
+    # backward's x - mean is 0 there and the row's second-order gradients are 0 or small;
+    # a mean an ulp off made them noise times rstd³ (about 3e7 at eps=1e-5)
+    from torch_twin import same
+
+    def scenario(T):
+        values = np.random.default_rng(4).standard_normal((3, 4, 7))
+        values[1, :2], values[2, 2:] = 0.1, 0.7
+        x = T.tensor(values, dtype=T.float64, requires_grad=True)
+        size = 7 if norm == "layer_norm" else 4
+        w, b = (T.linspace(0.5, 1.5 + k, size, dtype=T.float64).requires_grad_()
+                if affine in kinds else None for k, kinds in enumerate((("weight", "both"),
+                                                                         ("both",))))
+        wanted = tuple(t for t in (x, w, b) if t is not None)
+        c = T.tensor(np.random.default_rng(5).standard_normal((3, 4, 7)), dtype=T.float64)
+        first = T.autograd.grad((_ROW_NORMS[norm](T, x, w, b) * c).sum(), wanted,
+                                create_graph=True)
+        second = T.autograd.grad(sum((g * g).sum() for g in first), wanted,
+                                 create_graph=True, allow_unused=True)
+        third = T.autograd.grad(sum((g * g).sum() for g in second if g is not None), wanted,
+                                allow_unused=True)
+        return [first, second, third]
+
+    same(scenario, rtol=1e-10, atol=1e-9)
+
+
 @pytest.mark.parametrize("strided", ["t", "channels_last"])
 def test_group_norm_lays_its_input_out_first_as_torchs(strided):
     # torch's group_norm makes a strided input contiguous in its suggested format (a clone,
