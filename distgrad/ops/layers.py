@@ -631,11 +631,12 @@ def _batch_norm_double_vjp(c, ggx, ggw, ggb):
     training = c.attrs["training"]
     g_x = g_w = g_g = None
     if c.needs[4]:
-        if ggx is not None and training:
-            g_x = terms.input_grad_of_input_term(ggx, g, gamma)
+        if ggx is not None and training:  # (torch's weight, or a ones, times the terms)
+            g_x = (x.new_ones(()) if gamma is None else gamma) * \
+                terms.input_grad_of_input_term(ggx, g, None)
         if ggw is not None and gamma is not None:
-            g_term = terms.input_grad_of_weight_term(g, ggw.view(*shape)) if training else \
-                ggw.view(*shape) * isd * g
+            g_term = ggw.view(*shape) * (terms.input_grad_per_weight(g) if training else
+                                         isd * g)
             g_x = g_term if g_x is None else g_x + g_term
     if c.needs[5] and ggx is not None and gamma is not None:
         g_w = ggx * (terms.first_input_grad(g, None) if training else g * isd)
@@ -679,6 +680,12 @@ class _NormTerms:
             isd2 * gxhat_mu_sum * ggx_mu_sum * (3.0 / n)
         return xmu * isd3 * all_sub / n + ggx_mu_sum * isd3 / n * (gxhat_sum / n - gxhat) + \
             gxhat_mu_sum * isd3 / n * (ggx_sum / n - ggx)
+
+    def input_grad_per_weight(self, g):
+        """The input's gradient from a per-group weight's cotangent, before that factor, as
+        torch's batch norm writes it: g·isd - isd·Σg/n - xmu·isd³·Σ g·xmu/n."""
+        n, isd, xmu, total = self.n, self.isd, self.xmu, self.total
+        return g * isd + isd * total(g) / -n + xmu * (isd * isd * isd) * total(g * xmu) / -n
 
     def input_grad_of_weight_term(self, g, ggw):
         """The input's gradient from the weight gradient's cotangent ggw (broadcast)."""

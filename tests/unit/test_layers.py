@@ -1090,6 +1090,44 @@ def test_norm_gradients_of_rows_of_equal_values_are_torchs_to_the_third_order(no
     same(scenario, rtol=1e-10, atol=1e-9)
 
 
+_NORMS_OF_A_LINEAR_LOSS = {
+    "layer_norm": lambda T, x, w: T.nn.functional.layer_norm(x, (5,), w, None),
+    "group_norm": lambda T, x, w: T.nn.functional.group_norm(x, 2, w, None),
+    "batch_norm": lambda T, x, w: T.nn.functional.batch_norm(x, None, None, w, None,
+                                                             training=True),
+    "eval_batch_norm": lambda T, x, w: T.nn.functional.batch_norm(
+        x, T.linspace(-1, 1, 4, dtype=T.float64), T.linspace(0.5, 2, 4, dtype=T.float64), w,
+        None, training=False),
+}
+
+
+@pytest.mark.parametrize("norm", sorted(_NORMS_OF_A_LINEAR_LOSS))
+@pytest.mark.parametrize("squared", ["input", "weight", "unweighted_input"])
+def test_norm_second_order_gradient_of_one_first_order_gradient_is_torchs_node(norm,
+                                                                               squared):
+    # a loss linear in the norm's result, and one first-order gradient squared: the input's
+    # second-order gradient is one term of torch's double backward, whose last op names it
+    # (batch norm's: the weight, or a ones, times the terms; the weight's cotangent times
+    # its own)
+    from torch_twin import same
+
+    def scenario(T):
+        x = T.tensor(np.random.default_rng(6).standard_normal((3, 4, 5)), dtype=T.float64,
+                     requires_grad=True)
+        size = 5 if norm == "layer_norm" else 4
+        w = None if squared == "unweighted_input" else \
+            T.linspace(0.5, 1.5, size, dtype=T.float64).requires_grad_()
+        wanted = (x,) if w is None else (x, w)
+        c = T.tensor(np.random.default_rng(7).standard_normal((3, 4, 5)), dtype=T.float64)
+        first = T.autograd.grad((_NORMS_OF_A_LINEAR_LOSS[norm](T, x, w) * c).sum(), wanted,
+                                create_graph=True)
+        picked = first[1] if squared == "weight" else first[0]
+        return T.autograd.grad((picked * picked).sum(), wanted, create_graph=True,
+                               allow_unused=True)
+
+    same(scenario, rtol=1e-10, atol=1e-12)
+
+
 @pytest.mark.parametrize("strided", ["t", "channels_last"])
 def test_group_norm_lays_its_input_out_first_as_torchs(strided):
     # torch's group_norm makes a strided input contiguous in its suggested format (a clone,
