@@ -14,6 +14,7 @@ from .. import dtypes
 from ..mersenne import MersenneStream
 from ..autograd import grad_mode
 from ..autograd.record import call
+from ..settings import get_num_threads
 from . import layout, rounding
 from .fused import fma
 from .row_moments import float32_row_moments, low_float_row_means
@@ -537,7 +538,8 @@ def _batch_norm(x, weight, bias, running_mean, running_var, training, eps=1e-5,
         mean = x.mean(axis=axes, keepdims=True)
         xc = x - mean
         out = xc / np.sqrt((xc * xc).mean(axis=axes, keepdims=True) + eps)
-        wide_mean = x.mean(axis=axes, keepdims=True, dtype=np.float64)
+        wide_mean = _channel_means_in_order(x) if x.size else \
+            x.mean(axis=axes, keepdims=True, dtype=np.float64)
         stats = (wide_mean.reshape(-1), _wide_rstd(x, wide_mean, axes, eps).reshape(-1))
     else:
         out = (x - _channel_view(running_mean, x.ndim)) / np.sqrt(
@@ -547,6 +549,36 @@ def _batch_norm(x, weight, bias, running_mean, running_var, training, eps=1e-5,
     if bias is not None:
         out = out + _channel_view(bias, x.ndim)
     return (out,) + stats
+
+
+def _channel_means_in_order(x):
+    """Each channel's float64 mean (dims kept) as torch's batch norm kernel adds it up, then
+    divides by the count: a channel of equal values' mean is then often an ulp off, which
+    the backward's terms scale by rstd³ and torch's double backward's values carry. Its
+    contiguous kernel adds a channel's values one at a time, batch by batch; with one value
+    per sample and channel, or channels last, each thread sums its share of the positions
+    (in the input's dtype) and the threads' sums are added (see _threads_sums)."""
+    count = x.size // x.shape[1]
+    strides = tuple(s // x.itemsize for s in x.strides)
+    if count > x.shape[0] and layout.suggested_format(x.shape, strides) == "contiguous_format":
+        per_channel = np.moveaxis(x, 1, 0).reshape(x.shape[1], -1).astype(np.float64)
+        sums = np.cumsum(per_channel, axis=1)[:, -1]
+    else:
+        sums = _threads_sums(np.moveaxis(x, 1, -1).reshape(count, x.shape[1]))
+    return _channel_view(sums / count, x.ndim)
+
+
+def _threads_sums(rows):
+    """The column sums of `rows` as torch's parallel_for over them adds them: each of its
+    threads (settings.get_num_threads, at most one a row) takes the next ceil(rows/threads)
+    rows and adds them in order into a buffer of their dtype; the buffers are then added in
+    float64."""
+    threads = min(get_num_threads(), len(rows))
+    share = -(-len(rows) // threads)
+    total = np.zeros(rows.shape[1])
+    for first in range(0, len(rows), share):
+        total = total + np.cumsum(rows[first:first + share], axis=0)[-1]
+    return total
 
 
 def _low_batch_norm_input_grad(g, x, weight, mean, rstd, dims, shape):
