@@ -285,9 +285,31 @@ def cummin(input, dim):
 
 
 def _logcumsumexp(x, dim):
+    """torch's CPU kernel: a running value from -inf, each next one _log_add_exp of the
+    input's value and it, in the accumulate type (float64 for float32: each result rounded
+    once, where numpy's float32 logaddexp was an ulp off a third of the time). A leading
+    -0.0 gives +0.0 (log1p(0) + -0.0); a 0-dim input is copied."""
     if x.ndim == 0:
         return x.copy()
-    return np.logaddexp.accumulate(x, axis=dim)
+    acc = np.float64 if x.dtype in (np.float32, np.float64) else np.float32
+    moved = np.moveaxis(x, dim, 0)
+    out = np.empty(moved.shape, x.dtype)
+    running = np.full(moved.shape[1:], -np.inf, acc)
+    for i, values in enumerate(moved.astype(acc)):
+        running = _log_add_exp(values, running)
+        out[i] = running
+    return np.moveaxis(out, 0, dim)
+
+
+def _log_add_exp(x, y):
+    """torch's _log_add_exp_helper: log1p(exp(min - max)) + max, a NaN running value kept,
+    and x itself where both are the same infinity (whose difference is NaN)."""
+    y_nan = np.isnan(y)
+    lo = np.where(y_nan, y, np.where(y < x, y, x))  # (std::min and std::max: x unless ...)
+    hi = np.where(y_nan, y, np.where(x < y, y, x))
+    with np.errstate(invalid="ignore", over="ignore"):
+        general = np.log1p(np.exp(lo - hi)) + hi
+    return np.where((lo != hi) | np.isfinite(lo), general, x)
 
 
 def _reverse_logcumsumexp(t, dim):
