@@ -43,6 +43,8 @@ def _group_norm(x, weight, bias, num_groups, eps=1e-5):
             out = out * _channel(weight, x.ndim)
         if bias is not None:
             out = out + _channel(bias, x.ndim)
+        elif weight is not None:  # (torch's kernel adds a zero bias: a -0.0 result is +0.0)
+            out = out + out.dtype.type(0)
     mean = welford_exact_mean(groups, (2,))
     rstd = _wide_rstd(groups, mean, (2,), eps)
     return out.astype(x.dtype), mean[..., 0], rstd[..., 0]

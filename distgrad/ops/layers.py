@@ -268,6 +268,8 @@ def _layer_norm(x, weight, bias, normalized_shape, eps=1e-5, low_stats=None):
             out = out * weight
         if bias is not None:
             out = out + bias
+    if bias is None:  # (torch's kernel adds a zero bias: a -0.0 result is +0.0)
+        out = out + out.dtype.type(0)
     stats = mean, _wide_rstd(x, mean, axes, eps)
     if low_stats:
         stats = _low_stats(x, stats, axes, dtypes.from_name(low_stats).np)
@@ -519,7 +521,7 @@ def _low_batch_norm(x, weight, bias, axes, eps, low):
     mean = dtypes.rounded_in(wide_mean, low_np)
     rstd = dtypes.rounded_in(1 / np.sqrt(var + eps), low_np)
     alpha = rstd if weight is None else rstd * _channel_view(weight, x.ndim)
-    beta = -(mean * alpha) if bias is None else _channel_view(bias, x.ndim) - mean * alpha
+    beta = (0 if bias is None else _channel_view(bias, x.ndim)) - mean * alpha
     stats = (mean.reshape(-1).astype(np.float64), rstd.reshape(-1).astype(np.float64))
     return (x * alpha + beta,) + stats
 
@@ -546,8 +548,9 @@ def _batch_norm(x, weight, bias, running_mean, running_var, training, eps=1e-5,
             _channel_view(running_var, x.ndim) + eps)
     if weight is not None:
         out = out * _channel_view(weight, x.ndim)
-    if bias is not None:
-        out = out + _channel_view(bias, x.ndim)
+    # (torch's kernel: x * alpha + (bias - mean * alpha), bias 0 without one: a -0.0
+    # result is +0.0)
+    out = out + (out.dtype.type(0) if bias is None else _channel_view(bias, x.ndim))
     return (out,) + stats
 
 

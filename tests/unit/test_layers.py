@@ -970,6 +970,34 @@ def test_layer_norm_of_equal_values_is_zero_as_torch():
     assert got[0] == got[1] == [[0.0] * 3] * 2
 
 
+@pytest.mark.parametrize("norm", ["layer_norm", "group_norm", "batch_norm", "instance_norm"])
+@pytest.mark.parametrize("affine", ["none", "weight", "bias", "both"])
+@pytest.mark.parametrize("dtype", ["float64", "float32", "bfloat16"])
+def test_a_norm_of_negative_zeros_is_signed_as_torchs(norm, affine, dtype):
+    # torch's kernels give x * scale + shift with the bias in the shift (0 without one),
+    # so a row, group or channel of -0.0 comes out +0.0; group norm without weight or bias
+    # takes (x - mean) * rstd, -0.0
+    def result(T):
+        x = T.tensor(np.random.default_rng(9).standard_normal((2, 2, 6)), dtype=getattr(T, dtype))
+        x[:, 0] = -0.0
+        size = 6 if norm == "layer_norm" else 2
+        w = T.linspace(0.5, 1.5, size, dtype=x.dtype) if affine in ("weight", "both") else None
+        b = T.linspace(-1, 1, size, dtype=x.dtype) if affine in ("bias", "both") else None
+        if norm == "layer_norm":
+            y = T.nn.functional.layer_norm(x, (6,), w, b)
+        elif norm == "group_norm":
+            y = T.nn.functional.group_norm(x.transpose(0, 1).contiguous(), 2, w, b)
+        elif norm == "batch_norm":
+            y = T.nn.functional.batch_norm(x, None, None, w, b, training=True)
+        else:
+            y = T.nn.functional.instance_norm(x.transpose(0, 1).contiguous(), weight=w, bias=b)
+        return y.float().numpy()
+
+    theirs, ours = result(torch), result(distgrad)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-2, atol=1e-5)
+    np.testing.assert_array_equal(np.signbit(ours), np.signbit(theirs))
+
+
 @pytest.mark.parametrize("affine", ["none", "weight", "bias", "both"])
 def test_float32_layer_norm_rounds_as_torchs_kernel(affine):
     # torch's kernel takes each row's mean and variance by vectorized Welford updates in
