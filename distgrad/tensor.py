@@ -391,6 +391,16 @@ class Tensor:
     def storage_offset(self) -> int:
         return self._strides_offset()[1]
 
+    def _stride_slots(self) -> tuple:
+        """Its strides, then those of the dims a resize took from it: torch keeps a tensor's
+        strides in slots that outlive its dims, and its gradient layout check reads them."""
+        return self.stride() + self.__dict__.get("_lost_strides", ())
+
+    def _resized_from(self, strides) -> None:
+        """After a resize from a layout of `strides`: the slots past its dims keep them."""
+        slots = tuple(strides) + self.__dict__.get("_lost_strides", ())
+        self.__dict__["_lost_strides"] = slots[self.dim():]
+
     def is_set_to(self, tensor) -> bool:
         """Whether both are the same places of the same memory: its offset, sizes and
         strides (not the dtype, as torch's)."""

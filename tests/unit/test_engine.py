@@ -784,6 +784,29 @@ def test_a_view_of_a_leaf_resized_in_its_memory_checks_its_gradient_against_the_
     same(f)
 
 
+def test_a_leaf_resized_to_fewer_dims_is_checked_against_the_strides_it_lost():
+    """out= under no_grad gives a leaf fewer dims after its graph was made: torch's layout
+    check reads the strides of the dims the leaf lost, so a gradient that fits them is kept
+    in its old shape ([1, 2, 2] into a 0-dim leaf, or into a 5-element one: its first dim's
+    stride does not matter) and one that does not is copied (a broadcast error)."""
+    def f(torch):
+        total = lambda out: torch.sum(torch.ones(5, 1), (0, 1), out=out)  # noqa: E731
+        exp = lambda *shape: lambda out: torch.exp(torch.zeros(shape), out=out)  # noqa: E731
+        cube, square = [[[0.5, -1.0], [2.0, 0.25]]], [[0.5, 1.0], [1.5, 2.0]]
+        results = []
+        for values, resize in [(cube, total), ([[1.5, -0.5]], total), (cube, exp(5)),
+                               (square, exp(5)), (cube, exp(2, 5))]:
+            x = leaf(torch, values)
+            y = torch.cat([x, x], -1)
+            with torch.no_grad():
+                resize(x)
+            backward = attempt((y * y).sum().backward)
+            results += [tuple(x.shape), backward, x.grad, x.grad is None or x.grad.stride()]
+        return results
+
+    same(f)
+
+
 def test_linear_backward_copies_no_gradient():
     """As torch's AccumulateGrad, a gradient nothing else uses becomes the .grad as it is:
     a Linear layer's backward runs no clone (torch's profile has none either)."""
