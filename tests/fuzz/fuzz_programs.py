@@ -1460,6 +1460,11 @@ class Gen:
     def int_vars(self):
         return self.of_dtype(lambda d: not d.is_floating_point and d != self.torch.bool)
 
+    def int_vars_on(self, a):
+        """The integer variables on a's device: a worker's 0-dim one meeting a CPU tensor
+        is torch's device error (only a CPU scalar goes with another device's tensor)."""
+        return [i for i in self.int_vars() if self.dev[i] == self.dev[a]]
+
     def lit(self, values, a) -> str:
         """An integer tensor literal on a's device."""
         return f"torch.tensor({values}{self.on(a)})"
@@ -3427,15 +3432,15 @@ class Gen:
             if rng.random() < 0.5:
                 return self.emit("alpha", v, f"{v} = {copy}; {v}.{rng.choice(['add_', 'sub_'])}("
                                              f"{other}, alpha={alpha})", "cpu")
-            ints = self.int_vars() or [self.add_input("cpu", shape=tuple(t.shape),
-                                                      int_dtype="int64")]
+            ints = self.int_vars_on(a) or [self.add_input("cpu", shape=tuple(t.shape),
+                                                          int_dtype="int64")]
             i = self.pick(ints)
             kind = rng.choice([f"{i}", f"({i} > 0)", f"{a}", f"{i}.sum()"])
             kind_other = rng.choice([f"{i}", f"({i} > 0)", f"{other}", f"{i}.sum()"])
             return self.emit("alpha", v, f"{v} = {kind}.clone(); {v}.{rng.choice(['add_', 'sub_'])}"
                                          f"({kind_other}, alpha={alpha})", "cpu")
         if r < 0.9:
-            ints = self.int_vars()
+            ints = self.int_vars_on(a)
             lo = rng.choice([f"{self.pick(ints)}.clamp(max=0)" if ints else "torch.tensor(0)",
                              f"{self.operand(a, ())} - 1", "torch.tensor(-1)"])
             hi = rng.choice(["None", "torch.tensor(1)", f"{self.operand(a, (t.shape[-1],))} + 1"])

@@ -237,6 +237,24 @@ def test_a_torch_func_result_of_a_sharded_partner_is_known_to_be_sharded():
     assert devices, "no torch.func op of the two was generated"
 
 
+def test_the_edges_of_in_place_ops_take_integers_of_the_written_tensors_device():
+    """add_/sub_ with an alpha and clamp_ with tensor bounds write a CPU tensor: an integer
+    operand on a worker (a 0-dim sum of it too) would be torch's device error, not a
+    difference of distgrad's."""
+    import torch
+
+    uses = set()
+    for seed in range(60):
+        gen = fp.Gen(seed, "local")
+        gen.ns.update(x8=torch.ones(3, 2), x9=torch.tensor([[1, 2]] * 3))
+        gen.prog["vars"] += ["x8", "x9"]
+        gen.dev.update(x8="cpu", x9="w0")
+        made = gen.g_inplace_edges()
+        if made is not None and made[0] in ("alpha", "clamp_ tensor bounds"):
+            uses.update(made[2])
+    assert "x8" in uses and "x9" not in uses, uses
+
+
 def test_a_known_wrong_program_is_caught():
     """The fuzzer's comparison sees the issue's first example as a difference when the
     distgrad side computes the old history (simulated: torch against a torch run whose
