@@ -422,14 +422,14 @@ def _write_into(out: Tensor, result: Tensor, name: str) -> None:
         strides = out.stride()
         # (its views see it, as torch's; laid out as the result, as torch restrides it)
         if resize_in_memory(out, result.shape, result.stride()):
-            out._resized_from(strides)
+            out._relaid_from(strides)
             out.copy_(result)
             return
         grown = result.to(dtype=out.dtype, device=out.device_str).clone()
         # (torch grows out's memory: out stays an inference tensor, or not, as it was)
         grown._storage.inference = out._storage.inference
         out.data = grown
-        out._resized_from(strides)
+        out._relaid_from(strides)
         out._count_write()  # (a write, as torch's resize and copy count it)
 
 

@@ -392,12 +392,13 @@ class Tensor:
         return self._strides_offset()[1]
 
     def _stride_slots(self) -> tuple:
-        """Its strides, then those of the dims a resize took from it: torch keeps a tensor's
+        """Its strides, then those of the dims it lost in place: torch keeps a tensor's
         strides in slots that outlive its dims, and its gradient layout check reads them."""
         return self.stride() + self.__dict__.get("_lost_strides", ())
 
-    def _resized_from(self, strides) -> None:
-        """After a resize from a layout of `strides`: the slots past its dims keep them."""
+    def _relaid_from(self, strides) -> None:
+        """After it took another layout in place (out='s resize, set_, squeeze_, ...) from
+        one of `strides`: the slots past its new dims keep those strides."""
         slots = tuple(strides) + self.__dict__.get("_lost_strides", ())
         self.__dict__["_lost_strides"] = slots[self.dim():]
 

@@ -554,8 +554,9 @@ def _obeys_layout(g, var) -> bool:
     """torch's gradient layout contract: the .grad of a leaf whose elements fill a block of
     memory once each has the leaf's strides (a size-1 dim's aside, unless 0); any other
     leaf's .grad is row-major. Dims are the gradient's, as torch's check walks them: a leaf
-    resized under no_grad after its graph was made gets a gradient of its old shape, whose
-    dims past the leaf's own meet the strides the resize took (_stride_slots)."""
+    given another shape under no_grad (out=, set_, squeeze_) after its graph was made gets
+    a gradient of its old shape, whose
+    dims past the leaf's own meet the strides it lost (_stride_slots)."""
     if var._sharding is not None or g._sharding is not None:
         return True  # (a sharded gradient is laid out as its shards are)
     if not var._dense_block():

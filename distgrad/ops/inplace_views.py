@@ -83,6 +83,7 @@ def _restride(self: Tensor, op: str, of_base: bool = False, **attrs) -> Tensor:
     else:
         new = call(op, self._viewed if of_base and self._viewed is not None else old, **attrs)
     self._value, self.shape, self._layout = new._value, new.shape, new._layout
+    self._relaid_from(old.stride())
     if self._viewed is not None:  # still a view of the same base, one step further
         self._view_of = new._view_of
     if new._requires_grad and (grad_mode.is_grad_enabled() or self._viewed is not None):
@@ -187,6 +188,7 @@ def set_(self, source=None, storage_offset=None, size=None, stride=None):
     # is the tensor's, not its memory's)
     was = _handle(self)
     self._value, self.shape, self._layout = value, Size(shape), strides_offset
+    self._relaid_from(was.stride())
     self._storage = kept.counted_by(self._storage)
     self._storage.inference = inference
     source = source if isinstance(source, Tensor) else None

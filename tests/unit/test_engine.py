@@ -807,6 +807,25 @@ def test_a_leaf_resized_to_fewer_dims_is_checked_against_the_strides_it_lost():
     same(f)
 
 
+def test_a_leaf_given_fewer_dims_in_place_keeps_a_gradient_of_its_old_shape():
+    """squeeze_, as_strided_ and set_ under no_grad leave a leaf's lost strides where
+    torch's layout check reads them, as out='s resize does: the [1, 3] gradient of a leaf
+    made [3] fits them and is kept as it is."""
+    def f(torch):
+        results = []
+        for relayout in [lambda x: x.squeeze_(), lambda x: x.as_strided_((3,), (1,)),
+                         lambda x: x.set_(torch.ones(3))]:
+            x = leaf(torch, [[0.5, 1.0, 2.0]])
+            y = torch.cat([x, x], -1)
+            with torch.no_grad():
+                relayout(x)
+            (y * y).sum().backward()
+            results += [tuple(x.shape), x.grad, x.grad.stride()]
+        return results
+
+    same(f)
+
+
 def test_linear_backward_copies_no_gradient():
     """As torch's AccumulateGrad, a gradient nothing else uses becomes the .grad as it is:
     a Linear layer's backward runs no clone (torch's profile has none either)."""
