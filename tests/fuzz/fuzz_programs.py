@@ -116,6 +116,19 @@ import numpy as np
 MODES = ("driver", "local", "ray")
 PROGRAM_TIMEOUT_S = 20
 
+def _bytes_overlap(a, b) -> bool:
+    """Whether the bytes the two tensors can reach meet (their data pointers and extents)."""
+    def reach(t):
+        if t.numel() == 0:
+            return 0, 0
+        last = sum((n - 1) * s for n, s in zip(t.shape, t.stride()) if s > 0)
+        first = sum((n - 1) * s for n, s in zip(t.shape, t.stride()) if s < 0)
+        return t.data_ptr() + first * t.element_size(), \
+            t.data_ptr() + (last + 1) * t.element_size()
+    (a0, a1), (b0, b1) = reach(a), reach(b)
+    return a0 < b1 and b0 < a1
+
+
 # ---------------------------------------------------------------------------------------
 # Text shared by every program: the part that differs by library is selected at run time
 # by torch.__name__, so the printed text is the same for both.
@@ -1207,9 +1220,10 @@ class Gen:
     @staticmethod
     def undefined_overlap(dst, src) -> bool:
         """`src` shares memory with `dst` in another layout and torch cannot tell (one of
-        them not contiguous): torch then reads src while writing dst, in its own order."""
-        if dst.untyped_storage().data_ptr() != src.untyped_storage().data_ptr():
-            return False
+        them not contiguous, or each on its own storage over the memory numpy shares): torch
+        then reads src while writing dst, in its own order."""
+        if dst.untyped_storage()._cdata != src.untyped_storage()._cdata:
+            return _bytes_overlap(dst, src)
         same = (tuple(dst.shape), dst.stride(), dst.storage_offset()) == \
             (tuple(src.shape), src.stride(), src.storage_offset())
         return not same and not (dst.is_contiguous() and src.is_contiguous())

@@ -255,6 +255,21 @@ def test_the_edges_of_in_place_ops_take_integers_of_the_written_tensors_device()
     assert "x8" in uses and "x9" not in uses, uses
 
 
+def test_an_operand_sharing_the_written_memory_through_numpy_is_torchs_own_order():
+    """A tensor made by from_numpy on part of another's memory has a storage of its own:
+    torch's overlap check cannot see it, and its kernel reads it while it writes the other
+    (an order the generator leaves out), whether or not both are contiguous."""
+    import torch
+
+    x = torch.tensor([1.27, 0.42, 2.5])
+    overlaps = fp.Gen.undefined_overlap
+    assert overlaps(x, torch.from_numpy(x.numpy()[::2]))
+    assert overlaps(x, torch.from_numpy(x.numpy()[1:]))
+    assert not overlaps(x[:1], torch.from_numpy(x.numpy()[1:]))
+    assert not overlaps(x, torch.tensor([1.0, 2.0, 3.0]))
+    assert not overlaps(x, x.view(3))
+
+
 def test_a_known_wrong_program_is_caught():
     """The fuzzer's comparison sees the issue's first example as a difference when the
     distgrad side computes the old history (simulated: torch against a torch run whose
