@@ -13,7 +13,7 @@ from ..autograd.graph import COPY_SLICES
 from ..autograd.record import call
 from ..storage import array_root
 from . import layout
-from .rules import wrap_dim
+from .rules import wrap_dim, zeros_grad
 from .shape import split_sizes
 from .table import Meta, defop
 
@@ -569,8 +569,11 @@ def _as_strided_vjp(c, g):
     """torch's as_strided_backward: g added into a storage of the base's memory (each place
     divided by how many of the base's elements share it), and the base's gradient a view
     of that storage with the base's layout; so a gradient written in place later is a view
-    made in no_grad mode, as torch's."""
+    made in no_grad mode, as torch's. An empty view gives zeros that do not depend on g
+    (torch's returns them before reading g)."""
     shape = list(c.shapes[0])
+    if not all(c.attrs["size"]):
+        return zeros_grad(shape, g.dtype, g.device_str)
     if c.attrs.get("base_offset") is not None:  # (a detached view's: read from its memory)
         return call("as_strided_backward", g, shape=shape, **c.attrs)
     attrs = dict(c.attrs)

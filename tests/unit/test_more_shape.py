@@ -595,3 +595,25 @@ def test_repeats_gradient_with_a_graph_is_torchs_sums(shape, repeats):
         return [graph(g, 3), g]
 
     same(f)
+
+
+def test_as_strided_of_no_elements_gives_its_base_a_gradient_of_no_graph():
+    """torch's as_strided_backward returns zeros before it reads an empty view's gradient:
+    a graph of the gradient built through it has no node there, and the history a view
+    takes anew after its base was written (AsStridedBackward0) does too."""
+    def fn(T):
+        x = _arange(T, 4, 1, requires_grad=True)
+        y = x * 1
+        out = []
+        for v in [y.as_strided((2, 0), (1, 1), 1), y.as_strided((0,), (1,))]:
+            g = T.ones(v.shape, dtype=T.float64, requires_grad=True)
+            out += T.autograd.grad(v, x, g, create_graph=True)
+        stale = y[::2].diagonal(1)
+        y.detach().zero_()
+        seen = []
+        total = stale.sum()
+        total.register_hook(lambda g: seen.append(g.clone()))
+        grad, = T.autograd.grad(total * total, x, create_graph=True)
+        return out + [stale.grad_fn.name(), grad, seen]
+
+    same(fn)
