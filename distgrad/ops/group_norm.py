@@ -10,6 +10,7 @@ import numpy as np
 
 from .. import dtypes
 from ..autograd import grad_mode
+from ..autograd.record import call
 from . import layout
 from .fused import fma
 from .layers import (_norm_input_grad, _wide_rstd, empty_rows_stats, in_float32, stats_dtype,
@@ -120,7 +121,9 @@ def _group_norm_vjp(c, g, _mean_grad=None, _rstd_grad=None):
     gx = gw = gb = None
     if c.needs[0]:
         gy = g if weight is None else g * weight.reshape(1, -1, *([1] * (len(shape) - 2)))
-        gx = _norm_input_grad(_by_group(gy, groups), xhat, rstd, (2,)).reshape(*shape)
+        # (torch's kernel writes a tensor of its own: no view a later write would refuse)
+        gx = call("unsafe_view", _norm_input_grad(_by_group(gy, groups), xhat, rstd, (2,)),
+                  shape=list(shape))
     if c.needs[1]:
         gw = (g * xhat.reshape(*shape)).sum(reduce)
         if x.shape[2] == 0:  # (torch's Σ (ds - db·mean)·rstd: 0·rstd, nan for groups of nothing)

@@ -1225,6 +1225,23 @@ def test_group_norm_lays_its_input_out_first_as_torchs(strided):
     same(scenario, rtol=1e-7, atol=1e-9)
 
 
+@pytest.mark.parametrize("shape", [(3, 4), (2, 4, 3)])
+def test_group_norms_input_gradient_is_a_tensor_of_its_own_as_torchs_kernel_writes(shape):
+    # torch's backward kernel writes the input's gradient into a tensor it makes: no view,
+    # so writing it in place in grad mode from a tensor that requires grad is allowed
+    from torch_twin import same
+
+    def scenario(T):
+        x = T.tensor(arr(*shape, seed=3), requires_grad=True)
+        y = T.nn.functional.group_norm(x, 2)
+        gx, = T.autograd.grad((y * y).sum(), x)
+        was_view = gx._base is not None
+        gx.copy_(x * 2)
+        return was_view, gx, gx.grad_fn.name(), gx._version
+
+    same(scenario, rtol=1e-4, atol=1e-5)
+
+
 @pytest.mark.parametrize("data_written", [False, True])
 def test_group_norm_differentiates_three_times_as_torchs(data_written):
     # torch's group norm backward differentiates its saved statistics again at every order
