@@ -269,9 +269,12 @@ def _is_made_of_parts(t) -> bool:
 
 
 def _zeros_like(t):
-    """Zeros placed as t is (part by part for a sharded t)."""
-    return t._storage.make_like(t, lambda part: call(
-        "full", shape=list(part.shape), value=0.0, dtype=part.dtype.name, _device=part.device_str))
+    """torch's zeros_like(t): laid out as t is when its elements fill a block of memory (a
+    transposed input's zeros are transposed too), placed as t is (part by part when
+    sharded)."""
+    from ..creation import zeros_like
+
+    return t._storage.make_like(t, zeros_like)
 
 
 # Backward passes run so far: distgrad.compile tells a whole step (which runs its own)

@@ -601,6 +601,21 @@ def test_autograd_grad_allow_unused_and_materialize():
     same(f)
 
 
+def test_materialized_zeros_are_laid_out_as_their_input():
+    """torch materializes an unused input's gradient as zeros_like(input): a transposed
+    input's zeros are transposed, and a write into their memory lands by that layout."""
+    def f(torch):
+        x = leaf(torch, [M23[0], M23[1], X3])
+        u = leaf(torch, X3)
+        wanted = [x.t(), x[:, ::2], x.t().detach().requires_grad_()]
+        grads = torch.autograd.grad((u * 2).sum(), wanted, materialize_grads=True)
+        with torch.no_grad():
+            torch.exp(x[:2], out=grads[0][0])
+        return [(g, g.stride()) for g in grads]
+
+    same(f)
+
+
 def test_autograd_grad_leaves_dot_grad_alone_and_grad_outputs():
     def f(torch):
         x = leaf(torch, M23)
