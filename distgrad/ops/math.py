@@ -331,9 +331,11 @@ def _pow_vjp(c, g):
                 log_base = float(np.log(np.float64(base)))
             ge = g * (call("where", exp >= 0, 0.0, out * log_base) if base == 0 else out * log_base)
         else:
-            # torch masks the base == 0, exponent >= 0 corner, where log(0) would poison the grad.
-            ge = unbroadcast(g * call("where", (base == 0) & (exp >= 0), 0.0, out * base.log()),
-                             c.shapes[1])
+            # torch masks the base == 0, exponent >= 0 corner, where log(0) would poison the
+            # grad, and takes the log of the base in the dtype base and exponent promote to
+            promoted = base.to(dtypes.result_type((base, exp)))
+            ge = unbroadcast(g * call("where", (base == 0) & (exp >= 0), 0.0,
+                                      out * promoted.log()), c.shapes[1])
     return gb, ge
 
 

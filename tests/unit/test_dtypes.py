@@ -6,7 +6,7 @@ import pytest
 
 import distgrad
 from distgrad import dtypes
-from torch_twin import attempt, same
+from torch_twin import attempt, graph, same
 
 DTYPES = ("bool", "int64", "float32", "float64")
 
@@ -131,6 +131,24 @@ def test_int_to_negative_int_power():
     same(lambda t: (t.tensor([2, 1, -1, -1, 0]) ** t.tensor([-1, -3, -3, -2, -1]),
                     2 ** t.tensor([-1, 2]), attempt(lambda: t.tensor([2]) ** -1),
                     attempt(lambda: t.tensor([True]) ** -1), t.tensor([True, False]) ** False))
+
+
+@pytest.mark.parametrize("base_dtype", ["float16", "float32"])
+def test_a_powers_exponent_gradient_takes_the_log_of_the_base_in_the_promoted_dtype(base_dtype):
+    """torch's pow_backward_exponent casts the base to the dtype base and exponent promote
+    to before its log: a float16 base written to a float64 power in place gives a float64
+    gradient of the rounded result times a float64 log, not of a float16 log."""
+    def scenario(t):
+        out = []
+        for in_place in (False, True):
+            base = t.tensor([1.5, 2.7, 0.3], dtype=getattr(t, base_dtype))
+            e = t.tensor([0.5, -1.2, 2.0], dtype=t.float64, requires_grad=True)
+            r = base.clone().pow_(e) if in_place else t.pow(base, e)
+            g, = t.autograd.grad(r.sum(), e, create_graph=True)
+            out += [r, g, graph(g)]
+        return out
+
+    same(scenario, rtol=1e-12, atol=0)
 
 
 def test_int64_meets_float32_in_float32():
