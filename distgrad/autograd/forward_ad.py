@@ -352,6 +352,7 @@ def _pushed_forward(op, inputs, attrs, tangents, outs) -> list:
     the op that does not touch the inputs' histories."""
     from ..creation import zeros_like
     from .differentiate import grad
+    from .engine import sums_of_wrapped_gradients
 
     # (the copy of the op is made from the primals, not detached, when the tangents get a
     # graph)
@@ -394,8 +395,11 @@ def _pushed_forward(op, inputs, attrs, tangents, outs) -> list:
             if not pairs:
                 return [zeros_like(y) for y in ys]
             try:
-                jvps = grad([g for g, _ in pairs], [us[k] for k in live],
-                            [v for _, v in pairs], allow_unused=True, create_graph=keep)
+                # (summed out of place: torch's tangent formulas make new tensors, which no
+                # write has counted)
+                with sums_of_wrapped_gradients():
+                    jvps = grad([g for g, _ in pairs], [us[k] for k in live],
+                                [v for _, v in pairs], allow_unused=True, create_graph=keep)
             except RuntimeError as e:
                 raise NotImplementedError(f"forward-mode AD: the derivative of {op.name} is "
                                           f"not differentiable here ({e})") from None

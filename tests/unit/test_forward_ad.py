@@ -48,6 +48,20 @@ def test_tangents_of_ops_are_torchs(op):
     same(f)
 
 
+def test_a_tangent_summed_from_two_uses_of_an_input_has_no_write_counted():
+    """torch's tangent formulas make new tensors (mul's self_t * other + other_t * self):
+    a tangent whose input is used twice is at version 0, as torch.func.jvp's is."""
+    def f(torch):
+        fwAD = torch.autograd.forward_ad
+        with fwAD.dual_level():
+            d = fwAD.make_dual(_t(torch, A), _t(torch, V))
+            tangents = [fwAD.unpack_dual(y).tangent for y in (d * d, d * d.sin(), d + d)]
+        _, t = torch.func.jvp(lambda u: u * u.exp(), (_t(torch, A),), (_t(torch, V),))
+        return [(t, t._version) for t in tangents + [t]]
+
+    same(f)
+
+
 def test_forward_over_reverse_through_logcumsumexp_is_torchs():
     def f(torch):
         x = _t(torch, A, requires_grad=True)
