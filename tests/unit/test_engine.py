@@ -768,6 +768,26 @@ def test_a_leaf_resized_after_its_graph_was_made_keeps_or_copies_its_gradient_as
     same(f)
 
 
+def test_a_leaf_that_lost_dims_after_its_graph_was_made_keeps_its_gradient_as_torch():
+    """torch's layout check reads the leaf's strides for every dim of the gradient: past the
+    dims a leaf has left (out= or set_ under no_grad gave it fewer), its stride slots still
+    hold the strides it had, so a gradient laid out as the leaf was is kept as it is."""
+    def f(torch):
+        out = []
+        for write in (lambda x: torch.sum(torch.ones(3), 0, out=x),
+                      lambda x: torch.add(torch.ones(3), 1, out=x),
+                      lambda x: x.set_(torch.zeros(4))):
+            x = leaf(torch, [[-0.25], [1.75], [-0.5], [-1.5]])
+            y = x * 2
+            with torch.no_grad():
+                write(x)
+            y.sum().backward()
+            out += [x.shape, x.grad, x.grad.stride()]
+        return out
+
+    same(f)
+
+
 def test_a_leaf_resized_after_its_graph_was_made_is_checked_against_its_old_shape():
     """torch checks a gradient for a leaf against the leaf as it was when its AccumulateGrad
     node was made, while that node lives: out= under no_grad giving the leaf a shape its old

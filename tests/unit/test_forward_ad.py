@@ -166,6 +166,24 @@ def test_copy_of_a_dual_and_writes_through_views_of_a_plain_tensor_carry_the_tan
     same(f)
 
 
+def test_a_tangent_summed_from_two_operands_is_unwritten():
+    """`d * d` and `d * d.sin()` reach d's tangent by two paths: torch's formula sums them
+    out of place, so the output's tangent (torch.func.jvp's too) has version 0."""
+    def f(torch):
+        fwAD = torch.autograd.forward_ad
+        p, t = _t(torch, A), _t(torch, V)
+        with fwAD.dual_level():
+            d = fwAD.make_dual(p, t)
+            square = fwAD.unpack_dual(d * d).tangent
+            versions = [square._version, fwAD.unpack_dual(d * d.sin()).tangent._version]
+        jvp = torch.func.jvp(lambda u: u * u.sin(), (p,), (t,))[1]
+        versions.append(jvp._version)
+        jvp.zero_()
+        return square, versions, jvp._version
+
+    same(f)
+
+
 def test_a_clones_tangent_is_its_own():
     def f(torch):
         fwAD = torch.autograd.forward_ad
