@@ -70,7 +70,8 @@ class record_function:
 
 class Recorder:
     """The driver's events while a profile is on: (name, start ns, end ns, thread, category,
-    input shapes); `shapes`: whether ops record their inputs' shapes (record_shapes)."""
+    input shapes, bytes allocated); `shapes` and `memory`: whether ops record them
+    (record_shapes, profile_memory)."""
 
     __slots__ = ("events", "_passing", "_inside", "shapes", "memory")
 
