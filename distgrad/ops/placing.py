@@ -186,8 +186,9 @@ def index_put(input, indices, values, accumulate=False):
     key, tensors = _index_put_key(input, indices, values, accumulate)
     if accumulate:
         return call("index_put_accumulate", input, values, *tensors, key=key)
-    return call("index_put", input, values, *tensors, key=key,
-                **_filled_by_0d_mask(indices, values, accumulate))
+    filled = _filled_by_0d_mask(indices, values, accumulate)
+    tensors = _with_0d_mask(tensors, indices, filled, input.device_str)
+    return call("index_put", input, values, *tensors, key=key, **filled)
 
 
 def _filled_by_0d_mask(indices, values, accumulate) -> dict:
@@ -197,6 +198,16 @@ def _filled_by_0d_mask(indices, values, accumulate) -> dict:
     lone = not accumulate and values.numel() == 1 and len(given) == 1
     return {"mask_0d": True} if lone and given[0].ndim == 0 and \
         given[0].dtype is dtypes.bool_ else {}
+
+
+def _with_0d_mask(tensors, indices, filled: dict, device: str) -> list:
+    """A put filled by a lone True 0-dim mask (no index tensor left) keeps the mask (as an
+    index tensor) among its operands, which its key does not use: torch's IndexPutBackward0
+    saves it, so a second backward through the node is refused as any other put's."""
+    if not filled or tensors:
+        return tensors
+    mask = next(ix for ix in indices if ix is not None)
+    return [mask.to(dtype=dtypes.int64, device=device)]
 
 
 def _index_put_key(input, indices, values, accumulate=False):
@@ -269,8 +280,9 @@ def _index_put_(self, indices, values, accumulate=False):
     self._check_no_partial_overlap(values, same_too=True)
     self._check_write_to_stale_view()
     key, tensors = _index_put_key(self, indices, values, accumulate)
-    write_in_order(self, values, tensors, key, accumulate=accumulate,
-                   **_filled_by_0d_mask(indices, values, accumulate))
+    filled = _filled_by_0d_mask(indices, values, accumulate)
+    write_in_order(self, values, _with_0d_mask(tensors, indices, filled, self.device_str), key,
+                   accumulate=accumulate, **filled)
     return self
 
 

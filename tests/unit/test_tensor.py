@@ -508,6 +508,20 @@ def test_index_put_with_a_0_dim_mask_as_torch():
     same(f)
 
 
+@pytest.mark.parametrize("in_place", [False, True])
+@pytest.mark.parametrize("mask", [True, False])
+def test_a_put_filled_by_a_0_dim_mask_saves_it_as_torchs_node(mask, in_place):
+    # torch's IndexPutBackward0 saves the mask: a second backward through it is refused
+    def f(torch):
+        x = torch.tensor([0.5, -1.5, 1.0], dtype=torch.float64, requires_grad=True)
+        put = (lambda t, *a: t.clone().index_put_(*a)) if in_place else torch.Tensor.index_put
+        y = put(x, (torch.tensor(mask),), torch.tensor(-0.5, dtype=torch.float64))
+        first = torch.autograd.grad(y.sum(), x)
+        return [y, first, attempt(lambda: torch.autograd.grad(y.sum(), x))]
+
+    same(f)
+
+
 def test_setitem_on_non_leaf_is_differentiable():
     def f(torch):
         w = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
