@@ -23,6 +23,7 @@ import warnings
 
 from .autograd import profiler as _autograd_profiler
 from .autograd.profiler import EventList, record_function  # noqa: F401 (torch's names)
+from .tensor import _warn_once
 
 
 class ProfilerActivity(enum.Enum):
@@ -83,15 +84,6 @@ def schedule(*, wait: int, warmup: int, active: int, repeat: int = 0, skip_first
         return ProfilerAction.RECORD if at < cycle - 1 else ProfilerAction.RECORD_AND_SAVE
 
     return action_at
-
-
-_warned: set = set()
-
-
-def _warn_once(message: str) -> None:
-    if message not in _warned:
-        _warned.add(message)
-        warnings.warn(message, stacklevel=4)
 
 
 def _always_record(step: int) -> ProfilerAction:
