@@ -11,8 +11,8 @@ import torch
 
 import distgrad as dg
 import distgrad.distributed as dist
-from distgrad.distributed.pipelining import (PipelineStage, Schedule1F1B, ScheduleGPipe,
-                                             ScheduleInterleaved1F1B,
+from distgrad.distributed.pipelining import (PipelineStage, Schedule1F1B, ScheduleDualPipeV,
+                                             ScheduleGPipe, ScheduleInterleaved1F1B,
                                              ScheduleInterleavedZeroBubble, ScheduleLoopedBFS,
                                              ScheduleZBVZeroBubble, ScheduleZeroBubble)
 from distgrad.distributed.timeline import timeline
@@ -252,8 +252,8 @@ def test_several_stages_per_worker(backend):
     for schedule, devices in [*((s, looped) for s in SCHEDULES), (ScheduleLoopedBFS, looped),
                               (ScheduleInterleaved1F1B, looped),
                               (ScheduleInterleavedZeroBubble, looped),
-                              (ScheduleZBVZeroBubble, ["worker:0", "worker:1", "worker:1",
-                                                       "worker:0"])]:
+                              *((s, ["worker:0", "worker:1", "worker:1", "worker:0"])
+                                for s in (ScheduleZBVZeroBubble, ScheduleDualPipeV))]:
         for b in blocks:
             b.zero_grad()
         stages = _stages(blocks, devices)

@@ -719,12 +719,14 @@ def test_the_losses_keep_their_graph_freed_by_the_backward(workers, schedule):
 
 
 MULTI = ["ScheduleLoopedBFS", "ScheduleInterleaved1F1B", "ScheduleInterleavedZeroBubble",
-         "ScheduleZBVZeroBubble"]
+         "ScheduleZBVZeroBubble", "ScheduleDualPipeV"]
+V_SHAPED = ("ScheduleZBVZeroBubble", "ScheduleDualPipeV")
 
 
 def _multi_devices(name, n_stages=4, p=2):
-    """Stage s's worker in torch's placement for the schedule: s % p, or a V for ZBV."""
-    if name == "ScheduleZBVZeroBubble":  # (down the workers, back up, down again, ...)
+    """Stage s's worker in torch's placement for the schedule: s % p, or a V for ZBV and
+    DualPipeV."""
+    if name in V_SHAPED:  # (down the workers, back up, down again, ...)
         return [f"worker:{s % p if s // p % 2 == 0 else p - 1 - s % p}" for s in range(n_stages)]
     return [f"worker:{s % p}" for s in range(n_stages)]
 
@@ -745,8 +747,21 @@ def _torchs_orders(name, n_microbatches, p, n_stages):
         except ValueError as e:
             return ValueError, str(e)
     # ("0I1": stage 0's input gradients of micro-batch 1, B here)
-    return {f"worker:{r}": [repr(a).replace("I", "B") for a in acts if a is not None]
+    split = name not in MULTI[:2]
+    return {f"worker:{r}": [step for a in acts if a is not None for step in _flat(a, split)]
             for r, acts in order.items()}
+
+
+def _flat(action, split: bool) -> list:
+    """A torch action as distgrad's pipeline_order lists it: a forward paired with a
+    backward (DualPipeV's OVERLAP_F_B) as the two; in a schedule that splits backwards, a
+    whole one as its two parts, B then W."""
+    if action.sub_actions is not None:
+        return [step for a in action.sub_actions for step in _flat(a, split)]
+    name = repr(action)
+    if split and action.computation_type == tpp.schedules.FULL_BACKWARD:
+        return [name, name.replace("B", "W")]
+    return [name.replace("I", "B")]
 
 
 @pytest.mark.parametrize("name", MULTI)
@@ -818,7 +833,7 @@ def test_several_stages_per_worker_step_as_torchs_schedule(workers, name):
     import distgrad.distributed.pipelining as pp
 
     x, y = _arr(8, 4, seed=16), _arr(8, 3, seed=17)
-    v = name == "ScheduleZBVZeroBubble"
+    v = name in V_SHAPED
     results = {}
     for lib in (torch, dg):
         mods = _four_blocks(lib)

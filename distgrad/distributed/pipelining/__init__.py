@@ -6,11 +6,11 @@ schedules (PyTorch's `torch.distributed.pipelining`, driven from the one driver)
     losses = []
     out = schedule.step(x, target=y, losses=losses)   # grads accumulated on the workers
 """
-from .schedules import (Schedule1F1B, ScheduleGPipe, ScheduleInterleaved1F1B,
-                        ScheduleInterleavedZeroBubble, ScheduleLoopedBFS, ScheduleZBVZeroBubble,
-                        ScheduleZeroBubble)
+from .schedules import (Schedule1F1B, ScheduleDualPipeV, ScheduleGPipe,
+                        ScheduleInterleaved1F1B, ScheduleInterleavedZeroBubble, ScheduleLoopedBFS,
+                        ScheduleZBVZeroBubble, ScheduleZeroBubble)
 from .stage import PipelineStage
 
 __all__ = ["PipelineStage", "ScheduleGPipe", "Schedule1F1B", "ScheduleZeroBubble",
            "ScheduleLoopedBFS", "ScheduleInterleaved1F1B", "ScheduleInterleavedZeroBubble",
-           "ScheduleZBVZeroBubble"]
+           "ScheduleZBVZeroBubble", "ScheduleDualPipeV"]

@@ -1,9 +1,9 @@
 """The orders of PyTorch's schedules for several stages per worker (its ranks): looped
-BFS, interleaved 1F1B, interleaved zero bubble (ZB1P) and ZB-V, as its schedules compute
-them rank by rank; and the order to record them in (plan.py's Plan).
+BFS, interleaved 1F1B, interleaved zero bubble (ZB1P), ZB-V and DualPipeV, as its
+schedules compute them rank by rank; and the order to record them in (plan.py's Plan).
 
 With P workers, the "loop" schedules place stage s on the worker of stage s % P; ZB-V
-places the first P stages on workers 0..P-1 and the next P back down ("v"). Each worker
+and DualPipeV place the first P stages on workers 0..P-1 and the next P back down ("v"). Each worker
 runs its own list of actions: "F" forwards, "B" input gradients (with "W", the weight
 gradients, right after in the schedules that do not split the backward), "W" weight
 gradients. The driver records them in the order a unit-time simulation starts them (each
@@ -99,21 +99,34 @@ def zero_bubble_v(m: int, p: int) -> dict:
     return {rank: [a for a in _zbv_rank(rank, p, n) if a.mb < m] for rank in range(p)}
 
 
-def _zbv_rank(rank: int, p: int, n: int) -> list:
-    first, second = rank, 2 * p - 1 - rank
-    f, b = {first: 0, second: 0}, {first: 0, second: 0}
-    ops = []
+class _VRank:
+    """One rank's actions in a V schedule, added in order: its two stages (r and 2P - 1 - r)
+    and, per stage, the next micro-batch to forward (`f`) and to backward (`b`)."""
 
-    def forward(s):
-        ops.append(Action("F", s, f[s]))
-        f[s] += 1
+    def __init__(self, rank: int, p: int):
+        self.first, self.second = rank, 2 * p - 1 - rank
+        self.f = {self.first: 0, self.second: 0}
+        self.b = dict(self.f)
+        self.ops = []
 
-    def backward(s, weight=False):
-        ops.append(Action("B", s, b[s]))
+    def forward(self, s: int) -> None:
+        self.ops.append(Action("F", s, self.f[s]))
+        self.f[s] += 1
+
+    def backward(self, s: int, weight: bool = False) -> int:
+        """Stage s's next input-gradient part (with its weight part after it); returns its
+        micro-batch."""
+        mb = self.b[s]
+        self.ops.append(Action("B", s, mb))
         if weight:
-            ops.append(Action("W", s, b[s]))
-        b[s] += 1
+            self.ops.append(Action("W", s, mb))
+        self.b[s] += 1
+        return mb
 
+
+def _zbv_rank(rank: int, p: int, n: int) -> list:
+    v = _VRank(rank, p)
+    first, second, f, b, forward, backward = v.first, v.second, v.f, v.b, v.forward, v.backward
     for _ in range(2 * (p - rank) - 1):
         forward(first)
     for _ in range(rank):
@@ -131,7 +144,7 @@ def _zbv_rank(rank: int, p: int, n: int) -> list:
     w = dict(b)  # (the weight parts owed from here on)
 
     def weight(s):
-        ops.append(Action("W", s, w[s]))
+        v.ops.append(Action("W", s, w[s]))
         w[s] += 1
 
     for _ in range(rank):
@@ -144,7 +157,61 @@ def _zbv_rank(rank: int, p: int, n: int) -> list:
         weight(second)
     while w[first] < b[first]:
         weight(first)
-    return ops
+    return v.ops
+
+
+def dual_pipe_v(m: int, p: int) -> dict:
+    """DualPipeV: ZB-V's two stages per worker in a V, their forwards and backwards paired
+    in the middle of the step (a forward of one stage with a whole backward of the other),
+    the last micro-batches' backwards split with their weight parts run last (torch's
+    ScheduleDualPipeV, after DeepSeek's DualPipe)."""
+    return {rank: _dual_pipe_v_rank(rank, p, m) for rank in range(p)}
+
+
+def _dual_pipe_v_rank(rank: int, p: int, m: int) -> list:
+    v = _VRank(rank, p)
+    first, second, forward = v.first, v.second, v.forward
+    owed = []  # (stage, micro-batch) of the split backwards whose weight part has not run
+
+    def backward(s, split=False):
+        mb = v.backward(s, weight=not split)
+        if split:
+            owed.append((s, mb))
+
+    def weight_owed():
+        if owed:
+            v.ops.append(Action("W", *owed.pop(0)))
+
+    for _ in range(2 * (p - rank - 1)):
+        forward(first)
+    for _ in range(rank + 1):
+        forward(first)
+        forward(second)
+    for _ in range(p - rank - 1):
+        backward(second, split=True)
+        weight_owed()
+        forward(second)
+    for _ in range(m - 2 * p + rank + 1):  # (each pair: a forward, then a whole backward)
+        forward(first)
+        backward(second)
+        forward(second)
+        backward(first)
+    for _ in range(p - rank - 1):
+        backward(second)
+        forward(second)
+        backward(first)
+    split = False  # (from half way through, on alternate ranks one backward later)
+    for i in range(rank + 1):
+        split = split or (i == (rank + 1) // 2 and rank % 2 == 1)
+        backward(second, split)
+        split = split or (i == (rank + 1) // 2 and rank % 2 == 0)
+        backward(first, split)
+    for _ in range(p - rank - 1):
+        weight_owed()
+        backward(first, split)
+    for _ in range(rank + 1):
+        weight_owed()
+    return v.ops
 
 
 def plan_from_orders(orders: dict, sources: list, split: bool, backward: bool = True) -> Plan:

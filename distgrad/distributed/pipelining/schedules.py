@@ -322,6 +322,23 @@ class ScheduleZBVZeroBubble(_ScheduleMulti):
         return looped.zero_bubble_v(m, p)
 
 
+class ScheduleDualPipeV(_ScheduleMulti):
+    """DualPipeV: two stages per worker in a V, as ZB-V; in the middle of the step each
+    worker pairs a forward of one stage with a whole backward of the other; the last
+    micro-batches' backwards are split, their weight parts run last."""
+
+    _style = "v"
+    _split = True
+
+    def _rank_orders(self, m, p, n_local):
+        if n_local != 2:
+            raise ValueError(f"ZBV requires exactly 2 stages per rank, but got {n_local}.")
+        if m < 2 * p:
+            raise ValueError("DualPipeV requires at least as many microbatches as stages, "
+                             f"but got {m} microbatches and {2 * p} stages.")
+        return looped.dual_pipe_v(m, p)
+
+
 def _with_weights_together(plan) -> list:
     """The plan's actions as (kind, stage, micro-batch), where the weight-gradient actions
     a worker runs one after another for one stage become one (kind "W", stage, [its
