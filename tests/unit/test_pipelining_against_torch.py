@@ -922,3 +922,26 @@ def test_a_step_output_keeps_its_graph_where_torchs_stage_does_not_detach_it(wor
                      _raised(lambda: out.sum().backward())[:2]), _np(out)
     assert seen[dg][0] == seen[torch][0]
     np.testing.assert_allclose(seen[dg][1], seen[torch][1], rtol=1e-5, atol=1e-6)
+
+
+def test_schedule_classes_by_name_as_torchs():
+    # torch's names, in any case, give the schedule class of that name; isinstance of
+    # torch's two base classes holds for the schedules of one or several stages per worker
+    import distgrad.distributed.pipelining.schedules as dsched
+    import torch.distributed.pipelining.schedules as tsched
+
+    for name in ("1F1B", "interleaved1f1b", "GPipe", "LoopedBFS", "InterleavedZeroBubble",
+                 "PipelineScheduleSingle", "PipelineScheduleMulti", "zbvzerobubble",
+                 "DUALPIPEV"):
+        want, got = tsched.get_schedule_class(name), dsched.get_schedule_class(name)
+        assert got.__name__ == want.__name__
+        for base in ("PipelineScheduleSingle", "PipelineScheduleMulti"):
+            assert issubclass(got, getattr(dsched, base)) == issubclass(want,
+                                                                        getattr(tsched, base))
+    assert dsched.get_schedule_class("ZeroBubble") is dsched.ScheduleZeroBubble
+    with pytest.raises(ValueError) as want:
+        tsched.get_schedule_class("2F2B")
+    with pytest.raises(ValueError) as got:
+        dsched.get_schedule_class("2F2B")
+    prefix = "Unknown schedule name '2F2B'. The valid options are ["
+    assert str(want.value).startswith(prefix) and str(got.value).startswith(prefix)

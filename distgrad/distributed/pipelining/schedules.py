@@ -215,13 +215,17 @@ class _EarlyRuns:
                 q.flush()
 
 
-class ScheduleGPipe(_PipelineSchedule):
+class PipelineScheduleSingle(_PipelineSchedule):
+    """The schedules of one stage per worker (torch's base class of that name)."""
+
+
+class ScheduleGPipe(PipelineScheduleSingle):
     """All forwards, then all backwards (bubble (p - 1) / (m + p - 1))."""
 
     _policy = "gpipe"
 
 
-class Schedule1F1B(_PipelineSchedule):
+class Schedule1F1B(PipelineScheduleSingle):
     """One forward, one backward: stage s keeps at most num_stages - s micro-batches in
     flight (the same bubble as GPipe, less memory)."""
 
@@ -235,7 +239,7 @@ class Schedule1F1B(_PipelineSchedule):
                              f"or equal to the number of stages ({n_stages}).")
 
 
-class ScheduleZeroBubble(_PipelineSchedule):
+class ScheduleZeroBubble(PipelineScheduleSingle):
     """1F1B with each backward split: the input-gradient part goes first (and on to the
     previous stage at once), the weight-gradient part runs when the worker would wait; with
     none ready, a stage runs one forward more than 1F1B allows (num_stages - s + 1
@@ -244,7 +248,7 @@ class ScheduleZeroBubble(_PipelineSchedule):
     _policy = "zero_bubble"
 
 
-class _ScheduleMulti(_PipelineSchedule):
+class PipelineScheduleMulti(_PipelineSchedule):
     """A schedule of several stages per worker, in the order PyTorch's schedule of that
     name gives each rank (looped.py): with P workers, stage s runs on the worker of stage
     s % P ("loop"), or in a V ("v": ZB-V). Its stages are all the pipeline's, as for the
@@ -275,7 +279,7 @@ class _ScheduleMulti(_PipelineSchedule):
         raise NotImplementedError
 
 
-class ScheduleLoopedBFS(_ScheduleMulti):
+class ScheduleLoopedBFS(PipelineScheduleMulti):
     """Breadth first: each worker runs every micro-batch through its first stage, then
     its next, ...; then the backwards, from its last stage back."""
 
@@ -283,7 +287,7 @@ class ScheduleLoopedBFS(_ScheduleMulti):
         return looped.looped_bfs(m, p, n_local)
 
 
-class _Interleaved(_ScheduleMulti):
+class _Interleaved(PipelineScheduleMulti):
     _name = ""  # (how torch's error names the schedule)
 
     def _rank_orders(self, m, p, n_local):
@@ -309,7 +313,7 @@ class ScheduleInterleavedZeroBubble(_Interleaved):
     _split = True
 
 
-class ScheduleZBVZeroBubble(_ScheduleMulti):
+class ScheduleZBVZeroBubble(PipelineScheduleMulti):
     """Zero bubble V: two stages per worker, worker r holding stages r and 2P - 1 - r;
     each backward split."""
 
@@ -322,7 +326,7 @@ class ScheduleZBVZeroBubble(_ScheduleMulti):
         return looped.zero_bubble_v(m, p)
 
 
-class ScheduleDualPipeV(_ScheduleMulti):
+class ScheduleDualPipeV(PipelineScheduleMulti):
     """DualPipeV: two stages per worker in a V, as ZB-V; in the middle of the step each
     worker pairs a forward of one stage with a whole backward of the other; the last
     micro-batches' backwards are split, their weight parts run last."""
@@ -337,6 +341,28 @@ class ScheduleDualPipeV(_ScheduleMulti):
             raise ValueError("DualPipeV requires at least as many microbatches as stages, "
                              f"but got {m} microbatches and {2 * p} stages.")
         return looped.dual_pipe_v(m, p)
+
+
+def get_schedule_class(schedule_name: str):
+    """The schedule class of that name, without its "Schedule" (any case): "1F1B",
+    "GPipe", "DualPipeV", ... (torch's names, and distgrad's "ZeroBubble")."""
+    schedule_map = {
+        "1F1B": Schedule1F1B,
+        "Interleaved1F1B": ScheduleInterleaved1F1B,
+        "GPipe": ScheduleGPipe,
+        "LoopedBFS": ScheduleLoopedBFS,
+        "InterleavedZeroBubble": ScheduleInterleavedZeroBubble,
+        "PipelineScheduleSingle": PipelineScheduleSingle,
+        "PipelineScheduleMulti": PipelineScheduleMulti,
+        "ZBVZeroBubble": ScheduleZBVZeroBubble,
+        "DualPipeV": ScheduleDualPipeV,
+        "ZeroBubble": ScheduleZeroBubble,
+    }
+    by_lower = {k.lower(): k for k in schedule_map}
+    if schedule_name.lower() not in by_lower:
+        raise ValueError(f"Unknown schedule name '{schedule_name}'. The valid options are "
+                         f"{list(schedule_map)}")
+    return schedule_map[by_lower[schedule_name.lower()]]
 
 
 def _with_weights_together(plan) -> list:
