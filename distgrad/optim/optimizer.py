@@ -249,7 +249,9 @@ class Optimizer:
         by_index = {i: p for g, s in zip(groups, saved) for i, p in zip(s["params"], g["params"])}
         state = WatchedDefaultDict(WatchedDict)
         for i, s in state_dict["state"].items():
-            p = by_index.get(int(i))
+            # (keyed as the saved groups list their parameters: numbers, or names by
+            # checkpoint.state_dict; a number may come back from a file as a string)
+            p = by_index.get(i, by_index.get(int(i)) if str(i).isdigit() else None)
             if p is None:
                 continue
             state[p] = WatchedDict((k, _to_param(v, p, k)) for k, v in s.items())

@@ -129,19 +129,23 @@ def test_no_array_bytes_through_the_driver(three, tmp_path):
     assert _value(target["w"]).tobytes() == big.tobytes()
 
 
-def test_optimizer_state_keeps_its_parameters_placement(three, tmp_path):
+def _parallel_mlp(workers, seed):
+    """Column- then row-parallel Linear layers split over `workers` (None: all)."""
     from distgrad.distributed.nn import ColumnParallelLinear, RowParallelLinear
 
-    def build(workers, seed):
-        dg.manual_seed(seed)
-        return dg.nn.Sequential(ColumnParallelLinear(6, 8, workers=workers), dg.nn.ReLU(),
-                                RowParallelLinear(8, 3, workers=workers))
+    dg.manual_seed(seed)
+    return dg.nn.Sequential(ColumnParallelLinear(6, 8, workers=workers), dg.nn.ReLU(),
+                            RowParallelLinear(8, 3, workers=workers))
 
-    def train(model, opt, x):
-        opt.zero_grad()
-        model(x).pow(2).sum().backward()
-        opt.step()
 
+def _train(model, opt, x):
+    opt.zero_grad()
+    model(x).pow(2).sum().backward()
+    opt.step()
+
+
+def test_optimizer_state_keeps_its_parameters_placement(three, tmp_path):
+    build, train = _parallel_mlp, _train
     x = dg.tensor(RNG.standard_normal((4, 6)).astype(np.float32))
     for make_opt in (lambda p: dg.optim.Adam(p, lr=0.01),
                      lambda p: dg.optim.SGD(p, lr=0.01, momentum=0.9)):
@@ -411,3 +415,43 @@ def test_a_driver_killed_mid_save_leaves_the_previous_checkpoint(tmp_path, backe
     state = {"w": dist.shard(dg.zeros(6, 2), 1)}
     dcp.load(state, checkpoint_id=tmp_path)
     assert _value(state["w"]).tolist() == np.arange(12.0).reshape(6, 2).tolist()
+
+
+def test_state_dicts_by_name_load_a_fresh_optimizer_on_another_layout(three, tmp_path):
+    # get_state_dict names the optimizer's state by parameter (a DDP model's without its
+    # "module."), gives a fresh optimizer its state, gathers sharded tensors whole with
+    # full_state_dict; saved from layers split over 2 workers, loaded by name into the
+    # same layers over 3 with an optimizer that never stepped: the next step is the same
+    from distgrad.distributed.checkpoint.state_dict import (StateDictOptions,
+                                                            get_state_dict, set_state_dict)
+    from distgrad.nn.parallel import DistributedDataParallel
+
+    build, train = _parallel_mlp, _train
+    x = dg.tensor(RNG.standard_normal((4, 6)).astype(np.float32))
+    model = build(["worker:0", "worker:1"], 0)
+    opt = dg.optim.Adam(model.parameters(), lr=0.01)
+    train(model, opt, x)
+    model_sd, optim_sd = get_state_dict(model, opt)
+    assert list(optim_sd["state"]) == ["0.weight", "0.bias", "2.weight", "2.bias"]
+    dcp.save({"model": model_sd, "optim": optim_sd}, checkpoint_id=tmp_path)
+    full, _ = get_state_dict(model, opt, options=StateDictOptions(full_state_dict=True))
+    assert [t.device_str for t in full.values()] == ["cpu"] * 3 + [model[2].bias.device_str]
+    np.testing.assert_array_equal(full["0.weight"].numpy(), _value(model[0].weight))
+
+    model2 = build(None, 1)  # (over every worker)
+    opt2 = dg.optim.Adam(model2.parameters(), lr=0.5)
+    state = dict(zip(("model", "optim"), get_state_dict(model2, opt2)))
+    dcp.load(state, checkpoint_id=tmp_path)
+    set_state_dict(model2, opt2, model_state_dict=state["model"],
+                   optim_state_dict=state["optim"])
+    train(model, opt, x)
+    train(model2, opt2, x)
+    for a, b in zip(model2.parameters(), model.parameters()):
+        np.testing.assert_allclose(_value(a), _value(b), rtol=1e-6, atol=1e-7)
+
+    plain = dg.nn.Linear(3, 2)
+    ddp = DistributedDataParallel(plain)
+    assert list(ddp.state_dict()) == ["module.weight", "module.bias"]
+    ddp_sd, ddp_optim_sd = get_state_dict(ddp, dg.optim.SGD(ddp.parameters(), lr=0.1))
+    assert list(ddp_sd) == ["weight", "bias"]
+    assert ddp_optim_sd["param_groups"][0]["params"] == ["weight", "bias"]

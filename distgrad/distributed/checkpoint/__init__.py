@@ -7,6 +7,11 @@
     model.load_state_dict(state["model"]); opt.load_state_dict(state["optim"])
     future = dcp.async_save(state, checkpoint_id="ckpt/"); ...; future.result()
 
+A top-level value that is `Stateful` (stateful.py: a module, an optimizer, an object with
+state_dict() and load_state_dict()) is saved as its state_dict(), and loaded by filling
+that in place and handing it to its load_state_dict(), as torch's. state_dict.py names an
+optimizer's state by its parameters' names (torch's get_state_dict / set_state_dict).
+
 The directory holds one safetensors file per writer of a save (each worker, and the
 driver for its own tensors), named by the save, and `manifest.json`: per tensor its
 global shape, dtype, requires_grad and placement, and per part (shard) its file, key,
@@ -52,8 +57,9 @@ from .. import runtime, wire
 from ..errors import DeadlineExceeded, WorkerDiedError
 from . import files
 from .plan import flatten, overlap, parts, path_key, placement_record
+from .stateful import Stateful
 
-__all__ = ["save", "load", "async_save"]
+__all__ = ["save", "load", "async_save", "FileSystemWriter", "FileSystemReader"]
 
 MANIFEST = "manifest.json"
 FORMAT = "distgrad.checkpoint/1"
@@ -65,19 +71,53 @@ _pending_lock = threading.Lock()
 
 # ---- save --------------------------------------------------------------------------------------
 
-def save(state_dict, checkpoint_id, *, storage_writer=None, planner=None, process_group=None):
+class FileSystemWriter:
+    """Where a save writes (torch's storage_writer for a directory): `save(state,
+    storage_writer=FileSystemWriter(path))` is `save(state, checkpoint_id=path)`."""
+
+    def __init__(self, path, *args, **kwargs):
+        self.path = os.fspath(path)
+
+    def reset(self, checkpoint_id=None) -> None:
+        if checkpoint_id is not None:
+            self.path = os.fspath(checkpoint_id)
+
+
+class FileSystemReader(FileSystemWriter):
+    """Where a load reads (torch's storage_reader for a directory)."""
+
+
+def _directory(checkpoint_id, storage) -> str:
+    if storage is not None:
+        storage.reset(checkpoint_id)
+        return storage.path
+    if not checkpoint_id:
+        raise RuntimeError("`checkpoint_id` must be specified if "
+                           "storage_reader/storage_writer is None.")
+    return os.fspath(checkpoint_id)
+
+
+def _states_of(state_dict: dict) -> dict:
+    """`state_dict` with each top-level Stateful value as its state_dict()."""
+    return {k: v.state_dict() if isinstance(v, Stateful) else v for k, v in state_dict.items()}
+
+
+def save(state_dict, checkpoint_id=None, *, storage_writer=None, planner=None,
+         process_group=None, no_dist: bool = False):
     """Write `state_dict` to directory `checkpoint_id`: each worker writes its shards, the
     driver its own tensors, then the manifest is renamed in. Returns the manifest (a dict)."""
-    return _start_save(state_dict, checkpoint_id, copy=False).finish()
+    return _start_save(_states_of(state_dict), _directory(checkpoint_id, storage_writer),
+                       copy=False).finish()
 
 
-def async_save(state_dict, checkpoint_id, *, storage_writer=None, planner=None,
-               process_group=None) -> Future:
+def async_save(state_dict, checkpoint_id=None, *, storage_writer=None, planner=None,
+               process_group=None, no_dist: bool = False) -> Future:
     """As `save`, but returns at once: each worker copies its shards (in its own memory)
     before it runs anything sent after this call, and writes them in the background; the
     driver's own tensors are copied before it returns. `.result()` waits and returns the
     manifest; training may change the tensors meanwhile."""
-    job = _start_save(state_dict, checkpoint_id, copy=True)
+    job = _start_save(_states_of(state_dict), _directory(checkpoint_id, storage_writer),
+                      copy=True)
     future = Future()
 
     def finish():
@@ -327,12 +367,23 @@ def _encode_value(value, path):
 
 # ---- load --------------------------------------------------------------------------------------
 
-def load(state_dict, checkpoint_id, *, storage_reader=None, planner=None,
-         process_group=None) -> None:
+def load(state_dict, checkpoint_id=None, *, storage_reader=None, planner=None,
+         process_group=None, no_dist: bool = False) -> None:
     """Fill `state_dict`'s tensors in place from checkpoint directory `checkpoint_id`,
-    whatever their placement now; replace its other values with the saved ones."""
+    whatever their placement now; replace its other values with the saved ones. A
+    Stateful value's state_dict() is filled, then given to its load_state_dict()."""
+    directory = _directory(checkpoint_id, storage_reader)
+    states = _states_of(state_dict)
+    _load_into(states, directory)
+    for key, value in state_dict.items():
+        if isinstance(value, Stateful):
+            value.load_state_dict(states[key])
+        else:
+            state_dict[key] = states[key]
+
+
+def _load_into(state_dict, directory: str) -> None:
     _wait_for_pending_saves()
-    directory = os.fspath(checkpoint_id)
     manifest = read_manifest(directory)
     saved = {path_key(e["path"]): e for e in manifest["entries"]}
     fills = []
