@@ -16,20 +16,9 @@ the others.
 from __future__ import annotations
 
 from .. import nn
-from ..nn.parameter import Parameter
 from . import runtime
 from .device_mesh import init_device_mesh
-from .sharding import replicate
-from .tensor.parallel import ParallelStyle, parallelize_module
-
-
-def replicate_parameters(module: nn.Module, workers=None) -> nn.Module:
-    """Each parameter of `module` itself (not its children) replicated over `workers`."""
-    for name, p in list(module._parameters.items()):
-        if p is not None:
-            copy = replicate(p.detach().requires_grad_(p.requires_grad), workers)
-            module._parameters[name] = Parameter(copy, requires_grad=p.requires_grad)
-    return module
+from .tensor.parallel import ParallelStyle, parallelize_module, replicate_parameters
 
 
 class ReplicateParallel(ParallelStyle):

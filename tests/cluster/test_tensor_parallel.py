@@ -334,3 +334,88 @@ def test_the_norms_a_plan_copies_are_reduced_in_one_bucket(backend):
     for (name, p), tp in zip(dm.named_parameters(), tm.parameters()):
         np.testing.assert_allclose(_whole(p.grad), tp.grad.numpy(), rtol=1e-10, atol=1e-14,
                                    err_msg=name)
+
+
+def _sequence_parallel_block(T):
+    """The tutorial's shape: norm, feed-forward with a residual, norm, a vocabulary head."""
+    class FeedForward(T.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w1, self.w2 = T.nn.Linear(8, 12), T.nn.Linear(12, 8)
+
+        def forward(self, x):
+            return self.w2(T.nn.functional.silu(self.w1(x)))
+
+    class Block(T.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.norm, self.ff = T.nn.LayerNorm(8), FeedForward()
+            self.out_norm, self.head = T.nn.LayerNorm(8), T.nn.Linear(8, 6)
+
+        def forward(self, x):
+            return self.head(self.out_norm(x + self.ff(self.norm(x))))
+    return Block().double()
+
+
+def test_sequence_parallel_plan_of_torchs_tutorial_trains_as_torch(backend):
+    # norms on the activation split on the sequence dim (their weights copied), the
+    # feed-forward's input gathered by PrepareModuleInput, its output reduce-scattered back
+    # onto the sequence (RowwiseParallel(output_layouts=Shard(1))), the head's input
+    # gathered and its logits split on the classes for cross_entropy under loss_parallel:
+    # torch's losses and parameters over three SGD steps, and no op gathers on its own
+    from distgrad.distributed.tensor.parallel import (PrepareModuleInput, SequenceParallel,
+                                                      loss_parallel)
+
+    torch.manual_seed(3)
+    tm, dm = _sequence_parallel_block(torch), _sequence_parallel_block(dg)
+    dm.load_state_dict({k: dg.tensor(v.numpy()) for k, v in tm.state_dict().items()})
+    parallelize_module(dm, init_device_mesh("cpu", (2,)), {
+        "norm": SequenceParallel(),
+        "ff": PrepareModuleInput(input_layouts=(Shard(1),), desired_input_layouts=(Replicate(),)),
+        "ff.w1": ColwiseParallel(), "ff.w2": RowwiseParallel(output_layouts=Shard(1)),
+        "out_norm": SequenceParallel(),
+        "head": ColwiseParallel(input_layouts=Shard(1), use_local_output=False)})
+    assert dm.norm.weight.placements == [Replicate()]
+    rng = np.random.default_rng(6)
+    opt, topt = dg.optim.SGD(dm.parameters(), lr=0.1), torch.optim.SGD(tm.parameters(), lr=0.1)
+    seen = []
+    dm.ff.register_forward_hook(lambda m, a, out: seen.append((a[0].placements,
+                                                               out.placements)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for _ in range(3):
+            X, Y = rng.standard_normal((2, 4, 8)), rng.integers(0, 6, (2, 4))
+            out = dm(dg.tensor(X))  # (a whole input, laid out on the sequence by the norm)
+            assert out.placements == [Shard(2)]
+            with loss_parallel():
+                loss = dg.nn.functional.cross_entropy(out.flatten(0, 1), dg.tensor(Y).flatten())
+                loss.backward()
+            tloss = torch.nn.functional.cross_entropy(tm(torch.tensor(X)).flatten(0, 1),
+                                                      torch.tensor(Y).flatten())
+            tloss.backward()
+            assert abs(loss.item() - tloss.item()) < 1e-12
+            for o in (opt, topt):
+                o.step()
+                o.zero_grad()
+    assert seen[0] == ([Replicate()], [Shard(1)])
+    for (name, p), tp in zip(dm.named_parameters(), tm.parameters()):
+        np.testing.assert_allclose(_whole(p), tp.detach().numpy(), rtol=1e-10, err_msg=name)
+
+
+def test_prepare_module_output_lays_outputs_out_and_checks_lengths(backend):
+    from distgrad.distributed.tensor.parallel import PrepareModuleInput, PrepareModuleOutput
+    from torch.distributed.tensor.parallel import PrepareModuleInput as TorchInput
+
+    m = dg.nn.Linear(4, 4).double()
+    parallelize_module(m, init_device_mesh("cpu", (2,)), PrepareModuleOutput(
+        output_layouts=Replicate(), desired_output_layouts=Shard(0)))
+    X = np.random.default_rng(7).standard_normal((4, 4))
+    out = m(dg.tensor(X))
+    assert out.placements == [Shard(0)]
+    np.testing.assert_allclose(_whole(out), X @ m.weight.detach().numpy().T
+                               + m.bias.detach().numpy(), rtol=1e-12)
+    with pytest.raises(AssertionError) as want:
+        TorchInput(input_layouts=(Shard(0), None), desired_input_layouts=(Replicate(),))
+    with pytest.raises(AssertionError) as got:
+        PrepareModuleInput(input_layouts=(Shard(0), None), desired_input_layouts=(Replicate(),))
+    assert str(got.value) == str(want.value)

@@ -10,14 +10,25 @@ run by `DistributedDataParallel(module, device_mesh=mesh["dp"])`, one batch slic
 group; its gradients are summed over the groups shard by shard.
 
 ColwiseParallel splits a Linear's output features (its weight's rows and its bias); its
-output is sharded on the last dim. RowwiseParallel splits the input features (the
+input is made whole (replicated) first, its output is sharded on the last dim. RowwiseParallel splits the input features (the
 weight's columns); it takes that sharded output as it is, and its output is a pending sum
 (Partial) that the next op needing the value all-reduces, once. So a column-then-row MLP
 block moves no weights and one activation all-reduce. An Embedding's table is split by
 rows (RowwiseParallel: the vocabulary) or columns (ColwiseParallel: the embedding dim).
+
+Sequence parallelism, as torch's tutorial plans a transformer: `SequenceParallel` copies a
+norm's (or dropout's) parameters to every worker and runs it on the activation split on
+the sequence dim; `PrepareModuleInput` / `PrepareModuleOutput` lay a module's inputs or
+outputs out as it wants them (e.g. all-gather the sequence before the attention);
+`RowwiseParallel(output_layouts=Shard(1))` reduce-scatters its pending sum onto the
+sequence dim. A plain tensor given where a layout is named stands for the whole tensor
+(with one driver there are no per-worker local tensors): it is laid out as named.
+`loss_parallel()` is torch's context for cross_entropy on logits split on the class dim,
+which distgrad's sharded cross_entropy computes without gathering them anyway.
 """
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 
 from ... import nn
@@ -56,6 +67,8 @@ class ColwiseParallel(ParallelStyle):
             _linear(module, "ColwiseParallel")
             _shard_param(module, "weight", 0, groups)
             _shard_param(module, "bias", 0, groups)
+            if len(groups) == 1:  # (a distributed input is gathered whole first, as torch's)
+                _lay_out_inputs(module, [Replicate()], groups[0], only_distributed=True)
         _set_output(module, self.output_layouts)
 
 
@@ -77,6 +90,143 @@ class RowwiseParallel(ParallelStyle):
                 module._parameters["bias"] = Parameter(placed, bias.requires_grad)
             module.register_forward_pre_hook(_split_input_hook)
         _set_output(module, self.output_layouts)
+
+
+class SequenceParallel(ParallelStyle):
+    """A norm (or dropout) run on the activation split on `sequence_dim`: its parameters
+    copied to every worker, its input laid out Shard(sequence_dim), its output so."""
+
+    def __init__(self, *, sequence_dim: int = 1, use_local_output: bool = False):
+        super().__init__(use_local_output=use_local_output)
+        self.sequence_dim = sequence_dim
+
+    def _apply(self, module, groups) -> None:
+        _one_group(groups, "SequenceParallel")
+        for m in module.modules():
+            replicate_parameters(m, groups[0])
+        _lay_out_inputs(module, [Shard(self.sequence_dim)], groups[0])
+        _set_output(module, Shard(self.sequence_dim))
+
+
+class PrepareModuleInput(ParallelStyle):
+    """Lay out a module's positional (and keyword) inputs as `desired_input_layouts` say,
+    from `input_layouts` (a plain tensor is taken as the whole, laid out so); None leaves
+    that input as it is."""
+
+    def __init__(self, *, input_layouts=None, desired_input_layouts=None,
+                 input_kwarg_layouts=None, desired_input_kwarg_layouts=None,
+                 use_local_output: bool = False):
+        self.input_layouts = _as_tuple(input_layouts)
+        self.desired_input_layouts = _as_tuple(desired_input_layouts)
+        if self.input_layouts is not None and self.desired_input_layouts is not None and \
+                len(self.input_layouts) != len(self.desired_input_layouts):
+            raise AssertionError("input_layouts and desired_input_layouts should have same "
+                                 "length!")
+        self.input_kwarg_layouts = input_kwarg_layouts or {}
+        self.desired_input_kwarg_layouts = desired_input_kwarg_layouts or {}
+        self.use_local_output = use_local_output
+
+    def _apply(self, module, groups) -> None:
+        _one_group(groups, "PrepareModuleInput")
+        wanted = self.desired_input_layouts or self.input_layouts or ()
+        wanted = [w if given is not None else None for w, given in
+                  zip(wanted, self.input_layouts or wanted)]
+        _lay_out_inputs(module, wanted, groups[0], {
+            k: self.desired_input_kwarg_layouts.get(k, v)
+            for k, v in self.input_kwarg_layouts.items()})
+
+
+class PrepareModuleOutput(ParallelStyle):
+    """Lay out a module's outputs as `desired_output_layouts` say (from `output_layouts`)."""
+
+    def __init__(self, *, output_layouts, desired_output_layouts, use_local_output=True):
+        self.output_layouts = _as_tuple(output_layouts)
+        self.desired_output_layouts = _as_tuple(desired_output_layouts)
+        if len(self.output_layouts) != len(self.desired_output_layouts):
+            raise AssertionError("output_layouts and desired_output_layouts should have same "
+                                 "length!")
+        self.use_local_output = use_local_output
+
+    def _apply(self, module, groups) -> None:
+        _one_group(groups, "PrepareModuleOutput")
+        workers = groups[0]
+
+        def lay_out(mod, args, out):
+            if isinstance(out, tuple):
+                return tuple(_laid_out(o, w, workers)
+                             for o, w in zip(out, self.desired_output_layouts))
+            return _laid_out(out, self.desired_output_layouts[0], workers)
+        module.register_forward_hook(lay_out)
+
+
+class PrepareModuleInputOutput(ParallelStyle):
+    """PrepareModuleInput and PrepareModuleOutput on one module."""
+
+    def __init__(self, *, input_layouts=None, desired_input_layouts=None,
+                 input_kwarg_layouts=None, desired_input_kwarg_layouts=None,
+                 use_local_input=False, output_layouts, desired_output_layouts,
+                 use_local_output=True):
+        self.prepare_input = PrepareModuleInput(
+            input_layouts=input_layouts, desired_input_layouts=desired_input_layouts,
+            input_kwarg_layouts=input_kwarg_layouts,
+            desired_input_kwarg_layouts=desired_input_kwarg_layouts,
+            use_local_output=use_local_input)
+        self.prepare_output = PrepareModuleOutput(
+            output_layouts=output_layouts, desired_output_layouts=desired_output_layouts,
+            use_local_output=use_local_output)
+
+    def _apply(self, module, groups) -> None:
+        self.prepare_input._apply(module, groups)
+        self.prepare_output._apply(module, groups)
+
+
+@contextlib.contextmanager
+def loss_parallel():
+    """torch's context for cross_entropy (and its backward) on logits split on the class
+    dim: distgrad's sharded cross_entropy computes it without gathering them, in the
+    context or out of it."""
+    yield
+
+
+def replicate_parameters(module, workers=None):
+    """Each parameter of `module` itself (not its children) replicated over `workers`."""
+    for name, p in list(module._parameters.items()):
+        if p is not None:
+            copy = replicate(p.detach().requires_grad_(p.requires_grad), workers)
+            module._parameters[name] = Parameter(copy, requires_grad=p.requires_grad)
+    return module
+
+
+def _one_group(groups, style: str) -> None:
+    if len(groups) != 1:
+        raise NotImplementedError(f"{style} over a 2-D mesh: pass a 1-D mesh")
+
+
+def _as_tuple(layouts):
+    return None if layouts is None else tuple(layouts) if isinstance(
+        layouts, (list, tuple)) else (layouts,)
+
+
+def _laid_out(x, placement, workers):
+    """`x` (a tensor, distributed or not) laid out as `placement` over `workers`."""
+    if placement is None or not hasattr(x, "_storage"):
+        return x
+    if isinstance(placement, Shard):
+        placement = Shard(placement.dim % x.ndim)
+    return redistribute(x, placement, workers)
+
+
+def _lay_out_inputs(module, placements, workers, kwarg_placements=None,
+                    only_distributed: bool = False) -> None:
+    """A pre-hook laying out the module's inputs (only distributed ones: `only_distributed`)."""
+    def lay_out(mod, args, kwargs):
+        args = tuple(_laid_out(a, p, workers) if p is not None and (
+            not only_distributed or is_sharded(a)) else a
+            for a, p in zip(args, list(placements) + [None] * (len(args) - len(placements))))
+        kwargs = {k: _laid_out(v, (kwarg_placements or {}).get(k), workers)
+                  for k, v in kwargs.items()}
+        return args, kwargs
+    module.register_forward_pre_hook(lay_out, with_kwargs=True)
 
 
 def parallelize_module(module, device_mesh, parallelize_plan=None):
@@ -188,4 +338,5 @@ def _set_output(module, layouts) -> None:
 
 
 __all__ = ["parallelize_module", "ColwiseParallel", "RowwiseParallel", "ParallelStyle",
-           "Shard", "Replicate"]
+           "SequenceParallel", "PrepareModuleInput", "PrepareModuleOutput",
+           "PrepareModuleInputOutput", "loss_parallel", "Shard", "Replicate"]
