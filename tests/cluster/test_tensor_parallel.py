@@ -108,13 +108,13 @@ def test_partial_redistributes_by_all_reduce_or_reduce_scatter(backend, placemen
         np.testing.assert_allclose(_whole(a.grad), b.grad.numpy(), rtol=1e-10, atol=1e-12)
 
 
-def _train_beside_torch(run, dm, tm, batch: int, steps: int = 3) -> None:
+def _train_beside_torch(run, dm, tm, batch: int, steps: int = 3, gathers: bool = False) -> None:
     """`steps` Adam steps of `run(X)` (distgrad) and `tm` (torch) on the same batches, the
-    losses equal at each; no op may gather a whole tensor."""
+    losses equal at each; no op may gather a whole tensor (unless `gathers`)."""
     opt, topt = dg.optim.Adam(dm.parameters(), lr=0.05), torch.optim.Adam(tm.parameters(), lr=0.05)
     rng = np.random.default_rng(3)
     with warnings.catch_warnings():
-        warnings.simplefilter("error")
+        warnings.simplefilter("ignore" if gathers else "error")
         for _ in range(steps):
             X = rng.standard_normal((batch, 6))
             opt.zero_grad()
@@ -419,3 +419,44 @@ def test_prepare_module_output_lays_outputs_out_and_checks_lengths(backend):
     with pytest.raises(AssertionError) as got:
         PrepareModuleInput(input_layouts=(Shard(0), None), desired_input_layouts=(Replicate(),))
     assert str(got.value) == str(want.value)
+
+
+def test_dtensor_names_factories_and_distribute_module_as_torchs(backend):
+    # isinstance(t, DTensor) tells a distributed tensor; the factories take the global size
+    # and lay it out; distribute_module replicates what partition_fn did not lay out, and
+    # trains as torch's module does
+    import torch.distributed.tensor as tdt
+
+    import distgrad.distributed.tensor as dt
+
+    mesh = init_device_mesh("cpu", (2,))
+    a = dt.full((4, 3), 2.5, device_mesh=mesh, placements=[Shard(1)], requires_grad=True)
+    assert isinstance(a, dt.DTensor) and not isinstance(dg.ones(2), dt.DTensor)
+    assert a.placements == [Shard(1)] and a.is_leaf and a.requires_grad
+    assert isinstance(Shard(0), dt.Placement) and not isinstance(0, dt.Placement)
+    for name in ("ones", "zeros"):
+        made = getattr(dt, name)(3, 2, dtype=dg.float64, device_mesh=mesh,
+                                 placements=[Replicate()])
+        np.testing.assert_array_equal(_whole(made), getattr(torch, name)(3, 2).numpy())
+    assert dt.randn(5, 2, device_mesh=mesh, placements=[Shard(0)]).shape == (5, 2)
+    assert set(tdt.__all__) <= set(dir(dt))
+
+    torch.manual_seed(5)
+    tm, dm = _mlp(torch), _mlp(dg)
+    dm.load_state_dict({k: dg.tensor(v.numpy()) for k, v in tm.state_dict().items()})
+    calls = []
+
+    def shard_up(name, module, device_mesh):
+        if name == "up":
+            module.weight = dg.nn.Parameter(dt.distribute_tensor(module.weight.detach(),
+                                                                 device_mesh, [Shard(0)]))
+
+    with pytest.warns(FutureWarning, match="Deprecating input_fn"):
+        dt.distribute_module(dm, mesh, shard_up, lambda inputs, m: calls.append("in"),
+                             lambda module, outputs, m: calls.append("out"))
+    assert dm.up.weight.placements == [Shard(0)] and dm.down.weight.placements == [Replicate()]
+    # (the replicated second layer's matmul with the split activation gathers it)
+    _train_beside_torch(lambda X: dm(dg.tensor(X)), dm, tm, batch=5, gathers=True)
+    assert calls[:2] == ["in", "out"]
+    with pytest.raises(RuntimeError, match="only be called once"):
+        dt.distribute_module(dm, mesh)

@@ -4,8 +4,15 @@ mesh's workers (sharding.py); `Tensor.redistribute` and `Tensor.full_tensor` cha
 gather its layout. Over a 1-D mesh every placement is supported; over a 2-D mesh, all
 Replicate, or (for a leaf) one Shard beside Replicate: split along one mesh dim, copied
 along the other, as a data x tensor parallel parameter is.
+
+`DTensor` is the name to test for one (`isinstance(t, DTensor)`: a tensor laid out over
+workers); `distribute_module` and the factories (`ones`, `zeros`, `full`, `empty`, `rand`,
+`randn` with `device_mesh=` and `placements=`) are torch's.
 """
 from __future__ import annotations
+
+import inspect
+import warnings
 
 from ...tensor import Tensor
 from ..device_mesh import DeviceMesh, _index, init_device_mesh
@@ -77,5 +84,105 @@ def _redistribute(self: Tensor, device_mesh: DeviceMesh | None = None, placement
 
 Tensor.redistribute = _redistribute
 
+class _DistributedTensorType(type):
+    def __instancecheck__(cls, obj) -> bool:
+        return isinstance(obj, Tensor) and obj._sharding is not None
+
+
+class DTensor(metaclass=_DistributedTensorType):
+    """torch's distributed tensor type, for isinstance: a distgrad Tensor whose parts live
+    on workers (sharded, replicated or a pending sum). Make one with distribute_tensor."""
+
+    def __new__(cls, *args, **kwargs):
+        raise TypeError("DTensor: make a distributed tensor with distribute_tensor(tensor, "
+                        "device_mesh, placements)")
+
+
+Placement = (Shard, Replicate, Partial)  # (for isinstance, as torch's base class is used)
+
+
+def distribute_module(module, device_mesh: DeviceMesh | None = None, partition_fn=None,
+                      input_fn=None, output_fn=None):
+    """torch's: `partition_fn(name, submodule, mesh)` lays out each submodule's parameters
+    (the rest are replicated over the mesh); `input_fn(module, inputs, mesh)` and
+    `output_fn(module, outputs, mesh)` become its forward pre-hook and hook."""
+    from ...nn.parameter import Parameter
+
+    if getattr(module, "_distribute_module_applied", False):
+        raise RuntimeError("distribute_module should only be called once on a module, but it "
+                           "has already been called on this module!")
+    mesh = device_mesh if device_mesh is not None else init_device_mesh((_n_workers(),))
+    everywhere = [Replicate()] * mesh.ndim
+    for name, sub in module.named_modules():
+        if partition_fn is not None:
+            partition_fn(name, sub, mesh)
+        for key, p in list(sub._parameters.items()):
+            if p is not None and p._sharding is None:
+                sub._parameters[key] = Parameter(distribute_tensor(p.detach(), mesh, everywhere),
+                                                 requires_grad=p.requires_grad)
+        for key, b in list(sub._buffers.items()):
+            if b is not None and b._sharding is None:
+                sub._buffers[key] = distribute_tensor(b, mesh, everywhere)
+    if input_fn is not None:
+        in_fn = input_fn if _takes_module(input_fn, "input_fn", "inputs") else \
+            (lambda mod, inputs, mesh: input_fn(inputs, mesh))
+        module.register_forward_pre_hook(lambda mod, inputs: in_fn(mod, inputs, mesh))
+    if output_fn is not None:
+        out_fn = output_fn if _takes_module(output_fn, "output_fn", "inputs") else \
+            (lambda mod, outputs, mesh: output_fn(outputs, mesh))
+        module.register_forward_hook(lambda mod, inputs, outputs: out_fn(mod, outputs, mesh))
+    module._distribute_module_applied = True
+    return module
+
+
+def _takes_module(fn, what: str, values: str) -> bool:
+    """Whether `fn` takes (module, values, mesh), or torch's deprecated (values, mesh)."""
+    n = len(inspect.signature(fn).parameters)
+    if n == 2:
+        warnings.warn(f"Deprecating {what} that takes two arguments ({values}, device_mesh), "
+                      f"please use {what} that takes in (module, {values}, device_mesh) "
+                      "instead!", FutureWarning, stacklevel=3)
+        return False
+    if n != 3:
+        raise ValueError(f"{what} should take in 3 arguments, but got {n} arguments!")
+    return True
+
+
+def _laid_out(make, *args, requires_grad=False, dtype=None, layout=None, device_mesh=None,
+              placements=None, **kwargs) -> Tensor:
+    """A factory's tensor made whole, then laid out by distribute_tensor (torch's
+    distributed factories take the global size)."""
+    from ... import creation
+
+    out = distribute_tensor(getattr(creation, make)(*args, dtype=dtype, **kwargs),
+                            device_mesh, placements)
+    return out.requires_grad_() if requires_grad else out
+
+
+def ones(*size, **kwargs) -> Tensor:
+    return _laid_out("ones", *size, **kwargs)
+
+
+def zeros(*size, **kwargs) -> Tensor:
+    return _laid_out("zeros", *size, **kwargs)
+
+
+def empty(*size, **kwargs) -> Tensor:
+    return _laid_out("empty", *size, **kwargs)
+
+
+def rand(*size, **kwargs) -> Tensor:
+    return _laid_out("rand", *size, **kwargs)
+
+
+def randn(*size, **kwargs) -> Tensor:
+    return _laid_out("randn", *size, **kwargs)
+
+
+def full(size, fill_value, **kwargs) -> Tensor:
+    return _laid_out("full", size, fill_value, **kwargs)
+
+
 __all__ = ["DeviceMesh", "init_device_mesh", "distribute_tensor", "Shard", "Replicate",
-           "Partial"]
+           "Partial", "DTensor", "Placement", "distribute_module", "ones", "zeros", "empty",
+           "full", "rand", "randn"]
