@@ -333,9 +333,14 @@ def _as_welfords_mean(x, dims, mean):
 def _var_backward(c, g):
     """torch's var_backward: (2 / (N - correction)) * g * (x - mean), g spread over the dims."""
     shape = c.shapes[0]
-    dims = dims_of(c.attrs.get("dim"), len(shape))
+    dim = c.attrs.get("dim")
+    dims = dims_of(dim, len(shape))
     n = _count(shape, dims) - _degrees(c.attrs.get("correction"))
     x = c[0]
+    if n <= 0 and (dim is None or not shape):
+        # torch's: over everything with no degrees of freedom, g times inf, or NaN where x
+        # is its mean; no function of x, so no second order
+        return g * call("where", x == x.mean(), float("nan"), float("inf"))
     centred = x - x.mean(dim=dims, keepdim=True)
     scale = 2.0 / n if n else float("inf")
     # (torch's order of products: a float16/bfloat16 gradient rounds at each)

@@ -443,6 +443,26 @@ def test_float32_var_is_torchs_to_the_bit(op):
             np.testing.assert_array_max_ulp(got[1].numpy(), want[1].numpy(), maxulp=1)
 
 
+@pytest.mark.parametrize("correction", [1, 2, 3])
+def test_var_gradient_without_degrees_of_freedom_is_no_function_of_the_input(correction):
+    # torch's var_backward over everything with N - correction <= 0: g times inf, NaN where
+    # x is its mean, and nothing that requires grad even under create_graph
+    def program(T):
+        x = T.tensor([[1.5, 2.0]], dtype=T.float64, requires_grad=True)
+        grads = []
+        for y in (x[:, :1].var(), x.var(correction=correction), x.reshape(-1)[0].var(),
+                  x.var(dim=1, correction=correction)):
+            for g in (T.tensor(-1.0, dtype=T.float64), T.zeros(y.shape, dtype=T.float64)):
+                gx, = T.autograd.grad(y, x, g.expand(y.shape), create_graph=True)
+                grads.append((gx.tolist(), gx.requires_grad, gx.is_leaf))
+        return grads
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        got, want = program(distgrad), program(torch)
+    assert repr(got) == repr(want)  # (repr: nan equals nan)
+
+
 def test_float32_silu_gradient_rounds_mostly_as_torchs():
     # torch multiplies (g·s)·(1 + x·(1 - s)) (the last factor fused); with g·(s·(...)) 46%
     # of a normal(0, 5) sample's float32 gradients were torch's, in torch's order 69% (the
