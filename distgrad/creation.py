@@ -188,7 +188,8 @@ def _infer_array(data, dtype):
     if dtype is not None:
         if not isinstance(data, (np.ndarray, Tensor)):  # (an array's values are cast, wrapping)
             dtypes.check_fits(arr, dtype)
-        arr = dtypes.cast(arr, dtype.np)
+        if arr.dtype != dtype.np:  # (an array already of it stays itself: as_tensor shares it)
+            arr = dtypes.cast(arr, dtype.np)
     return arr
 
 

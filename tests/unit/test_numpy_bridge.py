@@ -41,6 +41,7 @@ MAKERS = {
     "asarray": lambda T, a: T.asarray(a),
     "tensor": lambda T, a: T.tensor(a),
     "as_tensor_float32": lambda T, a: T.as_tensor(a, dtype=T.float32),
+    "as_tensor_float64": lambda T, a: T.as_tensor(a, dtype=T.float64),  # (its own dtype)
 }
 
 USES = {
@@ -61,7 +62,7 @@ def test_a_tensor_from_a_numpy_array_is_torchs(array, maker, use):
     assert seen(distgrad) == seen(torch)
 
 
-@pytest.mark.parametrize("maker", ["from_numpy", "as_tensor", "asarray"])
+@pytest.mark.parametrize("maker", ["from_numpy", "as_tensor", "as_tensor_float64", "asarray"])
 def test_writes_go_both_ways_through_a_strided_array(maker):
     def seen(T):
         a = np.arange(8.0)
