@@ -606,6 +606,10 @@ def unbind(input, dim=0):
 
 
 def narrow(input, dim, start, length):
+    if isinstance(start, Tensor):  # (torch's narrow.Tensor overload reads it first)
+        if start.ndim != 0 or start.dtype.category != 1:  # (an integer dtype, not bool)
+            raise RuntimeError("start must be an 0-dim integral Tensor.")
+        start = int(start.item())
     d, start, stop = _reshaping.narrow_range(input, dim, start, length)
     return call("slice", input, dim=d, start=start, stop=stop, step=1)
 

@@ -31,19 +31,28 @@ defop("narrow_copy",
       node="NarrowCopyBackward0")
 
 
-def narrow_range(input, dim, start, length) -> tuple:
-    """(dim, start, stop) of narrow's part, checked as torch checks it."""
+def narrow_range(input, dim, start, length, copy=False) -> tuple:
+    """(dim, start, stop) of narrow's part, checked as torch checks it, in its order
+    (narrow_copy's kernel has no check of its own for a negative length)."""
+    if input.ndim == 0:
+        raise RuntimeError("narrow() cannot be applied to a 0-dim tensor.")
+    if length < 0 and not copy:
+        raise RuntimeError("narrow(): length must be non-negative.")
     d = wrap_dim(dim, input.ndim)
+    size = input.shape[d]
+    if not -size <= start <= size:
+        raise IndexError(f"start out of range (expected to be in range of [{-size}, {size}], "
+                         f"but got {start})")
     if start < 0:
-        start += input.shape[d]
-    if start + length > input.shape[d]:
+        start += size
+    if length < 0 or start + length > size:
         raise RuntimeError(f"start ({start}) + length ({length}) exceeds dimension size "
-                           f"({input.shape[d]}).")
+                           f"({size}).")
     return d, start, start + length
 
 
 def narrow_copy(input, dim, start, length):
-    d, start, stop = narrow_range(input, dim, start, length)
+    d, start, stop = narrow_range(input, dim, start, length, copy=True)
     return call("narrow_copy", input, dim=d, start=start, stop=stop)
 
 
