@@ -20,8 +20,8 @@ _REDUCTIONS = ("none", "mean", "sum")
 
 
 def _reduce(loss, reduction):
-    if reduction == "mean":
-        return np.mean(loss)
+    if reduction == "mean":  # (nan for nothing, without numpy's warning: torch has none)
+        return np.mean(loss) if loss.size else loss.dtype.type(np.nan)
     if reduction == "sum":
         return np.sum(loss)
     return loss

@@ -189,6 +189,19 @@ def test_regression_losses_weighted(fn, reduction):
     same_error(fn, [randn(3, 4), randn(3, 4)], {"weight": rand01(4)})
 
 
+@pytest.mark.parametrize("fn", ["mse_loss", "smooth_l1_loss", "huber_loss", "binary_cross_entropy",
+                                "binary_cross_entropy_with_logits"])
+def test_mean_loss_of_nothing_is_nan_without_a_warning(fn):
+    def program(T):
+        x = T.ones(0, 3, requires_grad=True)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            loss = getattr(T.nn.functional, fn)(x.sigmoid(), x.detach())
+            loss.backward()
+        return loss.dtype, loss.shape, loss.isnan().item(), x.grad.shape, len(caught)
+    assert repr(program(distgrad)) == repr(program(torch))
+
+
 @pytest.mark.parametrize("fn", ["mse_loss", "l1_loss"])
 def test_regression_broadcast_warns(fn):
     x, y = randn(3, 4), randn(4)
