@@ -27,9 +27,13 @@ class ReplicaReduce:
     next_functions = ()
     _pre_hooks = _hooks = _tensor_pre_hooks = _retain_grad = None
 
-    def __init__(self, copies: list):
-        """copies: per parameter, its copies (one tensor per worker, the same workers)."""
+    def __init__(self, copies: list, reducer_copies: bool = True):
+        """copies: per parameter, its copies (one tensor per worker, the same workers);
+        reducer_copies: whether the total is copied into .grad once more, as torch's
+        DistributedDataParallel reducer does (a replicated leaf's is torch's AccumulateGrad
+        alone)."""
         self._seq = float("inf")  # as AccumulateGrad: run as soon as ready
+        self.reducer_copies = reducer_copies
         self.copies = [list(c) for c in copies]
         self.n = len(self.copies[0])
         self.n_outputs = len(self.copies) * self.n
@@ -104,10 +108,13 @@ class ReplicaReduce:
                 copy = self.copies[i][k]
                 if copy._grad is None and not create_graph and not g._is_view():
                     copy._grad = g.detach()  # the total is this copy's alone: no copy of it
+                    if not self.reducer_copies:  # (taken as AccumulateGrad takes a new one)
+                        copy._grad._storage.version = 0
                 else:  # (a slice of a flat buffer of all the totals is copied out)
                     accumulate_grad(copy, g, create_graph)
         for i in used:
-            self._count_writes([c._grad for c in self.copies[i]], versions[i], synced=True)
+            if self.reducer_copies:
+                self._count_writes([c._grad for c in self.copies[i]], versions[i], synced=True)
         self._run_post_accumulate_hooks(used)
         return []
 
@@ -166,9 +173,9 @@ def zeros_like(t):
                        _device=t.device_str)
 
 
-def attach(copies: list) -> ReplicaReduce:
+def attach(copies: list, reducer_copies: bool = True) -> ReplicaReduce:
     """One reduce node for the copies of each parameter in `copies` (see ReplicaReduce)."""
-    return ReplicaReduce(copies)
+    return ReplicaReduce(copies, reducer_copies)
 
 
 _FIRST_BUCKET_BYTES = 1 << 20  # as torch: a small first bucket starts reducing early

@@ -691,7 +691,7 @@ def replicate(tensor: Tensor, workers=None) -> Tensor:
         first = _new_leaf(tensor, workers[0], True)
         copies = [first] + [_new_leaf(first, w, True) for w in workers[1:]]
         t = _wrap(Replicate(), copies, workers)
-        t._sharding.reducer = replicas.attach([copies])
+        t._sharding.reducer = replicas.attach([copies], reducer_copies=False)
         return t
     tensor = tensor.contiguous()  # (as a sharded tensor's parts are: its layout says so)
     copies = [tensor.to(w) for w in workers]

@@ -199,6 +199,25 @@ def test_versions_count_ddps_writes_as_torchs_ddp(local_workers):
     same(f, warnings_too=False)  # (distgrad warns of its fallbacks)
 
 
+def test_a_replicated_leafs_grad_counts_versions_as_a_plain_leafs(local_workers):
+    """A replicated leaf stands for one leaf: its .grad is AccumulateGrad's alone (new at 0,
+    added into in place, remade under create_graph), with no copy of a reducer's after."""
+    def f(torch):
+        r = torch.arange(4.0).requires_grad_()
+        r = dist.replicate(r) if torch is distgrad else r
+        seen = []
+        for create_graph in (False, False, True):
+            (r * 2).sum().backward(create_graph=create_graph)
+            seen.append(r.grad._version)
+        r.grad = None
+        (r * r).sum().backward(create_graph=True)
+        seen.append((r.grad._version, r.grad.requires_grad))
+        r.grad.zero_()
+        (r * 3).sum().backward()
+        return seen + [r.grad._version, r.grad]
+    same(f, warnings_too=False)
+
+
 def test_a_copy_of_an_inference_tensor_is_at_version_one():
     """torch writes the copy with a counted copy_: the input has no autograd keys."""
     def f(torch):
