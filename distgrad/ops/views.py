@@ -13,7 +13,7 @@ from ..autograd.graph import COPY_SLICES
 from ..autograd.record import call
 from ..storage import array_root
 from . import layout
-from .rules import wrap_dim, zeros_grad
+from .rules import wrap_dim, written, zeros_grad
 from .shape import split_sizes
 from .table import Meta, defop
 
@@ -581,14 +581,17 @@ def _as_strided_vjp(c, g):
     base_stride = attrs.pop("base_stride", None)
     stride = list(base_stride) if base_stride is not None else \
         list(layout.contiguous_strides(shape))
+    # (the storage's version counts torch's writes into its zeros: g copied or added in,
+    # then divided in place by the sharing)
     if not _not_a_block(tuple(shape), base_stride):
-        storage = call("as_strided_backward", g, shape=[int(np.prod(shape))], **attrs)
+        storage = written(call("as_strided_backward", g, shape=[int(np.prod(shape))], **attrs))
     else:
         from ..creation import tensor
 
         n, _, sharing = _places(shape, stride)
         storage = call("as_strided_backward", g, shape=[n], **attrs)
-        storage = call("div", storage, tensor(sharing, dtype=g.dtype, device=g.device_str))
+        storage = written(call("div", storage, tensor(sharing, dtype=g.dtype,
+                                                      device=g.device_str)), 2)
     return call("as_strided", storage, size=shape, stride=stride, storage_offset=0)
 
 

@@ -1872,3 +1872,16 @@ def test_a_write_through_a_view_of_a_transposed_result_gives_the_base_its_stride
         return g, g.stride(), attempt(g.view, -1)
 
     same(f)
+
+
+def test_a_gradient_through_as_strided_counts_torchs_write_into_its_storage():
+    # torch's as_strided_backward copies the gradient into zeros and returns a view of
+    # them, at version 1; so does a stale view's history made anew (AsStridedBackward0)
+    def program(T):
+        x = T.arange(6.0).requires_grad_()
+        v = x.view(2, 3)
+        x.detach()[:1].zero_()
+        g_stale, = T.autograd.grad((v * v).sum(), x)
+        g_strided, = T.autograd.grad(x.as_strided((2, 2), (1, 2)).sum(), x)
+        return g_stale._version, g_stale, g_strided._version, g_strided
+    same(program)
