@@ -83,6 +83,30 @@ def call_timeout(seconds: float):
         _limits.seconds = before
 
 
+def _takes_numbers(op, inputs, attrs, device) -> bool:
+    """Whether the zero-dim driver tensors among `inputs` of an op on a worker go as the
+    numbers they hold: when its shape rule takes them so, as the worker's check of the run
+    will see them. Else they go as arrays sent with the run where torch takes a CPU scalar
+    on another device (an elementwise op's operand, index_put's indices and value, which it
+    moves there), and elsewhere (an index, a mask) they are refused with torch's error."""
+    foreign = [hasattr(t, "_storage") and t.device_str != device for t in inputs]
+    if not any(foreign):
+        return True
+    operands = [t._numpy_value().item() if f else t for t, f in zip(inputs, foreign)]
+    try:
+        op.shape(*operands, **attrs)
+        return True
+    except Exception:
+        if op.elementwise or op.name in _MOVES_DRIVER_SCALARS:
+            return False
+    from ..autograd.record import _two_devices
+
+    raise _two_devices(op.name, device, "cpu")
+
+
+_MOVES_DRIVER_SCALARS = frozenset({"index_put"})
+
+
 class RemoteRef:
     """A driver-side handle on one array held by a worker; freeing it frees the array."""
 
@@ -175,14 +199,17 @@ class WorkerQueue:
     def run(self, op, inputs, attrs, metas, device):
         """Queue an op; returns handles for its results at once."""
         encoded = []
+        as_numbers = _takes_numbers(op, inputs, attrs, self.device)
         for t in inputs:
             if t is None:
                 encoded.append([2])
             elif hasattr(t, "_storage"):
                 if t.device_str == self.device:
                     encoded.append([0, self._own(t._value).id])
-                else:  # a zero-dim driver tensor taking part as a number
+                elif as_numbers:  # a zero-dim driver tensor taking part as a number
                     encoded.append([1, t._numpy_value().item()])
+                else:  # (one the op reads as a tensor: a mask, an index) sent as an array
+                    encoded.append([0, self.put(t._numpy_value()).id])
             else:
                 encoded.append([1, t])
         sizes = [m.shape.numel() for m in metas]

@@ -273,3 +273,28 @@ def test_a_gradient_on_another_device_than_its_input_is_refused(workers):
     a = distgrad.tensor(1.0, device="worker:0", requires_grad=True)
     function_returning(lambda: distgrad.tensor(2.0)).apply(a).backward()
     assert a.grad.device == distgrad.device("worker:0") and a.grad.item() == 2.0
+
+
+def test_a_zero_dim_driver_tensor_next_to_a_worker_tensor_is_a_scalar_only_where_torchs_is(
+        workers):
+    """As a CPU scalar next to CUDA tensors in torch: an elementwise op's operand (heaviside's
+    too, whose rule reads it as a tensor) and index_put's indices and value are taken; an
+    index or a mask elsewhere is refused with the two devices' error, before anything is
+    sent (the worker refused the whole run, and lost the tensors it made)."""
+    def on(device):
+        return distgrad.tensor([[1.0, -2.0], [3.0, 4.0]], device=device)
+
+    two_devices = "Expected all tensors to be on the same device, but found at least two " \
+                  "devices, worker:1 and cpu!"
+    for refused in (lambda x: x.masked_fill(distgrad.tensor(True), 3.0),
+                    lambda x: x.index_select(0, distgrad.tensor(1)),
+                    lambda x: distgrad.take(x, distgrad.tensor(1)),
+                    lambda x: distgrad.nn.functional.embedding(distgrad.tensor(1), x)):
+        x = on("worker:1")
+        with pytest.raises(RuntimeError, match=two_devices):
+            refused(x)
+        assert x.tolist() == [[1.0, -2.0], [3.0, 4.0]]
+    for taken in (lambda x: distgrad.heaviside(x, distgrad.tensor(0.5)),
+                  lambda x: x.clone().index_put_((distgrad.tensor(1),), distgrad.tensor(7.0)),
+                  lambda x: distgrad.where(distgrad.tensor(True), x, 0.0)):
+        assert taken(on("worker:1")).tolist() == taken(on("cpu")).tolist()
