@@ -401,6 +401,12 @@ class Tensor:
         one of `strides`: the slots past its new dims keep those strides."""
         slots = tuple(strides) + self.__dict__.get("_lost_strides", ())
         self.__dict__["_lost_strides"] = slots[self.dim():]
+        self._count_relayout()
+
+    def _count_relayout(self) -> None:
+        """Its layout changed in place: the view ops its views were made by, from its old
+        layout, no longer make them from it (ops/views.py: `view_chain`)."""
+        self.__dict__["_relayouts"] = self.__dict__.get("_relayouts", 0) + 1
 
     def is_set_to(self, tensor) -> bool:
         """Whether both are the same places of the same memory: its offset, sizes and

@@ -242,6 +242,8 @@ def _make_view(t, op, parent, attrs, k: int, multi: bool) -> None:
     t._view_version = parent._storage.counter.count
     t._viewed = parent if parent._viewed is None else parent._viewed
     t._view_of = (parent, op.name, attrs, k)
+    if "_relayouts" in parent.__dict__:  # (made from the layout it has now: views.view_chain)
+        t.__dict__["_parent_relayouts"] = parent.__dict__["_relayouts"]
     strides, offset = parent._strides_offset()
     t._layout = op.strides(parent.shape, strides, offset, t.shape, k, attrs)
     # torch forbids an in-place write through these later (Tensor._check_view_writable).

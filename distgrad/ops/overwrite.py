@@ -128,6 +128,7 @@ def resize_in_memory(t, shape, strides=None) -> bool:
     when its storage can (`resized_in_memory`); a view stays its base's view there."""
     if not t._storage.resized_in_memory(t, shape, strides):
         return False
+    t._count_relayout()
     if t._viewed is not None:  # (its view ops no longer make it: it is replayed, and
         # written through, by its place in the base's memory, as torch's AsStrided)
         t._view_of = (t._viewed, "as_strided", views.place_of(t), 0)

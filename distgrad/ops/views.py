@@ -122,7 +122,7 @@ def scatter_through_view(view, new_value):
     the chain of views where each step can be undone (reshapes, transposes, selections),
     else at once by the view's place in its base's memory (as torch's CopySlices does)."""
     chain = view_chain(view)
-    if any(op not in UNDOABLE for _, op, _, _ in chain) or any(
+    if any(op not in UNDOABLE for _, op, _, _ in chain) or _relaid_since(view) or any(
             parent._viewed is not None and parent._views_hooked() for parent, _, _, _ in chain):
         # (undoing step by step reads the views between: a hook or retained grad on one of
         # them would see the write's gradient, which torch's CopySlices sends past them)
@@ -131,6 +131,19 @@ def scatter_through_view(view, new_value):
     for parent, op, attrs, _ in reversed(chain):
         new = unview(op, attrs, parent, new)
     return new
+
+
+def _relaid_since(view) -> bool:
+    """Whether a tensor on the chain of views down to `view` took another layout in place
+    (resize, set_, t_, ...) after the view of it was made: that view op no longer makes the
+    next step from it, its place in the memory does."""
+    t = view
+    while t._view_of is not None:
+        parent = t._view_of[0]
+        if parent.__dict__.get("_relayouts", 0) != t.__dict__.get("_parent_relayouts", 0):
+            return True
+        t = parent
+    return False
 
 
 def _scatter_by_layout(view, new_value):

@@ -633,6 +633,34 @@ def test_a_write_through_a_view_that_is_all_of_its_base_still_reaches_its_old_hi
     same(program)
 
 
+_RELAYOUTS = {
+    "resized by out=": lambda T, x, a: T.mul(x.flatten(), 2.0, out=a),
+    "t_": lambda T, x, a: a.t_(),
+    "unsqueeze_": lambda T, x, a: a.unsqueeze_(0),
+}
+
+
+@pytest.mark.parametrize("relayout", sorted(_RELAYOUTS))
+def test_a_view_written_after_its_base_took_another_layout_in_place(relayout):
+    # The views keep their places in the base's memory: a write through one reaches the
+    # elements there, not those the view op it was made by picks from the base's new layout
+    # (it picked them, or raised numpy's broadcast error); a gradient of the base's new
+    # shape then meets the node that made it, as torch's CopySlices' does.
+    def program(T):
+        x = T.arange(9.0).reshape(3, 3).requires_grad_()
+        a = x * 1.5
+        row, column = a[0:1], a[:, 1]
+        with T.no_grad():
+            _RELAYOUTS[relayout](T, x, a)
+        row.reshape(-1).clamp_(1.0, 2.0)
+        column.add_(x[0])
+        weights = T.arange(float(a.numel())).reshape(a.shape)
+        return (a, row, column, node_name(row.grad_fn), node_name(a.grad_fn),
+                attempt(T.autograd.grad, (a * weights).sum(), x))
+
+    same(program)
+
+
 def test_expand_strides_are_torchs():
     # A new leading dim of size 1 steps over the dims after it; one that grows, and every
     # new dim of a 0-dim tensor, gets stride 0.
