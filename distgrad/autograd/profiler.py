@@ -27,12 +27,15 @@ workers record only between a profile's start and its end.
 from __future__ import annotations
 
 import contextlib
+import functools
 import gzip
 import json
 import threading
 import time
 import warnings
+import weakref
 
+from ..storage import array_root
 from . import record
 
 
@@ -106,36 +109,154 @@ class Recorder:
         if tid in self._inside:
             yield
             return
+        shapes = self.shapes_of(name, inputs)  # (before the op: resize_ changes them)
         start = time.time_ns()
         self._inside.add(tid)
         try:
             yield
         finally:
             self._inside.discard(tid)
-            self.add(name, start, time.time_ns(), inputs=inputs, outputs=inputs[0])
+            self.add(name, start, time.time_ns(), inputs=inputs, outputs=inputs[0],
+                     shapes=shapes)
+
+    @contextlib.contextmanager
+    def enclosing(self, name: str, inputs):
+        """An op that torch records around the ops it calls (aten::linear around aten::t
+        and aten::addmm): its event encloses theirs, and allocates nothing itself."""
+        start = time.time_ns()
+        try:
+            yield
+        finally:
+            self.add(name, start, time.time_ns(), inputs=inputs)
+
+    def shapes_of(self, name: str, inputs, attrs=None):
+        return input_shapes(name, inputs, attrs or {}) if self.shapes else ()
 
     def add(self, name: str, start: int, end: int, cat: str = "cpu_op", inputs=(),
-            outputs=None) -> None:
-        """An event; an op's with its `inputs`' shapes and the driver memory its `outputs`
-        allocated, when the profile records them."""
-        shapes = input_shapes(inputs) if self.shapes else ()
-        made = allocated(inputs, outputs) if self.memory and outputs is not None else 0
+            outputs=None, attrs=None, shapes=None) -> None:
+        """An event; an op's with its `inputs`' shapes (its `attrs` tell torch's overload;
+        or `shapes` as they were before it) and the driver memory its `outputs` allocated,
+        when the profile records them."""
+        if shapes is None:
+            shapes = self.shapes_of(name, inputs, attrs)
+        made = self.allocated(inputs, outputs) if self.memory and outputs is not None else 0
         self.events.append((name, start, end, threading.get_ident(), cat, shapes, made))
 
+    def allocated(self, inputs, outputs) -> int:
+        """The bytes of driver memory an op's results took: none for a view, an alias or an
+        in-place result (memory an input has already). Each new memory's free is recorded
+        when it comes while the profile still records (`freed`)."""
+        outs = outputs if isinstance(outputs, tuple) else (outputs,)
+        held = [x._storage for x in inputs if hasattr(x, "_storage")]
+        total = 0
+        for t in outs:
+            if hasattr(t, "_storage") and t.device_str == "cpu" \
+                    and not any(t._storage.same_memory(m) for m in held):
+                nbytes = t.numel() * t.element_size()
+                total += nbytes
+                memory = array_root(t._value)
+                if nbytes:
+                    weakref.finalize(memory, self.freed, nbytes).atexit = False
+        return total
 
-def input_shapes(inputs) -> list:
-    """torch's `input_shapes` of an op: each input's shape as a list, [] for a number."""
-    return [list(getattr(x, "shape", ())) for x in inputs]
+    def freed(self, nbytes: int) -> None:
+        """torch's `[memory]` event of memory freed while the profile records (its bytes
+        negative); one that comes inside an op's run counts as that op's own."""
+        if record.profiling is self:
+            now = time.time_ns()
+            self.events.append(("[memory]", now, now, threading.get_ident(), _FREED, (),
+                                -nbytes))
 
 
-def allocated(inputs, outputs) -> int:
-    """The bytes of driver memory an op's results took: none for a view, an alias or an
-    in-place result (memory an input has already)."""
-    outs = outputs if isinstance(outputs, tuple) else (outputs,)
-    held = [x._storage for x in inputs if hasattr(x, "_storage")]
-    return sum(t.numel() * t.element_size() for t in outs
-               if hasattr(t, "_storage") and t.device_str == "cpu"
-               and not any(t._storage.same_memory(m) for m in held))
+_FREED = "cpu_instant_event"  # (the category of torch's memory events)
+
+
+# torch's schema's number of arguments of each op whose record lists more than its tensors
+# (or for which the overload, told by the op's attrs, decides); an argument that is no
+# tensor is listed as []
+_ARGUMENTS = {
+    "aten::add": 3, "aten::sub": 3, "aten::add_": 3, "aten::sub_": 3, "aten::addmm": 5,
+    "aten::addmm_": 5, "aten::addcmul_": 4, "aten::addcdiv_": 4, "aten::addcmul": 4,
+    "aten::addcdiv": 4, "aten::softmax": 3, "aten::log_softmax": 3, "aten::mse_loss": 3,
+    "aten::clamp": 3, "aten::clamp_": 3, "aten::view": 2, "aten::reshape": 2,
+    "aten::transpose": 3, "aten::select": 3, "aten::slice": 5, "aten::unsqueeze": 2,
+    "aten::permute": 2, "aten::expand": 3, "aten::flatten": 3, "aten::clone": 2,
+    "aten::contiguous": 2, "aten::argmax": 3, "aten::argmin": 3, "aten::linear": 3,
+    "aten::fill_": 2, "aten::copy_": 3, "aten::index_put_": 4, "aten::masked_fill_": 3,
+    "aten::masked_scatter_": 3, "aten::uniform_": 4, "aten::normal_": 4,
+    "aten::bernoulli_": 3, "aten::exponential_": 3, "aten::geometric_": 3,
+    "aten::log_normal_": 4, "aten::cauchy_": 4, "aten::tril_": 2, "aten::triu_": 2,
+    "aten::cumsum_": 3, "aten::cumprod_": 3, "aten::put_": 4, "aten::fill_diagonal_": 3,
+    "aten::resize_": 3, "aten::unsqueeze_": 2, "aten::transpose_": 3, "aten::index_add_": 5,
+    "aten::lerp_": 3, "aten::threshold_backward": 3, "aten::to": 5,
+    # (the dim overloads take dim, keepdim and dtype; the others self and dtype)
+    "aten::max": lambda attrs: 3 if "dim" in attrs else 1,
+    "aten::min": lambda attrs: 3 if "dim" in attrs else 1,
+    "aten::sum": lambda attrs: 4 if "dim" in attrs else 2,
+    "aten::mean": lambda attrs: 4 if "dim" in attrs else 2,
+    "aten::div_": lambda attrs: 3 if attrs.get("rounding_mode") else 2,
+}
+
+
+# ops whose tensors are one argument of torch's, a list (listed as []), then the dim
+_TENSOR_LISTS = frozenset({"aten::cat", "aten::stack"})
+
+
+def input_shapes(name: str, inputs, attrs: dict) -> list:
+    """torch's `input_shapes` of an op: each argument of its schema in order, a tensor's
+    shape as a list, [] for anything else (a number, a list, an argument left out)."""
+    if name in _TENSOR_LISTS:
+        return [[], []]
+    shapes = [list(x.shape) if hasattr(x, "shape") else [] for x in inputs]
+    count = _ARGUMENTS.get(name, 0)
+    count = count(attrs) if callable(count) else count
+    return shapes + [[] for _ in range(count - len(shapes))]
+
+
+# ---- methods made of other ops (or of none), timed as one op while a profile records ------
+
+# (torch records aten::zero_ where distgrad computes zeros and writes them: aten::zero;
+# aten::view where distgrad reshapes; aten::detach where distgrad runs no op)
+_TIMED_AS_ONE_OP = ("zero_", "fill_", "copy_", "index_put_", "masked_fill_", "masked_scatter_",
+                   "uniform_", "normal_", "random_", "bernoulli_", "exponential_", "geometric_",
+                   "log_normal_", "cauchy_", "tril_", "triu_", "cumsum_", "cumprod_", "put_",
+                   "fill_diagonal_", "resize_", "set_", "detach_", "detach", "view", "flatten")
+
+
+# (methods whose sizes, given one by one or as one list, are one argument of torch's)
+_SIZES = frozenset({"view", "resize_"})
+
+
+def _timed_as_one_op(name: str, method):
+    aten = "aten::" + name
+    sizes = name in _SIZES
+
+    @functools.wraps(method)
+    def timed(self, *args, **kwargs):
+        rec = record.profiling
+        if rec is None:
+            return method(self, *args, **kwargs)
+        given = (args if len(args) != 1 else args[0],) if sizes and args else args
+        with rec.one_op(aten, (self, *given, *kwargs.values())):
+            return method(self, *args, **kwargs)
+    return timed
+
+
+@contextlib.contextmanager
+def _methods_timed_as_one_op():
+    """Tensor's methods of `_TIMED_AS_ONE_OP` recorded under their own names while a
+    profile records (the methods themselves the rest of the time: no frame added then)."""
+    from ..tensor import Tensor
+
+    methods = {name: Tensor.__dict__[name] for name in _TIMED_AS_ONE_OP
+               if name in Tensor.__dict__}
+    for name, method in methods.items():
+        setattr(Tensor, name, _timed_as_one_op(name, method))
+    try:
+        yield
+    finally:
+        for name, method in methods.items():
+            setattr(Tensor, name, method)
 
 
 # ---- events and their table -------------------------------------------------------------------
@@ -340,7 +461,8 @@ class profile:
     """Record what the driver and every worker do inside the `with` block (see the module
     doc); with `record_shapes`, each op's input shapes too (`key_averages(group_by_input_shape=
     True)`); with `profile_memory`, the bytes each op's results took (the driver's memory for
-    its ops, a worker's for its own: "CPU Mem" and "Self CPU Mem"; frees are not recorded).
+    its ops, a worker's for its own: "CPU Mem" and "Self CPU Mem"), and the driver's frees
+    of that memory while it records (torch's `[memory]` events).
     torch's other options are accepted; stacks and FLOPs are not recorded."""
 
     def __init__(self, enabled: bool = True, *, use_cuda: bool = False, use_device=None,
@@ -356,6 +478,7 @@ class profile:
         self._recorder = None
         self._start_ns = self._end_ns = 0
         self._workers: dict = {}  # device -> [clock offset ns, events]
+        self._methods_timed = None
 
     # -- recording --
     def __enter__(self):
@@ -371,6 +494,8 @@ class profile:
             body = q.request("profile_start")
             after = time.time_ns()
             self._workers[q.device] = [body["now"] - (before + after) // 2, []]
+        self._methods_timed = _methods_timed_as_one_op()
+        self._methods_timed.__enter__()
         record.profiling = self._recorder
         return self
 
@@ -378,6 +503,7 @@ class profile:
         if not self.enabled or self._recorder is None:
             return False
         record.profiling = None
+        self._methods_timed.__exit__(None, None, None)
         for q in _queues():
             if q.device not in self._workers:
                 continue
@@ -442,6 +568,12 @@ class profile:
             stack = stacks.setdefault((device, thread), [])
             while stack and stack[-1].end_us < e.end_us:
                 stack.pop()
+            if cat == _FREED:  # (torch's: the op running then frees it, else an event)
+                if stack:
+                    stack[-1].self_cpu_memory_usage += made
+                else:
+                    out.append(e)
+                continue
             if stack:
                 e.cpu_parent = stack[-1]
                 stack[-1].cpu_children.append(e)
@@ -474,6 +606,11 @@ class profile:
         end_us = (self._end_ns - self._start_ns) / 1e3
         flows: dict = {}
         for e in self.function_events:
+            if e.cat == _FREED:  # (an instant, as torch's memory events)
+                trace.append({"ph": "i", "s": "t", "cat": e.cat, "name": e.trace_name,
+                              "pid": pid[e.device], "tid": e.thread, "ts": round(e.start_us, 3),
+                              "args": {"Bytes": e.self_cpu_memory_usage}})
+                continue
             trace.append({"ph": "X", "cat": e.cat, "name": e.trace_name, "pid": pid[e.device],
                           "tid": e.thread, "ts": round(e.start_us, 3),
                           "dur": round(e.cpu_time_total, 3)})

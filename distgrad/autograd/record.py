@@ -7,6 +7,7 @@ executor, and wraps the results as tensors with an `OpNode` as their grad_fn.
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 import time
 import weakref
@@ -207,6 +208,16 @@ def call(name: str, *inputs, _device=None, **attrs):
     return tuple(outs) if multi else outs[0]
 
 
+_NOT_RECORDING = contextlib.nullcontext()
+
+
+def recorded_around(name: str, inputs):
+    """Under a profile, an event `name` (aten::linear) around the ops run inside (as torch
+    records an op that calls others); nothing otherwise."""
+    rec = profiling
+    return _NOT_RECORDING if rec is None else rec.enclosing(name, inputs)
+
+
 def _recorded(rec, name, inputs, device, attrs):
     """`call` under a profile: the op timed as torch names it (aten::mul)."""
     start = time.time_ns()
@@ -216,7 +227,17 @@ def _recorded(rec, name, inputs, device, attrs):
         out = call(name, *inputs, _device=device, **attrs)
         return out
     finally:
-        rec.add("aten::" + name, start, time.time_ns(), inputs=inputs, outputs=out)
+        rec.add(aten_name(name), start, time.time_ns(), inputs=inputs, outputs=out,
+                attrs=attrs)
+
+
+# ops torch's profiler names otherwise (by the function, not by its overload)
+_ATEN_NAMES = {"max_dim": "max", "min_dim": "min", "to_dtype": "to"}
+
+
+def aten_name(op: str) -> str:
+    """The name torch's profiler gives op `op` (aten::mul)."""
+    return "aten::" + _ATEN_NAMES.get(op, op)
 
 
 def _moved(x, device: str):

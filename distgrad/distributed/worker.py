@@ -47,6 +47,7 @@ import numpy as np
 
 from .. import dtypes
 from ..autograd.profiler import input_shapes
+from ..autograd.record import aten_name
 from ..ops.table import OPS, Size, run_forward, run_into
 from . import wire
 from .channels import PeerLostError, PeerRunFailedError
@@ -411,8 +412,9 @@ class Worker:
                 if timeline is not None:
                     made = 0 if written == i + 1 or op.shares_memory else self._result_bytes(
                         out_ids, out_dtypes)
-                    timeline.append(["op", "aten::" + name, started, time.time_ns(),
-                                     input_shapes(values), made])
+                    aten = aten_name(name)
+                    timeline.append(["op", aten, started, time.time_ns(),
+                                     input_shapes(aten, values, attrs), made])
             elif code == "import":
                 _, tid, arg = ins
                 tensors[tid] = args[arg]

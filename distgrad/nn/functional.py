@@ -16,7 +16,7 @@ import numpy as np
 from .. import creation, dtypes
 from ..autograd.grad_mode import is_grad_enabled, no_grad
 from ..autograd.function import captured_by_vmap
-from ..autograd.record import call
+from ..autograd.record import call, recorded_around
 from ..autograd.saved_args import note_given
 from ..ops import functions as _f
 from ..ops import layout
@@ -71,8 +71,9 @@ def _broadcast_pair(a: Tensor, b: Tensor):
     from ..ops.rules import broadcast_shapes
 
     shape = broadcast_shapes(tuple(a.shape), tuple(b.shape))
-    a = a if tuple(a.shape) == tuple(shape) else a.expand(*shape)
-    b = b if tuple(b.shape) == tuple(shape) else b.expand(*shape)
+    with recorded_around("aten::broadcast_tensors", ([a, b],)):
+        a = a if tuple(a.shape) == tuple(shape) else a.expand(*shape)
+        b = b if tuple(b.shape) == tuple(shape) else b.expand(*shape)
     return a, b
 
 
@@ -87,6 +88,11 @@ def _warn_size(input: Tensor, target: Tensor) -> None:
 
 def linear(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None) -> Tensor:
     """y = x Wᵀ + b. With a bias the product is one `addmm` over the flattened batch."""
+    with recorded_around("aten::linear", (input, weight, bias)):
+        return _linear(input, weight, bias)
+
+
+def _linear(input: Tensor, weight: Tensor, bias: Optional[Tensor]) -> Tensor:
     if bias is None:
         return _f.matmul(input, weight.t())
     if input.ndim == 2:

@@ -12,7 +12,7 @@ import numbers
 import numpy as np
 
 from .. import dtypes, layouts, linalg as _linalg, return_types
-from ..autograd.record import call, in_device_words
+from ..autograd.record import call, in_device_words, recorded_around
 from ..autograd.saved_args import note_given
 from ..creation import _number  # (a Scalar given as a 0-dim tensor: LBFGS's alpha=t)
 from ..tensor import Tensor
@@ -334,6 +334,11 @@ def _matmul_operator(self, other):
 def matmul(input, other):
     """torch.matmul's dispatch: dot, mv, mm, a batch folded into one mm, or bmm — with the
     views torch puts around them, so results carry the same grad_fn names."""
+    with recorded_around("aten::matmul", (input, other)):
+        return _matmul(input, other)
+
+
+def _matmul(input, other):
     from .rules import require_tensor
 
     a, b = input, other

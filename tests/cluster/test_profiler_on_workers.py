@@ -94,7 +94,8 @@ def test_workers_ops_record_their_input_shapes_and_memory(backend):
         step()
     addmm = [e for e in prof.key_averages(group_by_input_shape=True)
              if e.key == "worker:0 aten::addmm"]
-    assert [str(e.input_shapes) for e in addmm] == ["[[16], [4, 8], [8, 16]]"]
+    # (torch lists beta and alpha, numbers, as [])
+    assert [str(e.input_shapes) for e in addmm] == ["[[16], [4, 8], [8, 16], [], []]"]
     assert addmm[0].self_cpu_memory_usage == 4 * 16 * 4  # its float32 result's bytes
     views = [e for e in prof.function_events if e.key == "worker:0 aten::t"]
     assert views and all(e.self_cpu_memory_usage == 0 for e in views)

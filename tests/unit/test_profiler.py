@@ -252,6 +252,103 @@ def test_in_place_ops_are_recorded_under_their_own_names_as_torch():
                                                       "aten::clamp_": 1}
 
 
+def _top_events(T, program, **options):
+    """The events of `program(T, x, y, more)` that no other encloses: name, input shapes
+    and the bytes each allocated itself (a free negative). (`more`: operands made before
+    the profile, whose making torch would record.)"""
+    x = T.arange(12.0).reshape(3, 4) / 10
+    y = T.full((3, 4), 2.0)
+    more = dict(rows=T.tensor([0, 2]), mask=T.tensor([True, False, True, False]),
+                w=T.ones(5, 4), b=T.ones(5))
+    with T.profiler.profile(activities=[T.profiler.ProfilerActivity.CPU], **options) as prof:
+        program(T, x, y, more)
+    return [(e.name, e.input_shapes, e.self_cpu_memory_usage) for e in prof.events()
+            if e.cpu_parent is None]
+
+
+_WRITES = {  # (no number operands: torch's wrapped numbers add memory events of their own)
+    "zero_": lambda T, x, y, m: x.zero_(),
+    "fill_": lambda T, x, y, m: x.fill_(1.5),
+    "copy_": lambda T, x, y, m: x.copy_(y),
+    "add_ with alpha": lambda T, x, y, m: x.add_(y, alpha=2),
+    "div_ with a rounding mode": lambda T, x, y, m: x.div_(y, rounding_mode="floor"),
+    "index_put_": lambda T, x, y, m: x.index_put_((m["rows"],), y[:2]),
+    "masked_fill_": lambda T, x, y, m: x.masked_fill_(m["mask"], 0.5),
+    "masked_scatter_": lambda T, x, y, m: x.masked_scatter_(m["mask"], y),
+    "clamp_ by min": lambda T, x, y, m: x.clamp_(min=0.5),
+    "relu_": lambda T, x, y, m: x.relu_(),
+    "uniform_ and normal_": lambda T, x, y, m: (x.uniform_(), y.normal_()),
+    "tril_ and cumsum_": lambda T, x, y, m: (x.tril_(), y.cumsum_(0)),
+    "fill_diagonal_": lambda T, x, y, m: x.fill_diagonal_(0.0),
+    "resize_": lambda T, x, y, m: x.resize_(12),
+    "detach_ and detach": lambda T, x, y, m: (x.detach_(), y.detach()),
+}
+
+
+@pytest.mark.parametrize("write", sorted(_WRITES))
+def test_in_place_ops_made_of_others_are_recorded_as_torchs_own(write):
+    # (each was the out-of-place op it is computed by, aten::zero allocating its result,
+    # or nothing; its numbers were not listed)
+    def events(T):
+        return _top_events(T, _WRITES[write], record_shapes=True, profile_memory=True)
+
+    assert events(distgrad) == events(torch)
+
+
+_CALLS = {
+    "add a number": lambda T, x, y, m: x + 1,
+    "mul": lambda T, x, y, m: x * y,
+    "sum and sum over a dim": lambda T, x, y, m: (x.sum(), x.sum(1), x.mean(0, keepdim=True)),
+    "view and flatten": lambda T, x, y, m: (x.view(12), x.view(4, 3), x.flatten()),
+    "linear": lambda T, x, y, m: (T.nn.functional.linear(x, m["w"], m["b"]),
+                                  T.nn.functional.linear(x, m["w"])),
+    "addmm and mm": lambda T, x, y, m: (T.addmm(m["b"], x, m["w"].t()), T.mm(x, y.t())),
+    "matmul": lambda T, x, y, m: T.matmul(x, y.t()),
+    "relu and softmax": lambda T, x, y, m: (T.relu(x), T.softmax(x, 1), x.log_softmax(0)),
+    "mse_loss": lambda T, x, y, m: T.nn.functional.mse_loss(x, y),
+    "cat and max over a dim": lambda T, x, y, m: (T.cat([x, y]), x.max(1)),
+    "views": lambda T, x, y, m: (x.t(), x.transpose(0, 1), x[0], x[:, 1:], x.expand(2, 3, 4)),
+}
+
+
+@pytest.mark.parametrize("call", sorted(_CALLS))
+def test_record_shapes_lists_each_argument_as_torch(call):
+    # torch lists every argument of the op's schema: a tensor's shape, [] for a number,
+    # a list of tensors, an option or an argument left to its default
+    def events(T):
+        return [(name, shapes) for name, shapes, _ in
+                _top_events(T, _CALLS[call], record_shapes=True)]
+
+    assert events(distgrad) == events(torch)
+
+
+def test_profile_memory_records_frees_as_torch():
+    # memory an op allocated while the profile records, freed outside any op: a [memory]
+    # event of its bytes, negative (in the table too)
+    def program(T, x, y, more):
+        a = x * y
+        b = a + y
+        del a
+        (b * b).sum()
+        del b
+        T.mm(x, y.t()).sum()
+
+    def recorded(T):
+        events = _top_events(T, program, profile_memory=True)
+        x = T.ones(2)
+        with T.profiler.profile(profile_memory=True) as prof:
+            for _ in range(3):
+                x * x
+        freed = [e for e in prof.key_averages() if e.key == "[memory]"]
+        row = [ln.split() for ln in prof.key_averages().table().splitlines()
+               if ln.strip().startswith("[memory]")]
+        return (events, [(e.count, e.cpu_memory_usage, e.self_cpu_memory_usage) for e in freed],
+                row)
+
+    assert recorded(distgrad) == recorded(torch)
+    assert recorded(distgrad)[1] == [(3, -24, -24)]
+
+
 def test_schedule_actions_as_torch():
     def actions(T):
         cycles = T.profiler.schedule(wait=1, warmup=1, active=2, repeat=2, skip_first=1)
