@@ -119,6 +119,15 @@ def unpack_dual(tensor, *, level=None) -> UnpackedDualTensor:
         level = _current_level
     if level < 0:
         return UnpackedDualTensor(tensor, None)
+    unpacked = aliased_primal(tensor)
+    if unpacked.primal._grad_fn is not None:  # (torch's _fw_primal makes its node by hand)
+        unpacked.primal._grad_fn._name = "torch::autograd::Identity"
+    return unpacked
+
+
+def aliased_primal(tensor) -> UnpackedDualTensor:
+    """(primal, tangent) in the current level, the primal an alias of `tensor` (AliasBackward0:
+    as torch.func's transforms hand their outputs back)."""
     tangent = tangent_of(tensor)
     primal = _without_push(lambda: record.call("alias", tensor))
     _own_tangent_only(primal)  # (torch's _fw_primal: a view, but not forward-differentiable)

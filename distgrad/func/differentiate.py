@@ -467,7 +467,7 @@ def _jvp_forward(func, primals, flat_primals, flat_tangents, strict: bool, has_a
         output, aux = _split_aux(func(*tree_unflatten(duals, spec)), has_aux, _JVP)
         flat_out, out_spec = tree_flatten(output)
         _check_tensor_outputs(flat_out, _JVP)
-        unpacked = [forward_ad.unpack_dual(o) for o in flat_out]
+        unpacked = [forward_ad.aliased_primal(o) for o in flat_out]
     if strict and all(u.tangent is None for u in unpacked):
         raise RuntimeError("jvp(f, primals, tangents, strict=True): The output of f is "
                            "independent of the inputs. This is not allowed with strict=True.")

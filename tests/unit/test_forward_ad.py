@@ -119,6 +119,22 @@ def test_make_and_unpack_dual_as_torch():
     same(f)
 
 
+def test_an_unpacked_primal_that_requires_grad_has_torchs_identity_node():
+    # (torch's _fw_primal makes its node by hand: torch::autograd::Identity, not an alias's;
+    # torch.func.jvp's output is its level's alias still)
+    def f(torch):
+        fwAD = torch.autograd.forward_ad
+        x = _t(torch, A).requires_grad_()
+        output = torch.func.jvp(lambda v: v * 2, (x,), (_t(torch, V),))[0]
+        with fwAD.dual_level():
+            primal = fwAD.unpack_dual(fwAD.make_dual(x * 2, _t(torch, V))).primal
+            plain = fwAD.unpack_dual(x * 3).primal
+            return (primal.grad_fn.name(), plain.grad_fn.name(), primal._is_view(),
+                    output.grad_fn.name(), torch.autograd.grad((primal * plain).sum(), x))
+
+    same(f)
+
+
 def test_in_place_writes_carry_the_tangent():
     def f(torch):
         fwAD = torch.autograd.forward_ad
