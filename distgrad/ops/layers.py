@@ -18,6 +18,7 @@ from ..settings import get_num_threads
 from . import layout, rounding
 from .fused import fma
 from .row_moments import float32_row_moments, low_float_row_means
+from .vector_sum import float32_lanes, low_float_rows_sums_of_squares
 from .math import _erf, _not_implemented
 from .rules import (float_dtype, require_castable, require_float, require_scalar_type, same,
                     scalar_types_error, unbroadcast, zeros_grad)
@@ -571,14 +572,14 @@ def _channel_means_in_order(x):
     return _channel_view(sums / count, x.ndim)
 
 
-def _threads_sums(rows):
+def _threads_sums(rows, buffers_added_in=np.float64):
     """The column sums of `rows` as torch's parallel_for over them adds them: each of its
     threads (settings.get_num_threads, at most one a row) takes the next ceil(rows/threads)
     rows and adds them in order into a buffer of their dtype; the buffers are then added in
-    float64."""
+    `buffers_added_in`, in order."""
     threads = min(get_num_threads(), len(rows))
     share = -(-len(rows) // threads)
-    total = np.zeros(rows.shape[1])
+    total = np.zeros(rows.shape[1], buffers_added_in)
     for first in range(0, len(rows), share):
         total = total + np.cumsum(rows[first:first + share], axis=0)[-1]
     return total
@@ -1096,40 +1097,66 @@ defop("trilinear", lambda a, b, c, spec: np.einsum(spec, a, b, c, optimize=True)
 # ---- weight norm: torch's fused _weight_norm_interface (dim first or last) ---------------------
 
 def _weight_norm_norms(v, dim):
-    """‖v‖ over every dim but `dim`, kept as size-1 dims (accumulated in float64)."""
+    """‖v‖ over every dim but `dim`, kept as size-1 dims: a float16 or bfloat16 v's in
+    float32, added in the order of torch's kernel (`_low_float_weight_norms`); others
+    accumulated in float64."""
+    kept = tuple(n if d == dim else 1 for d, n in enumerate(v.shape))
+    lanes = float32_lanes()
+    if dtypes.is_low_float(v.dtype) and lanes is not None:
+        return np.sqrt(_low_float_squares_summed(v.astype(np.float32), dim, lanes)).reshape(kept)
     axes = tuple(d for d in range(v.ndim) if d != dim)
     wide = v.astype(np.float64)
-    return np.sqrt(np.sum(wide * wide, axis=axes, keepdims=True)).astype(v.dtype)
+    norms = np.sqrt(np.sum(wide * wide, axis=axes, keepdims=True))
+    return norms.astype(np.float32 if dtypes.is_low_float(v.dtype) else v.dtype)
+
+
+def _low_float_squares_summed(v, dim, lanes):
+    """torch's weight norm kernel's float32 sums of squares: over the first dim, each row's
+    by vec::map_reduce_all; over the last, the rows added in order by its threads."""
+    if dim == 0:
+        return low_float_rows_sums_of_squares(v.reshape(len(v), -1), lanes)
+    rows = v.reshape(-1, v.shape[-1])
+    return _threads_sums(rows * rows, buffers_added_in=np.float32)
 
 
 def _weight_norm_interface(v, g, dim):
     norms = _weight_norm_norms(v, dim)
-    return v * (np.reshape(g, norms.shape) / norms), norms
+    # (a float16 or bfloat16 v is scaled in float32 and rounded once, as torch's kernel does)
+    scale = np.reshape(g, norms.shape).astype(norms.dtype, copy=False) / norms
+    return (v.astype(norms.dtype, copy=False) * scale).astype(v.dtype, copy=False), norms
 
 
 def _weight_norm_interface_rule(v, g, dim):
     shape = tuple(n if d == dim else 1 for d, n in enumerate(v.shape))
-    return Meta(v.shape, v.dtype), Meta(shape, v.dtype)
+    kept = dtypes.float32 if g.dtype in dtypes.LOW_FLOATS else g.dtype
+    return Meta(v.shape, v.dtype), Meta(shape, kept)
 
 
 def _weight_norm_interface_vjp(c, gw, _norms_grad=None):
-    """torch's _weight_norm_differentiable_backward. Taken with create_graph, the norms are
-    v's again, not the saved ones: torch's double backward takes those as constants, which
-    leaves out their derivative (its gradgradcheck fails); ours is the derivative."""
+    """torch's weight norm backward: its fused kernel's order without a graph (float16 and
+    bfloat16 taken in float32, rounded once), else _weight_norm_differentiable_backward.
+    Taken with create_graph, the norms are v's again, not the saved ones: torch's double
+    backward takes those as constants, which leaves out their derivative (its
+    gradgradcheck fails); ours is the derivative."""
     v, g, norms = c[0], c[1], c.outs[0]
     dims = [d for d in range(v.ndim) if d != c.attrs["dim"]]
-    if grad_mode.is_grad_enabled() and v.requires_grad:
+    if not grad_mode.is_grad_enabled():
+        v, g, gw = in_float32(v, g, gw)
+    elif v.requires_grad:
         norms = v.norm(2, dim=dims, keepdim=True) if dims else v.abs()
+    else:
+        norms = norms.to(g.dtype)
     per_dim_sums = (gw * v).sum(dims, keepdim=True) if dims else gw * v
     flat = tuple(c.shapes[1]) != tuple(norms.shape)  # (a g of the right size, any shape)
-    gv = gg = None
-    if c.needs[0]:
-        gv = ((g.reshape(norms.shape) if flat else g) / norms) * \
-            (gw - v * (per_dim_sums / (norms * norms)))
-    if c.needs[1]:
-        gg = per_dim_sums / norms
-        gg = gg.reshape(c.shapes[1]) if flat else gg
-    return gv, gg
+    g = g.reshape(norms.shape) if flat else g
+    gg = per_dim_sums / norms
+    gv = None
+    if c.needs[0] and grad_mode.is_grad_enabled():
+        gv = (g / norms) * (gw - v * (per_dim_sums / (norms * norms)))
+    elif c.needs[0]:  # (the kernel: a = g / norm, b = a * grad_g / norm)
+        a = g / norms
+        gv = a * gw - a * gg / norms * v
+    return gv, (gg.reshape(c.shapes[1]) if flat else gg) if c.needs[1] else None
 
 
 defop("weight_norm_interface", _weight_norm_interface, _weight_norm_interface_rule,

@@ -272,7 +272,8 @@ def run_forward(op: OpDef, values, attrs: dict, out_dtypes) -> list:
 # scaled_dot_product_attention and its backward, sigmoid_backward, mse_loss, logsumexp, xlogy,
 # binary_cross_entropy_with_logits, the convolutions torch's slow kernels compute in float16 or bfloat16, the gradients of
 # mse_loss, the average pools, embedding, indexing and glu, rsqrt's scalar tail, prelu's
-# weight gradient's products, each rounded before they are summed).
+# weight gradient's products, each rounded before they are summed; weight norm's norms, added
+# in its kernel's order).
 OWN_HALF = {"nextafter", "pow", "log_softmax", "nll_loss", "add", "sub", "adam_update", "cross",
             "scaled_dot_product_attention", "scaled_dot_product_attention_backward",
             "sigmoid_backward", "mse_loss", "logsumexp", "xlogy", "conv_transpose",
@@ -280,7 +281,7 @@ OWN_HALF = {"nextafter", "pow", "log_softmax", "nll_loss", "add", "sub", "adam_u
             "avg_pool2d_backward", "avg_pool3d_backward", "adaptive_avg_pool2d_backward",
             "adaptive_avg_pool3d_backward", "rsqrt", "embedding_dense_backward", "index_backward",
             "glu_backward", "prod", "prod_dim", "prelu_kernel_backward",
-            "binary_cross_entropy_with_logits"}
+            "binary_cross_entropy_with_logits", "weight_norm_interface"}
 
 
 # Elementwise ops whose kernels read a number operand's own value (as a float) where the

@@ -41,9 +41,34 @@ def last_dim_sum(x: np.ndarray) -> np.ndarray:
     acc = x[..., :full].reshape(x.shape[:-1] + (full // lanes, lanes)).sum(axis=-2)
     if full < n:
         acc[..., :n - full] += x[..., full:]
-    lane = np.arange(lanes)
-    w = lanes // 2
+    return folded(acc)[..., None]
+
+
+def folded(acc: np.ndarray) -> np.ndarray:
+    """Lane accumulators (..., lanes) summed as vec_reduce_all folds a vector: lane i with
+    lane i ^ w, w = lanes/2 ... 1; lane 0's sum."""
+    lane = np.arange(acc.shape[-1])
+    w = acc.shape[-1] // 2
     while w:
         acc = acc + acc[..., lane ^ w]
         w //= 2
-    return acc[..., :1]
+    return acc[..., 0]
+
+
+def low_float_rows_sums_of_squares(rows: np.ndarray, lanes: int) -> np.ndarray:
+    """Each row's sum of squares of float16 or bfloat16 values (held as float32), in float32
+    as vec::map_reduce_all adds them: two vectors of `lanes` accumulators fed 2 * lanes
+    values at a time (the tail into their first lanes), added together, then folded; a row
+    shorter than 2 * lanes has its values past the first vector added into its lanes, which
+    are then added left to right."""
+    squares = rows * rows
+    n, width = rows.shape[1], 2 * lanes
+    if n < width:
+        acc = squares[:, :lanes].copy()
+        acc[:, :max(n - lanes, 0)] += squares[:, lanes:]
+        return np.cumsum(acc, axis=1)[:, -1]  # (cumsum adds in order)
+    full = n - n % width
+    acc = squares[:, :full].reshape(len(rows), -1, width)
+    acc = np.cumsum(acc, axis=1)[:, -1]
+    acc[:, :n - full] += squares[:, full:]
+    return folded(acc[:, :lanes] + acc[:, lanes:])

@@ -113,3 +113,20 @@ def test_mish_gradients(low):
         return plain
 
     same(scenario, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("low", ["bfloat16", "float16"])
+@pytest.mark.parametrize("dim", [0, 1])
+def test_weight_norm_scales_in_float32_and_rounds_once(low, dim):
+    def scenario(T):
+        T.manual_seed(0)
+        layer = T.nn.Linear(30, 20).to(getattr(T, low))
+        m = T.nn.utils.parametrizations.weight_norm(layer, dim=dim)
+        w = m.weight
+        originals = (m.parametrizations.weight.original0, m.parametrizations.weight.original1)
+        g = T.randn(w.shape).to(w.dtype)
+        plain = T.autograd.grad(w, originals, g, retain_graph=True)
+        kept = T.autograd.grad(w, originals, g, create_graph=True)
+        return w, plain, kept
+
+    same(scenario, rtol=0, atol=0)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import warnings
 from typing import Any, Optional
 
-from ... import dtypes
 from ...autograd.record import call
 from ...tensor import Tensor
 from ..modules import Module
@@ -27,9 +26,9 @@ def norm_except_dim(v: Tensor, pow: float = 2, dim: int = 0) -> Tensor:
 
 def _weight_norm(v: Tensor, g: Tensor, dim: int = 0) -> Tensor:
     """torch._weight_norm: v scaled so that its norm over every dimension but dim is g;
-    over the first or last dim (not float16) by torch's fused kernel and its node
+    over the first or last dim by torch's fused kernel and its node
     (WeightNormInterfaceBackward0)."""
-    if dim in (0, v.ndim - 1) and dtypes.float16 not in (v.dtype, g.dtype):
+    if dim in (0, v.ndim - 1):
         return call("weight_norm_interface", v, g, dim=dim)[0]
     return v * (g / norm_except_dim(v, 2, dim))
 
