@@ -31,13 +31,17 @@ defop("narrow_copy",
       node="NarrowCopyBackward0")
 
 
-def narrow_range(input, dim, start, length, copy=False) -> tuple:
+def narrow_range(input, dim, start, length, copy: bool = False) -> tuple:
     """(dim, start, stop) of narrow's part, checked as torch checks it, in its order
-    (narrow_copy's kernel has no check of its own for a negative length)."""
+    (narrow_copy's kernel checks the dim its own way and a negative length with the bound)."""
     if input.ndim == 0:
         raise RuntimeError("narrow() cannot be applied to a 0-dim tensor.")
     if length < 0 and not copy:
         raise RuntimeError("narrow(): length must be non-negative.")
+    if copy and dim >= input.ndim:
+        raise RuntimeError("Expected dim < static_cast<int64_t>(self_sizes.size()) to be true, "
+                           "but got false.  (Could this error message be improved?  If so, "
+                           "please report an enhancement request to PyTorch.)")
     d = wrap_dim(dim, input.ndim)
     size = input.shape[d]
     if not -size <= start <= size:
