@@ -10,10 +10,11 @@ run by `DistributedDataParallel(module, device_mesh=mesh["dp"])`, one batch slic
 group; its gradients are summed over the groups shard by shard.
 
 ColwiseParallel splits a Linear's output features (its weight's rows and its bias); its
-input is made whole (replicated) first, its output is sharded on the last dim. RowwiseParallel splits the input features (the
-weight's columns); it takes that sharded output as it is, and its output is a pending sum
-(Partial) that the next op needing the value all-reduces, once. So a column-then-row MLP
-block moves no weights and one activation all-reduce. An Embedding's table is split by
+input is made whole (replicated) first, its output is sharded on the last dim.
+RowwiseParallel splits the input features (the weight's columns); it takes that sharded
+output as it is, and its output is a pending sum (Partial) that the next op needing the
+value all-reduces, once. So a column-then-row MLP block moves no weights and one
+activation all-reduce. An Embedding's table is split by
 rows (RowwiseParallel: the vocabulary) or columns (ColwiseParallel: the embedding dim).
 
 Sequence parallelism, as torch's tutorial plans a transformer: `SequenceParallel` copies a
@@ -128,12 +129,12 @@ class PrepareModuleInput(ParallelStyle):
 
     def _apply(self, module, groups) -> None:
         _one_group(groups, "PrepareModuleInput")
-        wanted = self.desired_input_layouts or self.input_layouts or ()
-        wanted = [w if given is not None else None for w, given in
-                  zip(wanted, self.input_layouts or wanted)]
-        _lay_out_inputs(module, wanted, groups[0], {
-            k: self.desired_input_kwarg_layouts.get(k, v)
-            for k, v in self.input_kwarg_layouts.items()})
+        given = self.input_layouts or ()
+        desired = self.desired_input_layouts or given
+        wanted = [d if g is not None else None for g, d in zip(given, desired)]
+        wanted_kwargs = {k: self.desired_input_kwarg_layouts.get(k, g)
+                         for k, g in self.input_kwarg_layouts.items() if g is not None}
+        _lay_out_inputs(module, wanted, groups[0], wanted_kwargs)
 
 
 class PrepareModuleOutput(ParallelStyle):
