@@ -426,6 +426,24 @@ def test_ops_that_make_inf_and_nan_do_not_warn():
         np.testing.assert_array_equal(g.detach().numpy(), w.detach().numpy())
 
 
+@pytest.mark.parametrize("var", [lambda x: x.sum().var(), lambda x: x.var(correction=4),
+                                 lambda x: x.var(correction=5), lambda x: x[0, 0].var(dim=0),
+                                 lambda x: x.var(dim=1, correction=2), lambda x: x.std(correction=5)])
+def test_var_gradient_without_degrees_of_freedom_as_torch(var):
+    # over all of x with N - correction <= 0, torch's gradient is g * (nan at the mean, inf
+    # elsewhere): no derivative of x's, so none to take again
+    from torch_twin import same
+
+    def scenario(T):
+        x = T.tensor([[0.7, -1.86], [0.5, 0.5]], requires_grad=True)
+        v = var(x)
+        z = T.ones(v.shape, requires_grad=True)
+        g, = T.autograd.grad(v, x, z * 1, create_graph=True)
+        return g, T.autograd.grad(g.sum(), [x, z], allow_unused=True)
+
+    same(scenario, rtol=0, atol=0, warnings_too=False)
+
+
 @pytest.mark.parametrize("op", ["var", "std", "var_mean", "std_mean"])
 def test_float32_var_is_torchs_to_the_bit(op):
     # torch's Welford sums are about as exact as float64 rounded once; numpy's two float32
