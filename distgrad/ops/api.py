@@ -134,8 +134,8 @@ def _in_place(fn, name: str, tensor_class, elementwise: bool = False):
         rec = record.profiling
         if rec is None:
             return run(self, *args, **kwargs)
-        with rec.one_op("aten::" + name, (self, *args, *kwargs.values())):  # (aten::mul_,
-            # not its parts)
+        # (one event, aten::mul_, not its parts; keyword arguments listed too)
+        with rec.one_op("aten::" + name, (self, *args, *kwargs.values())):
             return run(self, *args, **kwargs)
 
     def run(self, *args, **kwargs):

@@ -82,7 +82,7 @@ def _optimizers(optimizers) -> tuple:
 
 # ---- what the options do to the tensors -----------------------------------------------------
 
-def _as_options_say(state_dict: dict, options: StateDictOptions) -> dict:
+def _gathered_or_offloaded(state_dict: dict, options: StateDictOptions) -> dict:
     if not (options.full_state_dict or options.cpu_offload):
         return state_dict
 
@@ -111,7 +111,7 @@ def get_model_state_dict(model, *, submodules=None, options: StateDictOptions | 
         for name, p in model.named_parameters():
             if not p.requires_grad:
                 state.pop(_unwrapped_name(model, name), None)
-    return _as_options_say(state, options)
+    return _gathered_or_offloaded(state, options)
 
 
 def set_model_state_dict(model, model_state_dict: dict, *,
@@ -179,7 +179,7 @@ def get_optimizer_state_dict(model, optimizers, *, submodules=None,
                 {**group, "params": [name_of[i] for i in group["params"]]})
     if options.flatten_optimizer_state_dict:
         merged = _flattened(merged)
-    return _as_options_say(merged, options)
+    return _gathered_or_offloaded(merged, options)
 
 
 def set_optimizer_state_dict(model, optimizers, optim_state_dict: dict, *,
