@@ -29,6 +29,9 @@ profiling = None  # the Recorder of the profile under way (autograd/profiler.py)
 # The recording of a distgrad.compile call under way (distributed/program.py), if any: it
 # is told of what a replay could not repeat (Python code in hooks, driver computations).
 capturing = None
+# The trace of a forward `pipeline()` is cutting into stages (distributed/pipelining/
+# trace.py), if any: it records each op the forward issues.
+tracing = None
 # autograd.forward_ad while a dual level is open: its push gives an op's outputs tangents
 forward_ad = None
 
@@ -120,6 +123,8 @@ def call(name: str, *inputs, _device=None, **attrs):
     rec = profiling
     if rec is not None and not rec.passes():
         return _recorded(rec, name, inputs, _device, attrs)
+    if tracing is not None and tracing.records():
+        return tracing.op(name, inputs, _device, attrs)
     strided = False  # an input that is not row-major from offset 0
     for t in inputs:
         memory = getattr(t, "_storage", None)

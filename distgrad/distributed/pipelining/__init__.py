@@ -6,11 +6,12 @@ schedules (PyTorch's `torch.distributed.pipelining`, driven from the one driver)
     losses = []
     out = schedule.step(x, target=y, losses=losses)   # grads accumulated on the workers
 """
+from .pipe import Pipe, SplitPoint, build_stage, pipe_split, pipeline
 from .schedules import (Schedule1F1B, ScheduleDualPipeV, ScheduleGPipe,
                         ScheduleInterleaved1F1B, ScheduleInterleavedZeroBubble, ScheduleLoopedBFS,
                         ScheduleZBVZeroBubble, ScheduleZeroBubble)
 from .stage import PipelineStage
 
-__all__ = ["PipelineStage", "ScheduleGPipe", "Schedule1F1B", "ScheduleZeroBubble",
+__all__ = ["Pipe", "pipe_split", "SplitPoint", "pipeline", "build_stage", "PipelineStage", "ScheduleGPipe", "Schedule1F1B", "ScheduleZeroBubble",
            "ScheduleLoopedBFS", "ScheduleInterleaved1F1B", "ScheduleInterleavedZeroBubble",
            "ScheduleZBVZeroBubble", "ScheduleDualPipeV"]

@@ -1,0 +1,229 @@
+"""A module's forward recorded as a program of steps, for `pipeline()` to cut into stages.
+
+The forward runs once on the example inputs. Every op it issues (autograd.record.call)
+and every submodule call is a step; each step's tensors are named by reference: the
+forward's inputs, the module's parameters and buffers (by name), the values earlier steps
+made, or constants (any other tensor). A submodule call is kept whole unless a split point
+(`pipe_split()`) falls inside it: then its own steps take its place, so a stage boundary
+can fall anywhere in the forward, as torch's traced graph allows. Python control flow is
+fixed by the example inputs, as torch.export fixes it.
+"""
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+
+from ... import creation
+from ...autograd import grad_mode, record
+from ...nn.modules import module as module_mod
+from ...tensor import Tensor
+from .schedules import _map_structure
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A tensor of the program: kind "in" (an input), "param" (a parameter or buffer, by
+    name), "value" (made by a step) or "const" (any other tensor the forward read)."""
+    kind: str
+    key: object
+
+
+@dataclass
+class OpStep:
+    name: str
+    inputs: tuple  # templates: tensors as Refs
+    attrs: dict
+    device: object
+    outputs: object
+
+
+@dataclass
+class CallStep:
+    fqn: str
+    args: tuple
+    kwargs: dict
+    outputs: object
+    steps: list = field(default_factory=list)  # what ran inside it
+    has_split: bool = False
+
+
+SPLIT = "split"  # a stage boundary among the steps
+
+
+@dataclass
+class Program:
+    root: object  # the traced module
+    signature: inspect.Signature
+    inputs: list  # per bound argument: its template
+    steps: list  # top-level steps (CallSteps with a split inside opened) and SPLITs
+    outputs: object  # the forward's result as a template
+    constants: list  # the const Refs' tensors, by key
+
+
+_active = None  # the Recorder of the trace under way
+
+
+def pipe_split() -> None:
+    """Mark a stage boundary in a forward that `pipeline()` traces; nothing when the module
+    runs eagerly (torch's pipe_split)."""
+    if _active is not None:
+        _active.split()
+
+
+def trace(module, args: tuple, kwargs: dict) -> Program:
+    """`module`'s forward on `args` and `kwargs`, recorded (buffers and the random state are
+    left as they were: the trace does not count as a forward)."""
+    global _active
+    if _active is not None:
+        raise RuntimeError("pipeline: a trace is already under way")
+    rec = _Recorder(module)
+    signature = inspect.signature(module.forward)
+    bound = signature.bind(*args, **kwargs)
+    bound.apply_defaults()
+    inputs = [rec.as_inputs(v) for v in bound.arguments.values()]
+    saved_buffers = {name: b.clone() for name, b in module.named_buffers()}
+    rng = creation.get_rng_state()
+    handles = [module_mod.register_module_forward_pre_hook(rec.enter),
+               module_mod.register_module_forward_hook(rec.leave, with_kwargs=True,
+                                                       always_call=True)]
+    _active, record.tracing = rec, rec
+    try:
+        with grad_mode.no_grad():
+            module(*args, **kwargs)
+    finally:
+        _active = record.tracing = None
+        for h in handles:
+            h.remove()
+        creation.set_rng_state(rng)
+        with grad_mode.no_grad():
+            for name, b in module.named_buffers():
+                if name in saved_buffers:
+                    b.copy_(saved_buffers[name])
+    root = rec.finished()
+    return Program(module, signature, inputs, list(_opened(root.steps)), root.outputs,
+                   rec.constants)
+
+
+def _opened(steps):
+    """The steps with every call that holds a split point replaced by its own steps; a
+    call whose only split comes first or last (a SplitPoint around a submodule) stays whole,
+    the split before or after it."""
+    for s in steps:
+        if not (isinstance(s, CallStep) and s.has_split):
+            yield s
+            continue
+        inner = s.steps
+        alone = sum(x is SPLIT for x in inner) == 1 and not any(
+            isinstance(x, CallStep) and x.has_split for x in inner)
+        if alone and inner[0] is SPLIT:
+            yield SPLIT
+            yield s
+        elif alone and inner[-1] is SPLIT:
+            yield s
+            yield SPLIT
+        else:
+            yield from _opened(inner)
+
+
+class _Recorder:
+    def __init__(self, root) -> None:
+        self.root = root
+        self.names = {id(m): n for n, m in root.named_modules()}
+        self.refs: dict = {}  # id(tensor) -> Ref
+        self.alive: list = []  # (the tensors named, so that their ids stay theirs)
+        for name, t in [*root.named_parameters(), *root.named_buffers()]:
+            self._name(t, Ref("param", name))
+        self.constants: list = []
+        self.frames: list = []  # the calls under way, innermost last
+        self.n_inputs = self.n_values = 0
+        self.inside_op = 0
+
+    def _name(self, t, ref: Ref) -> Ref:
+        self.refs[id(t)] = ref
+        self.alive.append(t)
+        return ref
+
+    # ---- templates: a structure with its tensors as Refs -------------------------------
+    def as_inputs(self, value):
+        def name(t):
+            self.n_inputs += 1
+            return self._name(t, Ref("in", self.n_inputs - 1))
+        return _map(value, name)
+
+    def template(self, value):
+        return _map(value, self._known)
+
+    def _known(self, t) -> Ref:
+        ref = self.refs.get(id(t))
+        if ref is None:  # a tensor the forward did not make: a constant of the program
+            ref = self._name(t, Ref("const", len(self.constants)))
+            self.constants.append(t)
+        return ref
+
+    def defined(self, value):
+        def name(t):
+            ref = self.refs.get(id(t))
+            if ref is not None:  # (an in-place op, or a call handing back its input)
+                return ref
+            self.n_values += 1
+            return self._name(t, Ref("value", self.n_values - 1))
+        return _map(value, name)
+
+    # ---- what the forward does ---------------------------------------------------------
+    def records(self) -> bool:
+        """Is this op issued by the forward itself (not by an op recorded already)?"""
+        return self.inside_op == 0
+
+    def op(self, name: str, inputs: tuple, device, attrs: dict):
+        step_inputs, step_attrs = self.template(inputs), self.template(attrs)
+        self.inside_op += 1
+        try:
+            out = record.call(name, *inputs, _device=device, **attrs)
+        finally:
+            self.inside_op -= 1
+        self.frames[-1].steps.append(OpStep(name, step_inputs, step_attrs, device,
+                                            self.defined(out)))
+        return out
+
+    def enter(self, module, args) -> None:
+        self.frames.append(CallStep(self.names.get(id(module)), (), {}, None))
+
+    def leave(self, module, args, kwargs, result) -> None:
+        step = self.frames.pop()
+        if step.fqn is None and any(True for _ in module.parameters()):
+            raise RuntimeError(f"pipeline: the forward calls a {type(module).__name__} that "
+                               "is not a submodule of the traced module")
+        step.args, step.kwargs = self.template(args), self.template(kwargs)
+        step.outputs = self.defined(result)
+        if self.frames:
+            self.frames[-1].steps.append(step)
+        else:
+            self.frames.append(step)  # the root's call: what finished() hands over
+
+    def split(self) -> None:
+        if not self.frames:
+            return
+        self.frames[-1].steps.append(SPLIT)
+        for f in self.frames:
+            f.has_split = True
+
+    def finished(self) -> CallStep:
+        (root,) = self.frames
+        return root
+
+
+def _map(value, fn, leaf=Tensor):
+    """`value` with each `leaf` in it (in tuples, lists and dicts) replaced by fn(leaf)."""
+    return _map_structure(value, lambda x: fn(x) if isinstance(x, leaf) else x)
+
+
+def refs_in(template) -> list:
+    """The Refs in a template, in order."""
+    out: list = []
+    _map(template, out.append, Ref)
+    return out
+
+
+def filled(template, values: dict):
+    """The template with each Ref replaced by its value in `values`."""
+    return _map(template, values.__getitem__, Ref)
