@@ -56,7 +56,7 @@ from ...tensor import Tensor
 from .. import runtime, wire
 from ..errors import DeadlineExceeded, WorkerDiedError
 from . import files
-from .plan import flatten, overlap, parts, path_key, placement_record
+from .plan import container_kinds, flatten, overlap, parts, path_key, placement_record
 from .stateful import Stateful
 
 __all__ = ["save", "load", "async_save", "FileSystemWriter", "FileSystemReader"]
@@ -157,6 +157,7 @@ def _start_save(state_dict, checkpoint_id, copy: bool) -> "_SaveJob":
             job.add_tensor(n, path, value, copy)
         else:
             job.entries.append({"path": list(path), "value": _encode_value(value, path)})
+        job.entries[-1]["containers"] = container_kinds(state_dict, path)
     job.start(copy)
     return job
 
@@ -372,9 +373,14 @@ def load(state_dict, checkpoint_id=None, *, storage_reader=None, planner=None,
     """Fill `state_dict`'s tensors in place from checkpoint directory `checkpoint_id`,
     whatever their placement now; replace its other values with the saved ones. A
     Stateful value's state_dict() is filled, then given to its load_state_dict()."""
+    from .format_utils import BroadcastingTorchSaveReader, fill_from_save_file
+
     directory = _directory(checkpoint_id, storage_reader)
     states = _states_of(state_dict)
-    _load_into(states, directory)
+    if isinstance(storage_reader, BroadcastingTorchSaveReader):
+        fill_from_save_file(states, directory)
+    else:
+        _load_into(states, directory)
     for key, value in state_dict.items():
         if isinstance(value, Stateful):
             value.load_state_dict(states[key])

@@ -21,6 +21,22 @@ def flatten(state_dict, path=()):
     return out
 
 
+def container_kinds(state_dict, path) -> list:
+    """The kind of each container along `path` from the top ("dict", "list" or "tuple"):
+    a manifest keeps them, so that the nesting can be made again without a state dict to
+    fill (format_utils)."""
+    kinds, node = [], state_dict
+    for key in path[:-1] if path else ():
+        kinds.append(_kind(node))
+        node = node[key]
+    return kinds + [_kind(node)] if path else kinds
+
+
+def _kind(container) -> str:
+    return "dict" if isinstance(container, dict) else (
+        "tuple" if isinstance(container, tuple) else "list")
+
+
 def path_key(path) -> str:
     """A path as the manifest writes it: JSON keeps ints and strings apart."""
     import json
