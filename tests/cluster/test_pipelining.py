@@ -389,6 +389,31 @@ def test_the_gpt_as_a_pipeline_gives_the_unsplit_gpts_gradients(backend, schedul
                                    rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("schedule", [Schedule1F1B, ScheduleZeroBubble])
+def test_the_gpt_traced_and_cut_by_pipeline_gives_the_unsplit_gpts_gradients(backend,
+                                                                            schedule):
+    # torch's tracer frontend: the GPT's forward cut before its second block; the
+    # positions' arange, made in the traced forward, runs on the first stage's worker.
+    from distgrad.cli.models import GPT, GPTConfig
+    from distgrad.distributed.pipelining import SplitPoint, pipeline
+
+    F = dg.nn.functional
+    cfg = GPTConfig(vocab_size=11, block_size=5, n_layer=2, n_head=2, n_embd=8)
+    rng = np.random.default_rng(8)
+    x, y = rng.integers(0, 11, (4, 5)), rng.integers(0, 11, (4, 5))
+    dg.manual_seed(0)
+    whole = GPT(cfg)
+    F.cross_entropy(whole(dg.tensor(x)), dg.tensor(y).reshape(-1)).backward()
+    dg.manual_seed(0)
+    model = GPT(cfg)
+    pipe = pipeline(model, (dg.tensor(x[:2]),), split_spec={"blocks.1": SplitPoint.BEGINNING})
+    stages = [pipe.build_stage(i, f"worker:{i}") for i in range(pipe.num_stages)]
+    schedule(stages, 2, loss_fn=lambda logits, t: F.cross_entropy(logits, t.reshape(-1))
+             ).step(dg.tensor(x, device="worker:0"), target=dg.tensor(y, device="worker:1"))
+    _close([p.grad.cpu().numpy() for p in model.parameters()],
+           [p.grad.numpy() for p in whole.parameters()])
+
+
 class _TiedHalf:
     """A block whose second product uses a view of its first weight (w[:, :WIDTH] again)
     and an in-place ReLU between: the weight gradients of several micro-batches, stacked,
