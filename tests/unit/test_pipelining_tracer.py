@@ -188,3 +188,43 @@ def test_a_parameter_two_stages_use_is_refused():
 
     with pytest.raises(NotImplementedError, match="used by stages 0 and 1"):
         pipeline(Tied(), (dg.randn(2, 4),))
+
+
+def _detaching(lib, split, data=False):
+    class Net(lib.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = lib.nn.Linear(4, 4), lib.nn.Linear(4, 4)
+
+        def forward(self, x):
+            h = self.a(x)
+            g = (h.data if data else h.detach()) * 2  # (no gradient through g)
+            split()
+            return self.b(h) + g
+
+    net = Net()
+    with lib.no_grad():
+        for k, (_, q) in enumerate(sorted(net.named_parameters())):
+            q.copy_(lib.from_numpy(_arr(*q.shape, seed=k)))
+    return net
+
+
+def test_a_detach_in_the_forward_is_replayed_not_kept():
+    tnet, dnet = _detaching(torch, lambda: None), _detaching(dg, pipe_split)
+    pipe = pipeline(dnet, (dg.from_numpy(X[:2, 0]),))
+    for x in (X[:3, 1], X[4:, 2]):  # (other inputs than the traced one)
+        tnet.zero_grad()
+        dnet.zero_grad()
+        tnet(torch.from_numpy(x)).square().sum().backward()
+        out = pipe(dg.from_numpy(x))[0]
+        np.testing.assert_allclose(out.detach().numpy(),
+                                   tnet(torch.from_numpy(x)).detach().numpy(), rtol=1e-6)
+        out.square().sum().backward()
+        for (n, q), tq in zip(dnet.named_parameters(), tnet.parameters()):
+            np.testing.assert_allclose(q.grad.numpy(), tq.grad.numpy(), rtol=1e-5,
+                                       atol=1e-6, err_msg=n)
+
+
+def test_data_of_a_value_of_the_forward_is_refused_not_kept():
+    with pytest.raises(RuntimeError, match="shares memory with .* made by no op the trace"):
+        pipeline(_detaching(dg, pipe_split, data=True), (dg.from_numpy(X[:2, 0]),))

@@ -24,7 +24,7 @@ from ...nn.parameter import Parameter
 from ...tensor import Tensor
 from . import trace as tracing
 from .stage import PipelineStage
-from .trace import SPLIT, CallStep, OpStep, Ref, filled, pipe_split, refs_in
+from .trace import SPLIT, CallStep, MethodStep, OpStep, Ref, filled, pipe_split, reads, refs_in
 
 __all__ = ["Pipe", "PipeInfo", "SplitPoint", "annotate_split_points", "build_stage",
            "pipe_split", "pipeline"]
@@ -78,6 +78,9 @@ class _StageModule(Module):
                         attrs["device"] = self._device
                 out = record.call(step.name, *filled(step.inputs, values), _device=device,
                                   **attrs)
+            elif isinstance(step, MethodStep):
+                tensor, *args = filled(step.inputs, values)
+                out = getattr(tensor, step.name)(*args)
             else:
                 out = self.get_submodule(step.fqn)(*filled(step.args, values),
                                                    **filled(step.kwargs, values))
@@ -239,7 +242,7 @@ def _cut(program) -> list:
         have = set(inputs) if k == 0 else set()
         wants: dict = {}  # ref -> the stage it comes from, in first-use order
         for step in run:
-            for ref in _reads(step):
+            for ref in reads(step):
                 if ref.kind in ("in", "value") and ref not in have and ref not in wants:
                     wants[ref] = made_by[ref]
             for ref in refs_in(step.outputs):
@@ -274,35 +277,27 @@ def _cut(program) -> list:
     return stages
 
 
-def _reads(step) -> list:
-    if isinstance(step, OpStep):
-        return refs_in(step.inputs) + refs_in(step.attrs)
-    return refs_in(step.args) + refs_in(step.kwargs)
-
-
 def _hold_state(stage, run: list, program, gives) -> None:
     """Register under stage what its steps read of the model, in the order they read it:
     the submodules they call and the parameters and buffers they use, by their names in
     the model; and the constants."""
-    reads = []
+    state = []  # the param and const Refs read, in order
     for step in run:
         if isinstance(step, CallStep):
             _place(stage, step.fqn, program.root.get_submodule(step.fqn))
-        for ref in _reads(step):
-            if ref.kind == "param" and not _reachable(stage, ref.key):
-                _place(stage, ref.key, _get(program.root, ref.key))
-            if ref.kind in ("param", "const") and ref not in reads:
-                reads.append(ref)
+        for ref in reads(step):
+            if ref.kind in ("param", "const") and ref not in state:
+                state.append(ref)
     for ref in refs_in(gives):  # (a forward handing back a parameter as it is)
-        if ref.kind in ("param", "const") and ref not in reads:
-            reads.append(ref)
-            if ref.kind == "param" and not _reachable(stage, ref.key):
-                _place(stage, ref.key, _get(program.root, ref.key))
-    for ref in reads:
-        if ref.kind == "const":
+        if ref.kind in ("param", "const") and ref not in state:
+            state.append(ref)
+    for ref in state:
+        if ref.kind == "param" and not _reachable(stage, ref.key):
+            _place(stage, ref.key, _get(program.root, ref.key))
+        elif ref.kind == "const":
             stage.register_buffer(f"_tensor_constant{ref.key}", program.constants[ref.key],
                                   persistent=False)
-    stage._reads = reads
+    stage._reads = state
 
 
 def _check_owned_once(program, runs: list) -> None:
@@ -315,7 +310,7 @@ def _check_owned_once(program, runs: list) -> None:
                 params = [id(p) for p in program.root.get_submodule(step.fqn).parameters()]
                 name = step.fqn
             else:
-                params = [id(_get(program.root, r.key)) for r in _reads(step)
+                params = [id(_get(program.root, r.key)) for r in reads(step)
                           if r.kind == "param"]
                 name = None
             for p in params:

@@ -38,6 +38,14 @@ class OpStep:
 
 
 @dataclass
+class MethodStep:
+    """A Tensor method that makes its result without an op (detach)."""
+    name: str
+    inputs: tuple
+    outputs: object
+
+
+@dataclass
 class CallStep:
     fqn: str
     args: tuple
@@ -87,11 +95,16 @@ def trace(module, args: tuple, kwargs: dict) -> Program:
                module_mod.register_module_forward_hook(rec.leave, with_kwargs=True,
                                                        always_call=True)]
     _active, record.tracing = rec, rec
+    methods = {name: getattr(Tensor, name) for name in _METHODS}
+    for name, method in methods.items():
+        setattr(Tensor, name, _recorded_method(name, method))
     try:
         with grad_mode.no_grad():
             module(*args, **kwargs)
     finally:
         _active = record.tracing = None
+        for name, method in methods.items():
+            setattr(Tensor, name, method)
         for h in handles:
             h.remove()
         creation.set_rng_state(rng)
@@ -100,8 +113,30 @@ def trace(module, args: tuple, kwargs: dict) -> Program:
                 if name in saved_buffers:
                     b.copy_(saved_buffers[name])
     root = rec.finished()
-    return Program(module, signature, inputs, list(_opened(root.steps)), root.outputs,
-                   rec.constants)
+    steps = list(_opened(root.steps))
+    _refuse_hidden(steps, root.outputs, rec.hidden)
+    return Program(module, signature, inputs, steps, root.outputs, rec.constants)
+
+
+def _refuse_hidden(steps, outputs, hidden: set) -> None:
+    """What the stages replay must not read a constant that aliases the program's values
+    (within a submodule kept whole, its own code makes it anew)."""
+    read = refs_in(outputs) + [r for s in steps if s is not SPLIT for r in reads(s)]
+    if any(r in hidden for r in read):
+        raise RuntimeError("pipeline: the traced forward reads a tensor that shares memory "
+                           "with one of its values but was made by no op the trace sees "
+                           "(such as `.data`); use the op (detach(), a view) instead")
+
+
+_METHODS = ("detach",)  # Tensor methods that make a tensor without issuing an op
+
+
+def _recorded_method(name: str, method):
+    def recorded(self, *args):
+        if _active is None or not _active.records():
+            return method(self, *args)
+        return _active.method(name, method, self, args)
+    return recorded
 
 
 def _opened(steps):
@@ -134,6 +169,7 @@ class _Recorder:
         for name, t in [*root.named_parameters(), *root.named_buffers()]:
             self._name(t, Ref("param", name))
         self.constants: list = []
+        self.hidden: set = set()  # constants that alias the program's values
         self.frames: list = []  # the calls under way, innermost last
         self.n_inputs = self.n_values = 0
         self.inside_op = 0
@@ -157,6 +193,8 @@ class _Recorder:
         ref = self.refs.get(id(t))
         if ref is None:  # a tensor the forward did not make: a constant of the program
             ref = self._name(t, Ref("const", len(self.constants)))
+            if self._aliases_a_value(t):
+                self.hidden.add(ref)
             self.constants.append(t)
         return ref
 
@@ -168,6 +206,12 @@ class _Recorder:
             self.n_values += 1
             return self._name(t, Ref("value", self.n_values - 1))
         return _map(value, name)
+
+    def _aliases_a_value(self, t) -> bool:
+        """Does `t` share memory with a tensor of the program, though no step made it
+        (`.data`)? As a constant it would keep the traced values."""
+        return any(self.refs[id(k)].kind != "const" and t._storage.same_memory(k._storage)
+                   for k in self.alive)
 
     # ---- what the forward does ---------------------------------------------------------
     def records(self) -> bool:
@@ -185,6 +229,16 @@ class _Recorder:
                                             self.defined(out)))
         return out
 
+    def method(self, name: str, method, tensor, args: tuple):
+        inputs = self.template((tensor, *args))
+        self.inside_op += 1
+        try:
+            out = method(tensor, *args)
+        finally:
+            self.inside_op -= 1
+        self.frames[-1].steps.append(MethodStep(name, inputs, self.defined(out)))
+        return out
+
     def enter(self, module, args) -> None:
         self.frames.append(CallStep(self.names.get(id(module)), (), {}, None))
 
@@ -194,11 +248,12 @@ class _Recorder:
             raise RuntimeError(f"pipeline: the forward calls a {type(module).__name__} that "
                                "is not a submodule of the traced module")
         step.args, step.kwargs = self.template(args), self.template(kwargs)
-        step.outputs = self.defined(result)
         if self.frames:
+            step.outputs = self.defined(result)
             self.frames[-1].steps.append(step)
-        else:
-            self.frames.append(step)  # the root's call: what finished() hands over
+        else:  # the root's call, what finished() hands over: its steps made its result
+            step.outputs = self.template(result)
+            self.frames.append(step)
 
     def split(self) -> None:
         if not self.frames:
@@ -215,6 +270,15 @@ class _Recorder:
 def _map(value, fn, leaf=Tensor):
     """`value` with each `leaf` in it (in tuples, lists and dicts) replaced by fn(leaf)."""
     return _map_structure(value, lambda x: fn(x) if isinstance(x, leaf) else x)
+
+
+def reads(step) -> list:
+    """The Refs a step reads."""
+    if isinstance(step, OpStep):
+        return refs_in(step.inputs) + refs_in(step.attrs)
+    if isinstance(step, MethodStep):
+        return refs_in(step.inputs)
+    return refs_in(step.args) + refs_in(step.kwargs)
 
 
 def refs_in(template) -> list:
