@@ -102,22 +102,24 @@ class Recorder:
         return False
 
     @contextlib.contextmanager
-    def one_op(self, name: str, inputs):
+    def one_op(self, name: str, inputs, made=None):
         """An op made of others (an in-place one: computed, then written into inputs[0])
-        timed as one event, as torch's kernel is: the ops it calls are not recorded."""
+        timed as one event, as torch's kernel is: the ops it calls are not recorded. An op
+        that makes a new tensor appends it to the list it yields (its memory is the op's)."""
         tid = threading.get_ident()
         if tid in self._inside:
-            yield
+            yield []
             return
         shapes = self.shapes_of(name, inputs)  # (before the op: resize_ changes them)
         start = time.time_ns()
         self._inside.add(tid)
+        made = []
         try:
-            yield
+            yield made
         finally:
             self._inside.discard(tid)
-            self.add(name, start, time.time_ns(), inputs=inputs, outputs=inputs[0],
-                     shapes=shapes)
+            self.add(name, start, time.time_ns(), inputs=inputs,
+                     outputs=made[0] if made else inputs[0], shapes=shapes)
 
     @contextlib.contextmanager
     def enclosing(self, name: str, inputs):
@@ -189,6 +191,11 @@ _ARGUMENTS = {
     "aten::cumsum_": 3, "aten::cumprod_": 3, "aten::put_": 4, "aten::fill_diagonal_": 3,
     "aten::resize_": 3, "aten::unsqueeze_": 2, "aten::transpose_": 3, "aten::index_add_": 5,
     "aten::lerp_": 3, "aten::threshold_backward": 3, "aten::to": 5,
+    "aten::zeros": 5, "aten::ones": 5, "aten::randn": 5, "aten::rand": 5, "aten::empty": 6,
+    "aten::full": 6, "aten::zeros_like": 6, "aten::ones_like": 6, "aten::empty_like": 6,
+    "aten::rand_like": 6, "aten::randn_like": 6, "aten::full_like": 7, "aten::rsub": 3,
+    "aten::dropout": 3, "aten::layer_norm": 6, "aten::cross_entropy_loss": 6,
+    "aten::linalg_vector_norm": 5, "aten::gelu": 2,
     # (the dim overloads take dim, keepdim and dtype; the others self and dtype)
     "aten::max": lambda attrs: 3 if "dim" in attrs else 1,
     "aten::min": lambda attrs: 3 if "dim" in attrs else 1,
@@ -242,21 +249,63 @@ def _timed_as_one_op(name: str, method):
     return timed
 
 
+# Functions (module, name) and Tensor methods whose result torch's profile shows as one op
+# of its own, under its name (its own ops inside, aten::empty and the like, are not shown):
+# a factory that distgrad fills with aten::full, a dropout made of a mask and a product.
+# "listed": the positional arguments are the first of torch's schema's (a factory's
+# sizes are one list argument: none listed).
+_MADE_AS_ONE_OP = {
+    ("distgrad", "zeros"): ("aten::zeros", False), ("distgrad", "ones"): ("aten::ones", False),
+    ("distgrad", "empty"): ("aten::empty", False), ("distgrad", "randn"): ("aten::randn", False),
+    ("distgrad", "rand"): ("aten::rand", False),
+    **{("distgrad", f"{kind}_like"): (f"aten::{kind}_like", True)
+       for kind in ("zeros", "ones", "empty", "full", "rand", "randn")},
+    ("distgrad.nn.functional", "dropout"): ("aten::dropout", True),
+    ("distgrad.nn.functional", "layer_norm"): ("aten::layer_norm", True),
+    ("distgrad.nn.functional", "cross_entropy"): ("aten::cross_entropy_loss", True),
+    ("Tensor", "__rsub__"): ("aten::rsub", True), ("Tensor", "item"): ("aten::item", True),
+    # (torch's norm of a tensor, and every vector norm, is linalg_vector_norm)
+    ("Tensor", "norm"): ("aten::linalg_vector_norm", True),
+    ("distgrad", "norm"): ("aten::linalg_vector_norm", True),
+    ("distgrad.linalg", "vector_norm"): ("aten::linalg_vector_norm", True),
+}
+
+
+def _made_as_one_op(aten: str, listed: bool, fn):
+    @functools.wraps(fn)
+    def timed(*args, **kwargs):
+        rec = record.profiling
+        if rec is None:
+            return fn(*args, **kwargs)
+        with rec.one_op(aten, args if listed else ()) as made:
+            out = fn(*args, **kwargs)
+            made.append(out)
+            return out
+    return timed
+
+
 @contextlib.contextmanager
 def _methods_timed_as_one_op():
-    """Tensor's methods of `_TIMED_AS_ONE_OP` recorded under their own names while a
-    profile records (the methods themselves the rest of the time: no frame added then)."""
+    """Tensor's methods of `_TIMED_AS_ONE_OP`, and the functions and methods of
+    `_MADE_AS_ONE_OP`, recorded under torch's names while a profile records (themselves
+    the rest of the time: no frame added then)."""
+    import importlib
+
     from ..tensor import Tensor
 
-    methods = {name: Tensor.__dict__[name] for name in _TIMED_AS_ONE_OP
-               if name in Tensor.__dict__}
-    for name, method in methods.items():
-        setattr(Tensor, name, _timed_as_one_op(name, method))
+    patched = [(Tensor, name, Tensor.__dict__[name], _timed_as_one_op(name, Tensor.__dict__[name]))
+               for name in _TIMED_AS_ONE_OP if name in Tensor.__dict__]
+    for (where, name), (aten, listed) in _MADE_AS_ONE_OP.items():
+        owner = Tensor if where == "Tensor" else importlib.import_module(where)
+        fn = getattr(owner, name)
+        patched.append((owner, name, fn, _made_as_one_op(aten, listed, fn)))
+    for owner, name, _, timed in patched:
+        setattr(owner, name, timed)
     try:
         yield
     finally:
-        for name, method in methods.items():
-            setattr(Tensor, name, method)
+        for owner, name, fn, _ in patched:
+            setattr(owner, name, fn)
 
 
 # ---- events and their table -------------------------------------------------------------------

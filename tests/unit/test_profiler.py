@@ -259,7 +259,7 @@ def _top_events(T, program, **options):
     x = T.arange(12.0).reshape(3, 4) / 10
     y = T.full((3, 4), 2.0)
     more = dict(rows=T.tensor([0, 2]), mask=T.tensor([True, False, True, False]),
-                w=T.ones(5, 4), b=T.ones(5))
+                w=T.ones(5, 4), b=T.ones(5), classes=T.tensor([0, 1, 3]))
     with T.profiler.profile(activities=[T.profiler.ProfilerActivity.CPU], **options) as prof:
         program(T, x, y, more)
     return [(e.name, e.input_shapes, e.self_cpu_memory_usage) for e in prof.events()
@@ -308,6 +308,19 @@ _CALLS = {
     "mse_loss": lambda T, x, y, m: T.nn.functional.mse_loss(x, y),
     "cat and max over a dim": lambda T, x, y, m: (T.cat([x, y]), x.max(1)),
     "views": lambda T, x, y, m: (x.t(), x.transpose(0, 1), x[0], x[:, 1:], x.expand(2, 3, 4)),
+    # (made of other ops in distgrad, or of none that was recorded: each one op in torch)
+    "factories": lambda T, x, y, m: (T.zeros(2, 3), T.ones((2,)), T.empty(3), T.randn(2, 2),
+                                     T.rand(4), T.full((2,), 1.5)),
+    "factories like a tensor": lambda T, x, y, m: (T.zeros_like(x), T.ones_like(x),
+                                                   T.empty_like(x), T.rand_like(x),
+                                                   T.randn_like(x), T.full_like(x, 2.0)),
+    "a number minus a tensor, and item": lambda T, x, y, m: (1 - x, x.sum().item()),
+    "dropout, gelu and layer_norm": lambda T, x, y, m: (
+        T.nn.functional.dropout(x, 0.5), T.nn.functional.gelu(x),
+        T.nn.functional.layer_norm(x, (4,)), T.nn.functional.layer_norm(y, (4,), m["w"][0])),
+    "cross_entropy": lambda T, x, y, m: (T.nn.functional.cross_entropy(x, m["classes"]),
+                                         T.nn.CrossEntropyLoss()(y, m["classes"])),
+    "norms": lambda T, x, y, m: (x.norm(), T.norm(y), x.norm(p=1), T.linalg.vector_norm(x)),
 }
 
 
