@@ -53,9 +53,8 @@ class _StageModule(Module):
     """A stage of a traced forward: its steps replayed on the values it is handed (the
     outputs of the stages it takes from, in order), returning what later stages read."""
 
-    def __init__(self, index: int, steps: list, takes: list, gives, skip_from: list) -> None:
+    def __init__(self, steps: list, takes: list, gives, skip_from: list) -> None:
         super().__init__()
-        self._index = index
         self._steps = steps
         self._takes = takes  # the Refs its positional inputs bind, in order
         self._gives = gives  # a Ref, a tuple of Refs, or (last stage) the forward's result
@@ -72,8 +71,8 @@ class _StageModule(Module):
             if isinstance(step, OpStep):
                 attrs = filled(step.attrs, values)
                 device = step.device
-                if self._device is not None:
-                    device = self._device if device is not None else None
+                if self._device is not None:  # (the device the trace named, rewritten)
+                    device = device and self._device
                     if "device" in attrs:
                         attrs["device"] = self._device
                 out = record.call(step.name, *filled(step.inputs, values), _device=device,
@@ -268,10 +267,10 @@ def _cut(program) -> list:
         out = program.outputs if k == last else (
             gives[k][0] if len(gives[k]) == 1 else tuple(gives[k]))
         if k == 0:
-            stage = _FirstStageModule(program.signature, program.inputs, k, run, takes, out,
+            stage = _FirstStageModule(program.signature, program.inputs, run, takes, out,
                                       skip_from)
         else:
-            stage = _StageModule(k, run, takes, out, skip_from)
+            stage = _StageModule(run, takes, out, skip_from)
         _hold_state(stage, run, program, out)
         stages.append(stage)
     return stages
