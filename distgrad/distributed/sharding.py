@@ -562,8 +562,9 @@ def placement_of(t) -> str:
 
 # ---- creating and gathering ------------------------------------------------------------------
 
-def shard(tensor: Tensor, dim: int, workers=None) -> Tensor:
-    """Split `tensor` along `dim` over `workers` (default: all), uneven sizes allowed.
+def shard(tensor: Tensor, dim: int, workers=None, sizes=None) -> Tensor:
+    """Split `tensor` along `dim` over `workers` (default: all), uneven sizes allowed:
+    np.array_split's, or `sizes` (one per worker, some may be 0: torch.chunk's split).
 
     A leaf stays a leaf (each shard is a new leaf on its worker, keeping requires_grad);
     a non-leaf is scattered differentiably (its gradient is gathered back). A tensor that
@@ -580,10 +581,16 @@ def shard(tensor: Tensor, dim: int, workers=None) -> Tensor:
         raise IndexError(f"{e}: shard() splits one of the tensor's dims, and a tensor of shape "
                          f"{list(tensor.shape)} has {tensor.ndim}; pass dim in that range") from None
     size = tensor.shape[d]
-    if size < len(workers):
-        raise RuntimeError(f"shard(): dim {d} has size {size}, fewer rows than the "
-                           f"{len(workers)} workers it should be split over; use fewer workers")
-    bounds = np.cumsum([0] + [len(p) for p in np.array_split(np.arange(size), len(workers))])
+    if sizes is None:
+        if size < len(workers):
+            raise RuntimeError(f"shard(): dim {d} has size {size}, fewer rows than the "
+                               f"{len(workers)} workers it should be split over; use fewer "
+                               "workers")
+        sizes = [len(p) for p in np.array_split(np.arange(size), len(workers))]
+    elif len(sizes) != len(workers) or sum(sizes) != size:
+        raise ValueError(f"shard(): sizes {list(sizes)} must give each of the {len(workers)} "
+                         f"workers its rows of dim {d}, {size} in all")
+    bounds = np.cumsum([0] + list(sizes))
     leaf = tensor.grad_fn is None
     # (shards in the tensor's memory format: channels_last stays so, as torch's copy would)
     fmt = getattr(layouts, layout.suggested_format(tensor.shape, tensor.stride()))

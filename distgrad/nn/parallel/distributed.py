@@ -74,9 +74,7 @@ class DistributedDataParallel(Module):
         return sharding.from_parts(outs, 0)
 
     def _split(self, x):
-        if hasattr(x, "_storage") and not sharding.is_sharded(x) and x.ndim > 0:
-            return sharding.shard(x, 0, self.workers)
-        return x
+        return split_batch(x, self.workers)
 
     def _check_prior_reduction(self) -> None:
         """torch's reducer, before a forward that records a graph: a synced backward that
@@ -125,6 +123,14 @@ _UNFINISHED_REDUCTION_END = (
     "\n In addition, you can set the environment variable TORCH_DISTRIBUTED_DEBUG to either "
     "INFO or DETAIL to print out information about which particular parameters did not "
     "receive gradient on this rank as part of this error")
+
+
+def split_batch(x, workers):
+    """A plain tensor with a batch dim split on dim 0 over `workers` (each worker runs its
+    slice); anything else (sharded, 0-dim, not a tensor) as it is."""
+    if hasattr(x, "_storage") and not sharding.is_sharded(x) and x.ndim > 0:
+        return sharding.shard(x, 0, workers)
+    return x
 
 
 def _mesh_workers(device_mesh):

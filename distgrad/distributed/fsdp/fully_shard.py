@@ -1,0 +1,221 @@
+"""fully_shard (torch's FSDP2) for one driver: a module's parameters split on dim 0 over
+the mesh's workers, gathered onto every worker for its forward, its gradients summed back
+onto the shards; the module's class becomes torch's `FSDP<Class>` (FSDPModule first).
+
+torch's FSDP runs one process per rank, each on its own batch, and averages the ranks'
+gradients. With one driver the root FSDP module takes the whole batch and splits it on dim
+0 over the workers (as DistributedDataParallel does); the loss over the whole batch then
+has the gradient torch's ranks average to.
+"""
+from __future__ import annotations
+
+from ...nn.modules import Module
+from ...nn.container import ModuleDict
+from ...nn.modules.module import ModuleList
+from ..device_mesh import DeviceMesh, init_device_mesh
+from .api import MixedPrecisionPolicy, OffloadPolicy
+from .param_group import FSDPParamGroup
+from .state import FSDPState
+
+_cls_to_fsdp_cls: dict = {}
+
+
+def fully_shard(module, *, mesh: DeviceMesh | None = None, reshard_after_forward=None,
+                shard_placement_fn=None, mp_policy: MixedPrecisionPolicy = MixedPrecisionPolicy(),
+                offload_policy: OffloadPolicy = OffloadPolicy(), ignored_params=None,
+                dp_mesh_dims=None):
+    """torch's fully_shard: shard `module`'s parameters (those not managed by a fully_shard
+    already applied to a submodule, nor in `ignored_params`) and return it, now an
+    FSDPModule. Apply it bottom-up: each block, then the root."""
+    if isinstance(module, (list, tuple)):
+        raise NotImplementedError("fully_shard of a list of modules (one group for several "
+                                  "modules) is not supported; apply it to each module")
+    _validate_module(module)
+    if "_fsdp_state" in module.__dict__:
+        raise AssertionError("Each distinct composable distributed API can only be applied to "
+                             "a module once. fully_shard has already been applied to the "
+                             f"following module:\n{module}")
+    if dp_mesh_dims is not None:
+        raise NotImplementedError("fully_shard: dp_mesh_dims (an SPMD mesh) is not supported")
+    mesh = mesh if mesh is not None else init_device_mesh((_num_workers(),))
+    if mesh.ndim != 1:
+        if mesh.ndim == 2:
+            raise NotImplementedError("fully_shard over a 2-D mesh (HSDP) is not supported; "
+                                      "pass a 1-D mesh")
+        raise ValueError(f"fully_shard expects a 1D or 2D DeviceMesh but got {mesh}")
+    reshard = _checked_reshard_after_forward(reshard_after_forward, mesh.size())
+    managed = _managed_params(module, set(ignored_params or ()))
+    group = FSDPParamGroup(managed, mesh.workers, mp_policy, shard_placement_fn)
+    FSDPState(module, group, mesh, mp_policy, reshard).attach()
+    _swap_class(module)
+    return module
+
+
+def _num_workers() -> int:
+    from .. import runtime
+
+    return runtime.num_workers()
+
+
+def _validate_module(module) -> None:
+    if isinstance(module, (ModuleList, ModuleDict)) and \
+            type(module).forward is Module.forward:
+        raise ValueError("fully_shard does not support containers that do not implement "
+                         f"forward: {module}")
+
+
+def _checked_reshard_after_forward(value, shard_mesh_size: int):
+    """None (root: False, others: True) or a bool; an int is a world size to reshard to,
+    torch's checks, taken as True (the values are the same, only the memory differs)."""
+    if value is None:
+        return None
+    if not isinstance(value, (bool, int)):
+        raise ValueError("reshard_after_forward should be a bool or an int representing the "
+                         f"group size to reshard to, not {value}")
+    if isinstance(value, bool):
+        return value
+    if value < 1 or value > shard_mesh_size or shard_mesh_size % value != 0:
+        raise ValueError("If passing reshard_after_forward as an int, it should be a "
+                         f"factor of {shard_mesh_size}, not {value}")
+    return value != 1
+
+
+def _managed_params(module: Module, ignored: set) -> list:
+    """(owner, name, parameter) for each parameter fully_shard(module) manages: every
+    parameter of its modules once, not descending into modules fully_shard was applied to."""
+    ignored_ids = {id(p) for p in ignored}
+    out, seen = [], set()
+    for mod in _managed_modules(module):
+        for name, p in mod._parameters.items():
+            if p is None or id(p) in ignored_ids or id(p) in seen:
+                continue
+            if p.ndim == 0:
+                raise ValueError("fully_shard doesn't support scalar parameters. "
+                                 f"Change {name} to a 1D tensor with numel equal to 1.")
+            seen.add(id(p))
+            out.append((mod, name, p))
+    return out
+
+
+def _managed_modules(root: Module) -> list:
+    """root's modules in post-order, each once, without those under a nested FSDP module."""
+    found, visited = [], set()
+
+    def visit(mod):
+        if mod is not root and isinstance(mod, FSDPModule):
+            return
+        visited.add(id(mod))
+        for child in mod.children():
+            if id(child) not in visited:
+                visit(child)
+        found.append(mod)
+
+    visit(root)
+    return found
+
+
+def _swap_class(module: Module) -> None:
+    cls = type(module)
+    if isinstance(module, FSDPModule):
+        return
+    new_cls = _cls_to_fsdp_cls.get(cls)
+    if new_cls is None:
+        new_cls = type(f"FSDP{cls.__name__}", (FSDPModule, cls),
+                       {"__deepcopy__": _unimplemented_deepcopy})
+        _cls_to_fsdp_cls[cls] = new_cls
+    module.__class__ = new_cls
+
+
+def _unimplemented_deepcopy(*args, **kwargs):
+    raise AssertionError("FSDP does not support deepcopy. Please use state dict for "
+                         "serialization.")
+
+
+class FSDPModule:
+    """torch's: the base put before a module's class by fully_shard."""
+
+    _orig_cls_mro_index = 2
+
+    def __new__(cls, *args, **kwargs):
+        """A new module of such a class (indexing into a sharded container) is of the
+        original class, as torch's."""
+        orig_cls = cls.__mro__[cls._orig_cls_mro_index]
+        self = orig_cls.__new__(orig_cls)
+        self.__init__(*args, **kwargs)
+        return self
+
+    def _get_fsdp_state(self) -> FSDPState:
+        state = self.__dict__.get("_fsdp_state")
+        if state is None:
+            raise AssertionError(f"No FSDP state found on {self}")
+        return state
+
+    def reshard(self) -> None:
+        """Register the sharded parameters (not recursive)."""
+        self._get_fsdp_state().group.reshard()
+
+    def unshard(self, async_op: bool = False):
+        """Gather the parameters and register them whole (not recursive); with async_op, a
+        handle whose wait() is a no-op (the gather is recorded in order already)."""
+        self._get_fsdp_state().group.unshard()
+        return UnshardHandle() if async_op else None
+
+    def set_requires_gradient_sync(self, requires_gradient_sync: bool, *,
+                                   recurse: bool = True) -> None:
+        """False: later backwards keep their gradients aside (unsharded, in torch) instead
+        of adding them to the sharded `.grad`; the first backward after setting it back
+        adds them all (torch's no_sync gradient accumulation)."""
+        for state in self._states(recurse):
+            state.group.reduce_grads = requires_gradient_sync
+
+    def set_reshard_after_forward(self, reshard_after_forward: bool, recurse: bool = True) -> None:
+        if not isinstance(reshard_after_forward, bool):
+            raise ValueError(f"reshard_after_forward should be a bool, got "
+                             f"{type(reshard_after_forward)}")
+        for state in self._states(recurse):
+            state.auto_reshard_after_forward = False
+            state.group.reshard_after_forward = reshard_after_forward
+
+    def set_reshard_after_backward(self, reshard_after_backward: bool, *,
+                                   recurse: bool = True) -> None:
+        for state in self._states(recurse):
+            state.group.reshard_after_backward = reshard_after_backward
+
+    def set_is_last_backward(self, is_last_backward: bool) -> None:
+        """(torch waits for pending reductions on the last one; here none are pending)"""
+        self._get_fsdp_state().is_last_backward = is_last_backward
+
+    def _states(self, recurse: bool) -> list:
+        modules = list(self.modules()) if recurse else [self]
+        return [m._get_fsdp_state() for m in modules if isinstance(m, FSDPModule)]
+
+    def _apply(self, *args, **kwargs):
+        self.reshard()
+        return super()._apply(*args, **kwargs)
+
+
+class UnshardHandle:
+    """torch's handle of an unshard(async_op=True)."""
+
+    def wait(self) -> None:
+        return
+
+
+def register_fsdp_forward_method(module: Module, method_name: str) -> None:
+    """Run `module.method_name` between FSDP's pre- and post-forward (a no-op for a module
+    that is not an FSDPModule), as torch's."""
+    if not isinstance(module, FSDPModule):
+        return
+    if not hasattr(module, method_name):
+        raise ValueError(f"{type(module)} does not have a method {method_name}")
+    orig = getattr(module, method_name)
+
+    def wrapped(*args, **kwargs):
+        state = module._get_fsdp_state()
+        args, kwargs = state.pre_forward(module, args, kwargs)
+        return state.post_forward(module, args, orig(*args, **kwargs))
+
+    setattr(module, method_name, wrapped)
+
+
+__all__ = ["fully_shard", "FSDPModule", "UnshardHandle", "register_fsdp_forward_method"]

@@ -1,0 +1,139 @@
+"""The parameters of one fully_shard call (torch's FSDPParamGroup): each a leaf split on a
+dim (Shard(0) by default, torch.chunk's sizes) over the mesh's workers between uses, and
+registered on its module, for a forward, as the differentiable gather of that leaf onto
+every worker (redistribute to Replicate()), whose backward sums the copies' gradients and
+splits the sum back onto the shards."""
+from __future__ import annotations
+
+from ... import dtypes
+from ...autograd import grad_mode
+from ...nn.parameter import Parameter
+from .. import sharding
+from ..sharding import Replicate, Shard
+
+
+class FSDPParam:
+    """One managed parameter: where it is registered, its shards, and its dtypes."""
+
+    def __init__(self, module, name: str, param, placement, workers, mp_policy):
+        self.module, self.name = module, name
+        dim = placement.dim + param.ndim if placement.dim < 0 else placement.dim
+        self.sharded_param = _sharded(param, dim, workers)
+        self.param_dtype, self.reduce_dtype = _compute_dtypes(param.dtype, mp_policy)
+        self.unsharded = None
+        self.accumulated = None  # the shards' stand-in while gradients are not synced
+        module._parameters[name] = self.sharded_param
+
+    def unshard(self) -> None:
+        if self.unsharded is None:
+            self.unsharded = self._gathered()
+        self.module._parameters[self.name] = self.unsharded
+
+    def unshard_for_forward(self, syncing: bool, on_backward) -> None:
+        """Gathered afresh (the shards may have been stepped since). Not syncing, the
+        gradient goes to a detached copy of the shards, kept aside; the next synced
+        backward adds it to the gradient it reduces."""
+        source = self.sharded_param
+        if not syncing and self.sharded_param.requires_grad:
+            if self.accumulated is None:
+                self.accumulated = self.sharded_param.detach().requires_grad_()
+            source = self.accumulated
+        self.unsharded = self._gathered(source)
+        self.module._parameters[self.name] = self.unsharded
+        if self.unsharded.requires_grad and grad_mode.is_grad_enabled():
+            kept = self.accumulated if syncing else None
+            first_copy = self.unsharded.shards[0]  # (worker 0's: no gather to hook it)
+            first_copy.register_hook(lambda grad: self._post_backward(grad, kept, on_backward))
+
+    def _post_backward(self, grad, kept, on_backward):
+        on_backward()
+        if kept is None or kept.grad is None or kept is not self.accumulated:
+            return None
+        self.accumulated = None  # (added once, to worker 0's part of the sum)
+        return grad + kept.grad.full_tensor(grad.device_str).to(grad.dtype)
+
+    def reshard(self) -> None:
+        self.unsharded = None
+        self.module._parameters[self.name] = self.sharded_param
+
+    def _gathered(self, x=None):
+        """The whole parameter on every worker, in param_dtype; its gradient is summed over
+        the workers in reduce_dtype and kept in the parameter's own dtype."""
+        x = self.sharded_param if x is None else x
+        if self.reduce_dtype is not None:
+            x = x.to(self.reduce_dtype)
+        full = sharding.redistribute(x, Replicate())
+        if self.param_dtype is not None:
+            full = full.to(self.param_dtype)
+        return full
+
+
+def _compute_dtypes(orig: dtypes.dtype, mp_policy):
+    """torch's FSDPParam.init_dtype_attrs: (param_dtype, reduce_dtype), None where no cast
+    is needed (the gradient is computed in param_dtype; non-floating parameters keep theirs)."""
+    param_dtype, reduce_dtype = mp_policy.param_dtype, mp_policy.reduce_dtype
+    if reduce_dtype == param_dtype:
+        reduce_dtype = None
+    if param_dtype == orig or not orig.is_floating_point:
+        param_dtype = None
+    return param_dtype, reduce_dtype
+
+
+def _sharded(param, dim: int, workers):
+    """`param` as a Parameter split on `dim` over `workers` with torch.chunk's sizes (the
+    first ones ceil(n / world), then what is left, then empty): FSDP2's uneven split."""
+    if param.ndim == 0:
+        raise ValueError("fully_shard doesn't support scalar parameters. "
+                         "Change it to a 1D tensor with numel equal to 1.")
+    if dim >= param.ndim:
+        raise AssertionError(f"Shard dim {dim} is invalid for {param.ndim}D tensor: "
+                             f"{param.shape}")
+    n, world = param.shape[dim], len(workers)
+    if dim > 0 and n % world != 0:
+        raise NotImplementedError(f"FSDP does not support uneven sharding on dim {dim}: "
+                                  f"{param.shape} (world size: {world})")
+    chunk = -(-n // world)
+    sizes = [max(0, min(chunk, n - k * chunk)) for k in range(world)]
+    with grad_mode.no_grad():
+        source = param.detach()
+    shards = sharding.shard(source, dim, workers, sizes=sizes)
+    out = Parameter(shards, param.requires_grad)
+    out._storage.version = param._version
+    return out
+
+
+class FSDPParamGroup:
+    """The parameters one fully_shard call manages, gathered and freed together."""
+
+    def __init__(self, managed, workers, mp_policy, shard_placement_fn):
+        self.workers = workers
+        self.fsdp_params = []
+        for module, name, param in managed:
+            placement = shard_placement_fn(param) if shard_placement_fn is not None else None
+            self.fsdp_params.append(FSDPParam(module, name, param, placement or Shard(0),
+                                              workers, mp_policy))
+        self.reshard_after_forward = True
+        self.reshard_after_backward = True
+        self.reduce_grads = True
+
+    @property
+    def is_unsharded(self) -> bool:
+        return any(p.unsharded is not None for p in self.fsdp_params)
+
+    def unshard(self) -> None:
+        for p in self.fsdp_params:
+            p.unshard()
+
+    def reshard(self) -> None:
+        for p in self.fsdp_params:
+            p.reshard()
+
+    def unshard_for_forward(self) -> None:
+        for p in self.fsdp_params:
+            p.unshard_for_forward(self.reduce_grads, self._post_backward)
+
+    def _post_backward(self) -> None:
+        """The first gradient of the group's in backward: its parameters are registered
+        sharded again (the graph holds the gathered ones it needs)."""
+        if self.reshard_after_backward:
+            self.reshard()

@@ -1,0 +1,81 @@
+"""What fully_shard attaches to a module (torch's FSDPState): its parameter group and the
+forward hooks that gather its parameters before its forward and free them after."""
+from __future__ import annotations
+
+from ...autograd import grad_mode
+from ...nn.parallel.distributed import split_batch
+
+# The FSDP module whose forward is running outermost (None between forwards): it takes
+# the whole batch and splits it; the modules it calls get their inputs as they are.
+_forward_root = [None]
+
+
+class FSDPState:
+    def __init__(self, module, group, mesh, mp_policy, reshard_after_forward):
+        self.module, self.group, self.mesh, self.mp_policy = module, group, mesh, mp_policy
+        self.auto_reshard_after_forward = reshard_after_forward is None
+        group.reshard_after_forward = True if reshard_after_forward is None \
+            else reshard_after_forward
+        self.is_root = None
+        self.is_last_backward = True
+
+    def attach(self) -> None:
+        self.module.__dict__["_fsdp_state"] = self
+        self.module.register_forward_pre_hook(self.pre_forward, prepend=True, with_kwargs=True)
+        self.module.register_forward_hook(self.post_forward, always_call=True)
+
+    def pre_forward(self, module, args, kwargs):
+        self._lazy_init()
+        if _forward_root[0] is None:
+            _forward_root[0] = self
+            args = tuple(split_batch(a, self.mesh.workers) for a in args)
+            kwargs = {k: split_batch(v, self.mesh.workers) for k, v in kwargs.items()}
+        args, kwargs = self._cast_inputs(args), self._cast_inputs(kwargs)
+        self.group.unshard_for_forward()
+        return args, kwargs
+
+    def post_forward(self, module, args, output):
+        if self.group.reshard_after_forward:
+            self.group.reshard()
+        if _forward_root[0] is self:
+            _forward_root[0] = None
+        if self.mp_policy.output_dtype is not None:
+            output = _cast_floating(output, self.mp_policy.output_dtype)
+        return output
+
+    def _lazy_init(self) -> None:
+        """torch's: the first FSDP module to run forward is the root; the others under it
+        are not. The root keeps its parameters gathered after forward unless told."""
+        if self.is_root is not None:
+            return
+        from .fully_shard import FSDPModule
+
+        self.is_root = True
+        for name, mod in self.module.named_modules():
+            if mod is self.module or not isinstance(mod, FSDPModule):
+                continue
+            state = mod._get_fsdp_state()
+            if state.is_root is not None and state.is_root:
+                raise RuntimeError(f"FSDP state has already been lazily initialized for {name}"
+                                   "\nFSDP requires running forward through the root module "
+                                   "first")
+            state.is_root = False
+        if self.auto_reshard_after_forward:
+            self.group.reshard_after_forward = False
+
+    def _cast_inputs(self, values):
+        if not (self.mp_policy.cast_forward_inputs and self.mp_policy.param_dtype):
+            return values
+        return _cast_floating(values, self.mp_policy.param_dtype)
+
+
+def _cast_floating(value, dtype):
+    """torch's _apply_to_tensors(_cast_fp_tensor): floating tensors in `value` (nested in
+    tuples, lists and dicts) cast to `dtype`."""
+    if isinstance(value, (tuple, list)):
+        return type(value)(_cast_floating(v, dtype) for v in value)
+    if isinstance(value, dict):
+        return {k: _cast_floating(v, dtype) for k, v in value.items()}
+    if hasattr(value, "_storage") and value.is_floating_point() and value.dtype != dtype:
+        return value.to(dtype)
+    return value

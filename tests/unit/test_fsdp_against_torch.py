@@ -1,0 +1,232 @@
+"""fully_shard (FSDP2) on in-process workers against torch's one process on the whole batch
+(FSDP averages the ranks' gradients: for a loss that averages over the batch, the whole
+batch's gradient): an MLP and a transformer-like block (attention, LayerNorm) sharded
+bottom-up, SGD and Adam over several steps, two and three workers (torch.chunk's uneven
+split, an empty shard); the parameters registered sharded or whole around forward and
+backward; gradient accumulation without sync; mixed precision; state dicts and
+distributed checkpoints; torch's errors for misuse."""
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+import distgrad as dg
+import distgrad.distributed.checkpoint as dcp
+from distgrad.distributed import Replicate, Shard
+from distgrad.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+from distgrad.distributed.fsdp import FSDPModule, MixedPrecisionPolicy, fully_shard
+from test_pipelining_against_torch import _arr, workers  # noqa: F401  (in-process workers)
+
+
+def _mlp(lib):
+    nn = lib.nn
+    return nn.Sequential(nn.Linear(4, 7), nn.Tanh(), nn.Linear(7, 5), nn.ReLU(), nn.Linear(5, 1))
+
+
+def _transformer(lib):
+    nn, F = lib.nn, lib.nn.functional
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.ln1, self.ln2 = nn.LayerNorm(6), nn.LayerNorm(6)
+            # (no qkv bias: the keys' bias has a zero gradient, its roundoff would drive Adam)
+            self.qkv, self.proj = nn.Linear(6, 18, bias=False), nn.Linear(6, 6)
+            self.fc, self.out = nn.Linear(6, 10), nn.Linear(10, 6)
+
+        def forward(self, x):
+            q, k, v = self.qkv(self.ln1(x)).split(6, dim=-1)
+            att = F.softmax(q @ k.transpose(-2, -1) / 6 ** 0.5, dim=-1)
+            x = x + self.proj(att @ v)
+            return x + self.out(F.gelu(self.fc(self.ln2(x))))
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = nn.Linear(3, 6)
+            self.blocks = nn.ModuleList([Block(), Block()])
+            self.head = nn.Linear(6, 2)
+
+        def forward(self, x):
+            h = self.embed(x)
+            for block in self.blocks:
+                h = block(h)
+            return self.head(h)
+
+    return Net()
+
+
+def _init(lib, module, dtype=np.float32):
+    if dtype == np.float64:
+        module = module.double()
+    with lib.no_grad():
+        for k, (_, q) in enumerate(sorted(module.named_parameters())):
+            q.copy_(lib.from_numpy(_arr(*q.shape, seed=k, dtype=dtype)))
+    return module
+
+
+def _sharded(model):
+    """Bottom-up, as torch's users apply it: each block (each Linear of an MLP), then the root."""
+    blocks = getattr(model, "blocks", None)
+    for sub in (blocks if blocks is not None else
+                [m for m in model if isinstance(m, dg.nn.Linear)][:-1]):
+        fully_shard(sub)
+    return fully_shard(model)
+
+
+def _np(t):
+    t = t.detach()
+    return (t.full_tensor() if getattr(t, "_sharding", None) is not None else t).cpu().numpy()
+
+
+def _same(dm, tm, rtol=2e-5, atol=2e-6):
+    for (name, dq), tq in zip(dm.named_parameters(), tm.parameters()):
+        assert dq.placements == [Shard(0)], name
+        if tq.grad is not None:
+            assert dq.grad.placements == [Shard(0)], name
+            np.testing.assert_allclose(_np(dq.grad), tq.grad.numpy(), rtol=rtol, atol=atol,
+                                       err_msg=name)
+        np.testing.assert_allclose(_np(dq), tq.detach().numpy(), rtol=rtol, atol=atol,
+                                   err_msg=name)
+
+
+def _batches(make, n=3, dtype=np.float32):
+    shape = (6, 3, 3) if make is _transformer else (6, 4)
+    out = (6, 3, 2) if make is _transformer else (6, 1)
+    return [(_arr(*shape, seed=10 + k, dtype=dtype), _arr(*out, seed=20 + k, dtype=dtype))
+            for k in range(n)]
+
+
+@pytest.mark.parametrize("workers", [2, 3], indirect=True)
+@pytest.mark.parametrize("make", [_mlp, _transformer])
+@pytest.mark.parametrize("optimizer", ["SGD", "Adam"])
+def test_fully_shard_trains_as_torch_on_the_whole_batch(workers, make, optimizer):
+    # (float64: the gradients are compared to 1e-10, no float32 roundoff in the way)
+    tm, dm = _init(torch, make(torch), np.float64), _sharded(_init(dg, make(dg), np.float64))
+    kw = {"lr": 0.05, "momentum": 0.9} if optimizer == "SGD" else {"lr": 0.01}
+    topt = getattr(torch.optim, optimizer)(tm.parameters(), **kw)
+    dopt = getattr(dg.optim, optimizer)(dm.parameters(), **kw)
+    for x, y in _batches(make, dtype=np.float64):
+        tloss = torch.nn.functional.mse_loss(tm(torch.from_numpy(x)), torch.from_numpy(y))
+        dloss = dg.nn.functional.mse_loss(dm(dg.from_numpy(x)), dg.from_numpy(y))
+        tloss.backward()
+        dloss.backward()
+        np.testing.assert_allclose(dloss.item(), tloss.item(), rtol=1e-12)
+        _same(dm, tm, rtol=1e-10, atol=1e-12)
+        topt.step()
+        dopt.step()
+        topt.zero_grad()
+        dopt.zero_grad()
+    _same(dm, tm, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("workers", [3], indirect=True)
+def test_parameters_are_split_as_torch_chunk_splits_them(workers):
+    model = fully_shard(dg.nn.Linear(3, 4))
+    assert [p.shape for p in model.weight.shards] == [torch.Size([2, 3])] * 2 + [
+        torch.Size([0, 3])]
+    assert [p.shape[0] for p in model.bias.shards] == [2, 2, 0]
+    assert type(model).__name__ == "FSDPLinear" and isinstance(model, FSDPModule)
+    assert type(model).__mro__[1:3] == (FSDPModule, dg.nn.Linear)
+
+
+def test_parameters_registered_whole_only_while_needed(workers):
+    model = _init(dg, _mlp(dg))
+    _sharded(model)
+    out = model(dg.from_numpy(_arr(4, 4)))
+    # the root keeps its parameters gathered after forward (reshard_after_forward=None)
+    assert model[4].weight.placements == [Replicate()]
+    assert model[0].weight.placements == [Shard(0)]
+    out.sum().backward()
+    assert all(p.placements == [Shard(0)] for p in model.parameters())
+    model.unshard()
+    assert model[4].weight.placements == [Replicate()]
+    model.reshard()
+    assert model[4].weight.placements == [Shard(0)]
+    model.set_reshard_after_forward(True)
+    model(dg.from_numpy(_arr(4, 4)))
+    assert model[4].weight.placements == [Shard(0)]
+    model.set_reshard_after_forward(False)
+    model(dg.from_numpy(_arr(4, 4)))
+    assert model[0].weight.placements == [Replicate()]
+
+
+def test_gradient_accumulation_without_sync(workers):
+    tm, dm = _init(torch, _mlp(torch)), _sharded(_init(dg, _mlp(dg)))
+    batches = _batches(_mlp)
+    dm.set_requires_gradient_sync(False)
+    for k, (x, y) in enumerate(batches):
+        if k == len(batches) - 1:
+            dm.set_requires_gradient_sync(True)
+        torch.nn.functional.mse_loss(tm(torch.from_numpy(x)), torch.from_numpy(y)).backward()
+        dg.nn.functional.mse_loss(dm(dg.from_numpy(x)), dg.from_numpy(y)).backward()
+        if k < len(batches) - 1:  # kept aside: the sharded gradients are not touched
+            assert all(p.grad is None for p in dm.parameters())
+    _same(dm, tm)
+
+
+def test_mixed_precision_computes_in_param_dtype_and_keeps_float32_gradients(workers):
+    policy = MixedPrecisionPolicy(param_dtype=dg.bfloat16, reduce_dtype=dg.float32)
+    tm = _init(torch, _mlp(torch))
+    dm = _init(dg, _mlp(dg))
+    for sub in [dm[0], dm[2]]:
+        fully_shard(sub, mp_policy=policy)
+    fully_shard(dm, mp_policy=policy)
+    x, y = _batches(_mlp)[0]
+    params = {n: p.to(torch.bfloat16) for n, p in tm.named_parameters()}
+    tout = torch.func.functional_call(tm, params, (torch.from_numpy(x).to(torch.bfloat16),))
+    dout = dm(dg.from_numpy(x))
+    assert dout.dtype == dg.bfloat16
+    np.testing.assert_allclose(_np(dout.float()), tout.float().detach().numpy(), rtol=1e-2,
+                               atol=1e-2)
+    torch.nn.functional.mse_loss(tout.float(), torch.from_numpy(y)).backward()
+    dg.nn.functional.mse_loss(dout.float(), dg.from_numpy(y)).backward()
+    for (name, dq), tq in zip(dm.named_parameters(), tm.parameters()):
+        assert dq.dtype == dg.float32 and dq.grad.dtype == dg.float32, name
+        np.testing.assert_allclose(_np(dq.grad), tq.grad.numpy(), rtol=3e-2, atol=3e-2,
+                                   err_msg=name)
+
+
+def test_state_dicts_and_checkpoints_of_a_sharded_model(workers, tmp_path):
+    dm = _sharded(_init(dg, _transformer(dg)))
+    tm = _init(torch, _transformer(torch))
+    sd = dm.state_dict()
+    assert list(sd) == list(tm.state_dict())
+    assert all(v.placements == [Shard(0)] for v in sd.values())
+    full = get_model_state_dict(dm, options=StateDictOptions(full_state_dict=True))
+    for k, v in tm.state_dict().items():
+        assert full[k].placements == [] and np.array_equal(full[k].numpy(), v.numpy()), k
+    dcp.save({"model": sd}, checkpoint_id=str(tmp_path))
+    other = _sharded(_transformer(dg))
+    state = {"model": other.state_dict()}
+    dcp.load(state, checkpoint_id=str(tmp_path))
+    other.load_state_dict(state["model"])
+    for (k, a), b in zip(dm.named_parameters(), other.parameters()):
+        assert b.placements == [Shard(0)] and np.array_equal(_np(a), _np(b)), k
+
+
+def test_misuse_raises_torchs_errors(workers):
+    model = fully_shard(dg.nn.Linear(2, 2))
+    with pytest.raises(AssertionError, match="can only be applied to a module once. "
+                       "fully_shard has already been applied"):
+        fully_shard(model)
+    with pytest.raises(ValueError, match="does not support containers that do not implement "
+                       "forward"):
+        fully_shard(dg.nn.ModuleList([dg.nn.Linear(2, 2)]))
+    scalar = dg.nn.Linear(2, 2)
+    scalar.register_parameter("s", dg.nn.Parameter(dg.tensor(1.0)))
+    with pytest.raises(ValueError, match="doesn't support scalar parameters. Change s to a 1D"):
+        fully_shard(scalar)
+    with pytest.raises(ValueError, match="it should be a factor of 2, not 3"):
+        fully_shard(dg.nn.Linear(2, 2), reshard_after_forward=3)
+    with pytest.raises(ValueError, match="should be a bool or an int .* not x"):
+        fully_shard(dg.nn.Linear(2, 2), reshard_after_forward="x")
+    with pytest.raises(ValueError, match="reshard_after_forward should be a bool, got"):
+        model.set_reshard_after_forward(1)
+    with pytest.raises(AssertionError, match="FSDP does not support deepcopy"):
+        copy.deepcopy(model)
+    with pytest.raises(NotImplementedError, match="uneven sharding on dim 1"):
+        fully_shard(dg.nn.Linear(3, 2), shard_placement_fn=lambda p: Shard(p.ndim - 1))
