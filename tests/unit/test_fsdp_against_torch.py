@@ -230,3 +230,46 @@ def test_misuse_raises_torchs_errors(workers):
         copy.deepcopy(model)
     with pytest.raises(NotImplementedError, match="uneven sharding on dim 1"):
         fully_shard(dg.nn.Linear(3, 2), shard_placement_fn=lambda p: Shard(p.ndim - 1))
+
+
+def _tied(lib):
+    nn = lib.nn
+
+    class Tied(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb, self.mid = nn.Embedding(5, 4), nn.Linear(4, 4)
+            self.head = nn.Linear(4, 5, bias=False)
+            self.head.weight = self.emb.weight
+
+        def forward(self, idx):
+            return self.head(self.mid(self.emb(idx)).tanh())
+
+    return Tied()
+
+
+def test_a_tied_parameter_in_one_group_is_one_sharded_parameter(workers):
+    tm, dm = _init(torch, _tied(torch)), _init(dg, _tied(dg))
+    fully_shard(dm.mid)
+    fully_shard(dm)
+    assert dm.head.weight is dm.emb.weight and dm.emb.weight.placements == [Shard(0)]
+    idx = np.array([1, 2, 4, 1])
+    topt, dopt = torch.optim.SGD(tm.parameters(), lr=0.1), dg.optim.SGD(dm.parameters(), lr=0.1)
+    for _ in range(2):
+        tm(torch.from_numpy(idx)).square().mean().backward()
+        dm(dg.from_numpy(idx)).square().mean().backward()
+        _same(dm, tm)
+        topt.step()
+        dopt.step()
+        topt.zero_grad()
+        dopt.zero_grad()
+    _same(dm, tm)
+
+
+def test_a_parameter_tied_across_groups_raises_at_the_first_forward(workers):
+    model = _tied(dg)
+    fully_shard(model.emb)
+    fully_shard(model)
+    with pytest.raises(ValueError, match="Parameter 'emb.weight' is shared with a parameter "
+                       "already managed by another FSDP group"):
+        model(dg.from_numpy(np.array([1, 2])))

@@ -81,20 +81,20 @@ def _checked_reshard_after_forward(value, shard_mesh_size: int):
 
 
 def _managed_params(module: Module, ignored: set) -> list:
-    """(owner, name, parameter) for each parameter fully_shard(module) manages: every
-    parameter of its modules once, not descending into modules fully_shard was applied to."""
+    """([(owner, name), ...], parameter) for each parameter fully_shard(module) manages:
+    every parameter of its modules once (with each module it is registered on), not
+    descending into modules fully_shard was applied to."""
     ignored_ids = {id(p) for p in ignored}
-    out, seen = [], set()
+    found = {}
     for mod in _managed_modules(module):
         for name, p in mod._parameters.items():
-            if p is None or id(p) in ignored_ids or id(p) in seen:
+            if p is None or id(p) in ignored_ids:
                 continue
             if p.ndim == 0:
                 raise ValueError("fully_shard doesn't support scalar parameters. "
                                  f"Change {name} to a 1D tensor with numel equal to 1.")
-            seen.add(id(p))
-            out.append((mod, name, p))
-    return out
+            found.setdefault(id(p), ([], p))[0].append((mod, name))
+    return list(found.values())
 
 
 def _managed_modules(root: Module) -> list:

@@ -15,19 +15,24 @@ from ..sharding import Replicate, Shard
 class FSDPParam:
     """One managed parameter: where it is registered, its shards, and its dtypes."""
 
-    def __init__(self, module, name: str, param, placement, workers, mp_policy):
-        self.module, self.name = module, name
+    def __init__(self, owners, param, placement, workers, mp_policy):
+        self.owners = owners  # [(module, name)]: a tied parameter is registered on each
+        self.orig_param_id = id(param)
         dim = placement.dim + param.ndim if placement.dim < 0 else placement.dim
         self.sharded_param = _sharded(param, dim, workers)
         self.param_dtype, self.reduce_dtype = _compute_dtypes(param.dtype, mp_policy)
         self.unsharded = None
         self.accumulated = None  # the shards' stand-in while gradients are not synced
-        module._parameters[name] = self.sharded_param
+        self._register(self.sharded_param)
+
+    def _register(self, value) -> None:
+        for module, name in self.owners:
+            module._parameters[name] = value
 
     def unshard(self) -> None:
         if self.unsharded is None:
             self.unsharded = self._gathered()
-        self.module._parameters[self.name] = self.unsharded
+        self._register(self.unsharded)
 
     def unshard_for_forward(self, syncing: bool, on_backward) -> None:
         """Gathered afresh (the shards may have been stepped since). Not syncing, the
@@ -39,7 +44,7 @@ class FSDPParam:
                 self.accumulated = self.sharded_param.detach().requires_grad_()
             source = self.accumulated
         self.unsharded = self._gathered(source)
-        self.module._parameters[self.name] = self.unsharded
+        self._register(self.unsharded)
         if self.unsharded.requires_grad and grad_mode.is_grad_enabled():
             kept = self.accumulated if syncing else None
             first_copy = self.unsharded.shards[0]  # (worker 0's: no gather to hook it)
@@ -54,7 +59,7 @@ class FSDPParam:
 
     def reshard(self) -> None:
         self.unsharded = None
-        self.module._parameters[self.name] = self.sharded_param
+        self._register(self.sharded_param)
 
     def _gathered(self, x=None):
         """The whole parameter on every worker, in param_dtype; its gradient is summed over
@@ -82,6 +87,9 @@ def _compute_dtypes(orig: dtypes.dtype, mp_policy):
 def _sharded(param, dim: int, workers):
     """`param` as a Parameter split on `dim` over `workers` with torch.chunk's sizes (the
     first ones ceil(n / world), then what is left, then empty): FSDP2's uneven split."""
+    if sharding.is_sharded(param):
+        raise NotImplementedError("fully_shard of a parameter already distributed (tensor "
+                                  "parallel: FSDP over a 2-D mesh) is not supported")
     if param.ndim == 0:
         raise ValueError("fully_shard doesn't support scalar parameters. "
                          "Change it to a 1D tensor with numel equal to 1.")
@@ -108,10 +116,10 @@ class FSDPParamGroup:
     def __init__(self, managed, workers, mp_policy, shard_placement_fn):
         self.workers = workers
         self.fsdp_params = []
-        for module, name, param in managed:
+        for owners, param in managed:
             placement = shard_placement_fn(param) if shard_placement_fn is not None else None
-            self.fsdp_params.append(FSDPParam(module, name, param, placement or Shard(0),
-                                              workers, mp_policy))
+            self.fsdp_params.append(FSDPParam(owners, param, placement or Shard(0), workers,
+                                              mp_policy))
         self.reshard_after_forward = True
         self.reshard_after_backward = True
         self.reduce_grads = True

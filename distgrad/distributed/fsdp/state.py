@@ -62,6 +62,28 @@ class FSDPState:
             state.is_root = False
         if self.auto_reshard_after_forward:
             self.group.reshard_after_forward = False
+        self._check_no_shared_params()
+
+    def _check_no_shared_params(self) -> None:
+        """torch's: a parameter tied across two fully_shard groups would be two sharded
+        copies; it must be in one group."""
+        from .fully_shard import FSDPModule
+
+        names = {}
+        for name, p in self.module.named_parameters():
+            names.setdefault(id(p), name)
+        seen = set()
+        for mod in self.module.modules():
+            if not isinstance(mod, FSDPModule):
+                continue
+            for param in mod._get_fsdp_state().group.fsdp_params:
+                if param.orig_param_id in seen:
+                    raise ValueError(
+                        f"Parameter '{names.get(id(param.sharded_param))}' is shared with a "
+                        "parameter already managed by another FSDP group. For shared/tied "
+                        "parameters, use fully_shard([module_a, module_b]) to place them in "
+                        "the same FSDP group.")
+                seen.add(param.orig_param_id)
 
     def _cast_inputs(self, values):
         if not (self.mp_policy.cast_forward_inputs and self.mp_policy.param_dtype):
