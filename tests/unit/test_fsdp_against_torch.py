@@ -150,8 +150,18 @@ def test_parameters_registered_whole_only_while_needed(workers):
     model(dg.from_numpy(_arr(4, 4)))
     assert model[4].weight.placements == [Shard(0)]
     model.set_reshard_after_forward(False)
-    model(dg.from_numpy(_arr(4, 4)))
+    model.set_reshard_after_backward(False)
+    model(dg.from_numpy(_arr(4, 4))).sum().backward()
     assert model[0].weight.placements == [Replicate()]
+    assert model[0].weight.requires_grad and model[0].weight.grad_fn is not None
+
+
+def test_ignored_parameters_stay_as_they_are(workers):
+    model = _mlp(dg)
+    kept = model[4].weight
+    fully_shard(model, ignored_params={kept})
+    assert model[4].weight is kept and kept.placements == []
+    assert model[0].weight.placements == [Shard(0)]
 
 
 def test_gradient_accumulation_without_sync(workers):
@@ -179,7 +189,7 @@ def test_mixed_precision_computes_in_param_dtype_and_keeps_float32_gradients(wor
     params = {n: p.to(torch.bfloat16) for n, p in tm.named_parameters()}
     tout = torch.func.functional_call(tm, params, (torch.from_numpy(x).to(torch.bfloat16),))
     dout = dm(dg.from_numpy(x))
-    assert dout.dtype == dg.bfloat16
+    assert dout.dtype == dg.bfloat16  # (the inputs cast to param_dtype as well)
     np.testing.assert_allclose(_np(dout.float()), tout.float().detach().numpy(), rtol=1e-2,
                                atol=1e-2)
     torch.nn.functional.mse_loss(tout.float(), torch.from_numpy(y)).backward()
@@ -273,3 +283,28 @@ def test_a_parameter_tied_across_groups_raises_at_the_first_forward(workers):
     with pytest.raises(ValueError, match="Parameter 'emb.weight' is shared with a parameter "
                        "already managed by another FSDP group"):
         model(dg.from_numpy(np.array([1, 2])))
+
+
+def test_mixed_precision_output_dtype_and_uncast_inputs(workers):
+    out_f16 = fully_shard(dg.nn.Linear(3, 2), mp_policy=MixedPrecisionPolicy(
+        param_dtype=dg.bfloat16, output_dtype=dg.float16))
+    assert out_f16(dg.from_numpy(_arr(4, 3))).dtype == dg.float16
+    uncast = fully_shard(dg.nn.Linear(3, 2), mp_policy=MixedPrecisionPolicy(
+        param_dtype=dg.bfloat16, cast_forward_inputs=False))
+    with pytest.raises(RuntimeError, match="mat1 and mat2 must have the same dtype, but got "
+                       "Float and BFloat16"):
+        uncast(dg.from_numpy(_arr(4, 3)))
+
+
+@pytest.mark.parametrize("workers", [3], indirect=True)
+def test_a_batch_smaller_than_the_workers_runs_whole(workers):
+    tm, dm = _init(torch, _mlp(torch), np.float64), _sharded(_init(dg, _mlp(dg), np.float64))
+    for rows in (1, 2, 3):
+        x = _arr(rows, 4, seed=rows, dtype=np.float64)
+        out = dm(dg.from_numpy(x))
+        assert out.placements == ([Shard(0)] if rows == 3 else [Replicate()])
+        out.square().mean().backward()
+        tm(torch.from_numpy(x)).square().mean().backward()
+        _same(dm, tm, rtol=1e-10, atol=1e-12)
+        dm.zero_grad()
+        tm.zero_grad()

@@ -28,8 +28,10 @@ class FSDPState:
         self._lazy_init()
         if _forward_root[0] is None:
             _forward_root[0] = self
-            args = tuple(split_batch(a, self.mesh.workers) for a in args)
-            kwargs = {k: split_batch(v, self.mesh.workers) for k, v in kwargs.items()}
+            workers = self.mesh.workers
+            if _batch_covers(workers, *args, *kwargs.values()):
+                args = tuple(split_batch(a, workers) for a in args)
+                kwargs = {k: split_batch(v, workers) for k, v in kwargs.items()}
         args, kwargs = self._cast_inputs(args), self._cast_inputs(kwargs)
         self.group.unshard_for_forward()
         return args, kwargs
@@ -89,6 +91,13 @@ class FSDPState:
         if not (self.mp_policy.cast_forward_inputs and self.mp_policy.param_dtype):
             return values
         return _cast_floating(values, self.mp_policy.param_dtype)
+
+
+def _batch_covers(workers, *values) -> bool:
+    """Whether every tensor input has a row for each worker. A smaller batch (one sample
+    to generate from) runs whole, on the gathered parameters' copies."""
+    return all(v.shape[0] >= len(workers) for v in values
+               if hasattr(v, "_storage") and v.ndim > 0)
 
 
 def _cast_floating(value, dtype):
