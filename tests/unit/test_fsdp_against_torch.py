@@ -109,18 +109,29 @@ def test_fully_shard_trains_as_torch_on_the_whole_batch(workers, make, optimizer
     kw = {"lr": 0.05, "momentum": 0.9} if optimizer == "SGD" else {"lr": 0.01}
     topt = getattr(torch.optim, optimizer)(tm.parameters(), **kw)
     dopt = getattr(dg.optim, optimizer)(dm.parameters(), **kw)
-    for x, y in _batches(make, dtype=np.float64):
-        tloss = torch.nn.functional.mse_loss(tm(torch.from_numpy(x)), torch.from_numpy(y))
-        dloss = dg.nn.functional.mse_loss(dm(dg.from_numpy(x)), dg.from_numpy(y))
+    _steps_alike(tm, dm, topt, dopt, _batches(make, dtype=np.float64),
+                 lambda lib, model, xy: lib.nn.functional.mse_loss(
+                     model(lib.from_numpy(xy[0])), lib.from_numpy(xy[1])))
+
+
+def _steps_alike(tm, dm, topt, dopt, batches, loss, rtol=1e-10, atol=1e-12):
+    """A step of each optimizer on each batch's `loss(lib, model, batch)`: the same losses,
+    gradients and parameters."""
+    for batch in batches:
+        tloss, dloss = loss(torch, tm, batch), loss(dg, dm, batch)
         tloss.backward()
         dloss.backward()
-        np.testing.assert_allclose(dloss.item(), tloss.item(), rtol=1e-12)
-        _same(dm, tm, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(dloss.item(), tloss.item(), rtol=rtol)
+        _same(dm, tm, rtol=rtol, atol=atol)
         topt.step()
         dopt.step()
         topt.zero_grad()
         dopt.zero_grad()
-    _same(dm, tm, rtol=1e-10, atol=1e-12)
+    _same(dm, tm, rtol=rtol, atol=atol)
+
+
+def _squares(lib, model, idx):
+    return model(lib.from_numpy(idx)).square().mean()
 
 
 @pytest.mark.parametrize("workers", [3], indirect=True)
@@ -263,17 +274,8 @@ def test_a_tied_parameter_in_one_group_is_one_sharded_parameter(workers):
     fully_shard(dm.mid)
     fully_shard(dm)
     assert dm.head.weight is dm.emb.weight and dm.emb.weight.placements == [Shard(0)]
-    idx = np.array([1, 2, 4, 1])
     topt, dopt = torch.optim.SGD(tm.parameters(), lr=0.1), dg.optim.SGD(dm.parameters(), lr=0.1)
-    for _ in range(2):
-        tm(torch.from_numpy(idx)).square().mean().backward()
-        dm(dg.from_numpy(idx)).square().mean().backward()
-        _same(dm, tm)
-        topt.step()
-        dopt.step()
-        topt.zero_grad()
-        dopt.zero_grad()
-    _same(dm, tm)
+    _steps_alike(tm, dm, topt, dopt, [np.array([1, 2, 4, 1])] * 2, _squares, 2e-5, 2e-6)
 
 
 def test_a_parameter_tied_across_groups_raises_at_the_first_forward(workers):
@@ -308,3 +310,20 @@ def test_a_batch_smaller_than_the_workers_runs_whole(workers):
         _same(dm, tm, rtol=1e-10, atol=1e-12)
         dm.zero_grad()
         tm.zero_grad()
+
+
+def test_modules_sharded_as_one_group_share_a_tied_parameter(workers):
+    tm, dm = _init(torch, _tied(torch), np.float64), _init(dg, _tied(dg), np.float64)
+    grouped = fully_shard([dm.emb, dm.head])
+    assert grouped == [dm.emb, dm.head] and type(dm.head).__name__ == "FSDPLinear"
+    fully_shard(dm)
+    assert dm.head.weight is dm.emb.weight and dm.emb.weight.placements == [Shard(0)]
+    idx = np.array([1, 2, 4, 1, 0])
+    topt = torch.optim.Adam(tm.parameters(), lr=0.1)
+    dopt = dg.optim.Adam(dm.parameters(), lr=0.1)
+    _steps_alike(tm, dm, topt, dopt, [idx] * 2, _squares)
+    with pytest.raises(RuntimeError, match=r"FSDP requires a single root module but got "
+                       r"\(FSDPEmbedding"):
+        fresh = _tied(dg)
+        fully_shard([fresh.emb, fresh.head])
+        fresh.emb(dg.from_numpy(idx))

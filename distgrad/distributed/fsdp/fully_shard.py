@@ -26,15 +26,15 @@ def fully_shard(module, *, mesh: DeviceMesh | None = None, reshard_after_forward
                 dp_mesh_dims=None):
     """torch's fully_shard: shard `module`'s parameters (those not managed by a fully_shard
     already applied to a submodule, nor in `ignored_params`) and return it, now an
-    FSDPModule. Apply it bottom-up: each block, then the root."""
-    if isinstance(module, (list, tuple)):
-        raise NotImplementedError("fully_shard of a list of modules (one group for several "
-                                  "modules) is not supported; apply it to each module")
-    _validate_module(module)
-    if "_fsdp_state" in module.__dict__:
-        raise AssertionError("Each distinct composable distributed API can only be applied to "
-                             "a module once. fully_shard has already been applied to the "
-                             f"following module:\n{module}")
+    FSDPModule. Apply it bottom-up: each block, then the root. A list of modules is one
+    group (a parameter tied between them is one sharded parameter)."""
+    modules = list(module) if isinstance(module, (list, tuple)) else [module]
+    for mod in modules:
+        _validate_module(mod)
+        if "_fsdp_state" in mod.__dict__:
+            raise AssertionError("Each distinct composable distributed API can only be applied "
+                                 "to a module once. fully_shard has already been applied to "
+                                 f"the following module:\n{mod}")
     if dp_mesh_dims is not None:
         raise NotImplementedError("fully_shard: dp_mesh_dims (an SPMD mesh) is not supported")
     mesh = mesh if mesh is not None else init_device_mesh((_num_workers(),))
@@ -44,10 +44,11 @@ def fully_shard(module, *, mesh: DeviceMesh | None = None, reshard_after_forward
                                       "pass a 1-D mesh")
         raise ValueError(f"fully_shard expects a 1D or 2D DeviceMesh but got {mesh}")
     reshard = _checked_reshard_after_forward(reshard_after_forward, mesh.size())
-    managed = _managed_params(module, set(ignored_params or ()))
+    managed = _managed_params(modules, set(ignored_params or ()))
     group = FSDPParamGroup(managed, mesh.workers, mp_policy, shard_placement_fn)
-    FSDPState(module, group, mesh, mp_policy, reshard).attach()
-    _swap_class(module)
+    FSDPState(modules, group, mesh, mp_policy, reshard).attach()
+    for mod in modules:
+        _swap_class(mod)
     return module
 
 
@@ -80,13 +81,13 @@ def _checked_reshard_after_forward(value, shard_mesh_size: int):
     return value != 1
 
 
-def _managed_params(module: Module, ignored: set) -> list:
-    """([(owner, name), ...], parameter) for each parameter fully_shard(module) manages:
-    every parameter of its modules once (with each module it is registered on), not
+def _managed_params(roots: list, ignored: set) -> list:
+    """([(owner, name), ...], parameter) for each parameter fully_shard(roots) manages:
+    every parameter of their modules once (with each module it is registered on), not
     descending into modules fully_shard was applied to."""
     ignored_ids = {id(p) for p in ignored}
     found = {}
-    for mod in _managed_modules(module):
+    for mod in _managed_modules(roots):
         for name, p in mod._parameters.items():
             if p is None or id(p) in ignored_ids:
                 continue
@@ -97,12 +98,14 @@ def _managed_params(module: Module, ignored: set) -> list:
     return list(found.values())
 
 
-def _managed_modules(root: Module) -> list:
-    """root's modules in post-order, each once, without those under a nested FSDP module."""
+def _managed_modules(roots: list) -> list:
+    """The roots' modules in post-order, each once, without those under a nested FSDP
+    module."""
     found, visited = [], set()
+    root_ids = {id(r) for r in roots}
 
     def visit(mod):
-        if mod is not root and isinstance(mod, FSDPModule):
+        if id(mod) not in root_ids and isinstance(mod, FSDPModule):
             return
         visited.add(id(mod))
         for child in mod.children():
@@ -110,7 +113,9 @@ def _managed_modules(root: Module) -> list:
                 visit(child)
         found.append(mod)
 
-    visit(root)
+    for root in roots:
+        if id(root) not in visited:
+            visit(root)
     return found
 
 

@@ -11,8 +11,9 @@ _forward_root = [None]
 
 
 class FSDPState:
-    def __init__(self, module, group, mesh, mp_policy, reshard_after_forward):
-        self.module, self.group, self.mesh, self.mp_policy = module, group, mesh, mp_policy
+    def __init__(self, modules, group, mesh, mp_policy, reshard_after_forward):
+        self.modules = tuple(modules)  # (torch names them so in its errors)
+        self.group, self.mesh, self.mp_policy = group, mesh, mp_policy
         self.auto_reshard_after_forward = reshard_after_forward is None
         group.reshard_after_forward = True if reshard_after_forward is None \
             else reshard_after_forward
@@ -20,9 +21,10 @@ class FSDPState:
         self.is_last_backward = True
 
     def attach(self) -> None:
-        self.module.__dict__["_fsdp_state"] = self
-        self.module.register_forward_pre_hook(self.pre_forward, prepend=True, with_kwargs=True)
-        self.module.register_forward_hook(self.post_forward, always_call=True)
+        for module in self.modules:
+            module.__dict__["_fsdp_state"] = self
+            module.register_forward_pre_hook(self.pre_forward, prepend=True, with_kwargs=True)
+            module.register_forward_hook(self.post_forward, always_call=True)
 
     def pre_forward(self, module, args, kwargs):
         self._lazy_init()
@@ -53,8 +55,10 @@ class FSDPState:
         from .fully_shard import FSDPModule
 
         self.is_root = True
-        for name, mod in self.module.named_modules():
-            if mod is self.module or not isinstance(mod, FSDPModule):
+        if len(self.modules) > 1:
+            raise RuntimeError(f"FSDP requires a single root module but got {self.modules}")
+        for name, mod in self.modules[0].named_modules():
+            if mod is self.modules[0] or not isinstance(mod, FSDPModule):
                 continue
             state = mod._get_fsdp_state()
             if state.is_root is not None and state.is_root:
@@ -71,14 +75,15 @@ class FSDPState:
         copies; it must be in one group."""
         from .fully_shard import FSDPModule
 
+        root = self.modules[0]
         names = {}
-        for name, p in self.module.named_parameters():
+        for name, p in root.named_parameters():
             names.setdefault(id(p), name)
         seen = set()
-        for mod in self.module.modules():
-            if not isinstance(mod, FSDPModule):
-                continue
-            for param in mod._get_fsdp_state().group.fsdp_params:
+        groups = {id(m._get_fsdp_state().group): m._get_fsdp_state().group
+                  for m in root.modules() if isinstance(m, FSDPModule)}
+        for group in groups.values():
+            for param in group.fsdp_params:
                 if param.orig_param_id in seen:
                     raise ValueError(
                         f"Parameter '{names.get(id(param.sharded_param))}' is shared with a "
