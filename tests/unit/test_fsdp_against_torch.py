@@ -17,7 +17,8 @@ import distgrad as dg
 import distgrad.distributed.checkpoint as dcp
 from distgrad.distributed import Replicate, Shard
 from distgrad.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
-from distgrad.distributed.fsdp import FSDPModule, MixedPrecisionPolicy, fully_shard
+from distgrad.distributed.fsdp import (FSDPModule, MixedPrecisionPolicy, fully_shard,
+                                       register_fsdp_forward_method)
 from test_pipelining_against_torch import _arr, workers  # noqa: F401  (in-process workers)
 
 
@@ -157,6 +158,9 @@ def test_parameters_registered_whole_only_while_needed(workers):
     assert model[4].weight.placements == [Replicate()]
     model.reshard()
     assert model[4].weight.placements == [Shard(0)]
+    model.unshard(async_op=True).wait()
+    assert model[4].weight.placements == [Replicate()]
+    model.reshard()
     model.set_reshard_after_forward(True)
     model(dg.from_numpy(_arr(4, 4)))
     assert model[4].weight.placements == [Shard(0)]
@@ -327,3 +331,20 @@ def test_modules_sharded_as_one_group_share_a_tied_parameter(workers):
         fresh = _tied(dg)
         fully_shard([fresh.emb, fresh.head])
         fresh.emb(dg.from_numpy(idx))
+
+
+def test_a_registered_forward_method_runs_on_the_gathered_parameters(workers):
+    class Scorer(dg.nn.Linear):
+        def placements_seen(self, x):
+            return self.weight.placements, self(x)
+
+    model = fully_shard(Scorer(4, 3))
+    model.set_reshard_after_forward(True)
+    x = dg.from_numpy(_arr(4, 4))
+    assert model.placements_seen(x)[0] == [Shard(0)]
+    register_fsdp_forward_method(model, "placements_seen")
+    seen, out = model.placements_seen(x)
+    assert seen == [Replicate()] and model.weight.placements == [Shard(0)]
+    assert out.placements == [Shard(0)]  # (the batch split, as for forward)
+    with pytest.raises(ValueError, match="does not have a method missing"):
+        register_fsdp_forward_method(model, "missing")

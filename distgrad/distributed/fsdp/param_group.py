@@ -90,9 +90,6 @@ def _sharded(param, dim: int, workers):
     if sharding.is_sharded(param):
         raise NotImplementedError("fully_shard of a parameter already distributed (tensor "
                                   "parallel: FSDP over a 2-D mesh) is not supported")
-    if param.ndim == 0:
-        raise ValueError("fully_shard doesn't support scalar parameters. "
-                         "Change it to a 1D tensor with numel equal to 1.")
     if dim >= param.ndim:
         raise AssertionError(f"Shard dim {dim} is invalid for {param.ndim}D tensor: "
                              f"{param.shape}")
