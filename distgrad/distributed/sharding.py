@@ -628,18 +628,19 @@ def from_parts(parts, dim: int) -> Tensor:
     return _wrap(Shard(dim), list(parts), [p.device_str for p in parts])
 
 
-def shard_over_groups(tensor: Tensor, dim: int, groups) -> Tensor:
+def shard_over_groups(tensor: Tensor, dim: int, groups, sizes=None) -> Tensor:
     """A leaf split along `dim` over the workers of each group alike (tensor parallel),
     each shard a replicated leaf over the workers that hold it in every group (data
     parallel): placements [Replicate(), Shard(dim)] on a 2-D mesh whose rows are `groups`.
-    It is the shards of `groups[0]` that ops see; `group_view(t, groups[i])` is group i's."""
+    It is the shards of `groups[0]` that ops see; `group_view(t, groups[i])` is group i's.
+    `sizes`: the shards' sizes along `dim`, as shard() takes them."""
     groups = [list(g) for g in groups]
     if len({len(g) for g in groups}) != 1:
         raise ValueError(f"shard_over_groups: groups {groups} must be of one size")
     if tensor.grad_fn is not None:
         raise RuntimeError("shard_over_groups: expected a leaf (a parameter); got a tensor "
                            f"made by {tensor.grad_fn.name()}")
-    first = shard(tensor.detach(), dim, groups[0])
+    first = shard(tensor.detach(), dim, groups[0], sizes)
     columns = [[g[k] for g in groups] for k in range(len(groups[0]))]
     shards = [replicate(p._set_requires_grad(tensor._requires_grad), col)
               for p, col in zip(first._sharding.shards, columns)]

@@ -348,3 +348,33 @@ def test_a_registered_forward_method_runs_on_the_gathered_parameters(workers):
     assert out.placements == [Shard(0)]  # (the batch split, as for forward)
     with pytest.raises(ValueError, match="does not have a method missing"):
         register_fsdp_forward_method(model, "missing")
+
+
+@pytest.mark.parametrize("workers", [4], indirect=True)
+def test_hybrid_sharding_over_a_2d_mesh_trains_as_torch(workers):
+    mesh = dg.distributed.init_device_mesh((2, 2), mesh_dim_names=("replicate", "shard"))
+    tm, dm = _init(torch, _mlp(torch), np.float64), _init(dg, _mlp(dg), np.float64)
+    for sub in [dm[0], dm[2]]:
+        fully_shard(sub, mesh=mesh)
+    fully_shard(dm, mesh=mesh)
+    bias = dm[4].bias  # one row: split 1 + 0 in each row of the mesh, copied down its column
+    assert [[c.shape[0] for c in s.shards] for s in bias.shards] == [[1, 1], [0, 0]]
+    topt = torch.optim.Adam(tm.parameters(), lr=0.01)
+    dopt = dg.optim.Adam(dm.parameters(), lr=0.01)
+    batches = _batches(_mlp, n=4, dtype=np.float64)
+    dm.set_requires_gradient_sync(False)  # (the first batch's gradients kept aside)
+    torch.nn.functional.mse_loss(tm(torch.from_numpy(batches[0][0])),
+                                 torch.from_numpy(batches[0][1])).backward()
+    dg.nn.functional.mse_loss(dm(dg.from_numpy(batches[0][0])),
+                              dg.from_numpy(batches[0][1])).backward()
+    dm.set_requires_gradient_sync(True)
+    _steps_alike(tm, dm, topt, dopt, batches[1:],
+                 lambda lib, model, xy: lib.nn.functional.mse_loss(
+                     model(lib.from_numpy(xy[0])), lib.from_numpy(xy[1])))
+    for p in dm.parameters():  # every copy of a shard is the same, to the bit
+        for s in p.shards:
+            copies = [c.detach().cpu().numpy() for c in s.shards]
+            assert all(np.array_equal(c, copies[0]) for c in copies)
+    with pytest.raises(AssertionError, match="Please init the 2D mesh for HSDP with "
+                       "mesh_dim_names specified"):
+        fully_shard(dg.nn.Linear(2, 2), mesh=dg.distributed.init_device_mesh((2, 2)))

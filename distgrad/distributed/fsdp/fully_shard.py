@@ -38,14 +38,10 @@ def fully_shard(module, *, mesh: DeviceMesh | None = None, reshard_after_forward
     if dp_mesh_dims is not None:
         raise NotImplementedError("fully_shard: dp_mesh_dims (an SPMD mesh) is not supported")
     mesh = mesh if mesh is not None else init_device_mesh((_num_workers(),))
-    if mesh.ndim != 1:
-        if mesh.ndim == 2:
-            raise NotImplementedError("fully_shard over a 2-D mesh (HSDP) is not supported; "
-                                      "pass a 1-D mesh")
-        raise ValueError(f"fully_shard expects a 1D or 2D DeviceMesh but got {mesh}")
-    reshard = _checked_reshard_after_forward(reshard_after_forward, mesh.size())
+    groups = _shard_groups(mesh)
+    reshard = _checked_reshard_after_forward(reshard_after_forward, len(groups[0]))
     managed = _managed_params(modules, set(ignored_params or ()))
-    group = FSDPParamGroup(managed, mesh.workers, mp_policy, shard_placement_fn)
+    group = FSDPParamGroup(managed, groups, mp_policy, shard_placement_fn)
     FSDPState(modules, group, mesh, mp_policy, reshard).attach()
     for mod in modules:
         _swap_class(mod)
@@ -56,6 +52,18 @@ def _num_workers() -> int:
     from .. import runtime
 
     return runtime.num_workers()
+
+
+def _shard_groups(mesh: DeviceMesh) -> list:
+    """The workers each parameter is split over, one list per copy of the split: a 1-D
+    mesh's workers; a 2-D mesh's rows (HSDP: replicated over dim 0, sharded over dim 1)."""
+    if mesh.ndim == 1:
+        return [mesh.workers]
+    if mesh.ndim != 2:
+        raise ValueError(f"fully_shard expects a 1D or 2D DeviceMesh but got {mesh}")
+    if mesh.mesh_dim_names is None:
+        raise AssertionError("Please init the 2D mesh for HSDP with mesh_dim_names specified")
+    return [[f"worker:{k}" for k in row] for row in mesh.mesh.tolist()]
 
 
 def _validate_module(module) -> None:

@@ -15,11 +15,12 @@ from ..sharding import Replicate, Shard
 class FSDPParam:
     """One managed parameter: where it is registered, its shards, and its dtypes."""
 
-    def __init__(self, owners, param, placement, workers, mp_policy):
+    def __init__(self, owners, param, placement, groups, mp_policy):
         self.owners = owners  # [(module, name)]: a tied parameter is registered on each
         self.orig_param_id = id(param)
+        self.workers = [w for g in groups for w in g]
         dim = placement.dim + param.ndim if placement.dim < 0 else placement.dim
-        self.sharded_param = _sharded(param, dim, workers)
+        self.sharded_param = _sharded(param, dim, groups)
         self.param_dtype, self.reduce_dtype = _compute_dtypes(param.dtype, mp_policy)
         self.unsharded = None
         self.accumulated = None  # the shards' stand-in while gradients are not synced
@@ -67,7 +68,7 @@ class FSDPParam:
         x = self.sharded_param if x is None else x
         if self.reduce_dtype is not None:
             x = x.to(self.reduce_dtype)
-        full = sharding.redistribute(x, Replicate())
+        full = sharding.redistribute(x, Replicate(), self.workers)
         if self.param_dtype is not None:
             full = full.to(self.param_dtype)
         return full
@@ -84,16 +85,18 @@ def _compute_dtypes(orig: dtypes.dtype, mp_policy):
     return param_dtype, reduce_dtype
 
 
-def _sharded(param, dim: int, workers):
-    """`param` as a Parameter split on `dim` over `workers` with torch.chunk's sizes (the
-    first ones ceil(n / world), then what is left, then empty): FSDP2's uneven split."""
+def _sharded(param, dim: int, groups):
+    """`param` as a Parameter split on `dim` over the workers of each group (one group: a
+    1-D mesh; one a row of a 2-D mesh, each shard copied down its column: HSDP's
+    (Replicate(), Shard(0))) with torch.chunk's sizes (the first ones ceil(n / world), then
+    what is left, then empty): FSDP2's uneven split."""
     if sharding.is_sharded(param):
         raise NotImplementedError("fully_shard of a parameter already distributed (tensor "
                                   "parallel: FSDP over a 2-D mesh) is not supported")
     if dim >= param.ndim:
         raise AssertionError(f"Shard dim {dim} is invalid for {param.ndim}D tensor: "
                              f"{param.shape}")
-    n, world = param.shape[dim], len(workers)
+    n, world = param.shape[dim], len(groups[0])
     if dim > 0 and n % world != 0:
         raise NotImplementedError(f"FSDP does not support uneven sharding on dim {dim}: "
                                   f"{param.shape} (world size: {world})")
@@ -101,7 +104,11 @@ def _sharded(param, dim: int, workers):
     sizes = [max(0, min(chunk, n - k * chunk)) for k in range(world)]
     with grad_mode.no_grad():
         source = param.detach()
-    shards = sharding.shard(source, dim, workers, sizes=sizes)
+    if len(groups) > 1:
+        shards = sharding.shard_over_groups(source.requires_grad_(param.requires_grad), dim,
+                                            groups, sizes)
+    else:
+        shards = sharding.shard(source, dim, groups[0], sizes=sizes)
     out = Parameter(shards, param.requires_grad)
     out._storage.version = param._version
     return out
@@ -110,12 +117,12 @@ def _sharded(param, dim: int, workers):
 class FSDPParamGroup:
     """The parameters one fully_shard call manages, gathered and freed together."""
 
-    def __init__(self, managed, workers, mp_policy, shard_placement_fn):
-        self.workers = workers
+    def __init__(self, managed, groups, mp_policy, shard_placement_fn):
+        self.workers = [w for g in groups for w in g]  # (the batch is split over them all)
         self.fsdp_params = []
         for owners, param in managed:
             placement = shard_placement_fn(param) if shard_placement_fn is not None else None
-            self.fsdp_params.append(FSDPParam(owners, param, placement or Shard(0), workers,
+            self.fsdp_params.append(FSDPParam(owners, param, placement or Shard(0), groups,
                                               mp_policy))
         self.reshard_after_forward = True
         self.reshard_after_backward = True

@@ -30,7 +30,7 @@ class FSDPState:
         self._lazy_init()
         if _forward_root[0] is None:
             _forward_root[0] = self
-            workers = self.mesh.workers
+            workers = self.group.workers
             if _batch_covers(workers, *args, *kwargs.values()):
                 args = tuple(split_batch(a, workers) for a in args)
                 kwargs = {k: split_batch(v, workers) for k, v in kwargs.items()}
