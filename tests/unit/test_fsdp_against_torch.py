@@ -224,6 +224,12 @@ def test_state_dicts_and_checkpoints_of_a_sharded_model(workers, tmp_path):
     full = get_model_state_dict(dm, options=StateDictOptions(full_state_dict=True))
     for k, v in tm.state_dict().items():
         assert full[k].placements == [] and np.array_equal(full[k].numpy(), v.numpy()), k
+    with dg.no_grad():  # (the root's parameters stay gathered after it)
+        dm(dg.from_numpy(_arr(4, 3, 3)))
+    assert dm.head.weight.placements == [Replicate()]
+    sd = dm.state_dict()  # saved from the shards, as torch's
+    assert all(v.placements == [Shard(0)] for v in sd.values())
+    assert dm.head.weight.placements == [Shard(0)]
     dcp.save({"model": sd}, checkpoint_id=str(tmp_path))
     other = _sharded(_transformer(dg))
     state = {"model": other.state_dict()}

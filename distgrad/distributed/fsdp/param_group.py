@@ -127,6 +127,15 @@ class FSDPParamGroup:
         self.reshard_after_forward = True
         self.reshard_after_backward = True
         self.reduce_grads = True
+        self._sharded_for_state_dicts()
+
+    def _sharded_for_state_dicts(self) -> None:
+        """torch's: a state dict is saved from and loaded into the sharded parameters, even
+        when the gathered ones are registered (the root's after forward)."""
+        owners = {id(m): m for p in self.fsdp_params for m, _ in p.owners}
+        for module in owners.values():
+            module.register_state_dict_pre_hook(lambda *args, **kwargs: self.reshard())
+            module._register_load_state_dict_pre_hook(lambda *args, **kwargs: self.reshard())
 
     @property
     def is_unsharded(self) -> bool:
