@@ -384,3 +384,20 @@ def test_hybrid_sharding_over_a_2d_mesh_trains_as_torch(workers):
     with pytest.raises(AssertionError, match="Please init the 2D mesh for HSDP with "
                        "mesh_dim_names specified"):
         fully_shard(dg.nn.Linear(2, 2), mesh=dg.distributed.init_device_mesh((2, 2)))
+
+
+@pytest.mark.parametrize("whole", [False, True])
+def test_a_state_dict_loaded_with_assign_is_what_forward_gathers(workers, whole):
+    source, model = _init(dg, _mlp(dg)), _mlp(dg)
+    tm = _init(torch, _mlp(torch))
+    _sharded(source)
+    _sharded(model)
+    sd = source.state_dict()
+    model.load_state_dict({k: v.full_tensor() for k, v in sd.items()} if whole else sd,
+                          assign=True)
+    assert all(p.placements == [Shard(0)] for p in model.parameters())
+    x = _arr(4, 4)
+    np.testing.assert_allclose(_np(model(dg.from_numpy(x))), tm(torch.from_numpy(x)).detach(),
+                               rtol=1e-5, atol=1e-6)
+    model(dg.from_numpy(x)).sum().backward()
+    assert all(p.grad.placements == [Shard(0)] for p in model.parameters())

@@ -18,9 +18,9 @@ class FSDPParam:
     def __init__(self, owners, param, placement, groups, mp_policy):
         self.owners = owners  # [(module, name)]: a tied parameter is registered on each
         self.orig_param_id = id(param)
-        self.workers = [w for g in groups for w in g]
-        dim = placement.dim + param.ndim if placement.dim < 0 else placement.dim
-        self.sharded_param = _sharded(param, dim, groups)
+        self.workers, self.groups = [w for g in groups for w in g], groups
+        self.dim = placement.dim + param.ndim if placement.dim < 0 else placement.dim
+        self.sharded_param = _sharded(param, self.dim, groups)
         self.param_dtype, self.reduce_dtype = _compute_dtypes(param.dtype, mp_policy)
         self.unsharded = None
         self.accumulated = None  # the shards' stand-in while gradients are not synced
@@ -61,6 +61,19 @@ class FSDPParam:
     def reshard(self) -> None:
         self.unsharded = None
         self._register(self.sharded_param)
+
+    def reset_sharded_param(self) -> None:
+        """torch's, after a load_state_dict that assigned the module a new parameter: that
+        one is the sharded parameter from now on (split as ours if it is not already)."""
+        module, name = self.owners[0]
+        given = module._parameters[name]
+        if given is self.sharded_param or given is self.unsharded:
+            return
+        placed = sharding.is_sharded(given) and given._sharding.same_split(
+            self.sharded_param._sharding)
+        self.sharded_param = given if placed and isinstance(given, Parameter) else \
+            _sharded(given, self.dim, self.groups)
+        self.reshard()
 
     def _gathered(self, x=None):
         """The whole parameter on every worker, in param_dtype; its gradient is summed over
@@ -136,6 +149,11 @@ class FSDPParamGroup:
         for module in owners.values():
             module.register_state_dict_pre_hook(lambda *args, **kwargs: self.reshard())
             module._register_load_state_dict_pre_hook(lambda *args, **kwargs: self.reshard())
+            module.register_load_state_dict_post_hook(lambda *args: self._reset_sharded())
+
+    def _reset_sharded(self) -> None:
+        for p in self.fsdp_params:
+            p.reset_sharded_param()
 
     @property
     def is_unsharded(self) -> bool:
