@@ -16,7 +16,8 @@ import torch
 import distgrad as dg
 import distgrad.distributed.checkpoint as dcp
 from distgrad.distributed import Replicate, Shard
-from distgrad.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+from distgrad.distributed.checkpoint.state_dict import (StateDictOptions, get_model_state_dict,
+                                                        get_state_dict, set_state_dict)
 from distgrad.distributed.fsdp import (FSDPModule, MixedPrecisionPolicy, fully_shard,
                                        register_fsdp_forward_method)
 from test_pipelining_against_torch import _arr, workers  # noqa: F401  (in-process workers)
@@ -401,3 +402,34 @@ def test_a_state_dict_loaded_with_assign_is_what_forward_gathers(workers, whole)
                                rtol=1e-5, atol=1e-6)
     model(dg.from_numpy(x)).sum().backward()
     assert all(p.grad.placements == [Shard(0)] for p in model.parameters())
+
+
+def test_training_resumes_from_a_checkpoint_of_model_and_optimizer(workers, tmp_path):
+    """torch's FSDP2 checkpointing: get_state_dict keys the optimizer's sharded state by
+    parameter name; dcp saves it; a new sharded model and optimizer load it and go on
+    exactly as the first."""
+    def make():
+        model = _sharded(_init(dg, _mlp(dg)))
+        return model, dg.optim.AdamW(model.parameters(), lr=0.05)
+
+    def step(model, opt, seed):
+        dg.nn.functional.mse_loss(model(dg.from_numpy(_arr(6, 4, seed=seed))),
+                                  dg.from_numpy(_arr(6, 1, seed=seed + 1))).backward()
+        opt.step()
+        opt.zero_grad()
+
+    model, opt = make()
+    step(model, opt, 1)
+    model_sd, optim_sd = get_state_dict(model, opt)
+    assert optim_sd["state"]["0.weight"]["exp_avg"].placements == [Shard(0)]
+    dcp.save({"model": model_sd, "optim": optim_sd}, checkpoint_id=str(tmp_path))
+    other, other_opt = make()
+    model_sd, optim_sd = get_state_dict(other, other_opt)
+    state = {"model": model_sd, "optim": optim_sd}
+    dcp.load(state, checkpoint_id=str(tmp_path))
+    set_state_dict(other, other_opt, model_state_dict=state["model"],
+                   optim_state_dict=state["optim"])
+    for m, o in ((model, opt), (other, other_opt)):
+        step(m, o, 3)
+    for (name, a), b in zip(model.named_parameters(), other.parameters()):
+        assert np.array_equal(_np(a), _np(b)), name
