@@ -162,6 +162,8 @@ def test_parameters_registered_whole_only_while_needed(workers):
     model.unshard(async_op=True).wait()
     assert model[4].weight.placements == [Replicate()]
     model.reshard()
+    model.set_modules_to_forward_prefetch([model[0], model[2]])  # (the order is recorded)
+    model.set_modules_to_backward_prefetch([model[2], model[0]])
     model.set_reshard_after_forward(True)
     model(dg.from_numpy(_arr(4, 4)))
     assert model[4].weight.placements == [Shard(0)]
@@ -260,6 +262,8 @@ def test_misuse_raises_torchs_errors(workers):
         model.set_reshard_after_forward(1)
     with pytest.raises(AssertionError, match="FSDP does not support deepcopy"):
         copy.deepcopy(model)
+    with pytest.raises(ValueError, match="Expects FSDPModule but got <class"):
+        model.set_modules_to_forward_prefetch([dg.nn.Linear(2, 2)])
     with pytest.raises(NotImplementedError, match="uneven sharding on dim 1"):
         fully_shard(dg.nn.Linear(3, 2), shard_placement_fn=lambda p: Shard(p.ndim - 1))
 

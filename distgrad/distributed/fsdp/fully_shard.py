@@ -194,6 +194,18 @@ class FSDPModule:
         for state in self._states(recurse):
             state.group.reshard_after_backward = reshard_after_backward
 
+    def set_modules_to_forward_prefetch(self, modules: list) -> None:
+        """torch's hint for which gathers to start early in forward: checked and kept as
+        torch keeps it. Each worker runs a gather as soon as the shards it needs are
+        there, in the order recorded; the values do not depend on it."""
+        _assert_all_fsdp_modules(modules)
+        self._get_fsdp_state().forward_prefetch = list(modules)
+
+    def set_modules_to_backward_prefetch(self, modules: list) -> None:
+        """torch's prefetch order for the gathers in backward (see the forward one)."""
+        _assert_all_fsdp_modules(modules)
+        self._get_fsdp_state().backward_prefetch = list(modules)
+
     def set_is_last_backward(self, is_last_backward: bool) -> None:
         """(torch waits for pending reductions on the last one; here none are pending)"""
         self._get_fsdp_state().is_last_backward = is_last_backward
@@ -205,6 +217,12 @@ class FSDPModule:
     def _apply(self, *args, **kwargs):
         self.reshard()
         return super()._apply(*args, **kwargs)
+
+
+def _assert_all_fsdp_modules(modules) -> None:
+    for module in modules:
+        if not isinstance(module, FSDPModule):
+            raise ValueError(f"Expects FSDPModule but got {type(module)}: {module}")
 
 
 class UnshardHandle:
