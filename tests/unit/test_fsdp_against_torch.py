@@ -437,3 +437,24 @@ def test_training_resumes_from_a_checkpoint_of_model_and_optimizer(workers, tmp_
         step(m, o, 3)
     for (name, a), b in zip(model.named_parameters(), other.parameters()):
         assert np.array_equal(_np(a), _np(b)), name
+
+
+def test_the_gpt_sharded_block_by_block_trains_as_torchs(workers):
+    from distgrad.cli.models import GPTConfig, define_gpt
+
+    cfg = GPTConfig(vocab_size=11, block_size=8, n_layer=2, n_head=2, n_embd=8)
+    tm = define_gpt(torch)(cfg).double()
+    dm = define_gpt(dg)(cfg).double()
+    dm.load_state_dict({k: dg.from_numpy(v.numpy().copy()) for k, v in tm.state_dict().items()})
+    for block in dm.blocks:
+        fully_shard(block)
+    fully_shard(dm)
+    rng = np.random.default_rng(0)
+    batches = [(rng.integers(0, 11, (4, 8)), rng.integers(0, 11, (4, 8))) for _ in range(3)]
+
+    def loss(lib, model, batch):
+        logits = model(lib.from_numpy(batch[0])).reshape(-1, cfg.vocab_size)
+        return lib.nn.functional.cross_entropy(logits, lib.from_numpy(batch[1]).reshape(-1))
+
+    _steps_alike(tm, dm, torch.optim.AdamW(tm.parameters(), lr=3e-3),
+                 dg.optim.AdamW(dm.parameters(), lr=3e-3), batches, loss, 1e-9, 1e-12)
