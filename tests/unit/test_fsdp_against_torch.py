@@ -458,3 +458,17 @@ def test_the_gpt_sharded_block_by_block_trains_as_torchs(workers):
 
     _steps_alike(tm, dm, torch.optim.AdamW(tm.parameters(), lr=3e-3),
                  dg.optim.AdamW(dm.parameters(), lr=3e-3), batches, loss, 1e-9, 1e-12)
+
+
+def test_a_gradient_divide_factor_sums_the_ranks_gradients_over_it(workers):
+    tm, dm = _init(torch, _mlp(torch), np.float64), _sharded(_init(dg, _mlp(dg), np.float64))
+    for module in dm.modules():
+        if isinstance(module, FSDPModule):
+            module.set_gradient_divide_factor(0.5)  # torch's: sum over the 2 ranks / 0.5
+    x, y = _batches(_mlp, dtype=np.float64)[0]
+    torch.nn.functional.mse_loss(tm(torch.from_numpy(x)), torch.from_numpy(y)).backward()
+    dg.nn.functional.mse_loss(dm(dg.from_numpy(x)), dg.from_numpy(y)).backward()
+    for (name, dq), tq in zip(dm.named_parameters(), tm.parameters()):
+        np.testing.assert_allclose(_np(dq.grad), 4 * tq.grad.numpy(), rtol=1e-10, err_msg=name)
+    with pytest.warns(DeprecationWarning, match="Use `set_gradient_divide_factor` instead"):
+        dm.set_reduce_scatter_divide_factor(2.0)

@@ -9,6 +9,8 @@ has the gradient torch's ranks average to.
 """
 from __future__ import annotations
 
+import warnings
+
 from ...nn.modules import Module
 from ...nn.container import ModuleDict
 from ...nn.modules.module import ModuleList
@@ -205,6 +207,15 @@ class FSDPModule:
         """torch's prefetch order for the gathers in backward (see the forward one)."""
         _assert_all_fsdp_modules(modules)
         self._get_fsdp_state().backward_prefetch = list(modules)
+
+    def set_gradient_divide_factor(self, factor: float) -> None:
+        """The ranks' gradients summed and divided by `factor` instead of averaged."""
+        self._get_fsdp_state().group.gradient_divide_factor = factor
+
+    def set_reduce_scatter_divide_factor(self, factor: float) -> None:
+        warnings.warn("Use `set_gradient_divide_factor` instead", DeprecationWarning,
+                      stacklevel=2)
+        self.set_gradient_divide_factor(factor)
 
     def set_is_last_backward(self, is_last_backward: bool) -> None:
         """(torch waits for pending reductions on the last one; here none are pending)"""

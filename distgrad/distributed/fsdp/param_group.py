@@ -9,7 +9,7 @@ from ... import dtypes
 from ...autograd import grad_mode
 from ...nn.parameter import Parameter
 from .. import sharding
-from ..sharding import Replicate, Shard
+from ..sharding import Shard
 
 
 class FSDPParam:
@@ -32,10 +32,10 @@ class FSDPParam:
 
     def unshard(self) -> None:
         if self.unsharded is None:
-            self.unsharded = self._gathered()
+            self.unsharded = self._gathered()[1]
         self._register(self.unsharded)
 
-    def unshard_for_forward(self, syncing: bool, on_backward) -> None:
+    def unshard_for_forward(self, syncing: bool, on_backward, grad_scale=None) -> None:
         """Gathered afresh (the shards may have been stepped since). Not syncing, the
         gradient goes to a detached copy of the shards, kept aside; the next synced
         backward adds it to the gradient it reduces."""
@@ -44,19 +44,23 @@ class FSDPParam:
             if self.accumulated is None:
                 self.accumulated = self.sharded_param.detach().requires_grad_()
             source = self.accumulated
-        self.unsharded = self._gathered(source)
+        whole, self.unsharded = self._gathered(source)
         self._register(self.unsharded)
-        if self.unsharded.requires_grad and grad_mode.is_grad_enabled():
+        if whole.requires_grad and grad_mode.is_grad_enabled():
             kept = self.accumulated if syncing else None
-            first_copy = self.unsharded.shards[0]  # (worker 0's: no gather to hook it)
-            first_copy.register_hook(lambda grad: self._post_backward(grad, kept, on_backward))
+            whole.register_hook(
+                lambda grad: self._post_backward(grad, kept, on_backward, grad_scale))
 
-    def _post_backward(self, grad, kept, on_backward):
+    def _post_backward(self, grad, kept, on_backward, grad_scale):
+        """At the gradient of the gathered whole (the copies' gradients summed: torch's
+        reduced gradient): the divide factor's scale, and what no-sync backwards kept."""
         on_backward()
-        if kept is None or kept.grad is None or kept is not self.accumulated:
-            return None
-        self.accumulated = None  # (added once, to worker 0's part of the sum)
-        return grad + kept.grad.full_tensor(grad.device_str).to(grad.dtype)
+        if grad_scale is not None:
+            grad = grad * grad_scale
+        if kept is not None and kept.grad is not None and kept is self.accumulated:
+            self.accumulated = None
+            grad = grad + kept.grad.full_tensor(grad.device_str).to(grad.dtype)
+        return grad
 
     def reshard(self) -> None:
         self.unsharded = None
@@ -76,15 +80,18 @@ class FSDPParam:
         self.reshard()
 
     def _gathered(self, x=None):
-        """The whole parameter on every worker, in param_dtype; its gradient is summed over
-        the workers in reduce_dtype and kept in the parameter's own dtype."""
+        """(the parameter gathered whole on the first worker, its copy on every worker in
+        param_dtype): redistribute to Replicate() in two steps, so that the gradient summed
+        over the copies (in reduce_dtype, kept in the parameter's own dtype) is the first's
+        (the copies' gradients meet there before they are split onto the shards)."""
         x = self.sharded_param if x is None else x
         if self.reduce_dtype is not None:
             x = x.to(self.reduce_dtype)
-        full = sharding.redistribute(x, Replicate(), self.workers)
+        whole = sharding.full_tensor(x, self.workers[0])
+        full = sharding.replicate(whole, self.workers)
         if self.param_dtype is not None:
             full = full.to(self.param_dtype)
-        return full
+        return whole, full
 
 
 def _compute_dtypes(orig: dtypes.dtype, mp_policy):
@@ -140,6 +147,7 @@ class FSDPParamGroup:
         self.reshard_after_forward = True
         self.reshard_after_backward = True
         self.reduce_grads = True
+        self.gradient_divide_factor = None
         self._sharded_for_state_dicts()
 
     def _sharded_for_state_dicts(self) -> None:
@@ -169,7 +177,15 @@ class FSDPParamGroup:
 
     def unshard_for_forward(self) -> None:
         for p in self.fsdp_params:
-            p.unshard_for_forward(self.reduce_grads, self._post_backward)
+            p.unshard_for_forward(self.reduce_grads, self._post_backward, self._grad_scale())
+
+    def _grad_scale(self):
+        """torch divides the sum of the ranks' gradients by the data-parallel size, or by
+        gradient_divide_factor when set. The gradient of a loss over the whole batch is
+        that average; by another factor it is scaled by size / factor."""
+        if self.gradient_divide_factor is None:
+            return None
+        return len(self.workers) / self.gradient_divide_factor
 
     def _post_backward(self) -> None:
         """The first gradient of the group's in backward: its parameters are registered
