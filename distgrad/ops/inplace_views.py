@@ -8,6 +8,8 @@ handle on the tensor as it was, whose metadata and history the tensor then takes
 """
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 
 from .. import storage
@@ -82,14 +84,7 @@ def _restride(self: Tensor, op: str, of_base: bool = False, **attrs) -> Tensor:
         new = _sharded_restride(self, old, op, attrs)
     else:
         new = call(op, self._viewed if of_base and self._viewed is not None else old, **attrs)
-    self._value, self.shape, self._layout = new._value, new.shape, new._layout
-    self._relaid_from(old.stride())
-    if self._viewed is not None:  # still a view of the same base, one step further
-        self._view_of = new._view_of
-    if new._requires_grad and (grad_mode.is_grad_enabled() or self._viewed is not None):
-        # (under no_grad a tensor that is no view keeps its history, as torch's)
-        self._requires_grad = True
-        self._grad_fn, self._output_nr = new._grad_fn, new._output_nr
+    _take_view(self, new, old.stride())
     if record.forward_ad is not None:  # (a dual: its tangent takes the same view)
         self.__dict__.pop("_fw_tangent", None)
         record.forward_ad.keep_tangent(new, self)
@@ -101,21 +96,39 @@ def _restride(self: Tensor, op: str, of_base: bool = False, **attrs) -> Tensor:
     return self
 
 
+def _take_view(self: Tensor, new: Tensor, strides) -> None:
+    """self (laid out by `strides` until now) takes the layout and history of `new`, a
+    view of a handle on it."""
+    self._value, self.shape, self._layout = new._value, new.shape, new._layout
+    self._relaid_from(strides)
+    if self._viewed is not None:  # still a view of the same base, one step further
+        self._view_of = new._view_of
+    if new._requires_grad and (grad_mode.is_grad_enabled() or self._viewed is not None):
+        # (under no_grad a tensor that is no view keeps its history, as torch's)
+        self._requires_grad = True
+        self._grad_fn, self._output_nr = new._grad_fn, new._output_nr
+
+
 def _sharded_restride(self: Tensor, old: Tensor, op: str, attrs: dict) -> Tensor:
-    """The view of a sharded tensor by the out-of-place op's sharding rule (its parts are
-    views of self's), under the in-place op's node name; self takes its parts, which were
-    written: what an op saved of self's is stale, as in torch."""
+    """The view of a sharded tensor by the out-of-place op's sharding rule, under the
+    in-place op's node name. Its parts are restrided in place as self is (views taken of
+    them before still view them, and a write through one is theirs), which was a write:
+    what an op saved of them is stale, as in torch."""
+    parts = self._sharding.shards
+    old._sharding = copy.copy(self._sharding)
+    old._sharding.shards = [_handle(p) if p is not None else None for p in parts]
     new = call(op[:-1], old, **attrs)
     if new._grad_fn is not None:
         new._grad_fn._name = OPS[op].node_name([old], attrs)
+    made = new._sharding.shards
+    for k, (part, was) in enumerate(zip(parts, old._sharding.shards)):
+        if part is None or made[k] is None:
+            continue
+        _take_view(part, made[k], was.stride())
+        part._storage.wrote()
+        part._view_version = part._storage.version  # (its history is this op's)
+        made[k] = part
     self._sharding = new._sharding.held_by(self)
-    for was, part in zip(old._sharding.shards, self._sharding.shards):
-        if part is not None:
-            if was is not None and was._viewed is None:  # a part that was no view stays none,
-                part._viewed = part._view_of = None     # as self (_restride)
-                part._view_kind = was._view_kind
-            part._storage.wrote()
-            part._view_version = part._storage.version  # (its history is this op's)
     return new
 
 
