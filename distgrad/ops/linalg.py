@@ -106,6 +106,16 @@ def _product(a, b, bias=None):
     return prod + bias if bias is not None else prod
 
 
+def _left_grad(c, g, a_pos: int, b_pos: int):
+    """g·bᵀ, the gradient of the left operand a of a·b (saved at positions a_pos, b_pos),
+    laid out as torch's mm_mat1_backward lays it: when a is column-major (`x.t()`), as
+    (b·gᵀ)ᵀ, so that x's gradient (after TBackward0) is row-major like x and is stored as
+    its .grad with no copy."""
+    if c._inputs.column_major(a_pos):
+        return c[b_pos].mm(g.t()).t()
+    return g.mm(transposed(c[b_pos]))
+
+
 def _right_grad(c, g, a_pos: int, b_pos: int):
     """aᵀ·g, the gradient of the right operand b of a·b (saved at positions a_pos, b_pos).
 
@@ -126,7 +136,7 @@ def _mm_stack_rows(needs, shapes):
 
 
 defop("mm", _product, _mm_rule,
-      lambda c, g: (g.mm(transposed(c[1])) if c.needs[0] else None,
+      lambda c, g: (_left_grad(c, g, 0, 1) if c.needs[0] else None,
                     _right_grad(c, g, 0, 1) if c.needs[1] else None),
       node="MmBackward0", save=(0, 1), save_for={0: (1,), 1: (0,)}, sharding="matmul", api=("mm",), params=("input", "mat2"),
       stack_rows=_mm_stack_rows)
@@ -148,7 +158,7 @@ def _addmm_vjp(c, g):
     beta, alpha = c.attrs.get("beta", 1), c.attrs.get("alpha", 1)
     ga = g * alpha if alpha != 1 else g
     return (unbroadcast(g * beta if beta != 1 else g, c.shapes[0]) if c.needs[0] else None,
-            ga.mm(transposed(c[2])) if c.needs[1] else None,
+            _left_grad(c, ga, 1, 2) if c.needs[1] else None,
             _right_grad(c, ga, 1, 2) if c.needs[2] else None)
 
 

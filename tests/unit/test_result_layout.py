@@ -318,11 +318,9 @@ def test_a_leafs_grad_is_laid_out_as_torchs(inp, where, leaf, loss, create_graph
         np.testing.assert_allclose(m[5], t[5], rtol=1e-6)
 
 
-# mm and addmm give the right operand's gradient the operand's layout (torch's
-# mm_mat2_backward): a column-major operand's gradient is column-major, however it was made
-# column-major (t, transpose, permute, mT, einsum, a transposed copy transposed back).
-# (The left operand's, torch's mm_mat1_backward, stays row-major here: its (b·gᵀ)ᵀ, summed
-# by OpenBLAS, moved a program's float32 Hessian-vector products off torch's.)
+# mm and addmm give each operand's gradient the operand's layout (torch's mm_mat1_backward
+# and mm_mat2_backward): a column-major operand's gradient is column-major, however it was
+# made column-major (t, transpose, permute, mT, einsum, a transposed copy transposed back).
 MATRIX_OPERANDS = {
     "t": lambda x: x.t(),
     "einsum": lambda x: distgrad.einsum("ij->ji", x) if isinstance(x, distgrad.Tensor)
@@ -338,12 +336,14 @@ MATRIX_OPERANDS = {
 @pytest.mark.parametrize("where", ["cpu", "worker:0"])
 @pytest.mark.parametrize("op", ["mm", "addmm"])
 @pytest.mark.parametrize("make", sorted(MATRIX_OPERANDS))
-def test_a_matrix_products_right_operands_gradient_is_laid_out_as_it(make, op, where,
-                                                                     local_workers):
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_a_matrix_products_operands_gradient_is_laid_out_as_it(side, make, op, where,
+                                                               local_workers):
     def grads(T, device):
         x = T.arange(6.0, device=device).reshape(2, 3).requires_grad_()
         operand = MATRIX_OPERANDS[make](x)
-        a, b = T.ones(4, 3, device=device), operand
+        a, b = (operand, T.ones(operand.shape[1], 4, device=device)) if side == "left" \
+            else (T.ones(4, operand.shape[0], device=device), operand)
         y = T.mm(a, b) if op == "mm" else T.addmm(T.zeros(b.shape[1], device=device), a, b)
         g_operand, g_x = T.autograd.grad((y * y).sum(), [operand, x])
         return [(tuple(g.stride()), repr(attempt(lambda: tuple(g.view(-1).shape))),
@@ -566,3 +566,19 @@ def _laid_out_by_to(T):
 
 def test_to_takes_torchs_memory_format():
     assert _laid_out_by_to(distgrad) == _laid_out_by_to(torch)
+
+
+@pytest.mark.parametrize("where", ["cpu", "worker:0"])
+def test_a_leaf_multiplied_through_its_transpose_keeps_its_gradient_unwritten(where,
+                                                                             local_workers):
+    """torch's mm_mat1_backward lays a column-major operand's gradient out column-major:
+    the leaf's gradient through `x.t()` is row-major as the leaf, stored as its .grad as it
+    is, never written (`_version` 0; distgrad copied it into place: 1)."""
+    def grad(T, device):
+        x = T.arange(6.0, device=device).reshape(2, 3).requires_grad_()
+        (x.t() @ T.ones(2, 2, device=device)).sum().backward()
+        return x.grad._version, tuple(x.grad.stride()), x.grad.cpu().numpy()
+
+    mine, theirs = grad(distgrad, where), grad(torch, "cpu")
+    assert mine[:2] == theirs[:2]
+    np.testing.assert_allclose(mine[2], theirs[2])
