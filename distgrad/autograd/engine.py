@@ -485,8 +485,11 @@ _accumulate_lock = threading.RLock()
 def _only_here(g) -> bool:
     """Is `g` held by nothing but the caller's frame, and its memory by no other tensor
     (no view, alias or `.data` of it)? Then a leaf can keep it as its .grad, as torch's
-    AccumulateGrad steals a gradient nothing else uses, instead of copying it. A view of a
-    base that only it holds counts (sum_to's gradient of a broadcast operand, as torch's)."""
+    AccumulateGrad steals a gradient nothing else uses, instead of copying it. A view
+    counts whatever else holds its base (sum_to's gradient of a broadcast operand, a part
+    of cat's or of a gathered gradient): torch counts the uses of the view alone, and
+    stores it detached; the engine then adds no gradient into that base in place, as its
+    memory is held twice (_held_only_by)."""
     if g is None or g._sharding is not None or g._grad_fn is not None or g._requires_grad:
         return False
     sole = _sole_counts()  # (measured now: torch's compiler, run in this process, shifts them)
@@ -494,10 +497,7 @@ def _only_here(g) -> bool:
         return False
     if g._viewed is None:
         return sys.getrefcount(g._storage) == sole[1]
-    base = g._viewed
-    holders = 1 + (g._view_of is not None and g._view_of[0] is base)  # (g's; `base` here)
-    return base._grad_fn is None and sys.getrefcount(base) == sole[1] + holders and \
-        sys.getrefcount(g._storage) == sole[1] + 1 and base._storage is g._storage
+    return g._viewed._grad_fn is None
 
 
 class _Slot:

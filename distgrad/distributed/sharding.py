@@ -1858,7 +1858,9 @@ def _reduction(name, inputs, attrs, x, s):
     if name == "norm" and attrs.get("p", 2.0) == 2.0:
         summed = {k: v for k, v in attrs.items() if k not in ("p", "aten")}  # (aten: its name)
         parts = [p.float() if wide else p for p in s.shards]
-        squares = _all_reduce([record.call("sum", p * p, **summed) for p in parts])
+        # (each square one op: its gradient a new tensor, as norm's, not two added in place)
+        squares = _all_reduce([record.call("sum", record.call("pow", p, 2), **summed)
+                               for p in parts])
         norm = _on_replicas("norm_of_squares", (squares,), {})
         return _rounded_to(norm, x.dtype) if wide else norm
     return NotImplemented
