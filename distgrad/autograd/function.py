@@ -586,12 +586,17 @@ def _count_dirty_writes(ctx) -> None:
 class _OnceDifferentiableError(Function):
     @staticmethod
     def forward(ctx, *tensors):
-        return tensors
+        # (aliases of the gradients, no views of them: torch's DelayedError gives their
+        # tensor_data, which may be written in place as any result)
+        return tuple(t if t is None else t.detach() for t in tensors)
 
     @staticmethod
     def backward(ctx, *grads):
         raise RuntimeError("trying to differentiate twice a function that was marked with "
                            "@once_differentiable")
+
+
+_OnceDifferentiableError._backward_cls.name = lambda node: "torch::autograd::Error"  # (torch's)
 
 
 def once_differentiable(fn):

@@ -805,6 +805,39 @@ def test_once_differentiable_blocks_double_backward():
     same(f)
 
 
+def test_a_once_differentiable_gradient_is_no_view_and_may_be_written_in_place():
+    """torch gives the gradients of a once-differentiable backward, under create_graph, as
+    its Error node's new results (no views): written in place, whole or through a view,
+    as any result; differentiating them raises. distgrad's were views of the backward's
+    outputs, which it refused to write."""
+    def f(torch):
+        from importlib import import_module
+
+        once = import_module(f"{torch.__name__}.autograd.function").once_differentiable
+
+        class Sine(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                ctx.save_for_backward(x)
+                return x.sin()
+
+            @staticmethod
+            @once
+            def backward(ctx, g):
+                (x,) = ctx.saved_tensors
+                return g * x.cos()
+
+        x = torch.tensor([[1.21, -0.97, -1.34], [1.26, 1.18, -1.77]], requires_grad=True)
+        v = Sine.apply(x)
+        (g,) = torch.autograd.grad((v * v).sum(), x, create_graph=True)
+        made = (g.grad_fn.name(), g._base is None, g._version)
+        g[:, torch.tensor([1, 0, 2])] *= 2
+        g.add_(1)
+        return made, g.grad_fn.name(), g._version, g, attempt(lambda: g.sum().backward())
+
+    same(f)
+
+
 # ---- errors ------------------------------------------------------------------------------
 
 def test_second_backward_raises_and_saved_tensors_are_freed():
