@@ -102,7 +102,13 @@ def _product(a, b, bias=None):
             np.copyto(out, flipped)
             return out
         return np.add(flipped, bias, out=out)
-    prod = np.matmul(a, b)
+    if (a.ndim == 2 and b.ndim == 2 and a.shape[1] == 1 and a.shape[0] > 1 and b.shape[1] > 1
+            and a.dtype == b.dtype and a.dtype.kind == "f"):
+        # (torch's gemm of one inner element, on two rows and columns or more, is each
+        # product as it is: a zero keeps its sign, where OpenBLAS adds it to +0)
+        prod = np.multiply(a, b)
+    else:
+        prod = np.matmul(a, b)
     return prod + bias if bias is not None else prod
 
 
@@ -216,7 +222,8 @@ def _dot_rule(a, b):
     return Meta((), a.dtype)
 
 
-defop("dot", lambda a, b: np.dot(a, b), _dot_rule,
+# (torch's BLAS dot sums onto +0: products that are all zeros sum to +0, a -0 alone too)
+defop("dot", lambda a, b: np.dot(a, b) + 0, _dot_rule,
       lambda c, g: (g * c[1] if c.needs[0] else None, g * c[0] if c.needs[1] else None),
       node="DotBackward0", save=(0, 1), save_for={0: (1,), 1: (0,)}, api=("dot",),
       params=("input", "other"))

@@ -196,3 +196,31 @@ def test_a_chain_is_multiplied_in_torchs_order(shapes, function):
             out = T.linalg.multi_dot(ms) if function == "multi_dot" else T.chain_matmul(*ms)
         got.append(_products(out.grad_fn, ms))
     assert got[0] == got[1]
+
+
+# A zero product's sign, as torch's kernels leave it: mm of one inner element, on two rows
+# and columns or more, is each product itself (-0.82 * 0 stays -0: a later sqrt's gradient
+# is -inf, not inf); one row or column, and dot, sum onto +0.
+ZERO_PRODUCTS = {
+    "mm_one_inner": lambda T, a, z: T.mm(a[:, :1], z[:1]),
+    "matmul_one_inner": lambda T, a, z: (a[:, :1] @ a[:1, :1]) @ z[:1],
+    "addmm_one_inner": lambda T, a, z: T.addmm(-z[:1], a[:, :1], z[:1]),
+    "linear_one_inner": lambda T, a, z: T.nn.functional.linear(a[:, :1], z[:, :1]),
+    "mm_one_row": lambda T, a, z: T.mm(a[:1, :1], z[:1]),
+    "mm_one_column": lambda T, a, z: T.mm(a[:, :1], z[:1, :1]),
+    "mm_two_inner": lambda T, a, z: T.mm(a, z),
+    "dot_one": lambda T, a, z: T.dot(a[0, :1], z[0, :1]),
+    "vdot_one": lambda T, a, z: T.vdot(a[0, :1], z[0, :1]),
+    "matmul_vectors": lambda T, a, z: a[0, :1] @ z[0, :1],
+}
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("case", sorted(ZERO_PRODUCTS))
+def test_a_zero_products_sign_is_torchs(case, dtype):
+    def signs(T):
+        a = T.tensor([[-0.82, -1.5], [-1.22, -0.5], [0.7, -2.0]], dtype=getattr(T, dtype))
+        z = T.zeros(2, 3, dtype=a.dtype)
+        return np.signbit(ZERO_PRODUCTS[case](T, a, z).numpy())
+
+    np.testing.assert_array_equal(signs(distgrad), signs(torch))
