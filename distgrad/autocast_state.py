@@ -93,7 +93,10 @@ def snapshot() -> tuple:
 
 
 class restored:
-    """Run a block under a `snapshot()`'s CPU autocast state (a checkpoint's recompute)."""
+    """Run a block under a `snapshot()`'s CPU autocast state (a checkpoint's recompute). It
+    is a region of its own, as torch's recompute enters torch.autocast: the weights it casts
+    are dropped when it ends outside any other region (an optimizer step may write them
+    before the next region casts them again)."""
 
     def __init__(self, snap: tuple):
         self.snap = snap
@@ -105,10 +108,13 @@ class restored:
         if self.snap[0]:
             _ever[0] = True
         st.off = 0
+        increment_nesting()
         return self
 
     def __exit__(self, *exc):
         st = _state
+        if decrement_nesting() == 0:
+            clear_cache()
         st.enabled["cpu"], st.dtype["cpu"], st.cache_enabled, st.off = self.prev
 
 

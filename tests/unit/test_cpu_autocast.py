@@ -248,6 +248,31 @@ def test_backward_inside_the_region_and_checkpoints():
     same(scenario, **TOL)
 
 
+@pytest.mark.parametrize("reentrant", [False, True])
+def test_a_checkpoints_recompute_leaves_no_cast_weight_for_the_next_region(reentrant):
+    """The backward outside any region recomputes the checkpoint under autocast; the weight
+    it casts goes with its recompute, so the next step's region casts the updated weight."""
+    def scenario(T):
+        from importlib import import_module
+
+        checkpoint = import_module(T.__name__ + ".utils.checkpoint").checkpoint
+        lin = T.nn.Linear(2, 2, bias=False)
+        with T.no_grad():
+            lin.weight.copy_(T.eye(2))
+        x = T.ones(1, 2, requires_grad=True)
+        out = []
+        for _ in range(2):
+            with T.autocast("cpu", dtype=T.bfloat16):
+                y = checkpoint(lin, x, use_reentrant=reentrant)
+            y.float().sum().backward()
+            with T.no_grad():
+                lin.weight.add_(1.0)
+            out += [y, lin.weight.grad]
+        return out
+
+    same(scenario)
+
+
 # ---- modules and a training step ------------------------------------------------------------------
 
 MODULES = {
