@@ -144,18 +144,22 @@ def _eligible(x) -> bool:
 
 def _cast(x, to):
     """x cast to `to` as torch's cached_cast: eligible tensors only, lists element by element,
-    a weight (a leaf that requires grad) once per region while the cache is on."""
+    a weight (a leaf that requires grad) once per region while the cache is on and
+    inference_mode is off."""
     if isinstance(x, (list, tuple)) and not hasattr(x, "_fields"):
         return type(x)(_cast(v, to) for v in x)
     if not _eligible(x) or x.dtype is to:
         return x
     st = _state
     if (st.cache_enabled and to is st.dtype["cpu"] and x.dtype is dtypes.float32
-            and x.requires_grad and x.is_leaf and x._viewed is None and grad_mode.is_grad_enabled()):
+            and x.requires_grad and x.is_leaf and x._viewed is None
+            and not grad_mode.is_inference_mode_enabled()):
         hit = st.cache.get(id(x))
         if hit is not None and hit[0]() is x and hit[1].dtype is to:
             return hit[1]
-        cast = x.to(to)
+        # (made under no_grad too, as torch's: a later use with grad reaches the weight)
+        with grad_mode.enable_grad():
+            cast = x.to(to)
         st.cache[id(x)] = (weakref.ref(x), cast)
         return cast
     return x.to(to)

@@ -227,6 +227,29 @@ def test_the_cache_lasts_one_outermost_region():
     same(scenario)
 
 
+def test_a_weight_cast_under_no_grad_is_cached_with_its_edge_but_not_in_inference_mode():
+    """In one region: a no_grad pass caches the weight's cast (a later pass with grad reuses
+    it, stale after a write to the weight's data, and its gradient reaches the weight); an
+    inference_mode pass casts without caching."""
+    def scenario(T):
+        w = T.ones(2, 2, requires_grad=True)
+        x = T.ones(1, 2)
+        with T.autocast("cpu", dtype=T.bfloat16):
+            with T.no_grad():
+                a = x @ w
+            w.data.add_(1)
+            y = x @ w
+            y.float().sum().backward()
+        with T.autocast("cpu", dtype=T.bfloat16):
+            with T.inference_mode():
+                b = x @ w
+            w.data.add_(1)
+            z = x @ w
+        return a, y, graph(y), w.grad, b.clone(), z
+
+    same(scenario)
+
+
 def test_backward_inside_the_region_and_checkpoints():
     def scenario(T):
         from importlib import import_module
