@@ -135,6 +135,7 @@ class autocast:
         _state.set_dtype(self._kind, self.fast_dtype)
         _state.increment_nesting()
         _state.set_cache_enabled(self._cache_enabled)
+        self.prev_suspension = _state.lift_suspension()
         return self
 
     def __exit__(self, *exc) -> bool:
@@ -144,6 +145,7 @@ class autocast:
         _state.set_enabled(self._kind, self.prev)
         _state.set_dtype(self._kind, self.prev_fastdtype)
         _state.set_cache_enabled(self.prev_cache_enabled)
+        _state.restore_suspension(self.prev_suspension)
         return False
 
     def __call__(self, func):

@@ -118,6 +118,19 @@ class restored:
         st.enabled["cpu"], st.dtype["cpu"], st.cache_enabled, st.off = self.prev
 
 
+def lift_suspension() -> int:
+    """A region entered inside a backward pass or a listed op's body casts again, as torch's
+    autocast region sets the dispatch key those left out (custom_bwd's backward casts);
+    returns what `restore_suspension` takes back when the region ends."""
+    prev = _state.off
+    _state.off = 0
+    return prev
+
+
+def restore_suspension(prev: int) -> None:
+    _state.off = prev
+
+
 class suspended:
     """No autocast inside (a backward pass)."""
 

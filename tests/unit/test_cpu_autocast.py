@@ -296,6 +296,36 @@ def test_a_checkpoints_recompute_leaves_no_cast_weight_for_the_next_region(reent
     same(scenario)
 
 
+def test_a_custom_bwd_backward_casts_under_its_forwards_autocast():
+    """custom_bwd enters the forward's region inside the backward pass: its listed ops cast
+    there (a bfloat16 gradient times a float32 saved weight)."""
+    def scenario(T):
+        class MatMul(T.autograd.Function):
+            @staticmethod
+            @T.amp.custom_fwd(device_type="cpu")
+            def forward(ctx, a, b):
+                ctx.save_for_backward(a, b)
+                return a.mm(b)
+
+            @staticmethod
+            @T.amp.custom_bwd(device_type="cpu")
+            def backward(ctx, g):
+                a, b = ctx.saved_tensors
+                seen.append((g.dtype, T.is_autocast_enabled("cpu")))
+                return g.mm(b.t()), a.t().mm(g)
+
+        seen = []
+        T.manual_seed(0)
+        a = T.randn(2, 3, requires_grad=True)
+        b = T.randn(3, 2, requires_grad=True)
+        with T.autocast("cpu", dtype=T.bfloat16):
+            y = MatMul.apply(a, b)
+        y.float().sum().backward()
+        return y, a.grad, b.grad, seen
+
+    same(scenario)
+
+
 # ---- modules and a training step ------------------------------------------------------------------
 
 MODULES = {
