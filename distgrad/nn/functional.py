@@ -948,8 +948,9 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
         dropout_p = 0.0
     if need_weights:
         q_scaled = q * math.sqrt(1.0 / float(head_dim))
-        if attn_mask is not None:  # (a mask of another dtype fails there, as in torch)
-            weights = _f.baddbmm(attn_mask, q_scaled, k.transpose(-2, -1))
+        if attn_mask is not None:  # (a mask of another dtype fails there, as in torch;
+            # the method, as torch.baddbmm, meets autocast, which casts the mask too)
+            weights = attn_mask.baddbmm(q_scaled, k.transpose(-2, -1))
         else:
             weights = q_scaled.bmm(k.transpose(-2, -1))
         weights = softmax(weights, dim=-1)

@@ -399,6 +399,22 @@ def test_modules_under_autocast(name):
     same(scenario, rtol=5e-2, atol=5e-2)
 
 
+def test_attention_weights_with_a_padding_mask_under_autocast():
+    """need_weights with a mask adds the float32 mask to bfloat16 scores in one baddbmm,
+    which autocast casts as a whole."""
+    def scenario(T):
+        T.manual_seed(0)
+        m = T.nn.MultiheadAttention(4, 2, batch_first=True)
+        x = T.randn(2, 3, 4)
+        padding = T.tensor([[False, False, True], [False, False, False]])
+        with T.autocast("cpu"):
+            out, weights = m(x, x, x, key_padding_mask=padding)
+        out.float().sum().backward()
+        return out.detach(), weights.detach(), m.in_proj_weight.grad
+
+    same(scenario, rtol=5e-2, atol=5e-2)
+
+
 @pytest.mark.parametrize("rnn", ["GRU", "RNN", "LSTM"])
 def test_an_acoustic_model_under_autocast(rnn):
     """A conv front end's bfloat16 output into a recurrent layer of float32 weights (torch
