@@ -765,23 +765,26 @@ def _gelu_rule(x, approximate="none"):
     return same(x)
 
 
-def _exp_minus_2u(x):
+def _exp_minus_2u(x, capped=True):
     """exp(-2u), u = sqrt(2/pi) (x + c x³), on one new array (a GPT's MLP is the biggest
     activation: whole-array temporaries cost more than the arithmetic). The tanh GELU is
     computed through it, as x sigmoid(2u) = 0.5 x (1 + tanh u): numpy's exp is vectorised
-    where its tanh is not, and 1 + tanh u loses digits that the sigmoid keeps. Capped at
-    exp(80): far out on the negative side the sigmoid underflows to 0 without inf * 0."""
+    where its tanh is not, and 1 + tanh u loses digits that the sigmoid keeps. `capped`: a
+    finite x's at exp(80), so far out on the negative side the backward's sigmoid underflows
+    to 0 without inf * 0; x = -inf's stays inf, its gradient nan as torch's."""
     e = np.multiply(x, x, out=np.empty_like(x))  # an array even when x is 0-d
     e *= -2 * _GELU_C * _SQRT_2_OVER_PI
     e -= 2 * _SQRT_2_OVER_PI
     e *= x
-    np.minimum(e, 80.0, out=e)
+    if capped:
+        np.minimum(e, 80.0, out=e, where=e != np.inf)
     return np.exp(e, out=e)
 
 
 def _gelu(x, approximate="none"):
     if approximate == "tanh":
-        e = _exp_minus_2u(x)
+        # not capped: x / (1 + inf) is torch's -0.0 far out on the negative side, nan at -inf
+        e = _exp_minus_2u(x, capped=False)
         e += 1
         return np.divide(x, e, out=e)
     return 0.5 * x * (1 + _erf(x * _INV_SQRT_2))

@@ -87,6 +87,23 @@ def test_elementwise_and_norm_modules(make):
     assert repr(dm) == repr(tm)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_tanh_gelu_of_infinities_and_far_negative_values_as_torch(dtype):
+    # torch's 0.5 x (1 + tanh u): nan at -inf (-inf * 0), -0.0 where tanh rounds to -1, and
+    # nan gradients at both infinities
+    got = []
+    for lib in (torch, distgrad):
+        x = lib.tensor([-np.inf, -1000.0, -30.0, np.inf, 0.5], dtype=getattr(lib, dtype),
+                       requires_grad=True)
+        y = lib.nn.functional.gelu(x, approximate="tanh")
+        y.sum().backward()
+        got.append((y.detach().numpy().copy(), x.grad.numpy().copy()))
+    (ty, tg), (dy, dg) = got
+    np.testing.assert_allclose(dy, ty, rtol=RTOL, atol=ATOL)
+    assert list(np.signbit(dy[:3])) == list(np.signbit(ty[:3]))
+    np.testing.assert_allclose(dg, tg, rtol=RTOL, atol=ATOL)
+
+
 @pytest.mark.parametrize("batch_first", [True, False])
 @pytest.mark.parametrize("need_weights", [True, False])
 def test_multihead_attention_self(batch_first, need_weights):
