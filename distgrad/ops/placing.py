@@ -648,9 +648,8 @@ def fill_diagonal_(self, fill_value, wrap=False):
     wrapped = -(-self.numel() // (width + 1)) - n if wrap and self.ndim == 2 and \
         height > width + 1 else 0
     if self._sharding is not None:  # (its parts are no one memory to stride through)
-        if self.is_contiguous():
-            n += wrapped
-        return self.masked_fill_(_diagonal_mask(self, n, step), fill_value)
+        return _fill_diagonal_through_views(self, fill_value, wrapped if self.is_contiguous()
+                                            else 0)
     self.as_strided((n,), (step,), self.storage_offset()).fill_(fill_value)
     if wrapped > 0:
         self.as_strided((wrapped,), (step,), self.storage_offset() + self.stride(0) * (width + 1)
@@ -658,15 +657,19 @@ def fill_diagonal_(self, fill_value, wrap=False):
     return self
 
 
-def _diagonal_mask(t, n: int, step: int) -> Tensor:
-    """Where fill_diagonal_ writes: the n elements `step` apart in t's memory order."""
-    strides = t.stride()
-    order = sorted(range(t.ndim), key=lambda d: -strides[d])  # (memory order of the dims)
-    mask = np.zeros([t.shape[d] for d in order], bool)
-    mask.reshape(-1)[np.arange(n) * step] = True
-    from ..creation import tensor
-
-    return tensor(np.ascontiguousarray(mask.transpose(np.argsort(order))))
+def _fill_diagonal_through_views(t, fill_value, wrapped: int):
+    """fill_diagonal_ of a sharded tensor by writes through its diagonal views (CopySlices, as
+    torch's strided one): the diagonal of the diagonal... down to one dim. A contiguous tall
+    matrix's `wrapped` elements, by a second write as torch's: every (width + 1)-th element
+    of its rows below the first width + 1."""
+    diag = t
+    while diag.ndim > 1:
+        diag = diag.diagonal(0, 0, -1)
+    diag.fill_(fill_value)
+    if wrapped:
+        step = t.shape[1] + 1
+        t[step:].view(-1)[::step][:wrapped].fill_(fill_value)
+    return t
 
 
 METHODS = dict(take=take, put=put, put_=_put_, take_along_dim=take_along_dim,

@@ -83,6 +83,27 @@ def test_shape_functions_on_sharded_tensors(dim, backend):
     np.testing.assert_allclose(_np(got_grad), _np(want_grad), rtol=2e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("shape,wrap,dim", [((4, 6), False, 1), ((3, 3, 3), False, 0),
+                                            ((10, 2), True, 0), ((8, 3), True, 1)])
+def test_fill_diagonal_of_a_sharded_tensor_writes_through_a_view_as_torch(shape, wrap, dim,
+                                                                          backend):
+    # torch fills the diagonal (and a tall matrix's wrapped one, by a second write) through
+    # strided views: grad_fn CopySlices, one version per write
+    def program(T, place):
+        x = T.arange(float(np.prod(shape)), dtype=T.float64).reshape(shape).requires_grad_()
+        h = place(x * 1)
+        before = h._version
+        h.fill_diagonal_(-1.0, wrap=wrap)
+        (h * h).sum().backward()
+        return h, x.grad, h.grad_fn.name(), h._version - before
+
+    got = program(dg, lambda t: dist.shard(t, dim))
+    want = program(torch, lambda t: t)
+    assert got[2:] == want[2:]
+    for g, w in zip(got[:2], want[:2]):
+        np.testing.assert_array_equal(_np(g), _np(w))
+
+
 def test_sampling_on_a_worker(backend):
     dg.manual_seed(5)
     p = dg.full((4, 3), 0.5, device="worker:0")
