@@ -288,7 +288,8 @@ def _note_parts(t: Tensor, parts) -> None:
 
 
 def _holds(t: Tensor, part: Tensor) -> bool:
-    return any(p is part for p in t._sharding.shards)
+    # (a tensor given plain memory by `.data =` has no parts any more)
+    return t._sharding is not None and any(p is part for p in t._sharding.shards)
 
 
 def whole_of(part: Tensor):
@@ -297,8 +298,8 @@ def whole_of(part: Tensor):
     if owner is not None and _holds(owner, part):
         return owner
     owner = _sharded_tensor_by_value.get(id(part._value))
-    if owner is not None and any(p is not None and p._value is part._value
-                                 for p in owner._sharding.shards):
+    if owner is not None and owner._sharding is not None and any(
+            p is not None and p._value is part._value for p in owner._sharding.shards):
         return owner
     return None
 

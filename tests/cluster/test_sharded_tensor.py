@@ -61,12 +61,14 @@ def test_detach_and_data_carry_no_gradient(backend, cut):
 
 
 @pytest.mark.parametrize("moves", [("worker", "shard0"), ("shard0", "shard0"),
-                                   ("shard0", "shard1")])
+                                   ("shard0", "shard1"), ("shard1", "worker"),
+                                   ("replicate", "worker")])
 def test_data_set_to_a_sharded_tensor_keeps_the_grad_apart(backend, moves):
     # `p.data = other` gives p other's memory; p's .grad stays p's (torch's), and other's
-    # grad and history stay other's, where either is sharded
+    # grad and history stay other's, where either is sharded (a sharded p given a worker
+    # tensor's memory is a plain tensor, no longer the whole of its old parts)
     places = {"worker": lambda t: t.to("worker:0"), "shard0": lambda t: dist.shard(t, 0),
-              "shard1": lambda t: dist.shard(t, 1)}
+              "shard1": lambda t: dist.shard(t, 1), "replicate": dist.replicate}
     first, then = (places[m] for m in moves)
     p_np, other_np = _arr(4, 3), _arr(4, 3)
     outs = []
@@ -81,6 +83,22 @@ def test_data_set_to_a_sharded_tensor_keeps_the_grad_apart(backend, moves):
         outs.append((kept, _np(p.grad), _np(other.grad), _np(p), p.is_leaf, p._version))
     for d, t in zip(*outs):
         np.testing.assert_allclose(d, t, rtol=1e-6)
+
+
+def test_a_replicated_leaf_given_its_copys_memory_is_differentiated_as_a_plain_tensor(backend):
+    # p.data = one of its own copies: p is that worker's plain tensor now, no longer the
+    # whole its old copies (whose memory it shares) are parts of
+    x_np = _arr(2, 3)
+    got = []
+    for T in (dg, torch):
+        p = T.tensor(x_np, requires_grad=True)
+        if T is dg:
+            p = dist.replicate(p)
+        p.data = p.shards[1].detach() if T is dg else p.detach()
+        (dp,) = T.autograd.grad((p * p).sum(), p)
+        got.append(dp)
+    assert got[0].device_str == "worker:1"
+    _close(*got)
 
 
 def test_detach_shares_memory_and_version(backend):
