@@ -672,12 +672,16 @@ class Tensor:
     def data(self, other) -> None:
         placed = self._sharding is not None or other._sharding is not None
         grad = self._storage.grad(self) if placed else None  # (a sharded one's is its parts')
+        carriers = other._sharding.data_with_history_of(self) if other._sharding is not None \
+            and self.grad_fn is not None and self.shape == other.shape else None
         self._value = other._value
         self.shape = other.shape
         self.dtype = other.dtype
         self.device_str = other.device_str
         self._sharding = None
-        if other._sharding is not None:  # other's memory in parts of self's own (as .data):
+        if carriers is not None:  # (a non-leaf's parts go on with its history)
+            self._sharding = carriers.held_by(self)
+        elif other._sharding is not None:  # other's memory in parts of self's own (as .data):
             # other's grads and history stay other's
             self._sharding = other._sharding.detached(own_versions=True).held_by(self)
             self._set_requires_grad(self._requires_grad)  # (its parts are its leaves)

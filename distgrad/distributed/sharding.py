@@ -194,6 +194,26 @@ class Sharding:
             out.copied_view_of = self.copied_view_of.of_untracked_base(own_versions)
         return out
 
+    def data_with_history_of(self, t) -> "Sharding | None":
+        """For `t.data = ` a tensor of this sharding and t's shape, t a non-leaf: parts
+        holding this sharding's memory (their own version counters, as .data) whose history
+        is t's, scattered or copied as this sharding's are, so what reads t from now on
+        reaches t's graph, as torch's does; None where t is not split so (uneven sizes)."""
+        if not isinstance(self.placement, (Shard, Replicate)):
+            return None
+        source = t._alias()  # (a copy on t's own worker is t: its alias takes the memory)
+        with grad_mode.enable_grad():
+            placed = (shard(source, self.placement.dim, self.workers)
+                      if isinstance(self.placement, Shard) else replicate(source, self.workers))
+        carriers = placed._sharding
+        if not carriers.same_split(self):
+            return None
+        memory = self.detached(own_versions=True)
+        for k, carrier in enumerate(carriers.shards):
+            carrier.data = memory.shards[k] if memory.shards[k] is not None \
+                else memory.replica(k)
+        return carriers
+
     def replica(self, k: int):
         """Worker k's copy of a replicated tensor, made on first use: computed there if it
         has a maker, else moved from the first copy (differentiably either way)."""

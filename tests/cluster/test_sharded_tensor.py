@@ -60,6 +60,17 @@ def test_detach_and_data_carry_no_gradient(backend, cut):
     _close(xs.grad, tx.grad)
 
 
+def _placed_pair(moves, worker):
+    """For a `.data =` test: (library, how the first tensor is placed, how the second is,
+    their two arrays), distgrad's placements as `moves` names them, then torch's on one
+    device."""
+    places = {"worker": lambda t: t.to(worker), "shard0": lambda t: dist.shard(t, 0),
+              "shard1": lambda t: dist.shard(t, 1), "replicate": dist.replicate}
+    first, then = (places[m] for m in moves)
+    arrays = _arr(4, 3), _arr(4, 3)
+    return [(dg, first, then, *arrays), (torch, lambda t: t, lambda t: t, *arrays)]
+
+
 @pytest.mark.parametrize("moves", [("worker", "shard0"), ("shard0", "shard0"),
                                    ("shard0", "shard1"), ("shard1", "worker"),
                                    ("replicate", "worker")])
@@ -67,12 +78,8 @@ def test_data_set_to_a_sharded_tensor_keeps_the_grad_apart(backend, moves):
     # `p.data = other` gives p other's memory; p's .grad stays p's (torch's), and other's
     # grad and history stay other's, where either is sharded (a sharded p given a worker
     # tensor's memory is a plain tensor, no longer the whole of its old parts)
-    places = {"worker": lambda t: t.to("worker:0"), "shard0": lambda t: dist.shard(t, 0),
-              "shard1": lambda t: dist.shard(t, 1), "replicate": dist.replicate}
-    first, then = (places[m] for m in moves)
-    p_np, other_np = _arr(4, 3), _arr(4, 3)
     outs = []
-    for T, place, other_place in ((dg, first, then), (torch, lambda t: t, lambda t: t)):
+    for T, place, other_place, p_np, other_np in _placed_pair(moves, "worker:0"):
         p = place(T.tensor(p_np)).requires_grad_()
         (p * 2).sum().backward()
         other = other_place(T.tensor(other_np)).requires_grad_()
@@ -83,6 +90,22 @@ def test_data_set_to_a_sharded_tensor_keeps_the_grad_apart(backend, moves):
         outs.append((kept, _np(p.grad), _np(other.grad), _np(p), p.is_leaf, p._version))
     for d, t in zip(*outs):
         np.testing.assert_allclose(d, t, rtol=1e-6)
+
+
+@pytest.mark.parametrize("moves", [("worker", "shard0"), ("shard0", "shard1"),
+                                   ("shard1", "replicate"), ("replicate", "shard0")])
+def test_a_non_leaf_given_a_sharded_tensors_memory_by_data_keeps_its_history(backend, moves):
+    # torch's y.data = other keeps y's grad_fn: what reads y from now on (other's values)
+    # sends its gradient into y's history
+    outs = []
+    for T, place, other_place, x_np, other_np in _placed_pair(moves, "worker:1"):
+        x = T.tensor(x_np, requires_grad=True)
+        y = place(x * 2)
+        y.data = other_place(T.tensor(other_np))
+        (gx,) = T.autograd.grad((y * y).sum() + (y.sum(0) ** 3).sum(), x)
+        outs.append((_np(y), _np(gx), y.requires_grad, y.is_leaf, y._version))
+    for d, t in zip(*outs):
+        np.testing.assert_allclose(d, t, rtol=1e-5)
 
 
 def test_a_replicated_leaf_given_its_copys_memory_is_differentiated_as_a_plain_tensor(backend):
