@@ -2093,7 +2093,10 @@ class Gen:
                      f"torch.func.jacrev(lambda u: u.clone().mul_(u.sum()))({a}).clone()",
                      f"torch.func.jacfwd(lambda u: u.clone().sin_().add_(u))({a}).clone()"]
         v = self.new_var()
-        return self.emit("func in-place", v, f"{v} = {rng.choice(opts)}", self.dev[a])
+        src = rng.choice(opts)
+        # (the gradient with respect to b is placed as b is: sharded or replicated too)
+        dev = self.dev[b] if b is not None and src.endswith(f"({a}, {b})[1]") else self.dev[a]
+        return self.emit("func in-place", v, f"{v} = {src}", dev)
 
     MODULE_ACTIVATIONS = ["torch.nn.ReLU(inplace=True)", "torch.nn.LeakyReLU(0.1, inplace=True)",
                           "torch.nn.Hardtanh(inplace=True)", "torch.nn.ELU(inplace=True)",

@@ -217,24 +217,43 @@ def test_a_wider_family_is_generated_and_runs(family):
     pytest.fail(f"no program of the first 400 runs a {family} op to its end")
 
 
+def _gen_with_a_sharded_partner(seed):
+    """A generator whose variables are a driver tensor x0 and a sharded v0 of its shape."""
+    import torch
+
+    gen = fp.Gen(seed, "local")
+    gen.ns.update(x0=torch.ones(3, 2), v0=torch.ones(3, 2))
+    gen.prog["vars"] += ["x0", "v0"]
+    gen.dev.update(x0="cpu", v0="s:v0")
+    gen.n = 1
+    return gen
+
+
 def test_a_torch_func_result_of_a_sharded_partner_is_known_to_be_sharded():
     """torch.func over a driver tensor and a sharded partner gives a sharded result, as any
     op of the two: the generator must not take it for a driver tensor afterwards (numpy()
     of it, which distgrad refuses for a sharded tensor)."""
-    import torch
-
     devices = set()
     for seed in range(40):
-        gen = fp.Gen(seed, "local")
-        gen.ns.update(x0=torch.ones(3, 2), v0=torch.ones(3, 2))
-        gen.prog["vars"] += ["x0", "v0"]
-        gen.dev.update(x0="cpu", v0="s:v0")
-        gen.n = 1
+        gen = _gen_with_a_sharded_partner(seed)
         _, _, uses, src, dev = gen.g_func()
         if "v0" in uses:
             assert dev == "s:v0", src
             devices.add(dev)
     assert devices, "no torch.func op of the two was generated"
+
+
+def test_a_gradient_with_respect_to_a_replicated_argument_is_known_to_be_replicated():
+    """torch.func.grad(..., argnums=(0, 1))(a, b)[1] is placed as b: the generator must not
+    take it for a driver tensor afterwards (set_ of it, which a sharded tensor refuses)."""
+    seen = False
+    for seed in range(200):
+        gen = _gen_with_a_sharded_partner(seed)
+        made = gen.g_func_inplace()
+        if made is not None and made[3].endswith("(x0, v0)[1]"):
+            assert made[4] == "s:v0", made[3]
+            seen = True
+    assert seen, "no gradient with respect to the partner was generated"
 
 
 def test_the_edges_of_in_place_ops_take_integers_of_the_written_tensors_device():
