@@ -261,7 +261,7 @@ def run_forward(op: OpDef, values, attrs: dict, out_dtypes) -> list:
         if strides is not None:
             arr = in_layout(arr, strides)
         elif not arr.flags.c_contiguous or (values and arr is values[0]) or (
-                arr.base is not None and _input_memory(arr, values)):
+                arr.base is not None and (_input_memory(arr, values) or _part_of_more(arr))):
             arr = np.array(arr, order="C")
         results.append(arr)
     return results
@@ -387,6 +387,15 @@ def in_layout(arr, strides) -> np.ndarray:
     out = out.transpose(np.argsort(slowest_first))
     out[...] = arr
     return out
+
+
+def _part_of_more(arr) -> bool:
+    """Whether a result views a larger scratch array (an accumulation's last row, say): its
+    storage would then be that array's bytes, where torch's result has memory of its own."""
+    from ..storage import array_root
+
+    root = array_root(arr)
+    return root.nbytes != arr.nbytes or root.ctypes.data != arr.ctypes.data
 
 
 def _input_memory(arr, inputs) -> bool:

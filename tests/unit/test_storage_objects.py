@@ -73,6 +73,22 @@ def test_an_empty_tensors_storage_has_no_address():
         assert (u.data_ptr(), u.nbytes(), u.tolist()) == (0, 0, [])
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_sums_result_has_memory_of_its_own_size(dtype):
+    """A whole-tensor sum's memory is its one element, so a tensor set_ onto it reads the
+    sum, and a write through that tensor changes the sum."""
+    def seen(T):
+        x = T.tensor([[-1.15, 1.84, 1.19, 1.27], [-0.44, 1.94, -0.08, 0.4],
+                      [0.85, 0.02, -1.73, -1.43]], dtype=getattr(T, dtype))
+        total = x.sum(dim=(0, 1), keepdim=True)
+        other = T.zeros(3, dtype=total.dtype)
+        other.set_(total.untyped_storage(), 0, (1,), (1,))
+        other.mul_(2)
+        return total.untyped_storage().nbytes(), other.tolist(), total.tolist()
+
+    assert seen(distgrad) == seen(torch)
+
+
 def _workers_storage_program(T, device):
     """Addresses and bytes a program sees of one memory and its views (as offsets from
     the memory's address: the addresses themselves differ between runs)."""
