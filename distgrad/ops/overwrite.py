@@ -64,10 +64,9 @@ def _copy_rule(x, src):
 
 def _copy_vjp(c, g):
     grad_src = None
-    if c.needs[1]:
-        grad_src = unbroadcast(g, c.shapes[1])
-        if c.dtypes[1] is not g.dtype:
-            grad_src = grad_src.to(c.dtypes[1])
+    if c.needs[1]:  # (in src's dtype, then summed over what was broadcast: torch's order)
+        grad_src = unbroadcast(g.to(c.dtypes[1]) if c.dtypes[1] is not g.dtype else g,
+                               c.shapes[1])
     return _zeros_like(g) if c.needs[0] else None, grad_src
 
 

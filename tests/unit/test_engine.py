@@ -1555,6 +1555,19 @@ def test_copy_leaves_its_source_and_its_target_apart():
     same(f)
 
 
+def test_copy_sums_a_broadcast_sources_gradient_in_the_sources_dtype():
+    # torch casts the gradient to src's dtype, then sums over the broadcast dims: a float64
+    # source broadcast into float32 gets a float64 sum of float32 values, not a float32 sum
+    def f(torch):
+        d = torch.zeros(3, 8)
+        x = torch.tensor([[1.82]] * 3, dtype=torch.float64, requires_grad=True)
+        d.copy_(x)
+        (d * d).sum().backward()
+        return x.grad
+
+    same(f, rtol=0, atol=0)
+
+
 def test_assigned_grad_is_accumulated_in_place():
     def f(torch):
         x = leaf(torch, [1.0, 2.0])
