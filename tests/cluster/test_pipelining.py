@@ -361,24 +361,36 @@ def test_a_stage_takes_each_input_where_it_uses_it(ray_with_hooks):
         started.close()
 
 
-@pytest.mark.parametrize("schedule", [Schedule1F1B, ScheduleZeroBubble])
-def test_the_gpt_as_a_pipeline_gives_the_unsplit_gpts_gradients(backend, schedule):
-    # `train --model gpt --parallel pp`'s stages (embeddings and a block on worker 0, a
-    # block, the norm and the head on worker 1), the batch in two micro-batches.
-    from distgrad.cli.models import GPT, GPTConfig, gpt_pipeline
+def _unsplit_gpt():
+    """A small GPT (seeded), a batch of 4 and its targets, and the GPT's loss on them with
+    its gradients: (cfg, x, y, gpt, loss)."""
+    from distgrad.cli.models import GPT, GPTConfig
 
-    F = dg.nn.functional
     cfg = GPTConfig(vocab_size=11, block_size=5, n_layer=2, n_head=2, n_embd=8)
     rng = np.random.default_rng(7)
     x, y = rng.integers(0, 11, (4, 5)), rng.integers(0, 11, (4, 5))
     dg.manual_seed(0)
     whole = GPT(cfg)
-    loss = F.cross_entropy(whole(dg.tensor(x)), dg.tensor(y).reshape(-1))
+    loss = _gpt_loss(whole(dg.tensor(x)), dg.tensor(y))
     loss.backward()
+    return cfg, x, y, whole, loss
+
+
+def _gpt_loss(logits, targets):
+    return dg.nn.functional.cross_entropy(logits, targets.reshape(-1))
+
+
+@pytest.mark.parametrize("schedule", [Schedule1F1B, ScheduleZeroBubble])
+def test_the_gpt_as_a_pipeline_gives_the_unsplit_gpts_gradients(backend, schedule):
+    # `train --model gpt --parallel pp`'s stages (embeddings and a block on worker 0, a
+    # block, the norm and the head on worker 1), the batch in two micro-batches.
+    from distgrad.cli.models import GPT, gpt_pipeline
+
+    cfg, x, y, whole, loss = _unsplit_gpt()
     dg.manual_seed(0)
     piped = gpt_pipeline(GPT(cfg), ["worker:0", "worker:1"])
     losses = []
-    schedule(piped.stages, 2, loss_fn=lambda logits, t: F.cross_entropy(logits, t.reshape(-1))
+    schedule(piped.stages, 2, loss_fn=_gpt_loss
              ).step(dg.tensor(x, device="worker:0"), target=dg.tensor(y, device="worker:1"),
                     losses=losses)
     assert dg.stack(losses).mean().item() == pytest.approx(loss.item(), rel=1e-6)
@@ -394,21 +406,15 @@ def test_the_gpt_traced_and_cut_by_pipeline_gives_the_unsplit_gpts_gradients(bac
                                                                             schedule):
     # torch's tracer frontend: the GPT's forward cut before its second block; the
     # positions' arange, made in the traced forward, runs on the first stage's worker.
-    from distgrad.cli.models import GPT, GPTConfig
+    from distgrad.cli.models import GPT
     from distgrad.distributed.pipelining import SplitPoint, pipeline
 
-    F = dg.nn.functional
-    cfg = GPTConfig(vocab_size=11, block_size=5, n_layer=2, n_head=2, n_embd=8)
-    rng = np.random.default_rng(8)
-    x, y = rng.integers(0, 11, (4, 5)), rng.integers(0, 11, (4, 5))
-    dg.manual_seed(0)
-    whole = GPT(cfg)
-    F.cross_entropy(whole(dg.tensor(x)), dg.tensor(y).reshape(-1)).backward()
+    cfg, x, y, whole, _ = _unsplit_gpt()
     dg.manual_seed(0)
     model = GPT(cfg)
     pipe = pipeline(model, (dg.tensor(x[:2]),), split_spec={"blocks.1": SplitPoint.BEGINNING})
     stages = [pipe.build_stage(i, f"worker:{i}") for i in range(pipe.num_stages)]
-    schedule(stages, 2, loss_fn=lambda logits, t: F.cross_entropy(logits, t.reshape(-1))
+    schedule(stages, 2, loss_fn=_gpt_loss
              ).step(dg.tensor(x, device="worker:0"), target=dg.tensor(y, device="worker:1"))
     _close([p.grad.cpu().numpy() for p in model.parameters()],
            [p.grad.numpy() for p in whole.parameters()])
