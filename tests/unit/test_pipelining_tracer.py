@@ -228,3 +228,38 @@ def test_a_detach_in_the_forward_is_replayed_not_kept():
 def test_data_of_a_value_of_the_forward_is_refused_not_kept():
     with pytest.raises(RuntimeError, match="shares memory with .* made by no op the trace"):
         pipeline(_detaching(dg, pipe_split, data=True), (dg.from_numpy(X[:2, 0]),))
+
+
+class _Noisy(dg.nn.Module):
+    """In-place ops and random draws in the forward itself, outside any submodule."""
+
+    def __init__(self, item=False):
+        super().__init__()
+        self.a, self.b, self.item = dg.nn.Linear(4, 6), dg.nn.Linear(6, 4), item
+
+    def forward(self, x):
+        h = self.a(x)
+        h.mul_(2).clamp_(-1.5, 1.5)
+        h[0].zero_()
+        h = h + dg.randn_like(h) * 0.1
+        h = dg.nn.functional.dropout(h, 0.3)
+        if self.item:
+            h = h * h.sum().item()
+        pipe_split()
+        return self.b(h + dg.rand(6)[dg.randperm(6)])
+
+
+def test_in_place_ops_and_random_draws_in_the_forward_are_replayed():
+    model = _Noisy()
+    pipe = pipeline(model, (dg.from_numpy(X[:2, 0]),))
+    for seed, x in ((3, X[:2, 1]), (4, X[2:4, 2])):  # (other inputs, other draws)
+        dg.manual_seed(seed)
+        got = pipe(dg.from_numpy(x))[0]
+        dg.manual_seed(seed)
+        np.testing.assert_array_equal(got.detach().numpy(),
+                                      model(dg.from_numpy(x)).detach().numpy())
+
+
+def test_reading_a_value_of_the_forward_outside_a_submodule_is_refused():
+    with pytest.raises(RuntimeError, match="reads the values of a tensor it computes"):
+        pipeline(_Noisy(item=True), (dg.from_numpy(X[:2, 0]),))

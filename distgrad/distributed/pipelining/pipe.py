@@ -24,7 +24,7 @@ from ...nn.parameter import Parameter
 from ...tensor import Tensor
 from . import trace as tracing
 from .stage import PipelineStage
-from .trace import SPLIT, CallStep, MethodStep, OpStep, Ref, filled, pipe_split, reads, refs_in
+from .trace import SPLIT, CallStep, FunctionStep, MethodStep, OpStep, Ref, filled, pipe_split, reads, refs_in
 
 __all__ = ["Pipe", "PipeInfo", "SplitPoint", "annotate_split_points", "build_stage",
            "pipe_split", "pipeline"]
@@ -77,9 +77,14 @@ class _StageModule(Module):
                         attrs["device"] = self._device
                 out = record.call(step.name, *filled(step.inputs, values), _device=device,
                                   **attrs)
+            elif isinstance(step, FunctionStep):
+                attrs = filled(step.attrs, values)
+                if self._device is not None and "device" in attrs:
+                    attrs["device"] = self._device
+                out = step.fn(**attrs)
             elif isinstance(step, MethodStep):
                 tensor, *args = filled(step.inputs, values)
-                out = getattr(tensor, step.name)(*args)
+                out = getattr(tensor, step.name)(*args, **filled(step.attrs, values))
             else:
                 out = self.get_submodule(step.fqn)(*filled(step.args, values),
                                                    **filled(step.kwargs, values))

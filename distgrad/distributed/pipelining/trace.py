@@ -39,9 +39,20 @@ class OpStep:
 
 @dataclass
 class MethodStep:
-    """A Tensor method that makes its result without an op (detach)."""
+    """A Tensor method that makes or writes its result without an op: detach, and the
+    write of an in-place op's result into its tensor."""
     name: str
     inputs: tuple
+    attrs: dict
+    outputs: object
+
+
+@dataclass
+class FunctionStep:
+    """A function that draws random numbers on the driver (they would otherwise be kept
+    as the traced draw): called again at each replay, with its arguments by name."""
+    fn: object
+    attrs: dict
     outputs: object
 
 
@@ -53,6 +64,7 @@ class CallStep:
     outputs: object
     steps: list = field(default_factory=list)  # what ran inside it
     has_split: bool = False
+    reads_data: bool = False  # its own code read a value of the program into Python
 
 
 SPLIT = "split"  # a stage boundary among the steps
@@ -95,16 +107,16 @@ def trace(module, args: tuple, kwargs: dict) -> Program:
                module_mod.register_module_forward_hook(rec.leave, with_kwargs=True,
                                                        always_call=True)]
     _active, record.tracing = rec, rec
-    methods = {name: getattr(Tensor, name) for name in _METHODS}
-    for name, method in methods.items():
-        setattr(Tensor, name, _recorded_method(name, method))
+    patched = _patches()
+    for owner, name, _, recorded in patched:
+        setattr(owner, name, recorded)
     try:
         with grad_mode.no_grad():
             module(*args, **kwargs)
     finally:
         _active = record.tracing = None
-        for name, method in methods.items():
-            setattr(Tensor, name, method)
+        for owner, name, original, _ in patched:
+            setattr(owner, name, original)
         for h in handles:
             h.remove()
         creation.set_rng_state(rng)
@@ -115,6 +127,11 @@ def trace(module, args: tuple, kwargs: dict) -> Program:
     root = rec.finished()
     steps = list(_opened(root.steps))
     _refuse_hidden(steps, root.outputs, rec.hidden)
+    if any(c.reads_data for c in _opened_calls(root)):
+        raise RuntimeError("pipeline: the traced forward reads the values of a tensor it "
+                           "computes (item(), tolist(), a draw with tensor probabilities) "
+                           "outside a submodule kept whole: the stages would replay the "
+                           "traced values; move that code into a submodule")
     return Program(module, signature, inputs, steps, root.outputs, rec.constants)
 
 
@@ -128,15 +145,49 @@ def _refuse_hidden(steps, outputs, hidden: set) -> None:
                            "(such as `.data`); use the op (detach(), a view) instead")
 
 
-_METHODS = ("detach",)  # Tensor methods that make a tensor without issuing an op
+_METHODS = ("detach", "_inplace")  # Tensor methods that make or write without an op
+_DATA_READS = ("_numpy_value", "item", "tolist")  # Tensor methods that read its values
+
+
+def _patches() -> list:
+    """(owner, name, original, recording) of what a trace replaces while it runs: the
+    methods that make a tensor without an op, those that read a tensor's values, and the
+    functions that draw random numbers on the driver."""
+    from ...nn import functional
+
+    out = [(Tensor, n, getattr(Tensor, n), _recorded_method(n, getattr(Tensor, n)))
+           for n in _METHODS]
+    out += [(Tensor, n, getattr(Tensor, n), _noted_read(getattr(Tensor, n)))
+            for n in _DATA_READS]
+    out += [(owner, n, getattr(owner, n), _recorded_function(getattr(owner, n)))
+            for owner, n in ((creation, "_drawn"), (functional, "dropout_mask"))]
+    return out
 
 
 def _recorded_method(name: str, method):
-    def recorded(self, *args):
+    def recorded(self, *args, **kwargs):
         if _active is None or not _active.records():
-            return method(self, *args)
-        return _active.method(name, method, self, args)
+            return method(self, *args, **kwargs)
+        return _active.method(name, method, self, args, kwargs)
     return recorded
+
+
+def _recorded_function(fn):
+    signature = inspect.signature(fn)
+
+    def recorded(*args, **kwargs):
+        if _active is None or not _active.records():
+            return fn(*args, **kwargs)
+        return _active.function(fn, signature.bind(*args, **kwargs).arguments)
+    return recorded
+
+
+def _noted_read(method):
+    def read(self, *args):
+        if _active is not None and _active.records():
+            _active.read(self)
+        return method(self, *args)
+    return read
 
 
 def _opened(steps):
@@ -146,18 +197,33 @@ def _opened(steps):
     for s in steps:
         if not (isinstance(s, CallStep) and s.has_split):
             yield s
-            continue
-        inner = s.steps
-        alone = sum(x is SPLIT for x in inner) == 1 and not any(
-            isinstance(x, CallStep) and x.has_split for x in inner)
-        if alone and inner[0] is SPLIT:
+        elif _split_at_an_end(s) == "start":
             yield SPLIT
             yield s
-        elif alone and inner[-1] is SPLIT:
+        elif _split_at_an_end(s) == "end":
             yield s
             yield SPLIT
         else:
-            yield from _opened(inner)
+            yield from _opened(s.steps)
+
+
+def _split_at_an_end(call):
+    """"start" or "end" where a call's one split point comes first or last of its steps
+    (with none deeper): the call stays whole beside it; else None."""
+    inner = call.steps
+    if sum(x is SPLIT for x in inner) != 1 or any(
+            isinstance(x, CallStep) and x.has_split for x in inner):
+        return None
+    return "start" if inner[0] is SPLIT else "end" if inner[-1] is SPLIT else None
+
+
+def _opened_calls(call):
+    """The call and every call within it opened into its steps (a split inside, not at an
+    end)."""
+    yield call
+    for s in call.steps:
+        if isinstance(s, CallStep) and s.has_split and _split_at_an_end(s) is None:
+            yield from _opened_calls(s)
 
 
 class _Recorder:
@@ -229,15 +295,30 @@ class _Recorder:
                                             self.defined(out)))
         return out
 
-    def method(self, name: str, method, tensor, args: tuple):
-        inputs = self.template((tensor, *args))
+    def method(self, name: str, method, tensor, args: tuple, kwargs: dict):
+        inputs, attrs = self.template((tensor, *args)), self.template(kwargs)
         self.inside_op += 1
         try:
-            out = method(tensor, *args)
+            out = method(tensor, *args, **kwargs)
         finally:
             self.inside_op -= 1
-        self.frames[-1].steps.append(MethodStep(name, inputs, self.defined(out)))
+        self.frames[-1].steps.append(MethodStep(name, inputs, attrs, self.defined(out)))
         return out
+
+    def function(self, fn, arguments: dict):
+        attrs = self.template(dict(arguments))
+        self.inside_op += 1
+        try:
+            out = fn(**arguments)
+        finally:
+            self.inside_op -= 1
+        self.frames[-1].steps.append(FunctionStep(fn, attrs, self.defined(out)))
+        return out
+
+    def read(self, t) -> None:
+        ref = self.refs.get(id(t))
+        if ref is not None and ref.kind != "const" and self.frames:
+            self.frames[-1].reads_data = True
 
     def enter(self, module, args) -> None:
         self.frames.append(CallStep(self.names.get(id(module)), (), {}, None))
@@ -276,8 +357,10 @@ def reads(step) -> list:
     """The Refs a step reads."""
     if isinstance(step, OpStep):
         return refs_in(step.inputs) + refs_in(step.attrs)
+    if isinstance(step, FunctionStep):
+        return refs_in(step.attrs)
     if isinstance(step, MethodStep):
-        return refs_in(step.inputs)
+        return refs_in(step.inputs) + refs_in(step.attrs)
     return refs_in(step.args) + refs_in(step.kwargs)
 
 
