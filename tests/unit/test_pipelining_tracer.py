@@ -263,3 +263,30 @@ def test_in_place_ops_and_random_draws_in_the_forward_are_replayed():
 def test_reading_a_value_of_the_forward_outside_a_submodule_is_refused():
     with pytest.raises(RuntimeError, match="reads the values of a tensor it computes"):
         pipeline(_Noisy(item=True), (dg.from_numpy(X[:2, 0]),))
+
+
+class _Scaled(dg.nn.Module):
+    """A scale computed in a no_grad block of the forward itself: no gradient through it."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = dg.nn.Linear(4, 6), dg.nn.Linear(6, 4)
+
+    def forward(self, x):
+        h = self.a(x)
+        with dg.no_grad():
+            scale = h.norm() + 1
+        pipe_split()
+        return self.b(h / scale)
+
+
+def test_a_no_grad_block_in_the_forward_stays_without_gradient():
+    model = _Scaled()
+    pipe = pipeline(model, (dg.from_numpy(X[:2, 0]),))
+    x = dg.from_numpy(X[:2, 1])
+    model(x).square().sum().backward()
+    want = {n: q.grad.numpy().copy() for n, q in model.named_parameters()}
+    model.zero_grad()
+    pipe(x)[0].square().sum().backward()
+    for n, q in model.named_parameters():
+        np.testing.assert_allclose(q.grad.numpy(), want[n], rtol=1e-6, err_msg=n)

@@ -14,17 +14,19 @@ the next stage as its input, to a later one as a skip connection (PipelineStage'
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from enum import Enum
 from types import MethodType
 
-from ...autograd import record
+from ...autograd import grad_mode, record
 from ...nn.modules.module import Module
 from ...nn.parameter import Parameter
 from ...tensor import Tensor
 from . import trace as tracing
 from .stage import PipelineStage
-from .trace import SPLIT, CallStep, FunctionStep, MethodStep, OpStep, Ref, filled, pipe_split, reads, refs_in
+from .trace import (SPLIT, CallStep, FunctionStep, MethodStep, OpStep, Ref, filled, pipe_split,
+                    reads, refs_in)
 
 __all__ = ["Pipe", "PipeInfo", "SplitPoint", "annotate_split_points", "build_stage",
            "pipe_split", "pipeline"]
@@ -68,28 +70,30 @@ class _StageModule(Module):
     def _run(self, values: dict):
         values.update(self._state())
         for step in self._steps:
-            if isinstance(step, OpStep):
-                attrs = filled(step.attrs, values)
-                device = step.device
-                if self._device is not None:  # (the device the trace named, rewritten)
-                    device = device and self._device
-                    if "device" in attrs:
-                        attrs["device"] = self._device
-                out = record.call(step.name, *filled(step.inputs, values), _device=device,
-                                  **attrs)
-            elif isinstance(step, FunctionStep):
-                attrs = filled(step.attrs, values)
-                if self._device is not None and "device" in attrs:
-                    attrs["device"] = self._device
-                out = step.fn(**attrs)
-            elif isinstance(step, MethodStep):
-                tensor, *args = filled(step.inputs, values)
-                out = getattr(tensor, step.name)(*args, **filled(step.attrs, values))
-            else:
-                out = self.get_submodule(step.fqn)(*filled(step.args, values),
-                                                   **filled(step.kwargs, values))
-            _bind(step.outputs, out, values)
+            with grad_mode.no_grad() if not step.grad else contextlib.nullcontext():
+                _bind(step.outputs, self._replay(step, values), values)
         return filled(self._gives, values)
+
+    def _replay(self, step, values: dict):
+        if isinstance(step, OpStep):
+            attrs = filled(step.attrs, values)
+            device = step.device
+            if self._device is not None:  # (the device the trace named, rewritten)
+                device = device and self._device
+                if "device" in attrs:
+                    attrs["device"] = self._device
+            return record.call(step.name, *filled(step.inputs, values), _device=device,
+                               **attrs)
+        if isinstance(step, FunctionStep):
+            attrs = filled(step.attrs, values)
+            if self._device is not None and "device" in attrs:
+                attrs["device"] = self._device
+            return step.fn(**attrs)
+        if isinstance(step, MethodStep):
+            tensor, *args = filled(step.inputs, values)
+            return getattr(tensor, step.name)(*args, **filled(step.attrs, values))
+        return self.get_submodule(step.fqn)(*filled(step.args, values),
+                                            **filled(step.kwargs, values))
 
     def _state(self) -> dict:
         """The parameters, buffers and constants the steps read, as they are now (moved

@@ -35,6 +35,7 @@ class OpStep:
     attrs: dict
     device: object
     outputs: object
+    grad: bool = True  # grad mode as the forward ran it (a no_grad block: False)
 
 
 @dataclass
@@ -45,6 +46,7 @@ class MethodStep:
     inputs: tuple
     attrs: dict
     outputs: object
+    grad: bool = True  # grad mode as the forward ran it (a no_grad block: False)
 
 
 @dataclass
@@ -54,6 +56,7 @@ class FunctionStep:
     fn: object
     attrs: dict
     outputs: object
+    grad: bool = True  # grad mode as the forward ran it (a no_grad block: False)
 
 
 @dataclass
@@ -65,6 +68,7 @@ class CallStep:
     steps: list = field(default_factory=list)  # what ran inside it
     has_split: bool = False
     reads_data: bool = False  # its own code read a value of the program into Python
+    grad: bool = True  # grad mode as the forward called it
 
 
 SPLIT = "split"  # a stage boundary among the steps
@@ -111,8 +115,7 @@ def trace(module, args: tuple, kwargs: dict) -> Program:
     for owner, name, _, recorded in patched:
         setattr(owner, name, recorded)
     try:
-        with grad_mode.no_grad():
-            module(*args, **kwargs)
+        module(*args, **kwargs)  # (in the caller's grad mode; no_grad blocks are noted)
     finally:
         _active = record.tracing = None
         for owner, name, original, _ in patched:
@@ -292,7 +295,7 @@ class _Recorder:
         finally:
             self.inside_op -= 1
         self.frames[-1].steps.append(OpStep(name, step_inputs, step_attrs, device,
-                                            self.defined(out)))
+                                            self.defined(out), _grad_enabled()))
         return out
 
     def method(self, name: str, method, tensor, args: tuple, kwargs: dict):
@@ -302,7 +305,8 @@ class _Recorder:
             out = method(tensor, *args, **kwargs)
         finally:
             self.inside_op -= 1
-        self.frames[-1].steps.append(MethodStep(name, inputs, attrs, self.defined(out)))
+        self.frames[-1].steps.append(MethodStep(name, inputs, attrs, self.defined(out),
+                                                _grad_enabled()))
         return out
 
     def function(self, fn, arguments: dict):
@@ -312,7 +316,8 @@ class _Recorder:
             out = fn(**arguments)
         finally:
             self.inside_op -= 1
-        self.frames[-1].steps.append(FunctionStep(fn, attrs, self.defined(out)))
+        self.frames[-1].steps.append(FunctionStep(fn, attrs, self.defined(out),
+                                                  _grad_enabled()))
         return out
 
     def read(self, t) -> None:
@@ -321,7 +326,8 @@ class _Recorder:
             self.frames[-1].reads_data = True
 
     def enter(self, module, args) -> None:
-        self.frames.append(CallStep(self.names.get(id(module)), (), {}, None))
+        self.frames.append(CallStep(self.names.get(id(module)), (), {}, None,
+                                    grad=_grad_enabled()))
 
     def leave(self, module, args, kwargs, result) -> None:
         step = self.frames.pop()
@@ -346,6 +352,10 @@ class _Recorder:
     def finished(self) -> CallStep:
         (root,) = self.frames
         return root
+
+
+def _grad_enabled() -> bool:
+    return grad_mode.is_grad_enabled()
 
 
 def _map(value, fn, leaf=Tensor):
