@@ -10,6 +10,7 @@ fixed by the example inputs, as torch.export fixes it.
 """
 from __future__ import annotations
 
+import contextlib
 import inspect
 from dataclasses import dataclass, field
 
@@ -289,35 +290,34 @@ class _Recorder:
 
     def op(self, name: str, inputs: tuple, device, attrs: dict):
         step_inputs, step_attrs = self.template(inputs), self.template(attrs)
-        self.inside_op += 1
-        try:
+        with self._running():
             out = record.call(name, *inputs, _device=device, **attrs)
-        finally:
-            self.inside_op -= 1
-        self.frames[-1].steps.append(OpStep(name, step_inputs, step_attrs, device,
-                                            self.defined(out), _grad_enabled()))
-        return out
+        return self._step(OpStep(name, step_inputs, step_attrs, device, None), out)
 
     def method(self, name: str, method, tensor, args: tuple, kwargs: dict):
         inputs, attrs = self.template((tensor, *args)), self.template(kwargs)
-        self.inside_op += 1
-        try:
+        with self._running():
             out = method(tensor, *args, **kwargs)
-        finally:
-            self.inside_op -= 1
-        self.frames[-1].steps.append(MethodStep(name, inputs, attrs, self.defined(out),
-                                                _grad_enabled()))
-        return out
+        return self._step(MethodStep(name, inputs, attrs, None), out)
 
     def function(self, fn, arguments: dict):
         attrs = self.template(dict(arguments))
+        with self._running():
+            out = fn(**arguments)
+        return self._step(FunctionStep(fn, attrs, None), out)
+
+    @contextlib.contextmanager
+    def _running(self):
+        """What runs inside a recorded step issues no step of its own."""
         self.inside_op += 1
         try:
-            out = fn(**arguments)
+            yield
         finally:
             self.inside_op -= 1
-        self.frames[-1].steps.append(FunctionStep(fn, attrs, self.defined(out),
-                                                  _grad_enabled()))
+
+    def _step(self, step, out):
+        step.outputs, step.grad = self.defined(out), grad_mode.is_grad_enabled()
+        self.frames[-1].steps.append(step)
         return out
 
     def read(self, t) -> None:
@@ -327,7 +327,7 @@ class _Recorder:
 
     def enter(self, module, args) -> None:
         self.frames.append(CallStep(self.names.get(id(module)), (), {}, None,
-                                    grad=_grad_enabled()))
+                                    grad=grad_mode.is_grad_enabled()))
 
     def leave(self, module, args, kwargs, result) -> None:
         step = self.frames.pop()
@@ -352,10 +352,6 @@ class _Recorder:
     def finished(self) -> CallStep:
         (root,) = self.frames
         return root
-
-
-def _grad_enabled() -> bool:
-    return grad_mode.is_grad_enabled()
 
 
 def _map(value, fn, leaf=Tensor):
