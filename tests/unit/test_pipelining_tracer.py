@@ -290,3 +290,45 @@ def test_a_no_grad_block_in_the_forward_stays_without_gradient():
     pipe(x)[0].square().sum().backward()
     for n, q in model.named_parameters():
         np.testing.assert_allclose(q.grad.numpy(), want[n], rtol=1e-6, err_msg=n)
+
+
+def _writing_through_views(lib):
+    """In-place writes through views, a detach and a no_grad block in the forward itself,
+    cut in two: the program a schedule runs on two workers."""
+    nn = lib.nn
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Linear(4, 6), nn.Linear(6, 3)
+
+        def forward(self, x):
+            h = self.a(x) + 0.5
+            h[:, :2].mul_(3)
+            h.t()[1].add_(h[:, 0].detach())
+            with lib.no_grad():
+                scale = h.abs().amax(1, keepdim=True) + 1  # (per row: a micro-batch's own)
+            if lib is dg:
+                pipe_split()
+            return self.b(h / scale)
+
+    net = Net()
+    with lib.no_grad():
+        for k, (_, q) in enumerate(sorted(net.named_parameters())):
+            q.copy_(lib.from_numpy(_arr(*q.shape, seed=20 + k)))
+    return net
+
+
+@pytest.mark.parametrize("schedule", [Schedule1F1B, ScheduleZeroBubble])
+def test_writes_through_views_in_a_traced_forward_train_as_torch_on_workers(workers, schedule):
+    x, y = _arr(8, 4, seed=30), _arr(8, 3, seed=31)
+    tnet = _writing_through_views(torch)
+    torch.nn.functional.mse_loss(tnet(torch.from_numpy(x)), torch.from_numpy(y)).backward()
+    dnet = _writing_through_views(dg)
+    pipe = pipeline(dnet, (dg.from_numpy(x[:2]),))
+    stages = [pipe.build_stage(i, f"worker:{i}") for i in range(pipe.num_stages)]
+    schedule(stages, 4, loss_fn=dg.nn.functional.mse_loss).step(
+        dg.from_numpy(x).to("worker:0"), target=dg.from_numpy(y).to("worker:1"))
+    for (n, q), tq in zip(dnet.named_parameters(), tnet.parameters()):
+        np.testing.assert_allclose(q.grad.cpu().numpy(), tq.grad.numpy(), rtol=1e-5,
+                                   atol=1e-6, err_msg=n)
